@@ -1,0 +1,151 @@
+package messages
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Domain errors. They say what went wrong in the connector's own terms; the
+// ACI codec (transport/aci) is the only place that knows which wire error
+// code each one becomes, and its test checks that every error listed in
+// DomainErrors is mapped.
+var (
+	// ErrUnknownToken: the token is garbled, was never issued by this
+	// server, or its action has been removed by retention.
+	ErrUnknownToken = errors.New("queue: unknown token")
+	// ErrUnknownQueue: QueueName names no queue of this server.
+	ErrUnknownQueue = errors.New("queue: unknown queue")
+	// ErrQueueFull: the queue holds MaximumQueueSize actions already.
+	ErrQueueFull = errors.New("queue: queue is full")
+	// ErrActionRunning: Cancel was sent for an action that has started;
+	// QueueAction=Stop is the verb for running actions.
+	ErrActionRunning = errors.New("queue: action is running")
+	// ErrActionEnded: a control (Cancel, Stop, Pause, ...) was sent for an
+	// action that has already ended.
+	ErrActionEnded = errors.New("queue: action has ended")
+	// ErrNotQueued: ChangePriority was sent for an action that is no
+	// longer waiting in the queue.
+	ErrNotQueued = errors.New("queue: action is not queued")
+	// ErrNotPaused: Resume was sent for an action that is not paused.
+	ErrNotPaused = errors.New("queue: action is not paused")
+	// ErrShuttingDown: the server is stopping and accepts no new work.
+	ErrShuttingDown = errors.New("queue: server is shutting down")
+	// ErrStore: the durable store could not record the change; the action
+	// was not accepted.
+	ErrStore = errors.New("queue: store unavailable")
+	// ErrTimeout: an actor did not answer in time (overload).
+	ErrTimeout = errors.New("queue: no answer in time")
+	// ErrInternal: a bug or an unexpected condition.
+	ErrInternal = errors.New("connector: internal error")
+
+	// ErrUnknownAction: the ACI action is not implemented.
+	ErrUnknownAction = errors.New("aci: unknown action")
+	// ErrInvalidParam: a parameter value is not acceptable. Usually
+	// wrapped in a *ParamError that names the parameter.
+	ErrInvalidParam = errors.New("aci: invalid parameter")
+	// ErrMissingParam: a required parameter is absent. Usually wrapped in a
+	// *ParamError that names the parameter.
+	ErrMissingParam = errors.New("aci: missing parameter")
+	// ErrBadRequest: the HTTP request could not be parsed as an ACI
+	// request at all (malformed encoding, body too large, ...).
+	ErrBadRequest = errors.New("aci: malformed request")
+	// ErrNotFound: a synchronous action (View, ...) was asked for an item
+	// that does not exist.
+	ErrNotFound = errors.New("connector: not found")
+)
+
+// DomainErrors lists every sentinel above, for the codec's completeness test.
+var DomainErrors = []error{
+	ErrUnknownToken, ErrUnknownQueue, ErrQueueFull, ErrActionRunning,
+	ErrActionEnded, ErrNotQueued, ErrNotPaused, ErrShuttingDown, ErrStore,
+	ErrTimeout, ErrInternal, ErrUnknownAction, ErrInvalidParam,
+	ErrMissingParam, ErrBadRequest, ErrNotFound,
+}
+
+// ParamError reports a bad or missing parameter (or configuration setting
+// given as a parameter) by name.
+type ParamError struct {
+	Name    string // parameter as the user should recognise it, e.g. "Priority" or "[MyTask] Depth"
+	Value   string // offending value; empty when missing
+	Reason  string // what is wrong, e.g. "must be an integer"
+	Missing bool
+}
+
+// Error implements error.
+func (e *ParamError) Error() string {
+	if e.Missing {
+		if e.Reason != "" {
+			return fmt.Sprintf("missing required parameter %s: %s", e.Name, e.Reason)
+		}
+		return "missing required parameter " + e.Name
+	}
+	return fmt.Sprintf("invalid value %q for parameter %s: %s", e.Value, e.Name, e.Reason)
+}
+
+// Is lets errors.Is match ErrMissingParam or ErrInvalidParam.
+func (e *ParamError) Is(target error) bool {
+	if e.Missing {
+		return target == ErrMissingParam
+	}
+	return target == ErrInvalidParam
+}
+
+// Missing returns a *ParamError for an absent required parameter.
+func Missing(name string) error { return &ParamError{Name: name, Missing: true} }
+
+// Invalid returns a *ParamError for a bad value.
+func Invalid(name, value, reason string) error {
+	return &ParamError{Name: name, Value: value, Reason: reason}
+}
+
+var codeErrors = map[ErrorCode]error{
+	ErrorCode_ERROR_CODE_UNKNOWN_TOKEN:  ErrUnknownToken,
+	ErrorCode_ERROR_CODE_QUEUE_FULL:     ErrQueueFull,
+	ErrorCode_ERROR_CODE_ACTION_RUNNING: ErrActionRunning,
+	ErrorCode_ERROR_CODE_ACTION_ENDED:   ErrActionEnded,
+	ErrorCode_ERROR_CODE_NOT_QUEUED:     ErrNotQueued,
+	ErrorCode_ERROR_CODE_NOT_PAUSED:     ErrNotPaused,
+	ErrorCode_ERROR_CODE_SHUTTING_DOWN:  ErrShuttingDown,
+	ErrorCode_ERROR_CODE_STORE:          ErrStore,
+	ErrorCode_ERROR_CODE_INVALID_PARAM:  ErrInvalidParam,
+	ErrorCode_ERROR_CODE_MISSING_PARAM:  ErrMissingParam,
+	ErrorCode_ERROR_CODE_INTERNAL:       ErrInternal,
+}
+
+// Err turns a reply's code and message back into an error that matches the
+// domain sentinel with errors.Is and reads as message. It returns nil for
+// ERROR_CODE_NONE.
+func Err(code ErrorCode, message string) error {
+	if code == ErrorCode_ERROR_CODE_NONE {
+		return nil
+	}
+	base, ok := codeErrors[code]
+	if !ok {
+		base = ErrInternal
+	}
+	if message == "" || message == base.Error() {
+		return base
+	}
+	return &codedError{base: base, msg: message}
+}
+
+// Code returns the reply code for err, and the message to send with it.
+func Code(err error) (ErrorCode, string) {
+	if err == nil {
+		return ErrorCode_ERROR_CODE_NONE, ""
+	}
+	for code, base := range codeErrors {
+		if errors.Is(err, base) {
+			return code, err.Error()
+		}
+	}
+	return ErrorCode_ERROR_CODE_INTERNAL, err.Error()
+}
+
+type codedError struct {
+	base error
+	msg  string
+}
+
+func (e *codedError) Error() string { return e.msg }
+func (e *codedError) Unwrap() error { return e.base }

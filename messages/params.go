@@ -1,0 +1,30 @@
+package messages
+
+import "strings"
+
+// Params is an ordered parameter list as a client sent it. Names compare
+// ASCII case-insensitively; when a name repeats, the first occurrence wins
+// (docs/protocol.md, "Duplicate parameters").
+type Params []*Param
+
+// Get returns the first value of name and whether it was present.
+func (p Params) Get(name string) (string, bool) {
+	for _, kv := range p {
+		if strings.EqualFold(kv.Name, name) {
+			return kv.Value, true
+		}
+	}
+	return "", false
+}
+
+// Value returns the first value of name, or "" when absent.
+func (p Params) Value(name string) string {
+	v, _ := p.Get(name)
+	return v
+}
+
+// Has reports whether name is present.
+func (p Params) Has(name string) bool {
+	_, ok := p.Get(name)
+	return ok
+}
