@@ -1,0 +1,489 @@
+package aci
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"strconv"
+	"strings"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// Format is the reply format a client asked for with ResponseFormat.
+type Format uint8
+
+// Reply formats. The zero value is XML, the ACI default.
+const (
+	// FormatXML is the default autnresponse XML document.
+	FormatXML Format = iota
+	// FormatSimpleJSON is ResponseFormat=simplejson: plain strings,
+	// "@" attributes, list elements always arrays.
+	FormatSimpleJSON
+	// FormatJSON is ResponseFormat=json: BadgerFish-style, every element
+	// an object with its text under "$".
+	FormatJSON
+)
+
+// String returns the ResponseFormat value that selects f.
+func (f Format) String() string {
+	switch f {
+	case FormatSimpleJSON:
+		return "simplejson"
+	case FormatJSON:
+		return "json"
+	default:
+		return "xml"
+	}
+}
+
+// ParseFormat reads a ResponseFormat value case-insensitively, ignoring
+// surrounding spaces. An empty value selects XML.
+func ParseFormat(v string) (Format, bool) {
+	v = strings.TrimSpace(v)
+	switch {
+	case v == "", strings.EqualFold(v, "xml"):
+		return FormatXML, true
+	case strings.EqualFold(v, "simplejson"):
+		return FormatSimpleJSON, true
+	case strings.EqualFold(v, "json"):
+		return FormatJSON, true
+	}
+	return FormatXML, false
+}
+
+// Request is one parsed ACI request. It owns its memory: nothing in it
+// refers to the buffers given to Parse.
+type Request struct {
+	// Action is the action name in upper case, e.g. QUEUEINFO. It is
+	// empty only when Parse also returned an error.
+	Action string
+	// Params holds every parameter except action (and its alias a), in
+	// the order received: the request URI first, then the body. Names keep
+	// the client's spelling; Get compares them case-insensitively and
+	// returns the first occurrence of a repeated name.
+	Params messages.Params
+	// Format is the reply format chosen by ResponseFormat.
+	Format Format
+}
+
+// Parse reads an ACI request from the raw HTTP request line and body.
+//
+// requestURI is the request-target exactly as received: the path form
+// (/action=GetStatus&x=1), the query form with any path (/?Action=GetStatus,
+// /some/path?a=getstatus), or both (/action=X?y=1). body is read for every
+// method except GET and HEAD: as multipart/form-data when contentType is
+// multipart/*, otherwise as name=value pairs separated by &, CR, LF or CRLF
+// whatever the content type says. Names and values are percent-decoded and
+// + means a space.
+//
+// The error wraps messages.ErrBadRequest for undecodable input,
+// messages.ErrMissingParam (a *messages.ParamError naming Action) when no
+// action is given, and messages.ErrInvalidParam for an unknown
+// ResponseFormat. Even then the returned Request is non-nil and carries
+// whatever could be read (the action and format in particular), so that the
+// caller can render the error for the action and in the format the client
+// asked for. The inputs are not retained.
+func Parse(method, requestURI, contentType, body []byte) (*Request, error) {
+	var p parser
+	p.spans = p.small[:0]
+	readBody := len(body) > 0 && !bytes.Equal(method, methodGet) && !bytes.Equal(method, methodHead)
+	// Decoded names and values are never longer than their encoding.
+	size := len(requestURI)
+	if readBody {
+		size += len(body)
+	}
+	p.buf = make([]byte, 0, size)
+	path, query := splitURI(requestURI)
+	if len(path) > 0 && bytes.IndexByte(path, '=') >= 0 {
+		p.form(path, false, "request path")
+	}
+	if query != nil {
+		p.form(query, false, "query string")
+	}
+	if readBody {
+		if isMultipart(contentType) {
+			p.multipart(contentType, body)
+		} else {
+			p.form(body, true, "request body")
+		}
+	}
+	return p.finish()
+}
+
+var (
+	methodGet  = []byte("GET")
+	methodHead = []byte("HEAD")
+)
+
+// splitURI returns the path (without leading slashes) and the query of a
+// request-target; query is nil when there is no '?'. An absolute-form
+// target (http://host/path?q) is reduced to its path and query.
+func splitURI(uri []byte) (path, query []byte) {
+	if hasPrefixFold(uri, "http://") || hasPrefixFold(uri, "https://") {
+		rest := uri[bytes.Index(uri, []byte("//"))+2:]
+		if i := bytes.IndexAny(rest, "/?"); i >= 0 {
+			uri = rest[i:]
+		} else {
+			uri = nil
+		}
+	}
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		path, query = uri[:i], uri[i+1:]
+	} else {
+		path = uri
+	}
+	for len(path) > 0 && path[0] == '/' {
+		path = path[1:]
+	}
+	return path, query
+}
+
+func hasPrefixFold(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && strings.EqualFold(string(b[:len(prefix)]), prefix)
+}
+
+func isMultipart(contentType []byte) bool {
+	return hasPrefixFold(bytes.TrimLeft(contentType, " \t"), "multipart/")
+}
+
+// span locates one decoded name and value in parser.buf.
+type span struct {
+	nameStart, nameEnd, valueEnd int
+	action                       bool // an action or a pair
+}
+
+// parser accumulates decoded names and values in one buffer so that the
+// finished Request needs a single string allocation for all of them.
+type parser struct {
+	buf     []byte
+	spans   []span
+	small   [16]span
+	action  int // index+1 of the first action/a pair in spans; 0: none
+	actions int // number of action/a pairs
+	err     error
+}
+
+// form decodes application/x-www-form-urlencoded style pairs. Pairs are
+// separated by '&' and, in a body, also by CR and LF.
+func (p *parser) form(data []byte, lines bool, where string) {
+	for len(data) > 0 {
+		end := len(data)
+		for i, c := range data {
+			if c == '&' || (lines && (c == '\r' || c == '\n')) {
+				end = i
+				break
+			}
+		}
+		p.pair(data[:end], where)
+		if end == len(data) {
+			break
+		}
+		data = data[end+1:]
+	}
+}
+
+func (p *parser) pair(kv []byte, where string) {
+	if len(kv) == 0 {
+		return
+	}
+	name, value := kv, []byte(nil)
+	if i := bytes.IndexByte(kv, '='); i >= 0 {
+		name, value = kv[:i], kv[i+1:]
+	}
+	mark := len(p.buf)
+	var ok bool
+	if p.buf, ok = appendUnescape(p.buf, name); !ok {
+		p.fail(fmt.Errorf("%w: invalid percent escape in a parameter name in the %s", messages.ErrBadRequest, where))
+		p.buf = p.buf[:mark]
+		return
+	}
+	nameEnd := len(p.buf)
+	if nameEnd == mark { // empty names are skipped
+		return
+	}
+	if p.buf, ok = appendUnescape(p.buf, value); !ok {
+		p.fail(fmt.Errorf("%w: invalid percent escape in the value of parameter %q in the %s",
+			messages.ErrBadRequest, p.buf[mark:nameEnd], where))
+		p.buf = p.buf[:mark]
+		return
+	}
+	p.add(mark, nameEnd)
+}
+
+func (p *parser) add(nameStart, nameEnd int) {
+	sp := span{nameStart: nameStart, nameEnd: nameEnd, valueEnd: len(p.buf),
+		action: isActionName(p.buf[nameStart:nameEnd])}
+	p.spans = append(p.spans, sp)
+	if sp.action {
+		p.actions++
+		if p.action == 0 {
+			p.action = len(p.spans)
+		}
+	}
+}
+
+func isActionName(name []byte) bool {
+	switch len(name) {
+	case 1:
+		return name[0] == 'a' || name[0] == 'A'
+	case 6:
+		return strings.EqualFold(string(name), "action")
+	}
+	return false
+}
+
+// fail records the first error; parsing goes on so that the action and
+// format can still be found.
+func (p *parser) fail(err error) {
+	if p.err == nil {
+		p.err = err
+	}
+}
+
+// multipart reads a multipart body: each named part, field or file, becomes
+// one parameter whose value is the part's content.
+func (p *parser) multipart(contentType, body []byte) {
+	_, params, err := mime.ParseMediaType(string(contentType))
+	if err != nil {
+		p.fail(fmt.Errorf("%w: request body: content type %q: %v", messages.ErrBadRequest, contentType, err))
+		return
+	}
+	boundary := params["boundary"]
+	if boundary == "" {
+		p.fail(fmt.Errorf("%w: request body: multipart content type has no boundary", messages.ErrBadRequest))
+		return
+	}
+	r := multipart.NewReader(bytes.NewReader(body), boundary)
+	for n := 1; ; n++ {
+		part, err := r.NextPart()
+		if errors.Is(err, io.EOF) {
+			if n == 1 && !bytes.Contains(body, []byte("--"+boundary)) {
+				p.fail(fmt.Errorf("%w: request body: multipart part 1: boundary %q not found", messages.ErrBadRequest, boundary))
+			}
+			return
+		}
+		if err != nil {
+			p.fail(fmt.Errorf("%w: request body: multipart part %d: %v", messages.ErrBadRequest, n, err))
+			return
+		}
+		name := part.FormName()
+		if name == "" {
+			continue
+		}
+		mark := len(p.buf)
+		p.buf = append(p.buf, name...)
+		nameEnd := len(p.buf)
+		p.buf, err = readAppend(p.buf, part)
+		if err != nil {
+			p.buf = p.buf[:mark]
+			p.fail(fmt.Errorf("%w: request body: multipart part %q: %v", messages.ErrBadRequest, name, err))
+			return
+		}
+		p.add(mark, nameEnd)
+	}
+}
+
+func readAppend(b []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if errors.Is(err, io.EOF) {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+func (p *parser) finish() (*Request, error) {
+	s := string(p.buf) // the one copy of every name and value
+	n := len(p.spans) - p.actions
+	req := &Request{}
+	if n > 0 {
+		backing := make([]messages.Param, n)
+		req.Params = make(messages.Params, n)
+		i := 0
+		for _, sp := range p.spans {
+			if sp.action {
+				continue
+			}
+			backing[i].Name = s[sp.nameStart:sp.nameEnd]
+			backing[i].Value = s[sp.nameEnd:sp.valueEnd]
+			req.Params[i] = &backing[i]
+			i++
+		}
+	}
+	if p.action != 0 {
+		sp := p.spans[p.action-1]
+		req.Action = strings.ToUpper(strings.TrimSpace(s[sp.nameEnd:sp.valueEnd]))
+	}
+	if v, ok := req.Params.Get("ResponseFormat"); ok {
+		f, ok := ParseFormat(v)
+		if !ok {
+			p.fail(messages.Invalid("ResponseFormat", v, "must be xml, simplejson or json"))
+		}
+		req.Format = f
+	}
+	if req.Action == "" {
+		// A missing action outranks a bad ResponseFormat but not an
+		// undecodable request.
+		if p.err == nil || !errors.Is(p.err, messages.ErrBadRequest) {
+			p.err = messages.Missing("Action")
+		}
+	}
+	return req, p.err
+}
+
+// appendUnescape appends the percent-decoded s to dst, with + as a space.
+// It reports false for a malformed escape.
+func appendUnescape(dst, s []byte) ([]byte, bool) {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '+':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, ' ')
+			start = i + 1
+		case '%':
+			if i+2 >= len(s) {
+				return dst, false
+			}
+			hi, ok1 := unhex(s[i+1])
+			lo, ok2 := unhex(s[i+2])
+			if !ok1 || !ok2 {
+				return dst, false
+			}
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, hi<<4|lo)
+			i += 2
+			start = i + 1
+		}
+	}
+	return append(dst, s[start:]...), true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// standardParams are the parameters every ACI action accepts
+// (aci-protocol.md §1.4).
+var standardParams = [...]string{
+	"ActionID", "EncryptResponse", "FileName", "ForceTemplateRefresh",
+	"Output", "ResponseFormat", "Template", "TemplateParamCSVs",
+}
+
+// IsStandardParam reports whether name (case-insensitive) is one of the
+// standard ACI parameters that every action accepts: ActionID,
+// EncryptResponse, FileName, ForceTemplateRefresh, Output, ResponseFormat,
+// Template and TemplateParamCSVs. Handlers use it to leave them out of an
+// action's own parameters.
+func IsStandardParam(name string) bool {
+	for _, s := range standardParams {
+		if len(s) == len(name) && strings.EqualFold(s, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// ActionParams returns the parameters that are not standard ACI
+// parameters (see IsStandardParam), in order. The Params share memory with
+// r.Params.
+func (r *Request) ActionParams() messages.Params {
+	out := make(messages.Params, 0, len(r.Params))
+	for _, p := range r.Params {
+		if !IsStandardParam(p.GetName()) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ParseBool reads an ACI Boolean: TRUE, ON, Y, YES, 1 are true and FALSE,
+// OFF, N, NO, 0 are false, in any letter case and ignoring surrounding
+// spaces. ok is false for anything else.
+func ParseBool(v string) (value, ok bool) {
+	v = strings.TrimSpace(v)
+	switch {
+	case v == "1", strings.EqualFold(v, "true"), strings.EqualFold(v, "on"),
+		strings.EqualFold(v, "y"), strings.EqualFold(v, "yes"):
+		return true, true
+	case v == "0", strings.EqualFold(v, "false"), strings.EqualFold(v, "off"),
+		strings.EqualFold(v, "n"), strings.EqualFold(v, "no"):
+		return false, true
+	}
+	return false, false
+}
+
+// Int returns parameter name as a decimal integer, or def when it is
+// absent or empty. A value that is not an integer gives a
+// *messages.ParamError (ErrInvalidParam) naming name.
+func (r *Request) Int(name string, def int64) (int64, error) {
+	v, ok := r.Params.Get(name)
+	v = strings.TrimSpace(v)
+	if !ok || v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, messages.Invalid(name, v, "must be an integer")
+	}
+	return n, nil
+}
+
+// IntRange is Int with bounds: a value outside [lo, hi] is an
+// ErrInvalidParam *messages.ParamError. def is not checked.
+func (r *Request) IntRange(name string, def, lo, hi int64) (int64, error) {
+	v, ok := r.Params.Get(name)
+	v = strings.TrimSpace(v)
+	if !ok || v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, messages.Invalid(name, v, fmt.Sprintf("must be an integer from %d to %d", lo, hi))
+	}
+	return n, nil
+}
+
+// Bool returns parameter name read with ParseBool, or def when it is
+// absent or empty. Any other value gives an ErrInvalidParam
+// *messages.ParamError naming name.
+func (r *Request) Bool(name string, def bool) (bool, error) {
+	v, ok := r.Params.Get(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		return def, nil
+	}
+	b, ok := ParseBool(v)
+	if !ok {
+		return false, messages.Invalid(name, v, "must be true or false")
+	}
+	return b, nil
+}
+
+// Require returns the value of parameter name, or an ErrMissingParam
+// *messages.ParamError naming it when it is absent or empty.
+func (r *Request) Require(name string) (string, error) {
+	v, ok := r.Params.Get(name)
+	if !ok || v == "" {
+		return "", messages.Missing(name)
+	}
+	return v, nil
+}

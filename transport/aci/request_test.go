@@ -1,0 +1,380 @@
+package aci
+
+import (
+	"bytes"
+	"errors"
+	"mime/multipart"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// kv is a parameter as a test expects it.
+type kv struct{ name, value string }
+
+func paramsOf(ps messages.Params) []kv {
+	out := make([]kv, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, kv{p.GetName(), p.GetValue()})
+	}
+	return out
+}
+
+// multipartBody builds a multipart/form-data body with fields and one file
+// part.
+func multipartBody(t *testing.T) (contentType string, body []byte) {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	require.NoError(t, w.WriteField("FetchAction", "Synchronize"))
+	require.NoError(t, w.WriteField("ResponseFormat", "simplejson"))
+	fw, err := w.CreateFormFile("Config", "task.cfg")
+	require.NoError(t, err)
+	_, err = fw.Write([]byte("[MyTask]\r\nUrl=http://example.com/?a=1&b=2\r\n\x00\xff"))
+	require.NoError(t, err)
+	require.NoError(t, w.WriteField("Empty", ""))
+	require.NoError(t, w.Close())
+	return w.FormDataContentType(), b.Bytes()
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	mpType, mpBody := multipartBody(t)
+	tests := []struct {
+		desc        string
+		method      string
+		uri         string
+		contentType string
+		body        string
+		wantAction  string
+		wantParams  []kv
+		wantFormat  Format
+	}{
+		{desc: "path form", uri: "/action=GetStatus&x=1",
+			wantAction: "GETSTATUS", wantParams: []kv{{"x", "1"}}},
+		{desc: "path form without leading slash", uri: "action=GetStatus",
+			wantAction: "GETSTATUS", wantParams: []kv{}},
+		{desc: "path form with extra slashes", uri: "//action=GetStatus",
+			wantAction: "GETSTATUS", wantParams: []kv{}},
+		{desc: "query form, capital Action as the Java client sends", uri: "/?Action=GetStatus&x=1",
+			wantAction: "GETSTATUS", wantParams: []kv{{"x", "1"}}},
+		{desc: "query form on any path", uri: "/some/path?a=getstatus",
+			wantAction: "GETSTATUS", wantParams: []kv{}},
+		{desc: "path form and query merged, path first", uri: "/action=QueueInfo&QueueName=fetch?QueueAction=GetStatus&QueueName=other",
+			wantAction: "QUEUEINFO", wantParams: []kv{{"QueueName", "fetch"}, {"QueueAction", "GetStatus"}, {"QueueName", "other"}}},
+		{desc: "path without = is not a query", uri: "/index.html?action=GetVersion",
+			wantAction: "GETVERSION", wantParams: []kv{}},
+		{desc: "absolute form", uri: "http://host:9000/action=GetVersion&x=1",
+			wantAction: "GETVERSION", wantParams: []kv{{"x", "1"}}},
+		{desc: "absolute form without path", uri: "HTTPS://host:9000?action=GetVersion",
+			wantAction: "GETVERSION", wantParams: []kv{}},
+		{desc: "a= alias", uri: "/a=queueinfo&queueaction=getstatus&queuename=fetch",
+			wantAction: "QUEUEINFO", wantParams: []kv{{"queueaction", "getstatus"}, {"queuename", "fetch"}}},
+		{desc: "action name in any case", uri: "/?aCtIoN=Fetch",
+			wantAction: "FETCH", wantParams: []kv{}},
+		{desc: "A= alias upper case", uri: "/A=Fetch",
+			wantAction: "FETCH", wantParams: []kv{}},
+		{desc: "first action wins and no action pair stays in params", uri: "/action=First&a=Second&ACTION=Third&x=1",
+			wantAction: "FIRST", wantParams: []kv{{"x", "1"}}},
+		{desc: "action value trimmed", uri: "/action=+GetStatus%20",
+			wantAction: "GETSTATUS", wantParams: []kv{}},
+		{desc: "plus and percent decoding", uri: "/action=x&Text=hello+world%21&Sp%61ced+Name=%e2%82%ac",
+			wantAction: "X", wantParams: []kv{{"Text", "hello world!"}, {"Spaced Name", "€"}}},
+		{desc: "base64 token with +/= percent-encoded",
+			uri:        "/action=QueueInfo&Token=MTAuMi4xMDUuMzQ6MTIzNDpGRVRDSDotMTgwNDU4NzIxMQ%3D%3D&Identifier=PGlk%2Bcz0%2F%3D",
+			wantAction: "QUEUEINFO",
+			wantParams: []kv{{"Token", "MTAuMi4xMDUuMzQ6MTIzNDpGRVRDSDotMTgwNDU4NzIxMQ=="}, {"Identifier", "PGlk+cz0/="}}},
+		{desc: "duplicates kept in order", uri: "/action=x&p=1&P=2&p=3",
+			wantAction: "X", wantParams: []kv{{"p", "1"}, {"P", "2"}, {"p", "3"}}},
+		{desc: "empty names and pairs skipped", uri: "/action=x&=v&&p=1&%3d=&",
+			wantAction: "X", wantParams: []kv{{"p", "1"}, {"=", ""}}},
+		{desc: "name without = has an empty value", uri: "/action=x&Flag&y=",
+			wantAction: "X", wantParams: []kv{{"Flag", ""}, {"y", ""}}},
+		{desc: "value may contain =", uri: "/action=x&Config=a%3Db=c",
+			wantAction: "X", wantParams: []kv{{"Config", "a=b=c"}}},
+		{desc: "POST &-joined text/plain ISO-8859-1 as the Java client sends", method: "POST", uri: "/",
+			contentType: "text/plain; charset=ISO-8859-1", body: "action=Fetch&FetchAction=Synchronize&Token=a%2Bb",
+			wantAction: "FETCH", wantParams: []kv{{"FetchAction", "Synchronize"}, {"Token", "a+b"}}},
+		{desc: "POST CRLF lines", method: "POST", uri: "/",
+			body:       "action=Fetch\r\nFetchAction=Synchronize\r\nTaskSections=A,B\r\n",
+			wantAction: "FETCH", wantParams: []kv{{"FetchAction", "Synchronize"}, {"TaskSections", "A,B"}}},
+		{desc: "POST CR lines", method: "POST", uri: "/",
+			body:       "action=Fetch\rFetchAction=Synchronize\r",
+			wantAction: "FETCH", wantParams: []kv{{"FetchAction", "Synchronize"}}},
+		{desc: "POST LF lines", method: "POST", uri: "/",
+			body:       "action=Fetch\nFetchAction=Synchronize\n\nx=1",
+			wantAction: "FETCH", wantParams: []kv{{"FetchAction", "Synchronize"}, {"x", "1"}}},
+		{desc: "POST urlencoded", method: "POST", uri: "/", contentType: "application/x-www-form-urlencoded",
+			body:       "action=Fetch&FetchAction=Collect&Identifiers=a+b%2Cc",
+			wantAction: "FETCH", wantParams: []kv{{"FetchAction", "Collect"}, {"Identifiers", "a b,c"}}},
+		{desc: "POST any other content type is form data", method: "POST", uri: "/", contentType: "application/octet-stream",
+			body: "action=Fetch", wantAction: "FETCH", wantParams: []kv{}},
+		{desc: "POST URI parameters come before body parameters", method: "POST", uri: "/action=Fetch&p=uri",
+			body:       "p=body&q=1",
+			wantAction: "FETCH", wantParams: []kv{{"p", "uri"}, {"p", "body"}, {"q", "1"}}},
+		{desc: "POST action only in the body", method: "POST", uri: "/?x=1",
+			body:       "a=GetStatus",
+			wantAction: "GETSTATUS", wantParams: []kv{{"x", "1"}}},
+		{desc: "POST multipart fields and a file part", method: "POST", uri: "/a=Fetch",
+			contentType: mpType, body: string(mpBody),
+			wantAction: "FETCH",
+			wantParams: []kv{{"FetchAction", "Synchronize"}, {"ResponseFormat", "simplejson"},
+				{"Config", "[MyTask]\r\nUrl=http://example.com/?a=1&b=2\r\n\x00\xff"}, {"Empty", ""}},
+			wantFormat: FormatSimpleJSON},
+		{desc: "GET body ignored", method: "GET", uri: "/action=GetStatus", body: "x=1",
+			wantAction: "GETSTATUS", wantParams: []kv{}},
+		{desc: "HEAD body ignored", method: "HEAD", uri: "/action=GetStatus", body: "x=1",
+			wantAction: "GETSTATUS", wantParams: []kv{}},
+		{desc: "ResponseFormat simplejson", uri: "/action=x&ResponseFormat=simplejson",
+			wantAction: "X", wantParams: []kv{{"ResponseFormat", "simplejson"}}, wantFormat: FormatSimpleJSON},
+		{desc: "responseformat SimpleJSON", uri: "/action=x&responseformat=SimpleJSON",
+			wantAction: "X", wantParams: []kv{{"responseformat", "SimpleJSON"}}, wantFormat: FormatSimpleJSON},
+		{desc: "ResponseFormat JSON", uri: "/action=x&ResponseFormat=JSON",
+			wantAction: "X", wantParams: []kv{{"ResponseFormat", "JSON"}}, wantFormat: FormatJSON},
+		{desc: "ResponseFormat xml", uri: "/action=x&ResponseFormat=Xml",
+			wantAction: "X", wantParams: []kv{{"ResponseFormat", "Xml"}}, wantFormat: FormatXML},
+		{desc: "empty ResponseFormat is XML", uri: "/action=x&ResponseFormat=",
+			wantAction: "X", wantParams: []kv{{"ResponseFormat", ""}}, wantFormat: FormatXML},
+		{desc: "first ResponseFormat wins", uri: "/action=x&ResponseFormat=json&ResponseFormat=bogus",
+			wantAction: "X", wantParams: []kv{{"ResponseFormat", "json"}, {"ResponseFormat", "bogus"}}, wantFormat: FormatJSON},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			method := tc.method
+			if method == "" {
+				method = "GET"
+			}
+			req, err := Parse([]byte(method), []byte(tc.uri), []byte(tc.contentType), []byte(tc.body))
+			require.NoError(t, err)
+			require.Equal(t, tc.wantAction, req.Action)
+			require.Equal(t, tc.wantParams, paramsOf(req.Params))
+			require.Equal(t, tc.wantFormat, req.Format)
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc        string
+		method      string
+		uri         string
+		contentType string
+		body        string
+		wantIs      error
+		wantMsg     string // substring of the error text
+		wantAction  string // what the returned Request still carries
+		wantFormat  Format
+		wantParams  []kv
+	}{
+		{desc: "no action", uri: "/?x=1", wantIs: messages.ErrMissingParam, wantMsg: "Action",
+			wantParams: []kv{{"x", "1"}}},
+		{desc: "no parameters at all", uri: "/", wantIs: messages.ErrMissingParam, wantMsg: "Action",
+			wantParams: []kv{}},
+		{desc: "asterisk target", uri: "*", wantIs: messages.ErrMissingParam, wantParams: []kv{}},
+		{desc: "empty action", uri: "/action=&ResponseFormat=json", wantIs: messages.ErrMissingParam,
+			wantFormat: FormatJSON, wantParams: []kv{{"ResponseFormat", "json"}}},
+		{desc: "blank action", uri: "/a=+%20", wantIs: messages.ErrMissingParam, wantParams: []kv{}},
+		{desc: "missing action outranks bad format", uri: "/?ResponseFormat=yaml",
+			wantIs: messages.ErrMissingParam, wantParams: []kv{{"ResponseFormat", "yaml"}}},
+		{desc: "unknown ResponseFormat", uri: "/action=GetStatus&ResponseFormat=yaml",
+			wantIs: messages.ErrInvalidParam, wantMsg: "ResponseFormat", wantAction: "GETSTATUS",
+			wantParams: []kv{{"ResponseFormat", "yaml"}}},
+		{desc: "bad escape in a value", uri: "/action=GetStatus&Token=ab%zz&ResponseFormat=simplejson",
+			wantIs: messages.ErrBadRequest, wantMsg: `value of parameter "Token" in the request path`,
+			wantAction: "GETSTATUS", wantFormat: FormatSimpleJSON, wantParams: []kv{{"ResponseFormat", "simplejson"}}},
+		{desc: "bad escape in a name", uri: "/?action=GetStatus&To%2ken=1",
+			wantIs: messages.ErrBadRequest, wantMsg: "parameter name in the query string",
+			wantAction: "GETSTATUS", wantParams: []kv{}},
+		{desc: "truncated escape at the end", uri: "/?action=GetStatus&x=%4",
+			wantIs: messages.ErrBadRequest, wantMsg: `"x" in the query string`,
+			wantAction: "GETSTATUS", wantParams: []kv{}},
+		{desc: "lone percent", uri: "/?action=GetStatus&x=100%",
+			wantIs: messages.ErrBadRequest, wantAction: "GETSTATUS", wantParams: []kv{}},
+		{desc: "bad escape in the action itself", uri: "/action=Get%GGStatus",
+			wantIs: messages.ErrBadRequest, wantParams: []kv{}},
+		{desc: "bad request outranks missing action", method: "POST", uri: "/", body: "x=%",
+			wantIs: messages.ErrBadRequest, wantMsg: "request body", wantParams: []kv{}},
+		{desc: "multipart without boundary", method: "POST", uri: "/action=Fetch",
+			contentType: "multipart/form-data", body: "x",
+			wantIs: messages.ErrBadRequest, wantMsg: "no boundary", wantAction: "FETCH", wantParams: []kv{}},
+		{desc: "multipart content type unparsable", method: "POST", uri: "/action=Fetch",
+			contentType: "multipart/form-data; boundary", body: "x",
+			wantIs: messages.ErrBadRequest, wantMsg: "content type", wantAction: "FETCH", wantParams: []kv{}},
+		{desc: "multipart body not multipart", method: "POST", uri: "/action=Fetch",
+			contentType: "multipart/form-data; boundary=XYZ", body: "just text",
+			wantIs: messages.ErrBadRequest, wantMsg: "multipart part 1", wantAction: "FETCH", wantParams: []kv{}},
+		{desc: "multipart body cut short", method: "POST", uri: "/action=Fetch",
+			contentType: "multipart/form-data; boundary=XYZ",
+			body:        "--XYZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nvalue",
+			wantIs:      messages.ErrBadRequest, wantMsg: `multipart part "a"`, wantAction: "FETCH", wantParams: []kv{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			method := tc.method
+			if method == "" {
+				method = "GET"
+			}
+			req, err := Parse([]byte(method), []byte(tc.uri), []byte(tc.contentType), []byte(tc.body))
+			require.Error(t, err)
+			require.ErrorIs(t, err, tc.wantIs)
+			require.Contains(t, err.Error(), tc.wantMsg)
+			require.NotNil(t, req)
+			require.Equal(t, tc.wantAction, req.Action)
+			require.Equal(t, tc.wantFormat, req.Format)
+			require.Equal(t, tc.wantParams, paramsOf(req.Params))
+		})
+	}
+}
+
+func TestParseErrorNamesParameter(t *testing.T) {
+	t.Parallel()
+	_, err := Parse([]byte("GET"), []byte("/?x=1"), nil, nil)
+	var pe *messages.ParamError
+	require.True(t, errors.As(err, &pe))
+	require.Equal(t, "Action", pe.Name)
+	require.True(t, pe.Missing)
+
+	_, err = Parse([]byte("GET"), []byte("/a=x&responseformat=yaml"), nil, nil)
+	require.True(t, errors.As(err, &pe))
+	require.Equal(t, "ResponseFormat", pe.Name)
+	require.Equal(t, "yaml", pe.Value)
+}
+
+// TestParseCopiesInput checks that the Request does not share memory with
+// the buffers fasthttp reuses after the handler returns.
+func TestParseCopiesInput(t *testing.T) {
+	t.Parallel()
+	mpType, mpBody := multipartBody(t)
+	for _, in := range []struct{ uri, ct, body string }{
+		{uri: "/action=Fetch&FetchAction=Synchronize?Token=abc", body: "x=1&y=2"},
+		{uri: "/a=Fetch", ct: mpType, body: string(mpBody)},
+	} {
+		uri, ct, body := []byte(in.uri), []byte(in.ct), []byte(in.body)
+		req, err := Parse([]byte("POST"), uri, ct, body)
+		require.NoError(t, err)
+		want := paramsOf(req.Params)
+		wantAction := req.Action
+		for _, b := range [][]byte{uri, ct, body} {
+			for i := range b {
+				b[i] = '#'
+			}
+		}
+		require.Equal(t, want, paramsOf(req.Params))
+		require.Equal(t, wantAction, req.Action)
+	}
+}
+
+func TestParseManyParams(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("/action=x")
+	want := []kv{}
+	for i := range 100 {
+		name := "p" + strings.Repeat("x", i%7) + string(rune('a'+i%26))
+		b.WriteString("&" + name + "=v%20" + name)
+		want = append(want, kv{name, "v " + name})
+	}
+	req, err := Parse([]byte("GET"), []byte(b.String()), nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, want, paramsOf(req.Params))
+}
+
+func TestParseBool(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"TRUE", "true", "True", "ON", "on", "Y", "y", "YES", "yes", "1", " true "} {
+		b, ok := ParseBool(v)
+		require.True(t, ok, v)
+		require.True(t, b, v)
+	}
+	for _, v := range []string{"FALSE", "false", "OFF", "off", "N", "n", "NO", "no", "0", "\tFalse"} {
+		b, ok := ParseBool(v)
+		require.True(t, ok, v)
+		require.False(t, b, v)
+	}
+	for _, v := range []string{"", "2", "yess", "t", "f", "-1", "truee", "o"} {
+		_, ok := ParseBool(v)
+		require.False(t, ok, v)
+	}
+}
+
+func TestRequestHelpers(t *testing.T) {
+	t.Parallel()
+	req, err := Parse([]byte("GET"),
+		[]byte("/action=x&Priority=5&MaxResults=abc&Empty=&Sync=yes&Bad=maybe&Neg=-3&Big=99999999999999999999"), nil, nil)
+	require.NoError(t, err)
+
+	n, err := req.Int("priority", 1)
+	require.NoError(t, err)
+	require.EqualValues(t, 5, n)
+	n, err = req.Int("Absent", 7)
+	require.NoError(t, err)
+	require.EqualValues(t, 7, n)
+	n, err = req.Int("Empty", 7)
+	require.NoError(t, err)
+	require.EqualValues(t, 7, n)
+	_, err = req.Int("MaxResults", 0)
+	require.ErrorIs(t, err, messages.ErrInvalidParam)
+	require.Contains(t, err.Error(), "MaxResults")
+	_, err = req.Int("Big", 0)
+	require.ErrorIs(t, err, messages.ErrInvalidParam)
+
+	n, err = req.IntRange("Neg", 0, -5, 5)
+	require.NoError(t, err)
+	require.EqualValues(t, -3, n)
+	_, err = req.IntRange("Priority", 0, 0, 4)
+	require.ErrorIs(t, err, messages.ErrInvalidParam)
+	require.Contains(t, err.Error(), "from 0 to 4")
+	n, err = req.IntRange("Absent", 100, 0, 4)
+	require.NoError(t, err)
+	require.EqualValues(t, 100, n)
+
+	b, err := req.Bool("sync", false)
+	require.NoError(t, err)
+	require.True(t, b)
+	b, err = req.Bool("Empty", true)
+	require.NoError(t, err)
+	require.True(t, b)
+	_, err = req.Bool("Bad", false)
+	require.ErrorIs(t, err, messages.ErrInvalidParam)
+	require.Contains(t, err.Error(), `"maybe"`)
+
+	v, err := req.Require("PRIORITY")
+	require.NoError(t, err)
+	require.Equal(t, "5", v)
+	_, err = req.Require("Empty")
+	require.ErrorIs(t, err, messages.ErrMissingParam)
+	_, err = req.Require("Token")
+	require.ErrorIs(t, err, messages.ErrMissingParam)
+	require.Contains(t, err.Error(), "Token")
+}
+
+func TestStandardParams(t *testing.T) {
+	t.Parallel()
+	for _, n := range []string{"ActionID", "actionid", "ResponseFormat", "RESPONSEFORMAT", "EncryptResponse",
+		"FileName", "ForceTemplateRefresh", "Output", "Template", "TemplateParamCSVs"} {
+		require.True(t, IsStandardParam(n), n)
+	}
+	for _, n := range []string{"", "Action", "Token", "Templates", "Outpu", "QueueName"} {
+		require.False(t, IsStandardParam(n), n)
+	}
+	req, err := Parse([]byte("GET"), []byte("/action=QueueInfo&ActionID=7&QueueName=fetch&responseformat=json&Token=t"), nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, []kv{{"QueueName", "fetch"}, {"Token", "t"}}, paramsOf(req.ActionParams()))
+	require.Len(t, req.Params, 4)
+}
+
+func TestFormatString(t *testing.T) {
+	t.Parallel()
+	for _, f := range []Format{FormatXML, FormatSimpleJSON, FormatJSON} {
+		g, ok := ParseFormat(f.String())
+		require.True(t, ok)
+		require.Equal(t, f, g)
+	}
+	require.Equal(t, "xml", Format(200).String())
+}
