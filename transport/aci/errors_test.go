@@ -1,0 +1,170 @@
+package aci
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// TestErrorTableComplete fails on any domain error without its own row, and
+// on any number or code used twice.
+func TestErrorTableComplete(t *testing.T) {
+	t.Parallel()
+	for _, sentinel := range messages.DomainErrors {
+		found := 0
+		for _, d := range errorTable {
+			if d.err == sentinel {
+				found++
+			}
+		}
+		require.Equal(t, 1, found, "sentinel %q must have exactly one row in errorTable", sentinel)
+		e := ErrorFor("X", sentinel, testNow)
+		def := rowOf(t, sentinel)
+		require.Equal(t, def.code, e.Code, "%q is matched by an earlier row", sentinel)
+	}
+	require.Len(t, errorTable, len(messages.DomainErrors), "a row maps an error that is not in messages.DomainErrors")
+	nums, codes := map[int]string{}, map[string]string{}
+	for _, d := range errorTable {
+		require.NotContains(t, nums, d.num, "number %d used twice", d.num)
+		require.NotContains(t, codes, d.code, "code %s used twice", d.code)
+		nums[d.num], codes[d.code] = d.code, d.code
+		require.Regexp(t, `^ERROR[A-Z]+$`, d.code)
+		require.NotEmpty(t, d.str)
+		require.NotEmpty(t, d.reason)
+		require.Positive(t, d.num)
+	}
+	require.Equal(t, messages.ErrInternal, errorTable[len(errorTable)-1].err, "ErrInternal must be last: it is the fallback")
+}
+
+func rowOf(t *testing.T, err error) errorDef {
+	t.Helper()
+	for _, d := range errorTable {
+		if d.err == err {
+			return d
+		}
+	}
+	t.Fatalf("no row for %v", err)
+	return errorDef{}
+}
+
+func TestErrorFor(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc      string
+		action    string
+		err       error
+		wantCode  string
+		wantID    string
+		wantRaw   int
+		wantDesc  string
+		wantMatch string // regexp on the description, when wantDesc is empty
+	}{
+		{desc: "unknown action", action: "WOBBLE", err: fmt.Errorf("%w: WOBBLE", messages.ErrUnknownAction),
+			wantCode: "ERRORNOTIMPLEMENTED", wantID: "CONWOBBLE101", wantRaw: 101, wantDesc: "aci: unknown action: WOBBLE"},
+		{desc: "invalid parameter names it", action: "QUEUEINFO", err: messages.Invalid("Priority", "high", "must be an integer"),
+			wantCode: "ERRORPARAMINVALID", wantID: "CONQUEUEINFO104", wantRaw: 104,
+			wantDesc: `invalid value "high" for parameter Priority: must be an integer`},
+		{desc: "missing parameter names it", action: "QUEUEINFO", err: messages.Missing("Token"),
+			wantCode: "ERRORMISSINGPARAM", wantID: "CONQUEUEINFO103", wantRaw: 103, wantDesc: "missing required parameter Token"},
+		{desc: "wrapped param error", action: "FETCH", err: fmt.Errorf("fetch: validate: %w", messages.Invalid("[MyTask] Depth", "x", "must be an integer")),
+			wantCode: "ERRORPARAMINVALID", wantID: "CONFETCH104", wantRaw: 104,
+			wantDesc: `fetch: validate: invalid value "x" for parameter [MyTask] Depth: must be an integer`},
+		{desc: "bad request", action: "", err: fmt.Errorf("%w: bad escape", messages.ErrBadRequest),
+			wantCode: "ERRORBADREQUEST", wantID: "CON102", wantRaw: 102, wantDesc: "aci: malformed request: bad escape"},
+		{desc: "unknown token", action: "QueueInfo", err: fmt.Errorf("queue: getstatus %s: %w", "abc", messages.ErrUnknownToken),
+			wantCode: "ERRORUNKNOWNTOKEN", wantID: "CONQUEUEINFO111", wantRaw: 0x6F, wantDesc: "queue: getstatus abc: queue: unknown token"},
+		{desc: "cancel of a running action points to Stop", action: "QUEUEINFO", err: messages.ErrActionRunning,
+			wantCode: "ERRORACTIONRUNNING", wantID: "CONQUEUEINFO113", wantRaw: 113, wantMatch: `QueueAction=Stop`},
+		{desc: "error rebuilt from a reply code", action: "QUEUEINFO",
+			err:      messages.Err(messages.ErrorCode_ERROR_CODE_QUEUE_FULL, "queue: FETCH holds 100 actions"),
+			wantCode: "ERRORQUEUEFULL", wantID: "CONQUEUEINFO112", wantRaw: 112, wantMatch: `^queue: FETCH holds 100 actions \(retry later\)$`},
+		{desc: "non-domain error is internal", action: "GETSTATUS", err: errors.New("boom"),
+			wantCode: "ERRORINTERNAL", wantID: "CONGETSTATUS199", wantRaw: 199, wantDesc: "boom"},
+		{desc: "nil error is internal", action: "GETSTATUS", err: nil,
+			wantCode: "ERRORINTERNAL", wantID: "CONGETSTATUS199", wantRaw: 199, wantDesc: "unknown error"},
+		{desc: "first row wins over a later one", action: "X", err: errors.Join(messages.ErrInternal, messages.ErrStore),
+			wantCode: "ERRORSTOREFAILED", wantID: "CONX132", wantRaw: 132, wantMatch: "store unavailable"},
+		{desc: "errorid keeps letters and digits only", action: "get status<2>", err: messages.ErrNotFound,
+			wantCode: "ERRORNOTFOUND", wantID: "CONGETSTATUS2120", wantRaw: 120, wantMatch: "not found"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			e := ErrorFor(tc.action, tc.err, testNow)
+			require.Equal(t, tc.wantCode, e.Code)
+			require.Equal(t, tc.wantID, e.ID)
+			require.Equal(t, tc.wantRaw, e.Raw)
+			if tc.wantDesc != "" {
+				require.Equal(t, tc.wantDesc, e.Description)
+			} else {
+				require.Regexp(t, tc.wantMatch, e.Description)
+			}
+			require.NotEmpty(t, e.String)
+			require.Equal(t, testNow, e.Time)
+		})
+	}
+}
+
+// TestErrorRepliesValidate renders an error reply for every row (and an
+// unknown error) in XML and checks each against the error type of
+// autnResponse.xsd, and that the JSON formats are valid.
+func TestErrorRepliesValidate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	errs := append([]error{errors.New("not a domain error")}, messages.DomainErrors...)
+	var files []string
+	for i, err := range errs {
+		r := &Reply{Action: "QUEUEINFO", Err: ErrorFor("QUEUEINFO", err, testNow)}
+		out, _ := Encode(nil, FormatXML, r)
+		p := filepath.Join(dir, fmt.Sprintf("error%02d.xml", i))
+		require.NoError(t, os.WriteFile(p, out, 0o644))
+		files = append(files, p)
+		require.Equal(t, r.Err, decodeReply(t, out, false).Err)
+	}
+	xmllint(t, filepath.Join("testdata", "idol", "error-reply.xsd"), files...)
+}
+
+// TestErrorSchemaRejects proves the wrapper schema does check the error
+// block: a block in the wrong order or with a bad errortime must fail.
+func TestErrorSchemaRejects(t *testing.T) {
+	t.Parallel()
+	path, err := execLookXmllint(t)
+	require.NoError(t, err)
+	good, _ := Encode(nil, FormatXML, &Reply{Action: "A", Err: ErrorFor("A", messages.ErrNotFound, testNow)})
+	bad := map[string]string{
+		"order":     regexp.MustCompile(`(<errorstring>.*</errorstring>)(<errordescription>.*</errordescription>)`).ReplaceAllString(string(good), "$2$1"),
+		"errortime": regexp.MustCompile(`<errortime>.*</errortime>`).ReplaceAllString(string(good), "<errortime>2015-08-17</errortime>"),
+		"missing":   regexp.MustCompile(`<errorcode>.*</errorcode>`).ReplaceAllString(string(good), ""),
+	}
+	dir := t.TempDir()
+	for name, doc := range bad {
+		require.NotEqual(t, string(good), doc, name)
+		p := filepath.Join(dir, name+".xml")
+		require.NoError(t, os.WriteFile(p, []byte(doc), 0o644))
+		out, err := runXmllint(path, filepath.Join("testdata", "idol", "error-reply.xsd"), p)
+		require.Error(t, err, "%s validated:\n%s", name, out)
+	}
+}
+
+// TestErrorsDoc fails when docs/errors.md does not match the table; go
+// generate (or go test -run TestErrorsDoc -update) rewrites it.
+func TestErrorsDoc(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join("..", "..", "docs", "errors.md")
+	want := errorsMarkdown()
+	if *update {
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		require.NoError(t, os.WriteFile(path, want, 0o644))
+		return
+	}
+	got, err := os.ReadFile(path)
+	require.NoError(t, err, "run go generate ./transport/aci")
+	require.Equal(t, string(want), string(got), "docs/errors.md is stale: run go generate ./transport/aci")
+}
