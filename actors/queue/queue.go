@@ -1,0 +1,287 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/messages"
+)
+
+// Config configures one queue. The zero value of every optional field is a
+// sane default.
+type Config struct {
+	Name       string           // queue name, e.g. "fetch" (required)
+	Repository fetch.Repository // performs the actions (required)
+	// TokenHost and TokenPort are written into tokens (the server's
+	// address as clients reach it).
+	TokenHost string
+	TokenPort int
+
+	MaximumThreads         int           // default 4
+	MaximumQueueSize       int           // default 100000
+	MaximumFinishedActions int           // retention by count; negative = keep none; default 10000
+	FinishedActionMaxAge   time.Duration // retention by age; 0 = no age limit
+	StopTimeout            time.Duration // longest a Stop reply waits for the worker; default 5s
+	AskTimeout             time.Duration // how long a request to an actor may take; default 5s
+
+	Logger *slog.Logger
+	Now    func() time.Time // clock; default time.Now
+}
+
+func (c *Config) withDefaults() error {
+	if c.Name == "" {
+		return errors.New("queue: Config.Name is required")
+	}
+	if c.Repository == nil {
+		return errors.New("queue: Config.Repository is required")
+	}
+	if c.MaximumThreads <= 0 {
+		c.MaximumThreads = 4
+	}
+	if c.MaximumQueueSize <= 0 {
+		c.MaximumQueueSize = 100000
+	}
+	switch {
+	case c.MaximumFinishedActions == 0:
+		c.MaximumFinishedActions = 10000
+	case c.MaximumFinishedActions < 0:
+		c.MaximumFinishedActions = 0
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = 5 * time.Second
+	}
+	if c.AskTimeout <= 0 {
+		c.AskTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.TokenHost == "" {
+		c.TokenHost = "127.0.0.1"
+	}
+	return nil
+}
+
+// Queue is the handle to a running queue, safe for concurrent use. Requests
+// about one action go straight to the action's own actor.
+type Queue struct {
+	cfg    Config
+	sys    *actor.ActorSystem
+	pid    *actor.PID
+	prefix string // PID id prefix of task actors: "<queue>/"
+	upper  string
+}
+
+// Start spawns the queue's QueueManager actor in sys.
+func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
+	}
+	sh := &shared{
+		repo: cfg.Repository, log: cfg.Logger.With("queue", cfg.Name), now: cfg.Now,
+		stopTimeout: cfg.StopTimeout, askTimeout: cfg.AskTimeout,
+	}
+	m := newManager(cfg, sh, sys.Root)
+	props := actor.PropsFromProducer(func() actor.Actor { return m })
+	name := "queue-" + strings.ToLower(cfg.Name)
+	pid, err := sys.Root.SpawnNamed(props, name)
+	if err != nil {
+		return nil, fmt.Errorf("queue: start %s: %w", cfg.Name, err)
+	}
+	return &Queue{cfg: cfg, sys: sys, pid: pid, prefix: pid.Id + "/", upper: strings.ToUpper(cfg.Name)}, nil
+}
+
+// Name returns the queue's name as configured.
+func (q *Queue) Name() string { return q.cfg.Name }
+
+// Config returns the queue's effective configuration.
+func (q *Queue) Config() Config { return q.cfg }
+
+// Submit queues an action and returns its token once it is accepted.
+func (q *Queue) Submit(spec *messages.ActionSpec) (string, error) {
+	res, err := q.ask(q.pid, &messages.SubmitAction{Spec: spec})
+	if err != nil {
+		return "", err
+	}
+	r, ok := res.(*messages.SubmitReply)
+	if !ok {
+		return "", fmt.Errorf("queue: submit: unexpected reply %T: %w", res, messages.ErrInternal)
+	}
+	if err := messages.Err(r.Code, r.Message); err != nil {
+		return "", err
+	}
+	return r.Token, nil
+}
+
+// Ask sends a request (GetActionStatus, CancelAction, StopAction, ...) to
+// the task actor that owns token and returns its reply. A reply that
+// carries an error code is returned together with that error, so callers
+// can still show the action's status.
+func (q *Queue) Ask(token string, msg any) (*messages.ActionReply, error) {
+	queue, id, err := messages.ParseToken(token)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(queue, q.upper) {
+		return nil, fmt.Errorf("%w: the token belongs to queue %s, not %s", messages.ErrUnknownToken, queue, q.upper)
+	}
+	pid := actor.NewPID(q.sys.Address(), q.prefix+id.String())
+	res, err := q.sys.Root.RequestFuture(pid, msg, q.cfg.AskTimeout).Result()
+	if errors.Is(err, actor.ErrDeadLetter) {
+		// No live actor: a tombstone, or an unknown token.
+		res, err = q.ask(q.pid, &lookupTombstone{id: id})
+	} else if err != nil {
+		err = mapAskErr(err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r, ok := res.(*messages.ActionReply)
+	if !ok {
+		return nil, fmt.Errorf("queue: unexpected reply %T: %w", res, messages.ErrInternal)
+	}
+	return r, messages.Err(r.Code, r.Message)
+}
+
+var getStatusMsg = &messages.GetActionStatus{}
+
+// Status returns the status of the action with token.
+func (q *Queue) Status(token string) (*messages.ActionStatus, error) {
+	r, err := q.Ask(token, getStatusMsg)
+	if err != nil {
+		return nil, err
+	}
+	return r.Status, nil
+}
+
+// List returns the statuses of the actions the filter selects, in the
+// filter's order. Each status comes from the action's own actor; actions
+// removed by retention while the list is gathered are left out.
+func (q *Queue) List(f *messages.ListActions) ([]*messages.ActionStatus, error) {
+	replies, err := q.gather(f, getStatusMsg)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*messages.ActionStatus, 0, len(replies))
+	for _, r := range replies {
+		out = append(out, r.Status)
+	}
+	return out, nil
+}
+
+// ListParams returns the parameters of every queued and running action
+// (GetActionParameters without a token).
+func (q *Queue) ListParams() ([]*messages.ActionReply, error) {
+	f := &messages.ListActions{States: []messages.State{
+		messages.State_STATE_QUEUED, messages.State_STATE_PROCESSING, messages.State_STATE_PAUSED,
+	}, Ascending: true}
+	return q.gather(f, &messages.GetActionParameters{})
+}
+
+// gather asks the QueueManager which actions match, then asks each action's
+// actor, with many requests in flight at once.
+func (q *Queue) gather(f *messages.ListActions, msg any) ([]*messages.ActionReply, error) {
+	res, err := q.ask(q.pid, f)
+	if err != nil {
+		return nil, err
+	}
+	ids := res.(*messages.ListActionsReply).Ids
+	out := make([]*messages.ActionReply, 0, len(ids))
+	const window = 512
+	futures := make([]*actor.Future, 0, window)
+	for start := 0; start < len(ids); start += window {
+		futures = futures[:0]
+		for _, id := range ids[start:min(start+window, len(ids))] {
+			futures = append(futures, q.sys.Root.RequestFuture(actor.NewPID(q.sys.Address(), q.prefix+id), msg, q.cfg.AskTimeout))
+		}
+		for _, fu := range futures {
+			r, err := fu.Result()
+			if errors.Is(err, actor.ErrDeadLetter) {
+				continue
+			}
+			if err != nil {
+				return nil, mapAskErr(err)
+			}
+			if ar, ok := r.(*messages.ActionReply); ok && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
+				out = append(out, ar)
+			}
+		}
+	}
+	return out, nil
+}
+
+// QueueStatus returns the queue's counters.
+func (q *Queue) QueueStatus() (*messages.QueueStatusReply, error) {
+	return q.queueReply(&messages.QueueStatusRequest{})
+}
+
+// Pause pauses the whole queue: running actions pause, queued ones wait.
+func (q *Queue) Pause() (*messages.QueueStatusReply, error) {
+	return q.queueReply(&messages.PauseQueue{})
+}
+
+// Resume resumes the queue and every paused action.
+func (q *Queue) Resume() (*messages.QueueStatusReply, error) {
+	return q.queueReply(&messages.ResumeQueue{})
+}
+
+func (q *Queue) queueReply(msg any) (*messages.QueueStatusReply, error) {
+	res, err := q.ask(q.pid, msg)
+	if err != nil {
+		return nil, err
+	}
+	r := res.(*messages.QueueStatusReply)
+	return r, messages.Err(r.Code, r.Message)
+}
+
+// Shutdown stops admission, stops running actions (they end as Stopped;
+// queued actions stay queued), waits until their workers have exited or
+// ctx ends, and then stops the queue's actors.
+func (q *Queue) Shutdown(ctx context.Context) error {
+	wait := q.cfg.AskTimeout
+	if d, ok := ctx.Deadline(); ok {
+		wait = time.Until(d)
+	}
+	var err error
+	if wait > 0 {
+		_, err = q.sys.Root.RequestFuture(q.pid, &beginShutdown{}, wait).Result()
+		if errors.Is(err, actor.ErrTimeout) {
+			err = fmt.Errorf("queue %s: running actions did not stop in time: %w", q.cfg.Name, context.DeadlineExceeded)
+		}
+	}
+	if serr := q.sys.Root.StopFuture(q.pid).Wait(); serr != nil && err == nil {
+		err = fmt.Errorf("queue %s: stop actors: %w", q.cfg.Name, serr)
+	}
+	return err
+}
+
+// ask sends a request to the QueueManager. A dead letter means the queue
+// has stopped.
+func (q *Queue) ask(pid *actor.PID, msg any) (any, error) {
+	res, err := q.sys.Root.RequestFuture(pid, msg, q.cfg.AskTimeout).Result()
+	if errors.Is(err, actor.ErrDeadLetter) {
+		return nil, fmt.Errorf("%w: queue %s has stopped", messages.ErrShuttingDown, q.cfg.Name)
+	}
+	if err != nil {
+		return nil, mapAskErr(err)
+	}
+	return res, nil
+}
+
+func mapAskErr(err error) error {
+	if errors.Is(err, actor.ErrTimeout) {
+		return fmt.Errorf("%w: %v", messages.ErrTimeout, err)
+	}
+	return fmt.Errorf("%w: %v", messages.ErrInternal, err)
+}

@@ -1,0 +1,713 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/messages"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testRepo is a Repository double. The Mode parameter picks a behaviour:
+// instant (finish at once), block (until released or stopped), panic, fail,
+// count (add to counts, then block), ignorectx (block, ignoring the context
+// until released).
+type testRepo struct {
+	mu      sync.Mutex
+	gates   map[string]chan struct{}
+	order   []string // tokens in start order
+	causes  map[string]error
+	running atomic.Int32
+	maxRun  atomic.Int32
+}
+
+func newTestRepo() *testRepo {
+	return &testRepo{gates: map[string]chan struct{}{}, causes: map[string]error{}}
+}
+
+func (r *testRepo) FetchActions() []string { return []string{"SYNCHRONIZE"} }
+
+func (r *testRepo) Validate(string, messages.Params) ([]string, error) {
+	return []string{"MYTASK"}, nil
+}
+
+func (r *testRepo) gate(token string) chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g, ok := r.gates[token]
+	if !ok {
+		g = make(chan struct{})
+		r.gates[token] = g
+	}
+	return g
+}
+
+func (r *testRepo) release(token string) { close(r.gate(token)) }
+
+func (r *testRepo) started() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.order...)
+}
+
+func (r *testRepo) cause(token string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.causes[token]
+}
+
+func (r *testRepo) Run(ctx context.Context, job *fetch.Job) ([]*messages.Element, error) {
+	n := r.running.Add(1)
+	defer r.running.Add(-1)
+	for {
+		m := r.maxRun.Load()
+		if n <= m || r.maxRun.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	r.mu.Lock()
+	r.order = append(r.order, job.Token)
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.causes[job.Token] = context.Cause(ctx)
+		r.mu.Unlock()
+	}()
+	results := []*messages.Element{{Name: "tasks", Children: []*messages.Element{{Name: "success", Text: "doc1", List: true}}}}
+	switch job.Params.Value("Mode") {
+	case "instant", "":
+		return results, nil
+	case "panic":
+		panic("repository exploded")
+	case "fail":
+		return nil, errors.New("site unreachable")
+	case "count":
+		c := job.Counts("MYTASK")
+		c.Seen.Add(7)
+		c.Added.Add(3)
+		job.SetProgress(&messages.Progress{Percent: 42, Stage: "crawling"})
+		fallthrough
+	case "block":
+		for {
+			if err := job.Checkpoint(ctx); err != nil {
+				return results[:0], err
+			}
+			select {
+			case <-r.gate(job.Token):
+				if err := job.Checkpoint(ctx); err != nil { // honour a pause that came meanwhile
+					return results[:0], err
+				}
+				return results, nil
+			case <-ctx.Done():
+				return results[:0], context.Cause(ctx)
+			case <-time.After(time.Millisecond): // loop to honour Checkpoint (pause)
+			}
+		}
+	case "ignorectx":
+		<-r.gate(job.Token)
+		return results, nil
+	}
+	return nil, fmt.Errorf("unknown mode %q", job.Params.Value("Mode"))
+}
+
+type bundle struct {
+	q    *Queue
+	repo *testRepo
+	sys  *actor.ActorSystem
+}
+
+func setup(t *testing.T, mutate func(*Config)) *bundle {
+	t.Helper()
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sys := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
+		// protoactor's dead-letter throttle keeps a goroutine for one interval;
+		// keep it short so goleak sees only real leaks.
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
+	repo := newTestRepo()
+	cfg := Config{Name: "fetch", Repository: repo, MaximumThreads: 2, TokenPort: 7000, StopTimeout: 2 * time.Second}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	q, err := Start(sys, cfg)
+	require.NoError(t, err)
+	b := &bundle{q: q, repo: repo, sys: sys}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		// release every gate so ignorectx workers end
+		repo.mu.Lock()
+		for _, g := range repo.gates {
+			select {
+			case <-g:
+			default:
+				close(g)
+			}
+		}
+		repo.mu.Unlock()
+		_ = q.Shutdown(ctx)
+		sys.Shutdown()
+	})
+	return b
+}
+
+func (b *bundle) submit(t *testing.T, mode string, prio int32) string {
+	t.Helper()
+	tok, err := b.q.Submit(&messages.ActionSpec{
+		Action: "FETCH", FetchAction: "SYNCHRONIZE", Priority: prio, Tasks: []string{"MYTASK"},
+		Params: messages.Params{{Name: "ConfigSection", Value: "MyTask"}, {Name: "Mode", Value: mode}},
+	})
+	require.NoError(t, err)
+	return tok
+}
+
+// waitState polls until the action reaches want, or fails after a deadline.
+func (b *bundle) waitState(t *testing.T, tok string, want messages.State) *messages.ActionStatus {
+	t.Helper()
+	var last *messages.ActionStatus
+	require.Eventually(t, func() bool {
+		s, err := b.q.Status(tok)
+		require.NoError(t, err)
+		last = s
+		return s.State == want
+	}, 10*time.Second, time.Millisecond, "want %v", want)
+	return last
+}
+
+func TestSubmitRunsToFinished(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	tok := b.submit(t, "instant", 0)
+	s := b.waitState(t, tok, messages.State_STATE_FINISHED)
+	require.Equal(t, tok, s.Token)
+	require.Equal(t, "SYNCHRONIZE", s.FetchAction)
+	require.NotZero(t, s.QueuedUnixMs)
+	require.NotZero(t, s.StartedUnixMs)
+	require.GreaterOrEqual(t, s.EndedUnixMs, s.StartedUnixMs)
+	require.Len(t, s.Results, 1)
+	require.Equal(t, "MYTASK", s.Counts[0].Task)
+	require.EqualValues(t, 1, s.Seq)
+}
+
+func TestMaximumThreadsAndPriorityOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
+	first := b.submit(t, "block", 0)
+	b.waitState(t, first, messages.State_STATE_PROCESSING)
+	// Queued behind it: priorities 1, 5, 5, 3 in that arrival order.
+	low := b.submit(t, "instant", 1)
+	hiA := b.submit(t, "instant", 5)
+	hiB := b.submit(t, "instant", 5)
+	mid := b.submit(t, "instant", 3)
+	st, err := b.q.Status(hiA)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_QUEUED, st.State)
+	b.repo.release(first)
+	b.waitState(t, low, messages.State_STATE_FINISHED)
+	require.Equal(t, []string{first, hiA, hiB, mid, low}, b.repo.started())
+	require.EqualValues(t, 1, b.repo.maxRun.Load())
+}
+
+func TestConcurrencyBound(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 3 })
+	var toks []string
+	for i := 0; i < 10; i++ {
+		toks = append(toks, b.submit(t, "block", 0))
+	}
+	require.Eventually(t, func() bool { return b.repo.running.Load() == 3 }, 5*time.Second, time.Millisecond)
+	qs, err := b.q.QueueStatus()
+	require.NoError(t, err)
+	require.EqualValues(t, 3, qs.Processing)
+	require.EqualValues(t, 7, qs.Queued)
+	for _, tok := range toks {
+		b.repo.release(tok)
+	}
+	for _, tok := range toks {
+		b.waitState(t, tok, messages.State_STATE_FINISHED)
+	}
+	require.EqualValues(t, 3, b.repo.maxRun.Load())
+	qs, err = b.q.QueueStatus()
+	require.NoError(t, err)
+	require.EqualValues(t, 10, qs.Finished)
+	require.Zero(t, qs.Queued+qs.Processing)
+}
+
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
+	running := b.submit(t, "block", 0)
+	b.waitState(t, running, messages.State_STATE_PROCESSING)
+	queued := b.submit(t, "instant", 0)
+
+	r, err := b.q.Ask(queued, &messages.CancelAction{})
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_CANCELLED, r.Status.State)
+	require.NotZero(t, r.Status.EndedUnixMs)
+
+	_, err = b.q.Ask(running, &messages.CancelAction{})
+	require.ErrorIs(t, err, messages.ErrActionRunning)
+	require.Contains(t, err.Error(), "QueueAction=Stop")
+
+	_, err = b.q.Ask(queued, &messages.CancelAction{})
+	require.ErrorIs(t, err, messages.ErrActionEnded)
+
+	b.repo.release(running)
+	b.waitState(t, running, messages.State_STATE_FINISHED)
+	require.Equal(t, []string{running}, b.repo.started(), "a cancelled action never runs")
+}
+
+func TestStopRunningKeepsPartialCounts(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	tok := b.submit(t, "count", 0)
+	require.Eventually(t, func() bool {
+		s, err := b.q.Status(tok)
+		require.NoError(t, err)
+		return s.Counts[0].Seen == 7
+	}, 5*time.Second, time.Millisecond, "counts are live while Processing")
+
+	r, err := b.q.Ask(tok, &messages.StopAction{})
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_STOPPED, r.Status.State)
+	require.EqualValues(t, 7, r.Status.Counts[0].Seen)
+	require.EqualValues(t, 3, r.Status.Counts[0].Added)
+	// The reply came after the worker exited, with the stop cause.
+	require.ErrorIs(t, b.repo.cause(tok), ErrStopRequested)
+	require.Zero(t, b.repo.running.Load())
+
+	_, err = b.q.Ask(tok, &messages.StopAction{})
+	require.ErrorIs(t, err, messages.ErrActionEnded)
+}
+
+func TestStopQueued(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
+	blocker := b.submit(t, "block", 0)
+	b.waitState(t, blocker, messages.State_STATE_PROCESSING)
+	tok := b.submit(t, "instant", 0)
+	r, err := b.q.Ask(tok, &messages.StopAction{})
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_STOPPED, r.Status.State)
+	require.Zero(t, r.Status.StartedUnixMs)
+}
+
+func TestStopTimeoutAnswersAnyway(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.StopTimeout = 50 * time.Millisecond })
+	tok := b.submit(t, "ignorectx", 0)
+	b.waitState(t, tok, messages.State_STATE_PROCESSING)
+	r, err := b.q.Ask(tok, &messages.StopAction{})
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_STOPPED, r.Status.State)
+	require.EqualValues(t, 1, b.repo.running.Load(), "the stubborn worker is still running")
+	qs, err := b.q.QueueStatus()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, qs.Stopped)
+	// Its thread is held until the worker really exits.
+	next := b.submit(t, "block", 0)
+	next2 := b.submit(t, "block", 0)
+	b.waitState(t, next, messages.State_STATE_PROCESSING)
+	s, err := b.q.Status(next2)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_QUEUED, s.State, "MaximumThreads=2 counts the stopped worker until it exits")
+	b.repo.release(tok)
+	b.waitState(t, next2, messages.State_STATE_PROCESSING)
+}
+
+func TestPanicBecomesError(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	tok := b.submit(t, "panic", 0)
+	s := b.waitState(t, tok, messages.State_STATE_ERROR)
+	require.Equal(t, "panic: repository exploded", s.Error)
+	// Never restarted, and the queue goes on.
+	require.Len(t, b.repo.started(), 1)
+	next := b.submit(t, "instant", 0)
+	b.waitState(t, next, messages.State_STATE_FINISHED)
+}
+
+func TestPanicInReceiveBecomesError(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
+	blocker := b.submit(t, "block", 0)
+	b.waitState(t, blocker, messages.State_STATE_PROCESSING)
+	tok := b.submit(t, "instant", 0)
+	// A nil message pointer makes the handler dereference nil.
+	_, err := b.q.Ask(tok, (*messages.ChangePriority)(nil))
+	require.ErrorIs(t, err, messages.ErrInternal)
+	s := b.waitState(t, tok, messages.State_STATE_ERROR)
+	require.Contains(t, s.Error, "panic:")
+	b.repo.release(blocker)
+	b.waitState(t, blocker, messages.State_STATE_FINISHED)
+	require.Equal(t, []string{blocker}, b.repo.started(), "the failed action never runs and is not restarted")
+}
+
+func TestFailingRunIsError(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	tok := b.submit(t, "fail", 0)
+	s := b.waitState(t, tok, messages.State_STATE_ERROR)
+	require.Equal(t, "site unreachable", s.Error)
+}
+
+func TestChangePriority(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
+	blocker := b.submit(t, "block", 0)
+	b.waitState(t, blocker, messages.State_STATE_PROCESSING)
+	a := b.submit(t, "instant", 0)
+	c := b.submit(t, "instant", 0)
+	r, err := b.q.Ask(c, &messages.ChangePriority{Priority: 9})
+	require.NoError(t, err)
+	require.EqualValues(t, 9, r.Status.Priority)
+	_, err = b.q.Ask(blocker, &messages.ChangePriority{Priority: 9})
+	require.ErrorIs(t, err, messages.ErrNotQueued)
+	b.repo.release(blocker)
+	b.waitState(t, a, messages.State_STATE_FINISHED)
+	require.Equal(t, []string{blocker, c, a}, b.repo.started())
+}
+
+func TestPauseResumeAction(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
+	run := b.submit(t, "block", 0)
+	b.waitState(t, run, messages.State_STATE_PROCESSING)
+	queued := b.submit(t, "instant", 0)
+	later := b.submit(t, "instant", 0)
+
+	r, err := b.q.Ask(run, &messages.PauseAction{})
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_PAUSED, r.Status.State)
+	r, err = b.q.Ask(queued, &messages.PauseAction{})
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_PAUSED, r.Status.State)
+
+	// A paused running action keeps its thread: nothing else starts.
+	b.repo.release(run) // the worker is parked in Checkpoint, it cannot see this yet
+	s, err := b.q.Status(run)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_PAUSED, s.State)
+
+	_, err = b.q.Ask(later, &messages.ResumeAction{})
+	require.ErrorIs(t, err, messages.ErrNotPaused)
+
+	r, err = b.q.Ask(run, &messages.ResumeAction{})
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_PROCESSING, r.Status.State)
+	b.waitState(t, run, messages.State_STATE_FINISHED)
+	b.waitState(t, later, messages.State_STATE_FINISHED)
+	s, err = b.q.Status(queued)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_PAUSED, s.State, "a paused queued action does not start")
+	_, err = b.q.Ask(queued, &messages.ResumeAction{})
+	require.NoError(t, err)
+	b.waitState(t, queued, messages.State_STATE_FINISHED)
+}
+
+func TestPauseResumeQueue(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
+	run := b.submit(t, "block", 0)
+	b.waitState(t, run, messages.State_STATE_PROCESSING)
+	qs, err := b.q.Pause()
+	require.NoError(t, err)
+	require.True(t, qs.Paused)
+	b.waitState(t, run, messages.State_STATE_PAUSED)
+	waiting := b.submit(t, "instant", 0)
+	b.repo.release(run)
+	qs, err = b.q.QueueStatus()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, qs.PausedActions)
+	require.EqualValues(t, 1, qs.Queued)
+
+	qs, err = b.q.Resume()
+	require.NoError(t, err)
+	require.False(t, qs.Paused)
+	b.waitState(t, run, messages.State_STATE_FINISHED)
+	b.waitState(t, waiting, messages.State_STATE_FINISHED)
+}
+
+func TestUnknownTokens(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	tok := b.submit(t, "instant", 0)
+	_, id, err := messages.ParseToken(tok)
+	require.NoError(t, err)
+	for name, bad := range map[string]string{
+		"garbled":     "%%%not base64",
+		"empty":       "",
+		"real IDOL":   "MTAuMi4xMDUuMzQ6MTIzNDpGRVRDSDoxNDAyOTU3MzY4",
+		"other queue": messages.NewToken("127.0.0.1", 7000, "INGEST", id),
+		"never issued": messages.NewToken("127.0.0.1", 7000, "FETCH",
+			[16]byte{1, 2, 3, 4, 5, 6, 0x70, 8, 0x80, 10, 11, 12, 13, 14, 15, 16}),
+	} {
+		_, err := b.q.Status(bad)
+		require.ErrorIs(t, err, messages.ErrUnknownToken, name)
+		_, err = b.q.Ask(bad, &messages.StopAction{})
+		require.ErrorIs(t, err, messages.ErrUnknownToken, name)
+	}
+}
+
+func TestQueueFull(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 1; c.MaximumQueueSize = 2 })
+	run := b.submit(t, "block", 0)
+	b.waitState(t, run, messages.State_STATE_PROCESSING)
+	b.submit(t, "instant", 0)
+	last := b.submit(t, "instant", 0)
+	_, err := b.q.Submit(&messages.ActionSpec{FetchAction: "SYNCHRONIZE"})
+	require.ErrorIs(t, err, messages.ErrQueueFull)
+	require.Contains(t, err.Error(), "MaximumQueueSize=2")
+	// Cancelling one frees room.
+	_, err = b.q.Ask(last, &messages.CancelAction{})
+	require.NoError(t, err)
+	b.submit(t, "instant", 0)
+}
+
+func TestListFiltersAndSorts(t *testing.T) {
+	t.Parallel()
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli())
+	now := func() time.Time { return time.UnixMilli(clock.Add(1000)) }
+	b := setup(t, func(c *Config) { c.MaximumThreads = 1; c.Now = now })
+	var toks []string
+	for i := 0; i < 5; i++ {
+		toks = append(toks, b.submit(t, "instant", int32(i)))
+		b.waitState(t, toks[i], messages.State_STATE_FINISHED)
+	}
+	blocked := b.submit(t, "block", 7)
+	b.waitState(t, blocked, messages.State_STATE_PROCESSING)
+	queued := b.submit(t, "instant", 2)
+
+	tokensOf := func(ss []*messages.ActionStatus) []string {
+		var out []string
+		for _, s := range ss {
+			out = append(out, s.Token)
+		}
+		return out
+	}
+	all, err := b.q.List(&messages.ListActions{})
+	require.NoError(t, err)
+	require.Equal(t, []string{queued, blocked, toks[4], toks[3], toks[2], toks[1], toks[0]}, tokensOf(all), "most recent first by default")
+
+	fin, err := b.q.List(&messages.ListActions{States: []messages.State{messages.State_STATE_FINISHED}, Ascending: true, MaxResults: 2})
+	require.NoError(t, err)
+	require.Equal(t, []string{toks[0], toks[1]}, tokensOf(fin))
+
+	byPrio, err := b.q.List(&messages.ListActions{SortBy: messages.SortBy_SORT_BY_PRIORITY, HasMinPriority: true, MinPriority: 2, HasMaxPriority: true, MaxPriority: 4})
+	require.NoError(t, err)
+	require.Equal(t, []string{toks[4], toks[3], queued, toks[2]}, tokensOf(byPrio), "priority descending; equal priorities newest first")
+
+	mid := time.UnixMilli(all[4].QueuedUnixMs) // toks[2]
+	after, err := b.q.List(&messages.ListActions{QueuedAfterUnixMs: mid.UnixMilli(), Ascending: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{toks[3], toks[4], blocked, queued}, tokensOf(after))
+
+	finBefore, err := b.q.List(&messages.ListActions{FinishedBeforeUnixMs: all[4].EndedUnixMs, SortBy: messages.SortBy_SORT_BY_FINISH_TIME})
+	require.NoError(t, err)
+	require.Equal(t, []string{toks[1], toks[0]}, tokensOf(finBefore))
+
+	started, err := b.q.List(&messages.ListActions{SortBy: messages.SortBy_SORT_BY_START_TIME, MaxResults: 1})
+	require.NoError(t, err)
+	require.Equal(t, []string{blocked}, tokensOf(started))
+}
+
+func TestRetentionByCount(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.MaximumFinishedActions = 3; c.MaximumThreads = 1 })
+	var toks []string
+	for i := 0; i < 6; i++ {
+		toks = append(toks, b.submit(t, "instant", 0))
+		b.waitState(t, toks[i], messages.State_STATE_FINISHED)
+	}
+	require.Eventually(t, func() bool {
+		_, err := b.q.Status(toks[2])
+		return errors.Is(err, messages.ErrUnknownToken)
+	}, 5*time.Second, time.Millisecond)
+	for _, tok := range toks[:3] {
+		_, err := b.q.Status(tok)
+		require.ErrorIs(t, err, messages.ErrUnknownToken)
+	}
+	for _, tok := range toks[3:] {
+		_, err := b.q.Status(tok)
+		require.NoError(t, err)
+	}
+	qs, err := b.q.QueueStatus()
+	require.NoError(t, err)
+	require.EqualValues(t, 3, qs.Finished, "counts per state follow eviction")
+}
+
+func TestRetentionByAge(t *testing.T) {
+	t.Parallel()
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli())
+	now := func() time.Time { return time.UnixMilli(clock.Load()) }
+	b := setup(t, func(c *Config) { c.FinishedActionMaxAge = time.Hour; c.Now = now })
+	old := b.submit(t, "instant", 0)
+	b.waitState(t, old, messages.State_STATE_FINISHED)
+	clock.Add((2 * time.Hour).Milliseconds())
+	fresh := b.submit(t, "instant", 0) // its ending runs retention
+	b.waitState(t, fresh, messages.State_STATE_FINISHED)
+	require.Eventually(t, func() bool {
+		_, err := b.q.Status(old)
+		return errors.Is(err, messages.ErrUnknownToken)
+	}, 5*time.Second, time.Millisecond)
+	_, err := b.q.Status(fresh)
+	require.NoError(t, err)
+}
+
+func TestDuplicateAndParameters(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
+	run := b.submit(t, "block", 4)
+	b.waitState(t, run, messages.State_STATE_PROCESSING)
+
+	r, err := b.q.Ask(run, &messages.GetActionParameters{})
+	require.NoError(t, err)
+	require.Equal(t, "MyTask", messages.Params(r.Params).Value("configsection"))
+
+	r, err = b.q.Ask(run, &messages.DuplicateAction{})
+	require.NoError(t, err)
+	require.NotEmpty(t, r.NewToken)
+	require.NotEqual(t, run, r.NewToken)
+	dup, err := b.q.Status(r.NewToken)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_QUEUED, dup.State)
+	require.EqualValues(t, 4, dup.Priority)
+
+	all, err := b.q.ListParams()
+	require.NoError(t, err)
+	require.Len(t, all, 2)
+
+	b.repo.release(run)
+	b.waitState(t, run, messages.State_STATE_FINISHED)
+	_, err = b.q.Ask(run, &messages.DuplicateAction{})
+	require.ErrorIs(t, err, messages.ErrActionEnded)
+	_, err = b.q.Ask(run, &messages.GetActionParameters{})
+	require.ErrorIs(t, err, messages.ErrActionEnded)
+	b.repo.release(r.NewToken)
+	b.waitState(t, r.NewToken, messages.State_STATE_FINISHED)
+}
+
+func TestProgress(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
+	run := b.submit(t, "count", 0)
+	queued := b.submit(t, "instant", 0)
+	require.Eventually(t, func() bool {
+		r, err := b.q.Ask(run, &messages.GetProgress{})
+		require.NoError(t, err)
+		return r.Progress.Stage == "crawling"
+	}, 5*time.Second, time.Millisecond)
+	r, err := b.q.Ask(queued, &messages.GetProgress{})
+	require.NoError(t, err)
+	require.Zero(t, r.Progress.Percent)
+	b.repo.release(run)
+	b.waitState(t, queued, messages.State_STATE_FINISHED)
+	r, err = b.q.Ask(queued, &messages.GetProgress{})
+	require.NoError(t, err)
+	require.EqualValues(t, 100, r.Progress.Percent)
+}
+
+func TestShutdownStopsRunningKeepsQueued(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
+	run := b.submit(t, "block", 0)
+	b.waitState(t, run, messages.State_STATE_PROCESSING)
+	b.submit(t, "instant", 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, b.q.Shutdown(ctx))
+	require.ErrorIs(t, b.repo.cause(run), ErrShutdown)
+	require.Zero(t, b.repo.running.Load())
+	require.Len(t, b.repo.started(), 1, "queued actions are not started by shutdown")
+	_, err := b.q.Submit(&messages.ActionSpec{FetchAction: "SYNCHRONIZE"})
+	require.ErrorIs(t, err, messages.ErrShuttingDown)
+}
+
+// TestConcurrentClients hammers one queue from many goroutines with every
+// kind of request, under -race, and checks the books balance.
+func TestConcurrentClients(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 4; c.MaximumFinishedActions = 100000 })
+	const clients, each = 8, 50
+	var wg sync.WaitGroup
+	var cancelled atomic.Int64
+	toks := make(chan string, clients*each)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				mode := "instant"
+				if i%5 == 0 {
+					mode = "block"
+				}
+				tok, err := b.q.Submit(&messages.ActionSpec{FetchAction: "SYNCHRONIZE", Priority: int32(i % 3), Tasks: []string{"MYTASK"},
+					Params: messages.Params{{Name: "Mode", Value: mode}, {Name: "N", Value: strconv.Itoa(c*each + i)}}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				toks <- tok
+				switch i % 4 {
+				case 1:
+					if _, err := b.q.Ask(tok, &messages.CancelAction{}); err == nil {
+						cancelled.Add(1)
+					}
+				case 2:
+					_, _ = b.q.Ask(tok, &messages.StopAction{})
+				case 3:
+					_, _ = b.q.Ask(tok, &messages.ChangePriority{Priority: 9})
+				}
+				_, _ = b.q.List(&messages.ListActions{MaxResults: 5})
+			}
+		}(c)
+	}
+	wg.Wait()
+	close(toks)
+	var all []string
+	for tok := range toks {
+		all = append(all, tok)
+		b.repo.mu.Lock()
+		g, ok := b.repo.gates[tok]
+		if !ok {
+			g = make(chan struct{})
+			b.repo.gates[tok] = g
+		}
+		select {
+		case <-g:
+		default:
+			close(g)
+		}
+		b.repo.mu.Unlock()
+	}
+	require.Eventually(t, func() bool {
+		qs, err := b.q.QueueStatus()
+		require.NoError(t, err)
+		return qs.Queued+qs.Processing+qs.PausedActions == 0
+	}, 20*time.Second, 5*time.Millisecond)
+	qs, err := b.q.QueueStatus()
+	require.NoError(t, err)
+	require.EqualValues(t, clients*each, qs.Finished+qs.Cancelled+qs.Stopped+qs.Error)
+	require.EqualValues(t, cancelled.Load(), qs.Cancelled)
+	require.LessOrEqual(t, b.repo.maxRun.Load(), int32(4))
+	require.Len(t, all, clients*each)
+}

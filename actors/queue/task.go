@@ -1,0 +1,461 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/messages"
+)
+
+// Causes given to a running action's context, so a Repository can tell why
+// it is being interrupted (context.Cause).
+var (
+	// ErrStopRequested: a client sent QueueAction=Stop.
+	ErrStopRequested = errors.New("queue: stop requested")
+	// ErrShutdown: the server is shutting down.
+	ErrShutdown = errors.New("queue: server shutting down")
+)
+
+// shared is what every task actor of one queue needs and nobody mutates
+// after the queue starts.
+type shared struct {
+	repo        fetch.Repository
+	log         *slog.Logger
+	now         func() time.Time
+	stopTimeout time.Duration
+	askTimeout  time.Duration
+}
+
+// Local messages: they never leave the process.
+type (
+	// taskInit is the first message a task actor receives.
+	taskInit struct {
+		sh     *shared
+		id     uuid.UUID
+		token  string
+		spec   *messages.ActionSpec
+		status *messages.ActionStatus // queued status, or restored from the store
+	}
+	startTask    struct{}
+	shutdownTask struct{} // stop a running action because the server stops
+	pauseRun     struct{} // the queue was paused
+	resumeRun    struct{} // the queue was resumed
+	stopDeadline struct{} // StopTimeout passed while waiting for the worker
+	workDone     struct {
+		results []*messages.Element
+		err     error
+		panic   string
+	}
+)
+
+// task is the actor that owns one action. All fields belong to the actor's
+// goroutine; the worker goroutine gets copies and the *fetch.Job, whose
+// shared parts are atomics.
+type task struct {
+	sh        *shared
+	id        uuid.UUID
+	token     string
+	spec      *messages.ActionSpec
+	state     messages.State
+	priority  int32
+	seq       uint64
+	queuedMs  int64
+	startedMs int64
+	endedMs   int64
+	restarts  uint32
+	errMsg    string
+	started   bool // a worker was started: Paused means paused while running
+	run       *run
+	counts    []*messages.DocumentCount // counts once the worker is gone
+	results   []*messages.Element
+	progress  *messages.Progress
+	stopWait  []*actor.PID // Stop requests answered when the worker exits
+	stopTimer *time.Timer
+}
+
+type run struct {
+	job    *fetch.Job
+	cancel context.CancelCauseFunc
+}
+
+func newTask() actor.Actor { return &task{} }
+
+// Receive implements actor.Actor.
+func (t *task) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *taskInit:
+		t.init(m)
+	case *startTask:
+		t.start(ctx)
+	case *workDone:
+		t.done(ctx, m)
+	case *stopDeadline:
+		t.answerStops(ctx)
+	case *pauseRun:
+		if t.state == messages.State_STATE_PROCESSING {
+			t.run.job.Pause()
+			t.setState(ctx, messages.State_STATE_PAUSED)
+		}
+	case *resumeRun:
+		if t.state == messages.State_STATE_PAUSED {
+			t.resume(ctx)
+		}
+	case *shutdownTask:
+		if t.run != nil && !messages.Terminal(t.state) {
+			t.run.cancel(ErrShutdown)
+			t.end(ctx, messages.State_STATE_STOPPED)
+		}
+	case *messages.GetActionStatus:
+		ctx.Respond(&messages.ActionReply{Status: t.status()})
+	case *messages.CancelAction:
+		t.cancel(ctx)
+	case *messages.StopAction:
+		t.stop(ctx)
+	case *messages.PauseAction:
+		t.pause(ctx)
+	case *messages.ResumeAction:
+		switch {
+		case messages.Terminal(t.state):
+			t.refuse(ctx, messages.ErrActionEnded, "the action has already ended")
+		case t.state != messages.State_STATE_PAUSED:
+			t.refuse(ctx, messages.ErrNotPaused, "the action is not paused")
+		default:
+			t.resume(ctx)
+			ctx.Respond(&messages.ActionReply{Status: t.status()})
+		}
+	case *messages.ChangePriority:
+		switch {
+		case messages.Terminal(t.state):
+			t.refuse(ctx, messages.ErrActionEnded, "the action has already ended")
+		case t.started:
+			t.refuse(ctx, messages.ErrNotQueued, "the action has already started; only queued actions can change priority")
+		default:
+			t.priority = m.Priority
+			t.notify(ctx)
+			ctx.Respond(&messages.ActionReply{Status: t.status()})
+		}
+	case *messages.GetProgress:
+		ctx.Respond(&messages.ActionReply{Status: t.status(), Progress: t.currentProgress()})
+	case *messages.GetActionParameters:
+		if messages.Terminal(t.state) {
+			t.refuse(ctx, messages.ErrActionEnded, "parameters are kept only for queued and running actions")
+			return
+		}
+		ctx.Respond(&messages.ActionReply{Status: t.status(), Params: t.spec.Params})
+	case *messages.DuplicateAction:
+		t.duplicate(ctx)
+	case *actor.Stopping:
+		// The queue is going away (shutdown or retention): never leak a worker.
+		if t.run != nil {
+			t.run.cancel(ErrShutdown)
+		}
+		if t.stopTimer != nil {
+			t.stopTimer.Stop()
+		}
+	}
+}
+
+func (t *task) init(m *taskInit) {
+	s := m.status
+	t.sh, t.id, t.token, t.spec = m.sh, m.id, m.token, m.spec
+	t.state = s.State
+	t.priority = s.Priority
+	t.seq = s.Seq
+	t.queuedMs, t.startedMs, t.endedMs = s.QueuedUnixMs, s.StartedUnixMs, s.EndedUnixMs
+	t.restarts = s.Restarts
+	t.errMsg = s.Error
+	t.counts = s.Counts
+	t.results = s.Results
+	t.started = false // no worker exists yet in this process
+}
+
+func (t *task) nowMs() int64 { return t.sh.now().UnixMilli() }
+
+// start runs the action if it is still waiting. Every startTask is answered
+// by exactly one slotReleased, now or when the worker exits.
+func (t *task) start(ctx actor.Context) {
+	if t.state != messages.State_STATE_QUEUED || t.run != nil {
+		ctx.Send(ctx.Parent(), &slotReleased{id: t.id})
+		return
+	}
+	if t.startedMs != 0 { // run again after a crash interrupted it
+		t.restarts++
+	}
+	t.started = true
+	t.startedMs = t.nowMs()
+	t.endedMs = 0
+	job := fetch.NewJob(t.token, t.spec.FetchAction, t.spec.Params, t.spec.Tasks)
+	job.Restarts = t.restarts
+	for _, c := range t.counts { // continue counts of an interrupted run
+		if jc := job.Counts(c.Task); jc != nil {
+			jc.Restore(c)
+		}
+	}
+	runCtx, cancel := context.WithCancelCause(context.Background())
+	t.run = &run{job: job, cancel: cancel}
+	t.state = messages.State_STATE_PROCESSING
+	t.notify(ctx)
+
+	self, root, repo, log := ctx.Self(), ctx.ActorSystem().Root, t.sh.repo, t.sh.log
+	go func() {
+		d := &workDone{}
+		defer func() {
+			if r := recover(); r != nil {
+				d.panic = fmt.Sprint(r)
+				log.Error("action panicked", "token", job.Token, "panic", d.panic, "stack", string(debug.Stack()))
+			}
+			cancel(nil)
+			root.Send(self, d)
+		}()
+		d.results, d.err = repo.Run(runCtx, job)
+	}()
+}
+
+// done records the worker's end. The action may already be Stopped (the
+// user's Stop or shutdown): it keeps that state and takes the final counts.
+func (t *task) done(ctx actor.Context, d *workDone) {
+	if t.run == nil {
+		return
+	}
+	t.counts = t.run.job.Snapshot()
+	t.progress = t.run.job.Progress()
+	t.results = d.results
+	t.run = nil
+	if t.stopTimer != nil {
+		t.stopTimer.Stop()
+		t.stopTimer = nil
+	}
+	if !messages.Terminal(t.state) {
+		switch {
+		case d.panic != "":
+			t.errMsg = "panic: " + d.panic
+			t.end(ctx, messages.State_STATE_ERROR)
+		case d.err != nil:
+			t.errMsg = d.err.Error()
+			t.end(ctx, messages.State_STATE_ERROR)
+		default:
+			t.end(ctx, messages.State_STATE_FINISHED)
+		}
+	} else {
+		if d.panic != "" && t.state == messages.State_STATE_ERROR && t.errMsg == "" {
+			t.errMsg = "panic: " + d.panic
+		}
+		t.notify(ctx) // final counts and results of a stopped action
+	}
+	ctx.Send(ctx.Parent(), &slotReleased{id: t.id})
+	t.answerStops(ctx)
+}
+
+func (t *task) cancel(ctx actor.Context) {
+	switch {
+	case messages.Terminal(t.state):
+		t.refuse(ctx, messages.ErrActionEnded, "the action has already ended")
+	case t.started:
+		t.refuse(ctx, messages.ErrActionRunning, "the action is running and cannot be cancelled; use QueueAction=Stop to stop it")
+	default:
+		t.end(ctx, messages.State_STATE_CANCELLED)
+		ctx.Respond(&messages.ActionReply{Status: t.status()})
+	}
+}
+
+// stop ends the action at once (its status reads Stopped from now on). A
+// running worker has its context cancelled, which aborts in-flight I/O; the
+// reply waits until the worker has exited, so when a client reads the reply
+// no further work of this action starts. StopTimeout bounds that wait.
+func (t *task) stop(ctx actor.Context) {
+	switch {
+	case messages.Terminal(t.state) && t.run == nil:
+		t.refuse(ctx, messages.ErrActionEnded, "the action has already ended")
+		return
+	case t.run == nil:
+		t.end(ctx, messages.State_STATE_STOPPED)
+		ctx.Respond(&messages.ActionReply{Status: t.status()})
+		return
+	}
+	if !messages.Terminal(t.state) {
+		t.run.cancel(ErrStopRequested)
+		t.end(ctx, messages.State_STATE_STOPPED)
+	}
+	if ctx.Sender() != nil {
+		t.stopWait = append(t.stopWait, ctx.Sender())
+	}
+	if t.stopTimer == nil {
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		t.stopTimer = time.AfterFunc(t.sh.stopTimeout, func() { root.Send(self, &stopDeadline{}) })
+	}
+}
+
+func (t *task) answerStops(ctx actor.Context) {
+	if len(t.stopWait) == 0 {
+		return
+	}
+	reply := &messages.ActionReply{Status: t.status()}
+	for _, w := range t.stopWait {
+		ctx.Send(w, reply)
+	}
+	t.stopWait = nil
+}
+
+func (t *task) pause(ctx actor.Context) {
+	switch {
+	case messages.Terminal(t.state):
+		t.refuse(ctx, messages.ErrActionEnded, "the action has already ended")
+		return
+	case t.state == messages.State_STATE_PAUSED:
+	case t.run != nil:
+		t.run.job.Pause()
+		t.setState(ctx, messages.State_STATE_PAUSED)
+	default:
+		t.setState(ctx, messages.State_STATE_PAUSED)
+	}
+	ctx.Respond(&messages.ActionReply{Status: t.status()})
+}
+
+func (t *task) resume(ctx actor.Context) {
+	if t.run != nil {
+		t.run.job.Resume()
+		t.setState(ctx, messages.State_STATE_PROCESSING)
+		return
+	}
+	t.setState(ctx, messages.State_STATE_QUEUED)
+}
+
+// duplicate submits a copy of this action to the queue and answers with the
+// new token. The QueueManager's reply comes back as a continuation on this
+// actor's goroutine; Receive never waits.
+func (t *task) duplicate(ctx actor.Context) {
+	if messages.Terminal(t.state) {
+		t.refuse(ctx, messages.ErrActionEnded, "only queued and running actions can be duplicated")
+		return
+	}
+	spec := &messages.ActionSpec{
+		Action: t.spec.Action, FetchAction: t.spec.FetchAction, Params: t.spec.Params,
+		Priority: t.priority, Tasks: t.spec.Tasks,
+	}
+	f := ctx.RequestFuture(ctx.Parent(), &messages.SubmitAction{Spec: spec}, t.sh.askTimeout)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		reply := &messages.ActionReply{Status: t.status()}
+		switch r := res.(type) {
+		case *messages.SubmitReply:
+			reply.NewToken, reply.Code, reply.Message = r.Token, r.Code, r.Message
+		default:
+			if err == nil {
+				err = fmt.Errorf("unexpected reply %T", res)
+			}
+			reply.Code, reply.Message = messages.ErrorCode_ERROR_CODE_INTERNAL, "duplicate: "+err.Error()
+		}
+		ctx.Respond(reply)
+	})
+}
+
+func (t *task) refuse(ctx actor.Context, err error, why string) {
+	code, _ := messages.Code(err)
+	ctx.Respond(&messages.ActionReply{Status: t.status(), Code: code, Message: why})
+}
+
+func (t *task) setState(ctx actor.Context, s messages.State) {
+	t.state = s
+	t.notify(ctx)
+}
+
+func (t *task) end(ctx actor.Context, s messages.State) {
+	t.state = s
+	t.endedMs = t.nowMs()
+	t.notify(ctx)
+}
+
+// fail turns a panic in Receive into the Error state; the actor lives on to
+// answer for its token.
+func (t *task) fail(ctx actor.Context, reason any) {
+	t.errMsg = fmt.Sprintf("panic: %v", reason)
+	t.sh.log.Error("task actor panicked", "token", t.token, "panic", reason, "stack", string(debug.Stack()))
+	if t.run != nil {
+		t.run.cancel(fmt.Errorf("queue: %s", t.errMsg))
+	}
+	if !messages.Terminal(t.state) {
+		t.end(ctx, messages.State_STATE_ERROR)
+	}
+}
+
+// notify tells the QueueManager the action's observable state.
+func (t *task) notify(ctx actor.Context) {
+	ctx.Send(ctx.Parent(), &taskChanged{id: t.id, status: t.status(), live: t.run != nil})
+}
+
+func (t *task) status() *messages.ActionStatus {
+	s := &messages.ActionStatus{
+		Token:         t.token,
+		State:         t.state,
+		Priority:      t.priority,
+		QueuedUnixMs:  t.queuedMs,
+		StartedUnixMs: t.startedMs,
+		EndedUnixMs:   t.endedMs,
+		FetchAction:   t.spec.FetchAction,
+		Results:       t.results,
+		Error:         t.errMsg,
+		Restarts:      t.restarts,
+		Seq:           t.seq,
+	}
+	switch {
+	case t.run != nil:
+		s.Counts = t.run.job.Snapshot()
+	case t.counts != nil:
+		s.Counts = t.counts
+	default:
+		s.Counts = make([]*messages.DocumentCount, len(t.spec.Tasks))
+		for i, name := range t.spec.Tasks {
+			s.Counts[i] = &messages.DocumentCount{Task: name}
+		}
+	}
+	return s
+}
+
+func (t *task) currentProgress() *messages.Progress {
+	if t.run != nil {
+		if p := t.run.job.Progress(); p != nil {
+			return p
+		}
+		return &messages.Progress{Stage: "running"}
+	}
+	switch t.state {
+	case messages.State_STATE_FINISHED:
+		return &messages.Progress{Percent: 100, Stage: "finished"}
+	case messages.State_STATE_QUEUED, messages.State_STATE_PAUSED:
+		return &messages.Progress{Percent: 0, Stage: "queued"}
+	}
+	if t.progress != nil {
+		return t.progress
+	}
+	return &messages.Progress{Stage: "ended"}
+}
+
+// recoverMiddleware is the first line of defence: a panic while a task actor
+// handles a message becomes the action's Error state instead of reaching
+// protoactor's supervisor (whose default would silently restart the actor
+// with fresh, wrong state).
+func recoverMiddleware(next actor.ReceiverFunc) actor.ReceiverFunc {
+	return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
+		defer func() {
+			if r := recover(); r != nil {
+				t, ok := c.Actor().(*task)
+				ac, ok2 := c.(actor.Context)
+				if !ok || !ok2 || t.sh == nil {
+					panic(r) // not initialised: let the supervisor backstop handle it
+				}
+				t.fail(ac, r)
+				if env.Sender != nil {
+					ac.Send(env.Sender, &messages.ActionReply{Status: t.status(), Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: t.errMsg})
+				}
+			}
+		}()
+		next(c, env)
+	}
+}

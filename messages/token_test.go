@@ -1,0 +1,90 @@
+package messages
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+)
+
+func TestTokenRoundTrip(t *testing.T) {
+	t.Parallel()
+	id := uuid.Must(uuid.NewV7())
+	for _, host := range []string{"127.0.0.1", "10.2.105.34", "::1", "connector.example.com"} {
+		tok := NewToken(host, 7000, "fetch", id)
+		raw, err := base64.StdEncoding.DecodeString(tok)
+		require.NoError(t, err)
+		require.Equal(t, host+":7000:FETCH:"+id.String(), string(raw))
+		q, got, err := ParseToken(tok)
+		require.NoError(t, err, host)
+		require.Equal(t, "FETCH", q)
+		require.Equal(t, id, got)
+	}
+}
+
+func TestTokenSurvivesTransportDamage(t *testing.T) {
+	t.Parallel()
+	// Find an id whose token contains '+', '/' and '=' so every repair path runs.
+	var tok string
+	var id uuid.UUID
+	// Hex ids and ordinary hosts never produce '+' or '/' (only '='), which
+	// keeps real tokens URL-safe; a host with '~' and '?' forces both so
+	// that every repair path below runs.
+	id = uuid.Must(uuid.NewV7())
+	for _, host := range []string{"~~~???", "a~~~??", "aa~~~?"} {
+		tok = NewToken(host, 7000, "FETCH", id)
+		if strings.Contains(tok, "+") && strings.Contains(tok, "/") {
+			break
+		}
+	}
+	require.Contains(t, tok, "+")
+	variants := map[string]string{
+		"exact":          tok,
+		"plus as space":  strings.ReplaceAll(tok, "+", " "),
+		"double encoded": url.QueryEscape(tok),
+		"no padding":     strings.TrimRight(tok, "="),
+		"url alphabet":   strings.NewReplacer("+", "-", "/", "_").Replace(tok),
+		"surrounding ws": "  " + tok + "\n",
+	}
+	for name, v := range variants {
+		_, got, err := ParseToken(v)
+		require.NoError(t, err, name)
+		require.Equal(t, id, got, name)
+	}
+}
+
+func TestTokenGarbage(t *testing.T) {
+	t.Parallel()
+	enc := base64.StdEncoding.EncodeToString
+	for _, bad := range []string{
+		"", "!!!", "MTAuMi4xMDUuMzQ6MTIzNDpGRVRDSDoxNDAyOTU3MzY4", // a real IDOL token: numeric id, not ours
+		enc([]byte("nocolons")),
+		enc([]byte("h:p:FETCH:" + uuid.NewString())), // port not a number
+		enc([]byte("h:1:FETCH:not-a-uuid-but-36-chars-long-xxxxxxx")),
+		enc([]byte("h:1::" + uuid.NewString())), // empty queue
+		enc([]byte(":FETCH:" + uuid.NewString())),
+	} {
+		_, _, err := ParseToken(bad)
+		require.True(t, errors.Is(err, ErrUnknownToken), "%q: %v", bad, err)
+	}
+}
+
+func BenchmarkNewToken(b *testing.B) {
+	id := uuid.Must(uuid.NewV7())
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = NewToken("127.0.0.1", 7000, "fetch", id)
+	}
+}
+
+func BenchmarkParseToken(b *testing.B) {
+	tok := NewToken("127.0.0.1", 7000, "fetch", uuid.Must(uuid.NewV7()))
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _ = ParseToken(tok)
+	}
+}
