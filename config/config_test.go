@@ -96,7 +96,7 @@ func TestParseErrorsNameFileSectionKey(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		desc, cfg, want string
-		unknown     bool
+		unknown         bool
 	}{
 		{"unknown key", "[Server]\nPotr=1\n", "config c.cfg: [Server] Potr: unknown key", true},
 		{"bad port", "[Server]\nPort=http\n", `config c.cfg: [Server] Port: "http" is not a whole number`, false},
