@@ -1,0 +1,995 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// File layout (bbolt buckets; every value outside "meta" is framed with a
+// CRC-32C, see frame.go):
+//
+//	meta        magic = "connector-store", format = "1" (decimal)
+//	queues/<q>/seq   8-byte big-endian Status.Seq → StoredAction (protobuf)
+//	queues/<q>/ids   action id → 8-byte seq (index for Put/Delete by id)
+//	datastores/<t>   the task's keys → values
+//	datastore-len    task → 8-byte key count (Len in O(1))
+const (
+	engineBolt = "bbolt"
+	// FormatVersion is the layout version this build writes and reads. A
+	// store of another version is refused with ErrVersion.
+	FormatVersion = 1
+	storeMagic    = "connector-store"
+)
+
+var (
+	bucketMeta    = []byte("meta")
+	bucketQueues  = []byte("queues")
+	bucketSeq     = []byte("seq")
+	bucketIDs     = []byte("ids")
+	bucketDS      = []byte("datastores")
+	bucketDSLen   = []byte("datastore-len")
+	keyMagic      = []byte("magic")
+	keyFormat     = []byte("format")
+	defaultLockTO = 500 * time.Millisecond
+)
+
+// chunk sizes for LoadActions and ForEach: a read transaction never spans a
+// callback.
+const (
+	appendFill   = 0.9
+	chunkRecords = 512
+	chunkBytes   = 4 << 20
+)
+
+type boltStore struct {
+	path string
+	cfg  Config
+	log  *slog.Logger
+
+	mu sync.RWMutex // write-held only by Close; db is nil once closed
+	db *bolt.DB
+
+	failed atomic.Pointer[error] // set when a commit's outcome is unknown
+}
+
+func openBolt(cfg Config) (_ Store, err error) {
+	if cfg.Dir == "" {
+		return nil, fmt.Errorf("store: Config.Dir is required for a durable store: %w", ErrInvalid)
+	}
+	if cfg.File == "" {
+		cfg.File = DefaultFile
+	}
+	if cfg.LockTimeout <= 0 {
+		cfg.LockTimeout = defaultLockTO
+	}
+	if cfg.MaxSize < 0 {
+		return nil, fmt.Errorf("store: Config.MaxSize %d is negative: %w", cfg.MaxSize, ErrInvalid)
+	}
+	path := filepath.Join(cfg.Dir, cfg.File)
+	s := &boltStore{path: path, cfg: cfg, log: cfg.Logger.With("component", "store", "path", path)}
+
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+		return nil, s.openErr("create folder", err)
+	}
+	switch _, err := os.Stat(path); {
+	case errors.Is(err, os.ErrNotExist):
+		if err := s.create(); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, s.openErr("stat", err)
+	}
+	if err := sniff(path); err != nil {
+		return nil, err
+	}
+	if err := checkTruncated(path); err != nil {
+		return nil, err
+	}
+	// Check the file read-only first (bbolt then neither writes nor walks
+	// it on its own goroutines), then open it for writing.
+	ro, err := s.boltOpen(path, true)
+	if err != nil {
+		return nil, err
+	}
+	err = s.checkOpened(ro)
+	if cerr := ro.Close(); err == nil && cerr != nil {
+		err = s.openErr("close", cerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s.db, err = s.boltOpen(path, false); err != nil {
+		return nil, err
+	}
+	s.log.Info("store opened", "engine", engineBolt, "bytes", s.Info().SizeBytes)
+	return s, nil
+}
+
+// boltOptions returns the bbolt options; file receives the opened file so a
+// panic inside bolt.Open can still release it (and its lock).
+func (s *boltStore) boltOptions(file **os.File, readOnly bool) *bolt.Options {
+	return &bolt.Options{
+		Timeout:  s.cfg.LockTimeout,
+		ReadOnly: readOnly,
+		// The freelist is not written with each commit: when it is, a
+		// fragmented file (after deleting many records) makes every
+		// commit write a large freelist into pages allocated at the end
+		// of the file, and the file grows under churn (bench/RESULTS.md).
+		// bbolt rebuilds it at open by walking every page, on a goroutine
+		// of its own; checkTruncated and the read-only walk of
+		// checkOpened make sure that walk meets no damage.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+		MaxSize:      int(s.cfg.MaxSize),
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			*file = f
+			return f, err
+		},
+		Logger: discardBoltLogger{},
+	}
+}
+
+func (s *boltStore) boltOpen(path string, readOnly bool) (db *bolt.DB, err error) {
+	var file *os.File
+	defer func() {
+		// A damaged file can make bolt.Open panic after it opened and
+		// locked the file; close it so the lock is released.
+		if err != nil && db == nil && file != nil {
+			_ = file.Close()
+		}
+	}()
+	defer s.protect(&err, "open", false)()
+	db, err = bolt.Open(path, 0o600, s.boltOptions(&file, readOnly))
+	if err != nil {
+		return nil, s.openErr("open", err)
+	}
+	return db, nil
+}
+
+// create makes a new, empty store file: built under a temporary name, then
+// linked into place, so that a store file, once it exists, is never empty
+// or half-initialised (an empty or truncated file is reported as damage, not
+// silently reinitialised).
+func (s *boltStore) create() (err error) {
+	tmp, err := os.CreateTemp(s.cfg.Dir, "."+s.cfg.File+".new-*")
+	if err != nil {
+		return s.openErr("create", err)
+	}
+	name := tmp.Name()
+	_ = tmp.Close()
+	defer os.Remove(name)
+	var file *os.File
+	db, err := bolt.Open(name, 0o600, s.boltOptions(&file, false))
+	if err != nil {
+		return s.openErr("create", err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if err := meta.Put(keyMagic, []byte(storeMagic)); err != nil {
+			return err
+		}
+		if err := meta.Put(keyFormat, []byte(strconv.Itoa(FormatVersion))); err != nil {
+			return err
+		}
+		for _, b := range [][]byte{bucketQueues, bucketDS, bucketDSLen} {
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return s.openErr("create", err)
+	}
+	// Link refuses to replace a file another process created meanwhile;
+	// that one is then opened (or found locked) like any existing store.
+	if err := os.Link(name, s.path); err != nil && !errors.Is(err, os.ErrExist) {
+		return s.openErr("create", err)
+	}
+	return syncDir(s.cfg.Dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("store: sync folder %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("store: sync folder %s: %w", dir, err)
+	}
+	return nil
+}
+
+// boltHeader is how every bbolt file starts: the header of meta page 0
+// (id 0, flags 0x04, no elements, no overflow) then the magic 0xED0CDAED in
+// little-endian byte order.
+var boltHeader = []byte{0, 0, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0, 0, 0, 0, 0, 0xED, 0xDA, 0x0C, 0xED}
+
+// sniff tells a bbolt file from a foreign one before bbolt reads it, so a
+// foreign file gets ErrFormat instead of bbolt's generic "invalid
+// database", and an empty or cut-short one ErrCorrupt.
+func sniff(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		if permissionError(err) {
+			return fmt.Errorf("store: open %s: %w: %w", path, ErrReadOnly, err)
+		}
+		return fmt.Errorf("store: open %s: %w", path, err)
+	}
+	defer f.Close()
+	head := make([]byte, 64<<10+len(boltHeader))
+	n, err := f.ReadAt(head, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("store: read %s: %w", path, err)
+	}
+	head = head[:n]
+	switch {
+	case n == 0:
+		return fmt.Errorf("store: %s is empty (a store file is never empty: it was truncated): %w", path, ErrCorrupt)
+	case bytes.HasPrefix(head, boltHeader):
+		return nil
+	case n < len(boltHeader) && bytes.HasPrefix(boltHeader, head):
+		return fmt.Errorf("store: %s is cut short at %d bytes: %w", path, n, ErrCorrupt)
+	}
+	// Meta page 0 is damaged; bbolt can still use meta page 1, which sits
+	// one page further on. Page sizes are powers of two from 1 KiB.
+	magic := boltHeader[16:]
+	for off := 1 << 10; off <= 64<<10; off <<= 1 {
+		if off+len(boltHeader) <= n && bytes.Equal(head[off+16:off+20], magic) {
+			return nil
+		}
+	}
+	return fmt.Errorf("store: %s has no bbolt header (another program's file?): %w", path, ErrFormat)
+}
+
+// checkOpened validates a file opened read-only: not truncated, ours, of
+// our version, every page readable (a walk of every key and value, on this
+// goroutine where a panic or fault is recovered) and, with VerifyOnOpen,
+// every checksum.
+func (s *boltStore) checkOpened(db *bolt.DB) (err error) {
+	defer s.protect(&err, "check", false)()
+	info, err := os.Stat(s.path)
+	if err != nil {
+		return fmt.Errorf("store: stat %s: %w", s.path, err)
+	}
+	return db.View(func(tx *bolt.Tx) error {
+		if tx.Size() > info.Size() {
+			return fmt.Errorf("store: %s is %d bytes but its pages reach byte %d (truncated): %w", s.path, info.Size(), tx.Size(), ErrCorrupt)
+		}
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return fmt.Errorf("store: %s is a bbolt database without connector metadata: %w", s.path, ErrFormat)
+		}
+		if m := meta.Get(keyMagic); string(m) != storeMagic {
+			return fmt.Errorf("store: %s has magic %q, want %q: %w", s.path, m, storeMagic, ErrFormat)
+		}
+		v := string(meta.Get(keyFormat))
+		if v != strconv.Itoa(FormatVersion) {
+			return fmt.Errorf("store: %s has format version %q; this build reads version %d only: %w", s.path, v, FormatVersion, ErrVersion)
+		}
+		for _, b := range [][]byte{bucketQueues, bucketDS, bucketDSLen} {
+			if tx.Bucket(b) == nil {
+				return fmt.Errorf("store: %s lacks bucket %s: %w", s.path, b, ErrCorrupt)
+			}
+		}
+		return s.verify(tx, s.cfg.VerifyOnOpen)
+	})
+}
+
+// verify reads every key and value of every bucket but meta; with sums, it
+// also checks every frame and decodes every action.
+func (s *boltStore) verify(tx *bolt.Tx, sums bool) error {
+	var touched byte
+	var walk func(b *bolt.Bucket, path string, actions bool) error
+	walk = func(b *bolt.Bucket, path string, actions bool) error {
+		return b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				sub := b.Bucket(k)
+				if sub == nil {
+					return fmt.Errorf("store: %s: %s/%q is neither a key nor a bucket: %w", s.path, path, k, ErrCorrupt)
+				}
+				return walk(sub, path+"/"+string(k), bytes.Equal(k, bucketSeq))
+			}
+			// Touch both ends of key and value: damaged offsets fault
+			// here, where protect recovers, rather than in bbolt.
+			touched ^= k[0] ^ k[len(k)-1]
+			if len(v) > 0 {
+				touched ^= v[0] ^ v[len(v)-1]
+			}
+			if !sums {
+				return nil
+			}
+			p, ok := unframe(v)
+			if !ok {
+				return fmt.Errorf("store: %s: %s/%x: checksum mismatch: %w", s.path, path, k, ErrCorrupt)
+			}
+			if actions {
+				if _, err := decodeAction(p); err != nil {
+					return fmt.Errorf("store: %s: %s/%x: %w: %w", s.path, path, k, ErrCorrupt, err)
+				}
+			}
+			return nil
+		})
+	}
+	for _, name := range [][]byte{bucketQueues, bucketDS, bucketDSLen} {
+		if err := walk(tx.Bucket(name), string(name), false); err != nil {
+			return err
+		}
+	}
+	sink.Store(uint32(touched))
+	return nil
+}
+
+// sink keeps verify's reads from being optimised away.
+var sink atomic.Uint32
+
+// protect turns a panic (bbolt panics on some damaged pages) or a memory
+// fault in the mapped file (a file truncated under us) into ErrCorrupt.
+// Use as `defer s.protect(&err, what, write)()`. A panic during a write also
+// stops later writes, since the file is known to be damaged.
+func (s *boltStore) protect(err *error, what string, write bool) func() {
+	prev := debug.SetPanicOnFault(true)
+	return func() {
+		r := recover()
+		debug.SetPanicOnFault(prev)
+		if r == nil {
+			return
+		}
+		*err = fmt.Errorf("store: %s: %s: %w: %v", s.path, what, ErrCorrupt, r)
+		s.log.Error("store panic recovered", "op", what, "panic", fmt.Sprint(r))
+		if write {
+			s.fail(*err)
+		}
+	}
+}
+
+func (s *boltStore) fail(err error) {
+	if s.failed.CompareAndSwap(nil, &err) {
+		s.log.Error("store refuses further writes", "err", err)
+	}
+}
+
+// openErr wraps an error met while opening.
+func (s *boltStore) openErr(what string, err error) error {
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("store: %s: %w (lock not obtained within %s)", s.path, ErrLocked, s.cfg.LockTimeout)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum):
+		return fmt.Errorf("store: %s: %s: %w: %w", s.path, what, ErrCorrupt, err)
+	case errors.Is(err, berrors.ErrVersionMismatch):
+		return fmt.Errorf("store: %s: %s: bbolt page format: %w: %w", s.path, what, ErrVersion, err)
+	case errors.Is(err, berrors.ErrMaxSizeReached):
+		return fmt.Errorf("store: %s: %s: file larger than MaxSize %d: %w: %w", s.path, what, s.cfg.MaxSize, ErrNoSpace, err)
+	case strings.Contains(err.Error(), "file size too small"):
+		return fmt.Errorf("store: %s: %s: %w: %w", s.path, what, ErrCorrupt, err)
+	case permissionError(err):
+		return fmt.Errorf("store: %s: %s: %w: %w", s.path, what, ErrReadOnly, err)
+	case spaceError(err):
+		return fmt.Errorf("store: %s: %s: %w: %w", s.path, what, ErrNoSpace, err)
+	}
+	return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+}
+
+// read runs fn in a read transaction, guarded.
+func (s *boltStore) read(what string, fn func(tx *bolt.Tx) error) (err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
+	}
+	defer s.protect(&err, what, false)()
+	return s.db.View(fn)
+}
+
+// errUserPanic aborts a transaction whose callback panicked; the panic is
+// raised again once the transaction is rolled back.
+var errUserPanic = errors.New("store: callback panicked")
+
+// write runs fn in a write transaction and commits it, applying the failure
+// policy: errors before the commit, and out-of-space or permission errors
+// from it, leave nothing applied and the store writable; any other commit
+// error, or a failed sync, leaves the outcome unknown and stops later writes
+// (ErrFailed).
+func (s *boltStore) write(what string, fn func(tx *bolt.Tx) error) (err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
+	}
+	if f := s.failed.Load(); f != nil {
+		return fmt.Errorf("store: %s: %s: %w (after: %w)", s.path, what, ErrFailed, *f)
+	}
+	defer s.protect(&err, what, true)()
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return s.commitErr(what, err, false)
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if f := s.cfg.Faults; f != nil {
+		if err := f.Commit(); err != nil {
+			return s.commitErr(what, err, false)
+		}
+	}
+	done = true // Commit rolls back itself when it fails
+	if err := tx.Commit(); err != nil {
+		return s.commitErr(what, err, true)
+	}
+	if f := s.cfg.Faults; f != nil {
+		if err := f.Synced(); err != nil {
+			return s.commitErr(what, err, true)
+		}
+	}
+	return nil
+}
+
+// commitErr wraps an error of a write; uncertain says whether the batch may
+// have reached the disk in part.
+func (s *boltStore) commitErr(what string, err error, uncertain bool) error {
+	switch {
+	case errors.Is(err, berrors.ErrMaxSizeReached) || spaceError(err):
+		return fmt.Errorf("store: %s: %s: %w: %w", s.path, what, ErrNoSpace, err)
+	case permissionError(err):
+		return fmt.Errorf("store: %s: %s: %w: %w", s.path, what, ErrReadOnly, err)
+	case !uncertain:
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+	}
+	wrapped := fmt.Errorf("store: %s: %s: %w: %w", s.path, what, ErrFailed, err)
+	s.fail(wrapped)
+	return wrapped
+}
+
+func (s *boltStore) hookWrite() error {
+	if f := s.cfg.Faults; f != nil {
+		return f.Write()
+	}
+	return nil
+}
+
+// --- actions ---------------------------------------------------------------
+
+func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
+	if err := checkName("queue", queue); err != nil {
+		return err
+	}
+	encoded := make([][]byte, len(batch))
+	for i, m := range batch {
+		if err := checkMutation(queue, i, m); err != nil {
+			return err
+		}
+		if m.Put != nil {
+			b, err := encodeAction(queue, m.Put)
+			if err != nil {
+				return err
+			}
+			encoded[i] = appendFrame(make([]byte, 0, frameHeader+len(b)), b)
+		}
+	}
+	what := "apply actions to queue " + queue
+	if len(batch) == 0 {
+		return s.read(what, func(*bolt.Tx) error { return nil })
+	}
+	return s.write(what, func(tx *bolt.Tx) error {
+		q, err := tx.Bucket(bucketQueues).CreateBucketIfNotExists([]byte(queue))
+		if err != nil {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		}
+		seqs, err := q.CreateBucketIfNotExists(bucketSeq)
+		if err != nil {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		}
+		ids, err := q.CreateBucketIfNotExists(bucketIDs)
+		if err != nil {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		}
+		// Seqs grow and ids are UUIDv7 (time-ordered): both buckets are
+		// appended to, so fill pages instead of splitting them in half.
+		seqs.FillPercent, ids.FillPercent = appendFill, appendFill
+		for i, m := range batch {
+			if err := s.applyOne(what, seqs, ids, m, encoded[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *boltStore) applyOne(what string, seqs, ids *bolt.Bucket, m ActionMutation, framed []byte) error {
+	id := m.Delete
+	if m.Put != nil {
+		id = m.Put.Id
+	}
+	var old []byte
+	if v := ids.Get([]byte(id)); v != nil {
+		p, ok := unframe(v)
+		if !ok || len(p) != 8 {
+			return fmt.Errorf("store: %s: %s: index entry of action %s: checksum mismatch: %w", s.path, what, id, ErrCorrupt)
+		}
+		old = p
+	}
+	put := func(b *bolt.Bucket, k, v []byte) error {
+		if err := s.hookWrite(); err != nil {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		}
+		if err := b.Put(k, v); err != nil {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		}
+		return nil
+	}
+	del := func(b *bolt.Bucket, k []byte) error {
+		if err := s.hookWrite(); err != nil {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		}
+		if err := b.Delete(k); err != nil {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		}
+		return nil
+	}
+	if m.Put == nil {
+		if old == nil {
+			return nil
+		}
+		if err := del(seqs, old); err != nil {
+			return err
+		}
+		return del(ids, []byte(id))
+	}
+	sk := seqKey(m.Put.GetStatus().GetSeq())
+	if !bytes.Equal(old, sk) && seqs.Get(sk) != nil {
+		return fmt.Errorf("store: %s: %s: action %s: seq %d belongs to another action: %w", s.path, what, id, m.Put.GetStatus().GetSeq(), ErrInvalid)
+	}
+	if old != nil && !bytes.Equal(old, sk) {
+		if err := del(seqs, old); err != nil {
+			return err
+		}
+	}
+	if err := put(seqs, sk, framed); err != nil {
+		return err
+	}
+	if bytes.Equal(old, sk) {
+		return nil
+	}
+	return put(ids, []byte(id), appendFrame(make([]byte, 0, frameHeader+8), sk))
+}
+
+func (s *boltStore) LoadActions(queue string, fn func(*messages.StoredAction) error) error {
+	if err := checkName("queue", queue); err != nil {
+		return err
+	}
+	what := "load actions of queue " + queue
+	var after []byte
+	for {
+		var recs []*messages.StoredAction
+		err := s.read(what, func(tx *bolt.Tx) error {
+			q := tx.Bucket(bucketQueues).Bucket([]byte(queue))
+			if q == nil {
+				return nil
+			}
+			seqs := q.Bucket(bucketSeq)
+			if seqs == nil {
+				return nil
+			}
+			c := seqs.Cursor()
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+				if bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && len(recs) < chunkRecords; k, v = c.Next() {
+				p, ok := unframe(v)
+				if !ok || len(k) != 8 {
+					return fmt.Errorf("store: %s: %s: record at seq %x: checksum mismatch: %w", s.path, what, k, ErrCorrupt)
+				}
+				a, err := decodeAction(p)
+				if err != nil {
+					return fmt.Errorf("store: %s: %s: record at seq %x: %w: %w", s.path, what, k, ErrCorrupt, err)
+				}
+				recs = append(recs, a)
+				after = append(after[:0], k...)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, a := range recs {
+			if err := fn(a); err != nil {
+				return err
+			}
+		}
+		if len(recs) < chunkRecords {
+			return nil
+		}
+	}
+}
+
+func (s *boltStore) QueueNames() ([]string, error) {
+	return s.names("list queues", bucketQueues)
+}
+
+func (s *boltStore) names(what string, bucket []byte) ([]string, error) {
+	var out []string
+	err := s.read(what, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			if v == nil {
+				out = append(out, string(k))
+			}
+			return nil
+		})
+	})
+	sort.Strings(out) // already in byte order; kept explicit for the contract
+	return out, err
+}
+
+// --- datastores ------------------------------------------------------------
+
+func (s *boltStore) Datastore(task string) (Datastore, error) {
+	if err := checkName("task", task); err != nil {
+		return nil, err
+	}
+	d := &boltDatastore{s: s, name: []byte(task), what: "datastore " + task}
+	exists := false
+	if err := s.read(d.what, func(tx *bolt.Tx) error {
+		exists = tx.Bucket(bucketDS).Bucket(d.name) != nil
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if exists {
+		return d, nil
+	}
+	err := s.write("create "+d.what, func(tx *bolt.Tx) error {
+		_, err := d.bucket(tx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (s *boltStore) DatastoreNames() ([]string, error) {
+	return s.names("list datastores", bucketDS)
+}
+
+func (s *boltStore) Info() Info {
+	info := Info{Path: s.path, Engine: engineBolt}
+	if fi, err := os.Stat(s.path); err == nil {
+		info.SizeBytes = fi.Size()
+	}
+	return info
+}
+
+func (s *boltStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	if err != nil {
+		return fmt.Errorf("store: close %s: %w", s.path, err)
+	}
+	s.log.Info("store closed")
+	return nil
+}
+
+type boltDatastore struct {
+	s    *boltStore
+	name []byte
+	what string
+}
+
+// bucket returns the task's bucket in a write transaction, creating it.
+func (d *boltDatastore) bucket(tx *bolt.Tx) (*bolt.Bucket, error) {
+	if b := tx.Bucket(bucketDS).Bucket(d.name); b != nil {
+		return b, nil
+	}
+	if err := d.s.hookWrite(); err != nil {
+		return nil, fmt.Errorf("store: %s: %s: %w", d.s.path, d.what, err)
+	}
+	b, err := tx.Bucket(bucketDS).CreateBucket(d.name)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %s: %w", d.s.path, d.what, err)
+	}
+	return b, d.setLen(tx, 0)
+}
+
+func (d *boltDatastore) readLen(tx *bolt.Tx) (uint64, error) {
+	v := tx.Bucket(bucketDSLen).Get(d.name)
+	if v == nil {
+		return 0, nil
+	}
+	p, ok := unframe(v)
+	if !ok || len(p) != 8 {
+		return 0, fmt.Errorf("store: %s: %s: key count: checksum mismatch: %w", d.s.path, d.what, ErrCorrupt)
+	}
+	return binary.BigEndian.Uint64(p), nil
+}
+
+func (d *boltDatastore) setLen(tx *bolt.Tx, n uint64) error {
+	if err := d.s.hookWrite(); err != nil {
+		return fmt.Errorf("store: %s: %s: %w", d.s.path, d.what, err)
+	}
+	v := appendFrame(make([]byte, 0, frameHeader+8), binary.BigEndian.AppendUint64(nil, n))
+	if err := tx.Bucket(bucketDSLen).Put(d.name, v); err != nil {
+		return fmt.Errorf("store: %s: %s: %w", d.s.path, d.what, err)
+	}
+	return nil
+}
+
+func (d *boltDatastore) getFrom(b *bolt.Bucket, key []byte) ([]byte, error) {
+	if b == nil {
+		return nil, nil
+	}
+	v := b.Get(key)
+	if v == nil {
+		return nil, nil
+	}
+	p, ok := unframe(v)
+	if !ok {
+		return nil, fmt.Errorf("store: %s: %s: key %q: checksum mismatch: %w", d.s.path, d.what, key, ErrCorrupt)
+	}
+	return bytes.Clone(p), nil
+}
+
+func (d *boltDatastore) Get(key []byte) ([]byte, error) {
+	if err := checkKey(string(d.name), key); err != nil {
+		return nil, err
+	}
+	var out []byte
+	err := d.s.read(d.what+": get", func(tx *bolt.Tx) error {
+		var err error
+		out, err = d.getFrom(tx.Bucket(bucketDS).Bucket(d.name), key)
+		return err
+	})
+	return out, err
+}
+
+func (d *boltDatastore) Update(fn func(w Writer) error) error {
+	var (
+		panicked bool
+		pv       any
+	)
+	err := d.s.write(d.what+": update", func(tx *bolt.Tx) error {
+		b, err := d.bucket(tx)
+		if err != nil {
+			return err
+		}
+		n, err := d.readLen(tx)
+		if err != nil {
+			return err
+		}
+		w := &boltWriter{d: d, b: b, n: n}
+		ferr := func() (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					panicked, pv = true, r
+					err = errUserPanic
+				}
+			}()
+			return fn(w)
+		}()
+		w.done = true
+		if ferr != nil {
+			return ferr
+		}
+		if w.broken != nil {
+			return w.broken
+		}
+		if w.n != n {
+			return d.setLen(tx, w.n)
+		}
+		return nil
+	})
+	if panicked {
+		panic(pv)
+	}
+	return err
+}
+
+func (d *boltDatastore) ForEach(fn func(key, value []byte) error) error {
+	var after []byte
+	for {
+		var keys, vals [][]byte
+		err := d.s.read(d.what+": for each", func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketDS).Bucket(d.name)
+			if b == nil {
+				return nil
+			}
+			c := b.Cursor()
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+				if bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			size := 0
+			for ; k != nil && len(keys) < chunkRecords && size < chunkBytes; k, v = c.Next() {
+				if v == nil {
+					continue // not ours: datastores hold no sub-buckets
+				}
+				p, ok := unframe(v)
+				if !ok {
+					return fmt.Errorf("store: %s: %s: key %q: checksum mismatch: %w", d.s.path, d.what, k, ErrCorrupt)
+				}
+				keys = append(keys, bytes.Clone(k))
+				vals = append(vals, bytes.Clone(p))
+				size += len(k) + len(p)
+				after = keys[len(keys)-1]
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i := range keys {
+			if err := fn(keys[i], vals[i]); err != nil {
+				return err
+			}
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+	}
+}
+
+func (d *boltDatastore) Len() (int, error) {
+	var n uint64
+	err := d.s.read(d.what+": len", func(tx *bolt.Tx) error {
+		var err error
+		n, err = d.readLen(tx)
+		return err
+	})
+	return int(n), err
+}
+
+func (d *boltDatastore) Clear() error {
+	return d.s.write(d.what+": clear", func(tx *bolt.Tx) error {
+		if err := d.s.hookWrite(); err != nil {
+			return fmt.Errorf("store: %s: %s: %w", d.s.path, d.what, err)
+		}
+		if err := tx.Bucket(bucketDS).DeleteBucket(d.name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+			return fmt.Errorf("store: %s: %s: %w", d.s.path, d.what, err)
+		}
+		_, err := d.bucket(tx)
+		return err
+	})
+}
+
+type boltWriter struct {
+	d      *boltDatastore
+	b      *bolt.Bucket
+	n      uint64 // key count as this batch leaves it
+	done   bool
+	broken error // a failed write; the batch is not committed
+}
+
+func (w *boltWriter) check(key []byte) error {
+	if w.done {
+		return fmt.Errorf("store: %s: writer used after Update returned: %w", w.d.what, ErrInvalid)
+	}
+	if w.broken != nil {
+		return w.broken
+	}
+	return checkKey(string(w.d.name), key)
+}
+
+// guarded runs f, turning a bbolt panic into an error that also breaks the
+// batch.
+func (w *boltWriter) guarded(what string, f func() error) (err error) {
+	defer func() {
+		if err != nil && w.broken == nil {
+			w.broken = err
+		}
+	}()
+	defer w.d.s.protect(&err, w.d.what+": "+what, true)()
+	return f()
+}
+
+func (w *boltWriter) Get(key []byte) ([]byte, error) {
+	if err := w.check(key); err != nil {
+		return nil, err
+	}
+	var out []byte
+	err := w.guarded("get", func() error {
+		var err error
+		out, err = w.d.getFrom(w.b, key)
+		return err
+	})
+	return out, err
+}
+
+func (w *boltWriter) Put(key, value []byte) error {
+	if err := w.check(key); err != nil {
+		return err
+	}
+	if err := checkValue(string(w.d.name), key, value); err != nil {
+		return err
+	}
+	return w.guarded("put", func() error {
+		if err := w.d.s.hookWrite(); err != nil {
+			return fmt.Errorf("store: %s: %s: put: %w", w.d.s.path, w.d.what, err)
+		}
+		existed := w.b.Get(key) != nil
+		if err := w.b.Put(key, appendFrame(make([]byte, 0, frameHeader+len(value)), value)); err != nil {
+			return fmt.Errorf("store: %s: %s: put: %w", w.d.s.path, w.d.what, err)
+		}
+		if !existed {
+			w.n++
+		}
+		return nil
+	})
+}
+
+func (w *boltWriter) Delete(key []byte) error {
+	if err := w.check(key); err != nil {
+		return err
+	}
+	return w.guarded("delete", func() error {
+		if w.b.Get(key) == nil {
+			return nil
+		}
+		if err := w.d.s.hookWrite(); err != nil {
+			return fmt.Errorf("store: %s: %s: delete: %w", w.d.s.path, w.d.what, err)
+		}
+		if err := w.b.Delete(key); err != nil {
+			return fmt.Errorf("store: %s: %s: delete: %w", w.d.s.path, w.d.what, err)
+		}
+		w.n--
+		return nil
+	})
+}
+
+// discardBoltLogger silences bbolt; the store reports what matters itself.
+type discardBoltLogger struct{}
+
+func (discardBoltLogger) Debug(...any)            {}
+func (discardBoltLogger) Debugf(string, ...any)   {}
+func (discardBoltLogger) Error(...any)            {}
+func (discardBoltLogger) Errorf(string, ...any)   {}
+func (discardBoltLogger) Info(...any)             {}
+func (discardBoltLogger) Infof(string, ...any)    {}
+func (discardBoltLogger) Warning(...any)          {}
+func (discardBoltLogger) Warningf(string, ...any) {}
+func (discardBoltLogger) Fatal(...any)            {}
+func (discardBoltLogger) Fatalf(string, ...any)   {}
+func (discardBoltLogger) Panic(...any)            {}
+func (discardBoltLogger) Panicf(string, ...any)   {}

@@ -1,0 +1,50 @@
+// Package store keeps the connector's durable state: the actions of every
+// queue (messages.StoredAction records, written only by the QueueManager)
+// and each fetch task's incremental "datastore" (per-URL validators, content
+// hashes, out-links, ...), in one file.
+//
+// # Engines
+//
+// Open returns the durable store, a single bbolt file (Config.Dir/
+// connector.db), unless Config.InMemory is set ([Actions]
+// UseInMemoryDatastore=TRUE), in which case everything lives in memory and
+// is lost when the process stops or crashes: nothing is ever written to
+// disk, not even on a clean stop. bbolt was chosen over pebble by measuring
+// both on the target machine (bench/RESULTS.md, "Store engine choice").
+//
+// # Durability and group commit
+//
+// ApplyActions is atomic and durable for its whole batch: one bbolt
+// transaction, fsync'd before it returns. The QueueManager batches the
+// mutations of many concurrent submissions into one call and answers the
+// clients only after it returns, so the fsync cost (about two fdatasyncs per
+// commit) is paid once per batch, not per action.
+//
+// Datastore.Update is durable too. Skipping the fsync would be cheaper, and
+// losing the last updates after a crash would only make pages be fetched
+// again, but bbolt without fsync is not crash-safe at all (the meta page can
+// reach the disk before the pages it points to), and the queue shares the
+// file. A task should therefore batch its writes (one Update per fetched
+// page or per few pages, not per key).
+//
+// # Failures
+//
+// Every error names the file (or "memory") and wraps one of the sentinels
+// below. Damage is detected rather than trusted: a file that is empty, cut
+// short, not a bbolt file, a bbolt file of another program, or of another
+// FormatVersion is refused at Open (ErrCorrupt, ErrFormat, ErrVersion);
+// every stored value carries a CRC-32C, checked on each read; panics of
+// bbolt on damaged pages and memory faults in the mapped file are recovered
+// into ErrCorrupt. A second process opening the same file gets ErrLocked
+// after Config.LockTimeout. A write that runs out of space (ENOSPC, EFBIG,
+// Config.MaxSize) fails with ErrNoSpace, leaves nothing applied and the
+// store usable. A commit whose outcome is unknown (fsync or other I/O
+// error) fails with ErrFailed and the store then refuses all writes until
+// it is reopened, since after a failed fsync the only trustworthy state is
+// the one read back from disk.
+//
+// # Testing
+//
+// Package store/storetest is the conformance suite every implementation
+// passes, including under injected faults (Config.Faults).
+package store

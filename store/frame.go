@@ -1,0 +1,62 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// Every value the durable store writes is framed as a big-endian CRC-32C of
+// the payload followed by the payload, so that changed bytes inside a value
+// are reported as ErrCorrupt instead of being handed to the caller (bbolt
+// checksums only its meta pages).
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+const frameHeader = 4
+
+// appendFrame appends the framed payload to dst.
+func appendFrame(dst, payload []byte) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, crc32.Checksum(payload, castagnoli))
+	return append(dst, payload...)
+}
+
+// unframe returns the payload of a framed value, or false if the value is
+// too short or its checksum does not match.
+func unframe(v []byte) ([]byte, bool) {
+	if len(v) < frameHeader {
+		return nil, false
+	}
+	p := v[frameHeader:]
+	return p, binary.BigEndian.Uint32(v) == crc32.Checksum(p, castagnoli)
+}
+
+// seqKey is the 8-byte big-endian key of a sequence number, so byte order is
+// numeric order.
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq) }
+
+// encodeAction marshals a record deterministically (so identical records
+// give identical bytes) and checks its size.
+func encodeAction(queue string, a *messages.StoredAction) ([]byte, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("store: queue %s: encode action %s: %w: %w", queue, a.GetId(), ErrInvalid, err)
+	}
+	if len(b) > MaxValueSize {
+		return nil, fmt.Errorf("store: queue %s: action %s encodes to %d bytes, limit %d: %w", queue, a.GetId(), len(b), MaxValueSize, ErrInvalid)
+	}
+	return b, nil
+}
+
+// decodeAction unmarshals a stored record.
+func decodeAction(b []byte) (*messages.StoredAction, error) {
+	a := &messages.StoredAction{}
+	if err := proto.Unmarshal(b, a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}

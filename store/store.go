@@ -1,0 +1,260 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"syscall"
+	"time"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// Store is the connector's durable state: the actions of every queue and the
+// per-task incremental datastores. Implementations are safe for concurrent
+// use. The QueueManager is the only writer of actions; datastores are
+// written by the tasks that own them.
+type Store interface {
+	// LoadActions calls fn with every stored action of queue, in ascending
+	// Status.Seq order, each a fresh message that fn may keep. An unknown
+	// queue has no actions. The records are read in chunks, so fn may call
+	// other methods of the store; writes made meanwhile may or may not be
+	// seen. An error from fn stops the walk and is returned as is.
+	LoadActions(queue string, fn func(*messages.StoredAction) error) error
+
+	// ApplyActions applies batch to queue atomically and durably: when it
+	// returns nil, every mutation is on disk (fsync'd); when it returns an
+	// error, none is applied, except after ErrFailed (see there). An empty
+	// batch is a no-op. A Put replaces the record with the same Id (its
+	// Seq may change); two records of a queue may not share a Seq. Deleting
+	// an id that is not stored is not an error. The store keeps no
+	// reference to the records.
+	ApplyActions(queue string, batch []ActionMutation) error
+
+	// QueueNames returns the queues that have stored actions or had some,
+	// sorted.
+	QueueNames() ([]string, error)
+
+	// Datastore returns the incremental state of task, creating it on
+	// first use. Names are compared exactly (callers normalise case).
+	Datastore(task string) (Datastore, error)
+
+	// DatastoreNames returns the tasks that have a datastore, sorted.
+	DatastoreNames() ([]string, error)
+
+	// Info describes the store.
+	Info() Info
+
+	// Close releases the store. Calls after Close return ErrClosed; Close
+	// itself may be called more than once.
+	Close() error
+}
+
+// ActionMutation is one change of a batch: exactly one of Put and Delete is
+// set.
+type ActionMutation struct {
+	Put    *messages.StoredAction // store (or replace) this record
+	Delete string                 // remove the record with this id
+}
+
+// Datastore is one task's incremental state: a sorted map of byte keys to
+// byte values (per-URL validators, content hashes, out-links, ...). It is
+// safe for concurrent use; Updates are serialised.
+type Datastore interface {
+	// Get returns the value of key, or nil, nil when it is absent. The
+	// returned slice is the caller's.
+	Get(key []byte) ([]byte, error)
+
+	// Update runs fn with a Writer and applies everything fn wrote as one
+	// atomic batch, durable when Update returns nil (see the package doc
+	// for the cost). If fn returns an error nothing is applied and that
+	// error is returned. The Writer must not be used after fn returns.
+	Update(fn func(w Writer) error) error
+
+	// ForEach calls fn for every key in ascending byte order. key and
+	// value are valid only until fn returns. Entries are read in chunks,
+	// so fn may call Update; changes made meanwhile may or may not be
+	// seen. An error from fn stops the walk and is returned as is.
+	ForEach(fn func(key, value []byte) error) error
+
+	// Len returns the number of keys.
+	Len() (int, error)
+
+	// Clear removes every key (PurgeDatastore). The datastore itself
+	// remains, empty.
+	Clear() error
+}
+
+// Writer collects the writes of one Datastore.Update.
+type Writer interface {
+	// Get returns the value of key as this batch has left it (nil when
+	// absent). The returned slice is the caller's.
+	Get(key []byte) ([]byte, error)
+	// Put sets key to value. The store copies both.
+	Put(key, value []byte) error
+	// Delete removes key; deleting an absent key is not an error.
+	Delete(key []byte) error
+}
+
+// Info describes a store for status pages and logs.
+type Info struct {
+	Path      string // file of a durable store; "" in memory
+	Engine    string // "bbolt" or "memory"
+	SizeBytes int64  // file size on disk, or bytes of stored data in memory
+	InMemory  bool   // nothing survives a restart
+}
+
+// Limits on keys and values, the same for every implementation.
+const (
+	// MaxKeySize is the longest datastore key, queue, task or action id.
+	MaxKeySize = 32 << 10
+	// MaxValueSize is the largest datastore value or encoded action.
+	MaxValueSize = 1 << 30
+)
+
+// Errors. Each error returned by a store wraps one of these (or comes from a
+// callback) and names the file, queue or task concerned.
+var (
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store: closed")
+	// ErrCorrupt: the file is damaged (truncated, bytes changed, a page
+	// the engine cannot read). Restore a backup or move the file away.
+	ErrCorrupt = errors.New("store: file is corrupt")
+	// ErrFormat: the file is not a connector store (another program's
+	// file, or another bbolt database).
+	ErrFormat = errors.New("store: not a connector store")
+	// ErrVersion: the file is a connector store of a format version this
+	// build does not read (written by a newer or much older connector).
+	ErrVersion = errors.New("store: unsupported format version")
+	// ErrLocked: another process has the store open.
+	ErrLocked = errors.New("store: in use by another process")
+	// ErrReadOnly: the folder or file cannot be written.
+	ErrReadOnly = errors.New("store: not writable")
+	// ErrNoSpace: the disk (or Config.MaxSize) is full. The write was not
+	// applied; the store stays usable and later writes may succeed.
+	ErrNoSpace = errors.New("store: no space left")
+	// ErrFailed: a commit failed in a way that leaves its outcome unknown
+	// (fsync or I/O error: the batch may or may not be on disk). The store
+	// refuses every later write with this error; reads still work. Close
+	// and open it again to continue from what is on disk.
+	ErrFailed = errors.New("store: write failed, reopen required")
+	// ErrInvalid: bad input (nil record, empty id or key, both or neither
+	// of Put and Delete, a Seq owned by another id, oversize key/value).
+	ErrInvalid = errors.New("store: invalid input")
+)
+
+// Config says where and how to open a store. The zero value (with Dir set)
+// is a durable store at Dir/connector.db.
+type Config struct {
+	// Dir is the folder of the store file; created (0750) if absent.
+	// Required unless InMemory.
+	Dir string
+	// File is the file name inside Dir. Default "connector.db".
+	File string
+	// InMemory keeps everything in memory ([Actions]
+	// UseInMemoryDatastore=TRUE): nothing is written to disk and
+	// everything is lost when the process stops or crashes.
+	InMemory bool
+	// LockTimeout bounds the wait for the file lock held by another
+	// process; then Open fails with ErrLocked. Default 500ms.
+	LockTimeout time.Duration
+	// MaxSize caps the file size in bytes; a write that would grow the
+	// file beyond it fails with ErrNoSpace. 0: no cap.
+	MaxSize int64
+	// VerifyOnOpen reads every page and checks every record's checksum
+	// before Open returns, so damage is reported at start-up instead of
+	// when the damaged record is first read. Costs a full read of the file.
+	VerifyOnOpen bool
+	// Logger receives open/close and failure events. Default: discard.
+	Logger *slog.Logger
+	// Faults, when set, is consulted at each step of every write. For
+	// tests only (see FaultInjector); nil in production.
+	Faults FaultInjector
+}
+
+// DefaultFile is the store's file name when Config.File is empty.
+const DefaultFile = "connector.db"
+
+// FaultInjector lets tests fail a write at a chosen step, to check that
+// errors surface and that nothing is half-applied. Every implementation
+// calls it the same way.
+type FaultInjector interface {
+	// Write is called before each key put or deleted inside a batch
+	// (several per ActionMutation). A non-nil error aborts the batch,
+	// which is then not applied.
+	Write() error
+	// Commit is called once the batch is prepared, before it is
+	// committed. A non-nil error aborts it as a write error would (for
+	// example ENOSPC): nothing is applied and the store stays writable.
+	Commit() error
+	// Synced is called after the batch was committed. A non-nil error is
+	// treated as a failed fsync: the outcome is unknown, the call returns
+	// an error wrapping ErrFailed and the store refuses later writes.
+	Synced() error
+}
+
+// Open opens the store cfg describes.
+func Open(cfg Config) (Store, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.InMemory {
+		return newMemory(cfg), nil
+	}
+	return openBolt(cfg)
+}
+
+// classifyWrite wraps an error from a commit: out-of-space conditions become
+// ErrNoSpace (store still writable), permission ones ErrReadOnly.
+func spaceError(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) ||
+		errors.Is(err, syscall.EDQUOT) || errors.Is(err, ErrNoSpace)
+}
+
+func permissionError(err error) bool {
+	return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) ||
+		errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM)
+}
+
+// checkMutation validates one mutation.
+func checkMutation(queue string, i int, m ActionMutation) error {
+	switch {
+	case m.Put != nil && m.Delete != "":
+		return fmt.Errorf("store: queue %s: mutation %d sets both Put and Delete: %w", queue, i, ErrInvalid)
+	case m.Put == nil && m.Delete == "":
+		return fmt.Errorf("store: queue %s: mutation %d sets neither Put nor Delete: %w", queue, i, ErrInvalid)
+	case m.Put != nil && m.Put.GetId() == "":
+		return fmt.Errorf("store: queue %s: mutation %d puts a record without an id: %w", queue, i, ErrInvalid)
+	case len(m.Put.GetId()) > MaxKeySize || len(m.Delete) > MaxKeySize:
+		return fmt.Errorf("store: queue %s: mutation %d: id longer than %d bytes: %w", queue, i, MaxKeySize, ErrInvalid)
+	}
+	return nil
+}
+
+func checkName(kind, name string) error {
+	if name == "" {
+		return fmt.Errorf("store: empty %s name: %w", kind, ErrInvalid)
+	}
+	if len(name) > MaxKeySize {
+		return fmt.Errorf("store: %s name longer than %d bytes: %w", kind, MaxKeySize, ErrInvalid)
+	}
+	return nil
+}
+
+func checkKey(task string, key []byte) error {
+	if len(key) == 0 {
+		return fmt.Errorf("store: datastore %s: empty key: %w", task, ErrInvalid)
+	}
+	if len(key) > MaxKeySize {
+		return fmt.Errorf("store: datastore %s: key of %d bytes, limit %d: %w", task, len(key), MaxKeySize, ErrInvalid)
+	}
+	return nil
+}
+
+func checkValue(task string, key, value []byte) error {
+	if len(value) > MaxValueSize {
+		return fmt.Errorf("store: datastore %s: key %q: value of %d bytes, limit %d: %w", task, key, len(value), MaxValueSize, ErrInvalid)
+	}
+	return nil
+}
