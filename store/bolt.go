@@ -138,7 +138,7 @@ func (s *boltStore) boltOptions(file **os.File, readOnly bool) *bolt.Options {
 		// checkOpened make sure that walk meets no damage.
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
-		MaxSize:      int(s.cfg.MaxSize),
+		MaxSize:        int(s.cfg.MaxSize),
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 			f, err := os.OpenFile(name, flag, perm)
 			*file = f
