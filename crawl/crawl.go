@@ -1,0 +1,621 @@
+package crawl
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nlnwa/whatwg-url/url"
+	"golang.org/x/time/rate"
+)
+
+// errMaxPages is the cause the crawl's own context is cancelled with when
+// MaxPages pages have been delivered.
+var errMaxPages = errors.New("crawl: MaxPages reached")
+
+// Crawl crawls from cfg.StartURLs and returns when every reachable URL has
+// been processed, MaxPages pages have been delivered, or ctx is done.
+//
+// It validates cfg first (see Config.Validate). On cancellation no new
+// request starts, requests in flight are aborted, and Crawl returns — after
+// every goroutine it started has exited — the statistics so far and
+// context.Cause(ctx). Otherwise the error is nil and Stats.StoppedBy tells
+// why the crawl ended. Pages and failures are reported through hooks while
+// the crawl runs.
+//
+// The crawl is breadth-first by levels: every URL of depth d is processed
+// before any of depth d+1, so each URL is recorded at its minimum depth
+// whatever the concurrency.
+func Crawl(ctx context.Context, cfg Config, hooks Hooks) (Stats, error) {
+	if err := cfg.Validate(); err != nil {
+		return Stats{}, err
+	}
+	c := newCrawler(cfg.withDefaults(), hooks)
+	defer c.close()
+	return c.run(ctx)
+}
+
+// crawler is the state of one Crawl call.
+type crawler struct {
+	cfg       Config
+	hooks     Hooks
+	log       *slog.Logger
+	client    *http.Client
+	transport *http.Transport // owned: closed at the end; nil for a caller's client
+	norm      *normalizer
+	types     []typePattern
+	sites     map[string]bool // siteHost of start URLs, for StayOnSite
+	limiter   *rate.Limiter   // nil: no rate cap
+	burst     int
+
+	robots    robotsCache
+	stats     counters
+	delivered atomic.Int64
+	stop      context.CancelCauseFunc
+
+	mu   sync.Mutex // guards seen and next
+	seen *dedup
+	next []item // frontier of the level after the one running
+}
+
+// item is a URL waiting to be fetched.
+type item struct {
+	url    string
+	depth  int
+	parent string
+}
+
+func newCrawler(cfg Config, hooks Hooks) *crawler {
+	c := &crawler{
+		cfg:   cfg,
+		hooks: hooks,
+		log:   cfg.Logger.With("component", "crawl"),
+		norm:  newNormalizer(cfg.SessionParams),
+		seen:  newDedup(cfg.MaxURLs),
+		sites: make(map[string]bool),
+	}
+	if cfg.Client != nil {
+		cl := *cfg.Client
+		cl.CheckRedirect = noRedirect
+		c.client = &cl
+	} else {
+		c.client, c.transport = newClient(cfg)
+	}
+	for _, t := range cfg.AllowedContentTypes {
+		p, _ := parseTypePattern(t) // validated
+		c.types = append(c.types, p)
+	}
+	if cfg.MaxBytesPerSec > 0 {
+		c.burst = int(min(cfg.MaxBytesPerSec, 64<<10))
+		c.limiter = rate.NewLimiter(rate.Limit(cfg.MaxBytesPerSec), c.burst)
+	}
+	return c
+}
+
+func (c *crawler) close() {
+	if c.transport != nil {
+		c.transport.CloseIdleConnections()
+	}
+}
+
+func (c *crawler) run(parent context.Context) (Stats, error) {
+	ctx, stop := context.WithCancelCause(parent)
+	defer stop(nil)
+	c.stop = stop
+	start := time.Now()
+	c.log.InfoContext(ctx, "crawl started", "start_urls", len(c.cfg.StartURLs), "depth", c.cfg.Depth, "concurrency", c.cfg.Concurrency)
+
+	frontier := c.seed()
+
+	type job struct {
+		it    item
+		level *sync.WaitGroup
+	}
+	jobs := make(chan job)
+	var workers sync.WaitGroup
+	for range c.cfg.Concurrency {
+		workers.Go(func() {
+			w := &worker{c: c}
+			for j := range jobs {
+				w.process(ctx, j.it)
+				j.level.Done()
+			}
+		})
+	}
+
+	levels := 0
+	for len(frontier) > 0 && ctx.Err() == nil {
+		levels++
+		var level sync.WaitGroup
+	feed:
+		for _, it := range frontier {
+			level.Add(1)
+			select {
+			case jobs <- job{it, &level}:
+			case <-ctx.Done():
+				level.Done()
+				break feed
+			}
+		}
+		// Level barrier: depth d+1 starts only when depth d is done, so a
+		// URL is always first recorded at its minimum depth.
+		level.Wait()
+		c.mu.Lock()
+		frontier, c.next = c.next, nil
+		c.mu.Unlock()
+	}
+	close(jobs)
+	workers.Wait()
+
+	st := c.stats.snapshot()
+	st.Levels = levels
+	var err error
+	switch {
+	case parent.Err() != nil:
+		st.StoppedBy = StopCancelled
+		err = context.Cause(parent)
+	case errors.Is(context.Cause(ctx), errMaxPages):
+		st.StoppedBy = StopMaxPages
+	}
+	c.log.InfoContext(parent, "crawl ended", "stopped_by", st.StoppedBy.String(), "pages", st.Pages,
+		"not_modified", st.NotModified, "requests", st.Requests, "bytes", st.Bytes,
+		"urls", st.URLsDiscovered, "levels", st.Levels, "elapsed", time.Since(start))
+	return st, err
+}
+
+// seed records the start URLs and returns the depth-0 frontier.
+func (c *crawler) seed() []item {
+	var frontier []item
+	var starts []normURL
+	for _, s := range c.cfg.StartURLs {
+		u, err := parseStartURL(s) // validated already
+		if err != nil {
+			continue
+		}
+		n := c.norm.normalize(u)
+		starts = append(starts, n)
+		c.sites[siteHost(n.host)] = true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range starts {
+		added, full := c.seen.add(n.s)
+		switch {
+		case !added:
+			continue
+		case full:
+			c.stats.skMaxURLs.Add(1)
+			continue
+		}
+		c.stats.discovered.Add(1)
+		if !c.spiderAllows(n.s) {
+			c.stats.skSpider.Add(1)
+			continue
+		}
+		frontier = append(frontier, item{url: n.s})
+	}
+	return frontier
+}
+
+func (c *crawler) spiderAllows(u string) bool {
+	if c.cfg.SpiderMustHave != nil && !c.cfg.SpiderMustHave.MatchString(u) {
+		return false
+	}
+	if c.cfg.SpiderCantHave != nil && c.cfg.SpiderCantHave.MatchString(u) {
+		return false
+	}
+	return true
+}
+
+func (c *crawler) onSite(n normURL) bool {
+	return !c.cfg.StayOnSite || c.sites[siteHost(n.host)]
+}
+
+// admit applies the URL rules to a newly recorded http(s) URL and bumps
+// the counter of the first rule that rejects it. c.mu must be held.
+func (c *crawler) admit(n normURL, depth int) bool {
+	switch {
+	case c.cfg.Depth >= 0 && depth > c.cfg.Depth:
+		c.stats.skDepth.Add(1)
+	case !c.onSite(n):
+		c.stats.skOffSite.Add(1)
+	case !c.spiderAllows(n.s):
+		c.stats.skSpider.Add(1)
+	case c.isTrap(n.s):
+		c.stats.skTrap.Add(1)
+	default:
+		return true
+	}
+	return false
+}
+
+// isTrap applies the link-trap rules. c.mu must be held (query variant
+// counts).
+func (c *crawler) isTrap(u string) bool {
+	cfg := &c.cfg
+	if cfg.MaxURLLength > 0 && len(u) > cfg.MaxURLLength {
+		return true
+	}
+	origin, path, query, hasQuery := splitURL(u)
+	if cfg.MaxPathSegments > 0 || cfg.MaxSegmentRepeats > 0 {
+		segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+		if cfg.MaxPathSegments > 0 && len(segs) > cfg.MaxPathSegments {
+			return true
+		}
+		if cfg.MaxSegmentRepeats > 0 && len(segs) > cfg.MaxSegmentRepeats {
+			for i, s := range segs {
+				if s == "" {
+					continue
+				}
+				n := 1
+				for _, t := range segs[i+1:] {
+					if t == s {
+						n++
+					}
+				}
+				if n > cfg.MaxSegmentRepeats {
+					return true
+				}
+			}
+		}
+	}
+	if cfg.MaxQueryVariants > 0 && hasQuery && query != "" {
+		if c.seen.queryVariant(origin, path) > cfg.MaxQueryVariants {
+			return true
+		}
+	}
+	return false
+}
+
+// discover records the links of a depth-d page and queues the new ones
+// that pass every rule for depth d+1.
+func (c *crawler) discover(links []normURL, depth int, parent string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range links {
+		added, full := c.seen.add(n.s)
+		switch {
+		case !added:
+			continue
+		case full:
+			c.stats.skMaxURLs.Add(1)
+			continue
+		}
+		c.stats.discovered.Add(1)
+		if !n.http {
+			c.stats.skScheme.Add(1)
+			continue
+		}
+		if c.admit(n, depth+1) {
+			c.next = append(c.next, item{url: n.s, depth: depth + 1, parent: parent})
+		}
+	}
+}
+
+// admitRedirect records a redirect target and checks it against the rules
+// (depth excepted: a redirect is not a link).
+func (c *crawler) admitRedirect(n normURL, depth int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	added, full := c.seen.add(n.s)
+	switch {
+	case !added:
+		c.stats.skDuplicate.Add(1)
+		return false
+	case full:
+		c.stats.skMaxURLs.Add(1)
+		return false
+	}
+	c.stats.discovered.Add(1)
+	return c.admit(n, depth)
+}
+
+func (c *crawler) report(it item, e *FetchError) {
+	c.stats.countError(e.Kind)
+	c.log.Debug("fetch failed", "url", it.url, "depth", it.depth, "error", e)
+	if c.hooks.OnError != nil {
+		c.hooks.OnError(it.url, it.depth, e)
+	}
+}
+
+// deliver hands a page to OnPage unless MaxPages pages have been
+// delivered already; the MaxPages-th delivery stops the crawl.
+func (c *crawler) deliver(p *Page) bool {
+	var n int64
+	if c.cfg.MaxPages > 0 {
+		n = c.delivered.Add(1)
+		if n > int64(c.cfg.MaxPages) {
+			return false
+		}
+	}
+	if p.NotModified {
+		c.stats.notModified.Add(1)
+	} else {
+		c.stats.pages.Add(1)
+	}
+	if c.hooks.OnPage != nil {
+		c.hooks.OnPage(p)
+	}
+	if c.cfg.MaxPages > 0 && n == int64(c.cfg.MaxPages) {
+		c.stop(errMaxPages)
+	}
+	return true
+}
+
+func (c *crawler) prior(u string) (*Prior, bool) {
+	if c.hooks.Prior == nil {
+		return nil, false
+	}
+	p, ok := c.hooks.Prior(u)
+	if !ok || (p.ETag == "" && p.LastModified == "") {
+		return nil, false
+	}
+	return &p, true
+}
+
+var (
+	pagePolicyAccept   = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"
+	robotsPolicyAccept = "text/plain,*/*;q=0.8"
+)
+
+// process fetches one frontier URL, following its redirects, and delivers
+// or reports the outcome.
+func (w *worker) process(ctx context.Context, it item) {
+	c := w.c
+	pol := bodyPolicy{limit: c.cfg.MaxPageSize, types: c.types, accept: pagePolicyAccept}
+	cur := it.url
+	chain := []string{cur}
+	for hop := 0; ; hop++ {
+		if ctx.Err() != nil {
+			return
+		}
+		if c.cfg.FollowRobots && !w.robotsAllow(ctx, cur, it) {
+			return
+		}
+		prior, conditional := c.prior(cur)
+		ex, ferr := w.get(ctx, cur, prior, pol)
+		if ctx.Err() != nil {
+			return // cancelled or MaxPages: nothing more is reported
+		}
+		if ferr != nil {
+			c.report(it, ferr)
+			return
+		}
+		if ex == nil {
+			return
+		}
+		switch st := ex.status; {
+		case st == http.StatusOK || st == http.StatusNonAuthoritativeInfo:
+			w.page(it, cur, ex)
+			return
+		case st == http.StatusNotModified && conditional:
+			w.notModified(it, cur, ex, prior)
+			return
+		case isRedirect(st) && ex.header.Get("Location") != "":
+			if hop >= c.cfg.MaxRedirects {
+				c.report(it, fetchErr(cur, ErrTooManyRedirects, st, nil))
+				return
+			}
+			next, err := w.redirectTarget(cur, ex.header.Get("Location"))
+			if err != nil {
+				c.report(it, fetchErr(cur, ErrBadRedirect, st, err))
+				return
+			}
+			if slices.Contains(chain, next.s) {
+				c.report(it, fetchErr(cur, ErrRedirectLoop, st, errors.New("to "+next.s)))
+				return
+			}
+			if !c.admitRedirect(next, it.depth) {
+				return
+			}
+			chain = append(chain, next.s)
+			cur = next.s
+		case isRedirect(st):
+			c.report(it, fetchErr(cur, ErrBadRedirect, st, errors.New("no Location header")))
+			return
+		default:
+			c.report(it, fetchErr(cur, ErrStatus, st, nil))
+			return
+		}
+	}
+}
+
+func isRedirect(status int) bool {
+	switch status {
+	case http.StatusMultipleChoices, http.StatusMovedPermanently, http.StatusFound,
+		http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
+}
+
+// redirectTarget resolves a Location header against the URL that sent it.
+func (w *worker) redirectTarget(from, location string) (normURL, error) {
+	base, err := parseURL(nil, from)
+	if err != nil {
+		return normURL{}, err
+	}
+	n, err := w.c.norm.resolve(base, location)
+	if err != nil {
+		return normURL{}, err
+	}
+	if !n.http {
+		return normURL{}, errNotHTTP
+	}
+	return n, nil
+}
+
+// page builds, delivers and follows a 200 page.
+func (w *worker) page(it item, final string, ex *exchange) {
+	c := w.c
+	p := &Page{
+		URL:       it.url,
+		FinalURL:  final,
+		Status:    ex.status,
+		Header:    headerSubset(ex.header),
+		MediaType: ex.mediaType,
+		Body:      ex.body,
+		Hash:      sha256.Sum256(ex.body),
+		Depth:     it.depth,
+		Parent:    it.parent,
+		FetchedAt: ex.fetchedAt,
+		Lang:      strings.TrimSpace(ex.header.Get("Content-Language")),
+		Robots:    parseXRobotsTag(ex.header.Values("X-Robots-Tag"), c.cfg.RobotsAgent),
+	}
+	var links []normURL
+	if isHTMLType(ex.mediaType) {
+		doc := parseHTML(ex.body, ex.header.Get("Content-Type"), c.cfg.RobotsAgent)
+		p.Title, p.Text, p.Meta = doc.title, doc.text, doc.meta
+		if doc.lang != "" {
+			p.Lang = doc.lang
+		}
+		p.Robots = p.Robots.merge(doc.robots)
+		base, err := parseURL(nil, final)
+		if err == nil && doc.base != "" {
+			if b, err := parseURL(base, doc.base); err == nil {
+				base = b
+			}
+		}
+		if err == nil {
+			links, p.Links = c.resolveLinks(base, doc.links)
+			if doc.canonical != "" {
+				if n, err := c.norm.resolve(base, doc.canonical); err == nil && n.http {
+					p.CanonicalURL = n.s
+				}
+			}
+		}
+	}
+	p.followed = !(c.cfg.FollowRobots && p.Robots.NoFollow)
+	if c.cfg.FollowRobots && p.Robots.NoIndex {
+		c.stats.skNoIndex.Add(1)
+	} else if !c.deliver(p) {
+		return
+	}
+	if p.followed {
+		c.discover(links, it.depth, it.url)
+	}
+}
+
+// resolveLinks resolves raw hrefs against base. It returns every distinct
+// resolved URL (any scheme) for discovery and the http(s) ones for
+// Page.Links.
+func (c *crawler) resolveLinks(base *url.Url, raw []string) (all []normURL, httpLinks []string) {
+	seen := make(map[string]struct{}, len(raw))
+	for _, r := range raw {
+		n, err := c.norm.resolve(base, strings.TrimSpace(r))
+		if err != nil {
+			c.stats.skInvalid.Add(1)
+			continue
+		}
+		if _, dup := seen[n.s]; dup {
+			continue
+		}
+		seen[n.s] = struct{}{}
+		all = append(all, n)
+		if n.http {
+			httpLinks = append(httpLinks, n.s)
+		}
+	}
+	return all, httpLinks
+}
+
+// notModified delivers a 304 and follows the links the earlier crawl saw.
+func (w *worker) notModified(it item, final string, ex *exchange, prior *Prior) {
+	c := w.c
+	var links []normURL
+	var httpLinks []string
+	for _, l := range prior.Links {
+		n, err := c.norm.resolve(nil, l)
+		if err != nil || !n.http {
+			continue
+		}
+		links = append(links, n)
+		httpLinks = append(httpLinks, n.s)
+	}
+	p := &Page{
+		URL:         it.url,
+		FinalURL:    final,
+		Status:      ex.status,
+		NotModified: true,
+		Header:      headerSubset(ex.header),
+		Links:       httpLinks,
+		Depth:       it.depth,
+		Parent:      it.parent,
+		FetchedAt:   ex.fetchedAt,
+		followed:    true,
+	}
+	if !c.deliver(p) {
+		return
+	}
+	c.discover(links, it.depth, it.url)
+}
+
+// robotsAllow checks u against its host's robots.txt (fetching it on first
+// use) and reports a refusal.
+func (w *worker) robotsAllow(ctx context.Context, u string, it item) bool {
+	c := w.c
+	origin := originOf(u)
+	e, err := c.robots.get(ctx, origin, func() (*robotsRules, error, bool) { return w.loadRobots(ctx, origin) })
+	if err != nil {
+		return false // cancelled
+	}
+	if e.rules.allowed(robotsPath(u)) {
+		return true
+	}
+	if e.rules.disallowAll {
+		c.report(it, fetchErr(u, ErrRobotsUnavailable, 0, e.cause))
+	} else {
+		c.report(it, fetchErr(u, ErrRobotsDisallowed, 0, nil))
+	}
+	return false
+}
+
+// loadRobots fetches and parses origin's robots.txt. ok is false when the
+// crawl was cancelled meanwhile.
+func (w *worker) loadRobots(ctx context.Context, origin string) (rules *robotsRules, cause error, ok bool) {
+	c := w.c
+	pol := bodyPolicy{limit: robotsMaxBytes, truncate: true, accept: robotsPolicyAccept}
+	target := origin + "/robots.txt"
+	unavailable := func(err error) (*robotsRules, error, bool) {
+		c.log.Debug("robots.txt unavailable", "url", target, "error", err, "ignored", c.cfg.IgnoreRobotsErrors)
+		if c.cfg.IgnoreRobotsErrors {
+			return allowAll, nil, true
+		}
+		return disallowAllRules, err, true
+	}
+	for range robotsMaxRedirects + 1 {
+		ex, ferr := w.get(ctx, target, nil, pol)
+		if ctx.Err() != nil {
+			return nil, nil, false
+		}
+		if ferr != nil {
+			return unavailable(ferr)
+		}
+		if ex == nil {
+			return nil, nil, false
+		}
+		st := ex.status
+		switch {
+		case st >= 200 && st <= 299:
+			return parseRobots(string(ex.body), c.cfg.RobotsAgent), nil, true
+		case isRedirect(st) && ex.header.Get("Location") != "":
+			next, err := w.redirectTarget(target, ex.header.Get("Location"))
+			if err != nil {
+				return allowAll, nil, true
+			}
+			target = next.s
+		case st == http.StatusTooManyRequests || st >= 500:
+			return unavailable(fetchErr(target, ErrStatus, st, nil))
+		default: // 4xx, and anything else unusable: no robots.txt
+			return allowAll, nil, true
+		}
+	}
+	return allowAll, nil, true // too many redirects: Google treats it as absent
+}

@@ -1,0 +1,275 @@
+package crawl
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	neturl "net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// errRateDeadline: waiting for the download-rate budget would outlast the
+// request's deadline; reported as ErrTimeout.
+var errRateDeadline = errors.New("crawl: download rate cap would exceed the request timeout")
+
+// drainBytes is how much of an unwanted body (redirect, error page) is
+// read so that the connection can be reused.
+const drainBytes = 8 << 10
+
+// pageHeaders are the response headers kept in Page.Header.
+var pageHeaders = []string{"Content-Type", "Content-Length", "Last-Modified", "ETag", "Content-Language"}
+
+// newClient returns the crawl's default client and its transport (which
+// the crawl owns and closes).
+func newClient(cfg Config) (*http.Client, *http.Transport) {
+	tr := &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   min(cfg.RequestTimeout, 30*time.Second),
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          max(100, 2*cfg.Concurrency),
+		MaxIdleConnsPerHost:   cfg.Concurrency + 1, // +1: robots.txt
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{Transport: tr, CheckRedirect: noRedirect}, tr
+}
+
+// noRedirect makes the client return redirects to the crawl, which follows
+// them itself (robots, filters and dedup apply to every hop).
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// exchange is one HTTP response as the crawl keeps it.
+type exchange struct {
+	status    int
+	header    http.Header
+	body      []byte // nil unless the body was wanted
+	mediaType string // of a wanted body: from Content-Type, else sniffed
+	fetchedAt time.Time
+}
+
+// bodyPolicy says which bodies an exchange reads and how.
+type bodyPolicy struct {
+	limit    int64 // largest body read
+	truncate bool  // past limit: cut silently (robots.txt) instead of ErrTooLarge
+	types    []typePattern
+	accept   string // Accept header
+}
+
+// worker is one fetch goroutine; it owns its PageDelay clock.
+type worker struct {
+	c         *crawler
+	lastStart time.Time
+}
+
+// pace waits until PageDelay has passed since this worker's last request.
+func (w *worker) pace(ctx context.Context) error {
+	if d := w.c.cfg.PageDelay; d > 0 && !w.lastStart.IsZero() {
+		if wait := time.Until(w.lastStart.Add(d)); wait > 0 {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+	}
+	w.lastStart = time.Now()
+	return nil
+}
+
+// get sends one GET for u (conditional when prior has validators) and reads
+// the response. The body is read, within pol, only for 2xx answers;
+// otherwise a little of it is drained and it is closed. A nil exchange with
+// a nil error means the crawl was cancelled.
+func (w *worker) get(ctx context.Context, u string, prior *Prior, pol bodyPolicy) (*exchange, *FetchError) {
+	c := w.c
+	if err := w.pace(ctx); err != nil {
+		return nil, nil
+	}
+	reqCtx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+
+	target, err := toNetURL(u)
+	if err != nil {
+		return nil, fetchErr(u, ErrNetwork, 0, err)
+	}
+	req := (&http.Request{
+		Method:     http.MethodGet,
+		URL:        target,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     make(http.Header, 4),
+		Host:       target.Host,
+	}).WithContext(reqCtx)
+	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	req.Header.Set("Accept", pol.accept)
+	if prior != nil {
+		if prior.ETag != "" {
+			req.Header.Set("If-None-Match", prior.ETag)
+		}
+		if prior.LastModified != "" {
+			req.Header.Set("If-Modified-Since", prior.LastModified)
+		}
+	}
+
+	c.stats.requests.Add(1)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, c.classify(ctx, reqCtx, u, 0, err)
+	}
+	defer resp.Body.Close()
+	ex := &exchange{status: resp.StatusCode, header: resp.Header, fetchedAt: time.Now()}
+	body := &meteredReader{ctx: reqCtx, r: resp.Body, lim: c.limiter, burst: c.burst, n: &c.stats.bytes}
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		_, _ = io.CopyN(io.Discard, body, drainBytes)
+		return ex, nil
+	}
+	if pol.types != nil {
+		ex.mediaType = mediaType(resp.Header.Get("Content-Type"))
+		if ex.mediaType != "" && !typeAllowed(pol.types, ex.mediaType) {
+			return nil, fetchErr(u, ErrContentType, resp.StatusCode, fmt.Errorf("%s", ex.mediaType))
+		}
+	}
+	if !pol.truncate && resp.ContentLength > pol.limit {
+		return nil, fetchErr(u, ErrTooLarge, resp.StatusCode, fmt.Errorf("Content-Length %d > %d", resp.ContentLength, pol.limit))
+	}
+	ex.body, err = readBody(body, pol.limit, pol.truncate, resp.ContentLength)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return nil, fetchErr(u, ErrTooLarge, resp.StatusCode, nil)
+	case err != nil:
+		return nil, c.classify(ctx, reqCtx, u, resp.StatusCode, err)
+	}
+	if pol.types != nil && ex.mediaType == "" {
+		ex.mediaType = mediaType(http.DetectContentType(ex.body))
+		if !typeAllowed(pol.types, ex.mediaType) {
+			return nil, fetchErr(u, ErrContentType, resp.StatusCode, fmt.Errorf("sniffed %s", ex.mediaType))
+		}
+	}
+	return ex, nil
+}
+
+// classify turns a transport or body error into a FetchError, or nil when
+// the crawl itself was cancelled (nothing is reported then).
+func (c *crawler) classify(crawlCtx, reqCtx context.Context, u string, status int, err error) *FetchError {
+	if crawlCtx.Err() != nil {
+		return nil
+	}
+	var ne net.Error
+	if errors.Is(reqCtx.Err(), context.DeadlineExceeded) || errors.Is(err, errRateDeadline) ||
+		errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return fetchErr(u, ErrTimeout, status, err)
+	}
+	return fetchErr(u, ErrNetwork, status, err)
+}
+
+var errTooLarge = errors.New("crawl: body too large")
+
+// readBody reads r to the end, at most limit bytes. Past limit it returns
+// errTooLarge, or, with truncate, the first limit bytes.
+func readBody(r io.Reader, limit int64, truncate bool, contentLength int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if contentLength > 0 && contentLength <= limit {
+		buf.Grow(int(contentLength) + 1) // +1: the final Read sees EOF without growing
+	} else {
+		buf.Grow(int(min(limit+1, 32<<10)))
+	}
+	max := limit + 1
+	if truncate {
+		max = limit
+	}
+	_, err := buf.ReadFrom(io.LimitReader(r, max))
+	if err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) > limit {
+		return nil, errTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+// meteredReader counts the bytes read and holds reads to the crawl's
+// download-rate cap.
+type meteredReader struct {
+	ctx   context.Context
+	r     io.Reader
+	lim   *rate.Limiter // nil: no cap
+	burst int
+	n     *atomic.Int64
+}
+
+func (m *meteredReader) Read(p []byte) (int, error) {
+	if m.lim != nil && len(p) > m.burst {
+		p = p[:m.burst]
+	}
+	n, err := m.r.Read(p)
+	if n > 0 {
+		m.n.Add(int64(n))
+		if m.lim != nil {
+			if werr := m.lim.WaitN(m.ctx, n); werr != nil {
+				if m.ctx.Err() != nil {
+					return n, m.ctx.Err()
+				}
+				return n, fmt.Errorf("%w: %w", errRateDeadline, werr)
+			}
+		}
+	}
+	return n, err
+}
+
+// toNetURL converts a WHATWG-serialised http(s) URL into a net/url.URL
+// that sends exactly those bytes. net/url rejects some URLs WHATWG accepts
+// (a '%' not followed by two hex digits, for one); those are sent through
+// URL.Opaque, byte for byte.
+func toNetURL(s string) (*neturl.URL, error) {
+	if u, err := neturl.Parse(s); err == nil {
+		return u, nil
+	}
+	origin, path, query, hasQuery := splitURL(s)
+	scheme, authority, ok := strings.Cut(origin, "://")
+	if !ok || authority == "" {
+		return nil, fmt.Errorf("crawl: cannot request %q", s)
+	}
+	u := &neturl.URL{Scheme: scheme, Host: authority, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		info := authority[:at]
+		u.Host = authority[at+1:]
+		if user, pass, hasPass := strings.Cut(info, ":"); hasPass {
+			u.User = neturl.UserPassword(percentDecode(user), percentDecode(pass))
+		} else {
+			u.User = neturl.User(percentDecode(user))
+		}
+	}
+	if strings.HasPrefix(path, "//") {
+		u.Opaque = "//" + u.Host + path // absolute-form request target
+	} else {
+		u.Opaque = path
+	}
+	return u, nil
+}
+
+// headerSubset copies the headers a Page keeps.
+func headerSubset(h http.Header) http.Header {
+	out := make(http.Header, len(pageHeaders))
+	for _, k := range pageHeaders {
+		if v := h.Values(k); len(v) > 0 {
+			out[http.CanonicalHeaderKey(k)] = append([]string(nil), v...)
+		}
+	}
+	return out
+}

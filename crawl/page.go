@@ -1,0 +1,123 @@
+package crawl
+
+import (
+	"net/http"
+	"time"
+)
+
+// Page is one fetched page as delivered to Hooks.OnPage.
+//
+// Ownership: the crawl never reads or writes a Page (its Body, Header,
+// slices and maps included) after passing it to OnPage; the callee may keep,
+// change or hand it on without copying.
+type Page struct {
+	// URL is the normalised URL that was requested.
+	URL string
+	// FinalURL is the normalised URL of the response, after redirects; it
+	// equals URL when there were none.
+	FinalURL string
+	// CanonicalURL is the normalised href of <link rel="canonical">, or "".
+	CanonicalURL string
+	// Status is the HTTP status: 200 or 203, or 304 with NotModified.
+	Status int
+	// NotModified is set when the server answered 304 to a conditional
+	// request built from Hooks.Prior. Body and the HTML fields are then
+	// empty and Links are the Prior's links.
+	NotModified bool
+	// Header holds the response headers Content-Type, Content-Length,
+	// Last-Modified, ETag and Content-Language, when present.
+	Header http.Header
+	// MediaType is the lower-case media type essence ("text/html"), from
+	// Content-Type or sniffed from the body when that header is missing.
+	MediaType string
+	// Body is the whole response body (decompressed when the transport
+	// decompressed it), at most Config.MaxPageSize bytes.
+	Body []byte
+	// Hash is the SHA-256 of Body (zero for a 304).
+	Hash [32]byte
+
+	// Title is the text of the first <title>, whitespace-normalised.
+	Title string
+	// Text is the visible text of the document: whitespace-normalised,
+	// without <head> content, script, style, noscript and template, with a
+	// space between block-level elements.
+	Text string
+	// Links are the distinct http and https links of the page (<a href>,
+	// <area href>, <frame src>, <iframe src>), resolved against the
+	// document base (<base href> honoured), normalised like every crawl
+	// URL, in document order. They are all the page's links, including
+	// ones the crawl does not follow (off site, filtered, nofollow).
+	Links []string
+	// Meta maps the lower-cased name, http-equiv or property attribute of
+	// each <meta> element to its content attributes, in document order
+	// (repeats kept).
+	Meta map[string][]string
+	// Lang is the document language: <html lang>, else <meta
+	// http-equiv="content-language">, else the Content-Language header.
+	Lang string
+	// Robots are the robots directives of <meta name="robots"> (or named
+	// after Config.RobotsAgent) and of X-Robots-Tag headers.
+	Robots RobotsFlags
+
+	// Depth is the page's link depth (0 for start URLs).
+	Depth int
+	// Parent is the URL of the page the link was first found on ("" for
+	// start URLs).
+	Parent string
+	// FetchedAt is when the response headers arrived.
+	FetchedAt time.Time
+
+	// followed reports whether the crawl followed Links (false when the
+	// page is nofollow and FollowRobots is set).
+	followed bool
+}
+
+// RobotsFlags are page-level robots directives.
+type RobotsFlags struct {
+	NoIndex  bool // do not index the page
+	NoFollow bool // do not follow the page's links
+}
+
+// Prior returns what a later crawl needs to know about the page for a
+// conditional request: its validators and, when the crawl followed them,
+// its links (so that a 304 lets the crawl go on through the page exactly as
+// this crawl did). Store it under p.URL, the key Hooks.Prior is asked with.
+func (p *Page) Prior() Prior {
+	pr := Prior{ETag: p.Header.Get("ETag"), LastModified: p.Header.Get("Last-Modified")}
+	if p.followed {
+		pr.Links = append([]string(nil), p.Links...)
+	}
+	return pr
+}
+
+// Prior is what an earlier crawl learnt about a URL.
+type Prior struct {
+	// ETag and LastModified are the validators of the earlier response,
+	// sent back as If-None-Match and If-Modified-Since. With neither, the
+	// request is unconditional.
+	ETag, LastModified string
+	// Links are followed when the server answers 304 Not Modified.
+	Links []string
+}
+
+// Hooks receive the crawl's results. Every hook may be nil.
+//
+// Hooks are called from the crawl's worker goroutines, concurrently (up to
+// Config.Concurrency calls at once): they must be safe for concurrent use.
+// A worker does not fetch while it runs a hook, so slow hooks slow the crawl
+// down (that is the back-pressure). Hooks must not call Crawl's cancel
+// function and then block waiting for Crawl to return.
+type Hooks struct {
+	// Prior returns what is known about a URL from an earlier crawl; ok is
+	// false when it was never seen. It is asked for every URL requested,
+	// redirect hops included, with the normalised URL.
+	Prior func(url string) (p Prior, ok bool)
+	// OnPage receives each page that was fetched (200 or 203) and passed
+	// every filter, and each 304 answer (NotModified set). See Page for
+	// ownership.
+	OnPage func(p *Page)
+	// OnError receives each URL that failed or that robots.txt refused,
+	// with its depth and a *FetchError. Filtered URLs (spider rules, off
+	// site, depth, traps, ...) are only counted in Stats, not reported.
+	OnError func(url string, depth int, err error)
+}

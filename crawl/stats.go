@@ -1,0 +1,142 @@
+package crawl
+
+import "sync/atomic"
+
+// Stats are a crawl's counters, returned by Crawl.
+type Stats struct {
+	// Pages is the number of 200/203 pages delivered to OnPage.
+	Pages int64
+	// NotModified is the number of 304 answers delivered to OnPage.
+	NotModified int64
+	// Requests is the number of HTTP requests sent: pages, redirect hops
+	// and robots.txt files.
+	Requests int64
+	// Bytes is the number of body bytes read (robots.txt included).
+	Bytes int64
+	// URLsDiscovered is the number of distinct URLs recorded: start URLs
+	// and every distinct link or redirect target, whatever its scheme and
+	// whether or not it was fetched.
+	URLsDiscovered int64
+	// Levels is the number of depth levels the crawl worked on (1 when
+	// only start URLs were fetched).
+	Levels int
+	// Errors counts failures by kind; each was reported to OnError.
+	Errors ErrorCounts
+	// Skipped counts URLs not fetched or pages not delivered, by rule.
+	Skipped SkipCounts
+	// StoppedBy tells why the crawl ended.
+	StoppedBy StopReason
+}
+
+// ErrorCounts count failures reported to OnError, by kind.
+type ErrorCounts struct {
+	Network  int64 // ErrNetwork
+	Timeout  int64 // ErrTimeout
+	Status   int64 // ErrStatus (4xx, 5xx, ...)
+	TooLarge int64 // ErrTooLarge
+	Redirect int64 // ErrTooManyRedirects, ErrRedirectLoop, ErrBadRedirect
+}
+
+// SkipCounts count URLs the crawl did not fetch, and fetched pages it did
+// not deliver, by rule. Every distinct URL is counted at most once (except
+// Invalid, which counts link occurrences that could not be parsed).
+type SkipCounts struct {
+	Scheme      int64 // not http or https (mailto:, javascript:, file:, ...)
+	Invalid     int64 // link that does not parse as a URL
+	OffSite     int64 // StayOnSite
+	Spider      int64 // SpiderMustHave / SpiderCantHave
+	Depth       int64 // beyond Config.Depth
+	Trap        int64 // link-trap rules (length, segments, query variants)
+	MaxURLs     int64 // found after MaxURLs distinct URLs were recorded
+	Robots      int64 // robots.txt disallowed or unavailable (reported to OnError)
+	ContentType int64 // media type not allowed (reported to OnError)
+	NoIndex     int64 // fetched but noindex, with FollowRobots
+	Duplicate   int64 // redirect to a URL already recorded
+}
+
+// StopReason tells why a crawl ended.
+type StopReason int
+
+// Stop reasons.
+const (
+	// StopDone: every reachable URL allowed by the configuration was
+	// processed.
+	StopDone StopReason = iota
+	// StopMaxPages: Config.MaxPages pages were delivered.
+	StopMaxPages
+	// StopCancelled: the context was cancelled; Crawl returned its cause.
+	StopCancelled
+)
+
+// String returns "done", "max-pages" or "cancelled".
+func (r StopReason) String() string {
+	switch r {
+	case StopDone:
+		return "done"
+	case StopMaxPages:
+		return "max-pages"
+	case StopCancelled:
+		return "cancelled"
+	}
+	return "unknown"
+}
+
+// counters is the live, concurrently updated form of Stats.
+type counters struct {
+	pages, notModified, requests, bytes, discovered atomic.Int64
+
+	errNetwork, errTimeout, errStatus, errTooLarge, errRedirect atomic.Int64
+
+	skScheme, skInvalid, skOffSite, skSpider, skDepth, skTrap, skMaxURLs,
+	skRobots, skContentType, skNoIndex, skDuplicate atomic.Int64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		Pages:          c.pages.Load(),
+		NotModified:    c.notModified.Load(),
+		Requests:       c.requests.Load(),
+		Bytes:          c.bytes.Load(),
+		URLsDiscovered: c.discovered.Load(),
+		Errors: ErrorCounts{
+			Network:  c.errNetwork.Load(),
+			Timeout:  c.errTimeout.Load(),
+			Status:   c.errStatus.Load(),
+			TooLarge: c.errTooLarge.Load(),
+			Redirect: c.errRedirect.Load(),
+		},
+		Skipped: SkipCounts{
+			Scheme:      c.skScheme.Load(),
+			Invalid:     c.skInvalid.Load(),
+			OffSite:     c.skOffSite.Load(),
+			Spider:      c.skSpider.Load(),
+			Depth:       c.skDepth.Load(),
+			Trap:        c.skTrap.Load(),
+			MaxURLs:     c.skMaxURLs.Load(),
+			Robots:      c.skRobots.Load(),
+			ContentType: c.skContentType.Load(),
+			NoIndex:     c.skNoIndex.Load(),
+			Duplicate:   c.skDuplicate.Load(),
+		},
+	}
+}
+
+// countError bumps the counter of err's kind.
+func (c *counters) countError(kind error) {
+	switch kind {
+	case ErrNetwork:
+		c.errNetwork.Add(1)
+	case ErrTimeout:
+		c.errTimeout.Add(1)
+	case ErrStatus:
+		c.errStatus.Add(1)
+	case ErrTooLarge:
+		c.errTooLarge.Add(1)
+	case ErrTooManyRedirects, ErrRedirectLoop, ErrBadRedirect:
+		c.errRedirect.Add(1)
+	case ErrRobotsDisallowed, ErrRobotsUnavailable:
+		c.skRobots.Add(1)
+	case ErrContentType:
+		c.skContentType.Add(1)
+	}
+}

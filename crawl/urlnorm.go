@@ -1,0 +1,304 @@
+package crawl
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/nlnwa/whatwg-url/url"
+)
+
+// urlParser is a plain WHATWG URL parser (no lax options): the crawl parses
+// every URL exactly as a browser would.
+var urlParser = url.NewParser()
+
+var errNotHTTP = errors.New("crawl: not an http or https URL")
+
+// parseURL parses ref with the WHATWG basic URL parser, relative to base
+// when base is not nil. It is the whole of the crawl's URL syntax: the
+// conformance test runs it over the WHATWG test suite.
+func parseURL(base *url.Url, ref string) (*url.Url, error) {
+	if base == nil {
+		return urlParser.Parse(ref)
+	}
+	return base.Parse(ref)
+}
+
+// parseStartURL parses an absolute http(s) start URL.
+func parseStartURL(s string) (*url.Url, error) {
+	u, err := parseURL(nil, strings.TrimSpace(s))
+	if err != nil {
+		return nil, err
+	}
+	if !isHTTPScheme(u.Scheme()) {
+		return nil, errNotHTTP
+	}
+	return u, nil
+}
+
+func isHTTPScheme(s string) bool { return s == "http" || s == "https" }
+
+// normURL is a URL as the crawl keeps it.
+type normURL struct {
+	s    string // normalised href: no fragment, session ids removed
+	host string // WHATWG hostname (no port), for StayOnSite; "" unless http
+	http bool   // scheme is http or https
+}
+
+// normalizer turns parsed URLs into the strings the crawl deduplicates and
+// fetches. On top of the WHATWG serialisation (lower-case scheme and host,
+// IDNA, default port removed, dot segments resolved, percent-encoding of
+// what must be encoded) it drops the fragment and removes session ids.
+type normalizer struct {
+	names    []string // lower case, exact
+	prefixes []string // lower case, from "name*"
+	enabled  bool     // any session stripping at all
+}
+
+func newNormalizer(sessionParams []string) *normalizer {
+	n := &normalizer{enabled: len(sessionParams) > 0}
+	for _, p := range sessionParams {
+		p = strings.ToLower(p)
+		if strings.HasSuffix(p, "*") {
+			n.prefixes = append(n.prefixes, strings.TrimSuffix(p, "*"))
+		} else {
+			n.names = append(n.names, p)
+		}
+	}
+	return n
+}
+
+// resolve parses ref against base (nil: ref must be absolute) and
+// normalises it.
+func (n *normalizer) resolve(base *url.Url, ref string) (normURL, error) {
+	u, err := parseURL(base, ref)
+	if err != nil {
+		return normURL{}, err
+	}
+	return n.normalize(u), nil
+}
+
+// normalize returns the crawl's form of u.
+func (n *normalizer) normalize(u *url.Url) normURL {
+	href := u.Href(true)
+	if !isHTTPScheme(u.Scheme()) {
+		return normURL{s: href}
+	}
+	if n.enabled {
+		href = n.stripSession(href)
+	}
+	return normURL{s: href, host: u.Hostname(), http: true}
+}
+
+// pathStart returns the index of the path of a serialised http(s) URL (the
+// first '/' after "://"; userinfo and host cannot contain a raw '/').
+func pathStart(href string) int {
+	i := strings.Index(href, "://")
+	if i < 0 {
+		return len(href)
+	}
+	j := strings.IndexByte(href[i+3:], '/')
+	if j < 0 {
+		return len(href)
+	}
+	return i + 3 + j
+}
+
+// splitURL splits a serialised http(s) URL into origin, path and query
+// (query without '?', hasQuery false when there is no '?').
+func splitURL(href string) (origin, path, query string, hasQuery bool) {
+	ps := pathStart(href)
+	origin, rest := href[:ps], href[ps:]
+	path, query, hasQuery = strings.Cut(rest, "?")
+	return origin, path, query, hasQuery
+}
+
+// stripSession removes session-id path parameters, ASP.NET cookieless
+// session segments and session-id query parameters from a serialised URL.
+func (n *normalizer) stripSession(href string) string {
+	origin, path, query, hasQuery := splitURL(href)
+	changed := false
+	if strings.IndexByte(path, ';') >= 0 || strings.IndexByte(path, '(') >= 0 {
+		if p, ok := stripPathSession(path); ok {
+			path, changed = p, true
+		}
+	}
+	if hasQuery && query != "" {
+		if q, ok := n.stripQuerySession(query); ok {
+			query, changed = q, true
+			hasQuery = q != ""
+		}
+	}
+	if !changed {
+		return href
+	}
+	var b strings.Builder
+	b.Grow(len(href))
+	b.WriteString(origin)
+	b.WriteString(path)
+	if hasQuery {
+		b.WriteByte('?')
+		b.WriteString(query)
+	}
+	return b.String()
+}
+
+// pathSessionParams are path parameters (";name=value") holding session ids.
+var pathSessionParams = []string{"jsessionid", "phpsessid", "sid"}
+
+// stripPathSession removes ";jsessionid=..." style parameters and
+// "(S(...))" segments from a path.
+func stripPathSession(path string) (string, bool) {
+	changed := false
+	segs := strings.Split(path, "/")
+	out := segs[:0]
+	for i, seg := range segs {
+		if i > 0 && isCookielessSegment(seg) {
+			changed = true
+			continue
+		}
+		if strings.IndexByte(seg, ';') >= 0 {
+			parts := strings.Split(seg, ";")
+			kept := parts[:1]
+			for _, p := range parts[1:] {
+				name, _, _ := strings.Cut(p, "=")
+				if containsFold(pathSessionParams, name) {
+					changed = true
+					continue
+				}
+				kept = append(kept, p)
+			}
+			seg = strings.Join(kept, ";")
+		}
+		out = append(out, seg)
+	}
+	if !changed {
+		return path, false
+	}
+	p := strings.Join(out, "/")
+	if p == "" {
+		p = "/"
+	}
+	return p, true
+}
+
+// isCookielessSegment reports whether seg is an ASP.NET cookieless session
+// segment such as "(S(lit3py55t21z5v55vlm25s55))" or "(S(x)F(y))".
+func isCookielessSegment(seg string) bool {
+	if len(seg) < 6 || seg[0] != '(' || seg[len(seg)-1] != ')' {
+		return false
+	}
+	s := seg[1 : len(seg)-1]
+	for s != "" {
+		// Each part: one upper-case letter, '(', token, ')'.
+		if len(s) < 4 || s[0] < 'A' || s[0] > 'Z' || s[1] != '(' {
+			return false
+		}
+		end := strings.IndexByte(s, ')')
+		if end < 3 {
+			return false
+		}
+		for _, c := range []byte(s[2:end]) {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+		s = s[end+1:]
+	}
+	return true
+}
+
+// stripQuerySession removes session-id parameters from a query string,
+// keeping every other byte as it was.
+func (n *normalizer) stripQuerySession(query string) (string, bool) {
+	parts := strings.Split(query, "&")
+	kept := parts[:0]
+	for _, part := range parts {
+		name, _, _ := strings.Cut(part, "=")
+		if name != "" && n.isSessionName(name) {
+			continue
+		}
+		kept = append(kept, part)
+	}
+	if len(kept) == len(parts) {
+		return query, false
+	}
+	return strings.Join(kept, "&"), true
+}
+
+func (n *normalizer) isSessionName(name string) bool {
+	if strings.IndexByte(name, '%') >= 0 {
+		name = percentDecode(name)
+	}
+	if containsFold(n.names, name) {
+		return true
+	}
+	for _, p := range n.prefixes {
+		if len(name) >= len(p) && strings.EqualFold(name[:len(p)], p) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsFold(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// percentDecode decodes %XX escapes, leaving malformed ones as they are.
+func percentDecode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}
+
+// siteHost is the host StayOnSite compares: without a leading "www.".
+func siteHost(host string) string { return strings.TrimPrefix(host, "www.") }
+
+// robotsPath returns the path, parameters and query of a normalised http(s)
+// URL, the part robots.txt rules are matched against (always starting with
+// '/').
+func robotsPath(href string) string {
+	p := href[pathStart(href):]
+	if p == "" || p[0] != '/' {
+		return "/" + p
+	}
+	return p
+}
+
+// originOf returns scheme://host[:port] of a normalised http(s) URL, the
+// key robots.txt files are cached under.
+func originOf(href string) string {
+	o := href[:pathStart(href)]
+	if at := strings.LastIndexByte(o, '@'); at >= 0 {
+		i := strings.Index(o, "://")
+		o = o[:i+3] + o[at+1:]
+	}
+	return o
+}
