@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -176,14 +177,16 @@ func neutral(s string, atStart bool) string {
 func ReadIDX(r io.Reader) ([]*Document, error) {
 	p := idxParser{}
 	br := bufio.NewReaderSize(r, 64<<10)
+	var scratch []byte
 	for {
-		line, err := br.ReadString('\n')
+		var line []byte
+		var err error
+		line, scratch, err = readLine(br, scratch)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return p.docs, fmt.Errorf("ingest: read idx: %w", err)
 		}
-		if line != "" || err == nil {
-			line = strings.TrimSuffix(line, "\n")
-			stop, perr := p.line(line)
+		if len(line) > 0 || err == nil {
+			stop, perr := p.line(bytes.TrimSuffix(line, []byte("\n")))
 			if perr != nil {
 				return p.docs, perr
 			}
@@ -193,6 +196,24 @@ func ReadIDX(r io.Reader) ([]*Document, error) {
 		}
 		if err != nil {
 			return p.docs, p.end()
+		}
+	}
+}
+
+// readLine returns the next line including its LF (none at the end of the
+// data). The line is valid until the next call; scratch is reused for
+// lines longer than br's buffer.
+func readLine(br *bufio.Reader, scratch []byte) (line, _ []byte, err error) {
+	line, err = br.ReadSlice('\n')
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return line, scratch, err
+	}
+	scratch = append(scratch[:0], line...)
+	for {
+		line, err = br.ReadSlice('\n')
+		scratch = append(scratch, line...)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return scratch, scratch, err
 		}
 	}
 }
@@ -234,22 +255,21 @@ func tagName(line string) string {
 }
 
 // line handles one line (without its LF). stop is true at #DREENDDATA.
-func (p *idxParser) line(line string) (stop bool, err error) {
+func (p *idxParser) line(b []byte) (stop bool, err error) {
 	p.lineNo++
 	if p.lineNo == 1 {
-		line = strings.TrimPrefix(line, "\ufeff")
+		b = bytes.TrimPrefix(b, []byte("\ufeff"))
 	}
-	tag := tagName(line)
-	if tag == "" {
+	if !bytes.HasPrefix(b, []byte("#DRE")) {
 		if p.entry != entryNone {
 			if p.entryLines > 0 {
 				p.sb.WriteByte('\n')
 			}
-			p.sb.WriteString(line)
+			p.sb.Write(b)
 			p.entryLines++
 			return false, nil
 		}
-		if strings.TrimSpace(line) != "" {
+		if len(bytes.TrimSpace(b)) != 0 {
 			if p.doc == nil {
 				return false, p.errorf("text outside a document")
 			}
@@ -257,6 +277,8 @@ func (p *idxParser) line(line string) (stop bool, err error) {
 		}
 		return false, nil
 	}
+	line := string(b)
+	tag := tagName(line)
 	if err := p.finishEntry(); err != nil {
 		return false, err
 	}

@@ -118,6 +118,9 @@ func TestIDXRoundTrip(t *testing.T) {
 			{Name: FieldTitle, Value: "two\nlines"},
 			{Name: FieldTitle, Value: "trailing\n"},
 		}}}},
+		{desc: "lines longer than the read buffer", docs: []*Document{{Reference: "long",
+			Fields:  []Field{{Name: "BIG", Value: strings.Repeat("v", 200<<10) + "\n" + strings.Repeat("w", 70<<10)}},
+			Content: strings.Repeat("x", 300<<10) + "\n" + strings.Repeat("y", 65<<10)}}},
 		{desc: "lower-case special names are plain fields", docs: []*Document{{Reference: "l", Fields: []Field{
 			{Name: "DreTitle", Value: "x"}, {Name: "dredate", Value: " spaced "},
 		}}}},
