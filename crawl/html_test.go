@@ -1,0 +1,135 @@
+package crawl
+
+import (
+	"crypto/sha256"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseHTML(t *testing.T) {
+	t.Parallel()
+	const doc = `<!DOCTYPE html>
+<html lang="en-GB"><head>
+<title>  The   Title &amp; more </title>
+<base href="/docs/">
+<link rel="stylesheet" href="/style.css">
+<link rel="Alternate CANONICAL" href="/canonical">
+<link rel="canonical" href="/second-canonical">
+<meta name="description" content="first">
+<meta name="Description" content="second">
+<meta property="og:title" content="OG">
+<meta http-equiv="content-language" content="fr, de">
+<meta charset="utf-8">
+<style>body { color: red }</style>
+<script>var hidden = "<a href='/in-script'>";</script>
+</head>
+<body>
+<h1>Heading</h1><p>First&nbsp;para with <b>bo</b>ld and <a href="page1.html">a link</a>.</p>
+<p>Second
+   para</p><div>x</div><div>y</div>
+<noscript>no script text <a href="/in-noscript">n</a></noscript>
+<template><p>template text</p><a href="/in-template">t</a></template>
+<svg><title>svg title</title><a href="/in-svg">s</a></svg>
+<ul><li>one</li><li>two</li></ul>
+<area href="/area" alt="a"><iframe src="/frame">fallback</iframe>
+<a href="mailto:a@b.c">mail</a><a name="anchor-without-href">x</a>
+<a href="page1.html">duplicate</a><textarea>typed</textarea>
+</body></html>`
+	d := parseHTML([]byte(doc), "text/html", "mybot")
+	require.Equal(t, "The Title & more", d.title)
+	require.Equal(t, "Heading First para with bold and a link. Second para x y s one two mailx duplicate typed", d.text)
+	require.Equal(t, "/docs/", d.base)
+	require.Equal(t, []string{"page1.html", "/area", "/frame", "mailto:a@b.c", "page1.html"}, d.links)
+	require.Equal(t, "/canonical", d.canonical)
+	require.Equal(t, []string{"first", "second"}, d.meta["description"])
+	require.Equal(t, []string{"OG"}, d.meta["og:title"])
+	require.Equal(t, []string{"fr, de"}, d.meta["content-language"])
+	require.NotContains(t, d.meta, "charset")
+	require.Equal(t, "en-GB", d.lang)
+	require.Equal(t, RobotsFlags{}, d.robots)
+}
+
+func TestParseHTMLLangFallback(t *testing.T) {
+	t.Parallel()
+	d := parseHTML([]byte(`<html><head><meta http-equiv="Content-Language" content="fr, de"></head></html>`), "text/html", "x")
+	require.Equal(t, "fr", d.lang)
+	d = parseHTML([]byte(`<p>nothing</p>`), "text/html", "x")
+	require.Equal(t, "", d.lang)
+}
+
+func TestParseHTMLCharsets(t *testing.T) {
+	t.Parallel()
+	// "café" in ISO-8859-1, declared by the Content-Type header.
+	d := parseHTML([]byte("<title>caf\xe9</title><p>na\xefve</p>"), "text/html; charset=iso-8859-1", "x")
+	require.Equal(t, "café", d.title)
+	require.Equal(t, "naïve", d.text)
+	// Declared in the document.
+	d = parseHTML([]byte("<meta charset=\"windows-1252\"><p>\x93quoted\x94</p>"), "text/html", "x")
+	require.Equal(t, "\u201cquoted\u201d", d.text)
+	// UTF-8 stays as is.
+	d = parseHTML([]byte("<p>日本語</p>"), "text/html; charset=utf-8", "x")
+	require.Equal(t, "日本語", d.text)
+}
+
+func TestTextBuilder(t *testing.T) {
+	t.Parallel()
+	var b textBuilder
+	b.add([]byte("  a \t\n b\u00a0\u2003c  "))
+	b.space()
+	b.space()
+	b.add([]byte("d"))
+	b.space()
+	require.Equal(t, "a b c d", b.String())
+}
+
+// TestPageFields checks every Page field on a crawled page.
+func TestPageFields(t *testing.T) {
+	t.Parallel()
+	const body = `<html><head><title>Fields</title><base href="/base/dir/">
+<link rel="canonical" href="../canon#frag"></head>
+<body><p>Hello <i>world</i></p><a href="rel">r</a><a href="/abs?q=1#x">a</a><a href="HTTP://OTHER.example:80/x">o</a><a href="javascript:go()">j</a></body></html>`
+	mux := http.NewServeMux()
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("ETag", `"e1"`)
+		w.Header().Set("Last-Modified", "Tue, 03 Jan 2006 15:04:05 GMT")
+		w.Header().Set("Content-Language", "de")
+		w.Header().Set("X-Unrelated", "dropped")
+		_, _ = io.WriteString(w, body)
+	})
+	s := newSite(t, mux)
+	before := time.Now()
+	r := run(t, Config{StartURLs: []string{s.URL}, Depth: 0})
+	require.NoError(t, r.err)
+	p := r.page(t, s.URL+"/")
+	require.Equal(t, s.URL+"/", p.URL)
+	require.Equal(t, s.URL+"/", p.FinalURL)
+	require.Equal(t, s.URL+"/base/canon", p.CanonicalURL)
+	require.Equal(t, http.StatusOK, p.Status)
+	require.False(t, p.NotModified)
+	require.Equal(t, "text/html", p.MediaType)
+	require.Equal(t, body, string(p.Body))
+	require.Equal(t, sha256.Sum256([]byte(body)), p.Hash)
+	require.Equal(t, "Fields", p.Title)
+	require.Equal(t, "Hello world raoj", p.Text, "adjacent inline elements render without spaces")
+	require.Equal(t, []string{s.URL + "/base/dir/rel", s.URL + "/abs?q=1", "http://other.example/x"}, p.Links)
+	require.Equal(t, "de", p.Lang, "from the header when the document says nothing")
+	require.Equal(t, `"e1"`, p.Header.Get("ETag"))
+	require.Equal(t, "Tue, 03 Jan 2006 15:04:05 GMT", p.Header.Get("Last-Modified"))
+	require.Equal(t, "de", p.Header.Get("Content-Language"))
+	require.Equal(t, "text/html; charset=utf-8", p.Header.Get("Content-Type"))
+	require.Empty(t, p.Header.Get("X-Unrelated"))
+	require.Equal(t, 0, p.Depth)
+	require.Empty(t, p.Parent)
+	require.False(t, p.FetchedAt.Before(before))
+	require.Equal(t, Prior{ETag: `"e1"`, LastModified: "Tue, 03 Jan 2006 15:04:05 GMT", Links: p.Links}, p.Prior())
+	// Every distinct link was recorded: the page, 3 http links and the
+	// javascript: URL (skipped for its scheme).
+	require.Equal(t, int64(5), r.stats.URLsDiscovered)
+	require.Equal(t, int64(1), r.stats.Skipped.Scheme)
+	require.Equal(t, int64(3), r.stats.Skipped.Depth)
+}
