@@ -1,0 +1,314 @@
+package ingest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// maxReplyBytes bounds the CFS reply read; an Ingest reply is a few hundred
+// bytes.
+const maxReplyBytes = 1 << 20
+
+// ACIError is an ACI error reply (<response>ERROR</response>) from CFS. It
+// arrives wrapped in an error that also matches ErrDelivery; get it with
+// errors.As.
+type ACIError struct {
+	ErrorID          string // <errorid>, e.g. AXEQUERY502
+	ErrorString      string // <errorstring>
+	ErrorDescription string // <errordescription>
+	ErrorCode        string // <errorcode>, e.g. ERRORPARAMINVALID
+}
+
+// Error implements error.
+func (e *ACIError) Error() string {
+	var b strings.Builder
+	b.WriteString("CFS replied ERROR")
+	if e.ErrorCode != "" {
+		b.WriteString(" " + e.ErrorCode)
+	}
+	if e.ErrorID != "" {
+		b.WriteString(" (" + e.ErrorID + ")")
+	}
+	if e.ErrorString != "" {
+		b.WriteString(": " + e.ErrorString)
+	}
+	if e.ErrorDescription != "" {
+		b.WriteString(": " + e.ErrorDescription)
+	}
+	return b.String()
+}
+
+// cfsTarget sends documents to a Connector Framework Server with its
+// asynchronous Ingest action.
+type cfsTarget struct {
+	url    string
+	client *http.Client
+	log    *slog.Logger
+	batch  int
+
+	mu     sync.RWMutex // held shared by requests, exclusively by Close
+	closed bool
+}
+
+func openCFS(opts Options, log *slog.Logger) (*cfsTarget, error) {
+	host := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(opts.Host), "["), "]")
+	switch {
+	case host == "":
+		return nil, messages.Missing("IngestHost")
+	case strings.ContainsAny(host, "/?#@ \t"):
+		return nil, messages.Invalid("IngestHost", opts.Host, "must be a host name or IP address")
+	case opts.Port == 0:
+		return nil, messages.Missing("IngestPort")
+	case opts.Port < 1 || opts.Port > 65535:
+		return nil, messages.Invalid("IngestPort", strconv.Itoa(opts.Port), "must be between 1 and 65535")
+	}
+	scheme := "http"
+	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
+	if def, ok := http.DefaultTransport.(*http.Transport); ok {
+		tr = def.Clone() // keeps the standard dial and idle timeouts
+	}
+	if opts.SSL {
+		scheme = "https"
+		if opts.TLSConfig != nil {
+			tr.TLSClientConfig = opts.TLSConfig.Clone()
+		}
+	}
+	u := (&url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(opts.Port)), Path: "/"}).String()
+	client := &http.Client{
+		Transport: tr,
+		Timeout:   opts.Timeout,
+		// A redirected POST would be replayed as a GET without its body;
+		// report the 3xx instead.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &cfsTarget{url: u, client: client, log: log, batch: opts.BatchSize}, nil
+}
+
+// Describe implements Target.
+func (t *cfsTarget) Describe() string { return "CFS " + t.url }
+
+// Add implements Target: one Ingest request with an adds XML per BatchSize
+// documents.
+func (t *cfsTarget) Add(ctx context.Context, docs []*Document) error {
+	op := fmt.Sprintf("CFS add of %d documents to %s", len(docs), t.url)
+	if err := validateAll(docs); err != nil {
+		return delivery(op, err)
+	}
+	return t.deliver(ctx, op, len(docs), func(lo, hi int) string {
+		bp := getBuf()
+		defer putBuf(bp)
+		*bp = appendAdds((*bp)[:0], docs[lo:hi])
+		return "action=Ingest&adds=" + url.QueryEscape(string(*bp))
+	})
+}
+
+// Remove implements Target: one Ingest request with a removes list per
+// BatchSize references. A reference containing a comma is refused
+// (ErrInvalidDocument): removes is a plain comma-separated list, so CFS
+// would split it and delete the wrong documents.
+func (t *cfsTarget) Remove(ctx context.Context, refs []string) error {
+	op := fmt.Sprintf("CFS removal of %d references at %s", len(refs), t.url)
+	if err := validateRefs(refs); err != nil {
+		return delivery(op, err)
+	}
+	for _, r := range refs {
+		if strings.Contains(r, ",") {
+			return delivery(op, fmt.Errorf("%w: reference %q contains a comma, which the CFS removes list cannot carry", ErrInvalidDocument, r))
+		}
+	}
+	return t.deliver(ctx, op, len(refs), func(lo, hi int) string {
+		return "action=Ingest&removes=" + url.QueryEscape(strings.Join(refs[lo:hi], ","))
+	})
+}
+
+func (t *cfsTarget) deliver(ctx context.Context, op string, n int, body func(lo, hi int) string) error {
+	if n == 0 {
+		return nil
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.closed {
+		return delivery(op, ErrClosed)
+	}
+	err := chunks(n, t.batch, func(lo, hi int) error {
+		token, err := t.post(ctx, body(lo, hi))
+		if err != nil {
+			return err
+		}
+		t.log.Debug("CFS accepted ingest batch", "url", t.url, "items", hi-lo, "token", token)
+		return nil
+	})
+	if err != nil {
+		return delivery(op, err)
+	}
+	return nil
+}
+
+// post sends one Ingest request and returns the token of the queued action.
+func (t *cfsTarget) post(ctx context.Context, body string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(body))
+	if err != nil {
+		return "", fmt.Errorf("request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=UTF-8")
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return "", err // *url.Error names the method and URL
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return "", fmt.Errorf("CFS answered HTTP %s", resp.Status)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read reply: %w", err)
+	}
+	if len(data) > maxReplyBytes {
+		return "", fmt.Errorf("reply longer than %d bytes", maxReplyBytes)
+	}
+	return parseIngestReply(data)
+}
+
+// ingestReply is the part of an <autnresponse> this target reads.
+type ingestReply struct {
+	XMLName  xml.Name `xml:"autnresponse"`
+	Response string   `xml:"response"`
+	Token    string   `xml:"responsedata>token"`
+	Error    *struct {
+		ErrorID          string `xml:"errorid"`
+		ErrorString      string `xml:"errorstring"`
+		ErrorDescription string `xml:"errordescription"`
+		ErrorCode        string `xml:"errorcode"`
+	} `xml:"responsedata>error"`
+}
+
+// parseIngestReply returns the token of a SUCCESS reply, an *ACIError for
+// an ERROR reply, and an error for anything else.
+func parseIngestReply(data []byte) (string, error) {
+	var r ingestReply
+	if err := xml.Unmarshal(data, &r); err != nil {
+		return "", fmt.Errorf("malformed reply: %w", err)
+	}
+	switch resp := strings.TrimSpace(r.Response); {
+	case strings.EqualFold(resp, "SUCCESS"):
+		token := strings.TrimSpace(r.Token)
+		if token == "" {
+			return "", errors.New("SUCCESS reply without a token")
+		}
+		return token, nil
+	case strings.EqualFold(resp, "ERROR"):
+		e := &ACIError{}
+		if r.Error != nil {
+			e.ErrorID = strings.TrimSpace(r.Error.ErrorID)
+			e.ErrorString = strings.TrimSpace(r.Error.ErrorString)
+			e.ErrorDescription = strings.TrimSpace(r.Error.ErrorDescription)
+			e.ErrorCode = strings.TrimSpace(r.Error.ErrorCode)
+		}
+		return "", e
+	default:
+		return "", fmt.Errorf("reply has response %q, want SUCCESS or ERROR", resp)
+	}
+}
+
+// Close implements Target.
+func (t *cfsTarget) Close() error {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.client.CloseIdleConnections()
+	return nil
+}
+
+// appendAdds appends the Ingest adds XML for validated docs:
+//
+//	<adds><add><document><reference>R</reference>
+//	  <metadata name="N" value="V"/>... <pages content="Content"/>
+//	</document><source content="base64(Source)"/></add>...</adds>
+//
+// <pages> is sent when there is Content and no Source; <source> when there
+// is Source (CFS filters it with KeyView, so Content is not sent).
+func appendAdds(b []byte, docs []*Document) []byte {
+	b = append(b, "<adds>"...)
+	for _, d := range docs {
+		b = append(b, "<add><document><reference>"...)
+		b = appendXMLEscaped(b, d.Reference)
+		b = append(b, "</reference>"...)
+		for _, f := range d.Fields {
+			b = append(b, `<metadata name="`...)
+			b = appendXMLEscaped(b, f.Name)
+			b = append(b, `" value="`...)
+			b = appendXMLEscaped(b, f.Value)
+			b = append(b, `"/>`...)
+		}
+		if len(d.Source) == 0 && d.Content != "" {
+			b = append(b, `<pages content="`...)
+			b = appendXMLEscaped(b, d.Content)
+			b = append(b, `"/>`...)
+		}
+		b = append(b, "</document>"...)
+		if len(d.Source) > 0 {
+			b = append(b, `<source content="`...)
+			b = base64.StdEncoding.AppendEncode(b, d.Source)
+			b = append(b, `"/>`...)
+		}
+		b = append(b, "</add>"...)
+	}
+	return append(b, "</adds>"...)
+}
+
+// appendXMLEscaped appends s escaped for XML text or a double-quoted
+// attribute. Tab, CR and LF become character references so attribute
+// normalisation cannot turn them into spaces; bytes that are not valid
+// UTF-8 and characters XML 1.0 forbids (most control characters) become
+// U+FFFD, as encoding/xml does.
+func appendXMLEscaped(b []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '&':
+			b = append(b, "&amp;"...)
+		case r == '<':
+			b = append(b, "&lt;"...)
+		case r == '>':
+			b = append(b, "&gt;"...)
+		case r == '"':
+			b = append(b, "&quot;"...)
+		case r == '\'':
+			b = append(b, "&apos;"...)
+		case r == '\t':
+			b = append(b, "&#x9;"...)
+		case r == '\n':
+			b = append(b, "&#xA;"...)
+		case r == '\r':
+			b = append(b, "&#xD;"...)
+		case (r == utf8.RuneError && size == 1) || !isXMLChar(r):
+			b = append(b, "\uFFFD"...)
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return b
+}
+
+// isXMLChar reports whether r may appear in an XML 1.0 document.
+func isXMLChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		(r >= 0x20 && r <= 0xD7FF) ||
+		(r >= 0xE000 && r <= 0xFFFD) ||
+		(r >= 0x10000 && r <= 0x10FFFF)
+}

@@ -1,0 +1,479 @@
+package ingest
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// ingestToken is the token of the CFS documentation's sample Ingest reply.
+const ingestToken = "MTAuMi4xMTAuMTQ6NzAwMDpJTkdFU1Q6LTU0MzIyNTEzNQ=="
+
+// successReply is the CFS documentation's sample reply to Ingest.
+const successReply = `<?xml version='1.0' encoding='UTF-8' ?>
+<autnresponse xmlns:autn='http://schemas.autonomy.com/aci/'>
+  <action>INGEST</action>
+  <response>SUCCESS</response>
+  <responsedata>
+    <token>` + ingestToken + `</token>
+  </responsedata>
+</autnresponse>`
+
+// addsXML is the adds parameter as the CFS documentation describes it.
+type addsXML struct {
+	XMLName xml.Name `xml:"adds"`
+	Add     []struct {
+		Document struct {
+			Reference string `xml:"reference"`
+			Metadata  []struct {
+				Name  string `xml:"name,attr"`
+				Value string `xml:"value,attr"`
+			} `xml:"metadata"`
+			Pages []struct {
+				Content string `xml:"content,attr"`
+			} `xml:"pages"`
+		} `xml:"document"`
+		Source *struct {
+			Content string `xml:"content,attr"`
+		} `xml:"source"`
+	} `xml:"add"`
+}
+
+// cfsCall is one Ingest request as the fake CFS understood it.
+type cfsCall struct {
+	Adds    []*Document // from adds, nil when absent
+	Removes []string    // from removes, nil when absent
+}
+
+// fakeCFS is an HTTP server on 127.0.0.1 that parses requests the way CFS
+// does: ACI parameters from a form body, names case-insensitive, action
+// Ingest, adds XML decoded strictly, removes split on commas. Anything
+// unexpected fails the test. reply answers a well-formed request.
+type fakeCFS struct {
+	t     *testing.T
+	srv   *httptest.Server
+	mu    sync.Mutex
+	calls []cfsCall
+	reply func(w http.ResponseWriter, r *http.Request, n int)
+}
+
+func newFakeCFS(t *testing.T, tls bool) *fakeCFS {
+	t.Helper()
+	f := &fakeCFS{t: t, reply: func(w http.ResponseWriter, _ *http.Request, _ int) {
+		w.Header().Set("Content-Type", "text/xml; charset=UTF-8")
+		_, _ = io.WriteString(w, successReply)
+	}}
+	if tls {
+		f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
+	} else {
+		f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	}
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeCFS) serve(w http.ResponseWriter, r *http.Request) {
+	call, err := parseIngest(r)
+	if err != nil {
+		f.t.Errorf("fake CFS: %v", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	f.calls = append(f.calls, call)
+	n := len(f.calls)
+	f.mu.Unlock()
+	f.reply(w, r, n)
+}
+
+func parseIngest(r *http.Request) (cfsCall, error) {
+	var call cfsCall
+	if r.Method != http.MethodPost || r.URL.Path != "/" || r.URL.RawQuery != "" {
+		return call, fmt.Errorf("want POST / with the parameters in the body, got %s %s", r.Method, r.URL)
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		return call, fmt.Errorf("content type %q", ct)
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return call, err
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return call, fmt.Errorf("body is not form data: %w", err)
+	}
+	params := map[string]string{}
+	for k, v := range form {
+		if len(v) != 1 {
+			return call, fmt.Errorf("parameter %s repeated", k)
+		}
+		params[strings.ToLower(k)] = v[0]
+	}
+	if !strings.EqualFold(params["action"], "Ingest") || !strings.HasPrefix(string(body), "action=") {
+		return call, fmt.Errorf("want action=Ingest first, got %q", body[:min(len(body), 40)])
+	}
+	delete(params, "action")
+	if v, ok := params["adds"]; ok {
+		delete(params, "adds")
+		var adds addsXML
+		dec := xml.NewDecoder(strings.NewReader(v))
+		dec.Strict = true
+		if err := dec.Decode(&adds); err != nil {
+			return call, fmt.Errorf("adds is not the documented XML: %w", err)
+		}
+		call.Adds = []*Document{}
+		for _, a := range adds.Add {
+			d := &Document{Reference: a.Document.Reference}
+			for _, m := range a.Document.Metadata {
+				d.Fields = append(d.Fields, Field{Name: m.Name, Value: m.Value})
+			}
+			if len(a.Document.Pages) > 1 {
+				return call, errors.New("the target sends at most one pages element")
+			}
+			for _, p := range a.Document.Pages {
+				d.Content = p.Content
+			}
+			if a.Source != nil {
+				d.Source, err = base64.StdEncoding.DecodeString(a.Source.Content)
+				if err != nil {
+					return call, fmt.Errorf("source content is not base64: %w", err)
+				}
+			}
+			call.Adds = append(call.Adds, d)
+		}
+	}
+	if v, ok := params["removes"]; ok {
+		delete(params, "removes")
+		call.Removes = strings.Split(v, ",")
+	}
+	if len(params) != 0 || (call.Adds == nil) == (call.Removes == nil) {
+		return call, fmt.Errorf("want exactly one of adds and removes and nothing else, got extra %v", params)
+	}
+	return call, nil
+}
+
+func (f *fakeCFS) hostPort(t *testing.T) (string, int) {
+	t.Helper()
+	u, err := url.Parse(f.srv.URL)
+	require.NoError(t, err)
+	port, err := strconv.Atoi(u.Port())
+	require.NoError(t, err)
+	return u.Hostname(), port
+}
+
+func (f *fakeCFS) received() []cfsCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]cfsCall(nil), f.calls...)
+}
+
+func openFakeCFS(t *testing.T, f *fakeCFS, opts Options) Target {
+	t.Helper()
+	opts.Type = TypeCFS
+	opts.Host, opts.Port = f.hostPort(t)
+	tg, err := Open(opts, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tg.Close() })
+	return tg
+}
+
+func TestCFSAddAndRemove(t *testing.T) {
+	t.Parallel()
+	f := newFakeCFS(t, false)
+	tg := openFakeCFS(t, f, Options{BatchSize: 2})
+	ctx := context.Background()
+	docs := []*Document{
+		{Reference: "http://site/a?x=1&y=2", Fields: []Field{
+			{Name: "TITLE", Value: `<b>"Quotes" & 'apostrophes'</b>`},
+			{Name: "K", Value: "1"}, {Name: "K", Value: "2"},
+			{Name: "MULTI", Value: "line1\nline2\ttab\r\n"},
+		}, Content: "Extracted text\nwith + and %20 and &amp;"},
+		{Reference: "http://site/b.pdf", Fields: []Field{{Name: "CONTENTTYPE", Value: "application/pdf"}},
+			Content: "ignored when Source is sent", Source: []byte("%PDF-1.7\n\x00\xff binary"), SourceType: "application/pdf"},
+		{Reference: "http://site/c", Content: "naïve café 日本語"},
+	}
+	require.NoError(t, tg.Add(ctx, docs))
+	require.NoError(t, tg.Remove(ctx, []string{"http://site/old1", "http://site/old 2", "http://site/old3"}))
+
+	want0 := *docs[0]
+	want1 := *docs[1]
+	want1.Content, want1.SourceType = "", "" // Source replaces Content; no place for the MIME type
+	want2 := *docs[2]
+	require.Equal(t, []cfsCall{
+		{Adds: []*Document{&want0, &want1}},
+		{Adds: []*Document{&want2}},
+		{Removes: []string{"http://site/old1", "http://site/old 2"}},
+		{Removes: []string{"http://site/old3"}},
+	}, f.received())
+	require.Equal(t, "CFS "+f.srv.URL+"/", tg.Describe())
+}
+
+func TestCFSRemoveRefusesCommas(t *testing.T) {
+	t.Parallel()
+	f := newFakeCFS(t, false)
+	tg := openFakeCFS(t, f, Options{})
+	err := tg.Remove(context.Background(), []string{"http://a/ok", "http://a/?q=1,2"})
+	require.ErrorIs(t, err, ErrDelivery)
+	require.ErrorIs(t, err, ErrInvalidDocument)
+	require.ErrorContains(t, err, "comma")
+	require.Empty(t, f.received(), "nothing may be sent when one reference cannot be")
+}
+
+func TestCFSErrorReplies(t *testing.T) {
+	t.Parallel()
+	realError, err := os.ReadFile("testdata/aci/error.xml")
+	require.NoError(t, err)
+	tests := []struct {
+		desc    string
+		reply   func(w http.ResponseWriter, r *http.Request, n int)
+		wantErr string
+		check   func(t *testing.T, err error)
+	}{
+		{
+			desc:    "ACI ERROR reply (real server output)",
+			reply:   func(w http.ResponseWriter, _ *http.Request, _ int) { _, _ = w.Write(realError) },
+			wantErr: "CFS replied ERROR ERRORPARAMINVALID (AXEQUERY502): No valid query text supplied: All terms were invalid",
+			check: func(t *testing.T, err error) {
+				var aci *ACIError
+				require.ErrorAs(t, err, &aci)
+				require.Equal(t, &ACIError{
+					ErrorID:          "AXEQUERY502",
+					ErrorString:      "No valid query text supplied",
+					ErrorDescription: "All terms were invalid, through being stopwords, too short, or incorrectly formatted",
+					ErrorCode:        "ERRORPARAMINVALID",
+				}, aci)
+			},
+		},
+		{
+			desc: "HTTP 500",
+			reply: func(w http.ResponseWriter, _ *http.Request, _ int) {
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = io.WriteString(w, successReply) // a 500 is a failure whatever the body says
+			},
+			wantErr: "CFS answered HTTP 500 Internal Server Error",
+		},
+		{
+			desc: "redirect",
+			reply: func(w http.ResponseWriter, r *http.Request, _ int) {
+				http.Redirect(w, r, "/elsewhere", http.StatusFound)
+			},
+			wantErr: "CFS answered HTTP 302 Found",
+		},
+		{
+			desc:    "garbage body",
+			reply:   func(w http.ResponseWriter, _ *http.Request, _ int) { _, _ = io.WriteString(w, "<html><body>Gateway") },
+			wantErr: "malformed reply",
+		},
+		{
+			desc: "other XML",
+			reply: func(w http.ResponseWriter, _ *http.Request, _ int) {
+				_, _ = io.WriteString(w, "<html><body>hi</body></html>")
+			},
+			wantErr: "malformed reply: expected element type <autnresponse> but have <html>",
+		},
+		{
+			desc:    "empty body",
+			reply:   func(http.ResponseWriter, *http.Request, int) {},
+			wantErr: "malformed reply: EOF",
+		},
+		{
+			desc: "SUCCESS without token",
+			reply: func(w http.ResponseWriter, _ *http.Request, _ int) {
+				_, _ = io.WriteString(w, "<autnresponse><action>INGEST</action><response>SUCCESS</response><responsedata/></autnresponse>")
+			},
+			wantErr: "SUCCESS reply without a token",
+		},
+		{
+			desc: "unknown response value",
+			reply: func(w http.ResponseWriter, _ *http.Request, _ int) {
+				_, _ = io.WriteString(w, "<autnresponse><response>MAYBE</response></autnresponse>")
+			},
+			wantErr: `reply has response "MAYBE", want SUCCESS or ERROR`,
+		},
+		{
+			desc: "oversized reply",
+			reply: func(w http.ResponseWriter, _ *http.Request, _ int) {
+				_, _ = io.WriteString(w, "<autnresponse><response>SUCCESS</response><responsedata><token>"+strings.Repeat("A", maxReplyBytes)+"</token></responsedata></autnresponse>")
+			},
+			wantErr: "reply longer than",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeCFS(t, false)
+			f.reply = tt.reply
+			tg := openFakeCFS(t, f, Options{})
+			err := tg.Add(context.Background(), makeDocs("x", 2))
+			require.ErrorIs(t, err, ErrDelivery)
+			require.ErrorContains(t, err, tt.wantErr)
+			require.ErrorContains(t, err, "ingest: CFS add of 2 documents to "+f.srv.URL+"/: ")
+			if tt.check != nil {
+				tt.check(t, err)
+			}
+		})
+	}
+}
+
+// TestCFSPartialBatchFailure: when the second request of a call fails, the
+// call fails, although the first batch was delivered.
+func TestCFSPartialBatchFailure(t *testing.T) {
+	t.Parallel()
+	f := newFakeCFS(t, false)
+	ok := f.reply
+	f.reply = func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 2 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		ok(w, r, n)
+	}
+	tg := openFakeCFS(t, f, Options{BatchSize: 2})
+	err := tg.Add(context.Background(), makeDocs("x", 6))
+	require.ErrorIs(t, err, ErrDelivery)
+	require.ErrorContains(t, err, "HTTP 503")
+	require.Len(t, f.received(), 2, "the call stops at the first failed request")
+}
+
+func TestCFSTimeout(t *testing.T) {
+	t.Parallel()
+	f := newFakeCFS(t, false)
+	f.reply = func(_ http.ResponseWriter, r *http.Request, _ int) { <-r.Context().Done() } // never answers
+	tg := openFakeCFS(t, f, Options{Timeout: 100 * time.Millisecond})
+	err := tg.Add(context.Background(), makeDocs("x", 1))
+	require.ErrorIs(t, err, ErrDelivery)
+	var ne net.Error
+	require.ErrorAs(t, err, &ne)
+	require.True(t, ne.Timeout(), "%v", err)
+}
+
+func TestCFSContextCancelled(t *testing.T) {
+	t.Parallel()
+	f := newFakeCFS(t, false)
+	arrived := make(chan struct{})
+	f.reply = func(_ http.ResponseWriter, r *http.Request, _ int) {
+		close(arrived)
+		<-r.Context().Done()
+	}
+	tg := openFakeCFS(t, f, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-arrived
+		cancel()
+	}()
+	err := tg.Remove(ctx, []string{"x"})
+	require.ErrorIs(t, err, ErrDelivery)
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestCFSConnectionRefused(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	tg, err := Open(Options{Type: "cfs", Host: "127.0.0.1", Port: port}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tg.Close() })
+	err = tg.Add(context.Background(), makeDocs("x", 1))
+	require.ErrorIs(t, err, ErrDelivery)
+	require.ErrorIs(t, err, syscall.ECONNREFUSED)
+}
+
+func TestCFSOverHTTPS(t *testing.T) {
+	t.Parallel()
+	f := newFakeCFS(t, true)
+	pool := x509.NewCertPool()
+	pool.AddCert(f.srv.Certificate())
+	tg := openFakeCFS(t, f, Options{SSL: true, TLSConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}})
+	require.NoError(t, tg.Add(context.Background(), makeDocs("x", 1)))
+	require.Len(t, f.received(), 1)
+	require.True(t, strings.HasPrefix(tg.Describe(), "CFS https://127.0.0.1:"))
+
+	// Without the test CA the server is not trusted.
+	host, port := f.hostPort(t)
+	untrusted, err := Open(Options{Type: TypeCFS, Host: host, Port: port, SSL: true}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = untrusted.Close() })
+	err = untrusted.Add(context.Background(), makeDocs("y", 1))
+	require.ErrorIs(t, err, ErrDelivery)
+	var unknown x509.UnknownAuthorityError
+	require.ErrorAs(t, err, &unknown)
+	require.Len(t, f.received(), 1)
+}
+
+func TestCFSClosed(t *testing.T) {
+	t.Parallel()
+	f := newFakeCFS(t, false)
+	tg := openFakeCFS(t, f, Options{})
+	require.NoError(t, tg.Close())
+	require.NoError(t, tg.Close())
+	err := tg.Add(context.Background(), makeDocs("x", 1))
+	require.ErrorIs(t, err, ErrDelivery)
+	require.ErrorIs(t, err, ErrClosed)
+	require.Empty(t, f.received())
+}
+
+func TestCFSOptions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc     string
+		opts     Options
+		wantName string
+		missing  bool
+	}{
+		{desc: "no host", opts: Options{Port: 7000}, wantName: "IngestHost", missing: true},
+		{desc: "no port", opts: Options{Host: "cfs"}, wantName: "IngestPort", missing: true},
+		{desc: "port too large", opts: Options{Host: "cfs", Port: 70000}, wantName: "IngestPort"},
+		{desc: "negative port", opts: Options{Host: "cfs", Port: -1}, wantName: "IngestPort"},
+		{desc: "URL as host", opts: Options{Host: "http://cfs/", Port: 7000}, wantName: "IngestHost"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			t.Parallel()
+			tt.opts.Type = TypeCFS
+			_, err := Open(tt.opts, nil)
+			var pe *messages.ParamError
+			require.ErrorAs(t, err, &pe)
+			require.Equal(t, tt.wantName, pe.Name)
+			require.Equal(t, tt.missing, pe.Missing)
+		})
+	}
+	tg, err := Open(Options{Type: TypeCFS, Host: "::1", Port: 7000}, nil)
+	require.NoError(t, err)
+	require.Equal(t, "CFS http://[::1]:7000/", tg.Describe())
+	require.NoError(t, tg.Close())
+}
+
+func TestAppendXMLEscaped(t *testing.T) {
+	t.Parallel()
+	in := "a&b<c>d\"e'f\tg\nh\ri\x00j\x1fk\xffl\uFFFEm😀"
+	got := string(appendXMLEscaped(nil, in))
+	require.Equal(t, "a&amp;b&lt;c&gt;d&quot;e&apos;f&#x9;g&#xA;h&#xD;i\uFFFDj\uFFFDk\uFFFDl\uFFFDm😀", got)
+	var v struct {
+		A string `xml:"a,attr"`
+	}
+	require.NoError(t, xml.Unmarshal([]byte(`<x a="`+got+`"/>`), &v))
+	require.Equal(t, "a&b<c>d\"e'f\tg\nh\ri\uFFFDj\uFFFDk\uFFFDl\uFFFDm😀", v.A)
+}

@@ -1,0 +1,90 @@
+// Package ingest delivers the documents a Synchronize produces to an
+// ingestion target, and reads and writes IDOL's IDX format.
+//
+// # Targets
+//
+// Open returns the Target that Options describe ([Ingestion] IngesterType):
+//
+//   - IDX (the default): a folder of IDX files, the embedded target.
+//   - JSONL: a folder of JSON Lines files.
+//   - CFS: a Connector Framework Server, through its Ingest action.
+//   - NONE (EnableIngestion=false): Open returns ErrDisabled and no target,
+//     so the caller cannot count documents as ingested by mistake.
+//
+// Every target validates each document first (Document.Validate) and
+// reports success only when the whole call is durably handed over; any
+// failure is an error wrapping ErrDelivery, after which the caller counts
+// the batch as ingestfailed and sends it again on a later run. A call may
+// have been partly delivered when it fails; re-delivery is harmless because
+// documents replace earlier ones by reference and removals are idempotent.
+//
+// # IDX folder
+//
+// Each Add call writes its documents, BatchSize per file, in IDX (see
+// WriteIDX) to "<stamp>-<instance>.idx"; each Remove call writes its
+// references, BatchSize per file, to "<stamp>-<instance>.del", one
+// "#DREDELETEREF <reference>" line each (ReadDeleteRefs reads them), the
+// IDX tag for deleting by reference and the natural input of IDOL's
+// DREDELETEREF index action. <stamp> is 20 digits of nanoseconds since 1970,
+// strictly increasing within a process; <instance> is 16 random hex digits
+// chosen when the target opens. So names never collide between targets,
+// processes or restarts, and sorting them by name gives the delivery order
+// of one target (and the time order of several): a consumer must apply .idx
+// and .del files in name order, together. A file is written under a
+// temporary name starting with "." and ending in ".tmp", fsynced, renamed
+// to its final name and the folder fsynced before Add returns, so a
+// consumer that only picks up *.idx and *.del never sees a partial file.
+// Temporary files left by a crash can be deleted.
+//
+// # JSON Lines
+//
+// The JSONL target appends one JSON object per line (UTF-8, LF) to
+// "<stamp>-<instance>.jsonl" in Directory:
+//
+//	{"op":"add","reference":"R","fields":[{"name":"N","value":"V"},...],"content":"C"}
+//	{"op":"add",...,"source":"<base64>","sourcetype":"application/pdf"}   when the document has Source
+//	{"op":"remove","reference":"R"}
+//
+// fields keeps Document.Fields in order (names may repeat); strings that
+// are not valid UTF-8 are written with U+FFFD in their place. Each batch
+// of at most BatchSize lines is written with one write and fsynced before
+// the call returns. A new file is started when the next batch would take
+// the current one past MaxFileBytes, when the target reopens (a restart
+// never appends to an old file) and after a failed write or fsync, so
+// files sort in delivery order like the IDX folder's. If the process dies
+// during a write, the last line of a file may be incomplete: readers must
+// ignore a final line that does not end in LF. Applying the lines in order
+// (add replaces by reference) makes replayed batches harmless.
+//
+// # CFS
+//
+// The CFS target POSTs to http(s)://Host:Port/ a form-encoded body
+// "action=Ingest&adds=<XML>" or "action=Ingest&removes=<references
+// separated by commas>", BatchSize documents or references per request,
+// with Content-Type application/x-www-form-urlencoded. The adds XML
+// follows the CFS documentation:
+//
+//	<adds><add><document><reference>R</reference>
+//	  <metadata name="N" value="V"/>...
+//	  <pages content="extracted text"/>             when there is Content and no Source
+//	</document>
+//	<source content="base64 of Source"/>           when there is Source
+//	</add>...</adds>
+//
+// Source bytes travel base64-encoded inside adds, the form CFS documents,
+// so no multipart body is needed. A reply <response>SUCCESS</response>
+// with a <token> means CFS has queued the batch in its own durable queue:
+// that is the hand-over, and Add returns nil. An ERROR reply becomes an
+// *ACIError (error id, string, description and code); a non-2xx status, a
+// reply that is not an <autnresponse>, a SUCCESS without a token, a
+// timeout (Options.Timeout) and a cancelled context are errors too. A
+// reference containing a comma cannot be removed through CFS and is refused
+// with ErrInvalidDocument.
+//
+// # IDX
+//
+// WriteIDX writes IDX as IDOL reads it (#DREREFERENCE, #DREFIELD
+// name="value", #DRETITLE, #DREDATE, #DREDBNAME, #DRECONTENT, #DREENDDOC),
+// without escaping, as IDOL has none; ReadIDX parses it back. The Collect
+// action's .idx sidecar is the same format.
+package ingest
