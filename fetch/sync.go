@@ -1,0 +1,40 @@
+package fetch
+
+import (
+	"context"
+	"time"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// Viewer is implemented by repositories that serve the synchronous View
+// action: the content of one item, fetched from the repository now.
+type Viewer interface {
+	View(ctx context.Context, identifier string, params messages.Params) (*ViewResult, error)
+}
+
+// ViewResult is one item's content. The front end serves byte ranges of
+// Content itself.
+type ViewResult struct {
+	Reference string // DREREFERENCE
+	MimeType  string
+	FileName  string
+	Content   []byte
+	Metadata  []*messages.Param
+}
+
+// TaskLister is implemented by repositories that answer the synchronous
+// TaskList action.
+type TaskLister interface {
+	TaskList() ([]TaskInfo, error)
+}
+
+// TaskInfo describes one fetch task (TaskListTaskInfo in connectors.xsd).
+type TaskInfo struct {
+	Name       string
+	Action     string // the fetch action it last ran, e.g. SYNCHRONIZE
+	Calls      uint64 // how many times it ran
+	Datastore  string // where its incremental state lives
+	LastStart  time.Time
+	LastFinish time.Time
+}

@@ -1,0 +1,403 @@
+package httpd
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/transport/aci"
+)
+
+// fetch queues a fetch action: /action=Fetch&FetchAction=X&...
+func (s *Server) fetch(req *aci.Request) (*result, error) {
+	fa, err := req.Require("FetchAction")
+	if err != nil {
+		return nil, err
+	}
+	fa = strings.ToUpper(strings.TrimSpace(fa))
+	supported := s.cfg.Repository.FetchActions()
+	if !slices.Contains(supported, fa) {
+		return nil, messages.Invalid("FetchAction", fa, "must be one of "+strings.Join(supported, ", "))
+	}
+	prio, err := req.IntRange("Priority", 0, -1<<31, 1<<31-1)
+	if err != nil {
+		return nil, err
+	}
+	var params messages.Params
+	for _, p := range req.ActionParams() {
+		if strings.EqualFold(p.Name, "FetchAction") || strings.EqualFold(p.Name, "Priority") {
+			continue
+		}
+		params = append(params, p)
+	}
+	tasks, err := s.cfg.Repository.Validate(fa, params)
+	if err != nil {
+		return nil, err
+	}
+	token, err := s.cfg.Queue.Submit(&messages.ActionSpec{
+		Action: "FETCH", FetchAction: fa, Params: params, Priority: int32(prio), Tasks: tasks,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &result{data: []aci.Node{aci.TokenNode(token)}}, nil
+}
+
+var queueActions = []string{"GetStatus", "Cancel", "Stop", "ChangePriority", "Pause", "Resume", "Progress", "QueueStatus", "GetActionParameters", "Duplicate"}
+
+// queueInfo serves /action=QueueInfo&QueueName=fetch&QueueAction=X[&Token=...].
+func (s *Server) queueInfo(req *aci.Request) (*result, error) {
+	qa, err := req.Require("QueueAction")
+	if err != nil {
+		return nil, err
+	}
+	qn, err := req.Require("QueueName")
+	if err != nil {
+		return nil, err
+	}
+	q := s.cfg.Queue
+	if !strings.EqualFold(strings.TrimSpace(qn), q.Name()) {
+		return nil, fmt.Errorf("%w: %q (this server has the queue %q)", messages.ErrUnknownQueue, qn, q.Name())
+	}
+	token, hasToken := req.Params.Get("Token")
+	hasToken = hasToken && strings.TrimSpace(token) != ""
+	needToken := func() error {
+		if !hasToken {
+			return messages.Missing("Token")
+		}
+		return nil
+	}
+	now := s.cfg.Now()
+	actionReply := func(r *messages.ActionReply, err error) (*result, error) {
+		if err != nil {
+			return nil, err
+		}
+		return &result{data: []aci.Node{aci.Container("actions", aci.ActionNode(r.Status, now))}}, nil
+	}
+	switch strings.ToLower(strings.TrimSpace(qa)) {
+	case "getstatus":
+		if hasToken {
+			st, err := q.Status(token)
+			if err != nil {
+				return nil, err
+			}
+			return &result{data: []aci.Node{aci.Container("actions", aci.ActionNode(st, now))}}, nil
+		}
+		f, err := listFilter(req)
+		if err != nil {
+			return nil, err
+		}
+		list, err := q.List(f)
+		if err != nil {
+			return nil, err
+		}
+		nodes := make([]aci.Node, len(list))
+		for i, st := range list {
+			nodes[i] = aci.ActionNode(st, now)
+		}
+		return &result{data: []aci.Node{aci.Container("actions", nodes...)}}, nil
+	case "cancel":
+		if err := needToken(); err != nil {
+			return nil, err
+		}
+		return actionReply(q.Ask(token, &messages.CancelAction{}))
+	case "stop":
+		if err := needToken(); err != nil {
+			return nil, err
+		}
+		return actionReply(q.Ask(token, &messages.StopAction{}))
+	case "changepriority":
+		if err := needToken(); err != nil {
+			return nil, err
+		}
+		if _, ok := req.Params.Get("Priority"); !ok {
+			return nil, messages.Missing("Priority")
+		}
+		p, err := req.IntRange("Priority", 0, -1<<31, 1<<31-1)
+		if err != nil {
+			return nil, err
+		}
+		return actionReply(q.Ask(token, &messages.ChangePriority{Priority: int32(p)}))
+	case "pause", "resume":
+		pause := strings.EqualFold(strings.TrimSpace(qa), "pause")
+		if hasToken {
+			if pause {
+				return actionReply(q.Ask(token, &messages.PauseAction{}))
+			}
+			return actionReply(q.Ask(token, &messages.ResumeAction{}))
+		}
+		var qs *messages.QueueStatusReply
+		if pause {
+			qs, err = q.Pause()
+		} else {
+			qs, err = q.Resume()
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &result{data: []aci.Node{aci.QueueStatusNode(qs)}}, nil
+	case "progress":
+		if err := needToken(); err != nil {
+			return nil, err
+		}
+		depth, err := req.IntRange("MaxDepth", -1, 0, 1<<20)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := req.Bool("AllStages", false); err != nil {
+			return nil, err
+		}
+		r, err := q.Ask(token, &messages.GetProgress{})
+		if err != nil {
+			return nil, err
+		}
+		return &result{data: []aci.Node{aci.Container("actions", aci.ProgressNode(r.Status, r.Progress, int(depth)))}}, nil
+	case "queuestatus":
+		qs, err := q.QueueStatus()
+		if err != nil {
+			return nil, err
+		}
+		return &result{data: []aci.Node{aci.QueueStatusNode(qs)}}, nil
+	case "getactionparameters":
+		if hasToken {
+			r, err := q.Ask(token, &messages.GetActionParameters{})
+			if err != nil {
+				return nil, err
+			}
+			return &result{data: []aci.Node{aci.Container("actions", aci.ParamsNode(r.Status, r.Params))}}, nil
+		}
+		all, err := q.ListParams()
+		if err != nil {
+			return nil, err
+		}
+		nodes := make([]aci.Node, len(all))
+		for i, r := range all {
+			nodes[i] = aci.ParamsNode(r.Status, r.Params)
+		}
+		return &result{data: []aci.Node{aci.Container("actions", nodes...)}}, nil
+	case "duplicate":
+		if err := needToken(); err != nil {
+			return nil, err
+		}
+		r, err := q.Ask(token, &messages.DuplicateAction{})
+		if err != nil {
+			return nil, err
+		}
+		return &result{data: []aci.Node{aci.TokenNode(r.NewToken)}}, nil
+	}
+	return nil, messages.Invalid("QueueAction", qa, "must be one of "+strings.Join(queueActions, ", "))
+}
+
+// listFilter reads GetStatus's filters: State (CSV), Queued-After,
+// Queued-Before, Finished-After, Finished-Before, Min-Priority,
+// Max-Priority, Sort-By, Sort-Order, MaxResults.
+func listFilter(req *aci.Request) (*messages.ListActions, error) {
+	f := &messages.ListActions{}
+	if v, ok := req.Params.Get("State"); ok && strings.TrimSpace(v) != "" {
+		for _, name := range strings.Split(v, ",") {
+			st, ok := messages.ParseState(name)
+			if !ok {
+				return nil, messages.Invalid("State", v, "states are Queued, Processing, Paused, Finished, Cancelled, Stopped, Error")
+			}
+			f.States = append(f.States, st)
+		}
+	}
+	for _, tf := range []struct {
+		name string
+		dst  *int64
+	}{
+		{"Queued-After", &f.QueuedAfterUnixMs}, {"Queued-Before", &f.QueuedBeforeUnixMs},
+		{"Finished-After", &f.FinishedAfterUnixMs}, {"Finished-Before", &f.FinishedBeforeUnixMs},
+	} {
+		if v, ok := req.Params.Get(tf.name); ok && strings.TrimSpace(v) != "" {
+			t, err := parseTime(v)
+			if err != nil {
+				return nil, messages.Invalid(tf.name, v, err.Error())
+			}
+			*tf.dst = t.UnixMilli()
+		}
+	}
+	var err error
+	if v, ok := req.Params.Get("Min-Priority"); ok && strings.TrimSpace(v) != "" {
+		p, err := req.IntRange("Min-Priority", 0, -1<<31, 1<<31-1)
+		if err != nil {
+			return nil, err
+		}
+		f.HasMinPriority, f.MinPriority = true, int32(p)
+	}
+	if v, ok := req.Params.Get("Max-Priority"); ok && strings.TrimSpace(v) != "" {
+		p, err := req.IntRange("Max-Priority", 0, -1<<31, 1<<31-1)
+		if err != nil {
+			return nil, err
+		}
+		f.HasMaxPriority, f.MaxPriority = true, int32(p)
+	}
+	if v, ok := req.Params.Get("Sort-By"); ok && strings.TrimSpace(v) != "" {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "queue-time":
+			f.SortBy = messages.SortBy_SORT_BY_QUEUE_TIME
+		case "start-time":
+			f.SortBy = messages.SortBy_SORT_BY_START_TIME
+		case "finish-time":
+			f.SortBy = messages.SortBy_SORT_BY_FINISH_TIME
+		case "priority":
+			f.SortBy = messages.SortBy_SORT_BY_PRIORITY
+		default:
+			return nil, messages.Invalid("Sort-By", v, "must be queue-time, start-time, finish-time or priority")
+		}
+	}
+	if v, ok := req.Params.Get("Sort-Order"); ok && strings.TrimSpace(v) != "" {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "ascending", "asc":
+			f.Ascending = true
+		case "descending", "desc":
+		default:
+			return nil, messages.Invalid("Sort-Order", v, "must be ascending or descending")
+		}
+	}
+	max, err := req.IntRange("MaxResults", 0, 1, 1<<31-1)
+	if err != nil {
+		return nil, err
+	}
+	f.MaxResults = uint32(max)
+	return f, nil
+}
+
+// timeLayouts are the forms accepted by the time filters, in server local
+// time unless they carry a zone: the queueinfo form, the errortime form,
+// RFC 3339 and ISO dates. A plain number is Unix seconds.
+var timeLayouts = []string{aci.QueueTimeLayout, aci.ErrorTimeLayout, time.RFC3339, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02"}
+
+func parseTime(v string) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Unix(n, 0), nil
+	}
+	for _, l := range timeLayouts {
+		if t, err := time.ParseInLocation(l, v, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("not a time: use Unix seconds or %q", aci.QueueTimeLayout)
+}
+
+func (s *Server) getVersion(*aci.Request) (*result, error) {
+	v := s.cfg.Version
+	now := s.cfg.Now()
+	up := now.Sub(s.started)
+	n := func(name, text string) aci.Node { return aci.TextNode("autn:"+name, text) }
+	return &result{data: []aci.Node{
+		n("version", v.Version),
+		n("aciversion", v.Version),
+		n("productname", v.Product),
+		n("commonname", v.Product),
+		n("producttypecsv", "CONNECTOR,HTTPCONNECTOR"),
+		n("productUID", productUID(v.Product)),
+		n("build", v.Build),
+		n("wordsize", strconv.Itoa(strconv.IntSize)),
+		n("operatingsystem", runtime.GOOS),
+		n("compiler", runtime.Version()),
+		n("directory", v.Directory),
+		n("configpath", v.ConfigPath),
+		aci.Container("autn:servertime", n("epoch", strconv.FormatInt(now.Unix(), 10)), n("string", now.Format(aci.ErrorTimeLayout))),
+		aci.Container("autn:performance", aci.Container("autn:qps",
+			n("qps", strconv.FormatFloat(float64(s.served.Load())/max(up.Seconds(), 1), 'f', 1, 64)),
+			n("queries", strconv.FormatUint(s.served.Load(), 10)),
+			n("period", humanDuration(up)))),
+		aci.Container("autn:uptime", n("uptime", humanDuration(up)), n("seconds", strconv.FormatInt(int64(up.Seconds()), 10)),
+			n("starttime", s.started.Format(aci.ErrorTimeLayout))),
+	}}, nil
+}
+
+// productUID is a stable number derived from the product name.
+func productUID(product string) string {
+	var h uint32 = 2166136261
+	for i := 0; i < len(product); i++ {
+		h = (h ^ uint32(product[i])) * 16777619
+	}
+	return strconv.FormatUint(uint64(h&0x7fffffff), 10)
+}
+
+func humanDuration(d time.Duration) string {
+	s := int64(d.Seconds())
+	days, s := s/86400, s%86400
+	hours, s := s/3600, s%3600
+	mins, secs := s/60, s%60
+	return fmt.Sprintf("%d days, %d hours, %d mins, %d secs", days, hours, mins, secs)
+}
+
+func (s *Server) getStatus(*aci.Request) (*result, error) {
+	qs, err := s.cfg.Queue.QueueStatus()
+	if err != nil {
+		return nil, err
+	}
+	v := s.cfg.Version
+	supported := []aci.Node{}
+	for _, fa := range s.cfg.Repository.FetchActions() {
+		supported = append(supported, aci.Node{Name: "action", List: true, Attrs: []aci.Attr{{Name: "action", Value: "fetch"}, {Name: "fetchaction", Value: strings.ToLower(fa)}}})
+	}
+	for name := range s.routes {
+		if name != "FETCH" {
+			supported = append(supported, aci.Node{Name: "action", List: true, Attrs: []aci.Attr{{Name: "action", Value: strings.ToLower(name)}}})
+		}
+	}
+	slices.SortStableFunc(supported, func(a, b aci.Node) int {
+		return strings.Compare(a.Attrs[0].Value+"/"+attr(a, 1), b.Attrs[0].Value+"/"+attr(b, 1))
+	})
+	host, _ := os.Hostname()
+	return &result{data: []aci.Node{
+		aci.TextNode("product", v.Product),
+		aci.TextNode("version", v.Version),
+		aci.TextNode("build", v.Build),
+		aci.TextNode("hostname", host),
+		aci.TextNode("aciport", strconv.Itoa(s.Port())),
+		aci.TextNode("directory", v.Directory),
+		aci.TextNode("configpath", v.ConfigPath),
+		aci.TextNode("acithreads", strconv.Itoa(runtime.GOMAXPROCS(0))),
+		aci.TextNode("uptime", strconv.FormatInt(int64(s.cfg.Now().Sub(s.started).Seconds()), 10)),
+		aci.TextNode("requests", strconv.FormatUint(s.served.Load(), 10)),
+		aci.Container("queues", aci.QueueStatusNode(qs)),
+		aci.Container("supportedactions", supported...),
+	}}, nil
+}
+
+func attr(n aci.Node, i int) string {
+	if i < len(n.Attrs) {
+		return n.Attrs[i].Value
+	}
+	return ""
+}
+
+func (s *Server) getRequestLog(req *aci.Request) (*result, error) {
+	maxN, err := req.IntRange("MaxEntries", 0, 1, 1<<31-1)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.cfg.System.Root.RequestFuture(s.reqlog, &getLog{}, 5*time.Second).Result()
+	if err != nil {
+		return nil, fmt.Errorf("%w: request log: %v", messages.ErrTimeout, err)
+	}
+	entries := res.(*logReply).entries
+	if maxN > 0 && int(maxN) < len(entries) {
+		entries = entries[len(entries)-int(maxN):]
+	}
+	nodes := make([]aci.Node, 0, len(entries))
+	for _, e := range entries {
+		n := func(name, text string) aci.Node { return aci.TextNode("autn:"+name, text) }
+		nodes = append(nodes, aci.Node{Name: "logentry", List: true, Children: []aci.Node{
+			n("action", e.action),
+			n("request", e.request),
+			n("client", e.client),
+			n("time", time.UnixMilli(e.unixMs).Format(aci.ErrorTimeLayout)),
+			n("duration", strconv.FormatFloat(e.duration, 'f', 2, 64)+" ms"),
+			n("status", e.status),
+			n("thread", strconv.FormatUint(e.conn, 10)),
+		}})
+	}
+	return &result{data: nodes}, nil
+}

@@ -1,0 +1,284 @@
+package httpd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/valyala/fasthttp"
+
+	"github.com/connectorhq/connector/actors/queue"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/transport/aci"
+)
+
+// Config wires the front end to the rest of the server.
+type Config struct {
+	System     *actor.ActorSystem
+	Queue      *queue.Queue     // the fetch queue
+	Repository fetch.Repository // validates and performs fetch actions
+	Version    Version
+
+	MaxRequestBytes int           // default 64 MiB
+	ReadTimeout     time.Duration // default 30s
+	WriteTimeout    time.Duration // default 30s
+	IdleTimeout     time.Duration // default 120s
+	RequestLogSize  int           // GetRequestLog entries; default 1000, negative keeps none
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Version is what GetVersion and GetStatus report.
+type Version struct {
+	Product    string // default "connector"
+	Version    string
+	Build      string
+	ConfigPath string
+	Directory  string
+}
+
+// Server is the ACI HTTP server.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	srv     *fasthttp.Server
+	routes  map[string]handlerFunc
+	reqlog  *actor.PID
+	started time.Time
+	port    atomic.Int32
+	served  atomic.Uint64
+	bufs    sync.Pool
+	stopped atomic.Bool
+}
+
+// result is what a handler produces: reply data, or raw bytes (View).
+type result struct {
+	data    []aci.Node
+	raw     []byte
+	rawType string
+	status  int
+	headers [][2]string
+}
+
+type handlerFunc func(req *aci.Request) (*result, error)
+
+// New builds a server. It does not listen yet.
+func New(cfg Config) (*Server, error) {
+	if cfg.System == nil || cfg.Queue == nil || cfg.Repository == nil {
+		return nil, errors.New("httpd: Config needs System, Queue and Repository")
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = 64 << 20
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 120 * time.Second
+	}
+	switch {
+	case cfg.RequestLogSize == 0:
+		cfg.RequestLogSize = 1000
+	case cfg.RequestLogSize < 0:
+		cfg.RequestLogSize = 0
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Version.Product == "" {
+		cfg.Version.Product = "connector"
+	}
+	if cfg.Version.Directory == "" {
+		cfg.Version.Directory, _ = os.Getwd()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpd"), started: cfg.Now()}
+	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	s.routes = map[string]handlerFunc{
+		"FETCH":         s.fetch,
+		"QUEUEINFO":     s.queueInfo,
+		"GETVERSION":    s.getVersion,
+		"GETSTATUS":     s.getStatus,
+		"GETREQUESTLOG": s.getRequestLog,
+	}
+	if v, ok := cfg.Repository.(fetch.Viewer); ok {
+		s.routes["VIEW"] = func(r *aci.Request) (*result, error) { return s.view(v, r) }
+	}
+	if tl, ok := cfg.Repository.(fetch.TaskLister); ok {
+		s.routes["TASKLIST"] = func(r *aci.Request) (*result, error) { return s.taskList(tl, r) }
+	}
+	pid, err := cfg.System.Root.SpawnNamed(actor.PropsFromProducer(newRequestLog(cfg.RequestLogSize)), "request-log")
+	if err != nil {
+		return nil, fmt.Errorf("httpd: start request log: %w", err)
+	}
+	s.reqlog = pid
+	s.srv = &fasthttp.Server{
+		Handler:            fasthttp.CompressHandlerBrotliLevel(s.handle, fasthttp.CompressBrotliBestSpeed, fasthttp.CompressBestSpeed),
+		ErrorHandler:       s.transportError,
+		Name:               cfg.Version.Product,
+		MaxRequestBodySize: cfg.MaxRequestBytes,
+		ReadTimeout:        cfg.ReadTimeout,
+		WriteTimeout:       cfg.WriteTimeout,
+		IdleTimeout:        cfg.IdleTimeout,
+		ReadBufferSize:     16 << 10, // long GET query strings (InsertXML, filters)
+		Logger:             slogPrintf{s.log},
+		CloseOnShutdown:    true,
+	}
+	return s, nil
+}
+
+// Serve answers requests on ln until Shutdown. It returns nil after a
+// Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		s.port.Store(int32(a.Port))
+	}
+	err := s.srv.Serve(ln)
+	if s.stopped.Load() {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits for requests in flight
+// (bounded by ctx), then stops the request log.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopped.Store(true)
+	err := s.srv.ShutdownWithContext(ctx)
+	_ = s.cfg.System.Root.StopFuture(s.reqlog).Wait()
+	return err
+}
+
+// handle serves one request. Nothing it is given may be kept after it
+// returns: the codec copies what it needs out of the request.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	var req *aci.Request
+	var status = "success"
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("handler panicked", "panic", r, "uri", string(ctx.RequestURI()), "stack", string(debug.Stack()))
+			action := ""
+			if req != nil {
+				action = req.Action
+			}
+			ctx.Response.Reset()
+			s.writeReply(ctx, aci.FormatXML, &aci.Reply{Action: action, Err: aci.ErrorFor(action, fmt.Errorf("%w: %v", messages.ErrInternal, r), s.cfg.Now())})
+			status = "failure"
+		}
+		s.served.Add(1)
+		s.record(ctx, req, status, start)
+	}()
+
+	req, err := aci.Parse(ctx.Method(), ctx.RequestURI(), ctx.Request.Header.ContentType(), ctx.PostBody())
+	if err != nil {
+		status = "failure"
+		s.replyError(ctx, req, err)
+		return
+	}
+	h := s.routes[req.Action]
+	if h == nil {
+		status = "failure"
+		s.replyError(ctx, req, fmt.Errorf("%w: %s", messages.ErrUnknownAction, req.Action))
+		return
+	}
+	res, err := h(req)
+	if err != nil {
+		status = "failure"
+		s.replyError(ctx, req, err)
+		return
+	}
+	if res.raw != nil || res.rawType != "" {
+		ctx.SetStatusCode(max(res.status, fasthttp.StatusOK))
+		ctx.SetContentType(res.rawType)
+		for _, h := range res.headers {
+			ctx.Response.Header.Set(h[0], h[1])
+		}
+		ctx.SetBody(res.raw)
+		return
+	}
+	s.writeReply(ctx, req.Format, &aci.Reply{Action: req.Action, Data: res.data})
+}
+
+func (s *Server) replyError(ctx *fasthttp.RequestCtx, req *aci.Request, err error) {
+	action, format := "", aci.FormatXML
+	if req != nil {
+		action, format = req.Action, req.Format
+	}
+	if errors.Is(err, messages.ErrInternal) || errors.Is(err, messages.ErrTimeout) {
+		s.log.Warn("request failed", "action", action, "err", err)
+	}
+	s.writeReply(ctx, format, &aci.Reply{Action: action, Err: aci.ErrorFor(action, err, s.cfg.Now())})
+}
+
+func (s *Server) writeReply(ctx *fasthttp.RequestCtx, f aci.Format, r *aci.Reply) {
+	bp := s.bufs.Get().(*[]byte)
+	out, ct := aci.Encode((*bp)[:0], f, r)
+	ctx.SetContentType(ct)
+	ctx.SetBody(out) // copies
+	if cap(out) <= 1<<20 {
+		*bp = out[:0]
+		s.bufs.Put(bp)
+	}
+}
+
+// transportError answers requests fasthttp could not read (too large,
+// malformed HTTP) with an ACI error, still as HTTP 200 when it can.
+func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
+	s.log.Debug("unreadable request", "err", err)
+	s.writeReply(ctx, aci.FormatXML, &aci.Reply{Err: aci.ErrorFor("", fmt.Errorf("%w: %v", messages.ErrBadRequest, err), s.cfg.Now())})
+}
+
+func (s *Server) record(ctx *fasthttp.RequestCtx, req *aci.Request, status string, start time.Time) {
+	if s.cfg.RequestLogSize == 0 {
+		return
+	}
+	action := ""
+	if req != nil {
+		action = req.Action
+	}
+	uri := ctx.RequestURI()
+	if i := strings.IndexByte(string(uri), '?'); i >= 0 && !strings.Contains(string(uri[:i]), "=") {
+		uri = uri[i+1:]
+	} else if len(uri) > 0 && uri[0] == '/' {
+		uri = uri[1:]
+	}
+	const maxLogged = 1024
+	if len(uri) > maxLogged {
+		uri = uri[:maxLogged]
+	}
+	s.cfg.System.Root.Send(s.reqlog, &logEntry{
+		action: action, request: string(uri), client: ctx.RemoteIP().String(),
+		unixMs: start.UnixMilli(), duration: float64(time.Since(start).Microseconds()) / 1000,
+		status: status, conn: ctx.ConnID(),
+	})
+}
+
+// Port returns the port Serve listens on (useful with port 0).
+func (s *Server) Port() int { return int(s.port.Load()) }
+
+type slogPrintf struct{ l *slog.Logger }
+
+func (p slogPrintf) Printf(format string, args ...any) {
+	p.l.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+var _ = runtime.NumGoroutine
