@@ -258,3 +258,17 @@ func TestJSONLLinesAreSelfContained(t *testing.T) {
 	require.Equal(t, doc.Content, lines[0].Content)
 	require.Equal(t, doc.Fields, lines[0].Fields)
 }
+
+func TestJSONLNewFileNotDurable(t *testing.T) {
+	t.Parallel()
+	b := setupJSONL(t, Options{})
+	errIO := errors.New("input/output error")
+	b.fs.set(func(f *faultFS) { f.syncDirErr = errIO })
+	err := b.t.Add(context.Background(), makeDocs("x", 1))
+	require.ErrorIs(t, err, ErrDelivery)
+	require.ErrorIs(t, err, errIO)
+	require.Empty(t, dirFiles(t, b.dir), "a file whose creation is not durable is removed unused")
+
+	err = b.t.Remove(context.Background(), []string{"ok", "two\nlines"})
+	require.ErrorIs(t, err, ErrInvalidDocument)
+}
