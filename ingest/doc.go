@@ -23,9 +23,10 @@
 // Each Add call writes its documents, BatchSize per file, in IDX (see
 // WriteIDX) to "<stamp>-<instance>.idx"; each Remove call writes its
 // references, BatchSize per file, to "<stamp>-<instance>.del", one
-// "#DREDELETEREF <reference>" line each (ReadDeleteRefs reads them), the
-// IDX tag for deleting by reference and the natural input of IDOL's
-// DREDELETEREF index action. <stamp> is 20 digits of nanoseconds since 1970,
+// "#DREDELETEREF <reference>" line each (ReadDeleteRefs reads them): the
+// tag name IDX readers know for a deletion by reference, mirroring IDOL's
+// DREDELETEREF index action (Docs=<references>), which is how a consumer
+// applies the file. <stamp> is 20 digits of nanoseconds since 1970,
 // strictly increasing within a process; <instance> is 16 random hex digits
 // chosen when the target opens. So names never collide between targets,
 // processes or restarts, and sorting them by name gives the delivery order
