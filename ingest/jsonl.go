@@ -43,9 +43,9 @@ type jsonlTarget struct {
 	closed bool
 	buf    *bytes.Buffer // batch being encoded, reused between calls
 	enc    *json.Encoder // writes to buf
-	f      file   // current file, nil before the first batch or after a failure
-	name   string // its path
-	size   int64  // bytes of complete batches in it
+	f      file          // current file, nil before the first batch or after a failure
+	name   string        // its path
+	size   int64         // bytes of complete batches in it
 }
 
 func openJSONL(opts Options, fs fileSystem, log *slog.Logger) (*jsonlTarget, error) {
