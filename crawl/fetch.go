@@ -1,7 +1,6 @@
 package crawl
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -142,7 +141,7 @@ func (w *worker) get(ctx context.Context, u string, prior *Prior, pol bodyPolicy
 	if pol.types != nil {
 		ex.mediaType = mediaType(resp.Header.Get("Content-Type"))
 		if ex.mediaType != "" && !typeAllowed(pol.types, ex.mediaType) {
-			return nil, fetchErr(u, ErrContentType, resp.StatusCode, fmt.Errorf("%s", ex.mediaType))
+			return nil, fetchErr(u, ErrContentType, resp.StatusCode, errors.New(ex.mediaType))
 		}
 	}
 	if !pol.truncate && resp.ContentLength > pol.limit {
@@ -158,7 +157,7 @@ func (w *worker) get(ctx context.Context, u string, prior *Prior, pol bodyPolicy
 	if pol.types != nil && ex.mediaType == "" {
 		ex.mediaType = mediaType(http.DetectContentType(ex.body))
 		if !typeAllowed(pol.types, ex.mediaType) {
-			return nil, fetchErr(u, ErrContentType, resp.StatusCode, fmt.Errorf("sniffed %s", ex.mediaType))
+			return nil, fetchErr(u, ErrContentType, resp.StatusCode, errors.New("sniffed "+ex.mediaType))
 		}
 	}
 	return ex, nil
@@ -181,26 +180,40 @@ func (c *crawler) classify(crawlCtx, reqCtx context.Context, u string, status in
 var errTooLarge = errors.New("crawl: body too large")
 
 // readBody reads r to the end, at most limit bytes. Past limit it returns
-// errTooLarge, or, with truncate, the first limit bytes.
+// errTooLarge, or, with truncate, the first limit bytes. A known
+// Content-Length sizes the buffer so that a body is allocated once.
 func readBody(r io.Reader, limit int64, truncate bool, contentLength int64) ([]byte, error) {
-	var buf bytes.Buffer
-	if contentLength > 0 && contentLength <= limit {
-		buf.Grow(int(contentLength) + 1) // +1: the final Read sees EOF without growing
-	} else {
-		buf.Grow(int(min(limit+1, 32<<10)))
-	}
-	max := limit + 1
+	maxRead := limit + 1 // one byte past the limit tells "too large"
 	if truncate {
-		max = limit
+		maxRead = limit
 	}
-	_, err := buf.ReadFrom(io.LimitReader(r, max))
-	if err != nil {
-		return nil, err
+	initial := int64(8 << 10)
+	if contentLength >= 0 && contentLength < maxRead {
+		initial = contentLength + 1 // +1: room to see EOF without growing
 	}
-	if int64(buf.Len()) > limit {
+	buf := make([]byte, 0, min(initial, maxRead))
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) >= maxRead {
+				break
+			}
+			grown := make([]byte, len(buf), min(2*int64(cap(buf))+512, maxRead))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if int64(len(buf)) > limit {
 		return nil, errTooLarge
 	}
-	return buf.Bytes(), nil
+	return buf, nil
 }
 
 // meteredReader counts the bytes read and holds reads to the crawl's

@@ -58,7 +58,7 @@ func parseHTML(body []byte, contentType, agent string) htmlDoc {
 
 	var (
 		doc          htmlDoc
-		text         textBuilder
+		text         = textBuilder{b: make([]byte, 0, len(body)/2)}
 		title        textBuilder
 		rawTag       string // skip/title tag whose raw text comes next
 		templates    int    // depth of <template>

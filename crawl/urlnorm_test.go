@@ -115,7 +115,7 @@ func TestNormalize(t *testing.T) {
 	n := newNormalizer(DefaultSessionParams)
 	tests := []struct {
 		desc, base, ref, want string
-		wantHTTP             bool
+		wantHTTP              bool
 	}{
 		{"case and default port", "", "HTTP://Example.COM:80/a", "http://example.com/a", true},
 		{"https default port", "", "https://example.com:443", "https://example.com/", true},
