@@ -89,7 +89,6 @@ type Request struct {
 // asked for. The inputs are not retained.
 func Parse(method, requestURI, contentType, body []byte) (*Request, error) {
 	var p parser
-	p.spans = p.small[:0]
 	readBody := len(body) > 0 && !bytes.Equal(method, methodGet) && !bytes.Equal(method, methodHead)
 	// Decoded names and values are never longer than their encoding.
 	size := len(requestURI)
@@ -159,9 +158,13 @@ type span struct {
 // parser accumulates decoded names and values in one buffer so that the
 // finished Request needs a single string allocation for all of them.
 type parser struct {
-	buf     []byte
-	spans   []span
+	buf []byte
+	// small holds the first pairs, more the rest: a typical request's
+	// spans stay on the stack (a slice into small would move the parser to
+	// the heap).
 	small   [16]span
+	more    []span
+	n       int // number of spans
 	action  int // index+1 of the first action/a pair in spans; 0: none
 	actions int // number of action/a pairs
 	err     error
@@ -207,7 +210,7 @@ func (p *parser) pair(kv []byte, where string) {
 	}
 	if p.buf, ok = appendUnescape(p.buf, value); !ok {
 		p.fail(fmt.Errorf("%w: invalid percent escape in the value of parameter %q in the %s",
-			messages.ErrBadRequest, p.buf[mark:nameEnd], where))
+			messages.ErrBadRequest, string(p.buf[mark:nameEnd]), where))
 		p.buf = p.buf[:mark]
 		return
 	}
@@ -217,11 +220,16 @@ func (p *parser) pair(kv []byte, where string) {
 func (p *parser) add(nameStart, nameEnd int) {
 	sp := span{nameStart: nameStart, nameEnd: nameEnd, valueEnd: len(p.buf),
 		action: isActionName(p.buf[nameStart:nameEnd])}
-	p.spans = append(p.spans, sp)
+	if p.n < len(p.small) {
+		p.small[p.n] = sp
+	} else {
+		p.more = append(p.more, sp)
+	}
+	p.n++
 	if sp.action {
 		p.actions++
 		if p.action == 0 {
-			p.action = len(p.spans)
+			p.action = p.n
 		}
 	}
 }
@@ -303,15 +311,29 @@ func readAppend(b []byte, r io.Reader) ([]byte, error) {
 	}
 }
 
+// span returns the i-th span.
+func (p *parser) span(i int) span {
+	if i < len(p.small) {
+		return p.small[i]
+	}
+	return p.more[i-len(p.small)]
+}
+
 func (p *parser) finish() (*Request, error) {
-	s := string(p.buf) // the one copy of every name and value
-	n := len(p.spans) - p.actions
 	req := &Request{}
-	if n > 0 {
+	if p.action != 0 {
+		// Upper-case the action in place so that it needs no string of
+		// its own.
+		sp := p.span(p.action - 1)
+		upperASCII(p.buf[sp.nameEnd:sp.valueEnd])
+	}
+	s := string(p.buf) // the one copy of every name and value
+	if n := p.n - p.actions; n > 0 {
 		backing := make([]messages.Param, n)
 		req.Params = make(messages.Params, n)
 		i := 0
-		for _, sp := range p.spans {
+		for j := range p.n {
+			sp := p.span(j)
 			if sp.action {
 				continue
 			}
@@ -322,7 +344,8 @@ func (p *parser) finish() (*Request, error) {
 		}
 	}
 	if p.action != 0 {
-		sp := p.spans[p.action-1]
+		sp := p.span(p.action - 1)
+		// ToUpper copies only when non-ASCII letters remain.
 		req.Action = strings.ToUpper(strings.TrimSpace(s[sp.nameEnd:sp.valueEnd]))
 	}
 	if v, ok := req.Params.Get("ResponseFormat"); ok {
@@ -340,6 +363,14 @@ func (p *parser) finish() (*Request, error) {
 		}
 	}
 	return req, p.err
+}
+
+func upperASCII(b []byte) {
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
 }
 
 // appendUnescape appends the percent-decoded s to dst, with + as a space.
