@@ -63,9 +63,13 @@ func appendXMLNode(dst []byte, n *Node) []byte {
 	name := xmlName(n.Name)
 	dst = append(dst, '<')
 	dst = append(dst, name...)
+	plain := plainAttrs(n.Attrs, false)
 	for i := range n.Attrs {
-		a := attrName(n.Attrs[i].Name)
-		if attrSeen(n.Attrs[:i], a, false) {
+		a := n.Attrs[i].Name
+		if !plain {
+			a = attrName(a)
+		}
+		if i > 0 && attrSeen(n.Attrs[:i], a, plain, false) {
 			continue // a repeated attribute would not be well-formed
 		}
 		dst = append(dst, ' ')
@@ -89,9 +93,14 @@ func appendXMLNode(dst []byte, n *Node) []byte {
 
 // attrSeen reports whether an attribute among prev has the output name
 // key: the attrName in XML, its jsonKey in JSON (strip for simplejson).
-func attrSeen(prev []Attr, key string, strip bool) bool {
+// plain says every name is plainName, so raw names can be compared.
+func attrSeen(prev []Attr, key string, plain, strip bool) bool {
 	for j := range prev {
-		if jsonKey(attrName(prev[j].Name), strip) == key {
+		if plain {
+			if prev[j].Name == key {
+				return true
+			}
+		} else if jsonKey(attrName(prev[j].Name), strip) == key {
 			return true
 		}
 	}

@@ -28,23 +28,69 @@ func attrName(name string) string {
 	return n
 }
 
-func isNameStart(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_'
-}
+// nameClass classifies ASCII bytes for XML names: nameStartBit for
+// [A-Za-z_], nameCharBit for those and [0-9.-].
+var nameClass = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
+			t[c] = nameStartBit | nameCharBit
+		case '0' <= c && c <= '9', c == '-', c == '.':
+			t[c] = nameCharBit
+		}
+	}
+	return t
+}()
 
-func isNameChar(c byte) bool {
-	return isNameStart(c) || '0' <= c && c <= '9' || c == '-' || c == '.'
-}
+const (
+	nameStartBit = 1 << iota
+	nameCharBit
+)
+
+func isNameStart(c byte) bool { return nameClass[c]&nameStartBit != 0 }
+
+func isNameChar(c byte) bool { return nameClass[c]&nameCharBit != 0 }
 
 // validName reports whether name is an ASCII XML name with at most the
 // autn: prefix.
 func validName(name string) bool {
-	local := strings.TrimPrefix(name, autnPrefix)
-	if local == "" || !isNameStart(local[0]) {
+	local := name
+	if len(name) >= len(autnPrefix) && name[:len(autnPrefix)] == autnPrefix {
+		local = name[len(autnPrefix):]
+	}
+	if local == "" || nameClass[local[0]]&nameStartBit == 0 {
 		return false
 	}
 	for i := 1; i < len(local); i++ {
-		if !isNameChar(local[i]) {
+		if nameClass[local[i]]&nameCharBit == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// plainName reports whether name is written unchanged as an element name
+// (or attribute name, with attr) and, when strip is set, as a JSON key:
+// then two plain names give the same key exactly when they are equal.
+func plainName(name string, attr, strip bool) bool {
+	return validName(name) && !(attr && name == "xmlns") &&
+		!(strip && len(name) >= len(autnPrefix) && name[:len(autnPrefix)] == autnPrefix)
+}
+
+// plainAttrs reports whether every attribute name is plain.
+func plainAttrs(attrs []Attr, strip bool) bool {
+	for i := range attrs {
+		if !plainName(attrs[i].Name, true, strip) {
+			return false
+		}
+	}
+	return true
+}
+
+// plainNodes reports whether every node name is plain.
+func plainNodes(nodes []Node, strip bool) bool {
+	for i := range nodes {
+		if !plainName(nodes[i].Name, false, strip) {
 			return false
 		}
 	}

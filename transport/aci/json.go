@@ -52,9 +52,13 @@ func appendJSONKey(dst []byte, comma bool, prefix byte, key string) []byte {
 func appendJSONObject(dst []byte, attrs []Attr, text string, children []Node, simple bool) []byte {
 	dst = append(dst, '{')
 	comma := false
+	plain := plainAttrs(attrs, simple)
 	for i := range attrs {
-		key := jsonKey(attrName(attrs[i].Name), simple)
-		if attrSeen(attrs[:i], key, simple) {
+		key := attrs[i].Name
+		if !plain {
+			key = jsonKey(attrName(key), simple)
+		}
+		if i > 0 && attrSeen(attrs[:i], key, plain, simple) {
 			continue
 		}
 		dst = appendJSONKey(dst, comma, '@', key)
@@ -66,18 +70,26 @@ func appendJSONObject(dst []byte, attrs []Attr, text string, children []Node, si
 		dst = appendJSONString(dst, text)
 		comma = true
 	}
-	prev := ""
+	// Siblings of one name are written together, at the first one. With
+	// plain names, keys are equal exactly when names are.
+	plain = plainNodes(children, simple)
+	same := func(j int, key string) bool {
+		if plain {
+			return children[j].Name == key
+		}
+		return jsonKey(xmlName(children[j].Name), simple) == key
+	}
 	for i := range children {
-		key := jsonKey(xmlName(children[i].Name), simple)
-		// Siblings of one name are written together, at the first one.
-		if i > 0 && key == prev || keySeen(children[:i], key, simple) {
-			prev = key
+		key := children[i].Name
+		if !plain {
+			key = jsonKey(xmlName(key), simple)
+		}
+		if i > 0 && (same(i-1, key) || keySeen(children[:i-1], key, plain, simple)) {
 			continue
 		}
-		prev = key
 		count, list := 0, false
 		for j := i; j < len(children); j++ {
-			if children[j].Name == children[i].Name || jsonKey(xmlName(children[j].Name), simple) == key {
+			if same(j, key) {
 				count++
 				list = list || children[j].List
 			}
@@ -90,7 +102,7 @@ func appendJSONObject(dst []byte, attrs []Attr, text string, children []Node, si
 		}
 		dst = append(dst, '[')
 		for j, first := i, true; j < len(children); j++ {
-			if children[j].Name == children[i].Name || jsonKey(xmlName(children[j].Name), simple) == key {
+			if same(j, key) {
 				if !first {
 					dst = append(dst, ',')
 				}
@@ -104,9 +116,13 @@ func appendJSONObject(dst []byte, attrs []Attr, text string, children []Node, si
 }
 
 // keySeen reports whether a node among prev has the JSON key key.
-func keySeen(prev []Node, key string, strip bool) bool {
+func keySeen(prev []Node, key string, plain, strip bool) bool {
 	for j := range prev {
-		if jsonKey(xmlName(prev[j].Name), strip) == key {
+		if plain {
+			if prev[j].Name == key {
+				return true
+			}
+		} else if jsonKey(xmlName(prev[j].Name), strip) == key {
 			return true
 		}
 	}
