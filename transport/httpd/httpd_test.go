@@ -27,7 +27,16 @@ import (
 	"github.com/connectorhq/connector/messages"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// fasthttp's worker-pool cleaner notices Stop only after sleeping
+		// MaxIdleWorkerDuration (10s): it ends by itself, after Shutdown.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		// Process-wide fasthttp singletons, started once and never stopped:
+		// the Date header clock and the stackless compression workers.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp/stackless.funcWorker"))
+}
 
 // testRepo is a test double for fetch.Repository: SYNCHRONIZE blocks until
 // stopped or released, COLLECT finishes at once, BOOM panics.
