@@ -493,6 +493,8 @@ func (w *worker) page(it item, final string, ex *exchange) {
 		}
 	}
 	p.followed = !(c.cfg.FollowRobots && p.Robots.NoFollow)
+	c.log.Debug("page fetched", "url", it.url, "final_url", final, "depth", it.depth,
+		"bytes", len(ex.body), "links", len(p.Links), "noindex", p.Robots.NoIndex, "nofollow", p.Robots.NoFollow)
 	if c.cfg.FollowRobots && p.Robots.NoIndex {
 		c.stats.skNoIndex.Add(1)
 	} else if !c.deliver(p) {

@@ -324,9 +324,13 @@ func (t *textBuilder) add(s []byte) {
 			continue
 		}
 		r, n := utf8.DecodeRune(s[i:])
-		if unicode.IsSpace(r) {
+		switch {
+		case unicode.IsSpace(r):
 			t.pending = true
-		} else {
+		case r == utf8.RuneError && n == 1:
+			t.flush() // invalid UTF-8: U+FFFD, as a browser shows it
+			t.b = utf8.AppendRune(t.b, utf8.RuneError)
+		default:
 			t.flush()
 			t.b = append(t.b, s[i:i+n]...)
 		}

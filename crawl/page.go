@@ -116,8 +116,12 @@ type Hooks struct {
 	// every filter, and each 304 answer (NotModified set). See Page for
 	// ownership.
 	OnPage func(p *Page)
-	// OnError receives each URL that failed or that robots.txt refused,
-	// with its depth and a *FetchError. Filtered URLs (spider rules, off
-	// site, depth, traps, ...) are only counted in Stats, not reported.
+	// OnError receives each URL that failed, that robots.txt refused or
+	// whose content type is not allowed, with its depth and a *FetchError.
+	// url is the URL taken from the frontier (where a redirect chain
+	// started); FetchError.URL is the request that failed. Filtered URLs
+	// (spider rules, off site, depth, traps, ...) are only counted in
+	// Stats, not reported. A cancelled crawl reports nothing for the
+	// requests it aborts.
 	OnError func(url string, depth int, err error)
 }

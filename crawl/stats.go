@@ -38,20 +38,22 @@ type ErrorCounts struct {
 }
 
 // SkipCounts count URLs the crawl did not fetch, and fetched pages it did
-// not deliver, by rule. Every distinct URL is counted at most once (except
-// Invalid, which counts link occurrences that could not be parsed).
+// not deliver, by rule. A distinct URL is counted once, under the first
+// rule that drops it (rules are tried in the order of the fields), except
+// for Invalid and MaxURLs, which count occurrences: such URLs are never
+// recorded, so a URL found twice is counted twice.
 type SkipCounts struct {
-	Scheme      int64 // not http or https (mailto:, javascript:, file:, ...)
 	Invalid     int64 // link that does not parse as a URL
+	MaxURLs     int64 // found after MaxURLs distinct URLs were recorded
+	Scheme      int64 // not http or https (mailto:, javascript:, file:, ...)
+	Depth       int64 // beyond Config.Depth
 	OffSite     int64 // StayOnSite
 	Spider      int64 // SpiderMustHave / SpiderCantHave
-	Depth       int64 // beyond Config.Depth
 	Trap        int64 // link-trap rules (length, segments, query variants)
-	MaxURLs     int64 // found after MaxURLs distinct URLs were recorded
+	Duplicate   int64 // redirect to a URL already recorded
 	Robots      int64 // robots.txt disallowed or unavailable (reported to OnError)
 	ContentType int64 // media type not allowed (reported to OnError)
 	NoIndex     int64 // fetched but noindex, with FollowRobots
-	Duplicate   int64 // redirect to a URL already recorded
 }
 
 // StopReason tells why a crawl ended.

@@ -84,7 +84,15 @@ func (n *normalizer) normalize(u *url.Url) normURL {
 		return normURL{s: href}
 	}
 	if n.enabled {
-		href = n.stripSession(href)
+		if stripped := n.stripSession(href); stripped != href {
+			// Removing a path parameter can leave a dot segment
+			// ("/x/..;jsessionid=1/y"): serialise again so that the result
+			// is a fixed point of normalisation.
+			href = stripped
+			if again, err := urlParser.Parse(stripped); err == nil {
+				href = again.Href(true)
+			}
+		}
 	}
 	return normURL{s: href, host: u.Hostname(), http: true}
 }
