@@ -122,7 +122,7 @@ func (c *crawler) run(parent context.Context) (Stats, error) {
 	var workers sync.WaitGroup
 	for range c.cfg.Concurrency {
 		workers.Go(func() {
-			w := &worker{c: c}
+			w := &worker{c: c, links: make(map[string]normURL)}
 			for j := range jobs {
 				w.process(ctx, j.it)
 				j.level.Done()
@@ -484,7 +484,7 @@ func (w *worker) page(it item, final string, ex *exchange) {
 			}
 		}
 		if err == nil {
-			links, p.Links = c.resolveLinks(base, doc.links)
+			links, p.Links = w.resolveLinks(base, doc.links)
 			if doc.canonical != "" {
 				if n, err := c.norm.resolve(base, doc.canonical); err == nil && n.http {
 					p.CanonicalURL = n.s
@@ -508,13 +508,26 @@ func (w *worker) page(it item, final string, ex *exchange) {
 // resolveLinks resolves raw hrefs against base. It returns every distinct
 // resolved URL (any scheme) for discovery and the http(s) ones for
 // Page.Links.
-func (c *crawler) resolveLinks(base *url.Url, raw []string) (all []normURL, httpLinks []string) {
+func (w *worker) resolveLinks(base *url.Url, raw []string) (all []normURL, httpLinks []string) {
+	c := w.c
+	origin := ""
 	seen := make(map[string]struct{}, len(raw))
 	for _, r := range raw {
-		n, err := c.norm.resolve(base, strings.TrimSpace(r))
-		if err != nil {
-			c.stats.skInvalid.Add(1)
-			continue
+		key := linkCacheKey(base, &origin, r)
+		n, cached := w.links[key]
+		if key == "" || !cached {
+			var err error
+			n, err = c.norm.resolve(base, r)
+			if err != nil {
+				c.stats.skInvalid.Add(1)
+				continue
+			}
+			if key != "" {
+				if len(w.links) >= linkCacheSize {
+					clear(w.links)
+				}
+				w.links[key] = n
+			}
 		}
 		if _, dup := seen[n.s]; dup {
 			continue
@@ -526,6 +539,33 @@ func (c *crawler) resolveLinks(base *url.Url, raw []string) (all []normURL, http
 		}
 	}
 	return all, httpLinks
+}
+
+// linkCacheSize bounds a worker's cache of resolved links.
+const linkCacheSize = 4096
+
+// linkCacheKey returns the key under which the resolution of ref against
+// base can be cached across pages, or "" when it depends on base's path or
+// query. It does not for absolute http(s) URLs (key: the URL) and, when
+// base is http(s), for path-absolute references "/x" (key: base's
+// scheme://userinfo@host:port followed by the reference): the WHATWG parser
+// takes only those parts from base. Navigation links repeated on every page
+// of a site are resolved once per worker. *origin caches base's origin.
+func linkCacheKey(base *url.Url, origin *string, ref string) string {
+	switch {
+	case strings.HasPrefix(ref, "http://") || strings.HasPrefix(ref, "https://"):
+		return ref
+	case len(ref) >= 2 && ref[0] == '/' && ref[1] != '/' && ref[1] != '\\':
+		if *origin == "" {
+			if !isHTTPScheme(base.Scheme()) {
+				return ""
+			}
+			href := base.Href(true)
+			*origin = href[:pathStart(href)]
+		}
+		return *origin + "\x00" + ref
+	}
+	return ""
 }
 
 // notModified delivers a 304 and follows the links the earlier crawl saw.

@@ -70,6 +70,7 @@ type bodyPolicy struct {
 type worker struct {
 	c         *crawler
 	lastStart time.Time
+	links     map[string]normURL // resolved-link cache, see linkCacheKey
 }
 
 // pace waits until PageDelay has passed since this worker's last request.

@@ -188,27 +188,26 @@ func parseHTML(body []byte, contentType, agent string) htmlDoc {
 	}
 }
 
-// tagName interns the common tag names to avoid an allocation per tag.
+// knownTags interns tag names so that the common ones cost no allocation
+// (a map index with string(b) does not allocate).
+var knownTags = func() map[string]string {
+	m := make(map[string]string)
+	for _, t := range strings.Fields(`a abbr address area article aside b base bdi bdo blockquote body br
+		button caption cite code col colgroup data dd del details dfn dialog div dl dt em embed
+		fieldset figcaption figure font footer form frame frameset h1 h2 h3 h4 h5 h6 head header hr
+		html i iframe img input ins kbd label legend li link main map mark math menu meta nav
+		noembed noframes noscript object ol optgroup option p param picture pre q rp rt ruby s
+		samp script section select small source span strike strong style sub summary sup svg
+		table tbody td template textarea tfoot th thead time title tr tt u ul var video wbr`) {
+		m[t] = t
+	}
+	return m
+}()
+
+// tagName returns the tag name as a string, interned when it is common.
 func tagName(b []byte) string {
-	switch string(b) { // no allocation: the compiler optimises string(b) in switch
-	case "a":
-		return "a"
-	case "p":
-		return "p"
-	case "div":
-		return "div"
-	case "span":
-		return "span"
-	case "li":
-		return "li"
-	case "td":
-		return "td"
-	case "tr":
-		return "tr"
-	case "br":
-		return "br"
-	case "code":
-		return "code"
+	if s, ok := knownTags[string(b)]; ok {
+		return s
 	}
 	return string(b)
 }

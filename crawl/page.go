@@ -36,11 +36,15 @@ type Page struct {
 	// Hash is the SHA-256 of Body (zero for a 304).
 	Hash [32]byte
 
-	// Title is the text of the first <title>, whitespace-normalised.
+	// Title is the text of the first <title> (outside SVG/MathML),
+	// whitespace-normalised. HTML only, like the fields below up to Robots.
 	Title string
-	// Text is the visible text of the document: whitespace-normalised,
-	// without <head> content, script, style, noscript and template, with a
-	// space between block-level elements.
+	// Text is the visible text of the document, decoded to UTF-8:
+	// whitespace-normalised (runs of Unicode white space become one
+	// space), without the title and the content of script, style,
+	// noscript, iframe, noembed, noframes and template, with a space at
+	// every block-level element boundary but none around inline elements
+	// ("fo<b>o</b>" is "foo").
 	Text string
 	// Links are the distinct http and https links of the page (<a href>,
 	// <area href>, <frame src>, <iframe src>), resolved against the

@@ -207,3 +207,39 @@ func TestToNetURL(t *testing.T) {
 		require.Equal(t, tt.wantHost, u.Host, tt.in)
 	}
 }
+
+// TestLinkCacheMatchesResolve: a worker's resolved-link cache returns what
+// resolving afresh returns, whatever the page the reference is on.
+func TestLinkCacheMatchesResolve(t *testing.T) {
+	t.Parallel()
+	c := newCrawler(Config{StartURLs: []string{"http://example.com/"}}.withDefaults(), Hooks{})
+	defer c.close()
+	w := &worker{c: c, links: make(map[string]normURL)}
+	bases := []string{
+		"http://example.com/a/b/c.html?q=1",
+		"http://example.com/",
+		"http://user:pw@example.com:8080/x/",
+		"https://example.com/deep/er/",
+		"http://other.org/z",
+	}
+	refs := []string{"/p", "/p?x=1#f", "/\t/evil.org/x", "/\n\\x", "/../up", "http://example.com/abs", "https://x.y/",
+		"//proto.rel/x", "rel", "?q=2", "#frag", "/a;jsessionid=1", "", " /spaced "}
+	for round := 0; round < 2; round++ { // the second round hits the cache
+		for _, b := range bases {
+			base := mustParseBase(t, b)
+			all, _ := w.resolveLinks(base, refs)
+			var want []normURL
+			seen := map[string]bool{}
+			for _, r := range refs {
+				n, err := c.norm.resolve(base, r)
+				if err != nil || seen[n.s] {
+					continue
+				}
+				seen[n.s] = true
+				want = append(want, n)
+			}
+			require.Equal(t, want, all, "base %s round %d", b, round)
+		}
+	}
+	require.NotEmpty(t, w.links)
+}
