@@ -89,8 +89,9 @@ type Config struct {
 	// "disallow all".
 	IgnoreRobotsErrors bool
 
-	// PageDelay is the minimum time between the starts of two requests of
-	// one worker (robots.txt and redirect hops included). 0: no delay.
+	// PageDelay is the minimum time a worker waits between the end of one
+	// request (body read and closed) and the start of its next one
+	// (robots.txt and redirect hops included). 0: no delay.
 	PageDelay time.Duration
 	// MaxBytesPerSec caps the download rate of the whole crawl, counted on
 	// bytes of bodies read (robots.txt included). 0: no cap.

@@ -68,15 +68,16 @@ type bodyPolicy struct {
 
 // worker is one fetch goroutine; it owns its PageDelay clock.
 type worker struct {
-	c         *crawler
-	lastStart time.Time
-	links     map[string]normURL // resolved-link cache, see linkCacheKey
+	c       *crawler
+	lastEnd time.Time          // when this worker's last exchange ended
+	links   map[string]normURL // resolved-link cache, see linkCacheKey
 }
 
-// pace waits until PageDelay has passed since this worker's last request.
+// pace waits until PageDelay has passed since this worker's last exchange
+// ended.
 func (w *worker) pace(ctx context.Context) error {
-	if d := w.c.cfg.PageDelay; d > 0 && !w.lastStart.IsZero() {
-		if wait := time.Until(w.lastStart.Add(d)); wait > 0 {
+	if d := w.c.cfg.PageDelay; d > 0 && !w.lastEnd.IsZero() {
+		if wait := time.Until(w.lastEnd.Add(d)); wait > 0 {
 			t := time.NewTimer(wait)
 			defer t.Stop()
 			select {
@@ -86,7 +87,6 @@ func (w *worker) pace(ctx context.Context) error {
 			}
 		}
 	}
-	w.lastStart = time.Now()
 	return nil
 }
 
@@ -99,6 +99,7 @@ func (w *worker) get(ctx context.Context, u string, prior *Prior, pol bodyPolicy
 	if err := w.pace(ctx); err != nil {
 		return nil, nil
 	}
+	defer func() { w.lastEnd = time.Now() }() // runs after the body is closed
 	reqCtx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 
