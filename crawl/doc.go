@@ -53,6 +53,32 @@
 // after that, requests in flight are aborted, and Crawl returns only after
 // all its goroutines have exited.
 //
+// # Choices where the connector documentation is silent
+//
+//   - Links are taken from <a href>, <area href>, <frame src> and <iframe
+//     src>; not from <link>, <img>, <script> (assets are not pages).
+//     rel="nofollow" on a single link is not honoured; page-level robots
+//     directives are.
+//   - With FollowRobots, a noindex page is fetched (its links are followed
+//     unless nofollow) but not delivered; it is counted in
+//     Stats.Skipped.NoIndex.
+//   - robots.txt answered with 429 counts as unavailable (like 5xx), as
+//     Google does; other 4xx mean "no robots.txt".
+//   - A redirect does not add depth. Its target is recorded like a link;
+//     when it was recorded already (a page linked to it, or another
+//     redirect led there) the chain stops and nothing is delivered for it
+//     (Stats.Skipped.Duplicate): that URL is, or was, fetched on its own.
+//   - Hooks.Prior is asked for every URL requested, redirect hops included;
+//     a 304 is delivered under the chain's first URL with FinalURL set.
+//   - MaxPages counts 304 deliveries too.
+//   - The level barrier means a slow page holds the next level back until
+//     it completes or times out; that is the price of exact depths.
+//   - Query strings are percent-encoded as UTF-8 whatever the document's
+//     charset (the WHATWG "encoding override" is not applied); text is
+//     decoded with the document's charset.
+//   - Bytes for MaxBytesPerSec, MaxPageSize and Stats.Bytes are body bytes
+//     after transport decompression.
+//
 // # Concurrency of hooks
 //
 // Hooks are called from up to Config.Concurrency worker goroutines at once;

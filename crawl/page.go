@@ -85,7 +85,9 @@ type RobotsFlags struct {
 // Prior returns what a later crawl needs to know about the page for a
 // conditional request: its validators and, when the crawl followed them,
 // its links (so that a 304 lets the crawl go on through the page exactly as
-// this crawl did). Store it under p.URL, the key Hooks.Prior is asked with.
+// this crawl did). Store it under p.FinalURL: Hooks.Prior is asked with
+// the URL of each request, and the validators belong to the response of the
+// last one (the same as p.URL when there was no redirect).
 func (p *Page) Prior() Prior {
 	pr := Prior{ETag: p.Header.Get("ETag"), LastModified: p.Header.Get("Last-Modified")}
 	if p.followed {
