@@ -70,7 +70,8 @@ type Actions struct {
 	FinishedActionMaxAge   time.Duration // default 7 days; 0 = no age limit
 	UseInMemoryDatastore   bool          // default false: durable store on disk
 	// ProcessingOnRestart says what happens after a crash to actions that
-	// were Processing: "Rerun" (default), "Requeue" or "Error".
+	// were Processing: "Rerun" (default: queue it again, its task continues
+	// from its datastore) or "Error" (end it as Error).
 	ProcessingOnRestart string
 	// StopTimeout bounds how long a Stop waits for a running action's
 	// in-flight work to be aborted before it answers anyway; default 5s.
@@ -362,7 +363,7 @@ func (p *parser) actions(a *Actions, sec *Section) error {
 		case "useinmemorydatastore":
 			a.UseInMemoryDatastore, err = Bool(kv.Value)
 		case "processingonrestart":
-			a.ProcessingOnRestart, err = oneOf(kv.Value, "Rerun", "Requeue", "Error")
+			a.ProcessingOnRestart, err = oneOf(kv.Value, "Rerun", "Error")
 		case "stoptimeout":
 			a.StopTimeout, err = Duration(kv.Value)
 		default:

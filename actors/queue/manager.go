@@ -2,6 +2,7 @@ package queue
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,28 +12,42 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
 )
 
 // Local messages to the QueueManager.
 type (
 	// taskChanged reports a task's new observable state (or priority).
 	taskChanged struct {
-		id     uuid.UUID
-		status *messages.ActionStatus
-		live   bool // a worker is running it
+		id      uuid.UUID
+		status  *messages.ActionStatus
+		live    bool         // a worker is running it
+		replyTo []*actor.PID // answer these with the status once recorded
+	}
+	// committed reports the end of a group commit.
+	committed struct {
+		b   *batch
+		err error
 	}
 	// slotReleased answers every startTask: the action no longer holds a
 	// thread (its worker exited, or it declined to start).
 	slotReleased struct{ id uuid.UUID }
 	// retentionTick drives age-based retention.
 	retentionTick struct{}
+	// retryTick wakes the QueueManager to write failed changes again.
+	retryTick struct{}
 	// beginShutdown stops admission, stops running actions, and is
 	// answered (with shutdownDone) when every worker has exited.
 	beginShutdown struct{}
 	shutdownDone  struct{}
-	// lookupTombstone asks for an action whose actor has gone (crashed
-	// outside the recover middleware). Answered with an ActionReply.
-	lookupTombstone struct{ id uuid.UUID }
+	// lookupTombstone follows a request that found no actor: the
+	// QueueManager forwards it to the action's actor if there is one by now,
+	// answers from a tombstone (an actor that failed outside the recover
+	// middleware), or answers ErrUnknownToken.
+	lookupTombstone struct {
+		id  uuid.UUID
+		msg any
+	}
 )
 
 // entry is the QueueManager's view of one action: what it needs for
@@ -78,6 +93,42 @@ type manager struct {
 	shutting   bool
 	shutWaiter *actor.PID
 	tickStop   chan struct{}
+
+	// Durability (nil store: none). Mutations and the replies that must
+	// wait for them gather in pending while one batch is being written.
+	st       store.Store
+	pending  *batch
+	inflight bool
+	writes   chan *batch
+	wdone    chan struct{}
+	recover  []*messages.StoredAction // loaded at start, spawned on Started
+	// retry holds status changes whose commit failed, latest per action,
+	// written again with the next batch (at most once a second).
+	retry   map[string]store.ActionMutation
+	retryAt time.Time
+}
+
+// batch is one group commit: the mutations of many messages, and what to do
+// once they are on disk. The first nsubmit mutations are the new actions of
+// submits (never retried: a refused submission is gone).
+type batch struct {
+	nsub    int
+	muts    []store.ActionMutation
+	submits []*pendingSubmit
+	replies []pendingReply
+}
+
+type pendingSubmit struct {
+	sender *actor.PID
+	id     uuid.UUID
+	token  string
+	spec   *messages.ActionSpec
+	status *messages.ActionStatus
+}
+
+type pendingReply struct {
+	to    *actor.PID
+	reply *messages.ActionReply
 }
 
 var (
@@ -101,6 +152,11 @@ func newManager(cfg Config, sh *shared, root *actor.RootContext) *manager {
 
 // Receive implements actor.Actor.
 func (m *manager) Receive(ctx actor.Context) {
+	m.receive(ctx)
+	m.flush(ctx)
+}
+
+func (m *manager) receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *messages.SubmitAction:
 		m.submit(ctx, msg)
@@ -108,6 +164,8 @@ func (m *manager) Receive(ctx actor.Context) {
 		m.changed(ctx, msg)
 	case *slotReleased:
 		m.released(ctx, msg)
+	case *committed:
+		m.committed(ctx, msg)
 	case *messages.ListActions:
 		ctx.Respond(m.list(msg))
 	case *messages.QueueStatusRequest:
@@ -120,17 +178,22 @@ func (m *manager) Receive(ctx actor.Context) {
 		ctx.Respond(m.queueStatus())
 	case *retentionTick:
 		m.retain(ctx)
+	case *retryTick:
+		// flush (after every message) writes the retries
 	case *lookupTombstone:
-		m.tombstone(ctx, msg.id)
+		m.tombstone(ctx, msg)
 	case *beginShutdown:
 		m.beginShutdown(ctx)
 	case *actor.Started:
+		m.startWriter(ctx)
+		m.recoverActions(ctx)
 		m.startTicker(ctx)
 	case *actor.Stopping:
 		if m.tickStop != nil {
 			close(m.tickStop)
 			m.tickStop = nil
 		}
+		m.stopWriter()
 	case *actor.Terminated:
 		// Children stop on retention (entry already gone), on shutdown,
 		// or after HandleFailure stopped them (entry kept as a tombstone).
@@ -194,6 +257,13 @@ func (m *manager) submit(ctx actor.Context, msg *messages.SubmitAction) {
 		Token: token, State: messages.State_STATE_QUEUED, Priority: msg.Spec.Priority,
 		QueuedUnixMs: now, FetchAction: msg.Spec.FetchAction, Seq: m.seq,
 	}
+	if m.st != nil {
+		// The token is given out only once the action is on disk.
+		b := m.batchOf()
+		b.submits = append(b.submits, &pendingSubmit{sender: ctx.Sender(), id: id, token: token, spec: msg.Spec, status: st})
+		m.nwait++ // counts against MaximumQueueSize from now on
+		return
+	}
 	if _, err := m.spawn(ctx, id, token, msg.Spec, st); err != nil {
 		ctx.Respond(&messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: err.Error()})
 		return
@@ -249,7 +319,22 @@ func (m *manager) move(e *entry, s messages.State) {
 func (m *manager) changed(ctx actor.Context, msg *taskChanged) {
 	e := m.entries[msg.id]
 	if e == nil || e.crash != "" {
+		for _, to := range msg.replyTo {
+			ctx.Send(to, &messages.ActionReply{Status: msg.status})
+		}
 		return
+	}
+	m.persist(e, msg.status)
+	if len(msg.replyTo) > 0 {
+		reply := &messages.ActionReply{Status: msg.status}
+		for _, to := range msg.replyTo {
+			if m.st != nil {
+				b := m.batchOf()
+				b.replies = append(b.replies, pendingReply{to: to, reply: reply})
+			} else {
+				ctx.Send(to, reply)
+			}
+		}
 	}
 	s := msg.status
 	wasTerminal, wasWaiting := messages.Terminal(e.state), e.waiting()
@@ -290,12 +375,16 @@ func (m *manager) released(ctx actor.Context, msg *slotReleased) {
 		e.slot = false
 	}
 	m.running--
-	if m.shutting && m.running == 0 && m.shutWaiter != nil {
+	m.retain(ctx)
+	m.dispatch(ctx)
+}
+
+// shutdownDone is sent once no worker runs and every change is on disk.
+func (m *manager) checkShutdown(ctx actor.Context) {
+	if m.shutting && m.shutWaiter != nil && m.running == 0 && !m.inflight && m.pending == nil {
 		ctx.Send(m.shutWaiter, &shutdownDone{})
 		m.shutWaiter = nil
 	}
-	m.retain(ctx)
-	m.dispatch(ctx)
 }
 
 // retain evicts ended actions beyond MaximumFinishedActions or older than
@@ -332,6 +421,10 @@ func (m *manager) retain(ctx actor.Context) {
 }
 
 func (m *manager) evict(ctx actor.Context, e *entry) {
+	if m.st != nil {
+		b := m.batchOf()
+		b.muts = append(b.muts, store.ActionMutation{Delete: e.id.String()})
+	}
 	delete(m.entries, e.id)
 	m.byState[e.state]--
 	if e.crash == "" {
@@ -440,10 +533,15 @@ func (m *manager) list(f *messages.ListActions) *messages.ListActionsReply {
 	return &messages.ListActionsReply{Ids: ids}
 }
 
-func (m *manager) tombstone(ctx actor.Context, id uuid.UUID) {
+func (m *manager) tombstone(ctx actor.Context, msg *lookupTombstone) {
+	id := msg.id
 	e := m.entries[id]
-	if e == nil || e.crash == "" {
+	if e == nil {
 		ctx.Respond(&messages.ActionReply{Code: messages.ErrorCode_ERROR_CODE_UNKNOWN_TOKEN, Message: "no action has this token"})
+		return
+	}
+	if e.crash == "" {
+		ctx.RequestWithCustomSender(e.pid, msg.msg, ctx.Sender())
 		return
 	}
 	ctx.Respond(&messages.ActionReply{
@@ -462,10 +560,6 @@ func (m *manager) beginShutdown(ctx actor.Context) {
 		if e.slot {
 			ctx.Send(e.pid, &shutdownTask{})
 		}
-	}
-	if m.running == 0 {
-		ctx.Respond(&shutdownDone{})
-		return
 	}
 	m.shutWaiter = ctx.Sender()
 }
@@ -490,4 +584,196 @@ func (m *manager) startTicker(ctx actor.Context) {
 			}
 		}
 	}()
+}
+
+// persist records an action's new status (with a store).
+func (m *manager) persist(e *entry, st *messages.ActionStatus) {
+	if m.st == nil {
+		return
+	}
+	b := m.batchOf()
+	b.muts = append(b.muts, store.ActionMutation{Put: &messages.StoredAction{Id: e.id.String(), Spec: e.spec, Status: st}})
+}
+
+func (m *manager) batchOf() *batch {
+	if m.pending == nil {
+		m.pending = &batch{}
+	}
+	return m.pending
+}
+
+// flush starts a group commit of everything pending unless one is already
+// being written; what arrives meanwhile waits for the next one. So under
+// load each fsync carries every submission that arrived during the last.
+func (m *manager) flush(ctx actor.Context) {
+	if m.st == nil || m.inflight || m.writes == nil {
+		m.checkShutdown(ctx)
+		return
+	}
+	retry := len(m.retry) > 0 && !time.Now().Before(m.retryAt) // wall clock, like the timer
+	if m.pending == nil && !retry {
+		m.checkShutdown(ctx)
+		return
+	}
+	b := m.pending
+	if b == nil {
+		b = &batch{}
+	}
+	m.pending = nil
+	// New actions first, then retried changes, then this round's changes
+	// (later changes of an action override earlier ones when applied).
+	muts := make([]store.ActionMutation, 0, len(b.submits)+len(m.retry)+len(b.muts))
+	for _, p := range b.submits {
+		muts = append(muts, store.ActionMutation{Put: &messages.StoredAction{Id: p.id.String(), Spec: p.spec, Status: p.status}})
+	}
+	if retry {
+		for _, r := range m.retry {
+			muts = append(muts, r)
+		}
+		m.retry = nil
+	}
+	b.nsub = len(b.submits)
+	b.muts = append(muts, b.muts...)
+	m.inflight = true
+	m.writes <- b
+}
+
+func (m *manager) committed(ctx actor.Context, c *committed) {
+	m.inflight = false
+	if c.err != nil {
+		m.sh.log.Error("store write failed; new actions are refused and changes will be written again",
+			"changes", len(c.b.muts), "err", c.err)
+		if m.retry == nil {
+			m.retry = make(map[string]store.ActionMutation)
+		}
+		for _, mu := range c.b.muts[c.b.nsub:] {
+			id := mu.Delete
+			if mu.Put != nil {
+				id = mu.Put.Id
+			}
+			m.retry[id] = mu // later mutations of the batch win
+		}
+		m.retryAt = time.Now().Add(time.Second)
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		time.AfterFunc(time.Second, func() { root.Send(self, &retryTick{}) })
+	}
+	for _, p := range c.b.submits {
+		m.nwait-- // spawn counts it again
+		if c.err != nil {
+			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_STORE,
+				Message: "the action could not be recorded durably, so it was not accepted: " + c.err.Error()})
+			continue
+		}
+		if _, err := m.spawn(ctx, p.id, p.token, p.spec, p.status); err != nil {
+			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: err.Error()})
+			continue
+		}
+		ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
+	}
+	// A change a task already made stays in effect even if it could not be
+	// recorded; the failure is logged above and new work is refused.
+	for _, r := range c.b.replies {
+		ctx.Send(r.to, r.reply)
+	}
+	m.dispatch(ctx)
+}
+
+// startWriter starts the goroutine that performs group commits, one at a
+// time, and reports each back as a message.
+func (m *manager) startWriter(ctx actor.Context) {
+	if m.st == nil {
+		return
+	}
+	m.writes = make(chan *batch, 1)
+	m.wdone = make(chan struct{})
+	self, root, st, name, writes, done := ctx.Self(), ctx.ActorSystem().Root, m.st, m.cfg.Name, m.writes, m.wdone
+	go func() {
+		defer close(done)
+		for b := range writes {
+			var err error
+			if len(b.muts) > 0 {
+				err = st.ApplyActions(name, b.muts)
+			}
+			root.Send(self, &committed{b: b, err: err})
+		}
+	}()
+}
+
+// stopWriter ends the writer after its last batch; anything still pending
+// (there is none after a clean shutdown) is written synchronously.
+func (m *manager) stopWriter() {
+	if m.writes == nil {
+		return
+	}
+	close(m.writes)
+	<-m.wdone
+	m.writes = nil
+	if m.pending != nil && len(m.pending.muts) > 0 {
+		if err := m.st.ApplyActions(m.cfg.Name, m.pending.muts); err != nil {
+			m.sh.log.Error("store write at stop failed", "err", err)
+		}
+	}
+	m.pending = nil
+}
+
+// ErrInterrupted is the error of an action that was running when the server
+// crashed, under ProcessingOnRestart=Error.
+var ErrInterrupted = errors.New("queue: interrupted by a server crash")
+
+// recoverActions re-creates the actions loaded from the store, in arrival
+// order. Actions that were running when the process died are run again
+// (their restart count goes up) or end as Error, as the policy says. After
+// a clean shutdown no action is running, so none is re-run.
+func (m *manager) recoverActions(ctx actor.Context) {
+	recs := m.recover
+	m.recover = nil
+	for _, r := range recs {
+		id, err := uuid.Parse(r.Id)
+		if err != nil || r.Spec == nil || r.Status == nil {
+			m.sh.log.Error("skipping unreadable stored action", "id", r.Id)
+			continue
+		}
+		st := r.Status
+		if st.Seq > m.seq {
+			m.seq = st.Seq
+		}
+		changed := false
+		switch {
+		case messages.Terminal(st.State):
+		case st.StartedUnixMs != 0 && (st.State == messages.State_STATE_PROCESSING || st.State == messages.State_STATE_PAUSED):
+			changed = true
+			switch {
+			case m.cfg.OnRestart == RestartError:
+				st.State = messages.State_STATE_ERROR
+				st.Error = ErrInterrupted.Error()
+				st.EndedUnixMs = m.sh.now().UnixMilli()
+			case st.State == messages.State_STATE_PAUSED:
+				st.Restarts++ // the user paused it: it waits, paused, for Resume
+			default:
+				st.State = messages.State_STATE_QUEUED
+				st.Restarts++
+			}
+		case st.State == messages.State_STATE_PROCESSING: // dispatched, never started
+			st.State = messages.State_STATE_QUEUED
+			changed = true
+		}
+		token := st.Token
+		if token == "" {
+			token = messages.NewToken(m.cfg.TokenHost, m.cfg.TokenPort, m.upper, id)
+			st.Token = token
+		}
+		e, err := m.spawn(ctx, id, token, r.Spec, st)
+		if err != nil {
+			m.sh.log.Error("cannot restore action", "id", r.Id, "err", err)
+			continue
+		}
+		if changed {
+			m.persist(e, st)
+		}
+	}
+	if len(recs) > 0 {
+		m.sh.log.Info("restored actions", "queue", m.cfg.Name, "actions", len(recs), "queued", m.waiting.Len())
+	}
+	m.retain(ctx)
+	m.dispatch(ctx)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
 )
 
 // Config configures one queue. The zero value of every optional field is a
@@ -32,9 +33,23 @@ type Config struct {
 	StopTimeout            time.Duration // longest a Stop reply waits for the worker; default 5s
 	AskTimeout             time.Duration // how long a request to an actor may take; default 5s
 
+	// Store, when set, makes the queue durable: a token is returned only
+	// once its action is on disk, and actions are restored at Start.
+	// nil keeps the queue in memory only ([Actions] UseInMemoryDatastore).
+	Store store.Store
+	// OnRestart says what happens at Start to actions that were running
+	// when the process died: RestartRerun (default) or RestartError.
+	OnRestart string
+
 	Logger *slog.Logger
 	Now    func() time.Time // clock; default time.Now
 }
+
+// Policies for actions found running after a crash.
+const (
+	RestartRerun = "Rerun" // queue it again; it continues from its task's datastore
+	RestartError = "Error" // end it as Error ("interrupted by a server crash")
+)
 
 func (c *Config) withDefaults() error {
 	if c.Name == "" {
@@ -70,6 +85,14 @@ func (c *Config) withDefaults() error {
 	if c.TokenHost == "" {
 		c.TokenHost = "127.0.0.1"
 	}
+	switch {
+	case c.OnRestart == "" || strings.EqualFold(c.OnRestart, RestartRerun):
+		c.OnRestart = RestartRerun
+	case strings.EqualFold(c.OnRestart, RestartError):
+		c.OnRestart = RestartError
+	default:
+		return fmt.Errorf("queue: unknown OnRestart policy %q (want %s or %s)", c.OnRestart, RestartRerun, RestartError)
+	}
 	return nil
 }
 
@@ -93,13 +116,30 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 		stopTimeout: cfg.StopTimeout, askTimeout: cfg.AskTimeout,
 	}
 	m := newManager(cfg, sh, sys.Root)
+	if cfg.Store != nil {
+		m.st = cfg.Store
+		err := cfg.Store.LoadActions(cfg.Name, func(a *messages.StoredAction) error {
+			m.recover = append(m.recover, a)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("queue: load %s actions: %w", cfg.Name, err)
+		}
+	}
 	props := actor.PropsFromProducer(func() actor.Actor { return m })
 	name := "queue-" + strings.ToLower(cfg.Name)
 	pid, err := sys.Root.SpawnNamed(props, name)
 	if err != nil {
 		return nil, fmt.Errorf("queue: start %s: %w", cfg.Name, err)
 	}
-	return &Queue{cfg: cfg, sys: sys, pid: pid, prefix: pid.Id + "/", upper: strings.ToUpper(cfg.Name)}, nil
+	q := &Queue{cfg: cfg, sys: sys, pid: pid, prefix: pid.Id + "/", upper: strings.ToUpper(cfg.Name)}
+	// The QueueManager restores stored actions when it starts; answering
+	// this request means it is done, so Start returns a queue whose every
+	// token already resolves.
+	if _, err := sys.Root.RequestFuture(pid, &messages.QueueStatusRequest{}, max(cfg.AskTimeout, time.Minute)).Result(); err != nil {
+		return nil, fmt.Errorf("queue: start %s: %w", cfg.Name, err)
+	}
+	return q, nil
 }
 
 // Name returns the queue's name as configured.
@@ -140,7 +180,7 @@ func (q *Queue) Ask(token string, msg any) (*messages.ActionReply, error) {
 	res, err := q.sys.Root.RequestFuture(pid, msg, q.cfg.AskTimeout).Result()
 	if errors.Is(err, actor.ErrDeadLetter) {
 		// No live actor: a tombstone, or an unknown token.
-		res, err = q.ask(q.pid, &lookupTombstone{id: id})
+		res, err = q.ask(q.pid, &lookupTombstone{id: id, msg: msg})
 	} else if err != nil {
 		err = mapAskErr(err)
 	}

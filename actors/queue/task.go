@@ -129,7 +129,7 @@ func (t *task) Receive(ctx actor.Context) {
 			t.refuse(ctx, messages.ErrNotPaused, "the action is not paused")
 		default:
 			t.resume(ctx)
-			ctx.Respond(&messages.ActionReply{Status: t.status()})
+			t.notifyReply(ctx, ctx.Sender())
 		}
 	case *messages.ChangePriority:
 		switch {
@@ -139,8 +139,7 @@ func (t *task) Receive(ctx actor.Context) {
 			t.refuse(ctx, messages.ErrNotQueued, "the action has already started; only queued actions can change priority")
 		default:
 			t.priority = m.Priority
-			t.notify(ctx)
-			ctx.Respond(&messages.ActionReply{Status: t.status()})
+			t.notifyReply(ctx, ctx.Sender())
 		}
 	case *messages.GetProgress:
 		ctx.Respond(&messages.ActionReply{Status: t.status(), Progress: t.currentProgress()})
@@ -185,9 +184,6 @@ func (t *task) start(ctx actor.Context) {
 	if t.state != messages.State_STATE_QUEUED || t.run != nil {
 		ctx.Send(ctx.Parent(), &slotReleased{id: t.id})
 		return
-	}
-	if t.startedMs != 0 { // run again after a crash interrupted it
-		t.restarts++
 	}
 	t.started = true
 	t.startedMs = t.nowMs()
@@ -244,14 +240,11 @@ func (t *task) done(ctx actor.Context, d *workDone) {
 		default:
 			t.end(ctx, messages.State_STATE_FINISHED)
 		}
-	} else {
-		if d.panic != "" && t.state == messages.State_STATE_ERROR && t.errMsg == "" {
-			t.errMsg = "panic: " + d.panic
-		}
+	} else if len(t.stopWait) == 0 {
 		t.notify(ctx) // final counts and results of a stopped action
 	}
+	t.answerStops(ctx) // carries the final counts too
 	ctx.Send(ctx.Parent(), &slotReleased{id: t.id})
-	t.answerStops(ctx)
 }
 
 func (t *task) cancel(ctx actor.Context) {
@@ -261,8 +254,8 @@ func (t *task) cancel(ctx actor.Context) {
 	case t.started:
 		t.refuse(ctx, messages.ErrActionRunning, "the action is running and cannot be cancelled; use QueueAction=Stop to stop it")
 	default:
-		t.end(ctx, messages.State_STATE_CANCELLED)
-		ctx.Respond(&messages.ActionReply{Status: t.status()})
+		t.state, t.endedMs = messages.State_STATE_CANCELLED, t.nowMs()
+		t.notifyReply(ctx, ctx.Sender())
 	}
 }
 
@@ -276,8 +269,8 @@ func (t *task) stop(ctx actor.Context) {
 		t.refuse(ctx, messages.ErrActionEnded, "the action has already ended")
 		return
 	case t.run == nil:
-		t.end(ctx, messages.State_STATE_STOPPED)
-		ctx.Respond(&messages.ActionReply{Status: t.status()})
+		t.state, t.endedMs = messages.State_STATE_STOPPED, t.nowMs()
+		t.notifyReply(ctx, ctx.Sender())
 		return
 	}
 	if !messages.Terminal(t.state) {
@@ -293,14 +286,14 @@ func (t *task) stop(ctx actor.Context) {
 	}
 }
 
+// answerStops answers the Stop requests waiting for the worker (when it
+// has exited, or StopTimeout passed), through the QueueManager so the
+// answer follows the durable record of the stop.
 func (t *task) answerStops(ctx actor.Context) {
 	if len(t.stopWait) == 0 {
 		return
 	}
-	reply := &messages.ActionReply{Status: t.status()}
-	for _, w := range t.stopWait {
-		ctx.Send(w, reply)
-	}
+	ctx.Send(ctx.Parent(), &taskChanged{id: t.id, status: t.status(), live: t.run != nil, replyTo: t.stopWait})
 	t.stopWait = nil
 }
 
@@ -310,13 +303,13 @@ func (t *task) pause(ctx actor.Context) {
 		t.refuse(ctx, messages.ErrActionEnded, "the action has already ended")
 		return
 	case t.state == messages.State_STATE_PAUSED:
+		ctx.Respond(&messages.ActionReply{Status: t.status()})
+		return
 	case t.run != nil:
 		t.run.job.Pause()
-		t.setState(ctx, messages.State_STATE_PAUSED)
-	default:
-		t.setState(ctx, messages.State_STATE_PAUSED)
 	}
-	ctx.Respond(&messages.ActionReply{Status: t.status()})
+	t.state = messages.State_STATE_PAUSED
+	t.notifyReply(ctx, ctx.Sender())
 }
 
 func (t *task) resume(ctx actor.Context) {
@@ -388,6 +381,16 @@ func (t *task) fail(ctx actor.Context, reason any) {
 // notify tells the QueueManager the action's observable state.
 func (t *task) notify(ctx actor.Context) {
 	ctx.Send(ctx.Parent(), &taskChanged{id: t.id, status: t.status(), live: t.run != nil})
+}
+
+// notifyReply is notify plus an answer to requester, which the
+// QueueManager sends once the change is recorded (durably, with a store).
+func (t *task) notifyReply(ctx actor.Context, requester *actor.PID) {
+	tc := &taskChanged{id: t.id, status: t.status(), live: t.run != nil}
+	if requester != nil {
+		tc.replyTo = []*actor.PID{requester}
+	}
+	ctx.Send(ctx.Parent(), tc)
 }
 
 func (t *task) status() *messages.ActionStatus {

@@ -1,0 +1,322 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
+)
+
+// durable is a queue on a bbolt store in a test folder that can be
+// "crashed" (abandoned without a clean shutdown) and reopened.
+type durable struct {
+	dir    string
+	st     store.Store
+	sys    *actor.ActorSystem
+	q      *Queue
+	repo   *testRepo
+	mutate func(*Config)
+}
+
+func openDurable(t *testing.T, dir string, faults store.FaultInjector, mutate func(*Config)) *durable {
+	t.Helper()
+	st, err := store.Open(store.Config{Dir: dir, Faults: faults})
+	require.NoError(t, err)
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
+	repo := newTestRepo()
+	cfg := Config{Name: "fetch", Repository: repo, MaximumThreads: 1, TokenPort: 7000, Store: st, StopTimeout: time.Second}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	q, err := Start(sys, cfg)
+	require.NoError(t, err)
+	d := &durable{dir: dir, st: st, sys: sys, q: q, repo: repo, mutate: mutate}
+	return d
+}
+
+func (d *durable) bundle() *bundle { return &bundle{q: d.q, repo: d.repo, sys: d.sys} }
+
+// crash abandons the queue as a kill -9 would: the store is closed first so
+// nothing more reaches the disk, then the actors are torn down.
+func (d *durable) crash(t *testing.T) {
+	t.Helper()
+	require.NoError(t, d.st.Close())
+	d.releaseAll()
+	_ = d.sys.Root.StopFuture(d.q.pid).Wait()
+	d.sys.Shutdown()
+}
+
+// shutdown is a clean stop.
+func (d *durable) shutdown(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, d.q.Shutdown(ctx))
+	d.releaseAll()
+	d.sys.Shutdown()
+	require.NoError(t, d.st.Close())
+}
+
+func (d *durable) releaseAll() {
+	d.repo.mu.Lock()
+	defer d.repo.mu.Unlock()
+	for _, g := range d.repo.gates {
+		select {
+		case <-g:
+		default:
+			close(g)
+		}
+	}
+}
+
+func TestDurableSurvivesCrash(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	d := openDurable(t, dir, nil, nil)
+	b := d.bundle()
+	run := b.submit(t, "block", 0)
+	b.waitState(t, run, messages.State_STATE_PROCESSING)
+	d.waitDurable(t, run, started)
+	low := b.submit(t, "instant", 1)
+	hiA := b.submit(t, "instant", 5)
+	hiB := b.submit(t, "instant", 5)
+	cancelled := b.submit(t, "instant", 9)
+	_, err := b.q.Ask(cancelled, &messages.CancelAction{})
+	require.NoError(t, err)
+	d.crash(t)
+
+	d2 := openDurable(t, dir, nil, nil)
+	defer d2.shutdown(t)
+	b2 := d2.bundle()
+	// Every acknowledged action is back with its token.
+	s, err := b2.q.Status(cancelled)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_CANCELLED, s.State)
+	s, err = b2.q.Status(run)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, s.Restarts, "the interrupted action is run again and says so")
+	require.EqualValues(t, 1, s.Seq)
+	// Same priority-then-arrival order as before the crash; the interrupted
+	// action keeps its place (priority 0, first to arrive).
+	for _, tok := range []string{hiA, hiB, low} {
+		b2.waitState(t, tok, messages.State_STATE_FINISHED)
+	}
+	require.Eventually(t, func() bool { return len(b2.repo.started()) == 4 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, []string{hiA, hiB, low, run}, b2.repo.started())
+	d2.repo.release(run)
+	b2.waitState(t, run, messages.State_STATE_FINISHED)
+	// New actions continue the arrival sequence.
+	next := b2.submit(t, "instant", 0)
+	s, err = b2.q.Status(next)
+	require.NoError(t, err)
+	require.EqualValues(t, 6, s.Seq)
+}
+
+// waitDurable polls the store until the action's record satisfies ok.
+func (d *durable) waitDurable(t *testing.T, tok string, ok func(*messages.ActionStatus) bool) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		found := false
+		require.NoError(t, d.st.LoadActions("fetch", func(a *messages.StoredAction) error {
+			if a.Status.Token == tok && ok(a.Status) {
+				found = true
+			}
+			return nil
+		}))
+		return found
+	}, 5*time.Second, time.Millisecond)
+}
+
+func started(s *messages.ActionStatus) bool { return s.StartedUnixMs != 0 }
+
+func TestDurableCrashPolicyError(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	onErr := func(c *Config) { c.OnRestart = RestartError }
+	d := openDurable(t, dir, nil, onErr)
+	b := d.bundle()
+	run := b.submit(t, "block", 0)
+	b.waitState(t, run, messages.State_STATE_PROCESSING)
+	d.waitDurable(t, run, started) // a crash before this would simply queue it again
+	d.crash(t)
+
+	d2 := openDurable(t, dir, nil, onErr)
+	defer d2.shutdown(t)
+	s, err := d2.q.Status(run)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_ERROR, s.State)
+	require.Equal(t, ErrInterrupted.Error(), s.Error)
+	require.Empty(t, d2.repo.started())
+}
+
+func TestDurableCleanShutdownRerunsNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	d := openDurable(t, dir, nil, nil)
+	b := d.bundle()
+	run := b.submit(t, "count", 0)
+	b.waitState(t, run, messages.State_STATE_PROCESSING)
+	queued := b.submit(t, "instant", 0)
+	d.shutdown(t)
+
+	d2 := openDurable(t, dir, nil, nil)
+	defer d2.shutdown(t)
+	b2 := d2.bundle()
+	s, err := b2.q.Status(run)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_STOPPED, s.State, "stopped by the shutdown, not re-run")
+	require.EqualValues(t, 7, s.Counts[0].Seen, "with its final counts")
+	require.Zero(t, s.Restarts)
+	b2.waitState(t, queued, messages.State_STATE_FINISHED)
+	require.Equal(t, []string{queued}, b2.repo.started())
+}
+
+func TestDurableControlsSurviveCrash(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	d := openDurable(t, dir, nil, nil)
+	b := d.bundle()
+	run := b.submit(t, "block", 0)
+	b.waitState(t, run, messages.State_STATE_PROCESSING)
+	q := b.submit(t, "instant", 0)
+	_, err := b.q.Ask(q, &messages.ChangePriority{Priority: 8})
+	require.NoError(t, err)
+	_, err = b.q.Ask(run, &messages.StopAction{})
+	require.NoError(t, err)
+	b.waitState(t, q, messages.State_STATE_FINISHED)
+	run2 := b.submit(t, "block", 0)
+	b.waitState(t, run2, messages.State_STATE_PROCESSING)
+	_, err = b.q.Ask(run2, &messages.PauseAction{})
+	require.NoError(t, err)
+	paused := b.submit(t, "instant", 0)
+	_, err = b.q.Ask(paused, &messages.PauseAction{})
+	require.NoError(t, err)
+	d.crash(t) // right after the replies: they were durable before they were sent
+
+	d2 := openDurable(t, dir, nil, nil)
+	defer d2.shutdown(t)
+	s, err := d2.q.Status(run)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_STOPPED, s.State, "an acknowledged Stop is never undone by a crash")
+	s, err = d2.q.Status(q)
+	require.NoError(t, err)
+	require.EqualValues(t, 8, s.Priority)
+	s, err = d2.q.Status(paused)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_PAUSED, s.State)
+	s, err = d2.q.Status(run2)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_PAUSED, s.State, "paused while running: still paused after the crash")
+	require.EqualValues(t, 1, s.Restarts)
+	r, err := d2.q.Ask(run2, &messages.ResumeAction{})
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_QUEUED, r.Status.State)
+	d2.bundle().waitState(t, run2, messages.State_STATE_PROCESSING)
+}
+
+// failAfter fails every commit once armed, as a full disk would.
+type failAfter struct{ armed atomic.Bool }
+
+func (f *failAfter) Write() error { return nil }
+func (f *failAfter) Commit() error {
+	if f.armed.Load() {
+		return syscall.ENOSPC
+	}
+	return nil
+}
+func (f *failAfter) Synced() error { return nil }
+
+func TestDurableStoreFailureRefusesWork(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	faults := &failAfter{}
+	d := openDurable(t, dir, faults, nil)
+	b := d.bundle()
+	ok := b.submit(t, "instant", 0)
+	b.waitState(t, ok, messages.State_STATE_FINISHED)
+	blocked := b.submit(t, "block", 0)
+	b.waitState(t, blocked, messages.State_STATE_PROCESSING)
+	faults.armed.Store(true)
+	// A change made while the disk is full is kept and written later.
+	d.repo.release(blocked)
+	b.waitState(t, blocked, messages.State_STATE_FINISHED)
+	_, err := d.q.Submit(&messages.ActionSpec{FetchAction: "SYNCHRONIZE", Tasks: []string{"MYTASK"}})
+	require.ErrorIs(t, err, messages.ErrStore)
+	require.Contains(t, err.Error(), "not accepted")
+	qs, err := d.q.QueueStatus()
+	require.NoError(t, err)
+	require.Zero(t, qs.Queued, "a refused action leaves no trace")
+	faults.armed.Store(false)
+	again := b.submit(t, "instant", 0)
+	b.waitState(t, again, messages.State_STATE_FINISHED)
+	d.waitDurable(t, blocked, func(s *messages.ActionStatus) bool { return s.State == messages.State_STATE_FINISHED })
+	d.crash(t)
+
+	d2 := openDurable(t, dir, nil, nil)
+	defer d2.shutdown(t)
+	qs, err = d2.q.QueueStatus()
+	require.NoError(t, err)
+	require.EqualValues(t, 3, qs.Finished, "nothing lost, nothing re-run")
+	require.Empty(t, d2.repo.started())
+}
+
+func TestDurableRetentionDeletes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keep2 := func(c *Config) { c.MaximumFinishedActions = 2 }
+	d := openDurable(t, dir, nil, keep2)
+	b := d.bundle()
+	var toks []string
+	for i := 0; i < 5; i++ {
+		toks = append(toks, b.submit(t, "instant", 0))
+		b.waitState(t, toks[i], messages.State_STATE_FINISHED)
+	}
+	d.shutdown(t)
+	st, err := store.Open(store.Config{Dir: dir})
+	require.NoError(t, err)
+	n := 0
+	require.NoError(t, st.LoadActions("fetch", func(*messages.StoredAction) error { n++; return nil }))
+	require.NoError(t, st.Close())
+	require.Equal(t, 2, n, "evicted actions are deleted from disk too")
+}
+
+func TestDurableGroupCommit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	commits := &countCommits{}
+	d := openDurable(t, dir, commits, func(c *Config) { c.MaximumThreads = 4 })
+	defer d.shutdown(t)
+	const n = 200
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			_, err := d.q.Submit(&messages.ActionSpec{FetchAction: "SYNCHRONIZE", Tasks: []string{"MYTASK"},
+				Params: messages.Params{{Name: "Mode", Value: "instant"}}})
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		require.NoError(t, <-errs)
+	}
+	require.Less(t, commits.n.Load(), int64(n), "concurrent submissions share commits")
+}
+
+type countCommits struct{ n atomic.Int64 }
+
+func (c *countCommits) Write() error  { return nil }
+func (c *countCommits) Commit() error { c.n.Add(1); return nil }
+func (c *countCommits) Synced() error { return nil }
+
+var _ = errors.Is
