@@ -859,3 +859,66 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestConditionalThroughRedirect(t *testing.T) {
+	t.Parallel()
+	const etag = `"n1"`
+	mux := http.NewServeMux()
+	mux.HandleFunc("/old", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/new", http.StatusMovedPermanently)
+	})
+	mux.HandleFunc("/new", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		_, _ = io.WriteString(w, linksPage("new"))
+	})
+	mux.HandleFunc("/linked", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, linksPage("linked")) })
+	s := newSite(t, mux)
+	var asked []string
+	var mu sync.Mutex
+	r := &result{}
+	hooks := r.hooks()
+	hooks.Prior = func(u string) (Prior, bool) {
+		mu.Lock()
+		asked = append(asked, u)
+		mu.Unlock()
+		if u == s.URL+"/new" {
+			return Prior{ETag: etag, Links: []string{s.URL + "/linked"}}, true
+		}
+		return Prior{}, false
+	}
+	st, err := Crawl(context.Background(), Config{StartURLs: []string{s.URL + "/old"}, Depth: 1, Logger: quietLogger()}, hooks)
+	require.NoError(t, err)
+	p := r.page(t, s.URL+"/old")
+	require.True(t, p.NotModified)
+	require.Equal(t, s.URL+"/new", p.FinalURL)
+	require.Equal(t, []string{s.URL + "/linked"}, p.Links)
+	r.page(t, s.URL+"/linked")
+	require.Equal(t, int64(1), st.NotModified)
+	require.Contains(t, asked, s.URL+"/old")
+	require.Contains(t, asked, s.URL+"/new")
+}
+
+func TestRedirectsDisabled(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/a", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/b", http.StatusFound) })
+	mux.HandleFunc("/b", func(w http.ResponseWriter, r *http.Request) { t.Error("redirect followed") })
+	s := newSite(t, mux)
+	r := run(t, Config{StartURLs: []string{s.URL + "/a"}, MaxRedirects: -1})
+	require.NoError(t, r.err)
+	require.ErrorIs(t, r.errFor(s.URL+"/a"), ErrTooManyRedirects)
+}
+
+func TestStartURLsNormalisedAndDeduplicated(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, pages{"/": linksPage("root"), "/x": linksPage("x")})
+	port := s.URL[strings.LastIndexByte(s.URL, ':'):]
+	r := run(t, Config{StartURLs: []string{s.URL, s.URL + "/", "HTTP://127.0.0.1" + port + "/#top", " " + s.URL + "/x "}})
+	require.NoError(t, r.err)
+	require.Equal(t, []string{"/", "/x"}, r.paths(0))
+	require.Equal(t, 1, s.count("/"))
+	require.Equal(t, int64(2), r.stats.URLsDiscovered)
+}
