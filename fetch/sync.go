@@ -38,3 +38,18 @@ type TaskInfo struct {
 	LastStart  time.Time
 	LastFinish time.Time
 }
+
+// Scheduler is implemented by repositories whose tasks run on a schedule;
+// the server submits a Synchronize of each task at the times it gives, as
+// if a client had sent it.
+type Scheduler interface {
+	Schedules() []Schedule
+}
+
+// Schedule is one task's automatic synchronize cycles.
+type Schedule struct {
+	Task   string
+	Start  time.Time     // first run; zero: at once
+	Every  time.Duration // repeat interval; 0: run once
+	Cycles int           // runs in all; 0: unlimited (with Every > 0)
+}

@@ -62,6 +62,8 @@ type Server struct {
 	served  atomic.Uint64
 	bufs    sync.Pool
 	stopped atomic.Bool
+	mu      sync.Mutex // guards ln
+	ln      net.Listener
 }
 
 // result is what a handler produces: reply data, or raw bytes (View).
@@ -151,6 +153,17 @@ func (s *Server) Serve(ln net.Listener) error {
 	if a, ok := ln.Addr().(*net.TCPAddr); ok {
 		s.port.Store(int32(a.Port))
 	}
+	// Shutdown may run before this goroutine gets here, when fasthttp does
+	// not know the listener yet: it closes the listener we record, and a
+	// Serve that comes after Shutdown does not start at all.
+	s.mu.Lock()
+	if s.stopped.Load() {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return nil
+	}
+	s.ln = ln
+	s.mu.Unlock()
 	err := s.srv.Serve(ln)
 	if s.stopped.Load() {
 		return nil
@@ -161,8 +174,14 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting connections and waits for requests in flight
 // (bounded by ctx), then stops the request log.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
 	s.stopped.Store(true)
+	ln := s.ln
+	s.mu.Unlock()
 	err := s.srv.ShutdownWithContext(ctx)
+	if ln != nil {
+		_ = ln.Close() // already closed by fasthttp unless Serve had not registered it yet
+	}
 	_ = s.cfg.System.Root.StopFuture(s.reqlog).Wait()
 	return err
 }

@@ -1,0 +1,301 @@
+// Package server assembles the connector from its configuration: the
+// store, the ingestion target, the repository, the fetch queue, the
+// scheduler and the ACI front end, and shuts them down in a fixed order.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/connectorhq/connector/actors/queue"
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/store"
+	"github.com/connectorhq/connector/transport/httpd"
+)
+
+// Deps are what the server needs to build its repository. They are created
+// by the server from the configuration and owned by it.
+type Deps struct {
+	Config *config.Config
+	Store  store.Store
+	Target ingest.Target // nil when ingestion is disabled
+	Logger *slog.Logger
+}
+
+// RepositoryFunc builds the repository (the HTTP connector in the shipped
+// binary).
+type RepositoryFunc func(Deps) (fetch.Repository, error)
+
+// Options are what the command line adds to the configuration.
+type Options struct {
+	Repository RepositoryFunc // required
+	Port       int            // overrides [Server] Port when >= 0
+	LogOutput  io.Writer      // default os.Stderr (when [Logging] LogFile is empty)
+	Version    string         // default: the module version from build info
+}
+
+// Server is a running connector.
+type Server struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	logOut  io.Closer
+	sys     *actor.ActorSystem
+	st      store.Store
+	target  ingest.Target
+	repo    fetch.Repository
+	q       *queue.Queue
+	web     *httpd.Server
+	sched   *actor.PID
+	ln      net.Listener
+	served  chan error
+	down    sync.Once
+	downErr error
+}
+
+// Start builds and starts a server. On error everything started so far is
+// stopped again: there is never a half-started server.
+func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
+	if opts.Repository == nil {
+		return nil, errors.New("server: Options.Repository is required")
+	}
+	s := &Server{cfg: cfg, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			s.abort()
+		}
+	}()
+	if s.log, s.logOut, err = newLogger(cfg.Logging, opts.LogOutput); err != nil {
+		return nil, err
+	}
+	s.sys = actor.NewActorSystem(
+		actor.WithLoggerFactory(func(sys *actor.ActorSystem) *slog.Logger {
+			return slog.New(libHandler{h: s.log.Handler(), debug: cfg.Logging.Level == "debug"}).With("lib", "protoactor")
+		}),
+		actor.WithDeadLetterRequestLogging(false))
+
+	port := cfg.Server.Port
+	if opts.Port >= 0 {
+		port = opts.Port
+	}
+	addr := net.JoinHostPort(cfg.Server.Host, strconv.Itoa(port))
+	if s.ln, err = net.Listen("tcp", addr); err != nil {
+		return nil, fmt.Errorf("server: listen on %s ([Server] Host and Port): %w", addr, err)
+	}
+	actualPort := s.ln.Addr().(*net.TCPAddr).Port
+
+	if s.st, err = store.Open(store.Config{Dir: cfg.Server.DataDirectory, InMemory: cfg.Actions.UseInMemoryDatastore, Logger: s.log.With("component", "store")}); err != nil {
+		return nil, fmt.Errorf("server: open the store in %s ([Server] DataDirectory): %w", cfg.Server.DataDirectory, err)
+	}
+	if s.target, err = openTarget(cfg, s.log); err != nil {
+		return nil, err
+	}
+	if s.repo, err = opts.Repository(Deps{Config: cfg, Store: s.st, Target: s.target, Logger: s.log.With("component", "repository")}); err != nil {
+		return nil, err
+	}
+	qcfg := queue.Config{
+		Name:                   "fetch",
+		Repository:             s.repo,
+		TokenHost:              tokenHost(cfg.Server.Host),
+		TokenPort:              actualPort,
+		MaximumThreads:         cfg.Actions.MaximumThreads,
+		MaximumQueueSize:       cfg.Actions.MaximumQueueSize,
+		MaximumFinishedActions: cfg.Actions.MaximumFinishedActions,
+		FinishedActionMaxAge:   cfg.Actions.FinishedActionMaxAge,
+		StopTimeout:            cfg.Actions.StopTimeout,
+		OnRestart:              cfg.Actions.ProcessingOnRestart,
+		Logger:                 s.log.With("component", "queue"),
+	}
+	if qcfg.MaximumFinishedActions == 0 {
+		qcfg.MaximumFinishedActions = -1 // configured 0: keep none
+	}
+	if !cfg.Actions.UseInMemoryDatastore {
+		qcfg.Store = s.st
+	}
+	if s.q, err = queue.Start(s.sys, qcfg); err != nil {
+		return nil, err
+	}
+	if sc, ok := s.repo.(fetch.Scheduler); ok {
+		if s.sched, err = startScheduler(s.sys, s.q, s.repo, sc.Schedules(), s.log.With("component", "scheduler")); err != nil {
+			return nil, err
+		}
+	}
+	version := opts.Version
+	if version == "" {
+		version = buildVersion()
+	}
+	wd, _ := os.Getwd()
+	configPath := cfg.Path
+	if configPath != config.DefaultName {
+		configPath, _ = filepath.Abs(configPath)
+	}
+	if s.web, err = httpd.New(httpd.Config{
+		System: s.sys, Queue: s.q, Repository: s.repo,
+		Version:         httpd.Version{Version: version, Build: buildRevision(), ConfigPath: configPath, Directory: wd},
+		MaxRequestBytes: cfg.Server.MaxRequestBytes, ReadTimeout: cfg.Server.ReadTimeout,
+		WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout,
+		RequestLogSize: requestLogSize(cfg.Server.RequestLogSize),
+		Logger:         s.log,
+	}); err != nil {
+		return nil, err
+	}
+	go func() { s.served <- s.web.Serve(s.ln) }()
+	s.log.Info("connector started", "address", s.ln.Addr().String(), "config", cfg.Path, "version", version,
+		"store", s.st.Info().Path, "in_memory", s.st.Info().InMemory, "maximum_threads", cfg.Actions.MaximumThreads)
+	return s, nil
+}
+
+// requestLogSize maps [Server] RequestLogSize (0: keep none) to httpd's
+// convention (0: default, negative: none).
+func requestLogSize(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// Addr is the address the ACI port listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Queue is the fetch queue (for in-process use and tests).
+func (s *Server) Queue() *queue.Queue { return s.q }
+
+// Done delivers the front end's error if it stops serving on its own.
+func (s *Server) Done() <-chan error { return s.served }
+
+// Shutdown stops the server in a fixed order: stop accepting requests (and
+// finish those in flight); stop the scheduler so it submits nothing more;
+// stop running actions (they end as Stopped; queued ones stay queued) and
+// write the queue's last changes; stop the actors; close the ingestion
+// target; close the store. Each later step still runs if an earlier one
+// fails or ctx runs out.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.down.Do(func() { s.downErr = s.shutdown(ctx) })
+	return s.downErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	var errs []error
+	s.log.Info("connector stopping")
+	if err := s.web.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop the ACI port: %w", err))
+	}
+	if s.sched != nil {
+		_ = s.sys.Root.StopFuture(s.sched).Wait()
+	}
+	qctx, cancel := context.WithTimeout(ctx, s.cfg.Server.ShutdownTimeout)
+	if err := s.q.Shutdown(qctx); err != nil {
+		errs = append(errs, err)
+	}
+	cancel()
+	s.sys.Shutdown()
+	if s.target != nil {
+		if err := s.target.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close the ingestion target: %w", err))
+		}
+	}
+	if err := s.st.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close the store: %w", err))
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		s.log.Error("connector stopped with errors", "err", err)
+	} else {
+		s.log.Info("connector stopped")
+	}
+	if s.logOut != nil {
+		_ = s.logOut.Close()
+	}
+	return err
+}
+
+// abort undoes a failed Start.
+func (s *Server) abort() {
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+	if s.q != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.q.Shutdown(ctx)
+		cancel()
+	}
+	if s.sys != nil {
+		s.sys.Shutdown()
+	}
+	if s.target != nil {
+		_ = s.target.Close()
+	}
+	if s.st != nil {
+		_ = s.st.Close()
+	}
+	if s.logOut != nil {
+		_ = s.logOut.Close()
+	}
+}
+
+func openTarget(cfg *config.Config, log *slog.Logger) (ingest.Target, error) {
+	in := cfg.Ingestion
+	if !in.Enabled {
+		return nil, nil
+	}
+	t, err := ingest.Open(ingest.Options{
+		Type: in.Type, Directory: in.Directory, Host: in.Host, Port: in.Port, SSL: in.SSL,
+		Timeout: in.Timeout, BatchSize: in.BatchSize,
+	}, log.With("component", "ingest"))
+	if errors.Is(err, ingest.ErrDisabled) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &config.Error{File: cfg.Path, Section: "Ingestion", Err: err}
+	}
+	return t, nil
+}
+
+// tokenHost is the host written into tokens: the bind address, or this
+// machine's first non-loopback address when bound to every interface.
+func tokenHost(host string) string {
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsUnspecified() {
+		return host
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+				return n.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}
+
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "0.1.0-dev"
+}
+
+func buildRevision() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return s.Value[:12]
+			}
+		}
+	}
+	return "unknown"
+}
