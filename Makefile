@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       := bin/connector
 PKGS      := ./...
-DEB_TEST  := libxml2-utils
+DEB_TEST  := libxml2-utils postgresql-doc-15
 FUZZTIME  ?= 30s
 PROTOC_GEN_GO_VERSION := v1.33.0
 GOBIN     ?= $(shell $(GO) env GOPATH)/bin
