@@ -245,7 +245,7 @@ func (m *manager) submit(ctx actor.Context, msg *messages.SubmitAction) {
 			Message: fmt.Sprintf("the %s queue already holds MaximumQueueSize=%d waiting actions", m.cfg.Name, m.cfg.MaximumQueueSize)})
 		return
 	}
-	id, err := uuid.NewV7()
+	id, err := m.cfg.NewID()
 	if err != nil {
 		ctx.Respond(&messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: "generate id: " + err.Error()})
 		return

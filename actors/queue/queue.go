@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
 
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
@@ -43,6 +44,9 @@ type Config struct {
 
 	Logger *slog.Logger
 	Now    func() time.Time // clock; default time.Now
+	// NewID makes action ids; default uuid.NewV7 (time-ordered). Tests
+	// set it for reproducible tokens.
+	NewID func() (uuid.UUID, error)
 }
 
 // Policies for actions found running after a crash.
@@ -81,6 +85,9 @@ func (c *Config) withDefaults() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.NewID == nil {
+		c.NewID = uuid.NewV7
 	}
 	if c.TokenHost == "" {
 		c.TokenHost = "127.0.0.1"
