@@ -1,0 +1,99 @@
+package httpd
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// replay sends a raw request file byte for byte and returns the decoded
+// reply body, checking what the Java client requires of every reply: HTTP
+// 200 (anything else is a transport error to it), a text/xml content type
+// (its stream parsers accept nothing else), no DOCTYPE (its DOM parser
+// rejects one).
+func (e *env) replay(t *testing.T, raw []byte) string {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = c.Write(raw)
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.True(t, strings.HasPrefix(resp.Header.Get("Content-Type"), "text/xml"), resp.Header.Get("Content-Type"))
+	var r io.Reader = resp.Body
+	if resp.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(resp.Body)
+		require.NoError(t, err)
+		r = zr
+	}
+	body, err := io.ReadAll(r)
+	require.NoError(t, err)
+	require.NotContains(t, string(body), "<!DOCTYPE")
+	return string(body)
+}
+
+func readReplay(t *testing.T, name string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", "javaclient", name))
+	require.NoError(t, err)
+	return raw
+}
+
+func TestJavaClientRequestsReplayed(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+
+	body := e.replay(t, readReplay(t, "get-getversion.http"))
+	require.Contains(t, body, "<response>SUCCESS</response>")
+	require.Contains(t, body, "<autn:version>1.2.3</autn:version>")
+
+	params := func(tok string) string {
+		x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetActionParameters&Token="+url.QueryEscape(tok))
+		require.Equal(t, "SUCCESS", x.Response, string(x.ResponseData.Inner))
+		return string(x.ResponseData.Inner)
+	}
+
+	body = e.replay(t, readReplay(t, "get-fetch.http"))
+	sync := between(body, "<token>", "</token>")
+	require.NotEmpty(t, sync, body)
+	x := e.status(t, sync)
+	require.Equal(t, "2", x.ResponseData.Actions[0].Priority)
+
+	body = e.replay(t, readReplay(t, "post-fetch.http"))
+	collect := between(body, "<token>", "</token>")
+	require.NotEmpty(t, collect, body)
+	require.Contains(t, params(collect), `<parameter name="Identifiers">a,b c</parameter>`, "form-encoded body under text/plain")
+
+	body = e.replay(t, readReplay(t, "multipart-chunked-fetch.http"))
+	insert := between(body, "<token>", "</token>")
+	require.NotEmpty(t, insert, body)
+	require.Contains(t, params(insert), `<parameter name="InsertXML">&lt;insert&gt;&lt;reference&gt;http://x/1&lt;/reference&gt;&lt;/insert&gt;</parameter>`,
+		"chunked multipart, binary part")
+
+	// The client percent-encodes the token's '=' padding.
+	raw := bytes.Replace(readReplay(t, "get-queueinfo-token.http"), []byte("TOKEN"), []byte(url.QueryEscape(collect)), 1)
+	body = e.replay(t, raw)
+	require.Contains(t, body, "<token>"+collect+"</token>")
+
+	// An error reply is still HTTP 200 with <response>ERROR</response>,
+	// which is exactly what the client checks.
+	raw = bytes.Replace(readReplay(t, "get-queueinfo-token.http"), []byte("TOKEN"), []byte("bm9wZQ%3D%3D"), 1)
+	body = e.replay(t, raw)
+	require.Contains(t, body, "<response>ERROR</response>")
+	require.Contains(t, body, "<errorcode>ERRORUNKNOWNTOKEN</errorcode>")
+}
