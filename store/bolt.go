@@ -103,8 +103,9 @@ func openBolt(cfg Config) (_ Store, err error) {
 	if err := checkTruncated(path); err != nil {
 		return nil, err
 	}
-	// Check the file read-only first (bbolt then neither writes nor walks
-	// it on its own goroutines), then open it for writing.
+	// Check the file read-only first (bbolt then neither writes it nor
+	// reads its freelist), walking every page on this goroutine where a
+	// panic or fault is recovered, then open it for writing.
 	ro, err := s.boltOpen(path, true)
 	if err != nil {
 		return nil, err
@@ -129,14 +130,13 @@ func (s *boltStore) boltOptions(file **os.File, readOnly bool) *bolt.Options {
 	return &bolt.Options{
 		Timeout:  s.cfg.LockTimeout,
 		ReadOnly: readOnly,
-		// The freelist is not written with each commit: when it is, a
-		// fragmented file (after deleting many records) makes every
-		// commit write a large freelist into pages allocated at the end
-		// of the file, and the file grows under churn (bench/RESULTS.md).
-		// bbolt rebuilds it at open by walking every page, on a goroutine
-		// of its own; checkTruncated and the read-only walk of
-		// checkOpened make sure that walk meets no damage.
-		NoFreelistSync: true,
+		// The freelist is written with each commit (bbolt's default).
+		// Without it (NoFreelistSync) commits are cheaper and the file
+		// stays flat under churn, but every read-write open rebuilds the
+		// freelist by walking all pages on a goroutine of bbolt's, where
+		// a damaged page is a panic or fault that kills the process
+		// (seen in TestDamageFlippedBytes). See bench/RESULTS.md.
+		NoFreelistSync: false,
 		FreelistType:   bolt.FreelistMapType,
 		MaxSize:        int(s.cfg.MaxSize),
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
@@ -325,13 +325,17 @@ func (s *boltStore) verify(tx *bolt.Tx, sums bool) error {
 			if !sums {
 				return nil
 			}
-			p, ok := unframe(v)
+			p, ok := unframe(k, v)
 			if !ok {
 				return fmt.Errorf("store: %s: %s/%x: checksum mismatch: %w", s.path, path, k, ErrCorrupt)
 			}
 			if actions {
-				if _, err := decodeAction(p); err != nil {
+				a, err := decodeAction(p)
+				if err != nil {
 					return fmt.Errorf("store: %s: %s/%x: %w: %w", s.path, path, k, ErrCorrupt, err)
+				}
+				if len(k) != 8 || a.GetStatus().GetSeq() != binary.BigEndian.Uint64(k) {
+					return fmt.Errorf("store: %s: %s/%x: record has seq %d: %w", s.path, path, k, a.GetStatus().GetSeq(), ErrCorrupt)
 				}
 			}
 			return nil
@@ -495,7 +499,7 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 			if err != nil {
 				return err
 			}
-			encoded[i] = appendFrame(make([]byte, 0, frameHeader+len(b)), b)
+			encoded[i] = b
 		}
 	}
 	what := "apply actions to queue " + queue
@@ -527,14 +531,14 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 	})
 }
 
-func (s *boltStore) applyOne(what string, seqs, ids *bolt.Bucket, m ActionMutation, framed []byte) error {
+func (s *boltStore) applyOne(what string, seqs, ids *bolt.Bucket, m ActionMutation, encoded []byte) error {
 	id := m.Delete
 	if m.Put != nil {
 		id = m.Put.Id
 	}
 	var old []byte
 	if v := ids.Get([]byte(id)); v != nil {
-		p, ok := unframe(v)
+		p, ok := unframe([]byte(id), v)
 		if !ok || len(p) != 8 {
 			return fmt.Errorf("store: %s: %s: index entry of action %s: checksum mismatch: %w", s.path, what, id, ErrCorrupt)
 		}
@@ -576,13 +580,13 @@ func (s *boltStore) applyOne(what string, seqs, ids *bolt.Bucket, m ActionMutati
 			return err
 		}
 	}
-	if err := put(seqs, sk, framed); err != nil {
+	if err := put(seqs, sk, frame(sk, encoded)); err != nil {
 		return err
 	}
 	if bytes.Equal(old, sk) {
 		return nil
 	}
-	return put(ids, []byte(id), appendFrame(make([]byte, 0, frameHeader+8), sk))
+	return put(ids, []byte(id), frame([]byte(id), sk))
 }
 
 func (s *boltStore) LoadActions(queue string, fn func(*messages.StoredAction) error) error {
@@ -611,13 +615,19 @@ func (s *boltStore) LoadActions(queue string, fn func(*messages.StoredAction) er
 				}
 			}
 			for ; k != nil && len(recs) < chunkRecords; k, v = c.Next() {
-				p, ok := unframe(v)
+				if after != nil && bytes.Compare(k, after) <= 0 {
+					return fmt.Errorf("store: %s: %s: key %x after %x: keys out of order: %w", s.path, what, k, after, ErrCorrupt)
+				}
+				p, ok := unframe(k, v)
 				if !ok || len(k) != 8 {
 					return fmt.Errorf("store: %s: %s: record at seq %x: checksum mismatch: %w", s.path, what, k, ErrCorrupt)
 				}
 				a, err := decodeAction(p)
 				if err != nil {
 					return fmt.Errorf("store: %s: %s: record at seq %x: %w: %w", s.path, what, k, ErrCorrupt, err)
+				}
+				if a.GetStatus().GetSeq() != binary.BigEndian.Uint64(k) {
+					return fmt.Errorf("store: %s: %s: record at seq %x has seq %d: %w", s.path, what, k, a.GetStatus().GetSeq(), ErrCorrupt)
 				}
 				recs = append(recs, a)
 				after = append(after[:0], k...)
@@ -736,7 +746,7 @@ func (d *boltDatastore) readLen(tx *bolt.Tx) (uint64, error) {
 	if v == nil {
 		return 0, nil
 	}
-	p, ok := unframe(v)
+	p, ok := unframe(d.name, v)
 	if !ok || len(p) != 8 {
 		return 0, fmt.Errorf("store: %s: %s: key count: checksum mismatch: %w", d.s.path, d.what, ErrCorrupt)
 	}
@@ -747,7 +757,7 @@ func (d *boltDatastore) setLen(tx *bolt.Tx, n uint64) error {
 	if err := d.s.hookWrite(); err != nil {
 		return fmt.Errorf("store: %s: %s: %w", d.s.path, d.what, err)
 	}
-	v := appendFrame(make([]byte, 0, frameHeader+8), binary.BigEndian.AppendUint64(nil, n))
+	v := frame(d.name, binary.BigEndian.AppendUint64(nil, n))
 	if err := tx.Bucket(bucketDSLen).Put(d.name, v); err != nil {
 		return fmt.Errorf("store: %s: %s: %w", d.s.path, d.what, err)
 	}
@@ -762,7 +772,7 @@ func (d *boltDatastore) getFrom(b *bolt.Bucket, key []byte) ([]byte, error) {
 	if v == nil {
 		return nil, nil
 	}
-	p, ok := unframe(v)
+	p, ok := unframe(key, v)
 	if !ok {
 		return nil, fmt.Errorf("store: %s: %s: key %q: checksum mismatch: %w", d.s.path, d.what, key, ErrCorrupt)
 	}
@@ -843,10 +853,13 @@ func (d *boltDatastore) ForEach(fn func(key, value []byte) error) error {
 			}
 			size := 0
 			for ; k != nil && len(keys) < chunkRecords && size < chunkBytes; k, v = c.Next() {
+				if after != nil && bytes.Compare(k, after) <= 0 {
+					return fmt.Errorf("store: %s: %s: key %q after %q: keys out of order: %w", d.s.path, d.what, k, after, ErrCorrupt)
+				}
 				if v == nil {
 					continue // not ours: datastores hold no sub-buckets
 				}
-				p, ok := unframe(v)
+				p, ok := unframe(k, v)
 				if !ok {
 					return fmt.Errorf("store: %s: %s: key %q: checksum mismatch: %w", d.s.path, d.what, k, ErrCorrupt)
 				}
@@ -949,7 +962,7 @@ func (w *boltWriter) Put(key, value []byte) error {
 			return fmt.Errorf("store: %s: %s: put: %w", w.d.s.path, w.d.what, err)
 		}
 		existed := w.b.Get(key) != nil
-		if err := w.b.Put(key, appendFrame(make([]byte, 0, frameHeader+len(value)), value)); err != nil {
+		if err := w.b.Put(key, frame(key, value)); err != nil {
 			return fmt.Errorf("store: %s: %s: put: %w", w.d.s.path, w.d.what, err)
 		}
 		if !existed {

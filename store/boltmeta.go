@@ -24,9 +24,15 @@ const (
 
 type boltMeta struct {
 	pageSize uint32
+	freelist uint64 // page id of the freelist
 	pgid     uint64 // high-water mark: pages [0, pgid) are in use
 	txid     uint64
 }
+
+const (
+	boltFreelistFlag = 0x10
+	boltNoFreelist   = ^uint64(0)
+)
 
 // parseBoltMeta decodes and validates the meta page in buf (page header
 // included). ok is false when the page is not a valid meta page.
@@ -44,7 +50,7 @@ func parseBoltMeta(buf []byte) (m boltMeta, ok bool) {
 	if h.Sum64() != le.Uint64(b[boltMetaSumSize:]) {
 		return m, false
 	}
-	m = boltMeta{pageSize: le.Uint32(b[8:]), pgid: le.Uint64(b[40:]), txid: le.Uint64(b[48:])}
+	m = boltMeta{pageSize: le.Uint32(b[8:]), freelist: le.Uint64(b[32:]), pgid: le.Uint64(b[40:]), txid: le.Uint64(b[48:])}
 	return m, m.pageSize >= 512 && m.pageSize&(m.pageSize-1) == 0
 }
 
@@ -89,6 +95,52 @@ func checkTruncated(path string) error {
 	}
 	if need := int64(best.pgid) * int64(best.pageSize); fi.Size() < need {
 		return fmt.Errorf("store: %s is %d bytes but its pages reach byte %d (truncated): %w", path, fi.Size(), need, ErrCorrupt)
+	}
+	if err := checkFreelist(f, *best); err != nil {
+		return fmt.Errorf("store: %s: freelist page %d: %w: %w", path, best.freelist, ErrCorrupt, err)
+	}
+	return nil
+}
+
+// checkFreelist validates the freelist page the read-write open will load:
+// bbolt trusts its element count, and a damaged one makes it allocate
+// without bound or read past the page.
+func checkFreelist(f *os.File, m boltMeta) error {
+	if m.freelist == boltNoFreelist {
+		return nil
+	}
+	if m.freelist < 2 || m.freelist >= m.pgid {
+		return fmt.Errorf("page id out of range [2, %d)", m.pgid)
+	}
+	ps := int64(m.pageSize)
+	hdr := make([]byte, boltPageHeader+8)
+	if _, err := f.ReadAt(hdr, int64(m.freelist)*ps); err != nil {
+		return err
+	}
+	le := binary.LittleEndian
+	if flags := le.Uint16(hdr[8:]); flags != boltFreelistFlag {
+		return fmt.Errorf("page flags %#x, want %#x", flags, boltFreelistFlag)
+	}
+	overflow := uint64(le.Uint32(hdr[12:]))
+	if m.freelist+overflow >= m.pgid {
+		return fmt.Errorf("overflow %d reaches past page %d", overflow, m.pgid)
+	}
+	count, start := uint64(le.Uint16(hdr[10:])), int64(boltPageHeader)
+	if count == 0xFFFF {
+		count, start = le.Uint64(hdr[boltPageHeader:]), boltPageHeader+8
+	}
+	room := (int64(overflow)+1)*ps - start
+	if count > uint64(room/8) {
+		return fmt.Errorf("%d ids do not fit in %d bytes", count, room)
+	}
+	ids := make([]byte, count*8)
+	if _, err := f.ReadAt(ids, int64(m.freelist)*ps+start); err != nil {
+		return err
+	}
+	for i := uint64(0); i < count; i++ {
+		if id := le.Uint64(ids[i*8:]); id < 2 || id >= m.pgid {
+			return fmt.Errorf("free page id %d out of range [2, %d)", id, m.pgid)
+		}
 	}
 	return nil
 }

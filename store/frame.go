@@ -11,28 +11,33 @@ import (
 )
 
 // Every value the durable store writes is framed as a big-endian CRC-32C of
-// the payload followed by the payload, so that changed bytes inside a value
-// are reported as ErrCorrupt instead of being handed to the caller (bbolt
-// checksums only its meta pages).
+// the key followed by the payload, then the payload, so that changed bytes
+// inside a key or a value are reported as ErrCorrupt instead of being handed
+// to the caller (bbolt checksums only its meta pages).
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 const frameHeader = 4
 
-// appendFrame appends the framed payload to dst.
-func appendFrame(dst, payload []byte) []byte {
-	dst = binary.BigEndian.AppendUint32(dst, crc32.Checksum(payload, castagnoli))
+func frameSum(key, payload []byte) uint32 {
+	return crc32.Update(crc32.Checksum(key, castagnoli), castagnoli, payload)
+}
+
+// frame returns the framed payload of key.
+func frame(key, payload []byte) []byte {
+	dst := make([]byte, 0, frameHeader+len(payload))
+	dst = binary.BigEndian.AppendUint32(dst, frameSum(key, payload))
 	return append(dst, payload...)
 }
 
-// unframe returns the payload of a framed value, or false if the value is
-// too short or its checksum does not match.
-func unframe(v []byte) ([]byte, bool) {
+// unframe returns the payload of a framed value stored under key, or false
+// if the value is too short or the checksum does not match.
+func unframe(key, v []byte) ([]byte, bool) {
 	if len(v) < frameHeader {
 		return nil, false
 	}
 	p := v[frameHeader:]
-	return p, binary.BigEndian.Uint32(v) == crc32.Checksum(p, castagnoli)
+	return p, binary.BigEndian.Uint32(v) == frameSum(key, p)
 }
 
 // seqKey is the 8-byte big-endian key of a sequence number, so byte order is
