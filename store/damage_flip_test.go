@@ -48,4 +48,3 @@ func TestDamageFlippedBytes(t *testing.T) {
 	}
 	require.Positive(t, refusals, "some flips must be detected")
 }
-

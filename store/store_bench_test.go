@@ -1,0 +1,167 @@
+package store_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
+	"github.com/connectorhq/connector/store/storetest"
+)
+
+// benchRecord is a queued action of about 400 bytes encoded.
+func benchRecord(seq uint64) *messages.StoredAction {
+	a := storetest.Record(fmt.Sprintf("0190f3a2-7c1e-7000-8000-%012x", seq), seq, messages.State_STATE_QUEUED)
+	a.Spec.Params = append(a.Spec.Params,
+		&messages.Param{Name: "Config", Value: "W0ZldGNoVGFza3NdCk51bWJlcj0xCjA9TXlUYXNrCltNeVRhc2tdClVybD1odHRwOi8vZXhhbXBsZS5jb20vCkRlcHRoPTM="},
+		&messages.Param{Name: "IngestActions", Value: "META:SOURCE=web,META:COLLECTION=intranet"})
+	a.Status.Token = "MTAuMTUuNzUuMjM5OjcwMzA6RkVUQ0g6MTY2NzUwMzE3Nzg4NjAxODk2MjI0MDcx"
+	a.Status.Counts = []*messages.DocumentCount{{Task: "MYTASK", Seen: 120, Added: 100, Updated: 12, Unchanged: 8}}
+	return a
+}
+
+func benchOpen(b *testing.B, dir string, inMemory bool) store.Store {
+	b.Helper()
+	s, err := store.Open(store.Config{Dir: dir, InMemory: inMemory})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+var engines = []struct {
+	name     string
+	inMemory bool
+}{{"bbolt", false}, {"memory", true}}
+
+// BenchmarkApplyActions measures group commits: one fsync'd ApplyActions
+// per iteration with a batch of new ~400-byte records.
+func BenchmarkApplyActions(b *testing.B) {
+	for _, e := range engines {
+		for _, n := range []int{1, 8, 64, 256} {
+			b.Run(fmt.Sprintf("%s/batch=%d", e.name, n), func(b *testing.B) {
+				s := benchOpen(b, b.TempDir(), e.inMemory)
+				var seq uint64
+				batch := make([]store.ActionMutation, n)
+				b.ReportAllocs()
+				for b.Loop() {
+					for i := range batch {
+						seq++
+						batch[i] = storetest.Put(benchRecord(seq))
+					}
+					if err := s.ApplyActions("fetch", batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(seq)/b.Elapsed().Seconds(), "records/s")
+			})
+		}
+	}
+}
+
+func fill(b *testing.B, s store.Store, n int) {
+	b.Helper()
+	batch := make([]store.ActionMutation, 0, 1024)
+	for i := 0; i < n; i++ {
+		batch = append(batch, storetest.Put(benchRecord(uint64(i))))
+		if len(batch) == cap(batch) || i == n-1 {
+			require.NoError(b, s.ApplyActions("fetch", batch))
+			batch = batch[:0]
+		}
+	}
+}
+
+// BenchmarkLoadActions100k measures recovery: opening a store of 100k
+// actions and loading them all (reopen), or loading them from an open store.
+func BenchmarkLoadActions100k(b *testing.B) {
+	const n = 100_000
+	b.Run("bbolt/reopen", func(b *testing.B) {
+		dir := b.TempDir()
+		s, err := store.Open(store.Config{Dir: dir})
+		require.NoError(b, err)
+		fill(b, s, n)
+		require.NoError(b, s.Close())
+		b.ReportAllocs()
+		for b.Loop() {
+			s, err := store.Open(store.Config{Dir: dir})
+			if err != nil {
+				b.Fatal(err)
+			}
+			got := 0
+			if err := s.LoadActions("fetch", func(*messages.StoredAction) error { got++; return nil }); err != nil {
+				b.Fatal(err)
+			}
+			if got != n {
+				b.Fatalf("loaded %d of %d", got, n)
+			}
+			if err := s.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, e := range engines {
+		b.Run(e.name+"/open", func(b *testing.B) {
+			s := benchOpen(b, filepath.Join(b.TempDir(), "d"), e.inMemory)
+			fill(b, s, n)
+			b.ReportAllocs()
+			for b.Loop() {
+				got := 0
+				if err := s.LoadActions("fetch", func(*messages.StoredAction) error { got++; return nil }); err != nil {
+					b.Fatal(err)
+				}
+				if got != n {
+					b.Fatalf("loaded %d of %d", got, n)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDatastore(b *testing.B) {
+	for _, e := range engines {
+		s := benchOpen(b, b.TempDir(), e.inMemory)
+		d, err := s.Datastore("MYTASK")
+		require.NoError(b, err)
+		const keys = 10_000
+		require.NoError(b, d.Update(func(w store.Writer) error {
+			for i := 0; i < keys; i++ {
+				if err := w.Put(fmt.Appendf(nil, "http://example.com/page/%06d", i), make([]byte, 120)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+		b.Run(e.name+"/Get", func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				v, err := d.Get(fmt.Appendf(nil, "http://example.com/page/%06d", i%keys))
+				if err != nil || v == nil {
+					b.Fatal(v, err)
+				}
+				i++
+			}
+		})
+		for _, per := range []int{1, 16} {
+			b.Run(fmt.Sprintf("%s/Update/keys=%d", e.name, per), func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					if err := d.Update(func(w store.Writer) error {
+						for j := 0; j < per; j++ {
+							i++
+							if err := w.Put(fmt.Appendf(nil, "http://example.com/page/%06d", i%keys), make([]byte, 120)); err != nil {
+								return err
+							}
+						}
+						return nil
+					}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
