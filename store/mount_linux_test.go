@@ -1,0 +1,93 @@
+package store_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
+	"github.com/connectorhq/connector/store/storetest"
+)
+
+// tmpfs mounts a tmpfs of size bytes on a new folder, or skips the test
+// when this process may not mount (not root, or no CAP_SYS_ADMIN).
+func tmpfs(t *testing.T, size int) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v): needs root with CAP_SYS_ADMIN", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
+}
+
+func remount(t *testing.T, dir string, flags uintptr, data string) {
+	t.Helper()
+	require.NoError(t, syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT|flags, data))
+}
+
+// TestDiskFull fills a real (tmpfs) disk: the write that hits ENOSPC fails
+// with ErrNoSpace, nothing of it is applied, reads still work, and once
+// there is room again writes succeed.
+func TestDiskFull(t *testing.T) {
+	t.Parallel()
+	dir := tmpfs(t, 512<<10)
+	s, err := store.Open(store.Config{Dir: dir})
+	require.NoError(t, err)
+	defer s.Close()
+	var applied []*messages.StoredAction
+	var full error
+	for i := 0; i < 10_000 && full == nil; i++ {
+		var batch []store.ActionMutation
+		var recs []*messages.StoredAction
+		for j := 0; j < 16; j++ {
+			r := storetest.Record(fmt.Sprintf("id-%06d", i*16+j), uint64(i*16+j), 1)
+			r.Status.Error = strings.Repeat("x", 300)
+			recs = append(recs, r)
+			batch = append(batch, storetest.Put(r))
+		}
+		if full = s.ApplyActions("fetch", batch); full == nil {
+			applied = append(applied, recs...)
+		}
+	}
+	require.ErrorIs(t, full, store.ErrNoSpace)
+	require.ErrorIs(t, full, syscall.ENOSPC)
+	require.Contains(t, full.Error(), filepath.Join(dir, store.DefaultFile))
+	require.NotEmpty(t, applied)
+	storetest.RequireActions(t, s, "fetch", applied...)
+
+	remount(t, dir, 0, "size=8m")
+	extra := storetest.Record("extra", 1<<30, 1)
+	require.NoError(t, s.ApplyActions("fetch", []store.ActionMutation{storetest.Put(extra)}))
+	require.NoError(t, s.Close())
+	s2, err := store.Open(store.Config{Dir: dir})
+	require.NoError(t, err)
+	defer s2.Close()
+	storetest.RequireActions(t, s2, "fetch", append(applied, extra)...)
+}
+
+// TestReadOnlyMount covers a folder that cannot be written even by root.
+func TestReadOnlyMount(t *testing.T) {
+	t.Parallel()
+	dir := tmpfs(t, 1<<20)
+	s, err := store.Open(store.Config{Dir: filepath.Join(dir, "existing")})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	remount(t, dir, syscall.MS_RDONLY, "")
+
+	_, err = store.Open(store.Config{Dir: filepath.Join(dir, "new")})
+	require.ErrorIs(t, err, store.ErrReadOnly)
+	require.Contains(t, err.Error(), filepath.Join(dir, "new"))
+	_, err = store.Open(store.Config{Dir: filepath.Join(dir, "existing")})
+	require.ErrorIs(t, err, store.ErrReadOnly)
+	require.True(t, errors.Is(err, syscall.EROFS), "%v", err)
+	_, err = os.Stat(filepath.Join(dir, "existing", store.DefaultFile))
+	require.NoError(t, err)
+}
