@@ -70,6 +70,9 @@ type Datastore interface {
 	// atomic batch, durable when Update returns nil (see the package doc
 	// for the cost). If fn returns an error nothing is applied and that
 	// error is returned. The Writer must not be used after fn returns.
+	// fn must not call Update or Clear of any datastore, nor
+	// ApplyActions: writes are serialised, so it would wait for itself.
+	// It may read (w.Get, or Get of another datastore).
 	Update(fn func(w Writer) error) error
 
 	// ForEach calls fn for every key in ascending byte order. key and
