@@ -1,0 +1,574 @@
+package httpfetch
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
+)
+
+// outcome collects the <tasks> result of Collect, Delete, Insert, Update
+// (and Synchronize with Identifiers): <success>ID</success>... then
+// <failed message="why">ID</failed>..., as connectors.xsd orders them.
+type outcome struct {
+	ok, bad []*messages.Element
+}
+
+func (o *outcome) success(id string, attrs ...*messages.Param) {
+	o.ok = append(o.ok, &messages.Element{Name: "success", Text: id, Attrs: attrs, List: true})
+}
+
+func (o *outcome) failure(id, why string) {
+	o.bad = append(o.bad, &messages.Element{Name: "failed", Text: id, List: true,
+		Attrs: []*messages.Param{{Name: "message", Value: why}}})
+}
+
+func (o *outcome) elements() []*messages.Element {
+	return []*messages.Element{{Name: "tasks", Children: append(o.ok, o.bad...)}}
+}
+
+// byTask returns the entries of task, the first of each reference only.
+func byTask(ids []idEntry, task string) []idEntry {
+	var out []idEntry
+	seen := map[string]bool{}
+	for _, e := range ids {
+		if e.id.Task == task && !seen[e.id.Reference] {
+			seen[e.id.Reference] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// knownEntries splits entries into those whose reference has a record in
+// ds (returned with their records) and the others (reported as failed).
+func knownEntries(ds store.Datastore, entries []idEntry, task string, cnt *fetch.Counts, o *outcome) ([]idEntry, map[string]*record, error) {
+	var known []idEntry
+	recs := map[string]*record{}
+	for _, e := range entries {
+		rec, err := getRecord(ds, e.id.Reference)
+		if err != nil {
+			return nil, nil, err
+		}
+		if rec == nil {
+			cnt.Errors.Add(1)
+			o.failure(e.raw, fmt.Sprintf("%s is not a page known to task %s (run a Synchronize first)", e.id.Reference, task))
+			continue
+		}
+		known = append(known, e)
+		recs[e.id.Reference] = rec
+	}
+	return known, recs, nil
+}
+
+func refsOf(entries []idEntry) []string {
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = e.id.Reference
+	}
+	return out
+}
+
+// collect fetches each identifier's page now and writes its bytes and an
+// IDX sidecar (AUTN_IDENTIFIER, AUTN_COLLECTTIME, and IdentifiersXML
+// metadata) to the destination folder.
+func (r *Repository) collect(ctx context.Context, job *fetch.Job, p *plan) ([]*messages.Element, error) {
+	o := &outcome{}
+	for _, task := range p.tasks {
+		if err := r.collectTask(ctx, job, p, task, o); err != nil {
+			return o.elements(), err
+		}
+	}
+	return o.elements(), nil
+}
+
+func (r *Repository) collectTask(ctx context.Context, job *fetch.Job, p *plan, task string, o *outcome) error {
+	ds, err := r.datastore(task)
+	if err != nil {
+		return err
+	}
+	_, end, err := r.begin(ds, ActionCollect, false)
+	if err != nil {
+		return err
+	}
+	defer end()
+	cnt := counts(job, task)
+	entries, _, err := knownEntries(ds, byTask(p.ids, task), task, cnt, o)
+	if err != nil {
+		return err
+	}
+	if err := job.Checkpoint(ctx); err != nil {
+		return err
+	}
+	got, err := r.fetchNow(ctx, p.set[task], refsOf(entries))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		f := got[e.id.Reference]
+		if f.err != nil {
+			cnt.Errors.Add(1)
+			o.failure(e.raw, f.err.Error())
+			continue
+		}
+		dest := e.destination
+		if dest == "" {
+			dest = p.destination
+		}
+		name := e.filename
+		if name == "" {
+			sum := sha256.Sum256([]byte(e.id.Reference))
+			name = hex.EncodeToString(sum[:6]) + "_" + fileName(f.page.FinalURL, f.page.MediaType)
+		}
+		side := &ingest.Document{Reference: e.id.Reference, Fields: append([]ingest.Field{
+			{Name: FieldIdentifier, Value: EncodeIdentifier(task, e.id.Reference)},
+			{Name: FieldCollectTime, Value: unixString(r.now())},
+		}, e.metadata...)}
+		if err := writeCollected(dest, name, f.page.Body, side); err != nil {
+			cnt.Errors.Add(1)
+			o.failure(e.raw, err.Error())
+			continue
+		}
+		cnt.Collected.Add(1)
+		o.success(e.raw)
+	}
+	return nil
+}
+
+// writeCollected writes data to dir/name and the sidecar to
+// dir/name.idx, each through a temporary file renamed into place.
+func writeCollected(dir, name string, data []byte, side *ingest.Document) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("httpfetch: collect: %w", err)
+	}
+	var idx bytes.Buffer
+	if err := ingest.WriteIDX(&idx, side); err != nil {
+		return fmt.Errorf("httpfetch: collect: sidecar: %w", err)
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{name, data}, {name + ".idx", idx.Bytes()}} {
+		tmp, err := os.CreateTemp(dir, ".collect-*.tmp")
+		if err != nil {
+			return fmt.Errorf("httpfetch: collect: %w", err)
+		}
+		_, werr := tmp.Write(f.data)
+		if werr == nil {
+			werr = tmp.Sync()
+		}
+		if cerr := tmp.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr == nil {
+			werr = os.Rename(tmp.Name(), filepath.Join(dir, f.name))
+		}
+		if werr != nil {
+			_ = os.Remove(tmp.Name())
+			return fmt.Errorf("httpfetch: collect: write %s: %w", filepath.Join(dir, f.name), werr)
+		}
+	}
+	return nil
+}
+
+// identifiers lists the task's documents from its datastore. Web pages
+// form a flat list: every page is a document directly under ROOT (a page
+// has no children, so MaxDepth changes nothing and ContainersOnly lists
+// nothing).
+func (r *Repository) identifiers(ctx context.Context, job *fetch.Job, p *plan) ([]*messages.Element, error) {
+	task := p.tasks[0]
+	ds, err := r.datastore(task)
+	if err != nil {
+		return nil, err
+	}
+	_, end, err := r.begin(ds, ActionIdentifiers, false)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	cnt := counts(job, task)
+	opt := p.list
+	typeOK := len(opt.filterTypes) == 0 || containsFold(opt.filterTypes, identifierType)
+	var out []*messages.Element
+	for _, parent := range opt.parents {
+		g := &messages.Element{Name: "identifiers", List: true, Attrs: []*messages.Param{{Name: "parent_identifier", Value: parent}}}
+		out = append(out, g)
+		if parent != "ROOT" || opt.containersOnly || !typeOK {
+			continue
+		}
+		n := 0
+		err := forEachRecord(ds, func(u string, rec *record) error {
+			if n++; n%256 == 0 {
+				if err := job.Checkpoint(ctx); err != nil {
+					return err
+				}
+			}
+			if rec.Excluded && !opt.showExcluded {
+				return nil
+			}
+			el := &messages.Element{Name: "identifier", List: true, Text: EncodeIdentifier(task, u)}
+			if opt.showTypes {
+				el.Attrs = append(el.Attrs, &messages.Param{Name: "type", Value: identifierType})
+			}
+			if opt.showAttributes {
+				attrs := "document"
+				if rec.Excluded {
+					attrs = "document,excluded"
+				}
+				el.Attrs = append(el.Attrs, &messages.Param{Name: "attributes", Value: attrs})
+			}
+			if opt.showNames {
+				name := rec.Title
+				if name == "" {
+					name = u
+				}
+				el.Attrs = append(el.Attrs, &messages.Param{Name: "name", Value: name})
+			}
+			g.Children = append(g.Children, el)
+			cnt.Seen.Add(1)
+			return nil
+		})
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// identifierType is the type of every item the HTTP connector lists.
+const identifierType = "Web Page"
+
+// delete removes documents from the target and forgets them in the
+// datastore. A page still on the site comes back with the next
+// Synchronize.
+func (r *Repository) delete(ctx context.Context, job *fetch.Job, p *plan) ([]*messages.Element, error) {
+	o := &outcome{}
+	for _, task := range p.tasks {
+		if err := r.deleteTask(ctx, job, p, task, o); err != nil {
+			return o.elements(), err
+		}
+	}
+	return o.elements(), nil
+}
+
+func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, p *plan, task string, o *outcome) error {
+	unlock, err := r.lock(ctx, task)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ds, err := r.datastore(task)
+	if err != nil {
+		return err
+	}
+	_, end, err := r.begin(ds, ActionDelete, false)
+	if err != nil {
+		return err
+	}
+	defer end()
+	cnt := counts(job, task)
+	entries := byTask(p.ids, task)
+	for lo := 0; lo < len(entries); lo += r.batchSize {
+		if err := job.Checkpoint(ctx); err != nil {
+			return err
+		}
+		batch := entries[lo:min(lo+r.batchSize, len(entries))]
+		refs := refsOf(batch)
+		if r.target != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
+			err := r.target.Remove(dctx, refs)
+			cancel()
+			if err != nil {
+				cnt.IngestFailed.Add(uint64(len(refs)))
+				cnt.Errors.Add(uint64(len(refs)))
+				for _, e := range batch {
+					o.failure(e.raw, err.Error())
+				}
+				continue
+			}
+			cnt.IngestDeleted.Add(uint64(len(refs)))
+		}
+		err := ds.Update(func(w store.Writer) error {
+			for _, ref := range refs {
+				if err := w.Delete(urlKey(ref)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("httpfetch: datastore %s: %w", task, err)
+		}
+		cnt.Deleted.Add(uint64(len(refs)))
+		for _, e := range batch {
+			o.success(e.raw)
+		}
+	}
+	return nil
+}
+
+// insert delivers the documents of InsertXML to the target. They do not
+// enter the datastore: a Synchronize neither lists nor deletes them.
+func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*messages.Element, error) {
+	task := p.tasks[0]
+	ds, err := r.datastore(task)
+	if err != nil {
+		return nil, err
+	}
+	_, end, err := r.begin(ds, ActionInsert, false)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	cnt := counts(job, task)
+	o := &outcome{}
+	type ready struct {
+		d   insertDoc
+		doc *ingest.Document
+	}
+	var batch []ready
+	deliver := func() {
+		if len(batch) == 0 {
+			return
+		}
+		docs := make([]*ingest.Document, len(batch))
+		for i, b := range batch {
+			docs[i] = b.doc
+		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
+		err := r.target.Add(dctx, docs)
+		cancel()
+		for _, b := range batch {
+			id := EncodeIdentifier(task, b.d.reference)
+			if err != nil {
+				o.failure(id, err.Error())
+				continue
+			}
+			var attrs []*messages.Param
+			if b.d.insertID != "" {
+				attrs = append(attrs, &messages.Param{Name: "insert_id", Value: b.d.insertID})
+			}
+			o.success(id, attrs...)
+			if b.d.fileType == "tempfile" {
+				if rerr := os.Remove(b.d.path); rerr != nil {
+					r.log.Warn("cannot remove an inserted temporary file", "path", b.d.path, "error", rerr)
+				}
+			}
+		}
+		if err != nil {
+			cnt.IngestFailed.Add(uint64(len(batch)))
+			cnt.Errors.Add(uint64(len(batch)))
+		} else {
+			cnt.Inserted.Add(uint64(len(batch)))
+		}
+		batch = batch[:0]
+	}
+	for _, d := range p.inserts {
+		if err := job.Checkpoint(ctx); err != nil {
+			deliver()
+			return o.elements(), err
+		}
+		doc, err := d.document(task)
+		if err != nil {
+			cnt.Errors.Add(1)
+			o.failure(EncodeIdentifier(task, d.reference), err.Error())
+			continue
+		}
+		batch = append(batch, ready{d, doc})
+		if len(batch) >= r.batchSize {
+			deliver()
+		}
+	}
+	deliver()
+	return o.elements(), nil
+}
+
+// document builds the document to insert, reading a file when <type> is
+// file or tempfile.
+func (d *insertDoc) document(task string) (*ingest.Document, error) {
+	doc := &ingest.Document{Reference: d.reference, Fields: []ingest.Field{{Name: FieldIdentifier, Value: EncodeIdentifier(task, d.reference)}}}
+	if d.displayName != "" {
+		doc.Fields = append(doc.Fields, ingest.Field{Name: FieldFileName, Value: d.displayName})
+	}
+	doc.Fields = append(doc.Fields, d.metadata...)
+	var data []byte
+	switch d.fileType {
+	case "drecontent":
+		doc.Content = string(d.content)
+		return doc, nil
+	case "content":
+		data = d.content
+	case "file", "tempfile":
+		b, err := os.ReadFile(d.path)
+		if err != nil {
+			return nil, fmt.Errorf("httpfetch: insert: %w", err)
+		}
+		data = b
+	default:
+		return doc, nil
+	}
+	mt := ""
+	if ext := filepath.Ext(d.displayName); ext != "" {
+		mt = mime.TypeByExtension(ext)
+	}
+	if mt == "" && d.path != "" {
+		mt = mime.TypeByExtension(filepath.Ext(d.path))
+	}
+	if mt == "" {
+		mt = http.DetectContentType(data)
+	}
+	essence, _, _ := mime.ParseMediaType(mt)
+	switch essence {
+	case "text/plain":
+		doc.Content = decodeText(data, mt)
+	case "text/html", "application/xhtml+xml":
+		doc.Content = htmlText(data, mt)
+	default:
+		doc.Source, doc.SourceType = data, essence
+	}
+	return doc, nil
+}
+
+// update fetches the identifiers' pages now and delivers them again: with
+// the IdentifiersXML metadata added (FetchAction=Update: counted as
+// updated), or as they are (Synchronize with Identifiers: counted as seen
+// and added or updated). The datastore records the new content; Update's
+// metadata is kept in the record and sent with every later version.
+func (r *Repository) update(ctx context.Context, job *fetch.Job, p *plan, sync bool) ([]*messages.Element, error) {
+	o := &outcome{}
+	for _, task := range p.tasks {
+		if err := r.updateTask(ctx, job, p, task, sync, o); err != nil {
+			return o.elements(), err
+		}
+	}
+	return o.elements(), nil
+}
+
+func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, task string, sync bool, o *outcome) error {
+	unlock, err := r.lock(ctx, task)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ds, err := r.datastore(task)
+	if err != nil {
+		return err
+	}
+	action := ActionUpdate
+	if sync {
+		action = ActionSynchronize
+	}
+	_, end, err := r.begin(ds, action, false)
+	if err != nil {
+		return err
+	}
+	defer end()
+	cnt := counts(job, task)
+	s := p.set[task]
+	entries, recs, err := knownEntries(ds, byTask(p.ids, task), task, cnt, o)
+	if err != nil {
+		return err
+	}
+	if err := job.Checkpoint(ctx); err != nil {
+		return err
+	}
+	got, err := r.fetchNow(ctx, s, refsOf(entries))
+	if err != nil {
+		return err
+	}
+	var batch []*change
+	var raws []string
+	apply := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := r.apply(ctx, ds, cnt, batch, r.log); err != nil {
+			return err
+		}
+		for i, c := range batch {
+			if r.target != nil && !c.rec.deliveredCurrent() {
+				o.failure(raws[i], "delivery to the ingestion target failed; see the log")
+				continue
+			}
+			o.success(raws[i])
+		}
+		batch, raws = batch[:0], raws[:0]
+		return nil
+	}
+	for _, e := range entries {
+		ref, rec := e.id.Reference, recs[e.id.Reference]
+		f := got[ref]
+		switch {
+		case f.err != nil:
+			cnt.Errors.Add(1)
+			o.failure(e.raw, f.err.Error())
+			continue
+		case f.page.FinalURL != ref:
+			cnt.Errors.Add(1)
+			o.failure(e.raw, fmt.Sprintf("the page now redirects to %s; a Synchronize will pick that up", f.page.FinalURL))
+			continue
+		case !s.ingestible(ref):
+			cnt.Errors.Add(1)
+			o.failure(e.raw, "the page is excluded by UrlMustHaveRegex or UrlCantHaveRegex")
+			continue
+		}
+		pg := f.page
+		extra := mergeFields(rec.Extra, e.metadata)
+		nr := *rec
+		nr.ETag, nr.LastModified = pg.Header.Get("ETag"), pg.Header.Get("Last-Modified")
+		nr.Hash, nr.Excluded, nr.Extra = pg.Hash[:], false, extra
+		nr.Title, nr.MediaType, nr.Size, nr.FetchedMs = pageTitle(pg.Title, ref), pg.MediaType, int64(len(pg.Body)), pg.FetchedAt.UnixMilli()
+		if pg.Links != nil {
+			nr.Links = pg.Prior().Links
+		}
+		pg.Depth, pg.Parent = rec.Depth, rec.Parent // a crawl property, not the fetch's
+		c := &change{key: ref, rec: &nr, prev: rec.Delivered, kind: kindUpdated, seen: sync}
+		switch {
+		case !sync:
+		case r.target != nil && rec.Delivered == nil:
+			c.kind = kindAdded
+		case r.target == nil && bytes.Equal(rec.Hash, nr.Hash):
+			c.kind = kindUnchanged
+		}
+		if r.target != nil {
+			c.doc = pageDocument(task, pg, extra)
+		}
+		batch, raws = append(batch, c), append(raws, e.raw)
+		if len(batch) >= r.batchSize {
+			if err := apply(); err != nil {
+				return err
+			}
+		}
+	}
+	return apply()
+}
+
+// mergeFields returns old with every field named in add replaced by add's
+// values of that name, followed by add's other fields.
+func mergeFields(old, add []ingest.Field) []ingest.Field {
+	if len(add) == 0 {
+		return old
+	}
+	names := map[string]bool{}
+	for _, f := range add {
+		names[strings.ToUpper(f.Name)] = true
+	}
+	out := make([]ingest.Field, 0, len(old)+len(add))
+	for _, f := range old {
+		if !names[strings.ToUpper(f.Name)] {
+			out = append(out, f)
+		}
+	}
+	return append(out, add...)
+}

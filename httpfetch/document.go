@@ -1,0 +1,264 @@
+package httpfetch
+
+import (
+	"bytes"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/charset"
+
+	"github.com/connectorhq/connector/crawl"
+	"github.com/connectorhq/connector/ingest"
+)
+
+// Document fields (doc.go lists them with their meaning).
+const (
+	FieldIdentifier     = "AUTN_IDENTIFIER"
+	FieldURL            = "URL"
+	FieldRedirectedFrom = "REDIRECTED_FROM"
+	FieldContentType    = "CONTENT_TYPE"
+	FieldSize           = "SIZE"
+	FieldLastModified   = "LAST_MODIFIED"
+	FieldETag           = "ETAG"
+	FieldDepth          = "DEPTH"
+	FieldParentURL      = "PARENT_URL"
+	FieldFetchTime      = "FETCH_TIME"
+	FieldLanguage       = "LANGUAGE"
+	FieldCanonicalURL   = "CANONICAL_URL"
+	FieldMetaPrefix     = "META_"
+	FieldFileName       = "DREFILENAME"
+	FieldCollectTime    = "AUTN_COLLECTTIME"
+)
+
+// pageDocument builds the document of a fetched page (status 200).
+// extra (Update's metadata) is appended last.
+func pageDocument(task string, p *crawl.Page, extra []ingest.Field) *ingest.Document {
+	ref := p.FinalURL
+	d := &ingest.Document{Reference: ref}
+	add := func(name, value string) {
+		if value != "" {
+			d.Fields = append(d.Fields, ingest.Field{Name: name, Value: value})
+		}
+	}
+	add(FieldIdentifier, EncodeIdentifier(task, ref))
+	add(ingest.FieldTitle, pageTitle(p.Title, ref))
+	date := p.FetchedAt
+	if lm, err := http.ParseTime(p.Header.Get("Last-Modified")); err == nil {
+		date = lm
+	}
+	if !date.IsZero() {
+		add(ingest.FieldDate, strconv.FormatInt(date.Unix(), 10))
+	}
+	add(FieldURL, ref)
+	if p.URL != ref {
+		add(FieldRedirectedFrom, p.URL)
+	}
+	ct := p.Header.Get("Content-Type")
+	if ct == "" {
+		ct = p.MediaType
+	}
+	add(FieldContentType, ct)
+	add(FieldSize, strconv.Itoa(len(p.Body)))
+	add(FieldLastModified, p.Header.Get("Last-Modified"))
+	add(FieldETag, p.Header.Get("ETag"))
+	add(FieldDepth, strconv.Itoa(p.Depth))
+	add(FieldParentURL, p.Parent)
+	if !p.FetchedAt.IsZero() {
+		add(FieldFetchTime, strconv.FormatInt(p.FetchedAt.Unix(), 10))
+	}
+	add(FieldLanguage, p.Lang)
+	add(FieldCanonicalURL, p.CanonicalURL)
+	d.Fields = appendMeta(d.Fields, p.Meta)
+	d.Fields = append(d.Fields, extra...)
+	switch {
+	case p.MediaType == "text/html" || p.MediaType == "application/xhtml+xml":
+		d.Content = p.Text
+	case p.MediaType == "text/plain":
+		d.Content = decodeText(p.Body, ct)
+	default:
+		d.Source, d.SourceType = p.Body, p.MediaType
+	}
+	return d
+}
+
+// appendMeta adds the page's <meta> elements as META_<NAME> fields, in
+// name order (values of one name in document order). NAME is the meta
+// name, http-equiv or property upper-cased, with every character other
+// than A-Z, 0-9 and '_' replaced by '_' ("og:title" gives META_OG_TITLE).
+func appendMeta(fields []ingest.Field, meta map[string][]string) []ingest.Field {
+	names := make([]string, 0, len(meta))
+	for n := range meta {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		field := metaFieldName(n)
+		if field == "" {
+			continue
+		}
+		for _, v := range meta[n] {
+			if v != "" {
+				fields = append(fields, ingest.Field{Name: field, Value: v})
+			}
+		}
+	}
+	return fields
+}
+
+func metaFieldName(name string) string {
+	var b strings.Builder
+	b.WriteString(FieldMetaPrefix)
+	letters := false
+	for _, r := range strings.ToUpper(name) {
+		if r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
+			b.WriteRune(r)
+			letters = true
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	if !letters {
+		return ""
+	}
+	return b.String()
+}
+
+// pageTitle is the HTML title, else the last path segment of the URL
+// (unescaped), else its host.
+func pageTitle(title, ref string) string {
+	if t := strings.TrimSpace(title); t != "" {
+		return t
+	}
+	u, err := url.Parse(ref)
+	if err != nil {
+		return ref
+	}
+	if base := path.Base(u.Path); base != "/" && base != "." && base != "" {
+		return base
+	}
+	return u.Host
+}
+
+// fileName is the name a Collect or View gives an item: the last path
+// segment of its URL, or "index" plus an extension for the media type.
+func fileName(ref, mediaType string) string {
+	name := ""
+	if u, err := url.Parse(ref); err == nil {
+		if b := path.Base(u.Path); b != "/" && b != "." {
+			name = b
+		}
+	}
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || strings.ContainsRune(`/\:*?"<>|`, r) {
+			return '_'
+		}
+		return r
+	}, name)
+	if name == "" || name == ".." {
+		name = "index"
+		if exts, _ := mime.ExtensionsByType(mediaType); len(exts) > 0 {
+			name += preferredExt(mediaType, exts)
+		}
+	}
+	return name
+}
+
+func preferredExt(mediaType string, exts []string) string {
+	switch mediaType {
+	case "text/html":
+		return ".html"
+	case "text/plain":
+		return ".txt"
+	}
+	return exts[0]
+}
+
+// decodeText decodes a text/plain body with the charset of its
+// Content-Type (UTF-8 when absent or unknown; a BOM wins), invalid bytes
+// replaced by U+FFFD.
+func decodeText(body []byte, contentType string) string {
+	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
+	label := ""
+	if _, params, err := mime.ParseMediaType(contentType); err == nil {
+		label = params["charset"]
+	}
+	if label != "" {
+		if enc, name := charset.Lookup(label); enc != nil && name != "utf-8" {
+			if out, err := enc.NewDecoder().Bytes(body); err == nil {
+				return string(out)
+			}
+		}
+	}
+	if utf8.Valid(body) {
+		return string(body)
+	}
+	return strings.ToValidUTF8(string(body), "\uFFFD")
+}
+
+// htmlText extracts the visible text of an HTML document (Insert of HTML
+// content): text outside script, style, noscript, template and title,
+// white space collapsed.
+func htmlText(data []byte, contentType string) string {
+	r, err := charset.NewReader(bytes.NewReader(data), contentType)
+	if err != nil {
+		return ""
+	}
+	z := html.NewTokenizer(r)
+	var b strings.Builder
+	skip := 0
+	space := false
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return strings.TrimSpace(b.String())
+		case html.StartTagToken:
+			name, _ := z.TagName()
+			switch string(name) {
+			case "script", "style", "noscript", "template", "title":
+				skip++
+			case "p", "div", "br", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header", "footer", "table", "ul", "ol", "dl", "dt", "dd", "pre", "blockquote":
+				space = true
+			}
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			switch string(name) {
+			case "script", "style", "noscript", "template", "title":
+				if skip > 0 {
+					skip--
+				}
+			case "p", "div", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header", "footer", "table", "ul", "ol", "dl", "dt", "dd", "pre", "blockquote":
+				space = true
+			}
+		case html.TextToken:
+			if skip > 0 {
+				continue
+			}
+			t := string(z.Text())
+			if t != "" && isSpace(t[0]) {
+				space = true
+			}
+			for i, w := range strings.Fields(t) {
+				if b.Len() > 0 && (space || i > 0) {
+					b.WriteByte(' ')
+				}
+				b.WriteString(w)
+				space = false
+			}
+			if t != "" && isSpace(t[len(t)-1]) {
+				space = true
+			}
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' }
+
+func unixString(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }

@@ -1,0 +1,415 @@
+package httpfetch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/messages"
+)
+
+// Fetch actions this repository performs.
+const (
+	ActionSynchronize = "SYNCHRONIZE"
+	ActionCollect     = "COLLECT"
+	ActionIdentifiers = "IDENTIFIERS"
+	ActionDelete      = "DELETE"
+	ActionInsert      = "INSERT"
+	ActionUpdate      = "UPDATE"
+)
+
+// actionParams are the parameters each fetch action takes besides Config
+// and setting overrides ([Section]Setting=Value or Setting=Value).
+var actionParams = map[string][]string{
+	ActionSynchronize: {"TaskSections", "Identifiers"},
+	ActionCollect:     {"Identifiers", "IdentifiersXML", "Destination", "ConfigSection"},
+	ActionIdentifiers: {"ConfigSection", "ParentIdentifiers", "MaxDepth", "ShowNames", "ShowTypes", "ShowAttributes", "ShowExcluded", "ContainersOnly", "FilterTypes"},
+	ActionDelete:      {"Identifiers", "ConfigSection"},
+	ActionInsert:      {"ConfigSection", "InsertXML"},
+	ActionUpdate:      {"IdentifiersXML", "ConfigSection"},
+}
+
+// viewParams are View's own parameters (the front end reads NoACI,
+// WithMetadata and Range; they reach View too).
+var viewParams = []string{"Identifier", "NoACI", "WithMetadata", "Range"}
+
+// request is a fetch action's parameters sorted out: the action's own, the
+// setting overrides and the Config fragment.
+type request struct {
+	own       messages.Params
+	overrides reqLayer
+	fragment  *config.Config
+}
+
+// parseRequest sorts params out and validates every override. Names that
+// are neither one of own, Config, nor a task setting are refused.
+func (r *Repository) parseRequest(what string, params messages.Params, own []string) (*request, error) {
+	req := &request{}
+	for _, p := range params {
+		name := strings.TrimSpace(p.GetName())
+		value := p.GetValue()
+		switch {
+		case strings.HasPrefix(name, "["):
+			o, err := r.parseOverride(name, value)
+			if err != nil {
+				return nil, err
+			}
+			req.overrides = append(req.overrides, o)
+		case slices.ContainsFunc(own, func(s string) bool { return strings.EqualFold(s, name) }):
+			req.own = append(req.own, p)
+		case strings.EqualFold(name, "Config"):
+			if req.fragment != nil {
+				continue // the first occurrence wins, as for every parameter
+			}
+			frag, err := r.parseFragment(value)
+			if err != nil {
+				return nil, err
+			}
+			req.fragment = frag
+		default:
+			key := knownKey(name)
+			if key == "" {
+				return nil, messages.Invalid(name, value, fmt.Sprintf("not a parameter of %s (it takes %s, Config and task settings)", what, strings.Join(own, ", ")))
+			}
+			if err := checkOverride(name, key, value); err != nil {
+				return nil, err
+			}
+			req.overrides = append(req.overrides, override{key: name, value: value})
+		}
+	}
+	return req, nil
+}
+
+// parseOverride reads "[Section]Setting".
+func (r *Repository) parseOverride(name, value string) (override, error) {
+	end := strings.IndexByte(name, ']')
+	if end < 0 {
+		return override{}, messages.Invalid(name, value, "write a setting override as [Section]Setting")
+	}
+	sec, key := strings.TrimSpace(name[1:end]), strings.TrimSpace(name[end+1:])
+	if sec == "" || key == "" {
+		return override{}, messages.Invalid(name, value, "write a setting override as [Section]Setting")
+	}
+	full := "[" + sec + "] " + key
+	canon := knownKey(key)
+	if canon == "" {
+		return override{}, messages.Invalid(full, value, "not a fetch task setting")
+	}
+	if !strings.EqualFold(sec, "FetchTasks") && !strings.EqualFold(sec, "Default") && !r.hasTask(sec) {
+		return override{}, messages.Invalid(full, value, fmt.Sprintf("there is no task section [%s]", sec))
+	}
+	if err := checkOverride(full, canon, value); err != nil {
+		return override{}, err
+	}
+	return override{section: sec, key: key, value: value}, nil
+}
+
+// checkOverride validates an override's value; schedule keys cannot be
+// overridden.
+func checkOverride(name, key, value string) error {
+	if k := keySpecByName[strings.ToLower(key)]; k != nil && k.schedule {
+		return messages.Invalid(name, value, "schedules are set in the configuration file only")
+	}
+	if err := TaskKeys(key, value); err != nil {
+		return messages.Invalid(name, value, err.Error())
+	}
+	return nil
+}
+
+// parseFragment reads the Config parameter: base64 of configuration text
+// whose task sections, [FetchTasks] and [Default] override the file's for
+// this action. It is read with the configuration file's rules; other
+// system sections, task lists, unknown tasks and schedule keys are refused.
+func (r *Repository) parseFragment(value string) (*config.Config, error) {
+	data, err := decodeBase64(value)
+	if err != nil || strings.TrimSpace(value) == "" {
+		return nil, messages.Invalid("Config", shorten(value), "must be base64 of configuration text")
+	}
+	var sections []string
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "[") {
+			continue
+		}
+		end := strings.IndexByte(line, ']')
+		if end < 0 {
+			continue // config.Parse reports it
+		}
+		name := strings.TrimSpace(line[1:end])
+		switch {
+		case strings.EqualFold(name, "FetchTasks"), strings.EqualFold(name, "Default"):
+		case isSystemSection(name):
+			return nil, messages.Invalid("Config", "["+name+"]", "a request can override task settings only ([Task], [FetchTasks], [Default])")
+		case !r.hasTask(name):
+			return nil, messages.Invalid("Config", "["+name+"]", fmt.Sprintf("there is no task section [%s]", name))
+		}
+		sections = append(sections, name)
+	}
+	frag, err := config.Parse("Config parameter", data, TaskKeys)
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			name := "Config"
+			if ce.Section != "" {
+				name += " [" + ce.Section + "]"
+			}
+			if ce.Key != "" {
+				name += " " + ce.Key
+			}
+			return nil, messages.Invalid(name, fragmentValue(data, ce.Section, ce.Key), ce.Err.Error())
+		}
+		return nil, messages.Invalid("Config", shorten(value), err.Error())
+	}
+	if len(frag.FetchTasks) > 0 {
+		return nil, messages.Invalid("Config [FetchTasks]", "", "a request cannot list tasks; name them with TaskSections or ConfigSection")
+	}
+	for _, name := range sections {
+		for _, kv := range frag.Section(name).Keys {
+			if k := keySpecByName[strings.ToLower(kv.Key)]; k != nil && k.schedule {
+				return nil, messages.Invalid("Config ["+name+"] "+kv.Key, kv.Value, "schedules are set in the configuration file only")
+			}
+		}
+	}
+	return frag, nil
+}
+
+// fragmentValue finds the value of key in section of a fragment, for an
+// error message (best effort).
+func fragmentValue(data []byte, section, key string) string {
+	if key == "" {
+		return ""
+	}
+	in := section == ""
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "[") {
+			end := strings.IndexByte(line, ']')
+			in = end > 0 && strings.EqualFold(strings.TrimSpace(line[1:end]), section)
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); in && ok && strings.EqualFold(strings.TrimSpace(k), key) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func shorten(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+func isSystemSection(name string) bool {
+	switch strings.ToLower(name) {
+	case "server", "actions", "logging", "ingestion", "fetchtasks", "default":
+		return true
+	}
+	return false
+}
+
+// layers returns the setting layers of a request, highest precedence
+// first.
+func (r *Repository) layers(req *request) []layer {
+	var ls []layer
+	if len(req.overrides) > 0 {
+		ls = append(ls, req.overrides)
+	}
+	if req.fragment != nil {
+		ls = append(ls, cfgLayer{c: req.fragment, kind: srcFragment})
+	}
+	return append(ls, cfgLayer{c: r.cfg, kind: srcFile})
+}
+
+// idEntry is one identifier of a request, with what IdentifiersXML adds.
+type idEntry struct {
+	raw         string // as sent
+	id          Identifier
+	destination string
+	filename    string
+	metadata    []ingest.Field
+}
+
+// parseIdentifierCSV reads the Identifiers parameter.
+func parseIdentifierCSV(name, v string) ([]idEntry, error) {
+	var out []idEntry
+	for _, raw := range splitCSV(v) {
+		id, err := DecodeIdentifier(raw)
+		if err != nil {
+			return nil, messages.Invalid(name, raw, err.Error())
+		}
+		out = append(out, idEntry{raw: raw, id: id})
+	}
+	if len(out) == 0 {
+		return nil, messages.Invalid(name, v, "must list at least one identifier")
+	}
+	return out, nil
+}
+
+// parseIdentifiersXML reads IdentifiersXML:
+// <identifier value="ID" destination=".." filename=".."><metadata name=".." value=".."/>...</identifier>...
+// (any wrapper element is allowed; <acl_update> is ignored).
+func parseIdentifiersXML(v string) ([]idEntry, error) {
+	const name = "IdentifiersXML"
+	roots, err := parseXML(v)
+	if err != nil {
+		return nil, messages.Invalid(name, shorten(v), "not well-formed XML: "+err.Error())
+	}
+	var out []idEntry
+	for _, n := range findAll(roots, "identifier") {
+		raw, ok := n.attr("value")
+		if !ok {
+			raw = strings.TrimSpace(n.text.String())
+		}
+		id, err := DecodeIdentifier(raw)
+		if err != nil {
+			return nil, messages.Invalid(name, raw, err.Error())
+		}
+		e := idEntry{raw: raw, id: id}
+		e.destination, _ = n.attr("destination")
+		e.filename, _ = n.attr("filename")
+		if e.filename != "" && (strings.ContainsAny(e.filename, `/\`) || e.filename == "." || e.filename == "..") {
+			return nil, messages.Invalid(name, e.filename, "filename must be a plain file name")
+		}
+		for _, m := range n.kids {
+			if m.name != "metadata" {
+				continue
+			}
+			f, err := metadatum(m)
+			if err != nil {
+				return nil, messages.Invalid(name, raw, err.Error())
+			}
+			e.metadata = append(e.metadata, f)
+		}
+		out = append(out, e)
+	}
+	if len(out) == 0 {
+		return nil, messages.Invalid(name, shorten(v), "has no <identifier value=\"...\"> element")
+	}
+	return out, nil
+}
+
+// metadatum reads <metadata name="N" value="V"/> as a field, checked with
+// the ingestion rules for field names.
+func metadatum(n *xnode) (ingest.Field, error) {
+	f := ingest.Field{}
+	f.Name, _ = n.attr("name")
+	f.Name = strings.TrimSpace(f.Name)
+	var ok bool
+	if f.Value, ok = n.attr("value"); !ok {
+		f.Value = n.text.String()
+	}
+	d := ingest.Document{Reference: "x", Fields: []ingest.Field{f}}
+	if err := d.Validate(); err != nil {
+		return f, fmt.Errorf("metadata name %q: %s", f.Name, strings.TrimPrefix(err.Error(), "ingest: "))
+	}
+	return f, nil
+}
+
+// insertDoc is one document of InsertXML.
+type insertDoc struct {
+	reference   string
+	insertID    string
+	metadata    []ingest.Field
+	fileType    string // content, drecontent, file, tempfile; "" without <file>
+	displayName string
+	content     []byte // decoded bytes (content) or text (drecontent)
+	path        string // file, tempfile
+}
+
+// parseInsertXML reads InsertXML: one document given directly
+// (<insertXML><reference/>...<file/></insertXML>) or several <insert>
+// elements, each with <reference>, <metadata name value/>*, <file> with
+// <type> (content: base64 bytes; drecontent: the text itself; file or
+// tempfile: a path on the server; dataid is not supported), <content>,
+// <displayname>, and <insert_id>. <property> and <section> are accepted
+// and ignored.
+func parseInsertXML(v string) ([]insertDoc, error) {
+	const name = "InsertXML"
+	roots, err := parseXML(v)
+	if err != nil {
+		return nil, messages.Invalid(name, shorten(v), "not well-formed XML: "+err.Error())
+	}
+	var nodes []*xnode
+	var walk func([]*xnode)
+	walk = func(ns []*xnode) {
+		for _, n := range ns {
+			if n.name == "insert" || n.child("reference") != nil {
+				nodes = append(nodes, n)
+				continue
+			}
+			walk(n.kids)
+		}
+	}
+	walk(roots)
+	if len(nodes) == 0 {
+		return nil, messages.Invalid(name, shorten(v), "has no document (an <insert> or a <reference>)")
+	}
+	out := make([]insertDoc, 0, len(nodes))
+	for _, n := range nodes {
+		d := insertDoc{reference: n.childText("reference"), insertID: n.childText("insert_id")}
+		probe := ingest.Document{Reference: d.reference}
+		if err := probe.Validate(); err != nil {
+			return nil, messages.Invalid(name, d.reference, "reference: "+strings.TrimPrefix(err.Error(), "ingest: "))
+		}
+		for _, m := range n.kids {
+			if m.name != "metadata" {
+				continue
+			}
+			f, err := metadatum(m)
+			if err != nil {
+				return nil, messages.Invalid(name, d.reference, err.Error())
+			}
+			d.metadata = append(d.metadata, f)
+		}
+		if f := n.child("file"); f != nil {
+			if err := d.readFile(f); err != nil {
+				return nil, messages.Invalid(name, d.reference, err.Error())
+			}
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func (d *insertDoc) readFile(f *xnode) error {
+	d.fileType = strings.ToLower(f.childText("type"))
+	if d.fileType == "" {
+		d.fileType = "file"
+	}
+	d.displayName = f.childText("displayname")
+	c := f.child("content")
+	if c == nil {
+		return errors.New("<file> needs a <content>")
+	}
+	raw := c.text.String()
+	switch d.fileType {
+	case "content":
+		b, err := decodeBase64(raw)
+		if err != nil {
+			return errors.New("<file><type>content</type> needs base64 in <content>")
+		}
+		d.content = b
+	case "drecontent":
+		d.content = []byte(raw)
+	case "file", "tempfile":
+		d.path = strings.TrimSpace(raw)
+		st, err := os.Stat(d.path)
+		if err != nil {
+			return fmt.Errorf("<file><content> %q: %v", d.path, errors.Unwrap(err))
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("<file><content> %q is not a regular file", d.path)
+		}
+	case "dataid":
+		return errors.New("<file><type>dataid</type> is not supported (no Data Server)")
+	default:
+		return fmt.Errorf("<file><type> %q: must be content, drecontent, file or tempfile", d.fileType)
+	}
+	return nil
+}

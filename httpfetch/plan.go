@@ -1,0 +1,332 @@
+package httpfetch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/messages"
+)
+
+// plan is a validated fetch action: what Validate checked and Run does.
+type plan struct {
+	action string
+	tasks  []string             // upper case, output order
+	set    map[string]*settings // by task
+
+	ids         []idEntry   // Synchronize, Collect, Delete, Update
+	destination string      // Collect
+	inserts     []insertDoc // Insert
+	list        listOpts    // Identifiers
+}
+
+// listOpts are the Identifiers action's parameters.
+type listOpts struct {
+	parents                              []string // "ROOT" or raw identifiers
+	maxDepth                             int
+	showNames, showTypes, showAttributes bool
+	showExcluded, containersOnly         bool
+	filterTypes                          []string
+}
+
+func (p *plan) addTask(name string) {
+	name = strings.ToUpper(strings.TrimSpace(name))
+	for _, t := range p.tasks {
+		if t == name {
+			return
+		}
+	}
+	p.tasks = append(p.tasks, name)
+}
+
+// prepare parses and validates a fetch action. Run calls it again, so
+// everything it accepts here Run can do.
+func (r *Repository) prepare(action string, params messages.Params) (*plan, error) {
+	own, ok := actionParams[action]
+	if !ok {
+		return nil, messages.Invalid("FetchAction", action, "must be one of "+strings.Join(r.FetchActions(), ", "))
+	}
+	req, err := r.parseRequest("FetchAction="+action, params, own)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{action: action, set: map[string]*settings{}}
+	configSection := ""
+	if v, ok := req.own.Get("ConfigSection"); ok {
+		configSection = strings.TrimSpace(v)
+		if !r.hasTask(configSection) {
+			return nil, messages.Invalid("ConfigSection", v, "there is no such task section")
+		}
+	}
+	needURLs := false
+	switch action {
+	case ActionSynchronize:
+		if v, ok := req.own.Get("Identifiers"); ok {
+			if p.ids, err = r.webIdentifiers("Identifiers", v, ""); err != nil {
+				return nil, err
+			}
+		}
+		if err := r.syncTasks(p, req); err != nil {
+			return nil, err
+		}
+		needURLs = len(p.ids) == 0
+	case ActionCollect:
+		v, hasCSV := req.own.Get("Identifiers")
+		x, hasXML := req.own.Get("IdentifiersXML")
+		switch {
+		case hasCSV && hasXML:
+			return nil, messages.Invalid("IdentifiersXML", shorten(x), "give Identifiers or IdentifiersXML, not both")
+		case hasCSV:
+			p.ids, err = r.webIdentifiers("Identifiers", v, configSection)
+		case hasXML:
+			p.ids, err = parseIdentifiersXML(x)
+			if err == nil {
+				err = r.checkIdentifiers("IdentifiersXML", p.ids, configSection, true)
+			}
+		default:
+			return nil, &messages.ParamError{Name: "Identifiers", Missing: true, Reason: "Collect needs Identifiers or IdentifiersXML"}
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.destination = strings.TrimSpace(req.own.Value("Destination"))
+		if err := checkDestination(p); err != nil {
+			return nil, err
+		}
+		for _, e := range p.ids {
+			p.addTask(e.id.Task)
+		}
+	case ActionIdentifiers:
+		if configSection == "" {
+			return nil, messages.Missing("ConfigSection")
+		}
+		p.addTask(configSection)
+		if p.list, err = parseListOpts(req.own, configSection); err != nil {
+			return nil, err
+		}
+	case ActionDelete:
+		v, ok := req.own.Get("Identifiers")
+		if !ok {
+			return nil, messages.Missing("Identifiers")
+		}
+		if p.ids, err = parseIdentifierCSV("Identifiers", v); err != nil {
+			return nil, err
+		}
+		if err := r.checkIdentifiers("Identifiers", p.ids, configSection, false); err != nil {
+			return nil, err
+		}
+		for _, e := range p.ids {
+			p.addTask(e.id.Task)
+		}
+	case ActionInsert:
+		if configSection == "" {
+			return nil, messages.Missing("ConfigSection")
+		}
+		if r.target == nil {
+			return nil, messages.Invalid("FetchAction", action, "Insert needs ingestion ([Ingestion] EnableIngestion=true)")
+		}
+		v, ok := req.own.Get("InsertXML")
+		if !ok {
+			return nil, messages.Missing("InsertXML")
+		}
+		if p.inserts, err = parseInsertXML(v); err != nil {
+			return nil, err
+		}
+		p.addTask(configSection)
+	case ActionUpdate:
+		if r.target == nil {
+			return nil, messages.Invalid("FetchAction", action, "Update needs ingestion ([Ingestion] EnableIngestion=true)")
+		}
+		x, ok := req.own.Get("IdentifiersXML")
+		if !ok {
+			return nil, messages.Missing("IdentifiersXML")
+		}
+		if p.ids, err = parseIdentifiersXML(x); err != nil {
+			return nil, err
+		}
+		if err := r.checkIdentifiers("IdentifiersXML", p.ids, configSection, true); err != nil {
+			return nil, err
+		}
+		for _, e := range p.ids {
+			p.addTask(e.id.Task)
+		}
+	}
+	layers := r.layers(req)
+	for _, t := range p.tasks {
+		s, err := r.settingsFor(t, req, layers, needURLs)
+		if err != nil {
+			return nil, err
+		}
+		p.set[t] = s
+	}
+	return p, nil
+}
+
+// settingsFor resolves task's settings for a request, reusing the ones
+// New computed when the request overrides nothing.
+func (r *Repository) settingsFor(task string, req *request, layers []layer, needURLs bool) (*settings, error) {
+	if len(req.overrides) == 0 && req.fragment == nil {
+		if s, ok := r.base[strings.ToUpper(task)]; ok {
+			return s, nil
+		}
+	}
+	s, err := resolve(task, layers, needURLs)
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) { // a task section New did not check
+			return nil, messages.Invalid("["+ce.Section+"] "+ce.Key, "", ce.Err.Error())
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// syncTasks sets a Synchronize's tasks: TaskSections, else the tasks of
+// its Identifiers, else every task of [FetchTasks].
+func (r *Repository) syncTasks(p *plan, req *request) error {
+	if v, ok := req.own.Get("TaskSections"); ok {
+		names := splitCSV(v)
+		if len(names) == 0 {
+			return messages.Invalid("TaskSections", v, "must list at least one task section")
+		}
+		for _, n := range names {
+			if !r.hasTask(n) {
+				return messages.Invalid("TaskSections", n, "there is no such task section")
+			}
+			p.addTask(n)
+		}
+		for _, e := range p.ids {
+			if !containsFold(p.tasks, e.id.Task) {
+				return messages.Invalid("Identifiers", e.raw, fmt.Sprintf("belongs to task %s, which TaskSections does not name", e.id.Task))
+			}
+		}
+		return nil
+	}
+	if len(p.ids) > 0 {
+		for _, e := range p.ids {
+			p.addTask(e.id.Task)
+		}
+		return nil
+	}
+	if len(r.tasks) == 0 {
+		return &messages.ParamError{Name: "TaskSections", Missing: true, Reason: "[FetchTasks] lists no task"}
+	}
+	for _, t := range r.tasks {
+		p.addTask(t)
+	}
+	return nil
+}
+
+// webIdentifiers reads a CSV of identifiers of pages (fetchable URLs).
+func (r *Repository) webIdentifiers(name, v, configSection string) ([]idEntry, error) {
+	ids, err := parseIdentifierCSV(name, v)
+	if err != nil {
+		return nil, err
+	}
+	return ids, r.checkIdentifiers(name, ids, configSection, true)
+}
+
+// checkIdentifiers checks that each identifier names a configured task
+// (configSection, when given) and, with web, a fetchable URL.
+func (r *Repository) checkIdentifiers(name string, ids []idEntry, configSection string, web bool) error {
+	for _, e := range ids {
+		switch {
+		case !r.hasTask(e.id.Task):
+			return messages.Invalid(name, e.raw, fmt.Sprintf("names task %s, which is not configured", e.id.Task))
+		case configSection != "" && !strings.EqualFold(configSection, e.id.Task):
+			return messages.Invalid(name, e.raw, fmt.Sprintf("belongs to task %s, not to ConfigSection %s", e.id.Task, configSection))
+		case web && !isWebURL(e.id.Reference):
+			return messages.Invalid(name, e.raw, fmt.Sprintf("%q is not an http or https URL", e.id.Reference))
+		}
+	}
+	return nil
+}
+
+// checkDestination requires a Collect destination for every identifier and
+// refuses one that exists and is not a folder.
+func checkDestination(p *plan) error {
+	check := func(name, dir string) error {
+		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+			return messages.Invalid(name, dir, "exists and is not a folder")
+		}
+		return nil
+	}
+	if p.destination != "" {
+		if err := check("Destination", p.destination); err != nil {
+			return err
+		}
+	}
+	for _, e := range p.ids {
+		switch {
+		case e.destination != "":
+			if err := check("IdentifiersXML", e.destination); err != nil {
+				return err
+			}
+		case p.destination == "":
+			return &messages.ParamError{Name: "Destination", Missing: true, Reason: "Collect writes the items to this folder"}
+		}
+	}
+	return nil
+}
+
+// parseListOpts reads the Identifiers action's parameters.
+func parseListOpts(own messages.Params, task string) (listOpts, error) {
+	o := listOpts{maxDepth: 1, showNames: true, showTypes: true, showAttributes: true}
+	bools := []struct {
+		name string
+		dst  *bool
+	}{
+		{"ShowNames", &o.showNames}, {"ShowTypes", &o.showTypes}, {"ShowAttributes", &o.showAttributes},
+		{"ShowExcluded", &o.showExcluded}, {"ContainersOnly", &o.containersOnly},
+	}
+	for _, b := range bools {
+		if v, ok := own.Get(b.name); ok {
+			x, err := config.Bool(v)
+			if err != nil {
+				return o, messages.Invalid(b.name, v, "must be true or false")
+			}
+			*b.dst = x
+		}
+	}
+	if v, ok := own.Get("MaxDepth"); ok {
+		n, err := intIn(v, 0, 1<<31-1, "0 (unlimited) or a positive whole number")
+		if err != nil {
+			return o, messages.Invalid("MaxDepth", v, err.Error())
+		}
+		o.maxDepth = n
+	}
+	o.filterTypes = splitCSV(own.Value("FilterTypes"))
+	o.parents = []string{"ROOT"}
+	if v, ok := own.Get("ParentIdentifiers"); ok {
+		o.parents = nil
+		for _, raw := range splitCSV(v) {
+			if strings.EqualFold(raw, "ROOT") {
+				o.parents = append(o.parents, "ROOT")
+				continue
+			}
+			id, err := DecodeIdentifier(raw)
+			if err != nil {
+				return o, messages.Invalid("ParentIdentifiers", raw, err.Error())
+			}
+			if !strings.EqualFold(id.Task, task) {
+				return o, messages.Invalid("ParentIdentifiers", raw, fmt.Sprintf("belongs to task %s, not to ConfigSection %s", id.Task, task))
+			}
+			o.parents = append(o.parents, raw)
+		}
+		if len(o.parents) == 0 {
+			return o, messages.Invalid("ParentIdentifiers", v, "must list ROOT or identifiers")
+		}
+	}
+	return o, nil
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}

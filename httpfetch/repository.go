@@ -1,0 +1,275 @@
+package httpfetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
+)
+
+// Options configure a Repository.
+type Options struct {
+	// Config is the loaded configuration (required); it must have been
+	// loaded with TaskKeys.
+	Config *config.Config
+	// Store holds the tasks' datastores (required).
+	Store store.Store
+	// Target receives Synchronize, Insert, Update and Delete output; nil
+	// means ingestion is disabled ([Ingestion] EnableIngestion=false):
+	// nothing is delivered and no ingest* count moves.
+	Target ingest.Target
+	// Logger receives the repository's logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Client sends every HTTP request to the crawled sites; nil lets the
+	// crawl build its own keep-alive client per action. For tests.
+	Client *http.Client
+}
+
+// Repository is the HTTP connector: it implements fetch.Repository,
+// fetch.Viewer and fetch.TaskLister. It is safe for concurrent use.
+type Repository struct {
+	cfg       *config.Config
+	st        store.Store
+	target    ingest.Target
+	log       *slog.Logger
+	now       func() time.Time
+	client    *http.Client
+	batchSize int
+
+	tasks     []string             // [FetchTasks], upper case, in order
+	base      map[string]*settings // file settings of tasks, by upper-case name
+	schedules []Schedule
+
+	lockMu sync.Mutex
+	locks  map[string]chan struct{} // one Synchronize/Update/Delete per task at a time
+}
+
+var (
+	_ fetch.Repository = (*Repository)(nil)
+	_ fetch.Viewer     = (*Repository)(nil)
+	_ fetch.TaskLister = (*Repository)(nil)
+)
+
+// New validates every task listed in [FetchTasks] (settings resolved with
+// [Task] > [FetchTasks] > [Default], at least one start URL, every value
+// parsed and every regex compiled) and returns the repository. A problem
+// is a *config.Error naming the file, section and key.
+func New(o Options) (*Repository, error) {
+	if o.Config == nil {
+		return nil, errors.New("httpfetch: Options.Config is required")
+	}
+	if o.Store == nil {
+		return nil, errors.New("httpfetch: Options.Store is required")
+	}
+	r := &Repository{
+		cfg:       o.Config,
+		st:        o.Store,
+		target:    o.Target,
+		log:       o.Logger,
+		now:       o.Now,
+		client:    o.Client,
+		batchSize: o.Config.Ingestion.BatchSize,
+		base:      map[string]*settings{},
+		locks:     map[string]chan struct{}{},
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.log = r.log.With("component", "httpfetch")
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.batchSize <= 0 {
+		r.batchSize = ingest.DefaultBatchSize
+	}
+	file := []layer{cfgLayer{c: o.Config, kind: srcFile}}
+	for _, t := range o.Config.FetchTasks {
+		name := strings.ToUpper(strings.TrimSpace(t))
+		if _, dup := r.base[name]; dup {
+			continue
+		}
+		s, err := resolve(t, file, true)
+		if err != nil {
+			return nil, err
+		}
+		r.tasks = append(r.tasks, name)
+		r.base[name] = s
+		if sc, ok := s.schedule(r.now()); ok {
+			r.schedules = append(r.schedules, sc)
+		}
+	}
+	return r, nil
+}
+
+// FetchActions implements fetch.Repository.
+func (r *Repository) FetchActions() []string {
+	return []string{ActionSynchronize, ActionCollect, ActionIdentifiers, ActionDelete, ActionInsert, ActionUpdate}
+}
+
+// Schedules returns the schedule of every [FetchTasks] task that sets
+// ScheduleStartTime, ScheduleRepeatSecs or ScheduleCycles (in the task
+// section, [FetchTasks] or [Default]), in [FetchTasks] order. Times are
+// computed when New ran.
+func (r *Repository) Schedules() []Schedule { return slices.Clone(r.schedules) }
+
+// hasTask reports whether name is a configured task section.
+func (r *Repository) hasTask(name string) bool {
+	return name != "" && !isSystemSection(name) && r.cfg.HasTask(name)
+}
+
+// Validate implements fetch.Repository: it checks everything about the
+// action that can be checked before it runs (parameters, overrides, the
+// Config fragment, identifiers, XML) and returns its task sections in
+// upper case, in output order. Problems are *messages.ParamError values.
+func (r *Repository) Validate(fetchAction string, params messages.Params) ([]string, error) {
+	p, err := r.prepare(strings.ToUpper(strings.TrimSpace(fetchAction)), params)
+	if err != nil {
+		return nil, err
+	}
+	return p.tasks, nil
+}
+
+// Run implements fetch.Repository.
+func (r *Repository) Run(ctx context.Context, job *fetch.Job) ([]*messages.Element, error) {
+	p, err := r.prepare(strings.ToUpper(job.FetchAction), job.Params)
+	if err != nil {
+		return nil, err
+	}
+	log := r.log.With("token", job.Token, "action", p.action)
+	if job.Restarts > 0 {
+		log.Info("action restarted after a crash; continuing from the datastore", "restarts", job.Restarts)
+	}
+	log.Info("action started", "tasks", strings.Join(p.tasks, ","))
+	start := r.now()
+	var res []*messages.Element
+	switch p.action {
+	case ActionSynchronize:
+		res, err = r.synchronize(ctx, job, p, log)
+	case ActionCollect:
+		res, err = r.collect(ctx, job, p)
+	case ActionIdentifiers:
+		res, err = r.identifiers(ctx, job, p)
+	case ActionDelete:
+		res, err = r.delete(ctx, job, p)
+	case ActionInsert:
+		res, err = r.insert(ctx, job, p)
+	case ActionUpdate:
+		res, err = r.update(ctx, job, p, false)
+	}
+	log.Info("action ended", "elapsed", r.now().Sub(start), "error", err)
+	return res, err
+}
+
+// counts returns the job's counters of task (a detached set if the job
+// does not report on it, which Validate rules out).
+func counts(job *fetch.Job, task string) *fetch.Counts {
+	if c := job.Counts(task); c != nil {
+		return c
+	}
+	return &fetch.Counts{Task: task}
+}
+
+// lock takes task's action lock: Synchronize, Update and Delete of one
+// task never overlap (their datastore read-modify-writes would). It waits
+// while another holds it, until ctx ends.
+func (r *Repository) lock(ctx context.Context, task string) (func(), error) {
+	r.lockMu.Lock()
+	ch, ok := r.locks[task]
+	if !ok {
+		ch = make(chan struct{}, 1)
+		r.locks[task] = ch
+	}
+	r.lockMu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// datastore opens task's datastore.
+func (r *Repository) datastore(task string) (store.Datastore, error) {
+	ds, err := r.st.Datastore(strings.ToUpper(task))
+	if err != nil {
+		return nil, fmt.Errorf("httpfetch: datastore of %s: %w", task, err)
+	}
+	return ds, nil
+}
+
+// begin records the start of an action on task (TaskList) and returns a
+// function that records its end.
+func (r *Repository) begin(ds store.Datastore, action string, newRun bool) (*taskMeta, func(), error) {
+	m, err := updateMeta(ds, func(m *taskMeta) {
+		m.Calls++
+		m.Action = action
+		m.LastStartMs = r.now().UnixMilli()
+		if newRun {
+			m.Runs++
+		}
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("httpfetch: record action start: %w", err)
+	}
+	return m, func() {
+		if _, err := updateMeta(ds, func(m *taskMeta) { m.LastFinishMs = r.now().UnixMilli() }); err != nil {
+			r.log.Warn("cannot record the end of an action", "error", err)
+		}
+	}, nil
+}
+
+// TaskList implements fetch.TaskLister: every task of [FetchTasks], then
+// every other configured task section that has a datastore, with what its
+// datastore records (kept across restarts).
+func (r *Repository) TaskList() ([]fetch.TaskInfo, error) {
+	names := slices.Clone(r.tasks)
+	stored, err := r.st.DatastoreNames()
+	if err != nil {
+		return nil, fmt.Errorf("httpfetch: task list: %w", err)
+	}
+	for _, n := range stored {
+		if !slices.Contains(names, n) && r.hasTask(n) {
+			names = append(names, n)
+		}
+	}
+	info := r.st.Info()
+	out := make([]fetch.TaskInfo, 0, len(names))
+	for _, name := range names {
+		ti := fetch.TaskInfo{Name: name, Datastore: describeDatastore(info, name)}
+		if slices.Contains(stored, name) {
+			ds, err := r.datastore(name)
+			if err != nil {
+				return nil, err
+			}
+			m, err := readMeta(ds)
+			if err != nil {
+				return nil, fmt.Errorf("httpfetch: task list: %s: %w", name, err)
+			}
+			ti.Action, ti.Calls = m.Action, m.Calls
+			ti.LastStart, ti.LastFinish = msTime(m.LastStartMs), msTime(m.LastFinishMs)
+		}
+		out = append(out, ti)
+	}
+	return out, nil
+}
+
+func describeDatastore(info store.Info, task string) string {
+	where := info.Path
+	if info.InMemory || where == "" {
+		where = "memory"
+	}
+	return where + " [datastore " + task + "]"
+}

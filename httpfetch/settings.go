@@ -1,0 +1,561 @@
+package httpfetch
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/crawl"
+	"github.com/connectorhq/connector/messages"
+)
+
+// Defaults of the task settings (docs/configuration.md, "Fetch task
+// settings").
+const (
+	DefaultDepth          = -1 // unlimited
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultMaxPageBytes   = 16 << 20
+	DefaultConcurrency    = 4
+	DefaultMaxRedirects   = 10
+)
+
+// settings are one task's effective settings for one action: the
+// configuration file, overridden by a Config fragment, overridden by
+// request parameters.
+type settings struct {
+	Task string // upper case
+
+	URLs               []string
+	Depth              int
+	StayOnSite         bool
+	SpiderMustHave     *regexp.Regexp
+	SpiderCantHave     *regexp.Regexp
+	URLMustHave        *regexp.Regexp
+	URLCantHave        *regexp.Regexp
+	FollowRobots       bool
+	IgnoreRobotsErrors bool
+	PageDelay          time.Duration
+	MaxPages           int
+	MaxBytesPerSec     int64
+	RequestTimeout     time.Duration
+	MaxPageBytes       int64
+	UserAgent          string
+	Concurrency        int
+	ContentTypes       []string
+	MaxRedirects       int // 0: redirects are not followed
+
+	// Schedule keys, validated but kept as written (see Schedules).
+	schedStart, schedRepeat, schedCycles string
+	hasSchedule                          bool
+}
+
+func defaultSettings(task string) *settings {
+	return &settings{
+		Task:           strings.ToUpper(task),
+		Depth:          DefaultDepth,
+		StayOnSite:     true,
+		FollowRobots:   true,
+		RequestTimeout: DefaultRequestTimeout,
+		MaxPageBytes:   DefaultMaxPageBytes,
+		UserAgent:      crawl.DefaultUserAgent,
+		Concurrency:    DefaultConcurrency,
+		ContentTypes:   crawl.DefaultContentTypes,
+		MaxRedirects:   DefaultMaxRedirects,
+	}
+}
+
+// ingestible reports whether the page at u is a document (UrlMustHaveRegex
+// / UrlCantHaveRegex); other pages are crawled for links only.
+func (s *settings) ingestible(u string) bool {
+	if s.URLMustHave != nil && !s.URLMustHave.MatchString(u) {
+		return false
+	}
+	return s.URLCantHave == nil || !s.URLCantHave.MatchString(u)
+}
+
+// crawlConfig is the crawl of a Synchronize of this task.
+func (s *settings) crawlConfig() crawl.Config {
+	redirects := s.MaxRedirects
+	if redirects == 0 {
+		redirects = -1 // crawl: negative disables
+	}
+	return crawl.Config{
+		StartURLs:           s.URLs,
+		Depth:               s.Depth,
+		StayOnSite:          s.StayOnSite,
+		SpiderMustHave:      s.SpiderMustHave,
+		SpiderCantHave:      s.SpiderCantHave,
+		FollowRobots:        s.FollowRobots,
+		IgnoreRobotsErrors:  s.IgnoreRobotsErrors,
+		PageDelay:           s.PageDelay,
+		MaxBytesPerSec:      s.MaxBytesPerSec,
+		RequestTimeout:      s.RequestTimeout,
+		MaxPageSize:         s.MaxPageBytes,
+		UserAgent:           s.UserAgent,
+		Concurrency:         s.Concurrency,
+		AllowedContentTypes: s.ContentTypes,
+		MaxRedirects:        redirects,
+	}
+}
+
+// keySpec describes one task setting.
+type keySpec struct {
+	name     string // canonical spelling, as documented
+	apply    func(s *settings, v string) error
+	schedule bool // a schedule key: file only, never a request override
+}
+
+// keySpecs are the task settings other than the start URLs, in the order
+// they are resolved.
+var keySpecs = []*keySpec{
+	{name: "Depth", apply: func(s *settings, v string) (err error) {
+		s.Depth, err = intIn(v, -1, math.MaxInt32, "-1 (unlimited) or a whole number of links from a start URL")
+		return err
+	}},
+	{name: "StayOnSite", apply: func(s *settings, v string) (err error) { s.StayOnSite, err = config.Bool(v); return err }},
+	{name: "SpiderUrlMustHaveRegex", apply: func(s *settings, v string) (err error) { s.SpiderMustHave, err = compileRegex(v); return err }},
+	{name: "SpiderUrlCantHaveRegex", apply: func(s *settings, v string) (err error) { s.SpiderCantHave, err = compileRegex(v); return err }},
+	{name: "UrlMustHaveRegex", apply: func(s *settings, v string) (err error) { s.URLMustHave, err = compileRegex(v); return err }},
+	{name: "UrlCantHaveRegex", apply: func(s *settings, v string) (err error) { s.URLCantHave, err = compileRegex(v); return err }},
+	{name: "FollowRobotProtocol", apply: func(s *settings, v string) (err error) { s.FollowRobots, err = config.Bool(v); return err }},
+	{name: "IgnoreRobotProtocolErrors", apply: func(s *settings, v string) (err error) {
+		s.IgnoreRobotsErrors, err = config.Bool(v)
+		return err
+	}},
+	{name: "PageDelay", apply: func(s *settings, v string) (err error) { s.PageDelay, err = config.Duration(v); return err }},
+	{name: "MaxPages", apply: func(s *settings, v string) (err error) {
+		s.MaxPages, err = intIn(v, 0, math.MaxInt32, "0 (no limit) or a positive whole number")
+		return err
+	}},
+	{name: "MaxKBytesPerSec", apply: func(s *settings, v string) error {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) || f > math.MaxInt64/1024 {
+			return errors.New("must be 0 (no limit) or a positive number of kilobytes (1024 bytes) per second")
+		}
+		s.MaxBytesPerSec = int64(f * 1024)
+		if f > 0 && s.MaxBytesPerSec == 0 {
+			s.MaxBytesPerSec = 1
+		}
+		return nil
+	}},
+	{name: "RequestTimeout", apply: func(s *settings, v string) error {
+		d, err := config.Duration(v)
+		if err != nil {
+			return err
+		}
+		if d <= 0 {
+			return errors.New("must be positive")
+		}
+		s.RequestTimeout = d
+		return nil
+	}},
+	{name: "MaxPageBytes", apply: func(s *settings, v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n <= 0 {
+			return errors.New("must be a positive whole number of bytes")
+		}
+		s.MaxPageBytes = n
+		return nil
+	}},
+	{name: "UserAgent", apply: func(s *settings, v string) error {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			return errors.New("must not be empty")
+		}
+		if err := probe(crawl.Config{UserAgent: v}); err != nil {
+			return err
+		}
+		s.UserAgent = v
+		return nil
+	}},
+	{name: "Concurrency", apply: func(s *settings, v string) (err error) {
+		s.Concurrency, err = intIn(v, 1, 256, "a whole number of requests in flight, 1 to 256")
+		return err
+	}},
+	{name: "AllowedContentTypes", apply: func(s *settings, v string) error {
+		types := splitCSV(v)
+		if len(types) == 0 {
+			return errors.New(`must list at least one media type, e.g. "text/html,text/plain" or "*/*"`)
+		}
+		if err := probe(crawl.Config{AllowedContentTypes: types}); err != nil {
+			return err
+		}
+		s.ContentTypes = types
+		return nil
+	}},
+	{name: "MaxRedirects", apply: func(s *settings, v string) (err error) {
+		s.MaxRedirects, err = intIn(v, 0, 100, "0 (do not follow redirects) to 100")
+		return err
+	}},
+	{name: "ScheduleStartTime", schedule: true, apply: func(s *settings, v string) error {
+		if _, err := parseStartTime(v, time.Now()); err != nil {
+			return err
+		}
+		s.schedStart, s.hasSchedule = v, true
+		return nil
+	}},
+	{name: "ScheduleRepeatSecs", schedule: true, apply: func(s *settings, v string) error {
+		if _, err := intIn(v, 1, math.MaxInt32, "a positive whole number of seconds"); err != nil {
+			return err
+		}
+		s.schedRepeat, s.hasSchedule = v, true
+		return nil
+	}},
+	{name: "ScheduleCycles", schedule: true, apply: func(s *settings, v string) error {
+		if _, err := intIn(v, -1, math.MaxInt32, "-1 (unlimited), 0 (disabled) or a positive number of runs"); err != nil {
+			return err
+		}
+		s.schedCycles, s.hasSchedule = v, true
+		return nil
+	}},
+}
+
+var keySpecByName = func() map[string]*keySpec {
+	m := make(map[string]*keySpec, len(keySpecs))
+	for _, k := range keySpecs {
+		m[strings.ToLower(k.name)] = k
+	}
+	return m
+}()
+
+// urlKeyIndex reports whether key is a start URL key: "Url" (index -1) or
+// "UrlN" with N a whole number.
+func urlKeyIndex(key string) (int, bool) {
+	if len(key) < 3 || !strings.EqualFold(key[:3], "url") {
+		return 0, false
+	}
+	rest := key[3:]
+	if rest == "" {
+		return -1, true
+	}
+	for _, c := range rest {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n > math.MaxInt32 {
+		return 0, false
+	}
+	return n, true
+}
+
+// knownKey returns the canonical spelling of a task setting, or "".
+func knownKey(key string) string {
+	if i, ok := urlKeyIndex(key); ok {
+		if i < 0 {
+			return "Url"
+		}
+		return "Url" + strconv.Itoa(i)
+	}
+	if k := keySpecByName[strings.ToLower(key)]; k != nil {
+		return k.name
+	}
+	return ""
+}
+
+// TaskKeys validates one task setting as it appears in a task section,
+// [FetchTasks] or [Default] (config.Load calls it for every such key).
+// Keys are case-insensitive. An unknown key returns an error wrapping
+// config.ErrUnknownKey; a bad value returns an error saying what is
+// expected. docs/configuration.md, "Fetch task settings", lists the keys.
+func TaskKeys(key, value string) error {
+	if _, ok := urlKeyIndex(key); ok {
+		_, err := parseURLs(value)
+		return err
+	}
+	k := keySpecByName[strings.ToLower(strings.TrimSpace(key))]
+	if k == nil {
+		return fmt.Errorf("%w: %s is not a fetch task setting", config.ErrUnknownKey, key)
+	}
+	return k.apply(defaultSettings(""), value)
+}
+
+// parseURLs reads a CSV of start URLs.
+func parseURLs(v string) ([]string, error) {
+	urls := splitCSV(v)
+	if len(urls) == 0 {
+		return nil, errors.New("must list at least one absolute http or https URL")
+	}
+	if err := probe(crawl.Config{StartURLs: urls}); err != nil {
+		return nil, err
+	}
+	return urls, nil
+}
+
+// probe validates the fields set in c with the crawl's own rules; fields
+// left zero are valid. It returns the first problem's reason.
+func probe(c crawl.Config) error {
+	if c.StartURLs == nil {
+		c.StartURLs = []string{"http://127.0.0.1/"}
+	}
+	err := c.Validate()
+	if err == nil {
+		return nil
+	}
+	var pe *messages.ParamError
+	if errors.As(err, &pe) {
+		return errors.New(pe.Reason)
+	}
+	return err
+}
+
+func intIn(v string, lo, hi int, want string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < lo || n > hi {
+		return 0, errors.New("must be " + want)
+	}
+	return n, nil
+}
+
+// splitCSV splits a comma-separated list, trimming spaces and dropping
+// empty entries.
+func splitCSV(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Regexes are compiled once per distinct pattern and process, anchored at
+// both ends: the connector's URL regexes must match the whole URL, as
+// IDOL's do (write ".*example\.com.*" to match anywhere).
+var (
+	regexMu    sync.Mutex
+	regexCache = map[string]*regexp.Regexp{}
+)
+
+// regexCacheMax bounds the cache, which request overrides could otherwise
+// grow without limit.
+const regexCacheMax = 1024
+
+func compileRegex(pattern string) (*regexp.Regexp, error) {
+	if strings.TrimSpace(pattern) == "" {
+		return nil, nil // an empty value switches the rule off
+	}
+	regexMu.Lock()
+	re, ok := regexCache[pattern]
+	regexMu.Unlock()
+	if ok {
+		return re, nil
+	}
+	re, err := regexp.Compile(`^(?:` + pattern + `)$`)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid regular expression (Go RE2 syntax): %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+	}
+	regexMu.Lock()
+	if len(regexCache) < regexCacheMax {
+		regexCache[pattern] = re
+	}
+	regexMu.Unlock()
+	return re, nil
+}
+
+// Where a setting came from, to name it in errors.
+const (
+	srcFile = iota
+	srcFragment
+	srcRequest
+)
+
+type source struct {
+	kind    int
+	file    string // srcFile: the configuration file
+	section string // as written; "" for an unprefixed request parameter
+	key     string // as written
+}
+
+// name is how a request error names the setting: "[MyTask] Depth", "Depth"
+// or "Config [MyTask] Depth".
+func (s source) name() string {
+	n := s.key
+	if s.section != "" {
+		n = "[" + s.section + "] " + s.key
+	}
+	if s.kind == srcFragment {
+		n = "Config " + n
+	}
+	return n
+}
+
+// err reports a bad value where it was written: a *config.Error for the
+// configuration file, a *messages.ParamError for a request.
+func (s source) err(value string, err error) error {
+	if s.kind == srcFile {
+		return &config.Error{File: s.file, Section: s.section, Key: s.key, Err: err}
+	}
+	return messages.Invalid(s.name(), value, err.Error())
+}
+
+// layer is one place settings come from. Layers are consulted in
+// precedence order: request parameters, then the Config fragment, then the
+// configuration file.
+type layer interface {
+	// get returns the value of key for task, and where it was written.
+	get(task, key string) (string, source, bool)
+	// urls returns the start URL keys (Url, Url0, Url1, ...) of the first
+	// section, in this layer's precedence order, that has any.
+	urls(task string) ([]config.KeyValue, source, bool)
+}
+
+// cfgLayer is a configuration file or Config fragment: the task's section,
+// then [FetchTasks], then [Default].
+type cfgLayer struct {
+	c    *config.Config
+	kind int
+}
+
+func (l cfgLayer) sections(task string) []*config.Section {
+	return []*config.Section{l.c.Section(task), l.c.Section("FetchTasks"), l.c.Section("Default")}
+}
+
+func (l cfgLayer) get(task, key string) (string, source, bool) {
+	for _, sec := range l.sections(task) {
+		if sec == nil {
+			continue
+		}
+		for _, kv := range sec.Keys {
+			if strings.EqualFold(kv.Key, key) {
+				return kv.Value, source{kind: l.kind, file: l.c.Path, section: sec.Name, key: kv.Key}, true
+			}
+		}
+	}
+	return "", source{}, false
+}
+
+func (l cfgLayer) urls(task string) ([]config.KeyValue, source, bool) {
+	for _, sec := range l.sections(task) {
+		if sec == nil {
+			continue
+		}
+		var kvs []config.KeyValue
+		for _, kv := range sec.Keys {
+			if _, ok := urlKeyIndex(kv.Key); ok {
+				kvs = append(kvs, kv)
+			}
+		}
+		if len(kvs) > 0 {
+			return kvs, source{kind: l.kind, file: l.c.Path, section: sec.Name, key: kvs[0].Key}, true
+		}
+	}
+	return nil, source{}, false
+}
+
+// override is one request parameter that overrides a task setting.
+type override struct {
+	section string // as written; "" when unprefixed
+	key     string // as written
+	value   string
+}
+
+// reqLayer holds a request's overrides: [Task]Key, then Key, then
+// [FetchTasks]Key, then [Default]Key.
+type reqLayer []override
+
+func (l reqLayer) matches(o override, task string, rank int) bool {
+	switch rank {
+	case 0:
+		return o.section != "" && strings.EqualFold(o.section, task)
+	case 1:
+		return o.section == ""
+	case 2:
+		return strings.EqualFold(o.section, "FetchTasks")
+	default:
+		return strings.EqualFold(o.section, "Default")
+	}
+}
+
+func (l reqLayer) get(task, key string) (string, source, bool) {
+	for rank := range 4 {
+		for _, o := range l {
+			if l.matches(o, task, rank) && strings.EqualFold(o.key, key) {
+				return o.value, source{kind: srcRequest, section: o.section, key: o.key}, true
+			}
+		}
+	}
+	return "", source{}, false
+}
+
+func (l reqLayer) urls(task string) ([]config.KeyValue, source, bool) {
+	for rank := range 4 {
+		var kvs []config.KeyValue
+		var src source
+		for _, o := range l {
+			if _, ok := urlKeyIndex(o.key); ok && l.matches(o, task, rank) {
+				if kvs == nil {
+					src = source{kind: srcRequest, section: o.section, key: o.key}
+				}
+				kvs = append(kvs, config.KeyValue{Key: o.key, Value: o.value})
+			}
+		}
+		if len(kvs) > 0 {
+			return kvs, src, true
+		}
+	}
+	return nil, source{}, false
+}
+
+// resolve computes task's settings from layers (highest precedence first).
+// needURLs requires at least one start URL.
+func resolve(task string, layers []layer, needURLs bool) (*settings, error) {
+	s := defaultSettings(task)
+	for _, k := range keySpecs {
+		for _, l := range layers {
+			v, src, ok := l.get(task, k.name)
+			if !ok {
+				continue
+			}
+			if err := k.apply(s, v); err != nil {
+				return nil, src.err(v, err)
+			}
+			break
+		}
+	}
+	for _, l := range layers {
+		kvs, src, ok := l.urls(task)
+		if !ok {
+			continue
+		}
+		// Url first, then Url0, Url1, ... in numeric order.
+		sort.SliceStable(kvs, func(i, j int) bool {
+			a, _ := urlKeyIndex(kvs[i].Key)
+			b, _ := urlKeyIndex(kvs[j].Key)
+			return a < b
+		})
+		for _, kv := range kvs {
+			urls, err := parseURLs(kv.Value)
+			if err != nil {
+				src.key = kv.Key
+				return nil, src.err(kv.Value, err)
+			}
+			s.URLs = append(s.URLs, urls...)
+		}
+		break
+	}
+	if needURLs && len(s.URLs) == 0 {
+		return nil, errNoURL(task, layers)
+	}
+	return s, nil
+}
+
+// errNoURL reports a task without start URLs, as a configuration error
+// when only the file was consulted, else as a missing parameter.
+func errNoURL(task string, layers []layer) error {
+	const why = "the task has no start URL: set Url (a CSV of URLs) or Url0, Url1, ..."
+	if len(layers) == 1 {
+		if l, ok := layers[0].(cfgLayer); ok && l.kind == srcFile {
+			return &config.Error{File: l.c.Path, Section: task, Key: "Url", Err: errors.New(why)}
+		}
+	}
+	return &messages.ParamError{Name: "[" + task + "] Url", Missing: true, Reason: why}
+}
