@@ -36,15 +36,29 @@ var errIdentifier = errors.New("httpfetch: not an identifier of this connector")
 
 // DecodeIdentifier reads an identifier made by EncodeIdentifier. It is
 // lenient about transport damage: white space inside the value (a '+' that
-// a client forgot to percent-encode arrives as a space) is read as '+',
-// missing padding and the URL-safe alphabet are accepted. The element may
-// carry other attributes (IDOL adds t= for the type); s and r are
-// required.
+// a client forgot to percent-encode arrives as a space) is read as '+', a
+// trailing '+' that became a space and was trimmed is restored, missing
+// padding and the URL-safe alphabet are accepted. The element may carry
+// other attributes (IDOL adds t= for the type); s and r are required.
 func DecodeIdentifier(id string) (Identifier, error) {
 	raw := strings.TrimSpace(id)
 	if raw == "" {
 		return Identifier{}, fmt.Errorf("%w: empty", errIdentifier)
 	}
+	var firstErr error
+	for _, suffix := range []string{"", "+", "++"} {
+		out, err := decodeIdentifier(raw + suffix)
+		if err == nil {
+			return out, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return Identifier{}, firstErr
+}
+
+func decodeIdentifier(raw string) (Identifier, error) {
 	data, err := decodeBase64(raw)
 	if err != nil {
 		return Identifier{}, fmt.Errorf("%w: not base64", errIdentifier)

@@ -175,7 +175,10 @@ func (r *Repository) settingsFor(task string, req *request, layers []layer, need
 	s, err := resolve(task, layers, needURLs)
 	if err != nil {
 		var ce *config.Error
-		if errors.As(err, &ce) { // a task section New did not check
+		switch {
+		case errors.Is(err, errNoStartURL):
+			return nil, missingURL(task)
+		case errors.As(err, &ce): // a task section New did not check
 			return nil, messages.Invalid("["+ce.Section+"] "+ce.Key, "", ce.Err.Error())
 		}
 		return nil, err

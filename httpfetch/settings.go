@@ -548,14 +548,20 @@ func resolve(task string, layers []layer, needURLs bool) (*settings, error) {
 	return s, nil
 }
 
+// errNoStartURL: a task to crawl has no start URL.
+var errNoStartURL = errors.New("the task has no start URL: set Url (a CSV of URLs) or Url0, Url1, ...")
+
 // errNoURL reports a task without start URLs, as a configuration error
 // when only the file was consulted, else as a missing parameter.
 func errNoURL(task string, layers []layer) error {
-	const why = "the task has no start URL: set Url (a CSV of URLs) or Url0, Url1, ..."
 	if len(layers) == 1 {
 		if l, ok := layers[0].(cfgLayer); ok && l.kind == srcFile {
-			return &config.Error{File: l.c.Path, Section: task, Key: "Url", Err: errors.New(why)}
+			return &config.Error{File: l.c.Path, Section: task, Key: "Url", Err: errNoStartURL}
 		}
 	}
-	return &messages.ParamError{Name: "[" + task + "] Url", Missing: true, Reason: why}
+	return missingURL(task)
+}
+
+func missingURL(task string) error {
+	return &messages.ParamError{Name: "[" + strings.ToUpper(task) + "] Url", Missing: true, Reason: errNoStartURL.Error()}
 }

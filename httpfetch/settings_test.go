@@ -1,0 +1,313 @@
+package httpfetch
+
+import (
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
+)
+
+func TestTaskKeys(t *testing.T) {
+	t.Parallel()
+	good := map[string]string{
+		"Url": "http://a.example/, https://b.example/x", "url7": "http://a.example/", "Depth": "-1", "depth": "3",
+		"StayOnSite": "false", "SpiderUrlMustHaveRegex": `.*example\.com.*`, "SpiderUrlCantHaveRegex": "",
+		"UrlMustHaveRegex": ".*", "UrlCantHaveRegex": ".*[.]pdf", "FollowRobotProtocol": "on",
+		"IgnoreRobotProtocolErrors": "Y", "PageDelay": "1.5", "MaxPages": "0", "MaxKBytesPerSec": "12.5",
+		"RequestTimeout": "10s", "MaxPageBytes": "1048576", "UserAgent": "mybot/2.0 (+http://x)",
+		"Concurrency": "16", "AllowedContentTypes": "text/html, text/*", "MaxRedirects": "0",
+		"ScheduleStartTime": "now", "ScheduleRepeatSecs": "3600", "ScheduleCycles": "-1",
+	}
+	for k, v := range good {
+		require.NoError(t, TaskKeys(k, v), "%s=%s", k, v)
+	}
+	bad := map[string]string{
+		"Url": "ftp://x/", "Url0": "", "Depth": "-2", "StayOnSite": "maybe", "SpiderUrlMustHaveRegex": "(",
+		"UrlCantHaveRegex": "a(?=b)", "FollowRobotProtocol": "2", "PageDelay": "-1", "MaxPages": "-1",
+		"MaxKBytesPerSec": "fast", "RequestTimeout": "0", "MaxPageBytes": "0", "UserAgent": "   ",
+		"Concurrency": "0", "AllowedContentTypes": "html", "MaxRedirects": "101",
+		"ScheduleStartTime": "tomorrow", "ScheduleRepeatSecs": "0", "ScheduleCycles": "-2",
+	}
+	for k, v := range bad {
+		err := TaskKeys(k, v)
+		require.Error(t, err, "%s=%s", k, v)
+		require.NotErrorIs(t, err, config.ErrUnknownKey)
+	}
+	require.ErrorIs(t, TaskKeys("Dpeth", "1"), config.ErrUnknownKey)
+	require.ErrorIs(t, TaskKeys("UrlX", "http://a/"), config.ErrUnknownKey)
+}
+
+// TestConfigErrors: a bad value stops start-up with an error naming the
+// file, section and key.
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		desc, text, section, key string
+	}{
+		{"bad regex in task", "[FetchTasks]\n0=T\n[T]\nUrl=http://x/\nUrlMustHaveRegex=(", "T", "UrlMustHaveRegex"},
+		{"bad number in FetchTasks", "[FetchTasks]\n0=T\nDepth=deep\n[T]\nUrl=http://x/", "FetchTasks", "Depth"},
+		{"bad boolean in Default", "[FetchTasks]\n0=T\n[Default]\nStayOnSite=perhaps\n[T]\nUrl=http://x/", "Default", "StayOnSite"},
+		{"unknown key", "[FetchTasks]\n0=T\n[T]\nUrl=http://x/\nDpeth=1", "T", "Dpeth"},
+	} {
+		_, err := config.Parse("my.cfg", []byte(tc.text), TaskKeys)
+		var ce *config.Error
+		require.ErrorAs(t, err, &ce, tc.desc)
+		require.Equal(t, "my.cfg", ce.File, tc.desc)
+		require.Equal(t, tc.section, ce.Section, tc.desc)
+		require.Equal(t, tc.key, ce.Key, tc.desc)
+	}
+	// A task without a start URL is caught by New.
+	cfg, err := config.Parse("my.cfg", []byte("[FetchTasks]\n0=T\n[T]\nDepth=1"), TaskKeys)
+	require.NoError(t, err)
+	st, err := store.Open(store.Config{InMemory: true})
+	require.NoError(t, err)
+	defer st.Close()
+	_, err = New(Options{Config: cfg, Store: st})
+	var ce *config.Error
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, []string{"my.cfg", "T", "Url"}, []string{ce.File, ce.Section, ce.Key})
+	_, err = New(Options{Config: cfg})
+	require.Error(t, err)
+}
+
+func fragment(text string) string { return base64.StdEncoding.EncodeToString([]byte(text)) }
+
+// TestValidateErrors: every refusal is a ParamError naming the parameter
+// or setting.
+func TestValidateErrors(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n[Other]\nUrl=http://127.0.0.1:2/\n[NoURL]\nDepth=1\n")
+	good := EncodeIdentifier("MyTask", "http://127.0.0.1:1/a")
+	other := EncodeIdentifier("Other", "http://127.0.0.1:2/a")
+	for _, tc := range []struct {
+		desc, action string
+		p            []string
+		name         string
+		missing      bool
+	}{
+		{"bad regex override", ActionSynchronize, []string{"[MyTask]SpiderUrlCantHaveRegex", "("}, "[MyTask] SpiderUrlCantHaveRegex", false},
+		{"bad number override", ActionSynchronize, []string{"[MyTask]Depth", "x"}, "[MyTask] Depth", false},
+		{"bad unprefixed override", ActionSynchronize, []string{"MaxPages", "-3"}, "MaxPages", false},
+		{"bad boolean in FetchTasks override", ActionSynchronize, []string{"[FetchTasks]StayOnSite", "x"}, "[FetchTasks] StayOnSite", false},
+		{"bad start URL override", ActionSynchronize, []string{"Url", "mailto:x@y"}, "Url", false},
+		{"unknown task in override", ActionSynchronize, []string{"[Nope]Depth", "1"}, "[Nope] Depth", false},
+		{"unknown key in override", ActionSynchronize, []string{"[MyTask]Dpeth", "1"}, "[MyTask] Dpeth", false},
+		{"unknown parameter", ActionSynchronize, []string{"Dpeth", "1"}, "Dpeth", false},
+		{"schedule override", ActionSynchronize, []string{"ScheduleCycles", "1"}, "ScheduleCycles", false},
+		{"broken override name", ActionSynchronize, []string{"[MyTask Depth", "1"}, "[MyTask Depth", false},
+		{"unknown task section", ActionSynchronize, []string{"TaskSections", "MyTask,Nope"}, "TaskSections", false},
+		{"system section as task", ActionSynchronize, []string{"TaskSections", "Server"}, "TaskSections", false},
+		{"task without URL", ActionSynchronize, []string{"TaskSections", "NoURL"}, "[NOURL] Url", true},
+		{"Config not base64", ActionSynchronize, []string{"Config", "%%%"}, "Config", false},
+		{"Config system section", ActionSynchronize, []string{"Config", fragment("[Server]\nPort=1")}, "Config", false},
+		{"Config unknown task", ActionSynchronize, []string{"Config", fragment("[Nope]\nDepth=1")}, "Config", false},
+		{"Config bad value", ActionSynchronize, []string{"Config", fragment("[MyTask]\nDepth=deep")}, "Config [MyTask] Depth", false},
+		{"Config bad regex in Default", ActionSynchronize, []string{"Config", fragment("[Default]\nUrlMustHaveRegex=[")}, "Config [Default] UrlMustHaveRegex", false},
+		{"Config unknown key", ActionSynchronize, []string{"Config", fragment("[MyTask]\nDpeth=1")}, "Config [MyTask] Dpeth", false},
+		{"Config lists tasks", ActionSynchronize, []string{"Config", fragment("[FetchTasks]\n0=MyTask")}, "Config [FetchTasks]", false},
+		{"Config schedule", ActionSynchronize, []string{"Config", fragment("[MyTask]\nScheduleRepeatSecs=5")}, "Config [MyTask] ScheduleRepeatSecs", false},
+		{"garbled identifier", ActionSynchronize, []string{"Identifiers", "not-an-id"}, "Identifiers", false},
+		{"identifier of another task", ActionSynchronize, []string{"TaskSections", "MyTask", "Identifiers", other}, "Identifiers", false},
+		{"identifier of unknown task", ActionDelete, []string{"Identifiers", EncodeIdentifier("Nope", "x")}, "Identifiers", false},
+		{"collect without destination", ActionCollect, []string{"Identifiers", good}, "Destination", true},
+		{"collect without identifiers", ActionCollect, []string{"Destination", "/tmp"}, "Identifiers", true},
+		{"collect both", ActionCollect, []string{"Identifiers", good, "IdentifiersXML", "<x/>", "Destination", "/tmp"}, "IdentifiersXML", false},
+		{"collect of a non-URL", ActionCollect, []string{"Identifiers", EncodeIdentifier("MyTask", "doc-1"), "Destination", "/tmp"}, "Identifiers", false},
+		{"collect destination is a file", ActionCollect, []string{"Identifiers", good, "Destination", "/etc/hostname"}, "Destination", false},
+		{"collect wrong ConfigSection", ActionCollect, []string{"Identifiers", other, "Destination", "/tmp", "ConfigSection", "MyTask"}, "Identifiers", false},
+		{"collect bad XML", ActionCollect, []string{"IdentifiersXML", "<identifier value='x'", "Destination", "/tmp"}, "IdentifiersXML", false},
+		{"collect XML bad filename", ActionCollect, []string{"IdentifiersXML", `<identifier value="` + good + `" filename="../x"/>`, "Destination", "/tmp"}, "IdentifiersXML", false},
+		{"identifiers without ConfigSection", ActionIdentifiers, nil, "ConfigSection", true},
+		{"identifiers unknown ConfigSection", ActionIdentifiers, []string{"ConfigSection", "Nope"}, "ConfigSection", false},
+		{"identifiers bad boolean", ActionIdentifiers, []string{"ConfigSection", "MyTask", "ShowNames", "sometimes"}, "ShowNames", false},
+		{"identifiers bad MaxDepth", ActionIdentifiers, []string{"ConfigSection", "MyTask", "MaxDepth", "-1"}, "MaxDepth", false},
+		{"identifiers bad parent", ActionIdentifiers, []string{"ConfigSection", "MyTask", "ParentIdentifiers", "zzz"}, "ParentIdentifiers", false},
+		{"delete without identifiers", ActionDelete, nil, "Identifiers", true},
+		{"insert without ConfigSection", ActionInsert, []string{"InsertXML", "<insert/>"}, "ConfigSection", true},
+		{"insert without XML", ActionInsert, []string{"ConfigSection", "MyTask"}, "InsertXML", true},
+		{"insert without reference", ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", "<insertXML><insert><metadata name='a' value='b'/></insert></insertXML>"}, "InsertXML", false},
+		{"insert dataid", ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", "<insert><reference>r</reference><file><type>dataid</type><content>1</content></file></insert>"}, "InsertXML", false},
+		{"insert bad base64", ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", "<insert><reference>r</reference><file><type>content</type><content>***</content></file></insert>"}, "InsertXML", false},
+		{"insert missing file", ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", "<insert><reference>r</reference><file><type>file</type><content>/no/such/file</content></file></insert>"}, "InsertXML", false},
+		{"insert bad metadata name", ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", `<insert><reference>r</reference><metadata name="a b" value="v"/></insert>`}, "InsertXML", false},
+		{"update without XML", ActionUpdate, nil, "IdentifiersXML", true},
+		{"unknown fetch action", "HOLD", nil, "FetchAction", false},
+	} {
+		tasks, err := b.repo.Validate(tc.action, params(tc.p...))
+		require.Nil(t, tasks, tc.desc)
+		pe := paramErr(t, err, tc.name)
+		require.Equal(t, tc.missing, pe.Missing, tc.desc)
+		if tc.missing {
+			require.ErrorIs(t, err, messages.ErrMissingParam, tc.desc)
+		} else {
+			require.ErrorIs(t, err, messages.ErrInvalidParam, tc.desc)
+		}
+	}
+
+	// Insert and Update need a target.
+	nb := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n", setupOpts{noTarget: true})
+	_, err := nb.repo.Validate(ActionInsert, params("ConfigSection", "MyTask", "InsertXML", "<insert><reference>r</reference></insert>"))
+	paramErr(t, err, "FetchAction")
+	_, err = nb.repo.Validate(ActionUpdate, params("IdentifiersXML", `<identifier value="`+good+`"/>`))
+	paramErr(t, err, "FetchAction")
+}
+
+// TestValidateTasks: the task list Validate returns for each action.
+func TestValidateTasks(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[FetchTasks]\nNumber=2\n0=One\n1=two\n[One]\nUrl=http://127.0.0.1:1/\n[two]\nUrl=http://127.0.0.1:2/\n[Extra]\nUrl=http://127.0.0.1:3/\n")
+	one, two := EncodeIdentifier("one", "http://127.0.0.1:1/a"), EncodeIdentifier("TWO", "http://127.0.0.1:2/a")
+	for _, tc := range []struct {
+		action string
+		p      []string
+		want   []string
+	}{
+		{ActionSynchronize, nil, []string{"ONE", "TWO"}},
+		{ActionSynchronize, []string{"TaskSections", "extra, one,ONE"}, []string{"EXTRA", "ONE"}},
+		{ActionSynchronize, []string{"Identifiers", two + "," + one}, []string{"TWO", "ONE"}},
+		{ActionCollect, []string{"Identifiers", one + "," + two, "Destination", t.TempDir()}, []string{"ONE", "TWO"}},
+		{ActionIdentifiers, []string{"ConfigSection", "extra"}, []string{"EXTRA"}},
+		{ActionDelete, []string{"Identifiers", two}, []string{"TWO"}},
+		{ActionInsert, []string{"ConfigSection", "One", "InsertXML", "<insert><reference>r</reference></insert>"}, []string{"ONE"}},
+		{ActionUpdate, []string{"IdentifiersXML", `<identifiersXML><identifier value="` + one + `"><metadata name="X" value="1"/></identifier></identifiersXML>`}, []string{"ONE"}},
+		{"synchronize", []string{"[One]Depth", "2", "Depth", "1", "Config", fragment("[Default]\nMaxPages=3")}, []string{"ONE", "TWO"}},
+	} {
+		tasks, err := b.repo.Validate(tc.action, params(tc.p...))
+		require.NoError(t, err, "%s %v", tc.action, tc.p)
+		require.Equal(t, tc.want, tasks, "%s %v", tc.action, tc.p)
+	}
+}
+
+// TestOverridePrecedence: request [Task]Key > request Key > request
+// [FetchTasks]Key > request [Default]Key > Config fragment (task >
+// FetchTasks > Default) > file (task > FetchTasks > Default).
+func TestOverridePrecedence(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[FetchTasks]\n0=A\n1=B\nMaxPages=10\n[Default]\nConcurrency=3\nPageDelay=2\n[A]\nUrl=http://127.0.0.1:1/\nDepth=5\n[B]\nUrl0=http://127.0.0.1:2/\nUrl1=http://127.0.0.1:3/\n")
+	get := func(kv ...string) map[string]*settings {
+		p, err := b.repo.prepare(ActionSynchronize, params(kv...))
+		require.NoError(t, err)
+		return p.set
+	}
+	s := get()
+	require.Equal(t, 5, s["A"].Depth)
+	require.Equal(t, -1, s["B"].Depth)
+	require.Equal(t, 10, s["A"].MaxPages)
+	require.Equal(t, 3, s["B"].Concurrency)
+	require.Equal(t, 2*time.Second, s["A"].PageDelay)
+	require.Equal(t, []string{"http://127.0.0.1:2/", "http://127.0.0.1:3/"}, s["B"].URLs)
+	require.True(t, s["A"].StayOnSite)
+	require.True(t, s["A"].FollowRobots)
+
+	frag := fragment("[A]\nDepth=7\n[FetchTasks]\nMaxPages=20\nUrl=http://127.0.0.1:9/\n[Default]\nConcurrency=4\n")
+	s = get("Config", frag)
+	require.Equal(t, 7, s["A"].Depth)
+	require.Equal(t, -1, s["B"].Depth)
+	require.Equal(t, 20, s["A"].MaxPages)
+	require.Equal(t, 4, s["B"].Concurrency)
+	// Layers first: any section of the fragment beats the file, so the
+	// fragment's [FetchTasks] URL list replaces both tasks' lists.
+	require.Equal(t, []string{"http://127.0.0.1:9/"}, s["A"].URLs)
+	require.Equal(t, []string{"http://127.0.0.1:9/"}, s["B"].URLs)
+
+	s = get("Config", frag, "Depth", "1", "[a]Depth", "2", "[Default]MaxPages", "30", "[FetchTasks]Concurrency", "6")
+	require.Equal(t, 2, s["A"].Depth)
+	require.Equal(t, 1, s["B"].Depth)
+	require.Equal(t, 30, s["A"].MaxPages)
+	require.Equal(t, 6, s["A"].Concurrency)
+
+	s = get("[B]Url", "http://127.0.0.1:7/,http://127.0.0.1:8/", "[FetchTasks]MaxRedirects", "0", "UserAgent", "probe/1")
+	require.Equal(t, []string{"http://127.0.0.1:7/", "http://127.0.0.1:8/"}, s["B"].URLs)
+	require.Equal(t, 0, s["A"].MaxRedirects)
+	require.Equal(t, "probe/1", s["B"].UserAgent)
+	require.Equal(t, -1, s["A"].crawlConfig().MaxRedirects)
+
+	// Regexes match the whole URL and are compiled once.
+	s = get("[A]UrlCantHaveRegex", `.*\.pdf`)
+	require.False(t, s["A"].ingestible("http://x/a.pdf"))
+	require.True(t, s["A"].ingestible("http://x/a.pdf.html"))
+	s2 := get("[A]UrlCantHaveRegex", `.*\.pdf`)
+	require.Same(t, s["A"].URLCantHave, s2["A"].URLCantHave)
+}
+
+func TestSchedules(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 6, 10, 15, 30, 0, 0, time.Local)
+	cfgText := "[FetchTasks]\n0=Plain\n1=Hourly\n2=Daily\n3=Once\n4=Off\n5=Dated\n" +
+		"[Plain]\nUrl=http://127.0.0.1:1/\n" +
+		"[Hourly]\nUrl=http://127.0.0.1:1/\nScheduleRepeatSecs=3600\n" +
+		"[Daily]\nUrl=http://127.0.0.1:1/\nScheduleStartTime=09:00\nScheduleRepeatSecs=86400\nScheduleCycles=3\n" +
+		"[Once]\nUrl=http://127.0.0.1:1/\nScheduleStartTime=16:00:30\n" +
+		"[Off]\nUrl=http://127.0.0.1:1/\nScheduleRepeatSecs=60\nScheduleCycles=0\n" +
+		"[Dated]\nUrl=http://127.0.0.1:1/\nScheduleStartTime=2030-01-02 03:04\n"
+	cfg, err := config.Parse("s.cfg", []byte(cfgText), TaskKeys)
+	require.NoError(t, err)
+	st, err := store.Open(store.Config{InMemory: true})
+	require.NoError(t, err)
+	defer st.Close()
+	r, err := New(Options{Config: cfg, Store: st, Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	scheds := r.Schedules()
+	require.Equal(t, []Schedule{
+		{Task: "HOURLY", Start: now, Repeat: time.Hour, Cycles: -1},
+		{Task: "DAILY", Start: time.Date(2025, 6, 11, 9, 0, 0, 0, time.Local), Repeat: 24 * time.Hour, Cycles: 3},
+		{Task: "ONCE", Start: time.Date(2025, 6, 10, 16, 0, 30, 0, time.Local), Cycles: 1},
+		{Task: "DATED", Start: time.Date(2030, 1, 2, 3, 4, 0, 0, time.Local), Cycles: 1},
+	}, scheds)
+
+	at := func(s Schedule, k int) string {
+		ts, ok := s.At(k)
+		if !ok {
+			return "none"
+		}
+		return ts.Format("01-02 15:04:05")
+	}
+	require.Equal(t, "06-10 16:30:00", at(scheds[0], 1))
+	require.Equal(t, "06-13 09:00:00", at(scheds[1], 2))
+	require.Equal(t, "none", at(scheds[1], 3))
+	require.Equal(t, "none", at(scheds[2], 1))
+	require.Equal(t, "none", at(scheds[0], -1))
+
+	// A schedule in [FetchTasks] applies to every task.
+	cfg, err = config.Parse("s.cfg", []byte("[FetchTasks]\n0=A\n1=B\nScheduleStartTime=2030-01-01T00:00:00Z\n[A]\nUrl=http://127.0.0.1:1/\n[B]\nUrl=http://127.0.0.1:1/\nScheduleCycles=2\nScheduleRepeatSecs=10\n"), TaskKeys)
+	require.NoError(t, err)
+	r, err = New(Options{Config: cfg, Store: st, Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	scheds = r.Schedules()
+	require.Len(t, scheds, 2)
+	require.True(t, scheds[0].Start.Equal(start))
+	require.Equal(t, 1, scheds[0].Cycles)
+	require.Equal(t, 2, scheds[1].Cycles)
+	require.Equal(t, 10*time.Second, scheds[1].Repeat)
+}
+
+func TestIdentifierRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, ref := range []string{"http://x/a?b=1&c=<2>", `http://x/"quoted"`, "doc 1 ü"} {
+		id := EncodeIdentifier("my task", ref)
+		got, err := DecodeIdentifier(id)
+		require.NoError(t, err)
+		require.Equal(t, Identifier{Task: "MY TASK", Reference: ref}, got)
+		// '+' sent without percent-encoding arrives as a space; padding may be lost.
+		got, err = DecodeIdentifier(strings.TrimRight(strings.ReplaceAll(id, "+", " "), "="))
+		require.NoError(t, err)
+		require.Equal(t, ref, got.Reference)
+	}
+	// IDOL's own form with a type attribute.
+	got, err := DecodeIdentifier(base64.StdEncoding.EncodeToString([]byte(`<id t="File" s="DIR1" r="C:\a.txt"/>`)))
+	require.NoError(t, err)
+	require.Equal(t, Identifier{Task: "DIR1", Reference: `C:\a.txt`}, got)
+	for _, bad := range []string{"", "!!!", base64.StdEncoding.EncodeToString([]byte("<x s='a' r='b'/>")),
+		base64.StdEncoding.EncodeToString([]byte("<id s='a'/>")), base64.StdEncoding.EncodeToString([]byte("plain"))} {
+		_, err := DecodeIdentifier(bad)
+		require.True(t, errors.Is(err, errIdentifier), "%q: %v", bad, err)
+	}
+}
