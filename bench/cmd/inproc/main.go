@@ -510,4 +510,3 @@ func cancel(o options, out *result.Output) error {
 	final.AddTo(out, "cancel_final")
 	return nil
 }
-
