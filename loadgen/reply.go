@@ -477,6 +477,13 @@ func parseJSON(b []byte, r *reply) error {
 	return nil
 }
 
+// Path names that match no element: under an attribute, in a nested
+// array. Package variables, so that pushing them does not allocate.
+var (
+	attrName   = []byte("@")
+	nestedName = []byte("[")
+)
+
 type jsonDec struct {
 	b        []byte
 	i        int
@@ -587,7 +594,7 @@ func (d *jsonDec) skipValue() error {
 	saved := d.p.depth
 	// Park the path at an impossible depth marker by pushing a name that
 	// matches nothing; values under it are then ignored by reply.value.
-	if err := d.p.push([]byte("@")); err != nil {
+	if err := d.p.push(attrName); err != nil {
 		return err
 	}
 	err := d.value()
@@ -609,7 +616,7 @@ func (d *jsonDec) array() error {
 		}
 		// Nested arrays are not ACI shapes; still parse them, bounded.
 		if d.i < len(d.b) && d.b[d.i] == '[' {
-			if err := d.p.push([]byte("[")); err != nil {
+			if err := d.p.push(nestedName); err != nil {
 				return err
 			}
 			err := d.value()
@@ -649,12 +656,51 @@ func (d *jsonDec) literal() error {
 	switch string(lit) {
 	case "true", "false", "null":
 	default:
-		if _, err := strconv.ParseFloat(string(lit), 64); err != nil {
+		if !isJSONNumber(lit) {
 			return errMalformed
 		}
 	}
 	d.i = j
 	return nil
+}
+
+// isJSONNumber checks the JSON number grammar:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func isJSONNumber(b []byte) bool {
+	i := 0
+	digits := func() int {
+		n := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(b)
 }
 
 // str reads a JSON string at d.i (on its quote) and returns its content:
