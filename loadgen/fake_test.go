@@ -32,19 +32,19 @@ type fakeACI struct {
 	// onRequest, when set, is called after each request is answered.
 	onRequest func(action, queueAction string)
 
-	mu       sync.Mutex
-	seq      int
-	actions  map[string]*fakeAction
-	paused   bool
-	n        int
-	counts   map[string]int // "FETCH", "QUEUEINFO/GETSTATUS", ...
-	forms    map[string]int // path, query, post
-	hosts    map[string]int
-	params   map[string]string // last value of each (lower-case) parameter seen
-	unknown  int               // requests with a token never issued
-	pauses   int
-	resumes  int
-	srv      *httptest.Server
+	mu      sync.Mutex
+	seq     int
+	actions map[string]*fakeAction
+	paused  bool
+	n       int
+	counts  map[string]int // "FETCH", "QUEUEINFO/GETSTATUS", ...
+	forms   map[string]int // path, query, post
+	hosts   map[string]int
+	params  map[string]string // last value of each (lower-case) parameter seen
+	unknown int               // requests with a token never issued
+	pauses  int
+	resumes int
+	srv     *httptest.Server
 }
 
 type fakeAction struct {
