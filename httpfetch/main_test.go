@@ -54,6 +54,7 @@ type hit struct {
 	at      time.Time
 	inm     string // If-None-Match
 	ims     string // If-Modified-Since
+	ua      string // User-Agent
 	status  int
 	aborted bool
 }
@@ -141,7 +142,7 @@ func (s *site) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	release := s.release
 	s.mu.Unlock()
-	h := hit{path: r.URL.RequestURI(), at: time.Now(), inm: r.Header.Get("If-None-Match"), ims: r.Header.Get("If-Modified-Since")}
+	h := hit{path: r.URL.RequestURI(), at: time.Now(), inm: r.Header.Get("If-None-Match"), ims: r.Header.Get("If-Modified-Since"), ua: r.UserAgent()}
 	defer func() {
 		s.mu.Lock()
 		s.hits = append(s.hits, h)
