@@ -125,7 +125,11 @@ func (k *conn) exchange(query []byte, r *reply) (time.Duration, *failure) {
 		if code == "" {
 			code = "UNKNOWN"
 		}
-		return took, &failure{class: classACI, key: code, detail: clip(string(resp.Body()), 300)}
+		detail := r.errorText
+		if detail == "" {
+			detail = clip(string(resp.Body()), 300)
+		}
+		return took, &failure{class: classACI, key: code, detail: detail}
 	default:
 		return took, &failure{class: classProtocol, key: "response", detail: "<response> is neither SUCCESS nor ERROR: " + clip(string(resp.Body()), 200)}
 	}

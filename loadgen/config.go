@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -325,4 +326,23 @@ func parseParams(what, s string, forbidden ...string) ([]param, error) {
 		out = append(out, param{name, value})
 	}
 	return out, nil
+}
+
+// ParseFraction reads a fraction between 0 and 1 written as a number
+// ("0.01") or a percentage ("1%"), for -max-error-rate.
+func ParseFraction(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	scale := 1.0
+	if rest, ok := strings.CutSuffix(s, "%"); ok {
+		s, scale = strings.TrimSpace(rest), 0.01
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) {
+		return 0, fmt.Errorf("loadgen: %q is not a number", s)
+	}
+	f *= scale
+	if f < 0 || f > 1 {
+		return 0, fmt.Errorf("loadgen: %v is not a fraction between 0 and 1 (or 0%% and 100%%)", f)
+	}
+	return f, nil
 }

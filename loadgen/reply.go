@@ -72,6 +72,7 @@ func parseStatus(b []byte) status {
 type reply struct {
 	response  response // <response>: SUCCESS, ERROR or something else
 	errorCode string   // <errorcode> of an ERROR reply
+	errorText string   // its <errordescription>, else its <errorstring>
 	token     string   // <responsedata><token>
 	status    status   // <status> of the first <action> under <actions>
 	statusRaw string   // the status text when status is statusOther
@@ -208,6 +209,14 @@ func (r *reply) value(p *path, text []byte) {
 	case p.at("autnresponse", "responsedata", "error", "errorcode"):
 		if r.errorCode == "" {
 			r.errorCode = string(text)
+		}
+	case p.at("autnresponse", "responsedata", "error", "errordescription"):
+		if len(text) > 0 {
+			r.errorText = string(text) // wins over errorstring
+		}
+	case p.at("autnresponse", "responsedata", "error", "errorstring"):
+		if r.errorText == "" {
+			r.errorText = string(text)
 		}
 	case p.at("autnresponse", "responsedata", "productname"):
 		if r.product == "" {

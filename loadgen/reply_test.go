@@ -30,6 +30,7 @@ func TestParseRealIDOLReplies(t *testing.T) {
 	require.NoError(t, parseReply(read("error.xml"), &r))
 	require.True(t, r.isError())
 	require.Equal(t, "ERRORPARAMINVALID", r.errorCode)
+	require.Equal(t, "All terms were invalid, through being stopwords, too short, or incorrectly formatted", r.errorText)
 
 	require.NoError(t, parseReply(read("queueinfo-getstatus-identifiers.xml"), &r))
 	require.True(t, r.success())
@@ -81,6 +82,7 @@ func TestParseConnectorReplies(t *testing.T) {
 			r = parse("error")
 			require.True(t, r.isError())
 			require.Equal(t, "ERRORUNKNOWNTOKEN", r.errorCode)
+			require.Contains(t, r.errorText, "unknown token")
 			r = parse("version")
 			require.Equal(t, "connector", r.product)
 			require.Equal(t, "0.9.1", r.version)
@@ -109,6 +111,8 @@ func TestParseReplyShapes(t *testing.T) {
 			want: reply{response: responseSuccess, token: "abc"}},
 		{desc: "prefixed root", body: `<autn:autnresponse xmlns:autn="u"><autn:response>ERROR</autn:response><autn:responsedata><autn:error><autn:errorcode>X</autn:errorcode></autn:error></autn:responsedata></autn:autnresponse>`,
 			want: reply{response: responseError, errorCode: "X"}},
+		{desc: "errorstring without description", body: `<autnresponse><response>ERROR</response><responsedata><error><errorstring>short</errorstring><errordescription/><errorcode>C</errorcode></error></responsedata></autnresponse>`,
+			want: reply{response: responseError, errorCode: "C", errorText: "short"}},
 		{desc: "case", body: `<AutnResponse><RESPONSE>success</RESPONSE><ResponseData><Token>t</Token></ResponseData></AutnResponse>`,
 			want: reply{response: responseSuccess, token: "t"}},
 		{desc: "self-closing", body: head + "<token/><actions><action><status/></action></actions>" + tail, want: reply{response: responseSuccess, actions: 1}},

@@ -231,7 +231,11 @@ func WriteTable(w io.Writer, r *Report) error {
 	case ScenarioStatusList:
 		p("\tfilter %q, prepare %d, queue %s\n", c.Filter, c.Prepare, c.Queue)
 	}
-	p("run\t%s, ended by %s after %s\n", r.Start.Format(time.RFC3339), r.EndReason, fmtUs(r.ElapsedUs))
+	end := map[string]string{"duration": "ran for -duration", "requests": "reached -requests", "interrupted": "interrupted"}[r.EndReason]
+	if end == "" {
+		end = "ended (" + r.EndReason + ")"
+	}
+	p("run\t%s, %s: measured %s\n", r.Start.Format(time.RFC3339), end, fmtUs(r.ElapsedUs))
 	p("\n")
 	o := r.Operations
 	p("throughput\t%s operations/s\t(%d ok, %d failed, %d unfinished)\n", num(o.PerSecond), o.OK, o.Failed, o.Unfinished)

@@ -652,3 +652,16 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+func TestParseFraction(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]float64{"0.01": 0.01, "1%": 0.01, " 2.5 % ": 0.025, "0": 0, "100%": 1, "1": 1} {
+		got, err := ParseFraction(in)
+		require.NoError(t, err, in)
+		require.InDelta(t, want, got, 1e-12, in)
+	}
+	for _, in := range []string{"", "x", "101%", "-1", "2", "NaN", "%"} {
+		_, err := ParseFraction(in)
+		require.Error(t, err, in)
+	}
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/connectorhq/connector/loadgen"
+)
+
+// benchMain runs `connector bench [flags] [URL]`: a load test of an ACI
+// server through package loadgen (docs/bench-harness.md). It prints the
+// report as a table on stdout (on stderr when -json - takes stdout) and
+// returns 0 when the run passed, 1 when it failed (error rate above
+// -max-error-rate, no successful operation, or a failed setup or
+// cleanup), 2 for bad usage or a target the loopback guard refuses.
+func benchMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("connector bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg loadgen.Config
+	scenario := fs.String("scenario", string(loadgen.ScenarioSubmit), "workload: "+scenarioList())
+	fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "how long the load runs (must be positive: a run always ends by itself)")
+	fs.Int64Var(&cfg.Requests, "requests", 0, "also stop after this many operations (0: only -duration)")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 0, fmt.Sprintf("closed loop: workers (default %d); with -rate: most operations in flight (default: sized from the rate)", loadgen.DefaultConcurrency))
+	fs.Float64Var(&cfg.Rate, "rate", 0, "operations per second on a fixed schedule (open loop, coordinated-omission corrected); 0: closed loop")
+	form := fs.String("form", string(loadgen.FormPath), "request form: path (/action=...), query (/?action=...) or post (text/plain body)")
+	format := fs.String("format", string(loadgen.FormatXML), "ResponseFormat: xml, simplejson or json")
+	fs.StringVar(&cfg.FetchAction, "fetchaction", loadgen.DefaultFetchAction, "FetchAction of every Fetch")
+	fs.StringVar(&cfg.Params, "params", "", "extra Fetch parameters, URL-encoded: 'ConfigSection=MyTask&...'")
+	fs.IntVar(&cfg.Prepare, "prepare", 0, fmt.Sprintf("actions to submit before the load (default: %d for status, 0 for status-list)", loadgen.DefaultPrepare))
+	fs.StringVar(&cfg.Filter, "filter", "State=finished&MaxResults=10", "status-list GetStatus parameters, URL-encoded ('' sends none)")
+	fs.DurationVar(&cfg.Poll, "poll", loadgen.DefaultPoll, "wait between GetStatus polls (mixed, stop)")
+	fs.StringVar(&cfg.Queue, "queue", loadgen.DefaultQueue, "QueueName of QueueInfo requests")
+	fs.DurationVar(&cfg.Timeout, "timeout", loadgen.DefaultTimeout, "per-request timeout")
+	maxErr := errorRate(loadgen.DefaultMaxErrorRate)
+	fs.Var(&maxErr, "max-error-rate", "exit 1 when more than this fraction of operations fail: 0.01 or 1%")
+	jsonOut := fs.String("json", "", "also write the report as JSON to this file ('-': stdout, the table then goes to stderr)")
+	quiet := fs.Bool("quiet", false, "no progress line and no log lines on stderr")
+	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a target that is not a loopback address")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: connector bench [flags] [URL]\n\n"+
+			"Load-tests the ACI server at URL (default %s). See docs/bench-harness.md.\n\n", loadgen.DefaultTarget)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	switch fs.NArg() {
+	case 0:
+		cfg.Target = loadgen.DefaultTarget
+	case 1:
+		cfg.Target = fs.Arg(0)
+	default:
+		fmt.Fprintf(stderr, "connector bench: one URL expected, got %q\n", fs.Args())
+		fs.Usage()
+		return 2
+	}
+	if cfg.Duration <= 0 {
+		fmt.Fprintf(stderr, "connector bench: -duration %v: must be positive\n", cfg.Duration)
+		return 2
+	}
+	cfg.Scenario = loadgen.Scenario(*scenario)
+	cfg.Form = loadgen.Form(*form)
+	cfg.Format = loadgen.Format(*format)
+	cfg.MaxErrorRate = float64(maxErr)
+	if cfg.MaxErrorRate == 0 {
+		cfg.MaxErrorRate = -1 // Config's zero means the default; -max-error-rate 0 means none allowed
+	}
+	level := slog.LevelInfo
+	if *quiet {
+		level = slog.LevelWarn
+	} else {
+		cfg.Progress = stderr
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	table, jsonW := stdout, io.Writer(nil)
+	var jsonFile *os.File
+	switch *jsonOut {
+	case "":
+	case "-":
+		table, jsonW = stderr, stdout
+	default:
+		// Created before the run, so that a bad path fails at once.
+		f, err := os.Create(*jsonOut)
+		if err != nil {
+			fmt.Fprintf(stderr, "connector bench: %v\n", err)
+			return 2
+		}
+		jsonFile, jsonW = f, f
+	}
+
+	// The first Ctrl-C ends the load early and still prints the report
+	// (and resumes a queue the cancel scenario paused); a second one
+	// exits at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() {
+		select {
+		case s := <-sig:
+			fmt.Fprintf(stderr, "connector bench: %v: ending the load (again to exit at once)\n", s)
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case <-sig:
+			fmt.Fprintln(stderr, "connector bench: exiting; a queue paused by the cancel scenario may still be paused")
+			os.Exit(130)
+		case <-ctx.Done():
+		}
+	}()
+
+	start := time.Now()
+	rep, err := loadgen.Run(ctx, cfg)
+	cancel()
+	code := 0
+	if rep != nil {
+		if werr := loadgen.WriteTable(table, rep); werr != nil {
+			fmt.Fprintf(stderr, "connector bench: %v\n", werr)
+			code = 1
+		}
+		if jsonW != nil {
+			if werr := loadgen.WriteJSON(jsonW, rep); werr != nil {
+				fmt.Fprintf(stderr, "connector bench: %v\n", werr)
+				code = 1
+			}
+		}
+		if !rep.Passed {
+			code = 1
+		}
+	}
+	if jsonFile != nil {
+		if cerr := jsonFile.Close(); cerr != nil {
+			fmt.Fprintf(stderr, "connector bench: %v\n", cerr)
+			code = 1
+		}
+		if rep == nil {
+			_ = os.Remove(jsonFile.Name()) // nothing was written
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "connector bench: %v (after %s)\n", err, time.Since(start).Round(time.Millisecond))
+		if errors.Is(err, loadgen.ErrInvalidConfig) || errors.Is(err, loadgen.ErrRemoteTarget) {
+			return 2
+		}
+		return 1
+	}
+	return code
+}
+
+func scenarioList() string {
+	names := make([]string, len(loadgen.Scenarios))
+	for i, s := range loadgen.Scenarios {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
+
+// errorRate is a fraction flag that also reads percentages ("1%").
+type errorRate float64
+
+func (e *errorRate) String() string {
+	return strconv.FormatFloat(float64(*e)*100, 'f', -1, 64) + "%"
+}
+
+func (e *errorRate) Set(s string) error {
+	f, err := loadgen.ParseFraction(s)
+	if err != nil {
+		return err
+	}
+	*e = errorRate(f)
+	return nil
+}
