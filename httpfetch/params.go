@@ -135,12 +135,14 @@ func (r *Repository) parseFragment(value string) (*config.Config, error) {
 		if !strings.HasPrefix(line, "[") {
 			continue
 		}
-		end := strings.IndexByte(line, ']')
+		end := strings.LastIndexByte(line, ']') // as the INI reader does
 		if end < 0 {
 			continue // config.Parse reports it
 		}
-		name := strings.TrimSpace(line[1:end])
+		name := line[1:end]
 		switch {
+		case name != strings.TrimSpace(name) || name == "":
+			return nil, messages.Invalid("Config", "["+name+"]", "a section name must not be empty or start or end with spaces")
 		case strings.EqualFold(name, "FetchTasks"), strings.EqualFold(name, "Default"):
 		case isSystemSection(name):
 			return nil, messages.Invalid("Config", "["+name+"]", "a request can override task settings only ([Task], [FetchTasks], [Default])")
@@ -168,7 +170,11 @@ func (r *Repository) parseFragment(value string) (*config.Config, error) {
 		return nil, messages.Invalid("Config [FetchTasks]", "", "a request cannot list tasks; name them with TaskSections or ConfigSection")
 	}
 	for _, name := range sections {
-		for _, kv := range frag.Section(name).Keys {
+		sec := frag.Section(name)
+		if sec == nil {
+			continue
+		}
+		for _, kv := range sec.Keys {
 			if k := keySpecByName[strings.ToLower(kv.Key)]; k != nil && k.schedule {
 				return nil, messages.Invalid("Config ["+name+"] "+kv.Key, kv.Value, "schedules are set in the configuration file only")
 			}
