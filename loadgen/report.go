@@ -176,6 +176,7 @@ type Errors struct {
 func WriteJSON(w io.Writer, r *Report) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // parameters hold & and <, for people to read
 	if err := enc.Encode(r); err != nil {
 		return fmt.Errorf("loadgen: write json report: %w", err)
 	}
@@ -231,11 +232,11 @@ func WriteTable(w io.Writer, r *Report) error {
 	case ScenarioStatusList:
 		p("\tfilter %q, prepare %d, queue %s\n", c.Filter, c.Prepare, c.Queue)
 	}
-	end := map[string]string{"duration": "ran for -duration", "requests": "reached -requests", "interrupted": "interrupted"}[r.EndReason]
+	end := map[string]string{"duration": "ended by -duration", "requests": "ended by -requests", "interrupted": "interrupted"}[r.EndReason]
 	if end == "" {
 		end = "ended (" + r.EndReason + ")"
 	}
-	p("run\t%s, %s: measured %s\n", r.Start.Format(time.RFC3339), end, fmtUs(r.ElapsedUs))
+	p("run\t%s, %s after %s\n", r.Start.Format(time.RFC3339), end, fmtUs(r.ElapsedUs))
 	p("\n")
 	o := r.Operations
 	p("throughput\t%s operations/s\t(%d ok, %d failed, %d unfinished)\n", num(o.PerSecond), o.OK, o.Failed, o.Unfinished)
