@@ -3,6 +3,7 @@ package httpfetch
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -99,6 +100,8 @@ type syncRun struct {
 	flushErr  error         // set by the flusher before closing dead
 	flushDone chan struct{}
 
+	priors sync.Map // URL → *record read by prior, taken by onPage (one decode per page)
+
 	mu        sync.Mutex
 	failed    map[string]bool // URLs that failed transiently
 	known     map[uint64]struct{}
@@ -188,6 +191,7 @@ func (sr *syncRun) prior(u string) (crawl.Prior, bool) {
 	if rec == nil {
 		return crawl.Prior{}, false
 	}
+	sr.priors.Store(u, rec)
 	// A conditional request is sent only when a 304 needs no content: the
 	// target holds what was fetched last, or the page is not a document.
 	if sr.r.target != nil && sr.s.ingestible(u) && !rec.deliveredCurrent() {
@@ -202,7 +206,13 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 	defer sr.progressed()
 	sr.discover(p)
 	key := p.FinalURL
-	rec, err := getRecord(sr.ds, key)
+	var rec *record
+	var err error
+	if v, ok := sr.priors.LoadAndDelete(key); ok {
+		rec = v.(*record)
+	} else {
+		rec, err = getRecord(sr.ds, key)
+	}
 	if err != nil {
 		sr.counts.Errors.Add(1)
 		sr.log.Error("datastore read failed; page skipped", "url", key, "error", err)
@@ -527,13 +537,29 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 // every unreached record reachable from them through the links recorded by
 // earlier runs.
 func (sr *syncRun) deleteUnreached() error {
+	sr.priors.Clear()
 	var keys []string
 	cand := map[string]*record{}
-	err := forEachRecord(sr.ds, func(u string, rec *record) error {
-		if rec.Run != sr.run {
-			keys = append(keys, u)
-			cand[u] = rec
+	err := sr.ds.ForEach(func(k, v []byte) error {
+		u, ok := strings.CutPrefix(string(k), urlPrefix)
+		if !ok {
+			return nil
 		}
+		var seen struct {
+			Run uint64 `json:"run"`
+		}
+		if err := json.Unmarshal(v, &seen); err != nil {
+			return fmt.Errorf("httpfetch: datastore record %q: %w", k, err)
+		}
+		if seen.Run == sr.run {
+			return nil
+		}
+		rec, err := decodeRecord(v)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, u)
+		cand[u] = rec
 		return nil
 	})
 	if err != nil {
