@@ -68,7 +68,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	cl := newClient(s, t)
 	defer cl.hc.CloseIdleConnections()
 	r := &runner{s: s, cl: cl, q: buildQueries(s), sc: newScenario(s), log: log}
-	r.st = newStats(r.sc.kinds(), s.Rate > 0)
+	r.st = newStats(r.sc.kinds(), s.Rate > 0, s.Scenario == ScenarioStop)
 
 	rep = &Report{Schema: SchemaVersion, Config: s.report(t), Warnings: []string{}}
 	rep.Target = r.version(ctx, t)
@@ -315,7 +315,7 @@ func (r *runner) progress(done <-chan struct{}) {
 			}
 			rate := float64(req-lastReq) / now.Sub(last).Seconds()
 			fmt.Fprintf(r.s.Progress, "%6.1fs  %d requests  %s req/s  %d errors  p99 %s\n",
-				now.Sub(r.st.start).Seconds(), req, num(rate), r.st.errors.Load(), p)
+				now.Sub(r.st.start).Seconds(), req, num(rate), r.st.opsFailed.Load(), p)
 			lastReq, last = req, now
 		}
 	}

@@ -66,7 +66,8 @@ func summarize(name string, h *hdrhistogram.Histogram) Latency {
 	return l
 }
 
-// swap returns the histogram's contents and empties it (progress line).
+// p99AndReset returns the count and p99 of what h holds and empties it
+// (the progress line's last second).
 func (h *hist) p99AndReset() (int64, int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -171,7 +172,6 @@ type stats struct {
 	windowNs atomic.Int64 // end of the window, in ns after start
 
 	requests atomic.Int64 // completed (any outcome) inside the window
-	errors   atomic.Int64 // failed operations inside the window
 
 	req       [numKinds]*hist
 	reqErrors [numKinds]atomic.Int64
@@ -181,7 +181,7 @@ type stats struct {
 	corrected *hist // from its intended start (fixed rate)
 	lag       *hist // actual minus intended start (fixed rate)
 	late      atomic.Int64
-	derived   *hist // stop-to-stopped (stop scenario)
+	derived   *hist // stop-to-stopped (stop scenario only)
 	interval  *hist // every request since the last progress line
 
 	opsOK, opsFailed, opsUnfinished atomic.Int64
@@ -193,8 +193,11 @@ type stats struct {
 	errs *errorTally
 }
 
-func newStats(kinds []kind, rate bool) *stats {
-	s := &stats{op: newHist(), interval: newHist(), derived: newHist(), errs: newErrorTally(), final: map[string]int64{}}
+func newStats(kinds []kind, rate, derived bool) *stats {
+	s := &stats{op: newHist(), interval: newHist(), errs: newErrorTally(), final: map[string]int64{}}
+	if derived {
+		s.derived = newHist()
+	}
 	s.windowNs.Store(math.MaxInt64)
 	for _, k := range kinds {
 		s.req[k] = newHist()
@@ -267,7 +270,6 @@ func (s *stats) operation(intended, started, ended time.Time, f *failure, o *out
 	}
 	if f != nil {
 		s.opsFailed.Add(1)
-		s.errors.Add(1)
 		s.errs.add(f)
 		return
 	}
@@ -276,7 +278,7 @@ func (s *stats) operation(intended, started, ended time.Time, f *failure, o *out
 	if s.corrected != nil {
 		s.corrected.record(ended.Sub(intended))
 	}
-	if o.hasDerived {
+	if o.hasDerived && s.derived != nil {
 		s.derived.record(o.derived)
 	}
 }
