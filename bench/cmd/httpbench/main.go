@@ -1,0 +1,446 @@
+// Command httpbench loads ACI servers over HTTP on loopback with the
+// project's load generator (package loadgen) and prints result JSON. The
+// servers run as separate processes: the real connector binary
+// (-connector, a durable or in-memory store) or the bare ceiling server
+// (-ceiling). One -mode per run:
+//
+//	load      -target ceiling|durable|memory: closed-loop submit, status
+//	          by token and status-list at -conc, then (connector only)
+//	          mixed (submit and poll until the action has finished) and
+//	          stop (an action crawling a site that never answers, stopped
+//	          once it runs), each for -dur; with the server's CPU time per
+//	          request
+//	recovery  a durable connector with MaximumThreads=1 and a first
+//	          action that never ends gets -n more actions that stay
+//	          queued, is killed with SIGKILL and restarted: time until it
+//	          answers GetStatus and until QueueStatus shows every action
+//	soak      a durable connector runs mixed at -conc for -dur while RSS
+//	          and the store file size are sampled every -sample
+//
+// Usage: httpbench -mode load -target durable -connector ../bin/connector [-dur 3s] [-conc 32]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/connectorhq/connector/bench/internal/procstat"
+	"github.com/connectorhq/connector/bench/internal/result"
+	"github.com/connectorhq/connector/bench/internal/server"
+	"github.com/connectorhq/connector/loadgen"
+	"github.com/connectorhq/connector/store"
+)
+
+type options struct {
+	mode, target, connector, ceiling, dir string
+	dur, sample                           time.Duration
+	conc, n, stops, prepare               int
+	filter                                string
+	verbose                               bool
+}
+
+// The actions the connector is given: Identifiers of a task that was never
+// crawled is the cheapest action it completes; Synchronize of SLOW runs
+// until stopped.
+const (
+	cheapAction = "Identifiers"
+	cheapParams = "ConfigSection=EMPTY"
+	slowParams  = "FetchAction=Synchronize&TaskSections=SLOW"
+)
+
+func main() {
+	var o options
+	flag.StringVar(&o.mode, "mode", "load", "load, recovery or soak")
+	flag.StringVar(&o.target, "target", "durable", "load: ceiling, durable or memory")
+	flag.StringVar(&o.connector, "connector", "../bin/connector", "connector binary")
+	flag.StringVar(&o.ceiling, "ceiling", "out/bin/ceiling", "ceiling binary")
+	flag.StringVar(&o.dir, "dir", "", "data folder for the connector (default: a new temporary folder, removed after)")
+	flag.DurationVar(&o.dur, "dur", 3*time.Second, "load: duration of each scenario; soak: total duration")
+	flag.DurationVar(&o.sample, "sample", 5*time.Second, "soak: sampling interval")
+	flag.IntVar(&o.conc, "conc", 32, "closed-loop workers (stop always uses 1)")
+	flag.IntVar(&o.n, "n", 100_000, "recovery: queued actions")
+	flag.IntVar(&o.stops, "stops", 200, "load: stop operations")
+	flag.IntVar(&o.prepare, "prepare", 1000, "load: actions the status scenario cycles over")
+	flag.StringVar(&o.filter, "filter", "State=Finished&Sort-By=finish-time&MaxResults=100", "status-list filter")
+	flag.BoolVar(&o.verbose, "v", false, "connector log and loadgen progress to standard error")
+	flag.Parse()
+	variant := o.mode
+	if o.mode == "load" {
+		variant += "/" + o.target
+	}
+	out := result.New("http", variant)
+	out.Info["gomaxprocs"] = fmt.Sprint(runtime.GOMAXPROCS(0))
+	out.Info["conc"] = fmt.Sprint(o.conc)
+	if err := run(o, out); err != nil {
+		result.Fatal("httpbench", err)
+	}
+	if err := out.Write(os.Stdout); err != nil {
+		result.Fatal("httpbench", err)
+	}
+}
+
+func run(o options, out *result.Output) error {
+	if o.dir == "" {
+		d, err := os.MkdirTemp("", "httpbench-")
+		if err != nil {
+			return fmt.Errorf("httpbench: %w", err)
+		}
+		defer os.RemoveAll(d)
+		o.dir = d
+	}
+	switch o.mode {
+	case "load":
+		if o.target == "ceiling" {
+			return loadCeiling(o, out)
+		}
+		return loadConnector(o, out)
+	case "recovery":
+		return recovery(o, out)
+	case "soak":
+		return soak(o, out)
+	}
+	return fmt.Errorf("httpbench: unknown -mode %q", o.mode)
+}
+
+func (o options) connectorSpec(sub string, inMemory bool) server.Connector {
+	c := server.Connector{Bin: o.connector, Dir: filepath.Join(o.dir, sub), InMemory: inMemory}
+	if o.verbose {
+		c.Stderr = os.Stderr
+		c.LogLevel = "info"
+	}
+	return c
+}
+
+// measure runs one loadgen scenario against p and records its figures
+// under name, with the server's CPU time per request.
+func measure(o options, out *result.Output, p *server.Proc, name string, cfg loadgen.Config) (*loadgen.Report, error) {
+	cfg.Target = p.URL
+	if cfg.Duration == 0 {
+		cfg.Duration = o.dur
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = o.conc
+	}
+	if cfg.FetchAction == "" {
+		cfg.FetchAction = cheapAction
+		cfg.Params = cheapParams
+	}
+	if o.verbose {
+		cfg.Progress = os.Stderr
+	}
+	cpu0, err := procstat.CPU(p.Pid())
+	if err != nil {
+		return nil, err
+	}
+	rep, err := loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("httpbench: %s: %w", name, err)
+	}
+	cpu1, err := procstat.CPU(p.Pid())
+	if err != nil {
+		return nil, err
+	}
+	if !rep.Passed {
+		return nil, fmt.Errorf("httpbench: %s: failed (error rate %.4f): %v; samples %v", name, rep.ErrorRate, rep.Errors.Total, rep.Errors.Samples)
+	}
+	for _, w := range rep.Warnings {
+		out.Note("%s: %s", name, w)
+	}
+	out.Add(name+"_per_s", rep.Operations.PerSecond, "/s")
+	out.Add(name+"_p50_us", float64(rep.OperationLatency.P50Us), "µs")
+	out.Add(name+"_p99_us", float64(rep.OperationLatency.P99Us), "µs")
+	if rep.Requests.Count > 0 {
+		out.Add(name+"_cpu_us_per_req", float64((cpu1-cpu0)/time.Microsecond)/float64(rep.Requests.Count), "µs")
+	}
+	return rep, nil
+}
+
+func loadCeiling(o options, out *result.Output) error {
+	p, err := server.StartCeiling(o.ceiling)
+	if err != nil {
+		return err
+	}
+	defer p.Stop(10 * time.Second)
+	if _, err := measure(o, out, p, "submit", loadgen.Config{Scenario: loadgen.ScenarioSubmit}); err != nil {
+		return err
+	}
+	if _, err := measure(o, out, p, "status", loadgen.Config{Scenario: loadgen.ScenarioStatus, Prepare: o.prepare}); err != nil {
+		return err
+	}
+	_, err = measure(o, out, p, "list", loadgen.Config{Scenario: loadgen.ScenarioStatusList, Filter: o.filter})
+	return err
+}
+
+func loadConnector(o options, out *result.Output) error {
+	var inMemory bool
+	switch o.target {
+	case "durable":
+	case "memory":
+		inMemory = true
+	default:
+		return fmt.Errorf("httpbench: -target %q: want ceiling, durable or memory", o.target)
+	}
+	slow, err := server.StartSlowSite()
+	if err != nil {
+		return err
+	}
+	defer slow.Close()
+
+	// Phase 1: a paused queue, so that submitted actions stay queued and
+	// the submit figure is pure enqueue (as the peers' enqueue rows).
+	spec := o.connectorSpec("a", inMemory)
+	spec.SlowURL = slow.URL
+	p, err := server.StartConnector(spec, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	if err := p.Control("Pause"); err != nil {
+		p.Kill()
+		return err
+	}
+	if _, err := measure(o, out, p, "submit", loadgen.Config{Scenario: loadgen.ScenarioSubmit}); err != nil {
+		p.Kill()
+		return err
+	}
+	if _, err := measure(o, out, p, "status", loadgen.Config{Scenario: loadgen.ScenarioStatus, Prepare: o.prepare}); err != nil {
+		p.Kill()
+		return err
+	}
+	if err := p.Stop(60 * time.Second); err != nil {
+		return err
+	}
+
+	// Phase 2: a fresh connector, running: actions complete (mixed),
+	// then the list of finished ones, then Stop of running actions.
+	spec = o.connectorSpec("b", inMemory)
+	spec.SlowURL = slow.URL
+	p, err = server.StartConnector(spec, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer p.Stop(60 * time.Second)
+	rep, err := measure(o, out, p, "mixed", loadgen.Config{Scenario: loadgen.ScenarioMixed, Poll: 2 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	if rep.Actions != nil {
+		out.Add("mixed_completed_per_s", rep.Actions.PerSecond, "/s")
+	}
+	if _, err := measure(o, out, p, "list", loadgen.Config{Scenario: loadgen.ScenarioStatusList, Filter: o.filter}); err != nil {
+		return err
+	}
+	rep, err = measure(o, out, p, "stopop", loadgen.Config{
+		Scenario: loadgen.ScenarioStop, Concurrency: 1, Requests: int64(o.stops), Duration: 10 * time.Minute,
+		FetchAction: "Synchronize", Params: "TaskSections=SLOW", Poll: 100 * time.Microsecond,
+	})
+	if err != nil {
+		return err
+	}
+	if s := rep.StopLatency; s != nil {
+		out.Add("stop_final_p50_us", float64(s.P50Us), "µs")
+		out.Add("stop_final_p99_us", float64(s.P99Us), "µs")
+		out.Add("stop_final_max_us", float64(s.MaxUs), "µs")
+		out.Add("stop_final_n", float64(s.Count), "")
+	}
+	for _, l := range rep.RequestLatency {
+		if l.Name == "stop" {
+			out.Add("stop_reply_p50_us", float64(l.P50Us), "µs")
+			out.Add("stop_reply_p99_us", float64(l.P99Us), "µs")
+			out.Add("stop_reply_max_us", float64(l.MaxUs), "µs")
+		}
+	}
+	return nil
+}
+
+func recovery(o options, out *result.Output) error {
+	slow, err := server.StartSlowSite()
+	if err != nil {
+		return err
+	}
+	defer slow.Close()
+	spec := o.connectorSpec("r", false)
+	spec.SlowURL = slow.URL
+	spec.Threads = 1
+	spec.QueueSize = o.n + 1000
+	port, err := server.FreePort()
+	if err != nil {
+		return err
+	}
+	spec.Port = port
+	p, err := server.StartConnector(spec, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer func() { p.Kill() }()
+	first, err := p.Submit(slowParams)
+	if err != nil {
+		return err
+	}
+	if err := waitStatus(p, first, "Processing", 30*time.Second); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	rep, err := loadgen.Run(context.Background(), loadgen.Config{
+		Target: p.URL, Scenario: loadgen.ScenarioSubmit, Requests: int64(o.n), Duration: 30 * time.Minute,
+		Concurrency: o.conc, FetchAction: cheapAction, Params: cheapParams, MaxErrorRate: -1,
+	})
+	if err != nil {
+		return fmt.Errorf("httpbench: submit %d: %w", o.n, err)
+	}
+	if !rep.Passed || rep.Operations.OK != int64(o.n) {
+		return fmt.Errorf("httpbench: submitted %d of %d actions (errors %v)", rep.Operations.OK, o.n, rep.Errors.Samples)
+	}
+	out.Add("fill_per_s", float64(o.n)/time.Since(t0).Seconds(), "/s")
+	qc, err := p.QueueStatus()
+	if err != nil {
+		return err
+	}
+	want := int64(o.n) + 1
+	if qc.Pending+qc.Running != want {
+		return fmt.Errorf("httpbench: before the kill: %d pending + %d running, want %d", qc.Pending, qc.Running, want)
+	}
+	if fi, err := os.Stat(filepath.Join(spec.Dir, store.DefaultFile)); err == nil {
+		out.Add("store_file_mib", float64(fi.Size())/(1<<20), "MiB")
+	}
+	p.Kill()
+	start := time.Now()
+	p, err = server.Exec(spec, filepath.Join(spec.Dir, "bench.cfg"), port)
+	if err != nil {
+		return err
+	}
+	if _, err := p.WaitReady(5*time.Minute, "action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+first); err != nil {
+		return err
+	}
+	ready := time.Since(start)
+	for {
+		qc, err := p.QueueStatus()
+		if err == nil && qc.Pending+qc.Running == want {
+			break
+		}
+		if time.Since(start) > 5*time.Minute {
+			return fmt.Errorf("httpbench: after restart: %+v (err %v), want %d pending+running", qc, err, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	all := time.Since(start)
+	out.Add("ready_s", ready.Seconds(), "s")
+	out.Add("all_s", all.Seconds(), "s")
+	out.Info["n"] = fmt.Sprint(o.n)
+	return nil
+}
+
+func waitStatus(p *server.Proc, tok, want string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		st, err := p.Status(tok)
+		if err != nil {
+			return err
+		}
+		if strings.EqualFold(st, want) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("httpbench: action %s is %s after %v, want %s", tok, st, limit, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func soak(o options, out *result.Output) error {
+	spec := o.connectorSpec("s", false)
+	p, err := server.StartConnector(spec, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer p.Stop(60 * time.Second)
+	file := filepath.Join(spec.Dir, store.DefaultFile)
+	type sample struct {
+		t         time.Duration
+		rss, size int64
+		completed int64
+	}
+	var samples []sample
+	take := func(t time.Duration) error {
+		rss, err := procstat.RSS(p.Pid())
+		if err != nil {
+			return err
+		}
+		var size int64
+		if fi, err := os.Stat(file); err == nil {
+			size = fi.Size()
+		}
+		qc, err := p.QueueStatus()
+		if err != nil {
+			return err
+		}
+		samples = append(samples, sample{t, rss, size, qc.Completed})
+		return nil
+	}
+	if err := take(0); err != nil {
+		return err
+	}
+	type res struct {
+		rep *loadgen.Report
+		err error
+	}
+	done := make(chan res, 1)
+	start := time.Now()
+	go func() {
+		rep, err := loadgen.Run(context.Background(), loadgen.Config{
+			Target: p.URL, Scenario: loadgen.ScenarioMixed, Duration: o.dur, Concurrency: o.conc,
+			FetchAction: cheapAction, Params: cheapParams, Poll: 2 * time.Millisecond,
+		})
+		done <- res{rep, err}
+	}()
+	tick := time.NewTicker(o.sample)
+	defer tick.Stop()
+	var r res
+loop:
+	for {
+		select {
+		case <-tick.C:
+			if err := take(time.Since(start)); err != nil {
+				return err
+			}
+		case r = <-done:
+			break loop
+		}
+	}
+	if r.err != nil {
+		return fmt.Errorf("httpbench: soak load: %w", r.err)
+	}
+	if err := take(time.Since(start)); err != nil {
+		return err
+	}
+	if !r.rep.Passed {
+		return fmt.Errorf("httpbench: soak load failed: %v", r.rep.Errors.Samples)
+	}
+	if len(samples) < 4 {
+		return errors.New("httpbench: soak too short for a curve (raise -dur or lower -sample)")
+	}
+	// Start is the first sample taken under load; middle and end as named.
+	s0, sm, se := samples[1], samples[len(samples)/2], samples[len(samples)-1]
+	mib := func(v int64) float64 { return float64(v) / (1 << 20) }
+	out.Add("rss_start_mib", mib(s0.rss), "MiB")
+	out.Add("rss_mid_mib", mib(sm.rss), "MiB")
+	out.Add("rss_end_mib", mib(se.rss), "MiB")
+	out.Add("file_start_mib", mib(s0.size), "MiB")
+	out.Add("file_mid_mib", mib(sm.size), "MiB")
+	out.Add("file_end_mib", mib(se.size), "MiB")
+	out.Add("completed_per_s", r.rep.Actions.PerSecond, "/s")
+	out.Add("completed_total", float64(r.rep.Actions.Completed), "")
+	out.Add("duration_s", o.dur.Seconds(), "s")
+	var series []string
+	for _, s := range samples {
+		series = append(series, fmt.Sprintf("%.0fs rss=%.1fMiB file=%.1fMiB completed=%d", s.t.Seconds(), mib(s.rss), mib(s.size), s.completed))
+	}
+	out.Info["series"] = strings.Join(series, "; ")
+	return nil
+}
