@@ -97,13 +97,14 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	}
 	actualPort := s.ln.Addr().(*net.TCPAddr).Port
 
-	if s.st, err = store.Open(store.Config{Dir: cfg.Server.DataDirectory, InMemory: cfg.Actions.UseInMemoryDatastore, Logger: s.log.With("component", "store")}); err != nil {
+	// store, ingest and the repository tag their own log records (component=...)
+	if s.st, err = store.Open(store.Config{Dir: cfg.Server.DataDirectory, InMemory: cfg.Actions.UseInMemoryDatastore, Logger: s.log}); err != nil {
 		return nil, fmt.Errorf("server: open the store in %s ([Server] DataDirectory): %w", cfg.Server.DataDirectory, err)
 	}
 	if s.target, err = openTarget(cfg, s.log); err != nil {
 		return nil, err
 	}
-	if s.repo, err = opts.Repository(Deps{Config: cfg, Store: s.st, Target: s.target, Logger: s.log.With("component", "repository")}); err != nil {
+	if s.repo, err = opts.Repository(Deps{Config: cfg, Store: s.st, Target: s.target, Logger: s.log}); err != nil {
 		return nil, err
 	}
 	qcfg := queue.Config{
@@ -254,7 +255,7 @@ func openTarget(cfg *config.Config, log *slog.Logger) (ingest.Target, error) {
 	t, err := ingest.Open(ingest.Options{
 		Type: in.Type, Directory: in.Directory, Host: in.Host, Port: in.Port, SSL: in.SSL,
 		Timeout: in.Timeout, BatchSize: in.BatchSize,
-	}, log.With("component", "ingest"))
+	}, log) // the target tags its own records
 	if errors.Is(err, ingest.ErrDisabled) {
 		return nil, nil
 	}
