@@ -1,0 +1,207 @@
+// Package httpfetch is the HTTP connector: the fetch.Repository behind the
+// action queue. It crawls web sites (package crawl), delivers their pages
+// to the ingestion target (package ingest) and keeps, per task, a durable
+// datastore (package store) so that each Synchronize sends only what is
+// new, changed or gone. It also serves Collect, Identifiers, Delete,
+// Insert and Update, and the synchronous View and TaskList.
+//
+// # Usage
+//
+//	cfg, err := config.Load(path, httpfetch.TaskKeys)
+//	repo, err := httpfetch.New(httpfetch.Options{Config: cfg, Store: st, Target: target, Logger: log})
+//	q, err := queue.Start(sys, queue.Config{Name: "fetch", Repository: repo, ...})
+//	for _, s := range repo.Schedules() { ... submit Synchronize at s.At(0), s.At(1), ... }
+//
+// docs/configuration.md ("Fetch task settings") lists the task settings,
+// their defaults and the request override rules.
+//
+// # Fetch actions and their parameters
+//
+// Every action also takes Config (a base64 configuration fragment) and
+// setting overrides ([Task]Setting=Value or Setting=Value); any other
+// parameter is refused. Validate checks all of it when the action is
+// submitted and returns the tasks in upper case.
+//
+//   - SYNCHRONIZE: TaskSections (CSV; default every task of [FetchTasks]),
+//     Identifiers (CSV: re-fetch and re-deliver just those pages instead of
+//     crawling). Tasks run one after the other. No result element, unless
+//     Identifiers is given (then <tasks>).
+//   - COLLECT: Identifiers (CSV) or IdentifiersXML (per item destination,
+//     filename and metadata), Destination (folder, created if needed),
+//     ConfigSection (optional: every identifier must belong to it). Each
+//     page is fetched now and written to the folder as
+//     "<12 hex digits of the URL's SHA-256>_<last path segment>" (or the
+//     XML's filename) with an IDX sidecar "<name>.idx" holding
+//     AUTN_IDENTIFIER, AUTN_COLLECTTIME (Unix seconds) and the XML's
+//     metadata. Counts collected; result <tasks>.
+//   - IDENTIFIERS: ConfigSection (required), ParentIdentifiers (CSV, ROOT
+//     by default), ShowNames, ShowTypes, ShowAttributes (true by default),
+//     ShowExcluded, ContainersOnly, FilterTypes, MaxDepth. A task's pages
+//     are a flat list: every page the datastore knows is a document
+//     directly under ROOT, with type "Web Page", attributes "document" and
+//     its title as name, in URL order; pages excluded from ingestion by
+//     UrlMustHaveRegex/UrlCantHaveRegex are listed only with
+//     ShowExcluded (attributes "document,excluded"). A page has no
+//     children, so a page identifier in ParentIdentifiers gives an empty
+//     group, MaxDepth (validated) changes nothing, ContainersOnly and a
+//     FilterTypes without "Web Page" list nothing. Counts seen; result one
+//     <identifiers parent_identifier="..."> group per parent.
+//   - DELETE: Identifiers (CSV), ConfigSection (optional). Removes the
+//     documents from the target and forgets them in the datastore (a page
+//     still on the site comes back with the next Synchronize). If the
+//     target refuses, nothing is forgotten. Counts deleted, ingestdeleted;
+//     result <tasks>.
+//   - INSERT: ConfigSection, InsertXML (see parseInsertXML: reference,
+//     metadata, file of type content, drecontent, file or tempfile,
+//     displayname, insert_id). Needs a target. Documents go straight to
+//     the target with AUTN_IDENTIFIER and DREFILENAME (displayname); text
+//     and HTML become DRECONTENT, other files Source bytes. They are not
+//     recorded in the datastore, so no Synchronize lists or deletes them.
+//     Counts inserted; result <tasks>, each <success> with the request's
+//     insert_id attribute when it had one.
+//   - UPDATE: IdentifiersXML with <metadata name value/>, ConfigSection
+//     (optional). Needs a target. Each page is fetched now and delivered
+//     again with the metadata added; the metadata is kept in the page's
+//     record and sent with every later version (a field of the same name
+//     replaces the earlier one). Counts updated, ingestupdated; result
+//     <tasks>.
+//
+// Results are <tasks><success>ID</success>...<failed message="why">ID
+// </failed>...</tasks>, success entries first as connectors.xsd orders
+// them, each ID as the request gave it. Collect, Update and Synchronize
+// with Identifiers fetch only pages their task's datastore knows, so they
+// (and View) never make the server fetch an arbitrary URL.
+//
+// # Identifiers
+//
+// AUTN_IDENTIFIER is base64 (standard, padded) of <id s="TASK" r="URL"/>,
+// attribute values XML-escaped, TASK in upper case; r is the document's
+// reference. DecodeIdentifier also accepts IDOL's <id t=... s=... r=.../>
+// and tolerates a '+' that arrived as a space, lost padding and the
+// URL-safe alphabet.
+//
+// # Documents
+//
+// DREREFERENCE is the page's URL after redirects (normalised by the
+// crawl). Fields, in this order, each only when it has a value:
+//
+//	AUTN_IDENTIFIER  see above
+//	DRETITLE         <title>, else the last path segment, else the host
+//	DREDATE          Last-Modified, else the fetch time, in Unix seconds
+//	URL              the reference again
+//	REDIRECTED_FROM  the URL the crawl asked for, when it redirected
+//	CONTENT_TYPE     the Content-Type header (else the sniffed type)
+//	SIZE             body bytes
+//	LAST_MODIFIED    the Last-Modified header as sent
+//	ETAG             the ETag header as sent
+//	DEPTH            link depth from a start URL
+//	PARENT_URL       the page the link was first found on (not for start URLs)
+//	FETCH_TIME       when the response arrived, Unix seconds
+//	LANGUAGE         <html lang>, else content-language meta, else header
+//	CANONICAL_URL    <link rel="canonical">
+//	META_<NAME>      each <meta> (name, http-equiv or property), NAME upper-cased
+//	                 with characters other than A-Z, 0-9, _ turned into _
+//	                 (og:title gives META_OG_TITLE), in name order
+//	...              metadata added by FetchAction=Update
+//
+// DRECONTENT is the page's visible text for HTML (text/html,
+// application/xhtml+xml) and the decoded text (charset from Content-Type,
+// UTF-8 otherwise) for text/plain; the document of any other allowed type
+// carries the body as Source, with SourceType its media type. View returns
+// the same fields as metadata.
+//
+// # Datastore
+//
+// One store.Datastore per task, named after the task in upper case (see
+// record.go): "m:task" holds the run number, the number of actions run on
+// the task, the last action and its start and finish times (TaskList
+// reads them, so they survive restarts); "u:<URL>" holds, per page, the
+// validators (ETag, Last-Modified), the SHA-256 of the last body, the
+// links followed, the hash of the content the target holds (Delivered;
+// none when it holds nothing), the run in which the page was last seen,
+// whether it is excluded from ingestion, its title, type, size, depth,
+// parent and fetch time, and Update's metadata.
+//
+// A later run asks for a page conditionally (If-None-Match,
+// If-Modified-Since) only when a 304 needs no content: the target holds
+// what was fetched last, the page is excluded from ingestion, or
+// ingestion is disabled. A 304 lets the crawl continue through the page's
+// recorded links.
+//
+// # Writes, delivery and Stop
+//
+// Pages are applied in batches of [Ingestion] IngestBatchSize (or what has
+// waited a second): the batch's new and changed documents are delivered
+// in one Add and its removals in one Remove, then every record of the
+// batch is written in one Datastore.Update, then the batch is counted. A
+// failed delivery is counted as ingestfailed and leaves each record's
+// Delivered as it was (so the next run sends the page again, and the
+// datastore still says what the target holds); a failed removal keeps the
+// record, so the next run removes it again. Crash between delivery and
+// the datastore write: the next run delivers again, which the targets
+// accept (documents replace by reference).
+//
+// Pause: the crawl asks Job.Checkpoint before every page request, so no
+// request starts while the action is paused. Stop cancels the crawl: no
+// request starts after it, requests in flight are aborted, a batch being
+// delivered is finished (bounded by two minutes) and recorded, and pages
+// not yet in a batch are dropped: neither delivered, nor recorded, nor
+// counted. So the counts of a stopped action match the datastore, and the
+// next Synchronize, which crawls from the start URLs again, finds the
+// delivered pages unchanged and adds the rest. An action re-run after a
+// crash (Job.Restarts > 0) simply runs again from the datastore.
+//
+// Synchronize, Update and Delete of one task take the task's lock: a
+// second one waits (in the Processing state) until the first ends.
+//
+// # Counts
+//
+// Per task, counted as each batch is applied (live while the action
+// runs):
+//
+//   - seen: pages examined, answered 200 or 304 (excluded pages included).
+//   - added, updated, unchanged: pages to ingest, compared with what the
+//     target holds: added when it holds nothing for the URL (new page, or
+//     a page whose earlier delivery failed), updated when the content hash
+//     differs, unchanged when it is the same (a 304, or a 200 with the same
+//     hash). Without a target, compared with the last fetch instead.
+//   - deleted: pages the datastore knew that are gone (see below), and
+//     ingested pages that became excluded by UrlMustHaveRegex or
+//     UrlCantHaveRegex (removed from the target, still crawled).
+//   - ingestadded, ingestupdated, ingestdeleted: documents and removals the
+//     target accepted. ingestfailed: documents and removals it refused.
+//   - errors: fetch failures (network, timeout, HTTP errors other than a
+//     404/410 of a known page, too large, bad redirects, robots.txt
+//     unavailable) and datastore read failures. Robots refusals and
+//     media types not allowed are policy, not errors.
+//
+// # Deletion rules
+//
+// A known page is deleted (removed from the target if it holds it, and
+// forgotten) when:
+//
+//   - the site answers 404 or 410 for it, in any run; or
+//   - a crawl that completed did not reach it: not linked any more, beyond
+//     Depth, refused by robots.txt or the spider regexes, off site, of a
+//     media type no longer allowed, noindex, or behind a page that now
+//     fails with a non-transient error (other 4xx, too large, redirect
+//     errors).
+//
+// A crawl has completed when it ended by itself: not stopped, not cut
+// short by MaxPages, and it reached at least one page (a site whose start
+// URLs all fail deletes nothing). Even then, a page that failed
+// transiently (network error, timeout, 5xx, 408, 429, robots.txt
+// unavailable) is kept, with every unreached page reachable from it
+// through the links recorded by earlier runs. (A page that moved behind a
+// new page which failed transiently is deleted and comes back with the
+// next run.)
+//
+// # Progress
+//
+// Synchronize publishes one stage per task with two sub-stages, "crawl"
+// and "deletions". The crawl's percentage is pages done over URLs known
+// (start URLs plus the links that pass Depth, StayOnSite and the spider
+// regexes), an estimate kept below 100 until the crawl ends; the task's
+// percentage weighs the crawl 90% and the deletions 10%, and the action's
+// is the mean over its tasks.
+package httpfetch
