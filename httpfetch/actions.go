@@ -376,8 +376,7 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 	}
 	for _, d := range p.inserts {
 		if err := job.Checkpoint(ctx); err != nil {
-			deliver()
-			return o.elements(), err
+			return o.elements(), err // stopped: what is not delivered yet is dropped
 		}
 		doc, err := d.document(task)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/connectorhq/connector/crawl"
@@ -47,7 +48,7 @@ func (r *Repository) fetchNow(ctx context.Context, s *settings, urls []string) (
 		AllowedContentTypes: []string{"*/*"},
 		MaxRedirects:        redirects,
 		Client:              r.client,
-		Logger:              r.log,
+		Logger:              slog.New(quietInfo{r.log.Handler()}),
 	}
 	var mu sync.Mutex
 	_, err := crawl.Crawl(ctx, cfg, crawl.Hooks{
@@ -86,3 +87,24 @@ func gone(err error) bool {
 func notFound(format string, args ...any) error {
 	return fmt.Errorf("httpfetch: "+format+": %w", append(args, messages.ErrNotFound)...)
 }
+
+// quietInfo turns the crawl's per-crawl info lines into debug lines: a
+// View or Collect fetching a few pages is not a crawl worth announcing.
+type quietInfo struct{ h slog.Handler }
+
+func (q quietInfo) Enabled(ctx context.Context, l slog.Level) bool {
+	if l == slog.LevelInfo {
+		l = slog.LevelDebug
+	}
+	return q.h.Enabled(ctx, l)
+}
+
+func (q quietInfo) Handle(ctx context.Context, rec slog.Record) error {
+	if rec.Level == slog.LevelInfo {
+		rec.Level = slog.LevelDebug
+	}
+	return q.h.Handle(ctx, rec)
+}
+
+func (q quietInfo) WithAttrs(as []slog.Attr) slog.Handler { return quietInfo{q.h.WithAttrs(as)} }
+func (q quietInfo) WithGroup(name string) slog.Handler    { return quietInfo{q.h.WithGroup(name)} }
