@@ -3,6 +3,8 @@ package httpfetch
 import (
 	"encoding/base64"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +86,8 @@ func fragment(text string) string { return base64.StdEncoding.EncodeToString([]b
 func TestValidateErrors(t *testing.T) {
 	t.Parallel()
 	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n[Other]\nUrl=http://127.0.0.1:2/\n[NoURL]\nDepth=1\n")
+	aFile := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(aFile, nil, 0o600))
 	good := EncodeIdentifier("MyTask", "http://127.0.0.1:1/a")
 	other := EncodeIdentifier("Other", "http://127.0.0.1:2/a")
 	for _, tc := range []struct {
@@ -120,7 +124,7 @@ func TestValidateErrors(t *testing.T) {
 		{"collect without identifiers", ActionCollect, []string{"Destination", "/tmp"}, "Identifiers", true},
 		{"collect both", ActionCollect, []string{"Identifiers", good, "IdentifiersXML", "<x/>", "Destination", "/tmp"}, "IdentifiersXML", false},
 		{"collect of a non-URL", ActionCollect, []string{"Identifiers", EncodeIdentifier("MyTask", "doc-1"), "Destination", "/tmp"}, "Identifiers", false},
-		{"collect destination is a file", ActionCollect, []string{"Identifiers", good, "Destination", "/etc/hostname"}, "Destination", false},
+		{"collect destination is a file", ActionCollect, []string{"Identifiers", good, "Destination", aFile}, "Destination", false},
 		{"collect wrong ConfigSection", ActionCollect, []string{"Identifiers", other, "Destination", "/tmp", "ConfigSection", "MyTask"}, "Identifiers", false},
 		{"collect bad XML", ActionCollect, []string{"IdentifiersXML", "<identifier value='x'", "Destination", "/tmp"}, "IdentifiersXML", false},
 		{"collect XML bad filename", ActionCollect, []string{"IdentifiersXML", `<identifier value="` + good + `" filename="../x"/>`, "Destination", "/tmp"}, "IdentifiersXML", false},
