@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestCrashKeepsEveryAcknowledgedAction starts the real binary, submits
+// from several goroutines at once, kills the process with SIGKILL at a
+// random moment, restarts it on the same data, and checks that every token
+// that got a reply is there, in a consistent state. Each round reuses the
+// data of the previous ones. CONNECTOR_CRASH_ROUNDS sets the number of
+// rounds (make bench runs more).
+func TestCrashKeepsEveryAcknowledgedAction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills the real binary")
+	}
+	rounds := 2
+	if v, err := strconv.Atoi(os.Getenv("CONNECTOR_CRASH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	bin := buildBinary(t)
+	site := slowSite(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "connector.cfg")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
+[Server]
+DataDirectory=%s
+[Actions]
+MaximumThreads=2
+[Ingestion]
+IngestDirectory=%s
+[FetchTasks]
+Number=3
+0=Slow1
+1=Slow2
+2=Slow3
+[Default]
+Url=%s/p/0
+Depth=-1
+`, filepath.Join(dir, "data"), filepath.Join(dir, "out"), site.URL)), 0o600))
+
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	acked := map[string]bool{}
+	for round := 0; round < rounds; round++ {
+		srv := startBinary(t, bin, cfg)
+		// Every action acknowledged before is still there.
+		for tok := range acked {
+			checkToken(t, srv.base, tok)
+		}
+		killAt := time.Duration(50+rng.IntN(400)) * time.Millisecond
+		got := storm(t, srv, killAt)
+		t.Logf("round %d: killed after %v with %d acknowledged submissions", round, killAt, len(got))
+		for _, tok := range got {
+			acked[tok] = true
+		}
+	}
+	srv := startBinary(t, bin, cfg)
+	for tok := range acked {
+		checkToken(t, srv.base, tok)
+	}
+	require.NotEmpty(t, acked)
+	// A clean stop ends with exit status 0.
+	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, srv.cmd.Wait())
+}
+
+// storm submits from 8 goroutines until the process is killed after d.
+func storm(t *testing.T, srv *running, d time.Duration) []string {
+	var mu sync.Mutex
+	var acked []string
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 5 * time.Second}
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				task := fmt.Sprintf("Slow%d", 1+(g+i)%3)
+				resp, err := client.Get(fmt.Sprintf("%s/action=Fetch&FetchAction=Synchronize&TaskSections=%s&Priority=%d", srv.base, task, i%4))
+				if err != nil {
+					return // the process is gone
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					return
+				}
+				if tok := between(string(body), "<token>", "</token>"); tok != "" {
+					mu.Lock()
+					acked = append(acked, tok)
+					mu.Unlock()
+				} else if !strings.Contains(string(body), "ERRORQUEUEFULL") {
+					t.Errorf("submission refused: %s", body)
+				}
+			}
+		}(g)
+	}
+	time.Sleep(d) // the random moment of the crash is the point of the test
+	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGKILL))
+	_ = srv.cmd.Wait()
+	cancel()
+	wg.Wait()
+	client.CloseIdleConnections()
+	return acked
+}
+
+func checkToken(t *testing.T, base, tok string) {
+	t.Helper()
+	resp, err := http.Get(base + "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token=" + url.QueryEscape(tok))
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	s := string(body)
+	require.Contains(t, s, "<response>SUCCESS</response>", "acknowledged token lost: %s\n%s", tok, s)
+	require.Contains(t, s, "<token>"+tok+"</token>")
+	status := between(s, "<status>", "</status>")
+	require.Contains(t, []string{"Queued", "Processing", "Paused", "Finished", "Stopped", "Error"}, status, s)
+	if status == "Error" {
+		require.NotContains(t, s, "panic", s)
+	}
+}
+
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "connector-bin-")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "connector")
+		out, err := exec.Command("go", "build", "-o", buildOnce.path, ".").CombinedOutput()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildOnce.err)
+	return buildOnce.path
+}
+
+type running struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+var startedRE = regexp.MustCompile(`msg="connector started" address=(\S+)`)
+
+// startBinary runs the binary on -port 0 and waits for its start line.
+func startBinary(t *testing.T, bin, cfg string) *running {
+	t.Helper()
+	cmd := exec.Command(bin, "-config", cfg, "-port", "0")
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := startedRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		return &running{cmd: cmd, base: "http://" + a}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the connector did not start")
+	}
+	return nil
+}
+
+// slowSite is an endless site: every page takes a moment and links to the
+// next ones, so Synchronize actions are still running when the crash comes.
+func slowSite(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/p/"))
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<html><head><title>page %d</title></head><body><a href="/p/%d">next</a> <a href="/p/%d">other</a></body></html>`, n, n+1, n+2)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func between(s, a, b string) string {
+	i := strings.Index(s, a)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(a):]
+	if j := strings.Index(s, b); j >= 0 {
+		return s[:j]
+	}
+	return ""
+}
