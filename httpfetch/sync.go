@@ -148,7 +148,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, s *settings, 
 	cancelCrawl(nil)
 	close(sr.changes)
 	<-sr.flushDone
-	log.Info("crawl ended", "run", sr.run, "stopped_by", stats.StoppedBy.String(), "pages", stats.Pages,
+	log.Info("task crawled", "run", sr.run, "stopped_by", stats.StoppedBy.String(), "pages", stats.Pages,
 		"not_modified", stats.NotModified, "requests", stats.Requests, "error", cerr)
 	switch {
 	case sr.flushErr != nil:
