@@ -10,7 +10,7 @@
 //	cfg, err := config.Load(path, httpfetch.TaskKeys)
 //	repo, err := httpfetch.New(httpfetch.Options{Config: cfg, Store: st, Target: target, Logger: log})
 //	q, err := queue.Start(sys, queue.Config{Name: "fetch", Repository: repo, ...})
-//	for _, s := range repo.Schedules() { ... submit Synchronize at s.At(0), s.At(1), ... }
+//	// the server's scheduler submits a Synchronize per repo.Schedules() entry
 //
 // docs/configuration.md ("Fetch task settings") lists the task settings,
 // their defaults and the request override rules.

@@ -51,7 +51,7 @@ type Repository struct {
 
 	tasks     []string             // [FetchTasks], upper case, in order
 	base      map[string]*settings // file settings of tasks, by upper-case name
-	schedules []Schedule
+	schedules []fetch.Schedule
 
 	lockMu sync.Mutex
 	locks  map[string]chan struct{} // one Synchronize/Update/Delete per task at a time
@@ -61,6 +61,7 @@ var (
 	_ fetch.Repository = (*Repository)(nil)
 	_ fetch.Viewer     = (*Repository)(nil)
 	_ fetch.TaskLister = (*Repository)(nil)
+	_ fetch.Scheduler  = (*Repository)(nil)
 )
 
 // New validates every task listed in [FetchTasks] (settings resolved with
@@ -119,11 +120,14 @@ func (r *Repository) FetchActions() []string {
 	return []string{ActionSynchronize, ActionCollect, ActionIdentifiers, ActionDelete, ActionInsert, ActionUpdate}
 }
 
-// Schedules returns the schedule of every [FetchTasks] task that sets
-// ScheduleStartTime, ScheduleRepeatSecs or ScheduleCycles (in the task
-// section, [FetchTasks] or [Default]), in [FetchTasks] order. Times are
-// computed when New ran.
-func (r *Repository) Schedules() []Schedule { return slices.Clone(r.schedules) }
+// Schedules implements fetch.Scheduler: the schedule of every [FetchTasks]
+// task that sets ScheduleStartTime, ScheduleRepeatSecs or ScheduleCycles
+// (in its section, [FetchTasks] or [Default]) and not ScheduleCycles=0, in
+// [FetchTasks] order. ScheduleStartTime=now (the default) is a zero Start;
+// a time of day is its next occurrence after New ran. Every is
+// ScheduleRepeatSecs (0: run once); Cycles is ScheduleCycles, with 0 for
+// unlimited (-1, the default with a repeat) as fetch.Schedule counts.
+func (r *Repository) Schedules() []fetch.Schedule { return slices.Clone(r.schedules) }
 
 // hasTask reports whether name is a configured task section.
 func (r *Repository) hasTask(name string) bool {

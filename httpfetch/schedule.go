@@ -5,31 +5,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/connectorhq/connector/fetch"
 )
-
-// Schedule says when the server's scheduler submits a Synchronize of one
-// task (FetchAction=Synchronize&TaskSections=<Task>), so that scheduled
-// runs show in QueueInfo like submitted ones.
-//
-// Run k (k = 0, 1, ...) is due at Start + k*Repeat, for k < Cycles
-// (every k when Cycles is -1). A run that falls due while the previous
-// one of the same task is still queued or running waits for it (the
-// task's datastore admits one Synchronize at a time).
-type Schedule struct {
-	Task   string        // task section, upper case
-	Start  time.Time     // first run
-	Repeat time.Duration // between the starts of two runs; 0: run once
-	Cycles int           // number of runs; -1: unlimited
-}
-
-// At returns when run k (0-based) is due, and false when the schedule has
-// no such run.
-func (s Schedule) At(k int) (time.Time, bool) {
-	if k < 0 || (s.Cycles >= 0 && k >= s.Cycles) || (s.Repeat == 0 && k > 0) {
-		return time.Time{}, false
-	}
-	return s.Start.Add(time.Duration(k) * s.Repeat), true
-}
 
 // Layouts accepted by ScheduleStartTime besides "now" and a time of day.
 var startLayouts = []string{time.RFC3339, "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02T15:04"}
@@ -87,27 +65,33 @@ func timeOfDay(s string, now time.Time) (time.Time, bool) {
 	return t, true
 }
 
-// schedule turns a task's validated schedule keys into a Schedule, or
-// false when the task is not scheduled: it sets none of the keys, or
-// ScheduleCycles=0.
-func (s *settings) schedule(now time.Time) (Schedule, bool) {
+// schedule turns a task's validated schedule keys into a fetch.Schedule,
+// or false when the task is not scheduled: it sets none of the keys, or
+// ScheduleCycles=0. ScheduleStartTime=now (the default) gives a zero Start
+// (at once); a time of day is its next occurrence after now.
+func (s *settings) schedule(now time.Time) (fetch.Schedule, bool) {
 	if !s.hasSchedule {
-		return Schedule{}, false
+		return fetch.Schedule{}, false
 	}
-	sc := Schedule{Task: s.Task, Start: now, Cycles: 1}
-	if s.schedStart != "" {
+	sc := fetch.Schedule{Task: s.Task, Cycles: 1}
+	if s.schedStart != "" && !strings.EqualFold(strings.TrimSpace(s.schedStart), "now") {
 		sc.Start, _ = parseStartTime(s.schedStart, now) // validated
 	}
 	if s.schedRepeat != "" {
 		secs, _ := strconv.Atoi(strings.TrimSpace(s.schedRepeat))
-		sc.Repeat = time.Duration(secs) * time.Second
-		sc.Cycles = -1
+		sc.Every = time.Duration(secs) * time.Second
+		sc.Cycles = 0 // unlimited
 	}
 	if s.schedCycles != "" {
-		sc.Cycles, _ = strconv.Atoi(strings.TrimSpace(s.schedCycles))
-	}
-	if sc.Cycles == 0 {
-		return Schedule{}, false
+		n, _ := strconv.Atoi(strings.TrimSpace(s.schedCycles))
+		switch {
+		case n == 0:
+			return fetch.Schedule{}, false
+		case n < 0:
+			sc.Cycles = 0
+		default:
+			sc.Cycles = n
+		}
 	}
 	return sc, true
 }
