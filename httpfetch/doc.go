@@ -22,7 +22,8 @@
 // parameter is refused. Validate checks all of it when the action is
 // submitted and returns the tasks in upper case.
 //
-//   - SYNCHRONIZE: TaskSections (CSV; default every task of [FetchTasks]),
+//   - SYNCHRONIZE: TaskSections (CSV; default every task of [FetchTasks];
+//     ConfigSection=Task is accepted for one task, as clients send it),
 //     Identifiers (CSV: re-fetch and re-deliver just those pages instead of
 //     crawling). Tasks run one after the other. No result element, unless
 //     Identifiers is given (then <tasks>).

@@ -25,7 +25,7 @@ const (
 // actionParams are the parameters each fetch action takes besides Config
 // and setting overrides ([Section]Setting=Value or Setting=Value).
 var actionParams = map[string][]string{
-	ActionSynchronize: {"TaskSections", "Identifiers"},
+	ActionSynchronize: {"TaskSections", "ConfigSection", "Identifiers"},
 	ActionCollect:     {"Identifiers", "IdentifiersXML", "Destination", "ConfigSection"},
 	ActionIdentifiers: {"ConfigSection", "ParentIdentifiers", "MaxDepth", "ShowNames", "ShowTypes", "ShowAttributes", "ShowExcluded", "ContainersOnly", "FilterTypes"},
 	ActionDelete:      {"Identifiers", "ConfigSection"},

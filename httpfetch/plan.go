@@ -186,23 +186,32 @@ func (r *Repository) settingsFor(task string, req *request, layers []layer, need
 	return s, nil
 }
 
-// syncTasks sets a Synchronize's tasks: TaskSections, else the tasks of
-// its Identifiers, else every task of [FetchTasks].
+// syncTasks sets a Synchronize's tasks: TaskSections (or ConfigSection,
+// which clients also send for one task, as the other fetch actions take
+// it), else the tasks of its Identifiers, else every task of [FetchTasks].
 func (r *Repository) syncTasks(p *plan, req *request) error {
-	if v, ok := req.own.Get("TaskSections"); ok {
+	param := "TaskSections"
+	v, ok := req.own.Get(param)
+	if cs, has := req.own.Get("ConfigSection"); has {
+		if ok {
+			return messages.Invalid("ConfigSection", cs, "give TaskSections or ConfigSection, not both")
+		}
+		param, v, ok = "ConfigSection", cs, true
+	}
+	if ok {
 		names := splitCSV(v)
 		if len(names) == 0 {
-			return messages.Invalid("TaskSections", v, "must list at least one task section")
+			return messages.Invalid(param, v, "must list at least one task section")
 		}
 		for _, n := range names {
 			if !r.hasTask(n) {
-				return messages.Invalid("TaskSections", n, "there is no such task section")
+				return messages.Invalid(param, n, "there is no such task section")
 			}
 			p.addTask(n)
 		}
 		for _, e := range p.ids {
 			if !containsFold(p.tasks, e.id.Task) {
-				return messages.Invalid("Identifiers", e.raw, fmt.Sprintf("belongs to task %s, which TaskSections does not name", e.id.Task))
+				return messages.Invalid("Identifiers", e.raw, fmt.Sprintf("belongs to task %s, which %s does not name", e.id.Task, param))
 			}
 		}
 		return nil

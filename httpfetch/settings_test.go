@@ -108,6 +108,8 @@ func TestValidateErrors(t *testing.T) {
 		{"schedule override", ActionSynchronize, []string{"ScheduleCycles", "1"}, "ScheduleCycles", false},
 		{"broken override name", ActionSynchronize, []string{"[MyTask Depth", "1"}, "[MyTask Depth", false},
 		{"unknown task section", ActionSynchronize, []string{"TaskSections", "MyTask,Nope"}, "TaskSections", false},
+		{"unknown config section", ActionSynchronize, []string{"ConfigSection", "Nope"}, "ConfigSection", false},
+		{"both task parameters", ActionSynchronize, []string{"TaskSections", "MyTask", "ConfigSection", "MyTask"}, "ConfigSection", false},
 		{"system section as task", ActionSynchronize, []string{"TaskSections", "Server"}, "TaskSections", false},
 		{"task without URL", ActionSynchronize, []string{"TaskSections", "NoURL"}, "[NOURL] Url", true},
 		{"Config not base64", ActionSynchronize, []string{"Config", "%%%"}, "Config", false},
@@ -176,6 +178,7 @@ func TestValidateTasks(t *testing.T) {
 	}{
 		{ActionSynchronize, nil, []string{"ONE", "TWO"}},
 		{ActionSynchronize, []string{"TaskSections", "extra, one,ONE"}, []string{"EXTRA", "ONE"}},
+		{ActionSynchronize, []string{"ConfigSection", "two"}, []string{"TWO"}},
 		{ActionSynchronize, []string{"Identifiers", two + "," + one}, []string{"TWO", "ONE"}},
 		{ActionCollect, []string{"Identifiers", one + "," + two, "Destination", t.TempDir()}, []string{"ONE", "TWO"}},
 		{ActionIdentifiers, []string{"ConfigSection", "extra"}, []string{"EXTRA"}},
