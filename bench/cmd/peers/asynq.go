@@ -50,7 +50,6 @@ func (s *asynqSystem) open(ctx context.Context, out *result.Output) error {
 			}
 		}
 	}
-	s.cl = asynq.NewClientFromRedisClient(redis.NewClient(&redis.Options{Addr: s.addr, PoolSize: 64}))
 	s.ins = asynq.NewInspector(s.opt())
 	return s.reset(ctx)
 }
@@ -75,6 +74,12 @@ func (s *asynqSystem) reset(ctx context.Context) error {
 	if err := s.rdb.FlushDB(ctx).Err(); err != nil {
 		return fmt.Errorf("peers: flush redis: %w", err)
 	}
+	// A client remembers which queues it has registered and would not
+	// register "default" again after the flush: start afresh.
+	if s.cl != nil {
+		_ = s.cl.Close()
+	}
+	s.cl = asynq.NewClientFromRedisClient(redis.NewClient(&redis.Options{Addr: s.addr, PoolSize: 64}))
 	return nil
 }
 

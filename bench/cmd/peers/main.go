@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,7 +45,7 @@ type options struct {
 	dur                         time.Duration
 	conc, n, workers, prepare   int
 	cancelQueued, cancelRunning int
-	skipBurn                    bool
+	rows                        map[string]bool
 }
 
 func main() {
@@ -59,8 +60,16 @@ func main() {
 	flag.IntVar(&o.prepare, "prepare", 1000, "jobs the status row cycles over")
 	flag.IntVar(&o.cancelQueued, "cancel-queued", 200, "iterations of cancel of a queued job")
 	flag.IntVar(&o.cancelRunning, "cancel-running", 100, "iterations of cancel of a running job")
-	flag.BoolVar(&o.skipBurn, "skip-burn", false, "leave out the burn-down")
+	rows := flag.String("rows", "submit,status,cancel,stop,burn", "rows to measure")
+	skipBurn := flag.Bool("skip-burn", false, "leave out the burn-down (same as -rows without burn)")
 	flag.Parse()
+	o.rows = map[string]bool{}
+	for _, r := range strings.Split(*rows, ",") {
+		o.rows[strings.TrimSpace(r)] = true
+	}
+	if *skipBurn {
+		delete(o.rows, "burn")
+	}
 	var sys system
 	switch o.system {
 	case "asynq":
@@ -162,7 +171,34 @@ func run(o options, sys system, out *result.Output) error {
 	}
 	defer sys.close()
 
-	// Enqueue throughput, no worker running.
+	if o.rows["submit"] {
+		if err := submitRow(ctx, o, sys, out); err != nil {
+			return err
+		}
+	}
+	if o.rows["status"] {
+		if err := statusRow(ctx, o, sys, out); err != nil {
+			return err
+		}
+	}
+	if o.rows["cancel"] {
+		if err := cancelRow(ctx, o, sys, out); err != nil {
+			return err
+		}
+	}
+	if o.rows["stop"] {
+		if err := stopRow(ctx, o, sys, out); err != nil {
+			return err
+		}
+	}
+	if o.rows["burn"] {
+		return burnRow(ctx, o, sys, out)
+	}
+	return nil
+}
+
+// submitRow: enqueue throughput, no worker running.
+func submitRow(ctx context.Context, o options, sys system, out *result.Output) error {
 	h := latency.New()
 	n, el, err := loop(o.conc, o.dur, func(int, int) error {
 		t0 := time.Now()
@@ -175,19 +211,23 @@ func run(o options, sys system, out *result.Output) error {
 	}
 	out.Add("submit_per_s", float64(n)/el.Seconds(), "/s")
 	h.AddTo(out, "submit")
+	return nil
+}
 
-	// Status by id over prepared jobs.
+// statusRow: status by id over prepared jobs.
+func statusRow(ctx context.Context, o options, sys system, out *result.Output) error {
 	if err := sys.reset(ctx); err != nil {
 		return err
 	}
 	ids := make([]string, o.prepare)
 	for i := range ids {
+		var err error
 		if ids[i], err = sys.enqueue(ctx, false); err != nil {
 			return fmt.Errorf("peers: prepare: %w", err)
 		}
 	}
-	h = latency.New()
-	n, el, err = loop(o.conc, o.dur, func(g, i int) error {
+	h := latency.New()
+	n, el, err := loop(o.conc, o.dur, func(g, i int) error {
 		t0 := time.Now()
 		_, err := sys.status(ctx, ids[(g*7919+i)%len(ids)])
 		h.Record(time.Since(t0))
@@ -198,8 +238,11 @@ func run(o options, sys system, out *result.Output) error {
 	}
 	out.Add("status_per_s", float64(n)/el.Seconds(), "/s")
 	h.AddTo(out, "status")
+	return nil
+}
 
-	// Cancel of queued jobs.
+// cancelRow: cancel of queued jobs.
+func cancelRow(ctx context.Context, o options, sys system, out *result.Output) error {
 	if err := sys.reset(ctx); err != nil {
 		return err
 	}
@@ -221,8 +264,11 @@ func run(o options, sys system, out *result.Output) error {
 	}
 	reply.AddTo(out, "cancel_reply")
 	final.AddTo(out, "cancel_final")
+	return nil
+}
 
-	// Cancel of running jobs.
+// stopRow: cancel of running jobs.
+func stopRow(ctx context.Context, o options, sys system, out *result.Output) error {
 	if err := sys.reset(ctx); err != nil {
 		return err
 	}
@@ -271,17 +317,17 @@ func run(o options, sys system, out *result.Output) error {
 	observed.AddTo(out, "stop_observed")
 	final.AddTo(out, "stop_final")
 	out.Info["stop_final_states"] = fmt.Sprint(states)
+	return nil
+}
 
-	if o.skipBurn {
-		return nil
-	}
-	// Burn-down: enqueue n, then work them all.
+// burnRow: enqueue n, then work them all.
+func burnRow(ctx context.Context, o options, sys system, out *result.Output) error {
 	if err := sys.reset(ctx); err != nil {
 		return err
 	}
 	t0 := time.Now()
 	var next atomic.Int64
-	_, _, err = loop(o.conc, time.Hour, func(int, int) error {
+	_, _, err := loop(o.conc, time.Hour, func(int, int) error {
 		if next.Add(1) > int64(o.n) {
 			return errStop
 		}
@@ -292,7 +338,7 @@ func run(o options, sys system, out *result.Output) error {
 		return fmt.Errorf("peers: burn-down enqueue: %w", err)
 	}
 	enq := time.Since(t0)
-	hk = newHooks()
+	hk := newHooks()
 	t1 := time.Now()
 	if err := sys.startWorkers(ctx, o.workers, hk); err != nil {
 		return err
