@@ -46,6 +46,8 @@ type Config struct {
 	// sections holds [FetchTasks], [Default] and every task section, keyed
 	// by lower-case name.
 	sections map[string]*Section
+	// tasks are the task sections' names as written, in file order.
+	tasks []string
 }
 
 // Server is [Server].
@@ -126,6 +128,12 @@ func (s *Section) Get(key string) (string, bool) {
 func (c *Config) Section(name string) *Section {
 	return c.sections[strings.ToLower(name)]
 }
+
+// TaskSections returns the name of every task section of the file (every
+// section that is not a system section), in file order. [FetchTasks]
+// lists the tasks a plain Synchronize runs; other task sections are used
+// when a request names them.
+func (c *Config) TaskSections() []string { return append([]string(nil), c.tasks...) }
 
 // HasTask reports whether name is a configured task section (listed in
 // [FetchTasks] or present as a section of its own).
@@ -209,7 +217,7 @@ func Parse(name string, data []byte, taskKeys TaskKeysFunc) (*Config, error) {
 	p := parser{file: name}
 	seen := map[string]bool{}
 	for _, s := range f.Sections() {
-		sname := s.Name()
+		sname := strings.TrimSpace(s.Name()) // "[MyTask ]" is [MyTask]
 		if sname == ini.DefaultSection {
 			if len(s.Keys()) > 0 {
 				return nil, &Error{File: name, Key: s.Keys()[0].Name(), Err: errors.New("setting outside any [Section]")}
@@ -248,7 +256,13 @@ func Parse(name string, data []byte, taskKeys TaskKeysFunc) (*Config, error) {
 			c.sections[lower] = sec
 			c.FetchTasks, err = p.fetchTasks(sec, taskKeys)
 		default: // [Default] and task sections
+			if sname == "" {
+				return nil, &Error{File: name, Section: s.Name(), Err: errors.New("section name is empty")}
+			}
 			c.sections[lower] = sec
+			if lower != "default" {
+				c.tasks = append(c.tasks, sname)
+			}
 			err = p.task(sec, taskKeys)
 		}
 		if err != nil {

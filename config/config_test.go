@@ -93,6 +93,7 @@ LogLevel=DEBUG
 	require.Equal(t, `http://example.com/a "b"`, v)
 	require.True(t, c.HasTask("BETA"))
 	require.False(t, c.HasTask("Gamma"))
+	require.Equal(t, []string{"Alpha"}, c.TaskSections(), "[Default] is not a task; Beta has no section of its own")
 }
 
 func TestParseErrorsNameFileSectionKey(t *testing.T) {
@@ -109,6 +110,7 @@ func TestParseErrorsNameFileSectionKey(t *testing.T) {
 		{"bad duration", "[Actions]\nFinishedActionMaxAge=soon\n", "[Actions] FinishedActionMaxAge: \"soon\" is not a duration", false},
 		{"duplicate key", "[Server]\nPort=1\nport=2\n", "[Server] port: key given more than once", false},
 		{"duplicate section", "[Server]\nPort=1\n[SERVER]\nHost=x\n", "[SERVER]: section appears twice", false},
+		{"duplicate by spaces", "[MyTask]\nUrl=a\n[MyTask ]\nDepth=1\n", "[MyTask]: section appears twice", false},
 		{"task key unknown", "[MyTask]\nUrll=http://x\n", "[MyTask] Urll: unknown key", true},
 		{"task value bad", "[MyTask]\nDepth=deep\n", `[MyTask] Depth: "deep" is not a whole number`, false},
 		{"fetchtasks gap", "[FetchTasks]\nNumber=2\n0=A\n", "[FetchTasks] 1: Number=2 but task 1 is not listed", false},

@@ -381,11 +381,12 @@ func TestTaskList(t *testing.T) {
 	require.Equal(t, fetch.TaskInfo{Name: "IDLE", Action: ActionSynchronize, Calls: 2, Datastore: dbPath + " [datastore IDLE]", LastStart: now, LastFinish: now}, norm(list[1]))
 	require.Equal(t, fetch.TaskInfo{Name: "SIDE", Action: ActionSynchronize, Calls: 1, Datastore: dbPath + " [datastore SIDE]", LastStart: now, LastFinish: now}, norm(list[2]))
 
-	// Never run: listed, with nothing recorded.
+	// Never run: every task section is listed, with nothing recorded.
 	mem := setup(t, text)
 	list, err = mem.repo.TaskList()
 	require.NoError(t, err)
-	require.Equal(t, []fetch.TaskInfo{{Name: "MYTASK", Datastore: "memory [datastore MYTASK]"}, {Name: "IDLE", Datastore: "memory [datastore IDLE]"}}, list)
+	require.Equal(t, []fetch.TaskInfo{{Name: "MYTASK", Datastore: "memory [datastore MYTASK]"}, {Name: "IDLE", Datastore: "memory [datastore IDLE]"},
+		{Name: "SIDE", Datastore: "memory [datastore SIDE]"}}, list)
 }
 
 func norm(ti fetch.TaskInfo) fetch.TaskInfo {

@@ -112,6 +112,17 @@ func New(o Options) (*Repository, error) {
 			r.schedules = append(r.schedules, sc)
 		}
 	}
+	// Task sections that [FetchTasks] does not list run only when a
+	// request names them; their settings are checked now all the same
+	// (a start URL may come with the request).
+	for _, t := range o.Config.TaskSections() {
+		if _, listed := r.base[strings.ToUpper(t)]; listed {
+			continue
+		}
+		if _, err := resolve(t, file, false); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
 }
 
@@ -236,13 +247,18 @@ func (r *Repository) begin(ds store.Datastore, action string, newRun bool) (*tas
 }
 
 // TaskList implements fetch.TaskLister: every task of [FetchTasks], then
-// every other configured task section that has a datastore, with what its
-// datastore records (kept across restarts).
+// every other task section of the configuration, with what its datastore
+// records (kept across restarts).
 func (r *Repository) TaskList() ([]fetch.TaskInfo, error) {
 	names := slices.Clone(r.tasks)
 	stored, err := r.st.DatastoreNames()
 	if err != nil {
 		return nil, fmt.Errorf("httpfetch: task list: %w", err)
+	}
+	for _, t := range r.cfg.TaskSections() {
+		if n := strings.ToUpper(t); !slices.Contains(names, n) {
+			names = append(names, n)
+		}
 	}
 	for _, n := range stored {
 		if !slices.Contains(names, n) && r.hasTask(n) {
