@@ -1,0 +1,98 @@
+// Command profile runs the whole connector in process (server.Start with
+// the bench module's no-op repository, so no crawl cost) under one
+// loadgen scenario and writes a CPU profile, to find where a request's
+// time goes when a goal is missed. The load generator runs in the same
+// process: read the profile with a focus on the server's packages, e.g.
+//
+//	go run ./cmd/profile -scenario status -store durable -o out/status.prof
+//	go tool pprof -top -focus 'connector/(transport|actors|store|server)' out/status.prof
+//
+// Throughput printed here is not comparable with httpbench (client and
+// server share one process and the profiler runs).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/connectorhq/connector/bench/internal/benchrepo"
+	"github.com/connectorhq/connector/bench/internal/result"
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/loadgen"
+	"github.com/connectorhq/connector/server"
+)
+
+func main() {
+	scenario := flag.String("scenario", "status", "loadgen scenario: submit, status, status-list, mixed")
+	storeKind := flag.String("store", "durable", "durable or memory")
+	dur := flag.Duration("dur", 10*time.Second, "load duration")
+	conc := flag.Int("conc", 32, "connections")
+	outPath := flag.String("o", "out/cpu.prof", "CPU profile file")
+	flag.Parse()
+	if err := run(*scenario, *storeKind, *dur, *conc, *outPath); err != nil {
+		result.Fatal("profile", err)
+	}
+}
+
+func run(scenario, storeKind string, dur time.Duration, conc int, outPath string) error {
+	dir, err := os.MkdirTemp("", "profile-")
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	text := fmt.Sprintf("[Server]\nHost=127.0.0.1\nDataDirectory=%s\n[Actions]\nMaximumQueueSize=5000000\nUseInMemoryDatastore=%t\n[Logging]\nLogLevel=warn\n[Ingestion]\nEnableIngestion=false\n",
+		dir, storeKind == "memory")
+	cfg, err := config.Parse("profile.cfg", []byte(text), nil)
+	if err != nil {
+		return err
+	}
+	srv, err := server.Start(cfg, server.Options{
+		Port:       0,
+		LogOutput:  os.Stderr,
+		Repository: func(server.Deps) (fetch.Repository, error) { return &benchrepo.Repo{}, nil },
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+	target := "http://" + srv.Addr().String()
+	lc := loadgen.Config{Target: target, Scenario: loadgen.Scenario(scenario), Duration: dur, Concurrency: conc,
+		FetchAction: benchrepo.FetchAction, Filter: "State=Finished&Sort-By=finish-time&MaxResults=100"}
+	if scenario == string(loadgen.ScenarioStatusList) {
+		// Fill the retained history first, outside the profile.
+		if _, err := loadgen.Run(context.Background(), loadgen.Config{Target: target, Scenario: loadgen.ScenarioMixed,
+			Requests: 10000, Duration: 5 * time.Minute, Concurrency: conc, FetchAction: benchrepo.FetchAction}); err != nil {
+			return err
+		}
+	}
+	if scenario == string(loadgen.ScenarioSubmit) {
+		if _, err := srv.Queue().Pause(); err != nil {
+			return err
+		}
+	}
+	f, err := os.Create(outPath)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	rep, err := loadgen.Run(context.Background(), lc)
+	pprof.StopCPUProfile()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "profile: %s/%s: %.0f operations/s, p99 %d µs, passed %t; profile in %s\n",
+		scenario, storeKind, rep.Operations.PerSecond, rep.OperationLatency.P99Us, rep.Passed, outPath)
+	return nil
+}
