@@ -1,0 +1,153 @@
+// Command crawlget is the ceiling of the crawl benchmark: a plain load
+// generator that fetches a known list of URLs (-urls, the pages a crawl
+// must find, one per line) from cmd/crawlsite, each exactly once, with
+// -conc requests in flight, reading every body fully and parsing
+// nothing. It runs in a process of its own and prints one result JSON
+// document (internal/result) on standard output.
+//
+//   - -client nethttp: Go's net/http client (a clone of
+//     http.DefaultTransport with MaxIdleConnsPerHost=conc), the HTTP stack
+//     both crawlers use, so crawl ÷ this ceiling is the share of the
+//     fetching rate a crawler keeps while it parses, deduplicates and
+//     schedules;
+//   - -client fasthttp: a fasthttp.HostClient with MaxConns=conc, the
+//     fastest client at hand, the stricter reference.
+//
+// Any answer other than 200 is an error (exit 1).
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/connectorhq/connector/bench/internal/crawlbench"
+	"github.com/connectorhq/connector/bench/internal/result"
+)
+
+func main() {
+	urls := flag.String("urls", "", "file of the URLs to fetch, one per line (required)")
+	conc := flag.Int("conc", 4, "requests in flight")
+	client := flag.String("client", "nethttp", "nethttp or fasthttp")
+	flag.Parse()
+	if err := run(*urls, *conc, *client); err != nil {
+		result.Fatal("crawlget", err)
+	}
+}
+
+// fetcher gets one URL into buf (reset by the caller) and returns the
+// status.
+type fetcher func(u string, buf *bytes.Buffer) (int, error)
+
+func run(path string, conc int, client string) error {
+	if path == "" {
+		return errors.New("-urls is required")
+	}
+	if conc < 1 {
+		return fmt.Errorf("-conc %d: must be at least 1", conc)
+	}
+	urls, err := crawlbench.ReadURLs(path)
+	if err != nil {
+		return err
+	}
+	if len(urls) == 0 {
+		return fmt.Errorf("%s: no URL", path)
+	}
+	var get fetcher
+	out := result.New("crawl", "ceiling-"+client)
+	switch client {
+	case "nethttp":
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = conc
+		c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+		get = func(u string, buf *bytes.Buffer) (int, error) {
+			resp, err := c.Get(u)
+			if err != nil {
+				return 0, err
+			}
+			defer resp.Body.Close()
+			_, err = io.Copy(buf, resp.Body)
+			return resp.StatusCode, err
+		}
+		out.Info["settings"] = fmt.Sprintf("net/http client, http.DefaultTransport clone with MaxIdleConnsPerHost=%d; %d workers", conc, conc)
+	case "fasthttp":
+		pu, err := url.Parse(urls[0])
+		if err != nil {
+			return err
+		}
+		c := &fasthttp.HostClient{Addr: pu.Host, MaxConns: conc, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+		get = func(u string, buf *bytes.Buffer) (int, error) {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI(u)
+			if err := c.Do(req, resp); err != nil {
+				return 0, err
+			}
+			buf.Write(resp.Body())
+			return resp.StatusCode(), nil
+		}
+		out.Info["settings"] = fmt.Sprintf("fasthttp.HostClient{MaxConns: %d}; %d workers", conc, conc)
+	default:
+		return fmt.Errorf("-client %q: want nethttp or fasthttp", client)
+	}
+
+	var (
+		next   atomic.Int64
+		nbytes atomic.Int64
+		mu     sync.Mutex
+		errs   []string
+		wg     sync.WaitGroup
+	)
+	m, err := crawlbench.Start()
+	if err != nil {
+		return err
+	}
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf bytes.Buffer
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(urls) {
+					return
+				}
+				buf.Reset()
+				st, err := get(urls[i], &buf)
+				if err == nil && st != http.StatusOK {
+					err = fmt.Errorf("status %d", st)
+				}
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Sprintf("%s: %v", urls[i], err))
+					mu.Unlock()
+					continue
+				}
+				nbytes.Add(int64(buf.Len()))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := m.End(); err != nil {
+		return err
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%d errors, first: %s", len(errs), errs[0])
+	}
+	if err := m.Record(out, len(urls), len(urls)); err != nil {
+		return err
+	}
+	out.Add("body_mib", float64(nbytes.Load())/(1<<20), "MiB")
+	return out.Write(os.Stdout)
+}
