@@ -98,18 +98,23 @@ func Invalid(name, value, reason string) error {
 	return &ParamError{Name: name, Value: value, Reason: reason}
 }
 
-var codeErrors = map[ErrorCode]error{
-	ErrorCode_ERROR_CODE_UNKNOWN_TOKEN:  ErrUnknownToken,
-	ErrorCode_ERROR_CODE_QUEUE_FULL:     ErrQueueFull,
-	ErrorCode_ERROR_CODE_ACTION_RUNNING: ErrActionRunning,
-	ErrorCode_ERROR_CODE_ACTION_ENDED:   ErrActionEnded,
-	ErrorCode_ERROR_CODE_NOT_QUEUED:     ErrNotQueued,
-	ErrorCode_ERROR_CODE_NOT_PAUSED:     ErrNotPaused,
-	ErrorCode_ERROR_CODE_SHUTTING_DOWN:  ErrShuttingDown,
-	ErrorCode_ERROR_CODE_STORE:          ErrStore,
-	ErrorCode_ERROR_CODE_INVALID_PARAM:  ErrInvalidParam,
-	ErrorCode_ERROR_CODE_MISSING_PARAM:  ErrMissingParam,
-	ErrorCode_ERROR_CODE_INTERNAL:       ErrInternal,
+// codeErrors pairs reply codes with sentinels, in the order Code tries
+// them (first match wins, so the result is deterministic).
+var codeErrors = []struct {
+	code ErrorCode
+	err  error
+}{
+	{ErrorCode_ERROR_CODE_UNKNOWN_TOKEN, ErrUnknownToken},
+	{ErrorCode_ERROR_CODE_QUEUE_FULL, ErrQueueFull},
+	{ErrorCode_ERROR_CODE_ACTION_RUNNING, ErrActionRunning},
+	{ErrorCode_ERROR_CODE_ACTION_ENDED, ErrActionEnded},
+	{ErrorCode_ERROR_CODE_NOT_QUEUED, ErrNotQueued},
+	{ErrorCode_ERROR_CODE_NOT_PAUSED, ErrNotPaused},
+	{ErrorCode_ERROR_CODE_SHUTTING_DOWN, ErrShuttingDown},
+	{ErrorCode_ERROR_CODE_STORE, ErrStore},
+	{ErrorCode_ERROR_CODE_MISSING_PARAM, ErrMissingParam},
+	{ErrorCode_ERROR_CODE_INVALID_PARAM, ErrInvalidParam},
+	{ErrorCode_ERROR_CODE_INTERNAL, ErrInternal},
 }
 
 // Err turns a reply's code and message back into an error that matches the
@@ -119,9 +124,12 @@ func Err(code ErrorCode, message string) error {
 	if code == ErrorCode_ERROR_CODE_NONE {
 		return nil
 	}
-	base, ok := codeErrors[code]
-	if !ok {
-		base = ErrInternal
+	base := ErrInternal
+	for _, ce := range codeErrors {
+		if ce.code == code {
+			base = ce.err
+			break
+		}
 	}
 	if message == "" || message == base.Error() {
 		return base
@@ -134,9 +142,9 @@ func Code(err error) (ErrorCode, string) {
 	if err == nil {
 		return ErrorCode_ERROR_CODE_NONE, ""
 	}
-	for code, base := range codeErrors {
-		if errors.Is(err, base) {
-			return code, err.Error()
+	for _, ce := range codeErrors {
+		if errors.Is(err, ce.err) {
+			return ce.code, err.Error()
 		}
 	}
 	return ErrorCode_ERROR_CODE_INTERNAL, err.Error()

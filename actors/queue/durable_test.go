@@ -261,7 +261,9 @@ func TestDurableStoreFailureRefusesWork(t *testing.T) {
 	faults.armed.Store(false)
 	again := b.submit(t, "instant", 0)
 	b.waitState(t, again, messages.State_STATE_FINISHED)
-	d.waitDurable(t, blocked, func(s *messages.ActionStatus) bool { return s.State == messages.State_STATE_FINISHED })
+	finished := func(s *messages.ActionStatus) bool { return s.State == messages.State_STATE_FINISHED }
+	d.waitDurable(t, blocked, finished)
+	d.waitDurable(t, again, finished)
 	d.crash(t)
 
 	d2 := openDurable(t, dir, nil, nil)

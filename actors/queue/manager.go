@@ -40,6 +40,11 @@ type (
 	// answered (with shutdownDone) when every worker has exited.
 	beginShutdown struct{}
 	shutdownDone  struct{}
+	// childFailed reports a task actor stopped by HandleFailure.
+	childFailed struct {
+		id     uuid.UUID
+		reason string
+	}
 	// lookupTombstone follows a request that found no actor: the
 	// QueueManager forwards it to the action's actor if there is one by now,
 	// answers from a tombstone (an actor that failed outside the recover
@@ -65,6 +70,7 @@ type entry struct {
 	heapIdx   int    // index in the wait heap, -1 when not waiting
 	slot      bool   // holds a thread: dispatched and not yet released
 	live      bool   // a worker is running it (reported by the task)
+	deferred  bool   // retention wanted it gone while its worker unwound
 	crash     string // set when the actor failed outside the middleware
 }
 
@@ -89,6 +95,10 @@ type manager struct {
 	seq      uint64
 	ended    []*entry // retention FIFO in order of ending
 	endedOff int
+	nended   int // ended actions kept (entries in a terminal state)
+	ndefer   int // of which retention has already passed (entry.deferred)
+	root     *actor.RootContext
+	self     *actor.PID
 
 	shutting   bool
 	shutWaiter *actor.PID
@@ -102,10 +112,13 @@ type manager struct {
 	writes   chan *batch
 	wdone    chan struct{}
 	recover  []*messages.StoredAction // loaded at start, spawned on Started
-	// retry holds status changes whose commit failed, latest per action,
-	// written again with the next batch (at most once a second).
+	// retry holds status changes whose commit failed, latest per action.
+	// They go out with the next batch that is written, or on their own a
+	// second later; a newer change of the same action replaces its entry.
 	retry   map[string]store.ActionMutation
 	retryAt time.Time
+	// pausedDirty: the queue's pause flag changed and must be written.
+	pausedDirty bool
 }
 
 // batch is one group commit: the mutations of many messages, and what to do
@@ -116,6 +129,7 @@ type batch struct {
 	muts    []store.ActionMutation
 	submits []*pendingSubmit
 	replies []pendingReply
+	paused  *bool // the queue's pause flag, when it changed
 }
 
 type pendingSubmit struct {
@@ -141,6 +155,7 @@ func newManager(cfg Config, sh *shared, root *actor.RootContext) *manager {
 	m := &manager{
 		cfg:     cfg,
 		sh:      sh,
+		root:    root,
 		upper:   strings.ToUpper(cfg.Name),
 		entries: make(map[uuid.UUID]*entry),
 	}
@@ -182,9 +197,12 @@ func (m *manager) receive(ctx actor.Context) {
 		// flush (after every message) writes the retries
 	case *lookupTombstone:
 		m.tombstone(ctx, msg)
+	case *childFailed:
+		m.childFailed(ctx, msg)
 	case *beginShutdown:
 		m.beginShutdown(ctx)
 	case *actor.Started:
+		m.self = ctx.Self()
 		m.startWriter(ctx)
 		m.recoverActions(ctx)
 		m.startTicker(ctx)
@@ -202,31 +220,45 @@ func (m *manager) receive(ctx actor.Context) {
 
 // HandleFailure is the supervisor backstop for a task actor that failed
 // outside the recover middleware: never restart it (that would come back
-// with fresh, wrong state); stop it and keep a tombstone in Error state so
-// its token still answers.
+// with fresh, wrong state); stop it, and record it (as a message to self,
+// handled like any other) as an Error tombstone, so its token still answers.
 func (m *manager) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason any, _ any) {
-	if id, ok := m.idOf(child); ok {
-		if e := m.entries[id]; e != nil {
-			e.crash = fmt.Sprint(reason)
-			m.sh.log.Error("task actor failed; keeping a tombstone", "id", id, "reason", e.crash)
-			if e.slot {
-				e.slot = false
-				m.running--
-			}
-			if !messages.Terminal(e.state) {
-				if e.waiting() {
-					m.nwait--
-				}
-				if e.heapIdx >= 0 {
-					heap.Remove(&m.waiting, e.heapIdx)
-				}
-				m.move(e, messages.State_STATE_ERROR)
-				e.endedMs = m.sh.now().UnixMilli()
-				m.ended = append(m.ended, e)
-			}
-		}
-	}
 	sup.StopChildren(child)
+	if id, ok := m.idOf(child); ok && m.self != nil {
+		m.root.Send(m.self, &childFailed{id: id, reason: fmt.Sprint(reason)})
+	}
+}
+
+func (m *manager) childFailed(ctx actor.Context, msg *childFailed) {
+	e := m.entries[msg.id]
+	if e == nil || e.crash != "" {
+		return
+	}
+	e.crash = msg.reason
+	m.sh.log.Error("task actor failed; keeping a tombstone", "id", msg.id, "reason", msg.reason)
+	if e.slot {
+		// Its worker, if any, reports to a stopped actor: release the
+		// thread now rather than never.
+		e.slot = false
+		m.running--
+	}
+	st := m.tombstoneStatus(e)
+	if !messages.Terminal(e.state) {
+		if e.waiting() {
+			m.nwait--
+		}
+		if e.heapIdx >= 0 {
+			heap.Remove(&m.waiting, e.heapIdx)
+		}
+		m.move(e, messages.State_STATE_ERROR)
+		e.endedMs = m.sh.now().UnixMilli()
+		st = m.tombstoneStatus(e)
+		m.ended = append(m.ended, e)
+		m.nended++
+	}
+	m.persist(e, st)
+	m.retain(ctx)
+	m.dispatch(ctx)
 }
 
 func (m *manager) idOf(pid *actor.PID) (uuid.UUID, bool) {
@@ -291,6 +323,7 @@ func (m *manager) spawn(ctx actor.Context, id uuid.UUID, token string, spec *mes
 	switch {
 	case messages.Terminal(e.state):
 		m.ended = append(m.ended, e)
+		m.nended++
 	case e.state == messages.State_STATE_QUEUED:
 		heap.Push(&m.waiting, e)
 	}
@@ -362,26 +395,39 @@ func (m *manager) changed(ctx actor.Context, msg *taskChanged) {
 	}
 	if messages.Terminal(s.State) && !wasTerminal {
 		m.ended = append(m.ended, e)
+		m.nended++
 		m.retain(ctx)
 	}
 	m.dispatch(ctx)
 }
 
 func (m *manager) released(ctx actor.Context, msg *slotReleased) {
-	if e := m.entries[msg.id]; e != nil {
+	e := m.entries[msg.id]
+	if e != nil {
 		if !e.slot {
-			return // already released (HandleFailure)
+			return // already released (a task actor that failed)
 		}
 		e.slot = false
 	}
 	m.running--
+	if e != nil && e.deferred {
+		// Retention passed it while its worker unwound: it goes now, or
+		// back to the end of the line if there is room again.
+		e.deferred = false
+		m.ndefer--
+		if m.overRetention(e) {
+			m.evict(ctx, e)
+		} else {
+			m.ended = append(m.ended, e)
+		}
+	}
 	m.retain(ctx)
 	m.dispatch(ctx)
 }
 
 // shutdownDone is sent once no worker runs and every change is on disk.
 func (m *manager) checkShutdown(ctx actor.Context) {
-	if m.shutting && m.shutWaiter != nil && m.running == 0 && !m.inflight && m.pending == nil {
+	if m.shutting && m.shutWaiter != nil && m.running == 0 && !m.inflight && m.pending == nil && len(m.retry) == 0 {
 		ctx.Send(m.shutWaiter, &shutdownDone{})
 		m.shutWaiter = nil
 	}
@@ -389,30 +435,24 @@ func (m *manager) checkShutdown(ctx actor.Context) {
 
 // retain evicts ended actions beyond MaximumFinishedActions or older than
 // FinishedActionMaxAge, oldest first. An action whose worker has not exited
-// yet is kept until it has.
+// yet (a Stop that outlived StopTimeout) is set aside and evicted when its
+// thread is released, so it never holds up the others.
 func (m *manager) retain(ctx actor.Context) {
-	maxAge := m.cfg.FinishedActionMaxAge
-	cutoff := int64(0)
-	if maxAge > 0 {
-		cutoff = m.sh.now().Add(-maxAge).UnixMilli()
-	}
 	for m.endedOff < len(m.ended) {
 		e := m.ended[m.endedOff]
-		if m.entries[e.id] != e { // already evicted
-			m.ended[m.endedOff] = nil
-			m.endedOff++
-			continue
-		}
-		count := len(m.ended) - m.endedOff
-		if count <= m.cfg.MaximumFinishedActions && (cutoff == 0 || e.endedMs >= cutoff) {
+		if m.entries[e.id] == e && !m.overRetention(e) {
 			break
 		}
-		if e.slot {
-			break
-		}
-		m.evict(ctx, e)
 		m.ended[m.endedOff] = nil
 		m.endedOff++
+		switch {
+		case m.entries[e.id] != e: // already evicted
+		case e.slot:
+			e.deferred = true
+			m.ndefer++
+		default:
+			m.evict(ctx, e)
+		}
 	}
 	if m.endedOff > 1024 && m.endedOff*2 > len(m.ended) {
 		m.ended = slices.Clone(m.ended[m.endedOff:])
@@ -420,13 +460,26 @@ func (m *manager) retain(ctx actor.Context) {
 	}
 }
 
+// overRetention reports whether ended action e should go: there are more
+// ended actions than MaximumFinishedActions (not counting those already on
+// their way out), or e is too old.
+func (m *manager) overRetention(e *entry) bool {
+	if m.nended-m.ndefer > m.cfg.MaximumFinishedActions {
+		return true
+	}
+	maxAge := m.cfg.FinishedActionMaxAge
+	return maxAge > 0 && e.endedMs < m.sh.now().Add(-maxAge).UnixMilli()
+}
+
 func (m *manager) evict(ctx actor.Context, e *entry) {
 	if m.st != nil {
 		b := m.batchOf()
 		b.muts = append(b.muts, store.ActionMutation{Delete: e.id.String()})
+		delete(m.retry, e.id.String()) // superseded
 	}
 	delete(m.entries, e.id)
 	m.byState[e.state]--
+	m.nended--
 	if e.crash == "" {
 		ctx.Poison(e.pid) // Poison, not Stop: see retireGuard
 	}
@@ -437,14 +490,20 @@ func (m *manager) pauseQueue(ctx actor.Context) {
 		return
 	}
 	m.paused = true
+	m.pausedDirty = true
 	for _, e := range m.entries {
-		if e.state == messages.State_STATE_PROCESSING {
+		// e.slot: dispatched, possibly not started yet; its startTask is
+		// ahead of this message in its mailbox, so it pauses once started.
+		if e.state == messages.State_STATE_PROCESSING || e.slot {
 			ctx.Send(e.pid, pauseRunMsg)
 		}
 	}
 }
 
 func (m *manager) resumeQueue(ctx actor.Context) {
+	if m.paused {
+		m.pausedDirty = true
+	}
 	m.paused = false
 	for _, e := range m.entries {
 		if e.state == messages.State_STATE_PAUSED {
@@ -544,14 +603,15 @@ func (m *manager) tombstone(ctx actor.Context, msg *lookupTombstone) {
 		ctx.RequestWithCustomSender(e.pid, msg.msg, ctx.Sender())
 		return
 	}
-	ctx.Respond(&messages.ActionReply{
-		Code: messages.ErrorCode_ERROR_CODE_NONE,
-		Status: &messages.ActionStatus{
-			Token: messages.NewToken(m.cfg.TokenHost, m.cfg.TokenPort, m.upper, id), State: e.state,
-			Priority: e.priority, QueuedUnixMs: e.queuedMs, StartedUnixMs: e.startedMs, EndedUnixMs: e.endedMs,
-			FetchAction: e.spec.FetchAction, Error: "task actor failed: " + e.crash, Seq: e.seq,
-		},
-	})
+	ctx.Respond(&messages.ActionReply{Status: m.tombstoneStatus(e)})
+}
+
+func (m *manager) tombstoneStatus(e *entry) *messages.ActionStatus {
+	return &messages.ActionStatus{
+		Token: messages.NewToken(m.cfg.TokenHost, m.cfg.TokenPort, m.upper, e.id), State: e.state,
+		Priority: e.priority, QueuedUnixMs: e.queuedMs, StartedUnixMs: e.startedMs, EndedUnixMs: e.endedMs,
+		FetchAction: e.spec.FetchAction, Error: "task actor failed: " + e.crash, Seq: e.seq,
+	}
 }
 
 func (m *manager) beginShutdown(ctx actor.Context) {
@@ -593,6 +653,7 @@ func (m *manager) persist(e *entry, st *messages.ActionStatus) {
 	}
 	b := m.batchOf()
 	b.muts = append(b.muts, store.ActionMutation{Put: &messages.StoredAction{Id: e.id.String(), Spec: e.spec, Status: st}})
+	delete(m.retry, e.id.String()) // the new record supersedes the failed one
 }
 
 func (m *manager) batchOf() *batch {
@@ -605,13 +666,15 @@ func (m *manager) batchOf() *batch {
 // flush starts a group commit of everything pending unless one is already
 // being written; what arrives meanwhile waits for the next one. So under
 // load each fsync carries every submission that arrived during the last.
+// Changes whose last commit failed ride along with any batch; alone, they
+// are retried a second after the failure (at once while shutting down).
 func (m *manager) flush(ctx actor.Context) {
 	if m.st == nil || m.inflight || m.writes == nil {
 		m.checkShutdown(ctx)
 		return
 	}
-	retry := len(m.retry) > 0 && !time.Now().Before(m.retryAt) // wall clock, like the timer
-	if m.pending == nil && !retry {
+	retryDue := len(m.retry) > 0 && (m.shutting || !time.Now().Before(m.retryAt)) // wall clock, like the timer
+	if m.pending == nil && !retryDue && !m.pausedDirty {
 		m.checkShutdown(ctx)
 		return
 	}
@@ -620,18 +683,22 @@ func (m *manager) flush(ctx actor.Context) {
 		b = &batch{}
 	}
 	m.pending = nil
-	// New actions first, then retried changes, then this round's changes
-	// (later changes of an action override earlier ones when applied).
+	if m.pausedDirty {
+		p := m.paused
+		b.paused = &p
+		m.pausedDirty = false
+	}
+	// New actions first, then retried changes, then this round's changes.
+	// No action has both a retry and a change in this round (a change
+	// removes the action's retry), so no record overwrites a newer one.
 	muts := make([]store.ActionMutation, 0, len(b.submits)+len(m.retry)+len(b.muts))
 	for _, p := range b.submits {
 		muts = append(muts, store.ActionMutation{Put: &messages.StoredAction{Id: p.id.String(), Spec: p.spec, Status: p.status}})
 	}
-	if retry {
-		for _, r := range m.retry {
-			muts = append(muts, r)
-		}
-		m.retry = nil
+	for _, r := range m.retry {
+		muts = append(muts, r)
 	}
+	m.retry = nil
 	b.nsub = len(b.submits)
 	b.muts = append(muts, b.muts...)
 	m.inflight = true
@@ -651,7 +718,13 @@ func (m *manager) committed(ctx actor.Context, c *committed) {
 			if mu.Put != nil {
 				id = mu.Put.Id
 			}
+			if m.supersededSince(id, c.b) {
+				continue // a newer change is already pending
+			}
 			m.retry[id] = mu // later mutations of the batch win
+		}
+		if c.b.paused != nil && !m.pausedDirty {
+			m.pausedDirty = true // write the (current) flag again
 		}
 		m.retryAt = time.Now().Add(time.Second)
 		self, root := ctx.Self(), ctx.ActorSystem().Root
@@ -671,11 +744,31 @@ func (m *manager) committed(ctx actor.Context, c *committed) {
 		ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
 	}
 	// A change a task already made stays in effect even if it could not be
-	// recorded; the failure is logged above and new work is refused.
+	// recorded: the reply says so (with the action's status), the change is
+	// written again later, and new work is refused meanwhile.
 	for _, r := range c.b.replies {
-		ctx.Send(r.to, r.reply)
+		reply := r.reply
+		if c.err != nil {
+			reply = &messages.ActionReply{Status: r.reply.Status, Code: messages.ErrorCode_ERROR_CODE_STORE,
+				Message: "the change is in effect but could not be recorded durably yet (it will be written again): " + c.err.Error()}
+		}
+		ctx.Send(r.to, reply)
 	}
 	m.dispatch(ctx)
+}
+
+// supersededSince reports whether a change of action id waits in the
+// pending batch (made after batch b was sent to the writer).
+func (m *manager) supersededSince(id string, b *batch) bool {
+	if m.pending == nil || m.pending == b {
+		return false
+	}
+	for _, mu := range m.pending.muts {
+		if mu.Delete == id || mu.Put != nil && mu.Put.Id == id {
+			return true
+		}
+	}
+	return false
 }
 
 // startWriter starts the goroutine that performs group commits, one at a
@@ -690,17 +783,41 @@ func (m *manager) startWriter(ctx actor.Context) {
 	go func() {
 		defer close(done)
 		for b := range writes {
-			var err error
-			if len(b.muts) > 0 {
-				err = st.ApplyActions(name, b.muts)
-			}
-			root.Send(self, &committed{b: b, err: err})
+			root.Send(self, &committed{b: b, err: writeBatch(st, name, b)})
 		}
 	}()
 }
 
+// pausedKey holds the queue's pause flag in its meta datastore, whose name
+// ("\x00queue/<name>") no task section can have.
+var pausedKey = []byte("paused")
+
+func metaDatastore(queue string) string { return "\x00queue/" + queue }
+
+// writeBatch applies one group commit.
+func writeBatch(st store.Store, queue string, b *batch) error {
+	if len(b.muts) > 0 {
+		if err := st.ApplyActions(queue, b.muts); err != nil {
+			return err
+		}
+	}
+	if b.paused != nil {
+		ds, err := st.Datastore(metaDatastore(queue))
+		if err != nil {
+			return err
+		}
+		v := []byte{0}
+		if *b.paused {
+			v[0] = 1
+		}
+		return ds.Update(func(w store.Writer) error { return w.Put(pausedKey, v) })
+	}
+	return nil
+}
+
 // stopWriter ends the writer after its last batch; anything still pending
-// (there is none after a clean shutdown) is written synchronously.
+// or waiting for a retry (nothing after a clean shutdown, unless the store
+// keeps failing) is written synchronously, one last time.
 func (m *manager) stopWriter() {
 	if m.writes == nil {
 		return
@@ -708,12 +825,19 @@ func (m *manager) stopWriter() {
 	close(m.writes)
 	<-m.wdone
 	m.writes = nil
-	if m.pending != nil && len(m.pending.muts) > 0 {
-		if err := m.st.ApplyActions(m.cfg.Name, m.pending.muts); err != nil {
-			m.sh.log.Error("store write at stop failed", "err", err)
+	b := m.pending
+	if b == nil {
+		b = &batch{}
+	}
+	for _, r := range m.retry {
+		b.muts = append([]store.ActionMutation{r}, b.muts...)
+	}
+	if len(b.muts) > 0 {
+		if err := writeBatch(m.st, m.cfg.Name, b); err != nil {
+			m.sh.log.Error("store write at stop failed; these changes are lost", "changes", len(b.muts), "err", err)
 		}
 	}
-	m.pending = nil
+	m.pending, m.retry = nil, nil
 }
 
 // ErrInterrupted is the error of an action that was running when the server
@@ -721,9 +845,11 @@ func (m *manager) stopWriter() {
 var ErrInterrupted = errors.New("queue: interrupted by a server crash")
 
 // recoverActions re-creates the actions loaded from the store, in arrival
-// order. Actions that were running when the process died are run again
-// (their restart count goes up) or end as Error, as the policy says. After
-// a clean shutdown no action is running, so none is re-run.
+// order. A stored status with Running set was taken while a worker ran the
+// action, so the process died under it: the action is queued again (its
+// restart count goes up; one paused while running stays paused) or ends as
+// Error, as the policy says. After a clean shutdown nothing is running, so
+// nothing is re-run.
 func (m *manager) recoverActions(ctx actor.Context) {
 	recs := m.recover
 	m.recover = nil
@@ -739,9 +865,20 @@ func (m *manager) recoverActions(ctx actor.Context) {
 		}
 		changed := false
 		switch {
+		case st.State <= messages.State_STATE_UNSPECIFIED || st.State > messages.State_STATE_ERROR:
+			m.sh.log.Error("stored action has an unknown state; ending it as Error", "id", r.Id, "state", int32(st.State))
+			st.Error = fmt.Sprintf("queue: stored with an unknown state (%d)", int32(st.State))
+			st.State, st.Running, changed = messages.State_STATE_ERROR, false, true
+			if st.EndedUnixMs == 0 {
+				st.EndedUnixMs = m.sh.now().UnixMilli()
+			}
 		case messages.Terminal(st.State):
-		case st.StartedUnixMs != 0 && (st.State == messages.State_STATE_PROCESSING || st.State == messages.State_STATE_PAUSED):
+			if st.Running { // final counts not written yet when it died
+				st.Running, changed = false, true
+			}
+		case st.Running:
 			changed = true
+			st.Running = false
 			switch {
 			case m.cfg.OnRestart == RestartError:
 				st.State = messages.State_STATE_ERROR
@@ -771,9 +908,21 @@ func (m *manager) recoverActions(ctx actor.Context) {
 			m.persist(e, st)
 		}
 	}
+	// Age-based retention walks the ended actions in order of ending.
+	slices.SortStableFunc(m.ended, func(a, b *entry) int { return cmpInt64(a.endedMs, b.endedMs) })
 	if len(recs) > 0 {
-		m.sh.log.Info("restored actions", "queue", m.cfg.Name, "actions", len(recs), "queued", m.waiting.Len())
+		m.sh.log.Info("restored actions", "queue", m.cfg.Name, "actions", len(recs), "queued", m.waiting.Len(), "paused", m.paused)
 	}
 	m.retain(ctx)
 	m.dispatch(ctx)
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }

@@ -132,8 +132,18 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 		if err != nil {
 			return nil, fmt.Errorf("queue: load %s actions: %w", cfg.Name, err)
 		}
+		ds, err := cfg.Store.Datastore(metaDatastore(cfg.Name))
+		if err != nil {
+			return nil, fmt.Errorf("queue: load %s state: %w", cfg.Name, err)
+		}
+		v, err := ds.Get(pausedKey)
+		if err != nil {
+			return nil, fmt.Errorf("queue: load %s state: %w", cfg.Name, err)
+		}
+		m.paused = len(v) == 1 && v[0] == 1
 	}
-	props := actor.PropsFromProducer(func() actor.Actor { return m })
+	props := actor.PropsFromProducer(func() actor.Actor { return m },
+		actor.WithReceiverMiddleware(managerRecover(sh.log)))
 	name := "queue-" + strings.ToLower(cfg.Name)
 	pid, err := sys.Root.SpawnNamed(props, name)
 	if err != nil {
@@ -157,6 +167,9 @@ func (q *Queue) Config() Config { return q.cfg }
 
 // Submit queues an action and returns its token once it is accepted.
 func (q *Queue) Submit(spec *messages.ActionSpec) (string, error) {
+	if spec == nil {
+		return "", fmt.Errorf("%w: no action to submit", messages.ErrInvalidParam)
+	}
 	res, err := q.ask(q.pid, &messages.SubmitAction{Spec: spec})
 	if err != nil {
 		return "", err
@@ -184,7 +197,7 @@ func (q *Queue) Ask(token string, msg any) (*messages.ActionReply, error) {
 		return nil, fmt.Errorf("%w: the token belongs to queue %s, not %s", messages.ErrUnknownToken, queue, q.upper)
 	}
 	pid := actor.NewPID(q.sys.Address(), q.prefix+id.String())
-	res, err := q.sys.Root.RequestFuture(pid, msg, q.cfg.AskTimeout).Result()
+	res, err := q.sys.Root.RequestFuture(pid, msg, q.askTimeout(msg)).Result()
 	if errors.Is(err, actor.ErrDeadLetter) {
 		// No live actor: a tombstone, or an unknown token.
 		res, err = q.ask(q.pid, &lookupTombstone{id: id, msg: msg})
@@ -199,6 +212,19 @@ func (q *Queue) Ask(token string, msg any) (*messages.ActionReply, error) {
 		return nil, fmt.Errorf("queue: unexpected reply %T: %w", res, messages.ErrInternal)
 	}
 	return r, messages.Err(r.Code, r.Message)
+}
+
+// askTimeout is how long a request to a task actor may take: a Stop waits
+// for the worker (up to StopTimeout) and a durable commit; a Duplicate
+// waits for the QueueManager's own submission.
+func (q *Queue) askTimeout(msg any) time.Duration {
+	switch msg.(type) {
+	case *messages.StopAction:
+		return q.cfg.StopTimeout + q.cfg.AskTimeout
+	case *messages.DuplicateAction:
+		return 2 * q.cfg.AskTimeout
+	}
+	return q.cfg.AskTimeout
 }
 
 var getStatusMsg = &messages.GetActionStatus{}
@@ -216,6 +242,9 @@ func (q *Queue) Status(token string) (*messages.ActionStatus, error) {
 // filter's order. Each status comes from the action's own actor; actions
 // removed by retention while the list is gathered are left out.
 func (q *Queue) List(f *messages.ListActions) ([]*messages.ActionStatus, error) {
+	if f == nil {
+		f = &messages.ListActions{}
+	}
 	replies, err := q.gather(f, getStatusMsg)
 	if err != nil {
 		return nil, err
@@ -243,7 +272,11 @@ func (q *Queue) gather(f *messages.ListActions, msg any) ([]*messages.ActionRepl
 	if err != nil {
 		return nil, err
 	}
-	ids := res.(*messages.ListActionsReply).Ids
+	lr, ok := res.(*messages.ListActionsReply)
+	if !ok {
+		return nil, fmt.Errorf("queue: list: unexpected reply %T: %w", res, messages.ErrInternal)
+	}
+	ids := lr.Ids
 	out := make([]*messages.ActionReply, 0, len(ids))
 	const window = 512
 	futures := make([]*actor.Future, 0, window)
@@ -288,7 +321,10 @@ func (q *Queue) queueReply(msg any) (*messages.QueueStatusReply, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := res.(*messages.QueueStatusReply)
+	r, ok := res.(*messages.QueueStatusReply)
+	if !ok {
+		return nil, fmt.Errorf("queue: unexpected reply %T: %w", res, messages.ErrInternal)
+	}
 	return r, messages.Err(r.Code, r.Message)
 }
 

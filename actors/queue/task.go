@@ -98,6 +98,7 @@ func (t *task) Receive(ctx actor.Context) {
 	case *workDone:
 		t.done(ctx, m)
 	case *stopDeadline:
+		t.stopTimer = nil // a later Stop arms a new one
 		t.answerStops(ctx)
 	case *pauseRun:
 		if t.state == messages.State_STATE_PROCESSING {
@@ -406,6 +407,7 @@ func (t *task) status() *messages.ActionStatus {
 		Error:         t.errMsg,
 		Restarts:      t.restarts,
 		Seq:           t.seq,
+		Running:       t.run != nil,
 	}
 	switch {
 	case t.run != nil:
@@ -454,6 +456,11 @@ func recoverMiddleware(next actor.ReceiverFunc) actor.ReceiverFunc {
 					panic(r) // not initialised: let the supervisor backstop handle it
 				}
 				t.fail(ac, r)
+				if _, starting := env.Message.(*startTask); starting && t.run == nil {
+					// Every startTask is answered by one slotReleased, even
+					// when handling it panicked before a worker started.
+					ac.Send(ac.Parent(), &slotReleased{id: t.id})
+				}
 				if env.Sender != nil {
 					ac.Send(env.Sender, &messages.ActionReply{Status: t.status(), Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: t.errMsg})
 				}
