@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 
@@ -27,11 +28,18 @@ type scheduler struct {
 
 type schedRun struct {
 	fetch.Schedule
-	done  int
-	token string // last submitted
+	done     int
+	token    string // last submitted
+	inflight bool   // a submission is under way
 }
 
-type schedFire struct{ i int }
+type (
+	schedFire   struct{ i int }
+	schedResult struct {
+		i     int
+		token string // "" when skipped or failed
+	}
+)
 
 func startScheduler(sys *actor.ActorSystem, q *queue.Queue, repo fetch.Repository, schedules []fetch.Schedule, log *slog.Logger) (*actor.PID, error) {
 	s := &scheduler{q: q, repo: repo, log: log}
@@ -52,6 +60,12 @@ func (s *scheduler) Receive(ctx actor.Context) {
 		}
 	case *schedFire:
 		s.fire(ctx, m.i)
+	case *schedResult:
+		r := s.runs[m.i]
+		r.inflight = false
+		if m.token != "" {
+			r.token = m.token
+		}
 	case *actor.Stopping:
 		for _, t := range s.timers {
 			if t != nil {
@@ -91,32 +105,48 @@ func (s *scheduler) arm(ctx actor.Context, i int, at time.Time) {
 	s.timers[i] = time.AfterFunc(time.Until(at), func() { root.Send(self, &schedFire{i: i}) })
 }
 
+// fire counts one cycle and submits it on a goroutine (asking the queue
+// whether the previous run still goes, then submitting), so Receive never
+// waits; the outcome comes back as a schedResult.
 func (s *scheduler) fire(ctx actor.Context, i int) {
 	r := s.runs[i]
 	r.done++
-	busy := false
-	if r.token != "" {
-		if st, err := s.q.Status(r.token); err == nil && !messages.Terminal(st.State) {
-			busy = true
-		}
-	}
-	if busy {
-		s.log.Warn("scheduled run skipped: the previous run is still going", "task", r.Task, "token", r.token)
-	} else {
-		params := messages.Params{{Name: "TaskSections", Value: r.Task}}
-		tasks, err := s.repo.Validate("SYNCHRONIZE", params)
-		var tok string
-		if err == nil {
-			tok, err = s.q.Submit(&messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Params: params, Tasks: tasks})
-		}
-		if err != nil {
-			s.log.Error("scheduled run not submitted", "task", r.Task, "err", err)
-		} else {
-			r.token = tok
-			s.log.Info("scheduled run submitted", "task", r.Task, "token", tok, "cycle", r.done)
-		}
-	}
 	if r.Every > 0 {
 		s.arm(ctx, i, next(r.Schedule, time.Now(), r.done))
 	}
+	if r.inflight {
+		s.log.Warn("scheduled run skipped: the previous submission is still under way", "task", r.Task)
+		return
+	}
+	r.inflight = true
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	q, repo, log, task, prev, cycle := s.q, s.repo, s.log, r.Task, r.token, r.done
+	go func() {
+		res := &schedResult{i: i}
+		defer func() { root.Send(self, res) }()
+		if prev != "" {
+			st, err := q.Status(prev)
+			switch {
+			case errors.Is(err, messages.ErrUnknownToken): // gone: removed by retention
+			case err != nil:
+				log.Warn("scheduled run skipped: cannot tell whether the previous run ended", "task", task, "err", err)
+				return
+			case !messages.Terminal(st.State):
+				log.Warn("scheduled run skipped: the previous run is still going", "task", task, "token", prev)
+				return
+			}
+		}
+		params := messages.Params{{Name: "TaskSections", Value: task}}
+		tasks, err := repo.Validate("SYNCHRONIZE", params)
+		var tok string
+		if err == nil {
+			tok, err = q.Submit(&messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Params: params, Tasks: tasks})
+		}
+		if err != nil {
+			log.Error("scheduled run not submitted", "task", task, "err", err)
+			return
+		}
+		res.token = tok
+		log.Info("scheduled run submitted", "task", task, "token", tok, "cycle", cycle)
+	}()
 }

@@ -260,11 +260,11 @@ func listFilter(req *aci.Request) (*messages.ListActions, error) {
 			return nil, messages.Invalid("Sort-Order", v, "must be ascending or descending")
 		}
 	}
-	max, err := req.IntRange("MaxResults", 0, 1, 1<<31-1)
+	maxResults, err := req.IntRange("MaxResults", 0, 1, 1<<31-1)
 	if err != nil {
 		return nil, err
 	}
-	f.MaxResults = uint32(max)
+	f.MaxResults = uint32(maxResults)
 	return f, nil
 }
 

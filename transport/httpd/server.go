@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -300,4 +299,3 @@ func (p slogPrintf) Printf(format string, args ...any) {
 	p.l.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)))
 }
 
-var _ = runtime.NumGoroutine
