@@ -298,4 +298,3 @@ type slogPrintf struct{ l *slog.Logger }
 func (p slogPrintf) Printf(format string, args ...any) {
 	p.l.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)))
 }
-
