@@ -395,6 +395,11 @@ func (r *report) durability() {
 			r.cell("soak", x.pre+"_end_mib", mib), r.rcell("soak", x.pre+"_end_mib", "soak", x.pre+"_mid_mib"))
 	}
 	r.p("\nActions finished: %s in %s (%s).\n\n", r.cell("soak", "completed_total", count), r.cell("soak", "duration_s", secs), r.cell("soak", "completed_per_s", rate))
+	if at, ok := r.fig("soak", "retention_at_s"); ok {
+		r.p("Retention was holding the finished actions at 10000 from %s on: from then to the end, the store file went from %s to %s and RSS from %s to %s. bbolt grows its file in steps (doubling, up to 1 GiB at a time), so a flat stretch only says that no step was needed in it.\n\n",
+			secs(at.Median), r.cell("soak", "file_at_retention_mib", mib), r.cell("soak", "file_end_mib", mib),
+			r.cell("soak", "rss_at_retention_mib", mib), r.cell("soak", "rss_end_mib", mib))
+	}
 	if end, ok := r.fig("soak", "file_end_mib"); ok {
 		mid, _ := r.fig("soak", "file_mid_mib")
 		start, _ := r.fig("soak", "file_start_mib")

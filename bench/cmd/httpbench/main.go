@@ -354,7 +354,9 @@ func waitStatus(p *server.Proc, tok, want string, limit time.Duration) error {
 }
 
 func soak(o options, out *result.Output) error {
+	const retention = 10000 // MaximumFinishedActions, the product's default
 	spec := o.connectorSpec("s", false)
+	spec.Finished = retention
 	p, err := server.StartConnector(spec, 30*time.Second)
 	if err != nil {
 		return err
@@ -434,6 +436,17 @@ loop:
 	out.Add("file_start_mib", mib(s0.size), "MiB")
 	out.Add("file_mid_mib", mib(sm.size), "MiB")
 	out.Add("file_end_mib", mib(se.size), "MiB")
+	// The first sample at which retention was removing finished actions
+	// (QueueStatus completed stopped growing at the cap): from then on the
+	// number of actions kept is constant, so the file should be too.
+	for _, s := range samples {
+		if s.completed >= int64(retention) {
+			out.Add("retention_at_s", s.t.Seconds(), "s")
+			out.Add("file_at_retention_mib", mib(s.size), "MiB")
+			out.Add("rss_at_retention_mib", mib(s.rss), "MiB")
+			break
+		}
+	}
 	out.Add("completed_per_s", r.rep.Actions.PerSecond, "/s")
 	out.Add("completed_total", float64(r.rep.Actions.Completed), "")
 	out.Add("duration_s", o.dur.Seconds(), "s")
