@@ -186,7 +186,8 @@ type driver struct {
 	fails    []failure
 	m        *meta
 	profile  *profileReport
-	dedup    string // BenchmarkDedupMemory's bytes/URL, as printed
+	heapTop  map[string][]heapSite // memory run phase → top allocation sites
+	dedup    string                // BenchmarkDedupMemory's bytes/URL, as printed
 }
 
 func run(c config) error {
@@ -439,6 +440,17 @@ func (d *driver) runMemory() {
 		d.step(k, i, "crawlours", args, 0)
 		srv.stop()
 		_ = os.RemoveAll(dir)
+		if i == 0 && d.res[k][0] != nil {
+			d.heapTop = map[string][]heapSite{}
+			for _, ph := range []string{"engine", "first", "resync"} {
+				sites, err := readHeapTop(filepath.Join(d.c.bin, "crawlours"), filepath.Join(d.c.out, "crawl-memory-"+ph+".heap"), 6)
+				if err != nil {
+					d.fails = append(d.fails, failure{k, i, err.Error()})
+					continue
+				}
+				d.heapTop[ph] = sites
+			}
+		}
 	}
 }
 

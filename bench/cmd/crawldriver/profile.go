@@ -72,7 +72,7 @@ func readProfile(binary, prof string) (*profileReport, error) {
 		if err != nil {
 			continue
 		}
-		p.cum[strings.Join(f[5:], " ")] = v
+		p.cum[strings.TrimSuffix(strings.Join(f[5:], " "), " (inline)")] = v
 	}
 	if len(p.cum) == 0 {
 		return nil, fmt.Errorf("go tool pprof -top -cum %s: no function lines", prof)
@@ -103,4 +103,51 @@ func (p *profileReport) share(c costCentre) (float64, bool) {
 		}
 	}
 	return sum, found
+}
+
+// heapSite is one allocation site of a heap profile.
+type heapSite struct {
+	fn    string
+	bytes float64 // in use at the profile's moment
+}
+
+// readHeapTop returns the allocation sites holding the most memory (own
+// allocations, inuse_space) in a heap profile of binary.
+func readHeapTop(binary, prof string, n int) ([]heapSite, error) {
+	out, err := exec.Command("go", "tool", "pprof", "-sample_index=inuse_space", "-top", fmt.Sprintf("-nodecount=%d", n), binary, prof).Output()
+	if err != nil {
+		return nil, fmt.Errorf("go tool pprof -top %s: %w", prof, err)
+	}
+	var sites []heapSite
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 6 || !strings.HasSuffix(f[1], "%") {
+			continue
+		}
+		b, ok := parseSize(f[0])
+		if !ok || b == 0 {
+			continue
+		}
+		sites = append(sites, heapSite{fn: strings.TrimSuffix(strings.Join(f[5:], " "), " (inline)"), bytes: b})
+	}
+	if len(sites) == 0 {
+		return nil, fmt.Errorf("go tool pprof -top %s: no allocation sites", prof)
+	}
+	return sites, nil
+}
+
+// parseSize reads pprof's sizes: "41.36MB", "512kB", "0".
+func parseSize(s string) (float64, bool) {
+	for _, u := range []struct {
+		suffix string
+		mult   float64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"kB", 1 << 10}, {"B", 1}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return f * u.mult, err == nil
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return f, err == nil
 }

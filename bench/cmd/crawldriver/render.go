@@ -269,6 +269,15 @@ func (r *report) memory() {
 	r.p("| dedup set alone (`go test -run '^$' -bench BenchmarkDedupMemory ./crawl/`, 1M URLs) | %s |\n", dedup)
 	r.p("| whole engine, live heap late in the crawl of the generated site (dedup set, last level's frontier, workers) | %s |\n", r.cell(k, "engine_heap_per_url_b", bytesF))
 	r.p("| engine pages/s on the generated site (informational) | %s |\n\n", r.cell(k, "engine_pages_per_s", rate))
+	if top := r.d.heapTop["resync"]; len(top) > 0 {
+		nURL := float64(r.d.c.memN)
+		r.p("What the heap holds at the re-synchronisation's measuring point (the largest allocation sites by memory in use, `go tool pprof -sample_index=inuse_space -top`; the heap profile is sampled, so sizes are estimates):\n\n")
+		r.p("| allocation site | in use | per URL |\n|---|---:|---:|\n")
+		for _, h := range top {
+			r.p("| `%s` | %.1f MiB | %.1f B |\n", h.fn, h.bytes/(1<<20), h.bytes/nURL)
+		}
+		r.p("\n")
+	}
 	r.p("Peak RSS of the memory process: %s. Heap profiles taken at the measuring points: `bench/out/crawl-memory-{engine,first,resync}.heap` (not committed; `go tool pprof -sample_index=inuse_space -top bench/out/crawl-memory-resync.heap`).\n\n", r.cell(k, "maxrss_mib", mib))
 }
 

@@ -77,3 +77,14 @@ func TestSummarise(t *testing.T) {
 	st, _ = summarise([]float64{4, 1, 2, 3})
 	require.Equal(t, 2.5, st.Median)
 }
+
+func TestParseSize(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]float64{"41.36MB": 41.36 * (1 << 20), "512kB": 512 << 10, "2GB": 2 << 30, "100B": 100, "0": 0} {
+		got, ok := parseSize(in)
+		require.True(t, ok, in)
+		require.InDelta(t, want, got, 1e-6, in)
+	}
+	_, ok := parseSize("lots")
+	require.False(t, ok)
+}
