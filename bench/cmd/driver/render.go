@@ -173,10 +173,10 @@ func (r *report) readMe() {
 	if r.s.Meta.Quick {
 		r.p("**QUICK mode: tiny sizes and 1-second loads, to check that every benchmark still works. These figures are not results; run `make bench` for those.**\n\n")
 	}
-	r.p(`Every figure below was measured by one run of ` + "`make bench`" + ` (the date is in each section's header) on the project's shared 2-core machine, where the load generator, the server under test and other engineers' work compete for the same two cores. Absolute numbers therefore move a lot from run to run; what is meant to be compared is:
+	r.b.WriteString(`Every figure below was measured by one run of ` + "`make bench`" + ` (the date is in each section's header) on the project's shared 2-core machine, where the load generator, the server under test and other engineers' work compete for the same two cores. Absolute numbers therefore move a lot from run to run; what is meant to be compared is:
 
 - **ratios**: each of our figures is divided by a reference measured in the **same iteration**, just before it (the bare fasthttp ceiling for HTTP figures, the protoactor floor for in-process ones, the fsync rate of the same disk for durable ones, a peer for the side-by-side table). The ratio is computed per iteration and then summarised;
-- **medians**: every cell is "median (min–max)" over the iterations (5 for the quick rows, 3 for the long ones: burn-downs of 100k, memory at 1M, recovery; the soak runs once). "(1 run)" marks a single measurement.
+- **medians**: every cell is "median (min–max)" over the iterations (` + fmt.Sprint(r.s.Meta.Runs) + ` for the quick rows, ` + fmt.Sprint(r.s.Meta.HeavyRuns) + ` for the long ones: burn-downs, memory per queued action, recovery; the soak and the durable memory row run once). "(1 run)" marks a single measurement.
 
 Throughput is closed loop (each worker starts its next request when the previous one ends) at a fixed concurrency: 32 connections over HTTP, 16 goroutines in process, the same for every system compared. Latencies are per operation, from the client's side (HDR histograms, µs resolution). The server's CPU time per request (from /proc) is given next to HTTP throughput, because it is the figure least affected by the load generator sharing the machine. Raw JSON of every run is in ` + "`bench/out/raw/`" + ` (not committed) and the summary of the latest full run in ` + "`bench/results/latest.json`" + `. How to run a single benchmark: ` + "`bench/README.md`" + `.
 
