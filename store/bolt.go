@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,7 +69,31 @@ type boltStore struct {
 	db *bolt.DB
 
 	failed atomic.Pointer[error] // set when a commit's outcome is unknown
+
+	// Actions go through the journal (journal.go): applyMu serialises
+	// ApplyActions (validate, append, update the overlay); ovMu guards the
+	// overlays of mutations not yet checkpointed into bbolt (active takes
+	// new ones; frozen is being checkpointed).
+	j        *journal
+	applyMu  sync.Mutex
+	ovMu     sync.RWMutex
+	active   map[string]*overlay
+	frozen   map[string]*overlay
+	pending  atomic.Int64          // mutations in active
+	covered  []uint64              // segments of frozen (kept across failed checkpoints)
+	full     atomic.Pointer[error] // the last checkpoint found no space
+	ckptMu   sync.Mutex            // one checkpoint at a time
+	ckptWake chan struct{}
+	ckptStop chan struct{}
+	ckptDone chan struct{}
 }
+
+// checkpointEvery is how many journaled mutations wake the checkpointer
+// early; otherwise it runs every checkpointInterval when there is any.
+const (
+	checkpointEvery    = 4096
+	checkpointInterval = time.Second
+)
 
 func openBolt(cfg Config) (_ Store, err error) {
 	if cfg.Dir == "" {
@@ -120,8 +145,321 @@ func openBolt(cfg Config) (_ Store, err error) {
 	if s.db, err = s.boltOpen(path, false); err != nil {
 		return nil, err
 	}
+	if err := s.startJournal(); err != nil {
+		_ = s.db.Close()
+		s.db = nil
+		return nil, err
+	}
 	s.log.Info("store opened", "engine", engineBolt, "bytes", s.Info().SizeBytes)
 	return s, nil
+}
+
+// startJournal replays what a crash left in the journal into bbolt, deletes
+// those segments, and starts a fresh journal and the checkpointer. With
+// Config.MaxSize the store commits directly instead: only then can a write
+// that would grow the file beyond the cap be refused when it is made.
+func (s *boltStore) startJournal() error {
+	base := filepath.Base(s.path)
+	segs, err := listSegments(s.cfg.Dir, base)
+	if err != nil {
+		return s.openErr("list journal", err)
+	}
+	type rec struct {
+		queue string
+		muts  []journalMutation
+	}
+	var recs []rec
+	for _, n := range segs {
+		name := filepath.Join(s.cfg.Dir, segmentName(base, n))
+		err := readSegment(name, func(q string, muts []journalMutation) error {
+			recs = append(recs, rec{q, muts})
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("store: %s: replay journal: %w", s.path, err)
+		}
+	}
+	if len(recs) > 0 {
+		err := s.writeRaw("replay journal", func(tx *bolt.Tx) error {
+			for _, r := range recs {
+				for _, m := range r.muts {
+					if err := s.applyJournal(tx, r.queue, m); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		s.log.Info("journal replayed", "segments", len(segs), "batches", len(recs))
+	}
+	removed := false
+	for _, n := range segs {
+		if err := os.Remove(filepath.Join(s.cfg.Dir, segmentName(base, n))); err != nil {
+			return s.openErr("remove replayed journal", err)
+		}
+		removed = true
+	}
+	// Leftovers of an interrupted preparation.
+	if ents, err := os.ReadDir(s.cfg.Dir); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), base+journalExt) && strings.HasSuffix(e.Name(), ".tmp") {
+				_ = os.Remove(filepath.Join(s.cfg.Dir, e.Name()))
+				removed = true
+			}
+		}
+	}
+	if removed {
+		if err := syncDir(s.cfg.Dir); err != nil {
+			return s.openErr("sync folder", err)
+		}
+	}
+	if s.cfg.MaxSize > 0 {
+		return nil
+	}
+	first := uint64(1)
+	if len(segs) > 0 {
+		first = segs[len(segs)-1] + 1
+	}
+	if s.j, err = newJournal(s.cfg.Dir, base, first); err != nil {
+		if spaceError(err) {
+			// Too little room for journal segments: commit actions to
+			// bbolt directly (two fsyncs per commit instead of one).
+			s.log.Warn("no room for the journal; actions are committed to the store file directly", "err", err)
+			s.j = nil
+			return nil
+		}
+		return s.openErr("start journal", err)
+	}
+	s.active = map[string]*overlay{}
+	s.ckptWake = make(chan struct{}, 1)
+	s.ckptStop = make(chan struct{})
+	s.ckptDone = make(chan struct{})
+	go s.checkpointer()
+	return nil
+}
+
+// checkpointer folds the journal into bbolt: when woken (enough pending
+// mutations) or every checkpointInterval, until stopped.
+func (s *boltStore) checkpointer() {
+	defer close(s.ckptDone)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ckptStop:
+			return
+		case <-s.ckptWake:
+		case <-t.C:
+		}
+		if err := s.checkpoint(); err != nil {
+			s.log.Error("checkpoint failed", "err", err)
+		}
+	}
+}
+
+// checkpoint folds the journaled mutations into bbolt and deletes the
+// journal segments they came from. Reads stay correct throughout: they
+// consult active, then frozen, then bbolt. A checkpoint that finds no space
+// keeps everything (frozen, the segments) and marks the store full; the
+// next one retries, with whatever came since.
+func (s *boltStore) checkpoint() error {
+	if s.j == nil {
+		return nil
+	}
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	s.ovMu.RLock()
+	retry := s.frozen != nil
+	s.ovMu.RUnlock()
+	if s.pending.Load() == 0 && !retry || s.failed.Load() != nil {
+		return nil
+	}
+	s.applyMu.Lock()
+	covered, err := s.j.seal()
+	if err != nil {
+		s.applyMu.Unlock()
+		return err
+	}
+	s.ovMu.Lock()
+	if s.frozen == nil {
+		s.frozen = s.active
+	} else {
+		for q, o := range s.active {
+			f := s.frozen[q]
+			if f == nil {
+				f = newOverlay()
+				s.frozen[q] = f
+			}
+			for _, e := range o.order {
+				f.add(e)
+			}
+		}
+	}
+	s.active = map[string]*overlay{}
+	s.pending.Store(0)
+	frozen := s.frozen
+	s.ovMu.Unlock()
+	s.applyMu.Unlock()
+	for _, n := range covered {
+		if !slices.Contains(s.covered, n) {
+			s.covered = append(s.covered, n)
+		}
+	}
+
+	if err := s.applyFrozen(frozen); err != nil {
+		if errors.Is(err, ErrNoSpace) {
+			s.full.Store(&err)
+			return err
+		}
+		// Outcome unknown or file damaged: the mutations stay in frozen
+		// and in the journal; the store refuses writes until reopened,
+		// which replays them.
+		s.fail(err)
+		return err
+	}
+	s.full.Store(nil)
+	s.ovMu.Lock()
+	s.frozen = nil
+	s.ovMu.Unlock()
+	err = s.j.drop(s.covered)
+	s.covered = nil
+	return err
+}
+
+// applyFrozen writes the latest mutation of every id in frozen to bbolt in
+// two transactions: first the removals (deleted ids, and ids whose record
+// moves to another seq), so that the second, which writes the records,
+// finds no stale seq in its way and can reuse the pages the first freed. A
+// crash in between is harmless: the segments are deleted only after both,
+// and replaying them gives the same state.
+func (s *boltStore) applyFrozen(frozen map[string]*overlay) error {
+	buckets := func(tx *bolt.Tx, q string) (*bolt.Bucket, *bolt.Bucket, error) {
+		qb, err := tx.Bucket(bucketQueues).CreateBucketIfNotExists([]byte(q))
+		if err != nil {
+			return nil, nil, err
+		}
+		seqs, err := qb.CreateBucketIfNotExists(bucketSeq)
+		if err != nil {
+			return nil, nil, err
+		}
+		ids, err := qb.CreateBucketIfNotExists(bucketIDs)
+		if err != nil {
+			return nil, nil, err
+		}
+		seqs.FillPercent, ids.FillPercent = appendFill, appendFill
+		return seqs, ids, nil
+	}
+	removals := false
+	err := s.writeRaw("checkpoint journal: removals", func(tx *bolt.Tx) error {
+		for q, o := range frozen {
+			seqs, ids, err := buckets(tx, q)
+			if err != nil {
+				return err
+			}
+			for id, i := range o.latest {
+				e := o.order[i]
+				v := ids.Get([]byte(id))
+				if v == nil {
+					continue
+				}
+				p, ok := unframe([]byte(id), v)
+				if !ok || len(p) != 8 {
+					return fmt.Errorf("store: %s: checkpoint: index entry of action %s: checksum mismatch: %w", s.path, id, ErrCorrupt)
+				}
+				if e.put != nil && binary.BigEndian.Uint64(p) == e.seq {
+					continue // rewritten in place
+				}
+				removals = true
+				if err := seqs.Delete(p); err != nil {
+					return err
+				}
+				if err := ids.Delete([]byte(id)); err != nil {
+					return err
+				}
+			}
+		}
+		if !removals {
+			return errNothing
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNothing) {
+		return err
+	}
+	return s.writeRaw("checkpoint journal: records", func(tx *bolt.Tx) error {
+		for q, o := range frozen {
+			seqs, ids, err := buckets(tx, q)
+			if err != nil {
+				return err
+			}
+			for id, i := range o.latest {
+				if e := o.order[i]; e.put != nil {
+					if err := s.applyRaw("checkpoint journal", seqs, ids, id, e.seq, e.put, false); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// errNothing rolls back a transaction that had nothing to do.
+var errNothing = errors.New("store: nothing to write")
+
+func (s *boltStore) stopCheckpointer() {
+	if s.ckptStop == nil {
+		return
+	}
+	select {
+	case <-s.ckptStop:
+	default:
+		close(s.ckptStop)
+	}
+	<-s.ckptDone
+}
+
+// writeRaw runs fn in a write transaction without the fault injector's
+// hooks (checkpoints and replay are not ApplyActions calls).
+func (s *boltStore) writeRaw(what string, fn func(tx *bolt.Tx) error) (err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
+	}
+	defer s.protect(&err, what, true)()
+	if err := s.db.Update(fn); err != nil {
+		if errors.Is(err, errNothing) {
+			return err
+		}
+		return s.commitErr(what, err, true)
+	}
+	return nil
+}
+
+// applyJournal applies one journaled mutation to bbolt.
+func (s *boltStore) applyJournal(tx *bolt.Tx, queue string, m journalMutation) error {
+	what := "apply journal to queue " + queue
+	q, err := tx.Bucket(bucketQueues).CreateBucketIfNotExists([]byte(queue))
+	if err != nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+	}
+	seqs, err := q.CreateBucketIfNotExists(bucketSeq)
+	if err != nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+	}
+	ids, err := q.CreateBucketIfNotExists(bucketIDs)
+	if err != nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+	}
+	seqs.FillPercent, ids.FillPercent = appendFill, appendFill
+	if m.kind == kindDelete {
+		return s.applyRaw(what, seqs, ids, m.id, 0, nil, false)
+	}
+	return s.applyRaw(what, seqs, ids, m.pid, m.seq, m.put, false)
 }
 
 // boltOptions returns the bbolt options; file receives the opened file so a
@@ -485,11 +823,16 @@ func (s *boltStore) hookWrite() error {
 
 // --- actions ---------------------------------------------------------------
 
+// ApplyActions validates the batch against the current state (the journal's
+// overlays, then bbolt), appends it to the journal as one frame with one
+// fdatasync, and records it in the active overlay. A checkpoint later folds
+// it into bbolt.
 func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 	if err := checkName("queue", queue); err != nil {
 		return err
 	}
-	encoded := make([][]byte, len(batch))
+	what := "apply actions to queue " + queue
+	muts := make([]journalMutation, len(batch))
 	for i, m := range batch {
 		if err := checkMutation(queue, i, m); err != nil {
 			return err
@@ -499,13 +842,105 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 			if err != nil {
 				return err
 			}
-			encoded[i] = b
+			muts[i] = journalMutation{kind: kindPut, put: b, pid: m.Put.Id, seq: m.Put.GetStatus().GetSeq()}
+		} else {
+			muts[i] = journalMutation{kind: kindDelete, id: m.Delete}
 		}
 	}
-	what := "apply actions to queue " + queue
-	if len(batch) == 0 {
-		return s.read(what, func(*bolt.Tx) error { return nil })
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
 	}
+	if len(batch) == 0 {
+		return nil
+	}
+	if s.j == nil {
+		return s.applyDirect(what, queue, batch, muts)
+	}
+	if f := s.failed.Load(); f != nil {
+		return fmt.Errorf("store: %s: %s: %w (after: %w)", s.path, what, ErrFailed, *f)
+	}
+	if s.full.Load() != nil && slices.ContainsFunc(muts, func(m journalMutation) bool { return m.kind == kindPut }) {
+		// The store file had no room at the last checkpoint: try again
+		// now (deletes since may have made room); refuse if it still has
+		// none. Delete-only batches, which make room, are always taken.
+		if err := s.checkpoint(); err != nil && errors.Is(err, ErrNoSpace) {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		}
+		if f := s.full.Load(); f != nil {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, *f)
+		}
+	}
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	if err := s.validate(what, queue, muts); err != nil {
+		return err
+	}
+	for range muts {
+		if err := s.hookWrite(); err != nil {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		}
+	}
+	frame := encodeFrame(queue, muts)
+	err := s.j.append(frame,
+		func() error {
+			if f := s.cfg.Faults; f != nil {
+				if err := f.Commit(); err != nil {
+					return s.commitErr(what, err, false)
+				}
+			}
+			return nil
+		},
+		func() error {
+			if f := s.cfg.Faults; f != nil {
+				if err := f.Synced(); err != nil {
+					return s.commitErr(what, err, true)
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		var se *syncError
+		switch {
+		case errors.Is(err, ErrFailed) || errors.Is(err, ErrNoSpace) || errors.Is(err, ErrReadOnly) || strings.HasPrefix(err.Error(), "store: "):
+			return err // already classified by commitErr
+		case errors.As(err, &se):
+			return s.commitErr(what, err, true)
+		case spaceError(err) || permissionError(err):
+			return s.commitErr(what, err, false)
+		default:
+			// A failed write may have left a partial frame: stop writing,
+			// so it stays the torn tail that replay ignores.
+			return s.commitErr(what, err, true)
+		}
+	}
+	s.ovMu.Lock()
+	o := s.active[queue]
+	if o == nil {
+		o = newOverlay()
+		s.active[queue] = o
+	}
+	for _, m := range muts {
+		if m.kind == kindPut {
+			o.add(ovEntry{id: m.pid, seq: m.seq, put: m.put})
+		} else {
+			o.add(ovEntry{id: m.id})
+		}
+	}
+	s.ovMu.Unlock()
+	if s.pending.Add(int64(len(muts))) >= checkpointEvery {
+		select {
+		case s.ckptWake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// applyDirect commits a batch to bbolt at once (no journal: too little
+// room for its segments).
+func (s *boltStore) applyDirect(what, queue string, batch []ActionMutation, muts []journalMutation) error {
 	return s.write(what, func(tx *bolt.Tx) error {
 		q, err := tx.Bucket(bucketQueues).CreateBucketIfNotExists([]byte(queue))
 		if err != nil {
@@ -519,11 +954,13 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 		if err != nil {
 			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
 		}
-		// Seqs grow and ids are UUIDv7 (time-ordered): both buckets are
-		// appended to, so fill pages instead of splitting them in half.
 		seqs.FillPercent, ids.FillPercent = appendFill, appendFill
-		for i, m := range batch {
-			if err := s.applyOne(what, seqs, ids, m, encoded[i]); err != nil {
+		for _, m := range muts {
+			id, record := m.id, []byte(nil)
+			if m.kind == kindPut {
+				id, record = m.pid, m.put
+			}
+			if err := s.applyRaw(what, seqs, ids, id, m.seq, record, true); err != nil {
 				return err
 			}
 		}
@@ -531,11 +968,117 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 	})
 }
 
-func (s *boltStore) applyOne(what string, seqs, ids *bolt.Bucket, m ActionMutation, encoded []byte) error {
-	id := m.Delete
-	if m.Put != nil {
-		id = m.Put.Id
-	}
+// validate checks a batch as if it were applied in order: a Put may not
+// take a seq that another action holds. State is read from the overlays,
+// then bbolt.
+func (s *boltStore) validate(what, queue string, muts []journalMutation) error {
+	s.ovMu.RLock()
+	defer s.ovMu.RUnlock()
+	act, frz := s.active[queue], s.frozen[queue]
+	return s.read(what, func(tx *bolt.Tx) error {
+		var seqs, ids *bolt.Bucket
+		if q := tx.Bucket(bucketQueues).Bucket([]byte(queue)); q != nil {
+			seqs, ids = q.Bucket(bucketSeq), q.Bucket(bucketIDs)
+		}
+		// seqOf returns the seq id holds now (0, false: none).
+		seqOf := func(id string) (uint64, bool) {
+			for _, o := range []*overlay{act, frz} {
+				if e, ok := o.get(id); ok {
+					return e.seq, e.put != nil
+				}
+			}
+			if ids == nil {
+				return 0, false
+			}
+			v := ids.Get([]byte(id))
+			if v == nil {
+				return 0, false
+			}
+			p, ok := unframe([]byte(id), v)
+			if !ok || len(p) != 8 {
+				return 0, false
+			}
+			return binary.BigEndian.Uint64(p), true
+		}
+		// ownerOf returns the action holding seq now ("" if none).
+		ownerOf := func(seq uint64) (string, error) {
+			for _, o := range []*overlay{act, frz} {
+				if id, ok := o.owner(seq); ok {
+					return id, nil
+				}
+			}
+			if seqs == nil {
+				return "", nil
+			}
+			v := seqs.Get(seqKey(seq))
+			if v == nil {
+				return "", nil
+			}
+			p, ok := unframe(seqKey(seq), v)
+			if !ok {
+				return "", fmt.Errorf("store: %s: %s: record at seq %d: checksum mismatch: %w", s.path, what, seq, ErrCorrupt)
+			}
+			a, err := decodeAction(p)
+			if err != nil {
+				return "", fmt.Errorf("store: %s: %s: record at seq %d: %w: %w", s.path, what, seq, ErrCorrupt, err)
+			}
+			// bbolt's holder may since have moved or gone (overlay).
+			if cur, held := seqOf(a.GetId()); !held || cur != seq {
+				return "", nil
+			}
+			return a.GetId(), nil
+		}
+		// The batch's own effects, in order.
+		bSeq := map[string]uint64{}   // id → seq after the batch so far (0 with bDel)
+		bDel := map[string]bool{}     // ids deleted by the batch so far
+		bOwner := map[uint64]string{} // seq → id per the batch ("" freed)
+		for _, m := range muts {
+			if m.kind == kindDelete {
+				if old, ok := bSeq[m.id]; ok {
+					bOwner[old] = ""
+				} else if old, held := seqOf(m.id); held {
+					bOwner[old] = ""
+				}
+				bDel[m.id], bSeq[m.id] = true, 0
+				delete(bSeq, m.id)
+				continue
+			}
+			owner, decided := bOwner[m.seq]
+			if !decided {
+				o, err := ownerOf(m.seq)
+				if err != nil {
+					return err
+				}
+				owner = o
+				if owner != "" && owner != m.pid {
+					if bDel[owner] {
+						owner = ""
+					} else if cur, moved := bSeq[owner]; moved && cur != m.seq {
+						owner = ""
+					}
+				}
+			}
+			if owner != "" && owner != m.pid {
+				return fmt.Errorf("store: %s: %s: action %s: seq %d belongs to another action: %w", s.path, what, m.pid, m.seq, ErrInvalid)
+			}
+			if old, ok := bSeq[m.pid]; ok && old != m.seq {
+				bOwner[old] = ""
+			} else if !ok && !bDel[m.pid] {
+				if old, held := seqOf(m.pid); held && old != m.seq {
+					bOwner[old] = ""
+				}
+			}
+			bSeq[m.pid] = m.seq
+			delete(bDel, m.pid)
+			bOwner[m.seq] = m.pid
+		}
+		return nil
+	})
+}
+
+// applyRaw applies a put (record != nil) or delete of action id to the
+// queue's buckets; hooks consults the fault injector per key written.
+func (s *boltStore) applyRaw(what string, seqs, ids *bolt.Bucket, id string, seq uint64, record []byte, hooks bool) error {
 	var old []byte
 	if v := ids.Get([]byte(id)); v != nil {
 		p, ok := unframe([]byte(id), v)
@@ -545,8 +1088,10 @@ func (s *boltStore) applyOne(what string, seqs, ids *bolt.Bucket, m ActionMutati
 		old = p
 	}
 	put := func(b *bolt.Bucket, k, v []byte) error {
-		if err := s.hookWrite(); err != nil {
-			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		if hooks {
+			if err := s.hookWrite(); err != nil {
+				return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+			}
 		}
 		if err := b.Put(k, v); err != nil {
 			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
@@ -554,15 +1099,17 @@ func (s *boltStore) applyOne(what string, seqs, ids *bolt.Bucket, m ActionMutati
 		return nil
 	}
 	del := func(b *bolt.Bucket, k []byte) error {
-		if err := s.hookWrite(); err != nil {
-			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		if hooks {
+			if err := s.hookWrite(); err != nil {
+				return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+			}
 		}
 		if err := b.Delete(k); err != nil {
 			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
 		}
 		return nil
 	}
-	if m.Put == nil {
+	if record == nil {
 		if old == nil {
 			return nil
 		}
@@ -571,16 +1118,16 @@ func (s *boltStore) applyOne(what string, seqs, ids *bolt.Bucket, m ActionMutati
 		}
 		return del(ids, []byte(id))
 	}
-	sk := seqKey(m.Put.GetStatus().GetSeq())
+	sk := seqKey(seq)
 	if !bytes.Equal(old, sk) && seqs.Get(sk) != nil {
-		return fmt.Errorf("store: %s: %s: action %s: seq %d belongs to another action: %w", s.path, what, id, m.Put.GetStatus().GetSeq(), ErrInvalid)
+		return fmt.Errorf("store: %s: %s: action %s: seq %d belongs to another action: %w", s.path, what, id, seq, ErrInvalid)
 	}
 	if old != nil && !bytes.Equal(old, sk) {
 		if err := del(seqs, old); err != nil {
 			return err
 		}
 	}
-	if err := put(seqs, sk, frame(sk, encoded)); err != nil {
+	if err := put(seqs, sk, frame(sk, record)); err != nil {
 		return err
 	}
 	if bytes.Equal(old, sk) {
@@ -589,14 +1136,31 @@ func (s *boltStore) applyOne(what string, seqs, ids *bolt.Bucket, m ActionMutati
 	return put(ids, []byte(id), frame([]byte(id), sk))
 }
 
+// LoadActions reads bbolt's records and the journal's newer ones (the
+// overlays: active over frozen over bbolt) and calls fn in seq order.
+// Overlays are read first, so a checkpoint finishing meanwhile only moves
+// what was read from an overlay into bbolt, where it is then skipped.
 func (s *boltStore) LoadActions(queue string, fn func(*messages.StoredAction) error) error {
 	if err := checkName("queue", queue); err != nil {
 		return err
 	}
 	what := "load actions of queue " + queue
+	newer := map[string]ovEntry{}
+	s.ovMu.RLock()
+	for _, o := range []*overlay{s.frozen[queue], s.active[queue]} {
+		if o == nil {
+			continue
+		}
+		for id, i := range o.latest {
+			newer[id] = o.order[i]
+		}
+	}
+	s.ovMu.RUnlock()
+
+	var all []*messages.StoredAction
 	var after []byte
 	for {
-		var recs []*messages.StoredAction
+		n := 0
 		err := s.read(what, func(tx *bolt.Tx) error {
 			q := tx.Bucket(bucketQueues).Bucket([]byte(queue))
 			if q == nil {
@@ -614,7 +1178,7 @@ func (s *boltStore) LoadActions(queue string, fn func(*messages.StoredAction) er
 					k, v = c.Next()
 				}
 			}
-			for ; k != nil && len(recs) < chunkRecords; k, v = c.Next() {
+			for ; k != nil && n < chunkRecords; k, v = c.Next() {
 				if after != nil && bytes.Compare(k, after) <= 0 {
 					return fmt.Errorf("store: %s: %s: key %x after %x: keys out of order: %w", s.path, what, k, after, ErrCorrupt)
 				}
@@ -629,27 +1193,56 @@ func (s *boltStore) LoadActions(queue string, fn func(*messages.StoredAction) er
 				if a.GetStatus().GetSeq() != binary.BigEndian.Uint64(k) {
 					return fmt.Errorf("store: %s: %s: record at seq %x has seq %d: %w", s.path, what, k, a.GetStatus().GetSeq(), ErrCorrupt)
 				}
-				recs = append(recs, a)
+				n++
 				after = append(after[:0], k...)
+				if _, replaced := newer[a.GetId()]; !replaced {
+					all = append(all, a)
+				}
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, a := range recs {
-			if err := fn(a); err != nil {
-				return err
-			}
-		}
-		if len(recs) < chunkRecords {
-			return nil
+		if n < chunkRecords {
+			break
 		}
 	}
+	for _, e := range newer {
+		if e.put == nil {
+			continue
+		}
+		a, err := decodeAction(e.put)
+		if err != nil {
+			return fmt.Errorf("store: %s: %s: journaled record of %s: %w: %w", s.path, what, e.id, ErrCorrupt, err)
+		}
+		all = append(all, a)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].GetStatus().GetSeq() < all[j].GetStatus().GetSeq() })
+	for _, a := range all {
+		if err := fn(a); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *boltStore) QueueNames() ([]string, error) {
-	return s.names("list queues", bucketQueues)
+	names, err := s.names("list queues", bucketQueues)
+	if err != nil {
+		return nil, err
+	}
+	s.ovMu.RLock()
+	for _, ovs := range []map[string]*overlay{s.active, s.frozen} {
+		for q := range ovs {
+			if !slices.Contains(names, q) {
+				names = append(names, q)
+			}
+		}
+	}
+	s.ovMu.RUnlock()
+	slices.Sort(names)
+	return names, nil
 }
 
 func (s *boltStore) names(what string, bucket []byte) ([]string, error) {
@@ -702,14 +1295,32 @@ func (s *boltStore) Info() Info {
 	if fi, err := os.Stat(s.path); err == nil {
 		info.SizeBytes = fi.Size()
 	}
+	if s.j != nil {
+		info.SizeBytes += s.j.bytes()
+	}
 	return info
 }
 
 func (s *boltStore) Close() error {
+	s.mu.RLock()
+	open := s.db != nil
+	s.mu.RUnlock()
+	if !open {
+		return nil
+	}
+	// Fold the journal into bbolt first, so a clean close leaves one file.
+	s.stopCheckpointer()
+	cerr := s.checkpoint()
+	if s.j != nil {
+		s.j.close()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.db == nil {
 		return nil
+	}
+	if cerr != nil {
+		s.log.Error("final checkpoint failed; the journal will be replayed at the next open", "err", cerr)
 	}
 	err := s.db.Close()
 	s.db = nil

@@ -95,6 +95,11 @@ func sample(t *testing.T, dir string) (string, *contents, *contents) {
 		batch = append(batch, storetest.Put(storetest.Record(fmt.Sprintf("0190-%04d", i), uint64(i), messages.State_STATE_QUEUED)))
 	}
 	require.NoError(t, s.ApplyActions("fetch", batch))
+	// Close and reopen, so the journal is folded into the file now and the
+	// store's last commit is the last datastore update below (a close
+	// checkpoints only what is still journaled).
+	require.NoError(t, s.Close())
+	s = openDurable(t, dir, nil)
 	var prev *contents
 	for _, task := range []string{"A", "B"} {
 		d, err := s.Datastore(task)

@@ -14,11 +14,26 @@
 //
 // # Durability and group commit
 //
-// ApplyActions is atomic and durable for its whole batch: one bbolt
-// transaction, fsync'd before it returns. The QueueManager batches the
-// mutations of many concurrent submissions into one call and answers the
-// clients only after it returns, so the fsync cost (about two fdatasyncs per
-// commit) is paid once per batch, not per action.
+// ApplyActions is atomic and durable for its whole batch. The QueueManager
+// batches the mutations of many concurrent submissions into one call and
+// answers the clients only after it returns, so its cost is paid once per
+// batch, not per action.
+//
+// The durable store journals actions (journal.go): ApplyActions validates
+// the batch against the current state, writes it as one checksummed frame
+// to the journal with one fdatasync (into a segment zero-filled ahead, so
+// the sync overwrites written blocks: the cheapest kind; a bbolt commit
+// syncs twice and grows the file), and keeps it in memory (overlay.go)
+// until a checkpoint folds it into bbolt, every 4096 mutations or every
+// second, in two transactions (removals, then records). Reads merge the
+// overlays over bbolt. Open replays what a crash left in the journal; a
+// frame torn by the crash (never acknowledged) is dropped, damage before
+// valid frames is ErrCorrupt. A clean Close checkpoints, so the journal is
+// empty between runs. When a checkpoint finds the disk full, acknowledged
+// mutations stay journaled, new Puts are refused with ErrNoSpace (each
+// first retries the checkpoint) and deletes, which make room, are taken.
+// With Config.MaxSize, or when the folder has no room for journal files,
+// actions are committed to bbolt directly instead.
 //
 // Datastore.Update is durable too. Skipping the fsync would be cheaper, and
 // losing the last updates after a crash would only make pages be fetched

@@ -163,7 +163,9 @@ type Config struct {
 	// process; then Open fails with ErrLocked. Default 500ms.
 	LockTimeout time.Duration
 	// MaxSize caps the file size in bytes; a write that would grow the
-	// file beyond it fails with ErrNoSpace. 0: no cap.
+	// file beyond it fails with ErrNoSpace. 0: no cap. With a cap, actions
+	// are committed to the file directly, without the journal (see
+	// doc.go), so that the cap is enforced when a write is made.
 	MaxSize int64
 	// VerifyOnOpen reads every page and checks every record's checksum
 	// before Open returns, so damage is reported at start-up instead of

@@ -1,0 +1,182 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+func rec(id string, seq uint64, state messages.State) *messages.StoredAction {
+	return &messages.StoredAction{Id: id, Spec: &messages.ActionSpec{FetchAction: "SYNCHRONIZE"},
+		Status: &messages.ActionStatus{Seq: seq, State: state}}
+}
+
+func openJ(t *testing.T, dir string) *boltStore {
+	t.Helper()
+	s, err := Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	return s.(*boltStore)
+}
+
+// crash abandons the store as a kill -9 would: no final checkpoint; the
+// journal segments stay as they are on disk.
+func crash(t *testing.T, s *boltStore) {
+	t.Helper()
+	s.stopCheckpointer()
+	s.j.close()
+	require.NoError(t, s.db.Close())
+	s.db = nil
+}
+
+func ids(t *testing.T, s Store) map[string]messages.State {
+	t.Helper()
+	out := map[string]messages.State{}
+	var last uint64
+	require.NoError(t, s.LoadActions("fetch", func(a *messages.StoredAction) error {
+		require.Greater(t, a.Status.Seq, last, "in seq order")
+		last = a.Status.Seq
+		out[a.Id] = a.Status.State
+		return nil
+	}))
+	return out
+}
+
+func TestJournalReplayAfterCrash(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openJ(t, dir)
+	want := map[string]messages.State{}
+	for i := 0; i < 50; i++ {
+		id := fmt.Sprintf("a%03d", i)
+		require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: rec(id, uint64(i+1), messages.State_STATE_QUEUED)}}))
+		want[id] = messages.State_STATE_QUEUED
+	}
+	// later changes: finish some, delete some, move one to another seq
+	require.NoError(t, s.ApplyActions("fetch", []ActionMutation{
+		{Put: rec("a001", 2, messages.State_STATE_FINISHED)}, {Delete: "a002"}, {Put: rec("a003", 1000, messages.State_STATE_PAUSED)},
+	}))
+	want["a001"], want["a003"] = messages.State_STATE_FINISHED, messages.State_STATE_PAUSED
+	delete(want, "a002")
+	require.Equal(t, want, ids(t, s), "reads see journaled changes")
+	segs, err := listSegments(dir, DefaultFile)
+	require.NoError(t, err)
+	require.NotEmpty(t, segs, "not checkpointed yet")
+	crash(t, s)
+
+	s2 := openJ(t, dir)
+	defer s2.Close()
+	require.Equal(t, want, ids(t, s2))
+	segs, err = listSegments(dir, DefaultFile)
+	require.NoError(t, err)
+	require.Empty(t, segs, "replayed into the file and removed")
+}
+
+func TestJournalTornTailIgnored(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openJ(t, dir)
+	for i := 0; i < 5; i++ {
+		require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: rec(fmt.Sprintf("a%d", i), uint64(i+1), messages.State_STATE_QUEUED)}}))
+	}
+	seg := s.j.cur.Name()
+	crash(t, s)
+	// A write torn by the crash: half a frame at the end.
+	frame := encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("torn", 99, messages.State_STATE_QUEUED)), pid: "torn", seq: 99}})
+	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	_, err = f.Write(frame[:len(frame)/2])
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	s2 := openJ(t, dir)
+	defer s2.Close()
+	got := ids(t, s2)
+	require.Len(t, got, 5)
+	require.NotContains(t, got, "torn", "an unacknowledged torn write is dropped")
+}
+
+func TestJournalDamageRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openJ(t, dir)
+	for i := 0; i < 3; i++ {
+		require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: rec(fmt.Sprintf("a%d", i), uint64(i+1), messages.State_STATE_QUEUED)}}))
+	}
+	seg := s.j.cur.Name()
+	crash(t, s)
+	b, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	b[frameHeaderBytes+3] ^= 0xff // inside the first frame, two valid ones follow
+	require.NoError(t, os.WriteFile(seg, b, 0o600))
+	_, err = Open(Config{Dir: dir})
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.Contains(t, err.Error(), seg, "the error names the damaged segment")
+}
+
+func TestJournalCheckpoints(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openJ(t, dir)
+	want := map[string]messages.State{}
+	seq := uint64(0)
+	// Enough mutations to wake the checkpointer several times, and with
+	// moves and deletes across checkpoints.
+	for round := 0; round < 3*checkpointEvery/64; round++ {
+		var batch []ActionMutation
+		for j := 0; j < 64; j++ {
+			seq++
+			id := fmt.Sprintf("r%07d", seq)
+			batch = append(batch, ActionMutation{Put: rec(id, seq, messages.State_STATE_QUEUED)})
+			want[id] = messages.State_STATE_QUEUED
+		}
+		require.NoError(t, s.ApplyActions("fetch", batch))
+		if round%10 == 9 {
+			old := fmt.Sprintf("r%07d", seq-100)
+			require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Delete: old}}))
+			delete(want, old)
+		}
+		require.NoError(t, s.checkpoint()) // at any moment
+	}
+	require.Equal(t, want, ids(t, s))
+	require.NoError(t, s.Close())
+	segs, err := listSegments(dir, DefaultFile)
+	require.NoError(t, err)
+	require.Empty(t, segs, "a clean close leaves no journal")
+	s2 := openJ(t, dir)
+	defer s2.Close()
+	require.Equal(t, want, ids(t, s2))
+}
+
+func TestJournalValidatesAgainstOverlay(t *testing.T) {
+	t.Parallel()
+	s := openJ(t, t.TempDir())
+	defer s.Close()
+	require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: rec("a", 5, messages.State_STATE_QUEUED)}}))
+	err := s.ApplyActions("fetch", []ActionMutation{{Put: rec("b", 5, messages.State_STATE_QUEUED)}})
+	require.ErrorIs(t, err, ErrInvalid, "seq 5 is held by a journaled action")
+	// moving a first frees seq 5 within the same batch
+	require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: rec("a", 6, messages.State_STATE_QUEUED)}, {Put: rec("b", 5, messages.State_STATE_QUEUED)}}))
+	require.NoError(t, s.checkpoint())
+	err = s.ApplyActions("fetch", []ActionMutation{{Put: rec("c", 6, messages.State_STATE_QUEUED)}})
+	require.ErrorIs(t, err, ErrInvalid, "seq 6 is held by a checkpointed action")
+	require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Delete: "a"}, {Put: rec("c", 6, messages.State_STATE_QUEUED)}}))
+	require.Equal(t, map[string]messages.State{"b": messages.State_STATE_QUEUED, "c": messages.State_STATE_QUEUED}, ids(t, s))
+	require.False(t, errors.Is(nil, ErrInvalid))
+}
+
+func mustEncode(t *testing.T, a *messages.StoredAction) []byte {
+	t.Helper()
+	b, err := encodeAction("fetch", a)
+	require.NoError(t, err)
+	return b
+}
+
+var _ = filepath.Join

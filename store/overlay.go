@@ -1,0 +1,56 @@
+package store
+
+// An overlay holds a queue's action mutations that are in the journal but
+// not yet in bbolt: every mutation in order (a checkpoint applies them in
+// that order) and, per id, its latest one (reads and validation look there
+// before bbolt). Overlays are guarded by boltStore.ovMu.
+type overlay struct {
+	order  []ovEntry
+	latest map[string]int    // id → index in order
+	seqs   map[uint64]string // seq → id of a put (check latest before trusting)
+}
+
+type ovEntry struct {
+	id  string
+	seq uint64
+	put []byte // encoded record; nil: deleted
+}
+
+func newOverlay() *overlay {
+	return &overlay{latest: map[string]int{}, seqs: map[uint64]string{}}
+}
+
+func (o *overlay) add(e ovEntry) {
+	o.order = append(o.order, e)
+	o.latest[e.id] = len(o.order) - 1
+	if e.put != nil {
+		o.seqs[e.seq] = e.id
+	}
+}
+
+// get returns the latest mutation of id.
+func (o *overlay) get(id string) (ovEntry, bool) {
+	if o == nil {
+		return ovEntry{}, false
+	}
+	i, ok := o.latest[id]
+	if !ok {
+		return ovEntry{}, false
+	}
+	return o.order[i], true
+}
+
+// owner returns the id whose latest put has seq.
+func (o *overlay) owner(seq uint64) (string, bool) {
+	if o == nil {
+		return "", false
+	}
+	id, ok := o.seqs[seq]
+	if !ok {
+		return "", false
+	}
+	if e, _ := o.get(id); e.put == nil || e.seq != seq {
+		return "", false
+	}
+	return id, true
+}
