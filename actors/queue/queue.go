@@ -106,11 +106,12 @@ func (c *Config) withDefaults() error {
 // Queue is the handle to a running queue, safe for concurrent use. Requests
 // about one action go straight to the action's own actor.
 type Queue struct {
-	cfg    Config
-	sys    *actor.ActorSystem
-	pid    *actor.PID
-	prefix string // PID id prefix of task actors: "<queue>/"
-	upper  string
+	cfg     Config
+	sys     *actor.ActorSystem
+	replies *replies
+	pid     *actor.PID
+	prefix  string // PID id prefix of task actors: "<queue>/"
+	upper   string
 }
 
 // Start spawns the queue's QueueManager actor in sys.
@@ -149,7 +150,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: start %s: %w", cfg.Name, err)
 	}
-	q := &Queue{cfg: cfg, sys: sys, pid: pid, prefix: pid.Id + "/", upper: strings.ToUpper(cfg.Name)}
+	q := &Queue{cfg: cfg, sys: sys, pid: pid, prefix: pid.Id + "/", upper: strings.ToUpper(cfg.Name), replies: newReplies(sys, 1024)}
 	// The QueueManager restores stored actions when it starts; answering
 	// this request means it is done, so Start returns a queue whose every
 	// token already resolves.
@@ -197,7 +198,7 @@ func (q *Queue) Ask(token string, msg any) (*messages.ActionReply, error) {
 		return nil, fmt.Errorf("%w: the token belongs to queue %s, not %s", messages.ErrUnknownToken, queue, q.upper)
 	}
 	pid := actor.NewPID(q.sys.Address(), q.prefix+id.String())
-	res, err := q.sys.Root.RequestFuture(pid, msg, q.askTimeout(msg)).Result()
+	res, err := q.replies.request(pid, msg, q.askTimeout(msg))
 	if errors.Is(err, actor.ErrDeadLetter) {
 		// No live actor: a tombstone, or an unknown token.
 		res, err = q.ask(q.pid, &lookupTombstone{id: id, msg: msg})
@@ -352,7 +353,7 @@ func (q *Queue) Shutdown(ctx context.Context) error {
 // ask sends a request to the QueueManager. A dead letter means the queue
 // has stopped.
 func (q *Queue) ask(pid *actor.PID, msg any) (any, error) {
-	res, err := q.sys.Root.RequestFuture(pid, msg, q.cfg.AskTimeout).Result()
+	res, err := q.replies.request(pid, msg, q.cfg.AskTimeout)
 	if errors.Is(err, actor.ErrDeadLetter) {
 		return nil, fmt.Errorf("%w: queue %s has stopped", messages.ErrShuttingDown, q.cfg.Name)
 	}

@@ -72,12 +72,11 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 		}
 		return nil
 	}
-	now := s.cfg.Now()
 	actionReply := func(r *messages.ActionReply, err error) (*result, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &result{data: []aci.Node{aci.Container("actions", aci.ActionNode(r.Status, now))}}, nil
+		return &result{actions: []*messages.ActionStatus{r.Status}}, nil
 	}
 	switch strings.ToLower(strings.TrimSpace(qa)) {
 	case "getstatus":
@@ -86,7 +85,7 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 			if err != nil {
 				return nil, err
 			}
-			return &result{data: []aci.Node{aci.Container("actions", aci.ActionNode(st, now))}}, nil
+			return &result{actions: []*messages.ActionStatus{st}}, nil
 		}
 		f, err := listFilter(req)
 		if err != nil {
@@ -96,11 +95,10 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 		if err != nil {
 			return nil, err
 		}
-		nodes := make([]aci.Node, len(list))
-		for i, st := range list {
-			nodes[i] = aci.ActionNode(st, now)
+		if list == nil {
+			list = []*messages.ActionStatus{} // <actions/>, not a reply without data
 		}
-		return &result{data: []aci.Node{aci.Container("actions", nodes...)}}, nil
+		return &result{actions: list}, nil
 	case "cancel":
 		if err := needToken(); err != nil {
 			return nil, err
@@ -392,7 +390,7 @@ func (s *Server) getRequestLog(req *aci.Request) (*result, error) {
 		nodes = append(nodes, aci.Node{Name: "logentry", List: true, Children: []aci.Node{
 			n("action", e.action),
 			n("request", e.request),
-			n("client", e.client),
+			n("client", e.client.String()),
 			n("time", time.UnixMilli(e.unixMs).Format(aci.ErrorTimeLayout)),
 			n("duration", strconv.FormatFloat(e.duration, 'f', 2, 64)+" ms"),
 			n("status", e.status),

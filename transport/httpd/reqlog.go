@@ -1,6 +1,8 @@
 package httpd
 
 import (
+	"net/netip"
+
 	"github.com/asynkron/protoactor-go/actor"
 )
 
@@ -8,7 +10,7 @@ import (
 type logEntry struct {
 	action   string
 	request  string // query text as received (truncated)
-	client   string
+	client   netip.Addr // formatted when the log is read
 	unixMs   int64
 	duration float64 // milliseconds
 	status   string  // success or failure

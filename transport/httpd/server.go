@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -67,6 +68,9 @@ type Server struct {
 
 // result is what a handler produces: reply data, or raw bytes (View).
 type result struct {
+	// actions, when set, is an <actions> reply: encoded straight from the
+	// statuses in XML (the hot path), through aci.ActionNode otherwise.
+	actions []*messages.ActionStatus
 	data    []aci.Node
 	raw     []byte
 	rawType string
@@ -233,7 +237,32 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetBody(res.raw)
 		return
 	}
+	if res.actions != nil {
+		s.writeActions(ctx, req, res.actions)
+		return
+	}
 	s.writeReply(ctx, req.Format, &aci.Reply{Action: req.Action, Data: res.data})
+}
+
+// writeActions sends an <actions> reply.
+func (s *Server) writeActions(ctx *fasthttp.RequestCtx, req *aci.Request, statuses []*messages.ActionStatus) {
+	now := s.cfg.Now()
+	if req.Format != aci.FormatXML {
+		nodes := make([]aci.Node, len(statuses))
+		for i, st := range statuses {
+			nodes[i] = aci.ActionNode(st, now)
+		}
+		s.writeReply(ctx, req.Format, &aci.Reply{Action: req.Action, Data: []aci.Node{aci.Container("actions", nodes...)}})
+		return
+	}
+	bp := s.bufs.Get().(*[]byte)
+	out := aci.AppendActionsXML((*bp)[:0], req.Action, statuses, now)
+	ctx.SetContentType(aci.ContentTypeXML)
+	ctx.SetBody(out)
+	if cap(out) <= 1<<20 {
+		*bp = out[:0]
+		s.bufs.Put(bp)
+	}
 }
 
 func (s *Server) replyError(ctx *fasthttp.RequestCtx, req *aci.Request, err error) {
@@ -283,8 +312,9 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, req *aci.Request, status strin
 	if len(uri) > maxLogged {
 		uri = uri[:maxLogged]
 	}
+	client, _ := netip.AddrFromSlice(ctx.RemoteIP())
 	s.cfg.System.Root.Send(s.reqlog, &logEntry{
-		action: action, request: string(uri), client: ctx.RemoteIP().String(),
+		action: action, request: string(uri), client: client.Unmap(),
 		unixMs: start.UnixMilli(), duration: float64(time.Since(start).Microseconds()) / 1000,
 		status: status, conn: ctx.ConnID(),
 	})

@@ -1,0 +1,87 @@
+package queue
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// replies is a pool of reply processes: the cheaper equivalent, for the
+// request/reply calls of the HTTP path, of protoactor's RequestFuture, which
+// for every request builds an id string, registers a new process in the
+// global registry and removes it again, arms a new timer and allocates a
+// condition variable. A replier is registered once and reused with its own
+// timer. One that timed out is retired (unregistered), so a late reply can
+// never be taken for the answer to a later request: it goes to dead letters
+// instead. The pool is a bounded free list, not a sync.Pool, so a registered
+// replier is never dropped (and leaked in the registry) by the GC.
+type replies struct {
+	sys  *actor.ActorSystem
+	free chan *replier
+}
+
+// replier is an actor.Process that hands the first message it is sent to
+// the waiting caller.
+type replier struct {
+	pid   *actor.PID
+	ch    chan any
+	timer *time.Timer
+}
+
+func (r *replier) SendUserMessage(_ *actor.PID, message any) {
+	_, msg, _ := actor.UnwrapEnvelope(message)
+	select {
+	case r.ch <- msg:
+	default: // a reply nobody waits for
+	}
+}
+
+func (r *replier) SendSystemMessage(*actor.PID, any) {}
+func (r *replier) Stop(*actor.PID)                   {}
+
+func newReplies(sys *actor.ActorSystem, size int) *replies {
+	return &replies{sys: sys, free: make(chan *replier, size)}
+}
+
+func (p *replies) get() *replier {
+	select {
+	case r := <-p.free:
+		return r
+	default:
+	}
+	r := &replier{ch: make(chan any, 1)}
+	r.pid, _ = p.sys.ProcessRegistry.Add(r, "reply"+p.sys.ProcessRegistry.NextId())
+	return r
+}
+
+func (p *replies) put(r *replier) {
+	select {
+	case p.free <- r:
+	default:
+		p.sys.ProcessRegistry.Remove(r.pid)
+	}
+}
+
+// request sends msg to pid and waits up to timeout for the reply. A
+// DeadLetterResponse (no such actor) becomes actor.ErrDeadLetter.
+func (p *replies) request(pid *actor.PID, msg any, timeout time.Duration) (any, error) {
+	r := p.get()
+	if r.timer == nil {
+		r.timer = time.NewTimer(timeout)
+	} else {
+		r.timer.Reset(timeout)
+	}
+	p.sys.Root.RequestWithCustomSender(pid, msg, r.pid)
+	select {
+	case res := <-r.ch:
+		r.timer.Stop()
+		p.put(r)
+		if _, ok := res.(*actor.DeadLetterResponse); ok {
+			return nil, actor.ErrDeadLetter
+		}
+		return res, nil
+	case <-r.timer.C:
+		p.sys.ProcessRegistry.Remove(r.pid) // retired: see the type's comment
+		return nil, actor.ErrTimeout
+	}
+}

@@ -1,0 +1,175 @@
+package aci
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// AppendActionsXML appends a SUCCESS reply in XML whose responsedata is an
+// <actions> element with one <action> per status: byte for byte what
+//
+//	Encode(dst, FormatXML, &Reply{Action: action, Data: []Node{
+//		Container("actions", ActionNode(s1, now), ActionNode(s2, now), ...)}})
+//
+// gives, without building the tree. It is the hot path of QueueInfo
+// (GetStatus by token is the most frequent request); a test holds the two
+// paths to the same bytes.
+func AppendActionsXML(dst []byte, action string, statuses []*messages.ActionStatus, now time.Time) []byte {
+	dst = append(dst, xmlHeader...)
+	dst = appendXMLText(dst, action, false)
+	dst = append(dst, "</action><response>SUCCESS</response><responsedata>"...)
+	if len(statuses) == 0 {
+		dst = append(dst, "<actions/>"...)
+	} else {
+		dst = append(dst, "<actions>"...)
+		for _, s := range statuses {
+			dst = appendActionXML(dst, s, now)
+		}
+		dst = append(dst, "</actions>"...)
+	}
+	return append(dst, "</responsedata></autnresponse>"...)
+}
+
+func appendTextElem(dst []byte, name, text string) []byte {
+	if text == "" {
+		dst = append(dst, '<')
+		dst = append(dst, name...)
+		return append(dst, '/', '>')
+	}
+	dst = append(dst, '<')
+	dst = append(dst, name...)
+	dst = append(dst, '>')
+	dst = appendXMLText(dst, text, false)
+	dst = append(dst, '<', '/')
+	dst = append(dst, name...)
+	return append(dst, '>')
+}
+
+func appendIntElem(dst []byte, name string, v int64) []byte {
+	dst = append(dst, '<')
+	dst = append(dst, name...)
+	dst = append(dst, '>')
+	dst = strconv.AppendInt(dst, v, 10)
+	dst = append(dst, '<', '/')
+	dst = append(dst, name...)
+	return append(dst, '>')
+}
+
+func appendSecondsElem(dst []byte, name string, d int64) []byte {
+	return appendIntElem(dst, name, max(d, 0))
+}
+
+func appendTimeElem(dst []byte, name string, sec int64, loc *time.Location) []byte {
+	dst = append(dst, '<')
+	dst = append(dst, name...)
+	dst = append(dst, '>')
+	dst = time.Unix(sec, 0).In(loc).AppendFormat(dst, QueueTimeLayout)
+	dst = append(dst, '<', '/')
+	dst = append(dst, name...)
+	return append(dst, '>')
+}
+
+// appendActionXML mirrors ActionNode followed by appendXMLNode.
+func appendActionXML(dst []byte, s *messages.ActionStatus, now time.Time) []byte {
+	if s == nil {
+		return append(dst, "<action/>"...)
+	}
+	loc := now.Location()
+	nowSec := now.Unix()
+	queued := floorSec(s.GetQueuedUnixMs())
+	started, ended := s.GetStartedUnixMs() != 0, s.GetEndedUnixMs() != 0
+	start, end := floorSec(s.GetStartedUnixMs()), floorSec(s.GetEndedUnixMs())
+
+	dst = append(dst, "<action>"...)
+	dst = appendTextElem(dst, "status", messages.StatusName(s.GetState()))
+	dst = appendTimeElem(dst, "queued_time", queued, loc)
+	switch {
+	case started:
+		dst = appendSecondsElem(dst, "time_in_queue", start-queued)
+	case ended:
+		dst = appendSecondsElem(dst, "time_in_queue", end-queued)
+	default:
+		dst = appendSecondsElem(dst, "time_in_queue", nowSec-queued)
+	}
+	if started {
+		until := nowSec
+		if ended {
+			until = end
+		}
+		dst = appendTimeElem(dst, "process_start_time", start, loc)
+		dst = appendSecondsElem(dst, "time_processing", until-start)
+	}
+	if ended {
+		dst = appendTimeElem(dst, "process_end_time", end, loc)
+	}
+	if s.GetState() == messages.State_STATE_ERROR {
+		dst = appendTextElem(dst, "error", s.GetError())
+	}
+	if counts := s.GetCounts(); len(counts) > 0 {
+		n := 0
+		for _, c := range counts {
+			if c != nil {
+				n++
+			}
+		}
+		if n == 0 {
+			dst = append(dst, "<documentcounts/>"...)
+		} else {
+			dst = append(dst, "<documentcounts>"...)
+			mask, ok := relevantMasks[strings.ToUpper(s.GetFetchAction())]
+			if !ok {
+				mask = ^uint32(0)
+			}
+			for _, c := range counts {
+				if c != nil {
+					dst = appendDocumentCountXML(dst, c, mask)
+				}
+			}
+			dst = append(dst, "</documentcounts>"...)
+		}
+	}
+	if fa := s.GetFetchAction(); fa != "" {
+		dst = appendTextElem(dst, "fetchaction", fa)
+	}
+	dst = appendIntElem(dst, "priority", int64(s.GetPriority()))
+	if r := s.GetRestarts(); r > 0 {
+		dst = appendIntElem(dst, "restarts", int64(r))
+	}
+	for _, e := range s.GetResults() {
+		if e != nil {
+			n := ElementNode(e)
+			dst = appendXMLNode(dst, &n)
+		}
+	}
+	dst = appendTextElem(dst, "token", s.GetToken())
+	return append(dst, "</action>"...)
+}
+
+// appendDocumentCountXML mirrors DocumentCountNode followed by
+// appendXMLNode.
+func appendDocumentCountXML(dst []byte, c *messages.DocumentCount, mask uint32) []byte {
+	dst = append(dst, "<documentcount"...)
+	for i, k := range counters {
+		switch {
+		case k.name == "task":
+			dst = append(dst, ` task="`...)
+			dst = appendXMLText(dst, c.GetTask(), true)
+			dst = append(dst, '"')
+			continue
+		case k.name == "errors" || mask&(1<<i) != 0:
+		default:
+			if k.get(c) == 0 {
+				continue
+			}
+		}
+		dst = append(dst, ' ')
+		dst = append(dst, k.name...)
+		dst = append(dst, '=', '"')
+		dst = strconv.AppendUint(dst, k.get(c), 10)
+		dst = append(dst, '"')
+	}
+	return append(dst, '/', '>')
+}
