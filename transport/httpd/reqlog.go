@@ -9,7 +9,7 @@ import (
 // logEntry is one served request, as GetRequestLog shows it.
 type logEntry struct {
 	action   string
-	request  string // query text as received (truncated)
+	request  string     // query text as received (truncated)
 	client   netip.Addr // formatted when the log is read
 	unixMs   int64
 	duration float64 // milliseconds
