@@ -10,7 +10,8 @@
 // site's files (crawlbench.ExpectedPages: depth 2 from index.html), and
 // then, -runs times, for every concurrency of -concs, runs each
 // contender once as a process of its own, in an order rotated from one
-// iteration to the next: our crawl engine, colly (keep-alive pool like
+// iteration to the next: our crawl engine (and, for information, the
+// same with GOGC=200), colly (keep-alive pool like
 // ours, and with its default client), the plain-fetch ceilings (net/http
 // and fasthttp clients), our full Synchronize with an in-memory and with
 // a durable datastore. Around each run it reads the server's CPU time
@@ -121,30 +122,34 @@ type contender struct {
 	name string // key part and label
 	prog string
 	args func(c config, start, expect, dir string, conc int) []string
+	env  []string // added to the environment
 }
 
 var contenders = []contender{
 	{"ours-engine", "crawlours", func(c config, start, expect, _ string, conc int) []string {
 		return []string{"-mode", "engine", "-start", start, "-expect", expect, "-conc", fmt.Sprint(conc), "-depth", fmt.Sprint(c.depth)}
-	}},
+	}, nil},
+	{"ours-engine-gogc200", "crawlours", func(c config, start, expect, _ string, conc int) []string {
+		return []string{"-mode", "engine", "-start", start, "-expect", expect, "-conc", fmt.Sprint(conc), "-depth", fmt.Sprint(c.depth)}
+	}, []string{"GOGC=200"}},
 	{"colly", "crawlcolly", func(c config, start, expect, _ string, conc int) []string {
 		return []string{"-start", start, "-expect", expect, "-conc", fmt.Sprint(conc), "-depth", fmt.Sprint(c.depth)}
-	}},
+	}, nil},
 	{"colly-default-client", "crawlcolly", func(c config, start, expect, _ string, conc int) []string {
 		return []string{"-start", start, "-expect", expect, "-conc", fmt.Sprint(conc), "-depth", fmt.Sprint(c.depth), "-keepalive=false"}
-	}},
+	}, nil},
 	{"ceiling-nethttp", "crawlget", func(c config, _, expect, _ string, conc int) []string {
 		return []string{"-urls", expect, "-conc", fmt.Sprint(conc), "-client", "nethttp", "-passes", fmt.Sprint(c.passes)}
-	}},
+	}, nil},
 	{"ceiling-fasthttp", "crawlget", func(c config, _, expect, _ string, conc int) []string {
 		return []string{"-urls", expect, "-conc", fmt.Sprint(conc), "-client", "fasthttp", "-passes", fmt.Sprint(c.passes)}
-	}},
+	}, nil},
 	{"ours-sync-memory", "crawlours", func(c config, start, expect, dir string, conc int) []string {
 		return []string{"-mode", "sync", "-store", "memory", "-start", start, "-expect", expect, "-conc", fmt.Sprint(conc), "-depth", fmt.Sprint(c.depth), "-dir", dir}
-	}},
+	}, nil},
 	{"ours-sync-durable", "crawlours", func(c config, start, expect, dir string, conc int) []string {
 		return []string{"-mode", "sync", "-store", "durable", "-start", start, "-expect", expect, "-conc", fmt.Sprint(conc), "-depth", fmt.Sprint(c.depth), "-dir", dir}
-	}},
+	}, nil},
 }
 
 func key(name string, conc int) string { return fmt.Sprintf("crawl.%s.c%d", name, conc) }
@@ -245,7 +250,7 @@ func run(c config) error {
 				if err := os.MkdirAll(dir, 0o750); err != nil {
 					return err
 				}
-				d.step(key(ct.name, conc), i, ct.prog, ct.args(c, start, expect, dir, conc), srv.pid)
+				d.step(key(ct.name, conc), i, ct.prog, ct.args(c, start, expect, dir, conc), ct.env, srv.pid)
 			}
 		}
 	}
@@ -338,13 +343,13 @@ func (s *server) stop() {
 
 // step runs one program, records its output and the server's CPU time
 // per 1000 pages (when serverPID > 0).
-func (d *driver) step(k string, iter int, prog string, args []string, serverPID int) {
+func (d *driver) step(k string, iter int, prog string, args, env []string, serverPID int) {
 	t0 := time.Now()
 	var cpu0 time.Duration
 	if serverPID > 0 {
 		cpu0, _ = procstat.CPU(serverPID)
 	}
-	o, err := d.exec(k, iter, prog, args)
+	o, err := d.exec(k, iter, prog, args, env)
 	status := "ok"
 	if err != nil {
 		status = "FAILED: " + err.Error()
@@ -368,7 +373,7 @@ func (d *driver) step(k string, iter int, prog string, args []string, serverPID 
 	fmt.Fprintf(os.Stderr, "crawldriver: [%d] %-34s %6.1fs %s\n", iter+1, k, time.Since(t0).Seconds(), firstLine(status))
 }
 
-func (d *driver) exec(k string, iter int, prog string, args []string) (*result.Output, error) {
+func (d *driver) exec(k string, iter int, prog string, args, env []string) (*result.Output, error) {
 	name := fmt.Sprintf("%s-%d", k, iter+1)
 	logf, err := os.Create(filepath.Join(d.log, name+".log"))
 	if err != nil {
@@ -378,7 +383,11 @@ func (d *driver) exec(k string, iter int, prog string, args []string) (*result.O
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(filepath.Join(d.c.bin, prog), args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	fmt.Fprintf(logf, "$ %s %s\n", prog, strings.Join(args, " "))
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	line := strings.TrimSpace(strings.Join(env, " ") + " " + prog + " " + strings.Join(args, " "))
+	fmt.Fprintf(logf, "$ %s\n", line)
 	err = cmd.Run()
 	_, _ = logf.Write(stderr.Bytes())
 	if err != nil {
@@ -391,7 +400,7 @@ func (d *driver) exec(k string, iter int, prog string, args []string) (*result.O
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", prog, err)
 	}
-	o.Info["command"] = prog + " " + strings.Join(args, " ")
+	o.Info["command"] = line
 	return o, nil
 }
 
@@ -401,7 +410,7 @@ func (d *driver) runProfile(start, expect string) {
 	prof := filepath.Join(d.c.out, "crawl-engine-c16.prof")
 	k := "crawl.profile"
 	d.step(k, 0, "crawlours", []string{"-mode", "engine", "-start", start, "-expect", expect, "-conc", "16",
-		"-depth", fmt.Sprint(d.c.depth), "-repeat", fmt.Sprint(d.c.profileRepeat), "-cpuprofile", prof}, 0)
+		"-depth", fmt.Sprint(d.c.depth), "-repeat", fmt.Sprint(d.c.profileRepeat), "-cpuprofile", prof}, nil, 0)
 	if d.res[k] == nil {
 		return
 	}
@@ -437,7 +446,7 @@ func (d *driver) runMemory() {
 		if i == 0 {
 			args = append(args, "-heapprofile", filepath.Join(d.c.out, "crawl-memory"))
 		}
-		d.step(k, i, "crawlours", args, 0)
+		d.step(k, i, "crawlours", args, nil, 0)
 		srv.stop()
 		_ = os.RemoveAll(dir)
 		if i == 0 && d.res[k][0] != nil {
@@ -614,7 +623,7 @@ func (d *driver) summary() *summary {
 		}
 	}
 	for _, conc := range d.c.concs {
-		for _, num := range []string{"ours-engine", "ours-sync-memory", "ours-sync-durable", "colly", "colly-default-client"} {
+		for _, num := range []string{"ours-engine", "ours-engine-gogc200", "ours-sync-memory", "ours-sync-durable", "colly", "colly-default-client"} {
 			for _, den := range []string{"colly", "ceiling-nethttp", "ceiling-fasthttp"} {
 				if num == den {
 					continue

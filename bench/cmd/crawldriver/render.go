@@ -54,6 +54,7 @@ type format func(float64) string
 func rate(v float64) string   { return fmt.Sprintf("%.0f/s", v) }
 func ms(v float64) string     { return fmt.Sprintf("%.0f ms", v) }
 func mib(v float64) string    { return fmt.Sprintf("%.1f MiB", v) }
+func kib(v float64) string    { return fmt.Sprintf("%.0f KiB", v) }
 func bytesF(v float64) string { return fmt.Sprintf("%.0f B", v) }
 func count(v float64) string  { return fmt.Sprintf("%.0f", v) }
 func ratioF(v float64) string { return fmt.Sprintf("%.2f", v) }
@@ -184,6 +185,7 @@ func (r *report) goals() {
 // labels of the contenders, in table order.
 var labels = []struct{ name, label string }{
 	{"ours-engine", "**ours, crawl engine** (`crawl.Crawl`, no-op hooks)"},
+	{"ours-engine-gogc200", "ours, crawl engine, with `GOGC=200` (for information: not a product setting)"},
 	{"colly", "colly v2.3.0 (keep-alive pool = concurrency)"},
 	{"colly-default-client", "colly v2.3.0 with its default client (2 idle connections per host)"},
 	{"ceiling-nethttp", "ceiling: plain fetch, net/http client"},
@@ -197,11 +199,11 @@ func (r *report) rates() {
 	r.p("Each cell is median (min–max) over the iterations; each ratio is taken within one iteration (the two runs a few seconds apart, same server process) and then summarised. CPU is the contender process's own user+system time during the crawl (getrusage), per 1000 pages; server CPU is crawlsite's over the same run (from /proc, 10 ms ticks); max RSS is the contender's peak. Each crawler crawls the manual once per run (one page at depth 0, then 111, then 1057: the start and the level changes run below full concurrency, which is part of crawling); each ceiling fetches the known list of the same %d URLs %d times per run (a single pass lasts well under a second, too short to measure on this machine) and its pages/s is over all passes. The full Synchronize rows are not part of the colly comparison: colly neither records pages nor delivers documents.\n\n", r.s.Meta.Pages, r.d.c.passes)
 	for _, c := range r.d.c.concs {
 		r.p("**Concurrency %d**\n\n", c)
-		r.p("| contender | pages/s | ÷ colly | ÷ ceiling (net/http) | ÷ ceiling (fasthttp) | CPU per 1000 pages | server CPU per 1000 pages | max RSS | requests |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		r.p("| contender | pages/s | ÷ colly | ÷ ceiling (net/http) | ÷ ceiling (fasthttp) | CPU per 1000 pages | server CPU per 1000 pages | max RSS | Go heap allocated per page | GCs per 1000 pages | requests |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, l := range labels {
 			k := key(l.name, c)
 			if _, ok := r.s.Figures[k+" pages_per_s"]; !ok {
-				r.p("| %s | — | | | | | | | |\n", l.label)
+				r.p("| %s | — | | | | | | | | | |\n", l.label)
 				continue
 			}
 			vsColly, vsNet, vsFast := "", "", ""
@@ -212,24 +214,25 @@ func (r *report) rates() {
 				vsNet = r.rcell(k, key("ceiling-nethttp", c))
 				vsFast = r.rcell(k, key("ceiling-fasthttp", c))
 			}
-			r.p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", l.label, r.cell(k, "pages_per_s", rate), vsColly, vsNet, vsFast,
-				r.cell(k, "cpu_ms_per_kpage", ms), r.cell(k, "server_cpu_ms_per_kpage", ms), r.cell(k, "maxrss_mib", mib), r.cell(k, "requests", count))
+			r.p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", l.label, r.cell(k, "pages_per_s", rate), vsColly, vsNet, vsFast,
+				r.cell(k, "cpu_ms_per_kpage", ms), r.cell(k, "server_cpu_ms_per_kpage", ms), r.cell(k, "maxrss_mib", mib),
+				r.cell(k, "alloc_kib_per_page", kib), r.cell(k, "gc_per_kpage", count), r.cell(k, "requests", count))
 		}
 		r.p("\n")
 	}
-	r.p("Repeated fetches (colly's visited check and its record of a visit are two steps, so two goroutines can both fetch a page): ")
+	r.p("Pages fetched twice (colly's visited check and its record of a visit are two steps, so two goroutines can both pass the check): ")
 	var reps []string
 	for _, c := range r.d.c.concs {
 		for _, n := range []string{"colly", "colly-default-client", "ours-engine"} {
 			if st, ok := r.s.Figures[key(n, c)+" repeats"]; ok && st.Max > 0 {
-				reps = append(reps, fmt.Sprintf("%s at %d: up to %.0f pages fetched twice in a run", n, c, st.Max))
+				reps = append(reps, fmt.Sprintf("%s at %d: at most %.0f in one run", n, c, st.Max))
 			}
 		}
 	}
 	if len(reps) == 0 {
 		r.p("none in these runs.\n\n")
 	} else {
-		r.p("%s. Pages/s counts distinct pages.\n\n", strings.Join(reps, "; "))
+		r.p("%s (the requests column counts them). Pages/s counts distinct pages.\n\n", strings.Join(reps, "; "))
 	}
 	r.p("What each contender ran (at concurrency %d):\n\n", r.d.c.concs[len(r.d.c.concs)-1])
 	for _, l := range labels {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -206,13 +207,16 @@ func SelfUsage() (Usage, error) {
 	return Usage{CPU: tv(ru.Utime) + tv(ru.Stime), MaxRSS: ru.Maxrss * 1024}, nil
 }
 
-// Meter times one crawl: wall clock and this process's CPU.
+// Meter times one crawl: wall clock, this process's CPU, and the Go
+// heap allocations and garbage collections meanwhile.
 type Meter struct {
-	start    time.Time
-	cpu      time.Duration
-	elapsed  time.Duration // set by End
-	cpuSpent time.Duration // set by End
-	maxRSS   int64         // set by End
+	start        time.Time
+	cpu          time.Duration
+	alloc, numGC uint64
+	elapsed      time.Duration // set by End, like the fields below
+	cpuSpent     time.Duration
+	maxRSS       int64
+	allocd, nGC  uint64
 }
 
 // Start begins a measurement.
@@ -221,7 +225,9 @@ func Start() (*Meter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Meter{start: time.Now(), cpu: u.CPU}, nil
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return &Meter{start: time.Now(), cpu: u.CPU, alloc: ms.TotalAlloc, numGC: uint64(ms.NumGC)}, nil
 }
 
 // End ends the measurement; call it as soon as the crawl returns.
@@ -231,15 +237,20 @@ func (m *Meter) End() error {
 	if err != nil {
 		return err
 	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
 	m.cpuSpent, m.maxRSS = u.CPU-m.cpu, u.MaxRSS
+	m.allocd, m.nGC = ms.TotalAlloc-m.alloc, uint64(ms.NumGC)-m.numGC
 	return nil
 }
 
 // Record writes, for a crawl that found pages distinct pages with
 // requests HTTP requests (negative: not known), into o: pages, requests
 // (when known), elapsed_s, pages_per_s, cpu_s, cpu_ms_per_kpage (CPU
-// milliseconds of this process per 1000 pages, between Start and End)
-// and maxrss_mib (peak RSS of the whole process life up to End).
+// milliseconds of this process per 1000 pages, between Start and End),
+// maxrss_mib (peak RSS of the whole process life up to End),
+// alloc_kib_per_page (Go heap bytes allocated per page) and
+// gc_per_kpage (garbage collections per 1000 pages).
 func (m *Meter) Record(o *result.Output, pages, requests int) error {
 	if m.elapsed <= 0 {
 		return errors.New("crawlbench: Record before End")
@@ -256,5 +267,7 @@ func (m *Meter) Record(o *result.Output, pages, requests int) error {
 	o.Add("cpu_s", m.cpuSpent.Seconds(), "s")
 	o.Add("cpu_ms_per_kpage", m.cpuSpent.Seconds()*1e3/float64(pages)*1000, "ms")
 	o.Add("maxrss_mib", float64(m.maxRSS)/(1<<20), "MiB")
+	o.Add("alloc_kib_per_page", float64(m.allocd)/1024/float64(pages), "KiB")
+	o.Add("gc_per_kpage", float64(m.nGC)/float64(pages)*1000, "GCs")
 	return nil
 }

@@ -77,10 +77,13 @@ func TestURLsRoundTrip(t *testing.T) {
 	require.Equal(t, in, out)
 }
 
+var sink []byte
+
 func TestMeter(t *testing.T) {
 	t.Parallel()
 	m, err := Start()
 	require.NoError(t, err)
+	sink = make([]byte, 64<<10) // some allocation to see
 	o := result.New("crawl", "test")
 	require.Error(t, m.Record(o, 10, 10), "Record before End")
 	deadline := time.Now().Add(20 * time.Millisecond)
@@ -89,7 +92,7 @@ func TestMeter(t *testing.T) {
 	require.NoError(t, m.End())
 	require.Error(t, m.Record(o, 0, 0), "no page")
 	require.NoError(t, m.Record(o, 10, -1))
-	for _, name := range []string{"pages", "elapsed_s", "pages_per_s", "cpu_s", "cpu_ms_per_kpage", "maxrss_mib"} {
+	for _, name := range []string{"pages", "elapsed_s", "pages_per_s", "cpu_s", "cpu_ms_per_kpage", "maxrss_mib", "alloc_kib_per_page"} {
 		v, ok := o.Get(name)
 		require.True(t, ok, name)
 		require.Greater(t, v, 0.0, name)
