@@ -510,10 +510,10 @@ func (w *worker) page(it item, final string, ex *exchange) {
 // Page.Links.
 func (w *worker) resolveLinks(base *url.Url, raw []string) (all []normURL, httpLinks []string) {
 	c := w.c
-	origin := ""
+	var bk baseKeys
 	seen := make(map[string]struct{}, len(raw))
 	for _, r := range raw {
-		key := linkCacheKey(base, &origin, r)
+		key := linkCacheKey(base, &bk, r)
 		n, cached := w.links[key]
 		if key == "" || !cached {
 			var err error
@@ -544,28 +544,79 @@ func (w *worker) resolveLinks(base *url.Url, raw []string) (all []normURL, httpL
 // linkCacheSize bounds a worker's cache of resolved links.
 const linkCacheSize = 4096
 
+// baseKeys caches, for one page, the parts of its base URL that the
+// resolution of a reference depends on.
+type baseKeys struct {
+	origin string // scheme://userinfo@host:port
+	dir    string // origin + path up to and including its last '/'
+	ok     bool   // computed (and base is http(s))
+	done   bool
+}
+
+func (b *baseKeys) compute(base *url.Url) bool {
+	if !b.done {
+		b.done = true
+		if isHTTPScheme(base.Scheme()) {
+			href := base.Href(true)
+			if i := strings.IndexAny(href, "?#"); i >= 0 {
+				href = href[:i]
+			}
+			ps := pathStart(href)
+			b.origin = href[:ps]
+			b.dir = href[:ps+strings.LastIndexByte(href[ps:], '/')+1]
+			b.ok = ps < len(href)
+		}
+	}
+	return b.ok
+}
+
 // linkCacheKey returns the key under which the resolution of ref against
-// base can be cached across pages, or "" when it depends on base's path or
-// query. It does not for absolute http(s) URLs (key: the URL) and, when
-// base is http(s), for path-absolute references "/x" (key: base's
-// scheme://userinfo@host:port followed by the reference): the WHATWG parser
-// takes only those parts from base. Navigation links repeated on every page
-// of a site are resolved once per worker. *origin caches base's origin.
-func linkCacheKey(base *url.Url, origin *string, ref string) string {
+// base can be cached across pages, or "" when it cannot. What the WHATWG
+// parser takes from base decides the key:
+//   - absolute http(s) URLs: nothing (key: the URL);
+//   - path-absolute references "/x": base's scheme://userinfo@host:port;
+//   - relative paths "x/y.html", "../z": that origin and base's path up to
+//     its last '/' (only references without a scheme-like ':', a '\', a
+//     leading '?' or '#', or white space, which the parser treats
+//     specially).
+//
+// Navigation links repeated on every page of a site, and relative links
+// between the pages of one folder, are thus resolved once per worker.
+func linkCacheKey(base *url.Url, bk *baseKeys, ref string) string {
 	switch {
 	case strings.HasPrefix(ref, "http://") || strings.HasPrefix(ref, "https://"):
 		return ref
 	case len(ref) >= 2 && ref[0] == '/' && ref[1] != '/' && ref[1] != '\\':
-		if *origin == "" {
-			if !isHTTPScheme(base.Scheme()) {
-				return ""
-			}
-			href := base.Href(true)
-			*origin = href[:pathStart(href)]
+		if !bk.compute(base) {
+			return ""
 		}
-		return *origin + "\x00" + ref
+		return bk.origin + "\x00" + ref
+	case plainRelative(ref):
+		if !bk.compute(base) {
+			return ""
+		}
+		return bk.dir + "\x01" + ref
 	}
 	return ""
+}
+
+// plainRelative reports whether ref is a relative path reference whose
+// resolution depends only on base's origin and folder.
+func plainRelative(ref string) bool {
+	if ref == "" || ref[0] == '/' || ref[0] == '?' || ref[0] == '#' {
+		return false
+	}
+	for i := 0; i < len(ref); i++ {
+		switch c := ref[i]; {
+		case c <= ' ' || c == 0x7f || c == '\\':
+			return false
+		case c == ':':
+			return false // a scheme, or could be read as one
+		case c == '?' || c == '#':
+			return true // the rest is query or fragment, taken from ref
+		}
+	}
+	return true
 }
 
 // notModified delivers a 304 and follows the links the earlier crawl saw.
