@@ -34,24 +34,31 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/connectorhq/connector/bench/internal/crawlbench"
 	"github.com/connectorhq/connector/bench/internal/procstat"
 	"github.com/connectorhq/connector/bench/internal/result"
 )
+
+// errInterrupted is returned when a signal stopped the run.
+var errInterrupted = errors.New("interrupted: nothing written")
 
 type config struct {
 	bin, site, work, out, results, summary, rev, product string
@@ -185,6 +192,7 @@ type meta struct {
 
 // driver is one run of the benchmark.
 type driver struct {
+	ctx      context.Context // cancelled by SIGINT / SIGTERM
 	c        config
 	raw, log string
 	res      runs
@@ -207,7 +215,11 @@ func run(c config) error {
 		defer os.RemoveAll(d)
 		c.work = d
 	}
-	d := &driver{c: c, raw: filepath.Join(c.out, "raw"), log: filepath.Join(c.out, "log"), res: runs{}}
+	// SIGINT or SIGTERM kills the running program, stops the servers and
+	// removes the scratch folder (the deferred calls), and writes nothing.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	d := &driver{ctx: ctx, c: c, raw: filepath.Join(c.out, "raw"), log: filepath.Join(c.out, "log"), res: runs{}}
 	for _, dir := range []string{d.raw, d.log, c.work} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return err
@@ -251,6 +263,9 @@ func run(c config) error {
 					return err
 				}
 				d.step(key(ct.name, conc), i, ct.prog, ct.args(c, start, expect, dir, conc), ct.env, srv.pid)
+				if ctx.Err() != nil {
+					return errInterrupted
+				}
 			}
 		}
 	}
@@ -263,6 +278,9 @@ func run(c config) error {
 	}
 	if c.product != "" {
 		d.runDedup()
+	}
+	if ctx.Err() != nil {
+		return errInterrupted
 	}
 	d.m.Finished = time.Now().UTC()
 	d.m.LoadAfter = loadavg()
@@ -381,7 +399,7 @@ func (d *driver) exec(k string, iter int, prog string, args, env []string) (*res
 	}
 	defer logf.Close()
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(filepath.Join(d.c.bin, prog), args...)
+	cmd := exec.CommandContext(d.ctx, filepath.Join(d.c.bin, prog), args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
@@ -407,6 +425,9 @@ func (d *driver) exec(k string, iter int, prog string, args, env []string) (*res
 // runProfile takes a CPU profile of the engine crawling the manual
 // profileRepeat times at concurrency 16, and reads its cost centres.
 func (d *driver) runProfile(start, expect string) {
+	if d.ctx.Err() != nil {
+		return
+	}
 	prof := filepath.Join(d.c.out, "crawl-engine-c16.prof")
 	k := "crawl.profile"
 	d.step(k, 0, "crawlours", []string{"-mode", "engine", "-start", start, "-expect", expect, "-conc", "16",
@@ -426,7 +447,7 @@ func (d *driver) runProfile(start, expect string) {
 // runMemory runs the memory measurement memRuns times, each against a
 // fresh generated site server.
 func (d *driver) runMemory() {
-	for i := 0; i < d.c.memRuns; i++ {
+	for i := 0; i < d.c.memRuns && d.ctx.Err() == nil; i++ {
 		k := "crawl.memory.durable"
 		srv, err := startServer(filepath.Join(d.c.bin, "crawlsite"), filepath.Join(d.log, fmt.Sprintf("crawl.gensite-%d.log", i+1)),
 			"-gen", fmt.Sprint(d.c.memN), "-fanout", "100")
@@ -467,9 +488,12 @@ var dedupLine = regexp.MustCompile(`BenchmarkDedupMemory\S*\s+\d+\s+.*?([\d.]+) 
 
 // runDedup runs the crawl package's BenchmarkDedupMemory once.
 func (d *driver) runDedup() {
+	if d.ctx.Err() != nil {
+		return
+	}
 	k := "crawl.dedup"
 	t0 := time.Now()
-	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "^BenchmarkDedupMemory$", "-benchtime", "1x", "./crawl/")
+	cmd := exec.CommandContext(d.ctx, "go", "test", "-run", "^$", "-bench", "^BenchmarkDedupMemory$", "-benchtime", "1x", "./crawl/")
 	cmd.Dir = d.c.product
 	out, err := cmd.CombinedOutput()
 	_ = os.WriteFile(filepath.Join(d.log, k+".log"), out, 0o640)
