@@ -228,13 +228,35 @@ func (r *Repository) datastore(task string) (store.Datastore, error) {
 // begin records the start of an action on task (TaskList) and returns a
 // function that records its end.
 func (r *Repository) begin(ds store.Datastore, action string, newRun bool) (*taskMeta, func(), error) {
+	startMs := r.now().UnixMilli()
+	if !newRun {
+		// Nothing depends on it being on disk before the action runs: one
+		// write at the end records the call (half the commits for the
+		// actions that are cheap, e.g. Identifiers).
+		m, err := readMeta(ds)
+		if err != nil {
+			return nil, nil, fmt.Errorf("httpfetch: read task record: %w", err)
+		}
+		return m, func() {
+			_, err := updateMeta(ds, func(m *taskMeta) {
+				m.Calls++
+				m.Action = action
+				m.LastStartMs = startMs
+				m.LastFinishMs = r.now().UnixMilli()
+			})
+			if err != nil {
+				r.log.Warn("cannot record an action", "error", err)
+			}
+		}, nil
+	}
+	// A new Synchronize run: its number tags the records it writes, so it
+	// is on disk before the crawl starts (a crashed run's number is never
+	// reused).
 	m, err := updateMeta(ds, func(m *taskMeta) {
 		m.Calls++
 		m.Action = action
-		m.LastStartMs = r.now().UnixMilli()
-		if newRun {
-			m.Runs++
-		}
+		m.LastStartMs = startMs
+		m.Runs++
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("httpfetch: record action start: %w", err)

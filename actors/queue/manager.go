@@ -425,6 +425,37 @@ func (m *manager) released(ctx actor.Context, msg *slotReleased) {
 	m.dispatch(ctx)
 }
 
+// topK returns the k first entries of sel in cmp order (unsorted), keeping
+// a heap of the best k seen so far with the worst of them on top.
+func topK(sel []*entry, k int, cmp func(a, b *entry) int) []*entry {
+	h := &worstFirst{cmp: cmp, e: make([]*entry, 0, k)}
+	for _, e := range sel {
+		switch {
+		case len(h.e) < k:
+			heap.Push(h, e)
+		case cmp(e, h.e[0]) < 0:
+			h.e[0] = e
+			heap.Fix(h, 0)
+		}
+	}
+	return h.e
+}
+
+type worstFirst struct {
+	cmp func(a, b *entry) int
+	e   []*entry
+}
+
+func (h *worstFirst) Len() int           { return len(h.e) }
+func (h *worstFirst) Less(i, j int) bool { return h.cmp(h.e[i], h.e[j]) > 0 }
+func (h *worstFirst) Swap(i, j int)      { h.e[i], h.e[j] = h.e[j], h.e[i] }
+func (h *worstFirst) Push(x any)         { h.e = append(h.e, x.(*entry)) }
+func (h *worstFirst) Pop() any {
+	x := h.e[len(h.e)-1]
+	h.e = h.e[:len(h.e)-1]
+	return x
+}
+
 // shutdownDone is sent once no worker runs and every change is on disk.
 func (m *manager) checkShutdown(ctx actor.Context) {
 	if m.shutting && m.shutWaiter != nil && m.running == 0 && !m.inflight && m.pending == nil && len(m.retry) == 0 {
@@ -566,25 +597,21 @@ func (m *manager) list(f *messages.ListActions) *messages.ListActionsReply {
 		}
 		return e.queuedMs
 	}
-	slices.SortFunc(sel, func(a, b *entry) int {
+	cmp := func(a, b *entry) int {
 		ka, kb := key(a), key(b)
 		if ka == kb { // ties in arrival order, following the direction
 			ka, kb = int64(a.seq), int64(b.seq)
 		}
-		c := 0
-		if ka < kb {
-			c = -1
-		} else if ka > kb {
-			c = 1
-		}
+		c := cmpInt64(ka, kb)
 		if !f.Ascending {
 			c = -c
 		}
 		return c
-	})
-	if f.MaxResults > 0 && len(sel) > int(f.MaxResults) {
-		sel = sel[:f.MaxResults]
 	}
+	if k := int(f.MaxResults); k > 0 && k < len(sel) {
+		sel = topK(sel, k, cmp) // O(n log k), not a sort of every match
+	}
+	slices.SortFunc(sel, cmp)
 	ids := make([]string, len(sel))
 	for i, e := range sel {
 		ids[i] = e.id.String()
