@@ -431,7 +431,7 @@ func (r *report) durability() {
 
 func (r *report) peers() {
 	r.header("Side by side with peers")
-	r.p("All in process, same machine, same run, 16 goroutines enqueuing or asking and 16 workers; a no-op job (ours: an action of a no-op repository). Durability as stated in \"Durability\". asynq jobs are enqueued with MaxRetry(0) so that a cancelled job ends (archived) instead of going to retry; asynq's idle poll is 20 ms and River's fetch cooldown/poll 2 ms/20 ms (River's own benchmark settings). Cancel of a running job: asynq `Inspector.CancelProcessing`, River `JobCancel`, ours `QueueAction=Stop` (in process: `StopAction`).\n\n")
+	r.p("All in process, same machine, same run, 16 goroutines enqueuing or asking and 16 workers; a no-op job (ours: an action of a no-op repository). Durability as stated in \"Durability\". asynq jobs are enqueued with MaxRetry(0) so that a cancelled job ends (archived) instead of going to retry; asynq's idle poll is 20 ms and River's fetch cooldown/poll 2 ms/20 ms (River's own benchmark settings). Cancel of a running job: asynq `Inspector.CancelProcessing`, River `JobCancel`, ours `QueueAction=Stop` (in process: `StopAction`). Ours is a call into the queue inside the same process; the peers' enqueue, status and cancel go to Redis or PostgreSQL over loopback, as their clients always do: each row compares each system's own path, not equal work.\n\n")
 	peers := []struct{ name, light, burn string }{
 		{"asynq, Redis everysec", "peers.asynq-everysec", "burn.asynq-everysec"},
 		{"asynq, Redis always", "peers.asynq-always", "burn.asynq-always"},
