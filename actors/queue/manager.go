@@ -161,7 +161,13 @@ func newManager(cfg Config, sh *shared, root *actor.RootContext) *manager {
 	}
 	m.props = actor.PropsFromProducer(newTask,
 		actor.WithReceiverMiddleware(recoverMiddleware),
-		actor.WithMailbox(taskMailbox(root)))
+		actor.WithMailbox(taskMailbox(root)),
+		// A task actor's messages are handled on the goroutine that sends
+		// them (a request's goroutine, the worker's, the QueueManager's)
+		// instead of waking a goroutine per burst: it never blocks in
+		// Receive, so nothing is held up, and a GetStatus costs no
+		// goroutine switch.
+		actor.WithDispatcher(actor.NewSynchronizedDispatcher(300)))
 	return m
 }
 
