@@ -8,7 +8,11 @@
 //	go tool pprof -top -focus 'connector/(transport|actors|store|server)' out/status.prof
 //
 // Throughput printed here is not comparable with httpbench (client and
-// server share one process and the profiler runs).
+// server share one process and the profiler runs). With -loadgen BIN the
+// load comes from "BIN bench" in a child process instead, so the profile
+// holds the server alone, as httpbench runs it:
+//
+//	go run ./cmd/profile -scenario status -store memory -loadgen ../bin/connector -o out/status.prof
 package main
 
 import (
@@ -16,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime/pprof"
 	"time"
 
@@ -33,13 +38,14 @@ func main() {
 	dur := flag.Duration("dur", 10*time.Second, "load duration")
 	conc := flag.Int("conc", 32, "connections")
 	outPath := flag.String("o", "out/cpu.prof", "CPU profile file")
+	loadgenBin := flag.String("loadgen", "", "drive the load with \"BIN bench\" in a child process (e.g. ../bin/connector)")
 	flag.Parse()
-	if err := run(*scenario, *storeKind, *dur, *conc, *outPath); err != nil {
+	if err := run(*scenario, *storeKind, *dur, *conc, *outPath, *loadgenBin); err != nil {
 		result.Fatal("profile", err)
 	}
 }
 
-func run(scenario, storeKind string, dur time.Duration, conc int, outPath string) error {
+func run(scenario, storeKind string, dur time.Duration, conc int, outPath, loadgenBin string) error {
 	dir, err := os.MkdirTemp("", "profile-")
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
@@ -87,6 +93,15 @@ func run(scenario, storeKind string, dur time.Duration, conc int, outPath string
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}
+	if loadgenBin != "" {
+		err := external(loadgenBin, lc)
+		pprof.StopCPUProfile()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "profile: %s/%s: server profile in %s\n", scenario, storeKind, outPath)
+		return nil
+	}
 	rep, err := loadgen.Run(context.Background(), lc)
 	pprof.StopCPUProfile()
 	if err != nil {
@@ -94,5 +109,18 @@ func run(scenario, storeKind string, dur time.Duration, conc int, outPath string
 	}
 	fmt.Fprintf(os.Stderr, "profile: %s/%s: %.0f operations/s, p99 %d µs, passed %t; profile in %s\n",
 		scenario, storeKind, rep.Operations.PerSecond, rep.OperationLatency.P99Us, rep.Passed, outPath)
+	return nil
+}
+
+// external runs the load of lc with "bin bench" in a child process and
+// prints its report.
+func external(bin string, lc loadgen.Config) error {
+	cmd := exec.Command(bin, "bench", "-scenario", string(lc.Scenario), "-duration", lc.Duration.String(),
+		"-concurrency", fmt.Sprint(lc.Concurrency), "-fetchaction", lc.FetchAction, "-filter", lc.Filter,
+		"-quiet", lc.Target)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("profile: %s bench: %w", bin, err)
+	}
 	return nil
 }
