@@ -28,7 +28,7 @@ import (
 // random moment, restarts it on the same data, and checks that every token
 // that got a reply is there, in a consistent state. Each round reuses the
 // data of the previous ones. CONNECTOR_CRASH_ROUNDS sets the number of
-// rounds (make bench runs more).
+// rounds: 2 here, 25 in make bench (bench/crash.sh).
 func TestCrashKeepsEveryAcknowledgedAction(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills the real binary")
