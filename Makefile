@@ -25,6 +25,8 @@ test: ## the whole suite with -race (installs what the tests need)
 	@# Tests that cannot run under -race (allocation counts; bbolt reading a
 	@# damaged page trips the race detector's pointer checks): once without it.
 	$(GO) test -count=1 -run 'TestEncodeAllocs|TestDamageFlippedBytes' ./transport/aci ./store
+	@# The bench module (its own go.mod: the peers stay out of ours).
+	cd bench && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 test-short: ## quick run without -race
 	$(GO) test -count=1 -short $(PKGS)
