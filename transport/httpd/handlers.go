@@ -50,6 +50,9 @@ func (s *Server) fetch(req *aci.Request) (*result, error) {
 
 var queueActions = []string{"GetStatus", "Cancel", "Stop", "ChangePriority", "Pause", "Resume", "Progress", "QueueStatus", "GetActionParameters", "Duplicate"}
 
+// tokenActions are the QueueActions (lower case) that take a Token.
+var tokenActions = []string{"getstatus", "cancel", "stop", "changepriority", "pause", "resume", "progress", "getactionparameters", "duplicate"}
+
 // queueInfo serves /action=QueueInfo&QueueName=fetch&QueueAction=X[&Token=...].
 func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 	qa, err := req.Require("QueueAction")
@@ -64,8 +67,13 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 	if !strings.EqualFold(strings.TrimSpace(qn), q.Name()) {
 		return nil, fmt.Errorf("%w: %q (this server has the queue %q)", messages.ErrUnknownQueue, qn, q.Name())
 	}
+	action := strings.ToLower(strings.TrimSpace(qa))
 	token, hasToken := req.Params.Get("Token")
-	hasToken = hasToken && strings.TrimSpace(token) != ""
+	if hasToken && strings.TrimSpace(token) == "" && slices.Contains(tokenActions, action) {
+		// Token= present but blank is a token that names nothing, not "no
+		// token": it must not list every action or pause the whole queue.
+		return nil, fmt.Errorf("%w: the Token parameter is empty", messages.ErrUnknownToken)
+	}
 	needToken := func() error {
 		if !hasToken {
 			return messages.Missing("Token")
@@ -78,7 +86,7 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 		}
 		return &result{actions: []*messages.ActionStatus{r.Status}}, nil
 	}
-	switch strings.ToLower(strings.TrimSpace(qa)) {
+	switch action {
 	case "getstatus":
 		if hasToken {
 			st, err := q.Status(token)
@@ -122,7 +130,7 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 		}
 		return actionReply(q.Ask(token, &messages.ChangePriority{Priority: int32(p)}))
 	case "pause", "resume":
-		pause := strings.EqualFold(strings.TrimSpace(qa), "pause")
+		pause := action == "pause"
 		if hasToken {
 			if pause {
 				return actionReply(q.Ask(token, &messages.PauseAction{}))
