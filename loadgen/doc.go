@@ -48,7 +48,17 @@
 // Measurements count when they complete inside the window: from the
 // start to Duration, to the interruption, or to the last operation when
 // Requests ends the run. Operations still running when the window closes
-// are Unfinished: neither successes nor errors.
+// are Unfinished: neither successes nor errors. Every per-second figure
+// is a count over the window.
+//
+// At a fixed rate the schedule holds the slots due before Duration,
+// ceil(Duration*Rate) of them, so it covers [0, Duration): when it runs
+// out the run ends by duration and the window is Duration, even though
+// the workers are done as soon as the last slot's operation ends (up to
+// 1/Rate earlier). The scheduled span, not the wall time, is the interval
+// the load was offered over, so that a schedule that was kept reports an
+// achieved rate of Rate (within 1/Duration) and throughput comparable
+// with a closed-loop run of the same Duration.
 //
 // # Scenarios
 //

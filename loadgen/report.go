@@ -27,7 +27,7 @@ type Report struct {
 	Target Target   `json:"target"`
 
 	Start     time.Time `json:"start"`      // UTC, when the load began
-	ElapsedUs int64     `json:"elapsed_us"` // the measurement window
+	ElapsedUs int64     `json:"elapsed_us"` // the measurement window: Duration when it ended the run, also at a fixed rate
 	// EndReason is "duration", "requests" or "interrupted".
 	EndReason string `json:"end_reason"`
 
@@ -142,7 +142,7 @@ type Latency struct {
 // Schedule says how well a fixed-rate run kept its schedule.
 type Schedule struct {
 	TargetRate   float64 `json:"target_rate"`
-	AchievedRate float64 `json:"achieved_rate"` // operations started in the window per second
+	AchievedRate float64 `json:"achieved_rate"` // operations started per second of the window
 	// Late counts operations that started more than LateThreshold after
 	// their intended time: every worker was busy.
 	Late     int64 `json:"late"`

@@ -27,6 +27,9 @@ type runner struct {
 	log     *slog.Logger
 	claimed atomic.Int64 // operations claimed (bound and schedule slots)
 	started atomic.Int64 // operations started
+	// schedOut is set when an open-loop worker claimed a slot due at or
+	// after Duration: the schedule, not the Requests bound, ran out.
+	schedOut atomic.Bool
 }
 
 // worker sends operations one after another. It is owned by one
@@ -121,6 +124,12 @@ func (r *runner) version(ctx context.Context, t *target) Target {
 
 // load runs the workers until the duration, the request bound or ctx
 // ends the run, and fills rep.
+//
+// At a fixed rate the workers are done before the deadline when the
+// schedule runs out (its last slot is due at most 1/Rate before
+// Duration); that run still ends by duration and its window and rates
+// are over Duration, the span the schedule covers, not the wall time up
+// to the last operation's end.
 func (r *runner) load(ctx context.Context, rep *Report) {
 	s := r.s
 	st := r.st
@@ -169,7 +178,7 @@ func (r *runner) load(ctx context.Context, rep *Report) {
 	case interrupted.Load():
 		rep.EndReason = "interrupted"
 		elapsed = time.Duration(st.windowNs.Load())
-	case wall >= s.Duration || runCtx.Err() != nil:
+	case wall >= s.Duration || runCtx.Err() != nil || r.schedOut.Load():
 		rep.EndReason = "duration"
 		elapsed = s.Duration
 	default:
@@ -198,7 +207,9 @@ func (r *runner) closedLoop(ctx context.Context, w *worker) {
 // openLoop starts operations on the fixed schedule start + i/Rate: each
 // worker claims the next slot, waits for its time, and runs it; when
 // every worker is busy, the slot starts late and its corrected latency
-// still counts from the intended time.
+// still counts from the intended time. The schedule holds the slots due
+// before Duration (ceil(Duration*Rate) of them), so it covers the
+// interval [0, Duration), which is the interval its rates are over.
 func (r *runner) openLoop(ctx context.Context, w *worker) {
 	start := r.st.start
 	for {
@@ -208,6 +219,7 @@ func (r *runner) openLoop(ctx context.Context, w *worker) {
 		}
 		intended := start.Add(time.Duration(float64(i-1) * float64(time.Second) / r.s.Rate))
 		if intended.Sub(start) >= r.s.Duration {
+			r.schedOut.Store(true)
 			return // the schedule ends with the window
 		}
 		if d := time.Until(intended); d > 0 && !w.sleep(ctx, d) {

@@ -179,6 +179,29 @@ func TestDurationEndsTheRun(t *testing.T) {
 	require.InDelta(t, float64(rep.Operations.OK)/0.2, rep.Operations.PerSecond, 0.01)
 }
 
+// A fixed-rate run ends when its schedule leaves the window: 20/s for
+// 500 ms offers the slots 0, 50, ..., 450 ms, and the workers are done
+// before the deadline. That is still the end of -duration (with or
+// without a -requests bound the schedule never reaches), and the rates
+// are over the scheduled span, Duration, not the shorter wall time.
+func TestFixedRateEndsByDuration(t *testing.T) {
+	t.Parallel()
+	for _, requests := range []int64{0, 1000} {
+		f := newFake()
+		base := f.start(t)
+		rep, err := Run(context.Background(), Config{Target: base, Scenario: ScenarioStatusList,
+			Rate: 20, Requests: requests, Duration: 500 * time.Millisecond})
+		require.NoError(t, err)
+		require.Equal(t, "duration", rep.EndReason, "requests %d", requests)
+		require.Equal(t, int64(500000), rep.ElapsedUs, "requests %d", requests)
+		require.Positive(t, rep.Operations.OK)
+		require.InDelta(t, float64(rep.Operations.OK+rep.Operations.Failed)/0.5, rep.Operations.PerSecond, 0.01)
+		require.InDelta(t, float64(rep.Requests.Count)/0.5, rep.Requests.PerSecond, 0.01)
+		require.NotNil(t, rep.Schedule)
+		require.LessOrEqual(t, rep.Schedule.AchievedRate, 20.0, "at most 10 slots in 0.5 s")
+	}
+}
+
 func TestMixedActionThatNeverEndsIsUnfinished(t *testing.T) {
 	t.Parallel()
 	f := newFake()
