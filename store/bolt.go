@@ -169,14 +169,29 @@ func (s *boltStore) startJournal() error {
 		muts  []journalMutation
 	}
 	var recs []rec
+	var torn string // the segment that ended in a torn frame
 	for _, n := range segs {
 		name := filepath.Join(s.cfg.Dir, segmentName(base, n))
-		err := readSegment(name, func(q string, muts []journalMutation) error {
+		frames := 0
+		t, err := readSegment(name, func(q string, muts []journalMutation) error {
 			recs = append(recs, rec{q, muts})
+			frames++
 			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("store: %s: replay journal: %w", s.path, err)
+		}
+		if torn != "" && (frames > 0 || t != nil) {
+			// Only the last frame written can be torn: data after it means
+			// the frame taken for torn was damage, and acknowledged frames
+			// may be missing.
+			return fmt.Errorf("store: %s: replay journal: %s ends in a damaged frame but %s, written after it, holds data: %w",
+				s.path, torn, name, ErrCorrupt)
+		}
+		if t != nil {
+			torn = name
+			s.log.Warn("journal: dropped a frame torn by a crash (it was never acknowledged)",
+				"segment", name, "offset", t.offset, "bytes", t.bytes)
 		}
 	}
 	if len(recs) > 0 {

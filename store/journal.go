@@ -26,21 +26,29 @@ import (
 // Segment files are "<store file>.wal.<n>", n increasing. A segment holds
 // frames, then zeros:
 //
-//	frame   = length:uint32 crc:uint32 payload      (big-endian)
+//	frame   = length:uint32 crc:uint32 hcrc:uint32 payload   (big-endian)
 //	crc     = CRC-32C of payload
+//	hcrc    = CRC-32C of length and crc (the header's own check)
 //	payload = uvarint(len(queue)) queue uvarint(count) mutation*
 //	mutation= kind:byte uvarint(len(data)) data     kind 1: put (data = encoded
 //	                                                record), 2: delete (id)
 //
-// A length of zero ends the segment's data. A frame whose checksum does not
-// match, followed by nothing but zeros, is a write torn by a crash (never
-// acknowledged, since the fdatasync that acknowledges it did not return)
-// and ends the data; followed by anything else it is damage (ErrCorrupt).
+// A header of zeros ends the segment's data. Appends are serialised and
+// each is fdatasync'd before the next starts, so only the last frame of
+// the last segment that holds data can have been torn by a crash (it was
+// never acknowledged: the fdatasync that acknowledges it did not return).
+// That frame is dropped, with a warning, when it is at the end of the
+// data: its header checks but its payload does not (followed by nothing
+// but zeros) or runs past the end of a file that appends extend, or its
+// header does not check and nothing but zeros follows it. Anything else
+// is damage (ErrCorrupt), and Open refuses the store: a damaged length is
+// never taken for the end of the data, and a damaged frame is never
+// skipped when acknowledged frames come after it.
 
 const (
 	journalExt       = ".wal."
 	segmentSize      = 4 << 20
-	frameHeaderBytes = 8
+	frameHeaderBytes = 12
 	kindPut          = 1
 	kindDelete       = 2
 )
@@ -75,6 +83,7 @@ func encodeFrame(queue string, muts []journalMutation) []byte {
 	payload := b[frameHeaderBytes:]
 	binary.BigEndian.PutUint32(b[0:4], uint32(len(payload)))
 	binary.BigEndian.PutUint32(b[4:8], crc32.Checksum(payload, castagnoli))
+	binary.BigEndian.PutUint32(b[8:12], crc32.Checksum(b[0:8], castagnoli))
 	return b
 }
 
@@ -176,40 +185,77 @@ func listSegments(dir, base string) ([]uint64, error) {
 	return out, nil
 }
 
-// readSegment returns the frames of a segment, applying the torn-write rule.
-func readSegment(path string, fn func(queue string, muts []journalMutation) error) error {
+// tornFrame describes a frame dropped at the end of a segment's data as
+// torn by a crash.
+type tornFrame struct {
+	offset int // where the frame starts
+	bytes  int // how many bytes of the file it occupies
+}
+
+// readSegment calls fn for each frame of a segment, in order. It returns
+// the torn frame it dropped at the end of the data, if any (see the
+// format's comment); the caller decides whether a torn frame may be there
+// at all (only in the last segment that holds data).
+func readSegment(path string, fn func(queue string, muts []journalMutation) error) (*tornFrame, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	off := 0
-	for off+frameHeaderBytes <= len(data) {
-		n := int(binary.BigEndian.Uint32(data[off:]))
-		if n == 0 {
-			return checkZeros(path, data, off)
+	for off < len(data) {
+		if off+frameHeaderBytes > len(data) {
+			// A header cut by the end of the file: torn if it is not zeros.
+			if err := checkZeros(path, data, off); err != nil {
+				return &tornFrame{offset: off, bytes: len(data) - off}, nil
+			}
+			return nil, nil
 		}
-		sum := binary.BigEndian.Uint32(data[off+4:])
+		hdr := data[off : off+frameHeaderBytes]
+		if isZeros(hdr) {
+			return nil, checkZeros(path, data, off)
+		}
+		if crc32.Checksum(hdr[0:8], castagnoli) != binary.BigEndian.Uint32(hdr[8:12]) {
+			// A header that does not check: torn only if nothing but zeros
+			// follows it (its length cannot be trusted to skip the payload).
+			if err := checkZeros(path, data, off+frameHeaderBytes); err != nil {
+				return nil, fmt.Errorf("%w (the frame header at offset %d does not match its checksum)", err, off)
+			}
+			return &tornFrame{offset: off, bytes: len(data) - off}, nil
+		}
+		n := int(binary.BigEndian.Uint32(hdr[0:4]))
+		sum := binary.BigEndian.Uint32(hdr[4:8])
 		end := off + frameHeaderBytes + n
 		if end > len(data) {
-			return nil // an append torn at the end of the file
+			// A checked header, a payload cut by the end of the file: an
+			// append torn by a crash.
+			return &tornFrame{offset: off, bytes: len(data) - off}, nil
 		}
 		if crc32.Checksum(data[off+frameHeaderBytes:end], castagnoli) != sum {
 			// Torn write: only zeros may follow what was being written.
 			if err := checkZeros(path, data, end); err != nil {
-				return fmt.Errorf("%w (frame at offset %d does not match its checksum)", err, off)
+				return nil, fmt.Errorf("%w (frame at offset %d does not match its checksum)", err, off)
 			}
-			return nil
+			return &tornFrame{offset: off, bytes: end - off}, nil
 		}
 		q, muts, err := decodeFrame(data[off+frameHeaderBytes : end])
 		if err != nil {
-			return fmt.Errorf("journal %s: frame at offset %d: %w: %w", path, off, ErrCorrupt, err)
+			return nil, fmt.Errorf("journal %s: frame at offset %d: %w: %w", path, off, ErrCorrupt, err)
 		}
 		if err := fn(q, muts); err != nil {
-			return err
+			return nil, err
 		}
 		off = end
 	}
-	return nil
+	return nil, nil
+}
+
+func isZeros(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func checkZeros(path string, data []byte, from int) error {
@@ -345,7 +391,16 @@ func (j *journal) append(frame []byte, beforeWrite func() error, afterSync func(
 		return err
 	}
 	if _, err := j.cur.WriteAt(frame, j.off); err != nil {
-		return fmt.Errorf("journal: write %s: %w", j.cur.Name(), err)
+		// Part of the frame may be in the file (a full disk stops a write
+		// midway). Cut it off, so the next frame is not followed by its
+		// leftovers; if that fails too, the next append starts a new
+		// segment and a replay refuses this one (ErrCorrupt), loudly.
+		name := j.cur.Name()
+		if terr := j.cur.Truncate(j.off); terr != nil {
+			_ = j.cur.Close()
+			j.cur = nil
+		}
+		return fmt.Errorf("journal: write %s: %w", name, err)
 	}
 	if err := fdatasync(j.cur); err != nil {
 		return &syncError{fmt.Errorf("journal: sync %s: %w", j.cur.Name(), err)}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -119,6 +120,110 @@ func TestJournalDamageRefused(t *testing.T) {
 	_, err = Open(Config{Dir: dir})
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.Contains(t, err.Error(), seg, "the error names the damaged segment")
+}
+
+// journalWith writes n one-action frames into a fresh store's journal and
+// abandons it as a crash would; it returns the segment's path.
+func journalWith(t *testing.T, dir string, n int) string {
+	t.Helper()
+	s := openJ(t, dir)
+	for i := 0; i < n; i++ {
+		require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: rec(fmt.Sprintf("a%d", i), uint64(i+1), messages.State_STATE_QUEUED)}}))
+	}
+	seg := s.j.cur.Name()
+	crash(t, s)
+	return seg
+}
+
+func damage(t *testing.T, path string, at int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	b[at] ^= 0x10
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+}
+
+// A damaged frame header must never be taken for the end of the data:
+// every acknowledged frame after it would be dropped without a word.
+func TestJournalDamagedHeaderRefused(t *testing.T) {
+	t.Parallel()
+	frame := len(encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("a0", 1, messages.State_STATE_QUEUED)), pid: "a0", seq: 1}}))
+	for _, c := range []struct {
+		name string
+		at   int
+	}{
+		{"first frame's length, high byte", 0},
+		{"first frame's length, low byte", 3},
+		{"first frame's payload checksum", 5},
+		{"first frame's header checksum", 9},
+		{"middle frame's length", frame},
+		{"last frame's length (its payload follows it)", 4 * frame},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			seg := journalWith(t, dir, 5)
+			damage(t, seg, c.at)
+			_, err := Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			require.ErrorIs(t, err, ErrCorrupt)
+			require.Contains(t, err.Error(), seg, "the error names the damaged segment")
+			_, err = os.Stat(seg)
+			require.NoError(t, err, "a refused journal is kept for inspection")
+		})
+	}
+}
+
+// The last frame of the data, damaged or torn, is dropped with a warning
+// that names the segment, never silently.
+func TestJournalTornTailLogged(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	seg := journalWith(t, dir, 3)
+	b, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	damage(t, seg, len(b)-1) // the last byte of the last frame's payload
+	var logs strings.Builder
+	s, err := Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.NoError(t, err)
+	defer s.Close()
+	require.Len(t, ids(t, s), 2)
+	require.Contains(t, logs.String(), "dropped a frame torn by a crash")
+	require.Contains(t, logs.String(), seg)
+}
+
+// Only the last segment holding data can end in a torn frame.
+func TestJournalTornFrameBeforeDataRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	seg := journalWith(t, dir, 3)
+	b, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	damage(t, seg, len(b)-1)
+	// An acknowledged frame in the next segment.
+	next := filepath.Join(dir, segmentName(DefaultFile, 2))
+	require.NotEqual(t, seg, next)
+	frame := encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("later", 9, messages.State_STATE_QUEUED)), pid: "later", seq: 9}})
+	require.NoError(t, os.WriteFile(next, frame, 0o600))
+	_, err = Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.Contains(t, err.Error(), next)
+}
+
+// A torn header (a frame whose first bytes reached the disk) followed by
+// zeros, as in a zero-filled segment, is a torn write.
+func TestJournalTornHeaderIgnored(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	seg := journalWith(t, dir, 3)
+	frame := encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("torn", 99, messages.State_STATE_QUEUED)), pid: "torn", seq: 99}})
+	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	_, err = f.Write(append(frame[:6:6], make([]byte, 4096)...)) // half a header, then zeros
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	s := openJ(t, dir)
+	defer s.Close()
+	require.Len(t, ids(t, s), 3)
 }
 
 func TestJournalCheckpoints(t *testing.T) {
