@@ -372,7 +372,7 @@ func (r *report) info(key, name string) string {
 func (r *report) durability() {
 	r.header("Durability")
 	r.p("What a returned token means, per system in these runs:\n\n")
-	r.p("- **ours, durable** (default): the token is returned once the action is in the bbolt file and fsync'd (group commit: concurrent submissions share a commit).\n")
+	r.p("- **ours, durable** (default): the token is returned once the action is in the store's journal and fdatasync'd (group commit: concurrent submissions share one frame and one fdatasync; checkpoints fold the journal into the bbolt file later).\n")
 	r.p("- **ours, in memory** (`UseInMemoryDatastore=true`): nothing is written; a crash loses every action.\n")
 	for _, k := range []string{"peers.asynq-everysec", "peers.asynq-always", "peers.river"} {
 		if d := r.info(k, "durability"); d != "" {
