@@ -115,17 +115,34 @@ type env struct {
 
 func start(t *testing.T, mutate func(*queue.Config)) *env {
 	t.Helper()
+	return startWith(t, setup{mutate: mutate})
+}
+
+// setup varies the server start builds: a repository wrapping testRepo
+// (default: testRepo itself), a logger for the front end, a queue config.
+type setup struct {
+	repo   func(*testRepo) fetch.Repository
+	logger *slog.Logger
+	mutate func(*queue.Config)
+}
+
+func startWith(t *testing.T, o setup) *env {
+	t.Helper()
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
 		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
 	repo := &testRepo{}
-	qc := queue.Config{Name: "fetch", Repository: repo, MaximumThreads: 1, TokenPort: 7000}
-	if mutate != nil {
-		mutate(&qc)
+	var front fetch.Repository = repo
+	if o.repo != nil {
+		front = o.repo(repo)
+	}
+	qc := queue.Config{Name: "fetch", Repository: front, MaximumThreads: 1, TokenPort: 7000}
+	if o.mutate != nil {
+		o.mutate(&qc)
 	}
 	q, err := queue.Start(sys, qc)
 	require.NoError(t, err)
-	srv, err := New(Config{System: sys, Queue: q, Repository: repo, Version: Version{Version: "1.2.3", Build: "abc"}})
+	srv, err := New(Config{System: sys, Queue: q, Repository: front, Logger: o.logger, Version: Version{Version: "1.2.3", Build: "abc"}})
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -198,12 +198,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("handler panicked", "panic", r, "uri", string(ctx.RequestURI()), "stack", string(debug.Stack()))
-			action := ""
-			if req != nil {
-				action = req.Action
+			action, format := "", aci.FormatXML
+			if req != nil { // parsed: answer in the format it asked for
+				action, format = req.Action, req.Format
 			}
-			ctx.Response.Reset()
-			s.writeReply(ctx, aci.FormatXML, &aci.Reply{Action: action, Err: aci.ErrorFor(action, fmt.Errorf("%w: %v", messages.ErrInternal, r), s.cfg.Now())})
+			s.writePanicReply(ctx, format, &aci.Reply{Action: action, Err: aci.ErrorFor(action, fmt.Errorf("%w: %v", messages.ErrInternal, r), s.cfg.Now())})
 			status = "failure"
 		}
 		s.served.Add(1)
@@ -242,6 +241,30 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.writeReply(ctx, req.Format, &aci.Reply{Action: req.Action, Data: res.data})
+}
+
+// writePanicReply answers a request whose handler panicked with the error
+// reply r in format f. Should encoding in f panic too (the panic may have
+// come from that encoder), it falls back to XML, whose error encoding is
+// the simplest and is tested against the schema.
+func (s *Server) writePanicReply(ctx *fasthttp.RequestCtx, f aci.Format, r *aci.Reply) {
+	if f != aci.FormatXML {
+		ok := func() (ok bool) {
+			defer func() {
+				if p := recover(); p != nil {
+					s.log.Error("encoding the panic reply panicked; answering in XML", "format", f, "panic", p)
+				}
+			}()
+			ctx.Response.Reset()
+			s.writeReply(ctx, f, r)
+			return true
+		}()
+		if ok {
+			return
+		}
+	}
+	ctx.Response.Reset()
+	s.writeReply(ctx, aci.FormatXML, r)
 }
 
 // writeActions sends an <actions> reply.
