@@ -370,7 +370,11 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 			cnt.IngestFailed.Add(uint64(len(batch)))
 			cnt.Errors.Add(uint64(len(batch)))
 		} else {
+			// Delivered to the target: an ingestion add like a crawled
+			// page's, so ingestadded and ingestfailed account for every
+			// inserted document.
 			cnt.Inserted.Add(uint64(len(batch)))
+			cnt.IngestAdded.Add(uint64(len(batch)))
 		}
 		batch = batch[:0]
 	}

@@ -205,7 +205,7 @@ func TestInsert(t *testing.T) {
 	ok, failed := results(t, res)
 	require.Empty(t, failed)
 	require.Len(t, ok, 4)
-	require.Equal(t, cnt{Inserted: 4}, countsOf(job, "MYTASK"))
+	require.Equal(t, cnt{Inserted: 4, IngestAdded: 4}, countsOf(job, "MYTASK"))
 	require.Equal(t, "insert_id", res[0].Children[0].Attrs[0].Name)
 	require.Equal(t, "i1", res[0].Children[0].Attrs[0].Value)
 	require.Empty(t, res[0].Children[1].Attrs)
