@@ -1,0 +1,179 @@
+package httpd
+
+import (
+	"encoding/xml"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/transport/aci"
+)
+
+// The schemas transport/aci's tests validate against: OpenText's
+// autnResponse.xsd (MIT, see its LICENSE-java-idol-types) and the
+// project's error-reply.xsd, which also checks an error reply's <error>
+// block.
+var (
+	autnResponseXSD = filepath.Join("..", "aci", "testdata", "idol", "autnResponse.xsd")
+	errorReplyXSD   = filepath.Join("..", "aci", "testdata", "idol", "error-reply.xsd")
+)
+
+// xmllint validates files against schema the way transport/aci's tests do
+// (xmllint --noout --schema). It skips when xmllint (Debian package
+// libxml2-utils, which make test installs) is missing.
+func xmllint(t *testing.T, schema string, files ...string) {
+	t.Helper()
+	path, err := exec.LookPath("xmllint")
+	if err != nil {
+		t.Skipf("xmllint not found, replies not validated: install the Debian package libxml2-utils (make test does): %v", err)
+	}
+	args := append([]string{"--noout", "--schema", schema}, files...)
+	out, err := exec.Command(path, args...).CombinedOutput()
+	if err != nil {
+		var failed []string // xmllint says "f validates" for each good file
+		for _, l := range strings.Split(string(out), "\n") {
+			if l != "" && !strings.HasSuffix(l, " validates") {
+				failed = append(failed, l)
+			}
+		}
+		t.Fatalf("xmllint --schema %s on %d files: %v\n%s", schema, len(files), err, strings.Join(failed, "\n"))
+	}
+}
+
+// TestRepliesValidateAgainstXSD drives a real server through every action
+// and QueueAction, in success and error forms, and validates every XML
+// reply against autnResponse.xsd, and every error reply's <error> block
+// against the error type.
+func TestRepliesValidateAgainstXSD(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("xmllint"); err != nil {
+		t.Skipf("xmllint not found, replies not validated: install the Debian package libxml2-utils (make test does): %v", err)
+	}
+	e := start(t, nil)
+	dir := t.TempDir()
+	esc := url.QueryEscape
+	var all, errs []string
+	n := 0
+	// ask sends path, checks the reply is XML with the wanted response
+	// (SUCCESS or ERROR) and keeps it for xmllint.
+	ask := func(want, path string) xresp {
+		t.Helper()
+		resp, body := e.get(t, path)
+		require.Equal(t, 200, resp.StatusCode, "%s: %s", path, body)
+		require.Equal(t, aci.ContentTypeXML, resp.Header.Get("Content-Type"), path)
+		var x xresp
+		require.NoError(t, xml.Unmarshal(body, &x), "%s: %s", path, body)
+		require.Equal(t, want, x.Response, "%s: %s", path, body)
+		n++
+		f := filepath.Join(dir, fmt.Sprintf("%03d.xml", n))
+		require.NoError(t, os.WriteFile(f, body, 0o600))
+		all = append(all, f)
+		if want == "ERROR" {
+			errs = append(errs, f)
+		}
+		return x
+	}
+	const ok, bad = "SUCCESS", "ERROR"
+	qi := "/action=QueueInfo&QueueName=fetch&QueueAction="
+	unknown := esc("bm90IGEgdG9rZW4=")
+
+	// Fetch: a running action, two queued ones, one that errors; and refusals.
+	sync1 := ask(ok, "/action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask").ResponseData.Token
+	e.waitStatus(t, sync1, "Processing")
+	col1 := ask(ok, "/action=Fetch&FetchAction=Collect&ConfigSection=MyTask&Identifiers=id1,id2&Priority=5").ResponseData.Token
+	col2 := ask(ok, "/action=Fetch&FetchAction=Collect&ConfigSection=MyTask&Identifiers=id3").ResponseData.Token
+	boom := ask(ok, "/action=Fetch&FetchAction=Boom&ConfigSection=MyTask&Priority=-1").ResponseData.Token
+	for _, p := range []string{
+		"/action=Fetch&ConfigSection=MyTask",
+		"/action=Fetch&FetchAction=Explode&ConfigSection=MyTask",
+		"/action=Fetch&FetchAction=Collect&ConfigSection=MyTask&Priority=high",
+		"/action=Fetch&FetchAction=Collect&ConfigSection=Nope",
+		"/action=Fetch&FetchAction=Collect",
+		"/action=Fetch&FetchAction=Collect&ConfigSection=MyTask&%5BMyTask%5DDepth=deep",
+	} {
+		ask(bad, p)
+	}
+
+	// Every QueueAction while actions are queued and running.
+	ask(ok, qi+"GetStatus&Token="+esc(sync1))
+	ask(ok, qi+"GetStatus")
+	ask(ok, qi+"GetStatus&State=queued,processing&Sort-By=priority&Sort-Order=ascending&MaxResults=2&Min-Priority=0")
+	ask(ok, qi+"GetStatus&State=cancelled") // <actions/>
+	ask(ok, qi+"Progress&Token="+esc(sync1))
+	ask(ok, qi+"Progress&Token="+esc(sync1)+"&MaxDepth=1&AllStages=true")
+	ask(ok, qi+"GetActionParameters&Token="+esc(col1))
+	ask(ok, qi+"GetActionParameters")
+	ask(ok, qi+"ChangePriority&Priority=7&Token="+esc(col2))
+	ask(bad, qi+"ChangePriority&Priority=7&Token="+esc(sync1)) // running
+	ask(bad, qi+"ChangePriority&Token="+esc(col2))             // no Priority
+	ask(bad, qi+"ChangePriority&Priority=x&Token="+esc(col2))
+	ask(ok, qi+"Pause&Token="+esc(col2))
+	ask(ok, qi+"Resume&Token="+esc(col2))
+	ask(bad, qi+"Resume&Token="+esc(col1)) // not paused
+	dup := ask(ok, qi+"Duplicate&Token="+esc(col1)).ResponseData.Token
+	ask(ok, qi+"Cancel&Token="+esc(dup))
+	ask(ok, qi+"QueueStatus")
+	ask(ok, qi+"Pause")
+	e.waitStatus(t, sync1, "Paused")
+	ask(ok, qi+"QueueStatus")
+	ask(ok, qi+"Resume")
+	e.waitStatus(t, sync1, "Processing")
+	ask(ok, qi+"Stop&Token="+esc(sync1))
+	e.waitStatus(t, sync1, "Stopped")
+	for tok, st := range map[string]string{col1: "Finished", col2: "Finished", boom: "Error", dup: "Cancelled"} {
+		e.waitStatus(t, tok, st)
+		ask(ok, qi+"GetStatus&Token="+esc(tok)) // with results, error text, or none
+	}
+	ask(ok, qi+"GetStatus&State=finished&Sort-By=finish-time&Sort-Order=descending")
+	ask(ok, qi+"GetActionParameters") // none left: <actions/>
+
+	// QueueAction errors.
+	for _, qa := range []string{"GetStatus", "Cancel", "Stop", "ChangePriority&Priority=1", "Pause", "Resume", "Progress", "GetActionParameters", "Duplicate"} {
+		ask(bad, qi+qa+"&Token="+unknown)
+		ask(bad, qi+qa+"&Token=")
+	}
+	for _, qa := range []string{"Cancel", "Stop", "ChangePriority&Priority=1", "Progress", "Duplicate"} {
+		ask(bad, qi+qa) // Token missing
+	}
+	ask(bad, qi+"Cancel&Token="+esc(col1))              // ended
+	ask(bad, qi+"Stop&Token="+esc(col1))                // ended
+	ask(bad, qi+"GetActionParameters&Token="+esc(col1)) // ended
+	ask(bad, qi+"Duplicate&Token="+esc(col1))           // ended
+	ask(bad, qi+"Explode")
+	ask(bad, qi+"GetStatus&State=sleepy")
+	ask(bad, qi+"GetStatus&Sort-By=colour")
+	ask(bad, qi+"GetStatus&Queued-After=yesterday")
+	ask(bad, qi+"GetStatus&MaxResults=0")
+	ask(bad, "/action=QueueInfo&QueueName=ingest&QueueAction=GetStatus")
+	ask(bad, "/action=QueueInfo&QueueAction=GetStatus")
+	ask(bad, "/action=QueueInfo&QueueName=fetch")
+
+	// The synchronous actions.
+	ask(ok, "/action=GetVersion")
+	ask(ok, "/a=getstatus")
+	ask(ok, "/action=TaskList")
+	ask(ok, "/action=TaskList&MatchName=my*&MatchAction=sync*")
+	ask(ok, "/action=TaskList&MatchName=nothing") // empty responsedata
+	ask(bad, "/action=TaskList&MatchName=%5B")
+	ask(ok, "/action=View&Identifier=doc1&NoACI=false")
+	ask(ok, "/action=View&Identifier=doc1&NoACI=false&WithMetadata=false&Range=bytes=0-4")
+	ask(bad, "/action=View&Identifier=nope&NoACI=false")
+	ask(bad, "/action=View&Identifier=doc1&Range=bytes=99-")
+	ask(bad, "/action=View")
+	ask(bad, "/action=Frobnicate")
+	ask(bad, "/?foo=bar")
+	ask(bad, "/action=GetVersion&ResponseFormat=yaml")
+	ask(ok, "/action=GetRequestLog")
+	ask(ok, "/action=GetRequestLog&MaxEntries=3")
+	ask(bad, "/action=GetRequestLog&MaxEntries=none")
+
+	require.Greater(t, len(errs), 40)
+	xmllint(t, autnResponseXSD, all...)
+	xmllint(t, errorReplyXSD, errs...)
+}
