@@ -944,7 +944,7 @@ func (m *manager) recoverActions(ctx actor.Context) {
 	// Age-based retention walks the ended actions in order of ending.
 	slices.SortStableFunc(m.ended, func(a, b *entry) int { return cmpInt64(a.endedMs, b.endedMs) })
 	if len(recs) > 0 {
-		m.sh.log.Info("restored actions", "queue", m.cfg.Name, "actions", len(recs), "queued", m.waiting.Len(), "paused", m.paused)
+		m.sh.log.Info("restored actions", "actions", len(recs), "queued", m.waiting.Len(), "paused", m.paused)
 	}
 	m.retain(ctx)
 	m.dispatch(ctx)
