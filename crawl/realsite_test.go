@@ -3,90 +3,25 @@ package crawl
 import (
 	"net/http"
 	"net/http/httptest"
-	neturl "net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/net/html"
+
+	"github.com/connectorhq/connector/internal/sitepages"
 )
 
-// pgDocDir is the PostgreSQL 15 HTML manual of the Debian package
-// postgresql-doc-15: a real site nobody on the team wrote.
-const pgDocDir = "/usr/share/doc/postgresql-doc-15/html"
+// pgDocDir is the PostgreSQL 15 HTML manual (Debian postgresql-doc-15).
+const pgDocDir = sitepages.PostgresDocs
 
-// expectedPages computes, independently of the crawl code (net/url and
-// html.Parse), which .html files of dir are reachable from index.html
-// through <a href> links within each depth up to maxDepth.
+// expectedPages is sitepages.Reachable from index.html.
 func expectedPages(t *testing.T, dir string, maxDepth int) [][]string {
 	t.Helper()
-	linksOf := func(name string) []string {
-		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(name)))
-		require.NoError(t, err)
-		defer f.Close()
-		doc, err := html.Parse(f)
-		require.NoError(t, err, name)
-		base := &neturl.URL{Scheme: "http", Host: "site", Path: "/" + name}
-		var out []string
-		var walk func(n *html.Node)
-		walk = func(n *html.Node) {
-			if n.Type == html.ElementNode && n.Data == "a" {
-				for _, a := range n.Attr {
-					if a.Key != "href" {
-						continue
-					}
-					u, err := base.Parse(strings.TrimSpace(a.Val))
-					if err != nil || u.Scheme != "http" || u.Host != "site" {
-						continue
-					}
-					p := strings.TrimPrefix(path.Clean(u.Path), "/")
-					if p == "" {
-						p = "index.html"
-					}
-					if st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(p))); err == nil && !st.IsDir() {
-						out = append(out, p)
-					}
-				}
-			}
-			for c := n.FirstChild; c != nil; c = c.NextSibling {
-				walk(c)
-			}
-		}
-		walk(doc)
-		return out
-	}
-	seen := map[string]bool{"index.html": true}
-	levels := [][]string{{"index.html"}}
-	for d := 1; d <= maxDepth; d++ {
-		var next []string
-		for _, name := range levels[d-1] {
-			if !strings.HasSuffix(name, ".html") {
-				continue
-			}
-			for _, l := range linksOf(name) {
-				if !seen[l] {
-					seen[l] = true
-					next = append(next, l)
-				}
-			}
-		}
-		levels = append(levels, next)
-	}
-	// Only HTML files are delivered as pages.
-	for d := range levels {
-		var htmlOnly []string
-		for _, n := range levels[d] {
-			if strings.HasSuffix(n, ".html") {
-				htmlOnly = append(htmlOnly, n)
-			}
-		}
-		sort.Strings(htmlOnly)
-		levels[d] = htmlOnly
-	}
+	levels, err := sitepages.Reachable(dir, "index.html", maxDepth)
+	require.NoError(t, err)
 	return levels
 }
 

@@ -7,7 +7,7 @@
 //
 // It starts cmd/crawlsite on the site's folder (one server process for
 // the whole run), computes the pages every contender must find from the
-// site's files (crawlbench.ExpectedPages: depth 2 from index.html), and
+// site's files (sitepages.Reachable: depth 2 from index.html), and
 // then, -runs times, for every concurrency of -concs, runs each
 // contender once as a process of its own, in an order rotated from one
 // iteration to the next: our crawl engine (and, for information, the
@@ -55,6 +55,7 @@ import (
 	"github.com/connectorhq/connector/bench/internal/crawlbench"
 	"github.com/connectorhq/connector/bench/internal/procstat"
 	"github.com/connectorhq/connector/bench/internal/result"
+	"github.com/connectorhq/connector/internal/sitepages"
 )
 
 // errInterrupted is returned when a signal stopped the run.
@@ -111,7 +112,7 @@ func main() {
 // printExpected prints the URLs of the pages reachable within depth of
 // index.html, for the site served at base.
 func printExpected(site, base string, depth int) error {
-	levels, err := crawlbench.ExpectedPages(site, "index.html", depth)
+	levels, err := sitepages.Reachable(site, "index.html", depth)
 	if err != nil {
 		return err
 	}
@@ -227,7 +228,7 @@ func run(c config) error {
 	}
 	d.m = newMeta(c)
 
-	levels, err := crawlbench.ExpectedPages(c.site, "index.html", c.depth)
+	levels, err := sitepages.Reachable(c.site, "index.html", c.depth)
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,7 @@
 // Package crawlbench is what the crawl benchmark programs of the bench
 // module share (cmd/crawlsite, crawlours, crawlcolly, crawlget and
-// crawldriver): the set of pages a static site should yield, computed
-// from its files independently of every crawler; the check that a
-// contender found exactly that set; and the measurement of one crawl
+// crawldriver): the check that a contender found exactly the set of pages
+// the site should yield (computed by internal/sitepages); and the measurement of one crawl
 // (wall time, the process's own CPU time and peak RSS from getrusage)
 // into a result.Output. It is bench code, never linked into the shipped
 // binary.
@@ -12,17 +11,12 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	neturl "net/url"
 	"os"
-	"path"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/net/html"
 
 	"github.com/connectorhq/connector/bench/internal/result"
 )
@@ -30,87 +24,6 @@ import (
 // ErrMismatch is returned by Check when a contender's pages differ from
 // the expected set.
 var ErrMismatch = errors.New("crawlbench: pages found differ from the expected set")
-
-// ExpectedPages returns, level by level (index 0 is start itself), the
-// .html files of the static site in dir that are reachable from start (a
-// file name relative to dir, such as "index.html") through <a href>
-// links, up to maxDepth links away. Each file appears once, at its
-// minimum depth; each level is sorted. It uses only net/url and
-// golang.org/x/net/html, the same method as crawl/realsite_test.go, so
-// that no crawler under test checks itself.
-func ExpectedPages(dir, start string, maxDepth int) ([][]string, error) {
-	linksOf := func(name string) ([]string, error) {
-		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(name)))
-		if err != nil {
-			return nil, fmt.Errorf("crawlbench: %w", err)
-		}
-		defer f.Close()
-		doc, err := html.Parse(f)
-		if err != nil {
-			return nil, fmt.Errorf("crawlbench: parse %s: %w", name, err)
-		}
-		base := &neturl.URL{Scheme: "http", Host: "site", Path: "/" + name}
-		var out []string
-		var walk func(n *html.Node)
-		walk = func(n *html.Node) {
-			if n.Type == html.ElementNode && n.Data == "a" {
-				for _, a := range n.Attr {
-					if a.Key != "href" {
-						continue
-					}
-					u, err := base.Parse(strings.TrimSpace(a.Val))
-					if err != nil || u.Scheme != "http" || u.Host != "site" {
-						continue
-					}
-					p := strings.TrimPrefix(path.Clean(u.Path), "/")
-					if p == "" || p == "." {
-						p = "index.html"
-					}
-					if st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(p))); err == nil && !st.IsDir() {
-						out = append(out, p)
-					}
-				}
-			}
-			for c := n.FirstChild; c != nil; c = c.NextSibling {
-				walk(c)
-			}
-		}
-		walk(doc)
-		return out, nil
-	}
-	seen := map[string]bool{start: true}
-	levels := [][]string{{start}}
-	for d := 1; d <= maxDepth; d++ {
-		var next []string
-		for _, name := range levels[d-1] {
-			if !strings.HasSuffix(name, ".html") {
-				continue
-			}
-			links, err := linksOf(name)
-			if err != nil {
-				return nil, err
-			}
-			for _, l := range links {
-				if !seen[l] {
-					seen[l] = true
-					next = append(next, l)
-				}
-			}
-		}
-		levels = append(levels, next)
-	}
-	for d := range levels {
-		var htmlOnly []string
-		for _, n := range levels[d] {
-			if strings.HasSuffix(n, ".html") {
-				htmlOnly = append(htmlOnly, n)
-			}
-		}
-		sort.Strings(htmlOnly)
-		levels[d] = htmlOnly
-	}
-	return levels, nil
-}
 
 // WriteURLs writes urls to path, one per line.
 func WriteURLs(path string, urls []string) error {
