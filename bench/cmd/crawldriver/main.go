@@ -46,7 +46,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -284,7 +283,7 @@ func run(c config) error {
 		return errInterrupted
 	}
 	d.m.Finished = time.Now().UTC()
-	d.m.LoadAfter = loadavg()
+	d.m.LoadAfter = result.LoadAvg()
 	return d.report()
 }
 
@@ -410,7 +409,7 @@ func (d *driver) exec(k string, iter int, prog string, args, env []string) (*res
 	err = cmd.Run()
 	_, _ = logf.Write(stderr.Bytes())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v: %s", prog, err, strings.TrimSpace(lastLines(stderr.String(), 3)))
+		return nil, fmt.Errorf("%s: %v: %s", prog, err, strings.TrimSpace(result.LastLines(stderr.String(), 3)))
 	}
 	if err := os.WriteFile(filepath.Join(d.raw, name+".json"), stdout.Bytes(), 0o640); err != nil {
 		return nil, err
@@ -512,7 +511,7 @@ func (d *driver) runDedup() {
 
 func newMeta(c config) *meta {
 	m := &meta{Started: time.Now().UTC(), Runs: c.runs, MemRuns: c.memRuns, Concs: c.concs, Quick: c.quick,
-		CPUs: runtime.NumCPU(), Go: runtime.Version(), Rev: c.rev, LoadBefore: loadavg(), Command: "make bench", Site: c.site}
+		CPUs: runtime.NumCPU(), Go: runtime.Version(), Rev: c.rev, LoadBefore: result.LoadAvg(), Command: "make bench", Site: c.site}
 	if c.quick {
 		m.Command = "make bench QUICK=1"
 	}
@@ -535,18 +534,6 @@ func newMeta(c config) *meta {
 	return m
 }
 
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
-}
-
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
@@ -557,48 +544,19 @@ func firstLine(s string) string {
 	return s
 }
 
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
-}
-
-// stat is a summarised figure.
-type stat struct {
-	Median float64 `json:"median"`
-	Min    float64 `json:"min"`
-	Max    float64 `json:"max"`
-	N      int     `json:"n"`
-}
-
-func summarise(vs []float64) (stat, bool) {
-	if len(vs) == 0 {
-		return stat{}, false
-	}
-	s := append([]float64(nil), vs...)
-	sort.Float64s(s)
-	med := s[len(s)/2]
-	if len(s)%2 == 0 {
-		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return stat{Median: med, Min: s[0], Max: s[len(s)-1], N: len(s)}, true
-}
-
 // figure summarises metric of key over the iterations.
-func (d *driver) figure(k, metric string) (stat, bool) {
+func (d *driver) figure(k, metric string) (result.Stat, bool) {
 	var vs []float64
 	for _, o := range d.res[k] {
 		if v, ok := o.Get(metric); ok {
 			vs = append(vs, v)
 		}
 	}
-	return summarise(vs)
+	return result.Summarise(vs)
 }
 
 // ratio summarises num/den taken iteration by iteration.
-func (d *driver) ratio(nk, dk, metric string) (stat, bool) {
+func (d *driver) ratio(nk, dk, metric string) (result.Stat, bool) {
 	var vs []float64
 	for i, o := range d.res[nk] {
 		den := d.res[dk][i]
@@ -611,21 +569,21 @@ func (d *driver) ratio(nk, dk, metric string) (stat, bool) {
 			vs = append(vs, n/dv)
 		}
 	}
-	return summarise(vs)
+	return result.Summarise(vs)
 }
 
 // summary is what crawl-summary.json holds.
 type summary struct {
 	Meta     *meta                        `json:"meta"`
-	Figures  map[string]stat              `json:"figures"` // "key metric"
-	Ratios   map[string]stat              `json:"ratios"`  // "key / key metric"
+	Figures  map[string]result.Stat       `json:"figures"` // "key metric"
+	Ratios   map[string]result.Stat       `json:"ratios"`  // "key / key metric"
 	Info     map[string]map[string]string `json:"info"`    // key → info of its last run
 	Dedup    string                       `json:"dedup_bytes_per_url,omitempty"`
 	Failures []failure                    `json:"failures"`
 }
 
 func (d *driver) summary() *summary {
-	s := &summary{Meta: d.m, Figures: map[string]stat{}, Ratios: map[string]stat{}, Info: map[string]map[string]string{},
+	s := &summary{Meta: d.m, Figures: map[string]result.Stat{}, Ratios: map[string]result.Stat{}, Info: map[string]map[string]string{},
 		Dedup: d.dedup, Failures: d.fails}
 	if s.Failures == nil {
 		s.Failures = []failure{}

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
+
+	"github.com/connectorhq/connector/bench/internal/result"
 )
 
 // Markers around the generated part of the Crawl section of RESULTS.md.
@@ -59,7 +60,7 @@ func bytesF(v float64) string { return fmt.Sprintf("%.0f B", v) }
 func count(v float64) string  { return fmt.Sprintf("%.0f", v) }
 func ratioF(v float64) string { return fmt.Sprintf("%.2f", v) }
 
-func spread(st stat, f format) string {
+func spread(st result.Stat, f format) string {
 	if st.N <= 1 {
 		return f(st.Median) + " (1 run)"
 	}
@@ -307,16 +308,5 @@ func (r *report) profile() {
 func (r *report) commands() {
 	r.p("### Commands of this run\n\n")
 	r.p("Everything above ran from `%s`; each row comes from one program, runnable by itself (bench/README.md, \"Crawl benchmark\"). Raw JSON: `bench/out/raw/crawl.*.json`; summary: `bench/results/crawl.json`.\n\n", r.s.Meta.Command)
-	keys := make([]string, 0, len(r.s.Info))
-	for k := range r.s.Info {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	r.p("<details><summary>Programs and flags (last iteration)</summary>\n\n")
-	for _, k := range keys {
-		if cmd := r.s.Info[k]["command"]; cmd != "" {
-			r.p("- `%s`: `%s`\n", k, cmd)
-		}
-	}
-	r.p("\n</details>\n\n")
+	r.p("%s", result.CommandList("Programs and flags (last iteration)", r.s.Info))
 }

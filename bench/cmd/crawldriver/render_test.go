@@ -67,17 +67,6 @@ func TestUpdateResultsUnterminatedBlock(t *testing.T) {
 	require.Error(t, updateResults(path, "x\n"))
 }
 
-func TestSummarise(t *testing.T) {
-	t.Parallel()
-	_, ok := summarise(nil)
-	require.False(t, ok)
-	st, ok := summarise([]float64{3, 1, 2})
-	require.True(t, ok)
-	require.Equal(t, stat{Median: 2, Min: 1, Max: 3, N: 3}, st)
-	st, _ = summarise([]float64{4, 1, 2, 3})
-	require.Equal(t, 2.5, st.Median)
-}
-
 func TestParseSize(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]float64{"41.36MB": 41.36 * (1 << 20), "512kB": 512 << 10, "2GB": 2 << 30, "100B": 100, "0": 0} {

@@ -23,7 +23,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"time"
 
@@ -244,7 +243,7 @@ func run(c config) error {
 		exec1(st, 0)
 	}
 	m.Finished = time.Now().UTC()
-	m.LoadAfter = loadavg()
+	m.LoadAfter = result.LoadAvg()
 	sum := summarize(res, fails, m)
 	block := render(sum, res) // also fills sum.Ratios
 	b, err := json.MarshalIndent(sum, "", " ")
@@ -296,7 +295,7 @@ func runStep(c config, st step, iter int, raw, logs string) (*result.Output, err
 	err = cmd.Run()
 	_, _ = logf.Write(stderr.Bytes())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v: %s", st.prog, err, strings.TrimSpace(lastLines(stderr.String(), 3)))
+		return nil, fmt.Errorf("%s: %v: %s", st.prog, err, strings.TrimSpace(result.LastLines(stderr.String(), 3)))
 	}
 	if err := os.WriteFile(filepath.Join(raw, name+".json"), stdout.Bytes(), 0o640); err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
@@ -309,17 +308,9 @@ func runStep(c config, st step, iter int, raw, logs string) (*result.Output, err
 	return o, nil
 }
 
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
-}
-
 func newMeta(c config) *meta {
 	m := &meta{Started: time.Now().UTC(), Runs: c.runs, HeavyRuns: c.heavyRuns, Quick: c.quick,
-		CPUs: runtime.NumCPU(), Go: runtime.Version(), Rev: c.rev, LoadBefore: loadavg(), Command: "make bench"}
+		CPUs: runtime.NumCPU(), Go: runtime.Version(), Rev: c.rev, LoadBefore: result.LoadAvg(), Command: "make bench"}
 	if c.quick {
 		m.Command = "make bench QUICK=1"
 	}
@@ -342,44 +333,11 @@ func newMeta(c config) *meta {
 	return m
 }
 
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// stat is a summarised figure.
-type stat struct {
-	Median float64 `json:"median"`
-	Min    float64 `json:"min"`
-	Max    float64 `json:"max"`
-	N      int     `json:"n"`
-}
-
-func summarise(vs []float64) (stat, bool) {
-	if len(vs) == 0 {
-		return stat{}, false
-	}
-	s := append([]float64(nil), vs...)
-	sort.Float64s(s)
-	med := s[len(s)/2]
-	if len(s)%2 == 0 {
-		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return stat{Median: med, Min: s[0], Max: s[len(s)-1], N: len(s)}, true
-}
-
 // summary is what summary.json holds.
 type summary struct {
 	Meta     *meta                        `json:"meta"`
-	Figures  map[string]stat              `json:"figures"` // "key metric"
-	Ratios   map[string]stat              `json:"ratios"`  // "key metric / key metric"
+	Figures  map[string]result.Stat       `json:"figures"` // "key metric"
+	Ratios   map[string]result.Stat       `json:"ratios"`  // "key metric / key metric"
 	Info     map[string]map[string]string `json:"info"`    // key → info of its last run
 	Notes    map[string][]string          `json:"notes,omitempty"`
 	Failures []failure                    `json:"failures"`
@@ -413,7 +371,7 @@ func ratioValues(res runs, numKey, numMetric, denKey, denMetric string) []float6
 }
 
 func summarize(res runs, fails []failure, m *meta) *summary {
-	s := &summary{Meta: m, Figures: map[string]stat{}, Ratios: map[string]stat{}, Info: map[string]map[string]string{},
+	s := &summary{Meta: m, Figures: map[string]result.Stat{}, Ratios: map[string]result.Stat{}, Info: map[string]map[string]string{},
 		Notes: map[string][]string{}, Failures: fails}
 	if s.Failures == nil {
 		s.Failures = []failure{}
@@ -434,7 +392,7 @@ func summarize(res runs, fails []failure, m *meta) *summary {
 			}
 		}
 		for n := range names {
-			if st, ok := summarise(values(res, key, n)); ok {
+			if st, ok := result.Summarise(values(res, key, n)); ok {
 				s.Figures[key+" "+n] = st
 			}
 		}

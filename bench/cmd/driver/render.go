@@ -6,6 +6,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/connectorhq/connector/bench/internal/result"
 )
 
 // Markers around the generated part of RESULTS.md. Everything outside
@@ -63,15 +65,15 @@ type report struct {
 
 func (r *report) p(format string, args ...any) { fmt.Fprintf(&r.b, format, args...) }
 
-func (r *report) fig(key, metric string) (stat, bool) {
+func (r *report) fig(key, metric string) (result.Stat, bool) {
 	st, ok := r.s.Figures[key+" "+metric]
 	return st, ok
 }
 
 // ratio summarises num/den taken run by run, and records it in the
 // summary.
-func (r *report) ratio(nk, nm, dk, dm string) (stat, bool) {
-	st, ok := summarise(ratioValues(r.res, nk, nm, dk, dm))
+func (r *report) ratio(nk, nm, dk, dm string) (result.Stat, bool) {
+	st, ok := result.Summarise(ratioValues(r.res, nk, nm, dk, dm))
 	if ok {
 		r.s.Ratios[nk+" "+nm+" / "+dk+" "+dm] = st
 	}
@@ -115,7 +117,7 @@ func ratioF(v float64) string {
 }
 func count(v float64) string { return fmt.Sprintf("%.0f", v) }
 
-func spread(st stat, f format) string {
+func spread(st result.Stat, f format) string {
 	if st.N <= 1 {
 		return f(st.Median) + " (1 run)"
 	}
@@ -227,7 +229,7 @@ func (r *report) references() {
 // goal is one row of the goal table.
 type goal struct {
 	what, measure string
-	st            stat
+	st            result.Stat
 	ok            bool
 	f             format
 	target        string
@@ -501,18 +503,7 @@ func (r *report) peers() {
 func (r *report) commands() {
 	r.p("\n### Commands of this run\n\n")
 	r.p("Everything above ran from `%s` (bench/run.sh → `out/bin/driver`); each row comes from one program, runnable by itself (see bench/README.md):\n\n", r.s.Meta.Command)
-	keys := make([]string, 0, len(r.s.Info))
-	for k := range r.s.Info {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	r.p("<details><summary>Programs and flags</summary>\n\n")
-	for _, k := range keys {
-		if cmd := r.s.Info[k]["command"]; cmd != "" {
-			r.p("- `%s`: `%s`\n", k, cmd)
-		}
-	}
-	r.p("\n</details>\n\n")
+	r.p("%s", result.CommandList("Programs and flags", r.s.Info))
 	if len(r.s.Notes) > 0 {
 		r.p("Warnings from the load generator:\n\n")
 		nk := make([]string, 0, len(r.s.Notes))
