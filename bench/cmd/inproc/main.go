@@ -37,6 +37,8 @@ import (
 	"github.com/connectorhq/connector/actors/queue"
 	"github.com/connectorhq/connector/bench/internal/benchrepo"
 	"github.com/connectorhq/connector/bench/internal/latency"
+	"github.com/connectorhq/connector/bench/internal/loop"
+	"github.com/connectorhq/connector/bench/internal/probe"
 	"github.com/connectorhq/connector/bench/internal/procstat"
 	"github.com/connectorhq/connector/bench/internal/result"
 	"github.com/connectorhq/connector/messages"
@@ -211,31 +213,18 @@ func submit(o options, out *result.Output) error {
 		return fmt.Errorf("inproc: pause: %w", err)
 	}
 	h := latency.New()
-	var n atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(o.dur)
-	start := time.Now()
-	for range o.conc {
-		wg.Go(func() {
-			for time.Now().Before(deadline) {
-				t0 := time.Now()
-				if _, err := b.q.Submit(benchrepo.Spec()); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-				h.Record(time.Since(t0))
-				n.Add(1)
-			}
-		})
+	n, el, err := loop.Run(o.conc, o.dur, func(int, int) error {
+		t0 := time.Now()
+		if _, err := b.q.Submit(benchrepo.Spec()); err != nil {
+			return err
+		}
+		h.Record(time.Since(t0))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("inproc: submit: %w", err)
 	}
-	wg.Wait()
-	el := time.Since(start)
-	if firstErr != nil {
-		return fmt.Errorf("inproc: submit: %w", firstErr)
-	}
-	out.Add("submit_per_s", float64(n.Load())/el.Seconds(), "/s")
+	out.Add("submit_per_s", float64(n)/el.Seconds(), "/s")
 	h.AddTo(out, "submit")
 	return nil
 }
@@ -254,31 +243,19 @@ func status(o options, out *result.Output) error {
 		return err
 	}
 	h := latency.New()
-	var n atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(o.dur)
-	start := time.Now()
-	for g := range o.conc {
-		wg.Go(func() {
-			for i := g; time.Now().Before(deadline); i++ {
-				t0 := time.Now()
-				if _, err := b.q.Status(toks[i%len(toks)]); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-				h.Record(time.Since(t0))
-				n.Add(1)
-			}
-		})
+	// Goroutine g cycles through the tokens from the g-th on.
+	n, el, err := loop.Run(o.conc, o.dur, func(g, i int) error {
+		t0 := time.Now()
+		if _, err := b.q.Status(toks[(g+i)%len(toks)]); err != nil {
+			return err
+		}
+		h.Record(time.Since(t0))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("inproc: status: %w", err)
 	}
-	wg.Wait()
-	el := time.Since(start)
-	if firstErr != nil {
-		return fmt.Errorf("inproc: status: %w", firstErr)
-	}
-	out.Add("status_per_s", float64(n.Load())/el.Seconds(), "/s")
+	out.Add("status_per_s", float64(n)/el.Seconds(), "/s")
 	h.AddTo(out, "status")
 	return nil
 }
@@ -368,46 +345,6 @@ func memory(o options, out *result.Output) error {
 	return nil
 }
 
-// probe turns the repository's callbacks into per-token channels.
-type probe struct {
-	mu       sync.Mutex
-	started  map[string]chan struct{}
-	observed map[string]chan time.Time
-}
-
-func newProbe() *probe {
-	return &probe{started: map[string]chan struct{}{}, observed: map[string]chan time.Time{}}
-}
-
-func (p *probe) startCh(tok string) chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	c, ok := p.started[tok]
-	if !ok {
-		c = make(chan struct{})
-		p.started[tok] = c
-	}
-	return c
-}
-
-func (p *probe) observedCh(tok string) chan time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	c, ok := p.observed[tok]
-	if !ok {
-		c = make(chan time.Time, 1)
-		p.observed[tok] = c
-	}
-	return c
-}
-
-func (p *probe) forget(tok string) {
-	p.mu.Lock()
-	delete(p.started, tok)
-	delete(p.observed, tok)
-	p.mu.Unlock()
-}
-
 // waitState polls Status until it reads want, and returns when it did.
 func waitState(q *queue.Queue, tok string, want messages.State, limit time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(limit)
@@ -427,10 +364,10 @@ func waitState(q *queue.Queue, tok string, want messages.State, limit time.Durat
 }
 
 func stop(o options, out *result.Output) error {
-	p := newProbe()
+	p := probe.New()
 	repo := &benchrepo.Repo{Block: true,
-		Started:  func(tok string) { close(p.startCh(tok)) },
-		Observed: func(tok string, at time.Time) { p.observedCh(tok) <- at },
+		Started:  func(tok string) { close(p.Started(tok)) },
+		Observed: func(tok string, at time.Time) { p.Observed(tok) <- at },
 	}
 	b, err := start(o, repo, 1, 100_000)
 	if err != nil {
@@ -444,7 +381,7 @@ func stop(o options, out *result.Output) error {
 			return fmt.Errorf("inproc: submit %d: %w", i, err)
 		}
 		select {
-		case <-p.startCh(tok):
+		case <-p.Started(tok):
 		case <-time.After(30 * time.Second):
 			return fmt.Errorf("inproc: action %d did not start in 30 s", i)
 		}
@@ -456,7 +393,7 @@ func stop(o options, out *result.Output) error {
 		reply.Record(time.Since(sent))
 		var at time.Time
 		select {
-		case at = <-p.observedCh(tok):
+		case at = <-p.Observed(tok):
 		case <-time.After(30 * time.Second):
 			return fmt.Errorf("inproc: the work of action %d never saw its context end", i)
 		}
@@ -470,7 +407,7 @@ func stop(o options, out *result.Output) error {
 			}
 			final.Record(end.Sub(sent))
 		}
-		p.forget(tok)
+		p.Forget(tok)
 	}
 	reply.AddTo(out, "stop_reply")
 	observed.AddTo(out, "stop_observed")

@@ -32,11 +32,12 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/connectorhq/connector/bench/internal/latency"
+	"github.com/connectorhq/connector/bench/internal/loop"
+	"github.com/connectorhq/connector/bench/internal/probe"
 	"github.com/connectorhq/connector/bench/internal/result"
 )
 
@@ -117,37 +118,11 @@ type system interface {
 
 // hooks tell the benchmark about the jobs the workers run.
 type hooks struct {
-	done     atomic.Int64
-	mu       sync.Mutex
-	started  map[string]chan struct{}
-	observed map[string]chan time.Time
+	done atomic.Int64
+	*probe.Probe
 }
 
-func newHooks() *hooks {
-	return &hooks{started: map[string]chan struct{}{}, observed: map[string]chan time.Time{}}
-}
-
-func (h *hooks) startCh(id string) chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	c, ok := h.started[id]
-	if !ok {
-		c = make(chan struct{})
-		h.started[id] = c
-	}
-	return c
-}
-
-func (h *hooks) observedCh(id string) chan time.Time {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	c, ok := h.observed[id]
-	if !ok {
-		c = make(chan time.Time, 1)
-		h.observed[id] = c
-	}
-	return c
-}
+func newHooks() *hooks { return &hooks{Probe: probe.New()} }
 
 // work is what every worker runs: a no-op, or (block) wait until the
 // context ends.
@@ -156,9 +131,9 @@ func (h *hooks) work(ctx context.Context, id string, block bool) error {
 		h.done.Add(1)
 		return nil
 	}
-	close(h.startCh(id))
+	close(h.Started(id))
 	<-ctx.Done()
-	h.observedCh(id) <- time.Now()
+	h.Observed(id) <- time.Now()
 	return ctx.Err()
 }
 
@@ -200,7 +175,7 @@ func run(o options, sys system, out *result.Output) error {
 // submitRow: enqueue throughput, no worker running.
 func submitRow(ctx context.Context, o options, sys system, out *result.Output) error {
 	h := latency.New()
-	n, el, err := loop(o.conc, o.dur, func(int, int) error {
+	n, el, err := loop.Run(o.conc, o.dur, func(int, int) error {
 		t0 := time.Now()
 		_, err := sys.enqueue(ctx, false)
 		h.Record(time.Since(t0))
@@ -227,7 +202,7 @@ func statusRow(ctx context.Context, o options, sys system, out *result.Output) e
 		}
 	}
 	h := latency.New()
-	n, el, err := loop(o.conc, o.dur, func(g, i int) error {
+	n, el, err := loop.Run(o.conc, o.dur, func(g, i int) error {
 		t0 := time.Now()
 		_, err := sys.status(ctx, ids[(g*7919+i)%len(ids)])
 		h.Record(time.Since(t0))
@@ -284,7 +259,7 @@ func stopRow(ctx context.Context, o options, sys system, out *result.Output) err
 			return fmt.Errorf("peers: cancel running %d: %w", i, err)
 		}
 		select {
-		case <-hk.startCh(id):
+		case <-hk.Started(id):
 		case <-time.After(30 * time.Second):
 			return fmt.Errorf("peers: cancel running %d: job %s did not start in 30 s", i, id)
 		}
@@ -294,7 +269,7 @@ func stopRow(ctx context.Context, o options, sys system, out *result.Output) err
 		}
 		reply.Record(time.Since(t0))
 		select {
-		case at := <-hk.observedCh(id):
+		case at := <-hk.Observed(id):
 			observed.Record(at.Sub(t0))
 		case <-time.After(30 * time.Second):
 			return fmt.Errorf("peers: cancel running %d: the handler's context was not done 30 s after the cancel", i)
@@ -327,9 +302,9 @@ func burnRow(ctx context.Context, o options, sys system, out *result.Output) err
 	}
 	t0 := time.Now()
 	var next atomic.Int64
-	_, _, err := loop(o.conc, time.Hour, func(int, int) error {
+	_, _, err := loop.Run(o.conc, time.Hour, func(int, int) error {
 		if next.Add(1) > int64(o.n) {
-			return errStop
+			return loop.ErrStop
 		}
 		_, err := sys.enqueue(ctx, false)
 		return err
@@ -357,36 +332,6 @@ func burnRow(ctx context.Context, o options, sys system, out *result.Output) err
 	out.Info["n"] = fmt.Sprint(o.n)
 	out.Info["workers"] = fmt.Sprint(o.workers)
 	return nil
-}
-
-var errStop = errors.New("stop")
-
-// loop runs fn from conc goroutines until dur has passed or fn returns
-// errStop; it returns the number of successful calls.
-func loop(conc int, dur time.Duration, fn func(g, i int) error) (int64, time.Duration, error) {
-	var n atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	var stop atomic.Bool
-	deadline := time.Now().Add(dur)
-	start := time.Now()
-	for g := range conc {
-		wg.Go(func() {
-			for i := 0; !stop.Load() && time.Now().Before(deadline); i++ {
-				if err := fn(g, i); err != nil {
-					if !errors.Is(err, errStop) {
-						once.Do(func() { firstErr = err })
-					}
-					stop.Store(true)
-					return
-				}
-				n.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	return n.Load(), time.Since(start), firstErr
 }
 
 // poll calls f until it reports true, for up to a minute.
