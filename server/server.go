@@ -12,7 +12,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
+	buildinfo "github.com/connectorhq/connector/internal/version"
 	"github.com/connectorhq/connector/store"
 	"github.com/connectorhq/connector/transport/httpd"
 )
@@ -45,7 +45,7 @@ type Options struct {
 	Repository RepositoryFunc // required
 	Port       int            // overrides [Server] Port when >= 0
 	LogOutput  io.Writer      // default os.Stderr (when [Logging] LogFile is empty)
-	Version    string         // default: the module version from build info
+	Version    string         // default: version.Version(), stamped at build time
 }
 
 // Server is a running connector.
@@ -136,7 +136,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	}
 	version := opts.Version
 	if version == "" {
-		version = buildVersion()
+		version = buildinfo.Version()
 	}
 	wd, _ := os.Getwd()
 	configPath := cfg.Path
@@ -145,7 +145,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	}
 	if s.web, err = httpd.New(httpd.Config{
 		System: s.sys, Queue: s.q, Repository: s.repo,
-		Version:         httpd.Version{Version: version, Build: buildRevision(), ConfigPath: configPath, Directory: wd},
+		Version:         httpd.Version{Version: version, Build: buildinfo.Revision(), ConfigPath: configPath, Directory: wd},
 		MaxRequestBytes: cfg.Server.MaxRequestBytes, ReadTimeout: cfg.Server.ReadTimeout,
 		WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout,
 		RequestLogSize: requestLogSize(cfg.Server.RequestLogSize),
@@ -281,22 +281,4 @@ func tokenHost(host string) string {
 		}
 	}
 	return "127.0.0.1"
-}
-
-func buildVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "0.1.0-dev"
-}
-
-func buildRevision() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return s.Value[:12]
-			}
-		}
-	}
-	return "unknown"
 }
