@@ -21,6 +21,7 @@ import (
 
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -123,9 +124,9 @@ func TestStartServeShutdownRestart(t *testing.T) {
 	body := aci(t, s, "action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask")
 	run := between(body, "<token>", "</token>")
 	require.NotEmpty(t, run, body)
-	require.Eventually(t, func() bool {
+	testwait.For(t, 10*time.Second, func() bool {
 		return strings.Contains(aci(t, s, "action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+url.QueryEscape(run)), "<status>Processing</status>")
-	}, 5*time.Second, time.Millisecond)
+	}, "the Synchronize to be Processing")
 	queued := between(aci(t, s, "action=Fetch&FetchAction=Synchronize&ConfigSection=Other&Mode=instant"), "<token>", "</token>")
 	stop(t, s)
 
@@ -134,9 +135,9 @@ func TestStartServeShutdownRestart(t *testing.T) {
 	s2 := startServer(t, cfg, repo2)
 	defer stop(t, s2)
 	require.Contains(t, aci(t, s2, "action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+url.QueryEscape(run)), "<status>Stopped</status>")
-	require.Eventually(t, func() bool {
+	testwait.For(t, 10*time.Second, func() bool {
 		return strings.Contains(aci(t, s2, "action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+url.QueryEscape(queued)), "<status>Finished</status>")
-	}, 5*time.Second, time.Millisecond)
+	}, "the queued action to finish after the restart")
 	status := aci(t, s2, "action=GetStatus")
 	require.Contains(t, status, "<aciport>"+strconv.Itoa(s2.Addr().(*net.TCPAddr).Port)+"</aciport>")
 	require.Contains(t, status, "<configpath>")
@@ -197,11 +198,11 @@ func TestScheduledRunsAppearInQueueInfo(t *testing.T) {
 	defer stop(t, s)
 	// Each run blocks until stopped; runs that come due meanwhile are skipped.
 	var tok string
-	require.Eventually(t, func() bool {
+	testwait.For(t, 10*time.Second, func() bool {
 		body := aci(t, s, "action=QueueInfo&QueueName=fetch&QueueAction=GetStatus")
 		tok = between(body, "<token>", "</token>")
 		return strings.Contains(body, "<documentcount") && strings.Contains(body, `task="NIGHTLY"`)
-	}, 5*time.Second, time.Millisecond)
+	}, "a scheduled run of NIGHTLY with counts")
 	require.Contains(t, aci(t, s, "action=QueueInfo&QueueName=fetch&QueueAction=Stop&Token="+url.QueryEscape(tok)), "Stopped")
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store"
 )
@@ -113,7 +114,7 @@ func TestDurableSurvivesCrash(t *testing.T) {
 	for _, tok := range []string{hiA, hiB, low} {
 		b2.waitState(t, tok, messages.State_STATE_FINISHED)
 	}
-	require.Eventually(t, func() bool { return len(b2.repo.started()) == 4 }, 5*time.Second, time.Millisecond)
+	testwait.For(t, 10*time.Second, func() bool { return len(b2.repo.started()) == 4 }, "four actions started")
 	require.Equal(t, []string{hiA, hiB, low, run}, b2.repo.started())
 	d2.repo.release(run)
 	b2.waitState(t, run, messages.State_STATE_FINISHED)
@@ -127,7 +128,7 @@ func TestDurableSurvivesCrash(t *testing.T) {
 // waitDurable polls the store until the action's record satisfies ok.
 func (d *durable) waitDurable(t *testing.T, tok string, ok func(*messages.ActionStatus) bool) {
 	t.Helper()
-	require.Eventually(t, func() bool {
+	testwait.For(t, 10*time.Second, func() bool {
 		found := false
 		require.NoError(t, d.st.LoadActions("fetch", func(a *messages.StoredAction) error {
 			if a.Status.Token == tok && ok(a.Status) {
@@ -136,7 +137,7 @@ func (d *durable) waitDurable(t *testing.T, tok string, ok func(*messages.Action
 			return nil
 		}))
 		return found
-	}, 5*time.Second, time.Millisecond)
+	}, "the stored record of %s", tok)
 }
 
 func started(s *messages.ActionStatus) bool { return s.StartedUnixMs != 0 }

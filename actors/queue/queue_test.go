@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -181,12 +182,12 @@ func (b *bundle) submit(t *testing.T, mode string, prio int32) string {
 func (b *bundle) waitState(t *testing.T, tok string, want messages.State) *messages.ActionStatus {
 	t.Helper()
 	var last *messages.ActionStatus
-	require.Eventually(t, func() bool {
+	testwait.For(t, 10*time.Second, func() bool {
 		s, err := b.q.Status(tok)
 		require.NoError(t, err)
 		last = s
 		return s.State == want
-	}, 10*time.Second, time.Millisecond, "want %v", want)
+	}, "state %v", want)
 	return last
 }
 
@@ -231,7 +232,7 @@ func TestConcurrencyBound(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		toks = append(toks, b.submit(t, "block", 0))
 	}
-	require.Eventually(t, func() bool { return b.repo.running.Load() == 3 }, 5*time.Second, time.Millisecond)
+	testwait.For(t, 10*time.Second, func() bool { return b.repo.running.Load() == 3 }, "three actions running")
 	qs, err := b.q.QueueStatus()
 	require.NoError(t, err)
 	require.EqualValues(t, 3, qs.Processing)
@@ -277,11 +278,11 @@ func TestStopRunningKeepsPartialCounts(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	tok := b.submit(t, "count", 0)
-	require.Eventually(t, func() bool {
+	testwait.For(t, 10*time.Second, func() bool {
 		s, err := b.q.Status(tok)
 		require.NoError(t, err)
 		return s.Counts[0].Seen == 7
-	}, 5*time.Second, time.Millisecond, "counts are live while Processing")
+	}, "counts are live while Processing")
 
 	r, err := b.q.Ask(tok, &messages.StopAction{})
 	require.NoError(t, err)
@@ -537,10 +538,10 @@ func TestRetentionByCount(t *testing.T) {
 		toks = append(toks, b.submit(t, "instant", 0))
 		b.waitState(t, toks[i], messages.State_STATE_FINISHED)
 	}
-	require.Eventually(t, func() bool {
+	testwait.For(t, 10*time.Second, func() bool {
 		_, err := b.q.Status(toks[2])
 		return errors.Is(err, messages.ErrUnknownToken)
-	}, 5*time.Second, time.Millisecond)
+	}, "the oldest action evicted")
 	for _, tok := range toks[:3] {
 		_, err := b.q.Status(tok)
 		require.ErrorIs(t, err, messages.ErrUnknownToken)
@@ -565,10 +566,10 @@ func TestRetentionByAge(t *testing.T) {
 	clock.Add((2 * time.Hour).Milliseconds())
 	fresh := b.submit(t, "instant", 0) // its ending runs retention
 	b.waitState(t, fresh, messages.State_STATE_FINISHED)
-	require.Eventually(t, func() bool {
+	testwait.For(t, 10*time.Second, func() bool {
 		_, err := b.q.Status(old)
 		return errors.Is(err, messages.ErrUnknownToken)
-	}, 5*time.Second, time.Millisecond)
+	}, "the old action evicted")
 	_, err := b.q.Status(fresh)
 	require.NoError(t, err)
 }
@@ -611,11 +612,11 @@ func TestProgress(t *testing.T) {
 	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
 	run := b.submit(t, "count", 0)
 	queued := b.submit(t, "instant", 0)
-	require.Eventually(t, func() bool {
+	testwait.For(t, 10*time.Second, func() bool {
 		r, err := b.q.Ask(run, &messages.GetProgress{})
 		require.NoError(t, err)
 		return r.Progress.Stage == "crawling"
-	}, 5*time.Second, time.Millisecond)
+	}, "the running action to report its stage")
 	r, err := b.q.Ask(queued, &messages.GetProgress{})
 	require.NoError(t, err)
 	require.Zero(t, r.Progress.Percent)
@@ -699,11 +700,11 @@ func TestConcurrentClients(t *testing.T) {
 		}
 		b.repo.mu.Unlock()
 	}
-	require.Eventually(t, func() bool {
+	testwait.For(t, 20*time.Second, func() bool {
 		qs, err := b.q.QueueStatus()
 		require.NoError(t, err)
 		return qs.Queued+qs.Processing+qs.PausedActions == 0
-	}, 20*time.Second, 5*time.Millisecond)
+	}, "every action ended")
 	qs, err := b.q.QueueStatus()
 	require.NoError(t, err)
 	require.EqualValues(t, clients*each, qs.Finished+qs.Cancelled+qs.Stopped+qs.Error)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -97,7 +98,7 @@ func TestCleanShutdownWritesRetries(t *testing.T) {
 	faults.armed.Store(true)
 	d.repo.release(tok) // its Finished record hits the failing commit
 	b.waitState(t, tok, messages.State_STATE_FINISHED)
-	require.Eventually(t, faults.fired.Load, 5*time.Second, time.Millisecond)
+	testwait.For(t, 10*time.Second, faults.fired.Load, "the injected fault to fire")
 	d.shutdown(t) // clean, well within the 1s retry delay
 
 	d2 := openDurable(t, dir, nil, nil)

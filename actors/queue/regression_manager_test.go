@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -40,11 +41,11 @@ func TestQueuePauseCatchesDispatchedAction(t *testing.T) {
 	qs, err := b.q.QueueStatus()
 	require.NoError(t, err)
 	require.True(t, qs.Paused)
-	require.Eventually(t, func() bool {
+	testwait.For(t, 10*time.Second, func() bool {
 		s, err := b.q.Status(tok)
 		require.NoError(t, err)
 		return s.State == messages.State_STATE_PAUSED
-	}, 2*time.Second, time.Millisecond, "the queue is paused but the action runs unpaused")
+	}, "the queue is paused but the action runs unpaused")
 }
 
 // A stopped worker that does not honour its context must not hold up the

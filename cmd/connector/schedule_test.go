@@ -16,6 +16,7 @@ import (
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/httpfetch"
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/server"
 )
 
@@ -56,14 +57,14 @@ ScheduleCycles=2
 	}()
 	base := "http://" + srv.Addr().String()
 	var body string
-	require.Eventually(t, func() bool {
+	testwait.For(t, 15*time.Second, func() bool {
 		resp, err := http.Get(base + "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&State=finished")
 		require.NoError(t, err)
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		body = string(b)
 		return strings.Count(body, "<status>Finished</status>") == 2
-	}, 15*time.Second, 10*time.Millisecond, "two scheduled runs")
+	}, "two scheduled runs")
 	require.Equal(t, 2, strings.Count(body, "<fetchaction>SYNCHRONIZE</fetchaction>"))
 	require.Contains(t, body, `task="NIGHTLY"`)
 	require.Contains(t, body, `added="2"`, "the first run crawled the site")

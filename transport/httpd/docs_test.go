@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/actors/queue"
+	"github.com/connectorhq/connector/internal/testwait"
 )
 
 var update = flag.Bool("update", false, "rewrite the examples in docs/protocol.md")
@@ -99,13 +100,18 @@ func TestProtocolDocExamples(t *testing.T) {
 	}
 	tokenOf := func(body string) string { return between(body, "<token>", "</token>") }
 	waitFor := func(tok, status string) {
-		require.Eventually(t, func() bool {
+		testwait.For(t, 10*time.Second, func() bool {
 			return strings.Contains(get("/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+esc(tok)), "<status>"+status+"</status>")
-		}, 5*time.Second, time.Millisecond, status)
+		}, "status %s", status)
 	}
 
 	sync1 := tokenOf(ex("fetch", "/action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask"))
 	waitFor(sync1, "Processing")
+	// The status turns Processing before the worker has counted and set its
+	// progress (it counts first): wait for the progress the examples show.
+	testwait.For(t, 10*time.Second, func() bool {
+		return strings.Contains(get("/action=QueueInfo&QueueName=fetch&QueueAction=Progress&Token="+esc(sync1)), "<stage>crawl</stage>")
+	}, "the worker's progress")
 	setClock("10:00:05")
 	col2 := tokenOf(get("/action=Fetch&FetchAction=Collect&ConfigSection=MyTask&Identifiers=id1,id2"))
 	col3 := tokenOf(get("/action=Fetch&FetchAction=Collect&ConfigSection=MyTask&Identifiers=id3"))

@@ -24,6 +24,7 @@ import (
 
 	"github.com/connectorhq/connector/actors/queue"
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -174,21 +175,24 @@ type xresp struct {
 	Action       string `xml:"action"`
 	Response     string `xml:"response"`
 	ResponseData struct {
-		Inner   []byte `xml:",innerxml"`
-		Token   string `xml:"token"`
-		ErrorID string `xml:"error>errorid"`
-		Code    string `xml:"error>errorcode"`
-		Desc    string `xml:"error>errordescription"`
-		Actions []struct {
-			Status   string `xml:"status"`
-			Token    string `xml:"token"`
-			Priority string `xml:"priority"`
-			Counts   []struct {
-				Seen string `xml:"seen,attr"`
-				Task string `xml:"task,attr"`
-			} `xml:"documentcounts>documentcount"`
-		} `xml:"actions>action"`
+		Inner   []byte   `xml:",innerxml"`
+		Token   string   `xml:"token"`
+		ErrorID string   `xml:"error>errorid"`
+		Code    string   `xml:"error>errorcode"`
+		Desc    string   `xml:"error>errordescription"`
+		Actions []action `xml:"actions>action"`
 	} `xml:"responsedata"`
+}
+
+// action is one <action> of a GetStatus reply.
+type action struct {
+	Status   string `xml:"status"`
+	Token    string `xml:"token"`
+	Priority string `xml:"priority"`
+	Counts   []struct {
+		Seen string `xml:"seen,attr"`
+		Task string `xml:"task,attr"`
+	} `xml:"documentcounts>documentcount"`
 }
 
 func (e *env) get(t *testing.T, path string) (*http.Response, []byte) {
@@ -228,11 +232,17 @@ func (e *env) status(t *testing.T, tok string) xresp {
 
 func (e *env) waitStatus(t *testing.T, tok, want string) xresp {
 	t.Helper()
+	return e.waitAction(t, tok, "status "+want, func(a action) bool { return a.Status == want })
+}
+
+// waitAction polls the action's GetStatus until ok holds for it.
+func (e *env) waitAction(t *testing.T, tok, what string, ok func(action) bool) xresp {
+	t.Helper()
 	var x xresp
-	require.Eventually(t, func() bool {
+	testwait.For(t, 10*time.Second, func() bool {
 		x = e.status(t, tok)
-		return len(x.ResponseData.Actions) == 1 && x.ResponseData.Actions[0].Status == want
-	}, 10*time.Second, time.Millisecond, "want %s", want)
+		return len(x.ResponseData.Actions) == 1 && ok(x.ResponseData.Actions[0])
+	}, "%s", what)
 	return x
 }
 
@@ -240,7 +250,11 @@ func TestTourSubmitStatusStopCancel(t *testing.T) {
 	t.Parallel()
 	e := start(t, nil)
 	run := e.submit(t, "synchronize", "")
-	x := e.waitStatus(t, run, "Processing")
+	// The status turns Processing before the worker has counted anything:
+	// wait for the counts themselves.
+	x := e.waitAction(t, run, "Processing with seen=5", func(a action) bool {
+		return a.Status == "Processing" && len(a.Counts) == 1 && a.Counts[0].Seen == "5"
+	})
 	require.Equal(t, "5", x.ResponseData.Actions[0].Counts[0].Seen, "counts are live")
 	require.Equal(t, "MYTASK", x.ResponseData.Actions[0].Counts[0].Task)
 
@@ -459,10 +473,10 @@ func TestGetVersionAndRequestLog(t *testing.T) {
 		require.Contains(t, string(x.ResponseData.Inner), f)
 	}
 	e.aci(t, "/action=GetStatus")
-	require.Eventually(t, func() bool {
+	testwait.For(t, 10*time.Second, func() bool {
 		x = e.aci(t, "/action=GetRequestLog&MaxEntries=2")
 		return strings.Count(string(x.ResponseData.Inner), "<logentry>") == 2
-	}, 5*time.Second, time.Millisecond)
+	}, "two request log entries")
 	require.Contains(t, string(x.ResponseData.Inner), "<autn:action>GETSTATUS</autn:action>")
 	require.Contains(t, string(x.ResponseData.Inner), "<autn:client>127.0.0.1</autn:client>")
 }
@@ -554,8 +568,8 @@ func TestConcurrentLoad(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool {
+	testwait.For(t, 60*time.Second, func() bool {
 		x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=QueueStatus")
 		return strings.Contains(string(x.ResponseData.Inner), "<finished>400</finished>")
-	}, 20*time.Second, 10*time.Millisecond)
+	}, "400 actions finished")
 }

@@ -1,0 +1,47 @@
+package testwait
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestForReturnsOnceTheConditionHolds(t *testing.T) {
+	var n atomic.Int32
+	go func() {
+		for n.Load() < 3 {
+			n.Add(1)
+		}
+	}()
+	calls := 0
+	For(t, 10*time.Second, func() bool { calls++; return n.Load() == 3 }, "n to reach 3")
+	require.Positive(t, calls)
+}
+
+// fakeT records a failure instead of ending the test.
+type fakeT struct {
+	testing.TB
+	msg string
+}
+
+func (f *fakeT) Helper() {}
+func (f *fakeT) Fatalf(format string, args ...any) {
+	f.msg = format
+	if len(args) > 0 {
+		f.msg = args[1].(string)
+	}
+	panic(f)
+}
+
+func TestForFailsAfterTheDeadlineNamingWhatItWaitedFor(t *testing.T) {
+	f := &fakeT{}
+	start := time.Now()
+	func() {
+		defer func() { require.Equal(t, f, recover()) }()
+		For(f, 20*time.Millisecond, func() bool { return false }, "the %s", "moon")
+	}()
+	require.Equal(t, "the moon", f.msg)
+	require.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond)
+}
