@@ -20,6 +20,7 @@ type Scenario string
 
 // The scenarios.
 const (
+	ScenarioVersion    Scenario = "version"     // GetVersion: reads only, queues nothing (the default)
 	ScenarioSubmit     Scenario = "submit"      // Fetch submits
 	ScenarioStatus     Scenario = "status"      // QueueInfo GetStatus by token
 	ScenarioStatusList Scenario = "status-list" // QueueInfo GetStatus without token
@@ -29,7 +30,19 @@ const (
 )
 
 // Scenarios lists every scenario, in documentation order.
-var Scenarios = []Scenario{ScenarioSubmit, ScenarioStatus, ScenarioStatusList, ScenarioMixed, ScenarioCancel, ScenarioStop}
+var Scenarios = []Scenario{ScenarioVersion, ScenarioSubmit, ScenarioStatus, ScenarioStatusList, ScenarioMixed, ScenarioCancel, ScenarioStop}
+
+// Submits reports whether each operation of the scenario queues an
+// action on the target: submit, mixed, cancel and stop submit a Fetch
+// in every operation. (status and status-list submit their Prepare
+// actions in the setup instead; version queues nothing.)
+func (s Scenario) Submits() bool {
+	switch s {
+	case ScenarioSubmit, ScenarioMixed, ScenarioCancel, ScenarioStop:
+		return true
+	}
+	return false
+}
 
 // Form is how a request carries its parameters (aci-protocol.md §1).
 type Form string
@@ -53,7 +66,10 @@ const (
 
 // Defaults applied by Run to zero fields of Config.
 const (
-	DefaultTarget       = "http://127.0.0.1:7000"
+	DefaultTarget = "http://127.0.0.1:7000"
+	// DefaultScenario reads only: a run with every default queues no
+	// action on the server it loads.
+	DefaultScenario     = ScenarioVersion
 	DefaultDuration     = 10 * time.Second
 	DefaultConcurrency  = 8
 	DefaultFetchAction  = "Synchronize"
@@ -82,8 +98,8 @@ var (
 )
 
 // Config is one run. The zero value of each field means its default, so
-// Config{Target: "http://127.0.0.1:7000"} is a 10 s closed-loop submit run
-// with 8 workers.
+// Config{Target: "http://127.0.0.1:7000"} is a 10 s closed-loop run of
+// GetVersion requests with 8 workers, which queues nothing on the server.
 type Config struct {
 	// Target is the server's base URL, scheme://host[:port] with no path:
 	// http (port 80 by default) or https. Default DefaultTarget. Every
@@ -94,7 +110,7 @@ type Config struct {
 	// loopback address, and then connects to the resolved address only.
 	AllowRemote bool
 
-	// Scenario is the workload; default ScenarioSubmit.
+	// Scenario is the workload; default DefaultScenario (version).
 	Scenario Scenario
 	// Duration bounds the run; default DefaultDuration. It must be
 	// positive: a run always ends by itself.
@@ -142,6 +158,9 @@ type Config struct {
 	// negative value allows no error at all.
 	MaxErrorRate float64
 
+	// Plan, when not nil, receives the plan of the run (see Describe)
+	// after the loopback guard and before anything is sent to the target.
+	Plan io.Writer
 	// Progress, when not nil, receives a progress line once a second.
 	Progress io.Writer
 	// Logger receives setup and cleanup events; nil discards them.
@@ -178,7 +197,7 @@ func (c Config) resolve() (*settings, error) {
 		c.Target = DefaultTarget
 	}
 	if c.Scenario == "" {
-		c.Scenario = ScenarioSubmit
+		c.Scenario = DefaultScenario
 	}
 	c.Scenario = Scenario(strings.ToLower(string(c.Scenario)))
 	known := false
@@ -186,7 +205,7 @@ func (c Config) resolve() (*settings, error) {
 		known = known || s == c.Scenario
 	}
 	if !known {
-		return nil, invalid("scenario %q: must be one of submit, status, status-list, mixed, cancel, stop", c.Scenario)
+		return nil, invalid("scenario %q: must be one of version, submit, status, status-list, mixed, cancel, stop", c.Scenario)
 	}
 	switch {
 	case c.Duration == 0:

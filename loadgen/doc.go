@@ -18,6 +18,11 @@
 //
 // # Safety
 //
+// Describe returns the plan of a run (the target, the address dialled,
+// every request of an operation as it goes on the wire, what the run
+// leaves on the server) without sending anything; Run writes the same
+// plan to Config.Plan before its first request.
+//
 // Every request goes to the one target host; redirects are not followed.
 // Unless Config.AllowRemote is set, Run resolves the target's host before
 // sending anything and refuses it (ErrRemoteTarget) unless every address
@@ -62,6 +67,8 @@
 //
 // # Scenarios
 //
+//   - version (the default): GetVersion; success is a SUCCESS reply. It
+//     reads only: a run with every default queues nothing on the server.
 //   - submit: Fetch with FetchAction (default Synchronize) and Params;
 //     success is a <token> in a SUCCESS reply.
 //   - status: setup submits Prepare actions (default 1000) and keeps

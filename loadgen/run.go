@@ -63,6 +63,11 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.Plan != nil {
+		if _, err := io.WriteString(s.Plan, s.plan(t).String()); err != nil {
+			return nil, fmt.Errorf("loadgen: write plan: %w", err)
+		}
+	}
 	log := s.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -40,6 +40,15 @@ func TestScenariosEndToEnd(t *testing.T) {
 		check     func(t *testing.T, f *fakeACI, r *Report)
 	}{
 		{
+			desc: "version path xml (the default)", scenario: "", form: FormPath, format: FormatXML,
+			wantKinds: []string{"getversion"},
+			check: func(t *testing.T, f *fakeACI, r *Report) {
+				require.Equal(t, "version", r.Config.Scenario)
+				require.Zero(t, f.count("FETCH"), "the default queues nothing")
+				require.Equal(t, 41, f.count("GETVERSION"), "one for the report, one per operation")
+			},
+		},
+		{
 			desc: "submit path xml", scenario: ScenarioSubmit, form: FormPath, format: FormatXML,
 			params:    "ConfigSection=MyTask&Url=http%3A%2F%2F127.0.0.1%2F%3Fa%3Db",
 			wantKinds: []string{"fetch"},
@@ -155,7 +164,7 @@ func TestRequestsBoundEndsTheRun(t *testing.T) {
 		f := newFake()
 		base := f.start(t)
 		start := time.Now()
-		rep, err := Run(context.Background(), Config{Target: base, Requests: 25, Duration: time.Minute, Concurrency: 4, Rate: rate})
+		rep, err := Run(context.Background(), Config{Target: base, Scenario: ScenarioSubmit, Requests: 25, Duration: time.Minute, Concurrency: 4, Rate: rate})
 		require.NoError(t, err)
 		require.Less(t, time.Since(start), 30*time.Second, "rate %v", rate)
 		require.Equal(t, "requests", rep.EndReason)
@@ -302,7 +311,7 @@ func TestErrorClassification(t *testing.T) {
 		return 0, ""
 	}
 	base := f.start(t)
-	rep, err := Run(context.Background(), Config{Target: base, Requests: 400, Concurrency: 4})
+	rep, err := Run(context.Background(), Config{Target: base, Scenario: ScenarioSubmit, Requests: 400, Concurrency: 4})
 	require.NoError(t, err)
 	e := rep.Errors
 	require.Positive(t, e.HTTP["500"])
@@ -323,7 +332,7 @@ func TestErrorClassification(t *testing.T) {
 	// The same run passes with a limit above its error rate.
 	f2 := newFake()
 	f2.fail = f.fail
-	rep, err = Run(context.Background(), Config{Target: f2.start(t), Requests: 100, Concurrency: 2, MaxErrorRate: 0.9})
+	rep, err = Run(context.Background(), Config{Target: f2.start(t), Scenario: ScenarioSubmit, Requests: 100, Concurrency: 2, MaxErrorRate: 0.9})
 	require.NoError(t, err)
 	require.True(t, rep.Passed)
 }
@@ -580,7 +589,7 @@ func TestDefaults(t *testing.T) {
 	s, err := Config{}.resolve()
 	require.NoError(t, err)
 	require.Equal(t, DefaultTarget, s.Target)
-	require.Equal(t, ScenarioSubmit, s.Scenario)
+	require.Equal(t, ScenarioVersion, s.Scenario)
 	require.Equal(t, DefaultDuration, s.Duration)
 	require.Equal(t, DefaultConcurrency, s.workers)
 	require.Equal(t, FormPath, s.Form)
@@ -700,4 +709,49 @@ func TestParseFraction(t *testing.T) {
 		_, err := ParseFraction(in)
 		require.Error(t, err, in)
 	}
+}
+
+// The plan names the target, what every operation sends in the form it
+// goes on the wire, and what the run leaves on the server; Run writes
+// it before it sends anything.
+func TestPlan(t *testing.T) {
+	t.Parallel()
+	p, err := Describe(context.Background(), Config{})
+	require.NoError(t, err)
+	require.False(t, p.Submits)
+	require.Equal(t, "127.0.0.1:7000", p.Address)
+	require.Contains(t, p.String(), "GET /action=GetVersion\n")
+	require.Contains(t, p.String(), "queues no action")
+
+	p, err = Describe(context.Background(), Config{Scenario: ScenarioCancel, Params: "TaskSections=Small", Rate: 50,
+		Duration: 5 * time.Second, Form: FormPost, Format: FormatSimpleJSON})
+	require.NoError(t, err)
+	require.True(t, p.Submits)
+	out := p.String()
+	require.Contains(t, out, "POST / action=QueueInfo&QueueAction=Pause&QueueName=fetch&ResponseFormat=simplejson")
+	require.Contains(t, out, "POST / action=Fetch&FetchAction=Synchronize&TaskSections=Small&ResponseFormat=simplejson")
+	require.Contains(t, out, "at most 250)", "50/s for 5 s")
+	require.Contains(t, out, "QueueAction=Resume")
+
+	p, err = Describe(context.Background(), Config{Scenario: ScenarioStatus, Params: "TaskSections=Small", Prepare: 7})
+	require.NoError(t, err)
+	require.True(t, p.Submits)
+	require.Contains(t, p.String(), "queues 7 actions on the server before the load")
+
+	_, err = Describe(context.Background(), Config{Target: "http://192.0.2.1:7000"})
+	require.ErrorIs(t, err, ErrRemoteTarget)
+
+	f := newFake()
+	base := f.start(t)
+	var buf lockedBuffer
+	var early atomic.Int64
+	f.onRequest = func(string, string) {
+		if buf.String() == "" {
+			early.Add(1)
+		}
+	}
+	_, err = Run(context.Background(), Config{Target: base, Requests: 3, Plan: &buf})
+	require.NoError(t, err)
+	require.Contains(t, buf.String(), "target    "+base)
+	require.Zero(t, early.Load(), "the plan is written before the first request")
 }

@@ -58,8 +58,21 @@ func newScenario(s *settings) scenario {
 		return &cancelScenario{}
 	case ScenarioStop:
 		return &stopScenario{}
+	case ScenarioSubmit:
+		return &submitScenario{}
 	}
-	return &submitScenario{}
+	return &versionScenario{}
+}
+
+// version: one GetVersion per operation; success is a SUCCESS reply. It
+// queues nothing, so it is the default.
+type versionScenario struct{}
+
+func (versionScenario) kinds() []kind                          { return []kind{kindVersion} }
+func (versionScenario) setup(context.Context, *runner) error   { return nil }
+func (versionScenario) cleanup(context.Context, *runner) error { return nil }
+func (versionScenario) op(_ context.Context, w *worker, _ *outcome) *failure {
+	return w.do(kindVersion, w.r.q.version)
 }
 
 // submit: one Fetch per operation; success is a token in a SUCCESS reply.

@@ -85,6 +85,7 @@ const (
 	kindList
 	kindCancel
 	kindStop
+	kindVersion
 	numKinds
 )
 
@@ -94,6 +95,7 @@ var kindNames = [numKinds]string{
 	kindList:      "getstatus-list",
 	kindCancel:    "cancel",
 	kindStop:      "stop",
+	kindVersion:   "getversion",
 }
 
 // errClass is the kind of failure that ended an operation.

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -27,7 +29,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("connector bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg loadgen.Config
-	scenario := fs.String("scenario", string(loadgen.ScenarioSubmit), "workload: "+scenarioList())
+	scenario := fs.String("scenario", string(loadgen.DefaultScenario), "workload: "+scenarioList()+"; every one but version and status-list queues actions and needs -params to name the task")
 	fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "how long the load runs (must be positive: a run always ends by itself)")
 	fs.Int64Var(&cfg.Requests, "requests", 0, "also stop after this many operations (0: only -duration)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, fmt.Sprintf("closed loop: workers (default %d); with -rate: most operations in flight (default: sized from the rate)", loadgen.DefaultConcurrency))
@@ -46,9 +48,13 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file ('-': stdout, the table then goes to stderr)")
 	quiet := fs.Bool("quiet", false, "no progress line and no log lines on stderr")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a target that is not a loopback address")
+	dryRun := fs.Bool("dry-run", false, "print what the run would send, and where, and exit without sending anything")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: connector bench [flags] [URL]\n\n"+
-			"Load-tests the ACI server at URL (default %s). See docs/bench-harness.md.\n\n", loadgen.DefaultTarget)
+			"Load-tests the ACI server at URL (default %s). See docs/bench-harness.md.\n"+
+			"It prints what it will send, and where, before it starts; -dry-run prints only that.\n"+
+			"The default scenario (version) reads only; the ones that submit actions need -params\n"+
+			"to name the task, e.g. -scenario submit -params TaskSections=Small.\n\n", loadgen.DefaultTarget)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -71,7 +77,11 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "connector bench: -duration %v: must be positive\n", cfg.Duration)
 		return 2
 	}
-	cfg.Scenario = loadgen.Scenario(*scenario)
+	cfg.Scenario = loadgen.Scenario(strings.ToLower(*scenario))
+	if msg := unnamedTask(cfg); msg != "" {
+		fmt.Fprintf(stderr, "connector bench: %s\n", msg)
+		return 2
+	}
 	cfg.Form = loadgen.Form(*form)
 	cfg.Format = loadgen.Format(*format)
 	cfg.MaxErrorRate = float64(maxErr)
@@ -85,6 +95,19 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		cfg.Progress = stderr
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if *dryRun {
+		plan, err := loadgen.Describe(context.Background(), cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "connector bench: %v\n", err)
+			return 2
+		}
+		fmt.Fprint(stdout, plan)
+		fmt.Fprintln(stdout, "dry run: nothing was sent")
+		return 0
+	}
+	if !*quiet {
+		cfg.Plan = stderr
+	}
 
 	table, jsonW := stdout, io.Writer(nil)
 	var jsonFile *os.File
@@ -162,6 +185,36 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return code
+}
+
+// unnamedTask refuses a scenario that submits actions unless -params
+// names the task they run (TaskSections or ConfigSection): a Fetch
+// without one runs every task of the server, and a load of them queues
+// thousands of real jobs (crawls, on this connector) that only a cancel
+// of each can undo. It returns the message, or "" when the run may go.
+func unnamedTask(cfg loadgen.Config) string {
+	submits := cfg.Scenario.Submits() || cfg.Scenario == loadgen.ScenarioStatus ||
+		(cfg.Scenario == loadgen.ScenarioStatusList && cfg.Prepare > 0)
+	if !submits {
+		return ""
+	}
+	vals, err := url.ParseQuery(cfg.Params)
+	if err != nil {
+		return "" // Run reports the bad -params with its own message
+	}
+	for k, v := range vals {
+		if (strings.EqualFold(k, "TaskSections") || strings.EqualFold(k, "ConfigSection")) && strings.TrimSpace(strings.Join(v, "")) != "" {
+			return ""
+		}
+	}
+	what := "for every operation, thousands in a run"
+	if !cfg.Scenario.Submits() {
+		what = "for every action it prepares (-prepare)"
+	}
+	return fmt.Sprintf("-scenario %s queues a Fetch action (FetchAction=%s) on the server %s; "+
+		"name the task it runs with -params, e.g. -params 'TaskSections=Small' "+
+		"(without one the server runs every task it has). Pick a task whose action is cheap: see docs/bench-harness.md",
+		cfg.Scenario, cmp.Or(cfg.FetchAction, loadgen.DefaultFetchAction), what)
 }
 
 func scenarioList() string {

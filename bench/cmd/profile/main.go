@@ -72,11 +72,12 @@ func run(scenario, storeKind string, dur time.Duration, conc int, outPath, loadg
 	}()
 	target := "http://" + srv.Addr().String()
 	lc := loadgen.Config{Target: target, Scenario: loadgen.Scenario(scenario), Duration: dur, Concurrency: conc,
-		FetchAction: benchrepo.FetchAction, Filter: "State=Finished&Sort-By=finish-time&MaxResults=100"}
+		FetchAction: benchrepo.FetchAction, Params: "TaskSections=" + benchrepo.Task, Filter: "State=Finished&Sort-By=finish-time&MaxResults=100"}
 	if scenario == string(loadgen.ScenarioStatusList) {
 		// Fill the retained history first, outside the profile.
 		if _, err := loadgen.Run(context.Background(), loadgen.Config{Target: target, Scenario: loadgen.ScenarioMixed,
-			Requests: 10000, Duration: 5 * time.Minute, Concurrency: conc, FetchAction: benchrepo.FetchAction}); err != nil {
+			Requests: 10000, Duration: 5 * time.Minute, Concurrency: conc, FetchAction: benchrepo.FetchAction,
+			Params: "TaskSections=" + benchrepo.Task}); err != nil {
 			return err
 		}
 	}
@@ -116,7 +117,7 @@ func run(scenario, storeKind string, dur time.Duration, conc int, outPath, loadg
 // prints its report.
 func external(bin string, lc loadgen.Config) error {
 	cmd := exec.Command(bin, "bench", "-scenario", string(lc.Scenario), "-duration", lc.Duration.String(),
-		"-concurrency", fmt.Sprint(lc.Concurrency), "-fetchaction", lc.FetchAction, "-filter", lc.Filter,
+		"-concurrency", fmt.Sprint(lc.Concurrency), "-fetchaction", lc.FetchAction, "-params", lc.Params, "-filter", lc.Filter,
 		"-quiet", lc.Target)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// aciStub answers GetVersion and counts every action it is sent.
+type aciStub struct {
+	mu      sync.Mutex
+	actions map[string]int
+}
+
+func startStub(t *testing.T) (*aciStub, string) {
+	s := &aciStub{actions: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q, _ := url.ParseQuery(strings.TrimPrefix(r.RequestURI, "/"))
+		action := strings.ToUpper(q.Get("action"))
+		s.mu.Lock()
+		s.actions[action]++
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "text/xml")
+		if action == "GETVERSION" {
+			fmt.Fprint(w, `<autnresponse><action>GETVERSION</action><response>SUCCESS</response><responsedata><version>1.0</version><productname>stub</productname></responsedata></autnresponse>`)
+			return
+		}
+		fmt.Fprint(w, `<autnresponse><action>FETCH</action><response>SUCCESS</response><responsedata><token>VE9L</token></responsedata></autnresponse>`)
+	}))
+	t.Cleanup(srv.Close)
+	return s, srv.URL
+}
+
+func (s *aciStub) counts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range s.actions {
+		out[k] = v
+	}
+	return out
+}
+
+// With its defaults, bench sends only GetVersion (it queues nothing on a
+// server someone is trying out), and it says what it will send, and
+// where, before it starts.
+func TestBenchDefaultQueuesNothing(t *testing.T) {
+	t.Parallel()
+	stub, base := startStub(t)
+	var stdout, stderr bytes.Buffer
+	code := benchMain([]string{"-duration", "200ms", base}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	require.Zero(t, stub.counts()["FETCH"])
+	require.Positive(t, stub.counts()["GETVERSION"])
+	plan := stderr.String()
+	require.Contains(t, plan, "target    "+base)
+	require.Contains(t, plan, "each operation sends  GET /action=GetVersion")
+	require.Contains(t, plan, "reads only: queues no action on the server")
+	require.Less(t, strings.Index(plan, "reads only"), strings.Index(plan, "load started"), "the plan comes before the load")
+	require.Contains(t, stdout.String(), "getversion")
+}
+
+// A scenario that queues actions is refused, with nothing sent, until
+// -params names the task the actions run.
+func TestBenchRefusesSubmitWithoutTask(t *testing.T) {
+	t.Parallel()
+	stub, base := startStub(t)
+	for _, args := range [][]string{
+		{"-scenario", "submit"},
+		{"-scenario", "Mixed", "-params", "Depth=1"},
+		{"-scenario", "status", "-params", "TaskSections="},
+		{"-scenario", "status-list", "-prepare", "3"},
+		{"-scenario", "stop"},
+		{"-scenario", "cancel", "-fetchaction", "Collect"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := benchMain(append(args, "-duration", "200ms", base), &stdout, &stderr)
+		require.Equal(t, 2, code, "%v: %s", args, stderr.String())
+		require.Contains(t, stderr.String(), "name the task it runs with -params", "%v", args)
+	}
+	require.Empty(t, stub.counts(), "nothing was sent")
+
+	var stdout, stderr bytes.Buffer
+	code := benchMain([]string{"-scenario", "submit", "-params", "TaskSections=Small", "-requests", "5", base}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	require.Equal(t, 5, stub.counts()["FETCH"])
+	require.Contains(t, stderr.String(), "each operation sends  GET /action=Fetch&FetchAction=Synchronize&TaskSections=Small")
+	require.Contains(t, stderr.String(), "queues one Synchronize action on the server per operation (at most 5)")
+}
+
+func TestBenchDryRunSendsNothing(t *testing.T) {
+	t.Parallel()
+	stub, base := startStub(t)
+	var stdout, stderr bytes.Buffer
+	code := benchMain([]string{"-dry-run", "-scenario", "mixed", "-params", "ConfigSection=Small", "-rate", "20", "-duration", "3s", base}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	require.Contains(t, stdout.String(), "at most 60)")
+	require.Contains(t, stdout.String(), "dry run: nothing was sent")
+	require.Empty(t, stub.counts())
+
+	stdout.Reset()
+	stderr.Reset()
+	code = benchMain([]string{"-dry-run", "http://192.0.2.1:7000"}, &stdout, &stderr)
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr.String(), "not a loopback address")
+}

@@ -1,0 +1,129 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Plan says what a run will send, and where, before anything is sent:
+// the target and the address that will be dialled, the load model and
+// bound, every request the scenario sends in the form it goes on the
+// wire, and what the run leaves on the server (actions it queues, a
+// queue it pauses).
+type Plan struct {
+	Target  string // the base URL
+	Address string // what will be dialled
+	// Submits is true when the run queues actions on the target, in its
+	// operations or in its setup.
+	Submits bool
+	// Lines describe the run for people, one statement a line.
+	Lines []string
+}
+
+// String returns the plan's lines, each ending in a newline.
+func (p *Plan) String() string {
+	var b strings.Builder
+	for _, l := range p.Lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// Describe validates cfg and applies the loopback guard as Run does
+// (resolving the target's host name, sending nothing to it) and returns
+// the plan of the run. It fails where Run would fail before the load.
+func Describe(ctx context.Context, cfg Config) (*Plan, error) {
+	s, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	t, err := checkTarget(ctx, s.Target, s.AllowRemote, s.lookup)
+	if err != nil {
+		return nil, err
+	}
+	return s.plan(t), nil
+}
+
+// plan describes the run of s against t.
+func (s *settings) plan(t *target) *Plan {
+	p := &Plan{Target: t.url, Address: t.addr, Submits: s.Scenario.Submits() || s.Prepare > 0}
+	q := buildQueries(s)
+	line := func(format string, args ...any) { p.Lines = append(p.Lines, fmt.Sprintf(format, args...)) }
+	wire := func(query []byte, suffix string) string { return s.wire(string(query) + suffix) }
+
+	line("target    %s (dialled %s)", t.url, t.addr)
+	model := fmt.Sprintf("closed loop, %d workers", s.workers)
+	slots := int64(-1) // most operations the run can start; -1: bounded by time only
+	if s.Rate > 0 {
+		model = fmt.Sprintf("fixed rate %s/s, at most %d in flight", num(s.Rate), s.workers)
+		slots = int64(math.Ceil(s.Duration.Seconds() * s.Rate))
+	}
+	if s.Requests > 0 && (slots < 0 || s.Requests < slots) {
+		slots = s.Requests
+	}
+	bound := "for " + s.Duration.String()
+	if s.Requests > 0 {
+		bound += fmt.Sprintf(" or %d operations, whichever ends first", s.Requests)
+	}
+	line("scenario  %s: %s, %s", s.Scenario, model, bound)
+	submit := wire(q.submit, "")
+	token := "<token>"
+	switch s.Scenario {
+	case ScenarioVersion:
+		line("each operation sends  %s", wire(q.version, ""))
+	case ScenarioSubmit:
+		line("each operation sends  %s", submit)
+	case ScenarioStatus:
+		line("setup sends           %s  %d times (not measured)", submit, s.Prepare)
+		line("each operation sends  %s", wire(q.status, token)+"  (the prepared tokens in turn)")
+	case ScenarioStatusList:
+		if s.Prepare > 0 {
+			line("setup sends           %s  %d times (not measured)", submit, s.Prepare)
+		}
+		line("each operation sends  %s", wire(q.list, ""))
+	case ScenarioMixed:
+		line("each operation sends  %s", submit)
+		line("                then  %s  every %s until the action ends", wire(q.status, token), s.Poll)
+	case ScenarioCancel:
+		line("setup sends           %s  (pauses the queue)", wire(q.pause, ""))
+		line("each operation sends  %s", submit)
+		line("                then  %s", wire(q.cancel, token))
+		line("                then  %s", wire(q.status, token))
+		line("cleanup sends         %s  (always, even if the queue was paused before)", wire(q.resume, ""))
+	case ScenarioStop:
+		line("each operation sends  %s", submit)
+		line("                then  %s  every %s until it runs", wire(q.status, token), s.Poll)
+		line("                then  %s", wire(q.stop, token))
+		line("                then  %s  every %s until it ends", wire(q.status, token), s.Poll)
+	}
+	switch {
+	case !p.Submits:
+		line("effect    reads only: queues no action on the server")
+	case !s.Scenario.Submits():
+		line("effect    queues %d actions on the server before the load", s.Prepare)
+	default:
+		n := "as many as the server accepts in " + s.Duration.String()
+		if slots >= 0 {
+			n = fmt.Sprintf("at most %d", slots)
+		}
+		line("effect    queues one %s action on the server per operation (%s)", s.FetchAction, n)
+	}
+	return p
+}
+
+// wire shows query as it goes on the wire in the configured form.
+func (s *settings) wire(query string) string {
+	if s.Format != FormatXML {
+		query += "&ResponseFormat=" + string(s.Format)
+	}
+	switch s.Form {
+	case FormQuery:
+		return "GET /?" + query
+	case FormPost:
+		return "POST / " + query
+	}
+	return "GET /" + query
+}
