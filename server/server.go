@@ -145,7 +145,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	}
 	if s.web, err = httpd.New(httpd.Config{
 		System: s.sys, Queue: s.q, Repository: s.repo,
-		Version:         httpd.Version{Version: version, Build: buildinfo.Revision(), ConfigPath: configPath, Directory: wd},
+		Version:         httpd.Version{Version: version, Revision: buildinfo.Revision(), Build: buildinfo.Build(), ConfigPath: configPath, Directory: wd},
 		MaxRequestBytes: cfg.Server.MaxRequestBytes, ReadTimeout: cfg.Server.ReadTimeout,
 		WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout,
 		RequestLogSize: requestLogSize(cfg.Server.RequestLogSize),

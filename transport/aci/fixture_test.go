@@ -2,8 +2,11 @@ package aci
 
 import (
 	"encoding/json"
+	"encoding/xml"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -132,4 +135,130 @@ func TestFixturesValidate(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, files, 3)
 	xmllint(t, filepath.Join("testdata", "idol", "autnResponse.xsd"), files...)
+}
+
+// TestFixturesValidateTyped checks the real replies against the project's
+// typed wrappers (testdata/idol/README.md): GetVersion against
+// getVersionResponse.xsd, the QueueInfo reply against queueinfo-reply.xsd.
+// It also records why queueinfo-reply.xsd exists: the real QueueInfo reply
+// fails asynchronousTypes.xsd's own sequence, which puts process_end_time
+// before process_start_time and the results after the token.
+func TestFixturesValidateTyped(t *testing.T) {
+	t.Parallel()
+	idol := func(name string) string { return filepath.Join("testdata", "idol", name) }
+	xmllint(t, idol("getversion-reply.xsd"), idol(filepath.Join("responses", "getversion.xml")))
+	xmllint(t, idol("queueinfo-reply.xsd"), idol(filepath.Join("responses", "queueinfo-getstatus-identifiers.xml")))
+
+	abs, err := filepath.Abs(idol("asynchronousTypes.xsd"))
+	require.NoError(t, err)
+	envelope, err := filepath.Abs(idol("autnResponse.xsd"))
+	require.NoError(t, err)
+	asWritten := filepath.Join(t.TempDir(), "as-written.xsd")
+	require.NoError(t, os.WriteFile(asWritten, []byte(`<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
+  <xs:include schemaLocation="`+envelope+`"/>
+  <xs:include schemaLocation="`+abs+`"/>
+  <xs:element name="actions" type="actions"/>
+</xs:schema>`), 0o600))
+	path, _ := execLookXmllint(t)
+	out, err := runXmllint(path, asWritten, idol(filepath.Join("responses", "queueinfo-getstatus-identifiers.xml")))
+	require.Error(t, err, "%s", out)
+	require.Contains(t, string(out), "Element 'process_start_time': This element is not expected. Expected is ( process_end_time )")
+}
+
+// xsdNode is an XML Schema element, read generically.
+type xsdNode struct {
+	XMLName  xml.Name
+	Attrs    []xml.Attr `xml:",any,attr"`
+	Children []xsdNode  `xml:",any"`
+}
+
+func (n xsdNode) attr(name string) string {
+	for _, a := range n.Attrs {
+		if a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// complexType finds the named complex type of the schema in file.
+func complexType(t *testing.T, file, name string) xsdNode {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	var schema xsdNode
+	require.NoError(t, xml.Unmarshal(b, &schema))
+	for _, c := range schema.Children {
+		if c.XMLName.Local == "complexType" && c.attr("name") == name {
+			return c
+		}
+	}
+	t.Fatalf("%s: no complexType %q", file, name)
+	return xsdNode{}
+}
+
+// particles lists the elements and wildcards of a content model in
+// document order, as "name type minOccurs maxOccurs" ("any" for a
+// wildcard), descending into sequences and choices. An element of a group
+// that may be absent (minOccurs="0") reads as minOccurs 0 itself.
+func particles(n xsdNode) []string {
+	var out []string
+	for _, c := range n.Children {
+		switch c.XMLName.Local {
+		case "sequence", "choice":
+			inner := particles(c)
+			if c.attr("minOccurs") == "0" {
+				for i, p := range inner {
+					f := strings.Split(p, " ")
+					if f[0] == "any" {
+						f[3] = "0"
+					} else {
+						f[2] = "0"
+					}
+					inner[i] = strings.Join(f, " ")
+				}
+			}
+			out = append(out, inner...)
+		case "element":
+			out = append(out, strings.Join([]string{c.attr("name"), c.attr("type"), c.attr("minOccurs"), c.attr("maxOccurs")}, " "))
+		case "any":
+			out = append(out, strings.Join([]string{"any", c.attr("namespace"), c.attr("processContents"), c.attr("minOccurs"), c.attr("maxOccurs")}, " "))
+		}
+	}
+	return out
+}
+
+// TestQueueInfoSchemaMatchesOpenText holds queueinfo-reply.xsd's action
+// type to asynchronousTypes.xsd's: every element and the wildcard of the
+// original, with the same type and occurrence constraints, the original's
+// required elements in the order real servers send them, and only optional
+// connector results added between the times and the token.
+func TestQueueInfoSchemaMatchesOpenText(t *testing.T) {
+	t.Parallel()
+	orig := particles(complexType(t, filepath.Join("testdata", "idol", "asynchronousTypes.xsd"), "action"))
+	ours := particles(complexType(t, filepath.Join("testdata", "idol", "queueinfo-reply.xsd"), "action"))
+	require.Equal(t, []string{
+		"status xs:string  ", "queued_time s:queueInfoDate  ", "time_in_queue xs:long  ",
+		"process_end_time s:queueInfoDate  ", "process_start_time s:queueInfoDate  ", "time_processing xs:long  ",
+		"error xs:string 0 ", "token xs:string  ", "any ##any lax 0 unbounded",
+	}, orig, "asynchronousTypes.xsd changed: review queueinfo-reply.xsd")
+	for _, p := range orig {
+		require.Contains(t, ours, p)
+	}
+	var kept, added []string
+	for _, p := range ours {
+		if slices.Contains(orig, p) {
+			kept = append(kept, p)
+		} else {
+			added = append(added, p)
+		}
+	}
+	require.Equal(t, []string{
+		"status xs:string  ", "queued_time s:queueInfoDate  ", "time_in_queue xs:long  ",
+		"process_start_time s:queueInfoDate  ", "time_processing xs:long  ", "process_end_time s:queueInfoDate  ",
+		"error xs:string 0 ", "token xs:string  ", "any ##any lax 0 unbounded",
+	}, kept, "the order real connectors send")
+	for _, p := range added {
+		require.Contains(t, p, " 0 ", "an added element must be optional: %s", p)
+	}
 }

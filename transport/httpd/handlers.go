@@ -299,12 +299,12 @@ func (s *Server) getVersion(*aci.Request) (*result, error) {
 	n := func(name, text string) aci.Node { return aci.TextNode("autn:"+name, text) }
 	return &result{data: []aci.Node{
 		n("version", v.Version),
-		n("aciversion", v.Version),
+		n("aciversion", aciVersion(v)),
 		n("productname", v.Product),
 		n("commonname", v.Product),
 		n("producttypecsv", "CONNECTOR,HTTPCONNECTOR"),
 		n("productUID", productUID(v.Product)),
-		n("build", v.Build),
+		n("build", strconv.FormatUint(v.Build, 10)),
 		n("wordsize", strconv.Itoa(strconv.IntSize)),
 		n("operatingsystem", runtime.GOOS),
 		n("compiler", runtime.Version()),
@@ -318,6 +318,18 @@ func (s *Server) getVersion(*aci.Request) (*result, error) {
 		aci.Container("autn:uptime", n("uptime", humanDuration(up)), n("seconds", strconv.FormatInt(int64(up.Seconds()), 10)),
 			n("starttime", s.started.Format(aci.ErrorTimeLayout))),
 	}}, nil
+}
+
+// aciVersion is GetVersion's autn:aciversion: the version with the source
+// revision as semantic-versioning build metadata (1.2.0+0123456789ab), or
+// the version alone when the revision is not known. autn:version stays the
+// bare version for clients that compare versions; autn:build must be a
+// number (getVersionResponse.xsd), so aciversion is where the revision goes.
+func aciVersion(v Version) string {
+	if v.Revision == "" || v.Revision == "unknown" {
+		return v.Version
+	}
+	return v.Version + "+" + v.Revision
 }
 
 // productUID is a stable number derived from the product name.
@@ -359,7 +371,8 @@ func (s *Server) getStatus(*aci.Request) (*result, error) {
 	return &result{data: []aci.Node{
 		aci.TextNode("product", v.Product),
 		aci.TextNode("version", v.Version),
-		aci.TextNode("build", v.Build),
+		aci.TextNode("build", strconv.FormatUint(v.Build, 10)),
+		aci.TextNode("revision", revisionText(v.Revision)),
 		aci.TextNode("hostname", host),
 		aci.TextNode("aciport", strconv.Itoa(s.Port())),
 		aci.TextNode("directory", v.Directory),
@@ -370,6 +383,13 @@ func (s *Server) getStatus(*aci.Request) (*result, error) {
 		aci.Container("queues", aci.QueueStatusNode(qs)),
 		aci.Container("supportedactions", supported...),
 	}}, nil
+}
+
+func revisionText(r string) string {
+	if r == "" {
+		return "unknown"
+	}
+	return r
 }
 
 func attr(n aci.Node, i int) string {

@@ -122,10 +122,14 @@ func start(t *testing.T, mutate func(*queue.Config)) *env {
 // setup varies the server start builds: a repository wrapping testRepo
 // (default: testRepo itself), a logger for the front end, a queue config.
 type setup struct {
-	repo   func(*testRepo) fetch.Repository
-	logger *slog.Logger
-	mutate func(*queue.Config)
+	repo    func(*testRepo) fetch.Repository
+	logger  *slog.Logger
+	mutate  func(*queue.Config)
+	version *Version // default testVersion
 }
+
+// testVersion is what the test servers report unless a setup says otherwise.
+var testVersion = Version{Version: "1.2.3", Revision: "0123456789ab", Build: 421}
 
 func startWith(t *testing.T, o setup) *env {
 	t.Helper()
@@ -143,7 +147,11 @@ func startWith(t *testing.T, o setup) *env {
 	}
 	q, err := queue.Start(sys, qc)
 	require.NoError(t, err)
-	srv, err := New(Config{System: sys, Queue: q, Repository: front, Logger: o.logger, Version: Version{Version: "1.2.3", Build: "abc"}})
+	version := testVersion
+	if o.version != nil {
+		version = *o.version
+	}
+	srv, err := New(Config{System: sys, Queue: q, Repository: front, Logger: o.logger, Version: version})
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -469,7 +477,7 @@ func TestGetVersionAndRequestLog(t *testing.T) {
 	e := start(t, nil)
 	x := e.aci(t, "/a=getversion")
 	require.Equal(t, "GETVERSION", x.Action)
-	for _, f := range []string{"autn:version>1.2.3<", "autn:productname>connector<", "autn:build>abc<", "<autn:servertime><autn:epoch>", "<autn:uptime><autn:uptime>"} {
+	for _, f := range []string{"autn:version>1.2.3<", "autn:productname>connector<", "autn:build>421<", "autn:aciversion>1.2.3+0123456789ab<", "<autn:servertime><autn:epoch>", "<autn:uptime><autn:uptime>"} {
 		require.Contains(t, string(x.ResponseData.Inner), f)
 	}
 	e.aci(t, "/action=GetStatus")

@@ -41,11 +41,17 @@ type Config struct {
 	Now    func() time.Time
 }
 
-// Version is what GetVersion and GetStatus report.
+// Version is what GetVersion and GetStatus report (the server fills it from
+// internal/version).
 type Version struct {
-	Product    string // default "connector"
-	Version    string
-	Build      string
+	Product string // default "connector"
+	Version string // release version, e.g. 1.2.0
+	// Revision is the source revision (e.g. 0123456789ab, or
+	// 0123456789ab-dirty); empty or "unknown" when not known.
+	Revision string
+	// Build is the build number: GetVersion's autn:build, an unsigned
+	// integer as OpenText's getVersionResponse.xsd types it.
+	Build      uint64
 	ConfigPath string
 	Directory  string
 }

@@ -15,23 +15,33 @@ import (
 	"github.com/connectorhq/connector/transport/aci"
 )
 
-// The schemas transport/aci's tests validate against: OpenText's
-// autnResponse.xsd (MIT, see its LICENSE-java-idol-types) and the
-// project's error-reply.xsd, which also checks an error reply's <error>
-// block.
+// The schemas transport/aci's tests validate against (testdata/idol there,
+// whose README says what each is): OpenText's autnResponse.xsd (MIT, see
+// its LICENSE-java-idol-types), and the project's wrappers that type a
+// reply's responsedata with OpenText's schemas: error-reply.xsd (the
+// <error> block), getversion-reply.xsd (getVersionResponse.xsd),
+// token-reply.xsd and queueinfo-reply.xsd (asynchronousTypes.xsd, with
+// connectors.xsd for the results), tasklist-reply.xsd
+// (connectorAdditionalTypes.xsd) and getstatus-reply.xsd.
 var (
-	autnResponseXSD = filepath.Join("..", "aci", "testdata", "idol", "autnResponse.xsd")
-	errorReplyXSD   = filepath.Join("..", "aci", "testdata", "idol", "error-reply.xsd")
+	idolXSD          = func(name string) string { return filepath.Join("..", "aci", "testdata", "idol", name) }
+	autnResponseXSD  = idolXSD("autnResponse.xsd")
+	errorReplyXSD    = idolXSD("error-reply.xsd")
+	getVersionXSD    = idolXSD("getversion-reply.xsd")
+	getStatusXSD     = idolXSD("getstatus-reply.xsd")
+	tokenReplyXSD    = idolXSD("token-reply.xsd")
+	queueInfoXSD     = idolXSD("queueinfo-reply.xsd")
+	taskListReplyXSD = idolXSD("tasklist-reply.xsd")
 )
 
 // xmllint validates files against schema the way transport/aci's tests do
-// (xmllint --noout --schema). It skips when xmllint (Debian package
-// libxml2-utils, which make test installs) is missing.
+// (xmllint --noout --schema). xmllint comes from the Debian package
+// libxml2-utils, which make test installs; without it the test fails.
 func xmllint(t *testing.T, schema string, files ...string) {
 	t.Helper()
 	path, err := exec.LookPath("xmllint")
 	if err != nil {
-		t.Skipf("xmllint not found, replies not validated: install the Debian package libxml2-utils (make test does): %v", err)
+		t.Fatalf("xmllint not found: install the Debian package libxml2-utils (make test does): %v", err)
 	}
 	args := append([]string{"--noout", "--schema", schema}, files...)
 	out, err := exec.Command(path, args...).CombinedOutput()
@@ -53,7 +63,7 @@ func xmllint(t *testing.T, schema string, files ...string) {
 func TestRepliesValidateAgainstXSD(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("xmllint"); err != nil {
-		t.Skipf("xmllint not found, replies not validated: install the Debian package libxml2-utils (make test does): %v", err)
+		t.Fatalf("xmllint not found: install the Debian package libxml2-utils (make test does): %v", err)
 	}
 	e := start(t, nil)
 	dir := t.TempDir()
