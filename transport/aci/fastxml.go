@@ -101,9 +101,13 @@ func appendActionXML(dst []byte, s *messages.ActionStatus, now time.Time) []byte
 		}
 		dst = appendTimeElem(dst, "process_start_time", start, loc)
 		dst = appendSecondsElem(dst, "time_processing", until-start)
+	} else {
+		dst = append(dst, "<process_start_time>"+NoTime+"</process_start_time><time_processing>0</time_processing>"...)
 	}
 	if ended {
 		dst = appendTimeElem(dst, "process_end_time", end, loc)
+	} else {
+		dst = append(dst, "<process_end_time>"+NoTime+"</process_end_time>"...)
 	}
 	if s.GetState() == messages.State_STATE_ERROR {
 		dst = appendTextElem(dst, "error", s.GetError())

@@ -13,6 +13,15 @@ import (
 // process_end_time (autnSimpleTypes queueInfoDate).
 const QueueTimeLayout = "2006-Jan-02 15:04:05"
 
+// NoTime is what process_start_time and process_end_time say while the
+// action has not started or not ended: the Unix epoch, printed the same in
+// every time zone. OpenText's asynchronousTypes.xsd requires both elements
+// (and time_processing, then 0) in every action and types them as dates,
+// so an action that never ran cannot leave them out or leave them empty;
+// the epoch is what a server whose unset times are zero prints, and no
+// action of this server can have started or ended then.
+const NoTime = "1970-Jan-01 00:00:00"
+
 // TokenNode returns the <token> element of an asynchronous action's reply.
 func TokenNode(token string) Node {
 	return Node{Name: "token", Text: token}
@@ -25,10 +34,10 @@ func TokenNode(token string) Node {
 // agree with the times shown.
 //
 // Children, in the order real connectors print them: status, queued_time,
-// time_in_queue, process_start_time and time_processing (once started),
-// process_end_time (once ended), error (Error state), documentcounts (when
-// there are counts), fetchaction (when set), priority, restarts (when not
-// 0), the result elements, and token last.
+// time_in_queue, process_start_time, time_processing, process_end_time
+// (always: NoTime and 0 for what has not happened yet), error (Error
+// state), documentcounts (when there are counts), fetchaction (when set),
+// priority, restarts (when not 0), the result elements, and token last.
 func ActionNode(s *messages.ActionStatus, now time.Time) Node {
 	if s == nil {
 		return Node{Name: "action", List: true, Children: []Node{}}
@@ -51,18 +60,21 @@ func ActionNode(s *messages.ActionStatus, now time.Time) Node {
 	default:
 		ch = append(ch, TextNode("time_in_queue", seconds(nowSec-queued)))
 	}
+	startText, endText, processing := NoTime, NoTime, int64(0)
 	if started {
 		until := nowSec
 		if ended {
 			until = end
 		}
-		ch = append(ch,
-			TextNode("process_start_time", formatQueueTime(start, loc)),
-			TextNode("time_processing", seconds(until-start)))
+		startText, processing = formatQueueTime(start, loc), until-start
 	}
 	if ended {
-		ch = append(ch, TextNode("process_end_time", formatQueueTime(end, loc)))
+		endText = formatQueueTime(end, loc)
 	}
+	ch = append(ch,
+		TextNode("process_start_time", startText),
+		TextNode("time_processing", seconds(processing)),
+		TextNode("process_end_time", endText))
 	if s.GetState() == messages.State_STATE_ERROR {
 		ch = append(ch, TextNode("error", s.GetError()))
 	}

@@ -69,10 +69,13 @@ func TestRepliesValidateAgainstXSD(t *testing.T) {
 	dir := t.TempDir()
 	esc := url.QueryEscape
 	var all, errs []string
+	typed := map[string][]string{} // schema: replies of its kind
 	n := 0
 	// ask sends path, checks the reply is XML with the wanted response
-	// (SUCCESS or ERROR) and keeps it for xmllint.
-	ask := func(want, path string) xresp {
+	// (SUCCESS or ERROR) and keeps it for xmllint: against the envelope
+	// schema, and against the typed schema of its kind when one is given.
+	var ask func(want, path string, schema ...string) xresp
+	ask = func(want, path string, schema ...string) xresp {
 		t.Helper()
 		resp, body := e.get(t, path)
 		require.Equal(t, 200, resp.StatusCode, "%s: %s", path, body)
@@ -87,18 +90,24 @@ func TestRepliesValidateAgainstXSD(t *testing.T) {
 		if want == "ERROR" {
 			errs = append(errs, f)
 		}
+		for _, sc := range schema {
+			typed[sc] = append(typed[sc], f)
+		}
 		return x
 	}
+	// Typed kinds of successful replies.
+	token := func(path string) xresp { t.Helper(); return ask("SUCCESS", path, tokenReplyXSD) }
+	actions := func(path string) xresp { t.Helper(); return ask("SUCCESS", path, queueInfoXSD) }
 	const ok, bad = "SUCCESS", "ERROR"
 	qi := "/action=QueueInfo&QueueName=fetch&QueueAction="
 	unknown := esc("bm90IGEgdG9rZW4=")
 
 	// Fetch: a running action, two queued ones, one that errors; and refusals.
-	sync1 := ask(ok, "/action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask").ResponseData.Token
+	sync1 := token("/action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask").ResponseData.Token
 	e.waitStatus(t, sync1, "Processing")
-	col1 := ask(ok, "/action=Fetch&FetchAction=Collect&ConfigSection=MyTask&Identifiers=id1,id2&Priority=5").ResponseData.Token
-	col2 := ask(ok, "/action=Fetch&FetchAction=Collect&ConfigSection=MyTask&Identifiers=id3").ResponseData.Token
-	boom := ask(ok, "/action=Fetch&FetchAction=Boom&ConfigSection=MyTask&Priority=-1").ResponseData.Token
+	col1 := token("/action=Fetch&FetchAction=Collect&ConfigSection=MyTask&Identifiers=id1,id2&Priority=5").ResponseData.Token
+	col2 := token("/action=Fetch&FetchAction=Collect&ConfigSection=MyTask&Identifiers=id3").ResponseData.Token
+	boom := token("/action=Fetch&FetchAction=Boom&ConfigSection=MyTask&Priority=-1").ResponseData.Token
 	for _, p := range []string{
 		"/action=Fetch&ConfigSection=MyTask",
 		"/action=Fetch&FetchAction=Explode&ConfigSection=MyTask",
@@ -111,36 +120,36 @@ func TestRepliesValidateAgainstXSD(t *testing.T) {
 	}
 
 	// Every QueueAction while actions are queued and running.
-	ask(ok, qi+"GetStatus&Token="+esc(sync1))
-	ask(ok, qi+"GetStatus")
-	ask(ok, qi+"GetStatus&State=queued,processing&Sort-By=priority&Sort-Order=ascending&MaxResults=2&Min-Priority=0")
-	ask(ok, qi+"GetStatus&State=cancelled") // <actions/>
+	actions(qi + "GetStatus&Token=" + esc(sync1))
+	actions(qi + "GetStatus")
+	actions(qi + "GetStatus&State=queued,processing&Sort-By=priority&Sort-Order=ascending&MaxResults=2&Min-Priority=0")
+	actions(qi + "GetStatus&State=cancelled") // <actions/>
 	ask(ok, qi+"Progress&Token="+esc(sync1))
 	ask(ok, qi+"Progress&Token="+esc(sync1)+"&MaxDepth=1&AllStages=true")
 	ask(ok, qi+"GetActionParameters&Token="+esc(col1))
 	ask(ok, qi+"GetActionParameters")
-	ask(ok, qi+"ChangePriority&Priority=7&Token="+esc(col2))
+	actions(qi + "ChangePriority&Priority=7&Token=" + esc(col2))
 	ask(bad, qi+"ChangePriority&Priority=7&Token="+esc(sync1)) // running
 	ask(bad, qi+"ChangePriority&Token="+esc(col2))             // no Priority
 	ask(bad, qi+"ChangePriority&Priority=x&Token="+esc(col2))
-	ask(ok, qi+"Pause&Token="+esc(col2))
-	ask(ok, qi+"Resume&Token="+esc(col2))
+	actions(qi + "Pause&Token=" + esc(col2))
+	actions(qi + "Resume&Token=" + esc(col2))
 	ask(bad, qi+"Resume&Token="+esc(col1)) // not paused
-	dup := ask(ok, qi+"Duplicate&Token="+esc(col1)).ResponseData.Token
-	ask(ok, qi+"Cancel&Token="+esc(dup))
+	dup := token(qi + "Duplicate&Token=" + esc(col1)).ResponseData.Token
+	actions(qi + "Cancel&Token=" + esc(dup))
 	ask(ok, qi+"QueueStatus")
 	ask(ok, qi+"Pause")
 	e.waitStatus(t, sync1, "Paused")
 	ask(ok, qi+"QueueStatus")
 	ask(ok, qi+"Resume")
 	e.waitStatus(t, sync1, "Processing")
-	ask(ok, qi+"Stop&Token="+esc(sync1))
+	actions(qi + "Stop&Token=" + esc(sync1))
 	e.waitStatus(t, sync1, "Stopped")
 	for tok, st := range map[string]string{col1: "Finished", col2: "Finished", boom: "Error", dup: "Cancelled"} {
 		e.waitStatus(t, tok, st)
-		ask(ok, qi+"GetStatus&Token="+esc(tok)) // with results, error text, or none
+		actions(qi + "GetStatus&Token=" + esc(tok)) // with results, error text, or none
 	}
-	ask(ok, qi+"GetStatus&State=finished&Sort-By=finish-time&Sort-Order=descending")
+	actions(qi + "GetStatus&State=finished&Sort-By=finish-time&Sort-Order=descending")
 	ask(ok, qi+"GetActionParameters") // none left: <actions/>
 
 	// QueueAction errors.
@@ -165,11 +174,11 @@ func TestRepliesValidateAgainstXSD(t *testing.T) {
 	ask(bad, "/action=QueueInfo&QueueName=fetch")
 
 	// The synchronous actions.
-	ask(ok, "/action=GetVersion")
-	ask(ok, "/a=getstatus")
-	ask(ok, "/action=TaskList")
-	ask(ok, "/action=TaskList&MatchName=my*&MatchAction=sync*")
-	ask(ok, "/action=TaskList&MatchName=nothing") // empty responsedata
+	ask(ok, "/action=GetVersion", getVersionXSD)
+	ask(ok, "/a=getstatus", getStatusXSD)
+	ask(ok, "/action=TaskList", taskListReplyXSD)
+	ask(ok, "/action=TaskList&MatchName=my*&MatchAction=sync*", taskListReplyXSD)
+	ask(ok, "/action=TaskList&MatchName=nothing", taskListReplyXSD) // empty responsedata
 	ask(bad, "/action=TaskList&MatchName=%5B")
 	ask(ok, "/action=View&Identifier=doc1&NoACI=false")
 	ask(ok, "/action=View&Identifier=doc1&NoACI=false&WithMetadata=false&Range=bytes=0-4")
@@ -186,4 +195,8 @@ func TestRepliesValidateAgainstXSD(t *testing.T) {
 	require.Greater(t, len(errs), 40)
 	xmllint(t, autnResponseXSD, all...)
 	xmllint(t, errorReplyXSD, errs...)
+	for _, sc := range []string{getVersionXSD, getStatusXSD, tokenReplyXSD, queueInfoXSD, taskListReplyXSD} {
+		require.NotEmpty(t, typed[sc], sc)
+		xmllint(t, sc, typed[sc]...)
+	}
 }
