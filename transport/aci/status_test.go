@@ -42,8 +42,8 @@ func TestActionNodeStates(t *testing.T) {
 		wantText  map[string]string
 	}{
 		{
-			desc:      "queued: time in queue up to now",
-			s:         &messages.ActionStatus{Token: "t", State: messages.State_STATE_QUEUED, QueuedUnixMs: queued},
+			desc: "queued: time in queue up to now",
+			s:    &messages.ActionStatus{Token: "t", State: messages.State_STATE_QUEUED, QueuedUnixMs: queued},
 			wantNames: []string{"status", "queued_time", "time_in_queue", "process_start_time", "time_processing",
 				"process_end_time", "priority", "token"},
 			wantText: map[string]string{"status": "Queued", "queued_time": "2015-Aug-17 17:00:00",
@@ -51,8 +51,8 @@ func TestActionNodeStates(t *testing.T) {
 				"process_end_time": NoTime, "priority": "0", "token": "t"},
 		},
 		{
-			desc:      "paused while queued",
-			s:         &messages.ActionStatus{Token: "t", State: messages.State_STATE_PAUSED, QueuedUnixMs: queued, Priority: 3},
+			desc: "paused while queued",
+			s:    &messages.ActionStatus{Token: "t", State: messages.State_STATE_PAUSED, QueuedUnixMs: queued, Priority: 3},
 			wantNames: []string{"status", "queued_time", "time_in_queue", "process_start_time", "time_processing",
 				"process_end_time", "priority", "token"},
 			wantText: map[string]string{"status": "Paused", "priority": "3", "process_start_time": NoTime,
