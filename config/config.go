@@ -48,6 +48,9 @@ type Config struct {
 	sections map[string]*Section
 	// tasks are the task sections' names as written, in file order.
 	tasks []string
+	// names are every section's name as read, system sections included,
+	// in file order.
+	names []string
 }
 
 // Server is [Server].
@@ -135,6 +138,10 @@ func (c *Config) Section(name string) *Section {
 // when a request names them.
 func (c *Config) TaskSections() []string { return append([]string(nil), c.tasks...) }
 
+// SectionNames returns the name of every section of the text, system
+// sections included, in the order they were read.
+func (c *Config) SectionNames() []string { return append([]string(nil), c.names...) }
+
 // HasTask reports whether name is a configured task section (listed in
 // [FetchTasks] or present as a section of its own).
 func (c *Config) HasTask(name string) bool {
@@ -203,6 +210,10 @@ func Load(path string, taskKeys TaskKeysFunc) (*Config, error) {
 
 // Parse reads configuration text; name is used in errors.
 func Parse(name string, data []byte, taskKeys TaskKeysFunc) (*Config, error) {
+	data, err := decodeText(data)
+	if err != nil {
+		return nil, &Error{File: name, Err: err}
+	}
 	f, err := ini.LoadSources(ini.LoadOptions{
 		AllowShadows:              true,
 		UnescapeValueDoubleQuotes: true,
@@ -229,6 +240,7 @@ func Parse(name string, data []byte, taskKeys TaskKeysFunc) (*Config, error) {
 			return nil, &Error{File: name, Section: sname, Err: errors.New("section appears twice")}
 		}
 		seen[lower] = true
+		c.names = append(c.names, sname)
 		sec := &Section{Name: sname}
 		for _, k := range s.Keys() {
 			vals := k.ValueWithShadows()

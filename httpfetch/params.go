@@ -122,39 +122,26 @@ func checkOverride(name, key, value string) error {
 
 // parseFragment reads the Config parameter: base64 of configuration text
 // whose task sections, [FetchTasks] and [Default] override the file's for
-// this action. It is read with the configuration file's rules; other
-// system sections, task lists, unknown tasks and schedule keys are refused.
+// this action. It is read with the configuration file's rules (and its
+// reader: the sections checked are the sections read, whatever the text's
+// encoding); other system sections, task lists, unknown tasks and schedule
+// keys are refused.
 func (r *Repository) parseFragment(value string) (*config.Config, error) {
 	data, err := decodeBase64(value)
 	if err != nil || strings.TrimSpace(value) == "" {
 		return nil, messages.Invalid("Config", shorten(value), "must be base64 of configuration text")
 	}
-	var sections []string
-	for _, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "[") {
-			continue
-		}
-		end := strings.LastIndexByte(line, ']') // as the INI reader does
-		if end < 0 {
-			continue // config.Parse reports it
-		}
-		name := line[1:end]
-		switch {
-		case name != strings.TrimSpace(name) || name == "":
-			return nil, messages.Invalid("Config", "["+name+"]", "a section name must not be empty or start or end with spaces")
-		case strings.EqualFold(name, "FetchTasks"), strings.EqualFold(name, "Default"):
-		case isSystemSection(name):
-			return nil, messages.Invalid("Config", "["+name+"]", "a request can override task settings only ([Task], [FetchTasks], [Default])")
-		case !r.hasTask(name):
-			return nil, messages.Invalid("Config", "["+name+"]", fmt.Sprintf("there is no task section [%s]", name))
-		}
-		sections = append(sections, name)
-	}
 	frag, err := config.Parse("Config parameter", data, TaskKeys)
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {
+			if ce.Section != "" {
+				// A section the fragment may not have at all is the
+				// error to report, whatever else is wrong inside it.
+				if serr := r.checkFragmentSection(ce.Section); serr != nil {
+					return nil, serr
+				}
+			}
 			name := "Config"
 			if ce.Section != "" {
 				name += " [" + ce.Section + "]"
@@ -166,10 +153,16 @@ func (r *Repository) parseFragment(value string) (*config.Config, error) {
 		}
 		return nil, messages.Invalid("Config", shorten(value), err.Error())
 	}
+	names := frag.SectionNames()
+	for _, name := range names {
+		if err := r.checkFragmentSection(name); err != nil {
+			return nil, err
+		}
+	}
 	if len(frag.FetchTasks) > 0 {
 		return nil, messages.Invalid("Config [FetchTasks]", "", "a request cannot list tasks; name them with TaskSections or ConfigSection")
 	}
-	for _, name := range sections {
+	for _, name := range names {
 		sec := frag.Section(name)
 		if sec == nil {
 			continue
@@ -181,6 +174,21 @@ func (r *Repository) parseFragment(value string) (*config.Config, error) {
 		}
 	}
 	return frag, nil
+}
+
+// checkFragmentSection refuses a section a Config fragment may not have:
+// a system section other than [FetchTasks] and [Default], or a task the
+// configuration file does not have.
+func (r *Repository) checkFragmentSection(name string) error {
+	switch {
+	case strings.EqualFold(name, "FetchTasks"), strings.EqualFold(name, "Default"):
+		return nil
+	case isSystemSection(name):
+		return messages.Invalid("Config", "["+name+"]", "a request can override task settings only ([Task], [FetchTasks], [Default])")
+	case !r.hasTask(name):
+		return messages.Invalid("Config", "["+name+"]", fmt.Sprintf("there is no task section [%s]", name))
+	}
+	return nil
 }
 
 // fragmentValue finds the value of key in section of a fragment, for an

@@ -1,0 +1,61 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// decodeText brings configuration text (a file, or a request's Config
+// fragment) to one form before anything reads it, so that what is checked
+// is what is used whatever the encoding: a UTF-8 byte-order mark is
+// dropped, UTF-16 text with its byte-order mark (what Windows tools often
+// write) is decoded to UTF-8, and lines end with LF whether they ended
+// with CRLF, LF or a lone CR. Text with NUL bytes (UTF-16 without a
+// byte-order mark, a binary file) is refused rather than guessed at.
+func decodeText(data []byte) ([]byte, error) {
+	switch {
+	case bytes.HasPrefix(data, []byte{0xEF, 0xBB, 0xBF}):
+		data = data[3:]
+	case bytes.HasPrefix(data, []byte{0xFF, 0xFE}):
+		d, err := fromUTF16(data[2:], false)
+		if err != nil {
+			return nil, err
+		}
+		data = d
+	case bytes.HasPrefix(data, []byte{0xFE, 0xFF}):
+		d, err := fromUTF16(data[2:], true)
+		if err != nil {
+			return nil, err
+		}
+		data = d
+	}
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		return nil, errors.New("the text contains NUL bytes: save it as UTF-8 (UTF-16 needs its byte-order mark)")
+	}
+	if bytes.IndexByte(data, '\r') >= 0 {
+		data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+		data = bytes.ReplaceAll(data, []byte("\r"), []byte("\n"))
+	}
+	return data, nil
+}
+
+func fromUTF16(b []byte, bigEndian bool) ([]byte, error) {
+	if len(b)%2 != 0 {
+		return nil, errors.New("the text starts with a UTF-16 byte-order mark but has an odd number of bytes")
+	}
+	u := make([]uint16, len(b)/2)
+	for i := range u {
+		if bigEndian {
+			u[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
+		} else {
+			u[i] = uint16(b[2*i+1])<<8 | uint16(b[2*i])
+		}
+	}
+	out := make([]byte, 0, len(u))
+	for _, r := range utf16.Decode(u) {
+		out = utf8.AppendRune(out, r)
+	}
+	return out, nil
+}

@@ -1,0 +1,75 @@
+package config
+
+import (
+	"testing"
+	"unicode/utf16"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestParseEncodings: a file (or fragment) means the same whatever its
+// encoding: UTF-8 with or without a byte-order mark, UTF-16 with one, and
+// CRLF, LF or CR line ends. NUL bytes are refused, naming the file.
+func TestParseEncodings(t *testing.T) {
+	t.Parallel()
+	text := "[Server]\nPort=7010\n[FetchTasks]\n0=T\n[T]\nUrl=http://x/\nDepth=3\n"
+	le := func(s string, bom bool) []byte {
+		var out []byte
+		if bom {
+			out = []byte{0xFF, 0xFE}
+		}
+		for _, u := range utf16.Encode([]rune(s)) {
+			out = append(out, byte(u), byte(u>>8))
+		}
+		return out
+	}
+	be := func(s string) []byte {
+		out := []byte{0xFE, 0xFF}
+		for _, u := range utf16.Encode([]rune(s)) {
+			out = append(out, byte(u>>8), byte(u))
+		}
+		return out
+	}
+	for name, data := range map[string][]byte{
+		"utf-8":          []byte(text),
+		"utf-8 bom":      append([]byte{0xEF, 0xBB, 0xBF}, text...),
+		"crlf":           []byte(replaceNL(text, "\r\n")),
+		"cr":             []byte(replaceNL(text, "\r")),
+		"utf-16le bom":   le(text, true),
+		"utf-16le crlf":  le(replaceNL(text, "\r\n"), true),
+		"utf-16be bom":   be(text),
+		"utf-8 bom crlf": append([]byte{0xEF, 0xBB, 0xBF}, replaceNL(text, "\r\n")...),
+		"utf-16 with é":  le("[Server]\nPort=7010\n[FetchTasks]\n0=T\n[T]\nUrl=http://x/é\nDepth=3\n", true),
+	} {
+		c, err := Parse("x.cfg", data, testTaskKeys)
+		require.NoError(t, err, name)
+		require.Equal(t, 7010, c.Server.Port, name)
+		require.Equal(t, []string{"Server", "FetchTasks", "T"}, c.SectionNames(), name)
+		d, _ := c.TaskValue("T", "Depth")
+		require.Equal(t, "3", d, name)
+		u, _ := c.TaskValue("T", "Url")
+		require.Contains(t, []string{"http://x/", "http://x/é"}, u, name)
+	}
+	for name, data := range map[string][]byte{
+		"utf-16 without bom": le(text, false),
+		"odd utf-16":         append(le(text, true), 'x'),
+		"nul":                []byte("[Server]\nPort=7010\x00\n"),
+	} {
+		_, err := Parse("x.cfg", data, testTaskKeys)
+		var ce *Error
+		require.ErrorAs(t, err, &ce, name)
+		require.Equal(t, "x.cfg", ce.File, name)
+	}
+}
+
+func replaceNL(s, eol string) string {
+	var out []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			out = append(out, eol...)
+		} else {
+			out = append(out, s[i])
+		}
+	}
+	return string(out)
+}
