@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/transport/aci"
 )
@@ -38,6 +39,12 @@ func (s *Server) fetch(req *aci.Request) (*result, error) {
 	tasks, err := s.cfg.Repository.Validate(fa, params)
 	if err != nil {
 		return nil, err
+	}
+	if sec, ok := s.cfg.Repository.(fetch.Secrets); ok {
+		// The queue and the store get secrets only encrypted.
+		if params, err = sec.Seal(params); err != nil {
+			return nil, err
+		}
 	}
 	token, err := s.cfg.Queue.Submit(&messages.ActionSpec{
 		Action: "FETCH", FetchAction: fa, Params: params, Priority: int32(prio), Tasks: tasks,
@@ -175,7 +182,7 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 			if err != nil {
 				return nil, err
 			}
-			return &result{data: []aci.Node{aci.Container("actions", aci.ParamsNode(r.Status, r.Params))}}, nil
+			return &result{data: []aci.Node{aci.Container("actions", aci.ParamsNode(r.Status, s.shownParams(r.Params)))}}, nil
 		}
 		all, err := q.ListParams()
 		if err != nil {
@@ -183,7 +190,7 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 		}
 		nodes := make([]aci.Node, len(all))
 		for i, r := range all {
-			nodes[i] = aci.ParamsNode(r.Status, r.Params)
+			nodes[i] = aci.ParamsNode(r.Status, s.shownParams(r.Params))
 		}
 		return &result{data: []aci.Node{aci.Container("actions", nodes...)}}, nil
 	case "duplicate":

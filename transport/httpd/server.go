@@ -152,6 +152,9 @@ func New(cfg Config) (*Server, error) {
 		ReadBufferSize:     16 << 10, // long GET query strings (InsertXML, filters)
 		Logger:             slogPrintf{s.log},
 		CloseOnShutdown:    true,
+		// fasthttp's own messages about unreadable requests must not
+		// quote the request's headers (Authorization, Cookie).
+		SecureErrorLogMessage: true,
 	}
 	return s, nil
 }
@@ -203,7 +206,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	var status = "success"
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("handler panicked", "panic", r, "uri", string(ctx.RequestURI()), "stack", string(debug.Stack()))
+			s.log.Error("handler panicked", "panic", r, "request", s.requestText(req), "stack", string(debug.Stack()))
 			action, format := "", aci.FormatXML
 			if req != nil { // parsed: answer in the format it asked for
 				action, format = req.Action, req.Format
@@ -317,10 +320,36 @@ func (s *Server) writeReply(ctx *fasthttp.RequestCtx, f aci.Format, r *aci.Reply
 }
 
 // transportError answers requests fasthttp could not read (too large,
-// malformed HTTP) with an ACI error, still as HTTP 200 when it can.
+// malformed HTTP) with an ACI error, still as HTTP 200 when it can. The
+// reply and the log say what kind of problem it was, never what the
+// request held: fasthttp's errors quote the raw header bytes, which carry
+// Authorization and Cookie headers.
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
-	s.log.Debug("unreadable request", "err", err)
-	s.writeReply(ctx, aci.FormatXML, &aci.Reply{Err: aci.ErrorFor("", fmt.Errorf("%w: %v", messages.ErrBadRequest, err), s.cfg.Now())})
+	why := transportProblem(err, s.cfg.MaxRequestBytes)
+	s.log.Debug("unreadable request", "problem", why, "client", ctx.RemoteIP().String())
+	s.writeReply(ctx, aci.FormatXML, &aci.Reply{Err: aci.ErrorFor("", fmt.Errorf("%w: %s", messages.ErrBadRequest, why), s.cfg.Now())})
+}
+
+// transportProblem describes a transport error without quoting the
+// request.
+func transportProblem(err error, maxBody int) string {
+	var small *fasthttp.ErrSmallBuffer
+	var timeout interface{ Timeout() bool }
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return fmt.Sprintf("the request body is larger than [Server] MaxRequestBytes (%d bytes)", maxBody)
+	case errors.As(err, &small):
+		return "the request line and headers are larger than the server reads (16 KiB)"
+	case errors.As(err, &timeout) && timeout.Timeout():
+		return "the request was not received within [Server] ReadTimeout"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection ended in the middle of the request"
+	}
+	var chunk fasthttp.ErrBrokenChunk
+	if errors.As(err, &chunk) {
+		return "the chunked request body is malformed"
+	}
+	return "the request is not well-formed HTTP"
 }
 
 func (s *Server) record(ctx *fasthttp.RequestCtx, req *aci.Request, status string, start time.Time) {
@@ -331,19 +360,9 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, req *aci.Request, status strin
 	if req != nil {
 		action = req.Action
 	}
-	uri := ctx.RequestURI()
-	if i := strings.IndexByte(string(uri), '?'); i >= 0 && !strings.Contains(string(uri[:i]), "=") {
-		uri = uri[i+1:]
-	} else if len(uri) > 0 && uri[0] == '/' {
-		uri = uri[1:]
-	}
-	const maxLogged = 1024
-	if len(uri) > maxLogged {
-		uri = uri[:maxLogged]
-	}
 	client, _ := netip.AddrFromSlice(ctx.RemoteIP())
 	s.cfg.System.Root.Send(s.reqlog, &logEntry{
-		action: action, request: string(uri), client: client.Unmap(),
+		action: action, request: s.requestText(req), client: client.Unmap(),
 		unixMs: start.UnixMilli(), duration: float64(time.Since(start).Microseconds()) / 1000,
 		status: status, conn: ctx.ConnID(),
 	})

@@ -1,0 +1,319 @@
+// Package secret keeps secrets (passwords, tokens) out of everything the
+// connector shows or stores. It reads and writes IDOL's encrypted-password
+// form, and it redacts secrets for display.
+//
+// # IDOL's encrypted-password form
+//
+// IDOL's autpassword tool (autpassword -e -tAES -oKeyFile=FILE PASSWORD)
+// prints base64 of a small INI block:
+//
+//	[PASSWORD]
+//	Type=AES
+//	KeyFile=C:/path/MyKeyFile.ky
+//	Password=<base64 of a 16-byte IV followed by AES-256-CBC ciphertext, PKCS#7 padded>
+//
+// and the key file (autpassword -x -tAES -oKeyFile=FILE) holds the 256-bit
+// key as 64 hexadecimal digits. This package decrypts that form with one
+// key (Key), and produces it (Key.Encrypt) so that `connector password`
+// and the server's own sealing of request secrets write the same form IDOL
+// does. The KeyFile line is a label only: the connector never opens the
+// path a value names (a client could name any file); it decrypts with its
+// own key and refuses a value that does not decrypt with it. Type=Basic
+// (IDOL's fixed-key obfuscation, whose key is not public) is refused with a
+// message saying to use -tAES.
+//
+// # Redaction
+//
+// Redacted is what a secret is shown as. RedactURLs hides the password of
+// every URL in a text (http://user:[REDACTED]@host/), and SensitiveName
+// tells names that look like secrets (anything containing "password" or
+// "secret"), which are hidden even when no schema marks them.
+package secret
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Redacted replaces a secret wherever it would be shown.
+const Redacted = "[REDACTED]"
+
+// KeySize is the AES-256 key length in bytes.
+const KeySize = 32
+
+// Key is an AES-256 key read from a key file.
+type Key struct {
+	path string
+	k    [KeySize]byte
+}
+
+// Path returns the key file's path (absolute when it could be made so).
+func (k *Key) Path() string { return k.path }
+
+// ErrKeyFile: the key file is missing, unreadable or not a key.
+var ErrKeyFile = errors.New("secret: key file")
+
+// LoadKeyFile reads a key file: 64 hexadecimal digits (as autpassword -x
+// writes them; surrounding white space is ignored) or exactly 32 raw bytes.
+// The error names the path but never the file's content.
+func LoadKeyFile(path string) (*Key, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrKeyFile, path, errors.Unwrap(err))
+	}
+	return parseKey(path, data)
+}
+
+func parseKey(path string, data []byte) (*Key, error) {
+	k := &Key{path: absPath(path)}
+	if t := bytes.TrimSpace(data); len(t) == 2*KeySize {
+		if _, err := hex.Decode(k.k[:], t); err == nil {
+			return k, nil
+		}
+	}
+	if len(data) == KeySize {
+		copy(k.k[:], data)
+		return k, nil
+	}
+	return nil, fmt.Errorf("%w %s: not an AES-256 key (64 hexadecimal digits)", ErrKeyFile, path)
+}
+
+// EnsureKeyFile loads the key file at path, creating it first (mode 0600,
+// a fresh random key as 64 hexadecimal digits, its folder 0700 if missing)
+// when it does not exist.
+func EnsureKeyFile(path string) (*Key, error) {
+	k, err := LoadKeyFile(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return k, err
+	}
+	var raw [KeySize]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrKeyFile, path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrKeyFile, path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) { // created by someone else meanwhile
+		return LoadKeyFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrKeyFile, path, err)
+	}
+	_, werr := f.WriteString(hex.EncodeToString(raw[:]) + "\n")
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("%w %s: %w", ErrKeyFile, path, werr)
+	}
+	return &Key{path: absPath(path), k: raw}, nil
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return filepath.ToSlash(a)
+	}
+	return filepath.ToSlash(p)
+}
+
+// Encrypt returns plain in IDOL's encrypted-password form (Type=AES, with
+// this key's path as KeyFile and a fresh random IV).
+func (k *Key) Encrypt(plain string) (string, error) {
+	block, err := aes.NewCipher(k.k[:])
+	if err != nil {
+		return "", err
+	}
+	pad := aes.BlockSize - len(plain)%aes.BlockSize
+	buf := make([]byte, aes.BlockSize+len(plain)+pad)
+	if _, err := rand.Read(buf[:aes.BlockSize]); err != nil {
+		return "", fmt.Errorf("secret: random IV: %w", err)
+	}
+	copy(buf[aes.BlockSize:], plain)
+	for i := len(buf) - pad; i < len(buf); i++ {
+		buf[i] = byte(pad)
+	}
+	cipher.NewCBCEncrypter(block, buf[:aes.BlockSize]).CryptBlocks(buf[aes.BlockSize:], buf[aes.BlockSize:])
+	text := "[PASSWORD]\nType=AES\nKeyFile=" + k.path + "\nPassword=" + base64.StdEncoding.EncodeToString(buf) + "\n"
+	return base64.StdEncoding.EncodeToString([]byte(text)), nil
+}
+
+// ErrDecrypt: a value in the encrypted form could not be decrypted. Its
+// message never contains the value.
+var ErrDecrypt = errors.New("secret: cannot decrypt")
+
+// form is a parsed encrypted-password block.
+type form struct {
+	typ, keyFile, password string
+}
+
+// parseForm reads v as IDOL's encrypted-password form; ok is false when v
+// is not in that form (a password in clear).
+func parseForm(v string) (form, bool) {
+	v = strings.TrimSpace(v)
+	if len(v) < 16 || len(v) > 64<<10 {
+		return form{}, false
+	}
+	var raw []byte
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding} {
+		if b, err := enc.DecodeString(v); err == nil {
+			raw = b
+			break
+		}
+	}
+	text := strings.ReplaceAll(string(raw), "\r\n", "\n")
+	head, rest, _ := strings.Cut(strings.TrimLeft(text, " \t\n"), "\n")
+	if !strings.EqualFold(strings.TrimSpace(head), "[PASSWORD]") {
+		return form{}, false
+	}
+	var f form
+	for _, line := range strings.Split(rest, "\n") {
+		name, value, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "type":
+			f.typ = strings.TrimSpace(value)
+		case "keyfile":
+			f.keyFile = strings.TrimSpace(value)
+		case "password":
+			f.password = strings.TrimSpace(value)
+		}
+	}
+	return f, true
+}
+
+// IsEncrypted reports whether v is in IDOL's encrypted-password form.
+func IsEncrypted(v string) bool {
+	_, ok := parseForm(v)
+	return ok
+}
+
+// Check validates the shape of an encrypted value without a key: it is nil
+// for a value in clear and for a well-formed Type=AES value, and says what
+// is wrong otherwise (never quoting the value).
+func Check(v string) error {
+	f, ok := parseForm(v)
+	if !ok {
+		return nil
+	}
+	return f.check()
+}
+
+func (f form) check() error {
+	switch {
+	case strings.EqualFold(f.typ, "AES"):
+	case f.typ == "":
+		return fmt.Errorf("%w: the encrypted form has no Type", ErrDecrypt)
+	default:
+		return fmt.Errorf("%w: encryption Type=%s is not supported; encrypt with autpassword -e -tAES (or connector password)", ErrDecrypt, f.typ)
+	}
+	ct, err := base64.StdEncoding.DecodeString(f.password)
+	if err != nil || len(ct) < 2*aes.BlockSize || len(ct)%aes.BlockSize != 0 {
+		return fmt.Errorf("%w: the encrypted form's Password is not AES-CBC ciphertext", ErrDecrypt)
+	}
+	return nil
+}
+
+// Decrypt returns the password of an encrypted value, or v itself when v
+// is in clear. A value that is in the form but does not decrypt with k
+// (another key, a damaged value, an unsupported Type) is an error wrapping
+// ErrDecrypt.
+func (k *Key) Decrypt(v string) (string, error) {
+	f, ok := parseForm(v)
+	if !ok {
+		return v, nil
+	}
+	if err := f.check(); err != nil {
+		return "", err
+	}
+	if k == nil {
+		return "", fmt.Errorf("%w: no key file is configured", ErrDecrypt)
+	}
+	ct, _ := base64.StdEncoding.DecodeString(f.password)
+	block, err := aes.NewCipher(k.k[:])
+	if err != nil {
+		return "", err
+	}
+	out := make([]byte, len(ct)-aes.BlockSize)
+	cipher.NewCBCDecrypter(block, ct[:aes.BlockSize]).CryptBlocks(out, ct[aes.BlockSize:])
+	pad := int(out[len(out)-1])
+	if pad == 0 || pad > aes.BlockSize || pad > len(out) {
+		return "", k.wrongKey()
+	}
+	for _, b := range out[len(out)-pad:] {
+		if int(b) != pad {
+			return "", k.wrongKey()
+		}
+	}
+	return string(out[:len(out)-pad]), nil
+}
+
+func (k *Key) wrongKey() error {
+	return fmt.Errorf("%w: the value was not encrypted with the key in %s", ErrDecrypt, k.path)
+}
+
+// SensitiveName reports whether a parameter or setting name looks like it
+// holds a secret: it contains "password" or "secret" in any case. Such
+// values are redacted even when no settings schema marks them.
+func SensitiveName(name string) bool {
+	l := strings.ToLower(name)
+	return strings.Contains(l, "password") || strings.Contains(l, "secret")
+}
+
+// RedactURLs returns s with the password of every URL it contains
+// replaced by Redacted: "http://user:pw@host/" becomes
+// "http://user:[REDACTED]@host/". A user name alone is kept.
+func RedactURLs(s string) string {
+	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+		return s
+	}
+	var b strings.Builder
+	rest := s
+	for {
+		i := strings.Index(rest, "://")
+		if i < 0 {
+			break
+		}
+		start := i + 3
+		// The authority ends at the first '/', '?', '#', white space or
+		// quote; the user information is what precedes its last '@'.
+		end := start
+		for end < len(rest) && !strings.ContainsRune("/?#\\ \t\r\n\"'<>", rune(rest[end])) {
+			end++
+		}
+		auth := rest[start:end]
+		at := strings.LastIndexByte(auth, '@')
+		colon := strings.IndexByte(auth, ':')
+		if at < 0 || colon < 0 || colon > at {
+			b.WriteString(rest[:end])
+			rest = rest[end:]
+			continue
+		}
+		b.WriteString(rest[:start+colon+1])
+		b.WriteString(Redacted)
+		b.WriteString(rest[start+at : end])
+		rest = rest[end:]
+	}
+	b.WriteString(rest)
+	return b.String()
+}
+
+// HasURLPassword reports whether s contains a URL with a password in its
+// user information.
+func HasURLPassword(s string) bool { return RedactURLs(s) != s }

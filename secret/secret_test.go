@@ -1,0 +1,124 @@
+package secret
+
+import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The key and value autpassword printed in OpenText's public Media Server
+// tutorial (opentext-idol/idol-rich-media-tutorials, Milestone guide):
+//
+//	autpassword.exe -x -tAES -oKeyFile=./MyKeyFile.ky
+//	autpassword -e -tAES -oKeyFile=./MyKeyFile.ky MyPassword
+const (
+	idolKeyHex = "9b7aff82f1fa766985152790402a48f0ade3a20f196629b18e2eeb0c1735ff5f"
+	idolValue  = "W1BBU1NXT1JEXQpUeXBlPUFFUwpLZXlGaWxlPUM6L01pY3JvRm9jdXMvTWVkaWFTZXJ2ZXJfMTIuOC4yX1dJTkRPV1NfWDg2XzY0L015S2V5RmlsZS5reQpQYXNzd29yZD05UmwyUzlrNXdyODNGWnR5dUhZU1VaVjNMRkQrUGV1L2dzWHZnWFVGVWRBPQ=="
+)
+
+func writeKey(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "MyKeyFile.ky")
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+	return p
+}
+
+func TestDecryptsWhatAutpasswordWrote(t *testing.T) {
+	k, err := LoadKeyFile(writeKey(t, idolKeyHex+"\n"))
+	require.NoError(t, err)
+	require.True(t, IsEncrypted(idolValue))
+	require.NoError(t, Check(idolValue))
+	got, err := k.Decrypt(idolValue)
+	require.NoError(t, err)
+	require.Equal(t, "MyPassword", got)
+}
+
+func TestEncryptRoundTripsInIDOLForm(t *testing.T) {
+	k, err := EnsureKeyFile(filepath.Join(t.TempDir(), "keys", "aes.ky"))
+	require.NoError(t, err)
+	st, err := os.Stat(k.Path())
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	for _, pw := range []string{"", "x", "exactly16bytes!!", "pässwörd with spaces and = signs"} {
+		v, err := k.Encrypt(pw)
+		require.NoError(t, err)
+		require.NotContains(t, v, pw+"\n")
+		raw, err := base64.StdEncoding.DecodeString(v)
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(string(raw), "[PASSWORD]\nType=AES\nKeyFile="+k.Path()+"\nPassword="), string(raw))
+		if pw != "" {
+			require.NotContains(t, string(raw), pw)
+		}
+		got, err := k.Decrypt(v)
+		require.NoError(t, err)
+		require.Equal(t, pw, got)
+	}
+	// The same file loads back to the same key.
+	k2, err := EnsureKeyFile(k.Path())
+	require.NoError(t, err)
+	v, err := k.Encrypt("again")
+	require.NoError(t, err)
+	got, err := k2.Decrypt(v)
+	require.NoError(t, err)
+	require.Equal(t, "again", got)
+}
+
+func TestDecryptRefusesWithoutQuoting(t *testing.T) {
+	k, err := LoadKeyFile(writeKey(t, idolKeyHex))
+	require.NoError(t, err)
+	other, err := EnsureKeyFile(filepath.Join(t.TempDir(), "other.ky"))
+	require.NoError(t, err)
+	v, err := other.Encrypt("hunter2hunter2")
+	require.NoError(t, err)
+	_, err = k.Decrypt(v)
+	require.ErrorIs(t, err, ErrDecrypt)
+	require.NotContains(t, err.Error(), v)
+
+	basic := base64.StdEncoding.EncodeToString([]byte("[PASSWORD]\nType=Basic\nPassword=abcd\n"))
+	require.ErrorContains(t, Check(basic), "Type=Basic is not supported")
+	_, err = k.Decrypt(basic)
+	require.ErrorIs(t, err, ErrDecrypt)
+
+	short := base64.StdEncoding.EncodeToString([]byte("[PASSWORD]\nType=AES\nPassword=AAAA\n"))
+	require.ErrorContains(t, Check(short), "not AES-CBC ciphertext")
+
+	// A password in clear is returned as it is.
+	got, err := k.Decrypt("plain password")
+	require.NoError(t, err)
+	require.Equal(t, "plain password", got)
+	require.NoError(t, Check("plain password"))
+}
+
+func TestKeyFileErrorsNeverShowContent(t *testing.T) {
+	_, err := LoadKeyFile(writeKey(t, "not a key but a secret-ish text"))
+	require.ErrorIs(t, err, ErrKeyFile)
+	require.NotContains(t, err.Error(), "secret-ish")
+	_, err = LoadKeyFile(filepath.Join(t.TempDir(), "missing.ky"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	k, err := LoadKeyFile(writeKey(t, strings.Repeat("k", 32)))
+	require.NoError(t, err)
+	require.NotNil(t, k)
+}
+
+func TestRedactURLs(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://user:pw@host/x":                     "http://user:[REDACTED]@host/x",
+		"a=https://u:p%40ss@h:8080?q=1&b=http://h/": "a=https://u:[REDACTED]@h:8080?q=1&b=http://h/",
+		"http://user@host/":                         "http://user@host/",
+		"http://host/a@b":                           "http://host/a@b",
+		"x http://a:b@c y ftp://d:e@f":              "x http://a:[REDACTED]@c y ftp://d:[REDACTED]@f",
+		"no url at all: a@b":                        "no url at all: a@b",
+		"http://a:b:c@d@e/":                         "http://a:[REDACTED]@e/",
+		"Url0=http://127.0.0.1:8000/,http://u:s@h/": "Url0=http://127.0.0.1:8000/,http://u:[REDACTED]@h/",
+	} {
+		require.Equal(t, want, RedactURLs(in), in)
+		require.Equal(t, want != in, HasURLPassword(in), in)
+	}
+	require.True(t, SensitiveName("[MyTask]BasicAuthPassword"))
+	require.True(t, SensitiveName("client_secret"))
+	require.False(t, SensitiveName("Token"))
+}

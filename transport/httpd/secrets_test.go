@@ -1,0 +1,141 @@
+package httpd
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
+)
+
+// secretRepo is testRepo with a settings schema that marks
+// [MyTask]AuthPassword secret: Seal prefixes its value with "sealed:",
+// Redact replaces it.
+type secretRepo struct{ *testRepo }
+
+var _ fetch.Secrets = secretRepo{}
+
+func isAuthPassword(name string) bool {
+	return strings.EqualFold(strings.TrimPrefix(name, "[MyTask]"), "AuthPassword")
+}
+
+func (secretRepo) Redact(params messages.Params) messages.Params {
+	out := make(messages.Params, len(params))
+	for i, p := range params {
+		out[i] = p
+		if isAuthPassword(p.Name) {
+			out[i] = &messages.Param{Name: p.Name, Value: secret.Redacted}
+		}
+	}
+	return out
+}
+
+func (secretRepo) Seal(params messages.Params) (messages.Params, error) {
+	out := make(messages.Params, len(params))
+	for i, p := range params {
+		out[i] = p
+		if isAuthPassword(p.Name) {
+			out[i] = &messages.Param{Name: p.Name, Value: "sealed:" + p.Value}
+		}
+	}
+	return out, nil
+}
+
+// TestSecretsNeverShown submits requests carrying secrets in every form
+// the front end knows (a setting the schema marks secret, a name that
+// looks secret, a URL with a password, in the URI and in a POST body) and
+// checks that GetRequestLog, GetActionParameters and the server log show
+// none of them, while the queue holds the sealed form.
+func TestSecretsNeverShown(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	e := startWith(t, setup{
+		repo:   func(r *testRepo) fetch.Repository { return secretRepo{r} },
+		logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	secrets := []string{"hunter2-in-uri", "pw-in-url", "hunter3-in-body", "looks-secret"}
+	tok := e.submit(t, "Synchronize", "&%5BMyTask%5DAuthPassword=hunter2-in-uri&%5BMyTask%5DUrl="+
+		url.QueryEscape("http://user:pw-in-url@example.com/")+"&ClientSecret=looks-secret")
+
+	resp, err := http.Post(e.base+"/", "application/x-www-form-urlencoded",
+		strings.NewReader("action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask&AuthPassword=hunter3-in-body"))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(body), "<token>")
+
+	// The queue (and so the store) has the sealed value, never the clear one.
+	r, err := e.q.Ask(tok, &messages.GetActionParameters{})
+	require.NoError(t, err)
+	require.Equal(t, "sealed:hunter2-in-uri", messages.Params(r.Params).Value("[MyTask]AuthPassword"))
+
+	x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetActionParameters&Token="+url.QueryEscape(tok))
+	require.Equal(t, "SUCCESS", x.Response)
+	shown := string(x.ResponseData.Inner)
+	require.Contains(t, shown, `<parameter name="[MyTask]AuthPassword">[REDACTED]</parameter>`)
+	require.Contains(t, shown, "http://user:[REDACTED]@example.com/")
+	all := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetActionParameters")
+	shown += string(all.ResponseData.Inner)
+
+	var entries string
+	require.Eventually(t, func() bool {
+		x := e.aci(t, "/action=GetRequestLog")
+		entries = string(x.ResponseData.Inner)
+		return strings.Count(entries, "<logentry>") >= 4
+	}, 5*time.Second, time.Millisecond)
+	require.Contains(t, entries, "AuthPassword=%5BREDACTED%5D")
+	require.Contains(t, entries, "ConfigSection=MyTask&amp;AuthPassword=%5BREDACTED%5D", "body parameters are logged too")
+	for _, s := range secrets {
+		require.NotContains(t, shown, s)
+		require.NotContains(t, entries, s)
+		require.NotContains(t, logs.String(), s)
+	}
+}
+
+// TestMalformedRequestHeadersNeverEchoed sends requests fasthttp cannot
+// read, carrying Authorization and Cookie headers, and checks that neither
+// the reply nor the log quotes them.
+func TestMalformedRequestHeadersNeverEchoed(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	e := startWith(t, setup{logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	addr := strings.TrimPrefix(e.base, "http://")
+	const auth, cookie = "Basic dXNlcjpodW50ZXIy", "session=s3cr3t-cookie"
+	for _, raw := range []string{
+		// a header line without a colon
+		"GET /action=GetVersion HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth + "\r\nCookie: " + cookie + "\r\nbroken header line\r\n\r\n",
+		// a negative length
+		"POST /action=GetVersion HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth + "\r\nCookie: " + cookie + "\r\nContent-Length: -5\r\n\r\n",
+		// headers larger than the read buffer
+		"GET /action=GetVersion HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth + "\r\nCookie: " + cookie + "\r\nX-Pad: " + strings.Repeat("p", 20000) + "\r\n\r\n",
+		// a body larger than the limit
+		"POST /action=GetVersion HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth + "\r\nCookie: " + cookie + "\r\nContent-Length: 999999999999\r\n\r\n",
+	} {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Write([]byte(raw))
+		require.NoError(t, err)
+		reply, _ := io.ReadAll(c)
+		c.Close()
+		require.Contains(t, string(reply), "ERRORBADREQUEST", "%q", raw[:40])
+		for _, s := range []string{"dXNlcjpodW50ZXIy", "s3cr3t-cookie", "Authorization", "Cookie"} {
+			require.NotContains(t, string(reply), s)
+		}
+	}
+	x := e.aci(t, "/action=GetVersion")
+	require.Equal(t, "SUCCESS", x.Response)
+	for _, s := range []string{"dXNlcjpodW50ZXIy", "s3cr3t-cookie"} {
+		require.NotContains(t, logs.String(), s)
+	}
+	require.Contains(t, logs.String(), "unreadable request")
+}
