@@ -98,33 +98,46 @@ func (r *testRepo) Run(ctx context.Context, job *fetch.Job) ([]*messages.Element
 		panic("repository exploded")
 	case "fail":
 		return nil, errors.New("site unreachable")
+	case "stages", "stagesfail":
+		job.SetProgress(stagedProgress())
+		if job.Params.Value("Mode") == "stagesfail" {
+			<-r.gate(job.Token)
+			return nil, errors.New("site unreachable")
+		}
+		return r.block(ctx, job, results)
 	case "count":
 		c := job.Counts("MYTASK")
 		c.Seen.Add(7)
 		c.Added.Add(3)
 		job.SetProgress(&messages.Progress{Percent: 42, Stage: "crawling"})
-		fallthrough
+		return r.block(ctx, job, results)
 	case "block":
-		for {
-			if err := job.Checkpoint(ctx); err != nil {
-				return results[:0], err
-			}
-			select {
-			case <-r.gate(job.Token):
-				if err := job.Checkpoint(ctx); err != nil { // honour a pause that came meanwhile
-					return results[:0], err
-				}
-				return results, nil
-			case <-ctx.Done():
-				return results[:0], context.Cause(ctx)
-			case <-time.After(time.Millisecond): // loop to honour Checkpoint (pause)
-			}
-		}
+		return r.block(ctx, job, results)
 	case "ignorectx":
 		<-r.gate(job.Token)
 		return results, nil
 	}
 	return nil, fmt.Errorf("unknown mode %q", job.Params.Value("Mode"))
+}
+
+// block waits until the action is released (results) or stopped, honouring
+// pauses.
+func (r *testRepo) block(ctx context.Context, job *fetch.Job, results []*messages.Element) ([]*messages.Element, error) {
+	for {
+		if err := job.Checkpoint(ctx); err != nil {
+			return results[:0], err
+		}
+		select {
+		case <-r.gate(job.Token):
+			if err := job.Checkpoint(ctx); err != nil { // honour a pause that came meanwhile
+				return results[:0], err
+			}
+			return results, nil
+		case <-ctx.Done():
+			return results[:0], context.Cause(ctx)
+		case <-time.After(time.Millisecond): // loop to honour Checkpoint (pause)
+		}
+	}
 }
 
 type bundle struct {

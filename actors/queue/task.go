@@ -423,7 +423,20 @@ func (t *task) status() *messages.ActionStatus {
 	return s
 }
 
+// currentProgress answers QueueAction=Progress: the worker's last snapshot
+// while it runs (or a placeholder), a fixed answer for queued and finished
+// actions, the last snapshot for the others. The stages of an action that
+// has ended end with it, and the running stages of a paused action read
+// Paused (stagesAs).
 func (t *task) currentProgress() *messages.Progress {
+	p := t.lastProgress()
+	if messages.Terminal(t.state) || (t.state == messages.State_STATE_PAUSED && t.started) {
+		p = stagesAs(p, t.state)
+	}
+	return p
+}
+
+func (t *task) lastProgress() *messages.Progress {
 	if t.run != nil {
 		if p := t.run.job.Progress(); p != nil {
 			return p
