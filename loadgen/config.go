@@ -158,6 +158,16 @@ type Config struct {
 	// negative value allows no error at all.
 	MaxErrorRate float64
 
+	// Interval is the length of the intervals of the report's timeline,
+	// of the HDR log and of the progress line; default DefaultInterval,
+	// at least 10 ms.
+	Interval time.Duration
+	// HDRLog, when not nil, receives the run's latencies in HdrHistogram's
+	// interval log format (one histogram per latency row and interval,
+	// tagged with the row's name; values in microseconds), written when
+	// the load ends.
+	HDRLog io.Writer
+
 	// Plan, when not nil, receives the plan of the run (see Describe)
 	// after the loopback guard and before anything is sent to the target.
 	Plan io.Writer
@@ -262,6 +272,12 @@ func (c Config) resolve() (*settings, error) {
 	}
 	if strings.ContainsAny(c.Queue, "&= \t\r\n") {
 		return nil, invalid("queue %q: must be a single name", c.Queue)
+	}
+	switch {
+	case c.Interval == 0:
+		c.Interval = DefaultInterval
+	case c.Interval < 10*time.Millisecond:
+		return nil, invalid("interval %v: must be at least 10ms", c.Interval)
 	}
 	switch {
 	case c.Timeout == 0:

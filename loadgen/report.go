@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,8 +61,108 @@ type Report struct {
 	// operation succeeded.
 	Passed bool `json:"passed"`
 	// Warnings says what the reader should know: a schedule not kept, a
-	// failed GetVersion, a failed cleanup.
+	// failed GetVersion, a failed cleanup, a saturated generator.
 	Warnings []string `json:"warnings"`
+
+	// Environment is the machine and build that generated the load (in a
+	// distributed run, the coordinator's; Generators has each worker's).
+	Environment Environment `json:"environment"`
+	// Generator is the load generator's own CPU use: whether it, not the
+	// server, may have limited the run.
+	Generator Generator `json:"generator"`
+	// Generators lists the load generators of a distributed run, one per
+	// worker; empty for a run from one process.
+	Generators []WorkerInfo `json:"generators,omitempty"`
+	// IntervalUs is the length of the timeline's intervals.
+	IntervalUs int64 `json:"interval_us"`
+	// Timeline has one entry per interval of the window, in order.
+	Timeline []Interval `json:"timeline"`
+	// Histograms holds each latency row's whole histogram, by row name
+	// (and "schedule-lag" at a fixed rate), in HdrHistogram's V2
+	// compressed encoding, base64 (values in microseconds): what merges
+	// exactly across runs and generators, and what compare plots.
+	Histograms map[string]string `json:"histograms"`
+}
+
+// Environment describes where and with what a run was made.
+type Environment struct {
+	Host       string `json:"host"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+	Kernel     string `json:"kernel"` // uname -r, where the system says it
+	CPUModel   string `json:"cpu_model"`
+	CPUs       int    `json:"cpus"`       // logical CPUs of the machine
+	GOMAXPROCS int    `json:"gomaxprocs"` // CPUs the generator may use
+	// LoadAverageStart and LoadAverageEnd are the 1, 5 and 15 minute load
+	// averages before and after the load (absent where the system does
+	// not say them).
+	LoadAverageStart []float64 `json:"load_average_start,omitempty"`
+	LoadAverageEnd   []float64 `json:"load_average_end,omitempty"`
+	GoVersion        string    `json:"go_version"`
+	HarnessVersion   string    `json:"harness_version"`  // the connector build that ran the load
+	HarnessRevision  string    `json:"harness_revision"` // its source revision
+}
+
+// Generator is the load generator's CPU use over the window.
+type Generator struct {
+	// CPUs the generator could use (GOMAXPROCS; summed over the workers
+	// of a distributed run).
+	CPUs int `json:"cpus"`
+	// CPUSeconds is the user and system CPU time the generator used.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// CPUShare is CPUSeconds / window / CPUs: 1 means every CPU it could
+	// use was busy all the time. PeakCPUShare is the highest interval's.
+	CPUShare     float64 `json:"cpu_share"`
+	PeakCPUShare float64 `json:"peak_cpu_share"`
+	// MachineCPUShare is how busy all the machine's CPUs were (the
+	// generator's, the server's if it runs there, and anything else); -1
+	// when the system does not say (it is /proc/stat's).
+	MachineCPUShare float64 `json:"machine_cpu_share"`
+	// Saturated is CPUShare >= SaturatedShare: the generator, not the
+	// server, may have been the bottleneck.
+	Saturated bool `json:"saturated"`
+}
+
+// SaturatedShare is the share of its CPUs above which the generator is
+// reported saturated.
+const SaturatedShare = 0.9
+
+// WorkerInfo is one load generator of a distributed run.
+type WorkerInfo struct {
+	Address     string      `json:"address"`
+	Environment Environment `json:"environment"`
+	Generator   Generator   `json:"generator"`
+	Operations  Operations  `json:"operations"`
+}
+
+// Interval is one interval of the timeline: what completed in it.
+type Interval struct {
+	StartUs  int64 `json:"start_us"` // after Start
+	LengthUs int64 `json:"length_us"`
+	OK       int64 `json:"ok"`     // operations that succeeded
+	Failed   int64 `json:"failed"` // operations that failed
+	Requests int64 `json:"requests"`
+	// Errors counts the failed operations by class (transport, http, aci,
+	// protocol, check); only classes that occurred.
+	Errors map[string]int64 `json:"errors,omitempty"`
+	// Latency has one entry per latency row (the request types, then
+	// operation, operation-corrected, stop-to-stopped).
+	Latency []IntervalLatency `json:"latency"`
+	// GeneratorCPU is the generator's CPU share in the interval (as
+	// Generator.CPUShare); MachineCPU the machine's (-1 unknown).
+	GeneratorCPU float64 `json:"generator_cpu"`
+	MachineCPU   float64 `json:"machine_cpu"`
+}
+
+// IntervalLatency summarises one latency row over one interval, in
+// microseconds.
+type IntervalLatency struct {
+	Name  string `json:"name"`
+	Count int64  `json:"count"`
+	P50Us int64  `json:"p50_us"`
+	P90Us int64  `json:"p90_us"`
+	P99Us int64  `json:"p99_us"`
+	MaxUs int64  `json:"max_us"`
 }
 
 // Settings is the configuration a run used, defaults applied.
@@ -237,6 +338,9 @@ func WriteTable(w io.Writer, r *Report) error {
 		end = "ended (" + r.EndReason + ")"
 	}
 	p("run\t%s, %s after %s\n", r.Start.Format(time.RFC3339), end, fmtUs(r.ElapsedUs))
+	if e := r.Environment; e.GoVersion != "" {
+		p("machine\t%s\n", e.describe())
+	}
 	p("\n")
 	o := r.Operations
 	p("throughput\t%s operations/s\t(%d ok, %d failed, %d unfinished)\n", num(o.PerSecond), o.OK, o.Failed, o.Unfinished)
@@ -272,6 +376,18 @@ func WriteTable(w io.Writer, r *Report) error {
 		}
 		p("schedule\t%s: target %s/s, achieved %s/s, %d late (> %s), lag p99 %s, max %s\n", kept,
 			num(s.TargetRate), num(s.AchievedRate), s.Late, LateThreshold, fmtUs(s.LagP99Us), fmtUs(s.LagMaxUs))
+	}
+	g := r.Generator
+	if g.CPUs > 0 {
+		p("\n")
+		line := fmt.Sprintf("%s of its %d CPUs (peak %s of an interval)", pct0(g.CPUShare), g.CPUs, pct0(g.PeakCPUShare))
+		if g.MachineCPUShare >= 0 {
+			line += fmt.Sprintf("; the machine's CPUs %s busy", pct0(g.MachineCPUShare))
+		}
+		if g.Saturated {
+			line += ": SATURATED, the generator may have been the bottleneck"
+		}
+		p("generator\t%s\n", line)
 	}
 	p("\n")
 	verdict := "PASS"
@@ -330,6 +446,25 @@ func num(f float64) string {
 		return strconv.FormatFloat(f, 'f', 0, 64)
 	}
 	return strconv.FormatFloat(f, 'f', 1, 64)
+}
+
+// pct0 prints a fraction as a whole percentage.
+func pct0(f float64) string { return strconv.FormatFloat(f*100, 'f', 0, 64) + "%" }
+
+// describe says where and with what a run was made, on one line.
+func (e Environment) describe() string {
+	var b strings.Builder
+	b.WriteString(cmp.Or(e.Host, "unknown host"))
+	fmt.Fprintf(&b, " (%s/%s, %d CPUs", e.OS, e.Arch, e.CPUs)
+	if e.CPUModel != "" {
+		b.WriteString(" " + e.CPUModel)
+	}
+	b.WriteString(")")
+	if len(e.LoadAverageStart) == 3 {
+		fmt.Fprintf(&b, ", load average %.2f %.2f %.2f", e.LoadAverageStart[0], e.LoadAverageStart[1], e.LoadAverageStart[2])
+	}
+	fmt.Fprintf(&b, "; connector %s (%s), %s", e.HarnessVersion, e.HarnessRevision, e.GoVersion)
+	return b.String()
 }
 
 // pct prints a fraction as a percentage with at most two decimals.

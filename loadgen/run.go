@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,14 +19,16 @@ const transportBackoff = 10 * time.Millisecond
 
 // runner holds the state of one run.
 type runner struct {
-	s       *settings
-	cl      *client
-	q       *queries
-	sc      scenario
-	st      *stats
-	log     *slog.Logger
-	claimed atomic.Int64 // operations claimed (bound and schedule slots)
-	started atomic.Int64 // operations started
+	s   *settings
+	cl  *client
+	q   *queries
+	sc  scenario
+	st  *stats
+	log *slog.Logger
+	// keepIntervals keeps each interval's histograms (for the HDR log).
+	keepIntervals bool
+	claimed       atomic.Int64 // operations claimed (bound and schedule slots)
+	started       atomic.Int64 // operations started
 	// schedOut is set when an open-loop worker claimed a slot due at or
 	// after Duration: the schedule, not the Requests bound, ran out.
 	schedOut atomic.Bool
@@ -75,10 +77,10 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	log = log.With("component", "loadgen")
 	cl := newClient(s, t)
 	defer cl.hc.CloseIdleConnections()
-	r := &runner{s: s, cl: cl, q: buildQueries(s), sc: newScenario(s), log: log}
+	r := &runner{s: s, cl: cl, q: buildQueries(s), sc: newScenario(s), log: log, keepIntervals: s.HDRLog != nil}
 	r.st = newStats(r.sc.kinds(), s.Rate > 0, s.Scenario == ScenarioStop)
 
-	rep = &Report{Schema: SchemaVersion, Config: s.report(t), Warnings: []string{}}
+	rep = &Report{Schema: SchemaVersion, Config: s.report(t), Warnings: []string{}, Environment: environment()}
 	rep.Target = r.version(ctx, t)
 	if rep.Target.Error != "" {
 		rep.Warnings = append(rep.Warnings, "GetVersion failed: "+rep.Target.Error)
@@ -104,7 +106,14 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		}
 		return nil, err
 	}
-	r.load(ctx, rep)
+	m := r.load(ctx)
+	rep.Environment.LoadAverageEnd = loadAverage()
+	m.report(s, rep)
+	if s.HDRLog != nil {
+		if err := m.writeHDRLog(s.HDRLog, rep); err != nil {
+			return rep, err
+		}
+	}
 	return rep, nil
 }
 
@@ -128,14 +137,14 @@ func (r *runner) version(ctx context.Context, t *target) Target {
 }
 
 // load runs the workers until the duration, the request bound or ctx
-// ends the run, and fills rep.
+// ends the run, and returns the measurements.
 //
 // At a fixed rate the workers are done before the deadline when the
 // schedule runs out (its last slot is due at most 1/Rate before
 // Duration); that run still ends by duration and its window and rates
 // are over Duration, the span the schedule covers, not the wall time up
 // to the last operation's end.
-func (r *runner) load(ctx context.Context, rep *Report) {
+func (r *runner) load(ctx context.Context) *measurements {
 	s := r.s
 	st := r.st
 	st.start = time.Now()
@@ -153,11 +162,10 @@ func (r *runner) load(ctx context.Context, rep *Report) {
 	})
 	r.log.Info("load started", "scenario", s.Scenario, "workers", s.workers, "rate", s.Rate, "duration", s.Duration)
 
-	progressDone := make(chan struct{})
-	var progressWG sync.WaitGroup
-	if s.Progress != nil {
-		progressWG.Go(func() { r.progress(progressDone) })
-	}
+	tickDone := make(chan struct{})
+	var ivs []intervalData
+	var tickWG sync.WaitGroup
+	tickWG.Go(func() { ivs = r.ticker(tickDone) })
 	var wg sync.WaitGroup
 	for range s.workers {
 		w := &worker{r: r, k: r.cl.conn(), timer: time.NewTimer(time.Hour)}
@@ -175,24 +183,55 @@ func (r *runner) load(ctx context.Context, rep *Report) {
 	if !stopAfter() {
 		<-afterDone // it ran or is running: let it finish marking the interruption
 	}
-	close(progressDone)
-	progressWG.Wait()
+	close(tickDone)
+	tickWG.Wait()
 
 	var elapsed time.Duration
+	var reason string
 	switch {
 	case interrupted.Load():
-		rep.EndReason = "interrupted"
+		reason = "interrupted"
 		elapsed = time.Duration(st.windowNs.Load())
 	case wall >= s.Duration || runCtx.Err() != nil || r.schedOut.Load():
-		rep.EndReason = "duration"
+		reason = "duration"
 		elapsed = s.Duration
 	default:
-		rep.EndReason = "requests"
+		reason = "requests"
 		elapsed = wall
 		st.closeWindow(wall)
 	}
-	r.log.Info("load ended", "reason", rep.EndReason, "elapsed", elapsed)
-	r.fill(rep, elapsed)
+	r.log.Info("load ended", "reason", reason, "elapsed", elapsed)
+	return st.snapshot(elapsed, reason, s.Interval, r.started.Load(), runtime.GOMAXPROCS(0), ivs)
+}
+
+// ticker ends an interval every Interval after the start, and a last one
+// when done closes, and returns them; it writes the progress line.
+func (r *runner) ticker(done <-chan struct{}) []intervalData {
+	st := r.st
+	iv := r.s.Interval
+	cpu := newCPUSampler()
+	timer := time.NewTimer(time.Until(st.start.Add(iv)))
+	defer timer.Stop()
+	var out []intervalData
+	for k := int64(0); ; k++ {
+		last := false
+		select {
+		case <-done:
+			last = true
+		case <-timer.C:
+		}
+		d := st.rotate(k*int64(iv), r.keepIntervals)
+		d.cpu, d.machine = cpu.sample()
+		allP99, _ := st.all.rotate("", false)
+		out = append(out, d)
+		if r.s.Progress != nil && !last {
+			r.progress(time.Since(st.start), d, allP99)
+		}
+		if last {
+			return out
+		}
+		timer.Reset(time.Until(st.start.Add(time.Duration(k+2) * iv)))
+	}
 }
 
 // closedLoop starts the next operation as soon as the previous one ends.
@@ -314,104 +353,18 @@ func (w *worker) statusText(st status) string {
 	return st.String()
 }
 
-// progress writes a line a second until done closes.
-func (r *runner) progress(done <-chan struct{}) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	lastReq, last := int64(0), r.st.start
-	for {
-		select {
-		case <-done:
-			return
-		case now := <-t.C:
-			req := r.st.requests.Load()
-			n, p99 := r.st.interval.p99AndReset()
-			p := "-"
-			if n > 0 {
-				p = fmtUs(p99)
-			}
-			rate := float64(req-lastReq) / now.Sub(last).Seconds()
-			fmt.Fprintf(r.s.Progress, "%6.1fs  %d requests  %s req/s  %d errors  p99 %s\n",
-				now.Sub(r.st.start).Seconds(), req, num(rate), r.st.opsFailed.Load(), p)
-			lastReq, last = req, now
-		}
+// progress writes the progress line of the interval d, which ended at
+// since after the start: the requests so far, the interval's request
+// rate, the errors so far and the p99 of the interval's successful
+// requests.
+func (r *runner) progress(since time.Duration, d intervalData, all IntervalLatency) {
+	p := "-"
+	if all.Count > 0 {
+		p = fmtUs(all.P99Us)
 	}
-}
-
-// fill writes the measurements into rep.
-func (r *runner) fill(rep *Report, elapsed time.Duration) {
-	st := r.st
-	secs := elapsed.Seconds()
-	per := func(n int64) float64 {
-		if secs <= 0 {
-			return 0
-		}
-		return math.Round(float64(n)/secs*100) / 100
-	}
-	rep.Start = st.start.UTC().Round(0)
-	rep.ElapsedUs = int64(elapsed / time.Microsecond)
-	ok, failed := st.opsOK.Load(), st.opsFailed.Load()
-	rep.Operations = Operations{OK: ok, Failed: failed, Unfinished: st.opsUnfinished.Load(), PerSecond: per(ok + failed)}
-	rep.Requests = Requests{Count: st.requests.Load(), PerSecond: per(st.requests.Load())}
-	if r.s.Scenario == ScenarioMixed || r.s.Scenario == ScenarioStop {
-		st.finalMu.Lock()
-		final := make(map[string]int64, len(st.final))
-		for k, v := range st.final {
-			final[k] = v
-		}
-		st.finalMu.Unlock()
-		rep.Actions = &Actions{Completed: st.actions.Load(), PerSecond: per(st.actions.Load()), Final: final}
-	}
-	rep.RequestLatency = []Latency{}
-	for _, k := range r.sc.kinds() {
-		l := st.req[k].summary(kindNames[k])
-		l.Errors = st.reqErrors[k].Load()
-		rep.RequestLatency = append(rep.RequestLatency, l)
-	}
-	rep.OperationLatency = st.op.summary("operation")
-	if st.corrected != nil {
-		c := st.corrected.summary("operation-corrected")
-		rep.CorrectedLatency = &c
-		lag := st.lag.summary("lag")
-		started := r.started.Load()
-		sch := &Schedule{TargetRate: r.s.Rate, AchievedRate: per(started), Late: st.late.Load(),
-			LagP99Us: lag.P99Us, LagMaxUs: lag.MaxUs}
-		sch.KeptUp = lag.Count == 0 || float64(sch.Late) <= 0.01*float64(lag.Count)
-		rep.Schedule = sch
-		if !sch.KeptUp {
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf(
-				"the fixed rate was not kept: %d of %d operations started more than %s late (max lag %s); raise -concurrency (%d) or lower -rate",
-				sch.Late, lag.Count, LateThreshold, fmtUs(sch.LagMaxUs), r.s.workers))
-		}
-	}
-	if r.s.Scenario == ScenarioStop {
-		l := st.derived.summary("stop-to-stopped")
-		rep.StopLatency = &l
-	}
-	e := st.errs
-	e.mu.Lock()
-	rep.Errors = Errors{Total: failed,
-		Transport: clone(e.counts[classTransport]), HTTP: clone(e.counts[classHTTP]), ACI: clone(e.counts[classACI]),
-		Protocol: clone(e.counts[classProtocol]), Check: clone(e.counts[classCheck]), Samples: map[string]string{}}
-	for k, v := range e.samples {
-		rep.Errors.Samples[k] = v
-	}
-	e.mu.Unlock()
-	if ok+failed > 0 {
-		rep.ErrorRate = float64(failed) / float64(ok+failed)
-	}
-	rep.Passed = ok > 0 && rep.ErrorRate <= r.s.maxErrors
-	if ok == 0 {
-		rep.Warnings = append(rep.Warnings, "no operation succeeded")
-	}
-}
-
-func clone(m map[string]int64) map[string]int64 {
-	out := make(map[string]int64, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
+	rate := float64(d.requests) / (since - time.Duration(d.startNs)).Seconds()
+	fmt.Fprintf(r.s.Progress, "%6.1fs  %d requests  %s req/s  %d errors  p99 %s\n",
+		since.Seconds(), r.st.requests.Load(), num(rate), r.st.opsFailed.Load(), p)
 }
 
 // report returns the settings as the report shows them.

@@ -23,15 +23,31 @@ const (
 	histDigits = 3
 )
 
-// hist is a histogram safe for concurrent use. Recording takes one
-// uncontended-in-practice mutex: requests cost tens of microseconds, a
-// record tens of nanoseconds.
+// DefaultInterval is the length of the intervals of the timeline, of the
+// HDR log and of the progress line.
+const DefaultInterval = time.Second
+
+func newHDR() *hdrhistogram.Histogram { return hdrhistogram.New(histMinUs, histMaxUs, histDigits) }
+
+// hist is a latency histogram safe for concurrent recording, kept in
+// intervals: record adds to the current interval; rotate, called by one
+// goroutine at a time, ends the interval, folds it into the total and
+// returns its summary. Recording takes one uncontended-in-practice mutex:
+// requests cost tens of microseconds, a record tens of nanoseconds.
 type hist struct {
-	mu sync.Mutex
-	h  *hdrhistogram.Histogram
+	mu    sync.Mutex
+	cur   *hdrhistogram.Histogram
+	spare *hdrhistogram.Histogram // owned by rotate
+	total *hdrhistogram.Histogram // owned by rotate; nil when no total is kept
 }
 
-func newHist() *hist { return &hist{h: hdrhistogram.New(histMinUs, histMaxUs, histDigits)} }
+func newHist(withTotal bool) *hist {
+	h := &hist{cur: newHDR(), spare: newHDR()}
+	if withTotal {
+		h.total = newHDR()
+	}
+	return h
+}
 
 func toUs(d time.Duration) int64 {
 	us := int64(d / time.Microsecond)
@@ -40,15 +56,40 @@ func toUs(d time.Duration) int64 {
 
 func (h *hist) record(d time.Duration) {
 	h.mu.Lock()
-	_ = h.h.RecordValue(toUs(d)) // in range by toUs: cannot fail
+	_ = h.cur.RecordValue(toUs(d)) // in range by toUs: cannot fail
 	h.mu.Unlock()
 }
 
-// summary returns the latency summary of h under name.
-func (h *hist) summary(name string) Latency {
+// rotate ends the current interval. It folds the interval into the total,
+// and returns its summary under name and, when encode is set and it holds
+// values, its HDR encoding (V2, compressed, base64).
+func (h *hist) rotate(name string, encode bool) (IntervalLatency, []byte) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return summarize(name, h.h)
+	got := h.cur
+	h.cur = h.spare
+	h.mu.Unlock()
+	if h.total != nil {
+		h.total.Merge(got)
+	}
+	sum := intervalSummary(name, got)
+	var enc []byte
+	if encode && got.TotalCount() > 0 {
+		enc = encodeHist(got)
+	}
+	got.Reset()
+	h.spare = got
+	return sum, enc
+}
+
+// encodeHist returns h in HdrHistogram's V2 compressed encoding, base64:
+// the payload of an HDR log line.
+func encodeHist(h *hdrhistogram.Histogram) []byte {
+	b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		// Encoding a well-formed histogram into memory does not fail.
+		panic("loadgen: encode histogram: " + err.Error())
+	}
+	return b
 }
 
 func summarize(name string, h *hdrhistogram.Histogram) Latency {
@@ -66,14 +107,16 @@ func summarize(name string, h *hdrhistogram.Histogram) Latency {
 	return l
 }
 
-// p99AndReset returns the count and p99 of what h holds and empties it
-// (the progress line's last second).
-func (h *hist) p99AndReset() (int64, int64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n, p := h.h.TotalCount(), h.h.ValueAtQuantile(99)
-	h.h.Reset()
-	return n, p
+func intervalSummary(name string, h *hdrhistogram.Histogram) IntervalLatency {
+	l := IntervalLatency{Name: name, Count: h.TotalCount()}
+	if l.Count == 0 {
+		return l
+	}
+	l.P50Us = h.ValueAtQuantile(50)
+	l.P90Us = h.ValueAtQuantile(90)
+	l.P99Us = h.ValueAtQuantile(99)
+	l.MaxUs = h.Max()
+	return l
 }
 
 // kind is a request type of the load.
@@ -107,7 +150,10 @@ const (
 	classACI                       // <response>ERROR</response>, by errorcode
 	classProtocol                  // a 200 reply the harness cannot use
 	classCheck                     // a reply that contradicts the scenario
+	numClasses
 )
+
+var classNames = [numClasses]string{classTransport: "transport", classHTTP: "http", classACI: "aci", classProtocol: "protocol", classCheck: "check"}
 
 // failure ends an operation.
 type failure struct {
@@ -141,7 +187,7 @@ func transportFailure(err error) *failure {
 // errorTally counts failures by class and key.
 type errorTally struct {
 	mu      sync.Mutex
-	counts  [classCheck + 1]map[string]int64
+	counts  [numClasses]map[string]int64
 	samples map[string]string
 }
 
@@ -153,8 +199,6 @@ func newErrorTally() *errorTally {
 	return t
 }
 
-var classNames = [...]string{classTransport: "transport", classHTTP: "http", classACI: "aci", classProtocol: "protocol", classCheck: "check"}
-
 func (t *errorTally) add(f *failure) {
 	t.mu.Lock()
 	t.counts[f.class][f.key]++
@@ -163,6 +207,22 @@ func (t *errorTally) add(f *failure) {
 		t.samples[k] = f.detail
 	}
 	t.mu.Unlock()
+}
+
+// Row names besides the request types.
+const (
+	rowOperation = "operation"
+	rowCorrected = "operation-corrected"
+	rowStop      = "stop-to-stopped"
+	rowLag       = "schedule-lag" // fixed rate: actual minus intended start; not a latency row of the report
+)
+
+// row is one latency distribution of the run.
+type row struct {
+	name    string
+	request bool // a request type (its failed requests count in errors)
+	h       *hist
+	errors  atomic.Int64 // failed requests (request rows)
 }
 
 // stats collects the measurements of one run. A measurement counts only
@@ -175,19 +235,21 @@ type stats struct {
 
 	requests atomic.Int64 // completed (any outcome) inside the window
 
-	req       [numKinds]*hist
-	reqErrors [numKinds]atomic.Int64
-	used      [numKinds]bool // kinds the scenario sends, for the report
-
-	op        *hist // operation latency from its actual start
-	corrected *hist // from its intended start (fixed rate)
-	lag       *hist // actual minus intended start (fixed rate)
-	late      atomic.Int64
-	derived   *hist // stop-to-stopped (stop scenario only)
-	interval  *hist // every request since the last progress line
+	rows    []*row         // request rows, operation, corrected, derived, lag
+	kindRow [numKinds]*row // the request row of each kind the scenario sends
+	op      *row           // operation latency from its actual start
+	corr    *row           // from its intended start (fixed rate)
+	lag     *row           // actual minus intended start (fixed rate)
+	derived *row           // stop-to-stopped (stop scenario only)
+	late    atomic.Int64   // operations that started more than LateThreshold late
+	all     *hist          // every successful request of the interval, for the progress line
 
 	opsOK, opsFailed, opsUnfinished atomic.Int64
 	actions                         atomic.Int64 // operations that saw a terminal status (mixed, stop)
+
+	// Counts of the current interval, swapped out by rotate.
+	curOK, curFailed, curRequests atomic.Int64
+	curFailedBy                   [numClasses]atomic.Int64
 
 	finalMu sync.Mutex
 	final   map[string]int64
@@ -196,17 +258,25 @@ type stats struct {
 }
 
 func newStats(kinds []kind, rate, derived bool) *stats {
-	s := &stats{op: newHist(), interval: newHist(), errs: newErrorTally(), final: map[string]int64{}}
-	if derived {
-		s.derived = newHist()
-	}
+	s := &stats{all: newHist(false), errs: newErrorTally(), final: map[string]int64{}}
 	s.windowNs.Store(math.MaxInt64)
+	add := func(name string, request bool) *row {
+		r := &row{name: name, request: request, h: newHist(true)}
+		s.rows = append(s.rows, r)
+		return r
+	}
 	for _, k := range kinds {
-		s.req[k] = newHist()
-		s.used[k] = true
+		s.kindRow[k] = add(kindNames[k], true)
+	}
+	s.op = add(rowOperation, false)
+	if rate {
+		s.corr = add(rowCorrected, false)
+	}
+	if derived {
+		s.derived = add(rowStop, false)
 	}
 	if rate {
-		s.corrected, s.lag = newHist(), newHist()
+		s.lag = add(rowLag, false)
 	}
 	return s
 }
@@ -232,14 +302,18 @@ func (s *stats) request(k kind, d time.Duration, end time.Time, ok bool) {
 		return
 	}
 	s.requests.Add(1)
+	s.curRequests.Add(1)
+	r := s.kindRow[k]
 	if !ok {
-		s.reqErrors[k].Add(1)
+		if r != nil {
+			r.errors.Add(1)
+		}
 		return
 	}
-	if h := s.req[k]; h != nil {
-		h.record(d)
+	if r != nil {
+		r.h.record(d)
 	}
-	s.interval.record(d)
+	s.all.record(d)
 }
 
 // outcome is what an operation reports besides its failure.
@@ -258,7 +332,7 @@ func (s *stats) operation(intended, started, ended time.Time, f *failure, o *out
 	}
 	if s.lag != nil {
 		lag := started.Sub(intended)
-		s.lag.record(lag)
+		s.lag.h.record(lag)
 		if lag > LateThreshold {
 			s.late.Add(1)
 		}
@@ -272,15 +346,52 @@ func (s *stats) operation(intended, started, ended time.Time, f *failure, o *out
 	}
 	if f != nil {
 		s.opsFailed.Add(1)
+		s.curFailed.Add(1)
+		s.curFailedBy[f.class].Add(1)
 		s.errs.add(f)
 		return
 	}
 	s.opsOK.Add(1)
-	s.op.record(ended.Sub(started))
-	if s.corrected != nil {
-		s.corrected.record(ended.Sub(intended))
+	s.curOK.Add(1)
+	s.op.h.record(ended.Sub(started))
+	if s.corr != nil {
+		s.corr.h.record(ended.Sub(intended))
 	}
 	if o.hasDerived && s.derived != nil {
-		s.derived.record(o.derived)
+		s.derived.h.record(o.derived)
 	}
+}
+
+// intervalData is one interval of the timeline, as measured.
+type intervalData struct {
+	startNs, lengthNs    int64
+	ok, failed, requests int64
+	failedBy             [numClasses]int64
+	rows                 []IntervalLatency // one per stats row, in order
+	enc                  [][]byte          // the rows' HDR encodings, when kept (nil when empty)
+	cpu                  time.Duration     // CPU time the generator used
+	machine              cpuTicks          // the machine's CPU ticks (zero when unknown)
+}
+
+// rotate ends the current interval, which began startNs after the start,
+// and returns it; encode keeps the rows' HDR encodings. One goroutine at a
+// time rotates.
+func (s *stats) rotate(startNs int64, encode bool) intervalData {
+	d := intervalData{startNs: startNs,
+		ok: s.curOK.Swap(0), failed: s.curFailed.Swap(0), requests: s.curRequests.Swap(0)}
+	for c := range d.failedBy {
+		d.failedBy[c] = s.curFailedBy[c].Swap(0)
+	}
+	d.rows = make([]IntervalLatency, len(s.rows))
+	if encode {
+		d.enc = make([][]byte, len(s.rows))
+	}
+	for i, r := range s.rows {
+		var enc []byte
+		d.rows[i], enc = r.h.rotate(r.name, encode)
+		if encode {
+			d.enc[i] = enc
+		}
+	}
+	return d
 }

@@ -46,6 +46,8 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	maxErr := errorRate(loadgen.DefaultMaxErrorRate)
 	fs.Var(&maxErr, "max-error-rate", "exit 1 when more than this fraction of operations fail: 0.01 or 1%")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file ('-': stdout, the table then goes to stderr)")
+	hdrLog := fs.String("hdr-log", "", "also write the latencies to this file in HdrHistogram's interval log format (one tag per latency row, microseconds)")
+	fs.DurationVar(&cfg.Interval, "interval", loadgen.DefaultInterval, "length of the timeline's intervals (report, HDR log, progress line)")
 	quiet := fs.Bool("quiet", false, "no progress line and no log lines on stderr")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a target that is not a loopback address")
 	dryRun := fs.Bool("dry-run", false, "print what the run would send, and where, and exit without sending anything")
@@ -110,19 +112,19 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	}
 
 	table, jsonW := stdout, io.Writer(nil)
-	var jsonFile *os.File
-	switch *jsonOut {
-	case "":
-	case "-":
+	var outs outputs
+	if *jsonOut == "-" {
 		table, jsonW = stderr, stdout
-	default:
-		// Created before the run, so that a bad path fails at once.
-		f, err := os.Create(*jsonOut)
-		if err != nil {
-			fmt.Fprintf(stderr, "connector bench: %v\n", err)
-			return 2
-		}
-		jsonFile, jsonW = f, f
+	} else {
+		jsonW = outs.create("-json", *jsonOut)
+	}
+	if w := outs.create("-hdr-log", *hdrLog); w != nil {
+		cfg.HDRLog = w
+	}
+	if outs.err != nil {
+		fmt.Fprintf(stderr, "connector bench: %v\n", outs.err)
+		outs.close(false)
+		return 2
 	}
 
 	// The first Ctrl-C ends the load early and still prints the report
@@ -168,14 +170,9 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 			code = 1
 		}
 	}
-	if jsonFile != nil {
-		if cerr := jsonFile.Close(); cerr != nil {
-			fmt.Fprintf(stderr, "connector bench: %v\n", cerr)
-			code = 1
-		}
-		if rep == nil {
-			_ = os.Remove(jsonFile.Name()) // nothing was written
-		}
+	if cerr := outs.close(rep != nil); cerr != nil {
+		fmt.Fprintf(stderr, "connector bench: %v\n", cerr)
+		code = 1
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "connector bench: %v (after %s)\n", err, time.Since(start).Round(time.Millisecond))
@@ -185,6 +182,42 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return code
+}
+
+// outputs are the files a run writes, created before it starts so that a
+// bad path fails at once, and removed when the run produced no report.
+type outputs struct {
+	files []*os.File
+	err   error
+}
+
+// create creates path for flag and returns it, or nil when path is empty
+// or an earlier file failed.
+func (o *outputs) create(flag, path string) io.Writer {
+	if path == "" || o.err != nil {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		o.err = fmt.Errorf("%s: %w", flag, err)
+		return nil
+	}
+	o.files = append(o.files, f)
+	return f
+}
+
+// close closes every file, and removes them unless keep.
+func (o *outputs) close(keep bool) error {
+	var errs []error
+	for _, f := range o.files {
+		if err := f.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if !keep {
+			_ = os.Remove(f.Name())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // unnamedTask refuses a scenario that submits actions unless -params
