@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       := bin/connector
 PKGS      := ./...
-DEB_TEST  := libxml2-utils postgresql-doc-15
+DEB_TEST  := libxml2-utils postgresql-doc-15 default-jre-headless libhdrhistogram-java chromium-headless-shell
 FUZZTIME  ?= 30s
 PROTOC_GEN_GO_VERSION := v1.33.0
 GOBIN     ?= $(shell $(GO) env GOPATH)/bin
