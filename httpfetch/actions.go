@@ -20,13 +20,25 @@ import (
 
 // outcome collects the <tasks> result of Collect, Delete, Insert, Update
 // (and Synchronize with Identifiers): <success>ID</success>... then
-// <failed message="why">ID</failed>..., as connectors.xsd orders them.
+// <failed message="why">ID</failed>..., as connectors.xsd orders them
+// (ActionTasks: success is a plain string, with no attribute). Insert adds
+// <identifiers><identifier insert_id="...">ID</identifier>...</identifiers>
+// after it: connectors.xsd's ResponseIdentifier is where an insert_id has
+// room.
 type outcome struct {
-	ok, bad []*messages.Element
+	ok, bad  []*messages.Element
+	inserted []*messages.Element // <identifier insert_id> of Insert
 }
 
-func (o *outcome) success(id string, attrs ...*messages.Param) {
-	o.ok = append(o.ok, &messages.Element{Name: "success", Text: id, Attrs: attrs, List: true})
+func (o *outcome) success(id string) {
+	o.ok = append(o.ok, &messages.Element{Name: "success", Text: id, List: true})
+}
+
+// insertID records that the document with identifier id was given
+// insert_id in the request.
+func (o *outcome) insertID(id, insertID string) {
+	o.inserted = append(o.inserted, &messages.Element{Name: "identifier", List: true, Text: id,
+		Attrs: []*messages.Param{{Name: "insert_id", Value: insertID}}})
 }
 
 func (o *outcome) failure(id, why string) {
@@ -35,7 +47,11 @@ func (o *outcome) failure(id, why string) {
 }
 
 func (o *outcome) elements() []*messages.Element {
-	return []*messages.Element{{Name: "tasks", Children: append(o.ok, o.bad...)}}
+	out := []*messages.Element{{Name: "tasks", Children: append(o.ok, o.bad...)}}
+	if len(o.inserted) > 0 {
+		out = append(out, &messages.Element{Name: "identifiers", List: true, Children: o.inserted})
+	}
+	return out
 }
 
 // byTask returns the entries of task, the first of each reference only.
@@ -351,15 +367,14 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 		cancel()
 		for _, b := range batch {
 			id := EncodeIdentifier(task, b.d.reference)
+			if b.d.insertID != "" {
+				o.insertID(id, b.d.insertID)
+			}
 			if err != nil {
 				o.failure(id, err.Error())
 				continue
 			}
-			var attrs []*messages.Param
-			if b.d.insertID != "" {
-				attrs = append(attrs, &messages.Param{Name: "insert_id", Value: b.d.insertID})
-			}
-			o.success(id, attrs...)
+			o.success(id)
 			if b.d.fileType == "tempfile" {
 				if rerr := os.Remove(b.d.path); rerr != nil {
 					r.log.Warn("cannot remove an inserted temporary file", "path", b.d.path, "error", rerr)
@@ -385,7 +400,11 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 		doc, err := d.document(task)
 		if err != nil {
 			cnt.Errors.Add(1)
-			o.failure(EncodeIdentifier(task, d.reference), err.Error())
+			id := EncodeIdentifier(task, d.reference)
+			if d.insertID != "" {
+				o.insertID(id, d.insertID)
+			}
+			o.failure(id, err.Error())
 			continue
 		}
 		batch = append(batch, ready{d, doc})

@@ -20,9 +20,14 @@ import (
 )
 
 // results flattens a <tasks> result into success and failed identifiers.
+// An Insert's <identifiers> (insertIDs) may follow it.
 func results(t *testing.T, res []*messages.Element) (ok []string, failed map[string]string) {
 	t.Helper()
-	require.Len(t, res, 1)
+	require.NotEmpty(t, res)
+	require.LessOrEqual(t, len(res), 2)
+	if len(res) == 2 {
+		require.Equal(t, "identifiers", res[1].Name)
+	}
 	require.Equal(t, "tasks", res[0].Name)
 	failed = map[string]string{}
 	for _, c := range res[0].Children {
@@ -38,6 +43,24 @@ func results(t *testing.T, res []*messages.Element) (ok []string, failed map[str
 		}
 	}
 	return ok, failed
+}
+
+// insertIDs reads an Insert's <identifiers>: identifier to insert_id.
+func insertIDs(t *testing.T, res []*messages.Element) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, r := range res[1:] {
+		require.Equal(t, "identifiers", r.Name)
+		require.True(t, r.List)
+		for _, c := range r.Children {
+			require.Equal(t, "identifier", c.Name)
+			require.True(t, c.List)
+			require.Len(t, c.Attrs, 1)
+			require.Equal(t, "insert_id", c.Attrs[0].Name)
+			out[c.Text] = c.Attrs[0].Value
+		}
+	}
+	return out
 }
 
 // crawled is a bundle that has synchronised a small site once.
@@ -206,9 +229,8 @@ func TestInsert(t *testing.T) {
 	require.Empty(t, failed)
 	require.Len(t, ok, 4)
 	require.Equal(t, cnt{Inserted: 4, IngestAdded: 4}, countsOf(job, "MYTASK"))
-	require.Equal(t, "insert_id", res[0].Children[0].Attrs[0].Name)
-	require.Equal(t, "i1", res[0].Children[0].Attrs[0].Value)
-	require.Empty(t, res[0].Children[1].Attrs)
+	require.Equal(t, map[string]string{EncodeIdentifier("MYTASK", "doc-1"): "i1", EncodeIdentifier("MYTASK", "doc-3"): "i3"},
+		insertIDs(t, res))
 
 	d1 := b.target.doc("doc-1")
 	require.Equal(t, []byte("%PDF-1.4 x"), d1.Source)
@@ -404,4 +426,73 @@ func TestRunErrors(t *testing.T) {
 	require.NoError(t, b.st.Close())
 	_, err = b.repo.Run(context.Background(), fetch.NewJob("t", ActionSynchronize, nil, []string{"MYTASK"}))
 	require.True(t, errors.Is(err, store.ErrClosed), "%v", err)
+}
+
+// TestInsertIDs: connectors.xsd allows no attribute on <success>, so an
+// Insert reports each request's insert_id in <identifiers>, after <tasks>,
+// as <identifier insert_id="...">ID</identifier> (connectors.xsd's
+// ResponseIdentifier), for delivered and failed documents alike, in request
+// order; without any insert_id there is no <identifiers>. (Every result
+// here is also validated against the schema when the test ends.)
+func TestInsertIDs(t *testing.T) {
+	t.Parallel()
+	id := func(ref string) string { return EncodeIdentifier("MYTASK", ref) }
+	doc := func(ref, insertID string) string {
+		x := "<insert><reference>" + ref + "</reference><file><type>drecontent</type><content>text of " + ref + "</content></file>"
+		if insertID != "" {
+			x += "<insert_id>" + insertID + "</insert_id>"
+		}
+		return x + "</insert>"
+	}
+	cases := []struct {
+		name       string
+		xml        string
+		failTarget bool
+		ok         []string
+		failed     []string
+		ids        []string // identifier=insert_id, in order
+	}{
+		{"no insert_id", "<insertXML>" + doc("d1", "") + doc("d2", "") + "</insertXML>", false,
+			[]string{id("d1"), id("d2")}, nil, nil},
+		{"some insert_ids", "<insertXML>" + doc("d1", "first") + doc("d2", "") + doc("d3", "third") + "</insertXML>", false,
+			[]string{id("d1"), id("d2"), id("d3")}, nil, []string{id("d1") + "=first", id("d3") + "=third"}},
+		{"one document without <insert>", "<insertXML><reference>d9</reference><insert_id>nine</insert_id></insertXML>", false,
+			[]string{id("d9")}, nil, []string{id("d9") + "=nine"}},
+		{"target refuses: still mapped", "<insertXML>" + doc("d1", "first") + doc("d2", "") + "</insertXML>", true,
+			nil, []string{id("d1"), id("d2")}, []string{id("d1") + "=first"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			b, _ := crawled(t)
+			b.target.fail.Store(c.failTarget)
+			_, res := b.run(t, ActionInsert, params("ConfigSection", "MyTask", "InsertXML", c.xml))
+			ok, failed := results(t, res)
+			require.Equal(t, c.ok, ok)
+			require.Len(t, failed, len(c.failed))
+			for _, f := range c.failed {
+				require.Contains(t, failed, f)
+			}
+			for _, s := range res[0].Children {
+				require.Empty(t, attrsNamed(s, "insert_id"), "no insert_id on <%s>", s.Name)
+			}
+			var ids []string
+			if len(res) > 1 {
+				for _, e := range res[1].Children {
+					ids = append(ids, e.Text+"="+e.Attrs[0].Value)
+				}
+			}
+			require.Equal(t, c.ids, ids)
+		})
+	}
+}
+
+func attrsNamed(e *messages.Element, name string) []*messages.Param {
+	var out []*messages.Param
+	for _, a := range e.Attrs {
+		if a.Name == name {
+			out = append(out, a)
+		}
+	}
+	return out
 }

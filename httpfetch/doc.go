@@ -58,8 +58,11 @@
 //     the target with AUTN_IDENTIFIER and DREFILENAME (displayname); text
 //     and HTML become DRECONTENT, other files Source bytes. They are not
 //     recorded in the datastore, so no Synchronize lists or deletes them.
-//     Counts inserted; result <tasks>, each <success> with the request's
-//     insert_id attribute when it had one.
+//     Counts inserted; result <tasks>, then, when the request gave any
+//     insert_id, <identifiers> with one <identifier insert_id="...">ID
+//     </identifier> per such document (delivered or failed), in request
+//     order: connectors.xsd allows no attribute on <success>, and its
+//     ResponseIdentifier carries insert_id.
 //   - UPDATE: IdentifiersXML with <metadata name value/>, ConfigSection
 //     (optional). Needs a target. Each page is fetched now and delivered
 //     again with the metadata added; the metadata is kept in the page's

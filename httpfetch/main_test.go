@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -28,6 +29,7 @@ import (
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store"
+	"github.com/connectorhq/connector/transport/aci"
 )
 
 func TestMain(m *testing.M) {
@@ -345,10 +347,60 @@ func (rt *recTarget) idxFiles(t testing.TB) (adds, dels []string) {
 // bundle is a repository wired to an in-memory store and a recording
 // target.
 type bundle struct {
-	repo   *Repository
-	st     store.Store
-	target *recTarget
-	cfg    *config.Config
+	repo    *Repository
+	st      store.Store
+	target  *recTarget
+	cfg     *config.Config
+	replies *replyLog // nil in benchmarks
+}
+
+// replyLog keeps, for one test, the QueueInfo reply of every action run
+// (each action's status with its results, as GetStatus prints it), and
+// validates them all against queueinfo-reply.xsd when the test ends: the
+// results of every fetch action the tests run must fit OpenText's
+// connectors.xsd types (tasks, identifiers, documentcounts).
+type replyLog struct {
+	mu    sync.Mutex
+	dir   string
+	files []string
+}
+
+func (l *replyLog) add(t testing.TB, action string, job *fetch.Job, res []*messages.Element) {
+	t.Helper()
+	now := time.Now()
+	out := aci.AppendActionsXML(nil, "QUEUEINFO", []*messages.ActionStatus{{
+		Token: "token", State: messages.State_STATE_FINISHED, QueuedUnixMs: now.UnixMilli(),
+		StartedUnixMs: now.UnixMilli(), EndedUnixMs: now.UnixMilli(), FetchAction: action,
+		Counts: job.Snapshot(), Results: res,
+	}}, now)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := filepath.Join(l.dir, fmt.Sprintf("%03d-%s.xml", len(l.files), strings.ToLower(action)))
+	require.NoError(t, os.WriteFile(f, out, 0o600))
+	l.files = append(l.files, f)
+}
+
+func (l *replyLog) validate(t *testing.T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.files) == 0 || t.Failed() {
+		return
+	}
+	path, err := exec.LookPath("xmllint")
+	if err != nil {
+		t.Fatalf("xmllint not found: install the Debian package libxml2-utils (make test does): %v", err)
+	}
+	schema := filepath.Join("..", "transport", "aci", "testdata", "idol", "queueinfo-reply.xsd")
+	out, err := exec.Command(path, append([]string{"--noout", "--schema", schema}, l.files...)...).CombinedOutput()
+	if err != nil {
+		var bad []string
+		for _, line := range strings.Split(string(out), "\n") {
+			if line != "" && !strings.HasSuffix(line, " validates") {
+				bad = append(bad, line)
+			}
+		}
+		t.Fatalf("fetch results do not fit connectors.xsd (%s): %v\n%s", schema, err, strings.Join(bad, "\n"))
+	}
 }
 
 type setupOpts struct {
@@ -379,6 +431,10 @@ func setup(t testing.TB, cfgText string, opts ...setupOpts) *bundle {
 	}
 	b.repo, err = New(ro)
 	require.NoError(t, err)
+	if tt, ok := t.(*testing.T); ok {
+		b.replies = &replyLog{dir: tt.TempDir()}
+		tt.Cleanup(func() { b.replies.validate(tt) })
+	}
 	return b
 }
 
@@ -404,6 +460,9 @@ func (b *bundle) run(t testing.TB, action string, p messages.Params) (*fetch.Job
 	job := fetch.NewJob("token", action, p, tasks)
 	res, err := b.repo.Run(context.Background(), job)
 	require.NoError(t, err)
+	if b.replies != nil {
+		b.replies.add(t, action, job, res)
+	}
 	return job, res
 }
 
