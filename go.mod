@@ -16,7 +16,6 @@ require (
 	golang.org/x/text v0.43.0
 	golang.org/x/time v0.16.0
 	google.golang.org/protobuf v1.33.0
-	gopkg.in/ini.v1 v1.67.3
 )
 
 require (

@@ -97,7 +97,6 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/appengine v1.6.8 // indirect
-	gopkg.in/ini.v1 v1.67.3 // indirect
 )
 
 replace github.com/connectorhq/connector => ../

@@ -1,13 +1,17 @@
 // Package config reads the connector's IDOL-style configuration file
-// (connector.cfg): INI sections of Key=Value lines, with `//`, `;` and `#`
-// comments, case-insensitive section and key names, IDOL Boolean spellings
-// and quoted values.
+// (connector.cfg): INI sections of Key=Value lines, whole-line comments
+// (starting with `//`, `;` or `#`; there are no trailing comments, as in
+// IDOL's files), case-insensitive section and key names, IDOL Boolean
+// spellings and quoted values. syntax.go has the exact rules.
 //
-// Loading is strict: an unknown section or key, a key given twice, or a
-// value that does not parse stops start-up with an *Error naming the file,
-// the section and the key. Sections other than the system ones below are
-// fetch task sections; their keys are checked by the TaskKeys function the
-// caller passes in (the connector repository knows its own settings).
+// Loading is strict: a syntax error, an unknown section or key, a key
+// given twice, or a value that does not parse stops start-up with an
+// *Error naming the file, the line, the section and the key, and saying
+// what is expected. Sections other than the system ones below are fetch
+// task sections; their keys are checked by the TaskKeys function the
+// caller passes in (the connector repository knows its own settings). A
+// section that [FetchTasks] does not list and whose name or keys are a
+// system section's (a misspelled [Servr]) is an unknown section.
 //
 // System sections: [Server], [Actions], [Logging], [Ingestion],
 // [FetchTasks] and [Default]. docs/configuration.md lists every key.
@@ -19,11 +23,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"gopkg.in/ini.v1"
 )
 
 // DefaultFile is the embedded configuration used when no -config is given.
@@ -51,6 +54,9 @@ type Config struct {
 	// names are every section's name as read, system sections included,
 	// in file order.
 	names []string
+	// entries are the [FetchTasks] entries (0=Name, ...), by lower-case
+	// task name.
+	entries map[string]KeyValue
 }
 
 // Server is [Server].
@@ -105,12 +111,14 @@ type Ingestion struct {
 // Section is one task-level section with its keys in file order.
 type Section struct {
 	Name string
+	Line int // of the [Name] header
 	Keys []KeyValue
 }
 
 // KeyValue is one setting as written in the file.
 type KeyValue struct {
 	Key, Value string
+	Line       int // 1-based line in the file
 }
 
 // Get returns the value of key (case-insensitive).
@@ -167,29 +175,56 @@ func (c *Config) TaskValue(task, key string) (string, bool) {
 	return "", false
 }
 
-// Error reports a configuration problem at a file, section and key.
+// TaskLine is the line that introduces task: its section's header, else its
+// [FetchTasks] entry; 0 if neither exists. Errors about a task as a whole
+// (it has no start URL) point there.
+func (c *Config) TaskLine(task string) int {
+	if s := c.Section(task); s != nil {
+		return s.Line
+	}
+	return c.entries[strings.ToLower(task)].Line
+}
+
+// Error reports a configuration problem where it was written: the file,
+// the line, the section and the key (those that apply), and the reason,
+// which says what is expected.
 type Error struct {
-	File, Section, Key string
-	Err                error
+	File    string
+	Line    int // 1-based; 0 when no single line is at fault
+	Section string
+	Key     string
+	Err     error
 }
 
 func (e *Error) Error() string {
-	switch {
-	case e.Key != "" && e.Section == "":
-		return fmt.Sprintf("config %s: %s: %v", e.File, e.Key, e.Err)
-	case e.Key != "":
-		return fmt.Sprintf("config %s: [%s] %s: %v", e.File, e.Section, e.Key, e.Err)
-	case e.Section != "":
-		return fmt.Sprintf("config %s: [%s]: %v", e.File, e.Section, e.Err)
-	default:
-		return fmt.Sprintf("config %s: %v", e.File, e.Err)
+	var b strings.Builder
+	b.WriteString("config ")
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
 	}
+	b.WriteString(": ")
+	switch {
+	case e.Section != "" && e.Key != "":
+		b.WriteString("[" + e.Section + "] " + e.Key + ": ")
+	case e.Section != "":
+		b.WriteString("[" + e.Section + "]: ")
+	case e.Key != "":
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
 }
 
 func (e *Error) Unwrap() error { return e.Err }
 
 // ErrUnknownKey is wrapped by the Error for a key nobody understands.
 var ErrUnknownKey = errors.New("unknown key")
+
+// ErrUnknownSection is wrapped by the Error for a section that is neither
+// a system section nor a fetch task section (typically a misspelled
+// system section: [Servr]).
+var ErrUnknownSection = errors.New("unknown section")
 
 // TaskKeysFunc validates one setting that may appear in a task section,
 // [FetchTasks] or [Default]. It returns ErrUnknownKey (possibly wrapped) for
@@ -214,80 +249,55 @@ func Parse(name string, data []byte, taskKeys TaskKeysFunc) (*Config, error) {
 	if err != nil {
 		return nil, &Error{File: name, Err: err}
 	}
-	f, err := ini.LoadSources(ini.LoadOptions{
-		AllowShadows:              true,
-		UnescapeValueDoubleQuotes: true,
-		SpaceBeforeInlineComment:  true,
-		KeyValueDelimiters:        "=",
-	}, stripSlashComments(data))
+	raw, err := scan(name, data)
 	if err != nil {
-		return nil, &Error{File: name, Err: err}
+		return nil, err
 	}
-	c := &Config{Path: name, sections: map[string]*Section{}}
+	c := &Config{Path: name, sections: map[string]*Section{}, entries: map[string]KeyValue{}}
 	c.setDefaults()
 	p := parser{file: name}
-	seen := map[string]bool{}
-	for _, s := range f.Sections() {
-		sname := strings.TrimSpace(s.Name()) // "[MyTask ]" is [MyTask]
-		if sname == ini.DefaultSection {
-			if len(s.Keys()) > 0 {
-				return nil, &Error{File: name, Key: s.Keys()[0].Name(), Err: errors.New("setting outside any [Section]")}
+	// [FetchTasks] first: whether a section is a task depends on it.
+	for _, rs := range raw {
+		if strings.EqualFold(rs.name, "FetchTasks") {
+			sec := &Section{Name: rs.name, Line: rs.line, Keys: rs.keys}
+			c.sections["fetchtasks"] = sec
+			p.section = rs.name
+			if c.FetchTasks, err = p.fetchTasks(sec, taskKeys, c.entries); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, rs := range raw {
+		sec := &Section{Name: rs.name, Line: rs.line, Keys: rs.keys}
+		lower := strings.ToLower(rs.name)
+		p.section = rs.name
+		c.names = append(c.names, rs.name)
+		if def := systemSection(lower); def != nil {
+			if err := p.system(c, def, sec); err != nil {
+				return nil, err
 			}
 			continue
 		}
-		lower := strings.ToLower(sname)
-		if seen[lower] {
-			return nil, &Error{File: name, Section: sname, Err: errors.New("section appears twice")}
-		}
-		seen[lower] = true
-		c.names = append(c.names, sname)
-		sec := &Section{Name: sname}
-		for _, k := range s.Keys() {
-			vals := k.ValueWithShadows()
-			if len(vals) > 1 {
-				return nil, &Error{File: name, Section: sname, Key: k.Name(), Err: errors.New("key given more than once")}
-			}
-			for _, other := range sec.Keys {
-				if strings.EqualFold(other.Key, k.Name()) {
-					return nil, &Error{File: name, Section: sname, Key: k.Name(), Err: errors.New("key given more than once")}
-				}
-			}
-			sec.Keys = append(sec.Keys, KeyValue{Key: k.Name(), Value: strings.TrimSpace(k.Value())})
-		}
-		p.section = sname
 		switch lower {
-		case "server":
-			err = p.server(&c.Server, sec)
-		case "actions":
-			err = p.actions(&c.Actions, sec)
-		case "logging":
-			err = p.logging(&c.Logging, sec)
-		case "ingestion":
-			err = p.ingestion(&c.Ingestion, sec)
-		case "fetchtasks":
-			c.sections[lower] = sec
-			c.FetchTasks, err = p.fetchTasks(sec, taskKeys)
-		default: // [Default] and task sections
-			if sname == "" {
-				return nil, &Error{File: name, Section: s.Name(), Err: errors.New("section name is empty")}
+		case "fetchtasks": // read above
+			continue
+		case "default":
+		default:
+			if err := p.checkTaskSection(c, sec, taskKeys); err != nil {
+				return nil, err
 			}
-			c.sections[lower] = sec
-			if lower != "default" {
-				c.tasks = append(c.tasks, sname)
-			}
-			err = p.task(sec, taskKeys)
+			c.tasks = append(c.tasks, rs.name)
 		}
-		if err != nil {
+		c.sections[lower] = sec
+		if err := p.task(sec, taskKeys); err != nil {
 			return nil, err
 		}
 	}
 	if c.Ingestion.Directory == "" {
 		c.Ingestion.Directory = filepath.Join(c.Server.DataDirectory, "ingest")
 	}
-	for _, t := range c.FetchTasks {
-		if isSystem(t) {
-			return nil, &Error{File: name, Section: "FetchTasks", Err: fmt.Errorf("task name %q is a reserved section name", t)}
-		}
+	if err := p.listedWithoutSection(c); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -306,177 +316,137 @@ func (c *Config) setDefaults() {
 	c.Ingestion = Ingestion{Enabled: true, Type: "IDX", Timeout: 30 * time.Second, BatchSize: 100}
 }
 
-func isSystem(name string) bool {
-	switch strings.ToLower(name) {
-	case "server", "actions", "logging", "ingestion", "fetchtasks", "default":
-		return true
-	}
-	return false
-}
+// systemNames are the sections that are not fetch tasks, as documented.
+var systemNames = []string{"Server", "Actions", "Logging", "Ingestion", "FetchTasks", "Default"}
 
-// stripSlashComments blanks IDOL's `//` comment lines, which the INI
-// library does not know.
-func stripSlashComments(data []byte) []byte {
-	lines := strings.Split(string(data), "\n")
-	for i, l := range lines {
-		if strings.HasPrefix(strings.TrimSpace(l), "//") {
-			lines[i] = ""
+func isSystem(name string) bool {
+	for _, s := range systemNames {
+		if strings.EqualFold(s, name) {
+			return true
 		}
 	}
-	return []byte(strings.Join(lines, "\n"))
+	return false
 }
 
 type parser struct {
 	file, section string
 }
 
-func (p *parser) err(key string, err error) error {
-	return &Error{File: p.file, Section: p.section, Key: key, Err: err}
+func (p *parser) err(kv KeyValue, err error) error {
+	return &Error{File: p.file, Line: kv.Line, Section: p.section, Key: kv.Key, Err: err}
 }
 
-func (p *parser) unknown(key string) error { return p.err(key, ErrUnknownKey) }
-
-func (p *parser) server(s *Server, sec *Section) error {
+// system reads one of the system sections of the key table.
+func (p *parser) system(c *Config, def *sectionDef, sec *Section) error {
 	for _, kv := range sec.Keys {
-		var err error
-		switch strings.ToLower(kv.Key) {
-		case "host":
-			if kv.Value == "" {
-				err = errors.New("must not be empty")
+		k := def.key(kv.Key)
+		if k == nil {
+			return p.err(kv, fmt.Errorf("%w%s; [%s] takes %s", ErrUnknownKey,
+				didYouMean(kv.Key, def.keyNames(), "%s"), def.name, strings.Join(def.keyNames(), ", ")))
+		}
+		if err := k.set(c, kv.Value); err != nil {
+			return p.err(kv, err)
+		}
+	}
+	if def.check != nil {
+		return def.check(c, sec, p)
+	}
+	return nil
+}
+
+// checkTaskSection decides whether a section that is not a system section
+// may be a fetch task section. One that [FetchTasks] lists is. One that it
+// does not list (a task run only when a request names it) is refused as an
+// unknown section when its name is a system section's misspelled, or when
+// a key it holds is no task setting but a system section's key.
+func (p *parser) checkTaskSection(c *Config, sec *Section, taskKeys TaskKeysFunc) error {
+	for _, t := range c.FetchTasks {
+		if strings.EqualFold(t, sec.Name) {
+			return nil
+		}
+	}
+	expected := "expected one of " + bracketed(systemNames) + ", or a fetch task section"
+	if near := Closest(sec.Name, systemNames); near != "" {
+		return &Error{File: p.file, Line: sec.Line, Section: sec.Name, Err: fmt.Errorf("%w (did you mean [%s]?): %s",
+			ErrUnknownSection, near, expected)}
+	}
+	for _, kv := range sec.Keys {
+		if taskKeys != nil && !errors.Is(taskKeys(kv.Key, kv.Value), ErrUnknownKey) {
+			continue
+		}
+		for _, def := range systemDefs {
+			if def.key(kv.Key) != nil {
+				return &Error{File: p.file, Line: kv.Line, Section: sec.Name, Key: kv.Key, Err: fmt.Errorf(
+					"%w: %s is a key of [%s], not a fetch task setting (did you mean [%s]?); %s",
+					ErrUnknownSection, kv.Key, def.name, def.name, expected)}
 			}
-			s.Host = kv.Value
-		case "port":
-			s.Port, err = intIn(kv.Value, 0, 65535)
-		case "datadirectory":
-			if kv.Value == "" {
-				err = errors.New("must not be empty")
-			}
-			s.DataDirectory = kv.Value
-		case "maxrequestbytes":
-			s.MaxRequestBytes, err = intIn(kv.Value, 1024, 1<<31-1)
-		case "readtimeout":
-			s.ReadTimeout, err = Duration(kv.Value)
-		case "writetimeout":
-			s.WriteTimeout, err = Duration(kv.Value)
-		case "idletimeout":
-			s.IdleTimeout, err = Duration(kv.Value)
-		case "requestlogsize":
-			s.RequestLogSize, err = intIn(kv.Value, 0, 1<<20)
-		case "shutdowntimeout":
-			s.ShutdownTimeout, err = Duration(kv.Value)
-		default:
-			return p.unknown(kv.Key)
-		}
-		if err != nil {
-			return p.err(kv.Key, err)
 		}
 	}
 	return nil
 }
 
-func (p *parser) actions(a *Actions, sec *Section) error {
-	for _, kv := range sec.Keys {
-		var err error
-		switch strings.ToLower(kv.Key) {
-		case "maximumthreads":
-			a.MaximumThreads, err = intIn(kv.Value, 1, 4096)
-		case "maximumqueuesize":
-			a.MaximumQueueSize, err = intIn(kv.Value, 1, 1<<31-1)
-		case "maximumfinishedactions":
-			a.MaximumFinishedActions, err = intIn(kv.Value, 0, 1<<31-1)
-		case "finishedactionmaxage":
-			a.FinishedActionMaxAge, err = Duration(kv.Value)
-		case "useinmemorydatastore":
-			a.UseInMemoryDatastore, err = Bool(kv.Value)
-		case "processingonrestart":
-			a.ProcessingOnRestart, err = oneOf(kv.Value, "Rerun", "Error")
-		case "stoptimeout":
-			a.StopTimeout, err = Duration(kv.Value)
-		default:
-			return p.unknown(kv.Key)
+// listedWithoutSection refuses a [FetchTasks] entry that has no section of
+// its own while an unlisted section has a name close to it: a misspelling
+// would otherwise leave the task without its settings.
+func (p *parser) listedWithoutSection(c *Config) error {
+	var unlisted []string
+	for _, t := range c.tasks {
+		if !slices.ContainsFunc(c.FetchTasks, func(f string) bool { return strings.EqualFold(f, t) }) {
+			unlisted = append(unlisted, t)
 		}
-		if err != nil {
-			return p.err(kv.Key, err)
+	}
+	for _, t := range c.FetchTasks {
+		if c.Section(t) != nil {
+			continue
+		}
+		if near := Closest(t, unlisted); near != "" {
+			e := c.entries[strings.ToLower(t)]
+			return &Error{File: p.file, Line: e.Line, Section: "FetchTasks", Key: e.Key,
+				Err: fmt.Errorf("task %s has no section [%s] (did you mean [%s]?)", t, t, near)}
 		}
 	}
 	return nil
 }
 
-func (p *parser) logging(l *Logging, sec *Section) error {
-	for _, kv := range sec.Keys {
-		var err error
-		switch strings.ToLower(kv.Key) {
-		case "loglevel":
-			l.Level, err = oneOf(kv.Value, "debug", "info", "warn", "error")
-		case "logformat":
-			l.Format, err = oneOf(kv.Value, "text", "json")
-		case "logfile":
-			l.File = kv.Value
-		default:
-			return p.unknown(kv.Key)
-		}
-		if err != nil {
-			return p.err(kv.Key, err)
-		}
+func bracketed(names []string) string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = "[" + n + "]"
 	}
-	return nil
-}
-
-func (p *parser) ingestion(in *Ingestion, sec *Section) error {
-	for _, kv := range sec.Keys {
-		var err error
-		switch strings.ToLower(kv.Key) {
-		case "enableingestion":
-			in.Enabled, err = Bool(kv.Value)
-		case "ingestertype":
-			in.Type, err = oneOf(kv.Value, "IDX", "JSONL", "CFS")
-		case "ingestdirectory":
-			in.Directory = kv.Value
-		case "ingesthost":
-			in.Host = kv.Value
-		case "ingestport":
-			in.Port, err = intIn(kv.Value, 1, 65535)
-		case "ingestssl":
-			in.SSL, err = Bool(kv.Value)
-		case "ingesttimeout":
-			in.Timeout, err = Duration(kv.Value)
-		case "ingestbatchsize":
-			in.BatchSize, err = intIn(kv.Value, 1, 100000)
-		default:
-			return p.unknown(kv.Key)
-		}
-		if err != nil {
-			return p.err(kv.Key, err)
-		}
-	}
-	if in.Enabled && in.Type == "CFS" && (in.Host == "" || in.Port == 0) {
-		return &Error{File: p.file, Section: p.section, Key: "IngestHost", Err: errors.New("IngesterType=CFS needs IngestHost and IngestPort")}
-	}
-	return nil
+	return strings.Join(out, ", ")
 }
 
 // fetchTasks reads [FetchTasks]: Number=N and 0=Name, 1=Name, ...; every
-// other key is a task setting shared by all tasks.
-func (p *parser) fetchTasks(sec *Section, taskKeys TaskKeysFunc) ([]string, error) {
-	byIndex := map[int]string{}
+// other key is a task setting shared by all tasks. entries records each
+// task's entry, by lower-case name.
+func (p *parser) fetchTasks(sec *Section, taskKeys TaskKeysFunc, entries map[string]KeyValue) ([]string, error) {
+	type entry struct {
+		name string
+		kv   KeyValue
+	}
+	byIndex := map[int]entry{}
 	number := -1
+	var numberKV KeyValue
 	for _, kv := range sec.Keys {
 		if strings.EqualFold(kv.Key, "Number") {
 			n, err := intIn(kv.Value, 0, 100000)
 			if err != nil {
-				return nil, p.err(kv.Key, err)
+				return nil, p.err(kv, err)
 			}
-			number = n
+			number, numberKV = n, kv
 			continue
 		}
 		if i, err := strconv.Atoi(kv.Key); err == nil {
 			if i < 0 {
-				return nil, p.err(kv.Key, errors.New("task index must not be negative"))
+				return nil, p.err(kv, errors.New("task index must not be negative (expected 0, 1, 2, ...)"))
 			}
 			if kv.Value == "" {
-				return nil, p.err(kv.Key, errors.New("task name must not be empty"))
+				return nil, p.err(kv, errors.New("task name must not be empty (expected the name of the task's section)"))
 			}
-			byIndex[i] = kv.Value
+			if isSystem(kv.Value) {
+				return nil, p.err(kv, fmt.Errorf("task name %q is a reserved section name (%s are not tasks)", kv.Value, bracketed(systemNames)))
+			}
+			byIndex[i] = entry{kv.Value, kv}
 			continue
 		}
 		if err := p.taskKey(kv, taskKeys); err != nil {
@@ -485,18 +455,22 @@ func (p *parser) fetchTasks(sec *Section, taskKeys TaskKeysFunc) ([]string, erro
 	}
 	if number < 0 { // newer files list tasks without Number
 		number = len(byIndex)
+		numberKV = KeyValue{Key: "Number", Line: sec.Line}
 	}
 	tasks := make([]string, 0, number)
 	for i := 0; i < number; i++ {
-		name, ok := byIndex[i]
+		e, ok := byIndex[i]
 		if !ok {
-			return nil, p.err(strconv.Itoa(i), fmt.Errorf("Number=%d but task %d is not listed", number, i))
+			kv := numberKV
+			kv.Key = strconv.Itoa(i)
+			return nil, p.err(kv, fmt.Errorf("Number=%d but task %d is not listed (expected %d=TaskName)", number, i, i))
 		}
-		tasks = append(tasks, name)
+		entries[strings.ToLower(e.name)] = e.kv
+		tasks = append(tasks, e.name)
 	}
-	for i := range byIndex {
+	for i, e := range byIndex {
 		if i >= number {
-			return nil, p.err(strconv.Itoa(i), fmt.Errorf("task index %d is not below Number=%d", i, number))
+			return nil, p.err(e.kv, fmt.Errorf("task index %d is not below Number=%d", i, number))
 		}
 	}
 	return tasks, nil
@@ -513,10 +487,10 @@ func (p *parser) task(sec *Section, taskKeys TaskKeysFunc) error {
 
 func (p *parser) taskKey(kv KeyValue, taskKeys TaskKeysFunc) error {
 	if taskKeys == nil {
-		return p.unknown(kv.Key)
+		return p.err(kv, fmt.Errorf("%w: no fetch task settings are known here", ErrUnknownKey))
 	}
 	if err := taskKeys(kv.Key, kv.Value); err != nil {
-		return p.err(kv.Key, err)
+		return p.err(kv, err)
 	}
 	return nil
 }
@@ -561,10 +535,10 @@ func Duration(v string) (time.Duration, error) {
 func intIn(v string, lo, hi int) (int, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a whole number", v)
+		return 0, fmt.Errorf("%q is not a whole number (expected %d to %d)", v, lo, hi)
 	}
 	if n < lo || n > hi {
-		return 0, fmt.Errorf("%d is out of range [%d, %d]", n, lo, hi)
+		return 0, fmt.Errorf("%d is out of range (expected %d to %d)", n, lo, hi)
 	}
 	return n, nil
 }
@@ -575,5 +549,5 @@ func oneOf(v string, allowed ...string) (string, error) {
 			return a, nil
 		}
 	}
-	return "", fmt.Errorf("%q is not one of %s", v, strings.Join(allowed, ", "))
+	return "", fmt.Errorf("%q is not one of %s (expected one of them, in any case)", v, strings.Join(allowed, ", "))
 }

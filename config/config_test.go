@@ -96,41 +96,141 @@ LogLevel=DEBUG
 	require.Equal(t, []string{"Alpha"}, c.TaskSections(), "[Default] is not a task; Beta has no section of its own")
 }
 
-func TestParseErrorsNameFileSectionKey(t *testing.T) {
+func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		desc, cfg, want string
-		unknown         bool
+		desc, cfg    string
+		line         int
+		section, key string
+		want         string // the whole message
+		sentinel     error
 	}{
-		{"unknown key", "[Server]\nPotr=1\n", "config c.cfg: [Server] Potr: unknown key", true},
-		{"bad port", "[Server]\nPort=http\n", `config c.cfg: [Server] Port: "http" is not a whole number`, false},
-		{"port out of range", "[Server]\nPort=70000\n", "[Server] Port: 70000 is out of range", false},
-		{"bad bool", "[Actions]\nUseInMemoryDatastore=maybe\n", `[Actions] UseInMemoryDatastore: "maybe" is not a Boolean`, false},
-		{"zero threads", "[Actions]\nMaximumThreads=0\n", "[Actions] MaximumThreads: 0 is out of range", false},
-		{"bad duration", "[Actions]\nFinishedActionMaxAge=soon\n", "[Actions] FinishedActionMaxAge: \"soon\" is not a duration", false},
-		{"duplicate key", "[Server]\nPort=1\nport=2\n", "[Server] port: key given more than once", false},
-		{"duplicate section", "[Server]\nPort=1\n[SERVER]\nHost=x\n", "[SERVER]: section appears twice", false},
-		{"duplicate by spaces", "[MyTask]\nUrl=a\n[MyTask ]\nDepth=1\n", "[MyTask]: section appears twice", false},
-		{"task key unknown", "[MyTask]\nUrll=http://x\n", "[MyTask] Urll: unknown key", true},
-		{"task value bad", "[MyTask]\nDepth=deep\n", `[MyTask] Depth: "deep" is not a whole number`, false},
-		{"fetchtasks gap", "[FetchTasks]\nNumber=2\n0=A\n", "[FetchTasks] 1: Number=2 but task 1 is not listed", false},
-		{"fetchtasks beyond", "[FetchTasks]\nNumber=1\n0=A\n3=B\n", "[FetchTasks] 3: task index 3 is not below Number=1", false},
-		{"reserved task name", "[FetchTasks]\n0=Server\n", "reserved section name", false},
-		{"bad level", "[Logging]\nLogLevel=loud\n", "[Logging] LogLevel: \"loud\" is not one of debug, info, warn, error", false},
-		{"cfs without host", "[Ingestion]\nIngesterType=CFS\n", "[Ingestion] IngestHost: IngesterType=CFS needs IngestHost and IngestPort", false},
-		{"key outside section", "Port=1\n[Server]\n", "config c.cfg: Port: setting outside any [Section]", false},
+		{"unknown key", "[Server]\nPotr=1\n", 2, "Server", "Potr",
+			"config c.cfg:2: [Server] Potr: unknown key (did you mean Port?); [Server] takes Host, Port, DataDirectory, MaxRequestBytes, ReadTimeout, WriteTimeout, IdleTimeout, RequestLogSize, ShutdownTimeout", ErrUnknownKey},
+		{"bad port", "[Server]\nPort=http\n", 2, "Server", "Port",
+			`config c.cfg:2: [Server] Port: "http" is not a whole number (expected 0 to 65535)`, nil},
+		{"port out of range", "\n[Server]\n\nPort=70000\n", 4, "Server", "Port",
+			"config c.cfg:4: [Server] Port: 70000 is out of range (expected 0 to 65535)", nil},
+		{"bad bool", "[Actions]\nUseInMemoryDatastore=maybe\n", 2, "Actions", "UseInMemoryDatastore",
+			`config c.cfg:2: [Actions] UseInMemoryDatastore: "maybe" is not a Boolean (use true or false)`, nil},
+		{"zero threads", "[Actions]\nMaximumThreads=0\n", 2, "Actions", "MaximumThreads",
+			"config c.cfg:2: [Actions] MaximumThreads: 0 is out of range (expected 1 to 4096)", nil},
+		{"bad duration", "[Actions]\nFinishedActionMaxAge=soon\n", 2, "Actions", "FinishedActionMaxAge",
+			`config c.cfg:2: [Actions] FinishedActionMaxAge: "soon" is not a duration (examples: 30, 1.5s, 10m, 2h, 7d)`, nil},
+		{"duplicate key", "[Server]\nPort=1\nport=2\n", 3, "Server", "port",
+			"config c.cfg:3: [Server] port: key given more than once (first on line 2)", nil},
+		{"duplicate section", "[Server]\nPort=1\n[SERVER]\nHost=x\n", 3, "SERVER", "",
+			"config c.cfg:3: [SERVER]: section appears twice (first on line 1)", nil},
+		{"duplicate by spaces", "[MyTask]\nUrl=a\n[MyTask ]\nDepth=1\n", 3, "MyTask", "",
+			"config c.cfg:3: [MyTask]: section appears twice (first on line 1)", nil},
+		{"task key unknown", "[MyTask]\nUrll=http://x\n", 2, "MyTask", "Urll",
+			"config c.cfg:2: [MyTask] Urll: unknown key", ErrUnknownKey},
+		{"task value bad", "[MyTask]\nDepth=deep\n", 2, "MyTask", "Depth",
+			`config c.cfg:2: [MyTask] Depth: "deep" is not a whole number (expected -1 to 1000)`, nil},
+		{"fetchtasks gap", "[FetchTasks]\nNumber=2\n0=A\n", 2, "FetchTasks", "1",
+			"config c.cfg:2: [FetchTasks] 1: Number=2 but task 1 is not listed (expected 1=TaskName)", nil},
+		{"fetchtasks beyond", "[FetchTasks]\nNumber=1\n0=A\n3=B\n", 4, "FetchTasks", "3",
+			"config c.cfg:4: [FetchTasks] 3: task index 3 is not below Number=1", nil},
+		{"reserved task name", "[FetchTasks]\n0=Server\n", 2, "FetchTasks", "0",
+			`config c.cfg:2: [FetchTasks] 0: task name "Server" is a reserved section name ([Server], [Actions], [Logging], [Ingestion], [FetchTasks], [Default] are not tasks)`, nil},
+		{"bad level", "[Logging]\nLogLevel=loud\n", 2, "Logging", "LogLevel",
+			`config c.cfg:2: [Logging] LogLevel: "loud" is not one of debug, info, warn, error (expected one of them, in any case)`, nil},
+		{"cfs without host", "[Ingestion]\nIngesterType=CFS\n", 2, "Ingestion", "IngesterType",
+			"config c.cfg:2: [Ingestion] IngesterType: IngesterType=CFS needs IngestHost and IngestPort (the CFS server's address)", nil},
+		{"key outside section", "Port=1\n[Server]\n", 1, "", "Port",
+			"config c.cfg:1: Port: setting outside any [Section]: put it under the section it belongs to", nil},
+
+		// Syntax.
+		{"trailing // comment", "[Actions]\nMaximumThreads=4      // actions running at once\n", 2, "Actions", "MaximumThreads",
+			`config c.cfg:2: [Actions] MaximumThreads: "4      // actions running at once" ends in what looks like a comment (//): comments must be on a line of their own (a line starting with //, ; or #); quote the value ("...") if the text belongs to it`, nil},
+		{"trailing ; comment", "[Logging]\nLogFile=x.log ; the log\n", 2, "Logging", "LogFile",
+			`config c.cfg:2: [Logging] LogFile: "x.log ; the log" ends in what looks like a comment (;): comments must be on a line of their own (a line starting with //, ; or #); quote the value ("...") if the text belongs to it`, nil},
+		{"trailing # comment in a task", "[T]\nUrl=http://x/\t# start\n", 2, "T", "Url",
+			`config c.cfg:2: [T] Url: "http://x/\t# start" ends in what looks like a comment (#)`, nil},
+		{"comment after a quoted value", "[Logging]\nLogFile=\"x.log\" // the log\n", 2, "Logging", "LogFile",
+			`config c.cfg:2: [Logging] LogFile: "// the log" after the closing quote: comments must be on a line of their own`, nil},
+		{"unclosed quote", "[Logging]\nLogFile=\"x.log\n", 2, "Logging", "LogFile",
+			`config c.cfg:2: [Logging] LogFile: "x.log: the quoted value has no closing "`, nil},
+		{"comment after a header", "[Server] // the port\nPort=1\n", 1, "Server", "",
+			`config c.cfg:1: [Server]: "// the port" after the section header: a section header stands alone on its line (comments go on a line of their own)`, nil},
+		{"unclosed header", "[Server\nPort=1\n", 1, "", "",
+			`config c.cfg:1: "[Server": a section header is [Name], with the closing ]`, nil},
+		{"empty header", "[ ]\nPort=1\n", 1, "", "",
+			"config c.cfg:1: []: a section needs a name", nil},
+		{"no equals", "[Server]\nPort 7000\n", 2, "Server", "",
+			`config c.cfg:2: [Server]: "Port 7000": expected Key=Value, a [Section] header, or a comment line (starting with //, ; or #)`, nil},
+		{"empty key", "[Server]\n=7000\n", 2, "Server", "",
+			`config c.cfg:2: [Server]: "=7000": the key before = is empty`, nil},
+
+		// Sections.
+		{"misspelled system section", "[Servr]\nPort=7001\n", 1, "Servr", "",
+			"config c.cfg:1: [Servr]: unknown section (did you mean [Server]?): expected one of [Server], [Actions], [Logging], [Ingestion], [FetchTasks], [Default], or a fetch task section", ErrUnknownSection},
+		{"misspelled Default with task keys", "[Defualt]\nDepth=2\n", 1, "Defualt", "",
+			"config c.cfg:1: [Defualt]: unknown section (did you mean [Default]?)", ErrUnknownSection},
+		{"system keys in an unknown section", "[Web]\nHost=0.0.0.0\n", 2, "Web", "Host",
+			"config c.cfg:2: [Web] Host: unknown section: Host is a key of [Server], not a fetch task setting (did you mean [Server]?); expected one of [Server], [Actions], [Logging], [Ingestion], [FetchTasks], [Default], or a fetch task section", ErrUnknownSection},
+		{"listed task misspelled", "[FetchTasks]\n0=Docs\n[Dcos]\nUrl=http://x/\n", 2, "FetchTasks", "0",
+			"config c.cfg:2: [FetchTasks] 0: task Docs has no section [Docs] (did you mean [Dcos]?)", nil},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			_, err := Parse("c.cfg", []byte(tc.cfg), testTaskKeys)
 			require.Error(t, err)
-			require.Contains(t, err.Error(), tc.want)
+			require.True(t, strings.HasPrefix(err.Error(), tc.want), "%s\nwant prefix\n%s", err, tc.want)
 			var ce *Error
-			require.True(t, errors.As(err, &ce))
-			require.Equal(t, "c.cfg", ce.File)
-			require.Equal(t, tc.unknown, errors.Is(err, ErrUnknownKey))
+			require.ErrorAs(t, err, &ce)
+			require.Equal(t, []any{"c.cfg", tc.line, tc.section, tc.key}, []any{ce.File, ce.Line, ce.Section, ce.Key})
+			if tc.sentinel != nil {
+				require.ErrorIs(t, err, tc.sentinel)
+			}
+			require.Equal(t, errors.Is(err, ErrUnknownKey), tc.sentinel == ErrUnknownKey)
 		})
 	}
+}
+
+// Whole-line comments, quoting and line ends, as syntax.go has them.
+func TestSyntax(t *testing.T) {
+	t.Parallel()
+	c, err := Parse("c.cfg", []byte("\xef\xbb\xbf// IDOL comment\r\n  ; indented ini comment\r\n# hash comment\r\n"+
+		"[Logging]\r\nLogFile = \"a // b ; c # d\"\r\n"+
+		"[Server]\nHost='0.0.0.0'\nDataDirectory=\"/srv/con \\\"nector\\\"\"\n"+
+		"[T]\nUrl=http://x/#frag;a=b//c\n"), testTaskKeys)
+	require.NoError(t, err)
+	require.Equal(t, "a // b ; c # d", c.Logging.File, "a quoted value is taken literally")
+	require.Equal(t, "0.0.0.0", c.Server.Host)
+	require.Equal(t, `/srv/con "nector"`, c.Server.DataDirectory)
+	v, _ := c.TaskValue("T", "Url")
+	require.Equal(t, "http://x/#frag;a=b//c", v, "//, ; and # not after whitespace are part of the value")
+	require.Equal(t, 9, c.Section("T").Line)
+	require.Equal(t, 10, c.Section("T").Keys[0].Line)
+	require.Equal(t, 9, c.TaskLine("t"))
+	require.Zero(t, c.TaskLine("nope"))
+}
+
+// A task that only a request runs may have any name but a system
+// section's misspelled.
+func TestUnlistedTaskSections(t *testing.T) {
+	t.Parallel()
+	c, err := Parse("c.cfg", []byte("[FetchTasks]\n0=Docs\n[Docs]\nUrl=a\n[Docs2]\nUrl=b\n[Archive]\nDepth=1\n"), testTaskKeys)
+	require.NoError(t, err)
+	require.Equal(t, []string{"Docs", "Docs2", "Archive"}, c.TaskSections())
+	require.Equal(t, 3, c.TaskLine("Docs"), "its section's header")
+	// A listed task may live on [FetchTasks] and [Default] alone.
+	c, err = Parse("c.cfg", []byte("[FetchTasks]\n0=Docs\nUrl=a\n[Other]\nUrl=b\n"), testTaskKeys)
+	require.NoError(t, err)
+	require.Equal(t, 2, c.TaskLine("Docs"), "no section: its [FetchTasks] entry")
+}
+
+func TestClosest(t *testing.T) {
+	t.Parallel()
+	for word, want := range map[string]string{
+		"Servr": "Server", "sever": "Server", "ACTIONS": "Actions", "Potr": "Port", "Loging": "Logging",
+		"Srv": "", "Web": "", "x": "", "Task": "", "Defaults": "Default",
+	} {
+		require.Equal(t, want, Closest(word, append(systemNames, "Port")), word)
+	}
+	require.Equal(t, 1, editDistance("potr", "port"), "a swap is one edit")
+	require.Equal(t, 3, editDistance("kitten", "sitting"))
 }
 
 func TestLoadMissingFile(t *testing.T) {

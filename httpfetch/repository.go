@@ -64,10 +64,7 @@ var (
 	_ fetch.Scheduler  = (*Repository)(nil)
 )
 
-// New validates every task listed in [FetchTasks] (settings resolved with
-// [Task] > [FetchTasks] > [Default], at least one start URL, every value
-// parsed and every regex compiled) and returns the repository. A problem
-// is a *config.Error naming the file, section and key.
+// New validates the tasks as Check does and returns the repository.
 func New(o Options) (*Repository, error) {
 	if o.Config == nil {
 		return nil, errors.New("httpfetch: Options.Config is required")
@@ -96,34 +93,60 @@ func New(o Options) (*Repository, error) {
 	if r.batchSize <= 0 {
 		r.batchSize = ingest.DefaultBatchSize
 	}
-	file := []layer{cfgLayer{c: o.Config, kind: srcFile}}
-	for _, t := range o.Config.FetchTasks {
+	var err error
+	if r.tasks, r.base, err = resolveTasks(o.Config); err != nil {
+		return nil, err
+	}
+	for _, name := range r.tasks {
+		if sc, ok := r.base[name].schedule(r.now()); ok {
+			r.schedules = append(r.schedules, sc)
+		}
+	}
+	return r, nil
+}
+
+// Check validates every task of a configuration: for each task listed in
+// [FetchTasks], its settings resolved with [Task] > [FetchTasks] >
+// [Default], at least one start URL, every value parsed and every regex
+// compiled; for the other task sections, their settings. A problem is a
+// *config.Error naming the file, line, section and key. Check touches
+// nothing on disk: the command runs it before the server creates its data
+// folder, so that a refused configuration leaves nothing behind.
+func Check(cfg *config.Config) error {
+	_, _, err := resolveTasks(cfg)
+	return err
+}
+
+// resolveTasks computes the settings of the tasks [FetchTasks] lists (names
+// upper case, in order) and checks the other task sections.
+func resolveTasks(cfg *config.Config) ([]string, map[string]*settings, error) {
+	var tasks []string
+	base := map[string]*settings{}
+	file := []layer{cfgLayer{c: cfg, kind: srcFile}}
+	for _, t := range cfg.FetchTasks {
 		name := strings.ToUpper(strings.TrimSpace(t))
-		if _, dup := r.base[name]; dup {
+		if _, dup := base[name]; dup {
 			continue
 		}
 		s, err := resolve(t, file, true)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		r.tasks = append(r.tasks, name)
-		r.base[name] = s
-		if sc, ok := s.schedule(r.now()); ok {
-			r.schedules = append(r.schedules, sc)
-		}
+		tasks = append(tasks, name)
+		base[name] = s
 	}
 	// Task sections that [FetchTasks] does not list run only when a
 	// request names them; their settings are checked now all the same
 	// (a start URL may come with the request).
-	for _, t := range o.Config.TaskSections() {
-		if _, listed := r.base[strings.ToUpper(t)]; listed {
+	for _, t := range cfg.TaskSections() {
+		if _, listed := base[strings.ToUpper(t)]; listed {
 			continue
 		}
 		if _, err := resolve(t, file, false); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return r, nil
+	return tasks, base, nil
 }
 
 // FetchActions implements fetch.Repository.

@@ -225,6 +225,16 @@ var keySpecByName = func() map[string]*keySpec {
 	return m
 }()
 
+// taskKeyNames are the documented spellings of the task settings, for
+// "did you mean" hints.
+var taskKeyNames = func() []string {
+	names := []string{"Url"}
+	for _, k := range keySpecs {
+		names = append(names, k.name)
+	}
+	return names
+}()
+
 // urlKeyIndex reports whether key is a start URL key: "Url" (index -1) or
 // "UrlN" with N a whole number.
 func urlKeyIndex(key string) (int, bool) {
@@ -273,7 +283,11 @@ func TaskKeys(key, value string) error {
 	}
 	k := keySpecByName[strings.ToLower(strings.TrimSpace(key))]
 	if k == nil {
-		return fmt.Errorf("%w: %s is not a fetch task setting", config.ErrUnknownKey, key)
+		hint := ""
+		if near := config.Closest(key, taskKeyNames); near != "" {
+			hint = " (did you mean " + near + "?)"
+		}
+		return fmt.Errorf("%w: %s is not a fetch task setting%s; docs/configuration.md lists them", config.ErrUnknownKey, key, hint)
 	}
 	return k.apply(defaultSettings(""), value)
 }
@@ -371,6 +385,7 @@ const (
 type source struct {
 	kind    int
 	file    string // srcFile: the configuration file
+	line    int    // srcFile: the line of the setting
 	section string // as written; "" for an unprefixed request parameter
 	key     string // as written
 }
@@ -392,7 +407,7 @@ func (s source) name() string {
 // configuration file, a *messages.ParamError for a request.
 func (s source) err(value string, err error) error {
 	if s.kind == srcFile {
-		return &config.Error{File: s.file, Section: s.section, Key: s.key, Err: err}
+		return &config.Error{File: s.file, Line: s.line, Section: s.section, Key: s.key, Err: err}
 	}
 	return messages.Invalid(s.name(), value, err.Error())
 }
@@ -426,7 +441,7 @@ func (l cfgLayer) get(task, key string) (string, source, bool) {
 		}
 		for _, kv := range sec.Keys {
 			if strings.EqualFold(kv.Key, key) {
-				return kv.Value, source{kind: l.kind, file: l.c.Path, section: sec.Name, key: kv.Key}, true
+				return kv.Value, source{kind: l.kind, file: l.c.Path, line: kv.Line, section: sec.Name, key: kv.Key}, true
 			}
 		}
 	}
@@ -445,7 +460,7 @@ func (l cfgLayer) urls(task string) ([]config.KeyValue, source, bool) {
 			}
 		}
 		if len(kvs) > 0 {
-			return kvs, source{kind: l.kind, file: l.c.Path, section: sec.Name, key: kvs[0].Key}, true
+			return kvs, source{kind: l.kind, file: l.c.Path, line: kvs[0].Line, section: sec.Name, key: kvs[0].Key}, true
 		}
 	}
 	return nil, source{}, false
@@ -535,7 +550,7 @@ func resolve(task string, layers []layer, needURLs bool) (*settings, error) {
 		for _, kv := range kvs {
 			urls, err := parseURLs(kv.Value)
 			if err != nil {
-				src.key = kv.Key
+				src.key, src.line = kv.Key, kv.Line
 				return nil, src.err(kv.Value, err)
 			}
 			s.URLs = append(s.URLs, urls...)
@@ -556,7 +571,7 @@ var errNoStartURL = errors.New("the task has no start URL: set Url (a CSV of URL
 func errNoURL(task string, layers []layer) error {
 	if len(layers) == 1 {
 		if l, ok := layers[0].(cfgLayer); ok && l.kind == srcFile {
-			return &config.Error{File: l.c.Path, Section: task, Key: "Url", Err: errNoStartURL}
+			return &config.Error{File: l.c.Path, Line: l.c.TaskLine(task), Section: task, Key: "Url", Err: errNoStartURL}
 		}
 	}
 	return missingURL(task)

@@ -65,17 +65,36 @@ func TestConfigErrors(t *testing.T) {
 		require.Equal(t, "my.cfg", ce.File, tc.desc)
 		require.Equal(t, tc.section, ce.Section, tc.desc)
 		require.Equal(t, tc.key, ce.Key, tc.desc)
+		require.Positive(t, ce.Line, tc.desc)
 	}
-	// A task without a start URL is caught by New.
-	cfg, err := config.Parse("my.cfg", []byte("[FetchTasks]\n0=T\n[T]\nDepth=1"), TaskKeys)
+	// A task without a start URL is caught by Check, and by New, pointing
+	// at the task's section; a bad value of a task by the line it is on.
+	cfg, err := config.Parse("my.cfg", []byte("[FetchTasks]\n0=T\n\n[T]\nDepth=1"), TaskKeys)
 	require.NoError(t, err)
 	st, err := store.Open(store.Config{InMemory: true})
 	require.NoError(t, err)
 	defer st.Close()
-	_, err = New(Options{Config: cfg, Store: st})
 	var ce *config.Error
+	require.ErrorAs(t, Check(cfg), &ce)
+	require.Equal(t, "config my.cfg:4: [T] Url: the task has no start URL: set Url (a CSV of URLs) or Url0, Url1, ...", ce.Error())
+	_, err = New(Options{Config: cfg, Store: st})
 	require.ErrorAs(t, err, &ce)
-	require.Equal(t, []string{"my.cfg", "T", "Url"}, []string{ce.File, ce.Section, ce.Key})
+	require.Equal(t, []any{"my.cfg", 4, "T", "Url"}, []any{ce.File, ce.Line, ce.Section, ce.Key})
+	cfg, err = config.Parse("my.cfg", []byte("[FetchTasks]\n0=T\nUrl=http://x/\n"), TaskKeys)
+	require.NoError(t, err)
+	require.NoError(t, Check(cfg), "a task may live on [FetchTasks] alone")
+	cfg, err = config.Parse("my.cfg", []byte("[FetchTasks]\n0=T\n[Default]\nDepth=1\n"), TaskKeys)
+	require.NoError(t, err)
+	require.ErrorAs(t, Check(cfg), &ce)
+	require.Equal(t, []any{2, "T", "Url"}, []any{ce.Line, ce.Section, ce.Key}, "no section: its [FetchTasks] entry")
+	_, err = config.Parse("my.cfg", []byte("[FetchTasks]\n0=T\n[T]\nUrl=http://x/\nDpeth=1"), TaskKeys)
+	require.EqualError(t, err, "config my.cfg:5: [T] Dpeth: unknown key: Dpeth is not a fetch task setting (did you mean Depth?); docs/configuration.md lists them")
+	cfg, err = config.Parse("my.cfg", []byte("[FetchTasks]\n0=T\n[T]\nUrl=http://x/\n\nUrl1=http://y/\nUrl2=ftp://z/"), TaskKeys)
+	if err == nil {
+		err = Check(cfg)
+	}
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, []any{7, "T", "Url2"}, []any{ce.Line, ce.Section, ce.Key})
 	_, err = New(Options{Config: cfg})
 	require.Error(t, err)
 }

@@ -57,7 +57,12 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "connector: -port %d is not a port number\n", *port)
 		return 2
 	}
+	// The whole configuration is checked before the server creates
+	// anything (its data folder, store, log file or ingestion folder).
 	cfg, err := config.Load(*cfgPath, httpfetch.TaskKeys)
+	if err == nil {
+		err = httpfetch.Check(cfg)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "connector: %v\n", err)
 		return 1

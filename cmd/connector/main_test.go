@@ -16,6 +16,7 @@ func TestEmbeddedDefaultIsValid(t *testing.T) {
 	t.Parallel()
 	cfg, err := config.Load("", httpfetch.TaskKeys)
 	require.NoError(t, err)
+	require.NoError(t, httpfetch.Check(cfg))
 	require.Equal(t, "127.0.0.1", cfg.Server.Host)
 	require.Equal(t, []string{"MyTask"}, cfg.FetchTasks)
 }
@@ -23,27 +24,44 @@ func TestEmbeddedDefaultIsValid(t *testing.T) {
 func TestRunRefusesBadInput(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.cfg")
-	require.NoError(t, os.WriteFile(bad, []byte("[Actions]\nMaximumThreads=lots\n"), 0o600))
-	unknown := filepath.Join(dir, "unknown.cfg")
-	require.NoError(t, os.WriteFile(unknown, []byte("[FetchTasks]\n0=T\n[T]\nUrl=http://127.0.0.1:1/\nDepht=2\n"), 0o600))
+	data := filepath.Join(dir, "data")
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		// Every file points the data folder into dir, to show that a refused
+		// configuration creates nothing.
+		require.NoError(t, os.WriteFile(p, []byte("[Server]\nPort=0\nDataDirectory="+data+"\n"+text), 0o600))
+		return p
+	}
+	bad := write("bad.cfg", "[Actions]\nMaximumThreads=lots\n")
+	unknown := write("unknown.cfg", "[FetchTasks]\n0=T\n[T]\nUrl=http://127.0.0.1:1/\nDepht=2\n")
+	servr := write("servr.cfg", "[Servr]\nPort=7001\n")
+	noURL := write("nourl.cfg", "[FetchTasks]\n0=T\n\n[T]\nDepth=2\n")
+	comment := write("comment.cfg", "[Actions]\nMaximumThreads=4      // actions running at once\n")
 	for _, tc := range []struct {
 		desc string
 		args []string
 		code int
 		want string
 	}{
-		{"bad value names file, section and key", []string{"-config", bad}, 1, "config " + bad + ": [Actions] MaximumThreads"},
-		{"unknown task key", []string{"-config", unknown}, 1, "[T] Depht: unknown key"},
+		{"bad value names file, line, section and key", []string{"-config", bad}, 1,
+			"connector: config " + bad + `:5: [Actions] MaximumThreads: "lots" is not a whole number (expected 1 to 4096)`},
+		{"unknown task key", []string{"-config", unknown}, 1,
+			"connector: config " + unknown + ":8: [T] Depht: unknown key: Depht is not a fetch task setting (did you mean Depth?)"},
+		{"misspelled section", []string{"-config", servr}, 1,
+			"connector: config " + servr + ":4: [Servr]: unknown section (did you mean [Server]?)"},
+		{"task without a start URL", []string{"-config", noURL}, 1,
+			"connector: config " + noURL + ":7: [T] Url: the task has no start URL"},
+		{"trailing comment", []string{"-config", comment}, 1,
+			"connector: config " + comment + `:5: [Actions] MaximumThreads: "4      // actions running at once" ends in what looks like a comment (//)`},
 		{"missing file", []string{"-config", filepath.Join(dir, "nope.cfg")}, 1, "nope.cfg"},
 		{"bad port", []string{"-port", "70000"}, 2, "not a port number"},
 		{"bad flag", []string{"-frobnicate"}, 2, "flag provided but not defined"},
 		{"stray argument", []string{"serve"}, 2, `unexpected argument "serve"`},
-		{"help", []string{"-h"}, 0, "usage: connector"},
 	} {
 		var stderr bytes.Buffer
 		code := run(tc.args, &stderr)
 		require.Equal(t, tc.code, code, "%s: %s", tc.desc, stderr.String())
 		require.Contains(t, stderr.String(), tc.want, tc.desc)
+		require.NoDirExists(t, data, "%s: a refused configuration creates nothing", tc.desc)
 	}
 }

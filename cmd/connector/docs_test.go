@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/httpfetch"
+)
+
+// repoRoot is the repository's top folder, seen from this package.
+const repoRoot = "../.."
+
+// snippetLoaders say how a documented configuration is loaded, by the
+// documentation file it is in: the first entry whose prefix the file's path
+// (relative to the repository root, slash-separated) starts with. A
+// connector with settings of its own adds a line for its pages ahead of
+// the catch-all, e.g. {"docs/connectors/webex", loadWebexConnector}.
+var snippetLoaders = []struct {
+	prefix string
+	load   func(name string, text []byte) error
+}{
+	{"", loadHTTPConnector},
+}
+
+// loadHTTPConnector loads a configuration exactly as the shipped binary
+// does at start-up (cmd/connector run).
+func loadHTTPConnector(name string, text []byte) error {
+	cfg, err := config.Parse(name, text, httpfetch.TaskKeys)
+	if err != nil {
+		return err
+	}
+	return httpfetch.Check(cfg)
+}
+
+// snippet is one fenced configuration block of a Markdown file.
+type snippet struct {
+	file    string // relative to the repository root
+	line    int    // of the opening fence
+	refused bool   // fenced as "ini refused": an example of a configuration the server refuses
+	text    []byte
+}
+
+// TestDocumentedConfigurationsLoad loads every configuration example of
+// the documentation: each ```ini block of every Markdown file of the
+// repository (README.md, docs/, and any page added later), as the server
+// would load it. A block fenced ```ini refused is an example of a mistake:
+// it must be refused, and the page must show the error the command prints
+// for a file connector.cfg holding just that block.
+func TestDocumentedConfigurationsLoad(t *testing.T) {
+	t.Parallel()
+	snippets := documentedSnippets(t, repoRoot)
+	files := map[string]bool{}
+	for _, s := range snippets {
+		files[s.file] = true
+	}
+	require.True(t, files["README.md"], "README.md has a configuration example")
+	require.True(t, files[filepath.Join("docs", "configuration.md")], "docs/configuration.md has configuration examples")
+	for _, s := range snippets {
+		name := fmt.Sprintf("%s:%d", s.file, s.line)
+		t.Run(name, func(t *testing.T) {
+			if s.refused {
+				// The page shows the error, as the command prints it for a
+				// file holding just the example.
+				err := loaderFor(t, s.file)("connector.cfg", s.text)
+				require.Error(t, err, "an example marked refused loads")
+				doc, rerr := os.ReadFile(filepath.Join(repoRoot, s.file))
+				require.NoError(t, rerr)
+				want := "connector: " + err.Error()
+				require.True(t, strings.Contains(string(doc), want), "%s does not show the error of its refused example:\n%s", s.file, want)
+				return
+			}
+			// Blank lines in place of the text above the block make the
+			// loader's line numbers the Markdown file's.
+			text := append(bytes.Repeat([]byte("\n"), s.line), s.text...)
+			err := loaderFor(t, s.file)(s.file, text)
+			require.NoError(t, err, "the example at %s does not load:\n%s", name, s.text)
+		})
+	}
+}
+
+func loaderFor(t *testing.T, file string) func(string, []byte) error {
+	for _, l := range snippetLoaders {
+		if strings.HasPrefix(filepath.ToSlash(file), l.prefix) {
+			return l.load
+		}
+	}
+	t.Fatalf("no loader for %s: add one to snippetLoaders", file)
+	return nil
+}
+
+// documentedSnippets finds the ```ini blocks of every Markdown file under
+// root, skipping testdata, vendored and hidden folders.
+func documentedSnippets(t *testing.T, root string) []snippet {
+	t.Helper()
+	var out []snippet
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "vendor" || d.Name() == "node_modules") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(d.Name(), ".md") {
+			return nil
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		found, err := iniBlocks(rel, data)
+		out = append(out, found...)
+		return err
+	})
+	require.NoError(t, err)
+	return out
+}
+
+// iniBlocks extracts the ```ini blocks of one Markdown file.
+func iniBlocks(file string, data []byte) ([]snippet, error) {
+	var out []snippet
+	var cur *snippet
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case cur == nil && strings.HasPrefix(trimmed, "```"):
+			info := strings.Fields(strings.TrimPrefix(trimmed, "```"))
+			if len(info) > 0 && info[0] == "ini" {
+				cur = &snippet{file: file, line: n, refused: len(info) > 1 && info[1] == "refused"}
+			}
+		case cur != nil && trimmed == "```":
+			out = append(out, *cur)
+			cur = nil
+		case cur != nil:
+			cur.text = append(cur.text, line+"\n"...)
+		}
+	}
+	if cur != nil {
+		return nil, fmt.Errorf("%s:%d: the ```ini block is not closed", file, cur.line)
+	}
+	return out, sc.Err()
+}
+
+// The extraction itself: blocks found with their lines, other languages
+// ignored, "refused" understood, an unclosed block reported.
+func TestIniBlocks(t *testing.T) {
+	t.Parallel()
+	md := "# T\n```ini\n[Server]\nPort=1\n```\n```sh\nmake\n```\n\n  ```ini refused\n  [Servr]\n  ```\n"
+	got, err := iniBlocks("x.md", []byte(md))
+	require.NoError(t, err)
+	require.Equal(t, []snippet{
+		{file: "x.md", line: 2, text: []byte("[Server]\nPort=1\n")},
+		{file: "x.md", line: 10, refused: true, text: []byte("  [Servr]\n")},
+	}, got)
+	_, err = iniBlocks("x.md", []byte("```ini\n[Server]\n"))
+	require.EqualError(t, err, "x.md:1: the ```ini block is not closed")
+}

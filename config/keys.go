@@ -1,0 +1,123 @@
+package config
+
+import (
+	"errors"
+	"strings"
+)
+
+// sectionDef is one system section of fixed keys: [Server], [Actions],
+// [Logging] or [Ingestion]. The table is the one list of their keys: the
+// parser, "unknown key" messages and their suggestions all read it.
+type sectionDef struct {
+	name string
+	keys []keyDef
+	// check runs after every key of the section has been read.
+	check func(c *Config, sec *Section, p *parser) error
+}
+
+// keyDef is one key: its documented spelling and how it sets the Config.
+// A set error says what is expected.
+type keyDef struct {
+	name string
+	set  func(c *Config, v string) error
+}
+
+func (d *sectionDef) key(name string) *keyDef {
+	for i := range d.keys {
+		if strings.EqualFold(d.keys[i].name, name) {
+			return &d.keys[i]
+		}
+	}
+	return nil
+}
+
+func (d *sectionDef) keyNames() []string {
+	out := make([]string, len(d.keys))
+	for i, k := range d.keys {
+		out[i] = k.name
+	}
+	return out
+}
+
+func systemSection(lower string) *sectionDef {
+	for _, d := range systemDefs {
+		if strings.ToLower(d.name) == lower {
+			return d
+		}
+	}
+	return nil
+}
+
+func nonEmpty(v string) error {
+	if v == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
+}
+
+var systemDefs = []*sectionDef{
+	{name: "Server", keys: []keyDef{
+		{"Host", func(c *Config, v string) error { c.Server.Host = v; return nonEmpty(v) }},
+		{"Port", func(c *Config, v string) (err error) { c.Server.Port, err = intIn(v, 0, 65535); return }},
+		{"DataDirectory", func(c *Config, v string) error { c.Server.DataDirectory = v; return nonEmpty(v) }},
+		{"MaxRequestBytes", func(c *Config, v string) (err error) { c.Server.MaxRequestBytes, err = intIn(v, 1024, 1<<31-1); return }},
+		{"ReadTimeout", func(c *Config, v string) (err error) { c.Server.ReadTimeout, err = Duration(v); return }},
+		{"WriteTimeout", func(c *Config, v string) (err error) { c.Server.WriteTimeout, err = Duration(v); return }},
+		{"IdleTimeout", func(c *Config, v string) (err error) { c.Server.IdleTimeout, err = Duration(v); return }},
+		{"RequestLogSize", func(c *Config, v string) (err error) { c.Server.RequestLogSize, err = intIn(v, 0, 1<<20); return }},
+		{"ShutdownTimeout", func(c *Config, v string) (err error) { c.Server.ShutdownTimeout, err = Duration(v); return }},
+	}},
+	{name: "Actions", keys: []keyDef{
+		{"MaximumThreads", func(c *Config, v string) (err error) { c.Actions.MaximumThreads, err = intIn(v, 1, 4096); return }},
+		{"MaximumQueueSize", func(c *Config, v string) (err error) { c.Actions.MaximumQueueSize, err = intIn(v, 1, 1<<31-1); return }},
+		{"MaximumFinishedActions", func(c *Config, v string) (err error) {
+			c.Actions.MaximumFinishedActions, err = intIn(v, 0, 1<<31-1)
+			return
+		}},
+		{"FinishedActionMaxAge", func(c *Config, v string) (err error) { c.Actions.FinishedActionMaxAge, err = Duration(v); return }},
+		{"UseInMemoryDatastore", func(c *Config, v string) (err error) { c.Actions.UseInMemoryDatastore, err = Bool(v); return }},
+		{"ProcessingOnRestart", func(c *Config, v string) (err error) {
+			c.Actions.ProcessingOnRestart, err = oneOf(v, "Rerun", "Error")
+			return
+		}},
+		{"StopTimeout", func(c *Config, v string) (err error) { c.Actions.StopTimeout, err = Duration(v); return }},
+	}},
+	{name: "Logging", keys: []keyDef{
+		{"LogLevel", func(c *Config, v string) (err error) {
+			c.Logging.Level, err = oneOf(v, "debug", "info", "warn", "error")
+			return
+		}},
+		{"LogFormat", func(c *Config, v string) (err error) { c.Logging.Format, err = oneOf(v, "text", "json"); return }},
+		{"LogFile", func(c *Config, v string) error { c.Logging.File = v; return nil }},
+	}},
+	{name: "Ingestion", keys: []keyDef{
+		{"EnableIngestion", func(c *Config, v string) (err error) { c.Ingestion.Enabled, err = Bool(v); return }},
+		{"IngesterType", func(c *Config, v string) (err error) { c.Ingestion.Type, err = oneOf(v, "IDX", "JSONL", "CFS"); return }},
+		{"IngestDirectory", func(c *Config, v string) error { c.Ingestion.Directory = v; return nil }},
+		{"IngestHost", func(c *Config, v string) error { c.Ingestion.Host = v; return nil }},
+		{"IngestPort", func(c *Config, v string) (err error) { c.Ingestion.Port, err = intIn(v, 1, 65535); return }},
+		{"IngestSSL", func(c *Config, v string) (err error) { c.Ingestion.SSL, err = Bool(v); return }},
+		{"IngestTimeout", func(c *Config, v string) (err error) { c.Ingestion.Timeout, err = Duration(v); return }},
+		{"IngestBatchSize", func(c *Config, v string) (err error) { c.Ingestion.BatchSize, err = intIn(v, 1, 100000); return }},
+	}, check: func(c *Config, sec *Section, p *parser) error {
+		in := c.Ingestion
+		if in.Enabled && in.Type == "CFS" && (in.Host == "" || in.Port == 0) {
+			kv, ok := sec.kv("IngesterType")
+			if !ok {
+				kv = KeyValue{Key: "IngesterType", Line: sec.Line}
+			}
+			return p.err(kv, errors.New("IngesterType=CFS needs IngestHost and IngestPort (the CFS server's address)"))
+		}
+		return nil
+	}},
+}
+
+// kv returns the setting of key (case-insensitive) as written.
+func (s *Section) kv(key string) (KeyValue, bool) {
+	for _, kv := range s.Keys {
+		if strings.EqualFold(kv.Key, key) {
+			return kv, true
+		}
+	}
+	return KeyValue{}, false
+}

@@ -1,0 +1,47 @@
+package config
+
+import (
+	"errors"
+	"testing"
+)
+
+// FuzzParse: any text either loads or is refused with an *Error that
+// names the file and, when a line is at fault, a line of the text.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		string(DefaultFile),
+		"[Server]\nPort=7000 // x\n",
+		"\xef\xbb\xbf[A]\r\nUrl=\"a \\\" b\"\r\n",
+		"[FetchTasks]\n0=Docs\n[Dcos]\nUrl=a\n",
+		"[Servr]\nPort=1\n[Web]\nHost=x\n",
+		"x=1\n[",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		c, err := Parse("f.cfg", []byte(text), testTaskKeys)
+		if err == nil {
+			if c == nil {
+				t.Fatal("no config and no error")
+			}
+			return
+		}
+		var ce *Error
+		if !errors.As(err, &ce) || ce.File != "f.cfg" {
+			t.Fatalf("not a config.Error naming the file: %v", err)
+		}
+		if lines := 1 + countNewlines(text); ce.Line < 0 || ce.Line > lines {
+			t.Fatalf("line %d outside the text's %d lines: %v", ce.Line, lines, err)
+		}
+	})
+}
+
+func countNewlines(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			n++
+		}
+	}
+	return n
+}

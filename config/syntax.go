@@ -1,0 +1,144 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// The file's syntax, as IDOL's configuration files have it:
+//
+//   - a line is a [Section] header, a Key=Value setting, a comment or blank;
+//   - a comment is a whole line whose first non-blank characters are //, ;
+//     or #. There are no trailing comments: "Key=4 // four" would make
+//     "4 // four" the value, so a value holding whitespace followed by //, ;
+//     or # is refused with an error that says so; quote the value to keep
+//     such text in it;
+//   - names and values are trimmed of surrounding blanks; a value may be
+//     quoted, "..." (with \" for a quote inside) or '...', and is then
+//     taken literally;
+//   - the text has been brought to UTF-8 with LF line ends (decodeText).
+
+// rawSection is a section as written, before any key is interpreted.
+type rawSection struct {
+	name string // trimmed
+	line int
+	keys []KeyValue
+}
+
+// trailingComment finds comment text after a value: whitespace, then //, ;
+// or #.
+var trailingComment = regexp.MustCompile(`\s(//|;|#)`)
+
+// errTrailingComment explains the rule when a value ends in a comment.
+func errTrailingComment(value, marker string) error {
+	return fmt.Errorf("%q ends in what looks like a comment (%s): comments must be on a line of their own "+
+		"(a line starting with //, ; or #); quote the value (\"...\") if the text belongs to it", value, marker)
+}
+
+// scan splits configuration text into sections. Syntax errors name the line.
+func scan(file string, data []byte) ([]*rawSection, error) {
+	var secs []*rawSection
+	var cur *rawSection
+	for i, text := range strings.Split(string(data), "\n") {
+		n := i + 1
+		line := strings.TrimSpace(text)
+		switch {
+		case line == "":
+			continue
+		case strings.HasPrefix(line, "//"), strings.HasPrefix(line, ";"), strings.HasPrefix(line, "#"):
+			continue
+		case strings.HasPrefix(line, "["):
+			end := strings.IndexByte(line, ']')
+			if end < 0 {
+				return nil, &Error{File: file, Line: n, Err: fmt.Errorf("%q: a section header is [Name], with the closing ]", line)}
+			}
+			name := strings.TrimSpace(line[1:end])
+			if rest := strings.TrimSpace(line[end+1:]); rest != "" {
+				return nil, &Error{File: file, Line: n, Section: name, Err: fmt.Errorf("%q after the section header: "+
+					"a section header stands alone on its line (comments go on a line of their own)", rest)}
+			}
+			if name == "" {
+				return nil, &Error{File: file, Line: n, Err: errors.New("[]: a section needs a name")}
+			}
+			for _, s := range secs {
+				if strings.EqualFold(s.name, name) {
+					return nil, &Error{File: file, Line: n, Section: name, Err: fmt.Errorf("section appears twice (first on line %d)", s.line)}
+				}
+			}
+			cur = &rawSection{name: name, line: n}
+			secs = append(secs, cur)
+		default:
+			k, v, ok := strings.Cut(line, "=")
+			k = strings.TrimSpace(k)
+			if !ok {
+				return nil, &Error{File: file, Line: n, Section: sectionName(cur), Err: fmt.Errorf("%q: expected Key=Value, a [Section] header, or a comment line (starting with //, ; or #)", line)}
+			}
+			if k == "" {
+				return nil, &Error{File: file, Line: n, Section: sectionName(cur), Err: fmt.Errorf("%q: the key before = is empty", line)}
+			}
+			if cur == nil {
+				return nil, &Error{File: file, Line: n, Key: k, Err: errors.New("setting outside any [Section]: put it under the section it belongs to")}
+			}
+			value, err := parseValue(strings.TrimSpace(v))
+			if err != nil {
+				return nil, &Error{File: file, Line: n, Section: cur.name, Key: k, Err: err}
+			}
+			for _, other := range cur.keys {
+				if strings.EqualFold(other.Key, k) {
+					return nil, &Error{File: file, Line: n, Section: cur.name, Key: k, Err: fmt.Errorf("key given more than once (first on line %d)", other.Line)}
+				}
+			}
+			cur.keys = append(cur.keys, KeyValue{Key: k, Value: value, Line: n})
+		}
+	}
+	return secs, nil
+}
+
+func sectionName(s *rawSection) string {
+	if s == nil {
+		return ""
+	}
+	return s.name
+}
+
+// parseValue reads the text after =: a quoted value literally, else the
+// text itself, refusing a trailing comment.
+func parseValue(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	if q := v[0]; q == '"' || q == '\'' {
+		end := closingQuote(v, q)
+		if end < 0 {
+			return "", fmt.Errorf("%s: the quoted value has no closing %c", v, q)
+		}
+		if rest := strings.TrimSpace(v[end+1:]); rest != "" {
+			return "", fmt.Errorf("%q after the closing quote: comments must be on a line of their own", rest)
+		}
+		inner := v[1:end]
+		if q == '"' {
+			inner = strings.ReplaceAll(inner, `\"`, `"`)
+		}
+		return inner, nil
+	}
+	if m := trailingComment.FindStringSubmatch(v); m != nil {
+		return "", errTrailingComment(v, m[1])
+	}
+	return v, nil
+}
+
+// closingQuote returns the index of the quote that closes v (v[0] is the
+// opening one), skipping \" inside double quotes; -1 if there is none.
+func closingQuote(v string, q byte) int {
+	for i := 1; i < len(v); i++ {
+		switch {
+		case q == '"' && v[i] == '\\' && i+1 < len(v) && v[i+1] == '"':
+			i++
+		case v[i] == q:
+			return i
+		}
+	}
+	return -1
+}
