@@ -19,8 +19,10 @@
 //
 // Every action also takes Config (a base64 configuration fragment) and
 // setting overrides ([Task]Setting=Value or Setting=Value); any other
-// parameter is refused. Validate checks all of it when the action is
-// submitted and returns the tasks in upper case.
+// parameter is accepted and ignored, as IDOL connectors do (its name goes
+// to the action's debug log). Validate checks all of it when the action is
+// submitted (a bad value for a setting is refused, naming the setting) and
+// returns the tasks in upper case.
 //
 //   - SYNCHRONIZE: TaskSections (CSV; default every task of [FetchTasks];
 //     ConfigSection=Task is accepted for one task, as clients send it),

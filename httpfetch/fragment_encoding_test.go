@@ -73,7 +73,7 @@ func TestConfigFragmentEncodings(t *testing.T) {
 		// The same fragment without anything forbidden is taken, and means
 		// the same thing in every encoding.
 		v := base64.StdEncoding.EncodeToString(enc.encode("[MyTask]\nDepth=1\nMaxPages=7\n[Default]\nMaxPages=3\n"))
-		req, err := b.repo.parseRequest(ActionSynchronize, params("Config", v), actionParams[ActionSynchronize])
+		req, err := b.repo.parseRequest(params("Config", v), actionParams[ActionSynchronize])
 		require.NoError(t, err, enc.name)
 		require.Equal(t, []string{"MyTask", "Default"}, req.fragment.SectionNames(), enc.name)
 		got, _ := req.fragment.Section("MyTask").Get("MaxPages")

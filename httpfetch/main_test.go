@@ -407,6 +407,7 @@ type setupOpts struct {
 	noTarget bool
 	store    store.Store
 	client   *http.Client
+	logger   *slog.Logger // default quietLogger()
 }
 
 // setup builds a repository from configuration text.
@@ -424,7 +425,10 @@ func setup(t testing.TB, cfgText string, opts ...setupOpts) *bundle {
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = b.st.Close() })
 	}
-	ro := Options{Config: cfg, Store: b.st, Logger: quietLogger(), Client: o.client}
+	if o.logger == nil {
+		o.logger = quietLogger()
+	}
+	ro := Options{Config: cfg, Store: b.st, Logger: o.logger, Client: o.client}
 	if !o.noTarget {
 		b.target = newRecTarget(t)
 		ro.Target = b.target

@@ -38,25 +38,40 @@ var actionParams = map[string][]string{
 var viewParams = []string{"Identifier", "NoACI", "WithMetadata", "Range"}
 
 // request is a fetch action's parameters sorted out: the action's own, the
-// setting overrides and the Config fragment.
+// setting overrides and the Config fragment, and the names of the
+// parameters that are none of these (ignored).
 type request struct {
 	own       messages.Params
 	overrides reqLayer
 	fragment  *config.Config
+	ignored   []string
 }
 
-// parseRequest sorts params out and validates every override. Names that
-// are neither one of own, Config, nor a task setting are refused.
-func (r *Repository) parseRequest(what string, params messages.Params, own []string) (*request, error) {
+// parseRequest sorts params out and validates every override.
+//
+// As IDOL connectors do, a parameter that is none of own, Config, a task
+// setting (Setting=Value) or a task setting of a section
+// ([Section]Setting=Value) is accepted and ignored: scripts written for
+// IDOL send parameters this connector does not have. Its name is kept in
+// request.ignored (the caller logs it). A parameter that names a task
+// setting is an override, and a value that is invalid for that setting is
+// still refused, naming the setting; so is an override addressed to a
+// section that is not a task, [FetchTasks] or [Default], which would take
+// no effect.
+func (r *Repository) parseRequest(params messages.Params, own []string) (*request, error) {
 	req := &request{}
 	for _, p := range params {
 		name := strings.TrimSpace(p.GetName())
 		value := p.GetValue()
 		switch {
 		case strings.HasPrefix(name, "["):
-			o, err := r.parseOverride(name, value)
+			o, known, err := r.parseOverride(name, value)
 			if err != nil {
 				return nil, err
+			}
+			if !known {
+				req.ignored = append(req.ignored, name)
+				continue
 			}
 			req.overrides = append(req.overrides, o)
 		case slices.ContainsFunc(own, func(s string) bool { return strings.EqualFold(s, name) }):
@@ -73,7 +88,8 @@ func (r *Repository) parseRequest(what string, params messages.Params, own []str
 		default:
 			key := knownKey(name)
 			if key == "" {
-				return nil, messages.Invalid(name, value, fmt.Sprintf("not a parameter of %s (it takes %s, Config and task settings)", what, strings.Join(own, ", ")))
+				req.ignored = append(req.ignored, name)
+				continue
 			}
 			if err := checkOverride(name, key, value); err != nil {
 				return nil, err
@@ -84,28 +100,27 @@ func (r *Repository) parseRequest(what string, params messages.Params, own []str
 	return req, nil
 }
 
-// parseOverride reads "[Section]Setting".
-func (r *Repository) parseOverride(name, value string) (override, error) {
+// parseOverride reads "[Section]Setting". known is false, with no error,
+// for a name that is not of that form or whose Setting is not a task
+// setting: such a parameter is ignored.
+func (r *Repository) parseOverride(name, value string) (o override, known bool, err error) {
 	end := strings.IndexByte(name, ']')
 	if end < 0 {
-		return override{}, messages.Invalid(name, value, "write a setting override as [Section]Setting")
+		return override{}, false, nil
 	}
 	sec, key := strings.TrimSpace(name[1:end]), strings.TrimSpace(name[end+1:])
-	if sec == "" || key == "" {
-		return override{}, messages.Invalid(name, value, "write a setting override as [Section]Setting")
+	canon := knownKey(key)
+	if sec == "" || canon == "" {
+		return override{}, false, nil
 	}
 	full := "[" + sec + "] " + key
-	canon := knownKey(key)
-	if canon == "" {
-		return override{}, messages.Invalid(full, value, "not a fetch task setting")
-	}
 	if !strings.EqualFold(sec, "FetchTasks") && !strings.EqualFold(sec, "Default") && !r.hasTask(sec) {
-		return override{}, messages.Invalid(full, value, fmt.Sprintf("there is no task section [%s]", sec))
+		return override{}, true, messages.Invalid(full, value, fmt.Sprintf("there is no task section [%s]", sec))
 	}
 	if err := checkOverride(full, canon, value); err != nil {
-		return override{}, err
+		return override{}, true, err
 	}
-	return override{section: sec, key: key, value: value}, nil
+	return override{section: sec, key: key, value: value}, true, nil
 }
 
 // checkOverride validates an override's value; schedule keys cannot be

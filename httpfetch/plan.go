@@ -16,6 +16,8 @@ type plan struct {
 	tasks  []string             // upper case, output order
 	set    map[string]*settings // by task
 
+	ignored []string // parameters accepted and ignored, as sent
+
 	ids         []idEntry   // Synchronize, Collect, Delete, Update
 	destination string      // Collect
 	inserts     []insertDoc // Insert
@@ -48,11 +50,11 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 	if !ok {
 		return nil, messages.Invalid("FetchAction", action, "must be one of "+strings.Join(r.FetchActions(), ", "))
 	}
-	req, err := r.parseRequest("FetchAction="+action, params, own)
+	req, err := r.parseRequest(params, own)
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{action: action, set: map[string]*settings{}}
+	p := &plan{action: action, set: map[string]*settings{}, ignored: req.ignored}
 	configSection := ""
 	if v, ok := req.own.Get("ConfigSection"); ok {
 		configSection = strings.TrimSpace(v)

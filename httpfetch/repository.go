@@ -191,6 +191,9 @@ func (r *Repository) Run(ctx context.Context, job *fetch.Job) ([]*messages.Eleme
 		log.Info("action restarted after a crash; continuing from the datastore", "restarts", job.Restarts)
 	}
 	log.Info("action started", "tasks", strings.Join(p.tasks, ","))
+	if len(p.ignored) > 0 {
+		log.Debug("parameters ignored: neither the action's own nor task settings", "parameters", strings.Join(p.ignored, ","))
+	}
 	start := r.now()
 	var res []*messages.Element
 	switch p.action {

@@ -1,11 +1,14 @@
 package httpfetch
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,10 +125,7 @@ func TestValidateErrors(t *testing.T) {
 		{"bad boolean in FetchTasks override", ActionSynchronize, []string{"[FetchTasks]StayOnSite", "x"}, "[FetchTasks] StayOnSite", false},
 		{"bad start URL override", ActionSynchronize, []string{"Url", "mailto:x@y"}, "Url", false},
 		{"unknown task in override", ActionSynchronize, []string{"[Nope]Depth", "1"}, "[Nope] Depth", false},
-		{"unknown key in override", ActionSynchronize, []string{"[MyTask]Dpeth", "1"}, "[MyTask] Dpeth", false},
-		{"unknown parameter", ActionSynchronize, []string{"Dpeth", "1"}, "Dpeth", false},
 		{"schedule override", ActionSynchronize, []string{"ScheduleCycles", "1"}, "ScheduleCycles", false},
-		{"broken override name", ActionSynchronize, []string{"[MyTask Depth", "1"}, "[MyTask Depth", false},
 		{"unknown task section", ActionSynchronize, []string{"TaskSections", "MyTask,Nope"}, "TaskSections", false},
 		{"unknown config section", ActionSynchronize, []string{"ConfigSection", "Nope"}, "ConfigSection", false},
 		{"both task parameters", ActionSynchronize, []string{"TaskSections", "MyTask", "ConfigSection", "MyTask"}, "ConfigSection", false},
@@ -330,4 +330,76 @@ func TestIdentifierRoundTrip(t *testing.T) {
 		_, err := DecodeIdentifier(bad)
 		require.True(t, errors.Is(err, errIdentifier), "%q: %v", bad, err)
 	}
+}
+
+// TestUnknownParametersIgnored: as IDOL connectors do, a Fetch parameter
+// that is none of the action's own, Config, or a task setting is accepted
+// and ignored (scripts written for IDOL send such parameters); one that
+// names a task setting is an override, and a bad value for it is still
+// refused, naming the setting.
+func TestUnknownParametersIgnored(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n")
+	for _, tc := range []struct {
+		desc    string
+		action  string
+		p       []string
+		ignored []string // accepted, these ignored
+		refused string   // else refused, naming this
+		depth   int      // the task's Depth once accepted
+	}{
+		{"an unknown parameter", ActionSynchronize, []string{"Foo", "bar"}, []string{"Foo"}, "", -1},
+		{"IDOL parameters this connector has not", ActionSynchronize,
+			[]string{"failedDirectory", "/tmp/f", "SecurityInfo", "x", "IngestActions", "META:A=b", "Sync", "true"},
+			[]string{"failedDirectory", "SecurityInfo", "IngestActions", "Sync"}, "", -1},
+		{"a setting this connector has not, of a task", ActionSynchronize, []string{"[MyTask]Foo", "bar"}, []string{"[MyTask]Foo"}, "", -1},
+		{"not a setting override at all", ActionSynchronize, []string{"[MyTask Depth", "1", "[]Depth", "2"}, []string{"[MyTask Depth", "[]Depth"}, "", -1},
+		{"a parameter of another action", ActionSynchronize, []string{"Destination", "/tmp", "InsertXML", "<x/>"}, []string{"Destination", "InsertXML"}, "", -1},
+		{"ignored beside an override that applies", ActionSynchronize, []string{"Foo", "bar", "Depth", "2"}, []string{"Foo"}, "", 2},
+		{"a section override that applies", ActionSynchronize, []string{"[MyTask]Depth", "3", "[MyTask]Foo", "x"}, []string{"[MyTask]Foo"}, "", 3},
+		{"names keep their letter case", ActionSynchronize, []string{" fOO ", "1"}, []string{"fOO"}, "", -1},
+		{"bad value of a setting", ActionSynchronize, []string{"Foo", "bar", "Depth", "deep"}, nil, "Depth", 0},
+		{"bad value of a task's setting", ActionSynchronize, []string{"[MyTask]Depth", "deep"}, nil, "[MyTask] Depth", 0},
+		{"bad value of a [Default] setting", ActionSynchronize, []string{"[Default]StayOnSite", "maybe"}, nil, "[Default] StayOnSite", 0},
+		{"a setting of a section that is no task", ActionSynchronize, []string{"[Nope]Depth", "1"}, nil, "[Nope] Depth", 0},
+		{"a schedule setting", ActionSynchronize, []string{"ScheduleCycles", "1"}, nil, "ScheduleCycles", 0},
+	} {
+		p, err := b.repo.prepare(tc.action, params(tc.p...))
+		if tc.refused != "" {
+			paramErr(t, err, tc.refused)
+			continue
+		}
+		require.NoError(t, err, tc.desc)
+		require.Equal(t, tc.ignored, p.ignored, tc.desc)
+		require.Equal(t, tc.depth, p.set["MYTASK"].Depth, tc.desc)
+	}
+}
+
+// TestIgnoredParametersLogged: the names of ignored parameters are in the
+// debug log of the action that got them, with its token.
+func TestIgnoredParametersLogged(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	s := newSite(t, map[string]*page{"/": htmlPage("Home")})
+	b := setup(t, siteConfig(s), setupOpts{logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	b.run(t, ActionSynchronize, params("Foo", "bar", "[MyTask]Bar", "1", "Depth", "1"))
+	require.Contains(t, buf.String(), `msg="parameters ignored: neither the action's own nor task settings" component=httpfetch token=token action=SYNCHRONIZE parameters=Foo,[MyTask]Bar`)
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -3,6 +3,7 @@ package httpfetch
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
@@ -20,9 +21,12 @@ import (
 // Identifier; an unknown page, or one the site answers 404 or 410 for,
 // wraps messages.ErrNotFound; other fetch failures are plain errors.
 func (r *Repository) View(ctx context.Context, identifier string, params messages.Params) (*fetch.ViewResult, error) {
-	req, err := r.parseRequest("View", params, viewParams)
+	req, err := r.parseRequest(params, viewParams)
 	if err != nil {
 		return nil, err
+	}
+	if len(req.ignored) > 0 {
+		r.log.Debug("View: parameters ignored: neither View's own nor task settings", "parameters", strings.Join(req.ignored, ","))
 	}
 	id, err := DecodeIdentifier(identifier)
 	if err != nil {

@@ -15,6 +15,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/httpfetch"
+	"github.com/connectorhq/connector/store"
 )
 
 // replay sends a raw request file byte for byte and returns the decoded
@@ -96,4 +101,49 @@ func TestJavaClientRequestsReplayed(t *testing.T) {
 	body = e.replay(t, raw)
 	require.Contains(t, body, "<response>ERROR</response>")
 	require.Contains(t, body, "<errorcode>ERRORUNKNOWNTOKEN</errorcode>")
+}
+
+// startHTTPConnector is a front end over the real HTTP connector
+// (httpfetch), with one task, MyTask, whose site is never reached while the
+// queue is paused, so its actions stay queued.
+func startHTTPConnector(t *testing.T) *env {
+	t.Helper()
+	cfg, err := config.Parse("test.cfg", []byte("[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n"), httpfetch.TaskKeys)
+	require.NoError(t, err)
+	st, err := store.Open(store.Config{InMemory: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	repo, err := httpfetch.New(httpfetch.Options{Config: cfg, Store: st})
+	require.NoError(t, err)
+	e := startWith(t, setup{repo: func(*testRepo) fetch.Repository { return repo }})
+	x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=Pause")
+	require.Equal(t, "SUCCESS", x.Response)
+	return e
+}
+
+// TestJavaClientExtraFetchParameters: parameters the connector does not
+// have, as scripts written for IDOL send them, are accepted by the real
+// HTTP connector and shown as sent by GetActionParameters; a bad value for
+// a setting is still refused, naming it.
+func TestJavaClientExtraFetchParameters(t *testing.T) {
+	t.Parallel()
+	e := startHTTPConnector(t)
+	body := e.replay(t, readReplay(t, "get-fetch-extra-params.http"))
+	require.Contains(t, body, "<response>SUCCESS</response>", body)
+	tok := between(body, "<token>", "</token>")
+	x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetActionParameters&Token="+url.QueryEscape(tok))
+	require.Equal(t, "SUCCESS", x.Response, string(x.ResponseData.Inner))
+	require.Contains(t, string(x.ResponseData.Inner), `<parameter name="ConfigSection">MyTask</parameter>`+
+		`<parameter name="Foo">bar</parameter><parameter name="failedDirectory">/tmp/failed</parameter>`+
+		`<parameter name="[MyTask]UnknownSetting">1</parameter>`)
+
+	for _, c := range []struct{ query, name string }{
+		{"Foo=bar&Depth=deep", "Depth"},
+		{"Foo=bar&%5BMyTask%5DDepth=deep", "[MyTask] Depth"},
+	} {
+		x = e.aci(t, "/action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask&"+c.query)
+		require.Equal(t, "ERROR", x.Response, c.query)
+		require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, c.query)
+		require.Contains(t, x.ResponseData.Desc, "parameter "+c.name+":", c.query)
+	}
 }
