@@ -26,6 +26,12 @@ import (
 // -max-error-rate, no successful operation, or a failed setup or
 // cleanup), 2 for bad usage or a target the loopback guard refuses.
 func benchMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "report":
+			return benchReportMain(args[1:], stdout, stderr)
+		}
+	}
 	fs := flag.NewFlagSet("connector bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg loadgen.Config
@@ -46,6 +52,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	maxErr := errorRate(loadgen.DefaultMaxErrorRate)
 	fs.Var(&maxErr, "max-error-rate", "exit 1 when more than this fraction of operations fail: 0.01 or 1%")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file ('-': stdout, the table then goes to stderr)")
+	htmlOut := fs.String("report", "", "also write the report as one self-contained HTML page with charts to this file")
 	hdrLog := fs.String("hdr-log", "", "also write the latencies to this file in HdrHistogram's interval log format (one tag per latency row, microseconds)")
 	fs.DurationVar(&cfg.Interval, "interval", loadgen.DefaultInterval, "length of the timeline's intervals (report, HDR log, progress line)")
 	quiet := fs.Bool("quiet", false, "no progress line and no log lines on stderr")
@@ -118,6 +125,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	} else {
 		jsonW = outs.create("-json", *jsonOut)
 	}
+	htmlW := outs.create("-report", *htmlOut)
 	if w := outs.create("-hdr-log", *hdrLog); w != nil {
 		cfg.HDRLog = w
 	}
@@ -162,6 +170,12 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		}
 		if jsonW != nil {
 			if werr := loadgen.WriteJSON(jsonW, rep); werr != nil {
+				fmt.Fprintf(stderr, "connector bench: %v\n", werr)
+				code = 1
+			}
+		}
+		if htmlW != nil {
+			if werr := loadgen.WriteHTML(htmlW, rep); werr != nil {
 				fmt.Fprintf(stderr, "connector bench: %v\n", werr)
 				code = 1
 			}
