@@ -68,6 +68,29 @@ type Request struct {
 	Params messages.Params
 	// Format is the reply format chosen by ResponseFormat.
 	Format Format
+	// Uploads lists the parameters that came from file parts of a
+	// multipart body, in order; nil when there are none. See Upload.
+	Uploads []Upload
+}
+
+// Upload describes a parameter that came from a file part of a multipart
+// body: a part with a file name (curl -F name=@file), or one whose content
+// type is not text/* (the Java client's binary parameters). Its value is
+// the part's content. Logs show an Upload's size, never its content.
+type Upload struct {
+	Index    int    // in Request.Params
+	FileName string // as the client gave it; "" when none
+	Size     int    // bytes
+}
+
+// Upload reports whether Params[i] came from a file part, and which.
+func (r *Request) Upload(i int) (Upload, bool) {
+	for _, u := range r.Uploads {
+		if u.Index == i {
+			return u, true
+		}
+	}
+	return Upload{}, false
 }
 
 // Parse reads an ACI request from the raw HTTP request line and body.
@@ -153,6 +176,7 @@ func isMultipart(contentType []byte) bool {
 type span struct {
 	nameStart, nameEnd, valueEnd int
 	action                       bool // an action or a pair
+	upload                       bool // a multipart file part
 }
 
 // parser accumulates decoded names and values in one buffer so that the
@@ -168,6 +192,8 @@ type parser struct {
 	action  int // index+1 of the first action/a pair in spans; 0: none
 	actions int // number of action/a pairs
 	err     error
+	// fileNames are the file names of the upload spans, in order.
+	fileNames []string
 }
 
 // form decodes application/x-www-form-urlencoded style pairs. Pairs are
@@ -292,7 +318,28 @@ func (p *parser) multipart(contentType, body []byte) {
 			return
 		}
 		p.add(mark, nameEnd)
+		if fileName := part.FileName(); fileName != "" || !isTextPart(part.Header.Get("Content-Type")) {
+			p.markUpload(fileName)
+		}
 	}
+}
+
+// isTextPart reports whether a part's content type makes it a form field:
+// none (a plain -F name=value) or text/*.
+func isTextPart(contentType string) bool {
+	ct := strings.TrimSpace(contentType)
+	return ct == "" || hasPrefixFold([]byte(ct), "text/")
+}
+
+// markUpload marks the span just added as a file part.
+func (p *parser) markUpload(fileName string) {
+	i := p.n - 1
+	if i < len(p.small) {
+		p.small[i].upload = true
+	} else {
+		p.more[i-len(p.small)].upload = true
+	}
+	p.fileNames = append(p.fileNames, fileName)
 }
 
 func readAppend(b []byte, r io.Reader) ([]byte, error) {
@@ -331,15 +378,22 @@ func (p *parser) finish() (*Request, error) {
 	if n := p.n - p.actions; n > 0 {
 		backing := make([]messages.Param, n)
 		req.Params = make(messages.Params, n)
-		i := 0
+		i, uploads := 0, 0
 		for j := range p.n {
 			sp := p.span(j)
 			if sp.action {
+				if sp.upload {
+					uploads++ // a file part named action: its name was kept too
+				}
 				continue
 			}
 			backing[i].Name = s[sp.nameStart:sp.nameEnd]
 			backing[i].Value = s[sp.nameEnd:sp.valueEnd]
 			req.Params[i] = &backing[i]
+			if sp.upload {
+				req.Uploads = append(req.Uploads, Upload{Index: i, FileName: p.fileNames[uploads], Size: sp.valueEnd - sp.nameEnd})
+				uploads++
+			}
 			i++
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"mime/multipart"
+	"slices"
 	"strings"
 	"testing"
 
@@ -384,4 +385,56 @@ func TestFormatString(t *testing.T) {
 		require.Equal(t, f, g)
 	}
 	require.Equal(t, "xml", Format(200).String())
+}
+
+// TestParseUploads: which multipart parts are files (their size is what a
+// log may show): a part with a file name, or whose content type is not
+// text/*; a plain field or a text/* part is not.
+func TestParseUploads(t *testing.T) {
+	t.Parallel()
+	part := func(disposition, contentType, content string) string {
+		s := "--B\r\nContent-Disposition: form-data; " + disposition + "\r\n"
+		if contentType != "" {
+			s += "Content-Type: " + contentType + "\r\n"
+		}
+		return s + "\r\n" + content + "\r\n"
+	}
+	cases := []struct {
+		desc  string
+		parts []string
+		want  []Upload
+	}{
+		{"curl -F name=value", []string{part(`name="ConfigSection"`, "", "MyTask")}, nil},
+		{"Java client text parameter", []string{part(`name="ConfigSection"`, "text/plain; charset=UTF-8", "MyTask")}, nil},
+		{"curl -F name=@file", []string{part(`name="ConfigSection"`, "", "MyTask"),
+			part(`name="InsertXML"; filename="insert.xml"`, "application/xml", "<insert>1234</insert>")},
+			[]Upload{{Index: 1, FileName: "insert.xml", Size: 21}}},
+		{"a text file is a file too", []string{part(`name="Config"; filename="a.cfg"`, "text/plain", "[A]\r\nB=1")},
+			[]Upload{{Index: 0, FileName: "a.cfg", Size: 8}}},
+		{"Java client binary parameter", []string{part(`name="InsertXML"`, "application/octet-stream", "\x00\x01\x02")},
+			[]Upload{{Index: 0, Size: 3}}},
+		{"a file part named action is not a parameter", []string{part(`name="action"; filename="a.txt"`, "", "GetStatus"),
+			part(`name="Data"; filename="d.bin"`, "", "xy")},
+			[]Upload{{Index: 0, FileName: "d.bin", Size: 2}}},
+	}
+	for _, c := range cases {
+		t.Run(c.desc, func(t *testing.T) {
+			t.Parallel()
+			body := strings.Join(c.parts, "") + "--B--\r\n"
+			req, err := Parse([]byte("POST"), []byte("/action=Fetch"), []byte("multipart/form-data; boundary=B"), []byte(body))
+			require.NoError(t, err)
+			require.Equal(t, c.want, req.Uploads)
+			for i := range req.Params {
+				u, ok := req.Upload(i)
+				want := slices.ContainsFunc(c.want, func(w Upload) bool { return w.Index == i })
+				require.Equal(t, want, ok, "param %d", i)
+				if ok {
+					require.Len(t, req.Params[i].Value, u.Size)
+				}
+			}
+		})
+	}
+	req, err := Parse([]byte("POST"), []byte("/action=Fetch"), []byte("text/plain"), []byte("a=1&b=2"))
+	require.NoError(t, err)
+	require.Nil(t, req.Uploads, "a form body has no uploads")
 }

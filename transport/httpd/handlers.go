@@ -406,10 +406,24 @@ func attr(n aci.Node, i int) string {
 	return ""
 }
 
+// getRequestLog serves GetRequestLog: the most recent requests, oldest
+// first. Tail (IDOL's name) or MaxEntries (this server's earlier one)
+// returns only the last N; given both, they must agree.
 func (s *Server) getRequestLog(req *aci.Request) (*result, error) {
 	maxN, err := req.IntRange("MaxEntries", 0, 1, 1<<31-1)
 	if err != nil {
 		return nil, err
+	}
+	tail, err := req.IntRange("Tail", 0, 1, 1<<31-1)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case tail > 0 && maxN > 0 && tail != maxN:
+		v, _ := req.Params.Get("Tail")
+		return nil, messages.Invalid("Tail", v, fmt.Sprintf("differs from MaxEntries=%d; give one of them", maxN))
+	case tail > 0:
+		maxN = tail
 	}
 	res, err := s.cfg.System.Root.RequestFuture(s.reqlog, &getLog{}, 5*time.Second).Result()
 	if err != nil {

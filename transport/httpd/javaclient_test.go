@@ -82,11 +82,19 @@ func TestJavaClientRequestsReplayed(t *testing.T) {
 	body = e.replay(t, readReplay(t, "post-fetch.http"))
 	collect := between(body, "<token>", "</token>")
 	require.NotEmpty(t, collect, body)
+	// The request log has the POST's body parameters (the request is
+	// GetRequestLog itself, posted with IDOL's Tail).
+	body = e.replay(t, readReplay(t, "post-getrequestlog-tail.http"))
+	require.Contains(t, body, "<autn:request>action=FETCH&amp;FetchAction=Collect&amp;ConfigSection=MyTask&amp;Identifiers=a%2Cb+c</autn:request>")
+	require.Equal(t, 1, strings.Count(body, "<logentry>"))
 	require.Contains(t, params(collect), `<parameter name="Identifiers">a,b c</parameter>`, "form-encoded body under text/plain")
 
 	body = e.replay(t, readReplay(t, "multipart-chunked-fetch.http"))
 	insert := between(body, "<token>", "</token>")
 	require.NotEmpty(t, insert, body)
+	// ... and a binary part by its size.
+	body = e.replay(t, readReplay(t, "post-getrequestlog-tail.http"))
+	require.Contains(t, body, "<autn:request>action=FETCH&amp;FetchAction=Collect&amp;ConfigSection=MyTask&amp;InsertXML=[50 bytes]</autn:request>")
 	require.Contains(t, params(insert), `<parameter name="InsertXML">&lt;insert&gt;&lt;reference&gt;http://x/1&lt;/reference&gt;&lt;/insert&gt;</parameter>`,
 		"chunked multipart, binary part")
 

@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/connectorhq/connector/fetch"
@@ -49,6 +50,12 @@ func (s *Server) shownParams(params messages.Params) messages.Params {
 // (shownParams), cut to maxLogged bytes. Headers are never included. It is
 // the single seam through which a request's parameters become a log
 // entry; nil (a request that could not be parsed at all) gives "".
+//
+// A file part of a multipart body (aci.Upload) is shown by its size, and
+// file name when it has one, never by its content: "Name=[file a.xml, 52
+// bytes]" or "Name=[52 bytes]". The brackets and spaces are left
+// unescaped, so the marker cannot be mistaken for a value (values are
+// percent-encoded, which never leaves a bracket or a space).
 func (s *Server) requestText(req *aci.Request) string {
 	if req == nil {
 		return ""
@@ -58,7 +65,17 @@ func (s *Server) requestText(req *aci.Request) string {
 		b.WriteString("action=")
 		b.WriteString(url.QueryEscape(req.Action))
 	}
-	for _, p := range s.shownParams(req.Params) {
+	params := req.Params
+	if len(req.Uploads) > 0 {
+		// File contents never reach the redaction or the log.
+		params = make(messages.Params, len(req.Params))
+		copy(params, req.Params)
+		for _, u := range req.Uploads {
+			params[u.Index] = &messages.Param{Name: req.Params[u.Index].GetName()}
+		}
+	}
+	shown := s.shownParams(params)
+	for i, p := range shown {
 		if b.Len() >= maxLogged {
 			break
 		}
@@ -67,6 +84,10 @@ func (s *Server) requestText(req *aci.Request) string {
 		}
 		b.WriteString(url.QueryEscape(p.GetName()))
 		b.WriteByte('=')
+		if u, ok := req.Upload(i); ok && len(shown) == len(req.Params) {
+			b.WriteString(uploadText(u))
+			continue
+		}
 		b.WriteString(url.QueryEscape(p.GetValue()))
 	}
 	out := b.String()
@@ -78,4 +99,17 @@ func (s *Server) requestText(req *aci.Request) string {
 		}
 	}
 	return out
+}
+
+// uploadText is how requestText shows a file part: "[file NAME, N bytes]",
+// or "[N bytes]" without a file name (the name percent-encoded).
+func uploadText(u aci.Upload) string {
+	size := strconv.Itoa(u.Size) + " bytes]"
+	if u.Size == 1 {
+		size = "1 byte]"
+	}
+	if u.FileName == "" {
+		return "[" + size
+	}
+	return "[file " + url.QueryEscape(u.FileName) + ", " + size
 }

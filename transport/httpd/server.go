@@ -152,6 +152,12 @@ func New(cfg Config) (*Server, error) {
 		ReadBufferSize:     16 << 10, // long GET query strings (InsertXML, filters)
 		Logger:             slogPrintf{s.log},
 		CloseOnShutdown:    true,
+		// The ACI codec reads multipart bodies itself, in order. fasthttp's
+		// own pre-parse would keep the parts in a map (PostBody then
+		// re-encodes them in random order, so which of two duplicates
+		// "comes first" changed from request to request) and may spill
+		// large parts to temporary files.
+		DisablePreParseMultipartForm: true,
 		// fasthttp's own messages about unreadable requests must not
 		// quote the request's headers (Authorization, Cookie).
 		SecureErrorLogMessage: true,
