@@ -117,8 +117,11 @@ type manager struct {
 	// second later; a newer change of the same action replaces its entry.
 	retry   map[string]store.ActionMutation
 	retryAt time.Time
-	// pausedDirty: the queue's pause flag changed and must be written.
+	// pausedDirty: the queue's pause flag was set by a client and must be
+	// written; pausedRetry: writing it failed, and it is written again as
+	// failed changes are (retry).
 	pausedDirty bool
+	pausedRetry bool
 }
 
 // batch is one group commit: the mutations of many messages, and what to do
@@ -130,6 +133,9 @@ type batch struct {
 	submits []*pendingSubmit
 	replies []pendingReply
 	paused  *bool // the queue's pause flag, when it changed
+	// queueReplies are answered with the queue's status once the pause
+	// flag is written (queue Pause and Resume).
+	queueReplies []*actor.PID
 }
 
 type pendingSubmit struct {
@@ -193,10 +199,10 @@ func (m *manager) receive(ctx actor.Context) {
 		ctx.Respond(m.queueStatus())
 	case *messages.PauseQueue:
 		m.pauseQueue(ctx)
-		ctx.Respond(m.queueStatus())
+		m.answerQueue(ctx)
 	case *messages.ResumeQueue:
 		m.resumeQueue(ctx)
-		ctx.Respond(m.queueStatus())
+		m.answerQueue(ctx)
 	case *retentionTick:
 		m.retain(ctx)
 	case *retryTick:
@@ -522,32 +528,52 @@ func (m *manager) evict(ctx actor.Context, e *entry) {
 	}
 }
 
+// pauseQueue pauses the queue: nothing more is dispatched, and every action
+// that holds a thread is told to pause. Only those can be running: an
+// action without a thread cannot start before the queue resumes. Which
+// ones hold a thread is the QueueManager's own knowledge (e.slot), never
+// a state reported by a task, which may be out of date. A dispatched action
+// whose startTask is still in its mailbox gets this message after it, and
+// pauses once started.
 func (m *manager) pauseQueue(ctx actor.Context) {
-	if m.paused {
-		return
-	}
 	m.paused = true
-	m.pausedDirty = true
 	for _, e := range m.entries {
-		// e.slot: dispatched, possibly not started yet; its startTask is
-		// ahead of this message in its mailbox, so it pauses once started.
-		if e.state == messages.State_STATE_PROCESSING || e.slot {
+		if e.slot {
 			ctx.Send(e.pid, pauseRunMsg)
 		}
 	}
 }
 
+// resumeQueue resumes the queue and every paused action. It tells every
+// action that has not ended, not only those the QueueManager knows to be
+// Paused: a pause may still be on its way (the queue's own pauseRun, or
+// the action's own Pause whose report has not arrived yet), and the
+// message, which arrives after it, undoes it. An action that is not
+// paused ignores it.
 func (m *manager) resumeQueue(ctx actor.Context) {
-	if m.paused {
-		m.pausedDirty = true
-	}
 	m.paused = false
 	for _, e := range m.entries {
-		if e.state == messages.State_STATE_PAUSED {
+		if !messages.Terminal(e.state) && e.crash == "" {
 			ctx.Send(e.pid, resumeRunMsg)
 		}
 	}
 	m.dispatch(ctx)
+}
+
+// answerQueue answers a queue Pause or Resume: at once without a store;
+// with one, once the pause flag is on disk (it is written with the next
+// group commit, even when it did not change, so that the reply never comes
+// before the state it reports is durable).
+func (m *manager) answerQueue(ctx actor.Context) {
+	if m.st == nil {
+		ctx.Respond(m.queueStatus())
+		return
+	}
+	m.pausedDirty = true
+	if s := ctx.Sender(); s != nil {
+		b := m.batchOf()
+		b.queueReplies = append(b.queueReplies, s)
+	}
 }
 
 func (m *manager) queueStatus() *messages.QueueStatusReply {
@@ -706,7 +732,7 @@ func (m *manager) flush(ctx actor.Context) {
 		m.checkShutdown(ctx)
 		return
 	}
-	retryDue := len(m.retry) > 0 && (m.shutting || !time.Now().Before(m.retryAt)) // wall clock, like the timer
+	retryDue := (len(m.retry) > 0 || m.pausedRetry) && (m.shutting || !time.Now().Before(m.retryAt)) // wall clock, like the timer
 	if m.pending == nil && !retryDue && !m.pausedDirty {
 		m.checkShutdown(ctx)
 		return
@@ -716,10 +742,10 @@ func (m *manager) flush(ctx actor.Context) {
 		b = &batch{}
 	}
 	m.pending = nil
-	if m.pausedDirty {
+	if m.pausedDirty || m.pausedRetry {
 		p := m.paused
 		b.paused = &p
-		m.pausedDirty = false
+		m.pausedDirty, m.pausedRetry = false, false
 	}
 	// New actions first, then retried changes, then this round's changes.
 	// No action has both a retry and a change in this round (a change
@@ -757,7 +783,7 @@ func (m *manager) committed(ctx actor.Context, c *committed) {
 			m.retry[id] = mu // later mutations of the batch win
 		}
 		if c.b.paused != nil && !m.pausedDirty {
-			m.pausedDirty = true // write the (current) flag again
+			m.pausedRetry = true // write the (current) flag again, as a retry
 		}
 		m.retryAt = time.Now().Add(time.Second)
 		self, root := ctx.Self(), ctx.ActorSystem().Root
@@ -786,6 +812,18 @@ func (m *manager) committed(ctx actor.Context, c *committed) {
 				Message: "the change is in effect but could not be recorded durably yet (it will be written again): " + c.err.Error()}
 		}
 		ctx.Send(r.to, reply)
+	}
+	for _, to := range c.b.queueReplies {
+		qs := m.queueStatus()
+		if c.err != nil {
+			state := "resumed"
+			if qs.Paused {
+				state = "paused"
+			}
+			qs.Code = messages.ErrorCode_ERROR_CODE_STORE
+			qs.Message = fmt.Sprintf("the queue is %s, but this is not on disk yet: it is written again as soon as the disk allows, and a crash before then would undo it: %v", state, c.err)
+		}
+		ctx.Send(to, qs)
 	}
 	m.dispatch(ctx)
 }

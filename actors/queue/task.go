@@ -73,12 +73,19 @@ type task struct {
 	restarts  uint32
 	errMsg    string
 	started   bool // a worker was started: Paused means paused while running
-	run       *run
-	counts    []*messages.DocumentCount // counts once the worker is gone
-	results   []*messages.Element
-	progress  *messages.Progress
-	stopWait  []*actor.PID // Stop requests answered when the worker exits
-	stopTimer *time.Timer
+	// The two reasons to be Paused (see apply): the action's own Pause
+	// (selfPaused, until its Resume or the queue's), and the queue's Pause
+	// (queuePaused, until the queue's Resume), which holds only an action
+	// that runs; a queued one just does not start while the queue is
+	// paused.
+	selfPaused  bool
+	queuePaused bool
+	run         *run
+	counts      []*messages.DocumentCount // counts once the worker is gone
+	results     []*messages.Element
+	progress    *messages.Progress
+	stopWait    []*actor.PID // Stop requests answered when the worker exits
+	stopTimer   *time.Timer
 }
 
 type run struct {
@@ -101,14 +108,13 @@ func (t *task) Receive(ctx actor.Context) {
 		t.stopTimer = nil // a later Stop arms a new one
 		t.answerStops(ctx)
 	case *pauseRun:
-		if t.state == messages.State_STATE_PROCESSING {
-			t.run.job.Pause()
-			t.setState(ctx, messages.State_STATE_PAUSED)
-		}
+		t.queuePaused = true
+		t.apply(ctx, nil)
 	case *resumeRun:
-		if t.state == messages.State_STATE_PAUSED {
-			t.resume(ctx)
-		}
+		// The queue's Resume resumes every paused action, its own pause
+		// included.
+		t.queuePaused, t.selfPaused = false, false
+		t.apply(ctx, nil)
 	case *shutdownTask:
 		if t.run != nil && !messages.Terminal(t.state) {
 			t.run.cancel(ErrShutdown)
@@ -129,8 +135,10 @@ func (t *task) Receive(ctx actor.Context) {
 		case t.state != messages.State_STATE_PAUSED:
 			t.refuse(ctx, messages.ErrNotPaused, "the action is not paused")
 		default:
-			t.resume(ctx)
-			t.notifyReply(ctx, ctx.Sender())
+			// An action the queue's Pause holds stays Paused until the
+			// queue resumes; the reply's status says so.
+			t.selfPaused = false
+			t.apply(ctx, ctx.Sender())
 		}
 	case *messages.ChangePriority:
 		switch {
@@ -171,6 +179,7 @@ func (t *task) init(m *taskInit) {
 	t.seq = s.Seq
 	t.queuedMs, t.startedMs, t.endedMs = s.QueuedUnixMs, s.StartedUnixMs, s.EndedUnixMs
 	t.restarts = s.Restarts
+	t.selfPaused = s.State == messages.State_STATE_PAUSED // restored paused: resumed by a Resume
 	t.errMsg = s.Error
 	t.counts = s.Counts
 	t.results = s.Results
@@ -199,6 +208,10 @@ func (t *task) start(ctx actor.Context) {
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	t.run = &run{job: job, cancel: cancel}
 	t.state = messages.State_STATE_PROCESSING
+	if t.queuePaused { // not expected (nothing starts while the queue is paused), but never run then
+		job.Pause()
+		t.state = messages.State_STATE_PAUSED
+	}
 	t.notify(ctx)
 
 	self, root, repo, log := ctx.Self(), ctx.ActorSystem().Root, t.sh.repo, t.sh.log
@@ -299,27 +312,53 @@ func (t *task) answerStops(ctx actor.Context) {
 }
 
 func (t *task) pause(ctx actor.Context) {
-	switch {
-	case messages.Terminal(t.state):
+	if messages.Terminal(t.state) {
 		t.refuse(ctx, messages.ErrActionEnded, "the action has already ended")
 		return
-	case t.state == messages.State_STATE_PAUSED:
+	}
+	already := t.state == messages.State_STATE_PAUSED
+	t.selfPaused = true
+	if already {
 		ctx.Respond(&messages.ActionReply{Status: t.status()})
 		return
-	case t.run != nil:
-		t.run.job.Pause()
 	}
-	t.state = messages.State_STATE_PAUSED
-	t.notifyReply(ctx, ctx.Sender())
+	t.apply(ctx, ctx.Sender())
 }
 
-func (t *task) resume(ctx actor.Context) {
-	if t.run != nil {
-		t.run.job.Resume()
-		t.setState(ctx, messages.State_STATE_PROCESSING)
+// apply brings a live action's state in line with its pause flags: Paused
+// while its own Pause holds, or while the queue's holds and a worker runs
+// it; otherwise Processing with a worker, Queued without. The worker's
+// gate follows. The QueueManager hears of a change, and replyTo (if any)
+// gets the status once it is recorded. Since the QueueManager's pause and
+// resume messages reach the action in the order they were sent, and the
+// action's own requests are handled in the order they arrive, the state
+// after any interleaving is the one the last of them implies.
+func (t *task) apply(ctx actor.Context, replyTo *actor.PID) {
+	if messages.Terminal(t.state) {
+		if replyTo != nil {
+			t.refuse(ctx, messages.ErrActionEnded, "the action has already ended")
+		}
 		return
 	}
-	t.setState(ctx, messages.State_STATE_QUEUED)
+	want := messages.State_STATE_QUEUED
+	if t.run != nil {
+		want = messages.State_STATE_PROCESSING
+	}
+	if t.selfPaused || t.queuePaused && t.run != nil {
+		want = messages.State_STATE_PAUSED
+	}
+	if t.run != nil {
+		if want == messages.State_STATE_PAUSED {
+			t.run.job.Pause()
+		} else {
+			t.run.job.Resume()
+		}
+	}
+	if want == t.state && replyTo == nil {
+		return
+	}
+	t.state = want
+	t.notifyReply(ctx, replyTo)
 }
 
 // duplicate submits a copy of this action to the queue and answers with the
