@@ -30,8 +30,9 @@ var (
 	ErrNotPaused = errors.New("queue: action is not paused")
 	// ErrShuttingDown: the server is stopping and accepts no new work.
 	ErrShuttingDown = errors.New("queue: server is shutting down")
-	// ErrStore: the durable store could not record the change; the action
-	// was not accepted.
+	// ErrStore: the durable store could not record a change. The message
+	// says what became of it: a submission is not queued; a change to an
+	// action or to the queue is in effect but not yet on disk.
 	ErrStore = errors.New("queue: store unavailable")
 	// ErrTimeout: an actor did not answer in time (overload).
 	ErrTimeout = errors.New("queue: no answer in time")

@@ -53,6 +53,13 @@ type (
 		id  uuid.UUID
 		msg any
 	}
+	// withdrawSubmit follows a SubmitAction whose requester (sender) has
+	// waited AskTimeout: the submission is withdrawn if it has not been
+	// sent to the disk yet; otherwise its outcome answers the requester
+	// when known (see Queue.Submit).
+	withdrawSubmit struct{ sender *actor.PID }
+	// submitWithdrawn answers a withdrawn submission: it is not queued.
+	submitWithdrawn struct{}
 )
 
 // entry is the QueueManager's view of one action: what it needs for
@@ -102,13 +109,18 @@ type manager struct {
 
 	shutting   bool
 	shutWaiter *actor.PID
-	tickStop   chan struct{}
+	// gaveUp: while shutting down, a retried write failed again; the
+	// changes are tried once more when the writer stops, and the shutdown
+	// no longer waits for them.
+	gaveUp   bool
+	tickStop chan struct{}
 
 	// Durability (nil store: none). Mutations and the replies that must
 	// wait for them gather in pending while one batch is being written.
 	st       store.Store
 	pending  *batch
 	inflight bool
+	sent     *batch // the batch being written (while inflight)
 	writes   chan *batch
 	wdone    chan struct{}
 	recover  []*messages.StoredAction // loaded at start, spawned on Started
@@ -136,6 +148,12 @@ type batch struct {
 	// queueReplies are answered with the queue's status once the pause
 	// flag is written (queue Pause and Resume).
 	queueReplies []*actor.PID
+	// Set by the writer once written (see stopWriter).
+	written bool
+	err     error
+	// answered: stopWriter sent its replies (its committed report, if it
+	// still comes, is ignored).
+	answered bool
 }
 
 type pendingSubmit struct {
@@ -209,6 +227,8 @@ func (m *manager) receive(ctx actor.Context) {
 		// flush (after every message) writes the retries
 	case *lookupTombstone:
 		m.tombstone(ctx, msg)
+	case *withdrawSubmit:
+		m.withdraw(ctx, msg)
 	case *childFailed:
 		m.childFailed(ctx, msg)
 	case *beginShutdown:
@@ -223,7 +243,7 @@ func (m *manager) receive(ctx actor.Context) {
 			close(m.tickStop)
 			m.tickStop = nil
 		}
-		m.stopWriter()
+		m.stopWriter(ctx)
 	case *actor.Terminated:
 		// Children stop on retention (entry already gone), on shutdown,
 		// or after HandleFailure stopped them (entry kept as a tombstone).
@@ -470,7 +490,7 @@ func (h *worstFirst) Pop() any {
 
 // shutdownDone is sent once no worker runs and every change is on disk.
 func (m *manager) checkShutdown(ctx actor.Context) {
-	if m.shutting && m.shutWaiter != nil && m.running == 0 && !m.inflight && m.pending == nil && len(m.retry) == 0 {
+	if m.shutting && m.shutWaiter != nil && m.running == 0 && !m.inflight && m.pending == nil && (len(m.retry) == 0 && !m.pausedRetry || m.gaveUp) {
 		ctx.Send(m.shutWaiter, &shutdownDone{})
 		m.shutWaiter = nil
 	}
@@ -732,7 +752,8 @@ func (m *manager) flush(ctx actor.Context) {
 		m.checkShutdown(ctx)
 		return
 	}
-	retryDue := (len(m.retry) > 0 || m.pausedRetry) && (m.shutting || !time.Now().Before(m.retryAt)) // wall clock, like the timer
+	retryDue := (len(m.retry) > 0 || m.pausedRetry) &&
+		(m.shutting && !m.gaveUp || !time.Now().Before(m.retryAt)) // wall clock, like the timer
 	if m.pending == nil && !retryDue && !m.pausedDirty {
 		m.checkShutdown(ctx)
 		return
@@ -761,13 +782,18 @@ func (m *manager) flush(ctx actor.Context) {
 	b.nsub = len(b.submits)
 	b.muts = append(muts, b.muts...)
 	m.inflight = true
+	m.sent = b
 	m.writes <- b
 }
 
 func (m *manager) committed(ctx actor.Context, c *committed) {
+	if c.b.answered {
+		return
+	}
 	m.inflight = false
+	m.sent = nil
 	if c.err != nil {
-		m.sh.log.Error("store write failed; new actions are refused and changes will be written again",
+		m.sh.log.Error("store write failed; changes will be written again",
 			"changes", len(c.b.muts), "err", c.err)
 		if m.retry == nil {
 			m.retry = make(map[string]store.ActionMutation)
@@ -785,47 +811,106 @@ func (m *manager) committed(ctx actor.Context, c *committed) {
 		if c.b.paused != nil && !m.pausedDirty {
 			m.pausedRetry = true // write the (current) flag again, as a retry
 		}
+		if m.shutting && !m.gaveUp {
+			// Retrying at once, as a shutdown otherwise does, would
+			// spin against a disk that keeps refusing: the writer's
+			// stop tries once more, and the shutdown goes on.
+			m.gaveUp = true
+			m.sh.log.Warn("store still failing during shutdown; failed changes are written once more when the queue stops",
+				"changes", len(m.retry))
+		}
 		m.retryAt = time.Now().Add(time.Second)
 		self, root := ctx.Self(), ctx.ActorSystem().Root
 		time.AfterFunc(time.Second, func() { root.Send(self, &retryTick{}) })
 	}
-	for _, p := range c.b.submits {
-		m.nwait-- // spawn counts it again
-		if c.err != nil {
-			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_STORE,
-				Message: "the action could not be recorded durably, so it was not accepted: " + c.err.Error()})
-			continue
+	m.answer(ctx, c.b, c.err, false)
+	m.dispatch(ctx)
+}
+
+// answer sends the replies that waited for batch b to be written, now that
+// its outcome err is known. Submissions get their token (their actors are
+// spawned; not while the queue stops, when the action waits on disk for
+// the next start) or a refusal that says what became of them. A change a
+// task already made stays in effect even if it could not be recorded: the
+// reply is an error that says so, with the action's status, and the change
+// is written again later (not when the queue stops: then it is lost).
+func (m *manager) answer(ctx actor.Context, b *batch, err error, stopping bool) {
+	unrecorded := unrecorded
+	if stopping {
+		unrecorded = func(what string, err error) string {
+			return fmt.Sprintf("%s, but the queue is stopping and could not write this to disk, so it is lost at the next start: %v", what, err)
 		}
-		if _, err := m.spawn(ctx, p.id, p.token, p.spec, p.status); err != nil {
-			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: err.Error()})
-			continue
-		}
-		ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
 	}
-	// A change a task already made stays in effect even if it could not be
-	// recorded: the reply says so (with the action's status), the change is
-	// written again later, and new work is refused meanwhile.
-	for _, r := range c.b.replies {
+	for _, p := range b.submits {
+		m.nwait-- // spawn counts it again
+		switch {
+		case err != nil:
+			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_STORE, Message: refusedSubmit(err)})
+		case stopping:
+			ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
+		default:
+			if _, serr := m.spawn(ctx, p.id, p.token, p.spec, p.status); serr != nil {
+				ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: serr.Error()})
+				continue
+			}
+			ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
+		}
+	}
+	for _, r := range b.replies {
 		reply := r.reply
-		if c.err != nil {
-			reply = &messages.ActionReply{Status: r.reply.Status, Code: messages.ErrorCode_ERROR_CODE_STORE,
-				Message: "the change is in effect but could not be recorded durably yet (it will be written again): " + c.err.Error()}
+		if err != nil {
+			what := "the action is now " + messages.StatusName(r.reply.Status.GetState())
+			reply = &messages.ActionReply{Status: r.reply.Status, Code: messages.ErrorCode_ERROR_CODE_STORE, Message: unrecorded(what, err)}
 		}
 		ctx.Send(r.to, reply)
 	}
-	for _, to := range c.b.queueReplies {
+	for _, to := range b.queueReplies {
 		qs := m.queueStatus()
-		if c.err != nil {
-			state := "resumed"
+		if err != nil {
+			what := "the queue is now resumed"
 			if qs.Paused {
-				state = "paused"
+				what = "the queue is now paused"
 			}
-			qs.Code = messages.ErrorCode_ERROR_CODE_STORE
-			qs.Message = fmt.Sprintf("the queue is %s, but this is not on disk yet: it is written again as soon as the disk allows, and a crash before then would undo it: %v", state, c.err)
+			qs.Code, qs.Message = messages.ErrorCode_ERROR_CODE_STORE, unrecorded(what, err)
 		}
 		ctx.Send(to, qs)
 	}
-	m.dispatch(ctx)
+}
+
+// refusedSubmit says what became of a submission whose write failed.
+func refusedSubmit(err error) string {
+	if errors.Is(err, store.ErrFailed) {
+		return fmt.Sprintf("the action was not accepted and has no token, but the store failed while writing it and it is not known whether it reached the disk: it may be found queued after the server restarts (the store accepts no more changes until then): %v", err)
+	}
+	return fmt.Sprintf("the action was not accepted and is not queued: the store could not record it: %v", err)
+}
+
+// unrecorded says, in one message, that a change took effect (what) but
+// is not durable, and what becomes of it.
+func unrecorded(what string, err error) string {
+	if errors.Is(err, store.ErrFailed) {
+		return fmt.Sprintf("%s, but the store failed while writing this and it is not known whether it reached the disk; the store accepts no more changes until the server restarts, after which this may be undone: %v", what, err)
+	}
+	return fmt.Sprintf("%s, but this is not on disk yet: it is written again as soon as the disk allows, and a crash before then would undo it: %v", what, err)
+}
+
+// withdraw handles a requester's withdrawSubmit: a submission still
+// waiting in the pending batch is taken out and refused (it was never
+// written, so it is not queued); one already sent to the disk, or already
+// answered, is left alone: its outcome answers (or answered) the
+// requester.
+func (m *manager) withdraw(ctx actor.Context, w *withdrawSubmit) {
+	if m.pending == nil {
+		return
+	}
+	for i, p := range m.pending.submits {
+		if p.sender.Equal(w.sender) {
+			m.pending.submits = slices.Delete(m.pending.submits, i, i+1)
+			m.nwait--
+			ctx.Send(p.sender, &submitWithdrawn{})
+			return
+		}
+	}
 }
 
 // supersededSince reports whether a change of action id waits in the
@@ -854,7 +939,9 @@ func (m *manager) startWriter(ctx actor.Context) {
 	go func() {
 		defer close(done)
 		for b := range writes {
-			root.Send(self, &committed{b: b, err: writeBatch(st, name, b)})
+			b.err = writeBatch(st, name, b)
+			b.written = true // read by stopWriter, should this report be lost
+			root.Send(self, &committed{b: b, err: b.err})
 		}
 	}()
 }
@@ -888,27 +975,47 @@ func writeBatch(st store.Store, queue string, b *batch) error {
 
 // stopWriter ends the writer after its last batch; anything still pending
 // or waiting for a retry (nothing after a clean shutdown, unless the store
-// keeps failing) is written synchronously, one last time.
-func (m *manager) stopWriter() {
+// keeps failing) is written synchronously, one last time. Every reply that
+// waited for a write is sent: the outcome of the batch the writer had (its
+// report to the actor, which is stopping, would be lost), then that of the
+// last write. Submissions that were never written are refused: they are
+// not queued.
+func (m *manager) stopWriter(ctx actor.Context) {
 	if m.writes == nil {
 		return
 	}
 	close(m.writes)
 	<-m.wdone
 	m.writes = nil
+	if b := m.sent; m.inflight && b != nil && b.written {
+		m.inflight, m.sent, b.answered = false, nil, true
+		m.answer(ctx, b, b.err, true)
+	}
 	b := m.pending
 	if b == nil {
 		b = &batch{}
 	}
+	for _, p := range b.submits {
+		m.nwait--
+		ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_SHUTTING_DOWN,
+			Message: "the server is shutting down; the action was not queued"})
+	}
+	b.submits = nil
 	for _, r := range m.retry {
 		b.muts = append([]store.ActionMutation{r}, b.muts...)
 	}
-	if len(b.muts) > 0 {
-		if err := writeBatch(m.st, m.cfg.Name, b); err != nil {
+	if m.pausedDirty || m.pausedRetry {
+		p := m.paused
+		b.paused = &p
+	}
+	var err error
+	if len(b.muts) > 0 || b.paused != nil {
+		if err = writeBatch(m.st, m.cfg.Name, b); err != nil {
 			m.sh.log.Error("store write at stop failed; these changes are lost", "changes", len(b.muts), "err", err)
 		}
 	}
-	m.pending, m.retry = nil, nil
+	m.answer(ctx, b, err, true)
+	m.pending, m.retry, m.pausedDirty, m.pausedRetry = nil, nil, false, false
 }
 
 // ErrInterrupted is the error of an action that was running when the server

@@ -121,7 +121,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 	}
 	sh := &shared{
 		repo: cfg.Repository, log: cfg.Logger.With("queue", cfg.Name), now: cfg.Now,
-		stopTimeout: cfg.StopTimeout, askTimeout: cfg.AskTimeout,
+		stopTimeout: cfg.StopTimeout,
 	}
 	m := newManager(cfg, sh, sys.Root)
 	if cfg.Store != nil {
@@ -166,14 +166,28 @@ func (q *Queue) Name() string { return q.cfg.Name }
 // Config returns the queue's effective configuration.
 func (q *Queue) Config() Config { return q.cfg }
 
-// Submit queues an action and returns its token once it is accepted.
+// Submit queues an action and returns its token once it is accepted (with
+// a store: once it is on disk). A submission either gets its token or is
+// not queued: when the QueueManager has not answered within AskTimeout,
+// Submit asks it to withdraw the submission, which it does if the action
+// has not been sent to the disk yet (the error is then ErrTimeout, and
+// nothing was queued); if it has, Submit waits for that write's outcome,
+// however long the disk takes.
 func (q *Queue) Submit(spec *messages.ActionSpec) (string, error) {
 	if spec == nil {
 		return "", fmt.Errorf("%w: no action to submit", messages.ErrInvalidParam)
 	}
-	res, err := q.ask(q.pid, &messages.SubmitAction{Spec: spec})
+	res, err := q.replies.requestWithdrawable(q.pid, &messages.SubmitAction{Spec: spec}, q.cfg.AskTimeout,
+		func(sender *actor.PID) any { return &withdrawSubmit{sender: sender} })
+	if errors.Is(err, actor.ErrDeadLetter) {
+		return "", fmt.Errorf("%w: queue %s has stopped", messages.ErrShuttingDown, q.cfg.Name)
+	}
 	if err != nil {
-		return "", err
+		return "", mapAskErr(err)
+	}
+	if _, ok := res.(*submitWithdrawn); ok {
+		return "", fmt.Errorf("%w: the %s queue could not record the action within %s (the disk is slow or the queue is busy), so it was withdrawn: it is not queued",
+			messages.ErrTimeout, q.cfg.Name, q.cfg.AskTimeout)
 	}
 	r, ok := res.(*messages.SubmitReply)
 	if !ok {
@@ -201,7 +215,7 @@ func (q *Queue) Ask(token string, msg any) (*messages.ActionReply, error) {
 	res, err := q.replies.request(pid, msg, q.askTimeout(msg))
 	if errors.Is(err, actor.ErrDeadLetter) {
 		// No live actor: a tombstone, or an unknown token.
-		res, err = q.ask(q.pid, &lookupTombstone{id: id, msg: msg})
+		res, err = q.askFor(q.pid, &lookupTombstone{id: id, msg: msg}, q.askTimeout(msg))
 	} else if err != nil {
 		err = mapAskErr(err)
 	}
@@ -215,15 +229,20 @@ func (q *Queue) Ask(token string, msg any) (*messages.ActionReply, error) {
 	return r, messages.Err(r.Code, r.Message)
 }
 
-// askTimeout is how long a request to a task actor may take: a Stop waits
-// for the worker (up to StopTimeout) and a durable commit; a Duplicate
-// waits for the QueueManager's own submission.
+// askTimeout is how long a request to a task actor may take. A request
+// that changes the action is answered once the change is on disk (a Stop
+// also waits for the worker, up to StopTimeout), and its reply says what
+// happened: it has no timeout (negative), since giving up first would
+// answer "busy, retry later" for a change already in effect, or, for a
+// Duplicate, leave a copy queued whose token nobody was told. The task
+// actor and the QueueManager answer each of these requests (the
+// QueueManager once the disk has answered, or when it stops). Reads keep
+// AskTimeout.
 func (q *Queue) askTimeout(msg any) time.Duration {
 	switch msg.(type) {
-	case *messages.StopAction:
-		return q.cfg.StopTimeout + q.cfg.AskTimeout
-	case *messages.DuplicateAction:
-		return 2 * q.cfg.AskTimeout
+	case *messages.StopAction, *messages.CancelAction, *messages.PauseAction, *messages.ResumeAction,
+		*messages.ChangePriority, *messages.DuplicateAction:
+		return -1
 	}
 	return q.cfg.AskTimeout
 }
@@ -304,21 +323,22 @@ func (q *Queue) gather(f *messages.ListActions, msg any) ([]*messages.ActionRepl
 
 // QueueStatus returns the queue's counters.
 func (q *Queue) QueueStatus() (*messages.QueueStatusReply, error) {
-	return q.queueReply(&messages.QueueStatusRequest{})
+	return q.queueReply(&messages.QueueStatusRequest{}, q.cfg.AskTimeout)
 }
 
 // Pause pauses the whole queue: running actions pause, queued ones wait.
+// It returns once the paused flag is on disk (with a store).
 func (q *Queue) Pause() (*messages.QueueStatusReply, error) {
-	return q.queueReply(&messages.PauseQueue{})
+	return q.queueReply(&messages.PauseQueue{}, -1)
 }
 
-// Resume resumes the queue and every paused action.
+// Resume resumes the queue and every paused action, once that is on disk.
 func (q *Queue) Resume() (*messages.QueueStatusReply, error) {
-	return q.queueReply(&messages.ResumeQueue{})
+	return q.queueReply(&messages.ResumeQueue{}, -1)
 }
 
-func (q *Queue) queueReply(msg any) (*messages.QueueStatusReply, error) {
-	res, err := q.ask(q.pid, msg)
+func (q *Queue) queueReply(msg any, timeout time.Duration) (*messages.QueueStatusReply, error) {
+	res, err := q.askFor(q.pid, msg, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -353,7 +373,11 @@ func (q *Queue) Shutdown(ctx context.Context) error {
 // ask sends a request to the QueueManager. A dead letter means the queue
 // has stopped.
 func (q *Queue) ask(pid *actor.PID, msg any) (any, error) {
-	res, err := q.replies.request(pid, msg, q.cfg.AskTimeout)
+	return q.askFor(pid, msg, q.cfg.AskTimeout)
+}
+
+func (q *Queue) askFor(pid *actor.PID, msg any, timeout time.Duration) (any, error) {
+	res, err := q.replies.request(pid, msg, timeout)
 	if errors.Is(err, actor.ErrDeadLetter) {
 		return nil, fmt.Errorf("%w: queue %s has stopped", messages.ErrShuttingDown, q.cfg.Name)
 	}

@@ -62,9 +62,23 @@ func (p *replies) put(r *replier) {
 	}
 }
 
-// request sends msg to pid and waits up to timeout for the reply. A
-// DeadLetterResponse (no such actor) becomes actor.ErrDeadLetter.
+// request sends msg to pid and waits up to timeout for the reply (with a
+// negative timeout, until it comes). A DeadLetterResponse (no such actor)
+// becomes actor.ErrDeadLetter.
 func (p *replies) request(pid *actor.PID, msg any, timeout time.Duration) (any, error) {
+	if timeout < 0 {
+		r := p.get()
+		p.sys.Root.RequestWithCustomSender(pid, msg, r.pid)
+		res := <-r.ch
+		// Retired, not reused: these requests are few (controls that
+		// wait for the disk), and a stray second message can then never
+		// be taken for the answer to another request.
+		p.sys.ProcessRegistry.Remove(r.pid)
+		if _, ok := res.(*actor.DeadLetterResponse); ok {
+			return nil, actor.ErrDeadLetter
+		}
+		return res, nil
+	}
 	r := p.get()
 	if r.timer == nil {
 		r.timer = time.NewTimer(timeout)
@@ -84,4 +98,41 @@ func (p *replies) request(pid *actor.PID, msg any, timeout time.Duration) (any, 
 		p.sys.ProcessRegistry.Remove(r.pid) // retired: see the type's comment
 		return nil, actor.ErrTimeout
 	}
+}
+
+// requestWithdrawable is request for a message with a side effect that
+// the caller must not lose track of (a submission, which queues an action):
+// when no reply has come within timeout, the caller does not walk away,
+// since the receiver may still carry the request out. It sends
+// withdraw(sender), which the receiver must handle after msg (both come
+// from this goroutine, so in order) by answering to sender exactly once
+// for the request: either that it withdrew it (nothing was done), or, if
+// it is too late to withdraw, the request's own outcome when it is known.
+// The wait for that answer has no timeout: it is the only truthful one.
+func (p *replies) requestWithdrawable(pid *actor.PID, msg any, timeout time.Duration, withdraw func(sender *actor.PID) any) (any, error) {
+	r := p.get()
+	if r.timer == nil {
+		r.timer = time.NewTimer(timeout)
+	} else {
+		r.timer.Reset(timeout)
+	}
+	p.sys.Root.RequestWithCustomSender(pid, msg, r.pid)
+	var res any
+	select {
+	case res = <-r.ch:
+		r.timer.Stop()
+		p.put(r)
+	case <-r.timer.C:
+		// Sent as a request, so that a receiver that has gone answers
+		// with a DeadLetterResponse instead of leaving us waiting.
+		p.sys.Root.RequestWithCustomSender(pid, withdraw(r.pid), r.pid)
+		res = <-r.ch
+		// A second message may still come (a dead letter for the
+		// withdrawal): retire the replier rather than reuse it.
+		p.sys.ProcessRegistry.Remove(r.pid)
+	}
+	if _, ok := res.(*actor.DeadLetterResponse); ok {
+		return nil, actor.ErrDeadLetter
+	}
+	return res, nil
 }

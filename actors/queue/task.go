@@ -31,7 +31,6 @@ type shared struct {
 	log         *slog.Logger
 	now         func() time.Time
 	stopTimeout time.Duration
-	askTimeout  time.Duration
 }
 
 // Local messages: they never leave the process.
@@ -373,7 +372,10 @@ func (t *task) duplicate(ctx actor.Context) {
 		Action: t.spec.Action, FetchAction: t.spec.FetchAction, Params: t.spec.Params,
 		Priority: t.priority, Tasks: t.spec.Tasks,
 	}
-	f := ctx.RequestFuture(ctx.Parent(), &messages.SubmitAction{Spec: spec}, t.sh.askTimeout)
+	// No timeout: the QueueManager answers every submission (its token
+	// once on disk, or a refusal), and giving up before that could leave
+	// a copy queued whose token nobody was told.
+	f := ctx.RequestFuture(ctx.Parent(), &messages.SubmitAction{Spec: spec}, -1)
 	ctx.ReenterAfter(f, func(res any, err error) {
 		reply := &messages.ActionReply{Status: t.status()}
 		switch r := res.(type) {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
@@ -23,6 +24,33 @@ type Faults struct {
 	writeErr  error // returned by that call
 	commitErr error // returned by the next Commit
 	syncErr   error // returned by the next Synced
+	syncDelay time.Duration
+	hold      *syncHold // the next Synced waits for its release
+}
+
+type syncHold struct {
+	held    chan struct{} // closed when a Synced call waits
+	release chan struct{} // closed to let it return
+}
+
+// DelaySync makes every Synced call from now take d longer, as a slow
+// fdatasync would (0: no delay).
+func (f *Faults) DelaySync(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.syncDelay = d
+}
+
+// HoldSync makes the next Synced call wait (the commit is then in
+// progress, its data written, its fdatasync not returned) until release is
+// called. held is closed once that call waits.
+func (f *Faults) HoldSync() (held <-chan struct{}, release func()) {
+	h := &syncHold{held: make(chan struct{}), release: make(chan struct{})}
+	f.mu.Lock()
+	f.hold = h
+	f.mu.Unlock()
+	var once sync.Once
+	return h.held, func() { once.Do(func() { close(h.release) }) }
 }
 
 // ArmWrite makes the nth Write call from now fail with err (once).
@@ -77,9 +105,16 @@ func (f *Faults) Commit() error {
 // Synced implements store.FaultInjector.
 func (f *Faults) Synced() error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	err := f.syncErr
-	f.syncErr = nil
+	err, delay, hold := f.syncErr, f.syncDelay, f.hold
+	f.syncErr, f.hold = nil, nil
+	f.mu.Unlock()
+	if hold != nil {
+		close(hold.held)
+		<-hold.release
+	}
+	if delay > 0 {
+		time.Sleep(delay) // the slow disk being simulated, not a wait for an outcome
+	}
 	return err
 }
 

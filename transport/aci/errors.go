@@ -58,7 +58,7 @@ var errorTable = [...]errorDef{
 	{messages.ErrTimeout, 131, "ERRORSERVERBUSY", "The server is busy",
 		"retry later", "an internal component did not answer in time (overload)"},
 	{messages.ErrStore, 132, "ERRORSTOREFAILED", "The action store failed",
-		"the request was not carried out", "the durable store could not record the change"},
+		"", "the durable store could not record a change; the description says what became of it (a submission refused this way is not queued; a change to an action or to the queue is in effect, with the action's status, and is written again)"},
 	{messages.ErrInternal, 199, "ERRORINTERNAL", "Internal error",
 		"", "a bug or unexpected condition; also any error that is not a domain error"},
 }
