@@ -25,6 +25,7 @@ type fakeACI struct {
 	stopDelay  time.Duration // time from Stop to Stopped
 	stallAt    int           // the stallAt-th request (1-based) stalls ...
 	stall      time.Duration // ... this long before it is answered
+	delay      time.Duration // every request waits this long before it is answered
 	// fail, when set, may answer a request itself: return an HTTP status
 	// (200 sends body as is) or 0 to serve it normally. n counts all
 	// requests, 1-based.
@@ -127,6 +128,9 @@ func (f *fakeACI) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 	if f.onRequest != nil {
 		defer f.onRequest(action, qa)
+	}
+	if f.delay > 0 {
+		time.Sleep(f.delay) // a slower server
 	}
 	if f.stallAt > 0 && n == f.stallAt {
 		time.Sleep(f.stall) // the injected stall: the server is slow, nobody waits on it

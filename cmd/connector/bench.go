@@ -30,6 +30,8 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		switch args[0] {
 		case "report":
 			return benchReportMain(args[1:], stdout, stderr)
+		case "compare":
+			return benchCompareMain(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("connector bench", flag.ContinueOnError)

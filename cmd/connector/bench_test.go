@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -110,4 +112,41 @@ func TestBenchDryRunSendsNothing(t *testing.T) {
 	code = benchMain([]string{"-dry-run", "http://192.0.2.1:7000"}, &stdout, &stderr)
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr.String(), "not a loopback address")
+}
+
+// Runs saved with -json compare side by side; -html writes the page; a
+// group may be several files (a list or a pattern) and may be named.
+func TestBenchCompare(t *testing.T) {
+	t.Parallel()
+	_, base := startStub(t)
+	dir := t.TempDir()
+	for _, name := range []string{"base-1", "base-2", "new-1"} {
+		var stdout, stderr bytes.Buffer
+		code := benchMain([]string{"-quiet", "-duration", "150ms", "-json", filepath.Join(dir, name+".json"), base}, &stdout, &stderr)
+		require.Equal(t, 0, code, stderr.String())
+	}
+	var stdout, stderr bytes.Buffer
+	page := filepath.Join(dir, "cmp.html")
+	code := benchMain([]string{"compare", "-html", page, filepath.Join(dir, "base-*.json"), "after=" + filepath.Join(dir, "new-1.json")}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	out := stdout.String()
+	require.Contains(t, out, "base   2 run(s), baseline")
+	require.Contains(t, out, "after  1 run(s), compared with base")
+	require.Contains(t, out, "after/base")
+	require.Contains(t, out, "getversion")
+	require.Contains(t, out, "Mann-Whitney")
+	b, err := os.ReadFile(page)
+	require.NoError(t, err)
+	require.Contains(t, string(b), `<svg xmlns="http://www.w3.org/2000/svg" id="throughput"`)
+
+	stdout.Reset()
+	stderr.Reset()
+	require.Equal(t, 2, benchMain([]string{"compare", filepath.Join(dir, "new-1.json")}, &stdout, &stderr), "one group")
+	require.Equal(t, 1, benchMain([]string{"compare", filepath.Join(dir, "new-1.json"), filepath.Join(dir, "nope.json")}, &stdout, &stderr))
+	require.Contains(t, stderr.String(), "nope.json")
+
+	// Rendering a saved run.
+	stdout.Reset()
+	require.Equal(t, 0, benchMain([]string{"report", filepath.Join(dir, "new-1.json")}, &stdout, &stderr), stderr.String())
+	require.Contains(t, stdout.String(), `id="percentiles"`)
 }
