@@ -183,7 +183,8 @@ func (m *measurements) report(s *settings, rep *Report) {
 	rep.IntervalUs = int64(m.interval / time.Microsecond)
 	rep.Timeline = []Interval{}
 	for _, iv := range m.intervals {
-		e := Interval{StartUs: iv.startNs / 1000, LengthUs: iv.lengthNs / 1000, OK: iv.ok, Failed: iv.failed,
+		startUs := iv.startNs / 1000
+		e := Interval{StartUs: startUs, LengthUs: (iv.startNs+iv.lengthNs)/1000 - startUs, OK: iv.ok, Failed: iv.failed,
 			Requests: iv.requests, Latency: []IntervalLatency{}, GeneratorCPU: -1, MachineCPU: iv.machine.share()}
 		for c, n := range iv.failedBy {
 			if n > 0 {

@@ -204,8 +204,11 @@ func (r *runner) load(ctx context.Context) *measurements {
 	return st.snapshot(elapsed, reason, s.Interval, r.started.Load(), runtime.GOMAXPROCS(0), ivs)
 }
 
-// ticker ends an interval every Interval after the start, and a last one
-// when done closes, and returns them; it writes the progress line.
+// ticker ends an interval at every multiple of Interval after the start,
+// and a last one when done closes, and returns them. An interval runs
+// from one rotation to the next as they happened: when the goroutine is
+// late (a starved machine), its interval is longer, not mislabelled. It
+// writes the progress line.
 func (r *runner) ticker(done <-chan struct{}) []intervalData {
 	st := r.st
 	iv := r.s.Interval
@@ -213,24 +216,28 @@ func (r *runner) ticker(done <-chan struct{}) []intervalData {
 	timer := time.NewTimer(time.Until(st.start.Add(iv)))
 	defer timer.Stop()
 	var out []intervalData
-	for k := int64(0); ; k++ {
+	var from time.Duration // the start of the current interval, after st.start
+	for {
 		last := false
 		select {
 		case <-done:
 			last = true
 		case <-timer.C:
 		}
-		d := st.rotate(k*int64(iv), r.keepIntervals)
+		now := time.Since(st.start)
+		d := st.rotate(int64(from), r.keepIntervals)
 		d.cpu, d.machine = cpu.sample()
 		allP99, _ := st.all.rotate("", false)
 		out = append(out, d)
 		if r.s.Progress != nil && !last {
-			r.progress(time.Since(st.start), d, allP99)
+			r.progress(now, d, allP99)
 		}
 		if last {
 			return out
 		}
-		timer.Reset(time.Until(st.start.Add(time.Duration(k+2) * iv)))
+		from = now
+		next := (now/iv + 1) * iv
+		timer.Reset(time.Until(st.start.Add(next)))
 	}
 }
 
