@@ -158,7 +158,7 @@ func TestHTMLReportRendersInChromium(t *testing.T) {
 		xy := strings.Split(pts[i], ",")
 		y, err := strconv.ParseFloat(xy[1], 64)
 		require.NoError(t, err)
-		require.InDelta(t, float64(iv.OK+iv.Failed)/(float64(iv.LengthUs)/1e6), y, 1e-6, "interval %d", i)
+		require.InEpsilon(t, float64(iv.OK+iv.Failed)/(float64(iv.LengthUs)/1e6)+1e-9, y+1e-9, 1e-6, "interval %d (8 significant digits)", i)
 	}
 
 	// The error bars add up to the failed operations, by class.
