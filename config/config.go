@@ -14,7 +14,8 @@
 // system section's (a misspelled [Servr]) is an unknown section.
 //
 // System sections: [Server], [Actions], [Logging], [Ingestion],
-// [FetchTasks] and [Default]. docs/configuration.md lists every key.
+// [Security], [FetchTasks] and [Default]. docs/configuration.md lists
+// every key.
 package config
 
 import (
@@ -27,6 +28,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/connectorhq/connector/internal/netguard"
 )
 
 // DefaultFile is the embedded configuration used when no -config is given.
@@ -44,6 +47,7 @@ type Config struct {
 	Actions   Actions
 	Logging   Logging
 	Ingestion Ingestion
+	Security  Security
 	// FetchTasks lists the task section names of [FetchTasks], in order.
 	FetchTasks []string
 	// sections holds [FetchTasks], [Default] and every task section, keyed
@@ -61,15 +65,18 @@ type Config struct {
 
 // Server is [Server].
 type Server struct {
-	Host            string        // bind address; default 127.0.0.1
-	Port            int           // ACI port; default 7000
-	DataDirectory   string        // store and default output folder; default "data"
-	MaxRequestBytes int           // largest request body; default 64 MiB
-	ReadTimeout     time.Duration // default 30s
-	WriteTimeout    time.Duration // default 30s
-	IdleTimeout     time.Duration // default 120s
-	RequestLogSize  int           // entries kept for GetRequestLog; default 1000
-	ShutdownTimeout time.Duration // how long running actions get to stop; default 10s
+	Host            string // bind address; default 127.0.0.1
+	Port            int    // ACI port; default 7000
+	DataDirectory   string // store and default output folder; default "data"
+	MaxRequestBytes int    // largest request body; default 64 MiB
+	// MaxRequestParameters bounds the parameters of one request (URI and
+	// body together); default 1000.
+	MaxRequestParameters int
+	ReadTimeout          time.Duration // default 30s
+	WriteTimeout         time.Duration // default 30s
+	IdleTimeout          time.Duration // default 120s
+	RequestLogSize       int           // entries kept for GetRequestLog; default 1000
+	ShutdownTimeout      time.Duration // how long running actions get to stop; default 10s
 }
 
 // Actions is [Actions]: the asynchronous action queue.
@@ -106,6 +113,35 @@ type Ingestion struct {
 	SSL       bool          // IngestSSL (CFS)
 	Timeout   time.Duration // IngestTimeout (CFS); default 30s
 	BatchSize int           // IngestBatchSize: documents per file/request; default 100
+}
+
+// Security is [Security]: what a request may make the connector touch,
+// and the key of its secrets (docs/security.md).
+type Security struct {
+	// InsertFolders are the folders from which FetchAction=Insert may read
+	// the files it names (<type>file or tempfile); default
+	// DataDirectory/insert. Empty: Insert reads no file.
+	InsertFolders []string
+	// CollectFolders are the folders into which FetchAction=Collect may
+	// write; default DataDirectory/collect. Empty: Collect writes nothing.
+	CollectFolders []string
+	// AllowTempFileDeletion lets Insert's <type>tempfile delete the file
+	// after ingestion; default false (tempfile is refused).
+	AllowTempFileDeletion bool
+	// DeniedAddresses are IP addresses, CIDR prefixes and host names the
+	// connector never connects to when it fetches pages; default
+	// netguard.DefaultDenied (link-local and cloud metadata).
+	DeniedAddresses []string
+	// AESKeyFile holds the AES-256 key of IDOL's encrypted-password form:
+	// secret settings may be given encrypted with it, and the server
+	// encrypts request secrets with it before storing them; default
+	// DataDirectory/aes.ky, created when first needed.
+	AESKeyFile string
+	// Ceilings of request overrides (a request may set these task
+	// settings up to the ceiling, never above).
+	MaxOverridePageBytes      int64         // default 64 MiB
+	MaxOverrideConcurrency    int           // default 16
+	MaxOverrideRequestTimeout time.Duration // default 5m
 }
 
 // Section is one task-level section with its keys in file order.
@@ -296,6 +332,16 @@ func Parse(name string, data []byte, taskKeys TaskKeysFunc) (*Config, error) {
 	if c.Ingestion.Directory == "" {
 		c.Ingestion.Directory = filepath.Join(c.Server.DataDirectory, "ingest")
 	}
+	// A folder list the file sets is non-nil, even when empty ("none").
+	if c.Security.InsertFolders == nil {
+		c.Security.InsertFolders = []string{filepath.Join(c.Server.DataDirectory, "insert")}
+	}
+	if c.Security.CollectFolders == nil {
+		c.Security.CollectFolders = []string{filepath.Join(c.Server.DataDirectory, "collect")}
+	}
+	if c.Security.AESKeyFile == "" {
+		c.Security.AESKeyFile = filepath.Join(c.Server.DataDirectory, "aes.ky")
+	}
 	if err := p.listedWithoutSection(c); err != nil {
 		return nil, err
 	}
@@ -305,7 +351,7 @@ func Parse(name string, data []byte, taskKeys TaskKeysFunc) (*Config, error) {
 func (c *Config) setDefaults() {
 	c.Server = Server{
 		Host: "127.0.0.1", Port: 7000, DataDirectory: "data",
-		MaxRequestBytes: 64 << 20, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+		MaxRequestBytes: 64 << 20, MaxRequestParameters: 1000, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
 		IdleTimeout: 120 * time.Second, RequestLogSize: 1000, ShutdownTimeout: 10 * time.Second,
 	}
 	c.Actions = Actions{
@@ -314,10 +360,14 @@ func (c *Config) setDefaults() {
 	}
 	c.Logging = Logging{Level: "info", Format: "text"}
 	c.Ingestion = Ingestion{Enabled: true, Type: "IDX", Timeout: 30 * time.Second, BatchSize: 100}
+	c.Security = Security{
+		DeniedAddresses:      append([]string(nil), netguard.DefaultDenied...),
+		MaxOverridePageBytes: 64 << 20, MaxOverrideConcurrency: 16, MaxOverrideRequestTimeout: 5 * time.Minute,
+	}
 }
 
 // systemNames are the sections that are not fetch tasks, as documented.
-var systemNames = []string{"Server", "Actions", "Logging", "Ingestion", "FetchTasks", "Default"}
+var systemNames = []string{"Server", "Actions", "Logging", "Ingestion", "Security", "FetchTasks", "Default"}
 
 func isSystem(name string) bool {
 	for _, s := range systemNames {

@@ -2,11 +2,15 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"path/filepath"
 	"strings"
+
+	"github.com/connectorhq/connector/internal/netguard"
 )
 
 // sectionDef is one system section of fixed keys: [Server], [Actions],
-// [Logging] or [Ingestion]. The table is the one list of their keys: the
+// [Logging], [Ingestion] or [Security]. The table is the one list of their keys: the
 // parser, "unknown key" messages and their suggestions all read it.
 type sectionDef struct {
 	name string
@@ -61,6 +65,10 @@ var systemDefs = []*sectionDef{
 		{"Port", func(c *Config, v string) (err error) { c.Server.Port, err = intIn(v, 0, 65535); return }},
 		{"DataDirectory", func(c *Config, v string) error { c.Server.DataDirectory = v; return nonEmpty(v) }},
 		{"MaxRequestBytes", func(c *Config, v string) (err error) { c.Server.MaxRequestBytes, err = intIn(v, 1024, 1<<31-1); return }},
+		{"MaxRequestParameters", func(c *Config, v string) (err error) {
+			c.Server.MaxRequestParameters, err = intIn(v, 16, 1<<20)
+			return
+		}},
 		{"ReadTimeout", func(c *Config, v string) (err error) { c.Server.ReadTimeout, err = Duration(v); return }},
 		{"WriteTimeout", func(c *Config, v string) (err error) { c.Server.WriteTimeout, err = Duration(v); return }},
 		{"IdleTimeout", func(c *Config, v string) (err error) { c.Server.IdleTimeout, err = Duration(v); return }},
@@ -110,6 +118,58 @@ var systemDefs = []*sectionDef{
 		}
 		return nil
 	}},
+	{name: "Security", keys: []keyDef{
+		{"InsertFolders", func(c *Config, v string) (err error) { c.Security.InsertFolders, err = folders(v); return }},
+		{"CollectFolders", func(c *Config, v string) (err error) { c.Security.CollectFolders, err = folders(v); return }},
+		{"AllowTempFileDeletion", func(c *Config, v string) (err error) { c.Security.AllowTempFileDeletion, err = Bool(v); return }},
+		{"DeniedAddresses", func(c *Config, v string) error {
+			c.Security.DeniedAddresses = splitList(v)
+			_, err := netguard.Parse(c.Security.DeniedAddresses)
+			return err
+		}},
+		{"AESKeyFile", func(c *Config, v string) error { c.Security.AESKeyFile = v; return nonEmpty(v) }},
+		{"MaxOverridePageBytes", func(c *Config, v string) error {
+			n, err := intIn(v, 1, 1<<40)
+			c.Security.MaxOverridePageBytes = int64(n)
+			return err
+		}},
+		{"MaxOverrideConcurrency", func(c *Config, v string) (err error) {
+			c.Security.MaxOverrideConcurrency, err = intIn(v, 1, 256)
+			return
+		}},
+		{"MaxOverrideRequestTimeout", func(c *Config, v string) (err error) {
+			c.Security.MaxOverrideRequestTimeout, err = Duration(v)
+			if err == nil && c.Security.MaxOverrideRequestTimeout <= 0 {
+				err = errors.New("must be positive")
+			}
+			return
+		}},
+	}},
+}
+
+// splitList splits a comma-separated value, trimming spaces and dropping
+// empty entries. An empty value is an empty, non-nil list.
+func splitList(v string) []string {
+	out := []string{}
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// folders reads a comma-separated list of folders, each cleaned. An empty
+// value is an empty, non-nil list (no folder).
+func folders(v string) ([]string, error) {
+	out := splitList(v)
+	for i, f := range out {
+		if strings.ContainsRune(f, 0) {
+			return nil, fmt.Errorf("%q is not a folder name", f)
+		}
+		out[i] = filepath.Clean(f)
+	}
+	return out, nil
 }
 
 // kv returns the setting of key (case-insensitive) as written.

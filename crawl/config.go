@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/connectorhq/connector/internal/netguard"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -63,13 +64,16 @@ type Config struct {
 	// from a start URL (redirects do not add depth).
 	Depth int
 
-	// StayOnSite restricts the crawl to the start URLs' hosts. A URL is on
-	// site when its host, without a leading "www.", equals the host of a
-	// start URL without a leading "www.". Scheme and port are ignored
-	// (http://example.com:8080/ and https://www.example.com/ are on the
-	// site of http://example.com/); other subdomains are not
-	// (blog.example.com is off the site of example.com). Hosts compare in
-	// their WHATWG serialisation (lower case, IDNA/punycode).
+	// StayOnSite restricts the crawl to the start URLs' sites. A site is a
+	// scheme, a host and a port: a URL is on site when its scheme, its
+	// host without a leading "www." and its port (the scheme's default
+	// when none is written) equal those of a start URL. So
+	// http://example.com:8080/ and https://example.com/ are off the site
+	// of http://example.com/ (other services, maybe on the same machine),
+	// http://www.example.com/ is on it, and other subdomains are not
+	// (blog.example.com is off the site of example.com). A site that
+	// moved to https is crawled by listing the https start URL. Hosts
+	// compare in their WHATWG serialisation (lower case, IDNA/punycode).
 	StayOnSite bool
 
 	// SpiderMustHave and SpiderCantHave are matched against the full
@@ -152,6 +156,19 @@ type Config struct {
 	// unless SessionParams is empty and non-nil.
 	SessionParams []string
 
+	// BasicAuth, when set, is sent (Authorization: Basic) with every
+	// request, robots.txt included, to one of its Origins, and to no other
+	// origin: not to a link's other host, nor after a redirect elsewhere.
+	BasicAuth *BasicAuth
+
+	// Deny, when set, is enforced by the crawl's own client (Client nil):
+	// a connection to an address it denies is refused where it is dialled
+	// (after name resolution, so redirects and DNS names cannot get round
+	// it), and the fetch fails with an error wrapping netguard.ErrDenied.
+	// Through an HTTP proxy (HTTP_PROXY and friends) only the URL's host
+	// is checked. A caller's Client must enforce it itself.
+	Deny *netguard.Guard
+
 	// Client sends the requests. nil: a client with a keep-alive pool
 	// sized to Concurrency, owned by the crawl (its idle connections are
 	// closed when Crawl returns). A given client is copied and its copy's
@@ -160,6 +177,13 @@ type Config struct {
 	// Logger receives debug lines per request and an info line per crawl.
 	// nil: discard.
 	Logger *slog.Logger
+}
+
+// BasicAuth is a user name and password for HTTP Basic authentication,
+// and the origins (scheme://host[:port]) they are sent to.
+type BasicAuth struct {
+	Username, Password string
+	Origins            []string
 }
 
 // withDefaults returns c with zero fields replaced by defaults.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	neturl "net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -51,9 +52,11 @@ type crawler struct {
 	transport *http.Transport // owned: closed at the end; nil for a caller's client
 	norm      *normalizer
 	types     []typePattern
-	sites     map[string]bool // siteHost of start URLs, for StayOnSite
-	limiter   *rate.Limiter   // nil: no rate cap
-	burst     int
+	sites     map[string]bool // site (scheme, host, port) of start URLs, for StayOnSite
+	// authOrigins are the origins BasicAuth is sent to.
+	authOrigins map[string]bool
+	limiter     *rate.Limiter // nil: no rate cap
+	burst       int
 
 	robots    robotsCache
 	stats     counters
@@ -91,6 +94,14 @@ func newCrawler(cfg Config, hooks Hooks) *crawler {
 	for _, t := range cfg.AllowedContentTypes {
 		p, _ := parseTypePattern(t) // validated
 		c.types = append(c.types, p)
+	}
+	if cfg.BasicAuth != nil {
+		c.authOrigins = map[string]bool{}
+		for _, o := range cfg.BasicAuth.Origins {
+			if u, err := neturl.Parse(strings.TrimSpace(o)); err == nil && u.Host != "" {
+				c.authOrigins[authOrigin(u)] = true
+			}
+		}
 	}
 	if cfg.MaxBytesPerSec > 0 {
 		c.burst = int(min(cfg.MaxBytesPerSec, 64<<10))
@@ -181,7 +192,7 @@ func (c *crawler) seed() []item {
 		}
 		n := c.norm.normalize(u)
 		starts = append(starts, n)
-		c.sites[siteHost(n.host)] = true
+		c.sites[n.site] = true
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -215,7 +226,7 @@ func (c *crawler) spiderAllows(u string) bool {
 }
 
 func (c *crawler) onSite(n normURL) bool {
-	return !c.cfg.StayOnSite || c.sites[siteHost(n.host)]
+	return !c.cfg.StayOnSite || c.sites[n.site]
 }
 
 // admit applies the URL rules to a newly recorded http(s) URL and bumps

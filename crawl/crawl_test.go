@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -609,6 +610,24 @@ func TestStayOnSite(t *testing.T) {
 	require.NoError(t, r.err)
 	require.Len(t, keys(r), 4) // https://blog.site.test fails (no TLS there)
 	require.Zero(t, r.stats.Skipped.OffSite)
+}
+
+// TestStayOnSiteComparesSchemeAndPort is the regression test of a crawl
+// that walked from a site to another service of the same host: a link to
+// another port, or to the other scheme, is off site.
+func TestStayOnSiteComparesSchemeAndPort(t *testing.T) {
+	t.Parallel()
+	internal := newSite(t, pages{"/admin": linksPage("admin")})
+	_, internalPort, _ := net.SplitHostPort(internal.Listener.Addr().String())
+	home := newSite(t, pages{
+		"/":      linksPage("home", "http://127.0.0.1:"+internalPort+"/admin", "https://127.0.0.1/tls", "/local"),
+		"/local": linksPage("local"),
+	})
+	r := run(t, Config{StartURLs: []string{home.URL + "/"}, Depth: 1, StayOnSite: true})
+	require.NoError(t, r.err)
+	require.ElementsMatch(t, []string{home.URL + "/", home.URL + "/local"}, keys(r))
+	require.Equal(t, int64(2), r.stats.Skipped.OffSite, "another port and another scheme")
+	require.Zero(t, len(internal.requests()), "the other service was never asked")
 }
 
 func keys(r *result) []string {

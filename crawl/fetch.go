@@ -29,12 +29,15 @@ var pageHeaders = []string{"Content-Type", "Content-Length", "Last-Modified", "E
 // newClient returns the crawl's default client and its transport (which
 // the crawl owns and closes).
 func newClient(cfg Config) (*http.Client, *http.Transport) {
+	g := cfg.Deny
 	tr := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   min(cfg.RequestTimeout, 30*time.Second),
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
+		Proxy: func(r *http.Request) (*neturl.URL, error) {
+			if err := g.CheckHost(r.URL.Host); err != nil {
+				return nil, err
+			}
+			return http.ProxyFromEnvironment(r)
+		},
+		DialContext:           g.DialContext(g.Dialer(min(cfg.RequestTimeout, 30*time.Second), 30*time.Second)),
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          max(100, 2*cfg.Concurrency),
 		MaxIdleConnsPerHost:   cfg.Concurrency + 1, // +1: robots.txt
@@ -118,6 +121,9 @@ func (w *worker) get(ctx context.Context, u string, prior *Prior, pol bodyPolicy
 	}).WithContext(reqCtx)
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
 	req.Header.Set("Accept", pol.accept)
+	if a := c.cfg.BasicAuth; a != nil && c.authOrigins[authOrigin(target)] {
+		req.SetBasicAuth(a.Username, a.Password)
+	}
 	if prior != nil {
 		if prior.ETag != "" {
 			req.Header.Set("If-None-Match", prior.ETag)
@@ -276,6 +282,18 @@ func toNetURL(s string) (*neturl.URL, error) {
 		u.Opaque = path
 	}
 	return u, nil
+}
+
+// authOrigin is scheme://host:port of a request URL, the port made explicit.
+func authOrigin(u *neturl.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if strings.EqualFold(u.Scheme, "https") {
+			port = "443"
+		}
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
 }
 
 // headerSubset copies the headers a Page keeps.

@@ -40,7 +40,8 @@ func isHTTPScheme(s string) bool { return s == "http" || s == "https" }
 // normURL is a URL as the crawl keeps it.
 type normURL struct {
 	s    string // normalised href: no fragment, session ids removed
-	host string // WHATWG hostname (no port), for StayOnSite; "" unless http
+	host string // WHATWG hostname (no port); "" unless http
+	site string // scheme, host without "www." and port, for StayOnSite; "" unless http
 	http bool   // scheme is http or https
 }
 
@@ -94,7 +95,20 @@ func (n *normalizer) normalize(u *url.Url) normURL {
 			}
 		}
 	}
-	return normURL{s: href, host: u.Hostname(), http: true}
+	return normURL{s: href, host: u.Hostname(), site: siteOf(u.Scheme(), u.Hostname(), u.Port()), http: true}
+}
+
+// siteOf is what StayOnSite compares: the scheme, the host without a
+// leading "www." and the port (the scheme's default when none is given),
+// so that another service on the same host is another site.
+func siteOf(scheme, host, port string) string {
+	if port == "" {
+		port = "80"
+		if scheme == "https" {
+			port = "443"
+		}
+	}
+	return scheme + "://" + siteHost(host) + ":" + port
 }
 
 // pathStart returns the index of the path of a serialised http(s) URL (the

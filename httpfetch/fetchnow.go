@@ -47,6 +47,8 @@ func (r *Repository) fetchNow(ctx context.Context, s *settings, urls []string) (
 		Concurrency:         min(s.Concurrency, len(urls)),
 		AllowedContentTypes: []string{"*/*"},
 		MaxRedirects:        redirects,
+		BasicAuth:           s.basicAuth(),
+		Deny:                r.guard,
 		Client:              r.client,
 		Logger:              slog.New(quietInfo{r.log.Handler()}),
 	}

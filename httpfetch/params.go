@@ -10,6 +10,7 @@ import (
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
 )
 
 // Fetch actions this repository performs.
@@ -115,7 +116,7 @@ func (r *Repository) parseOverride(name, value string) (o override, known bool, 
 	}
 	full := "[" + sec + "] " + key
 	if !strings.EqualFold(sec, "FetchTasks") && !strings.EqualFold(sec, "Default") && !r.hasTask(sec) {
-		return override{}, true, messages.Invalid(full, value, fmt.Sprintf("there is no task section [%s]", sec))
+		return override{}, true, messages.Invalid(full, shownValue(key, value), fmt.Sprintf("there is no task section [%s]", sec))
 	}
 	if err := checkOverride(full, canon, value); err != nil {
 		return override{}, true, err
@@ -128,9 +129,11 @@ func (r *Repository) parseOverride(name, value string) (o override, known bool, 
 func checkOverride(name, key, value string) error {
 	if k := keySpecByName[strings.ToLower(key)]; k != nil && k.schedule {
 		return messages.Invalid(name, value, "schedules are set in the configuration file only")
+	} else if k != nil && k.fileOnly {
+		return messages.Invalid(name, shownValue(key, value), k.name+" is set in the configuration file only")
 	}
 	if err := TaskKeys(key, value); err != nil {
-		return messages.Invalid(name, value, err.Error())
+		return messages.Invalid(name, shownValue(key, value), err.Error())
 	}
 	return nil
 }
@@ -144,7 +147,7 @@ func checkOverride(name, key, value string) error {
 func (r *Repository) parseFragment(value string) (*config.Config, error) {
 	data, err := decodeBase64(value)
 	if err != nil || strings.TrimSpace(value) == "" {
-		return nil, messages.Invalid("Config", shorten(value), "must be base64 of configuration text")
+		return nil, messages.Invalid("Config", secret.Redacted, "must be base64 of configuration text")
 	}
 	frag, err := config.Parse("Config parameter", data, TaskKeys)
 	if err != nil {
@@ -164,9 +167,9 @@ func (r *Repository) parseFragment(value string) (*config.Config, error) {
 			if ce.Key != "" {
 				name += " " + ce.Key
 			}
-			return nil, messages.Invalid(name, fragmentValue(data, ce.Section, ce.Key), ce.Err.Error())
+			return nil, messages.Invalid(name, shownValue(ce.Key, fragmentValue(data, ce.Section, ce.Key)), ce.Err.Error())
 		}
-		return nil, messages.Invalid("Config", shorten(value), err.Error())
+		return nil, messages.Invalid("Config", secret.Redacted, err.Error())
 	}
 	names := frag.SectionNames()
 	for _, name := range names {
@@ -185,6 +188,8 @@ func (r *Repository) parseFragment(value string) (*config.Config, error) {
 		for _, kv := range sec.Keys {
 			if k := keySpecByName[strings.ToLower(kv.Key)]; k != nil && k.schedule {
 				return nil, messages.Invalid("Config ["+name+"] "+kv.Key, kv.Value, "schedules are set in the configuration file only")
+			} else if k != nil && k.fileOnly {
+				return nil, messages.Invalid("Config ["+name+"] "+kv.Key, kv.Value, k.name+" is set in the configuration file only")
 			}
 		}
 	}
@@ -236,7 +241,7 @@ func shorten(s string) string {
 
 func isSystemSection(name string) bool {
 	switch strings.ToLower(name) {
-	case "server", "actions", "logging", "ingestion", "fetchtasks", "default":
+	case "server", "actions", "logging", "ingestion", "security", "fetchtasks", "default":
 		return true
 	}
 	return false

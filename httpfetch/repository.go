@@ -14,6 +14,7 @@ import (
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/internal/netguard"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store"
 )
@@ -51,7 +52,11 @@ type Repository struct {
 
 	tasks     []string             // [FetchTasks], upper case, in order
 	base      map[string]*settings // file settings of tasks, by upper-case name
+	file      map[string]*settings // file settings of every task section, by upper-case name
 	schedules []fetch.Schedule
+
+	keys  *keyring        // [Security] AESKeyFile
+	guard *netguard.Guard // [Security] DeniedAddresses
 
 	lockMu sync.Mutex
 	locks  map[string]chan struct{} // one Synchronize/Update/Delete per task at a time
@@ -82,6 +87,7 @@ func New(o Options) (*Repository, error) {
 		batchSize: o.Config.Ingestion.BatchSize,
 		base:      map[string]*settings{},
 		locks:     map[string]chan struct{}{},
+		keys:      &keyring{path: o.Config.Security.AESKeyFile},
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -94,7 +100,10 @@ func New(o Options) (*Repository, error) {
 		r.batchSize = ingest.DefaultBatchSize
 	}
 	var err error
-	if r.tasks, r.base, err = resolveTasks(o.Config); err != nil {
+	if r.guard, err = netguard.Parse(o.Config.Security.DeniedAddresses); err != nil {
+		return nil, &config.Error{File: o.Config.Path, Section: "Security", Key: "DeniedAddresses", Err: err}
+	}
+	if r.tasks, r.base, r.file, err = resolveTasks(o.Config, r.keys.decryptKey); err != nil {
 		return nil, err
 	}
 	for _, name := range r.tasks {
@@ -113,27 +122,29 @@ func New(o Options) (*Repository, error) {
 // nothing on disk: the command runs it before the server creates its data
 // folder, so that a refused configuration leaves nothing behind.
 func Check(cfg *config.Config) error {
-	_, _, err := resolveTasks(cfg)
+	keys := &keyring{path: cfg.Security.AESKeyFile}
+	_, _, _, err := resolveTasks(cfg, keys.decryptKey)
 	return err
 }
 
 // resolveTasks computes the settings of the tasks [FetchTasks] lists (names
-// upper case, in order) and checks the other task sections.
-func resolveTasks(cfg *config.Config) ([]string, map[string]*settings, error) {
-	var tasks []string
-	base := map[string]*settings{}
+// upper case, in order, in base) and of the other task sections (in file,
+// with the listed ones), decrypting secrets given encrypted with key.
+func resolveTasks(cfg *config.Config, key keyFunc) (tasks []string, base, fileSet map[string]*settings, err error) {
+	base, fileSet = map[string]*settings{}, map[string]*settings{}
 	file := []layer{cfgLayer{c: cfg, kind: srcFile}}
 	for _, t := range cfg.FetchTasks {
 		name := strings.ToUpper(strings.TrimSpace(t))
 		if _, dup := base[name]; dup {
 			continue
 		}
-		s, err := resolve(t, file, true)
+		s, err := resolve(t, file, true, key)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		tasks = append(tasks, name)
 		base[name] = s
+		fileSet[name] = s
 	}
 	// Task sections that [FetchTasks] does not list run only when a
 	// request names them; their settings are checked now all the same
@@ -142,11 +153,13 @@ func resolveTasks(cfg *config.Config) ([]string, map[string]*settings, error) {
 		if _, listed := base[strings.ToUpper(t)]; listed {
 			continue
 		}
-		if _, err := resolve(t, file, false); err != nil {
-			return nil, nil, err
+		s, err := resolve(t, file, false, key)
+		if err != nil {
+			return nil, nil, nil, err
 		}
+		fileSet[strings.ToUpper(t)] = s
 	}
-	return tasks, base, nil
+	return tasks, base, fileSet, nil
 }
 
 // FetchActions implements fetch.Repository.

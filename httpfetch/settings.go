@@ -14,6 +14,7 @@ import (
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/crawl"
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
 )
 
 // Defaults of the task settings (docs/configuration.md, "Fetch task
@@ -51,6 +52,18 @@ type settings struct {
 	ContentTypes       []string
 	MaxRedirects       int // 0: redirects are not followed
 
+	// HTTP Basic credentials, sent to the origins of URLs only.
+	BasicUser, BasicPassword string
+	// OverrideOrigins are the origins (scheme://host:port) a request may
+	// point the task's start URLs at; nil: the origins of the file's own
+	// start URLs.
+	OverrideOrigins []string
+
+	// fromRequest records the settings a request (override or Config
+	// fragment) set, by lower-case canonical key, with where and how they
+	// were written, for the override rules (checkRequestSettings).
+	fromRequest map[string]requested
+
 	// Schedule keys, validated but kept as written (see Schedules).
 	schedStart, schedRepeat, schedCycles string
 	hasSchedule                          bool
@@ -80,6 +93,21 @@ func (s *settings) ingestible(u string) bool {
 	return s.URLCantHave == nil || !s.URLCantHave.MatchString(u)
 }
 
+// requested is a setting a request wrote.
+type requested struct {
+	src   source
+	value string
+}
+
+// basicAuth is the crawl's Basic credentials: for the origins of the
+// task's start URLs.
+func (s *settings) basicAuth() *crawl.BasicAuth {
+	if s.BasicUser == "" && s.BasicPassword == "" {
+		return nil
+	}
+	return &crawl.BasicAuth{Username: s.BasicUser, Password: s.BasicPassword, Origins: s.URLs}
+}
+
 // crawlConfig is the crawl of a Synchronize of this task.
 func (s *settings) crawlConfig() crawl.Config {
 	redirects := s.MaxRedirects
@@ -102,6 +130,7 @@ func (s *settings) crawlConfig() crawl.Config {
 		Concurrency:         s.Concurrency,
 		AllowedContentTypes: s.ContentTypes,
 		MaxRedirects:        redirects,
+		BasicAuth:           s.basicAuth(),
 	}
 }
 
@@ -110,6 +139,11 @@ type keySpec struct {
 	name     string // canonical spelling, as documented
 	apply    func(s *settings, v string) error
 	schedule bool // a schedule key: file only, never a request override
+	fileOnly bool // set in the configuration file only, never by a request
+	// secret: the value is a password or token. It may be given in IDOL's
+	// encrypted form; apply receives it decrypted (TaskKeys checks the
+	// form only); it is never shown, logged or stored in clear.
+	secret bool
 }
 
 // keySpecs are the task settings other than the start URLs, in the order
@@ -193,6 +227,38 @@ var keySpecs = []*keySpec{
 	{name: "MaxRedirects", apply: func(s *settings, v string) (err error) {
 		s.MaxRedirects, err = intIn(v, 0, 100, "0 (do not follow redirects) to 100")
 		return err
+	}},
+	{name: "BasicAuthUsername", apply: func(s *settings, v string) error {
+		if strings.ContainsAny(v, ":\r\n") {
+			return errors.New("must be one line without ':' (HTTP Basic authentication)")
+		}
+		s.BasicUser = strings.TrimSpace(v)
+		return nil
+	}},
+	{name: "BasicAuthPassword", secret: true, apply: func(s *settings, v string) error {
+		if err := secret.Check(v); err != nil {
+			return err
+		}
+		if strings.ContainsAny(v, "\r\n") {
+			return errors.New("must be one line")
+		}
+		s.BasicPassword = v
+		return nil
+	}},
+	{name: "OverrideUrlOrigins", fileOnly: true, apply: func(s *settings, v string) error {
+		var out []string
+		for _, o := range splitCSV(v) {
+			n, err := origin(o)
+			if err != nil {
+				return err
+			}
+			out = append(out, n)
+		}
+		s.OverrideOrigins = out
+		if s.OverrideOrigins == nil {
+			s.OverrideOrigins = []string{} // set, and empty: no override
+		}
+		return nil
 	}},
 	{name: "ScheduleStartTime", schedule: true, apply: func(s *settings, v string) error {
 		if _, err := parseStartTime(v, time.Now()); err != nil {
@@ -297,6 +363,10 @@ func parseURLs(v string) ([]string, error) {
 	urls := splitCSV(v)
 	if len(urls) == 0 {
 		return nil, errors.New("must list at least one absolute http or https URL")
+	}
+	if secret.HasURLPassword(v) {
+		// A URL is a document's reference: stored, logged, delivered.
+		return nil, errors.New("a start URL must not carry a password (user:password@); set BasicAuthUsername and BasicAuthPassword")
 	}
 	if err := probe(crawl.Config{StartURLs: urls}); err != nil {
 		return nil, err
@@ -409,7 +479,24 @@ func (s source) err(value string, err error) error {
 	if s.kind == srcFile {
 		return &config.Error{File: s.file, Line: s.line, Section: s.section, Key: s.key, Err: err}
 	}
-	return messages.Invalid(s.name(), value, err.Error())
+	return messages.Invalid(s.name(), shownValue(s.key, value), err.Error())
+}
+
+// shownValue is value as an error may quote it: a secret setting's value
+// (or one whose name looks secret) is replaced by secret.Redacted, and a
+// URL's password is hidden.
+func shownValue(key, value string) string {
+	if isSecretKey(key) || secret.SensitiveName(key) {
+		return secret.Redacted
+	}
+	return secret.RedactURLs(value)
+}
+
+// isSecretKey reports whether key (a setting name, without a section) is
+// a setting the schema marks secret.
+func isSecretKey(key string) bool {
+	k := keySpecByName[strings.ToLower(strings.TrimSpace(key))]
+	return k != nil && k.secret
 }
 
 // layer is one place settings come from. Layers are consulted in
@@ -521,8 +608,10 @@ func (l reqLayer) urls(task string) ([]config.KeyValue, source, bool) {
 }
 
 // resolve computes task's settings from layers (highest precedence first).
-// needURLs requires at least one start URL.
-func resolve(task string, layers []layer, needURLs bool) (*settings, error) {
+// needURLs requires at least one start URL. key decrypts secret settings
+// given in IDOL's encrypted form (nil: there is no key file; an encrypted
+// value is then an error).
+func resolve(task string, layers []layer, needURLs bool, key keyFunc) (*settings, error) {
 	s := defaultSettings(task)
 	for _, k := range keySpecs {
 		for _, l := range layers {
@@ -530,8 +619,27 @@ func resolve(task string, layers []layer, needURLs bool) (*settings, error) {
 			if !ok {
 				continue
 			}
-			if err := k.apply(s, v); err != nil {
+			plain := v
+			if k.secret && secret.IsEncrypted(v) {
+				if err := secret.Check(v); err != nil {
+					return nil, src.err(v, err)
+				}
+				kk, err := key()
+				if err == nil {
+					plain, err = kk.Decrypt(v)
+				}
+				if err != nil {
+					return nil, src.err(v, err)
+				}
+			}
+			if err := k.apply(s, plain); err != nil {
 				return nil, src.err(v, err)
+			}
+			if src.kind != srcFile {
+				if s.fromRequest == nil {
+					s.fromRequest = map[string]requested{}
+				}
+				s.fromRequest[strings.ToLower(k.name)] = requested{src: src, value: v}
 			}
 			break
 		}
@@ -554,6 +662,12 @@ func resolve(task string, layers []layer, needURLs bool) (*settings, error) {
 				return nil, src.err(kv.Value, err)
 			}
 			s.URLs = append(s.URLs, urls...)
+		}
+		if src.kind != srcFile {
+			if s.fromRequest == nil {
+				s.fromRequest = map[string]requested{}
+			}
+			s.fromRequest["url"] = requested{src: src, value: strings.Join(s.URLs, ",")}
 		}
 		break
 	}

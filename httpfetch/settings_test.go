@@ -217,7 +217,7 @@ func TestValidateTasks(t *testing.T) {
 // FetchTasks > Default) > file (task > FetchTasks > Default).
 func TestOverridePrecedence(t *testing.T) {
 	t.Parallel()
-	b := setup(t, "[FetchTasks]\n0=A\n1=B\nMaxPages=10\n[Default]\nConcurrency=3\nPageDelay=2\n[A]\nUrl=http://127.0.0.1:1/\nDepth=5\n[B]\nUrl0=http://127.0.0.1:2/\nUrl1=http://127.0.0.1:3/\n")
+	b := setup(t, "[FetchTasks]\n0=A\n1=B\nMaxPages=10\n[Default]\nConcurrency=3\nPageDelay=2\nOverrideUrlOrigins=http://127.0.0.1:7,http://127.0.0.1:8,http://127.0.0.1:9\n[A]\nUrl=http://127.0.0.1:1/\nDepth=5\n[B]\nUrl0=http://127.0.0.1:2/\nUrl1=http://127.0.0.1:3/\n")
 	get := func(kv ...string) map[string]*settings {
 		p, err := b.repo.prepare(ActionSynchronize, params(kv...))
 		require.NoError(t, err)

@@ -143,7 +143,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, s *settings, 
 	crawlCtx, cancelCrawl := context.WithCancelCause(ctx)
 	sr.cancelCrawl = cancelCrawl
 	cfg := s.crawlConfig()
-	cfg.Client, cfg.Logger = r.client, log
+	cfg.Client, cfg.Logger, cfg.Deny = r.client, log, r.guard
 	stats, cerr := crawl.Crawl(crawlCtx, cfg, crawl.Hooks{Prior: sr.prior, OnPage: sr.onPage, OnError: sr.onError})
 	cancelCrawl(nil)
 	close(sr.changes)

@@ -373,8 +373,12 @@ func TestStayOnSiteAndSpiderRegexes(t *testing.T) {
 	require.Zero(t, other.count("/x"))
 	require.Zero(t, s.count("/skip/me"))
 
-	job = b.sync(t, "StayOnSite", "false")
-	require.Equal(t, cnt{Seen: 3, Added: 1, Unchanged: 2, IngestAdded: 1}, countsOf(job, "MYTASK"))
+	// A request cannot turn StayOnSite off (issue 9: it must not walk a
+	// crawl to other hosts); the configuration can.
+	_, err := b.repo.Validate(ActionSynchronize, params("StayOnSite", "false"))
+	paramErr(t, err, "StayOnSite")
+	job = setup(t, siteConfig(s, `SpiderUrlCantHaveRegex=.*/skip/.*`, "StayOnSite=false")).sync(t)
+	require.Equal(t, cnt{Seen: 3, Added: 3, IngestAdded: 3}, countsOf(job, "MYTASK"))
 	require.Equal(t, 1, other.count("/x"))
 
 	// SpiderUrlMustHaveRegex must match the whole URL.

@@ -46,11 +46,10 @@ func TestEncryptRoundTripsInIDOLForm(t *testing.T) {
 	for _, pw := range []string{"", "x", "exactly16bytes!!", "pässwörd with spaces and = signs"} {
 		v, err := k.Encrypt(pw)
 		require.NoError(t, err)
-		require.NotContains(t, v, pw+"\n")
 		raw, err := base64.StdEncoding.DecodeString(v)
 		require.NoError(t, err)
 		require.True(t, strings.HasPrefix(string(raw), "[PASSWORD]\nType=AES\nKeyFile="+k.Path()+"\nPassword="), string(raw))
-		if pw != "" {
+		if len(pw) > 8 { // a short one may occur in random base64
 			require.NotContains(t, string(raw), pw)
 		}
 		got, err := k.Decrypt(v)

@@ -4,6 +4,7 @@
 //
 //	connector [-config connector.cfg] [-port N]   run the server
 //	connector bench [flags] URL                   load-test an ACI server
+//	connector password [-config F | -keyfile F]   encrypt a password (stdin) for a secret setting
 //
 // With no -config it runs on an embedded default configuration
 // (127.0.0.1:7000, data in ./data).
@@ -30,6 +31,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "bench" {
 		os.Exit(benchMain(os.Args[2:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "password" {
+		os.Exit(passwordMain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
@@ -39,7 +43,7 @@ func run(args []string, stderr io.Writer) int {
 	cfgPath := fs.String("config", "", "configuration file (default: the embedded default configuration)")
 	port := fs.Int("port", -1, "ACI port, overriding [Server] Port (0: any free port)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: connector [-config FILE] [-port N]\n       connector bench -h\n\n")
+		fmt.Fprintf(stderr, "usage: connector [-config FILE] [-port N]\n       connector bench -h\n       connector password -h\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/httpfetch"
+	"github.com/connectorhq/connector/secret"
+)
+
+// passwordMain is `connector password`: it reads a password from the first
+// line of standard input (never from the command line, which other users
+// of the machine can see) and prints it in IDOL's encrypted-password form,
+// encrypted with the key file of the configuration's [Security] AESKeyFile
+// (or -keyfile), which is created when missing. The output is what
+// autpassword -e -tAES prints, and goes in a secret setting
+// (BasicAuthPassword=...).
+func passwordMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("connector password", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file whose [Security] AESKeyFile to use (default: the embedded default configuration)")
+	keyFile := fs.String("keyfile", "", "key file to use instead of the configuration's")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: echo PASSWORD | connector password [-config FILE | -keyfile FILE]\n\n"+
+			"Prints the password in IDOL's encrypted form (as autpassword -e -tAES does), for a secret setting.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "connector password: unexpected argument %q (give the password on standard input)\n", fs.Arg(0))
+		return 2
+	}
+	path := *keyFile
+	if path == "" {
+		cfg, err := config.Load(*cfgPath, httpfetch.TaskKeys)
+		if err != nil {
+			fmt.Fprintf(stderr, "connector password: %v\n", err)
+			return 1
+		}
+		path = cfg.Security.AESKeyFile
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		fmt.Fprintf(stderr, "connector password: read standard input: %v\n", err)
+		return 1
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		fmt.Fprintln(stderr, "connector password: no password on standard input")
+		return 2
+	}
+	key, err := secret.EnsureKeyFile(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "connector password: %v\n", err)
+		return 1
+	}
+	v, err := key.Encrypt(pw)
+	if err != nil {
+		fmt.Fprintf(stderr, "connector password: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, v)
+	return 0
+}

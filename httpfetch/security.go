@@ -1,0 +1,260 @@
+package httpfetch
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
+)
+
+var _ fetch.Secrets = (*Repository)(nil)
+
+// keyFunc returns the key of IDOL's encrypted-password form.
+type keyFunc func() (*secret.Key, error)
+
+// keyring loads [Security] AESKeyFile when first needed: to decrypt a
+// secret given encrypted (the file must exist), or to encrypt one a
+// request gave in clear (the file is created when missing).
+type keyring struct {
+	path string
+	mu   sync.Mutex
+	key  *secret.Key
+}
+
+func (k *keyring) get(create bool) (*secret.Key, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.key != nil {
+		return k.key, nil
+	}
+	var key *secret.Key
+	var err error
+	if create {
+		key, err = secret.EnsureKeyFile(k.path)
+	} else {
+		key, err = secret.LoadKeyFile(k.path)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = fmt.Errorf("%w: [Security] AESKeyFile %s does not exist", secret.ErrDecrypt, k.path)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	k.key = key
+	return key, nil
+}
+
+// decryptKey is the keyFunc of resolve.
+func (k *keyring) decryptKey() (*secret.Key, error) { return k.get(false) }
+
+// origin normalises an origin or URL to scheme://host:port (lower case,
+// the scheme's default port written out), the form the override rules
+// compare.
+func origin(s string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return "", fmt.Errorf("%q is not an http or https origin (scheme://host[:port])", s)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Hostname()) + ":" + port, nil
+}
+
+// checkRequestSettings applies the override rules to the settings a
+// request set (fromRequest), against the task's settings from the file
+// (file) and the [Security] ceilings:
+//
+//   - a start URL must be at an origin (scheme, host, port) the task
+//     allows: OverrideUrlOrigins, else the origins of its own start URLs;
+//   - StayOnSite cannot be turned off when the file has it on;
+//   - MaxPageBytes, Concurrency and RequestTimeout cannot exceed
+//     [Security] MaxOverridePageBytes, MaxOverrideConcurrency and
+//     MaxOverrideRequestTimeout.
+func (r *Repository) checkRequestSettings(s, file *settings) error {
+	if len(s.fromRequest) == 0 {
+		return nil
+	}
+	sec := r.cfg.Security
+	bad := func(key, reason string) error {
+		q := s.fromRequest[key]
+		return q.src.err(q.value, errors.New(reason))
+	}
+	if _, ok := s.fromRequest["url"]; ok {
+		allowed := file.OverrideOrigins
+		if allowed == nil {
+			for _, u := range file.URLs {
+				if o, err := origin(u); err == nil {
+					allowed = append(allowed, o)
+				}
+			}
+		}
+		for _, u := range s.URLs {
+			if o, err := origin(u); err != nil || !containsFold(allowed, o) {
+				why := fmt.Sprintf("a request may point task %s only at %s (the origins of its configured start URLs, or its OverrideUrlOrigins)", s.Task, strings.Join(allowed, ", "))
+				if len(allowed) == 0 {
+					why = fmt.Sprintf("task %s allows no start URL from a request (set OverrideUrlOrigins in its section)", s.Task)
+				}
+				return bad("url", why)
+			}
+		}
+	}
+	if _, ok := s.fromRequest["stayonsite"]; ok && file.StayOnSite && !s.StayOnSite {
+		return bad("stayonsite", "a request cannot turn StayOnSite off when the configuration has it on")
+	}
+	if _, ok := s.fromRequest["maxpagebytes"]; ok && s.MaxPageBytes > sec.MaxOverridePageBytes {
+		return bad("maxpagebytes", fmt.Sprintf("a request may set at most [Security] MaxOverridePageBytes (%d)", sec.MaxOverridePageBytes))
+	}
+	if _, ok := s.fromRequest["concurrency"]; ok && s.Concurrency > sec.MaxOverrideConcurrency {
+		return bad("concurrency", fmt.Sprintf("a request may set at most [Security] MaxOverrideConcurrency (%d)", sec.MaxOverrideConcurrency))
+	}
+	if _, ok := s.fromRequest["requesttimeout"]; ok && s.RequestTimeout > sec.MaxOverrideRequestTimeout {
+		return bad("requesttimeout", fmt.Sprintf("a request may set at most [Security] MaxOverrideRequestTimeout (%s)", sec.MaxOverrideRequestTimeout.Round(time.Second)))
+	}
+	return nil
+}
+
+// secretParam reports whether a request parameter ([Section]Setting or
+// Setting) names a secret setting.
+func secretParam(name string) bool {
+	name = strings.TrimSpace(name)
+	if strings.HasPrefix(name, "[") {
+		end := strings.IndexByte(name, ']')
+		if end < 0 {
+			return false
+		}
+		name = name[end+1:]
+	}
+	return isSecretKey(name)
+}
+
+// Redact implements fetch.Secrets: the value of every secret setting, in
+// an override or inside a Config fragment, becomes secret.Redacted. A
+// Config value that cannot be read as a fragment is redacted whole (it
+// cannot be shown to be free of secrets).
+func (r *Repository) Redact(params messages.Params) messages.Params {
+	out := make(messages.Params, len(params))
+	for i, p := range params {
+		out[i] = p
+		name := strings.TrimSpace(p.GetName())
+		switch {
+		case secretParam(name):
+			out[i] = &messages.Param{Name: p.GetName(), Value: secret.Redacted}
+		case strings.EqualFold(name, "Config"):
+			v, err := rewriteFragment(p.GetValue(), func(string) (string, error) { return secret.Redacted, nil })
+			if err != nil {
+				v = secret.Redacted
+			}
+			if v != p.GetValue() {
+				out[i] = &messages.Param{Name: p.GetName(), Value: v}
+			}
+		}
+	}
+	return out
+}
+
+// Seal implements fetch.Secrets: every secret setting given in clear, in
+// an override or inside a Config fragment, is encrypted with [Security]
+// AESKeyFile (created when missing) in IDOL's form, which Run decrypts. A
+// value already encrypted is kept as it is.
+func (r *Repository) Seal(params messages.Params) (messages.Params, error) {
+	encrypt := func(v string) (string, error) {
+		if secret.IsEncrypted(v) {
+			return v, nil
+		}
+		k, err := r.keys.get(true)
+		if err != nil {
+			return "", fmt.Errorf("%w: cannot encrypt a secret setting: %v", messages.ErrInternal, err)
+		}
+		return k.Encrypt(v)
+	}
+	out := make(messages.Params, len(params))
+	for i, p := range params {
+		out[i] = p
+		name := strings.TrimSpace(p.GetName())
+		var v string
+		var err error
+		switch {
+		case secretParam(name):
+			v, err = encrypt(p.GetValue())
+		case strings.EqualFold(name, "Config"):
+			v, err = rewriteFragment(p.GetValue(), encrypt)
+		default:
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if v != p.GetValue() {
+			out[i] = &messages.Param{Name: p.GetName(), Value: v}
+		}
+	}
+	return out, nil
+}
+
+// rewriteFragment returns a Config value with the value of every secret
+// setting replaced by f(value). A fragment without secret settings is
+// returned as it is; one with them is written anew (same sections, keys
+// and values, comments dropped) and base64-encoded.
+func rewriteFragment(value string, f func(string) (string, error)) (string, error) {
+	data, err := decodeBase64(value)
+	if err != nil {
+		return "", err
+	}
+	frag, err := config.Parse("Config parameter", data, TaskKeys)
+	if err != nil {
+		return "", err
+	}
+	found := false
+	for _, name := range frag.SectionNames() {
+		if sec := frag.Section(name); sec != nil {
+			for _, kv := range sec.Keys {
+				found = found || isSecretKey(kv.Key)
+			}
+		}
+	}
+	if !found {
+		return value, nil
+	}
+	var b strings.Builder
+	for _, name := range frag.SectionNames() {
+		sec := frag.Section(name)
+		if sec == nil {
+			continue
+		}
+		b.WriteString("[" + name + "]\n")
+		for _, kv := range sec.Keys {
+			v := kv.Value
+			if isSecretKey(kv.Key) {
+				if v, err = f(v); err != nil {
+					return "", err
+				}
+			}
+			b.WriteString(kv.Key + "=" + quoteINI(v) + "\n")
+		}
+	}
+	return base64.StdEncoding.EncodeToString([]byte(b.String())), nil
+}
+
+// quoteINI writes a value so that the configuration reader reads it back
+// unchanged: in double quotes (which it removes), with inner quotes
+// escaped.
+func quoteINI(v string) string {
+	if v == "" || !strings.ContainsAny(v, "\"';#\\ \t") {
+		return v
+	}
+	return `"` + strings.ReplaceAll(v, `"`, `\"`) + `"`
+}

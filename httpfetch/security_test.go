@@ -1,0 +1,246 @@
+package httpfetch
+
+import (
+	"context"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
+	"github.com/connectorhq/connector/store"
+)
+
+// TestURLOverridesStayWithinTheTask: a request may point a task only at
+// the origins its configuration allows, whichever way it writes the URL,
+// so that [Task]Url cannot make the connector crawl (and then View) an
+// internal service (issue 9).
+func TestURLOverridesStayWithinTheTask(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[FetchTasks]\n0=MyTask\n1=Open\n[MyTask]\nUrl=http://127.0.0.1:8000/docs/\n"+
+		"[Open]\nUrl=http://127.0.0.1:8000/\nOverrideUrlOrigins=https://intranet.example:8443,http://127.0.0.1:9000\n"+
+		"[Bare]\nDepth=1\n")
+	ok := [][]string{
+		{"TaskSections", "MyTask", "[MyTask]Url", "http://127.0.0.1:8000/other/page"},
+		{"TaskSections", "MyTask", "[MyTask]Url0", "http://127.0.0.1:8000/a", "[MyTask]Url1", "http://127.0.0.1:8000/b"},
+		{"TaskSections", "Open", "[Open]Url", "https://intranet.example:8443/x,http://127.0.0.1:9000/"},
+	}
+	for _, kv := range ok {
+		_, err := b.repo.Validate(ActionSynchronize, params(kv...))
+		require.NoError(t, err, "%v", kv)
+	}
+	refused := []struct {
+		kv   []string
+		name string
+	}{
+		{[]string{"TaskSections", "MyTask", "[MyTask]Url", "http://127.0.0.1:8001/"}, "[MyTask] Url"},  // another port
+		{[]string{"TaskSections", "MyTask", "[MyTask]Url", "https://127.0.0.1:8000/"}, "[MyTask] Url"}, // another scheme
+		{[]string{"TaskSections", "MyTask", "[MyTask]Url", "http://localhost:8000/"}, "[MyTask] Url"},  // another host
+		{[]string{"TaskSections", "MyTask", "Url", "http://169.254.169.254/latest/"}, "Url"},           // unprefixed
+		{[]string{"TaskSections", "MyTask", "[Default]Url", "http://10.0.0.1/"}, "[Default] Url"},      // [Default]
+		{[]string{"TaskSections", "Open", "[Open]Url", "http://127.0.0.1:8000/"}, "[Open] Url"},        // OverrideUrlOrigins replaces the default
+		{[]string{"TaskSections", "Bare", "[Bare]Url", "http://127.0.0.1:8000/"}, "[Bare] Url"},        // a task without a URL allows none
+		{[]string{"TaskSections", "MyTask", "Config", fragment("[MyTask]\nUrl=http://127.0.0.1:22/\n")}, "Config [MyTask] Url"},
+		{[]string{"TaskSections", "MyTask", "[MyTask]OverrideUrlOrigins", "http://127.0.0.1:22"}, "[MyTask] OverrideUrlOrigins"},
+		{[]string{"TaskSections", "MyTask", "Config", fragment("[MyTask]\nOverrideUrlOrigins=http://x\n")}, "Config [MyTask] OverrideUrlOrigins"},
+	}
+	for _, tc := range refused {
+		_, err := b.repo.Validate(ActionSynchronize, params(tc.kv...))
+		paramErr(t, err, tc.name)
+	}
+	// View takes the same overrides, under the same rules.
+	id := EncodeIdentifier("MYTASK", "http://127.0.0.1:8000/docs/")
+	_, err := b.repo.View(context.Background(), id, params("[MyTask]Url", "http://127.0.0.1:8001/"))
+	paramErr(t, err, "[MyTask] Url")
+}
+
+// TestOverrideCeilings: numeric overrides that size memory, connections
+// or waiting are bounded by [Security] ceilings (issue 9: MaxPageBytes had
+// no upper bound).
+func TestOverrideCeilings(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:8000/\nMaxPageBytes=1000000000\n")
+	for _, kv := range [][]string{
+		{"MaxPageBytes", "67108864"}, {"Concurrency", "16"}, {"RequestTimeout", "5m"},
+	} {
+		_, err := b.repo.Validate(ActionSynchronize, params(kv...))
+		require.NoError(t, err, "%v", kv)
+	}
+	for _, kv := range [][]string{
+		{"MaxPageBytes", "67108865"}, {"[MyTask]Concurrency", "17"}, {"RequestTimeout", "301"},
+		{"Config", fragment("[Default]\nMaxPageBytes=1099511627776\n")},
+	} {
+		_, err := b.repo.Validate(ActionSynchronize, params(kv...))
+		require.ErrorIs(t, err, messages.ErrInvalidParam, "%v", kv)
+		require.ErrorContains(t, err, "[Security] MaxOverride", "%v", kv)
+	}
+	// The file's own value is not a request's: it stands.
+	_, err := b.repo.Validate(ActionSynchronize, nil)
+	require.NoError(t, err)
+	// The ceilings are configurable.
+	b2 := setup(t, "[Security]\nMaxOverridePageBytes=1024\n[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:8000/\n")
+	_, err = b2.repo.Validate(ActionSynchronize, params("MaxPageBytes", "2048"))
+	require.ErrorContains(t, err, "[Security] MaxOverridePageBytes (1024)")
+}
+
+// basicSite requires HTTP Basic credentials user:pass on every page.
+func basicSite(t *testing.T, user, pass string) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var denied atomic.Int32
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		if !ok || u != user || p != pass {
+			denied.Add(1)
+			w.Header().Set("WWW-Authenticate", `Basic realm="t"`)
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		if r.URL.Path == "/" {
+			_, _ = w.Write([]byte(`<html><head><title>Home</title></head><body><a href="/two">two</a></body></html>`))
+			return
+		}
+		_, _ = w.Write([]byte(`<html><head><title>Two</title></head><body>two</body></html>`))
+	}))
+	t.Cleanup(s.Close)
+	return s, &denied
+}
+
+// TestSecretSettings: a password given as an override is sealed (IDOL's
+// encrypted form) for the queue and the store, shown redacted, used in
+// clear for the crawl, and never in an error; one given encrypted in the
+// file is decrypted with [Security] AESKeyFile.
+func TestSecretSettings(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keyPath := filepath.Join(dir, "aes.ky")
+	s, denied := basicSite(t, "crawler", "pa ss\"word")
+	cfg := "[Security]\nAESKeyFile=" + keyPath + "\n[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=" + s.URL + "/\nBasicAuthUsername=crawler\n"
+	b := setup(t, cfg)
+
+	const clear = "pa ss\"word"
+	p := params("[MyTask]BasicAuthPassword", clear, "Config", fragment("[MyTask]\nDepth=3\nBasicAuthPassword=\""+strings.ReplaceAll(clear, `"`, `\"`)+"\"\n"))
+	tasks, err := b.repo.Validate(ActionSynchronize, p)
+	require.NoError(t, err)
+	sealed, err := b.repo.Seal(p)
+	require.NoError(t, err)
+	require.Equal(t, clear, p[0].Value, "Seal does not change its input")
+	require.True(t, secret.IsEncrypted(sealed[0].Value))
+	frag, err := base64.StdEncoding.DecodeString(sealed[1].Value)
+	require.NoError(t, err)
+	require.NotContains(t, string(frag), "pa ss")
+	require.Contains(t, string(frag), "Depth=3")
+	again, err := b.repo.Seal(sealed)
+	require.NoError(t, err)
+	require.Equal(t, sealed, again, "sealing twice changes nothing")
+
+	shown := b.repo.Redact(sealed)
+	require.Equal(t, secret.Redacted, shown[0].Value)
+	frag, err = base64.StdEncoding.DecodeString(shown[1].Value)
+	require.NoError(t, err)
+	require.Contains(t, string(frag), "BasicAuthPassword="+secret.Redacted)
+	shown = b.repo.Redact(p) // clear values too
+	require.Equal(t, secret.Redacted, shown[0].Value)
+	frag, err = base64.StdEncoding.DecodeString(shown[1].Value)
+	require.NoError(t, err)
+	require.NotContains(t, string(frag), "pa ss")
+
+	// Run gets the sealed parameters (as the queue stores them) and the
+	// site gets the clear password.
+	job := fetch.NewJob("token", ActionSynchronize, sealed, tasks)
+	_, err = b.repo.Run(context.Background(), job)
+	require.NoError(t, err)
+	require.Equal(t, cnt{Seen: 2, Added: 2, IngestAdded: 2}, countsOf(job, "MYTASK"))
+	require.Zero(t, denied.Load())
+
+	// Without the password the site refuses.
+	job, _ = b.run(t, ActionSynchronize, nil)
+	require.NotZero(t, countsOf(job, "MYTASK").Errors)
+
+	// Errors never quote a secret value.
+	basic := base64.StdEncoding.EncodeToString([]byte("[PASSWORD]\nType=Basic\nPassword=c2VjcmV0\n"))
+	for _, v := range []string{basic, "line\nbreak-secret"} {
+		_, err = b.repo.Validate(ActionSynchronize, params("BasicAuthPassword", v))
+		pe := paramErr(t, err, "BasicAuthPassword")
+		require.Equal(t, secret.Redacted, pe.Value)
+		require.NotContains(t, err.Error(), "c2VjcmV0")
+		require.NotContains(t, err.Error(), "break-secret")
+	}
+	_, err = b.repo.Validate(ActionSynchronize, params("Password", "hunter2"))
+	require.NotContains(t, err.Error(), "hunter2", "an unknown parameter that looks secret")
+
+	// The file may hold the password encrypted with the key file (as
+	// autpassword -e -tAES writes it).
+	k, err := secret.LoadKeyFile(keyPath) // Seal created it
+	require.NoError(t, err)
+	enc, err := k.Encrypt(clear)
+	require.NoError(t, err)
+	b2 := setup(t, cfg+"BasicAuthPassword="+enc+"\n")
+	job, _ = b2.run(t, ActionSynchronize, nil)
+	require.Equal(t, cnt{Seen: 2, Added: 2, IngestAdded: 2}, countsOf(job, "MYTASK"))
+
+	// ... and not with another key: start-up names the key, not the value.
+	other, err := secret.EnsureKeyFile(filepath.Join(dir, "other.ky"))
+	require.NoError(t, err)
+	enc2, err := other.Encrypt(clear)
+	require.NoError(t, err)
+	c, err := config.Parse("test.cfg", []byte(cfg+"BasicAuthPassword="+enc2+"\n"), TaskKeys)
+	require.NoError(t, err)
+	st, err := store.Open(store.Config{InMemory: true})
+	require.NoError(t, err)
+	defer st.Close()
+	_, err = New(Options{Config: c, Store: st})
+	var ce *config.Error
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "BasicAuthPassword", ce.Key)
+	require.ErrorContains(t, err, "was not encrypted with the key in "+k.Path())
+	require.NotContains(t, err.Error(), enc2)
+}
+
+// TestURLPasswordsRefused: a start URL with a password would put it in
+// every document's reference, the datastore and the logs; it is refused
+// without being quoted.
+func TestURLPasswordsRefused(t *testing.T) {
+	t.Parallel()
+	_, err := config.Parse("test.cfg", []byte("[FetchTasks]\n0=T\n[T]\nUrl=http://u:topsecret@127.0.0.1/\n"), TaskKeys)
+	require.ErrorContains(t, err, "must not carry a password")
+	require.NotContains(t, err.Error(), "topsecret")
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:8000/\n")
+	_, err = b.repo.Validate(ActionSynchronize, params("[MyTask]Url", "http://u:topsecret@127.0.0.1:8000/"))
+	pe := paramErr(t, err, "[MyTask] Url")
+	require.Equal(t, "http://u:[REDACTED]@127.0.0.1:8000/", pe.Value)
+	require.NotContains(t, err.Error(), "topsecret")
+}
+
+// TestDeniedAddressesAtCrawl: a link to a denied address (the default
+// list denies link-local and metadata addresses; here a loopback alias
+// stands in for 169.254.169.254) is never fetched, even with StayOnSite
+// off.
+func TestDeniedAddressesAtCrawl(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	require.NoError(t, err)
+	var hits atomic.Int32
+	md := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		_, _ = w.Write([]byte("credentials"))
+	}))
+	md.Listener = ln
+	md.Start()
+	t.Cleanup(md.Close)
+	s := newSite(t, map[string]*page{"/": htmlPage("Home", md.URL+"/latest/meta-data/")})
+	b := setup(t, siteConfig(s, "StayOnSite=false")+"[Security]\nDeniedAddresses=127.0.0.2,169.254.0.0/16\n")
+	job := b.sync(t)
+	require.Zero(t, hits.Load())
+	require.Equal(t, uint64(1), countsOf(job, "MYTASK").Errors)
+	require.Equal(t, uint64(1), countsOf(job, "MYTASK").Seen)
+}
