@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -151,49 +150,19 @@ func (r *Repository) collectTask(ctx context.Context, job *fetch.Job, p *plan, t
 			{Name: FieldIdentifier, Value: EncodeIdentifier(task, e.id.Reference)},
 			{Name: FieldCollectTime, Value: unixString(r.now())},
 		}, e.metadata...)}
-		if err := writeCollected(dest, name, f.page.Body, side); err != nil {
+		var idx bytes.Buffer
+		if err := ingest.WriteIDX(&idx, side); err != nil {
+			cnt.Errors.Add(1)
+			o.failure(e.raw, fmt.Sprintf("httpfetch: collect: sidecar: %v", err))
+			continue
+		}
+		if err := r.writeCollected(dest, name, f.page.Body, idx.Bytes()); err != nil {
 			cnt.Errors.Add(1)
 			o.failure(e.raw, err.Error())
 			continue
 		}
 		cnt.Collected.Add(1)
 		o.success(e.raw)
-	}
-	return nil
-}
-
-// writeCollected writes data to dir/name and the sidecar to
-// dir/name.idx, each through a temporary file renamed into place.
-func writeCollected(dir, name string, data []byte, side *ingest.Document) error {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("httpfetch: collect: %w", err)
-	}
-	var idx bytes.Buffer
-	if err := ingest.WriteIDX(&idx, side); err != nil {
-		return fmt.Errorf("httpfetch: collect: sidecar: %w", err)
-	}
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{name, data}, {name + ".idx", idx.Bytes()}} {
-		tmp, err := os.CreateTemp(dir, ".collect-*.tmp")
-		if err != nil {
-			return fmt.Errorf("httpfetch: collect: %w", err)
-		}
-		_, werr := tmp.Write(f.data)
-		if werr == nil {
-			werr = tmp.Sync()
-		}
-		if cerr := tmp.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr == nil {
-			werr = os.Rename(tmp.Name(), filepath.Join(dir, f.name))
-		}
-		if werr != nil {
-			_ = os.Remove(tmp.Name())
-			return fmt.Errorf("httpfetch: collect: write %s: %w", filepath.Join(dir, f.name), werr)
-		}
 	}
 	return nil
 }
@@ -376,7 +345,7 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 			}
 			o.success(id)
 			if b.d.fileType == "tempfile" {
-				if rerr := os.Remove(b.d.path); rerr != nil {
+				if rerr := r.removeInsertFile(b.d.path); rerr != nil {
 					r.log.Warn("cannot remove an inserted temporary file", "path", b.d.path, "error", rerr)
 				}
 			}
@@ -397,7 +366,7 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 		if err := job.Checkpoint(ctx); err != nil {
 			return o.elements(), err // stopped: what is not delivered yet is dropped
 		}
-		doc, err := d.document(task)
+		doc, err := r.insertDocument(&d, task, p.set[task].MaxPageBytes)
 		if err != nil {
 			cnt.Errors.Add(1)
 			id := EncodeIdentifier(task, d.reference)
@@ -416,9 +385,9 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 	return o.elements(), nil
 }
 
-// document builds the document to insert, reading a file when <type> is
-// file or tempfile.
-func (d *insertDoc) document(task string) (*ingest.Document, error) {
+// insertDocument builds the document to insert, reading a file (at most
+// limit bytes, the task's MaxPageBytes) when <type> is file or tempfile.
+func (r *Repository) insertDocument(d *insertDoc, task string, limit int64) (*ingest.Document, error) {
 	doc := &ingest.Document{Reference: d.reference, Fields: []ingest.Field{{Name: FieldIdentifier, Value: EncodeIdentifier(task, d.reference)}}}
 	if d.displayName != "" {
 		doc.Fields = append(doc.Fields, ingest.Field{Name: FieldFileName, Value: d.displayName})
@@ -432,9 +401,9 @@ func (d *insertDoc) document(task string) (*ingest.Document, error) {
 	case "content":
 		data = d.content
 	case "file", "tempfile":
-		b, err := os.ReadFile(d.path)
+		b, err := r.readInsertFile(d.path, limit)
 		if err != nil {
-			return nil, fmt.Errorf("httpfetch: insert: %w", err)
+			return nil, err
 		}
 		data = b
 	default:

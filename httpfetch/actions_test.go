@@ -81,8 +81,8 @@ func crawled(t *testing.T, opts ...setupOpts) (*bundle, *site) {
 
 func TestCollect(t *testing.T) {
 	t.Parallel()
-	b, s := crawled(t)
-	dest := t.TempDir()
+	dest, other := t.TempDir(), t.TempDir()
+	b, s := crawled(t, setupOpts{extra: "[Security]\nCollectFolders=" + dest + "," + other + "\n"})
 	a := EncodeIdentifier("MyTask", s.URL+"/a")
 	pdf := EncodeIdentifier("MyTask", s.URL+"/doc.pdf")
 	unknown := EncodeIdentifier("MyTask", s.URL+"/never-crawled")
@@ -117,7 +117,6 @@ func TestCollect(t *testing.T) {
 
 	// IdentifiersXML: per-item destination, file name and metadata; a page
 	// gone from the site fails.
-	other := t.TempDir()
 	s.set("/a", nil)
 	xml := `<identifiersXML><identifier value="` + pdf + `" destination="` + other + `" filename="mine.pdf"><metadata name="EXTRA" value="1"/></identifier>` +
 		`<identifier value="` + a + `"/></identifiersXML>`
@@ -211,8 +210,8 @@ func TestDelete(t *testing.T) {
 
 func TestInsert(t *testing.T) {
 	t.Parallel()
-	b, _ := crawled(t)
 	dir := t.TempDir()
+	b, _ := crawled(t, setupOpts{extra: "[Security]\nInsertFolders=" + dir + "\nAllowTempFileDeletion=true\n"})
 	tmp := filepath.Join(dir, "upload.txt")
 	require.NoError(t, os.WriteFile(tmp, []byte("from a temp file"), 0o600))
 	keep := filepath.Join(dir, "keep.html")

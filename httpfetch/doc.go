@@ -30,8 +30,11 @@
 //     crawling). Tasks run one after the other. No result element, unless
 //     Identifiers is given (then <tasks>).
 //   - COLLECT: Identifiers (CSV) or IdentifiersXML (per item destination,
-//     filename and metadata), Destination (folder, created if needed),
-//     ConfigSection (optional: every identifier must belong to it). Each
+//     filename and metadata), Destination (folder, created if needed;
+//     inside [Security] CollectFolders: a relative one in the first of
+//     them, an absolute one must lie in one, written through os.Root so
+//     that no link leads out), ConfigSection (optional: every identifier
+//     must belong to it). Each
 //     page is fetched now and written to the folder as
 //     "<12 hex digits of the URL's SHA-256>_<last path segment>" (or the
 //     XML's filename) with an IDX sidecar "<name>.idx" holding
@@ -56,7 +59,12 @@
 //     result <tasks>.
 //   - INSERT: ConfigSection, InsertXML (see parseInsertXML: reference,
 //     metadata, file of type content, drecontent, file or tempfile,
-//     displayname, insert_id). Needs a target. Documents go straight to
+//     displayname, insert_id). A file or tempfile path must be inside
+//     [Security] InsertFolders (read through os.Root, regular files only,
+//     at most the task's MaxPageBytes); any other path gets one error that
+//     does not tell whether the file exists. tempfile (which deletes the
+//     file once delivered) needs [Security] AllowTempFileDeletion. Needs a
+//     target. Documents go straight to
 //     the target with AUTN_IDENTIFIER and DREFILENAME (displayname); text
 //     and HTML become DRECONTENT, other files Source bytes. They are not
 //     recorded in the datastore, so no Synchronize lists or deletes them.
@@ -71,6 +79,13 @@
 //     record and sent with every later version (a field of the same name
 //     replaces the earlier one). Counts updated, ingestupdated; result
 //     <tasks>.
+//
+// Request overrides are bounded (see checkRequestSettings): start URLs
+// stay at the task's origins, StayOnSite stays on, and MaxPageBytes,
+// Concurrency and RequestTimeout stay under the [Security] ceilings. The
+// crawl refuses [Security] DeniedAddresses where it dials. Secret
+// settings (BasicAuthPassword) may be given in IDOL's encrypted form; the
+// Repository implements fetch.Secrets to seal and redact them.
 //
 // Results are <tasks><success>ID</success>...<failed message="why">ID
 // </failed>...</tasks>, success entries first as connectors.xsd orders

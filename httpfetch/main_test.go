@@ -408,6 +408,7 @@ type setupOpts struct {
 	store    store.Store
 	client   *http.Client
 	logger   *slog.Logger // default quietLogger()
+	extra    string       // configuration text appended (e.g. a [Security] section)
 }
 
 // setup builds a repository from configuration text.
@@ -417,7 +418,7 @@ func setup(t testing.TB, cfgText string, opts ...setupOpts) *bundle {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	cfg, err := config.Parse("test.cfg", []byte(cfgText), TaskKeys)
+	cfg, err := config.Parse("test.cfg", []byte(cfgText+"\n"+o.extra), TaskKeys)
 	require.NoError(t, err)
 	b := &bundle{cfg: cfg, st: o.store}
 	if b.st == nil {

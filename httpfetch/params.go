@@ -3,7 +3,6 @@ package httpfetch
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -432,13 +431,11 @@ func (d *insertDoc) readFile(f *xnode) error {
 	case "drecontent":
 		d.content = []byte(raw)
 	case "file", "tempfile":
+		// A path on the server: Validate checks it against [Security]
+		// InsertFolders (checkInsertFiles), touching nothing outside them.
 		d.path = strings.TrimSpace(raw)
-		st, err := os.Stat(d.path)
-		if err != nil {
-			return fmt.Errorf("<file><content> %q: %v", d.path, errors.Unwrap(err))
-		}
-		if !st.Mode().IsRegular() {
-			return fmt.Errorf("<file><content> %q is not a regular file", d.path)
+		if d.path == "" {
+			return errors.New("<file><content> must name a file")
 		}
 	case "dataid":
 		return errors.New("<file><type>dataid</type> is not supported (no Data Server)")

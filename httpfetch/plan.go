@@ -3,7 +3,6 @@ package httpfetch
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/connectorhq/connector/config"
@@ -94,7 +93,7 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 			return nil, err
 		}
 		p.destination = strings.TrimSpace(req.own.Value("Destination"))
-		if err := checkDestination(p); err != nil {
+		if err := r.checkDestination(p); err != nil {
 			return nil, err
 		}
 		for _, e := range p.ids {
@@ -134,6 +133,9 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 			return nil, messages.Missing("InsertXML")
 		}
 		if p.inserts, err = parseInsertXML(v); err != nil {
+			return nil, err
+		}
+		if err := r.checkInsertFiles(p.inserts); err != nil {
 			return nil, err
 		}
 		p.addTask(configSection)
@@ -265,28 +267,23 @@ func (r *Repository) checkIdentifiers(name string, ids []idEntry, configSection 
 	return nil
 }
 
-// checkDestination requires a Collect destination for every identifier and
-// refuses one that exists and is not a folder.
-func checkDestination(p *plan) error {
-	check := func(name, dir string) error {
-		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
-			return messages.Invalid(name, dir, "exists and is not a folder")
-		}
-		return nil
-	}
+// checkDestination requires a Collect destination for every identifier,
+// inside [Security] CollectFolders. It touches no file: whether the folder
+// exists is found out (and it is created) when the action runs.
+func (r *Repository) checkDestination(p *plan) error {
 	if p.destination != "" {
-		if err := check("Destination", p.destination); err != nil {
+		if err := r.collectDestination("Destination", p.destination); err != nil {
 			return err
 		}
 	}
 	for _, e := range p.ids {
 		switch {
 		case e.destination != "":
-			if err := check("IdentifiersXML", e.destination); err != nil {
+			if err := r.collectDestination("IdentifiersXML", e.destination); err != nil {
 				return err
 			}
 		case p.destination == "":
-			return &messages.ParamError{Name: "Destination", Missing: true, Reason: "Collect writes the items to this folder"}
+			return &messages.ParamError{Name: "Destination", Missing: true, Reason: "Collect writes the items to this folder (inside [Security] CollectFolders)"}
 		}
 	}
 	return nil

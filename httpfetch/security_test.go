@@ -1,14 +1,17 @@
 package httpfetch
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -243,4 +246,105 @@ func TestDeniedAddressesAtCrawl(t *testing.T) {
 	require.Zero(t, hits.Load())
 	require.Equal(t, uint64(1), countsOf(job, "MYTASK").Errors)
 	require.Equal(t, uint64(1), countsOf(job, "MYTASK").Seen)
+}
+
+// TestInsertReadsOnlyAllowedFiles is the regression test of Insert
+// reading any file the server could read (/etc/shadow into an IDX the
+// client can read) and telling whether a file exists: every path outside
+// [Security] InsertFolders, through a symbolic link out of it, missing, or
+// not a regular file gets the same refusal, and nothing outside is read.
+func TestInsertReadsOnlyAllowedFiles(t *testing.T) {
+	t.Parallel()
+	inbox, outside := t.TempDir(), t.TempDir()
+	secretFile := filepath.Join(outside, "shadow")
+	require.NoError(t, os.WriteFile(secretFile, []byte("root:$6$hash"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(inbox, "ok.txt"), []byte("fine"), 0o600))
+	require.NoError(t, os.Symlink(secretFile, filepath.Join(inbox, "link.txt")))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(inbox, "fifo"), 0o600))
+	require.NoError(t, os.Mkdir(filepath.Join(inbox, "dir"), 0o700))
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:8000/\nMaxPageBytes=64\n",
+		setupOpts{extra: "[Security]\nInsertFolders=" + inbox + "\n"})
+	insert := func(typ, path string) error {
+		xml := `<insert><reference>r</reference><file><type>` + typ + `</type><content>` + path + `</content></file></insert>`
+		_, err := b.repo.Validate(ActionInsert, params("ConfigSection", "MyTask", "InsertXML", xml))
+		return err
+	}
+	require.NoError(t, insert("file", filepath.Join(inbox, "ok.txt")))
+	require.NoError(t, insert("file", "ok.txt"), "a relative path is inside the first folder")
+	var msgs []string
+	for _, p := range []string{
+		secretFile, "/etc/passwd", filepath.Join(outside, "missing"), filepath.Join(inbox, "missing"),
+		filepath.Join(inbox, "link.txt"), "../" + filepath.Base(outside) + "/shadow", filepath.Join(inbox, "..", filepath.Base(outside), "shadow"),
+		filepath.Join(inbox, "fifo"), filepath.Join(inbox, "dir"), inbox, "/dev/zero",
+	} {
+		err := insert("file", p)
+		pe := paramErr(t, err, "InsertXML")
+		msgs = append(msgs, pe.Reason)
+	}
+	for _, m := range msgs {
+		require.Equal(t, errInsertFile.Error(), m, "one error, whatever the reason")
+	}
+	// tempfile deletes the file: it needs an explicit setting.
+	err := insert("tempfile", filepath.Join(inbox, "ok.txt"))
+	require.ErrorContains(t, err, "[Security] AllowTempFileDeletion=true")
+	_, err = os.Stat(filepath.Join(inbox, "ok.txt"))
+	require.NoError(t, err)
+
+	// A file above MaxPageBytes is refused when the action runs, without
+	// being read whole.
+	require.NoError(t, os.WriteFile(filepath.Join(inbox, "big.txt"), bytes.Repeat([]byte("x"), 65), 0o600))
+	job, res := b.run(t, ActionInsert, params("ConfigSection", "MyTask", "InsertXML",
+		`<insert><reference>big</reference><file><type>file</type><content>big.txt</content></file></insert>`))
+	_, failed := results(t, res)
+	require.Contains(t, failed[EncodeIdentifier("MYTASK", "big")], "larger than MaxPageBytes (64 bytes)")
+	require.Equal(t, uint64(1), countsOf(job, "MYTASK").Errors)
+
+	// With the default settings, only DataDirectory/insert is readable.
+	data := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(data, "insert"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(data, "insert", "in.txt"), []byte("in"), 0o600))
+	d := setup(t, "[Server]\nDataDirectory="+data+"\n[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:8000/\n")
+	_, err = d.repo.Validate(ActionInsert, params("ConfigSection", "MyTask", "InsertXML",
+		`<insert><reference>r</reference><file><content>in.txt</content></file></insert>`))
+	require.NoError(t, err)
+	_, err = d.repo.Validate(ActionInsert, params("ConfigSection", "MyTask", "InsertXML",
+		`<insert><reference>r</reference><file><content>`+secretFile+`</content></file></insert>`))
+	paramErr(t, err, "InsertXML")
+}
+
+// TestCollectWritesOnlyIntoAllowedFolders is the regression test of
+// Collect writing a fetched page anywhere (over an authorized_keys file):
+// a destination outside [Security] CollectFolders is refused, and a
+// symbolic link inside one that leads out is not followed.
+func TestCollectWritesOnlyIntoAllowedFolders(t *testing.T) {
+	t.Parallel()
+	out, outside := t.TempDir(), t.TempDir()
+	require.NoError(t, os.Symlink(outside, filepath.Join(out, "escape")))
+	b, s := crawled(t, setupOpts{extra: "[Security]\nCollectFolders=" + out + "\n"})
+	a := EncodeIdentifier("MyTask", s.URL+"/a")
+	for _, dest := range []string{outside, "/root/.ssh", "../" + filepath.Base(outside), filepath.Join(out, "..")} {
+		_, err := b.repo.Validate(ActionCollect, params("Identifiers", a, "Destination", dest))
+		pe := paramErr(t, err, "Destination")
+		require.Equal(t, errCollectFolder.Error(), pe.Reason)
+	}
+	xml := `<identifier value="` + a + `" destination="` + outside + `" filename="authorized_keys"/>`
+	_, err := b.repo.Validate(ActionCollect, params("IdentifiersXML", xml))
+	paramErr(t, err, "IdentifiersXML")
+
+	// Through a link that leads out of the folder: the write fails.
+	_, res := b.run(t, ActionCollect, params("IdentifiersXML",
+		`<identifier value="`+a+`" destination="escape" filename="authorized_keys"/>`))
+	_, failed := results(t, res)
+	require.Contains(t, failed[a], "collect")
+	entries, err := os.ReadDir(outside)
+	require.NoError(t, err)
+	require.Empty(t, entries, "nothing was written outside the folder")
+
+	// Inside, relative destinations are created.
+	_, res = b.run(t, ActionCollect, params("Identifiers", a, "Destination", "sub/dir"))
+	ok, _ := results(t, res)
+	require.Equal(t, []string{a}, ok)
+	files, err := filepath.Glob(filepath.Join(out, "sub", "dir", "*_a"))
+	require.NoError(t, err)
+	require.Len(t, files, 1)
 }

@@ -199,7 +199,7 @@ func TestValidateTasks(t *testing.T) {
 		{ActionSynchronize, []string{"TaskSections", "extra, one,ONE"}, []string{"EXTRA", "ONE"}},
 		{ActionSynchronize, []string{"ConfigSection", "two"}, []string{"TWO"}},
 		{ActionSynchronize, []string{"Identifiers", two + "," + one}, []string{"TWO", "ONE"}},
-		{ActionCollect, []string{"Identifiers", one + "," + two, "Destination", t.TempDir()}, []string{"ONE", "TWO"}},
+		{ActionCollect, []string{"Identifiers", one + "," + two, "Destination", "collected"}, []string{"ONE", "TWO"}},
 		{ActionIdentifiers, []string{"ConfigSection", "extra"}, []string{"EXTRA"}},
 		{ActionDelete, []string{"Identifiers", two}, []string{"TWO"}},
 		{ActionInsert, []string{"ConfigSection", "One", "InsertXML", "<insert><reference>r</reference></insert>"}, []string{"ONE"}},
