@@ -106,7 +106,7 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 		sentinel     error
 	}{
 		{"unknown key", "[Server]\nPotr=1\n", 2, "Server", "Potr",
-			"config c.cfg:2: [Server] Potr: unknown key (did you mean Port?); [Server] takes Host, Port, DataDirectory, MaxRequestBytes, ReadTimeout, WriteTimeout, IdleTimeout, RequestLogSize, ShutdownTimeout", ErrUnknownKey},
+			"config c.cfg:2: [Server] Potr: unknown key (did you mean Port?); [Server] takes Host, Port, DataDirectory, MaxRequestBytes, MaxRequestParameters, ReadTimeout, WriteTimeout, IdleTimeout, RequestLogSize, ShutdownTimeout", ErrUnknownKey},
 		{"bad port", "[Server]\nPort=http\n", 2, "Server", "Port",
 			`config c.cfg:2: [Server] Port: "http" is not a whole number (expected 0 to 65535)`, nil},
 		{"port out of range", "\n[Server]\n\nPort=70000\n", 4, "Server", "Port",
@@ -132,7 +132,7 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 		{"fetchtasks beyond", "[FetchTasks]\nNumber=1\n0=A\n3=B\n", 4, "FetchTasks", "3",
 			"config c.cfg:4: [FetchTasks] 3: task index 3 is not below Number=1", nil},
 		{"reserved task name", "[FetchTasks]\n0=Server\n", 2, "FetchTasks", "0",
-			`config c.cfg:2: [FetchTasks] 0: task name "Server" is a reserved section name ([Server], [Actions], [Logging], [Ingestion], [FetchTasks], [Default] are not tasks)`, nil},
+			`config c.cfg:2: [FetchTasks] 0: task name "Server" is a reserved section name ([Server], [Actions], [Logging], [Ingestion], [Security], [FetchTasks], [Default] are not tasks)`, nil},
 		{"bad level", "[Logging]\nLogLevel=loud\n", 2, "Logging", "LogLevel",
 			`config c.cfg:2: [Logging] LogLevel: "loud" is not one of debug, info, warn, error (expected one of them, in any case)`, nil},
 		{"cfs without host", "[Ingestion]\nIngesterType=CFS\n", 2, "Ingestion", "IngesterType",
@@ -164,11 +164,11 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 
 		// Sections.
 		{"misspelled system section", "[Servr]\nPort=7001\n", 1, "Servr", "",
-			"config c.cfg:1: [Servr]: unknown section (did you mean [Server]?): expected one of [Server], [Actions], [Logging], [Ingestion], [FetchTasks], [Default], or a fetch task section", ErrUnknownSection},
+			"config c.cfg:1: [Servr]: unknown section (did you mean [Server]?): expected one of [Server], [Actions], [Logging], [Ingestion], [Security], [FetchTasks], [Default], or a fetch task section", ErrUnknownSection},
 		{"misspelled Default with task keys", "[Defualt]\nDepth=2\n", 1, "Defualt", "",
 			"config c.cfg:1: [Defualt]: unknown section (did you mean [Default]?)", ErrUnknownSection},
 		{"system keys in an unknown section", "[Web]\nHost=0.0.0.0\n", 2, "Web", "Host",
-			"config c.cfg:2: [Web] Host: unknown section: Host is a key of [Server], not a fetch task setting (did you mean [Server]?); expected one of [Server], [Actions], [Logging], [Ingestion], [FetchTasks], [Default], or a fetch task section", ErrUnknownSection},
+			"config c.cfg:2: [Web] Host: unknown section: Host is a key of [Server], not a fetch task setting (did you mean [Server]?); expected one of [Server], [Actions], [Logging], [Ingestion], [Security], [FetchTasks], [Default], or a fetch task section", ErrUnknownSection},
 		{"listed task misspelled", "[FetchTasks]\n0=Docs\n[Dcos]\nUrl=http://x/\n", 2, "FetchTasks", "0",
 			"config c.cfg:2: [FetchTasks] 0: task Docs has no section [Docs] (did you mean [Dcos]?)", nil},
 	} {
