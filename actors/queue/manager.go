@@ -76,6 +76,7 @@ type entry struct {
 	endedMs   int64
 	heapIdx   int    // index in the wait heap, -1 when not waiting
 	slot      bool   // holds a thread: dispatched and not yet released
+	thread    int    // the worker thread's number (1..MaximumThreads) while slot
 	live      bool   // a worker is running it (reported by the task)
 	deferred  bool   // retention wanted it gone while its worker unwound
 	crash     string // set when the actor failed outside the middleware
@@ -95,8 +96,9 @@ type manager struct {
 
 	entries  map[uuid.UUID]*entry
 	waiting  waitHeap
-	running  int // slots held
-	nwait    int // actions for which entry.waiting() holds
+	running  int      // slots held
+	threads  []*entry // worker threads by number-1: the action holding each, or nil
+	nwait    int      // actions for which entry.waiting() holds
 	byState  [8]int
 	paused   bool
 	seq      uint64
@@ -182,6 +184,7 @@ func newManager(cfg Config, sh *shared, root *actor.RootContext) *manager {
 		root:    root,
 		upper:   strings.ToUpper(cfg.Name),
 		entries: make(map[uuid.UUID]*entry),
+		threads: make([]*entry, cfg.MaximumThreads),
 	}
 	m.props = actor.PropsFromProducer(newTask,
 		actor.WithReceiverMiddleware(recoverMiddleware),
@@ -215,6 +218,8 @@ func (m *manager) receive(ctx actor.Context) {
 		ctx.Respond(m.list(msg))
 	case *messages.QueueStatusRequest:
 		ctx.Respond(m.queueStatus())
+	case *messages.ThreadStatusRequest:
+		ctx.Respond(m.threadStatus())
 	case *messages.PauseQueue:
 		m.pauseQueue(ctx)
 		m.answerQueue(ctx)
@@ -273,6 +278,7 @@ func (m *manager) childFailed(ctx actor.Context, msg *childFailed) {
 		// thread now rather than never.
 		e.slot = false
 		m.running--
+		m.freeThread(e.id)
 	}
 	st := m.tombstoneStatus(e)
 	if !messages.Terminal(e.state) {
@@ -368,8 +374,42 @@ func (m *manager) dispatch(ctx actor.Context) {
 		e := heap.Pop(&m.waiting).(*entry)
 		e.slot = true
 		m.running++
+		m.takeThread(e)
 		ctx.Send(e.pid, startMsg)
 	}
+}
+
+// takeThread gives e the lowest-numbered free worker thread.
+func (m *manager) takeThread(e *entry) {
+	for i, t := range m.threads {
+		if t == nil {
+			m.threads[i], e.thread = e, i+1
+			return
+		}
+	}
+}
+
+// freeThread frees the worker thread of action id (whose entry may be
+// gone already).
+func (m *manager) freeThread(id uuid.UUID) {
+	for i, t := range m.threads {
+		if t != nil && t.id == id {
+			m.threads[i], t.thread = nil, 0
+			return
+		}
+	}
+}
+
+// threadStatus lists the worker threads and the action each runs.
+func (m *manager) threadStatus() *messages.ThreadStatusReply {
+	r := &messages.ThreadStatusReply{Queue: m.cfg.Name, Threads: make([]*messages.WorkerThread, len(m.threads))}
+	for i, e := range m.threads {
+		r.Threads[i] = &messages.WorkerThread{Number: uint32(i + 1)}
+		if e != nil {
+			r.Threads[i].Id = e.id.String()
+		}
+	}
+	return r
 }
 
 func (m *manager) move(e *entry, s messages.State) {
@@ -442,6 +482,7 @@ func (m *manager) released(ctx actor.Context, msg *slotReleased) {
 		e.slot = false
 	}
 	m.running--
+	m.freeThread(msg.id)
 	if e != nil && e.deferred {
 		// Retention passed it while its worker unwound: it goes now, or
 		// back to the end of the line if there is room again.

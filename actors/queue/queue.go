@@ -337,6 +337,50 @@ func (q *Queue) Resume() (*messages.QueueStatusReply, error) {
 	return q.queueReply(&messages.ResumeQueue{}, -1)
 }
 
+// Thread is one of the queue's worker threads and the action it runs
+// (nil when idle).
+type Thread struct {
+	Number int // 1..MaximumThreads
+	Action *messages.ActionStatus
+}
+
+// ThreadStatus returns the queue's worker threads (MaximumThreads of
+// them), by number, each with the status of the action it runs. An action
+// keeps its thread, and its number, from the moment it is dispatched until
+// its worker has exited: a stopped action holds its thread while its work
+// unwinds. Each busy thread's status comes from its action's actor.
+func (q *Queue) ThreadStatus() ([]Thread, error) {
+	res, err := q.ask(q.pid, &messages.ThreadStatusRequest{})
+	if err != nil {
+		return nil, err
+	}
+	r, ok := res.(*messages.ThreadStatusReply)
+	if !ok {
+		return nil, fmt.Errorf("queue: unexpected reply %T: %w", res, messages.ErrInternal)
+	}
+	if err := messages.Err(r.Code, r.Message); err != nil {
+		return nil, err
+	}
+	out := make([]Thread, len(r.Threads))
+	for i, th := range r.Threads {
+		out[i].Number = int(th.Number)
+		if th.Id == "" {
+			continue
+		}
+		res, err := q.ask(actor.NewPID(q.sys.Address(), q.prefix+th.Id), getStatusMsg)
+		if errors.Is(err, messages.ErrShuttingDown) {
+			continue // the actor is gone: the thread was freed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		if ar, ok := res.(*messages.ActionReply); ok && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
+			out[i].Action = ar.Status
+		}
+	}
+	return out, nil
+}
+
 func (q *Queue) queueReply(msg any, timeout time.Duration) (*messages.QueueStatusReply, error) {
 	res, err := q.askFor(q.pid, msg, timeout)
 	if err != nil {

@@ -117,6 +117,13 @@ func seconds(d int64) string {
 	return strconv.FormatInt(d, 10)
 }
 
+// FormatQueueTime prints a time given in Unix milliseconds the way
+// QueueInfo prints its times (QueueTimeLayout, whole seconds), in now's
+// location.
+func FormatQueueTime(unixMs int64, now time.Time) string {
+	return formatQueueTime(floorSec(unixMs), now.Location())
+}
+
 func formatQueueTime(sec int64, loc *time.Location) string {
 	return time.Unix(sec, 0).In(loc).Format(QueueTimeLayout)
 }

@@ -11,6 +11,8 @@
 //
 // Actions served: Fetch (asynchronous: queues an action and answers with
 // its token), QueueInfo (every QueueAction), GetVersion, GetStatus,
-// GetRequestLog, and the repository's synchronous actions when it has them
-// (View, TaskList). docs/protocol.md describes each with examples.
+// GetRequestLog, GetPid, GetLicenseInfo, ThreadStatus, and the
+// repository's synchronous actions when it has them (View, TaskList).
+// GetChildren and Encrypted get an ERRORNOTIMPLEMENTED that says why.
+// docs/protocol.md describes each with examples.
 package httpd

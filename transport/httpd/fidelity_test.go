@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/actors/queue"
 )
 
 // saveReply writes body to a new file in dir for xmllint and returns it.
@@ -229,5 +231,120 @@ func TestMultipartOrderKept(t *testing.T) {
 		require.True(t, strings.HasPrefix(reply, `{"autnresponse"`), "request %d: the first ResponseFormat wins: %.60s", i, reply)
 		got := e.logEntries(t, "&Tail=1")
 		require.Equal(t, "action=GETVERSION&ResponseFormat=simplejson&Note=1&ResponseFormat=xml&Note=2", got[0].Request, "request %d", i)
+	}
+}
+
+// TestStandardActions: every action named in the official Java client's
+// constants (AciConstants) gets an answer: GetPid, GetLicenseInfo and
+// ThreadStatus in the shapes docs/protocol.md gives, the others as
+// before, and GetChildren and Encrypted, which a connector that is not a
+// Distributed Connector does not serve, an ERRORNOTIMPLEMENTED that says
+// why.
+func TestStandardActions(t *testing.T) {
+	t.Parallel()
+	e := start(t, func(c *queue.Config) { c.MaximumThreads = 2 })
+	sync := e.submit(t, "Synchronize", "")
+	e.waitStatus(t, sync, "Processing")
+
+	type node struct {
+		XMLName  xml.Name
+		Text     string `xml:",chardata"`
+		Children []node `xml:",any"`
+	}
+	tree := func(x xresp) node {
+		var n node
+		require.NoError(t, xml.Unmarshal([]byte("<responsedata>"+string(x.ResponseData.Inner)+"</responsedata>"), &n))
+		return n
+	}
+	// flat lists a tree as "path=text" lines, the path of local names.
+	var flat func(prefix string, n node, out *[]string)
+	flat = func(prefix string, n node, out *[]string) {
+		for _, c := range n.Children {
+			p := prefix + c.XMLName.Local
+			if len(c.Children) == 0 {
+				*out = append(*out, p+"="+c.Text)
+				continue
+			}
+			flat(p+"/", c, out)
+		}
+	}
+	cases := []struct {
+		action string
+		check  func(t *testing.T, x xresp, lines []string)
+	}{
+		{"GetPid", func(t *testing.T, x xresp, lines []string) {
+			require.Equal(t, []string{"pid=" + strconv.Itoa(os.Getpid())}, lines)
+			require.Contains(t, string(x.ResponseData.Inner), "<autn:pid>")
+		}},
+		{"GetLicenseInfo", func(t *testing.T, x xresp, lines []string) {
+			require.Contains(t, lines, "license/validlicense=true")
+			require.Contains(t, lines, "license/licenserequired=false")
+			var actions []string
+			for _, l := range lines {
+				if strings.HasPrefix(l, "actions/") {
+					actions = append(actions, strings.TrimPrefix(l, "actions/section/"))
+				}
+			}
+			require.Equal(t, []string{"name=Connector",
+				"action/name=Fetch", "action/licensed=true", "action/name=QueueInfo", "action/licensed=true",
+				"action/name=TaskList", "action/licensed=true", "action/name=View", "action/licensed=true",
+				"name=General",
+				"action/name=GetLicenseInfo", "action/licensed=true", "action/name=GetPid", "action/licensed=true",
+				"action/name=GetRequestLog", "action/licensed=true", "action/name=GetStatus", "action/licensed=true",
+				"action/name=GetVersion", "action/licensed=true", "action/name=ThreadStatus", "action/licensed=true",
+			}, actions)
+		}},
+		{"ThreadStatus", func(t *testing.T, x xresp, lines []string) {
+			for i := range lines {
+				lines[i] = strings.TrimPrefix(lines[i], "threads/thread/")
+			}
+			require.Len(t, lines, 11, "%v", lines)
+			require.Equal(t, []string{"number=1", "queue=fetch", "status=Busy", "token=" + sync,
+				"fetchaction=SYNCHRONIZE", "actionstatus=Processing"}, lines[:6])
+			require.Regexp(t, `^starttime=\d{4}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2}$`, lines[6])
+			require.Regexp(t, `^seconds=\d+$`, lines[7])
+			require.Equal(t, []string{"number=2", "queue=fetch", "status=Idle"}, lines[8:])
+		}},
+		{"GetRequestLog", func(t *testing.T, x xresp, lines []string) { require.NotEmpty(t, lines) }},
+		{"GetStatus", func(t *testing.T, x xresp, _ []string) {
+			inner := string(x.ResponseData.Inner)
+			for _, a := range []string{"getpid", "getlicenseinfo", "threadstatus"} {
+				require.Contains(t, inner, `<action action="`+a+`"/>`)
+			}
+			require.NotContains(t, inner, "getchildren")
+		}},
+		{"GetVersion", func(t *testing.T, x xresp, lines []string) { require.Contains(t, lines, "version=1.2.3") }},
+		{"GetChildren", nil},
+		{"Encrypted", nil},
+	}
+	for _, c := range cases {
+		x := e.aci(t, "/a="+strings.ToLower(c.action))
+		require.Equal(t, strings.ToUpper(c.action), x.Action)
+		if c.check == nil {
+			require.Equal(t, "ERROR", x.Response, c.action)
+			require.Equal(t, "ERRORNOTIMPLEMENTED", x.ResponseData.Code, c.action)
+			require.Contains(t, x.ResponseData.Desc, strings.ToUpper(c.action)+": ", c.action)
+			require.Regexp(t, "Distributed Connector|encrypted requests", x.ResponseData.Desc, c.action)
+			continue
+		}
+		require.Equal(t, "SUCCESS", x.Response, c.action)
+		var lines []string
+		flat("", tree(x), &lines)
+		c.check(t, x, lines)
+	}
+
+	// simplejson: threads are always an array.
+	_, body := e.get(t, "/action=ThreadStatus&ResponseFormat=simplejson")
+	require.Contains(t, string(body), `"threads":{"thread":[{"number":"1"`)
+}
+
+// TestEveryActionHasItsName: every action served has its documented
+// spelling (GetLicenseInfo lists them by it).
+func TestEveryActionHasItsName(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	for route := range e.srv.routes {
+		require.Contains(t, actionNames, route)
+		require.Equal(t, route, strings.ToUpper(actionNames[route]))
 	}
 }

@@ -124,11 +124,14 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpd"), started: cfg.Now()}
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	s.routes = map[string]handlerFunc{
-		"FETCH":         s.fetch,
-		"QUEUEINFO":     s.queueInfo,
-		"GETVERSION":    s.getVersion,
-		"GETSTATUS":     s.getStatus,
-		"GETREQUESTLOG": s.getRequestLog,
+		"FETCH":          s.fetch,
+		"QUEUEINFO":      s.queueInfo,
+		"GETVERSION":     s.getVersion,
+		"GETSTATUS":      s.getStatus,
+		"GETREQUESTLOG":  s.getRequestLog,
+		"GETPID":         s.getPid,
+		"GETLICENSEINFO": s.getLicenseInfo,
+		"THREADSTATUS":   s.threadStatus,
 	}
 	if v, ok := cfg.Repository.(fetch.Viewer); ok {
 		s.routes["VIEW"] = func(r *aci.Request) (*result, error) { return s.view(v, r) }
@@ -233,7 +236,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	h := s.routes[req.Action]
 	if h == nil {
 		status = "failure"
-		s.replyError(ctx, req, fmt.Errorf("%w: %s", messages.ErrUnknownAction, req.Action))
+		s.replyError(ctx, req, unknownAction(req.Action))
 		return
 	}
 	res, err := h(req)
