@@ -2,24 +2,53 @@
 GO        ?= go
 BIN       := bin/connector
 PKGS      := ./...
+# What the tests need from Debian besides Go and make: -race builds with cgo,
+# so a C compiler and the C library's development files.
+DEB_BUILD := gcc libc6-dev
 DEB_TEST  := libxml2-utils postgresql-doc-15 default-jre-headless libhdrhistogram-java chromium-headless-shell
 FUZZTIME  ?= 30s
 PROTOC_GEN_GO_VERSION := v1.33.0
 GOBIN     ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: help build run test test-short fuzz bench proto proto-check vet tidy clean
+# Stamped into the binary (internal/version): the release version (the
+# latest v* tag, "0.0.0-dev" without one; make dist VERSION=1.2.0 to set
+# it), the git revision (with -dirty for uncommitted changes) and the build
+# number (the count of commits: it grows with every commit). Each can be set
+# on the command line; outside a git checkout the binary falls back on what
+# the Go toolchain recorded.
+VERSION   ?= $(or $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null | sed 's/^v//'),0.0.0-dev)
+REVISION  ?= $(shell r=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { test -z "$$(git status --porcelain 2>/dev/null)" || r=$$r-dirty; } && echo $$r)
+BUILD     ?= $(shell git rev-list --count HEAD 2>/dev/null)
+VPKG      := github.com/connectorhq/connector/internal/version
+LDFLAGS   := -X $(VPKG).version=$(VERSION) -X $(VPKG).revision=$(REVISION) -X $(VPKG).build=$(BUILD)
+# Release binaries: where, and for which platforms.
+DIST      ?= dist
+PLATFORMS := linux/amd64 linux/arm64
+
+.PHONY: help build dist run test test-short fuzz bench proto proto-check vet tidy clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## build bin/connector
-	$(GO) build -trimpath -o $(BIN) ./cmd/connector
+build: ## build bin/connector, stamped with the version, revision and build number
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/connector
+
+dist: ## release binaries for linux/amd64 and linux/arm64 with SHA-256 checksums, in dist/
+	mkdir -p $(DIST)
+	rm -f $(DIST)/connector-*-linux-* $(DIST)/SHA256SUMS
+	for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' \
+			-o $(DIST)/connector-$(VERSION)-$$os-$$arch ./cmd/connector || exit 1; \
+	done
+	cd $(DIST) && sha256sum connector-$(VERSION)-* > SHA256SUMS && sha256sum -c --quiet SHA256SUMS
+	@echo "dist: $$(ls $(DIST)) in $(DIST)/"
 
 run: build ## build and run on the embedded default configuration
 	./$(BIN)
 
 test: ## the whole suite with -race (installs what the tests need)
-	./scripts/ensure-deb.sh $(DEB_TEST)
+	./scripts/ensure-deb.sh $(DEB_BUILD) $(DEB_TEST)
 	$(GO) vet $(PKGS)
 	$(GO) test -race -shuffle=on -count=1 -timeout 20m $(PKGS)
 	@# Tests that cannot run under -race (allocation counts; bbolt reading a
@@ -49,4 +78,4 @@ tidy: ## go mod tidy
 	$(GO) mod tidy
 
 clean: ## remove build output
-	rm -rf bin
+	rm -rf bin $(DIST)

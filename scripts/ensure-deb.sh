@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ensure-deb.sh PKG...: install the Debian packages that are missing.
 # Used by the Makefile so that `make test` works on a fresh Debian machine
-# with only Go installed. Needs root (or sudo) only when something is missing.
+# with only Go and make installed. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 missing=()
 for p in "$@"; do

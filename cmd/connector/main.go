@@ -3,6 +3,7 @@
 // sites into an ingestion target.
 //
 //	connector [-config connector.cfg] [-port N]   run the server
+//	connector -version                            print the version and exit
 //	connector bench [flags] URL                   load-test an ACI server
 //	connector password [-config F | -keyfile F]   encrypt a password (stdin) for a secret setting
 //
@@ -24,6 +25,7 @@ import (
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/httpfetch"
+	"github.com/connectorhq/connector/internal/version"
 	"github.com/connectorhq/connector/server"
 )
 
@@ -34,16 +36,37 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "password" {
 		os.Exit(passwordMain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
+// about is what -h says the program is.
+const about = `connector is an open-source ACI connector server. It speaks the ACI HTTP protocol of
+IDOL-style connectors, so ACI clients and scripts work with it unchanged: they queue fetch
+actions (/action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask) and watch, cancel and
+stop them with /action=QueueInfo. A Synchronize crawls web sites, with incremental state,
+and delivers the documents to an ingestion target: IDX files, JSON Lines, or a CFS.
+
+usage:
+  connector [-config FILE] [-port N]   run the server (stop it with Ctrl-C or SIGTERM)
+  connector -version                   print the version and exit
+  connector bench -h                   the ACI load harness
+  connector password -h                encrypt a password for a secret setting
+
+With no -config the server runs on an embedded default configuration: 127.0.0.1:7000, data
+in ./data, one task MyTask crawling http://127.0.0.1:8000/. README.md and docs/ (in the
+source, https://github.com/connectorhq/connector) describe the configuration and protocol.
+
+flags:
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("connector", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (default: the embedded default configuration)")
 	port := fs.Int("port", -1, "ACI port, overriding [Server] Port (0: any free port)")
+	showVersion := fs.Bool("version", false, "print the version, source revision and build number, and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: connector [-config FILE] [-port N]\n       connector bench -h\n       connector password -h\n\n")
+		fmt.Fprint(fs.Output(), about)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -51,6 +74,10 @@ func run(args []string, stderr io.Writer) int {
 			return 0
 		}
 		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, version.String())
+		return 0
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "connector: unexpected argument %q\n", fs.Arg(0))

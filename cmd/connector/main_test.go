@@ -10,6 +10,7 @@ import (
 
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/httpfetch"
+	"github.com/connectorhq/connector/internal/version"
 )
 
 func TestEmbeddedDefaultIsValid(t *testing.T) {
@@ -58,10 +59,35 @@ func TestRunRefusesBadInput(t *testing.T) {
 		{"bad flag", []string{"-frobnicate"}, 2, "flag provided but not defined"},
 		{"stray argument", []string{"serve"}, 2, `unexpected argument "serve"`},
 	} {
-		var stderr bytes.Buffer
-		code := run(tc.args, &stderr)
+		var stdout, stderr bytes.Buffer
+		code := run(tc.args, &stdout, &stderr)
 		require.Equal(t, tc.code, code, "%s: %s", tc.desc, stderr.String())
 		require.Contains(t, stderr.String(), tc.want, tc.desc)
 		require.NoDirExists(t, data, "%s: a refused configuration creates nothing", tc.desc)
 	}
+}
+
+// -h says what the program is, how to use it, and every flag.
+func TestHelpSaysWhatTheProgramIs(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, run([]string{"-h"}, &stdout, &stderr))
+	help := stderr.String()
+	for _, want := range []string{
+		"connector is an open-source ACI connector server", "IDOL-style connectors",
+		"connector [-config FILE] [-port N]", "connector -version", "connector bench -h", "connector password -h",
+		"embedded default configuration", "-config", "-port", "-version",
+	} {
+		require.Contains(t, help, want)
+	}
+}
+
+// -version prints one line on standard output and starts nothing.
+func TestVersionFlag(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, run([]string{"-version", "-config", filepath.Join(t.TempDir(), "absent.cfg")}, &stdout, &stderr))
+	require.Empty(t, stderr.String())
+	require.Equal(t, version.String()+"\n", stdout.String())
+	require.Regexp(t, `^connector \S+ \(revision \S+, build \d+, go\S+ \w+/\w+\)\n$`, stdout.String())
 }
