@@ -16,14 +16,16 @@ import (
 )
 
 // runWithLog runs a short fixed-rate mixed load against the fake with
-// 100 ms intervals and returns the report and its HDR log.
+// 100 ms intervals and returns the report and its HDR log. The run ends
+// after 120 operations (600 ms of schedule), not after a time in which a
+// loaded machine might finish none.
 func runWithLog(t *testing.T) (*Report, []byte) {
 	t.Helper()
 	f := newFake()
 	f.queuedFor, f.processFor = time.Millisecond, 2*time.Millisecond
 	base := f.start(t)
 	var log bytes.Buffer
-	rep, err := Run(context.Background(), Config{Target: base, Scenario: ScenarioMixed, Rate: 200, Duration: 600 * time.Millisecond,
+	rep, err := Run(context.Background(), Config{Target: base, Scenario: ScenarioMixed, Rate: 200, Requests: 120, Duration: time.Minute,
 		Poll: time.Millisecond, Interval: 100 * time.Millisecond, HDRLog: &log})
 	require.NoError(t, err)
 	require.Positive(t, rep.Operations.OK)
