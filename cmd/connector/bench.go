@@ -55,6 +55,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&maxErr, "max-error-rate", "exit 1 when more than this fraction of operations fail: 0.01 or 1%")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file ('-': stdout, the table then goes to stderr)")
 	htmlOut := fs.String("report", "", "also write the report as one self-contained HTML page with charts to this file")
+	metricsOut := fs.String("metrics", "", "also write a snapshot of the run in the Prometheus text format to this file (for node_exporter's textfile collector or a Pushgateway)")
 	hdrLog := fs.String("hdr-log", "", "also write the latencies to this file in HdrHistogram's interval log format (one tag per latency row, microseconds)")
 	fs.DurationVar(&cfg.Interval, "interval", loadgen.DefaultInterval, "length of the timeline's intervals (report, HDR log, progress line)")
 	quiet := fs.Bool("quiet", false, "no progress line and no log lines on stderr")
@@ -128,6 +129,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		jsonW = outs.create("-json", *jsonOut)
 	}
 	htmlW := outs.create("-report", *htmlOut)
+	metricsW := outs.create("-metrics", *metricsOut)
 	if w := outs.create("-hdr-log", *hdrLog); w != nil {
 		cfg.HDRLog = w
 	}
@@ -172,6 +174,12 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		}
 		if jsonW != nil {
 			if werr := loadgen.WriteJSON(jsonW, rep); werr != nil {
+				fmt.Fprintf(stderr, "connector bench: %v\n", werr)
+				code = 1
+			}
+		}
+		if metricsW != nil {
+			if werr := loadgen.WriteMetrics(metricsW, rep); werr != nil {
 				fmt.Fprintf(stderr, "connector bench: %v\n", werr)
 				code = 1
 			}
