@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/connectorhq/connector/config"
 )
@@ -41,7 +42,63 @@ func newLogger(l config.Logging, out io.Writer) (*slog.Logger, io.Closer, error)
 	if l.Format == "json" {
 		h = slog.NewJSONHandler(out, opts)
 	}
-	return slog.New(h), closer, nil
+	return slog.New(uniqueKeys{h: h}), closer, nil
+}
+
+// uniqueKeys keeps one value per top-level key in every record: a logger
+// derived from another one (the crawl's from the HTTP connector's, both
+// saying which component they are) would otherwise write "component" twice,
+// which a JSON log reader either rejects or reads as the last one. The
+// attributes added with With are held here, the later value of a key
+// replacing the earlier one, and a record's own attribute replaces a held
+// one of the same key. After WithGroup, keys are qualified by the group and
+// cannot collide with the held ones: the held attributes are then handed to
+// the handler and everything is passed through.
+type uniqueKeys struct {
+	h     slog.Handler
+	attrs []slog.Attr // held With attributes, one per key, in order
+}
+
+func (u uniqueKeys) Enabled(ctx context.Context, l slog.Level) bool { return u.h.Enabled(ctx, l) }
+
+func (u uniqueKeys) Handle(ctx context.Context, r slog.Record) error {
+	if len(u.attrs) == 0 {
+		return u.h.Handle(ctx, r)
+	}
+	own := make(map[string]bool, r.NumAttrs())
+	r.Attrs(func(a slog.Attr) bool {
+		own[a.Key] = true
+		return true
+	})
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	for _, a := range u.attrs {
+		if !own[a.Key] {
+			out.AddAttrs(a)
+		}
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(a)
+		return true
+	})
+	return u.h.Handle(ctx, out)
+}
+
+func (u uniqueKeys) WithAttrs(as []slog.Attr) slog.Handler {
+	held := append([]slog.Attr(nil), u.attrs...)
+	for _, a := range as {
+		if i := slices.IndexFunc(held, func(h slog.Attr) bool { return h.Key == a.Key }); i >= 0 {
+			held = slices.Delete(held, i, i+1)
+		}
+		held = append(held, a)
+	}
+	return uniqueKeys{h: u.h, attrs: held}
+}
+
+func (u uniqueKeys) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return u
+	}
+	return u.h.WithAttrs(u.attrs).WithGroup(name)
 }
 
 // libHandler passes protoactor's records to our handler, keeping its INFO

@@ -1,0 +1,63 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/config"
+)
+
+// jsonKeys returns the top-level keys of one JSON object, in order,
+// duplicates kept (encoding/json would silently keep the last).
+func jsonKeys(t *testing.T, line string) []string {
+	t.Helper()
+	d := json.NewDecoder(strings.NewReader(line))
+	tok, err := d.Token()
+	require.NoError(t, err)
+	require.Equal(t, json.Delim('{'), tok, line)
+	var keys []string
+	for d.More() {
+		k, err := d.Token()
+		require.NoError(t, err, line)
+		keys = append(keys, k.(string))
+		var skip json.RawMessage
+		require.NoError(t, d.Decode(&skip), line)
+	}
+	return keys
+}
+
+// A component's logger derived from another one's names one component.
+func TestLogKeysAreUnique(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	log, _, err := newLogger(config.Logging{Level: "debug", Format: "json"}, &buf)
+	require.NoError(t, err)
+	httpfetch := log.With("component", "httpfetch", "task", "T")
+	crawl := httpfetch.With("component", "crawl")
+	crawl.Info("page", "url", "http://x/")
+	crawl.Info("again", "task", "OTHER") // a record's own value wins
+	httpfetch.WithGroup("g").With("component", "inner").Info("grouped")
+	log.Info("plain", "component", "store")
+
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	require.Len(t, lines, 4)
+	require.Equal(t, []string{"time", "level", "msg", "task", "component", "url"}, jsonKeys(t, lines[0]))
+	require.Contains(t, lines[0], `"component":"crawl"`)
+	require.Equal(t, []string{"time", "level", "msg", "component", "task"}, jsonKeys(t, lines[1]))
+	require.Contains(t, lines[1], `"task":"OTHER"`)
+	require.Equal(t, []string{"time", "level", "msg", "component", "task", "g"}, jsonKeys(t, lines[2]))
+	require.Contains(t, lines[2], `"component":"httpfetch"`)
+	require.Contains(t, lines[2], `"g":{"component":"inner"}`)
+	require.Equal(t, []string{"time", "level", "msg", "component"}, jsonKeys(t, lines[3]))
+
+	// The text format likewise.
+	buf.Reset()
+	log, _, err = newLogger(config.Logging{Level: "info", Format: "text"}, &buf)
+	require.NoError(t, err)
+	log.With("component", "httpfetch").With("component", "crawl").Info("page")
+	require.Equal(t, 1, strings.Count(buf.String(), "component="), buf.String())
+}
