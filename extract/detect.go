@@ -1,0 +1,148 @@
+package extract
+
+import (
+	"archive/zip"
+	"bytes"
+	"mime"
+	"path"
+	"strings"
+)
+
+// Detect returns the format of in, or "" when it is none of Formats. The
+// content decides first: "%PDF-" near the start, "{\rtf", a zip archive
+// holding an OpenDocument "mimetype" or an Office Open XML main part; then
+// the media type of ContentType, then the extension of Name. A document
+// whose bytes contradict its declared type (an HTML error page served as
+// application/pdf) is detected by its bytes.
+func Detect(in Input) Format {
+	data := in.Data
+	head := data[:min(len(data), 1024)]
+	switch {
+	case bytes.Contains(head, []byte("%PDF-")):
+		return PDF
+	case bytes.HasPrefix(bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n"), []byte(`{\rtf`)):
+		return RTF
+	case bytes.HasPrefix(data, []byte("PK\x03\x04")):
+		return zipFormat(data)
+	}
+	mt := mediaType(in.ContentType)
+	if f, ok := byMediaType[mt]; ok {
+		switch f {
+		case PDF, RTF, DOCX, XLSX, PPTX, ODT, ODS, ODP:
+			// Declared, but the bytes say otherwise (checked above).
+		default:
+			return f
+		}
+	}
+	if mt == "" || mt == "application/octet-stream" {
+		if f, ok := byExtension[strings.ToLower(path.Ext(namePath(in.Name)))]; ok {
+			switch f {
+			case HTML, Text:
+				return f
+			}
+		}
+		if sniffHTML(head) {
+			return HTML
+		}
+	}
+	return ""
+}
+
+// zipFormat tells an OpenDocument or Office Open XML package by its
+// members.
+func zipFormat(data []byte) Format {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return ""
+	}
+	has := map[string]bool{}
+	for i, f := range zr.File {
+		if i >= DefaultMaxArchiveMember {
+			break
+		}
+		has[f.Name] = true
+		if f.Name == "mimetype" && f.UncompressedSize64 < 200 {
+			rc, err := f.Open()
+			if err != nil {
+				continue
+			}
+			var b [200]byte
+			n, _ := rc.Read(b[:])
+			rc.Close()
+			mt := strings.TrimSpace(string(b[:n]))
+			for _, suffix := range []string{"", "-template"} {
+				switch mt {
+				case "application/vnd.oasis.opendocument.text" + suffix:
+					return ODT
+				case "application/vnd.oasis.opendocument.spreadsheet" + suffix:
+					return ODS
+				case "application/vnd.oasis.opendocument.presentation" + suffix:
+					return ODP
+				}
+			}
+		}
+	}
+	switch {
+	case has["word/document.xml"]:
+		return DOCX
+	case has["xl/workbook.xml"]:
+		return XLSX
+	case has["ppt/presentation.xml"]:
+		return PPTX
+	case has["content.xml"] && has["META-INF/manifest.xml"]:
+		// An OpenDocument package without a mimetype member: decide by the
+		// manifest's root entry.
+		return odfByManifest(zr)
+	}
+	return ""
+}
+
+var byMediaType = map[string]Format{
+	"application/pdf": PDF,
+	"application/vnd.openxmlformats-officedocument.wordprocessingml.document":   DOCX,
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":         XLSX,
+	"application/vnd.openxmlformats-officedocument.presentationml.presentation": PPTX,
+	"application/vnd.oasis.opendocument.text":                                   ODT,
+	"application/vnd.oasis.opendocument.spreadsheet":                            ODS,
+	"application/vnd.oasis.opendocument.presentation":                           ODP,
+	"application/rtf":       RTF,
+	"text/rtf":              RTF,
+	"text/html":             HTML,
+	"application/xhtml+xml": HTML,
+	"text/plain":            Text,
+}
+
+var byExtension = map[string]Format{
+	".pdf": PDF, ".docx": DOCX, ".xlsx": XLSX, ".pptx": PPTX, ".odt": ODT, ".ods": ODS, ".odp": ODP,
+	".rtf": RTF, ".html": HTML, ".htm": HTML, ".xhtml": HTML, ".txt": Text, ".text": Text,
+}
+
+// namePath is the path part of a URL or file name.
+func namePath(name string) string {
+	if i := strings.IndexAny(name, "?#"); i >= 0 {
+		name = name[:i]
+	}
+	return name
+}
+
+func mediaType(ct string) string {
+	if ct == "" {
+		return ""
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		mt, _, _ = strings.Cut(ct, ";")
+		mt = strings.ToLower(strings.TrimSpace(mt))
+	}
+	return mt
+}
+
+func sniffHTML(head []byte) bool {
+	h := bytes.ToLower(bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n"))
+	for _, p := range []string{"<!doctype html", "<html", "<head", "<body"} {
+		if bytes.HasPrefix(h, []byte(p)) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,415 @@
+package extract
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Format is a document format the package extracts text from.
+type Format string
+
+// The formats. Their names are the keys of the ExtractFormats setting.
+const (
+	PDF  Format = "pdf"
+	DOCX Format = "docx"
+	XLSX Format = "xlsx"
+	PPTX Format = "pptx"
+	ODT  Format = "odt"
+	ODS  Format = "ods"
+	ODP  Format = "odp"
+	RTF  Format = "rtf"
+	HTML Format = "html"
+	Text Format = "txt"
+)
+
+// Formats lists every format, in documentation order.
+var Formats = []Format{PDF, DOCX, XLSX, PPTX, ODT, ODS, ODP, RTF, HTML, Text}
+
+// ParseFormat returns the format named s (case-insensitive; "text" is
+// also accepted for txt).
+func ParseFormat(s string) (Format, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "text" {
+		return Text, true
+	}
+	for _, f := range Formats {
+		if string(f) == s {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+// Defaults of Limits.
+const (
+	DefaultMaxInputBytes    = 64 << 20
+	DefaultMaxTextBytes     = 16 << 20
+	DefaultTimeout          = 30 * time.Second
+	DefaultMaxMemoryBytes   = 1 << 30
+	DefaultMaxPages         = 10_000
+	DefaultMaxArchiveMember = 100_000
+)
+
+// Limits bound the work and memory of one extraction. Zero fields take the
+// defaults above.
+type Limits struct {
+	// MaxInputBytes: a larger document is not read (ErrTooLarge).
+	MaxInputBytes int64
+	// MaxTextBytes: text beyond this many bytes is cut (Document.Truncated),
+	// not an error.
+	MaxTextBytes int
+	// Timeout bounds one extraction (ErrTimeout).
+	Timeout time.Duration
+	// MaxMemoryBytes bounds memory: the address space of the PDF extractor
+	// process, and the total uncompressed bytes read from the members of an
+	// Office or OpenDocument archive (past it: ErrLimit, which is what a
+	// zip bomb gets).
+	MaxMemoryBytes int64
+	// MaxPages: pages of a PDF beyond this are not read (Truncated).
+	MaxPages int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxInputBytes <= 0 {
+		l.MaxInputBytes = DefaultMaxInputBytes
+	}
+	if l.MaxTextBytes <= 0 {
+		l.MaxTextBytes = DefaultMaxTextBytes
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = DefaultTimeout
+	}
+	if l.MaxMemoryBytes <= 0 {
+		l.MaxMemoryBytes = DefaultMaxMemoryBytes
+	}
+	if l.MaxPages <= 0 {
+		l.MaxPages = DefaultMaxPages
+	}
+	return l
+}
+
+// Config configures an Extractor.
+type Config struct {
+	// Formats are the formats extracted; nil means all of Formats. A
+	// document of another format is reported as ErrUnsupported.
+	Formats []Format
+	Limits  Limits
+	// PDFToText is the pdftotext program (Debian package poppler-utils):
+	// a path, or a name looked up in PATH. "" means "pdftotext". When it
+	// cannot be found, PDFs fail with ErrUnavailable.
+	PDFToText string
+	// Logger receives a debug line per extraction. nil: discard.
+	Logger *slog.Logger
+}
+
+// Input is one document to extract.
+type Input struct {
+	// Data is the whole document.
+	Data []byte
+	// ContentType is the Content-Type header or media type ("" when
+	// unknown); its charset parameter is used for text and HTML.
+	ContentType string
+	// Name is a file name or URL whose extension helps detection ("" when
+	// unknown).
+	Name string
+}
+
+// Document is what Extract found.
+type Document struct {
+	Format Format
+	// Text is the document's text, valid UTF-8: paragraphs and rows on
+	// lines of their own, table cells separated by tabs, at most
+	// Limits.MaxTextBytes bytes.
+	Text string
+	// Truncated is set when Text was cut at MaxTextBytes or a PDF at
+	// MaxPages.
+	Truncated bool
+
+	Title, Author, Subject, Keywords, Description, Language string
+	Created, Modified                                       time.Time
+	// Pages is the number of pages (PDF; Office and OpenDocument documents
+	// when their metadata says), slides (pptx, odp) or sheets (xlsx, ods);
+	// 0 when unknown.
+	Pages int
+}
+
+// Errors (matched with errors.Is on the *Error Extract returns).
+var (
+	// ErrUnsupported: the format is not one the Extractor handles.
+	ErrUnsupported = errors.New("format not supported")
+	// ErrTooLarge: the input exceeds Limits.MaxInputBytes.
+	ErrTooLarge = errors.New("document too large")
+	// ErrTimeout: the extraction took longer than Limits.Timeout.
+	ErrTimeout = errors.New("extraction timed out")
+	// ErrLimit: the document needs more memory than Limits.MaxMemoryBytes
+	// (a zip bomb, a PDF whose extraction exceeds the memory limit).
+	ErrLimit = errors.New("document exceeds the memory limit")
+	// ErrMalformed: the document is damaged or not what it claims to be.
+	ErrMalformed = errors.New("malformed document")
+	// ErrEncrypted: the document is encrypted with a password.
+	ErrEncrypted = errors.New("document is encrypted")
+	// ErrUnavailable: the external program the format needs is missing.
+	ErrUnavailable = errors.New("extractor unavailable")
+)
+
+// Error is an extraction failure.
+type Error struct {
+	Format Format // "" when detection failed
+	Err    error  // wraps one of the sentinels above
+}
+
+func (e *Error) Error() string {
+	if e.Format == "" {
+		return "extract: " + e.Err.Error()
+	}
+	return "extract " + string(e.Format) + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+}
+
+// Extractor extracts text. It is safe for concurrent use; it holds no
+// state besides its configuration.
+type Extractor struct {
+	formats   map[Format]bool
+	limits    Limits
+	pdftotext string // resolved path, "" when missing
+	pdfErr    error  // why pdftotext is unavailable
+	log       *slog.Logger
+}
+
+// New returns an Extractor. It looks pdftotext up once; a missing
+// pdftotext is not an error here (PDFs then fail with ErrUnavailable, and
+// PDFAvailable says why).
+func New(cfg Config) (*Extractor, error) {
+	e := &Extractor{formats: map[Format]bool{}, limits: cfg.Limits.withDefaults(), log: cfg.Logger}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	fs := cfg.Formats
+	if fs == nil {
+		fs = Formats
+	}
+	for _, f := range fs {
+		if _, ok := ParseFormat(string(f)); !ok {
+			return nil, fmt.Errorf("extract: unknown format %q", f)
+		}
+		e.formats[f] = true
+	}
+	if e.formats[PDF] {
+		e.pdftotext, e.pdfErr = lookPDFToText(cfg.PDFToText)
+	}
+	return e, nil
+}
+
+// Limits returns the effective limits.
+func (e *Extractor) Limits() Limits { return e.limits }
+
+// Handles reports whether f is extracted by e.
+func (e *Extractor) Handles(f Format) bool { return e.formats[f] }
+
+// PDFAvailable returns nil when PDFs can be extracted, else why not.
+func (e *Extractor) PDFAvailable() error {
+	if !e.formats[PDF] {
+		return fmt.Errorf("%w: pdf is not an extracted format", ErrUnsupported)
+	}
+	return e.pdfErr
+}
+
+// Extract detects in's format and extracts its text and metadata. It
+// returns an *Error for an unsupported format (ErrUnsupported), an input
+// over the limits, a timeout, a damaged document or an extractor that
+// failed; it never panics and returns within about Limits.Timeout (or when
+// ctx ends, with ctx's error).
+func (e *Extractor) Extract(ctx context.Context, in Input) (doc *Document, err error) {
+	f := Detect(in)
+	if f == "" || !e.formats[f] {
+		return nil, &Error{Format: f, Err: ErrUnsupported}
+	}
+	if int64(len(in.Data)) > e.limits.MaxInputBytes {
+		return nil, &Error{Format: f, Err: fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(in.Data), e.limits.MaxInputBytes)}
+	}
+	start := time.Now()
+	tctx, cancel := context.WithTimeoutCause(ctx, e.limits.Timeout, ErrTimeout)
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			e.log.Error("extractor panicked", "format", f, "panic", r, "stack", string(debug.Stack()))
+			doc, err = nil, &Error{Format: f, Err: fmt.Errorf("%w: extractor failed: %v", ErrMalformed, r)}
+		}
+	}()
+	x := &extraction{ctx: tctx, limits: e.limits, out: newTextBuilder(e.limits.MaxTextBytes)}
+	doc = &Document{Format: f}
+	switch f {
+	case PDF:
+		err = e.pdf(x, in.Data, doc)
+	case DOCX, XLSX, PPTX:
+		err = ooxml(x, f, in.Data, doc)
+	case ODT, ODS, ODP:
+		err = odf(x, f, in.Data, doc)
+	case RTF:
+		err = rtf(x, in.Data, doc)
+	case HTML:
+		err = htmlDoc(x, in.Data, in.ContentType, doc)
+	case Text:
+		x.out.WriteString(DecodeText(in.Data, in.ContentType))
+	}
+	if err == nil {
+		if cerr := context.Cause(tctx); cerr != nil && tctx.Err() != nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrTimeout) {
+			err = fmt.Errorf("%w after %s", ErrTimeout, e.limits.Timeout)
+		}
+		e.log.Debug("extraction failed", "format", f, "name", in.Name, "bytes", len(in.Data), "error", err, "elapsed", time.Since(start))
+		return nil, &Error{Format: f, Err: err}
+	}
+	doc.Text = x.out.String()
+	doc.Truncated = doc.Truncated || x.out.truncated
+	doc.Title = cleanLine(doc.Title)
+	doc.Author = cleanLine(doc.Author)
+	doc.Subject = cleanLine(doc.Subject)
+	doc.Keywords = cleanLine(doc.Keywords)
+	doc.Description = strings.TrimSpace(strings.ToValidUTF8(doc.Description, "\uFFFD"))
+	doc.Language = cleanLine(doc.Language)
+	e.log.Debug("extracted", "format", f, "name", in.Name, "bytes", len(in.Data), "text_bytes", len(doc.Text),
+		"pages", doc.Pages, "truncated", doc.Truncated, "elapsed", time.Since(start))
+	return doc, nil
+}
+
+// extraction is the state of one Extract call shared by the formats.
+type extraction struct {
+	ctx    context.Context
+	limits Limits
+	out    *textBuilder
+	ticks  int
+}
+
+// check returns the context's cause every 256 calls (cheap enough to call
+// per token).
+func (x *extraction) check() error {
+	x.ticks++
+	if x.ticks&255 != 0 {
+		return nil
+	}
+	if x.ctx.Err() != nil {
+		return context.Cause(x.ctx)
+	}
+	return nil
+}
+
+// cleanLine makes a metadata value one line of valid UTF-8.
+func cleanLine(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// textBuilder collects text up to a byte limit, with at most one blank
+// line in a row and no leading spaces on a line.
+type textBuilder struct {
+	b         strings.Builder
+	max       int
+	truncated bool
+	pendingNL int  // newlines owed before the next text
+	pendingSp bool // a space owed before the next text
+	lineStart bool
+}
+
+func newTextBuilder(max int) *textBuilder { return &textBuilder{max: max, lineStart: true} }
+
+// full reports whether the limit was reached (callers may stop early).
+func (t *textBuilder) full() bool { return t.truncated }
+
+// WriteString appends s; runs of spaces and tabs inside s are kept as
+// written except at line starts.
+func (t *textBuilder) WriteString(s string) {
+	for len(s) > 0 && !t.truncated {
+		i := strings.IndexByte(s, '\n')
+		line := s
+		if i >= 0 {
+			line = s[:i]
+		}
+		t.text(line)
+		if i < 0 {
+			return
+		}
+		t.newline()
+		s = s[i+1:]
+	}
+}
+
+func (t *textBuilder) text(s string) {
+	s = strings.ReplaceAll(s, "\r", "")
+	if t.lineStart {
+		s = strings.TrimLeft(s, " ")
+	}
+	if s == "" {
+		return
+	}
+	if t.b.Len() > 0 {
+		switch {
+		case t.pendingNL > 0:
+			t.emit(strings.Repeat("\n", min(t.pendingNL, 2)))
+		case t.pendingSp && !strings.HasPrefix(s, " ") && !strings.HasPrefix(s, "\t"):
+			t.emit(" ")
+		}
+	}
+	t.pendingNL, t.pendingSp = 0, false
+	t.emit(s)
+	t.lineStart = false
+}
+
+// newline ends the current line.
+func (t *textBuilder) newline() {
+	if t.b.Len() > 0 {
+		t.pendingNL++
+	}
+	t.pendingSp = false
+	t.lineStart = true
+}
+
+// space asks for a word break before the next text (none at a line start).
+func (t *textBuilder) space() {
+	if !t.lineStart {
+		t.pendingSp = true
+	}
+}
+
+// tab writes a cell separator.
+func (t *textBuilder) tab() {
+	if t.pendingNL > 0 || t.b.Len() == 0 {
+		return
+	}
+	t.emit("\t")
+	t.pendingSp = false
+}
+
+func (t *textBuilder) emit(s string) {
+	if t.b.Len()+len(s) > t.max {
+		s = s[:t.max-t.b.Len()]
+		for len(s) > 0 && !utf8.ValidString(s) {
+			s = s[:len(s)-1]
+		}
+		t.truncated = true
+	}
+	t.b.WriteString(s)
+}
+
+func (t *textBuilder) String() string {
+	s := strings.ToValidUTF8(t.b.String(), "\uFFFD")
+	return strings.TrimRight(s, " \t\n")
+}

@@ -1,0 +1,147 @@
+package extract
+
+import (
+	"bytes"
+	"strings"
+
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/charset"
+)
+
+// htmlDoc extracts an HTML document: its visible text (outside script,
+// style, noscript, template, title and the head), a line per block
+// element, table cells separated by tabs; the title from <title>; author,
+// description and keywords from <meta name=...>; the language from
+// <html lang>. The charset comes from a BOM, contentType, then <meta
+// charset> (the WHATWG sniffing of golang.org/x/net/html/charset).
+func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) error {
+	r, err := charset.NewReader(bytes.NewReader(data), contentType)
+	if err != nil {
+		return malformed("charset: %v", err)
+	}
+	out := x.out
+	z := html.NewTokenizer(r)
+	z.SetMaxBuf(0)
+	skip, inTitle := 0, false
+	var title strings.Builder
+	for !out.full() {
+		if err := x.check(); err != nil {
+			return err
+		}
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			doc.Title = title.String()
+			return nil
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			tag := string(name)
+			switch tag {
+			case "script", "style", "noscript", "template", "iframe", "noembed", "noframes", "svg", "math":
+				if tt == html.StartTagToken {
+					skip++
+				}
+			case "title":
+				if tt == html.StartTagToken && skip == 0 {
+					inTitle = true
+				}
+			case "meta":
+				if hasAttr {
+					htmlMeta(z, doc)
+				}
+			case "html":
+				for hasAttr {
+					var k, v []byte
+					k, v, hasAttr = z.TagAttr()
+					if string(k) == "lang" {
+						doc.Language = string(v)
+					}
+				}
+			case "td", "th":
+				out.tab()
+			case "img":
+				// alt text is not indexed: it is usually decoration.
+			default:
+				if htmlBlock[tag] {
+					out.newline()
+				}
+			}
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			tag := string(name)
+			switch tag {
+			case "script", "style", "noscript", "template", "iframe", "noembed", "noframes", "svg", "math":
+				if skip > 0 {
+					skip--
+				}
+			case "title":
+				inTitle = false
+			default:
+				if htmlBlock[tag] {
+					out.newline()
+				}
+			}
+		case html.TextToken:
+			t := string(z.Text())
+			if inTitle {
+				title.WriteString(t)
+				continue
+			}
+			if skip > 0 {
+				continue
+			}
+			if t != "" && isHTMLSpace(t[0]) {
+				out.space()
+			}
+			for i, w := range strings.Fields(t) {
+				if i > 0 {
+					out.space()
+				}
+				out.WriteString(w)
+			}
+			if t != "" && isHTMLSpace(t[len(t)-1]) {
+				out.space()
+			}
+		}
+	}
+	doc.Title = title.String()
+	return nil
+}
+
+func htmlMeta(z *html.Tokenizer, doc *Document) {
+	var name, content string
+	for more := true; more; {
+		var k, v []byte
+		k, v, more = z.TagAttr()
+		switch string(k) {
+		case "name":
+			name = strings.ToLower(string(v))
+		case "content":
+			content = string(v)
+		}
+	}
+	switch name {
+	case "author":
+		doc.Author = content
+	case "description":
+		doc.Description = content
+	case "keywords":
+		doc.Keywords = content
+	case "dc.title":
+		if doc.Title == "" {
+			doc.Title = content
+		}
+	}
+}
+
+var htmlBlock = map[string]bool{}
+
+func init() {
+	for _, t := range strings.Fields(`address article aside blockquote body br caption dd details dialog div dl dt
+		fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 head header hr li main nav ol p pre section
+		summary table tbody tfoot thead tr ul option`) {
+		htmlBlock[t] = true
+	}
+}
+
+func isHTMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' }

@@ -1,0 +1,234 @@
+package extract
+
+import (
+	"archive/zip"
+	"encoding/xml"
+	"strconv"
+	"strings"
+)
+
+// OpenDocument (ISO/IEC 26300): content.xml and meta.xml of a zip package.
+// Paragraphs and headings (text:p, text:h) go on lines of their own,
+// text:s on spaces, text:tab on tabs, text:line-break on line breaks;
+// table cells are separated by tabs and rows end lines (a cell repeated by
+// table:number-columns-repeated is written once: repeats are a layout
+// device, mostly of empty cells). Each sheet (ods) starts with its name;
+// each slide (odp) with its text, then its speaker notes. Deleted tracked
+// changes, annotations' metadata and the document's forms are left out.
+func odf(x *extraction, f Format, data []byte, doc *Document) error {
+	a, err := openArchive(x, data)
+	if err != nil {
+		return err
+	}
+	if a.files["content.xml"] == nil {
+		return malformed("content.xml is missing")
+	}
+	if a.files["META-INF/manifest.xml"] != nil {
+		encrypted := false
+		err := a.walkXML("META-INF/manifest.xml", func(_ *xml.Decoder, t xml.Token) error {
+			if se, ok := t.(xml.StartElement); ok && se.Name.Local == "encryption-data" {
+				encrypted = true
+				return errStop
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if encrypted {
+			return ErrEncrypted
+		}
+	}
+	if err := odfMeta(a, doc); err != nil {
+		return err
+	}
+	metaPages := doc.Pages
+	doc.Pages = 0
+	out := x.out
+	skip := 0
+	inBody := false
+	cells := []int{}
+	err = a.walkXML("content.xml", func(_ *xml.Decoder, t xml.Token) error {
+		switch t := t.(type) {
+		case xml.StartElement:
+			if skip > 0 {
+				skip++
+				return nil
+			}
+			switch t.Name.Local {
+			case "body":
+				inBody = true
+			case "tracked-changes", "forms", "sequence-decls", "variable-decls", "user-field-decls",
+				"named-expressions", "database-ranges", "scripts", "font-face-decls",
+				"automatic-styles", "bookmark-ref-placeholder":
+				skip = 1
+			case "creator", "date":
+				if t.Name.Space == dcNS { // an annotation's author and date
+					skip = 1
+				}
+			case "s":
+				n, err := strconv.Atoi(attrNS(t, "c"))
+				if err != nil || n < 1 {
+					n = 1
+				}
+				out.WriteString(strings.Repeat(" ", min(n, 100)))
+			case "tab":
+				out.WriteString("\t")
+			case "line-break":
+				out.newline()
+			case "table":
+				if f == ODS && len(cells) == 0 {
+					doc.Pages++
+					out.newline()
+					out.WriteString(attrNS(t, "name"))
+					out.newline()
+				}
+				cells = append(cells, 0)
+			case "table-row":
+				if len(cells) > 0 {
+					cells[len(cells)-1] = 0
+				}
+			case "table-cell", "covered-table-cell":
+				if len(cells) > 0 {
+					if cells[len(cells)-1] > 0 {
+						out.tab()
+					}
+					cells[len(cells)-1]++
+				}
+			case "page":
+				if f == ODP {
+					doc.Pages++
+				}
+				out.newline()
+			}
+		case xml.EndElement:
+			if skip > 0 {
+				skip--
+				return nil
+			}
+			switch t.Name.Local {
+			case "p", "h":
+				if len(cells) == 0 {
+					out.newline()
+				} else {
+					out.space()
+				}
+			case "table":
+				if len(cells) > 0 {
+					cells = cells[:len(cells)-1]
+				}
+				out.newline()
+			case "table-row":
+				out.newline()
+			case "frame", "custom-shape":
+				out.newline()
+			}
+		case xml.CharData:
+			if inBody && skip == 0 {
+				out.WriteString(strings.ReplaceAll(string(t), "\n", " "))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if f == ODT {
+		doc.Pages = metaPages
+	}
+	return nil
+}
+
+// odfMeta reads meta.xml. Pages is set from meta:document-statistic's
+// page-count.
+func odfMeta(a *archive, doc *Document) error {
+	var cur string
+	var initial, creator string
+	var keywords []string
+	err := a.walkXML("meta.xml", func(_ *xml.Decoder, t xml.Token) error {
+		switch t := t.(type) {
+		case xml.StartElement:
+			cur = t.Name.Local
+			if cur == "document-statistic" {
+				if n, err := strconv.Atoi(attrNS(t, "page-count")); err == nil && n > 0 {
+					doc.Pages = n
+				}
+			}
+			if cur == "keyword" {
+				keywords = append(keywords, "")
+			}
+		case xml.EndElement:
+			cur = ""
+		case xml.CharData:
+			v := string(t)
+			switch cur {
+			case "title":
+				doc.Title += v
+			case "initial-creator":
+				initial += v
+			case "creator":
+				creator += v
+			case "subject":
+				doc.Subject += v
+			case "description":
+				doc.Description += v
+			case "language":
+				doc.Language += v
+			case "keyword":
+				keywords[len(keywords)-1] += v
+			case "creation-date":
+				doc.Created = parseTime(v)
+			case "date":
+				doc.Modified = parseTime(v)
+			}
+		}
+		return nil
+	})
+	doc.Author = initial
+	if strings.TrimSpace(doc.Author) == "" {
+		doc.Author = creator
+	}
+	doc.Keywords = strings.Join(keywords, ", ")
+	return err
+}
+
+const dcNS = "http://purl.org/dc/elements/1.1/"
+
+// attrNS returns the value of an attribute by local name.
+func attrNS(se xml.StartElement, local string) string { return attr(se, local) }
+
+// odfByManifest tells an OpenDocument package without a mimetype member by
+// its manifest's root entry.
+func odfByManifest(zr *zip.Reader) Format {
+	for _, f := range zr.File {
+		if f.Name != "META-INF/manifest.xml" || f.UncompressedSize64 > 1<<20 {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return ""
+		}
+		defer rc.Close()
+		d := xml.NewDecoder(rc)
+		for {
+			t, err := d.Token()
+			if err != nil {
+				return ""
+			}
+			se, ok := t.(xml.StartElement)
+			if !ok || se.Name.Local != "file-entry" || attr(se, "full-path") != "/" {
+				continue
+			}
+			switch strings.TrimSuffix(attr(se, "media-type"), "-template") {
+			case "application/vnd.oasis.opendocument.text":
+				return ODT
+			case "application/vnd.oasis.opendocument.spreadsheet":
+				return ODS
+			case "application/vnd.oasis.opendocument.presentation":
+				return ODP
+			}
+			return ""
+		}
+	}
+	return ""
+}

@@ -1,0 +1,440 @@
+package extract
+
+import (
+	"encoding/xml"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Office Open XML (ECMA-376): a zip package of XML parts.
+//
+//   - docx: word/document.xml, then footnotes and endnotes; paragraphs
+//     (w:p) on lines of their own, table cells (w:tc) separated by tabs,
+//     w:tab as a tab, w:br/w:cr as line breaks; deleted revisions
+//     (w:delText) and field instructions (w:instrText) are left out.
+//   - xlsx: each sheet in workbook order, its name on a line, then a line
+//     per row with the cells' values separated by tabs (shared strings,
+//     inline strings, formula results, numbers as stored).
+//   - pptx: each slide in presentation order, a line per paragraph (a:p),
+//     then its speaker notes.
+//
+// Metadata: docProps/core.xml (title, creator, subject, keywords,
+// description, language, created, modified) and docProps/app.xml (pages,
+// slides); for xlsx, Pages is the number of sheets.
+func ooxml(x *extraction, f Format, data []byte, doc *Document) error {
+	a, err := openArchive(x, data)
+	if err != nil {
+		return err
+	}
+	if err := coreProps(a, doc); err != nil {
+		return err
+	}
+	switch f {
+	case DOCX:
+		return docx(a, doc)
+	case XLSX:
+		return xlsx(a, doc)
+	default:
+		return pptx(a, doc)
+	}
+}
+
+// coreProps reads docProps/core.xml and docProps/app.xml.
+func coreProps(a *archive, doc *Document) error {
+	var cur string
+	err := a.walkXML("docProps/core.xml", func(_ *xml.Decoder, t xml.Token) error {
+		switch t := t.(type) {
+		case xml.StartElement:
+			cur = t.Name.Local
+		case xml.EndElement:
+			cur = ""
+		case xml.CharData:
+			v := string(t)
+			switch cur {
+			case "title":
+				doc.Title += v
+			case "creator":
+				doc.Author += v
+			case "subject":
+				doc.Subject += v
+			case "keywords":
+				doc.Keywords += v
+			case "description":
+				doc.Description += v
+			case "language":
+				doc.Language += v
+			case "created":
+				doc.Created = parseTime(v)
+			case "modified":
+				doc.Modified = parseTime(v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return a.walkXML("docProps/app.xml", func(_ *xml.Decoder, t xml.Token) error {
+		switch t := t.(type) {
+		case xml.StartElement:
+			cur = t.Name.Local
+		case xml.EndElement:
+			cur = ""
+		case xml.CharData:
+			if cur == "Pages" || cur == "Slides" {
+				if n, err := strconv.Atoi(strings.TrimSpace(string(t))); err == nil && n > 0 {
+					doc.Pages = n
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func parseTime(v string) time.Time {
+	v = strings.TrimSpace(v)
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04:05.999999999", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+func docx(a *archive, doc *Document) error {
+	if a.files["word/document.xml"] == nil {
+		return malformed("word/document.xml is missing")
+	}
+	for _, part := range []string{"word/document.xml", "word/footnotes.xml", "word/endnotes.xml"} {
+		if err := wordPart(a, part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wordPart writes the text of a WordprocessingML part.
+func wordPart(a *archive, name string) error {
+	out := a.x.out
+	inText, skip := false, 0
+	cells := []int{} // per open table: cells written in the current row
+	return a.walkXML(name, func(_ *xml.Decoder, t xml.Token) error {
+		switch t := t.(type) {
+		case xml.StartElement:
+			switch t.Name.Local {
+			case "t":
+				inText = true
+			case "delText", "instrText", "delInstrText":
+				skip++
+			case "tab":
+				if skip == 0 {
+					out.WriteString("\t")
+				}
+			case "br", "cr":
+				out.newline()
+			case "noBreakHyphen":
+				out.WriteString("-")
+			case "tbl":
+				cells = append(cells, 0)
+			case "tr":
+				out.newline()
+				if len(cells) > 0 {
+					cells[len(cells)-1] = 0
+				}
+			case "tc":
+				if len(cells) > 0 {
+					if cells[len(cells)-1] > 0 {
+						out.tab()
+					}
+					cells[len(cells)-1]++
+				}
+			}
+		case xml.EndElement:
+			switch t.Name.Local {
+			case "t":
+				inText = false
+			case "delText", "instrText", "delInstrText":
+				skip--
+			case "p":
+				if len(cells) == 0 {
+					out.newline()
+				} else {
+					out.space()
+				}
+			case "tbl":
+				if len(cells) > 0 {
+					cells = cells[:len(cells)-1]
+				}
+				out.newline()
+			case "tr":
+				out.newline()
+			}
+		case xml.CharData:
+			if inText && skip == 0 {
+				out.WriteString(string(t))
+			}
+		}
+		return nil
+	})
+}
+
+func xlsx(a *archive, doc *Document) error {
+	if a.files["xl/workbook.xml"] == nil {
+		return malformed("xl/workbook.xml is missing")
+	}
+	rels, err := a.relTargets("xl/_rels/workbook.xml.rels", "xl")
+	if err != nil {
+		return err
+	}
+	type sheet struct{ name, part string }
+	var sheets []sheet
+	err = a.walkXML("xl/workbook.xml", func(_ *xml.Decoder, t xml.Token) error {
+		if se, ok := t.(xml.StartElement); ok && se.Name.Local == "sheet" {
+			id := ""
+			for _, at := range se.Attr {
+				if at.Name.Local == "id" && at.Name.Space != "" {
+					id = at.Value
+				}
+			}
+			if p := rels[id]; p != "" {
+				sheets = append(sheets, sheet{attr(se, "name"), p})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	shared, err := sharedStrings(a)
+	if err != nil {
+		return err
+	}
+	doc.Pages = len(sheets)
+	out := a.x.out
+	for _, sh := range sheets {
+		if out.full() {
+			break
+		}
+		out.newline()
+		out.WriteString(sh.name)
+		out.newline()
+		if err := worksheet(a, sh.part, shared); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sharedStrings reads xl/sharedStrings.xml (its size is bounded by the
+// archive budget).
+func sharedStrings(a *archive) ([]string, error) {
+	var out []string
+	var cur strings.Builder
+	inT, inRPh := false, 0
+	err := a.walkXML("xl/sharedStrings.xml", func(_ *xml.Decoder, t xml.Token) error {
+		switch t := t.(type) {
+		case xml.StartElement:
+			switch t.Name.Local {
+			case "si":
+				cur.Reset()
+			case "t":
+				inT = true
+			case "rPh": // phonetic runs: not part of the value
+				inRPh++
+			}
+		case xml.EndElement:
+			switch t.Name.Local {
+			case "si":
+				out = append(out, cur.String())
+			case "t":
+				inT = false
+			case "rPh":
+				inRPh--
+			}
+		case xml.CharData:
+			if inT && inRPh == 0 {
+				cur.Write(t)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func worksheet(a *archive, part string, shared []string) error {
+	out := a.x.out
+	var typ string
+	var val strings.Builder
+	inV, inIs, inT, cellsInRow := false, false, false, 0
+	return a.walkXML(part, func(_ *xml.Decoder, t xml.Token) error {
+		switch t := t.(type) {
+		case xml.StartElement:
+			switch t.Name.Local {
+			case "row":
+				cellsInRow = 0
+			case "c":
+				typ = attr(t, "t")
+				val.Reset()
+			case "v":
+				inV = true
+			case "is":
+				inIs = true
+			case "t":
+				inT = true
+			}
+		case xml.EndElement:
+			switch t.Name.Local {
+			case "v":
+				inV = false
+			case "is":
+				inIs = false
+			case "t":
+				inT = false
+			case "c":
+				v := val.String()
+				switch typ {
+				case "s":
+					if i, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && i >= 0 && i < len(shared) {
+						v = shared[i]
+					} else {
+						v = ""
+					}
+				case "b":
+					if strings.TrimSpace(v) == "1" {
+						v = "TRUE"
+					} else {
+						v = "FALSE"
+					}
+				}
+				if v == "" {
+					return nil
+				}
+				if cellsInRow > 0 {
+					out.tab()
+				}
+				cellsInRow++
+				out.WriteString(strings.ReplaceAll(v, "\n", " "))
+			case "row":
+				out.newline()
+			}
+		case xml.CharData:
+			if inV || (inIs && inT) {
+				val.Write(t)
+			}
+		}
+		return nil
+	})
+}
+
+func pptx(a *archive, doc *Document) error {
+	if a.files["ppt/presentation.xml"] == nil {
+		return malformed("ppt/presentation.xml is missing")
+	}
+	rels, err := a.relTargets("ppt/_rels/presentation.xml.rels", "ppt")
+	if err != nil {
+		return err
+	}
+	var slides []string
+	err = a.walkXML("ppt/presentation.xml", func(_ *xml.Decoder, t xml.Token) error {
+		if se, ok := t.(xml.StartElement); ok && se.Name.Local == "sldId" {
+			for _, at := range se.Attr {
+				if at.Name.Local == "id" && at.Name.Space != "" {
+					if p := rels[at.Value]; p != "" {
+						slides = append(slides, p)
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(slides) == 0 {
+		// No slide list: take the slide parts in numeric order.
+		for name := range a.files {
+			if strings.HasPrefix(name, "ppt/slides/slide") && strings.HasSuffix(name, ".xml") {
+				slides = append(slides, name)
+			}
+		}
+		sort.Slice(slides, func(i, j int) bool { return partNumber(slides[i]) < partNumber(slides[j]) })
+	}
+	doc.Pages = len(slides)
+	for _, s := range slides {
+		if a.x.out.full() {
+			break
+		}
+		if err := drawingPart(a, s); err != nil {
+			return err
+		}
+		// Speaker notes: the slide's notesSlide relationship.
+		dir, file := path.Split(s)
+		srels, err := a.relTargets(dir+"_rels/"+file+".rels", strings.TrimSuffix(dir, "/"))
+		if err != nil {
+			return err
+		}
+		for _, target := range srels {
+			if strings.HasPrefix(target, "ppt/notesSlides/") {
+				if err := drawingPart(a, target); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// drawingPart writes the text of a PresentationML part: a line per a:p.
+// Slide-number and date fields of notes pages are left out.
+func drawingPart(a *archive, name string) error {
+	out := a.x.out
+	inT, skip := false, 0
+	out.newline()
+	return a.walkXML(name, func(_ *xml.Decoder, t xml.Token) error {
+		switch t := t.(type) {
+		case xml.StartElement:
+			switch t.Name.Local {
+			case "t":
+				inT = true
+			case "fld":
+				if typ := attr(t, "type"); typ == "slidenum" || strings.HasPrefix(typ, "datetime") {
+					skip++
+				}
+			case "br":
+				out.newline()
+			case "tc":
+				out.tab()
+			}
+		case xml.EndElement:
+			switch t.Name.Local {
+			case "t":
+				inT = false
+			case "fld":
+				if skip > 0 {
+					skip--
+				}
+			case "p", "tr":
+				out.newline()
+			}
+		case xml.CharData:
+			if inT && skip == 0 {
+				out.WriteString(string(t))
+			}
+		}
+		return nil
+	})
+}
+
+// partNumber is the number at the end of a part name ("slide12.xml": 12).
+func partNumber(name string) int {
+	name = strings.TrimSuffix(path.Base(name), path.Ext(name))
+	i := len(name)
+	for i > 0 && name[i-1] >= '0' && name[i-1] <= '9' {
+		i--
+	}
+	n, _ := strconv.Atoi(name[i:])
+	return n
+}

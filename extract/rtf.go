@@ -1,0 +1,414 @@
+package extract
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/japanese"
+	"golang.org/x/text/encoding/korean"
+	"golang.org/x/text/encoding/simplifiedchinese"
+	"golang.org/x/text/encoding/traditionalchinese"
+)
+
+// RTF (Rich Text Format 1.9.1): a tokenizer of control words, control
+// symbols, groups and text. Text of destinations that are not body text
+// (font, colour and style tables, pictures, objects' data, field
+// instructions, headers and footers, "\*" destinations a reader may
+// ignore) is skipped; \info's \title, \author, \subject, \keywords and
+// \doccomm become metadata. \par, \line, \sect and \page end lines, \tab
+// and \cell write tabs, \row ends a line. Characters: \'hh in the
+// document's code page (\ansicpg, Windows-1252 by default; double-byte
+// code pages 932, 936, 949 and 950 too), \uN (with \ucN fallback
+// characters skipped) and UTF-16 surrogate pairs.
+func rtf(x *extraction, data []byte, doc *Document) error {
+	p := &rtfParser{x: x, data: data, doc: doc, enc: charmap.Windows1252}
+	p.stack = append(p.stack, rtfState{uc: 1})
+	return p.run()
+}
+
+type rtfState struct {
+	skip bool   // text of this group is not body text
+	meta string // \info field being read ("title", ...), or ""
+	uc   int    // fallback characters after \uN
+}
+
+type rtfParser struct {
+	x     *extraction
+	data  []byte
+	pos   int
+	doc   *Document
+	stack []rtfState
+	enc   encoding.Encoding
+	bytes []byte // pending \'hh bytes, decoded together (double-byte code pages)
+	high  rune   // pending UTF-16 high surrogate
+	skipN int    // fallback characters still to skip after \uN
+	meta  map[string]*strings.Builder
+}
+
+// rtfMaxDepth bounds group nesting (a hostile file of a million '{').
+const rtfMaxDepth = 1000
+
+// Destinations whose content is not text.
+var rtfSkipDest = map[string]bool{
+	"fonttbl": true, "colortbl": true, "stylesheet": true, "listtable": true, "listoverridetable": true,
+	"revtbl": true, "rsidtbl": true, "generator": true, "pict": true, "objdata": true, "objclass": true,
+	"fldinst": true, "header": true, "headerl": true, "headerr": true, "headerf": true, "footer": true,
+	"footerl": true, "footerr": true, "footerf": true, "xmlnstbl": true, "themedata": true,
+	"colorschememapping": true, "datastore": true, "latentstyles": true, "pgdsctbl": true, "info": true,
+	"filetbl": true, "private": true, "bkmkstart": true, "bkmkend": true, "shpinst": true, "nonshppict": true,
+	"template": true, "userprops": true, "operator": true, "company": true, "category": true,
+	"manager": true, "comment": true, "hlinkbase": true, "xform": true, "docvar": true, "ftnsep": true,
+	"ftnsepc": true, "ftncn": true, "aftnsep": true, "aftnsepc": true, "aftncn": true, "mmathPr": true,
+	"wgrffmtfilter": true, "listtext": true, "pntext": true, "atnid": true, "atnauthor": true,
+}
+
+// \info fields kept as metadata.
+var rtfMetaDest = map[string]bool{"title": true, "author": true, "subject": true, "keywords": true, "doccomm": true}
+
+func (p *rtfParser) cur() *rtfState { return &p.stack[len(p.stack)-1] }
+
+func (p *rtfParser) run() error {
+	out := p.x.out
+	ignorable := false // the group started with \*
+	groupStart := false
+	for p.pos < len(p.data) && !out.full() {
+		if err := p.x.check(); err != nil {
+			return err
+		}
+		c := p.data[p.pos]
+		switch c {
+		case '{':
+			p.flushBytes()
+			if len(p.stack) >= rtfMaxDepth {
+				return malformed("groups nested deeper than %d", rtfMaxDepth)
+			}
+			p.stack = append(p.stack, *p.cur())
+			p.cur().meta = ""
+			p.pos++
+			groupStart, ignorable = true, false
+			p.skipN = 0
+			continue
+		case '}':
+			p.flushBytes()
+			if len(p.stack) > 1 {
+				p.stack = p.stack[:len(p.stack)-1]
+			}
+			p.pos++
+			groupStart = false
+			p.skipN = 0
+			continue
+		case '\\':
+			word, param, hasParam, sym := p.controlWord()
+			if sym != 0 {
+				p.symbol(sym)
+				groupStart = false
+				continue
+			}
+			if word == "*" {
+				ignorable = true
+				continue
+			}
+			if groupStart {
+				groupStart = false
+				switch {
+				case rtfMetaDest[word] && p.inInfo():
+					p.cur().meta = word
+					continue
+				case rtfSkipDest[word] || ignorable:
+					p.flushBytes()
+					p.cur().skip = true
+					if word == "info" {
+						p.cur().meta = "info"
+					}
+					continue
+				}
+			}
+			p.word(word, param, hasParam)
+		case '\r', '\n':
+			p.pos++
+		default:
+			groupStart = false
+			p.pos++
+			if p.skipN > 0 {
+				p.skipN--
+				continue
+			}
+			p.flushBytes()
+			p.char(rune(c))
+		}
+	}
+	p.flushBytes()
+	if p.meta != nil {
+		get := func(k string) string {
+			if b := p.meta[k]; b != nil {
+				return b.String()
+			}
+			return ""
+		}
+		p.doc.Title, p.doc.Author, p.doc.Subject = get("title"), get("author"), get("subject")
+		p.doc.Keywords, p.doc.Description = get("keywords"), get("doccomm")
+	}
+	return nil
+}
+
+// inInfo reports whether the current group is inside \info.
+func (p *rtfParser) inInfo() bool {
+	for i := len(p.stack) - 2; i >= 0; i-- {
+		if p.stack[i].meta == "info" {
+			return true
+		}
+	}
+	return false
+}
+
+// controlWord reads the control word or symbol at p.pos ('\\'). sym is
+// the symbol character for a control symbol.
+func (p *rtfParser) controlWord() (word string, param int, hasParam bool, sym byte) {
+	p.pos++ // '\\'
+	if p.pos >= len(p.data) {
+		return "", 0, false, 0
+	}
+	c := p.data[p.pos]
+	if !isASCIILetter(c) {
+		p.pos++
+		if c == '*' {
+			return "*", 0, false, 0
+		}
+		if c == '\'' {
+			return "'", 0, false, '\''
+		}
+		return "", 0, false, c
+	}
+	start := p.pos
+	for p.pos < len(p.data) && isASCIILetter(p.data[p.pos]) && p.pos-start < 32 {
+		p.pos++
+	}
+	word = string(p.data[start:p.pos])
+	ns := p.pos
+	if p.pos < len(p.data) && p.data[p.pos] == '-' {
+		p.pos++
+	}
+	for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' && p.pos-ns < 11 {
+		p.pos++
+	}
+	if p.pos > ns && !(p.pos == ns+1 && p.data[ns] == '-') {
+		n, err := strconv.Atoi(string(p.data[ns:p.pos]))
+		if err == nil {
+			param, hasParam = n, true
+		}
+	} else {
+		p.pos = ns
+	}
+	if p.pos < len(p.data) && p.data[p.pos] == ' ' {
+		p.pos++ // the delimiter space belongs to the control word
+	}
+	return word, param, hasParam, 0
+}
+
+func isASCIILetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// symbol handles a control symbol.
+func (p *rtfParser) symbol(c byte) {
+	if c == '\'' {
+		if p.pos+2 > len(p.data) {
+			p.pos = len(p.data)
+			return
+		}
+		b, err := strconv.ParseUint(string(p.data[p.pos:p.pos+2]), 16, 8)
+		p.pos += 2
+		if err != nil {
+			return
+		}
+		if p.skipN > 0 {
+			p.skipN--
+			return
+		}
+		p.bytes = append(p.bytes, byte(b))
+		return
+	}
+	if p.skipN > 0 {
+		p.skipN--
+		return
+	}
+	p.flushBytes()
+	switch c {
+	case '\\', '{', '}':
+		p.char(rune(c))
+	case '~':
+		p.char('\u00a0')
+	case '_':
+		p.char('-')
+	case '\n', '\r':
+		p.par()
+	case '\t':
+		p.char('\t')
+	}
+}
+
+// word handles a control word that is not a destination.
+func (p *rtfParser) word(w string, param int, hasParam bool) {
+	if w != "u" && p.skipN > 0 {
+		p.skipN--
+		return
+	}
+	p.flushBytes()
+	switch w {
+	case "ansicpg":
+		if e := codePage(param); e != nil {
+			p.enc = e
+		}
+	case "uc":
+		if hasParam && param >= 0 && param < 10 {
+			p.cur().uc = param
+		}
+	case "u":
+		r := rune(param)
+		if r < 0 {
+			r += 65536
+		}
+		p.char(r)
+		p.skipN = p.cur().uc
+	case "par", "line", "sect", "page", "outlinelevel":
+		if w != "outlinelevel" {
+			p.par()
+		}
+	case "tab", "cell", "nestcell":
+		p.char('\t')
+	case "row", "nestrow":
+		p.par()
+	case "emdash":
+		p.char('—')
+	case "endash":
+		p.char('–')
+	case "bullet":
+		p.char('•')
+	case "lquote":
+		p.char('‘')
+	case "rquote":
+		p.char('’')
+	case "ldblquote":
+		p.char('“')
+	case "rdblquote":
+		p.char('”')
+	case "emspace", "enspace", "qmspace":
+		p.char(' ')
+	case "bin":
+		if hasParam && param > 0 {
+			p.pos = min(len(p.data), p.pos+param)
+		}
+	}
+}
+
+// codePage returns the decoder of a Windows code page, or nil.
+func codePage(cp int) encoding.Encoding {
+	switch cp {
+	case 437:
+		return charmap.CodePage437
+	case 850:
+		return charmap.CodePage850
+	case 874:
+		return charmap.Windows874
+	case 932:
+		return japanese.ShiftJIS
+	case 936:
+		return simplifiedchinese.GBK
+	case 949:
+		return korean.EUCKR
+	case 950:
+		return traditionalchinese.Big5
+	case 1250:
+		return charmap.Windows1250
+	case 1251:
+		return charmap.Windows1251
+	case 1252:
+		return charmap.Windows1252
+	case 1253:
+		return charmap.Windows1253
+	case 1254:
+		return charmap.Windows1254
+	case 1255:
+		return charmap.Windows1255
+	case 1256:
+		return charmap.Windows1256
+	case 1257:
+		return charmap.Windows1257
+	case 1258:
+		return charmap.Windows1258
+	case 10000:
+		return charmap.Macintosh
+	}
+	return nil
+}
+
+// flushBytes decodes the pending \'hh bytes.
+func (p *rtfParser) flushBytes() {
+	if len(p.bytes) == 0 {
+		return
+	}
+	b, err := p.enc.NewDecoder().Bytes(p.bytes)
+	if err != nil {
+		b = bytes.ToValidUTF8(p.bytes, []byte("\uFFFD"))
+	}
+	p.bytes = p.bytes[:0]
+	for _, r := range string(b) {
+		p.char(r)
+	}
+}
+
+func (p *rtfParser) par() {
+	st := p.cur()
+	switch {
+	case st.meta != "" && st.meta != "info":
+		p.metaText(" ")
+	case !st.skip:
+		p.x.out.newline()
+	}
+}
+
+// char writes one character of text.
+func (p *rtfParser) char(r rune) {
+	if utf16.IsSurrogate(r) {
+		if r < 0xdc00 {
+			p.high = r
+			return
+		}
+		if p.high != 0 {
+			r = utf16.DecodeRune(p.high, r)
+		}
+		p.high = 0
+	} else if p.high != 0 {
+		p.high = 0
+	}
+	st := p.cur()
+	if st.meta != "" && st.meta != "info" {
+		p.metaText(string(r))
+		return
+	}
+	if st.skip {
+		return
+	}
+	if r == '\t' {
+		p.x.out.WriteString("\t")
+		return
+	}
+	p.x.out.WriteString(string(r))
+}
+
+func (p *rtfParser) metaText(s string) {
+	if p.meta == nil {
+		p.meta = map[string]*strings.Builder{}
+	}
+	k := p.cur().meta
+	b := p.meta[k]
+	if b == nil {
+		b = &strings.Builder{}
+		p.meta[k] = b
+	}
+	if b.Len() < 4096 {
+		b.WriteString(s)
+	}
+}

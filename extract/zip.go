@@ -1,0 +1,194 @@
+package extract
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// archive is a zip package (Office Open XML, OpenDocument) read with a
+// budget: the uncompressed bytes read from all its members together are
+// bounded by Limits.MaxMemoryBytes, whatever the members claim, so a zip
+// bomb ends with ErrLimit after that many bytes of inflation.
+type archive struct {
+	x      *extraction
+	files  map[string]*zip.File
+	budget int64
+}
+
+func openArchive(x *extraction, data []byte) (*archive, error) {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, malformed("not a zip archive: %v", err)
+	}
+	if len(zr.File) > DefaultMaxArchiveMember {
+		return nil, fmt.Errorf("%w: %d archive members", ErrLimit, len(zr.File))
+	}
+	a := &archive{x: x, files: make(map[string]*zip.File, len(zr.File)), budget: x.limits.MaxMemoryBytes}
+	for _, f := range zr.File {
+		if f.Flags&0x1 != 0 {
+			return nil, ErrEncrypted
+		}
+		a.files[strings.TrimPrefix(f.Name, "/")] = f
+	}
+	return a, nil
+}
+
+// open returns a reader of member name, or nil when there is none. Reads
+// beyond the remaining budget fail with ErrLimit.
+func (a *archive) open(name string) (io.ReadCloser, error) {
+	f := a.files[name]
+	if f == nil {
+		return nil, nil
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return nil, malformed("%s: %v", name, err)
+	}
+	return &budgetReader{rc: rc, a: a, name: name}, nil
+}
+
+// read returns the whole of member name (nil when there is none).
+func (a *archive) read(name string) ([]byte, error) {
+	rc, err := a.open(name)
+	if rc == nil || err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+type budgetReader struct {
+	rc   io.ReadCloser
+	a    *archive
+	name string
+}
+
+func (r *budgetReader) Read(p []byte) (int, error) {
+	// The deadline is checked here too: one XML token can be as long as
+	// the whole member.
+	if r.a.x.ctx.Err() != nil {
+		return 0, context.Cause(r.a.x.ctx)
+	}
+	if r.a.budget <= 0 {
+		return 0, fmt.Errorf("%w: more than %d bytes uncompressed (at %s)", ErrLimit, r.a.x.limits.MaxMemoryBytes, r.name)
+	}
+	if int64(len(p)) > r.a.budget {
+		p = p[:r.a.budget]
+	}
+	n, err := r.rc.Read(p)
+	r.a.budget -= int64(n)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return n, malformed("%s: %v", r.name, err)
+	}
+	return n, err
+}
+
+func (r *budgetReader) Close() error { return r.rc.Close() }
+
+// walkXML streams the XML member name through fn, token by token, checking
+// the deadline as it goes. A missing member is not an error. fn returns
+// errStop to end early.
+func (a *archive) walkXML(name string, fn func(d *xml.Decoder, t xml.Token) error) error {
+	rc, err := a.open(name)
+	if rc == nil || err != nil {
+		return err
+	}
+	defer rc.Close()
+	return walkXML(a.x, rc, name, fn)
+}
+
+var errStop = errors.New("stop")
+
+func walkXML(x *extraction, r io.Reader, name string, fn func(d *xml.Decoder, t xml.Token) error) error {
+	d := xml.NewDecoder(r)
+	d.Strict = false
+	d.CharsetReader = func(label string, input io.Reader) (io.Reader, error) {
+		return input, nil // packages are UTF-8 (or UTF-16, which Go refuses below)
+	}
+	for {
+		if err := x.check(); err != nil {
+			return err
+		}
+		t, err := d.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if errors.Is(err, ErrLimit) || errors.Is(err, ErrMalformed) || x.ctx.Err() != nil {
+				return err
+			}
+			return malformed("%s: %v", name, err)
+		}
+		if err := fn(d, t); err != nil {
+			if err == errStop {
+				return nil
+			}
+			return err
+		}
+		if x.out.full() {
+			return nil
+		}
+	}
+}
+
+// relTargets reads a relationships part (name.rels) and returns Id →
+// target, resolved against dir.
+func (a *archive) relTargets(rels, dir string) (map[string]string, error) {
+	m := map[string]string{}
+	err := a.walkXML(rels, func(_ *xml.Decoder, t xml.Token) error {
+		se, ok := t.(xml.StartElement)
+		if !ok || se.Name.Local != "Relationship" {
+			return nil
+		}
+		id, target := attr(se, "Id"), attr(se, "Target")
+		if id == "" || target == "" {
+			return nil
+		}
+		m[id] = resolvePart(dir, target)
+		return nil
+	})
+	return m, err
+}
+
+// resolvePart resolves a relationship target against the folder of its
+// source part.
+func resolvePart(dir, target string) string {
+	if strings.HasPrefix(target, "/") {
+		return strings.TrimPrefix(target, "/")
+	}
+	parts := strings.Split(dir, "/")
+	if dir == "" {
+		parts = nil
+	}
+	for _, p := range strings.Split(target, "/") {
+		switch p {
+		case "..":
+			if len(parts) > 0 {
+				parts = parts[:len(parts)-1]
+			}
+		case ".", "":
+		default:
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+func attr(se xml.StartElement, local string) string {
+	for _, a := range se.Attr {
+		if a.Name.Local == local {
+			return a.Value
+		}
+	}
+	return ""
+}
