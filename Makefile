@@ -5,7 +5,7 @@ PKGS      := ./...
 # What the tests need from Debian besides Go and make: -race builds with cgo,
 # so a C compiler and the C library's development files.
 DEB_BUILD := gcc libc6-dev
-DEB_TEST  := libxml2-utils postgresql-doc-15 default-jre-headless libhdrhistogram-java chromium-headless-shell prometheus
+DEB_TEST  := libxml2-utils postgresql-doc-15 default-jre-headless libhdrhistogram-java chromium-headless-shell prometheus poppler-utils
 FUZZTIME  ?= 30s
 PROTOC_GEN_GO_VERSION := v1.33.0
 GOBIN     ?= $(shell $(GO) env GOPATH)/bin

@@ -38,8 +38,18 @@ const (
 )
 
 // DefaultContentTypes are the media types delivered when
-// Config.AllowedContentTypes is nil.
-var DefaultContentTypes = []string{"text/html", "application/xhtml+xml", "text/plain", "application/pdf"}
+// Config.AllowedContentTypes is nil: web pages, plain text, and the
+// document formats whose text the connector extracts (package extract).
+var DefaultContentTypes = []string{
+	"text/html", "application/xhtml+xml", "text/plain", "application/pdf",
+	"application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+	"application/vnd.openxmlformats-officedocument.presentationml.presentation",
+	"application/vnd.oasis.opendocument.text",
+	"application/vnd.oasis.opendocument.spreadsheet",
+	"application/vnd.oasis.opendocument.presentation",
+	"application/rtf", "text/rtf",
+}
 
 // DefaultSessionParams are the query parameter names (compared
 // case-insensitively; a trailing '*' matches any suffix) removed from every
@@ -55,8 +65,28 @@ var DefaultSessionParams = []string{
 // disables" switch their rule off when negative.
 type Config struct {
 	// StartURLs are the absolute http or https URLs the crawl starts from
-	// (depth 0). At least one is required.
+	// (depth 0). At least one start URL or sitemap URL is required.
 	StartURLs []string
+
+	// SitemapURLs are sitemaps or sitemap indexes (sitemaps.org XML,
+	// gzipped or not, or text with one URL a line) whose page URLs the
+	// crawl also starts from, at depth 0 like start URLs, after the URL
+	// rules (StayOnSite, spider regexes, traps). A listed URL must be on
+	// the sitemap's origin; a sitemap index's sitemaps too. The sitemaps'
+	// hosts count as start hosts for StayOnSite. See sitemap.go for the
+	// bounds.
+	SitemapURLs []string
+	// FollowSitemaps also reads, for the origin of each start URL, the
+	// sitemaps its robots.txt lists (Sitemap: lines; their URLs may be
+	// anywhere on that origin), or /sitemap.xml when it lists none (a
+	// missing /sitemap.xml is not an error). A URL with a <lastmod> that is
+	// not after Prior.FetchedAt is delivered as not modified without a
+	// request (Stats.SitemapUnchanged), when Hooks.Prior allows a
+	// conditional request for it.
+	FollowSitemaps bool
+	// MaxSitemaps bounds the sitemap files fetched per crawl, indexes
+	// included. 0: DefaultMaxSitemaps.
+	MaxSitemaps int
 
 	// Depth is the maximum link depth: start URLs are depth 0, links found
 	// on a depth-d page are depth d+1. 0 fetches only the start URLs; -1 is
@@ -218,6 +248,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxSegmentRepeats == 0 {
 		c.MaxSegmentRepeats = DefaultMaxSegmentRepeats
 	}
+	if c.MaxSitemaps == 0 {
+		c.MaxSitemaps = DefaultMaxSitemaps
+	}
 	if c.MaxQueryVariants == 0 {
 		c.MaxQueryVariants = DefaultMaxQueryVariants
 	}
@@ -240,12 +273,17 @@ func (c Config) withDefaults() Config {
 // configuration before queueing work.
 func (c Config) Validate() error {
 	var errs []error
-	if len(c.StartURLs) == 0 {
+	if len(c.StartURLs) == 0 && len(c.SitemapURLs) == 0 {
 		errs = append(errs, messages.Missing("StartURLs"))
 	}
 	for _, s := range c.StartURLs {
 		if _, err := parseStartURL(s); err != nil {
 			errs = append(errs, messages.Invalid("StartURLs", s, err.Error()))
+		}
+	}
+	for _, s := range c.SitemapURLs {
+		if _, err := parseStartURL(s); err != nil {
+			errs = append(errs, messages.Invalid("SitemapURLs", s, err.Error()))
 		}
 	}
 	if c.Depth < -1 {
@@ -263,6 +301,7 @@ func (c Config) Validate() error {
 	neg("MaxPageSize", c.MaxPageSize)
 	neg("Concurrency", int64(c.Concurrency))
 	neg("MaxURLs", int64(c.MaxURLs))
+	neg("MaxSitemaps", int64(c.MaxSitemaps))
 	if c.UserAgent != "" && strings.ContainsAny(c.UserAgent, "\r\n") {
 		errs = append(errs, messages.Invalid("UserAgent", c.UserAgent, "must be a single line"))
 	}

@@ -73,6 +73,9 @@ type item struct {
 	url    string
 	depth  int
 	parent string
+
+	lastmod     time.Time // <lastmod> of a sitemap URL
+	fromSitemap bool
 }
 
 func newCrawler(cfg Config, hooks Hooks) *crawler {
@@ -124,6 +127,7 @@ func (c *crawler) run(parent context.Context) (Stats, error) {
 	c.log.InfoContext(ctx, "crawl started", "start_urls", len(c.cfg.StartURLs), "depth", c.cfg.Depth, "concurrency", c.cfg.Concurrency)
 
 	frontier := c.seed()
+	frontier = append(frontier, c.sitemapSeeds(ctx)...)
 
 	type job struct {
 		it    item
@@ -193,6 +197,11 @@ func (c *crawler) seed() []item {
 		n := c.norm.normalize(u)
 		starts = append(starts, n)
 		c.sites[n.site] = true
+	}
+	for _, s := range c.cfg.SitemapURLs {
+		if u, err := parseStartURL(s); err == nil {
+			c.sites[siteHost(c.norm.normalize(u).host)] = true
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -365,7 +374,7 @@ func (c *crawler) prior(u string) (*Prior, bool) {
 		return nil, false
 	}
 	p, ok := c.hooks.Prior(u)
-	if !ok || (p.ETag == "" && p.LastModified == "") {
+	if !ok || (p.ETag == "" && p.LastModified == "" && p.FetchedAt.IsZero()) {
 		return nil, false
 	}
 	return &p, true
@@ -391,6 +400,10 @@ func (w *worker) process(ctx context.Context, it item) {
 			return
 		}
 		prior, conditional := c.prior(cur)
+		if hop == 0 && conditional && !it.lastmod.IsZero() && !prior.FetchedAt.IsZero() && !it.lastmod.After(prior.FetchedAt) {
+			w.unchangedBySitemap(it, prior)
+			return
+		}
 		ex, ferr := w.get(ctx, cur, prior, pol)
 		if ctx.Err() != nil {
 			return // cancelled or MaxPages: nothing more is reported

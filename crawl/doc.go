@@ -45,6 +45,16 @@
 // each worker's requests; MaxBytesPerSec caps the whole crawl's download
 // rate (a token bucket on body bytes read).
 //
+// # Sitemaps
+//
+// Config.SitemapURLs, and with FollowSitemaps the Sitemap: lines of the
+// start URLs' robots.txt (else /sitemap.xml), add the page URLs of
+// sitemaps and sitemap indexes (XML, gzipped, or text) at depth 0, before
+// the first level runs. They pass the same rules as links; each sitemap
+// may list only URLs of its origin; sizes, entries, nesting and the
+// number of files are bounded (sitemap.go). A <lastmod> not after
+// Prior.FetchedAt delivers the page as not modified without a request.
+//
 // # Termination
 //
 // Depth, MaxPages, MaxURLs and the link-trap rules (URL length, path

@@ -42,6 +42,11 @@ var (
 	// network error, timeout) and Config.IgnoreRobotsErrors is false, so
 	// the whole host is treated as disallowed.
 	ErrRobotsUnavailable = errors.New("crawl: robots.txt unavailable")
+	// ErrSitemap: a sitemap named by Config.SitemapURLs, listed in
+	// robots.txt or by a sitemap index is not a sitemap (or redirects to
+	// another site); FetchError.URL is the sitemap. Sitemaps that cannot be
+	// fetched are reported with the kind of their fetch failure.
+	ErrSitemap = errors.New("crawl: unusable sitemap")
 )
 
 // FetchError is what Hooks.OnError receives: which URL failed and why.

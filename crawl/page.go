@@ -102,6 +102,10 @@ type Prior struct {
 	// sent back as If-None-Match and If-Modified-Since. With neither, the
 	// request is unconditional.
 	ETag, LastModified string
+	// FetchedAt is when the earlier response arrived; a sitemap <lastmod>
+	// not after it makes the URL not modified without a request (zero:
+	// never).
+	FetchedAt time.Time
 	// Links are followed when the server answers 304 Not Modified.
 	Links []string
 }

@@ -23,8 +23,12 @@ import (
 type robotsRules struct {
 	specific, global []robotsRule
 	everSeenSpecific bool
-	disallowAll      bool // robots.txt unavailable: nothing is allowed
+	disallowAll      bool     // robots.txt unavailable: nothing is allowed
+	sitemaps         []string // Sitemap: lines (at most maxRobotsSitemaps)
 }
+
+// maxRobotsSitemaps bounds the Sitemap: lines kept from one robots.txt.
+const maxRobotsSitemaps = 100
 
 type robotsRule struct {
 	pattern string
@@ -140,7 +144,11 @@ func (c *robotsCollector) add(value string, allow bool) {
 	}
 }
 
-func (c *robotsCollector) HandleSitemap(int, string) {}
+func (c *robotsCollector) HandleSitemap(_ int, value string) {
+	if v := strings.TrimSpace(value); v != "" && len(c.rules.sitemaps) < maxRobotsSitemaps {
+		c.rules.sitemaps = append(c.rules.sitemaps, v)
+	}
+}
 
 func (c *robotsCollector) HandleUnknownAction(int, string, string) {}
 

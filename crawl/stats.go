@@ -20,6 +20,11 @@ type Stats struct {
 	// Levels is the number of depth levels the crawl worked on (1 when
 	// only start URLs were fetched).
 	Levels int
+	// Sitemaps is the number of sitemap files read; SitemapURLs the number
+	// of distinct page URLs they added; SitemapUnchanged the pages
+	// delivered as not modified, without a request, because of their
+	// <lastmod> (counted in NotModified too).
+	Sitemaps, SitemapURLs, SitemapUnchanged int64
 	// Errors counts failures by kind; each was reported to OnError.
 	Errors ErrorCounts
 	// Skipped counts URLs not fetched or pages not delivered, by rule.
@@ -54,6 +59,9 @@ type SkipCounts struct {
 	Robots      int64 // robots.txt disallowed or unavailable (reported to OnError)
 	ContentType int64 // media type not allowed (reported to OnError)
 	NoIndex     int64 // fetched but noindex, with FollowRobots
+	// SitemapScope: a sitemap entry outside the sitemap's scope (another
+	// origin, or a sitemap index nested too deep).
+	SitemapScope int64
 }
 
 // StopReason tells why a crawl ended.
@@ -91,15 +99,20 @@ type counters struct {
 
 	skScheme, skInvalid, skOffSite, skSpider, skDepth, skTrap, skMaxURLs,
 	skRobots, skContentType, skNoIndex, skDuplicate atomic.Int64
+
+	sitemaps, sitemapURLs, skSitemapLastmod, skSitemapScope atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
 	return Stats{
-		Pages:          c.pages.Load(),
-		NotModified:    c.notModified.Load(),
-		Requests:       c.requests.Load(),
-		Bytes:          c.bytes.Load(),
-		URLsDiscovered: c.discovered.Load(),
+		Pages:            c.pages.Load(),
+		NotModified:      c.notModified.Load(),
+		Requests:         c.requests.Load(),
+		Bytes:            c.bytes.Load(),
+		URLsDiscovered:   c.discovered.Load(),
+		Sitemaps:         c.sitemaps.Load(),
+		SitemapURLs:      c.sitemapURLs.Load(),
+		SitemapUnchanged: c.skSitemapLastmod.Load(),
 		Errors: ErrorCounts{
 			Network:  c.errNetwork.Load(),
 			Timeout:  c.errTimeout.Load(),
@@ -108,17 +121,18 @@ func (c *counters) snapshot() Stats {
 			Redirect: c.errRedirect.Load(),
 		},
 		Skipped: SkipCounts{
-			Scheme:      c.skScheme.Load(),
-			Invalid:     c.skInvalid.Load(),
-			OffSite:     c.skOffSite.Load(),
-			Spider:      c.skSpider.Load(),
-			Depth:       c.skDepth.Load(),
-			Trap:        c.skTrap.Load(),
-			MaxURLs:     c.skMaxURLs.Load(),
-			Robots:      c.skRobots.Load(),
-			ContentType: c.skContentType.Load(),
-			NoIndex:     c.skNoIndex.Load(),
-			Duplicate:   c.skDuplicate.Load(),
+			Scheme:       c.skScheme.Load(),
+			Invalid:      c.skInvalid.Load(),
+			OffSite:      c.skOffSite.Load(),
+			Spider:       c.skSpider.Load(),
+			Depth:        c.skDepth.Load(),
+			Trap:         c.skTrap.Load(),
+			MaxURLs:      c.skMaxURLs.Load(),
+			Robots:       c.skRobots.Load(),
+			ContentType:  c.skContentType.Load(),
+			NoIndex:      c.skNoIndex.Load(),
+			Duplicate:    c.skDuplicate.Load(),
+			SitemapScope: c.skSitemapScope.Load(),
 		},
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/connectorhq/connector/extract"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/messages"
@@ -318,6 +319,10 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 	defer end()
 	cnt := counts(job, task)
 	o := &outcome{}
+	x := p.set[task].extractor()
+	if x == nil {
+		x = htmlAndText // extraction off: HTML and text as before
+	}
 	type ready struct {
 		d   insertDoc
 		doc *ingest.Document
@@ -366,7 +371,11 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 		if err := job.Checkpoint(ctx); err != nil {
 			return o.elements(), err // stopped: what is not delivered yet is dropped
 		}
-		doc, err := r.insertDocument(&d, task, p.set[task].MaxPageBytes)
+		doc, xerr, err := r.insertDocument(ctx, &d, task, p.set[task].MaxPageBytes, x)
+		if xerr != nil && ctx.Err() == nil {
+			cnt.Errors.Add(1)
+			r.log.Warn("text extraction failed; the document is inserted without text", "reference", d.reference, "error", xerr)
+		}
 		if err != nil {
 			cnt.Errors.Add(1)
 			id := EncodeIdentifier(task, d.reference)
@@ -386,9 +395,12 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 }
 
 // insertDocument builds the document to insert, reading a file (at most
-// limit bytes, the task's MaxPageBytes) when <type> is file or tempfile.
-func (r *Repository) insertDocument(d *insertDoc, task string, limit int64) (*ingest.Document, error) {
-	doc := &ingest.Document{Reference: d.reference, Fields: []ingest.Field{{Name: FieldIdentifier, Value: EncodeIdentifier(task, d.reference)}}}
+// limit bytes, the task's MaxPageBytes) when <type> is file or tempfile,
+// and extracts its text with x. An extraction failure (xerr) leaves the
+// document without text, with its bytes as Source and an EXTRACT_ERROR
+// field.
+func (r *Repository) insertDocument(ctx context.Context, d *insertDoc, task string, limit int64, x *extract.Extractor) (doc *ingest.Document, xerr, err error) {
+	doc = &ingest.Document{Reference: d.reference, Fields: []ingest.Field{{Name: FieldIdentifier, Value: EncodeIdentifier(task, d.reference)}}}
 	if d.displayName != "" {
 		doc.Fields = append(doc.Fields, ingest.Field{Name: FieldFileName, Value: d.displayName})
 	}
@@ -397,17 +409,17 @@ func (r *Repository) insertDocument(d *insertDoc, task string, limit int64) (*in
 	switch d.fileType {
 	case "drecontent":
 		doc.Content = string(d.content)
-		return doc, nil
+		return doc, nil, nil
 	case "content":
 		data = d.content
 	case "file", "tempfile":
 		b, err := r.readInsertFile(d.path, limit)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		data = b
 	default:
-		return doc, nil
+		return doc, nil, nil
 	}
 	mt := ""
 	if ext := filepath.Ext(d.displayName); ext != "" {
@@ -420,15 +432,31 @@ func (r *Repository) insertDocument(d *insertDoc, task string, limit int64) (*in
 		mt = http.DetectContentType(data)
 	}
 	essence, _, _ := mime.ParseMediaType(mt)
-	switch essence {
-	case "text/plain":
-		doc.Content = decodeText(data, mt)
-	case "text/html", "application/xhtml+xml":
-		doc.Content = htmlText(data, mt)
-	default:
+	name := d.displayName
+	if name == "" {
+		name = d.path
+	}
+	in := extract.Input{Data: data, ContentType: mt, Name: name}
+	f := extract.Detect(in)
+	if f != extract.Text && f != extract.HTML {
 		doc.Source, doc.SourceType = data, essence
 	}
-	return doc, nil
+	if (f == extract.Text || f == extract.HTML) && !x.Handles(f) {
+		x = htmlAndText // HTML and text always have their text
+	}
+	if !x.Handles(f) {
+		return doc, nil, nil
+	}
+	xd, xerr := x.Extract(ctx, in)
+	if xerr != nil {
+		if ctx.Err() == nil {
+			doc.Fields = append(doc.Fields, ingest.Field{Name: FieldExtractError, Value: xerr.Error()})
+		}
+		return doc, xerr, nil
+	}
+	doc.Content = xd.Text
+	addExtracted(doc, xd, true)
+	return doc, nil, nil
 }
 
 // update fetches the identifiers' pages now and delivers them again: with
@@ -533,7 +561,15 @@ func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, ta
 			c.kind = kindUnchanged
 		}
 		if r.target != nil {
-			c.doc = pageDocument(task, pg, extra)
+			doc, err := documentNow(ctx, s.extractor(), task, pg, extra)
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			if err != nil {
+				cnt.Errors.Add(1)
+				r.log.Warn("text extraction failed; the document is delivered without text", "url", ref, "error", err)
+			}
+			c.doc = doc
 		}
 		batch, raws = append(batch, c), append(raws, e.raw)
 		if len(batch) >= r.batchSize {

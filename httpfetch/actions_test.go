@@ -69,7 +69,7 @@ func crawled(t *testing.T, opts ...setupOpts) (*bundle, *site) {
 	s := newSite(t, map[string]*page{
 		"/":           htmlPage("Home", "/a", "/doc.pdf", "/list"),
 		"/a":          htmlPage("Page A"),
-		"/doc.pdf":    {body: "%PDF-1.4 data", ctype: "application/pdf"},
+		"/doc.pdf":    {body: realPDF, ctype: "application/pdf"},
 		"/list":       htmlPage("List"),
 		"/gone":       htmlPage("Gone"),
 		"/robots.txt": {body: "User-agent: *\nDisallow: /secret\n", ctype: "text/plain"},
@@ -104,7 +104,7 @@ func TestCollect(t *testing.T) {
 	require.NotEmpty(t, pdfPath)
 	data, err := os.ReadFile(pdfPath)
 	require.NoError(t, err)
-	require.Equal(t, "%PDF-1.4 data", string(data))
+	require.Equal(t, realPDF, string(data))
 	f, err := os.Open(pdfPath + ".idx")
 	require.NoError(t, err)
 	defer f.Close()
@@ -127,7 +127,7 @@ func TestCollect(t *testing.T) {
 	require.Equal(t, cnt{Collected: 1, Errors: 1}, countsOf(job, "MYTASK"))
 	data, err = os.ReadFile(filepath.Join(other, "mine.pdf"))
 	require.NoError(t, err)
-	require.Equal(t, "%PDF-1.4 data", string(data))
+	require.Equal(t, realPDF, string(data))
 	side, err := os.ReadFile(filepath.Join(other, "mine.pdf.idx"))
 	require.NoError(t, err)
 	require.Contains(t, string(side), `#DREFIELD EXTRA="1"`)
@@ -218,7 +218,7 @@ func TestInsert(t *testing.T) {
 	require.NoError(t, os.WriteFile(keep, []byte("<html><title>T</title><p>Hello <b>there</b></p></html>"), 0o600))
 	xml := `<insertXML>
 <insert><reference>doc-1</reference><metadata name="AUTHOR" value="me"/><file><type>content</type><displayname>a.pdf</displayname><content>` +
-		base64.StdEncoding.EncodeToString([]byte("%PDF-1.4 x")) + `</content></file><insert_id>i1</insert_id></insert>
+		base64.StdEncoding.EncodeToString([]byte(realPDF)) + `</content></file><insert_id>i1</insert_id></insert>
 <insert><reference>doc-2</reference><file><type>drecontent</type><content>Some text</content></file></insert>
 <insert><reference>doc-3</reference><file><type>tempfile</type><content>` + tmp + `</content></file><insert_id>i3</insert_id></insert>
 <insert><reference>doc-4</reference><property name="p" value="v"/><file><content>` + keep + `</content></file></insert>
@@ -232,8 +232,10 @@ func TestInsert(t *testing.T) {
 		insertIDs(t, res))
 
 	d1 := b.target.doc("doc-1")
-	require.Equal(t, []byte("%PDF-1.4 x"), d1.Source)
+	require.Equal(t, []byte(realPDF), d1.Source)
 	require.Equal(t, "application/pdf", d1.SourceType)
+	require.Contains(t, d1.Content, "The zebra crossed the meadow at dawn.", "an inserted PDF's text is extracted")
+	require.Equal(t, "1", fieldValue(d1, FieldPageCount))
 	require.Equal(t, "me", fieldValue(d1, "AUTHOR"))
 	require.Equal(t, "a.pdf", fieldValue(d1, FieldFileName))
 	id, err := DecodeIdentifier(fieldValue(d1, FieldIdentifier))

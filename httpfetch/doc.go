@@ -124,12 +124,42 @@
 //	                 with characters other than A-Z, 0-9, _ turned into _
 //	                 (og:title gives META_OG_TITLE), in name order
 //	...              metadata added by FetchAction=Update
+//	AUTHOR, SUBJECT, KEYWORDS, DESCRIPTION
+//	                 from an extracted document's metadata (below)
+//	PAGE_COUNT       pages (PDF, docx/odt when their metadata says),
+//	                 slides (pptx, odp) or sheets (xlsx, ods)
+//	CREATED_DATE, MODIFIED_DATE
+//	                 the document's own dates, Unix seconds
+//	LANGUAGE         also from the document when the page has none
+//	EXTRACT_FORMAT   pdf, docx, xlsx, pptx, odt, ods, odp or rtf
+//	EXTRACT_TRUNCATED true when the text was cut (ExtractMaxTextBytes,
+//	                 ExtractMaxPages)
+//	EXTRACT_ERROR    why extraction failed (the document is delivered
+//	                 without text)
 //
 // DRECONTENT is the page's visible text for HTML (text/html,
-// application/xhtml+xml) and the decoded text (charset from Content-Type,
-// UTF-8 otherwise) for text/plain; the document of any other allowed type
-// carries the body as Source, with SourceType its media type. View returns
-// the same fields as metadata.
+// application/xhtml+xml), the decoded text (charset from Content-Type,
+// UTF-8 otherwise) for text/plain, and the text package extract finds in
+// a PDF, Office Open XML, OpenDocument or RTF document (ExtractText,
+// ExtractFormats; DRETITLE then becomes the document's own title when it
+// has one). Every type but HTML and text also carries the body as Source,
+// with SourceType its media type. View returns the same fields as
+// metadata.
+//
+// # Text extraction
+//
+// Extraction runs off the crawl's fetch workers (extract.go): a page that
+// needs it waits in a queue of ExtractThreads slots and is extracted by one
+// of ExtractThreads goroutines, then goes on to the batch like any other
+// page. A fetch worker waits only for a free slot, which bounds the bodies
+// held in memory. Each extraction is bounded by ExtractTimeout,
+// ExtractMaxMemoryBytes, ExtractMaxTextBytes and ExtractMaxPages; a
+// failure is logged (warn, with the URL and the reason), counted in
+// errors, and the document is delivered without text with an
+// EXTRACT_ERROR field, so the sync goes on. Stop drops the extractions
+// under way with the other pages not yet in a batch. Update, Synchronize
+// with Identifiers and Insert extract in line (they fetch a few pages on
+// request). View returns metadata without extraction.
 //
 // # Datastore
 //
@@ -193,7 +223,8 @@
 //     target accepted. ingestfailed: documents and removals it refused.
 //   - errors: fetch failures (network, timeout, HTTP errors other than a
 //     404/410 of a known page, too large, bad redirects, robots.txt
-//     unavailable) and datastore read failures. Robots refusals and
+//     unavailable), text extraction failures (the document is still
+//     delivered) and datastore read failures. Robots refusals and
 //     media types not allowed are policy, not errors.
 //
 // # Deletion rules

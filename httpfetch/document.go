@@ -1,7 +1,6 @@
 package httpfetch
 
 import (
-	"bytes"
 	"mime"
 	"net/http"
 	"net/url"
@@ -10,12 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
-
-	"golang.org/x/net/html"
-	"golang.org/x/net/html/charset"
 
 	"github.com/connectorhq/connector/crawl"
+	"github.com/connectorhq/connector/extract"
 	"github.com/connectorhq/connector/ingest"
 )
 
@@ -82,7 +78,7 @@ func pageDocument(task string, p *crawl.Page, extra []ingest.Field) *ingest.Docu
 	case p.MediaType == "text/html" || p.MediaType == "application/xhtml+xml":
 		d.Content = p.Text
 	case p.MediaType == "text/plain":
-		d.Content = decodeText(p.Body, ct)
+		d.Content = extract.DecodeText(p.Body, ct)
 	default:
 		d.Source, d.SourceType = p.Body, p.MediaType
 	}
@@ -180,85 +176,5 @@ func preferredExt(mediaType string, exts []string) string {
 	}
 	return exts[0]
 }
-
-// decodeText decodes a text/plain body with the charset of its
-// Content-Type (UTF-8 when absent or unknown; a BOM wins), invalid bytes
-// replaced by U+FFFD.
-func decodeText(body []byte, contentType string) string {
-	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
-	label := ""
-	if _, params, err := mime.ParseMediaType(contentType); err == nil {
-		label = params["charset"]
-	}
-	if label != "" {
-		if enc, name := charset.Lookup(label); enc != nil && name != "utf-8" {
-			if out, err := enc.NewDecoder().Bytes(body); err == nil {
-				return string(out)
-			}
-		}
-	}
-	if utf8.Valid(body) {
-		return string(body)
-	}
-	return strings.ToValidUTF8(string(body), "\uFFFD")
-}
-
-// htmlText extracts the visible text of an HTML document (Insert of HTML
-// content): text outside script, style, noscript, template and title,
-// white space collapsed.
-func htmlText(data []byte, contentType string) string {
-	r, err := charset.NewReader(bytes.NewReader(data), contentType)
-	if err != nil {
-		return ""
-	}
-	z := html.NewTokenizer(r)
-	var b strings.Builder
-	skip := 0
-	space := false
-	for {
-		switch z.Next() {
-		case html.ErrorToken:
-			return strings.TrimSpace(b.String())
-		case html.StartTagToken:
-			name, _ := z.TagName()
-			switch string(name) {
-			case "script", "style", "noscript", "template", "title":
-				skip++
-			case "p", "div", "br", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header", "footer", "table", "ul", "ol", "dl", "dt", "dd", "pre", "blockquote":
-				space = true
-			}
-		case html.EndTagToken:
-			name, _ := z.TagName()
-			switch string(name) {
-			case "script", "style", "noscript", "template", "title":
-				if skip > 0 {
-					skip--
-				}
-			case "p", "div", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header", "footer", "table", "ul", "ol", "dl", "dt", "dd", "pre", "blockquote":
-				space = true
-			}
-		case html.TextToken:
-			if skip > 0 {
-				continue
-			}
-			t := string(z.Text())
-			if t != "" && isSpace(t[0]) {
-				space = true
-			}
-			for i, w := range strings.Fields(t) {
-				if b.Len() > 0 && (space || i > 0) {
-					b.WriteByte(' ')
-				}
-				b.WriteString(w)
-				space = false
-			}
-			if t != "" && isSpace(t[len(t)-1]) {
-				space = true
-			}
-		}
-	}
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' }
 
 func unixString(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }

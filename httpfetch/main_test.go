@@ -532,3 +532,19 @@ func paramErr(t testing.TB, err error, name string) *messages.ParamError {
 	require.Equal(t, name, pe.Name, "%v", err)
 	return pe
 }
+
+// realPDF and realDOCX are documents LibreOffice wrote (testdata/README.md):
+// their text is "Quarterly Report", "The zebra crossed the meadow at
+// dawn.", ...
+var (
+	realPDF  = mustRead("testdata/hello.pdf")
+	realDOCX = mustRead("testdata/hello.docx")
+)
+
+func mustRead(name string) string {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}

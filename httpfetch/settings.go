@@ -13,6 +13,7 @@ import (
 
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/crawl"
+	"github.com/connectorhq/connector/extract"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/secret"
 )
@@ -25,6 +26,12 @@ const (
 	DefaultMaxPageBytes   = 16 << 20
 	DefaultConcurrency    = 4
 	DefaultMaxRedirects   = 10
+
+	DefaultExtractThreads        = 2
+	DefaultExtractTimeout        = 30 * time.Second
+	DefaultExtractMaxTextBytes   = 16 << 20
+	DefaultExtractMaxMemoryBytes = 256 << 20
+	DefaultExtractMaxPages       = 10_000
 )
 
 // settings are one task's effective settings for one action: the
@@ -34,6 +41,8 @@ type settings struct {
 	Task string // upper case
 
 	URLs               []string
+	SitemapURLs        []string
+	FollowSitemaps     bool
 	Depth              int
 	StayOnSite         bool
 	SpiderMustHave     *regexp.Regexp
@@ -64,6 +73,14 @@ type settings struct {
 	// were written, for the override rules (checkRequestSettings).
 	fromRequest map[string]requested
 
+	ExtractText           bool
+	ExtractFormats        []extract.Format
+	ExtractThreads        int
+	ExtractTimeout        time.Duration
+	ExtractMaxTextBytes   int
+	ExtractMaxMemoryBytes int64
+	ExtractMaxPages       int
+
 	// Schedule keys, validated but kept as written (see Schedules).
 	schedStart, schedRepeat, schedCycles string
 	hasSchedule                          bool
@@ -81,6 +98,14 @@ func defaultSettings(task string) *settings {
 		Concurrency:    DefaultConcurrency,
 		ContentTypes:   crawl.DefaultContentTypes,
 		MaxRedirects:   DefaultMaxRedirects,
+
+		ExtractText:           true,
+		ExtractFormats:        extract.Formats,
+		ExtractThreads:        DefaultExtractThreads,
+		ExtractTimeout:        DefaultExtractTimeout,
+		ExtractMaxTextBytes:   DefaultExtractMaxTextBytes,
+		ExtractMaxMemoryBytes: DefaultExtractMaxMemoryBytes,
+		ExtractMaxPages:       DefaultExtractMaxPages,
 	}
 }
 
@@ -116,6 +141,8 @@ func (s *settings) crawlConfig() crawl.Config {
 	}
 	return crawl.Config{
 		StartURLs:           s.URLs,
+		SitemapURLs:         s.SitemapURLs,
+		FollowSitemaps:      s.FollowSitemaps,
 		Depth:               s.Depth,
 		StayOnSite:          s.StayOnSite,
 		SpiderMustHave:      s.SpiderMustHave,
@@ -153,6 +180,19 @@ var keySpecs = []*keySpec{
 		s.Depth, err = intIn(v, -1, math.MaxInt32, "-1 (unlimited) or a whole number of links from a start URL")
 		return err
 	}},
+	{name: "SitemapUrl", apply: func(s *settings, v string) error {
+		if strings.TrimSpace(v) == "" {
+			s.SitemapURLs = nil
+			return nil
+		}
+		urls, err := parseURLs(v)
+		if err != nil {
+			return err
+		}
+		s.SitemapURLs = urls
+		return nil
+	}},
+	{name: "FollowSitemaps", apply: func(s *settings, v string) (err error) { s.FollowSitemaps, err = config.Bool(v); return err }},
 	{name: "StayOnSite", apply: func(s *settings, v string) (err error) { s.StayOnSite, err = config.Bool(v); return err }},
 	{name: "SpiderUrlMustHaveRegex", apply: func(s *settings, v string) (err error) { s.SpiderMustHave, err = compileRegex(v); return err }},
 	{name: "SpiderUrlCantHaveRegex", apply: func(s *settings, v string) (err error) { s.SpiderCantHave, err = compileRegex(v); return err }},
@@ -260,6 +300,53 @@ var keySpecs = []*keySpec{
 		}
 		return nil
 	}},
+	{name: "ExtractText", apply: func(s *settings, v string) (err error) { s.ExtractText, err = config.Bool(v); return err }},
+	{name: "ExtractFormats", apply: func(s *settings, v string) error {
+		var fs []extract.Format
+		for _, name := range splitCSV(v) {
+			f, ok := extract.ParseFormat(name)
+			if !ok {
+				return fmt.Errorf("%q is not a format: list some of %s", name, formatNames())
+			}
+			fs = append(fs, f)
+		}
+		if len(fs) == 0 {
+			return fmt.Errorf("must list at least one of %s (ExtractText=false turns extraction off)", formatNames())
+		}
+		s.ExtractFormats = fs
+		return nil
+	}},
+	{name: "ExtractThreads", apply: func(s *settings, v string) (err error) {
+		s.ExtractThreads, err = intIn(v, 1, 64, "a whole number of documents extracted at once, 1 to 64")
+		return err
+	}},
+	{name: "ExtractTimeout", apply: func(s *settings, v string) error {
+		d, err := config.Duration(v)
+		if err != nil {
+			return err
+		}
+		if d <= 0 {
+			return errors.New("must be positive")
+		}
+		s.ExtractTimeout = d
+		return nil
+	}},
+	{name: "ExtractMaxTextBytes", apply: func(s *settings, v string) (err error) {
+		s.ExtractMaxTextBytes, err = intIn(v, 1, math.MaxInt32, "a positive whole number of bytes")
+		return err
+	}},
+	{name: "ExtractMaxMemoryBytes", apply: func(s *settings, v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < 16<<20 {
+			return errors.New("must be a whole number of bytes, at least 16777216 (16 MiB)")
+		}
+		s.ExtractMaxMemoryBytes = n
+		return nil
+	}},
+	{name: "ExtractMaxPages", apply: func(s *settings, v string) (err error) {
+		s.ExtractMaxPages, err = intIn(v, 1, math.MaxInt32, "a positive whole number of pages")
+		return err
+	}},
 	{name: "ScheduleStartTime", schedule: true, apply: func(s *settings, v string) error {
 		if _, err := parseStartTime(v, time.Now()); err != nil {
 			return err
@@ -300,6 +387,14 @@ var taskKeyNames = func() []string {
 	}
 	return names
 }()
+
+func formatNames() string {
+	names := make([]string, len(extract.Formats))
+	for i, f := range extract.Formats {
+		names[i] = string(f)
+	}
+	return strings.Join(names, ", ")
+}
 
 // urlKeyIndex reports whether key is a start URL key: "Url" (index -1) or
 // "UrlN" with N a whole number.
@@ -671,14 +766,14 @@ func resolve(task string, layers []layer, needURLs bool, key keyFunc) (*settings
 		}
 		break
 	}
-	if needURLs && len(s.URLs) == 0 {
+	if needURLs && len(s.URLs) == 0 && len(s.SitemapURLs) == 0 {
 		return nil, errNoURL(task, layers)
 	}
 	return s, nil
 }
 
 // errNoStartURL: a task to crawl has no start URL.
-var errNoStartURL = errors.New("the task has no start URL: set Url (a CSV of URLs) or Url0, Url1, ...")
+var errNoStartURL = errors.New("the task has no start URL: set Url (a CSV of URLs) or Url0, Url1, ..., or SitemapUrl")
 
 // errNoURL reports a task without start URLs, as a configuration error
 // when only the file was consulted, else as a missing parameter.

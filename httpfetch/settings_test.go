@@ -30,6 +30,9 @@ func TestTaskKeys(t *testing.T) {
 		"RequestTimeout": "10s", "MaxPageBytes": "1048576", "UserAgent": "mybot/2.0 (+http://x)",
 		"Concurrency": "16", "AllowedContentTypes": "text/html, text/*", "MaxRedirects": "0",
 		"ScheduleStartTime": "now", "ScheduleRepeatSecs": "3600", "ScheduleCycles": "-1",
+		"SitemapUrl": "http://a.example/sitemap.xml", "FollowSitemaps": "yes",
+		"ExtractText": "false", "ExtractFormats": "pdf, DOCX,text", "ExtractThreads": "4", "ExtractTimeout": "2m",
+		"ExtractMaxTextBytes": "1000", "ExtractMaxMemoryBytes": "16777216", "ExtractMaxPages": "5",
 	}
 	for k, v := range good {
 		require.NoError(t, TaskKeys(k, v), "%s=%s", k, v)
@@ -40,6 +43,9 @@ func TestTaskKeys(t *testing.T) {
 		"MaxKBytesPerSec": "fast", "RequestTimeout": "0", "MaxPageBytes": "0", "UserAgent": "   ",
 		"Concurrency": "0", "AllowedContentTypes": "html", "MaxRedirects": "101",
 		"ScheduleStartTime": "tomorrow", "ScheduleRepeatSecs": "0", "ScheduleCycles": "-2",
+		"SitemapUrl": "file:///etc/passwd", "FollowSitemaps": "perhaps",
+		"ExtractText": "sometimes", "ExtractFormats": "pdf,doc", "ExtractThreads": "0", "ExtractTimeout": "0",
+		"ExtractMaxTextBytes": "-1", "ExtractMaxMemoryBytes": "1000", "ExtractMaxPages": "0",
 	}
 	for k, v := range bad {
 		err := TaskKeys(k, v)

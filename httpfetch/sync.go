@@ -102,6 +102,8 @@ type syncRun struct {
 
 	priors sync.Map // URL → *record read by prior, taken by onPage (one decode per page)
 
+	extract *extractStage // nil: no text extraction
+
 	mu        sync.Mutex
 	failed    map[string]bool // URLs that failed transiently
 	known     map[uint64]struct{}
@@ -137,8 +139,16 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, s *settings, 
 		}
 		sr.known[maphash.String(sr.seed, u)] = struct{}{}
 	}
+	for _, u := range s.SitemapURLs {
+		if pu, err := url.Parse(u); err == nil {
+			sr.siteHosts[siteHost(pu.Hostname())] = true
+		}
+	}
 	prog.set(index, func(t *taskProgress) { t.crawl = messages.State_STATE_PROCESSING })
 	go sr.flusher()
+	if x := s.extractor(); x != nil {
+		sr.extract = newExtractStage(sr, x, s.ExtractThreads)
+	}
 
 	crawlCtx, cancelCrawl := context.WithCancelCause(ctx)
 	sr.cancelCrawl = cancelCrawl
@@ -146,6 +156,9 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, s *settings, 
 	cfg.Client, cfg.Logger, cfg.Deny = r.client, log, r.guard
 	stats, cerr := crawl.Crawl(crawlCtx, cfg, crawl.Hooks{Prior: sr.prior, OnPage: sr.onPage, OnError: sr.onError})
 	cancelCrawl(nil)
+	if sr.extract != nil {
+		sr.extract.close()
+	}
 	close(sr.changes)
 	<-sr.flushDone
 	log.Info("task crawled", "run", sr.run, "stopped_by", stats.StoppedBy.String(), "pages", stats.Pages,
@@ -197,7 +210,11 @@ func (sr *syncRun) prior(u string) (crawl.Prior, bool) {
 	if sr.r.target != nil && sr.s.ingestible(u) && !rec.deliveredCurrent() {
 		return crawl.Prior{}, false
 	}
-	return crawl.Prior{ETag: rec.ETag, LastModified: rec.LastModified, Links: rec.Links}, true
+	pr := crawl.Prior{ETag: rec.ETag, LastModified: rec.LastModified, Links: rec.Links}
+	if rec.FetchedMs > 0 {
+		pr.FetchedAt = time.UnixMilli(rec.FetchedMs)
+	}
+	return pr, true
 }
 
 // onPage classifies a fetched page against its record and queues the
@@ -274,6 +291,10 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 	}
 	if sr.r.target != nil {
 		c.doc = pageDocument(sr.s.Task, p, nr.Extra)
+		if sr.extract != nil && needsExtraction(sr.extract.x, p) {
+			sr.extract.submit(c, p)
+			return
+		}
 	}
 	sr.queue(c)
 }

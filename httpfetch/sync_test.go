@@ -270,24 +270,36 @@ func TestHugeAndSlowPages(t *testing.T) {
 func TestContentTypes(t *testing.T) {
 	t.Parallel()
 	s := newSite(t, map[string]*page{
-		"/":           htmlPage("Home", "/doc.txt", "/file.pdf", "/img.png", "/latin1.txt"),
+		"/":           htmlPage("Home", "/doc.txt", "/file.pdf", "/img.png", "/latin1.txt", "/broken.pdf", "/file.docx"),
 		"/doc.txt":    {body: "hello\nworld", ctype: "text/plain; charset=utf-8"},
-		"/file.pdf":   {body: "%PDF-1.4 fake", ctype: "application/pdf"},
+		"/file.pdf":   {body: realPDF, ctype: "application/pdf"},
+		"/broken.pdf": {body: "%PDF-1.4 fake", ctype: "application/pdf"},
+		"/file.docx":  {body: realDOCX, ctype: "application/vnd.openxmlformats-officedocument.wordprocessingml.document"},
 		"/img.png":    {body: "\x89PNG\r\n\x1a\n", ctype: "image/png"},
 		"/latin1.txt": {body: "caf\xe9", ctype: "text/plain; charset=iso-8859-1"},
 	})
 	b := setup(t, siteConfig(s))
 	job := b.sync(t)
-	require.Equal(t, cnt{Seen: 4, Added: 4, IngestAdded: 4}, countsOf(job, "MYTASK"), "a media type not allowed is skipped, not an error")
+	require.Equal(t, cnt{Seen: 6, Added: 6, IngestAdded: 6, Errors: 1}, countsOf(job, "MYTASK"),
+		"a media type not allowed is skipped, not an error; a failed extraction is an error, and the document is delivered")
 	txt := b.target.doc(s.URL + "/doc.txt")
 	require.Equal(t, "hello\nworld", txt.Content)
 	require.Nil(t, txt.Source)
 	require.Equal(t, "café", b.target.doc(s.URL+"/latin1.txt").Content)
 	pdf := b.target.doc(s.URL + "/file.pdf")
-	require.Equal(t, []byte("%PDF-1.4 fake"), pdf.Source)
+	require.Equal(t, []byte(realPDF), pdf.Source)
 	require.Equal(t, "application/pdf", pdf.SourceType)
-	require.Empty(t, pdf.Content)
-	require.Equal(t, "file.pdf", fieldValue(pdf, "DRETITLE"))
+	require.Contains(t, pdf.Content, "The zebra crossed the meadow at dawn.")
+	require.Equal(t, "1", fieldValue(pdf, FieldPageCount))
+	require.Equal(t, "pdf", fieldValue(pdf, FieldExtractFormat))
+	require.Equal(t, "file.pdf", fieldValue(pdf, "DRETITLE"), "the PDF has no title of its own")
+	broken := b.target.doc(s.URL + "/broken.pdf")
+	require.Equal(t, []byte("%PDF-1.4 fake"), broken.Source)
+	require.Empty(t, broken.Content)
+	require.Contains(t, fieldValue(broken, FieldExtractError), "malformed")
+	docx := b.target.doc(s.URL + "/file.docx")
+	require.Contains(t, docx.Content, "Quarterly Report\n\nThe zebra crossed the meadow at dawn.")
+	require.Equal(t, "docx", fieldValue(docx, FieldExtractFormat))
 	home := b.target.doc(s.URL + "/")
 	require.Contains(t, home.Content, "Home")
 	require.NotContains(t, home.Content, "<a")
@@ -622,4 +634,48 @@ func TestPause(t *testing.T) {
 	require.NoError(t, <-done)
 	require.Zero(t, violations.Load())
 	require.Equal(t, cnt{Seen: 4, Added: 4, IngestAdded: 4}, countsOf(job, "MYTASK"))
+}
+
+// With ExtractText=false a PDF is delivered as before: bytes, no text.
+func TestExtractTextOff(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, map[string]*page{
+		"/":         htmlPage("Home", "/file.pdf"),
+		"/file.pdf": {body: realPDF, ctype: "application/pdf"},
+	})
+	b := setup(t, siteConfig(s, "ExtractText=false"))
+	job := b.sync(t)
+	require.Equal(t, cnt{Seen: 2, Added: 2, IngestAdded: 2}, countsOf(job, "MYTASK"))
+	pdf := b.target.doc(s.URL + "/file.pdf")
+	require.Equal(t, []byte(realPDF), pdf.Source)
+	require.Empty(t, pdf.Content)
+	require.Empty(t, fieldValue(pdf, FieldExtractFormat))
+}
+
+// A task with only SitemapUrl crawls the sitemap's pages (Depth applies to
+// their links); FollowSitemaps reads robots.txt's Sitemap: lines.
+func TestSitemapTask(t *testing.T) {
+	t.Parallel()
+	pagesMap := map[string]*page{
+		"/":         htmlPage("Home", "/a"),
+		"/a":        htmlPage("A"),
+		"/orphan":   htmlPage("Orphan", "/b"),
+		"/b":        htmlPage("B"),
+		"/only.pdf": {body: realPDF, ctype: "application/pdf"},
+	}
+	s := newSite(t, pagesMap)
+	s.set("/sitemap.xml", &page{ctype: "application/xml", body: `<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">` +
+		`<url><loc>` + s.URL + `/orphan</loc></url><url><loc>` + s.URL + `/only.pdf</loc></url></urlset>`})
+	s.set("/robots.txt", &page{ctype: "text/plain", body: "User-agent: *\nAllow: /\nSitemap: " + s.URL + "/sitemap.xml\n"})
+
+	cfg := "[FetchTasks]\nNumber=1\n0=MyTask\n[MyTask]\nSitemapUrl=" + s.URL + "/sitemap.xml\nDepth=0\n"
+	b := setup(t, cfg)
+	job := b.sync(t)
+	require.Equal(t, cnt{Seen: 2, Added: 2, IngestAdded: 2}, countsOf(job, "MYTASK"))
+	require.NotNil(t, b.target.doc(s.URL+"/orphan"))
+	require.Contains(t, b.target.doc(s.URL+"/only.pdf").Content, "zebra")
+
+	b2 := setup(t, siteConfig(s, "FollowSitemaps=true", "Depth=1"))
+	job = b2.sync(t)
+	require.Equal(t, cnt{Seen: 5, Added: 5, IngestAdded: 5}, countsOf(job, "MYTASK"), "/, /a, /orphan, /b, /only.pdf")
 }
