@@ -85,7 +85,7 @@ func TestConfigErrors(t *testing.T) {
 	defer st.Close()
 	var ce *config.Error
 	require.ErrorAs(t, Check(cfg), &ce)
-	require.Equal(t, "config my.cfg:4: [T] Url: the task has no start URL: set Url (a CSV of URLs) or Url0, Url1, ...", ce.Error())
+	require.Equal(t, "config my.cfg:4: [T] Url: the task has no start URL: set Url (a CSV of URLs) or Url0, Url1, ..., or SitemapUrl", ce.Error())
 	_, err = New(Options{Config: cfg, Store: st})
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, []any{"my.cfg", 4, "T", "Url"}, []any{ce.File, ce.Line, ce.Section, ce.Key})
