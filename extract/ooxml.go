@@ -391,7 +391,7 @@ func pptx(a *archive, doc *Document) error {
 // Slide-number and date fields of notes pages are left out.
 func drawingPart(a *archive, name string) error {
 	out := a.x.out
-	inT, skip := false, 0
+	inT, skip := false, false // skip: inside a slide-number or date field (fields do not nest)
 	out.newline()
 	return a.walkXML(name, func(_ *xml.Decoder, t xml.Token) error {
 		switch t := t.(type) {
@@ -400,9 +400,8 @@ func drawingPart(a *archive, name string) error {
 			case "t":
 				inT = true
 			case "fld":
-				if typ := attr(t, "type"); typ == "slidenum" || strings.HasPrefix(typ, "datetime") {
-					skip++
-				}
+				typ := attr(t, "type")
+				skip = typ == "slidenum" || strings.HasPrefix(typ, "datetime")
 			case "br":
 				out.newline()
 			case "tc":
@@ -413,14 +412,12 @@ func drawingPart(a *archive, name string) error {
 			case "t":
 				inT = false
 			case "fld":
-				if skip > 0 {
-					skip--
-				}
+				skip = false
 			case "p", "tr":
 				out.newline()
 			}
 		case xml.CharData:
-			if inT && skip == 0 {
+			if inT && !skip {
 				out.WriteString(string(t))
 			}
 		}
