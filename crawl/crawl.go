@@ -200,7 +200,7 @@ func (c *crawler) seed() []item {
 	}
 	for _, s := range c.cfg.SitemapURLs {
 		if u, err := parseStartURL(s); err == nil {
-			c.sites[siteHost(c.norm.normalize(u).host)] = true
+			c.sites[c.norm.normalize(u).site] = true
 		}
 	}
 	c.mu.Lock()
