@@ -277,7 +277,7 @@ func TestCancel(t *testing.T) {
 
 	_, err = b.q.Ask(running, &messages.CancelAction{})
 	require.ErrorIs(t, err, messages.ErrActionRunning)
-	require.Contains(t, err.Error(), "QueueAction=Stop")
+	require.Equal(t, "the action has started", err.Error(), "the ACI codec adds the pointer to QueueAction=Stop")
 
 	_, err = b.q.Ask(queued, &messages.CancelAction{})
 	require.ErrorIs(t, err, messages.ErrActionEnded)

@@ -130,9 +130,9 @@ func (t *task) Receive(ctx actor.Context) {
 	case *messages.ResumeAction:
 		switch {
 		case messages.Terminal(t.state):
-			t.refuse(ctx, messages.ErrActionEnded, "the action has already ended")
+			t.refuse(ctx, messages.ErrActionEnded, t.endedAs())
 		case t.state != messages.State_STATE_PAUSED:
-			t.refuse(ctx, messages.ErrNotPaused, "the action is not paused")
+			t.refuse(ctx, messages.ErrNotPaused, "the action is "+messages.StatusName(t.state))
 		default:
 			// An action the queue's Pause holds stays Paused until the
 			// queue resumes; the reply's status says so.
@@ -142,9 +142,9 @@ func (t *task) Receive(ctx actor.Context) {
 	case *messages.ChangePriority:
 		switch {
 		case messages.Terminal(t.state):
-			t.refuse(ctx, messages.ErrActionEnded, "the action has already ended")
+			t.refuse(ctx, messages.ErrActionEnded, t.endedAs())
 		case t.started:
-			t.refuse(ctx, messages.ErrNotQueued, "the action has already started; only queued actions can change priority")
+			t.refuse(ctx, messages.ErrNotQueued, "the action has already started")
 		default:
 			t.priority = m.Priority
 			t.notifyReply(ctx, ctx.Sender())
@@ -153,7 +153,7 @@ func (t *task) Receive(ctx actor.Context) {
 		ctx.Respond(&messages.ActionReply{Status: t.status(), Progress: t.currentProgress()})
 	case *messages.GetActionParameters:
 		if messages.Terminal(t.state) {
-			t.refuse(ctx, messages.ErrActionEnded, "parameters are kept only for queued and running actions")
+			t.refuse(ctx, messages.ErrActionEnded, t.endedAs()+"; parameters are kept only for queued and running actions")
 			return
 		}
 		ctx.Respond(&messages.ActionReply{Status: t.status(), Params: t.spec.Params})
@@ -263,9 +263,9 @@ func (t *task) done(ctx actor.Context, d *workDone) {
 func (t *task) cancel(ctx actor.Context) {
 	switch {
 	case messages.Terminal(t.state):
-		t.refuse(ctx, messages.ErrActionEnded, "the action has already ended")
+		t.refuse(ctx, messages.ErrActionEnded, t.endedAs())
 	case t.started:
-		t.refuse(ctx, messages.ErrActionRunning, "the action is running and cannot be cancelled; use QueueAction=Stop to stop it")
+		t.refuse(ctx, messages.ErrActionRunning, "the action has started")
 	default:
 		t.state, t.endedMs = messages.State_STATE_CANCELLED, t.nowMs()
 		t.notifyReply(ctx, ctx.Sender())
@@ -279,7 +279,7 @@ func (t *task) cancel(ctx actor.Context) {
 func (t *task) stop(ctx actor.Context) {
 	switch {
 	case messages.Terminal(t.state) && t.run == nil:
-		t.refuse(ctx, messages.ErrActionEnded, "the action has already ended")
+		t.refuse(ctx, messages.ErrActionEnded, t.endedAs())
 		return
 	case t.run == nil:
 		t.state, t.endedMs = messages.State_STATE_STOPPED, t.nowMs()
@@ -312,7 +312,7 @@ func (t *task) answerStops(ctx actor.Context) {
 
 func (t *task) pause(ctx actor.Context) {
 	if messages.Terminal(t.state) {
-		t.refuse(ctx, messages.ErrActionEnded, "the action has already ended")
+		t.refuse(ctx, messages.ErrActionEnded, t.endedAs())
 		return
 	}
 	already := t.state == messages.State_STATE_PAUSED
@@ -335,7 +335,7 @@ func (t *task) pause(ctx actor.Context) {
 func (t *task) apply(ctx actor.Context, replyTo *actor.PID) {
 	if messages.Terminal(t.state) {
 		if replyTo != nil {
-			t.refuse(ctx, messages.ErrActionEnded, "the action has already ended")
+			t.refuse(ctx, messages.ErrActionEnded, t.endedAs())
 		}
 		return
 	}
@@ -365,7 +365,7 @@ func (t *task) apply(ctx actor.Context, replyTo *actor.PID) {
 // actor's goroutine; Receive never waits.
 func (t *task) duplicate(ctx actor.Context) {
 	if messages.Terminal(t.state) {
-		t.refuse(ctx, messages.ErrActionEnded, "only queued and running actions can be duplicated")
+		t.refuse(ctx, messages.ErrActionEnded, t.endedAs()+"; only queued and running actions can be duplicated")
 		return
 	}
 	spec := &messages.ActionSpec{
@@ -391,6 +391,15 @@ func (t *task) duplicate(ctx actor.Context) {
 	})
 }
 
+// endedAs says how the action ended, for the refusal of a control that
+// needs an action that has not.
+func (t *task) endedAs() string {
+	return "the action ended as " + messages.StatusName(t.state)
+}
+
+// refuse answers the request with err; why is the error's description,
+// which must not repeat the hint the ACI codec adds for err
+// (docs/errors.md).
 func (t *task) refuse(ctx actor.Context, err error, why string) {
 	code, _ := messages.Code(err)
 	ctx.Respond(&messages.ActionReply{Status: t.status(), Code: code, Message: why})

@@ -103,12 +103,15 @@
 // in upper case + the row's decimal number (CONQUEUEINFO111, shaped like
 // IDOL's AXEQUERY502); rawerrorid is the same number in upper-case hex
 // (0x6F). errorstring is fixed per row; errordescription is err.Error()
-// plus the row's hint (for Cancel of a running action it points to
-// QueueAction=Stop). errortime is 02 Jan 06 15:04:05 in the location of
-// the time passed. ERRORNOTIMPLEMENTED and ERRORPARAMINVALID are the codes
-// real servers use; the others (ERRORMISSINGPARAM, ERRORUNKNOWNTOKEN, ...)
-// are this server's choice, since no public source shows IDOL's. ACI
-// errors are sent with HTTP status 200 (the caller's job).
+// without the sentinel's own words, plus the row's hint (for Cancel of a
+// running action it points to QueueAction=Stop), never twice. errortime is
+// 02 Jan 06 15:04:05 in the location of the time passed. errorcode is
+// IDOL's where IDOL has one for the case (ERRORNOTIMPLEMENTED,
+// ERRORPARAMINVALID, which an unknown token, queue or identifier gets
+// too, told apart by the number); the others (ERRORMISSINGPARAM,
+// ERRORQUEUEFULL, ...) are this server's, for cases no public source shows
+// IDOL's code for. ACI errors are sent with HTTP status 200 (the caller's
+// job).
 //
 // # Queue replies
 //

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/connectorhq/connector/messages"
@@ -27,6 +28,14 @@ type errorDef struct {
 // matches wins, so specific rows come before ErrInternal, and the last row
 // (ErrInternal) also serves errors that match no row. Numbers are stable:
 // never renumber a row, only add new ones.
+//
+// errorcode is IDOL's own wherever IDOL has one for the case
+// (aci-protocol.md: ERRORNOTIMPLEMENTED for an action it does not answer,
+// ERRORPARAMINVALID for a parameter value it cannot use, which includes a
+// QueueName, a Token or an Identifier that names nothing). Rows that share
+// a code are told apart by the number (errorid, rawerrorid), as IDOL's own
+// errors are. The other codes are this server's, for cases IDOL has no
+// documented code for.
 var errorTable = [...]errorDef{
 	{messages.ErrUnknownAction, 101, "ERRORNOTIMPLEMENTED", "The requested action was not recognised",
 		"", "the action names no action of this server"},
@@ -36,9 +45,9 @@ var errorTable = [...]errorDef{
 		"", "a required parameter is absent or empty"},
 	{messages.ErrInvalidParam, 104, "ERRORPARAMINVALID", "A parameter has an invalid value",
 		"", "a parameter (or configuration override) value is not acceptable"},
-	{messages.ErrUnknownQueue, 110, "ERRORUNKNOWNQUEUE", "The queue does not exist",
+	{messages.ErrUnknownQueue, 110, "ERRORPARAMINVALID", "The queue does not exist",
 		"", "QueueName names no queue of this server"},
-	{messages.ErrUnknownToken, 111, "ERRORUNKNOWNTOKEN", "The token is not recognised",
+	{messages.ErrUnknownToken, 111, "ERRORPARAMINVALID", "The token is not recognised",
 		"", "the token is garbled, was never issued here, or its action was removed by retention"},
 	{messages.ErrQueueFull, 112, "ERRORQUEUEFULL", "The queue is full",
 		"retry later", "the queue holds MaximumQueueSize actions"},
@@ -51,7 +60,7 @@ var errorTable = [...]errorDef{
 		"only queued actions can change priority", "QueueAction=ChangePriority for an action that is no longer queued"},
 	{messages.ErrNotPaused, 116, "ERRORACTIONNOTPAUSED", "The action is not paused",
 		"", "QueueAction=Resume for an action that is not paused"},
-	{messages.ErrNotFound, 120, "ERRORNOTFOUND", "The requested item was not found",
+	{messages.ErrNotFound, 120, "ERRORPARAMINVALID", "The requested item was not found",
 		"", "a synchronous action (View, ...) was asked for an item that does not exist"},
 	{messages.ErrShuttingDown, 130, "ERRORSHUTTINGDOWN", "The server is shutting down",
 		"", "the server is stopping and accepts no new work"},
@@ -71,11 +80,11 @@ const errorIDPrefix = "CON"
 // The first row of the error table (docs/errors.md) whose domain sentinel
 // matches err with errors.Is gives errorcode, errorstring and the number;
 // an error matching no row is reported as ERRORINTERNAL. errordescription
-// is err.Error() (for a *messages.ParamError that names the parameter and
-// the problem), followed by the row's hint when it has one. errorid is
-// "CON" + the letters and digits of action in upper case + the decimal
-// number, e.g. CONQUEUEINFO111; rawerrorid is the number. errortime is now
-// (printed in now's location). A nil err is reported as ERRORINTERNAL too.
+// says what exactly went wrong (see describe), followed by the row's hint
+// when it has one. errorid is "CON" + the letters and digits of action in
+// upper case + the decimal number, e.g. CONQUEUEINFO111; rawerrorid is the
+// number. errortime is now (printed in now's location). A nil err is
+// reported as ERRORINTERNAL too.
 func ErrorFor(action string, err error, now time.Time) *Error {
 	def := &errorTable[len(errorTable)-1]
 	for i := range errorTable {
@@ -84,11 +93,8 @@ func ErrorFor(action string, err error, now time.Time) *Error {
 			break
 		}
 	}
-	desc := "unknown error"
-	if err != nil {
-		desc = err.Error()
-	}
-	if def.hint != "" {
+	desc := describe(err, def)
+	if def.hint != "" && !strings.Contains(desc, def.hint) {
 		desc += " (" + def.hint + ")"
 	}
 	return &Error{
@@ -99,6 +105,38 @@ func ErrorFor(action string, err error, now time.Time) *Error {
 		Description: desc,
 		Time:        now,
 	}
+}
+
+// describe is the errordescription of err, matched by row def: err's text
+// (for a *messages.ParamError, the parameter, its value and what is wrong)
+// without the words of the row's sentinel ("queue: unknown token"), which
+// errorstring already says in plain words; when nothing else is left, the
+// row's account of when the error happens. It never repeats the hint:
+// ErrorFor adds that.
+func describe(err error, def *errorDef) string {
+	if err == nil {
+		return "unknown error"
+	}
+	desc := err.Error()
+	if def.err != nil {
+		s := def.err.Error()
+		switch {
+		case desc == s:
+			desc = ""
+		case strings.HasPrefix(desc, s+": "):
+			desc = desc[len(s)+2:]
+		case strings.HasSuffix(desc, ": "+s):
+			desc = desc[:len(desc)-len(s)-2]
+		default:
+			if i := strings.Index(desc, ": "+s+": "); i >= 0 {
+				desc = desc[:i] + ": " + desc[i+len(s)+4:]
+			}
+		}
+	}
+	if desc = strings.TrimSpace(desc); desc == "" {
+		desc = def.reason
+	}
+	return desc
 }
 
 func errorID(action string, num int) string {
@@ -124,9 +162,14 @@ func errorsMarkdown() []byte {
 	b.WriteString("Every ACI error reply carries one of these codes. The HTTP status is 200; clients detect errors by\n")
 	b.WriteString("`<response>ERROR</response>`. `errorid` is `CON` + the action in upper case + the number\n")
 	b.WriteString("(e.g. `CONQUEUEINFO111`), `rawerrorid` is the number in hexadecimal, `errordescription` says what\n")
-	b.WriteString("exactly went wrong (for parameters: which one and why), followed by the hint when there is one.\n")
-	b.WriteString("Only `ERRORNOTIMPLEMENTED` and `ERRORPARAMINVALID` are codes seen from real IDOL servers; the others are\n")
-	b.WriteString("this server's own. Numbers are stable. A failure that is none of these is reported as `ERRORINTERNAL`.\n\n")
+	b.WriteString("exactly went wrong (for parameters: which one, its value and why), followed by the hint when there is\n")
+	b.WriteString("one; it never repeats the hint or `errorstring`.\n\n")
+	b.WriteString("`errorcode` is IDOL's own wherever IDOL has a code for the case: `ERRORNOTIMPLEMENTED` for an action the\n")
+	b.WriteString("server does not answer, and `ERRORPARAMINVALID` for a parameter value it cannot use, including a\n")
+	b.WriteString("`QueueName`, a `Token` or an `Identifier` that names nothing. Rows that share a code are told apart by\n")
+	b.WriteString("their number (`errorid`, `rawerrorid`), as IDOL's own errors are (many of them are `ERRORPARAMINVALID`).\n")
+	b.WriteString("The other codes are this server's own, for cases IDOL has no documented code for. Numbers are stable.\n")
+	b.WriteString("A failure that is none of these is reported as `ERRORINTERNAL`.\n\n")
 	b.WriteString("| number | rawerrorid | errorcode | errorstring | when | hint | Go sentinel |\n")
 	b.WriteString("|---:|---|---|---|---|---|---|\n")
 	for _, d := range errorTable {

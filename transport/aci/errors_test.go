@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -13,8 +14,12 @@ import (
 	"github.com/connectorhq/connector/messages"
 )
 
-// TestErrorTableComplete fails on any domain error without its own row, and
-// on any number or code used twice.
+// idolCodes are the error codes real IDOL servers send (aci-protocol.md);
+// rows may share them, told apart by their numbers.
+var idolCodes = map[string]bool{"ERRORNOTIMPLEMENTED": true, "ERRORPARAMINVALID": true}
+
+// TestErrorTableComplete fails on any domain error without its own row, on
+// any number used twice, and on a code of ours used twice.
 func TestErrorTableComplete(t *testing.T) {
 	t.Parallel()
 	for _, sentinel := range messages.DomainErrors {
@@ -33,7 +38,9 @@ func TestErrorTableComplete(t *testing.T) {
 	nums, codes := map[int]string{}, map[string]string{}
 	for _, d := range errorTable {
 		require.NotContains(t, nums, d.num, "number %d used twice", d.num)
-		require.NotContains(t, codes, d.code, "code %s used twice", d.code)
+		if !idolCodes[d.code] {
+			require.NotContains(t, codes, d.code, "code %s used twice: only IDOL's own codes are shared", d.code)
+		}
 		nums[d.num], codes[d.code] = d.code, d.code
 		require.Regexp(t, `^ERROR[A-Z]+$`, d.code)
 		require.NotEmpty(t, d.str)
@@ -67,7 +74,7 @@ func TestErrorFor(t *testing.T) {
 		wantMatch string // regexp on the description, when wantDesc is empty
 	}{
 		{desc: "unknown action", action: "WOBBLE", err: fmt.Errorf("%w: WOBBLE", messages.ErrUnknownAction),
-			wantCode: "ERRORNOTIMPLEMENTED", wantID: "CONWOBBLE101", wantRaw: 101, wantDesc: "aci: unknown action: WOBBLE"},
+			wantCode: "ERRORNOTIMPLEMENTED", wantID: "CONWOBBLE101", wantRaw: 101, wantDesc: "WOBBLE"},
 		{desc: "invalid parameter names it", action: "QUEUEINFO", err: messages.Invalid("Priority", "high", "must be an integer"),
 			wantCode: "ERRORPARAMINVALID", wantID: "CONQUEUEINFO104", wantRaw: 104,
 			wantDesc: `invalid value "high" for parameter Priority: must be an integer`},
@@ -77,9 +84,19 @@ func TestErrorFor(t *testing.T) {
 			wantCode: "ERRORPARAMINVALID", wantID: "CONFETCH104", wantRaw: 104,
 			wantDesc: `fetch: validate: invalid value "x" for parameter [MyTask] Depth: must be an integer`},
 		{desc: "bad request", action: "", err: fmt.Errorf("%w: bad escape", messages.ErrBadRequest),
-			wantCode: "ERRORBADREQUEST", wantID: "CON102", wantRaw: 102, wantDesc: "aci: malformed request: bad escape"},
+			wantCode: "ERRORBADREQUEST", wantID: "CON102", wantRaw: 102, wantDesc: "bad escape"},
 		{desc: "unknown token", action: "QueueInfo", err: fmt.Errorf("queue: getstatus %s: %w", "abc", messages.ErrUnknownToken),
-			wantCode: "ERRORUNKNOWNTOKEN", wantID: "CONQUEUEINFO111", wantRaw: 0x6F, wantDesc: "queue: getstatus abc: queue: unknown token"},
+			wantCode: "ERRORPARAMINVALID", wantID: "CONQUEUEINFO111", wantRaw: 0x6F, wantDesc: "queue: getstatus abc"},
+		{desc: "bare sentinel: when it happens", action: "QueueInfo", err: messages.ErrUnknownToken,
+			wantCode: "ERRORPARAMINVALID", wantID: "CONQUEUEINFO111", wantRaw: 0x6F,
+			wantDesc: "the token is garbled, was never issued here, or its action was removed by retention"},
+		{desc: "sentinel words in the middle", action: "QueueInfo", err: fmt.Errorf("view x: %w: no page", messages.ErrNotFound),
+			wantCode: "ERRORPARAMINVALID", wantID: "CONQUEUEINFO120", wantRaw: 120, wantDesc: "view x: no page"},
+		{desc: "unknown queue is IDOL's invalid parameter", action: "QUEUEINFO", err: fmt.Errorf("%w: there is no queue \"x\"", messages.ErrUnknownQueue),
+			wantCode: "ERRORPARAMINVALID", wantID: "CONQUEUEINFO110", wantRaw: 110, wantDesc: `there is no queue "x"`},
+		{desc: "a description that gives the hint already: not twice", action: "QUEUEINFO",
+			err:      messages.Err(messages.ErrorCode_ERROR_CODE_NOT_QUEUED, "started; only queued actions can change priority"),
+			wantCode: "ERRORACTIONNOTQUEUED", wantID: "CONQUEUEINFO115", wantRaw: 115, wantDesc: "started; only queued actions can change priority"},
 		{desc: "cancel of a running action points to Stop", action: "QUEUEINFO", err: messages.ErrActionRunning,
 			wantCode: "ERRORACTIONRUNNING", wantID: "CONQUEUEINFO113", wantRaw: 113, wantMatch: `QueueAction=Stop`},
 		{desc: "error rebuilt from a reply code", action: "QUEUEINFO",
@@ -92,7 +109,7 @@ func TestErrorFor(t *testing.T) {
 		{desc: "first row wins over a later one", action: "X", err: errors.Join(messages.ErrInternal, messages.ErrStore),
 			wantCode: "ERRORSTOREFAILED", wantID: "CONX132", wantRaw: 132, wantMatch: "store unavailable"},
 		{desc: "errorid keeps letters and digits only", action: "get status<2>", err: messages.ErrNotFound,
-			wantCode: "ERRORNOTFOUND", wantID: "CONGETSTATUS2120", wantRaw: 120, wantMatch: "not found"},
+			wantCode: "ERRORPARAMINVALID", wantID: "CONGETSTATUS2120", wantRaw: 120, wantMatch: "does not exist"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -167,4 +184,72 @@ func TestErrorsDoc(t *testing.T) {
 	got, err := os.ReadFile(path)
 	require.NoError(t, err, "run go generate ./transport/aci")
 	require.Equal(t, string(want), string(got), "docs/errors.md is stale: run go generate ./transport/aci")
+}
+
+// TestEveryErrorDescription renders, for every row of the table, the
+// errors the server's code produces for it (the same texts, built the same
+// way) and checks each description: not empty, no run of three words said
+// twice (so never the hint twice), the hint at most once, and none of the
+// Go sentinels' words ("queue: unknown token"), which errorstring says.
+func TestEveryErrorDescription(t *testing.T) {
+	t.Parallel()
+	coded := func(code messages.ErrorCode, msg string) error { return messages.Err(code, msg) }
+	produced := map[error][]error{
+		messages.ErrUnknownAction: {fmt.Errorf("%w: FROBNICATE is not an action of this server", messages.ErrUnknownAction)},
+		messages.ErrBadRequest: {fmt.Errorf("%w: invalid percent escape in the value of parameter %q in the %s", messages.ErrBadRequest, "x", "request path"),
+			fmt.Errorf("%w: %s", messages.ErrBadRequest, "the request body is larger than [Server] MaxRequestBytes (64 bytes)")},
+		messages.ErrMissingParam: {messages.Missing("Token")},
+		messages.ErrInvalidParam: {messages.Invalid("Priority", "high", "must be an integer from -2147483648 to 2147483647")},
+		messages.ErrUnknownQueue: {fmt.Errorf("%w: there is no queue %q; this server has one queue, %q", messages.ErrUnknownQueue, "ingest", "fetch")},
+		messages.ErrUnknownToken: {messages.ErrUnknownToken, fmt.Errorf("%w: the Token parameter is empty", messages.ErrUnknownToken),
+			coded(messages.ErrorCode_ERROR_CODE_UNKNOWN_TOKEN, "no action has this token")},
+		messages.ErrQueueFull:     {coded(messages.ErrorCode_ERROR_CODE_QUEUE_FULL, "the fetch queue already holds MaximumQueueSize=2 waiting actions")},
+		messages.ErrActionRunning: {coded(messages.ErrorCode_ERROR_CODE_ACTION_RUNNING, "the action has started")},
+		messages.ErrActionEnded: {coded(messages.ErrorCode_ERROR_CODE_ACTION_ENDED, "the action ended as Finished"),
+			coded(messages.ErrorCode_ERROR_CODE_ACTION_ENDED, "the action ended as Stopped; only queued and running actions can be duplicated")},
+		messages.ErrNotQueued:    {coded(messages.ErrorCode_ERROR_CODE_NOT_QUEUED, "the action has already started")},
+		messages.ErrNotPaused:    {coded(messages.ErrorCode_ERROR_CODE_NOT_PAUSED, "the action is Processing")},
+		messages.ErrNotFound:     {fmt.Errorf("httpfetch: view %s: task %s has not crawled it: %w", "http://x/", "MYTASK", messages.ErrNotFound)},
+		messages.ErrShuttingDown: {fmt.Errorf("%w: queue %s has stopped", messages.ErrShuttingDown, "fetch"), coded(messages.ErrorCode_ERROR_CODE_SHUTTING_DOWN, "the server is shutting down and accepts no new actions")},
+		messages.ErrTimeout:      {fmt.Errorf("%w: %v", messages.ErrTimeout, "future: timeout")},
+		messages.ErrStore: { // actors/queue: refusedSubmit, unrecorded
+			coded(messages.ErrorCode_ERROR_CODE_STORE, "the action was not accepted and is not queued: the store could not record it: write data/actions.db: no space left on device"),
+			coded(messages.ErrorCode_ERROR_CODE_STORE, "the action was not accepted and has no token, but the store failed while writing it and it is not known whether it reached the disk: it may be found queued after the server restarts (the store accepts no more changes until then): store: failed"),
+			coded(messages.ErrorCode_ERROR_CODE_STORE, "the action is Stopped, but this is not on disk yet: it is written again as soon as the disk allows, and a crash before then would undo it: write data/actions.db: no space left on device"),
+		},
+		messages.ErrInternal: {fmt.Errorf("%w: %v", messages.ErrInternal, "runtime error: index out of range"), errors.New("boom")},
+	}
+	require.Len(t, produced, len(errorTable), "every row has the errors its producers send")
+	for _, d := range errorTable {
+		for _, err := range produced[d.err] {
+			e := ErrorFor("QUEUEINFO", err, testNow)
+			require.Equal(t, d.code, e.Code, "%v", err)
+			desc := e.Description
+			require.NotEmpty(t, desc)
+			require.Empty(t, repeatedPhrase(desc), "%q repeats itself", desc)
+			if d.hint != "" {
+				require.Equal(t, 1, strings.Count(desc, d.hint), "%q: the hint once", desc)
+			}
+			for _, s := range messages.DomainErrors {
+				require.NotContains(t, desc, s.Error(), "%q", desc)
+			}
+		}
+	}
+}
+
+// repeatedPhrase returns a run of three words that occurs twice in s
+// (letter case and punctuation ignored), or "".
+func repeatedPhrase(s string) string {
+	words := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
+	})
+	seen := map[string]bool{}
+	for i := 0; i+3 <= len(words); i++ {
+		p := strings.Join(words[i:i+3], " ")
+		if seen[p] {
+			return p
+		}
+		seen[p] = true
+	}
+	return ""
 }

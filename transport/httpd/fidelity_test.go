@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/actors/queue"
+	"github.com/connectorhq/connector/messages"
 )
 
 // saveReply writes body to a new file in dir for xmllint and returns it.
@@ -323,7 +325,7 @@ func TestStandardActions(t *testing.T) {
 		if c.check == nil {
 			require.Equal(t, "ERROR", x.Response, c.action)
 			require.Equal(t, "ERRORNOTIMPLEMENTED", x.ResponseData.Code, c.action)
-			require.Contains(t, x.ResponseData.Desc, strings.ToUpper(c.action)+": ", c.action)
+			require.Contains(t, x.ResponseData.Desc, strings.ToUpper(c.action)+" is not an action of this server: ", c.action)
 			require.Regexp(t, "Distributed Connector|encrypted requests", x.ResponseData.Desc, c.action)
 			continue
 		}
@@ -346,5 +348,84 @@ func TestEveryActionHasItsName(t *testing.T) {
 	for route := range e.srv.routes {
 		require.Contains(t, actionNames, route)
 		require.Equal(t, route, strings.ToUpper(actionNames[route]))
+	}
+}
+
+// repeatedPhrase returns a run of three words that occurs twice in s
+// (letter case and punctuation ignored), or "".
+func repeatedPhrase(s string) string {
+	words := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
+	})
+	seen := map[string]bool{}
+	for i := 0; i+3 <= len(words); i++ {
+		p := strings.Join(words[i:i+3], " ")
+		if seen[p] {
+			return p
+		}
+		seen[p] = true
+	}
+	return ""
+}
+
+// TestErrorDescriptionsAudit sends a request for every error the server
+// can be led to send over HTTP and checks each reply: IDOL's code where
+// IDOL has one, this server's number, and a description that says what
+// went wrong without repeating itself, its hint, or the Go sentinel's
+// words (errorstring says those).
+func TestErrorDescriptionsAudit(t *testing.T) {
+	t.Parallel()
+	e := start(t, func(c *queue.Config) { c.MaximumQueueSize = 2 })
+	qi := "/action=QueueInfo&QueueName=fetch&QueueAction="
+	run := e.submit(t, "Synchronize", "")
+	e.waitStatus(t, run, "Processing")
+	waiting := e.submit(t, "Collect", "&Identifiers=a")
+	done := e.submit(t, "Collect", "&Identifiers=b")
+	x := e.aci(t, qi+"Cancel&Token="+url.QueryEscape(done))
+	require.Equal(t, "SUCCESS", x.Response)
+	e.submit(t, "Collect", "&Identifiers=c") // the queue now holds MaximumQueueSize waiting actions
+	tok := url.QueryEscape
+	cases := []struct {
+		path   string
+		code   string
+		num    int
+		phrase string // in the description
+	}{
+		{"/action=Frobnicate", "ERRORNOTIMPLEMENTED", 101, "FROBNICATE is not an action of this server"},
+		{"/action=GetChildren", "ERRORNOTIMPLEMENTED", 101, "Distributed Connector"},
+		{"/action=GetStatus&x=%zz", "ERRORBADREQUEST", 102, "invalid percent escape"},
+		{"/?foo=bar", "ERRORMISSINGPARAM", 103, "parameter Action"},
+		{qi + "Cancel", "ERRORMISSINGPARAM", 103, "parameter Token"},
+		{"/action=Fetch&FetchAction=Collect&ConfigSection=MyTask&Priority=high", "ERRORPARAMINVALID", 104, `"high" for parameter Priority`},
+		{"/action=QueueInfo&QueueName=ingest&QueueAction=GetStatus", "ERRORPARAMINVALID", 110, `no queue "ingest"`},
+		{qi + "GetStatus&Token=bm9wZQ%3D%3D", "ERRORPARAMINVALID", 111, "garbled"},
+		{qi + "GetStatus&Token=", "ERRORPARAMINVALID", 111, "the Token parameter is empty"},
+		{"/action=Fetch&FetchAction=Collect&ConfigSection=MyTask&Identifiers=d", "ERRORQUEUEFULL", 112, "MaximumQueueSize=2"},
+		{qi + "Cancel&Token=" + tok(run), "ERRORACTIONRUNNING", 113, "the action has started"},
+		{qi + "Stop&Token=" + tok(done), "ERRORACTIONENDED", 114, "ended as Cancelled"},
+		{qi + "Duplicate&Token=" + tok(done), "ERRORACTIONENDED", 114, "only queued and running actions can be duplicated"},
+		{qi + "GetActionParameters&Token=" + tok(done), "ERRORACTIONENDED", 114, "parameters are kept"},
+		{qi + "ChangePriority&Priority=3&Token=" + tok(run), "ERRORACTIONNOTQUEUED", 115, "only queued actions can change priority"},
+		{qi + "Resume&Token=" + tok(waiting), "ERRORACTIONNOTPAUSED", 116, "the action is Queued"},
+		{"/action=View&Identifier=nope&NoACI=false", "ERRORPARAMINVALID", 120, "nope"},
+	}
+	sentinels := make([]string, len(messages.DomainErrors))
+	for i, s := range messages.DomainErrors {
+		sentinels[i] = s.Error()
+	}
+	for _, c := range cases {
+		// Sent as is (net/http would refuse to send a bad escape).
+		body := e.replay(t, []byte("GET "+c.path+" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+		var x xresp
+		require.NoError(t, xml.Unmarshal([]byte(body), &x), body)
+		require.Equal(t, "ERROR", x.Response, c.path)
+		require.Equal(t, c.code, x.ResponseData.Code, c.path)
+		require.True(t, strings.HasSuffix(x.ResponseData.ErrorID, strconv.Itoa(c.num)), "%s: %s", c.path, x.ResponseData.ErrorID)
+		d := x.ResponseData.Desc
+		require.Contains(t, d, c.phrase, c.path)
+		require.Empty(t, repeatedPhrase(d), "%s: %q repeats itself", c.path, d)
+		for _, s := range sentinels {
+			require.NotContains(t, d, s, "%s: %q", c.path, d)
+		}
 	}
 }

@@ -72,7 +72,7 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 	}
 	q := s.cfg.Queue
 	if !strings.EqualFold(strings.TrimSpace(qn), q.Name()) {
-		return nil, fmt.Errorf("%w: %q (this server has the queue %q)", messages.ErrUnknownQueue, qn, q.Name())
+		return nil, fmt.Errorf("%w: there is no queue %q; this server has one queue, %q", messages.ErrUnknownQueue, qn, q.Name())
 	}
 	action := strings.ToLower(strings.TrimSpace(qa))
 	token, hasToken := req.Params.Get("Token")

@@ -108,7 +108,8 @@ func TestJavaClientRequestsReplayed(t *testing.T) {
 	raw = bytes.Replace(readReplay(t, "get-queueinfo-token.http"), []byte("TOKEN"), []byte("bm9wZQ%3D%3D"), 1)
 	body = e.replay(t, raw)
 	require.Contains(t, body, "<response>ERROR</response>")
-	require.Contains(t, body, "<errorcode>ERRORUNKNOWNTOKEN</errorcode>")
+	require.Contains(t, body, "<errorid>CONQUEUEINFO111</errorid>")
+	require.Contains(t, body, "<errorcode>ERRORPARAMINVALID</errorcode>")
 }
 
 // startHTTPConnector is a front end over the real HTTP connector

@@ -37,9 +37,9 @@ var notServed = map[string]string{
 // ERRORNOTIMPLEMENTED, saying why for the standard actions it leaves out.
 func unknownAction(action string) error {
 	if why, ok := notServed[action]; ok {
-		return fmt.Errorf("%w: %s: %s", messages.ErrUnknownAction, action, why)
+		return fmt.Errorf("%w: %s is not an action of this server: %s", messages.ErrUnknownAction, action, why)
 	}
-	return fmt.Errorf("%w: %s", messages.ErrUnknownAction, action)
+	return fmt.Errorf("%w: %s is not an action of this server", messages.ErrUnknownAction, action)
 }
 
 // getPid serves GetPid: the server's process id, as <autn:pid> (OpenText's

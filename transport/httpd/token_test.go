@@ -24,7 +24,8 @@ func TestBlankTokenIsUnknownToken(t *testing.T) {
 				t.Parallel()
 				x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction="+qa+"&Priority=7&Token="+blank)
 				require.Equal(t, "ERROR", x.Response)
-				require.Equal(t, "ERRORUNKNOWNTOKEN", x.ResponseData.Code, string(x.ResponseData.Inner))
+				require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, string(x.ResponseData.Inner))
+				require.Equal(t, "CONQUEUEINFO111", x.ResponseData.ErrorID, "the unknown-token error")
 				require.Empty(t, x.ResponseData.Actions, "an error, not an empty success or a listing")
 			})
 		}
