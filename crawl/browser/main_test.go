@@ -1,0 +1,154 @@
+package browser
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(runKillHelper())
+	}
+	code := m.Run()
+	// No browser process of this test binary may survive its tests.
+	self, err := identity(os.Getpid())
+	if err == nil {
+		deadline := time.Now().Add(10 * time.Second)
+		left := processesOf(self+"/", true)
+		for len(left) > 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+			left = processesOf(self+"/", true)
+		}
+		if len(left) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: browser processes left behind by the tests: %v\n", left)
+			code = 1
+		}
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "FAIL: goroutines leaked: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// newPool starts nothing: it makes a Pool whose browser starts on first
+// use, closed when the test ends. The test fails (it does not skip) when
+// no browser binary is installed.
+func newPool(t testing.TB, cfg Config) *Pool {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.TempDir == "" {
+		cfg.TempDir = t.TempDir()
+	}
+	if cfg.Tabs == 0 {
+		cfg.Tabs = 2
+	}
+	p, err := New(cfg)
+	if errors.Is(err, ErrNoBrowser) {
+		t.Fatalf("these tests need headless Chromium: %v (`make test` installs the Debian package chromium-headless-shell)", err)
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, p.Close()) })
+	return p
+}
+
+// site is an in-process web site on 127.0.0.1 that counts the requests it
+// receives per path.
+type site struct {
+	*httptest.Server
+	mu   sync.Mutex
+	hits map[string]int
+	mux  *http.ServeMux
+}
+
+func newSite(t testing.TB) *site {
+	t.Helper()
+	s := &site{hits: map[string]int{}, mux: http.NewServeMux()}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.hits[r.URL.Path]++
+		s.mu.Unlock()
+		s.mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// page serves a fixed body at path (the tests give the same bytes to
+// Render, and check that the browser never asked for them).
+func (s *site) handle(path, contentType, body string) {
+	s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		io.WriteString(w, body)
+	})
+}
+
+func (s *site) hitsOf(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hits[path]
+}
+
+// logBuffer is a slog handler target that tests search.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func render(t testing.TB, p *Pool, url, body string, opts RenderOptions) *Page {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pg, err := p.Render(ctx, url, []byte(body), "text/html; charset=utf-8", opts)
+	require.NoError(t, err)
+	return pg
+}
+
+func linkURLs(pg *Page) []string {
+	var out []string
+	for _, l := range pg.Links {
+		out = append(out, l.URL)
+	}
+	return out
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+var _ = strings.Contains

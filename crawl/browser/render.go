@@ -1,0 +1,570 @@
+package browser
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/cdproto/storage"
+)
+
+//go:embed read.js
+var readJS string
+
+//go:embed clip.js
+var clipJS string
+
+// maxNodes bounds the element walks of read.js (links, and the fallback
+// text walk) and is the element count above which innerText (which lays
+// the page out) is replaced by the bounded walk.
+const maxNodes = 300_000
+
+// How a page settled (Page.SettledBy).
+const (
+	SettledQuiet    = "quiet"    // load event fired and the network was quiet for QuietWindow
+	SettledSelector = "selector" // WaitSelector matched
+	SettledDeadline = "deadline" // neither before Deadline: read as it was (Settled false)
+)
+
+// Meta is one <meta> element: Name is its name, property or itemprop
+// attribute, "http-equiv:<value>" for http-equiv, or "charset".
+type Meta struct {
+	Name, Content string
+}
+
+// Link is one link of the rendered DOM.
+type Link struct {
+	URL      string // absolute, as the browser resolved it (fragment kept)
+	Text     string // anchor text (area: alt), whitespace collapsed, ≤ 1000 bytes
+	Tag      string // a, area, iframe or frame
+	NoFollow bool   // rel="nofollow"
+}
+
+// Truncation says which parts of a Page were cut at their limits.
+type Truncation struct {
+	Text, HTML, Links, Meta bool
+	// TextBounded: the document was too large for innerText; Text comes
+	// from a bounded walk of its text nodes (no layout: text hidden by CSS
+	// is included, blocks are joined by spaces).
+	TextBounded bool
+}
+
+// Requests counts what the render's request policy did.
+type Requests struct {
+	// Allowed and Blocked count subresource requests.
+	Allowed, Blocked int
+	// NavigationsBlocked counts attempts of the page to load another
+	// document in its main frame (location changes, meta refresh, form
+	// submissions, download links).
+	NavigationsBlocked int
+}
+
+// Clipped is the content after clipping (Page.Clipped).
+type Clipped struct {
+	Mode       ClipMode
+	Text, HTML string
+	// Title is the article title (READABILITY only).
+	Title string
+	// Matched and Removed count the elements kept and removed
+	// (CSSCLIPPING only).
+	Matched, Removed int
+	// Fallback: READABILITY found no article; Text and HTML are the whole
+	// page's.
+	Fallback  bool
+	Truncated bool
+}
+
+// Page is a rendered page, read from the DOM after the wait.
+type Page struct {
+	// URL is the page's URL as given to Render; FinalURL is location.href
+	// when it was read (it differs when the page used history.pushState or
+	// changed its fragment).
+	URL, FinalURL string
+	Title         string
+	// Text is the visible text (document.body.innerText).
+	Text string
+	// HTML is the serialised DOM (doctype + documentElement.outerHTML).
+	HTML      string
+	Lang      string // <html lang>, else <meta http-equiv=content-language>
+	Canonical string // <link rel=canonical> href, absolute
+	Meta      []Meta
+	Links     []Link
+	// Clipped is the content after clipping; nil when Clip.Mode is none.
+	Clipped *Clipped
+	// Settled is false when the page was read at its deadline, still busy
+	// (loading, network active, or WaitSelector absent); SettledBy says
+	// which rule ended the wait.
+	Settled   bool
+	SettledBy string
+	Truncated Truncation
+	// Elements is the number of elements in the document when read (up to
+	// the scan bound).
+	Elements int
+	Requests Requests
+	// Dialogs counts the alert/confirm/prompt/beforeunload dialogs
+	// dismissed.
+	Dialogs int
+	// MainFromBody is true: the main document was the bytes given to Render
+	// (the browser did not request it). Present so that callers and
+	// benchmarks can check the single-fetch guarantee.
+	MainFromBody bool
+	// Attempts is 2 when the browser or the tab crashed and the render was
+	// retried.
+	Attempts int
+	// Elapsed is the time Render took, waits for a tab included.
+	Elapsed time.Duration
+}
+
+// Render renders body (the already fetched bytes of url, with their
+// Content-Type) in a tab and reads the result. The browser does not
+// request url itself: its navigation request is answered with body. See
+// the package comment for the wait, the limits and the request policy.
+//
+// Cancelling ctx ends the render at once: its tab is closed (in the
+// background) and Render returns ctx's error. When the browser or the tab
+// crashes, the render is retried once (a new browser or tab).
+func (p *Pool) Render(ctx context.Context, rawURL string, body []byte, contentType string, opts RenderOptions) (*Page, error) {
+	start := time.Now()
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("browser: cannot render %q: not an absolute http(s) URL", rawURL)
+	}
+	nav := *u
+	nav.Fragment, nav.RawFragment = "", ""
+	if contentType == "" {
+		contentType = "text/html"
+	}
+	for attempt := 1; ; attempt++ {
+		pg, err := p.renderOnce(ctx, nav.String(), body, contentType, opts)
+		if err == nil {
+			pg.URL = rawURL
+			pg.Attempts = attempt
+			pg.Elapsed = time.Since(start)
+			p.rendered.Add(1)
+			return pg, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if attempt == 1 && (errors.Is(err, ErrBrowserLost) || errors.Is(err, ErrTabCrashed)) {
+			p.retried.Add(1)
+			p.log.Warn("browser: render failed; retrying once", "url", safeURL(rawURL), "err", err)
+			continue
+		}
+		return nil, err
+	}
+}
+
+// renderOnce is one attempt of Render, in one tab.
+func (p *Pool) renderOnce(ctx context.Context, navURL string, body []byte, contentType string, opts RenderOptions) (_ *Page, err error) {
+	t, err := p.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reuse := false
+	defer func() { p.release(t, reuse) }()
+	st := newRenderState(navURL)
+	st.body = body
+	st.contentType = contentType
+	st.policy = newPolicy(opts.Subresources)
+	t.state.Store(st)
+	defer t.state.Store(nil)
+	defer func() { err = t.cause(ctx, err) }()
+
+	if err := t.prepare(ctx, navURL, opts.Cookies, opts.UserAgent); err != nil {
+		return nil, err
+	}
+	pageCtx, cancel := context.WithTimeout(ctx, opts.Deadline)
+	defer cancel()
+	nav, err := cdp.Call(pageCtx, t.target, page.Navigate, page.NavigateParams{URL: navURL})
+	if err != nil {
+		return nil, fmt.Errorf("browser: navigating to %s: %w", safeURL(navURL), err)
+	}
+	if nav.ErrorText != "" {
+		return nil, fmt.Errorf("browser: loading %s: %s", safeURL(navURL), nav.ErrorText)
+	}
+	settledBy, err := t.wait(ctx, pageCtx, st, opts)
+	if err != nil {
+		return nil, err
+	}
+	readCtx, rcancel := context.WithTimeout(ctx, opts.ReadTimeout)
+	defer rcancel()
+	if settledBy == SettledDeadline {
+		_, _ = cdp.Call(readCtx, t.target, page.StopLoading, cdp.Empty{})
+	}
+	pg, err := t.read(readCtx, st, opts)
+	if err != nil {
+		return nil, err
+	}
+	pg.Settled = settledBy != SettledDeadline
+	pg.SettledBy = settledBy
+	st.mu.Lock()
+	pg.Requests = Requests{Allowed: st.allowed, Blocked: st.blocked, NavigationsBlocked: st.navBlocked}
+	pg.Dialogs = st.dialogs
+	pg.MainFromBody = st.mainServed
+	st.mu.Unlock()
+	if opts.Clip.Mode != ClipNone {
+		if pg.Clipped, err = t.clip(readCtx, st, pg, opts); err != nil {
+			return nil, err
+		}
+	}
+	// A page that never settled may still be running scripts: its tab is
+	// not reused.
+	reuse = pg.Settled
+	return pg, nil
+}
+
+// cause turns the error of a failed step into what happened: the caller's
+// cancellation, the browser's death, the tab's crash.
+func (t *tab) cause(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case t.gen.dead():
+		if errors.Is(err, ErrBrowserLost) {
+			return err
+		}
+		return fmt.Errorf("%w (%v)", ErrBrowserLost, err)
+	case t.isCrashed():
+		if errors.Is(err, ErrTabCrashed) {
+			return err
+		}
+		return fmt.Errorf("%w (%v)", ErrTabCrashed, err)
+	}
+	return err
+}
+
+func (t *tab) isCrashed() bool {
+	select {
+	case <-t.crashed:
+		return true
+	default:
+		return false
+	}
+}
+
+// prepare empties the tab's cookie jar, sets cookies, and applies the
+// user agent.
+func (t *tab) prepare(ctx context.Context, pageURL string, cookies []*http.Cookie, ua string) error {
+	if _, err := cdp.Call(ctx, t.gen.browser, storage.ClearCookies, storage.ClearCookiesParams{BrowserContextID: t.bctx}); err != nil {
+		return fmt.Errorf("browser: clearing cookies: %w", err)
+	}
+	if len(cookies) > 0 {
+		params := make([]*network.CookieParam, 0, len(cookies))
+		for _, c := range cookies {
+			params = append(params, cookieParam(c, pageURL))
+		}
+		if _, err := cdp.Call(ctx, t.gen.browser, storage.SetCookies, storage.SetCookiesParams{Cookies: params, BrowserContextID: t.bctx}); err != nil {
+			return fmt.Errorf("browser: setting %d cookies: %w", len(cookies), err)
+		}
+	}
+	if ua != t.ua {
+		want := ua
+		if want == "" {
+			want = t.gen.userAgent
+		}
+		if _, err := cdp.Call(ctx, t.target, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: want}); err != nil {
+			return fmt.Errorf("browser: setting the user agent: %w", err)
+		}
+		t.ua = ua
+	}
+	return nil
+}
+
+func cookieParam(c *http.Cookie, pageURL string) *network.CookieParam {
+	p := &network.CookieParam{
+		Name: c.Name, Value: c.Value, Path: c.Path, Secure: c.Secure, HTTPOnly: c.HttpOnly,
+	}
+	if c.Domain != "" {
+		p.Domain = c.Domain
+	} else {
+		p.URL = pageURL // host-only cookie of the page's host
+	}
+	if p.Path == "" && p.URL == "" {
+		p.Path = "/"
+	}
+	if !c.Expires.IsZero() {
+		p.Expires = cdp.TimeSinceEpoch(float64(c.Expires.UnixNano()) / 1e9)
+	}
+	switch c.SameSite {
+	case http.SameSiteLaxMode:
+		p.SameSite = network.CookieSameSiteLax
+	case http.SameSiteStrictMode:
+		p.SameSite = network.CookieSameSiteStrict
+	case http.SameSiteNoneMode:
+		p.SameSite = network.CookieSameSiteNone
+	}
+	return p
+}
+
+// wait returns when the page settled (SettledQuiet, SettledSelector) or at
+// pageCtx's deadline (SettledDeadline); with an error when ctx ends, the
+// tab crashes or the browser dies.
+func (t *tab) wait(ctx, pageCtx context.Context, st *renderState, opts RenderOptions) (string, error) {
+	const pollEvery = 50 * time.Millisecond
+	timer := time.NewTimer(opts.QuietWindow)
+	defer timer.Stop()
+	var selExpr string
+	if opts.WaitSelector != "" {
+		sel, _ := json.Marshal(opts.WaitSelector)
+		selExpr = `(function(s){try{return document.querySelector(s)!==null}catch(e){return "invalid"}})(` + string(sel) + `)`
+	}
+	for {
+		var next time.Duration
+		if selExpr != "" {
+			var found any
+			err := t.eval(pageCtx, st, selExpr, &found)
+			switch {
+			case err == nil && found == true:
+				return SettledSelector, nil
+			case err == nil && found == "invalid":
+				return "", fmt.Errorf("browser: WaitSelector %q is not a valid CSS selector", opts.WaitSelector)
+			case err != nil && ctx.Err() == nil && pageCtx.Err() != nil:
+				return SettledDeadline, nil
+			case err != nil && (ctx.Err() != nil || t.broken() || t.gen.dead()):
+				return "", err
+			}
+			next = pollEvery
+		} else {
+			q, loaded := st.quietFor(time.Now())
+			if loaded && q >= opts.QuietWindow {
+				return SettledQuiet, nil
+			}
+			next = opts.QuietWindow - q
+			if !loaded || q == 0 {
+				next = opts.QuietWindow // woken earlier by a change
+			}
+		}
+		timer.Reset(next)
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-pageCtx.Done():
+			return SettledDeadline, nil
+		case <-t.crashed:
+			return "", ErrTabCrashed
+		case <-t.gen.done:
+			return "", ErrBrowserLost
+		case <-t.ctx.Done():
+			return "", errTabGone
+		case <-st.changed:
+			if selExpr != "" {
+				// Polling paces the selector checks; events only wake the
+				// quiet-network rule.
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					return "", ctx.Err()
+				case <-pageCtx.Done():
+					return SettledDeadline, nil
+				case <-t.crashed:
+					return "", ErrTabCrashed
+				case <-t.gen.done:
+					return "", ErrBrowserLost
+				}
+			}
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// world returns the render's isolated world in the main frame (created on
+// first use; a new document needs a new one).
+func (t *tab) world(ctx context.Context, st *renderState) (runtime.ExecutionContextID, error) {
+	st.mu.Lock()
+	id := st.world
+	st.mu.Unlock()
+	if id != 0 {
+		return id, nil
+	}
+	res, err := cdp.Call(ctx, t.target, page.CreateIsolatedWorld, page.CreateIsolatedWorldParams{
+		FrameID: t.mainFrame, WorldName: "connector-browser",
+	})
+	if err != nil {
+		return 0, err
+	}
+	st.mu.Lock()
+	st.world = res.ExecutionContextID
+	st.mu.Unlock()
+	return res.ExecutionContextID, nil
+}
+
+// JSError is an exception thrown by the package's own script in the page.
+type JSError struct{ Text string }
+
+func (e *JSError) Error() string { return "browser: script error: " + e.Text }
+
+// eval evaluates expr in the isolated world and decodes its JSON value
+// into out.
+func (t *tab) eval(ctx context.Context, st *renderState, expr string, out any) error {
+	yes := true
+	for try := 0; ; try++ {
+		id, err := t.world(ctx, st)
+		if err != nil {
+			return err
+		}
+		r, err := cdp.Call(ctx, t.target, runtime.Evaluate, runtime.EvaluateParams{
+			Expression: expr, ContextID: id, ReturnByValue: &yes, Silent: &yes,
+		})
+		if err != nil {
+			if try == 0 && ctx.Err() == nil && strings.Contains(err.Error(), "context") {
+				// The world went with its document (a document.open, a
+				// renderer swap): make a new one, once.
+				st.mu.Lock()
+				st.world = 0
+				st.mu.Unlock()
+				continue
+			}
+			return err
+		}
+		if r.ExceptionDetails != nil {
+			text := r.ExceptionDetails.Text
+			if r.ExceptionDetails.Exception != nil && r.ExceptionDetails.Exception.Description != "" {
+				text = r.ExceptionDetails.Exception.Description
+			}
+			return &JSError{Text: text}
+		}
+		if r.Result == nil || len(r.Result.Value) == 0 {
+			return errors.New("browser: script returned nothing")
+		}
+		return json.Unmarshal([]byte(r.Result.Value), out)
+	}
+}
+
+// evalRetry is eval, once more after terminating the page's own script
+// when the first try timed out (a page stuck in a loop blocks every
+// evaluation in its renderer).
+func (t *tab) evalRetry(ctx context.Context, st *renderState, expr string, out any, each time.Duration) error {
+	first, cancel := context.WithTimeout(ctx, each)
+	err := t.eval(first, st, expr, out)
+	cancel()
+	if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	tctx, tcancel := context.WithTimeout(ctx, time.Second)
+	_, _ = cdp.Call(tctx, t.target, runtime.TerminateExecution, cdp.Empty{})
+	tcancel()
+	return t.eval(ctx, st, expr, out)
+}
+
+type readResult struct {
+	URL             string      `json:"url"`
+	Title           string      `json:"title"`
+	Lang            string      `json:"lang"`
+	Canonical       string      `json:"canonical"`
+	Meta            [][2]string `json:"meta"`
+	Links           []struct {
+		URL      string `json:"url"`
+		Text     string `json:"text"`
+		Tag      string `json:"tag"`
+		NoFollow bool   `json:"nofollow"`
+	} `json:"links"`
+	Text           string `json:"text"`
+	HTML           string `json:"html"`
+	Elements       int    `json:"elements"`
+	TextTruncated  bool   `json:"textTruncated"`
+	HTMLTruncated  bool   `json:"htmlTruncated"`
+	LinksTruncated bool   `json:"linksTruncated"`
+	MetaTruncated  bool   `json:"metaTruncated"`
+	TextBounded    bool   `json:"textBounded"`
+}
+
+// read runs read.js and applies the byte limits.
+func (t *tab) read(ctx context.Context, st *renderState, opts RenderOptions) (*Page, error) {
+	lim, _ := json.Marshal(map[string]int{
+		"maxText": opts.MaxTextBytes, "maxHTML": opts.MaxHTMLBytes, "maxLinks": opts.MaxLinks,
+		"maxMeta": opts.MaxMeta, "linkText": DefaultLinkTextBytes, "maxNodes": maxNodes,
+	})
+	var r readResult
+	half := opts.ReadTimeout / 2
+	if err := t.evalRetry(ctx, st, "("+readJS+")("+string(lim)+")", &r, half); err != nil {
+		return nil, fmt.Errorf("browser: reading the page: %w", err)
+	}
+	pg := &Page{
+		FinalURL:  r.URL,
+		Title:     r.Title,
+		Lang:      r.Lang,
+		Canonical: r.Canonical,
+		Elements:  r.Elements,
+		Truncated: Truncation{Links: r.LinksTruncated, Meta: r.MetaTruncated, TextBounded: r.TextBounded},
+	}
+	var cut bool
+	pg.Text, cut = clipBytes(r.Text, opts.MaxTextBytes)
+	pg.Truncated.Text = r.TextTruncated || cut
+	pg.HTML, cut = clipBytes(r.HTML, opts.MaxHTMLBytes)
+	pg.Truncated.HTML = r.HTMLTruncated || cut
+	pg.Meta = make([]Meta, 0, len(r.Meta))
+	for _, m := range r.Meta {
+		pg.Meta = append(pg.Meta, Meta{Name: m[0], Content: m[1]})
+	}
+	pg.Links = make([]Link, 0, len(r.Links))
+	for _, l := range r.Links {
+		text, _ := clipBytes(l.Text, DefaultLinkTextBytes)
+		pg.Links = append(pg.Links, Link{URL: l.URL, Text: text, Tag: l.Tag, NoFollow: l.NoFollow})
+	}
+	return pg, nil
+}
+
+// clipBytes cuts s to at most max bytes on a rune boundary.
+func clipBytes(s string, max int) (string, bool) {
+	if len(s) <= max {
+		return s, false
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i], true
+}
+
+// safeURL drops a URL's user info (a password) for error messages and
+// logs.
+func safeURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	u.User = nil
+	return u.String()
+}
+
+// redactURL drops a URL's query and user info (they may hold secrets, a
+// login form sent with GET puts the password in the query) for error
+// messages and logs.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "…"
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.String()
+}

@@ -1,0 +1,453 @@
+package browser
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/inspector"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// tab is one page target in a browser context of its own (its own cookie
+// jar, storage and cache), reused for up to Config.TabMaxPages renders.
+type tab struct {
+	gen       *generation
+	ctx       context.Context // the chromedp context of the tab
+	cancel    context.CancelFunc
+	target    *chromedp.Target
+	bctx      cdp.BrowserContextID
+	mainFrame cdp.FrameID
+	pages     int
+	ua        string // user agent override in force
+
+	crashed   chan struct{}
+	crashOnce sync.Once
+
+	// state is the render (or login) in progress, nil between them.
+	state atomic.Pointer[renderState]
+
+	qmu    sync.Mutex
+	queue  []any         // *fetch.EventRequestPaused, *page.EventJavascriptDialogOpening
+	notify chan struct{} // cap 1
+	closed chan struct{} // closed when the worker has exited
+}
+
+// newTab opens a tab in generation g: a new browser context and a page
+// target in it, request interception on, service workers bypassed,
+// downloads denied.
+func newTab(g *generation) (*tab, error) {
+	ctx, cancel := chromedp.NewContext(g.ctx, chromedp.WithNewBrowserContext(), chromedp.WithRuntimeDisabled())
+	t := &tab{
+		gen:     g,
+		ctx:     ctx,
+		cancel:  cancel,
+		crashed: make(chan struct{}),
+		notify:  make(chan struct{}, 1),
+		closed:  make(chan struct{}),
+	}
+	fail := func(err error) (*tab, error) {
+		cancel()
+		return nil, err
+	}
+	if err := chromedp.Do(ctx); err != nil {
+		return fail(err)
+	}
+	c := chromedp.FromContext(ctx)
+	t.target = c.Target
+	t.bctx = c.BrowserContextID
+	t.mainFrame = cdp.FrameID(t.target.TargetID)
+	if err := chromedp.Listen(ctx, t.onEvent); err != nil {
+		return fail(err)
+	}
+	go t.work()
+	sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
+	defer scancel()
+	tree, err := cdp.Call(sctx, t.target, page.GetFrameTree, cdp.Empty{})
+	if err != nil {
+		return fail(err)
+	}
+	if tree.FrameTree != nil && tree.FrameTree.Frame != nil {
+		t.mainFrame = tree.FrameTree.Frame.ID
+	}
+	if _, err := cdp.Call(sctx, g.browser, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorDeny, BrowserContextID: t.bctx,
+	}); err != nil {
+		return fail(err)
+	}
+	if _, err := cdp.Call(sctx, t.target, network.SetBypassServiceWorker, network.SetBypassServiceWorkerParams{Bypass: true}); err != nil {
+		return fail(err)
+	}
+	if _, err := cdp.Call(sctx, t.target, fetch.Enable, fetch.EnableParams{
+		Patterns: []*fetch.RequestPattern{{URLPattern: "*", RequestStage: fetch.RequestStageRequest}},
+	}); err != nil {
+		return fail(err)
+	}
+	return t, nil
+}
+
+// broken reports whether the tab cannot be used again.
+func (t *tab) broken() bool {
+	select {
+	case <-t.crashed:
+		return true
+	case <-t.ctx.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// close closes the tab (target and browser context) and waits until the
+// browser has done it (chromedp bounds that wait).
+func (t *tab) close() {
+	t.cancel()
+	<-t.closed
+}
+
+// cancelNoWait closes the tab without waiting (used when the whole browser
+// is being stopped anyway).
+func (t *tab) cancelNoWait() { t.cancel() }
+
+// onEvent runs in chromedp's read loop for the tab: it must not block and
+// must not send commands. Interception and dialogs are queued for the
+// worker; the rest updates the render state.
+func (t *tab) onEvent(ev any) {
+	switch e := ev.(type) {
+	case *fetch.EventRequestPaused:
+		t.enqueue(e)
+		return
+	case *page.EventJavascriptDialogOpening:
+		t.enqueue(e)
+		return
+	case *inspector.EventTargetCrashed:
+		t.crashOnce.Do(func() { close(t.crashed) })
+		if st := t.state.Load(); st != nil {
+			st.poke()
+		}
+		return
+	}
+	st := t.state.Load()
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	switch e := ev.(type) {
+	case *network.EventRequestWillBeSent:
+		st.inflight[e.RequestID] = struct{}{}
+		st.lastActivity = time.Now()
+	case *network.EventLoadingFinished:
+		if _, ok := st.inflight[e.RequestID]; ok {
+			delete(st.inflight, e.RequestID)
+			st.lastActivity = time.Now()
+		}
+	case *network.EventLoadingFailed:
+		if _, ok := st.inflight[e.RequestID]; ok {
+			delete(st.inflight, e.RequestID)
+			st.lastActivity = time.Now()
+		}
+	case *page.EventFrameNavigated:
+		if e.Frame != nil && e.Frame.ParentID == "" && e.Frame.ID == t.mainFrame && st.mainServed {
+			st.committed = true
+			st.loaded = false
+			st.lastActivity = time.Now()
+		}
+	case *page.EventLoadEventFired:
+		if st.committed {
+			st.loaded = true
+			st.lastActivity = time.Now()
+		}
+	default:
+		st.mu.Unlock()
+		return
+	}
+	st.mu.Unlock()
+	st.poke()
+}
+
+func (t *tab) enqueue(ev any) {
+	t.qmu.Lock()
+	t.queue = append(t.queue, ev)
+	t.qmu.Unlock()
+	select {
+	case t.notify <- struct{}{}:
+	default:
+	}
+}
+
+// work answers paused requests and dialogs, in order, until the tab
+// closes.
+func (t *tab) work() {
+	defer close(t.closed)
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-t.notify:
+		}
+		for {
+			t.qmu.Lock()
+			if len(t.queue) == 0 {
+				t.queue = nil
+				t.qmu.Unlock()
+				break
+			}
+			ev := t.queue[0]
+			t.queue[0] = nil
+			t.queue = t.queue[1:]
+			t.qmu.Unlock()
+			if t.ctx.Err() != nil {
+				return
+			}
+			switch e := ev.(type) {
+			case *fetch.EventRequestPaused:
+				t.answerRequest(e)
+			case *page.EventJavascriptDialogOpening:
+				t.answerDialog(e)
+			}
+		}
+	}
+}
+
+func (t *tab) call(f func(ctx context.Context) error) {
+	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+	defer cancel()
+	_ = f(ctx)
+}
+
+// answerDialog dismisses alert, confirm and prompt (confirm answers false,
+// prompt null) and accepts beforeunload (the tab must be able to leave the
+// page).
+func (t *tab) answerDialog(e *page.EventJavascriptDialogOpening) {
+	if st := t.state.Load(); st != nil {
+		st.mu.Lock()
+		st.dialogs++
+		st.mu.Unlock()
+	}
+	t.call(func(ctx context.Context) error {
+		_, err := cdp.Call(ctx, t.target, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{
+			Accept: e.Type == page.DialogTypeBeforeunload,
+		})
+		return err
+	})
+}
+
+// answerRequest applies the render's request policy to one paused request.
+func (t *tab) answerRequest(e *fetch.EventRequestPaused) {
+	st := t.state.Load()
+	act, reason := decide(st, e, t.mainFrame)
+	switch act {
+	case actFulfil:
+		headers := []*fetch.HeaderEntry{{Name: "Content-Type", Value: st.contentType}}
+		t.call(func(ctx context.Context) error {
+			_, err := cdp.Call(ctx, t.target, fetch.FulfillRequest, fetch.FulfillRequestParams{
+				RequestID: e.RequestID, ResponseCode: 200, ResponseHeaders: headers, Body: st.body,
+			})
+			return err
+		})
+	case actContinue:
+		t.call(func(ctx context.Context) error {
+			_, err := cdp.Call(ctx, t.target, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: e.RequestID})
+			return err
+		})
+	default:
+		t.call(func(ctx context.Context) error {
+			_, err := cdp.Call(ctx, t.target, fetch.FailRequest, fetch.FailRequestParams{RequestID: e.RequestID, ErrorReason: reason})
+			return err
+		})
+	}
+}
+
+type action int
+
+const (
+	actFail action = iota
+	actFulfil
+	actContinue
+)
+
+// decide is the request policy: the first request for the main document
+// gets the given bytes; any other main-frame navigation, any non-http(s)
+// URL and any subresource the policy does not allow fails.
+func decide(st *renderState, e *fetch.EventRequestPaused, mainFrame cdp.FrameID) (action, network.ErrorReason) {
+	if st == nil || e.Request == nil {
+		return actFail, network.ErrorReasonAborted
+	}
+	u, err := url.Parse(e.Request.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		st.count(func() { st.blocked++ })
+		return actFail, network.ErrorReasonBlockedByClient
+	}
+	if e.ResourceType == network.ResourceTypeDocument && e.FrameID == mainFrame {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if !st.mainServed && !st.login && sameDocument(e.Request.URL, st.navURL) && e.Request.Method == "GET" {
+			st.mainServed = true
+			return actFulfil, ""
+		}
+		if st.login {
+			st.allowed++
+			return actContinue, ""
+		}
+		st.navBlocked++
+		return actFail, network.ErrorReasonBlockedByClient
+	}
+	if st.login || st.policy.allows(ResourceType(e.ResourceType), u, st.pageHost) {
+		st.count(func() { st.allowed++ })
+		return actContinue, ""
+	}
+	st.count(func() { st.blocked++ })
+	return actFail, network.ErrorReasonBlockedByClient
+}
+
+// sameDocument compares two URLs without their fragments, after the
+// normalisation a browser applies (lower-case scheme and host, "/" for an
+// empty path).
+func sameDocument(a, b string) bool {
+	return normDoc(a) == normDoc(b)
+}
+
+func normDoc(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	u.Fragment, u.RawFragment = "", ""
+	u.Scheme = strings.ToLower(u.Scheme)
+	u.Host = strings.ToLower(u.Host)
+	if u.Path == "" && u.Opaque == "" {
+		u.Path = "/"
+	}
+	if (u.Scheme == "http" && u.Port() == "80") || (u.Scheme == "https" && u.Port() == "443") {
+		u.Host = u.Hostname()
+	}
+	return u.String()
+}
+
+// policy is a compiled Subresources.
+type policy struct {
+	types    map[ResourceType]bool
+	sub      Subresources
+	sameSite bool
+}
+
+func newPolicy(s Subresources) policy {
+	p := policy{types: map[ResourceType]bool{}, sub: s, sameSite: s.SameSiteOnly}
+	for _, ty := range s.AllowTypes {
+		p.types[ty] = true
+	}
+	return p
+}
+
+func (p policy) allows(ty ResourceType, u *url.URL, pageHost string) bool {
+	if !p.types[ty] {
+		return false
+	}
+	s := u.String()
+	if p.sub.MustHave != nil && !p.sub.MustHave.MatchString(s) {
+		return false
+	}
+	if p.sub.CantHave != nil && p.sub.CantHave.MatchString(s) {
+		return false
+	}
+	if p.sameSite && siteOf(u.Hostname()) != siteOf(pageHost) {
+		return false
+	}
+	return true
+}
+
+// siteOf is the host's last two labels (an IP address or a one-label host
+// is its own site).
+func siteOf(host string) string {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if strings.Count(host, ".") < 2 || strings.Contains(host, ":") || isIPv4(host) {
+		return host
+	}
+	i := strings.LastIndexByte(host, '.')
+	j := strings.LastIndexByte(host[:i], '.')
+	return host[j+1:]
+}
+
+func isIPv4(h string) bool {
+	for _, c := range h {
+		if (c < '0' || c > '9') && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// renderState is what the tab's event handlers know about the render in
+// progress.
+type renderState struct {
+	mu          sync.Mutex
+	navURL      string
+	pageHost    string
+	body        []byte
+	contentType string
+	policy      policy
+	login       bool // a login: navigations and subresources go to the network
+
+	mainServed   bool
+	committed    bool
+	loaded       bool
+	inflight     map[network.RequestID]struct{}
+	lastActivity time.Time
+
+	allowed, blocked, navBlocked, dialogs int
+
+	world   runtime.ExecutionContextID // isolated world of the current document, 0: none yet
+	lastURL string                     // login: location.href at the last success check
+
+	changed chan struct{} // cap 1
+}
+
+func newRenderState(navURL string) *renderState {
+	host := ""
+	if u, err := url.Parse(navURL); err == nil {
+		host = u.Hostname()
+	}
+	return &renderState{
+		navURL:       navURL,
+		pageHost:     host,
+		inflight:     map[network.RequestID]struct{}{},
+		lastActivity: time.Now(),
+		changed:      make(chan struct{}, 1),
+	}
+}
+
+func (st *renderState) poke() {
+	select {
+	case st.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (st *renderState) count(f func()) {
+	st.mu.Lock()
+	f()
+	st.mu.Unlock()
+}
+
+// quietFor returns how long the network has been quiet (0 while a request
+// is in flight or before the load event), and whether the page loaded.
+func (st *renderState) quietFor(now time.Time) (time.Duration, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.loaded || len(st.inflight) > 0 {
+		return 0, st.loaded
+	}
+	return now.Sub(st.lastActivity), true
+}
+
+var errTabGone = errors.New("browser: tab closed")
