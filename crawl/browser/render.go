@@ -473,12 +473,12 @@ func (t *tab) evalRetry(ctx context.Context, st *renderState, expr string, out a
 }
 
 type readResult struct {
-	URL             string      `json:"url"`
-	Title           string      `json:"title"`
-	Lang            string      `json:"lang"`
-	Canonical       string      `json:"canonical"`
-	Meta            [][2]string `json:"meta"`
-	Links           []struct {
+	URL       string      `json:"url"`
+	Title     string      `json:"title"`
+	Lang      string      `json:"lang"`
+	Canonical string      `json:"canonical"`
+	Meta      [][2]string `json:"meta"`
+	Links     []struct {
 		URL      string `json:"url"`
 		Text     string `json:"text"`
 		Tag      string `json:"tag"`
