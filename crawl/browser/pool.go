@@ -152,7 +152,7 @@ func (p *Pool) Processes() []int {
 	if g == nil {
 		return nil
 	}
-	return processesOf(g.marker, false)
+	return browserProcesses(g.pid, g.marker)
 }
 
 // Close stops the browser (its whole process group), waits for the pool's
@@ -369,6 +369,8 @@ func (p *Pool) start() (*generation, error) {
 		} else {
 			g.browser = c.Browser
 			g.pid = c.Browser.Process().Pid
+			exe, _ := os.Readlink("/proc/" + strconv.Itoa(g.pid) + "/exe")
+			err = writeOwnerFile(dir, g.pid, exe)
 		}
 	}
 	if err == nil {

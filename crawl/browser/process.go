@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,10 +164,54 @@ func markedProcesses() map[int]string {
 
 // processesOf returns the pids whose marker is exactly marker (one browser)
 // or, with prefix true, starts with marker (every browser of an owner).
+// Only the browser process itself carries the marker: Chromium starts its
+// helpers (zygotes, renderers, utilities) with an environment of its own.
 func processesOf(marker string, prefix bool) []int {
 	var pids []int
 	for pid, m := range markedProcesses() {
 		if m == marker || (prefix && strings.HasPrefix(m, marker)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// groupMembers returns the processes of process group pgid whose
+// executable is exe (exe empty: any).
+func groupMembers(pgid int, exe string) []int {
+	var pids []int
+	if pgid <= 0 {
+		return nil
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if g, err := syscall.Getpgid(pid); err != nil || g != pgid {
+			continue
+		}
+		if exe != "" {
+			if p, err := os.Readlink("/proc/" + e.Name() + "/exe"); err != nil || p != exe {
+				continue
+			}
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// browserProcesses returns the browser's processes: its process group
+// (the browser is the group's leader; every helper it starts stays in the
+// group) and whatever still carries its marker.
+func browserProcesses(pgid int, marker string) []int {
+	pids := groupMembers(pgid, "")
+	for _, pid := range processesOf(marker, false) {
+		if !slices.Contains(pids, pid) {
 			pids = append(pids, pid)
 		}
 	}
@@ -182,7 +227,7 @@ func killMarked(pgid int, marker string, limit time.Duration) int {
 		if pgid > 0 {
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		}
-		pids := processesOf(marker, false)
+		pids := browserProcesses(pgid, marker)
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
@@ -191,6 +236,28 @@ func killMarked(pgid int, marker string, limit time.Duration) int {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// ownerFile, in a user-data-dir, records the browser's process group and
+// executable, so that a later sweep can find the helpers of a browser
+// whose owner died (they do not carry the marker).
+const ownerFile = "connector-owner"
+
+func writeOwnerFile(dir string, pgid int, exe string) error {
+	return os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(pgid)+"\n"+exe+"\n"), 0o600)
+}
+
+func readOwnerFile(dir string) (pgid int, exe string) {
+	b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+	if err != nil {
+		return 0, ""
+	}
+	f := strings.Split(string(b), "\n")
+	if len(f) < 2 {
+		return 0, ""
+	}
+	pgid, _ = strconv.Atoi(f[0])
+	return pgid, f[1]
 }
 
 // sweepStale kills the browser processes, and removes the user-data-dirs in
@@ -226,6 +293,15 @@ func sweepStale(tempDir string, log *slog.Logger) {
 		}
 		if alive(owner) {
 			continue
+		}
+		// A group id is not reused while the group has members, so the
+		// members running the browser's executable are that browser's
+		// helpers.
+		if pgid, exe := readOwnerFile(filepath.Join(tempDir, name)); pgid > 0 && exe != "" {
+			for _, pid := range groupMembers(pgid, exe) {
+				log.Warn("browser: killing a browser helper left by a dead owner", "pid", pid, "pgid", pgid)
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
 		}
 		if err := os.RemoveAll(filepath.Join(tempDir, name)); err == nil {
 			log.Info("browser: removed the user-data-dir of a dead owner", "dir", filepath.Join(tempDir, name))
