@@ -3,6 +3,7 @@ package browser
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -38,6 +39,9 @@ func (t *tab) clipCSS(ctx context.Context, st *renderState, opts RenderOptions) 
 		Error         string `json:"error"`
 	}
 	if err := t.evalRetry(ctx, st, "("+clipJS+")("+string(args)+")", &r, opts.ReadTimeout/2); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w: clipping took longer than ReadTimeout (%s)", ErrUnresponsive, opts.ReadTimeout)
+		}
 		return nil, fmt.Errorf("browser: clipping the page: %w", err)
 	}
 	if r.Error != "" {

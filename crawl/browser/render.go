@@ -414,6 +414,12 @@ func (t *tab) world(ctx context.Context, st *renderState) (runtime.ExecutionCont
 	return res.ExecutionContextID, nil
 }
 
+// ErrUnresponsive: the page's renderer did not answer the read within
+// RenderOptions.ReadTimeout, even after its script was terminated: a
+// document too large to lay out in time, or a renderer stuck otherwise.
+// The tab is closed; the pool goes on.
+var ErrUnresponsive = errors.New("browser: the page's renderer is unresponsive")
+
 // JSError is an exception thrown by the package's own script in the page.
 type JSError struct{ Text string }
 
@@ -503,6 +509,9 @@ func (t *tab) read(ctx context.Context, st *renderState, opts RenderOptions) (*P
 	var r readResult
 	half := opts.ReadTimeout / 2
 	if err := t.evalRetry(ctx, st, "("+readJS+")("+string(lim)+")", &r, half); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w: no answer within ReadTimeout (%s)", ErrUnresponsive, opts.ReadTimeout)
+		}
 		return nil, fmt.Errorf("browser: reading the page: %w", err)
 	}
 	pg := &Page{

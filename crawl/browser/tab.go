@@ -162,6 +162,14 @@ func (t *tab) onEvent(ev any) {
 			st.loaded = false
 			st.lastActivity = time.Now()
 		}
+	case *page.EventFrameStoppedLoading:
+		// Also ends the load of a document whose loading was aborted
+		// (a navigation it started and that was refused stops it, and
+		// its load event never fires).
+		if st.committed && e.FrameID == t.mainFrame {
+			st.loaded = true
+			st.lastActivity = time.Now()
+		}
 	case *page.EventLoadEventFired:
 		if st.committed {
 			st.loaded = true
@@ -255,6 +263,11 @@ func (t *tab) answerRequest(e *fetch.EventRequestPaused) {
 			})
 			return err
 		})
+	case actNoContent:
+		t.call(func(ctx context.Context) error {
+			_, err := cdp.Call(ctx, t.target, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: e.RequestID, ResponseCode: 204})
+			return err
+		})
 	case actContinue:
 		t.call(func(ctx context.Context) error {
 			_, err := cdp.Call(ctx, t.target, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: e.RequestID})
@@ -274,11 +287,14 @@ const (
 	actFail action = iota
 	actFulfil
 	actContinue
+	actNoContent // 204: the browser abandons the navigation and keeps the document
 )
 
 // decide is the request policy: the first request for the main document
-// gets the given bytes; any other main-frame navigation, any non-http(s)
-// URL and any subresource the policy does not allow fails.
+// gets the given bytes; any other main-frame navigation is answered "204
+// No Content", on which the browser abandons it and keeps the rendered
+// document (failing it would replace the document with an error page);
+// a non-http(s) URL or a subresource the policy does not allow fails.
 func decide(st *renderState, e *fetch.EventRequestPaused, mainFrame cdp.FrameID) (action, network.ErrorReason) {
 	if st == nil || e.Request == nil {
 		return actFail, network.ErrorReasonAborted
@@ -300,7 +316,7 @@ func decide(st *renderState, e *fetch.EventRequestPaused, mainFrame cdp.FrameID)
 			return actContinue, ""
 		}
 		st.navBlocked++
-		return actFail, network.ErrorReasonBlockedByClient
+		return actNoContent, ""
 	}
 	if st.login || st.policy.allows(ResourceType(e.ResourceType), u, st.pageHost) {
 		st.count(func() { st.allowed++ })
