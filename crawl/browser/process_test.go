@@ -189,6 +189,8 @@ func TestCancelClosesTheTabAtOnce(t *testing.T) {
 		done <- err
 	}()
 	require.Eventually(t, func() bool { return n.Load() == 1 }, time.Minute, 10*time.Millisecond)
+	during := renderers(p)
+	require.Positive(t, during)
 	cancel()
 	err := <-done
 	require.ErrorIs(t, err, context.Canceled)
@@ -205,6 +207,7 @@ func TestCancelClosesTheTabAtOnce(t *testing.T) {
 			}
 		}
 		assert.Equal(c, 0, pages)
+		assert.Less(c, renderers(p), during, "the tab's renderer process is gone")
 	}, 30*time.Second, 20*time.Millisecond)
 	// The pool is fine afterwards.
 	pg := render(t, p, s.URL+"/ok", "<p>fine</p>", RenderOptions{})
@@ -236,6 +239,18 @@ func TestBrowserCrashRestartsAndRetriesOnce(t *testing.T) {
 	assert.NotEqual(t, g.pid, st.PID)
 	waitZero(t, g.marker, g.pid, 30*time.Second)
 	assert.NoDirExists(t, g.dir, "the dead browser's profile is removed")
+}
+
+// renderers counts the browser's renderer processes.
+func renderers(p *Pool) int {
+	n := 0
+	for _, pid := range p.Processes() {
+		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if strings.Contains(string(cmdline), "--type=renderer") {
+			n++
+		}
+	}
+	return n
 }
 
 func TestRendererCrashRetriesInANewTab(t *testing.T) {
