@@ -177,8 +177,12 @@ document.getElementById("x").innerHTML = html.join("");
 	opts.MaxTextBytes = 1 << 20
 	opts.MaxHTMLBytes = 2 << 20
 
-	// Not laid out (display:none): the read is bounded, and deterministic.
-	pg := render(t, p, "http://127.0.0.1:9/huge-hidden", build(true), opts)
+	// Not laid out (display:none): the read is bounded, and deterministic
+	// (generous timeouts: building and serialising 50 MB takes seconds on
+	// a loaded machine).
+	hidden := opts
+	hidden.Deadline, hidden.ReadTimeout = time.Minute, time.Minute
+	pg := render(t, p, "http://127.0.0.1:9/huge-hidden", build(true), hidden)
 	assert.LessOrEqual(t, len(pg.Text), 1<<20)
 	assert.Equal(t, 2<<20, len(pg.HTML))
 	assert.True(t, pg.Truncated.Text)

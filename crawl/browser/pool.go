@@ -219,6 +219,9 @@ type generation struct {
 }
 
 func (g *generation) dead() bool {
+	if g.ctx != nil && g.ctx.Err() != nil {
+		return true // done is closed from another goroutine, a moment later
+	}
 	select {
 	case <-g.done:
 		return true

@@ -365,6 +365,9 @@ func (t *tab) wait(ctx, pageCtx context.Context, st *renderState, opts RenderOpt
 		case <-t.gen.done:
 			return "", ErrBrowserLost
 		case <-t.ctx.Done():
+			if t.gen.dead() {
+				return "", ErrBrowserLost
+			}
 			return "", errTabGone
 		case <-st.changed:
 			if selExpr != "" {

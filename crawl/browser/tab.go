@@ -2,7 +2,7 @@ package browser
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"sync"
@@ -466,4 +466,6 @@ func (st *renderState) quietFor(now time.Time) (time.Duration, bool) {
 	return now.Sub(st.lastActivity), true
 }
 
-var errTabGone = errors.New("browser: tab closed")
+// errTabGone: the tab's context ended during a render without the
+// render's own cancellation (the browser detached or closed the tab).
+var errTabGone = fmt.Errorf("%w: the browser closed the tab", ErrTabCrashed)
