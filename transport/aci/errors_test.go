@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/internal/wording"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -226,7 +227,7 @@ func TestEveryErrorDescription(t *testing.T) {
 			require.Equal(t, d.code, e.Code, "%v", err)
 			desc := e.Description
 			require.NotEmpty(t, desc)
-			require.Empty(t, repeatedPhrase(desc), "%q repeats itself", desc)
+			require.Empty(t, wording.RepeatedPhrase(desc), "%q repeats itself", desc)
 			if d.hint != "" {
 				require.Equal(t, 1, strings.Count(desc, d.hint), "%q: the hint once", desc)
 			}
@@ -235,21 +236,4 @@ func TestEveryErrorDescription(t *testing.T) {
 			}
 		}
 	}
-}
-
-// repeatedPhrase returns a run of three words that occurs twice in s
-// (letter case and punctuation ignored), or "".
-func repeatedPhrase(s string) string {
-	words := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
-		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
-	})
-	seen := map[string]bool{}
-	for i := 0; i+3 <= len(words); i++ {
-		p := strings.Join(words[i:i+3], " ")
-		if seen[p] {
-			return p
-		}
-		seen[p] = true
-	}
-	return ""
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/actors/queue"
+	"github.com/connectorhq/connector/internal/wording"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -351,23 +352,6 @@ func TestEveryActionHasItsName(t *testing.T) {
 	}
 }
 
-// repeatedPhrase returns a run of three words that occurs twice in s
-// (letter case and punctuation ignored), or "".
-func repeatedPhrase(s string) string {
-	words := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
-		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
-	})
-	seen := map[string]bool{}
-	for i := 0; i+3 <= len(words); i++ {
-		p := strings.Join(words[i:i+3], " ")
-		if seen[p] {
-			return p
-		}
-		seen[p] = true
-	}
-	return ""
-}
-
 // TestErrorDescriptionsAudit sends a request for every error the server
 // can be led to send over HTTP and checks each reply: IDOL's code where
 // IDOL has one, this server's number, and a description that says what
@@ -423,7 +407,7 @@ func TestErrorDescriptionsAudit(t *testing.T) {
 		require.True(t, strings.HasSuffix(x.ResponseData.ErrorID, strconv.Itoa(c.num)), "%s: %s", c.path, x.ResponseData.ErrorID)
 		d := x.ResponseData.Desc
 		require.Contains(t, d, c.phrase, c.path)
-		require.Empty(t, repeatedPhrase(d), "%s: %q repeats itself", c.path, d)
+		require.Empty(t, wording.RepeatedPhrase(d), "%s: %q repeats itself", c.path, d)
 		for _, s := range sentinels {
 			require.NotContains(t, d, s, "%s: %q", c.path, d)
 		}
