@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,9 +23,25 @@ func makeIn(t *testing.T, args ...string) string {
 		t.Skip("builds the binary with make: not in -short mode")
 	}
 	cmd := exec.Command("make", append([]string{"-C", repoRoot}, args...)...)
+	// Run as a top-level make even when the tests themselves run under
+	// `make test`: a parent make's MAKELEVEL and flags change what the child
+	// prints ("make[1]: Entering directory") and how it runs.
+	cmd.Env = withoutEnv(os.Environ(), "MAKELEVEL", "MAKEFLAGS", "MFLAGS")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "make %s:\n%s", strings.Join(args, " "), out)
 	return string(out)
+}
+
+// withoutEnv returns env without the variables named.
+func withoutEnv(env []string, names ...string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(names, name) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // git runs git in the repository; ok is false outside a git checkout (a
