@@ -53,3 +53,17 @@ type Schedule struct {
 	Every  time.Duration // repeat interval; 0: run once
 	Cycles int           // runs in all; 0: unlimited (with Every > 0)
 }
+
+// Exclusive is implemented by repositories some of whose fetch actions
+// must not run while another such action of one of the same task sections
+// runs (a Synchronize and an Update of one task both rewrite its
+// datastore). The queue does not start such an action while one of its
+// tasks is held by another: it stays Queued, holding no thread, the queue
+// starts the next action in priority order instead, and it starts once the
+// task is free (when the holder's worker has exited).
+type Exclusive interface {
+	// Exclusive reports whether actions of fetchAction (upper case) hold
+	// the task sections Validate returned for them exclusively while
+	// they run.
+	Exclusive(fetchAction string) bool
+}

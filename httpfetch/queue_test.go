@@ -145,7 +145,7 @@ func TestStopThroughQueue(t *testing.T) {
 
 // TestConcurrentSynchronizeOfOneTask: two Synchronize actions of one task
 // never run their crawls at the same time (they would both count and
-// delete); the second waits for the first.
+// delete); the second waits, Queued and holding no thread, for the first.
 func TestConcurrentSynchronizeOfOneTask(t *testing.T) {
 	t.Parallel()
 	held := htmlPage("held")
@@ -156,7 +156,18 @@ func TestConcurrentSynchronizeOfOneTask(t *testing.T) {
 	first := submitSync(t, q, b.repo, nil)
 	waitFor(t, 20*time.Second, func() bool { return s.held.Load() == 1 }, "the first crawl to hold")
 	second := submitSync(t, q, b.repo, nil)
-	waitState(t, q, second, messages.State_STATE_PROCESSING)
+	// The queue considered it on submission (ThreadStatus is answered
+	// after): it was passed over, and holds no thread.
+	threads, err := q.ThreadStatus()
+	require.NoError(t, err)
+	var holding []string
+	for _, th := range threads {
+		if th.Action != nil {
+			holding = append(holding, th.Action.Token)
+		}
+	}
+	require.Equal(t, []string{first}, holding)
+	require.Equal(t, messages.State_STATE_QUEUED, waitState(t, q, second, messages.State_STATE_QUEUED).State)
 	require.Equal(t, 1, s.count("/"), "the second crawl has not started")
 	s.unhold()
 	st1 := waitState(t, q, first, messages.State_STATE_FINISHED)

@@ -67,6 +67,7 @@ var (
 	_ fetch.Viewer     = (*Repository)(nil)
 	_ fetch.TaskLister = (*Repository)(nil)
 	_ fetch.Scheduler  = (*Repository)(nil)
+	_ fetch.Exclusive  = (*Repository)(nil)
 )
 
 // New validates the tasks as Check does and returns the repository.
@@ -234,6 +235,18 @@ func counts(job *fetch.Job, task string) *fetch.Counts {
 		return c
 	}
 	return &fetch.Counts{Task: task}
+}
+
+// Exclusive implements fetch.Exclusive: Synchronize, Update and Delete of
+// one task rewrite its datastore, so the queue runs one of them per task
+// at a time (the others wait Queued, holding no thread). lock below stays
+// as a guard for callers of Run other than the queue.
+func (r *Repository) Exclusive(fetchAction string) bool {
+	switch strings.ToUpper(fetchAction) {
+	case ActionSynchronize, ActionUpdate, ActionDelete:
+		return true
+	}
+	return false
 }
 
 // lock takes task's action lock: Synchronize, Update and Delete of one

@@ -74,12 +74,16 @@ type entry struct {
 	queuedMs  int64
 	startedMs int64
 	endedMs   int64
-	heapIdx   int    // index in the wait heap, -1 when not waiting
-	slot      bool   // holds a thread: dispatched and not yet released
-	thread    int    // the worker thread's number (1..MaximumThreads) while slot
-	live      bool   // a worker is running it (reported by the task)
-	deferred  bool   // retention wanted it gone while its worker unwound
-	crash     string // set when the actor failed outside the middleware
+	heapIdx   int // index in its wait heap (heapOf), -1 when not waiting
+	// excl are the tasks it holds exclusively while it runs (exclusive.go);
+	// parkedOn is the busy task it waits for ("" in the main heap).
+	excl     []string
+	parkedOn string
+	slot     bool   // holds a thread: dispatched and not yet released
+	thread   int    // the worker thread's number (1..MaximumThreads) while slot
+	live     bool   // a worker is running it (reported by the task)
+	deferred bool   // retention wanted it gone while its worker unwound
+	crash    string // set when the actor failed outside the middleware
 }
 
 // waiting reports whether the action counts against MaximumQueueSize: it
@@ -96,9 +100,11 @@ type manager struct {
 
 	entries  map[uuid.UUID]*entry
 	waiting  waitHeap
-	running  int      // slots held
-	threads  []*entry // worker threads by number-1: the action holding each, or nil
-	nwait    int      // actions for which entry.waiting() holds
+	busy     map[string]*entry    // task → the exclusive action holding it (exclusive.go)
+	parked   map[string]*waitHeap // task → actions waiting for it
+	running  int                  // slots held
+	threads  []*entry             // worker threads by number-1: the action holding each, or nil
+	nwait    int                  // actions for which entry.waiting() holds
 	byState  [8]int
 	paused   bool
 	seq      uint64
@@ -184,6 +190,8 @@ func newManager(cfg Config, sh *shared, root *actor.RootContext) *manager {
 		root:    root,
 		upper:   strings.ToUpper(cfg.Name),
 		entries: make(map[uuid.UUID]*entry),
+		busy:    make(map[string]*entry),
+		parked:  make(map[string]*waitHeap),
 		threads: make([]*entry, cfg.MaximumThreads),
 	}
 	m.props = actor.PropsFromProducer(newTask,
@@ -279,15 +287,14 @@ func (m *manager) childFailed(ctx actor.Context, msg *childFailed) {
 		e.slot = false
 		m.running--
 		m.freeThread(e.id)
+		m.unhold(e)
 	}
 	st := m.tombstoneStatus(e)
 	if !messages.Terminal(e.state) {
 		if e.waiting() {
 			m.nwait--
 		}
-		if e.heapIdx >= 0 {
-			heap.Remove(&m.waiting, e.heapIdx)
-		}
+		m.unqueue(e)
 		m.move(e, messages.State_STATE_ERROR)
 		e.endedMs = m.sh.now().UnixMilli()
 		st = m.tombstoneStatus(e)
@@ -352,6 +359,7 @@ func (m *manager) spawn(ctx actor.Context, id uuid.UUID, token string, spec *mes
 	e := &entry{
 		pid: pid, spec: spec, id: id, state: st.State, priority: st.Priority, seq: st.Seq,
 		queuedMs: st.QueuedUnixMs, startedMs: st.StartedUnixMs, endedMs: st.EndedUnixMs, heapIdx: -1,
+		excl: exclusiveTasks(m.sh.repo, spec),
 	}
 	m.entries[id] = e
 	m.byState[e.state]++
@@ -368,10 +376,16 @@ func (m *manager) spawn(ctx actor.Context, id uuid.UUID, token string, spec *mes
 	return e, nil
 }
 
-// dispatch starts waiting actions while threads are free.
+// dispatch starts waiting actions while threads are free, in priority
+// order, passing over (parking) those whose task is held by another.
 func (m *manager) dispatch(ctx actor.Context) {
 	for !m.paused && !m.shutting && m.running < m.cfg.MaximumThreads && m.waiting.Len() > 0 {
 		e := heap.Pop(&m.waiting).(*entry)
+		if t := m.busyTask(e); t != "" {
+			m.park(e, t)
+			continue
+		}
+		m.hold(e)
 		e.slot = true
 		m.running++
 		m.takeThread(e)
@@ -460,10 +474,10 @@ func (m *manager) changed(ctx actor.Context, msg *taskChanged) {
 		if e.heapIdx < 0 {
 			heap.Push(&m.waiting, e)
 		} else if prioChanged {
-			heap.Fix(&m.waiting, e.heapIdx)
+			m.reprioritize(e)
 		}
 	case e.heapIdx >= 0 && s.State != messages.State_STATE_QUEUED:
-		heap.Remove(&m.waiting, e.heapIdx)
+		m.unqueue(e)
 	}
 	if messages.Terminal(s.State) && !wasTerminal {
 		m.ended = append(m.ended, e)
@@ -480,6 +494,7 @@ func (m *manager) released(ctx actor.Context, msg *slotReleased) {
 			return // already released (a task actor that failed)
 		}
 		e.slot = false
+		m.unhold(e)
 	}
 	m.running--
 	m.freeThread(msg.id)
@@ -1130,7 +1145,7 @@ func (m *manager) recoverActions(ctx actor.Context) {
 	// Age-based retention walks the ended actions in order of ending.
 	slices.SortStableFunc(m.ended, func(a, b *entry) int { return cmpInt64(a.endedMs, b.endedMs) })
 	if len(recs) > 0 {
-		m.sh.log.Info("restored actions", "actions", len(recs), "queued", m.waiting.Len(), "paused", m.paused)
+		m.sh.log.Info("restored actions", "actions", len(recs), "queued", m.queuedLen(), "paused", m.paused)
 	}
 	m.retain(ctx)
 	m.dispatch(ctx)
