@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
@@ -110,8 +111,15 @@ type Config struct {
 	// loopback address, and then connects to the resolved address only.
 	AllowRemote bool
 
-	// Scenario is the workload; default DefaultScenario (version).
+	// Scenario is the workload; default DefaultScenario (version). Each
+	// scenario is a built-in workload file (BuiltinWorkload) whose
+	// variables FetchAction, Params, Queue, Filter, Prepare and Poll set.
 	Scenario Scenario
+	// Workload, when set, is run instead of a scenario (Scenario,
+	// FetchAction, Params, Filter, Prepare, Poll and Queue are then not
+	// used); Vars override its variables' defaults.
+	Workload *Workload
+	Vars     map[string]string
 	// Duration bounds the run; default DefaultDuration. It must be
 	// positive: a run always ends by itself.
 	Duration time.Duration
@@ -193,9 +201,15 @@ type settings struct {
 	Config
 	params    []param
 	filter    []param
-	workers   int     // goroutines sending operations
-	maxErrors float64 // effective error-rate limit
+	workers   int      // goroutines sending operations
+	maxErrors float64  // effective error-rate limit
+	pg        *program // the workload, compiled
+	vars      map[string]string
 }
+
+// WorkloadScenario is the Scenario a report names for a run of a
+// workload file.
+const WorkloadScenario Scenario = "workload"
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
@@ -206,11 +220,16 @@ func (c Config) resolve() (*settings, error) {
 	if c.Target == "" {
 		c.Target = DefaultTarget
 	}
+	if c.Workload != nil {
+		c.Scenario = WorkloadScenario
+	} else if len(c.Vars) > 0 {
+		return nil, invalid("vars: only a workload file has variables to set (the scenarios take -params, -fetchaction, ...)")
+	}
 	if c.Scenario == "" {
 		c.Scenario = DefaultScenario
 	}
 	c.Scenario = Scenario(strings.ToLower(string(c.Scenario)))
-	known := false
+	known := c.Workload != nil
 	for _, s := range Scenarios {
 		known = known || s == c.Scenario
 	}
@@ -304,10 +323,31 @@ func (c Config) resolve() (*settings, error) {
 	if s.filter, err = parseParams("filter", c.Filter, "action", "a", "QueueAction", "QueueName", "Token", "ResponseFormat"); err != nil {
 		return nil, err
 	}
+	w := c.Workload
+	over := map[string]string{}
+	if w == nil {
+		if w, err = BuiltinWorkload(c.Scenario); err != nil {
+			return nil, err
+		}
+		// The scenario flags are the built-in workloads' variables.
+		flags := map[string]string{"fetchaction": c.FetchAction, "params": c.Params, "queue": c.Queue,
+			"filter": c.Filter, "prepare": strconv.Itoa(c.Prepare), "poll": c.Poll.String()}
+		for _, v := range w.Vars {
+			if f, ok := flags[v.Name]; ok {
+				over[v.Name] = f
+			}
+		}
+	} else {
+		maps.Copy(over, c.Vars)
+	}
+	if s.pg, err = compileWorkload(w, over); err != nil {
+		return nil, err
+	}
+	s.vars = s.pg.vars
 	s.workers = c.Concurrency
 	if s.workers == 0 {
 		if c.Rate > 0 {
-			s.workers = autoWorkers(c.Scenario, c.Rate)
+			s.workers = autoWorkers(s.pg.polls || c.Scenario == ScenarioCancel, c.Rate)
 		} else {
 			s.workers = DefaultConcurrency
 		}
@@ -320,12 +360,11 @@ func (c Config) resolve() (*settings, error) {
 }
 
 // autoWorkers sizes the fixed-rate pool: enough operations in flight for
-// a mean operation time of 100 ms (single-request scenarios) or 1 s
-// (scenarios that poll), between 16 and 4096.
-func autoWorkers(sc Scenario, rate float64) int {
+// a mean operation time of 100 ms, or 1 s for workloads that poll (and
+// the cancel scenario), between 16 and 4096.
+func autoWorkers(polls bool, rate float64) int {
 	window := 0.1
-	switch sc {
-	case ScenarioMixed, ScenarioCancel, ScenarioStop:
+	if polls {
 		window = 1
 	}
 	return int(min(max(math.Ceil(rate*window), 16), 4096))

@@ -150,7 +150,8 @@ func latencyOrder(r *Report) []Latency {
 	if r.StopLatency != nil {
 		out = append(out, *r.StopLatency)
 	}
-	return out
+	out = append(out, r.MeasuredLatency...)
+	return append(out, r.PerOperationLatency...)
 }
 
 // timeOf is the x of interval iv on time charts: its end, in seconds.

@@ -37,10 +37,10 @@ type measurements struct {
 
 // rowTotal is one latency row over the whole window.
 type rowTotal struct {
-	name    string
-	request bool
-	errors  int64
-	h       *hdrhistogram.Histogram
+	name   string
+	kind   rowKind
+	errors int64
+	h      *hdrhistogram.Histogram
 }
 
 // snapshot returns the measurements of st once the load has ended;
@@ -53,7 +53,7 @@ func (st *stats) snapshot(elapsed time.Duration, endReason string, interval time
 	m.final = maps.Clone(st.final)
 	st.finalMu.Unlock()
 	for _, r := range st.rows {
-		m.rows = append(m.rows, rowTotal{name: r.name, request: r.request, errors: r.errors.Load(), h: r.h.total})
+		m.rows = append(m.rows, rowTotal{name: r.name, kind: r.kind, errors: r.errors.Load(), h: r.h.total})
 	}
 	st.errs.mu.Lock()
 	for c := range m.errors {
@@ -130,7 +130,7 @@ func (m *measurements) report(s *settings, rep *Report) {
 	rep.EndReason = m.endReason
 	rep.Operations = Operations{OK: m.ok, Failed: m.failed, Unfinished: m.unfinished, PerSecond: per(m.ok + m.failed)}
 	rep.Requests = Requests{Count: m.requests, PerSecond: per(m.requests)}
-	if s.Scenario == ScenarioMixed || s.Scenario == ScenarioStop {
+	if s.pg.polls {
 		final := maps.Clone(m.final)
 		if final == nil {
 			final = map[string]int64{}
@@ -144,16 +144,22 @@ func (m *measurements) report(s *settings, rep *Report) {
 			rep.Histograms[r.name] = string(encodeHist(r.h))
 		}
 		l := summarize(r.name, r.h)
-		switch {
-		case r.request:
+		switch r.kind {
+		case rowRequest:
 			l.Errors = r.errors
 			rep.RequestLatency = append(rep.RequestLatency, l)
-		case r.name == rowOperation:
+		case rowOp:
 			rep.OperationLatency = l
-		case r.name == rowCorrected:
+		case rowCorr:
 			rep.CorrectedLatency = &l
-		case r.name == rowStop:
-			rep.StopLatency = &l
+		case rowMeasured:
+			if r.name == rowStop {
+				rep.StopLatency = &l
+			} else {
+				rep.MeasuredLatency = append(rep.MeasuredLatency, l)
+			}
+		case rowPerOp:
+			rep.PerOperationLatency = append(rep.PerOperationLatency, l)
 		}
 	}
 	if lagRow := m.rowByName(rowLag); lagRow != nil {
@@ -195,7 +201,7 @@ func (m *measurements) report(s *settings, rep *Report) {
 			}
 		}
 		for i, l := range iv.rows {
-			if m.rows[i].name != rowLag {
+			if m.rows[i].kind != rowLagKind {
 				e.Latency = append(e.Latency, l)
 			}
 		}

@@ -43,4 +43,3 @@ func TestMetricsSnapshotPassesPromtool(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-

@@ -49,6 +49,9 @@ func Describe(ctx context.Context, cfg Config) (*Plan, error) {
 
 // plan describes the run of s against t.
 func (s *settings) plan(t *target) *Plan {
+	if s.Workload != nil {
+		return s.workloadPlan(t)
+	}
 	p := &Plan{Target: t.url, Address: t.addr, Submits: s.Scenario.Submits() || s.Prepare > 0}
 	q := buildQueries(s)
 	line := func(format string, args ...any) { p.Lines = append(p.Lines, fmt.Sprintf(format, args...)) }
@@ -126,4 +129,102 @@ func (s *settings) wire(query string) string {
 		return "POST / " + query
 	}
 	return "GET /" + query
+}
+
+// queries are the encoded request parameter strings, built once per run.
+type queries struct {
+	submit, list, pause, resume, version []byte
+	status, cancel, stop                 []byte // each ends in "&Token="
+}
+
+func buildQueries(s *settings) *queries {
+	q := &queries{}
+	queue := appendEscape(nil, s.Queue)
+	qi := func(action string) []byte {
+		b := append([]byte("action=QueueInfo&QueueAction="), action...)
+		b = append(b, "&QueueName="...)
+		return append(b, queue...)
+	}
+	q.submit = append([]byte("action=Fetch&FetchAction="), appendEscape(nil, s.FetchAction)...)
+	q.submit = appendParams(q.submit, s.params)
+	q.list = appendParams(qi("GetStatus"), s.filter)
+	q.pause = qi("Pause")
+	q.resume = qi("Resume")
+	q.version = []byte("action=GetVersion")
+	q.status = append(qi("GetStatus"), "&Token="...)
+	q.cancel = append(qi("Cancel"), "&Token="...)
+	q.stop = append(qi("Stop"), "&Token="...)
+	return q
+}
+
+func isProcessingOrEnded(s status) bool { return s == statusProcessing || s.terminal() }
+
+// workloadPlan describes the run of a workload file: every step of the
+// setup, of each operation (with its share of the operations) and of
+// the cleanup, as it goes on the wire with its placeholders as written.
+func (s *settings) workloadPlan(t *target) *Plan {
+	p := &Plan{Target: t.url, Address: t.addr}
+	line := func(format string, args ...any) { p.Lines = append(p.Lines, fmt.Sprintf(format, args...)) }
+	pg := s.pg
+	line("target    %s (dialled %s)", t.url, t.addr)
+	model := fmt.Sprintf("closed loop, %d workers", s.workers)
+	if s.Rate > 0 {
+		model = fmt.Sprintf("fixed rate %s/s, at most %d in flight", num(s.Rate), s.workers)
+	}
+	bound := "for " + s.Duration.String()
+	if s.Requests > 0 {
+		bound += fmt.Sprintf(" or %d operations, whichever ends first", s.Requests)
+	}
+	line("workload  %s (%s): %s, %s", pg.w.Name, pg.w.File, model, bound)
+	fetchSetup, fetchOps := 0, 0
+	for _, cs := range pg.setup {
+		line("setup     %s  %d times (not measured)", s.wire(cs.shown()), cs.repeat)
+		if cs.sendsFetch() {
+			fetchSetup += cs.repeat
+		}
+	}
+	total := len(pg.order)
+	for i, op := range pg.ops {
+		head := fmt.Sprintf("operation %s (%d in %d):", op.name, countOf(pg.order, i), total)
+		for j, cs := range op.steps {
+			what := s.wire(cs.shown())
+			if cs.poll != nil {
+				what += fmt.Sprintf("  every %s until %s", cs.poll.every, cs.poll.what)
+			}
+			if cs.sendsFetch() {
+				fetchOps++
+			}
+			if j == 0 {
+				line("%s  %s", head, what)
+			} else {
+				line("%s  then %s", strings.Repeat(" ", len(head)-5), what)
+			}
+		}
+	}
+	for _, cs := range pg.cleanup {
+		line("cleanup   %s  (always)", s.wire(cs.shown()))
+		if cs.sendsFetch() {
+			fetchSetup += cs.repeat
+		}
+	}
+	p.Submits = fetchSetup+fetchOps > 0
+	switch {
+	case fetchOps > 0:
+		line("effect    %d step(s) of the operations send a Fetch: on an ACI connector each queues an action", fetchOps)
+	case fetchSetup > 0:
+		line("effect    the setup sends %d Fetch requests: on an ACI connector each queues an action", fetchSetup)
+	default:
+		line("effect    sends no Fetch")
+	}
+	return p
+}
+
+func countOf(order []int, i int) int {
+	n := 0
+	for _, o := range order {
+		if o == i {
+			n++
+		}
+	}
+	return n
 }

@@ -34,8 +34,8 @@ type Report struct {
 
 	Operations Operations `json:"operations"`
 	Requests   Requests   `json:"requests"`
-	// Actions is set for mixed and stop: operations that read a terminal
-	// status.
+	// Actions is set for mixed, stop and every workload with a polling
+	// step: operations that read a terminal status.
 	Actions *Actions `json:"actions,omitempty"`
 
 	// RequestLatency has one entry per request type the scenario sends
@@ -51,6 +51,12 @@ type Report struct {
 	// StopLatency is set for stop: from sending Stop to the GetStatus
 	// reply that reads Stopped ("stop-to-stopped").
 	StopLatency *Latency `json:"stop_latency,omitempty"`
+	// MeasuredLatency has the other intervals a workload measures between
+	// a step's mark and a later step's measure, by name.
+	MeasuredLatency []Latency `json:"measured_latency,omitempty"`
+	// PerOperationLatency is set for a workload of several operations:
+	// each operation's latency from its actual start ("operation:NAME").
+	PerOperationLatency []Latency `json:"per_operation_latency,omitempty"`
 	// Schedule is set at a fixed rate.
 	Schedule *Schedule `json:"schedule,omitempty"`
 
@@ -185,6 +191,17 @@ type Settings struct {
 	Queue        string  `json:"queue"`
 	TimeoutUs    int64   `json:"timeout_us"`
 	MaxErrorRate float64 `json:"max_error_rate"`
+	// Workload is set for a run of a workload file: its name and file,
+	// a SHA-256 of its text, and the variables' values used.
+	Workload *WorkloadInfo `json:"workload,omitempty"`
+}
+
+// WorkloadInfo identifies the workload file of a run.
+type WorkloadInfo struct {
+	Name   string            `json:"name"`
+	File   string            `json:"file"`
+	SHA256 string            `json:"sha256"`
+	Vars   map[string]string `json:"vars"`
 }
 
 // Target is the server loaded, as its GetVersion (sent once before the
@@ -321,6 +338,7 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	p("config\t%s, form %s, format %s, timeout %s, max error rate %s\n", bound, c.Form, c.Format, fmtUs(c.TimeoutUs), pct(c.MaxErrorRate))
 	switch Scenario(c.Scenario) {
+	case ScenarioVersion:
 	case ScenarioSubmit, ScenarioMixed, ScenarioCancel, ScenarioStop, ScenarioStatus:
 		p("\tfetchaction %s, params %q", c.FetchAction, c.Params)
 		if Scenario(c.Scenario) == ScenarioStatus {
@@ -332,6 +350,13 @@ func WriteTable(w io.Writer, r *Report) error {
 		p(", queue %s\n", c.Queue)
 	case ScenarioStatusList:
 		p("\tfilter %q, prepare %d, queue %s\n", c.Filter, c.Prepare, c.Queue)
+	}
+	if wl := c.Workload; wl != nil {
+		p("\tworkload %s (%s, sha256 %.12s)", wl.Name, wl.File, wl.SHA256)
+		for _, k := range slices.Sorted(maps.Keys(wl.Vars)) {
+			p(", %s=%q", k, wl.Vars[k])
+		}
+		p("\n")
 	}
 	end := map[string]string{"duration": "ended by -duration", "requests": "ended by -requests", "interrupted": "interrupted"}[r.EndReason]
 	if end == "" {
@@ -367,6 +392,12 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	if r.StopLatency != nil {
 		row(*r.StopLatency)
+	}
+	for _, l := range r.MeasuredLatency {
+		row(l)
+	}
+	for _, l := range r.PerOperationLatency {
+		row(l)
 	}
 	if s := r.Schedule; s != nil {
 		p("\n")

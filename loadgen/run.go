@@ -2,10 +2,14 @@ package loadgen
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -22,7 +26,8 @@ type runner struct {
 	s   *settings
 	cl  *client
 	q   *queries
-	sc  scenario
+	pg  *program
+	eng *engine
 	st  *stats
 	log *slog.Logger
 	// keepIntervals keeps each interval's histograms (for the HDR log).
@@ -37,11 +42,16 @@ type runner struct {
 // worker sends operations one after another. It is owned by one
 // goroutine.
 type worker struct {
-	r     *runner
-	k     *conn
-	rep   reply
-	q     []byte
-	timer *time.Timer
+	r      *runner
+	k      *conn
+	rep    reply
+	q      []byte
+	timer  *time.Timer
+	id     int
+	rng    *rand.Rand
+	seq    uint64      // the current operation's number ({{seq}})
+	slots  []string    // the operation's saved variables
+	clocks []time.Time // the operation's marks
 }
 
 // Run loads the target described by cfg and returns the report. It
@@ -77,8 +87,12 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	log = log.With("component", "loadgen")
 	cl := newClient(s, t)
 	defer cl.hc.CloseIdleConnections()
-	r := &runner{s: s, cl: cl, q: buildQueries(s), sc: newScenario(s), log: log, keepIntervals: s.HDRLog != nil}
-	r.st = newStats(r.sc.kinds(), s.Rate > 0, s.Scenario == ScenarioStop)
+	r := &runner{s: s, cl: cl, q: buildQueries(s), pg: s.pg, eng: &engine{pg: s.pg}, log: log, keepIntervals: s.HDRLog != nil}
+	var opNames []string
+	for _, op := range s.pg.ops {
+		opNames = append(opNames, op.name)
+	}
+	r.st = newStats(s.pg.reqRows, s.pg.meas, opNames, s.Rate > 0)
 
 	rep = &Report{Schema: SchemaVersion, Config: s.report(t), Warnings: []string{}, Environment: environment()}
 	rep.Target = r.version(ctx, t)
@@ -92,7 +106,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Timeout)
 		defer cancel()
-		if cerr := r.sc.cleanup(cctx, r); cerr != nil {
+		if cerr := r.eng.cleanup(cctx, r); cerr != nil {
 			log.Error("cleanup failed", "err", cerr)
 			if rep != nil {
 				rep.Warnings = append(rep.Warnings, cerr.Error())
@@ -100,7 +114,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			err = errors.Join(err, cerr)
 		}
 	}()
-	if err := r.sc.setup(ctx, r); err != nil {
+	if err := r.eng.setup(ctx, r); err != nil {
 		if !errors.Is(err, ErrSetup) {
 			err = fmt.Errorf("%w: %w", ErrSetup, err)
 		}
@@ -167,9 +181,8 @@ func (r *runner) load(ctx context.Context) *measurements {
 	var tickWG sync.WaitGroup
 	tickWG.Go(func() { ivs = r.ticker(tickDone) })
 	var wg sync.WaitGroup
-	for range s.workers {
-		w := &worker{r: r, k: r.cl.conn(), timer: time.NewTimer(time.Hour)}
-		w.timer.Stop()
+	for i := range s.workers {
+		w := r.newWorker(i)
 		wg.Go(func() {
 			if s.Rate > 0 {
 				r.openLoop(runCtx, w)
@@ -287,7 +300,7 @@ func (r *runner) openLoop(ctx context.Context, w *worker) {
 func (w *worker) operation(ctx context.Context, intended, started time.Time) *failure {
 	w.r.started.Add(1)
 	var o outcome
-	f := w.r.sc.op(ctx, w, &o)
+	f := w.r.eng.op(ctx, w, &o)
 	w.r.st.operation(intended, started, time.Now(), f, &o)
 	return f
 }
@@ -304,51 +317,11 @@ func (w *worker) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// do sends one request of kind k and records it.
-func (w *worker) do(k kind, query []byte) *failure {
+// do sends one request of request row i and records it.
+func (w *worker) do(i int, query []byte) *failure {
 	took, f := w.k.exchange(query, &w.rep)
-	w.r.st.request(k, took, time.Now(), f == nil)
+	w.r.st.request(i, took, time.Now(), f == nil)
 	return f
-}
-
-// doToken sends prefix followed by the encoded token.
-func (w *worker) doToken(k kind, prefix []byte, tok string) *failure {
-	w.q = appendEscape(append(w.q[:0], prefix...), tok)
-	return w.do(k, w.q)
-}
-
-// submit sends a Fetch and returns its token.
-func (w *worker) submit() (string, *failure) {
-	if f := w.do(kindFetch, w.r.q.submit); f != nil {
-		return "", f
-	}
-	if w.rep.token == "" {
-		return "", &failure{class: classProtocol, key: "no-token", detail: "Fetch: SUCCESS reply without <token>"}
-	}
-	return w.rep.token, nil
-}
-
-// poll sends GetStatus for tok at once and then every Poll until done
-// accepts the status read. It returns that status and when its reply
-// arrived; when the run ends first it sets o.aborted.
-func (w *worker) poll(ctx context.Context, tok string, o *outcome, done func(status) bool) (status, time.Time, *failure) {
-	for {
-		if f := w.doToken(kindGetStatus, w.r.q.status, tok); f != nil {
-			return statusNone, time.Time{}, f
-		}
-		at := time.Now()
-		st := w.rep.status
-		if st == statusNone {
-			return st, at, &failure{class: classProtocol, key: "no-status", detail: "GetStatus by token: no <action><status> in the reply"}
-		}
-		if done(st) {
-			return st, at, nil
-		}
-		if !w.sleep(ctx, w.r.s.Poll) {
-			o.aborted = true
-			return st, at, nil
-		}
-	}
 }
 
 // statusText names a status read, with the raw spelling of one this
@@ -382,5 +355,15 @@ func (s *settings) report(t *target) Settings {
 		Rate: s.Rate, Form: string(s.Form), Format: string(s.Format), FetchAction: s.FetchAction,
 		Params: s.Params, Prepare: s.Prepare, Filter: s.Filter, PollUs: int64(s.Poll / time.Microsecond),
 		Queue: s.Queue, TimeoutUs: int64(s.Timeout / time.Microsecond), MaxErrorRate: s.maxErrors,
+		Workload: s.workloadInfo(),
 	}
+}
+
+// workloadInfo identifies a workload file's run, nil for a scenario.
+func (s *settings) workloadInfo() *WorkloadInfo {
+	if s.Workload == nil {
+		return nil
+	}
+	sum := sha256.Sum256(s.Workload.Source)
+	return &WorkloadInfo{Name: s.Workload.Name, File: s.Workload.File, SHA256: hex.EncodeToString(sum[:]), Vars: maps.Clone(s.vars)}
 }

@@ -445,7 +445,7 @@ func TestCancelResumeFailureIsReported(t *testing.T) {
 	require.ErrorIs(t, err, ErrCleanup)
 	require.NotNil(t, rep)
 	require.Equal(t, int64(3), rep.Operations.OK)
-	require.True(t, strings.Contains(strings.Join(rep.Warnings, "\n"), "resume queue"))
+	require.Contains(t, strings.Join(rep.Warnings, "\n"), "step resume (action=QueueInfo&QueueAction=Resume")
 }
 
 func TestStatusPrepareFailure(t *testing.T) {

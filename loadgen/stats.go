@@ -119,28 +119,6 @@ func intervalSummary(name string, h *hdrhistogram.Histogram) IntervalLatency {
 	return l
 }
 
-// kind is a request type of the load.
-type kind uint8
-
-const (
-	kindFetch kind = iota
-	kindGetStatus
-	kindList
-	kindCancel
-	kindStop
-	kindVersion
-	numKinds
-)
-
-var kindNames = [numKinds]string{
-	kindFetch:     "fetch",
-	kindGetStatus: "getstatus",
-	kindList:      "getstatus-list",
-	kindCancel:    "cancel",
-	kindStop:      "stop",
-	kindVersion:   "getversion",
-}
-
 // errClass is the kind of failure that ended an operation.
 type errClass uint8
 
@@ -217,12 +195,24 @@ const (
 	rowLag       = "schedule-lag" // fixed rate: actual minus intended start; not a latency row of the report
 )
 
+// rowKind is what a latency row measures.
+type rowKind uint8
+
+const (
+	rowRequest  rowKind = iota // a request type (a step name)
+	rowOp                      // "operation": successful operations from their actual start
+	rowCorr                    // "operation-corrected": from their intended start (fixed rate)
+	rowMeasured                // a workload's mark/measure interval ("stop-to-stopped")
+	rowPerOp                   // "operation:NAME": one operation of a workload of several
+	rowLagKind                 // "schedule-lag" (fixed rate), not a latency of the report
+)
+
 // row is one latency distribution of the run.
 type row struct {
-	name    string
-	request bool // a request type (its failed requests count in errors)
-	h       *hist
-	errors  atomic.Int64 // failed requests (request rows)
+	name   string
+	kind   rowKind
+	h      *hist
+	errors atomic.Int64 // failed requests (request rows)
 }
 
 // stats collects the measurements of one run. A measurement counts only
@@ -235,17 +225,18 @@ type stats struct {
 
 	requests atomic.Int64 // completed (any outcome) inside the window
 
-	rows    []*row         // request rows, operation, corrected, derived, lag
-	kindRow [numKinds]*row // the request row of each kind the scenario sends
-	op      *row           // operation latency from its actual start
-	corr    *row           // from its intended start (fixed rate)
-	lag     *row           // actual minus intended start (fixed rate)
-	derived *row           // stop-to-stopped (stop scenario only)
-	late    atomic.Int64   // operations that started more than LateThreshold late
-	all     *hist          // every successful request of the interval, for the progress line
+	rows  []*row // every row, in report order
+	req   []*row // the request rows, by index
+	op    *row   // operation latency from its actual start
+	corr  *row   // from its intended start (fixed rate)
+	lag   *row   // actual minus intended start (fixed rate)
+	meas  []*row // measured rows, by index
+	perOp []*row // per operation (workloads of several operations), by index
+	late  atomic.Int64
+	all   *hist // every successful request of the interval, for the progress line
 
 	opsOK, opsFailed, opsUnfinished atomic.Int64
-	actions                         atomic.Int64 // operations that saw a terminal status (mixed, stop)
+	actions                         atomic.Int64 // operations that saw a terminal status (polling workloads)
 
 	// Counts of the current interval, swapped out by rotate.
 	curOK, curFailed, curRequests atomic.Int64
@@ -257,26 +248,34 @@ type stats struct {
 	errs *errorTally
 }
 
-func newStats(kinds []kind, rate, derived bool) *stats {
+// newStats makes the rows: one per request row name, operation, the
+// corrected and lag rows at a fixed rate, one per measured row, and one
+// per operation when there are several.
+func newStats(req, meas, ops []string, rate bool) *stats {
 	s := &stats{all: newHist(false), errs: newErrorTally(), final: map[string]int64{}}
 	s.windowNs.Store(math.MaxInt64)
-	add := func(name string, request bool) *row {
-		r := &row{name: name, request: request, h: newHist(true)}
+	add := func(name string, kind rowKind) *row {
+		r := &row{name: name, kind: kind, h: newHist(true)}
 		s.rows = append(s.rows, r)
 		return r
 	}
-	for _, k := range kinds {
-		s.kindRow[k] = add(kindNames[k], true)
+	for _, n := range req {
+		s.req = append(s.req, add(n, rowRequest))
 	}
-	s.op = add(rowOperation, false)
+	s.op = add(rowOperation, rowOp)
 	if rate {
-		s.corr = add(rowCorrected, false)
+		s.corr = add(rowCorrected, rowCorr)
 	}
-	if derived {
-		s.derived = add(rowStop, false)
+	for _, n := range meas {
+		s.meas = append(s.meas, add(n, rowMeasured))
+	}
+	if len(ops) > 1 {
+		for _, n := range ops {
+			s.perOp = append(s.perOp, add(rowOperation+":"+n, rowPerOp))
+		}
 	}
 	if rate {
-		s.lag = add(rowLag, false)
+		s.lag = add(rowLag, rowLagKind)
 	}
 	return s
 }
@@ -297,13 +296,16 @@ func (s *stats) closeWindow(d time.Duration) {
 // request records one request that ended at end after taking d; ok is
 // false for a failed one (it then counts in the kind's errors and not in
 // its latency).
-func (s *stats) request(k kind, d time.Duration, end time.Time, ok bool) {
+func (s *stats) request(i int, d time.Duration, end time.Time, ok bool) {
 	if !s.inWindow(end) {
 		return
 	}
 	s.requests.Add(1)
 	s.curRequests.Add(1)
-	r := s.kindRow[k]
+	var r *row
+	if i >= 0 && i < len(s.req) {
+		r = s.req[i]
+	}
 	if !ok {
 		if r != nil {
 			r.errors.Add(1)
@@ -318,10 +320,17 @@ func (s *stats) request(k kind, d time.Duration, end time.Time, ok bool) {
 
 // outcome is what an operation reports besides its failure.
 type outcome struct {
-	final      status        // terminal status seen (mixed, stop)
-	derived    time.Duration // stop-to-stopped (stop), when hasDerived
-	hasDerived bool
-	aborted    bool // cut short by the end of the run
+	op      int    // the operation's index in the workload
+	final   status // terminal status read by a polling step
+	aborted bool   // cut short by the end of the run
+	meas    [4]measured
+	nmeas   int
+}
+
+// measured is one mark/measure interval of an operation.
+type measured struct {
+	row int
+	d   time.Duration
 }
 
 // operation records one operation.
@@ -357,8 +366,11 @@ func (s *stats) operation(intended, started, ended time.Time, f *failure, o *out
 	if s.corr != nil {
 		s.corr.h.record(ended.Sub(intended))
 	}
-	if o.hasDerived && s.derived != nil {
-		s.derived.h.record(o.derived)
+	if s.perOp != nil {
+		s.perOp[o.op].h.record(ended.Sub(started))
+	}
+	for _, m := range o.meas[:o.nmeas] {
+		s.meas[m.row].h.record(m.d)
 	}
 }
 

@@ -32,6 +32,8 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 			return benchReportMain(args[1:], stdout, stderr)
 		case "compare":
 			return benchCompareMain(args[1:], stdout, stderr)
+		case "workload":
+			return benchWorkloadMain(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("connector bench", flag.ContinueOnError)
@@ -60,9 +62,15 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Interval, "interval", loadgen.DefaultInterval, "length of the timeline's intervals (report, HDR log, progress line)")
 	quiet := fs.Bool("quiet", false, "no progress line and no log lines on stderr")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a target that is not a loopback address")
+	workloadPath := fs.String("workload", "", "run this workload file instead of a scenario (docs/bench-harness.md, \"Workload files\"); 'connector bench workload NAME' prints a scenario's as an example")
+	var sets setFlag
+	fs.Var(&sets, "set", "set a variable of the workload file: -set name=value (repeatable)")
 	dryRun := fs.Bool("dry-run", false, "print what the run would send, and where, and exit without sending anything")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: connector bench [flags] [URL]\n\n"+
+		fmt.Fprintf(stderr, "usage: connector bench [flags] [URL]\n"+
+			"       connector bench report [-o FILE.html] RUN.json\n"+
+			"       connector bench compare [-html FILE] GROUP GROUP...\n"+
+			"       connector bench workload [NAME]\n\n"+
 			"Load-tests the ACI server at URL (default %s). See docs/bench-harness.md.\n"+
 			"It prints what it will send, and where, before it starts; -dry-run prints only that.\n"+
 			"The default scenario (version) reads only; the ones that submit actions need -params\n"+
@@ -90,7 +98,28 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.Scenario = loadgen.Scenario(strings.ToLower(*scenario))
-	if msg := unnamedTask(cfg); msg != "" {
+	if *workloadPath != "" {
+		var conflict []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "scenario", "fetchaction", "params", "prepare", "filter", "poll", "queue":
+				conflict = append(conflict, "-"+f.Name)
+			}
+		})
+		if len(conflict) > 0 {
+			fmt.Fprintf(stderr, "connector bench: %s: a workload file sets these itself (use -set name=value for its variables)\n", strings.Join(conflict, ", "))
+			return 2
+		}
+		w, err := loadgen.LoadWorkload(*workloadPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "connector bench: %v\n", err)
+			return 2
+		}
+		cfg.Workload, cfg.Vars = w, sets.m
+	} else if len(sets.m) > 0 {
+		fmt.Fprintln(stderr, "connector bench: -set sets variables of a workload file: give -workload")
+		return 2
+	} else if msg := unnamedTask(cfg); msg != "" {
 		fmt.Fprintf(stderr, "connector bench: %s\n", msg)
 		return 2
 	}
@@ -206,6 +235,23 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return code
+}
+
+// setFlag collects -set name=value.
+type setFlag struct{ m map[string]string }
+
+func (s *setFlag) String() string { return "" }
+
+func (s *setFlag) Set(v string) error {
+	name, value, ok := strings.Cut(v, "=")
+	if !ok || strings.TrimSpace(name) == "" {
+		return fmt.Errorf("%q: expected name=value", v)
+	}
+	if s.m == nil {
+		s.m = map[string]string{}
+	}
+	s.m[strings.TrimSpace(name)] = value
+	return nil
 }
 
 // outputs are the files a run writes, created before it starts so that a

@@ -150,3 +150,44 @@ func TestBenchCompare(t *testing.T) {
 	require.Equal(t, 0, benchMain([]string{"report", filepath.Join(dir, "new-1.json")}, &stdout, &stderr), stderr.String())
 	require.Contains(t, stdout.String(), `id="percentiles"`)
 }
+
+// A workload file runs with -workload, its variables set with -set; the
+// scenario flags conflict with it; a built-in scenario prints as one.
+func TestBenchWorkloadFile(t *testing.T) {
+	t.Parallel()
+	stub, base := startStub(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "read.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`schema: connector-workload/1
+name: read
+vars:
+  who: nobody
+operations:
+  - name: read
+    steps:
+      - name: hello
+        request: action=GetVersion&Who={{who}}
+`), 0o600))
+	var stdout, stderr bytes.Buffer
+	code := benchMain([]string{"-workload", path, "-set", "who=me", "-requests", "5", base}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	require.Contains(t, stderr.String(), "operation read (1 in 1):  GET /action=GetVersion&Who=me")
+	require.Contains(t, stdout.String(), "hello")
+	require.Contains(t, stdout.String(), `workload read (`+path)
+	require.Equal(t, 6, stub.counts()["GETVERSION"], "5 operations and the report's GetVersion")
+
+	for _, args := range [][]string{
+		{"-workload", path, "-scenario", "submit"},
+		{"-workload", path, "-params", "TaskSections=x"},
+		{"-set", "who=me"},
+		{"-workload", filepath.Join(dir, "none.yaml")},
+	} {
+		stderr.Reset()
+		require.Equal(t, 2, benchMain(append(args, base), &stdout, &stderr), "%v", args)
+	}
+
+	stdout.Reset()
+	require.Equal(t, 0, benchMain([]string{"workload", "mixed"}, &stdout, &stderr))
+	require.Contains(t, stdout.String(), "schema: connector-workload/1")
+	require.Equal(t, 2, benchMain([]string{"workload", "nope"}, &stdout, &stderr))
+}
