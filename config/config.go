@@ -94,6 +94,9 @@ type Actions struct {
 	// StopTimeout bounds how long a Stop waits for a running action's
 	// in-flight work to be aborted before it answers anyway; default 5s.
 	StopTimeout time.Duration
+	// MaxListResults bounds one reply of QueueInfo GetStatus or
+	// GetActionParameters without a Token (paged with Start); default 1000.
+	MaxListResults int
 }
 
 // Logging is [Logging].
@@ -357,6 +360,7 @@ func (c *Config) setDefaults() {
 	c.Actions = Actions{
 		MaximumThreads: 4, MaximumQueueSize: 100000, MaximumFinishedActions: 10000,
 		FinishedActionMaxAge: 7 * 24 * time.Hour, ProcessingOnRestart: "Rerun", StopTimeout: 5 * time.Second,
+		MaxListResults: 1000,
 	}
 	c.Logging = Logging{Level: "info", Format: "text"}
 	c.Ingestion = Ingestion{Enabled: true, Type: "IDX", Timeout: 30 * time.Second, BatchSize: 100}

@@ -89,6 +89,7 @@ var systemDefs = []*sectionDef{
 			return
 		}},
 		{"StopTimeout", func(c *Config, v string) (err error) { c.Actions.StopTimeout, err = Duration(v); return }},
+		{"MaxListResults", func(c *Config, v string) (err error) { c.Actions.MaxListResults, err = intIn(v, 1, 1<<20); return }},
 	}},
 	{name: "Logging", keys: []keyDef{
 		{"LogLevel", func(c *Config, v string) (err error) {

@@ -328,7 +328,9 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 		doc *ingest.Document
 	}
 	var batch []ready
+	size := 0
 	deliver := func() {
+		size = 0
 		if len(batch) == 0 {
 			return
 		}
@@ -386,7 +388,7 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 			continue
 		}
 		batch = append(batch, ready{d, doc})
-		if len(batch) >= r.batchSize {
+		if size += docBytes(doc); len(batch) >= r.batchSize || size >= r.batchBytes() {
 			deliver()
 		}
 	}
@@ -598,4 +600,22 @@ func mergeFields(old, add []ingest.Field) []ingest.Field {
 		}
 	}
 	return append(out, add...)
+}
+
+// batchBytes bounds the documents a batch holds in memory: a batch is
+// delivered once they reach [Server] MaxRequestBytes, whatever
+// IngestBatchSize says, so that large pages or inserted files are not held
+// a hundred at a time.
+func (r *Repository) batchBytes() int { return r.cfg.Server.MaxRequestBytes }
+
+// docBytes is about what a document holds in memory.
+func docBytes(d *ingest.Document) int {
+	if d == nil {
+		return 0
+	}
+	n := len(d.Reference) + len(d.Content) + len(d.Source)
+	for _, f := range d.Fields {
+		n += len(f.Name) + len(f.Value)
+	}
+	return n
 }

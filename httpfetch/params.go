@@ -287,10 +287,13 @@ func parseIdentifierCSV(name, v string) ([]idEntry, error) {
 // parseIdentifiersXML reads IdentifiersXML:
 // <identifier value="ID" destination=".." filename=".."><metadata name=".." value=".."/>...</identifier>...
 // (any wrapper element is allowed; <acl_update> is ignored).
-func parseIdentifiersXML(v string) ([]idEntry, error) {
+func parseIdentifiersXML(v string, maxElements int) ([]idEntry, error) {
 	const name = "IdentifiersXML"
-	roots, err := parseXML(v)
+	roots, err := parseXML(v, maxElements)
 	if err != nil {
+		if errors.Is(err, errXMLElements) {
+			return nil, xmlTooLarge(name, maxElements)
+		}
 		return nil, messages.Invalid(name, shorten(v), "not well-formed XML: "+err.Error())
 	}
 	var out []idEntry
@@ -325,6 +328,13 @@ func parseIdentifiersXML(v string) ([]idEntry, error) {
 		return nil, messages.Invalid(name, shorten(v), "has no <identifier value=\"...\"> element")
 	}
 	return out, nil
+}
+
+// xmlTooLarge is the error of a parameter's XML with more elements than
+// allowed.
+func xmlTooLarge(name string, maxElements int) error {
+	return fmt.Errorf("%w: %s has more than %d XML elements (one per %d bytes of [Server] MaxRequestBytes)",
+		messages.ErrTooLarge, name, maxElements, xmlBytesPerElement)
 }
 
 // metadatum reads <metadata name="N" value="V"/> as a field, checked with
@@ -362,10 +372,13 @@ type insertDoc struct {
 // tempfile: a path on the server; dataid is not supported), <content>,
 // <displayname>, and <insert_id>. <property> and <section> are accepted
 // and ignored.
-func parseInsertXML(v string) ([]insertDoc, error) {
+func parseInsertXML(v string, maxElements int) ([]insertDoc, error) {
 	const name = "InsertXML"
-	roots, err := parseXML(v)
+	roots, err := parseXML(v, maxElements)
 	if err != nil {
+		if errors.Is(err, errXMLElements) {
+			return nil, xmlTooLarge(name, maxElements)
+		}
 		return nil, messages.Invalid(name, shorten(v), "not well-formed XML: "+err.Error())
 	}
 	var nodes []*xnode

@@ -12,7 +12,7 @@ import (
 // FuzzParseInsertXML: never panics; what it accepts can be delivered.
 func FuzzParseInsertXML(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
-		docs, err := parseInsertXML(s)
+		docs, err := parseInsertXML(s, 1<<20)
 		if err != nil {
 			var pe *messages.ParamError
 			if !errors.As(err, &pe) || pe.Name != "InsertXML" {
@@ -32,7 +32,7 @@ func FuzzParseInsertXML(f *testing.F) {
 // FuzzParseIdentifiersXML: never panics; accepted identifiers decode.
 func FuzzParseIdentifiersXML(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
-		ids, err := parseIdentifiersXML(s)
+		ids, err := parseIdentifiersXML(s, 1<<20)
 		if err != nil {
 			return
 		}

@@ -82,7 +82,7 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 		case hasCSV:
 			p.ids, err = r.webIdentifiers("Identifiers", v, configSection)
 		case hasXML:
-			p.ids, err = parseIdentifiersXML(x)
+			p.ids, err = parseIdentifiersXML(x, maxXMLElements(r.cfg.Server.MaxRequestBytes))
 			if err == nil {
 				err = r.checkIdentifiers("IdentifiersXML", p.ids, configSection, true)
 			}
@@ -132,7 +132,7 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 		if !ok {
 			return nil, messages.Missing("InsertXML")
 		}
-		if p.inserts, err = parseInsertXML(v); err != nil {
+		if p.inserts, err = parseInsertXML(v, maxXMLElements(r.cfg.Server.MaxRequestBytes)); err != nil {
 			return nil, err
 		}
 		if err := r.checkInsertFiles(p.inserts); err != nil {
@@ -147,7 +147,7 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 		if !ok {
 			return nil, messages.Missing("IdentifiersXML")
 		}
-		if p.ids, err = parseIdentifiersXML(x); err != nil {
+		if p.ids, err = parseIdentifiersXML(x, maxXMLElements(r.cfg.Server.MaxRequestBytes)); err != nil {
 			return nil, err
 		}
 		if err := r.checkIdentifiers("IdentifiersXML", p.ids, configSection, true); err != nil {

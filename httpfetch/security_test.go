@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -349,4 +350,44 @@ func TestCollectWritesOnlyIntoAllowedFolders(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(out, "sub", "dir", "*_a"))
 	require.NoError(t, err)
 	require.Len(t, files, 1)
+}
+
+// TestParameterXMLIsBounded: IdentifiersXML and InsertXML hold at most one
+// element per 256 bytes of [Server] MaxRequestBytes (issue 9: XML
+// parameters grew about 30 times their size in memory).
+func TestParameterXMLIsBounded(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[Server]\nMaxRequestBytes=262144\n[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:8000/\n")
+	require.Equal(t, 1024, maxXMLElements(262144))
+	docs := strings.Repeat("<insert><reference>r</reference></insert>", 512) // 1024 elements
+	_, err := b.repo.Validate(ActionInsert, params("ConfigSection", "MyTask", "InsertXML", docs))
+	require.NoError(t, err)
+	_, err = b.repo.Validate(ActionInsert, params("ConfigSection", "MyTask", "InsertXML", docs+"<a/>"))
+	require.ErrorIs(t, err, messages.ErrTooLarge)
+	require.ErrorContains(t, err, "InsertXML has more than 1024 XML elements (one per 256 bytes of [Server] MaxRequestBytes)")
+	id := EncodeIdentifier("MyTask", "http://127.0.0.1:8000/")
+	_, err = b.repo.Validate(ActionUpdate, params("IdentifiersXML", strings.Repeat(`<identifier value="`+id+`"/>`, 1025)))
+	require.ErrorIs(t, err, messages.ErrTooLarge)
+}
+
+// TestInsertBatchesAreBoundedInBytes: an Insert delivers a batch once its
+// documents hold [Server] MaxRequestBytes, not IngestBatchSize files at
+// once.
+func TestInsertBatchesAreBoundedInBytes(t *testing.T) {
+	t.Parallel()
+	inbox := t.TempDir()
+	var xml strings.Builder
+	for i := range 10 {
+		name := fmt.Sprintf("f%d.txt", i)
+		require.NoError(t, os.WriteFile(filepath.Join(inbox, name), bytes.Repeat([]byte("x"), 3000), 0o600))
+		fmt.Fprintf(&xml, "<insert><reference>r%d</reference><file><content>%s</content></file></insert>", i, name)
+	}
+	b := setup(t, "[Server]\nMaxRequestBytes=8192\n[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:8000/\n",
+		setupOpts{extra: "[Security]\nInsertFolders=" + inbox + "\n"})
+	job, _ := b.run(t, ActionInsert, params("ConfigSection", "MyTask", "InsertXML", xml.String()))
+	require.Equal(t, uint64(10), countsOf(job, "MYTASK").Inserted)
+	b.target.mu.Lock()
+	calls := b.target.calls
+	b.target.mu.Unlock()
+	require.Equal(t, 4, calls, "3+3+3+1 documents of 3000 bytes: a batch is sent once it holds 8192 bytes")
 }

@@ -398,15 +398,17 @@ func (sr *syncRun) queue(c *change) {
 	}
 }
 
-// flusher applies changes in batches of batchSize, or what has waited
-// flushInterval. After Stop it applies nothing more; a batch being applied
-// when Stop arrives is completed.
+// flusher applies changes in batches of batchSize, or of batchBytes of
+// documents, or what has waited flushInterval. After Stop it applies
+// nothing more; a batch being applied when Stop arrives is completed.
 func (sr *syncRun) flusher() {
 	defer close(sr.flushDone)
 	tick := time.NewTicker(flushInterval)
 	defer tick.Stop()
 	batch := make([]*change, 0, sr.r.batchSize)
+	size := 0
 	flush := func() bool {
+		size = 0
 		if len(batch) == 0 {
 			return true
 		}
@@ -432,7 +434,8 @@ func (sr *syncRun) flusher() {
 				return
 			}
 			batch = append(batch, c)
-			if len(batch) >= sr.r.batchSize && !flush() {
+			size += docBytes(c.doc)
+			if (len(batch) >= sr.r.batchSize || size >= sr.r.batchBytes()) && !flush() {
 				for range sr.changes { // drain until the crawl has stopped
 				}
 				return

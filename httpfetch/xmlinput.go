@@ -14,14 +14,21 @@ import (
 // data.
 type xnode struct {
 	name  string
-	attrs map[string]string
+	attrs []xattr // a slice, not a map: an element costs little more than its text
 	text  strings.Builder
 	kids  []*xnode
 }
 
+type xattr struct{ name, value string }
+
+// attr returns the first attribute of that (lower-case local) name.
 func (n *xnode) attr(name string) (string, bool) {
-	v, ok := n.attrs[name]
-	return v, ok
+	for _, a := range n.attrs {
+		if a.name == name {
+			return a.value, true
+		}
+	}
+	return "", false
 }
 
 func (n *xnode) child(name string) *xnode {
@@ -43,13 +50,31 @@ func (n *xnode) childText(name string) string {
 // maxXMLDepth bounds nesting in parameter XML.
 const maxXMLDepth = 64
 
-// parseXML reads a sequence of top-level elements. Namespaces are ignored;
-// comments, processing instructions and directives are skipped.
-func parseXML(s string) ([]*xnode, error) {
+// xmlBytesPerElement sizes the element limit of parameter XML: one element
+// per 256 bytes of [Server] MaxRequestBytes (262,144 with the default 64
+// MiB: tens of thousands of Insert documents), so that reading the largest
+// tree a client may send costs about the size of the body limit (an element
+// takes about 150 bytes in the tree and as much again, briefly, in the
+// decoder).
+const xmlBytesPerElement = 256
+
+// maxXMLElements is the element limit of parameter XML for a body limit.
+func maxXMLElements(maxRequestBytes int) int {
+	return max(1024, maxRequestBytes/xmlBytesPerElement)
+}
+
+// errXMLElements: parameter XML has more elements than allowed.
+var errXMLElements = errors.New("too many elements")
+
+// parseXML reads a sequence of top-level elements, at most maxElements of
+// them in all (errXMLElements beyond). Namespaces are ignored; comments,
+// processing instructions and directives are skipped.
+func parseXML(s string, maxElements int) ([]*xnode, error) {
 	dec := xml.NewDecoder(strings.NewReader(s))
 	dec.Strict = true
 	var roots []*xnode
 	var stack []*xnode
+	elements := 0
 	for {
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
@@ -63,9 +88,23 @@ func parseXML(s string) ([]*xnode, error) {
 			if len(stack) >= maxXMLDepth {
 				return nil, errors.New("elements nested too deeply")
 			}
-			n := &xnode{name: strings.ToLower(t.Name.Local), attrs: make(map[string]string, len(t.Attr))}
+			if elements++; elements > maxElements {
+				return nil, errXMLElements
+			}
+			n := &xnode{name: strings.ToLower(t.Name.Local)}
+			if len(t.Attr) > 0 {
+				n.attrs = make([]xattr, 0, len(t.Attr))
+			}
+		attrs:
 			for _, a := range t.Attr {
-				n.attrs[strings.ToLower(a.Name.Local)] = a.Value
+				name := strings.ToLower(a.Name.Local)
+				for i := range n.attrs {
+					if n.attrs[i].name == name { // the last of a name wins
+						n.attrs[i].value = a.Value
+						continue attrs
+					}
+				}
+				n.attrs = append(n.attrs, xattr{name, a.Value})
 			}
 			if len(stack) == 0 {
 				roots = append(roots, n)

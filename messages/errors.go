@@ -53,6 +53,10 @@ var (
 	// ErrNotFound: a synchronous action (View, ...) was asked for an item
 	// that does not exist.
 	ErrNotFound = errors.New("connector: not found")
+	// ErrTooLarge: the request exceeds a configured limit (body size,
+	// parameter count, elements of a parameter's XML); the message names
+	// the limit.
+	ErrTooLarge = errors.New("aci: request exceeds a limit")
 )
 
 // DomainErrors lists every sentinel above, for the codec's completeness test.
@@ -60,7 +64,7 @@ var DomainErrors = []error{
 	ErrUnknownToken, ErrUnknownQueue, ErrQueueFull, ErrActionRunning,
 	ErrActionEnded, ErrNotQueued, ErrNotPaused, ErrShuttingDown, ErrStore,
 	ErrTimeout, ErrInternal, ErrUnknownAction, ErrInvalidParam,
-	ErrMissingParam, ErrBadRequest, ErrNotFound,
+	ErrMissingParam, ErrBadRequest, ErrNotFound, ErrTooLarge,
 }
 
 // ParamError reports a bad or missing parameter (or configuration setting

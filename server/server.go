@@ -147,6 +147,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 		System: s.sys, Queue: s.q, Repository: s.repo,
 		Version:         httpd.Version{Version: version, Revision: buildinfo.Revision(), Build: buildinfo.Build(), ConfigPath: configPath, Directory: wd},
 		MaxRequestBytes: cfg.Server.MaxRequestBytes, ReadTimeout: cfg.Server.ReadTimeout,
+		MaxRequestParameters: cfg.Server.MaxRequestParameters, MaxListResults: cfg.Actions.MaxListResults,
 		WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout,
 		RequestLogSize: requestLogSize(cfg.Server.RequestLogSize),
 		Logger:         s.log,

@@ -716,10 +716,12 @@ func (m *manager) list(f *messages.ListActions) *messages.ListActionsReply {
 		}
 		return c
 	}
-	if k := int(f.MaxResults); k > 0 && k < len(sel) {
-		sel = topK(sel, k, cmp) // O(n log k), not a sort of every match
+	skip := int(f.Skip)
+	if k := int(f.MaxResults); k > 0 && skip+k < len(sel) {
+		sel = topK(sel, skip+k, cmp) // O(n log k), not a sort of every match
 	}
 	slices.SortFunc(sel, cmp)
+	sel = sel[min(skip, len(sel)):] // paging: the first Skip matches are left out
 	ids := make([]string, len(sel))
 	for i, e := range sel {
 		ids[i] = e.id.String()

@@ -276,12 +276,13 @@ func (q *Queue) List(f *messages.ListActions) ([]*messages.ActionStatus, error) 
 	return out, nil
 }
 
-// ListParams returns the parameters of every queued and running action
-// (GetActionParameters without a token).
-func (q *Queue) ListParams() ([]*messages.ActionReply, error) {
+// ListParams returns the parameters of the queued and running actions
+// (GetActionParameters without a token), oldest first: at most maxResults
+// of them (0: all) after the first skip.
+func (q *Queue) ListParams(skip, maxResults uint32) ([]*messages.ActionReply, error) {
 	f := &messages.ListActions{States: []messages.State{
 		messages.State_STATE_QUEUED, messages.State_STATE_PROCESSING, messages.State_STATE_PAUSED,
-	}, Ascending: true}
+	}, Ascending: true, Skip: skip, MaxResults: maxResults}
 	return q.gather(f, &messages.GetActionParameters{})
 }
 

@@ -606,7 +606,7 @@ func TestDuplicateAndParameters(t *testing.T) {
 	require.Equal(t, messages.State_STATE_QUEUED, dup.State)
 	require.EqualValues(t, 4, dup.Priority)
 
-	all, err := b.q.ListParams()
+	all, err := b.q.ListParams(0, 0)
 	require.NoError(t, err)
 	require.Len(t, all, 2)
 

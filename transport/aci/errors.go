@@ -45,6 +45,8 @@ var errorTable = [...]errorDef{
 		"", "a required parameter is absent or empty"},
 	{messages.ErrInvalidParam, 104, "ERRORPARAMINVALID", "A parameter has an invalid value",
 		"", "a parameter (or configuration override) value is not acceptable"},
+	{messages.ErrTooLarge, 105, "ERRORREQUESTTOOLARGE", "The request exceeds a configured limit",
+		"", "the body, the parameter count or a parameter's XML is larger than the configuration allows; the description names the limit"},
 	{messages.ErrUnknownQueue, 110, "ERRORPARAMINVALID", "The queue does not exist",
 		"", "QueueName names no queue of this server"},
 	{messages.ErrUnknownToken, 111, "ERRORPARAMINVALID", "The token is not recognised",
@@ -190,6 +192,7 @@ func sentinelName(err error) string {
 		"ErrInternal": messages.ErrInternal, "ErrUnknownAction": messages.ErrUnknownAction,
 		"ErrInvalidParam": messages.ErrInvalidParam, "ErrMissingParam": messages.ErrMissingParam,
 		"ErrBadRequest": messages.ErrBadRequest, "ErrNotFound": messages.ErrNotFound,
+		"ErrTooLarge": messages.ErrTooLarge,
 	} {
 		if e == err {
 			return "messages." + name

@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/connectorhq/connector/messages"
 )
@@ -111,7 +112,31 @@ func (r *Request) Upload(i int) (Upload, bool) {
 // caller can render the error for the action and in the format the client
 // asked for. The inputs are not retained.
 func Parse(method, requestURI, contentType, body []byte) (*Request, error) {
-	var p parser
+	return ParseLimited(method, requestURI, contentType, body, Limits{})
+}
+
+// Limits bound what ParseLimited accepts. A zero field sets no limit.
+type Limits struct {
+	// MaxParams is the most parameters (URI and body together, action
+	// included; every part of a multipart body counts) a request may
+	// have. Parsing stops at the first one beyond it.
+	MaxParams int
+	// MaxParamsName is how the error names the limit, e.g.
+	// "[Server] MaxRequestParameters".
+	MaxParamsName string
+}
+
+// ParseLimited is Parse with limits. A request beyond a limit is an error
+// wrapping messages.ErrTooLarge that names the limit; the Request returned
+// with it carries what was read before the limit (the action and format
+// when they came first, as they usually do).
+//
+// Memory: the Request holds one buffer of at most len(requestURI) +
+// len(body) bytes for every name and value, and one small record per
+// parameter, so that with MaxParams set a request costs a small, fixed
+// multiple of its size, whatever its shape (FuzzParseAllocation).
+func ParseLimited(method, requestURI, contentType, body []byte, lim Limits) (*Request, error) {
+	p := parser{lim: lim}
 	readBody := len(body) > 0 && !bytes.Equal(method, methodGet) && !bytes.Equal(method, methodHead)
 	// Decoded names and values are never longer than their encoding.
 	size := len(requestURI)
@@ -194,6 +219,28 @@ type parser struct {
 	err     error
 	// fileNames are the file names of the upload spans, in order.
 	fileNames []string
+	lim       Limits
+	count     int  // pairs and multipart parts seen (named or not)
+	stopped   bool // a limit was reached: read no further
+}
+
+// full counts one more pair or multipart part, or reports (and records as
+// the error) that it would exceed Limits.MaxParams. A multipart part
+// without a name counts too: each costs its header.
+func (p *parser) full() bool {
+	if p.lim.MaxParams <= 0 || p.count < p.lim.MaxParams {
+		p.count++
+		return false
+	}
+	if !p.stopped {
+		p.stopped = true
+		name := p.lim.MaxParamsName
+		if name == "" {
+			name = "the parameter limit"
+		}
+		p.err = fmt.Errorf("%w: the request has more than %d parameters (%s)", messages.ErrTooLarge, p.lim.MaxParams, name)
+	}
+	return true
 }
 
 // form decodes application/x-www-form-urlencoded style pairs. Pairs are
@@ -208,7 +255,7 @@ func (p *parser) form(data []byte, lines bool, where string) {
 			}
 		}
 		p.pair(data[:end], where)
-		if end == len(data) {
+		if end == len(data) || p.stopped {
 			break
 		}
 		data = data[end+1:]
@@ -216,7 +263,7 @@ func (p *parser) form(data []byte, lines bool, where string) {
 }
 
 func (p *parser) pair(kv []byte, where string) {
-	if len(kv) == 0 {
+	if len(kv) == 0 || p.full() {
 		return
 	}
 	name, value := kv, []byte(nil)
@@ -293,6 +340,9 @@ func (p *parser) multipart(contentType, body []byte) {
 	}
 	r := multipart.NewReader(bytes.NewReader(body), boundary)
 	for n := 1; ; n++ {
+		if p.full() {
+			return
+		}
 		part, err := r.NextPart()
 		if errors.Is(err, io.EOF) {
 			if n == 1 && !bytes.Contains(body, []byte("--"+boundary)) {
@@ -374,7 +424,13 @@ func (p *parser) finish() (*Request, error) {
 		sp := p.span(p.action - 1)
 		upperASCII(p.buf[sp.nameEnd:sp.valueEnd])
 	}
-	s := string(p.buf) // the one copy of every name and value
+	// Every name and value, as one string sharing p.buf's memory: the
+	// parser owns p.buf and never writes it again, so the string cannot
+	// change, and a large request is not held twice.
+	var s string
+	if len(p.buf) > 0 {
+		s = unsafe.String(unsafe.SliceData(p.buf), len(p.buf))
+	}
 	if n := p.n - p.actions; n > 0 {
 		backing := make([]messages.Param, n)
 		req.Params = make(messages.Params, n)

@@ -102,7 +102,7 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 			}
 			return &result{actions: []*messages.ActionStatus{st}}, nil
 		}
-		f, err := listFilter(req)
+		f, err := listFilter(req, s.cfg.MaxListResults)
 		if err != nil {
 			return nil, err
 		}
@@ -184,13 +184,26 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 			}
 			return &result{data: []aci.Node{aci.Container("actions", aci.ParamsNode(r.Status, s.shownParams(r.Params)))}}, nil
 		}
-		all, err := q.ListParams()
+		skip, maxResults, err := listPage(req, s.cfg.MaxListResults)
 		if err != nil {
 			return nil, err
 		}
-		nodes := make([]aci.Node, len(all))
-		for i, r := range all {
-			nodes[i] = aci.ParamsNode(r.Status, s.shownParams(r.Params))
+		all, err := q.ListParams(skip, maxResults)
+		if err != nil {
+			return nil, err
+		}
+		// A page also ends once the parameters it shows reach the body
+		// limit: an action's parameters may be that large.
+		nodes := make([]aci.Node, 0, len(all))
+		size := 0
+		for _, r := range all {
+			if len(nodes) > 0 && size >= s.cfg.MaxRequestBytes {
+				break
+			}
+			for _, p := range r.Params {
+				size += len(p.GetName()) + len(p.GetValue())
+			}
+			nodes = append(nodes, aci.ParamsNode(r.Status, s.shownParams(r.Params)))
 		}
 		return &result{data: []aci.Node{aci.Container("actions", nodes...)}}, nil
 	case "duplicate":
@@ -206,10 +219,31 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 	return nil, messages.Invalid("QueueAction", qa, "must be one of "+strings.Join(queueActions, ", "))
 }
 
+// listPage reads a listing's page: Start (1-based, default 1) and
+// MaxResults (1 to maxList, default maxList, [Actions] MaxListResults).
+func listPage(req *aci.Request, maxList int) (skip, maxResults uint32, err error) {
+	start, err := req.IntRange("Start", 1, 1, 1<<31-1)
+	if err != nil {
+		return 0, 0, err
+	}
+	n := int64(maxList)
+	if v, ok := req.Params.Get("MaxResults"); ok && strings.TrimSpace(v) != "" {
+		if n, err = req.IntRange("MaxResults", 0, 1, 1<<31-1); err != nil {
+			return 0, 0, err
+		}
+		if n > int64(maxList) {
+			return 0, 0, messages.Invalid("MaxResults", v, fmt.Sprintf(
+				"a reply lists at most %d actions ([Actions] MaxListResults); ask for the next ones with Start", maxList))
+		}
+	}
+	return uint32(start - 1), uint32(n), nil
+}
+
 // listFilter reads GetStatus's filters: State (CSV), Queued-After,
 // Queued-Before, Finished-After, Finished-Before, Min-Priority,
-// Max-Priority, Sort-By, Sort-Order, MaxResults.
-func listFilter(req *aci.Request) (*messages.ListActions, error) {
+// Max-Priority, Sort-By, Sort-Order; and its page, Start and MaxResults
+// (listPage).
+func listFilter(req *aci.Request, maxList int) (*messages.ListActions, error) {
 	f := &messages.ListActions{}
 	if v, ok := req.Params.Get("State"); ok && strings.TrimSpace(v) != "" {
 		for _, name := range strings.Split(v, ",") {
@@ -273,11 +307,9 @@ func listFilter(req *aci.Request) (*messages.ListActions, error) {
 			return nil, messages.Invalid("Sort-Order", v, "must be ascending or descending")
 		}
 	}
-	maxResults, err := req.IntRange("MaxResults", 0, 1, 1<<31-1)
-	if err != nil {
+	if f.Skip, f.MaxResults, err = listPage(req, maxList); err != nil {
 		return nil, err
 	}
-	f.MaxResults = uint32(maxResults)
 	return f, nil
 }
 

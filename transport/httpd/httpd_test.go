@@ -125,7 +125,8 @@ type setup struct {
 	repo    func(*testRepo) fetch.Repository
 	logger  *slog.Logger
 	mutate  func(*queue.Config)
-	version *Version // default testVersion
+	version *Version      // default testVersion
+	front   func(*Config) // changes the front end's configuration
 }
 
 // testVersion is what the test servers report unless a setup says otherwise.
@@ -151,7 +152,11 @@ func startWith(t *testing.T, o setup) *env {
 	if o.version != nil {
 		version = *o.version
 	}
-	srv, err := New(Config{System: sys, Queue: q, Repository: front, Logger: o.logger, Version: version})
+	fc := Config{System: sys, Queue: q, Repository: front, Logger: o.logger, Version: version}
+	if o.front != nil {
+		o.front(&fc)
+	}
+	srv, err := New(fc)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

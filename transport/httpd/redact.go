@@ -82,13 +82,15 @@ func (s *Server) requestText(req *aci.Request) string {
 		if b.Len() > 0 {
 			b.WriteByte('&')
 		}
-		b.WriteString(url.QueryEscape(p.GetName()))
+		b.WriteString(url.QueryEscape(head(p.GetName(), maxLogged-b.Len())))
 		b.WriteByte('=')
 		if u, ok := req.Upload(i); ok && len(shown) == len(req.Params) {
 			b.WriteString(uploadText(u))
 			continue
 		}
-		b.WriteString(url.QueryEscape(p.GetValue()))
+		// Only what can still be shown is escaped: a value may be as
+		// large as the body.
+		b.WriteString(url.QueryEscape(head(p.GetValue(), maxLogged-b.Len())))
 	}
 	out := b.String()
 	if len(out) > maxLogged {
@@ -112,4 +114,10 @@ func uploadText(u aci.Upload) string {
 		return "[" + size
 	}
 	return "[file " + url.QueryEscape(u.FileName) + ", " + size
+}
+
+// head returns the first n bytes of s (all of it when shorter; none for
+// n <= 0).
+func head(s string, n int) string {
+	return s[:max(0, min(n, len(s)))]
 }

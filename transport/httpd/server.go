@@ -31,11 +31,17 @@ type Config struct {
 	Repository fetch.Repository // validates and performs fetch actions
 	Version    Version
 
-	MaxRequestBytes int           // default 64 MiB
-	ReadTimeout     time.Duration // default 30s
-	WriteTimeout    time.Duration // default 30s
-	IdleTimeout     time.Duration // default 120s
-	RequestLogSize  int           // GetRequestLog entries; default 1000, negative keeps none
+	MaxRequestBytes int // largest body (Fetch); default 64 MiB
+	// MaxRequestParameters bounds a request's parameters (URI and body);
+	// default 1000.
+	MaxRequestParameters int
+	// MaxListResults bounds the actions of one GetStatus (and
+	// GetActionParameters) listing; default 1000.
+	MaxListResults int
+	ReadTimeout    time.Duration // default 30s
+	WriteTimeout   time.Duration // default 30s
+	IdleTimeout    time.Duration // default 120s
+	RequestLogSize int           // GetRequestLog entries; default 1000, negative keeps none
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -94,6 +100,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = 64 << 20
 	}
+	if cfg.MaxRequestParameters <= 0 {
+		cfg.MaxRequestParameters = 1000
+	}
+	if cfg.MaxListResults <= 0 {
+		cfg.MaxListResults = 1000
+	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 30 * time.Second
 	}
@@ -149,12 +161,18 @@ func New(cfg Config) (*Server, error) {
 		ErrorHandler:       s.transportError,
 		Name:               cfg.Version.Product,
 		MaxRequestBodySize: cfg.MaxRequestBytes,
-		ReadTimeout:        cfg.ReadTimeout,
-		WriteTimeout:       cfg.WriteTimeout,
-		IdleTimeout:        cfg.IdleTimeout,
-		ReadBufferSize:     16 << 10, // long GET query strings (InsertXML, filters)
-		Logger:             slogPrintf{s.log},
-		CloseOnShutdown:    true,
+		// Actions other than Fetch take a small body: known from the
+		// request line, their limit applies before the body is read.
+		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+			limit, _ := s.bodyLimit(s.uriAction(h.RequestURI()))
+			return fasthttp.RequestConfig{MaxRequestBodySize: limit}
+		},
+		ReadTimeout:     cfg.ReadTimeout,
+		WriteTimeout:    cfg.WriteTimeout,
+		IdleTimeout:     cfg.IdleTimeout,
+		ReadBufferSize:  16 << 10, // long GET query strings (InsertXML, filters)
+		Logger:          slogPrintf{s.log},
+		CloseOnShutdown: true,
 		// The ACI codec reads multipart bodies itself, in order. fasthttp's
 		// own pre-parse would keep the parts in a map (PostBody then
 		// re-encodes them in random order, so which of two duplicates
@@ -227,7 +245,15 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.record(ctx, req, status, start)
 	}()
 
-	req, err := aci.Parse(ctx.Method(), ctx.RequestURI(), ctx.Request.Header.ContentType(), ctx.PostBody())
+	body := ctx.PostBody()
+	req, err := aci.ParseLimited(ctx.Method(), ctx.RequestURI(), ctx.Request.Header.ContentType(), body,
+		aci.Limits{MaxParams: s.cfg.MaxRequestParameters, MaxParamsName: "[Server] MaxRequestParameters"})
+	if err == nil {
+		// The action may have come with the body: its limit applies now.
+		if limit, name := s.bodyLimit(req.Action); len(body) > limit {
+			err = fmt.Errorf("%w: the request body has %d bytes, more than %s (%d bytes)", messages.ErrTooLarge, len(body), name, limit)
+		}
+	}
 	if err != nil {
 		status = "failure"
 		s.replyError(ctx, req, err)
@@ -334,19 +360,48 @@ func (s *Server) writeReply(ctx *fasthttp.RequestCtx, f aci.Format, r *aci.Reply
 // request held: fasthttp's errors quote the raw header bytes, which carry
 // Authorization and Cookie headers.
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
-	why := transportProblem(err, s.cfg.MaxRequestBytes)
-	s.log.Debug("unreadable request", "problem", why, "client", ctx.RemoteIP().String())
-	s.writeReply(ctx, aci.FormatXML, &aci.Reply{Err: aci.ErrorFor("", fmt.Errorf("%w: %s", messages.ErrBadRequest, why), s.cfg.Now())})
+	action := s.uriAction(ctx.Request.Header.RequestURI())
+	var problem error
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		limit, name := s.bodyLimit(action)
+		problem = fmt.Errorf("%w: the request body is larger than %s (%d bytes)", messages.ErrTooLarge, name, limit)
+	} else {
+		problem = fmt.Errorf("%w: %s", messages.ErrBadRequest, transportProblem(err))
+	}
+	s.log.Debug("unreadable request", "problem", problem, "client", ctx.RemoteIP().String())
+	s.writeReply(ctx, aci.FormatXML, &aci.Reply{Action: action, Err: aci.ErrorFor(action, problem, s.cfg.Now())})
+}
+
+// controlBodyBytes is the largest body of an action other than Fetch (1
+// MiB, or [Server] MaxRequestBytes when smaller): their parameters are a
+// few names and values.
+const controlBodyBytes = 1 << 20
+
+// bodyLimit returns the body limit of an action (upper case; "" when not
+// known yet) and how an error names it.
+func (s *Server) bodyLimit(action string) (int, string) {
+	if action == "" || action == "FETCH" || s.cfg.MaxRequestBytes <= controlBodyBytes {
+		return s.cfg.MaxRequestBytes, "[Server] MaxRequestBytes"
+	}
+	return controlBodyBytes, "the 1 MiB that actions other than Fetch accept"
+}
+
+// uriAction returns the action a request line names ("" when it names
+// none, or it is in the body).
+func (s *Server) uriAction(uri []byte) string {
+	r, _ := aci.ParseLimited([]byte("GET"), uri, nil, nil, aci.Limits{MaxParams: s.cfg.MaxRequestParameters})
+	if r == nil {
+		return ""
+	}
+	return r.Action
 }
 
 // transportProblem describes a transport error without quoting the
 // request.
-func transportProblem(err error, maxBody int) string {
+func transportProblem(err error) string {
 	var small *fasthttp.ErrSmallBuffer
 	var timeout interface{ Timeout() bool }
 	switch {
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		return fmt.Sprintf("the request body is larger than [Server] MaxRequestBytes (%d bytes)", maxBody)
 	case errors.As(err, &small):
 		return "the request line and headers are larger than the server reads (16 KiB)"
 	case errors.As(err, &timeout) && timeout.Timeout():

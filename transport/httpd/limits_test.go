@@ -1,0 +1,152 @@
+package httpd
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/actors/queue"
+)
+
+// TestRequestLimits: too many parameters, and a body larger than its
+// action's limit, get ERRORREQUESTTOOLARGE naming the limit (issue 9: a
+// 16 MiB POST of tiny parameters peaked at 1.76 GB).
+func TestRequestLimits(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, setup{front: func(c *Config) {
+		c.MaxRequestBytes = 4 << 20
+		c.MaxRequestParameters = 16
+	}})
+	post := func(path, ct string, body []byte) xresp {
+		t.Helper()
+		resp, err := http.Post(e.base+path, ct, bytes.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode)
+		return parseX(t, b)
+	}
+	tooLarge := func(x xresp, action, limit string) {
+		t.Helper()
+		require.Equal(t, "ERROR", x.Response)
+		require.Equal(t, "ERRORREQUESTTOOLARGE", x.ResponseData.Code, x.ResponseData.Desc)
+		require.Equal(t, action, x.Action)
+		require.Contains(t, x.ResponseData.Desc, limit)
+	}
+	many := strings.Repeat("x=1&", 16)
+
+	// Parameters: in the URI, in a form body, in a multipart body.
+	tooLarge(e.aci(t, "/action=GetVersion&"+many), "GETVERSION", "more than 16 parameters ([Server] MaxRequestParameters)")
+	tooLarge(post("/", "application/x-www-form-urlencoded", []byte("action=GetVersion&"+many)), "GETVERSION", "[Server] MaxRequestParameters")
+	var mp bytes.Buffer
+	w := multipart.NewWriter(&mp)
+	require.NoError(t, w.WriteField("action", "GetVersion"))
+	for i := range 20 {
+		require.NoError(t, w.WriteField(fmt.Sprintf("p%d", i), "v"))
+	}
+	require.NoError(t, w.Close())
+	tooLarge(post("/", w.FormDataContentType(), mp.Bytes()), "GETVERSION", "[Server] MaxRequestParameters")
+	require.Equal(t, "SUCCESS", e.aci(t, "/action=GetVersion&"+strings.Repeat("x=1&", 14)).Response, "15 parameters are fine")
+
+	// Body size: an action other than Fetch takes 1 MiB, whether the action
+	// is in the request line (refused before the body is read) or in the
+	// body; Fetch takes MaxRequestBytes.
+	pad := bytes.Repeat([]byte("a"), 1<<20+1)
+	tooLarge(post("/action=GetVersion", "application/x-www-form-urlencoded", append([]byte("x="), pad...)), "GETVERSION", "1 MiB")
+	tooLarge(post("/", "application/x-www-form-urlencoded", append([]byte("action=GetVersion&x="), pad...)), "GETVERSION", "1 MiB")
+	x := post("/action=Fetch&FetchAction=Collect&ConfigSection=MyTask", "application/x-www-form-urlencoded", append([]byte("x="), pad...))
+	require.Equal(t, "SUCCESS", x.Response, x.ResponseData.Desc)
+	// Announced larger than the limit: refused before a byte of the body
+	// is read (the client may not even get to send it).
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = fmt.Fprintf(c, "POST /action=Fetch HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 4<<20+1)
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	tooLarge(parseX(t, b), "FETCH", "[Server] MaxRequestBytes (4194304 bytes)")
+	require.Equal(t, "SUCCESS", e.aci(t, "/action=GetVersion").Response)
+}
+
+func parseX(t *testing.T, body []byte) xresp {
+	t.Helper()
+	var x xresp
+	require.NoError(t, xml.Unmarshal(body, &x), string(body))
+	return x
+}
+
+// TestListingsArePaged: GetStatus and GetActionParameters without a Token
+// list at most MaxListResults actions per reply, page with Start, and keep
+// IDOL's filters (issue 9: eight concurrent full listings of 55k actions
+// reached 1.65 GB).
+func TestListingsArePaged(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, setup{
+		mutate: func(c *queue.Config) { c.MaximumFinishedActions = 1000 },
+		front: func(c *Config) {
+			c.MaxListResults = 5
+			c.MaxRequestBytes = 4096
+		},
+	})
+	var toks []string
+	for range 12 {
+		toks = append(toks, e.submit(t, "Collect", ""))
+	}
+	for _, tok := range toks {
+		e.waitStatus(t, tok, "Finished")
+	}
+	list := func(q string) []string {
+		t.Helper()
+		x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus"+q)
+		require.Equal(t, "SUCCESS", x.Response, x.ResponseData.Desc)
+		var out []string
+		for _, a := range x.ResponseData.Actions {
+			out = append(out, a.Token)
+		}
+		return out
+	}
+	newest := slices.Clone(toks)
+	slices.Reverse(newest)
+	require.Equal(t, newest[:5], list(""), "the default page is MaxListResults long, newest first")
+	require.Equal(t, newest[5:10], list("&Start=6"))
+	require.Equal(t, newest[10:], list("&Start=11"))
+	require.Empty(t, list("&Start=13"))
+	require.Equal(t, newest[1:4], list("&Start=2&MaxResults=3&State=Finished"))
+	require.Equal(t, toks[2:4], list("&Sort-Order=ascending&Start=3&MaxResults=2"))
+	x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&MaxResults=6")
+	require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code)
+	require.Contains(t, x.ResponseData.Desc, "[Actions] MaxListResults")
+
+	// GetActionParameters: queued actions, oldest first, paged too, and a
+	// page ends early once its parameters reach MaxRequestBytes.
+	e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=Pause")
+	big := strings.Repeat("v", 1500)
+	var queued []string
+	for range 7 {
+		queued = append(queued, e.submit(t, "Collect", "&Note="+big))
+	}
+	params := func(q string) int {
+		t.Helper()
+		x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetActionParameters"+q)
+		require.Equal(t, "SUCCESS", x.Response, x.ResponseData.Desc)
+		return strings.Count(string(x.ResponseData.Inner), "<token>")
+	}
+	require.Equal(t, 3, params(""), "1500-byte parameters: the page ends once they reach 4096 bytes")
+	require.Equal(t, 3, params("&Start=4"))
+	require.Equal(t, 1, params("&Start=7"))
+	e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=Resume")
+}
