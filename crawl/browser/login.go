@@ -60,7 +60,9 @@ type Login struct {
 	// are set).
 	SuccessSelector string
 	SuccessURL      *regexp.Regexp
-	// Deadline bounds the whole login. Default 30 s.
+	// Deadline bounds the login once it has a tab (load, typing, submit,
+	// success check); the wait for a tab and for the browser to start is
+	// bounded by the caller's context only, as for Render. Default 30 s.
 	Deadline time.Duration
 	// UserAgent: as RenderOptions.UserAgent.
 	UserAgent string
@@ -134,15 +136,14 @@ func (p *Pool) login(ctx context.Context, l Login) (_ []*http.Cookie, err error)
 		l.Deadline = DefaultLoginDeadline
 	}
 	where := redactURL(l.URL)
-	ctx, cancel := context.WithTimeout(ctx, l.Deadline)
-	defer cancel()
-
 	t, err := p.acquire(ctx)
 	if err != nil {
-		return nil, &LoginError{Step: "load", Msg: "no tab: " + err.Error(), Err: err}
+		return nil, &LoginError{Step: "load", Msg: "no tab for the login: " + err.Error(), Err: err}
 	}
 	// The tab holds the session now: it is not reused.
 	defer p.release(t, false)
+	ctx, cancel := context.WithTimeout(ctx, l.Deadline)
+	defer cancel()
 	st := newRenderState(l.URL)
 	st.login = true
 	t.state.Store(st)

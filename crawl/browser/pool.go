@@ -409,7 +409,13 @@ func (g *generation) onBrowserEvent(ev any) {
 	}
 	id := e.TargetInfo.TargetID
 	g.p.popups.Add(1)
+	g.p.mu.Lock()
+	if g.p.closed { // Close is waiting for wg: add nothing to it
+		g.p.mu.Unlock()
+		return
+	}
 	g.p.wg.Add(1)
+	g.p.mu.Unlock()
 	go func() {
 		defer g.p.wg.Done()
 		ctx, cancel := context.WithTimeout(g.ctx, 5*time.Second)

@@ -320,72 +320,33 @@ func cookieParam(c *http.Cookie, pageURL string) *network.CookieParam {
 // pageCtx's deadline (SettledDeadline); with an error when ctx ends, the
 // tab crashes or the browser dies.
 func (t *tab) wait(ctx, pageCtx context.Context, st *renderState, opts RenderOptions) (string, error) {
-	const pollEvery = 50 * time.Millisecond
+	if opts.WaitSelector != "" {
+		return t.waitSelector(ctx, pageCtx, st, opts)
+	}
 	timer := time.NewTimer(opts.QuietWindow)
 	defer timer.Stop()
-	var selExpr string
-	if opts.WaitSelector != "" {
-		sel, _ := json.Marshal(opts.WaitSelector)
-		selExpr = `(function(s){try{return document.querySelector(s)!==null}catch(e){return "invalid"}})(` + string(sel) + `)`
-	}
 	for {
-		var next time.Duration
-		if selExpr != "" {
-			var found any
-			err := t.eval(pageCtx, st, selExpr, &found)
-			switch {
-			case err == nil && found == true:
-				return SettledSelector, nil
-			case err == nil && found == "invalid":
-				return "", fmt.Errorf("browser: WaitSelector %q is not a valid CSS selector", opts.WaitSelector)
-			case err != nil && ctx.Err() == nil && pageCtx.Err() != nil:
-				return SettledDeadline, nil
-			case err != nil && (ctx.Err() != nil || t.broken() || t.gen.dead()):
-				return "", err
-			}
-			next = pollEvery
-		} else {
-			q, loaded := st.quietFor(time.Now())
-			if loaded && q >= opts.QuietWindow {
-				return SettledQuiet, nil
-			}
-			next = opts.QuietWindow - q
-			if !loaded || q == 0 {
-				next = opts.QuietWindow // woken earlier by a change
-			}
+		q, loaded := st.quietFor(time.Now())
+		if loaded && q >= opts.QuietWindow {
+			return SettledQuiet, nil
+		}
+		next := opts.QuietWindow - q
+		if !loaded || q == 0 {
+			next = opts.QuietWindow // a change wakes the loop earlier
 		}
 		timer.Reset(next)
 		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
+		case <-st.changed:
+		case <-timer.C:
 		case <-pageCtx.Done():
+			if ctx.Err() != nil {
+				return "", ctx.Err()
+			}
 			return SettledDeadline, nil
 		case <-t.crashed:
 			return "", ErrTabCrashed
-		case <-t.gen.done:
-			return "", ErrBrowserLost
 		case <-t.ctx.Done():
-			if t.gen.dead() {
-				return "", ErrBrowserLost
-			}
-			return "", errTabGone
-		case <-st.changed:
-			if selExpr != "" {
-				// Polling paces the selector checks; events only wake the
-				// quiet-network rule.
-				select {
-				case <-timer.C:
-				case <-ctx.Done():
-					return "", ctx.Err()
-				case <-pageCtx.Done():
-					return SettledDeadline, nil
-				case <-t.crashed:
-					return "", ErrTabCrashed
-				case <-t.gen.done:
-					return "", ErrBrowserLost
-				}
-			}
-		case <-timer.C:
+			return "", t.goneErr()
 		}
 		if !timer.Stop() {
 			select {
@@ -394,6 +355,87 @@ func (t *tab) wait(ctx, pageCtx context.Context, st *renderState, opts RenderOpt
 			}
 		}
 	}
+}
+
+// waitSelectorJS resolves true as soon as the selector matches (checked at
+// once, on every DOM mutation, and every 100 ms), or "invalid".
+const waitSelectorJS = `(function (s) {
+  return new Promise(function (resolve) {
+    function found() {
+      try { return document.querySelector(s) !== null } catch (e) { resolve("invalid"); return true }
+    }
+    if (found()) { resolve(true); return }
+    var iv, mo = new MutationObserver(function () { if (found()) { mo.disconnect(); clearInterval(iv); resolve(true) } });
+    mo.observe(document, { childList: true, subtree: true, attributes: true });
+    iv = setInterval(function () { if (found()) { mo.disconnect(); clearInterval(iv); resolve(true) } }, 100);
+  });
+})`
+
+// waitSelector waits in the page (a promise in the isolated world) for
+// opts.WaitSelector.
+func (t *tab) waitSelector(ctx, pageCtx context.Context, st *renderState, opts RenderOptions) (string, error) {
+	sel, _ := json.Marshal(opts.WaitSelector)
+	expr := waitSelectorJS + "(" + string(sel) + ")"
+	wctx, cancel := context.WithCancel(pageCtx)
+	defer cancel()
+	type result struct {
+		v   any
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		var v any
+		for {
+			err := t.evalAwait(wctx, st, expr, &v)
+			// A document replaced under the promise (document.open)
+			// drops it: wait again, in the new document.
+			if err != nil && wctx.Err() == nil && !t.broken() && strings.Contains(err.Error(), "context") {
+				st.mu.Lock()
+				st.world = 0
+				st.mu.Unlock()
+				continue
+			}
+			res <- result{v, err}
+			return
+		}
+	}()
+	stop := func() { cancel(); <-res }
+	select {
+	case r := <-res:
+		switch {
+		case r.err == nil && r.v == true:
+			return SettledSelector, nil
+		case r.err == nil && r.v == "invalid":
+			return "", fmt.Errorf("browser: WaitSelector %q is not a valid CSS selector", opts.WaitSelector)
+		case ctx.Err() != nil:
+			return "", ctx.Err()
+		case pageCtx.Err() != nil && !t.broken() && !t.gen.dead():
+			return SettledDeadline, nil
+		case r.err != nil:
+			return "", r.err
+		}
+		return "", fmt.Errorf("browser: waiting for %q: unexpected answer %v", opts.WaitSelector, r.v)
+	case <-pageCtx.Done():
+		stop()
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return SettledDeadline, nil
+	case <-t.crashed:
+		stop()
+		return "", ErrTabCrashed
+	case <-t.ctx.Done():
+		stop()
+		return "", t.goneErr()
+	}
+}
+
+// goneErr classifies the end of the tab's context during a render.
+func (t *tab) goneErr() error {
+	if t.gen.dead() {
+		return ErrBrowserLost
+	}
+	return errTabGone
 }
 
 // world returns the render's isolated world in the main frame (created on
@@ -431,6 +473,15 @@ func (e *JSError) Error() string { return "browser: script error: " + e.Text }
 // eval evaluates expr in the isolated world and decodes its JSON value
 // into out.
 func (t *tab) eval(ctx context.Context, st *renderState, expr string, out any) error {
+	return t.evaluate(ctx, st, expr, out, false)
+}
+
+// evalAwait is eval for an expression whose value is a promise.
+func (t *tab) evalAwait(ctx context.Context, st *renderState, expr string, out any) error {
+	return t.evaluate(ctx, st, expr, out, true)
+}
+
+func (t *tab) evaluate(ctx context.Context, st *renderState, expr string, out any, await bool) error {
 	yes := true
 	for try := 0; ; try++ {
 		id, err := t.world(ctx, st)
@@ -438,7 +489,7 @@ func (t *tab) eval(ctx context.Context, st *renderState, expr string, out any) e
 			return err
 		}
 		r, err := cdp.Call(ctx, t.target, runtime.Evaluate, runtime.EvaluateParams{
-			Expression: expr, ContextID: id, ReturnByValue: &yes, Silent: &yes,
+			Expression: expr, ContextID: id, ReturnByValue: &yes, Silent: &yes, AwaitPromise: &await,
 		})
 		if err != nil {
 			if try == 0 && ctx.Err() == nil && strings.Contains(err.Error(), "context") {

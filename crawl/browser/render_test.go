@@ -122,7 +122,7 @@ setTimeout(function(){ var d = document.createElement("div"); d.id = "ready"; d.
 	assert.Equal(t, SettledSelector, pg.SettledBy)
 	assert.Contains(t, pg.Text, "ready now")
 
-	pg = render(t, p, s.URL+"/p", body, RenderOptions{Deadline: 1500 * time.Millisecond})
+	pg = render(t, p, s.URL+"/p", body, RenderOptions{Deadline: 3 * time.Second})
 	assert.False(t, pg.Settled, "the network never goes quiet")
 	assert.Equal(t, SettledDeadline, pg.SettledBy)
 	assert.Contains(t, pg.Text, "ready now", "read at the deadline anyway")
