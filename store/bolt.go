@@ -80,8 +80,8 @@ type boltStore struct {
 	active   map[string]*overlay
 	frozen   map[string]*overlay
 	pending  atomic.Int64          // mutations in active
-	covered  []uint64              // segments of frozen (kept across failed checkpoints)
 	full     atomic.Pointer[error] // the last checkpoint found no space
+	recorded bool                  // the file's journal record names the journal's segments (under applyMu)
 	ckptMu   sync.Mutex            // one checkpoint at a time
 	ckptWake chan struct{}
 	ckptStop chan struct{}
@@ -113,6 +113,9 @@ func openBolt(cfg Config) (_ Store, err error) {
 
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
 		return nil, s.openErr("create folder", err)
+	}
+	if err := probeWritable(cfg.Dir); err != nil {
+		return nil, err
 	}
 	switch _, err := os.Stat(path); {
 	case errors.Is(err, os.ErrNotExist):
@@ -154,70 +157,104 @@ func openBolt(cfg Config) (_ Store, err error) {
 	return s, nil
 }
 
-// startJournal replays what a crash left in the journal into bbolt, deletes
-// those segments, and starts a fresh journal and the checkpointer. With
+// startJournal replays what a crash left in the journal into bbolt (see
+// journal.go for what is replayed and what is refused), starts a fresh
+// journal in a new segment, records in the same transaction as the replay
+// where the journal goes on, and deletes the replayed segments. With
 // Config.MaxSize the store commits directly instead: only then can a write
-// that would grow the file beyond the cap be refused when it is made.
+// that would grow the file beyond the cap be refused when it is made; so it
+// does when the folder has no room for a segment.
 func (s *boltStore) startJournal() error {
 	base := filepath.Base(s.path)
-	segs, err := listSegments(s.cfg.Dir, base)
+	pathOf := func(n uint64) string { return filepath.Join(s.cfg.Dir, segmentName(base, n)) }
+	rec, err := s.journalRecord()
+	if err != nil {
+		return err
+	}
+	nums, err := listSegments(s.cfg.Dir, base)
 	if err != nil {
 		return s.openErr("list journal", err)
 	}
-	type rec struct {
-		queue string
-		muts  []journalMutation
+	segs := make([]segmentData, 0, len(nums))
+	for _, n := range nums {
+		sd := segmentData{n: n, path: pathOf(n)}
+		if rec == nil || n >= rec.M { // those below are folded: not read
+			if sd.data, err = os.ReadFile(sd.path); err != nil {
+				return s.openErr("read journal", err)
+			}
+		}
+		segs = append(segs, sd)
 	}
-	var recs []rec
-	var torn string // the segment that ended in a torn frame
-	for _, n := range segs {
-		name := filepath.Join(s.cfg.Dir, segmentName(base, n))
-		frames := 0
-		t, err := readSegment(name, func(q string, muts []journalMutation) error {
-			recs = append(recs, rec{q, muts})
-			frames++
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("store: %s: replay journal: %w", s.path, err)
-		}
-		if torn != "" && (frames > 0 || t != nil) {
-			// Only the last frame written can be torn: data after it means
-			// the frame taken for torn was damage, and acknowledged frames
-			// may be missing.
-			return fmt.Errorf("store: %s: replay journal: %s ends in a damaged frame but %s, written after it, holds data: %w",
-				s.path, torn, name, ErrCorrupt)
-		}
-		if t != nil {
-			torn = name
-			s.log.Warn("journal: dropped a frame torn by a crash (it was never acknowledged)",
-				"segment", name, "offset", t.offset, "bytes", t.bytes)
+	r, err := replayJournal(rec, segs, pathOf)
+	if err != nil {
+		return fmt.Errorf("store: %s: replay journal: %w", s.path, err)
+	}
+	if t := r.torn; t != nil {
+		if rec != nil && t.seq != 0 && t.seq <= rec.S {
+			s.log.Warn("journal: dropped a damaged frame at the end of the journal; it had been folded into the store file, so nothing is lost",
+				"segment", t.segment, "offset", t.offset, "bytes", t.bytes, "seq", t.seq)
+		} else {
+			s.log.Warn("journal: dropped the last frame of the journal, which is incomplete or damaged: "+
+				"if the crash interrupted its write it had not been acknowledged; if the disk damaged it after it was written, "+
+				"the change it held is lost (the two cannot be told apart)",
+				"segment", t.segment, "offset", t.offset, "bytes", t.bytes)
 		}
 	}
-	if len(recs) > 0 {
-		err := s.writeRaw("replay journal", func(tx *bolt.Tx) error {
-			for _, r := range recs {
-				for _, m := range r.muts {
-					if err := s.applyJournal(tx, r.queue, m); err != nil {
+
+	// The new journal starts in the segment after every one there is.
+	next, last := uint64(1), r.lastSeq
+	if rec != nil {
+		next, last = max(next, rec.M), max(last, rec.S)
+	}
+	if len(nums) > 0 {
+		next = max(next, nums[len(nums)-1]+1)
+	}
+	if s.cfg.MaxSize == 0 {
+		if s.j, err = startJournal(s.cfg.Dir, base, next, last); err != nil {
+			if !spaceError(err) {
+				return s.openErr("start journal", err)
+			}
+			// Too little room for a journal segment: commit actions to
+			// bbolt directly (two fsyncs per commit instead of one).
+			s.log.Warn("no room for the journal; actions are committed to the store file directly", "err", err)
+			s.j = nil
+		}
+	}
+	// The file must say where the journal goes on before a segment it
+	// said must be there is deleted, and before anything is acknowledged
+	// from the new one. After a clean close (or on a new store) nothing
+	// needs writing yet: the first append records it (recordJournal), so
+	// that opening and reading a store writes nothing to it.
+	if len(r.frames) > 0 || rec != nil && rec.Exists || rec == nil && len(nums) > 0 {
+		newRec := journalRecord{M: next, S: last, Exists: s.j != nil}
+		err = s.writeRaw("replay journal", func(tx *bolt.Tx) error {
+			for _, f := range r.frames {
+				for _, m := range f.muts {
+					if err := s.applyJournal(tx, f.queue, m); err != nil {
 						return err
 					}
 				}
 			}
-			return nil
+			return putJournalRecord(tx, newRec)
 		})
 		if err != nil {
+			s.stopJournal()
 			return err
 		}
-		s.log.Info("journal replayed", "segments", len(segs), "batches", len(recs))
+		s.recorded = s.j != nil
+	}
+	if len(r.frames) > 0 {
+		s.log.Info("journal replayed", "segments", len(r.chain), "batches", len(r.frames))
 	}
 	removed := false
-	for _, n := range segs {
-		if err := os.Remove(filepath.Join(s.cfg.Dir, segmentName(base, n))); err != nil {
+	for _, n := range nums {
+		if err := os.Remove(pathOf(n)); err != nil {
+			s.stopJournal()
 			return s.openErr("remove replayed journal", err)
 		}
 		removed = true
 	}
-	// Leftovers of an interrupted preparation.
+	// Leftovers of an interrupted segment creation.
 	if ents, err := os.ReadDir(s.cfg.Dir); err == nil {
 		for _, e := range ents {
 			if strings.HasPrefix(e.Name(), base+journalExt) && strings.HasSuffix(e.Name(), ".tmp") {
@@ -228,25 +265,12 @@ func (s *boltStore) startJournal() error {
 	}
 	if removed {
 		if err := syncDir(s.cfg.Dir); err != nil {
+			s.stopJournal()
 			return s.openErr("sync folder", err)
 		}
 	}
-	if s.cfg.MaxSize > 0 {
+	if s.j == nil {
 		return nil
-	}
-	first := uint64(1)
-	if len(segs) > 0 {
-		first = segs[len(segs)-1] + 1
-	}
-	if s.j, err = newJournal(s.cfg.Dir, base, first); err != nil {
-		if spaceError(err) {
-			// Too little room for journal segments: commit actions to
-			// bbolt directly (two fsyncs per commit instead of one).
-			s.log.Warn("no room for the journal; actions are committed to the store file directly", "err", err)
-			s.j = nil
-			return nil
-		}
-		return s.openErr("start journal", err)
 	}
 	s.active = map[string]*overlay{}
 	s.ckptWake = make(chan struct{}, 1)
@@ -254,6 +278,40 @@ func (s *boltStore) startJournal() error {
 	s.ckptDone = make(chan struct{})
 	go s.checkpointer()
 	return nil
+}
+
+// stopJournal abandons a journal started by a failed Open.
+func (s *boltStore) stopJournal() {
+	if s.j != nil {
+		s.j.close()
+		s.j = nil
+	}
+}
+
+// keyJournal holds the journal record (journalRecord) in the meta bucket.
+var keyJournal = []byte("journal")
+
+// journalRecord reads the journal record; nil when the file has none (a
+// store written before journal records).
+func (s *boltStore) journalRecord() (*journalRecord, error) {
+	var rec *journalRecord
+	err := s.read("read journal record", func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(keyJournal)
+		if v == nil {
+			return nil
+		}
+		r, ok := decodeJournalRecord(v)
+		if !ok {
+			return fmt.Errorf("store: %s: the journal record does not match its checksum: %w", s.path, ErrCorrupt)
+		}
+		rec = &r
+		return nil
+	})
+	return rec, err
+}
+
+func putJournalRecord(tx *bolt.Tx, r journalRecord) error {
+	return tx.Bucket(bucketMeta).Put(keyJournal, r.encode())
 }
 
 // checkpointer folds the journal into bbolt: when woken (enough pending
@@ -276,8 +334,10 @@ func (s *boltStore) checkpointer() {
 }
 
 // checkpoint folds the journaled mutations into bbolt and deletes the
-// journal segments they came from. Reads stay correct throughout: they
-// consult active, then frozen, then bbolt. A checkpoint that finds no space
+// journal segments that hold nothing else. Reads stay correct throughout:
+// they consult active, then frozen, then bbolt. The record of what is
+// folded (the current segment and the seq of the last frame written) goes
+// into bbolt in the same transaction. A checkpoint that finds no space
 // keeps everything (frozen, the segments) and marks the store full; the
 // next one retries, with whatever came since.
 func (s *boltStore) checkpoint() error {
@@ -293,11 +353,7 @@ func (s *boltStore) checkpoint() error {
 		return nil
 	}
 	s.applyMu.Lock()
-	covered, err := s.j.seal()
-	if err != nil {
-		s.applyMu.Unlock()
-		return err
-	}
+	m, seq := s.j.position()
 	s.ovMu.Lock()
 	if s.frozen == nil {
 		s.frozen = s.active
@@ -318,13 +374,8 @@ func (s *boltStore) checkpoint() error {
 	frozen := s.frozen
 	s.ovMu.Unlock()
 	s.applyMu.Unlock()
-	for _, n := range covered {
-		if !slices.Contains(s.covered, n) {
-			s.covered = append(s.covered, n)
-		}
-	}
 
-	if err := s.applyFrozen(frozen); err != nil {
+	if err := s.applyFrozen(frozen, journalRecord{M: m, S: seq, Exists: true}); err != nil {
 		if errors.Is(err, ErrNoSpace) {
 			s.full.Store(&err)
 			return err
@@ -339,18 +390,17 @@ func (s *boltStore) checkpoint() error {
 	s.ovMu.Lock()
 	s.frozen = nil
 	s.ovMu.Unlock()
-	err = s.j.drop(s.covered)
-	s.covered = nil
-	return err
+	return s.j.drop(m)
 }
 
 // applyFrozen writes the latest mutation of every id in frozen to bbolt in
 // two transactions: first the removals (deleted ids, and ids whose record
-// moves to another seq), so that the second, which writes the records,
-// finds no stale seq in its way and can reuse the pages the first freed. A
-// crash in between is harmless: the segments are deleted only after both,
-// and replaying them gives the same state.
-func (s *boltStore) applyFrozen(frozen map[string]*overlay) error {
+// moves to another seq), so that the second, which writes the records and
+// the journal record rec, finds no stale seq in its way and can reuse the
+// pages the first freed. A crash in between is harmless: the journal
+// record still says the frames are not folded, and replaying them gives
+// the same state.
+func (s *boltStore) applyFrozen(frozen map[string]*overlay, rec journalRecord) error {
 	buckets := func(tx *bolt.Tx, q string) (*bolt.Bucket, *bolt.Bucket, error) {
 		qb, err := tx.Bucket(bucketQueues).CreateBucketIfNotExists([]byte(q))
 		if err != nil {
@@ -418,7 +468,7 @@ func (s *boltStore) applyFrozen(frozen map[string]*overlay) error {
 				}
 			}
 		}
-		return nil
+		return putJournalRecord(tx, rec)
 	})
 }
 
@@ -442,6 +492,11 @@ func (s *boltStore) stopCheckpointer() {
 func (s *boltStore) writeRaw(what string, fn func(tx *bolt.Tx) error) (err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return s.writeRawLocked(what, fn)
+}
+
+// writeRawLocked is writeRaw for a caller that holds s.mu for reading.
+func (s *boltStore) writeRawLocked(what string, fn func(tx *bolt.Tx) error) (err error) {
 	if s.db == nil {
 		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
 	}
@@ -565,6 +620,26 @@ func (s *boltStore) create() (err error) {
 		return s.openErr("create", err)
 	}
 	return syncDir(s.cfg.Dir)
+}
+
+// probeWritable refuses a folder in which files cannot be created: the
+// store file may still be writable there, but the journal, and a new store
+// file, need the folder; finding out at the first write would refuse every
+// submission of a server that had started.
+func probeWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".connector-probe-*")
+	if err != nil {
+		if permissionError(err) {
+			return fmt.Errorf("store: the folder %s cannot be written: %w: %w", dir, ErrReadOnly, err)
+		}
+		return fmt.Errorf("store: the folder %s cannot be written: %w", dir, err)
+	}
+	name := f.Name()
+	_ = f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("store: the folder %s: remove %s: %w", dir, name, err)
+	}
+	return nil
 }
 
 func syncDir(dir string) error {
@@ -892,6 +967,9 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 	if err := s.validate(what, queue, muts); err != nil {
 		return err
 	}
+	if err := s.recordJournal(what); err != nil {
+		return err
+	}
 	for range muts {
 		if err := s.hookWrite(); err != nil {
 			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
@@ -950,6 +1028,25 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 		default:
 		}
 	}
+	return nil
+}
+
+// recordJournal makes sure, before the first frame of this run is
+// appended, that the store file says the journal goes on in the current
+// segment: a replay then knows that segment must be there. Callers hold
+// applyMu and s.mu for reading.
+func (s *boltStore) recordJournal(what string) error {
+	if s.recorded {
+		return nil
+	}
+	m, seq := s.j.position()
+	err := s.writeRawLocked(what+": record the journal", func(tx *bolt.Tx) error {
+		return putJournalRecord(tx, journalRecord{M: m, S: seq, Exists: true})
+	})
+	if err != nil {
+		return err
+	}
+	s.recorded = true
 	return nil
 }
 
@@ -1328,6 +1425,9 @@ func (s *boltStore) Close() error {
 	cerr := s.checkpoint()
 	if s.j != nil {
 		s.j.close()
+		if cerr == nil && s.failed.Load() == nil {
+			cerr = s.dropJournal()
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -1344,6 +1444,30 @@ func (s *boltStore) Close() error {
 	}
 	s.log.Info("store closed")
 	return nil
+}
+
+// dropJournal, once everything is folded, records that no journal segment
+// is expected any more and deletes them all.
+func (s *boltStore) dropJournal() error {
+	if s.recorded { // otherwise the file already expects no segment
+		m, seq := s.j.position()
+		if err := s.writeRaw("close journal", func(tx *bolt.Tx) error {
+			return putJournalRecord(tx, journalRecord{M: m + 1, S: seq})
+		}); err != nil {
+			return err
+		}
+	}
+	base := filepath.Base(s.path)
+	nums, err := listSegments(s.cfg.Dir, base)
+	if err != nil {
+		return err
+	}
+	for _, n := range nums {
+		if err := os.Remove(filepath.Join(s.cfg.Dir, segmentName(base, n))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("store: %s: remove folded journal: %w", s.path, err)
+		}
+	}
+	return syncDir(s.cfg.Dir)
 }
 
 type boltDatastore struct {

@@ -138,7 +138,7 @@ func damaged(t *testing.T, dir string, want, prev *contents, what string) (refus
 	defer s.Close()
 	got, err := readAll(s)
 	if err != nil {
-		require.ErrorIsf(t, err, store.ErrCorrupt, "%s: read", what)
+		require.ErrorIsf(t, err, store.ErrCorrupt, "%s: read: %v", what, err)
 		return true
 	}
 	if prev != nil && prev.equal(got) {

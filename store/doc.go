@@ -20,20 +20,26 @@
 // batch, not per action.
 //
 // The durable store journals actions (journal.go): ApplyActions validates
-// the batch against the current state, writes it as one checksummed frame
-// to the journal with one fdatasync (into a segment zero-filled ahead, so
-// the sync overwrites written blocks: the cheapest kind; a bbolt commit
-// syncs twice and grows the file), and keeps it in memory (overlay.go)
-// until a checkpoint folds it into bbolt, every 4096 mutations or every
-// second, in two transactions (removals, then records). Reads merge the
-// overlays over bbolt. Open replays what a crash left in the journal; a
-// frame torn by the crash (never acknowledged) is dropped, damage before
-// valid frames is ErrCorrupt. A clean Close checkpoints, so the journal is
-// empty between runs. When a checkpoint finds the disk full, acknowledged
+// the batch against the current state, writes it as one checksummed,
+// numbered frame to the journal with one fdatasync (into a segment whose
+// space was allocated whole beforehand, zero-filled for all but the first
+// of a run, so the sync overwrites written blocks: the cheapest kind; a
+// bbolt commit syncs twice and grows the file), and keeps it in memory
+// (overlay.go) until a checkpoint folds it into bbolt, every 4096
+// mutations or every second, in two transactions (removals, then records
+// with the journal record: how far the journal is folded and where it goes
+// on). Reads merge the overlays over bbolt. Open replays what the
+// checkpoints had not folded: a frame torn by the crash at the end of the
+// data is dropped with a warning; data that is missing (a segment cut
+// short, truncated or deleted, frames missing by sequence number) or
+// damaged before valid frames is ErrCorrupt, naming the segment. A clean
+// Close checkpoints and deletes the segments, so the journal is empty
+// between runs. When a checkpoint finds the disk full, acknowledged
 // mutations stay journaled, new Puts are refused with ErrNoSpace (each
 // first retries the checkpoint) and deletes, which make room, are taken.
-// With Config.MaxSize, or when the folder has no room for journal files,
-// actions are committed to bbolt directly instead.
+// With Config.MaxSize, or when the folder has no room for a journal
+// segment, actions are committed to bbolt directly instead. A folder in
+// which no file can be created is refused at Open (ErrReadOnly).
 //
 // Datastore.Update is durable too. Skipping the fsync would be cheaper, and
 // losing the last updates after a crash would only make pages be fetched

@@ -16,42 +16,70 @@ import (
 )
 
 // The journal makes ApplyActions cheap: a group commit is one write and one
-// fdatasync into a segment file that was filled with zeros beforehand (an
-// fdatasync that overwrites written blocks is the cheapest kind, about a
-// third of a bbolt commit, which syncs twice and grows the file). The
-// mutations are kept in memory (the overlay, see overlay.go) and folded
-// into bbolt in large batches by a checkpoint, after which the segments
-// they were in are deleted. Open replays whatever segments remain.
+// fdatasync into a segment file whose space was allocated beforehand
+// (zero-filled ahead of use, so the fdatasync overwrites written blocks:
+// the cheapest kind, about a third of a bbolt commit, which syncs twice and
+// grows the file). The mutations are kept in memory (the overlay, see
+// overlay.go) and folded into bbolt in large batches by a checkpoint, after
+// which the segments they were in are deleted. Open replays whatever the
+// checkpoints have not folded.
 //
-// Segment files are "<store file>.wal.<n>", n increasing. A segment holds
-// frames, then zeros:
+// Segment files are "<store file>.wal.<n>", n increasing by one from one
+// segment to the next, in the order they are used. A segment is created
+// whole before it is used (written under a temporary name, synced, then
+// renamed), so its size never changes:
 //
-//	frame   = length:uint32 crc:uint32 hcrc:uint32 payload   (big-endian)
-//	crc     = CRC-32C of payload
-//	hcrc    = CRC-32C of length and crc (the header's own check)
-//	payload = uvarint(len(queue)) queue uvarint(count) mutation*
+//	segment = header frame* zeros
+//	header  = magic "cnjournl" version:uint32(2) 0:uint32 size:uint64 0:uint32 hcrc:uint32
+//	          (32 bytes; size is the file's size; hcrc = CRC-32C of the 28 bytes before it)
+//	frame   = length:uint32 kind:byte 0:byte[3] seq:uint64 crc:uint32 hcrc:uint32 payload
+//	          (big-endian; crc = CRC-32C of payload; hcrc = CRC-32C of the 20 header bytes before it)
+//	kind 1, a batch: payload = uvarint(len(queue)) queue uvarint(count) mutation*
 //	mutation= kind:byte uvarint(len(data)) data     kind 1: put (data = encoded
 //	                                                record), 2: delete (id)
+//	kind 2, the end of the segment: payload = the next segment's number (uint64)
 //
-// A header of zeros ends the segment's data. Appends are serialised and
-// each is fdatasync'd before the next starts, so only the last frame of
-// the last segment that holds data can have been torn by a crash (it was
-// never acknowledged: the fdatasync that acknowledges it did not return).
-// That frame is dropped, with a warning, when it is at the end of the
-// data: its header checks but its payload does not (followed by nothing
-// but zeros) or runs past the end of a file that appends extend, or its
-// header does not check and nothing but zeros follows it. Anything else
-// is damage (ErrCorrupt), and Open refuses the store: a damaged length is
-// never taken for the end of the data, and a damaged frame is never
-// skipped when acknowledged frames come after it.
+// Every frame has the next sequence number (seq), across segments, from 1
+// for the store's first frame. A segment that fills up ends with an end
+// frame, written (and synced) once the next segment exists; after it, and
+// after the last frame of the data, there are only zeros. The store file
+// records, with each checkpoint, the first segment whose frames are not all
+// folded (M) and the seq of the last frame that is (S): see journalRecord.
+//
+// That is what tells a torn tail from lost data. Appends are serialised and
+// each is fdatasync'd before the next starts, so only the last frame of the
+// data can have been torn by a crash: its header does not check and only
+// zeros follow it, or its header checks, its payload does not and only
+// zeros follow. It is dropped, with a warning that says what is and is not
+// known about it. Everything else that is missing or damaged is ErrCorrupt,
+// naming the segment, and Open refuses the store: a segment shorter or
+// longer than its header says (cut short, truncated to zero), a missing
+// segment (segment M, one between two others, or the one an end frame
+// names), a frame whose seq is not the next one (frames cut at a frame
+// boundary are missing: no "end of the data" is trusted unless everything
+// the checkpoints and end frames promise is there), a damaged header (never
+// taken for the end of the data), a damaged frame followed by data, and
+// anything but zeros after the end.
+//
+// Segments of the older format (no header, 12-byte frame headers without a
+// seq) are replayed by readLegacySegment, with the older rules, when the
+// store file has no journal record (it was written by a build before this
+// format).
 
 const (
 	journalExt       = ".wal."
 	segmentSize      = 4 << 20
-	frameHeaderBytes = 12
-	kindPut          = 1
+	segHeaderBytes   = 32
+	frameHeaderBytes = 24
+	endFrameBytes    = frameHeaderBytes + 8
+	journalVersion   = 2
+	frameBatch       = 1 // a frame's kind: a batch of mutations
+	frameEnd         = 2 // a frame's kind: the segment ends, the next follows
+	kindPut          = 1 // a mutation's kind
 	kindDelete       = 2
 )
+
+var segMagic = []byte("cnjournl")
 
 type journalMutation struct {
 	put  []byte // encoded record, or nil for a delete
@@ -61,7 +89,18 @@ type journalMutation struct {
 	kind byte
 }
 
-// encodeFrame builds the frame of one ApplyActions call.
+// encodeSegHeader returns the header of a segment of size bytes.
+func encodeSegHeader(size int64) []byte {
+	b := make([]byte, segHeaderBytes)
+	copy(b, segMagic)
+	binary.BigEndian.PutUint32(b[8:12], journalVersion)
+	binary.BigEndian.PutUint64(b[16:24], uint64(size))
+	binary.BigEndian.PutUint32(b[28:32], crc32.Checksum(b[:28], castagnoli))
+	return b
+}
+
+// encodeFrame builds the batch frame of one ApplyActions call. Its seq,
+// and with it its header checksum, are set when it is appended (setSeq).
 func encodeFrame(queue string, muts []journalMutation) []byte {
 	size := frameHeaderBytes + binary.MaxVarintLen64*2 + len(queue)
 	for _, m := range muts {
@@ -80,14 +119,35 @@ func encodeFrame(queue string, muts []journalMutation) []byte {
 		b = binary.AppendUvarint(b, uint64(len(data)))
 		b = append(b, data...)
 	}
-	payload := b[frameHeaderBytes:]
-	binary.BigEndian.PutUint32(b[0:4], uint32(len(payload)))
-	binary.BigEndian.PutUint32(b[4:8], crc32.Checksum(payload, castagnoli))
-	binary.BigEndian.PutUint32(b[8:12], crc32.Checksum(b[0:8], castagnoli))
+	frameHead(b, frameBatch)
 	return b
 }
 
-// decodeFrame reads a frame's payload.
+// endFrame builds the frame that ends a segment: next is the number of the
+// segment that follows.
+func endFrame(seq, next uint64) []byte {
+	b := make([]byte, endFrameBytes)
+	binary.BigEndian.PutUint64(b[frameHeaderBytes:], next)
+	frameHead(b, frameEnd)
+	setSeq(b, seq)
+	return b
+}
+
+// frameHead fills a frame's length, kind and payload checksum.
+func frameHead(b []byte, kind byte) {
+	payload := b[frameHeaderBytes:]
+	binary.BigEndian.PutUint32(b[0:4], uint32(len(payload)))
+	b[4] = kind
+	binary.BigEndian.PutUint32(b[16:20], crc32.Checksum(payload, castagnoli))
+}
+
+// setSeq sets a frame's seq and header checksum.
+func setSeq(b []byte, seq uint64) {
+	binary.BigEndian.PutUint64(b[8:16], seq)
+	binary.BigEndian.PutUint32(b[20:24], crc32.Checksum(b[0:20], castagnoli))
+}
+
+// decodeFrame reads a batch frame's payload.
 func decodeFrame(p []byte) (queue string, muts []journalMutation, err error) {
 	r := bytes.NewReader(p)
 	str := func() ([]byte, error) {
@@ -135,28 +195,36 @@ func decodeFrame(p []byte) (queue string, muts []journalMutation, err error) {
 	return string(q), muts, nil
 }
 
-// journal appends frames to segment files. Appends and rotation are
-// serialised by mu; the next segment is prepared (zero-filled) on a
-// goroutine so that rotation rarely waits.
-type journal struct {
-	dir, base string
-
-	mu        sync.Mutex
-	cur       *os.File
-	curN      uint64
-	off       int64
-	size      int64    // size of cur
-	segs      []uint64 // every segment not yet checkpointed, cur included
-	nextN     uint64
-	ready     chan preparedSeg // capacity 1: the prepared next segment
-	preparing bool             // a preparation is under way (its result goes to ready)
-	closing   bool
+// journalRecord is what the store file says about the journal, written in
+// the same transaction as what it describes (the replay at Open, each
+// checkpoint, a clean close): frames up to seq S are folded into the file;
+// segments numbered below M hold nothing else (and are deleted); segment M
+// is where the journal went on, and must be there when Exists is set.
+type journalRecord struct {
+	M, S   uint64
+	Exists bool
 }
 
-type preparedSeg struct {
-	f   *os.File
-	n   uint64
-	err error
+const journalRecordBytes = 8 + 8 + 1 + 4
+
+func (r journalRecord) encode() []byte {
+	b := make([]byte, 0, journalRecordBytes)
+	b = binary.BigEndian.AppendUint64(b, r.M)
+	b = binary.BigEndian.AppendUint64(b, r.S)
+	if r.Exists {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func decodeJournalRecord(b []byte) (journalRecord, bool) {
+	if len(b) != journalRecordBytes || b[16] > 1 ||
+		crc32.Checksum(b[:17], castagnoli) != binary.BigEndian.Uint32(b[17:]) {
+		return journalRecord{}, false
+	}
+	return journalRecord{M: binary.BigEndian.Uint64(b), S: binary.BigEndian.Uint64(b[8:]), Exists: b[16] == 1}, true
 }
 
 func segmentName(base string, n uint64) string {
@@ -185,68 +253,224 @@ func listSegments(dir, base string) ([]uint64, error) {
 	return out, nil
 }
 
-// tornFrame describes a frame dropped at the end of a segment's data as
-// torn by a crash.
+// tornFrame describes the frame dropped at the end of the data.
 type tornFrame struct {
-	offset int // where the frame starts
-	bytes  int // how many bytes of the file it occupies
+	segment string // its segment's path
+	offset  int    // where the frame starts
+	bytes   int    // how many bytes of the file it occupies
+	seq     uint64 // its seq, when its header checks (0: unknown)
 }
 
-// readSegment calls fn for each frame of a segment, in order. It returns
-// the torn frame it dropped at the end of the data, if any (see the
-// format's comment); the caller decides whether a torn frame may be there
-// at all (only in the last segment that holds data).
-func readSegment(path string, fn func(queue string, muts []journalMutation) error) (*tornFrame, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
+// segmentData is one segment file as read at Open.
+type segmentData struct {
+	n    uint64
+	path string
+	data []byte
+}
+
+// replayFrame is one batch frame to apply.
+type replayFrame struct {
+	seq   uint64
+	queue string
+	muts  []journalMutation
+}
+
+// frameSpan is where a frame that replay accounted for lies in its
+// segment: applied, folded (seq <= S) or dropped as torn.
+type frameSpan struct {
+	seg      int // index in the segments given
+	off, end int
+}
+
+// replay is what replayJournal found.
+type replay struct {
+	frames  []replayFrame // batches with seq > S, in order
+	lastSeq uint64        // the seq of the last frame of the data (S when there is none)
+	torn    *tornFrame
+	chain   []segmentData // the segments read (numbers >= M)
+	folded  []segmentData // segments below M: folded, to delete
+	spans   []frameSpan   // every frame accounted for (for the fuzz test)
+}
+
+// replayJournal works out, from the journal record (nil when the store
+// file has none) and the segment files present (sorted by number), what a
+// crash left to replay, or why the journal cannot be trusted (ErrCorrupt,
+// naming the segment). pathOf names segment n in errors. It reads nothing
+// else and changes nothing.
+func replayJournal(rec *journalRecord, segs []segmentData, pathOf func(uint64) string) (*replay, error) {
+	r := &replay{}
+	var m, s uint64 = 1, 0
+	if rec != nil {
+		m, s = rec.M, rec.S
 	}
-	off := 0
+	for _, sd := range segs {
+		if rec != nil && sd.n < m {
+			r.folded = append(r.folded, sd)
+		} else {
+			r.chain = append(r.chain, sd)
+		}
+	}
+	if rec != nil && rec.Exists && (len(r.chain) == 0 || r.chain[0].n != m) {
+		return nil, fmt.Errorf("journal segment %s is missing (the store file says the journal goes on there; it may have held acknowledged changes): %w",
+			pathOf(m), ErrCorrupt)
+	}
+	for i := 1; i < len(r.chain); i++ {
+		if prev, cur := r.chain[i-1].n, r.chain[i].n; cur != prev+1 {
+			return nil, fmt.Errorf("journal segment %s is missing (between %s and %s; it may have held acknowledged changes): %w",
+				pathOf(prev+1), r.chain[i-1].path, r.chain[i].path, ErrCorrupt)
+		}
+	}
+	expect := s + 1 // the seq of the next frame
+	// The first segment (M) may begin with frames a checkpoint folded
+	// (seq <= S): a checkpoint does not start a new segment.
+	flexible := rec != nil
+	ended := "" // a segment whose data ended without an end frame
+	for i, sd := range r.chain {
+		if rec == nil && !bytes.HasPrefix(sd.data, segMagic) {
+			// An older build's segment (no record, no header).
+			if err := readLegacySegment(sd, r, &ended); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		spans := len(r.spans)
+		seq, next, err := readSegment(i, sd, s, expect, flexible, r, ended)
+		if err != nil {
+			return nil, err
+		}
+		flexible = flexible && len(r.spans) == spans // until a frame is read
+		expect = seq
+		switch {
+		case next != 0 && i+1 == len(r.chain):
+			return nil, fmt.Errorf("journal segment %s is missing (%s ends by naming it as the next; it may have held acknowledged changes): %w",
+				pathOf(next), sd.path, ErrCorrupt)
+		case next == 0 && ended == "":
+			ended = sd.path
+		}
+	}
+	r.lastSeq = expect - 1
+	if rec != nil && r.lastSeq < s && (r.torn == nil || r.torn.seq != s || r.lastSeq+1 != s) {
+		// Frames up to S were written (and folded): data that ends
+		// before them was damaged at its end, so frames after S may be
+		// gone too.
+		last := "the first segment's start"
+		if len(r.chain) > 0 {
+			last = r.chain[len(r.chain)-1].path
+		}
+		return nil, fmt.Errorf("journal %s: the data ends with frame %d, but frames up to %d were written: its end was lost (acknowledged changes may be lost): %w",
+			last, r.lastSeq, s, ErrCorrupt)
+	}
+	return r, nil
+}
+
+// readSegment reads segment sd (index i in the chain) whose first frame
+// should have seq expect (or, flexible, any seq up to it: the first frame
+// of segment M may be folded already); frames with seq <= s are folded.
+// ended names an earlier segment whose data ended without an end frame:
+// then this one must hold no frame. It returns the seq the next frame
+// should have, and the next segment's number if sd ends with an end frame.
+func readSegment(i int, sd segmentData, s, expect uint64, flexible bool, r *replay, ended string) (uint64, uint64, error) {
+	data, path := sd.data, sd.path
+	corrupt := func(format string, args ...any) error {
+		return fmt.Errorf("journal %s: %s: %w", path, fmt.Sprintf(format, args...), ErrCorrupt)
+	}
+	if len(data) < segHeaderBytes {
+		return 0, 0, corrupt("cut short to %d bytes, less than its header (acknowledged changes may be lost)", len(data))
+	}
+	h := data[:segHeaderBytes]
+	switch {
+	case !bytes.Equal(h[:8], segMagic):
+		return 0, 0, corrupt("no journal segment header")
+	case crc32.Checksum(h[:28], castagnoli) != binary.BigEndian.Uint32(h[28:32]):
+		return 0, 0, corrupt("its header does not match its checksum")
+	case binary.BigEndian.Uint32(h[8:12]) != journalVersion:
+		return 0, 0, fmt.Errorf("journal %s: format version %d; this build reads version %d: %w", path, binary.BigEndian.Uint32(h[8:12]), journalVersion, ErrVersion)
+	case !isZeros(h[12:16]) || !isZeros(h[24:28]):
+		return 0, 0, corrupt("its header has unknown fields set")
+	}
+	if size := binary.BigEndian.Uint64(h[16:24]); size != uint64(len(data)) {
+		if uint64(len(data)) < size {
+			return 0, 0, corrupt("cut short: %d bytes of %d (acknowledged changes may be lost)", len(data), size)
+		}
+		return 0, 0, corrupt("%d bytes, but it was made with %d", len(data), size)
+	}
+	off := segHeaderBytes
 	for off < len(data) {
 		if off+frameHeaderBytes > len(data) {
-			// A header cut by the end of the file: torn if it is not zeros.
-			if err := checkZeros(path, data, off); err != nil {
-				return &tornFrame{offset: off, bytes: len(data) - off}, nil
-			}
-			return nil, nil
+			return expect, 0, checkZerosAt(path, data, off) // no frame starts so close to the end
 		}
 		hdr := data[off : off+frameHeaderBytes]
 		if isZeros(hdr) {
-			return nil, checkZeros(path, data, off)
+			return expect, 0, checkZerosAt(path, data, off)
 		}
-		if crc32.Checksum(hdr[0:8], castagnoli) != binary.BigEndian.Uint32(hdr[8:12]) {
-			// A header that does not check: torn only if nothing but zeros
-			// follows it (its length cannot be trusted to skip the payload).
-			if err := checkZeros(path, data, off+frameHeaderBytes); err != nil {
-				return nil, fmt.Errorf("%w (the frame header at offset %d does not match its checksum)", err, off)
+		if ended != "" {
+			return 0, 0, corrupt("holds frames, but the journal's data ended in %s before it (acknowledged changes may be lost)", ended)
+		}
+		if crc32.Checksum(hdr[0:20], castagnoli) != binary.BigEndian.Uint32(hdr[20:24]) {
+			// A header that does not check: the last frame, torn, only if
+			// nothing but zeros follows it (its length cannot be trusted
+			// to skip a payload).
+			if err := checkZerosAt(path, data, off+frameHeaderBytes); err != nil {
+				return 0, 0, fmt.Errorf("%w (the frame header at offset %d does not match its checksum)", err, off)
 			}
-			return &tornFrame{offset: off, bytes: len(data) - off}, nil
+			r.torn = &tornFrame{segment: path, offset: off, bytes: frameHeaderBytes}
+			r.spans = append(r.spans, frameSpan{i, off, off + frameHeaderBytes})
+			return expect, 0, nil
 		}
 		n := int(binary.BigEndian.Uint32(hdr[0:4]))
-		sum := binary.BigEndian.Uint32(hdr[4:8])
+		kind, seq := hdr[4], binary.BigEndian.Uint64(hdr[8:16])
 		end := off + frameHeaderBytes + n
-		if end > len(data) {
-			// A checked header, a payload cut by the end of the file: an
-			// append torn by a crash.
-			return &tornFrame{offset: off, bytes: len(data) - off}, nil
+		if flexible && seq >= 1 && seq < expect {
+			expect = seq
 		}
-		if crc32.Checksum(data[off+frameHeaderBytes:end], castagnoli) != sum {
-			// Torn write: only zeros may follow what was being written.
-			if err := checkZeros(path, data, end); err != nil {
-				return nil, fmt.Errorf("%w (frame at offset %d does not match its checksum)", err, off)
+		flexible = false
+		switch {
+		case kind != frameBatch && kind != frameEnd || !isZeros(hdr[5:8]):
+			return 0, 0, corrupt("the frame at offset %d is of an unknown kind", off)
+		case n > len(data)-off-frameHeaderBytes:
+			return 0, 0, corrupt("the frame at offset %d runs past the end of the segment", off)
+		case seq != expect:
+			return 0, 0, corrupt("the frame at offset %d has seq %d where %d was expected (frames %s are missing: acknowledged changes may be lost)",
+				off, seq, expect, seqRange(expect, seq))
+		}
+		if crc32.Checksum(data[off+frameHeaderBytes:end], castagnoli) != binary.BigEndian.Uint32(hdr[16:20]) {
+			// Only zeros may follow the frame being written at the crash.
+			if err := checkZerosAt(path, data, end); err != nil {
+				return 0, 0, fmt.Errorf("%w (the frame at offset %d does not match its checksum)", err, off)
 			}
-			return &tornFrame{offset: off, bytes: end - off}, nil
+			r.torn = &tornFrame{segment: path, offset: off, bytes: end - off, seq: seq}
+			r.spans = append(r.spans, frameSpan{i, off, end})
+			return expect, 0, nil
 		}
-		q, muts, err := decodeFrame(data[off+frameHeaderBytes : end])
+		r.spans = append(r.spans, frameSpan{i, off, end})
+		expect++
+		payload := data[off+frameHeaderBytes : end]
+		if kind == frameEnd {
+			if n != 8 || binary.BigEndian.Uint64(payload) != sd.n+1 {
+				return 0, 0, corrupt("the end frame at offset %d does not name the next segment", off)
+			}
+			return expect, sd.n + 1, checkZerosAt(path, data, end)
+		}
+		q, muts, err := decodeFrame(payload)
 		if err != nil {
-			return nil, fmt.Errorf("journal %s: frame at offset %d: %w: %w", path, off, ErrCorrupt, err)
+			return 0, 0, fmt.Errorf("journal %s: frame at offset %d: %w: %w", path, off, ErrCorrupt, err)
 		}
-		if err := fn(q, muts); err != nil {
-			return nil, err
+		if seq > s {
+			r.frames = append(r.frames, replayFrame{seq: seq, queue: q, muts: muts})
 		}
 		off = end
 	}
-	return nil, nil
+	return expect, 0, nil
+}
+
+func seqRange(from, to uint64) string {
+	if to < from {
+		return fmt.Sprintf("from %d", from)
+	}
+	if to == from+1 {
+		return strconv.FormatUint(from, 10)
+	}
+	return fmt.Sprintf("%d to %d", from, to-1)
 }
 
 func isZeros(b []byte) bool {
@@ -258,7 +482,7 @@ func isZeros(b []byte) bool {
 	return true
 }
 
-func checkZeros(path string, data []byte, from int) error {
+func checkZerosAt(path string, data []byte, from int) error {
 	for i := from; i < len(data); i++ {
 		if data[i] != 0 {
 			return fmt.Errorf("journal %s: unexpected data at offset %d after the end of the journal: %w", path, i, ErrCorrupt)
@@ -267,34 +491,142 @@ func checkZeros(path string, data []byte, from int) error {
 	return nil
 }
 
-// newJournal starts a journal whose segments are numbered from first. The
-// first segment is created at the first append, as a plain file that
-// appends extend (opening a store costs nothing); the next, zero-filled,
-// is prepared in the background once the current one is a quarter full.
-func newJournal(dir, base string, first uint64) (*journal, error) {
-	return &journal{dir: dir, base: base, nextN: first, ready: make(chan preparedSeg, 1)}, nil
+// The older segment format: frames of length:uint32 crc:uint32 hcrc:uint32
+// payload, then zeros, in plain files that appends extended.
+const legacyFrameHeaderBytes = 12
+
+// readLegacySegment replays a segment of the older format with its rules:
+// the last frame of the data is dropped as torn when its payload fails its
+// checksum and only zeros follow, when it runs past the end of the file, or
+// when its header does not check and only zeros follow. It cannot tell
+// frames lost at the end of a segment from a segment that ended there.
+func readLegacySegment(sd segmentData, r *replay, ended *string) error {
+	data, path := sd.data, sd.path
+	off := 0
+	torn := func(n int) error {
+		r.torn = &tornFrame{segment: path, offset: off, bytes: n}
+		*ended = path
+		return nil
+	}
+	for off < len(data) {
+		if off+legacyFrameHeaderBytes > len(data) {
+			if checkZerosAt(path, data, off) != nil {
+				return torn(len(data) - off)
+			}
+			break
+		}
+		hdr := data[off : off+legacyFrameHeaderBytes]
+		if isZeros(hdr) {
+			if err := checkZerosAt(path, data, off); err != nil {
+				return err
+			}
+			break
+		}
+		if *ended != "" {
+			return fmt.Errorf("journal %s: holds frames, but the journal's data ended in %s before it: %w", path, *ended, ErrCorrupt)
+		}
+		if crc32.Checksum(hdr[0:8], castagnoli) != binary.BigEndian.Uint32(hdr[8:12]) {
+			if err := checkZerosAt(path, data, off+legacyFrameHeaderBytes); err != nil {
+				return fmt.Errorf("%w (the frame header at offset %d does not match its checksum)", err, off)
+			}
+			return torn(len(data) - off)
+		}
+		n := int(binary.BigEndian.Uint32(hdr[0:4]))
+		end := off + legacyFrameHeaderBytes + n
+		if n > len(data)-off-legacyFrameHeaderBytes {
+			return torn(len(data) - off)
+		}
+		if crc32.Checksum(data[off+legacyFrameHeaderBytes:end], castagnoli) != binary.BigEndian.Uint32(hdr[4:8]) {
+			if err := checkZerosAt(path, data, end); err != nil {
+				return fmt.Errorf("%w (frame at offset %d does not match its checksum)", err, off)
+			}
+			return torn(end - off)
+		}
+		q, muts, err := decodeFrame(data[off+legacyFrameHeaderBytes : end])
+		if err != nil {
+			return fmt.Errorf("journal %s: frame at offset %d: %w: %w", path, off, ErrCorrupt, err)
+		}
+		r.frames = append(r.frames, replayFrame{queue: q, muts: muts})
+		off = end
+	}
+	return nil
 }
 
-// plain creates an empty segment file.
-func (j *journal) plain() preparedSeg {
-	n := j.nextN
-	j.nextN++
-	name := filepath.Join(j.dir, segmentName(j.base, n))
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return preparedSeg{err: fmt.Errorf("journal: create %s: %w", name, err)}
-	}
-	if err := syncDir(j.dir); err != nil {
-		_ = f.Close()
-		_ = os.Remove(name)
-		return preparedSeg{err: err}
-	}
-	return preparedSeg{f: f, n: n}
+// journal appends frames to segment files. Appends and rotation are
+// serialised by mu; the next segment is prepared (zero-filled) on a
+// goroutine so that rotation rarely waits.
+type journal struct {
+	dir, base string
+
+	mu        sync.Mutex
+	cur       *os.File
+	curPath   string
+	curN      uint64
+	off       int64    // where the next frame goes in cur
+	size      int64    // cur's size
+	seq       uint64   // the seq of the last frame written
+	segs      []uint64 // the segments in use, cur last (not the prepared one)
+	ready     chan preparedSeg
+	preparing bool         // a preparation of segment curN+1 is under way (its result goes to ready)
+	spare     *preparedSeg // segment curN+1, made, not yet in use
+	broken    error        // a failed write left cur in a state appends cannot build on
+	closed    bool
 }
 
-// prepare creates segment n filled with zeros, synced, under a temporary
-// name renamed into place (so a half-prepared file is never replayed).
+type preparedSeg struct {
+	f    *os.File
+	path string // its name once in place (f was opened under a temporary one)
+	size int64
+	err  error
+}
+
+// startJournal creates segment n, whole, and returns a journal whose next
+// frame has seq after+1 and goes there.
+func startJournal(dir, base string, n, after uint64) (*journal, error) {
+	j := &journal{dir: dir, base: base, seq: after, ready: make(chan preparedSeg, 1)}
+	p := j.create(n, segmentSize)
+	if p.err != nil {
+		return nil, p.err
+	}
+	j.cur, j.curPath, j.curN, j.off, j.size = p.f, p.path, n, segHeaderBytes, p.size
+	j.segs = []uint64{n}
+	return j, nil
+}
+
+// create makes segment n of size bytes: its header, then space allocated
+// (without writing it, so creating one is cheap; appends into it cost a
+// little more than into a prepared one), synced and renamed into place.
+func (j *journal) create(n uint64, size int64) preparedSeg {
+	return j.makeSegment(n, size, func(f *os.File) error {
+		if err := allocate(f, size); err != nil {
+			return err
+		}
+		_, err := f.WriteAt(encodeSegHeader(size), 0)
+		return err
+	})
+}
+
+// prepare makes segment n filled with zeros (so appends overwrite written
+// blocks), synced and renamed into place.
 func (j *journal) prepare(n uint64) preparedSeg {
+	return j.makeSegment(n, segmentSize, func(f *os.File) error {
+		zeros := make([]byte, 1<<20)
+		copy(zeros, encodeSegHeader(segmentSize))
+		for written := 0; written < segmentSize; written += len(zeros) {
+			if _, err := f.Write(zeros); err != nil {
+				return err
+			}
+			if written == 0 {
+				zeros = make([]byte, len(zeros))
+			}
+		}
+		return nil
+	})
+}
+
+// makeSegment builds segment n under a temporary name (so a half-made file
+// is never replayed) with fill, syncs it and renames it into place.
+func (j *journal) makeSegment(n uint64, size int64, fill func(*os.File) error) preparedSeg {
 	final := filepath.Join(j.dir, segmentName(j.base, n))
 	tmp := final + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -304,13 +636,10 @@ func (j *journal) prepare(n uint64) preparedSeg {
 	fail := func(err error) preparedSeg {
 		_ = f.Close()
 		_ = os.Remove(tmp)
-		return preparedSeg{err: fmt.Errorf("journal: prepare %s: %w", final, err)}
+		return preparedSeg{err: fmt.Errorf("journal: create %s: %w", final, err)}
 	}
-	zeros := make([]byte, 1<<20)
-	for written := 0; written < segmentSize; written += len(zeros) {
-		if _, err := f.Write(zeros); err != nil {
-			return fail(err)
-		}
+	if err := fill(f); err != nil {
+		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
 		return fail(err)
@@ -319,70 +648,100 @@ func (j *journal) prepare(n uint64) preparedSeg {
 		return fail(err)
 	}
 	if err := syncDir(j.dir); err != nil {
-		return fail(err)
+		_ = f.Close()
+		_ = os.Remove(final)
+		return preparedSeg{err: err}
 	}
-	return preparedSeg{f: f, n: n}
+	return preparedSeg{f: f, path: final, size: size}
 }
 
 func (j *journal) prepareAsync() {
-	n := j.nextN
-	j.nextN++
+	n := j.curN + 1
 	j.preparing = true
 	go func() { j.ready <- j.prepare(n) }()
 }
 
-func (j *journal) use(p preparedSeg) {
-	j.cur, j.curN, j.off, j.size = p.f, p.n, 0, segmentSize
-	j.segs = append(j.segs, p.n)
+// nextLocked returns segment curN+1 of at least size bytes: the spare, the
+// prepared one (waiting for it if needed), or a new one. A segment too
+// small for a large frame is replaced by one of the frame's size, under the
+// same number: numbers follow the order of use.
+func (j *journal) nextLocked(size int64) (preparedSeg, error) {
+	drop := func(p preparedSeg) {
+		if p.f != nil {
+			_ = p.f.Close()
+			_ = os.Remove(p.path)
+		}
+	}
+	if p := j.spare; p != nil {
+		j.spare = nil
+		if p.size >= size {
+			return *p, nil
+		}
+		drop(*p)
+	}
+	if j.preparing {
+		p := <-j.ready
+		j.preparing = false
+		if p.err == nil && p.size >= size {
+			return p, nil
+		}
+		drop(p)
+	}
+	p := j.create(j.curN+1, size)
+	return p, p.err
 }
 
-// rotateLocked moves to the prepared segment (waiting for it if needed),
-// or, for a frame larger than a segment, to a segment of its own size.
+// rotateLocked moves to segment curN+1, for a frame of need bytes: it
+// makes sure that segment exists, then ends the current one with an end
+// frame naming it (synced), so that a replay knows the next segment must
+// be there.
 func (j *journal) rotateLocked(need int64) error {
-	if need > segmentSize {
-		n := j.nextN
-		j.nextN++
-		name := filepath.Join(j.dir, segmentName(j.base, n))
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return fmt.Errorf("journal: create %s: %w", name, err)
-		}
-		if err := syncDir(j.dir); err != nil {
-			_ = f.Close()
-			return err
-		}
-		if j.cur != nil {
-			_ = j.cur.Close()
-		}
-		j.cur, j.curN, j.off, j.size = f, n, 0, need+frameHeaderBytes // +zeros: a terminator
-		j.segs = append(j.segs, n)
-		return nil
+	size := int64(segmentSize)
+	if need+segHeaderBytes+endFrameBytes > size {
+		size = need + segHeaderBytes + endFrameBytes
 	}
-	var p preparedSeg
-	if j.preparing {
-		p = <-j.ready
-		j.preparing = false
-		if p.err != nil {
-			p = j.plain() // could not fill one: append to a plain one
-		}
-	} else {
-		p = j.plain()
+	p, err := j.nextLocked(size)
+	if err != nil {
+		return err
 	}
-	if p.err != nil {
-		return p.err
+	end := endFrame(j.seq+1, j.curN+1)
+	if _, err := j.cur.WriteAt(end, j.off); err != nil {
+		j.undoLocked(len(end))
+		j.spare = &p
+		return fmt.Errorf("journal: end %s: %w", j.curPath, err)
 	}
-	if j.cur != nil {
-		_ = j.cur.Close()
+	if err := fdatasync(j.cur); err != nil {
+		j.spare = &p
+		return &syncError{fmt.Errorf("journal: sync %s: %w", j.curPath, err)}
 	}
-	j.use(p)
+	j.seq++
+	_ = j.cur.Close()
+	j.cur, j.curPath, j.curN, j.off, j.size = p.f, p.path, j.curN+1, segHeaderBytes, p.size
+	j.segs = append(j.segs, j.curN)
 	return nil
 }
 
-// append writes one frame durably. hooks run the fault injector's steps.
+// undoLocked zeros what a failed write of n bytes at off may have left, so
+// that the next frame, written there, is not followed by leftovers. If
+// that fails too, appends stop (broken): the segment's tail is unknown.
+func (j *journal) undoLocked(n int) {
+	if _, err := j.cur.WriteAt(make([]byte, n), j.off); err != nil {
+		j.broken = fmt.Errorf("journal: %s: a failed write could not be undone: %w", j.curPath, err)
+	}
+}
+
+// append writes one frame durably and returns its seq. hooks run the
+// fault injector's steps.
 func (j *journal) append(frame []byte, beforeWrite func() error, afterSync func() error) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.cur == nil || j.off+int64(len(frame)) > j.size {
+	if j.broken != nil {
+		return j.broken
+	}
+	if j.closed {
+		return errors.New("journal: closed")
+	}
+	if j.off+int64(len(frame))+endFrameBytes > j.size {
 		if err := j.rotateLocked(int64(len(frame))); err != nil {
 			return err
 		}
@@ -390,23 +749,19 @@ func (j *journal) append(frame []byte, beforeWrite func() error, afterSync func(
 	if err := beforeWrite(); err != nil {
 		return err
 	}
+	setSeq(frame, j.seq+1)
 	if _, err := j.cur.WriteAt(frame, j.off); err != nil {
-		// Part of the frame may be in the file (a full disk stops a write
-		// midway). Cut it off, so the next frame is not followed by its
-		// leftovers; if that fails too, the next append starts a new
-		// segment and a replay refuses this one (ErrCorrupt), loudly.
-		name := j.cur.Name()
-		if terr := j.cur.Truncate(j.off); terr != nil {
-			_ = j.cur.Close()
-			j.cur = nil
-		}
-		return fmt.Errorf("journal: write %s: %w", name, err)
+		// Part of the frame may be in the file (writes into allocated
+		// space rarely fail, but can on some file systems).
+		j.undoLocked(len(frame))
+		return fmt.Errorf("journal: write %s: %w", j.curPath, err)
 	}
 	if err := fdatasync(j.cur); err != nil {
-		return &syncError{fmt.Errorf("journal: sync %s: %w", j.cur.Name(), err)}
+		return &syncError{fmt.Errorf("journal: sync %s: %w", j.curPath, err)}
 	}
+	j.seq++
 	j.off += int64(len(frame))
-	if !j.preparing && j.off > j.size/4 {
+	if !j.preparing && j.spare == nil && j.off > j.size/4 {
 		j.prepareAsync()
 	}
 	return afterSync()
@@ -418,61 +773,56 @@ type syncError struct{ err error }
 func (e *syncError) Error() string { return e.err.Error() }
 func (e *syncError) Unwrap() error { return e.err }
 
-// seal ends the current segment (so that everything written so far lies in
-// sealed segments) and returns the segments a checkpoint of everything so
-// far covers.
-func (j *journal) seal() ([]uint64, error) {
+// position returns the current segment and the seq of the last frame
+// written: a checkpoint that folds everything written so far records them.
+// Callers hold the store's applyMu, so no append runs meanwhile.
+func (j *journal) position() (uint64, uint64) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	covered := slices.Clone(j.segs)
-	if j.cur == nil {
-		return covered, nil
-	}
-	if j.off == 0 {
-		// Nothing in the current segment: it stays current, uncovered.
-		covered = covered[:len(covered)-1]
-		return covered, nil
-	}
-	if err := j.rotateLocked(0); err != nil {
-		return nil, err
-	}
-	return covered, nil
+	return j.curN, j.seq
 }
 
-// drop deletes checkpointed segments.
-func (j *journal) drop(segs []uint64) error {
+// drop deletes the segments numbered below m, which a checkpoint folded.
+func (j *journal) drop(m uint64) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	for _, n := range segs {
+	removed := false
+	for _, n := range j.segs {
+		if n >= m {
+			continue
+		}
 		if err := os.Remove(filepath.Join(j.dir, segmentName(j.base, n))); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("journal: remove checkpointed segment: %w", err)
 		}
-		j.segs = slices.DeleteFunc(j.segs, func(x uint64) bool { return x == n })
+		removed = true
+	}
+	j.segs = slices.DeleteFunc(j.segs, func(x uint64) bool { return x < m })
+	if !removed {
+		return nil
 	}
 	return syncDir(j.dir)
 }
 
-// close closes the current segment and deletes the prepared one.
+// close closes the journal's files, leaving them on disk: the store
+// removes them once it has recorded that they are folded.
 func (j *journal) close() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.closing {
+	if j.closed {
 		return
 	}
-	j.closing = true
+	j.closed = true
 	if j.cur != nil {
 		_ = j.cur.Close()
-		if j.off == 0 { // nothing in it (typically after the final checkpoint)
-			_ = os.Remove(j.cur.Name())
-			j.segs = slices.DeleteFunc(j.segs, func(x uint64) bool { return x == j.curN })
-		}
 	}
 	if j.preparing {
 		if p := <-j.ready; p.f != nil {
 			_ = p.f.Close()
-			_ = os.Remove(p.f.Name())
 		}
 		j.preparing = false
+	}
+	if j.spare != nil && j.spare.f != nil {
+		_ = j.spare.f.Close()
 	}
 }
 

@@ -75,9 +75,10 @@ func TestJournalReplayAfterCrash(t *testing.T) {
 	s2 := openJ(t, dir)
 	defer s2.Close()
 	require.Equal(t, want, ids(t, s2))
-	segs, err = listSegments(dir, DefaultFile)
+	after, err := listSegments(dir, DefaultFile)
 	require.NoError(t, err)
-	require.Empty(t, segs, "replayed into the file and removed")
+	require.Len(t, after, 1, "replayed into the file and removed; the new journal's segment is there")
+	require.Greater(t, after[0], segs[len(segs)-1], "the new journal goes on after every replayed segment")
 }
 
 func TestJournalTornTailIgnored(t *testing.T) {
@@ -87,15 +88,12 @@ func TestJournalTornTailIgnored(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: rec(fmt.Sprintf("a%d", i), uint64(i+1), messages.State_STATE_QUEUED)}}))
 	}
-	seg := s.j.cur.Name()
+	seg, end, seq := s.j.curPath, s.j.off, s.j.seq
 	crash(t, s)
-	// A write torn by the crash: half a frame at the end.
+	// A write torn by the crash: half a frame at the end of the data.
 	frame := encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("torn", 99, messages.State_STATE_QUEUED)), pid: "torn", seq: 99}})
-	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
-	require.NoError(t, err)
-	_, err = f.Write(frame[:len(frame)/2])
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	setSeq(frame, seq+1)
+	writeAt(t, seg, end, frame[:len(frame)/2])
 
 	s2 := openJ(t, dir)
 	defer s2.Close()
@@ -111,11 +109,11 @@ func TestJournalDamageRefused(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: rec(fmt.Sprintf("a%d", i), uint64(i+1), messages.State_STATE_QUEUED)}}))
 	}
-	seg := s.j.cur.Name()
+	seg := s.j.curPath
 	crash(t, s)
 	b, err := os.ReadFile(seg)
 	require.NoError(t, err)
-	b[frameHeaderBytes+3] ^= 0xff // inside the first frame, two valid ones follow
+	b[segHeaderBytes+frameHeaderBytes+3] ^= 0xff // inside the first frame, two valid ones follow
 	require.NoError(t, os.WriteFile(seg, b, 0o600))
 	_, err = Open(Config{Dir: dir})
 	require.ErrorIs(t, err, ErrCorrupt)
@@ -126,13 +124,31 @@ func TestJournalDamageRefused(t *testing.T) {
 // abandons it as a crash would; it returns the segment's path.
 func journalWith(t *testing.T, dir string, n int) string {
 	t.Helper()
+	seg, _ := journalEnd(t, dir, n)
+	return seg
+}
+
+// journalEnd is journalWith that also returns where the data ends.
+func journalEnd(t *testing.T, dir string, n int) (string, int64) {
+	t.Helper()
 	s := openJ(t, dir)
 	for i := 0; i < n; i++ {
 		require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: rec(fmt.Sprintf("a%d", i), uint64(i+1), messages.State_STATE_QUEUED)}}))
 	}
-	seg := s.j.cur.Name()
+	seg, end := s.j.curPath, s.j.off
 	crash(t, s)
-	return seg
+	return seg, end
+}
+
+// writeAt writes b into the file at path at offset off, as a write the
+// crash interrupted would have left it.
+func writeAt(t *testing.T, path string, off int64, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt(b, off)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
 }
 
 func damage(t *testing.T, path string, at int) {
@@ -152,12 +168,17 @@ func TestJournalDamagedHeaderRefused(t *testing.T) {
 		name string
 		at   int
 	}{
-		{"first frame's length, high byte", 0},
-		{"first frame's length, low byte", 3},
-		{"first frame's payload checksum", 5},
-		{"first frame's header checksum", 9},
-		{"middle frame's length", frame},
-		{"last frame's length (its payload follows it)", 4 * frame},
+		{"segment header's magic", 0},
+		{"segment header's size", 20},
+		{"segment header's checksum", 30},
+		{"first frame's length, high byte", segHeaderBytes},
+		{"first frame's length, low byte", segHeaderBytes + 3},
+		{"first frame's kind", segHeaderBytes + 4},
+		{"first frame's seq", segHeaderBytes + 15},
+		{"first frame's payload checksum", segHeaderBytes + 17},
+		{"first frame's header checksum", segHeaderBytes + 21},
+		{"middle frame's length", segHeaderBytes + frame},
+		{"last frame's length (its payload follows it)", segHeaderBytes + 4*frame},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -178,16 +199,16 @@ func TestJournalDamagedHeaderRefused(t *testing.T) {
 func TestJournalTornTailLogged(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	seg := journalWith(t, dir, 3)
-	b, err := os.ReadFile(seg)
-	require.NoError(t, err)
-	damage(t, seg, len(b)-1) // the last byte of the last frame's payload
+	seg, end := journalEnd(t, dir, 3)
+	damage(t, seg, int(end)-1) // the last byte of the last frame's payload
 	var logs strings.Builder
 	s, err := Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)
 	defer s.Close()
 	require.Len(t, ids(t, s), 2)
-	require.Contains(t, logs.String(), "dropped a frame torn by a crash")
+	require.Contains(t, logs.String(), "dropped the last frame of the journal, which is incomplete or damaged")
+	require.Contains(t, logs.String(), "the two cannot be told apart", "it is not claimed that the frame was never acknowledged")
+	require.NotContains(t, logs.String(), "never acknowledged")
 	require.Contains(t, logs.String(), seg)
 }
 
@@ -195,18 +216,34 @@ func TestJournalTornTailLogged(t *testing.T) {
 func TestJournalTornFrameBeforeDataRefused(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	seg := journalWith(t, dir, 3)
-	b, err := os.ReadFile(seg)
-	require.NoError(t, err)
-	damage(t, seg, len(b)-1)
+	seg, end := journalEnd(t, dir, 3)
+	damage(t, seg, int(end)-1)
 	// An acknowledged frame in the next segment.
-	next := filepath.Join(dir, segmentName(DefaultFile, 2))
+	segs, err := listSegments(dir, DefaultFile)
+	require.NoError(t, err)
+	next := filepath.Join(dir, segmentName(DefaultFile, segs[len(segs)-1]+1))
 	require.NotEqual(t, seg, next)
 	frame := encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("later", 9, messages.State_STATE_QUEUED)), pid: "later", seq: 9}})
-	require.NoError(t, os.WriteFile(next, frame, 0o600))
+	setSeq(frame, 4)
+	writeSegment(t, next, frame)
 	_, err = Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.Contains(t, err.Error(), next)
+}
+
+// writeSegment writes a segment file holding frames.
+func writeSegment(t *testing.T, path string, frames ...[]byte) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(path, segmentBytes(4096, frames...), 0o600))
+}
+
+// segmentBytes builds a segment of size bytes holding frames.
+func segmentBytes(size int, frames ...[]byte) []byte {
+	b := encodeSegHeader(int64(size))
+	for _, f := range frames {
+		b = append(b, f...)
+	}
+	return append(b, make([]byte, size-len(b))...)
 }
 
 // A torn header (a frame whose first bytes reached the disk) followed by
@@ -214,13 +251,10 @@ func TestJournalTornFrameBeforeDataRefused(t *testing.T) {
 func TestJournalTornHeaderIgnored(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	seg := journalWith(t, dir, 3)
+	seg, end := journalEnd(t, dir, 3)
 	frame := encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("torn", 99, messages.State_STATE_QUEUED)), pid: "torn", seq: 99}})
-	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
-	require.NoError(t, err)
-	_, err = f.Write(append(frame[:6:6], make([]byte, 4096)...)) // half a header, then zeros
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	setSeq(frame, 4)
+	writeAt(t, seg, end, frame[:6]) // half a header; zeros follow in the segment
 	s := openJ(t, dir)
 	defer s.Close()
 	require.Len(t, ids(t, s), 3)
