@@ -3,7 +3,6 @@ package browser
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -216,20 +215,12 @@ func TestCancelClosesTheTabAtOnce(t *testing.T) {
 
 func TestBrowserCrashRestartsAndRetriesOnce(t *testing.T) {
 	p := newPool(t, Config{})
-	s, n := hangingSite(t)
-	done := make(chan struct{})
-	var pg *Page
-	var rerr error
-	go func() {
-		defer close(done)
-		pg, rerr = p.Render(context.Background(), s.URL+"/p", []byte(hangingPage), "text/html", RenderOptions{Deadline: 3 * time.Second})
-	}()
-	require.Eventually(t, func() bool { return n.Load() >= 1 }, time.Minute, 10*time.Millisecond)
+	wait := renderWhileHanging(t, p)
 	p.mu.Lock()
 	g := p.gen
 	p.mu.Unlock()
 	require.NoError(t, syscall.Kill(-g.pid, syscall.SIGKILL), "kill the browser's whole process group")
-	<-done
+	pg, rerr := wait()
 	require.NoError(t, rerr)
 	assert.Equal(t, 2, pg.Attempts)
 	assert.Contains(t, pg.Text, "waiting")
@@ -241,40 +232,47 @@ func TestBrowserCrashRestartsAndRetriesOnce(t *testing.T) {
 	assert.NoDirExists(t, g.dir, "the dead browser's profile is removed")
 }
 
-// renderers counts the browser's renderer processes.
-func renderers(p *Pool) int {
-	n := 0
+// rendererPIDs lists the browser's renderer processes.
+func rendererPIDs(p *Pool) []int {
+	var pids []int
 	for _, pid := range p.Processes() {
 		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		if strings.Contains(string(cmdline), "--type=renderer") {
-			n++
+			pids = append(pids, pid)
 		}
 	}
-	return n
+	return pids
+}
+
+func renderers(p *Pool) int { return len(rendererPIDs(p)) }
+
+// renderWhileHanging starts a render of a page that never settles (3 s
+// deadline) and returns once its page has made its hanging request; wait
+// returns the render's result.
+func renderWhileHanging(t *testing.T, p *Pool) (wait func() (*Page, error)) {
+	s, n := hangingSite(t)
+	done := make(chan struct{})
+	var pg *Page
+	var err error
+	go func() {
+		defer close(done)
+		pg, err = p.Render(context.Background(), s.URL+"/p", []byte(hangingPage), "text/html", RenderOptions{Deadline: 3 * time.Second})
+	}()
+	require.Eventually(t, func() bool { return n.Load() >= 1 }, time.Minute, 10*time.Millisecond)
+	return func() (*Page, error) { <-done; return pg, err }
 }
 
 func TestRendererCrashRetriesInANewTab(t *testing.T) {
 	p := newPool(t, Config{})
-	s, n := hangingSite(t)
-	done := make(chan struct{})
-	var pg *Page
-	var rerr error
-	go func() {
-		defer close(done)
-		pg, rerr = p.Render(context.Background(), s.URL+"/p", []byte(hangingPage), "text/html", RenderOptions{Deadline: 3 * time.Second})
-	}()
-	require.Eventually(t, func() bool { return n.Load() >= 1 }, time.Minute, 10*time.Millisecond)
+	wait := renderWhileHanging(t, p)
 	killed := 0
-	for _, pid := range p.Processes() {
-		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if strings.Contains(string(cmdline), "--type=renderer") {
-			if syscall.Kill(pid, syscall.SIGKILL) == nil {
-				killed++
-			}
+	for _, pid := range rendererPIDs(p) {
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed++
 		}
 	}
 	require.Positive(t, killed)
-	<-done
+	pg, rerr := wait()
 	require.NoError(t, rerr)
 	assert.Equal(t, 2, pg.Attempts)
 	assert.Equal(t, 0, p.Stats().Restarts, "the browser itself survived")
@@ -295,5 +293,3 @@ func TestBrowserThatCannotStartReportsItsOwnMessage(t *testing.T) {
 	ents, _ := os.ReadDir(p.cfg.TempDir)
 	assert.Empty(t, ents)
 }
-
-var _ = errors.Is

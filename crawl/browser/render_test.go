@@ -2,7 +2,6 @@ package browser
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -224,5 +223,3 @@ func TestMissingBrowserIsAClearError(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoBrowser)
 	assert.Contains(t, err.Error(), "chromium-headless-shell")
 }
-
-var _ = errors.Is

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -21,28 +19,7 @@ const (
 )
 
 func updateResults(path, block string) error {
-	old, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	text := string(old)
-	if text == "" {
-		text = "# Benchmark results\n"
-	}
-	gen := beginMark + "\n" + block + endMark + "\n"
-	if i := strings.Index(text, beginMark); i >= 0 {
-		j := strings.Index(text[i:], endMark)
-		if j < 0 {
-			return fmt.Errorf("%s: %q without %q after it", path, beginMark, endMark)
-		}
-		text = text[:i] + gen + strings.TrimPrefix(text[i+j+len(endMark):], "\n")
-	} else if h := strings.Index(text, "\n"+head+"\n"); h >= 0 {
-		at := h + 1 + len(head) + 1
-		text = text[:at] + "\n" + gen + "\n" + strings.TrimLeft(text[at:], "\n")
-	} else {
-		text = strings.TrimRight(text, "\n") + "\n\n" + head + "\n\n" + gen
-	}
-	return os.WriteFile(path, []byte(text), 0o644)
+	return result.Section{Begin: beginMark, End: endMark, Head: head}.Update(path, block)
 }
 
 type format func(float64) string
@@ -56,15 +33,7 @@ func perPage(v float64) string {
 	return fmt.Sprintf("%.2f", v)
 }
 
-func spread(st result.Stat, f format) string {
-	if st.N <= 1 {
-		return f(st.Median) + " (1 run)"
-	}
-	if f(st.Min) == f(st.Max) {
-		return fmt.Sprintf("%s (all %d runs)", f(st.Median), st.N)
-	}
-	return fmt.Sprintf("%s (%s–%s)", f(st.Median), f(st.Min), f(st.Max))
-}
+func spread(st result.Stat, f format) string { return result.Spread(st, f) }
 
 func (b *bench) cell(k string, f format) string {
 	st, ok := b.stat(k)

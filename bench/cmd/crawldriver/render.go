@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -24,30 +22,7 @@ const (
 // path, or inserts it right under the section's heading (adding the
 // section at the end when there is none).
 func updateResults(path, block string) error {
-	old, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	text := string(old)
-	if text == "" {
-		text = "# Benchmark results\n"
-	}
-	gen := beginMark + "\n" + block + endMark + "\n"
-	if i := strings.Index(text, beginMark); i >= 0 {
-		j := strings.Index(text[i:], endMark)
-		if j < 0 {
-			return fmt.Errorf("%s: %q without %q after it", path, beginMark, endMark)
-		}
-		text = text[:i] + gen + strings.TrimPrefix(text[i+j+len(endMark):], "\n")
-	} else if h := strings.Index(text, "\n"+crawlHead+"\n"); h >= 0 {
-		at := h + 1 + len(crawlHead) + 1
-		rest := strings.TrimLeft(text[at:], "\n")
-		rest = strings.Replace(rest, placeholder, "", 1)
-		text = text[:at] + "\n" + gen + "\n" + strings.TrimLeft(rest, "\n")
-	} else {
-		text = strings.TrimRight(text, "\n") + "\n\n" + crawlHead + "\n\n" + gen
-	}
-	return os.WriteFile(path, []byte(text), 0o644)
+	return result.Section{Begin: beginMark, End: endMark, Head: crawlHead, Placeholder: placeholder}.Update(path, block)
 }
 
 type format func(float64) string
@@ -60,15 +35,7 @@ func bytesF(v float64) string { return fmt.Sprintf("%.0f B", v) }
 func count(v float64) string  { return fmt.Sprintf("%.0f", v) }
 func ratioF(v float64) string { return fmt.Sprintf("%.2f", v) }
 
-func spread(st result.Stat, f format) string {
-	if st.N <= 1 {
-		return f(st.Median) + " (1 run)"
-	}
-	if f(st.Min) == f(st.Max) {
-		return fmt.Sprintf("%s (all %d runs)", f(st.Median), st.N)
-	}
-	return fmt.Sprintf("%s (%s–%s)", f(st.Median), f(st.Min), f(st.Max))
-}
+func spread(st result.Stat, f format) string { return result.Spread(st, f) }
 
 type report struct {
 	d *driver
