@@ -22,19 +22,38 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(runKillHelper())
 	}
+	var mu sync.Mutex
+	var groups []int
+	startHook = func(pgid int) {
+		mu.Lock()
+		groups = append(groups, pgid)
+		mu.Unlock()
+	}
 	code := m.Run()
-	// No browser process of this test binary may survive its tests.
-	self, err := identity(os.Getpid())
-	if err == nil {
-		deadline := time.Now().Add(10 * time.Second)
-		left := processesOf(self+"/", true)
-		for len(left) > 0 && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-			left = processesOf(self+"/", true)
+	// No browser process of this test binary may survive its tests: not
+	// a browser (it carries this process's marker), not a helper (it is in
+	// the process group of a browser started here).
+	if self, err := identity(os.Getpid()); err == nil {
+		left := func() []int {
+			pids := processesOf(self+"/", true)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, g := range groups {
+				pids = append(pids, groupMembers(g, "")...)
+			}
+			return pids
 		}
-		if len(left) > 0 {
-			fmt.Fprintf(os.Stderr, "FAIL: browser processes left behind by the tests: %v\n", left)
+		deadline := time.Now().Add(30 * time.Second)
+		pids := left()
+		for len(pids) > 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+			pids = left()
+		}
+		if len(pids) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: browser processes left behind by the tests: %v\n", pids)
 			code = 1
+		} else {
+			fmt.Fprintf(os.Stderr, "browser: %d browsers started by the tests, no process left\n", len(groups))
 		}
 	}
 	if code == 0 {

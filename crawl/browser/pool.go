@@ -232,6 +232,10 @@ func (g *generation) dead() bool {
 
 var genSeq atomic.Int64
 
+// startHook, when set (by the tests), is called with the pid (= process
+// group id) of every browser started.
+var startHook func(pgid int)
+
 // flags returns the browser's command line flags (without user-data-dir,
 // which chromedp receives through UserDataDir).
 func (p *Pool) flags() []chromedp.ExecAllocatorOption {
@@ -394,6 +398,9 @@ func (p *Pool) start() (*generation, error) {
 		return nil, &StartError{Exec: p.exec, Err: err, Stderr: g.stderr.String()}
 	}
 	context.AfterFunc(ctx, g.closeDone)
+	if startHook != nil {
+		startHook(g.pid)
+	}
 	return g, nil
 }
 
