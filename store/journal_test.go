@@ -20,11 +20,15 @@ func rec(id string, seq uint64, state messages.State) *messages.StoredAction {
 		Status: &messages.ActionStatus{Seq: seq, State: state}}
 }
 
+// openJ opens a durable store without its background checkpointer: the
+// tests checkpoint when they mean to, and read the journal's state.
 func openJ(t *testing.T, dir string) *boltStore {
 	t.Helper()
 	s, err := Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
-	return s.(*boltStore)
+	b := s.(*boltStore)
+	b.stopCheckpointer()
+	return b
 }
 
 // crash abandons the store as a kill -9 would: no final checkpoint; the
