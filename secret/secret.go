@@ -283,7 +283,8 @@ func RedactURLs(s string) string {
 	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
 		return s
 	}
-	var b strings.Builder
+	var b strings.Builder // written only once a password is found
+	copied := 0           // bytes of s already in b
 	rest := s
 	for {
 		i := strings.Index(rest, "://")
@@ -301,16 +302,23 @@ func RedactURLs(s string) string {
 		at := strings.LastIndexByte(auth, '@')
 		colon := strings.IndexByte(auth, ':')
 		if at < 0 || colon < 0 || colon > at {
-			b.WriteString(rest[:end])
 			rest = rest[end:]
 			continue
 		}
-		b.WriteString(rest[:start+colon+1])
+		// s[copied:pos] is what precedes this URL's password.
+		pos := len(s) - len(rest) + start + colon + 1
+		if b.Len() == 0 {
+			b.Grow(len(s))
+		}
+		b.WriteString(s[copied:pos])
 		b.WriteString(Redacted)
-		b.WriteString(rest[start+at : end])
+		copied = len(s) - len(rest) + start + at
 		rest = rest[end:]
 	}
-	b.WriteString(rest)
+	if copied == 0 {
+		return s // no password: no copy
+	}
+	b.WriteString(s[copied:])
 	return b.String()
 }
 
