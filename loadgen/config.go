@@ -179,6 +179,14 @@ type Config struct {
 	// Plan, when not nil, receives the plan of the run (see Describe)
 	// after the loopback guard and before anything is sent to the target.
 	Plan io.Writer
+	// Workers, when set, are the addresses (host:port) of load generators
+	// (`connector bench worker`) that send the load instead of this
+	// process, each its share; this process runs the setup and the
+	// cleanup, and merges what they measured (see ServeWorker).
+	Workers []string
+	// WorkerSecret is sent to the workers as a bearer token.
+	WorkerSecret string
+
 	// Progress, when not nil, receives a progress line once a second.
 	Progress io.Writer
 	// Logger receives setup and cleanup events; nil discards them.
@@ -205,6 +213,9 @@ type settings struct {
 	maxErrors float64  // effective error-rate limit
 	pg        *program // the workload, compiled
 	vars      map[string]string
+	// A generator of a distributed run takes the schedule's slots
+	// slotOffset, slotOffset+slotStride, ...
+	slotStride, slotOffset int64
 }
 
 // WorkloadScenario is the Scenario a report names for a run of a

@@ -2,10 +2,10 @@ package loadgen
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +33,7 @@ type program struct {
 	reqRows []string // request rows, in first-appearance order
 	meas    []string // measured rows (mark/measure)
 	polls   bool     // some step polls: operations report a final status
+	files   map[string][]byte // the data files read, by the name written
 }
 
 type cop struct {
@@ -541,10 +542,18 @@ func (pg *program) compileValue(cs *cstep, st *Step, v string, saved map[string]
 			if len(f) != 2 {
 				return pg.fail(st, "request: {{line FILE}} names one file")
 			}
-			lines, err := readLines(pg.w.dataFile(f[1]))
+			raw, err := pg.w.readData(f[1])
 			if err != nil {
 				return pg.fail(st, "request: {{line %s}}: %v", f[1], err)
 			}
+			lines, err := splitLines(raw)
+			if err != nil {
+				return pg.fail(st, "request: {{line %s}}: %v", f[1], err)
+			}
+			if pg.files == nil {
+				pg.files = map[string][]byte{}
+			}
+			pg.files[f[1]] = raw
 			cs.parts = append(cs.parts, part{kind: partLine, lines: lines})
 		default:
 			if len(f) != 1 {
@@ -606,15 +615,10 @@ func (pg *program) filledBySetup(name string, st *Step) bool {
 	return true // cleanup steps run after the load: any pool may be filled
 }
 
-// readLines reads the non-empty lines of a data file.
-func readLines(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
+// splitLines returns the non-empty lines of a data file.
+func splitLines(raw []byte) ([]string, error) {
 	var out []string
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(raw))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		if l := strings.TrimRight(sc.Text(), "\r"); l != "" {

@@ -49,9 +49,22 @@ func Describe(ctx context.Context, cfg Config) (*Plan, error) {
 
 // plan describes the run of s against t.
 func (s *settings) plan(t *target) *Plan {
+	var p *Plan
 	if s.Workload != nil {
-		return s.workloadPlan(t)
+		p = s.workloadPlan(t)
+	} else {
+		p = s.scenarioPlan(t)
 	}
+	if n := len(s.Workers); n > 0 {
+		line := fmt.Sprintf("generators %d load generators send it, each its share (%s); this process runs the setup and the cleanup",
+			n, strings.Join(s.Workers, ", "))
+		p.Lines = append(p.Lines[:1], append([]string{line}, p.Lines[1:]...)...)
+	}
+	return p
+}
+
+// scenarioPlan describes a built-in scenario's run.
+func (s *settings) scenarioPlan(t *target) *Plan {
 	p := &Plan{Target: t.url, Address: t.addr, Submits: s.Scenario.Submits() || s.Prepare > 0}
 	q := buildQueries(s)
 	line := func(format string, args ...any) { p.Lines = append(p.Lines, fmt.Sprintf(format, args...)) }

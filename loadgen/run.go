@@ -80,19 +80,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			return nil, fmt.Errorf("loadgen: write plan: %w", err)
 		}
 	}
-	log := s.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	log = log.With("component", "loadgen")
-	cl := newClient(s, t)
-	defer cl.hc.CloseIdleConnections()
-	r := &runner{s: s, cl: cl, q: buildQueries(s), pg: s.pg, eng: &engine{pg: s.pg}, log: log, keepIntervals: s.HDRLog != nil}
-	var opNames []string
-	for _, op := range s.pg.ops {
-		opNames = append(opNames, op.name)
-	}
-	r.st = newStats(s.pg.reqRows, s.pg.meas, opNames, s.Rate > 0)
+	r := newRunner(s, t)
+	defer r.cl.hc.CloseIdleConnections()
+	log := r.log
 
 	rep = &Report{Schema: SchemaVersion, Config: s.report(t), Warnings: []string{}, Environment: environment()}
 	rep.Target = r.version(ctx, t)
@@ -120,7 +110,14 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		}
 		return nil, err
 	}
-	m := r.load(ctx)
+	var m *measurements
+	if len(s.Workers) > 0 {
+		if m, rep.Generators, err = r.distribute(ctx, t); err != nil {
+			return nil, err
+		}
+	} else {
+		m = r.load(ctx)
+	}
 	rep.Environment.LoadAverageEnd = loadAverage()
 	m.report(s, rep)
 	if s.HDRLog != nil {
@@ -129,6 +126,23 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		}
 	}
 	return rep, nil
+}
+
+// newRunner makes the runner of s against t: its client, engine and
+// statistics.
+func newRunner(s *settings, t *target) *runner {
+	log := s.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	log = log.With("component", "loadgen")
+	r := &runner{s: s, cl: newClient(s, t), q: buildQueries(s), pg: s.pg, eng: &engine{pg: s.pg}, log: log, keepIntervals: s.HDRLog != nil}
+	var opNames []string
+	for _, op := range s.pg.ops {
+		opNames = append(opNames, op.name)
+	}
+	r.st = newStats(s.pg.reqRows, s.pg.meas, opNames, s.Rate > 0)
+	return r
 }
 
 // version asks the target's GetVersion, once, outside the measurements.
@@ -281,7 +295,10 @@ func (r *runner) openLoop(ctx context.Context, w *worker) {
 		if r.s.Requests > 0 && i > r.s.Requests {
 			return
 		}
-		intended := start.Add(time.Duration(float64(i-1) * float64(time.Second) / r.s.Rate))
+		// This generator's i-th slot is the run's slot (i-1)*stride+offset:
+		// several generators share one schedule, interleaved.
+		slot := (i-1)*max(r.s.slotStride, 1) + r.s.slotOffset
+		intended := start.Add(time.Duration(float64(slot) * float64(time.Second) / r.s.Rate))
 		if intended.Sub(start) >= r.s.Duration {
 			r.schedOut.Store(true)
 			return // the schedule ends with the window

@@ -35,6 +35,21 @@ type Workload struct {
 	Cleanup    []Step
 	// Source is the file's text.
 	Source []byte
+	// files, when set, hold the data files instead of the file system
+	// (a workload sent to a load generator).
+	files map[string][]byte
+}
+
+// readData reads a data file named in a template: from the files a
+// coordinator sent, else beside the workload file.
+func (w *Workload) readData(name string) ([]byte, error) {
+	if w.files != nil {
+		if b, ok := w.files[name]; ok {
+			return b, nil
+		}
+		return nil, fmt.Errorf("not sent with the workload")
+	}
+	return os.ReadFile(w.dataFile(name))
 }
 
 // Var is a variable with its default value.
@@ -138,6 +153,12 @@ func workloadError(file string, line int, format string, args ...any) error {
 // ParseWorkload parses and checks the workload file text data; file
 // names it in errors, which give the line and what is expected.
 func ParseWorkload(file string, data []byte) (*Workload, error) {
+	return parseWorkloadInto(&Workload{}, file, data)
+}
+
+// parseWorkloadInto parses into w (whose files, when set, hold the data
+// files).
+func parseWorkloadInto(w *Workload, file string, data []byte) (*Workload, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%w: workload %s: %v", ErrInvalidConfig, file, err)
@@ -146,7 +167,7 @@ func ParseWorkload(file string, data []byte) (*Workload, error) {
 		return nil, workloadError(file, 1, "must be a mapping with schema, name, operations, ...")
 	}
 	p := &wparser{file: file}
-	w := &Workload{File: file, Source: data}
+	w.File, w.Source = file, data
 	root := doc.Content[0]
 	var schema string
 	err := p.mapping(root, map[string]func(*yaml.Node) error{

@@ -34,6 +34,8 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 			return benchCompareMain(args[1:], stdout, stderr)
 		case "workload":
 			return benchWorkloadMain(args[1:], stdout, stderr)
+		case "worker":
+			return benchWorkerMain(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("connector bench", flag.ContinueOnError)
@@ -65,6 +67,8 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	workloadPath := fs.String("workload", "", "run this workload file instead of a scenario (docs/bench-harness.md, \"Workload files\"); 'connector bench workload NAME' prints a scenario's as an example")
 	var sets setFlag
 	fs.Var(&sets, "set", "set a variable of the workload file: -set name=value (repeatable)")
+	workers := fs.String("workers", "", "send the load from these load generators (host:port,...; each runs 'connector bench worker') instead of this process")
+	secretFile := fs.String("secret-file", "", "file holding the secret the load generators expect (default: $CONNECTOR_BENCH_SECRET)")
 	dryRun := fs.Bool("dry-run", false, "print what the run would send, and where, and exit without sending anything")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: connector bench [flags] [URL]\n"+
@@ -136,6 +140,19 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		cfg.Progress = stderr
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if *workers != "" {
+		for a := range strings.SplitSeq(*workers, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				cfg.Workers = append(cfg.Workers, a)
+			}
+		}
+		secret, err := readSecret(*secretFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "connector bench: %v\n", err)
+			return 2
+		}
+		cfg.WorkerSecret = secret
+	}
 	if *dryRun {
 		plan, err := loadgen.Describe(context.Background(), cfg)
 		if err != nil {

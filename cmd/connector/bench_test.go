@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -190,4 +193,50 @@ operations:
 	require.Equal(t, 0, benchMain([]string{"workload", "mixed"}, &stdout, &stderr))
 	require.Contains(t, stdout.String(), "schema: connector-workload/1")
 	require.Equal(t, 2, benchMain([]string{"workload", "nope"}, &stdout, &stderr))
+}
+
+// Two `connector bench worker` processes on loopback send one run's load:
+// the coordinator (this process) plans, they load, it merges and reports
+// both; a worker stops on SIGTERM.
+func TestBenchWorkersEndToEnd(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	stub, base := startStub(t)
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("correct horse\n"), 0o600))
+	var addrs []string
+	for range 2 {
+		cmd := exec.Command(bin, "bench", "worker", "-listen", "127.0.0.1:0", "-secret-file", secret)
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+		})
+		line, err := bufio.NewReader(out).ReadString('\n')
+		require.NoError(t, err)
+		addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
+		require.True(t, ok, line)
+		addrs = append(addrs, addr)
+	}
+	var stdout, stderr bytes.Buffer
+	jsonPath := filepath.Join(dir, "run.json")
+	code := benchMain([]string{"-workers", strings.Join(addrs, ","), "-secret-file", secret, "-requests", "40",
+		"-concurrency", "4", "-json", jsonPath, base}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	require.Contains(t, stderr.String(), "generators 2 load generators send it")
+	require.Equal(t, 41, stub.counts()["GETVERSION"], "40 operations from the generators and the coordinator's GetVersion")
+	rep, err := readReport(jsonPath)
+	require.NoError(t, err)
+	require.Equal(t, int64(40), rep.Operations.OK)
+	require.Len(t, rep.Generators, 2)
+	require.Equal(t, int64(20), rep.Generators[0].Operations.OK)
+	require.NotContains(t, stderr.String()+stdout.String(), "correct horse", "the secret is never printed")
+
+	stderr.Reset()
+	code = benchMain([]string{"-workers", addrs[0], "-requests", "4", base}, &stdout, &stderr)
+	require.Equal(t, 1, code, "no secret: refused")
+	require.Contains(t, stderr.String(), "HTTP 401")
 }
