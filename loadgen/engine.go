@@ -28,11 +28,11 @@ type program struct {
 	turn    atomic.Uint64
 	seq     atomic.Uint64
 	pools   map[string]*pool
-	slots   []string // operation variables (saved from replies)
-	clocks  []string // mark names
-	reqRows []string // request rows, in first-appearance order
-	meas    []string // measured rows (mark/measure)
-	polls   bool     // some step polls: operations report a final status
+	slots   []string          // operation variables (saved from replies)
+	clocks  []string          // mark names
+	reqRows []string          // request rows, in first-appearance order
+	meas    []string          // measured rows (mark/measure)
+	polls   bool              // some step polls: operations report a final status
 	files   map[string][]byte // the data files read, by the name written
 }
 

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,14 +107,15 @@ func TestHTMLReportRendersInChromium(t *testing.T) {
 	t.Parallel()
 	f := newFake()
 	f.queuedFor, f.processFor = time.Millisecond, 2*time.Millisecond
-	f.fail = func(n int, key string) (int, string) {
-		if key == "FETCH" && n%9 == 0 {
+	var fetches atomic.Int64
+	f.fail = func(_ int, key string) (int, string) {
+		if key == "FETCH" && fetches.Add(1)%7 == 0 {
 			return 503, "busy"
 		}
 		return 0, ""
 	}
 	base := f.start(t)
-	rep, err := Run(context.Background(), Config{Target: base, Scenario: ScenarioMixed, Rate: 150, Duration: 1200 * time.Millisecond,
+	rep, err := Run(context.Background(), Config{Target: base, Scenario: ScenarioMixed, Rate: 150, Requests: 120, Duration: time.Minute,
 		Poll: time.Millisecond, Interval: 200 * time.Millisecond, MaxErrorRate: 0.5})
 	require.NoError(t, err)
 	require.Positive(t, rep.Errors.Total)
