@@ -54,6 +54,7 @@ type Job struct {
 	counts   []*Counts
 	progress atomic.Pointer[messages.Progress]
 	gate     gate
+	failures failures
 }
 
 // NewJob returns a Job reporting counts for the given task sections.

@@ -514,7 +514,7 @@ func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, ta
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := r.apply(ctx, ds, cnt, batch, r.log); err != nil {
+		if err := r.apply(ctx, ds, cnt, batch, r.log, func(u, reason string) { job.Fail(task, u, reason) }); err != nil {
 			return err
 		}
 		for i, c := range batch {

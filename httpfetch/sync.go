@@ -232,6 +232,7 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 	}
 	if err != nil {
 		sr.counts.Errors.Add(1)
+		sr.fail(key, "the datastore could not be read: "+err.Error())
 		sr.log.Error("datastore read failed; page skipped", "url", key, "error", err)
 		return
 	}
@@ -240,6 +241,7 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 	if p.NotModified {
 		if rec == nil { // Prior had it a moment ago; only a concurrent PurgeDatastore gets here
 			sr.counts.Errors.Add(1)
+			sr.fail(key, "HTTP 304 for a page the datastore no longer has; it is fetched again next run")
 			sr.log.Warn("304 for a URL without a record; page skipped", "url", key)
 			return
 		}
@@ -328,12 +330,14 @@ func (sr *syncRun) removeExcluded(c *change, rec *record) {
 }
 
 // onError handles a failed URL: a 404 or 410 of a known page deletes it; a
-// transient failure protects what the page led to from deletion.
+// transient failure protects what the page led to from deletion. Every
+// failure counted in errors is also listed with its reason (fetch.Job.Fail).
 func (sr *syncRun) onError(u string, _ int, err error) {
 	defer sr.progressed()
 	var fe *crawl.FetchError
 	if !errors.As(err, &fe) {
 		sr.counts.Errors.Add(1)
+		sr.fail(u, err.Error())
 		return
 	}
 	switch {
@@ -344,8 +348,10 @@ func (sr *syncRun) onError(u string, _ int, err error) {
 			return
 		}
 		sr.counts.Errors.Add(1) // a broken link
+		sr.fail(u, fetchReason(u, fe))
 	case transient(fe):
 		sr.counts.Errors.Add(1)
+		sr.fail(u, fetchReason(u, fe))
 		sr.mu.Lock()
 		sr.failed[u], sr.failed[fe.URL] = true, true
 		sr.mu.Unlock()
@@ -354,8 +360,22 @@ func (sr *syncRun) onError(u string, _ int, err error) {
 		// it was known (see doc.go).
 	default:
 		sr.counts.Errors.Add(1)
+		sr.fail(u, fetchReason(u, fe))
 	}
 	sr.log.Debug("fetch failed", "url", u, "error", err)
+}
+
+// fail lists a failure of u in the action's failures.
+func (sr *syncRun) fail(u, reason string) { sr.job.Fail(sr.s.Task, u, reason) }
+
+// fetchReason is why the fetch of u failed, without the URL the error
+// message starts with; where a redirect led elsewhere, the failing hop.
+func fetchReason(u string, fe *crawl.FetchError) string {
+	reason := strings.TrimPrefix(strings.TrimPrefix(fe.Error(), "crawl: "), fe.URL+": ")
+	if fe.URL != u {
+		reason += " (at " + fe.URL + ", where it redirected)"
+	}
+	return reason
 }
 
 // transient reports failures that say nothing about the page's existence:
@@ -416,7 +436,7 @@ func (sr *syncRun) flusher() {
 			batch = batch[:0]
 			return true
 		}
-		err := sr.r.apply(sr.ctx, sr.ds, sr.counts, batch, sr.log)
+		err := sr.r.apply(sr.ctx, sr.ds, sr.counts, batch, sr.log, sr.fail)
 		batch = batch[:0]
 		if err != nil {
 			sr.flushErr = err
@@ -456,7 +476,10 @@ func (sr *syncRun) flusher() {
 // the datastore always says what the target holds. A failed delivery is
 // counted as ingestfailed and leaves record.Delivered as it was, so the
 // next run delivers again. It returns only datastore errors.
-func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.Counts, batch []*change, log *slog.Logger) error {
+//
+// fail, when not nil, lists each document of a failed delivery or removal
+// in the action's failures.
+func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.Counts, batch []*change, log *slog.Logger, fail func(url, reason string)) error {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
 	defer cancel()
 	var docs []*ingest.Document
@@ -487,6 +510,13 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 		}
 		if err != nil {
 			cnt.IngestFailed.Add(uint64(len(docs)))
+			if fail != nil {
+				for _, c := range batch {
+					if c.doc != nil {
+						fail(c.key, "delivery to the ingestion target failed (it is sent again next run): "+err.Error())
+					}
+				}
+			}
 			log.Error("delivery failed; the documents will be sent again by the next run", "documents", len(docs), "error", err)
 		} else {
 			cnt.IngestAdded.Add(added)
@@ -511,6 +541,13 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 		}
 		if err != nil {
 			cnt.IngestFailed.Add(uint64(len(refs)))
+			if fail != nil {
+				for _, c := range batch {
+					if c.removeRef != "" {
+						fail(c.removeRef, "removal from the ingestion target failed (it is removed again next run): "+err.Error())
+					}
+				}
+			}
 			log.Error("removal failed; the next run removes them again", "references", len(refs), "error", err)
 		} else {
 			cnt.IngestDeleted.Add(uint64(len(refs)))
@@ -641,7 +678,7 @@ func (sr *syncRun) applyDeletions(batch []*change) error {
 	if err := sr.job.Checkpoint(sr.ctx); err != nil {
 		return err
 	}
-	return sr.r.apply(sr.ctx, sr.ds, sr.counts, batch, sr.log)
+	return sr.r.apply(sr.ctx, sr.ds, sr.counts, batch, sr.log, sr.fail)
 }
 
 // discover adds the links the crawl will follow from p to the set of

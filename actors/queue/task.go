@@ -81,6 +81,7 @@ type task struct {
 	queuePaused bool
 	run         *run
 	counts      []*messages.DocumentCount // counts once the worker is gone
+	failures    *fetch.FailureList        // failures once the worker is gone
 	results     []*messages.Element
 	progress    *messages.Progress
 	stopWait    []*actor.PID // Stop requests answered when the worker exits
@@ -181,6 +182,9 @@ func (t *task) init(m *taskInit) {
 	t.selfPaused = s.State == messages.State_STATE_PAUSED // restored paused: resumed by a Resume
 	t.errMsg = s.Error
 	t.counts = s.Counts
+	if len(s.Failures) > 0 || s.FailuresTotal > 0 {
+		t.failures = &fetch.FailureList{Items: s.Failures, Total: s.FailuresTotal}
+	}
 	t.results = s.Results
 	t.started = false // no worker exists yet in this process
 }
@@ -203,6 +207,9 @@ func (t *task) start(ctx actor.Context) {
 		if jc := job.Counts(c.Task); jc != nil {
 			jc.Restore(c)
 		}
+	}
+	if t.failures != nil { // and its failures
+		job.RestoreFailures(t.failures.Items, t.failures.Total)
 	}
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	t.run = &run{job: job, cancel: cancel}
@@ -236,6 +243,8 @@ func (t *task) done(ctx actor.Context, d *workDone) {
 	}
 	t.counts = t.run.job.Snapshot()
 	t.progress = t.run.job.Progress()
+	t.failures = t.run.job.Failures()
+	t.logFailures()
 	t.results = d.results
 	t.run = nil
 	if t.stopTimer != nil {
@@ -459,6 +468,13 @@ func (t *task) status() *messages.ActionStatus {
 		Seq:           t.seq,
 		Running:       t.run != nil,
 	}
+	fl := t.failures
+	if t.run != nil {
+		fl = t.run.job.Failures()
+	}
+	if fl != nil {
+		s.Failures, s.FailuresTotal = fl.Items, fl.Total
+	}
 	switch {
 	case t.run != nil:
 		s.Counts = t.run.job.Snapshot()
@@ -531,4 +547,23 @@ func recoverMiddleware(next actor.ReceiverFunc) actor.ReceiverFunc {
 		}()
 		next(c, env)
 	}
+}
+
+// logFailures says, once per action (when its worker has ended), which
+// items failed and why: the listed failures, and how many there were in
+// all. Each failure was logged at debug level as it happened.
+func (t *task) logFailures() {
+	fl := t.failures
+	if fl == nil || fl.Total == 0 {
+		return
+	}
+	list := make([]string, len(fl.Items))
+	for i, f := range fl.Items {
+		list[i] = fmt.Sprintf("[%s] %s: %s", f.Task, f.Url, f.Reason)
+		if f.Count > 1 {
+			list[i] += fmt.Sprintf(" (%d times)", f.Count)
+		}
+	}
+	t.sh.log.Info("action had failures", "token", t.token, "fetch_action", t.spec.FetchAction,
+		"failures_total", fl.Total, "failures_listed", len(fl.Items), "failures", list)
 }

@@ -149,6 +149,10 @@ func appendActionXML(dst []byte, s *messages.ActionStatus, now time.Time) []byte
 		}
 	}
 	dst = appendTextElem(dst, "token", s.GetToken())
+	if s.GetFailuresTotal() > 0 { // rare: the tree path is fast enough
+		n := FailuresNode(s.GetFailures(), s.GetFailuresTotal())
+		dst = appendXMLNode(dst, &n)
+	}
 	return append(dst, "</action>"...)
 }
 

@@ -45,6 +45,12 @@ func randomStatus(r *rand.Rand) *messages.ActionStatus {
 		s.Results = []*messages.Element{{Name: "tasks", Children: []*messages.Element{{Name: "success", Text: pick(), List: true},
 			{Name: "failed", Attrs: []*messages.Param{{Name: "message", Value: pick()}}, Text: pick(), List: true}}}, nil}
 	}
+	if r.IntN(3) == 0 {
+		for i := r.IntN(3); i > 0; i-- {
+			s.Failures = append(s.Failures, &messages.Failure{Task: pick(), Url: pick(), Reason: pick(), Count: uint64(r.IntN(3))})
+		}
+		s.FailuresTotal = uint64(len(s.Failures) + r.IntN(2))
+	}
 	return s
 }
 

@@ -37,7 +37,8 @@ func TokenNode(token string) Node {
 // time_in_queue, process_start_time, time_processing, process_end_time
 // (always: NoTime and 0 for what has not happened yet), error (Error
 // state), documentcounts (when there are counts), fetchaction (when set),
-// priority, restarts (when not 0), the result elements, and token last.
+// priority, restarts (when not 0), the result elements, token, and the
+// failures (when there were any), the one element of ours.
 func ActionNode(s *messages.ActionStatus, now time.Time) Node {
 	if s == nil {
 		return Node{Name: "action", List: true, Children: []Node{}}
@@ -100,7 +101,28 @@ func ActionNode(s *messages.ActionStatus, now time.Time) Node {
 		}
 	}
 	ch = append(ch, TokenNode(s.GetToken()))
+	if s.GetFailuresTotal() > 0 {
+		// After token: asynchronousTypes.xsd allows extra elements there only.
+		ch = append(ch, FailuresNode(s.GetFailures(), s.GetFailuresTotal()))
+	}
 	return Node{Name: "action", List: true, Children: ch}
+}
+
+// FailuresNode returns an action's <failures total="N">: one
+// <failure task="T" count="C"><url>…</url><reason>…</reason></failure> per
+// listed failure, in the order they first happened. total counts every
+// failure, listed or not (the list is bounded: fetch.MaxFailures).
+func FailuresNode(list []*messages.Failure, total uint64) Node {
+	ch := make([]Node, 0, len(list))
+	for _, f := range list {
+		if f == nil {
+			continue
+		}
+		ch = append(ch, Node{Name: "failure", List: true,
+			Attrs:    []Attr{{Name: "count", Value: strconv.FormatUint(f.GetCount(), 10)}, {Name: "task", Value: f.GetTask()}},
+			Children: []Node{TextNode("url", f.GetUrl()), TextNode("reason", f.GetReason())}})
+	}
+	return Node{Name: "failures", Attrs: []Attr{{Name: "total", Value: strconv.FormatUint(total, 10)}}, Children: ch}
 }
 
 func floorSec(ms int64) int64 {

@@ -308,3 +308,29 @@ func TestTokenNode(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, Node{Name: "token", Text: "abc="}, TokenNode("abc="))
 }
+
+// An action's failures come after its token (asynchronousTypes.xsd allows
+// other elements there only), with the total; none, no element.
+func TestActionNodeFailures(t *testing.T) {
+	t.Parallel()
+	s := &messages.ActionStatus{Token: "t", State: messages.State_STATE_FINISHED, FetchAction: "SYNCHRONIZE",
+		Counts:        []*messages.DocumentCount{{Task: "MYTASK", Errors: 5}},
+		Failures:      []*messages.Failure{{Task: "MYTASK", Url: "http://x/a?b=1&c=<2>", Reason: "unexpected HTTP status: HTTP 404", Count: 2}, nil, {Task: "MYTASK", Url: "http://x/b", Reason: "request timed out", Count: 1}},
+		FailuresTotal: 5,
+	}
+	n := ActionNode(s, time.Now())
+	names := childNames(n)
+	require.Equal(t, []string{"token", "failures"}, names[len(names)-2:])
+	out, _ := Encode(nil, FormatXML, &Reply{Action: "QUEUEINFO", Data: []Node{Container("actions", n)}})
+	require.Contains(t, string(out), `<token>t</token><failures total="5">`+
+		`<failure count="2" task="MYTASK"><url>http://x/a?b=1&amp;c=&lt;2&gt;</url><reason>unexpected HTTP status: HTTP 404</reason></failure>`+
+		`<failure count="1" task="MYTASK"><url>http://x/b</url><reason>request timed out</reason></failure>`+
+		`</failures></action>`)
+	js, _ := Encode(nil, FormatSimpleJSON, &Reply{Action: "QUEUEINFO", Data: []Node{Container("actions", n)}})
+	require.Contains(t, string(js), `"failures":{"@total":"5","failure":[{"@count":"2","@task":"MYTASK","url":"http://x/a?b=1&c=<2>","reason":"unexpected HTTP status: HTTP 404"}`)
+
+	s.Failures, s.FailuresTotal = nil, 0
+	require.NotContains(t, childNames(ActionNode(s, time.Now())), "failures")
+	s.FailuresTotal = 3 // counted, none listed (a restored record, say)
+	require.Equal(t, Node{Name: "failures", Attrs: []Attr{{"total", "3"}}, Children: []Node{}}, child(t, ActionNode(s, time.Now()), "failures"))
+}

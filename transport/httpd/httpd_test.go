@@ -39,8 +39,9 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp/stackless.funcWorker"))
 }
 
-// testRepo is a test double for fetch.Repository: SYNCHRONIZE blocks until
-// stopped or released, COLLECT finishes at once, BOOM panics.
+// testRepo is a test double for fetch.Repository: SYNCHRONIZE counts five
+// pages seen and one failure, then blocks until stopped or released;
+// COLLECT finishes at once, BOOM panics.
 type testRepo struct {
 	mu      sync.Mutex
 	release map[string]chan struct{}
@@ -85,6 +86,8 @@ func (r *testRepo) Run(ctx context.Context, job *fetch.Job) ([]*messages.Element
 			{Name: "success", Text: "id1", List: true}, {Name: "success", Text: "id2", List: true}}}}, nil
 	}
 	c.Seen.Add(5)
+	c.Errors.Add(1)
+	job.Fail("MYTASK", "http://127.0.0.1:8000/gone.html", "unexpected HTTP status: HTTP 404")
 	job.SetProgress(&messages.Progress{Percent: 50, Stage: "crawl"})
 	select {
 	case <-ctx.Done():

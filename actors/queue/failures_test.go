@@ -1,0 +1,147 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/testwait"
+	"github.com/connectorhq/connector/messages"
+)
+
+// failRepo is testRepo whose "failures" mode records two failures (one of
+// them twice) and then blocks until released.
+type failRepo struct{ *testRepo }
+
+func (f failRepo) Run(ctx context.Context, job *fetch.Job) ([]*messages.Element, error) {
+	if job.Params.Value("Mode") != "failures" {
+		return f.testRepo.Run(ctx, job)
+	}
+	job.Fail("MYTASK", "http://x/gone", "unexpected HTTP status: HTTP 404")
+	job.Fail("MYTASK", "http://x/slow", "request timed out")
+	job.Fail("MYTASK", "http://x/slow", "request timed out")
+	return f.block(ctx, job, nil)
+}
+
+// waitFailures polls until the action has counted n failures.
+func (b *bundle) waitFailures(t *testing.T, tok string, n uint64) *messages.ActionStatus {
+	t.Helper()
+	var st *messages.ActionStatus
+	testwait.For(t, 10*time.Second, func() bool {
+		var err error
+		st, err = b.q.Status(tok)
+		require.NoError(t, err)
+		return st.FailuresTotal >= n
+	}, "%d failures", n)
+	return st
+}
+
+func withFailRepo(c *Config) { c.Repository = failRepo{c.Repository.(*testRepo)} }
+
+// syncBuffer is a log destination safe for the queue's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var wantFailures = []*messages.Failure{
+	{Task: "MYTASK", Url: "http://x/gone", Reason: "unexpected HTTP status: HTTP 404", Count: 1},
+	{Task: "MYTASK", Url: "http://x/slow", Reason: "request timed out", Count: 2},
+}
+
+// GetStatus carries an action's failures while it runs and once it has
+// ended, and the log says them once, at info level, when its work ends.
+func TestFailuresInStatusAndLog(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	b := setup(t, func(c *Config) {
+		withFailRepo(c)
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	tok := b.submit(t, "failures", 0)
+	st := b.waitFailures(t, tok, 3)
+	require.Equal(t, messages.State_STATE_PROCESSING, st.State)
+	require.Equal(t, wantFailures, st.Failures, "live while it runs")
+	require.NotContains(t, logs.String(), "action had failures", "said once, when the work ends")
+
+	b.repo.release(tok)
+	st = b.waitState(t, tok, messages.State_STATE_FINISHED)
+	require.Equal(t, wantFailures, st.Failures)
+	require.EqualValues(t, 3, st.FailuresTotal)
+	list, err := b.q.List(nil)
+	require.NoError(t, err)
+	require.Equal(t, wantFailures, list[0].Failures)
+
+	log := logs.String()
+	require.Equal(t, 1, strings.Count(log, "action had failures"), log)
+	require.Contains(t, log, "failures_total=3 failures_listed=2")
+	require.Contains(t, log, `[MYTASK] http://x/slow: request timed out (2 times)`)
+	require.Contains(t, log, "token="+tok)
+
+	// An action without failures says nothing of them.
+	clean := b.submit(t, "instant", 0)
+	st = b.waitState(t, clean, messages.State_STATE_FINISHED)
+	require.Empty(t, st.Failures)
+	require.Zero(t, st.FailuresTotal)
+	require.Equal(t, 1, strings.Count(logs.String(), "action had failures"))
+}
+
+// The failures are on disk with the action: an ended action keeps them
+// across a restart, and one re-run after a crash continues them.
+func TestFailuresSurviveRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	d := openDurable(t, dir, nil, withFailRepo)
+	b := d.bundle()
+	ended := b.submit(t, "failures", 0)
+	b.waitState(t, ended, messages.State_STATE_PROCESSING)
+	d.repo.release(ended)
+	b.waitState(t, ended, messages.State_STATE_FINISHED)
+	d.waitDurable(t, ended, func(s *messages.ActionStatus) bool { return s.FailuresTotal == 3 })
+	interrupted := b.submit(t, "failures", 0)
+	b.waitFailures(t, interrupted, 3)
+	// A status with its failures reaches the disk when it is written next
+	// (a Pause, here), as the counts do.
+	_, err := b.q.Ask(interrupted, &messages.PauseAction{})
+	require.NoError(t, err)
+	d.waitDurable(t, interrupted, func(s *messages.ActionStatus) bool { return s.FailuresTotal == 3 })
+	_, err = b.q.Ask(interrupted, &messages.ResumeAction{})
+	require.NoError(t, err)
+	d.crash(t)
+
+	d2 := openDurable(t, dir, nil, withFailRepo)
+	defer d2.shutdown(t)
+	b2 := d2.bundle()
+	st, err := b2.q.Status(ended)
+	require.NoError(t, err)
+	require.Equal(t, wantFailures, st.Failures)
+	require.EqualValues(t, 3, st.FailuresTotal)
+
+	st = b2.waitFailures(t, interrupted, 6)
+	require.Equal(t, messages.State_STATE_PROCESSING, st.State)
+	require.EqualValues(t, 1, st.Restarts)
+	require.EqualValues(t, 6, st.FailuresTotal, "the re-run continues the count")
+	require.Equal(t, []*messages.Failure{
+		{Task: "MYTASK", Url: "http://x/gone", Reason: "unexpected HTTP status: HTTP 404", Count: 2},
+		{Task: "MYTASK", Url: "http://x/slow", Reason: "request timed out", Count: 4},
+	}, st.Failures)
+}
