@@ -77,6 +77,9 @@ type Server struct {
 	IdleTimeout          time.Duration // default 120s
 	RequestLogSize       int           // entries kept for GetRequestLog; default 1000
 	ShutdownTimeout      time.Duration // how long running actions get to stop; default 10s
+	// MaxConnections bounds the ACI port's open connections; 0 (the
+	// default) sets it from the file descriptor limit (server package).
+	MaxConnections int
 }
 
 // Actions is [Actions]: the asynchronous action queue.

@@ -106,7 +106,7 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 		sentinel     error
 	}{
 		{"unknown key", "[Server]\nPotr=1\n", 2, "Server", "Potr",
-			"config c.cfg:2: [Server] Potr: unknown key (did you mean Port?); [Server] takes Host, Port, DataDirectory, MaxRequestBytes, MaxRequestParameters, ReadTimeout, WriteTimeout, IdleTimeout, RequestLogSize, ShutdownTimeout", ErrUnknownKey},
+			"config c.cfg:2: [Server] Potr: unknown key (did you mean Port?); [Server] takes Host, Port, DataDirectory, MaxRequestBytes, MaxRequestParameters, ReadTimeout, WriteTimeout, IdleTimeout, RequestLogSize, ShutdownTimeout, MaxConnections", ErrUnknownKey},
 		{"bad port", "[Server]\nPort=http\n", 2, "Server", "Port",
 			`config c.cfg:2: [Server] Port: "http" is not a whole number (expected 0 to 65535)`, nil},
 		{"port out of range", "\n[Server]\n\nPort=70000\n", 4, "Server", "Port",

@@ -74,6 +74,7 @@ var systemDefs = []*sectionDef{
 		{"IdleTimeout", func(c *Config, v string) (err error) { c.Server.IdleTimeout, err = Duration(v); return }},
 		{"RequestLogSize", func(c *Config, v string) (err error) { c.Server.RequestLogSize, err = intIn(v, 0, 1<<20); return }},
 		{"ShutdownTimeout", func(c *Config, v string) (err error) { c.Server.ShutdownTimeout, err = Duration(v); return }},
+		{"MaxConnections", func(c *Config, v string) (err error) { c.Server.MaxConnections, err = intIn(v, 0, 1<<24); return }},
 	}},
 	{name: "Actions", keys: []keyDef{
 		{"MaximumThreads", func(c *Config, v string) (err error) { c.Actions.MaximumThreads, err = intIn(v, 1, 4096); return }},

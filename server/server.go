@@ -92,10 +92,16 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 		port = opts.Port
 	}
 	addr := net.JoinHostPort(cfg.Server.Host, strconv.Itoa(port))
+	fds, ferr := raiseFDLimit()
+	if ferr != nil {
+		s.log.Warn("could not raise the open file limit to its hard limit", "limit", fds, "err", ferr)
+	}
+	maxConns := connectionLimit(cfg, fds, s.log)
 	if s.ln, err = net.Listen("tcp", addr); err != nil {
 		return nil, fmt.Errorf("server: listen on %s ([Server] Host and Port): %w", addr, err)
 	}
 	actualPort := s.ln.Addr().(*net.TCPAddr).Port
+	s.ln = newConnLimiter(s.ln, maxConns, s.log.With("component", "httpd"))
 
 	// store, ingest and the repository tag their own log records (component=...)
 	if s.st, err = store.Open(store.Config{Dir: cfg.Server.DataDirectory, InMemory: cfg.Actions.UseInMemoryDatastore, Logger: s.log}); err != nil {
@@ -156,8 +162,43 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	}
 	go func() { s.served <- s.web.Serve(s.ln) }()
 	s.log.Info("connector started", "address", s.ln.Addr().String(), "config", cfg.Path, "version", version,
-		"store", s.st.Info().Path, "in_memory", s.st.Info().InMemory, "maximum_threads", cfg.Actions.MaximumThreads)
+		"store", s.st.Info().Path, "in_memory", s.st.Info().InMemory, "maximum_threads", cfg.Actions.MaximumThreads,
+		"max_connections", maxConns, "open_file_limit", fds)
 	return s, nil
+}
+
+// File descriptors kept for everything but the ACI port's connections:
+// the store and its journal, the log, the ingestion target and the
+// listener (the base), and each running action's crawl connections and
+// files (per thread).
+const (
+	fdReserveBase      = 128
+	fdReservePerThread = 64
+)
+
+// connectionLimit returns [Server] MaxConnections or, when it is 0, the
+// open file limit less the reserve (at least a quarter of the limit), so
+// that connections alone never exhaust the descriptors the rest of the
+// server needs. A configured limit above that is kept, with a warning:
+// the server then survives running out of descriptors (see connLimiter),
+// but the store or a crawl may meet the shortage first.
+func connectionLimit(cfg *config.Config, fds uint64, log *slog.Logger) int {
+	reserve := uint64(fdReserveBase + fdReservePerThread*cfg.Actions.MaximumThreads)
+	avail := uint64(1 << 24)
+	if fds > 0 {
+		avail = max(fds/4, 1)
+		if fds > reserve {
+			avail = max(avail, fds-reserve)
+		}
+	}
+	if n := cfg.Server.MaxConnections; n > 0 {
+		if fds > 0 && uint64(n) > avail {
+			log.Warn("[Server] MaxConnections is more than the open file limit leaves for connections",
+				"max_connections", n, "open_file_limit", fds, "kept_for_the_rest", reserve, "suggested", avail)
+		}
+		return n
+	}
+	return int(min(avail, 1<<24))
 }
 
 // requestLogSize maps [Server] RequestLogSize (0: keep none) to httpd's

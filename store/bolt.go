@@ -995,9 +995,12 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 		})
 	if err != nil {
 		var se *syncError
+		var nw *notWritten
 		switch {
 		case errors.Is(err, ErrFailed) || errors.Is(err, ErrNoSpace) || errors.Is(err, ErrReadOnly) || strings.HasPrefix(err.Error(), "store: "):
 			return err // already classified by commitErr
+		case errors.As(err, &nw):
+			return s.commitErr(what, err, false)
 		case errors.As(err, &se):
 			return s.commitErr(what, err, true)
 		case spaceError(err) || permissionError(err):

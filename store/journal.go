@@ -743,7 +743,11 @@ func (j *journal) append(frame []byte, beforeWrite func() error, afterSync func(
 	}
 	if j.off+int64(len(frame))+endFrameBytes > j.size {
 		if err := j.rotateLocked(int64(len(frame))); err != nil {
-			return err
+			var se *syncError
+			if j.broken != nil || errors.As(err, &se) {
+				return err
+			}
+			return &notWritten{err} // the frame was not written, and the journal is whole
 		}
 	}
 	if err := beforeWrite(); err != nil {
@@ -766,6 +770,14 @@ func (j *journal) append(frame []byte, beforeWrite func() error, afterSync func(
 	}
 	return afterSync()
 }
+
+// notWritten marks an append that failed before writing its frame (the
+// next segment could not be made: no room, no file descriptor): nothing
+// of it is on disk, and later appends may succeed.
+type notWritten struct{ err error }
+
+func (e *notWritten) Error() string { return e.err.Error() }
+func (e *notWritten) Unwrap() error { return e.err }
 
 // syncError marks a failed fdatasync: the frame's fate is unknown.
 type syncError struct{ err error }

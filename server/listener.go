@@ -1,0 +1,123 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// connLimiter wraps the ACI port's listener so that running out of file
+// descriptors never stops the server:
+//
+//   - at most max connections are open at once: when they are, Accept
+//     waits for one to close, and new clients wait in the kernel's listen
+//     queue (their connect succeeds; their request is read once a
+//     connection closes);
+//   - when accepting fails for want of resources (EMFILE, ENFILE: no file
+//     descriptor; ENOBUFS, ENOMEM: no kernel memory), the connections
+//     already open go on being served while Accept backs off (5 ms,
+//     doubling to 1 s) and tries again, until descriptors free up. It
+//     never returns those errors: fasthttp would take them for a broken
+//     listener and stop serving.
+//
+// Each episode is logged once when it starts and once when it ends.
+type connLimiter struct {
+	net.Listener
+	log    *slog.Logger
+	slots  chan struct{} // one per open connection
+	closed chan struct{}
+	once   sync.Once
+
+	// Owned by the goroutine calling Accept (fasthttp has one).
+	full      time.Time // when the limit was reached, zero if it is not
+	exhausted time.Time // when accepting began to fail, zero if it does not
+	failures  int
+}
+
+func newConnLimiter(ln net.Listener, max int, log *slog.Logger) *connLimiter {
+	return &connLimiter{Listener: ln, log: log, slots: make(chan struct{}, max), closed: make(chan struct{})}
+}
+
+// Accept waits for a free slot, then accepts a connection, retrying while
+// resources are exhausted.
+func (l *connLimiter) Accept() (net.Conn, error) {
+	select {
+	case l.slots <- struct{}{}:
+	default:
+		if l.full.IsZero() {
+			l.full = time.Now()
+			l.log.Warn("connection limit reached: new connections wait until one closes",
+				"max_connections", cap(l.slots))
+		}
+		select {
+		case l.slots <- struct{}{}:
+		case <-l.closed:
+			return nil, net.ErrClosed
+		}
+	}
+	if !l.full.IsZero() {
+		l.log.Info("accepting connections again", "max_connections", cap(l.slots), "waited", time.Since(l.full).Round(time.Millisecond))
+		l.full = time.Time{}
+	}
+	delay := 5 * time.Millisecond
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil {
+			if !l.exhausted.IsZero() {
+				l.log.Info("file descriptors available again: accepting connections",
+					"after", time.Since(l.exhausted).Round(time.Millisecond), "failed_accepts", l.failures)
+				l.exhausted, l.failures = time.Time{}, 0
+			}
+			return &limitedConn{Conn: c, slots: l.slots}, nil
+		}
+		if !resourceExhausted(err) {
+			<-l.slots
+			return nil, err
+		}
+		if l.exhausted.IsZero() {
+			l.exhausted = time.Now()
+			l.log.Warn("out of file descriptors: new connections wait, the open ones are served; "+
+				"raise the descriptor limit or lower [Server] MaxConnections",
+				"err", err, "max_connections", cap(l.slots), "open_connections", len(l.slots)-1)
+		}
+		l.failures++
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-l.closed:
+			t.Stop()
+			<-l.slots
+			return nil, net.ErrClosed
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// Close closes the listener and ends a waiting Accept.
+func (l *connLimiter) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+// resourceExhausted reports whether an Accept failed for want of file
+// descriptors or kernel memory, which frees up as connections close.
+func resourceExhausted(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
+}
+
+// limitedConn gives its slot back when closed.
+type limitedConn struct {
+	net.Conn
+	slots chan struct{}
+	once  sync.Once
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { <-c.slots })
+	return err
+}
