@@ -183,3 +183,40 @@ func indexOf(list []string, s string) int {
 	}
 	return -1
 }
+
+// CancelQueued selects what a Cancel can end: actions that have not
+// started, paused before starting included, running ones (even paused)
+// never; the statuses it returns are bounded.
+func TestCancelQueuedSelectsWhatHasNotStarted(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
+	run := b.submit(t, "block", 0)
+	b.waitState(t, run, messages.State_STATE_PROCESSING)
+	_, err := b.q.Ask(run, &messages.PauseAction{}) // paused while running
+	require.NoError(t, err)
+	var queued []string
+	for range 3 {
+		queued = append(queued, b.submit(t, "instant", 0))
+	}
+	_, err = b.q.Ask(queued[0], &messages.PauseAction{}) // paused before starting
+	require.NoError(t, err)
+
+	r, err := b.q.CancelQueued(&messages.ListActions{}, true, 10)
+	require.NoError(t, err)
+	require.Equal(t, 3, r.Matched)
+	require.Zero(t, r.Cancelled)
+	require.Len(t, r.Actions, 3)
+
+	_, err = b.q.CancelQueued(&messages.ListActions{States: []messages.State{messages.State_STATE_FINISHED}}, true, 10)
+	require.ErrorIs(t, err, messages.ErrInvalidParam)
+
+	r, err = b.q.CancelQueued(&messages.ListActions{}, false, 1)
+	require.NoError(t, err)
+	require.Equal(t, []int{3, 3, 0}, []int{r.Matched, r.Cancelled, r.Skipped})
+	require.Len(t, r.Actions, 1, "the statuses returned are bounded")
+	require.Equal(t, messages.State_STATE_CANCELLED, r.Actions[0].State)
+	for _, tok := range queued {
+		require.Equal(t, messages.State_STATE_CANCELLED, b.state(t, tok))
+	}
+	require.Equal(t, messages.State_STATE_PAUSED, b.state(t, run))
+}

@@ -681,6 +681,9 @@ func (m *manager) list(f *messages.ListActions) *messages.ListActionsReply {
 		if len(f.States) > 0 && !want[e.state] {
 			continue
 		}
+		if f.NotStarted && (messages.Terminal(e.state) || e.live) {
+			continue
+		}
 		if f.QueuedAfterUnixMs != 0 && e.queuedMs <= f.QueuedAfterUnixMs ||
 			f.QueuedBeforeUnixMs != 0 && e.queuedMs >= f.QueuedBeforeUnixMs {
 			continue

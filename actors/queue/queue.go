@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
@@ -287,8 +288,25 @@ func (q *Queue) ListParams(skip, maxResults uint32) ([]*messages.ActionReply, er
 }
 
 // gather asks the QueueManager which actions match, then asks each action's
-// actor, with many requests in flight at once.
+// actor, with many requests in flight at once. Actions that answer with an
+// error (or are gone) are left out.
 func (q *Queue) gather(f *messages.ListActions, msg any) ([]*messages.ActionReply, error) {
+	ids, err := q.match(f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*messages.ActionReply, 0, len(ids))
+	err = q.askEach(ids, msg, func(ar *messages.ActionReply) {
+		if ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
+			out = append(out, ar)
+		}
+	})
+	return out, err
+}
+
+// match asks the QueueManager for the ids of the actions f selects, in
+// f's order.
+func (q *Queue) match(f *messages.ListActions) ([]string, error) {
 	res, err := q.ask(q.pid, f)
 	if err != nil {
 		return nil, err
@@ -297,8 +315,13 @@ func (q *Queue) gather(f *messages.ListActions, msg any) ([]*messages.ActionRepl
 	if !ok {
 		return nil, fmt.Errorf("queue: list: unexpected reply %T: %w", res, messages.ErrInternal)
 	}
-	ids := lr.Ids
-	out := make([]*messages.ActionReply, 0, len(ids))
+	return lr.Ids, nil
+}
+
+// askEach sends msg to the actor of every id, a window of requests in
+// flight at once, and hands each reply to got in ids' order: nil for an
+// action that is gone (removed by retention meanwhile).
+func (q *Queue) askEach(ids []string, msg any, got func(*messages.ActionReply)) error {
 	const window = 512
 	futures := make([]*actor.Future, 0, window)
 	for start := 0; start < len(ids); start += window {
@@ -309,17 +332,80 @@ func (q *Queue) gather(f *messages.ListActions, msg any) ([]*messages.ActionRepl
 		for _, fu := range futures {
 			r, err := fu.Result()
 			if errors.Is(err, actor.ErrDeadLetter) {
+				got(nil)
 				continue
 			}
 			if err != nil {
-				return nil, mapAskErr(err)
+				return mapAskErr(err)
 			}
-			if ar, ok := r.(*messages.ActionReply); ok && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
-				out = append(out, ar)
-			}
+			ar, _ := r.(*messages.ActionReply)
+			got(ar)
 		}
 	}
-	return out, nil
+	return nil
+}
+
+// CancelResult is the outcome of CancelQueued.
+type CancelResult struct {
+	// Matched is the number of actions the filter selected that had not
+	// started (the ones a Cancel can end).
+	Matched int
+	// Cancelled is how many of them were cancelled (0 on a dry run).
+	Cancelled int
+	// Skipped is how many had started, ended or gone by the time their
+	// Cancel reached them, and were left as they were.
+	Skipped int
+	// Actions are the statuses of the first of them (at most the list
+	// bound given), in the filter's order: Cancelled, or as they are on
+	// a dry run.
+	Actions []*messages.ActionStatus
+}
+
+// CancelQueued cancels, in one request, every action f selects that has
+// not started (Queued, or Paused before it started; f.States may narrow
+// that to one of them): each is sent a Cancel, as QueueAction=Cancel would,
+// so each action's own actor decides, and an action that starts meanwhile
+// is skipped, never stopped. With dryRun nothing is cancelled: the result
+// says what would be. The statuses of at most list of them are returned.
+func (q *Queue) CancelQueued(f *messages.ListActions, dryRun bool, list int) (*CancelResult, error) {
+	sel := proto.Clone(f).(*messages.ListActions)
+	sel.NotStarted = true
+	if len(sel.States) == 0 {
+		sel.States = []messages.State{messages.State_STATE_QUEUED, messages.State_STATE_PAUSED}
+	}
+	for _, st := range sel.States {
+		if st != messages.State_STATE_QUEUED && st != messages.State_STATE_PAUSED {
+			return nil, fmt.Errorf("%w: only Queued and Paused actions that have not started can be cancelled, not %s",
+				messages.ErrInvalidParam, messages.StatusName(st))
+		}
+	}
+	ids, err := q.match(sel)
+	if err != nil {
+		return nil, err
+	}
+	res := &CancelResult{Matched: len(ids)}
+	keep := func(st *messages.ActionStatus) {
+		if len(res.Actions) < list {
+			res.Actions = append(res.Actions, st)
+		}
+	}
+	if dryRun {
+		err = q.askEach(ids[:min(list, len(ids))], getStatusMsg, func(ar *messages.ActionReply) {
+			if ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
+				keep(ar.Status)
+			}
+		})
+		return res, err
+	}
+	err = q.askEach(ids, &messages.CancelAction{}, func(ar *messages.ActionReply) {
+		if ar == nil || ar.Code != messages.ErrorCode_ERROR_CODE_NONE {
+			res.Skipped++
+			return
+		}
+		res.Cancelled++
+		keep(ar.Status)
+	})
+	return res, err
 }
 
 // QueueStatus returns the queue's counters.

@@ -142,6 +142,15 @@ func TestProtocolDocExamples(t *testing.T) {
 	ex("simplejson", "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&ResponseFormat=simplejson&Token="+esc(col3))
 	ex("unknown-token", "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+esc("bm90IGEgdG9rZW4="))
 
+	// CancelQueued, on actions queued while the queue is paused.
+	get("/action=QueueInfo&QueueName=fetch&QueueAction=Pause")
+	get("/action=Fetch&FetchAction=Collect&ConfigSection=MyTask&Identifiers=id4&Priority=1")
+	get("/action=Fetch&FetchAction=Collect&ConfigSection=MyTask&Identifiers=id5&Priority=2")
+	setClock("10:02:00")
+	ex("cancelqueued-dryrun", "/action=QueueInfo&QueueName=fetch&QueueAction=CancelQueued&Max-Priority=1")
+	ex("cancelqueued", "/action=QueueInfo&QueueName=fetch&QueueAction=CancelQueued&Max-Priority=1&Confirm=true")
+	get("/action=QueueInfo&QueueName=fetch&QueueAction=Resume")
+
 	out := replaceExamples(t, string(doc), examples)
 	if *update {
 		require.NoError(t, os.WriteFile(protocolDoc, []byte(out), 0o644))

@@ -55,7 +55,7 @@ func (s *Server) fetch(req *aci.Request) (*result, error) {
 	return &result{data: []aci.Node{aci.TokenNode(token)}}, nil
 }
 
-var queueActions = []string{"GetStatus", "Cancel", "Stop", "ChangePriority", "Pause", "Resume", "Progress", "QueueStatus", "GetActionParameters", "Duplicate"}
+var queueActions = []string{"GetStatus", "Cancel", "Stop", "ChangePriority", "Pause", "Resume", "Progress", "QueueStatus", "GetActionParameters", "Duplicate", "CancelQueued"}
 
 // tokenActions are the QueueActions (lower case) that take a Token.
 var tokenActions = []string{"getstatus", "cancel", "stop", "changepriority", "pause", "resume", "progress", "getactionparameters", "duplicate"}
@@ -206,6 +206,8 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 			nodes = append(nodes, aci.ParamsNode(r.Status, s.shownParams(r.Params)))
 		}
 		return &result{data: []aci.Node{aci.Container("actions", nodes...)}}, nil
+	case "cancelqueued":
+		return s.cancelQueued(req, hasToken)
 	case "duplicate":
 		if err := needToken(); err != nil {
 			return nil, err
@@ -217,6 +219,61 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 		return &result{data: []aci.Node{aci.TokenNode(r.NewToken)}}, nil
 	}
 	return nil, messages.Invalid("QueueAction", qa, "must be one of "+strings.Join(queueActions, ", "))
+}
+
+// cancelQueued serves QueueAction=CancelQueued, an extension of ours: it
+// cancels, in one request, the actions that have not started and that the
+// GetStatus filters select. Without Confirm=true it is a dry run that says
+// what it would cancel, so that no client cancels many actions by mistake
+// (a Cancel whose Token was lost, a typo in the action's name).
+func (s *Server) cancelQueued(req *aci.Request, hasToken bool) (*result, error) {
+	if hasToken {
+		return nil, messages.Invalid("Token", "", "CancelQueued selects actions with the GetStatus filters, not a Token; use QueueAction=Cancel to cancel one action")
+	}
+	confirm, err := req.Bool("Confirm", false)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"Finished-After", "Finished-Before"} {
+		if v, ok := req.Params.Get(name); ok && strings.TrimSpace(v) != "" {
+			return nil, messages.Invalid(name, v, "an action that has not started has not finished: CancelQueued takes State, Queued-After, Queued-Before, Min-Priority, Max-Priority, Sort-By, Sort-Order, Start and MaxResults")
+		}
+	}
+	f, err := listFilter(req, s.cfg.MaxListResults)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range f.States {
+		if st != messages.State_STATE_QUEUED && st != messages.State_STATE_PAUSED {
+			v, _ := req.Params.Get("State")
+			return nil, messages.Invalid("State", v, "CancelQueued cancels actions that have not started: State may be Queued, Paused (before starting), or both (the default)")
+		}
+	}
+	if v, ok := req.Params.Get("MaxResults"); !ok || strings.TrimSpace(v) == "" {
+		f.MaxResults = 0 // every match; the reply lists the first MaxListResults
+	}
+	r, err := s.cfg.Queue.CancelQueued(f, !confirm, s.cfg.MaxListResults)
+	if err != nil {
+		return nil, err
+	}
+	if confirm {
+		s.log.Info("queued actions cancelled in one request (QueueAction=CancelQueued)",
+			"matched", r.Matched, "cancelled", r.Cancelled, "skipped", r.Skipped)
+	}
+	nodes := make([]aci.Node, len(r.Actions))
+	now := s.cfg.Now()
+	for i, st := range r.Actions {
+		nodes[i] = aci.ActionNode(st, now)
+	}
+	return &result{data: []aci.Node{
+		aci.Container("cancelqueued",
+			aci.TextNode("confirmed", strconv.FormatBool(confirm)),
+			aci.TextNode("matched", strconv.Itoa(r.Matched)),
+			aci.TextNode("cancelled", strconv.Itoa(r.Cancelled)),
+			aci.TextNode("skipped", strconv.Itoa(r.Skipped)),
+			aci.TextNode("listed", strconv.Itoa(len(r.Actions)))),
+		aci.Container("actions", nodes...),
+	}}, nil
 }
 
 // listPage reads a listing's page: Start (1-based, default 1) and

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -33,6 +34,9 @@ var (
 	queueInfoXSD     = idolXSD("queueinfo-reply.xsd")
 	taskListReplyXSD = idolXSD("tasklist-reply.xsd")
 )
+
+// actionsElem is the <actions> element of a reply.
+var actionsElem = regexp.MustCompile(`(?s)<actions/>|<actions>.*</actions>`)
 
 // xmllint validates files against schema the way transport/aci's tests do
 // (xmllint --noout --schema). xmllint comes from the Debian package
@@ -137,6 +141,27 @@ func TestRepliesValidateAgainstXSD(t *testing.T) {
 	ask(bad, qi+"Resume&Token="+esc(col1)) // not paused
 	dup := token(qi + "Duplicate&Token=" + esc(col1)).ResponseData.Token
 	actions(qi + "Cancel&Token=" + esc(dup))
+	// CancelQueued (ours): its <actions> are QueueInfo actions, validated
+	// as such in a GetStatus envelope; the rest against autnResponse.xsd.
+	cancelQueued := func(path string) {
+		t.Helper()
+		x := ask(ok, path)
+		list := actionsElem.FindString(string(x.ResponseData.Inner))
+		require.NotEmpty(t, list, string(x.ResponseData.Inner))
+		n++
+		f := filepath.Join(dir, fmt.Sprintf("%03d-actions.xml", n))
+		doc := "<autnresponse><action>QUEUEINFO</action><response>SUCCESS</response><responsedata>" +
+			list + "</responsedata></autnresponse>"
+		require.NoError(t, os.WriteFile(f, []byte(doc), 0o600))
+		typed[queueInfoXSD] = append(typed[queueInfoXSD], f)
+	}
+	cancelQueued(qi + "CancelQueued")                               // a dry run: lists the queued ones
+	cancelQueued(qi + "CancelQueued&Confirm=true&Min-Priority=100") // selects none
+	cancelQueued(qi + "CancelQueued&Confirm=false&State=paused&MaxResults=1")
+	ask(bad, qi+"CancelQueued&Token="+esc(col2))
+	ask(bad, qi+"CancelQueued&State=processing")
+	ask(bad, qi+"CancelQueued&Finished-After=0")
+	ask(bad, qi+"CancelQueued&Confirm=maybe")
 	ask(ok, qi+"QueueStatus")
 	ask(ok, qi+"Pause")
 	e.waitStatus(t, sync1, "Paused")
