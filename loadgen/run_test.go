@@ -150,7 +150,12 @@ func TestScenariosEndToEnd(t *testing.T) {
 			require.Equal(t, "fake ACI", rep.Target.Product)
 			require.Equal(t, "1.2.3", rep.Target.Version)
 			require.Equal(t, rep.Operations.OK, rep.OperationLatency.Count)
-			require.Empty(t, rep.Warnings)
+			// The only warning a scenario may bring is a saturated generator:
+			// the fake server runs in the generator's process, and a loaded
+			// machine (GOMAXPROCS=1 beside a CPU hog) saturates it.
+			for _, w := range rep.Warnings {
+				require.True(t, rep.Generator.Saturated && strings.Contains(w, "saturated"), "warning: %s", w)
+			}
 			f.mu.Lock()
 			require.Equal(t, map[string]int{strings.TrimPrefix(base, "http://"): f.n}, f.hosts, "Host header is the target's")
 			f.mu.Unlock()
