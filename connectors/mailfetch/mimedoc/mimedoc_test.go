@@ -1,0 +1,183 @@
+package mimedoc
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
+)
+
+func TestParseFieldsTextAndAttachments(t *testing.T) {
+	raw := mailtest.Message{
+		From: `"Zoë Martin" <zoe@example.com>`, To: "alice@example.com, Bob <bob@example.com>", Cc: "carol@example.com",
+		Bcc: "dave@example.com", Subject: "Réunion 0 – rapport", MessageID: "m1@example.com", InReplyTo: "m0@example.com",
+		Date: time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC),
+		Text: "Bonjour,\nvoici le rapport.", HTML: "<p>Bonjour, <b>voici</b> le rapport.</p>",
+		Attachments: []mailtest.Attachment{
+			{Name: "report0.pdf", ContentType: "application/pdf", Data: []byte("%PDF-1.4 fake")},
+			{Name: "café.txt", ContentType: "text/plain", Data: []byte("une note")},
+		},
+	}.Raw()
+	m := Parse(raw, false, Limits{}, nil)
+	require.Empty(t, m.Problems)
+	require.Equal(t, []string{"Zoë Martin <zoe@example.com>"}, m.From)
+	require.Equal(t, []string{"alice@example.com", "Bob <bob@example.com>"}, m.To)
+	require.Equal(t, []string{"carol@example.com"}, m.Cc)
+	require.Equal(t, []string{"dave@example.com"}, m.Bcc)
+	require.Equal(t, "Réunion 0 – rapport", m.Subject)
+	require.Equal(t, "m1@example.com", m.MessageID)
+	require.Equal(t, []string{"m0@example.com"}, m.InReplyTo)
+	require.True(t, m.Date.Equal(time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)))
+	require.Equal(t, "Bonjour,\r\nvoici le rapport.", m.Text, "the plain alternative is the text")
+	require.False(t, m.HTMLBody)
+	require.Len(t, m.Attachments, 2)
+	require.Equal(t, "2", m.Attachments[0].Section)
+	require.Equal(t, "report0.pdf", m.Attachments[0].FileName)
+	require.Equal(t, "application/pdf", m.Attachments[0].ContentType)
+	require.Equal(t, []byte("%PDF-1.4 fake"), m.Attachments[0].Data)
+	require.Equal(t, "3", m.Attachments[1].Section)
+	require.Equal(t, "café.txt", m.Attachments[1].FileName, "a named text part is an attachment, its name decoded")
+}
+
+func TestParseHTMLOnly(t *testing.T) {
+	raw := mailtest.Message{From: "a@example.com", Subject: "s", HTML: "<html><body><h1>Title</h1><p>para &amp; more</p><script>x()</script></body></html>"}.Raw()
+	m := Parse(raw, false, Limits{}, func(b []byte, ct string) string {
+		require.Contains(t, ct, "text/html")
+		return "converted:" + string(b[:6])
+	})
+	require.True(t, m.HTMLBody)
+	require.Equal(t, "converted:<html>", m.Text)
+	// Without a converter, tags are stripped.
+	m = Parse(raw, false, Limits{}, nil)
+	require.Equal(t, "Title para &amp; more x()", m.Text)
+}
+
+func TestParseSinglePartAttachmentIsSectionOne(t *testing.T) {
+	raw := []byte("From: a@b\r\nContent-Type: application/pdf; name=x.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n")
+	m := Parse(raw, false, Limits{}, nil)
+	require.Len(t, m.Attachments, 1)
+	require.Equal(t, "1", m.Attachments[0].Section)
+	require.Equal(t, []byte("%PDF-"), m.Attachments[0].Data)
+	require.Empty(t, m.Text)
+}
+
+// Hostile mail: every case parses, quickly, and says what was wrong.
+func TestParseHostileMail(t *testing.T) {
+	deep := func(n int) []byte {
+		var b bytes.Buffer
+		b.WriteString("From: a@b\r\nSubject: deep\r\nMIME-Version: 1.0\r\n")
+		for i := range n {
+			fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n--b%d\r\n", i, i)
+		}
+		b.WriteString("Content-Type: text/plain\r\n\r\nhello deep\r\n")
+		for i := n - 1; i >= 0; i-- {
+			fmt.Fprintf(&b, "--b%d--\r\n", i)
+		}
+		return b.Bytes()
+	}
+	manyParts := func(n int) []byte {
+		var b bytes.Buffer
+		b.WriteString("From: a@b\r\nContent-Type: multipart/mixed; boundary=P\r\n\r\n")
+		for i := range n {
+			fmt.Fprintf(&b, "--P\r\nContent-Type: application/octet-stream; name=p%d\r\n\r\nx\r\n", i)
+		}
+		b.WriteString("--P--\r\n")
+		return b.Bytes()
+	}
+	cases := []struct {
+		name    string
+		raw     []byte
+		check   func(t *testing.T, m *Message)
+		problem string
+	}{
+		{"unknown charset", []byte("From: a@b\r\nSubject: =?x-unknown-42?Q?caf=E9?=\r\nContent-Type: text/plain; charset=x-unknown-42\r\n\r\ncaf\xe9\r\n"),
+			func(t *testing.T, m *Message) {
+				require.Equal(t, "=?x-unknown-42?Q?caf=E9?=", m.Subject, "an undecodable word is kept as written")
+				require.Equal(t, "café", m.Text, "unknown charset: Windows-1252 for invalid UTF-8")
+			}, "unknown charset"},
+		{"koi8-r body and RFC 2047", []byte("From: =?koi8-r?B?8NLJ18XU?= <a@b>\r\nSubject: =?utf-8?Q?R=C3=A9union?=\r\nContent-Type: text/plain; charset=koi8-r\r\n\r\n\xf0\xd2\xc9\xd7\xc5\xd4\r\n"),
+			func(t *testing.T, m *Message) {
+				require.Equal(t, []string{"Привет <a@b>"}, m.From)
+				require.Equal(t, "Réunion", m.Subject)
+				require.Equal(t, "Привет", m.Text)
+			}, ""},
+		{"no closing boundary", []byte("From: a@b\r\nContent-Type: multipart/mixed; boundary=Z\r\n\r\n--Z\r\nContent-Type: text/plain\r\n\r\ntext part\r\n--Z\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n\r\n%PDF-1.4 cut"),
+			func(t *testing.T, m *Message) {
+				require.Equal(t, "text part", m.Text)
+				require.Len(t, m.Attachments, 1)
+				require.Equal(t, "a.pdf", m.Attachments[0].FileName)
+			}, "part 2"},
+		{"bad base64", []byte("From: a@b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8g!!!d29ybGQ=\r\n"),
+			func(t *testing.T, m *Message) { require.Equal(t, "hello world", m.Text) }, "base64"},
+		{"multipart without boundary", []byte("From: a@b\r\nContent-Type: multipart/mixed\r\n\r\n--x\r\nhello\r\n"),
+			func(t *testing.T, m *Message) { require.Contains(t, m.Text, "hello") }, "without a boundary"},
+		{"garbage header", []byte("From a@b\x00\r\n:::\r\nSubject: still here\r\n\r\nbody"),
+			func(t *testing.T, m *Message) {
+				require.Equal(t, "still here", m.Subject)
+				require.Equal(t, "body", m.Text)
+			}, "malformed line"},
+		{"8-bit header", []byte("From: Jos\xe9 <a@b>\r\nSubject: caf\xe9\r\n\r\nbody"),
+			func(t *testing.T, m *Message) {
+				require.Equal(t, "café", m.Subject)
+				require.Equal(t, []string{"José <a@b>"}, m.From)
+			}, ""},
+		{"empty", nil, func(t *testing.T, m *Message) { require.Empty(t, m.Text) }, ""},
+		{"no header", []byte("\r\njust a body"), func(t *testing.T, m *Message) { require.Equal(t, "just a body", m.Text) }, ""},
+		{"bad content type", []byte("From: a@b\r\nContent-Type: ;;;==\r\n\r\nbody"),
+			func(t *testing.T, m *Message) { require.Len(t, m.Attachments, 1) }, ""},
+		{"nested 100 deep", deep(100), func(t *testing.T, m *Message) { require.Empty(t, m.Text) }, "nested deeper than 32"},
+		{"nested 5000 deep", deep(5000), func(t *testing.T, m *Message) { require.Empty(t, m.Text) }, "nested deeper than 32"},
+		{"nested 10 deep", deep(10), func(t *testing.T, m *Message) { require.Equal(t, "hello deep", m.Text) }, ""},
+		{"100000 parts", manyParts(100000), func(t *testing.T, m *Message) { require.Len(t, m.Attachments, DefaultMaxParts-1) }, "more than 1000 parts"},
+		{"huge header", append([]byte("From: a@b\r\nX-Big: "+strings.Repeat("x", 2<<20)+"\r\n\r\n"), "body"...),
+			func(t *testing.T, m *Message) { require.Equal(t, []string{"a@b"}, m.From) }, "header block larger"},
+		{"bad date", []byte("From: a@b\r\nDate: yesterday-ish\r\n\r\nx"), func(t *testing.T, m *Message) { require.True(t, m.Date.IsZero()) }, "not a date"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			m := Parse(c.raw, false, Limits{}, nil)
+			require.Less(t, time.Since(start), 20*time.Second)
+			c.check(t, m)
+			if c.problem == "" {
+				require.Empty(t, m.Problems)
+				return
+			}
+			require.True(t, strings.Contains(strings.Join(m.Problems, "|"), c.problem), "problems %q should mention %q", m.Problems, c.problem)
+		})
+	}
+}
+
+func TestParseTruncatedMessageMarksTheCutPart(t *testing.T) {
+	raw := mailtest.Message{From: "a@b", Subject: "big", Text: "the text",
+		Attachments: []mailtest.Attachment{{Name: "big.bin", Data: bytes.Repeat([]byte("A"), 100000)}}}.Raw()
+	m := Parse(raw[:len(raw)/2], true, Limits{}, nil)
+	require.Equal(t, "the text", m.Text)
+	require.Len(t, m.Attachments, 1)
+	require.True(t, m.Attachments[0].Truncated)
+	require.Less(t, len(m.Attachments[0].Data), 100000)
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(mailtest.Message{From: "a@b", Subject: "s", Text: "t", HTML: "<p>h</p>",
+		Attachments: []mailtest.Attachment{{Name: "a.bin", Data: []byte{1, 2}}}}.Raw(), false)
+	f.Add([]byte("From: a\r\nContent-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\n\r\n--a--"), true)
+	f.Fuzz(func(t *testing.T, raw []byte, truncated bool) {
+		m := Parse(raw, truncated, Limits{MaxParts: 50, MaxDepth: 8}, nil)
+		if m == nil {
+			t.Fatal("nil message")
+		}
+		total := 0
+		for _, a := range m.Attachments {
+			total += len(a.Data)
+		}
+		if total > 2*len(raw)+16 {
+			t.Fatalf("attachments hold %d bytes of a %d-byte message", total, len(raw))
+		}
+	})
+}
