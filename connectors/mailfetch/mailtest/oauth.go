@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,6 +44,8 @@ type OAuthServer struct {
 	// Assertions records the "sub" of every JWT assertion accepted.
 	assertions []string
 	keys       map[string]*rsa.PublicKey // service accounts by client_email
+	consent    string                    // user the authorization endpoint consents for
+	challenges map[string]string         // PKCE challenge by code
 	// TTL is the lifetime of the access tokens granted (default an hour).
 	TTL time.Duration
 }
@@ -53,6 +56,7 @@ func StartOAuthServer(t testing.TB) *OAuthServer {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/token", o.token)
 	mux.HandleFunc("/introspect", o.introspect)
+	mux.HandleFunc("/auth", o.authorize)
 	o.srv = httptest.NewServer(mux)
 	o.URL = o.srv.URL
 	t.Cleanup(o.srv.Close)
@@ -132,9 +136,16 @@ func (o *OAuthServer) token(w http.ResponseWriter, r *http.Request) {
 		o.assertions = append(o.assertions, sub)
 		o.mu.Unlock()
 	case "authorization_code":
+		code := r.PostForm.Get("code")
 		o.mu.Lock()
-		user = o.users["code:"+r.PostForm.Get("code")]
+		user = o.users["code:"+code]
+		challenge := o.challenges[code]
+		delete(o.users, "code:"+code) // a code is good once
 		o.mu.Unlock()
+		sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+		if challenge != "" && base64.RawURLEncoding.EncodeToString(sum[:]) != challenge {
+			user = ""
+		}
 		if user == "" {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
@@ -161,12 +172,44 @@ func (o *OAuthServer) token(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-// AddAuthorizationCode makes code exchangeable (grant_type
-// authorization_code) for a refresh token of user.
-func (o *OAuthServer) AddAuthorizationCode(code, user string) {
+// Consent makes the authorization endpoint (URL+"/auth") grant user's
+// consent: it redirects the browser to the request's redirect_uri with a
+// fresh code (and the request's state), which the token endpoint exchanges
+// once, checking the PKCE verifier, for a refresh token of user. Without
+// Consent the endpoint redirects with error=access_denied.
+func (o *OAuthServer) Consent(user string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.users["code:"+code] = user
+	o.consent = user
+}
+
+func (o *OAuthServer) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	redirect, err := url.Parse(q.Get("redirect_uri"))
+	if err != nil || redirect.Scheme != "http" {
+		http.Error(w, "bad redirect_uri", http.StatusBadRequest)
+		return
+	}
+	back := redirect.Query()
+	back.Set("state", q.Get("state"))
+	o.mu.Lock()
+	user := o.consent
+	if user == "" || q.Get("response_type") != "code" || q.Get("client_id") == "" {
+		back.Set("error", "access_denied")
+	} else {
+		code := "code-" + itoa(o.seq.Add(1))
+		o.users["code:"+code] = user
+		if o.challenges == nil {
+			o.challenges = map[string]string{}
+		}
+		if q.Get("code_challenge_method") == "S256" {
+			o.challenges[code] = q.Get("code_challenge")
+		}
+		back.Set("code", code)
+	}
+	o.mu.Unlock()
+	redirect.RawQuery = back.Encode()
+	http.Redirect(w, r, redirect.String(), http.StatusFound)
 }
 
 func (o *OAuthServer) introspect(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,231 @@
+package imapbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
+	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
+)
+
+// known is a test mailbox.Known.
+type known struct {
+	cursor   []byte
+	versions map[string]string
+}
+
+func (k *known) Cursor() []byte { return k.cursor }
+func (k *known) Version(key string) (string, bool) {
+	v, ok := k.versions[key]
+	return v, ok
+}
+func (k *known) Keys(fn func(string)) {
+	for key := range k.versions {
+		fn(key)
+	}
+}
+func (k *known) Len() int { return len(k.versions) }
+
+// syncOnce plans and fetches a collection the way the connector does,
+// recording what it fetched, and returns the plan and the messages.
+func syncOnce(t *testing.T, b *Box, c mailbox.Collection, k *known) (*mailbox.Plan, []*mailbox.Message) {
+	t.Helper()
+	ctx := context.Background()
+	plan, err := b.Plan(ctx, c, k)
+	require.NoError(t, err)
+	var got []*mailbox.Message
+	require.NoError(t, b.Fetch(ctx, c, plan.Fetch, func(m *mailbox.Message) error {
+		got = append(got, m)
+		k.versions[m.Key] = m.Version
+		return nil
+	}))
+	for _, d := range plan.Delete {
+		delete(k.versions, d)
+	}
+	k.cursor = plan.Cursor
+	return plan, got
+}
+
+func caPool(t *testing.T, d *mailtest.Dovecot) *tls.Config {
+	pool, err := LoadCA(d.CAFile)
+	require.NoError(t, err)
+	return &tls.Config{RootCAs: pool}
+}
+
+func TestDovecotSynchronizeFlagsAppendExpungeAndUIDValidity(t *testing.T) {
+	d := mailtest.StartDovecot(t, mailtest.DovecotOptions{Users: map[string]string{"alice": "pw"}})
+	for i := range 5 {
+		d.MustDeliver(t, "alice", "INBOX", mailtest.Message{From: "a@example.com", Subject: fmt.Sprintf("m%d", i), Text: "hello"}.Raw(), "")
+	}
+	d.MustDeliver(t, "alice", "Trash", mailtest.Message{From: "a@example.com", Subject: "junk", Text: "x"}.Raw(), "")
+	d.MustDeliver(t, "alice", "Spam", mailtest.Message{From: "a@example.com", Subject: "junk", Text: "x"}.Raw(), "")
+	d.MustDeliver(t, "alice", "Archive", mailtest.Message{From: "a@example.com", Subject: "old", Text: "x"}.Raw(), "S")
+
+	ctx := context.Background()
+	b, err := Dial(ctx, Config{Addr: d.Addr, Security: SecurityStartTLS, TLSConfig: caPool(t, d), Username: "alice", Password: "pw"})
+	require.NoError(t, err)
+	defer b.Close()
+	require.True(t, b.Caps().Has(imap.CapCondStore))
+	cols, err := b.Collections(ctx)
+	require.NoError(t, err)
+	var names []string
+	for _, c := range cols {
+		names = append(names, c.Name)
+	}
+	require.ElementsMatch(t, []string{"INBOX", "Archive"}, names, "spam and trash are left out by default")
+
+	inbox := mailbox.Collection{Name: "INBOX"}
+	k := &known{versions: map[string]string{}}
+	plan, msgs := syncOnce(t, b, inbox, k)
+	require.Len(t, plan.Fetch, 5)
+	require.Len(t, msgs, 5)
+	require.Contains(t, string(msgs[0].Raw), "Subject: m0")
+	require.Regexp(t, `^imap://alice@127\.0\.0\.1:\d+/INBOX;UIDVALIDITY=\d+/;UID=1$`, msgs[0].Reference)
+	require.False(t, msgs[0].Truncated)
+
+	// Unchanged: one LIST answers for every folder, nothing else is sent.
+	_, err = b.Collections(ctx)
+	require.NoError(t, err)
+	before := b.Stats()
+	plan, _ = syncOnce(t, b, inbox, k)
+	require.Empty(t, plan.Fetch)
+	require.Empty(t, plan.Delete)
+	require.Equal(t, 5, plan.Unchanged)
+	after := b.Stats()
+	require.Zero(t, after.Commands-before.Commands, "an unchanged folder costs no command beyond the LIST")
+	require.Zero(t, after.BodiesFetched-before.BodiesFetched)
+
+	// Flag one, append one, expunge one (through a second client).
+	other, err := Dial(ctx, Config{Addr: d.TLSAddr, Security: SecurityTLS, TLSConfig: caPool(t, d), Username: "alice", Password: "pw", Auth: AuthLogin})
+	require.NoError(t, err)
+	_, err = other.selectFolder(ctx, "INBOX")
+	require.NoError(t, err)
+	require.NoError(t, other.c.Store(imap.UIDSetNum(2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close())
+	require.NoError(t, other.Delete(ctx, inbox, []string{msgs[3].Key}))
+	_, newKey, err := other.Append(ctx, "INBOX", mailtest.Message{From: "b@example.com", Subject: "new", Text: "fresh"}.Raw(), []string{`\Seen`}, time.Now())
+	require.NoError(t, err)
+	require.NotEmpty(t, newKey, "Dovecot has UIDPLUS")
+	require.NoError(t, other.Close())
+
+	_, err = b.Collections(ctx)
+	require.NoError(t, err)
+	before = b.Stats()
+	plan, msgs2 := syncOnce(t, b, inbox, k)
+	require.ElementsMatch(t, []string{msgs[1].Key, newKey}, plan.Fetch)
+	require.Equal(t, []string{msgs[3].Key}, plan.Delete)
+	require.Equal(t, 3, plan.Unchanged)
+	require.Len(t, msgs2, 2)
+	require.Equal(t, int64(2), b.Stats().BodiesFetched-before.BodiesFetched, "only the flagged and the new message are fetched")
+
+	// A new UIDVALIDITY reads the folder again.
+	require.NoError(t, b.Close())
+	require.NoError(t, d.ResetUIDValidity("alice", "INBOX"))
+	b, err = Dial(ctx, Config{Addr: d.Addr, Security: SecurityNone, Username: "alice", Password: "pw"})
+	require.NoError(t, err)
+	defer b.Close()
+	_, err = b.Collections(ctx)
+	require.NoError(t, err)
+	plan, msgs3 := syncOnce(t, b, inbox, k)
+	require.Len(t, plan.Delete, 5, "every message under the old UIDVALIDITY is gone")
+	require.Len(t, plan.Fetch, 5, "and read again under the new one")
+	require.Len(t, msgs3, 5)
+}
+
+func TestDovecotLargeMessageIsCutAtTheLimit(t *testing.T) {
+	d := mailtest.StartDovecot(t, mailtest.DovecotOptions{Users: map[string]string{"alice": "pw"}})
+	big := mailtest.Message{From: "a@example.com", Subject: "big", Text: "see attached",
+		Attachments: []mailtest.Attachment{{Name: "big.bin", Data: bytes.Repeat([]byte{0xAB}, 3<<20)}}}.Raw()
+	d.MustDeliver(t, "alice", "INBOX", big, "")
+	d.MustDeliver(t, "alice", "INBOX", mailtest.Message{From: "a@example.com", Subject: "small", Text: "x"}.Raw(), "")
+	ctx := context.Background()
+	b, err := Dial(ctx, Config{Addr: d.Addr, Security: SecurityNone, Username: "alice", Password: "pw", MaxMessageBytes: 1 << 20})
+	require.NoError(t, err)
+	defer b.Close()
+	_, msgs := syncOnce(t, b, mailbox.Collection{Name: "INBOX"}, &known{versions: map[string]string{}})
+	require.Len(t, msgs, 2)
+	require.True(t, msgs[0].Truncated)
+	require.Len(t, msgs[0].Raw, 1<<20)
+	require.Equal(t, int64(len(big)), msgs[0].Size)
+	require.False(t, msgs[1].Truncated)
+}
+
+func TestDovecotAuthentication(t *testing.T) {
+	oauth := mailtest.StartOAuthServer(t)
+	d := mailtest.StartDovecot(t, mailtest.DovecotOptions{Users: map[string]string{"alice@example.com": "pw"}, IntrospectionURL: oauth.URL + "/introspect"})
+	d.MustDeliver(t, "alice@example.com", "INBOX", mailtest.Message{From: "a@example.com", Subject: "m", Text: "x"}.Raw(), "")
+	oauth.AddRefreshToken("rt-alice", "alice@example.com")
+	ctx := context.Background()
+	conf := &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{TokenURL: oauth.URL + "/token"}}
+	tokens := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: "rt-alice"})
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"PLAIN", Config{Auth: AuthPlain, Password: "pw"}},
+		{"LOGIN", Config{Auth: AuthLogin, Password: "pw"}},
+		{"PASSWORD", Config{Password: "pw"}},
+		{"XOAUTH2", Config{Auth: AuthXOAuth2, Tokens: tokens}},
+		{"OAUTHBEARER", Config{Auth: AuthOAuthBearer, Tokens: tokens}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Addr, cfg.Security, cfg.Username = d.Addr, SecurityNone, "alice@example.com"
+			b, err := Dial(ctx, cfg)
+			require.NoError(t, err, d.Log())
+			cols, err := b.Collections(ctx)
+			require.NoError(t, err)
+			require.Len(t, cols, 1)
+			require.NoError(t, b.Close())
+		})
+	}
+	require.Positive(t, oauth.Introspections.Load())
+
+	// Refusals say so, with the server's words, and never the secret.
+	_, err := Dial(ctx, Config{Addr: d.Addr, Security: SecurityNone, Username: "alice@example.com", Password: "wrong-pw"})
+	require.ErrorIs(t, err, mailbox.ErrAuth)
+	require.NotContains(t, err.Error(), "wrong-pw")
+	bad := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "not-a-valid-token"})
+	_, err = Dial(ctx, Config{Addr: d.Addr, Security: SecurityNone, Username: "alice@example.com", Auth: AuthXOAuth2, Tokens: bad})
+	require.ErrorIs(t, err, mailbox.ErrAuth)
+	require.Contains(t, err.Error(), `"status":"401"`, "Google's error shape, as Dovecot sends it")
+	require.NotContains(t, err.Error(), "not-a-valid-token")
+	_, err = Dial(ctx, Config{Addr: d.Addr, Security: SecurityNone, Username: "alice@example.com", Auth: AuthOAuthBearer, Tokens: bad})
+	require.ErrorIs(t, err, mailbox.ErrAuth)
+	oauth.RevokeRefreshToken("rt-alice")
+	revoked := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: "rt-alice"})
+	_, err = Dial(ctx, Config{Addr: d.Addr, Security: SecurityNone, Username: "alice@example.com", Auth: AuthXOAuth2, Tokens: revoked})
+	require.ErrorIs(t, err, mailbox.ErrAuth)
+	require.Contains(t, err.Error(), "invalid_grant")
+}
+
+func TestDialRefusesABadCertificate(t *testing.T) {
+	d := mailtest.StartDovecot(t, mailtest.DovecotOptions{Users: map[string]string{"alice": "pw"}})
+	ctx := context.Background()
+	_, err := Dial(ctx, Config{Addr: d.TLSAddr, Security: SecurityTLS, Username: "alice", Password: "pw"})
+	require.ErrorContains(t, err, "certificate")
+	_, err = Dial(ctx, Config{Addr: d.Addr, Security: SecurityStartTLS, Username: "alice", Password: "pw"})
+	require.ErrorContains(t, err, "certificate")
+}
+
+func TestDialHonoursTheContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Dial(ctx, Config{Addr: "127.0.0.1:1", Security: SecurityNone})
+	require.True(t, errors.Is(err, context.Canceled), "%v", err)
+}
+
+func TestModifiedUTF7(t *testing.T) {
+	for _, s := range []string{"INBOX", "Réunions", "日本語", "a&b", "~peter/mail/台北/日本語"} {
+		require.Equal(t, s, decodeUTF7(encodeUTF7(s)))
+	}
+	require.Equal(t, "~peter/mail/&U,BTFw-/&ZeVnLIqe-", encodeUTF7("~peter/mail/台北/日本語"))
+}

@@ -1,0 +1,628 @@
+package imapbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"golang.org/x/net/html/charset"
+
+	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
+)
+
+var wordDecoder = &mime.WordDecoder{CharsetReader: func(label string, r io.Reader) (io.Reader, error) {
+	return charset.NewReaderLabel(label, r)
+}}
+
+// cursor is a folder's recorded state.
+type cursor struct {
+	UIDValidity   uint32 `json:"v"`
+	UIDNext       uint32 `json:"n"`
+	HighestModSeq uint64 `json:"m,omitempty"`
+	Messages      uint32 `json:"c"`
+}
+
+func (c cursor) encode() []byte { b, _ := json.Marshal(c); return b }
+
+func decodeCursor(b []byte) (cursor, bool) {
+	var c cursor
+	if len(b) == 0 || json.Unmarshal(b, &c) != nil {
+		return cursor{}, false
+	}
+	return c, true
+}
+
+// Key returns a message's key: "<UIDVALIDITY>.<UID>".
+func Key(uidValidity uint32, uid imap.UID) string {
+	return strconv.FormatUint(uint64(uidValidity), 10) + "." + strconv.FormatUint(uint64(uid), 10)
+}
+
+// ParseKey reads a key.
+func ParseKey(key string) (uidValidity uint32, uid imap.UID, ok bool) {
+	v, u, found := strings.Cut(key, ".")
+	if !found {
+		return 0, 0, false
+	}
+	vv, err1 := strconv.ParseUint(v, 10, 32)
+	uu, err2 := strconv.ParseUint(u, 10, 32)
+	if err1 != nil || err2 != nil || uu == 0 {
+		return 0, 0, false
+	}
+	return uint32(vv), imap.UID(uu), true
+}
+
+// Collections implements mailbox.Mailbox.
+func (b *Box) Collections(ctx context.Context) ([]mailbox.Collection, error) {
+	opts := &imap.ListOptions{}
+	if b.caps.Has(imap.CapListStatus) {
+		so := &imap.StatusOptions{NumMessages: true, UIDNext: true, UIDValidity: true}
+		if b.caps.Has(imap.CapCondStore) {
+			so.HighestModSeq = true
+		}
+		opts.ReturnStatus = so
+	}
+	if b.caps.Has(imap.CapSpecialUse) {
+		opts.ReturnSpecialUse = true
+	}
+	// The STATUS of the folder this session has selected is the session's
+	// view, which may be behind (Dovecot): leave it first.
+	stale := ""
+	if b.selName != "" {
+		if b.caps.Has(imap.CapUnselect) {
+			if err := b.run(ctx, func() error { b.stats.commands.Add(1); return b.c.Unselect().Wait() }); err != nil {
+				return nil, fmt.Errorf("imap: unselect: %w", err)
+			}
+		} else {
+			stale = b.selName
+		}
+		b.selected, b.selName = nil, ""
+	}
+	var list []*imap.ListData
+	err := b.run(ctx, func() (err error) {
+		b.stats.commands.Add(1)
+		list, err = b.c.List("", "*", opts).Collect()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("imap: list folders: %w", err)
+	}
+	b.status = map[string]*imap.StatusData{}
+	var all []mailbox.Collection
+	for _, l := range list {
+		if hasAttr(l.Attrs, imap.MailboxAttrNoSelect) || hasAttr(l.Attrs, imap.MailboxAttrNonExistent) {
+			continue
+		}
+		if l.Status != nil && l.Mailbox != stale {
+			b.status[l.Mailbox] = l.Status
+		}
+		c := mailbox.Collection{Name: l.Mailbox}
+		for _, a := range l.Attrs {
+			c.Attributes = append(c.Attributes, string(a))
+		}
+		all = append(all, c)
+	}
+	return b.choose(all)
+}
+
+func hasAttr(attrs []imap.MailboxAttr, a imap.MailboxAttr) bool {
+	for _, x := range attrs {
+		if strings.EqualFold(string(x), string(a)) {
+			return true
+		}
+	}
+	return false
+}
+
+// junkNames are folder names that mean spam or trash on servers that do
+// not mark them with SPECIAL-USE attributes.
+var junkNames = []string{"spam", "junk", "junk e-mail", "junk email", "trash", "deleted items", "deleted messages", "bin",
+	"[gmail]/spam", "[gmail]/trash", "[gmail]/bin", "[google mail]/spam", "[google mail]/trash", "[google mail]/bin"}
+
+// IsJunk reports whether a folder is a spam or trash folder.
+func IsJunk(c mailbox.Collection) bool {
+	for _, a := range c.Attributes {
+		if strings.EqualFold(a, string(imap.MailboxAttrJunk)) || strings.EqualFold(a, string(imap.MailboxAttrTrash)) {
+			return true
+		}
+	}
+	return slices.Contains(junkNames, strings.ToLower(c.Name))
+}
+
+// choose applies the folder settings.
+func (b *Box) choose(all []mailbox.Collection) ([]mailbox.Collection, error) {
+	var out []mailbox.Collection
+	if len(b.cfg.Folders) > 0 {
+		for _, want := range b.cfg.Folders {
+			i := slices.IndexFunc(all, func(c mailbox.Collection) bool {
+				return c.Name == want || strings.EqualFold(want, "INBOX") && strings.EqualFold(c.Name, "INBOX")
+			})
+			if i < 0 {
+				return nil, fmt.Errorf("imap: folder %q does not exist on %s (Folders)", want, b.cfg.Addr)
+			}
+			out = append(out, all[i])
+		}
+	} else {
+		if b.gmail {
+			// Gmail: [Gmail]/All Mail holds every message once; labels
+			// (folders included) are metadata.
+			for _, c := range all {
+				if slices.ContainsFunc(c.Attributes, func(a string) bool { return strings.EqualFold(a, string(imap.MailboxAttrAll)) }) {
+					out = append(out, c)
+				}
+			}
+		}
+		if out == nil {
+			for _, c := range all {
+				if b.cfg.IncludeSpamTrash || !IsJunk(c) {
+					out = append(out, c)
+				}
+			}
+		}
+	}
+	var kept []mailbox.Collection
+	for _, c := range out {
+		if b.cfg.FolderMustHave != nil && !b.cfg.FolderMustHave.MatchString(c.Name) {
+			continue
+		}
+		if b.cfg.FolderCantHave != nil && b.cfg.FolderCantHave.MatchString(c.Name) {
+			continue
+		}
+		kept = append(kept, c)
+	}
+	return kept, nil
+}
+
+// selectFolder selects c (read-write: Delete needs it) unless it is the
+// folder selected.
+func (b *Box) selectFolder(ctx context.Context, name string) (*imap.SelectData, error) {
+	if b.selected != nil && b.selName == name {
+		return b.selected, nil
+	}
+	var data *imap.SelectData
+	err := b.run(ctx, func() (err error) {
+		b.stats.commands.Add(1)
+		data, err = b.c.Select(name, &imap.SelectOptions{CondStore: b.caps.Has(imap.CapCondStore)}).Wait()
+		return err
+	})
+	if err != nil {
+		b.selected, b.selName = nil, ""
+		if isNoSuchFolder(err) {
+			return nil, fmt.Errorf("imap: select %q: %w", name, mailbox.ErrNotFound)
+		}
+		return nil, fmt.Errorf("imap: select %q: %w", name, err)
+	}
+	b.selected, b.selName = data, name
+	return data, nil
+}
+
+func isNoSuchFolder(err error) bool {
+	var ie *imap.Error
+	if e, ok := err.(*imap.Error); ok {
+		ie = e
+	}
+	return ie != nil && (ie.Code == imap.ResponseCodeNonExistent || ie.Type == imap.StatusResponseTypeNo)
+}
+
+// Plan implements mailbox.Mailbox.
+func (b *Box) Plan(ctx context.Context, c mailbox.Collection, known mailbox.Known) (*mailbox.Plan, error) {
+	prev, hasPrev := decodeCursor(known.Cursor())
+	condstore := b.caps.Has(imap.CapCondStore)
+	if st := b.status[c.Name]; st != nil && st.NumMessages != nil && hasPrev && condstore {
+		now := cursor{UIDValidity: st.UIDValidity, UIDNext: uint32(st.UIDNext), HighestModSeq: st.HighestModSeq, Messages: *st.NumMessages}
+		if now == prev && int(now.Messages) == known.Len() && now.HighestModSeq != 0 {
+			return &mailbox.Plan{Unchanged: known.Len(), Cursor: now.encode()}, nil
+		}
+	}
+	// Select anew: the folder may have changed since it was last selected.
+	b.selected, b.selName = nil, ""
+	sel, err := b.selectFolder(ctx, c.Name)
+	if err != nil {
+		return nil, err
+	}
+	now := cursor{UIDValidity: sel.UIDValidity, UIDNext: uint32(sel.UIDNext), HighestModSeq: sel.HighestModSeq, Messages: sel.NumMessages}
+	plan := &mailbox.Plan{Cursor: now.encode()}
+	current := map[imap.UID]bool{}
+	if sel.NumMessages > 0 {
+		var data *imap.SearchData
+		err := b.run(ctx, func() (err error) {
+			b.stats.commands.Add(1)
+			var opts *imap.SearchOptions
+			if b.caps.Has(imap.CapESearch) {
+				opts = &imap.SearchOptions{ReturnAll: true}
+			}
+			data, err = b.c.UIDSearch(&imap.SearchCriteria{}, opts).Wait()
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("imap: list the messages of %q: %w", c.Name, err)
+		}
+		for _, u := range data.AllUIDs() {
+			current[u] = true
+		}
+	}
+	var kept []imap.UID
+	known.Keys(func(key string) {
+		v, uid, ok := ParseKey(key)
+		if !ok || v != sel.UIDValidity || !current[uid] {
+			plan.Delete = append(plan.Delete, key)
+			return
+		}
+		kept = append(kept, uid)
+	})
+	var fresh []imap.UID
+	for uid := range current {
+		if _, ok := known.Version(Key(sel.UIDValidity, uid)); !ok {
+			fresh = append(fresh, uid)
+		}
+	}
+	slices.Sort(fresh)
+	slices.Sort(kept)
+	slices.Sort(plan.Delete)
+	for _, uid := range fresh {
+		plan.Fetch = append(plan.Fetch, Key(sel.UIDValidity, uid))
+	}
+	// Which known messages changed: their flags (and Gmail labels) since
+	// the recorded HIGHESTMODSEQ, or all of them without CONDSTORE.
+	var since uint64
+	if condstore && hasPrev && prev.UIDValidity == sel.UIDValidity && prev.HighestModSeq != 0 && sel.HighestModSeq != 0 {
+		since = prev.HighestModSeq
+		if sel.HighestModSeq == since {
+			plan.Unchanged = len(kept)
+			return plan, nil
+		}
+	}
+	changed := map[string]bool{}
+	for _, chunk := range chunkUIDs(kept, 5000) {
+		metas, err := b.fetchMeta(ctx, sel.UIDValidity, chunk, since)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range metas {
+			if v, ok := known.Version(m.Key); ok && v != m.Version {
+				changed[m.Key] = true
+			}
+		}
+	}
+	for _, uid := range kept {
+		k := Key(sel.UIDValidity, uid)
+		if changed[k] {
+			plan.Fetch = append(plan.Fetch, k)
+		} else {
+			plan.Unchanged++
+		}
+	}
+	return plan, nil
+}
+
+func chunkUIDs(uids []imap.UID, n int) [][]imap.UID {
+	var out [][]imap.UID
+	for len(uids) > 0 {
+		k := min(n, len(uids))
+		out = append(out, uids[:k])
+		uids = uids[k:]
+	}
+	return out
+}
+
+// fetchMeta fetches the flags, size and date of messages of the selected
+// folder (changed since modseq, when not 0), with their Gmail data.
+func (b *Box) fetchMeta(ctx context.Context, uidValidity uint32, uids []imap.UID, since uint64) ([]*mailbox.Meta, error) {
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	set := imap.UIDSetNum(uids...)
+	opts := &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true, InternalDate: true, ChangedSince: since}
+	var msgs []*mailbox.Meta
+	err := b.run(ctx, func() error {
+		b.stats.commands.Add(1)
+		cmd := b.c.Fetch(set, opts)
+		for {
+			m := cmd.Next()
+			if m == nil {
+				break
+			}
+			buf, err := m.Collect()
+			if err != nil {
+				_ = cmd.Close()
+				return err
+			}
+			if buf.UID == 0 {
+				continue
+			}
+			msgs = append(msgs, &mailbox.Meta{
+				Key: Key(uidValidity, buf.UID), UID: uint32(buf.UID), UIDValidity: uidValidity,
+				Flags: flagStrings(buf.Flags), Size: buf.RFC822Size, Received: buf.InternalDate,
+			})
+		}
+		return cmd.Close()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("imap: fetch flags in %q: %w", b.selName, err)
+	}
+	if b.gmail && len(msgs) > 0 {
+		if err := b.gmailData(ctx, msgs); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range msgs {
+		m.Version = version(m.Flags, m.Labels)
+	}
+	return msgs, nil
+}
+
+// version is what a message's document depends on besides its bytes.
+func version(flags, labels []string) string {
+	f := slices.Clone(flags)
+	slices.Sort(f)
+	v := strings.Join(f, " ")
+	if labels != nil {
+		l := slices.Clone(labels)
+		slices.Sort(l)
+		v += "|" + strings.Join(l, "\x1f")
+	}
+	return v
+}
+
+func flagStrings(flags []imap.Flag) []string {
+	out := make([]string, 0, len(flags))
+	for _, f := range flags {
+		if strings.EqualFold(string(f), `\Recent`) {
+			continue // session state, not the message's
+		}
+		out = append(out, string(f))
+	}
+	return out
+}
+
+// Fetch implements mailbox.Mailbox.
+func (b *Box) Fetch(ctx context.Context, c mailbox.Collection, keys []string, fn func(*mailbox.Message) error) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	sel, err := b.selectFolder(ctx, c.Name)
+	if err != nil {
+		return err
+	}
+	var uids []imap.UID
+	for _, k := range keys {
+		if v, uid, ok := ParseKey(k); ok && v == sel.UIDValidity {
+			uids = append(uids, uid)
+		}
+	}
+	for _, chunk := range chunkUIDs(uids, b.cfg.FetchBatch) {
+		metas, err := b.fetchMeta(ctx, sel.UIDValidity, chunk, 0)
+		if err != nil {
+			return err
+		}
+		byUID := map[imap.UID]*mailbox.Meta{}
+		for _, m := range metas {
+			byUID[imap.UID(m.UID)] = m
+		}
+		// Bodies in groups of at most fetchGroupBytes (each message
+		// counted at most MaxMessageBytes), in the order asked.
+		var group []imap.UID
+		var groupBytes int64
+		flush := func() error {
+			if len(group) == 0 {
+				return nil
+			}
+			msgs, err := b.fetchBodies(ctx, group, byUID)
+			group, groupBytes = group[:0], 0
+			if err != nil {
+				return err
+			}
+			for _, m := range msgs {
+				if err := fn(m); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		for _, uid := range chunk {
+			m := byUID[uid]
+			if m == nil {
+				continue // expunged meanwhile
+			}
+			size := min(m.Size, b.cfg.MaxMessageBytes)
+			if len(group) > 0 && groupBytes+size > fetchGroupBytes {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			group = append(group, uid)
+			groupBytes += size
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fetchBodies fetches the bodies (cut at MaxMessageBytes) of messages of
+// the selected folder whose metadata is known, and returns them in the
+// order of uids.
+func (b *Box) fetchBodies(ctx context.Context, uids []imap.UID, meta map[imap.UID]*mailbox.Meta) ([]*mailbox.Message, error) {
+	limit := b.cfg.MaxMessageBytes
+	section := &imap.FetchItemBodySection{Peek: true, Partial: &imap.SectionPartial{Offset: 0, Size: limit}}
+	opts := &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}}
+	bodies := map[imap.UID][]byte{}
+	err := b.run(ctx, func() error {
+		b.stats.commands.Add(1)
+		cmd := b.c.Fetch(imap.UIDSetNum(uids...), opts)
+		for {
+			m := cmd.Next()
+			if m == nil {
+				break
+			}
+			var uid imap.UID
+			var body []byte
+			for {
+				item := m.Next()
+				if item == nil {
+					break
+				}
+				switch it := item.(type) {
+				case imapclient.FetchItemDataUID:
+					uid = it.UID
+				case imapclient.FetchItemDataBodySection:
+					if it.Literal == nil {
+						continue
+					}
+					// A server could send more than asked: keep the limit,
+					// drain the rest.
+					data, err := io.ReadAll(io.LimitReader(it.Literal, limit))
+					if err == nil {
+						_, err = io.Copy(io.Discard, it.Literal)
+					}
+					if err != nil {
+						_ = cmd.Close()
+						return err
+					}
+					body = data
+				}
+			}
+			if uid != 0 && body != nil {
+				bodies[uid] = body
+			}
+		}
+		return cmd.Close()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("imap: fetch messages in %q: %w", b.selName, err)
+	}
+	var out []*mailbox.Message
+	for _, uid := range uids {
+		body, ok := bodies[uid]
+		m := meta[uid]
+		if !ok || m == nil {
+			continue
+		}
+		b.stats.bodies.Add(1)
+		b.stats.bytes.Add(int64(len(body)))
+		out = append(out, &mailbox.Message{Meta: *m, Reference: b.reference(m), Raw: body, Truncated: m.Size > int64(len(body))})
+	}
+	return out, nil
+}
+
+// reference is a message's reference: Gmail's web address of the message
+// when the server is Gmail's (the same as the Gmail API transport gives),
+// else the IMAP URL of RFC 5092.
+func (b *Box) reference(m *mailbox.Meta) string {
+	if m.GmailID != "" {
+		return GmailReference(b.cfg.Username, m.GmailID)
+	}
+	user := url.PathEscape(b.cfg.Username)
+	var path []string
+	for _, seg := range strings.Split(b.selName, "/") {
+		path = append(path, url.PathEscape(seg))
+	}
+	return fmt.Sprintf("imap://%s@%s/%s;UIDVALIDITY=%d/;UID=%d", user, net2(b.host, b.port), strings.Join(path, "/"), m.UIDValidity, m.UID)
+}
+
+// GmailReference is the reference of a Gmail message: its address in
+// Gmail's web interface.
+func GmailReference(user, id string) string {
+	return "https://mail.google.com/mail/u/" + url.PathEscape(user) + "/#all/" + id
+}
+
+func net2(host, port string) string {
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return host + ":" + port
+}
+
+// Get implements mailbox.Mailbox.
+func (b *Box) Get(ctx context.Context, c mailbox.Collection, key string) (*mailbox.Message, error) {
+	var got *mailbox.Message
+	err := b.Fetch(ctx, c, []string{key}, func(m *mailbox.Message) error { got = m; return nil })
+	if err != nil {
+		return nil, err
+	}
+	if got == nil {
+		return nil, fmt.Errorf("imap: message %s of %q: %w", key, c.Name, mailbox.ErrNotFound)
+	}
+	return got, nil
+}
+
+// Delete implements mailbox.Mailbox: \Deleted, then UID EXPUNGE of just
+// those messages (UIDPLUS), or EXPUNGE of the folder without UIDPLUS
+// (which also removes other messages already flagged \Deleted).
+func (b *Box) Delete(ctx context.Context, c mailbox.Collection, keys []string) error {
+	sel, err := b.selectFolder(ctx, c.Name)
+	if err != nil {
+		return err
+	}
+	var set imap.UIDSet
+	for _, k := range keys {
+		if v, uid, ok := ParseKey(k); ok && v == sel.UIDValidity {
+			set.AddNum(uid)
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return b.run(ctx, func() error {
+		b.stats.commands.Add(1)
+		if err := b.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			return fmt.Errorf("imap: flag \\Deleted in %q: %w", c.Name, err)
+		}
+		b.stats.commands.Add(1)
+		var cmd interface{ Close() error }
+		if b.caps.Has(imap.CapUIDPlus) {
+			cmd = b.c.UIDExpunge(set)
+		} else {
+			cmd = b.c.Expunge()
+		}
+		if err := cmd.Close(); err != nil {
+			return fmt.Errorf("imap: expunge in %q: %w", c.Name, err)
+		}
+		b.selected, b.selName = nil, "" // counts changed
+		return nil
+	})
+}
+
+// Append implements mailbox.Mailbox. Without UIDPLUS the key is "" (the
+// next Synchronize finds the message).
+func (b *Box) Append(ctx context.Context, folder string, raw []byte, flags []string, received time.Time) (mailbox.Collection, string, error) {
+	opts := &imap.AppendOptions{Time: received}
+	for _, f := range flags {
+		opts.Flags = append(opts.Flags, imap.Flag(f))
+	}
+	var data *imap.AppendData
+	err := b.run(ctx, func() error {
+		b.stats.commands.Add(1)
+		cmd := b.c.Append(folder, int64(len(raw)), opts)
+		if _, err := cmd.Write(raw); err != nil {
+			_ = cmd.Close()
+			return err
+		}
+		if err := cmd.Close(); err != nil {
+			return err
+		}
+		var err error
+		data, err = cmd.Wait()
+		return err
+	})
+	if err != nil {
+		return mailbox.Collection{}, "", fmt.Errorf("imap: append to %q: %w", folder, err)
+	}
+	if b.selName == folder {
+		b.selected, b.selName = nil, ""
+	}
+	key := ""
+	if data != nil && data.UID != 0 {
+		key = Key(data.UIDValidity, data.UID)
+	}
+	return mailbox.Collection{Name: folder}, key, nil
+}

@@ -1,0 +1,129 @@
+// Package mailbox is the one interface the Google Mail connector's
+// transports implement (IMAP in package imapbox, the Gmail API in package
+// gmailapi), so that synchronization, documents and state are written once.
+//
+// A mailbox is made of collections: an IMAP folder, or (Gmail API) the
+// mailbox as a whole. A collection's messages have keys that stay the same
+// for as long as the message does (IMAP: "<UIDVALIDITY>.<UID>", so that a
+// new UIDVALIDITY gives every message a new key; Gmail: the message id),
+// and a version: what the message's document depends on besides its bytes,
+// which never change (its flags, its labels). The connector keeps, per
+// collection, the key and version of every message it delivered, and the
+// transport's cursor (IMAP: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and the
+// message count; Gmail: the history id). Plan compares the collection with
+// them as cheaply as the protocol allows and says which messages to fetch
+// and which are gone; Fetch streams the messages to fetch.
+package mailbox
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Collection is an IMAP folder, or the whole mailbox of the Gmail API.
+type Collection struct {
+	// Name is the folder's name (UTF-8, "/" or the server's separator
+	// between levels), or "" for the Gmail API's mailbox.
+	Name string
+	// Attributes are its IMAP attributes (\All, \Sent, ...), if any.
+	Attributes []string
+}
+
+// Known is what the connector recorded about one collection.
+type Known interface {
+	// Cursor is what the transport returned in the last Plan whose
+	// collection was then read to the end; nil when there is none.
+	Cursor() []byte
+	// Version returns the recorded version of a message.
+	Version(key string) (version string, ok bool)
+	// Keys calls fn with every recorded key, in no order.
+	Keys(fn func(key string))
+	// Len is the number of recorded messages.
+	Len() int
+}
+
+// Plan is what a Synchronize does with one collection.
+type Plan struct {
+	// Fetch are the messages to fetch and deliver: new ones, and known
+	// ones whose version changed.
+	Fetch []string
+	// Delete are known messages that are gone from the collection.
+	Delete []string
+	// Unchanged counts the known messages left as they are.
+	Unchanged int
+	// Cursor is recorded once every message of Fetch and Delete has been
+	// handled.
+	Cursor []byte
+}
+
+// Meta is what a transport says about a message besides its bytes.
+type Meta struct {
+	Key      string
+	Version  string
+	Flags    []string // IMAP flags (\Seen, \Flagged, $Label1, ...)
+	Labels   []string // Gmail labels (names)
+	Size     int64    // of the whole message, in bytes (RFC822.SIZE)
+	Received time.Time
+	// GmailID and GmailThreadID are Gmail's message and thread ids (the
+	// Gmail API's, or X-GM-MSGID and X-GM-THRID in hexadecimal, which are
+	// the same ids), "" elsewhere.
+	GmailID, GmailThreadID string
+	// UID and UIDValidity locate an IMAP message; 0 otherwise.
+	UID, UIDValidity uint32
+}
+
+// Message is a fetched message.
+type Message struct {
+	Meta
+	// Reference is the message's unique reference: the same wherever the
+	// message is read from (Gmail's id where there is one, else the IMAP
+	// URL of RFC 5092).
+	Reference string
+	// Raw is the message, at most the size limit the transport was given.
+	Raw []byte
+	// Truncated is set when the message is larger than the limit: Raw is
+	// its beginning.
+	Truncated bool
+}
+
+// Stats count the work a transport did, for tests and benchmarks.
+type Stats struct {
+	Commands      int64 // IMAP commands sent, or API requests made
+	BodiesFetched int64 // messages whose content was transferred
+	BytesFetched  int64 // bytes of message content transferred
+}
+
+// Mailbox is one account on one server, connected.
+type Mailbox interface {
+	// Collections lists the collections to index, after the include and
+	// exclude rules the transport was given.
+	Collections(ctx context.Context) ([]Collection, error)
+	// Plan compares a collection with what is known about it.
+	Plan(ctx context.Context, c Collection, known Known) (*Plan, error)
+	// Fetch fetches messages of a collection (in the order given, or in
+	// batches of it) and calls fn with each, on the caller's goroutine. A
+	// key that is gone meanwhile is skipped. An error from fn stops Fetch
+	// and is returned.
+	Fetch(ctx context.Context, c Collection, keys []string, fn func(*Message) error) error
+	// Get fetches one message (View, Collect); ErrNotFound when it is gone.
+	Get(ctx context.Context, c Collection, key string) (*Message, error)
+	// Delete deletes messages (IMAP: flag \Deleted and expunge them;
+	// Gmail API: move them to the trash, or delete them for good, as the
+	// transport was configured).
+	Delete(ctx context.Context, c Collection, keys []string) error
+	// Append adds a message to a folder (IMAP APPEND) or to the mailbox
+	// with a label (Gmail API insert) and returns its collection and key.
+	Append(ctx context.Context, folder string, raw []byte, flags []string, received time.Time) (Collection, string, error)
+	// Stats returns the counts so far.
+	Stats() Stats
+	// Close logs out. Calling it twice is harmless.
+	Close() error
+}
+
+// ErrNotFound: the message or folder does not exist (any more).
+var ErrNotFound = errors.New("mailbox: not found")
+
+// ErrAuth wraps an authentication failure (a refused password, a token
+// the server or the token endpoint refused): retrying does not help.
+var ErrAuth = errors.New("mailbox: authentication failed")

@@ -1,0 +1,401 @@
+// Package oauth obtains and keeps the OAuth 2.0 tokens of connectors that
+// read a service as a user (Google Mail today, Webex next): a one-time,
+// interactive authorization-code flow on a loopback redirect (Authorize,
+// behind `connector oauth`), a token file that holds the refresh token
+// encrypted and readable by its owner only (TokenFile), and the token
+// source that refreshes access tokens from it unattended at run time.
+//
+// # The one-time authorization
+//
+// Authorize listens on the loopback address of Config.RedirectURL (port 0
+// or none: any free port, as RFC 8252 section 7.3 allows and Google's
+// "desktop app" clients accept), shows the consent URL (with PKCE, RFC
+// 7636, and a random state), waits for the browser's redirect, checks the
+// state, and exchanges the code for tokens. Only a refresh token is worth
+// keeping: TokenFile.Save writes it.
+//
+// # The token file
+//
+// JSON, mode 0600 in a folder created 0700, written to a temporary file and
+// renamed into place. The refresh token is stored in IDOL's
+// encrypted-password form (package secret) with the server's AES key, so a
+// copy of the file alone does not give the token away. Load refuses a file
+// that others may read. Nothing in this package logs or returns a token in
+// an error.
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/connectorhq/connector/secret"
+)
+
+// Config is an OAuth 2.0 client of one provider.
+type Config struct {
+	ClientID     string
+	ClientSecret string
+	AuthURL      string // the provider's authorization endpoint
+	TokenURL     string // the provider's token endpoint
+	Scopes       []string
+	// RedirectURL is the loopback redirect: http://127.0.0.1[:port][/path]
+	// (or localhost, or [::1]). Without a port (or with port 0) Authorize
+	// listens on any free port. Default http://127.0.0.1/.
+	RedirectURL string
+	// AuthParams are added to the consent URL (Google:
+	// access_type=offline and prompt=consent, so that a refresh token is
+	// issued every time).
+	AuthParams map[string]string
+	// HTTPClient sends the token requests; nil: http.DefaultClient.
+	HTTPClient *http.Client
+}
+
+// Google's OAuth 2.0 endpoints and the parameters that make it issue a
+// refresh token.
+const (
+	GoogleAuthURL  = "https://accounts.google.com/o/oauth2/auth"
+	GoogleTokenURL = "https://oauth2.googleapis.com/token"
+)
+
+// GoogleAuthParams ask Google for a refresh token on every consent.
+var GoogleAuthParams = map[string]string{"access_type": "offline", "prompt": "consent"}
+
+func (c Config) oauth2(redirect string) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID:     c.ClientID,
+		ClientSecret: c.ClientSecret,
+		Endpoint:     oauth2.Endpoint{AuthURL: c.AuthURL, TokenURL: c.TokenURL},
+		RedirectURL:  redirect,
+		Scopes:       c.Scopes,
+	}
+}
+
+func (c Config) context(ctx context.Context) context.Context {
+	if c.HTTPClient != nil {
+		return context.WithValue(ctx, oauth2.HTTPClient, c.HTTPClient)
+	}
+	return ctx
+}
+
+// Check validates what Authorize and TokenSource need.
+func (c Config) Check() error {
+	switch {
+	case strings.TrimSpace(c.ClientID) == "":
+		return errors.New("oauth: no client ID")
+	case c.TokenURL == "":
+		return errors.New("oauth: no token endpoint")
+	}
+	if _, err := url.Parse(c.TokenURL); err != nil {
+		return fmt.Errorf("oauth: token endpoint: %v", err)
+	}
+	return nil
+}
+
+// LoopbackRedirect parses a loopback redirect URL and returns the address
+// to listen on and the path of the redirect. Only http:// URLs on
+// 127.0.0.1, [::1] or localhost are accepted: the redirect carries the
+// authorization code, and must not leave the machine.
+func LoopbackRedirect(raw string) (listen, path string, err error) {
+	if raw == "" {
+		raw = "http://127.0.0.1/"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", fmt.Errorf("oauth: redirect URL %q: %v", raw, err)
+	}
+	host := u.Hostname()
+	if u.Scheme != "http" || (host != "127.0.0.1" && host != "::1" && host != "localhost") || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", "", fmt.Errorf("oauth: redirect URL %q must be http:// on 127.0.0.1, [::1] or localhost, without query (a loopback redirect)", raw)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "0"
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	path = u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	return net.JoinHostPort(host, port), path, nil
+}
+
+// Authorize runs the authorization-code flow: show is called once with the
+// consent URL for a person to open in a browser; Authorize returns when the
+// browser comes back to the loopback redirect (or ctx ends). The returned
+// token normally carries a refresh token; ErrNoRefreshToken says when it
+// does not.
+func Authorize(ctx context.Context, c Config, show func(consentURL string)) (*oauth2.Token, error) {
+	if err := c.Check(); err != nil {
+		return nil, err
+	}
+	if c.AuthURL == "" {
+		return nil, errors.New("oauth: no authorization endpoint")
+	}
+	listen, path, err := LoopbackRedirect(c.RedirectURL)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: listen for the redirect on %s: %w", listen, err)
+	}
+	defer ln.Close()
+	host := "127.0.0.1"
+	if u, err := url.Parse(c.RedirectURL); err == nil && u.Hostname() != "" {
+		host = u.Hostname()
+	}
+	redirect := "http://" + net.JoinHostPort(host, fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)) + path
+	oc := c.oauth2(redirect)
+	state := randomHex(16)
+	verifier := oauth2.GenerateVerifier()
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
+	for k, v := range c.AuthParams {
+		opts = append(opts, oauth2.SetAuthURLParam(k, v))
+	}
+	type result struct {
+		code string
+		err  error
+	}
+	got := make(chan result, 1)
+	var once sync.Once
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != path {
+			http.NotFound(w, r)
+			return
+		}
+		q := r.URL.Query()
+		var res result
+		switch {
+		case q.Get("state") != state:
+			// Not our browser's redirect (or a forged one): ignore it and
+			// keep waiting.
+			http.Error(w, "unexpected state", http.StatusBadRequest)
+			return
+		case q.Get("error") != "":
+			res.err = fmt.Errorf("oauth: the provider refused the authorization: %s %s", q.Get("error"), q.Get("error_description"))
+		case q.Get("code") == "":
+			res.err = errors.New("oauth: the redirect carries no code")
+		default:
+			res.code = q.Get("code")
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if res.err != nil {
+			fmt.Fprintf(w, "<!doctype html><title>Authorization failed</title><p>%s</p>", html.EscapeString(res.err.Error()))
+		} else {
+			fmt.Fprint(w, "<!doctype html><title>Authorized</title><p>The connector is authorized. You can close this page.</p>")
+		}
+		once.Do(func() { got <- res })
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	show(oc.AuthCodeURL(state, opts...))
+	var res result
+	select {
+	case res = <-got:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("oauth: no redirect came back: %w", context.Cause(ctx))
+	}
+	if res.err != nil {
+		return nil, res.err
+	}
+	tok, err := oc.Exchange(c.context(ctx), res.code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		return nil, fmt.Errorf("oauth: exchange the code: %s", Describe(err))
+	}
+	if tok.RefreshToken == "" {
+		return tok, ErrNoRefreshToken
+	}
+	return tok, nil
+}
+
+// ErrNoRefreshToken: the provider granted access without a refresh token
+// (Google does so when the user had already consented and prompt=consent
+// was not asked; revoke the connector's access and authorize again).
+var ErrNoRefreshToken = errors.New("oauth: the provider issued no refresh token")
+
+// Describe is what an error from the token endpoint says, without the
+// request or any token: the provider's error code and description (an
+// expired or revoked refresh token is "invalid_grant: Token has been
+// expired or revoked.").
+func Describe(err error) string {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		msg := re.ErrorCode
+		if re.ErrorDescription != "" {
+			msg += ": " + re.ErrorDescription
+		}
+		if msg == "" && re.Response != nil {
+			msg = re.Response.Status
+		}
+		return "the token endpoint answered " + msg
+	}
+	return err.Error()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// TokenFile is a refresh token kept on disk for a connector.
+type TokenFile struct {
+	Path string
+	// Key encrypts the refresh token in the file (the server's [Security]
+	// AESKeyFile key). Required.
+	Key *secret.Key
+}
+
+// fileFormat is the token file's JSON.
+type fileFormat struct {
+	// RefreshToken is in IDOL's encrypted-password form.
+	RefreshToken string    `json:"refresh_token"`
+	ClientID     string    `json:"client_id,omitempty"`
+	Scopes       []string  `json:"scopes,omitempty"`
+	Saved        time.Time `json:"saved"`
+}
+
+// Save writes tok's refresh token (encrypted), with the client ID and
+// scopes it was granted for.
+func (f TokenFile) Save(tok *oauth2.Token, clientID string, scopes []string) error {
+	if tok == nil || tok.RefreshToken == "" {
+		return ErrNoRefreshToken
+	}
+	if f.Key == nil {
+		return errors.New("oauth: token file: no key to encrypt the token with")
+	}
+	enc, err := f.Key.Encrypt(tok.RefreshToken)
+	if err != nil {
+		return fmt.Errorf("oauth: token file %s: %w", f.Path, err)
+	}
+	data, err := json.MarshalIndent(fileFormat{RefreshToken: enc, ClientID: clientID, Scopes: scopes, Saved: time.Now().UTC()}, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(f.Path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("oauth: token file %s: %w", f.Path, err)
+	}
+	tmp, err := os.CreateTemp(dir, ".token-*")
+	if err != nil {
+		return fmt.Errorf("oauth: token file %s: %w", f.Path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("oauth: token file %s: %w", f.Path, err)
+	}
+	_, err = tmp.Write(append(data, '\n'))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), f.Path)
+	}
+	if err != nil {
+		return fmt.Errorf("oauth: token file %s: %w", f.Path, err)
+	}
+	return nil
+}
+
+// ErrTokenFile wraps every problem with a token file.
+var ErrTokenFile = errors.New("oauth: token file")
+
+// Load reads the refresh token. A missing file says to run
+// `connector oauth`; a file others can read is refused.
+func (f TokenFile) Load() (*oauth2.Token, error) {
+	st, err := os.Stat(f.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w %s does not exist: run `connector oauth -config <file> -task <task>` once to authorize the connector", ErrTokenFile, f.Path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrTokenFile, f.Path, err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%w %s is readable by other users (mode %04o): it holds a refresh token; chmod 600 it", ErrTokenFile, f.Path, st.Mode().Perm())
+	}
+	data, err := os.ReadFile(f.Path)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrTokenFile, f.Path, err)
+	}
+	var ff fileFormat
+	if err := json.Unmarshal(data, &ff); err != nil || ff.RefreshToken == "" {
+		return nil, fmt.Errorf("%w %s: not a token file written by `connector oauth`", ErrTokenFile, f.Path)
+	}
+	if !secret.IsEncrypted(ff.RefreshToken) {
+		return nil, fmt.Errorf("%w %s: the refresh token is not encrypted", ErrTokenFile, f.Path)
+	}
+	rt, err := f.Key.Decrypt(ff.RefreshToken)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrTokenFile, f.Path, err)
+	}
+	return &oauth2.Token{RefreshToken: rt}, nil
+}
+
+// TokenSource returns access tokens refreshed with the file's refresh
+// token, reusing each until shortly before it expires. When the provider
+// issues a new refresh token (rotation), the file is rewritten. A refusal
+// by the provider (revoked or expired grant) is an error saying so with the
+// provider's message.
+func (f TokenFile) TokenSource(ctx context.Context, c Config) (oauth2.TokenSource, error) {
+	if err := c.Check(); err != nil {
+		return nil, err
+	}
+	tok, err := f.Load()
+	if err != nil {
+		return nil, err
+	}
+	inner := c.oauth2("").TokenSource(c.context(ctx), tok)
+	return oauth2.ReuseTokenSource(nil, &savingSource{inner: inner, file: f, refresh: tok.RefreshToken, clientID: c.ClientID, scopes: c.Scopes}), nil
+}
+
+// savingSource saves a rotated refresh token and describes refusals.
+type savingSource struct {
+	inner    oauth2.TokenSource
+	file     TokenFile
+	mu       sync.Mutex
+	refresh  string
+	clientID string
+	scopes   []string
+}
+
+func (s *savingSource) Token() (*oauth2.Token, error) {
+	tok, err := s.inner.Token()
+	if err != nil {
+		return nil, fmt.Errorf("oauth: refresh the access token (token file %s): %s", s.file.Path, Describe(err))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tok.RefreshToken != "" && tok.RefreshToken != s.refresh {
+		if err := s.file.Save(tok, s.clientID, s.scopes); err != nil {
+			return nil, err
+		}
+		s.refresh = tok.RefreshToken
+	}
+	return tok, nil
+}

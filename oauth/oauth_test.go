@@ -1,0 +1,183 @@
+package oauth
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
+	"github.com/connectorhq/connector/secret"
+)
+
+func testKey(t *testing.T) *secret.Key {
+	k, err := secret.EnsureKeyFile(filepath.Join(t.TempDir(), "aes.ky"))
+	require.NoError(t, err)
+	return k
+}
+
+// browser follows the consent URL the way a person's browser would: to the
+// provider, which redirects to the loopback address.
+func browser(t *testing.T, consent string) (int, string) {
+	resp, err := http.Get(consent)
+	if err != nil {
+		t.Errorf("browser: %v", err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	buf := new(strings.Builder)
+	_, _ = bufioCopy(buf, resp)
+	return resp.StatusCode, buf.String()
+}
+
+func bufioCopy(b *strings.Builder, resp *http.Response) (int64, error) {
+	data := make([]byte, 4096)
+	n, _ := resp.Body.Read(data)
+	b.Write(data[:n])
+	return int64(n), nil
+}
+
+func TestAuthorizeSavesAnEncryptedRefreshTokenAndRefreshes(t *testing.T) {
+	srv := mailtest.StartOAuthServer(t)
+	srv.Consent("alice@example.com")
+	cfg := Config{ClientID: "client-1", ClientSecret: "s3cret", AuthURL: srv.URL + "/auth", TokenURL: srv.URL + "/token",
+		Scopes: []string{"https://mail.google.com/"}, AuthParams: GoogleAuthParams}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	page := make(chan string, 1)
+	tok, err := Authorize(ctx, cfg, func(u string) {
+		q, err := url.Parse(u)
+		require.NoError(t, err)
+		require.Equal(t, "offline", q.Query().Get("access_type"))
+		require.Equal(t, "S256", q.Query().Get("code_challenge_method"))
+		require.True(t, strings.HasPrefix(q.Query().Get("redirect_uri"), "http://127.0.0.1:"))
+		go func() { _, p := browser(t, u); page <- p }()
+	})
+	require.NoError(t, err)
+	require.NotEmpty(t, tok.RefreshToken)
+	select {
+	case p := <-page:
+		require.Contains(t, p, "The connector is authorized")
+	case <-ctx.Done():
+		t.Fatal("the browser got no page")
+	}
+
+	f := TokenFile{Path: filepath.Join(t.TempDir(), "tokens", "mail.token"), Key: testKey(t)}
+	require.NoError(t, f.Save(tok, cfg.ClientID, cfg.Scopes))
+	st, err := os.Stat(f.Path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	dst, err := os.Stat(filepath.Dir(f.Path))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o700), dst.Mode().Perm())
+	data, err := os.ReadFile(f.Path)
+	require.NoError(t, err)
+	require.NotContains(t, string(data), tok.RefreshToken, "the refresh token is stored encrypted")
+
+	src, err := f.TokenSource(ctx, cfg)
+	require.NoError(t, err)
+	at, err := src.Token()
+	require.NoError(t, err)
+	require.Equal(t, "alice@example.com", srv.UserOf(at.AccessToken))
+	at2, err := src.Token()
+	require.NoError(t, err)
+	require.Equal(t, at.AccessToken, at2.AccessToken, "a valid access token is reused")
+}
+
+func TestAuthorizeRefusedConsent(t *testing.T) {
+	srv := mailtest.StartOAuthServer(t) // no Consent: access_denied
+	cfg := Config{ClientID: "c", AuthURL: srv.URL + "/auth", TokenURL: srv.URL + "/token"}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := Authorize(ctx, cfg, func(u string) { go browser(t, u) })
+	require.ErrorContains(t, err, "access_denied")
+}
+
+func TestAuthorizeIgnoresAForgedRedirect(t *testing.T) {
+	srv := mailtest.StartOAuthServer(t)
+	srv.Consent("alice@example.com")
+	cfg := Config{ClientID: "c", AuthURL: srv.URL + "/auth", TokenURL: srv.URL + "/token"}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tok, err := Authorize(ctx, cfg, func(u string) {
+		q, _ := url.Parse(u)
+		redirect := q.Query().Get("redirect_uri")
+		go func() {
+			// Another page posts a code with the wrong state: refused.
+			resp, err := http.Get(redirect + "?code=evil&state=wrong")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusBadRequest {
+					t.Errorf("forged redirect answered %d", resp.StatusCode)
+				}
+			}
+			browser(t, u)
+		}()
+	})
+	require.NoError(t, err)
+	require.NotEmpty(t, tok.RefreshToken)
+}
+
+func TestAuthorizeEndsWithTheContext(t *testing.T) {
+	cfg := Config{ClientID: "c", AuthURL: "http://127.0.0.1:1/auth", TokenURL: "http://127.0.0.1:1/token"}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := Authorize(ctx, cfg, func(string) {})
+	require.ErrorContains(t, err, "no redirect came back")
+}
+
+func TestLoopbackRedirectOnly(t *testing.T) {
+	for _, ok := range []string{"", "http://127.0.0.1/", "http://localhost:7878/", "http://[::1]:0/cb"} {
+		_, _, err := LoopbackRedirect(ok)
+		require.NoError(t, err, ok)
+	}
+	for _, bad := range []string{"https://127.0.0.1/", "http://example.com/", "http://10.0.0.1/", "http://127.0.0.1/?x=1", "http://u:p@127.0.0.1/"} {
+		_, _, err := LoopbackRedirect(bad)
+		require.Error(t, err, bad)
+	}
+}
+
+func TestTokenFileRefusals(t *testing.T) {
+	key := testKey(t)
+	dir := t.TempDir()
+	f := TokenFile{Path: filepath.Join(dir, "x.token"), Key: key}
+	_, err := f.Load()
+	require.ErrorContains(t, err, "run `connector oauth")
+	require.ErrorIs(t, f.Save(&oauth2.Token{AccessToken: "only-access"}, "c", nil), ErrNoRefreshToken)
+
+	require.NoError(t, f.Save(&oauth2.Token{RefreshToken: "rt-secret"}, "c", nil))
+	require.NoError(t, os.Chmod(f.Path, 0o644))
+	_, err = f.Load()
+	require.ErrorContains(t, err, "readable by other users")
+	require.NotContains(t, err.Error(), "rt-secret")
+
+	require.NoError(t, os.Chmod(f.Path, 0o600))
+	other := TokenFile{Path: f.Path, Key: testKey(t)}
+	_, err = other.Load()
+	require.ErrorIs(t, err, secret.ErrDecrypt, "another key cannot read it")
+
+	require.NoError(t, os.WriteFile(f.Path, []byte(`{"refresh_token":"in-clear"}`), 0o600))
+	_, err = f.Load()
+	require.ErrorContains(t, err, "not encrypted")
+	require.NotContains(t, err.Error(), "in-clear")
+}
+
+func TestRevokedRefreshTokenSaysSo(t *testing.T) {
+	srv := mailtest.StartOAuthServer(t)
+	srv.AddRefreshToken("rt-1", "alice@example.com")
+	f := TokenFile{Path: filepath.Join(t.TempDir(), "t"), Key: testKey(t)}
+	require.NoError(t, f.Save(&oauth2.Token{RefreshToken: "rt-1"}, "c", nil))
+	srv.RevokeRefreshToken("rt-1")
+	src, err := f.TokenSource(context.Background(), Config{ClientID: "c", TokenURL: srv.URL + "/token"})
+	require.NoError(t, err)
+	_, err = src.Token()
+	require.ErrorContains(t, err, "invalid_grant: Token has been expired or revoked.")
+	require.NotContains(t, err.Error(), "rt-1")
+}
