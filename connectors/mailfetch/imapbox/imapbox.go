@@ -118,7 +118,7 @@ type Config struct {
 	Timeout time.Duration
 	// Dial makes the TCP connection (nil: a net.Dialer); the connector
 	// passes one that enforces [Security] DeniedAddresses.
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
 	Logger *slog.Logger
 }
 
