@@ -5,7 +5,12 @@ PKGS      := ./...
 # What the tests need from Debian besides Go and make: -race builds with cgo,
 # so a C compiler and the C library's development files.
 DEB_BUILD := gcc libc6-dev
-DEB_TEST  := libxml2-utils postgresql-doc-15 default-jre-headless libhdrhistogram-java chromium-headless-shell prometheus poppler-utils
+DEB_TEST  := libxml2-utils postgresql-doc-15 default-jre-headless libhdrhistogram-java chromium-headless-shell prometheus poppler-utils dovecot-core dovecot-imapd
+# npm packages the tests start (the mail tests' Gmail-flavoured IMAP
+# server), in the cache folder the tests look in (mailtest.HoodiecrowDir).
+# Node.js and npm are the machine's own (Node 20 with its npm; Debian's
+# npm package would conflict with it).
+NPM_TEST_DIR ?= $(or $(CONNECTOR_TEST_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/connector-test)
 FUZZTIME  ?= 30s
 PROTOC_GEN_GO_VERSION := v1.33.0
 GOBIN     ?= $(shell $(GO) env GOPATH)/bin
@@ -49,6 +54,7 @@ run: build ## build and run on the embedded default configuration
 
 test: ## the whole suite with -race (installs what the tests need)
 	./scripts/ensure-deb.sh $(DEB_BUILD) $(DEB_TEST)
+	./scripts/ensure-npm.sh $(NPM_TEST_DIR)/hoodiecrow-imap-2.1.0 hoodiecrow-imap@2.1.0
 	$(GO) vet $(PKGS)
 	$(GO) test -race -shuffle=on -count=1 -timeout 20m $(PKGS)
 	@# Tests that cannot run under -race (allocation counts; bbolt reading a
