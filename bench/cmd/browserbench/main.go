@@ -42,6 +42,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -99,11 +100,13 @@ func main() {
 		result.Fatal("browserbench", err)
 	}
 	c.exec = exe
-	c.tmp, err = os.MkdirTemp("", "browserbench-")
-	if err != nil {
+	// One fixed folder for the browsers' user-data-dirs: each pool removes
+	// its own, and a run that was killed leaves one that the next run's
+	// first start sweeps (crawl/browser does that per folder).
+	c.tmp = filepath.Join(os.TempDir(), "connector-browserbench")
+	if err := os.MkdirAll(c.tmp, 0o700); err != nil {
 		result.Fatal("browserbench", err)
 	}
-	defer os.RemoveAll(c.tmp)
 	b := &bench{c: c, m: map[string][]float64{}, started: time.Now(), load0: result.LoadAvg()}
 	if err := b.run(); err != nil {
 		result.Fatal("browserbench", err)
@@ -383,14 +386,16 @@ func (b *bench) oursQuiet(urls []string, n int) error {
 type mem struct {
 	pss, rss, goRSS float64 // bytes
 	procs           int
+	byType          map[string]float64 // PSS per process type ("browser", "renderer", "gpu-process", "utility", "zygote")
 }
 
 func measure(p *browser.Pool) mem {
-	var m mem
+	m := mem{byType: map[string]float64{}}
 	for _, pid := range p.Processes() {
 		m.procs++
 		if v, err := smapsPss(pid); err == nil {
 			m.pss += float64(v)
+			m.byType[procType(pid)] += float64(v)
 		}
 		if v, err := procstat.RSS(pid); err == nil {
 			m.rss += float64(v)
@@ -402,6 +407,22 @@ func measure(p *browser.Pool) mem {
 		m.goRSS = float64(v)
 	}
 	return m
+}
+
+// procType is a Chromium process's --type (the browser itself has none).
+func procType(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return "gone"
+	}
+	// Chromium rewrites its helpers' titles: one string, spaces between
+	// the arguments.
+	for _, a := range strings.FieldsFunc(string(b), func(r rune) bool { return r == 0 || r == ' ' }) {
+		if t, ok := strings.CutPrefix(a, "--type="); ok {
+			return t
+		}
+	}
+	return "browser"
 }
 
 // smapsPss reads the proportional set size of pid (shared pages split
@@ -523,7 +544,10 @@ func (b *bench) long(urls []string) error {
 		b.add("long-rss", m.rss)
 		b.add("long-go-rss", m.goRSS)
 		b.add("long-procs", float64(m.procs))
-		logf("after %d renders: browser PSS %.0f MiB (%d processes), Go RSS %.0f MiB", end, m.pss/(1<<20), m.procs, m.goRSS/(1<<20))
+		b.add("long-pss-browser", m.byType["browser"])
+		b.add("long-pss-renderers", m.byType["renderer"])
+		logf("after %d renders: browser PSS %.0f MiB (%d processes; browser process %.0f MiB, renderers %.0f MiB, gpu %.0f MiB, utility %.0f MiB, zygotes %.0f MiB), Go RSS %.0f MiB",
+			end, m.pss/(1<<20), m.procs, m.byType["browser"]/(1<<20), m.byType["renderer"]/(1<<20), m.byType["gpu-process"]/(1<<20), m.byType["utility"]/(1<<20), m.byType["zygote"]/(1<<20), m.goRSS/(1<<20))
 	}
 	st := p.Stats()
 	b.add("long-tabs-opened", float64(st.TabsOpened))

@@ -125,9 +125,10 @@ func (b *bench) render() string {
 	p("| browser processes with 1 tab / with 8 tabs | %s / %s |\n\n", b.cell("one-tab-procs", count), b.cell("eight-tab-procs", count))
 	if at := b.m["long-at"]; len(at) > 0 {
 		p("Over %s renders at 4 tabs (1 run at %s; %s tabs opened in all: each is replaced after 100 pages):\n\n", count(at[len(at)-1]), b.raw("long-rate"), b.raw("long-tabs-opened"))
-		p("| renders | browser PSS | browser RSS | browser processes | Go RSS |\n|---:|---:|---:|---:|---:|\n")
+		p("| renders | browser PSS | of which the browser process | of which renderers | browser RSS | browser processes | Go RSS |\n|---:|---:|---:|---:|---:|---:|---:|\n")
 		for i := range at {
-			p("| %s | %s | %s | %s | %s |\n", count(at[i]), mib(b.m["long-pss"][i]), mib(b.m["long-rss"][i]), count(b.m["long-procs"][i]), mib(b.m["long-go-rss"][i]))
+			p("| %s | %s | %s | %s | %s | %s | %s |\n", count(at[i]), mib(b.m["long-pss"][i]), mib(b.m["long-pss-browser"][i]), mib(b.m["long-pss-renderers"][i]),
+				mib(b.m["long-rss"][i]), count(b.m["long-procs"][i]), mib(b.m["long-go-rss"][i]))
 		}
 		p("\n")
 	}
