@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,7 +57,14 @@ func main() {
 	flag.DurationVar(&c.soak, "soak", 3*time.Minute, "soak duration")
 	flag.StringVar(&c.only, "only", "", "comma-separated step keys or prefixes to run (debugging)")
 	flag.StringVar(&c.rev, "rev", "", "connector revision to print in the header")
+	renderOnly := flag.String("render-only", "", "run nothing: render RESULTS.md and its charts again from this summary JSON (results/latest.json)")
 	flag.Parse()
+	if *renderOnly != "" {
+		if err := rerender(c, *renderOnly); err != nil {
+			result.Fatal("driver", err)
+		}
+		return
+	}
 	if err := run(c); err != nil {
 		result.Fatal("driver", err)
 	}
@@ -245,7 +253,7 @@ func run(c config) error {
 	m.Finished = time.Now().UTC()
 	m.LoadAfter = result.LoadAvg()
 	sum := summarize(res, fails, m)
-	block := render(sum, res) // also fills sum.Ratios
+	block := render(sum, res, chartsFor(c, sum, res, raw)) // also fills sum.Ratios
 	b, err := json.MarshalIndent(sum, "", " ")
 	if err != nil {
 		return fmt.Errorf("driver: %w", err)
@@ -288,10 +296,15 @@ func runStep(c config, st step, iter int, raw, logs string) (*result.Output, err
 	}
 	defer logf.Close()
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(filepath.Join(c.bin, st.prog), st.args...)
+	args := st.args
+	if strings.HasPrefix(st.key, "http.") {
+		// The loadgen reports, whose histograms the charts merge.
+		args = append(slices.Clone(args), "-reports", filepath.Join(raw, name))
+	}
+	cmd := exec.Command(filepath.Join(c.bin, st.prog), args...)
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
-	fmt.Fprintf(logf, "$ %s %s\n", st.prog, strings.Join(st.args, " "))
+	fmt.Fprintf(logf, "$ %s %s\n", st.prog, strings.Join(args, " "))
 	err = cmd.Run()
 	_, _ = logf.Write(stderr.Bytes())
 	if err != nil {

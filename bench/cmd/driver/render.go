@@ -58,9 +58,17 @@ func updateResults(path, block string) error {
 
 // report renders the generated block.
 type report struct {
-	s   *summary
-	res runs
-	b   strings.Builder
+	s      *summary
+	res    runs
+	charts map[string]string // chart name -> path relative to RESULTS.md
+	b      strings.Builder
+}
+
+// chart embeds a chart, when it was drawn.
+func (r *report) chart(name, alt string) {
+	if path, ok := r.charts[name]; ok {
+		r.p("![%s](%s)\n\n", alt, path)
+	}
 }
 
 func (r *report) p(format string, args ...any) { fmt.Fprintf(&r.b, format, args...) }
@@ -73,6 +81,10 @@ func (r *report) fig(key, metric string) (result.Stat, bool) {
 // ratio summarises num/den taken run by run, and records it in the
 // summary.
 func (r *report) ratio(nk, nm, dk, dm string) (result.Stat, bool) {
+	if r.res == nil { // re-rendering a saved summary: its ratios
+		st, ok := r.s.Ratios[nk+" "+nm+" / "+dk+" "+dm]
+		return st, ok
+	}
 	st, ok := result.Summarise(ratioValues(r.res, nk, nm, dk, dm))
 	if ok {
 		r.s.Ratios[nk+" "+nm+" / "+dk+" "+dm] = st
@@ -116,6 +128,7 @@ func ratioF(v float64) string {
 	return fmt.Sprintf("%.2f", v)
 }
 func count(v float64) string { return fmt.Sprintf("%.0f", v) }
+func share(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
 
 func spread(st result.Stat, f format) string {
 	if st.N <= 1 {
@@ -159,8 +172,8 @@ func orDash(s string) string {
 	return s
 }
 
-func render(s *summary, res runs) string {
-	r := &report{s: s, res: res}
+func render(s *summary, res runs, charts map[string]string) string {
+	r := &report{s: s, res: res, charts: charts}
 	r.readMe()
 	r.references()
 	r.queue()
@@ -213,8 +226,13 @@ func (r *report) references() {
 		{"Actor floor: RequestFuture round trip to one actor (16 goroutines)", "round trips/s", "floors", "actor_requestfuture_per_s", rate},
 		{"Storage floor: 4 KiB write + fdatasync, appending", "syncs/s", "floors", "fsync_append_per_s", rate},
 		{"Storage floor: 4 KiB write + fdatasync, overwriting", "syncs/s", "floors", "fsync_overwrite_per_s", rate},
+		{"Load generator: one loadgen process driving the ceiling (GetStatus)", "its CPU, share of its CPUs", c, "status_gen_cpu_share", share},
+		{"", "the whole machine's CPU, busy", c, "status_machine_cpu_share", share},
 	}
 	for _, x := range rows {
+		if _, ok := r.fig(x.key, x.metric); !ok && strings.Contains(x.metric, "cpu_share") {
+			continue // runs before the generator's CPU was recorded
+		}
 		fig := x.fig
 		if x.metric == "submit_p99_us" {
 			fig = "p99"
@@ -223,7 +241,20 @@ func (r *report) references() {
 		}
 		r.p("| %s | %s | %s |\n", x.ref, fig, r.cell(x.key, x.metric, x.f))
 	}
-	r.p("\nThe ceiling is `bench/cmd/ceiling`, a separate process answering every request with bytes encoded once by `transport/aci`; it is driven by the same load generator (package `loadgen`) at the same concurrency as the connector. The fsync floor is measured in the data folder the durable runs use (same disk).\n")
+	r.p("\nWhat one generator pushes on this machine is the ceiling's requests/s: the load generator (package `loadgen`, one process, 32 connections) and the bare server share the 2 cores.")
+	if st, ok := r.fig(c, "status_gen_cpu_share"); ok {
+		verdict := "below the 90% at which the harness calls it saturated: the machine as a whole, server and generator together, is the limit"
+		if st.Median >= 0.9 {
+			verdict = "at or above the 90% at which the harness calls it saturated: the generator is the limit"
+		}
+		r.p(" Its CPU share while it drives the ceiling (median %s) is %s.", share(st.Median), verdict)
+	} else {
+		r.p(" (The generator's CPU share is recorded from the next run of `make bench` on.)")
+	}
+	r.p(" \"Load generator capacity\", after the generated sections, measures one generator against two on the same ceiling.\n\n")
+	r.chart("http-throughput", "Requests per second over HTTP: the ceiling, ours durable and ours in memory, median with min–max")
+	r.chart("http-status-percentiles", "GetStatus by token latency by percentile: the ceiling and ours")
+	r.p("The ceiling is `bench/cmd/ceiling`, a separate process answering every request with bytes encoded once by `transport/aci`; it is driven by the same load generator (package `loadgen`) at the same concurrency as the connector. The fsync floor is measured in the data folder the durable runs use (same disk).\n")
 }
 
 // goal is one row of the goal table.
@@ -433,6 +464,7 @@ func (r *report) durability() {
 
 func (r *report) peers() {
 	r.header("Side by side with peers")
+	r.chart("peers", "Ours durable divided by each peer, median with min–max, log scale")
 	r.p("All in process, same machine, same run, 16 goroutines enqueuing or asking and 16 workers; a no-op job (ours: an action of a no-op repository). Durability as stated in \"Durability\". asynq jobs are enqueued with MaxRetry(0) so that a cancelled job ends (archived) instead of going to retry; asynq's idle poll is 20 ms and River's fetch cooldown/poll 2 ms/20 ms (River's own benchmark settings). Cancel of a running job: asynq `Inspector.CancelProcessing`, River `JobCancel`, ours `QueueAction=Stop` (in process: `StopAction`). Ours is a call into the queue inside the same process; the peers' enqueue, status and cancel go to Redis or PostgreSQL over loopback, as their clients always do: each row compares each system's own path, not equal work.\n\n")
 	peers := []struct{ name, light, burn string }{
 		{"asynq, Redis everysec", "peers.asynq-everysec", "burn.asynq-everysec"},

@@ -44,6 +44,7 @@ type options struct {
 	conc, n, stops, prepare               int
 	filter                                string
 	verbose                               bool
+	reports                               string
 }
 
 // The actions the connector is given: Identifiers of a task that was never
@@ -70,6 +71,7 @@ func main() {
 	flag.IntVar(&o.prepare, "prepare", 1000, "load: actions the status scenario cycles over")
 	flag.StringVar(&o.filter, "filter", "State=Finished&Sort-By=finish-time&MaxResults=100", "status-list filter")
 	flag.BoolVar(&o.verbose, "v", false, "connector log and loadgen progress to standard error")
+	flag.StringVar(&o.reports, "reports", "", "load: also write each scenario's loadgen report (JSON, with its HDR histograms) to PREFIX.NAME.json")
 	flag.Parse()
 	variant := o.mode
 	if o.mode == "load" {
@@ -154,6 +156,21 @@ func measure(o options, out *result.Output, p *server.Proc, name string, cfg loa
 		out.Note("%s: %s", name, w)
 	}
 	out.Add(name+"_per_s", rep.Operations.PerSecond, "/s")
+	// The load generator's own CPU: what one loadgen process pushes, and
+	// whether it (not the server) was the limit.
+	out.Add(name+"_gen_cpu_share", rep.Generator.CPUShare, "")
+	if rep.Generator.MachineCPUShare >= 0 {
+		out.Add(name+"_machine_cpu_share", rep.Generator.MachineCPUShare, "")
+	}
+	if o.reports != "" {
+		f, err := os.Create(o.reports + "." + name + ".json")
+		if err == nil {
+			err = errors.Join(loadgen.WriteJSON(f, rep), f.Close())
+		}
+		if err != nil {
+			return nil, fmt.Errorf("httpbench: %s: %w", name, err)
+		}
+	}
 	out.Add(name+"_p50_us", float64(rep.OperationLatency.P50Us), "µs")
 	out.Add(name+"_p99_us", float64(rep.OperationLatency.P99Us), "µs")
 	if rep.Requests.Count > 0 {
