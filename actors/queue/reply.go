@@ -39,6 +39,15 @@ func (r *replier) SendUserMessage(_ *actor.PID, message any) {
 func (r *replier) SendSystemMessage(*actor.PID, any) {}
 func (r *replier) Stop(*actor.PID)                   {}
 
+// arm starts the replier's timer for one request.
+func (r *replier) arm(timeout time.Duration) {
+	if r.timer == nil {
+		r.timer = time.NewTimer(timeout)
+	} else {
+		r.timer.Reset(timeout)
+	}
+}
+
 func newReplies(sys *actor.ActorSystem, size int) *replies {
 	return &replies{sys: sys, free: make(chan *replier, size)}
 }
@@ -80,11 +89,7 @@ func (p *replies) request(pid *actor.PID, msg any, timeout time.Duration) (any, 
 		return res, nil
 	}
 	r := p.get()
-	if r.timer == nil {
-		r.timer = time.NewTimer(timeout)
-	} else {
-		r.timer.Reset(timeout)
-	}
+	r.arm(timeout)
 	p.sys.Root.RequestWithCustomSender(pid, msg, r.pid)
 	select {
 	case res := <-r.ch:
@@ -111,11 +116,7 @@ func (p *replies) request(pid *actor.PID, msg any, timeout time.Duration) (any, 
 // The wait for that answer has no timeout: it is the only truthful one.
 func (p *replies) requestWithdrawable(pid *actor.PID, msg any, timeout time.Duration, withdraw func(sender *actor.PID) any) (any, error) {
 	r := p.get()
-	if r.timer == nil {
-		r.timer = time.NewTimer(timeout)
-	} else {
-		r.timer.Reset(timeout)
-	}
+	r.arm(timeout)
 	p.sys.Root.RequestWithCustomSender(pid, msg, r.pid)
 	var res any
 	select {
