@@ -6,6 +6,8 @@ PKGS      := ./...
 # so a C compiler and the C library's development files.
 DEB_BUILD := gcc libc6-dev
 DEB_TEST  := libxml2-utils postgresql-doc-15 default-jre-headless libhdrhistogram-java chromium-headless-shell prometheus poppler-utils dovecot-core dovecot-imapd
+# systemd-analyze checks deploy/connector.service.
+DEB_DEPLOY := systemd
 # npm packages the tests start (the mail tests' Gmail-flavoured IMAP
 # server), in the cache folder the tests look in (mailtest.HoodiecrowDir).
 # Node.js and npm are the machine's own (Node 20 with its npm; Debian's
@@ -29,8 +31,12 @@ LDFLAGS   := -X $(VPKG).version=$(VERSION) -X $(VPKG).revision=$(REVISION) -X $(
 # Release binaries: where, and for which platforms.
 DIST      ?= dist
 PLATFORMS := linux/amd64 linux/arm64
+# The container image: its name, and the builder (the first of podman,
+# docker and buildah found).
+IMAGE     ?= connector
+CONTAINER ?= $(firstword $(shell command -v podman docker buildah 2>/dev/null))
 
-.PHONY: help build dist run test test-short fuzz bench proto proto-check vet tidy clean
+.PHONY: help build dist image run test test-short fuzz bench proto proto-check vet tidy clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -49,11 +55,17 @@ dist: ## release binaries for linux/amd64 and linux/arm64 with SHA-256 checksums
 	cd $(DIST) && sha256sum connector-$(VERSION)-* > SHA256SUMS && sha256sum -c --quiet SHA256SUMS
 	@echo "dist: $$(ls $(DIST)) in $(DIST)/"
 
+image: ## container image $(IMAGE):$(VERSION) from deploy/Containerfile: Debian packages and the release binary
+	@test -n "$(CONTAINER)" || { echo "image: no container builder found (podman, docker or buildah)" >&2; exit 1; }
+	$(MAKE) dist DIST=dist VERSION=$(VERSION) REVISION=$(REVISION) BUILD=$(BUILD)
+	$(CONTAINER) build -f deploy/Containerfile --build-arg VERSION=$(VERSION) \
+		--build-arg TARGETARCH=$(shell $(GO) env GOARCH) -t $(IMAGE):$(VERSION) .
+
 run: build ## build and run on the embedded default configuration
 	./$(BIN)
 
 test: ## the whole suite with -race (installs what the tests need)
-	./scripts/ensure-deb.sh $(DEB_BUILD) $(DEB_TEST)
+	./scripts/ensure-deb.sh $(DEB_BUILD) $(DEB_TEST) $(DEB_DEPLOY)
 	./scripts/ensure-npm.sh $(NPM_TEST_DIR)/hoodiecrow-imap-2.1.0 hoodiecrow-imap@2.1.0
 	$(GO) vet $(PKGS)
 	$(GO) test -race -shuffle=on -count=1 -timeout 20m $(PKGS)
