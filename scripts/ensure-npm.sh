@@ -8,6 +8,9 @@ dir=$1
 spec=$2
 name=${spec%@*}
 [ -f "$dir/node_modules/$name/package.json" ] && exit 0
+# A machine with its own Node.js keeps it; a fresh Debian gets Debian's
+# (README: Go and make are all that must be there first).
+command -v npm >/dev/null || "$(dirname "$0")/ensure-deb.sh" npm
 command -v npm >/dev/null || { echo "ensure-npm: npm is needed to install $spec" >&2; exit 1; }
 mkdir -p "$dir"
 echo "ensure-npm: installing $spec into $dir" >&2
