@@ -521,7 +521,7 @@ func (b *Box) reference(m *mailbox.Meta) string {
 	if m.GmailID != "" {
 		return GmailReference(b.cfg.Username, m.GmailID)
 	}
-	user := url.PathEscape(b.cfg.Username)
+	user := strings.NewReplacer("@", "%40", ":", "%3A").Replace(url.PathEscape(b.cfg.Username))
 	var path []string
 	for _, seg := range strings.Split(b.selName, "/") {
 		path = append(path, url.PathEscape(seg))

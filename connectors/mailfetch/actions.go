@@ -1,0 +1,581 @@
+package mailfetch
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
+	"github.com/connectorhq/connector/connectors/mailfetch/mimedoc"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/messages"
+)
+
+// outcome is the <tasks> result: <success>ID</success>... then
+// <failed message="why">ID</failed>..., as connectors.xsd orders them.
+type outcome struct {
+	ok, bad  []*messages.Element
+	inserted []*messages.Element
+}
+
+func (o *outcome) success(id string) {
+	o.ok = append(o.ok, &messages.Element{Name: "success", Text: id, List: true})
+}
+
+func (o *outcome) failure(id, why string) {
+	o.bad = append(o.bad, &messages.Element{Name: "failed", Text: id, List: true,
+		Attrs: []*messages.Param{{Name: "message", Value: why}}})
+}
+
+func (o *outcome) elements() []*messages.Element {
+	out := []*messages.Element{{Name: "tasks", Children: append(o.ok, o.bad...)}}
+	if len(o.inserted) > 0 {
+		out = append(out, &messages.Element{Name: "identifiers", List: true, Children: o.inserted})
+	}
+	return out
+}
+
+func notFound(format string, args ...any) error {
+	return fmt.Errorf("mailfetch: "+format+": %w", append(args, messages.ErrNotFound)...)
+}
+
+// knownRecord returns the record of an identifier's message, or nil when
+// the task never delivered it.
+func (r *Repository) knownRecord(id Identifier) (*record, error) {
+	names, err := r.st.DatastoreNames()
+	if err != nil || !slices.Contains(names, id.Task) {
+		return nil, err
+	}
+	ds, err := r.datastore(id.Task)
+	if err != nil {
+		return nil, err
+	}
+	b, err := ds.Get(recordKey(id.Collection, id.Key))
+	if err != nil || b == nil {
+		return nil, err
+	}
+	rec := &record{}
+	if err := json.Unmarshal(b, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// item is one fetched message or attachment.
+type item struct {
+	ref, mime, name string
+	content         []byte
+	doc             *ingest.Document
+}
+
+// fetchItem fetches what an identifier names from the server, now.
+func (r *Repository) fetchItem(ctx context.Context, mb mailbox.Mailbox, id Identifier) (*item, error) {
+	s := r.set[id.Task]
+	c := mailbox.Collection{Name: id.Collection}
+	m, err := mb.Get(ctx, c, id.Key)
+	if err != nil {
+		if errors.Is(err, mailbox.ErrNotFound) {
+			return nil, notFound("message %s of folder %q is gone", id.Key, id.Collection)
+		}
+		return nil, err
+	}
+	builder, err := newDocBuilder(s)
+	if err != nil {
+		return nil, err
+	}
+	bl := builder.build(ctx, id.Task, c, m)
+	if id.Section == "" {
+		name := "message.eml"
+		if bl.title != "" {
+			name = safeName(bl.title) + ".eml"
+		}
+		return &item{ref: m.Reference, mime: "message/rfc822", name: name, content: m.Raw, doc: bl.docs[0]}, nil
+	}
+	p := mimedoc.Parse(m.Raw, m.Truncated, s.MIME, nil)
+	for i, a := range p.Attachments {
+		if a.Section != id.Section {
+			continue
+		}
+		var doc *ingest.Document
+		for _, d := range bl.docs[1:] {
+			if _, sec := splitSection(d.Reference); sec == a.Section {
+				doc = d
+			}
+		}
+		if doc == nil {
+			doc = &ingest.Document{Reference: m.Reference + sectionSuffix + a.Section}
+		}
+		name := a.FileName
+		if name == "" {
+			name = fmt.Sprintf("part-%d", i+1)
+		}
+		ct := a.ContentType
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		return &item{ref: doc.Reference, mime: ct, name: safeName(name), content: a.Data, doc: doc}, nil
+	}
+	return nil, notFound("message %s has no attachment %s", id.Key, id.Section)
+}
+
+// safeName makes a file name of a subject or attachment name.
+func safeName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 32 || strings.ContainsRune(`/\:*?"<>|`, r) {
+			return '_'
+		}
+		return r
+	}, strings.TrimSpace(s))
+	s = strings.Trim(s, ". ")
+	if len(s) > 100 {
+		s = s[:100]
+	}
+	if s == "" {
+		s = "item"
+	}
+	return s
+}
+
+// View implements fetch.Viewer: the raw message (message/rfc822), or the
+// attachment's bytes, fetched from the server now, with the document's
+// fields as metadata. Only messages the task delivered can be viewed.
+func (r *Repository) View(ctx context.Context, identifier string, _ messages.Params) (*fetch.ViewResult, error) {
+	id, err := DecodeIdentifier(identifier)
+	if err != nil {
+		return nil, messages.Invalid("Identifier", identifier, err.Error())
+	}
+	if !r.hasTask(id.Task) {
+		return nil, messages.Invalid("Identifier", identifier, "names task "+id.Task+", which is not configured")
+	}
+	rec, err := r.knownRecord(id)
+	if err != nil {
+		return nil, fmt.Errorf("mailfetch: view: %w", err)
+	}
+	if rec == nil {
+		return nil, notFound("view: task %s has not indexed message %s of %q", id.Task, id.Key, id.Collection)
+	}
+	mb, err := r.open(ctx, r.set[id.Task])
+	if err != nil {
+		return nil, err
+	}
+	defer mb.Close()
+	it, err := r.fetchItem(ctx, mb, id)
+	if err != nil {
+		return nil, err
+	}
+	meta := make([]*messages.Param, 0, len(it.doc.Fields))
+	for _, f := range it.doc.Fields {
+		meta = append(meta, &messages.Param{Name: f.Name, Value: f.Value})
+	}
+	return &fetch.ViewResult{Reference: it.ref, MimeType: it.mime, FileName: it.name, Content: it.content, Metadata: meta}, nil
+}
+
+// collectFolder confines Destination to [Security] CollectFolders: a
+// relative path lies in the first of them, an absolute one must lie in
+// one. It returns the allowed folder and the path inside it.
+func (r *Repository) collectFolder(dest string) (string, string, error) {
+	folders := r.cfg.Security.CollectFolders
+	if len(folders) == 0 {
+		return "", "", errors.New("Collect writes nothing: [Security] CollectFolders is empty")
+	}
+	if strings.ContainsRune(dest, 0) {
+		return "", "", errors.New("not a folder name")
+	}
+	if dest == "" {
+		return folders[0], ".", nil
+	}
+	if !filepath.IsAbs(dest) {
+		rel := filepath.Clean(dest)
+		if rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return "", "", errors.New("must stay inside [Security] CollectFolders")
+		}
+		return folders[0], rel, nil
+	}
+	for _, f := range folders {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			continue
+		}
+		rel, err := filepath.Rel(abs, filepath.Clean(dest))
+		if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return f, rel, nil
+		}
+	}
+	return "", "", errors.New("is not inside a folder that [Security] CollectFolders allows")
+}
+
+// collect fetches each identified message or attachment now and writes it
+// to Destination, with an IDX file of its document's fields beside it
+// ("<name>.idx", AUTN_COLLECTTIME added). Files are written through
+// os.Root, so nothing is written outside [Security] CollectFolders, and an
+// existing file is never replaced (a number is added to the name).
+func (r *Repository) collect(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
+	o := &outcome{}
+	folder, rel, err := r.collectFolder(req.destination)
+	if err != nil {
+		return nil, messages.Invalid("Destination", req.destination, err.Error())
+	}
+	if err := os.MkdirAll(folder, 0o750); err != nil {
+		return nil, fmt.Errorf("mailfetch: collect folder %s: %w", folder, err)
+	}
+	root, err := os.OpenRoot(folder)
+	if err != nil {
+		return nil, fmt.Errorf("mailfetch: collect folder %s: %w", folder, err)
+	}
+	defer root.Close()
+	if err := root.MkdirAll(rel, 0o750); err != nil {
+		return nil, fmt.Errorf("mailfetch: collect into %s: %w", req.destination, err)
+	}
+	for _, task := range req.tasks {
+		ds, err := r.datastore(task)
+		if err != nil {
+			return nil, err
+		}
+		done := r.record(ds, ActionCollect)
+		var mb mailbox.Mailbox
+		for _, e := range req.ids {
+			if e.id.Task != task {
+				continue
+			}
+			if err := job.Checkpoint(ctx); err != nil {
+				done()
+				return o.elements(), err
+			}
+			rec, err := r.knownRecord(e.id)
+			if err != nil {
+				done()
+				return o.elements(), err
+			}
+			if rec == nil {
+				o.failure(e.raw, "the task has not indexed this message")
+				continue
+			}
+			if mb == nil {
+				if mb, err = r.open(ctx, r.set[task]); err != nil {
+					done()
+					return o.elements(), err
+				}
+				defer mb.Close()
+			}
+			it, err := r.fetchItem(ctx, mb, e.id)
+			if err != nil {
+				if errors.Is(err, messages.ErrNotFound) {
+					o.failure(e.raw, err.Error())
+					continue
+				}
+				done()
+				return o.elements(), err
+			}
+			if err := writeCollected(root, rel, it, r.now()); err != nil {
+				o.failure(e.raw, err.Error())
+				counts(job, task).Errors.Add(1)
+				continue
+			}
+			counts(job, task).Collected.Add(1)
+			o.success(e.raw)
+		}
+		done()
+	}
+	return o.elements(), nil
+}
+
+func writeCollected(root *os.Root, dir string, it *item, now time.Time) error {
+	base := it.name
+	ext := filepath.Ext(base)
+	stem := strings.TrimSuffix(base, ext)
+	for i := 0; i < 1000; i++ {
+		name := base
+		if i > 0 {
+			name = fmt.Sprintf("%s (%d)%s", stem, i, ext)
+		}
+		p := filepath.Join(dir, name)
+		f, err := root.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		_, err = f.Write(it.content)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		doc := *it.doc
+		doc.Fields = append(slices.Clone(doc.Fields), ingest.Field{Name: "AUTN_COLLECTTIME", Value: unix(now)})
+		doc.Source = nil
+		var buf bytes.Buffer
+		if err := ingest.WriteIDX(&buf, &doc); err != nil {
+			return err
+		}
+		sf, err := root.OpenFile(p+".idx", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+		if err != nil {
+			return fmt.Errorf("write %s.idx: %w", name, err)
+		}
+		_, err = sf.Write(buf.Bytes())
+		if cerr := sf.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	return fmt.Errorf("too many files named %s", base)
+}
+
+// identifiers lists the messages a task has indexed: one identifier per
+// message, under ROOT, in folder and key order, with its subject as name.
+func (r *Repository) identifiers(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
+	task := req.tasks[0]
+	ds, err := r.datastore(task)
+	if err != nil {
+		return nil, err
+	}
+	defer r.record(ds, ActionIdentifiers)()
+	cnt := counts(job, task)
+	g := &messages.Element{Name: "identifiers", List: true, Attrs: []*messages.Param{{Name: "parent_identifier", Value: "ROOT"}}}
+	n := 0
+	err = ds.ForEach(func(k, v []byte) error {
+		if !bytes.HasPrefix(k, []byte(recordPrefix)) {
+			return nil
+		}
+		if n++; n%256 == 0 {
+			if err := job.Checkpoint(ctx); err != nil {
+				return err
+			}
+		}
+		coll, key, ok := strings.Cut(string(k[len(recordPrefix):]), "\x00")
+		if !ok {
+			return nil
+		}
+		rec := &record{}
+		if json.Unmarshal(v, rec) != nil {
+			return nil
+		}
+		name := rec.Title
+		if name == "" {
+			name = rec.Ref
+		}
+		g.Children = append(g.Children, &messages.Element{Name: "identifier", List: true,
+			Text:  Identifier{Task: task, Collection: coll, Key: key}.Encode(),
+			Attrs: []*messages.Param{{Name: "name", Value: name}, {Name: "type", Value: "Mail Message"}, {Name: "attributes", Value: "document"}}})
+		cnt.Seen.Add(1)
+		return nil
+	})
+	return []*messages.Element{g}, err
+}
+
+// delete deletes messages on the server (IMAP: \Deleted and expunge;
+// Gmail API: trash, or delete with DeleteMode=DELETE), then removes their
+// documents from the target and forgets them. An attachment cannot be
+// deleted on its own.
+func (r *Repository) delete(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
+	o := &outcome{}
+	for _, task := range req.tasks {
+		if err := r.deleteTask(ctx, job, req, task, o); err != nil {
+			return o.elements(), err
+		}
+	}
+	return o.elements(), nil
+}
+
+func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *request, task string, o *outcome) error {
+	ds, err := r.datastore(task)
+	if err != nil {
+		return err
+	}
+	defer r.record(ds, ActionDelete)()
+	cnt := counts(job, task)
+	byColl := map[string][]idEntry{}
+	var colls []string
+	for _, e := range req.ids {
+		if e.id.Task != task {
+			continue
+		}
+		if e.id.Section != "" {
+			o.failure(e.raw, "an attachment cannot be deleted on its own: delete its message")
+			continue
+		}
+		if _, ok := byColl[e.id.Collection]; !ok {
+			colls = append(colls, e.id.Collection)
+		}
+		byColl[e.id.Collection] = append(byColl[e.id.Collection], e)
+	}
+	if len(colls) == 0 {
+		return nil
+	}
+	mb, err := r.open(ctx, r.set[task])
+	if err != nil {
+		return err
+	}
+	defer mb.Close()
+	b := &batch{r: r, ds: ds, cnt: cnt, log: r.log, size: r.batchSize()}
+	for _, coll := range colls {
+		var keys []string
+		for _, e := range byColl[coll] {
+			keys = append(keys, e.id.Key)
+		}
+		if err := mb.Delete(ctx, mailbox.Collection{Name: coll}, keys); err != nil {
+			for _, e := range byColl[coll] {
+				o.failure(e.raw, err.Error())
+			}
+			cnt.Errors.Add(uint64(len(keys)))
+			continue
+		}
+		for _, e := range byColl[coll] {
+			rec, err := r.knownRecord(e.id)
+			if err != nil {
+				return err
+			}
+			if rec != nil {
+				b.forget(coll, e.id.Key, rec)
+			}
+			o.success(e.raw)
+		}
+	}
+	return b.flush(ctx)
+}
+
+// insertDoc is one message of InsertXML.
+type insertDoc struct {
+	insertID string
+	folder   string
+	flags    []string
+	raw      []byte
+}
+
+// parseInsertXML reads InsertXML: one or more <insert> elements (or the
+// document itself), each with <file><type>content</type><content>BASE64
+// of the RFC 5322 message</content></file> (or <type>drecontent</type>
+// with the message as text), optional <metadata name="FOLDER" value=".."/>
+// (default the task's InsertFolder), <metadata name="FLAGS" value="\Seen
+// \Flagged"/> and <insert_id>. The message is APPENDed to the folder (or
+// inserted with the label, Gmail API).
+func parseInsertXML(v string, s *settings) ([]insertDoc, error) {
+	const name = "InsertXML"
+	type meta struct {
+		Name  string `xml:"name,attr"`
+		Value string `xml:"value,attr"`
+	}
+	type file struct {
+		Type    string `xml:"type"`
+		Content string `xml:"content"`
+	}
+	type ins struct {
+		InsertID string `xml:"insert_id"`
+		Metadata []meta `xml:"metadata"`
+		File     *file  `xml:"file"`
+	}
+	var doc struct {
+		Inserts []ins `xml:"insert"`
+		ins
+	}
+	dec := xml.NewDecoder(strings.NewReader(v))
+	if err := dec.Decode(&doc); err != nil {
+		return nil, messages.Invalid(name, shorten(v), "not well-formed XML: "+err.Error())
+	}
+	list := doc.Inserts
+	if len(list) == 0 && doc.File != nil {
+		list = []ins{doc.ins}
+	}
+	if len(list) == 0 {
+		return nil, messages.Invalid(name, shorten(v), "has no <insert> with a <file>")
+	}
+	var out []insertDoc
+	for _, in := range list {
+		d := insertDoc{insertID: strings.TrimSpace(in.InsertID), folder: s.InsertFolder}
+		for _, m := range in.Metadata {
+			switch strings.ToUpper(strings.TrimSpace(m.Name)) {
+			case "FOLDER", "LABEL":
+				if f := strings.TrimSpace(m.Value); f != "" {
+					d.folder = f
+				}
+			case "FLAGS":
+				d.flags = strings.Fields(strings.ReplaceAll(m.Value, ",", " "))
+			}
+		}
+		if in.File == nil {
+			return nil, messages.Invalid(name, shorten(v), "an <insert> has no <file>")
+		}
+		switch t := strings.ToLower(strings.TrimSpace(in.File.Type)); t {
+		case "content", "":
+			raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(in.File.Content), ""))
+			if err != nil {
+				return nil, messages.Invalid(name, shorten(v), "<file><type>content</type> needs the message in base64 in <content>")
+			}
+			d.raw = raw
+		case "drecontent":
+			d.raw = []byte(in.File.Content)
+		default:
+			return nil, messages.Invalid(name, t, "<file><type> must be content or drecontent (a mail message; files on the server are not read)")
+		}
+		if len(bytes.TrimSpace(d.raw)) == 0 {
+			return nil, messages.Invalid(name, shorten(v), "the message is empty")
+		}
+		if int64(len(d.raw)) > s.MaxMessageBytes {
+			return nil, messages.Invalid(name, shorten(v), fmt.Sprintf("the message is larger than MaxMessageBytes (%d)", s.MaxMessageBytes))
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func shorten(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// insert appends each message to its folder. The result lists, per
+// message, its identifier when the server says which message it became
+// (UIDPLUS; the Gmail API always does), else the folder; an insert_id
+// comes back with it in <identifiers>. The messages are indexed by the
+// next Synchronize, as any new mail.
+func (r *Repository) insert(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
+	task := req.tasks[0]
+	ds, err := r.datastore(task)
+	if err != nil {
+		return nil, err
+	}
+	defer r.record(ds, ActionInsert)()
+	cnt := counts(job, task)
+	mb, err := r.open(ctx, r.set[task])
+	if err != nil {
+		return nil, err
+	}
+	defer mb.Close()
+	o := &outcome{}
+	for _, d := range req.inserts {
+		if err := job.Checkpoint(ctx); err != nil {
+			return o.elements(), err
+		}
+		c, key, err := mb.Append(ctx, d.folder, d.raw, d.flags, time.Time{})
+		if err != nil {
+			o.failure(d.folder, err.Error())
+			cnt.Errors.Add(1)
+			continue
+		}
+		id := d.folder
+		if key != "" {
+			id = Identifier{Task: task, Collection: c.Name, Key: key}.Encode()
+		}
+		cnt.Inserted.Add(1)
+		o.success(id)
+		if d.insertID != "" {
+			o.inserted = append(o.inserted, &messages.Element{Name: "identifier", List: true, Text: id,
+				Attrs: []*messages.Param{{Name: "insert_id", Value: d.insertID}}})
+		}
+	}
+	return o.elements(), nil
+}

@@ -1,0 +1,542 @@
+// Package gmailapi is the Gmail API transport of the Google Mail connector:
+// a mailbox.Mailbox on Google's REST API through Google's official client,
+// google.golang.org/api/gmail/v1, with OAuth 2.0 access tokens (a user's,
+// refreshed from the token file, or a service account's acting for the
+// user by domain-wide delegation).
+//
+// The mailbox is one collection: the account's messages, with their labels
+// as metadata. A message's version is its set of labels.
+//
+// Synchronization follows Google's guide to synchronizing a client: a full
+// listing first (messages.list of the whole mailbox, and per label, which
+// gives every message's labels without fetching any message), then, from
+// the profile's historyId recorded before the listing, history.list:
+// messagesAdded, messagesDeleted, labelsAdded and labelsRemoved say which
+// messages to fetch and which are gone. When the recorded historyId is too
+// old (history.list answers 404), the full listing is done again.
+//
+// Messages are read in the raw format (the RFC 5322 bytes). A message
+// larger than MaxMessageBytes (its sizeEstimate) is read in the metadata
+// format instead: its header alone, marked truncated. Up to 8 messages are
+// read at once.
+package gmailapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+	"google.golang.org/api/gmail/v1"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/option"
+
+	"github.com/connectorhq/connector/connectors/mailfetch/imapbox"
+	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
+)
+
+// Config configures the transport.
+type Config struct {
+	// Endpoint is the API's root URL (default https://gmail.googleapis.com/).
+	Endpoint string
+	// User is the mailbox: an address, or "me".
+	User   string
+	Tokens oauth2.TokenSource
+	// HTTPClient carries the requests (its transport is used, with the
+	// tokens added); nil: http.DefaultClient.
+	HTTPClient *http.Client
+	// Labels to index (names); empty: every message (except spam and
+	// trash unless IncludeSpamTrash). A message is indexed when it has
+	// one of them.
+	Labels           []string
+	LabelMustHave    *regexp.Regexp // a label's name must match
+	LabelCantHave    *regexp.Regexp // no label's name may match
+	IncludeSpamTrash bool
+	MaxMessageBytes  int64
+	// DeleteForever deletes messages for good; else Delete moves them to
+	// the trash.
+	DeleteForever bool
+	Logger        *slog.Logger
+}
+
+// Box is a connected Gmail mailbox.
+type Box struct {
+	cfg      Config
+	svc      *gmail.Service
+	user     string            // the API's userId
+	email    string            // the account's address
+	labels   map[string]string // id → name
+	byName   map[string]string // lower-case name → id
+	requests atomic.Int64
+	bodies   atomic.Int64
+	bytes    atomic.Int64
+}
+
+var _ mailbox.Mailbox = (*Box)(nil)
+
+// counting counts the requests sent.
+type counting struct {
+	base http.RoundTripper
+	n    *atomic.Int64
+}
+
+func (c counting) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.base.RoundTrip(r)
+}
+
+// Open connects: it reads the profile (which checks the token) and the
+// labels.
+func Open(ctx context.Context, cfg Config) (*Box, error) {
+	if cfg.Endpoint == "" {
+		cfg.Endpoint = "https://gmail.googleapis.com/"
+	}
+	if cfg.User == "" {
+		cfg.User = "me"
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = imapbox.DefaultMaxMessageBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Tokens == nil {
+		return nil, fmt.Errorf("%w: the Gmail API needs OAuth 2.0 tokens", mailbox.ErrAuth)
+	}
+	base := http.DefaultTransport
+	if cfg.HTTPClient != nil && cfg.HTTPClient.Transport != nil {
+		base = cfg.HTTPClient.Transport
+	}
+	b := &Box{cfg: cfg, user: cfg.User}
+	hc := &http.Client{Transport: &oauth2.Transport{Source: cfg.Tokens, Base: counting{base: base, n: &b.requests}}}
+	if cfg.HTTPClient != nil {
+		hc.Timeout = cfg.HTTPClient.Timeout
+	}
+	svc, err := gmail.NewService(ctx, option.WithEndpoint(cfg.Endpoint), option.WithHTTPClient(hc))
+	if err != nil {
+		return nil, fmt.Errorf("gmail: %w", err)
+	}
+	b.svc = svc
+	prof, err := svc.Users.GetProfile(b.user).Context(ctx).Do()
+	if err != nil {
+		return nil, b.fail("read the profile", err)
+	}
+	b.email = prof.EmailAddress
+	if err := b.loadLabels(ctx); err != nil {
+		return nil, err
+	}
+	for _, name := range cfg.Labels {
+		if _, ok := b.byName[strings.ToLower(name)]; !ok {
+			return nil, fmt.Errorf("gmail: label %q does not exist in %s (Folders)", name, b.email)
+		}
+	}
+	return b, nil
+}
+
+// fail wraps an API error: 401 and 403 and token refusals are ErrAuth, 404
+// ErrNotFound; the API's message is kept.
+func (b *Box) fail(what string, err error) error {
+	var ge *googleapi.Error
+	if errors.As(err, &ge) {
+		switch ge.Code {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return fmt.Errorf("%w: gmail: %s: %d %s", mailbox.ErrAuth, what, ge.Code, ge.Message)
+		case http.StatusNotFound:
+			return fmt.Errorf("gmail: %s: %s: %w", what, ge.Message, mailbox.ErrNotFound)
+		}
+		return fmt.Errorf("gmail: %s: %d %s", what, ge.Code, ge.Message)
+	}
+	if strings.Contains(err.Error(), "oauth2") || strings.Contains(err.Error(), "oauth:") {
+		return fmt.Errorf("%w: gmail: %s: %v", mailbox.ErrAuth, what, err)
+	}
+	return fmt.Errorf("gmail: %s: %w", what, err)
+}
+
+func (b *Box) loadLabels(ctx context.Context) error {
+	resp, err := b.svc.Users.Labels.List(b.user).Context(ctx).Do()
+	if err != nil {
+		return b.fail("list the labels", err)
+	}
+	b.labels, b.byName = map[string]string{}, map[string]string{}
+	for _, l := range resp.Labels {
+		b.labels[l.Id] = l.Name
+		b.byName[strings.ToLower(l.Name)] = l.Id
+	}
+	return nil
+}
+
+// Collections implements mailbox.Mailbox: the one collection.
+func (b *Box) Collections(context.Context) ([]mailbox.Collection, error) {
+	return []mailbox.Collection{{Name: ""}}, nil
+}
+
+// labelNames names label ids.
+func (b *Box) labelNames(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if n, ok := b.labels[id]; ok {
+			out = append(out, n)
+		} else {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// included says whether a message with these labels is indexed.
+func (b *Box) included(ids []string) bool {
+	if !b.cfg.IncludeSpamTrash && (slices.Contains(ids, "SPAM") || slices.Contains(ids, "TRASH")) {
+		return false
+	}
+	names := b.labelNames(ids)
+	if len(b.cfg.Labels) > 0 && !slices.ContainsFunc(names, func(n string) bool {
+		return slices.ContainsFunc(b.cfg.Labels, func(w string) bool { return strings.EqualFold(w, n) })
+	}) {
+		return false
+	}
+	if b.cfg.LabelMustHave != nil && !slices.ContainsFunc(names, b.cfg.LabelMustHave.MatchString) {
+		return false
+	}
+	if b.cfg.LabelCantHave != nil && slices.ContainsFunc(names, b.cfg.LabelCantHave.MatchString) {
+		return false
+	}
+	return true
+}
+
+func version(ids []string) string {
+	s := slices.Clone(ids)
+	slices.Sort(s)
+	return strings.Join(s, " ")
+}
+
+// cursor is the recorded history id.
+type cursor struct {
+	HistoryID uint64 `json:"h"`
+}
+
+// Plan implements mailbox.Mailbox.
+func (b *Box) Plan(ctx context.Context, c mailbox.Collection, known mailbox.Known) (*mailbox.Plan, error) {
+	var prev cursor
+	if raw := known.Cursor(); len(raw) > 0 {
+		_ = json.Unmarshal(raw, &prev)
+	}
+	if prev.HistoryID != 0 {
+		plan, err := b.fromHistory(ctx, prev.HistoryID, known)
+		if err == nil {
+			return plan, nil
+		}
+		if !errors.Is(err, mailbox.ErrNotFound) {
+			return nil, err
+		}
+		b.cfg.Logger.Info("gmail: the recorded history id has expired: listing the whole mailbox", "history_id", prev.HistoryID)
+	}
+	return b.fullListing(ctx, known)
+}
+
+// fullListing lists every message with its labels.
+func (b *Box) fullListing(ctx context.Context, known mailbox.Known) (*mailbox.Plan, error) {
+	// The history id from before the listing: changes made while it runs
+	// are in the next history.list.
+	prof, err := b.svc.Users.GetProfile(b.user).Context(ctx).Do()
+	if err != nil {
+		return nil, b.fail("read the profile", err)
+	}
+	if err := b.loadLabels(ctx); err != nil {
+		return nil, err
+	}
+	labelsOf := map[string][]string{}
+	err = b.svc.Users.Messages.List(b.user).IncludeSpamTrash(b.cfg.IncludeSpamTrash).MaxResults(500).Pages(ctx, func(r *gmail.ListMessagesResponse) error {
+		for _, m := range r.Messages {
+			if _, ok := labelsOf[m.Id]; !ok {
+				labelsOf[m.Id] = []string{}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, b.fail("list the messages", err)
+	}
+	ids := make([]string, 0, len(b.labels))
+	for id := range b.labels {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, label := range ids {
+		err := b.svc.Users.Messages.List(b.user).LabelIds(label).IncludeSpamTrash(true).MaxResults(500).Pages(ctx, func(r *gmail.ListMessagesResponse) error {
+			for _, m := range r.Messages {
+				if l, ok := labelsOf[m.Id]; ok {
+					labelsOf[m.Id] = append(l, label)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, b.fail("list the messages of label "+b.labels[label], err)
+		}
+	}
+	plan := &mailbox.Plan{Cursor: mustJSON(cursor{HistoryID: prof.HistoryId})}
+	present := map[string]bool{}
+	keys := make([]string, 0, len(labelsOf))
+	for id := range labelsOf {
+		keys = append(keys, id)
+	}
+	slices.Sort(keys)
+	for _, id := range keys {
+		labels := labelsOf[id]
+		if !b.included(labels) {
+			continue
+		}
+		present[id] = true
+		v, ok := known.Version(id)
+		switch {
+		case !ok || v != version(labels):
+			plan.Fetch = append(plan.Fetch, id)
+		default:
+			plan.Unchanged++
+		}
+	}
+	known.Keys(func(k string) {
+		if !present[k] {
+			plan.Delete = append(plan.Delete, k)
+		}
+	})
+	slices.Sort(plan.Delete)
+	return plan, nil
+}
+
+// fromHistory plans from history.list since start; ErrNotFound when the
+// history id has expired.
+func (b *Box) fromHistory(ctx context.Context, start uint64, known mailbox.Known) (*mailbox.Plan, error) {
+	latest := start
+	type change struct {
+		labels  []string
+		deleted bool
+		known   bool // labels are the message's whole set
+	}
+	changes := map[string]*change{}
+	var order []string
+	touch := func(id string) *change {
+		ch := changes[id]
+		if ch == nil {
+			ch = &change{}
+			changes[id] = ch
+			order = append(order, id)
+		}
+		return ch
+	}
+	err := b.svc.Users.History.List(b.user).StartHistoryId(start).MaxResults(500).Pages(ctx, func(r *gmail.ListHistoryResponse) error {
+		latest = max(latest, r.HistoryId)
+		for _, h := range r.History {
+			for _, a := range h.MessagesAdded {
+				if a.Message != nil {
+					ch := touch(a.Message.Id)
+					ch.labels, ch.known, ch.deleted = a.Message.LabelIds, true, false
+				}
+			}
+			for _, d := range h.MessagesDeleted {
+				if d.Message != nil {
+					touch(d.Message.Id).deleted = true
+				}
+			}
+			for _, l := range h.LabelsAdded {
+				if l.Message != nil {
+					ch := touch(l.Message.Id)
+					ch.labels, ch.known = l.Message.LabelIds, true
+				}
+			}
+			for _, l := range h.LabelsRemoved {
+				if l.Message != nil {
+					ch := touch(l.Message.Id)
+					ch.labels, ch.known = l.Message.LabelIds, true
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, b.fail("read the history", err)
+	}
+	plan := &mailbox.Plan{Cursor: mustJSON(cursor{HistoryID: latest})}
+	touched := 0
+	for _, id := range order {
+		ch := changes[id]
+		_, isKnown := known.Version(id)
+		if isKnown {
+			touched++
+		}
+		switch {
+		case ch.deleted || ch.known && !b.included(ch.labels):
+			if isKnown {
+				plan.Delete = append(plan.Delete, id)
+			}
+		case ch.known:
+			if v, _ := known.Version(id); !isKnown || v != version(ch.labels) {
+				plan.Fetch = append(plan.Fetch, id)
+			} else {
+				plan.Unchanged++
+			}
+		}
+	}
+	plan.Unchanged += known.Len() - touched
+	return plan, nil
+}
+
+func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
+
+// parallel is how many messages are read at once.
+const parallel = 8
+
+// Fetch implements mailbox.Mailbox.
+func (b *Box) Fetch(ctx context.Context, c mailbox.Collection, keys []string, fn func(*mailbox.Message) error) error {
+	for len(keys) > 0 {
+		n := min(parallel, len(keys))
+		group := keys[:n]
+		keys = keys[n:]
+		msgs := make([]*mailbox.Message, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i, id := range group {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				msgs[i], errs[i] = b.get(ctx, id)
+			}()
+		}
+		wg.Wait()
+		for i := range group {
+			if errs[i] != nil {
+				if errors.Is(errs[i], mailbox.ErrNotFound) {
+					continue // deleted meanwhile
+				}
+				return errs[i]
+			}
+			if err := fn(msgs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// get reads one message: its size and labels first, then the raw message,
+// or only its header when it is larger than MaxMessageBytes.
+func (b *Box) get(ctx context.Context, id string) (*mailbox.Message, error) {
+	meta, err := b.svc.Users.Messages.Get(b.user, id).Format("minimal").Context(ctx).Do()
+	if err != nil {
+		return nil, b.fail("read message "+id, err)
+	}
+	m := &mailbox.Message{Meta: mailbox.Meta{
+		Key: id, Version: version(meta.LabelIds), Labels: b.labelNames(meta.LabelIds), Size: meta.SizeEstimate,
+		GmailID: meta.Id, GmailThreadID: meta.ThreadId,
+	}, Reference: imapbox.GmailReference(b.email, meta.Id)}
+	if meta.InternalDate > 0 {
+		m.Received = time.UnixMilli(meta.InternalDate)
+	}
+	if meta.SizeEstimate > b.cfg.MaxMessageBytes {
+		full, err := b.svc.Users.Messages.Get(b.user, id).Format("metadata").Context(ctx).Do()
+		if err != nil {
+			return nil, b.fail("read message "+id, err)
+		}
+		var hdr strings.Builder
+		if full.Payload != nil {
+			for _, h := range full.Payload.Headers {
+				hdr.WriteString(h.Name + ": " + h.Value + "\r\n")
+			}
+		}
+		hdr.WriteString("\r\n")
+		m.Raw, m.Truncated = []byte(hdr.String()), true
+		b.bodies.Add(1)
+		b.bytes.Add(int64(len(m.Raw)))
+		return m, nil
+	}
+	raw, err := b.svc.Users.Messages.Get(b.user, id).Format("raw").Context(ctx).Do()
+	if err != nil {
+		return nil, b.fail("read message "+id, err)
+	}
+	data, err := decodeRaw(raw.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("gmail: message %s: %w", id, err)
+	}
+	if int64(len(data)) > b.cfg.MaxMessageBytes {
+		data, m.Truncated = data[:b.cfg.MaxMessageBytes], true
+	}
+	m.Raw = data
+	if m.Size == 0 {
+		m.Size = int64(len(data))
+	}
+	b.bodies.Add(1)
+	b.bytes.Add(int64(len(data)))
+	return m, nil
+}
+
+// decodeRaw decodes the raw format: base64url, with or without padding.
+func decodeRaw(s string) ([]byte, error) {
+	s = strings.TrimRight(s, "=")
+	if data, err := base64.RawURLEncoding.DecodeString(s); err == nil {
+		return data, nil
+	}
+	return base64.RawStdEncoding.DecodeString(s)
+}
+
+// Get implements mailbox.Mailbox.
+func (b *Box) Get(ctx context.Context, _ mailbox.Collection, key string) (*mailbox.Message, error) {
+	return b.get(ctx, key)
+}
+
+// Delete implements mailbox.Mailbox: to the trash, or for good.
+func (b *Box) Delete(ctx context.Context, _ mailbox.Collection, keys []string) error {
+	for _, id := range keys {
+		var err error
+		if b.cfg.DeleteForever {
+			err = b.svc.Users.Messages.Delete(b.user, id).Context(ctx).Do()
+		} else {
+			_, err = b.svc.Users.Messages.Trash(b.user, id).Context(ctx).Do()
+		}
+		if err != nil && !errors.Is(b.fail("", err), mailbox.ErrNotFound) {
+			return b.fail("delete message "+id, err)
+		}
+	}
+	return nil
+}
+
+// Append implements mailbox.Mailbox: messages.insert with the label named
+// folder (INBOX by default).
+func (b *Box) Append(ctx context.Context, folder string, raw []byte, flags []string, _ time.Time) (mailbox.Collection, string, error) {
+	label := "INBOX"
+	if folder != "" {
+		id, ok := b.byName[strings.ToLower(folder)]
+		if !ok {
+			return mailbox.Collection{}, "", fmt.Errorf("gmail: label %q does not exist: %w", folder, mailbox.ErrNotFound)
+		}
+		label = id
+	}
+	labels := []string{label}
+	seen := slices.ContainsFunc(flags, func(f string) bool { return strings.EqualFold(f, `\Seen`) })
+	if !seen {
+		labels = append(labels, "UNREAD")
+	}
+	m, err := b.svc.Users.Messages.Insert(b.user, &gmail.Message{Raw: base64.URLEncoding.EncodeToString(raw), LabelIds: labels}).Context(ctx).Do()
+	if err != nil {
+		return mailbox.Collection{}, "", b.fail("insert a message", err)
+	}
+	return mailbox.Collection{Name: ""}, m.Id, nil
+}
+
+// Stats implements mailbox.Mailbox.
+func (b *Box) Stats() mailbox.Stats {
+	return mailbox.Stats{Commands: b.requests.Load(), BodiesFetched: b.bodies.Load(), BytesFetched: b.bytes.Load()}
+}
+
+// Close implements mailbox.Mailbox.
+func (b *Box) Close() error { return nil }

@@ -1,0 +1,455 @@
+package mailfetch
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/mailfetch/imapbox"
+	"github.com/connectorhq/connector/connectors/mailfetch/mimedoc"
+	"github.com/connectorhq/connector/oauth"
+	"github.com/connectorhq/connector/secret"
+)
+
+// Transports.
+const (
+	TransportIMAP     = "IMAP"
+	TransportGmailAPI = "GMAILAPI"
+)
+
+// Delete modes.
+const (
+	DeleteExpunge = "EXPUNGE" // IMAP: flag \Deleted and expunge
+	DeleteTrash   = "TRASH"   // Gmail API: move to the trash
+	DeleteForever = "DELETE"  // Gmail API: delete for good
+)
+
+// Defaults of the task settings.
+const (
+	DefaultImapServer       = "imap.gmail.com"
+	DefaultGmailAPIURL      = "https://gmail.googleapis.com/"
+	DefaultScope            = "https://mail.google.com/"
+	DefaultMaxMessageBytes  = 16 << 20
+	DefaultFetchBatchSize   = 100
+	DefaultServerTimeout    = 60 * time.Second
+	DefaultExtractTimeout   = 30 * time.Second
+	DefaultExtractTextBytes = 16 << 20
+)
+
+// settings are one task's settings, from the configuration file: a task
+// section, then [FetchTasks], then [Default]. Requests cannot change them
+// (a request names tasks; it does not point them at other servers or
+// accounts).
+type settings struct {
+	Task string // upper case
+
+	Transport   string
+	Server      string // host
+	Port        int
+	Security    imapbox.Security
+	CheckCert   bool
+	CACert      string
+	Username    string
+	Password    string // decrypted
+	Auth        imapbox.Auth
+	ClientID    string
+	Secret      string // OAuthClientSecret, decrypted
+	AuthURL     string
+	TokenURL    string
+	Scopes      []string
+	RedirectURL string
+	TokenFile   string
+	KeyFile     string // ServiceAccountKeyFile
+	GmailAPIURL string
+	Timeout     time.Duration
+
+	Folders          []string
+	FolderMustHave   *regexp.Regexp
+	FolderCantHave   *regexp.Regexp
+	IncludeSpamTrash bool
+
+	MaxMessageBytes   int64
+	MIME              mimedoc.Limits
+	IngestAttachments bool
+	ExtractText       bool
+	ExtractTimeout    time.Duration
+	ExtractTextBytes  int
+	FetchBatchSize    int
+	MaxUserMessages   int
+	DeleteMode        string
+	InsertFolder      string
+}
+
+// oauthConfigured says the task authenticates with OAuth 2.0.
+func (s *settings) oauthConfigured() bool {
+	return s.ClientID != "" || s.KeyFile != "" || s.Auth == imapbox.AuthXOAuth2 || s.Auth == imapbox.AuthOAuthBearer
+}
+
+// OAuth returns the task's OAuth client, as `connector oauth` uses it.
+func (s *settings) OAuth() oauth.Config {
+	params := map[string]string{}
+	if strings.Contains(s.AuthURL, "accounts.google.com") {
+		params = oauth.GoogleAuthParams
+	}
+	return oauth.Config{ClientID: s.ClientID, ClientSecret: s.Secret, AuthURL: s.AuthURL, TokenURL: s.TokenURL,
+		Scopes: s.Scopes, RedirectURL: s.RedirectURL, AuthParams: params}
+}
+
+// keySpec is one task setting.
+type keySpec struct {
+	name   string
+	apply  func(s *settings, v string) error
+	secret bool // a password or client secret: may be given encrypted, never shown
+	// ours is false for the names IDOL's connectors use (docs say which).
+}
+
+func boolKey(dst func(*settings) *bool) func(*settings, string) error {
+	return func(s *settings, v string) (err error) { *dst(s), err = config.Bool(v); return err }
+}
+
+func durationKey(dst func(*settings) *time.Duration) func(*settings, string) error {
+	return func(s *settings, v string) error {
+		d, err := config.Duration(v)
+		if err == nil && d <= 0 {
+			err = errors.New("must be positive")
+		}
+		*dst(s) = d
+		return err
+	}
+}
+
+func intKey(lo, hi int, want string, dst func(*settings) *int) func(*settings, string) error {
+	return func(s *settings, v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < lo || n > hi {
+			return errors.New("must be " + want)
+		}
+		*dst(s) = n
+		return nil
+	}
+}
+
+func urlKey(dst func(*settings) *string) func(*settings, string) error {
+	return func(s *settings, v string) error {
+		u, err := url.Parse(strings.TrimSpace(v))
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return errors.New("must be an http or https URL")
+		}
+		if u.User != nil {
+			return errors.New("must not carry a user name or password")
+		}
+		*dst(s) = strings.TrimSpace(v)
+		return nil
+	}
+}
+
+func oneOf(v string, allowed ...string) (string, error) {
+	for _, a := range allowed {
+		if strings.EqualFold(strings.TrimSpace(v), a) {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("must be one of %s", strings.Join(allowed, ", "))
+}
+
+func oneLine(v string) error {
+	if strings.ContainsAny(v, "\r\n\x00") {
+		return errors.New("must be one line")
+	}
+	return nil
+}
+
+func compileRegex(v string) (*regexp.Regexp, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(`^(?:` + v + `)$`)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid regular expression (Go RE2 syntax, matched against the whole name): %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+	}
+	return re, nil
+}
+
+func splitCSV(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// keySpecs are the task settings, in the order they are resolved.
+var keySpecs = []*keySpec{
+	{name: "Transport", apply: func(s *settings, v string) (err error) {
+		s.Transport, err = oneOf(v, TransportIMAP, TransportGmailAPI)
+		return err
+	}},
+	{name: "ImapServer", apply: func(s *settings, v string) error {
+		v = strings.TrimSpace(v)
+		if v == "" || strings.ContainsAny(v, "/ :@") && !strings.HasPrefix(v, "[") {
+			return errors.New("must be a host name or address (the port is ImapPort)")
+		}
+		s.Server = strings.Trim(v, "[]")
+		return nil
+	}},
+	{name: "ImapPort", apply: intKey(1, 65535, "a port number, 1 to 65535", func(s *settings) *int { return &s.Port })},
+	{name: "ImapSecurity", apply: func(s *settings, v string) error {
+		x, err := oneOf(v, string(imapbox.SecurityTLS), string(imapbox.SecurityStartTLS), string(imapbox.SecurityNone))
+		s.Security = imapbox.Security(x)
+		return err
+	}},
+	{name: "SSLCheckCertificate", apply: boolKey(func(s *settings) *bool { return &s.CheckCert })},
+	{name: "SSLCACertificate", apply: func(s *settings, v string) error { s.CACert = strings.TrimSpace(v); return nil }},
+	{name: "Username", apply: func(s *settings, v string) error {
+		s.Username = strings.TrimSpace(v)
+		return oneLine(v)
+	}},
+	{name: "Password", secret: true, apply: func(s *settings, v string) error {
+		s.Password = v
+		return oneLine(v)
+	}},
+	{name: "AuthMethod", apply: func(s *settings, v string) error {
+		x, err := oneOf(v, string(imapbox.AuthPassword), string(imapbox.AuthPlain), string(imapbox.AuthLogin), string(imapbox.AuthXOAuth2), string(imapbox.AuthOAuthBearer))
+		s.Auth = imapbox.Auth(x)
+		return err
+	}},
+	{name: "OAuthClientID", apply: func(s *settings, v string) error { s.ClientID = strings.TrimSpace(v); return oneLine(v) }},
+	{name: "OAuthClientSecret", secret: true, apply: func(s *settings, v string) error { s.Secret = v; return oneLine(v) }},
+	{name: "OAuthAuthorizeUrl", apply: urlKey(func(s *settings) *string { return &s.AuthURL })},
+	{name: "OAuthTokenUrl", apply: urlKey(func(s *settings) *string { return &s.TokenURL })},
+	{name: "OAuthScopes", apply: func(s *settings, v string) error {
+		s.Scopes = strings.Fields(strings.ReplaceAll(v, ",", " "))
+		if len(s.Scopes) == 0 {
+			return errors.New("must list at least one scope")
+		}
+		return nil
+	}},
+	{name: "OAuthRedirectUrl", apply: func(s *settings, v string) error {
+		if _, _, err := oauth.LoopbackRedirect(strings.TrimSpace(v)); err != nil {
+			return errors.New(strings.TrimPrefix(err.Error(), "oauth: "))
+		}
+		s.RedirectURL = strings.TrimSpace(v)
+		return nil
+	}},
+	{name: "OAuthTokenFile", apply: func(s *settings, v string) error { s.TokenFile = strings.TrimSpace(v); return nil }},
+	{name: "ServiceAccountKeyFile", apply: func(s *settings, v string) error { s.KeyFile = strings.TrimSpace(v); return nil }},
+	{name: "GmailApiUrl", apply: urlKey(func(s *settings) *string { return &s.GmailAPIURL })},
+	{name: "ServerTimeoutSeconds", apply: func(s *settings, v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || n > 86400 {
+			return errors.New("must be a whole number of seconds, 1 to 86400")
+		}
+		s.Timeout = time.Duration(n) * time.Second
+		return nil
+	}},
+	{name: "Folders", apply: func(s *settings, v string) error { s.Folders = splitCSV(v); return nil }},
+	{name: "FolderMustHaveRegex", apply: func(s *settings, v string) (err error) { s.FolderMustHave, err = compileRegex(v); return err }},
+	{name: "FolderCantHaveRegex", apply: func(s *settings, v string) (err error) { s.FolderCantHave, err = compileRegex(v); return err }},
+	{name: "IncludeSpamTrash", apply: boolKey(func(s *settings) *bool { return &s.IncludeSpamTrash })},
+	{name: "MaxMessageBytes", apply: func(s *settings, v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < 1024 || n > 1<<31 {
+			return errors.New("must be a whole number of bytes, 1024 to 2147483648")
+		}
+		s.MaxMessageBytes = n
+		return nil
+	}},
+	{name: "MaxMimeDepth", apply: intKey(1, 1000, "a whole number of levels, 1 to 1000", func(s *settings) *int { return &s.MIME.MaxDepth })},
+	{name: "MaxMimeParts", apply: intKey(1, 1000000, "a whole number of parts, 1 to 1000000", func(s *settings) *int { return &s.MIME.MaxParts })},
+	{name: "IngestAttachments", apply: boolKey(func(s *settings) *bool { return &s.IngestAttachments })},
+	{name: "ExtractText", apply: boolKey(func(s *settings) *bool { return &s.ExtractText })},
+	{name: "ExtractTimeout", apply: durationKey(func(s *settings) *time.Duration { return &s.ExtractTimeout })},
+	{name: "ExtractMaxTextBytes", apply: intKey(1, math.MaxInt32, "a positive whole number of bytes", func(s *settings) *int { return &s.ExtractTextBytes })},
+	{name: "FetchBatchSize", apply: intKey(1, 10000, "a whole number of messages, 1 to 10000", func(s *settings) *int { return &s.FetchBatchSize })},
+	{name: "MaxUserMessages", apply: intKey(0, math.MaxInt32, "0 (no limit) or a whole number of messages", func(s *settings) *int { return &s.MaxUserMessages })},
+	{name: "DeleteMode", apply: func(s *settings, v string) (err error) {
+		s.DeleteMode, err = oneOf(v, DeleteExpunge, DeleteTrash, DeleteForever)
+		return err
+	}},
+	{name: "InsertFolder", apply: func(s *settings, v string) error {
+		s.InsertFolder = strings.TrimSpace(v)
+		if s.InsertFolder == "" {
+			return errors.New("must name a folder (or, with the Gmail API, a label)")
+		}
+		return oneLine(v)
+	}},
+}
+
+var keySpecByName = func() map[string]*keySpec {
+	m := map[string]*keySpec{}
+	for _, k := range keySpecs {
+		m[strings.ToLower(k.name)] = k
+	}
+	return m
+}()
+
+// KeyNames are the task settings, as documented.
+func KeyNames() []string {
+	out := make([]string, len(keySpecs))
+	for i, k := range keySpecs {
+		out[i] = k.name
+	}
+	return out
+}
+
+// TaskKeys validates one task setting as it appears in a task section,
+// [FetchTasks] or [Default] (config.Load calls it). An unknown key wraps
+// config.ErrUnknownKey; a bad value says what is expected.
+func TaskKeys(key, value string) error {
+	k := keySpecByName[strings.ToLower(strings.TrimSpace(key))]
+	if k == nil {
+		hint := ""
+		if near := config.Closest(key, KeyNames()); near != "" {
+			hint = " (did you mean " + near + "?)"
+		}
+		return fmt.Errorf("%w: %s is not a Google Mail task setting%s; docs/connectors/google-mail.md lists them", config.ErrUnknownKey, key, hint)
+	}
+	if k.secret {
+		if err := secret.Check(value); err != nil {
+			return err
+		}
+		if secret.IsEncrypted(value) {
+			return nil // decrypted when the task is resolved
+		}
+	}
+	return k.apply(defaults(""), value)
+}
+
+func isSecretKey(name string) bool {
+	k := keySpecByName[strings.ToLower(strings.TrimSpace(name))]
+	return k != nil && k.secret
+}
+
+func defaults(task string) *settings {
+	return &settings{
+		Task:              strings.ToUpper(task),
+		Transport:         TransportIMAP,
+		Server:            DefaultImapServer,
+		Security:          imapbox.SecurityTLS,
+		CheckCert:         true,
+		AuthURL:           oauth.GoogleAuthURL,
+		TokenURL:          oauth.GoogleTokenURL,
+		Scopes:            []string{DefaultScope},
+		RedirectURL:       "http://127.0.0.1/",
+		GmailAPIURL:       DefaultGmailAPIURL,
+		Timeout:           DefaultServerTimeout,
+		MaxMessageBytes:   DefaultMaxMessageBytes,
+		IngestAttachments: true,
+		ExtractText:       true,
+		ExtractTimeout:    DefaultExtractTimeout,
+		ExtractTextBytes:  DefaultExtractTextBytes,
+		FetchBatchSize:    DefaultFetchBatchSize,
+		InsertFolder:      "INBOX",
+	}
+}
+
+// resolve computes a task's settings from the configuration: each key from
+// the task's section, else [FetchTasks], else [Default]. Secret settings
+// given in IDOL's encrypted form are decrypted with key (called only when
+// one is). Errors are *config.Error values naming the file, line and key.
+func resolve(cfg *config.Config, task string, key func() (*secret.Key, error)) (*settings, error) {
+	s := defaults(task)
+	set := map[string]bool{}
+	for _, k := range keySpecs {
+		kv, sec, ok := lookup(cfg, task, k.name)
+		if !ok {
+			continue
+		}
+		set[strings.ToLower(k.name)] = true
+		bad := func(err error) error {
+			return &config.Error{File: cfg.Path, Line: kv.Line, Section: sec, Key: kv.Key, Err: err}
+		}
+		v := kv.Value
+		if k.secret && secret.IsEncrypted(v) {
+			kk, err := key()
+			if err == nil {
+				v, err = kk.Decrypt(v)
+			}
+			if err != nil {
+				return nil, bad(err)
+			}
+		}
+		if err := k.apply(s, v); err != nil {
+			return nil, bad(err)
+		}
+	}
+	whole := func(key string, err error) error {
+		line := cfg.TaskLine(task)
+		if kv, sec, ok := lookup(cfg, task, key); ok {
+			return &config.Error{File: cfg.Path, Line: kv.Line, Section: sec, Key: kv.Key, Err: err}
+		}
+		return &config.Error{File: cfg.Path, Line: line, Section: task, Key: key, Err: err}
+	}
+	if s.Username == "" {
+		return nil, whole("Username", errors.New("the task needs the mail account: set Username (the address, or the user the service account acts for)"))
+	}
+	if !set["imapport"] {
+		s.Port = 993
+		if s.Security != imapbox.SecurityTLS {
+			s.Port = 143
+		}
+	}
+	if s.TokenFile == "" {
+		s.TokenFile = filepath.Join(cfg.Server.DataDirectory, "oauth", strings.ToLower(task)+".token")
+	}
+	if s.Auth == "" {
+		s.Auth = imapbox.AuthPassword
+		if s.ClientID != "" || s.KeyFile != "" {
+			s.Auth = imapbox.AuthXOAuth2
+		}
+	}
+	switch s.Transport {
+	case TransportIMAP:
+		switch {
+		case (s.Auth == imapbox.AuthXOAuth2 || s.Auth == imapbox.AuthOAuthBearer) && s.ClientID == "" && s.KeyFile == "":
+			return nil, whole("OAuthClientID", fmt.Errorf("AuthMethod=%s needs OAuthClientID (with a token file from `connector oauth`) or ServiceAccountKeyFile", s.Auth))
+		case s.Auth != imapbox.AuthXOAuth2 && s.Auth != imapbox.AuthOAuthBearer && s.Password == "":
+			return nil, whole("Password", fmt.Errorf("AuthMethod=%s needs Password", s.Auth))
+		}
+		if s.DeleteMode == "" {
+			s.DeleteMode = DeleteExpunge
+		}
+		if s.DeleteMode != DeleteExpunge {
+			return nil, whole("DeleteMode", errors.New("with Transport=IMAP, DeleteMode is EXPUNGE (flag \\Deleted and expunge; Gmail moves the message to its trash)"))
+		}
+	case TransportGmailAPI:
+		if s.ClientID == "" && s.KeyFile == "" {
+			return nil, whole("OAuthClientID", errors.New("Transport=GMAILAPI needs OAuthClientID (with a token file from `connector oauth`) or ServiceAccountKeyFile"))
+		}
+		if set["authmethod"] && s.Auth != imapbox.AuthXOAuth2 {
+			return nil, whole("AuthMethod", errors.New("AuthMethod is for Transport=IMAP; the Gmail API always uses OAuth 2.0"))
+		}
+		if s.DeleteMode == "" {
+			s.DeleteMode = DeleteTrash
+		}
+		if s.DeleteMode == DeleteExpunge {
+			return nil, whole("DeleteMode", errors.New("with Transport=GMAILAPI, DeleteMode is TRASH or DELETE"))
+		}
+	}
+	return s, nil
+}
+
+// lookup finds key for task: its section, [FetchTasks], then [Default].
+func lookup(cfg *config.Config, task, key string) (config.KeyValue, string, bool) {
+	for _, name := range []string{task, "FetchTasks", "Default"} {
+		sec := cfg.Section(name)
+		if sec == nil {
+			continue
+		}
+		for _, kv := range sec.Keys {
+			if strings.EqualFold(kv.Key, key) {
+				return kv, sec.Name, true
+			}
+		}
+	}
+	return config.KeyValue{}, "", false
+}
