@@ -1,10 +1,17 @@
 // Package loadgen is a load harness for ACI servers: this connector or
-// any IDOL-style server that speaks the ACI HTTP protocol. It sends one
-// scenario's requests to one base URL for a bounded time and reports
-// throughput, latency percentiles (HDR histograms) and errors by kind.
-// The connector bench command is a thin wrapper over Run; the benchmark
-// suite calls Run in process. docs/bench-harness.md is the user guide
-// and the reference of the JSON report.
+// any IDOL-style server that speaks the ACI HTTP protocol. It sends a
+// workload's requests (a built-in scenario, or a workload file: weighted
+// operations of templated ACI requests, see Workload) to one base URL for
+// a bounded time and reports throughput, latency percentiles (HDR
+// histograms), a timeline and errors by kind: as a table (WriteTable),
+// JSON (WriteJSON), a self-contained HTML page with charts (WriteHTML),
+// HdrHistogram's interval log (Config.HDRLog) and a Prometheus snapshot
+// (WriteMetrics). Compare tells whether runs differ beyond their noise;
+// Config.Workers and ServeWorker drive several load generators as one
+// run, merging their histograms exactly. The connector bench command is
+// a thin wrapper over Run; the benchmark suite calls Run in process.
+// docs/bench-harness.md is the user guide and the reference of the JSON
+// report and of the workload format.
 //
 //	rep, err := loadgen.Run(ctx, loadgen.Config{
 //		Target:   "http://127.0.0.1:7000",
