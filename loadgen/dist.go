@@ -25,8 +25,13 @@ import (
 	"github.com/connectorhq/connector/loadgen/wire"
 )
 
-// WorkerPath is the URL path a load generator serves plans on.
-const WorkerPath = "/v1/run"
+// WorkerPath is the URL path a load generator serves plans on;
+// WorkerStopPath ends the load of the plan in progress (the coordinator's
+// Ctrl-C), whose result then comes back as an interrupted run.
+const (
+	WorkerPath     = "/v1/run"
+	WorkerStopPath = "/v1/stop"
+)
 
 // workerStartDelay is how long after its plan arrives a generator starts
 // the load, so that the generators of a run start together.
@@ -57,6 +62,25 @@ func (r *runner) distribute(ctx context.Context, t *target) (*measurements, []Wo
 	}
 	results := make([]*wire.Result, n)
 	errs := make([]error, n)
+	// The plans' requests outlive a cancelled ctx: on Ctrl-C the
+	// generators are told to stop, and their (interrupted) results still
+	// come back. Each generator ends by itself after Duration anyway.
+	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelReqs()
+	stopAll := context.AfterFunc(ctx, func() {
+		var sw sync.WaitGroup
+		for _, addr := range s.Workers {
+			sw.Go(func() {
+				if err := r.stopWorker(addr); err != nil {
+					r.log.Warn("could not stop a load generator", "generator", addr, "err", err)
+				}
+			})
+		}
+		sw.Wait()
+		// A generator that does not answer within the timeout is given up.
+		time.AfterFunc(s.Timeout+5*time.Second, cancelReqs)
+	})
+	defer stopAll()
 	var wg sync.WaitGroup
 	for i, addr := range s.Workers {
 		plan := &wire.Plan{
@@ -67,7 +91,7 @@ func (r *runner) distribute(ctx context.Context, t *target) (*measurements, []Wo
 			TimeoutNs: int64(s.Timeout), IntervalNs: int64(s.Interval), StartDelayNs: int64(workerStartDelay),
 		}
 		wg.Go(func() {
-			results[i], errs[i] = r.sendPlan(ctx, addr, plan)
+			results[i], errs[i] = r.sendPlan(reqCtx, addr, plan)
 		})
 	}
 	r.log.Info("load sent to the generators", "generators", n)
@@ -139,6 +163,28 @@ func (r *runner) sendPlan(ctx context.Context, addr string, plan *wire.Plan) (*w
 	return &res, nil
 }
 
+// stopWorker asks a generator to end the load in progress.
+func (r *runner) stopWorker(addr string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+WorkerStopPath, nil)
+	if err != nil {
+		return err
+	}
+	if r.s.WorkerSecret != "" {
+		req.Header.Set("Authorization", "Bearer "+r.s.WorkerSecret)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
 // WorkerOptions configure a load generator.
 type WorkerOptions struct {
 	// Secret, when not empty, must come as the bearer token of every
@@ -180,14 +226,34 @@ func WorkerHandler(opts WorkerOptions) http.Handler {
 	}
 	log = log.With("component", "loadgen-worker")
 	var busy sync.Mutex
+	var curMu sync.Mutex
+	var cur context.CancelFunc // ends the load in progress
+	authorized := func(w http.ResponseWriter, req *http.Request) bool {
+		if opts.Secret == "" {
+			return true
+		}
+		got, _ := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+		if subtle.ConstantTimeCompare([]byte(got), []byte(opts.Secret)) != 1 {
+			http.Error(w, "missing or wrong secret", http.StatusUnauthorized)
+			return false
+		}
+		return true
+	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+WorkerStopPath, func(w http.ResponseWriter, req *http.Request) {
+		if !authorized(w, req) {
+			return
+		}
+		curMu.Lock()
+		if cur != nil {
+			cur()
+			log.Info("stop received: ending the load")
+		}
+		curMu.Unlock()
+	})
 	mux.HandleFunc("POST "+WorkerPath, func(w http.ResponseWriter, req *http.Request) {
-		if opts.Secret != "" {
-			got, _ := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
-			if subtle.ConstantTimeCompare([]byte(got), []byte(opts.Secret)) != 1 {
-				http.Error(w, "missing or wrong secret", http.StatusUnauthorized)
-				return
-			}
+		if !authorized(w, req) {
+			return
 		}
 		if !busy.TryLock() {
 			http.Error(w, "a run is in progress", http.StatusConflict)
@@ -206,7 +272,15 @@ func WorkerHandler(opts WorkerOptions) http.Handler {
 		}
 		log.Info("plan received", "run", plan.GetRunId(), "share", plan.GetWorkerIndex()+1, "of", plan.GetWorkers(),
 			"target", plan.GetTarget(), "workload", plan.GetWorkloadFile(), "concurrency", plan.GetConcurrency())
-		res := runPlan(req.Context(), &plan, opts, log)
+		ctx, cancel := context.WithCancel(req.Context())
+		curMu.Lock()
+		cur = cancel
+		curMu.Unlock()
+		res := runPlan(ctx, &plan, opts, log)
+		curMu.Lock()
+		cur = nil
+		curMu.Unlock()
+		cancel()
 		if res.Error != "" {
 			log.Warn("plan refused", "run", plan.GetRunId(), "err", res.Error)
 		} else {
@@ -266,10 +340,10 @@ func runPlan(ctx context.Context, plan *wire.Plan, opts WorkerOptions, log *slog
 		}
 	}
 	env := environment()
+	// A stop during the delay lets the load end at once, interrupted.
 	select {
 	case <-time.After(time.Duration(plan.GetStartDelayNs())):
 	case <-ctx.Done():
-		return fail(ctx.Err())
 	}
 	m := r.load(ctx)
 	env.LoadAverageEnd = loadAverage()

@@ -166,3 +166,25 @@ func TestMergeIsExact(t *testing.T) {
 	require.Equal(t, int64(100), m.intervals[0].rows[0].Count)
 	require.InDelta(t, 100000, m.intervals[0].rows[0].P90Us, 100)
 }
+
+// Cancelling the coordinator's run (Ctrl-C) stops the generators, and
+// their interrupted results still make the report.
+func TestDistributedInterruptKeepsTheResults(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	base := f.start(t)
+	addrs := startWorkers(t, 2, WorkerOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	f.onRequest = func(action, _ string) {
+		if action == "GETVERSION" && f.count("GETVERSION") > 20 {
+			cancel()
+		}
+	}
+	start := time.Now()
+	rep, err := Run(ctx, Config{Target: base, Duration: time.Minute, Concurrency: 2, Workers: addrs})
+	require.NoError(t, err)
+	require.Less(t, time.Since(start), 30*time.Second, "the generators stopped long before the minute")
+	require.Equal(t, "interrupted", rep.EndReason)
+	require.Positive(t, rep.Operations.OK)
+	require.Len(t, rep.Generators, 2)
+}
