@@ -6,6 +6,7 @@
 //	connector -version                            print the version and exit
 //	connector bench [flags] URL                   load-test an ACI server
 //	connector password [-config F | -keyfile F]   encrypt a password (stdin) for a secret setting
+//	connector oauth -config F [-task T]           authorize a mail task once with OAuth 2.0
 //
 // With no -config it runs on an embedded default configuration
 // (127.0.0.1:7000, data in ./data).
@@ -36,6 +37,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "password" {
 		os.Exit(passwordMain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "oauth" {
+		os.Exit(oauthMain(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -51,6 +55,7 @@ usage:
   connector -version                   print the version and exit
   connector bench -h                   the ACI load harness
   connector password -h                encrypt a password for a secret setting
+  connector oauth -h                   authorize a Google Mail task once with OAuth 2.0
 
 With no -config the server runs on an embedded default configuration: 127.0.0.1:7000, data
 in ./data, one task MyTask crawling http://127.0.0.1:8000/. README.md and docs/ (in the

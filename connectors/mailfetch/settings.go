@@ -453,3 +453,7 @@ func lookup(cfg *config.Config, task, key string) (config.KeyValue, string, bool
 	}
 	return config.KeyValue{}, "", false
 }
+
+// OAuthClient returns the task's OAuth 2.0 client and the token file its
+// refresh token is kept in (`connector oauth` writes it).
+func (s *settings) OAuthClient() (oauth.Config, string) { return s.OAuth(), s.TokenFile }

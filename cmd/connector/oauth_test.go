@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
+	"github.com/connectorhq/connector/oauth"
+	"github.com/connectorhq/connector/secret"
+)
+
+// browserWriter is stdout: when the consent URL is printed, it follows it
+// as a person's browser would.
+type browserWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	once sync.Once
+	t    *testing.T
+}
+
+var consentURL = regexp.MustCompile(`http://127\.0\.0\.1:\d+/auth\?\S+`)
+
+func (w *browserWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if u := consentURL.FindString(w.buf.String()); u != "" {
+		w.once.Do(func() {
+			go func() {
+				resp, err := http.Get(u)
+				if err != nil {
+					w.t.Errorf("browser: %v", err)
+					return
+				}
+				resp.Body.Close()
+			}()
+		})
+	}
+	return len(p), nil
+}
+
+func (w *browserWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func TestOAuthCommandStoresTheRefreshToken(t *testing.T) {
+	srv := mailtest.StartOAuthServer(t)
+	srv.Consent("alice@example.com")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mail.cfg")
+	require.NoError(t, os.WriteFile(cfg, []byte(`[Server]
+DataDirectory=`+filepath.Join(dir, "data")+`
+[FetchTasks]
+0=MyMail
+[MyMail]
+Username=alice@example.com
+AuthMethod=XOAUTH2
+OAuthClientID=client-1
+OAuthClientSecret=shhh
+OAuthAuthorizeUrl=`+srv.URL+`/auth
+OAuthTokenUrl=`+srv.URL+`/token
+`), 0o600))
+	out := &browserWriter{t: t}
+	var stderr bytes.Buffer
+	code := oauthMain([]string{"-config", cfg, "-timeout", "30s"}, out, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	require.Contains(t, out.String(), "Authorized.")
+	tokenFile := filepath.Join(dir, "data", "oauth", "mymail.token")
+	st, err := os.Stat(tokenFile)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	key, err := secret.LoadKeyFile(filepath.Join(dir, "data", "aes.ky"))
+	require.NoError(t, err)
+	tok, err := oauth.TokenFile{Path: tokenFile, Key: key}.Load()
+	require.NoError(t, err)
+	require.NotContains(t, out.String()+stderr.String(), tok.RefreshToken, "no token is printed")
+	require.NotContains(t, out.String()+stderr.String(), "shhh")
+	// The token works.
+	ts, err := oauth.TokenFile{Path: tokenFile, Key: key}.TokenSource(context.Background(), oauth.Config{ClientID: "client-1", TokenURL: srv.URL + "/token"})
+	require.NoError(t, err)
+	at, err := ts.Token()
+	require.NoError(t, err)
+	require.Equal(t, "alice@example.com", srv.UserOf(at.AccessToken))
+}
+
+func TestOAuthCommandErrors(t *testing.T) {
+	var out, errb bytes.Buffer
+	require.Equal(t, 2, oauthMain(nil, &out, &errb))
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mail.cfg")
+	require.NoError(t, os.WriteFile(cfg, []byte("[FetchTasks]\n0=M\n[M]\nUsername=a@b\nPassword=x\n"), 0o600))
+	errb.Reset()
+	require.Equal(t, 1, oauthMain([]string{"-config", cfg}, &out, &errb))
+	require.Contains(t, errb.String(), "has no OAuthClientID")
+	errb.Reset()
+	require.Equal(t, 1, oauthMain([]string{"-config", cfg, "-task", "Nope"}, &out, &errb))
+	require.Contains(t, errb.String(), "no task [Nope]")
+	require.NoError(t, os.WriteFile(cfg, []byte("[FetchTasks]\n0=M\n[M]\nUsername=a@b\nImapPrt=1\n"), 0o600))
+	errb.Reset()
+	require.Equal(t, 1, oauthMain([]string{"-config", cfg}, &out, &errb))
+	require.Contains(t, errb.String(), "did you mean ImapPort?")
+}
