@@ -404,6 +404,15 @@ func (b *Box) Close() error {
 	return b.c.Close()
 }
 
+// abandon closes the connection after a fetch failed in the middle of a
+// response: draining the command (FetchCommand.Close) would read the
+// connection while go-imap's reader goroutine does, and the connection is
+// of no use any more anyway.
+func (b *Box) abandon() {
+	_ = b.c.Close()
+	b.selected, b.selName = nil, ""
+}
+
 // run runs a command-issuing function so that ctx ending closes the
 // connection (go-imap's commands take no context): the function then
 // returns an error, and the context's is returned instead.

@@ -332,7 +332,7 @@ func (b *Box) fetchMeta(ctx context.Context, uidValidity uint32, uids []imap.UID
 			}
 			buf, err := m.Collect()
 			if err != nil {
-				_ = cmd.Close()
+				b.abandon()
 				return err
 			}
 			if buf.UID == 0 {
@@ -481,11 +481,21 @@ func (b *Box) fetchBodies(ctx context.Context, uids []imap.UID, meta map[imap.UI
 					// A server could send more than asked: keep the limit,
 					// drain the rest.
 					data, err := io.ReadAll(io.LimitReader(it.Literal, limit))
-					if err == nil {
-						_, err = io.Copy(io.Discard, it.Literal)
+					var rest int64
+					if err == nil && int64(len(data)) == limit {
+						// Only a literal cut by the limit has more to
+						// read: one that ended is not read again (go-imap's
+						// reader goroutine owns the connection once a
+						// literal's end was seen).
+						rest, err = io.Copy(io.Discard, it.Literal)
+					}
+					if err == nil && int64(len(data))+rest != it.Literal.Size() {
+						// The connection ended inside the literal (go-imap
+						// reads that as its end).
+						err = io.ErrUnexpectedEOF
 					}
 					if err != nil {
-						_ = cmd.Close()
+						b.abandon()
 						return err
 					}
 					body = data
