@@ -61,6 +61,8 @@ type Config struct {
 	// entries are the [FetchTasks] entries (0=Name, ...), by lower-case
 	// task name.
 	entries map[string]KeyValue
+	// lines are every setting's line, by lower-case "section\x00key".
+	lines map[string]int
 }
 
 // Server is [Server].
@@ -217,6 +219,17 @@ func (c *Config) TaskValue(task, key string) (string, bool) {
 	return "", false
 }
 
+// Line is the line of key in section (of the section's header when key is
+// ""), or 0 when the file does not have it: for errors found after loading
+// (a value another package checks) to point at it.
+func (c *Config) Line(section, key string) int {
+	k := strings.ToLower(section)
+	if key != "" {
+		k += "\x00" + strings.ToLower(key)
+	}
+	return c.lines[k]
+}
+
 // TaskLine is the line that introduces task: its section's header, else its
 // [FetchTasks] entry; 0 if neither exists. Errors about a task as a whole
 // (it has no start URL) point there.
@@ -309,11 +322,16 @@ func Parse(name string, data []byte, taskKeys TaskKeysFunc) (*Config, error) {
 			}
 		}
 	}
+	c.lines = map[string]int{}
 	for _, rs := range raw {
 		sec := &Section{Name: rs.name, Line: rs.line, Keys: rs.keys}
 		lower := strings.ToLower(rs.name)
 		p.section = rs.name
 		c.names = append(c.names, rs.name)
+		c.lines[lower] = rs.line
+		for _, kv := range rs.keys {
+			c.lines[lower+"\x00"+strings.ToLower(kv.Key)] = kv.Line
+		}
 		if def := systemSection(lower); def != nil {
 			if err := p.system(c, def, sec); err != nil {
 				return nil, err

@@ -204,6 +204,10 @@ func TestSyntax(t *testing.T) {
 	require.Equal(t, 9, c.Section("T").Line)
 	require.Equal(t, 10, c.Section("T").Keys[0].Line)
 	require.Equal(t, 9, c.TaskLine("t"))
+	require.Equal(t, 10, c.Line("T", "URL"))
+	require.Equal(t, 7, c.Line("server", "host"))
+	require.Equal(t, 6, c.Line("Server", ""))
+	require.Zero(t, c.Line("Server", "Port"))
 	require.Zero(t, c.TaskLine("nope"))
 }
 

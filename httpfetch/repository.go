@@ -101,8 +101,8 @@ func New(o Options) (*Repository, error) {
 		r.batchSize = ingest.DefaultBatchSize
 	}
 	var err error
-	if r.guard, err = netguard.Parse(o.Config.Security.DeniedAddresses); err != nil {
-		return nil, &config.Error{File: o.Config.Path, Section: "Security", Key: "DeniedAddresses", Err: err}
+	if r.guard, err = deniedAddresses(o.Config); err != nil {
+		return nil, err
 	}
 	if r.tasks, r.base, r.file, err = resolveTasks(o.Config, r.keys.decryptKey); err != nil {
 		return nil, err
@@ -123,9 +123,21 @@ func New(o Options) (*Repository, error) {
 // nothing on disk: the command runs it before the server creates its data
 // folder, so that a refused configuration leaves nothing behind.
 func Check(cfg *config.Config) error {
+	if _, err := deniedAddresses(cfg); err != nil {
+		return err
+	}
 	keys := &keyring{path: cfg.Security.AESKeyFile}
 	_, _, _, err := resolveTasks(cfg, keys.decryptKey)
 	return err
+}
+
+// deniedAddresses reads [Security] DeniedAddresses; an error names its line.
+func deniedAddresses(cfg *config.Config) (*netguard.Guard, error) {
+	g, err := netguard.Parse(cfg.Security.DeniedAddresses)
+	if err != nil {
+		return nil, &config.Error{File: cfg.Path, Line: cfg.Line("Security", "DeniedAddresses"), Section: "Security", Key: "DeniedAddresses", Err: err}
+	}
+	return g, nil
 }
 
 // resolveTasks computes the settings of the tasks [FetchTasks] lists (names

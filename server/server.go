@@ -302,7 +302,7 @@ func openTarget(cfg *config.Config, log *slog.Logger) (ingest.Target, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, &config.Error{File: cfg.Path, Section: "Ingestion", Err: err}
+		return nil, &config.Error{File: cfg.Path, Line: cfg.Line("Ingestion", ""), Section: "Ingestion", Err: err}
 	}
 	return t, nil
 }

@@ -38,6 +38,7 @@ func TestRunRefusesBadInput(t *testing.T) {
 	servr := write("servr.cfg", "[Servr]\nPort=7001\n")
 	noURL := write("nourl.cfg", "[FetchTasks]\n0=T\n\n[T]\nDepth=2\n")
 	comment := write("comment.cfg", "[Actions]\nMaximumThreads=4      // actions running at once\n")
+	denied := write("denied.cfg", "[Security]\nDeniedAddresses=10.0.0.0/99\n")
 	for _, tc := range []struct {
 		desc string
 		args []string
@@ -54,6 +55,8 @@ func TestRunRefusesBadInput(t *testing.T) {
 			"connector: config " + noURL + ":7: [T] Url: the task has no start URL"},
 		{"trailing comment", []string{"-config", comment}, 1,
 			"connector: config " + comment + `:5: [Actions] MaximumThreads: "4      // actions running at once" ends in what looks like a comment (//)`},
+		{"a value another package checks", []string{"-config", denied}, 1,
+			"connector: config " + denied + ":5: [Security] DeniedAddresses: "},
 		{"missing file", []string{"-config", filepath.Join(dir, "nope.cfg")}, 1, "nope.cfg"},
 		{"bad port", []string{"-port", "70000"}, 2, "not a port number"},
 		{"bad flag", []string{"-frobnicate"}, 2, "flag provided but not defined"},
