@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/mailfetch"
 	"github.com/connectorhq/connector/httpfetch"
 )
 
@@ -28,7 +29,17 @@ var snippetLoaders = []struct {
 	prefix string
 	load   func(name string, text []byte) error
 }{
+	{"docs/connectors/google-mail", loadMailConnector},
 	{"", loadHTTPConnector},
+}
+
+// loadMailConnector loads a Google Mail connector's configuration.
+func loadMailConnector(name string, text []byte) error {
+	cfg, err := config.Parse(name, text, mailfetch.TaskKeys)
+	if err != nil {
+		return err
+	}
+	return mailfetch.Check(cfg)
 }
 
 // loadHTTPConnector loads a configuration exactly as the shipped binary
