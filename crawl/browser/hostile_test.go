@@ -132,10 +132,12 @@ func TestHostileEndlessLinks(t *testing.T) {
 	body := `<html><body><script>
 var i = 0;
 function add() { for (var k = 0; k < 500; k++) { var a = document.createElement("a"); a.href = "/l/" + (i++); a.textContent = "link " + i; document.body.appendChild(a) } }
-add();
+add(); add(); add();
 setInterval(add, 5);
 </script></body></html>`
 	opts := hostileOpts()
+	// 1500 links before the first paint, more every 5 ms: more than
+	// MaxLinks however slowly the machine runs the interval.
 	opts.MaxLinks = 1000
 	pg := render(t, p, "http://127.0.0.1:9/links", body, opts)
 	assert.Len(t, pg.Links, 1000)
