@@ -20,9 +20,6 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 	if err != nil {
 		return err
 	}
-	if a.files["content.xml"] == nil {
-		return malformed("content.xml is missing")
-	}
 	if a.files["META-INF/manifest.xml"] != nil {
 		encrypted := false
 		err := a.walkXML("META-INF/manifest.xml", func(_ *xml.Decoder, t xml.Token) error {
@@ -41,6 +38,13 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 	}
 	if err := odfMeta(a, doc); err != nil {
 		return err
+	}
+	if a.files["content.xml"] == nil {
+		// A styles-only package (LibreOffice writes templates so): no text.
+		if a.files["styles.xml"] == nil && a.files["meta.xml"] == nil {
+			return malformed("content.xml is missing")
+		}
+		return nil
 	}
 	metaPages := doc.Pages
 	doc.Pages = 0
