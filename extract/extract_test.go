@@ -304,3 +304,30 @@ func FuzzExtract(f *testing.F) {
 		}
 	})
 }
+
+// LibreOffice writes some templates without content.xml: no text, no
+// error; a package with neither content nor styles is damaged.
+func TestODFWithoutContent(t *testing.T) {
+	build := func(members ...string) []byte {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for _, m := range members {
+			w, err := zw.Create(m)
+			require.NoError(t, err)
+			if m == "mimetype" {
+				fmt.Fprint(w, "application/vnd.oasis.opendocument.text-template")
+			} else {
+				fmt.Fprint(w, `<?xml version="1.0"?><office:document-meta xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"/>`)
+			}
+		}
+		require.NoError(t, zw.Close())
+		return buf.Bytes()
+	}
+	x := newX(t, Limits{})
+	d, err := x.Extract(context.Background(), Input{Data: build("mimetype", "meta.xml", "styles.xml")})
+	require.NoError(t, err)
+	assert.Equal(t, ODT, d.Format)
+	assert.Empty(t, d.Text)
+	_, err = x.Extract(context.Background(), Input{Data: build("mimetype", "settings.xml")})
+	require.ErrorIs(t, err, ErrMalformed)
+}
