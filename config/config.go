@@ -13,13 +13,17 @@
 // section that [FetchTasks] does not list and whose name or keys are a
 // system section's (a misspelled [Servr]) is an unknown section.
 //
-// System sections: [Server], [Actions], [Logging], [Ingestion],
-// [Security], [FetchTasks] and [Default]. docs/configuration.md lists
-// every key.
+// System sections: [Connector], [Server], [Actions], [Logging],
+// [Ingestion], [Security], [FetchTasks] and [Default]. [Connector] Type
+// names the connector the server runs; the task keys are that
+// connector's (ParseFor asks for them once the type is read). The
+// connectors carry their own default configurations (package connectors
+// loads a file, or the connector's default, for the server).
+// docs/configuration.md lists every server-wide key; docs/connectors/
+// the task keys of each connector.
 package config
 
 import (
-	_ "embed"
 	"errors"
 	"fmt"
 	"os"
@@ -32,17 +36,18 @@ import (
 	"github.com/connectorhq/connector/internal/netguard"
 )
 
-// DefaultFile is the embedded configuration used when no -config is given.
-//
-//go:embed default.cfg
-var DefaultFile []byte
-
-// DefaultName is how errors and GetVersion name the embedded configuration.
+// DefaultName is how errors and GetVersion name a connector's embedded
+// default configuration (used when no -config is given).
 const DefaultName = "(embedded default)"
+
+// DefaultType is the connector type of a configuration without
+// [Connector] Type.
+const DefaultType = "HTTP"
 
 // Config is a loaded, validated configuration.
 type Config struct {
 	Path      string // file it came from, or DefaultName
+	Connector Connector
 	Server    Server
 	Actions   Actions
 	Logging   Logging
@@ -63,6 +68,13 @@ type Config struct {
 	entries map[string]KeyValue
 	// lines are every setting's line, by lower-case "section\x00key".
 	lines map[string]int
+}
+
+// Connector is [Connector]: which connector the server runs.
+type Connector struct {
+	// Type is the connector type, upper case: HTTP (the default), WEB,
+	// GOOGLEMAIL, ... (package connectors knows which exist).
+	Type string
 }
 
 // Server is [Server].
@@ -286,11 +298,15 @@ var ErrUnknownSection = errors.New("unknown section")
 // keys it does not know, or another error for a bad value.
 type TaskKeysFunc func(key, value string) error
 
-// Load reads path, or the embedded default when path is "".
+// TaskKeysFor returns the task-key check of a connector type ([Connector]
+// Type, upper case), or an error saying the type is unknown (and which
+// types exist); the error is reported at the Type key.
+type TaskKeysFor func(connectorType string) (TaskKeysFunc, error)
+
+// Load reads the file at path with taskKeys checking the task settings,
+// whatever its [Connector] Type (package connectors loads a file for the
+// connector its Type names).
 func Load(path string, taskKeys TaskKeysFunc) (*Config, error) {
-	if path == "" {
-		return Parse(DefaultName, DefaultFile, taskKeys)
-	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &Error{File: path, Err: err}
@@ -298,8 +314,16 @@ func Load(path string, taskKeys TaskKeysFunc) (*Config, error) {
 	return Parse(path, data, taskKeys)
 }
 
-// Parse reads configuration text; name is used in errors.
+// Parse reads configuration text with taskKeys checking the task
+// settings, whatever its [Connector] Type; name is used in errors.
 func Parse(name string, data []byte, taskKeys TaskKeysFunc) (*Config, error) {
+	return ParseFor(name, data, func(string) (TaskKeysFunc, error) { return taskKeys, nil })
+}
+
+// ParseFor reads configuration text; name is used in errors. [Connector]
+// is read first, and keysFor gives the task-key check of the type it
+// names.
+func ParseFor(name string, data []byte, keysFor TaskKeysFor) (*Config, error) {
 	data, err := decodeText(data)
 	if err != nil {
 		return nil, &Error{File: name, Err: err}
@@ -311,7 +335,31 @@ func Parse(name string, data []byte, taskKeys TaskKeysFunc) (*Config, error) {
 	c := &Config{Path: name, sections: map[string]*Section{}, entries: map[string]KeyValue{}}
 	c.setDefaults()
 	p := parser{file: name}
-	// [FetchTasks] first: whether a section is a task depends on it.
+	// [Connector] first: the task keys depend on its Type.
+	typeLine := 0
+	for _, rs := range raw {
+		if strings.EqualFold(rs.name, "Connector") {
+			p.section = rs.name
+			sec := &Section{Name: rs.name, Line: rs.line, Keys: rs.keys}
+			if err := p.system(c, systemSection("connector"), sec); err != nil {
+				return nil, err
+			}
+			for _, kv := range rs.keys {
+				if strings.EqualFold(kv.Key, "Type") {
+					typeLine = kv.Line
+				}
+			}
+		}
+	}
+	taskKeys, err := keysFor(c.Connector.Type)
+	if err != nil {
+		e := &Error{File: name, Line: typeLine, Section: "Connector", Key: "Type", Err: err}
+		if typeLine == 0 {
+			e.Section, e.Key = "", ""
+		}
+		return nil, e
+	}
+	// [FetchTasks] next: whether a section is a task depends on it.
 	for _, rs := range raw {
 		if strings.EqualFold(rs.name, "FetchTasks") {
 			sec := &Section{Name: rs.name, Line: rs.line, Keys: rs.keys}
@@ -333,6 +381,9 @@ func Parse(name string, data []byte, taskKeys TaskKeysFunc) (*Config, error) {
 			c.lines[lower+"\x00"+strings.ToLower(kv.Key)] = kv.Line
 		}
 		if def := systemSection(lower); def != nil {
+			if lower == "connector" { // read above
+				continue
+			}
 			if err := p.system(c, def, sec); err != nil {
 				return nil, err
 			}
@@ -373,6 +424,7 @@ func Parse(name string, data []byte, taskKeys TaskKeysFunc) (*Config, error) {
 }
 
 func (c *Config) setDefaults() {
+	c.Connector = Connector{Type: DefaultType}
 	c.Server = Server{
 		Host: "127.0.0.1", Port: 7000, DataDirectory: "data",
 		MaxRequestBytes: 64 << 20, MaxRequestParameters: 1000, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
@@ -392,7 +444,11 @@ func (c *Config) setDefaults() {
 }
 
 // systemNames are the sections that are not fetch tasks, as documented.
-var systemNames = []string{"Server", "Actions", "Logging", "Ingestion", "Security", "FetchTasks", "Default"}
+var systemNames = []string{"Connector", "Server", "Actions", "Logging", "Ingestion", "Security", "FetchTasks", "Default"}
+
+// IsSystemSection reports whether name (any case) is a system section, not
+// a fetch task section.
+func IsSystemSection(name string) bool { return isSystem(name) }
 
 func isSystem(name string) bool {
 	for _, s := range systemNames {

@@ -9,8 +9,8 @@ import (
 	"github.com/connectorhq/connector/internal/netguard"
 )
 
-// sectionDef is one system section of fixed keys: [Server], [Actions],
-// [Logging], [Ingestion] or [Security]. The table is the one list of their keys: the
+// sectionDef is one system section of fixed keys: [Connector], [Server],
+// [Actions], [Logging], [Ingestion] or [Security]. The table is the one list of their keys: the
 // parser, "unknown key" messages and their suggestions all read it.
 type sectionDef struct {
 	name string
@@ -60,6 +60,12 @@ func nonEmpty(v string) error {
 }
 
 var systemDefs = []*sectionDef{
+	{name: "Connector", keys: []keyDef{
+		{"Type", func(c *Config, v string) error {
+			c.Connector.Type = strings.ToUpper(strings.TrimSpace(v))
+			return nonEmpty(c.Connector.Type)
+		}},
+	}},
 	{name: "Server", keys: []keyDef{
 		{"Host", func(c *Config, v string) error { c.Server.Host = v; return nonEmpty(v) }},
 		{"Port", func(c *Config, v string) (err error) { c.Server.Port, err = intIn(v, 0, 65535); return }},

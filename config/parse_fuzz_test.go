@@ -2,14 +2,21 @@ package config
 
 import (
 	"errors"
+	"os"
 	"testing"
 )
 
 // FuzzParse: any text either loads or is refused with an *Error that
 // names the file and, when a line is at fault, a line of the text.
 func FuzzParse(f *testing.F) {
+	// The HTTP connector's embedded default, a whole real file.
+	if def, err := os.ReadFile("../connectors/httpfetch/default.cfg"); err == nil {
+		f.Add(string(def))
+	} else {
+		f.Fatal(err)
+	}
 	for _, s := range []string{
-		string(DefaultFile),
+		"[Connector]\nType=http\n[Server]\nPort=1\n",
 		"[Server]\nPort=7000 // x\n",
 		"\xef\xbb\xbf[A]\r\nUrl=\"a \\\" b\"\r\n",
 		"[FetchTasks]\n0=Docs\n[Dcos]\nUrl=a\n",

@@ -204,6 +204,11 @@ type Config struct {
 	// closed when Crawl returns). A given client is copied and its copy's
 	// CheckRedirect replaced, because the crawl follows redirects itself.
 	Client *http.Client
+	// Fetcher, when set, sends the requests instead of Client: the seam
+	// for fetching pages another way (rendered by a headless browser,
+	// crawl/browser). It must enforce Deny itself, and return redirects
+	// (3xx) to the crawl rather than follow them.
+	Fetcher Fetcher
 	// Logger receives debug lines per request and an info line per crawl.
 	// nil: discard.
 	Logger *slog.Logger

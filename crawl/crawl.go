@@ -48,8 +48,8 @@ type crawler struct {
 	cfg       Config
 	hooks     Hooks
 	log       *slog.Logger
-	client    *http.Client
-	transport *http.Transport // owned: closed at the end; nil for a caller's client
+	client    Fetcher
+	transport *http.Transport // owned: closed at the end; nil for a caller's client or Fetcher
 	norm      *normalizer
 	types     []typePattern
 	sites     map[string]bool // site (scheme, host, port) of start URLs, for StayOnSite
@@ -87,7 +87,9 @@ func newCrawler(cfg Config, hooks Hooks) *crawler {
 		seen:  newDedup(cfg.MaxURLs),
 		sites: make(map[string]bool),
 	}
-	if cfg.Client != nil {
+	if cfg.Fetcher != nil {
+		c.client = cfg.Fetcher
+	} else if cfg.Client != nil {
 		cl := *cfg.Client
 		cl.CheckRedirect = noRedirect
 		c.client = &cl
@@ -219,6 +221,7 @@ func (c *crawler) seed() []item {
 			c.stats.skSpider.Add(1)
 			continue
 		}
+		c.admitted(n.s, 0)
 		frontier = append(frontier, item{url: n.s})
 	}
 	return frontier
@@ -314,6 +317,7 @@ func (c *crawler) discover(links []normURL, depth int, parent string) {
 			continue
 		}
 		if c.admit(n, depth+1) {
+			c.admitted(n.s, depth+1)
 			c.next = append(c.next, item{url: n.s, depth: depth + 1, parent: parent})
 		}
 	}
@@ -334,7 +338,19 @@ func (c *crawler) admitRedirect(n normURL, depth int) bool {
 		return false
 	}
 	c.stats.discovered.Add(1)
-	return c.admit(n, depth)
+	if !c.admit(n, depth) {
+		return false
+	}
+	c.admitted(n.s, depth)
+	return true
+}
+
+// admitted reports a URL admitted to the frontier to Hooks.OnAdmit. c.mu
+// must be held.
+func (c *crawler) admitted(u string, depth int) {
+	if c.hooks.OnAdmit != nil {
+		c.hooks.OnAdmit(u, depth)
+	}
 }
 
 func (c *crawler) report(it item, e *FetchError) {
@@ -398,6 +414,9 @@ func (w *worker) process(ctx context.Context, it item) {
 		}
 		if c.cfg.FollowRobots && !w.robotsAllow(ctx, cur, it) {
 			return
+		}
+		if c.hooks.Gate != nil && c.hooks.Gate(ctx) != nil {
+			return // the crawl is cancelled: nothing more is reported
 		}
 		prior, conditional := c.prior(cur)
 		if hop == 0 && conditional && !it.lastmod.IsZero() && !prior.FetchedAt.IsZero() && !it.lastmod.After(prior.FetchedAt) {

@@ -48,6 +48,14 @@ func newClient(cfg Config) (*http.Client, *http.Transport) {
 	return &http.Client{Transport: tr, CheckRedirect: noRedirect}, tr
 }
 
+// Fetcher sends one request of a crawl and returns the response, whose
+// body the crawl reads (within its limits) and closes. *http.Client is
+// one; a browser-rendering fetcher answers with the rendered page as the
+// body.
+type Fetcher interface {
+	Do(req *http.Request) (*http.Response, error)
+}
+
 // noRedirect makes the client return redirects to the crawl, which follows
 // them itself (robots, filters and dedup apply to every hop).
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -1,6 +1,7 @@
 package crawl
 
 import (
+	"context"
 	"net/http"
 	"time"
 )
@@ -134,4 +135,18 @@ type Hooks struct {
 	// Stats, not reported. A cancelled crawl reports nothing for the
 	// requests it aborts.
 	OnError func(url string, depth int, err error)
+	// Gate, when set, is called before each page request (with the
+	// crawl's context, before Prior) and waits while the crawl must not
+	// send requests: it is where a paused action waits. It returns nil to
+	// go on, or an error once ctx has ended (the request is then dropped
+	// and nothing is reported for it, as for a cancelled crawl).
+	Gate func(ctx context.Context) error
+	// OnAdmit, when set, receives each URL the crawl admits to its
+	// frontier (start URLs, and links and redirect targets that passed
+	// every rule: dedup, depth, StayOnSite, the spider rules, the trap
+	// rules), with its depth: the URLs the crawl will request unless it
+	// is cut short. Connectors estimate progress from it. It is called
+	// with the frontier's lock held: it must return at once and must not
+	// call back into the crawl.
+	OnAdmit func(url string, depth int)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/connectorhq/connector/actors/queue"
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	buildinfo "github.com/connectorhq/connector/internal/version"
@@ -29,23 +30,22 @@ import (
 
 // Deps are what the server needs to build its repository. They are created
 // by the server from the configuration and owned by it.
-type Deps struct {
-	Config *config.Config
-	Store  store.Store
-	Target ingest.Target // nil when ingestion is disabled
-	Logger *slog.Logger
-}
+type Deps = fetch.Deps
 
-// RepositoryFunc builds the repository (the HTTP connector in the shipped
-// binary).
+// RepositoryFunc builds the repository.
 type RepositoryFunc func(Deps) (fetch.Repository, error)
 
 // Options are what the command line adds to the configuration.
 type Options struct {
-	Repository RepositoryFunc // required
-	Port       int            // overrides [Server] Port when >= 0
-	LogOutput  io.Writer      // default os.Stderr (when [Logging] LogFile is empty)
-	Version    string         // default: version.Version(), stamped at build time
+	// Connector is the connector the server runs; nil: the one the
+	// configuration's [Connector] Type names (package connectors).
+	Connector *fetch.Descriptor
+	// Repository, when set, builds the repository instead of
+	// Connector.New (tests run the server over a test double).
+	Repository RepositoryFunc
+	Port       int       // overrides [Server] Port when >= 0
+	LogOutput  io.Writer // default os.Stderr (when [Logging] LogFile is empty)
+	Version    string    // default: version.Version(), stamped at build time
 }
 
 // Server is a running connector.
@@ -69,8 +69,15 @@ type Server struct {
 // Start builds and starts a server. On error everything started so far is
 // stopped again: there is never a half-started server.
 func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
-	if opts.Repository == nil {
-		return nil, errors.New("server: Options.Repository is required")
+	conn := opts.Connector
+	if conn == nil {
+		if conn, err = connectors.Lookup(cfg.Connector.Type); err != nil {
+			return nil, &config.Error{File: cfg.Path, Section: "Connector", Key: "Type", Err: err}
+		}
+	}
+	newRepo := opts.Repository
+	if newRepo == nil {
+		newRepo = conn.New
 	}
 	s := &Server{cfg: cfg, served: make(chan error, 1)}
 	defer func() {
@@ -110,7 +117,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	if s.target, err = openTarget(cfg, s.log); err != nil {
 		return nil, err
 	}
-	if s.repo, err = opts.Repository(Deps{Config: cfg, Store: s.st, Target: s.target, Logger: s.log}); err != nil {
+	if s.repo, err = newRepo(Deps{Config: cfg, Store: s.st, Target: s.target, Logger: s.log}); err != nil {
 		return nil, err
 	}
 	qcfg := queue.Config{
@@ -151,7 +158,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	}
 	if s.web, err = httpd.New(httpd.Config{
 		System: s.sys, Queue: s.q, Repository: s.repo,
-		Version:         httpd.Version{Version: version, Revision: buildinfo.Revision(), Build: buildinfo.Build(), ConfigPath: configPath, Directory: wd},
+		Version:         httpd.Version{ProductType: conn.Product, Version: version, Revision: buildinfo.Revision(), Build: buildinfo.Build(), ConfigPath: configPath, Directory: wd},
 		MaxRequestBytes: cfg.Server.MaxRequestBytes, ReadTimeout: cfg.Server.ReadTimeout,
 		MaxRequestParameters: cfg.Server.MaxRequestParameters, MaxListResults: cfg.Actions.MaxListResults,
 		WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout,

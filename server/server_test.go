@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/fetch/fetchtest"
 	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 )
@@ -34,27 +34,21 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
 }
 
-// testRepo is a Repository double: SYNCHRONIZE blocks until stopped.
+// testRepo is the shared Repository double (fetchtest.Repo) with
+// schedules: SYNCHRONIZE blocks until stopped (Mode=instant ends at
+// once), reporting on the task it names.
 type testRepo struct {
-	mu        sync.Mutex
-	runs      []string
+	*fetchtest.Repo
 	schedules []fetch.Schedule
 }
 
-func (r *testRepo) FetchActions() []string { return []string{"SYNCHRONIZE"} }
-func (r *testRepo) Validate(_ string, p messages.Params) ([]string, error) {
-	return []string{strings.ToUpper(p.Value("TaskSections") + p.Value("ConfigSection"))}, nil
+func newTestRepo(schedules ...fetch.Schedule) *testRepo {
+	return &testRepo{Repo: &fetchtest.Repo{DefaultMode: "untilstop",
+		ValidateFunc: func(_ string, p messages.Params) ([]string, error) {
+			return []string{strings.ToUpper(p.Value("TaskSections") + p.Value("ConfigSection"))}, nil
+		}}, schedules: schedules}
 }
-func (r *testRepo) Run(ctx context.Context, job *fetch.Job) ([]*messages.Element, error) {
-	r.mu.Lock()
-	r.runs = append(r.runs, job.Token)
-	r.mu.Unlock()
-	if job.Params.Value("Mode") == "instant" {
-		return nil, nil
-	}
-	<-ctx.Done()
-	return nil, context.Cause(ctx)
-}
+
 func (r *testRepo) Schedules() []fetch.Schedule { return r.schedules }
 
 func testConfig(t *testing.T, extra string) *config.Config {
@@ -118,7 +112,7 @@ func between(s, a, b string) string {
 func TestStartServeShutdownRestart(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "")
-	repo := &testRepo{}
+	repo := newTestRepo()
 	s := startServer(t, cfg, repo)
 	require.Equal(t, "127.0.0.1", s.Addr().(*net.TCPAddr).IP.String())
 	body := aci(t, s, "action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask")
@@ -131,7 +125,7 @@ func TestStartServeShutdownRestart(t *testing.T) {
 	stop(t, s)
 
 	// Restart on the same data: the stopped one stays Stopped, the queued one runs.
-	repo2 := &testRepo{}
+	repo2 := newTestRepo()
 	s2 := startServer(t, cfg, repo2)
 	defer stop(t, s2)
 	require.Contains(t, aci(t, s2, "action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+url.QueryEscape(run)), "<status>Stopped</status>")
@@ -146,18 +140,18 @@ func TestStartServeShutdownRestart(t *testing.T) {
 func TestStartErrorsAreClearAndLeaveNothingRunning(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "")
-	s := startServer(t, cfg, &testRepo{})
+	s := startServer(t, cfg, newTestRepo())
 	defer stop(t, s)
 	busy := s.Addr().(*net.TCPAddr).Port
 
 	// port in use
 	cfg2 := testConfig(t, "")
-	_, err := Start(cfg2, Options{Port: busy, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return &testRepo{}, nil }})
+	_, err := Start(cfg2, Options{Port: busy, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "[Server] Host and Port")
 
 	// store locked by the running server
-	_, err = Start(cfg, Options{Port: -1, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return &testRepo{}, nil }})
+	_, err = Start(cfg, Options{Port: -1, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "[Server] DataDirectory")
 
@@ -167,13 +161,13 @@ func TestStartErrorsAreClearAndLeaveNothingRunning(t *testing.T) {
 	_, err = Start(cfg3, Options{Port: -1, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return nil, bad }})
 	require.ErrorIs(t, err, bad)
 	// and the failed start released the store: a new start works
-	s3 := startServer(t, cfg3, &testRepo{})
+	s3 := startServer(t, cfg3, newTestRepo())
 	stop(t, s3)
 
 	// a damaged store stops start-up
 	cfg4 := testConfig(t, "")
 	require.NoError(t, os.WriteFile(filepath.Join(cfg4.Server.DataDirectory, "connector.db"), bytes.Repeat([]byte("x"), 8192), 0o600))
-	_, err = Start(cfg4, Options{Port: -1, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return &testRepo{}, nil }})
+	_, err = Start(cfg4, Options{Port: -1, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "connector.db")
 }
@@ -182,7 +176,7 @@ func TestInMemoryMode(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "")
 	cfg.Actions.UseInMemoryDatastore = true
-	s := startServer(t, cfg, &testRepo{})
+	s := startServer(t, cfg, newTestRepo())
 	tok := between(aci(t, s, "action=Fetch&FetchAction=Synchronize&ConfigSection=X&Mode=instant"), "<token>", "</token>")
 	require.NotEmpty(t, tok)
 	stop(t, s)
@@ -193,7 +187,7 @@ func TestInMemoryMode(t *testing.T) {
 func TestScheduledRunsAppearInQueueInfo(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "")
-	repo := &testRepo{schedules: []fetch.Schedule{{Task: "Nightly", Every: 50 * time.Millisecond, Cycles: 3}}}
+	repo := newTestRepo(fetch.Schedule{Task: "Nightly", Every: 50 * time.Millisecond, Cycles: 3})
 	s := startServer(t, cfg, repo)
 	defer stop(t, s)
 	// Each run blocks until stopped; runs that come due meanwhile are skipped.

@@ -70,17 +70,7 @@ func (d *durable) shutdown(t *testing.T) {
 	require.NoError(t, d.st.Close())
 }
 
-func (d *durable) releaseAll() {
-	d.repo.mu.Lock()
-	defer d.repo.mu.Unlock()
-	for _, g := range d.repo.gates {
-		select {
-		case <-g:
-		default:
-			close(g)
-		}
-	}
-}
+func (d *durable) releaseAll() { d.repo.ReleaseAll() }
 
 func TestDurableSurvivesCrash(t *testing.T) {
 	t.Parallel()
@@ -114,9 +104,9 @@ func TestDurableSurvivesCrash(t *testing.T) {
 	for _, tok := range []string{hiA, hiB, low} {
 		b2.waitState(t, tok, messages.State_STATE_FINISHED)
 	}
-	testwait.For(t, 10*time.Second, func() bool { return len(b2.repo.started()) == 4 }, "four actions started")
-	require.Equal(t, []string{hiA, hiB, low, run}, b2.repo.started())
-	d2.repo.release(run)
+	testwait.For(t, 10*time.Second, func() bool { return len(b2.repo.Started()) == 4 }, "four actions started")
+	require.Equal(t, []string{hiA, hiB, low, run}, b2.repo.Started())
+	d2.repo.Release(run)
 	b2.waitState(t, run, messages.State_STATE_FINISHED)
 	// New actions continue the arrival sequence.
 	next := b2.submit(t, "instant", 0)
@@ -159,7 +149,7 @@ func TestDurableCrashPolicyError(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_ERROR, s.State)
 	require.Equal(t, ErrInterrupted.Error(), s.Error)
-	require.Empty(t, d2.repo.started())
+	require.Empty(t, d2.repo.Started())
 }
 
 func TestDurableCleanShutdownRerunsNothing(t *testing.T) {
@@ -181,7 +171,7 @@ func TestDurableCleanShutdownRerunsNothing(t *testing.T) {
 	require.EqualValues(t, 7, s.Counts[0].Seen, "with its final counts")
 	require.Zero(t, s.Restarts)
 	b2.waitState(t, queued, messages.State_STATE_FINISHED)
-	require.Equal(t, []string{queued}, b2.repo.started())
+	require.Equal(t, []string{queued}, b2.repo.Started())
 }
 
 func TestDurableControlsSurviveCrash(t *testing.T) {
@@ -251,7 +241,7 @@ func TestDurableStoreFailureRefusesWork(t *testing.T) {
 	b.waitState(t, blocked, messages.State_STATE_PROCESSING)
 	faults.armed.Store(true)
 	// A change made while the disk is full is kept and written later.
-	d.repo.release(blocked)
+	d.repo.Release(blocked)
 	b.waitState(t, blocked, messages.State_STATE_FINISHED)
 	_, err := d.q.Submit(&messages.ActionSpec{FetchAction: "SYNCHRONIZE", Tasks: []string{"MYTASK"}})
 	require.ErrorIs(t, err, messages.ErrStore)
@@ -272,7 +262,7 @@ func TestDurableStoreFailureRefusesWork(t *testing.T) {
 	qs, err = d2.q.QueueStatus()
 	require.NoError(t, err)
 	require.EqualValues(t, 3, qs.Finished, "nothing lost, nothing re-run")
-	require.Empty(t, d2.repo.started())
+	require.Empty(t, d2.repo.Started())
 }
 
 func TestDurableRetentionDeletes(t *testing.T) {

@@ -86,16 +86,16 @@ func TestWaitingForABusyTaskHoldsNoThread(t *testing.T) {
 	require.EqualValues(t, 1, qs.Processing)
 
 	// Each waiting one runs in turn, in arrival order, one at a time.
-	b.repo.release(first)
+	b.repo.Release(first)
 	for i, tok := range waiting {
 		b.waitState(t, tok, messages.State_STATE_PROCESSING)
 		for _, later := range waiting[i+1:] {
 			require.Equal(t, messages.State_STATE_QUEUED, b.state(t, later))
 		}
-		b.repo.release(tok)
+		b.repo.Release(tok)
 		b.waitState(t, tok, messages.State_STATE_FINISHED)
 	}
-	require.Equal(t, append([]string{first, other, collect}, waiting...), b.repo.started())
+	require.Equal(t, append([]string{first, other, collect}, waiting...), b.repo.Started())
 }
 
 // Among the actions waiting for a task, priority then arrival order
@@ -121,8 +121,8 @@ func TestWaitingForATaskKeepsPriorityOrder(t *testing.T) {
 
 	for i, tok := range []string{first, raised, high, low} {
 		b.waitState(t, tok, messages.State_STATE_PROCESSING)
-		require.Equal(t, 1+i+1, len(b.repo.started()), "one at a time")
-		b.repo.release(tok)
+		require.Equal(t, 1+i+1, len(b.repo.Started()), "one at a time")
+		b.repo.Release(tok)
 		b.waitState(t, tok, messages.State_STATE_FINISHED)
 	}
 	require.Equal(t, messages.State_STATE_CANCELLED, b.state(t, cancelled))
@@ -141,7 +141,7 @@ func TestTaskHeldUntilTheWorkerExits(t *testing.T) {
 	onlyA := b.submitOn(t, "SYNCHRONIZE", "instant", 0, "A")
 
 	// B frees first: both still waits for A.
-	b.repo.release(bTask)
+	b.repo.Release(bTask)
 	b.waitState(t, bTask, messages.State_STATE_FINISHED)
 	b.waitState(t, b.submitOn(t, "SYNCHRONIZE", "instant", 0, "C"), messages.State_STATE_FINISHED)
 	require.Equal(t, messages.State_STATE_QUEUED, b.state(t, both))
@@ -154,10 +154,10 @@ func TestTaskHeldUntilTheWorkerExits(t *testing.T) {
 	require.Equal(t, messages.State_STATE_QUEUED, b.state(t, both))
 	require.Equal(t, messages.State_STATE_QUEUED, b.state(t, onlyA))
 
-	b.repo.release(a) // the worker exits
+	b.repo.Release(a) // the worker exits
 	b.waitState(t, both, messages.State_STATE_FINISHED)
 	b.waitState(t, onlyA, messages.State_STATE_FINISHED)
-	started := b.repo.started()
+	started := b.repo.Started()
 	require.Less(t, indexOf(started, both), indexOf(started, onlyA), "arrival order")
 }
 

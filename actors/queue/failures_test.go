@@ -27,7 +27,7 @@ func (f failRepo) Run(ctx context.Context, job *fetch.Job) ([]*messages.Element,
 	job.Fail("MYTASK", "http://x/gone", "unexpected HTTP status: HTTP 404")
 	job.Fail("MYTASK", "http://x/slow", "request timed out")
 	job.Fail("MYTASK", "http://x/slow", "request timed out")
-	return f.block(ctx, job, nil)
+	return f.Block(ctx, job, nil)
 }
 
 // waitFailures polls until the action has counted n failures.
@@ -83,7 +83,7 @@ func TestFailuresInStatusAndLog(t *testing.T) {
 	require.Equal(t, wantFailures, st.Failures, "live while it runs")
 	require.NotContains(t, logs.String(), "action had failures", "said once, when the work ends")
 
-	b.repo.release(tok)
+	b.repo.Release(tok)
 	st = b.waitState(t, tok, messages.State_STATE_FINISHED)
 	require.Equal(t, wantFailures, st.Failures)
 	require.EqualValues(t, 3, st.FailuresTotal)
@@ -114,7 +114,7 @@ func TestFailuresSurviveRestart(t *testing.T) {
 	b := d.bundle()
 	ended := b.submit(t, "failures", 0)
 	b.waitState(t, ended, messages.State_STATE_PROCESSING)
-	d.repo.release(ended)
+	d.repo.Release(ended)
 	b.waitState(t, ended, messages.State_STATE_FINISHED)
 	d.waitDurable(t, ended, func(s *messages.ActionStatus) bool { return s.FailuresTotal == 3 })
 	interrupted := b.submit(t, "failures", 0)

@@ -104,7 +104,7 @@ func TestProgressStagesEndWithTheAction(t *testing.T) {
 			require.NoError(t, err)
 		}, stopped, []string{"A Stopped", "A/crawl Stopped", "A/deletions Stopped", "B Stopped", "B/crawl Stopped",
 			"B/deletions Stopped", "C Finished", "C/crawl Finished", "C/deletions Finished"}},
-		{"failed", "stagesfail", func(b *bundle, tok string) { b.repo.release(tok) }, failed,
+		{"failed", "stagesfail", func(b *bundle, tok string) { b.repo.Release(tok) }, failed,
 			[]string{"A Error", "A/crawl Error", "A/deletions Error", "B Error", "B/crawl Error", "B/deletions Error",
 				"C Finished", "C/crawl Finished", "C/deletions Finished"}},
 		{"paused", "stages", func(b *bundle, tok string) {

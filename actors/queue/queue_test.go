@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -16,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/fetch/fetchtest"
 	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 )
@@ -25,120 +24,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// testRepo is a Repository double. The Mode parameter picks a behaviour:
-// instant (finish at once), block (until released or stopped), panic, fail,
-// count (add to counts, then block), ignorectx (block, ignoring the context
-// until released).
-type testRepo struct {
-	mu      sync.Mutex
-	gates   map[string]chan struct{}
-	order   []string // tokens in start order
-	causes  map[string]error
-	running atomic.Int32
-	maxRun  atomic.Int32
-}
+// testRepo is the shared Repository double (fetchtest.Repo); the Mode
+// parameter picks its behaviour.
+type testRepo = fetchtest.Repo
 
-func newTestRepo() *testRepo {
-	return &testRepo{gates: map[string]chan struct{}{}, causes: map[string]error{}}
-}
-
-func (r *testRepo) FetchActions() []string { return []string{"SYNCHRONIZE"} }
-
-func (r *testRepo) Validate(string, messages.Params) ([]string, error) {
-	return []string{"MYTASK"}, nil
-}
-
-func (r *testRepo) gate(token string) chan struct{} {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	g, ok := r.gates[token]
-	if !ok {
-		g = make(chan struct{})
-		r.gates[token] = g
-	}
-	return g
-}
-
-func (r *testRepo) release(token string) { close(r.gate(token)) }
-
-func (r *testRepo) started() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.order...)
-}
-
-func (r *testRepo) cause(token string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.causes[token]
-}
-
-func (r *testRepo) Run(ctx context.Context, job *fetch.Job) ([]*messages.Element, error) {
-	n := r.running.Add(1)
-	defer r.running.Add(-1)
-	for {
-		m := r.maxRun.Load()
-		if n <= m || r.maxRun.CompareAndSwap(m, n) {
-			break
-		}
-	}
-	r.mu.Lock()
-	r.order = append(r.order, job.Token)
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		r.causes[job.Token] = context.Cause(ctx)
-		r.mu.Unlock()
-	}()
-	results := []*messages.Element{{Name: "tasks", Children: []*messages.Element{{Name: "success", Text: "doc1", List: true}}}}
-	switch job.Params.Value("Mode") {
-	case "instant", "":
-		return results, nil
-	case "panic":
-		panic("repository exploded")
-	case "fail":
-		return nil, errors.New("site unreachable")
-	case "stages", "stagesfail":
-		job.SetProgress(stagedProgress())
-		if job.Params.Value("Mode") == "stagesfail" {
-			<-r.gate(job.Token)
-			return nil, errors.New("site unreachable")
-		}
-		return r.block(ctx, job, results)
-	case "count":
-		c := job.Counts("MYTASK")
-		c.Seen.Add(7)
-		c.Added.Add(3)
-		job.SetProgress(&messages.Progress{Percent: 42, Stage: "crawling"})
-		return r.block(ctx, job, results)
-	case "block":
-		return r.block(ctx, job, results)
-	case "ignorectx":
-		<-r.gate(job.Token)
-		return results, nil
-	}
-	return nil, fmt.Errorf("unknown mode %q", job.Params.Value("Mode"))
-}
-
-// block waits until the action is released (results) or stopped, honouring
-// pauses.
-func (r *testRepo) block(ctx context.Context, job *fetch.Job, results []*messages.Element) ([]*messages.Element, error) {
-	for {
-		if err := job.Checkpoint(ctx); err != nil {
-			return results[:0], err
-		}
-		select {
-		case <-r.gate(job.Token):
-			if err := job.Checkpoint(ctx); err != nil { // honour a pause that came meanwhile
-				return results[:0], err
-			}
-			return results, nil
-		case <-ctx.Done():
-			return results[:0], context.Cause(ctx)
-		case <-time.After(time.Millisecond): // loop to honour Checkpoint (pause)
-		}
-	}
-}
+func newTestRepo() *testRepo { return &fetchtest.Repo{Staged: stagedProgress()} }
 
 type bundle struct {
 	q    *Queue
@@ -165,16 +55,7 @@ func setup(t *testing.T, mutate func(*Config)) *bundle {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		// release every gate so ignorectx workers end
-		repo.mu.Lock()
-		for _, g := range repo.gates {
-			select {
-			case <-g:
-			default:
-				close(g)
-			}
-		}
-		repo.mu.Unlock()
+		repo.ReleaseAll() // so ignorectx workers end
 		_ = q.Shutdown(ctx)
 		sys.Shutdown()
 	})
@@ -232,10 +113,10 @@ func TestMaximumThreadsAndPriorityOrder(t *testing.T) {
 	st, err := b.q.Status(hiA)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_QUEUED, st.State)
-	b.repo.release(first)
+	b.repo.Release(first)
 	b.waitState(t, low, messages.State_STATE_FINISHED)
-	require.Equal(t, []string{first, hiA, hiB, mid, low}, b.repo.started())
-	require.EqualValues(t, 1, b.repo.maxRun.Load())
+	require.Equal(t, []string{first, hiA, hiB, mid, low}, b.repo.Started())
+	require.EqualValues(t, 1, b.repo.MaxRunning())
 }
 
 func TestConcurrencyBound(t *testing.T) {
@@ -245,18 +126,18 @@ func TestConcurrencyBound(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		toks = append(toks, b.submit(t, "block", 0))
 	}
-	testwait.For(t, 10*time.Second, func() bool { return b.repo.running.Load() == 3 }, "three actions running")
+	testwait.For(t, 10*time.Second, func() bool { return b.repo.Running() == 3 }, "three actions running")
 	qs, err := b.q.QueueStatus()
 	require.NoError(t, err)
 	require.EqualValues(t, 3, qs.Processing)
 	require.EqualValues(t, 7, qs.Queued)
 	for _, tok := range toks {
-		b.repo.release(tok)
+		b.repo.Release(tok)
 	}
 	for _, tok := range toks {
 		b.waitState(t, tok, messages.State_STATE_FINISHED)
 	}
-	require.EqualValues(t, 3, b.repo.maxRun.Load())
+	require.EqualValues(t, 3, b.repo.MaxRunning())
 	qs, err = b.q.QueueStatus()
 	require.NoError(t, err)
 	require.EqualValues(t, 10, qs.Finished)
@@ -282,9 +163,9 @@ func TestCancel(t *testing.T) {
 	_, err = b.q.Ask(queued, &messages.CancelAction{})
 	require.ErrorIs(t, err, messages.ErrActionEnded)
 
-	b.repo.release(running)
+	b.repo.Release(running)
 	b.waitState(t, running, messages.State_STATE_FINISHED)
-	require.Equal(t, []string{running}, b.repo.started(), "a cancelled action never runs")
+	require.Equal(t, []string{running}, b.repo.Started(), "a cancelled action never runs")
 }
 
 func TestStopRunningKeepsPartialCounts(t *testing.T) {
@@ -303,8 +184,8 @@ func TestStopRunningKeepsPartialCounts(t *testing.T) {
 	require.EqualValues(t, 7, r.Status.Counts[0].Seen)
 	require.EqualValues(t, 3, r.Status.Counts[0].Added)
 	// The reply came after the worker exited, with the stop cause.
-	require.ErrorIs(t, b.repo.cause(tok), ErrStopRequested)
-	require.Zero(t, b.repo.running.Load())
+	require.ErrorIs(t, b.repo.Cause(tok), ErrStopRequested)
+	require.Zero(t, b.repo.Running())
 
 	_, err = b.q.Ask(tok, &messages.StopAction{})
 	require.ErrorIs(t, err, messages.ErrActionEnded)
@@ -330,7 +211,7 @@ func TestStopTimeoutAnswersAnyway(t *testing.T) {
 	r, err := b.q.Ask(tok, &messages.StopAction{})
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_STOPPED, r.Status.State)
-	require.EqualValues(t, 1, b.repo.running.Load(), "the stubborn worker is still running")
+	require.EqualValues(t, 1, b.repo.Running(), "the stubborn worker is still running")
 	qs, err := b.q.QueueStatus()
 	require.NoError(t, err)
 	require.EqualValues(t, 1, qs.Stopped)
@@ -341,7 +222,7 @@ func TestStopTimeoutAnswersAnyway(t *testing.T) {
 	s, err := b.q.Status(next2)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_QUEUED, s.State, "MaximumThreads=2 counts the stopped worker until it exits")
-	b.repo.release(tok)
+	b.repo.Release(tok)
 	b.waitState(t, next2, messages.State_STATE_PROCESSING)
 }
 
@@ -352,7 +233,7 @@ func TestPanicBecomesError(t *testing.T) {
 	s := b.waitState(t, tok, messages.State_STATE_ERROR)
 	require.Equal(t, "panic: repository exploded", s.Error)
 	// Never restarted, and the queue goes on.
-	require.Len(t, b.repo.started(), 1)
+	require.Len(t, b.repo.Started(), 1)
 	next := b.submit(t, "instant", 0)
 	b.waitState(t, next, messages.State_STATE_FINISHED)
 }
@@ -368,9 +249,9 @@ func TestPanicInReceiveBecomesError(t *testing.T) {
 	require.ErrorIs(t, err, messages.ErrInternal)
 	s := b.waitState(t, tok, messages.State_STATE_ERROR)
 	require.Contains(t, s.Error, "panic:")
-	b.repo.release(blocker)
+	b.repo.Release(blocker)
 	b.waitState(t, blocker, messages.State_STATE_FINISHED)
-	require.Equal(t, []string{blocker}, b.repo.started(), "the failed action never runs and is not restarted")
+	require.Equal(t, []string{blocker}, b.repo.Started(), "the failed action never runs and is not restarted")
 }
 
 func TestFailingRunIsError(t *testing.T) {
@@ -393,9 +274,9 @@ func TestChangePriority(t *testing.T) {
 	require.EqualValues(t, 9, r.Status.Priority)
 	_, err = b.q.Ask(blocker, &messages.ChangePriority{Priority: 9})
 	require.ErrorIs(t, err, messages.ErrNotQueued)
-	b.repo.release(blocker)
+	b.repo.Release(blocker)
 	b.waitState(t, a, messages.State_STATE_FINISHED)
-	require.Equal(t, []string{blocker, c, a}, b.repo.started())
+	require.Equal(t, []string{blocker, c, a}, b.repo.Started())
 }
 
 func TestPauseResumeAction(t *testing.T) {
@@ -414,7 +295,7 @@ func TestPauseResumeAction(t *testing.T) {
 	require.Equal(t, messages.State_STATE_PAUSED, r.Status.State)
 
 	// A paused running action keeps its thread: nothing else starts.
-	b.repo.release(run) // the worker is parked in Checkpoint, it cannot see this yet
+	b.repo.Release(run) // the worker is parked in Checkpoint, it cannot see this yet
 	s, err := b.q.Status(run)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_PAUSED, s.State)
@@ -445,7 +326,7 @@ func TestPauseResumeQueue(t *testing.T) {
 	require.True(t, qs.Paused)
 	b.waitState(t, run, messages.State_STATE_PAUSED)
 	waiting := b.submit(t, "instant", 0)
-	b.repo.release(run)
+	b.repo.Release(run)
 	qs, err = b.q.QueueStatus()
 	require.NoError(t, err)
 	require.EqualValues(t, 1, qs.PausedActions)
@@ -610,13 +491,13 @@ func TestDuplicateAndParameters(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, all, 2)
 
-	b.repo.release(run)
+	b.repo.Release(run)
 	b.waitState(t, run, messages.State_STATE_FINISHED)
 	_, err = b.q.Ask(run, &messages.DuplicateAction{})
 	require.ErrorIs(t, err, messages.ErrActionEnded)
 	_, err = b.q.Ask(run, &messages.GetActionParameters{})
 	require.ErrorIs(t, err, messages.ErrActionEnded)
-	b.repo.release(r.NewToken)
+	b.repo.Release(r.NewToken)
 	b.waitState(t, r.NewToken, messages.State_STATE_FINISHED)
 }
 
@@ -633,7 +514,7 @@ func TestProgress(t *testing.T) {
 	r, err := b.q.Ask(queued, &messages.GetProgress{})
 	require.NoError(t, err)
 	require.Zero(t, r.Progress.Percent)
-	b.repo.release(run)
+	b.repo.Release(run)
 	b.waitState(t, queued, messages.State_STATE_FINISHED)
 	r, err = b.q.Ask(queued, &messages.GetProgress{})
 	require.NoError(t, err)
@@ -649,9 +530,9 @@ func TestShutdownStopsRunningKeepsQueued(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	require.NoError(t, b.q.Shutdown(ctx))
-	require.ErrorIs(t, b.repo.cause(run), ErrShutdown)
-	require.Zero(t, b.repo.running.Load())
-	require.Len(t, b.repo.started(), 1, "queued actions are not started by shutdown")
+	require.ErrorIs(t, b.repo.Cause(run), ErrShutdown)
+	require.Zero(t, b.repo.Running())
+	require.Len(t, b.repo.Started(), 1, "queued actions are not started by shutdown")
 	_, err := b.q.Submit(&messages.ActionSpec{FetchAction: "SYNCHRONIZE"})
 	require.ErrorIs(t, err, messages.ErrShuttingDown)
 }
@@ -700,18 +581,7 @@ func TestConcurrentClients(t *testing.T) {
 	var all []string
 	for tok := range toks {
 		all = append(all, tok)
-		b.repo.mu.Lock()
-		g, ok := b.repo.gates[tok]
-		if !ok {
-			g = make(chan struct{})
-			b.repo.gates[tok] = g
-		}
-		select {
-		case <-g:
-		default:
-			close(g)
-		}
-		b.repo.mu.Unlock()
+		b.repo.Release(tok)
 	}
 	testwait.For(t, 20*time.Second, func() bool {
 		qs, err := b.q.QueueStatus()
@@ -722,6 +592,6 @@ func TestConcurrentClients(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, clients*each, qs.Finished+qs.Cancelled+qs.Stopped+qs.Error)
 	require.EqualValues(t, cancelled.Load(), qs.Cancelled)
-	require.LessOrEqual(t, b.repo.maxRun.Load(), int32(4))
+	require.LessOrEqual(t, b.repo.MaxRunning(), int32(4))
 	require.Len(t, all, clients*each)
 }

@@ -59,7 +59,7 @@ func TestRetryDoesNotOverwriteNewerState(t *testing.T) {
 	require.True(t, faults.fired.Load(), "the Pause batch was the one that failed")
 	_, err = d.q.Ask(tok, &messages.ResumeAction{})
 	require.NoError(t, err)
-	d.repo.release(tok)
+	d.repo.Release(tok)
 	b.waitState(t, tok, messages.State_STATE_FINISHED)
 	d.waitDurable(t, tok, func(s *messages.ActionStatus) bool { return s.State == messages.State_STATE_FINISHED })
 
@@ -96,7 +96,7 @@ func TestCleanShutdownWritesRetries(t *testing.T) {
 	d.waitDurable(t, tok, started)
 
 	faults.armed.Store(true)
-	d.repo.release(tok) // its Finished record hits the failing commit
+	d.repo.Release(tok) // its Finished record hits the failing commit
 	b.waitState(t, tok, messages.State_STATE_FINISHED)
 	testwait.For(t, 10*time.Second, faults.fired.Load, "the injected fault to fire")
 	d.shutdown(t) // clean, well within the 1s retry delay
@@ -156,7 +156,7 @@ func TestQueuePauseSurvivesRestart(t *testing.T) {
 	s, err := d2.q.Status(queued)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_QUEUED, s.State)
-	require.Empty(t, d2.repo.started())
+	require.Empty(t, d2.repo.Started())
 	_, err = d2.q.Resume()
 	require.NoError(t, err)
 	d2.bundle().waitState(t, queued, messages.State_STATE_FINISHED)

@@ -48,7 +48,7 @@ func TestThreadStatus(t *testing.T) {
 	}{
 		{"three running, one queued", func() {}, []string{a, bb, c}},
 		{"the first ends: the queued one takes thread 1", func() {
-			b.repo.release(a)
+			b.repo.Release(a)
 			b.waitState(t, d, messages.State_STATE_PROCESSING)
 		}, []string{d, bb, c}},
 		{"paused: still holds its thread", func() {
@@ -60,7 +60,7 @@ func TestThreadStatus(t *testing.T) {
 			b.waitState(t, c, messages.State_STATE_STOPPED)
 		}, []string{d, bb, c}},
 		{"unwound: thread 3 is free", func() {
-			b.repo.release(c)
+			b.repo.Release(c)
 			testwait.For(t, 10*time.Second, func() bool { return threadTokens(t, b)[2] == "" }, "thread 3 freed")
 		}, []string{d, bb, ""}},
 	}

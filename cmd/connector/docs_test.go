@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors"
 	"github.com/connectorhq/connector/connectors/mailfetch"
-	"github.com/connectorhq/connector/httpfetch"
 )
 
 // repoRoot is the repository's top folder, seen from this package.
@@ -43,13 +43,11 @@ func loadMailConnector(name string, text []byte) error {
 }
 
 // loadHTTPConnector loads a configuration exactly as the shipped binary
-// does at start-up (cmd/connector run).
+// does at start-up (cmd/connector run): for the connector its [Connector]
+// Type names (HTTP without one).
 func loadHTTPConnector(name string, text []byte) error {
-	cfg, err := config.Parse(name, text, httpfetch.TaskKeys)
-	if err != nil {
-		return err
-	}
-	return httpfetch.Check(cfg)
+	_, _, err := connectors.Builtin.Parse(name, text)
+	return err
 }
 
 // snippet is one fenced configuration block of a Markdown file.

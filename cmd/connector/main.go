@@ -23,9 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/connectorhq/connector/config"
-	"github.com/connectorhq/connector/fetch"
-	"github.com/connectorhq/connector/httpfetch"
+	"github.com/connectorhq/connector/connectors"
 	"github.com/connectorhq/connector/internal/version"
 	"github.com/connectorhq/connector/server"
 )
@@ -95,20 +93,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	// The whole configuration is checked before the server creates
 	// anything (its data folder, store, log file or ingestion folder).
-	cfg, err := config.Load(*cfgPath, httpfetch.TaskKeys)
-	if err == nil {
-		err = httpfetch.Check(cfg)
-	}
+	cfg, conn, err := connectors.Load(*cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "connector: %v\n", err)
 		return 1
 	}
 	srv, err := server.Start(cfg, server.Options{
+		Connector: conn,
 		Port:      *port,
 		LogOutput: stderr,
-		Repository: func(d server.Deps) (fetch.Repository, error) {
-			return httpfetch.New(httpfetch.Options{Config: d.Config, Store: d.Store, Target: d.Target, Logger: d.Logger})
-		},
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "connector: %v\n", err)

@@ -8,16 +8,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/connectorhq/connector/config"
-	"github.com/connectorhq/connector/httpfetch"
+	"github.com/connectorhq/connector/connectors"
+	"github.com/connectorhq/connector/connectors/httpfetch"
 	"github.com/connectorhq/connector/internal/version"
 )
 
 func TestEmbeddedDefaultIsValid(t *testing.T) {
 	t.Parallel()
-	cfg, err := config.Load("", httpfetch.TaskKeys)
+	cfg, conn, err := connectors.Load("")
 	require.NoError(t, err)
-	require.NoError(t, httpfetch.Check(cfg))
+	require.Equal(t, httpfetch.Type, conn.Type)
 	require.Equal(t, "127.0.0.1", cfg.Server.Host)
 	require.Equal(t, []string{"MyTask"}, cfg.FetchTasks)
 }

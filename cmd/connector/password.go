@@ -8,8 +8,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/connectorhq/connector/config"
-	"github.com/connectorhq/connector/httpfetch"
+	"github.com/connectorhq/connector/connectors"
 	"github.com/connectorhq/connector/secret"
 )
 
@@ -42,7 +41,7 @@ func passwordMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	}
 	path := *keyFile
 	if path == "" {
-		cfg, err := config.Load(*cfgPath, httpfetch.TaskKeys)
+		cfg, _, err := connectors.Read(*cfgPath)
 		if err != nil {
 			fmt.Fprintf(stderr, "connector password: %v\n", err)
 			return 1

@@ -60,7 +60,7 @@ func TestProtocolDocExamples(t *testing.T) {
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
 		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
-	repo := &testRepo{}
+	repo := newTestRepo()
 	q, err := queue.Start(sys, queue.Config{Name: "fetch", Repository: repo, MaximumThreads: 1,
 		TokenHost: "127.0.0.1", TokenPort: 7000, Now: now, NewID: newID})
 	require.NoError(t, err)

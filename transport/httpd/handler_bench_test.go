@@ -20,7 +20,7 @@ func benchServer(b *testing.B) (*Server, string) {
 	b.Helper()
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }))
-	repo := &testRepo{}
+	repo := newTestRepo()
 	q, err := queue.Start(sys, queue.Config{Name: "fetch", Repository: repo, MaximumThreads: 1})
 	if err != nil {
 		b.Fatal(err)

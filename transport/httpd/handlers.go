@@ -398,7 +398,7 @@ func (s *Server) getVersion(*aci.Request) (*result, error) {
 		n("aciversion", aciVersion(v)),
 		n("productname", v.Product),
 		n("commonname", v.Product),
-		n("producttypecsv", "CONNECTOR,HTTPCONNECTOR"),
+		n("producttypecsv", productTypes(v)),
 		n("productUID", productUID(v.Product)),
 		n("build", strconv.FormatUint(v.Build, 10)),
 		n("wordsize", strconv.Itoa(strconv.IntSize)),
@@ -426,6 +426,15 @@ func aciVersion(v Version) string {
 		return v.Version
 	}
 	return v.Version + "+" + v.Revision
+}
+
+// productTypes is GetVersion's producttypecsv: CONNECTOR and the
+// connector's product type.
+func productTypes(v Version) string {
+	if v.ProductType == "" {
+		return "CONNECTOR"
+	}
+	return "CONNECTOR," + v.ProductType
 }
 
 // productUID is a stable number derived from the product name.

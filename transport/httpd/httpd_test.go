@@ -24,6 +24,7 @@ import (
 
 	"github.com/connectorhq/connector/actors/queue"
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/fetch/fetchtest"
 	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 )
@@ -39,62 +40,49 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp/stackless.funcWorker"))
 }
 
-// testRepo is a test double for fetch.Repository: SYNCHRONIZE counts five
-// pages seen and one failure, then blocks until stopped or released;
-// COLLECT finishes at once, BOOM panics.
-type testRepo struct {
-	mu      sync.Mutex
-	release map[string]chan struct{}
-}
+// testRepo is the shared Repository double (fetchtest.Repo) set up so:
+// SYNCHRONIZE counts five pages seen and one failure, then blocks until
+// stopped or released; COLLECT finishes at once, BOOM panics. It serves
+// View and TaskList too.
+type testRepo struct{ *fetchtest.Repo }
 
-func (r *testRepo) FetchActions() []string { return []string{"SYNCHRONIZE", "COLLECT", "BOOM"} }
-
-func (r *testRepo) Validate(fa string, p messages.Params) ([]string, error) {
-	sec, ok := p.Get("ConfigSection")
-	if !ok {
-		return nil, messages.Missing("ConfigSection")
+func newTestRepo() *testRepo {
+	r := &fetchtest.Repo{Actions: []string{"SYNCHRONIZE", "COLLECT", "BOOM"}}
+	r.ValidateFunc = func(fa string, p messages.Params) ([]string, error) {
+		sec, ok := p.Get("ConfigSection")
+		if !ok {
+			return nil, messages.Missing("ConfigSection")
+		}
+		if !strings.EqualFold(sec, "MyTask") {
+			return nil, messages.Invalid("ConfigSection", sec, "no such task section")
+		}
+		if d := p.Value("[MyTask]Depth"); d != "" && d != "1" {
+			return nil, messages.Invalid("[MyTask] Depth", d, "must be a whole number")
+		}
+		return []string{"MYTASK"}, nil
 	}
-	if !strings.EqualFold(sec, "MyTask") {
-		return nil, messages.Invalid("ConfigSection", sec, "no such task section")
+	r.RunFunc = func(ctx context.Context, job *fetch.Job) ([]*messages.Element, error) {
+		c := job.Counts("MYTASK")
+		switch job.FetchAction {
+		case "BOOM":
+			panic("kaboom")
+		case "COLLECT":
+			c.Collected.Add(2)
+			return []*messages.Element{{Name: "tasks", Children: []*messages.Element{
+				{Name: "success", Text: "id1", List: true}, {Name: "success", Text: "id2", List: true}}}}, nil
+		}
+		c.Seen.Add(5)
+		c.Errors.Add(1)
+		job.Fail("MYTASK", "http://127.0.0.1:8000/gone.html", "unexpected HTTP status: HTTP 404")
+		job.SetProgress(&messages.Progress{Percent: 50, Stage: "crawl"})
+		select {
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case <-r.Gate(job.Token):
+			return nil, nil
+		}
 	}
-	if d := p.Value("[MyTask]Depth"); d != "" && d != "1" {
-		return nil, messages.Invalid("[MyTask] Depth", d, "must be a whole number")
-	}
-	return []string{"MYTASK"}, nil
-}
-
-func (r *testRepo) gate(tok string) chan struct{} {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.release == nil {
-		r.release = map[string]chan struct{}{}
-	}
-	if r.release[tok] == nil {
-		r.release[tok] = make(chan struct{})
-	}
-	return r.release[tok]
-}
-
-func (r *testRepo) Run(ctx context.Context, job *fetch.Job) ([]*messages.Element, error) {
-	c := job.Counts("MYTASK")
-	switch job.FetchAction {
-	case "BOOM":
-		panic("kaboom")
-	case "COLLECT":
-		c.Collected.Add(2)
-		return []*messages.Element{{Name: "tasks", Children: []*messages.Element{
-			{Name: "success", Text: "id1", List: true}, {Name: "success", Text: "id2", List: true}}}}, nil
-	}
-	c.Seen.Add(5)
-	c.Errors.Add(1)
-	job.Fail("MYTASK", "http://127.0.0.1:8000/gone.html", "unexpected HTTP status: HTTP 404")
-	job.SetProgress(&messages.Progress{Percent: 50, Stage: "crawl"})
-	select {
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	case <-r.gate(job.Token):
-		return nil, nil
-	}
+	return &testRepo{r}
 }
 
 func (r *testRepo) View(_ context.Context, id string, _ messages.Params) (*fetch.ViewResult, error) {
@@ -140,7 +128,7 @@ func startWith(t *testing.T, o setup) *env {
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
 		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
-	repo := &testRepo{}
+	repo := newTestRepo()
 	var front fetch.Repository = repo
 	if o.repo != nil {
 		front = o.repo(repo)
@@ -166,15 +154,7 @@ func startWith(t *testing.T, o setup) *env {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
-		repo.mu.Lock()
-		for _, c := range repo.release {
-			select {
-			case <-c:
-			default:
-				close(c)
-			}
-		}
-		repo.mu.Unlock()
+		repo.ReleaseAll()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		require.NoError(t, srv.Shutdown(ctx))

@@ -51,7 +51,11 @@ type Config struct {
 // internal/version).
 type Version struct {
 	Product string // default "connector"
-	Version string // release version, e.g. 1.2.0
+	// ProductType is the connector's product type (HTTPCONNECTOR), the
+	// second entry of GetVersion's producttypecsv after CONNECTOR; empty:
+	// CONNECTOR alone.
+	ProductType string
+	Version     string // release version, e.g. 1.2.0
 	// Revision is the source revision (e.g. 0123456789ab, or
 	// 0123456789ab-dirty); empty or "unknown" when not known.
 	Revision string

@@ -38,9 +38,9 @@ import (
 	"github.com/connectorhq/connector/bench/internal/crawlbench"
 	"github.com/connectorhq/connector/bench/internal/result"
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/httpfetch"
 	"github.com/connectorhq/connector/crawl"
 	"github.com/connectorhq/connector/fetch"
-	"github.com/connectorhq/connector/httpfetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/store"
 )
@@ -267,11 +267,11 @@ func (c *connector) close() {
 // returns its job (counts). onJob, when not nil, is given the job before
 // it starts (to watch its counts).
 func (c *connector) synchronize(ctx context.Context, onJob func(*fetch.Job)) (*fetch.Job, error) {
-	tasks, err := c.repo.Validate(httpfetch.ActionSynchronize, nil)
+	tasks, err := c.repo.Validate(fetch.ActionSynchronize, nil)
 	if err != nil {
 		return nil, err
 	}
-	job := fetch.NewJob("bench", httpfetch.ActionSynchronize, nil, tasks)
+	job := fetch.NewJob("bench", fetch.ActionSynchronize, nil, tasks)
 	if onJob != nil {
 		onJob(job)
 	}

@@ -204,7 +204,7 @@ func submitMany(q *queue.Queue, n, conc int, keep bool, h *latency.Hist) ([]stri
 }
 
 func submit(o options, out *result.Output) error {
-	b, err := start(o, &benchrepo.Repo{}, 4, 50_000_000)
+	b, err := start(o, benchrepo.New(benchrepo.Options{}), 4, 50_000_000)
 	if err != nil {
 		return err
 	}
@@ -230,7 +230,7 @@ func submit(o options, out *result.Output) error {
 }
 
 func status(o options, out *result.Output) error {
-	b, err := start(o, &benchrepo.Repo{}, 4, 50_000_000)
+	b, err := start(o, benchrepo.New(benchrepo.Options{}), 4, 50_000_000)
 	if err != nil {
 		return err
 	}
@@ -261,7 +261,7 @@ func status(o options, out *result.Output) error {
 }
 
 func complete(o options, out *result.Output) error {
-	repo := &benchrepo.Repo{}
+	repo := benchrepo.New(benchrepo.Options{})
 	b, err := start(o, repo, o.threads, o.n+1000)
 	if err != nil {
 		return err
@@ -308,7 +308,7 @@ func complete(o options, out *result.Output) error {
 }
 
 func memory(o options, out *result.Output) error {
-	repo := &benchrepo.Repo{Block: true}
+	repo := benchrepo.New(benchrepo.Options{Block: true})
 	b, err := start(o, repo, 1, o.n+1000)
 	if err != nil {
 		return err
@@ -365,10 +365,10 @@ func waitState(q *queue.Queue, tok string, want messages.State, limit time.Durat
 
 func stop(o options, out *result.Output) error {
 	p := probe.New()
-	repo := &benchrepo.Repo{Block: true,
+	repo := benchrepo.New(benchrepo.Options{Block: true,
 		Started:  func(tok string) { close(p.Started(tok)) },
 		Observed: func(tok string, at time.Time) { p.Observed(tok) <- at },
-	}
+	})
 	b, err := start(o, repo, 1, 100_000)
 	if err != nil {
 		return err
@@ -416,7 +416,7 @@ func stop(o options, out *result.Output) error {
 }
 
 func cancel(o options, out *result.Output) error {
-	b, err := start(o, &benchrepo.Repo{}, 4, 100_000)
+	b, err := start(o, benchrepo.New(benchrepo.Options{}), 4, 100_000)
 	if err != nil {
 		return err
 	}

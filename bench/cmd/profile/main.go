@@ -60,7 +60,7 @@ func run(scenario, storeKind string, dur time.Duration, conc int, outPath, loadg
 	srv, err := server.Start(cfg, server.Options{
 		Port:       0,
 		LogOutput:  os.Stderr,
-		Repository: func(server.Deps) (fetch.Repository, error) { return &benchrepo.Repo{}, nil },
+		Repository: func(server.Deps) (fetch.Repository, error) { return benchrepo.New(benchrepo.Options{}), nil },
 	})
 	if err != nil {
 		return err

@@ -1,28 +1,31 @@
 // Package benchrepo holds the fetch.Repository the in-process benchmarks
-// queue actions on. It does no work: an action either ends at once
-// (Instant) or runs until it is stopped (Block), so that what is measured
-// is the queue, not a crawl. It is bench code, never linked into the
-// shipped binary.
+// queue actions on: the shared test double (fetchtest.Repo) set up to do
+// no work. An action either ends at once with no result, or runs until it
+// is stopped (Block), so that what is measured is the queue, not a crawl.
+// It is bench code, never linked into the shipped binary.
 package benchrepo
 
 import (
-	"context"
-	"sync/atomic"
 	"time"
 
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/fetch/fetchtest"
 	"github.com/connectorhq/connector/messages"
 )
 
 // FetchAction is the only fetch action Repo performs, and Task the task
 // section it reports counts for.
 const (
-	FetchAction = "SYNCHRONIZE"
+	FetchAction = fetch.ActionSynchronize
 	Task        = "BENCH"
 )
 
-// Repo is a no-op repository, safe for concurrent use.
-type Repo struct {
+// Repo is a no-op repository, safe for concurrent use (Ran counts the
+// Run calls that returned).
+type Repo = fetchtest.Repo
+
+// Options shape a Repo.
+type Options struct {
 	// Block makes Run wait until its context ends (a long action that
 	// only Stop or shutdown ends); otherwise Run returns at once.
 	Block bool
@@ -31,38 +34,18 @@ type Repo struct {
 	// Observed, when set, is called by a blocking Run when it sees its
 	// context end, with the time it saw it.
 	Observed func(token string, at time.Time)
-
-	ran atomic.Int64
 }
 
-var _ fetch.Repository = (*Repo)(nil)
-
-// FetchActions implements fetch.Repository.
-func (r *Repo) FetchActions() []string { return []string{FetchAction} }
-
-// Validate implements fetch.Repository: every parameter is accepted.
-func (r *Repo) Validate(string, messages.Params) ([]string, error) {
-	return []string{Task}, nil
+// New returns a no-op repository. It keeps no per-action record (the
+// benchmarks submit millions of actions).
+func New(o Options) *Repo {
+	mode := "nothing"
+	if o.Block {
+		mode = "untilstop"
+	}
+	return &fetchtest.Repo{Actions: []string{FetchAction}, Tasks: []string{Task}, DefaultMode: mode,
+		OnRun: o.Started, OnStop: o.Observed, Untracked: true}
 }
-
-// Run implements fetch.Repository.
-func (r *Repo) Run(ctx context.Context, job *fetch.Job) ([]*messages.Element, error) {
-	defer r.ran.Add(1)
-	if r.Started != nil {
-		r.Started(job.Token)
-	}
-	if !r.Block {
-		return nil, nil
-	}
-	<-ctx.Done()
-	if r.Observed != nil {
-		r.Observed(job.Token, time.Now())
-	}
-	return nil, context.Cause(ctx)
-}
-
-// Ran returns how many Run calls have returned.
-func (r *Repo) Ran() int64 { return r.ran.Load() }
 
 // Spec returns the ActionSpec of one benchmark action, as the ACI front
 // end would build it for /action=Fetch&FetchAction=Synchronize.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -63,7 +64,7 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 	}
 	needURLs := false
 	switch action {
-	case ActionSynchronize:
+	case fetch.ActionSynchronize:
 		if v, ok := req.own.Get("Identifiers"); ok {
 			if p.ids, err = r.webIdentifiers("Identifiers", v, ""); err != nil {
 				return nil, err
@@ -73,7 +74,7 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 			return nil, err
 		}
 		needURLs = len(p.ids) == 0
-	case ActionCollect:
+	case fetch.ActionCollect:
 		v, hasCSV := req.own.Get("Identifiers")
 		x, hasXML := req.own.Get("IdentifiersXML")
 		switch {
@@ -99,7 +100,7 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 		for _, e := range p.ids {
 			p.addTask(e.id.Task)
 		}
-	case ActionIdentifiers:
+	case fetch.ActionIdentifiers:
 		if configSection == "" {
 			return nil, messages.Missing("ConfigSection")
 		}
@@ -107,7 +108,7 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 		if p.list, err = parseListOpts(req.own, configSection); err != nil {
 			return nil, err
 		}
-	case ActionDelete:
+	case fetch.ActionDelete:
 		v, ok := req.own.Get("Identifiers")
 		if !ok {
 			return nil, messages.Missing("Identifiers")
@@ -121,7 +122,7 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 		for _, e := range p.ids {
 			p.addTask(e.id.Task)
 		}
-	case ActionInsert:
+	case fetch.ActionInsert:
 		if configSection == "" {
 			return nil, messages.Missing("ConfigSection")
 		}
@@ -139,7 +140,7 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 			return nil, err
 		}
 		p.addTask(configSection)
-	case ActionUpdate:
+	case fetch.ActionUpdate:
 		if r.target == nil {
 			return nil, messages.Invalid("FetchAction", action, "Update needs ingestion ([Ingestion] EnableIngestion=true)")
 		}

@@ -39,7 +39,7 @@ func TestURLOverridesStayWithinTheTask(t *testing.T) {
 		{"TaskSections", "Open", "[Open]Url", "https://intranet.example:8443/x,http://127.0.0.1:9000/"},
 	}
 	for _, kv := range ok {
-		_, err := b.repo.Validate(ActionSynchronize, params(kv...))
+		_, err := b.repo.Validate(fetch.ActionSynchronize, params(kv...))
 		require.NoError(t, err, "%v", kv)
 	}
 	refused := []struct {
@@ -58,7 +58,7 @@ func TestURLOverridesStayWithinTheTask(t *testing.T) {
 		{[]string{"TaskSections", "MyTask", "Config", fragment("[MyTask]\nOverrideUrlOrigins=http://x\n")}, "Config [MyTask] OverrideUrlOrigins"},
 	}
 	for _, tc := range refused {
-		_, err := b.repo.Validate(ActionSynchronize, params(tc.kv...))
+		_, err := b.repo.Validate(fetch.ActionSynchronize, params(tc.kv...))
 		paramErr(t, err, tc.name)
 	}
 	// View takes the same overrides, under the same rules.
@@ -76,23 +76,23 @@ func TestOverrideCeilings(t *testing.T) {
 	for _, kv := range [][]string{
 		{"MaxPageBytes", "67108864"}, {"Concurrency", "16"}, {"RequestTimeout", "5m"},
 	} {
-		_, err := b.repo.Validate(ActionSynchronize, params(kv...))
+		_, err := b.repo.Validate(fetch.ActionSynchronize, params(kv...))
 		require.NoError(t, err, "%v", kv)
 	}
 	for _, kv := range [][]string{
 		{"MaxPageBytes", "67108865"}, {"[MyTask]Concurrency", "17"}, {"RequestTimeout", "301"},
 		{"Config", fragment("[Default]\nMaxPageBytes=1099511627776\n")},
 	} {
-		_, err := b.repo.Validate(ActionSynchronize, params(kv...))
+		_, err := b.repo.Validate(fetch.ActionSynchronize, params(kv...))
 		require.ErrorIs(t, err, messages.ErrInvalidParam, "%v", kv)
 		require.ErrorContains(t, err, "[Security] MaxOverride", "%v", kv)
 	}
 	// The file's own value is not a request's: it stands.
-	_, err := b.repo.Validate(ActionSynchronize, nil)
+	_, err := b.repo.Validate(fetch.ActionSynchronize, nil)
 	require.NoError(t, err)
 	// The ceilings are configurable.
 	b2 := setup(t, "[Security]\nMaxOverridePageBytes=1024\n[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:8000/\n")
-	_, err = b2.repo.Validate(ActionSynchronize, params("MaxPageBytes", "2048"))
+	_, err = b2.repo.Validate(fetch.ActionSynchronize, params("MaxPageBytes", "2048"))
 	require.ErrorContains(t, err, "[Security] MaxOverridePageBytes (1024)")
 }
 
@@ -133,7 +133,7 @@ func TestSecretSettings(t *testing.T) {
 
 	const clear = "pa ss\"word"
 	p := params("[MyTask]BasicAuthPassword", clear, "Config", fragment("[MyTask]\nDepth=3\nBasicAuthPassword=\""+strings.ReplaceAll(clear, `"`, `\"`)+"\"\n"))
-	tasks, err := b.repo.Validate(ActionSynchronize, p)
+	tasks, err := b.repo.Validate(fetch.ActionSynchronize, p)
 	require.NoError(t, err)
 	sealed, err := b.repo.Seal(p)
 	require.NoError(t, err)
@@ -160,20 +160,20 @@ func TestSecretSettings(t *testing.T) {
 
 	// Run gets the sealed parameters (as the queue stores them) and the
 	// site gets the clear password.
-	job := fetch.NewJob("token", ActionSynchronize, sealed, tasks)
+	job := fetch.NewJob("token", fetch.ActionSynchronize, sealed, tasks)
 	_, err = b.repo.Run(context.Background(), job)
 	require.NoError(t, err)
 	require.Equal(t, cnt{Seen: 2, Added: 2, IngestAdded: 2}, countsOf(job, "MYTASK"))
 	require.Zero(t, denied.Load())
 
 	// Without the password the site refuses.
-	job, _ = b.run(t, ActionSynchronize, nil)
+	job, _ = b.run(t, fetch.ActionSynchronize, nil)
 	require.NotZero(t, countsOf(job, "MYTASK").Errors)
 
 	// Errors never quote a secret value.
 	basic := base64.StdEncoding.EncodeToString([]byte("[PASSWORD]\nType=Basic\nPassword=c2VjcmV0\n"))
 	for _, v := range []string{basic, "line\nbreak-secret"} {
-		_, err = b.repo.Validate(ActionSynchronize, params("BasicAuthPassword", v))
+		_, err = b.repo.Validate(fetch.ActionSynchronize, params("BasicAuthPassword", v))
 		pe := paramErr(t, err, "BasicAuthPassword")
 		require.Equal(t, secret.Redacted, pe.Value)
 		require.NotContains(t, err.Error(), "c2VjcmV0")
@@ -181,7 +181,7 @@ func TestSecretSettings(t *testing.T) {
 	}
 	// An unknown parameter is ignored (as IDOL connectors do); only its
 	// name is logged.
-	_, err = b.repo.Validate(ActionSynchronize, params("Password", "hunter2"))
+	_, err = b.repo.Validate(fetch.ActionSynchronize, params("Password", "hunter2"))
 	require.NoError(t, err)
 
 	// The file may hold the password encrypted with the key file (as
@@ -191,7 +191,7 @@ func TestSecretSettings(t *testing.T) {
 	enc, err := k.Encrypt(clear)
 	require.NoError(t, err)
 	b2 := setup(t, cfg+"BasicAuthPassword="+enc+"\n")
-	job, _ = b2.run(t, ActionSynchronize, nil)
+	job, _ = b2.run(t, fetch.ActionSynchronize, nil)
 	require.Equal(t, cnt{Seen: 2, Added: 2, IngestAdded: 2}, countsOf(job, "MYTASK"))
 
 	// ... and not with another key: start-up names the key, not the value.
@@ -221,7 +221,7 @@ func TestURLPasswordsRefused(t *testing.T) {
 	require.ErrorContains(t, err, "must not carry a password")
 	require.NotContains(t, err.Error(), "topsecret")
 	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:8000/\n")
-	_, err = b.repo.Validate(ActionSynchronize, params("[MyTask]Url", "http://u:topsecret@127.0.0.1:8000/"))
+	_, err = b.repo.Validate(fetch.ActionSynchronize, params("[MyTask]Url", "http://u:topsecret@127.0.0.1:8000/"))
 	pe := paramErr(t, err, "[MyTask] Url")
 	require.Equal(t, "http://u:[REDACTED]@127.0.0.1:8000/", pe.Value)
 	require.NotContains(t, err.Error(), "topsecret")
@@ -269,7 +269,7 @@ func TestInsertReadsOnlyAllowedFiles(t *testing.T) {
 		setupOpts{extra: "[Security]\nInsertFolders=" + inbox + "\n"})
 	insert := func(typ, path string) error {
 		xml := `<insert><reference>r</reference><file><type>` + typ + `</type><content>` + path + `</content></file></insert>`
-		_, err := b.repo.Validate(ActionInsert, params("ConfigSection", "MyTask", "InsertXML", xml))
+		_, err := b.repo.Validate(fetch.ActionInsert, params("ConfigSection", "MyTask", "InsertXML", xml))
 		return err
 	}
 	require.NoError(t, insert("file", filepath.Join(inbox, "ok.txt")))
@@ -296,7 +296,7 @@ func TestInsertReadsOnlyAllowedFiles(t *testing.T) {
 	// A file above MaxPageBytes is refused when the action runs, without
 	// being read whole.
 	require.NoError(t, os.WriteFile(filepath.Join(inbox, "big.txt"), bytes.Repeat([]byte("x"), 65), 0o600))
-	job, res := b.run(t, ActionInsert, params("ConfigSection", "MyTask", "InsertXML",
+	job, res := b.run(t, fetch.ActionInsert, params("ConfigSection", "MyTask", "InsertXML",
 		`<insert><reference>big</reference><file><type>file</type><content>big.txt</content></file></insert>`))
 	_, failed := results(t, res)
 	require.Contains(t, failed[EncodeIdentifier("MYTASK", "big")], "larger than MaxPageBytes (64 bytes)")
@@ -307,10 +307,10 @@ func TestInsertReadsOnlyAllowedFiles(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(data, "insert"), 0o700))
 	require.NoError(t, os.WriteFile(filepath.Join(data, "insert", "in.txt"), []byte("in"), 0o600))
 	d := setup(t, "[Server]\nDataDirectory="+data+"\n[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:8000/\n")
-	_, err = d.repo.Validate(ActionInsert, params("ConfigSection", "MyTask", "InsertXML",
+	_, err = d.repo.Validate(fetch.ActionInsert, params("ConfigSection", "MyTask", "InsertXML",
 		`<insert><reference>r</reference><file><content>in.txt</content></file></insert>`))
 	require.NoError(t, err)
-	_, err = d.repo.Validate(ActionInsert, params("ConfigSection", "MyTask", "InsertXML",
+	_, err = d.repo.Validate(fetch.ActionInsert, params("ConfigSection", "MyTask", "InsertXML",
 		`<insert><reference>r</reference><file><content>`+secretFile+`</content></file></insert>`))
 	paramErr(t, err, "InsertXML")
 }
@@ -326,16 +326,16 @@ func TestCollectWritesOnlyIntoAllowedFolders(t *testing.T) {
 	b, s := crawled(t, setupOpts{extra: "[Security]\nCollectFolders=" + out + "\n"})
 	a := EncodeIdentifier("MyTask", s.URL+"/a")
 	for _, dest := range []string{outside, "/root/.ssh", "../" + filepath.Base(outside), filepath.Join(out, "..")} {
-		_, err := b.repo.Validate(ActionCollect, params("Identifiers", a, "Destination", dest))
+		_, err := b.repo.Validate(fetch.ActionCollect, params("Identifiers", a, "Destination", dest))
 		pe := paramErr(t, err, "Destination")
 		require.Equal(t, errCollectFolder.Error(), pe.Reason)
 	}
 	xml := `<identifier value="` + a + `" destination="` + outside + `" filename="authorized_keys"/>`
-	_, err := b.repo.Validate(ActionCollect, params("IdentifiersXML", xml))
+	_, err := b.repo.Validate(fetch.ActionCollect, params("IdentifiersXML", xml))
 	paramErr(t, err, "IdentifiersXML")
 
 	// Through a link that leads out of the folder: the write fails.
-	_, res := b.run(t, ActionCollect, params("IdentifiersXML",
+	_, res := b.run(t, fetch.ActionCollect, params("IdentifiersXML",
 		`<identifier value="`+a+`" destination="escape" filename="authorized_keys"/>`))
 	_, failed := results(t, res)
 	require.Contains(t, failed[a], "collect")
@@ -344,7 +344,7 @@ func TestCollectWritesOnlyIntoAllowedFolders(t *testing.T) {
 	require.Empty(t, entries, "nothing was written outside the folder")
 
 	// Inside, relative destinations are created.
-	_, res = b.run(t, ActionCollect, params("Identifiers", a, "Destination", "sub/dir"))
+	_, res = b.run(t, fetch.ActionCollect, params("Identifiers", a, "Destination", "sub/dir"))
 	ok, _ := results(t, res)
 	require.Equal(t, []string{a}, ok)
 	files, err := filepath.Glob(filepath.Join(out, "sub", "dir", "*_a"))
@@ -360,13 +360,13 @@ func TestParameterXMLIsBounded(t *testing.T) {
 	b := setup(t, "[Server]\nMaxRequestBytes=262144\n[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:8000/\n")
 	require.Equal(t, 1024, maxXMLElements(262144))
 	docs := strings.Repeat("<insert><reference>r</reference></insert>", 512) // 1024 elements
-	_, err := b.repo.Validate(ActionInsert, params("ConfigSection", "MyTask", "InsertXML", docs))
+	_, err := b.repo.Validate(fetch.ActionInsert, params("ConfigSection", "MyTask", "InsertXML", docs))
 	require.NoError(t, err)
-	_, err = b.repo.Validate(ActionInsert, params("ConfigSection", "MyTask", "InsertXML", docs+"<a/>"))
+	_, err = b.repo.Validate(fetch.ActionInsert, params("ConfigSection", "MyTask", "InsertXML", docs+"<a/>"))
 	require.ErrorIs(t, err, messages.ErrTooLarge)
 	require.ErrorContains(t, err, "InsertXML has more than 1024 XML elements (one per 256 bytes of [Server] MaxRequestBytes)")
 	id := EncodeIdentifier("MyTask", "http://127.0.0.1:8000/")
-	_, err = b.repo.Validate(ActionUpdate, params("IdentifiersXML", strings.Repeat(`<identifier value="`+id+`"/>`, 1025)))
+	_, err = b.repo.Validate(fetch.ActionUpdate, params("IdentifiersXML", strings.Repeat(`<identifier value="`+id+`"/>`, 1025)))
 	require.ErrorIs(t, err, messages.ErrTooLarge)
 }
 
@@ -384,7 +384,7 @@ func TestInsertBatchesAreBoundedInBytes(t *testing.T) {
 	}
 	b := setup(t, "[Server]\nMaxRequestBytes=8192\n[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:8000/\n",
 		setupOpts{extra: "[Security]\nInsertFolders=" + inbox + "\n"})
-	job, _ := b.run(t, ActionInsert, params("ConfigSection", "MyTask", "InsertXML", xml.String()))
+	job, _ := b.run(t, fetch.ActionInsert, params("ConfigSection", "MyTask", "InsertXML", xml.String()))
 	require.Equal(t, uint64(10), countsOf(job, "MYTASK").Inserted)
 	b.target.mu.Lock()
 	calls := b.target.calls

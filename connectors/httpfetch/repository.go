@@ -176,9 +176,7 @@ func resolveTasks(cfg *config.Config, key keyFunc) (tasks []string, base, fileSe
 }
 
 // FetchActions implements fetch.Repository.
-func (r *Repository) FetchActions() []string {
-	return []string{ActionSynchronize, ActionCollect, ActionIdentifiers, ActionDelete, ActionInsert, ActionUpdate}
-}
+func (r *Repository) FetchActions() []string { return fetchActions() }
 
 // Schedules implements fetch.Scheduler: the schedule of every [FetchTasks]
 // task that sets ScheduleStartTime, ScheduleRepeatSecs or ScheduleCycles
@@ -191,7 +189,7 @@ func (r *Repository) Schedules() []fetch.Schedule { return slices.Clone(r.schedu
 
 // hasTask reports whether name is a configured task section.
 func (r *Repository) hasTask(name string) bool {
-	return name != "" && !isSystemSection(name) && r.cfg.HasTask(name)
+	return name != "" && !config.IsSystemSection(name) && r.cfg.HasTask(name)
 }
 
 // Validate implements fetch.Repository: it checks everything about the
@@ -223,17 +221,17 @@ func (r *Repository) Run(ctx context.Context, job *fetch.Job) ([]*messages.Eleme
 	start := r.now()
 	var res []*messages.Element
 	switch p.action {
-	case ActionSynchronize:
+	case fetch.ActionSynchronize:
 		res, err = r.synchronize(ctx, job, p, log)
-	case ActionCollect:
+	case fetch.ActionCollect:
 		res, err = r.collect(ctx, job, p)
-	case ActionIdentifiers:
+	case fetch.ActionIdentifiers:
 		res, err = r.identifiers(ctx, job, p)
-	case ActionDelete:
+	case fetch.ActionDelete:
 		res, err = r.delete(ctx, job, p)
-	case ActionInsert:
+	case fetch.ActionInsert:
 		res, err = r.insert(ctx, job, p)
-	case ActionUpdate:
+	case fetch.ActionUpdate:
 		res, err = r.update(ctx, job, p, false)
 	}
 	log.Info("action ended", "elapsed", r.now().Sub(start), "error", err)
@@ -255,7 +253,7 @@ func counts(job *fetch.Job, task string) *fetch.Counts {
 // as a guard for callers of Run other than the queue.
 func (r *Repository) Exclusive(fetchAction string) bool {
 	switch strings.ToUpper(fetchAction) {
-	case ActionSynchronize, ActionUpdate, ActionDelete:
+	case fetch.ActionSynchronize, fetch.ActionUpdate, fetch.ActionDelete:
 		return true
 	}
 	return false

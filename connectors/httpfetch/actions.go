@@ -114,7 +114,7 @@ func (r *Repository) collectTask(ctx context.Context, job *fetch.Job, p *plan, t
 	if err != nil {
 		return err
 	}
-	_, end, err := r.begin(ds, ActionCollect, false)
+	_, end, err := r.begin(ds, fetch.ActionCollect, false)
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func (r *Repository) identifiers(ctx context.Context, job *fetch.Job, p *plan) (
 	if err != nil {
 		return nil, err
 	}
-	_, end, err := r.begin(ds, ActionIdentifiers, false)
+	_, end, err := r.begin(ds, fetch.ActionIdentifiers, false)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +258,7 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, p *plan, ta
 	if err != nil {
 		return err
 	}
-	_, end, err := r.begin(ds, ActionDelete, false)
+	_, end, err := r.begin(ds, fetch.ActionDelete, false)
 	if err != nil {
 		return err
 	}
@@ -312,7 +312,7 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 	if err != nil {
 		return nil, err
 	}
-	_, end, err := r.begin(ds, ActionInsert, false)
+	_, end, err := r.begin(ds, fetch.ActionInsert, false)
 	if err != nil {
 		return nil, err
 	}
@@ -486,9 +486,9 @@ func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, ta
 	if err != nil {
 		return err
 	}
-	action := ActionUpdate
+	action := fetch.ActionUpdate
 	if sync {
-		action = ActionSynchronize
+		action = fetch.ActionSynchronize
 	}
 	_, end, err := r.begin(ds, action, false)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"unicode/utf16"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/fetch"
 )
 
 // encodings are the ways a client may encode a Config fragment's text
@@ -66,14 +68,14 @@ func TestConfigFragmentEncodings(t *testing.T) {
 	for _, enc := range fragmentEncodings {
 		for _, tc := range refused {
 			v := base64.StdEncoding.EncodeToString(enc.encode(tc.text))
-			tasks, err := b.repo.Validate(ActionSynchronize, params("Config", v))
+			tasks, err := b.repo.Validate(fetch.ActionSynchronize, params("Config", v))
 			require.Nil(t, tasks, "%s: %q", enc.name, tc.text)
 			paramErr(t, err, tc.name)
 		}
 		// The same fragment without anything forbidden is taken, and means
 		// the same thing in every encoding.
 		v := base64.StdEncoding.EncodeToString(enc.encode("[MyTask]\nDepth=1\nMaxPages=7\n[Default]\nMaxPages=3\n"))
-		req, err := b.repo.parseRequest(params("Config", v), actionParams[ActionSynchronize])
+		req, err := b.repo.parseRequest(params("Config", v), actionParams[fetch.ActionSynchronize])
 		require.NoError(t, err, enc.name)
 		require.Equal(t, []string{"MyTask", "Default"}, req.fragment.SectionNames(), enc.name)
 		got, _ := req.fragment.Section("MyTask").Get("MaxPages")
@@ -83,6 +85,6 @@ func TestConfigFragmentEncodings(t *testing.T) {
 	}
 	// UTF-16 without its byte-order mark is not guessed at.
 	v := base64.StdEncoding.EncodeToString(utf16Bytes("[Server]\nPort=1\n", binary.LittleEndian, nil))
-	_, err := b.repo.Validate(ActionSynchronize, params("Config", v))
+	_, err := b.repo.Validate(fetch.ActionSynchronize, params("Config", v))
 	paramErr(t, err, "Config")
 }

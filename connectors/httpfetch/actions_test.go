@@ -86,7 +86,7 @@ func TestCollect(t *testing.T) {
 	a := EncodeIdentifier("MyTask", s.URL+"/a")
 	pdf := EncodeIdentifier("MyTask", s.URL+"/doc.pdf")
 	unknown := EncodeIdentifier("MyTask", s.URL+"/never-crawled")
-	job, res := b.run(t, ActionCollect, params("Identifiers", a+","+pdf+","+unknown, "Destination", dest))
+	job, res := b.run(t, fetch.ActionCollect, params("Identifiers", a+","+pdf+","+unknown, "Destination", dest))
 	ok, failed := results(t, res)
 	require.Equal(t, []string{a, pdf}, ok)
 	require.Contains(t, failed[unknown], "not a page known to task MYTASK")
@@ -120,7 +120,7 @@ func TestCollect(t *testing.T) {
 	s.set("/a", nil)
 	xml := `<identifiersXML><identifier value="` + pdf + `" destination="` + other + `" filename="mine.pdf"><metadata name="EXTRA" value="1"/></identifier>` +
 		`<identifier value="` + a + `"/></identifiersXML>`
-	job, res = b.run(t, ActionCollect, params("IdentifiersXML", xml, "Destination", dest))
+	job, res = b.run(t, fetch.ActionCollect, params("IdentifiersXML", xml, "Destination", dest))
 	ok, failed = results(t, res)
 	require.Equal(t, []string{pdf}, ok)
 	require.Contains(t, failed[a], "HTTP 404")
@@ -136,7 +136,7 @@ func TestCollect(t *testing.T) {
 func TestIdentifiers(t *testing.T) {
 	t.Parallel()
 	b, s := crawled(t)
-	job, res := b.run(t, ActionIdentifiers, params("ConfigSection", "mytask"))
+	job, res := b.run(t, fetch.ActionIdentifiers, params("ConfigSection", "mytask"))
 	require.Len(t, res, 1)
 	g := res[0]
 	require.Equal(t, "identifiers", g.Name)
@@ -160,7 +160,7 @@ func TestIdentifiers(t *testing.T) {
 	require.Equal(t, cnt{Seen: 3}, countsOf(job, "MYTASK"))
 
 	// ShowExcluded adds the crawled-only page; Show* switch attributes off.
-	_, res = b.run(t, ActionIdentifiers, params("ConfigSection", "MyTask", "ShowExcluded", "true", "ShowNames", "false", "ShowTypes", "false"))
+	_, res = b.run(t, fetch.ActionIdentifiers, params("ConfigSection", "MyTask", "ShowExcluded", "true", "ShowNames", "false", "ShowTypes", "false"))
 	require.Len(t, res[0].Children, 4)
 	for _, el := range res[0].Children {
 		require.Len(t, el.Attrs, 1)
@@ -168,14 +168,14 @@ func TestIdentifiers(t *testing.T) {
 	}
 	// Pages have no children; other types and ContainersOnly list nothing.
 	a := EncodeIdentifier("MyTask", s.URL+"/a")
-	_, res = b.run(t, ActionIdentifiers, params("ConfigSection", "MyTask", "ParentIdentifiers", a+",ROOT"))
+	_, res = b.run(t, fetch.ActionIdentifiers, params("ConfigSection", "MyTask", "ParentIdentifiers", a+",ROOT"))
 	require.Len(t, res, 2)
 	require.Equal(t, a, res[0].Attrs[0].Value)
 	require.Empty(t, res[0].Children)
 	require.Len(t, res[1].Children, 3)
-	_, res = b.run(t, ActionIdentifiers, params("ConfigSection", "MyTask", "FilterTypes", "Directory"))
+	_, res = b.run(t, fetch.ActionIdentifiers, params("ConfigSection", "MyTask", "FilterTypes", "Directory"))
 	require.Empty(t, res[0].Children)
-	_, res = b.run(t, ActionIdentifiers, params("ConfigSection", "MyTask", "ContainersOnly", "true"))
+	_, res = b.run(t, fetch.ActionIdentifiers, params("ConfigSection", "MyTask", "ContainersOnly", "true"))
 	require.Empty(t, res[0].Children)
 }
 
@@ -184,7 +184,7 @@ func TestDelete(t *testing.T) {
 	b, s := crawled(t)
 	a := EncodeIdentifier("MyTask", s.URL+"/a")
 	pdf := EncodeIdentifier("MyTask", s.URL+"/doc.pdf")
-	job, res := b.run(t, ActionDelete, params("Identifiers", a+", "+pdf))
+	job, res := b.run(t, fetch.ActionDelete, params("Identifiers", a+", "+pdf))
 	ok, failed := results(t, res)
 	require.Equal(t, []string{a, pdf}, ok)
 	require.Empty(t, failed)
@@ -196,7 +196,7 @@ func TestDelete(t *testing.T) {
 	// A failing target: nothing forgotten.
 	b.target.fail.Store(true)
 	home := EncodeIdentifier("MyTask", s.URL+"/")
-	job, res = b.run(t, ActionDelete, params("Identifiers", home))
+	job, res = b.run(t, fetch.ActionDelete, params("Identifiers", home))
 	_, failed = results(t, res)
 	require.Contains(t, failed[home], "target is down")
 	require.Equal(t, cnt{IngestFailed: 1, Errors: 1}, countsOf(job, "MYTASK"))
@@ -223,7 +223,7 @@ func TestInsert(t *testing.T) {
 <insert><reference>doc-3</reference><file><type>tempfile</type><content>` + tmp + `</content></file><insert_id>i3</insert_id></insert>
 <insert><reference>doc-4</reference><property name="p" value="v"/><file><content>` + keep + `</content></file></insert>
 </insertXML>`
-	job, res := b.run(t, ActionInsert, params("ConfigSection", "MyTask", "InsertXML", xml))
+	job, res := b.run(t, fetch.ActionInsert, params("ConfigSection", "MyTask", "InsertXML", xml))
 	ok, failed := results(t, res)
 	require.Empty(t, failed)
 	require.Len(t, ok, 4)
@@ -251,7 +251,7 @@ func TestInsert(t *testing.T) {
 
 	// Single document without <insert>; a failing target.
 	b.target.fail.Store(true)
-	job, res = b.run(t, ActionInsert, params("ConfigSection", "MyTask", "InsertXML", "<insertXML><reference>doc-5</reference></insertXML>"))
+	job, res = b.run(t, fetch.ActionInsert, params("ConfigSection", "MyTask", "InsertXML", "<insertXML><reference>doc-5</reference></insertXML>"))
 	_, failed = results(t, res)
 	require.Len(t, failed, 1)
 	require.Equal(t, cnt{IngestFailed: 1, Errors: 1}, countsOf(job, "MYTASK"))
@@ -271,7 +271,7 @@ func TestUpdate(t *testing.T) {
 	b.target.reset()
 	xml := `<identifier value="` + a + `"><metadata name="CATEGORY" value="news"/></identifier>` +
 		`<identifier value="` + list + `"/><identifier value="` + never + `"/>`
-	job, res := b.run(t, ActionUpdate, params("IdentifiersXML", xml))
+	job, res := b.run(t, fetch.ActionUpdate, params("IdentifiersXML", xml))
 	ok, failed := results(t, res)
 	require.Equal(t, []string{a}, ok)
 	require.Contains(t, failed[list], "excluded")
@@ -287,7 +287,7 @@ func TestUpdate(t *testing.T) {
 	job = b.sync(t)
 	require.Equal(t, uint64(1), countsOf(job, "MYTASK").IngestUpdated)
 	require.Equal(t, "news", fieldValue(b.target.doc(s.URL+"/a"), "CATEGORY"))
-	b.run(t, ActionUpdate, params("IdentifiersXML", `<identifier value="`+a+`"><metadata name="CATEGORY" value="sport"/></identifier>`))
+	b.run(t, fetch.ActionUpdate, params("IdentifiersXML", `<identifier value="`+a+`"><metadata name="CATEGORY" value="sport"/></identifier>`))
 	d = b.target.doc(s.URL + "/a")
 	n := 0
 	for _, f := range d.Fields {
@@ -381,12 +381,12 @@ func TestTaskList(t *testing.T) {
 	r, err := New(Options{Config: cfg, Store: st, Now: func() time.Time { return now }, Logger: quietLogger()})
 	require.NoError(t, err)
 	for _, p := range []messages.Params{nil, params("TaskSections", "Side"), nil} {
-		tasks, err := r.Validate(ActionSynchronize, p)
+		tasks, err := r.Validate(fetch.ActionSynchronize, p)
 		require.NoError(t, err)
-		_, err = r.Run(context.Background(), fetch.NewJob("t", ActionSynchronize, p, tasks))
+		_, err = r.Run(context.Background(), fetch.NewJob("t", fetch.ActionSynchronize, p, tasks))
 		require.NoError(t, err)
 	}
-	_, err = r.Run(context.Background(), fetch.NewJob("t", ActionIdentifiers, params("ConfigSection", "MyTask"), []string{"MYTASK"}))
+	_, err = r.Run(context.Background(), fetch.NewJob("t", fetch.ActionIdentifiers, params("ConfigSection", "MyTask"), []string{"MYTASK"}))
 	require.NoError(t, err)
 	require.NoError(t, st.Close())
 
@@ -400,9 +400,9 @@ func TestTaskList(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, list, 3)
 	dbPath := filepath.Join(dir, store.DefaultFile)
-	require.Equal(t, fetch.TaskInfo{Name: "MYTASK", Action: ActionIdentifiers, Calls: 3, Datastore: dbPath + " [datastore MYTASK]", LastStart: now, LastFinish: now}, norm(list[0]))
-	require.Equal(t, fetch.TaskInfo{Name: "IDLE", Action: ActionSynchronize, Calls: 2, Datastore: dbPath + " [datastore IDLE]", LastStart: now, LastFinish: now}, norm(list[1]))
-	require.Equal(t, fetch.TaskInfo{Name: "SIDE", Action: ActionSynchronize, Calls: 1, Datastore: dbPath + " [datastore SIDE]", LastStart: now, LastFinish: now}, norm(list[2]))
+	require.Equal(t, fetch.TaskInfo{Name: "MYTASK", Action: fetch.ActionIdentifiers, Calls: 3, Datastore: dbPath + " [datastore MYTASK]", LastStart: now, LastFinish: now}, norm(list[0]))
+	require.Equal(t, fetch.TaskInfo{Name: "IDLE", Action: fetch.ActionSynchronize, Calls: 2, Datastore: dbPath + " [datastore IDLE]", LastStart: now, LastFinish: now}, norm(list[1]))
+	require.Equal(t, fetch.TaskInfo{Name: "SIDE", Action: fetch.ActionSynchronize, Calls: 1, Datastore: dbPath + " [datastore SIDE]", LastStart: now, LastFinish: now}, norm(list[2]))
 
 	// Never run: every task section is listed, with nothing recorded.
 	mem := setup(t, text)
@@ -422,10 +422,10 @@ func norm(ti fetch.TaskInfo) fetch.TaskInfo {
 func TestRunErrors(t *testing.T) {
 	t.Parallel()
 	b, _ := crawled(t)
-	_, err := b.repo.Run(context.Background(), fetch.NewJob("t", ActionSynchronize, params("TaskSections", "Nope"), []string{"NOPE"}))
+	_, err := b.repo.Run(context.Background(), fetch.NewJob("t", fetch.ActionSynchronize, params("TaskSections", "Nope"), []string{"NOPE"}))
 	paramErr(t, err, "TaskSections")
 	require.NoError(t, b.st.Close())
-	_, err = b.repo.Run(context.Background(), fetch.NewJob("t", ActionSynchronize, nil, []string{"MYTASK"}))
+	_, err = b.repo.Run(context.Background(), fetch.NewJob("t", fetch.ActionSynchronize, nil, []string{"MYTASK"}))
 	require.True(t, errors.Is(err, store.ErrClosed), "%v", err)
 }
 
@@ -467,7 +467,7 @@ func TestInsertIDs(t *testing.T) {
 			t.Parallel()
 			b, _ := crawled(t)
 			b.target.fail.Store(c.failTarget)
-			_, res := b.run(t, ActionInsert, params("ConfigSection", "MyTask", "InsertXML", c.xml))
+			_, res := b.run(t, fetch.ActionInsert, params("ConfigSection", "MyTask", "InsertXML", c.xml))
 			ok, failed := results(t, res)
 			require.Equal(t, c.ok, ok)
 			require.Len(t, failed, len(c.failed))

@@ -125,51 +125,51 @@ func TestValidateErrors(t *testing.T) {
 		name         string
 		missing      bool
 	}{
-		{"bad regex override", ActionSynchronize, []string{"[MyTask]SpiderUrlCantHaveRegex", "("}, "[MyTask] SpiderUrlCantHaveRegex", false},
-		{"bad number override", ActionSynchronize, []string{"[MyTask]Depth", "x"}, "[MyTask] Depth", false},
-		{"bad unprefixed override", ActionSynchronize, []string{"MaxPages", "-3"}, "MaxPages", false},
-		{"bad boolean in FetchTasks override", ActionSynchronize, []string{"[FetchTasks]StayOnSite", "x"}, "[FetchTasks] StayOnSite", false},
-		{"bad start URL override", ActionSynchronize, []string{"Url", "mailto:x@y"}, "Url", false},
-		{"unknown task in override", ActionSynchronize, []string{"[Nope]Depth", "1"}, "[Nope] Depth", false},
-		{"schedule override", ActionSynchronize, []string{"ScheduleCycles", "1"}, "ScheduleCycles", false},
-		{"unknown task section", ActionSynchronize, []string{"TaskSections", "MyTask,Nope"}, "TaskSections", false},
-		{"unknown config section", ActionSynchronize, []string{"ConfigSection", "Nope"}, "ConfigSection", false},
-		{"both task parameters", ActionSynchronize, []string{"TaskSections", "MyTask", "ConfigSection", "MyTask"}, "ConfigSection", false},
-		{"system section as task", ActionSynchronize, []string{"TaskSections", "Server"}, "TaskSections", false},
-		{"task without URL", ActionSynchronize, []string{"TaskSections", "NoURL"}, "[NOURL] Url", true},
-		{"Config not base64", ActionSynchronize, []string{"Config", "%%%"}, "Config", false},
-		{"Config system section", ActionSynchronize, []string{"Config", fragment("[Server]\nPort=1")}, "Config", false},
-		{"Config unknown task", ActionSynchronize, []string{"Config", fragment("[Nope]\nDepth=1")}, "Config", false},
-		{"Config bad value", ActionSynchronize, []string{"Config", fragment("[MyTask]\nDepth=deep")}, "Config [MyTask] Depth", false},
-		{"Config bad regex in Default", ActionSynchronize, []string{"Config", fragment("[Default]\nUrlMustHaveRegex=[")}, "Config [Default] UrlMustHaveRegex", false},
-		{"Config unknown key", ActionSynchronize, []string{"Config", fragment("[MyTask]\nDpeth=1")}, "Config [MyTask] Dpeth", false},
-		{"Config lists tasks", ActionSynchronize, []string{"Config", fragment("[FetchTasks]\n0=MyTask")}, "Config [FetchTasks]", false},
-		{"Config schedule", ActionSynchronize, []string{"Config", fragment("[MyTask]\nScheduleRepeatSecs=5")}, "Config [MyTask] ScheduleRepeatSecs", false},
-		{"garbled identifier", ActionSynchronize, []string{"Identifiers", "not-an-id"}, "Identifiers", false},
-		{"identifier of another task", ActionSynchronize, []string{"TaskSections", "MyTask", "Identifiers", other}, "Identifiers", false},
-		{"identifier of unknown task", ActionDelete, []string{"Identifiers", EncodeIdentifier("Nope", "x")}, "Identifiers", false},
-		{"collect without destination", ActionCollect, []string{"Identifiers", good}, "Destination", true},
-		{"collect without identifiers", ActionCollect, []string{"Destination", "/tmp"}, "Identifiers", true},
-		{"collect both", ActionCollect, []string{"Identifiers", good, "IdentifiersXML", "<x/>", "Destination", "/tmp"}, "IdentifiersXML", false},
-		{"collect of a non-URL", ActionCollect, []string{"Identifiers", EncodeIdentifier("MyTask", "doc-1"), "Destination", "/tmp"}, "Identifiers", false},
-		{"collect destination is a file", ActionCollect, []string{"Identifiers", good, "Destination", aFile}, "Destination", false},
-		{"collect wrong ConfigSection", ActionCollect, []string{"Identifiers", other, "Destination", "/tmp", "ConfigSection", "MyTask"}, "Identifiers", false},
-		{"collect bad XML", ActionCollect, []string{"IdentifiersXML", "<identifier value='x'", "Destination", "/tmp"}, "IdentifiersXML", false},
-		{"collect XML bad filename", ActionCollect, []string{"IdentifiersXML", `<identifier value="` + good + `" filename="../x"/>`, "Destination", "/tmp"}, "IdentifiersXML", false},
-		{"identifiers without ConfigSection", ActionIdentifiers, nil, "ConfigSection", true},
-		{"identifiers unknown ConfigSection", ActionIdentifiers, []string{"ConfigSection", "Nope"}, "ConfigSection", false},
-		{"identifiers bad boolean", ActionIdentifiers, []string{"ConfigSection", "MyTask", "ShowNames", "sometimes"}, "ShowNames", false},
-		{"identifiers bad MaxDepth", ActionIdentifiers, []string{"ConfigSection", "MyTask", "MaxDepth", "-1"}, "MaxDepth", false},
-		{"identifiers bad parent", ActionIdentifiers, []string{"ConfigSection", "MyTask", "ParentIdentifiers", "zzz"}, "ParentIdentifiers", false},
-		{"delete without identifiers", ActionDelete, nil, "Identifiers", true},
-		{"insert without ConfigSection", ActionInsert, []string{"InsertXML", "<insert/>"}, "ConfigSection", true},
-		{"insert without XML", ActionInsert, []string{"ConfigSection", "MyTask"}, "InsertXML", true},
-		{"insert without reference", ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", "<insertXML><insert><metadata name='a' value='b'/></insert></insertXML>"}, "InsertXML", false},
-		{"insert dataid", ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", "<insert><reference>r</reference><file><type>dataid</type><content>1</content></file></insert>"}, "InsertXML", false},
-		{"insert bad base64", ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", "<insert><reference>r</reference><file><type>content</type><content>***</content></file></insert>"}, "InsertXML", false},
-		{"insert missing file", ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", "<insert><reference>r</reference><file><type>file</type><content>/no/such/file</content></file></insert>"}, "InsertXML", false},
-		{"insert bad metadata name", ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", `<insert><reference>r</reference><metadata name="a b" value="v"/></insert>`}, "InsertXML", false},
-		{"update without XML", ActionUpdate, nil, "IdentifiersXML", true},
+		{"bad regex override", fetch.ActionSynchronize, []string{"[MyTask]SpiderUrlCantHaveRegex", "("}, "[MyTask] SpiderUrlCantHaveRegex", false},
+		{"bad number override", fetch.ActionSynchronize, []string{"[MyTask]Depth", "x"}, "[MyTask] Depth", false},
+		{"bad unprefixed override", fetch.ActionSynchronize, []string{"MaxPages", "-3"}, "MaxPages", false},
+		{"bad boolean in FetchTasks override", fetch.ActionSynchronize, []string{"[FetchTasks]StayOnSite", "x"}, "[FetchTasks] StayOnSite", false},
+		{"bad start URL override", fetch.ActionSynchronize, []string{"Url", "mailto:x@y"}, "Url", false},
+		{"unknown task in override", fetch.ActionSynchronize, []string{"[Nope]Depth", "1"}, "[Nope] Depth", false},
+		{"schedule override", fetch.ActionSynchronize, []string{"ScheduleCycles", "1"}, "ScheduleCycles", false},
+		{"unknown task section", fetch.ActionSynchronize, []string{"TaskSections", "MyTask,Nope"}, "TaskSections", false},
+		{"unknown config section", fetch.ActionSynchronize, []string{"ConfigSection", "Nope"}, "ConfigSection", false},
+		{"both task parameters", fetch.ActionSynchronize, []string{"TaskSections", "MyTask", "ConfigSection", "MyTask"}, "ConfigSection", false},
+		{"system section as task", fetch.ActionSynchronize, []string{"TaskSections", "Server"}, "TaskSections", false},
+		{"task without URL", fetch.ActionSynchronize, []string{"TaskSections", "NoURL"}, "[NOURL] Url", true},
+		{"Config not base64", fetch.ActionSynchronize, []string{"Config", "%%%"}, "Config", false},
+		{"Config system section", fetch.ActionSynchronize, []string{"Config", fragment("[Server]\nPort=1")}, "Config", false},
+		{"Config unknown task", fetch.ActionSynchronize, []string{"Config", fragment("[Nope]\nDepth=1")}, "Config", false},
+		{"Config bad value", fetch.ActionSynchronize, []string{"Config", fragment("[MyTask]\nDepth=deep")}, "Config [MyTask] Depth", false},
+		{"Config bad regex in Default", fetch.ActionSynchronize, []string{"Config", fragment("[Default]\nUrlMustHaveRegex=[")}, "Config [Default] UrlMustHaveRegex", false},
+		{"Config unknown key", fetch.ActionSynchronize, []string{"Config", fragment("[MyTask]\nDpeth=1")}, "Config [MyTask] Dpeth", false},
+		{"Config lists tasks", fetch.ActionSynchronize, []string{"Config", fragment("[FetchTasks]\n0=MyTask")}, "Config [FetchTasks]", false},
+		{"Config schedule", fetch.ActionSynchronize, []string{"Config", fragment("[MyTask]\nScheduleRepeatSecs=5")}, "Config [MyTask] ScheduleRepeatSecs", false},
+		{"garbled identifier", fetch.ActionSynchronize, []string{"Identifiers", "not-an-id"}, "Identifiers", false},
+		{"identifier of another task", fetch.ActionSynchronize, []string{"TaskSections", "MyTask", "Identifiers", other}, "Identifiers", false},
+		{"identifier of unknown task", fetch.ActionDelete, []string{"Identifiers", EncodeIdentifier("Nope", "x")}, "Identifiers", false},
+		{"collect without destination", fetch.ActionCollect, []string{"Identifiers", good}, "Destination", true},
+		{"collect without identifiers", fetch.ActionCollect, []string{"Destination", "/tmp"}, "Identifiers", true},
+		{"collect both", fetch.ActionCollect, []string{"Identifiers", good, "IdentifiersXML", "<x/>", "Destination", "/tmp"}, "IdentifiersXML", false},
+		{"collect of a non-URL", fetch.ActionCollect, []string{"Identifiers", EncodeIdentifier("MyTask", "doc-1"), "Destination", "/tmp"}, "Identifiers", false},
+		{"collect destination is a file", fetch.ActionCollect, []string{"Identifiers", good, "Destination", aFile}, "Destination", false},
+		{"collect wrong ConfigSection", fetch.ActionCollect, []string{"Identifiers", other, "Destination", "/tmp", "ConfigSection", "MyTask"}, "Identifiers", false},
+		{"collect bad XML", fetch.ActionCollect, []string{"IdentifiersXML", "<identifier value='x'", "Destination", "/tmp"}, "IdentifiersXML", false},
+		{"collect XML bad filename", fetch.ActionCollect, []string{"IdentifiersXML", `<identifier value="` + good + `" filename="../x"/>`, "Destination", "/tmp"}, "IdentifiersXML", false},
+		{"identifiers without ConfigSection", fetch.ActionIdentifiers, nil, "ConfigSection", true},
+		{"identifiers unknown ConfigSection", fetch.ActionIdentifiers, []string{"ConfigSection", "Nope"}, "ConfigSection", false},
+		{"identifiers bad boolean", fetch.ActionIdentifiers, []string{"ConfigSection", "MyTask", "ShowNames", "sometimes"}, "ShowNames", false},
+		{"identifiers bad MaxDepth", fetch.ActionIdentifiers, []string{"ConfigSection", "MyTask", "MaxDepth", "-1"}, "MaxDepth", false},
+		{"identifiers bad parent", fetch.ActionIdentifiers, []string{"ConfigSection", "MyTask", "ParentIdentifiers", "zzz"}, "ParentIdentifiers", false},
+		{"delete without identifiers", fetch.ActionDelete, nil, "Identifiers", true},
+		{"insert without ConfigSection", fetch.ActionInsert, []string{"InsertXML", "<insert/>"}, "ConfigSection", true},
+		{"insert without XML", fetch.ActionInsert, []string{"ConfigSection", "MyTask"}, "InsertXML", true},
+		{"insert without reference", fetch.ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", "<insertXML><insert><metadata name='a' value='b'/></insert></insertXML>"}, "InsertXML", false},
+		{"insert dataid", fetch.ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", "<insert><reference>r</reference><file><type>dataid</type><content>1</content></file></insert>"}, "InsertXML", false},
+		{"insert bad base64", fetch.ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", "<insert><reference>r</reference><file><type>content</type><content>***</content></file></insert>"}, "InsertXML", false},
+		{"insert missing file", fetch.ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", "<insert><reference>r</reference><file><type>file</type><content>/no/such/file</content></file></insert>"}, "InsertXML", false},
+		{"insert bad metadata name", fetch.ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", `<insert><reference>r</reference><metadata name="a b" value="v"/></insert>`}, "InsertXML", false},
+		{"update without XML", fetch.ActionUpdate, nil, "IdentifiersXML", true},
 		{"unknown fetch action", "HOLD", nil, "FetchAction", false},
 	} {
 		tasks, err := b.repo.Validate(tc.action, params(tc.p...))
@@ -185,9 +185,9 @@ func TestValidateErrors(t *testing.T) {
 
 	// Insert and Update need a target.
 	nb := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n", setupOpts{noTarget: true})
-	_, err := nb.repo.Validate(ActionInsert, params("ConfigSection", "MyTask", "InsertXML", "<insert><reference>r</reference></insert>"))
+	_, err := nb.repo.Validate(fetch.ActionInsert, params("ConfigSection", "MyTask", "InsertXML", "<insert><reference>r</reference></insert>"))
 	paramErr(t, err, "FetchAction")
-	_, err = nb.repo.Validate(ActionUpdate, params("IdentifiersXML", `<identifier value="`+good+`"/>`))
+	_, err = nb.repo.Validate(fetch.ActionUpdate, params("IdentifiersXML", `<identifier value="`+good+`"/>`))
 	paramErr(t, err, "FetchAction")
 }
 
@@ -201,15 +201,15 @@ func TestValidateTasks(t *testing.T) {
 		p      []string
 		want   []string
 	}{
-		{ActionSynchronize, nil, []string{"ONE", "TWO"}},
-		{ActionSynchronize, []string{"TaskSections", "extra, one,ONE"}, []string{"EXTRA", "ONE"}},
-		{ActionSynchronize, []string{"ConfigSection", "two"}, []string{"TWO"}},
-		{ActionSynchronize, []string{"Identifiers", two + "," + one}, []string{"TWO", "ONE"}},
-		{ActionCollect, []string{"Identifiers", one + "," + two, "Destination", "collected"}, []string{"ONE", "TWO"}},
-		{ActionIdentifiers, []string{"ConfigSection", "extra"}, []string{"EXTRA"}},
-		{ActionDelete, []string{"Identifiers", two}, []string{"TWO"}},
-		{ActionInsert, []string{"ConfigSection", "One", "InsertXML", "<insert><reference>r</reference></insert>"}, []string{"ONE"}},
-		{ActionUpdate, []string{"IdentifiersXML", `<identifiersXML><identifier value="` + one + `"><metadata name="X" value="1"/></identifier></identifiersXML>`}, []string{"ONE"}},
+		{fetch.ActionSynchronize, nil, []string{"ONE", "TWO"}},
+		{fetch.ActionSynchronize, []string{"TaskSections", "extra, one,ONE"}, []string{"EXTRA", "ONE"}},
+		{fetch.ActionSynchronize, []string{"ConfigSection", "two"}, []string{"TWO"}},
+		{fetch.ActionSynchronize, []string{"Identifiers", two + "," + one}, []string{"TWO", "ONE"}},
+		{fetch.ActionCollect, []string{"Identifiers", one + "," + two, "Destination", "collected"}, []string{"ONE", "TWO"}},
+		{fetch.ActionIdentifiers, []string{"ConfigSection", "extra"}, []string{"EXTRA"}},
+		{fetch.ActionDelete, []string{"Identifiers", two}, []string{"TWO"}},
+		{fetch.ActionInsert, []string{"ConfigSection", "One", "InsertXML", "<insert><reference>r</reference></insert>"}, []string{"ONE"}},
+		{fetch.ActionUpdate, []string{"IdentifiersXML", `<identifiersXML><identifier value="` + one + `"><metadata name="X" value="1"/></identifier></identifiersXML>`}, []string{"ONE"}},
 		{"synchronize", []string{"[One]Depth", "2", "Depth", "1", "Config", fragment("[Default]\nMaxPages=3")}, []string{"ONE", "TWO"}},
 	} {
 		tasks, err := b.repo.Validate(tc.action, params(tc.p...))
@@ -225,7 +225,7 @@ func TestOverridePrecedence(t *testing.T) {
 	t.Parallel()
 	b := setup(t, "[FetchTasks]\n0=A\n1=B\nMaxPages=10\n[Default]\nConcurrency=3\nPageDelay=2\nOverrideUrlOrigins=http://127.0.0.1:7,http://127.0.0.1:8,http://127.0.0.1:9\n[A]\nUrl=http://127.0.0.1:1/\nDepth=5\n[B]\nUrl0=http://127.0.0.1:2/\nUrl1=http://127.0.0.1:3/\n")
 	get := func(kv ...string) map[string]*settings {
-		p, err := b.repo.prepare(ActionSynchronize, params(kv...))
+		p, err := b.repo.prepare(fetch.ActionSynchronize, params(kv...))
 		require.NoError(t, err)
 		return p.set
 	}
@@ -354,21 +354,21 @@ func TestUnknownParametersIgnored(t *testing.T) {
 		refused string   // else refused, naming this
 		depth   int      // the task's Depth once accepted
 	}{
-		{"an unknown parameter", ActionSynchronize, []string{"Foo", "bar"}, []string{"Foo"}, "", -1},
-		{"IDOL parameters this connector has not", ActionSynchronize,
+		{"an unknown parameter", fetch.ActionSynchronize, []string{"Foo", "bar"}, []string{"Foo"}, "", -1},
+		{"IDOL parameters this connector has not", fetch.ActionSynchronize,
 			[]string{"failedDirectory", "/tmp/f", "SecurityInfo", "x", "IngestActions", "META:A=b", "Sync", "true"},
 			[]string{"failedDirectory", "SecurityInfo", "IngestActions", "Sync"}, "", -1},
-		{"a setting this connector has not, of a task", ActionSynchronize, []string{"[MyTask]Foo", "bar"}, []string{"[MyTask]Foo"}, "", -1},
-		{"not a setting override at all", ActionSynchronize, []string{"[MyTask Depth", "1", "[]Depth", "2"}, []string{"[MyTask Depth", "[]Depth"}, "", -1},
-		{"a parameter of another action", ActionSynchronize, []string{"Destination", "/tmp", "InsertXML", "<x/>"}, []string{"Destination", "InsertXML"}, "", -1},
-		{"ignored beside an override that applies", ActionSynchronize, []string{"Foo", "bar", "Depth", "2"}, []string{"Foo"}, "", 2},
-		{"a section override that applies", ActionSynchronize, []string{"[MyTask]Depth", "3", "[MyTask]Foo", "x"}, []string{"[MyTask]Foo"}, "", 3},
-		{"names keep their letter case", ActionSynchronize, []string{" fOO ", "1"}, []string{"fOO"}, "", -1},
-		{"bad value of a setting", ActionSynchronize, []string{"Foo", "bar", "Depth", "deep"}, nil, "Depth", 0},
-		{"bad value of a task's setting", ActionSynchronize, []string{"[MyTask]Depth", "deep"}, nil, "[MyTask] Depth", 0},
-		{"bad value of a [Default] setting", ActionSynchronize, []string{"[Default]StayOnSite", "maybe"}, nil, "[Default] StayOnSite", 0},
-		{"a setting of a section that is no task", ActionSynchronize, []string{"[Nope]Depth", "1"}, nil, "[Nope] Depth", 0},
-		{"a schedule setting", ActionSynchronize, []string{"ScheduleCycles", "1"}, nil, "ScheduleCycles", 0},
+		{"a setting this connector has not, of a task", fetch.ActionSynchronize, []string{"[MyTask]Foo", "bar"}, []string{"[MyTask]Foo"}, "", -1},
+		{"not a setting override at all", fetch.ActionSynchronize, []string{"[MyTask Depth", "1", "[]Depth", "2"}, []string{"[MyTask Depth", "[]Depth"}, "", -1},
+		{"a parameter of another action", fetch.ActionSynchronize, []string{"Destination", "/tmp", "InsertXML", "<x/>"}, []string{"Destination", "InsertXML"}, "", -1},
+		{"ignored beside an override that applies", fetch.ActionSynchronize, []string{"Foo", "bar", "Depth", "2"}, []string{"Foo"}, "", 2},
+		{"a section override that applies", fetch.ActionSynchronize, []string{"[MyTask]Depth", "3", "[MyTask]Foo", "x"}, []string{"[MyTask]Foo"}, "", 3},
+		{"names keep their letter case", fetch.ActionSynchronize, []string{" fOO ", "1"}, []string{"fOO"}, "", -1},
+		{"bad value of a setting", fetch.ActionSynchronize, []string{"Foo", "bar", "Depth", "deep"}, nil, "Depth", 0},
+		{"bad value of a task's setting", fetch.ActionSynchronize, []string{"[MyTask]Depth", "deep"}, nil, "[MyTask] Depth", 0},
+		{"bad value of a [Default] setting", fetch.ActionSynchronize, []string{"[Default]StayOnSite", "maybe"}, nil, "[Default] StayOnSite", 0},
+		{"a setting of a section that is no task", fetch.ActionSynchronize, []string{"[Nope]Depth", "1"}, nil, "[Nope] Depth", 0},
+		{"a schedule setting", fetch.ActionSynchronize, []string{"ScheduleCycles", "1"}, nil, "ScheduleCycles", 0},
 	} {
 		p, err := b.repo.prepare(tc.action, params(tc.p...))
 		if tc.refused != "" {
@@ -388,7 +388,7 @@ func TestIgnoredParametersLogged(t *testing.T) {
 	var buf syncBuffer
 	s := newSite(t, map[string]*page{"/": htmlPage("Home")})
 	b := setup(t, siteConfig(s), setupOpts{logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	b.run(t, ActionSynchronize, params("Foo", "bar", "[MyTask]Bar", "1", "Depth", "1"))
+	b.run(t, fetch.ActionSynchronize, params("Foo", "bar", "[MyTask]Bar", "1", "Depth", "1"))
 	require.Contains(t, buf.String(), `msg="parameters ignored: neither the action's own nor task settings" component=httpfetch token=token action=SYNCHRONIZE parameters=Foo,[MyTask]Bar`)
 }
 

@@ -387,7 +387,7 @@ func TestStayOnSiteAndSpiderRegexes(t *testing.T) {
 
 	// A request cannot turn StayOnSite off (issue 9: it must not walk a
 	// crawl to other hosts); the configuration can.
-	_, err := b.repo.Validate(ActionSynchronize, params("StayOnSite", "false"))
+	_, err := b.repo.Validate(fetch.ActionSynchronize, params("StayOnSite", "false"))
 	paramErr(t, err, "StayOnSite")
 	job = setup(t, siteConfig(s, `SpiderUrlCantHaveRegex=.*/skip/.*`, "StayOnSite=false")).sync(t)
 	require.Equal(t, cnt{Seen: 3, Added: 3, IngestAdded: 3}, countsOf(job, "MYTASK"))
@@ -561,7 +561,7 @@ func TestTwoTasks(t *testing.T) {
 	t.Parallel()
 	s := newSite(t, map[string]*page{"/": htmlPage("Home", "/a"), "/a": htmlPage("A"), "/other": htmlPage("Other")})
 	b := setup(t, "[FetchTasks]\n0=One\n1=Two\nConcurrency=2\n[One]\nUrl="+s.URL+"/\n[Two]\nUrl="+s.URL+"/other\n")
-	tasks, err := b.repo.Validate(ActionSynchronize, nil)
+	tasks, err := b.repo.Validate(fetch.ActionSynchronize, nil)
 	require.NoError(t, err)
 	require.Equal(t, []string{"ONE", "TWO"}, tasks)
 	job := b.sync(t)
@@ -586,7 +586,7 @@ func TestSyncIdentifiers(t *testing.T) {
 	b.target.reset()
 	mark := len(s.requests())
 	id := EncodeIdentifier("MyTask", s.URL+"/a")
-	job, res := b.run(t, ActionSynchronize, params("Identifiers", id))
+	job, res := b.run(t, fetch.ActionSynchronize, params("Identifiers", id))
 	require.Equal(t, cnt{Seen: 1, Updated: 1, IngestUpdated: 1}, countsOf(job, "MYTASK"))
 	require.Equal(t, []string{s.URL + "/a"}, b.target.refs())
 	require.Equal(t, []string{"/a"}, pathsOf(pageHits(s, mark)))
@@ -610,9 +610,9 @@ func TestPause(t *testing.T) {
 		"/1": htmlPage("1"), "/2": htmlPage("2"), "/3": htmlPage("3"),
 	})
 	b := setup(t, siteConfig(s, "Concurrency=1", "FollowRobotProtocol=false"))
-	tasks, err := b.repo.Validate(ActionSynchronize, nil)
+	tasks, err := b.repo.Validate(fetch.ActionSynchronize, nil)
 	require.NoError(t, err)
-	job := fetch.NewJob("token", ActionSynchronize, nil, tasks)
+	job := fetch.NewJob("token", fetch.ActionSynchronize, nil, tasks)
 	var violations atomic.Int32
 	s.onHit = func(path string) {
 		if job.Paused() {

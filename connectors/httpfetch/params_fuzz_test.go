@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/messages"
 )
@@ -49,7 +50,7 @@ func FuzzParseIdentifiersXML(f *testing.F) {
 func FuzzConfigFragment(f *testing.F) {
 	b := setup(f, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		_, err := b.repo.Validate(ActionSynchronize, params("Config", base64.StdEncoding.EncodeToString([]byte(text))))
+		_, err := b.repo.Validate(fetch.ActionSynchronize, params("Config", base64.StdEncoding.EncodeToString([]byte(text))))
 		if err == nil {
 			return
 		}

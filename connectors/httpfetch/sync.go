@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,11 +102,11 @@ type syncRun struct {
 
 	extract *extractStage // nil: no text extraction
 
-	mu        sync.Mutex
-	failed    map[string]bool // URLs that failed transiently
-	known     map[uint64]struct{}
-	seed      maphash.Seed
-	siteHosts map[string]bool
+	mu     sync.Mutex
+	failed map[string]bool // URLs that failed transiently
+	// admitted counts the URLs the crawl admitted to its frontier
+	// (crawl.Hooks.OnAdmit): the progress estimate's denominator.
+	admitted atomic.Int64
 }
 
 // syncTask crawls one task and applies what it finds.
@@ -122,7 +120,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, s *settings, 
 	if err != nil {
 		return err
 	}
-	meta, end, err := r.begin(ds, ActionSynchronize, true)
+	meta, end, err := r.begin(ds, fetch.ActionSynchronize, true)
 	if err != nil {
 		return err
 	}
@@ -131,18 +129,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, s *settings, 
 		r: r, ctx: ctx, job: job, counts: counts(job, s.Task), s: s, ds: ds, run: meta.Runs,
 		log: log, prog: prog, index: index,
 		changes: make(chan *change, r.batchSize), dead: make(chan struct{}), flushDone: make(chan struct{}),
-		failed: map[string]bool{}, known: map[uint64]struct{}{}, seed: maphash.MakeSeed(), siteHosts: map[string]bool{},
-	}
-	for _, u := range s.URLs {
-		if pu, err := url.Parse(u); err == nil {
-			sr.siteHosts[siteHost(pu.Hostname())] = true
-		}
-		sr.known[maphash.String(sr.seed, u)] = struct{}{}
-	}
-	for _, u := range s.SitemapURLs {
-		if pu, err := url.Parse(u); err == nil {
-			sr.siteHosts[siteHost(pu.Hostname())] = true
-		}
+		failed: map[string]bool{},
 	}
 	prog.set(index, func(t *taskProgress) { t.crawl = messages.State_STATE_PROCESSING })
 	go sr.flusher()
@@ -154,7 +141,10 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, s *settings, 
 	sr.cancelCrawl = cancelCrawl
 	cfg := s.crawlConfig()
 	cfg.Client, cfg.Logger, cfg.Deny = r.client, log, r.guard
-	stats, cerr := crawl.Crawl(crawlCtx, cfg, crawl.Hooks{Prior: sr.prior, OnPage: sr.onPage, OnError: sr.onError})
+	stats, cerr := crawl.Crawl(crawlCtx, cfg, crawl.Hooks{
+		Gate: job.Checkpoint, Prior: sr.prior, OnPage: sr.onPage, OnError: sr.onError,
+		OnAdmit: func(string, int) { sr.admitted.Add(1) },
+	})
 	cancelCrawl(nil)
 	if sr.extract != nil {
 		sr.extract.close()
@@ -190,12 +180,9 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, s *settings, 
 }
 
 // prior is the crawl's Prior hook: validators and links of the last fetch,
-// for a conditional request. It is asked before every request, so it is
-// also where a paused action waits.
+// for a conditional request. (A paused action waits in the crawl's Gate
+// hook, the job's Checkpoint, asked just before.)
 func (sr *syncRun) prior(u string) (crawl.Prior, bool) {
-	if err := sr.job.Checkpoint(sr.ctx); err != nil {
-		return crawl.Prior{}, false // the crawl sees its context cancelled
-	}
 	rec, err := getRecord(sr.ds, u)
 	if err != nil {
 		sr.log.Warn("datastore read failed; fetching without validators", "url", u, "error", err)
@@ -221,7 +208,6 @@ func (sr *syncRun) prior(u string) (crawl.Prior, bool) {
 // change.
 func (sr *syncRun) onPage(p *crawl.Page) {
 	defer sr.progressed()
-	sr.discover(p)
 	key := p.FinalURL
 	var rec *record
 	var err error
@@ -681,48 +667,15 @@ func (sr *syncRun) applyDeletions(batch []*change) error {
 	return sr.r.apply(sr.ctx, sr.ds, sr.counts, batch, sr.log, sr.fail)
 }
 
-// discover adds the links the crawl will follow from p to the set of
-// known URLs, for the progress estimate.
-func (sr *syncRun) discover(p *crawl.Page) {
-	if sr.s.Depth >= 0 && p.Depth >= sr.s.Depth {
-		return
-	}
-	sr.mu.Lock()
-	defer sr.mu.Unlock()
-	for _, l := range p.Links {
-		h := maphash.String(sr.seed, l)
-		if _, ok := sr.known[h]; ok {
-			continue
-		}
-		if sr.s.StayOnSite {
-			pu, err := url.Parse(l)
-			if err != nil || !sr.siteHosts[siteHost(pu.Hostname())] {
-				continue
-			}
-		}
-		if (sr.s.SpiderMustHave != nil && !sr.s.SpiderMustHave.MatchString(l)) ||
-			(sr.s.SpiderCantHave != nil && sr.s.SpiderCantHave.MatchString(l)) {
-			continue
-		}
-		sr.known[h] = struct{}{}
-	}
-}
-
 // progressed counts a page or failure and publishes the crawl's progress:
-// pages done over URLs known (an estimate: the crawl's trap and robots
-// rules are not replayed), below 100 until the crawl ends.
+// pages done over URLs the crawl admitted (an estimate: robots.txt and
+// MaxPages may still skip some), below 100 until the crawl ends.
 func (sr *syncRun) progressed() {
 	n := sr.done.Add(1)
-	sr.mu.Lock()
-	known := len(sr.known)
-	sr.mu.Unlock()
-	pct := min(99, 100*float64(n)/float64(max(int64(known), n)))
+	pct := min(99, 100*float64(n)/float64(max(sr.admitted.Load(), n)))
 	sr.prog.set(sr.index, func(t *taskProgress) { t.crawlPct = pct })
 }
 
-// siteHost is a host without a leading "www.", as StayOnSite compares
-// hosts.
-func siteHost(h string) string { return strings.TrimPrefix(strings.ToLower(h), "www.") }
 
 // progress publishes a Synchronize's progress: one stage per task, each
 // with a crawl and a deletions stage.

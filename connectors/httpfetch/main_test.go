@@ -390,7 +390,7 @@ func (l *replyLog) validate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("xmllint not found: install the Debian package libxml2-utils (make test does): %v", err)
 	}
-	schema := filepath.Join("..", "transport", "aci", "testdata", "idol", "queueinfo-reply.xsd")
+	schema := filepath.Join("..", "..", "transport", "aci", "testdata", "idol", "queueinfo-reply.xsd")
 	out, err := exec.Command(path, append([]string{"--noout", "--schema", schema}, l.files...)...).CombinedOutput()
 	if err != nil {
 		var bad []string
@@ -473,7 +473,7 @@ func (b *bundle) run(t testing.TB, action string, p messages.Params) (*fetch.Job
 
 func (b *bundle) sync(t testing.TB, kv ...string) *fetch.Job {
 	t.Helper()
-	job, res := b.run(t, ActionSynchronize, params(kv...))
+	job, res := b.run(t, fetch.ActionSynchronize, params(kv...))
 	require.Empty(t, res)
 	return job
 }

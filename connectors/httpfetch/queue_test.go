@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/actors/queue"
+	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -34,9 +35,9 @@ func startQueue(t *testing.T, repo *Repository) *queue.Queue {
 
 func submitSync(t *testing.T, q *queue.Queue, repo *Repository, p messages.Params) string {
 	t.Helper()
-	tasks, err := repo.Validate(ActionSynchronize, p)
+	tasks, err := repo.Validate(fetch.ActionSynchronize, p)
 	require.NoError(t, err)
-	tok, err := q.Submit(&messages.ActionSpec{Action: "FETCH", FetchAction: ActionSynchronize, Params: p, Tasks: tasks})
+	tok, err := q.Submit(&messages.ActionSpec{Action: "FETCH", FetchAction: fetch.ActionSynchronize, Params: p, Tasks: tasks})
 	require.NoError(t, err)
 	return tok
 }

@@ -7,30 +7,21 @@ import (
 	"strings"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/secret"
 )
 
-// Fetch actions this repository performs.
-const (
-	ActionSynchronize = "SYNCHRONIZE"
-	ActionCollect     = "COLLECT"
-	ActionIdentifiers = "IDENTIFIERS"
-	ActionDelete      = "DELETE"
-	ActionInsert      = "INSERT"
-	ActionUpdate      = "UPDATE"
-)
-
 // actionParams are the parameters each fetch action takes besides Config
 // and setting overrides ([Section]Setting=Value or Setting=Value).
 var actionParams = map[string][]string{
-	ActionSynchronize: {"TaskSections", "ConfigSection", "Identifiers"},
-	ActionCollect:     {"Identifiers", "IdentifiersXML", "Destination", "ConfigSection"},
-	ActionIdentifiers: {"ConfigSection", "ParentIdentifiers", "MaxDepth", "ShowNames", "ShowTypes", "ShowAttributes", "ShowExcluded", "ContainersOnly", "FilterTypes"},
-	ActionDelete:      {"Identifiers", "ConfigSection"},
-	ActionInsert:      {"ConfigSection", "InsertXML"},
-	ActionUpdate:      {"IdentifiersXML", "ConfigSection"},
+	fetch.ActionSynchronize: {"TaskSections", "ConfigSection", "Identifiers"},
+	fetch.ActionCollect:     {"Identifiers", "IdentifiersXML", "Destination", "ConfigSection"},
+	fetch.ActionIdentifiers: {"ConfigSection", "ParentIdentifiers", "MaxDepth", "ShowNames", "ShowTypes", "ShowAttributes", "ShowExcluded", "ContainersOnly", "FilterTypes"},
+	fetch.ActionDelete:      {"Identifiers", "ConfigSection"},
+	fetch.ActionInsert:      {"ConfigSection", "InsertXML"},
+	fetch.ActionUpdate:      {"IdentifiersXML", "ConfigSection"},
 }
 
 // viewParams are View's own parameters (the front end reads NoACI,
@@ -202,7 +193,7 @@ func (r *Repository) checkFragmentSection(name string) error {
 	switch {
 	case strings.EqualFold(name, "FetchTasks"), strings.EqualFold(name, "Default"):
 		return nil
-	case isSystemSection(name):
+	case config.IsSystemSection(name):
 		return messages.Invalid("Config", "["+name+"]", "a request can override task settings only ([Task], [FetchTasks], [Default])")
 	case !r.hasTask(name):
 		return messages.Invalid("Config", "["+name+"]", fmt.Sprintf("there is no task section [%s]", name))
@@ -236,14 +227,6 @@ func shorten(s string) string {
 		return s[:64] + "..."
 	}
 	return s
-}
-
-func isSystemSection(name string) bool {
-	switch strings.ToLower(name) {
-	case "server", "actions", "logging", "ingestion", "security", "fetchtasks", "default":
-		return true
-	}
-	return false
 }
 
 // layers returns the setting layers of a request, highest precedence

@@ -1,0 +1,90 @@
+package connectors_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors"
+	"github.com/connectorhq/connector/connectors/httpfetch"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/fetch/fetchtest"
+)
+
+// TestEmbeddedDefaultLoads (moved here from package config with the
+// default configuration it checks).
+func TestEmbeddedDefaultLoads(t *testing.T) {
+	t.Parallel()
+	c, _, err := connectors.Load("")
+	require.NoError(t, err)
+	require.Equal(t, config.DefaultName, c.Path)
+	require.Equal(t, []string{"MyTask"}, c.FetchTasks)
+	require.Equal(t, "127.0.0.1", c.Server.Host, "a fresh install must not listen on the network")
+	require.Equal(t, 7000, c.Server.Port)
+	require.Equal(t, 4, c.Actions.MaximumThreads)
+	require.Equal(t, filepath.Join("data", "ingest"), c.Ingestion.Directory)
+}
+
+func TestBuiltinDefaultIsHTTP(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, httpfetch.Type, connectors.Builtin.Default().Type)
+	require.Equal(t, config.DefaultType, connectors.Builtin.Default().Type, "a file without [Connector] Type runs the default")
+	cfg, conn, err := connectors.Load("")
+	require.NoError(t, err)
+	require.Equal(t, "HTTP", conn.Type)
+	require.Equal(t, "HTTPCONNECTOR", conn.Product)
+	require.Equal(t, "HTTP", cfg.Connector.Type)
+	require.Equal(t, config.DefaultName, cfg.Path)
+}
+
+func TestTypeIsCaseInsensitive(t *testing.T) {
+	t.Parallel()
+	cfg, conn, err := connectors.Builtin.Parse("c.cfg", []byte("[Connector]\nType=http\n[FetchTasks]\n0=T\n[T]\nUrl=http://127.0.0.1:8000/\n"))
+	require.NoError(t, err)
+	require.Equal(t, "HTTP", conn.Type)
+	require.Equal(t, "HTTP", cfg.Connector.Type)
+}
+
+// An unknown type stops start-up with an error at [Connector] Type that
+// lists the known types.
+func TestUnknownTypeListsKnownOnes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.cfg")
+	require.NoError(t, os.WriteFile(path, []byte("[Server]\nPort=0\n\n[Connector]\nType=Gopher\n"), 0o600))
+	_, _, err := connectors.Load(path)
+	var ce *config.Error
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "config "+path+":5: [Connector] Type: unknown connector type \"GOPHER\": known types are HTTP", err.Error())
+
+	other := &fetch.Descriptor{Type: "TEST", Product: "TESTCONNECTOR", DefaultConfig: []byte("[Server]\n"),
+		TaskKeys: func(string, string) error { return config.ErrUnknownKey }, Check: func(*config.Config) error { return nil },
+		FetchActions: []string{"SYNCHRONIZE"}, New: func(fetch.Deps) (fetch.Repository, error) { return &fetchtest.Repo{}, nil }}
+	r, err := connectors.NewRegistry(httpfetch.Descriptor(), other)
+	require.NoError(t, err)
+	require.Equal(t, []string{"HTTP", "TEST"}, r.Types())
+	_, err = r.Lookup("web")
+	require.EqualError(t, err, `unknown connector type "web": known types are HTTP, TEST`)
+	// The type decides the task keys: [T] Url is the HTTP connector's key, not TEST's.
+	_, _, err = r.Parse("c.cfg", []byte("[Connector]\nType=TEST\n[FetchTasks]\n0=T\n[T]\nUrl=http://x/\n"))
+	require.ErrorIs(t, err, config.ErrUnknownKey)
+	_, d, err := r.Parse("c.cfg", []byte("[Connector]\nType=test\n"))
+	require.NoError(t, err)
+	require.Equal(t, "TESTCONNECTOR", d.Product)
+}
+
+func TestRegistryRefusesBadDescriptors(t *testing.T) {
+	t.Parallel()
+	_, err := connectors.NewRegistry(httpfetch.Descriptor(), httpfetch.Descriptor())
+	require.EqualError(t, err, "connectors: type HTTP registered twice")
+	_, err = connectors.NewRegistry(&fetch.Descriptor{Type: "X"})
+	require.EqualError(t, err, "fetch: connector X: the descriptor lacks Product, DefaultConfig, TaskKeys, Check, FetchActions, New")
+	_, err = connectors.NewRegistry(&fetch.Descriptor{Type: "lower"})
+	require.Error(t, err)
+	_, err = connectors.NewRegistry()
+	require.True(t, err != nil && !errors.Is(err, config.ErrUnknownKey))
+}
