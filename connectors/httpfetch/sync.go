@@ -676,7 +676,6 @@ func (sr *syncRun) progressed() {
 	sr.prog.set(sr.index, func(t *taskProgress) { t.crawlPct = pct })
 }
 
-
 // progress publishes a Synchronize's progress: one stage per task, each
 // with a crawl and a deletions stage.
 type progress struct {
