@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"time"
@@ -19,8 +20,7 @@ import (
 // does not run a task twice at once. Missed times while the server was down
 // are not caught up: the next run is the next time still ahead.
 type scheduler struct {
-	q      *queue.Queue
-	repo   fetch.Repository
+	q      queue.API
 	log    *slog.Logger
 	runs   []*schedRun
 	timers []*time.Timer
@@ -41,8 +41,8 @@ type (
 	}
 )
 
-func startScheduler(sys *actor.ActorSystem, q *queue.Queue, repo fetch.Repository, schedules []fetch.Schedule, log *slog.Logger) (*actor.PID, error) {
-	s := &scheduler{q: q, repo: repo, log: log}
+func startScheduler(sys *actor.ActorSystem, q queue.API, schedules []fetch.Schedule, log *slog.Logger) (*actor.PID, error) {
+	s := &scheduler{q: q, log: log}
 	for _, sc := range schedules {
 		s.runs = append(s.runs, &schedRun{Schedule: sc})
 	}
@@ -120,12 +120,12 @@ func (s *scheduler) fire(ctx actor.Context, i int) {
 	}
 	r.inflight = true
 	self, root := ctx.Self(), ctx.ActorSystem().Root
-	q, repo, log, task, prev, cycle := s.q, s.repo, s.log, r.Task, r.token, r.done
+	q, log, task, prev, cycle := s.q, s.log, r.Task, r.token, r.done
 	go func() {
 		res := &schedResult{i: i}
 		defer func() { root.Send(self, res) }()
 		if prev != "" {
-			st, err := q.Status(prev)
+			st, err := q.Status(context.Background(), prev)
 			switch {
 			case errors.Is(err, messages.ErrUnknownToken): // gone: removed by retention
 			case err != nil:
@@ -137,11 +137,7 @@ func (s *scheduler) fire(ctx actor.Context, i int) {
 			}
 		}
 		params := messages.Params{{Name: "TaskSections", Value: task}}
-		tasks, err := repo.Validate("SYNCHRONIZE", params)
-		var tok string
-		if err == nil {
-			tok, err = q.Submit(&messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Params: params, Tasks: tasks})
-		}
+		tok, err := q.Submit(context.Background(), &messages.ActionSpec{FetchAction: fetch.ActionSynchronize, Params: params})
 		if err != nil {
 			log.Error("scheduled run not submitted", "task", task, "err", err)
 			return

@@ -143,7 +143,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	if sc, ok := s.repo.(fetch.Scheduler); ok {
-		if s.sched, err = startScheduler(s.sys, s.q, s.repo, sc.Schedules(), s.log.With("component", "scheduler")); err != nil {
+		if s.sched, err = startScheduler(s.sys, s.q, sc.Schedules(), s.log.With("component", "scheduler")); err != nil {
 			return nil, err
 		}
 	}

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -31,7 +32,7 @@ func setupExclusive(t *testing.T, threads int) *bundle {
 // submitOn queues fa for the given tasks.
 func (b *bundle) submitOn(t *testing.T, fa, mode string, prio int32, tasks ...string) string {
 	t.Helper()
-	tok, err := b.q.Submit(&messages.ActionSpec{
+	tok, err := b.q.Submit(context.Background(), &messages.ActionSpec{
 		Action: "FETCH", FetchAction: fa, Priority: prio, Tasks: tasks,
 		Params: messages.Params{{Name: "TaskSections", Value: strings.Join(tasks, ",")}, {Name: "Mode", Value: mode}},
 	})
@@ -41,14 +42,14 @@ func (b *bundle) submitOn(t *testing.T, fa, mode string, prio int32, tasks ...st
 
 func (b *bundle) state(t *testing.T, tok string) messages.State {
 	t.Helper()
-	s, err := b.q.Status(tok)
+	s, err := b.q.Status(context.Background(), tok)
 	require.NoError(t, err)
 	return s.State
 }
 
 func (b *bundle) threadsHeld(t *testing.T) int {
 	t.Helper()
-	ts, err := b.q.ThreadStatus()
+	ts, err := b.q.ThreadStatus(context.Background())
 	require.NoError(t, err)
 	n := 0
 	for _, th := range ts {
@@ -80,7 +81,7 @@ func TestWaitingForABusyTaskHoldsNoThread(t *testing.T) {
 		require.Equal(t, messages.State_STATE_QUEUED, b.state(t, tok))
 	}
 	require.Equal(t, 1, b.threadsHeld(t), "only the running Synchronize holds a thread")
-	qs, err := b.q.QueueStatus()
+	qs, err := b.q.QueueStatus(context.Background())
 	require.NoError(t, err)
 	require.EqualValues(t, 4, qs.Queued)
 	require.EqualValues(t, 1, qs.Processing)
@@ -113,10 +114,10 @@ func TestWaitingForATaskKeepsPriorityOrder(t *testing.T) {
 	// Let the queue consider (and pass over) all of them.
 	b.waitState(t, b.submitOn(t, "SYNCHRONIZE", "instant", 0, "OTHER"), messages.State_STATE_FINISHED)
 
-	r, err := b.q.Ask(cancelled, &messages.CancelAction{})
+	r, err := b.q.Cancel(context.Background(), cancelled)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_CANCELLED, r.Status.State)
-	_, err = b.q.Ask(raised, &messages.ChangePriority{Priority: 7})
+	_, err = b.q.ChangePriority(context.Background(), raised, 7)
 	require.NoError(t, err)
 
 	for i, tok := range []string{first, raised, high, low} {
@@ -147,7 +148,7 @@ func TestTaskHeldUntilTheWorkerExits(t *testing.T) {
 	require.Equal(t, messages.State_STATE_QUEUED, b.state(t, both))
 
 	// A is stopped but its worker ignores the context: A stays held.
-	r, err := b.q.Ask(a, &messages.StopAction{})
+	r, err := b.q.Stop(context.Background(), a)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_STOPPED, r.Status.State)
 	b.waitState(t, b.submitOn(t, "SYNCHRONIZE", "instant", 0, "C"), messages.State_STATE_FINISHED)
@@ -192,25 +193,25 @@ func TestCancelQueuedSelectsWhatHasNotStarted(t *testing.T) {
 	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
 	run := b.submit(t, "block", 0)
 	b.waitState(t, run, messages.State_STATE_PROCESSING)
-	_, err := b.q.Ask(run, &messages.PauseAction{}) // paused while running
+	_, err := b.q.PauseAction(context.Background(), run) // paused while running
 	require.NoError(t, err)
 	var queued []string
 	for range 3 {
 		queued = append(queued, b.submit(t, "instant", 0))
 	}
-	_, err = b.q.Ask(queued[0], &messages.PauseAction{}) // paused before starting
+	_, err = b.q.PauseAction(context.Background(), queued[0]) // paused before starting
 	require.NoError(t, err)
 
-	r, err := b.q.CancelQueued(&messages.ListActions{}, true, 10)
+	r, err := b.q.CancelQueued(context.Background(), &messages.ListActions{}, true, 10)
 	require.NoError(t, err)
 	require.Equal(t, 3, r.Matched)
 	require.Zero(t, r.Cancelled)
 	require.Len(t, r.Actions, 3)
 
-	_, err = b.q.CancelQueued(&messages.ListActions{States: []messages.State{messages.State_STATE_FINISHED}}, true, 10)
+	_, err = b.q.CancelQueued(context.Background(), &messages.ListActions{States: []messages.State{messages.State_STATE_FINISHED}}, true, 10)
 	require.ErrorIs(t, err, messages.ErrInvalidParam)
 
-	r, err = b.q.CancelQueued(&messages.ListActions{}, false, 1)
+	r, err = b.q.CancelQueued(context.Background(), &messages.ListActions{}, false, 1)
 	require.NoError(t, err)
 	require.Equal(t, []int{3, 3, 0}, []int{r.Matched, r.Cancelled, r.Skipped})
 	require.Len(t, r.Actions, 1, "the statuses returned are bounded")

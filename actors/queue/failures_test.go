@@ -36,7 +36,7 @@ func (b *bundle) waitFailures(t *testing.T, tok string, n uint64) *messages.Acti
 	var st *messages.ActionStatus
 	testwait.For(t, 10*time.Second, func() bool {
 		var err error
-		st, err = b.q.Status(tok)
+		st, err = b.q.Status(context.Background(), tok)
 		require.NoError(t, err)
 		return st.FailuresTotal >= n
 	}, "%d failures", n)
@@ -87,7 +87,7 @@ func TestFailuresInStatusAndLog(t *testing.T) {
 	st = b.waitState(t, tok, messages.State_STATE_FINISHED)
 	require.Equal(t, wantFailures, st.Failures)
 	require.EqualValues(t, 3, st.FailuresTotal)
-	list, err := b.q.List(nil)
+	list, err := b.q.List(context.Background(), nil)
 	require.NoError(t, err)
 	require.Equal(t, wantFailures, list[0].Failures)
 
@@ -121,17 +121,17 @@ func TestFailuresSurviveRestart(t *testing.T) {
 	b.waitFailures(t, interrupted, 3)
 	// A status with its failures reaches the disk when it is written next
 	// (a Pause, here), as the counts do.
-	_, err := b.q.Ask(interrupted, &messages.PauseAction{})
+	_, err := b.q.PauseAction(context.Background(), interrupted)
 	require.NoError(t, err)
 	d.waitDurable(t, interrupted, func(s *messages.ActionStatus) bool { return s.FailuresTotal == 3 })
-	_, err = b.q.Ask(interrupted, &messages.ResumeAction{})
+	_, err = b.q.ResumeAction(context.Background(), interrupted)
 	require.NoError(t, err)
 	d.crash(t)
 
 	d2 := openDurable(t, dir, nil, withFailRepo)
 	defer d2.shutdown(t)
 	b2 := d2.bundle()
-	st, err := b2.q.Status(ended)
+	st, err := b2.q.Status(context.Background(), ended)
 	require.NoError(t, err)
 	require.Equal(t, wantFailures, st.Failures)
 	require.EqualValues(t, 3, st.FailuresTotal)

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -59,13 +60,13 @@ func pauseInterleavings(t *testing.T, b *bundle, base uint64, rounds int) {
 		toks = append(toks, b.submit(t, "block", 0))
 	}
 	testwait.For(t, 10*time.Second, func() bool {
-		qs, err := b.q.QueueStatus()
+		qs, err := b.q.QueueStatus(context.Background())
 		require.NoError(t, err)
 		return qs.Processing == threads
 	}, "%d actions processing", threads)
 	running := map[string]bool{}
 	for _, tok := range toks {
-		s, err := b.q.Status(tok)
+		s, err := b.q.Status(context.Background(), tok)
 		require.NoError(t, err)
 		running[tok] = s.State == messages.State_STATE_PROCESSING
 	}
@@ -115,16 +116,16 @@ func pauseInterleavings(t *testing.T, b *bundle, base uint64, rounds int) {
 		}
 		last := "queue Pause"
 		if queueOnly {
-			qs, err := b.q.QueueStatus()
+			qs, err := b.q.QueueStatus(context.Background())
 			require.NoError(t, err)
 			finalPause, last = qs.Paused, "racing queue Pause and Resume"
 		} else {
 			var qs *messages.QueueStatusReply
 			var err error
 			if finalPause {
-				qs, err = b.q.Pause()
+				qs, err = b.q.Pause(context.Background())
 			} else {
-				qs, err = b.q.Resume()
+				qs, err = b.q.Resume(context.Background())
 				last = "queue Resume"
 			}
 			require.NoError(t, err, "round %d, seed %d", round, seed)
@@ -153,22 +154,22 @@ func pauseInterleavings(t *testing.T, b *bundle, base uint64, rounds int) {
 func (b *bundle) pauseOp(toks []string, op int) error {
 	switch op {
 	case 0:
-		_, err := b.q.Pause()
+		_, err := b.q.Pause(context.Background())
 		return err
 	case 1:
-		_, err := b.q.Resume()
+		_, err := b.q.Resume(context.Background())
 		return err
 	}
 	if op >= 2+2*len(toks) {
-		_, err := b.q.Status(toks[op-2-2*len(toks)])
+		_, err := b.q.Status(context.Background(), toks[op-2-2*len(toks)])
 		return err
 	}
 	tok := toks[(op-2)/2]
 	var err error
 	if (op-2)%2 == 0 {
-		_, err = b.q.Ask(tok, &messages.PauseAction{})
+		_, err = b.q.PauseAction(context.Background(), tok)
 	} else {
-		_, err = b.q.Ask(tok, &messages.ResumeAction{})
+		_, err = b.q.ResumeAction(context.Background(), tok)
 		if errors.Is(err, messages.ErrNotPaused) {
 			err = nil
 		}
@@ -179,13 +180,13 @@ func (b *bundle) pauseOp(toks []string, op int) error {
 // pauseAgrees checks the queue and its actions after a final queue Pause
 // (paused) or Resume, and describes what it saw.
 func (b *bundle) pauseAgrees(t *testing.T, toks []string, running map[string]bool, paused bool) (bool, string) {
-	qs, err := b.q.QueueStatus()
+	qs, err := b.q.QueueStatus(context.Background())
 	require.NoError(t, err)
 	var count [8]uint64
 	ok := qs.Paused == paused
 	desc := fmt.Sprintf("queue paused=%v;", qs.Paused)
 	for _, tok := range toks {
-		s, err := b.q.Status(tok)
+		s, err := b.q.Status(context.Background(), tok)
 		require.NoError(t, err)
 		count[s.State]++
 		desc += fmt.Sprintf(" %s(running=%v)", s.State, running[tok])

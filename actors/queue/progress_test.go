@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -100,7 +101,7 @@ func TestProgressStagesEndWithTheAction(t *testing.T) {
 		want  []string
 	}{
 		{"stopped", "stages", func(b *bundle, tok string) {
-			_, err := b.q.Ask(tok, &messages.StopAction{})
+			_, err := b.q.Stop(context.Background(), tok)
 			require.NoError(t, err)
 		}, stopped, []string{"A Stopped", "A/crawl Stopped", "A/deletions Stopped", "B Stopped", "B/crawl Stopped",
 			"B/deletions Stopped", "C Finished", "C/crawl Finished", "C/deletions Finished"}},
@@ -108,7 +109,7 @@ func TestProgressStagesEndWithTheAction(t *testing.T) {
 			[]string{"A Error", "A/crawl Error", "A/deletions Error", "B Error", "B/crawl Error", "B/deletions Error",
 				"C Finished", "C/crawl Finished", "C/deletions Finished"}},
 		{"paused", "stages", func(b *bundle, tok string) {
-			_, err := b.q.Ask(tok, &messages.PauseAction{})
+			_, err := b.q.PauseAction(context.Background(), tok)
 			require.NoError(t, err)
 		}, paused, []string{"A Paused", "A/crawl Paused", "A/deletions Queued", "B Queued", "B/crawl Queued",
 			"B/deletions Queued", "C Finished", "C/crawl Finished", "C/deletions Finished"}},
@@ -119,17 +120,17 @@ func TestProgressStagesEndWithTheAction(t *testing.T) {
 			b := setup(t, nil)
 			tok := b.submit(t, c.mode, 0)
 			testwait.For(t, 10*time.Second, func() bool {
-				r, err := b.q.Ask(tok, &messages.GetProgress{})
+				r, err := b.q.Progress(context.Background(), tok)
 				require.NoError(t, err)
 				return len(r.Progress.GetStages()) > 0
 			}, "the action to publish its stages")
-			r, err := b.q.Ask(tok, &messages.GetProgress{})
+			r, err := b.q.Progress(context.Background(), tok)
 			require.NoError(t, err)
 			require.Equal(t, running, stageStates(r.Progress), "while it runs, the stages as published")
 
 			c.end(b, tok)
 			b.waitState(t, tok, c.state)
-			r, err = b.q.Ask(tok, &messages.GetProgress{})
+			r, err = b.q.Progress(context.Background(), tok)
 			require.NoError(t, err)
 			require.Equal(t, c.state, r.Status.State)
 			require.Equal(t, c.want, stageStates(r.Progress))

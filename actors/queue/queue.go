@@ -164,21 +164,27 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 // Name returns the queue's name as configured.
 func (q *Queue) Name() string { return q.cfg.Name }
 
-// Config returns the queue's effective configuration.
-func (q *Queue) Config() Config { return q.cfg }
+// FetchActions implements API: the repository's fetch actions.
+func (q *Queue) FetchActions() []string { return q.cfg.Repository.FetchActions() }
 
-// Submit queues an action and returns its token once it is accepted (with
-// a store: once it is on disk). A submission either gets its token or is
-// not queued: when the QueueManager has not answered within AskTimeout,
+// Submit implements API: it checks the action (admit) and queues it, and
+// returns its token once it is accepted (with a store: once it is on
+// disk). A submission either gets its token or is not queued: when the
+// QueueManager has not answered within AskTimeout (or by ctx's deadline),
 // Submit asks it to withdraw the submission, which it does if the action
 // has not been sent to the disk yet (the error is then ErrTimeout, and
 // nothing was queued); if it has, Submit waits for that write's outcome,
 // however long the disk takes.
-func (q *Queue) Submit(spec *messages.ActionSpec) (string, error) {
-	if spec == nil {
-		return "", fmt.Errorf("%w: no action to submit", messages.ErrInvalidParam)
+func (q *Queue) Submit(ctx context.Context, spec *messages.ActionSpec) (string, error) {
+	spec, err := admit(q.cfg.Repository, spec)
+	if err != nil {
+		return "", err
 	}
-	res, err := q.replies.requestWithdrawable(q.pid, &messages.SubmitAction{Spec: spec}, q.cfg.AskTimeout,
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("%w: %w", messages.ErrTimeout, err)
+	}
+	timeout := q.readTimeout(ctx)
+	res, err := q.replies.requestWithdrawable(q.pid, &messages.SubmitAction{Spec: spec}, timeout,
 		func(sender *actor.PID) any { return &withdrawSubmit{sender: sender} })
 	if errors.Is(err, actor.ErrDeadLetter) {
 		return "", fmt.Errorf("%w: queue %s has stopped", messages.ErrShuttingDown, q.cfg.Name)
@@ -188,7 +194,7 @@ func (q *Queue) Submit(spec *messages.ActionSpec) (string, error) {
 	}
 	if _, ok := res.(*submitWithdrawn); ok {
 		return "", fmt.Errorf("%w: the %s queue could not record the action within %s (the disk is slow or the queue is busy), so it was withdrawn: it is not queued",
-			messages.ErrTimeout, q.cfg.Name, q.cfg.AskTimeout)
+			messages.ErrTimeout, q.cfg.Name, timeout)
 	}
 	r, ok := res.(*messages.SubmitReply)
 	if !ok {
@@ -200,11 +206,14 @@ func (q *Queue) Submit(spec *messages.ActionSpec) (string, error) {
 	return r.Token, nil
 }
 
-// Ask sends a request (GetActionStatus, CancelAction, StopAction, ...) to
-// the task actor that owns token and returns its reply. A reply that
+// request sends a request (GetActionStatus, CancelAction, StopAction, ...)
+// to the task actor that owns token and returns its reply. A reply that
 // carries an error code is returned together with that error, so callers
 // can still show the action's status.
-func (q *Queue) Ask(token string, msg any) (*messages.ActionReply, error) {
+func (q *Queue) request(ctx context.Context, token string, msg any) (*messages.ActionReply, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", messages.ErrTimeout, err)
+	}
 	queue, id, err := messages.ParseToken(token)
 	if err != nil {
 		return nil, err
@@ -213,10 +222,11 @@ func (q *Queue) Ask(token string, msg any) (*messages.ActionReply, error) {
 		return nil, fmt.Errorf("%w: the token belongs to queue %s, not %s", messages.ErrUnknownToken, queue, q.upper)
 	}
 	pid := actor.NewPID(q.sys.Address(), q.prefix+id.String())
-	res, err := q.replies.request(pid, msg, q.askTimeout(msg))
+	timeout := q.askTimeout(ctx, msg)
+	res, err := q.replies.request(pid, msg, timeout)
 	if errors.Is(err, actor.ErrDeadLetter) {
 		// No live actor: a tombstone, or an unknown token.
-		res, err = q.askFor(q.pid, &lookupTombstone{id: id, msg: msg}, q.askTimeout(msg))
+		res, err = q.askFor(q.pid, &lookupTombstone{id: id, msg: msg}, timeout)
 	} else if err != nil {
 		err = mapAskErr(err)
 	}
@@ -238,21 +248,21 @@ func (q *Queue) Ask(token string, msg any) (*messages.ActionReply, error) {
 // Duplicate, leave a copy queued whose token nobody was told. The task
 // actor and the QueueManager answer each of these requests (the
 // QueueManager once the disk has answered, or when it stops). Reads keep
-// AskTimeout.
-func (q *Queue) askTimeout(msg any) time.Duration {
+// AskTimeout, or ctx's earlier deadline.
+func (q *Queue) askTimeout(ctx context.Context, msg any) time.Duration {
 	switch msg.(type) {
 	case *messages.StopAction, *messages.CancelAction, *messages.PauseAction, *messages.ResumeAction,
 		*messages.ChangePriority, *messages.DuplicateAction:
 		return -1
 	}
-	return q.cfg.AskTimeout
+	return q.readTimeout(ctx)
 }
 
 var getStatusMsg = &messages.GetActionStatus{}
 
-// Status returns the status of the action with token.
-func (q *Queue) Status(token string) (*messages.ActionStatus, error) {
-	r, err := q.Ask(token, getStatusMsg)
+// Status implements API: the status of the action with token.
+func (q *Queue) Status(ctx context.Context, token string) (*messages.ActionStatus, error) {
+	r, err := q.request(ctx, token, getStatusMsg)
 	if err != nil {
 		return nil, err
 	}
@@ -262,11 +272,11 @@ func (q *Queue) Status(token string) (*messages.ActionStatus, error) {
 // List returns the statuses of the actions the filter selects, in the
 // filter's order. Each status comes from the action's own actor; actions
 // removed by retention while the list is gathered are left out.
-func (q *Queue) List(f *messages.ListActions) ([]*messages.ActionStatus, error) {
+func (q *Queue) List(ctx context.Context, f *messages.ListActions) ([]*messages.ActionStatus, error) {
 	if f == nil {
 		f = &messages.ListActions{}
 	}
-	replies, err := q.gather(f, getStatusMsg)
+	replies, err := q.gather(ctx, f, getStatusMsg)
 	if err != nil {
 		return nil, err
 	}
@@ -280,23 +290,23 @@ func (q *Queue) List(f *messages.ListActions) ([]*messages.ActionStatus, error) 
 // ListParams returns the parameters of the queued and running actions
 // (GetActionParameters without a token), oldest first: at most maxResults
 // of them (0: all) after the first skip.
-func (q *Queue) ListParams(skip, maxResults uint32) ([]*messages.ActionReply, error) {
+func (q *Queue) ListParams(ctx context.Context, skip, maxResults uint32) ([]*messages.ActionReply, error) {
 	f := &messages.ListActions{States: []messages.State{
 		messages.State_STATE_QUEUED, messages.State_STATE_PROCESSING, messages.State_STATE_PAUSED,
 	}, Ascending: true, Skip: skip, MaxResults: maxResults}
-	return q.gather(f, &messages.GetActionParameters{})
+	return q.gather(ctx, f, paramsMsg)
 }
 
 // gather asks the QueueManager which actions match, then asks each action's
 // actor, with many requests in flight at once. Actions that answer with an
 // error (or are gone) are left out.
-func (q *Queue) gather(f *messages.ListActions, msg any) ([]*messages.ActionReply, error) {
-	ids, err := q.match(f)
+func (q *Queue) gather(ctx context.Context, f *messages.ListActions, msg any) ([]*messages.ActionReply, error) {
+	ids, err := q.match(ctx, f)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*messages.ActionReply, 0, len(ids))
-	err = q.askEach(ids, msg, func(ar *messages.ActionReply) {
+	err = q.askEach(ctx, ids, msg, func(ar *messages.ActionReply) {
 		if ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
 			out = append(out, ar)
 		}
@@ -306,8 +316,8 @@ func (q *Queue) gather(f *messages.ListActions, msg any) ([]*messages.ActionRepl
 
 // match asks the QueueManager for the ids of the actions f selects, in
 // f's order.
-func (q *Queue) match(f *messages.ListActions) ([]string, error) {
-	res, err := q.ask(q.pid, f)
+func (q *Queue) match(ctx context.Context, f *messages.ListActions) ([]string, error) {
+	res, err := q.ask(ctx, q.pid, f)
 	if err != nil {
 		return nil, err
 	}
@@ -321,13 +331,14 @@ func (q *Queue) match(f *messages.ListActions) ([]string, error) {
 // askEach sends msg to the actor of every id, a window of requests in
 // flight at once, and hands each reply to got in ids' order: nil for an
 // action that is gone (removed by retention meanwhile).
-func (q *Queue) askEach(ids []string, msg any, got func(*messages.ActionReply)) error {
+func (q *Queue) askEach(ctx context.Context, ids []string, msg any, got func(*messages.ActionReply)) error {
 	const window = 512
+	timeout := q.askTimeout(ctx, msg)
 	futures := make([]*actor.Future, 0, window)
 	for start := 0; start < len(ids); start += window {
 		futures = futures[:0]
 		for _, id := range ids[start:min(start+window, len(ids))] {
-			futures = append(futures, q.sys.Root.RequestFuture(actor.NewPID(q.sys.Address(), q.prefix+id), msg, q.cfg.AskTimeout))
+			futures = append(futures, q.sys.Root.RequestFuture(actor.NewPID(q.sys.Address(), q.prefix+id), msg, timeout))
 		}
 		for _, fu := range futures {
 			r, err := fu.Result()
@@ -367,7 +378,7 @@ type CancelResult struct {
 // so each action's own actor decides, and an action that starts meanwhile
 // is skipped, never stopped. With dryRun nothing is cancelled: the result
 // says what would be. The statuses of at most list of them are returned.
-func (q *Queue) CancelQueued(f *messages.ListActions, dryRun bool, list int) (*CancelResult, error) {
+func (q *Queue) CancelQueued(ctx context.Context, f *messages.ListActions, dryRun bool, list int) (*CancelResult, error) {
 	sel := proto.Clone(f).(*messages.ListActions)
 	sel.NotStarted = true
 	if len(sel.States) == 0 {
@@ -379,7 +390,7 @@ func (q *Queue) CancelQueued(f *messages.ListActions, dryRun bool, list int) (*C
 				messages.ErrInvalidParam, messages.StatusName(st))
 		}
 	}
-	ids, err := q.match(sel)
+	ids, err := q.match(ctx, sel)
 	if err != nil {
 		return nil, err
 	}
@@ -390,14 +401,14 @@ func (q *Queue) CancelQueued(f *messages.ListActions, dryRun bool, list int) (*C
 		}
 	}
 	if dryRun {
-		err = q.askEach(ids[:min(list, len(ids))], getStatusMsg, func(ar *messages.ActionReply) {
+		err = q.askEach(ctx, ids[:min(list, len(ids))], getStatusMsg, func(ar *messages.ActionReply) {
 			if ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
 				keep(ar.Status)
 			}
 		})
 		return res, err
 	}
-	err = q.askEach(ids, &messages.CancelAction{}, func(ar *messages.ActionReply) {
+	err = q.askEach(ctx, ids, cancelMsg, func(ar *messages.ActionReply) {
 		if ar == nil || ar.Code != messages.ErrorCode_ERROR_CODE_NONE {
 			res.Skipped++
 			return
@@ -408,20 +419,22 @@ func (q *Queue) CancelQueued(f *messages.ListActions, dryRun bool, list int) (*C
 	return res, err
 }
 
-// QueueStatus returns the queue's counters.
-func (q *Queue) QueueStatus() (*messages.QueueStatusReply, error) {
-	return q.queueReply(&messages.QueueStatusRequest{}, q.cfg.AskTimeout)
+// QueueStatus implements API: the queue's counters.
+func (q *Queue) QueueStatus(ctx context.Context) (*messages.QueueStatusReply, error) {
+	return q.queueReply(ctx, &messages.QueueStatusRequest{}, q.readTimeout(ctx))
 }
 
-// Pause pauses the whole queue: running actions pause, queued ones wait.
-// It returns once the paused flag is on disk (with a store).
-func (q *Queue) Pause() (*messages.QueueStatusReply, error) {
-	return q.queueReply(&messages.PauseQueue{}, -1)
+// Pause implements API: it pauses the whole queue (running actions pause,
+// queued ones wait) and returns once the paused flag is on disk (with a
+// store).
+func (q *Queue) Pause(ctx context.Context) (*messages.QueueStatusReply, error) {
+	return q.queueReply(ctx, &messages.PauseQueue{}, -1)
 }
 
-// Resume resumes the queue and every paused action, once that is on disk.
-func (q *Queue) Resume() (*messages.QueueStatusReply, error) {
-	return q.queueReply(&messages.ResumeQueue{}, -1)
+// Resume implements API: it resumes the queue and every paused action,
+// once that is on disk.
+func (q *Queue) Resume(ctx context.Context) (*messages.QueueStatusReply, error) {
+	return q.queueReply(ctx, &messages.ResumeQueue{}, -1)
 }
 
 // Thread is one of the queue's worker threads and the action it runs
@@ -436,8 +449,8 @@ type Thread struct {
 // keeps its thread, and its number, from the moment it is dispatched until
 // its worker has exited: a stopped action holds its thread while its work
 // unwinds. Each busy thread's status comes from its action's actor.
-func (q *Queue) ThreadStatus() ([]Thread, error) {
-	res, err := q.ask(q.pid, &messages.ThreadStatusRequest{})
+func (q *Queue) ThreadStatus(ctx context.Context) ([]Thread, error) {
+	res, err := q.ask(ctx, q.pid, &messages.ThreadStatusRequest{})
 	if err != nil {
 		return nil, err
 	}
@@ -454,7 +467,7 @@ func (q *Queue) ThreadStatus() ([]Thread, error) {
 		if th.Id == "" {
 			continue
 		}
-		res, err := q.ask(actor.NewPID(q.sys.Address(), q.prefix+th.Id), getStatusMsg)
+		res, err := q.ask(ctx, actor.NewPID(q.sys.Address(), q.prefix+th.Id), getStatusMsg)
 		if errors.Is(err, messages.ErrShuttingDown) {
 			continue // the actor is gone: the thread was freed meanwhile
 		}
@@ -468,7 +481,10 @@ func (q *Queue) ThreadStatus() ([]Thread, error) {
 	return out, nil
 }
 
-func (q *Queue) queueReply(msg any, timeout time.Duration) (*messages.QueueStatusReply, error) {
+func (q *Queue) queueReply(ctx context.Context, msg any, timeout time.Duration) (*messages.QueueStatusReply, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", messages.ErrTimeout, err)
+	}
 	res, err := q.askFor(q.pid, msg, timeout)
 	if err != nil {
 		return nil, err
@@ -501,10 +517,13 @@ func (q *Queue) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// ask sends a request to the QueueManager. A dead letter means the queue
+// ask sends a read to an actor of the queue. A dead letter means the queue
 // has stopped.
-func (q *Queue) ask(pid *actor.PID, msg any) (any, error) {
-	return q.askFor(pid, msg, q.cfg.AskTimeout)
+func (q *Queue) ask(ctx context.Context, pid *actor.PID, msg any) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", messages.ErrTimeout, err)
+	}
+	return q.askFor(pid, msg, q.readTimeout(ctx))
 }
 
 func (q *Queue) askFor(pid *actor.PID, msg any, timeout time.Duration) (any, error) {

@@ -64,7 +64,7 @@ func setup(t *testing.T, mutate func(*Config)) *bundle {
 
 func (b *bundle) submit(t *testing.T, mode string, prio int32) string {
 	t.Helper()
-	tok, err := b.q.Submit(&messages.ActionSpec{
+	tok, err := b.q.Submit(context.Background(), &messages.ActionSpec{
 		Action: "FETCH", FetchAction: "SYNCHRONIZE", Priority: prio, Tasks: []string{"MYTASK"},
 		Params: messages.Params{{Name: "ConfigSection", Value: "MyTask"}, {Name: "Mode", Value: mode}},
 	})
@@ -77,7 +77,7 @@ func (b *bundle) waitState(t *testing.T, tok string, want messages.State) *messa
 	t.Helper()
 	var last *messages.ActionStatus
 	testwait.For(t, 10*time.Second, func() bool {
-		s, err := b.q.Status(tok)
+		s, err := b.q.Status(context.Background(), tok)
 		require.NoError(t, err)
 		last = s
 		return s.State == want
@@ -110,7 +110,7 @@ func TestMaximumThreadsAndPriorityOrder(t *testing.T) {
 	hiA := b.submit(t, "instant", 5)
 	hiB := b.submit(t, "instant", 5)
 	mid := b.submit(t, "instant", 3)
-	st, err := b.q.Status(hiA)
+	st, err := b.q.Status(context.Background(), hiA)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_QUEUED, st.State)
 	b.repo.Release(first)
@@ -127,7 +127,7 @@ func TestConcurrencyBound(t *testing.T) {
 		toks = append(toks, b.submit(t, "block", 0))
 	}
 	testwait.For(t, 10*time.Second, func() bool { return b.repo.Running() == 3 }, "three actions running")
-	qs, err := b.q.QueueStatus()
+	qs, err := b.q.QueueStatus(context.Background())
 	require.NoError(t, err)
 	require.EqualValues(t, 3, qs.Processing)
 	require.EqualValues(t, 7, qs.Queued)
@@ -138,7 +138,7 @@ func TestConcurrencyBound(t *testing.T) {
 		b.waitState(t, tok, messages.State_STATE_FINISHED)
 	}
 	require.EqualValues(t, 3, b.repo.MaxRunning())
-	qs, err = b.q.QueueStatus()
+	qs, err = b.q.QueueStatus(context.Background())
 	require.NoError(t, err)
 	require.EqualValues(t, 10, qs.Finished)
 	require.Zero(t, qs.Queued+qs.Processing)
@@ -151,16 +151,16 @@ func TestCancel(t *testing.T) {
 	b.waitState(t, running, messages.State_STATE_PROCESSING)
 	queued := b.submit(t, "instant", 0)
 
-	r, err := b.q.Ask(queued, &messages.CancelAction{})
+	r, err := b.q.Cancel(context.Background(), queued)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_CANCELLED, r.Status.State)
 	require.NotZero(t, r.Status.EndedUnixMs)
 
-	_, err = b.q.Ask(running, &messages.CancelAction{})
+	_, err = b.q.Cancel(context.Background(), running)
 	require.ErrorIs(t, err, messages.ErrActionRunning)
 	require.Equal(t, "the action has started", err.Error(), "the ACI codec adds the pointer to QueueAction=Stop")
 
-	_, err = b.q.Ask(queued, &messages.CancelAction{})
+	_, err = b.q.Cancel(context.Background(), queued)
 	require.ErrorIs(t, err, messages.ErrActionEnded)
 
 	b.repo.Release(running)
@@ -173,12 +173,12 @@ func TestStopRunningKeepsPartialCounts(t *testing.T) {
 	b := setup(t, nil)
 	tok := b.submit(t, "count", 0)
 	testwait.For(t, 10*time.Second, func() bool {
-		s, err := b.q.Status(tok)
+		s, err := b.q.Status(context.Background(), tok)
 		require.NoError(t, err)
 		return s.Counts[0].Seen == 7
 	}, "counts are live while Processing")
 
-	r, err := b.q.Ask(tok, &messages.StopAction{})
+	r, err := b.q.Stop(context.Background(), tok)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_STOPPED, r.Status.State)
 	require.EqualValues(t, 7, r.Status.Counts[0].Seen)
@@ -187,7 +187,7 @@ func TestStopRunningKeepsPartialCounts(t *testing.T) {
 	require.ErrorIs(t, b.repo.Cause(tok), ErrStopRequested)
 	require.Zero(t, b.repo.Running())
 
-	_, err = b.q.Ask(tok, &messages.StopAction{})
+	_, err = b.q.Stop(context.Background(), tok)
 	require.ErrorIs(t, err, messages.ErrActionEnded)
 }
 
@@ -197,7 +197,7 @@ func TestStopQueued(t *testing.T) {
 	blocker := b.submit(t, "block", 0)
 	b.waitState(t, blocker, messages.State_STATE_PROCESSING)
 	tok := b.submit(t, "instant", 0)
-	r, err := b.q.Ask(tok, &messages.StopAction{})
+	r, err := b.q.Stop(context.Background(), tok)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_STOPPED, r.Status.State)
 	require.Zero(t, r.Status.StartedUnixMs)
@@ -208,18 +208,18 @@ func TestStopTimeoutAnswersAnyway(t *testing.T) {
 	b := setup(t, func(c *Config) { c.StopTimeout = 50 * time.Millisecond })
 	tok := b.submit(t, "ignorectx", 0)
 	b.waitState(t, tok, messages.State_STATE_PROCESSING)
-	r, err := b.q.Ask(tok, &messages.StopAction{})
+	r, err := b.q.Stop(context.Background(), tok)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_STOPPED, r.Status.State)
 	require.EqualValues(t, 1, b.repo.Running(), "the stubborn worker is still running")
-	qs, err := b.q.QueueStatus()
+	qs, err := b.q.QueueStatus(context.Background())
 	require.NoError(t, err)
 	require.EqualValues(t, 1, qs.Stopped)
 	// Its thread is held until the worker really exits.
 	next := b.submit(t, "block", 0)
 	next2 := b.submit(t, "block", 0)
 	b.waitState(t, next, messages.State_STATE_PROCESSING)
-	s, err := b.q.Status(next2)
+	s, err := b.q.Status(context.Background(), next2)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_QUEUED, s.State, "MaximumThreads=2 counts the stopped worker until it exits")
 	b.repo.Release(tok)
@@ -245,7 +245,7 @@ func TestPanicInReceiveBecomesError(t *testing.T) {
 	b.waitState(t, blocker, messages.State_STATE_PROCESSING)
 	tok := b.submit(t, "instant", 0)
 	// A nil message pointer makes the handler dereference nil.
-	_, err := b.q.Ask(tok, (*messages.ChangePriority)(nil))
+	_, err := b.q.request(context.Background(), tok, (*messages.ChangePriority)(nil))
 	require.ErrorIs(t, err, messages.ErrInternal)
 	s := b.waitState(t, tok, messages.State_STATE_ERROR)
 	require.Contains(t, s.Error, "panic:")
@@ -269,10 +269,10 @@ func TestChangePriority(t *testing.T) {
 	b.waitState(t, blocker, messages.State_STATE_PROCESSING)
 	a := b.submit(t, "instant", 0)
 	c := b.submit(t, "instant", 0)
-	r, err := b.q.Ask(c, &messages.ChangePriority{Priority: 9})
+	r, err := b.q.ChangePriority(context.Background(), c, 9)
 	require.NoError(t, err)
 	require.EqualValues(t, 9, r.Status.Priority)
-	_, err = b.q.Ask(blocker, &messages.ChangePriority{Priority: 9})
+	_, err = b.q.ChangePriority(context.Background(), blocker, 9)
 	require.ErrorIs(t, err, messages.ErrNotQueued)
 	b.repo.Release(blocker)
 	b.waitState(t, a, messages.State_STATE_FINISHED)
@@ -287,31 +287,31 @@ func TestPauseResumeAction(t *testing.T) {
 	queued := b.submit(t, "instant", 0)
 	later := b.submit(t, "instant", 0)
 
-	r, err := b.q.Ask(run, &messages.PauseAction{})
+	r, err := b.q.PauseAction(context.Background(), run)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_PAUSED, r.Status.State)
-	r, err = b.q.Ask(queued, &messages.PauseAction{})
+	r, err = b.q.PauseAction(context.Background(), queued)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_PAUSED, r.Status.State)
 
 	// A paused running action keeps its thread: nothing else starts.
 	b.repo.Release(run) // the worker is parked in Checkpoint, it cannot see this yet
-	s, err := b.q.Status(run)
+	s, err := b.q.Status(context.Background(), run)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_PAUSED, s.State)
 
-	_, err = b.q.Ask(later, &messages.ResumeAction{})
+	_, err = b.q.ResumeAction(context.Background(), later)
 	require.ErrorIs(t, err, messages.ErrNotPaused)
 
-	r, err = b.q.Ask(run, &messages.ResumeAction{})
+	r, err = b.q.ResumeAction(context.Background(), run)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_PROCESSING, r.Status.State)
 	b.waitState(t, run, messages.State_STATE_FINISHED)
 	b.waitState(t, later, messages.State_STATE_FINISHED)
-	s, err = b.q.Status(queued)
+	s, err = b.q.Status(context.Background(), queued)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_PAUSED, s.State, "a paused queued action does not start")
-	_, err = b.q.Ask(queued, &messages.ResumeAction{})
+	_, err = b.q.ResumeAction(context.Background(), queued)
 	require.NoError(t, err)
 	b.waitState(t, queued, messages.State_STATE_FINISHED)
 }
@@ -321,18 +321,18 @@ func TestPauseResumeQueue(t *testing.T) {
 	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
 	run := b.submit(t, "block", 0)
 	b.waitState(t, run, messages.State_STATE_PROCESSING)
-	qs, err := b.q.Pause()
+	qs, err := b.q.Pause(context.Background())
 	require.NoError(t, err)
 	require.True(t, qs.Paused)
 	b.waitState(t, run, messages.State_STATE_PAUSED)
 	waiting := b.submit(t, "instant", 0)
 	b.repo.Release(run)
-	qs, err = b.q.QueueStatus()
+	qs, err = b.q.QueueStatus(context.Background())
 	require.NoError(t, err)
 	require.EqualValues(t, 1, qs.PausedActions)
 	require.EqualValues(t, 1, qs.Queued)
 
-	qs, err = b.q.Resume()
+	qs, err = b.q.Resume(context.Background())
 	require.NoError(t, err)
 	require.False(t, qs.Paused)
 	b.waitState(t, run, messages.State_STATE_FINISHED)
@@ -353,9 +353,9 @@ func TestUnknownTokens(t *testing.T) {
 		"never issued": messages.NewToken("127.0.0.1", 7000, "FETCH",
 			[16]byte{1, 2, 3, 4, 5, 6, 0x70, 8, 0x80, 10, 11, 12, 13, 14, 15, 16}),
 	} {
-		_, err := b.q.Status(bad)
+		_, err := b.q.Status(context.Background(), bad)
 		require.ErrorIs(t, err, messages.ErrUnknownToken, name)
-		_, err = b.q.Ask(bad, &messages.StopAction{})
+		_, err = b.q.Stop(context.Background(), bad)
 		require.ErrorIs(t, err, messages.ErrUnknownToken, name)
 	}
 }
@@ -367,11 +367,11 @@ func TestQueueFull(t *testing.T) {
 	b.waitState(t, run, messages.State_STATE_PROCESSING)
 	b.submit(t, "instant", 0)
 	last := b.submit(t, "instant", 0)
-	_, err := b.q.Submit(&messages.ActionSpec{FetchAction: "SYNCHRONIZE"})
+	_, err := b.q.Submit(context.Background(), &messages.ActionSpec{FetchAction: "SYNCHRONIZE"})
 	require.ErrorIs(t, err, messages.ErrQueueFull)
 	require.Contains(t, err.Error(), "MaximumQueueSize=2")
 	// Cancelling one frees room.
-	_, err = b.q.Ask(last, &messages.CancelAction{})
+	_, err = b.q.Cancel(context.Background(), last)
 	require.NoError(t, err)
 	b.submit(t, "instant", 0)
 }
@@ -398,28 +398,28 @@ func TestListFiltersAndSorts(t *testing.T) {
 		}
 		return out
 	}
-	all, err := b.q.List(&messages.ListActions{})
+	all, err := b.q.List(context.Background(), &messages.ListActions{})
 	require.NoError(t, err)
 	require.Equal(t, []string{queued, blocked, toks[4], toks[3], toks[2], toks[1], toks[0]}, tokensOf(all), "most recent first by default")
 
-	fin, err := b.q.List(&messages.ListActions{States: []messages.State{messages.State_STATE_FINISHED}, Ascending: true, MaxResults: 2})
+	fin, err := b.q.List(context.Background(), &messages.ListActions{States: []messages.State{messages.State_STATE_FINISHED}, Ascending: true, MaxResults: 2})
 	require.NoError(t, err)
 	require.Equal(t, []string{toks[0], toks[1]}, tokensOf(fin))
 
-	byPrio, err := b.q.List(&messages.ListActions{SortBy: messages.SortBy_SORT_BY_PRIORITY, HasMinPriority: true, MinPriority: 2, HasMaxPriority: true, MaxPriority: 4})
+	byPrio, err := b.q.List(context.Background(), &messages.ListActions{SortBy: messages.SortBy_SORT_BY_PRIORITY, HasMinPriority: true, MinPriority: 2, HasMaxPriority: true, MaxPriority: 4})
 	require.NoError(t, err)
 	require.Equal(t, []string{toks[4], toks[3], queued, toks[2]}, tokensOf(byPrio), "priority descending; equal priorities newest first")
 
 	mid := time.UnixMilli(all[4].QueuedUnixMs) // toks[2]
-	after, err := b.q.List(&messages.ListActions{QueuedAfterUnixMs: mid.UnixMilli(), Ascending: true})
+	after, err := b.q.List(context.Background(), &messages.ListActions{QueuedAfterUnixMs: mid.UnixMilli(), Ascending: true})
 	require.NoError(t, err)
 	require.Equal(t, []string{toks[3], toks[4], blocked, queued}, tokensOf(after))
 
-	finBefore, err := b.q.List(&messages.ListActions{FinishedBeforeUnixMs: all[4].EndedUnixMs, SortBy: messages.SortBy_SORT_BY_FINISH_TIME})
+	finBefore, err := b.q.List(context.Background(), &messages.ListActions{FinishedBeforeUnixMs: all[4].EndedUnixMs, SortBy: messages.SortBy_SORT_BY_FINISH_TIME})
 	require.NoError(t, err)
 	require.Equal(t, []string{toks[1], toks[0]}, tokensOf(finBefore))
 
-	started, err := b.q.List(&messages.ListActions{SortBy: messages.SortBy_SORT_BY_START_TIME, MaxResults: 1})
+	started, err := b.q.List(context.Background(), &messages.ListActions{SortBy: messages.SortBy_SORT_BY_START_TIME, MaxResults: 1})
 	require.NoError(t, err)
 	require.Equal(t, []string{blocked}, tokensOf(started))
 }
@@ -433,18 +433,18 @@ func TestRetentionByCount(t *testing.T) {
 		b.waitState(t, toks[i], messages.State_STATE_FINISHED)
 	}
 	testwait.For(t, 10*time.Second, func() bool {
-		_, err := b.q.Status(toks[2])
+		_, err := b.q.Status(context.Background(), toks[2])
 		return errors.Is(err, messages.ErrUnknownToken)
 	}, "the oldest action evicted")
 	for _, tok := range toks[:3] {
-		_, err := b.q.Status(tok)
+		_, err := b.q.Status(context.Background(), tok)
 		require.ErrorIs(t, err, messages.ErrUnknownToken)
 	}
 	for _, tok := range toks[3:] {
-		_, err := b.q.Status(tok)
+		_, err := b.q.Status(context.Background(), tok)
 		require.NoError(t, err)
 	}
-	qs, err := b.q.QueueStatus()
+	qs, err := b.q.QueueStatus(context.Background())
 	require.NoError(t, err)
 	require.EqualValues(t, 3, qs.Finished, "counts per state follow eviction")
 }
@@ -461,10 +461,10 @@ func TestRetentionByAge(t *testing.T) {
 	fresh := b.submit(t, "instant", 0) // its ending runs retention
 	b.waitState(t, fresh, messages.State_STATE_FINISHED)
 	testwait.For(t, 10*time.Second, func() bool {
-		_, err := b.q.Status(old)
+		_, err := b.q.Status(context.Background(), old)
 		return errors.Is(err, messages.ErrUnknownToken)
 	}, "the old action evicted")
-	_, err := b.q.Status(fresh)
+	_, err := b.q.Status(context.Background(), fresh)
 	require.NoError(t, err)
 }
 
@@ -474,28 +474,28 @@ func TestDuplicateAndParameters(t *testing.T) {
 	run := b.submit(t, "block", 4)
 	b.waitState(t, run, messages.State_STATE_PROCESSING)
 
-	r, err := b.q.Ask(run, &messages.GetActionParameters{})
+	r, err := b.q.ActionParameters(context.Background(), run)
 	require.NoError(t, err)
 	require.Equal(t, "MyTask", messages.Params(r.Params).Value("configsection"))
 
-	r, err = b.q.Ask(run, &messages.DuplicateAction{})
+	r, err = b.q.Duplicate(context.Background(), run)
 	require.NoError(t, err)
 	require.NotEmpty(t, r.NewToken)
 	require.NotEqual(t, run, r.NewToken)
-	dup, err := b.q.Status(r.NewToken)
+	dup, err := b.q.Status(context.Background(), r.NewToken)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_QUEUED, dup.State)
 	require.EqualValues(t, 4, dup.Priority)
 
-	all, err := b.q.ListParams(0, 0)
+	all, err := b.q.ListParams(context.Background(), 0, 0)
 	require.NoError(t, err)
 	require.Len(t, all, 2)
 
 	b.repo.Release(run)
 	b.waitState(t, run, messages.State_STATE_FINISHED)
-	_, err = b.q.Ask(run, &messages.DuplicateAction{})
+	_, err = b.q.Duplicate(context.Background(), run)
 	require.ErrorIs(t, err, messages.ErrActionEnded)
-	_, err = b.q.Ask(run, &messages.GetActionParameters{})
+	_, err = b.q.ActionParameters(context.Background(), run)
 	require.ErrorIs(t, err, messages.ErrActionEnded)
 	b.repo.Release(r.NewToken)
 	b.waitState(t, r.NewToken, messages.State_STATE_FINISHED)
@@ -507,16 +507,16 @@ func TestProgress(t *testing.T) {
 	run := b.submit(t, "count", 0)
 	queued := b.submit(t, "instant", 0)
 	testwait.For(t, 10*time.Second, func() bool {
-		r, err := b.q.Ask(run, &messages.GetProgress{})
+		r, err := b.q.Progress(context.Background(), run)
 		require.NoError(t, err)
 		return r.Progress.Stage == "crawling"
 	}, "the running action to report its stage")
-	r, err := b.q.Ask(queued, &messages.GetProgress{})
+	r, err := b.q.Progress(context.Background(), queued)
 	require.NoError(t, err)
 	require.Zero(t, r.Progress.Percent)
 	b.repo.Release(run)
 	b.waitState(t, queued, messages.State_STATE_FINISHED)
-	r, err = b.q.Ask(queued, &messages.GetProgress{})
+	r, err = b.q.Progress(context.Background(), queued)
 	require.NoError(t, err)
 	require.EqualValues(t, 100, r.Progress.Percent)
 }
@@ -533,7 +533,7 @@ func TestShutdownStopsRunningKeepsQueued(t *testing.T) {
 	require.ErrorIs(t, b.repo.Cause(run), ErrShutdown)
 	require.Zero(t, b.repo.Running())
 	require.Len(t, b.repo.Started(), 1, "queued actions are not started by shutdown")
-	_, err := b.q.Submit(&messages.ActionSpec{FetchAction: "SYNCHRONIZE"})
+	_, err := b.q.Submit(context.Background(), &messages.ActionSpec{FetchAction: "SYNCHRONIZE"})
 	require.ErrorIs(t, err, messages.ErrShuttingDown)
 }
 
@@ -555,7 +555,7 @@ func TestConcurrentClients(t *testing.T) {
 				if i%5 == 0 {
 					mode = "block"
 				}
-				tok, err := b.q.Submit(&messages.ActionSpec{FetchAction: "SYNCHRONIZE", Priority: int32(i % 3), Tasks: []string{"MYTASK"},
+				tok, err := b.q.Submit(context.Background(), &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Priority: int32(i % 3), Tasks: []string{"MYTASK"},
 					Params: messages.Params{{Name: "Mode", Value: mode}, {Name: "N", Value: strconv.Itoa(c*each + i)}}})
 				if err != nil {
 					t.Error(err)
@@ -564,15 +564,15 @@ func TestConcurrentClients(t *testing.T) {
 				toks <- tok
 				switch i % 4 {
 				case 1:
-					if _, err := b.q.Ask(tok, &messages.CancelAction{}); err == nil {
+					if _, err := b.q.Cancel(context.Background(), tok); err == nil {
 						cancelled.Add(1)
 					}
 				case 2:
-					_, _ = b.q.Ask(tok, &messages.StopAction{})
+					_, _ = b.q.Stop(context.Background(), tok)
 				case 3:
-					_, _ = b.q.Ask(tok, &messages.ChangePriority{Priority: 9})
+					_, _ = b.q.ChangePriority(context.Background(), tok, 9)
 				}
-				_, _ = b.q.List(&messages.ListActions{MaxResults: 5})
+				_, _ = b.q.List(context.Background(), &messages.ListActions{MaxResults: 5})
 			}
 		}(c)
 	}
@@ -584,11 +584,11 @@ func TestConcurrentClients(t *testing.T) {
 		b.repo.Release(tok)
 	}
 	testwait.For(t, 20*time.Second, func() bool {
-		qs, err := b.q.QueueStatus()
+		qs, err := b.q.QueueStatus(context.Background())
 		require.NoError(t, err)
 		return qs.Queued+qs.Processing+qs.PausedActions == 0
 	}, "every action ended")
-	qs, err := b.q.QueueStatus()
+	qs, err := b.q.QueueStatus(context.Background())
 	require.NoError(t, err)
 	require.EqualValues(t, clients*each, qs.Finished+qs.Cancelled+qs.Stopped+qs.Error)
 	require.EqualValues(t, cancelled.Load(), qs.Cancelled)

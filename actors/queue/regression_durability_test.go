@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -54,10 +55,10 @@ func TestRetryDoesNotOverwriteNewerState(t *testing.T) {
 	d.waitDurable(t, tok, started)
 
 	faults.armed.Store(true)
-	_, err := d.q.Ask(tok, &messages.PauseAction{}) // its commit fails
+	_, err := d.q.PauseAction(context.Background(), tok) // its commit fails
 	require.ErrorIs(t, err, messages.ErrStore, "the reply says the change is not on disk yet")
 	require.True(t, faults.fired.Load(), "the Pause batch was the one that failed")
-	_, err = d.q.Ask(tok, &messages.ResumeAction{})
+	_, err = d.q.ResumeAction(context.Background(), tok)
 	require.NoError(t, err)
 	d.repo.Release(tok)
 	b.waitState(t, tok, messages.State_STATE_FINISHED)
@@ -66,7 +67,7 @@ func TestRetryDoesNotOverwriteNewerState(t *testing.T) {
 	// Watch the record past the retry tick (1s after the failure).
 	deadline := time.Now().Add(2500 * time.Millisecond)
 	for time.Now().Before(deadline) {
-		_, _ = d.q.QueueStatus() // any message lets the manager flush due retries
+		_, _ = d.q.QueueStatus(context.Background()) // any message lets the manager flush due retries
 		if s := storedState(t, d, tok); s != messages.State_STATE_FINISHED {
 			t.Logf("stored record went from FINISHED back to %v", s)
 			break
@@ -77,7 +78,7 @@ func TestRetryDoesNotOverwriteNewerState(t *testing.T) {
 
 	d2 := openDurable(t, dir, nil, nil)
 	defer d2.shutdown(t)
-	s, err := d2.q.Status(tok)
+	s, err := d2.q.Status(context.Background(), tok)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_FINISHED, s.State,
 		"a Finished action came back as %v (restarts=%d) after a crash", s.State, s.Restarts)
@@ -103,7 +104,7 @@ func TestCleanShutdownWritesRetries(t *testing.T) {
 
 	d2 := openDurable(t, dir, nil, nil)
 	defer d2.shutdown(t)
-	s, err := d2.q.Status(tok)
+	s, err := d2.q.Status(context.Background(), tok)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_FINISHED, s.State,
 		"after a clean shutdown the finished action is %v with restarts=%d", s.State, s.Restarts)
@@ -120,12 +121,12 @@ func TestPausedRestartsNotRecountedAfterCleanRestart(t *testing.T) {
 	b := d.bundle()
 	tok := b.submit(t, "block", 0)
 	b.waitState(t, tok, messages.State_STATE_PROCESSING)
-	_, err := d.q.Ask(tok, &messages.PauseAction{})
+	_, err := d.q.PauseAction(context.Background(), tok)
 	require.NoError(t, err)
 	d.crash(t)
 
 	d2 := openDurable(t, dir, nil, nil)
-	s, err := d2.q.Status(tok)
+	s, err := d2.q.Status(context.Background(), tok)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_PAUSED, s.State)
 	require.EqualValues(t, 1, s.Restarts)
@@ -133,7 +134,7 @@ func TestPausedRestartsNotRecountedAfterCleanRestart(t *testing.T) {
 
 	d3 := openDurable(t, dir, nil, func(c *Config) { c.OnRestart = RestartError })
 	defer d3.shutdown(t)
-	s, err = d3.q.Status(tok)
+	s, err = d3.q.Status(context.Background(), tok)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_PAUSED, s.State,
 		"after a clean restart: state %v, restarts %d, error %q", s.State, s.Restarts, s.Error)
@@ -144,27 +145,27 @@ func TestQueuePauseSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	d := openDurable(t, dir, nil, nil)
-	_, err := d.q.Pause()
+	_, err := d.q.Pause(context.Background())
 	require.NoError(t, err)
 	queued := d.bundle().submit(t, "instant", 0)
 	d.crash(t)
 
 	d2 := openDurable(t, dir, nil, nil)
-	qs, err := d2.q.QueueStatus()
+	qs, err := d2.q.QueueStatus(context.Background())
 	require.NoError(t, err)
 	require.True(t, qs.Paused, "a paused queue stays paused after a crash")
-	s, err := d2.q.Status(queued)
+	s, err := d2.q.Status(context.Background(), queued)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_QUEUED, s.State)
 	require.Empty(t, d2.repo.Started())
-	_, err = d2.q.Resume()
+	_, err = d2.q.Resume(context.Background())
 	require.NoError(t, err)
 	d2.bundle().waitState(t, queued, messages.State_STATE_FINISHED)
 	d2.shutdown(t)
 
 	d3 := openDurable(t, dir, nil, nil)
 	defer d3.shutdown(t)
-	qs, err = d3.q.QueueStatus()
+	qs, err = d3.q.QueueStatus(context.Background())
 	require.NoError(t, err)
 	require.False(t, qs.Paused)
 }

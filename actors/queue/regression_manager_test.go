@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -18,11 +19,11 @@ func TestBadSubmitDoesNotBreakQueue(t *testing.T) {
 	b := setup(t, func(c *Config) { c.AskTimeout = 500 * time.Millisecond })
 	tok := b.submit(t, "block", 0)
 	b.waitState(t, tok, messages.State_STATE_PROCESSING)
-	_, err := b.q.Submit(nil)
+	_, err := b.q.Submit(context.Background(), nil)
 	require.ErrorIs(t, err, messages.ErrInvalidParam)
-	_, err = b.q.List(nil) // nil means every action
+	_, err = b.q.List(context.Background(), nil) // nil means every action
 	require.NoError(t, err)
-	s, err := b.q.Status(tok)
+	s, err := b.q.Status(context.Background(), tok)
 	require.NoError(t, err, "an existing action still answers")
 	require.Equal(t, messages.State_STATE_PROCESSING, s.State)
 }
@@ -33,16 +34,16 @@ func TestBadSubmitDoesNotBreakQueue(t *testing.T) {
 func TestQueuePauseCatchesDispatchedAction(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
-	_, err := b.q.Pause()
+	_, err := b.q.Pause(context.Background())
 	require.NoError(t, err)
 	tok := b.submit(t, "block", 0)
 	b.sys.Root.Send(b.q.pid, &messages.ResumeQueue{}) // dispatches tok
 	b.sys.Root.Send(b.q.pid, &messages.PauseQueue{})
-	qs, err := b.q.QueueStatus()
+	qs, err := b.q.QueueStatus(context.Background())
 	require.NoError(t, err)
 	require.True(t, qs.Paused)
 	testwait.For(t, 10*time.Second, func() bool {
-		s, err := b.q.Status(tok)
+		s, err := b.q.Status(context.Background(), tok)
 		require.NoError(t, err)
 		return s.State == messages.State_STATE_PAUSED
 	}, "the queue is paused but the action runs unpaused")
@@ -59,13 +60,13 @@ func TestRetentionNotBlockedByUnwindingWorker(t *testing.T) {
 	})
 	stuck := b.submit(t, "ignorectx", 0)
 	b.waitState(t, stuck, messages.State_STATE_PROCESSING)
-	_, err := b.q.Ask(stuck, &messages.StopAction{})
+	_, err := b.q.Stop(context.Background(), stuck)
 	require.NoError(t, err)
 	for i := 0; i < 5; i++ {
 		tok := b.submit(t, "instant", 0)
 		b.waitState(t, tok, messages.State_STATE_FINISHED)
 	}
-	qs, err := b.q.QueueStatus()
+	qs, err := b.q.QueueStatus(context.Background())
 	require.NoError(t, err)
 	require.LessOrEqual(t, qs.Finished, uint64(1), "MaximumFinishedActions=1, yet %d finished actions are kept", qs.Finished)
 }
@@ -77,9 +78,9 @@ func TestManagerPanicDoesNotRestartIt(t *testing.T) {
 	b := setup(t, nil)
 	tok := b.submit(t, "block", 0)
 	b.waitState(t, tok, messages.State_STATE_PROCESSING)
-	_, err := b.q.ask(b.q.pid, (*messages.ListActions)(nil)) // dereferences nil
+	_, err := b.q.ask(context.Background(), b.q.pid, (*messages.ListActions)(nil)) // dereferences nil
 	require.NoError(t, err, "the requester gets a reply, not a timeout")
-	s, err := b.q.Status(tok)
+	s, err := b.q.Status(context.Background(), tok)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_PROCESSING, s.State)
 	next := b.submit(t, "instant", 0)

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -16,10 +17,10 @@ func TestSecondStopAfterTimeoutIsAnswered(t *testing.T) {
 	b := setup(t, func(c *Config) { c.StopTimeout = 100 * time.Millisecond; c.AskTimeout = 2 * time.Second })
 	tok := b.submit(t, "ignorectx", 0)
 	b.waitState(t, tok, messages.State_STATE_PROCESSING)
-	r, err := b.q.Ask(tok, &messages.StopAction{})
+	r, err := b.q.Stop(context.Background(), tok)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_STOPPED, r.Status.State)
-	_, err = b.q.Ask(tok, &messages.StopAction{})
+	_, err = b.q.Stop(context.Background(), tok)
 	require.NoError(t, err, "a second Stop is answered within StopTimeout too")
 }
 
@@ -30,6 +31,6 @@ func TestStopLongerThanAskTimeout(t *testing.T) {
 	b := setup(t, func(c *Config) { c.StopTimeout = 600 * time.Millisecond; c.AskTimeout = 300 * time.Millisecond })
 	tok := b.submit(t, "ignorectx", 0)
 	b.waitState(t, tok, messages.State_STATE_PROCESSING)
-	_, err := b.q.Ask(tok, &messages.StopAction{})
+	_, err := b.q.Stop(context.Background(), tok)
 	require.NoError(t, err)
 }

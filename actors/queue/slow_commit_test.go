@@ -36,17 +36,17 @@ func TestSlowCommitAnswersWithToken(t *testing.T) {
 	dir := t.TempDir()
 	d := openDurable(t, dir, f, func(c *Config) { c.AskTimeout = 100 * time.Millisecond })
 	f.DelaySync(500 * time.Millisecond) // five times AskTimeout
-	tok, err := d.q.Submit(&messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Tasks: []string{"MYTASK"},
+	tok, err := d.q.Submit(context.Background(), &messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Tasks: []string{"MYTASK"},
 		Params: messages.Params{{Name: "Mode", Value: "block"}}})
 	require.NoError(t, err, "a submission on a slow disk answers with its token")
 	f.DelaySync(0)
-	s, err := d.q.Status(tok)
+	s, err := d.q.Status(context.Background(), tok)
 	require.NoError(t, err)
 	require.NotEqual(t, messages.State_STATE_UNSPECIFIED, s.State)
 	d.crash(t)
 	d = openDurable(t, dir, nil, nil)
 	defer d.shutdown(t)
-	_, err = d.q.Status(tok)
+	_, err = d.q.Status(context.Background(), tok)
 	require.NoError(t, err, "the acknowledged action survives a crash")
 	require.Len(t, storedIDs(t, d.st), 1)
 }
@@ -74,11 +74,11 @@ func TestSubmissionWithdrawnWhenNotWritten(t *testing.T) {
 	}
 	first := make(chan result, 1)
 	go func() {
-		tok, err := d.q.Submit(spec())
+		tok, err := d.q.Submit(context.Background(), spec())
 		first <- result{tok, err}
 	}()
 	<-held // the first submission's commit is under way, its fdatasync held
-	_, err := d.q.Submit(spec())
+	_, err := d.q.Submit(context.Background(), spec())
 	require.ErrorIs(t, err, messages.ErrTimeout, "the second submission, never written, is withdrawn")
 	select {
 	case r := <-first:
@@ -89,11 +89,11 @@ func TestSubmissionWithdrawnWhenNotWritten(t *testing.T) {
 	r := <-first
 	require.NoError(t, r.err, "the submission whose commit was under way gets its token")
 	testwait.For(t, 10*time.Second, func() bool {
-		qs, err := d.q.QueueStatus()
+		qs, err := d.q.QueueStatus(context.Background())
 		require.NoError(t, err)
 		return qs.Queued+qs.Processing == 1
 	}, "one action in the queue")
-	qs, err := d.q.QueueStatus()
+	qs, err := d.q.QueueStatus(context.Background())
 	require.NoError(t, err)
 	require.EqualValues(t, 1, qs.Queued+qs.Processing+qs.PausedActions+qs.Finished+qs.Cancelled+qs.Stopped+qs.Error,
 		"the withdrawn submission is not queued")
@@ -120,7 +120,7 @@ func TestStoreFailureRepliesSayWhatHappened(t *testing.T) {
 	queued := b.submit(t, "block", 0)
 
 	f.ArmCommit(errNoSpace)
-	r, err := d.q.Ask(queued, &messages.CancelAction{})
+	r, err := d.q.Cancel(context.Background(), queued)
 	require.ErrorIs(t, err, messages.ErrStore)
 	require.Equal(t, messages.State_STATE_CANCELLED, r.Status.GetState(), "the reply carries the action's status")
 	require.Contains(t, err.Error(), "the action is now Cancelled, but this is not on disk yet")
@@ -128,12 +128,12 @@ func TestStoreFailureRepliesSayWhatHappened(t *testing.T) {
 	require.NotContains(t, err.Error(), "not accepted")
 
 	f.ArmCommit(errNoSpace)
-	_, err = d.q.Submit(&messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Tasks: []string{"MYTASK"}})
+	_, err = d.q.Submit(context.Background(), &messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Tasks: []string{"MYTASK"}})
 	require.ErrorIs(t, err, messages.ErrStore)
 	require.Contains(t, err.Error(), "not accepted and is not queued")
 
 	f.ArmCommit(errNoSpace)
-	_, err = d.q.Pause()
+	_, err = d.q.Pause(context.Background())
 	require.ErrorIs(t, err, messages.ErrStore)
 	require.Contains(t, err.Error(), "the queue is now paused, but this is not on disk yet")
 }

@@ -369,17 +369,22 @@ func (t *task) apply(ctx actor.Context, replyTo *actor.PID) {
 	t.notifyReply(ctx, replyTo)
 }
 
-// duplicate submits a copy of this action to the queue and answers with the
-// new token. The QueueManager's reply comes back as a continuation on this
+// duplicate validates and submits a copy of this action to the queue and
+// answers with the new token. The QueueManager's reply comes back as a continuation on this
 // actor's goroutine; Receive never waits.
 func (t *task) duplicate(ctx actor.Context) {
 	if messages.Terminal(t.state) {
 		t.refuse(ctx, messages.ErrActionEnded, t.endedAs()+"; only queued and running actions can be duplicated")
 		return
 	}
-	spec := &messages.ActionSpec{
-		Action: t.spec.Action, FetchAction: t.spec.FetchAction, Params: t.spec.Params,
-		Priority: t.priority, Tasks: t.spec.Tasks,
+	// The copy is checked as every submission is (admit): the
+	// configuration may have changed since this action was queued.
+	spec, err := admit(t.sh.repo, &messages.ActionSpec{
+		Action: t.spec.Action, FetchAction: t.spec.FetchAction, Params: t.spec.Params, Priority: t.priority,
+	})
+	if err != nil {
+		t.refuse(ctx, err, err.Error())
+		return
 	}
 	// No timeout: the QueueManager answers every submission (its token
 	// once on disk, or a refusal), and giving up before that could leave

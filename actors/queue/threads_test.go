@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 // threadTokens reads ThreadStatus as the token per thread number ("" idle).
 func threadTokens(t *testing.T, b *bundle) []string {
 	t.Helper()
-	threads, err := b.q.ThreadStatus()
+	threads, err := b.q.ThreadStatus(context.Background())
 	require.NoError(t, err)
 	out := make([]string, len(threads))
 	for i, th := range threads {
@@ -52,11 +53,11 @@ func TestThreadStatus(t *testing.T) {
 			b.waitState(t, d, messages.State_STATE_PROCESSING)
 		}, []string{d, bb, c}},
 		{"paused: still holds its thread", func() {
-			_, err := b.q.Ask(bb, &messages.PauseAction{})
+			_, err := b.q.PauseAction(context.Background(), bb)
 			require.NoError(t, err)
 		}, []string{d, bb, c}},
 		{"stopped while its work unwinds: still holds its thread", func() {
-			go func() { _, _ = b.q.Ask(c, &messages.StopAction{}) }() // answered when c's worker exits
+			go func() { _, _ = b.q.Stop(context.Background(), c) }() // answered when c's worker exits
 			b.waitState(t, c, messages.State_STATE_STOPPED)
 		}, []string{d, bb, c}},
 		{"unwound: thread 3 is free", func() {

@@ -37,7 +37,7 @@ func submitSync(t *testing.T, q *queue.Queue, repo *Repository, p messages.Param
 	t.Helper()
 	tasks, err := repo.Validate(fetch.ActionSynchronize, p)
 	require.NoError(t, err)
-	tok, err := q.Submit(&messages.ActionSpec{Action: "FETCH", FetchAction: fetch.ActionSynchronize, Params: p, Tasks: tasks})
+	tok, err := q.Submit(context.Background(), &messages.ActionSpec{Action: "FETCH", FetchAction: fetch.ActionSynchronize, Params: p, Tasks: tasks})
 	require.NoError(t, err)
 	return tok
 }
@@ -46,7 +46,7 @@ func waitState(t *testing.T, q *queue.Queue, tok string, want messages.State) *m
 	t.Helper()
 	var last *messages.ActionStatus
 	waitFor(t, 20*time.Second, func() bool {
-		s, err := q.Status(tok)
+		s, err := q.Status(context.Background(), tok)
 		require.NoError(t, err)
 		last = s
 		return s.State == want
@@ -99,12 +99,12 @@ func TestStopThroughQueue(t *testing.T) {
 
 	tok := submitSync(t, q, b.repo, nil)
 	waitFor(t, 20*time.Second, func() bool {
-		st, err := q.Status(tok)
+		st, err := q.Status(context.Background(), tok)
 		require.NoError(t, err)
 		return st.State == messages.State_STATE_PROCESSING && s.held.Load() == 4 && docCount(st).Seen == 5
 	}, "five pages recorded and four requests held")
 
-	reply, err := q.Ask(tok, &messages.StopAction{})
+	reply, err := q.Stop(context.Background(), tok)
 	require.NoError(t, err)
 	stopped.Store(true)
 	stopAt := time.Now()
@@ -139,7 +139,7 @@ func TestStopThroughQueue(t *testing.T) {
 	require.Empty(t, st.Results)
 
 	// Progress of a finished Synchronize.
-	r, err := q.Ask(tok, &messages.GetProgress{})
+	r, err := q.Progress(context.Background(), tok)
 	require.NoError(t, err)
 	require.Equal(t, 100.0, r.Progress.Percent)
 }
@@ -159,7 +159,7 @@ func TestConcurrentSynchronizeOfOneTask(t *testing.T) {
 	second := submitSync(t, q, b.repo, nil)
 	// The queue considered it on submission (ThreadStatus is answered
 	// after): it was passed over, and holds no thread.
-	threads, err := q.ThreadStatus()
+	threads, err := q.ThreadStatus(context.Background())
 	require.NoError(t, err)
 	var holding []string
 	for _, th := range threads {

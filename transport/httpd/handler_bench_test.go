@@ -1,6 +1,7 @@
 package httpd
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/url"
@@ -29,13 +30,13 @@ func benchServer(b *testing.B) (*Server, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok, err := q.Submit(&messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Tasks: []string{"MYTASK"},
+	tok, err := q.Submit(context.Background(), &messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Tasks: []string{"MYTASK"},
 		Params: messages.Params{{Name: "ConfigSection", Value: "MyTask"}}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	for {
-		st, err := q.Status(tok)
+		st, err := q.Status(context.Background(), tok)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package httpd
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -9,21 +10,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/transport/aci"
 )
 
-// fetch queues a fetch action: /action=Fetch&FetchAction=X&...
-func (s *Server) fetch(req *aci.Request) (*result, error) {
+// fetch queues a fetch action: /action=Fetch&FetchAction=X&... The queue
+// checks it (the FetchAction, the repository's Validate) as it checks
+// every submission.
+func (s *Server) fetch(ctx context.Context, req *aci.Request) (*result, error) {
 	fa, err := req.Require("FetchAction")
 	if err != nil {
 		return nil, err
-	}
-	fa = strings.ToUpper(strings.TrimSpace(fa))
-	supported := s.cfg.Repository.FetchActions()
-	if !slices.Contains(supported, fa) {
-		return nil, messages.Invalid("FetchAction", fa, "must be one of "+strings.Join(supported, ", "))
 	}
 	prio, err := req.IntRange("Priority", 0, -1<<31, 1<<31-1)
 	if err != nil {
@@ -36,18 +33,8 @@ func (s *Server) fetch(req *aci.Request) (*result, error) {
 		}
 		params = append(params, p)
 	}
-	tasks, err := s.cfg.Repository.Validate(fa, params)
-	if err != nil {
-		return nil, err
-	}
-	if sec, ok := s.cfg.Repository.(fetch.Secrets); ok {
-		// The queue and the store get secrets only encrypted.
-		if params, err = sec.Seal(params); err != nil {
-			return nil, err
-		}
-	}
-	token, err := s.cfg.Queue.Submit(&messages.ActionSpec{
-		Action: "FETCH", FetchAction: fa, Params: params, Priority: int32(prio), Tasks: tasks,
+	token, err := s.cfg.Queue.Submit(ctx, &messages.ActionSpec{
+		Action: "FETCH", FetchAction: fa, Params: params, Priority: int32(prio),
 	})
 	if err != nil {
 		return nil, err
@@ -61,7 +48,7 @@ var queueActions = []string{"GetStatus", "Cancel", "Stop", "ChangePriority", "Pa
 var tokenActions = []string{"getstatus", "cancel", "stop", "changepriority", "pause", "resume", "progress", "getactionparameters", "duplicate"}
 
 // queueInfo serves /action=QueueInfo&QueueName=fetch&QueueAction=X[&Token=...].
-func (s *Server) queueInfo(req *aci.Request) (*result, error) {
+func (s *Server) queueInfo(ctx context.Context, req *aci.Request) (*result, error) {
 	qa, err := req.Require("QueueAction")
 	if err != nil {
 		return nil, err
@@ -96,7 +83,7 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 	switch action {
 	case "getstatus":
 		if hasToken {
-			st, err := q.Status(token)
+			st, err := q.Status(ctx, token)
 			if err != nil {
 				return nil, err
 			}
@@ -106,7 +93,7 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 		if err != nil {
 			return nil, err
 		}
-		list, err := q.List(f)
+		list, err := q.List(ctx, f)
 		if err != nil {
 			return nil, err
 		}
@@ -118,12 +105,12 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 		if err := needToken(); err != nil {
 			return nil, err
 		}
-		return actionReply(q.Ask(token, &messages.CancelAction{}))
+		return actionReply(q.Cancel(ctx, token))
 	case "stop":
 		if err := needToken(); err != nil {
 			return nil, err
 		}
-		return actionReply(q.Ask(token, &messages.StopAction{}))
+		return actionReply(q.Stop(ctx, token))
 	case "changepriority":
 		if err := needToken(); err != nil {
 			return nil, err
@@ -135,20 +122,20 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 		if err != nil {
 			return nil, err
 		}
-		return actionReply(q.Ask(token, &messages.ChangePriority{Priority: int32(p)}))
+		return actionReply(q.ChangePriority(ctx, token, int32(p)))
 	case "pause", "resume":
 		pause := action == "pause"
 		if hasToken {
 			if pause {
-				return actionReply(q.Ask(token, &messages.PauseAction{}))
+				return actionReply(q.PauseAction(ctx, token))
 			}
-			return actionReply(q.Ask(token, &messages.ResumeAction{}))
+			return actionReply(q.ResumeAction(ctx, token))
 		}
 		var qs *messages.QueueStatusReply
 		if pause {
-			qs, err = q.Pause()
+			qs, err = q.Pause(ctx)
 		} else {
-			qs, err = q.Resume()
+			qs, err = q.Resume(ctx)
 		}
 		if err != nil {
 			return nil, err
@@ -165,20 +152,20 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 		if _, err := req.Bool("AllStages", false); err != nil {
 			return nil, err
 		}
-		r, err := q.Ask(token, &messages.GetProgress{})
+		r, err := q.Progress(ctx, token)
 		if err != nil {
 			return nil, err
 		}
 		return &result{data: []aci.Node{aci.Container("actions", aci.ProgressNode(r.Status, r.Progress, int(depth)))}}, nil
 	case "queuestatus":
-		qs, err := q.QueueStatus()
+		qs, err := q.QueueStatus(ctx)
 		if err != nil {
 			return nil, err
 		}
 		return &result{data: []aci.Node{aci.QueueStatusNode(qs)}}, nil
 	case "getactionparameters":
 		if hasToken {
-			r, err := q.Ask(token, &messages.GetActionParameters{})
+			r, err := q.ActionParameters(ctx, token)
 			if err != nil {
 				return nil, err
 			}
@@ -188,7 +175,7 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 		if err != nil {
 			return nil, err
 		}
-		all, err := q.ListParams(skip, maxResults)
+		all, err := q.ListParams(ctx, skip, maxResults)
 		if err != nil {
 			return nil, err
 		}
@@ -207,12 +194,12 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 		}
 		return &result{data: []aci.Node{aci.Container("actions", nodes...)}}, nil
 	case "cancelqueued":
-		return s.cancelQueued(req, hasToken)
+		return s.cancelQueued(ctx, req, hasToken)
 	case "duplicate":
 		if err := needToken(); err != nil {
 			return nil, err
 		}
-		r, err := q.Ask(token, &messages.DuplicateAction{})
+		r, err := q.Duplicate(ctx, token)
 		if err != nil {
 			return nil, err
 		}
@@ -226,7 +213,7 @@ func (s *Server) queueInfo(req *aci.Request) (*result, error) {
 // GetStatus filters select. Without Confirm=true it is a dry run that says
 // what it would cancel, so that no client cancels many actions by mistake
 // (a Cancel whose Token was lost, a typo in the action's name).
-func (s *Server) cancelQueued(req *aci.Request, hasToken bool) (*result, error) {
+func (s *Server) cancelQueued(ctx context.Context, req *aci.Request, hasToken bool) (*result, error) {
 	if hasToken {
 		return nil, messages.Invalid("Token", "", "CancelQueued selects actions with the GetStatus filters, not a Token; use QueueAction=Cancel to cancel one action")
 	}
@@ -252,7 +239,7 @@ func (s *Server) cancelQueued(req *aci.Request, hasToken bool) (*result, error) 
 	if v, ok := req.Params.Get("MaxResults"); !ok || strings.TrimSpace(v) == "" {
 		f.MaxResults = 0 // every match; the reply lists the first MaxListResults
 	}
-	r, err := s.cfg.Queue.CancelQueued(f, !confirm, s.cfg.MaxListResults)
+	r, err := s.cfg.Queue.CancelQueued(ctx, f, !confirm, s.cfg.MaxListResults)
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +375,7 @@ func parseTime(v string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("not a time: use Unix seconds or %q", aci.QueueTimeLayout)
 }
 
-func (s *Server) getVersion(*aci.Request) (*result, error) {
+func (s *Server) getVersion(context.Context, *aci.Request) (*result, error) {
 	v := s.cfg.Version
 	now := s.cfg.Now()
 	up := now.Sub(s.started)
@@ -454,14 +441,14 @@ func humanDuration(d time.Duration) string {
 	return fmt.Sprintf("%d days, %d hours, %d mins, %d secs", days, hours, mins, secs)
 }
 
-func (s *Server) getStatus(*aci.Request) (*result, error) {
-	qs, err := s.cfg.Queue.QueueStatus()
+func (s *Server) getStatus(ctx context.Context, _ *aci.Request) (*result, error) {
+	qs, err := s.cfg.Queue.QueueStatus(ctx)
 	if err != nil {
 		return nil, err
 	}
 	v := s.cfg.Version
 	supported := []aci.Node{}
-	for _, fa := range s.cfg.Repository.FetchActions() {
+	for _, fa := range s.cfg.Queue.FetchActions() {
 		supported = append(supported, aci.Node{Name: "action", List: true, Attrs: []aci.Attr{{Name: "action", Value: "fetch"}, {Name: "fetchaction", Value: strings.ToLower(fa)}}})
 	}
 	for name := range s.routes {
@@ -507,7 +494,7 @@ func attr(n aci.Node, i int) string {
 // getRequestLog serves GetRequestLog: the most recent requests, oldest
 // first. Tail (IDOL's name) or MaxEntries (this server's earlier one)
 // returns only the last N; given both, they must agree.
-func (s *Server) getRequestLog(req *aci.Request) (*result, error) {
+func (s *Server) getRequestLog(_ context.Context, req *aci.Request) (*result, error) {
 	maxN, err := req.IntRange("MaxEntries", 0, 1, 1<<31-1)
 	if err != nil {
 		return nil, err

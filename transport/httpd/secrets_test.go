@@ -1,6 +1,7 @@
 package httpd
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -75,7 +76,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	require.Contains(t, string(body), "<token>")
 
 	// The queue (and so the store) has the sealed value, never the clear one.
-	r, err := e.q.Ask(tok, &messages.GetActionParameters{})
+	r, err := e.q.ActionParameters(context.Background(), tok)
 	require.NoError(t, err)
 	require.Equal(t, "sealed:hunter2-in-uri", messages.Params(r.Params).Value("[MyTask]AuthPassword"))
 

@@ -26,9 +26,15 @@ import (
 
 // Config wires the front end to the rest of the server.
 type Config struct {
-	System     *actor.ActorSystem
-	Queue      *queue.Queue     // the fetch queue
-	Repository fetch.Repository // validates and performs fetch actions
+	System *actor.ActorSystem
+	// Queue is the fetch queue: every fetch action and every QueueInfo
+	// request goes through it (an in-process *queue.Queue, or a wrapper
+	// around one).
+	Queue queue.API
+	// Repository serves the synchronous actions (View and TaskList, when
+	// it implements fetch.Viewer and fetch.TaskLister) and redacts shown
+	// parameters (fetch.Secrets); fetch actions go through Queue.
+	Repository fetch.Repository
 	Version    Version
 
 	MaxRequestBytes int // largest body (Fetch); default 64 MiB
@@ -94,7 +100,10 @@ type result struct {
 	headers [][2]string
 }
 
-type handlerFunc func(req *aci.Request) (*result, error)
+// handlerFunc serves one ACI action. ctx is the request's context (the
+// fasthttp request, ended when the server shuts down; middleware may add
+// values to it).
+type handlerFunc func(ctx context.Context, req *aci.Request) (*result, error)
 
 // New builds a server. It does not listen yet.
 func New(cfg Config) (*Server, error) {
@@ -150,10 +159,10 @@ func New(cfg Config) (*Server, error) {
 		"THREADSTATUS":   s.threadStatus,
 	}
 	if v, ok := cfg.Repository.(fetch.Viewer); ok {
-		s.routes["VIEW"] = func(r *aci.Request) (*result, error) { return s.view(v, r) }
+		s.routes["VIEW"] = func(ctx context.Context, r *aci.Request) (*result, error) { return s.view(ctx, v, r) }
 	}
 	if tl, ok := cfg.Repository.(fetch.TaskLister); ok {
-		s.routes["TASKLIST"] = func(r *aci.Request) (*result, error) { return s.taskList(tl, r) }
+		s.routes["TASKLIST"] = func(ctx context.Context, r *aci.Request) (*result, error) { return s.taskList(ctx, tl, r) }
 	}
 	pid, err := cfg.System.Root.SpawnNamed(actor.PropsFromProducer(newRequestLog(cfg.RequestLogSize)), "request-log")
 	if err != nil {
@@ -269,7 +278,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.replyError(ctx, req, unknownAction(req.Action))
 		return
 	}
-	res, err := h(req)
+	res, err := h(ctx, req)
 	if err != nil {
 		status = "failure"
 		s.replyError(ctx, req, err)

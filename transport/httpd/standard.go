@@ -1,6 +1,7 @@
 package httpd
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -44,7 +45,7 @@ func unknownAction(action string) error {
 
 // getPid serves GetPid: the server's process id, as <autn:pid> (OpenText's
 // container scripts wait for a server by reading that element).
-func (s *Server) getPid(*aci.Request) (*result, error) {
+func (s *Server) getPid(context.Context, *aci.Request) (*result, error) {
 	return &result{data: []aci.Node{aci.TextNode("autn:pid", strconv.Itoa(os.Getpid()))}}, nil
 }
 
@@ -53,7 +54,7 @@ func (s *Server) getPid(*aci.Request) (*result, error) {
 // <autn:actions> with one <autn:section> per group of actions, each action
 // with <autn:licensed>. This server needs no licence key: the licence is
 // valid, none is required, and every action it answers is licensed.
-func (s *Server) getLicenseInfo(*aci.Request) (*result, error) {
+func (s *Server) getLicenseInfo(context.Context, *aci.Request) (*result, error) {
 	n := func(name, text string) aci.Node { return aci.TextNode("autn:"+name, text) }
 	var general, connector []string
 	for route := range s.routes {
@@ -94,8 +95,8 @@ func actionName(route string) string {
 // with the action's token, fetch action, status, start time and seconds
 // since. A stopped action keeps its thread (Busy, status Stopped) while its
 // work unwinds.
-func (s *Server) threadStatus(*aci.Request) (*result, error) {
-	threads, err := s.cfg.Queue.ThreadStatus()
+func (s *Server) threadStatus(ctx context.Context, _ *aci.Request) (*result, error) {
+	threads, err := s.cfg.Queue.ThreadStatus(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,7 @@ const viewTimeout = 2 * time.Minute
 // view serves /action=View&Identifier=...: the item's bytes (NoACI=true,
 // the default), or an ACI reply with its content in base64 (NoACI=false).
 // Range=bytes=a-b asks for part of the content (HTTP 206 with the raw form).
-func (s *Server) view(v fetch.Viewer, req *aci.Request) (*result, error) {
+func (s *Server) view(ctx context.Context, v fetch.Viewer, req *aci.Request) (*result, error) {
 	id, err := req.Require("Identifier")
 	if err != nil {
 		return nil, err
@@ -35,7 +35,7 @@ func (s *Server) view(v fetch.Viewer, req *aci.Request) (*result, error) {
 		return nil, err
 	}
 	rng, _ := req.Params.Get("Range")
-	ctx, cancel := context.WithTimeout(context.Background(), viewTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), viewTimeout) // the request's values, not its shutdown
 	defer cancel()
 	item, err := v.View(ctx, id, req.ActionParams())
 	if err != nil {
@@ -132,7 +132,7 @@ func parseRange(v string, n int) (int, int, error) {
 
 // taskList serves /action=TaskList[&MatchName=pattern][&MatchAction=pattern]
 // (patterns use * and ?, case-insensitively).
-func (s *Server) taskList(tl fetch.TaskLister, req *aci.Request) (*result, error) {
+func (s *Server) taskList(_ context.Context, tl fetch.TaskLister, req *aci.Request) (*result, error) {
 	matchName := strings.ToLower(req.Params.Value("MatchName"))
 	matchAction := strings.ToLower(req.Params.Value("MatchAction"))
 	for name, p := range map[string]string{"MatchName": matchName, "MatchAction": matchAction} {

@@ -184,7 +184,7 @@ func submitMany(q *queue.Queue, n, conc int, keep bool, h *latency.Hist) ([]stri
 					return
 				}
 				t0 := time.Now()
-				tok, err := q.Submit(benchrepo.Spec())
+				tok, err := q.Submit(context.Background(), benchrepo.Spec())
 				if err != nil {
 					once.Do(func() { firstErr = fmt.Errorf("inproc: submit %d: %w", i, err) })
 					next.Store(int64(n))
@@ -209,13 +209,13 @@ func submit(o options, out *result.Output) error {
 		return err
 	}
 	defer b.close()
-	if _, err := b.q.Pause(); err != nil {
+	if _, err := b.q.Pause(context.Background()); err != nil {
 		return fmt.Errorf("inproc: pause: %w", err)
 	}
 	h := latency.New()
 	n, el, err := loop.Run(o.conc, o.dur, func(int, int) error {
 		t0 := time.Now()
-		if _, err := b.q.Submit(benchrepo.Spec()); err != nil {
+		if _, err := b.q.Submit(context.Background(), benchrepo.Spec()); err != nil {
 			return err
 		}
 		h.Record(time.Since(t0))
@@ -235,7 +235,7 @@ func status(o options, out *result.Output) error {
 		return err
 	}
 	defer b.close()
-	if _, err := b.q.Pause(); err != nil {
+	if _, err := b.q.Pause(context.Background()); err != nil {
 		return fmt.Errorf("inproc: pause: %w", err)
 	}
 	toks, _, err := submitMany(b.q, o.prepare, o.conc, true, nil)
@@ -246,7 +246,7 @@ func status(o options, out *result.Output) error {
 	// Goroutine g cycles through the tokens from the g-th on.
 	n, el, err := loop.Run(o.conc, o.dur, func(g, i int) error {
 		t0 := time.Now()
-		if _, err := b.q.Status(toks[(g+i)%len(toks)]); err != nil {
+		if _, err := b.q.Status(context.Background(), toks[(g+i)%len(toks)]); err != nil {
 			return err
 		}
 		h.Record(time.Since(t0))
@@ -267,7 +267,7 @@ func complete(o options, out *result.Output) error {
 		return err
 	}
 	defer b.close()
-	if _, err := b.q.Pause(); err != nil {
+	if _, err := b.q.Pause(context.Background()); err != nil {
 		return fmt.Errorf("inproc: pause: %w", err)
 	}
 	_, enq, err := submitMany(b.q, o.n, o.conc, false, nil)
@@ -275,13 +275,13 @@ func complete(o options, out *result.Output) error {
 		return err
 	}
 	t0 := time.Now()
-	if _, err := b.q.Resume(); err != nil {
+	if _, err := b.q.Resume(context.Background()); err != nil {
 		return fmt.Errorf("inproc: resume: %w", err)
 	}
 	deadline := t0.Add(10 * time.Minute)
 	for {
 		if repo.Ran() >= int64(o.n) {
-			qs, err := b.q.QueueStatus()
+			qs, err := b.q.QueueStatus(context.Background())
 			if err != nil {
 				return fmt.Errorf("inproc: queue status: %w", err)
 			}
@@ -322,7 +322,7 @@ func memory(o options, out *result.Output) error {
 	if _, _, err := submitMany(b.q, o.n, o.conc, false, nil); err != nil {
 		return err
 	}
-	qs, err := b.q.QueueStatus()
+	qs, err := b.q.QueueStatus(context.Background())
 	if err != nil {
 		return fmt.Errorf("inproc: queue status: %w", err)
 	}
@@ -349,7 +349,7 @@ func memory(o options, out *result.Output) error {
 func waitState(q *queue.Queue, tok string, want messages.State, limit time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(limit)
 	for {
-		st, err := q.Status(tok)
+		st, err := q.Status(context.Background(), tok)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -376,7 +376,7 @@ func stop(o options, out *result.Output) error {
 	defer b.close()
 	reply, observed, final := latency.New(), latency.New(), latency.New()
 	for i := range o.iters {
-		tok, err := b.q.Submit(benchrepo.Spec())
+		tok, err := b.q.Submit(context.Background(), benchrepo.Spec())
 		if err != nil {
 			return fmt.Errorf("inproc: submit %d: %w", i, err)
 		}
@@ -386,7 +386,7 @@ func stop(o options, out *result.Output) error {
 			return fmt.Errorf("inproc: action %d did not start in 30 s", i)
 		}
 		sent := time.Now()
-		r, err := b.q.Ask(tok, &messages.StopAction{})
+		r, err := b.q.Stop(context.Background(), tok)
 		if err != nil {
 			return fmt.Errorf("inproc: stop %d: %w", i, err)
 		}
@@ -421,17 +421,17 @@ func cancel(o options, out *result.Output) error {
 		return err
 	}
 	defer b.close()
-	if _, err := b.q.Pause(); err != nil {
+	if _, err := b.q.Pause(context.Background()); err != nil {
 		return fmt.Errorf("inproc: pause: %w", err)
 	}
 	reply, final := latency.New(), latency.New()
 	for i := range o.iters {
-		tok, err := b.q.Submit(benchrepo.Spec())
+		tok, err := b.q.Submit(context.Background(), benchrepo.Spec())
 		if err != nil {
 			return fmt.Errorf("inproc: submit %d: %w", i, err)
 		}
 		sent := time.Now()
-		r, err := b.q.Ask(tok, &messages.CancelAction{})
+		r, err := b.q.Cancel(context.Background(), tok)
 		if err != nil {
 			return fmt.Errorf("inproc: cancel %d: %w", i, err)
 		}

@@ -82,7 +82,7 @@ func run(scenario, storeKind string, dur time.Duration, conc int, outPath, loadg
 		}
 	}
 	if scenario == string(loadgen.ScenarioSubmit) {
-		if _, err := srv.Queue().Pause(); err != nil {
+		if _, err := srv.Queue().Pause(context.Background()); err != nil {
 			return err
 		}
 	}
