@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,7 +41,9 @@ const Task = "MYTASK"
 type Repo struct {
 	// Actions are the fetch actions; default SYNCHRONIZE.
 	Actions []string
-	// Tasks are what Validate returns; default MYTASK.
+	// Tasks are what Validate returns for an action without a
+	// TaskSections parameter (with one: its sections, upper case);
+	// default MYTASK.
 	Tasks []string
 	// ValidateFunc, when set, replaces the default Validate.
 	ValidateFunc func(fetchAction string, params messages.Params) ([]string, error)
@@ -83,6 +86,15 @@ func (r *Repo) FetchActions() []string {
 func (r *Repo) Validate(fetchAction string, params messages.Params) ([]string, error) {
 	if r.ValidateFunc != nil {
 		return r.ValidateFunc(fetchAction, params)
+	}
+	if ts := params.Value("TaskSections"); ts != "" {
+		var tasks []string
+		for t := range strings.SplitSeq(ts, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				tasks = append(tasks, strings.ToUpper(t))
+			}
+		}
+		return tasks, nil
 	}
 	if len(r.Tasks) == 0 {
 		return []string{Task}, nil
