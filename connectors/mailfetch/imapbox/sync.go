@@ -398,8 +398,50 @@ func (b *Box) Fetch(ctx context.Context, c mailbox.Collection, keys []string, fn
 			uids = append(uids, uid)
 		}
 	}
+	// The server sends the next group while the caller works on this one:
+	// one goroutine fetches, the caller's handles (at most two groups of
+	// bodies are held at once).
+	groups := make(chan []*mailbox.Message)
+	stop := make(chan struct{})
+	fetchErr := make(chan error, 1)
+	go func() {
+		defer close(groups)
+		fetchErr <- b.fetchGroups(ctx, sel.UIDValidity, uids, func(msgs []*mailbox.Message) bool {
+			select {
+			case groups <- msgs:
+				return true
+			case <-stop:
+				return false
+			}
+		})
+	}()
+	for msgs := range groups {
+		for _, m := range msgs {
+			if err = fn(m); err != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	close(stop)
+	for range groups { // let the fetching goroutine end
+	}
+	if ferr := <-fetchErr; err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// fetchGroups fetches messages of the selected folder, per batch of
+// FetchBatch: flags and sizes first, then the bodies in groups of at most
+// fetchGroupBytes (each message counted at most MaxMessageBytes), in the
+// order asked, handing each group to send; it stops when send returns
+// false.
+func (b *Box) fetchGroups(ctx context.Context, uidValidity uint32, uids []imap.UID, send func([]*mailbox.Message) bool) error {
 	for _, chunk := range chunkUIDs(uids, b.cfg.FetchBatch) {
-		metas, err := b.fetchMeta(ctx, sel.UIDValidity, chunk, 0)
+		metas, err := b.fetchMeta(ctx, uidValidity, chunk, 0)
 		if err != nil {
 			return err
 		}
@@ -407,25 +449,18 @@ func (b *Box) Fetch(ctx context.Context, c mailbox.Collection, keys []string, fn
 		for _, m := range metas {
 			byUID[imap.UID(m.UID)] = m
 		}
-		// Bodies in groups of at most fetchGroupBytes (each message
-		// counted at most MaxMessageBytes), in the order asked.
 		var group []imap.UID
 		var groupBytes int64
-		flush := func() error {
+		flush := func() (bool, error) {
 			if len(group) == 0 {
-				return nil
+				return true, nil
 			}
 			msgs, err := b.fetchBodies(ctx, group, byUID)
-			group, groupBytes = group[:0], 0
+			group, groupBytes = nil, 0
 			if err != nil {
-				return err
+				return false, err
 			}
-			for _, m := range msgs {
-				if err := fn(m); err != nil {
-					return err
-				}
-			}
-			return nil
+			return send(msgs), nil
 		}
 		for _, uid := range chunk {
 			m := byUID[uid]
@@ -434,14 +469,14 @@ func (b *Box) Fetch(ctx context.Context, c mailbox.Collection, keys []string, fn
 			}
 			size := min(m.Size, b.cfg.MaxMessageBytes)
 			if len(group) > 0 && groupBytes+size > fetchGroupBytes {
-				if err := flush(); err != nil {
+				if ok, err := flush(); !ok || err != nil {
 					return err
 				}
 			}
 			group = append(group, uid)
 			groupBytes += size
 		}
-		if err := flush(); err != nil {
+		if ok, err := flush(); !ok || err != nil {
 			return err
 		}
 	}
@@ -480,7 +515,12 @@ func (b *Box) fetchBodies(ctx context.Context, uids []imap.UID, meta map[imap.UI
 					}
 					// A server could send more than asked: keep the limit,
 					// drain the rest.
-					data, err := io.ReadAll(io.LimitReader(it.Literal, limit))
+					data := make([]byte, min(it.Literal.Size(), limit))
+					n, err := io.ReadFull(it.Literal, data)
+					data = data[:n]
+					if err == io.ErrUnexpectedEOF || err == io.EOF {
+						err = nil // checked against the literal's size below
+					}
 					var rest int64
 					if err == nil && int64(len(data)) == limit {
 						// Only a literal cut by the limit has more to
@@ -531,13 +571,17 @@ func (b *Box) reference(m *mailbox.Meta) string {
 	if m.GmailID != "" {
 		return GmailReference(b.cfg.Username, m.GmailID)
 	}
-	user := strings.NewReplacer("@", "%40", ":", "%3A").Replace(url.PathEscape(b.cfg.Username))
+	user := userEscaper.Replace(url.PathEscape(b.cfg.Username))
 	var path []string
 	for _, seg := range strings.Split(b.selName, "/") {
 		path = append(path, url.PathEscape(seg))
 	}
 	return fmt.Sprintf("imap://%s@%s/%s;UIDVALIDITY=%d/;UID=%d", user, net2(b.host, b.port), strings.Join(path, "/"), m.UIDValidity, m.UID)
 }
+
+// userEscaper escapes what url.PathEscape leaves of a user name that
+// userinfo cannot hold.
+var userEscaper = strings.NewReplacer("@", "%40", ":", "%3A")
 
 // GmailReference is the reference of a Gmail message: its address in
 // Gmail's web interface.

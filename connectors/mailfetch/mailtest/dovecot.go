@@ -308,13 +308,15 @@ func (d *Dovecot) folderDir(user, folder string) string {
 // created. It returns the file's path.
 func (d *Dovecot) Deliver(user, folder string, raw []byte, flags string) (string, error) {
 	dir := d.folderDir(user, folder)
-	for _, sub := range []string{"cur", "new", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "cur")); err != nil {
+		for _, sub := range []string{"cur", "new", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+				return "", err
+			}
+		}
+		if err := d.chown(filepath.Join(d.Dir, "home")); err != nil {
 			return "", err
 		}
-	}
-	if err := d.chown(filepath.Join(d.Dir, "home")); err != nil {
-		return "", err
 	}
 	n := d.seq.Add(1)
 	name := fmt.Sprintf("%d.M%dP%d.mailtest,S=%d:2,%s", time.Now().Unix(), n, os.Getpid(), len(raw), flags)

@@ -476,7 +476,7 @@ func decodeBody(cte string, r io.Reader) ([]byte, error) {
 // alphabet, as mail readers do; trailing bits of a cut final quantum are
 // dropped.
 func decodeBase64(raw []byte) ([]byte, error) {
-	clean := make([]byte, 0, len(raw))
+	clean := raw[:0] // in place: raw is ours
 	skipped := 0
 	for _, c := range raw {
 		switch {

@@ -1,0 +1,526 @@
+// Command mailbench measures the Google Mail connector against Dovecot
+// (Debian's, started unprivileged on 127.0.0.1 with a Maildir written for
+// the run):
+//
+//  1. Full Synchronize: messages per second for N messages (default
+//     10 000), against a ceiling measured in the same run: a plain IMAP
+//     client (go-imap v2) fetching the same messages (UID FETCH 1:*
+//     BODY.PEEK[]) with no parsing and no ingestion. Runs alternate; the
+//     figures are medians.
+//  2. Re-sync of the unchanged mailbox: time, and the IMAP commands and
+//     message bodies a proxy between the connector and Dovecot saw.
+//  3. Memory: the peak RSS of a child process that synchronizes a mailbox
+//     holding a message with a 50 MB attachment, with MaxMessageBytes at
+//     16 MiB and at 64 MiB, and of the same mailbox without that message.
+//
+// It prints a Markdown section (and writes it with -results between the
+// "mail" markers of RESULTS.md). For analysis, MAILBENCH_NOINGEST=1 runs
+// the connector without an ingestion target, MAILBENCH_MEMSTORE=1 with an
+// in-memory store, and MAILBENCH_CPUPROFILE=FILE profiles the first full
+// Synchronize.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/mailfetch"
+	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/store"
+)
+
+const user = "bench@example.com"
+
+// isChild: this process is a memory run's child.
+var isChild bool
+
+// ingestBatch is [Ingestion] IngestBatchSize of the runs (-batch).
+var ingestBatch = 100
+
+// profiled: the CPU profile (MAILBENCH_CPUPROFILE) is of the first
+// Synchronize only.
+var profiled bool
+
+func main() {
+	n := flag.Int("n", 10000, "messages in the mailbox")
+	runs := flag.Int("runs", 3, "runs of the full Synchronize and of the ceiling (medians)")
+	results := flag.String("results", "", "RESULTS.md to update between <!-- mail:begin --> and <!-- mail:end -->")
+	flag.IntVar(&ingestBatch, "batch", 100, "[Ingestion] IngestBatchSize of the connector's runs")
+	child := flag.String("child", "", "internal: synchronize with this configuration and exit (memory runs)")
+	flag.Parse()
+	if *child != "" {
+		isChild = true
+		if err := childSync(*child); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	out, err := run(*n, *runs)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(out)
+	if *results != "" {
+		if err := splice(*results, out); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+// corpus writes n messages like everyday mail: a few kilobytes of text,
+// one in five with a small attachment.
+func corpus(d *mailtest.Dovecot, n int) (int64, error) {
+	var total int64
+	para := strings.Repeat("The quarterly figures are attached and the meeting moves to Thursday. ", 20)
+	for i := range n {
+		m := mailtest.Message{From: fmt.Sprintf("sender%d@example.com", i%97), To: user,
+			Subject: fmt.Sprintf("Report %d – figures", i), Text: fmt.Sprintf("Message %d.\n%s", i, para)}
+		if i%5 == 0 {
+			m.Attachments = []mailtest.Attachment{{Name: fmt.Sprintf("notes-%d.txt", i), ContentType: "text/plain", Data: []byte(para)}}
+		}
+		raw := m.Raw()
+		total += int64(len(raw))
+		if _, err := d.Deliver(user, "INBOX", raw, "S"); err != nil {
+			return 0, err
+		}
+	}
+	return total, nil
+}
+
+func run(n, runs int) (string, error) {
+	d, err := mailtest.StartDovecotProcess(mailtest.DovecotOptions{Users: map[string]string{user: "pw"}})
+	if err != nil {
+		return "", err
+	}
+	defer d.Stop()
+	bytesTotal, err := corpus(d, n)
+	if err != nil {
+		return "", err
+	}
+	// Dovecot indexes the Maildir on first access: do it before timing.
+	if _, err := ceiling(d.Addr); err != nil {
+		return "", err
+	}
+	var ceil, ours []float64
+	var oursDocs uint64
+	var resync resyncResult
+	for r := range runs {
+		t, err := ceiling(d.Addr)
+		if err != nil {
+			return "", err
+		}
+		ceil = append(ceil, float64(n)/t.Seconds())
+		res, err := fullSync(d, r == runs-1)
+		if err != nil {
+			return "", err
+		}
+		ours = append(ours, float64(n)/res.full.Seconds())
+		oursDocs = res.docs
+		if r == runs-1 {
+			resync = res.resync
+		}
+		log.Printf("run %d: ceiling %.0f msg/s, ours %.0f msg/s", r+1, ceil[r], ours[r])
+	}
+	mem, err := memory()
+	if err != nil {
+		return "", err
+	}
+	mc, mo := median(ceil), median(ours)
+	var b strings.Builder
+	fmt.Fprintf(&b, "<!-- mail:begin -->\n")
+	fmt.Fprintf(&b, "Measured %s on this machine (2 cores, shared), Dovecot %s, %d messages (%.1f MiB, one in five with an attachment: %d documents), medians of %d alternating runs.\n\n",
+		time.Now().UTC().Format("2006-01-02"), dovecotVersion(), n, float64(bytesTotal)/(1<<20), oursDocs, runs)
+	fmt.Fprintf(&b, "| Figure | Value | Reference (same run) | Ratio | Goal |\n|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| Full Synchronize, messages/s (fetch, MIME, documents, IDX files, datastore) | %.0f | plain IMAP client fetching the same bodies: %.0f | **%.2f** | ≥ 0.7 |\n", mo, mc, mo/mc)
+	fmt.Fprintf(&b, "| Re-sync of the unchanged mailbox: time | %s | full Synchronize: %s | %.3f | |\n",
+		resync.time.Round(time.Millisecond), resync.fullTime.Round(time.Millisecond), resync.time.Seconds()/resync.fullTime.Seconds())
+	fmt.Fprintf(&b, "| Re-sync: IMAP commands sent | %d (%s) | | | |\n", resync.commands, strings.Join(resync.names, ", "))
+	fmt.Fprintf(&b, "| Re-sync: message bodies fetched | %d | | | 0 |\n", resync.bodies)
+	fmt.Fprintf(&b, "| Peak RSS, mailbox with a 50 MB attachment, MaxMessageBytes=16 MiB | %.0f MiB | same mailbox without it: %.0f MiB | +%.0f MiB | bounded by the limit |\n",
+		mem.limited, mem.baseline, mem.limited-mem.baseline)
+	fmt.Fprintf(&b, "| Peak RSS, same, MaxMessageBytes=128 MiB (the whole message) | %.0f MiB | | +%.0f MiB | |\n", mem.whole, mem.whole-mem.baseline)
+	fmt.Fprintf(&b, "\nRuns (msg/s): ceiling %s; ours %s.\n", fmtList(ceil), fmtList(ours))
+	fmt.Fprintf(&b, "Command: `make -C bench mail` (bench/mail.sh: `out/bin/mailbench -n %d -runs %d -results RESULTS.md`).\n", n, runs)
+	fmt.Fprintf(&b, "<!-- mail:end -->\n")
+	return b.String(), nil
+}
+
+func fmtList(xs []float64) string {
+	var parts []string
+	for _, x := range xs {
+		parts = append(parts, fmt.Sprintf("%.0f", x))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func dovecotVersion() string {
+	out, err := exec.Command(mailtest.DovecotBinary, "--version").Output()
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(out))[0]
+}
+
+// ceiling fetches every message's body with a plain client and discards
+// it: no parsing, no ingestion.
+func ceiling(addr string) (time.Duration, error) {
+	start := time.Now()
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if err := c.Login(user, "pw").Wait(); err != nil {
+		return 0, err
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		return 0, err
+	}
+	var set imap.UIDSet
+	set.AddRange(1, 0) // 1:*
+	fc := c.Fetch(set, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
+	for {
+		m := fc.Next()
+		if m == nil {
+			break
+		}
+		for {
+			it := m.Next()
+			if it == nil {
+				break
+			}
+			if b, ok := it.(imapclient.FetchItemDataBodySection); ok && b.Literal != nil {
+				if _, err := io.Copy(io.Discard, b.Literal); err != nil {
+					return 0, err
+				}
+			}
+		}
+	}
+	if err := fc.Close(); err != nil {
+		return 0, err
+	}
+	_ = c.Logout().Wait()
+	return time.Since(start), nil
+}
+
+type resyncResult struct {
+	time, fullTime   time.Duration
+	commands, bodies int64
+	names            []string
+}
+
+type syncResult struct {
+	full   time.Duration
+	docs   uint64
+	resync resyncResult
+}
+
+// proxy counts the commands a client sends and the message bodies the
+// server returns.
+type proxy struct {
+	ln       net.Listener
+	to       string
+	commands atomic.Int64
+	bodies   atomic.Int64
+	mu       sync.Mutex
+	names    []string
+	wg       sync.WaitGroup
+}
+
+var bodyRE = regexp.MustCompile(`(?i)^\* \d+ FETCH .*BODY\[`)
+
+func startProxy(to string) (*proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &proxy{ln: ln, to: to}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Add(1)
+			go p.serve(c)
+		}
+	}()
+	return p, nil
+}
+
+func (p *proxy) serve(c net.Conn) {
+	defer p.wg.Done()
+	defer c.Close()
+	s, err := net.Dial("tcp", p.to)
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r := bufio.NewReader(s)
+		for {
+			line, err := r.ReadBytes('\n')
+			if len(line) > 0 {
+				if bodyRE.Match(line) {
+					p.bodies.Add(1)
+				}
+				if _, werr := c.Write(line); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				_ = c.Close()
+				return
+			}
+		}
+	}()
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadBytes('\n')
+		if len(line) > 0 {
+			f := strings.Fields(string(line))
+			if len(f) >= 2 && !strings.HasPrefix(string(line), "+") {
+				p.commands.Add(1)
+				p.mu.Lock()
+				p.names = append(p.names, strings.ToUpper(f[1]))
+				p.mu.Unlock()
+			}
+			if _, werr := s.Write(line); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			_ = s.Close()
+			<-done
+			return
+		}
+	}
+}
+
+func taskConfig(dir, addr string, extra string) string {
+	host, port, _ := strings.Cut(addr, ":")
+	return fmt.Sprintf("[Server]\nDataDirectory=%s\n[Ingestion]\nIngesterType=IDX\nIngestBatchSize=%d\nIngestDirectory=%s\n[FetchTasks]\n0=Mail\n[Mail]\nImapServer=%s\nImapPort=%s\nImapSecurity=NONE\nUsername=%s\nPassword=pw\n%s",
+		filepath.Join(dir, "data"), ingestBatch, filepath.Join(dir, "ingest"), host, port, user, extra)
+}
+
+// synchronize runs one Synchronize of a fresh repository on cfgText's
+// store (a bbolt file in dir, kept between calls).
+func synchronize(cfgText string) (uint64, time.Duration, error) {
+	cfg, err := config.Parse("bench.cfg", []byte(cfgText), mailfetch.TaskKeys)
+	if err != nil {
+		return 0, 0, err
+	}
+	st, err := store.Open(store.Config{Dir: cfg.Server.DataDirectory})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer st.Close()
+	target, err := ingest.Open(ingest.Options{Type: "IDX", Directory: cfg.Ingestion.Directory}, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer target.Close()
+	var tgt ingest.Target = target
+	if os.Getenv("MAILBENCH_NOINGEST") != "" {
+		tgt = nil
+	}
+	if os.Getenv("MAILBENCH_MEMSTORE") != "" {
+		st, _ = store.Open(store.Config{InMemory: true})
+	}
+	repo, err := mailfetch.New(mailfetch.Options{Config: cfg, Store: st, Target: tgt})
+	if err != nil {
+		return 0, 0, err
+	}
+	tasks, err := repo.Validate("SYNCHRONIZE", nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	job := fetch.NewJob("bench", "SYNCHRONIZE", nil, tasks)
+	if p := os.Getenv("MAILBENCH_CPUPROFILE"); p != "" && !isChild && !profiled {
+		profiled = true
+		if f, err := os.Create(p); err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+		}
+	}
+	start := time.Now()
+	if _, err := repo.Run(context.Background(), job); err != nil {
+		return 0, 0, err
+	}
+	c := job.Counts("MAIL").Snapshot()
+	return c.Added + c.Updated, time.Since(start), nil
+}
+
+func fullSync(d *mailtest.Dovecot, measureResync bool) (*syncResult, error) {
+	dir, err := os.MkdirTemp("", "mailbench")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cfgText := taskConfig(dir, d.Addr, "")
+	docs, full, err := synchronize(cfgText)
+	if err != nil {
+		return nil, err
+	}
+	res := &syncResult{full: full, docs: docs}
+	if measureResync {
+		p, err := startProxy(d.Addr)
+		if err != nil {
+			return nil, err
+		}
+		defer p.ln.Close()
+		changed, t, err := synchronize(taskConfig(dir, p.ln.Addr().String(), ""))
+		if err != nil {
+			return nil, err
+		}
+		if changed != 0 {
+			return nil, fmt.Errorf("the re-sync found %d changed documents", changed)
+		}
+		_ = p.ln.Close()
+		p.wg.Wait()
+		res.resync = resyncResult{time: t, fullTime: full, commands: p.commands.Load(), bodies: p.bodies.Load(), names: p.names}
+	}
+	return res, nil
+}
+
+type memResult struct{ baseline, limited, whole float64 }
+
+// memory measures peak RSS in child processes.
+func memory() (*memResult, error) {
+	small := func(d *mailtest.Dovecot) error {
+		for i := range 200 {
+			raw := mailtest.Message{From: "a@example.com", To: user, Subject: fmt.Sprintf("small %d", i), Text: "hello"}.Raw()
+			if _, err := d.Deliver(user, "INBOX", raw, ""); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	measure := func(withBig bool, limit int64) (float64, error) {
+		d, err := mailtest.StartDovecotProcess(mailtest.DovecotOptions{Users: map[string]string{user: "pw"}})
+		if err != nil {
+			return 0, err
+		}
+		defer d.Stop()
+		if err := small(d); err != nil {
+			return 0, err
+		}
+		if withBig {
+			raw := mailtest.Message{From: "a@example.com", To: user, Subject: "fifty megabytes", Text: "see attached",
+				Attachments: []mailtest.Attachment{{Name: "huge.bin", Data: bytes.Repeat([]byte{0x5A}, 50<<20)}}}.Raw()
+			if _, err := d.Deliver(user, "INBOX", raw, ""); err != nil {
+				return 0, err
+			}
+		}
+		dir, err := os.MkdirTemp("", "mailmem")
+		if err != nil {
+			return 0, err
+		}
+		defer os.RemoveAll(dir)
+		cfgPath := filepath.Join(dir, "mail.cfg")
+		if err := os.WriteFile(cfgPath, []byte(taskConfig(dir, d.Addr, fmt.Sprintf("MaxMessageBytes=%d\n", limit))), 0o600); err != nil {
+			return 0, err
+		}
+		self, _ := os.Executable()
+		cmd := exec.Command(self, "-child", cfgPath)
+		cmd.Stderr = os.Stderr
+		cmd.Env = append(os.Environ(), os.Getenv("MAILBENCH_CHILD_ENV"))
+		out, err := cmd.Output()
+		if err != nil {
+			return 0, err
+		}
+		// The child reports its own VmHWM: the rusage of a child counts
+		// the parent's pages at fork.
+		var kib float64
+		if _, err := fmt.Sscanf(strings.TrimSpace(string(out)), "VmHWM %f", &kib); err != nil {
+			return 0, fmt.Errorf("child said %q", out)
+		}
+		return kib / 1024, nil
+	}
+	var r memResult
+	var err error
+	if r.baseline, err = measure(false, 16<<20); err != nil {
+		return nil, err
+	}
+	if r.limited, err = measure(true, 16<<20); err != nil {
+		return nil, err
+	}
+	if r.whole, err = measure(true, 128<<20); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func childSync(cfgPath string) error {
+	text, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return err
+	}
+	_, _, err = synchronize(string(text))
+	if err != nil {
+		return err
+	}
+	status, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			fmt.Printf("VmHWM %s\n", strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		}
+	}
+	if p := os.Getenv("MAILBENCH_MEMPROFILE"); p != "" {
+		f, ferr := os.Create(p)
+		if ferr == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			_ = f.Close()
+		}
+	}
+	return err
+}
+
+// splice replaces the mail section of RESULTS.md.
+func splice(path, section string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(data)
+	i := strings.Index(s, "<!-- mail:begin -->")
+	j := strings.Index(s, "<!-- mail:end -->")
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no <!-- mail:begin --> ... <!-- mail:end --> markers", path)
+	}
+	s = s[:i] + section + s[j+len("<!-- mail:end -->\n"):]
+	return os.WriteFile(path, []byte(s), 0o644)
+}
