@@ -5,7 +5,7 @@ PKGS      := ./...
 # What the tests need from Debian besides Go and make: -race builds with cgo,
 # so a C compiler and the C library's development files.
 DEB_BUILD := gcc libc6-dev
-DEB_TEST  := libxml2-utils postgresql-doc-15 default-jre-headless libhdrhistogram-java chromium-headless-shell prometheus poppler-utils dovecot-core dovecot-imapd
+DEB_TEST  := etcd-server postgresql libxml2-utils postgresql-doc-15 default-jre-headless libhdrhistogram-java chromium-headless-shell prometheus poppler-utils dovecot-core dovecot-imapd
 # systemd-analyze checks deploy/connector.service.
 DEB_DEPLOY := systemd
 # npm packages the tests start (the mail tests' Gmail-flavoured IMAP
@@ -72,6 +72,9 @@ test: ## the whole suite with -race (installs what the tests need)
 	@# Tests that cannot run under -race (allocation counts; bbolt reading a
 	@# damaged page trips the race detector's pointer checks): once without it.
 	$(GO) test -count=1 -run 'TestEncodeAllocs|TestDamageFlippedBytes' ./transport/aci ./store
+	@# protoactor-go, vendored with our patches (its own go.mod): their
+	@# regression tests (third_party/protoactor-go/PATCHES.md).
+	cd third_party/protoactor-go && $(GO) vet ./... && $(GO) test -race -count=1 ./remote/... ./cluster/...
 	@# The bench module (its own go.mod: the peers stay out of ours).
 	cd bench && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 

@@ -141,3 +141,5 @@ require (
 )
 
 replace github.com/connectorhq/connector => ../
+
+replace github.com/asynkron/protoactor-go => ../third_party/protoactor-go

@@ -1,0 +1,50 @@
+package pgtest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+)
+
+// A server starts, keeps committed rows across a clean restart and across
+// a crash (SIGKILL of the whole server), and is gone after Stop.
+func TestServerLifecycle(t *testing.T) {
+	s := StartT(t, Options{Dir: t.TempDir()})
+	url := s.DatabaseT(t)
+	ctx := context.Background()
+	exec := func(sql string) {
+		t.Helper()
+		c, err := pgx.Connect(ctx, url)
+		require.NoError(t, err)
+		defer c.Close(ctx)
+		_, err = c.Exec(ctx, sql)
+		require.NoError(t, err)
+	}
+	count := func() int {
+		t.Helper()
+		c, err := pgx.Connect(ctx, url)
+		require.NoError(t, err)
+		defer c.Close(ctx)
+		var n int
+		require.NoError(t, c.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n))
+		return n
+	}
+	exec("CREATE TABLE t (x int)")
+	exec("INSERT INTO t VALUES (1)")
+	require.NoError(t, s.Restart())
+	require.Equal(t, 1, count())
+	exec("INSERT INTO t VALUES (2)")
+	pid := s.PID()
+	require.NoError(t, s.Crash())
+	require.NoError(t, s.StartAgain())
+	require.NotEqual(t, pid, s.PID())
+	require.Equal(t, 2, count(), "a committed row survives a crash")
+	require.NoError(t, s.Stop())
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := pgx.Connect(cctx, url)
+	require.Error(t, err, "stopped")
+}

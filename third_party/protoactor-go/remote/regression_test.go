@@ -1,0 +1,110 @@
+package remote
+
+// Regression tests for the connector's patches to remote (../PATCHES.md).
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/grpclog"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+func quietSystem() *actor.ActorSystem {
+	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}))
+}
+
+// deadAddress returns a loopback address nothing listens on.
+func deadAddress(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// A request to a node that is gone fails with a dead letter after
+// (MaxRetryCount-1) × RetryInterval, not after upstream's fixed
+// MaxRetryCount × 2s (10s by default), and not at the caller's timeout.
+func TestRequestToDeadNodeFailsAfterConfiguredRetries(t *testing.T) {
+	sys := quietSystem()
+	r := NewRemote(sys, Configure("127.0.0.1", 0, WithMaxRetryCount(3), WithRetryInterval(300*time.Millisecond),
+		WithShutdownTimeout(time.Second)))
+	require.NoError(t, r.StartE())
+	defer r.Shutdown(true)
+
+	start := time.Now()
+	_, err := sys.Root.RequestFuture(actor.NewPID(deadAddress(t), "someone"), wrapperspb.String("hi"), time.Minute).Result()
+	took := time.Since(start)
+	require.ErrorIs(t, err, actor.ErrDeadLetter)
+	require.GreaterOrEqual(t, took, 600*time.Millisecond, "two waits between three attempts")
+	require.Less(t, took, 30*time.Second, "failed by the retries, not by the caller's timeout")
+}
+
+// StartE reports an address it cannot listen on instead of panicking.
+func TestStartEReturnsListenError(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	r := NewRemote(quietSystem(), Configure("127.0.0.1", port))
+	err = r.StartE()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), l.Addr().String())
+}
+
+// Starting remoting leaves the global gRPC logger alone: upstream replaced
+// it while gRPC clients made earlier (the etcd provider's) logged through
+// it, a data race the race detector reports.
+func TestStartLeavesGRPCLoggerAlone(t *testing.T) {
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			grpclog.Info("a gRPC client logs")
+		}
+	}()
+	r := NewRemote(quietSystem(), Configure("127.0.0.1", 0, WithShutdownTimeout(time.Second)))
+	require.NoError(t, r.StartE())
+	stop.Store(true)
+	wg.Wait()
+	r.Shutdown(true)
+}
+
+// Shutting down while peers are connected neither races with the streams'
+// handlers nor sends on a channel they closed (upstream could panic with
+// "send on closed channel").
+func TestShutdownWithConnectedPeers(t *testing.T) {
+	for round := 0; round < 5; round++ {
+		a, b := quietSystem(), quietSystem()
+		ra := NewRemote(a, Configure("127.0.0.1", 0, WithShutdownTimeout(time.Second)))
+		rb := NewRemote(b, Configure("127.0.0.1", 0, WithShutdownTimeout(time.Second)))
+		require.NoError(t, ra.StartE())
+		require.NoError(t, rb.StartE())
+		echo, err := b.Root.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
+			if m, ok := c.Message().(*wrapperspb.StringValue); ok {
+				c.Respond(m)
+			}
+		}), "echo")
+		require.NoError(t, err)
+		_, err = a.Root.RequestFuture(actor.NewPID(b.Address(), echo.Id), wrapperspb.String("x"), 10*time.Second).Result()
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); ra.Shutdown(true) }()
+		go func() { defer wg.Done(); rb.Shutdown(true) }()
+		wg.Wait()
+	}
+}
