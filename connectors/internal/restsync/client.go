@@ -1,0 +1,497 @@
+// Package restsync is what the connectors that read a REST service share
+// (connectors/webexfetch, connectors/objectivefetch): an HTTP client that
+// waits out rate limits (HTTP 429 with Retry-After), retries what failed on
+// the way (a 5xx, a dropped connection, a truncated body) a bounded number
+// of times, renews refused credentials once and otherwise ends with the
+// service's own message; paging that refuses a page linking back to one
+// already read or to another origin; bounded downloads that stream and
+// never hold more than their limit; the records of the items a task has
+// delivered, with the batches that deliver documents and record them
+// together; and Collect's confinement to [Security] CollectFolders.
+//
+// Nothing here logs or returns a credential: errors carry the method, the
+// URL (its user information removed) and the service's message.
+package restsync
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
+)
+
+// Auth puts credentials on requests.
+type Auth interface {
+	// Authorize sets req's credentials (an Authorization header).
+	Authorize(ctx context.Context, req *http.Request) error
+	// Renew is called when the service refused refused's credentials
+	// (HTTP 401): it discards them, so that the next Authorize uses fresh
+	// ones (an access token that expired early, or was revoked), unless
+	// another request renewed them already. It returns an error when no
+	// fresh credentials can be had (then the request ends with the 401).
+	Renew(ctx context.Context, refused *http.Request) error
+}
+
+// Errors, matched with errors.Is.
+var (
+	// ErrUnauthorized: the service refused the credentials (HTTP 401),
+	// even fresh ones.
+	ErrUnauthorized = errors.New("the service refused the credentials")
+	// ErrForbidden: HTTP 403.
+	ErrForbidden = errors.New("the service forbids it")
+	// ErrAuth: no credentials could be obtained (the token endpoint
+	// refused, the token file is missing).
+	ErrAuth = errors.New("no credentials")
+	// ErrPageLoop: a page links to a page already read.
+	ErrPageLoop = errors.New("the service's paging links back to a page already read")
+	// ErrOrigin: a link or file URL leads away from the service, where
+	// its credentials must not be sent.
+	ErrOrigin = errors.New("the link leads away from the service")
+	// ErrBadResponse: the response is not what the service sends (not
+	// JSON, truncated).
+	ErrBadResponse = errors.New("the service's response is incomplete or malformed")
+	// ErrTooLarge: a response or file is larger than its limit.
+	ErrTooLarge = errors.New("larger than the limit")
+	// ErrThrottled: the service kept answering 429 (or asked for a longer
+	// wait than MaxRetryAfter).
+	ErrThrottled = errors.New("the service keeps refusing requests for their rate")
+)
+
+// StatusError is an HTTP answer that is not a success.
+type StatusError struct {
+	Service string
+	Method  string
+	URL     string // user information removed
+	Status  int
+	// Message is what the service said (its error body's message), or
+	// the status text.
+	Message string
+	// TrackingID is the service's id of the request (Webex's TrackingID
+	// header), when it gives one.
+	TrackingID string
+}
+
+func (e *StatusError) Error() string {
+	s := fmt.Sprintf("%s: %s %s: HTTP %d", e.Service, e.Method, e.URL, e.Status)
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.TrackingID != "" {
+		s += " (tracking id " + e.TrackingID + ")"
+	}
+	return s
+}
+
+// Unwrap maps the status to the sentinel errors (404 and 410 to
+// messages.ErrNotFound).
+func (e *StatusError) Unwrap() error {
+	switch e.Status {
+	case http.StatusUnauthorized:
+		return ErrUnauthorized
+	case http.StatusForbidden:
+		return ErrForbidden
+	case http.StatusNotFound, http.StatusGone:
+		return messages.ErrNotFound
+	case http.StatusTooManyRequests:
+		return ErrThrottled
+	}
+	return nil
+}
+
+// Options configure a Client. Zero fields take the defaults.
+type Options struct {
+	// Service names the service in errors ("webex").
+	Service string
+	// MaxAttempts bounds the attempts of a request that fails on the way
+	// (HTTP 500, 502, 503, 504, a dropped connection, a truncated or
+	// malformed body); default 4. Only idempotent requests (GET, HEAD,
+	// PUT, DELETE) are tried again after such a failure.
+	MaxAttempts int
+	// Backoff is the wait before the first new attempt, doubled for each
+	// next one, at most 30s; default 1s.
+	Backoff time.Duration
+	// MaxRetryAfter is the longest Retry-After honoured; a longer one ends
+	// the request (ErrThrottled); default 10 minutes.
+	MaxRetryAfter time.Duration
+	// MaxThrottled bounds the 429 answers one request may get; default 30.
+	MaxThrottled int
+	// MaxJSONBytes bounds a JSON response; default 64 MiB.
+	MaxJSONBytes int64
+	// Message returns the service's message from an error body ("" when
+	// it has none).
+	Message func(body []byte) string
+	// UserAgent is sent with every request.
+	UserAgent string
+	// Sleep waits (tests replace it); default: a timer that ctx cancels.
+	Sleep func(ctx context.Context, d time.Duration) error
+	Logger *slog.Logger
+}
+
+// Client sends requests to one service. It is safe for concurrent use.
+type Client struct {
+	base *url.URL
+	http *http.Client
+	auth Auth
+	opt  Options
+
+	requests  atomic.Int64
+	retries   atomic.Int64
+	throttled atomic.Int64
+}
+
+// NewClient returns a client of the service at base (absolute URL; the
+// origin credentials are sent to). auth may be nil.
+func NewClient(base string, hc *http.Client, auth Auth, o Options) (*Client, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("restsync: %q is not an http or https URL", secret.RedactURLs(base))
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	if o.Service == "" {
+		o.Service = u.Host
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 4
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = time.Second
+	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = 10 * time.Minute
+	}
+	if o.MaxThrottled <= 0 {
+		o.MaxThrottled = 30
+	}
+	if o.MaxJSONBytes <= 0 {
+		o.MaxJSONBytes = 64 << 20
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Client{base: u, http: hc, auth: auth, opt: o}, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// Stats are a client's counts so far.
+type Stats struct {
+	Requests  int64 // requests sent (every attempt)
+	Retries   int64 // attempts after a failure on the way
+	Throttled int64 // 429 answers waited out
+}
+
+// Stats returns the counts so far.
+func (c *Client) Stats() Stats {
+	return Stats{Requests: c.requests.Load(), Retries: c.retries.Load(), Throttled: c.throttled.Load()}
+}
+
+// Base returns the service's base URL.
+func (c *Client) Base() *url.URL { u := *c.base; return &u }
+
+// Resolve returns ref (absolute, or relative to the base URL, whose path
+// it extends: "rooms" under https://webexapis.com/v1 is /v1/rooms) as an
+// absolute URL.
+func (c *Client) Resolve(ref string) (*url.URL, error) {
+	u, err := url.Parse(ref)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %q is not a URL", c.opt.Service, secret.RedactURLs(ref))
+	}
+	if u.IsAbs() {
+		return u, nil
+	}
+	b := *c.base
+	b.Path = strings.TrimSuffix(b.Path, "/") + "/" + strings.TrimPrefix(u.Path, "/")
+	b.RawPath = ""
+	b.RawQuery = u.RawQuery
+	return &b, nil
+}
+
+// SameOrigin reports whether u is on the service's origin (scheme, host
+// and port), where its credentials may be sent.
+func (c *Client) SameOrigin(u *url.URL) bool {
+	return strings.EqualFold(u.Scheme, c.base.Scheme) && strings.EqualFold(u.Host, c.base.Host)
+}
+
+// Request is one request to send.
+type Request struct {
+	Method string // default GET
+	URL    string // absolute (on the service's origin), or relative to the base
+	Header http.Header
+	// Body returns a fresh body for each attempt (nil: none).
+	Body func() (io.Reader, error)
+	// ContentLength of Body, when known (-1 or 0 with a Body: unknown).
+	ContentLength int64
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+// Do sends r and returns a successful (2xx) response, whose body the
+// caller closes. It waits out 429 answers (Retry-After, or the backoff),
+// tries again after a failure on the way (idempotent requests), renews
+// refused credentials once, and otherwise returns a *StatusError with the
+// service's message, or the transport's error.
+func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	u, err := c.Resolve(r.URL)
+	if err != nil {
+		return nil, err
+	}
+	if !c.SameOrigin(u) {
+		return nil, fmt.Errorf("%s: %s: %w", c.opt.Service, secret.RedactURLs(u.String()), ErrOrigin)
+	}
+	shown := secret.RedactURLs(u.String())
+	failures, throttled, renewed := 0, 0, false
+	backoff := c.opt.Backoff
+	retry := func(why error) error {
+		failures++
+		if !idempotent(method) || failures >= c.opt.MaxAttempts {
+			return why
+		}
+		c.retries.Add(1)
+		c.opt.Logger.Debug("request failed, trying again", "method", method, "url", shown, "attempt", failures+1, "wait", backoff, "error", why)
+		if err := c.opt.Sleep(ctx, backoff); err != nil {
+			return err
+		}
+		backoff = min(backoff*2, 30*time.Second)
+		return nil
+	}
+	for {
+		if err := context.Cause(ctx); err != nil {
+			return nil, err
+		}
+		var body io.Reader
+		if r.Body != nil {
+			if body, err = r.Body(); err != nil {
+				return nil, err
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s %s: %w", c.opt.Service, method, shown, err)
+		}
+		if r.ContentLength > 0 {
+			req.ContentLength = r.ContentLength
+		}
+		for k, vs := range r.Header {
+			req.Header[k] = vs
+		}
+		if c.opt.UserAgent != "" {
+			req.Header.Set("User-Agent", c.opt.UserAgent)
+		}
+		if c.auth != nil {
+			if err := c.auth.Authorize(ctx, req); err != nil {
+				if ctx.Err() != nil {
+					return nil, context.Cause(ctx)
+				}
+				return nil, fmt.Errorf("%s: %w: %v", c.opt.Service, ErrAuth, err)
+			}
+		}
+		c.requests.Add(1)
+		resp, err := c.http.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			err = fmt.Errorf("%s: %s %s: %w", c.opt.Service, method, shown, unwrapURLError(err))
+			if rerr := retry(err); rerr != nil {
+				return nil, rerr
+			}
+			continue
+		}
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			return resp, nil
+		}
+		se := c.statusError(method, shown, resp)
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized && c.auth != nil && !renewed:
+			renewed = true
+			if err := c.auth.Renew(ctx, req); err != nil {
+				if ctx.Err() != nil {
+					return nil, context.Cause(ctx)
+				}
+				return nil, fmt.Errorf("%w (and no fresh credentials: %v)", se, err)
+			}
+			c.opt.Logger.Debug("credentials refused: renewed them", "method", method, "url", shown)
+			continue
+		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
+			wait, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now())
+			if !ok {
+				wait = backoff
+				backoff = min(backoff*2, 30*time.Second)
+			}
+			throttled++
+			if throttled > c.opt.MaxThrottled || wait > c.opt.MaxRetryAfter {
+				return nil, fmt.Errorf("%w: %w", ErrThrottled, se)
+			}
+			c.throttled.Add(1)
+			c.opt.Logger.Debug("rate limited: waiting as the service asks", "method", method, "url", shown, "wait", wait)
+			if err := c.opt.Sleep(ctx, wait); err != nil {
+				return nil, err
+			}
+			continue
+		case resp.StatusCode == http.StatusInternalServerError || resp.StatusCode == http.StatusBadGateway ||
+			resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout:
+			if rerr := retry(se); rerr != nil {
+				return nil, rerr
+			}
+			continue
+		}
+		return nil, se
+	}
+}
+
+// unwrapURLError drops *url.Error's repetition of the method and URL.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// statusError reads what the service said (a bounded part of the body)
+// and closes the body.
+func (c *Client) statusError(method, shown string, resp *http.Response) *StatusError {
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	msg := ""
+	if c.opt.Message != nil {
+		msg = c.opt.Message(body)
+	}
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	msg = oneLine(msg, 500)
+	return &StatusError{Service: c.opt.Service, Method: method, URL: shown, Status: resp.StatusCode,
+		Message: msg, TrackingID: oneLine(resp.Header.Get("TrackingID"), 200)}
+}
+
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "")), " ")
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "") + "…"
+	}
+	return s
+}
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		if n > 1<<31 {
+			n = 1 << 31
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		d := t.Sub(now)
+		if d < 0 {
+			d = 0
+		}
+		return d, true
+	}
+	return 0, false
+}
+
+// GetJSON GETs u and decodes its JSON body into v, returning the
+// response's header. A body that breaks off, is cut short or is not JSON
+// is read again (up to MaxAttempts); one larger than MaxJSONBytes is an
+// error.
+func (c *Client) GetJSON(ctx context.Context, u string, v any) (http.Header, error) {
+	return c.SendJSON(ctx, &Request{URL: u}, v)
+}
+
+// SendJSON sends r and decodes its JSON answer into v (nil: the answer is
+// read and dropped). Failures of the body are handled as GetJSON's, for
+// idempotent requests.
+func (c *Client) SendJSON(ctx context.Context, r *Request, v any) (http.Header, error) {
+	backoff := c.opt.Backoff
+	for attempt := 1; ; attempt++ {
+		resp, err := c.Do(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		body, err := readAtMost(resp.Body, c.opt.MaxJSONBytes)
+		resp.Body.Close()
+		if err == nil && v != nil {
+			if len(bytes.TrimSpace(body)) == 0 {
+				err = errors.New("empty body")
+			} else {
+				err = json.Unmarshal(body, v)
+			}
+		}
+		if err == nil {
+			return resp.Header, nil
+		}
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		method := r.Method
+		if method == "" {
+			method = http.MethodGet
+		}
+		err = fmt.Errorf("%s: %s %s: %w: %w", c.opt.Service, method, secret.RedactURLs(resp.Request.URL.String()), ErrBadResponse, err)
+		if errors.Is(err, ErrTooLarge) || !idempotent(method) || attempt >= c.opt.MaxAttempts {
+			return nil, err
+		}
+		c.retries.Add(1)
+		c.opt.Logger.Debug("bad response body, reading again", "error", err, "attempt", attempt+1)
+		if serr := c.opt.Sleep(ctx, backoff); serr != nil {
+			return nil, serr
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// readAtMost reads r to its end, failing with ErrTooLarge past max bytes.
+func readAtMost(r io.Reader, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%w: over %d bytes", ErrTooLarge, max)
+	}
+	return b, nil
+}

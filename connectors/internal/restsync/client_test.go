@@ -1,0 +1,409 @@
+package restsync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// waits records the waits a client asked for, without waiting.
+type waits struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (w *waits) sleep(ctx context.Context, d time.Duration) error {
+	w.mu.Lock()
+	w.d = append(w.d, d)
+	w.mu.Unlock()
+	return context.Cause(ctx)
+}
+
+func (w *waits) all() []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]time.Duration(nil), w.d...)
+}
+
+func newClient(t *testing.T, url string, auth Auth, w *waits) *Client {
+	t.Helper()
+	c, err := NewClient(url, nil, auth, Options{Service: "svc", Sleep: w.sleep,
+		Message: func(b []byte) string {
+			var m struct{ Message string }
+			_ = json.Unmarshal(b, &m)
+			return m.Message
+		}})
+	require.NoError(t, err)
+	return c
+}
+
+// A 429 is waited out for as long as Retry-After says (seconds or a date),
+// and does not count as a failed attempt.
+func TestRateLimitHonoursRetryAfter(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch n.Add(1) {
+		case 1, 2, 3, 4, 5:
+			w.Header().Set("Retry-After", "7")
+			w.WriteHeader(http.StatusTooManyRequests)
+		case 6:
+			w.Header().Set("Retry-After", time.Now().Add(90*time.Second).UTC().Format(http.TimeFormat))
+			w.WriteHeader(http.StatusTooManyRequests)
+		default:
+			fmt.Fprint(w, `{"ok":true}`)
+		}
+	}))
+	defer srv.Close()
+	w := &waits{}
+	c := newClient(t, srv.URL, nil, w)
+	var v struct{ OK bool }
+	_, err := c.GetJSON(context.Background(), "/x", &v)
+	require.NoError(t, err)
+	require.True(t, v.OK)
+	got := w.all()
+	require.Len(t, got, 6)
+	for _, d := range got[:5] {
+		require.Equal(t, 7*time.Second, d)
+	}
+	require.InDelta(t, 90, got[5].Seconds(), 2)
+	require.Equal(t, int64(6), c.Stats().Throttled)
+	require.Equal(t, int64(7), c.Stats().Requests)
+}
+
+// A Retry-After longer than MaxRetryAfter ends the request with the
+// service's message rather than holding the action for hours.
+func TestRateLimitTooLong(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "86400")
+		w.WriteHeader(http.StatusTooManyRequests)
+		fmt.Fprint(w, `{"message":"slow down"}`)
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, nil, &waits{})
+	_, err := c.GetJSON(context.Background(), "/x", &struct{}{})
+	require.ErrorIs(t, err, ErrThrottled)
+	require.Contains(t, err.Error(), "slow down")
+}
+
+// A 5xx is tried again MaxAttempts times with a growing backoff; a POST is
+// not (it may have been done).
+func TestServerErrorRetried(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) < 3 {
+			http.Error(w, `{"message":"boom"}`, http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, `{}`)
+	}))
+	defer srv.Close()
+	w := &waits{}
+	c := newClient(t, srv.URL, nil, w)
+	_, err := c.GetJSON(context.Background(), "/x", &struct{}{})
+	require.NoError(t, err)
+	require.Equal(t, []time.Duration{time.Second, 2 * time.Second}, w.all())
+
+	n.Store(0)
+	_, err = c.SendJSON(context.Background(), &Request{Method: http.MethodPost, URL: "/x"}, nil)
+	var se *StatusError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, 500, se.Status)
+	require.Equal(t, "boom", se.Message)
+	require.Equal(t, int32(1), n.Load())
+
+	n.Store(-100)
+	_, err = c.GetJSON(context.Background(), "/x", &struct{}{})
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, int32(-96), n.Load(), "4 attempts")
+}
+
+// A body that breaks off (the connection drops mid-body) or is cut short
+// is read again; one that is never whole ends as ErrBadResponse.
+func TestTruncatedBodyReadAgain(t *testing.T) {
+	var n atomic.Int32
+	var always atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := `{"items":[1,2,3]}`
+		if n.Add(1) == 1 || always.Load() {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			fmt.Fprint(w, body[:8])
+			hj, _ := w.(http.Hijacker)
+			conn, _, _ := hj.Hijack()
+			conn.Close()
+			return
+		}
+		if n.Load() == 2 {
+			fmt.Fprint(w, body[:8]) // well framed, but not whole JSON
+			return
+		}
+		fmt.Fprint(w, body)
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, nil, &waits{})
+	var v struct{ Items []int }
+	_, err := c.GetJSON(context.Background(), "/x", &v)
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 2, 3}, v.Items)
+	require.Equal(t, int32(3), n.Load())
+
+	always.Store(true)
+	_, err = c.GetJSON(context.Background(), "/x", &v)
+	require.ErrorIs(t, err, ErrBadResponse)
+}
+
+// A refused token is renewed once and the request sent again; a renewed
+// token that is refused too ends with the service's message, and the token
+// never appears in an error.
+func TestUnauthorizedRenewsOnce(t *testing.T) {
+	var valid atomic.Value
+	valid.Store("tok-2")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+valid.Load().(string) {
+			w.Header().Set("TrackingID", "ROUTER_1")
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"message":"The request requires a valid access token set in the Authorization request header."}`)
+			return
+		}
+		fmt.Fprint(w, `{}`)
+	}))
+	defer srv.Close()
+	var issued atomic.Int32
+	auth := &TokenAuth{New: func(context.Context) (oauth2.TokenSource, error) {
+		n := issued.Add(1)
+		return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: fmt.Sprintf("tok-%d", n)}), nil
+	}}
+	c := newClient(t, srv.URL, auth, &waits{})
+	_, err := c.GetJSON(context.Background(), "/x", &struct{}{})
+	require.NoError(t, err)
+	require.Equal(t, int32(2), issued.Load())
+	_, err = c.GetJSON(context.Background(), "/x", &struct{}{})
+	require.NoError(t, err)
+	require.Equal(t, int32(2), issued.Load(), "a good token is kept")
+
+	valid.Store("never")
+	_, err = c.GetJSON(context.Background(), "/x", &struct{}{})
+	require.ErrorIs(t, err, ErrUnauthorized)
+	require.Contains(t, err.Error(), "requires a valid access token")
+	require.Contains(t, err.Error(), "ROUTER_1")
+	require.NotContains(t, err.Error(), "tok-")
+}
+
+// Basic credentials cannot be renewed: the 401 ends the request at once.
+func TestBasicRefused(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"message":"bad password"}`)
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, BasicAuth{User: "u", Password: "hunter2"}, &waits{})
+	_, err := c.GetJSON(context.Background(), "/x", &struct{}{})
+	require.ErrorIs(t, err, ErrUnauthorized)
+	require.Contains(t, err.Error(), "bad password")
+	require.NotContains(t, err.Error(), "hunter2")
+	require.Equal(t, int32(1), n.Load())
+}
+
+// A token endpoint that refuses is ErrAuth with its description.
+func TestTokenEndpointRefuses(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, &TokenAuth{New: func(context.Context) (oauth2.TokenSource, error) {
+		return nil, errors.New("invalid_grant: refresh token expired")
+	}}, &waits{})
+	_, err := c.GetJSON(context.Background(), "/x", &struct{}{})
+	require.ErrorIs(t, err, ErrAuth)
+	require.Contains(t, err.Error(), "refresh token expired")
+}
+
+// 404 is messages.ErrNotFound; other 4xx end at once.
+func TestNotFound(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	c := newClient(t, srv.URL, nil, &waits{})
+	_, err := c.GetJSON(context.Background(), "/x", &struct{}{})
+	require.ErrorIs(t, err, messages.ErrNotFound)
+}
+
+// Pages follows Link rel="next" and refuses a page that links to itself,
+// a cycle, and a link to another origin (where the token would go).
+func TestPagesLoopAndOrigin(t *testing.T) {
+	var srvURL string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := strconv.Atoi(r.URL.Query().Get("p"))
+		switch r.URL.Path {
+		case "/ok":
+			if p < 3 {
+				w.Header().Set("Link", fmt.Sprintf(`<%s/ok?p=%d&max=2>; rel="next"`, srvURL, p+1))
+			}
+		case "/self":
+			w.Header().Set("Link", fmt.Sprintf(`<%s/self?max=2&p=%d>; rel="next"`, srvURL, p))
+		case "/cycle":
+			w.Header().Set("Link", fmt.Sprintf(`<%s/cycle?p=%d>; rel="next"`, srvURL, (p+1)%3))
+		case "/away":
+			w.Header().Set("Link", `<http://169.254.169.254/latest/meta-data>; rel="next"`)
+		}
+		fmt.Fprint(w, `{}`)
+	}))
+	defer srv.Close()
+	srvURL = srv.URL
+	c := newClient(t, srv.URL, nil, &waits{})
+	follow := func(first string) (int, error) {
+		n := 0
+		err := c.Pages(context.Background(), first, 100, func(ctx context.Context, u string) (string, error) {
+			n++
+			h, err := c.GetJSON(ctx, u, &struct{}{})
+			if err != nil {
+				return "", err
+			}
+			return NextLink(h), nil
+		})
+		return n, err
+	}
+	n, err := follow("/ok?p=0&max=2")
+	require.NoError(t, err)
+	require.Equal(t, 4, n)
+	n, err = follow("/self?p=1&max=2")
+	require.ErrorIs(t, err, ErrPageLoop)
+	require.Equal(t, 1, n)
+	n, err = follow("/cycle?p=0")
+	require.ErrorIs(t, err, ErrPageLoop)
+	require.Equal(t, 3, n)
+	_, err = follow("/away")
+	require.ErrorIs(t, err, ErrOrigin)
+}
+
+func TestNextLink(t *testing.T) {
+	h := http.Header{}
+	h.Add("Link", `<https://a/prev?x=1,2>; rel="prev", <https://a/next?y=2>; rel="next"`)
+	require.Equal(t, "https://a/next?y=2", NextLink(h))
+	h = http.Header{"Link": {`<https://a/n>; rel=next`}}
+	require.Equal(t, "https://a/n", NextLink(h))
+	h = http.Header{"Link": {`<https://a/n>; rel="first last"`}}
+	require.Equal(t, "", NextLink(h))
+	require.Equal(t, "", NextLink(http.Header{}))
+}
+
+// A file larger than the limit is not read: by its Content-Length, or,
+// without one, once more than the limit has come; the connection is
+// dropped, so a 1 GiB file costs the limit in memory and a fraction of
+// its bytes on the wire.
+func TestDownloadBounded(t *testing.T) {
+	const size = 1 << 30
+	var sent atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Disposition", `attachment; filename="../../big file.bin"`)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if r.URL.Query().Get("len") == "1" {
+			w.Header().Set("Content-Length", strconv.Itoa(size))
+		}
+		if r.URL.Query().Get("small") == "1" {
+			fmt.Fprint(w, "hello")
+			return
+		}
+		buf := make([]byte, 64<<10)
+		for written := 0; written < size; written += len(buf) {
+			n, err := w.Write(buf)
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, nil, &waits{})
+	f, err := c.Download(context.Background(), "/f?len=1", 1<<20)
+	require.NoError(t, err)
+	require.True(t, f.TooLarge)
+	require.Nil(t, f.Data)
+	require.Equal(t, int64(size), f.Size)
+	require.Equal(t, "big file.bin", f.FileName)
+
+	f, err = c.Download(context.Background(), "/f", 1<<20)
+	require.NoError(t, err)
+	require.True(t, f.TooLarge)
+	require.Equal(t, int64(-1), f.Size)
+	require.Less(t, sent.Load(), int64(256<<20), "the server was stopped long before the end")
+
+	f, err = c.Download(context.Background(), "/f?small=1", 1<<20)
+	require.NoError(t, err)
+	require.False(t, f.TooLarge)
+	require.Equal(t, "hello", string(f.Data))
+	require.Equal(t, "application/octet-stream", f.ContentType)
+}
+
+// A service that stops sending in the middle of a body fails the read
+// after the task's timeout instead of stalling.
+func TestStalledBodyTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		fmt.Fprint(w, `{"a":`)
+		w.(http.Flusher).Flush()
+		<-release
+	}))
+	defer srv.Close()
+	defer close(release)
+	hc, err := HTTPClient(nil, TLS{CheckCertificate: true}, 200*time.Millisecond)
+	require.NoError(t, err)
+	c, err := NewClient(srv.URL, hc, nil, Options{MaxAttempts: 1})
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = c.GetJSON(context.Background(), "/x", &struct{}{})
+	require.ErrorIs(t, err, ErrBadResponse)
+	var ne net.Error
+	require.ErrorAs(t, err, &ne)
+	require.True(t, ne.Timeout())
+	require.Less(t, time.Since(start), 20*time.Second)
+}
+
+// A stopped action ends a wait for Retry-After at once.
+func TestRateLimitWaitEndsWithContext(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "300")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	c, err := NewClient(srv.URL, nil, nil, Options{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stop := errors.New("stopped")
+	done := make(chan error, 1)
+	go func() { _, err := c.GetJSON(ctx, "/x", &struct{}{}); done <- err }()
+	require.Eventually(t, func() bool { return c.Stats().Throttled > 0 }, 10*time.Second, 5*time.Millisecond)
+	cancel(stop)
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, stop)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wait did not end")
+	}
+}
+
+func TestDispositionName(t *testing.T) {
+	for in, want := range map[string]string{
+		`attachment; filename="a.pdf"`:                 "a.pdf",
+		`attachment; filename*=UTF-8''%C3%A9t%C3%A9.txt`: "été.txt",
+		`inline; filename="C:\dir\x.doc"`:              "x.doc",
+		`attachment; filename=/etc/passwd`:             "passwd",
+		`attachment`:                                   "",
+		``:                                             "",
+	} {
+		require.Equal(t, want, DispositionName(in), in)
+	}
+}
