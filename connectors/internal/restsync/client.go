@@ -135,7 +135,7 @@ type Options struct {
 	// UserAgent is sent with every request.
 	UserAgent string
 	// Sleep waits (tests replace it); default: a timer that ctx cancels.
-	Sleep func(ctx context.Context, d time.Duration) error
+	Sleep  func(ctx context.Context, d time.Duration) error
 	Logger *slog.Logger
 }
 

@@ -397,12 +397,12 @@ func TestRateLimitWaitEndsWithContext(t *testing.T) {
 
 func TestDispositionName(t *testing.T) {
 	for in, want := range map[string]string{
-		`attachment; filename="a.pdf"`:                 "a.pdf",
+		`attachment; filename="a.pdf"`:                   "a.pdf",
 		`attachment; filename*=UTF-8''%C3%A9t%C3%A9.txt`: "été.txt",
-		`inline; filename="C:\dir\x.doc"`:              "x.doc",
-		`attachment; filename=/etc/passwd`:             "passwd",
-		`attachment`:                                   "",
-		``:                                             "",
+		`inline; filename="C:\dir\x.doc"`:                "x.doc",
+		`attachment; filename=/etc/passwd`:               "passwd",
+		`attachment`:                                     "",
+		``:                                               "",
 	} {
 		require.Equal(t, want, DispositionName(in), in)
 	}
