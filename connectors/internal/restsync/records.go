@@ -149,6 +149,9 @@ type Batch struct {
 	// Size is the number of documents and removals gathered before a
 	// flush; default 100.
 	Size int
+	// MaxBytes bounds the content (text and source bytes) gathered before
+	// a flush; default 64 MiB.
+	MaxBytes int
 
 	docs    []*ingest.Document
 	removes []string
@@ -156,6 +159,7 @@ type Batch struct {
 	dels    [][]byte
 	raw     []kv
 	rawDels [][]byte
+	bytes   int
 	added   uint64
 	updated uint64
 	deleted uint64
@@ -172,6 +176,9 @@ type kv struct {
 // children that rec no longer has are removed.
 func (b *Batch) Deliver(key string, rec *Record, docs []*ingest.Document, old *Record) {
 	b.docs = append(b.docs, docs...)
+	for _, d := range docs {
+		b.bytes += len(d.Content) + len(d.Source)
+	}
 	if old == nil {
 		b.added += uint64(len(docs))
 	} else {
@@ -218,13 +225,18 @@ func (b *Batch) Failed() bool { return b.failed }
 // Pending is the number of documents and removals waiting.
 func (b *Batch) Pending() int { return len(b.docs) + len(b.removes) }
 
-// MaybeFlush flushes once Size documents and removals are waiting.
+// MaybeFlush flushes once Size documents and removals, or MaxBytes of
+// content, are waiting.
 func (b *Batch) MaybeFlush(ctx context.Context) error {
 	size := b.Size
 	if size <= 0 {
 		size = 100
 	}
-	if b.Pending() < size {
+	maxBytes := b.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = 64 << 20
+	}
+	if b.Pending() < size && b.bytes < maxBytes {
 		return nil
 	}
 	return b.Flush(ctx)
@@ -305,6 +317,6 @@ func (b *Batch) Flush(ctx context.Context) error {
 	}
 	clear(b.docs) // drop the references, so the contents can be freed
 	b.docs, b.removes, b.puts, b.dels, b.raw, b.rawDels = b.docs[:0], b.removes[:0], b.puts[:0], b.dels[:0], b.raw[:0], b.rawDels[:0]
-	b.added, b.updated, b.deleted = 0, 0, 0
+	b.added, b.updated, b.deleted, b.bytes = 0, 0, 0, 0
 	return nil
 }

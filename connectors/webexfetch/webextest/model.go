@@ -159,6 +159,7 @@ func (f *File) size() int64 {
 type state struct {
 	seq         int
 	clock       time.Time
+	tick        time.Duration
 	people      map[string]*Person
 	rooms       map[string]*Room
 	messages    map[string][]*Message // by room, newest first
@@ -168,8 +169,8 @@ type state struct {
 	files       map[string]*File
 }
 
-func newState(start time.Time) *state {
-	return &state{clock: start, people: map[string]*Person{}, rooms: map[string]*Room{},
+func newState(start time.Time, tick time.Duration) *state {
+	return &state{clock: start, tick: tick, people: map[string]*Person{}, rooms: map[string]*Room{},
 		messages: map[string][]*Message{}, byID: map[string]*Message{}, memberships: map[string][]*Membership{},
 		files: map[string]*File{}}
 }
@@ -179,10 +180,10 @@ func (s *state) next(kind string) string {
 	return ID(kind, s.seq)
 }
 
-// tick advances the clock by a millisecond and returns it: every change
-// gets its own time.
-func (s *state) tick() time.Time {
-	s.clock = s.clock.Add(time.Millisecond)
+// next advances the clock by a tick and returns it: every change gets
+// its own time.
+func (s *state) now() time.Time {
+	s.clock = s.clock.Add(s.tick)
 	return s.clock
 }
 

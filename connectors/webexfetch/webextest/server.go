@@ -56,6 +56,7 @@ type Server struct {
 	requests map[string]int
 	total    atomic.Int64
 	trace    atomic.Int64
+	sent     atomic.Int64 // bytes of file contents sent
 }
 
 // Options configure a new Server.
@@ -70,6 +71,9 @@ type Options struct {
 	RotateRefreshTokens bool
 	// Start is the stand-in's clock at the start; default 2026-01-05 09:00 UTC.
 	Start time.Time
+	// Tick is how far the clock moves with each change (a message posted,
+	// a member added); default a second.
+	Tick time.Duration
 }
 
 type tokens struct {
@@ -93,7 +97,10 @@ func New(o Options) *Server {
 	if o.Start.IsZero() {
 		o.Start = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	}
-	s := &Server{st: newState(o.Start), requests: map[string]int{},
+	if o.Tick <= 0 {
+		o.Tick = time.Second
+	}
+	s := &Server{st: newState(o.Start, o.Tick), requests: map[string]int{},
 		tok: tokens{clientID: o.ClientID, secret: o.ClientSecret, ttl: o.AccessTTL, rotate: o.RotateRefreshTokens,
 			access: map[string]time.Time{}, refresh: map[string]bool{}, codes: map[string]bool{}}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
@@ -149,6 +156,9 @@ func (s *Server) Requests() (map[string]int, int) {
 	return out, int(s.total.Load())
 }
 
+// FileBytesSent is how many bytes of file contents the server has written.
+func (s *Server) FileBytesSent() int64 { return s.sent.Load() }
+
 // ResetRequests sets the request counts to zero.
 func (s *Server) ResetRequests() {
 	s.rmu.Lock()
@@ -187,7 +197,7 @@ func (s *Server) AddPerson(email, displayName string) string {
 	defer s.mu.Unlock()
 	id := s.st.next("PEOPLE")
 	first, last, _ := strings.Cut(displayName, " ")
-	s.st.people[id] = &Person{ID: id, Email: email, DisplayName: displayName, FirstName: first, LastName: last, Type: "person", Created: s.st.tick()}
+	s.st.people[id] = &Person{ID: id, Email: email, DisplayName: displayName, FirstName: first, LastName: last, Type: "person", Created: s.st.now()}
 	return id
 }
 
@@ -196,7 +206,7 @@ func (s *Server) AddPerson(email, displayName string) string {
 func (s *Server) AddRoom(title, typ string, members ...string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	at := s.st.tick()
+	at := s.st.now()
 	id := s.st.next("ROOM")
 	creator := ""
 	if len(members) > 0 {
@@ -214,7 +224,7 @@ func (s *Server) AddRoom(title, typ string, members ...string) string {
 func (s *Server) AddMember(roomID, personID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.addMemberLocked(roomID, personID, s.st.tick())
+	s.addMemberLocked(roomID, personID, s.st.now())
 }
 
 func (s *Server) addMemberLocked(roomID, personID string, at time.Time) {
@@ -231,7 +241,7 @@ func (s *Server) addMemberLocked(roomID, personID string, at time.Time) {
 func (s *Server) RemoveMember(roomID, personID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	at := s.st.tick()
+	at := s.st.now()
 	list := s.st.memberships[roomID]
 	for i, m := range list {
 		if m.PersonID == personID {
@@ -249,7 +259,7 @@ func (s *Server) DeleteRoom(roomID string) {
 	defer s.mu.Unlock()
 	r := s.st.rooms[roomID]
 	r.Deleted = true
-	s.st.event("rooms", "deleted", r.CreatorID, s.st.tick(), map[string]string{"id": roomID})
+	s.st.event("rooms", "deleted", r.CreatorID, s.st.now(), map[string]string{"id": roomID})
 }
 
 // Post posts a message as personID (with files: their URLs from AddFile)
@@ -269,7 +279,7 @@ func (s *Server) PostMessage(m *Message) string {
 
 func (s *Server) postLocked(m *Message) string {
 	if m.Created.IsZero() {
-		m.Created = s.st.tick()
+		m.Created = s.st.now()
 	}
 	m.ID = s.st.next("MESSAGE")
 	if p := s.st.people[m.PersonID]; p != nil {
@@ -289,7 +299,7 @@ func (s *Server) Edit(messageID, text string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.st.byID[messageID]
-	at := s.st.tick()
+	at := s.st.now()
 	m.Text, m.Markdown, m.HTML, m.Updated = text, "", "", at
 	s.st.rooms[m.RoomID].LastActivity = at
 	s.st.event("messages", "updated", m.PersonID, at, s.st.messageEventData(m))
@@ -304,7 +314,7 @@ func (s *Server) Delete(messageID string) {
 
 func (s *Server) deleteLocked(messageID, actor string) {
 	m := s.st.byID[messageID]
-	at := s.st.tick()
+	at := s.st.now()
 	delete(s.st.byID, messageID)
 	list := s.st.messages[m.RoomID]
 	if i := slices.Index(list, m); i >= 0 {
@@ -1024,7 +1034,8 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request, id string, f *F
 			}
 			return
 		}
-		_, _ = w.Write(data)
+		n, _ := w.Write(data)
+		s.sent.Add(int64(n))
 		return
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -1034,6 +1045,7 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request, id string, f *F
 		if _, err := bw.Write(chunk[:n]); err != nil {
 			return
 		}
+		s.sent.Add(n)
 		sent += n
 	}
 	_ = bw.Flush()

@@ -1,0 +1,59 @@
+package restsync
+
+import (
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"strings"
+)
+
+// Identifier locates an item of a task for Collect, View and Delete. The
+// AUTN_IDENTIFIER is base64 (standard, padded) of
+// <id s="TASK" t="KIND" c="CONTAINER" i="ITEM" p="PART"/>: the task in
+// upper case, the kind of item, the container it was found in, its id, and
+// a part of it (a file of a message, a version of a document), each
+// attribute left out when empty. Each connector says what its kinds and
+// parts are.
+type Identifier struct {
+	Task      string
+	Kind      string
+	Container string
+	Item      string
+	Part      string
+}
+
+type xmlID struct {
+	XMLName   xml.Name `xml:"id"`
+	Task      string   `xml:"s,attr"`
+	Kind      string   `xml:"t,attr,omitempty"`
+	Container string   `xml:"c,attr,omitempty"`
+	Item      string   `xml:"i,attr,omitempty"`
+	Part      string   `xml:"p,attr,omitempty"`
+}
+
+// Encode returns the AUTN_IDENTIFIER.
+func (id Identifier) Encode() string {
+	b, _ := xml.Marshal(xmlID{Task: strings.ToUpper(id.Task), Kind: id.Kind, Container: id.Container, Item: id.Item, Part: id.Part})
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// ErrIdentifier is the reason a value is not an identifier of the
+// connector.
+var ErrIdentifier = errors.New(`not an identifier of this connector (base64 of <id s="TASK" t="KIND" i="ITEM"/>)`)
+
+// DecodeIdentifier reads an AUTN_IDENTIFIER. It tolerates a '+' that came
+// as a space, lost padding and the URL-safe alphabet.
+func DecodeIdentifier(s string) (Identifier, error) {
+	s = strings.TrimSpace(strings.ReplaceAll(s, " ", "+"))
+	s = strings.TrimRight(s, "=")
+	s = strings.NewReplacer("-", "+", "_", "/").Replace(s)
+	raw, err := base64.RawStdEncoding.DecodeString(s)
+	if err != nil || len(raw) > 64<<10 {
+		return Identifier{}, ErrIdentifier
+	}
+	var x xmlID
+	if err := xml.Unmarshal(raw, &x); err != nil || x.Task == "" || x.Item == "" {
+		return Identifier{}, ErrIdentifier
+	}
+	return Identifier{Task: strings.ToUpper(x.Task), Kind: x.Kind, Container: x.Container, Item: x.Item, Part: x.Part}, nil
+}

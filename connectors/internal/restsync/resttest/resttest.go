@@ -1,0 +1,148 @@
+// Package resttest holds what the REST connectors' tests share: an
+// ingestion target that keeps the documents in memory.
+package resttest
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/connectorhq/connector/ingest"
+)
+
+// Target keeps the documents delivered, by reference. It is safe for
+// concurrent use.
+type Target struct {
+	mu      sync.Mutex
+	docs    map[string]*ingest.Document
+	adds    int
+	addsOf  map[string]int
+	removes int
+	fail    error
+}
+
+// NewTarget returns an empty target.
+func NewTarget() *Target {
+	return &Target{docs: map[string]*ingest.Document{}, addsOf: map[string]int{}}
+}
+
+// Add implements ingest.Target: documents must pass Validate.
+func (m *Target) Add(_ context.Context, docs []*ingest.Document) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	for _, d := range docs {
+		if err := d.Validate(); err != nil {
+			return err
+		}
+	}
+	for _, d := range docs {
+		c := *d
+		c.Fields = slices.Clone(d.Fields)
+		c.Source = nil // the tests look at fields and text
+		m.docs[d.Reference] = &c
+		m.adds++
+		m.addsOf[d.Reference]++
+	}
+	return nil
+}
+
+// Remove implements ingest.Target.
+func (m *Target) Remove(_ context.Context, refs []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	for _, r := range refs {
+		delete(m.docs, r)
+		m.removes++
+	}
+	return nil
+}
+
+// Close implements ingest.Target.
+func (m *Target) Close() error { return nil }
+
+// Describe implements ingest.Target.
+func (m *Target) Describe() string { return "memory" }
+
+// SetFail makes every later call fail with err (nil: succeed again).
+func (m *Target) SetFail(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.fail = err
+}
+
+// Len is the number of documents held.
+func (m *Target) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.docs)
+}
+
+// Adds is how many documents were delivered (re-deliveries included).
+func (m *Target) Adds() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.adds
+}
+
+// AddsOf is how many times a reference was delivered.
+func (m *Target) AddsOf(ref string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.addsOf[ref]
+}
+
+// Get returns the document of a reference, or nil.
+func (m *Target) Get(ref string) *ingest.Document {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.docs[ref]
+}
+
+// Find returns the documents whose field name has value.
+func (m *Target) Find(name, value string) []*ingest.Document {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*ingest.Document
+	for _, d := range m.docs {
+		if slices.Contains(Field(d, name), value) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// All returns every document.
+func (m *Target) All() []*ingest.Document {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*ingest.Document
+	for _, d := range m.docs {
+		out = append(out, d)
+	}
+	return out
+}
+
+// Field returns the values of a document's field.
+func Field(d *ingest.Document, name string) []string {
+	var out []string
+	for _, f := range d.Fields {
+		if f.Name == name {
+			out = append(out, f.Value)
+		}
+	}
+	return out
+}
+
+// Field1 returns a field's first value ("" when none).
+func Field1(d *ingest.Document, name string) string {
+	if v := Field(d, name); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}

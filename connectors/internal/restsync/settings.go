@@ -1,0 +1,282 @@
+package restsync
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
+)
+
+// Key is one task setting of a connector whose settings are S.
+type Key[S any] struct {
+	Name  string
+	Apply func(s *S, v string) error
+	// Secret: a password, client secret or token. It may be given in
+	// IDOL's encrypted form (decrypted with [Security] AESKeyFile) and is
+	// never shown.
+	Secret bool
+}
+
+// Keys are a connector's task settings, in the order they are resolved.
+type Keys[S any] struct {
+	// Connector names the connector in errors ("Webex").
+	Connector string
+	// Doc is the page that lists the settings.
+	Doc      string
+	List     []*Key[S]
+	Defaults func(task string) *S
+}
+
+func (k *Keys[S]) find(name string) *Key[S] {
+	for _, x := range k.List {
+		if strings.EqualFold(x.Name, strings.TrimSpace(name)) {
+			return x
+		}
+	}
+	return nil
+}
+
+// Names are the settings' names.
+func (k *Keys[S]) Names() []string {
+	out := make([]string, len(k.List))
+	for i, x := range k.List {
+		out[i] = x.Name
+	}
+	return out
+}
+
+// IsSecret reports whether name is a secret setting.
+func (k *Keys[S]) IsSecret(name string) bool {
+	x := k.find(name)
+	return x != nil && x.Secret
+}
+
+// TaskKeys validates one task setting as it appears in a task section,
+// [FetchTasks] or [Default] (a config.TaskKeysFunc). An unknown key wraps
+// config.ErrUnknownKey; a bad value says what is expected.
+func (k *Keys[S]) TaskKeys(key, value string) error {
+	x := k.find(key)
+	if x == nil {
+		hint := ""
+		if near := config.Closest(key, k.Names()); near != "" {
+			hint = " (did you mean " + near + "?)"
+		}
+		return fmt.Errorf("%w: %s is not a %s task setting%s; %s lists them", config.ErrUnknownKey, key, k.Connector, hint, k.Doc)
+	}
+	if x.Secret {
+		if err := secret.Check(value); err != nil {
+			return err
+		}
+		if secret.IsEncrypted(value) {
+			return nil // decrypted when the task is resolved
+		}
+	}
+	return x.Apply(k.Defaults(""), value)
+}
+
+// Resolved is a task's settings as the configuration gives them.
+type Resolved[S any] struct {
+	S   *S
+	cfg *config.Config
+	// Task is the section name as written.
+	Task string
+	set  map[string]bool
+}
+
+// Set reports whether the configuration gives name for the task.
+func (r *Resolved[S]) Set(name string) bool { return r.set[strings.ToLower(name)] }
+
+// Error is a *config.Error about the task's setting name: at the line
+// that gives it, else at the task's section.
+func (r *Resolved[S]) Error(name string, err error) error {
+	if kv, sec, ok := Lookup(r.cfg, r.Task, name); ok {
+		return &config.Error{File: r.cfg.Path, Line: kv.Line, Section: sec, Key: kv.Key, Err: err}
+	}
+	return &config.Error{File: r.cfg.Path, Line: r.cfg.TaskLine(r.Task), Section: r.Task, Key: name, Err: err}
+}
+
+// Resolve computes a task's settings: each key from the task's section,
+// else [FetchTasks], else [Default]. Secret settings given in IDOL's
+// encrypted form are decrypted with key (called only when one is). Errors
+// are *config.Error values naming the file, line and key.
+func (k *Keys[S]) Resolve(cfg *config.Config, task string, key func() (*secret.Key, error)) (*Resolved[S], error) {
+	r := &Resolved[S]{S: k.Defaults(task), cfg: cfg, Task: task, set: map[string]bool{}}
+	for _, x := range k.List {
+		kv, sec, ok := Lookup(cfg, task, x.Name)
+		if !ok {
+			continue
+		}
+		r.set[strings.ToLower(x.Name)] = true
+		bad := func(err error) error {
+			return &config.Error{File: cfg.Path, Line: kv.Line, Section: sec, Key: kv.Key, Err: err}
+		}
+		v := kv.Value
+		if x.Secret && secret.IsEncrypted(v) {
+			kk, err := key()
+			if err == nil {
+				v, err = kk.Decrypt(v)
+			}
+			if err != nil {
+				return nil, bad(err)
+			}
+		}
+		if err := x.Apply(r.S, v); err != nil {
+			return nil, bad(err)
+		}
+	}
+	return r, nil
+}
+
+// Lookup finds key for task: its section, [FetchTasks], then [Default].
+func Lookup(cfg *config.Config, task, key string) (config.KeyValue, string, bool) {
+	for _, name := range []string{task, "FetchTasks", "Default"} {
+		sec := cfg.Section(name)
+		if sec == nil {
+			continue
+		}
+		for _, kv := range sec.Keys {
+			if strings.EqualFold(kv.Key, key) {
+				return kv, sec.Name, true
+			}
+		}
+	}
+	return config.KeyValue{}, "", false
+}
+
+// Bool is a TRUE/FALSE setting.
+func Bool[S any](dst func(*S) *bool) func(*S, string) error {
+	return func(s *S, v string) (err error) { *dst(s), err = config.Bool(v); return err }
+}
+
+// Duration is a positive duration setting (config.Duration's forms).
+func Duration[S any](dst func(*S) *time.Duration) func(*S, string) error {
+	return func(s *S, v string) error {
+		d, err := config.Duration(v)
+		if err == nil && d <= 0 {
+			err = errors.New("must be positive")
+		}
+		*dst(s) = d
+		return err
+	}
+}
+
+// DurationOrZero is a duration setting where 0 turns something off.
+func DurationOrZero[S any](dst func(*S) *time.Duration) func(*S, string) error {
+	return func(s *S, v string) error {
+		if strings.TrimSpace(v) == "0" {
+			*dst(s) = 0
+			return nil
+		}
+		d, err := config.Duration(v)
+		if err == nil && d < 0 {
+			err = errors.New("must be 0 or positive")
+		}
+		*dst(s) = d
+		return err
+	}
+}
+
+// Int is a whole-number setting in [lo, hi]; want says so in words.
+func Int[S any](lo, hi int64, want string, dst func(*S) *int64) func(*S, string) error {
+	return func(s *S, v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < lo || n > hi {
+			return errors.New("must be " + want)
+		}
+		*dst(s) = n
+		return nil
+	}
+}
+
+// URL is an http or https URL without user information.
+func URL[S any](dst func(*S) *string) func(*S, string) error {
+	return func(s *S, v string) error {
+		v = strings.TrimSpace(v)
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return errors.New("must be an http or https URL")
+		}
+		if u.User != nil {
+			return errors.New("must not carry a user name or password")
+		}
+		*dst(s) = strings.TrimRight(v, "/")
+		return nil
+	}
+}
+
+// Text is a one-line text setting.
+func Text[S any](dst func(*S) *string) func(*S, string) error {
+	return func(s *S, v string) error {
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return errors.New("must be one line")
+		}
+		*dst(s) = v
+		return nil
+	}
+}
+
+// OneOf returns the allowed value v names (case-insensitive).
+func OneOf(v string, allowed ...string) (string, error) {
+	for _, a := range allowed {
+		if strings.EqualFold(strings.TrimSpace(v), a) {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("must be one of %s", strings.Join(allowed, ", "))
+}
+
+// Regex compiles a setting matched against whole names (nil for "").
+func Regex(v string) (*regexp.Regexp, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(`^(?:` + v + `)$`)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid regular expression (Go RE2 syntax, matched against the whole name): %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+	}
+	return re, nil
+}
+
+// CSV splits a comma-separated setting, dropping empty items.
+func CSV(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Sensitive reports whether a request parameter may hold a secret: a
+// secret task setting's name ([Task]Password too), or any name with
+// password, secret or token in it.
+func Sensitive(name string, isSecret func(string) bool) bool {
+	n := strings.TrimSpace(name)
+	if i := strings.IndexByte(n, ']'); strings.HasPrefix(n, "[") && i > 0 {
+		n = n[i+1:]
+	}
+	l := strings.ToLower(n)
+	return isSecret(n) || secret.SensitiveName(n) || strings.Contains(l, "token")
+}
+
+// Redact returns params with every parameter that may hold a secret
+// replaced by secret.Redacted (fetch.Secrets). Requests cannot set task
+// settings, so the connector has no use for such a parameter.
+func Redact(params messages.Params, isSecret func(string) bool) messages.Params {
+	out := make(messages.Params, len(params))
+	for i, p := range params {
+		out[i] = p
+		if Sensitive(p.GetName(), isSecret) {
+			out[i] = &messages.Param{Name: p.GetName(), Value: secret.Redacted}
+		}
+	}
+	return out
+}

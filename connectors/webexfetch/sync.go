@@ -1,0 +1,664 @@
+package webexfetch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/connectorhq/connector/connectors/internal/restsync"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
+)
+
+
+// roomState is what a task keeps about a room (its record's Extra).
+type roomState struct {
+	Title string `json:"t,omitempty"`
+	Type  string `json:"ty,omitempty"`
+	// LastActivity is the room's lastActivity when its messages were
+	// last read down to the cursor.
+	LastActivity string `json:"la,omitempty"`
+	// Newest is the creation time of the newest message read (the
+	// cursor): the next listing stops ListOverlap below it.
+	Newest string `json:"nw,omitempty"`
+	// Members as last read, and when (unix seconds).
+	Members   []member `json:"m,omitempty"`
+	MembersAt int64    `json:"ma,omitempty"`
+	// FullAt is when every message was last listed (unix seconds).
+	FullAt int64 `json:"fa,omitempty"`
+	// ViaEvents: found in the events feed (compliance), not in the
+	// account's own list of rooms.
+	ViaEvents bool `json:"ev,omitempty"`
+}
+
+// known is a room the task has a record of.
+type known struct {
+	rec *restsync.Record
+	st  roomState
+}
+
+// touch is what the events feed says happened in a room since the last
+// run.
+type touch struct {
+	created bool     // messages were posted
+	updated []string // messages edited
+	deleted []string // messages deleted
+	members bool     // memberships changed
+	typ     string   // the room's type, as the events give it
+}
+
+// eventsCursor is the datastore's c:events.
+type eventsCursor struct {
+	From string `json:"from"`
+}
+
+var eventsCursorKey = []byte("c:events")
+
+// taskRun is one task's Synchronize.
+type taskRun struct {
+	r    *Repository
+	s    *settings
+	job  *fetch.Job
+	task string
+	ds   store.Datastore
+	cnt  *fetch.Counts
+	api  *api
+	b    *builder
+	log  *slog.Logger
+	now  time.Time
+}
+
+func (r *Repository) synchronize(ctx context.Context, job *fetch.Job, req *request, log *slog.Logger) error {
+	prog := restsync.NewProgress(job, req.Tasks)
+	var errs []error
+	for i, task := range req.Tasks {
+		if err := job.Checkpoint(ctx); err != nil {
+			return err
+		}
+		err := r.syncTask(ctx, job, task, func(pct float64, where string) { prog.Set(i, pct, where) }, log)
+		prog.Set(i, 100, "")
+		if err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, progress func(float64, string), log *slog.Logger) error {
+	s := r.set[task]
+	ds, err := r.datastore(task)
+	if err != nil {
+		return err
+	}
+	defer restsync.NoteAction(ds, restsync.ActionSynchronize, r.now, r.log)()
+	a, err := r.open(ctx, s)
+	if err != nil {
+		return err
+	}
+	b, err := newBuilder(s)
+	if err != nil {
+		return err
+	}
+	t := &taskRun{r: r, s: s, job: job, task: task, ds: ds, cnt: restsync.Counts(job, task), api: a, b: b,
+		log: log.With("task", task), now: r.now()}
+	err = t.run(ctx, progress)
+	st := a.c.Stats()
+	t.log.Info("task synchronized", "requests", st.Requests, "retries", st.Retries, "throttled", st.Throttled, "error", err)
+	return err
+}
+
+// fail counts a non-fatal failure of an item and lists it.
+func (t *taskRun) fail(where string, err error) {
+	t.cnt.Errors.Add(1)
+	t.job.Fail(t.task, where, err.Error())
+	t.log.Warn("failed", "where", where, "error", err)
+}
+
+func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error {
+	knownRooms := map[string]*known{}
+	err := restsync.EachRecord(t.ds, "room\x00", func(key string, rec *restsync.Record) error {
+		k := &known{rec: rec}
+		if len(rec.Extra) > 0 {
+			if err := json.Unmarshal(rec.Extra, &k.st); err != nil {
+				return fmt.Errorf("room record %q: %w", key, err)
+			}
+		}
+		knownRooms[strings.TrimPrefix(key, "room\x00")] = k
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("webexfetch: [%s] %w", t.task, err)
+	}
+	for _, k := range knownRooms {
+		for _, m := range k.st.Members {
+			t.b.names[m.ID] = m
+		}
+	}
+
+	// The events feed (compliance officer): what happened where.
+	var touched map[string]*touch
+	var deletedRooms []string
+	eventsOK := false
+	var newCursor time.Time
+	if t.s.Compliance {
+		touched, deletedRooms, newCursor, err = t.readEvents(ctx)
+		if err != nil {
+			if fatal(ctx, err) {
+				return err
+			}
+			t.fail(t.s.APIURL+"/events", err)
+		} else {
+			eventsOK = true
+		}
+	}
+
+	// The account's rooms, most recently active first.
+	var listed []room
+	seen := map[string]bool{}
+	listComplete := true
+	typ := ""
+	if len(t.s.RoomTypes) == 1 {
+		typ = t.s.RoomTypes[0]
+	}
+	err = t.api.rooms(ctx, typ, func(items []room) error {
+		for _, rm := range items {
+			if seen[rm.ID] {
+				continue // the list moved under us: listed twice
+			}
+			seen[rm.ID] = true
+			if t.wanted(&rm) {
+				listed = append(listed, rm)
+			}
+		}
+		return t.job.Checkpoint(ctx)
+	})
+	if err != nil {
+		if fatal(ctx, err) {
+			return err
+		}
+		listComplete = false
+		t.fail(t.s.APIURL+"/rooms", err)
+	}
+
+	// Rooms not in the account's list: named in Rooms, found in the
+	// events, or found in the events by an earlier run.
+	var extra []string
+	addExtra := func(id string) {
+		if !seen[id] && !slices.Contains(extra, id) && !slices.Contains(deletedRooms, id) {
+			extra = append(extra, id)
+		}
+	}
+	if t.s.Compliance {
+		for _, id := range t.s.Rooms {
+			addExtra(id)
+		}
+		for id := range touched {
+			addExtra(id)
+		}
+	}
+	slices.Sort(extra)
+	for _, id := range extra {
+		if err := t.job.Checkpoint(ctx); err != nil {
+			return err
+		}
+		k := knownRooms[id]
+		tc := touched[id]
+		if k != nil && tc == nil && !slices.Contains(t.s.Rooms, id) {
+			continue // nothing happened there
+		}
+		rm, err := t.api.room(ctx, id)
+		if err != nil {
+			if fatal(ctx, err) {
+				return err
+			}
+			if errors.Is(err, messages.ErrNotFound) {
+				if k != nil {
+					deletedRooms = append(deletedRooms, id)
+				}
+				continue
+			}
+			eventsOK = false
+			t.fail(roomRef(t.s.APIURL, id), err)
+			continue
+		}
+		seen[rm.ID] = true
+		if t.wanted(rm) {
+			listed = append(listed, *rm)
+		}
+	}
+
+	total := len(listed)
+	for i, rm := range listed {
+		if err := t.job.Checkpoint(ctx); err != nil {
+			return err
+		}
+		progress(float64(i)*100/float64(max(total, 1)), rm.Title)
+		via := !slices.Contains(t.s.Rooms, rm.ID) && seen[rm.ID] && slices.Contains(extra, rm.ID)
+		ok, err := t.syncRoom(ctx, &rm, knownRooms[rm.ID], touched[rm.ID], via)
+		if err != nil {
+			if fatal(ctx, err) {
+				return err
+			}
+			t.fail(roomRef(t.s.APIURL, rm.ID), err)
+			ok = false
+		}
+		if !ok && touched[rm.ID] != nil {
+			eventsOK = false
+		}
+	}
+
+	// Rooms gone: deleted (events), or no longer in a complete list of the
+	// account's rooms and not found when asked for (the list's order moves
+	// while it is read, so a room missing from it is checked first).
+	for id, k := range knownRooms {
+		if seen[id] && !slices.Contains(deletedRooms, id) {
+			continue
+		}
+		if !slices.Contains(deletedRooms, id) {
+			if !listComplete || k.st.ViaEvents {
+				continue
+			}
+			rm, err := t.api.room(ctx, id)
+			switch {
+			case err == nil && t.wanted(rm):
+				continue // still there: the list moved while it was read
+			case err != nil && fatal(ctx, err):
+				return err
+			case err != nil && !errors.Is(err, messages.ErrNotFound) && httpStatus(err) != http.StatusForbidden:
+				t.fail(roomRef(t.s.APIURL, id), err)
+				continue
+			}
+		}
+		if err := t.forgetRoom(ctx, id, k); err != nil {
+			return err
+		}
+	}
+
+	if eventsOK {
+		v, _ := json.Marshal(eventsCursor{From: formatTime(newCursor)})
+		if err := t.ds.Update(func(w store.Writer) error { return w.Put(eventsCursorKey, v) }); err != nil {
+			return fmt.Errorf("webexfetch: [%s] record the events cursor: %w", t.task, err)
+		}
+	}
+	return nil
+}
+
+// wanted applies the task's room filters.
+func (t *taskRun) wanted(rm *room) bool {
+	s := t.s
+	if len(s.Rooms) > 0 && !slices.Contains(s.Rooms, rm.ID) {
+		return false
+	}
+	if rm.Type != "" && !slices.Contains(s.RoomTypes, rm.Type) {
+		return false
+	}
+	if s.TitleMustHave != nil && !s.TitleMustHave.MatchString(rm.Title) {
+		return false
+	}
+	if s.TitleCantHave != nil && s.TitleCantHave.MatchString(rm.Title) {
+		return false
+	}
+	return true
+}
+
+// readEvents reads the events feed since the last run (or EventsLookback
+// on the first), less EventsOverlap for events that show up late.
+func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, time.Time, error) {
+	from := t.now.Add(-t.s.EventsLookback)
+	if b, err := t.ds.Get(eventsCursorKey); err != nil {
+		return nil, nil, time.Time{}, err
+	} else if b != nil {
+		var c eventsCursor
+		if json.Unmarshal(b, &c) == nil {
+			if ft := parseTime(c.From); !ft.IsZero() {
+				from = ft.Add(-t.s.EventsOverlap)
+			}
+		}
+	}
+	newest := from
+	touched := map[string]*touch{}
+	var deletedRooms []string
+	at := func(room string) *touch {
+		tc := touched[room]
+		if tc == nil {
+			tc = &touch{}
+			touched[room] = tc
+		}
+		return tc
+	}
+	for _, resource := range []string{"messages", "memberships", "rooms"} {
+		err := t.api.events(ctx, resource, from, func(items []event) error {
+			for _, e := range items {
+				if c := parseTime(e.Created); c.After(newest) {
+					newest = c
+				}
+				switch resource {
+				case "messages":
+					if e.Data.RoomID == "" {
+						continue
+					}
+					tc := at(e.Data.RoomID)
+					tc.typ = e.Data.RoomType
+					switch e.Type {
+					case "created":
+						tc.created = true
+					case "updated":
+						tc.updated = append(tc.updated, e.Data.ID)
+					case "deleted":
+						tc.deleted = append(tc.deleted, e.Data.ID)
+					}
+				case "memberships":
+					if e.Data.RoomID != "" {
+						at(e.Data.RoomID).members = true
+					}
+				case "rooms":
+					switch e.Type {
+					case "deleted":
+						deletedRooms = append(deletedRooms, e.Data.ID)
+					case "created", "updated":
+						at(e.Data.ID).members = true
+					}
+				}
+			}
+			return t.job.Checkpoint(ctx)
+		})
+		if err != nil {
+			return nil, nil, time.Time{}, err
+		}
+	}
+	for _, id := range deletedRooms {
+		delete(touched, id)
+	}
+	return touched, deletedRooms, newest, nil
+}
+
+// syncRoom brings one room up to date. It returns whether the room was
+// read completely (its cursor moved); an error is the room's failure.
+func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, via bool) (bool, error) {
+	st := roomState{}
+	if k != nil {
+		st = k.st
+	}
+	now := t.now.Unix()
+	changed := k == nil || st.LastActivity != rm.LastActivity || st.Title != rm.Title || st.Type != rm.Type
+	membersDue := changed || (tc != nil && tc.members) || (t.s.MembersInterval > 0 && now-st.MembersAt >= int64(t.s.MembersInterval.Seconds()))
+	full := k == nil || st.Newest == "" || (t.s.FullListInterval > 0 && now-st.FullAt >= int64(t.s.FullListInterval.Seconds()))
+	needList := changed || full || (tc != nil && tc.created)
+	t.cnt.Seen.Add(1)
+	if !membersDue && !needList && (tc == nil || len(tc.updated)+len(tc.deleted) == 0) {
+		t.cnt.Unchanged.Add(1)
+		return true, nil
+	}
+
+	members := st.Members
+	if membersDue {
+		ms, err := t.api.memberships(ctx, rm.ID)
+		if err != nil {
+			return false, err
+		}
+		members = members[:0:0]
+		for _, m := range ms {
+			mb := member{ID: m.PersonID, Email: m.PersonEmail, Name: m.PersonDisplayName}
+			members = append(members, mb)
+			t.b.names[m.PersonID] = mb
+		}
+	}
+	// New members change the security of every message: they are all
+	// delivered again.
+	resecure := k != nil && t.s.MappedSecurity && membersHash(members) != membersHash(st.Members)
+	if resecure {
+		full = true
+	}
+
+	b := &restsync.Batch{DS: t.ds, Target: t.r.target, Counts: t.cnt, Log: t.log}
+	complete := true
+	newest := parseTime(st.Newest)
+	stop := time.Time{}
+	if !full && !newest.IsZero() {
+		stop = newest.Add(-t.s.ListOverlap)
+	}
+	listedIDs := map[string]bool{}
+	if needList || resecure {
+		err := t.api.messages(ctx, rm.ID, func(page []message) (bool, error) {
+			if err := t.job.Checkpoint(ctx); err != nil {
+				return true, err
+			}
+			t.lookupNames(ctx, page)
+			for i := range page {
+				m := &page[i]
+				c := parseTime(m.Created)
+				if !stop.IsZero() && c.Before(stop) {
+					return true, nil
+				}
+				listedIDs[m.ID] = true
+				if c.After(newest) {
+					newest = c
+				}
+				ok, err := t.deliverMessage(ctx, b, rm, members, m, resecure)
+				if err != nil {
+					return true, err
+				}
+				complete = complete && ok
+			}
+			return false, b.MaybeFlush(ctx)
+		})
+		if err != nil {
+			if fatal(ctx, err) {
+				return false, err
+			}
+			t.fail(roomRef(t.s.APIURL, rm.ID)+" (messages)", err)
+			complete = false
+		}
+		if full && complete {
+			// Every message was listed: the records of the others are of
+			// deleted messages.
+			err := restsync.EachRecord(t.ds, messagePrefix(rm.ID), func(key string, rec *restsync.Record) error {
+				if id := strings.TrimPrefix(key, messagePrefix(rm.ID)); !listedIDs[id] {
+					b.Forget(key, rec)
+				}
+				return nil
+			})
+			if err != nil {
+				return false, err
+			}
+		}
+	}
+	// What the events say was edited or deleted below the listing.
+	if tc != nil {
+		for _, id := range tc.updated {
+			if listedIDs[id] || slices.Contains(tc.deleted, id) {
+				continue
+			}
+			m, err := t.api.message(ctx, id)
+			if errors.Is(err, messages.ErrNotFound) {
+				tc.deleted = append(tc.deleted, id)
+				continue
+			}
+			if err != nil {
+				if fatal(ctx, err) {
+					return false, err
+				}
+				t.fail(messageRef(t.s.APIURL, id), err)
+				complete = false
+				continue
+			}
+			t.lookupNames(ctx, []message{*m})
+			ok, err := t.deliverMessage(ctx, b, rm, members, m, false)
+			if err != nil {
+				return false, err
+			}
+			complete = complete && ok
+		}
+		for _, id := range tc.deleted {
+			key := messageKey(rm.ID, id)
+			rec, err := restsync.GetRecord(t.ds, key)
+			if err != nil {
+				return false, err
+			}
+			if rec != nil {
+				b.Forget(key, rec)
+			}
+		}
+	}
+	if err := b.Flush(ctx); err != nil {
+		return false, err
+	}
+	if !complete || b.Failed() {
+		return false, nil
+	}
+
+	// The room's own document and record, with the new cursor.
+	next := roomState{Title: rm.Title, Type: rm.Type, LastActivity: rm.LastActivity, Members: members,
+		MembersAt: st.MembersAt, FullAt: st.FullAt, ViaEvents: via || st.ViaEvents && k != nil, Newest: st.Newest}
+	if !newest.IsZero() {
+		next.Newest = formatTime(newest)
+	}
+	if membersDue {
+		next.MembersAt = now
+	}
+	if full && (needList || resecure) {
+		next.FullAt = now
+	}
+	extra, _ := json.Marshal(next)
+	rec := &restsync.Record{Version: roomVersion(rm, members), Ref: roomRef(t.s.APIURL, rm.ID), Title: rm.Title, Extra: extra}
+	if k == nil || k.rec.Version != rec.Version {
+		b.Deliver(roomKey(rm.ID), rec, []*ingest.Document{t.b.roomDoc(t.task, rm, members)}, oldRec(k))
+	} else {
+		b.Record(roomKey(rm.ID), rec)
+	}
+	if err := b.Flush(ctx); err != nil {
+		return false, err
+	}
+	return !b.Failed(), nil
+}
+
+func oldRec(k *known) *restsync.Record {
+	if k == nil {
+		return nil
+	}
+	return k.rec
+}
+
+// lookupNames looks up the people a page names that the task does not
+// know yet (authors who left the room, people mentioned), 85 at a time.
+func (t *taskRun) lookupNames(ctx context.Context, page []message) {
+	var ids []string
+	for _, m := range page {
+		want := append([]string{m.PersonID}, m.MentionedPeople...)
+		for _, p := range want {
+			for _, id := range strings.Split(p, ",") {
+				if id = strings.TrimSpace(id); id != "" && !slices.Contains(ids, id) {
+					if _, ok := t.b.names[id]; !ok {
+						ids = append(ids, id)
+					}
+				}
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	people, err := t.api.people(ctx, ids)
+	if err != nil && !fatal(ctx, err) {
+		t.log.Debug("cannot look people up: their names are left out", "error", err)
+	}
+	for _, id := range ids {
+		t.b.names[id] = member{ID: id} // not found: do not ask again this run
+	}
+	for _, p := range people {
+		m := member{ID: p.ID, Name: p.DisplayName}
+		if len(p.Emails) > 0 {
+			m.Email = p.Emails[0]
+		}
+		t.b.names[p.ID] = m
+	}
+}
+
+// deliverMessage delivers a message with its files when it is new or
+// changed (or resecure). It returns false when the message could not be
+// delivered whole (a file failed): it is not recorded, and the next run
+// tries again.
+func (t *taskRun) deliverMessage(ctx context.Context, b *restsync.Batch, rm *room, members []member, m *message, resecure bool) (bool, error) {
+	t.cnt.Seen.Add(1)
+	key := messageKey(rm.ID, m.ID)
+	old, err := restsync.GetRecord(t.ds, key)
+	if err != nil {
+		return false, err
+	}
+	if old != nil && old.Version == m.version() && !resecure {
+		t.cnt.Unchanged.Add(1)
+		return true, nil
+	}
+	files, ok, err := t.fetchFiles(ctx, m)
+	if err != nil || !ok {
+		return false, err
+	}
+	docs := t.b.messageDocs(ctx, t.task, rm, members, m, files)
+	rec := &restsync.Record{Version: m.version(), Ref: docs[0].Reference, Title: messageTitle(rm, m), Parent: rm.ID}
+	for _, d := range docs[1:] {
+		rec.Kids = append(rec.Kids, d.Reference)
+	}
+	b.Deliver(key, rec, docs, old)
+	return true, nil
+}
+
+// fetchFiles downloads a message's files (at most MaxFileBytes each; a
+// larger one is described, not read). Files on another origin are not
+// fetched: the token would go with the request.
+func (t *taskRun) fetchFiles(ctx context.Context, m *message) ([]fileItem, bool, error) {
+	var out []fileItem
+	for _, u := range m.Files {
+		fi := fileItem{url: u}
+		if !t.s.IndexFiles {
+			out = append(out, fi)
+			continue
+		}
+		abs, err := t.api.c.Resolve(u)
+		if err != nil || !t.api.c.SameOrigin(abs) {
+			fi.why = "the file is not on the Webex API's origin"
+			out = append(out, fi)
+			continue
+		}
+		f, err := t.api.c.Download(ctx, abs.String(), t.s.MaxFileBytes)
+		if err != nil {
+			if fatal(ctx, err) {
+				return nil, false, err
+			}
+			if errors.Is(err, messages.ErrNotFound) {
+				fi.why = "the file is gone"
+				out = append(out, fi)
+				continue
+			}
+			t.fail(u, err)
+			return nil, false, nil
+		}
+		fi.file = f
+		out = append(out, fi)
+	}
+	return out, true, nil
+}
+
+// forgetRoom removes a room's documents and records.
+func (t *taskRun) forgetRoom(ctx context.Context, id string, k *known) error {
+	b := &restsync.Batch{DS: t.ds, Target: t.r.target, Counts: t.cnt, Log: t.log}
+	err := restsync.EachRecord(t.ds, messagePrefix(id), func(key string, rec *restsync.Record) error {
+		b.Forget(key, rec)
+		return b.MaybeFlush(ctx)
+	})
+	if err != nil {
+		return err
+	}
+	b.Forget(roomKey(id), k.rec)
+	return b.Flush(ctx)
+}

@@ -1,0 +1,282 @@
+package webexfetch
+
+import (
+	"archive/zip"
+	"bytes"
+	"fmt"
+	"math/rand"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/connectors/webexfetch/webextest"
+)
+
+// docx returns a minimal Word document with text.
+func docx(t *testing.T, text string) []byte {
+	var buf bytes.Buffer
+	z := zip.NewWriter(&buf)
+	w, err := z.Create("[Content_Types].xml")
+	require.NoError(t, err)
+	fmt.Fprint(w, `<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>`)
+	w, err = z.Create("word/document.xml")
+	require.NoError(t, err)
+	fmt.Fprintf(w, `<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>%s</w:t></w:r></w:p></w:body></w:document>`, text)
+	require.NoError(t, z.Close())
+	return buf.Bytes()
+}
+
+// A first Synchronize delivers every room the account is in, each message
+// with its author, thread, mentions, times and the room's members as its
+// security, and each file as a child document with its text.
+func TestSynchronizeIndexesRoomsMessagesAndFiles(t *testing.T) {
+	e := newEnv(t)
+	room := e.srv.AddRoom("Project Falcon", "group", e.alice, e.bob)
+	direct := e.srv.AddRoom("Bob Baker", "direct", e.alice, e.bob)
+	e.srv.AddRoom("Not mine", "group", e.carol) // Alice is not a member
+	first := e.srv.Post(room, e.bob, "Kick-off on Monday\nagenda attached")
+	word := e.srv.AddFile(&webextest.File{Name: "agenda.docx", ContentType: "application/vnd.openxmlformats-officedocument.wordprocessingml.document", Data: docx(t, "Budget review and staffing")})
+	withFile := e.srv.Post(room, e.alice, "here is the agenda", word)
+	reply := e.srv.PostMessage(&webextest.Message{RoomID: room, PersonID: e.carol, ParentID: first, Text: "I'll be there",
+		MentionedPeople: []string{e.bob}, MentionedGroups: []string{"all"}, HTML: "<p>I'll <b>be</b> there</p>"})
+	dm := e.srv.Post(direct, e.bob, "psst")
+
+	c := e.sync()
+	// 2 rooms, 4 messages, 1 file.
+	require.Equal(t, uint64(7), c.Added, "%+v", c)
+	require.Equal(t, uint64(7), c.Ingestadded)
+	require.Zero(t, c.Errors)
+	require.Equal(t, 7, e.target.Len())
+
+	d := e.doc(msgRef(e, first))
+	require.Equal(t, "Project Falcon: Kick-off on Monday", field1(d, "DRETITLE"))
+	require.Equal(t, "Kick-off on Monday\nagenda attached", d.Content)
+	require.Equal(t, "Bob Baker", field1(d, "AUTHOR"))
+	require.Equal(t, "Bob@Example.com", field1(d, "AUTHOR_EMAIL"))
+	require.Equal(t, "group", field1(d, "WEBEX_ROOM_TYPE"))
+	require.Equal(t, "0:U:alice%40example.com,bob%40example.com:G:", field1(d, "AUTONOMYMETADATA"))
+	require.Equal(t, "WEBEX", field1(d, "SECURITYTYPE"))
+	id, err := decodeIdentifier(field1(d, "AUTN_IDENTIFIER"))
+	require.NoError(t, err)
+	require.Equal(t, restsyncID("MYWEBEX", "message", room, first, ""), id)
+
+	r := e.doc(msgRef(e, reply))
+	require.Equal(t, first, field1(r, "PARENT_ID"))
+	require.Equal(t, msgRef(e, first), field1(r, "PARENT_REFERENCE"))
+	require.Equal(t, []string{"Bob@Example.com"}, field(r, "MENTIONED_PERSON"))
+	require.Equal(t, []string{"all"}, field(r, "MENTIONED_GROUP"))
+	require.Equal(t, "Carol Cole", field1(r, "AUTHOR"), "an author who is not a member is looked up")
+	require.Contains(t, r.Content, "I'll be there")
+
+	f := e.doc(word)
+	require.Equal(t, "agenda.docx", field1(f, "DRETITLE"))
+	require.Contains(t, f.Content, "Budget review and staffing")
+	require.Equal(t, msgRef(e, withFile), field1(f, "PARENT_REFERENCE"))
+	require.Equal(t, field1(d, "AUTONOMYMETADATA"), field1(f, "AUTONOMYMETADATA"))
+	require.Equal(t, []string{word}, field(e.doc(msgRef(e, withFile)), "FILE_URL"))
+
+	rd := e.doc(roomRefOf(e, room))
+	require.Equal(t, "Project Falcon", field1(rd, "DRETITLE"))
+	require.ElementsMatch(t, []string{"alice@example.com", "Bob@Example.com"}, field(rd, "MEMBER"))
+	require.Equal(t, "direct", field1(e.doc(roomRefOf(e, direct)), "WEBEX_ROOM_TYPE"))
+	require.NotNil(t, e.target.Get(msgRef(e, dm)))
+}
+
+func restsyncID(task, kind, container, item, part string) any {
+	id, _ := decodeIdentifier(identifierOf(task, kind, container, item, part))
+	return id
+}
+
+func identifierOf(task, kind, container, item, part string) string {
+	switch kind {
+	case "room":
+		return identifier(task, item, "", 0)
+	case "file":
+		n := 0
+		fmt.Sscan(part, &n)
+		return identifier(task, container, item, n)
+	}
+	return identifier(task, container, item, 0)
+}
+
+// A second Synchronize of an unchanged account costs the room list and
+// nothing per room; new messages cost their room's first page only, and
+// nothing is delivered twice.
+func TestIncrementalCostsAndNoDuplicates(t *testing.T) {
+	e := newEnv(t)
+	var rooms []string
+	for i := 0; i < 12; i++ {
+		r := e.srv.AddRoom(fmt.Sprintf("Room %d", i), "group", e.alice, e.bob)
+		rooms = append(rooms, r)
+		for j := 0; j < 7; j++ {
+			e.srv.Post(r, e.bob, fmt.Sprintf("room %d message %d", i, j))
+		}
+	}
+	c := e.sync()
+	require.Equal(t, uint64(12+12*7), c.Added)
+
+	e.srv.ResetRequests()
+	c = e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted)
+	by, total := e.srv.Requests()
+	require.Equal(t, 3, by["GET /v1/rooms"], "12 rooms at 5 a page: 3 pages; %v", by)
+	require.Equal(t, 3, total, "nothing per idle room: %v", by)
+
+	e.srv.Post(rooms[4], e.alice, "news")
+	e.srv.Post(rooms[9], e.bob, "more news")
+	e.srv.ResetRequests()
+	c = e.sync()
+	require.Equal(t, uint64(2), c.Added)
+	require.Zero(t, c.Updated)
+	by, _ = e.srv.Requests()
+	require.Equal(t, 2, by["GET /v1/messages"], "one page per active room: %v", by)
+	require.Equal(t, 2, by["GET /v1/memberships"], "%v", by)
+	for _, d := range e.target.All() {
+		require.Equal(t, 1, e.target.AddsOf(d.Reference), d.Reference)
+	}
+}
+
+// Messages posted while Synchronize runs, several in the same
+// millisecond, in rooms being read, are each delivered exactly once by
+// the runs that follow: none is missed, none is delivered twice.
+func TestIncrementalNeverMissesOrDuplicatesUnderConcurrentPosting(t *testing.T) {
+	e := newEnv(t)
+	var rooms []string
+	for i := 0; i < 6; i++ {
+		rooms = append(rooms, e.srv.AddRoom(fmt.Sprintf("Busy %d", i), "group", e.alice, e.bob))
+	}
+	rng := rand.New(rand.NewSource(7))
+	var mu sync.Mutex
+	var posted []string
+	post := func(n int) {
+		for k := 0; k < n; k++ {
+			mu.Lock()
+			room := rooms[rng.Intn(len(rooms))]
+			same := rng.Intn(4) == 0
+			mu.Unlock()
+			m := &webextest.Message{RoomID: room, PersonID: e.bob, Text: "m"}
+			if same {
+				m.Created = e.srv.Now() // shares its time with the message before it
+			}
+			id := e.srv.PostMessage(m)
+			mu.Lock()
+			posted = append(posted, id)
+			mu.Unlock()
+		}
+	}
+	post(40)
+	for round := 0; round < 6; round++ {
+		done := make(chan struct{})
+		go func() { defer close(done); post(25) }()
+		e.sync()
+		<-done
+	}
+	// Quiet now: two more runs catch up and then find nothing new.
+	e.sync()
+	c := e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted)
+	for _, id := range posted {
+		require.Equal(t, 1, e.target.AddsOf(msgRef(e, id)), "message %s", id)
+	}
+	require.Equal(t, len(posted)+len(rooms), e.target.Len())
+}
+
+// As the person who authorized the task (not a compliance officer), edits
+// and deletions below the last message seen are found by a full listing
+// every FullListInterval; a room the person leaves is removed.
+func TestUserModeFullListAndRoomLeft(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.settings = "FullListInterval=1h" })
+	room := e.srv.AddRoom("Team", "group", e.alice, e.bob)
+	other := e.srv.AddRoom("Other", "group", e.alice, e.bob)
+	a := e.srv.Post(room, e.bob, "first")
+	b := e.srv.Post(room, e.bob, "second")
+	for i := 0; i < 6; i++ {
+		e.srv.Post(room, e.alice, "more") // so that a and b lie below the listing's overlap
+	}
+	o1 := e.srv.Post(other, e.bob, "elsewhere")
+	e.sync()
+	e.srv.Edit(a, "first, edited")
+	e.srv.Delete(b)
+	c := e.sync()
+	require.Zero(t, c.Updated+c.Deleted, "not yet: the full listing is due in an hour")
+	e.srv.Advance(time.Hour)
+	c = e.sync()
+	require.Equal(t, uint64(1), c.Deleted, "%+v", c)
+	require.Equal(t, uint64(1), c.Updated, "%+v", c)
+	require.Equal(t, "first, edited", e.doc(msgRef(e, a)).Content)
+	require.Nil(t, e.target.Get(msgRef(e, b)))
+
+	e.srv.RemoveMember(other, e.alice)
+	c = e.sync()
+	require.Equal(t, uint64(2), c.Deleted, "the room and its message")
+	require.Nil(t, e.target.Get(msgRef(e, o1)))
+	require.Nil(t, e.target.Get(roomRefOf(e, other)))
+}
+
+// When a room's members change, its documents are delivered again with
+// the new members as their security.
+func TestMembersChangeResecures(t *testing.T) {
+	e := newEnv(t)
+	room := e.srv.AddRoom("Secret", "group", e.alice, e.bob)
+	m := e.srv.Post(room, e.bob, "for Bob and Alice")
+	e.sync()
+	require.Equal(t, "0:U:alice%40example.com,bob%40example.com:G:", field1(e.doc(msgRef(e, m)), "AUTONOMYMETADATA"))
+	e.srv.AddMember(room, e.carol)
+	e.srv.RemoveMember(room, e.bob)
+	c := e.sync()
+	require.Equal(t, uint64(2), c.Updated, "the room and its message: %+v", c)
+	require.Equal(t, "0:U:alice%40example.com,carol%40example.com:G:", field1(e.doc(msgRef(e, m)), "AUTONOMYMETADATA"))
+}
+
+// As a compliance officer, rooms the officer is not in are found in the
+// events feed, and edits, deletions and membership changes from the feed
+// are applied, all in one run each.
+func TestComplianceOfficerEvents(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.compliance = true; o.settings = "EventsLookback=24h" })
+	hidden := e.srv.AddRoom("Board", "group", e.bob, e.carol)
+	a := e.srv.Post(hidden, e.bob, "quarterly numbers")
+	b := e.srv.Post(hidden, e.carol, "looks good")
+	own := e.srv.AddRoom("Mine", "group", e.alice)
+	e.srv.Post(own, e.alice, "note to self")
+	c := e.sync()
+	require.Equal(t, uint64(5), c.Added, "%+v", c)
+	require.Equal(t, "0:U:bob%40example.com,carol%40example.com:G:", field1(e.doc(msgRef(e, a)), "AUTONOMYMETADATA"))
+
+	e.srv.Advance(time.Hour)
+	e.srv.Edit(a, "quarterly numbers (revised)")
+	e.srv.Delete(b)
+	e.srv.ResetRequests()
+	c = e.sync()
+	require.Equal(t, uint64(1), c.Deleted, "%+v", c)
+	require.GreaterOrEqual(t, c.Updated, uint64(1))
+	require.Equal(t, "quarterly numbers (revised)", e.doc(msgRef(e, a)).Content)
+	require.Nil(t, e.target.Get(msgRef(e, b)))
+
+	e.srv.Advance(time.Hour)
+	e.srv.ResetRequests()
+	c = e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted)
+	by, _ := e.srv.Requests()
+	require.Zero(t, by["GET /v1/messages"], "no activity, no listing: %v", by)
+
+	e.srv.DeleteRoom(hidden)
+	c = e.sync()
+	require.Nil(t, e.target.Get(msgRef(e, a)))
+	require.Nil(t, e.target.Get(roomRefOf(e, hidden)))
+}
+
+// Filters: room types and titles.
+func TestRoomFilters(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.settings = "RoomTypes=group\nRoomTitleCantHaveRegex=.*secret.*" })
+	keep := e.srv.AddRoom("General", "group", e.alice, e.bob)
+	e.srv.AddRoom("Bob", "direct", e.alice, e.bob)
+	e.srv.AddRoom("top secret", "group", e.alice, e.bob)
+	e.srv.Post(keep, e.bob, "hello")
+	c := e.sync()
+	require.Equal(t, uint64(2), c.Added)
+	require.NotNil(t, e.target.Get(roomRefOf(e, keep)))
+	_ = strings.ToUpper
+}
