@@ -59,9 +59,9 @@ func decodeIdentifier(raw string) (restsync.Identifier, error) {
 }
 
 // Datastore keys of the connector's records (under restsync's r:).
-func roomKey(roomID string) string        { return "room\x00" + roomID }
+func roomKey(roomID string) string           { return "room\x00" + roomID }
 func messageKey(roomID, msgID string) string { return "msg\x00" + roomID + "\x00" + msgID }
-func messagePrefix(roomID string) string  { return "msg\x00" + roomID + "\x00" }
+func messagePrefix(roomID string) string     { return "msg\x00" + roomID + "\x00" }
 
 // member is a person of a room, as the room's security and names.
 type member struct {

@@ -185,7 +185,7 @@ func (e *env) doc(ref string) *ingest.Document {
 	return d
 }
 
-func msgRef(e *env, id string) string { return e.srv.URL + "/messages/" + id }
+func msgRef(e *env, id string) string    { return e.srv.URL + "/messages/" + id }
 func roomRefOf(e *env, id string) string { return e.srv.URL + "/rooms/" + id }
 
 func field(d *ingest.Document, name string) []string { return resttest.Field(d, name) }

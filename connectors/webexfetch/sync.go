@@ -18,7 +18,6 @@ import (
 	"github.com/connectorhq/connector/store"
 )
 
-
 // roomState is what a task keeps about a room (its record's Extra).
 type roomState struct {
 	Title string `json:"t,omitempty"`
