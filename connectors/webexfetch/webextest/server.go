@@ -865,7 +865,14 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		m.Text = in.Markdown
 	}
 	s.postLocked(m)
-	writeJSON(w, s.messageJSON(m))
+	// Cisco's Message schema (the answer to POST) lacks parentId, html
+	// and updated, which its ListMessage has and its example shows; the
+	// stand-in keeps to the schema.
+	out := s.messageJSON(m)
+	delete(out, "parentId")
+	delete(out, "html")
+	delete(out, "updated")
+	writeJSON(w, out)
 }
 
 func (s *Server) membershipJSON(m *Membership) map[string]any {
