@@ -429,8 +429,15 @@ func (s *Server) stopWith(sig syscall.Signal) error {
 		return nil
 	}
 	pid := s.cmd.Process.Pid
+	var kids []int
 	if sig == syscall.SIGKILL {
-		_ = syscall.Kill(-pid, syscall.SIGKILL) // the backends too: they are in its process group
+		// The backends too: each is a session leader of its own, so
+		// they are found by parent.
+		kids = children(pid)
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		for _, k := range kids {
+			_ = syscall.Kill(k, syscall.SIGKILL)
+		}
 	} else {
 		_ = syscall.Kill(pid, sig)
 	}
@@ -442,14 +449,12 @@ func (s *Server) stopWith(sig syscall.Signal) error {
 	}
 	s.cmd = nil
 	if sig == syscall.SIGKILL {
-		// Its backends may outlive the postmaster for a moment; wait
-		// until the port is free so StartAgain can bind it.
-		for i := 0; i < 500; i++ {
-			if l, err := net.Listen("tcp", s.Addr()); err == nil {
-				l.Close()
-				break
+		// Killed backends hold the shared memory until they are gone (a
+		// new postmaster refuses to start meanwhile).
+		for _, k := range kids {
+			for i := 0; i < 3000 && syscall.Kill(k, 0) == nil; i++ {
+				time.Sleep(10 * time.Millisecond)
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
 		return nil
 	}
@@ -470,6 +475,32 @@ func (s *Server) cleanup() {
 	if s.tmp {
 		os.RemoveAll(s.Dir)
 	}
+}
+
+// children returns the processes whose parent is pid.
+func children(pid int) []int {
+	var out []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if pp, _ := strconv.Atoi(f[1]); pp == pid {
+			k, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func freePort() (int, error) {

@@ -2,6 +2,8 @@ package pgtest
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -39,7 +41,10 @@ func TestServerLifecycle(t *testing.T) {
 	exec("INSERT INTO t VALUES (2)")
 	pid := s.PID()
 	require.NoError(t, s.Crash())
-	require.NoError(t, s.StartAgain())
+	if err := s.StartAgain(); err != nil {
+		b, _ := os.ReadFile(filepath.Join(s.Dir, "server.log"))
+		t.Fatalf("%v\nserver log:\n%s", err, b)
+	}
 	require.NotEqual(t, pid, s.PID())
 	require.Equal(t, 2, count(), "a committed row survives a crash")
 	require.NoError(t, s.Stop())
