@@ -9,7 +9,8 @@ import (
 )
 
 // Detect returns the format of in, or "" when it is none of Formats. The
-// content decides first: "%PDF-" near the start, "{\rtf", a zip archive
+// content decides first: "%PDF-" at the start (or in the first 1024 bytes
+// of something declared neither HTML nor text), "{\rtf", a zip archive
 // holding an OpenDocument "mimetype" or an Office Open XML main part; then
 // the media type of ContentType, then the extension of Name. A document
 // whose bytes contradict its declared type (an HTML error page served as
@@ -18,7 +19,11 @@ func Detect(in Input) Format {
 	data := in.Data
 	head := data[:min(len(data), 1024)]
 	switch {
-	case bytes.Contains(head, []byte("%PDF-")):
+	case bytes.HasPrefix(data, []byte("%PDF-")):
+		return PDF
+	case bytes.Contains(head, []byte("%PDF-")) && !sniffHTML(head) && !textual(in.ContentType):
+		// A PDF may start with up to 1024 bytes of junk; a web page or a
+		// text that mentions "%PDF-" is not one.
 		return PDF
 	case bytes.HasPrefix(bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n"), []byte(`{\rtf`)):
 		return RTF
@@ -26,15 +31,16 @@ func Detect(in Input) Format {
 		return zipFormat(data)
 	}
 	mt := mediaType(in.ContentType)
+	contradicted := false // a declared document format the bytes do not bear out
 	if f, ok := byMediaType[mt]; ok {
 		switch f {
 		case PDF, RTF, DOCX, XLSX, PPTX, ODT, ODS, ODP:
-			// Declared, but the bytes say otherwise (checked above).
+			contradicted = true
 		default:
 			return f
 		}
 	}
-	if mt == "" || mt == "application/octet-stream" {
+	if mt == "" || mt == "application/octet-stream" || contradicted {
 		if f, ok := byExtension[strings.ToLower(path.Ext(namePath(in.Name)))]; ok {
 			switch f {
 			case HTML, Text:
@@ -135,6 +141,15 @@ func mediaType(ct string) string {
 		mt = strings.ToLower(strings.TrimSpace(mt))
 	}
 	return mt
+}
+
+// textual reports a declared HTML or plain-text type.
+func textual(ct string) bool {
+	switch mediaType(ct) {
+	case "text/html", "application/xhtml+xml", "text/plain":
+		return true
+	}
+	return false
 }
 
 func sniffHTML(head []byte) bool {

@@ -331,3 +331,21 @@ func TestODFWithoutContent(t *testing.T) {
 	_, err = x.Extract(context.Background(), Input{Data: build("mimetype", "settings.xml")})
 	require.ErrorIs(t, err, ErrMalformed)
 }
+
+func TestDetect(t *testing.T) {
+	for _, tc := range []struct {
+		in   Input
+		want Format
+	}{
+		{Input{Data: []byte("%PDF-1.7\n..."), ContentType: "text/html"}, PDF},
+		{Input{Data: []byte("junk\n%PDF-1.4\n..."), ContentType: "application/octet-stream"}, PDF},
+		{Input{Data: []byte("<!doctype html><p>a %PDF-1.4 header</p>"), ContentType: "application/pdf"}, HTML},
+		{Input{Data: []byte("the header is %PDF-1.4"), ContentType: "text/plain"}, Text},
+		{Input{Data: []byte("plain words"), Name: "notes.txt"}, Text},
+		{Input{Data: []byte("<html><body>x</body></html>")}, HTML},
+		{Input{Data: []byte{0x89, 'P', 'N', 'G'}, ContentType: "image/png"}, ""},
+		{Input{Data: []byte(`{\rtf1 x}`), ContentType: "application/octet-stream"}, RTF},
+	} {
+		assert.Equal(t, tc.want, Detect(tc.in), "%q %s", tc.in.Data, tc.in.ContentType)
+	}
+}
