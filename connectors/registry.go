@@ -14,6 +14,7 @@ import (
 
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors/httpfetch"
+	"github.com/connectorhq/connector/connectors/mailfetch"
 	"github.com/connectorhq/connector/fetch"
 )
 
@@ -51,6 +52,7 @@ func NewRegistry(ds ...*fetch.Descriptor) (*Registry, error) {
 // default (HTTP) first.
 var Builtin = must(NewRegistry(
 	httpfetch.Descriptor(),
+	mailfetch.Descriptor(),
 ))
 
 func must(r *Registry, err error) *Registry {

@@ -41,6 +41,18 @@ func TestBuiltinDefaultIsHTTP(t *testing.T) {
 	require.Equal(t, config.DefaultName, cfg.Path)
 }
 
+func TestGoogleMailIsRegistered(t *testing.T) {
+	t.Parallel()
+	cfg, conn, err := connectors.Builtin.Parse("c.cfg", []byte("[Connector]\nType=googlemail\n[FetchTasks]\n0=M\n[M]\nUsername=a@example.com\nPassword=p\n"))
+	require.NoError(t, err)
+	require.Equal(t, "GOOGLEMAIL", conn.Type)
+	require.Equal(t, "GOOGLEMAILCONNECTOR", conn.Product)
+	require.Equal(t, "GOOGLEMAIL", cfg.Connector.Type)
+	// Its task keys are its own: a web task's Url is refused.
+	_, _, err = connectors.Builtin.Parse("c.cfg", []byte("[Connector]\nType=GOOGLEMAIL\n[FetchTasks]\n0=M\n[M]\nUrl=http://x/\n"))
+	require.ErrorIs(t, err, config.ErrUnknownKey)
+}
+
 func TestTypeIsCaseInsensitive(t *testing.T) {
 	t.Parallel()
 	cfg, conn, err := connectors.Builtin.Parse("c.cfg", []byte("[Connector]\nType=http\n[FetchTasks]\n0=T\n[T]\nUrl=http://127.0.0.1:8000/\n"))
@@ -59,7 +71,7 @@ func TestUnknownTypeListsKnownOnes(t *testing.T) {
 	_, _, err := connectors.Load(path)
 	var ce *config.Error
 	require.ErrorAs(t, err, &ce)
-	require.Equal(t, "config "+path+":5: [Connector] Type: unknown connector type \"GOPHER\": known types are HTTP", err.Error())
+	require.Equal(t, "config "+path+":5: [Connector] Type: unknown connector type \"GOPHER\": known types are GOOGLEMAIL, HTTP", err.Error())
 
 	other := &fetch.Descriptor{Type: "TEST", Product: "TESTCONNECTOR", DefaultConfig: []byte("[Server]\n"),
 		TaskKeys: func(string, string) error { return config.ErrUnknownKey }, Check: func(*config.Config) error { return nil },

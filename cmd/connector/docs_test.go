@@ -12,9 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors"
-	"github.com/connectorhq/connector/connectors/mailfetch"
 )
 
 // repoRoot is the repository's top folder, seen from this package.
@@ -29,17 +27,7 @@ var snippetLoaders = []struct {
 	prefix string
 	load   func(name string, text []byte) error
 }{
-	{"docs/connectors/google-mail", loadMailConnector},
 	{"", loadHTTPConnector},
-}
-
-// loadMailConnector loads a Google Mail connector's configuration.
-func loadMailConnector(name string, text []byte) error {
-	cfg, err := config.Parse(name, text, mailfetch.TaskKeys)
-	if err != nil {
-		return err
-	}
-	return mailfetch.Check(cfg)
 }
 
 // loadHTTPConnector loads a configuration exactly as the shipped binary

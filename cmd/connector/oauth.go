@@ -10,7 +10,7 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors"
 	"github.com/connectorhq/connector/connectors/mailfetch"
 	"github.com/connectorhq/connector/oauth"
 	"github.com/connectorhq/connector/secret"
@@ -26,12 +26,12 @@ import (
 // AESKeyFile (created when missing), to the task's OAuthTokenFile (mode
 // 0600). No token is ever printed.
 //
-// Until the connector types of issue 12 exist, the configuration is read
-// as a Google Mail connector's (the only one that uses OAuth today).
+// The configuration's [Connector] Type must be one whose tasks use OAuth:
+// GOOGLEMAIL today.
 func oauthMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("connector oauth", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file of the Google Mail connector (required)")
+	cfgPath := fs.String("config", "", "configuration file of a Google Mail connector ([Connector] Type=GOOGLEMAIL; required)")
 	task := fs.String("task", "", "task section to authorize (default: the first task of [FetchTasks])")
 	wait := fs.Duration("timeout", 10*time.Minute, "how long to wait for the browser to come back")
 	fs.Usage = func() {
@@ -50,9 +50,13 @@ func oauthMain(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	cfg, err := config.Load(*cfgPath, mailfetch.TaskKeys)
+	cfg, desc, err := connectors.Builtin.Read(*cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "connector oauth: %v\n", err)
+		return 1
+	}
+	if desc.Type != mailfetch.Type {
+		fmt.Fprintf(stderr, "connector oauth: %s: [Connector] Type=%s has no task to authorize with OAuth (Type=%s has)\n", *cfgPath, desc.Type, mailfetch.Type)
 		return 1
 	}
 	name := *task

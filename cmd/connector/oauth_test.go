@@ -58,7 +58,9 @@ func TestOAuthCommandStoresTheRefreshToken(t *testing.T) {
 	srv.Consent("alice@example.com")
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "mail.cfg")
-	require.NoError(t, os.WriteFile(cfg, []byte(`[Server]
+	require.NoError(t, os.WriteFile(cfg, []byte(`[Connector]
+Type=GOOGLEMAIL
+[Server]
 DataDirectory=`+filepath.Join(dir, "data")+`
 [FetchTasks]
 0=MyMail
@@ -98,14 +100,18 @@ func TestOAuthCommandErrors(t *testing.T) {
 	require.Equal(t, 2, oauthMain(nil, &out, &errb))
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "mail.cfg")
-	require.NoError(t, os.WriteFile(cfg, []byte("[FetchTasks]\n0=M\n[M]\nUsername=a@b\nPassword=x\n"), 0o600))
+	require.NoError(t, os.WriteFile(cfg, []byte("[FetchTasks]\n0=M\n[M]\nUrl=http://127.0.0.1/\n"), 0o600))
+	errb.Reset()
+	require.Equal(t, 1, oauthMain([]string{"-config", cfg}, &out, &errb))
+	require.Contains(t, errb.String(), "Type=HTTP has no task to authorize")
+	require.NoError(t, os.WriteFile(cfg, []byte("[Connector]\nType=GOOGLEMAIL\n[FetchTasks]\n0=M\n[M]\nUsername=a@b\nPassword=x\n"), 0o600))
 	errb.Reset()
 	require.Equal(t, 1, oauthMain([]string{"-config", cfg}, &out, &errb))
 	require.Contains(t, errb.String(), "has no OAuthClientID")
 	errb.Reset()
 	require.Equal(t, 1, oauthMain([]string{"-config", cfg, "-task", "Nope"}, &out, &errb))
 	require.Contains(t, errb.String(), "no task [Nope]")
-	require.NoError(t, os.WriteFile(cfg, []byte("[FetchTasks]\n0=M\n[M]\nUsername=a@b\nImapPrt=1\n"), 0o600))
+	require.NoError(t, os.WriteFile(cfg, []byte("[Connector]\nType=GOOGLEMAIL\n[FetchTasks]\n0=M\n[M]\nUsername=a@b\nImapPrt=1\n"), 0o600))
 	errb.Reset()
 	require.Equal(t, 1, oauthMain([]string{"-config", cfg}, &out, &errb))
 	require.Contains(t, errb.String(), "did you mean ImapPort?")

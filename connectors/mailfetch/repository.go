@@ -23,11 +23,11 @@ import (
 
 // Fetch actions.
 const (
-	ActionSynchronize = "SYNCHRONIZE"
-	ActionCollect     = "COLLECT"
-	ActionIdentifiers = "IDENTIFIERS"
-	ActionDelete      = "DELETE"
-	ActionInsert      = "INSERT"
+	ActionSynchronize = fetch.ActionSynchronize
+	ActionCollect     = fetch.ActionCollect
+	ActionIdentifiers = fetch.ActionIdentifiers
+	ActionDelete      = fetch.ActionDelete
+	ActionInsert      = fetch.ActionInsert
 )
 
 // actionParams are each fetch action's own parameters.
@@ -45,32 +45,30 @@ var actionParams = map[string][]string{
 //go:embed default.cfg
 var DefaultConfig []byte
 
-// Descriptor is what the connector type registry (issue 12) needs to
-// offer this connector as [Connector] Type=GOOGLEMAIL: its product name,
-// its default configuration, its task settings, its fetch actions, the
-// start-up check and the constructor. Until that registry exists, tests
-// assemble servers with New directly.
-type Descriptor struct {
-	Type          string
-	Product       string
-	DefaultConfig []byte
-	TaskKeys      config.TaskKeysFunc
-	FetchActions  []string
-	Check         func(*config.Config) error
-	New           func(Options) (fetch.Repository, error)
+// Type is the [Connector] Type of the Google Mail connector.
+const Type = "GOOGLEMAIL"
+
+// Descriptor describes the connector to the registry of connector types
+// (package connectors). The product name follows IDOL's pattern
+// (HTTPCONNECTOR; IDOL's guide is googlemailconnector_24.3_Documentation):
+// GOOGLEMAILCONNECTOR.
+func Descriptor() *fetch.Descriptor {
+	return &fetch.Descriptor{
+		Type:          Type,
+		Product:       "GOOGLEMAILCONNECTOR",
+		DefaultConfig: DefaultConfig,
+		Doc:           "docs/connectors/google-mail.md",
+		TaskKeys:      TaskKeys,
+		Check:         Check,
+		FetchActions:  fetchActions(),
+		New: func(d fetch.Deps) (fetch.Repository, error) {
+			return New(Options{Config: d.Config, Store: d.Store, Target: d.Target, Logger: d.Logger})
+		},
+	}
 }
 
-// Connector describes the Google Mail connector. The product name follows
-// IDOL's pattern (HTTPCONNECTOR; IDOL's guide is
-// googlemailconnector_24.3_Documentation): GOOGLEMAILCONNECTOR.
-var Connector = Descriptor{
-	Type:          "GOOGLEMAIL",
-	Product:       "GOOGLEMAILCONNECTOR",
-	DefaultConfig: DefaultConfig,
-	TaskKeys:      TaskKeys,
-	FetchActions:  []string{ActionSynchronize, ActionCollect, ActionIdentifiers, ActionDelete, ActionInsert},
-	Check:         Check,
-	New:           func(o Options) (fetch.Repository, error) { return New(o) },
+func fetchActions() []string {
+	return []string{ActionSynchronize, ActionCollect, ActionIdentifiers, ActionDelete, ActionInsert}
 }
 
 // Options configure a Repository.
@@ -216,7 +214,7 @@ func TaskSettings(cfg *config.Config, task string) (*settings, error) {
 }
 
 // FetchActions implements fetch.Repository.
-func (r *Repository) FetchActions() []string { return slices.Clone(Connector.FetchActions) }
+func (r *Repository) FetchActions() []string { return fetchActions() }
 
 // Exclusive implements fetch.Exclusive: Synchronize and Delete of a task
 // rewrite its datastore, one at a time.

@@ -17,9 +17,11 @@ func TestDefaultConfigurationLoads(t *testing.T) {
 	cfg, err := config.Parse("default.cfg", DefaultConfig, TaskKeys)
 	require.NoError(t, err)
 	require.NoError(t, Check(cfg))
-	require.Equal(t, "GOOGLEMAIL", Connector.Type)
-	require.Equal(t, "GOOGLEMAILCONNECTOR", Connector.Product)
-	require.ElementsMatch(t, Connector.FetchActions, []string{"SYNCHRONIZE", "COLLECT", "IDENTIFIERS", "DELETE", "INSERT"})
+	require.Equal(t, "GOOGLEMAIL", cfg.Connector.Type)
+	d := Descriptor()
+	require.NoError(t, d.Validate())
+	require.Equal(t, "GOOGLEMAILCONNECTOR", d.Product)
+	require.ElementsMatch(t, d.FetchActions, []string{"SYNCHRONIZE", "COLLECT", "IDENTIFIERS", "DELETE", "INSERT"})
 }
 
 func TestBadSettingsNameTheKey(t *testing.T) {
