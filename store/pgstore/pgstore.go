@@ -1,0 +1,626 @@
+// Package pgstore is the connector's store in a PostgreSQL database that
+// several connector nodes share: the actions of every queue and the crawl
+// datastores of every task, durable when a call returns (PostgreSQL's
+// synchronous commit), safe for any number of processes at once.
+//
+// It implements store.Store (and passes its conformance suite,
+// store/storetest), so a single node can run on it as on the embedded
+// store. Cluster mode uses the rest of its API (cluster.go): actions
+// submitted with sequence numbers PostgreSQL allocates, claimed in
+// priority order across the cluster, and written by their owner only
+// while it owns them (fencing by ownership epoch).
+//
+// # Writes
+//
+// Every write is one round trip: its statements go to the server as one
+// pipelined batch, which PostgreSQL runs as one transaction. Callers group
+// their changes (the QueueManager's group commit, a crawl's page batches),
+// so a commit (and its WAL flush) is paid once per group.
+//
+// # Failures
+//
+// Errors wrap the store package's sentinels where one fits (ErrInvalid,
+// ErrClosed, ErrNoSpace, ErrReadOnly), ErrUnavailable when the database
+// cannot be reached (the outcome of a write that was sent is then
+// unknown; nothing is kept locally, so the store stays usable and the next
+// call tries again), and ErrFenced when a node writes what it no longer
+// owns.
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
+)
+
+// Engine is the store's Info().Engine.
+const Engine = "postgresql"
+
+var (
+	// ErrUnavailable: the database could not be reached, or the
+	// connection broke, within the call. A write's outcome is unknown.
+	ErrUnavailable = errors.New("store: the shared database is unavailable")
+	// ErrFenced: this node wrote an action (or a datastore) it no longer
+	// owns: another node took it over. Nothing was written.
+	ErrFenced = errors.New("store: no longer the owner")
+)
+
+// Config says which database to use and how.
+type Config struct {
+	// URL is a PostgreSQL connection URL or keyword/value string
+	// (postgres://user:password@host:5432/db?sslmode=...).
+	URL string
+	// Node is this process's member id in a cluster; "" outside one.
+	// Datastore writes of a node are refused (ErrFenced) once the cluster
+	// has declared the node dead (see cluster.go).
+	Node string
+	// MaxConns caps the connection pool. Default 16.
+	MaxConns int
+	// Timeout bounds each call (0: 30s). A call that cannot reach the
+	// database within it fails with ErrUnavailable.
+	Timeout time.Duration
+	// Logger receives open/close and failure events. Default: discard.
+	Logger *slog.Logger
+	// Faults is consulted at each step of every write (tests only).
+	Faults store.FaultInjector
+}
+
+// Store is an open pgstore. Safe for concurrent use.
+type Store struct {
+	pool    *pgxpool.Pool
+	cfg     Config
+	log     *slog.Logger
+	display string // URL without password
+
+	mu     sync.RWMutex
+	closed bool
+	failed error // set by an injected sync failure (store.FaultInjector)
+
+	dsMu sync.Mutex
+	ds   map[string]*datastore
+}
+
+// schemaVersion is the layout this build writes; Open refuses a database
+// written by a newer one.
+const schemaVersion = 1
+
+// lockSchema serialises schema set-up between nodes starting at once.
+const lockSchema = 0x636f6e6e // "conn"
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS connector_schema (version int NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS connector_queues (
+		queue bytea PRIMARY KEY,
+		paused boolean NOT NULL DEFAULT false)`,
+	`CREATE SEQUENCE IF NOT EXISTS connector_action_seq`,
+	// One row per action. record is the StoredAction (protobuf); the
+	// other columns are what queries filter, sort and fence on.
+	`CREATE TABLE IF NOT EXISTS connector_actions (
+		queue bytea NOT NULL,
+		id bytea NOT NULL,
+		seq bigint NOT NULL,
+		state smallint NOT NULL,
+		priority int NOT NULL DEFAULT 0,
+		queued_ms bigint NOT NULL DEFAULT 0,
+		started_ms bigint NOT NULL DEFAULT 0,
+		ended_ms bigint NOT NULL DEFAULT 0,
+		started boolean NOT NULL DEFAULT false,
+		running boolean NOT NULL DEFAULT false,
+		owner text NOT NULL DEFAULT '',
+		owner_addr text NOT NULL DEFAULT '',
+		epoch bigint NOT NULL DEFAULT 0,
+		exclusive text[] NOT NULL DEFAULT '{}',
+		record bytea NOT NULL,
+		PRIMARY KEY (queue, id),
+		CONSTRAINT connector_actions_seq UNIQUE (queue, seq) DEFERRABLE INITIALLY DEFERRED)`,
+	`CREATE INDEX IF NOT EXISTS connector_actions_claim ON connector_actions (queue, priority DESC, seq) WHERE state = 1`,
+	`CREATE INDEX IF NOT EXISTS connector_actions_owner ON connector_actions (owner)`,
+	`CREATE INDEX IF NOT EXISTS connector_actions_ended ON connector_actions (queue, ended_ms) WHERE state >= 4`,
+	`CREATE TABLE IF NOT EXISTS connector_datastores (task bytea PRIMARY KEY)`,
+	`CREATE TABLE IF NOT EXISTS connector_datastore_entries (
+		task bytea NOT NULL,
+		key bytea NOT NULL,
+		value bytea NOT NULL,
+		PRIMARY KEY (task, key))`,
+	// The nodes of a cluster; a node declared dead writes nothing more.
+	`CREATE TABLE IF NOT EXISTS connector_nodes (
+		id text PRIMARY KEY,
+		addr text NOT NULL,
+		max_threads int NOT NULL DEFAULT 0,
+		joined timestamptz NOT NULL DEFAULT now(),
+		dead boolean NOT NULL DEFAULT false)`,
+	// Tasks held exclusively by running actions (fetch.Exclusive), so
+	// that one such action per task runs in the whole cluster.
+	`CREATE TABLE IF NOT EXISTS connector_task_holds (
+		queue bytea NOT NULL,
+		task text NOT NULL,
+		id bytea NOT NULL,
+		PRIMARY KEY (queue, task))`,
+	// connector_fence raises CNF01 unless node is a live member: the
+	// first statement of every datastore write of a cluster node. FOR
+	// SHARE orders it against the UPDATE that declares the node dead.
+	`CREATE OR REPLACE FUNCTION connector_fence(node text) RETURNS void AS $$
+	BEGIN
+		PERFORM 1 FROM connector_nodes WHERE id = node AND NOT dead FOR SHARE;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'node % is not a live member of the cluster (declared dead, its work taken over)', node
+				USING ERRCODE = 'CNF01';
+		END IF;
+	END $$ LANGUAGE plpgsql`,
+}
+
+// Open connects to the database, creates the tables if needed and checks
+// their version.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 16
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	pc, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("store: postgresql: connection URL: %w: %w", store.ErrInvalid, err)
+	}
+	pc.MaxConns = int32(cfg.MaxConns)
+	pc.ConnConfig.ConnectTimeout = min(cfg.Timeout, 10*time.Second)
+	// Statements are prepared once per connection (pgx's statement cache).
+	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "store", "engine", Engine), display: displayURL(pc)}
+	s.pool, err = pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, s.fail("connect", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.pool.Close()
+		return nil, err
+	}
+	s.log.Info("store opened", "database", s.display)
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, max(s.cfg.Timeout, time.Minute))
+	defer cancel()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return s.fail("set up tables", err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockSchema); err != nil {
+		return s.fail("set up tables", err)
+	}
+	for _, q := range schema {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return s.fail("set up tables", err)
+		}
+	}
+	var versions []int
+	rows, err := tx.Query(ctx, `SELECT version FROM connector_schema`)
+	if err != nil {
+		return s.fail("set up tables", err)
+	}
+	versions, err = pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return s.fail("set up tables", err)
+	}
+	switch {
+	case len(versions) == 0:
+		if _, err := tx.Exec(ctx, `INSERT INTO connector_schema (version) VALUES ($1)`, schemaVersion); err != nil {
+			return s.fail("set up tables", err)
+		}
+	case versions[0] != schemaVersion:
+		return fmt.Errorf("store: postgresql %s: tables of layout version %d, this build reads %d: %w",
+			s.display, versions[0], schemaVersion, store.ErrVersion)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return s.fail("set up tables", err)
+	}
+	return nil
+}
+
+// displayURL is the connection's address without its password.
+func displayURL(pc *pgxpool.Config) string {
+	u := url.URL{Scheme: "postgres", Host: fmt.Sprintf("%s:%d", pc.ConnConfig.Host, pc.ConnConfig.Port), Path: "/" + pc.ConnConfig.Database}
+	if pc.ConnConfig.User != "" {
+		u.User = url.User(pc.ConnConfig.User)
+	}
+	return u.String()
+}
+
+// Pool is the store's connection pool (for cluster operations and tests).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Info implements store.Store.
+func (s *Store) Info() store.Info {
+	return store.Info{Path: s.display, Engine: Engine}
+}
+
+// Close implements store.Store.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.pool.Close()
+	s.log.Info("store closed", "database", s.display)
+	return nil
+}
+
+// usable checks the store may serve a call.
+func (s *Store) usable(what string, write bool) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return fmt.Errorf("store: postgresql %s: %s: %w", s.display, what, store.ErrClosed)
+	}
+	if write && s.failed != nil {
+		return fmt.Errorf("store: postgresql %s: %s: %w (after: %w)", s.display, what, store.ErrFailed, s.failed)
+	}
+	return nil
+}
+
+func (s *Store) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), s.cfg.Timeout)
+}
+
+// fail classifies err from the database.
+func (s *Store) fail(what string, err error) error {
+	return classify(fmt.Sprintf("store: postgresql %s: %s", s.display, what), err)
+}
+
+func classify(prefix string, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "CNF01":
+			return fmt.Errorf("%s: %w: %w", prefix, ErrFenced, err)
+		case pe.Code == "23505" || pe.Code == "23514" || pe.Code == "22021" || pe.Code == "54000":
+			// unique (a seq taken), check, bad encoding, too large
+			return fmt.Errorf("%s: %w: %w", prefix, store.ErrInvalid, err)
+		case pe.Code == "53100":
+			return fmt.Errorf("%s: %w: %w", prefix, store.ErrNoSpace, err)
+		case pe.Code == "25006":
+			return fmt.Errorf("%s: %w: %w", prefix, store.ErrReadOnly, err)
+		case strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57") || pe.Code == "53300" || pe.Code == "40001" || pe.Code == "40P01":
+			// connection exceptions, operator intervention (shutdown,
+			// restart), too many connections; serialization failures
+			// and deadlocks, which a retry resolves
+			return fmt.Errorf("%s: %w: %w", prefix, ErrUnavailable, err)
+		}
+		return fmt.Errorf("%s: %w", prefix, err)
+	}
+	// Anything that is not the server's answer is the way to it failing:
+	// refused or lost connections, timeouts, a pool that could not connect.
+	return fmt.Errorf("%s: %w: %w", prefix, ErrUnavailable, err)
+}
+
+func spaceError(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) ||
+		errors.Is(err, syscall.EDQUOT) || errors.Is(err, store.ErrNoSpace)
+}
+
+// --- write plumbing -------------------------------------------------------
+
+// writeBatch runs the statements of b as one transaction (one round trip),
+// calling the fault hooks as store.FaultInjector says: Write per row
+// (done by the caller as it builds b), Commit before sending, Synced
+// after.
+func (s *Store) writeBatch(ctx context.Context, what string, b *pgx.Batch) ([]pgconn.CommandTag, error) {
+	if f := s.cfg.Faults; f != nil {
+		if err := f.Commit(); err != nil {
+			if spaceError(err) {
+				return nil, fmt.Errorf("store: postgresql %s: %s: %w: %w", s.display, what, store.ErrNoSpace, err)
+			}
+			return nil, fmt.Errorf("store: postgresql %s: %s: %w", s.display, what, err)
+		}
+	}
+	tags, err := s.sendBatch(ctx, b)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	if f := s.cfg.Faults; f != nil {
+		if err := f.Synced(); err != nil {
+			s.mu.Lock()
+			s.failed = fmt.Errorf("store: postgresql %s: %s: %w: %w", s.display, what, store.ErrFailed, err)
+			err = s.failed
+			s.mu.Unlock()
+			return nil, err
+		}
+	}
+	return tags, nil
+}
+
+// sendBatch sends b outside any explicit transaction: PostgreSQL runs a
+// pipelined batch as one implicit transaction (all or nothing).
+func (s *Store) sendBatch(ctx context.Context, b *pgx.Batch) ([]pgconn.CommandTag, error) {
+	br := s.pool.SendBatch(ctx, b)
+	tags := make([]pgconn.CommandTag, 0, b.Len())
+	for i := 0; i < b.Len(); i++ {
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return nil, err
+		}
+		tags = append(tags, tag)
+	}
+	return tags, br.Close()
+}
+
+func (s *Store) hookWrite(what string) error {
+	if s.cfg.Faults == nil {
+		return nil
+	}
+	if err := s.cfg.Faults.Write(); err != nil {
+		return fmt.Errorf("store: postgresql %s: %s: %w", s.display, what, err)
+	}
+	return nil
+}
+
+// --- store.Store: actions --------------------------------------------------
+
+// loadChunk is how many actions LoadActions reads per query.
+const loadChunk = 512
+
+// LoadActions implements store.Store.
+func (s *Store) LoadActions(queue string, fn func(*messages.StoredAction) error) error {
+	if err := checkName("queue", queue); err != nil {
+		return err
+	}
+	last := int64(-1) << 63
+	first := true
+	for {
+		if err := s.usable("load "+queue, false); err != nil {
+			return err
+		}
+		ctx, cancel := s.ctx()
+		rows, err := s.pool.Query(ctx, `SELECT seq, record FROM connector_actions
+			WHERE queue = $1 AND (seq > $2 OR $3) ORDER BY seq LIMIT $4`, []byte(queue), last, first, loadChunk)
+		if err != nil {
+			cancel()
+			return s.fail("load "+queue, err)
+		}
+		var recs []*messages.StoredAction
+		var seqs []int64
+		for rows.Next() {
+			var seq int64
+			var raw []byte
+			if err := rows.Scan(&seq, &raw); err != nil {
+				rows.Close()
+				cancel()
+				return s.fail("load "+queue, err)
+			}
+			a := &messages.StoredAction{}
+			if err := proto.Unmarshal(raw, a); err != nil {
+				rows.Close()
+				cancel()
+				return fmt.Errorf("store: postgresql %s: queue %s: undecodable action at seq %d: %w: %w", s.display, queue, seq, store.ErrCorrupt, err)
+			}
+			if a.Status == nil {
+				a.Status = &messages.ActionStatus{}
+			}
+			a.Status.Seq = uint64(seq)
+			recs, seqs = append(recs, a), append(seqs, seq)
+		}
+		err = rows.Err()
+		cancel()
+		if err != nil {
+			return s.fail("load "+queue, err)
+		}
+		for _, a := range recs {
+			if err := fn(a); err != nil {
+				return err
+			}
+		}
+		if len(recs) < loadChunk {
+			return nil
+		}
+		last, first = seqs[len(seqs)-1], false
+	}
+}
+
+// ApplyActions implements store.Store. The batch's last mutation of each
+// id decides: a Put upserts the record (columns from its status), a
+// Delete removes it. Sequence numbers are checked when the transaction
+// commits, so a batch may move records between them.
+func (s *Store) ApplyActions(queue string, batch []store.ActionMutation) error {
+	what := "apply to " + queue
+	if err := checkName("queue", queue); err != nil {
+		return err
+	}
+	if err := s.usable(what, true); err != nil {
+		return err
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	type op struct {
+		put *messages.StoredAction
+		del bool
+	}
+	final := make(map[string]op, len(batch))
+	order := make([]string, 0, len(batch))
+	for i, m := range batch {
+		if err := checkMutation(queue, i, m); err != nil {
+			return err
+		}
+		id := m.Delete
+		if m.Put != nil {
+			id = m.Put.Id
+		}
+		if _, seen := final[id]; !seen {
+			order = append(order, id)
+		}
+		if m.Put != nil {
+			final[id] = op{put: m.Put}
+		} else {
+			final[id] = op{del: true}
+		}
+	}
+	var dels [][]byte
+	cols := newActionCols()
+	for _, id := range order {
+		if err := s.hookWrite(what); err != nil {
+			return err
+		}
+		o := final[id]
+		if o.del {
+			dels = append(dels, []byte(id))
+			continue
+		}
+		if err := cols.add(queue, o.put); err != nil {
+			return err
+		}
+	}
+	b := &pgx.Batch{}
+	if len(dels) > 0 {
+		b.Queue(`DELETE FROM connector_actions WHERE queue = $1 AND id = ANY($2)`, []byte(queue), dels)
+	}
+	if cols.n > 0 {
+		b.Queue(`INSERT INTO connector_queues (queue) VALUES ($1) ON CONFLICT DO NOTHING`, []byte(queue))
+		cols.upsert(b, []byte(queue))
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	_, err := s.writeBatch(ctx, what, b)
+	return err
+}
+
+// actionCols holds the columns of a multi-row upsert.
+type actionCols struct {
+	n                            int
+	ids, records                 [][]byte
+	seqs, queued, started, ended []int64
+	states                       []int16
+	prios                        []int32
+	startedFlag, running         []bool
+}
+
+func newActionCols() *actionCols { return &actionCols{} }
+
+func (c *actionCols) add(queue string, a *messages.StoredAction) error {
+	st := a.GetStatus()
+	raw, err := proto.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("store: postgresql: queue %s: encode action %s: %w: %w", queue, a.Id, store.ErrInvalid, err)
+	}
+	if len(raw) > store.MaxValueSize {
+		return fmt.Errorf("store: postgresql: queue %s: action %s of %d bytes, limit %d: %w", queue, a.Id, len(raw), store.MaxValueSize, store.ErrInvalid)
+	}
+	if st.GetSeq() > 1<<63-1 {
+		return fmt.Errorf("store: postgresql: queue %s: action %s: seq %d out of range: %w", queue, a.Id, st.GetSeq(), store.ErrInvalid)
+	}
+	c.n++
+	c.ids = append(c.ids, []byte(a.Id))
+	c.records = append(c.records, raw)
+	c.seqs = append(c.seqs, int64(st.GetSeq()))
+	c.states = append(c.states, int16(st.GetState()))
+	c.prios = append(c.prios, st.GetPriority())
+	c.queued = append(c.queued, st.GetQueuedUnixMs())
+	c.started = append(c.started, st.GetStartedUnixMs())
+	c.ended = append(c.ended, st.GetEndedUnixMs())
+	c.startedFlag = append(c.startedFlag, st.GetStartedUnixMs() != 0)
+	c.running = append(c.running, st.GetRunning())
+	return nil
+}
+
+func (c *actionCols) upsert(b *pgx.Batch, queue []byte) {
+	b.Queue(`INSERT INTO connector_actions
+			(queue, id, seq, state, priority, queued_ms, started_ms, ended_ms, started, running, record)
+		SELECT $1, * FROM unnest($2::bytea[], $3::bigint[], $4::smallint[], $5::int[], $6::bigint[], $7::bigint[], $8::bigint[], $9::boolean[], $10::boolean[], $11::bytea[])
+		ON CONFLICT (queue, id) DO UPDATE SET
+			seq = excluded.seq, state = excluded.state, priority = excluded.priority,
+			queued_ms = excluded.queued_ms, started_ms = excluded.started_ms, ended_ms = excluded.ended_ms,
+			started = excluded.started, running = excluded.running, record = excluded.record`,
+		queue, c.ids, c.seqs, c.states, c.prios, c.queued, c.started, c.ended, c.startedFlag, c.running, c.records)
+}
+
+// QueueNames implements store.Store.
+func (s *Store) QueueNames() ([]string, error) {
+	return s.names("queue names", `SELECT queue FROM connector_queues ORDER BY queue`)
+}
+
+// DatastoreNames implements store.Store.
+func (s *Store) DatastoreNames() ([]string, error) {
+	return s.names("datastore names", `SELECT task FROM connector_datastores ORDER BY task`)
+}
+
+func (s *Store) names(what, q string) ([]string, error) {
+	if err := s.usable(what, false); err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	rows, err := s.pool.Query(ctx, q)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	raw, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	out := make([]string, len(raw))
+	for i, r := range raw {
+		out[i] = string(r)
+	}
+	sort.Strings(out) // bytea orders as bytes already; cheap insurance
+	return out, nil
+}
+
+// --- input checks (the same limits as every store) ------------------------
+
+func checkMutation(queue string, i int, m store.ActionMutation) error {
+	switch {
+	case m.Put != nil && m.Delete != "":
+		return fmt.Errorf("store: queue %s: mutation %d sets both Put and Delete: %w", queue, i, store.ErrInvalid)
+	case m.Put == nil && m.Delete == "":
+		return fmt.Errorf("store: queue %s: mutation %d sets neither Put nor Delete: %w", queue, i, store.ErrInvalid)
+	case m.Put != nil && m.Put.GetId() == "":
+		return fmt.Errorf("store: queue %s: mutation %d puts a record without an id: %w", queue, i, store.ErrInvalid)
+	case len(m.Put.GetId()) > store.MaxKeySize || len(m.Delete) > store.MaxKeySize:
+		return fmt.Errorf("store: queue %s: mutation %d: id longer than %d bytes: %w", queue, i, store.MaxKeySize, store.ErrInvalid)
+	}
+	return nil
+}
+
+func checkName(kind, name string) error {
+	if name == "" {
+		return fmt.Errorf("store: empty %s name: %w", kind, store.ErrInvalid)
+	}
+	if len(name) > store.MaxKeySize {
+		return fmt.Errorf("store: %s name longer than %d bytes: %w", kind, store.MaxKeySize, store.ErrInvalid)
+	}
+	return nil
+}
+
+func checkKey(task string, key []byte) error {
+	if len(key) == 0 {
+		return fmt.Errorf("store: datastore %s: empty key: %w", task, store.ErrInvalid)
+	}
+	if len(key) > store.MaxKeySize {
+		return fmt.Errorf("store: datastore %s: key of %d bytes, limit %d: %w", task, len(key), store.MaxKeySize, store.ErrInvalid)
+	}
+	return nil
+}
+
+var _ store.Store = (*Store)(nil)

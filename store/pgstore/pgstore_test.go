@@ -1,0 +1,59 @@
+package pgstore
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/internal/pgtest"
+	"github.com/connectorhq/connector/store"
+	"github.com/connectorhq/connector/store/storetest"
+)
+
+// server is the PostgreSQL the package's tests share; each test gets a
+// database of its own.
+var server *pgtest.Server
+
+func TestMain(m *testing.M) {
+	s, err := pgtest.Start(pgtest.Options{})
+	if err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		os.Exit(1)
+	}
+	server = s
+	code := m.Run()
+	if err := s.Stop(); err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func openT(t *testing.T, url string, f store.FaultInjector) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), Config{URL: url, Faults: f})
+	require.NoError(t, err)
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openT(t, server.DatabaseT(t), nil)
+	}, func(t *testing.T, s store.Store) store.Store {
+		url := s.(*Store).cfg.URL
+		require.NoError(t, s.Close())
+		return openT(t, url, nil)
+	})
+}
+
+func TestConformanceFaults(t *testing.T) {
+	storetest.RunFaults(t, func(t *testing.T, f store.FaultInjector) store.Store {
+		return openT(t, server.DatabaseT(t), f)
+	}, func(t *testing.T, s store.Store) store.Store {
+		url := s.(*Store).cfg.URL
+		require.NoError(t, s.Close())
+		return openT(t, url, nil)
+	})
+}
