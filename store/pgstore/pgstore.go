@@ -207,7 +207,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockSchema); err != nil {
 		return s.fail("set up tables", err)
 	}
-	for _, q := range schema {
+	for _, q := range append(schema, clusterSchema...) {
 		if _, err := tx.Exec(ctx, q); err != nil {
 			return s.fail("set up tables", err)
 		}

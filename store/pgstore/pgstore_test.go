@@ -57,3 +57,8 @@ func TestConformanceFaults(t *testing.T) {
 		return openT(t, url, nil)
 	})
 }
+
+func startOwnServer(t *testing.T) *pgtest.Server {
+	t.Helper()
+	return pgtest.StartT(t, pgtest.Options{Dir: t.TempDir()})
+}

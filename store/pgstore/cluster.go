@@ -1,0 +1,778 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
+)
+
+// Cluster operations. In a cluster every action row has an owner (the
+// member id of the node whose task actor owns it; "" while nobody does)
+// and an epoch. The owner's writes are conditional on both: an owner that
+// was declared dead, or lost an action to another node's claim, writes
+// nothing (ErrFenced, or the ids it reports as fenced). Sequence numbers
+// come from a PostgreSQL sequence, so any node may accept submissions.
+
+const (
+	stateQueued     = int16(messages.State_STATE_QUEUED)
+	stateProcessing = int16(messages.State_STATE_PROCESSING)
+	statePaused     = int16(messages.State_STATE_PAUSED)
+)
+
+var clusterSchema = []string{
+	// connector_claim gives node up to n queued actions of queue, in
+	// priority order then arrival order, skipping actions another claim
+	// holds and actions whose exclusive tasks a running action holds; it
+	// takes those tasks, makes node the owner and bumps the epoch. Nothing
+	// while the queue is paused, CNF01 when node is not a live member.
+	`CREATE OR REPLACE FUNCTION connector_claim(q bytea, node text, addr text, n int)
+	RETURNS TABLE (id bytea, epoch bigint, prev_owner text, prev_addr text, seq bigint, priority int, record bytea) AS $$
+	DECLARE
+		r record;
+		got int := 0;
+		held int;
+	BEGIN
+		PERFORM 1 FROM connector_nodes WHERE connector_nodes.id = node AND NOT dead FOR SHARE;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'node % is not a live member of the cluster', node USING ERRCODE = 'CNF01';
+		END IF;
+		IF n <= 0 OR EXISTS (SELECT 1 FROM connector_queues qs WHERE qs.queue = q AND qs.paused) THEN
+			RETURN;
+		END IF;
+		FOR r IN SELECT a.id, a.epoch, a.owner, a.owner_addr, a.exclusive FROM connector_actions a
+				WHERE a.queue = q AND a.state = 1
+				ORDER BY a.priority DESC, a.seq
+				FOR UPDATE SKIP LOCKED
+		LOOP
+			EXIT WHEN got >= n;
+			IF cardinality(r.exclusive) > 0 THEN
+				IF EXISTS (SELECT 1 FROM connector_task_holds h WHERE h.queue = q AND h.task = ANY(r.exclusive)) THEN
+					CONTINUE;
+				END IF;
+				INSERT INTO connector_task_holds (queue, task, id)
+					SELECT q, t, r.id FROM unnest(r.exclusive) AS t ON CONFLICT DO NOTHING;
+				GET DIAGNOSTICS held = ROW_COUNT;
+				IF held < cardinality(r.exclusive) THEN -- a concurrent claim took one
+					DELETE FROM connector_task_holds h WHERE h.queue = q AND h.id = r.id;
+					CONTINUE;
+				END IF;
+			END IF;
+			RETURN QUERY UPDATE connector_actions a
+				SET owner = node, owner_addr = addr, epoch = a.epoch + 1, state = 2, running = true
+				WHERE a.queue = q AND a.id = r.id
+				RETURNING a.id, a.epoch, r.owner, r.owner_addr, a.seq, a.priority, a.record;
+			got := got + 1;
+		END LOOP;
+	END $$ LANGUAGE plpgsql`,
+}
+
+// Row is an action as the shared store has it: its record (whose status
+// the columns complete: state, priority, running and seq are the row's),
+// its owner and epoch.
+type Row struct {
+	Record    *messages.StoredAction
+	Owner     string // member id; "" when no node owns it
+	OwnerAddr string // the owner's remote address
+	Epoch     int64
+}
+
+// RegisterNode records node (a new member id per process) as a live
+// member: it may then claim and write.
+func (s *Store) RegisterNode(ctx context.Context, node, addr string, maxThreads int) error {
+	if err := s.usable("register node", true); err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO connector_nodes (id, addr, max_threads) VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET addr = excluded.addr, max_threads = excluded.max_threads`, node, addr, maxThreads)
+	_, err := s.writeBatch(ctx, "register node "+node, b)
+	return err
+}
+
+// NewAction is a submission for Submit.
+type NewAction struct {
+	Record    *messages.StoredAction // Status.Seq is ignored: PostgreSQL allocates it
+	Exclusive []string               // tasks the action holds exclusively while it runs
+}
+
+// Submit inserts actions as queued, owned by node (epoch 1), with
+// sequence numbers from the database, in one transaction. At most
+// maxWaiting actions may wait (Queued, or Paused without a worker) in the
+// queue: those that do not fit are left out. It returns the seq of each
+// action, 0 for one left out.
+func (s *Store) Submit(ctx context.Context, queue, node, addr string, acts []NewAction, maxWaiting int) ([]uint64, error) {
+	what := "submit to " + queue
+	if err := checkName("queue", queue); err != nil {
+		return nil, err
+	}
+	if err := s.usable(what, true); err != nil {
+		return nil, err
+	}
+	if len(acts) == 0 {
+		return nil, nil
+	}
+	ids := make([][]byte, len(acts))
+	recs := make([][]byte, len(acts))
+	prios := make([]int32, len(acts))
+	queued := make([]int64, len(acts))
+	excl := make([]string, len(acts))
+	for i, a := range acts {
+		if a.Record.GetId() == "" || len(a.Record.Id) > store.MaxKeySize {
+			return nil, fmt.Errorf("store: queue %s: submission %d: bad id: %w", queue, i, store.ErrInvalid)
+		}
+		if err := s.hookWrite(what); err != nil {
+			return nil, err
+		}
+		raw, err := proto.Marshal(a.Record)
+		if err != nil {
+			return nil, fmt.Errorf("store: queue %s: encode action %s: %w: %w", queue, a.Record.Id, store.ErrInvalid, err)
+		}
+		ids[i], recs[i] = []byte(a.Record.Id), raw
+		prios[i], queued[i] = a.Record.GetStatus().GetPriority(), a.Record.GetStatus().GetQueuedUnixMs()
+		excl[i] = strings.Join(a.Exclusive, "\n")
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT connector_fence($1)`, node)
+	b.Queue(`INSERT INTO connector_queues (queue) VALUES ($1) ON CONFLICT DO NOTHING`, []byte(queue))
+	b.Queue(`INSERT INTO connector_actions (queue, id, seq, state, priority, queued_ms, owner, owner_addr, epoch, exclusive, record)
+		SELECT $1, u.id, nextval('connector_action_seq'), 1, u.prio, u.queued, $2, $3, 1,
+			CASE WHEN u.excl = '' THEN '{}'::text[] ELSE string_to_array(u.excl, E'\n') END, u.rec
+		FROM unnest($4::bytea[], $5::int[], $6::bigint[], $7::text[], $8::bytea[]) WITH ORDINALITY AS u(id, prio, queued, excl, rec, ord)
+		ORDER BY u.ord
+		LIMIT greatest(0, $9 - (SELECT count(*) FROM connector_actions w WHERE w.queue = $1 AND w.state IN (1, 3) AND NOT w.running))
+		RETURNING id, seq`, []byte(queue), node, addr, ids, prios, queued, excl, recs, maxWaiting)
+	got := map[string]uint64{}
+	err := s.writeBatchRows(ctx, what, b, 2, func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id []byte
+			var seq int64
+			if err := rows.Scan(&id, &seq); err != nil {
+				return err
+			}
+			got[string(id)] = uint64(seq)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uint64, len(acts))
+	for i, a := range acts {
+		out[i] = got[a.Record.Id]
+	}
+	return out, nil
+}
+
+// writeBatchRows is writeBatch for a batch whose statement number q
+// returns rows, read by fn.
+func (s *Store) writeBatchRows(ctx context.Context, what string, b *pgx.Batch, q int, fn func(pgx.Rows) error) error {
+	if f := s.cfg.Faults; f != nil {
+		if err := f.Commit(); err != nil {
+			if spaceError(err) {
+				return fmt.Errorf("store: postgresql %s: %s: %w: %w", s.display, what, store.ErrNoSpace, err)
+			}
+			return fmt.Errorf("store: postgresql %s: %s: %w", s.display, what, err)
+		}
+	}
+	br := s.pool.SendBatch(ctx, b)
+	var err error
+	for i := 0; i < b.Len() && err == nil; i++ {
+		if i == q {
+			var rows pgx.Rows
+			rows, err = br.Query()
+			if err == nil {
+				err = fn(rows)
+				rows.Close()
+				if err == nil {
+					err = rows.Err()
+				}
+			}
+			continue
+		}
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return s.fail(what, err)
+	}
+	if f := s.cfg.Faults; f != nil {
+		if err := f.Synced(); err != nil {
+			s.mu.Lock()
+			s.failed = fmt.Errorf("store: postgresql %s: %s: %w: %w", s.display, what, store.ErrFailed, err)
+			err = s.failed
+			s.mu.Unlock()
+			return err
+		}
+	}
+	return nil
+}
+
+// Claimed is an action a claim gave this node.
+type Claimed struct {
+	Row
+	PrevOwner, PrevAddr string // the owner before the claim (its task actor retires)
+}
+
+// Claim gives node up to n queued actions of queue (see connector_claim).
+func (s *Store) Claim(ctx context.Context, queue, node, addr string, n int) ([]Claimed, error) {
+	what := "claim from " + queue
+	if err := s.usable(what, true); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, epoch, prev_owner, prev_addr, seq, priority, record FROM connector_claim($1, $2, $3, $4)`,
+		[]byte(queue), node, addr, n)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	defer rows.Close()
+	var out []Claimed
+	for rows.Next() {
+		var c Claimed
+		var id, raw []byte
+		var seq int64
+		var prio int32
+		if err := rows.Scan(&id, &c.Epoch, &c.PrevOwner, &c.PrevAddr, &seq, &prio, &raw); err != nil {
+			return nil, s.fail(what, err)
+		}
+		rec, err := decode(queue, raw)
+		if err != nil {
+			return nil, err
+		}
+		rec.Status.Seq, rec.Status.Priority = uint64(seq), prio
+		c.Record, c.Owner, c.OwnerAddr = rec, node, addr
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(what, err)
+	}
+	return out, nil
+}
+
+func decode(queue string, raw []byte) (*messages.StoredAction, error) {
+	a := &messages.StoredAction{}
+	if err := proto.Unmarshal(raw, a); err != nil {
+		return nil, fmt.Errorf("store: postgresql: queue %s: undecodable action: %w: %w", queue, store.ErrCorrupt, err)
+	}
+	if a.Spec == nil {
+		a.Spec = &messages.ActionSpec{}
+	}
+	if a.Status == nil {
+		a.Status = &messages.ActionStatus{}
+	}
+	return a, nil
+}
+
+// OwnedWrite is a change an owner makes to its action: the record's new
+// status (Record), and Release to give up the tasks it held exclusively
+// (its worker has exited).
+type OwnedWrite struct {
+	Epoch   int64
+	Record  *messages.StoredAction
+	Release bool
+}
+
+// WriteOwned applies an owner's changes in one transaction, each only if
+// node still owns the action at that epoch; it returns the ids of those
+// it no longer owns (fenced: not written). ErrFenced when node itself is
+// not a live member (nothing written).
+func (s *Store) WriteOwned(ctx context.Context, queue, node string, ws []OwnedWrite) (fenced []string, err error) {
+	what := "write to " + queue
+	if err := s.usable(what, true); err != nil {
+		return nil, err
+	}
+	if len(ws) == 0 {
+		return nil, nil
+	}
+	// The last change of an action wins (a group commit may carry
+	// several); a release is kept.
+	last := map[string]int{}
+	var order []string
+	release := map[string]bool{}
+	for i, w := range ws {
+		id := w.Record.GetId()
+		if _, ok := last[id]; !ok {
+			order = append(order, id)
+		}
+		last[id] = i
+		if w.Release {
+			release[id] = true
+		}
+	}
+	n := len(order)
+	ids, recs := make([][]byte, n), make([][]byte, n)
+	epochs, queued, started, ended := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	states, prios, running := make([]int16, n), make([]int32, n), make([]bool, n)
+	var relIDs [][]byte
+	var relEpochs []int64
+	for i, id := range order {
+		if err := s.hookWrite(what); err != nil {
+			return nil, err
+		}
+		w := ws[last[id]]
+		raw, err := proto.Marshal(w.Record)
+		if err != nil {
+			return nil, fmt.Errorf("store: queue %s: encode action %s: %w: %w", queue, id, store.ErrInvalid, err)
+		}
+		st := w.Record.GetStatus()
+		ids[i], recs[i], epochs[i] = []byte(id), raw, w.Epoch
+		states[i], prios[i], running[i] = int16(st.GetState()), st.GetPriority(), st.GetRunning()
+		queued[i], started[i], ended[i] = st.GetQueuedUnixMs(), st.GetStartedUnixMs(), st.GetEndedUnixMs()
+		if release[id] {
+			relIDs, relEpochs = append(relIDs, []byte(id)), append(relEpochs, w.Epoch)
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT connector_fence($1)`, node)
+	b.Queue(`UPDATE connector_actions a SET record = u.rec, state = u.state, priority = u.prio, running = u.running,
+			queued_ms = u.queued, started_ms = u.started, ended_ms = u.ended
+		FROM unnest($3::bytea[], $4::bigint[], $5::bytea[], $6::smallint[], $7::int[], $8::boolean[], $9::bigint[], $10::bigint[], $11::bigint[])
+			AS u(id, epoch, rec, state, prio, running, queued, started, ended)
+		WHERE a.queue = $1 AND a.id = u.id AND a.owner = $2 AND a.epoch = u.epoch
+		RETURNING a.id`, []byte(queue), node, ids, epochs, recs, states, prios, running, queued, started, ended)
+	if len(relIDs) > 0 {
+		b.Queue(`DELETE FROM connector_task_holds h
+			USING connector_actions a, unnest($3::bytea[], $4::bigint[]) AS u(id, epoch)
+			WHERE h.queue = $1 AND h.id = u.id AND a.queue = $1 AND a.id = u.id AND a.owner = $2 AND a.epoch = u.epoch`,
+			[]byte(queue), node, relIDs, relEpochs)
+	}
+	written := map[string]bool{}
+	err = s.writeBatchRows(ctx, what, b, 1, func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id []byte
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			written[string(id)] = true
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range order {
+		if !written[id] {
+			fenced = append(fenced, id)
+		}
+	}
+	return fenced, nil
+}
+
+// Action returns the row of action id of queue; ok is false when there is
+// none.
+func (s *Store) Action(ctx context.Context, queue, id string) (r Row, ok bool, err error) {
+	what := "read from " + queue
+	if err := s.usable(what, false); err != nil {
+		return Row{}, false, err
+	}
+	var raw []byte
+	var seq int64
+	var state int16
+	var prio int32
+	var running bool
+	err = s.pool.QueryRow(ctx, `SELECT owner, owner_addr, epoch, seq, state, priority, running, record
+		FROM connector_actions WHERE queue = $1 AND id = $2`, []byte(queue), []byte(id)).
+		Scan(&r.Owner, &r.OwnerAddr, &r.Epoch, &seq, &state, &prio, &running, &raw)
+	if err == pgx.ErrNoRows {
+		return Row{}, false, nil
+	}
+	if err != nil {
+		return Row{}, false, s.fail(what, err)
+	}
+	rec, err := decode(queue, raw)
+	if err != nil {
+		return Row{}, false, err
+	}
+	rec.Status.Seq, rec.Status.State, rec.Status.Priority, rec.Status.Running = uint64(seq), messages.State(state), prio, running
+	r.Record = rec
+	return r, true, nil
+}
+
+// Owned returns every action of queue that node owns, in seq order.
+func (s *Store) Owned(ctx context.Context, queue, node string) ([]Row, error) {
+	what := "read owned actions of " + queue
+	if err := s.usable(what, false); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT owner, owner_addr, epoch, seq, state, priority, running, record
+		FROM connector_actions WHERE queue = $1 AND owner = $2 ORDER BY seq`, []byte(queue), node)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	return s.collectRows(queue, what, rows)
+}
+
+func (s *Store) collectRows(queue, what string, rows pgx.Rows) ([]Row, error) {
+	defer rows.Close()
+	var out []Row
+	for rows.Next() {
+		var r Row
+		var raw []byte
+		var seq int64
+		var state int16
+		var prio int32
+		var running bool
+		if err := rows.Scan(&r.Owner, &r.OwnerAddr, &r.Epoch, &seq, &state, &prio, &running, &raw); err != nil {
+			return nil, s.fail(what, err)
+		}
+		rec, err := decode(queue, raw)
+		if err != nil {
+			return nil, err
+		}
+		rec.Status.Seq, rec.Status.State, rec.Status.Priority, rec.Status.Running = uint64(seq), messages.State(state), prio, running
+		r.Record = rec
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(what, err)
+	}
+	return out, nil
+}
+
+// Adopt makes node the owner of the actions of queue whose owner is dead,
+// or "" (nobody), in one transaction: dead owners are declared dead first
+// (so they write nothing more, datastores included), the tasks their
+// running actions held are freed, and fix turns each running action's
+// record into what it becomes (queued again, or ended, by the policy for
+// actions interrupted by a crash) before it is written back. It returns
+// the adopted rows, owned by node at their new epoch.
+func (s *Store) Adopt(ctx context.Context, queue, node, addr string, dead []string, fix func(*messages.StoredAction)) ([]Row, error) {
+	what := "take over actions of " + queue
+	if err := s.usable(what, true); err != nil {
+		return nil, err
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT connector_fence($1)`, node); err != nil {
+		return nil, s.fail(what, err)
+	}
+	if len(dead) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE connector_nodes SET dead = true WHERE id = ANY($1) AND NOT dead`, dead); err != nil {
+			return nil, s.fail(what, err)
+		}
+	}
+	owners := append([]string{""}, dead...)
+	rows, err := tx.Query(ctx, `SELECT owner, owner_addr, epoch, seq, state, priority, running, record
+		FROM connector_actions WHERE queue = $1 AND owner = ANY($2) ORDER BY seq FOR UPDATE SKIP LOCKED`, []byte(queue), owners)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	got, err := s.collectRows(queue, what, rows)
+	if err != nil {
+		return nil, err
+	}
+	if len(got) == 0 {
+		return nil, tx.Commit(ctx)
+	}
+	n := len(got)
+	ids, recs := make([][]byte, n), make([][]byte, n)
+	states, prios := make([]int16, n), make([]int32, n)
+	queued, started, ended := make([]int64, n), make([]int64, n), make([]int64, n)
+	for i := range got {
+		r := &got[i]
+		if r.Record.Status.Running {
+			fix(r.Record)
+		}
+		st := r.Record.Status
+		raw, err := proto.Marshal(r.Record)
+		if err != nil {
+			return nil, fmt.Errorf("store: queue %s: encode action %s: %w", queue, r.Record.Id, err)
+		}
+		ids[i], recs[i] = []byte(r.Record.Id), raw
+		states[i], prios[i] = int16(st.State), st.Priority
+		queued[i], started[i], ended[i] = st.QueuedUnixMs, st.StartedUnixMs, st.EndedUnixMs
+		r.Owner, r.OwnerAddr, r.Epoch = node, addr, r.Epoch+1
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM connector_task_holds WHERE queue = $1 AND id = ANY($2)`, []byte(queue), ids); err != nil {
+		return nil, s.fail(what, err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE connector_actions a SET owner = $2, owner_addr = $3, epoch = a.epoch + 1, running = false,
+			record = u.rec, state = u.state, priority = u.prio, queued_ms = u.queued, started_ms = u.started, ended_ms = u.ended
+		FROM unnest($4::bytea[], $5::bytea[], $6::smallint[], $7::int[], $8::bigint[], $9::bigint[], $10::bigint[])
+			AS u(id, rec, state, prio, queued, started, ended)
+		WHERE a.queue = $1 AND a.id = u.id`, []byte(queue), node, addr, ids, recs, states, prios, queued, started, ended); err != nil {
+		return nil, s.fail(what, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, s.fail(what, err)
+	}
+	return got, nil
+}
+
+// Orphaned returns the owners of queue's actions that are not among live
+// and joined the cluster more than grace ago (or are unknown, or declared
+// dead): the nodes whose actions nobody will answer for until adopted.
+func (s *Store) Orphaned(ctx context.Context, queue string, live []string, graceSeconds int) ([]string, error) {
+	what := "find orphaned actions of " + queue
+	if err := s.usable(what, false); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT a.owner FROM connector_actions a
+		LEFT JOIN connector_nodes n ON n.id = a.owner
+		WHERE a.queue = $1 AND a.owner <> '' AND NOT (a.owner = ANY($2))
+			AND (n.id IS NULL OR n.dead OR n.joined < now() - make_interval(secs => $3))`, []byte(queue), live, graceSeconds)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	owners, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	return owners, nil
+}
+
+// HasUnowned reports whether queue has actions no node owns.
+func (s *Store) HasUnowned(ctx context.Context, queue string) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM connector_actions WHERE queue = $1 AND owner = '')`, []byte(queue)).Scan(&ok)
+	if err != nil {
+		return false, s.fail("find unowned actions of "+queue, err)
+	}
+	return ok, nil
+}
+
+// Release gives up node's ownership of every action of queue (a node
+// leaving the cluster cleanly, after its workers stopped): running ones
+// are put back as fix says, and all become unowned, for the others to
+// adopt. The node is declared dead: it writes nothing more.
+func (s *Store) Release(ctx context.Context, queue, node string, fix func(*messages.StoredAction)) error {
+	what := "release actions of " + queue
+	if err := s.usable(what, true); err != nil {
+		return err
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return s.fail(what, err)
+	}
+	defer tx.Rollback(ctx)
+	rows, err := tx.Query(ctx, `SELECT owner, owner_addr, epoch, seq, state, priority, running, record
+		FROM connector_actions WHERE queue = $1 AND owner = $2 AND running FOR UPDATE`, []byte(queue), node)
+	if err != nil {
+		return s.fail(what, err)
+	}
+	got, err := s.collectRows(queue, what, rows)
+	if err != nil {
+		return err
+	}
+	for _, r := range got {
+		fix(r.Record)
+		raw, err := proto.Marshal(r.Record)
+		if err != nil {
+			return fmt.Errorf("store: queue %s: encode action %s: %w", queue, r.Record.Id, err)
+		}
+		st := r.Record.Status
+		if _, err := tx.Exec(ctx, `UPDATE connector_actions SET record = $3, state = $4, running = false, ended_ms = $5
+			WHERE queue = $1 AND id = $2`, []byte(queue), []byte(r.Record.Id), raw, int16(st.State), st.EndedUnixMs); err != nil {
+			return s.fail(what, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM connector_task_holds h USING connector_actions a
+		WHERE h.queue = $1 AND a.queue = $1 AND a.id = h.id AND a.owner = $2`, []byte(queue), node); err != nil {
+		return s.fail(what, err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE connector_actions SET owner = '', owner_addr = '', epoch = epoch + 1
+		WHERE queue = $1 AND owner = $2`, []byte(queue), node); err != nil {
+		return s.fail(what, err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE connector_nodes SET dead = true WHERE id = $1`, node); err != nil {
+		return s.fail(what, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return s.fail(what, err)
+	}
+	return nil
+}
+
+// SetPaused sets queue's cluster-wide pause flag.
+func (s *Store) SetPaused(ctx context.Context, queue string, paused bool) error {
+	what := "pause " + queue
+	if err := s.usable(what, true); err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO connector_queues (queue, paused) VALUES ($1, $2)
+		ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused`, []byte(queue), paused)
+	_, err := s.writeBatch(ctx, what, b)
+	return err
+}
+
+// Counts returns how many actions of queue are in each state (waiting:
+// Queued, or Paused without a worker), and the pause flag.
+func (s *Store) Counts(ctx context.Context, queue string) (byState [8]uint64, waiting uint64, paused bool, err error) {
+	what := "count actions of " + queue
+	if err := s.usable(what, false); err != nil {
+		return byState, 0, false, err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT state, running, count(*) FROM connector_actions WHERE queue = $1 GROUP BY state, running`, []byte(queue))
+	b.Queue(`SELECT coalesce((SELECT paused FROM connector_queues WHERE queue = $1), false)`, []byte(queue))
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	rows, err := br.Query()
+	if err != nil {
+		return byState, 0, false, s.fail(what, err)
+	}
+	for rows.Next() {
+		var st int16
+		var running bool
+		var n int64
+		if err := rows.Scan(&st, &running, &n); err != nil {
+			rows.Close()
+			return byState, 0, false, s.fail(what, err)
+		}
+		if st >= 0 && int(st) < len(byState) {
+			byState[st] += uint64(n)
+		}
+		if (st == stateQueued || st == statePaused) && !running {
+			waiting += uint64(n)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return byState, 0, false, s.fail(what, err)
+	}
+	if err := br.QueryRow().Scan(&paused); err != nil {
+		return byState, 0, false, s.fail(what, err)
+	}
+	return byState, waiting, paused, nil
+}
+
+// Removed is an action retention deleted, and its owner (whose task actor
+// retires).
+type Removed struct {
+	ID, Owner, OwnerAddr string
+}
+
+// Retain deletes ended actions of queue beyond the newest keep ones, and
+// those that ended before endedBeforeMs (0: no age limit).
+func (s *Store) Retain(ctx context.Context, queue string, keep int, endedBeforeMs int64) ([]Removed, error) {
+	what := "retain actions of " + queue
+	if err := s.usable(what, true); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `DELETE FROM connector_actions a
+		WHERE a.queue = $1 AND a.state >= 4 AND (
+			a.id IN (SELECT id FROM connector_actions WHERE queue = $1 AND state >= 4
+				ORDER BY ended_ms DESC, seq DESC OFFSET $2)
+			OR $3 > 0 AND a.ended_ms < $3)
+		RETURNING a.id, a.owner, a.owner_addr`, []byte(queue), max(keep, 0), endedBeforeMs)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	defer rows.Close()
+	var out []Removed
+	for rows.Next() {
+		var r Removed
+		var id []byte
+		if err := rows.Scan(&id, &r.Owner, &r.OwnerAddr); err != nil {
+			return nil, s.fail(what, err)
+		}
+		r.ID = string(id)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(what, err)
+	}
+	return out, nil
+}
+
+// List returns the ids of queue's actions that f selects, in f's order,
+// with its paging, as the in-process queue's List does.
+func (s *Store) List(ctx context.Context, queue string, f *messages.ListActions) ([]string, error) {
+	what := "list actions of " + queue
+	if err := s.usable(what, false); err != nil {
+		return nil, err
+	}
+	var where []string
+	args := []any{[]byte(queue)}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	where = append(where, "queue = $1")
+	if len(f.GetStates()) > 0 {
+		st := make([]int16, len(f.States))
+		for i, s := range f.States {
+			st[i] = int16(s)
+		}
+		where = append(where, "state = ANY("+arg(st)+"::smallint[])")
+	}
+	if f.GetNotStarted() {
+		where = append(where, "state < 4 AND NOT running")
+	}
+	if v := f.GetQueuedAfterUnixMs(); v != 0 {
+		where = append(where, "queued_ms > "+arg(v))
+	}
+	if v := f.GetQueuedBeforeUnixMs(); v != 0 {
+		where = append(where, "queued_ms < "+arg(v))
+	}
+	if v := f.GetFinishedAfterUnixMs(); v != 0 {
+		where = append(where, "ended_ms <> 0 AND ended_ms > "+arg(v))
+	}
+	if v := f.GetFinishedBeforeUnixMs(); v != 0 {
+		where = append(where, "ended_ms <> 0 AND ended_ms < "+arg(v))
+	}
+	if f.GetHasMinPriority() {
+		where = append(where, "priority >= "+arg(f.MinPriority))
+	}
+	if f.GetHasMaxPriority() {
+		where = append(where, "priority <= "+arg(f.MaxPriority))
+	}
+	key := "queued_ms"
+	switch f.GetSortBy() {
+	case messages.SortBy_SORT_BY_START_TIME:
+		key = "started_ms"
+	case messages.SortBy_SORT_BY_FINISH_TIME:
+		key = "ended_ms"
+	case messages.SortBy_SORT_BY_PRIORITY:
+		key = "priority"
+	}
+	dir := "DESC"
+	if f.GetAscending() {
+		dir = "ASC"
+	}
+	q := "SELECT id FROM connector_actions WHERE " + strings.Join(where, " AND ") +
+		fmt.Sprintf(" ORDER BY %s %s, seq %s", key, dir, dir)
+	if k := f.GetMaxResults(); k > 0 {
+		q += " LIMIT " + arg(int64(k))
+	}
+	if sk := f.GetSkip(); sk > 0 {
+		q += " OFFSET " + arg(int64(sk))
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	raw, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	out := make([]string, len(raw))
+	for i, r := range raw {
+		out[i] = string(r)
+	}
+	return out, nil
+}
+
+// NodeAlive reports whether node is a live member (not declared dead).
+func (s *Store) NodeAlive(ctx context.Context, node string) (bool, error) {
+	var dead bool
+	err := s.pool.QueryRow(ctx, `SELECT dead FROM connector_nodes WHERE id = $1`, node).Scan(&dead)
+	if err == pgx.ErrNoRows {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.fail("read node "+node, err)
+	}
+	return !dead, nil
+}

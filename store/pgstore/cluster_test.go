@@ -1,0 +1,389 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
+)
+
+var ctx = context.Background()
+
+// nodes opens one store per node on the same database and registers each.
+func nodes(t *testing.T, names ...string) []*Store {
+	t.Helper()
+	url := server.DatabaseT(t)
+	var out []*Store
+	for _, n := range names {
+		s, err := Open(ctx, Config{URL: url, Node: n})
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		require.NoError(t, s.RegisterNode(ctx, n, n+":1", 4))
+		out = append(out, s)
+	}
+	return out
+}
+
+func newAction(id string, prio int32) NewAction {
+	return NewAction{Record: &messages.StoredAction{
+		Id:     id,
+		Spec:   &messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Priority: prio},
+		Status: &messages.ActionStatus{Token: "tok-" + id, State: messages.State_STATE_QUEUED, Priority: prio, QueuedUnixMs: 1000},
+	}}
+}
+
+func claimIDs(cs []Claimed) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Record.Id
+	}
+	return out
+}
+
+// Sequence numbers come from the database, in submission order across
+// nodes; a claim from any node takes the highest priority first, then
+// the oldest, and moves ownership with a new epoch.
+func TestSubmitAndClaimAcrossNodes(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "a", "b")
+	a, b := ns[0], ns[1]
+	seqs, err := a.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("x1", 0), newAction("x2", 5)}, 100)
+	require.NoError(t, err)
+	seqs2, err := b.Submit(ctx, "fetch", "b", "b:1", []NewAction{newAction("y1", 5), newAction("y2", 0)}, 100)
+	require.NoError(t, err)
+	require.Less(t, seqs[0], seqs[1])
+	require.Less(t, seqs[1], seqs2[0], "one sequence for every node")
+	require.Less(t, seqs2[0], seqs2[1])
+
+	got, err := b.Claim(ctx, "fetch", "b", "b:1", 3)
+	require.NoError(t, err)
+	require.Equal(t, []string{"x2", "y1", "x1"}, claimIDs(got), "priority, then arrival, wherever submitted")
+	require.Equal(t, "a", got[0].PrevOwner)
+	require.Equal(t, "a:1", got[0].PrevAddr)
+	require.EqualValues(t, 2, got[0].Epoch)
+	require.Equal(t, seqs[1], got[0].Record.Status.Seq)
+	r, ok, err := a.Action(ctx, "fetch", "x2")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "b", r.Owner)
+	require.Equal(t, messages.State_STATE_PROCESSING, r.Record.Status.State)
+
+	more, err := a.Claim(ctx, "fetch", "a", "a:1", 5)
+	require.NoError(t, err)
+	require.Equal(t, []string{"y2"}, claimIDs(more))
+	none, err := a.Claim(ctx, "fetch", "a", "a:1", 5)
+	require.NoError(t, err)
+	require.Empty(t, none)
+}
+
+// Concurrent claims from many nodes never hand one action to two of them.
+func TestConcurrentClaimsAreDisjoint(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "n1", "n2", "n3")
+	var subs []NewAction
+	for i := 0; i < 60; i++ {
+		subs = append(subs, newAction(fmt.Sprintf("a%02d", i), int32(i%3)))
+	}
+	_, err := ns[0].Submit(ctx, "fetch", "n1", "n1:1", subs, 1000)
+	require.NoError(t, err)
+	var mu sync.Mutex
+	seen := map[string]string{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for i, s := range ns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			node := fmt.Sprintf("n%d", i+1)
+			for {
+				got, err := s.Claim(ctx, "fetch", node, node+":1", 2)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, c := range got {
+					if prev, dup := seen[c.Record.Id]; dup {
+						errs <- fmt.Errorf("%s claimed by %s and %s", c.Record.Id, prev, node)
+					}
+					seen[c.Record.Id] = node
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.Len(t, seen, 60)
+}
+
+// Owner writes are fenced: after another node claimed the action, the
+// old owner's write of it is refused (reported as fenced) and the others
+// of the same group commit go through.
+func TestOwnerWritesAreFencedByEpoch(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "a", "b")
+	a, b := ns[0], ns[1]
+	_, err := a.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("p", 0), newAction("q", 0)}, 100)
+	require.NoError(t, err)
+	got, err := b.Claim(ctx, "fetch", "b", "b:1", 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{"p"}, claimIDs(got))
+
+	rec := func(id string, state messages.State) *messages.StoredAction {
+		r := newAction(id, 0).Record
+		r.Status.State = state
+		return r
+	}
+	fenced, err := a.WriteOwned(ctx, "fetch", "a", []OwnedWrite{
+		{Epoch: 1, Record: rec("p", messages.State_STATE_CANCELLED)},
+		{Epoch: 1, Record: rec("q", messages.State_STATE_CANCELLED)},
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{"p"}, fenced)
+	r, _, err := a.Action(ctx, "fetch", "p")
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_PROCESSING, r.Record.Status.State, "the old owner's write was refused")
+	r, _, err = a.Action(ctx, "fetch", "q")
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_CANCELLED, r.Record.Status.State)
+
+	fenced, err = b.WriteOwned(ctx, "fetch", "b", []OwnedWrite{{Epoch: got[0].Epoch, Record: rec("p", messages.State_STATE_FINISHED)}})
+	require.NoError(t, err)
+	require.Empty(t, fenced)
+}
+
+// One running action per exclusive task in the whole cluster: a claim
+// passes over an action whose task is held, and takes it once the holder
+// releases it.
+func TestExclusiveTasksAcrossNodes(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "a", "b")
+	a, b := ns[0], ns[1]
+	x, y, z := newAction("x", 9), newAction("y", 5), newAction("z", 0)
+	x.Exclusive, y.Exclusive = []string{"T1"}, []string{"T1", "T2"}
+	_, err := a.Submit(ctx, "fetch", "a", "a:1", []NewAction{x, y, z}, 100)
+	require.NoError(t, err)
+	got, err := a.Claim(ctx, "fetch", "a", "a:1", 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{"x"}, claimIDs(got))
+	other, err := b.Claim(ctx, "fetch", "b", "b:1", 5)
+	require.NoError(t, err)
+	require.Equal(t, []string{"z"}, claimIDs(other), "y waits for T1")
+	done := got[0].Record
+	done.Status.State = messages.State_STATE_FINISHED
+	fenced, err := a.WriteOwned(ctx, "fetch", "a", []OwnedWrite{{Epoch: got[0].Epoch, Record: done, Release: true}})
+	require.NoError(t, err)
+	require.Empty(t, fenced)
+	last, err := b.Claim(ctx, "fetch", "b", "b:1", 5)
+	require.NoError(t, err)
+	require.Equal(t, []string{"y"}, claimIDs(last))
+}
+
+// Taking over a dead node's actions: it is declared dead (its datastore
+// and action writes are refused from then on), its running actions are
+// put back by the policy and its tasks freed, and the rescuer owns them
+// all at a new epoch.
+func TestAdoptDeadNodesActions(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "dead", "live")
+	dead, live := ns[0], ns[1]
+	x, y := newAction("run", 0), newAction("wait", 0)
+	x.Exclusive = []string{"T"}
+	_, err := dead.Submit(ctx, "fetch", "dead", "dead:1", []NewAction{x, y}, 100)
+	require.NoError(t, err)
+	got, err := dead.Claim(ctx, "fetch", "dead", "dead:1", 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{"run"}, claimIDs(got))
+	ds, err := dead.Datastore("T")
+	require.NoError(t, err)
+	require.NoError(t, ds.Update(func(w store.Writer) error { return w.Put([]byte("k"), []byte("before")) }))
+
+	orphans, err := live.Orphaned(ctx, "fetch", []string{"live"}, 0)
+	require.NoError(t, err)
+	require.Equal(t, []string{"dead"}, orphans)
+	adopted, err := live.Adopt(ctx, "fetch", "live", "live:1", orphans, func(a *messages.StoredAction) {
+		a.Status.State = messages.State_STATE_QUEUED
+		a.Status.Restarts++
+	})
+	require.NoError(t, err)
+	require.Len(t, adopted, 2)
+	for _, r := range adopted {
+		require.Equal(t, "live", r.Owner)
+	}
+	r, _, err := live.Action(ctx, "fetch", "run")
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_QUEUED, r.Record.Status.State)
+	require.False(t, r.Record.Status.Running)
+	require.EqualValues(t, 1, r.Record.Status.Restarts)
+	require.EqualValues(t, 3, r.Epoch)
+
+	err = ds.Update(func(w store.Writer) error { return w.Put([]byte("k"), []byte("zombie")) })
+	require.ErrorIs(t, err, ErrFenced, "a dead node writes no datastore")
+	v, err := ds.Get([]byte("k"))
+	require.NoError(t, err)
+	require.Equal(t, "before", string(v))
+	fenced, err := dead.WriteOwned(ctx, "fetch", "dead", []OwnedWrite{{Epoch: got[0].Epoch, Record: got[0].Record}})
+	require.ErrorIs(t, err, ErrFenced)
+	require.Empty(t, fenced)
+	_, err = dead.Claim(ctx, "fetch", "dead", "dead:1", 1)
+	require.ErrorIs(t, err, ErrFenced)
+
+	again, err := live.Claim(ctx, "fetch", "live", "live:1", 2)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"run", "wait"}, claimIDs(again), "the task was freed")
+}
+
+// A node that just joined is not an orphan for a node that has not seen
+// it yet: only nodes known dead, unknown, or joined before the grace.
+func TestOrphanedWaitsForGrace(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "old", "new")
+	_, err := ns[1].Submit(ctx, "fetch", "new", "new:1", []NewAction{newAction("n", 0)}, 100)
+	require.NoError(t, err)
+	orphans, err := ns[0].Orphaned(ctx, "fetch", []string{"old"}, 3600)
+	require.NoError(t, err)
+	require.Empty(t, orphans)
+}
+
+// At most maxWaiting actions wait; a batch is cut where the queue is full.
+func TestSubmitQueueSize(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "a")
+	seqs, err := ns[0].Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("1", 0), newAction("2", 0), newAction("3", 0)}, 2)
+	require.NoError(t, err)
+	require.NotZero(t, seqs[0])
+	require.NotZero(t, seqs[1])
+	require.Zero(t, seqs[2])
+	_, waiting, _, err := ns[0].Counts(ctx, "fetch")
+	require.NoError(t, err)
+	require.EqualValues(t, 2, waiting)
+}
+
+// List filters, sorts and pages as the in-process queue does; counts,
+// the pause flag (no claims while paused) and retention.
+func TestListCountsPauseRetain(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "a")
+	s := ns[0]
+	var subs []NewAction
+	for i := 0; i < 6; i++ {
+		na := newAction(fmt.Sprintf("i%d", i), int32(i%2))
+		na.Record.Status.QueuedUnixMs = int64(1000 + i)
+		subs = append(subs, na)
+	}
+	_, err := s.Submit(ctx, "fetch", "a", "a:1", subs, 100)
+	require.NoError(t, err)
+	ids, err := s.List(ctx, "fetch", &messages.ListActions{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"i5", "i4", "i3", "i2", "i1", "i0"}, ids, "newest first")
+	ids, err = s.List(ctx, "fetch", &messages.ListActions{SortBy: messages.SortBy_SORT_BY_PRIORITY, Ascending: true, Skip: 1, MaxResults: 3})
+	require.NoError(t, err)
+	require.Equal(t, []string{"i2", "i4", "i1"}, ids)
+	ids, err = s.List(ctx, "fetch", &messages.ListActions{HasMinPriority: true, MinPriority: 1, QueuedBeforeUnixMs: 1005})
+	require.NoError(t, err)
+	require.Equal(t, []string{"i3", "i1"}, ids)
+
+	require.NoError(t, s.SetPaused(ctx, "fetch", true))
+	got, err := s.Claim(ctx, "fetch", "a", "a:1", 10)
+	require.NoError(t, err)
+	require.Empty(t, got, "nothing starts while the queue is paused")
+	require.NoError(t, s.SetPaused(ctx, "fetch", false))
+	got, err = s.Claim(ctx, "fetch", "a", "a:1", 3)
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	var ws []OwnedWrite
+	for i, c := range got {
+		c.Record.Status.State = messages.State_STATE_FINISHED
+		c.Record.Status.EndedUnixMs = int64(2000 + i)
+		ws = append(ws, OwnedWrite{Epoch: c.Epoch, Record: c.Record})
+	}
+	_, err = s.WriteOwned(ctx, "fetch", "a", ws)
+	require.NoError(t, err)
+	byState, waiting, paused, err := s.Counts(ctx, "fetch")
+	require.NoError(t, err)
+	require.False(t, paused)
+	require.EqualValues(t, 3, byState[messages.State_STATE_FINISHED])
+	require.EqualValues(t, 3, byState[messages.State_STATE_QUEUED])
+	require.EqualValues(t, 3, waiting)
+	ids, err = s.List(ctx, "fetch", &messages.ListActions{FinishedAfterUnixMs: 1999, SortBy: messages.SortBy_SORT_BY_FINISH_TIME, Ascending: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{got[0].Record.Id, got[1].Record.Id, got[2].Record.Id}, ids)
+
+	removed, err := s.Retain(ctx, "fetch", 1, 0)
+	require.NoError(t, err)
+	require.Len(t, removed, 2)
+	removed, err = s.Retain(ctx, "fetch", 10, 3000)
+	require.NoError(t, err)
+	require.Len(t, removed, 1)
+	require.Equal(t, got[2].Record.Id, removed[0].ID)
+	require.Equal(t, "a", removed[0].Owner)
+}
+
+// A node leaving cleanly gives its actions back: running ones are put
+// back, all are unowned, its tasks are free, and it writes nothing more.
+func TestReleaseOnLeave(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "leaving", "staying")
+	x := newAction("x", 0)
+	x.Exclusive = []string{"T"}
+	_, err := ns[0].Submit(ctx, "fetch", "leaving", "leaving:1", []NewAction{x, newAction("y", 0)}, 100)
+	require.NoError(t, err)
+	_, err = ns[0].Claim(ctx, "fetch", "leaving", "leaving:1", 1)
+	require.NoError(t, err)
+	require.NoError(t, ns[0].Release(ctx, "fetch", "leaving", func(a *messages.StoredAction) {
+		a.Status.State = messages.State_STATE_QUEUED
+	}))
+	has, err := ns[1].HasUnowned(ctx, "fetch")
+	require.NoError(t, err)
+	require.True(t, has)
+	adopted, err := ns[1].Adopt(ctx, "fetch", "staying", "staying:1", nil, func(*messages.StoredAction) {})
+	require.NoError(t, err)
+	require.Len(t, adopted, 2)
+	got, err := ns[1].Claim(ctx, "fetch", "staying", "staying:1", 2)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	alive, err := ns[1].NodeAlive(ctx, "leaving")
+	require.NoError(t, err)
+	require.False(t, alive)
+}
+
+// A restarted database: calls fail with ErrUnavailable while it is down
+// (within the call's deadline, not hanging), and everything committed is
+// there when it is back.
+func TestDatabaseRestart(t *testing.T) {
+	// Its own server: the others share one.
+	srv := startOwnServer(t)
+	url, err := srv.CreateDatabase("restart")
+	require.NoError(t, err)
+	s, err := Open(ctx, Config{URL: url, Node: "a", Timeout: 2 * time.Second})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.RegisterNode(ctx, "a", "a:1", 1))
+	_, err = s.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("kept", 0)}, 10)
+	require.NoError(t, err)
+	require.NoError(t, srv.Shutdown())
+	c, cancel := context.WithTimeout(ctx, 2*time.Second)
+	_, err = s.Submit(c, "fetch", "a", "a:1", []NewAction{newAction("lost", 0)}, 10)
+	cancel()
+	require.ErrorIs(t, err, ErrUnavailable)
+	require.NoError(t, srv.StartAgain())
+	r, ok, err := s.Action(ctx, "fetch", "kept")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "kept", r.Record.Id)
+	_, err = s.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("after", 0)}, 10)
+	require.NoError(t, err, "usable again once the database is back")
+}
