@@ -33,6 +33,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/connectorhq/connector/auth"
 	"github.com/connectorhq/connector/internal/netguard"
 )
 
@@ -53,6 +54,10 @@ type Config struct {
 	Logging   Logging
 	Ingestion Ingestion
 	Security  Security
+	Service   Service
+	// Policy holds the roles of [AuthorizationRoles]; nil when the file has
+	// no such section (IDOL's default roles apply: auth.Default).
+	Policy *auth.Policy
 	// FetchTasks lists the task section names of [FetchTasks], in order.
 	FetchTasks []string
 	// sections holds [FetchTasks], [Default] and every task section, keyed
@@ -94,6 +99,15 @@ type Server struct {
 	// MaxConnections bounds the ACI port's open connections; 0 (the
 	// default) sets it from the file descriptor limit (server package).
 	MaxConnections int
+	// SSLConfig names the TLS section of the ACI port (SSL is that
+	// section; nil: plain HTTP).
+	SSLConfig string
+	SSL       *SSLOptions
+	sslLine   int
+	// AllowedHosts are the host names and addresses a request's Host header
+	// may name (any port); "*" allows every Host. nil: the default
+	// (AllowedHostsDefault).
+	AllowedHosts []string
 }
 
 // Actions is [Actions]: the asynchronous action queue.
@@ -133,6 +147,11 @@ type Ingestion struct {
 	SSL       bool          // IngestSSL (CFS)
 	Timeout   time.Duration // IngestTimeout (CFS); default 30s
 	BatchSize int           // IngestBatchSize: documents per file/request; default 100
+	// SSLConfig names the TLS section of outgoing CFS connections
+	// (SSLOptions; implies HTTPS).
+	SSLConfig  string
+	SSLOptions *SSLOptions
+	sslLine    int
 }
 
 // Security is [Security]: what a request may make the connector touch,
@@ -359,6 +378,16 @@ func ParseFor(name string, data []byte, keysFor TaskKeysFor) (*Config, error) {
 		}
 		return nil, e
 	}
+	refs, err := findOpsRefs(name, raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkRefsExist(c, refs, raw); err != nil {
+		return nil, err
+	}
+	roles := map[string]auth.Role{}
+	roleSecs := map[string]*Section{}
+	ssl := map[string]*SSLOptions{}
 	// [FetchTasks] next: whether a section is a task depends on it.
 	for _, rs := range raw {
 		if strings.EqualFold(rs.name, "FetchTasks") {
@@ -389,7 +418,25 @@ func ParseFor(name string, data []byte, keysFor TaskKeysFor) (*Config, error) {
 			}
 			continue
 		}
+		switch {
+		case refs.isRole(rs.name):
+			r, err := p.role(sec)
+			if err != nil {
+				return nil, err
+			}
+			roles[lower], roleSecs[lower] = r, sec
+			continue
+		case refs.isSSL(rs.name):
+			o, err := p.ssl(sec)
+			if err != nil {
+				return nil, err
+			}
+			ssl[lower] = o
+			continue
+		}
 		switch lower {
+		case "authorizationroles": // read by findOpsRefs
+			continue
 		case "fetchtasks": // read above
 			continue
 		case "default":
@@ -420,6 +467,12 @@ func ParseFor(name string, data []byte, keysFor TaskKeysFor) (*Config, error) {
 	if err := p.listedWithoutSection(c); err != nil {
 		return nil, err
 	}
+	if err := p.roles(c, refs, roles, roleSecs); err != nil {
+		return nil, err
+	}
+	if err := p.attachSSL(c, ssl); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -444,7 +497,7 @@ func (c *Config) setDefaults() {
 }
 
 // systemNames are the sections that are not fetch tasks, as documented.
-var systemNames = []string{"Connector", "Server", "Actions", "Logging", "Ingestion", "Security", "FetchTasks", "Default"}
+var systemNames = []string{"Connector", "Server", "Actions", "Logging", "Ingestion", "Security", "Service", "AuthorizationRoles", "FetchTasks", "Default"}
 
 // IsSystemSection reports whether name (any case) is a system section, not
 // a fetch task section.
@@ -472,6 +525,9 @@ func (p *parser) system(c *Config, def *sectionDef, sec *Section) error {
 	for _, kv := range sec.Keys {
 		k := def.key(kv.Key)
 		if k == nil {
+			if err := legacyClientKey(kv.Key); err != nil {
+				return p.err(kv, err)
+			}
 			return p.err(kv, fmt.Errorf("%w%s; [%s] takes %s", ErrUnknownKey,
 				didYouMean(kv.Key, def.keyNames(), "%s"), def.name, strings.Join(def.keyNames(), ", ")))
 		}
@@ -504,6 +560,20 @@ func (p *parser) checkTaskSection(c *Config, sec *Section, taskKeys TaskKeysFunc
 	for _, kv := range sec.Keys {
 		if taskKeys != nil && !errors.Is(taskKeys(kv.Key, kv.Value), ErrUnknownKey) {
 			continue
+		}
+		for _, k := range roleKeys {
+			if strings.EqualFold(k, kv.Key) {
+				return &Error{File: p.file, Line: kv.Line, Section: sec.Name, Key: kv.Key, Err: fmt.Errorf(
+					"%w: %s is a key of a role section, but [AuthorizationRoles] does not list [%s] (expected N=%s there)",
+					ErrUnknownSection, kv.Key, sec.Name, sec.Name)}
+			}
+		}
+		for _, k := range sslKeys {
+			if strings.EqualFold(k, kv.Key) {
+				return &Error{File: p.file, Line: kv.Line, Section: sec.Name, Key: kv.Key, Err: fmt.Errorf(
+					"%w: %s is a key of a TLS section, but no SSLConfig names [%s] (expected SSLConfig=%s in [Server], [Service] or [Ingestion])",
+					ErrUnknownSection, kv.Key, sec.Name, sec.Name)}
+			}
 		}
 		for _, def := range systemDefs {
 			if def.key(kv.Key) != nil {

@@ -81,6 +81,43 @@ var systemDefs = []*sectionDef{
 		{"RequestLogSize", func(c *Config, v string) (err error) { c.Server.RequestLogSize, err = intIn(v, 0, 1<<20); return }},
 		{"ShutdownTimeout", func(c *Config, v string) (err error) { c.Server.ShutdownTimeout, err = Duration(v); return }},
 		{"MaxConnections", func(c *Config, v string) (err error) { c.Server.MaxConnections, err = intIn(v, 0, 1<<24); return }},
+		{"SSLConfig", func(c *Config, v string) error { c.Server.SSLConfig = v; return nonEmpty(v) }},
+		{"AllowedHosts", func(c *Config, v string) error {
+			c.Server.AllowedHosts = splitList(v)
+			if len(c.Server.AllowedHosts) == 0 {
+				return errors.New(`lists no host (expected host names or addresses, or * to allow any Host header)`)
+			}
+			for _, h := range c.Server.AllowedHosts {
+				if strings.ContainsAny(h, "/ ") {
+					return fmt.Errorf("%q is not a host name or address (expected e.g. connector.example.com, 10.0.0.5; no scheme, path or port)", h)
+				}
+			}
+			return nil
+		}},
+	}, check: func(c *Config, sec *Section, p *parser) error {
+		if kv, ok := sec.kv("SSLConfig"); ok {
+			c.Server.sslLine = kv.Line
+		}
+		return nil
+	}},
+	{name: "Service", keys: []keyDef{
+		{"ServicePort", func(c *Config, v string) (err error) {
+			c.Service.Port, err = intIn(v, 0, 65535)
+			c.Service.Enabled = err == nil
+			return
+		}},
+		{"SSLConfig", func(c *Config, v string) error { c.Service.sslConfig = v; return nonEmpty(v) }},
+	}, check: func(c *Config, sec *Section, p *parser) error {
+		if kv, ok := sec.kv("SSLConfig"); ok {
+			c.Service.sslLine = kv.Line
+			if !c.Service.Enabled {
+				return p.err(kv, errors.New("there is no service port to secure: give ServicePort too"))
+			}
+		}
+		if kv, ok := sec.kv("ServicePort"); ok {
+			c.Service.portLine = kv.Line
+		}
+		return nil
 	}},
 	{name: "Actions", keys: []keyDef{
 		{"MaximumThreads", func(c *Config, v string) (err error) { c.Actions.MaximumThreads, err = intIn(v, 1, 4096); return }},
@@ -115,7 +152,18 @@ var systemDefs = []*sectionDef{
 		{"IngestSSL", func(c *Config, v string) (err error) { c.Ingestion.SSL, err = Bool(v); return }},
 		{"IngestTimeout", func(c *Config, v string) (err error) { c.Ingestion.Timeout, err = Duration(v); return }},
 		{"IngestBatchSize", func(c *Config, v string) (err error) { c.Ingestion.BatchSize, err = intIn(v, 1, 100000); return }},
+		{"SSLConfig", func(c *Config, v string) error { c.Ingestion.SSLConfig = v; return nonEmpty(v) }},
 	}, check: func(c *Config, sec *Section, p *parser) error {
+		if kv, ok := sec.kv("SSLConfig"); ok {
+			c.Ingestion.sslLine = kv.Line
+			if ssl, given := sec.kv("IngestSSL"); given && !c.Ingestion.SSL {
+				return p.err(ssl, errors.New("IngestSSL=false but SSLConfig names a TLS section: remove one of them"))
+			}
+			if c.Ingestion.Type != "CFS" {
+				return p.err(kv, fmt.Errorf("IngesterType=%s writes files; SSLConfig is for a CFS reached over HTTPS", c.Ingestion.Type))
+			}
+			c.Ingestion.SSL = true
+		}
 		in := c.Ingestion
 		if in.Enabled && in.Type == "CFS" && (in.Host == "" || in.Port == 0) {
 			kv, ok := sec.kv("IngesterType")

@@ -57,6 +57,13 @@ var (
 	// parameter count, elements of a parameter's XML); the message names
 	// the limit.
 	ErrTooLarge = errors.New("aci: request exceeds a limit")
+	// ErrPermissionDenied: no authorization role of the client allows the
+	// action ([AuthorizationRoles]).
+	ErrPermissionDenied = errors.New("auth: permission denied")
+	// ErrRefusedOrigin: a browser sent the request from another site
+	// (Sec-Fetch-Site), or its Host header names a host the server does
+	// not answer for ([Server] AllowedHosts).
+	ErrRefusedOrigin = errors.New("aci: request refused")
 )
 
 // DomainErrors lists every sentinel above, for the codec's completeness test.
@@ -65,6 +72,7 @@ var DomainErrors = []error{
 	ErrActionEnded, ErrNotQueued, ErrNotPaused, ErrShuttingDown, ErrStore,
 	ErrTimeout, ErrInternal, ErrUnknownAction, ErrInvalidParam,
 	ErrMissingParam, ErrBadRequest, ErrNotFound, ErrTooLarge,
+	ErrPermissionDenied, ErrRefusedOrigin,
 }
 
 // ParamError reports a bad or missing parameter (or configuration setting

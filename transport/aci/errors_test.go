@@ -225,6 +225,13 @@ func TestEveryErrorDescription(t *testing.T) {
 			coded(messages.ErrorCode_ERROR_CODE_STORE, "the action is Stopped, but this is not on disk yet: it is written again as soon as the disk allows, and a crash before then would undo it: write data/actions.db: no space left on device"),
 		},
 		messages.ErrInternal: {fmt.Errorf("%w: %v", messages.ErrInternal, "runtime error: index out of range"), errors.New("boom")},
+		messages.ErrPermissionDenied: { // transport/httpd guard
+			fmt.Errorf("%w: client %s (roles: %s) may not send %s: it needs the %s role", messages.ErrPermissionDenied, "192.0.2.7", "Query,ServiceStatus", "QueueInfo QueueAction=Cancel", "Admin"),
+		},
+		messages.ErrRefusedOrigin: { // transport/httpd guard
+			fmt.Errorf("%w: a browser sent this request from another site (Sec-Fetch-Site: %s); the server answers requests from its own pages and from programs only", messages.ErrRefusedOrigin, "cross-site"),
+			fmt.Errorf("%w: the Host header names %q, which is not one of [Server] AllowedHosts (%s)", messages.ErrRefusedOrigin, "evil.example", "127.0.0.1, localhost, ::1"),
+		},
 	}
 	require.Len(t, produced, len(errorTable), "every row has the errors its producers send")
 	for _, d := range errorTable {

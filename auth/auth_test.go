@@ -1,0 +1,161 @@
+package auth
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func TestParseClients(t *testing.T) {
+	cases := []struct {
+		value string
+		in    []string
+		out   []string
+	}{
+		{"localhost", []string{"127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1"}, []string{"10.0.0.1", "::2", "128.0.0.1"}},
+		{"187.*.*.*", []string{"187.0.0.1", "187.255.1.2"}, []string{"188.0.0.1", "::1"}},
+		{"10.1.*.*,192.168.5.7", []string{"10.1.200.3", "192.168.5.7"}, []string{"10.2.0.1", "192.168.5.8"}},
+		{"10.0.0.0/8", []string{"10.255.0.1", "::ffff:10.0.0.1"}, []string{"11.0.0.1"}},
+		{"fd00::/8,::1", []string{"fd12::1", "::1"}, []string{"fe80::1", "127.0.0.1"}},
+		{"*", []string{"8.8.8.8", "::1"}, nil},
+		{"*.*.*.*", []string{"8.8.8.8"}, nil},
+	}
+	for _, c := range cases {
+		cl, err := ParseClients(c.value)
+		require.NoError(t, err, c.value)
+		for _, a := range c.in {
+			require.True(t, cl.Match(addr(a)), "%s should match %s", c.value, a)
+		}
+		for _, a := range c.out {
+			require.False(t, cl.Match(addr(a)), "%s should not match %s", c.value, a)
+		}
+	}
+	for _, bad := range []string{"", " , ", "example.com", "10.*.1.*", "10.0.0.0/33", "300.*.*.*", "10.*.*"} {
+		_, err := ParseClients(bad)
+		require.Error(t, err, bad)
+	}
+	var none *Clients
+	require.False(t, none.Match(addr("127.0.0.1")))
+}
+
+func TestParseIdentities(t *testing.T) {
+	id, err := ParseIdentities("email:User@Example.com,dns:admin.example.com, *.ops.example.com")
+	require.NoError(t, err)
+	require.True(t, id.Match(Principal{Email: []string{"user@example.com"}}))
+	require.True(t, id.Match(Principal{DNS: []string{"ADMIN.example.com"}}))
+	require.True(t, id.Match(Principal{DNS: []string{"a.ops.example.com"}}))
+	require.False(t, id.Match(Principal{DNS: []string{"ops.example.com"}}))
+	require.False(t, id.Match(Principal{DNS: []string{"user@example.com"}}), "an email identity is not a DNS name")
+	require.False(t, id.Match(Principal{Email: []string{"admin.example.com"}}))
+	for _, bad := range []string{"", "uri:x", "dns:", "dns:a[b]", "dns:a?b"} {
+		_, err := ParseIdentities(bad)
+		require.Error(t, err, bad)
+	}
+}
+
+func TestParseStandard(t *testing.T) {
+	s, err := ParseStandard("admin, ServiceControl")
+	require.NoError(t, err)
+	require.Equal(t, Admin|ServiceControl, s)
+	s, err = ParseStandard("*")
+	require.NoError(t, err)
+	require.Equal(t, All, s)
+	_, err = ParseStandard("index")
+	require.ErrorContains(t, err, "no index port")
+	_, err = ParseStandard("root")
+	require.ErrorContains(t, err, `"root" is not a standard role`)
+}
+
+// TestDefaultPolicy: IDOL's defaults. Admin and ServiceControl from
+// localhost only; Query and ServiceStatus from anywhere.
+func TestDefaultPolicy(t *testing.T) {
+	p := Default()
+	local := p.Grant(Principal{Addr: addr("127.0.0.1")})
+	remote := p.Grant(Principal{Addr: addr("192.0.2.7")})
+	v6local := p.Grant(Principal{Addr: addr("::1")})
+	for _, r := range Rules {
+		require.True(t, local.Allows(r.Port, r.Action, r.Sub), "localhost: %v", r)
+		require.True(t, v6local.Allows(r.Port, r.Action, r.Sub), "::1: %v", r)
+		wantRemote := r.Role&(Query|ServiceStatus) != 0 || r.Role == None
+		require.Equal(t, wantRemote, remote.Allows(r.Port, r.Action, r.Sub), "remote: %v", r)
+	}
+	require.False(t, remote.Allows(ACIPort, "Fetch", ""))
+	require.False(t, remote.Allows(ACIPort, "QueueInfo", "Cancel"))
+	require.True(t, remote.Allows(ACIPort, "QueueInfo", "getstatus"))
+	require.False(t, remote.Allows(ACIPort, "QueueInfo", "SomethingNew"), "an unlisted QueueAction needs Admin")
+	require.False(t, remote.Allows(ACIPort, "NewAction", ""), "an unlisted action needs Admin")
+	require.False(t, remote.Allows(ServicePort, "Stop", ""))
+	require.True(t, remote.Allows(ServicePort, "Metrics", ""))
+	require.Equal(t, "Query,ServiceStatus", remote.Role())
+}
+
+// TestConfiguredPolicy: members by address or certificate identity, single
+// actions, and nothing granted beyond the configured roles.
+func TestConfiguredPolicy(t *testing.T) {
+	local, _ := ParseClients("localhost")
+	ops, _ := ParseIdentities("dns:admin.example.com")
+	users, _ := ParseIdentities("admin.example.com,userserver.example.com")
+	general, _ := ParseIdentities("general.example.com")
+	p, err := New([]Role{
+		{Name: "AdminRole", Standard: Admin | ServiceControl, Clients: local, Identities: ops},
+		{Name: "IDOLUserRole", Standard: Query | ServiceStatus, Identities: users},
+		{Name: "StatusOnlyRole", ServiceActions: []string{"getstatus"}, Actions: []string{"queueinfo"}, Identities: general},
+	})
+	require.NoError(t, err)
+	require.True(t, p.Configured())
+
+	nobody := p.Grant(Principal{Addr: addr("192.0.2.1")})
+	require.Equal(t, "none", nobody.Role())
+	require.False(t, nobody.Allows(ACIPort, "GetVersion", ""), "configured roles replace the defaults")
+	require.True(t, nobody.Allows(ACIPort, "ShowPermissions", ""))
+
+	admin := p.Grant(Principal{Addr: addr("192.0.2.1"), DNS: []string{"admin.example.com"}})
+	require.Equal(t, []string{"AdminRole", "IDOLUserRole"}, admin.Roles)
+	require.True(t, admin.Allows(ACIPort, "Fetch", ""))
+	require.True(t, admin.Allows(ServicePort, "Stop", ""))
+
+	user := p.Grant(Principal{Addr: addr("192.0.2.1"), DNS: []string{"userserver.example.com"}})
+	require.False(t, user.Allows(ACIPort, "Fetch", ""))
+	require.True(t, user.Allows(ACIPort, "QueueInfo", "QueueStatus"))
+
+	status := p.Grant(Principal{Addr: addr("192.0.2.1"), DNS: []string{"general.example.com"}})
+	require.True(t, status.Allows(ServicePort, "GetStatus", ""))
+	require.False(t, status.Allows(ServicePort, "GetStatusInfo", ""))
+	require.True(t, status.Allows(ACIPort, "QueueInfo", "Stop"), "Actions=QueueInfo grants every QueueAction")
+	require.False(t, status.Allows(ACIPort, "Fetch", ""))
+
+	require.True(t, p.Grant(Principal{Addr: addr("127.0.0.1")}).Allows(ACIPort, "Fetch", ""))
+}
+
+func TestNewRefusesBadRoles(t *testing.T) {
+	local, _ := ParseClients("localhost")
+	for _, c := range []struct {
+		roles []Role
+		want  string
+	}{
+		{nil, "lists no role"},
+		{[]Role{{Name: "A", Standard: Admin}}, "role A has no members"},
+		{[]Role{{Name: "A", Clients: local}}, "role A grants nothing"},
+		{[]Role{{Name: "A", Standard: Admin, Clients: local}, {Name: "a", Standard: Query, Clients: local}}, "listed twice"},
+		{[]Role{{Name: "A", Actions: []string{"Frobnicate"}, Clients: local}}, `"Frobnicate" is not an action of the ACI port`},
+		{[]Role{{Name: "A", ServiceActions: []string{"Fetch"}, Clients: local}}, `"Fetch" is not an action of the service port`},
+	} {
+		_, err := New(c.roles)
+		require.ErrorContains(t, err, c.want)
+	}
+}
+
+func TestNeedHasEveryQueueAction(t *testing.T) {
+	for _, qa := range []string{"GetStatus", "Cancel", "Stop", "ChangePriority", "Pause", "Resume", "Progress", "QueueStatus", "GetActionParameters", "Duplicate"} {
+		found := false
+		for _, r := range Rules {
+			if r.Action == "QueueInfo" && r.Sub == qa {
+				found = true
+			}
+		}
+		require.True(t, found, "QueueAction %s has no rule", qa)
+	}
+}

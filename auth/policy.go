@@ -1,0 +1,150 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Role is one role section of [AuthorizationRoles].
+type Role struct {
+	Name string
+	// Standard are the standard roles it grants (StandardRoles).
+	Standard Standard
+	// Actions and ServiceActions grant single actions of the ACI port and
+	// of the service port, by name (any case).
+	Actions        []string
+	ServiceActions []string
+	// Members: a connection from one of Clients, or with a certificate
+	// identity in Identities, holds the role. At least one is set.
+	Clients    *Clients
+	Identities *Identities
+}
+
+// Policy is a set of roles.
+type Policy struct {
+	roles []Role
+	// configured is false for IDOL's default roles.
+	configured bool
+}
+
+// Default is IDOL's default when there is no [AuthorizationRoles]: Admin
+// and ServiceControl for localhost (127.0.0.0/8, ::1) only; Query and
+// ServiceStatus for every client.
+func Default() *Policy {
+	local, _ := ParseClients("localhost")
+	all, _ := ParseClients("*")
+	return &Policy{roles: []Role{
+		{Name: "Admin", Standard: Admin, Clients: local},
+		{Name: "ServiceControl", Standard: ServiceControl, Clients: local},
+		{Name: "Query", Standard: Query, Clients: all},
+		{Name: "ServiceStatus", Standard: ServiceStatus, Clients: all},
+	}}
+}
+
+// New checks roles and makes a policy of them. With roles configured, they
+// replace IDOL's defaults entirely: a permission no role grants is granted
+// to nobody.
+func New(roles []Role) (*Policy, error) {
+	seen := map[string]bool{}
+	out := make([]Role, 0, len(roles))
+	for _, r := range roles {
+		key := strings.ToLower(r.Name)
+		if seen[key] {
+			return nil, fmt.Errorf("role %s is listed twice", r.Name)
+		}
+		seen[key] = true
+		if r.Clients == nil && r.Identities == nil {
+			return nil, fmt.Errorf("role %s has no members: give Clients or SSLIdentities", r.Name)
+		}
+		if r.Standard == None && len(r.Actions) == 0 && len(r.ServiceActions) == 0 {
+			return nil, fmt.Errorf("role %s grants nothing: give StandardRoles, Actions or ServiceActions", r.Name)
+		}
+		for i, a := range r.Actions {
+			name, ok := KnownAction(ACIPort, a)
+			if !ok {
+				return nil, fmt.Errorf("role %s: Actions: %q is not an action of the ACI port (expected one of %s)", r.Name, a, strings.Join(Actions(ACIPort), ", "))
+			}
+			r.Actions[i] = name
+		}
+		for i, a := range r.ServiceActions {
+			name, ok := KnownAction(ServicePort, a)
+			if !ok {
+				return nil, fmt.Errorf("role %s: ServiceActions: %q is not an action of the service port (expected one of %s)", r.Name, a, strings.Join(Actions(ServicePort), ", "))
+			}
+			r.ServiceActions[i] = name
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("[AuthorizationRoles] lists no role")
+	}
+	return &Policy{roles: out, configured: true}, nil
+}
+
+// Configured reports whether the policy comes from [AuthorizationRoles]
+// (false: IDOL's defaults).
+func (p *Policy) Configured() bool { return p.configured }
+
+// Grant is what one principal holds: the union of the roles it matches.
+type Grant struct {
+	Standard       Standard
+	Actions        []string // single ACI actions (table spelling)
+	ServiceActions []string // single service actions
+	Roles          []string // the names of the roles it matches
+}
+
+// Grant returns what principal holds.
+func (p *Policy) Grant(pr Principal) Grant {
+	var g Grant
+	for i := range p.roles {
+		r := &p.roles[i]
+		if !r.Clients.Match(pr.Addr) && !(pr.HasIdentity() && r.Identities.Match(pr)) {
+			continue
+		}
+		g.Standard |= r.Standard
+		g.Roles = append(g.Roles, r.Name)
+		for _, a := range r.Actions {
+			if !slices.Contains(g.Actions, a) {
+				g.Actions = append(g.Actions, a)
+			}
+		}
+		for _, a := range r.ServiceActions {
+			if !slices.Contains(g.ServiceActions, a) {
+				g.ServiceActions = append(g.ServiceActions, a)
+			}
+		}
+	}
+	return g
+}
+
+// Allows reports whether the grant permits action (with QueueAction sub,
+// for QueueInfo) on port: the standard role the action needs, or the action
+// named in Actions (ServiceActions). Naming QueueInfo in Actions grants
+// every QueueAction.
+func (g Grant) Allows(port Port, action, sub string) bool {
+	need := Need(port, action, sub)
+	if need == None || g.Standard&need != 0 {
+		return true
+	}
+	names := g.Actions
+	if port == ServicePort {
+		names = g.ServiceActions
+	}
+	for _, a := range names {
+		if strings.EqualFold(a, action) {
+			return true
+		}
+	}
+	return false
+}
+
+// Role returns the names of the grant's roles, for logs ("none" when it
+// holds none).
+func (g Grant) Role() string {
+	if len(g.Roles) == 0 {
+		return "none"
+	}
+	return strings.Join(g.Roles, ",")
+}
