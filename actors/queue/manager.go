@@ -84,6 +84,10 @@ type entry struct {
 	live     bool   // a worker is running it (reported by the task)
 	deferred bool   // retention wanted it gone while its worker unwound
 	crash    string // set when the actor failed outside the middleware
+	// endSeen: its end was reported (observe.go); stopAt: when it was
+	// stopped while its worker still ran.
+	endSeen bool
+	stopAt  time.Time
 }
 
 // waiting reports whether the action counts against MaximumQueueSize: it
@@ -300,6 +304,11 @@ func (m *manager) childFailed(ctx actor.Context, msg *childFailed) {
 		st = m.tombstoneStatus(e)
 		m.ended = append(m.ended, e)
 		m.nended++
+		if !e.endSeen {
+			e.endSeen = true
+			m.cfg.Observer.Ended(e.spec, st)
+			m.logEnd(e.spec, st)
+		}
 	}
 	m.persist(e, st)
 	m.retain(ctx)
@@ -315,9 +324,11 @@ func (m *manager) idOf(pid *actor.PID) (uuid.UUID, bool) {
 func (m *manager) submit(ctx actor.Context, msg *messages.SubmitAction) {
 	switch {
 	case m.shutting:
+		m.cfg.Observer.Rejected("shutting_down")
 		ctx.Respond(&messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_SHUTTING_DOWN, Message: "the server is shutting down and accepts no new actions"})
 		return
 	case m.nwait >= m.cfg.MaximumQueueSize:
+		m.cfg.Observer.Rejected("queue_full")
 		ctx.Respond(&messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_QUEUE_FULL,
 			Message: fmt.Sprintf("the %s queue already holds MaximumQueueSize=%d waiting actions", m.cfg.Name, m.cfg.MaximumQueueSize)})
 		return
@@ -345,6 +356,7 @@ func (m *manager) submit(ctx actor.Context, msg *messages.SubmitAction) {
 		ctx.Respond(&messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: err.Error()})
 		return
 	}
+	m.cfg.Observer.Submitted(msg.Spec.FetchAction)
 	ctx.Respond(&messages.SubmitReply{Token: token})
 	m.dispatch(ctx)
 }
@@ -457,6 +469,7 @@ func (m *manager) changed(ctx actor.Context, msg *taskChanged) {
 	}
 	s := msg.status
 	wasTerminal, wasWaiting := messages.Terminal(e.state), e.waiting()
+	m.observeChange(e, e.state, s, msg.live)
 	m.move(e, s.State)
 	e.live = msg.live
 	e.startedMs, e.endedMs = s.StartedUnixMs, s.EndedUnixMs
@@ -906,6 +919,7 @@ func (m *manager) answer(ctx actor.Context, b *batch, err error, stopping bool) 
 		m.nwait-- // spawn counts it again
 		switch {
 		case err != nil:
+			m.cfg.Observer.Rejected("store")
 			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_STORE, Message: refusedSubmit(err)})
 		case stopping:
 			ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
@@ -914,6 +928,7 @@ func (m *manager) answer(ctx actor.Context, b *batch, err error, stopping bool) 
 				ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: serr.Error()})
 				continue
 			}
+			m.cfg.Observer.Submitted(p.spec.FetchAction)
 			ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
 		}
 	}
@@ -996,11 +1011,13 @@ func (m *manager) startWriter(ctx actor.Context) {
 	}
 	m.writes = make(chan *batch, 1)
 	m.wdone = make(chan struct{})
-	self, root, st, name, writes, done := ctx.Self(), ctx.ActorSystem().Root, m.st, m.cfg.Name, m.writes, m.wdone
+	self, root, st, name, writes, done, obs := ctx.Self(), ctx.ActorSystem().Root, m.st, m.cfg.Name, m.writes, m.wdone, m.cfg.Observer
 	go func() {
 		defer close(done)
 		for b := range writes {
+			t0 := time.Now()
 			b.err = writeBatch(st, name, b)
+			obs.Committed(len(b.muts), time.Since(t0), b.err)
 			b.written = true // read by stopWriter, should this report be lost
 			root.Send(self, &committed{b: b, err: b.err})
 		}

@@ -44,7 +44,10 @@ type Config struct {
 	OnRestart string
 
 	Logger *slog.Logger
-	Now    func() time.Time // clock; default time.Now
+	// Observer hears of submissions, starts, ends, stops and group commits
+	// (metrics); nil: nobody.
+	Observer Observer
+	Now      func() time.Time // clock; default time.Now
 	// NewID makes action ids; default uuid.NewV7 (time-ordered). Tests
 	// set it for reproducible tokens.
 	NewID func() (uuid.UUID, error)
@@ -86,6 +89,9 @@ func (c *Config) withDefaults() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Observer == nil {
+		c.Observer = noObserver{}
 	}
 	if c.NewID == nil {
 		c.NewID = uuid.NewV7
