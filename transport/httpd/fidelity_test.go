@@ -291,10 +291,11 @@ func TestStandardActions(t *testing.T) {
 			require.Equal(t, []string{"name=Connector",
 				"action/name=Fetch", "action/licensed=true", "action/name=QueueInfo", "action/licensed=true",
 				"action/name=TaskList", "action/licensed=true", "action/name=View", "action/licensed=true",
-				"name=General",
+				"name=General", "action/name=Admin", "action/licensed=true",
 				"action/name=GetLicenseInfo", "action/licensed=true", "action/name=GetPid", "action/licensed=true",
 				"action/name=GetRequestLog", "action/licensed=true", "action/name=GetStatus", "action/licensed=true",
-				"action/name=GetVersion", "action/licensed=true", "action/name=ThreadStatus", "action/licensed=true",
+				"action/name=GetVersion", "action/licensed=true", "action/name=ShowPermissions", "action/licensed=true",
+				"action/name=ThreadStatus", "action/licensed=true",
 			}, actions)
 		}},
 		{"ThreadStatus", func(t *testing.T, x xresp, lines []string) {

@@ -33,9 +33,11 @@ func (s *Server) fetch(ctx context.Context, req *aci.Request) (*result, error) {
 		}
 		params = append(params, p)
 	}
-	token, err := s.cfg.Queue.Submit(ctx, &messages.ActionSpec{
-		Action: "FETCH", FetchAction: fa, Params: params, Priority: int32(prio),
-	})
+	spec := &messages.ActionSpec{Action: "FETCH", FetchAction: fa, Params: params, Priority: int32(prio)}
+	if c := callerOf(ctx); c != nil {
+		spec.Client, spec.Role = c.principal.String(), c.grant.Role()
+	}
+	token, err := s.cfg.Queue.Submit(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -509,6 +511,9 @@ func (s *Server) getRequestLog(_ context.Context, req *aci.Request) (*result, er
 		return nil, messages.Invalid("Tail", v, fmt.Sprintf("differs from MaxEntries=%d; give one of them", maxN))
 	case tail > 0:
 		maxN = tail
+	}
+	if s.reqlog == nil {
+		return &result{data: []aci.Node{}}, nil // RequestLogSize=0: none kept
 	}
 	res, err := s.cfg.System.Root.RequestFuture(s.reqlog, &getLog{}, 5*time.Second).Result()
 	if err != nil {

@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +21,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/connectorhq/connector/actors/queue"
+	"github.com/connectorhq/connector/auth"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/transport/aci"
@@ -51,6 +54,42 @@ type Config struct {
 
 	Logger *slog.Logger
 	Now    func() time.Time
+
+	// Port says which port this server is: the ACI port (the default), or
+	// the service port (GetStatus, GetStatusInfo, Stop, /metrics). The role
+	// table (auth.Rules) is per port.
+	Port auth.Port
+	// Policy decides who may send which action; nil: IDOL's defaults
+	// (auth.Default: Admin and ServiceControl from localhost only).
+	Policy *auth.Policy
+	// AllowedHosts are the hosts a request's Host header may name (any
+	// port; compared without case). nil: no check; the server passes
+	// [Server] AllowedHosts or its default.
+	AllowedHosts []string
+	// TLS, when set, makes Serve speak HTTPS (tlsconf builds it from an
+	// SSLConfig section).
+	TLS *tls.Config
+	// Metrics, when set, answers GET /metrics (the service port) and
+	// observes every request.
+	Metrics Metrics
+	// Stop is called by the service port's Stop action, after the reply
+	// is sent; it should shut the server down as SIGTERM does.
+	Stop func()
+	// DashboardURL is where the service port's page links the dashboard
+	// (action=Admin on the ACI port); "" when unknown.
+	DashboardURL func(host string) string
+}
+
+// Metrics is what the front end reports to, and how it serves /metrics.
+type Metrics interface {
+	// Request counts one request: the action (as auth.Rules spells it,
+	// "other" for one this server does not answer), its outcome (success,
+	// failure, denied) and how long it took.
+	Request(port auth.Port, action, outcome string, d time.Duration)
+	// Serve writes the metrics page.
+	Serve(ctx *fasthttp.RequestCtx)
+	// TLSHandshakeFailed counts a TLS handshake the port refused.
+	TLSHandshakeFailed()
 }
 
 // Version is what GetVersion and GetStatus report (the server fills it from
@@ -74,18 +113,24 @@ type Version struct {
 
 // Server is the ACI HTTP server.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	srv     *fasthttp.Server
-	routes  map[string]handlerFunc
-	reqlog  *actor.PID
-	started time.Time
-	port    atomic.Int32
-	served  atomic.Uint64
-	bufs    sync.Pool
-	stopped atomic.Bool
-	mu      sync.Mutex // guards ln
-	ln      net.Listener
+	cfg       Config
+	log       *slog.Logger
+	srv       *fasthttp.Server
+	routes    map[string]handlerFunc
+	policy    *auth.Policy
+	hosts     []string
+	hostBytes [][]byte // hosts, for comparing without a copy
+	// unguarded skips the guard (origin, roles, refused parameters) and the
+	// metrics: set only by the benchmarks that measure their cost.
+	unguarded bool
+	reqlog    *actor.PID
+	started   time.Time
+	port      atomic.Int32
+	served    atomic.Uint64
+	bufs      sync.Pool
+	stopped   atomic.Bool
+	mu        sync.Mutex // guards ln
+	ln        net.Listener
 }
 
 // result is what a handler produces: reply data, or raw bytes (View).
@@ -98,6 +143,8 @@ type result struct {
 	rawType string
 	status  int
 	headers [][2]string
+	// after runs once the reply has been written (the service port's Stop).
+	after func()
 }
 
 // handlerFunc serves one ACI action. ctx is the request's context (the
@@ -146,29 +193,56 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Version.Directory == "" {
 		cfg.Version.Directory, _ = os.Getwd()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpd"), started: cfg.Now()}
+	if cfg.Policy == nil {
+		cfg.Policy = auth.Default()
+	}
+	if cfg.Port == auth.ServicePort {
+		cfg.RequestLogSize = 0 // the ACI port keeps the request log
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpd"), started: cfg.Now(), policy: cfg.Policy, hosts: cfg.AllowedHosts}
+	if slices.Contains(s.hosts, "*") {
+		s.hosts = nil
+	}
+	for _, h := range s.hosts {
+		s.hostBytes = append(s.hostBytes, []byte(h))
+	}
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
-	s.routes = map[string]handlerFunc{
-		"FETCH":          s.fetch,
-		"QUEUEINFO":      s.queueInfo,
-		"GETVERSION":     s.getVersion,
-		"GETSTATUS":      s.getStatus,
-		"GETREQUESTLOG":  s.getRequestLog,
-		"GETPID":         s.getPid,
-		"GETLICENSEINFO": s.getLicenseInfo,
-		"THREADSTATUS":   s.threadStatus,
+	if cfg.Port == auth.ServicePort {
+		s.log = cfg.Logger.With("component", "service")
+		s.routes = map[string]handlerFunc{
+			"GETSTATUS":       s.getStatus,
+			"GETSTATUSINFO":   s.getStatusInfo,
+			"STOP":            s.stopService,
+			"ADMIN":           s.servicePage,
+			"SHOWPERMISSIONS": s.showPermissions,
+		}
+	} else {
+		s.routes = map[string]handlerFunc{
+			"FETCH":           s.fetch,
+			"QUEUEINFO":       s.queueInfo,
+			"GETVERSION":      s.getVersion,
+			"GETSTATUS":       s.getStatus,
+			"GETREQUESTLOG":   s.getRequestLog,
+			"GETPID":          s.getPid,
+			"GETLICENSEINFO":  s.getLicenseInfo,
+			"THREADSTATUS":    s.threadStatus,
+			"SHOWPERMISSIONS": s.showPermissions,
+			"ADMIN":           s.dashboard,
+		}
+		if v, ok := cfg.Repository.(fetch.Viewer); ok {
+			s.routes["VIEW"] = func(ctx context.Context, r *aci.Request) (*result, error) { return s.view(ctx, v, r) }
+		}
+		if tl, ok := cfg.Repository.(fetch.TaskLister); ok {
+			s.routes["TASKLIST"] = func(ctx context.Context, r *aci.Request) (*result, error) { return s.taskList(ctx, tl, r) }
+		}
 	}
-	if v, ok := cfg.Repository.(fetch.Viewer); ok {
-		s.routes["VIEW"] = func(ctx context.Context, r *aci.Request) (*result, error) { return s.view(ctx, v, r) }
+	if cfg.RequestLogSize > 0 {
+		pid, err := cfg.System.Root.SpawnNamed(actor.PropsFromProducer(newRequestLog(cfg.RequestLogSize)), "request-log")
+		if err != nil {
+			return nil, fmt.Errorf("httpd: start request log: %w", err)
+		}
+		s.reqlog = pid
 	}
-	if tl, ok := cfg.Repository.(fetch.TaskLister); ok {
-		s.routes["TASKLIST"] = func(ctx context.Context, r *aci.Request) (*result, error) { return s.taskList(ctx, tl, r) }
-	}
-	pid, err := cfg.System.Root.SpawnNamed(actor.PropsFromProducer(newRequestLog(cfg.RequestLogSize)), "request-log")
-	if err != nil {
-		return nil, fmt.Errorf("httpd: start request log: %w", err)
-	}
-	s.reqlog = pid
 	s.srv = &fasthttp.Server{
 		Handler:            fasthttp.CompressHandlerBrotliLevel(s.handle, fasthttp.CompressBrotliBestSpeed, fasthttp.CompressBestSpeed),
 		ErrorHandler:       s.transportError,
@@ -184,7 +258,7 @@ func New(cfg Config) (*Server, error) {
 		WriteTimeout:    cfg.WriteTimeout,
 		IdleTimeout:     cfg.IdleTimeout,
 		ReadBufferSize:  16 << 10, // long GET query strings (InsertXML, filters)
-		Logger:          slogPrintf{s.log},
+		Logger:          &slogPrintf{l: s.log, metrics: cfg.Metrics},
 		CloseOnShutdown: true,
 		// The ACI codec reads multipart bodies itself, in order. fasthttp's
 		// own pre-parse would keep the parts in a map (PostBody then
@@ -204,6 +278,9 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Serve(ln net.Listener) error {
 	if a, ok := ln.Addr().(*net.TCPAddr); ok {
 		s.port.Store(int32(a.Port))
+	}
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
 	}
 	// Shutdown may run before this goroutine gets here, when fasthttp does
 	// not know the listener yet: it closes the listener we record, and a
@@ -234,7 +311,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if ln != nil {
 		_ = ln.Close() // already closed by fasthttp unless Serve had not registered it yet
 	}
-	_ = s.cfg.System.Root.StopFuture(s.reqlog).Wait()
+	if s.reqlog != nil {
+		_ = s.cfg.System.Root.StopFuture(s.reqlog).Wait()
+	}
 	return err
 }
 
@@ -244,6 +323,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	var req *aci.Request
 	var status = "success"
+	var metricAction = "other"
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("handler panicked", "panic", r, "request", s.requestText(req), "stack", string(debug.Stack()))
@@ -256,8 +336,20 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 		s.served.Add(1)
 		s.record(ctx, req, status, start)
+		if s.cfg.Metrics != nil && !s.unguarded {
+			s.cfg.Metrics.Request(s.cfg.Port, metricAction, status, time.Since(start))
+		}
 	}()
 
+	if s.cfg.Metrics != nil && s.cfg.Port == auth.ServicePort && string(ctx.Path()) == "/metrics" {
+		metricAction = "Metrics"
+		status = s.serveMetrics(ctx)
+		return
+	}
+	if s.cfg.Port == auth.ServicePort && len(ctx.URI().QueryString()) == 0 && string(ctx.Path()) == "/" {
+		// The service port's page; Admin needs ServiceStatus.
+		ctx.Request.SetRequestURI("/action=Admin")
+	}
 	body := ctx.PostBody()
 	req, err := aci.ParseLimited(ctx.Method(), ctx.RequestURI(), ctx.Request.Header.ContentType(), body,
 		aci.Limits{MaxParams: s.cfg.MaxRequestParameters, MaxParamsName: "[Server] MaxRequestParameters"})
@@ -267,8 +359,15 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			err = fmt.Errorf("%w: the request body has %d bytes, more than %s (%d bytes)", messages.ErrTooLarge, len(body), name, limit)
 		}
 	}
+	if err == nil && !s.unguarded {
+		if err = s.checkOrigin(ctx); err != nil {
+			status = "denied"
+		}
+	}
 	if err != nil {
-		status = "failure"
+		if status == "success" {
+			status = "failure"
+		}
 		s.replyError(ctx, req, err)
 		return
 	}
@@ -277,6 +376,21 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		status = "failure"
 		s.replyError(ctx, req, unknownAction(req.Action))
 		return
+	}
+	metricAction = actionName(req.Action)
+	if !s.unguarded {
+		c := s.identify(ctx)
+		if err := s.authorize(c, req); err != nil {
+			status = "denied"
+			s.replyError(ctx, req, err)
+			return
+		}
+		if err := refuseUnsupported(req); err != nil {
+			status = "failure"
+			s.replyError(ctx, req, err)
+			return
+		}
+		ctx.SetUserValue(callerKey{}, c) // handlers read it with callerOf
 	}
 	res, err := h(ctx, req)
 	if err != nil {
@@ -298,6 +412,33 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.writeReply(ctx, req.Format, &aci.Reply{Action: req.Action, Data: res.data})
+	if res.after != nil {
+		res.after()
+	}
+}
+
+// serveMetrics answers GET /metrics on the service port: the origin and
+// role checks of any request, then the metrics page. It returns the
+// request's outcome.
+func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) string {
+	err := s.checkOrigin(ctx)
+	if err == nil {
+		c := s.identify(ctx)
+		if !c.grant.Allows(auth.ServicePort, "Metrics", "") {
+			s.log.Warn("request refused: no role allows it", "client", c.principal.String(), "action", "Metrics", "role", c.grant.Role(), "needs", auth.ServiceStatus.String())
+			err = fmt.Errorf("%w: client %s (roles: %s) may not read /metrics: it needs the %s role",
+				messages.ErrPermissionDenied, c.principal.String(), c.grant.Role(), auth.ServiceStatus.String())
+		}
+	}
+	if err != nil {
+		// Prometheus reads the HTTP status: a refusal is 403, with the
+		// ACI error as its body.
+		s.writeReply(ctx, aci.FormatXML, &aci.Reply{Action: "METRICS", Err: aci.ErrorFor("METRICS", err, s.cfg.Now())})
+		ctx.SetStatusCode(fasthttp.StatusForbidden)
+		return "denied"
+	}
+	s.cfg.Metrics.Serve(ctx)
+	return "success"
 }
 
 // writePanicReply answers a request whose handler panicked with the error
@@ -448,8 +589,36 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, req *aci.Request, status strin
 // Port returns the port Serve listens on (useful with port 0).
 func (s *Server) Port() int { return int(s.port.Load()) }
 
-type slogPrintf struct{ l *slog.Logger }
+// slogPrintf is fasthttp's logger. Failed TLS handshakes (a client with an
+// old protocol, or without the client certificate the port requires) are
+// counted, and logged at most once a minute with the number since the last
+// line, so that a scanner cannot flood the log.
+type slogPrintf struct {
+	l       *slog.Logger
+	metrics Metrics
+	mu      sync.Mutex
+	last    time.Time
+	missed  int
+}
 
-func (p slogPrintf) Printf(format string, args ...any) {
-	p.l.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)))
+func (p *slogPrintf) Printf(format string, args ...any) {
+	msg := strings.TrimSpace(fmt.Sprintf(format, args...))
+	if !strings.Contains(msg, "tls: ") {
+		p.l.Warn(msg)
+		return
+	}
+	if p.metrics != nil {
+		p.metrics.TLSHandshakeFailed()
+	}
+	p.mu.Lock()
+	now := time.Now()
+	if now.Sub(p.last) < time.Minute {
+		p.missed++
+		p.mu.Unlock()
+		return
+	}
+	missed := p.missed
+	p.last, p.missed = now, 0
+	p.mu.Unlock()
+	p.l.Warn("TLS handshake refused", "err", msg, "refused_since_last_line", missed)
 }

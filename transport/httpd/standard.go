@@ -19,11 +19,12 @@ var actionNames = map[string]string{
 	"FETCH": "Fetch", "QUEUEINFO": "QueueInfo", "VIEW": "View", "TASKLIST": "TaskList",
 	"GETVERSION": "GetVersion", "GETSTATUS": "GetStatus", "GETREQUESTLOG": "GetRequestLog",
 	"GETPID": "GetPid", "GETLICENSEINFO": "GetLicenseInfo", "THREADSTATUS": "ThreadStatus",
+	"SHOWPERMISSIONS": "ShowPermissions", "ADMIN": "Admin", "GETSTATUSINFO": "GetStatusInfo", "STOP": "Stop",
 }
 
 // generalActions are the actions every IDOL ACI server answers; the others
 // are the connector's own. GetLicenseInfo lists them in two sections.
-var generalActions = []string{"GETLICENSEINFO", "GETPID", "GETREQUESTLOG", "GETSTATUS", "GETVERSION", "THREADSTATUS"}
+var generalActions = []string{"ADMIN", "GETLICENSEINFO", "GETPID", "GETREQUESTLOG", "GETSTATUS", "GETVERSION", "SHOWPERMISSIONS", "THREADSTATUS"}
 
 // notServed explains the standard ACI actions (named in the official
 // client's constants) that this server does not answer.

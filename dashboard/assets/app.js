@@ -1,0 +1,255 @@
+// The queue dashboard: a client of the server's own ACI actions.
+// Every value from the server is shown with textContent, never as markup.
+"use strict";
+
+(function () {
+  const POLL_MS = 2000;
+  const QUEUE = "fetch";
+  const STATES = ["All", "Queued", "Processing", "Paused", "Finished", "Cancelled", "Stopped", "Error"];
+  const state = { tab: "All", start: 1, admin: false, counts: {}, paused: false, polls: 0, busy: false };
+
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, text, cls) => {
+    const e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (cls) e.className = cls;
+    return e;
+  };
+  const arr = (v) => (v === undefined || v === null || v === "" ? [] : Array.isArray(v) ? v : [v]);
+
+  // aci sends one ACI request (GET, same origin) and returns responsedata,
+  // or throws an Error whose message is the server's errordescription.
+  async function aci(params) {
+    const q = new URLSearchParams(params);
+    q.set("ResponseFormat", "simplejson");
+    const r = await fetch("/action=" + encodeURIComponent(params.action) + "&" + q.toString().replace(/(^|&)action=[^&]*/, ""), {
+      credentials: "same-origin", cache: "no-store",
+    });
+    const body = await r.json();
+    const ar = body.autnresponse || {};
+    if (ar.response !== "SUCCESS") {
+      const e = (ar.responsedata && ar.responsedata.error) || {};
+      throw new Error((e.errorstring || "error") + ": " + (e.errordescription || ""));
+    }
+    return ar.responsedata || {};
+  }
+
+  function say(text, isError) {
+    const m = $("message");
+    m.textContent = text || "";
+    m.className = isError ? "error" : "";
+  }
+
+  async function permissions() {
+    try {
+      const d = await aci({ action: "ShowPermissions" });
+      const perms = arr(d.permissions && d.permissions.permission);
+      const can = (qa) => perms.some((p) => p["@action"] === "QueueInfo" && p["@queueaction"] === qa && p["@allowed"] === "true");
+      state.admin = can("Cancel") && can("Stop") && can("Pause");
+      $("mode").textContent = state.admin ? "admin" : "read-only (your roles do not include Admin)";
+      document.body.classList.toggle("admin", state.admin);
+    } catch (e) {
+      state.admin = false;
+      $("mode").textContent = "read-only";
+    }
+  }
+
+  function renderTabs() {
+    const nav = $("tabs");
+    nav.replaceChildren();
+    for (const s of STATES) {
+      const n = s === "All" ? Object.values(state.counts).reduce((a, b) => a + b, 0) : state.counts[s.toLowerCase()] || 0;
+      const b = el("button", s + " (" + n + ")", s === state.tab ? "tab active" : "tab");
+      b.type = "button";
+      b.dataset.state = s;
+      b.addEventListener("click", () => { state.tab = s; state.start = 1; refresh(); });
+      nav.append(b);
+    }
+  }
+
+  function renderQueue(q) {
+    state.paused = q.paused === "true";
+    const st = q.states || {};
+    state.counts = {};
+    for (const s of STATES.slice(1)) state.counts[s.toLowerCase()] = Number(st[s.toLowerCase()] || 0);
+    $("queue-name").textContent = q.name || QUEUE;
+    $("queue-state").textContent = (state.paused ? "Paused" : "Running") + " · threads " + (q.maximum_threads || "?") +
+      " · queue limit " + (q.maximum_queue_size || "?");
+    const c = $("queue-controls");
+    c.replaceChildren();
+    if (state.admin) {
+      const b = button(state.paused ? "Resume queue" : "Pause queue", state.paused ? "queue-resume" : "queue-pause",
+        () => control({ QueueAction: state.paused ? "Resume" : "Pause" }, state.paused ? "Queue resumed" : "Queue paused"));
+      c.append(b);
+    }
+    renderTabs();
+  }
+
+  function button(label, cls, onclick) {
+    const b = el("button", label, cls);
+    b.type = "button";
+    b.addEventListener("click", onclick);
+    return b;
+  }
+
+  async function control(params, done) {
+    try {
+      const d = await aci(Object.assign({ action: "QueueInfo", QueueName: QUEUE }, params));
+      let text = done;
+      if (d.token) text += ": new token " + d.token;
+      if (d.cancelqueued) text += ": " + d.cancelqueued.cancelled + " cancelled";
+      say(text, false);
+    } catch (e) {
+      say(e.message, true);
+    }
+    refresh();
+  }
+
+  function counts(a) {
+    const parts = [];
+    for (const dc of arr(a.documentcounts && a.documentcounts.documentcount)) {
+      const kv = [];
+      for (const [k, v] of Object.entries(dc)) {
+        if (k !== "@task" && k.startsWith("@") && v !== "0") kv.push(k.slice(1) + " " + v);
+      }
+      parts.push(kv.length ? kv.join(", ") : "none");
+    }
+    return parts.join("; ");
+  }
+
+  function tasks(a) {
+    return arr(a.documentcounts && a.documentcounts.documentcount).map((dc) => dc["@task"]).filter(Boolean).join(", ");
+  }
+
+  function progressText(a, p) {
+    if (p) return (p.percent !== undefined ? p.percent + "% " : "") + (p.stage || "");
+    switch (a.status) {
+      case "Queued": return "queued";
+      case "Finished": return "100%";
+      default: return "";
+    }
+  }
+
+  function rowButtons(a) {
+    const td = el("td", null, "actions-col");
+    if (!state.admin) return td;
+    const tok = a.token;
+    const s = a.status;
+    if (s === "Queued") td.append(button("Cancel", "act-cancel", () => control({ QueueAction: "Cancel", Token: tok }, "Cancelled")));
+    if (s === "Processing" || s === "Paused" || s === "Queued") td.append(button("Stop", "act-stop", () => control({ QueueAction: "Stop", Token: tok }, "Stopped")));
+    if (s === "Processing" || s === "Queued") td.append(button("Pause", "act-pause", () => control({ QueueAction: "Pause", Token: tok }, "Paused")));
+    if (s === "Paused") td.append(button("Resume", "act-resume", () => control({ QueueAction: "Resume", Token: tok }, "Resumed")));
+    if (s === "Queued") {
+      const inp = el("input", null, "prio");
+      inp.type = "number";
+      inp.value = a.priority || "0";
+      inp.setAttribute("aria-label", "Priority");
+      td.append(inp, button("Set priority", "act-priority", () => control({ QueueAction: "ChangePriority", Token: tok, Priority: inp.value }, "Priority changed")));
+    }
+    if (s === "Queued" || s === "Processing" || s === "Paused") td.append(button("Duplicate", "act-duplicate", () => control({ QueueAction: "Duplicate", Token: tok }, "Duplicated")));
+    return td;
+  }
+
+  function renderRows(list, progress) {
+    const tbody = $("actions").tBodies[0];
+    tbody.replaceChildren();
+    for (const a of list) {
+      const tr = el("tr");
+      tr.dataset.token = a.token || "";
+      tr.dataset.status = a.status || "";
+      const cells = [
+        [a.token, "token"], [a.fetchaction], [tasks(a), "task"], [a.status, "status"], [a.priority],
+        [a.queued_time], [a.process_start_time], [a.process_end_time], [a.time_in_queue], [a.time_processing],
+        [counts(a)], [progressText(a, progress[a.token])],
+      ];
+      for (const [v, cls] of cells) tr.append(el("td", v, cls));
+      tr.append(rowButtons(a));
+      tbody.append(tr);
+    }
+    if (list.length === 0) {
+      const tr = el("tr");
+      const td = el("td", "No actions", "empty");
+      td.colSpan = 13;
+      tr.append(td);
+      tbody.append(tr);
+    }
+  }
+
+  function renderBulk() {
+    const b = $("bulk");
+    b.replaceChildren();
+    if (state.admin && (state.counts.queued || 0) > 0 && (state.tab === "All" || state.tab === "Queued")) {
+      b.append(button("Cancel every queued action", "bulk-cancel", () => {
+        if (window.confirm("Cancel all " + state.counts.queued + " queued actions?")) {
+          control({ QueueAction: "CancelQueued", State: "Queued", Confirm: "true" }, "Queued actions cancelled");
+        }
+      }));
+    }
+  }
+
+  async function refresh() {
+    if (state.busy) return;
+    state.busy = true;
+    try {
+      const qs = await aci({ action: "QueueInfo", QueueName: QUEUE, QueueAction: "QueueStatus" });
+      renderQueue(qs.queue || {});
+      const per = Number($("per-page").value);
+      const search = $("search").value.trim();
+      const params = { action: "QueueInfo", QueueName: QUEUE, QueueAction: "GetStatus" };
+      const tokenLike = /^[A-Za-z0-9+/_-]{24,}={0,2}$/.test(search);
+      if (tokenLike) {
+        params.Token = search;
+      } else {
+        params.Start = String(state.start);
+        params.MaxResults = String(per);
+        if (state.tab !== "All") params.State = state.tab;
+      }
+      let list = [];
+      try {
+        const d = await aci(params);
+        list = arr(d.actions && d.actions.action);
+      } catch (e) {
+        if (!tokenLike) throw e;
+        say(e.message, true);
+      }
+      if (search && !tokenLike) {
+        const s = search.toLowerCase();
+        list = list.filter((a) => (a.fetchaction || "").toLowerCase().includes(s) || tasks(a).toLowerCase().includes(s) ||
+          (a.token || "").toLowerCase().includes(s));
+      }
+      const progress = {};
+      await Promise.all(list.filter((a) => a.status === "Processing" || a.status === "Paused").map(async (a) => {
+        try {
+          const p = await aci({ action: "QueueInfo", QueueName: QUEUE, QueueAction: "Progress", Token: a.token });
+          const first = arr(p.actions && p.actions.action)[0];
+          if (first && first.progress) progress[a.token] = first.progress;
+        } catch (e) { /* ended meanwhile */ }
+      }));
+      renderRows(list, progress);
+      renderBulk();
+      $("page-info").textContent = tokenLike ? "token" : "from " + state.start;
+      $("prev").disabled = tokenLike || state.start <= 1;
+      $("next").disabled = tokenLike || list.length < per;
+      state.polls++;
+      document.body.dataset.polls = String(state.polls);
+      $("updated").textContent = new Date().toLocaleTimeString();
+    } catch (e) {
+      say(e.message, true);
+    } finally {
+      state.busy = false;
+    }
+  }
+
+  function start() {
+    $("search-form").addEventListener("submit", (e) => { e.preventDefault(); state.start = 1; refresh(); });
+    $("search").addEventListener("input", () => { state.start = 1; refresh(); });
+    $("per-page").addEventListener("change", () => { state.start = 1; refresh(); });
+    $("prev").addEventListener("click", () => { state.start = Math.max(1, state.start - Number($("per-page").value)); refresh(); });
+    $("next").addEventListener("click", () => { state.start += Number($("per-page").value); refresh(); });
+    permissions().then(refresh);
+    setInterval(() => { if (!document.hidden) refresh(); }, POLL_MS);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

@@ -1,0 +1,183 @@
+package httpd
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/connectorhq/connector/auth"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/transport/aci"
+)
+
+// The guard runs before every handler: it refuses requests a browser sent
+// from another site, and requests whose Host header the server does not
+// answer for (DNS rebinding), then asks the roles whether the client may
+// send the action. ACI clients (curl, the Java client, scripts) send no
+// Sec-Fetch-Site header, so only browsers are affected by the first check.
+
+// callerKey is the request value (fasthttp user value) that holds the
+// caller, for handlers that need it (callerOf).
+type callerKey struct{}
+
+// callerOf returns the caller of the request ctx, or nil (the benchmarks'
+// unguarded server).
+func callerOf(ctx context.Context) *caller {
+	c, _ := ctx.Value(callerKey{}).(*caller)
+	return c
+}
+
+// caller is who sent a request and what its roles grant.
+type caller struct {
+	principal auth.Principal
+	grant     auth.Grant
+	host      string // the Host header, for links back to this server
+}
+
+// identify returns the caller of a request: its address, the identities
+// of its verified TLS client certificate (an unverified certificate counts
+// for nothing), and the grant of the policy.
+func (s *Server) identify(ctx *fasthttp.RequestCtx) *caller {
+	addr, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	var p auth.Principal
+	if st := ctx.TLSConnectionState(); st != nil && len(st.VerifiedChains) > 0 && len(st.PeerCertificates) > 0 {
+		p = auth.FromCertificate(addr, st.PeerCertificates[0])
+	} else {
+		p = auth.FromCertificate(addr, nil)
+	}
+	return &caller{principal: p, grant: s.policy.Grant(p), host: string(ctx.Request.Header.Host())}
+}
+
+// checkOrigin refuses a request that a browser sent from another site, or
+// whose Host header is not one the server answers for.
+func (s *Server) checkOrigin(ctx *fasthttp.RequestCtx) error {
+	if site := ctx.Request.Header.Peek("Sec-Fetch-Site"); len(site) > 0 {
+		if bytes.EqualFold(site, []byte("cross-site")) || bytes.EqualFold(site, []byte("same-site")) {
+			return fmt.Errorf("%w: a browser sent this request from another site (Sec-Fetch-Site: %s); the server answers requests from its own pages and from programs only",
+				messages.ErrRefusedOrigin, strings.ToLower(string(site)))
+		}
+	}
+	if s.hosts == nil {
+		return nil
+	}
+	host := ctx.Request.Header.Host()
+	if len(host) == 0 {
+		return nil // HTTP/1.0 clients send none
+	}
+	name := hostName(string(host))
+	for _, h := range s.hosts {
+		if strings.EqualFold(h, name) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: the Host header names %q, which is not one of [Server] AllowedHosts (%s)",
+		messages.ErrRefusedOrigin, name, strings.Join(s.hosts, ", "))
+}
+
+// hostName is the host of a Host header, without port or IPv6 brackets.
+func hostName(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return host
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+}
+
+// authorize refuses a request that no role of the caller allows, logging
+// the refusal once.
+func (s *Server) authorize(c *caller, req *aci.Request) error {
+	action := actionName(req.Action)
+	sub := ""
+	if req.Action == "QUEUEINFO" {
+		sub = strings.TrimSpace(req.Params.Value("QueueAction"))
+	}
+	if c.grant.Allows(s.cfg.Port, action, sub) {
+		return nil
+	}
+	what := action
+	if sub != "" {
+		what += " QueueAction=" + sub
+	}
+	need := auth.Need(s.cfg.Port, action, sub)
+	s.log.Warn("request refused: no role allows it", "client", c.principal.String(), "action", what, "role", c.grant.Role(), "needs", need.String())
+	return fmt.Errorf("%w: client %s (roles: %s) may not send %s: it needs the %s role",
+		messages.ErrPermissionDenied, c.principal.String(), c.grant.Role(), what, need.String())
+}
+
+// refuseUnsupported refuses the standard parameters that ask for what this
+// server never does: encrypt a reply (EncryptResponse), or write it to a
+// file on the server (Output, FileName).
+func refuseUnsupported(req *aci.Request) error {
+	if v, ok := req.Params.Get("EncryptResponse"); ok {
+		if b, ok := aci.ParseBool(v); !ok || b {
+			return messages.Invalid("EncryptResponse", v, "this server does not encrypt replies (IDOL's ACI encryption); protect them with TLS ([Server] SSLConfig) and leave EncryptResponse out")
+		}
+	}
+	for _, name := range []string{"Output", "FileName"} {
+		if v, ok := req.Params.Get(name); ok && strings.TrimSpace(v) != "" {
+			return messages.Invalid(name, v, "this server never writes replies to files on the server; save the reply on the client")
+		}
+	}
+	return nil
+}
+
+// showPermissions serves ShowPermissions: who the server takes the client
+// for (address, certificate identities), the roles it holds, and, for
+// every action of this port, whether it may send it.
+func (s *Server) showPermissions(ctx context.Context, _ *aci.Request) (*result, error) {
+	c := callerOf(ctx)
+	ids := []aci.Node{}
+	for _, d := range c.principal.DNS {
+		ids = append(ids, aci.Node{Name: "identity", List: true, Text: "dns:" + d})
+	}
+	for _, e := range c.principal.Email {
+		ids = append(ids, aci.Node{Name: "identity", List: true, Text: "email:" + e})
+	}
+	roles := []aci.Node{}
+	for _, r := range c.grant.Roles {
+		roles = append(roles, aci.Node{Name: "role", List: true, Text: r})
+	}
+	std := []aci.Node{}
+	for _, r := range c.grant.Standard.Names() {
+		std = append(std, aci.Node{Name: "standardrole", List: true, Text: r})
+	}
+	perms := []aci.Node{}
+	for _, r := range auth.Rules {
+		if r.Port != s.cfg.Port || !s.serves(r.Action) {
+			continue
+		}
+		attrs := []aci.Attr{{Name: "action", Value: r.Action}}
+		if r.Sub != "" {
+			attrs = append(attrs, aci.Attr{Name: "queueaction", Value: r.Sub})
+		}
+		attrs = append(attrs, aci.Attr{Name: "allowed", Value: strconv.FormatBool(c.grant.Allows(s.cfg.Port, r.Action, r.Sub))})
+		perms = append(perms, aci.Node{Name: "permission", List: true, Attrs: attrs})
+	}
+	policy := "default"
+	if s.policy.Configured() {
+		policy = "configured"
+	}
+	return &result{data: []aci.Node{
+		aci.TextNode("client", c.principal.Addr.String()),
+		aci.Container("identities", ids...),
+		aci.TextNode("policy", policy),
+		aci.Container("roles", roles...),
+		aci.Container("standardroles", std...),
+		aci.Container("permissions", perms...),
+	}}, nil
+}
+
+// serves reports whether this server answers action (as the role table
+// spells it) on its port.
+func (s *Server) serves(action string) bool {
+	if action == "Metrics" {
+		return s.cfg.Metrics != nil
+	}
+	_, ok := s.routes[strings.ToUpper(action)]
+	return ok
+}

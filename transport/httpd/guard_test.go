@@ -1,0 +1,233 @@
+package httpd
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/auth"
+)
+
+// queryOnlyPolicy makes the test client (127.0.0.1) a Query client: Admin
+// is for another network only.
+func queryOnlyPolicy(t *testing.T) *auth.Policy {
+	t.Helper()
+	local, err := auth.ParseClients("localhost")
+	require.NoError(t, err)
+	other, err := auth.ParseClients("10.0.0.0/8")
+	require.NoError(t, err)
+	p, err := auth.New([]auth.Role{
+		{Name: "Admins", Standard: auth.Admin | auth.ServiceControl, Clients: other},
+		{Name: "Readers", Standard: auth.Query | auth.ServiceStatus, Clients: local},
+	})
+	require.NoError(t, err)
+	return p
+}
+
+// TestRolesRefuseWithACIError: a request no role allows gets
+// ERRORPERMISSIONDENIED (nothing runs), logged once with the client and the
+// action; what the roles allow still works.
+func TestRolesRefuseWithACIError(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	e := startWith(t, setup{
+		logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		front:  func(c *Config) { c.Policy = queryOnlyPolicy(t) },
+	})
+	x := e.aci(t, "/action=Fetch&FetchAction=Collect&ConfigSection=MyTask")
+	require.Equal(t, "ERROR", x.Response)
+	require.Equal(t, "ERRORPERMISSIONDENIED", x.ResponseData.Code)
+	require.Equal(t, "CONFETCH140", x.ResponseData.ErrorID)
+	require.Contains(t, x.ResponseData.Desc, "client 127.0.0.1 (roles: Readers) may not send Fetch: it needs the Admin role")
+
+	x = e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=Pause")
+	require.Equal(t, "ERRORPERMISSIONDENIED", x.ResponseData.Code)
+	require.Contains(t, x.ResponseData.Desc, "may not send QueueInfo QueueAction=Pause")
+
+	qs, err := e.q.QueueStatus(context.Background())
+	require.NoError(t, err)
+	require.False(t, qs.Paused, "a refused request does nothing")
+	require.Zero(t, qs.Queued+qs.Finished, "a refused Fetch queues nothing")
+
+	x = e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=QueueStatus")
+	require.Equal(t, "SUCCESS", x.Response)
+	x = e.aci(t, "/action=GetStatus")
+	require.Equal(t, "ERRORPERMISSIONDENIED", x.ResponseData.Code, "GetStatus is an Admin action, as IDOL documents")
+	x = e.aci(t, "/action=Frobnicate")
+	require.Equal(t, "ERRORNOTIMPLEMENTED", x.ResponseData.Code, "an unknown action is unknown to everyone")
+
+	out := logs.String()
+	require.Equal(t, 1, strings.Count(out, "action=Fetch "), out)
+	require.Contains(t, out, `msg="request refused: no role allows it" component=httpd client=127.0.0.1 action=Fetch role=Readers needs=Admin`)
+	require.Equal(t, 3, strings.Count(out, "request refused"), out)
+}
+
+// TestShowPermissions: the client learns its address, roles and, for every
+// action of the port, whether it may send it; it needs no role.
+func TestShowPermissions(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, setup{front: func(c *Config) { c.Policy = queryOnlyPolicy(t) }})
+	_, body := e.get(t, "/action=ShowPermissions&ResponseFormat=simplejson")
+	var r struct {
+		A struct {
+			Response string `json:"response"`
+			Data     struct {
+				Client string `json:"client"`
+				Policy string `json:"policy"`
+				Roles  struct {
+					Role []string `json:"role"`
+				} `json:"roles"`
+				Std struct {
+					Role []string `json:"standardrole"`
+				} `json:"standardroles"`
+				Perms struct {
+					P []map[string]string `json:"permission"`
+				} `json:"permissions"`
+			} `json:"responsedata"`
+		} `json:"autnresponse"`
+	}
+	require.NoError(t, json.Unmarshal(body, &r), string(body))
+	d := r.A.Data
+	require.Equal(t, "SUCCESS", r.A.Response)
+	require.Equal(t, "127.0.0.1", d.Client)
+	require.Equal(t, "configured", d.Policy)
+	require.Equal(t, []string{"Readers"}, d.Roles.Role)
+	require.Equal(t, []string{"Query", "ServiceStatus"}, d.Std.Role)
+	allowed := map[string]string{}
+	for _, p := range d.Perms.P {
+		allowed[p["@action"]+"/"+p["@queueaction"]] = p["@allowed"]
+	}
+	require.Equal(t, "false", allowed["Fetch/"])
+	require.Equal(t, "true", allowed["QueueInfo/GetStatus"])
+	require.Equal(t, "false", allowed["QueueInfo/Stop"])
+	require.Equal(t, "true", allowed["ShowPermissions/"])
+	require.Equal(t, "false", allowed["View/"])
+	require.Equal(t, "true", allowed["TaskList/"])
+	require.Equal(t, "true", allowed["Admin/"])
+	_, served := allowed["GetStatusInfo/"]
+	require.False(t, served, "only the actions of this port")
+
+	// IDOL's defaults: localhost holds every role.
+	e2 := start(t, nil)
+	x := e2.aci(t, "/action=ShowPermissions")
+	require.Contains(t, string(x.ResponseData.Inner), "<policy>default</policy>")
+	require.Contains(t, string(x.ResponseData.Inner), `<permission action="Fetch" allowed="true"/>`)
+}
+
+// TestBrowserOriginRefused: requests a browser sends from another site are
+// refused; those from the server's own pages (same-origin), typed URLs
+// (none) and programs (no header) are not.
+func TestBrowserOriginRefused(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	send := func(header, value string) xresp {
+		req, err := http.NewRequest("GET", e.base+"/action=QueueInfo&QueueName=fetch&QueueAction=Pause", nil)
+		require.NoError(t, err)
+		if header != "" {
+			req.Header.Set(header, value)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var x xresp
+		require.NoError(t, xmlDecode(resp, &x))
+		return x
+	}
+	for _, site := range []string{"cross-site", "same-site", "Cross-Site"} {
+		x := send("Sec-Fetch-Site", site)
+		require.Equal(t, "ERRORREQUESTREFUSED", x.ResponseData.Code, site)
+		require.Contains(t, x.ResponseData.Desc, "a browser sent this request from another site (Sec-Fetch-Site: "+strings.ToLower(site)+")")
+	}
+	qs, err := e.q.QueueStatus(context.Background())
+	require.NoError(t, err)
+	require.False(t, qs.Paused)
+	for _, site := range []string{"same-origin", "none", ""} {
+		x := send("Sec-Fetch-Site", site)
+		require.Equal(t, "SUCCESS", x.Response, site)
+		send("", "")
+		e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=Resume")
+	}
+}
+
+// TestAllowedHosts: only configured Host headers are answered (DNS
+// rebinding); a request without Host is.
+func TestAllowedHosts(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, setup{front: func(c *Config) { c.AllowedHosts = []string{"127.0.0.1", "localhost", "connector.example.com"} }})
+	for host, ok := range map[string]bool{"evil.example": false, "evil.example:80": false, "localhost": true,
+		"CONNECTOR.example.com:7000": true, strings.TrimPrefix(e.base, "http://"): true, "[::1]:7000": false} {
+		req, err := http.NewRequest("GET", e.base+"/action=GetVersion", nil)
+		require.NoError(t, err)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var x xresp
+		require.NoError(t, xmlDecode(resp, &x))
+		resp.Body.Close()
+		if ok {
+			require.Equal(t, "SUCCESS", x.Response, host)
+		} else {
+			require.Equal(t, "ERRORREQUESTREFUSED", x.ResponseData.Code, host)
+			require.Contains(t, x.ResponseData.Desc, "which is not one of [Server] AllowedHosts (127.0.0.1, localhost, connector.example.com)")
+		}
+	}
+	// HTTP/1.0 without a Host header.
+	raw := e.replay(t, []byte("GET /action=GetVersion HTTP/1.0\r\n\r\n"))
+	require.Contains(t, raw, "<response>SUCCESS</response>")
+}
+
+// TestUnsupportedStandardParamsRefused: EncryptResponse and server-side
+// Output/FileName writes are refused with a clear error, not ignored.
+func TestUnsupportedStandardParamsRefused(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	for q, want := range map[string]string{
+		"EncryptResponse=true":       "this server does not encrypt replies",
+		"EncryptResponse=maybe":      "this server does not encrypt replies",
+		"Output=File&FileName=x.xml": "this server never writes replies to files on the server",
+		"FileName=/etc/passwd":       "this server never writes replies to files on the server",
+	} {
+		x := e.aci(t, "/action=GetVersion&"+q)
+		require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, q)
+		require.Contains(t, x.ResponseData.Desc, want, q)
+	}
+	x := e.aci(t, "/action=GetVersion&EncryptResponse=false")
+	require.Equal(t, "SUCCESS", x.Response)
+}
+
+// TestDashboardServed: action=Admin serves the embedded page with headers
+// that keep it from being framed or cached, and its script and styles.
+func TestDashboardServed(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	resp, body := e.get(t, "/action=Admin")
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
+	require.Contains(t, resp.Header.Get("Content-Security-Policy"), "default-src 'self'")
+	require.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"))
+	require.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+	require.Contains(t, string(body), `<script src="/action=Admin&amp;File=app.js" defer></script>`)
+	resp, body = e.get(t, "/action=Admin&File=app.js")
+	require.Equal(t, "text/javascript; charset=utf-8", resp.Header.Get("Content-Type"))
+	require.Contains(t, string(body), "textContent")
+	require.NotContains(t, string(body), "innerHTML", "the page never inserts markup")
+	resp, _ = e.get(t, "/action=Admin&File=app.css")
+	require.Equal(t, "text/css; charset=utf-8", resp.Header.Get("Content-Type"))
+	x := e.aci(t, "/action=Admin&File=../../etc/passwd")
+	require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code)
+}
+
+func xmlDecode(resp *http.Response, x *xresp) error {
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return xml.Unmarshal(body, x)
+}
