@@ -1,0 +1,173 @@
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
+
+	"github.com/connectorhq/connector/auth"
+	"github.com/connectorhq/connector/crawl"
+	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/messages"
+)
+
+func testMetrics() *Metrics {
+	return New(Options{Queue: "fetch", FetchActions: []string{"SYNCHRONIZE", "COLLECT"}, Version: "1.2.3",
+		QueueStatus: func() (*messages.QueueStatusReply, error) {
+			return &messages.QueueStatusReply{Queue: "fetch", Queued: 3, Processing: 1, Cancelled: 2, MaximumThreads: 4, MaximumQueueSize: 100}, nil
+		}})
+}
+
+// page renders the metrics page as the service port serves it.
+func page(t *testing.T, m *Metrics) []byte {
+	t.Helper()
+	var ctx fasthttp.RequestCtx
+	m.Serve(&ctx)
+	require.Equal(t, "text/plain; version=0.0.4; charset=utf-8", string(ctx.Response.Header.ContentType()))
+	return append([]byte(nil), ctx.Response.Body()...)
+}
+
+// exercise moves every metric once, so that every series is on the page.
+func exercise(m *Metrics) {
+	m.Submitted("SYNCHRONIZE")
+	m.Rejected("queue_full")
+	m.Started("SYNCHRONIZE", 1500*time.Millisecond)
+	m.Ended(&messages.ActionSpec{FetchAction: "SYNCHRONIZE"}, &messages.ActionStatus{State: messages.State_STATE_FINISHED,
+		QueuedUnixMs: 1000, StartedUnixMs: 2500, EndedUnixMs: 4500,
+		Counts: []*messages.DocumentCount{{Task: "T", Seen: 5, Added: 3, Ingestadded: 3, Ingestfailed: 1}}})
+	m.Stopped(3 * time.Millisecond)
+	m.Committed(7, 2*time.Millisecond, nil)
+	m.Committed(1, time.Millisecond, errors.New("disk full"))
+	m.Request(auth.ACIPort, "Fetch", "success", time.Millisecond)
+	m.Request(auth.ACIPort, "Frobnicate", "failure", time.Millisecond)
+	m.Request(auth.ServicePort, "Stop", "denied", time.Millisecond)
+	m.Crawled(crawl.Stats{Pages: 10, NotModified: 2, Requests: 13, Bytes: 4096})
+	m.TLSHandshakeFailed()
+}
+
+// TestPageLintsClean: the page passes client_golang's linter (the rules of
+// promtool check metrics) in process.
+func TestPageLintsClean(t *testing.T) {
+	t.Parallel()
+	m := testMetrics()
+	exercise(m)
+	problems, err := promlint.New(bytes.NewReader(page(t, m))).Lint()
+	require.NoError(t, err)
+	require.Empty(t, problems)
+}
+
+// TestPromtoolChecksMetrics: Debian's promtool (package prometheus, which
+// make test installs) accepts the page.
+func TestPromtoolChecksMetrics(t *testing.T) {
+	t.Parallel()
+	promtool, err := exec.LookPath("promtool")
+	require.NoError(t, err, "promtool is missing: make test installs Debian's prometheus package")
+	m := testMetrics()
+	exercise(m)
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(page(t, m))
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "promtool check metrics:\n%s", out)
+	require.Empty(t, strings.TrimSpace(string(out)))
+}
+
+// TestValuesMove: each event moves its metric, and the queue's gauges are
+// the counts QueueStatus reports.
+func TestValuesMove(t *testing.T) {
+	t.Parallel()
+	m := testMetrics()
+	reg := m.Registry()
+	require.Equal(t, 0.0, testutil.ToFloat64(m.submitted["SYNCHRONIZE"]))
+	exercise(m)
+	require.Equal(t, 1.0, testutil.ToFloat64(m.submitted["SYNCHRONIZE"]))
+	require.Equal(t, 1.0, testutil.ToFloat64(m.ended["SYNCHRONIZE"]["Finished"]))
+	require.Equal(t, 0.0, testutil.ToFloat64(m.ended["SYNCHRONIZE"]["Cancelled"]))
+	require.Equal(t, 1.0, testutil.ToFloat64(m.rejected.WithLabelValues("queue_full")))
+	require.Equal(t, 5.0, testutil.ToFloat64(m.documents["seen"]))
+	require.Equal(t, 1.0, testutil.ToFloat64(m.documents["ingest_failed"]))
+	require.Equal(t, 4096.0, testutil.ToFloat64(m.crawlBytes))
+	require.Equal(t, 1.0, testutil.ToFloat64(m.commitFailures))
+	require.Equal(t, 1.0, testutil.ToFloat64(m.requests[auth.ACIPort]["other"].outcome["failure"]), "an unknown action is counted as other")
+	require.Equal(t, 1.0, testutil.ToFloat64(m.requests[auth.ServicePort]["Stop"].outcome["denied"]))
+
+	body := string(page(t, m))
+	for _, want := range []string{
+		`connector_queue_actions{queue="fetch",state="queued"} 3`,
+		`connector_queue_actions{queue="fetch",state="cancelled"} 2`,
+		`connector_queue_running_actions{queue="fetch"} 1`,
+		`connector_queue_paused{queue="fetch"} 0`,
+		`connector_queue_max_threads{queue="fetch"} 4`,
+		`connector_action_wait_seconds_sum{fetch_action="SYNCHRONIZE",queue="fetch"} 1.5`,
+		`connector_action_run_seconds_sum{fetch_action="SYNCHRONIZE",queue="fetch",status="Finished"} 2`,
+		`connector_action_stop_seconds_count{queue="fetch"} 1`,
+		`connector_store_commit_changes_sum{queue="fetch"} 8`,
+		`connector_aci_requests_total{action="Fetch",outcome="success",port="aci"} 1`,
+		`connector_build_info{version="1.2.3"} 1`,
+		`go_goroutines `, `process_resident_memory_bytes `,
+	} {
+		require.Contains(t, body, want)
+	}
+	n, err := testutil.GatherAndCount(reg, "connector_actions_ended_total")
+	require.NoError(t, err)
+	require.Equal(t, 3*4, n, "fetch actions SYNCHRONIZE, COLLECT and OTHER, four end statuses each: nothing built from request text")
+}
+
+// TestIngestTargetCounted: deliveries are counted, failed ones as failed.
+func TestIngestTargetCounted(t *testing.T) {
+	t.Parallel()
+	m := testMetrics()
+	ft := &failingTarget{}
+	tg := m.Target(ft)
+	require.NoError(t, tg.Add(context.Background(), []*ingest.Document{{Reference: "a"}, {Reference: "b"}}))
+	require.NoError(t, tg.Remove(context.Background(), []string{"c"}))
+	ft.fail = true
+	require.Error(t, tg.Add(context.Background(), []*ingest.Document{{Reference: "d"}}))
+	require.Equal(t, 2.0, testutil.ToFloat64(m.ingested["added"]))
+	require.Equal(t, 1.0, testutil.ToFloat64(m.ingested["removed"]))
+	require.Equal(t, 1.0, testutil.ToFloat64(m.ingested["failed"]))
+	require.Equal(t, "fake", tg.Describe())
+	require.Nil(t, m.Target(nil))
+}
+
+type failingTarget struct{ fail bool }
+
+func (f *failingTarget) Add(context.Context, []*ingest.Document) error {
+	if f.fail {
+		return ingest.ErrDelivery
+	}
+	return nil
+}
+func (f *failingTarget) Remove(context.Context, []string) error { return nil }
+func (f *failingTarget) Close() error                           { return nil }
+func (f *failingTarget) Describe() string                       { return "fake" }
+
+// BenchmarkScrapeEmpty is the cost of one scrape of an idle server (the
+// Go and process collectors dominate).
+func BenchmarkScrapeEmpty(b *testing.B) {
+	m := testMetrics()
+	exercise(m)
+	var ctx fasthttp.RequestCtx
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx.Response.Reset()
+		m.Serve(&ctx)
+	}
+}
+
+// BenchmarkRequest is what the front end adds to every request.
+func BenchmarkRequest(b *testing.B) {
+	m := testMetrics()
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Request(auth.ACIPort, "QueueInfo", "success", time.Microsecond)
+	}
+}
