@@ -49,6 +49,17 @@ type Deps struct {
 	Store  store.Store
 	Target ingest.Target // nil when ingestion is disabled
 	Logger *slog.Logger
+	// Crawled, when set, receives the figures of each crawl as it ends
+	// (metrics); a repository that crawls reports them.
+	Crawled func(CrawlStats)
+}
+
+// CrawlStats are the figures of one finished crawl.
+type CrawlStats struct {
+	Pages       int64 // pages fetched (200, 203)
+	NotModified int64 // pages found not modified (304, or a sitemap's lastmod)
+	Requests    int64 // HTTP requests sent (pages, redirects, robots.txt, sitemaps)
+	Bytes       int64 // response body bytes read
 }
 
 // Validate checks that a descriptor is complete.

@@ -15,7 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/connectorhq/connector/auth"
-	"github.com/connectorhq/connector/crawl"
+	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/messages"
 )
@@ -50,7 +50,7 @@ func exercise(m *Metrics) {
 	m.Request(auth.ACIPort, "Fetch", "success", time.Millisecond)
 	m.Request(auth.ACIPort, "Frobnicate", "failure", time.Millisecond)
 	m.Request(auth.ServicePort, "Stop", "denied", time.Millisecond)
-	m.Crawled(crawl.Stats{Pages: 10, NotModified: 2, Requests: 13, Bytes: 4096})
+	m.Crawled(fetch.CrawlStats{Pages: 10, NotModified: 2, Requests: 13, Bytes: 4096})
 	m.TLSHandshakeFailed()
 }
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/connectorhq/connector/crawl"
+	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/messages"
 )
@@ -69,8 +69,8 @@ func (m *Metrics) Committed(n int, d time.Duration, err error) {
 	}
 }
 
-// Crawled adds the statistics of one finished crawl.
-func (m *Metrics) Crawled(s crawl.Stats) {
+// Crawled adds the figures of one finished crawl (fetch.Deps.Crawled).
+func (m *Metrics) Crawled(s fetch.CrawlStats) {
 	m.crawlPages.Add(float64(s.Pages))
 	m.crawlNotMod.Add(float64(s.NotModified))
 	m.crawlReqs.Add(float64(s.Requests))

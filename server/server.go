@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -19,11 +20,14 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/connectorhq/connector/actors/queue"
+	"github.com/connectorhq/connector/auth"
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	buildinfo "github.com/connectorhq/connector/internal/version"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/metrics"
 	"github.com/connectorhq/connector/store"
 	"github.com/connectorhq/connector/transport/httpd"
 )
@@ -59,9 +63,14 @@ type Server struct {
 	repo    fetch.Repository
 	q       *queue.Queue
 	web     *httpd.Server
+	svc     *httpd.Server // the service port; nil without [Service] ServicePort
+	metrics *metrics.Metrics
 	sched   *actor.PID
 	ln      net.Listener
+	svcLn   net.Listener
 	served  chan error
+	stop    chan struct{} // closed by the service port's Stop
+	stopped sync.Once
 	down    sync.Once
 	downErr error
 }
@@ -79,14 +88,24 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	if newRepo == nil {
 		newRepo = conn.New
 	}
-	s := &Server{cfg: cfg, served: make(chan error, 1)}
+	s := &Server{cfg: cfg, served: make(chan error, 2), stop: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.abort()
 		}
 	}()
+	// TLS first: a certificate that does not load stops start-up before
+	// anything is created.
+	tlsCfg, err := loadTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if s.log, s.logOut, err = newLogger(cfg.Logging, opts.LogOutput); err != nil {
 		return nil, err
+	}
+	version := opts.Version
+	if version == "" {
+		version = buildinfo.Version()
 	}
 	s.sys = actor.NewActorSystem(
 		actor.WithLoggerFactory(func(sys *actor.ActorSystem) *slog.Logger {
@@ -109,17 +128,28 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	}
 	actualPort := s.ln.Addr().(*net.TCPAddr).Port
 	s.ln = newConnLimiter(s.ln, maxConns, s.log.With("component", "httpd"))
+	if cfg.Service.Enabled {
+		saddr := net.JoinHostPort(cfg.Server.Host, strconv.Itoa(cfg.Service.Port))
+		if s.svcLn, err = net.Listen("tcp", saddr); err != nil {
+			return nil, fmt.Errorf("server: listen on %s ([Server] Host and [Service] ServicePort): %w", saddr, err)
+		}
+	}
 
 	// store, ingest and the repository tag their own log records (component=...)
 	if s.st, err = store.Open(store.Config{Dir: cfg.Server.DataDirectory, InMemory: cfg.Actions.UseInMemoryDatastore, Logger: s.log}); err != nil {
 		return nil, fmt.Errorf("server: open the store in %s ([Server] DataDirectory): %w", cfg.Server.DataDirectory, err)
 	}
-	if s.target, err = openTarget(cfg, s.log); err != nil {
+	if s.target, err = openTarget(cfg, tlsCfg.ingest, s.log); err != nil {
 		return nil, err
 	}
-	if s.repo, err = newRepo(Deps{Config: cfg, Store: s.st, Target: s.target, Logger: s.log}); err != nil {
+	// The queue does not exist yet: its counts are read at scrape time.
+	s.metrics = metrics.New(metrics.Options{Queue: "fetch", Version: version, Logger: s.log,
+		QueueStatus: func() (*messages.QueueStatusReply, error) { return s.q.QueueStatus(context.Background()) }})
+	if s.repo, err = newRepo(Deps{Config: cfg, Store: s.st, Target: s.metrics.Target(s.target), Logger: s.log,
+		Crawled: s.metrics.Crawled}); err != nil {
 		return nil, err
 	}
+	s.metrics.SetFetchActions(s.repo.FetchActions())
 	qcfg := queue.Config{
 		Name:                   "fetch",
 		Repository:             s.repo,
@@ -132,6 +162,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 		StopTimeout:            cfg.Actions.StopTimeout,
 		OnRestart:              cfg.Actions.ProcessingOnRestart,
 		Logger:                 s.log.With("component", "queue"),
+		Observer:               s.metrics,
 	}
 	if qcfg.MaximumFinishedActions == 0 {
 		qcfg.MaximumFinishedActions = -1 // configured 0: keep none
@@ -147,16 +178,12 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 			return nil, err
 		}
 	}
-	version := opts.Version
-	if version == "" {
-		version = buildinfo.Version()
-	}
 	wd, _ := os.Getwd()
 	configPath := cfg.Path
 	if configPath != config.DefaultName {
 		configPath, _ = filepath.Abs(configPath)
 	}
-	if s.web, err = httpd.New(httpd.Config{
+	front := httpd.Config{
 		System: s.sys, Queue: s.q, Repository: s.repo,
 		Version:         httpd.Version{ProductType: conn.Product, Version: version, Revision: buildinfo.Revision(), Build: buildinfo.Build(), ConfigPath: configPath, Directory: wd},
 		MaxRequestBytes: cfg.Server.MaxRequestBytes, ReadTimeout: cfg.Server.ReadTimeout,
@@ -164,13 +191,41 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 		WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout,
 		RequestLogSize: requestLogSize(cfg.Server.RequestLogSize),
 		Logger:         s.log,
-	}); err != nil {
+		Policy:         cfg.Policy,
+		AllowedHosts:   allowedHosts(cfg.Server),
+		TLS:            tlsCfg.aci,
+		Metrics:        s.metrics,
+	}
+	if s.web, err = httpd.New(front); err != nil {
 		return nil, err
 	}
+	if s.svcLn != nil {
+		svc := front
+		svc.Port, svc.TLS, svc.RequestLogSize = auth.ServicePort, tlsCfg.service, -1
+		svc.Stop = s.requestStop
+		scheme := "http"
+		if tlsCfg.aci != nil {
+			scheme = "https"
+		}
+		svc.DashboardURL = func(host string) string {
+			if host == "" {
+				host = tokenHost(cfg.Server.Host)
+			}
+			return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(actualPort)) + "/action=Admin"
+		}
+		if s.svc, err = httpd.New(svc); err != nil {
+			return nil, err
+		}
+		go func() { s.served <- s.svc.Serve(s.svcLn) }()
+	}
 	go func() { s.served <- s.web.Serve(s.ln) }()
-	s.log.Info("connector started", "address", s.ln.Addr().String(), "config", cfg.Path, "version", version,
+	attrs := []any{"address", s.ln.Addr().String(), "tls", tlsCfg.aci != nil, "config", cfg.Path, "version", version,
 		"store", s.st.Info().Path, "in_memory", s.st.Info().InMemory, "maximum_threads", cfg.Actions.MaximumThreads,
-		"max_connections", maxConns, "open_file_limit", fds)
+		"roles", rolesText(cfg), "max_connections", maxConns, "open_file_limit", fds}
+	if s.svcLn != nil {
+		attrs = append(attrs, "service_address", s.svcLn.Addr().String(), "service_tls", tlsCfg.service != nil)
+	}
+	s.log.Info("connector started", attrs...)
 	return s, nil
 }
 
@@ -208,6 +263,32 @@ func connectionLimit(cfg *config.Config, fds uint64, log *slog.Logger) int {
 	return int(min(avail, 1<<24))
 }
 
+// requestStop is the service port's Stop: it asks the command to shut
+// the server down, as SIGTERM does (StopRequested).
+func (s *Server) requestStop() { s.stopped.Do(func() { close(s.stop) }) }
+
+// StopRequested is closed when a client sent Stop to the service port: the
+// command then shuts the server down exactly as on SIGTERM.
+func (s *Server) StopRequested() <-chan struct{} { return s.stop }
+
+// ServiceAddr is the address of the service port (nil without one).
+func (s *Server) ServiceAddr() net.Addr {
+	if s.svcLn == nil {
+		return nil
+	}
+	return s.svcLn.Addr()
+}
+
+// Metrics is the server's metrics (for in-process use and tests).
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
+
+func rolesText(cfg *config.Config) string {
+	if cfg.Policy == nil {
+		return "IDOL defaults (Admin and ServiceControl from localhost only)"
+	}
+	return "[AuthorizationRoles]"
+}
+
 // requestLogSize maps [Server] RequestLogSize (0: keep none) to httpd's
 // convention (0: default, negative: none).
 func requestLogSize(n int) int {
@@ -240,6 +321,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) shutdown(ctx context.Context) error {
 	var errs []error
 	s.log.Info("connector stopping")
+	if s.svc != nil {
+		if err := s.svc.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop the service port: %w", err))
+		}
+	}
 	if err := s.web.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop the ACI port: %w", err))
 	}
@@ -277,6 +363,9 @@ func (s *Server) abort() {
 	if s.ln != nil {
 		_ = s.ln.Close()
 	}
+	if s.svcLn != nil {
+		_ = s.svcLn.Close()
+	}
 	if s.q != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = s.q.Shutdown(ctx)
@@ -296,14 +385,14 @@ func (s *Server) abort() {
 	}
 }
 
-func openTarget(cfg *config.Config, log *slog.Logger) (ingest.Target, error) {
+func openTarget(cfg *config.Config, tlsConfig *tls.Config, log *slog.Logger) (ingest.Target, error) {
 	in := cfg.Ingestion
 	if !in.Enabled {
 		return nil, nil
 	}
 	t, err := ingest.Open(ingest.Options{
 		Type: in.Type, Directory: in.Directory, Host: in.Host, Port: in.Port, SSL: in.SSL,
-		Timeout: in.Timeout, BatchSize: in.BatchSize,
+		Timeout: in.Timeout, BatchSize: in.BatchSize, TLSConfig: tlsConfig,
 	}, log) // the target tags its own records
 	if errors.Is(err, ingest.ErrDisabled) {
 		return nil, nil

@@ -28,7 +28,7 @@ func Descriptor() *fetch.Descriptor {
 		Check:         Check,
 		FetchActions:  fetchActions(),
 		New: func(d fetch.Deps) (fetch.Repository, error) {
-			return New(Options{Config: d.Config, Store: d.Store, Target: d.Target, Logger: d.Logger})
+			return New(Options{Config: d.Config, Store: d.Store, Target: d.Target, Logger: d.Logger, Crawled: d.Crawled})
 		},
 	}
 }

@@ -37,11 +37,15 @@ type Options struct {
 	// Client sends every HTTP request to the crawled sites; nil lets the
 	// crawl build its own keep-alive client per action. For tests.
 	Client *http.Client
+	// Crawled, when set, receives the figures of every crawl when it ends
+	// (metrics; fetch.Deps.Crawled).
+	Crawled func(fetch.CrawlStats)
 }
 
 // Repository is the HTTP connector: it implements fetch.Repository,
 // fetch.Viewer and fetch.TaskLister. It is safe for concurrent use.
 type Repository struct {
+	crawled   func(fetch.CrawlStats)
 	cfg       *config.Config
 	st        store.Store
 	target    ingest.Target
@@ -85,6 +89,7 @@ func New(o Options) (*Repository, error) {
 		log:       o.Logger,
 		now:       o.Now,
 		client:    o.Client,
+		crawled:   o.Crawled,
 		batchSize: o.Config.Ingestion.BatchSize,
 		base:      map[string]*settings{},
 		locks:     map[string]chan struct{}{},

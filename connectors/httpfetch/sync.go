@@ -151,6 +151,9 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, s *settings, 
 	}
 	close(sr.changes)
 	<-sr.flushDone
+	if r.crawled != nil {
+		r.crawled(fetch.CrawlStats{Pages: stats.Pages, NotModified: stats.NotModified, Requests: stats.Requests, Bytes: stats.Bytes})
+	}
 	log.Info("task crawled", "run", sr.run, "stopped_by", stats.StoppedBy.String(), "pages", stats.Pages,
 		"not_modified", stats.NotModified, "requests", stats.Requests, "error", cerr)
 	switch {

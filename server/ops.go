@@ -1,0 +1,88 @@
+package server
+
+import (
+	"crypto/tls"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/secret"
+	"github.com/connectorhq/connector/tlsconf"
+)
+
+// tlsConfigs are the TLS configurations of the ports and of ingestion (nil:
+// plain).
+type tlsConfigs struct {
+	aci, service, ingest *tls.Config
+}
+
+// loadTLS loads the certificates of every TLS section in use. An error
+// names the file, the line, the section and the key.
+func loadTLS(cfg *config.Config) (tlsConfigs, error) {
+	var out tlsConfigs
+	var key *secret.Key
+	for _, o := range []*config.SSLOptions{cfg.Server.SSL, cfg.Service.SSL, cfg.Ingestion.SSLOptions} {
+		if o != nil && secret.IsEncrypted(o.PrivateKeyPassword) && key == nil {
+			k, err := secret.LoadKeyFile(cfg.Security.AESKeyFile)
+			if err != nil {
+				return out, &config.Error{File: cfg.Path, Line: o.KeyLine("SSLPrivateKeyPassword"), Section: o.Section,
+					Key: "SSLPrivateKeyPassword", Err: err}
+			}
+			key = k
+		}
+	}
+	var err error
+	if o := cfg.Server.SSL; o != nil {
+		if out.aci, err = tlsconf.Server(o, key); err != nil {
+			return out, tlsconf.ConfigError(cfg.Path, o, err)
+		}
+	}
+	if o := cfg.Service.SSL; o != nil {
+		if out.service, err = tlsconf.Server(o, key); err != nil {
+			return out, tlsconf.ConfigError(cfg.Path, o, err)
+		}
+	}
+	if o := cfg.Ingestion.SSLOptions; o != nil {
+		if out.ingest, err = tlsconf.Client(o, key); err != nil {
+			return out, tlsconf.ConfigError(cfg.Path, o, err)
+		}
+	}
+	return out, nil
+}
+
+// allowedHosts is what a request's Host header may name: [Server]
+// AllowedHosts, or by default the names of this machine as the bind address
+// reaches it: localhost and the loopback addresses always; the bind address;
+// and, when bound to every interface, the host name and every interface's
+// address. A browser that a rebinding DNS name sends to the port names that
+// DNS name instead, and is refused.
+func allowedHosts(s config.Server) []string {
+	if s.AllowedHosts != nil {
+		return s.AllowedHosts
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	add := func(h string) {
+		h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+		for _, x := range hosts {
+			if strings.EqualFold(x, h) {
+				return
+			}
+		}
+		hosts = append(hosts, h)
+	}
+	add(s.Host)
+	if ip := net.ParseIP(s.Host); ip != nil && ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil {
+			add(name)
+		}
+		if addrs, err := net.InterfaceAddrs(); err == nil {
+			for _, a := range addrs {
+				if n, ok := a.(*net.IPNet); ok {
+					add(n.IP.String())
+				}
+			}
+		}
+	}
+	return hosts
+}
