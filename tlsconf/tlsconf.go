@@ -136,7 +136,7 @@ func keyPair(o *config.SSLOptions, key *secret.Key) (tls.Certificate, error) {
 		return tls.Certificate{}, &KeyError{"SSLPrivateKey", err}
 	}
 	block, _ := pem.Decode(keyPEM)
-	if block == nil {
+	if block == nil || block.Type == "CERTIFICATE" {
 		return tls.Certificate{}, &KeyError{"SSLPrivateKey", fmt.Errorf("%s holds no PEM private key", o.PrivateKey)}
 	}
 	switch {

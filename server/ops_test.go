@@ -1,0 +1,285 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/internal/testpki"
+	"github.com/connectorhq/connector/internal/testwait"
+)
+
+// opsConfig is testConfig with keys added to [Server] and [Ingestion].
+func opsConfig(t *testing.T, server, ingestion, extra string) *config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := config.Parse("test.cfg", []byte("[Server]\nPort=0\nDataDirectory="+dir+"\n"+server+
+		"[Actions]\nMaximumThreads=1\n[Ingestion]\nIngestDirectory="+filepath.Join(dir, "out")+"\n"+ingestion+extra),
+		func(string, string) error { return config.ErrUnknownKey })
+	require.NoError(t, err)
+	return cfg
+}
+
+func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Get(u)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(b)
+}
+
+// metric returns the value of the series line starting with name (labels
+// included) on a metrics page, or "" when it is not there.
+func metric(page, series string) string {
+	for _, l := range strings.Split(page, "\n") {
+		if strings.HasPrefix(l, series+" ") {
+			return strings.TrimPrefix(l, series+" ")
+		}
+	}
+	return ""
+}
+
+// TestServicePort: the service port answers GetStatus, GetStatusInfo and
+// /metrics; the metrics move with the queue (a submit adds one, a cancel
+// ends one as Cancelled); Stop asks the command to shut down.
+func TestServicePort(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "[Service]\nServicePort=0\n")
+	s := startServer(t, cfg, &testRepo{})
+	defer stop(t, s)
+	svc := "http://" + s.ServiceAddr().String()
+
+	_, body := get(t, nil, svc+"/action=GetStatus")
+	require.Contains(t, body, "<response>SUCCESS</response>")
+	require.Contains(t, body, "<queues>")
+	_, body = get(t, nil, svc+"/action=GetStatusInfo")
+	require.Contains(t, body, "<status>running</status>")
+	_, body = get(t, nil, svc+"/action=Fetch&FetchAction=Synchronize")
+	require.Contains(t, body, "ERRORNOTIMPLEMENTED", "the service port answers service actions only")
+	resp, body := get(t, nil, svc+"/")
+	require.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
+	require.Contains(t, body, `href="http://127.0.0.1:`+portOf(s.Addr())+`/action=Admin"`, "the page links the dashboard on the ACI port")
+
+	page := func() string {
+		resp, body := get(t, nil, svc+"/metrics")
+		require.Equal(t, 200, resp.StatusCode)
+		return body
+	}
+	before := page()
+	require.Equal(t, "0", metric(before, `connector_actions_submitted_total{fetch_action="SYNCHRONIZE",queue="fetch"}`))
+	require.Equal(t, "0", metric(before, `connector_queue_actions{queue="fetch",state="queued"}`))
+
+	aci(t, s, "action=QueueInfo&QueueName=fetch&QueueAction=Pause")
+	tok := between(aci(t, s, "action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask"), "<token>", "</token>")
+	require.NotEmpty(t, tok)
+	after := page()
+	require.Equal(t, "1", metric(after, `connector_actions_submitted_total{fetch_action="SYNCHRONIZE",queue="fetch"}`))
+	require.Equal(t, "1", metric(after, `connector_queue_actions{queue="fetch",state="queued"}`))
+	require.Equal(t, "1", metric(after, `connector_queue_paused{queue="fetch"}`))
+	require.Contains(t, aci(t, s, "action=QueueInfo&QueueName=fetch&QueueAction=Cancel&Token="+url.QueryEscape(tok)), "<status>Cancelled</status>")
+	after = page()
+	require.Equal(t, "1", metric(after, `connector_actions_ended_total{fetch_action="SYNCHRONIZE",queue="fetch",status="Cancelled"}`))
+	require.Equal(t, "1", metric(after, `connector_queue_actions{queue="fetch",state="cancelled"}`))
+	require.Equal(t, "0", metric(after, `connector_queue_actions{queue="fetch",state="queued"}`))
+	require.NotEqual(t, "0", metric(after, `connector_aci_requests_total{action="QueueInfo",outcome="success",port="aci"}`))
+	require.NotEmpty(t, metric(after, `connector_store_commit_duration_seconds_count{queue="fetch"}`))
+	require.NotContains(t, after, tok, "no label is built from a token")
+
+	select {
+	case <-s.StopRequested():
+		t.Fatal("stop requested before Stop")
+	default:
+	}
+	_, body = get(t, nil, svc+"/action=Stop")
+	require.Contains(t, body, "<status>stopping</status>")
+	select {
+	case <-s.StopRequested():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop did not ask for the shutdown")
+	}
+}
+
+func portOf(a net.Addr) string {
+	_, p, _ := net.SplitHostPort(a.String())
+	return p
+}
+
+// TestServicePortRoles: with roles, /metrics and Stop need ServiceStatus and
+// ServiceControl; a refused scrape is HTTP 403 with an ACI error.
+func TestServicePortRoles(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "[Service]\nServicePort=0\n[AuthorizationRoles]\n0=Elsewhere\n1=Local\n"+
+		"[Elsewhere]\nStandardRoles=*\nClients=10.0.0.0/8\n[Local]\nStandardRoles=Query\nClients=localhost\n")
+	s := startServer(t, cfg, &testRepo{})
+	defer stop(t, s)
+	svc := "http://" + s.ServiceAddr().String()
+	resp, body := get(t, nil, svc+"/metrics")
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	require.Contains(t, body, "ERRORPERMISSIONDENIED")
+	_, body = get(t, nil, svc+"/action=Stop")
+	require.Contains(t, body, "ERRORPERMISSIONDENIED")
+	select {
+	case <-s.StopRequested():
+		t.Fatal("a refused Stop stopped the server")
+	default:
+	}
+	require.Contains(t, aci(t, s, "action=QueueInfo&QueueName=fetch&QueueAction=QueueStatus"), "SUCCESS")
+}
+
+// TestTLSStartErrorsNameTheKey: a certificate that does not load stops
+// start-up, naming the file, line, section and key, before anything is
+// created.
+func TestTLSStartErrorsNameTheKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfg, err := config.Parse("test.cfg", []byte("[Server]\nPort=0\nDataDirectory="+data+"\nSSLConfig=TLS\n[TLS]\nSSLCertificate="+
+		filepath.Join(dir, "missing.crt")+"\nSSLPrivateKey="+filepath.Join(dir, "missing.key")+"\n"), nil)
+	require.NoError(t, err)
+	_, err = Start(cfg, Options{Port: -1, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return &testRepo{}, nil }})
+	require.ErrorContains(t, err, "config test.cfg:6: [TLS] SSLCertificate: open "+filepath.Join(dir, "missing.crt")+": no such file or directory")
+	_, serr := os.Stat(data)
+	require.True(t, os.IsNotExist(serr), "nothing is created before the configuration is accepted")
+}
+
+// TestACIPortOverTLS: the whole server with [Server] SSLConfig answers over
+// HTTPS, and the service port links the dashboard with https.
+func TestACIPortOverTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "server CA")
+	certPath, keyPath := ca.Localhost(t).Write(t, dir, "server")
+	cfg := opsConfig(t, "SSLConfig=TLS\n", "", "[Service]\nServicePort=0\nSSLConfig=TLS\n[TLS]\nSSLCertificate="+certPath+"\nSSLPrivateKey="+keyPath+"\n")
+	s := startServer(t, cfg, &testRepo{})
+	defer stop(t, s)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}}}
+	defer c.CloseIdleConnections()
+	_, body := get(t, c, "https://"+s.Addr().String()+"/action=GetVersion")
+	require.Contains(t, body, "<response>SUCCESS</response>")
+	_, body = get(t, c, "https://"+s.ServiceAddr().String()+"/")
+	require.Contains(t, body, `href="https://127.0.0.1:`+portOf(s.Addr())+`/action=Admin"`)
+}
+
+// TestIngestCFSOverTLS: [Ingestion] SSLConfig makes CFS deliveries go over
+// HTTPS, checking the CFS server's certificate against SSLCACertificate: a
+// server of another authority is refused.
+func TestIngestCFSOverTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "CFS CA")
+	other := testpki.NewCA(t, "other CA")
+	var mu sync.Mutex
+	var got []string
+	received := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
+	cfs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		mu.Lock()
+		got = append(got, r.Form.Get("action"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/xml; charset=UTF-8")
+		_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><autnresponse><action>INGEST</action><response>SUCCESS</response><responsedata><token>MTI3LjAuMC4xOjcwMDA6SU5HRVNUOjA=</token></responsedata></autnresponse>`)
+	}))
+	cfs.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Localhost(t).TLS(t)}, MinVersion: tls.VersionTLS12}
+	cfs.StartTLS()
+	defer cfs.Close()
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(cfs.URL, "https://"))
+
+	deliver := func(caFile string) error {
+		cfg := opsConfig(t, "", "IngesterType=CFS\nIngestHost="+host+"\nIngestPort="+port+"\nSSLConfig=CFS\n", "[CFS]\nSSLCACertificate="+caFile+"\n")
+		var target ingest.Target
+		s, err := Start(cfg, Options{Port: -1, LogOutput: io.Discard, Repository: func(d Deps) (fetch.Repository, error) {
+			target = d.Target
+			return &testRepo{}, nil
+		}})
+		require.NoError(t, err)
+		defer stop(t, s)
+		return target.Add(context.Background(), []*ingest.Document{{Reference: "http://x/1", Content: "hello"}})
+	}
+	require.NoError(t, deliver(ca.WriteCA(t, dir, "cfs-ca")))
+	n := received()
+	require.NotZero(t, n)
+	err := deliver(other.WriteCA(t, dir, "other-ca"))
+	require.ErrorIs(t, err, ingest.ErrDelivery)
+	require.ErrorContains(t, err, "certificate signed by unknown authority")
+	require.Equal(t, n, received(), "nothing reached a server the authority did not sign")
+}
+
+// TestActionEndedLogLine: each action's end is one structured line with
+// its token, action, tasks, client, role, status, times and counts.
+func TestActionEndedLogLine(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "[Logging]\nLogFormat=json\n")
+	var logs lockedBuffer
+	s, err := Start(cfg, Options{Port: -1, LogOutput: &logs, Repository: func(Deps) (fetch.Repository, error) { return &testRepo{}, nil }})
+	require.NoError(t, err)
+	defer stop(t, s)
+	tok := between(aci(t, s, "action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask&Mode=instant"), "<token>", "</token>")
+	require.NotEmpty(t, tok)
+	var line map[string]any
+	testwait.For(t, 10*time.Second, func() bool {
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, `"msg":"action ended"`) {
+				require.NoError(t, json.Unmarshal([]byte(l), &line))
+				return true
+			}
+		}
+		return false
+	}, "the action ended line")
+	require.Equal(t, tok, line["token"])
+	require.Equal(t, "SYNCHRONIZE", line["action"])
+	require.Equal(t, "MYTASK", line["tasks"])
+	require.Equal(t, "127.0.0.1", line["client"])
+	require.Equal(t, "Admin,ServiceControl,Query,ServiceStatus", line["role"])
+	require.Equal(t, "Finished", line["status"])
+	require.Contains(t, line, "queued")
+	require.Contains(t, line, "run_s")
+	require.Contains(t, line["counts"], "seen")
+	require.Equal(t, 1, strings.Count(logs.String(), `"msg":"action ended"`))
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// TestDefaultAllowedHosts: bound to loopback, the machine's loopback
+// names; bound to every interface, its host name and addresses too.
+func TestDefaultAllowedHosts(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, []string{"localhost", "127.0.0.1", "::1"}, allowedHosts(config.Server{Host: "127.0.0.1"}))
+	require.Equal(t, []string{"localhost", "127.0.0.1", "::1", "192.0.2.5"}, allowedHosts(config.Server{Host: "192.0.2.5"}))
+	all := allowedHosts(config.Server{Host: "0.0.0.0"})
+	name, _ := os.Hostname()
+	require.Contains(t, all, name)
+	require.Contains(t, all, "0.0.0.0")
+	require.Equal(t, []string{"*"}, allowedHosts(config.Server{Host: "0.0.0.0", AllowedHosts: []string{"*"}}))
+}

@@ -1,0 +1,121 @@
+package tlsconf
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/internal/testpki"
+	"github.com/connectorhq/connector/secret"
+)
+
+func TestServerConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "test CA")
+	certPath, keyPath := ca.Localhost(t).Write(t, dir, "server")
+	caPath := ca.WriteCA(t, dir, "ca")
+
+	c, err := Server(&config.SSLOptions{Method: "Negotiate", Certificate: certPath, PrivateKey: keyPath}, nil)
+	require.NoError(t, err)
+	require.Equal(t, uint16(tls.VersionTLS12), c.MinVersion)
+	require.Equal(t, tls.NoClientCert, c.ClientAuth)
+	require.Len(t, c.Certificates, 1)
+
+	c, err = Server(&config.SSLOptions{Method: "TLSV1.3", Certificate: certPath, PrivateKey: keyPath, CACertificate: caPath, CheckCertificate: true}, nil)
+	require.NoError(t, err)
+	require.Equal(t, uint16(tls.VersionTLS13), c.MinVersion)
+	require.Equal(t, tls.RequireAndVerifyClientCert, c.ClientAuth)
+	require.NotNil(t, c.ClientCAs)
+
+	c, err = Server(&config.SSLOptions{Method: "TLSV1.2", Certificate: certPath, PrivateKey: keyPath, CACertificate: caPath}, nil)
+	require.NoError(t, err)
+	require.Equal(t, uint16(tls.VersionTLS12), c.MaxVersion)
+	require.Equal(t, tls.VerifyClientCertIfGiven, c.ClientAuth, "SSLCheckCertificate=false: a certificate is checked if given")
+}
+
+func TestClientConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "test CA")
+	caPath := ca.WriteCA(t, dir, "ca")
+	c, err := Client(&config.SSLOptions{CACertificate: caPath, CheckCertificate: true}, nil)
+	require.NoError(t, err)
+	require.NotNil(t, c.RootCAs)
+	require.False(t, c.InsecureSkipVerify)
+	require.Empty(t, c.Certificates)
+	certPath, keyPath := ca.Issue(t, testpki.Leaf{CommonName: "connector", Client: true}).Write(t, dir, "client")
+	c, err = Client(&config.SSLOptions{Certificate: certPath, PrivateKey: keyPath, CheckCertificate: true}, nil)
+	require.NoError(t, err)
+	require.Nil(t, c.RootCAs, "the system's authorities")
+	require.Len(t, c.Certificates, 1)
+}
+
+// TestEncryptedKeys: a key in the traditional encrypted PEM form loads with
+// its password, given in clear or in IDOL's encrypted-password form; a
+// wrong or missing password, and an encrypted PKCS #8 key, are refused
+// naming the key.
+func TestEncryptedKeys(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "test CA")
+	leaf := ca.Localhost(t)
+	certPath, plainKeyPath := leaf.Write(t, dir, "server")
+	block, _ := pem.Decode(leaf.KeyPEM)
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	require.NoError(t, err)
+	enc, err := x509.EncryptPEMBlock(rand.Reader, "PRIVATE KEY", der, []byte("s3cret"), x509.PEMCipherAES256) //nolint:staticcheck // the legacy form under test
+	require.NoError(t, err)
+	encPath := filepath.Join(dir, "enc.key")
+	require.NoError(t, os.WriteFile(encPath, pem.EncodeToMemory(enc), 0o600))
+
+	o := &config.SSLOptions{Certificate: certPath, PrivateKey: encPath, PrivateKeyPassword: "s3cret"}
+	_, err = Server(o, nil)
+	require.NoError(t, err)
+
+	key, err := secret.EnsureKeyFile(filepath.Join(dir, "aes.ky"))
+	require.NoError(t, err)
+	sealed, err := key.Encrypt("s3cret")
+	require.NoError(t, err)
+	_, err = Server(&config.SSLOptions{Certificate: certPath, PrivateKey: encPath, PrivateKeyPassword: sealed}, key)
+	require.NoError(t, err)
+
+	for _, c := range []struct {
+		o       config.SSLOptions
+		wantKey string
+		want    string
+	}{
+		{config.SSLOptions{Certificate: certPath, PrivateKey: encPath, PrivateKeyPassword: "wrong"}, "SSLPrivateKeyPassword", "does not decrypt"},
+		{config.SSLOptions{Certificate: certPath, PrivateKey: encPath}, "SSLPrivateKey", "is encrypted: give its password in SSLPrivateKeyPassword"},
+		{config.SSLOptions{Certificate: certPath, PrivateKey: plainKeyPath, PrivateKeyPassword: "x"}, "SSLPrivateKeyPassword", "is not encrypted"},
+		{config.SSLOptions{Certificate: certPath, PrivateKey: encPath, PrivateKeyPassword: sealed}, "SSLPrivateKeyPassword", "no [Security] AESKeyFile"},
+		{config.SSLOptions{Certificate: filepath.Join(dir, "missing.crt"), PrivateKey: plainKeyPath}, "SSLCertificate", "no such file"},
+		{config.SSLOptions{Certificate: certPath, PrivateKey: certPath}, "SSLPrivateKey", "holds no PEM private key"},
+		{config.SSLOptions{Certificate: certPath, PrivateKey: plainKeyPath, CACertificate: plainKeyPath}, "SSLCACertificate", "holds no PEM certificate"},
+		{config.SSLOptions{Method: "SSLV3", Certificate: certPath, PrivateKey: plainKeyPath}, "SSLMethod", "not an SSLMethod"},
+	} {
+		_, err := Server(&c.o, nil)
+		require.ErrorContains(t, err, c.want)
+		var ke *KeyError
+		require.ErrorAs(t, err, &ke)
+		require.Equal(t, c.wantKey, ke.Key)
+		require.NotContains(t, err.Error(), "s3cret")
+	}
+
+	pk8 := filepath.Join(dir, "pk8.key")
+	require.NoError(t, os.WriteFile(pk8, []byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n"), 0o600))
+	_, err = Server(&config.SSLOptions{Certificate: certPath, PrivateKey: pk8, PrivateKeyPassword: "x"}, nil)
+	require.ErrorContains(t, err, "encrypted PKCS #8 key, which this server cannot read; convert it")
+
+	cerr := ConfigError("c.cfg", &config.SSLOptions{Section: "TLS", Line: 4, Lines: map[string]int{"SSLPrivateKey": 6}}, &KeyError{"SSLPrivateKey", os.ErrNotExist})
+	require.EqualError(t, cerr, "config c.cfg:6: [TLS] SSLPrivateKey: file does not exist")
+}
