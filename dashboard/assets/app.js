@@ -6,7 +6,7 @@
   const POLL_MS = 2000;
   const QUEUE = "fetch";
   const STATES = ["All", "Queued", "Processing", "Paused", "Finished", "Cancelled", "Stopped", "Error"];
-  const state = { tab: "All", start: 1, admin: false, counts: {}, paused: false, polls: 0, busy: false };
+  const state = { tab: "All", start: 1, admin: false, bulk: false, counts: {}, paused: false, polls: 0, busy: false };
 
   const $ = (id) => document.getElementById(id);
   const el = (tag, text, cls) => {
@@ -46,6 +46,7 @@
       const perms = arr(d.permissions && d.permissions.permission);
       const can = (qa) => perms.some((p) => p["@action"] === "QueueInfo" && p["@queueaction"] === qa && p["@allowed"] === "true");
       state.admin = can("Cancel") && can("Stop") && can("Pause");
+      state.bulk = can("CancelQueued");
       $("mode").textContent = state.admin ? "admin" : "read-only (your roles do not include Admin)";
       document.body.classList.toggle("admin", state.admin);
     } catch (e) {
@@ -117,6 +118,11 @@
     return parts.join("; ");
   }
 
+  // when shows a queue time; the epoch stands for "not yet".
+  function when(v) {
+    return !v || v.startsWith("1970-") ? "–" : v;
+  }
+
   function tasks(a) {
     return arr(a.documentcounts && a.documentcounts.documentcount).map((dc) => dc["@task"]).filter(Boolean).join(", ");
   }
@@ -157,12 +163,14 @@
       const tr = el("tr");
       tr.dataset.token = a.token || "";
       tr.dataset.status = a.status || "";
+      const tok = a.token || "";
       const cells = [
-        [a.token, "token"], [a.fetchaction], [tasks(a), "task"], [a.status, "status"], [a.priority],
-        [a.queued_time], [a.process_start_time], [a.process_end_time], [a.time_in_queue], [a.time_processing],
+        [tok.length > 16 ? "…" + tok.slice(-16) : tok, "token"], [a.fetchaction], [tasks(a), "task"], [a.status, "status"], [a.priority],
+        [when(a.queued_time)], [when(a.process_start_time)], [when(a.process_end_time)], [a.time_in_queue], [a.time_processing],
         [counts(a)], [progressText(a, progress[a.token])],
       ];
       for (const [v, cls] of cells) tr.append(el("td", v, cls));
+      tr.firstChild.title = tok;
       tr.append(rowButtons(a));
       tbody.append(tr);
     }
@@ -178,7 +186,7 @@
   function renderBulk() {
     const b = $("bulk");
     b.replaceChildren();
-    if (state.admin && (state.counts.queued || 0) > 0 && (state.tab === "All" || state.tab === "Queued")) {
+    if (state.admin && state.bulk && (state.counts.queued || 0) > 0 && (state.tab === "All" || state.tab === "Queued")) {
       b.append(button("Cancel every queued action", "bulk-cancel", () => {
         if (window.confirm("Cancel all " + state.counts.queued + " queued actions?")) {
           control({ QueueAction: "CancelQueued", State: "Queued", Confirm: "true" }, "Queued actions cancelled");

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -150,6 +151,9 @@ func (s *Server) showPermissions(ctx context.Context, _ *aci.Request) (*result, 
 	for _, r := range auth.Rules {
 		if r.Port != s.cfg.Port || !s.serves(r.Action) {
 			continue
+		}
+		if r.Sub != "" && !slices.ContainsFunc(queueActions, func(qa string) bool { return strings.EqualFold(qa, r.Sub) }) {
+			continue // a QueueAction this server does not answer
 		}
 		attrs := []aci.Attr{{Name: "action", Value: r.Action}}
 		if r.Sub != "" {

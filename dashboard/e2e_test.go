@@ -1,0 +1,323 @@
+package dashboard_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/httpfetch"
+	"github.com/connectorhq/connector/internal/testwait"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/server"
+)
+
+// The dashboard, end to end: the real server (with the HTTP connector)
+// and Debian's headless Chromium, driven by chromedp.
+
+const chromium = "/usr/bin/chromium-headless-shell"
+
+var updateScreenshot = flag.Bool("update", false, "rewrite docs/dashboard.png from the end-to-end test")
+
+// xssTask is a task section whose name is markup: the page must show it as
+// text.
+const xssTask = `<img src=x onerror="document.title='pwned'">`
+
+// slowSite never ends: each page takes a moment and links to the next.
+func slowSite(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/p/"))
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<html><body><a href="/p/%d">next</a></body></html>`, n+1)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func startServer(t *testing.T, extra string) *server.Server {
+	t.Helper()
+	dir := t.TempDir()
+	site := slowSite(t)
+	text := fmt.Sprintf(`
+[Server]
+Port=0
+DataDirectory=%s
+[Actions]
+MaximumThreads=1
+[Ingestion]
+EnableIngestion=false
+[FetchTasks]
+0=MyTask
+1=%s
+[MyTask]
+Url=%s/p/0
+Depth=-1
+[%s]
+Url=%s/p/0
+Depth=-1
+%s`, dir, xssTask, site.URL, xssTask, site.URL, extra)
+	cfg, err := config.Parse("test.cfg", []byte(text), httpfetch.TaskKeys)
+	require.NoError(t, err)
+	require.NoError(t, httpfetch.Check(cfg))
+	s, err := server.Start(cfg, server.Options{Port: -1, LogOutput: io.Discard, Repository: func(d server.Deps) (fetch.Repository, error) {
+		return httpfetch.New(httpfetch.Options{Config: d.Config, Store: d.Store, Target: d.Target, Logger: d.Logger})
+	}})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		require.NoError(t, s.Shutdown(ctx))
+		http.DefaultClient.CloseIdleConnections()
+	})
+	return s
+}
+
+func aci(t *testing.T, base, q string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/" + q)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func between(s, a, b string) string {
+	i := strings.Index(s, a)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(a):]
+	if j := strings.Index(s, b); j >= 0 {
+		return s[:j]
+	}
+	return ""
+}
+
+func statusOf(t *testing.T, base, tok string) string {
+	return between(aci(t, base, "action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+url.QueryEscape(tok)), "<status>", "</status>")
+}
+
+var browserMu sync.Mutex // one browser at a time: the machine has two cores
+
+// browser starts headless Chromium; the test fails (never skips) when it
+// is missing.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("%s is missing: make test installs chromium-headless-shell (%v)", chromium, err)
+	}
+	browserMu.Lock()
+	t.Cleanup(browserMu.Unlock)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium), chromedp.Flag("headless", true), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true), chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("window-size", "1400,900"), chromedp.UserDataDir(t.TempDir()),
+	}
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.Flag("no-sandbox", true))
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc() // waits for the browser process to exit
+	})
+	return ctx
+}
+
+func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	require.NoError(t, err)
+	return v
+}
+
+func polls(t *testing.T, ctx context.Context) int {
+	n, _ := strconv.Atoi(run(t, ctx, chromedp.Evaluate[string](`document.body.dataset.polls || "0"`)))
+	return n
+}
+
+// waitPolls waits until the page has refreshed n more times than at from.
+func waitPolls(t *testing.T, ctx context.Context, from, n int) {
+	t.Helper()
+	run(t, ctx, chromedp.Poll[bool](fmt.Sprintf(`Number(document.body.dataset.polls || 0) >= %d`, from+n), chromedp.WithPollingTimeout(30*time.Second)))
+}
+
+// click clicks the element sel selects once it is there, in one step (the
+// table is rebuilt at every refresh, so a node found in one step may be
+// gone in the next).
+func click(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	run(t, ctx, chromedp.PollFunction[bool](`(sel) => { const e = document.querySelector(sel); if (!e) return false; e.click(); return true; }`,
+		chromedp.WithPollingArgs(sel), chromedp.WithPollingTimeout(30*time.Second)))
+}
+
+func rowSel(tok string) string { return `tr[data-token="` + tok + `"]` }
+
+// TestDashboardEndToEnd: an admin's page shows a submitted action within
+// two refreshes, its buttons stop, cancel, pause, resume, reprioritise and
+// duplicate actions, a task name made of markup shows as text, and the
+// page is saved as docs/dashboard.png with -update.
+func TestDashboardEndToEnd(t *testing.T) {
+	s := startServer(t, "")
+	base := "http://" + s.Addr().String()
+	ctx := browser(t)
+	run(t, ctx, chromedp.Navigate(base+"/action=Admin"))
+	waitPolls(t, ctx, 0, 1)
+	require.Equal(t, "admin", run(t, ctx, chromedp.Evaluate[string](`document.getElementById("mode").textContent`)))
+
+	// A submitted action appears within two refreshes.
+	require.Contains(t, aci(t, base, "action=QueueInfo&QueueName=fetch&QueueAction=Pause"), "SUCCESS")
+	tok := between(aci(t, base, "action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask"), "<token>", "</token>")
+	require.NotEmpty(t, tok)
+	from := polls(t, ctx)
+	waitPolls(t, ctx, from, 2)
+	require.True(t, run(t, ctx, chromedp.Evaluate[bool](`!!document.querySelector('`+rowSel(tok)+`')`)), "the action is not shown after two refreshes")
+	require.Equal(t, "Queued", run(t, ctx, chromedp.TextContent(chromedp.CSS(rowSel(tok)+" td.status"))))
+
+	// The task whose name is markup, queued too, shows as text.
+	xss := between(aci(t, base, "action=Fetch&FetchAction=Synchronize&ConfigSection="+url.QueryEscape(xssTask)), "<token>", "</token>")
+	require.NotEmpty(t, xss)
+	run(t, ctx, chromedp.Poll[bool](`!!document.querySelector('`+rowSel(xss)+`')`, chromedp.WithPollingTimeout(30*time.Second)))
+	require.Equal(t, strings.ToUpper(xssTask), run(t, ctx, chromedp.TextContent(chromedp.CSS(rowSel(xss)+" td.task"))))
+	require.Zero(t, run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("table img").length`)), "no element was made from the task name")
+	require.NotEqual(t, "pwned", run(t, ctx, chromedp.Evaluate[string](`document.title`)))
+
+	// ChangePriority and Duplicate from the page.
+	run(t, ctx, chromedp.Evaluate[bool](`(() => { const i = document.querySelector('`+rowSel(xss)+` input.prio'); i.value = "-3"; return true; })()`))
+	click(t, ctx, rowSel(xss)+" button.act-priority")
+	testwait.For(t, 20*time.Second, func() bool {
+		return between(aci(t, base, "action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+url.QueryEscape(xss)), "<priority>", "</priority>") == "-3"
+	}, "the priority to change")
+	click(t, ctx, rowSel(xss)+" button.act-duplicate")
+	run(t, ctx, chromedp.Poll[bool](`document.getElementById("message").textContent.startsWith("Duplicated: new token ")`, chromedp.WithPollingTimeout(20*time.Second)))
+	dup := strings.TrimPrefix(run(t, ctx, chromedp.TextContent(chromedp.ID("message"))), "Duplicated: new token ")
+	require.Equal(t, "Queued", statusOf(t, base, dup))
+
+	// Cancel from the page.
+	run(t, ctx, chromedp.Poll[bool](`!!document.querySelector('`+rowSel(dup)+` button.act-cancel')`, chromedp.WithPollingTimeout(30*time.Second)))
+	click(t, ctx, rowSel(dup)+" button.act-cancel")
+	testwait.For(t, 20*time.Second, func() bool { return statusOf(t, base, dup) == "Cancelled" }, "the Cancel from the page")
+
+	// Resume the queue from the page; the first action runs.
+	click(t, ctx, "button.queue-resume")
+	testwait.For(t, 20*time.Second, func() bool { return statusOf(t, base, tok) == "Processing" }, "the action to run")
+	run(t, ctx, chromedp.Poll[bool](`(document.querySelector('`+rowSel(tok)+` td.status') || {}).textContent === "Processing"`, chromedp.WithPollingTimeout(30*time.Second)))
+
+	// Pause and Resume the running action from the page.
+	click(t, ctx, rowSel(tok)+" button.act-pause")
+	testwait.For(t, 20*time.Second, func() bool { return statusOf(t, base, tok) == "Paused" }, "the Pause from the page")
+	run(t, ctx, chromedp.Poll[bool](`!!document.querySelector('`+rowSel(tok)+` button.act-resume')`, chromedp.WithPollingTimeout(30*time.Second)))
+	click(t, ctx, rowSel(tok)+" button.act-resume")
+	testwait.For(t, 20*time.Second, func() bool { return statusOf(t, base, tok) == "Processing" }, "the Resume from the page")
+
+	// The screenshot: the running action with its progress, the queued one.
+	run(t, ctx, chromedp.Poll[bool](`(document.querySelector('`+rowSel(tok)+` td.status') || {}).textContent === "Processing"`, chromedp.WithPollingTimeout(30*time.Second)))
+	png := run(t, ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, os.WriteFile(filepath.Join(t.TempDir(), "dashboard.png"), png, 0o600))
+	if *updateScreenshot {
+		require.NoError(t, os.WriteFile(filepath.Join("..", "docs", "dashboard.png"), png, 0o644))
+	}
+
+	// Stop from the page.
+	run(t, ctx, chromedp.Poll[bool](`!!document.querySelector('`+rowSel(tok)+` button.act-stop')`, chromedp.WithPollingTimeout(30*time.Second)))
+	click(t, ctx, rowSel(tok)+" button.act-stop")
+	testwait.For(t, 20*time.Second, func() bool { return statusOf(t, base, tok) == "Stopped" }, "the Stop from the page")
+	run(t, ctx, chromedp.Poll[bool](`(document.querySelector('`+rowSel(tok)+` td.status') || {}).textContent === "Stopped"`, chromedp.WithPollingTimeout(30*time.Second)))
+
+	// Search by token shows that action alone; the Stopped tab lists it.
+	run(t, ctx, chromedp.Evaluate[bool](`(() => { const s = document.getElementById("search"); s.value = "`+tok+`"; s.dispatchEvent(new Event("input")); return true; })()`))
+	run(t, ctx, chromedp.Poll[bool](`document.querySelectorAll("#actions tbody tr").length === 1 && !!document.querySelector('`+rowSel(tok)+`')`, chromedp.WithPollingTimeout(30*time.Second)))
+	run(t, ctx, chromedp.Evaluate[bool](`(() => { const s = document.getElementById("search"); s.value = ""; s.dispatchEvent(new Event("input")); return true; })()`))
+	click(t, ctx, `button.tab[data-state="Stopped"]`)
+	run(t, ctx, chromedp.Poll[bool](`[...document.querySelectorAll("#actions tbody tr")].every(r => r.dataset.status === "Stopped") && !!document.querySelector('`+rowSel(tok)+`')`, chromedp.WithPollingTimeout(30*time.Second)))
+}
+
+// TestDashboardReadOnly: a client without the Admin role sees the queue and
+// no buttons.
+func TestDashboardReadOnly(t *testing.T) {
+	s := startServer(t, "[AuthorizationRoles]\n0=Readers\n[Readers]\nStandardRoles=Query,ServiceStatus\nClients=localhost\n")
+	base := "http://" + s.Addr().String()
+	// An action to show: queued in process, since no client may over ACI.
+	_, err := s.Queue().Pause()
+	require.NoError(t, err)
+	_, err = s.Queue().Submit(&messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Tasks: []string{"MYTASK"},
+		Params: messages.Params{{Name: "ConfigSection", Value: "MyTask"}}})
+	require.NoError(t, err)
+	ctx := browser(t)
+	run(t, ctx, chromedp.Navigate(base+"/action=Admin"))
+	waitPolls(t, ctx, 0, 2)
+	require.Contains(t, run(t, ctx, chromedp.Evaluate[string](`document.getElementById("mode").textContent`)), "read-only")
+	require.Equal(t, 1, run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#actions tbody tr[data-status=Queued]").length`)), "the queue is shown")
+	require.Zero(t, run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("button.queue-pause, button.queue-resume, td.actions-col button, button.bulk-cancel").length`)), "no buttons")
+	require.Contains(t, aci(t, base, "action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask"), "ERRORPERMISSIONDENIED")
+}
+
+// TestCrossSiteBrowserRefused: pages on other local origins make the
+// browser send queue controls to the ACI port (an image, a no-cors fetch,
+// a form POST); each reaches the server and is refused, and the queue
+// stays as it was.
+func TestCrossSiteBrowserRefused(t *testing.T) {
+	s := startServer(t, "")
+	aciURL := "http://127.0.0.1:" + strconv.Itoa(s.Addr().(*net.TCPAddr).Port)
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<!doctype html><html><body>
+<img src="%[1]s/action=QueueInfo&amp;QueueName=fetch&amp;QueueAction=Pause">
+<form id="f" method="POST" enctype="text/plain" action="%[1]s/action=QueueInfo&amp;QueueName=fetch&amp;QueueAction=Pause"><input name="x" value="y"></form>
+<iframe name="sink"></iframe>
+<script>
+fetch("%[1]s/action=QueueInfo&QueueName=fetch&QueueAction=Pause", {mode: "no-cors"}).finally(() => {
+  const f = document.getElementById("f"); f.target = "sink"; f.submit(); document.title = "sent";
+});
+</script></body></html>`, aciURL)
+	}))
+	defer evil.Close()
+	_, evilPort, _ := net.SplitHostPort(strings.TrimPrefix(evil.URL, "http://"))
+	ctx := browser(t)
+	for _, origin := range []string{"http://localhost:" + evilPort, "http://127.0.0.1:" + evilPort} { // cross-site, then same-site
+		run(t, ctx, chromedp.Navigate(origin+"/"))
+		run(t, ctx, chromedp.Poll[bool](`document.title === "sent"`, chromedp.WithPollingTimeout(30*time.Second)))
+	}
+	var refused int
+	testwait.For(t, 30*time.Second, func() bool {
+		log := aci(t, aciURL, "action=GetRequestLog")
+		refused = strings.Count(log, "QueueAction=Pause")
+		return refused >= 6 // three ways, from two origins
+	}, "the browser's requests to reach the server")
+	log := aci(t, aciURL, "action=GetRequestLog")
+	qs := aci(t, aciURL, "action=QueueInfo&QueueName=fetch&QueueAction=QueueStatus")
+	require.Contains(t, qs, "<paused>false</paused>", "no cross-site request paused the queue")
+	// Each was refused, by its Sec-Fetch-Site.
+	for _, e := range strings.Split(log, "<logentry>")[1:] {
+		if strings.Contains(e, "QueueAction=Pause") {
+			require.Contains(t, e, "<autn:status>denied</autn:status>", e)
+		}
+	}
+}
