@@ -158,11 +158,17 @@ var Rules = []Rule{
 // service port) for anything the table does not list.
 func Need(port Port, action, sub string) Standard {
 	var whole *Rule
-	for i := range Rules {
-		r := &Rules[i]
-		if r.Port != port || !strings.EqualFold(r.Action, action) {
-			continue
+	rows := rulesByAction[port][action] // the usual case: the table's spelling
+	if rows == nil {
+		for a, r := range rulesByAction[port] {
+			if strings.EqualFold(a, action) {
+				rows = r
+				break
+			}
 		}
+	}
+	for _, i := range rows {
+		r := &Rules[i]
 		if r.Sub == "" {
 			whole = r
 			continue
@@ -179,6 +185,18 @@ func Need(port Port, action, sub string) Standard {
 	}
 	return Admin
 }
+
+// rulesByAction indexes Rules by port and action.
+var rulesByAction = func() [2]map[string][]int {
+	var m [2]map[string][]int
+	for i, r := range Rules {
+		if m[r.Port] == nil {
+			m[r.Port] = map[string][]int{}
+		}
+		m[r.Port][r.Action] = append(m[r.Port][r.Action], i)
+	}
+	return m
+}()
 
 // KnownAction returns the action's spelling in the table, and whether it is
 // an action of port at all (Actions and ServiceActions may name only those).

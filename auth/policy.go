@@ -3,7 +3,6 @@ package auth
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -80,6 +79,9 @@ func New(roles []Role) (*Policy, error) {
 	if len(out) == 0 {
 		return nil, errors.New("[AuthorizationRoles] lists no role")
 	}
+	if len(out) > maxRoles {
+		return nil, fmt.Errorf("[AuthorizationRoles] lists %d roles; at most %d are supported", len(out), maxRoles)
+	}
 	return &Policy{roles: out, configured: true}, nil
 }
 
@@ -87,54 +89,64 @@ func New(roles []Role) (*Policy, error) {
 // (false: IDOL's defaults).
 func (p *Policy) Configured() bool { return p.configured }
 
+// maxRoles bounds the roles of a policy (a grant is a bit set of them).
+const maxRoles = 64
+
 // Grant is what one principal holds: the union of the roles it matches.
+// Computing it allocates nothing.
 type Grant struct {
-	Standard       Standard
-	Actions        []string // single ACI actions (table spelling)
-	ServiceActions []string // single service actions
-	Roles          []string // the names of the roles it matches
+	Standard Standard
+	roles    uint64 // bit i: the policy's role i
+	p        *Policy
 }
 
 // Grant returns what principal holds.
 func (p *Policy) Grant(pr Principal) Grant {
-	var g Grant
+	g := Grant{p: p}
+	id := pr.HasIdentity()
 	for i := range p.roles {
 		r := &p.roles[i]
-		if !r.Clients.Match(pr.Addr) && !(pr.HasIdentity() && r.Identities.Match(pr)) {
+		if !r.Clients.Match(pr.Addr) && !(id && r.Identities.Match(pr)) {
 			continue
 		}
 		g.Standard |= r.Standard
-		g.Roles = append(g.Roles, r.Name)
-		for _, a := range r.Actions {
-			if !slices.Contains(g.Actions, a) {
-				g.Actions = append(g.Actions, a)
-			}
-		}
-		for _, a := range r.ServiceActions {
-			if !slices.Contains(g.ServiceActions, a) {
-				g.ServiceActions = append(g.ServiceActions, a)
-			}
-		}
+		g.roles |= 1 << i
 	}
 	return g
 }
 
+// Roles returns the names of the roles the grant holds, in policy order.
+func (g Grant) Roles() []string {
+	var out []string
+	for i := 0; g.p != nil && i < len(g.p.roles); i++ {
+		if g.roles&(1<<i) != 0 {
+			out = append(out, g.p.roles[i].Name)
+		}
+	}
+	return out
+}
+
 // Allows reports whether the grant permits action (with QueueAction sub,
 // for QueueInfo) on port: the standard role the action needs, or the action
-// named in Actions (ServiceActions). Naming QueueInfo in Actions grants
-// every QueueAction.
+// named in one of its roles' Actions (ServiceActions). Naming QueueInfo in
+// Actions grants every QueueAction.
 func (g Grant) Allows(port Port, action, sub string) bool {
 	need := Need(port, action, sub)
 	if need == None || g.Standard&need != 0 {
 		return true
 	}
-	names := g.Actions
-	if port == ServicePort {
-		names = g.ServiceActions
-	}
-	for _, a := range names {
-		if strings.EqualFold(a, action) {
-			return true
+	for i := 0; g.p != nil && i < len(g.p.roles); i++ {
+		if g.roles&(1<<i) == 0 {
+			continue
+		}
+		names := g.p.roles[i].Actions
+		if port == ServicePort {
+			names = g.p.roles[i].ServiceActions
+		}
+		for _, a := range names {
+			if strings.EqualFold(a, action) {
+				return true
+			}
 		}
 	}
 	return false
@@ -143,8 +155,8 @@ func (g Grant) Allows(port Port, action, sub string) bool {
 // Role returns the names of the grant's roles, for logs ("none" when it
 // holds none).
 func (g Grant) Role() string {
-	if len(g.Roles) == 0 {
+	if g.roles == 0 {
 		return "none"
 	}
-	return strings.Join(g.Roles, ",")
+	return strings.Join(g.Roles(), ",")
 }

@@ -22,7 +22,7 @@ import (
 
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/fetch"
-	"github.com/connectorhq/connector/httpfetch"
+	"github.com/connectorhq/connector/connectors/httpfetch"
 	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/server"
@@ -265,9 +265,9 @@ func TestDashboardReadOnly(t *testing.T) {
 	s := startServer(t, "[AuthorizationRoles]\n0=Readers\n[Readers]\nStandardRoles=Query,ServiceStatus\nClients=localhost\n")
 	base := "http://" + s.Addr().String()
 	// An action to show: queued in process, since no client may over ACI.
-	_, err := s.Queue().Pause()
+	_, err := s.Queue().Pause(context.Background())
 	require.NoError(t, err)
-	_, err = s.Queue().Submit(&messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Tasks: []string{"MYTASK"},
+	_, err = s.Queue().Submit(context.Background(), &messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Tasks: []string{"MYTASK"},
 		Params: messages.Params{{Name: "ConfigSection", Value: "MyTask"}}})
 	require.NoError(t, err)
 	ctx := browser(t)

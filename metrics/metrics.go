@@ -65,13 +65,15 @@ type Metrics struct {
 
 	requests [2]map[string]*requestMetrics // by port, then action (table spelling)
 
-	documents   map[string]prometheus.Counter // by outcome
-	crawlPages  prometheus.Counter
-	crawlNotMod prometheus.Counter
-	crawlReqs   prometheus.Counter
-	crawlBytes  prometheus.Counter
-	ingested    map[string]prometheus.Counter // by outcome
-	tlsFailures prometheus.Counter
+	documents map[string]prometheus.Counter // by outcome
+	// documentsByIndex: the same, in documentOutcomes order
+	documentsByIndex []prometheus.Counter
+	crawlPages       prometheus.Counter
+	crawlNotMod      prometheus.Counter
+	crawlReqs        prometheus.Counter
+	crawlBytes       prometheus.Counter
+	ingested         map[string]prometheus.Counter // by outcome
+	tlsFailures      prometheus.Counter
 }
 
 type actionMetrics struct {
@@ -93,7 +95,8 @@ var endStatuses = []string{"Finished", "Cancelled", "Stopped", "Error"}
 var outcomes = []string{"success", "failure", "denied"}
 
 // documentOutcomes are the document counts an action reports, by the name
-// of their label value.
+// of their label value, in the order of messages.DocumentCount's fields
+// that Ended reads.
 var documentOutcomes = []string{"seen", "added", "updated", "deleted", "unchanged", "collected", "inserted", "ingest_added", "ingest_updated", "ingest_deleted", "ingest_failed", "errors"}
 
 // Histogram buckets, in seconds.
@@ -170,6 +173,7 @@ func New(o Options) *Metrics {
 	m.documents = map[string]prometheus.Counter{}
 	for _, oc := range documentOutcomes {
 		m.documents[oc] = docs.WithLabelValues(oc)
+		m.documentsByIndex = append(m.documentsByIndex, m.documents[oc])
 	}
 	m.crawlPages = prometheus.NewCounter(prometheus.CounterOpts{Name: "connector_crawl_pages_total", Help: "Pages fetched by crawls (200 and 203 answers)."})
 	m.crawlNotMod = prometheus.NewCounter(prometheus.CounterOpts{Name: "connector_crawl_not_modified_total", Help: "Pages crawls found not modified (304, or a sitemap's lastmod)."})

@@ -45,13 +45,10 @@ func (m *Metrics) Ended(spec *messages.ActionSpec, st *messages.ActionStatus) {
 		}
 	}
 	for _, dc := range st.GetCounts() {
-		for oc, n := range map[string]uint64{
-			"seen": dc.Seen, "added": dc.Added, "updated": dc.Updated, "deleted": dc.Deleted, "unchanged": dc.Unchanged,
-			"collected": dc.Collected, "inserted": dc.Inserted, "ingest_added": dc.Ingestadded, "ingest_updated": dc.Ingestupdated,
-			"ingest_deleted": dc.Ingestdeleted, "ingest_failed": dc.Ingestfailed, "errors": dc.Errors,
-		} {
+		for i, n := range [...]uint64{dc.Seen, dc.Added, dc.Updated, dc.Deleted, dc.Unchanged, dc.Collected, dc.Inserted,
+			dc.Ingestadded, dc.Ingestupdated, dc.Ingestdeleted, dc.Ingestfailed, dc.Errors} {
 			if n > 0 {
-				m.documents[oc].Add(float64(n))
+				m.documentsByIndex[i].Add(float64(n))
 			}
 		}
 	}

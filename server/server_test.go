@@ -51,7 +51,7 @@ func newTestRepo(schedules ...fetch.Schedule) *testRepo {
 
 func (r *testRepo) Schedules() []fetch.Schedule { return r.schedules }
 
-func testConfig(t *testing.T, extra string) *config.Config {
+func testConfig(t testing.TB, extra string) *config.Config {
 	t.Helper()
 	dir := t.TempDir()
 	cfg, err := config.Parse("test.cfg", []byte(`
@@ -78,7 +78,7 @@ func startServer(t *testing.T, cfg *config.Config, repo *testRepo) *Server {
 	return s
 }
 
-func stop(t *testing.T, s *Server) {
+func stop(t testing.TB, s *Server) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -92,7 +92,7 @@ Url=http://127.0.0.1:1/
 				}
 				defer c.Close()
 				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				if _, err := fmt.Fprintf(c, "GET /action=GetVersion HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+				if _, err := fmt.Fprintf(c, "GET /action=GetVersion HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
 					return false
 				}
 				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -191,7 +191,7 @@ func dialACI(t *testing.T, addr string) *aciConn {
 func (c *aciConn) get(t *testing.T, path string) {
 	t.Helper()
 	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
-	_, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+	_, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", path)
 	require.NoError(t, err)
 	resp, err := http.ReadResponse(c.r, nil)
 	require.NoError(t, err, "the server answers on a connection it already has")

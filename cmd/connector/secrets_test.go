@@ -136,7 +136,7 @@ BasicAuthUsername=crawler
 	c, err := net.Dial("tcp", srv.Addr().String())
 	require.NoError(t, err)
 	basic := base64.StdEncoding.EncodeToString([]byte("crawler:" + password))
-	_, err = c.Write([]byte("GET /action=GetVersion HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + basic +
+	_, err = c.Write([]byte("GET /action=GetVersion HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic " + basic +
 		"\r\nCookie: pw=" + password + "\r\nnot a header\r\n\r\n"))
 	require.NoError(t, err)
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -52,7 +52,11 @@ func (s *Server) identify(ctx *fasthttp.RequestCtx) *caller {
 	} else {
 		p = auth.FromCertificate(addr, nil)
 	}
-	return &caller{principal: p, grant: s.policy.Grant(p), host: string(ctx.Request.Header.Host())}
+	c := &caller{principal: p, grant: s.policy.Grant(p)}
+	if s.cfg.Port == auth.ServicePort {
+		c.host = string(ctx.Request.Header.Host()) // for the page's links
+	}
+	return c
 }
 
 // checkOrigin refuses a request that a browser sent from another site, or
@@ -71,14 +75,29 @@ func (s *Server) checkOrigin(ctx *fasthttp.RequestCtx) error {
 	if len(host) == 0 {
 		return nil // HTTP/1.0 clients send none
 	}
-	name := hostName(string(host))
-	for _, h := range s.hosts {
-		if strings.EqualFold(h, name) {
+	name := hostBytes(host)
+	for _, h := range s.hostBytes {
+		if bytes.EqualFold(h, name) {
 			return nil
 		}
 	}
 	return fmt.Errorf("%w: the Host header names %q, which is not one of [Server] AllowedHosts (%s)",
 		messages.ErrRefusedOrigin, name, strings.Join(s.hosts, ", "))
+}
+
+// hostBytes is the host of a Host header, without port or IPv6 brackets
+// (hostName without a copy).
+func hostBytes(h []byte) []byte {
+	if len(h) > 0 && h[0] == '[' {
+		if i := bytes.IndexByte(h, ']'); i > 0 {
+			return h[1:i]
+		}
+		return h[1:]
+	}
+	if i := bytes.LastIndexByte(h, ':'); i >= 0 && bytes.IndexByte(h[:i], ':') < 0 {
+		return h[:i] // host:port; more than one colon is a bare IPv6 address
+	}
+	return h
 }
 
 // hostName is the host of a Host header, without port or IPv6 brackets.
@@ -114,14 +133,25 @@ func (s *Server) authorize(c *caller, req *aci.Request) error {
 // server never does: encrypt a reply (EncryptResponse), or write it to a
 // file on the server (Output, FileName).
 func refuseUnsupported(req *aci.Request) error {
-	if v, ok := req.Params.Get("EncryptResponse"); ok {
-		if b, ok := aci.ParseBool(v); !ok || b {
-			return messages.Invalid("EncryptResponse", v, "this server does not encrypt replies (IDOL's ACI encryption); protect them with TLS ([Server] SSLConfig) and leave EncryptResponse out")
-		}
-	}
-	for _, name := range []string{"Output", "FileName"} {
-		if v, ok := req.Params.Get(name); ok && strings.TrimSpace(v) != "" {
-			return messages.Invalid(name, v, "this server never writes replies to files on the server; save the reply on the client")
+	var seen [3]bool // the first occurrence of a name counts (protocol.md)
+	for _, p := range req.Params {
+		n, v := p.GetName(), p.GetValue()
+		switch {
+		case !seen[0] && len(n) == len("EncryptResponse") && strings.EqualFold(n, "EncryptResponse"):
+			seen[0] = true
+			if b, ok := aci.ParseBool(v); !ok || b {
+				return messages.Invalid("EncryptResponse", v, "this server does not encrypt replies (IDOL's ACI encryption); protect them with TLS ([Server] SSLConfig) and leave EncryptResponse out")
+			}
+		case !seen[1] && len(n) == len("Output") && strings.EqualFold(n, "Output"):
+			seen[1] = true
+			if strings.TrimSpace(v) != "" {
+				return messages.Invalid("Output", v, "this server never writes replies to files on the server; save the reply on the client")
+			}
+		case !seen[2] && len(n) == len("FileName") && strings.EqualFold(n, "FileName"):
+			seen[2] = true
+			if strings.TrimSpace(v) != "" {
+				return messages.Invalid("FileName", v, "this server never writes replies to files on the server; save the reply on the client")
+			}
 		}
 	}
 	return nil
@@ -140,7 +170,7 @@ func (s *Server) showPermissions(ctx context.Context, _ *aci.Request) (*result, 
 		ids = append(ids, aci.Node{Name: "identity", List: true, Text: "email:" + e})
 	}
 	roles := []aci.Node{}
-	for _, r := range c.grant.Roles {
+	for _, r := range c.grant.Roles() {
 		roles = append(roles, aci.Node{Name: "role", List: true, Text: r})
 	}
 	std := []aci.Node{}

@@ -231,3 +231,23 @@ func xmlDecode(resp *http.Response, x *xresp) error {
 	}
 	return xml.Unmarshal(body, x)
 }
+
+// TestEveryActionHasARole: the role table has every action this server
+// answers on each port, and every QueueAction.
+func TestEveryActionHasARole(t *testing.T) {
+	t.Parallel()
+	for _, port := range []auth.Port{auth.ACIPort, auth.ServicePort} {
+		e := startWith(t, setup{front: func(c *Config) { c.Port = port; c.RequestLogSize = -1 }})
+		for route := range e.srv.routes {
+			_, ok := auth.KnownAction(port, actionName(route))
+			require.True(t, ok, "%s port: %s has no row in auth.Rules (docs/security.md)", port, actionName(route))
+		}
+	}
+	for _, qa := range queueActions {
+		found := false
+		for _, r := range auth.Rules {
+			found = found || r.Action == "QueueInfo" && r.Sub == qa
+		}
+		require.True(t, found, "QueueAction %s has no row in auth.Rules", qa)
+	}
+}
