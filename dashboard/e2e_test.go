@@ -321,3 +321,33 @@ fetch("%[1]s/action=QueueInfo&QueueName=fetch&QueueAction=Pause", {mode: "no-cor
 		}
 	}
 }
+
+// TestDashboardPagingAndBulkCancel: pages of the chosen size with Previous
+// and Next, and the bulk cancel of every queued action (QueueAction=
+// CancelQueued), after the page's confirmation.
+func TestDashboardPagingAndBulkCancel(t *testing.T) {
+	s := startServer(t, "")
+	base := "http://" + s.Addr().String()
+	require.Contains(t, aci(t, base, "action=QueueInfo&QueueName=fetch&QueueAction=Pause"), "SUCCESS")
+	for range 12 {
+		require.Contains(t, aci(t, base, "action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask"), "<token>")
+	}
+	ctx := browser(t)
+	run(t, ctx, chromedp.Navigate(base+"/action=Admin"))
+	waitPolls(t, ctx, 0, 1)
+	rows := `document.querySelectorAll("#actions tbody tr[data-token]").length`
+	run(t, ctx, chromedp.Evaluate[bool](`(() => { const p = document.getElementById("per-page"); p.value = "10"; p.dispatchEvent(new Event("change")); return true; })()`))
+	run(t, ctx, chromedp.Poll[bool](rows+` === 10`, chromedp.WithPollingTimeout(30*time.Second)))
+	click(t, ctx, "#next:not([disabled])")
+	run(t, ctx, chromedp.Poll[bool](rows+` === 2 && document.getElementById("next").disabled`, chromedp.WithPollingTimeout(30*time.Second)))
+	click(t, ctx, "#prev:not([disabled])")
+	run(t, ctx, chromedp.Poll[bool](rows+` === 10`, chromedp.WithPollingTimeout(30*time.Second)))
+
+	// The page asks before cancelling them all; the test answers yes.
+	run(t, ctx, chromedp.Evaluate[bool](`(() => { window.confirm = () => true; return true; })()`))
+	click(t, ctx, "button.bulk-cancel")
+	run(t, ctx, chromedp.Poll[bool](`document.getElementById("message").textContent === "Queued actions cancelled: 12 cancelled"`, chromedp.WithPollingTimeout(30*time.Second)))
+	qs := aci(t, base, "action=QueueInfo&QueueName=fetch&QueueAction=QueueStatus")
+	require.Contains(t, qs, "<queued>0</queued>")
+	require.Contains(t, qs, "<cancelled>12</cancelled>")
+}

@@ -150,6 +150,7 @@ func TestProtocolDocExamples(t *testing.T) {
 	ex("cancelqueued-dryrun", "/action=QueueInfo&QueueName=fetch&QueueAction=CancelQueued&Max-Priority=1")
 	ex("cancelqueued", "/action=QueueInfo&QueueName=fetch&QueueAction=CancelQueued&Max-Priority=1&Confirm=true")
 	get("/action=QueueInfo&QueueName=fetch&QueueAction=Resume")
+	ex("showpermissions", "/action=ShowPermissions")
 
 	out := replaceExamples(t, string(doc), examples)
 	if *update {
