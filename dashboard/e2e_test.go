@@ -21,8 +21,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/config"
-	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/connectors/httpfetch"
+	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/server"
