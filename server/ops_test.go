@@ -67,7 +67,7 @@ func metric(page, series string) string {
 func TestServicePort(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "[Service]\nServicePort=0\n")
-	s := startServer(t, cfg, &testRepo{})
+	s := startServer(t, cfg, newTestRepo())
 	defer stop(t, s)
 	svc := "http://" + s.ServiceAddr().String()
 
@@ -132,7 +132,7 @@ func TestServicePortRoles(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "[Service]\nServicePort=0\n[AuthorizationRoles]\n0=Elsewhere\n1=Local\n"+
 		"[Elsewhere]\nStandardRoles=*\nClients=10.0.0.0/8\n[Local]\nStandardRoles=Query\nClients=localhost\n")
-	s := startServer(t, cfg, &testRepo{})
+	s := startServer(t, cfg, newTestRepo())
 	defer stop(t, s)
 	svc := "http://" + s.ServiceAddr().String()
 	resp, body := get(t, nil, svc+"/metrics")
@@ -158,7 +158,7 @@ func TestTLSStartErrorsNameTheKey(t *testing.T) {
 	cfg, err := config.Parse("test.cfg", []byte("[Server]\nPort=0\nDataDirectory="+data+"\nSSLConfig=TLS\n[TLS]\nSSLCertificate="+
 		filepath.Join(dir, "missing.crt")+"\nSSLPrivateKey="+filepath.Join(dir, "missing.key")+"\n"), nil)
 	require.NoError(t, err)
-	_, err = Start(cfg, Options{Port: -1, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return &testRepo{}, nil }})
+	_, err = Start(cfg, Options{Port: -1, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }})
 	require.ErrorContains(t, err, "config test.cfg:6: [TLS] SSLCertificate: open "+filepath.Join(dir, "missing.crt")+": no such file or directory")
 	_, serr := os.Stat(data)
 	require.True(t, os.IsNotExist(serr), "nothing is created before the configuration is accepted")
@@ -172,7 +172,7 @@ func TestACIPortOverTLS(t *testing.T) {
 	ca := testpki.NewCA(t, "server CA")
 	certPath, keyPath := ca.Localhost(t).Write(t, dir, "server")
 	cfg := opsConfig(t, "SSLConfig=TLS\n", "", "[Service]\nServicePort=0\nSSLConfig=TLS\n[TLS]\nSSLCertificate="+certPath+"\nSSLPrivateKey="+keyPath+"\n")
-	s := startServer(t, cfg, &testRepo{})
+	s := startServer(t, cfg, newTestRepo())
 	defer stop(t, s)
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}}}
 	defer c.CloseIdleConnections()
@@ -211,7 +211,7 @@ func TestIngestCFSOverTLS(t *testing.T) {
 		var target ingest.Target
 		s, err := Start(cfg, Options{Port: -1, LogOutput: io.Discard, Repository: func(d Deps) (fetch.Repository, error) {
 			target = d.Target
-			return &testRepo{}, nil
+			return newTestRepo(), nil
 		}})
 		require.NoError(t, err)
 		defer stop(t, s)
@@ -232,7 +232,7 @@ func TestActionEndedLogLine(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "[Logging]\nLogFormat=json\n")
 	var logs lockedBuffer
-	s, err := Start(cfg, Options{Port: -1, LogOutput: &logs, Repository: func(Deps) (fetch.Repository, error) { return &testRepo{}, nil }})
+	s, err := Start(cfg, Options{Port: -1, LogOutput: &logs, Repository: func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }})
 	require.NoError(t, err)
 	defer stop(t, s)
 	tok := between(aci(t, s, "action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask&Mode=instant"), "<token>", "</token>")

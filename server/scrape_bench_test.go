@@ -28,7 +28,7 @@ func BenchmarkScrape(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			cfg := testConfig(b, "")
 			cfg.Actions.UseInMemoryDatastore, cfg.Actions.MaximumQueueSize = true, 200000
-			s, err := Start(cfg, Options{Port: -1, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return &testRepo{}, nil }})
+			s, err := Start(cfg, Options{Port: -1, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }})
 			if err != nil {
 				b.Fatal(err)
 			}

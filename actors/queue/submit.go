@@ -39,5 +39,6 @@ func admit(repo fetch.Repository, spec *messages.ActionSpec) (*messages.ActionSp
 	if action == "" {
 		action = "FETCH"
 	}
-	return &messages.ActionSpec{Action: action, FetchAction: fa, Params: params, Priority: spec.Priority, Tasks: tasks}, nil
+	return &messages.ActionSpec{Action: action, FetchAction: fa, Params: params, Priority: spec.Priority, Tasks: tasks,
+		Client: spec.Client, Role: spec.Role}, nil
 }

@@ -381,6 +381,7 @@ func (t *task) duplicate(ctx actor.Context) {
 	// configuration may have changed since this action was queued.
 	spec, err := admit(t.sh.repo, &messages.ActionSpec{
 		Action: t.spec.Action, FetchAction: t.spec.FetchAction, Params: t.spec.Params, Priority: t.priority,
+		Client: t.spec.Client, Role: t.spec.Role, // the original's submitter (docs/operations.md)
 	})
 	if err != nil {
 		t.refuse(ctx, err, err.Error())

@@ -118,6 +118,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "connector: forced exit")
 			os.Exit(1)
 		}()
+	case <-srv.StopRequested():
+		// The service port's Stop: the same shutdown as SIGTERM.
+		fmt.Fprintln(stderr, "connector: Stop received on the service port, shutting down")
+		go func() {
+			<-sig
+			fmt.Fprintln(stderr, "connector: forced exit")
+			os.Exit(1)
+		}()
 	case serveErr = <-srv.Done():
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout+10*time.Second)

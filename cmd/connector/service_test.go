@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,30 +51,42 @@ Url=%s/p/0
 Depth=-1
 `, filepath.Join(dir, "data"), filepath.Join(dir, "out"), site.URL)), 0o600))
 
-	start := func() (cmd *exec.Cmd, base, service string) {
-		cmd = exec.Command(bin, "-config", cfg, "-port", "0")
+	var logs syncLines // the servers' standard error, shown when the test fails
+	start := func() (exited chan error, base, service string) {
+		cmd := exec.Command(bin, "-config", cfg, "-port", "0")
 		stderr, err := cmd.StderrPipe()
 		require.NoError(t, err)
 		require.NoError(t, cmd.Start())
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			}
-		})
 		addrs := make(chan [2]string, 1)
+		exited = make(chan error, 1)
 		go func() {
 			sc := bufio.NewScanner(stderr)
 			for sc.Scan() {
+				logs.add(sc.Text())
 				if m := serviceRE.FindStringSubmatch(sc.Text()); m != nil {
 					addrs <- [2]string{m[1], m[2]}
 				}
 			}
+			exited <- cmd.Wait() // the one Wait, after the output is read
 		}()
+		t.Cleanup(func() {
+			select {
+			case err := <-exited:
+				exited <- err
+			default:
+				_ = cmd.Process.Kill() // by PID: the process this test started
+				<-exited
+			}
+		})
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("server output:\n%s", logs.String())
+			}
+		})
 		select {
 		case a := <-addrs:
-			return cmd, "http://" + a[0], "http://" + a[1]
-		case <-time.After(30 * time.Second):
+			return exited, "http://" + a[0], "http://" + a[1]
+		case <-time.After(60 * time.Second):
 			t.Fatal("the connector did not start")
 		}
 		return
@@ -89,7 +103,7 @@ Depth=-1
 		return between(get(base+"/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+url.QueryEscape(tok)), "<status>", "</status>")
 	}
 
-	cmd, base, service := start()
+	exited, base, service := start()
 	running := between(get(base+"/action=Fetch&FetchAction=Synchronize&ConfigSection=Slow"), "<token>", "</token>")
 	require.NotEmpty(t, running)
 	testwait.For(t, 20*time.Second, func() bool { return status(base, running) == "Processing" }, "the first action to start")
@@ -102,20 +116,51 @@ Depth=-1
 	}
 
 	require.Contains(t, get(service+"/action=Stop"), "<status>stopping</status>")
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 	select {
 	case err := <-exited:
 		require.NoError(t, err, "a Stop exits with status 0, like SIGTERM")
-	case <-time.After(30 * time.Second):
+		exited <- err
+	case <-time.After(60 * time.Second):
 		t.Fatal("the connector did not exit after Stop")
 	}
 
-	cmd, base, _ = start()
+	exited, base, _ = start()
 	require.Equal(t, "Stopped", status(base, running))
 	for _, tok := range queued {
 		require.Contains(t, []string{"Queued", "Processing"}, status(base, tok), "a queued action persists across Stop")
 	}
-	require.NoError(t, cmd.Process.Signal(os.Interrupt))
-	require.NoError(t, cmd.Wait())
+	require.Contains(t, get(service2(t, logs.String())+"/action=Stop"), "<status>stopping</status>")
+	select {
+	case err := <-exited:
+		require.NoError(t, err)
+		exited <- err
+	case <-time.After(60 * time.Second):
+		t.Fatal("the connector did not exit after the second Stop")
+	}
+}
+
+// service2 is the service address of the last start line in logs.
+func service2(t *testing.T, logs string) string {
+	t.Helper()
+	m := serviceRE.FindAllStringSubmatch(logs, -1)
+	require.NotEmpty(t, m)
+	return "http://" + m[len(m)-1][2]
+}
+
+// syncLines collects lines from several goroutines.
+type syncLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *syncLines) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, s)
+}
+
+func (l *syncLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
 }
