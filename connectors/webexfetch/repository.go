@@ -22,7 +22,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -108,8 +107,7 @@ type Repository struct {
 	tasks []string             // [FetchTasks], upper case
 	set   map[string]*settings // every task section, by upper-case name
 
-	keyMu sync.Mutex
-	key   *secret.Key
+	key *restsync.KeyOnce
 
 	// apis are the tasks' API clients, made on first use and kept, so
 	// that access tokens and connections outlive an action.
@@ -143,7 +141,8 @@ func New(o Options) (*Repository, error) {
 		return nil, &config.Error{File: o.Config.Path, Section: "Security", Key: "DeniedAddresses", Err: err}
 	}
 	r.guard = g
-	if r.tasks, r.set, err = resolveAll(o.Config, r.keyFile); err != nil {
+	r.key = &restsync.KeyOnce{Config: o.Config}
+	if r.tasks, r.set, err = restsync.ResolveAll(o.Config, resolve, r.key.Get); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -153,60 +152,8 @@ func New(o Options) (*Repository, error) {
 // on disk (beyond reading [Security] AESKeyFile when a secret is given
 // encrypted).
 func Check(cfg *config.Config) error {
-	_, _, err := resolveAll(cfg, func() (*secret.Key, error) { return loadKey(cfg) })
+	_, _, err := restsync.ResolveAll(cfg, resolve, func() (*secret.Key, error) { return restsync.LoadKey(cfg) })
 	return err
-}
-
-func loadKey(cfg *config.Config) (*secret.Key, error) {
-	k, err := secret.LoadKeyFile(cfg.Security.AESKeyFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: [Security] AESKeyFile %s does not exist", secret.ErrDecrypt, cfg.Security.AESKeyFile)
-	}
-	return k, err
-}
-
-// keyFile returns the server's AES key (loaded once).
-func (r *Repository) keyFile() (*secret.Key, error) {
-	r.keyMu.Lock()
-	defer r.keyMu.Unlock()
-	if r.key != nil {
-		return r.key, nil
-	}
-	k, err := loadKey(r.cfg)
-	if err != nil {
-		return nil, err
-	}
-	r.key = k
-	return k, nil
-}
-
-func resolveAll(cfg *config.Config, key func() (*secret.Key, error)) ([]string, map[string]*settings, error) {
-	set := map[string]*settings{}
-	var tasks []string
-	for _, t := range cfg.FetchTasks {
-		name := strings.ToUpper(strings.TrimSpace(t))
-		if _, dup := set[name]; dup {
-			continue
-		}
-		s, err := resolve(cfg, t, key)
-		if err != nil {
-			return nil, nil, err
-		}
-		tasks = append(tasks, name)
-		set[name] = s
-	}
-	for _, t := range cfg.TaskSections() {
-		name := strings.ToUpper(t)
-		if _, ok := set[name]; ok {
-			continue
-		}
-		s, err := resolve(cfg, t, key)
-		if err != nil {
-			return nil, nil, err
-		}
-		set[name] = s
-	}
-	return tasks, set, nil
 }
 
 // OAuthTask is a task's OAuth 2.0 client and token file, for `connector
@@ -218,7 +165,7 @@ type OAuthTask interface {
 // TaskSettings returns a task's OAuth 2.0 client and token file, for
 // `connector oauth`.
 func TaskSettings(cfg *config.Config, task string) (OAuthTask, error) {
-	_, set, err := resolveAll(cfg, func() (*secret.Key, error) { return loadKey(cfg) })
+	_, set, err := restsync.ResolveAll(cfg, resolve, func() (*secret.Key, error) { return restsync.LoadKey(cfg) })
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +309,7 @@ func (r *Repository) open(_ context.Context, s *settings) (*api, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webexfetch: [%s] %w", s.Task, err)
 	}
-	key, err := r.keyFile()
+	key, err := r.key.Get()
 	if err != nil {
 		return nil, fmt.Errorf("webexfetch: [%s] the token file is encrypted with [Security] AESKeyFile: %w", s.Task, err)
 	}

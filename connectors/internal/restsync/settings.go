@@ -3,10 +3,12 @@ package restsync
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/connectorhq/connector/config"
@@ -279,4 +281,68 @@ func Redact(params messages.Params, isSecret func(string) bool) messages.Params 
 		}
 	}
 	return out
+}
+
+// ResolveAll resolves every task of a configuration: the tasks [FetchTasks]
+// lists (upper case, in order; a Synchronize without a task runs them) and
+// the settings of every task section, by upper-case name.
+func ResolveAll[S any](cfg *config.Config, resolve func(cfg *config.Config, task string, key func() (*secret.Key, error)) (*S, error), key func() (*secret.Key, error)) ([]string, map[string]*S, error) {
+	set := map[string]*S{}
+	var tasks []string
+	for _, t := range cfg.FetchTasks {
+		name := strings.ToUpper(strings.TrimSpace(t))
+		if _, dup := set[name]; dup {
+			continue
+		}
+		s, err := resolve(cfg, t, key)
+		if err != nil {
+			return nil, nil, err
+		}
+		tasks = append(tasks, name)
+		set[name] = s
+	}
+	for _, t := range cfg.TaskSections() {
+		name := strings.ToUpper(t)
+		if _, ok := set[name]; ok {
+			continue
+		}
+		s, err := resolve(cfg, t, key)
+		if err != nil {
+			return nil, nil, err
+		}
+		set[name] = s
+	}
+	return tasks, set, nil
+}
+
+// LoadKey reads the server's AES key ([Security] AESKeyFile), saying so
+// when the file is missing.
+func LoadKey(cfg *config.Config) (*secret.Key, error) {
+	k, err := secret.LoadKeyFile(cfg.Security.AESKeyFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: [Security] AESKeyFile %s does not exist", secret.ErrDecrypt, cfg.Security.AESKeyFile)
+	}
+	return k, err
+}
+
+// KeyOnce loads the server's AES key once, when first needed.
+type KeyOnce struct {
+	Config *config.Config
+	mu     sync.Mutex
+	key    *secret.Key
+}
+
+// Get returns the key.
+func (k *KeyOnce) Get() (*secret.Key, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.key != nil {
+		return k.key, nil
+	}
+	key, err := LoadKey(k.Config)
+	if err != nil {
+		return nil, err
+	}
+	k.key = key
+	return key, nil
 }

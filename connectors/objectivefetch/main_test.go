@@ -1,0 +1,165 @@
+package objectivefetch
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
+	"github.com/connectorhq/connector/connectors/objectivefetch/objectivetest"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
+	"github.com/connectorhq/connector/store"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type waits struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (w *waits) sleep(ctx context.Context, d time.Duration) error {
+	w.mu.Lock()
+	w.d = append(w.d, d)
+	w.mu.Unlock()
+	return context.Cause(ctx)
+}
+
+func (w *waits) all() []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]time.Duration(nil), w.d...)
+}
+
+// env is an Objective connector over the stand-in.
+type env struct {
+	t      *testing.T
+	srv    *objectivetest.Server
+	dir    string
+	cfg    *config.Config
+	st     store.Store
+	target *resttest.Target
+	repo   *Repository
+	logs   *syncBuffer
+	waits  *waits
+}
+
+func newEnv(t *testing.T, settings string, opts ...objectivetest.Options) *env {
+	t.Helper()
+	o := objectivetest.Options{}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	srv := objectivetest.New(o)
+	t.Cleanup(srv.Close)
+	e := &env{t: t, srv: srv, dir: t.TempDir(), target: resttest.NewTarget(), logs: &syncBuffer{}, waits: &waits{}}
+	_, err := secret.EnsureKeyFile(filepath.Join(e.dir, "aes.ky"))
+	require.NoError(t, err)
+	e.cfg = e.config(settings)
+	e.st, err = store.Open(store.Config{InMemory: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { e.st.Close() })
+	e.repo = e.newRepo()
+	return e
+}
+
+func (e *env) config(extra string) *config.Config {
+	e.t.Helper()
+	if !strings.Contains(extra, "AuthMethod") {
+		extra = "Username=alice\nPassword=alice-password\n" + extra
+	}
+	text := fmt.Sprintf(`[Server]
+DataDirectory=%[1]s/data
+[Security]
+AESKeyFile=%[1]s/aes.ky
+CollectFolders=%[1]s/collect
+InsertFolders=%[1]s/insert
+[FetchTasks]
+Number=1
+0=MyObjective
+[MyObjective]
+ServerUrl=%[2]s
+PageSize=4
+%[3]s
+`, e.dir, e.srv.URL, strings.TrimSpace(extra))
+	cfg, err := config.Parse("test.cfg", []byte(text), TaskKeys)
+	require.NoError(e.t, err)
+	return cfg
+}
+
+func (e *env) newRepo() *Repository {
+	e.t.Helper()
+	r, err := New(Options{Config: e.cfg, Store: e.st, Target: e.target, Sleep: e.waits.sleep,
+		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	require.NoError(e.t, err)
+	return r
+}
+
+func (e *env) run(action string, params ...string) (*fetch.Job, []*messages.Element, error) {
+	e.t.Helper()
+	var ps messages.Params
+	for i := 0; i+1 < len(params); i += 2 {
+		ps = append(ps, &messages.Param{Name: params[i], Value: params[i+1]})
+	}
+	tasks, err := e.repo.Validate(action, ps)
+	require.NoError(e.t, err)
+	job := fetch.NewJob("tok", action, ps, tasks)
+	res, err := e.repo.Run(context.Background(), job)
+	return job, res, err
+}
+
+func (e *env) sync() *messages.DocumentCount {
+	e.t.Helper()
+	job, _, err := e.run("SYNCHRONIZE")
+	require.NoError(e.t, err)
+	return job.Snapshot()[0]
+}
+
+func (e *env) doc(kind, id string) *ingest.Document {
+	e.t.Helper()
+	d := e.target.Get(objectRef(e.srv.URL, kind, id))
+	require.NotNil(e.t, d, "no document for %s %s", kind, id)
+	return d
+}
+
+func (e *env) gone(kind, id string) bool {
+	return e.target.Get(objectRef(e.srv.URL, kind, id)) == nil
+}
+
+func field(d *ingest.Document, name string) []string { return resttest.Field(d, name) }
+func field1(d *ingest.Document, name string) string  { return resttest.Field1(d, name) }
+
+func user(name string, privileges ...string) objectivetest.Permission {
+	return objectivetest.Permission{Principal: name, PrincipalType: "user", Privileges: privileges}
+}
+
+func group(name string, privileges ...string) objectivetest.Permission {
+	return objectivetest.Permission{Principal: name, PrincipalType: "group", Privileges: privileges}
+}

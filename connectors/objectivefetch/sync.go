@@ -1,0 +1,519 @@
+package objectivefetch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/connectorhq/connector/connectors/internal/restsync"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
+)
+
+// container is a folder or file being walked.
+type container struct {
+	it   *item
+	path string
+	// perms are its effective permissions (its own, else inherited), and
+	// acl their hash: what children without permissions of their own get.
+	perms []permission
+	acl   acls
+	// own are its own permissions (kept in its record, for the next
+	// run's children).
+	own []permission
+	// resecure: its effective permissions changed since the last run, so
+	// its children's may have too.
+	resecure bool
+	// changed: its record is new or out of date.
+	changed bool
+}
+
+// known is an object the task has a record of.
+type known struct {
+	rec *restsync.Record
+	st  objState
+}
+
+// taskRun is one task's Synchronize.
+type taskRun struct {
+	r    *Repository
+	s    *settings
+	job  *fetch.Job
+	task string
+	ds   store.Datastore
+	cnt  *fetch.Counts
+	api  *api
+	b    *builder
+	log  *slog.Logger
+
+	known     map[string]*known
+	seen      map[string]bool
+	completed map[string]bool // containers listed to the end
+	batch     *restsync.Batch
+}
+
+func (r *Repository) synchronize(ctx context.Context, job *fetch.Job, req *request, log *slog.Logger) error {
+	prog := restsync.NewProgress(job, req.Tasks)
+	var errs []error
+	for i, task := range req.Tasks {
+		if err := job.Checkpoint(ctx); err != nil {
+			return err
+		}
+		err := r.syncTask(ctx, job, task, func(pct float64, where string) { prog.Set(i, pct, where) }, log)
+		prog.Set(i, 100, "")
+		if err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, progress func(float64, string), log *slog.Logger) error {
+	s := r.set[task]
+	ds, err := r.datastore(task)
+	if err != nil {
+		return err
+	}
+	defer restsync.NoteAction(ds, restsync.ActionSynchronize, r.now, r.log)()
+	a, err := r.open(ctx, s)
+	if err != nil {
+		return err
+	}
+	b, err := newBuilder(s)
+	if err != nil {
+		return err
+	}
+	t := &taskRun{r: r, s: s, job: job, task: task, ds: ds, cnt: restsync.Counts(job, task), api: a, b: b,
+		log: log.With("task", task), known: map[string]*known{}, seen: map[string]bool{}, completed: map[string]bool{}}
+	t.batch = &restsync.Batch{DS: ds, Target: r.target, Counts: t.cnt, Log: t.log}
+	before := a.c.Stats()
+	err = t.run(ctx, progress)
+	st := a.c.Stats()
+	t.log.Info("task synchronized", "requests", st.Requests-before.Requests, "retries", st.Retries-before.Retries,
+		"throttled", st.Throttled-before.Throttled, "error", err)
+	return err
+}
+
+func (t *taskRun) fail(where string, err error) {
+	t.cnt.Errors.Add(1)
+	t.job.Fail(t.task, where, err.Error())
+	t.log.Warn("failed", "where", where, "error", err)
+}
+
+func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error {
+	err := restsync.EachRecord(t.ds, "o\x00", func(key string, rec *restsync.Record) error {
+		k := &known{rec: rec}
+		if len(rec.Extra) > 0 {
+			if err := json.Unmarshal(rec.Extra, &k.st); err != nil {
+				return fmt.Errorf("record %q: %w", key, err)
+			}
+		}
+		t.known[strings.TrimPrefix(key, "o\x00")] = k
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("objectivefetch: [%s] %w", t.task, err)
+	}
+	var queue []*container
+	rootsOK := true
+	for _, spec := range t.s.RootFolders {
+		if err := t.job.Checkpoint(ctx); err != nil {
+			return err
+		}
+		c, err := t.root(ctx, spec)
+		if err == nil {
+			err = t.deliverContainer(ctx, c)
+		}
+		switch {
+		case err == nil:
+			queue = append(queue, c)
+		case fatal(ctx, err):
+			return err
+		case errors.Is(err, messages.ErrNotFound) && validID(spec):
+			// The root is gone: what was under it goes with it.
+			t.completed[spec] = true
+		default:
+			rootsOK = false
+			t.fail(spec, err)
+		}
+	}
+	for done := 0; len(queue) > 0; done++ {
+		c := queue[0]
+		queue = queue[1:]
+		if err := t.job.Checkpoint(ctx); err != nil {
+			return err
+		}
+		progress(float64(done)*100/float64(done+len(queue)+1), c.path)
+		kids, err := t.walk(ctx, c)
+		if err != nil {
+			if fatal(ctx, err) {
+				return err
+			}
+			t.fail(objectRef(t.s.ServerURL, c.it.kind(), c.it.ID), err)
+		}
+		queue = append(queue, kids...)
+		if err := t.batch.MaybeFlush(ctx); err != nil {
+			return err
+		}
+	}
+	if rootsOK {
+		t.forgetGone()
+	}
+	return t.batch.Flush(ctx)
+}
+
+// root resolves a RootFolders entry (an id, or a path of names from fA0)
+// to a container with its path and effective permissions.
+func (t *taskRun) root(ctx context.Context, spec string) (*container, error) {
+	var it *item
+	var err error
+	if strings.HasPrefix(spec, "/") {
+		it, err = t.api.object(ctx, kindFolder, "fA0")
+		for _, name := range strings.Split(strings.Trim(spec, "/"), "/") {
+			if err != nil || name == "" {
+				continue
+			}
+			var next *item
+			err = t.api.children(ctx, it.kind(), it.ID, func(page []item) error {
+				for i := range page {
+					if next == nil && page[i].Name == name && page[i].kind() != kindDocument {
+						next = &page[i]
+					}
+				}
+				return nil
+			})
+			if err == nil && next == nil {
+				err = fmt.Errorf("objective: there is no folder %q in %q: %w", name, it.Name, messages.ErrNotFound)
+			}
+			it = next
+		}
+	} else {
+		it, err = t.api.object(ctx, kindOf(spec), spec)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Its path, and the permissions it inherits: up through its parents.
+	names := []string{it.Name}
+	var own []permission
+	if t.s.MappedSecurity {
+		if own, err = t.api.permissions(ctx, it.kind(), it.ID); err != nil {
+			return nil, err
+		}
+	}
+	perms := own
+	for p := it.ParentID; p != ""; {
+		parent, err := t.api.object(ctx, kindOf(p), p)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, parent.Name)
+		if len(perms) == 0 && t.s.MappedSecurity {
+			if perms, err = t.api.permissions(ctx, parent.kind(), parent.ID); err != nil {
+				return nil, err
+			}
+		}
+		p = parent.ParentID
+	}
+	slices.Reverse(names)
+	c := &container{it: it, path: "/" + strings.Join(names, "/"), own: own, perms: perms, acl: aclsOf(perms)}
+	k := t.known[it.ID]
+	c.resecure = k == nil || k.st.ACL != c.acl.hash()
+	c.changed = k == nil || k.rec.Version != it.version() || c.resecure || k.st.Path != c.path
+	t.seen[it.ID] = true
+	return c, nil
+}
+
+// child works out a child container: its own permissions (asked for only
+// when it changed), its effective ones, and whether it changed.
+func (t *taskRun) child(ctx context.Context, parent *container, it *item) (*container, error) {
+	k := t.known[it.ID]
+	c := &container{it: it, path: parent.path + "/" + it.Name}
+	versionChanged := k == nil || k.rec.Version != it.version()
+	if t.s.MappedSecurity {
+		if versionChanged {
+			own, err := t.api.permissions(ctx, it.kind(), it.ID)
+			if err != nil {
+				return nil, err
+			}
+			c.own = own
+		} else {
+			c.own = k.st.Own
+		}
+	}
+	c.perms = c.own
+	if len(c.perms) == 0 {
+		c.perms = parent.perms
+	}
+	c.acl = aclsOf(c.perms)
+	c.resecure = k == nil || k.st.ACL != c.acl.hash()
+	c.changed = versionChanged || c.resecure || k.st.Path != c.path
+	return c, nil
+}
+
+// deliverContainer delivers a folder's or file's document (when it
+// changed) and records it.
+func (t *taskRun) deliverContainer(ctx context.Context, c *container) error {
+	t.cnt.Seen.Add(1)
+	if !c.changed {
+		t.cnt.Unchanged.Add(1)
+		return nil
+	}
+	st := objState{Kind: c.it.kind(), Path: c.path, Own: c.own, ACL: c.acl.hash()}
+	extra, _ := json.Marshal(st)
+	rec := &restsync.Record{Version: c.it.version(), Ref: objectRef(t.s.ServerURL, c.it.kind(), c.it.ID), Title: c.it.Name,
+		Parent: c.it.ParentID, Extra: extra}
+	k := t.known[c.it.ID]
+	if !t.s.IndexFolders {
+		t.batch.Record(objectKey(c.it.ID), rec)
+		return nil
+	}
+	var cat []catalogueField
+	var parts []filePart
+	var err error
+	if t.s.IndexFields {
+		if cat, err = t.api.fields(ctx, c.it.kind(), c.it.ID); err != nil {
+			return err
+		}
+	}
+	if c.it.kind() == kindFile {
+		if parts, err = t.api.fileParts(ctx, c.it.ID); err != nil {
+			return err
+		}
+	}
+	var old *restsync.Record
+	if k != nil {
+		old = k.rec
+	}
+	t.batch.Deliver(objectKey(c.it.ID), rec, []*ingest.Document{t.b.containerDoc(t.task, c.it, c.path, cat, c.acl, parts)}, old)
+	return nil
+}
+
+// walk lists a container's children: containers are returned to be
+// walked, documents that changed are read (Concurrency at a time) and
+// delivered.
+func (t *taskRun) walk(ctx context.Context, c *container) ([]*container, error) {
+	var kids []*container
+	err := t.api.children(ctx, c.it.kind(), c.it.ID, func(page []item) error {
+		if err := t.job.Checkpoint(ctx); err != nil {
+			return err
+		}
+		var work []*docWork
+		for i := range page {
+			it := &page[i]
+			if t.seen[it.ID] {
+				continue // listed twice (the list moved while it was read)
+			}
+			switch it.kind() {
+			case kindFolder, kindFile:
+				if t.s.FolderCantHave != nil && t.s.FolderCantHave.MatchString(it.Name) {
+					continue
+				}
+				t.seen[it.ID] = true
+				kc, err := t.child(ctx, c, it)
+				if err == nil {
+					err = t.deliverContainer(ctx, kc)
+				}
+				if err != nil {
+					if fatal(ctx, err) {
+						return err
+					}
+					t.fail(objectRef(t.s.ServerURL, it.kind(), it.ID), err)
+					t.seen[it.ID] = true
+					continue
+				}
+				kids = append(kids, kc)
+			default:
+				t.seen[it.ID] = true
+				t.cnt.Seen.Add(1)
+				w := &docWork{it: it, parent: c, k: t.known[it.ID]}
+				if !t.docChanged(w) {
+					t.cnt.Unchanged.Add(1)
+					continue
+				}
+				work = append(work, w)
+			}
+		}
+		return t.readDocuments(ctx, work)
+	})
+	if err == nil {
+		t.completed[c.it.ID] = true
+	}
+	return kids, err
+}
+
+// docWork is one changed document being read.
+type docWork struct {
+	it     *item
+	parent *container
+	k      *known
+	own    []permission
+	acl    acls
+	docs   []*ingest.Document
+	err    error
+}
+
+// docChanged reports whether a document must be read again: it is new,
+// its version changed, or the permissions it inherits changed.
+func (t *taskRun) docChanged(w *docWork) bool {
+	if w.k == nil || w.k.rec.Version != w.it.version() || w.k.st.Path != w.parent.path+"/"+docName(w.it) {
+		return true
+	}
+	if !w.parent.resecure || !t.s.MappedSecurity {
+		return false
+	}
+	perms := w.k.st.Own
+	if len(perms) == 0 {
+		perms = w.parent.perms
+	}
+	return aclsOf(perms).hash() != w.k.st.ACL
+}
+
+// readDocuments reads the changed documents of a page, Concurrency at a
+// time, and delivers them in the page's order. A document that cannot be
+// read is counted and left for the next run.
+func (t *taskRun) readDocuments(ctx context.Context, work []*docWork) error {
+	sem := make(chan struct{}, t.s.Concurrency)
+	var wg sync.WaitGroup
+	for _, w := range work {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			w.err = t.readDocument(ctx, w)
+		}()
+	}
+	wg.Wait()
+	for _, w := range work {
+		if w.err != nil {
+			if fatal(ctx, w.err) {
+				return w.err
+			}
+			t.fail(objectRef(t.s.ServerURL, kindDocument, w.it.ID), w.err)
+			continue
+		}
+		path := w.parent.path + "/" + docName(w.it)
+		extra, _ := json.Marshal(objState{Kind: kindDocument, Path: path, Own: w.own, ACL: w.acl.hash()})
+		rec := &restsync.Record{Version: w.it.version(), Ref: w.docs[0].Reference, Title: docName(w.it), Parent: w.parent.it.ID, Extra: extra}
+		for _, d := range w.docs[1:] {
+			rec.Kids = append(rec.Kids, d.Reference)
+		}
+		var old *restsync.Record
+		if w.k != nil {
+			old = w.k.rec
+		}
+		t.batch.Deliver(objectKey(w.it.ID), rec, w.docs, old)
+		if err := t.batch.MaybeFlush(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readDocument fetches what a changed document's documents need: its
+// catalogue fields, permissions, versions and contents.
+func (t *taskRun) readDocument(ctx context.Context, w *docWork) error {
+	it := w.it
+	var cat []catalogueField
+	var err error
+	if t.s.IndexFields {
+		if cat, err = t.api.fields(ctx, kindDocument, it.ID); err != nil {
+			return err
+		}
+	}
+	if t.s.MappedSecurity {
+		if w.own, err = t.api.permissions(ctx, kindDocument, it.ID); err != nil {
+			return err
+		}
+	}
+	perms := w.own
+	if len(perms) == 0 {
+		perms = w.parent.perms
+	}
+	w.acl = aclsOf(perms)
+	path := w.parent.path + "/" + docName(it)
+	var contents []content
+	switch t.s.Versions {
+	case VersionsCurrent:
+		f, err := t.api.content(ctx, it.ID, "", t.s.MaxFileBytes)
+		if err != nil {
+			return err
+		}
+		contents = append(contents, content{file: f})
+	default:
+		vs, err := t.api.versions(ctx, it.ID)
+		if err != nil {
+			return err
+		}
+		// The current version first: its document is the document's own.
+		slices.SortStableFunc(vs, func(a, b version) int {
+			return boolInt(b.ID == it.CurrentVersionID || b.VersionNumber == it.CurrentVersionNumber) - boolInt(a.ID == it.CurrentVersionID || a.VersionNumber == it.CurrentVersionNumber)
+		})
+		for i := range vs {
+			v := &vs[i]
+			current := i == 0 && (v.ID == it.CurrentVersionID || v.VersionNumber == it.CurrentVersionNumber)
+			if !current && t.s.Versions == VersionsCorporate && !v.CorporateValue {
+				continue
+			}
+			if current {
+				it.CurrentVersionID = v.ID
+			}
+			f, err := t.api.content(ctx, it.ID, v.ID, t.s.MaxFileBytes)
+			if err != nil {
+				return err
+			}
+			contents = append(contents, content{file: f, v: v})
+		}
+		if len(contents) == 0 {
+			f, err := t.api.content(ctx, it.ID, "", t.s.MaxFileBytes)
+			if err != nil {
+				return err
+			}
+			contents = append(contents, content{file: f})
+		}
+	}
+	for _, c := range contents {
+		w.docs = append(w.docs, t.b.documentDoc(ctx, t.task, it, path, cat, w.acl, c))
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// forgetGone removes what complete listings no longer show: every object
+// not seen whose container was listed to the end, and everything under
+// it.
+func (t *taskRun) forgetGone() {
+	gone := map[string]bool{}
+	for changed := true; changed; {
+		changed = false
+		for id, k := range t.known {
+			if gone[id] || t.seen[id] {
+				continue
+			}
+			if t.completed[k.rec.Parent] || gone[k.rec.Parent] || t.completed[id] {
+				gone[id] = true
+				changed = true
+			}
+		}
+	}
+	for id := range gone {
+		t.batch.Forget(objectKey(id), t.known[id].rec)
+	}
+}
