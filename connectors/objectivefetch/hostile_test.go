@@ -1,0 +1,176 @@
+package objectivefetch
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/connectors/internal/restsync"
+	"github.com/connectorhq/connector/connectors/objectivefetch/objectivetest"
+)
+
+func bigFolder(e *env, name string, n int) (string, []string) {
+	f := e.srv.AddFolder(objectivetest.RootID, name)
+	var docs []string
+	for i := 0; i < n; i++ {
+		docs = append(docs, e.srv.AddDocument(f, objectivetest.Doc{Name: fmt.Sprintf("%s-%02d.txt", name, i), Data: []byte("text of " + name)}))
+	}
+	return f, docs
+}
+
+func requireAllOnce(t *testing.T, e *env) {
+	t.Helper()
+	for _, id := range e.srv.Documents() {
+		require.Equal(t, 1, e.target.AddsOf(objectRef(e.srv.URL, kindDocument, id)), id)
+	}
+}
+
+// A 500 on a later page of a folder: its listing is incomplete, so
+// nothing of it is taken for deleted; the next run completes it, nothing
+// twice.
+func TestServerErrorMidPaging(t *testing.T) {
+	e := newEnv(t, "")
+	a, _ := bigFolder(e, "a", 9)
+	bigFolder(e, "b", 9)
+	e.sync()
+	e.srv.AddDocument(a, objectivetest.Doc{Name: "a-new.txt", Data: []byte("new")})
+	var failing atomic.Bool
+	failing.Store(true)
+	e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
+		if failing.Load() && r.URL.Query().Get("parentId") == a && r.URL.Query().Get("offset") == "4" {
+			return &objectivetest.Fault{Status: http.StatusInternalServerError}
+		}
+		return nil
+	})
+	job, _, err := e.run("SYNCHRONIZE")
+	require.NoError(t, err)
+	c := job.Snapshot()[0]
+	require.Equal(t, uint64(1), c.Errors)
+	require.Zero(t, c.Deleted, "an incomplete listing deletes nothing")
+	require.Len(t, e.waits.all(), DefaultMaxAttempts-1)
+	failing.Store(false)
+	c = e.sync()
+	require.Zero(t, c.Errors)
+	require.Equal(t, uint64(1), c.Added)
+	requireAllOnce(t, e)
+}
+
+// Truncated bodies are read again; a server that answers every offset
+// with the first page (a page that links back to itself) ends that
+// folder's listing with an error instead of looping.
+func TestTruncatedAndRepeatedPages(t *testing.T) {
+	e := newEnv(t, "")
+	a, _ := bigFolder(e, "a", 9)
+	bigFolder(e, "b", 5)
+	var cuts atomic.Int32
+	e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
+		switch {
+		case r.URL.Path == "/api/resources" && cuts.Add(1) <= 2:
+			return &objectivetest.Fault{TruncateAt: 30}
+		case r.URL.Query().Get("parentId") == a:
+			return &objectivetest.Fault{RepeatPage: true}
+		}
+		return nil
+	})
+	job, _, err := e.run("SYNCHRONIZE")
+	require.NoError(t, err)
+	c := job.Snapshot()[0]
+	require.Equal(t, uint64(1), c.Errors)
+	require.Contains(t, job.Failures().Items[0].Reason, "links back to a page already read")
+	by, _ := e.srv.Requests()
+	require.Less(t, by["GET /api/resources"], 20, "no loop: %v", by)
+	e.srv.SetFault(nil)
+	e.sync()
+	requireAllOnce(t, e)
+}
+
+// 429 with Retry-After is waited out.
+func TestRateLimited(t *testing.T) {
+	e := newEnv(t, "")
+	bigFolder(e, "a", 3)
+	var n atomic.Int32
+	e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
+		if n.Add(1) <= 2 {
+			return &objectivetest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "9"}
+		}
+		return nil
+	})
+	c := e.sync()
+	require.Zero(t, c.Errors)
+	require.Equal(t, []time.Duration{9 * time.Second, 9 * time.Second}, e.waits.all())
+	requireAllOnce(t, e)
+}
+
+// A document of 1 GiB is described, not read (MaxFileBytes).
+func TestHugeDocumentBounded(t *testing.T) {
+	e := newEnv(t, "MaxFileBytes=1048576")
+	f := e.srv.AddFolder(objectivetest.RootID, "Big")
+	d := e.srv.AddDocument(f, objectivetest.Doc{Name: "disk.img", Size: 1 << 30})
+	c := e.sync()
+	require.Zero(t, c.Errors)
+	doc := e.doc(kindDocument, d)
+	require.Equal(t, "true", field1(doc, "FILE_TOO_LARGE"))
+	require.Equal(t, "1073741824", field1(doc, "FILE_SIZE"))
+	require.Less(t, e.srv.ContentBytesSent(), int64(64<<20))
+}
+
+// OAuth against the Keycloak-style endpoint: the password grant, and the
+// token exchange that acts for the user with the client's secret; an
+// access token refused mid-run is renewed once; a refusal of the grant
+// ends the action with Keycloak's message, and no secret shows.
+func TestOAuth(t *testing.T) {
+	for _, c := range []struct{ name, settings string }{
+		{"password", "AuthMethod=OAUTH\nUsername=alice\nPassword=alice-password\nOAuthClientID=connector"},
+		{"exchange", "AuthMethod=OAUTH\nUsername=alice\nOAuthClientID=connector\nOAuthClientSecret=client-secret"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, c.settings)
+			bigFolder(e, "a", 6)
+			var n atomic.Int32
+			e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
+				if n.Add(1) == 5 {
+					e.srv.RevokeAccessTokens()
+				}
+				return nil
+			})
+			cnt := e.sync()
+			require.Zero(t, cnt.Errors)
+			require.Equal(t, 2, e.srv.Grants())
+			requireAllOnce(t, e)
+
+			e.srv.RevokeAccessTokens()
+			e.srv.RevokeRefreshTokens()
+			e.srv.SetPassword("alice", "changed")
+			if c.name == "exchange" {
+				// The client's secret still holds: a new exchange.
+				e.srv.SetFault(nil)
+				e.sync()
+				require.Equal(t, 3, e.srv.Grants())
+				return
+			}
+			_, _, err := e.run("SYNCHRONIZE")
+			require.Error(t, err)
+			require.Contains(t, err.Error(), "invalid_grant: Invalid user credentials")
+			require.NotContains(t, err.Error(), "alice-password")
+			require.NotContains(t, e.logs.String(), "alice-password")
+		})
+	}
+}
+
+// Basic authentication refused: the action ends as Error with the
+// server's message.
+func TestBasicRefused(t *testing.T) {
+	e := newEnv(t, "")
+	bigFolder(e, "a", 1)
+	e.srv.SetPassword("alice", "changed")
+	_, _, err := e.run("SYNCHRONIZE")
+	require.ErrorIs(t, err, restsync.ErrUnauthorized)
+	require.Contains(t, err.Error(), "The access token is missing, invalid or expired.")
+	require.NotContains(t, err.Error(), "alice-password")
+	require.False(t, strings.Contains(e.logs.String(), "alice-password"))
+}
