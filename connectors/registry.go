@@ -15,6 +15,8 @@ import (
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors/httpfetch"
 	"github.com/connectorhq/connector/connectors/mailfetch"
+	"github.com/connectorhq/connector/connectors/objectivefetch"
+	"github.com/connectorhq/connector/connectors/webexfetch"
 	"github.com/connectorhq/connector/fetch"
 )
 
@@ -53,6 +55,8 @@ func NewRegistry(ds ...*fetch.Descriptor) (*Registry, error) {
 var Builtin = must(NewRegistry(
 	httpfetch.Descriptor(),
 	mailfetch.Descriptor(),
+	webexfetch.Descriptor(),
+	objectivefetch.Descriptor(),
 ))
 
 func must(r *Registry, err error) *Registry {

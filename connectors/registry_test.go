@@ -53,6 +53,27 @@ func TestGoogleMailIsRegistered(t *testing.T) {
 	require.ErrorIs(t, err, config.ErrUnknownKey)
 }
 
+func TestWebexAndObjectiveAreRegistered(t *testing.T) {
+	t.Parallel()
+	cfg, conn, err := connectors.Builtin.Parse("c.cfg", []byte("[Connector]\nType=webex\n[FetchTasks]\n0=W\n[W]\nOAuthClientID=c\n"))
+	require.NoError(t, err)
+	require.Equal(t, "WEBEX", conn.Type)
+	require.Equal(t, "WEBEXCONNECTOR", conn.Product)
+	require.Equal(t, "WEBEX", cfg.Connector.Type)
+	_, conn, err = connectors.Builtin.Parse("c.cfg", []byte("[Connector]\nType=Objective\n[FetchTasks]\n0=O\n[O]\nServerUrl=https://o.example.com\nUsername=u\nPassword=p\n"))
+	require.NoError(t, err)
+	require.Equal(t, "OBJECTIVE", conn.Type)
+	require.Equal(t, "OBJECTIVERESTCONNECTOR", conn.Product)
+	// Their task keys are their own.
+	_, _, err = connectors.Builtin.Parse("c.cfg", []byte("[Connector]\nType=WEBEX\n[FetchTasks]\n0=W\n[W]\nOAuthClientID=c\nRootFolders=fA0\n"))
+	require.ErrorIs(t, err, config.ErrUnknownKey)
+	_, _, err = connectors.Builtin.Parse("c.cfg", []byte("[Connector]\nType=OBJECTIVE\n[FetchTasks]\n0=O\n[O]\nServerUrl=https://o\nUsername=u\nPassword=p\nRooms=x\n"))
+	require.ErrorIs(t, err, config.ErrUnknownKey)
+	// A Webex task needs its integration's client ID.
+	_, _, err = connectors.Builtin.Parse("c.cfg", []byte("[Connector]\nType=WEBEX\n[FetchTasks]\n0=W\n[W]\nPageSize=10\n"))
+	require.ErrorContains(t, err, "OAuthClientID")
+}
+
 func TestTypeIsCaseInsensitive(t *testing.T) {
 	t.Parallel()
 	cfg, conn, err := connectors.Builtin.Parse("c.cfg", []byte("[Connector]\nType=http\n[FetchTasks]\n0=T\n[T]\nUrl=http://127.0.0.1:8000/\n"))
@@ -71,7 +92,7 @@ func TestUnknownTypeListsKnownOnes(t *testing.T) {
 	_, _, err := connectors.Load(path)
 	var ce *config.Error
 	require.ErrorAs(t, err, &ce)
-	require.Equal(t, "config "+path+":5: [Connector] Type: unknown connector type \"GOPHER\": known types are GOOGLEMAIL, HTTP", err.Error())
+	require.Equal(t, "config "+path+":5: [Connector] Type: unknown connector type \"GOPHER\": known types are GOOGLEMAIL, HTTP, OBJECTIVE, WEBEX", err.Error())
 
 	other := &fetch.Descriptor{Type: "TEST", Product: "TESTCONNECTOR", DefaultConfig: []byte("[Server]\n"),
 		TaskKeys: func(string, string) error { return config.ErrUnknownKey }, Check: func(*config.Config) error { return nil },

@@ -6,7 +6,7 @@
 //	connector -version                            print the version and exit
 //	connector bench [flags] URL                   load-test an ACI server
 //	connector password [-config F | -keyfile F]   encrypt a password (stdin) for a secret setting
-//	connector oauth -config F [-task T]           authorize a mail task once with OAuth 2.0
+//	connector oauth -config F [-task T]           authorize a mail or Webex task once with OAuth 2.0
 //
 // With no -config it runs on an embedded default configuration
 // (127.0.0.1:7000, data in ./data).
@@ -53,7 +53,7 @@ usage:
   connector -version                   print the version and exit
   connector bench -h                   the ACI load harness
   connector password -h                encrypt a password for a secret setting
-  connector oauth -h                   authorize a Google Mail task once with OAuth 2.0
+  connector oauth -h                   authorize a Google Mail or Webex task once with OAuth 2.0
 
 With no -config the server runs on an embedded default configuration: 127.0.0.1:7000, data
 in ./data, one task MyTask crawling http://127.0.0.1:8000/. README.md and docs/ (in the

@@ -6,19 +6,46 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors"
 	"github.com/connectorhq/connector/connectors/mailfetch"
+	"github.com/connectorhq/connector/connectors/webexfetch"
 	"github.com/connectorhq/connector/oauth"
 	"github.com/connectorhq/connector/secret"
 )
 
+// oauthTask is a task that reads its source with OAuth 2.0: its client and
+// the file its refresh token is kept in.
+type oauthTask interface {
+	OAuthClient() (oauth.Config, string)
+}
+
+// oauthTypes are the connector types whose tasks `connector oauth`
+// authorizes, with the function that resolves such a task.
+var oauthTypes = map[string]func(cfg *config.Config, task string) (oauthTask, error){
+	mailfetch.Type: func(cfg *config.Config, task string) (oauthTask, error) {
+		return mailfetch.TaskSettings(cfg, task)
+	},
+	webexfetch.Type: func(cfg *config.Config, task string) (oauthTask, error) {
+		return webexfetch.TaskSettings(cfg, task)
+	},
+}
+
+func oauthTypeNames() string {
+	names := slices.Sorted(maps.Keys(oauthTypes))
+	return strings.Join(names, ", ")
+}
+
 // oauthMain is `connector oauth`: the one-time authorization of a task
-// that reads a mailbox as a user with OAuth 2.0 (IDOL ships an OAuth
-// configuration tool for this). It reads the task's OAuthClientID,
+// that reads its source as a user with OAuth 2.0, a mailbox or Webex
+// spaces (IDOL ships an OAuth configuration tool for this). It reads the task's OAuthClientID,
 // OAuthClientSecret, OAuthAuthorizeUrl, OAuthTokenUrl, OAuthScopes and
 // OAuthRedirectUrl from the configuration, prints the consent URL for a
 // person to open, waits for the browser to come back to the loopback
@@ -26,12 +53,12 @@ import (
 // AESKeyFile (created when missing), to the task's OAuthTokenFile (mode
 // 0600). No token is ever printed.
 //
-// The configuration's [Connector] Type must be one whose tasks use OAuth:
-// GOOGLEMAIL today.
+// The configuration's [Connector] Type must be one whose tasks use OAuth
+// (oauthTypes: GOOGLEMAIL, WEBEX).
 func oauthMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("connector oauth", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file of a Google Mail connector ([Connector] Type=GOOGLEMAIL; required)")
+	cfgPath := fs.String("config", "", "configuration file of a connector whose tasks use OAuth ([Connector] Type="+strings.ReplaceAll(oauthTypeNames(), ", ", " or ")+"; required)")
 	task := fs.String("task", "", "task section to authorize (default: the first task of [FetchTasks])")
 	wait := fs.Duration("timeout", 10*time.Minute, "how long to wait for the browser to come back")
 	fs.Usage = func() {
@@ -55,8 +82,9 @@ func oauthMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "connector oauth: %v\n", err)
 		return 1
 	}
-	if desc.Type != mailfetch.Type {
-		fmt.Fprintf(stderr, "connector oauth: %s: [Connector] Type=%s has no task to authorize with OAuth (Type=%s has)\n", *cfgPath, desc.Type, mailfetch.Type)
+	resolve := oauthTypes[desc.Type]
+	if resolve == nil {
+		fmt.Fprintf(stderr, "connector oauth: %s: [Connector] Type=%s has no task to authorize with OAuth (these types have: %s)\n", *cfgPath, desc.Type, oauthTypeNames())
 		return 1
 	}
 	name := *task
@@ -67,7 +95,7 @@ func oauthMain(args []string, stdout, stderr io.Writer) int {
 		}
 		name = cfg.FetchTasks[0]
 	}
-	s, err := mailfetch.TaskSettings(cfg, name)
+	s, err := resolve(cfg, name)
 	if err != nil {
 		fmt.Fprintf(stderr, "connector oauth: %v\n", err)
 		return 1

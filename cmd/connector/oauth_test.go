@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
+	"github.com/connectorhq/connector/connectors/webexfetch/webextest"
 	"github.com/connectorhq/connector/oauth"
 	"github.com/connectorhq/connector/secret"
 )
@@ -26,7 +27,7 @@ type browserWriter struct {
 	t    *testing.T
 }
 
-var consentURL = regexp.MustCompile(`http://127\.0\.0\.1:\d+/auth\?\S+`)
+var consentURL = regexp.MustCompile(`http://127\.0\.0\.1:\d+/\S*auth\S*\?\S+`)
 
 func (w *browserWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
@@ -95,6 +96,51 @@ OAuthTokenUrl=`+srv.URL+`/token
 	require.Equal(t, "alice@example.com", srv.UserOf(at.AccessToken))
 }
 
+// A Webex task is authorized the same way, against the Webex stand-in's
+// integration endpoints, and the token then reads Webex.
+func TestOAuthCommandWebex(t *testing.T) {
+	srv := webextest.New(webextest.Options{ClientID: "webex-client", ClientSecret: "webex-secret"})
+	defer srv.Close()
+	alice := srv.AddPerson("alice@example.com", "Alice")
+	srv.SetMe(alice, false)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "webex.cfg")
+	require.NoError(t, os.WriteFile(cfg, []byte(`[Connector]
+Type=WEBEX
+[Server]
+DataDirectory=`+filepath.Join(dir, "data")+`
+[FetchTasks]
+0=MyWebex
+[MyWebex]
+WebexApiUrl=`+srv.URL+`
+OAuthClientID=webex-client
+OAuthClientSecret=webex-secret
+OAuthAuthorizeUrl=`+srv.URL+`/authorize
+OAuthTokenUrl=`+srv.URL+`/access_token
+OAuthRedirectUrl=http://127.0.0.1/
+`), 0o600))
+	out := &browserWriter{t: t}
+	var stderr bytes.Buffer
+	code := oauthMain([]string{"-config", cfg, "-timeout", "30s"}, out, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	require.Contains(t, out.String(), "scope=spark%3Akms")
+	tokenFile := filepath.Join(dir, "data", "oauth", "mywebex.token")
+	key, err := secret.LoadKeyFile(filepath.Join(dir, "data", "aes.ky"))
+	require.NoError(t, err)
+	ts, err := oauth.TokenFile{Path: tokenFile, Key: key}.TokenSource(context.Background(),
+		oauth.Config{ClientID: "webex-client", ClientSecret: "webex-secret", TokenURL: srv.URL + "/access_token"})
+	require.NoError(t, err)
+	at, err := ts.Token()
+	require.NoError(t, err)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/rooms", nil)
+	req.Header.Set("Authorization", "Bearer "+at.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NotContains(t, out.String()+stderr.String(), "webex-secret")
+}
+
 func TestOAuthCommandErrors(t *testing.T) {
 	var out, errb bytes.Buffer
 	require.Equal(t, 2, oauthMain(nil, &out, &errb))
@@ -104,6 +150,7 @@ func TestOAuthCommandErrors(t *testing.T) {
 	errb.Reset()
 	require.Equal(t, 1, oauthMain([]string{"-config", cfg}, &out, &errb))
 	require.Contains(t, errb.String(), "Type=HTTP has no task to authorize")
+	require.Contains(t, errb.String(), "GOOGLEMAIL, WEBEX")
 	require.NoError(t, os.WriteFile(cfg, []byte("[Connector]\nType=GOOGLEMAIL\n[FetchTasks]\n0=M\n[M]\nUsername=a@b\nPassword=x\n"), 0o600))
 	errb.Reset()
 	require.Equal(t, 1, oauthMain([]string{"-config", cfg}, &out, &errb))

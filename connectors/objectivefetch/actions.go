@@ -343,7 +343,8 @@ type insertDoc struct {
 
 // parseInserts reads InsertXML as IDOL's Objective connector documents
 // it: each <insert> has the property PATH (required: the file's path in
-// Objective, from the top-level folder) and may have FOLDER_OBJECT_TYPE
+// Objective, names from the top-level folder fA0, which it may start
+// with) and may have FOLDER_OBJECT_TYPE
 // (the object type of the folders Insert creates; default the task's
 // FolderObjectType, dotdA12); its <file> is the content (content: base64,
 // drecontent: text, file: a path inside [Security] InsertFolders).
@@ -443,7 +444,10 @@ func (r *Repository) insertOne(ctx context.Context, a *api, s *settings, d *inse
 		})
 		return found, err
 	}
-	for _, name := range d.folders {
+	for i, name := range d.folders {
+		if i == 0 && name == parent.Name {
+			continue // a path may start with fA0's own name
+		}
 		next, err := find(parent, name, false)
 		if err != nil {
 			return nil, err

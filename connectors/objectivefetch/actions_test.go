@@ -27,7 +27,7 @@ func TestInsert(t *testing.T) {
 	require.NoError(t, os.WriteFile(big, []byte(strings.Repeat("scanned text ", 10000)), 0o640))
 	xml := `<insert><insert_id>1</insert_id><property name="PATH" value="/Home/user1/newfile.txt"/>
   <file><type>content</type><content>` + base64.StdEncoding.EncodeToString([]byte("hello objective")) + `</content></file></insert>
-<insert><insert_id>2</insert_id><property name="PATH" value="/Home/Projects/2026/plan.txt"/><property name="FOLDER_OBJECT_TYPE" value="dotdA99"/>
+<insert><insert_id>2</insert_id><property name="PATH" value="/Objective Global Folder/Home/Projects/2026/plan.txt"/><property name="FOLDER_OBJECT_TYPE" value="dotdA99"/>
   <file><type>drecontent</type><content>the plan</content></file></insert>
 <insert><insert_id>3</insert_id><property name="PATH" value="/Home/user1/scan.txt"/><file><type>file</type><content>` + big + `</content></file></insert>`
 	job, res, err := e.run("INSERT", "ConfigSection", "MyObjective", "InsertXML", "<InsertXML>"+xml+"</InsertXML>")

@@ -172,16 +172,17 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 	return t.batch.Flush(ctx)
 }
 
-// root resolves a RootFolders entry (an id, or a path of names from fA0)
-// to a container with its path and effective permissions.
+// root resolves a RootFolders entry (an id, or a path of names from fA0,
+// which may start with fA0's own name) to a container with its path and
+// effective permissions.
 func (t *taskRun) root(ctx context.Context, spec string) (*container, error) {
 	var it *item
 	var err error
 	if strings.HasPrefix(spec, "/") {
 		it, err = t.api.object(ctx, kindFolder, "fA0")
-		for _, name := range strings.Split(strings.Trim(spec, "/"), "/") {
-			if err != nil || name == "" {
-				continue
+		for i, name := range strings.Split(strings.Trim(spec, "/"), "/") {
+			if err != nil || name == "" || i == 0 && name == it.Name {
+				continue // a path may start with fA0's own name
 			}
 			var next *item
 			err = t.api.children(ctx, it.kind(), it.ID, func(page []item) error {

@@ -171,7 +171,7 @@ func TestVersions(t *testing.T) {
 
 // Roots by path; folders excluded by name.
 func TestRootByPathAndExclusion(t *testing.T) {
-	e := newEnv(t, "RootFolders=/Home\nFolderCantHaveRegex=Pol.*")
+	e := newEnv(t, "RootFolders=/Objective Global Folder/Home\nFolderCantHaveRegex=Pol.*")
 	tr := buildTree(t, e.srv)
 	c := e.sync()
 	require.Equal(t, uint64(4), c.Added, "Home, alice, report, notes: %+v", c)

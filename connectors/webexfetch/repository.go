@@ -49,33 +49,27 @@ import (
 var DefaultConfig []byte
 
 // FetchActions are the connector's fetch actions.
-var FetchActions = []string{restsync.ActionSynchronize, restsync.ActionCollect, restsync.ActionIdentifiers, restsync.ActionInsert}
+var FetchActions = []string{fetch.ActionSynchronize, fetch.ActionCollect, fetch.ActionIdentifiers, fetch.ActionInsert}
 
-// Descriptor is what the connector type registry (issue 12) needs to offer
-// this connector as [Connector] Type=WEBEX. Until that registry exists,
-// tests assemble servers with New directly.
-type Descriptor struct {
-	Type          string
-	Product       string
-	DefaultConfig []byte
-	Doc           string
-	TaskKeys      config.TaskKeysFunc
-	FetchActions  []string
-	Check         func(*config.Config) error
-	New           func(Options) (fetch.Repository, error)
-}
+// Type is the [Connector] Type of the Webex connector.
+const Type = "WEBEX"
 
-// Connector describes the Webex connector. The product name follows IDOL's
-// pattern (IDOL's guide is WebExConnector_24.1_Documentation).
-var Connector = Descriptor{
-	Type:          "WEBEX",
-	Product:       "WEBEXCONNECTOR",
-	DefaultConfig: DefaultConfig,
-	Doc:           "docs/connectors/webex.md",
-	TaskKeys:      TaskKeys,
-	FetchActions:  FetchActions,
-	Check:         Check,
-	New:           func(o Options) (fetch.Repository, error) { return New(o) },
+// Descriptor describes the connector to the registry of connector types
+// (package connectors). The product name follows IDOL's pattern (IDOL's
+// guide is WebExConnector_24.1_Documentation): WEBEXCONNECTOR.
+func Descriptor() *fetch.Descriptor {
+	return &fetch.Descriptor{
+		Type:          Type,
+		Product:       "WEBEXCONNECTOR",
+		DefaultConfig: DefaultConfig,
+		Doc:           "docs/connectors/webex.md",
+		TaskKeys:      TaskKeys,
+		Check:         Check,
+		FetchActions:  slices.Clone(FetchActions),
+		New: func(d fetch.Deps) (fetch.Repository, error) {
+			return New(Options{Config: d.Config, Store: d.Store, Target: d.Target, Logger: d.Logger})
+		},
+	}
 }
 
 // Options configure a Repository.

@@ -12,11 +12,11 @@ import (
 
 // The fetch actions of the REST connectors.
 const (
-	ActionSynchronize = "SYNCHRONIZE"
-	ActionCollect     = "COLLECT"
-	ActionIdentifiers = "IDENTIFIERS"
-	ActionDelete      = "DELETE"
-	ActionInsert      = "INSERT"
+	ActionSynchronize = fetch.ActionSynchronize
+	ActionCollect     = fetch.ActionCollect
+	ActionIdentifiers = fetch.ActionIdentifiers
+	ActionDelete      = fetch.ActionDelete
+	ActionInsert      = fetch.ActionInsert
 )
 
 // ActionParams are each fetch action's own parameters.

@@ -44,13 +44,36 @@ func (a *TokenAuth) source(ctx context.Context) (oauth2.TokenSource, error) {
 	return a.src, nil
 }
 
+// token asks src for a token, returning when ctx ends even if the token
+// endpoint does not answer (a source's refreshes are bound to the context
+// it was made with, which outlives one action; the abandoned refresh ends
+// with the HTTP client's timeouts, and its token is kept for the next
+// request).
+func token(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, error) {
+	type result struct {
+		tok *oauth2.Token
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		t, err := src.Token()
+		ch <- result{t, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.tok, r.err
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
 // Authorize implements Auth.
 func (a *TokenAuth) Authorize(ctx context.Context, req *http.Request) error {
 	src, err := a.source(ctx)
 	if err != nil {
 		return err
 	}
-	tok, err := src.Token()
+	tok, err := token(ctx, src)
 	if err != nil {
 		return err
 	}
@@ -79,7 +102,7 @@ func (a *TokenAuth) Renew(ctx context.Context, refused *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tok, err := src.Token()
+	tok, err := token(ctx, src)
 	if err != nil {
 		return err
 	}

@@ -29,8 +29,6 @@
 //     ids; /events is for compliance officers.
 //   - 429 answers carry Retry-After (seconds); 401 means the access token
 //     is missing, expired or revoked.
-//   - Error bodies are {"message": ..., "errors": [{"description": ...}],
-//     "trackingId": ...} with a TrackingID header.
 //   - Access tokens expire (expires_in); refresh tokens are used at
 //     /access_token with the client's id and secret.
 //
@@ -42,6 +40,12 @@
 //     Link URLs as given and never builds one, so either is fine for it.
 //   - Order of /events: newest first, like the other lists; the connector
 //     does not depend on the order.
+//   - Error bodies are {"message": ..., "errors": [{"description": ...}],
+//     "trackingId": ...} with a TrackingID header (the OpenAPI description
+//     gives no body for errors).
+//   - Where Cisco's schema and its own example disagree, the schema wins:
+//     the answer to POST /messages (schema Message) has no parentId, html
+//     or updated, though the example shows parentId.
 //   - What a user may see: the rooms the authenticated person is a member
 //     of; listing another room's messages or memberships is 404 unless the
 //     person is a compliance officer (Compliance), who may read any room of
