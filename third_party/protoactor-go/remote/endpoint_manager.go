@@ -111,7 +111,13 @@ func (em *endpointManager) stop() {
 		em.remote.Logger().Error("stop endpoint supervisor failed", slog.Any("error", err))
 	}
 	em.endpointSub = nil
-	em.connections = nil
+	// connector patch: the map is emptied, not set to nil: event stream
+	// publishers (an endpoint writer losing its connection) still read it
+	// on their own goroutines (upstream raced, and could dereference nil).
+	em.connections.Range(func(key, _ interface{}) bool {
+		em.connections.Delete(key)
+		return true
+	})
 	if em.endpointReaderConnections != nil {
 		em.endpointReaderConnections.Range(func(key interface{}, value interface{}) bool {
 			value.(*readerConn).askLeave()

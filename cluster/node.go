@@ -1,0 +1,273 @@
+// Package cluster runs a connector as one node of a cluster: membership
+// (protoactor's cluster with the etcd provider, patched in
+// third_party/protoactor-go), remoting between nodes (protoactor's remote:
+// requests about an action are protobuf messages to its owning task actor
+// on whichever node that is), and the router that lets any node answer
+// any request (router.go). The shared state lives in PostgreSQL
+// (store/pgstore); docs/cluster.md says what runs where and what happens
+// when a node, etcd or the database fails.
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/eventstream"
+	"github.com/asynkron/protoactor-go/remote"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/grpclog"
+)
+
+func init() {
+	// gRPC's own logger (used by the etcd client and remoting) stays
+	// silent: their failures reach our log through the callers. Set once,
+	// before any gRPC goroutine exists (remote.Start no longer does it:
+	// PATCHES.md).
+	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
+}
+
+// Config configures a node's membership and remoting ([Cluster] keys).
+type Config struct {
+	// Name of the cluster: nodes of one cluster share it (etcd keys live
+	// under BaseKey/Name). Default "connector".
+	Name string
+	// Endpoints are the etcd client URLs.
+	Endpoints []string
+	// BaseKey is the etcd key prefix. Default "/connector".
+	BaseKey string
+	// Host and Port are where remoting listens (Port 0: any free port).
+	Host string
+	Port int
+	// AdvertisedAddress is host:port as the other nodes reach this one;
+	// default the address listened on.
+	AdvertisedAddress string
+	// LeaseTTL: a node that stops renewing its membership (killed,
+	// paused, cut off from etcd) is dropped this long after its last
+	// renewal, and its actions are taken over. Whole seconds; default 5s.
+	LeaseTTL time.Duration
+	// RequestTimeout bounds a request to another node's actor. Default 2s.
+	RequestTimeout time.Duration
+	// Provider replaces etcd (tests: protoactor's in-memory provider).
+	Provider pcluster.ClusterProvider
+	Logger   *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultName     = "connector"
+	DefaultBaseKey  = "/connector"
+	DefaultLeaseTTL = 5 * time.Second
+	// Remoting gives up on a node it cannot connect to after
+	// (remoteRetries-1) × remoteRetryWait: a request in flight to a dead
+	// node fails in about two seconds (upstream: ten).
+	remoteRetries   = 3
+	remoteRetryWait = time.Second
+)
+
+func (c *Config) withDefaults() error {
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if c.BaseKey == "" {
+		c.BaseKey = DefaultBaseKey
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.LeaseTTL < time.Second {
+		return fmt.Errorf("cluster: lease TTL %s is below a second", c.LeaseTTL)
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 2 * time.Second
+	}
+	if c.Host == "" {
+		c.Host = "127.0.0.1"
+	}
+	if c.Provider == nil && len(c.Endpoints) == 0 {
+		return errors.New("cluster: no etcd endpoints")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Member is a node of the cluster as the membership sees it.
+type Member struct {
+	ID   string // the node's member id (its actor system's id: new per process)
+	Addr string // its remoting address, host:port
+}
+
+// Node is this process's membership of the cluster.
+type Node struct {
+	cfg     Config
+	sys     *actor.ActorSystem
+	c       *pcluster.Cluster
+	members atomic.Pointer[map[string]string] // id → address, this node included
+	sub     *eventstream.Subscription
+
+	mu       sync.Mutex
+	watchers []func(left []Member)
+	evicted  chan struct{}
+	evictErr error
+	stopped  bool
+}
+
+// Join starts remoting on sys and makes this process a member of the
+// cluster. sys must be new (remoting attaches to it).
+func Join(sys *actor.ActorSystem, cfg Config) (n *Node, err error) {
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
+	}
+	n = &Node{cfg: cfg, sys: sys, evicted: make(chan struct{})}
+	empty := map[string]string{}
+	n.members.Store(&empty)
+	provider := cfg.Provider
+	if provider == nil {
+		p, err := etcd.NewWithConfig(cfg.BaseKey, clientv3.Config{
+			Endpoints: cfg.Endpoints, DialTimeout: 5 * time.Second,
+			DialKeepAliveTime: 2 * time.Second, DialKeepAliveTimeout: 2 * time.Second,
+			Logger: zap.NewNop(),
+		}, etcd.WithTTL(cfg.LeaseTTL), etcd.WithRequestTimeout(5*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("cluster: etcd %v: %w", cfg.Endpoints, err)
+		}
+		provider = p
+	}
+	opts := []remote.ConfigOption{
+		remote.WithMaxRetryCount(remoteRetries), remote.WithRetryInterval(remoteRetryWait),
+		remote.WithShutdownTimeout(2 * time.Second),
+	}
+	if cfg.AdvertisedAddress != "" {
+		opts = append(opts, remote.WithAdvertisedHost(cfg.AdvertisedAddress))
+	}
+	rc := remote.Configure(cfg.Host, cfg.Port, opts...)
+	pc := pcluster.Configure(cfg.Name, provider, disthash.New(), rc,
+		pcluster.WithStartupDelay(0), pcluster.WithShutdownDelay(0),
+		pcluster.WithRequestTimeout(cfg.RequestTimeout))
+	n.c = pcluster.New(sys, pc)
+	n.sub = sys.EventStream.Subscribe(func(ev any) {
+		switch e := ev.(type) {
+		case *pcluster.ClusterTopology:
+			n.topology(e)
+		case *etcd.SelfEvicted:
+			n.evict(fmt.Errorf("cluster: this node was dropped from the cluster: %w", e.Reason))
+		}
+	})
+	if err := n.c.StartMemberE(); err != nil {
+		sys.EventStream.Unsubscribe(n.sub)
+		_ = provider.Shutdown(false)
+		return nil, fmt.Errorf("cluster: join %s (etcd %v, remoting on %s): %w", cfg.Name, cfg.Endpoints, net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), err)
+	}
+	cfg.Logger.Info("joined the cluster", "cluster", cfg.Name, "member", n.ID(), "address", n.Addr(), "lease", cfg.LeaseTTL)
+	return n, nil
+}
+
+// ID is this node's member id.
+func (n *Node) ID() string { return n.sys.ID }
+
+// Addr is this node's remoting address.
+func (n *Node) Addr() string { return n.sys.Address() }
+
+// System is the actor system the node's remoting serves.
+func (n *Node) System() *actor.ActorSystem { return n.sys }
+
+// RequestTimeout bounds a request to another node.
+func (n *Node) RequestTimeout() time.Duration { return n.cfg.RequestTimeout }
+
+// LeaseTTL is the membership lease.
+func (n *Node) LeaseTTL() time.Duration { return n.cfg.LeaseTTL }
+
+// Members returns the members as this node sees them now (itself
+// included once it has seen its own registration).
+func (n *Node) Members() map[string]string { return *n.members.Load() }
+
+// Member reports whether id is a member now, and its address.
+func (n *Node) Member(id string) (string, bool) {
+	a, ok := (*n.members.Load())[id]
+	return a, ok
+}
+
+// OnLeft registers fn to be called (on the membership's goroutine: fn
+// must not block) with the members that left, at every change.
+func (n *Node) OnLeft(fn func(left []Member)) {
+	n.mu.Lock()
+	n.watchers = append(n.watchers, fn)
+	n.mu.Unlock()
+}
+
+func (n *Node) topology(t *pcluster.ClusterTopology) {
+	m := make(map[string]string, len(t.Members))
+	for _, mb := range t.Members {
+		m[mb.Id] = mb.Address()
+	}
+	n.members.Store(&m)
+	if len(t.Left) == 0 {
+		return
+	}
+	left := make([]Member, len(t.Left))
+	for i, mb := range t.Left {
+		left[i] = Member{ID: mb.Id, Addr: mb.Address()}
+	}
+	n.cfg.Logger.Warn("cluster members left", "left", left, "members", len(m))
+	n.mu.Lock()
+	ws := append([]func([]Member){}, n.watchers...)
+	n.mu.Unlock()
+	for _, w := range ws {
+		w(left)
+	}
+}
+
+// Evicted is closed when this node lost its membership while running
+// (paused or cut off from etcd longer than the lease): the others have
+// taken its actions over, and it must stop its work and leave.
+func (n *Node) Evicted() <-chan struct{} { return n.evicted }
+
+// EvictedErr says why the node was evicted (nil before).
+func (n *Node) EvictedErr() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.evictErr
+}
+
+func (n *Node) evict(err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.evictErr != nil || n.stopped {
+		return
+	}
+	n.evictErr = err
+	close(n.evicted)
+	n.cfg.Logger.Error("this node lost its cluster membership; it stops its work and leaves", "err", err)
+}
+
+// Evict makes the node leave as if the membership had dropped it: used
+// when the shared store reports the node declared dead (its writes are
+// fenced) before the membership says so.
+func (n *Node) Evict(err error) { n.evict(err) }
+
+// Leave ends the membership (revoking the lease, so the others see the
+// node go at once) and stops remoting.
+func (n *Node) Leave() {
+	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		return
+	}
+	n.stopped = true
+	n.mu.Unlock()
+	n.c.Shutdown(true)
+	n.sys.EventStream.Unsubscribe(n.sub)
+}

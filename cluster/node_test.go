@@ -1,0 +1,121 @@
+package cluster
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/internal/etcdtest"
+)
+
+func quietSystem() *actor.ActorSystem {
+	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}))
+}
+
+func joinT(t *testing.T, cfg Config) *Node {
+	t.Helper()
+	n, err := Join(quietSystem(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(n.Leave)
+	return n
+}
+
+func ids(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for id := range m {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func waitMembers(t *testing.T, n *Node, want ...string) {
+	t.Helper()
+	sort.Strings(want)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, want, ids(n.Members()))
+	}, 30*time.Second, 10*time.Millisecond)
+}
+
+// Three nodes on a three-member etcd see each other; killing etcd's
+// leader changes nothing they see (no node leaves, none is evicted); a
+// node that leaves is seen to go at once.
+func TestMembershipSurvivesEtcdLeaderLoss(t *testing.T) {
+	e := etcdtest.StartT(t, etcdtest.Options{Dir: t.TempDir()})
+	cfg := Config{Endpoints: e.Endpoints(), Name: "t1", LeaseTTL: DefaultLeaseTTL}
+	a, b, c := joinT(t, cfg), joinT(t, cfg), joinT(t, cfg)
+	for _, n := range []*Node{a, b, c} {
+		waitMembers(t, n, a.ID(), b.ID(), c.ID())
+	}
+	var mu sync.Mutex
+	var left []Member
+	for _, n := range []*Node{a, b, c} {
+		n.OnLeft(func(l []Member) {
+			mu.Lock()
+			left = append(left, l...)
+			mu.Unlock()
+		})
+	}
+	leader, err := e.Leader()
+	require.NoError(t, err)
+	killed := time.Now()
+	e.Kill(leader)
+	// Wait for a new leader, and for longer than a lease could last
+	// without renewal, so a lost lease would have shown.
+	require.Eventually(t, func() bool {
+		_, err := e.Leader()
+		return err == nil && time.Since(killed) > 2*cfg.LeaseTTL
+	}, time.Minute, 50*time.Millisecond)
+	mu.Lock()
+	leftNow := append([]Member(nil), left...)
+	mu.Unlock()
+	require.Empty(t, leftNow, "nobody left when etcd's leader died")
+	for _, n := range []*Node{a, b, c} {
+		require.Len(t, n.Members(), 3)
+		select {
+		case <-n.Evicted():
+			t.Fatalf("node %s was evicted: %v", n.ID(), n.EvictedErr())
+		default:
+		}
+	}
+	require.NoError(t, e.Restart(leader))
+
+	c.Leave()
+	waitMembers(t, a, a.ID(), b.ID())
+	mu.Lock()
+	leftNow = append([]Member(nil), left...)
+	mu.Unlock()
+	require.Contains(t, leftNow, Member{ID: c.ID(), Addr: c.Addr()})
+}
+
+// A node whose membership is removed behind its back (as when it was
+// paused longer than its lease) learns it is evicted; the others see it
+// leave.
+func TestEvictedNodeKnows(t *testing.T) {
+	e := etcdtest.StartT(t, etcdtest.Options{Dir: t.TempDir(), Members: 1})
+	cfg := Config{Endpoints: e.Endpoints(), LeaseTTL: 2 * time.Second, Name: "t2"}
+	a, b := joinT(t, cfg), joinT(t, cfg)
+	waitMembers(t, a, a.ID(), b.ID())
+	cli, err := e.Client()
+	require.NoError(t, err)
+	defer cli.Close()
+	_, err = cli.Delete(context.Background(), DefaultBaseKey+"/t2/"+b.ID())
+	require.NoError(t, err)
+	select {
+	case <-b.Evicted():
+		require.Error(t, b.EvictedErr())
+	case <-time.After(30 * time.Second):
+		t.Fatal("the node was not told it was evicted")
+	}
+	waitMembers(t, a, a.ID())
+}
