@@ -380,6 +380,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	metricAction = actionName(req.Action)
 	if !s.unguarded {
 		c := s.identify(ctx)
+		defer func() {
+			ctx.SetUserValue(callerKey{}, nil)
+			callers.Put(c)
+		}()
 		if err := s.authorize(c, req); err != nil {
 			status = "denied"
 			s.replyError(ctx, req, err)
