@@ -209,6 +209,15 @@ type Config struct {
 	// crawl/browser). It must enforce Deny itself, and return redirects
 	// (3xx) to the crawl rather than follow them.
 	Fetcher Fetcher
+	// Render, when set, renders the HTML pages the crawl fetched (the Web
+	// connector's headless browser, crawl/browser): see Renderer. The
+	// fetch stays the crawl's (robots, conditional requests, limits); the
+	// renderer works on the bytes fetched.
+	Render Renderer
+	// Jar, when set, holds the cookies every request of the crawl sends
+	// and receives (the session of a form login). A caller's Client is
+	// copied with it.
+	Jar http.CookieJar
 	// Logger receives debug lines per request and an info line per crawl.
 	// nil: discard.
 	Logger *slog.Logger

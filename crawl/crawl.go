@@ -92,6 +92,9 @@ func newCrawler(cfg Config, hooks Hooks) *crawler {
 	} else if cfg.Client != nil {
 		cl := *cfg.Client
 		cl.CheckRedirect = noRedirect
+		if cfg.Jar != nil {
+			cl.Jar = cfg.Jar
+		}
 		c.client = &cl
 	} else {
 		c.client, c.transport = newClient(cfg)
@@ -180,6 +183,9 @@ func (c *crawler) run(parent context.Context) (Stats, error) {
 		err = context.Cause(parent)
 	case errors.Is(context.Cause(ctx), errMaxPages):
 		st.StoppedBy = StopMaxPages
+	case errors.Is(context.Cause(ctx), ErrAbort):
+		st.StoppedBy = StopAborted
+		err = context.Cause(ctx)
 	}
 	c.log.InfoContext(parent, "crawl ended", "stopped_by", st.StoppedBy.String(), "pages", st.Pages,
 		"not_modified", st.NotModified, "requests", st.Requests, "bytes", st.Bytes,
@@ -436,7 +442,7 @@ func (w *worker) process(ctx context.Context, it item) {
 		}
 		switch st := ex.status; {
 		case st == http.StatusOK || st == http.StatusNonAuthoritativeInfo:
-			w.page(it, cur, ex)
+			w.page(ctx, it, cur, ex)
 			return
 		case st == http.StatusNotModified && conditional:
 			w.notModified(it, cur, ex, prior)
@@ -496,7 +502,7 @@ func (w *worker) redirectTarget(from, location string) (normURL, error) {
 }
 
 // page builds, delivers and follows a 200 page.
-func (w *worker) page(it item, final string, ex *exchange) {
+func (w *worker) page(ctx context.Context, it item, final string, ex *exchange) {
 	c := w.c
 	p := &Page{
 		URL:       it.url,
@@ -535,6 +541,11 @@ func (w *worker) page(it item, final string, ex *exchange) {
 			}
 		}
 	}
+	if c.cfg.Render != nil && isHTMLType(ex.mediaType) && !(c.cfg.FollowRobots && p.Robots.NoIndex && p.Robots.NoFollow) {
+		if !w.render(ctx, p, final, &links) {
+			return
+		}
+	}
 	p.followed = !(c.cfg.FollowRobots && p.Robots.NoFollow)
 	c.log.Debug("page fetched", "url", it.url, "final_url", final, "depth", it.depth,
 		"bytes", len(ex.body), "links", len(p.Links), "noindex", p.Robots.NoIndex, "nofollow", p.Robots.NoFollow)
@@ -546,6 +557,42 @@ func (w *worker) page(it item, final string, ex *exchange) {
 	if p.followed {
 		c.discover(links, it.depth, it.url)
 	}
+}
+
+// render runs Config.Render on an HTML page: the renderer may replace the
+// page's fields; the links it returns replace the parsed ones, and the
+// robots directives of its metadata add to the page's. A render that
+// fails keeps what was parsed, with Page.RenderErr set. It returns false
+// when the page must be dropped: the crawl was cancelled, or the renderer
+// aborted it (ErrAbort).
+func (w *worker) render(ctx context.Context, p *Page, final string, links *[]normURL) bool {
+	c := w.c
+	raw, err := c.cfg.Render.Render(ctx, p)
+	switch {
+	case ctx.Err() != nil:
+		return false
+	case errors.Is(err, ErrAbort):
+		c.stop(err)
+		return false
+	case err != nil:
+		p.RenderErr = err
+		c.stats.renderErrors.Add(1)
+		return true
+	}
+	c.stats.rendered.Add(1)
+	for _, name := range []string{"robots", strings.ToLower(c.cfg.RobotsAgent)} {
+		for _, v := range p.Meta[name] {
+			p.Robots = p.Robots.merge(parseRobotsDirectives(v))
+		}
+	}
+	if raw != nil {
+		base, err := parseURL(nil, final)
+		if err != nil {
+			return true
+		}
+		*links, p.Links = w.resolveLinks(base, raw)
+	}
+	return true
 }
 
 // resolveLinks resolves raw hrefs against base. It returns every distinct

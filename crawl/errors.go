@@ -95,3 +95,9 @@ func (e *FetchError) Unwrap() error { return e.Cause }
 func fetchErr(u string, kind error, status int, cause error) *FetchError {
 	return &FetchError{URL: u, Kind: kind, Status: status, Cause: cause}
 }
+
+// ErrAbort, wrapped by an error of Config.Render, stops the whole crawl
+// (Stats.StoppedBy StopAborted) and is returned by Crawl: the renderer
+// cannot work at all (a browser that cannot start), so going on would
+// only fail every page.
+var ErrAbort = errors.New("crawl: aborted by the renderer")

@@ -45,7 +45,7 @@ func newClient(cfg Config) (*http.Client, *http.Transport) {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-	return &http.Client{Transport: tr, CheckRedirect: noRedirect}, tr
+	return &http.Client{Transport: tr, CheckRedirect: noRedirect, Jar: cfg.Jar}, tr
 }
 
 // Fetcher sends one request of a crawl and returns the response, whose

@@ -72,6 +72,13 @@ type Page struct {
 	// FetchedAt is when the response headers arrived.
 	FetchedAt time.Time
 
+	// Rendered is what Config.Render attached to the page (its own
+	// results, for the caller); nil when the page was not rendered.
+	Rendered any
+	// RenderErr is why Config.Render failed on the page; the page then
+	// has what the crawl parsed from its body.
+	RenderErr error
+
 	// followed reports whether the crawl followed Links (false when the
 	// page is nofollow and FollowRobots is set).
 	followed bool
@@ -149,4 +156,25 @@ type Hooks struct {
 	// with the frontier's lock held: it must return at once and must not
 	// call back into the crawl.
 	OnAdmit func(url string, depth int)
+}
+
+// Renderer renders fetched HTML pages (Config.Render): a headless
+// browser runs the page's scripts on the bytes the crawl fetched, so
+// that links and text that scripts create are found.
+//
+// Render is called by the crawl's workers, concurrently, for every 200
+// or 203 page whose media type is HTML once its body has been read and
+// parsed (Title, Text, Meta, Lang, CanonicalURL, Links and Robots are the
+// parsed ones), before the page is delivered and its links followed;
+// not for a page that is both noindex and nofollow (with FollowRobots).
+// It may replace Title, Text, Meta (the robots directives of its "robots"
+// entries are added to the page's), Lang, CanonicalURL and Hash, and set
+// Rendered. links, when not nil, replace the page's links: absolute
+// http(s) URLs, which the crawl normalises and filters like parsed links.
+//
+// An error keeps the parsed page, with RenderErr set, and the crawl goes
+// on; an error wrapping ErrAbort stops the crawl, which returns it (a
+// browser that cannot start). ctx is the crawl's: cancelled on Stop.
+type Renderer interface {
+	Render(ctx context.Context, p *Page) (links []string, err error)
 }

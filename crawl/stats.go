@@ -17,6 +17,10 @@ type Stats struct {
 	// and every distinct link or redirect target, whatever its scheme and
 	// whether or not it was fetched.
 	URLsDiscovered int64
+	// Rendered is the number of pages Config.Render rendered;
+	// RenderErrors those it failed to render (delivered as parsed, with
+	// Page.RenderErr).
+	Rendered, RenderErrors int64
 	// Levels is the number of depth levels the crawl worked on (1 when
 	// only start URLs were fetched).
 	Levels int
@@ -76,6 +80,9 @@ const (
 	StopMaxPages
 	// StopCancelled: the context was cancelled; Crawl returned its cause.
 	StopCancelled
+	// StopAborted: Config.Render returned an error wrapping ErrAbort;
+	// Crawl returned it.
+	StopAborted
 )
 
 // String returns "done", "max-pages" or "cancelled".
@@ -87,6 +94,8 @@ func (r StopReason) String() string {
 		return "max-pages"
 	case StopCancelled:
 		return "cancelled"
+	case StopAborted:
+		return "aborted"
 	}
 	return "unknown"
 }
@@ -101,6 +110,8 @@ type counters struct {
 	skRobots, skContentType, skNoIndex, skDuplicate atomic.Int64
 
 	sitemaps, sitemapURLs, skSitemapLastmod, skSitemapScope atomic.Int64
+
+	rendered, renderErrors atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
@@ -110,6 +121,8 @@ func (c *counters) snapshot() Stats {
 		Requests:         c.requests.Load(),
 		Bytes:            c.bytes.Load(),
 		URLsDiscovered:   c.discovered.Load(),
+		Rendered:         c.rendered.Load(),
+		RenderErrors:     c.renderErrors.Load(),
 		Sitemaps:         c.sitemaps.Load(),
 		SitemapURLs:      c.sitemapURLs.Load(),
 		SitemapUnchanged: c.skSitemapLastmod.Load(),

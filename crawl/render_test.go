@@ -1,0 +1,142 @@
+package crawl
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// scriptRenderer stands for a browser in the crawl's own tests: the links
+// and title of a page are in a "data-links" / "data-title" attribute that
+// only it reads, as a browser would run a script that creates them.
+type scriptRenderer struct {
+	mu    sync.Mutex
+	calls map[string]int
+	fail  map[string]error
+}
+
+func (r *scriptRenderer) Render(_ context.Context, p *Page) ([]string, error) {
+	r.mu.Lock()
+	if r.calls == nil {
+		r.calls = map[string]int{}
+	}
+	r.calls[p.URL]++
+	err := r.fail[p.URL]
+	r.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	body := string(p.Body)
+	attr := func(name string) string {
+		i := strings.Index(body, name+`="`)
+		if i < 0 {
+			return ""
+		}
+		rest := body[i+len(name)+2:]
+		return rest[:strings.IndexByte(rest, '"')]
+	}
+	p.Title = attr("data-title")
+	p.Text = "rendered " + p.Title
+	p.Hash = sha256.Sum256([]byte(p.Text))
+	p.Rendered = "yes"
+	if r := attr("data-robots"); r != "" {
+		p.Meta = map[string][]string{"robots": {r}}
+	}
+	var links []string
+	base, _ := url.Parse(p.FinalURL)
+	for _, l := range strings.Fields(attr("data-links")) {
+		u, _ := base.Parse(l)
+		links = append(links, u.String())
+	}
+	return links, nil
+}
+
+func scriptPage(title, robots string, links ...string) string {
+	return `<html><body data-title="` + title + `" data-robots="` + robots + `" data-links="` + strings.Join(links, " ") + `"><p>static</p></body></html>`
+}
+
+// TestRenderReplacesParsedPage: with Config.Render, a page's links, title,
+// text, hash and robots directives are the renderer's; a failed render
+// keeps the parsed page with RenderErr; an ErrAbort stops the crawl and is
+// returned.
+func TestRenderReplacesParsedPage(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, pages{
+		"/":        scriptPage("Home", "", "/a", "/b"),
+		"/a":       scriptPage("A", "", "/c"),
+		"/b":       scriptPage("B", "nofollow", "/hidden"),
+		"/c":       scriptPage("C", "noindex"),
+		"/hidden":  scriptPage("Hidden", ""),
+		"/plain":   "plain text",
+		"/unknown": "",
+	})
+	rd := &scriptRenderer{}
+	r := run(t, Config{StartURLs: []string{s.URL + "/"}, Depth: -1, FollowRobots: true, Render: rd})
+	require.NoError(t, r.err)
+	assert.Equal(t, []string{"/", "/a", "/b"}, r.paths(-1), "links come from the renderer; /c is noindex, /b's links not followed")
+	home := r.page(t, s.URL+"/")
+	assert.Equal(t, "Home", home.Title)
+	assert.Equal(t, "rendered Home", home.Text)
+	assert.Equal(t, sha256.Sum256([]byte("rendered Home")), home.Hash)
+	assert.Equal(t, "yes", home.Rendered)
+	assert.Equal(t, []string{s.URL + "/a", s.URL + "/b"}, home.Links)
+	assert.EqualValues(t, 4, r.stats.Rendered)
+	assert.Zero(t, s.count("/hidden"))
+
+	// A failed render: the parsed page, with the error.
+	rd = &scriptRenderer{fail: map[string]error{s.URL + "/a": errors.New("renderer unresponsive")}}
+	r = run(t, Config{StartURLs: []string{s.URL + "/"}, Depth: -1, Render: rd})
+	require.NoError(t, r.err)
+	a := r.page(t, s.URL+"/a")
+	require.EqualError(t, a.RenderErr, "renderer unresponsive")
+	assert.Nil(t, a.Rendered)
+	assert.Empty(t, a.Links, "the served page has no link")
+	assert.Equal(t, "static", a.Text)
+	assert.EqualValues(t, 1, r.stats.RenderErrors)
+
+	// ErrAbort: the crawl stops and returns it.
+	abort := errors.Join(ErrAbort, errors.New("browser cannot start"))
+	rd = &scriptRenderer{fail: map[string]error{s.URL + "/": abort}}
+	r = run(t, Config{StartURLs: []string{s.URL + "/"}, Depth: -1, Render: rd})
+	require.ErrorIs(t, r.err, ErrAbort)
+	assert.ErrorContains(t, r.err, "browser cannot start")
+	assert.Equal(t, StopAborted, r.stats.StoppedBy)
+	assert.Empty(t, r.paths(-1))
+}
+
+// TestJarSendsCookies: Config.Jar's cookies go with every request, with
+// the crawl's own client and with a caller's.
+func TestJarSendsCookies(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var got []string
+	s := newSite(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie("session")
+		mu.Lock()
+		if err == nil {
+			got = append(got, r.URL.Path+"="+c.Value)
+		}
+		mu.Unlock()
+		pages{"/": linksPage("Home", "/a"), "/a": linksPage("A")}.ServeHTTP(w, r)
+	}))
+	for _, client := range []*http.Client{nil, {}} {
+		got = nil
+		jar, _ := cookiejar.New(nil)
+		u, _ := url.Parse(s.URL)
+		jar.SetCookies(u, []*http.Cookie{{Name: "session", Value: "s1"}})
+		r := run(t, Config{StartURLs: []string{s.URL + "/"}, Depth: 1, Jar: jar, Client: client})
+		require.NoError(t, r.err)
+		mu.Lock()
+		assert.ElementsMatch(t, []string{"/=s1", "/a=s1"}, got)
+		mu.Unlock()
+	}
+}
