@@ -80,6 +80,16 @@ type Connector struct {
 	// Type is the connector type, upper case: HTTP (the default), WEB,
 	// GOOGLEMAIL, ... (package connectors knows which exist).
 	Type string
+	// The Web connector's browser (other types ignore them): at most
+	// BrowserTabs pages rendered at once (0: one per CPU), the browser
+	// closed after BrowserIdleTimeout without a render (default 1m), a
+	// tab replaced after BrowserTabMaxPages renders (0: 100), and the
+	// browser binary (empty: Debian's chromium-headless-shell, else
+	// chromium).
+	BrowserTabs        int
+	BrowserIdleTimeout time.Duration
+	BrowserTabMaxPages int
+	BrowserExecutable  string
 }
 
 // Server is [Server].
@@ -477,7 +487,7 @@ func ParseFor(name string, data []byte, keysFor TaskKeysFor) (*Config, error) {
 }
 
 func (c *Config) setDefaults() {
-	c.Connector = Connector{Type: DefaultType}
+	c.Connector = Connector{Type: DefaultType, BrowserIdleTimeout: time.Minute}
 	c.Server = Server{
 		Host: "127.0.0.1", Port: 7000, DataDirectory: "data",
 		MaxRequestBytes: 64 << 20, MaxRequestParameters: 1000, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,

@@ -65,6 +65,23 @@ var systemDefs = []*sectionDef{
 			c.Connector.Type = strings.ToUpper(strings.TrimSpace(v))
 			return nonEmpty(c.Connector.Type)
 		}},
+		{"BrowserTabs", func(c *Config, v string) (err error) { c.Connector.BrowserTabs, err = intIn(v, 0, 256); return }},
+		{"BrowserIdleTimeout", func(c *Config, v string) error {
+			d, err := Duration(v)
+			if err == nil && d <= 0 {
+				err = errors.New("must be positive")
+			}
+			c.Connector.BrowserIdleTimeout = d
+			return err
+		}},
+		{"BrowserTabMaxPages", func(c *Config, v string) (err error) {
+			c.Connector.BrowserTabMaxPages, err = intIn(v, 0, 1<<20)
+			return
+		}},
+		{"BrowserExecutable", func(c *Config, v string) error {
+			c.Connector.BrowserExecutable = strings.TrimSpace(v)
+			return nonEmpty(v)
+		}},
 	}},
 	{name: "Server", keys: []keyDef{
 		{"Host", func(c *Config, v string) error { c.Server.Host = v; return nonEmpty(v) }},

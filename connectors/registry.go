@@ -17,6 +17,7 @@ import (
 	"github.com/connectorhq/connector/connectors/mailfetch"
 	"github.com/connectorhq/connector/connectors/objectivefetch"
 	"github.com/connectorhq/connector/connectors/webexfetch"
+	"github.com/connectorhq/connector/connectors/webfetch"
 	"github.com/connectorhq/connector/fetch"
 )
 
@@ -57,6 +58,7 @@ var Builtin = must(NewRegistry(
 	mailfetch.Descriptor(),
 	webexfetch.Descriptor(),
 	objectivefetch.Descriptor(),
+	webfetch.Descriptor(),
 ))
 
 func must(r *Registry, err error) *Registry {

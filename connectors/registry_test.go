@@ -92,7 +92,7 @@ func TestUnknownTypeListsKnownOnes(t *testing.T) {
 	_, _, err := connectors.Load(path)
 	var ce *config.Error
 	require.ErrorAs(t, err, &ce)
-	require.Equal(t, "config "+path+":5: [Connector] Type: unknown connector type \"GOPHER\": known types are GOOGLEMAIL, HTTP, OBJECTIVE, WEBEX", err.Error())
+	require.Equal(t, "config "+path+":5: [Connector] Type: unknown connector type \"GOPHER\": known types are GOOGLEMAIL, HTTP, OBJECTIVE, WEB, WEBEX", err.Error())
 
 	other := &fetch.Descriptor{Type: "TEST", Product: "TESTCONNECTOR", DefaultConfig: []byte("[Server]\n"),
 		TaskKeys: func(string, string) error { return config.ErrUnknownKey }, Check: func(*config.Config) error { return nil },

@@ -67,3 +67,12 @@ type Exclusive interface {
 	// they run.
 	Exclusive(fetchAction string) bool
 }
+
+// Closer is implemented by repositories that hold resources of their own
+// (the Web connector's browser). The server closes the repository during
+// shutdown once the queue has stopped every action, before it closes the
+// ingestion target and the store; and when a start-up fails after the
+// repository was built.
+type Closer interface {
+	Close() error
+}

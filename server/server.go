@@ -310,8 +310,9 @@ func (s *Server) Done() <-chan error { return s.served }
 // Shutdown stops the server in a fixed order: stop accepting requests (and
 // finish those in flight); stop the scheduler so it submits nothing more;
 // stop running actions (they end as Stopped; queued ones stay queued) and
-// write the queue's last changes; stop the actors; close the ingestion
-// target; close the store. Each later step still runs if an earlier one
+// write the queue's last changes; stop the actors; close the connector's
+// own resources (fetch.Closer: the Web connector's browser); close the
+// ingestion target; close the store. Each later step still runs if an earlier one
 // fails or ctx runs out.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.down.Do(func() { s.downErr = s.shutdown(ctx) })
@@ -338,6 +339,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	cancel()
 	s.sys.Shutdown()
+	if c, ok := s.repo.(fetch.Closer); ok {
+		if err := c.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close the connector: %w", err))
+		}
+	}
 	if s.target != nil {
 		if err := s.target.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close the ingestion target: %w", err))
@@ -373,6 +379,9 @@ func (s *Server) abort() {
 	}
 	if s.sys != nil {
 		s.sys.Shutdown()
+	}
+	if c, ok := s.repo.(fetch.Closer); ok {
+		_ = c.Close()
 	}
 	if s.target != nil {
 		_ = s.target.Close()

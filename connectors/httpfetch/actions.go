@@ -127,7 +127,12 @@ func (r *Repository) collectTask(ctx context.Context, job *fetch.Job, p *plan, t
 	if err := job.Checkpoint(ctx); err != nil {
 		return err
 	}
-	got, err := r.fetchNow(ctx, p.set[task], refsOf(entries))
+	tr, err := r.startTask(ctx, p.set[task], PurposeCollect, r.log.With("task", task))
+	if err != nil {
+		return fmt.Errorf("task %s: %w", task, err)
+	}
+	defer tr.end()
+	got, err := r.fetchNow(ctx, p.set[task], tr, refsOf(entries))
 	if err != nil {
 		return err
 	}
@@ -504,7 +509,12 @@ func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, ta
 	if err := job.Checkpoint(ctx); err != nil {
 		return err
 	}
-	got, err := r.fetchNow(ctx, s, refsOf(entries))
+	tr, err := r.startTask(ctx, s, PurposeRefetch, r.log.With("task", task))
+	if err != nil {
+		return fmt.Errorf("task %s: %w", task, err)
+	}
+	defer tr.end()
+	got, err := r.fetchNow(ctx, s, tr, refsOf(entries))
 	if err != nil {
 		return err
 	}
@@ -545,6 +555,11 @@ func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, ta
 			continue
 		}
 		pg := f.page
+		if pg.RenderErr != nil {
+			cnt.Errors.Add(1)
+			job.Fail(task, ref, "rendering failed (delivered as served): "+pg.RenderErr.Error())
+			r.log.Warn("rendering failed; the page is delivered as served", "url", ref, "error", pg.RenderErr)
+		}
 		extra := mergeFields(rec.Extra, e.metadata)
 		nr := *rec
 		nr.ETag, nr.LastModified = pg.Header.Get("ETag"), pg.Header.Get("Last-Modified")
@@ -563,7 +578,7 @@ func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, ta
 			c.kind = kindUnchanged
 		}
 		if r.target != nil {
-			doc, err := documentNow(ctx, s.extractor(), task, pg, extra)
+			doc, err := documentNow(ctx, s.extractor(), tr, task, pg, extra)
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}

@@ -202,8 +202,8 @@ func (st *extractStage) close() {
 // documentNow builds a page's document and extracts its text at once (the
 // actions that fetch a page on request: Update, Synchronize with
 // Identifiers, View). A failure is counted by the caller.
-func documentNow(ctx context.Context, x *extract.Extractor, task string, p *crawl.Page, extra []ingest.Field) (*ingest.Document, error) {
-	d := pageDocument(task, p, extra)
+func documentNow(ctx context.Context, x *extract.Extractor, tr *TaskRun, task string, p *crawl.Page, extra []ingest.Field) (*ingest.Document, error) {
+	d := tr.document(task, p, extra)
 	if !needsExtraction(x, p) {
 		return d, nil
 	}

@@ -25,7 +25,9 @@ var errNotDelivered = errors.New("httpfetch: the page was not delivered (it is m
 // the task's user agent, timeout, size limit, redirect limit, rate limit
 // and robots rules, any media type allowed and no link followed: what
 // Collect, Update and View need. It returns an error only when ctx ends.
-func (r *Repository) fetchNow(ctx context.Context, s *settings, urls []string) (map[string]*fetched, error) {
+//
+// tr's renderer and cookie jar apply (nil: none).
+func (r *Repository) fetchNow(ctx context.Context, s *settings, tr *TaskRun, urls []string) (map[string]*fetched, error) {
 	out := make(map[string]*fetched, len(urls))
 	if len(urls) == 0 {
 		return out, nil
@@ -51,6 +53,9 @@ func (r *Repository) fetchNow(ctx context.Context, s *settings, urls []string) (
 		Deny:                r.guard,
 		Client:              r.client,
 		Logger:              slog.New(quietInfo{r.log.Handler()}),
+	}
+	if tr != nil {
+		cfg.Render, cfg.Jar = tr.Render, tr.Jar
 	}
 	var mu sync.Mutex
 	_, err := crawl.Crawl(ctx, cfg, crawl.Hooks{

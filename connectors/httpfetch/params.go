@@ -77,12 +77,12 @@ func (r *Repository) parseRequest(params messages.Params, own []string) (*reques
 			}
 			req.fragment = frag
 		default:
-			key := knownKey(name)
+			key := r.schema.knownKey(name)
 			if key == "" {
 				req.ignored = append(req.ignored, name)
 				continue
 			}
-			if err := checkOverride(name, key, value); err != nil {
+			if err := r.schema.checkOverride(name, key, value); err != nil {
 				return nil, err
 			}
 			req.overrides = append(req.overrides, override{key: name, value: value})
@@ -100,15 +100,15 @@ func (r *Repository) parseOverride(name, value string) (o override, known bool, 
 		return override{}, false, nil
 	}
 	sec, key := strings.TrimSpace(name[1:end]), strings.TrimSpace(name[end+1:])
-	canon := knownKey(key)
+	canon := r.schema.knownKey(key)
 	if sec == "" || canon == "" {
 		return override{}, false, nil
 	}
 	full := "[" + sec + "] " + key
 	if !strings.EqualFold(sec, "FetchTasks") && !strings.EqualFold(sec, "Default") && !r.hasTask(sec) {
-		return override{}, true, messages.Invalid(full, shownValue(key, value), fmt.Sprintf("there is no task section [%s]", sec))
+		return override{}, true, messages.Invalid(full, r.schema.shownValue(key, value), fmt.Sprintf("there is no task section [%s]", sec))
 	}
-	if err := checkOverride(full, canon, value); err != nil {
+	if err := r.schema.checkOverride(full, canon, value); err != nil {
 		return override{}, true, err
 	}
 	return override{section: sec, key: key, value: value}, true, nil
@@ -116,14 +116,14 @@ func (r *Repository) parseOverride(name, value string) (o override, known bool, 
 
 // checkOverride validates an override's value; schedule keys cannot be
 // overridden.
-func checkOverride(name, key, value string) error {
-	if k := keySpecByName[strings.ToLower(key)]; k != nil && k.schedule {
+func (sc *Schema) checkOverride(name, key, value string) error {
+	if k := sc.spec(key); k != nil && k.schedule {
 		return messages.Invalid(name, value, "schedules are set in the configuration file only")
 	} else if k != nil && k.fileOnly {
-		return messages.Invalid(name, shownValue(key, value), k.name+" is set in the configuration file only")
+		return messages.Invalid(name, sc.shownValue(key, value), k.name+" is set in the configuration file only")
 	}
-	if err := TaskKeys(key, value); err != nil {
-		return messages.Invalid(name, shownValue(key, value), err.Error())
+	if err := sc.TaskKeys(key, value); err != nil {
+		return messages.Invalid(name, sc.shownValue(key, value), err.Error())
 	}
 	return nil
 }
@@ -139,7 +139,7 @@ func (r *Repository) parseFragment(value string) (*config.Config, error) {
 	if err != nil || strings.TrimSpace(value) == "" {
 		return nil, messages.Invalid("Config", secret.Redacted, "must be base64 of configuration text")
 	}
-	frag, err := config.Parse("Config parameter", data, TaskKeys)
+	frag, err := config.Parse("Config parameter", data, r.schema.TaskKeys)
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {
@@ -157,7 +157,7 @@ func (r *Repository) parseFragment(value string) (*config.Config, error) {
 			if ce.Key != "" {
 				name += " " + ce.Key
 			}
-			return nil, messages.Invalid(name, shownValue(ce.Key, fragmentValue(data, ce.Section, ce.Key)), ce.Err.Error())
+			return nil, messages.Invalid(name, r.schema.shownValue(ce.Key, fragmentValue(data, ce.Section, ce.Key)), ce.Err.Error())
 		}
 		return nil, messages.Invalid("Config", secret.Redacted, err.Error())
 	}
@@ -176,10 +176,10 @@ func (r *Repository) parseFragment(value string) (*config.Config, error) {
 			continue
 		}
 		for _, kv := range sec.Keys {
-			if k := keySpecByName[strings.ToLower(kv.Key)]; k != nil && k.schedule {
+			if k := r.schema.spec(kv.Key); k != nil && k.schedule {
 				return nil, messages.Invalid("Config ["+name+"] "+kv.Key, kv.Value, "schedules are set in the configuration file only")
 			} else if k != nil && k.fileOnly {
-				return nil, messages.Invalid("Config ["+name+"] "+kv.Key, kv.Value, k.name+" is set in the configuration file only")
+				return nil, messages.Invalid("Config ["+name+"] "+kv.Key, r.schema.shownValue(kv.Key, kv.Value), k.name+" is set in the configuration file only")
 			}
 		}
 	}

@@ -177,11 +177,11 @@ func (r *Repository) settingsFor(task string, req *request, layers []layer, need
 			return s, nil
 		}
 	}
-	s, err := resolve(task, layers, needURLs, r.keys.decryptKey)
+	s, err := r.schema.resolve(task, layers, needURLs, r.keys.decryptKey)
 	if err == nil {
 		file := r.file[strings.ToUpper(task)]
 		if file == nil { // a task listed in [FetchTasks] without a section of its own
-			file = defaultSettings(task)
+			file = r.schema.defaults(task)
 		}
 		err = r.checkRequestSettings(s, file)
 	}

@@ -40,6 +40,13 @@ type Options struct {
 	// Crawled, when set, receives the figures of every crawl when it ends
 	// (metrics; fetch.Deps.Crawled).
 	Crawled func(fetch.CrawlStats)
+	// Schema is the connector's task settings: nil for the HTTP
+	// connector's; NewSchema(extension) for a connector built on this one
+	// (the configuration must have been checked with its TaskKeys).
+	Schema *Schema
+	// Begin, when set, takes part in every task that fetches pages (see
+	// Extension).
+	Begin BeginFunc
 }
 
 // Repository is the HTTP connector: it implements fetch.Repository,
@@ -59,8 +66,10 @@ type Repository struct {
 	file      map[string]*settings // file settings of every task section, by upper-case name
 	schedules []fetch.Schedule
 
-	keys  *keyring        // [Security] AESKeyFile
-	guard *netguard.Guard // [Security] DeniedAddresses
+	keys    *keyring        // [Security] AESKeyFile
+	guard   *netguard.Guard // [Security] DeniedAddresses
+	schema  *Schema
+	beginFn BeginFunc
 
 	lockMu sync.Mutex
 	locks  map[string]chan struct{} // one Synchronize/Update/Delete per task at a time
@@ -94,6 +103,11 @@ func New(o Options) (*Repository, error) {
 		base:      map[string]*settings{},
 		locks:     map[string]chan struct{}{},
 		keys:      &keyring{path: o.Config.Security.AESKeyFile},
+		schema:    o.Schema,
+		beginFn:   o.Begin,
+	}
+	if r.schema == nil {
+		r.schema = httpSchema
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -109,7 +123,7 @@ func New(o Options) (*Repository, error) {
 	if r.guard, err = deniedAddresses(o.Config); err != nil {
 		return nil, err
 	}
-	if r.tasks, r.base, r.file, err = resolveTasks(o.Config, r.keys.decryptKey); err != nil {
+	if r.tasks, r.base, r.file, err = r.schema.resolveTasks(o.Config, r.keys.decryptKey); err != nil {
 		return nil, err
 	}
 	for _, name := range r.tasks {
@@ -127,12 +141,15 @@ func New(o Options) (*Repository, error) {
 // *config.Error naming the file, line, section and key. Check touches
 // nothing on disk: the command runs it before the server creates its data
 // folder, so that a refused configuration leaves nothing behind.
-func Check(cfg *config.Config) error {
+func Check(cfg *config.Config) error { return httpSchema.Check(cfg) }
+
+// Check is the package function Check for the schema's settings.
+func (sc *Schema) Check(cfg *config.Config) error {
 	if _, err := deniedAddresses(cfg); err != nil {
 		return err
 	}
 	keys := &keyring{path: cfg.Security.AESKeyFile}
-	_, _, _, err := resolveTasks(cfg, keys.decryptKey)
+	_, _, _, err := sc.resolveTasks(cfg, keys.decryptKey)
 	return err
 }
 
@@ -148,7 +165,7 @@ func deniedAddresses(cfg *config.Config) (*netguard.Guard, error) {
 // resolveTasks computes the settings of the tasks [FetchTasks] lists (names
 // upper case, in order, in base) and of the other task sections (in file,
 // with the listed ones), decrypting secrets given encrypted with key.
-func resolveTasks(cfg *config.Config, key keyFunc) (tasks []string, base, fileSet map[string]*settings, err error) {
+func (sc *Schema) resolveTasks(cfg *config.Config, key keyFunc) (tasks []string, base, fileSet map[string]*settings, err error) {
 	base, fileSet = map[string]*settings{}, map[string]*settings{}
 	file := []layer{cfgLayer{c: cfg, kind: srcFile}}
 	for _, t := range cfg.FetchTasks {
@@ -156,7 +173,7 @@ func resolveTasks(cfg *config.Config, key keyFunc) (tasks []string, base, fileSe
 		if _, dup := base[name]; dup {
 			continue
 		}
-		s, err := resolve(t, file, true, key)
+		s, err := sc.resolve(t, file, true, key)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -171,7 +188,7 @@ func resolveTasks(cfg *config.Config, key keyFunc) (tasks []string, base, fileSe
 		if _, listed := base[strings.ToUpper(t)]; listed {
 			continue
 		}
-		s, err := resolve(t, file, false, key)
+		s, err := sc.resolve(t, file, false, key)
 		if err != nil {
 			return nil, nil, nil, err
 		}

@@ -124,12 +124,19 @@ func (r *Repository) checkRequestSettings(s, file *settings) error {
 	if _, ok := s.fromRequest["requesttimeout"]; ok && s.RequestTimeout > sec.MaxOverrideRequestTimeout {
 		return bad("requesttimeout", fmt.Sprintf("a request may set at most [Security] MaxOverrideRequestTimeout (%s)", sec.MaxOverrideRequestTimeout.Round(time.Second)))
 	}
+	for _, k := range r.schema.specs {
+		if _, ok := s.fromRequest[strings.ToLower(k.name)]; ok && k.checkRequest != nil {
+			if err := k.checkRequest(sec, s.Ext); err != nil {
+				return bad(strings.ToLower(k.name), err.Error())
+			}
+		}
+	}
 	return nil
 }
 
 // secretParam reports whether a request parameter ([Section]Setting or
 // Setting) names a secret setting.
-func secretParam(name string) bool {
+func (sc *Schema) secretParam(name string) bool {
 	name = strings.TrimSpace(name)
 	if strings.HasPrefix(name, "[") {
 		end := strings.IndexByte(name, ']')
@@ -138,7 +145,7 @@ func secretParam(name string) bool {
 		}
 		name = name[end+1:]
 	}
-	return isSecretKey(name)
+	return sc.isSecretKey(name)
 }
 
 // Redact implements fetch.Secrets: the value of every secret setting, in
@@ -151,10 +158,10 @@ func (r *Repository) Redact(params messages.Params) messages.Params {
 		out[i] = p
 		name := strings.TrimSpace(p.GetName())
 		switch {
-		case secretParam(name):
+		case r.schema.secretParam(name):
 			out[i] = &messages.Param{Name: p.GetName(), Value: secret.Redacted}
 		case strings.EqualFold(name, "Config"):
-			v, err := rewriteFragment(p.GetValue(), func(string) (string, error) { return secret.Redacted, nil })
+			v, err := r.schema.rewriteFragment(p.GetValue(), func(string) (string, error) { return secret.Redacted, nil })
 			if err != nil {
 				v = secret.Redacted
 			}
@@ -188,10 +195,10 @@ func (r *Repository) Seal(params messages.Params) (messages.Params, error) {
 		var v string
 		var err error
 		switch {
-		case secretParam(name):
+		case r.schema.secretParam(name):
 			v, err = encrypt(p.GetValue())
 		case strings.EqualFold(name, "Config"):
-			v, err = rewriteFragment(p.GetValue(), encrypt)
+			v, err = r.schema.rewriteFragment(p.GetValue(), encrypt)
 		default:
 			continue
 		}
@@ -209,12 +216,12 @@ func (r *Repository) Seal(params messages.Params) (messages.Params, error) {
 // setting replaced by f(value). A fragment without secret settings is
 // returned as it is; one with them is written anew (same sections, keys
 // and values, comments dropped) and base64-encoded.
-func rewriteFragment(value string, f func(string) (string, error)) (string, error) {
+func (sc *Schema) rewriteFragment(value string, f func(string) (string, error)) (string, error) {
 	data, err := decodeBase64(value)
 	if err != nil {
 		return "", err
 	}
-	frag, err := config.Parse("Config parameter", data, TaskKeys)
+	frag, err := config.Parse("Config parameter", data, sc.TaskKeys)
 	if err != nil {
 		return "", err
 	}
@@ -222,7 +229,7 @@ func rewriteFragment(value string, f func(string) (string, error)) (string, erro
 	for _, name := range frag.SectionNames() {
 		if sec := frag.Section(name); sec != nil {
 			for _, kv := range sec.Keys {
-				found = found || isSecretKey(kv.Key)
+				found = found || sc.isSecretKey(kv.Key)
 			}
 		}
 	}
@@ -238,7 +245,7 @@ func rewriteFragment(value string, f func(string) (string, error)) (string, erro
 		b.WriteString("[" + name + "]\n")
 		for _, kv := range sec.Keys {
 			v := kv.Value
-			if isSecretKey(kv.Key) {
+			if sc.isSecretKey(kv.Key) {
 				if v, err = f(v); err != nil {
 					return "", err
 				}

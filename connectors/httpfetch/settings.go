@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,6 +81,10 @@ type settings struct {
 	ExtractMaxTextBytes   int
 	ExtractMaxMemoryBytes int64
 	ExtractMaxPages       int
+
+	// Ext holds the task's settings of an Extension (what its
+	// NewSettings returned, filled by its keys); nil without one.
+	Ext any
 
 	// Schedule keys, validated but kept as written (see Schedules).
 	schedStart, schedRepeat, schedCycles string
@@ -171,6 +176,9 @@ type keySpec struct {
 	// encrypted form; apply receives it decrypted (TaskKeys checks the
 	// form only); it is never shown, logged or stored in clear.
 	secret bool
+	// checkRequest, when set, checks a value a request set against the
+	// [Security] ceilings (an Extension's Key.CheckRequest).
+	checkRequest func(sec config.Security, ext any) error
 }
 
 // keySpecs are the task settings other than the start URLs, in the order
@@ -370,23 +378,63 @@ var keySpecs = []*keySpec{
 	}},
 }
 
-var keySpecByName = func() map[string]*keySpec {
-	m := make(map[string]*keySpec, len(keySpecs))
-	for _, k := range keySpecs {
-		m[strings.ToLower(k.name)] = k
-	}
-	return m
-}()
+// Schema is the set of task settings of a connector built on this
+// package: the HTTP connector's, and those of an Extension (the Web
+// connector's). It validates settings without a repository (a
+// connector's Descriptor.TaskKeys and Check).
+type Schema struct {
+	specs  []*keySpec
+	byName map[string]*keySpec
+	names  []string // documented spellings, for "did you mean" hints
+	ext    *Extension
+	doc    string // the documentation page errors point to
+}
 
-// taskKeyNames are the documented spellings of the task settings, for
-// "did you mean" hints.
-var taskKeyNames = func() []string {
-	names := []string{"Url"}
-	for _, k := range keySpecs {
-		names = append(names, k.name)
+// httpSchema is the HTTP connector's.
+var httpSchema = NewSchema(nil)
+
+// NewSchema returns the HTTP connector's task settings plus ext's (nil:
+// the HTTP connector's only). An extension key with the name of an HTTP
+// setting panics (a programming error).
+func NewSchema(ext *Extension) *Schema {
+	sc := &Schema{byName: map[string]*keySpec{}, names: []string{"Url"}, ext: ext, doc: "docs/configuration.md"}
+	specs := slices.Clone(keySpecs)
+	if ext != nil {
+		if ext.Doc != "" {
+			sc.doc = ext.Doc
+		}
+		for _, k := range ext.Keys {
+			apply := k.Apply
+			spec := &keySpec{name: k.Name, secret: k.Secret, fileOnly: k.FileOnly, checkRequest: k.CheckRequest}
+			spec.apply = func(s *settings, v string) error { return apply(s.Ext, v) }
+			specs = append(specs, spec)
+		}
 	}
-	return names
-}()
+	for _, k := range specs {
+		low := strings.ToLower(k.name)
+		if _, dup := sc.byName[low]; dup {
+			panic("httpfetch: task setting " + k.name + " defined twice")
+		}
+		sc.byName[low] = k
+		sc.names = append(sc.names, k.name)
+	}
+	sc.specs = specs
+	return sc
+}
+
+// defaults returns a task's settings before any is applied.
+func (sc *Schema) defaults(task string) *settings {
+	s := defaultSettings(task)
+	if sc.ext != nil && sc.ext.NewSettings != nil {
+		s.Ext = sc.ext.NewSettings()
+	}
+	return s
+}
+
+// spec returns the keySpec of a setting name (any case), or nil.
+func (sc *Schema) spec(key string) *keySpec {
+	return sc.byName[strings.ToLower(strings.TrimSpace(key))]
+}
 
 func formatNames() string {
 	names := make([]string, len(extract.Formats))
@@ -419,38 +467,43 @@ func urlKeyIndex(key string) (int, bool) {
 }
 
 // knownKey returns the canonical spelling of a task setting, or "".
-func knownKey(key string) string {
+func (sc *Schema) knownKey(key string) string {
 	if i, ok := urlKeyIndex(key); ok {
 		if i < 0 {
 			return "Url"
 		}
 		return "Url" + strconv.Itoa(i)
 	}
-	if k := keySpecByName[strings.ToLower(key)]; k != nil {
+	if k := sc.spec(key); k != nil {
 		return k.name
 	}
 	return ""
 }
 
-// TaskKeys validates one task setting as it appears in a task section,
-// [FetchTasks] or [Default] (config.Load calls it for every such key).
-// Keys are case-insensitive. An unknown key returns an error wrapping
-// config.ErrUnknownKey; a bad value returns an error saying what is
-// expected. docs/configuration.md, "Fetch task settings", lists the keys.
-func TaskKeys(key, value string) error {
+// TaskKeys validates one task setting of the HTTP connector as it
+// appears in a task section, [FetchTasks] or [Default] (config.Load calls
+// it for every such key). Keys are case-insensitive. An unknown key
+// returns an error wrapping config.ErrUnknownKey; a bad value returns an
+// error saying what is expected. docs/configuration.md, "Fetch task
+// settings", lists the keys.
+func TaskKeys(key, value string) error { return httpSchema.TaskKeys(key, value) }
+
+// TaskKeys is the config.TaskKeysFunc of the schema's settings (see the
+// package function TaskKeys).
+func (sc *Schema) TaskKeys(key, value string) error {
 	if _, ok := urlKeyIndex(key); ok {
 		_, err := parseURLs(value)
 		return err
 	}
-	k := keySpecByName[strings.ToLower(strings.TrimSpace(key))]
+	k := sc.spec(key)
 	if k == nil {
 		hint := ""
-		if near := config.Closest(key, taskKeyNames); near != "" {
+		if near := config.Closest(key, sc.names); near != "" {
 			hint = " (did you mean " + near + "?)"
 		}
-		return fmt.Errorf("%w: %s is not a fetch task setting%s; docs/configuration.md lists them", config.ErrUnknownKey, key, hint)
+		return fmt.Errorf("%w: %s is not a fetch task setting%s; %s lists them", config.ErrUnknownKey, key, hint, sc.doc)
 	}
-	return k.apply(defaultSettings(""), value)
+	return k.apply(sc.defaults(""), value)
 }
 
 // parseURLs reads a CSV of start URLs.
@@ -518,6 +571,11 @@ var (
 // grow without limit.
 const regexCacheMax = 1024
 
+// CompileRegex compiles a task setting's regular expression as the
+// connector's URL regexes are (anchored at both ends, Go RE2 syntax, an
+// empty pattern is nil), for an Extension's keys.
+func CompileRegex(pattern string) (*regexp.Regexp, error) { return compileRegex(pattern) }
+
 func compileRegex(pattern string) (*regexp.Regexp, error) {
 	if strings.TrimSpace(pattern) == "" {
 		return nil, nil // an empty value switches the rule off
@@ -553,6 +611,7 @@ type source struct {
 	line    int    // srcFile: the line of the setting
 	section string // as written; "" for an unprefixed request parameter
 	key     string // as written
+	secret  bool   // the setting is secret: its value is never quoted
 }
 
 // name is how a request error names the setting: "[MyTask] Depth", "Depth"
@@ -574,23 +633,36 @@ func (s source) err(value string, err error) error {
 	if s.kind == srcFile {
 		return &config.Error{File: s.file, Line: s.line, Section: s.section, Key: s.key, Err: err}
 	}
+	if s.secret {
+		value = secret.Redacted
+	}
 	return messages.Invalid(s.name(), shownValue(s.key, value), err.Error())
 }
 
-// shownValue is value as an error may quote it: a secret setting's value
-// (or one whose name looks secret) is replaced by secret.Redacted, and a
-// URL's password is hidden.
+// shownValue is value as an error may quote it: the value of a setting
+// whose name looks secret is replaced by secret.Redacted, and a URL's
+// password is hidden. (Settings the schema marks secret are redacted by
+// Schema.shownValue and source.err.)
 func shownValue(key, value string) string {
-	if isSecretKey(key) || secret.SensitiveName(key) {
+	if secret.SensitiveName(key) {
 		return secret.Redacted
 	}
 	return secret.RedactURLs(value)
 }
 
+// shownValue is the package's shownValue, with the schema's secret
+// settings redacted too.
+func (sc *Schema) shownValue(key, value string) string {
+	if sc.isSecretKey(key) {
+		return secret.Redacted
+	}
+	return shownValue(key, value)
+}
+
 // isSecretKey reports whether key (a setting name, without a section) is
 // a setting the schema marks secret.
-func isSecretKey(key string) bool {
-	k := keySpecByName[strings.ToLower(strings.TrimSpace(key))]
+func (sc *Schema) isSecretKey(key string) bool {
+	k := sc.spec(key)
 	return k != nil && k.secret
 }
 
@@ -706,14 +778,15 @@ func (l reqLayer) urls(task string) ([]config.KeyValue, source, bool) {
 // needURLs requires at least one start URL. key decrypts secret settings
 // given in IDOL's encrypted form (nil: there is no key file; an encrypted
 // value is then an error).
-func resolve(task string, layers []layer, needURLs bool, key keyFunc) (*settings, error) {
-	s := defaultSettings(task)
-	for _, k := range keySpecs {
+func (sc *Schema) resolve(task string, layers []layer, needURLs bool, key keyFunc) (*settings, error) {
+	s := sc.defaults(task)
+	for _, k := range sc.specs {
 		for _, l := range layers {
 			v, src, ok := l.get(task, k.name)
 			if !ok {
 				continue
 			}
+			src.secret = k.secret
 			plain := v
 			if k.secret && secret.IsEncrypted(v) {
 				if err := secret.Check(v); err != nil {
@@ -769,7 +842,33 @@ func resolve(task string, layers []layer, needURLs bool, key keyFunc) (*settings
 	if needURLs && len(s.URLs) == 0 && len(s.SitemapURLs) == 0 {
 		return nil, errNoURL(task, layers)
 	}
+	if sc.ext != nil && sc.ext.Check != nil {
+		if err := sc.ext.Check(s.Ext); err != nil {
+			return nil, sc.checkErr(task, layers, err)
+		}
+	}
 	return s, nil
+}
+
+// checkErr reports an Extension.Check error where its key was written
+// (the first layer that sets it), else at the task.
+func (sc *Schema) checkErr(task string, layers []layer, err error) error {
+	var se *SettingError
+	if errors.As(err, &se) {
+		for _, l := range layers {
+			if v, src, ok := l.get(task, se.Key); ok {
+				src.secret = sc.isSecretKey(se.Key)
+				return src.err(v, se.Err)
+			}
+		}
+		err = fmt.Errorf("%s: %w", se.Key, se.Err)
+	}
+	for _, l := range layers {
+		if cl, ok := l.(cfgLayer); ok && cl.kind == srcFile && len(layers) == 1 {
+			return &config.Error{File: cl.c.Path, Line: cl.c.TaskLine(task), Section: task, Err: err}
+		}
+	}
+	return messages.Invalid("["+strings.ToUpper(task)+"]", "", err.Error())
 }
 
 // errNoStartURL: a task to crawl has no start URL.

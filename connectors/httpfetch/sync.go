@@ -101,6 +101,7 @@ type syncRun struct {
 	priors sync.Map // URL → *record read by prior, taken by onPage (one decode per page)
 
 	extract *extractStage // nil: no text extraction
+	tr      *TaskRun      // the extension's part (never nil)
 
 	mu     sync.Mutex
 	failed map[string]bool // URLs that failed transiently
@@ -131,6 +132,13 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, s *settings, 
 		changes: make(chan *change, r.batchSize), dead: make(chan struct{}), flushDone: make(chan struct{}),
 		failed: map[string]bool{},
 	}
+	if sr.tr, err = r.startTask(ctx, s, PurposeSync, log); err != nil {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return fmt.Errorf("task %s: %w", s.Task, err)
+	}
+	defer sr.tr.end()
 	prog.set(index, func(t *taskProgress) { t.crawl = messages.State_STATE_PROCESSING })
 	go sr.flusher()
 	if x := s.extractor(); x != nil {
@@ -141,6 +149,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, s *settings, 
 	sr.cancelCrawl = cancelCrawl
 	cfg := s.crawlConfig()
 	cfg.Client, cfg.Logger, cfg.Deny = r.client, log, r.guard
+	cfg.Render, cfg.Jar = sr.tr.Render, sr.tr.Jar
 	stats, cerr := crawl.Crawl(crawlCtx, cfg, crawl.Hooks{
 		Gate: job.Checkpoint, Prior: sr.prior, OnPage: sr.onPage, OnError: sr.onError,
 		OnAdmit: func(string, int) { sr.admitted.Add(1) },
@@ -161,6 +170,8 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, s *settings, 
 		return sr.flushErr
 	case ctx.Err() != nil:
 		return context.Cause(ctx)
+	case errors.Is(cerr, crawl.ErrAbort):
+		return fmt.Errorf("task %s: %w", s.Task, cerr)
 	case cerr != nil && !errors.Is(cerr, errMaxPages):
 		return fmt.Errorf("httpfetch: %s: crawl: %w", s.Task, cerr)
 	}
@@ -198,6 +209,9 @@ func (sr *syncRun) prior(u string) (crawl.Prior, bool) {
 	// A conditional request is sent only when a 304 needs no content: the
 	// target holds what was fetched last, or the page is not a document.
 	if sr.r.target != nil && sr.s.ingestible(u) && !rec.deliveredCurrent() {
+		return crawl.Prior{}, false
+	}
+	if sr.tr.Unconditional != nil && sr.tr.Unconditional(u) {
 		return crawl.Prior{}, false
 	}
 	pr := crawl.Prior{ETag: rec.ETag, LastModified: rec.LastModified, Links: rec.Links}
@@ -248,6 +262,13 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 		sr.queue(c)
 		return
 	}
+	if p.RenderErr != nil {
+		// Delivered as the crawl parsed it (the document says why), and
+		// counted as a failure.
+		sr.counts.Errors.Add(1)
+		sr.fail(key, "rendering failed (delivered as served): "+p.RenderErr.Error())
+		sr.log.Warn("rendering failed; the page is delivered as served", "url", key, "error", p.RenderErr)
+	}
 	nr := &record{
 		ETag: p.Header.Get("ETag"), LastModified: p.Header.Get("Last-Modified"),
 		Hash: p.Hash[:], Links: p.Prior().Links, Run: sr.run,
@@ -281,7 +302,7 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 		}
 	}
 	if sr.r.target != nil {
-		c.doc = pageDocument(sr.s.Task, p, nr.Extra)
+		c.doc = sr.tr.document(sr.s.Task, p, nr.Extra)
 		if sr.extract != nil && needsExtraction(sr.extract.x, p) {
 			sr.extract.submit(c, p)
 			return

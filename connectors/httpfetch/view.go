@@ -60,7 +60,12 @@ func (r *Repository) View(ctx context.Context, identifier string, params message
 	if rec == nil {
 		return nil, notFound("view %s: task %s has not crawled it", id.Reference, id.Task)
 	}
-	got, err := r.fetchNow(ctx, s, []string{id.Reference})
+	tr, err := r.startTask(ctx, s, PurposeView, r.log.With("task", id.Task))
+	if err != nil {
+		return nil, fmt.Errorf("httpfetch: view %s: task %s: %w", id.Reference, id.Task, err)
+	}
+	defer tr.end()
+	got, err := r.fetchNow(ctx, s, tr, []string{id.Reference})
 	if err != nil {
 		return nil, fmt.Errorf("httpfetch: view %s: %w", id.Reference, err)
 	}
@@ -73,7 +78,7 @@ func (r *Repository) View(ctx context.Context, identifier string, params message
 	}
 	pg := f.page
 	pg.Depth, pg.Parent = rec.Depth, rec.Parent
-	doc := pageDocument(id.Task, pg, rec.Extra)
+	doc := tr.document(id.Task, pg, rec.Extra)
 	meta := make([]*messages.Param, 0, len(doc.Fields))
 	for _, fl := range doc.Fields {
 		meta = append(meta, &messages.Param{Name: fl.Name, Value: fl.Value})
@@ -82,11 +87,17 @@ func (r *Repository) View(ctx context.Context, identifier string, params message
 	if mt == "" {
 		mt = pg.MediaType
 	}
+	content := pg.Body
+	if tr.View != nil {
+		if c, m, ok := tr.View(pg); ok {
+			content, mt = c, m
+		}
+	}
 	return &fetch.ViewResult{
 		Reference: pg.FinalURL,
 		MimeType:  mt,
 		FileName:  fileName(pg.FinalURL, pg.MediaType),
-		Content:   pg.Body,
+		Content:   content,
 		Metadata:  meta,
 	}, nil
 }

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/connectorhq/connector/internal/netguard"
 )
 
 // Defaults of Config and RenderOptions. Each is documented in the package
@@ -67,6 +69,14 @@ type Config struct {
 	// Logger receives the pool's log lines (start, stop, crash, restart).
 	// Default: slog.Default().
 	Logger *slog.Logger
+	// Deny is the deny list the browser's own requests obey (subresources,
+	// XHR, WebSockets, a login's pages): when it denies anything, the
+	// browser sends every request through a local proxy that refuses
+	// denied host names and, after name resolution, denied addresses
+	// (see proxy.go); a subresource whose URL names a denied host or
+	// address is also refused before it leaves the tab
+	// (Page.Requests.Denied).
+	Deny *netguard.Guard
 }
 
 func (c Config) withDefaults() Config {

@@ -69,6 +69,9 @@ type Stats struct {
 	// InternalErrors counts chromedp's internal error lines (they are not
 	// logged: they may quote page data).
 	InternalErrors uint64
+	// ProxyDenied counts requests the deny list's proxy refused
+	// (Config.Deny).
+	ProxyDenied uint64
 }
 
 // Pool is one browser process and a bounded set of tabs. It is safe for
@@ -95,6 +98,8 @@ type Pool struct {
 	tabsOpened int
 
 	rendered, retried, popups, internal atomic.Uint64
+
+	proxy *guardProxy // the deny list's proxy (Config.Deny), started with the first browser
 
 	wg sync.WaitGroup // tab closers, idle stops
 }
@@ -138,6 +143,9 @@ func (p *Pool) Stats() Stats {
 	}
 	if p.gen != nil && !p.gen.dead() {
 		s.PID = p.gen.pid
+	}
+	if p.proxy != nil {
+		s.ProxyDenied = p.proxy.denied.Load()
 	}
 	return s
 }
@@ -195,8 +203,13 @@ func (p *Pool) Close() error {
 	for p.busy > 0 {
 		p.idle.Wait()
 	}
+	proxy := p.proxy
+	p.proxy = nil
 	p.mu.Unlock()
 	p.wg.Wait()
+	if proxy != nil {
+		proxy.close()
+	}
 	return nil
 }
 
@@ -331,7 +344,23 @@ func (p *Pool) start() (*generation, error) {
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
-	opts := append(p.flags(),
+	opts := p.flags()
+	if !p.cfg.Deny.Empty() {
+		p.mu.Lock()
+		proxy := p.proxy
+		p.mu.Unlock()
+		if proxy == nil {
+			if proxy, err = startGuardProxy(p.cfg.Deny, p.log); err != nil {
+				_ = os.RemoveAll(dir)
+				return nil, fmt.Errorf("browser: starting the deny list's proxy: %w", err)
+			}
+			p.mu.Lock()
+			p.proxy = proxy
+			p.mu.Unlock()
+		}
+		opts = append(opts, chromedp.ProxyServer("http://"+proxy.addr()), chromedp.Flag("proxy-bypass-list", "<-loopback>"))
+	}
+	opts = append(opts,
 		chromedp.UserDataDir(dir),
 		chromedp.Env(markerEnv+"="+g.marker),
 		chromedp.CombinedOutput(g.stderr),

@@ -69,6 +69,11 @@ type Requests struct {
 	// document in its main frame (location changes, meta refresh, form
 	// submissions, download links).
 	NavigationsBlocked int
+	// Denied counts subresources refused because their URL names a host
+	// or address Config.Deny denies (counted in Blocked too); those whose
+	// name resolves to a denied address are refused by the proxy
+	// (Stats.ProxyDenied).
+	Denied int
 }
 
 // Clipped is the content after clipping (Page.Clipped).
@@ -215,7 +220,7 @@ func (p *Pool) renderOnce(ctx context.Context, navURL string, body []byte, conte
 	pg.Settled = settledBy != SettledDeadline
 	pg.SettledBy = settledBy
 	st.mu.Lock()
-	pg.Requests = Requests{Allowed: st.allowed, Blocked: st.blocked, NavigationsBlocked: st.navBlocked}
+	pg.Requests = Requests{Allowed: st.allowed, Blocked: st.blocked, NavigationsBlocked: st.navBlocked, Denied: st.denied}
 	pg.Dialogs = st.dialogs
 	pg.MainFromBody = st.mainServed
 	st.mu.Unlock()

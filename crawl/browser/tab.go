@@ -17,6 +17,8 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/connectorhq/connector/internal/netguard"
 )
 
 // tab is one page target in a browser context of its own (its own cookie
@@ -253,7 +255,7 @@ func (t *tab) answerDialog(e *page.EventJavascriptDialogOpening) {
 // answerRequest applies the render's request policy to one paused request.
 func (t *tab) answerRequest(e *fetch.EventRequestPaused) {
 	st := t.state.Load()
-	act, reason := decide(st, e, t.mainFrame)
+	act, reason := decide(st, e, t.mainFrame, t.gen.p.cfg.Deny)
 	switch act {
 	case actFulfil:
 		headers := []*fetch.HeaderEntry{{Name: "Content-Type", Value: st.contentType}}
@@ -295,13 +297,19 @@ const (
 // No Content", on which the browser abandons it and keeps the rendered
 // document (failing it would replace the document with an error page);
 // a non-http(s) URL or a subresource the policy does not allow fails.
-func decide(st *renderState, e *fetch.EventRequestPaused, mainFrame cdp.FrameID) (action, network.ErrorReason) {
+func decide(st *renderState, e *fetch.EventRequestPaused, mainFrame cdp.FrameID, deny *netguard.Guard) (action, network.ErrorReason) {
 	if st == nil || e.Request == nil {
 		return actFail, network.ErrorReasonAborted
 	}
 	u, err := url.Parse(e.Request.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		st.count(func() { st.blocked++ })
+		return actFail, network.ErrorReasonBlockedByClient
+	}
+	if !(e.ResourceType == network.ResourceTypeDocument && e.FrameID == mainFrame && !st.login) && deny.CheckHost(u.Host) != nil {
+		// A denied host or literal address; names that resolve to a
+		// denied address are refused by the proxy.
+		st.count(func() { st.blocked++; st.denied++ })
 		return actFail, network.ErrorReasonBlockedByClient
 	}
 	if e.ResourceType == network.ResourceTypeDocument && e.FrameID == mainFrame {
@@ -420,7 +428,7 @@ type renderState struct {
 	inflight     map[network.RequestID]struct{}
 	lastActivity time.Time
 
-	allowed, blocked, navBlocked, dialogs int
+	allowed, blocked, navBlocked, dialogs, denied int
 
 	world   runtime.ExecutionContextID // isolated world of the current document, 0: none yet
 	lastURL string                     // login: location.href at the last success check

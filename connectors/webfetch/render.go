@@ -1,0 +1,172 @@
+package webfetch
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/connectorhq/connector/crawl"
+	"github.com/connectorhq/connector/crawl/browser"
+	"github.com/connectorhq/connector/ingest"
+)
+
+// Document fields the Web connector adds (docs/connectors/web.md).
+const (
+	FieldRendered        = "RENDERED"
+	FieldRenderSettled   = "RENDER_SETTLED"
+	FieldRenderSettledBy = "RENDER_SETTLED_BY"
+	FieldRenderError     = "RENDER_ERROR"
+	FieldRenderTruncated = "RENDER_TRUNCATED"
+	FieldRenderFinalURL  = "RENDER_FINAL_URL"
+	FieldClippingMode    = "CLIPPING_MODE"
+	FieldClipFallback    = "CLIPPING_FALLBACK"
+)
+
+// taskRun renders one task's pages (a crawl.Renderer) and adds what the
+// browser found to their documents.
+type taskRun struct {
+	s       *settings
+	pool    *browser.Pool
+	log     *slog.Logger
+	opts    browser.RenderOptions
+	cookies []*http.Cookie
+	jar     http.CookieJar
+}
+
+// rendered is what the browser gave for a page (crawl.Page.Rendered).
+type rendered struct {
+	page *browser.Page
+}
+
+// renders reports whether the task renders url's page (when it is HTML).
+func (t *taskRun) renders(url string) bool {
+	return t.s.renderMatch == nil || t.s.renderMatch.MatchString(url)
+}
+
+// Render implements crawl.Renderer: the page's fetched bytes are rendered
+// in a tab; title, text (after clipping), metadata, language, canonical
+// URL and links are read from the rendered DOM, and the content hash
+// (what incremental synchronisation compares) is of the title and the
+// text after clipping.
+func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
+	if !t.renders(p.FinalURL) {
+		return nil, nil
+	}
+	pg, err := t.pool.Render(ctx, p.FinalURL, p.Body, p.Header.Get("Content-Type"), t.opts)
+	if err != nil {
+		var se *browser.StartError
+		if errors.As(err, &se) || errors.Is(err, browser.ErrNoBrowser) {
+			// No page can be rendered: the action ends with the
+			// browser's own message.
+			return nil, fmt.Errorf("%w: %w", crawl.ErrAbort, err)
+		}
+		return nil, err
+	}
+	p.Title = pg.Title
+	p.Text = pg.Text
+	if pg.Clipped != nil {
+		p.Text = pg.Clipped.Text
+	}
+	if pg.Lang != "" {
+		p.Lang = pg.Lang
+	}
+	p.CanonicalURL = pg.Canonical
+	p.Meta = metaMap(pg.Meta)
+	p.Hash = contentHash(p.Title, p.Text)
+	p.Rendered = &rendered{page: pg}
+	if !pg.Settled {
+		t.log.Debug("page read at its deadline, not settled", "url", p.FinalURL, "deadline", t.opts.Deadline)
+	}
+	links := make([]string, 0, len(pg.Links))
+	for _, l := range pg.Links {
+		links = append(links, l.URL)
+	}
+	return links, nil
+}
+
+// contentHash is the hash incremental synchronisation compares: the
+// title and the text after clipping.
+func contentHash(title, text string) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(title))
+	h.Write([]byte{0})
+	h.Write([]byte(text))
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// metaMap turns the rendered <meta> elements into the crawl's form: by
+// lower-case name (http-equiv without its prefix), values in document
+// order; charset is left out.
+func metaMap(ms []browser.Meta) map[string][]string {
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make(map[string][]string, len(ms))
+	for _, m := range ms {
+		name := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(m.Name, "http-equiv:")))
+		if name == "" || name == "charset" {
+			continue
+		}
+		out[name] = append(out[name], m.Content)
+	}
+	return out
+}
+
+// document adds the rendering's fields to a page's document.
+func (t *taskRun) document(p *crawl.Page, d *ingest.Document) {
+	add := func(name, value string) {
+		if value != "" {
+			d.Fields = append(d.Fields, ingest.Field{Name: name, Value: value})
+		}
+	}
+	if p.RenderErr != nil {
+		add(FieldRenderError, p.RenderErr.Error())
+		return
+	}
+	r, ok := p.Rendered.(*rendered)
+	if !ok {
+		return
+	}
+	pg := r.page
+	add(FieldRendered, "true")
+	add(FieldRenderSettled, strconv.FormatBool(pg.Settled))
+	add(FieldRenderSettledBy, pg.SettledBy)
+	if pg.FinalURL != "" && pg.FinalURL != p.FinalURL {
+		add(FieldRenderFinalURL, pg.FinalURL)
+	}
+	var cut []string
+	for _, c := range []struct {
+		name string
+		on   bool
+	}{{"text", pg.Truncated.Text || pg.Truncated.TextBounded}, {"html", pg.Truncated.HTML}, {"links", pg.Truncated.Links}, {"meta", pg.Truncated.Meta}} {
+		if c.on {
+			cut = append(cut, c.name)
+		}
+	}
+	if pg.Clipped != nil && pg.Clipped.Truncated {
+		cut = append(cut, "clipped")
+	}
+	add(FieldRenderTruncated, strings.Join(cut, ","))
+	if pg.Clipped != nil {
+		add(FieldClippingMode, string(pg.Clipped.Mode))
+		if pg.Clipped.Fallback {
+			add(FieldClipFallback, "true")
+		}
+	}
+}
+
+// view is what View shows of a rendered page: the rendered HTML.
+func (t *taskRun) view(p *crawl.Page) ([]byte, string, bool) {
+	r, ok := p.Rendered.(*rendered)
+	if !ok {
+		return nil, "", false
+	}
+	return []byte(r.page.HTML), "text/html; charset=utf-8", true
+}
