@@ -123,23 +123,32 @@ func errorMessage(body []byte) string {
 func kindPath(kind string) string { return kind + "s" }
 
 // list reads a container's children page by page (offset and limit;
-// inferred paging, see objectivetest). A page shorter than the limit is
-// the last; a longer one means the server ignored the limit and sent the
-// whole list; a page whose every item came before is a loop.
+// inferred paging, see objectivetest), one page ahead. A page shorter
+// than the limit is the last; a longer one means the server ignored the
+// limit and sent the whole list; a page whose every item came before is a
+// loop.
 func (a *api) list(ctx context.Context, first string, each func([]item) error) error {
-	seen := map[string]bool{}
-	for off := 0; ; off += a.pageSize {
+	pageURL := func(off int) string {
 		q := url.Values{"offset": {strconv.Itoa(off)}, "limit": {strconv.Itoa(a.pageSize)}}
-		u := first
-		if strings.Contains(u, "?") {
-			u += "&" + q.Encode()
-		} else {
-			u += "?" + q.Encode()
+		if strings.Contains(first, "?") {
+			return first + "&" + q.Encode()
 		}
+		return first + "?" + q.Encode()
+	}
+	seen := map[string]bool{}
+	off := 0
+	return restsync.Walk(ctx, a.c, pageURL(0), func(ctx context.Context, u string) (restsync.Page[item], error) {
 		var page []item
 		if _, err := a.c.GetJSON(ctx, u, &page); err != nil {
-			return err
+			return restsync.Page[item]{}, err
 		}
+		p := restsync.Page[item]{Items: page}
+		if len(page) == a.pageSize {
+			off += a.pageSize
+			p.Next = pageURL(off)
+		}
+		return p, nil
+	}, func(page []item) (bool, error) {
 		fresh := 0
 		for _, it := range page {
 			if !seen[it.ID] {
@@ -148,15 +157,10 @@ func (a *api) list(ctx context.Context, first string, each func([]item) error) e
 			}
 		}
 		if len(page) > 0 && fresh == 0 {
-			return fmt.Errorf("objective: %s: %w", u, restsync.ErrPageLoop)
+			return true, fmt.Errorf("objective: %s: %w", first, restsync.ErrPageLoop)
 		}
-		if err := each(page); err != nil {
-			return err
-		}
-		if len(page) != a.pageSize {
-			return nil
-		}
-	}
+		return false, each(page)
+	})
 }
 
 // children lists a folder's (containers first) or a file's children.

@@ -80,7 +80,7 @@ func (r *Repository) fetchItem(ctx context.Context, a *api, id restsync.Identifi
 		b.names[m.PersonID] = mb
 	}
 	if id.Kind == kindRoom {
-		doc := b.roomDoc(id.Task, rm, members)
+		doc := b.roomDoc(id.Task, rm, newRoomSec(members))
 		var text bytes.Buffer
 		fmt.Fprintf(&text, "%s\n", rm.Title)
 		for _, m := range members {
@@ -98,7 +98,7 @@ func (r *Repository) fetchItem(ctx context.Context, a *api, id restsync.Identifi
 	t := &taskRun{r: r, s: s, api: a, b: b, log: r.log, task: id.Task}
 	t.lookupNames(ctx, []message{*m})
 	if id.Kind == kindMessage {
-		docs := b.messageDocs(ctx, id.Task, rm, members, m, nil)
+		docs := b.messageDocs(ctx, id.Task, rm, newRoomSec(members), m, nil)
 		return &item{ref: docs[0].Reference, mime: "text/plain; charset=utf-8", name: restsync.SafeName(messageTitle(rm, m)) + ".txt",
 			content: []byte(docs[0].Content), doc: docs[0]}, nil
 	}
@@ -121,7 +121,7 @@ func (r *Repository) fetchItem(ctx context.Context, a *api, id restsync.Identifi
 	if f.TooLarge {
 		return nil, fmt.Errorf("webexfetch: file %d of message %s is larger than MaxFileBytes (%d bytes)", part, id.Item, s.MaxFileBytes)
 	}
-	doc := b.fileDoc(ctx, id.Task, rm, members, m, part, fileItem{url: u, file: f})
+	doc := b.fileDoc(ctx, id.Task, rm, newRoomSec(members), m, part, fileItem{url: u, file: f})
 	name := f.FileName
 	if name == "" {
 		name = "file-" + id.Part

@@ -125,23 +125,19 @@ func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05
 
 func (a *api) max() string { return strconv.Itoa(a.pageSize) }
 
-// list follows a list's pages (Link rel="next"), calling each with every
-// page's items; each returns stop to end early.
+// list reads a list's pages (Link rel="next"), one page ahead, calling
+// each with every page's items; each returns stop to end early.
 func list[T any](ctx context.Context, a *api, first string, each func(items []T) (stop bool, err error)) error {
-	return a.c.Pages(ctx, first, 0, func(ctx context.Context, u string) (string, error) {
+	return restsync.Walk(ctx, a.c, first, func(ctx context.Context, u string) (restsync.Page[T], error) {
 		var page struct {
 			Items []T `json:"items"`
 		}
 		h, err := a.c.GetJSON(ctx, u, &page)
 		if err != nil {
-			return "", err
+			return restsync.Page[T]{}, err
 		}
-		stop, err := each(page.Items)
-		if err != nil || stop {
-			return "", err
-		}
-		return restsync.NextLink(h), nil
-	})
+		return restsync.Page[T]{Items: page.Items, Next: restsync.NextLink(h)}, nil
+	}, each)
 }
 
 // rooms lists the rooms of the account, most recently active first.

@@ -138,15 +138,24 @@ func membersHash(members []member) string {
 	return hex.EncodeToString(h[:12])
 }
 
-func (b *builder) security(f *fields, members []member) {
+// roomSec is a room's members, with their ACL worked out once.
+type roomSec struct {
+	members []member
+	acl     string
+}
+
+func newRoomSec(members []member) *roomSec { return &roomSec{members: members, acl: acl(members)} }
+
+func (b *builder) security(f *fields, sec *roomSec) {
 	if b.s.MappedSecurity {
-		f.add("AUTONOMYMETADATA", acl(members))
+		f.add("AUTONOMYMETADATA", sec.acl)
 		f.add("SECURITYTYPE", "WEBEX")
 	}
 }
 
 // roomDoc is a room's own document.
-func (b *builder) roomDoc(task string, rm *room, members []member) *ingest.Document {
+func (b *builder) roomDoc(task string, rm *room, sec *roomSec) *ingest.Document {
+	members := sec.members
 	var f fields
 	f.add("AUTN_IDENTIFIER", identifier(task, rm.ID, "", 0))
 	title := rm.Title
@@ -168,7 +177,7 @@ func (b *builder) roomDoc(task string, rm *room, members []member) *ingest.Docum
 		f.add("MEMBER_NAME", m.Name)
 	}
 	f.add("MEMBER_COUNT", strconv.Itoa(len(members)))
-	b.security(&f, members)
+	b.security(&f, sec)
 	return &ingest.Document{Reference: roomRef(b.base, rm.ID), Fields: f}
 }
 
@@ -216,7 +225,7 @@ func (b *builder) messageText(ctx context.Context, m *message) string {
 }
 
 // messageDocs are a message's documents: its own, then one per file.
-func (b *builder) messageDocs(ctx context.Context, task string, rm *room, members []member, m *message, files []fileItem) []*ingest.Document {
+func (b *builder) messageDocs(ctx context.Context, task string, rm *room, sec *roomSec, m *message, files []fileItem) []*ingest.Document {
 	ref := messageRef(b.base, m.ID)
 	var f fields
 	f.add("AUTN_IDENTIFIER", identifier(task, rm.ID, m.ID, 0))
@@ -262,20 +271,20 @@ func (b *builder) messageDocs(ctx context.Context, task string, rm *room, member
 			f.add("FILE_NAME", fi.file.FileName)
 		}
 	}
-	b.security(&f, members)
+	b.security(&f, sec)
 	docs := []*ingest.Document{{Reference: ref, Fields: f, Content: b.messageText(ctx, m)}}
 	for i, fi := range files {
 		if fi.file == nil {
 			continue
 		}
-		docs = append(docs, b.fileDoc(ctx, task, rm, members, m, i+1, fi))
+		docs = append(docs, b.fileDoc(ctx, task, rm, sec, m, i+1, fi))
 	}
 	return docs
 }
 
 // fileDoc is one file of a message: its text when it could be extracted,
 // its metadata either way (a file over MaxFileBytes is not read at all).
-func (b *builder) fileDoc(ctx context.Context, task string, rm *room, members []member, m *message, part int, fi fileItem) *ingest.Document {
+func (b *builder) fileDoc(ctx context.Context, task string, rm *room, sec *roomSec, m *message, part int, fi fileItem) *ingest.Document {
 	file := fi.file
 	var f fields
 	f.add("AUTN_IDENTIFIER", identifier(task, rm.ID, m.ID, part))
@@ -315,7 +324,7 @@ func (b *builder) fileDoc(ctx context.Context, task string, rm *room, members []
 	default:
 		doc.Source = file.Data
 	}
-	b.security(&f, members)
+	b.security(&f, sec)
 	doc.Fields = f
 	return doc
 }

@@ -73,6 +73,15 @@ type taskRun struct {
 	b    *builder
 	log  *slog.Logger
 	now  time.Time
+	// versions are the recorded versions of every room's messages (room
+	// id → message id → version), read in one pass of the datastore when a
+	// first room is listed in full, each room's dropped once it is done
+	// (about 100 bytes a message while they are held).
+	versions map[string]map[string]string
+	// batch gathers the task's deliveries across rooms: a room's record
+	// (its cursor) joins the batch after its messages, so it is written
+	// with the last of them, and only when none of them was refused.
+	batch *restsync.Batch
 }
 
 func (r *Repository) synchronize(ctx context.Context, job *fetch.Job, req *request, log *slog.Logger) error {
@@ -111,9 +120,12 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 	}
 	t := &taskRun{r: r, s: s, job: job, task: task, ds: ds, cnt: restsync.Counts(job, task), api: a, b: b,
 		log: log.With("task", task), now: r.now()}
+	t.batch = &restsync.Batch{DS: ds, Target: r.target, Counts: t.cnt, Log: t.log}
+	before := a.c.Stats()
 	err = t.run(ctx, progress)
 	st := a.c.Stats()
-	t.log.Info("task synchronized", "requests", st.Requests, "retries", st.Retries, "throttled", st.Throttled, "error", err)
+	t.log.Info("task synchronized", "requests", st.Requests-before.Requests, "retries", st.Retries-before.Retries,
+		"throttled", st.Throttled-before.Throttled, "error", err)
 	return err
 }
 
@@ -284,7 +296,10 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		}
 	}
 
-	if eventsOK {
+	if err := t.batch.Flush(ctx); err != nil {
+		return err
+	}
+	if eventsOK && t.batch.Failures() == 0 {
 		v, _ := json.Marshal(eventsCursor{From: formatTime(newCursor)})
 		if err := t.ds.Update(func(w store.Writer) error { return w.Put(eventsCursorKey, v) }); err != nil {
 			return fmt.Errorf("webexfetch: [%s] record the events cursor: %w", t.task, err)
@@ -420,7 +435,9 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 		full = true
 	}
 
-	b := &restsync.Batch{DS: t.ds, Target: t.r.target, Counts: t.cnt, Log: t.log}
+	b := t.batch
+	fails := b.Failures()
+	sec := newRoomSec(members)
 	complete := true
 	newest := parseTime(st.Newest)
 	stop := time.Time{}
@@ -428,6 +445,16 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 		stop = newest.Add(-t.s.ListOverlap)
 	}
 	listedIDs := map[string]bool{}
+	// A full listing reads the room's records at once rather than one by
+	// one (a room without a record of its own may have some: an earlier
+	// run delivered messages of it and then failed).
+	var versions map[string]string
+	if full {
+		var err error
+		if versions, err = t.roomVersions(rm.ID); err != nil {
+			return false, err
+		}
+	}
 	if needList || resecure {
 		err := t.api.messages(ctx, rm.ID, func(page []message) (bool, error) {
 			if err := t.job.Checkpoint(ctx); err != nil {
@@ -440,11 +467,14 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 				if !stop.IsZero() && c.Before(stop) {
 					return true, nil
 				}
+				if listedIDs[m.ID] {
+					continue // listed twice (the list moved while it was read)
+				}
 				listedIDs[m.ID] = true
 				if c.After(newest) {
 					newest = c
 				}
-				ok, err := t.deliverMessage(ctx, b, rm, members, m, resecure)
+				ok, err := t.deliverMessage(ctx, rm, sec, m, resecure, versions)
 				if err != nil {
 					return true, err
 				}
@@ -462,14 +492,18 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 		if full && complete {
 			// Every message was listed: the records of the others are of
 			// deleted messages.
-			err := restsync.EachRecord(t.ds, messagePrefix(rm.ID), func(key string, rec *restsync.Record) error {
-				if id := strings.TrimPrefix(key, messagePrefix(rm.ID)); !listedIDs[id] {
+			for id := range versions {
+				if listedIDs[id] {
+					continue
+				}
+				key := messageKey(rm.ID, id)
+				rec, err := restsync.GetRecord(t.ds, key)
+				if err != nil {
+					return false, err
+				}
+				if rec != nil {
 					b.Forget(key, rec)
 				}
-				return nil
-			})
-			if err != nil {
-				return false, err
 			}
 		}
 	}
@@ -493,7 +527,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 				continue
 			}
 			t.lookupNames(ctx, []message{*m})
-			ok, err := t.deliverMessage(ctx, b, rm, members, m, false)
+			ok, err := t.deliverMessage(ctx, rm, sec, m, false, nil)
 			if err != nil {
 				return false, err
 			}
@@ -510,10 +544,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 			}
 		}
 	}
-	if err := b.Flush(ctx); err != nil {
-		return false, err
-	}
-	if !complete || b.Failed() {
+	if !complete || b.Failures() != fails {
 		return false, nil
 	}
 
@@ -532,14 +563,42 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	extra, _ := json.Marshal(next)
 	rec := &restsync.Record{Version: roomVersion(rm, members), Ref: roomRef(t.s.APIURL, rm.ID), Title: rm.Title, Extra: extra}
 	if k == nil || k.rec.Version != rec.Version {
-		b.Deliver(roomKey(rm.ID), rec, []*ingest.Document{t.b.roomDoc(t.task, rm, members)}, oldRec(k))
+		b.Deliver(roomKey(rm.ID), rec, []*ingest.Document{t.b.roomDoc(t.task, rm, sec)}, oldRec(k))
 	} else {
 		b.Record(roomKey(rm.ID), rec)
 	}
-	if err := b.Flush(ctx); err != nil {
+	if err := b.MaybeFlush(ctx); err != nil {
 		return false, err
 	}
-	return !b.Failed(), nil
+	return b.Failures() == fails, nil
+}
+
+// roomVersions returns the recorded versions of a room's messages, by
+// message id, and drops them from the run's copy.
+func (t *taskRun) roomVersions(roomID string) (map[string]string, error) {
+	if t.versions == nil {
+		t.versions = map[string]map[string]string{}
+		err := restsync.EachRecord(t.ds, "msg\x00", func(key string, rec *restsync.Record) error {
+			room, id, _ := strings.Cut(strings.TrimPrefix(key, "msg\x00"), "\x00")
+			m := t.versions[room]
+			if m == nil {
+				m = map[string]string{}
+				t.versions[room] = m
+			}
+			m[id] = rec.Version
+			return nil
+		})
+		if err != nil {
+			t.versions = nil
+			return nil, err
+		}
+	}
+	m := t.versions[roomID]
+	delete(t.versions, roomID)
+	if m == nil {
+		m = map[string]string{}
+	}
+	return m, nil
 }
 
 func oldRec(k *known) *restsync.Record {
@@ -588,9 +647,21 @@ func (t *taskRun) lookupNames(ctx context.Context, page []message) {
 // changed (or resecure). It returns false when the message could not be
 // delivered whole (a file failed): it is not recorded, and the next run
 // tries again.
-func (t *taskRun) deliverMessage(ctx context.Context, b *restsync.Batch, rm *room, members []member, m *message, resecure bool) (bool, error) {
+func (t *taskRun) deliverMessage(ctx context.Context, rm *room, sec *roomSec, m *message, resecure bool, versions map[string]string) (bool, error) {
 	t.cnt.Seen.Add(1)
 	key := messageKey(rm.ID, m.ID)
+	if versions != nil {
+		// The versions the room's listing read at once: a message it does
+		// not have is new, one with the same version unchanged.
+		v, ok := versions[m.ID]
+		if !ok {
+			return t.deliverNew(ctx, rm, sec, m, nil)
+		}
+		if v == m.version() && !resecure {
+			t.cnt.Unchanged.Add(1)
+			return true, nil
+		}
+	}
 	old, err := restsync.GetRecord(t.ds, key)
 	if err != nil {
 		return false, err
@@ -599,16 +670,22 @@ func (t *taskRun) deliverMessage(ctx context.Context, b *restsync.Batch, rm *roo
 		t.cnt.Unchanged.Add(1)
 		return true, nil
 	}
+	return t.deliverNew(ctx, rm, sec, m, old)
+}
+
+// deliverNew delivers a message that is new (old nil) or changed.
+func (t *taskRun) deliverNew(ctx context.Context, rm *room, sec *roomSec, m *message, old *restsync.Record) (bool, error) {
+	key := messageKey(rm.ID, m.ID)
 	files, ok, err := t.fetchFiles(ctx, m)
 	if err != nil || !ok {
 		return false, err
 	}
-	docs := t.b.messageDocs(ctx, t.task, rm, members, m, files)
+	docs := t.b.messageDocs(ctx, t.task, rm, sec, m, files)
 	rec := &restsync.Record{Version: m.version(), Ref: docs[0].Reference, Title: messageTitle(rm, m), Parent: rm.ID}
 	for _, d := range docs[1:] {
 		rec.Kids = append(rec.Kids, d.Reference)
 	}
-	b.Deliver(key, rec, docs, old)
+	t.batch.Deliver(key, rec, docs, old)
 	return true, nil
 }
 
@@ -650,7 +727,7 @@ func (t *taskRun) fetchFiles(ctx context.Context, m *message) ([]fileItem, bool,
 
 // forgetRoom removes a room's documents and records.
 func (t *taskRun) forgetRoom(ctx context.Context, id string, k *known) error {
-	b := &restsync.Batch{DS: t.ds, Target: t.r.target, Counts: t.cnt, Log: t.log}
+	b := t.batch
 	err := restsync.EachRecord(t.ds, messagePrefix(id), func(key string, rec *restsync.Record) error {
 		b.Forget(key, rec)
 		return b.MaybeFlush(ctx)
@@ -659,5 +736,5 @@ func (t *taskRun) forgetRoom(ctx context.Context, id string, k *known) error {
 		return err
 	}
 	b.Forget(roomKey(id), k.rec)
-	return b.Flush(ctx)
+	return b.MaybeFlush(ctx)
 }

@@ -2,7 +2,9 @@ package restsync
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net"
@@ -265,13 +267,15 @@ func TestPagesLoopAndOrigin(t *testing.T) {
 	c := newClient(t, srv.URL, nil, &waits{})
 	follow := func(first string) (int, error) {
 		n := 0
-		err := c.Pages(context.Background(), first, 100, func(ctx context.Context, u string) (string, error) {
-			n++
+		err := Walk(context.Background(), c, first, func(ctx context.Context, u string) (Page[int], error) {
 			h, err := c.GetJSON(ctx, u, &struct{}{})
 			if err != nil {
-				return "", err
+				return Page[int]{}, err
 			}
-			return NextLink(h), nil
+			return Page[int]{Items: []int{1}, Next: NextLink(h)}, nil
+		}, func(items []int) (bool, error) {
+			n += len(items)
+			return false, nil
 		})
 		return n, err
 	}
@@ -406,4 +410,19 @@ func TestDispositionName(t *testing.T) {
 	} {
 		require.Equal(t, want, DispositionName(in), in)
 	}
+}
+
+// Identifiers round-trip, with characters XML must escape, and are what
+// encoding/xml writes.
+func TestIdentifierRoundTrip(t *testing.T) {
+	id := Identifier{Task: "myTask", Kind: "document", Container: `a"<b>&'c`, Item: "A101", Part: "vA101.2"}
+	got, err := DecodeIdentifier(id.Encode())
+	require.NoError(t, err)
+	id.Task = "MYTASK"
+	require.Equal(t, id, got)
+	b, err := xml.Marshal(xmlID{Task: "T", Item: "i"})
+	require.NoError(t, err)
+	require.Equal(t, base64.StdEncoding.EncodeToString(b), Identifier{Task: "t", Item: "i"}.Encode())
+	_, err = DecodeIdentifier("bm90IHhtbA")
+	require.ErrorIs(t, err, ErrIdentifier)
 }

@@ -31,10 +31,26 @@ type xmlID struct {
 	Part      string   `xml:"p,attr,omitempty"`
 }
 
-// Encode returns the AUTN_IDENTIFIER.
+// Encode returns the AUTN_IDENTIFIER (the XML written by hand: this is
+// done for every document).
 func (id Identifier) Encode() string {
-	b, _ := xml.Marshal(xmlID{Task: strings.ToUpper(id.Task), Kind: id.Kind, Container: id.Container, Item: id.Item, Part: id.Part})
-	return base64.StdEncoding.EncodeToString(b)
+	var b strings.Builder
+	attr := func(name, v string, always bool) {
+		if v == "" && !always {
+			return
+		}
+		b.WriteString(" " + name + `="`)
+		_ = xml.EscapeText(&b, []byte(v))
+		b.WriteByte('"')
+	}
+	b.WriteString("<id")
+	attr("s", strings.ToUpper(id.Task), true)
+	attr("t", id.Kind, false)
+	attr("c", id.Container, false)
+	attr("i", id.Item, false)
+	attr("p", id.Part, false)
+	b.WriteString("></id>")
+	return base64.StdEncoding.EncodeToString([]byte(b.String()))
 }
 
 // ErrIdentifier is the reason a value is not an identifier of the

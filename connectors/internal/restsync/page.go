@@ -61,35 +61,84 @@ func splitLinks(v string) []string {
 	return append(out, v[start:])
 }
 
-// Pages follows a chain of pages: page is called with each page's URL and
-// returns the next one ("" after the last). A next page that is not on the
+// Page is one page of a list: its items and the URL of the next page ("" after
+// the last).
+type Page[T any] struct {
+	Items []T
+	Next  string
+}
+
+// Walk reads a list page by page, one page ahead: get fetches a page, and
+// while each works on its items the next page is already being fetched.
+// each returns stop to end early. A next page that is not on the
 // service's origin (ErrOrigin: the credentials would go with it) or that
 // was already read (ErrPageLoop: a page linking to itself, or a cycle)
-// ends the chain with an error; so does maxPages pages (0: no limit).
-func (c *Client) Pages(ctx context.Context, first string, maxPages int, page func(ctx context.Context, u string) (next string, err error)) error {
+// ends the walk with an error, after the items of the page that links to
+// it.
+func Walk[T any](ctx context.Context, c *Client, first string, get func(ctx context.Context, u string) (Page[T], error), each func(items []T) (stop bool, err error)) error {
 	seen := map[string]bool{}
-	u := first
-	for n := 1; u != ""; n++ {
+	check := func(u string) (string, error) {
 		abs, err := c.Resolve(u)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if !c.SameOrigin(abs) {
-			return fmt.Errorf("%s: next page %s: %w", c.opt.Service, secret.RedactURLs(abs.String()), ErrOrigin)
+			return "", fmt.Errorf("%s: next page %s: %w", c.opt.Service, secret.RedactURLs(abs.String()), ErrOrigin)
 		}
 		key := canonical(abs)
 		if seen[key] {
-			return fmt.Errorf("%s: next page %s: %w", c.opt.Service, secret.RedactURLs(abs.String()), ErrPageLoop)
-		}
-		if maxPages > 0 && n > maxPages {
-			return fmt.Errorf("%s: more than %d pages from %s: %w", c.opt.Service, maxPages, secret.RedactURLs(first), ErrPageLoop)
+			return "", fmt.Errorf("%s: next page %s: %w", c.opt.Service, secret.RedactURLs(abs.String()), ErrPageLoop)
 		}
 		seen[key] = true
-		if u, err = page(ctx, abs.String()); err != nil {
-			return err
-		}
+		return abs.String(), nil
 	}
-	return nil
+	type fetched struct {
+		p   Page[T]
+		err error
+	}
+	fetch := func(ctx context.Context, u string) <-chan fetched {
+		ch := make(chan fetched, 1)
+		go func() {
+			p, err := get(ctx, u)
+			ch <- fetched{p, err}
+		}()
+		return ch
+	}
+	u, err := check(first)
+	if err != nil {
+		return err
+	}
+	cur, curCancel := fetch(ctx, u), func() {}
+	for {
+		f := <-cur
+		curCancel() // its fetch is done: release its context
+		if f.err != nil {
+			return f.err
+		}
+		var next <-chan fetched
+		var nextErr error
+		cancel := func() {}
+		if f.p.Next != "" {
+			var nu string
+			if nu, nextErr = check(f.p.Next); nextErr == nil {
+				var nctx context.Context
+				nctx, cancel = context.WithCancel(ctx)
+				next = fetch(nctx, nu)
+			}
+		}
+		stop, err := each(f.p.Items)
+		if err != nil || stop || next == nil {
+			cancel()
+			if next != nil {
+				<-next // the prefetch ends with its context
+			}
+			if err != nil || stop {
+				return err
+			}
+			return nextErr
+		}
+		cur, curCancel = next, cancel
+	}
 }
 
 // canonical is a URL with its query parameters sorted, so that a page

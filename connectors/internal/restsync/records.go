@@ -147,7 +147,9 @@ type Batch struct {
 	Counts *fetch.Counts
 	Log    *slog.Logger
 	// Size is the number of documents and removals gathered before a
-	// flush; default 100.
+	// flush; default 1000 (each flush is a durable write of the
+	// datastore; the target writes files of its own [Ingestion]
+	// IngestBatchSize).
 	Size int
 	// MaxBytes bounds the content (text and source bytes) gathered before
 	// a flush; default 64 MiB.
@@ -160,6 +162,7 @@ type Batch struct {
 	raw     []kv
 	rawDels [][]byte
 	bytes   int
+	fails   int
 	added   uint64
 	updated uint64
 	deleted uint64
@@ -222,6 +225,11 @@ func (b *Batch) Delete(key []byte) { b.rawDels = append(b.rawDels, key) }
 // Failed reports whether a delivery of this batch was refused.
 func (b *Batch) Failed() bool { return b.failed }
 
+// Failures is the number of refused deliveries so far: a caller that
+// notes it before adding an item's documents knows, after, whether any of
+// them may have been refused.
+func (b *Batch) Failures() int { return b.fails }
+
 // Pending is the number of documents and removals waiting.
 func (b *Batch) Pending() int { return len(b.docs) + len(b.removes) }
 
@@ -230,7 +238,7 @@ func (b *Batch) Pending() int { return len(b.docs) + len(b.removes) }
 func (b *Batch) MaybeFlush(ctx context.Context) error {
 	size := b.Size
 	if size <= 0 {
-		size = 100
+		size = 1000
 	}
 	maxBytes := b.MaxBytes
 	if maxBytes <= 0 {
@@ -262,6 +270,7 @@ func (b *Batch) Flush(ctx context.Context) error {
 			log.Warn("delivery refused: the items are sent again by the next run", "documents", len(b.docs), "error", err)
 			b.Counts.IngestFailed.Add(uint64(len(b.docs)))
 			b.failed, putsOK = true, false
+			b.fails++
 		} else {
 			b.Counts.IngestAdded.Add(b.added)
 			b.Counts.IngestUpdated.Add(b.updated)
@@ -272,6 +281,7 @@ func (b *Batch) Flush(ctx context.Context) error {
 			log.Warn("removal refused: the next run removes them again", "references", len(b.removes), "error", err)
 			b.Counts.IngestFailed.Add(uint64(len(b.removes)))
 			b.failed, delsOK = true, false
+			b.fails++
 		} else {
 			b.Counts.IngestDeleted.Add(uint64(len(b.removes)))
 		}

@@ -1,0 +1,615 @@
+// Command restbench measures the Webex and Objective connectors against
+// their stand-ins (connectors/webexfetch/webextest and
+// connectors/objectivefetch/objectivetest), in this process on 127.0.0.1:
+//
+//  1. Full Synchronize: items per second for N messages (Webex) or
+//     documents (Objective), default 10 000, with a bbolt datastore and an
+//     IDX folder on disk, against a ceiling measured in the same run: a
+//     plain client (net/http) listing and downloading the same items (the
+//     lists page by page, each file or document content), decoding the
+//     JSON and discarding everything, with no datastore and no ingestion.
+//     Runs alternate; the figures are medians.
+//  2. Re-sync of the unchanged service: the requests sent, per room or
+//     folder; and after a change in a few rooms or folders.
+//
+// It prints a Markdown section (and writes it with -results between the
+// "rest" markers of RESULTS.md). For analysis, RESTBENCH_NOINGEST=1 runs
+// the connectors without an ingestion target, RESTBENCH_MEMSTORE=1 with an
+// in-memory store, and RESTBENCH_CPUPROFILE=FILE profiles the first full
+// Synchronize of each connector (FILE.webex, FILE.objective).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/objectivefetch"
+	"github.com/connectorhq/connector/connectors/objectivefetch/objectivetest"
+	"github.com/connectorhq/connector/connectors/webexfetch"
+	"github.com/connectorhq/connector/connectors/webexfetch/webextest"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/oauth"
+	"github.com/connectorhq/connector/secret"
+	"github.com/connectorhq/connector/store"
+)
+
+// ingestBatch is [Ingestion] IngestBatchSize of the runs (-batch).
+var ingestBatch = 100
+
+// containers is how many rooms (Webex) or folders (Objective) hold the N
+// items.
+const containers = 50
+
+func main() {
+	n := flag.Int("n", 10000, "messages (Webex) and documents (Objective)")
+	runs := flag.Int("runs", 5, "alternating runs of each connector and its ceiling (medians)")
+	results := flag.String("results", "", "RESULTS.md to update between <!-- rest:begin --> and <!-- rest:end -->")
+	flag.IntVar(&ingestBatch, "batch", 100, "[Ingestion] IngestBatchSize of the connectors' IDX target")
+	only := flag.String("only", "", "webex or objective: that connector alone (analysis; -results needs both)")
+	flag.Parse()
+	var rs []*result
+	if *only != "objective" {
+		w, err := benchWebex(*n, *runs)
+		if err != nil {
+			log.Fatal("webex: ", err)
+		}
+		rs = append(rs, w)
+	}
+	if *only != "webex" {
+		o, err := benchObjective(*n, *runs)
+		if err != nil {
+			log.Fatal("objective: ", err)
+		}
+		rs = append(rs, o)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "<!-- rest:begin -->\n")
+	fmt.Fprintf(&b, "Measured %s on this machine (2 cores, shared), %d items in %d rooms or folders, medians of %d alternating runs, the stand-in in the same process (no OpenAPI validation while timing), a bbolt datastore and an IDX folder on disk (IngestBatchSize=%d).\n\n",
+		time.Now().UTC().Format("2006-01-02"), *n, containers, *runs, ingestBatch)
+	fmt.Fprintf(&b, "| Figure | Value | Reference (same run) | Ratio | Goal |\n|---|---|---|---|---|\n")
+	for _, r := range rs {
+		fmt.Fprintf(&b, "| %s: full Synchronize, %s/s (lists, files, documents, IDX files, datastore) | %.0f | %s: %.0f | **%.2f** | ≥ 0.7 |\n",
+			r.name, r.unit, median(r.ours), r.ceilingName, median(r.ceiling), median(r.ours)/median(r.ceiling))
+		if len(r.ceiling2) > 0 {
+			fmt.Fprintf(&b, "| %s: the same | %.0f | %s: %.0f | %.2f | |\n", r.name, median(r.ours), r.ceiling2Name, median(r.ceiling2), median(r.ours)/median(r.ceiling2))
+		}
+		fmt.Fprintf(&b, "| %s: re-sync of the unchanged service, requests | %d (%s) | %d %s | %.2f per %s | a handful per %s |\n",
+			r.name, r.resync.total, r.resync.detail, containers, r.container+"s", float64(r.resync.total)/containers, r.container, r.container)
+		fmt.Fprintf(&b, "| %s: re-sync after one new item in each of 5 %ss, requests | %d (%s) | | | |\n",
+			r.name, r.container, r.changed.total, r.changed.detail)
+	}
+	for _, r := range rs {
+		fmt.Fprintf(&b, "\n%s runs (%s/s): ceiling %s; ours %s.", r.name, r.unit, fmtList(r.ceiling), fmtList(r.ours))
+		if len(r.ceiling2) > 0 {
+			fmt.Fprintf(&b, " %s: %s.", r.ceiling2Name, fmtList(r.ceiling2))
+		}
+	}
+	fmt.Fprintf(&b, "\n\nCommand: `make -C bench rest` (bench/rest.sh: `out/bin/restbench -n %d -runs %d -batch %d -results RESULTS.md`).\n", *n, *runs, ingestBatch)
+	fmt.Fprintf(&b, "<!-- rest:end -->\n")
+	fmt.Print(b.String())
+	if *results != "" && *only == "" {
+		if err := splice(*results, b.String()); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+type result struct {
+	name, unit, container string
+	ceilingName           string
+	ceiling2Name          string
+	ceiling, ceiling2     []float64
+	ours                  []float64
+	resync, changed       requests
+}
+
+type requests struct {
+	total  int
+	detail string
+}
+
+func requestsOf(by map[string]int, total int) requests {
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range by {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%d %s", by[k], k))
+	}
+	return requests{total: total, detail: strings.Join(parts, ", ")}
+}
+
+func fmtList(xs []float64) string {
+	var parts []string
+	for _, x := range xs {
+		parts = append(parts, fmt.Sprintf("%.0f", x))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// text is a message's or document's text, a few hundred bytes of prose.
+func text(i int) string {
+	return fmt.Sprintf("Item %d. ", i) + strings.Repeat("The quarterly figures are attached and the meeting moves to Thursday. ", 5)
+}
+
+// syncOnce runs one Synchronize of repo's first task and returns the
+// documents it delivered and its duration.
+func syncOnce(repo fetch.Repository, profile string) (uint64, time.Duration, error) {
+	tasks, err := repo.Validate("SYNCHRONIZE", nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	job := fetch.NewJob("bench", "SYNCHRONIZE", nil, tasks)
+	if profile != "" {
+		if f, err := os.Create(profile); err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+		}
+	}
+	start := time.Now()
+	if _, err := repo.Run(context.Background(), job); err != nil {
+		return 0, 0, err
+	}
+	d := time.Since(start)
+	c := job.Snapshot()[0]
+	if c.Errors > 0 {
+		return 0, 0, fmt.Errorf("%d errors: %v", c.Errors, job.Failures())
+	}
+	return c.Added + c.Updated, d, nil
+}
+
+// env is a connector's store and IDX folder in a fresh folder.
+type env struct {
+	dir    string
+	st     store.Store
+	target ingest.Target
+}
+
+func newEnv(dir string) (*env, error) {
+	sc := store.Config{Dir: filepath.Join(dir, "data")}
+	if os.Getenv("RESTBENCH_MEMSTORE") != "" {
+		sc = store.Config{InMemory: true}
+	}
+	st, err := store.Open(sc)
+	if err != nil {
+		return nil, err
+	}
+	t, err := ingest.Open(ingest.Options{Type: "IDX", Directory: filepath.Join(dir, "ingest"), BatchSize: ingestBatch}, nil)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &env{dir: dir, st: st, target: t}, nil
+}
+
+// deliverTo is the target the connector is given (none with
+// RESTBENCH_NOINGEST).
+func (e *env) deliverTo() ingest.Target {
+	if os.Getenv("RESTBENCH_NOINGEST") != "" {
+		return nil
+	}
+	return e.target
+}
+
+func (e *env) close() {
+	_ = e.target.Close()
+	_ = e.st.Close()
+}
+
+func profileFile(name string, first bool) string {
+	if p := os.Getenv("RESTBENCH_CPUPROFILE"); p != "" && first {
+		return p + "." + name
+	}
+	return ""
+}
+
+// --- Webex ---
+
+func benchWebex(n, runs int) (*result, error) {
+	srv := webextest.New(webextest.Options{})
+	defer srv.Close()
+	var people []string
+	for i := range 10 {
+		people = append(people, srv.AddPerson(fmt.Sprintf("person%d@example.com", i), fmt.Sprintf("Person %d", i)))
+	}
+	srv.SetMe(people[0], false)
+	var rooms []string
+	for r := range containers {
+		rooms = append(rooms, srv.AddRoom(fmt.Sprintf("Room %d", r), "group", people...))
+	}
+	files := 0
+	for i := range n {
+		room := rooms[i%containers]
+		m := &webextest.Message{RoomID: room, PersonID: people[i%len(people)], Text: text(i)}
+		if i%20 == 0 {
+			m.Files = []string{srv.AddFile(&webextest.File{Name: fmt.Sprintf("notes-%d.txt", i), ContentType: "text/plain", Data: []byte(strings.Repeat(text(i), 5))})}
+			files++
+		}
+		srv.PostMessage(m)
+	}
+	res := &result{name: "Webex", unit: "messages", container: "room", ceilingName: "plain client listing the same rooms and messages and downloading the files"}
+	token := srv.IssueAccessToken()
+	hc := &http.Client{}
+	for r := range runs {
+		t, err := webexCeiling(hc, srv.URL, token, n, files)
+		if err != nil {
+			return nil, err
+		}
+		res.ceiling = append(res.ceiling, float64(n)/t.Seconds())
+		dir, err := os.MkdirTemp("", "restbench-webex-")
+		if err != nil {
+			return nil, err
+		}
+		repo, e, err := webexRepo(srv, dir)
+		if err != nil {
+			return nil, err
+		}
+		docs, d, err := syncOnce(repo, profileFile("webex", r == 0))
+		if err != nil {
+			return nil, err
+		}
+		if want := uint64(n + files + containers); docs != want {
+			return nil, fmt.Errorf("delivered %d documents, want %d", docs, want)
+		}
+		res.ours = append(res.ours, float64(n)/d.Seconds())
+		log.Printf("webex run %d: ceiling %.0f msg/s, ours %.0f msg/s", r+1, res.ceiling[r], res.ours[r])
+		if r == runs-1 {
+			srv.ResetRequests()
+			if _, _, err := syncOnce(repo, ""); err != nil {
+				return nil, err
+			}
+			res.resync = requestsOf(srv.Requests())
+			for _, room := range rooms[:5] {
+				srv.Post(room, people[1], "one more")
+			}
+			srv.ResetRequests()
+			if _, _, err := syncOnce(repo, ""); err != nil {
+				return nil, err
+			}
+			res.changed = requestsOf(srv.Requests())
+		}
+		e.close()
+		_ = os.RemoveAll(dir)
+	}
+	return res, nil
+}
+
+func webexRepo(srv *webextest.Server, dir string) (fetch.Repository, *env, error) {
+	e, err := newEnv(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := secret.EnsureKeyFile(filepath.Join(dir, "aes.ky"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := (oauth.TokenFile{Path: filepath.Join(dir, "webex.token"), Key: key}).Save(&oauth2.Token{RefreshToken: srv.IssueRefreshToken()}, "client-id", nil); err != nil {
+		return nil, nil, err
+	}
+	text := fmt.Sprintf(`[Connector]
+Type=WEBEX
+[Server]
+DataDirectory=%[1]s/data
+[Security]
+AESKeyFile=%[1]s/aes.ky
+[FetchTasks]
+0=Webex
+[Webex]
+WebexApiUrl=%[2]s
+OAuthTokenUrl=%[2]s/access_token
+OAuthClientID=client-id
+OAuthClientSecret=client-secret
+OAuthTokenFile=%[1]s/webex.token
+PageSize=100
+`, dir, srv.URL)
+	cfg, err := config.Parse("bench.cfg", []byte(text), webexfetch.TaskKeys)
+	if err != nil {
+		return nil, nil, err
+	}
+	repo, err := webexfetch.New(webexfetch.Options{Config: cfg, Store: e.st, Target: e.deliverTo()})
+	return repo, e, err
+}
+
+// webexCeiling lists every room and message page by page (Link headers)
+// and downloads every file, as a plain client would, discarding it all.
+func webexCeiling(hc *http.Client, base, token string, n, files int) (time.Duration, error) {
+	start := time.Now()
+	get := func(u string, v any) (http.Header, error) {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
+		}
+		if v == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			return resp.Header, err
+		}
+		return resp.Header, json.NewDecoder(resp.Body).Decode(v)
+	}
+	type page struct {
+		Items []struct {
+			ID    string   `json:"id"`
+			Files []string `json:"files"`
+		} `json:"items"`
+	}
+	var roomIDs []string
+	for u := base + "/rooms?sortBy=lastactivity&max=100"; u != ""; {
+		var p page
+		h, err := get(u, &p)
+		if err != nil {
+			return 0, err
+		}
+		for _, it := range p.Items {
+			roomIDs = append(roomIDs, it.ID)
+		}
+		u = next(h)
+	}
+	msgs, got := 0, 0
+	for _, room := range roomIDs {
+		for u := base + "/messages?roomId=" + url.QueryEscape(room) + "&max=100"; u != ""; {
+			var p page
+			h, err := get(u, &p)
+			if err != nil {
+				return 0, err
+			}
+			for _, it := range p.Items {
+				msgs++
+				for _, f := range it.Files {
+					if _, err := get(f, nil); err != nil {
+						return 0, err
+					}
+					got++
+				}
+			}
+			u = next(h)
+		}
+	}
+	if msgs != n || got != files {
+		return 0, fmt.Errorf("the ceiling read %d messages and %d files, want %d and %d", msgs, got, n, files)
+	}
+	return time.Since(start), nil
+}
+
+func next(h http.Header) string {
+	v := h.Get("Link")
+	i, j := strings.IndexByte(v, '<'), strings.IndexByte(v, '>')
+	if i < 0 || j < i || !strings.Contains(v[j:], `rel="next"`) {
+		return ""
+	}
+	return v[i+1 : j]
+}
+
+// --- Objective ---
+
+func benchObjective(n, runs int) (*result, error) {
+	srv := objectivetest.New(objectivetest.Options{Users: map[string]string{"indexer": "pw"}})
+	defer srv.Close()
+	var folders []string
+	for f := range containers {
+		folders = append(folders, srv.AddFolder(objectivetest.RootID, fmt.Sprintf("Folder %02d", f),
+			objectivetest.Permission{Principal: "Staff", PrincipalType: "group", Privileges: []string{"read", "browse"}},
+			objectivetest.Permission{Principal: "indexer", PrincipalType: "user", Privileges: []string{"read", "browse", "write"}}))
+	}
+	for i := range n {
+		srv.AddDocument(folders[i%containers], objectivetest.Doc{Name: fmt.Sprintf("doc-%05d.txt", i), Data: []byte(text(i)),
+			Fields: []objectivetest.Field{{Name: "Author", Value: fmt.Sprintf("Author %d", i%17)}, {Name: "Reference", Value: strconv.Itoa(i)}}})
+	}
+	res := &result{name: "Objective", unit: "documents", container: "folder",
+		ceilingName:  "plain client listing the same folders and downloading each document, one request at a time",
+		ceiling2Name: "the same plain client with 4 requests at a time (the connector's Concurrency)"}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	for r := range runs {
+		t, err := objectiveCeiling(hc, srv.URL, n, 1)
+		if err != nil {
+			return nil, err
+		}
+		res.ceiling = append(res.ceiling, float64(n)/t.Seconds())
+		t, err = objectiveCeiling(hc, srv.URL, n, 4)
+		if err != nil {
+			return nil, err
+		}
+		res.ceiling2 = append(res.ceiling2, float64(n)/t.Seconds())
+		dir, err := os.MkdirTemp("", "restbench-objective-")
+		if err != nil {
+			return nil, err
+		}
+		repo, e, err := objectiveRepo(srv, dir)
+		if err != nil {
+			return nil, err
+		}
+		docs, d, err := syncOnce(repo, profileFile("objective", r == 0))
+		if err != nil {
+			return nil, err
+		}
+		if want := uint64(n + containers + 1); docs != want {
+			return nil, fmt.Errorf("delivered %d documents, want %d", docs, want)
+		}
+		res.ours = append(res.ours, float64(n)/d.Seconds())
+		log.Printf("objective run %d: ceiling %.0f doc/s (4 at a time %.0f), ours %.0f doc/s", r+1, res.ceiling[r], res.ceiling2[r], res.ours[r])
+		if r == runs-1 {
+			srv.ResetRequests()
+			if _, _, err := syncOnce(repo, ""); err != nil {
+				return nil, err
+			}
+			res.resync = requestsOf(srv.Requests())
+			for _, f := range folders[:5] {
+				srv.AddDocument(f, objectivetest.Doc{Name: "one-more.txt", Data: []byte("new")})
+			}
+			srv.ResetRequests()
+			if _, _, err := syncOnce(repo, ""); err != nil {
+				return nil, err
+			}
+			res.changed = requestsOf(srv.Requests())
+			for _, f := range folders[:5] {
+				srv.Remove(srv.Find(f, "one-more.txt"))
+			}
+		}
+		e.close()
+		_ = os.RemoveAll(dir)
+	}
+	return res, nil
+}
+
+func objectiveRepo(srv *objectivetest.Server, dir string) (fetch.Repository, *env, error) {
+	e, err := newEnv(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	text := fmt.Sprintf(`[Connector]
+Type=OBJECTIVE
+[Server]
+DataDirectory=%[1]s/data
+[FetchTasks]
+0=Objective
+[Objective]
+ServerUrl=%[2]s
+Username=indexer
+Password=pw
+`, dir, srv.URL)
+	cfg, err := config.Parse("bench.cfg", []byte(text), objectivefetch.TaskKeys)
+	if err != nil {
+		return nil, nil, err
+	}
+	repo, err := objectivefetch.New(objectivefetch.Options{Config: cfg, Store: e.st, Target: e.deliverTo()})
+	return repo, e, err
+}
+
+// objectiveCeiling lists the folders page by page and downloads every
+// document's content, workers requests at a time, discarding it all.
+func objectiveCeiling(hc *http.Client, base string, n, workers int) (time.Duration, error) {
+	start := time.Now()
+	get := func(u string, v any) error {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		req.SetBasicAuth("indexer", "pw")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", u, resp.Status)
+		}
+		if v == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			return err
+		}
+		return json.NewDecoder(resp.Body).Decode(v)
+	}
+	type item struct {
+		ID   string `json:"id"`
+		Type string `json:"type"`
+	}
+	list := func(parent string) ([]item, error) {
+		var all []item
+		for off := 0; ; off += 200 {
+			var page []item
+			if err := get(fmt.Sprintf("%s/api/resources?parentId=%s&containersFirst=true&offset=%d&limit=200", base, parent, off), &page); err != nil {
+				return nil, err
+			}
+			all = append(all, page...)
+			if len(page) < 200 {
+				return all, nil
+			}
+		}
+	}
+	top, err := list("fA0")
+	if err != nil {
+		return 0, err
+	}
+	docs := make(chan string)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	got := 0
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range docs {
+				err := get(base+"/api/resources/documents/"+id+"/content", nil)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				got++
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, f := range top {
+		kids, err := list(f.ID)
+		if err != nil {
+			close(docs)
+			wg.Wait()
+			return 0, err
+		}
+		for _, k := range kids {
+			if k.Type == "document" {
+				docs <- k.ID
+			}
+		}
+	}
+	close(docs)
+	wg.Wait()
+	if firstErr != nil {
+		return 0, firstErr
+	}
+	if got != n {
+		return 0, fmt.Errorf("the ceiling read %d documents, want %d", got, n)
+	}
+	return time.Since(start), nil
+}
+
+func splice(path, section string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(data)
+	i := strings.Index(s, "<!-- rest:begin -->")
+	j := strings.Index(s, "<!-- rest:end -->")
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no <!-- rest:begin --> ... <!-- rest:end --> markers", path)
+	}
+	s = s[:i] + section + s[j+len("<!-- rest:end -->\n"):]
+	return os.WriteFile(path, []byte(s), 0o644)
+}
