@@ -12,7 +12,6 @@ import (
 
 	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/fetch"
-	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -27,48 +26,48 @@ func notFound(format string, args ...any) error {
 	return fmt.Errorf("objectivefetch: "+format+": %w", append(args, messages.ErrNotFound)...)
 }
 
-// knownRecord returns the record of an identified object when the task
-// has indexed it.
-func (r *Repository) knownRecord(id restsync.Identifier) (*restsync.Record, error) {
-	names, err := r.st.DatastoreNames()
-	if err != nil {
-		return nil, err
+// items are the objects Collect and View fetch.
+func (r *Repository) items() restsync.ItemSource {
+	return restsync.ItemSource{Known: r.known, Fetch: r.fetchObject, Fatal: fatal}
+}
+
+// known reports whether the task indexed an identified object (a version:
+// among its document's).
+func (r *Repository) known(id restsync.Identifier) (bool, error) {
+	rec, err := r.Record(id.Task, objectKey(id.Item))
+	if err != nil || rec == nil {
+		return false, err
 	}
-	found := false
-	for _, n := range names {
-		found = found || n == id.Task
-	}
-	if !found {
-		return nil, nil
-	}
-	ds, err := r.datastore(id.Task)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := restsync.GetRecord(ds, objectKey(id.Item))
-	if err != nil || rec == nil || id.Part == "" {
-		return rec, err
+	if id.Part == "" {
+		return true, nil
 	}
 	for _, k := range rec.Kids {
 		if strings.HasSuffix(k, "/documentversions/"+id.Part) {
-			return rec, nil
+			return true, nil
 		}
 	}
-	return nil, nil
+	return false, nil
 }
 
-// fetched is an object fetched now for View and Collect.
-type fetched struct {
-	ref, mime, name string
-	content         []byte
-	doc             *ingest.Document
-}
-
-func (r *Repository) fetchObject(ctx context.Context, a *api, id restsync.Identifier, rec *restsync.Record) (*fetched, error) {
-	s := r.set[id.Task]
+// fetchObject fetches an object now, as the document Synchronize makes of
+// it.
+func (r *Repository) fetchObject(ctx context.Context, id restsync.Identifier) (*restsync.Fetched, error) {
+	s := r.Set[id.Task]
+	a, err := r.open(ctx, s)
+	if err != nil {
+		return nil, err
+	}
 	b, err := newBuilder(s)
 	if err != nil {
 		return nil, err
+	}
+	rec, err := r.Record(id.Task, objectKey(id.Item))
+	if err != nil {
+		return nil, err
+	}
+	var st objState
+	if rec != nil {
+		_ = jsonUnmarshal(rec.Extra, &st)
 	}
 	it, err := a.object(ctx, id.Kind, id.Item)
 	if err != nil {
@@ -77,8 +76,6 @@ func (r *Repository) fetchObject(ctx context.Context, a *api, id restsync.Identi
 		}
 		return nil, err
 	}
-	var st objState
-	_ = jsonUnmarshal(rec.Extra, &st)
 	var cat []catalogueField
 	if s.IndexFields {
 		if cat, err = a.fields(ctx, id.Kind, id.Item); err != nil {
@@ -99,7 +96,7 @@ func (r *Repository) fetchObject(ctx context.Context, a *api, id restsync.Identi
 		doc := b.containerDoc(id.Task, it, st.Path, cat, acl, nil)
 		var text bytes.Buffer
 		fmt.Fprintln(&text, st.Path)
-		return &fetched{ref: doc.Reference, mime: "text/plain; charset=utf-8", name: restsync.SafeName(it.Name) + ".txt", content: text.Bytes(), doc: doc}, nil
+		return &restsync.Fetched{Ref: doc.Reference, MimeType: "text/plain; charset=utf-8", Name: restsync.SafeName(it.Name) + ".txt", Content: text.Bytes(), Doc: doc}, nil
 	}
 	c := content{}
 	if id.Part != "" {
@@ -134,147 +131,30 @@ func (r *Repository) fetchObject(ctx context.Context, a *api, id restsync.Identi
 	if name == "" {
 		name = docName(it)
 	}
-	return &fetched{ref: doc.Reference, mime: ct, name: restsync.SafeName(name), content: c.file.Data, doc: doc}, nil
-}
-
-func (r *Repository) checkID(raw string) (restsync.Identifier, error) {
-	id, err := decodeIdentifier(raw)
-	if err != nil {
-		return id, messages.Invalid("Identifier", raw, err.Error())
-	}
-	if !r.hasTask(id.Task) {
-		return id, messages.Invalid("Identifier", raw, "names task "+id.Task+", which is not configured")
-	}
-	return id, nil
+	return &restsync.Fetched{Ref: doc.Reference, MimeType: ct, Name: restsync.SafeName(name), Content: c.file.Data, Doc: doc}, nil
 }
 
 // View implements fetch.Viewer: a document's (or version's) content, or a
 // container's path, fetched now, with the document's fields as metadata.
 // Only objects the task indexed can be viewed.
 func (r *Repository) View(ctx context.Context, identifier string, _ messages.Params) (*fetch.ViewResult, error) {
-	id, err := r.checkID(identifier)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := r.knownRecord(id)
-	if err != nil {
-		return nil, fmt.Errorf("objectivefetch: view: %w", err)
-	}
-	if rec == nil {
-		return nil, notFound("view: task %s has not indexed %s %s", id.Task, id.Kind, id.Item)
-	}
-	a, err := r.open(ctx, r.set[id.Task])
-	if err != nil {
-		return nil, err
-	}
-	f, err := r.fetchObject(ctx, a, id, rec)
-	if err != nil {
-		return nil, err
-	}
-	meta := make([]*messages.Param, 0, len(f.doc.Fields))
-	for _, fl := range f.doc.Fields {
-		meta = append(meta, &messages.Param{Name: fl.Name, Value: fl.Value})
-	}
-	return &fetch.ViewResult{Reference: f.ref, MimeType: f.mime, FileName: f.name, Content: f.content, Metadata: meta}, nil
-}
-
-// collect fetches each identified object now and writes it to Destination
-// with an IDX file of its document beside it.
-func (r *Repository) collect(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
-	o := &restsync.Outcome{}
-	c, err := restsync.OpenCollector(req.Destination)
-	if err != nil {
-		return nil, fmt.Errorf("objectivefetch: %w", err)
-	}
-	defer c.Close()
-	for _, task := range req.Tasks {
-		ds, err := r.datastore(task)
-		if err != nil {
-			return nil, err
-		}
-		done := restsync.NoteAction(ds, restsync.ActionCollect, r.now, r.log)
-		cnt := restsync.Counts(job, task)
-		var a *api
-		for _, e := range req.IDs {
-			if e.Task != task {
-				continue
-			}
-			if err := job.Checkpoint(ctx); err != nil {
-				done()
-				return o.Elements(), err
-			}
-			id, _ := decodeIdentifier(e.Raw)
-			rec, err := r.knownRecord(id)
-			if err != nil {
-				done()
-				return o.Elements(), err
-			}
-			if rec == nil {
-				o.Failure(e.Raw, "the task has not indexed this "+id.Kind)
-				continue
-			}
-			if a == nil {
-				if a, err = r.open(ctx, r.set[task]); err != nil {
-					done()
-					return o.Elements(), err
-				}
-			}
-			f, err := r.fetchObject(ctx, a, id, rec)
-			if err == nil {
-				_, err = c.Write(f.name, f.content, f.doc, r.now())
-			}
-			if err != nil {
-				if fatal(ctx, err) {
-					done()
-					return o.Elements(), err
-				}
-				o.Failure(e.Raw, err.Error())
-				cnt.Errors.Add(1)
-				continue
-			}
-			cnt.Collected.Add(1)
-			o.Success(e.Raw)
-		}
-		done()
-	}
-	return o.Elements(), nil
+	return r.Repo.View(ctx, identifier, r.items())
 }
 
 // identifiers lists the objects a task has indexed, with their names.
 func (r *Repository) identifiers(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
 	task := req.Tasks[0]
-	ds, err := r.datastore(task)
-	if err != nil {
-		return nil, err
-	}
-	defer restsync.NoteAction(ds, restsync.ActionIdentifiers, r.now, r.log)()
-	cnt := restsync.Counts(job, task)
-	g := &messages.Element{Name: "identifiers", List: true, Attrs: []*messages.Param{{Name: "parent_identifier", Value: "ROOT"}}}
-	n := 0
-	err = restsync.EachRecord(ds, "o\x00", func(key string, rec *restsync.Record) error {
-		if n++; n%256 == 0 {
-			if err := job.Checkpoint(ctx); err != nil {
-				return err
-			}
-		}
+	return r.Identifiers(ctx, job, task, "o\x00", func(key string, rec *restsync.Record) (restsync.Listed, bool) {
 		var st objState
 		_ = jsonUnmarshal(rec.Extra, &st)
 		id := strings.TrimPrefix(key, "o\x00")
-		typ := map[string]string{kindFolder: "Objective Folder", kindFile: "Objective File", kindDocument: "Objective Document"}[st.Kind]
 		attrs := "folder"
 		if st.Kind == kindDocument {
 			attrs = "document"
 		}
-		name := rec.Title
-		if name == "" {
-			name = id
-		}
-		g.Children = append(g.Children, &messages.Element{Name: "identifier", List: true, Text: identifier(task, st.Kind, rec.Parent, id, ""),
-			Attrs: []*messages.Param{{Name: "name", Value: name}, {Name: "type", Value: typ}, {Name: "attributes", Value: attrs}}})
-		cnt.Seen.Add(1)
-		return nil
+		typ := map[string]string{kindFolder: "Objective Folder", kindFile: "Objective File", kindDocument: "Objective Document"}[st.Kind]
+		return restsync.Listed{ID: identifier(task, st.Kind, rec.Parent, id, ""), Name: rec.Title, Type: typ, Attributes: attrs}, true
 	})
-	return []*messages.Element{g}, err
 }
 
 // delete deletes documents in Objective, then removes their documents
@@ -282,18 +162,18 @@ func (r *Repository) identifiers(ctx context.Context, job *fetch.Job, req *reque
 func (r *Repository) delete(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
 	o := &restsync.Outcome{}
 	for _, task := range req.Tasks {
-		ds, err := r.datastore(task)
+		ds, err := r.Datastore(task)
 		if err != nil {
 			return o.Elements(), err
 		}
-		done := restsync.NoteAction(ds, restsync.ActionDelete, r.now, r.log)
+		done := restsync.NoteAction(ds, restsync.ActionDelete, r.Now, r.Log)
 		cnt := restsync.Counts(job, task)
-		a, err := r.open(ctx, r.set[task])
+		a, err := r.open(ctx, r.Set[task])
 		if err != nil {
 			done()
 			return o.Elements(), err
 		}
-		b := &restsync.Batch{DS: ds, Target: r.target, Counts: cnt, Log: r.log}
+		b := &restsync.Batch{DS: ds, Target: r.Target, Counts: cnt, Log: r.Log}
 		for _, e := range req.IDs {
 			if e.Task != task {
 				continue
@@ -372,7 +252,7 @@ func (r *Repository) parseInserts(v string, s *settings) ([]*insertDoc, error) {
 			return nil, messages.Invalid("InsertXML", p, "an <insert> has no <file> with the document's content")
 		}
 		if d.File.Type == "file" {
-			f, _, err := restsync.OpenInsertFile(r.cfg.Security.InsertFolders, d.File.Path)
+			f, _, err := restsync.OpenInsertFile(r.Cfg.Security.InsertFolders, d.File.Path)
 			if err != nil {
 				return nil, messages.Invalid("InsertXML", d.File.Path, err.Error())
 			}
@@ -393,12 +273,12 @@ func (r *Repository) parseInserts(v string, s *settings) ([]*insertDoc, error) {
 // is indexed by the next Synchronize.
 func (r *Repository) insert(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
 	task := req.Tasks[0]
-	s := r.set[task]
-	ds, err := r.datastore(task)
+	s := r.Set[task]
+	ds, err := r.Datastore(task)
 	if err != nil {
 		return nil, err
 	}
-	defer restsync.NoteAction(ds, restsync.ActionInsert, r.now, r.log)()
+	defer restsync.NoteAction(ds, restsync.ActionInsert, r.Now, r.Log)()
 	cnt := restsync.Counts(job, task)
 	o := &restsync.Outcome{}
 	a, err := r.open(ctx, s)
@@ -465,14 +345,14 @@ func (r *Repository) insertOne(ctx context.Context, a *api, s *settings, d *inse
 	up := upload{name: d.name}
 	switch d.File.Type {
 	case "file":
-		f, size, err := restsync.OpenInsertFile(r.cfg.Security.InsertFolders, d.File.Path)
+		f, size, err := restsync.OpenInsertFile(r.Cfg.Security.InsertFolders, d.File.Path)
 		if err != nil {
 			return nil, err
 		}
 		f.Close()
 		up.size = size
 		up.open = func() (io.ReadCloser, error) {
-			f, _, err := restsync.OpenInsertFile(r.cfg.Security.InsertFolders, d.File.Path)
+			f, _, err := restsync.OpenInsertFile(r.Cfg.Security.InsertFolders, d.File.Path)
 			return f, err
 		}
 	default:

@@ -3,9 +3,7 @@ package objectivefetch
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -29,20 +27,7 @@ func TestConformance(t *testing.T) {
 	for i := range 3 {
 		srv.AddDocument(f, objectivetest.Doc{Name: fmt.Sprintf("d%d.txt", i), Data: []byte("text")})
 	}
-	hold, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer hold.Close()
-	var held atomic.Int64
-	go func() {
-		for {
-			c, err := hold.Accept()
-			if err != nil {
-				return
-			}
-			held.Add(1)
-			defer c.Close()
-		}
-	}()
+	hold, held := resttest.Hold(t)
 	collectTo := filepath.Join(t.TempDir(), "collect")
 	text := fmt.Sprintf(`[Connector]
 Type=OBJECTIVE
@@ -60,7 +45,7 @@ AuthMethod=OAUTH
 Username=alice
 Password=alice-password
 OAuthClientID=connector
-`, collectTo, srv.URL, hold.Addr())
+`, collectTo, srv.URL, hold)
 	newRepo := func(t *testing.T) fetch.Repository {
 		cfg, err := config.Parse("conformance.cfg", []byte(text), TaskKeys)
 		require.NoError(t, err)

@@ -52,7 +52,7 @@ func TestServerErrorMidPaging(t *testing.T) {
 	c := job.Snapshot()[0]
 	require.Equal(t, uint64(1), c.Errors)
 	require.Zero(t, c.Deleted, "an incomplete listing deletes nothing")
-	require.Len(t, e.waits.all(), DefaultMaxAttempts-1)
+	require.Len(t, e.waits.All(), DefaultMaxAttempts-1)
 	failing.Store(false)
 	c = e.sync()
 	require.Zero(t, c.Errors)
@@ -102,7 +102,7 @@ func TestRateLimited(t *testing.T) {
 	})
 	c := e.sync()
 	require.Zero(t, c.Errors)
-	require.Equal(t, []time.Duration{9 * time.Second, 9 * time.Second}, e.waits.all())
+	require.Equal(t, []time.Duration{9 * time.Second, 9 * time.Second}, e.waits.All())
 	requireAllOnce(t, e)
 }
 

@@ -1,15 +1,12 @@
 package objectivefetch
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -23,41 +20,6 @@ import (
 	"github.com/connectorhq/connector/store"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-type waits struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (w *waits) sleep(ctx context.Context, d time.Duration) error {
-	w.mu.Lock()
-	w.d = append(w.d, d)
-	w.mu.Unlock()
-	return context.Cause(ctx)
-}
-
-func (w *waits) all() []time.Duration {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]time.Duration(nil), w.d...)
-}
-
 // env is an Objective connector over the stand-in.
 type env struct {
 	t      *testing.T
@@ -67,8 +29,8 @@ type env struct {
 	st     store.Store
 	target *resttest.Target
 	repo   *Repository
-	logs   *syncBuffer
-	waits  *waits
+	logs   *resttest.LogBuffer
+	waits  *resttest.Waits
 }
 
 func newEnv(t *testing.T, settings string, opts ...objectivetest.Options) *env {
@@ -79,7 +41,7 @@ func newEnv(t *testing.T, settings string, opts ...objectivetest.Options) *env {
 	}
 	srv := objectivetest.New(o)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, dir: t.TempDir(), target: resttest.NewTarget(), logs: &syncBuffer{}, waits: &waits{}}
+	e := &env{t: t, srv: srv, dir: t.TempDir(), target: resttest.NewTarget(), logs: &resttest.LogBuffer{}, waits: &resttest.Waits{}}
 	_, err := secret.EnsureKeyFile(filepath.Join(e.dir, "aes.ky"))
 	require.NoError(t, err)
 	e.cfg = e.config(settings)
@@ -116,7 +78,7 @@ PageSize=4
 
 func (e *env) newRepo() *Repository {
 	e.t.Helper()
-	r, err := New(Options{Config: e.cfg, Store: e.st, Target: e.target, Sleep: e.waits.sleep,
+	r, err := New(Options{Config: e.cfg, Store: e.st, Target: e.target, Sleep: e.waits.Sleep,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	require.NoError(e.t, err)
 	return r

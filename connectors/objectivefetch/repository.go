@@ -24,12 +24,10 @@ import (
 	"context"
 	_ "embed"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -38,7 +36,6 @@ import (
 	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
-	"github.com/connectorhq/connector/internal/netguard"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/secret"
 	"github.com/connectorhq/connector/store"
@@ -93,20 +90,7 @@ type Options struct {
 // Repository is the Objective connector: it implements fetch.Repository,
 // fetch.Viewer, fetch.TaskLister, fetch.Exclusive and fetch.Secrets.
 type Repository struct {
-	cfg    *config.Config
-	st     store.Store
-	target ingest.Target
-	log    *slog.Logger
-	now    func() time.Time
-	sleep  func(ctx context.Context, d time.Duration) error
-	guard  *netguard.Guard
-	key    *restsync.KeyOnce
-
-	tasks []string             // [FetchTasks], upper case
-	set   map[string]*settings // every task section, by upper-case name
-
-	apiMu sync.Mutex
-	apis  map[string]*api
+	*restsync.Repo[settings]
 }
 
 var (
@@ -119,27 +103,13 @@ var (
 
 // New resolves every task and returns the repository.
 func New(o Options) (*Repository, error) {
-	if o.Config == nil || o.Store == nil {
-		return nil, errors.New("objectivefetch: Options.Config and Options.Store are required")
-	}
-	r := &Repository{cfg: o.Config, st: o.Store, target: o.Target, log: o.Logger, now: o.Now, sleep: o.Sleep,
-		key: &restsync.KeyOnce{Config: o.Config}}
-	if r.log == nil {
-		r.log = slog.New(slog.DiscardHandler)
-	}
-	r.log = r.log.With("component", "objectivefetch")
-	if r.now == nil {
-		r.now = time.Now
-	}
-	g, err := netguard.Parse(o.Config.Security.DeniedAddresses)
+	base, err := restsync.NewRepo(restsync.RepoOptions[settings]{Name: "objectivefetch", Config: o.Config, Store: o.Store,
+		Target: o.Target, Logger: o.Logger, Now: o.Now, Sleep: o.Sleep, Actions: FetchActions, Keys: keys,
+		Resolve: resolve, Decode: decodeIdentifier})
 	if err != nil {
-		return nil, &config.Error{File: o.Config.Path, Section: "Security", Key: "DeniedAddresses", Err: err}
-	}
-	r.guard = g
-	if r.tasks, r.set, err = restsync.ResolveAll(o.Config, resolve, r.key.Get); err != nil {
 		return nil, err
 	}
-	return r, nil
+	return &Repository{Repo: base}, nil
 }
 
 // Check validates every task of a configuration without touching anything
@@ -150,19 +120,11 @@ func Check(cfg *config.Config) error {
 	return err
 }
 
-// FetchActions implements fetch.Repository.
-func (r *Repository) FetchActions() []string { return slices.Clone(FetchActions) }
-
 // Exclusive implements fetch.Exclusive: Synchronize and Delete of a task
 // rewrite its datastore, one at a time.
 func (r *Repository) Exclusive(fetchAction string) bool {
 	a := strings.ToUpper(fetchAction)
 	return a == restsync.ActionSynchronize || a == restsync.ActionDelete
-}
-
-func (r *Repository) hasTask(name string) bool {
-	_, ok := r.set[strings.ToUpper(strings.TrimSpace(name))]
-	return ok
 }
 
 // request is a validated action.
@@ -172,18 +134,13 @@ type request struct {
 }
 
 func (r *Repository) prepare(action string, params messages.Params) (*request, error) {
-	t := &restsync.Tasks{Actions: FetchActions, Listed: r.tasks, Has: r.hasTask, CollectFolders: r.cfg.Security.CollectFolders,
-		Identifier: func(raw string) (string, error) {
-			id, err := decodeIdentifier(raw)
-			return id.Task, err
-		}}
-	a, err := t.Prepare(action, params)
+	a, err := r.Prepare(action, params)
 	if err != nil {
 		return nil, err
 	}
 	req := &request{Action: a}
 	if a.Action == restsync.ActionInsert {
-		if req.inserts, err = r.parseInserts(a.InsertXML, r.set[a.Tasks[0]]); err != nil {
+		if req.inserts, err = r.parseInserts(a.InsertXML, r.Set[a.Tasks[0]]); err != nil {
 			return nil, err
 		}
 	}
@@ -213,61 +170,23 @@ func (r *Repository) Run(ctx context.Context, job *fetch.Job) ([]*messages.Eleme
 	if err != nil {
 		return nil, err
 	}
-	log := r.log.With("token", job.Token, "action", req.Action.Action)
-	if len(req.Ignored) > 0 {
-		log.Debug("parameters ignored: not the action's own", "parameters", strings.Join(req.Ignored, ","))
-	}
-	log.Info("action started", "tasks", strings.Join(req.Tasks, ","))
-	start := r.now()
-	var res []*messages.Element
-	switch req.Action.Action {
-	case restsync.ActionSynchronize:
-		err = r.synchronize(ctx, job, req, log)
-	case restsync.ActionCollect:
-		res, err = r.collect(ctx, job, req)
-	case restsync.ActionIdentifiers:
-		res, err = r.identifiers(ctx, job, req)
-	case restsync.ActionInsert:
-		res, err = r.insert(ctx, job, req)
-	case restsync.ActionDelete:
-		res, err = r.delete(ctx, job, req)
-	}
-	log.Info("action ended", "elapsed", r.now().Sub(start), "error", err)
-	return res, err
-}
-
-func (r *Repository) datastore(task string) (store.Datastore, error) {
-	ds, err := r.st.Datastore(strings.ToUpper(task))
-	if err != nil {
-		return nil, fmt.Errorf("objectivefetch: datastore of %s: %w", task, err)
-	}
-	return ds, nil
-}
-
-// TaskList implements fetch.TaskLister.
-func (r *Repository) TaskList() ([]fetch.TaskInfo, error) {
-	names := slices.Clone(r.tasks)
-	for _, t := range r.cfg.TaskSections() {
-		if n := strings.ToUpper(t); !slices.Contains(names, n) {
-			names = append(names, n)
+	return r.Logged(job, req.Action, func(log *slog.Logger) ([]*messages.Element, error) {
+		switch req.Action.Action {
+		case restsync.ActionSynchronize:
+			return nil, restsync.SyncTasks(ctx, job, req.Tasks, func(task string, progress func(float64, string)) error {
+				return r.syncTask(ctx, job, task, progress, log)
+			})
+		case restsync.ActionCollect:
+			return r.Collect(ctx, job, req.Action, r.items())
+		case restsync.ActionIdentifiers:
+			return r.identifiers(ctx, job, req)
+		case restsync.ActionInsert:
+			return r.insert(ctx, job, req)
+		case restsync.ActionDelete:
+			return r.delete(ctx, job, req)
 		}
-	}
-	out, err := restsync.TaskList(r.st, names)
-	if err != nil {
-		return nil, fmt.Errorf("objectivefetch: %w", err)
-	}
-	return out, nil
-}
-
-// Redact implements fetch.Secrets.
-func (r *Repository) Redact(params messages.Params) messages.Params {
-	return restsync.Redact(params, keys.IsSecret)
-}
-
-// Seal implements fetch.Secrets: a parameter that looks like a secret is
-// replaced by secret.Redacted before the action is stored.
-func (r *Repository) Seal(params messages.Params) (messages.Params, error) {
-	return r.Redact(params), nil
+		return nil, nil
+	})
 }
 
 // open returns the task's API client (kept for its next actions): every
@@ -275,34 +194,23 @@ func (r *Repository) Seal(params messages.Params) (messages.Params, error) {
 // tokens of the Keycloak-style endpoint, renewed once when the server
 // refuses one mid-run.
 func (r *Repository) open(_ context.Context, s *settings) (*api, error) {
-	r.apiMu.Lock()
-	defer r.apiMu.Unlock()
-	if a := r.apis[s.Task]; a != nil {
-		return a, nil
-	}
-	hc, err := restsync.HTTPClient(r.guard, restsync.TLS{CheckCertificate: s.CheckCert, CAFile: s.CACert}, s.Timeout)
-	if err != nil {
-		return nil, fmt.Errorf("objectivefetch: [%s] %w", s.Task, err)
-	}
-	var auth restsync.Auth = restsync.BasicAuth{User: s.Username, Password: s.Password}
-	if s.Auth == AuthOAuth {
-		auth = &restsync.TokenAuth{New: func(ctx context.Context) (oauth2.TokenSource, error) {
-			return &keycloak{ctx: context.WithoutCancel(ctx), hc: hc, s: s}, nil
-		}}
-	}
-	c, err := restsync.NewClient(s.ServerURL, hc, auth, restsync.Options{
-		Service: "objective", MaxAttempts: int(s.MaxAttempts), MaxRetryAfter: s.MaxRetryAfter,
-		Message: errorMessage, UserAgent: "connector-objective", Sleep: r.sleep, Logger: r.log,
+	return restsync.Kept(r.Repo, s.Task, func() (*api, error) {
+		c, err := r.ServiceClient(s.Task, s.ServerURL, restsync.TLS{CheckCertificate: s.CheckCert, CAFile: s.CACert}, s.Timeout,
+			func(hc *http.Client) restsync.Auth {
+				if s.Auth != AuthOAuth {
+					return restsync.BasicAuth{User: s.Username, Password: s.Password}
+				}
+				return &restsync.TokenAuth{New: func(ctx context.Context) (oauth2.TokenSource, error) {
+					return &keycloak{ctx: context.WithoutCancel(ctx), hc: hc, s: s}, nil
+				}}
+			},
+			restsync.Options{Service: "objective", MaxAttempts: int(s.MaxAttempts), MaxRetryAfter: s.MaxRetryAfter,
+				Message: errorMessage, UserAgent: "connector-objective"})
+		if err != nil {
+			return nil, err
+		}
+		return &api{c: c, pageSize: int(s.PageSize)}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	a := &api{c: c, pageSize: int(s.PageSize)}
-	if r.apis == nil {
-		r.apis = map[string]*api{}
-	}
-	r.apis[s.Task] = a
-	return a, nil
 }
 
 // fatal reports whether err ends the action: the credentials are refused

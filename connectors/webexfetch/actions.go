@@ -11,7 +11,6 @@ import (
 
 	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/fetch"
-	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -19,41 +18,30 @@ func notFound(format string, args ...any) error {
 	return fmt.Errorf("webexfetch: "+format+": %w", append(args, messages.ErrNotFound)...)
 }
 
-// item is one room, message or file, fetched now.
-type item struct {
-	ref, mime, name string
-	content         []byte
-	doc             *ingest.Document
+// items are the rooms, messages and files Collect and View fetch.
+func (r *Repository) items() restsync.ItemSource {
+	return restsync.ItemSource{Known: r.known, Fetch: r.fetchItem, Fatal: fatal}
 }
 
-// knownRecord returns the record of an identified item when the task has
-// indexed it (a file: its message's record, listing the file).
-func (r *Repository) knownRecord(id restsync.Identifier) (*restsync.Record, error) {
-	names, err := r.st.DatastoreNames()
-	if err != nil {
-		return nil, err
-	}
-	found := false
-	for _, n := range names {
-		found = found || n == id.Task
-	}
-	if !found {
-		return nil, nil
-	}
-	ds, err := r.datastore(id.Task)
-	if err != nil {
-		return nil, err
-	}
+// known reports whether the task indexed an identified item (a file: its
+// message).
+func (r *Repository) known(id restsync.Identifier) (bool, error) {
+	key := messageKey(id.Container, id.Item)
 	if id.Kind == kindRoom {
-		return restsync.GetRecord(ds, roomKey(id.Item))
+		key = roomKey(id.Item)
 	}
-	return restsync.GetRecord(ds, messageKey(id.Container, id.Item))
+	rec, err := r.Record(id.Task, key)
+	return rec != nil, err
 }
 
 // fetchItem fetches what an identifier names from Webex, now, as the
 // documents Synchronize makes of it.
-func (r *Repository) fetchItem(ctx context.Context, a *api, id restsync.Identifier) (*item, error) {
-	s := r.set[id.Task]
+func (r *Repository) fetchItem(ctx context.Context, id restsync.Identifier) (*restsync.Fetched, error) {
+	s := r.Set[id.Task]
+	a, err := r.open(ctx, s)
+	if err != nil {
+		return nil, err
+	}
 	b, err := newBuilder(s)
 	if err != nil {
 		return nil, err
@@ -79,14 +67,15 @@ func (r *Repository) fetchItem(ctx context.Context, a *api, id restsync.Identifi
 		members = append(members, mb)
 		b.names[m.PersonID] = mb
 	}
+	sec := newRoomSec(members)
 	if id.Kind == kindRoom {
-		doc := b.roomDoc(id.Task, rm, newRoomSec(members))
+		doc := b.roomDoc(id.Task, rm, sec)
 		var text bytes.Buffer
 		fmt.Fprintf(&text, "%s\n", rm.Title)
 		for _, m := range members {
 			fmt.Fprintf(&text, "%s <%s>\n", m.Name, m.Email)
 		}
-		return &item{ref: doc.Reference, mime: "text/plain; charset=utf-8", name: restsync.SafeName(rm.Title) + ".txt", content: text.Bytes(), doc: doc}, nil
+		return &restsync.Fetched{Ref: doc.Reference, MimeType: "text/plain; charset=utf-8", Name: restsync.SafeName(rm.Title) + ".txt", Content: text.Bytes(), Doc: doc}, nil
 	}
 	m, err := a.message(ctx, id.Item)
 	if err != nil {
@@ -95,12 +84,12 @@ func (r *Repository) fetchItem(ctx context.Context, a *api, id restsync.Identifi
 		}
 		return nil, err
 	}
-	t := &taskRun{r: r, s: s, api: a, b: b, log: r.log, task: id.Task}
+	t := &taskRun{r: r, s: s, api: a, b: b, log: r.Log, task: id.Task}
 	t.lookupNames(ctx, []message{*m})
 	if id.Kind == kindMessage {
-		docs := b.messageDocs(ctx, id.Task, rm, newRoomSec(members), m, nil)
-		return &item{ref: docs[0].Reference, mime: "text/plain; charset=utf-8", name: restsync.SafeName(messageTitle(rm, m)) + ".txt",
-			content: []byte(docs[0].Content), doc: docs[0]}, nil
+		docs := b.messageDocs(ctx, id.Task, rm, sec, m, nil)
+		return &restsync.Fetched{Ref: docs[0].Reference, MimeType: "text/plain; charset=utf-8", Name: restsync.SafeName(messageTitle(rm, m)) + ".txt",
+			Content: []byte(docs[0].Content), Doc: docs[0]}, nil
 	}
 	part, _ := strconv.Atoi(id.Part)
 	if part > len(m.Files) {
@@ -121,7 +110,7 @@ func (r *Repository) fetchItem(ctx context.Context, a *api, id restsync.Identifi
 	if f.TooLarge {
 		return nil, fmt.Errorf("webexfetch: file %d of message %s is larger than MaxFileBytes (%d bytes)", part, id.Item, s.MaxFileBytes)
 	}
-	doc := b.fileDoc(ctx, id.Task, rm, newRoomSec(members), m, part, fileItem{url: u, file: f})
+	doc := b.fileDoc(ctx, id.Task, rm, sec, m, part, fileItem{url: u, file: f})
 	name := f.FileName
 	if name == "" {
 		name = "file-" + id.Part
@@ -130,154 +119,34 @@ func (r *Repository) fetchItem(ctx context.Context, a *api, id restsync.Identifi
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	return &item{ref: u, mime: ct, name: restsync.SafeName(name), content: f.Data, doc: doc}, nil
-}
-
-func (r *Repository) checkID(raw string) (restsync.Identifier, error) {
-	id, err := decodeIdentifier(raw)
-	if err != nil {
-		return id, messages.Invalid("Identifier", raw, err.Error())
-	}
-	if !r.hasTask(id.Task) {
-		return id, messages.Invalid("Identifier", raw, "names task "+id.Task+", which is not configured")
-	}
-	return id, nil
+	return &restsync.Fetched{Ref: u, MimeType: ct, Name: restsync.SafeName(name), Content: f.Data, Doc: doc}, nil
 }
 
 // View implements fetch.Viewer: a message's text, a file's bytes, or a
 // room's title and members, fetched from Webex now, with the document's
 // fields as metadata. Only items the task indexed can be viewed.
 func (r *Repository) View(ctx context.Context, identifier string, _ messages.Params) (*fetch.ViewResult, error) {
-	id, err := r.checkID(identifier)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := r.knownRecord(id)
-	if err != nil {
-		return nil, fmt.Errorf("webexfetch: view: %w", err)
-	}
-	if rec == nil {
-		return nil, notFound("view: task %s has not indexed this %s", id.Task, id.Kind)
-	}
-	a, err := r.open(ctx, r.set[id.Task])
-	if err != nil {
-		return nil, err
-	}
-	it, err := r.fetchItem(ctx, a, id)
-	if err != nil {
-		return nil, err
-	}
-	meta := make([]*messages.Param, 0, len(it.doc.Fields))
-	for _, f := range it.doc.Fields {
-		meta = append(meta, &messages.Param{Name: f.Name, Value: f.Value})
-	}
-	return &fetch.ViewResult{Reference: it.ref, MimeType: it.mime, FileName: it.name, Content: it.content, Metadata: meta}, nil
-}
-
-// collect fetches each identified item now and writes it to Destination
-// with an IDX file of its document beside it.
-func (r *Repository) collect(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
-	o := &restsync.Outcome{}
-	c, err := restsync.OpenCollector(req.Destination)
-	if err != nil {
-		return nil, fmt.Errorf("webexfetch: %w", err)
-	}
-	defer c.Close()
-	for _, task := range req.Tasks {
-		ds, err := r.datastore(task)
-		if err != nil {
-			return nil, err
-		}
-		done := restsync.NoteAction(ds, restsync.ActionCollect, r.now, r.log)
-		var a *api
-		for _, e := range req.IDs {
-			if e.Task != task {
-				continue
-			}
-			if err := job.Checkpoint(ctx); err != nil {
-				done()
-				return o.Elements(), err
-			}
-			id, _ := decodeIdentifier(e.Raw)
-			rec, err := r.knownRecord(id)
-			if err != nil {
-				done()
-				return o.Elements(), err
-			}
-			if rec == nil {
-				o.Failure(e.Raw, "the task has not indexed this "+id.Kind)
-				continue
-			}
-			if a == nil {
-				if a, err = r.open(ctx, r.set[task]); err != nil {
-					done()
-					return o.Elements(), err
-				}
-			}
-			it, err := r.fetchItem(ctx, a, id)
-			if err != nil {
-				if fatal(ctx, err) {
-					done()
-					return o.Elements(), err
-				}
-				o.Failure(e.Raw, err.Error())
-				restsync.Counts(job, task).Errors.Add(1)
-				continue
-			}
-			if _, err := c.Write(it.name, it.content, it.doc, r.now()); err != nil {
-				o.Failure(e.Raw, err.Error())
-				restsync.Counts(job, task).Errors.Add(1)
-				continue
-			}
-			restsync.Counts(job, task).Collected.Add(1)
-			o.Success(e.Raw)
-		}
-		done()
-	}
-	return o.Elements(), nil
+	return r.Repo.View(ctx, identifier, r.items())
 }
 
 // identifiers lists the rooms and messages a task has indexed, with their
 // titles as names.
 func (r *Repository) identifiers(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
 	task := req.Tasks[0]
-	ds, err := r.datastore(task)
-	if err != nil {
-		return nil, err
-	}
-	defer restsync.NoteAction(ds, restsync.ActionIdentifiers, r.now, r.log)()
-	cnt := restsync.Counts(job, task)
-	g := &messages.Element{Name: "identifiers", List: true, Attrs: []*messages.Param{{Name: "parent_identifier", Value: "ROOT"}}}
-	n := 0
-	err = restsync.EachRecord(ds, "", func(key string, rec *restsync.Record) error {
-		if n++; n%256 == 0 {
-			if err := job.Checkpoint(ctx); err != nil {
-				return err
-			}
-		}
-		var raw, typ string
+	return r.Identifiers(ctx, job, task, "", func(key string, rec *restsync.Record) (restsync.Listed, bool) {
 		switch {
 		case strings.HasPrefix(key, "room\x00"):
-			raw, typ = identifier(task, strings.TrimPrefix(key, "room\x00"), "", 0), "Webex Space"
+			return restsync.Listed{ID: identifier(task, strings.TrimPrefix(key, "room\x00"), "", 0), Name: rec.Title,
+				Type: "Webex Space", Attributes: "document"}, true
 		case strings.HasPrefix(key, "msg\x00"):
 			parts := strings.SplitN(key, "\x00", 3)
 			if len(parts) != 3 {
-				return nil
+				return restsync.Listed{}, false
 			}
-			raw, typ = identifier(task, parts[1], parts[2], 0), "Webex Message"
-		default:
-			return nil
+			return restsync.Listed{ID: identifier(task, parts[1], parts[2], 0), Name: rec.Title, Type: "Webex Message", Attributes: "document"}, true
 		}
-		name := rec.Title
-		if name == "" {
-			name = rec.Ref
-		}
-		g.Children = append(g.Children, &messages.Element{Name: "identifier", List: true, Text: raw,
-			Attrs: []*messages.Param{{Name: "name", Value: name}, {Name: "type", Value: typ}, {Name: "attributes", Value: "document"}}})
-		cnt.Seen.Add(1)
-		return nil
+		return restsync.Listed{}, false
 	})
-	return []*messages.Element{g}, err
 }
 
 // maxMessageBytes is Webex's longest message text.
@@ -343,12 +212,12 @@ func insertOf(d *restsync.InsertDoc, s *settings) (*insertMessage, error) {
 // insert_id) and is indexed by the next Synchronize.
 func (r *Repository) insert(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
 	task := req.Tasks[0]
-	s := r.set[task]
-	ds, err := r.datastore(task)
+	s := r.Set[task]
+	ds, err := r.Datastore(task)
 	if err != nil {
 		return nil, err
 	}
-	defer restsync.NoteAction(ds, restsync.ActionInsert, r.now, r.log)()
+	defer restsync.NoteAction(ds, restsync.ActionInsert, r.Now, r.Log)()
 	cnt := restsync.Counts(job, task)
 	o := &restsync.Outcome{}
 	a, err := r.open(ctx, s)

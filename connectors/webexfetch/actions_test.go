@@ -179,7 +179,7 @@ func TestSettings(t *testing.T) {
 	e.cfg, err = config.Parse("enc.cfg", []byte(text), TaskKeys)
 	require.NoError(t, err)
 	e.repo = e.newRepo()
-	require.Equal(t, "client-secret", e.repo.set["MYWEBEX"].ClientSecret)
+	require.Equal(t, "client-secret", e.repo.Set["MYWEBEX"].ClientSecret)
 	busyRooms(e, 1, 1)
 	e.sync()
 

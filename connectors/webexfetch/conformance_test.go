@@ -3,9 +3,7 @@ package webexfetch
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -41,20 +39,7 @@ func TestConformance(t *testing.T) {
 	}
 	srv.Post(room, bob, "a file", srv.AddFile(&webextest.File{Name: "a.txt", ContentType: "text/plain", Data: []byte("file text")}))
 
-	hold, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer hold.Close()
-	var held atomic.Int64
-	go func() {
-		for {
-			c, err := hold.Accept()
-			if err != nil {
-				return
-			}
-			held.Add(1)
-			defer c.Close()
-		}
-	}()
+	hold, held := resttest.Hold(t)
 	dir := t.TempDir()
 	key, err := secret.EnsureKeyFile(filepath.Join(dir, "aes.ky"))
 	require.NoError(t, err)
@@ -83,7 +68,7 @@ WebexApiUrl=http://%[4]s/v1
 OAuthTokenUrl=http://%[4]s/v1/access_token
 OAuthClientID=client-id
 OAuthClientSecret=client-secret
-`, dir, collectTo, srv.URL, hold.Addr())
+`, dir, collectTo, srv.URL, hold)
 	newRepo := func(t *testing.T) fetch.Repository {
 		cfg, err := config.Parse("conformance.cfg", []byte(text), TaskKeys)
 		require.NoError(t, err)

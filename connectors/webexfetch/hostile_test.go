@@ -66,7 +66,7 @@ func TestServerErrorMidPaging(t *testing.T) {
 	fl := job.Failures()
 	require.NotNil(t, fl)
 	require.Contains(t, fl.Items[0].Reason, "HTTP 500: Something went wrong")
-	require.Len(t, e.waits.all(), DefaultMaxAttempts-1, "tried again, with a backoff")
+	require.Len(t, e.waits.All(), DefaultMaxAttempts-1, "tried again, with a backoff")
 	require.Equal(t, uint64(2*13+2+5), c.Added, "two rooms whole, the first page of the third")
 
 	failing.Store(false)
@@ -128,7 +128,7 @@ func TestRateLimitedRetryAfter(t *testing.T) {
 	})
 	c := e.sync()
 	require.Zero(t, c.Errors)
-	require.Equal(t, []time.Duration{17 * time.Second, 17 * time.Second, 17 * time.Second}, e.waits.all())
+	require.Equal(t, []time.Duration{17 * time.Second, 17 * time.Second, 17 * time.Second}, e.waits.All())
 	requireAllOnce(t, e, rooms)
 }
 
@@ -206,8 +206,8 @@ func TestStopDuringRateLimitWait(t *testing.T) {
 		return &webextest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "300"}
 	})
 	// Real waits for this test.
-	e.repo.sleep = nil
-	e.repo.apis = nil
+	e.repo.Sleep = nil
+	e.repo.ForgetClients()
 	tasks, err := e.repo.Validate("SYNCHRONIZE", nil)
 	require.NoError(t, err)
 	job := fetch.NewJob("t", "SYNCHRONIZE", nil, tasks)

@@ -1,13 +1,11 @@
 package webexfetch
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,47 +35,10 @@ type env struct {
 	target *resttest.Target
 	repo   *Repository
 	key    *secret.Key
-	logs   *syncBuffer
-	waits  *waits
+	logs   *resttest.LogBuffer
+	waits  *resttest.Waits
 
 	alice, bob, carol string
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waits records the waits the connector asked for, without waiting.
-type waits struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (w *waits) sleep(ctx context.Context, d time.Duration) error {
-	w.mu.Lock()
-	w.d = append(w.d, d)
-	w.mu.Unlock()
-	return context.Cause(ctx)
-}
-
-func (w *waits) all() []time.Duration {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]time.Duration(nil), w.d...)
 }
 
 type envOptions struct {
@@ -102,7 +63,7 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *env {
 			require.Empty(t, srv.Violations(), "requests and answers that do not match Cisco's OpenAPI description")
 		}
 	})
-	e := &env{t: t, srv: srv, dir: t.TempDir(), target: resttest.NewTarget(), logs: &syncBuffer{}, waits: &waits{}}
+	e := &env{t: t, srv: srv, dir: t.TempDir(), target: resttest.NewTarget(), logs: &resttest.LogBuffer{}, waits: &resttest.Waits{}}
 	e.alice = srv.AddPerson("alice@example.com", "Alice Archer")
 	e.bob = srv.AddPerson("Bob@Example.com", "Bob Baker")
 	e.carol = srv.AddPerson("carol@example.com", "Carol Cole")
@@ -149,7 +110,7 @@ PageSize=5
 
 func (e *env) newRepo() *Repository {
 	e.t.Helper()
-	r, err := New(Options{Config: e.cfg, Store: e.st, Target: e.target, Sleep: e.waits.sleep,
+	r, err := New(Options{Config: e.cfg, Store: e.st, Target: e.target, Sleep: e.waits.Sleep,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    func() time.Time { return e.srv.Now() }})
 	require.NoError(e.t, err)

@@ -26,7 +26,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -35,7 +34,6 @@ import (
 	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
-	"github.com/connectorhq/connector/internal/netguard"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/oauth"
 	"github.com/connectorhq/connector/secret"
@@ -90,23 +88,7 @@ type Options struct {
 // Repository is the Webex connector: it implements fetch.Repository,
 // fetch.Viewer, fetch.TaskLister, fetch.Exclusive and fetch.Secrets.
 type Repository struct {
-	cfg    *config.Config
-	st     store.Store
-	target ingest.Target
-	log    *slog.Logger
-	now    func() time.Time
-	sleep  func(ctx context.Context, d time.Duration) error
-	guard  *netguard.Guard
-
-	tasks []string             // [FetchTasks], upper case
-	set   map[string]*settings // every task section, by upper-case name
-
-	key *restsync.KeyOnce
-
-	// apis are the tasks' API clients, made on first use and kept, so
-	// that access tokens and connections outlive an action.
-	apiMu sync.Mutex
-	apis  map[string]*api
+	*restsync.Repo[settings]
 }
 
 var (
@@ -119,27 +101,13 @@ var (
 
 // New resolves every task and returns the repository.
 func New(o Options) (*Repository, error) {
-	if o.Config == nil || o.Store == nil {
-		return nil, errors.New("webexfetch: Options.Config and Options.Store are required")
-	}
-	r := &Repository{cfg: o.Config, st: o.Store, target: o.Target, log: o.Logger, now: o.Now, sleep: o.Sleep}
-	if r.log == nil {
-		r.log = slog.New(slog.DiscardHandler)
-	}
-	r.log = r.log.With("component", "webexfetch")
-	if r.now == nil {
-		r.now = time.Now
-	}
-	g, err := netguard.Parse(o.Config.Security.DeniedAddresses)
+	base, err := restsync.NewRepo(restsync.RepoOptions[settings]{Name: "webexfetch", Config: o.Config, Store: o.Store,
+		Target: o.Target, Logger: o.Logger, Now: o.Now, Sleep: o.Sleep, Actions: FetchActions, Keys: keys,
+		Resolve: resolve, Decode: decodeIdentifier})
 	if err != nil {
-		return nil, &config.Error{File: o.Config.Path, Section: "Security", Key: "DeniedAddresses", Err: err}
-	}
-	r.guard = g
-	r.key = &restsync.KeyOnce{Config: o.Config}
-	if r.tasks, r.set, err = restsync.ResolveAll(o.Config, resolve, r.key.Get); err != nil {
 		return nil, err
 	}
-	return r, nil
+	return &Repository{Repo: base}, nil
 }
 
 // Check validates every task of a configuration without touching anything
@@ -170,26 +138,10 @@ func TaskSettings(cfg *config.Config, task string) (OAuthTask, error) {
 	return s, nil
 }
 
-// FetchActions implements fetch.Repository.
-func (r *Repository) FetchActions() []string { return slices.Clone(FetchActions) }
-
 // Exclusive implements fetch.Exclusive: a task's Synchronize rewrites its
 // datastore, one at a time.
 func (r *Repository) Exclusive(fetchAction string) bool {
 	return strings.EqualFold(fetchAction, restsync.ActionSynchronize)
-}
-
-func (r *Repository) hasTask(name string) bool {
-	_, ok := r.set[strings.ToUpper(strings.TrimSpace(name))]
-	return ok
-}
-
-func (r *Repository) tasksOf() *restsync.Tasks {
-	return &restsync.Tasks{Actions: FetchActions, Listed: r.tasks, Has: r.hasTask, CollectFolders: r.cfg.Security.CollectFolders,
-		Identifier: func(raw string) (string, error) {
-			id, err := decodeIdentifier(raw)
-			return id.Task, err
-		}}
 }
 
 // request is a validated action.
@@ -199,13 +151,13 @@ type request struct {
 }
 
 func (r *Repository) prepare(action string, params messages.Params) (*request, error) {
-	a, err := r.tasksOf().Prepare(action, params)
+	a, err := r.Prepare(action, params)
 	if err != nil {
 		return nil, err
 	}
 	req := &request{Action: a}
 	if a.Action == restsync.ActionInsert {
-		s := r.set[a.Tasks[0]]
+		s := r.Set[a.Tasks[0]]
 		if !s.canWrite() {
 			return nil, messages.Invalid("FetchAction", action, fmt.Sprintf("task %s cannot post messages: its OAuthScopes lack %s (add it, and run `connector oauth` again)", s.Task, WriteScope))
 		}
@@ -231,103 +183,50 @@ func (r *Repository) Run(ctx context.Context, job *fetch.Job) ([]*messages.Eleme
 	if err != nil {
 		return nil, err
 	}
-	log := r.log.With("token", job.Token, "action", req.Action.Action)
-	if len(req.Ignored) > 0 {
-		log.Debug("parameters ignored: not the action's own", "parameters", strings.Join(req.Ignored, ","))
-	}
-	log.Info("action started", "tasks", strings.Join(req.Tasks, ","))
-	start := r.now()
-	var res []*messages.Element
-	switch req.Action.Action {
-	case restsync.ActionSynchronize:
-		err = r.synchronize(ctx, job, req, log)
-	case restsync.ActionCollect:
-		res, err = r.collect(ctx, job, req)
-	case restsync.ActionIdentifiers:
-		res, err = r.identifiers(ctx, job, req)
-	case restsync.ActionInsert:
-		res, err = r.insert(ctx, job, req)
-	}
-	log.Info("action ended", "elapsed", r.now().Sub(start), "error", err)
-	return res, err
-}
-
-func (r *Repository) datastore(task string) (store.Datastore, error) {
-	ds, err := r.st.Datastore(strings.ToUpper(task))
-	if err != nil {
-		return nil, fmt.Errorf("webexfetch: datastore of %s: %w", task, err)
-	}
-	return ds, nil
-}
-
-// TaskList implements fetch.TaskLister.
-func (r *Repository) TaskList() ([]fetch.TaskInfo, error) {
-	names := slices.Clone(r.tasks)
-	for _, t := range r.cfg.TaskSections() {
-		if n := strings.ToUpper(t); !slices.Contains(names, n) {
-			names = append(names, n)
+	return r.Logged(job, req.Action, func(log *slog.Logger) ([]*messages.Element, error) {
+		switch req.Action.Action {
+		case restsync.ActionSynchronize:
+			return nil, restsync.SyncTasks(ctx, job, req.Tasks, func(task string, progress func(float64, string)) error {
+				return r.syncTask(ctx, job, task, progress, log)
+			})
+		case restsync.ActionCollect:
+			return r.Collect(ctx, job, req.Action, r.items())
+		case restsync.ActionIdentifiers:
+			return r.identifiers(ctx, job, req)
+		case restsync.ActionInsert:
+			return r.insert(ctx, job, req)
 		}
-	}
-	out, err := restsync.TaskList(r.st, names)
-	if err != nil {
-		return nil, fmt.Errorf("webexfetch: %w", err)
-	}
-	return out, nil
-}
-
-// Redact implements fetch.Secrets. Requests cannot set task settings, so
-// they carry no secret the connector uses; a parameter that looks like one
-// is hidden all the same, wherever parameters are shown.
-func (r *Repository) Redact(params messages.Params) messages.Params {
-	return restsync.Redact(params, keys.IsSecret)
-}
-
-// Seal implements fetch.Secrets: a parameter that looks like a secret is
-// replaced by secret.Redacted before the action is stored (the connector
-// has no use for it).
-func (r *Repository) Seal(params messages.Params) (messages.Params, error) {
-	return r.Redact(params), nil
-}
-
-// open returns the task's API client: every connection through [Security]
-// DeniedAddresses, tokens refreshed from the task's token file (renewed
-// once when Webex refuses one mid-run). The client is kept for the task's
-// next actions.
-func (r *Repository) open(_ context.Context, s *settings) (*api, error) {
-	r.apiMu.Lock()
-	defer r.apiMu.Unlock()
-	if a := r.apis[s.Task]; a != nil {
-		return a, nil
-	}
-	hc, err := restsync.HTTPClient(r.guard, restsync.TLS{CheckCertificate: s.CheckCert, CAFile: s.CACert}, s.Timeout)
-	if err != nil {
-		return nil, fmt.Errorf("webexfetch: [%s] %w", s.Task, err)
-	}
-	key, err := r.key.Get()
-	if err != nil {
-		return nil, fmt.Errorf("webexfetch: [%s] the token file is encrypted with [Security] AESKeyFile: %w", s.Task, err)
-	}
-	oc := s.OAuth()
-	oc.HTTPClient = hc
-	tf := oauth.TokenFile{Path: s.TokenFile, Key: key}
-	auth := &restsync.TokenAuth{New: func(ctx context.Context) (oauth2.TokenSource, error) {
-		// The source outlives the action that made it: its refreshes
-		// must not end with that action.
-		return tf.TokenSource(context.WithoutCancel(ctx), oc)
-	}}
-	c, err := restsync.NewClient(s.APIURL, hc, auth, restsync.Options{
-		Service: "webex", MaxAttempts: int(s.MaxAttempts), MaxRetryAfter: s.MaxRetryAfter,
-		Message: errorMessage, UserAgent: "connector-webex", Sleep: r.sleep, Logger: r.log,
+		return nil, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	a := &api{c: c, pageSize: int(s.PageSize)}
-	if r.apis == nil {
-		r.apis = map[string]*api{}
-	}
-	r.apis[s.Task] = a
-	return a, nil
+}
+
+// open returns the task's API client (kept for its next actions): every
+// connection through [Security] DeniedAddresses, tokens refreshed from the
+// task's token file (renewed once when Webex refuses one mid-run).
+func (r *Repository) open(_ context.Context, s *settings) (*api, error) {
+	return restsync.Kept(r.Repo, s.Task, func() (*api, error) {
+		key, err := r.Key.Get()
+		if err != nil {
+			return nil, fmt.Errorf("webexfetch: [%s] the token file is encrypted with [Security] AESKeyFile: %w", s.Task, err)
+		}
+		tf := oauth.TokenFile{Path: s.TokenFile, Key: key}
+		c, err := r.ServiceClient(s.Task, s.APIURL, restsync.TLS{CheckCertificate: s.CheckCert, CAFile: s.CACert}, s.Timeout,
+			func(hc *http.Client) restsync.Auth {
+				oc := s.OAuth()
+				oc.HTTPClient = hc
+				return &restsync.TokenAuth{New: func(ctx context.Context) (oauth2.TokenSource, error) {
+					// The source outlives the action that made it: its
+					// refreshes must not end with that action.
+					return tf.TokenSource(context.WithoutCancel(ctx), oc)
+				}}
+			},
+			restsync.Options{Service: "webex", MaxAttempts: int(s.MaxAttempts), MaxRetryAfter: s.MaxRetryAfter,
+				Message: errorMessage, UserAgent: "connector-webex"})
+		if err != nil {
+			return nil, err
+		}
+		return &api{c: c, pageSize: int(s.PageSize)}, nil
+	})
 }
 
 // httpStatus is a Webex error's status (0 when it is not one).

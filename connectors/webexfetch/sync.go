@@ -84,32 +84,13 @@ type taskRun struct {
 	batch *restsync.Batch
 }
 
-func (r *Repository) synchronize(ctx context.Context, job *fetch.Job, req *request, log *slog.Logger) error {
-	prog := restsync.NewProgress(job, req.Tasks)
-	var errs []error
-	for i, task := range req.Tasks {
-		if err := job.Checkpoint(ctx); err != nil {
-			return err
-		}
-		err := r.syncTask(ctx, job, task, func(pct float64, where string) { prog.Set(i, pct, where) }, log)
-		prog.Set(i, 100, "")
-		if err != nil {
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
 func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, progress func(float64, string), log *slog.Logger) error {
-	s := r.set[task]
-	ds, err := r.datastore(task)
+	s := r.Set[task]
+	ds, err := r.Datastore(task)
 	if err != nil {
 		return err
 	}
-	defer restsync.NoteAction(ds, restsync.ActionSynchronize, r.now, r.log)()
+	defer restsync.NoteAction(ds, restsync.ActionSynchronize, r.Now, r.Log)()
 	a, err := r.open(ctx, s)
 	if err != nil {
 		return err
@@ -119,8 +100,8 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		return err
 	}
 	t := &taskRun{r: r, s: s, job: job, task: task, ds: ds, cnt: restsync.Counts(job, task), api: a, b: b,
-		log: log.With("task", task), now: r.now()}
-	t.batch = &restsync.Batch{DS: ds, Target: r.target, Counts: t.cnt, Log: t.log}
+		log: log.With("task", task), now: r.Now()}
+	t.batch = &restsync.Batch{DS: ds, Target: r.Target, Counts: t.cnt, Log: t.log}
 	before := a.c.Stats()
 	err = t.run(ctx, progress)
 	st := a.c.Stats()

@@ -1,11 +1,17 @@
 // Package resttest holds what the REST connectors' tests share: an
-// ingestion target that keeps the documents in memory.
+// ingestion target that keeps the documents in memory, a log sink, a
+// recorder of waits, and a server that never answers.
 package resttest
 
 import (
+	"bytes"
 	"context"
+	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
 
 	"github.com/connectorhq/connector/ingest"
 )
@@ -145,4 +151,81 @@ func Field1(d *ingest.Document, name string) string {
 		return v[0]
 	}
 	return ""
+}
+
+// LogBuffer is a log sink safe for concurrent writes.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (s *LogBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written.
+func (s *LogBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Waits records the waits a connector asks for (its Options.Sleep),
+// without waiting.
+type Waits struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+// Sleep records d and returns at once (the context's cause when it is
+// done).
+func (w *Waits) Sleep(ctx context.Context, d time.Duration) error {
+	w.mu.Lock()
+	w.d = append(w.d, d)
+	w.mu.Unlock()
+	return context.Cause(ctx)
+}
+
+// All returns the waits asked for.
+func (w *Waits) All() []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]time.Duration(nil), w.d...)
+}
+
+// Hold starts a server on 127.0.0.1 that accepts connections and never
+// answers (the cancellation test of the conformance suite); held counts
+// the connections. It stops with the test.
+func Hold(t testing.TB) (addr string, held *atomic.Int64) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held = &atomic.Int64{}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held.Add(1)
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String(), held
 }

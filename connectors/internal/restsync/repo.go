@@ -1,0 +1,393 @@
+package restsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/internal/netguard"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
+	"github.com/connectorhq/connector/store"
+)
+
+// Repo is what the REST connectors' repositories share: the
+// configuration, the store and target, the tasks' resolved settings (S),
+// the deny list, the AES key, and the fetch actions that work the same way
+// in each (parameters, TaskList, Collect, View, Identifiers, secrets).
+// Each connector embeds it and adds its own Synchronize, Insert, ...
+type Repo[S any] struct {
+	Cfg    *config.Config
+	Store  store.Store
+	Target ingest.Target
+	Log    *slog.Logger
+	Now    func() time.Time
+	Sleep  func(ctx context.Context, d time.Duration) error
+	Guard  *netguard.Guard
+	Key    *KeyOnce
+	// Tasks are the [FetchTasks] tasks (upper case); Set every task
+	// section's settings, by upper-case name.
+	Tasks []string
+	Set   map[string]*S
+
+	name    string // the package, in errors and logs
+	actions []string
+	keys    *Keys[S]
+	decode  func(raw string) (Identifier, error)
+
+	apiMu sync.Mutex
+	apis  map[string]any
+}
+
+// RepoOptions build a Repo.
+type RepoOptions[S any] struct {
+	// Name is the connector's package, in errors and logs (webexfetch).
+	Name    string
+	Config  *config.Config
+	Store   store.Store
+	Target  ingest.Target
+	Logger  *slog.Logger
+	Now     func() time.Time
+	Sleep   func(ctx context.Context, d time.Duration) error
+	Actions []string
+	Keys    *Keys[S]
+	Resolve func(cfg *config.Config, task string, key func() (*secret.Key, error)) (*S, error)
+	// Decode reads one of the connector's identifiers (checking its kind).
+	Decode func(raw string) (Identifier, error)
+}
+
+// NewRepo resolves every task.
+func NewRepo[S any](o RepoOptions[S]) (*Repo[S], error) {
+	if o.Config == nil || o.Store == nil {
+		return nil, fmt.Errorf("%s: Options.Config and Options.Store are required", o.Name)
+	}
+	r := &Repo[S]{Cfg: o.Config, Store: o.Store, Target: o.Target, Log: o.Logger, Now: o.Now, Sleep: o.Sleep,
+		Key: &KeyOnce{Config: o.Config}, name: o.Name, actions: o.Actions, keys: o.Keys, decode: o.Decode}
+	if r.Log == nil {
+		r.Log = slog.New(slog.DiscardHandler)
+	}
+	r.Log = r.Log.With("component", o.Name)
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	g, err := netguard.Parse(o.Config.Security.DeniedAddresses)
+	if err != nil {
+		return nil, &config.Error{File: o.Config.Path, Section: "Security", Key: "DeniedAddresses", Err: err}
+	}
+	r.Guard = g
+	if r.Tasks, r.Set, err = ResolveAll(o.Config, o.Resolve, r.Key.Get); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Kept returns the task's client of its service, made by make on first use
+// and kept for the task's next actions (so that access tokens and
+// connections outlive an action).
+func Kept[S any, A any](r *Repo[S], task string, make func() (A, error)) (A, error) {
+	r.apiMu.Lock()
+	defer r.apiMu.Unlock()
+	if a, ok := r.apis[task].(A); ok {
+		return a, nil
+	}
+	a, err := make()
+	if err != nil {
+		return a, err
+	}
+	if r.apis == nil {
+		r.apis = map[string]any{}
+	}
+	r.apis[task] = a
+	return a, nil
+}
+
+// ForgetClients drops the kept clients (tests).
+func (r *Repo[S]) ForgetClients() {
+	r.apiMu.Lock()
+	defer r.apiMu.Unlock()
+	r.apis = nil
+}
+
+// FetchActions implements fetch.Repository.
+func (r *Repo[S]) FetchActions() []string { return slices.Clone(r.actions) }
+
+// HasTask reports whether a task section is configured.
+func (r *Repo[S]) HasTask(name string) bool {
+	_, ok := r.Set[strings.ToUpper(strings.TrimSpace(name))]
+	return ok
+}
+
+// Prepare checks an action's parameters (Tasks.Prepare).
+func (r *Repo[S]) Prepare(action string, params messages.Params) (*Action, error) {
+	t := &Tasks{Actions: r.actions, Listed: r.Tasks, Has: r.HasTask, CollectFolders: r.Cfg.Security.CollectFolders,
+		Identifier: func(raw string) (string, error) {
+			id, err := r.decode(raw)
+			return id.Task, err
+		}}
+	return t.Prepare(action, params)
+}
+
+// Datastore returns a task's datastore.
+func (r *Repo[S]) Datastore(task string) (store.Datastore, error) {
+	ds, err := r.Store.Datastore(strings.ToUpper(task))
+	if err != nil {
+		return nil, fmt.Errorf("%s: datastore of %s: %w", r.name, task, err)
+	}
+	return ds, nil
+}
+
+// Record returns the record of key in a task's datastore, or nil (a task
+// that never ran has no datastore, and none is made for the asking).
+func (r *Repo[S]) Record(task, key string) (*Record, error) {
+	names, err := r.Store.DatastoreNames()
+	if err != nil || !slices.Contains(names, task) {
+		return nil, err
+	}
+	ds, err := r.Datastore(task)
+	if err != nil {
+		return nil, err
+	}
+	return GetRecord(ds, key)
+}
+
+// TaskList implements fetch.TaskLister.
+func (r *Repo[S]) TaskList() ([]fetch.TaskInfo, error) {
+	names := slices.Clone(r.Tasks)
+	for _, t := range r.Cfg.TaskSections() {
+		if n := strings.ToUpper(t); !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	out, err := TaskList(r.Store, names)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.name, err)
+	}
+	return out, nil
+}
+
+// Redact implements fetch.Secrets. Requests cannot set task settings, so
+// they carry no secret the connector uses; a parameter that looks like one
+// is hidden all the same, wherever parameters are shown.
+func (r *Repo[S]) Redact(params messages.Params) messages.Params {
+	return Redact(params, r.keys.IsSecret)
+}
+
+// Seal implements fetch.Secrets: a parameter that looks like a secret is
+// replaced by secret.Redacted before the action is stored (the connector
+// has no use for it).
+func (r *Repo[S]) Seal(params messages.Params) (messages.Params, error) {
+	return r.Redact(params), nil
+}
+
+// Logged runs an action's work between an "action started" and an
+// "action ended" line of the log.
+func (r *Repo[S]) Logged(job *fetch.Job, a *Action, work func(log *slog.Logger) ([]*messages.Element, error)) ([]*messages.Element, error) {
+	log := r.Log.With("token", job.Token, "action", a.Action)
+	if len(a.Ignored) > 0 {
+		log.Debug("parameters ignored: not the action's own", "parameters", strings.Join(a.Ignored, ","))
+	}
+	log.Info("action started", "tasks", strings.Join(a.Tasks, ","))
+	start := r.Now()
+	res, err := work(log)
+	log.Info("action ended", "elapsed", r.Now().Sub(start), "error", err)
+	return res, err
+}
+
+// SyncTasks runs sync for each task of a Synchronize in turn, with a
+// progress stage each; a failing task does not stop the others (their
+// errors are joined), a stopped action does.
+func SyncTasks(ctx context.Context, job *fetch.Job, tasks []string, sync func(task string, progress func(pct float64, where string)) error) error {
+	prog := NewProgress(job, tasks)
+	var errs []error
+	for i, task := range tasks {
+		if err := job.Checkpoint(ctx); err != nil {
+			return err
+		}
+		err := sync(task, func(pct float64, where string) { prog.Set(i, pct, where) })
+		prog.Set(i, 100, "")
+		if err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Fetched is an item fetched now for View and Collect.
+type Fetched struct {
+	Ref, MimeType, Name string
+	Content             []byte
+	// Doc is the item's document, as Synchronize makes it.
+	Doc *ingest.Document
+}
+
+// ItemSource is what Collect and View need of a connector: whether the
+// task indexed an item, and the item fetched now.
+type ItemSource struct {
+	// Known reports whether the task indexed the item.
+	Known func(id Identifier) (bool, error)
+	// Fetch fetches it now; messages.ErrNotFound when it is gone.
+	Fetch func(ctx context.Context, id Identifier) (*Fetched, error)
+	// Fatal reports whether an error ends the action (refused
+	// credentials).
+	Fatal func(ctx context.Context, err error) bool
+}
+
+func (r *Repo[S]) checkID(raw string) (Identifier, error) {
+	id, err := r.decode(raw)
+	if err != nil {
+		return id, messages.Invalid("Identifier", raw, err.Error())
+	}
+	if !r.HasTask(id.Task) {
+		return id, messages.Invalid("Identifier", raw, "names task "+id.Task+", which is not configured")
+	}
+	return id, nil
+}
+
+// View implements the View action: the item, fetched now, with its
+// document's fields as metadata; only items the task indexed.
+func (r *Repo[S]) View(ctx context.Context, raw string, src ItemSource) (*fetch.ViewResult, error) {
+	id, err := r.checkID(raw)
+	if err != nil {
+		return nil, err
+	}
+	known, err := src.Known(id)
+	if err != nil {
+		return nil, fmt.Errorf("%s: view: %w", r.name, err)
+	}
+	if !known {
+		return nil, fmt.Errorf("%s: view: task %s has not indexed this %s: %w", r.name, id.Task, id.Kind, messages.ErrNotFound)
+	}
+	f, err := src.Fetch(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	meta := make([]*messages.Param, 0, len(f.Doc.Fields))
+	for _, fl := range f.Doc.Fields {
+		meta = append(meta, &messages.Param{Name: fl.Name, Value: fl.Value})
+	}
+	return &fetch.ViewResult{Reference: f.Ref, MimeType: f.MimeType, FileName: f.Name, Content: f.Content, Metadata: meta}, nil
+}
+
+// Collect fetches each identified item now and writes it to the action's
+// Destination with an IDX file of its document beside it.
+func (r *Repo[S]) Collect(ctx context.Context, job *fetch.Job, a *Action, src ItemSource) ([]*messages.Element, error) {
+	o := &Outcome{}
+	c, err := OpenCollector(a.Destination)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.name, err)
+	}
+	defer c.Close()
+	for _, task := range a.Tasks {
+		ds, err := r.Datastore(task)
+		if err != nil {
+			return nil, err
+		}
+		done := NoteAction(ds, ActionCollect, r.Now, r.Log)
+		cnt := Counts(job, task)
+		for _, e := range a.IDs {
+			if e.Task != task {
+				continue
+			}
+			if err := job.Checkpoint(ctx); err != nil {
+				done()
+				return o.Elements(), err
+			}
+			id, _ := r.decode(e.Raw)
+			known, err := src.Known(id)
+			if err != nil {
+				done()
+				return o.Elements(), err
+			}
+			if !known {
+				o.Failure(e.Raw, "the task has not indexed this "+id.Kind)
+				continue
+			}
+			f, err := src.Fetch(ctx, id)
+			if err == nil {
+				_, err = c.Write(f.Name, f.Content, f.Doc, r.Now())
+			}
+			if err != nil {
+				if src.Fatal(ctx, err) {
+					done()
+					return o.Elements(), err
+				}
+				o.Failure(e.Raw, err.Error())
+				cnt.Errors.Add(1)
+				continue
+			}
+			cnt.Collected.Add(1)
+			o.Success(e.Raw)
+		}
+		done()
+	}
+	return o.Elements(), nil
+}
+
+// Listed is one identifier of the Identifiers action.
+type Listed struct {
+	ID, Name, Type, Attributes string
+}
+
+// Identifiers lists what a task indexed: list turns each record under
+// prefix into an identifier (ok false: not listed).
+func (r *Repo[S]) Identifiers(ctx context.Context, job *fetch.Job, task, prefix string, list func(key string, rec *Record) (Listed, bool)) ([]*messages.Element, error) {
+	ds, err := r.Datastore(task)
+	if err != nil {
+		return nil, err
+	}
+	defer NoteAction(ds, ActionIdentifiers, r.Now, r.Log)()
+	cnt := Counts(job, task)
+	g := &messages.Element{Name: "identifiers", List: true, Attrs: []*messages.Param{{Name: "parent_identifier", Value: "ROOT"}}}
+	n := 0
+	err = EachRecord(ds, prefix, func(key string, rec *Record) error {
+		if n++; n%256 == 0 {
+			if err := job.Checkpoint(ctx); err != nil {
+				return err
+			}
+		}
+		l, ok := list(key, rec)
+		if !ok {
+			return nil
+		}
+		if l.Name == "" {
+			l.Name = rec.Ref
+		}
+		g.Children = append(g.Children, &messages.Element{Name: "identifier", List: true, Text: l.ID,
+			Attrs: []*messages.Param{{Name: "name", Value: l.Name}, {Name: "type", Value: l.Type}, {Name: "attributes", Value: l.Attributes}}})
+		cnt.Seen.Add(1)
+		return nil
+	})
+	return []*messages.Element{g}, err
+}
+
+// ServiceClient is a task's client of its service: every connection
+// through the deny list, with the task's certificate settings and timeout.
+func (r *Repo[S]) ServiceClient(task, base string, t TLS, timeout time.Duration, auth func(hc *http.Client) Auth, o Options) (*Client, error) {
+	hc, err := HTTPClient(r.Guard, t, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("%s: [%s] %w", r.name, task, err)
+	}
+	if o.Sleep == nil {
+		o.Sleep = r.Sleep
+	}
+	if o.Logger == nil {
+		o.Logger = r.Log
+	}
+	var a Auth
+	if auth != nil {
+		a = auth(hc)
+	}
+	return NewClient(base, hc, a, o)
+}
