@@ -26,18 +26,15 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/fetch"
-	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/oauth"
 	"github.com/connectorhq/connector/secret"
-	"github.com/connectorhq/connector/store"
 )
 
 // DefaultConfig is the embedded default configuration of a Webex
@@ -71,19 +68,7 @@ func Descriptor() *fetch.Descriptor {
 }
 
 // Options configure a Repository.
-type Options struct {
-	// Config is the loaded configuration (loaded with TaskKeys).
-	Config *config.Config
-	// Store holds the tasks' datastores.
-	Store store.Store
-	// Target receives the documents; nil when ingestion is disabled.
-	Target ingest.Target
-	Logger *slog.Logger
-	Now    func() time.Time
-	// Sleep replaces the waits for Retry-After and between attempts
-	// (tests); nil: real waits.
-	Sleep func(ctx context.Context, d time.Duration) error
-}
+type Options = restsync.Deps
 
 // Repository is the Webex connector: it implements fetch.Repository,
 // fetch.Viewer, fetch.TaskLister, fetch.Exclusive and fetch.Secrets.
@@ -101,8 +86,7 @@ var (
 
 // New resolves every task and returns the repository.
 func New(o Options) (*Repository, error) {
-	base, err := restsync.NewRepo(restsync.RepoOptions[settings]{Name: "webexfetch", Config: o.Config, Store: o.Store,
-		Target: o.Target, Logger: o.Logger, Now: o.Now, Sleep: o.Sleep, Actions: FetchActions, Keys: keys,
+	base, err := restsync.NewRepo(restsync.RepoOptions[settings]{Deps: o, Name: "webexfetch", Actions: FetchActions, Keys: keys,
 		Resolve: resolve, Decode: decodeIdentifier})
 	if err != nil {
 		return nil, err

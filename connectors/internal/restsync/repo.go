@@ -48,16 +48,28 @@ type Repo[S any] struct {
 	apis  map[string]any
 }
 
+// Deps are what a REST connector's repository is built from (its
+// Options).
+type Deps struct {
+	// Config is the loaded configuration (loaded with the connector's
+	// TaskKeys).
+	Config *config.Config
+	// Store holds the tasks' datastores.
+	Store store.Store
+	// Target receives the documents; nil when ingestion is disabled.
+	Target ingest.Target
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Sleep replaces the waits for Retry-After and between attempts
+	// (tests); nil: real waits.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
 // RepoOptions build a Repo.
 type RepoOptions[S any] struct {
+	Deps
 	// Name is the connector's package, in errors and logs (webexfetch).
 	Name    string
-	Config  *config.Config
-	Store   store.Store
-	Target  ingest.Target
-	Logger  *slog.Logger
-	Now     func() time.Time
-	Sleep   func(ctx context.Context, d time.Duration) error
 	Actions []string
 	Keys    *Keys[S]
 	Resolve func(cfg *config.Config, task string, key func() (*secret.Key, error)) (*S, error)
