@@ -126,8 +126,10 @@ func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05
 func (a *api) max() string { return strconv.Itoa(a.pageSize) }
 
 // list reads a list's pages (Link rel="next"), one page ahead, calling
-// each with every page's items; each returns stop to end early.
-func list[T any](ctx context.Context, a *api, first string, each func(items []T) (stop bool, err error)) error {
+// each with every page's items; each returns stop to end early. more,
+// when given, says from a page's items whether the next page is wanted
+// (so that a listing that stops there does not read one page too many).
+func list[T any](ctx context.Context, a *api, first string, more func(items []T) bool, each func(items []T) (stop bool, err error)) error {
 	return restsync.Walk(ctx, a.c, first, func(ctx context.Context, u string) (restsync.Page[T], error) {
 		var page struct {
 			Items []T `json:"items"`
@@ -136,7 +138,11 @@ func list[T any](ctx context.Context, a *api, first string, each func(items []T)
 		if err != nil {
 			return restsync.Page[T]{}, err
 		}
-		return restsync.Page[T]{Items: page.Items, Next: restsync.NextLink(h)}, nil
+		p := restsync.Page[T]{Items: page.Items, Next: restsync.NextLink(h)}
+		if more != nil && !more(page.Items) {
+			p.Next = ""
+		}
+		return p, nil
 	}, each)
 }
 
@@ -146,7 +152,7 @@ func (a *api) rooms(ctx context.Context, typ string, each func([]room) error) er
 	if typ != "" {
 		q.Set("type", typ)
 	}
-	return list(ctx, a, "rooms?"+q.Encode(), func(items []room) (bool, error) { return false, each(items) })
+	return list(ctx, a, "rooms?"+q.Encode(), nil, func(items []room) (bool, error) { return false, each(items) })
 }
 
 func (a *api) room(ctx context.Context, id string) (*room, error) {
@@ -158,10 +164,17 @@ func (a *api) room(ctx context.Context, id string) (*room, error) {
 }
 
 // messages lists a room's messages, newest first, page by page, until
-// each says stop.
-func (a *api) messages(ctx context.Context, roomID string, each func([]message) (bool, error)) error {
+// each says stop, or down to the first message created before stop (not
+// zero): no page is read past it.
+func (a *api) messages(ctx context.Context, roomID string, stop time.Time, each func([]message) (bool, error)) error {
 	q := url.Values{"roomId": {roomID}, "max": {a.max()}}
-	return list(ctx, a, "messages?"+q.Encode(), each)
+	var more func([]message) bool
+	if !stop.IsZero() {
+		more = func(items []message) bool {
+			return len(items) == 0 || !parseTime(items[len(items)-1].Created).Before(stop)
+		}
+	}
+	return list(ctx, a, "messages?"+q.Encode(), more, each)
 }
 
 func (a *api) message(ctx context.Context, id string) (*message, error) {
@@ -175,7 +188,7 @@ func (a *api) message(ctx context.Context, id string) (*message, error) {
 func (a *api) memberships(ctx context.Context, roomID string) ([]membership, error) {
 	var out []membership
 	q := url.Values{"roomId": {roomID}, "max": {"1000"}}
-	err := list(ctx, a, "memberships?"+q.Encode(), func(items []membership) (bool, error) {
+	err := list(ctx, a, "memberships?"+q.Encode(), nil, func(items []membership) (bool, error) {
 		out = append(out, items...)
 		return false, nil
 	})
@@ -203,7 +216,7 @@ func (a *api) people(ctx context.Context, ids []string) ([]person, error) {
 // events lists compliance events of a resource after from.
 func (a *api) events(ctx context.Context, resource string, from time.Time, each func([]event) error) error {
 	q := url.Values{"resource": {resource}, "from": {formatTime(from)}, "max": {"1000"}}
-	return list(ctx, a, "events?"+q.Encode(), func(items []event) (bool, error) { return false, each(items) })
+	return list(ctx, a, "events?"+q.Encode(), nil, func(items []event) (bool, error) { return false, each(items) })
 }
 
 // post posts a message.

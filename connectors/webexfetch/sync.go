@@ -437,7 +437,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 		}
 	}
 	if needList || resecure {
-		err := t.api.messages(ctx, rm.ID, func(page []message) (bool, error) {
+		err := t.api.messages(ctx, rm.ID, stop, func(page []message) (bool, error) {
 			if err := t.job.Checkpoint(ctx); err != nil {
 				return true, err
 			}
