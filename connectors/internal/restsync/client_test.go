@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/connectorhq/connector/internal/netguard"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -425,4 +426,21 @@ func TestIdentifierRoundTrip(t *testing.T) {
 	require.Equal(t, base64.StdEncoding.EncodeToString(b), Identifier{Task: "t", Item: "i"}.Encode())
 	_, err = DecodeIdentifier("bm90IHhtbA")
 	require.ErrorIs(t, err, ErrIdentifier)
+}
+
+// The service's client dials through [Security] DeniedAddresses: a
+// denied address is never reached, whatever the task's URL says.
+func TestDeniedAddressesApply(t *testing.T) {
+	var reached atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Store(true) }))
+	defer srv.Close()
+	g, err := netguard.Parse([]string{"127.0.0.0/8"})
+	require.NoError(t, err)
+	hc, err := HTTPClient(g, TLS{CheckCertificate: true}, 5*time.Second)
+	require.NoError(t, err)
+	c, err := NewClient(srv.URL, hc, nil, Options{MaxAttempts: 1})
+	require.NoError(t, err)
+	_, err = c.GetJSON(context.Background(), "/x", &struct{}{})
+	require.ErrorIs(t, err, netguard.ErrDenied)
+	require.False(t, reached.Load())
 }
