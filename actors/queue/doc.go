@@ -1,5 +1,7 @@
 // Package queue is the asynchronous action queue: one QueueManager actor per
-// queue (the connector's is "fetch") and one task actor per action.
+// queue (the connector's is "fetch") and one task actor per action. Its
+// clients (the ACI front end, the scheduler) reach it through API, a typed
+// interface with a context, which *Queue implements in process.
 //
 // # Ownership
 //
@@ -15,7 +17,29 @@
 // (MaximumThreads), counts per state kept incrementally, the queue-wide
 // pause flag, retention of ended actions, and (with a store) durability: it
 // is the only writer of queue state. Task actors tell it about every change
-// of state or priority with local messages.
+// of state or priority with messages (TaskChanged, SlotReleased: protobuf,
+// addressed to the owner PID the task was given, so that a task actor does
+// not depend on being the QueueManager's child).
+//
+// # Files by role
+//
+// One actor owns the queue's state; its roles live in files of their own,
+// as river splits producer, completer and maintenance:
+//
+//	api.go, queue.go   the client side: API, *Queue, typed requests
+//	submit.go          admit: the one check every submission passes
+//	manager.go         the QueueManager actor: its state and message loop, submit, spawn
+//	dispatch.go        thread slots and dispatch (the producer)
+//	exclusive.go       actions that hold their tasks exclusively
+//	commit.go          group commit to the store (the completer), retries
+//	retention.go       removing ended actions by count and age (maintenance)
+//	list.go            listings, sorting and queue status
+//	control.go         queue pause and resume, shutdown
+//	tombstone.go       task actors that failed outside the panic middleware
+//	restore.go         re-creating stored actions at start
+//	task.go            the task actor and its worker
+//	panic.go           the panic middleware of both actors
+//	reply.go, retire.go  protoactor workarounds (reply pool, retirement guard)
 //
 // # Running work
 //
@@ -31,6 +55,7 @@
 // A panic in a task actor's Receive or in its worker ends the action as
 // Error with the panic message. Task actors are never restarted: a receiver
 // middleware converts panics to state, and the QueueManager's supervisor
-// strategy stops (never restarts) a child that fails anyway and re-creates
-// it as an Error tombstone, so its token keeps answering.
+// strategy stops (never restarts) a child that fails anyway and keeps an
+// Error tombstone of it (its entry), from which the QueueManager answers
+// requests for its token.
 package queue

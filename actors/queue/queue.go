@@ -34,6 +34,12 @@ type Config struct {
 	FinishedActionMaxAge   time.Duration // retention by age; 0 = no age limit
 	StopTimeout            time.Duration // longest a Stop reply waits for the worker; default 5s
 	AskTimeout             time.Duration // how long a request to an actor may take; default 5s
+	// RetryInterval is how long after a failed commit its changes are
+	// written again (with the next batch, or on their own); default 1s.
+	RetryInterval time.Duration
+	// RetentionInterval is how often ended actions are checked against
+	// FinishedActionMaxAge; default a tenth of it, between 1s and 1m.
+	RetentionInterval time.Duration
 
 	// Store, when set, makes the queue durable: a token is returned only
 	// once its action is on disk, and actions are restored at Start.
@@ -83,6 +89,12 @@ func (c *Config) withDefaults() error {
 	}
 	if c.AskTimeout <= 0 {
 		c.AskTimeout = 5 * time.Second
+	}
+	if c.RetryInterval <= 0 {
+		c.RetryInterval = time.Second
+	}
+	if c.RetentionInterval <= 0 {
+		c.RetentionInterval = min(max(c.FinishedActionMaxAge/10, time.Second), time.Minute)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -134,7 +146,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 	if cfg.Store != nil {
 		m.st = cfg.Store
 		err := cfg.Store.LoadActions(cfg.Name, func(a *messages.StoredAction) error {
-			m.recover = append(m.recover, a)
+			m.restore = append(m.restore, a)
 			return nil
 		})
 		if err != nil {
@@ -151,7 +163,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 		m.paused = len(v) == 1 && v[0] == 1
 	}
 	props := actor.PropsFromProducer(func() actor.Actor { return m },
-		actor.WithReceiverMiddleware(managerRecover(sh.log)))
+		actor.WithReceiverMiddleware(managerPanic(sh.log)))
 	name := "queue-" + strings.ToLower(cfg.Name)
 	pid, err := sys.Root.SpawnNamed(props, name)
 	if err != nil {
@@ -166,6 +178,13 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 	}
 	return q, nil
 }
+
+// taskPID is the address of the task actor of action id: the one place
+// that knows how a task actor is addressed (it is spawned as the
+// QueueManager's child named by the id, and a token holds the id, so no
+// lookup table sits between a request and its owner). A cluster resolves
+// the id to the node that holds the action instead.
+func (q *Queue) taskPID(id string) *actor.PID { return actor.NewPID(q.sys.Address(), q.prefix+id) }
 
 // Name returns the queue's name as configured.
 func (q *Queue) Name() string { return q.cfg.Name }
@@ -227,7 +246,7 @@ func (q *Queue) request(ctx context.Context, token string, msg any) (*messages.A
 	if !strings.EqualFold(queue, q.upper) {
 		return nil, fmt.Errorf("%w: the token belongs to queue %s, not %s", messages.ErrUnknownToken, queue, q.upper)
 	}
-	pid := actor.NewPID(q.sys.Address(), q.prefix+id.String())
+	pid := q.taskPID(id.String())
 	timeout := q.askTimeout(ctx, msg)
 	res, err := q.replies.request(pid, msg, timeout)
 	if errors.Is(err, actor.ErrDeadLetter) {
@@ -344,7 +363,7 @@ func (q *Queue) askEach(ctx context.Context, ids []string, msg any, got func(*me
 	for start := 0; start < len(ids); start += window {
 		futures = futures[:0]
 		for _, id := range ids[start:min(start+window, len(ids))] {
-			futures = append(futures, q.sys.Root.RequestFuture(actor.NewPID(q.sys.Address(), q.prefix+id), msg, timeout))
+			futures = append(futures, q.sys.Root.RequestFuture(q.taskPID(id), msg, timeout))
 		}
 		for _, fu := range futures {
 			r, err := fu.Result()
@@ -473,7 +492,7 @@ func (q *Queue) ThreadStatus(ctx context.Context) ([]Thread, error) {
 		if th.Id == "" {
 			continue
 		}
-		res, err := q.ask(ctx, actor.NewPID(q.sys.Address(), q.prefix+th.Id), getStatusMsg)
+		res, err := q.ask(ctx, q.taskPID(th.Id), getStatusMsg)
 		if errors.Is(err, messages.ErrShuttingDown) {
 			continue // the actor is gone: the thread was freed meanwhile
 		}

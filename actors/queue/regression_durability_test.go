@@ -48,7 +48,8 @@ func TestRetryDoesNotOverwriteNewerState(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	faults := &failOnce{}
-	d := openDurable(t, dir, faults, nil)
+	const retry = 50 * time.Millisecond
+	d := openDurable(t, dir, faults, func(c *Config) { c.RetryInterval = retry })
 	b := d.bundle()
 	tok := b.submit(t, "block", 0)
 	b.waitState(t, tok, messages.State_STATE_PROCESSING)
@@ -64,8 +65,9 @@ func TestRetryDoesNotOverwriteNewerState(t *testing.T) {
 	b.waitState(t, tok, messages.State_STATE_FINISHED)
 	d.waitDurable(t, tok, func(s *messages.ActionStatus) bool { return s.State == messages.State_STATE_FINISHED })
 
-	// Watch the record past the retry tick (1s after the failure).
-	deadline := time.Now().Add(2500 * time.Millisecond)
+	// Watch the record past the retry tick (RetryInterval after the
+	// failure), several intervals long.
+	deadline := time.Now().Add(10 * retry)
 	for time.Now().Before(deadline) {
 		_, _ = d.q.QueueStatus(context.Background()) // any message lets the manager flush due retries
 		if s := storedState(t, d, tok); s != messages.State_STATE_FINISHED {

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"math/rand/v2"
 	"slices"
@@ -99,9 +100,9 @@ func TestTopKMatchesSortAndTruncate(t *testing.T) {
 		}
 		asc := r.IntN(2) == 0
 		cmp := func(a, b *entry) int {
-			c := cmpInt64(a.queuedMs, b.queuedMs)
+			c := cmp.Compare(a.queuedMs, b.queuedMs)
 			if c == 0 {
-				c = cmpInt64(int64(a.seq), int64(b.seq))
+				c = cmp.Compare(int64(a.seq), int64(b.seq))
 			}
 			if !asc {
 				c = -c

@@ -35,9 +35,13 @@ type shared struct {
 
 // Local messages: they never leave the process.
 type (
-	// taskInit is the first message a task actor receives.
+	// taskInit is the first message a task actor receives: its identity
+	// (id, token) and its owner, the QueueManager it reports to, given
+	// explicitly (not found as its parent), so that it does not depend on
+	// where or how it was spawned.
 	taskInit struct {
 		sh     *shared
+		owner  *actor.PID
 		id     uuid.UUID
 		token  string
 		spec   *messages.ActionSpec
@@ -48,11 +52,6 @@ type (
 	pauseRun     struct{} // the queue was paused
 	resumeRun    struct{} // the queue was resumed
 	stopDeadline struct{} // StopTimeout passed while waiting for the worker
-	workDone     struct {
-		results []*messages.Element
-		err     error
-		panic   string
-	}
 )
 
 // task is the actor that owns one action. All fields belong to the actor's
@@ -60,6 +59,7 @@ type (
 // shared parts are atomics.
 type task struct {
 	sh        *shared
+	owner     *actor.PID // the QueueManager this task reports to
 	id        uuid.UUID
 	token     string
 	spec      *messages.ActionSpec
@@ -102,7 +102,7 @@ func (t *task) Receive(ctx actor.Context) {
 		t.init(m)
 	case *startTask:
 		t.start(ctx)
-	case *workDone:
+	case *messages.WorkDone:
 		t.done(ctx, m)
 	case *stopDeadline:
 		t.stopTimer = nil // a later Stop arms a new one
@@ -173,7 +173,7 @@ func (t *task) Receive(ctx actor.Context) {
 
 func (t *task) init(m *taskInit) {
 	s := m.status
-	t.sh, t.id, t.token, t.spec = m.sh, m.id, m.token, m.spec
+	t.sh, t.owner, t.id, t.token, t.spec = m.sh, m.owner, m.id, m.token, m.spec
 	t.state = s.State
 	t.priority = s.Priority
 	t.seq = s.Seq
@@ -192,10 +192,10 @@ func (t *task) init(m *taskInit) {
 func (t *task) nowMs() int64 { return t.sh.now().UnixMilli() }
 
 // start runs the action if it is still waiting. Every startTask is answered
-// by exactly one slotReleased, now or when the worker exits.
+// by exactly one SlotReleased, now or when the worker exits.
 func (t *task) start(ctx actor.Context) {
 	if t.state != messages.State_STATE_QUEUED || t.run != nil {
-		ctx.Send(ctx.Parent(), &slotReleased{id: t.id})
+		ctx.Send(t.owner, &messages.SlotReleased{Id: t.id[:]})
 		return
 	}
 	t.started = true
@@ -222,22 +222,29 @@ func (t *task) start(ctx actor.Context) {
 
 	self, root, repo, log := ctx.Self(), ctx.ActorSystem().Root, t.sh.repo, t.sh.log
 	go func() {
-		d := &workDone{}
+		d := &messages.WorkDone{}
 		defer func() {
 			if r := recover(); r != nil {
-				d.panic = fmt.Sprint(r)
-				log.Error("action panicked", "token", job.Token, "panic", d.panic, "stack", string(debug.Stack()))
+				d.Panic = fmt.Sprint(r)
+				log.Error("action panicked", "token", job.Token, "panic", d.Panic, "stack", string(debug.Stack()))
 			}
 			cancel(nil)
 			root.Send(self, d)
 		}()
-		d.results, d.err = repo.Run(runCtx, job)
+		var err error
+		d.Results, err = repo.Run(runCtx, job)
+		if err != nil {
+			d.Error = err.Error()
+			if d.Error == "" {
+				d.Error = fmt.Sprintf("%T with no message", err)
+			}
+		}
 	}()
 }
 
 // done records the worker's end. The action may already be Stopped (the
 // user's Stop or shutdown): it keeps that state and takes the final counts.
-func (t *task) done(ctx actor.Context, d *workDone) {
+func (t *task) done(ctx actor.Context, d *messages.WorkDone) {
 	if t.run == nil {
 		return
 	}
@@ -245,7 +252,7 @@ func (t *task) done(ctx actor.Context, d *workDone) {
 	t.progress = t.run.job.Progress()
 	t.failures = t.run.job.Failures()
 	t.logFailures()
-	t.results = d.results
+	t.results = d.Results
 	t.run = nil
 	if t.stopTimer != nil {
 		t.stopTimer.Stop()
@@ -253,11 +260,11 @@ func (t *task) done(ctx actor.Context, d *workDone) {
 	}
 	if !messages.Terminal(t.state) {
 		switch {
-		case d.panic != "":
-			t.errMsg = "panic: " + d.panic
+		case d.Panic != "":
+			t.errMsg = "panic: " + d.Panic
 			t.end(ctx, messages.State_STATE_ERROR)
-		case d.err != nil:
-			t.errMsg = d.err.Error()
+		case d.Error != "":
+			t.errMsg = d.Error
 			t.end(ctx, messages.State_STATE_ERROR)
 		default:
 			t.end(ctx, messages.State_STATE_FINISHED)
@@ -266,7 +273,7 @@ func (t *task) done(ctx actor.Context, d *workDone) {
 		t.notify(ctx) // final counts and results of a stopped action
 	}
 	t.answerStops(ctx) // carries the final counts too
-	ctx.Send(ctx.Parent(), &slotReleased{id: t.id})
+	ctx.Send(t.owner, &messages.SlotReleased{Id: t.id[:]})
 }
 
 func (t *task) cancel(ctx actor.Context) {
@@ -315,7 +322,7 @@ func (t *task) answerStops(ctx actor.Context) {
 	if len(t.stopWait) == 0 {
 		return
 	}
-	ctx.Send(ctx.Parent(), &taskChanged{id: t.id, status: t.status(), live: t.run != nil, replyTo: t.stopWait})
+	ctx.Send(t.owner, &messages.TaskChanged{Id: t.id[:], Status: t.status(), Live: t.run != nil, ReplyTo: t.stopWait})
 	t.stopWait = nil
 }
 
@@ -390,7 +397,7 @@ func (t *task) duplicate(ctx actor.Context) {
 	// No timeout: the QueueManager answers every submission (its token
 	// once on disk, or a refusal), and giving up before that could leave
 	// a copy queued whose token nobody was told.
-	f := ctx.RequestFuture(ctx.Parent(), &messages.SubmitAction{Spec: spec}, -1)
+	f := ctx.RequestFuture(t.owner, &messages.SubmitAction{Spec: spec}, -1)
 	ctx.ReenterAfter(f, func(res any, err error) {
 		reply := &messages.ActionReply{Status: t.status()}
 		switch r := res.(type) {
@@ -446,17 +453,17 @@ func (t *task) fail(ctx actor.Context, reason any) {
 
 // notify tells the QueueManager the action's observable state.
 func (t *task) notify(ctx actor.Context) {
-	ctx.Send(ctx.Parent(), &taskChanged{id: t.id, status: t.status(), live: t.run != nil})
+	ctx.Send(t.owner, &messages.TaskChanged{Id: t.id[:], Status: t.status(), Live: t.run != nil})
 }
 
 // notifyReply is notify plus an answer to requester, which the
 // QueueManager sends once the change is recorded (durably, with a store).
 func (t *task) notifyReply(ctx actor.Context, requester *actor.PID) {
-	tc := &taskChanged{id: t.id, status: t.status(), live: t.run != nil}
+	tc := &messages.TaskChanged{Id: t.id[:], Status: t.status(), Live: t.run != nil}
 	if requester != nil {
-		tc.replyTo = []*actor.PID{requester}
+		tc.ReplyTo = []*actor.PID{requester}
 	}
-	ctx.Send(ctx.Parent(), tc)
+	ctx.Send(t.owner, tc)
 }
 
 func (t *task) status() *messages.ActionStatus {
@@ -527,11 +534,11 @@ func (t *task) lastProgress() *messages.Progress {
 	return &messages.Progress{Stage: "ended"}
 }
 
-// recoverMiddleware is the first line of defence: a panic while a task actor
+// panicMiddleware is the first line of defence: a panic while a task actor
 // handles a message becomes the action's Error state instead of reaching
 // protoactor's supervisor (whose default would silently restart the actor
 // with fresh, wrong state).
-func recoverMiddleware(next actor.ReceiverFunc) actor.ReceiverFunc {
+func panicMiddleware(next actor.ReceiverFunc) actor.ReceiverFunc {
 	return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -542,9 +549,9 @@ func recoverMiddleware(next actor.ReceiverFunc) actor.ReceiverFunc {
 				}
 				t.fail(ac, r)
 				if _, starting := env.Message.(*startTask); starting && t.run == nil {
-					// Every startTask is answered by one slotReleased, even
+					// Every startTask is answered by one SlotReleased, even
 					// when handling it panicked before a worker started.
-					ac.Send(ac.Parent(), &slotReleased{id: t.id})
+					ac.Send(t.owner, &messages.SlotReleased{Id: t.id[:]})
 				}
 				if env.Sender != nil {
 					ac.Send(env.Sender, &messages.ActionReply{Status: t.status(), Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: t.errMsg})

@@ -10,12 +10,12 @@ import (
 	"github.com/connectorhq/connector/messages"
 )
 
-// managerRecover keeps a panic in the QueueManager from reaching
+// managerPanic keeps a panic in the QueueManager from reaching
 // protoactor's default supervisor, which would restart it: a restart stops
 // every task actor while the manager's entries still point at them, so
 // every token would stop resolving. The panic is logged with its stack and
 // the requester gets an internal error; the queue goes on.
-func managerRecover(log *slog.Logger) actor.ReceiverMiddleware {
+func managerPanic(log *slog.Logger) actor.ReceiverMiddleware {
 	return func(next actor.ReceiverFunc) actor.ReceiverFunc {
 		return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
 			defer func() {

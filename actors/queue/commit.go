@@ -1,0 +1,344 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
+)
+
+// batch is one group commit: the mutations of many messages, and what to do
+// once they are on disk. The first nsubmit mutations are the new actions of
+// submits (never retried: a refused submission is gone).
+type batch struct {
+	nsub    int
+	muts    []store.ActionMutation
+	submits []*pendingSubmit
+	replies []pendingReply
+	paused  *bool // the queue's pause flag, when it changed
+	// queueReplies are answered with the queue's status once the pause
+	// flag is written (queue Pause and Resume).
+	queueReplies []*actor.PID
+	// Set by the writer once written (see stopWriter).
+	written bool
+	err     error
+	// answered: stopWriter sent its replies (its committed report, if it
+	// still comes, is ignored).
+	answered bool
+}
+
+type pendingSubmit struct {
+	sender *actor.PID
+	id     uuid.UUID
+	token  string
+	spec   *messages.ActionSpec
+	status *messages.ActionStatus
+}
+
+type pendingReply struct {
+	to    *actor.PID
+	reply *messages.ActionReply
+}
+
+// persist records an action's new status (with a store).
+func (m *manager) persist(e *entry, st *messages.ActionStatus) {
+	if m.st == nil {
+		return
+	}
+	b := m.batchOf()
+	b.muts = append(b.muts, store.ActionMutation{Put: &messages.StoredAction{Id: e.id.String(), Spec: e.spec, Status: st}})
+	delete(m.retry, e.id.String()) // the new record supersedes the failed one
+}
+
+func (m *manager) batchOf() *batch {
+	if m.pending == nil {
+		m.pending = &batch{}
+	}
+	return m.pending
+}
+
+// flush starts a group commit of everything pending unless one is already
+// being written; what arrives meanwhile waits for the next one. So under
+// load each fsync carries every submission that arrived during the last.
+// Changes whose last commit failed ride along with any batch; alone, they
+// are retried a second after the failure (at once while shutting down).
+func (m *manager) flush(ctx actor.Context) {
+	if m.st == nil || m.inflight || m.writes == nil {
+		m.checkShutdown(ctx)
+		return
+	}
+	retryDue := (len(m.retry) > 0 || m.pausedRetry) &&
+		(m.shutting && !m.gaveUp || !time.Now().Before(m.retryAt)) // wall clock, like the timer
+	if m.pending == nil && !retryDue && !m.pausedDirty {
+		m.checkShutdown(ctx)
+		return
+	}
+	b := m.pending
+	if b == nil {
+		b = &batch{}
+	}
+	m.pending = nil
+	if m.pausedDirty || m.pausedRetry {
+		p := m.paused
+		b.paused = &p
+		m.pausedDirty, m.pausedRetry = false, false
+	}
+	// New actions first, then retried changes, then this round's changes.
+	// No action has both a retry and a change in this round (a change
+	// removes the action's retry), so no record overwrites a newer one.
+	muts := make([]store.ActionMutation, 0, len(b.submits)+len(m.retry)+len(b.muts))
+	for _, p := range b.submits {
+		muts = append(muts, store.ActionMutation{Put: &messages.StoredAction{Id: p.id.String(), Spec: p.spec, Status: p.status}})
+	}
+	for _, r := range m.retry {
+		muts = append(muts, r)
+	}
+	m.retry = nil
+	b.nsub = len(b.submits)
+	b.muts = append(muts, b.muts...)
+	m.inflight = true
+	m.sent = b
+	m.writes <- b
+}
+
+func (m *manager) committed(ctx actor.Context, c *committed) {
+	if c.b.answered {
+		return
+	}
+	m.inflight = false
+	m.sent = nil
+	if c.err != nil {
+		m.sh.log.Error("store write failed; changes will be written again",
+			"changes", len(c.b.muts), "err", c.err)
+		if m.retry == nil {
+			m.retry = make(map[string]store.ActionMutation)
+		}
+		for _, mu := range c.b.muts[c.b.nsub:] {
+			id := mu.Delete
+			if mu.Put != nil {
+				id = mu.Put.Id
+			}
+			if m.supersededSince(id, c.b) {
+				continue // a newer change is already pending
+			}
+			m.retry[id] = mu // later mutations of the batch win
+		}
+		if c.b.paused != nil && !m.pausedDirty {
+			m.pausedRetry = true // write the (current) flag again, as a retry
+		}
+		if m.shutting && !m.gaveUp {
+			// Retrying at once, as a shutdown otherwise does, would
+			// spin against a disk that keeps refusing: the writer's
+			// stop tries once more, and the shutdown goes on.
+			m.gaveUp = true
+			m.sh.log.Warn("store still failing during shutdown; failed changes are written once more when the queue stops",
+				"changes", len(m.retry))
+		}
+		m.retryAt = time.Now().Add(m.cfg.RetryInterval)
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		time.AfterFunc(m.cfg.RetryInterval, func() { root.Send(self, &retryTick{}) })
+	}
+	m.answer(ctx, c.b, c.err, false)
+	m.dispatch(ctx)
+}
+
+// answer sends the replies that waited for batch b to be written, now that
+// its outcome err is known. Submissions get their token (their actors are
+// spawned; not while the queue stops, when the action waits on disk for
+// the next start) or a refusal that says what became of them. A change a
+// task already made stays in effect even if it could not be recorded: the
+// reply is an error that says so, with the action's status, and the change
+// is written again later (not when the queue stops: then it is lost).
+func (m *manager) answer(ctx actor.Context, b *batch, err error, stopping bool) {
+	unrecorded := unrecorded
+	if stopping {
+		unrecorded = func(what string, err error) string {
+			return fmt.Sprintf("%s, but the queue is stopping and could not write this to disk, so it is lost at the next start: %v", what, err)
+		}
+	}
+	for _, p := range b.submits {
+		m.nwait-- // spawn counts it again
+		switch {
+		case err != nil:
+			m.cfg.Observer.Rejected("store")
+			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_STORE, Message: refusedSubmit(err)})
+		case stopping:
+			ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
+		default:
+			if _, serr := m.spawn(ctx, p.id, p.token, p.spec, p.status); serr != nil {
+				ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: serr.Error()})
+				continue
+			}
+			m.cfg.Observer.Submitted(p.spec.FetchAction)
+			ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
+		}
+	}
+	for _, r := range b.replies {
+		reply := r.reply
+		if err != nil {
+			what := "the action is now " + messages.StatusName(r.reply.Status.GetState())
+			reply = &messages.ActionReply{Status: r.reply.Status, Code: messages.ErrorCode_ERROR_CODE_STORE, Message: unrecorded(what, err)}
+		}
+		ctx.Send(r.to, reply)
+	}
+	for _, to := range b.queueReplies {
+		qs := m.queueStatus()
+		if err != nil {
+			what := "the queue is now resumed"
+			if qs.Paused {
+				what = "the queue is now paused"
+			}
+			qs.Code, qs.Message = messages.ErrorCode_ERROR_CODE_STORE, unrecorded(what, err)
+		}
+		ctx.Send(to, qs)
+	}
+}
+
+// refusedSubmit says what became of a submission whose write failed.
+func refusedSubmit(err error) string {
+	if errors.Is(err, store.ErrFailed) {
+		return fmt.Sprintf("the action was not accepted and has no token, but the store failed while writing it and it is not known whether it reached the disk: it may be found queued after the server restarts (the store accepts no more changes until then): %v", err)
+	}
+	return fmt.Sprintf("the action was not accepted and is not queued: the store could not record it: %v", err)
+}
+
+// unrecorded says, in one message, that a change took effect (what) but
+// is not durable, and what becomes of it.
+func unrecorded(what string, err error) string {
+	if errors.Is(err, store.ErrFailed) {
+		return fmt.Sprintf("%s, but the store failed while writing this and it is not known whether it reached the disk; the store accepts no more changes until the server restarts, after which this may be undone: %v", what, err)
+	}
+	return fmt.Sprintf("%s, but this is not on disk yet: it is written again as soon as the disk allows, and a crash before then would undo it: %v", what, err)
+}
+
+// withdraw handles a requester's withdrawSubmit: a submission still
+// waiting in the pending batch is taken out and refused (it was never
+// written, so it is not queued); one already sent to the disk, or already
+// answered, is left alone: its outcome answers (or answered) the
+// requester.
+func (m *manager) withdraw(ctx actor.Context, w *withdrawSubmit) {
+	if m.pending == nil {
+		return
+	}
+	for i, p := range m.pending.submits {
+		if p.sender.Equal(w.sender) {
+			m.pending.submits = slices.Delete(m.pending.submits, i, i+1)
+			m.nwait--
+			ctx.Send(p.sender, &submitWithdrawn{})
+			return
+		}
+	}
+}
+
+// supersededSince reports whether a change of action id waits in the
+// pending batch (made after batch b was sent to the writer).
+func (m *manager) supersededSince(id string, b *batch) bool {
+	if m.pending == nil || m.pending == b {
+		return false
+	}
+	for _, mu := range m.pending.muts {
+		if mu.Delete == id || mu.Put != nil && mu.Put.Id == id {
+			return true
+		}
+	}
+	return false
+}
+
+// startWriter starts the goroutine that performs group commits, one at a
+// time, and reports each back as a message.
+func (m *manager) startWriter(ctx actor.Context) {
+	if m.st == nil {
+		return
+	}
+	m.writes = make(chan *batch, 1)
+	m.wdone = make(chan struct{})
+	self, root, st, name, writes, done, obs := ctx.Self(), ctx.ActorSystem().Root, m.st, m.cfg.Name, m.writes, m.wdone, m.cfg.Observer
+	go func() {
+		defer close(done)
+		for b := range writes {
+			t0 := time.Now()
+			b.err = writeBatch(st, name, b)
+			obs.Committed(len(b.muts), time.Since(t0), b.err)
+			b.written = true // read by stopWriter, should this report be lost
+			root.Send(self, &committed{b: b, err: b.err})
+		}
+	}()
+}
+
+// pausedKey holds the queue's pause flag in its meta datastore, whose name
+// ("\x00queue/<name>") no task section can have.
+var pausedKey = []byte("paused")
+
+func metaDatastore(queue string) string { return "\x00queue/" + queue }
+
+// writeBatch applies one group commit.
+func writeBatch(st store.Store, queue string, b *batch) error {
+	if len(b.muts) > 0 {
+		if err := st.ApplyActions(queue, b.muts); err != nil {
+			return err
+		}
+	}
+	if b.paused != nil {
+		ds, err := st.Datastore(metaDatastore(queue))
+		if err != nil {
+			return err
+		}
+		v := []byte{0}
+		if *b.paused {
+			v[0] = 1
+		}
+		return ds.Update(func(w store.Writer) error { return w.Put(pausedKey, v) })
+	}
+	return nil
+}
+
+// stopWriter ends the writer after its last batch; anything still pending
+// or waiting for a retry (nothing after a clean shutdown, unless the store
+// keeps failing) is written synchronously, one last time. Every reply that
+// waited for a write is sent: the outcome of the batch the writer had (its
+// report to the actor, which is stopping, would be lost), then that of the
+// last write. Submissions that were never written are refused: they are
+// not queued.
+func (m *manager) stopWriter(ctx actor.Context) {
+	if m.writes == nil {
+		return
+	}
+	close(m.writes)
+	<-m.wdone
+	m.writes = nil
+	if b := m.sent; m.inflight && b != nil && b.written {
+		m.inflight, m.sent, b.answered = false, nil, true
+		m.answer(ctx, b, b.err, true)
+	}
+	b := m.pending
+	if b == nil {
+		b = &batch{}
+	}
+	for _, p := range b.submits {
+		m.nwait--
+		ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_SHUTTING_DOWN,
+			Message: "the server is shutting down; the action was not queued"})
+	}
+	b.submits = nil
+	for _, r := range m.retry {
+		b.muts = append([]store.ActionMutation{r}, b.muts...)
+	}
+	if m.pausedDirty || m.pausedRetry {
+		p := m.paused
+		b.paused = &p
+	}
+	var err error
+	if len(b.muts) > 0 || b.paused != nil {
+		if err = writeBatch(m.st, m.cfg.Name, b); err != nil {
+			m.sh.log.Error("store write at stop failed; these changes are lost", "changes", len(b.muts), "err", err)
+		}
+	}
+	m.answer(ctx, b, err, true)
+	m.pending, m.retry, m.pausedDirty, m.pausedRetry = nil, nil, false, false
+}

@@ -1,0 +1,90 @@
+package queue
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// ErrInterrupted is the error of an action that was running when the server
+// crashed, under ProcessingOnRestart=Error.
+var ErrInterrupted = errors.New("queue: interrupted by a server crash")
+
+// restoreActions re-creates the actions loaded from the store, in arrival
+// order. A stored status with Running set was taken while a worker ran the
+// action, so the process died under it: the action is queued again (its
+// restart count goes up; one paused while running stays paused) or ends as
+// Error, as the policy says. After a clean shutdown nothing is running, so
+// nothing is re-run.
+func (m *manager) restoreActions(ctx actor.Context) {
+	recs := m.restore
+	m.restore = nil
+	for _, r := range recs {
+		id, err := uuid.Parse(r.Id)
+		if err != nil || r.Spec == nil || r.Status == nil {
+			m.sh.log.Error("skipping unreadable stored action", "id", r.Id)
+			continue
+		}
+		st := r.Status
+		if st.Seq > m.seq {
+			m.seq = st.Seq
+		}
+		changed := false
+		switch {
+		case st.State <= messages.State_STATE_UNSPECIFIED || st.State > messages.State_STATE_ERROR:
+			m.sh.log.Error("stored action has an unknown state; ending it as Error", "id", r.Id, "state", int32(st.State))
+			st.Error = fmt.Sprintf("queue: stored with an unknown state (%d)", int32(st.State))
+			st.State, st.Running, changed = messages.State_STATE_ERROR, false, true
+			if st.EndedUnixMs == 0 {
+				st.EndedUnixMs = m.sh.now().UnixMilli()
+			}
+		case messages.Terminal(st.State):
+			if st.Running { // final counts not written yet when it died
+				st.Running, changed = false, true
+			}
+		case st.Running:
+			changed = true
+			st.Running = false
+			switch {
+			case m.cfg.OnRestart == RestartError:
+				st.State = messages.State_STATE_ERROR
+				st.Error = ErrInterrupted.Error()
+				st.EndedUnixMs = m.sh.now().UnixMilli()
+			case st.State == messages.State_STATE_PAUSED:
+				st.Restarts++ // the user paused it: it waits, paused, for Resume
+			default:
+				st.State = messages.State_STATE_QUEUED
+				st.Restarts++
+			}
+		case st.State == messages.State_STATE_PROCESSING: // dispatched, never started
+			st.State = messages.State_STATE_QUEUED
+			changed = true
+		}
+		token := st.Token
+		if token == "" {
+			token = messages.NewToken(m.cfg.TokenHost, m.cfg.TokenPort, m.upper, id)
+			st.Token = token
+		}
+		e, err := m.spawn(ctx, id, token, r.Spec, st)
+		if err != nil {
+			m.sh.log.Error("cannot restore action", "id", r.Id, "err", err)
+			continue
+		}
+		if changed {
+			m.persist(e, st)
+		}
+	}
+	// Age-based retention walks the ended actions in order of ending.
+	slices.SortStableFunc(m.ended, func(a, b *entry) int { return cmp.Compare(a.endedMs, b.endedMs) })
+	if len(recs) > 0 {
+		m.sh.log.Info("restored actions", "actions", len(recs), "queued", m.queuedLen(), "paused", m.paused)
+	}
+	m.retain(ctx)
+	m.dispatch(ctx)
+}

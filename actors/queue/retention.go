@@ -1,0 +1,85 @@
+package queue
+
+import (
+	"slices"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/connectorhq/connector/store"
+)
+
+// retain evicts ended actions beyond MaximumFinishedActions or older than
+// FinishedActionMaxAge, oldest first. An action whose worker has not exited
+// yet (a Stop that outlived StopTimeout) is set aside and evicted when its
+// thread is released, so it never holds up the others.
+func (m *manager) retain(ctx actor.Context) {
+	for m.endedOff < len(m.ended) {
+		e := m.ended[m.endedOff]
+		if m.entries[e.id] == e && !m.overRetention(e) {
+			break
+		}
+		m.ended[m.endedOff] = nil
+		m.endedOff++
+		switch {
+		case m.entries[e.id] != e: // already evicted
+		case e.slot:
+			e.deferred = true
+			m.ndefer++
+		default:
+			m.evict(ctx, e)
+		}
+	}
+	if m.endedOff > 1024 && m.endedOff*2 > len(m.ended) {
+		m.ended = slices.Clone(m.ended[m.endedOff:])
+		m.endedOff = 0
+	}
+}
+
+// overRetention reports whether ended action e should go: there are more
+// ended actions than MaximumFinishedActions (not counting those already on
+// their way out), or e is too old.
+func (m *manager) overRetention(e *entry) bool {
+	if m.nended-m.ndefer > m.cfg.MaximumFinishedActions {
+		return true
+	}
+	maxAge := m.cfg.FinishedActionMaxAge
+	return maxAge > 0 && e.endedMs < m.sh.now().Add(-maxAge).UnixMilli()
+}
+
+func (m *manager) evict(ctx actor.Context, e *entry) {
+	if m.st != nil {
+		b := m.batchOf()
+		b.muts = append(b.muts, store.ActionMutation{Delete: e.id.String()})
+		delete(m.retry, e.id.String()) // superseded
+	}
+	delete(m.entries, e.id)
+	delete(m.byPID, e.pid.Id)
+	m.byState[e.state]--
+	m.nended--
+	if e.crash == "" {
+		ctx.Poison(e.pid) // Poison, not Stop: see retireGuard
+	}
+}
+
+func (m *manager) startTicker(ctx actor.Context) {
+	if m.cfg.FinishedActionMaxAge <= 0 {
+		return
+	}
+	every := m.cfg.RetentionInterval
+	stop := make(chan struct{})
+	m.tickStop = stop
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				root.Send(self, &retentionTick{})
+			}
+		}
+	}()
+}

@@ -1,0 +1,80 @@
+package queue
+
+import (
+	"fmt"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// HandleFailure is the supervisor backstop for a task actor that failed
+// outside the panic middleware: never restart it (that would come back
+// with fresh, wrong state); stop it, and record it (as a message to self,
+// handled like any other) as an Error tombstone, so its token still answers.
+func (m *manager) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason any, _ any) {
+	sup.StopChildren(child)
+	if m.self != nil {
+		m.root.Send(m.self, &childFailed{pid: child, reason: fmt.Sprint(reason)})
+	}
+}
+
+func (m *manager) childFailed(ctx actor.Context, msg *childFailed) {
+	id, ok := m.byPID[msg.pid.Id]
+	e := m.entries[id]
+	if !ok || e == nil || e.crash != "" {
+		return
+	}
+	e.crash = msg.reason
+	m.sh.log.Error("task actor failed; keeping a tombstone", "id", id, "reason", msg.reason)
+	if e.slot {
+		// Its worker, if any, reports to a stopped actor: release the
+		// thread now rather than never.
+		e.slot = false
+		m.running--
+		m.freeThread(e.id)
+		m.unhold(e)
+	}
+	st := m.tombstoneStatus(e)
+	if !messages.Terminal(e.state) {
+		if e.waiting() {
+			m.nwait--
+		}
+		m.unqueue(e)
+		m.move(e, messages.State_STATE_ERROR)
+		e.endedMs = m.sh.now().UnixMilli()
+		st = m.tombstoneStatus(e)
+		m.ended = append(m.ended, e)
+		m.nended++
+		if !e.endSeen {
+			e.endSeen = true
+			m.cfg.Observer.Ended(e.spec, st)
+			m.logEnd(e.spec, st)
+		}
+	}
+	m.persist(e, st)
+	m.retain(ctx)
+	m.dispatch(ctx)
+}
+
+func (m *manager) tombstone(ctx actor.Context, msg *lookupTombstone) {
+	id := msg.id
+	e := m.entries[id]
+	if e == nil {
+		ctx.Respond(&messages.ActionReply{Code: messages.ErrorCode_ERROR_CODE_UNKNOWN_TOKEN, Message: "no action has this token"})
+		return
+	}
+	if e.crash == "" {
+		ctx.RequestWithCustomSender(e.pid, msg.msg, ctx.Sender())
+		return
+	}
+	ctx.Respond(&messages.ActionReply{Status: m.tombstoneStatus(e)})
+}
+
+func (m *manager) tombstoneStatus(e *entry) *messages.ActionStatus {
+	return &messages.ActionStatus{
+		Token: messages.NewToken(m.cfg.TokenHost, m.cfg.TokenPort, m.upper, e.id), State: e.state,
+		Priority: e.priority, QueuedUnixMs: e.queuedMs, StartedUnixMs: e.startedMs, EndedUnixMs: e.endedMs,
+		FetchAction: e.spec.FetchAction, Error: "task actor failed: " + e.crash, Seq: e.seq,
+	}
+}
