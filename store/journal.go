@@ -83,9 +83,8 @@ var segMagic = []byte("cnjournl")
 
 type journalMutation struct {
 	put  []byte // encoded record, or nil for a delete
-	id   string // delete: the id
+	id   string // the action's id (of the record put, or of the one deleted)
 	seq  uint64 // put: the record's seq
-	pid  string // put: the record's id
 	kind byte
 }
 
@@ -182,7 +181,7 @@ func decodeFrame(p []byte) (queue string, muts []journalMutation, err error) {
 			if err != nil {
 				return "", nil, err
 			}
-			muts = append(muts, journalMutation{kind: kindPut, put: data, pid: a.GetId(), seq: a.GetStatus().GetSeq()})
+			muts = append(muts, journalMutation{kind: kindPut, put: data, id: a.GetId(), seq: a.GetStatus().GetSeq()})
 		case kindDelete:
 			muts = append(muts, journalMutation{kind: kindDelete, id: string(data)})
 		default:

@@ -33,7 +33,7 @@ func FuzzJournalReplay(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		return []journalMutation{{kind: kindPut, put: b, pid: id, seq: seq}}
+		return []journalMutation{{kind: kindPut, put: b, id: id, seq: seq}}
 	}
 	frame := func(seq uint64, id string) []byte {
 		b := encodeFrame("fetch", put(id, seq))

@@ -26,7 +26,7 @@ func quietOpen(dir string) (Store, error) {
 }
 
 func oneFrameBytes(t *testing.T) int {
-	return len(encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("a0", 1, messages.State_STATE_QUEUED)), pid: "a0", seq: 1}}))
+	return len(encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("a0", 1, messages.State_STATE_QUEUED)), id: "a0", seq: 1}}))
 }
 
 func requireRefused(t *testing.T, dir, names, says string) {
@@ -248,7 +248,7 @@ func TestJournalLegacySegmentsReplayed(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Close()) // nothing appended: no journal record
 	put := func(id string, seq uint64, st messages.State) journalMutation {
-		return journalMutation{kind: kindPut, put: mustEncode(t, rec(id, seq, st)), pid: id, seq: seq}
+		return journalMutation{kind: kindPut, put: mustEncode(t, rec(id, seq, st)), id: id, seq: seq}
 	}
 	one := append(legacyFrame(t, "fetch", []journalMutation{put("a", 1, messages.State_STATE_QUEUED)}),
 		legacyFrame(t, "fetch", []journalMutation{put("b", 2, messages.State_STATE_QUEUED)})...)

@@ -95,7 +95,7 @@ func TestJournalTornTailIgnored(t *testing.T) {
 	seg, end, seq := s.j.curPath, s.j.off, s.j.seq
 	crash(t, s)
 	// A write torn by the crash: half a frame at the end of the data.
-	frame := encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("torn", 99, messages.State_STATE_QUEUED)), pid: "torn", seq: 99}})
+	frame := encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("torn", 99, messages.State_STATE_QUEUED)), id: "torn", seq: 99}})
 	setSeq(frame, seq+1)
 	writeAt(t, seg, end, frame[:len(frame)/2])
 
@@ -167,7 +167,7 @@ func damage(t *testing.T, path string, at int) {
 // every acknowledged frame after it would be dropped without a word.
 func TestJournalDamagedHeaderRefused(t *testing.T) {
 	t.Parallel()
-	frame := len(encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("a0", 1, messages.State_STATE_QUEUED)), pid: "a0", seq: 1}}))
+	frame := len(encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("a0", 1, messages.State_STATE_QUEUED)), id: "a0", seq: 1}}))
 	for _, c := range []struct {
 		name string
 		at   int
@@ -227,7 +227,7 @@ func TestJournalTornFrameBeforeDataRefused(t *testing.T) {
 	require.NoError(t, err)
 	next := filepath.Join(dir, segmentName(DefaultFile, segs[len(segs)-1]+1))
 	require.NotEqual(t, seg, next)
-	frame := encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("later", 9, messages.State_STATE_QUEUED)), pid: "later", seq: 9}})
+	frame := encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("later", 9, messages.State_STATE_QUEUED)), id: "later", seq: 9}})
 	setSeq(frame, 4)
 	writeSegment(t, next, frame)
 	_, err = Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -256,7 +256,7 @@ func TestJournalTornHeaderIgnored(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	seg, end := journalEnd(t, dir, 3)
-	frame := encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("torn", 99, messages.State_STATE_QUEUED)), pid: "torn", seq: 99}})
+	frame := encodeFrame("fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, rec("torn", 99, messages.State_STATE_QUEUED)), id: "torn", seq: 99}})
 	setSeq(frame, 4)
 	writeAt(t, seg, end, frame[:6]) // half a header; zeros follow in the segment
 	s := openJ(t, dir)

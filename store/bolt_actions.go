@@ -1,0 +1,530 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// read runs fn in a read transaction, guarded.
+func (s *boltStore) read(what string, fn func(tx *bolt.Tx) error) (err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
+	}
+	defer s.protect(&err, what, false)()
+	return s.db.View(fn)
+}
+
+// write runs fn in a write transaction and commits it, applying the failure
+// policy: errors before the commit, and out-of-space or permission errors
+// from it, leave nothing applied and the store writable; any other commit
+// error, or a failed sync, leaves the outcome unknown and stops later writes
+// (ErrFailed).
+func (s *boltStore) write(what string, fn func(tx *bolt.Tx) error) (err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
+	}
+	if f := s.failed.Load(); f != nil {
+		return fmt.Errorf("store: %s: %s: %w (after: %w)", s.path, what, ErrFailed, *f)
+	}
+	defer s.protect(&err, what, true)()
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return s.commitErr(what, err, false)
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if f := s.cfg.Faults; f != nil {
+		if err := f.Commit(); err != nil {
+			return s.commitErr(what, err, false)
+		}
+	}
+	done = true // Commit rolls back itself when it fails
+	if err := tx.Commit(); err != nil {
+		return s.commitErr(what, err, true)
+	}
+	if f := s.cfg.Faults; f != nil {
+		if err := f.Synced(); err != nil {
+			return s.commitErr(what, err, true)
+		}
+	}
+	return nil
+}
+
+func (s *boltStore) hookWrite() error {
+	if f := s.cfg.Faults; f != nil {
+		return f.Write()
+	}
+	return nil
+}
+
+// --- actions ---------------------------------------------------------------
+
+// ApplyActions validates the batch against the current state (the journal's
+// overlays, then bbolt), appends it to the journal as one frame with one
+// fdatasync, and records it in the active overlay. A checkpoint later folds
+// it into bbolt.
+func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
+	if err := checkName("queue", queue); err != nil {
+		return err
+	}
+	what := "apply actions to queue " + queue
+	muts := make([]journalMutation, len(batch))
+	for i, m := range batch {
+		if err := checkMutation(queue, i, m); err != nil {
+			return err
+		}
+		if m.Put != nil {
+			b, err := encodeAction(queue, m.Put)
+			if err != nil {
+				return err
+			}
+			muts[i] = journalMutation{kind: kindPut, put: b, id: m.Put.Id, seq: m.Put.GetStatus().GetSeq()}
+		} else {
+			muts[i] = journalMutation{kind: kindDelete, id: m.Delete}
+		}
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	if s.j == nil {
+		return s.applyDirect(what, queue, batch, muts)
+	}
+	if f := s.failed.Load(); f != nil {
+		return fmt.Errorf("store: %s: %s: %w (after: %w)", s.path, what, ErrFailed, *f)
+	}
+	if s.full.Load() != nil && slices.ContainsFunc(muts, func(m journalMutation) bool { return m.kind == kindPut }) {
+		// The store file had no room at the last checkpoint: try again
+		// now (deletes since may have made room); refuse if it still has
+		// none. Delete-only batches, which make room, are always taken.
+		if err := s.checkpoint(); err != nil && errors.Is(err, ErrNoSpace) {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		}
+		if f := s.full.Load(); f != nil {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, *f)
+		}
+	}
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	if err := s.validate(what, queue, muts); err != nil {
+		return err
+	}
+	if err := s.recordJournal(what); err != nil {
+		return err
+	}
+	for range muts {
+		if err := s.hookWrite(); err != nil {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		}
+	}
+	frame := encodeFrame(queue, muts)
+	err := s.j.append(frame,
+		func() error {
+			if f := s.cfg.Faults; f != nil {
+				if err := f.Commit(); err != nil {
+					return s.commitErr(what, err, false)
+				}
+			}
+			return nil
+		},
+		func() error {
+			if f := s.cfg.Faults; f != nil {
+				if err := f.Synced(); err != nil {
+					return s.commitErr(what, err, true)
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		var se *syncError
+		var nw *notWritten
+		switch {
+		case errors.Is(err, ErrFailed) || errors.Is(err, ErrNoSpace) || errors.Is(err, ErrReadOnly) || errors.As(err, new(*classifiedError)):
+			return err // already classified by commitErr
+		case errors.As(err, &nw):
+			return s.commitErr(what, err, false)
+		case errors.As(err, &se):
+			return s.commitErr(what, err, true)
+		case spaceError(err) || permissionError(err):
+			return s.commitErr(what, err, false)
+		default:
+			// A failed write may have left a partial frame: stop writing,
+			// so it stays the torn tail that replay ignores.
+			return s.commitErr(what, err, true)
+		}
+	}
+	s.ovMu.Lock()
+	o := s.active[queue]
+	if o == nil {
+		o = newOverlay()
+		s.active[queue] = o
+	}
+	for _, m := range muts {
+		if m.kind == kindPut {
+			o.add(ovEntry{id: m.id, seq: m.seq, put: m.put})
+		} else {
+			o.add(ovEntry{id: m.id})
+		}
+	}
+	s.ovMu.Unlock()
+	if s.pending.Add(int64(len(muts))) >= checkpointEvery {
+		select {
+		case s.ckptWake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// recordJournal makes sure, before the first frame of this run is
+// appended, that the store file says the journal goes on in the current
+// segment: a replay then knows that segment must be there. Callers hold
+// applyMu and s.mu for reading.
+func (s *boltStore) recordJournal(what string) error {
+	if s.recorded {
+		return nil
+	}
+	m, seq := s.j.position()
+	err := s.writeRawLocked(what+": record the journal", func(tx *bolt.Tx) error {
+		return putJournalRecord(tx, journalRecord{M: m, S: seq, Exists: true})
+	})
+	if err != nil {
+		return err
+	}
+	s.recorded = true
+	return nil
+}
+
+// applyDirect commits a batch to bbolt at once (no journal: too little
+// room for its segments).
+func (s *boltStore) applyDirect(what, queue string, batch []ActionMutation, muts []journalMutation) error {
+	return s.write(what, func(tx *bolt.Tx) error {
+		seqs, ids, err := queueBuckets(tx, queue)
+		if err != nil {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		}
+		for _, m := range muts {
+			id, record := m.id, m.put // record nil: a delete
+			if err := s.applyRaw(what, seqs, ids, id, m.seq, record, true); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// validate checks a batch as if it were applied in order: a Put may not
+// take a seq that another action holds. State is read from the overlays,
+// then bbolt.
+func (s *boltStore) validate(what, queue string, muts []journalMutation) error {
+	s.ovMu.RLock()
+	defer s.ovMu.RUnlock()
+	act, frz := s.active[queue], s.frozen[queue]
+	return s.read(what, func(tx *bolt.Tx) error {
+		var seqs, ids *bolt.Bucket
+		if q := tx.Bucket(bucketQueues).Bucket([]byte(queue)); q != nil {
+			seqs, ids = q.Bucket(bucketSeq), q.Bucket(bucketIDs)
+		}
+		// seqOf returns the seq id holds now (0, false: none).
+		seqOf := func(id string) (uint64, bool) {
+			for _, o := range []*overlay{act, frz} {
+				if e, ok := o.get(id); ok {
+					return e.seq, e.put != nil
+				}
+			}
+			if ids == nil {
+				return 0, false
+			}
+			v := ids.Get([]byte(id))
+			if v == nil {
+				return 0, false
+			}
+			p, ok := unframe([]byte(id), v)
+			if !ok || len(p) != 8 {
+				return 0, false
+			}
+			return binary.BigEndian.Uint64(p), true
+		}
+		// ownerOf returns the action holding seq now ("" if none).
+		ownerOf := func(seq uint64) (string, error) {
+			for _, o := range []*overlay{act, frz} {
+				if id, ok := o.owner(seq); ok {
+					return id, nil
+				}
+			}
+			if seqs == nil {
+				return "", nil
+			}
+			v := seqs.Get(seqKey(seq))
+			if v == nil {
+				return "", nil
+			}
+			p, ok := unframe(seqKey(seq), v)
+			if !ok {
+				return "", fmt.Errorf("store: %s: %s: record at seq %d: checksum mismatch: %w", s.path, what, seq, ErrCorrupt)
+			}
+			a, err := decodeAction(p)
+			if err != nil {
+				return "", fmt.Errorf("store: %s: %s: record at seq %d: %w: %w", s.path, what, seq, ErrCorrupt, err)
+			}
+			// bbolt's holder may since have moved or gone (overlay).
+			if cur, held := seqOf(a.GetId()); !held || cur != seq {
+				return "", nil
+			}
+			return a.GetId(), nil
+		}
+		// The batch's own effects, in order.
+		bSeq := map[string]uint64{}   // id → seq after the batch so far (0 with bDel)
+		bDel := map[string]bool{}     // ids deleted by the batch so far
+		bOwner := map[uint64]string{} // seq → id per the batch ("" freed)
+		for _, m := range muts {
+			if m.kind == kindDelete {
+				if old, ok := bSeq[m.id]; ok {
+					bOwner[old] = ""
+				} else if old, held := seqOf(m.id); held {
+					bOwner[old] = ""
+				}
+				bDel[m.id], bSeq[m.id] = true, 0
+				delete(bSeq, m.id)
+				continue
+			}
+			owner, decided := bOwner[m.seq]
+			if !decided {
+				o, err := ownerOf(m.seq)
+				if err != nil {
+					return err
+				}
+				owner = o
+				if owner != "" && owner != m.id {
+					if bDel[owner] {
+						owner = ""
+					} else if cur, moved := bSeq[owner]; moved && cur != m.seq {
+						owner = ""
+					}
+				}
+			}
+			if owner != "" && owner != m.id {
+				return fmt.Errorf("store: %s: %s: action %s: seq %d belongs to another action: %w", s.path, what, m.id, m.seq, ErrInvalid)
+			}
+			if old, ok := bSeq[m.id]; ok && old != m.seq {
+				bOwner[old] = ""
+			} else if !ok && !bDel[m.id] {
+				if old, held := seqOf(m.id); held && old != m.seq {
+					bOwner[old] = ""
+				}
+			}
+			bSeq[m.id] = m.seq
+			delete(bDel, m.id)
+			bOwner[m.seq] = m.id
+		}
+		return nil
+	})
+}
+
+// applyRaw applies a put (record != nil) or delete of action id to the
+// queue's buckets; hooks consults the fault injector per key written.
+func (s *boltStore) applyRaw(what string, seqs, ids *bolt.Bucket, id string, seq uint64, record []byte, hooks bool) error {
+	var old []byte
+	if v := ids.Get([]byte(id)); v != nil {
+		p, ok := unframe([]byte(id), v)
+		if !ok || len(p) != 8 {
+			return fmt.Errorf("store: %s: %s: index entry of action %s: checksum mismatch: %w", s.path, what, id, ErrCorrupt)
+		}
+		old = p
+	}
+	put := func(b *bolt.Bucket, k, v []byte) error {
+		if hooks {
+			if err := s.hookWrite(); err != nil {
+				return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+			}
+		}
+		if err := b.Put(k, v); err != nil {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		}
+		return nil
+	}
+	del := func(b *bolt.Bucket, k []byte) error {
+		if hooks {
+			if err := s.hookWrite(); err != nil {
+				return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+			}
+		}
+		if err := b.Delete(k); err != nil {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		}
+		return nil
+	}
+	if record == nil {
+		if old == nil {
+			return nil
+		}
+		if err := del(seqs, old); err != nil {
+			return err
+		}
+		return del(ids, []byte(id))
+	}
+	sk := seqKey(seq)
+	if !bytes.Equal(old, sk) && seqs.Get(sk) != nil {
+		return fmt.Errorf("store: %s: %s: action %s: seq %d belongs to another action: %w", s.path, what, id, seq, ErrInvalid)
+	}
+	if old != nil && !bytes.Equal(old, sk) {
+		if err := del(seqs, old); err != nil {
+			return err
+		}
+	}
+	if err := put(seqs, sk, frame(sk, record)); err != nil {
+		return err
+	}
+	if bytes.Equal(old, sk) {
+		return nil
+	}
+	return put(ids, []byte(id), frame([]byte(id), sk))
+}
+
+// LoadActions reads bbolt's records and the journal's newer ones (the
+// overlays: active over frozen over bbolt) and calls fn in seq order.
+// Overlays are read first, so a checkpoint finishing meanwhile only moves
+// what was read from an overlay into bbolt, where it is then skipped.
+func (s *boltStore) LoadActions(queue string, fn func(*messages.StoredAction) error) error {
+	if err := checkName("queue", queue); err != nil {
+		return err
+	}
+	what := "load actions of queue " + queue
+	newer := map[string]ovEntry{}
+	s.ovMu.RLock()
+	for _, o := range []*overlay{s.frozen[queue], s.active[queue]} {
+		if o == nil {
+			continue
+		}
+		for id, i := range o.latest {
+			newer[id] = o.order[i]
+		}
+	}
+	s.ovMu.RUnlock()
+
+	var all []*messages.StoredAction
+	var after []byte
+	for {
+		n := 0
+		err := s.read(what, func(tx *bolt.Tx) error {
+			q := tx.Bucket(bucketQueues).Bucket([]byte(queue))
+			if q == nil {
+				return nil
+			}
+			seqs := q.Bucket(bucketSeq)
+			if seqs == nil {
+				return nil
+			}
+			c := seqs.Cursor()
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+				if bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && n < chunkRecords; k, v = c.Next() {
+				if after != nil && bytes.Compare(k, after) <= 0 {
+					return fmt.Errorf("store: %s: %s: key %x after %x: keys out of order: %w", s.path, what, k, after, ErrCorrupt)
+				}
+				p, ok := unframe(k, v)
+				if !ok || len(k) != 8 {
+					return fmt.Errorf("store: %s: %s: record at seq %x: checksum mismatch: %w", s.path, what, k, ErrCorrupt)
+				}
+				a, err := decodeAction(p)
+				if err != nil {
+					return fmt.Errorf("store: %s: %s: record at seq %x: %w: %w", s.path, what, k, ErrCorrupt, err)
+				}
+				if a.GetStatus().GetSeq() != binary.BigEndian.Uint64(k) {
+					return fmt.Errorf("store: %s: %s: record at seq %x has seq %d: %w", s.path, what, k, a.GetStatus().GetSeq(), ErrCorrupt)
+				}
+				n++
+				after = append(after[:0], k...)
+				if _, replaced := newer[a.GetId()]; !replaced {
+					all = append(all, a)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if n < chunkRecords {
+			break
+		}
+	}
+	for _, e := range newer {
+		if e.put == nil {
+			continue
+		}
+		a, err := decodeAction(e.put)
+		if err != nil {
+			return fmt.Errorf("store: %s: %s: journaled record of %s: %w: %w", s.path, what, e.id, ErrCorrupt, err)
+		}
+		all = append(all, a)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].GetStatus().GetSeq() < all[j].GetStatus().GetSeq() })
+	for _, a := range all {
+		if err := fn(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *boltStore) QueueNames() ([]string, error) {
+	names, err := s.names("list queues", bucketQueues)
+	if err != nil {
+		return nil, err
+	}
+	s.ovMu.RLock()
+	for _, ovs := range []map[string]*overlay{s.active, s.frozen} {
+		for q := range ovs {
+			if !slices.Contains(names, q) {
+				names = append(names, q)
+			}
+		}
+	}
+	s.ovMu.RUnlock()
+	slices.Sort(names)
+	return names, nil
+}
+
+func (s *boltStore) names(what string, bucket []byte) ([]string, error) {
+	var out []string
+	err := s.read(what, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			if v == nil {
+				out = append(out, string(k))
+			}
+			return nil
+		})
+	})
+	sort.Strings(out) // already in byte order; kept explicit for the contract
+	return out, err
+}
+
+// --- datastores ------------------------------------------------------------

@@ -1,0 +1,402 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// startJournal replays what a crash left in the journal into bbolt (see
+// journal.go for what is replayed and what is refused), starts a fresh
+// journal in a new segment, records in the same transaction as the replay
+// where the journal goes on, and deletes the replayed segments. With
+// Config.MaxSize the store commits directly instead: only then can a write
+// that would grow the file beyond the cap be refused when it is made; so it
+// does when the folder has no room for a segment.
+func (s *boltStore) startJournal() error {
+	base := filepath.Base(s.path)
+	pathOf := func(n uint64) string { return filepath.Join(s.cfg.Dir, segmentName(base, n)) }
+	rec, err := s.journalRecord()
+	if err != nil {
+		return err
+	}
+	nums, err := listSegments(s.cfg.Dir, base)
+	if err != nil {
+		return s.openErr("list journal", err)
+	}
+	segs := make([]segmentData, 0, len(nums))
+	for _, n := range nums {
+		sd := segmentData{n: n, path: pathOf(n)}
+		if rec == nil || n >= rec.M { // those below are folded: not read
+			if sd.data, err = os.ReadFile(sd.path); err != nil {
+				return s.openErr("read journal", err)
+			}
+		}
+		segs = append(segs, sd)
+	}
+	r, err := replayJournal(rec, segs, pathOf)
+	if err != nil {
+		return fmt.Errorf("store: %s: replay journal: %w", s.path, err)
+	}
+	if t := r.torn; t != nil {
+		if rec != nil && t.seq != 0 && t.seq <= rec.S {
+			s.log.Warn("journal: dropped a damaged frame at the end of the journal; it had been folded into the store file, so nothing is lost",
+				"segment", t.segment, "offset", t.offset, "bytes", t.bytes, "seq", t.seq)
+		} else {
+			s.log.Warn("journal: dropped the last frame of the journal, which is incomplete or damaged: "+
+				"if the crash interrupted its write it had not been acknowledged; if the disk damaged it after it was written, "+
+				"the change it held is lost (the two cannot be told apart)",
+				"segment", t.segment, "offset", t.offset, "bytes", t.bytes)
+		}
+	}
+
+	// The new journal starts in the segment after every one there is.
+	next, last := uint64(1), r.lastSeq
+	if rec != nil {
+		next, last = max(next, rec.M), max(last, rec.S)
+	}
+	if len(nums) > 0 {
+		next = max(next, nums[len(nums)-1]+1)
+	}
+	if s.cfg.MaxSize == 0 {
+		if s.j, err = startJournal(s.cfg.Dir, base, next, last); err != nil {
+			if !spaceError(err) {
+				return s.openErr("start journal", err)
+			}
+			// Too little room for a journal segment: commit actions to
+			// bbolt directly (two fsyncs per commit instead of one).
+			s.log.Warn("no room for the journal; actions are committed to the store file directly", "err", err)
+			s.j = nil
+		}
+	}
+	// The file must say where the journal goes on before a segment it
+	// said must be there is deleted, and before anything is acknowledged
+	// from the new one. After a clean close (or on a new store) nothing
+	// needs writing yet: the first append records it (recordJournal), so
+	// that opening and reading a store writes nothing to it.
+	if len(r.frames) > 0 || rec != nil && rec.Exists || rec == nil && len(nums) > 0 {
+		newRec := journalRecord{M: next, S: last, Exists: s.j != nil}
+		err = s.writeRaw("replay journal", func(tx *bolt.Tx) error {
+			for _, f := range r.frames {
+				for _, m := range f.muts {
+					if err := s.applyJournal(tx, f.queue, m); err != nil {
+						return err
+					}
+				}
+			}
+			return putJournalRecord(tx, newRec)
+		})
+		if err != nil {
+			s.stopJournal()
+			return err
+		}
+		s.recorded = s.j != nil
+	}
+	if len(r.frames) > 0 {
+		s.log.Info("journal replayed", "segments", len(r.chain), "batches", len(r.frames))
+	}
+	removed := false
+	for _, n := range nums {
+		if err := os.Remove(pathOf(n)); err != nil {
+			s.stopJournal()
+			return s.openErr("remove replayed journal", err)
+		}
+		removed = true
+	}
+	// Leftovers of an interrupted segment creation.
+	if ents, err := os.ReadDir(s.cfg.Dir); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), base+journalExt) && strings.HasSuffix(e.Name(), ".tmp") {
+				_ = os.Remove(filepath.Join(s.cfg.Dir, e.Name()))
+				removed = true
+			}
+		}
+	}
+	if removed {
+		if err := syncDir(s.cfg.Dir); err != nil {
+			s.stopJournal()
+			return s.openErr("sync folder", err)
+		}
+	}
+	if s.j == nil {
+		return nil
+	}
+	s.active = map[string]*overlay{}
+	s.ckptWake = make(chan struct{}, 1)
+	s.ckptStop = make(chan struct{})
+	s.ckptDone = make(chan struct{})
+	go s.checkpointer()
+	return nil
+}
+
+// stopJournal abandons a journal started by a failed Open.
+func (s *boltStore) stopJournal() {
+	if s.j != nil {
+		s.j.close()
+		s.j = nil
+	}
+}
+
+// keyJournal holds the journal record (journalRecord) in the meta bucket.
+var keyJournal = []byte("journal")
+
+// journalRecord reads the journal record; nil when the file has none (a
+// store written before journal records).
+func (s *boltStore) journalRecord() (*journalRecord, error) {
+	var rec *journalRecord
+	err := s.read("read journal record", func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(keyJournal)
+		if v == nil {
+			return nil
+		}
+		r, ok := decodeJournalRecord(v)
+		if !ok {
+			return fmt.Errorf("store: %s: the journal record does not match its checksum: %w", s.path, ErrCorrupt)
+		}
+		rec = &r
+		return nil
+	})
+	return rec, err
+}
+
+func putJournalRecord(tx *bolt.Tx, r journalRecord) error {
+	return tx.Bucket(bucketMeta).Put(keyJournal, r.encode())
+}
+
+// checkpointer folds the journal into bbolt: when woken (enough pending
+// mutations) or every checkpointInterval, until stopped.
+func (s *boltStore) checkpointer() {
+	defer close(s.ckptDone)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ckptStop:
+			return
+		case <-s.ckptWake:
+		case <-t.C:
+		}
+		if err := s.checkpoint(); err != nil {
+			s.log.Error("checkpoint failed", "err", err)
+		}
+	}
+}
+
+// checkpoint folds the journaled mutations into bbolt and deletes the
+// journal segments that hold nothing else. Reads stay correct throughout:
+// they consult active, then frozen, then bbolt. The record of what is
+// folded (the current segment and the seq of the last frame written) goes
+// into bbolt in the same transaction. A checkpoint that finds no space
+// keeps everything (frozen, the segments) and marks the store full; the
+// next one retries, with whatever came since.
+func (s *boltStore) checkpoint() error {
+	if s.j == nil {
+		return nil
+	}
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	s.ovMu.RLock()
+	retry := s.frozen != nil
+	s.ovMu.RUnlock()
+	if s.pending.Load() == 0 && !retry || s.failed.Load() != nil {
+		return nil
+	}
+	s.applyMu.Lock()
+	m, seq := s.j.position()
+	s.ovMu.Lock()
+	if s.frozen == nil {
+		s.frozen = s.active
+	} else {
+		for q, o := range s.active {
+			f := s.frozen[q]
+			if f == nil {
+				f = newOverlay()
+				s.frozen[q] = f
+			}
+			for _, e := range o.order {
+				f.add(e)
+			}
+		}
+	}
+	s.active = map[string]*overlay{}
+	s.pending.Store(0)
+	frozen := s.frozen
+	s.ovMu.Unlock()
+	s.applyMu.Unlock()
+
+	if err := s.applyFrozen(frozen, journalRecord{M: m, S: seq, Exists: true}); err != nil {
+		if errors.Is(err, ErrNoSpace) {
+			s.full.Store(&err)
+			return err
+		}
+		// Outcome unknown or file damaged: the mutations stay in frozen
+		// and in the journal; the store refuses writes until reopened,
+		// which replays them.
+		s.fail(err)
+		return err
+	}
+	s.full.Store(nil)
+	s.ovMu.Lock()
+	s.frozen = nil
+	s.ovMu.Unlock()
+	return s.j.drop(m)
+}
+
+// applyFrozen writes the latest mutation of every id in frozen to bbolt in
+// two transactions: first the removals (deleted ids, and ids whose record
+// moves to another seq), so that the second, which writes the records and
+// the journal record rec, finds no stale seq in its way and can reuse the
+// pages the first freed. A crash in between is harmless: the journal
+// record still says the frames are not folded, and replaying them gives
+// the same state.
+func (s *boltStore) applyFrozen(frozen map[string]*overlay, rec journalRecord) error {
+	buckets := queueBuckets
+	removals := false
+	err := s.writeRaw("checkpoint journal: removals", func(tx *bolt.Tx) error {
+		for q, o := range frozen {
+			seqs, ids, err := buckets(tx, q)
+			if err != nil {
+				return err
+			}
+			for id, i := range o.latest {
+				e := o.order[i]
+				v := ids.Get([]byte(id))
+				if v == nil {
+					continue
+				}
+				p, ok := unframe([]byte(id), v)
+				if !ok || len(p) != 8 {
+					return fmt.Errorf("store: %s: checkpoint: index entry of action %s: checksum mismatch: %w", s.path, id, ErrCorrupt)
+				}
+				if e.put != nil && binary.BigEndian.Uint64(p) == e.seq {
+					continue // rewritten in place
+				}
+				removals = true
+				if err := seqs.Delete(p); err != nil {
+					return err
+				}
+				if err := ids.Delete([]byte(id)); err != nil {
+					return err
+				}
+			}
+		}
+		if !removals {
+			return errNothing
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNothing) {
+		return err
+	}
+	return s.writeRaw("checkpoint journal: records", func(tx *bolt.Tx) error {
+		for q, o := range frozen {
+			seqs, ids, err := buckets(tx, q)
+			if err != nil {
+				return err
+			}
+			for id, i := range o.latest {
+				if e := o.order[i]; e.put != nil {
+					if err := s.applyRaw("checkpoint journal", seqs, ids, id, e.seq, e.put, false); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return putJournalRecord(tx, rec)
+	})
+}
+
+// errNothing rolls back a transaction that had nothing to do.
+var errNothing = errors.New("store: nothing to write")
+
+func (s *boltStore) stopCheckpointer() {
+	if s.ckptStop == nil {
+		return
+	}
+	select {
+	case <-s.ckptStop:
+	default:
+		close(s.ckptStop)
+	}
+	<-s.ckptDone
+}
+
+// writeRaw runs fn in a write transaction without the fault injector's
+// hooks (checkpoints and replay are not ApplyActions calls).
+func (s *boltStore) writeRaw(what string, fn func(tx *bolt.Tx) error) (err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.writeRawLocked(what, fn)
+}
+
+// writeRawLocked is writeRaw for a caller that holds s.mu for reading.
+func (s *boltStore) writeRawLocked(what string, fn func(tx *bolt.Tx) error) (err error) {
+	if s.db == nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
+	}
+	defer s.protect(&err, what, true)()
+	if err := s.db.Update(fn); err != nil {
+		if errors.Is(err, errNothing) {
+			return err
+		}
+		return s.commitErr(what, err, true)
+	}
+	return nil
+}
+
+// queueBuckets returns a queue's seq and id buckets, creating them (and
+// the queue's bucket) when missing, filled for appends.
+func queueBuckets(tx *bolt.Tx, queue string) (seqs, ids *bolt.Bucket, err error) {
+	q, err := tx.Bucket(bucketQueues).CreateBucketIfNotExists([]byte(queue))
+	if err != nil {
+		return nil, nil, err
+	}
+	if seqs, err = q.CreateBucketIfNotExists(bucketSeq); err != nil {
+		return nil, nil, err
+	}
+	if ids, err = q.CreateBucketIfNotExists(bucketIDs); err != nil {
+		return nil, nil, err
+	}
+	seqs.FillPercent, ids.FillPercent = appendFill, appendFill
+	return seqs, ids, nil
+}
+
+// applyJournal applies one journaled mutation to bbolt.
+func (s *boltStore) applyJournal(tx *bolt.Tx, queue string, m journalMutation) error {
+	what := "apply journal to queue " + queue
+	seqs, ids, err := queueBuckets(tx, queue)
+	if err != nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+	}
+	return s.applyRaw(what, seqs, ids, m.id, m.seq, m.put, false) // put nil, seq 0: a delete
+}
+
+// dropJournal, once everything is folded, records that no journal segment
+// is expected any more and deletes them all.
+func (s *boltStore) dropJournal() error {
+	if s.recorded { // otherwise the file already expects no segment
+		m, seq := s.j.position()
+		if err := s.writeRaw("close journal", func(tx *bolt.Tx) error {
+			return putJournalRecord(tx, journalRecord{M: m + 1, S: seq})
+		}); err != nil {
+			return err
+		}
+	}
+	base := filepath.Base(s.path)
+	nums, err := listSegments(s.cfg.Dir, base)
+	if err != nil {
+		return err
+	}
+	for _, n := range nums {
+		if err := os.Remove(filepath.Join(s.cfg.Dir, segmentName(base, n))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("store: %s: remove folded journal: %w", s.path, err)
+		}
+	}
+	return syncDir(s.cfg.Dir)
+}
