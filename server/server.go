@@ -136,7 +136,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	}
 
 	// store, ingest and the repository tag their own log records (component=...)
-	if s.st, err = store.Open(store.Config{Dir: cfg.Server.DataDirectory, InMemory: cfg.Actions.UseInMemoryDatastore, Logger: s.log}); err != nil {
+	if s.st, err = store.Open(store.Config{Driver: storeDriver(cfg), Dir: cfg.Server.DataDirectory, Logger: s.log}); err != nil {
 		return nil, fmt.Errorf("server: open the store in %s ([Server] DataDirectory): %w", cfg.Server.DataDirectory, err)
 	}
 	if s.target, err = openTarget(cfg, tlsCfg.ingest, s.log); err != nil {
@@ -392,6 +392,14 @@ func (s *Server) abort() {
 	if s.logOut != nil {
 		_ = s.logOut.Close()
 	}
+}
+
+// storeDriver is the store engine [Actions] UseInMemoryDatastore asks for.
+func storeDriver(cfg *config.Config) string {
+	if cfg.Actions.UseInMemoryDatastore {
+		return store.DriverMemory
+	}
+	return store.DriverBolt
 }
 
 func openTarget(cfg *config.Config, tlsConfig *tls.Config, log *slog.Logger) (ingest.Target, error) {

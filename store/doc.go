@@ -5,11 +5,22 @@
 //
 // # Engines
 //
-// Open returns the durable store, a single bbolt file (Config.Dir/
-// connector.db), unless Config.InMemory is set ([Actions]
-// UseInMemoryDatastore=TRUE), in which case everything lives in memory and
-// is lost when the process stops or crashes: nothing is ever written to
-// disk, not even on a clean stop. bbolt was chosen over pebble by measuring
+// Open opens the engine Config.Driver names: DriverBolt (the default), the
+// durable store, a single bbolt file (Config.Dir/connector.db), or
+// DriverMemory ([Actions] UseInMemoryDatastore=TRUE), in which case
+// everything lives in memory and is lost when the process stops or
+// crashes: nothing is ever written to disk, not even on a clean stop.
+// Another engine registers a driver of its own (Register): the interface
+// (store.go) makes no assumption that one process owns the data, beyond
+// what each method's contract says; both engines pass storetest.
+//
+// Files of the bbolt engine, by concern: bolt.go (the type, open, close),
+// bolt_verify.go (creating, sniffing and verifying the file),
+// bolt_checkpoint.go (the journal's checkpoints into bbolt),
+// bolt_actions.go (action records), bolt_datastore.go (task datastores),
+// bolt_errors.go (how errors are classified: the failure policy),
+// journal.go and frame.go (the journal), overlay.go (journaled records not
+// yet folded). bbolt was chosen over pebble by measuring
 // both on the target machine (bench/RESULTS.md, "Store engine choice").
 //
 // # Durability and group commit

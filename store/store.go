@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"sync"
 	"syscall"
 	"time"
 
@@ -150,15 +151,18 @@ var (
 // Config says where and how to open a store. The zero value (with Dir set)
 // is a durable store at Dir/connector.db.
 type Config struct {
+	// Driver names the engine: DriverBolt (the default: a bbolt file
+	// and its journal) or DriverMemory (everything in memory, [Actions]
+	// UseInMemoryDatastore=TRUE: nothing is written to disk and
+	// everything is lost when the process stops or crashes). Another
+	// engine (a shared SQL database for a cluster) registers a driver of
+	// its own with Register.
+	Driver string
 	// Dir is the folder of the store file; created (0750) if absent.
-	// Required unless InMemory.
+	// Required by DriverBolt.
 	Dir string
 	// File is the file name inside Dir. Default "connector.db".
 	File string
-	// InMemory keeps everything in memory ([Actions]
-	// UseInMemoryDatastore=TRUE): nothing is written to disk and
-	// everything is lost when the process stops or crashes.
-	InMemory bool
 	// LockTimeout bounds the wait for the file lock held by another
 	// process; then Open fails with ErrLocked. Default 500ms.
 	LockTimeout time.Duration
@@ -199,19 +203,55 @@ type FaultInjector interface {
 	Synced() error
 }
 
-// Open opens the store cfg describes.
+// The built-in drivers.
+const (
+	DriverBolt   = "bolt"
+	DriverMemory = "memory"
+)
+
+// OpenFunc opens a store of one driver.
+type OpenFunc func(Config) (Store, error)
+
+var (
+	driversMu sync.RWMutex
+	drivers   = map[string]OpenFunc{
+		DriverBolt:   openBolt,
+		DriverMemory: func(cfg Config) (Store, error) { return newMemory(cfg), nil },
+	}
+)
+
+// Register makes a store engine available under name (Config.Driver).
+// Registering a name twice is an error.
+func Register(name string, open OpenFunc) error {
+	driversMu.Lock()
+	defer driversMu.Unlock()
+	if _, dup := drivers[name]; dup || name == "" || open == nil {
+		return fmt.Errorf("store: driver %q: %w (already registered, or no name or function)", name, ErrInvalid)
+	}
+	drivers[name] = open
+	return nil
+}
+
+// Open opens the store cfg describes, with the engine cfg.Driver names
+// (DriverBolt when empty).
 func Open(cfg Config) (Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.InMemory {
-		return newMemory(cfg), nil
+	if cfg.Driver == "" {
+		cfg.Driver = DriverBolt
 	}
-	return openBolt(cfg)
+	driversMu.RLock()
+	open := drivers[cfg.Driver]
+	driversMu.RUnlock()
+	if open == nil {
+		return nil, fmt.Errorf("store: unknown driver %q: %w", cfg.Driver, ErrInvalid)
+	}
+	return open(cfg)
 }
 
-// classifyWrite wraps an error from a commit: out-of-space conditions become
-// ErrNoSpace (store still writable), permission ones ErrReadOnly.
+// spaceError reports whether err from a write means the disk or the file
+// has no room left (ErrNoSpace: the store stays writable).
 func spaceError(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) ||
 		errors.Is(err, syscall.EDQUOT) || errors.Is(err, ErrNoSpace)

@@ -25,7 +25,7 @@ func benchRecord(seq uint64) *messages.StoredAction {
 
 func benchOpen(b *testing.B, dir string, inMemory bool) store.Store {
 	b.Helper()
-	s, err := store.Open(store.Config{Dir: dir, InMemory: inMemory})
+	s, err := store.Open(store.Config{Dir: dir, Driver: map[bool]string{true: store.DriverMemory, false: store.DriverBolt}[inMemory]})
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = s.Close() })
 	return s

@@ -39,7 +39,7 @@ func TestBoltFaults(t *testing.T) {
 
 func openMemory(t *testing.T, f store.FaultInjector) store.Store {
 	t.Helper()
-	s, err := store.Open(store.Config{InMemory: true, Faults: f})
+	s, err := store.Open(store.Config{Driver: store.DriverMemory, Faults: f})
 	require.NoError(t, err)
 	return s
 }

@@ -422,7 +422,7 @@ func setup(t testing.TB, cfgText string, opts ...setupOpts) *bundle {
 	require.NoError(t, err)
 	b := &bundle{cfg: cfg, st: o.store}
 	if b.st == nil {
-		b.st, err = store.Open(store.Config{InMemory: true})
+		b.st, err = store.Open(store.Config{Driver: store.DriverMemory})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = b.st.Close() })
 	}

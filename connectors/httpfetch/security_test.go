@@ -201,7 +201,7 @@ func TestSecretSettings(t *testing.T) {
 	require.NoError(t, err)
 	c, err := config.Parse("test.cfg", []byte(cfg+"BasicAuthPassword="+enc2+"\n"), TaskKeys)
 	require.NoError(t, err)
-	st, err := store.Open(store.Config{InMemory: true})
+	st, err := store.Open(store.Config{Driver: store.DriverMemory})
 	require.NoError(t, err)
 	defer st.Close()
 	_, err = New(Options{Config: c, Store: st})

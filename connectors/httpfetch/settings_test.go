@@ -80,7 +80,7 @@ func TestConfigErrors(t *testing.T) {
 	// at the task's section; a bad value of a task by the line it is on.
 	cfg, err := config.Parse("my.cfg", []byte("[FetchTasks]\n0=T\n\n[T]\nDepth=1"), TaskKeys)
 	require.NoError(t, err)
-	st, err := store.Open(store.Config{InMemory: true})
+	st, err := store.Open(store.Config{Driver: store.DriverMemory})
 	require.NoError(t, err)
 	defer st.Close()
 	var ce *config.Error
@@ -282,7 +282,7 @@ func TestSchedules(t *testing.T) {
 		"[Dated]\nUrl=http://127.0.0.1:1/\nScheduleStartTime=2030-01-02 03:04\n"
 	cfg, err := config.Parse("s.cfg", []byte(cfgText), TaskKeys)
 	require.NoError(t, err)
-	st, err := store.Open(store.Config{InMemory: true})
+	st, err := store.Open(store.Config{Driver: store.DriverMemory})
 	require.NoError(t, err)
 	defer st.Close()
 	r, err := New(Options{Config: cfg, Store: st, Now: func() time.Time { return now }})

@@ -135,7 +135,7 @@ func newRig(t *testing.T, cfgText string) *rig {
 	cfg, err := config.Parse("test.cfg", []byte(text), TaskKeys)
 	require.NoError(t, err)
 	require.NoError(t, Check(cfg))
-	st, err := store.Open(store.Config{InMemory: true})
+	st, err := store.Open(store.Config{Driver: store.DriverMemory})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	g := &rig{t: t, dir: dir, cfg: cfg, st: st, target: newMemTarget()}

@@ -119,7 +119,7 @@ func startHTTPConnector(t *testing.T) *env {
 	t.Helper()
 	cfg, err := config.Parse("test.cfg", []byte("[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n"), httpfetch.TaskKeys)
 	require.NoError(t, err)
-	st, err := store.Open(store.Config{InMemory: true})
+	st, err := store.Open(store.Config{Driver: store.DriverMemory})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	repo, err := httpfetch.New(httpfetch.Options{Config: cfg, Store: st})

@@ -236,7 +236,7 @@ func openConnector(o opts) (*connector, error) {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	c := &connector{cfg: cfg}
-	c.st, err = store.Open(store.Config{Dir: cfg.Server.DataDirectory, InMemory: cfg.Actions.UseInMemoryDatastore, Logger: log})
+	c.st, err = store.Open(store.Config{Driver: driver(cfg.Actions.UseInMemoryDatastore), Dir: cfg.Server.DataDirectory, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -384,4 +384,12 @@ func runSync(ctx context.Context, o opts, want []string) (*result.Output, error)
 		}
 	}
 	return out, nil
+}
+
+// driver is the store engine of [Actions] UseInMemoryDatastore.
+func driver(inMemory bool) string {
+	if inMemory {
+		return store.DriverMemory
+	}
+	return store.DriverBolt
 }
