@@ -17,6 +17,7 @@ FUZZTIME  ?= 30s
 # The regression tests of our protoactor patches (third_party/protoactor-go/PATCHES.md).
 PROTOACTOR_PATCH_TESTS := ^(TestStartEReturnsListenError|TestStartLeavesGRPCLoggerAlone|TestRequestToDeadNodeFailsAfterConfiguredRetries|TestShutdownWithConnectedPeers|TestTopologyChurnIsRaceFree|TestTTLOption|TestLostLeaseEvictsTheMember|TestWatchStartsAtTheListedRevision|TestMembersJoinAndLeave|TestShutdownEndsTTLReports)$$
 PROTOC_GEN_GO_VERSION := v1.33.0
+STATICCHECK_VERSION   := v0.8.2
 GOBIN     ?= $(shell $(GO) env GOPATH)/bin
 
 # Stamped into the binary (internal/version): the release version (the
@@ -70,6 +71,7 @@ test: ## the whole suite with -race (installs what the tests need)
 	./scripts/ensure-deb.sh $(DEB_BUILD) $(DEB_TEST) $(DEB_DEPLOY)
 	./scripts/ensure-npm.sh $(NPM_TEST_DIR)/hoodiecrow-imap-2.1.0 hoodiecrow-imap@2.1.0
 	$(GO) vet $(PKGS)
+	$(MAKE) lint
 	$(GO) test -race -shuffle=on -count=1 -timeout 20m $(PKGS)
 	@# Tests that cannot run under -race (allocation counts; bbolt reading a
 	@# damaged page trips the race detector's pointer checks): once without it.
@@ -99,6 +101,10 @@ proto: ## regenerate messages/messages.pb.go and loadgen/wire/wire.pb.go (needs 
 
 vet: ## go vet
 	$(GO) vet $(PKGS)
+
+lint: ## staticcheck at a pinned version (staticcheck.conf says which checks), installed with go install
+	GOBIN=$(GOBIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(GOBIN)/staticcheck $(PKGS)
 
 tidy: ## go mod tidy
 	$(GO) mod tidy

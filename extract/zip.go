@@ -53,20 +53,6 @@ func (a *archive) open(name string) (io.ReadCloser, error) {
 	return &budgetReader{rc: rc, a: a, name: name}, nil
 }
 
-// read returns the whole of member name (nil when there is none).
-func (a *archive) read(name string) ([]byte, error) {
-	rc, err := a.open(name)
-	if rc == nil || err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
 type budgetReader struct {
 	rc   io.ReadCloser
 	a    *archive

@@ -80,8 +80,6 @@ func fmtRate(v float64) string {
 	return strconv.FormatFloat(v, 'f', 1, 64) + "/s"
 }
 
-func fmtSecs(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) + " s" }
-
 func fmtShare(v float64) string { return strconv.FormatFloat(v*100, 'f', 0, 64) + "%" }
 
 // PercentilePoints returns the points of h's HdrHistogram percentile

@@ -30,11 +30,10 @@ func TestTokenSurvivesTransportDamage(t *testing.T) {
 	t.Parallel()
 	// Find an id whose token contains '+', '/' and '=' so every repair path runs.
 	var tok string
-	var id uuid.UUID
 	// Hex ids and ordinary hosts never produce '+' or '/' (only '='), which
 	// keeps real tokens URL-safe; a host with '~' and '?' forces both so
 	// that every repair path below runs.
-	id = uuid.Must(uuid.NewV7())
+	id := uuid.Must(uuid.NewV7())
 	for _, host := range []string{"~~~???", "a~~~??", "aa~~~?"} {
 		tok = NewToken(host, 7000, "FETCH", id)
 		if strings.Contains(tok, "+") && strings.Contains(tok, "/") {

@@ -427,11 +427,6 @@ func (t *task) refuse(ctx actor.Context, err error, why string) {
 	ctx.Respond(&messages.ActionReply{Status: t.status(), Code: code, Message: why})
 }
 
-func (t *task) setState(ctx actor.Context, s messages.State) {
-	t.state = s
-	t.notify(ctx)
-}
-
 func (t *task) end(ctx actor.Context, s messages.State) {
 	t.state = s
 	t.endedMs = t.nowMs()

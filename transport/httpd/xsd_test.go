@@ -78,8 +78,7 @@ func TestRepliesValidateAgainstXSD(t *testing.T) {
 	// ask sends path, checks the reply is XML with the wanted response
 	// (SUCCESS or ERROR) and keeps it for xmllint: against the envelope
 	// schema, and against the typed schema of its kind when one is given.
-	var ask func(want, path string, schema ...string) xresp
-	ask = func(want, path string, schema ...string) xresp {
+	ask := func(want, path string, schema ...string) xresp {
 		t.Helper()
 		resp, body := e.get(t, path)
 		require.Equal(t, 200, resp.StatusCode, "%s: %s", path, body)
