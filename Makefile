@@ -75,7 +75,7 @@ test: ## the whole suite with -race (installs what the tests need)
 	$(GO) test -race -shuffle=on -count=1 -timeout 20m $(PKGS)
 	@# Tests that cannot run under -race (allocation counts; bbolt reading a
 	@# damaged page trips the race detector's pointer checks): once without it.
-	$(GO) test -count=1 -run 'TestEncodeAllocs|TestDamageFlippedBytes' ./transport/aci ./store
+	$(GO) test -count=1 -run 'TestEncodeAllocs|TestDecodeReplyAllocations|TestDamageFlippedBytes' ./transport/aci ./store
 	@# protoactor-go, vendored with our patches (its own go.mod): their
 	@# regression tests (third_party/protoactor-go/PATCHES.md). Only those:
 	@# upstream's own suites have timing-dependent tests (the pubsub batching

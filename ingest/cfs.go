@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"encoding/base64"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/transport/aci"
 )
 
 // maxReplyBytes bounds the CFS reply read; an Ingest reply is a few hundred
@@ -183,44 +183,24 @@ func (t *cfsTarget) post(ctx context.Context, body string) (string, error) {
 	return parseIngestReply(data)
 }
 
-// ingestReply is the part of an <autnresponse> this target reads.
-type ingestReply struct {
-	XMLName  xml.Name `xml:"autnresponse"`
-	Response string   `xml:"response"`
-	Token    string   `xml:"responsedata>token"`
-	Error    *struct {
-		ErrorID          string `xml:"errorid"`
-		ErrorString      string `xml:"errorstring"`
-		ErrorDescription string `xml:"errordescription"`
-		ErrorCode        string `xml:"errorcode"`
-	} `xml:"responsedata>error"`
-}
-
 // parseIngestReply returns the token of a SUCCESS reply, an *ACIError for
-// an ERROR reply, and an error for anything else.
+// an ERROR reply, and an error for anything else. It reads the reply with
+// the codec's client-side decoder.
 func parseIngestReply(data []byte) (string, error) {
-	var r ingestReply
-	if err := xml.Unmarshal(data, &r); err != nil {
+	var r aci.Decoded
+	if err := aci.DecodeReply(data, &r); err != nil {
 		return "", fmt.Errorf("malformed reply: %w", err)
 	}
-	switch resp := strings.TrimSpace(r.Response); {
-	case strings.EqualFold(resp, "SUCCESS"):
-		token := strings.TrimSpace(r.Token)
-		if token == "" {
+	switch r.Response {
+	case aci.ResponseSuccess:
+		if r.Token == "" {
 			return "", errors.New("SUCCESS reply without a token")
 		}
-		return token, nil
-	case strings.EqualFold(resp, "ERROR"):
-		e := &ACIError{}
-		if r.Error != nil {
-			e.ErrorID = strings.TrimSpace(r.Error.ErrorID)
-			e.ErrorString = strings.TrimSpace(r.Error.ErrorString)
-			e.ErrorDescription = strings.TrimSpace(r.Error.ErrorDescription)
-			e.ErrorCode = strings.TrimSpace(r.Error.ErrorCode)
-		}
-		return "", e
+		return r.Token, nil
+	case aci.ResponseError:
+		return "", &ACIError{ErrorID: r.ErrorID, ErrorString: r.ErrorString, ErrorDescription: r.ErrorDescription, ErrorCode: r.ErrorCode}
 	default:
-		return "", fmt.Errorf("reply has response %q, want SUCCESS or ERROR", resp)
+		return "", fmt.Errorf("reply has response %q, want SUCCESS or ERROR", r.ResponseRaw)
 	}
 }
 

@@ -290,12 +290,12 @@ func TestCFSErrorReplies(t *testing.T) {
 			reply: func(w http.ResponseWriter, _ *http.Request, _ int) {
 				_, _ = io.WriteString(w, "<html><body>hi</body></html>")
 			},
-			wantErr: "malformed reply: expected element type <autnresponse> but have <html>",
+			wantErr: "malformed reply: aci: reply is not an autnresponse",
 		},
 		{
 			desc:    "empty body",
 			reply:   func(http.ResponseWriter, *http.Request, int) {},
-			wantErr: "malformed reply: EOF",
+			wantErr: "malformed reply: aci: empty reply",
 		},
 		{
 			desc: "SUCCESS without token",

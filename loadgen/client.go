@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/connectorhq/connector/transport/aci"
 )
 
 // client sends ACI requests to the one target host.
@@ -114,18 +116,18 @@ func (k *conn) exchange(query []byte, r *reply) (time.Duration, *failure) {
 	if code := resp.StatusCode(); code != fasthttp.StatusOK {
 		return took, &failure{class: classHTTP, key: strconv.Itoa(code), detail: "HTTP " + strconv.Itoa(code) + " " + clip(string(resp.Body()), 200)}
 	}
-	if err := parseReply(resp.Body(), r); err != nil {
+	if err := aci.DecodeReply(resp.Body(), r); err != nil {
 		return took, &failure{class: classProtocol, key: "malformed", detail: err.Error() + ": " + clip(string(resp.Body()), 200)}
 	}
-	switch r.response {
-	case responseSuccess:
+	switch r.Response {
+	case aci.ResponseSuccess:
 		return took, nil
-	case responseError:
-		code := r.errorCode
+	case aci.ResponseError:
+		code := r.ErrorCode
 		if code == "" {
 			code = "UNKNOWN"
 		}
-		detail := r.errorText
+		detail := r.ErrorText()
 		if detail == "" {
 			detail = clip(string(resp.Body()), 300)
 		}

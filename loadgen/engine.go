@@ -371,7 +371,7 @@ func (pg *program) compileStep(st *Step, saved map[string]bool, inOp bool) (*cst
 		cs.poll = &cpoll{every: d, what: st.Poll.Until}
 		switch strings.ToLower(strings.TrimSpace(st.Poll.Until)) {
 		case "ended":
-			cs.poll.until = status.terminal
+			cs.poll.until = status.Terminal
 		case "running":
 			cs.poll.until = isProcessingOrEnded
 		case "":
@@ -386,7 +386,7 @@ func (pg *program) compileStep(st *Step, saved map[string]bool, inOp bool) (*cst
 				set = append(set, v)
 			}
 			// A status that can no longer change ends the polling too.
-			cs.poll.until = func(s status) bool { return slices.Contains(set, s) || s.terminal() }
+			cs.poll.until = func(s status) bool { return slices.Contains(set, s) || s.Terminal() }
 		}
 		pg.polls = true
 	}
@@ -788,10 +788,10 @@ func (w *worker) step(ctx context.Context, cs *cstep, o *outcome) *failure {
 		if f := w.do(cs.row, w.q); f != nil {
 			return f
 		}
-		if cs.needStat && w.rep.status == statusNone {
+		if cs.needStat && w.rep.State == statusNone {
 			return &failure{class: classProtocol, key: "no-status", detail: "step " + cs.src.Name + ": no <action><status> in the reply"}
 		}
-		if cs.poll == nil || cs.poll.until(w.rep.status) {
+		if cs.poll == nil || cs.poll.until(w.rep.State) {
 			break
 		}
 		if !w.sleep(ctx, cs.poll.every) {
@@ -800,8 +800,8 @@ func (w *worker) step(ctx context.Context, cs *cstep, o *outcome) *failure {
 		}
 	}
 	at := time.Now()
-	if cs.poll != nil && w.rep.status.terminal() {
-		o.final = w.rep.status
+	if cs.poll != nil && w.rep.State.Terminal() {
+		o.final = w.rep.State
 	}
 	if f := w.checkReply(cs); f != nil {
 		return f
@@ -815,22 +815,22 @@ func (w *worker) step(ctx context.Context, cs *cstep, o *outcome) *failure {
 // checkReply checks the reply in w.rep against the step's expectations
 // and stores what the step saves.
 func (w *worker) checkReply(cs *cstep) *failure {
-	if cs.token && w.rep.token == "" {
+	if cs.token && w.rep.Token == "" {
 		return &failure{class: classProtocol, key: "no-token", detail: "step " + cs.src.Name + ": SUCCESS reply without <token>"}
 	}
-	if cs.needStat && w.rep.status == statusNone {
+	if cs.needStat && w.rep.State == statusNone {
 		return &failure{class: classProtocol, key: "no-status", detail: "step " + cs.src.Name + ": no <action><status> in the reply"}
 	}
-	if len(cs.statuses) > 0 && !slices.Contains(cs.statuses, w.rep.status) {
+	if len(cs.statuses) > 0 && !slices.Contains(cs.statuses, w.rep.State) {
 		detail := "step " + cs.src.Name + ": the action"
-		if w.rep.token != "" {
-			detail += " " + w.rep.token
+		if w.rep.Token != "" {
+			detail += " " + w.rep.Token
 		}
-		detail += " reads " + w.statusText(w.rep.status)
+		detail += " reads " + w.statusText(w.rep.State)
 		if cs.hint != "" {
 			detail += ": " + cs.hint
 		}
-		return &failure{class: classCheck, key: cs.failKey + "-" + w.rep.status.String(), detail: detail}
+		return &failure{class: classCheck, key: cs.failKey + "-" + w.rep.State.String(), detail: detail}
 	}
 	for _, s := range cs.save {
 		v, ok := w.value(s.src)
@@ -855,15 +855,15 @@ func (w *worker) value(src []string) (string, bool) {
 	if len(src) == 1 {
 		switch strings.ToLower(src[0]) {
 		case "token":
-			return w.rep.token, w.rep.token != ""
+			return w.rep.Token, w.rep.Token != ""
 		case "status":
-			if w.rep.status == statusNone {
+			if w.rep.State == statusNone {
 				return "", false
 			}
-			if w.rep.status == statusOther {
-				return w.rep.statusRaw, true
+			if w.rep.State == statusOther {
+				return w.rep.StateRaw, true
 			}
-			return w.rep.status.String(), true
+			return w.rep.State.String(), true
 		}
 	}
 	return extractPath(w.k.resp.Body(), src)

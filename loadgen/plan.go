@@ -170,7 +170,7 @@ func buildQueries(s *settings) *queries {
 	return q
 }
 
-func isProcessingOrEnded(s status) bool { return s == statusProcessing || s.terminal() }
+func isProcessingOrEnded(s status) bool { return s == statusProcessing || s.Terminal() }
 
 // workloadPlan describes the run of a workload file: every step of the
 // setup, of each operation (with its share of the operations) and of

@@ -157,7 +157,7 @@ func (r *runner) version(ctx context.Context, t *target) Target {
 		tg.Error = f.Error()
 		return tg
 	}
-	tg.Product, tg.Version = rep.product, rep.version
+	tg.Product, tg.Version = rep.Product, rep.Version
 	if tg.Product == "" && tg.Version == "" {
 		tg.Error = "the reply names no product or version"
 	}
@@ -345,7 +345,7 @@ func (w *worker) do(i int, query []byte) *failure {
 // package does not know.
 func (w *worker) statusText(st status) string {
 	if st == statusOther {
-		return "with status " + w.rep.statusRaw
+		return "with status " + w.rep.StateRaw
 	}
 	return st.String()
 }

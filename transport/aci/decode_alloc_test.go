@@ -1,6 +1,6 @@
 //go:build !race
 
-package loadgen
+package aci
 
 import (
 	"testing"
@@ -8,21 +8,21 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The parser allocates nothing for a GetStatus reply and only the token
-// string for a submit reply (the race detector's instrumentation changes
+// The parser allocates nothing for a GetStatus Decoded and only the token
+// string for a submit Decoded (the race detector's instrumentation changes
 // allocation counts, hence the build tag).
-func TestParseReplyAllocations(t *testing.T) {
-	var r reply
+func TestDecodeReplyAllocations(t *testing.T) {
+	var r Decoded
 	for _, body := range [][]byte{benchStatusXML, benchStatusJSON} {
 		n := testing.AllocsPerRun(100, func() {
-			if err := parseReply(body, &r); err != nil {
+			if err := DecodeReply(body, &r); err != nil {
 				t.Fatal(err)
 			}
 		})
 		require.Zero(t, n, "%s", body[:40])
 	}
 	n := testing.AllocsPerRun(100, func() {
-		if err := parseReply(benchTokenXML, &r); err != nil {
+		if err := DecodeReply(benchTokenXML, &r); err != nil {
 			t.Fatal(err)
 		}
 	})

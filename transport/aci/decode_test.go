@@ -1,4 +1,4 @@
-package loadgen
+package aci
 
 import (
 	"fmt"
@@ -11,32 +11,31 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/messages"
-	"github.com/connectorhq/connector/transport/aci"
 )
 
 func TestParseRealIDOLReplies(t *testing.T) {
 	t.Parallel()
 	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join("testdata", "idol", name))
+		b, err := os.ReadFile(filepath.Join("testdata", "idol", "responses", name))
 		require.NoError(t, err)
 		return b
 	}
-	var r reply
-	require.NoError(t, parseReply(read("getversion.xml"), &r))
-	require.True(t, r.success())
-	require.Equal(t, "Query Manipulation Service", r.product)
-	require.Equal(t, "10.10.0", r.version, "autn:version, not autn:aciversion")
+	var r Decoded
+	require.NoError(t, DecodeReply(read("getversion.xml"), &r))
+	require.True(t, r.Success())
+	require.Equal(t, "Query Manipulation Service", r.Product)
+	require.Equal(t, "10.10.0", r.Version, "autn:version, not autn:aciversion")
 
-	require.NoError(t, parseReply(read("error.xml"), &r))
-	require.True(t, r.isError())
-	require.Equal(t, "ERRORPARAMINVALID", r.errorCode)
-	require.Equal(t, "All terms were invalid, through being stopwords, too short, or incorrectly formatted", r.errorText)
+	require.NoError(t, DecodeReply(read("error.xml"), &r))
+	require.True(t, r.IsError())
+	require.Equal(t, "ERRORPARAMINVALID", r.ErrorCode)
+	require.Equal(t, "All terms were invalid, through being stopwords, too short, or incorrectly formatted", r.ErrorText())
 
-	require.NoError(t, parseReply(read("queueinfo-getstatus-identifiers.xml"), &r))
-	require.True(t, r.success())
-	require.Equal(t, statusFinished, r.status)
-	require.Equal(t, 1, r.actions)
-	require.Empty(t, r.token, "an action's <token> is not a submit reply's token")
+	require.NoError(t, DecodeReply(read("queueinfo-getstatus-identifiers.xml"), &r))
+	require.True(t, r.Success())
+	require.Equal(t, StateFinished, r.State)
+	require.Equal(t, 1, r.Actions)
+	require.Empty(t, r.Token, "an action's <token> is not a submit reply's token")
 }
 
 // The harness reads what this repository's server writes, in every
@@ -49,43 +48,43 @@ func TestParseConnectorReplies(t *testing.T) {
 			StartedUnixMs: now.UnixMilli() - 2000, FetchAction: "SYNCHRONIZE",
 			Counts: []*messages.DocumentCount{{Task: "MYTASK"}}}
 	}
-	replies := map[string]*aci.Reply{
-		"token":   {Action: "FETCH", Data: []aci.Node{aci.TokenNode("MTI3LjAuMC4xOjcwMDA6RkVUQ0g6MQ+/==")}},
-		"status":  {Action: "QUEUEINFO", Data: []aci.Node{aci.Container("actions", aci.ActionNode(st(messages.State_STATE_PROCESSING, "tok1"), now))}},
-		"list":    {Action: "QUEUEINFO", Data: []aci.Node{aci.Container("actions", aci.ActionNode(st(messages.State_STATE_CANCELLED, "a"), now), aci.ActionNode(st(messages.State_STATE_FINISHED, "b"), now))}},
-		"empty":   {Action: "QUEUEINFO", Data: []aci.Node{aci.Container("actions")}},
-		"error":   {Action: "QUEUEINFO", Err: aci.ErrorFor("QUEUEINFO", messages.ErrUnknownToken, now)},
-		"version": {Action: "GETVERSION", Data: []aci.Node{aci.TextNode("autn:version", "0.9.1"), aci.TextNode("autn:productname", "connector")}},
+	replies := map[string]*Reply{
+		"token":   {Action: "FETCH", Data: []Node{TokenNode("MTI3LjAuMC4xOjcwMDA6RkVUQ0g6MQ+/==")}},
+		"status":  {Action: "QUEUEINFO", Data: []Node{Container("actions", ActionNode(st(messages.State_STATE_PROCESSING, "tok1"), now))}},
+		"list":    {Action: "QUEUEINFO", Data: []Node{Container("actions", ActionNode(st(messages.State_STATE_CANCELLED, "a"), now), ActionNode(st(messages.State_STATE_FINISHED, "b"), now))}},
+		"empty":   {Action: "QUEUEINFO", Data: []Node{Container("actions")}},
+		"error":   {Action: "QUEUEINFO", Err: ErrorFor("QUEUEINFO", messages.ErrUnknownToken, now)},
+		"version": {Action: "GETVERSION", Data: []Node{TextNode("autn:version", "0.9.1"), TextNode("autn:productname", "connector")}},
 	}
-	for _, f := range []aci.Format{aci.FormatXML, aci.FormatSimpleJSON, aci.FormatJSON} {
+	for _, f := range []Format{FormatXML, FormatSimpleJSON, FormatJSON} {
 		t.Run(f.String(), func(t *testing.T) {
 			t.Parallel()
-			parse := func(name string) reply {
-				body, _ := aci.Encode(nil, f, replies[name])
-				var r reply
-				require.NoError(t, parseReply(body, &r), "%s", body)
+			parse := func(name string) Decoded {
+				body, _ := Encode(nil, f, replies[name])
+				var r Decoded
+				require.NoError(t, DecodeReply(body, &r), "%s", body)
 				return r
 			}
 			r := parse("token")
-			require.True(t, r.success())
-			require.Equal(t, "MTI3LjAuMC4xOjcwMDA6RkVUQ0g6MQ+/==", r.token)
+			require.True(t, r.Success())
+			require.Equal(t, "MTI3LjAuMC4xOjcwMDA6RkVUQ0g6MQ+/==", r.Token)
 			r = parse("status")
-			require.Equal(t, statusProcessing, r.status)
-			require.Equal(t, 1, r.actions)
+			require.Equal(t, StateProcessing, r.State)
+			require.Equal(t, 1, r.Actions)
 			r = parse("list")
-			require.Equal(t, statusCancelled, r.status, "the first action's status")
-			require.Equal(t, 2, r.actions)
+			require.Equal(t, StateCancelled, r.State, "the first action's status")
+			require.Equal(t, 2, r.Actions)
 			r = parse("empty")
-			require.True(t, r.success())
-			require.Equal(t, statusNone, r.status)
-			require.Zero(t, r.actions)
+			require.True(t, r.Success())
+			require.Equal(t, StateNone, r.State)
+			require.Zero(t, r.Actions)
 			r = parse("error")
-			require.True(t, r.isError())
-			require.Equal(t, "ERRORPARAMINVALID", r.errorCode) // IDOL's code for an unknown token (docs/errors.md)
-			require.Contains(t, r.errorText, "the token is garbled")
+			require.True(t, r.IsError())
+			require.Equal(t, "ERRORPARAMINVALID", r.ErrorCode) // IDOL's code for an unknown token (docs/errors.md)
+			require.Contains(t, r.ErrorText(), "the token is garbled")
 			r = parse("version")
-			require.Equal(t, "connector", r.product)
-			require.Equal(t, "0.9.1", r.version)
+			require.Equal(t, "connector", r.Product)
+			require.Equal(t, "0.9.1", r.Version)
 		})
 	}
 }
@@ -97,36 +96,36 @@ func TestParseReplyShapes(t *testing.T) {
 	tests := []struct {
 		desc   string
 		body   string
-		want   reply
+		want   Decoded
 		errMsg string
 	}{
-		{desc: "token", body: head + "<token>abc</token>" + tail, want: reply{response: responseSuccess, token: "abc"}},
+		{desc: "token", body: head + "<token>abc</token>" + tail, want: Decoded{Response: ResponseSuccess, Token: "abc"}},
 		{desc: "spaces and BOM", body: "\xEF\xBB\xBF \n<?xml version='1.0'?>\n<autnresponse>\n <response> SUCCESS </response>\n <responsedata>\n  <token>\n abc \n</token>\n </responsedata>\n</autnresponse>\n",
-			want: reply{response: responseSuccess, token: "abc"}},
-		{desc: "entities", body: head + "<token>a&amp;b&#43;c&#x2F;&lt;&unknown;</token>" + tail, want: reply{response: responseSuccess, token: "a&b+c/<&unknown;"}},
-		{desc: "cdata", body: head + "<token><![CDATA[a<b>]]></token>" + tail, want: reply{response: responseSuccess, token: "a<b>"}},
+			want: Decoded{Response: ResponseSuccess, Token: "abc"}},
+		{desc: "entities", body: head + "<token>a&amp;b&#43;c&#x2F;&lt;&unknown;</token>" + tail, want: Decoded{Response: ResponseSuccess, Token: "a&b+c/<&unknown;"}},
+		{desc: "cdata", body: head + "<token><![CDATA[a<b>]]></token>" + tail, want: Decoded{Response: ResponseSuccess, Token: "a<b>"}},
 		{desc: "comments and doctype", body: `<!DOCTYPE autnresponse [<!ENTITY x "y">]><!-- c --><autnresponse><!-- <response>ERROR</response> --><response>SUCCESS</response><responsedata><token>a<!-- x -->b</token></responsedata></autnresponse>`,
-			want: reply{response: responseSuccess, token: "ab"}},
+			want: Decoded{Response: ResponseSuccess, Token: "ab"}},
 		{desc: "attributes with >", body: `<autnresponse a="x>y" b='>'><response>SUCCESS</response><responsedata><token t=">">abc</token></responsedata></autnresponse>`,
-			want: reply{response: responseSuccess, token: "abc"}},
+			want: Decoded{Response: ResponseSuccess, Token: "abc"}},
 		{desc: "prefixed root", body: `<autn:autnresponse xmlns:autn="u"><autn:response>ERROR</autn:response><autn:responsedata><autn:error><autn:errorcode>X</autn:errorcode></autn:error></autn:responsedata></autn:autnresponse>`,
-			want: reply{response: responseError, errorCode: "X"}},
+			want: Decoded{Response: ResponseError, ErrorCode: "X"}},
 		{desc: "errorstring without description", body: `<autnresponse><response>ERROR</response><responsedata><error><errorstring>short</errorstring><errordescription/><errorcode>C</errorcode></error></responsedata></autnresponse>`,
-			want: reply{response: responseError, errorCode: "C", errorText: "short"}},
+			want: Decoded{Response: ResponseError, ErrorCode: "C", ErrorString: "short"}},
 		{desc: "case", body: `<AutnResponse><RESPONSE>success</RESPONSE><ResponseData><Token>t</Token></ResponseData></AutnResponse>`,
-			want: reply{response: responseSuccess, token: "t"}},
-		{desc: "self-closing", body: head + "<token/><actions><action><status/></action></actions>" + tail, want: reply{response: responseSuccess, actions: 1}},
+			want: Decoded{Response: ResponseSuccess, Token: "t"}},
+		{desc: "self-closing", body: head + "<token/><actions><action><status/></action></actions>" + tail, want: Decoded{Response: ResponseSuccess, Actions: 1}},
 		{desc: "token deeper is not the token", body: head + "<actions><action><status>Queued</status><token>x</token></action></actions>" + tail,
-			want: reply{response: responseSuccess, status: statusQueued, actions: 1}},
+			want: Decoded{Response: ResponseSuccess, State: StateQueued, Actions: 1}},
 		{desc: "unknown status", body: head + "<actions><action><status>Suspended</status></action></actions>" + tail,
-			want: reply{response: responseSuccess, status: statusOther, statusRaw: "Suspended", actions: 1}},
-		{desc: "other response", body: `<autnresponse><response>MAYBE</response></autnresponse>`, want: reply{response: responseOther}},
+			want: Decoded{Response: ResponseSuccess, State: StateOther, StateRaw: "Suspended", Actions: 1}},
+		{desc: "other response", body: `<autnresponse><response>MAYBE</response></autnresponse>`, want: Decoded{Response: ResponseOther, ResponseRaw: "MAYBE"}},
 		{desc: "simplejson escapes", body: `{"autnresponse":{"action":"FETCH","response":"SUCCESS","responsedata":{"to\u006Ben":"a\u002Bb\/c\"\\\n\ud83d\ude00"}}}`,
-			want: reply{response: responseSuccess, token: "a+b/c\"\\\n\U0001F600"}},
+			want: Decoded{Response: ResponseSuccess, Token: "a+b/c\"\\\n\U0001F600"}},
 		{desc: "simplejson numbers and literals", body: `{"autnresponse":{"n":-1.5e3,"t":true,"f":false,"z":null,"response":"SUCCESS","responsedata":{"actions":{"action":[{"status":"Paused","x":[1,[2,{"status":"no"}]]},{"status":"Queued"}]}}}}`,
-			want: reply{response: responseSuccess, status: statusPaused, actions: 2}},
+			want: Decoded{Response: ResponseSuccess, State: StatePaused, Actions: 2}},
 		{desc: "badgerfish", body: `{"autnresponse":{"@xmlns":{"autn":"u"},"response":{"$":"ERROR"},"responsedata":{"error":{"errorcode":{"$":"E1"},"@a":"b"}}}}`,
-			want: reply{response: responseError, errorCode: "E1"}},
+			want: Decoded{Response: ResponseError, ErrorCode: "E1"}},
 		{desc: "empty", body: " \n", errMsg: "empty"},
 		{desc: "not autn xml", body: "<html><response>SUCCESS</response></html>", errMsg: "not an autnresponse"},
 		{desc: "not autn json", body: `{"other":{"response":"SUCCESS"}}`, errMsg: "not an autnresponse"},
@@ -151,8 +150,8 @@ func TestParseReplyShapes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			var r reply
-			err := parseReply([]byte(tc.body), &r)
+			var r Decoded
+			err := DecodeReply([]byte(tc.body), &r)
 			if tc.errMsg != "" {
 				require.ErrorContains(t, err, tc.errMsg)
 				return
@@ -163,19 +162,19 @@ func TestParseReplyShapes(t *testing.T) {
 	}
 }
 
-func TestParseStatus(t *testing.T) {
+func TestParseActionState(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]status{
-		"Queued": statusQueued, "processing": statusProcessing, "PAUSED": statusPaused, "Finished": statusFinished,
-		"Cancelled": statusCancelled, "canceled": statusCancelled, "Stopped": statusStopped, "Error": statusError,
-		"Failed": statusError, "": statusNone, "Running": statusOther,
+	for in, want := range map[string]ActionState{
+		"Queued": StateQueued, "processing": StateProcessing, "PAUSED": StatePaused, "Finished": StateFinished,
+		"Cancelled": StateCancelled, "canceled": StateCancelled, "Stopped": StateStopped, "Error": StateError,
+		"Failed": StateError, "": StateNone, "Running": StateOther,
 	} {
-		require.Equal(t, want, parseStatus([]byte(in)), "%q", in)
+		require.Equal(t, want, ParseActionState([]byte(in)), "%q", in)
 	}
-	for _, s := range []status{statusFinished, statusCancelled, statusStopped, statusError} {
-		require.True(t, s.terminal(), s.String())
+	for _, s := range []ActionState{StateFinished, StateCancelled, StateStopped, StateError} {
+		require.True(t, s.Terminal(), s.String())
 	}
-	for _, s := range []status{statusNone, statusOther, statusQueued, statusProcessing, statusPaused} {
-		require.False(t, s.terminal(), fmt.Sprint(s))
+	for _, s := range []ActionState{StateNone, StateOther, StateQueued, StateProcessing, StatePaused} {
+		require.False(t, s.Terminal(), fmt.Sprint(s))
 	}
 }
