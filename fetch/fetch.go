@@ -4,8 +4,12 @@
 // ...) when the queue tells it to, on a goroutine of its own, reporting live
 // counts and progress through the Job it is given.
 //
-// The shipped binary links one real Repository (the HTTP connector in
-// package httpfetch). Test doubles live in _test.go files only.
+// A connector type describes itself with a Descriptor (its product type,
+// embedded default configuration, task keys, fetch actions and
+// constructor); package connectors maps [Connector] Type to descriptors.
+// The standard fetch-action names are constants here. fetchtest holds the
+// one shared Repository test double and the conformance suite every
+// repository runs.
 package fetch
 
 import (
