@@ -77,7 +77,7 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *env {
 	e.cfg = e.config(extra)
 	tok := &oauth2.Token{RefreshToken: srv.IssueRefreshToken()}
 	require.NoError(t, oauth.TokenFile{Path: filepath.Join(e.dir, "data", "oauth", "mywebex.token"), Key: e.key}.Save(tok, "client-id", nil))
-	e.st, err = store.Open(store.Config{InMemory: true})
+	e.st, err = store.Open(store.Config{Driver: store.DriverMemory})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.st.Close() })
 	e.repo = e.newRepo()

@@ -358,7 +358,7 @@ func synchronize(cfgText string) (uint64, time.Duration, error) {
 		tgt = nil
 	}
 	if os.Getenv("MAILBENCH_MEMSTORE") != "" {
-		st, _ = store.Open(store.Config{InMemory: true})
+		st, _ = store.Open(store.Config{Driver: store.DriverMemory})
 	}
 	repo, err := mailfetch.New(mailfetch.Options{Config: cfg, Store: st, Target: tgt})
 	if err != nil {
