@@ -39,7 +39,7 @@ PLATFORMS := linux/amd64 linux/arm64
 IMAGE     ?= connector
 CONTAINER ?= $(firstword $(shell command -v podman docker buildah 2>/dev/null))
 
-.PHONY: help build dist image run test test-short fuzz bench proto proto-check vet tidy clean
+.PHONY: help build dist image run test test-short fuzz bench proto proto-check vet lint tidy clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'

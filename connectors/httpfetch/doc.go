@@ -1,5 +1,5 @@
-// Package httpfetch is the HTTP connector: the fetch.Repository behind the
-// action queue. It crawls web sites (package crawl), delivers their pages
+// Package httpfetch is the HTTP connector ([Connector] Type=HTTP, the
+// default): the fetch.Repository behind the action queue. It crawls web sites (package crawl), delivers their pages
 // to the ingestion target (package ingest) and keeps, per task, a durable
 // datastore (package store) so that each Synchronize sends only what is
 // new, changed or gone. It also serves Collect, Identifiers, Delete,
@@ -7,13 +7,18 @@
 //
 // # Usage
 //
-//	cfg, err := config.Load(path, httpfetch.TaskKeys)
-//	repo, err := httpfetch.New(httpfetch.Options{Config: cfg, Store: st, Target: target, Logger: log})
+// The server finds it through its Descriptor (package connectors):
+//
+//	cfg, conn, err := connectors.Load(path) // checks the task keys (TaskKeys) and the tasks (Check)
+//	repo, err := conn.New(fetch.Deps{Config: cfg, Store: st, Target: target, Logger: log})
 //	q, err := queue.Start(sys, queue.Config{Name: "fetch", Repository: repo, ...})
 //	// the server's scheduler submits a Synchronize per repo.Schedules() entry
 //
-// docs/configuration.md ("Fetch task settings") lists the task settings,
-// their defaults and the request override rules.
+// docs/connectors/http.md lists the task settings, their defaults and the
+// request override rules. The crawl engine (package crawl) does the
+// fetching; this package gives it its hooks: the job's Checkpoint as the
+// pause gate, the datastore's validators as Prior, the pages it delivers,
+// and the URLs it admits as the progress estimate.
 //
 // # Fetch actions and their parameters
 //
