@@ -9,12 +9,9 @@ import (
 	"github.com/valyala/fasthttp/fasthttputil"
 )
 
-// Replies the harness reads on its hot path, as the connector writes
-// them, and a real IDOL GetStatus reply.
+// benchStatusXML is a GetStatus reply as the connector writes it.
 var (
-	benchTokenXML   = []byte(`<?xml version='1.0' encoding='UTF-8' ?><autnresponse xmlns:autn="http://schemas.autonomy.com/aci/"><action>FETCH</action><response>SUCCESS</response><responsedata><token>MTI3LjAuMC4xOjcwMDA6RkVUQ0g6MTc2NDAwMDAwMDAwMDAxMjM0NTY3ODk=</token></responsedata></autnresponse>`)
-	benchStatusXML  = []byte(`<?xml version='1.0' encoding='UTF-8' ?><autnresponse xmlns:autn="http://schemas.autonomy.com/aci/"><action>QUEUEINFO</action><response>SUCCESS</response><responsedata><actions><action><status>Processing</status><queued_time>2026-Jan-02 15:04:02</queued_time><time_in_queue>1</time_in_queue><process_start_time>2026-Jan-02 15:04:03</process_start_time><time_processing>2</time_processing><documentcounts><documentcount added="3" errors="0" seen="3" task="MYTASK"/></documentcounts><fetchaction>SYNCHRONIZE</fetchaction><priority>0</priority><token>MTI3LjAuMC4xOjcwMDA6RkVUQ0g6MTc2NDAwMDAwMDAwMDAxMjM0NTY3ODk=</token></action></actions></responsedata></autnresponse>`)
-	benchStatusJSON = []byte(`{"autnresponse":{"action":"QUEUEINFO","response":"SUCCESS","responsedata":{"actions":{"action":[{"status":"Processing","queued_time":"2026-Jan-02 15:04:02","time_in_queue":"1","process_start_time":"2026-Jan-02 15:04:03","time_processing":"2","documentcounts":{"documentcount":[{"@added":"3","@errors":"0","@seen":"3","@task":"MYTASK"}]},"fetchaction":"SYNCHRONIZE","priority":"0","token":"MTI3LjAuMC4xOjcwMDA6RkVUQ0g6MTc2NDAwMDAwMDAwMDAxMjM0NTY3ODk="}]}}}}`)
+	benchStatusXML = []byte(`<?xml version='1.0' encoding='UTF-8' ?><autnresponse xmlns:autn="http://schemas.autonomy.com/aci/"><action>QUEUEINFO</action><response>SUCCESS</response><responsedata><actions><action><status>Processing</status><queued_time>2026-Jan-02 15:04:02</queued_time><time_in_queue>1</time_in_queue><process_start_time>2026-Jan-02 15:04:03</process_start_time><time_processing>2</time_processing><documentcounts><documentcount added="3" errors="0" seen="3" task="MYTASK"/></documentcounts><fetchaction>SYNCHRONIZE</fetchaction><priority>0</priority><token>MTI3LjAuMC4xOjcwMDA6RkVUQ0g6MTc2NDAwMDAwMDAwMDAxMjM0NTY3ODk=</token></action></actions></responsedata></autnresponse>`)
 )
 
 // BenchmarkExchange is the harness's own cost per request: build the

@@ -263,7 +263,7 @@ func TestComplianceOfficerEvents(t *testing.T) {
 	require.Zero(t, by["GET /v1/messages"], "no activity, no listing: %v", by)
 
 	e.srv.DeleteRoom(hidden)
-	c = e.sync()
+	e.sync()
 	require.Nil(t, e.target.Get(msgRef(e, a)))
 	require.Nil(t, e.target.Get(roomRefOf(e, hidden)))
 }
