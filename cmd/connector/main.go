@@ -98,6 +98,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "connector: %v\n", err)
 		return 1
 	}
+	// Signals are caught before the server starts: it may serve requests
+	// (and a client may ask it to stop) before Start returns here.
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	srv, err := server.Start(cfg, server.Options{
 		Connector: conn,
 		Port:      *port,
@@ -107,8 +112,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "connector: %v\n", err)
 		return 1
 	}
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	var serveErr error
 	select {
 	case s := <-sig:
