@@ -147,10 +147,19 @@ type result struct {
 	after func()
 }
 
-// handlerFunc serves one ACI action. ctx is the request's context (the
-// fasthttp request, ended when the server shuts down; middleware may add
-// values to it).
+// handlerFunc serves one ACI action. ctx is the request's context
+// (requestContext: its values, never cancelled by a graceful shutdown).
 type handlerFunc func(ctx context.Context, req *aci.Request) (*result, error)
+
+// requestContext is a request's context for the handlers: the fasthttp
+// request's values and deadline, but not its Done, which fasthttp closes
+// for every request in flight as soon as a graceful shutdown starts, while
+// the server still finishes those requests. It holds one pointer, so
+// passing it as a context.Context allocates nothing.
+type requestContext struct{ *fasthttp.RequestCtx }
+
+func (requestContext) Done() <-chan struct{} { return nil }
+func (requestContext) Err() error            { return nil }
 
 // New builds a server. It does not listen yet.
 func New(cfg Config) (*Server, error) {
@@ -396,7 +405,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 		ctx.SetUserValue(callerKey{}, c) // handlers read it with callerOf
 	}
-	res, err := h(ctx, req)
+	res, err := h(requestContext{ctx}, req)
 	if err != nil {
 		status = "failure"
 		s.replyError(ctx, req, err)

@@ -35,7 +35,7 @@ func (s *Server) view(ctx context.Context, v fetch.Viewer, req *aci.Request) (*r
 		return nil, err
 	}
 	rng, _ := req.Params.Get("Range")
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), viewTimeout) // the request's values, not its shutdown
+	ctx, cancel := context.WithTimeout(ctx, viewTimeout)
 	defer cancel()
 	item, err := v.View(ctx, id, req.ActionParams())
 	if err != nil {
