@@ -45,7 +45,7 @@ func newEnv(t *testing.T, settings string, opts ...objectivetest.Options) *env {
 	_, err := secret.EnsureKeyFile(filepath.Join(e.dir, "aes.ky"))
 	require.NoError(t, err)
 	e.cfg = e.config(settings)
-	e.st, err = store.Open(store.Config{InMemory: true})
+	e.st, err = store.Open(store.Config{Driver: store.DriverMemory})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.st.Close() })
 	e.repo = e.newRepo()

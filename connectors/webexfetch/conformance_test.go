@@ -72,7 +72,7 @@ OAuthClientSecret=client-secret
 	newRepo := func(t *testing.T) fetch.Repository {
 		cfg, err := config.Parse("conformance.cfg", []byte(text), TaskKeys)
 		require.NoError(t, err)
-		st, err := store.Open(store.Config{InMemory: true})
+		st, err := store.Open(store.Config{Driver: store.DriverMemory})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = st.Close() })
 		r, err := New(Options{Config: cfg, Store: st, Target: resttest.NewTarget()})
