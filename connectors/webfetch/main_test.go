@@ -205,7 +205,7 @@ func setup(t testing.TB, cfgText string, opts ...setupOpts) *bundle {
 	cfg, err := config.Parse("test.cfg", []byte(text), TaskKeys)
 	require.NoError(t, err)
 	require.NoError(t, schema.Check(cfg))
-	st, err := store.Open(store.Config{InMemory: true})
+	st, err := store.Open(store.Config{Driver: store.DriverMemory})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	if o.logger == nil {

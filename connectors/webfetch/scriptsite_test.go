@@ -184,7 +184,7 @@ func TestScriptSite(t *testing.T) {
 	// The HTTP connector on the same site: one page, no text of the data.
 	hcfg, err := config.Parse("http.cfg", []byte(cfgText), httpfetch.TaskKeys)
 	require.NoError(t, err)
-	hst, err := store.Open(store.Config{InMemory: true})
+	hst, err := store.Open(store.Config{Driver: store.DriverMemory})
 	require.NoError(t, err)
 	defer hst.Close()
 	ht := &recTarget{}
