@@ -73,6 +73,20 @@ type Server struct {
 	stopped sync.Once
 	down    sync.Once
 	downErr error
+	// started are the components whose start succeeded, in start order;
+	// they stop in the reverse order (stopAll).
+	started []component
+}
+
+// component is one part of a running server, started in the order of the
+// list Start builds and stopped in the reverse order, by Shutdown or by a
+// failed Start (river's startstop): the shutdown order is written once, as
+// the start order read backwards. stop is nil for a component with nothing
+// to stop, and runs only for one whose start succeeded.
+type component struct {
+	name  string
+	start func() error
+	stop  func(ctx context.Context) error
 }
 
 // Start builds and starts a server. On error everything started so far is
@@ -107,12 +121,6 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	if version == "" {
 		version = buildinfo.Version()
 	}
-	s.sys = actor.NewActorSystem(
-		actor.WithLoggerFactory(func(sys *actor.ActorSystem) *slog.Logger {
-			return slog.New(libHandler{h: s.log.Handler(), debug: cfg.Logging.Level == "debug"}).With("lib", "protoactor")
-		}),
-		actor.WithDeadLetterRequestLogging(false))
-
 	port := cfg.Server.Port
 	if opts.Port >= 0 {
 		port = opts.Port
@@ -123,102 +131,195 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 		s.log.Warn("could not raise the open file limit to its hard limit", "limit", fds, "err", ferr)
 	}
 	maxConns := connectionLimit(cfg, fds, s.log)
-	if s.ln, err = net.Listen("tcp", addr); err != nil {
-		return nil, fmt.Errorf("server: listen on %s ([Server] Host and Port): %w", addr, err)
-	}
-	actualPort := s.ln.Addr().(*net.TCPAddr).Port
-	s.ln = newConnLimiter(s.ln, maxConns, s.log.With("component", "httpd"))
-	if cfg.Service.Enabled {
-		saddr := net.JoinHostPort(cfg.Server.Host, strconv.Itoa(cfg.Service.Port))
-		if s.svcLn, err = net.Listen("tcp", saddr); err != nil {
-			return nil, fmt.Errorf("server: listen on %s ([Server] Host and [Service] ServicePort): %w", saddr, err)
-		}
-	}
-
-	// store, ingest and the repository tag their own log records (component=...)
-	if s.st, err = store.Open(store.Config{Driver: storeDriver(cfg), Dir: cfg.Server.DataDirectory, Logger: s.log}); err != nil {
-		return nil, fmt.Errorf("server: open the store in %s ([Server] DataDirectory): %w", cfg.Server.DataDirectory, err)
-	}
-	if s.target, err = openTarget(cfg, tlsCfg.ingest, s.log); err != nil {
-		return nil, err
-	}
-	// The queue does not exist yet: its counts are read at scrape time.
-	s.metrics = metrics.New(metrics.Options{Queue: "fetch", Version: version, Logger: s.log,
-		QueueStatus: func() (*messages.QueueStatusReply, error) { return s.q.QueueStatus(context.Background()) }})
-	if s.repo, err = newRepo(Deps{Config: cfg, Store: s.st, Target: s.metrics.Target(s.target), Logger: s.log,
-		Crawled: s.metrics.Crawled}); err != nil {
-		return nil, err
-	}
-	s.metrics.SetFetchActions(s.repo.FetchActions())
-	qcfg := queue.Config{
-		Name:                   "fetch",
-		Repository:             s.repo,
-		TokenHost:              tokenHost(cfg.Server.Host),
-		TokenPort:              actualPort,
-		MaximumThreads:         cfg.Actions.MaximumThreads,
-		MaximumQueueSize:       cfg.Actions.MaximumQueueSize,
-		MaximumFinishedActions: cfg.Actions.MaximumFinishedActions,
-		FinishedActionMaxAge:   cfg.Actions.FinishedActionMaxAge,
-		StopTimeout:            cfg.Actions.StopTimeout,
-		OnRestart:              cfg.Actions.ProcessingOnRestart,
-		Logger:                 s.log.With("component", "queue"),
-		Observer:               s.metrics,
-	}
-	if qcfg.MaximumFinishedActions == 0 {
-		qcfg.MaximumFinishedActions = -1 // configured 0: keep none
-	}
-	if !cfg.Actions.UseInMemoryDatastore {
-		qcfg.Store = s.st
-	}
-	if s.q, err = queue.Start(s.sys, qcfg); err != nil {
-		return nil, err
-	}
-	if sc, ok := s.repo.(fetch.Scheduler); ok {
-		if s.sched, err = startScheduler(s.sys, s.q, sc.Schedules(), s.log.With("component", "scheduler")); err != nil {
-			return nil, err
-		}
-	}
-	wd, _ := os.Getwd()
-	configPath := cfg.Path
-	if configPath != config.DefaultName {
-		configPath, _ = filepath.Abs(configPath)
-	}
-	front := httpd.Config{
-		System: s.sys, Queue: s.q, Repository: s.repo,
-		Version:         httpd.Version{ProductType: conn.Product, Version: version, Revision: buildinfo.Revision(), Build: buildinfo.Build(), ConfigPath: configPath, Directory: wd},
-		MaxRequestBytes: cfg.Server.MaxRequestBytes, ReadTimeout: cfg.Server.ReadTimeout,
-		MaxRequestParameters: cfg.Server.MaxRequestParameters, MaxListResults: cfg.Actions.MaxListResults,
-		WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout,
-		RequestLogSize: requestLogSize(cfg.Server.RequestLogSize),
-		Logger:         s.log,
-		Policy:         cfg.Policy,
-		AllowedHosts:   allowedHosts(cfg.Server),
-		TLS:            tlsCfg.aci,
-		Metrics:        s.metrics,
-	}
-	if s.web, err = httpd.New(front); err != nil {
-		return nil, err
-	}
-	if s.svcLn != nil {
-		svc := front
-		svc.Port, svc.TLS, svc.RequestLogSize = auth.ServicePort, tlsCfg.service, -1
-		svc.Stop = s.requestStop
-		scheme := "http"
-		if tlsCfg.aci != nil {
-			scheme = "https"
-		}
-		svc.DashboardURL = func(host string) string {
-			if host == "" {
-				host = tokenHost(cfg.Server.Host)
+	var actualPort int
+	// The components in start order. Shutdown stops them in the reverse
+	// order: the front ends (no new requests; those in flight finish), the
+	// scheduler (nothing more is submitted), the queue (running actions
+	// stop; the last changes are written), the actors, the connector's own
+	// resources, the ingestion target, the store, the listeners.
+	comps := []component{
+		{name: "listeners", start: func() (err error) {
+			// First, so that a port in use stops start-up before anything
+			// is created on disk.
+			if s.ln, err = net.Listen("tcp", addr); err != nil {
+				return fmt.Errorf("server: listen on %s ([Server] Host and Port): %w", addr, err)
 			}
-			return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(actualPort)) + "/action=Admin"
-		}
-		if s.svc, err = httpd.New(svc); err != nil {
+			actualPort = s.ln.Addr().(*net.TCPAddr).Port
+			s.ln = newConnLimiter(s.ln, maxConns, s.log.With("component", "httpd"))
+			if cfg.Service.Enabled {
+				saddr := net.JoinHostPort(cfg.Server.Host, strconv.Itoa(cfg.Service.Port))
+				if s.svcLn, err = net.Listen("tcp", saddr); err != nil {
+					return fmt.Errorf("server: listen on %s ([Server] Host and [Service] ServicePort): %w", saddr, err)
+				}
+			}
+			return nil
+		}, stop: func(context.Context) error {
+			// Closed by the front ends' Shutdown already, unless Start
+			// failed before they served: closing again is harmless.
+			if s.svcLn != nil {
+				_ = s.svcLn.Close()
+			}
+			if s.ln != nil {
+				_ = s.ln.Close()
+			}
+			return nil
+		}},
+		// store, ingest and the repository tag their own log records (component=...)
+		{name: "store", start: func() (err error) {
+			if s.st, err = store.Open(store.Config{Driver: storeDriver(cfg), Dir: cfg.Server.DataDirectory, Logger: s.log}); err != nil {
+				return fmt.Errorf("server: open the store in %s ([Server] DataDirectory): %w", cfg.Server.DataDirectory, err)
+			}
+			return nil
+		}, stop: func(context.Context) error {
+			if err := s.st.Close(); err != nil {
+				return fmt.Errorf("close the store: %w", err)
+			}
+			return nil
+		}},
+		{name: "ingestion target", start: func() (err error) {
+			s.target, err = openTarget(cfg, tlsCfg.ingest, s.log)
+			return err
+		}, stop: func(context.Context) error {
+			if s.target == nil {
+				return nil
+			}
+			if err := s.target.Close(); err != nil {
+				return fmt.Errorf("close the ingestion target: %w", err)
+			}
+			return nil
+		}},
+		{name: "repository", start: func() (err error) {
+			// The queue does not exist yet: its counts are read at scrape time.
+			s.metrics = metrics.New(metrics.Options{Queue: "fetch", Version: version, Logger: s.log,
+				QueueStatus: func() (*messages.QueueStatusReply, error) { return s.q.QueueStatus(context.Background()) }})
+			if s.repo, err = newRepo(Deps{Config: cfg, Store: s.st, Target: s.metrics.Target(s.target), Logger: s.log,
+				Crawled: s.metrics.Crawled}); err != nil {
+				return err
+			}
+			s.metrics.SetFetchActions(s.repo.FetchActions())
+			return nil
+		}, stop: func(context.Context) error {
+			// The connector's own resources (fetch.Closer: the Web
+			// connector's browser), once no action runs any more.
+			if c, ok := s.repo.(fetch.Closer); ok {
+				if err := c.Close(); err != nil {
+					return fmt.Errorf("close the connector: %w", err)
+				}
+			}
+			return nil
+		}},
+		{name: "actors", start: func() error {
+			s.sys = actor.NewActorSystem(
+				actor.WithLoggerFactory(func(sys *actor.ActorSystem) *slog.Logger {
+					return slog.New(libHandler{h: s.log.Handler(), debug: cfg.Logging.Level == "debug"}).With("lib", "protoactor")
+				}),
+				actor.WithDeadLetterRequestLogging(false))
+			return nil
+		}, stop: func(context.Context) error { s.sys.Shutdown(); return nil }},
+		{name: "queue", start: func() (err error) {
+			qcfg := queue.Config{
+				Name:                   "fetch",
+				Repository:             s.repo,
+				TokenHost:              tokenHost(cfg.Server.Host),
+				TokenPort:              actualPort,
+				MaximumThreads:         cfg.Actions.MaximumThreads,
+				MaximumQueueSize:       cfg.Actions.MaximumQueueSize,
+				MaximumFinishedActions: cfg.Actions.MaximumFinishedActions,
+				FinishedActionMaxAge:   cfg.Actions.FinishedActionMaxAge,
+				StopTimeout:            cfg.Actions.StopTimeout,
+				OnRestart:              cfg.Actions.ProcessingOnRestart,
+				Logger:                 s.log.With("component", "queue"),
+				Observer:               s.metrics,
+			}
+			if qcfg.MaximumFinishedActions == 0 {
+				qcfg.MaximumFinishedActions = -1 // configured 0: keep none
+			}
+			if !cfg.Actions.UseInMemoryDatastore {
+				qcfg.Store = s.st
+			}
+			s.q, err = queue.Start(s.sys, qcfg)
+			return err
+		}, stop: func(ctx context.Context) error {
+			qctx, cancel := context.WithTimeout(ctx, s.cfg.Server.ShutdownTimeout)
+			defer cancel()
+			return s.q.Shutdown(qctx)
+		}},
+		{name: "scheduler", start: func() (err error) {
+			if sc, ok := s.repo.(fetch.Scheduler); ok {
+				s.sched, err = startScheduler(s.sys, s.q, sc.Schedules(), s.log.With("component", "scheduler"))
+			}
+			return err
+		}, stop: func(context.Context) error {
+			if s.sched != nil {
+				_ = s.sys.Root.StopFuture(s.sched).Wait()
+			}
+			return nil
+		}},
+		{name: "ACI port", start: func() (err error) {
+			wd, _ := os.Getwd()
+			configPath := cfg.Path
+			if configPath != config.DefaultName {
+				configPath, _ = filepath.Abs(configPath)
+			}
+			front := httpd.Config{
+				System: s.sys, Queue: s.q, Repository: s.repo,
+				Version:         httpd.Version{ProductType: conn.Product, Version: version, Revision: buildinfo.Revision(), Build: buildinfo.Build(), ConfigPath: configPath, Directory: wd},
+				MaxRequestBytes: cfg.Server.MaxRequestBytes, ReadTimeout: cfg.Server.ReadTimeout,
+				MaxRequestParameters: cfg.Server.MaxRequestParameters, MaxListResults: cfg.Actions.MaxListResults,
+				WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout,
+				RequestLogSize: requestLogSize(cfg.Server.RequestLogSize),
+				Logger:         s.log,
+				Policy:         cfg.Policy,
+				AllowedHosts:   allowedHosts(cfg.Server),
+				TLS:            tlsCfg.aci,
+				Metrics:        s.metrics,
+			}
+			if s.web, err = httpd.New(front); err != nil {
+				return err
+			}
+			if s.svcLn != nil {
+				svc := front
+				svc.Port, svc.TLS, svc.RequestLogSize = auth.ServicePort, tlsCfg.service, -1
+				svc.Stop = s.requestStop
+				scheme := "http"
+				if tlsCfg.aci != nil {
+					scheme = "https"
+				}
+				svc.DashboardURL = func(host string) string {
+					if host == "" {
+						host = tokenHost(cfg.Server.Host)
+					}
+					return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(actualPort)) + "/action=Admin"
+				}
+				if s.svc, err = httpd.New(svc); err != nil {
+					return err
+				}
+				go func() { s.served <- s.svc.Serve(s.svcLn) }()
+			}
+			go func() { s.served <- s.web.Serve(s.ln) }()
+			return nil
+		}, stop: func(ctx context.Context) error {
+			var errs []error
+			if s.svc != nil {
+				if err := s.svc.Shutdown(ctx); err != nil {
+					errs = append(errs, fmt.Errorf("stop the service port: %w", err))
+				}
+			}
+			if s.web != nil {
+				if err := s.web.Shutdown(ctx); err != nil {
+					errs = append(errs, fmt.Errorf("stop the ACI port: %w", err))
+				}
+			}
+			return errors.Join(errs...)
+		}},
+	}
+	for _, c := range comps {
+		if err := c.start(); err != nil {
 			return nil, err
 		}
-		go func() { s.served <- s.svc.Serve(s.svcLn) }()
+		s.log.Debug("started", "component", c.name)
+		s.started = append(s.started, c)
 	}
-	go func() { s.served <- s.web.Serve(s.ln) }()
 	attrs := []any{"address", s.ln.Addr().String(), "tls", tlsCfg.aci != nil, "config", cfg.Path, "version", version,
 		"store", s.st.Info().Path, "in_memory", s.st.Info().InMemory, "maximum_threads", cfg.Actions.MaximumThreads,
 		"roles", rolesText(cfg), "max_connections", maxConns, "open_file_limit", fds}
@@ -320,39 +421,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) shutdown(ctx context.Context) error {
-	var errs []error
 	s.log.Info("connector stopping")
-	if s.svc != nil {
-		if err := s.svc.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stop the service port: %w", err))
-		}
-	}
-	if err := s.web.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("stop the ACI port: %w", err))
-	}
-	if s.sched != nil {
-		_ = s.sys.Root.StopFuture(s.sched).Wait()
-	}
-	qctx, cancel := context.WithTimeout(ctx, s.cfg.Server.ShutdownTimeout)
-	if err := s.q.Shutdown(qctx); err != nil {
-		errs = append(errs, err)
-	}
-	cancel()
-	s.sys.Shutdown()
-	if c, ok := s.repo.(fetch.Closer); ok {
-		if err := c.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close the connector: %w", err))
-		}
-	}
-	if s.target != nil {
-		if err := s.target.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close the ingestion target: %w", err))
-		}
-	}
-	if err := s.st.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close the store: %w", err))
-	}
-	err := errors.Join(errs...)
+	err := s.stopAll(ctx)
 	if err != nil {
 		s.log.Error("connector stopped with errors", "err", err)
 	} else {
@@ -364,31 +434,28 @@ func (s *Server) shutdown(ctx context.Context) error {
 	return err
 }
 
-// abort undoes a failed Start.
+// stopAll stops the started components in the reverse of their start
+// order. Each later one still stops if an earlier one fails or ctx runs
+// out.
+func (s *Server) stopAll(ctx context.Context) error {
+	var errs []error
+	for i := len(s.started) - 1; i >= 0; i-- {
+		if c := s.started[i]; c.stop != nil {
+			if err := c.stop(ctx); err != nil {
+				errs = append(errs, err)
+			}
+			s.log.Debug("stopped", "component", c.name)
+		}
+	}
+	s.started = nil
+	return errors.Join(errs...)
+}
+
+// abort undoes a failed Start: what started stops, in reverse order.
 func (s *Server) abort() {
-	if s.ln != nil {
-		_ = s.ln.Close()
-	}
-	if s.svcLn != nil {
-		_ = s.svcLn.Close()
-	}
-	if s.q != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = s.q.Shutdown(ctx)
-		cancel()
-	}
-	if s.sys != nil {
-		s.sys.Shutdown()
-	}
-	if c, ok := s.repo.(fetch.Closer); ok {
-		_ = c.Close()
-	}
-	if s.target != nil {
-		_ = s.target.Close()
-	}
-	if s.st != nil {
-		_ = s.st.Close()
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.stopAll(ctx)
 	if s.logOut != nil {
 		_ = s.logOut.Close()
 	}
