@@ -202,7 +202,7 @@ type env struct {
 func newEnv(dir string) (*env, error) {
 	sc := store.Config{Dir: filepath.Join(dir, "data")}
 	if os.Getenv("RESTBENCH_MEMSTORE") != "" {
-		sc = store.Config{InMemory: true}
+		sc = store.Config{Driver: store.DriverMemory}
 	}
 	st, err := store.Open(sc)
 	if err != nil {
