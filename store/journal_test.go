@@ -321,5 +321,3 @@ func mustEncode(t *testing.T, a *messages.StoredAction) []byte {
 	require.NoError(t, err)
 	return b
 }
-
-var _ = filepath.Join

@@ -189,9 +189,11 @@ const DefaultFile = "connector.db"
 // errors surface and that nothing is half-applied. Every implementation
 // calls it the same way.
 type FaultInjector interface {
-	// Write is called before each key put or deleted inside a batch
-	// (several per ActionMutation). A non-nil error aborts the batch,
-	// which is then not applied.
+	// Write is called before each write inside a batch: once per
+	// ActionMutation on the journal path, before each key put or deleted
+	// (several per ActionMutation) when a batch goes to bbolt directly or
+	// to a datastore. A non-nil error aborts the batch, which is then not
+	// applied.
 	Write() error
 	// Commit is called once the batch is prepared, before it is
 	// committed. A non-nil error aborts it as a write error would (for

@@ -14,7 +14,7 @@ import (
 )
 
 // batch is one group commit: the mutations of many messages, and what to do
-// once they are on disk. The first nsubmit mutations are the new actions of
+// once they are on disk. The first nsub mutations are the new actions of
 // submits (never retried: a refused submission is gone).
 type batch struct {
 	nsub    int

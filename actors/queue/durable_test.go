@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -311,5 +310,3 @@ type countCommits struct{ n atomic.Int64 }
 func (c *countCommits) Write() error  { return nil }
 func (c *countCommits) Commit() error { c.n.Add(1); return nil }
 func (c *countCommits) Synced() error { return nil }
-
-var _ = errors.Is

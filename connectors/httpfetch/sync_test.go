@@ -13,7 +13,7 @@ import (
 	"github.com/connectorhq/connector/ingest"
 )
 
-// hitsAfter returns the page requests (robots.txt left out) from index
+// pageHits returns the page requests (robots.txt left out) from index
 // from on.
 func pageHits(s *site, from int) []hit {
 	var out []hit
