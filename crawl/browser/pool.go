@@ -271,7 +271,7 @@ func (p *Pool) flags() []chromedp.ExecAllocatorOption {
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints,InterestFeedContentSuggestions"),
+		chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints,InterestFeedContentSuggestions,SpareRendererForSitePerProcess"),
 		chromedp.Flag("block-new-web-contents", true),
 		chromedp.Flag("deny-permission-prompts", true),
 		chromedp.Flag("no-pings", true),
