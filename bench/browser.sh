@@ -9,7 +9,11 @@
 #     chromedp ceiling measured in the same run (BROWSER_RUNS iterations,
 #     default 5), memory per open tab (3 runs) and over BROWSER_MEM_PAGES
 #     renders (default 10000), and the cancel → return latency over
-#     BROWSER_CANCEL_N cancels (default 200). Every browser it starts is
+#     BROWSER_CANCEL_N cancels (default 200); the Web connector
+#     (connectors/webfetch) crawling the same site at the same tab counts
+#     in the same iterations, its Stop → Stopped through the queue
+#     (BROWSER_CONN_STOP_N, default 100) and its memory over a crawl of
+#     BROWSER_CONN_MEM_PAGES pages (default 10000). Every browser it starts is
 #     stopped by the program (crawl/browser's Close; chromedp's cancel for
 #     the ceiling).
 #
@@ -22,6 +26,8 @@ QUICK=${QUICK:-}
 BROWSER_RUNS=${BROWSER_RUNS:-5}
 BROWSER_MEM_PAGES=${BROWSER_MEM_PAGES:-10000}
 BROWSER_CANCEL_N=${BROWSER_CANCEL_N:-200}
+BROWSER_CONN_STOP_N=${BROWSER_CONN_STOP_N:-100}
+BROWSER_CONN_MEM_PAGES=${BROWSER_CONN_MEM_PAGES:-10000}
 
 ../scripts/ensure-deb.sh chromium-headless-shell
 
@@ -31,9 +37,10 @@ go build -trimpath -o out/bin/browserbench ./cmd/browserbench
 
 args=(-rev "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
 if [ -n "$QUICK" ]; then
-	args+=(-quick -runs 1 -pages 20 -tabs 1,2 -mem-pages 200 -mem-runs 1 -cancel-n 20 -results out/RESULTS.quick.md)
+	args+=(-quick -runs 1 -pages 20 -tabs 1,2 -mem-pages 200 -mem-runs 1 -cancel-n 20 -conn-stop-n 20 -conn-mem-pages 1000 -results out/RESULTS.quick.md)
 else
 	args+=(-runs "$BROWSER_RUNS" -pages 200 -tabs 1,2,4 -mem-pages "$BROWSER_MEM_PAGES" -mem-runs 3
-		-cancel-n "$BROWSER_CANCEL_N" -results RESULTS.md -summary results/browser.json)
+		-cancel-n "$BROWSER_CANCEL_N" -conn-stop-n "$BROWSER_CONN_STOP_N" -conn-mem-pages "$BROWSER_CONN_MEM_PAGES"
+		-results RESULTS.md -summary results/browser.json)
 fi
 out/bin/browserbench "${args[@]}"

@@ -131,6 +131,9 @@ func (r *Repository) Pool() *browser.Pool { return r.pool }
 // Close stops the browser (every process of it) and waits for the pool's
 // goroutines. The server calls it once the queue has stopped every action.
 func (r *Repository) Close() error {
+	if r == nil {
+		return nil
+	}
 	r.closeOnce.Do(func() { r.closeErr = r.pool.Close() })
 	return r.closeErr
 }

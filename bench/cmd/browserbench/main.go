@@ -65,12 +65,16 @@ type config struct {
 	memPages int
 	memRuns  int
 	cancelN  int
-	results  string
-	summary  string
-	rev      string
-	quick    bool
-	exec     string
-	tmp      string
+	// The Web connector's rows (connector.go).
+	connector    bool
+	connStopN    int
+	connMemPages int
+	results      string
+	summary      string
+	rev          string
+	quick        bool
+	exec         string
+	tmp          string
 }
 
 func main() {
@@ -83,6 +87,9 @@ func main() {
 	flag.IntVar(&c.memPages, "mem-pages", 10000, "renders of the memory run (0: skip)")
 	flag.IntVar(&c.memRuns, "mem-runs", 3, "iterations of the per-tab memory row")
 	flag.IntVar(&c.cancelN, "cancel-n", 200, "cancelled renders of the Stop row")
+	flag.BoolVar(&c.connector, "connector", true, "also crawl the site with the Web connector (connectors/webfetch) in each throughput iteration")
+	flag.IntVar(&c.connStopN, "conn-stop-n", 100, "Stops of a rendering Web connector action through the queue (0: skip)")
+	flag.IntVar(&c.connMemPages, "conn-mem-pages", 10000, "pages of the Web connector's memory crawl (0: skip)")
 	flag.StringVar(&c.results, "results", "", "RESULTS.md to update (empty: print the section)")
 	flag.StringVar(&c.summary, "summary", "", "JSON summary to write")
 	flag.StringVar(&c.rev, "rev", "unknown", "connector revision, for the header")
@@ -170,6 +177,14 @@ func (b *bench) run() error {
 			if ce > 0 {
 				b.add(key("ratio", n), ou/ce)
 			}
+			if b.c.connector {
+				if err := b.connector(urls, n); err != nil {
+					return err
+				}
+				if co := b.last(key("connector", n)); ce > 0 {
+					b.add(key("connector-ratio", n), co/ce)
+				}
+			}
 		}
 		if b.c.quietRun {
 			n := b.c.tabs[len(b.c.tabs)-1]
@@ -190,6 +205,16 @@ func (b *bench) run() error {
 	}
 	if err := b.cancel(); err != nil {
 		return err
+	}
+	if b.c.connMemPages > 0 {
+		if err := b.connectorMemory(); err != nil {
+			return err
+		}
+	}
+	if b.c.connStopN > 0 {
+		if err := b.connectorStop(); err != nil {
+			return err
+		}
 	}
 	return b.write()
 }

@@ -50,7 +50,7 @@ func (b *bench) raw(k string) string {
 		return "—"
 	}
 	switch {
-	case strings.HasPrefix(k, "cancel-p") || k == "cancel-max":
+	case strings.HasPrefix(k, "cancel-p") || k == "cancel-max" || strings.HasPrefix(k, "conn-stop-p") || k == "conn-stop-max":
 		return fmt.Sprintf("%.2f ms", v[len(v)-1])
 	case k == "long-rate":
 		return rate(v[len(v)-1])
@@ -86,6 +86,21 @@ func (b *bench) render() string {
 			p("| Rendered pages/s at %d tab%s, against the ceiling | ours ÷ ceiling, same iteration | %s | ≥ 0.8 | %s |\n",
 				n, plural(n), spread(st, ratioF), verdict(st.Median >= 0.8, st.Max >= 0.8))
 		}
+	}
+	for _, n := range b.c.tabs {
+		if st, ok := b.stat(key("connector-ratio", n)); ok {
+			p("| Web connector: crawled pages/s at %d tab%s, against the ceiling | connector ÷ ceiling, same iteration | %s | ≥ 0.8 | %s |\n",
+				n, plural(n), spread(st, ratioF), verdict(st.Median >= 0.8, st.Max >= 0.8))
+		}
+	}
+	if st, ok := b.stat("conn-stop-p99"); ok {
+		p("| Web connector: Stop → status Stopped, through the queue | p99 over %s Stops | %s | < 50 ms | %s |\n",
+			b.raw("conn-stop-n"), spread(st, msF), verdict(st.Median < 50, st.Min < 50))
+	}
+	if at, ok := b.m["conn-mem-pss"]; ok && len(at) >= 2 {
+		first, last := at[0], at[len(at)-1]
+		p("| Web connector: no memory growth over a %s-page crawl | browser PSS at the last sample ÷ at %s pages | %.2f (1 run) | ≤ 1.25 | %s |\n",
+			count(b.m["conn-mem-pages"][0]), count(b.m["conn-mem-at"][0]), last/first, verdict(last/first <= 1.25, false))
 	}
 	if st, ok := b.stat("cancel-p99"); ok {
 		p("| Stop: cancel of a render's context → Render returned | p99 over %s cancels | %s | < 50 ms | %s |\n",
@@ -133,6 +148,26 @@ func (b *bench) render() string {
 		p("\n")
 	}
 
+	if b.c.connector {
+		p("### The Web connector\n\nThe same site crawled by a Synchronize of the Web connector (`connectors/webfetch`, in process, memory datastore, ingestion off) from page 0 with `Depth=-1`, `BrowserTabs=N`, `Concurrency=N+1`, `RenderWaitSelector=body[data-ready=\"1\"]`, robots off: the crawl engine fetches each page (dedup, frontier, datastore records, change classification included), the browser renders the fetched bytes, links come from the rendered DOM. Measured in the same iterations as the ceiling, the browser started and its tabs open before the clock starts.\n\n")
+		p("| tabs | ceiling | Web connector | connector ÷ ceiling | site requests for page documents per page |\n|---:|---:|---:|---:|---:|\n")
+		for _, n := range b.c.tabs {
+			p("| %d | %s | %s | %s | %s |\n", n, b.cell(key("ceiling", n), rate), b.cell(key("connector", n), rate), b.cell(key("connector-ratio", n), ratioF), b.cell(key("connector-docs-per-page", n), perPage))
+		}
+		p("\n")
+		if at := b.m["conn-mem-at"]; len(at) > 0 {
+			p("Memory over a crawl of %s pages at 4 tabs (1 run at %s/s; %s tabs opened in all):\n\n| pages | browser PSS | browser RSS | connector (Go) RSS |\n|---:|---:|---:|---:|\n",
+				b.raw("conn-mem-pages"), fmt.Sprintf("%.1f", b.m["conn-mem-rate"][0]), b.raw("conn-mem-tabs-opened"))
+			for i := range at {
+				p("| %s | %s | %s | %s |\n", count(at[i]), mib(b.m["conn-mem-pss"][i]), mib(b.m["conn-mem-rss"][i]), mib(b.m["conn-mem-go"][i]))
+			}
+			p("\n")
+		}
+		if _, ok := b.m["conn-stop-p99"]; ok {
+			p("Stop through the queue: a Synchronize whose two tabs render pages that never settle is stopped with `queue.Stop` (what `QueueAction=Stop` calls); the figure is the time until the reply says Stopped (the action's worker has let go and its record is committed to the store, fsync included). 1 run of %s Stops: p50 %s, p99 %s, max %s.\n\n",
+				b.raw("conn-stop-n"), b.raw("conn-stop-p50"), b.raw("conn-stop-p99"), b.raw("conn-stop-max"))
+		}
+	}
 	p("### Stop\n\nA render of a page that never settles (a request that never ends) is cancelled 0–20 ms after the page's request reached the site; the figure is the time from `cancel()` to `Render` returning `context.Canceled` (its tab then closes in the background).\n\n")
 	p("| figure | value (1 run of %s cancels) |\n|---|---:|\n| p50 | %s |\n| p99 | %s |\n| max | %s |\n\n", b.raw("cancel-n"), b.raw("cancel-p50"), b.raw("cancel-p99"), b.raw("cancel-max"))
 
@@ -143,8 +178,8 @@ func (b *bench) render() string {
 		}
 		p("\n")
 	}
-	p("Command: `cd bench && ./browser.sh` (it runs `out/bin/browserbench -runs %d -pages %d -tabs %s -mem-pages %d -mem-runs %d -cancel-n %d -results RESULTS.md -summary results/browser.json`); `QUICK=1 ./browser.sh` for the smoke run.\n\n",
-		b.c.runs, b.c.pages, joinInts(b.c.tabs), b.c.memPages, b.c.memRuns, b.c.cancelN)
+	p("Command: `cd bench && ./browser.sh` (it runs `out/bin/browserbench -runs %d -pages %d -tabs %s -mem-pages %d -mem-runs %d -cancel-n %d -conn-stop-n %d -conn-mem-pages %d -results RESULTS.md -summary results/browser.json`); `QUICK=1 ./browser.sh` for the smoke run.\n\n",
+		b.c.runs, b.c.pages, joinInts(b.c.tabs), b.c.memPages, b.c.memRuns, b.c.cancelN, b.c.connStopN, b.c.connMemPages)
 	return w.String()
 }
 
