@@ -8,7 +8,8 @@ DEB_BUILD := gcc libc6-dev
 DEB_TEST  := etcd-server postgresql libxml2-utils postgresql-doc-15 default-jre-headless libhdrhistogram-java chromium-headless-shell prometheus poppler-utils dovecot-core dovecot-imapd
 # systemd-analyze checks deploy/connector.service.
 DEB_DEPLOY := systemd
-# npm packages the tests start (the mail tests' Gmail-flavoured IMAP
+# npm packages the tests start (docsify, the single-page application the
+# Web connector's tests crawl; the mail tests' Gmail-flavoured IMAP
 # server), in the cache folder the tests look in (mailtest.HoodiecrowDir).
 # Node.js and npm are the machine's own (Node 20 with its npm; Debian's
 # npm package would conflict with it).
@@ -70,6 +71,7 @@ run: build ## build and run on the embedded default configuration
 test: ## the whole suite with -race (installs what the tests need)
 	./scripts/ensure-deb.sh $(DEB_BUILD) $(DEB_TEST) $(DEB_DEPLOY)
 	./scripts/ensure-npm.sh $(NPM_TEST_DIR)/hoodiecrow-imap-2.1.0 hoodiecrow-imap@2.1.0
+	./scripts/ensure-npm.sh $(NPM_TEST_DIR)/docsify-5.0.0 docsify@5.0.0 --ignore-scripts
 	$(GO) vet $(PKGS)
 	$(MAKE) lint
 	$(GO) test -race -shuffle=on -count=1 -timeout 20m $(PKGS)
