@@ -78,7 +78,8 @@ type boltStore struct {
 }
 
 // checkpointEvery is how many journaled mutations wake the checkpointer
-// early; otherwise it runs every checkpointInterval when there is any.
+// early; otherwise it runs every Config.CheckpointInterval (default
+// checkpointInterval) when there is any.
 const (
 	checkpointEvery    = 4096
 	checkpointInterval = time.Second
@@ -93,6 +94,9 @@ func openBolt(cfg Config) (_ Store, err error) {
 	}
 	if cfg.LockTimeout <= 0 {
 		cfg.LockTimeout = defaultLockTO
+	}
+	if cfg.CheckpointInterval <= 0 {
+		cfg.CheckpointInterval = checkpointInterval
 	}
 	if cfg.MaxSize < 0 {
 		return nil, fmt.Errorf("store: Config.MaxSize %d is negative: %w", cfg.MaxSize, ErrInvalid)

@@ -170,10 +170,10 @@ func putJournalRecord(tx *bolt.Tx, r journalRecord) error {
 }
 
 // checkpointer folds the journal into bbolt: when woken (enough pending
-// mutations) or every checkpointInterval, until stopped.
+// mutations) or every Config.CheckpointInterval, until stopped.
 func (s *boltStore) checkpointer() {
 	defer close(s.ckptDone)
-	t := time.NewTicker(checkpointInterval)
+	t := time.NewTicker(s.cfg.CheckpointInterval)
 	defer t.Stop()
 	for {
 		select {

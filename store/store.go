@@ -171,6 +171,9 @@ type Config struct {
 	// are committed to the file directly, without the journal (see
 	// doc.go), so that the cap is enforced when a write is made.
 	MaxSize int64
+	// CheckpointInterval is how often journaled actions are folded into
+	// the bbolt file when fewer than 4096 are waiting; default 1s.
+	CheckpointInterval time.Duration
 	// VerifyOnOpen reads every page and checks every record's checksum
 	// before Open returns, so damage is reported at start-up instead of
 	// when the damaged record is first read. Costs a full read of the file.

@@ -34,6 +34,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// FlushInterval bounds how long a crawled page waits in a part-filled
+	// batch before it is delivered and recorded; default 1s.
+	FlushInterval time.Duration
 	// Client sends every HTTP request to the crawled sites; nil lets the
 	// crawl build its own keep-alive client per action. For tests.
 	Client *http.Client
@@ -60,6 +63,8 @@ type Repository struct {
 	now       func() time.Time
 	client    *http.Client
 	batchSize int
+	// flushInterval is Options.FlushInterval.
+	flushInterval time.Duration
 
 	tasks     []string             // [FetchTasks], upper case, in order
 	base      map[string]*settings // file settings of tasks, by upper-case name
@@ -92,19 +97,20 @@ func New(o Options) (*Repository, error) {
 		return nil, errors.New("httpfetch: Options.Store is required")
 	}
 	r := &Repository{
-		cfg:       o.Config,
-		st:        o.Store,
-		target:    o.Target,
-		log:       o.Logger,
-		now:       o.Now,
-		client:    o.Client,
-		crawled:   o.Crawled,
-		batchSize: o.Config.Ingestion.BatchSize,
-		base:      map[string]*settings{},
-		locks:     map[string]chan struct{}{},
-		keys:      &keyring{path: o.Config.Security.AESKeyFile},
-		schema:    o.Schema,
-		beginFn:   o.Begin,
+		cfg:           o.Config,
+		st:            o.Store,
+		target:        o.Target,
+		log:           o.Logger,
+		now:           o.Now,
+		client:        o.Client,
+		crawled:       o.Crawled,
+		batchSize:     o.Config.Ingestion.BatchSize,
+		flushInterval: o.FlushInterval,
+		base:          map[string]*settings{},
+		locks:         map[string]chan struct{}{},
+		keys:          &keyring{path: o.Config.Security.AESKeyFile},
+		schema:        o.Schema,
+		beginFn:       o.Begin,
 	}
 	if r.schema == nil {
 		r.schema = httpSchema
@@ -115,6 +121,9 @@ func New(o Options) (*Repository, error) {
 	r.log = r.log.With("component", "httpfetch")
 	if r.now == nil {
 		r.now = time.Now
+	}
+	if r.flushInterval <= 0 {
+		r.flushInterval = flushInterval
 	}
 	if r.batchSize <= 0 {
 		r.batchSize = ingest.DefaultBatchSize
