@@ -65,8 +65,10 @@ image: ## container image $(IMAGE):$(VERSION) from deploy/Containerfile: Debian 
 	$(CONTAINER) build -f deploy/Containerfile --build-arg VERSION=$(VERSION) \
 		--build-arg TARGETARCH=$(shell $(GO) env GOARCH) -t $(IMAGE):$(VERSION) .
 
-run: build ## build and run on the embedded default configuration
-	./$(BIN)
+run: build ## build and run on the embedded default configuration (CONFIG=file: on that one; a [Connector] Type=WEB file gets Chromium installed first)
+	@if [ -n "$(CONFIG)" ] && grep -Eiq '^[[:space:]]*Type[[:space:]]*=[[:space:]]*WEB[[:space:]]*$$' "$(CONFIG)"; then \
+		./scripts/ensure-deb.sh chromium-headless-shell; fi
+	./$(BIN) $(if $(CONFIG),-config $(CONFIG))
 
 test: ## the whole suite with -race (installs what the tests need)
 	./scripts/ensure-deb.sh $(DEB_BUILD) $(DEB_TEST) $(DEB_DEPLOY)
