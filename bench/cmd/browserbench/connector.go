@@ -81,7 +81,7 @@ func (b *bench) connector(_ []string, n int) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(store.Config{InMemory: true})
+	st, err := store.Open(store.Config{Driver: store.DriverMemory})
 	if err != nil {
 		return err
 	}
@@ -243,7 +243,7 @@ func (b *bench) connectorMemory() error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(store.Config{InMemory: true})
+	st, err := store.Open(store.Config{Driver: store.DriverMemory})
 	if err != nil {
 		return err
 	}
