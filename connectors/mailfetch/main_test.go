@@ -2,9 +2,7 @@ package mailfetch
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -25,7 +23,6 @@ type memTarget struct {
 	docs    map[string]*ingest.Document
 	adds    int
 	removes int
-	fail    error // every call fails with it when set
 }
 
 func newMemTarget() *memTarget { return &memTarget{docs: map[string]*ingest.Document{}} }
@@ -33,9 +30,6 @@ func newMemTarget() *memTarget { return &memTarget{docs: map[string]*ingest.Docu
 func (m *memTarget) Add(_ context.Context, docs []*ingest.Document) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.fail != nil {
-		return m.fail
-	}
 	for _, d := range docs {
 		if err := d.Validate(); err != nil {
 			return err
@@ -52,9 +46,6 @@ func (m *memTarget) Add(_ context.Context, docs []*ingest.Document) error {
 func (m *memTarget) Remove(_ context.Context, refs []string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.fail != nil {
-		return m.fail
-	}
 	for _, r := range refs {
 		delete(m.docs, r)
 		m.removes++
@@ -65,19 +56,13 @@ func (m *memTarget) Remove(_ context.Context, refs []string) error {
 func (m *memTarget) Close() error     { return nil }
 func (m *memTarget) Describe() string { return "memory" }
 
-func (m *memTarget) setFail(err error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.fail = err
-}
-
 func (m *memTarget) len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.docs)
 }
 
-// find returns the documents whose field name has value.
+// summary is a count in one line, for failure messages.
 func (m *memTarget) find(name, value string) []*ingest.Document {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -176,7 +161,3 @@ func summary(c *messages.DocumentCount) string {
 	return fmt.Sprintf("seen=%d added=%d updated=%d deleted=%d unchanged=%d ingestadded=%d ingestupdated=%d ingestdeleted=%d ingestfailed=%d errors=%d",
 		c.Seen, c.Added, c.Updated, c.Deleted, c.Unchanged, c.Ingestadded, c.Ingestupdated, c.Ingestdeleted, c.Ingestfailed, c.Errors)
 }
-
-var errRefused = errors.New("target refused")
-
-var _ = filepath.Join

@@ -163,12 +163,6 @@ func (r *Repository) keyFile() (*secret.Key, error) {
 	return k, nil
 }
 
-// ensureKey returns the AES key, creating the key file when missing (the
-// token file of `connector oauth` is encrypted with it).
-func ensureKey(cfg *config.Config) (*secret.Key, error) {
-	return secret.EnsureKeyFile(cfg.Security.AESKeyFile)
-}
-
 func resolveAll(cfg *config.Config, key func() (*secret.Key, error)) ([]string, map[string]*settings, error) {
 	set := map[string]*settings{}
 	var tasks []string

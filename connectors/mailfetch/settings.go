@@ -87,11 +87,6 @@ type settings struct {
 	InsertFolder      string
 }
 
-// oauthConfigured says the task authenticates with OAuth 2.0.
-func (s *settings) oauthConfigured() bool {
-	return s.ClientID != "" || s.KeyFile != "" || s.Auth == imapbox.AuthXOAuth2 || s.Auth == imapbox.AuthOAuthBearer
-}
-
 // OAuth returns the task's OAuth client, as `connector oauth` uses it.
 func (s *settings) OAuth() oauth.Config {
 	params := map[string]string{}

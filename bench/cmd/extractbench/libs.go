@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -168,5 +167,3 @@ func xlsxreaderText(_ context.Context, data []byte, _ string) (string, error) {
 	}
 	return b.String(), nil
 }
-
-var _ = fmt.Sprint

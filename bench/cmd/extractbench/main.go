@@ -40,7 +40,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -656,5 +655,3 @@ func ours(ctx context.Context, data []byte, file string) (string, error) {
 	}
 	return d.Text, nil
 }
-
-var _ = io.Discard

@@ -145,11 +145,9 @@ func Start(t testing.TB, email string, authz func(token string) string) *Server 
 		t.Fatalf("gmailtest: read %s: %v", p, err)
 	}
 	s.collect(s.doc.Resources)
-	for _, l := range []label{{"INBOX", "INBOX", "system"}, {"SENT", "SENT", "system"}, {"DRAFT", "DRAFT", "system"},
-		{"SPAM", "SPAM", "system"}, {"TRASH", "TRASH", "system"}, {"UNREAD", "UNREAD", "system"},
-		{"STARRED", "STARRED", "system"}, {"IMPORTANT", "IMPORTANT", "system"}} {
-		s.labels = append(s.labels, l)
-	}
+	s.labels = append(s.labels, label{"INBOX", "INBOX", "system"}, label{"SENT", "SENT", "system"}, label{"DRAFT", "DRAFT", "system"},
+		label{"SPAM", "SPAM", "system"}, label{"TRASH", "TRASH", "system"}, label{"UNREAD", "UNREAD", "system"},
+		label{"STARRED", "STARRED", "system"}, label{"IMPORTANT", "IMPORTANT", "system"})
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL + "/"
 	t.Cleanup(s.srv.Close)
