@@ -205,9 +205,10 @@ type Config struct {
 	// CheckRedirect replaced, because the crawl follows redirects itself.
 	Client *http.Client
 	// Fetcher, when set, sends the requests instead of Client: the seam
-	// for fetching pages another way (rendered by a headless browser,
-	// crawl/browser). It must enforce Deny itself, and return redirects
-	// (3xx) to the crawl rather than follow them.
+	// for fetching pages another way than net/http. (The Web connector's
+	// browser does not fetch: it renders what the crawl fetched, through
+	// Render.) It must enforce Deny itself, and return redirects (3xx) to
+	// the crawl rather than follow them.
 	Fetcher Fetcher
 	// Render, when set, renders the HTML pages the crawl fetched (the Web
 	// connector's headless browser, crawl/browser): see Renderer. The

@@ -1,6 +1,6 @@
-// Package crawl is the web crawl engine of the HTTP connector: a pure
-// library (no actors, no ACI) that crawls web sites fast and politely and
-// hands each page to the caller.
+// Package crawl is the web crawl engine of the HTTP and Web connectors: a
+// pure library (no actors, no ACI) that crawls web sites fast and politely
+// and hands each page to the caller.
 //
 // # Usage
 //

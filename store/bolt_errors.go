@@ -47,6 +47,8 @@ func (s *boltStore) openErr(what string, err error) error {
 	case errors.Is(err, berrors.ErrMaxSizeReached):
 		return fmt.Errorf("store: %s: %s: file larger than MaxSize %d: %w: %w", s.path, what, s.cfg.MaxSize, ErrNoSpace, err)
 	case strings.Contains(err.Error(), "file size too small"):
+		// The one error classified by its text: bbolt (v1.5.0, db.go
+		// mmapSize) returns this one from fmt.Errorf, with no sentinel.
 		return fmt.Errorf("store: %s: %s: %w: %w", s.path, what, ErrCorrupt, err)
 	case permissionError(err):
 		return fmt.Errorf("store: %s: %s: %w: %w", s.path, what, ErrReadOnly, err)

@@ -1,0 +1,59 @@
+package queue
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// TestDuplicateIsValidatedAsSubmitIs: Duplicate goes through the one
+// submit path (admit), so a copy the repository's Validate now refuses
+// (its configuration changed since the original was queued) is refused
+// with the repository's error naming the setting, and nothing is queued;
+// once Validate accepts it again, the copy is queued.
+func TestDuplicateIsValidatedAsSubmitIs(t *testing.T) {
+	t.Parallel()
+	var refuse atomic.Bool
+	var validated atomic.Int32
+	b := setup(t, func(c *Config) {
+		c.MaximumThreads = 1
+		c.Repository.(*testRepo).ValidateFunc = func(_ string, _ messages.Params) ([]string, error) {
+			validated.Add(1)
+			if refuse.Load() {
+				return nil, messages.Invalid("[MyTask] Depth", "-7", "must be -1 or more")
+			}
+			return []string{"MYTASK"}, nil
+		}
+	})
+	ctx := context.Background()
+	run := b.submit(t, "block", 0)
+	b.waitState(t, run, messages.State_STATE_PROCESSING)
+	require.EqualValues(t, 1, validated.Load(), "Submit validates")
+
+	refuse.Store(true)
+	r, err := b.q.Duplicate(ctx, run)
+	require.ErrorIs(t, err, messages.ErrInvalidParam)
+	require.ErrorContains(t, err, "[MyTask] Depth")
+	require.EqualValues(t, 2, validated.Load(), "Duplicate validates")
+	if r != nil {
+		require.Empty(t, r.NewToken)
+	}
+	all, err := b.q.ListParams(ctx, 0, 0)
+	require.NoError(t, err)
+	require.Len(t, all, 1, "the refused copy is not queued")
+
+	refuse.Store(false)
+	r, err = b.q.Duplicate(ctx, run)
+	require.NoError(t, err)
+	require.NotEmpty(t, r.NewToken)
+	require.EqualValues(t, 3, validated.Load())
+
+	b.repo.Release(run)
+	b.waitState(t, run, messages.State_STATE_FINISHED)
+	b.repo.Release(r.NewToken)
+	b.waitState(t, r.NewToken, messages.State_STATE_FINISHED)
+}
