@@ -55,6 +55,7 @@ type Config struct {
 	Ingestion Ingestion
 	Security  Security
 	Service   Service
+	Cluster   Cluster
 	// Policy holds the roles of [AuthorizationRoles]; nil when the file has
 	// no such section (IDOL's default roles apply: auth.Default).
 	Policy *auth.Policy
@@ -499,6 +500,7 @@ func (c *Config) setDefaults() {
 		MaxListResults: 1000,
 	}
 	c.Logging = Logging{Level: "info", Format: "text"}
+	c.Cluster.setDefaults()
 	c.Ingestion = Ingestion{Enabled: true, Type: "IDX", Timeout: 30 * time.Second, BatchSize: 100}
 	c.Security = Security{
 		DeniedAddresses:      append([]string(nil), netguard.DefaultDenied...),
@@ -507,7 +509,7 @@ func (c *Config) setDefaults() {
 }
 
 // systemNames are the sections that are not fetch tasks, as documented.
-var systemNames = []string{"Connector", "Server", "Actions", "Logging", "Ingestion", "Security", "Service", "AuthorizationRoles", "FetchTasks", "Default"}
+var systemNames = []string{"Connector", "Server", "Actions", "Logging", "Ingestion", "Security", "Service", "Cluster", "AuthorizationRoles", "FetchTasks", "Default"}
 
 // IsSystemSection reports whether name (any case) is a system section, not
 // a fetch task section.

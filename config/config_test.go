@@ -118,7 +118,7 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 		{"fetchtasks beyond", "[FetchTasks]\nNumber=1\n0=A\n3=B\n", 4, "FetchTasks", "3",
 			"config c.cfg:4: [FetchTasks] 3: task index 3 is not below Number=1", nil},
 		{"reserved task name", "[FetchTasks]\n0=Server\n", 2, "FetchTasks", "0",
-			`config c.cfg:2: [FetchTasks] 0: task name "Server" is a reserved section name ([Connector], [Server], [Actions], [Logging], [Ingestion], [Security], [Service], [AuthorizationRoles], [FetchTasks], [Default] are not tasks)`, nil},
+			`config c.cfg:2: [FetchTasks] 0: task name "Server" is a reserved section name ([Connector], [Server], [Actions], [Logging], [Ingestion], [Security], [Service], [Cluster], [AuthorizationRoles], [FetchTasks], [Default] are not tasks)`, nil},
 		{"bad level", "[Logging]\nLogLevel=loud\n", 2, "Logging", "LogLevel",
 			`config c.cfg:2: [Logging] LogLevel: "loud" is not one of debug, info, warn, error (expected one of them, in any case)`, nil},
 		{"cfs without host", "[Ingestion]\nIngesterType=CFS\n", 2, "Ingestion", "IngesterType",
@@ -150,11 +150,11 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 
 		// Sections.
 		{"misspelled system section", "[Servr]\nPort=7001\n", 1, "Servr", "",
-			"config c.cfg:1: [Servr]: unknown section (did you mean [Server]?): expected one of [Connector], [Server], [Actions], [Logging], [Ingestion], [Security], [Service], [AuthorizationRoles], [FetchTasks], [Default], or a fetch task section", ErrUnknownSection},
+			"config c.cfg:1: [Servr]: unknown section (did you mean [Server]?): expected one of [Connector], [Server], [Actions], [Logging], [Ingestion], [Security], [Service], [Cluster], [AuthorizationRoles], [FetchTasks], [Default], or a fetch task section", ErrUnknownSection},
 		{"misspelled Default with task keys", "[Defualt]\nDepth=2\n", 1, "Defualt", "",
 			"config c.cfg:1: [Defualt]: unknown section (did you mean [Default]?)", ErrUnknownSection},
 		{"system keys in an unknown section", "[Web]\nHost=0.0.0.0\n", 2, "Web", "Host",
-			"config c.cfg:2: [Web] Host: unknown section: Host is a key of [Server], not a fetch task setting (did you mean [Server]?); expected one of [Connector], [Server], [Actions], [Logging], [Ingestion], [Security], [Service], [AuthorizationRoles], [FetchTasks], [Default], or a fetch task section", ErrUnknownSection},
+			"config c.cfg:2: [Web] Host: unknown section: Host is a key of [Server], not a fetch task setting (did you mean [Server]?); expected one of [Connector], [Server], [Actions], [Logging], [Ingestion], [Security], [Service], [Cluster], [AuthorizationRoles], [FetchTasks], [Default], or a fetch task section", ErrUnknownSection},
 		{"listed task misspelled", "[FetchTasks]\n0=Docs\n[Dcos]\nUrl=http://x/\n", 2, "FetchTasks", "0",
 			"config c.cfg:2: [FetchTasks] 0: task Docs has no section [Docs] (did you mean [Dcos]?)", nil},
 	} {
