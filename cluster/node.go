@@ -119,7 +119,7 @@ type Node struct {
 	sub     *eventstream.Subscription
 
 	mu       sync.Mutex
-	watchers []func(left []Member)
+	watchers []func(ids []string)
 	evicted  chan struct{}
 	evictErr error
 	stopped  bool
@@ -201,8 +201,8 @@ func (n *Node) Member(id string) (string, bool) {
 }
 
 // OnLeft registers fn to be called (on the membership's goroutine: fn
-// must not block) with the members that left, at every change.
-func (n *Node) OnLeft(fn func(left []Member)) {
+// must not block) with the ids of the members that left, at every change.
+func (n *Node) OnLeft(fn func(ids []string)) {
 	n.mu.Lock()
 	n.watchers = append(n.watchers, fn)
 	n.mu.Unlock()
@@ -217,13 +217,13 @@ func (n *Node) topology(t *pcluster.ClusterTopology) {
 	if len(t.Left) == 0 {
 		return
 	}
-	left := make([]Member, len(t.Left))
+	left := make([]string, len(t.Left))
 	for i, mb := range t.Left {
-		left[i] = Member{ID: mb.Id, Addr: mb.Address()}
+		left[i] = mb.Id
 	}
 	n.cfg.Logger.Warn("cluster members left", "left", left, "members", len(m))
 	n.mu.Lock()
-	ws := append([]func([]Member){}, n.watchers...)
+	ws := append([]func([]string){}, n.watchers...)
 	n.mu.Unlock()
 	for _, w := range ws {
 		w(left)

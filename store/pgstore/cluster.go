@@ -689,9 +689,37 @@ func (s *Store) Retain(ctx context.Context, queue string, keep int, endedBeforeM
 // List returns the ids of queue's actions that f selects, in f's order,
 // with its paging, as the in-process queue's List does.
 func (s *Store) List(ctx context.Context, queue string, f *messages.ListActions) ([]string, error) {
+	rows, err := s.listQuery(ctx, queue, f, "id")
+	if err != nil {
+		return nil, err
+	}
+	raw, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return nil, s.fail("list actions of "+queue, err)
+	}
+	out := make([]string, len(raw))
+	for i, r := range raw {
+		out[i] = string(r)
+	}
+	return out, nil
+}
+
+// ListRows is List with each action's row (owner and record).
+func (s *Store) ListRows(ctx context.Context, queue string, f *messages.ListActions) ([]Row, error) {
+	rows, err := s.listQuery(ctx, queue, f, "owner, owner_addr, epoch, seq, state, priority, running, record")
+	if err != nil {
+		return nil, err
+	}
+	return s.collectRows(queue, "list actions of "+queue, rows)
+}
+
+func (s *Store) listQuery(ctx context.Context, queue string, f *messages.ListActions, cols string) (pgx.Rows, error) {
 	what := "list actions of " + queue
 	if err := s.usable(what, false); err != nil {
 		return nil, err
+	}
+	if f == nil {
+		f = &messages.ListActions{}
 	}
 	var where []string
 	args := []any{[]byte(queue)}
@@ -741,7 +769,7 @@ func (s *Store) List(ctx context.Context, queue string, f *messages.ListActions)
 	if f.GetAscending() {
 		dir = "ASC"
 	}
-	q := "SELECT id FROM connector_actions WHERE " + strings.Join(where, " AND ") +
+	q := "SELECT " + cols + " FROM connector_actions WHERE " + strings.Join(where, " AND ") +
 		fmt.Sprintf(" ORDER BY %s %s, seq %s", key, dir, dir)
 	if k := f.GetMaxResults(); k > 0 {
 		q += " LIMIT " + arg(int64(k))
@@ -753,15 +781,16 @@ func (s *Store) List(ctx context.Context, queue string, f *messages.ListActions)
 	if err != nil {
 		return nil, s.fail(what, err)
 	}
-	raw, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
-	if err != nil {
-		return nil, s.fail(what, err)
+	return rows, nil
+}
+
+// Threads returns the MaximumThreads of the given nodes, added up.
+func (s *Store) Threads(ctx context.Context, nodes []string) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(max_threads), 0) FROM connector_nodes WHERE id = ANY($1) AND NOT dead`, nodes).Scan(&n); err != nil {
+		return 0, s.fail("count threads", err)
 	}
-	out := make([]string, len(raw))
-	for i, r := range raw {
-		out[i] = string(r)
-	}
-	return out, nil
+	return n, nil
 }
 
 // NodeAlive reports whether node is a live member (not declared dead).

@@ -1,0 +1,982 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store/pgstore"
+)
+
+// The cluster QueueManager: one per node and queue. It owns this node's
+// share of the cluster's actions (their task actors are its children, the
+// same task actors as in process), its worker threads (MaximumThreads per
+// node) and its writes to the shared store. What a single node keeps in
+// memory (the queue's order, counts, retention) lives in the store:
+//
+//   - a submission is inserted (sequence number from the database) in a
+//     group commit, owned by this node; the token is sent after COMMIT;
+//   - with free threads it claims queued actions in the cluster's priority
+//     order, wherever they were submitted; a claimed action's previous
+//     owner retires its task actor (ActionMoved);
+//   - every change of an owned action is written in a group commit,
+//     conditional on still owning it at its epoch (fencing): an action
+//     lost to another node is retired, its requesters told NotOwner;
+//   - when members leave, it adopts their actions (each survivor takes
+//     what it can lock first): running ones are re-run or ended as
+//     [Actions] ProcessingOnRestart says, as after a crash in process.
+
+type (
+	// cAdopt asks the manager to take over the actions of dead members
+	// (and of nobody).
+	cAdopt struct{ dead []string }
+	// cTick drives claims when idle, orphan checks and retention.
+	cTick struct{}
+	// cDone reports the end of one store operation of the pipeline.
+	cDone struct {
+		op  *cOp
+		err error
+	}
+)
+
+// centry is the cluster manager's view of an action it owns.
+type centry struct {
+	pid     *actor.PID
+	spec    *messages.ActionSpec
+	id      uuid.UUID
+	token   string
+	excl    []string
+	epoch   int64
+	status  *messages.ActionStatus // as last reported by its task actor
+	live    bool
+	slot    bool
+	thread  int
+	crash   string
+	retired bool // no longer ours: its actor goes once its worker exits
+	release bool // its exclusive tasks are freed with its next write
+}
+
+// cOp is one operation of the store pipeline (one at a time, in order).
+type cOp struct {
+	// commit: submissions and owned writes, with the replies they wait for.
+	submits []*pendingSubmit
+	writes  []pgstore.OwnedWrite
+	replies map[string][]pendingReply // by action id
+	qreplies []*actor.PID
+	seqs    []uint64
+	fenced  []string
+	// claim
+	claim   int
+	claimed []pgstore.Claimed
+	// adopt
+	adopt   []string
+	unowned bool
+	adopted []pgstore.Row
+	// retain
+	retain  bool
+	removed []pgstore.Removed
+}
+
+type cmanager struct {
+	cfg   Config
+	sh    *shared
+	props *actor.Props
+	upper string
+	db    *pgstore.Store
+	mem   Membership
+	node  string
+	addr  string
+	name  string // the manager's actor name
+
+	entries map[uuid.UUID]*centry
+	byPID   map[string]uuid.UUID
+	running int
+	threads []*centry
+	paused  bool
+	self    *actor.PID
+	root    *actor.RootContext
+
+	shutting   bool
+	released   bool
+	shutWaiter *actor.PID
+	evicted    bool
+
+	ops      chan *cOp
+	opsDone  chan struct{}
+	inflight bool
+	pending  *cOp
+	// retry holds owned writes whose commit failed (the store was
+	// unreachable), latest per action; they go with the next commit.
+	retry       map[string]pgstore.OwnedWrite
+	retryAt     time.Time
+	claimWanted bool
+	claimFull   bool // the last claim filled every free thread: claim again
+	adoptDead   []string
+	adoptAll    bool
+	lastOrphans time.Time
+	lastRetain  time.Time
+	tickStop    chan struct{}
+}
+
+func newClusterManager(cfg Config, sh *shared, root *actor.RootContext, db *pgstore.Store, mem Membership, name string) *cmanager {
+	m := &cmanager{
+		cfg: cfg, sh: sh, root: root, upper: strings.ToUpper(cfg.Name), db: db, mem: mem,
+		node: mem.ID(), addr: mem.Addr(), name: name,
+		entries: make(map[uuid.UUID]*centry), byPID: make(map[string]uuid.UUID),
+		threads: make([]*centry, cfg.MaximumThreads),
+	}
+	m.props = actor.PropsFromProducer(newTask,
+		actor.WithReceiverMiddleware(recoverMiddleware),
+		actor.WithMailbox(taskMailbox(root)),
+		actor.WithDispatcher(actor.NewSynchronizedDispatcher(300)))
+	return m
+}
+
+// Receive implements actor.Actor.
+func (m *cmanager) Receive(ctx actor.Context) {
+	m.receive(ctx)
+	m.next(ctx)
+}
+
+func (m *cmanager) receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *messages.SubmitAction:
+		m.submit(ctx, msg)
+	case *taskChanged:
+		m.changed(ctx, msg)
+	case *slotReleased:
+		m.slotFreed(ctx, msg.id)
+	case *cDone:
+		m.done(ctx, msg)
+	case *messages.ThreadStatusRequest:
+		ctx.Respond(m.threadStatus())
+	case *messages.QueueStatusRequest:
+		ctx.Respond(&messages.QueueStatusReply{Queue: m.cfg.Name, Paused: m.paused, MaximumThreads: uint32(m.cfg.MaximumThreads)})
+	case *messages.PauseQueue:
+		m.paused = true
+		for _, e := range m.entries {
+			if e.slot && !e.retired {
+				ctx.Send(e.pid, pauseRunMsg)
+			}
+		}
+		ctx.Respond(&messages.QueueStatusReply{Queue: m.cfg.Name, Paused: true})
+	case *messages.ResumeQueue:
+		m.paused = false
+		for _, e := range m.entries {
+			if !e.retired && e.crash == "" && (e.status == nil || !messages.Terminal(e.status.State)) {
+				ctx.Send(e.pid, resumeRunMsg)
+			}
+		}
+		m.claimWanted = true
+		ctx.Respond(&messages.QueueStatusReply{Queue: m.cfg.Name})
+	case *messages.QueueNudge:
+		m.claimWanted = true
+	case *messages.ActionMoved:
+		if id, err := uuid.FromBytes(msg.Id); err == nil {
+			if e := m.entries[id]; e != nil && e.epoch < msg.Epoch {
+				m.retire(ctx, e, "another node claimed it")
+			}
+		}
+	case *messages.ActionsRemoved:
+		for _, b := range msg.Ids {
+			if id, err := uuid.FromBytes(b); err == nil {
+				if e := m.entries[id]; e != nil && !e.slot {
+					m.drop(ctx, e)
+				}
+			}
+		}
+	case *messages.OwnerLookup:
+		id, _ := uuid.FromBytes(msg.Id)
+		e := m.entries[id]
+		ctx.Respond(&messages.OwnerLookupReply{Owned: e != nil && !e.retired})
+	case *lookupTombstone:
+		m.tombstone(ctx, msg)
+	case *withdrawSubmit:
+		m.withdraw(ctx, msg)
+	case *cAdopt:
+		m.adoptDead = append(m.adoptDead, msg.dead...)
+	case *cTick:
+		m.tick()
+	case *childFailed:
+		m.childFailed(ctx, msg)
+	case *beginShutdown:
+		m.beginShutdown(ctx)
+	case *actor.Started:
+		m.self = ctx.Self()
+		m.startPipeline(ctx)
+		m.startTicker(ctx)
+		m.adoptAll = true // what earlier processes left unowned or orphaned
+		m.claimWanted = true
+	case *actor.Stopping:
+		if m.tickStop != nil {
+			close(m.tickStop)
+			m.tickStop = nil
+		}
+		m.stopPipeline()
+	}
+}
+
+// HandleFailure: as in process, a task actor that failed outside the
+// recover middleware is stopped and kept as an Error tombstone.
+func (m *cmanager) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason any, _ any) {
+	sup.StopChildren(child)
+	if id, ok := m.byPID[child.Id]; ok && m.self != nil {
+		m.root.Send(m.self, &childFailed{id: id, reason: fmt.Sprint(reason)})
+	}
+}
+
+func (m *cmanager) childFailed(ctx actor.Context, msg *childFailed) {
+	e := m.entries[msg.id]
+	if e == nil || e.crash != "" {
+		return
+	}
+	e.crash = msg.reason
+	m.sh.log.Error("task actor failed; keeping a tombstone", "id", msg.id, "reason", msg.reason)
+	st := m.tombstoneStatus(e)
+	if e.slot {
+		m.freeSlot(e)
+	}
+	if !messages.Terminal(st.State) {
+		st.State, st.EndedUnixMs, st.Running = messages.State_STATE_ERROR, m.sh.now().UnixMilli(), false
+	}
+	e.status = st
+	m.write(e, nil)
+}
+
+func (m *cmanager) tombstoneStatus(e *centry) *messages.ActionStatus {
+	st := &messages.ActionStatus{Token: e.token, FetchAction: e.spec.FetchAction}
+	if e.status != nil {
+		st = cloneStatus(e.status)
+	}
+	st.Error = "task actor failed: " + e.crash
+	return st
+}
+
+func (m *cmanager) tombstone(ctx actor.Context, msg *lookupTombstone) {
+	e := m.entries[msg.id]
+	switch {
+	case e == nil:
+		ctx.Respond(&messages.ActionReply{Code: messages.ErrorCode_ERROR_CODE_UNKNOWN_TOKEN, Message: "no action has this token"})
+	case e.retired:
+		ctx.Respond(&messages.NotOwner{Message: "this node no longer owns the action"})
+	case e.crash == "":
+		ctx.RequestWithCustomSender(e.pid, msg.msg, ctx.Sender())
+	default:
+		ctx.Respond(&messages.ActionReply{Status: m.tombstoneStatus(e)})
+	}
+}
+
+// --- submissions -----------------------------------------------------------
+
+func (m *cmanager) submit(ctx actor.Context, msg *messages.SubmitAction) {
+	if m.shutting || m.evicted {
+		ctx.Respond(&messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_SHUTTING_DOWN, Message: "the node is leaving the cluster and accepts no new actions; submit to another node"})
+		return
+	}
+	id, err := m.cfg.NewID()
+	if err != nil {
+		ctx.Respond(&messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: "generate id: " + err.Error()})
+		return
+	}
+	token := messages.NewToken(m.cfg.TokenHost, m.cfg.TokenPort, m.upper, id)
+	st := &messages.ActionStatus{
+		Token: token, State: messages.State_STATE_QUEUED, Priority: msg.Spec.Priority,
+		QueuedUnixMs: m.sh.now().UnixMilli(), FetchAction: msg.Spec.FetchAction,
+	}
+	op := m.op()
+	op.submits = append(op.submits, &pendingSubmit{sender: ctx.Sender(), id: id, token: token, spec: msg.Spec, status: st})
+}
+
+func (m *cmanager) op() *cOp {
+	if m.pending == nil {
+		m.pending = &cOp{replies: map[string][]pendingReply{}}
+	}
+	return m.pending
+}
+
+func (m *cmanager) withdraw(ctx actor.Context, w *withdrawSubmit) {
+	if m.pending == nil {
+		return
+	}
+	for i, p := range m.pending.submits {
+		if p.sender.Equal(w.sender) {
+			m.pending.submits = slices.Delete(m.pending.submits, i, i+1)
+			ctx.Send(p.sender, &submitWithdrawn{})
+			return
+		}
+	}
+}
+
+// spawn creates the task actor of an action this node now owns.
+func (m *cmanager) spawn(ctx actor.Context, id uuid.UUID, spec *messages.ActionSpec, st *messages.ActionStatus, epoch int64) (*centry, error) {
+	pid, err := ctx.SpawnNamed(m.props, id.String())
+	if err != nil {
+		return nil, fmt.Errorf("queue: spawn task actor %s: %w", id, err)
+	}
+	ctx.Send(pid, &taskInit{sh: m.sh, id: id, token: st.Token, spec: spec, status: st})
+	e := &centry{pid: pid, spec: spec, id: id, token: st.Token, epoch: epoch, status: st, excl: exclusiveTasks(m.sh.repo, spec)}
+	m.entries[id] = e
+	m.byPID[pid.Id] = id
+	return e, nil
+}
+
+// --- task reports ------------------------------------------------------------
+
+func (m *cmanager) changed(ctx actor.Context, msg *taskChanged) {
+	e := m.entries[msg.id]
+	if e == nil || e.retired || e.crash != "" {
+		for _, to := range msg.replyTo {
+			ctx.Send(to, &messages.NotOwner{Message: "this node no longer owns the action"})
+		}
+		return
+	}
+	e.status, e.live = msg.status, msg.live
+	if m.shutting && e.slot && msg.status.State == messages.State_STATE_STOPPED && len(msg.replyTo) == 0 {
+		// Stopped by this node's shutdown, not by a client: the action
+		// is handed to the other nodes (release), not ended.
+		return
+	}
+	var replies []pendingReply
+	for _, to := range msg.replyTo {
+		replies = append(replies, pendingReply{to: to, reply: &messages.ActionReply{Status: msg.status}})
+	}
+	m.write(e, replies)
+}
+
+// write queues e's current status for the next group commit.
+func (m *cmanager) write(e *centry, replies []pendingReply) {
+	op := m.op()
+	op.writes = append(op.writes, pgstore.OwnedWrite{Epoch: e.epoch, Record: m.record(e), Release: e.release})
+	e.release = false
+	id := e.id.String()
+	op.replies[id] = append(op.replies[id], replies...)
+	delete(m.retry, id)
+}
+
+func (m *cmanager) record(e *centry) *messages.StoredAction {
+	st := e.status
+	if st == nil {
+		st = &messages.ActionStatus{Token: e.token}
+	}
+	return &messages.StoredAction{Id: e.id.String(), Spec: e.spec, Status: st}
+}
+
+func (m *cmanager) slotFreed(ctx actor.Context, id uuid.UUID) {
+	e := m.entries[id]
+	if e == nil || !e.slot {
+		return
+	}
+	m.freeSlot(e)
+	if e.retired {
+		m.drop(ctx, e)
+		return
+	}
+	if len(e.excl) > 0 && !m.released {
+		e.release = true
+		m.write(e, nil)
+	}
+	m.claimWanted = true
+	m.checkShutdown(ctx)
+}
+
+func (m *cmanager) freeSlot(e *centry) {
+	e.slot = false
+	m.running--
+	for i, t := range m.threads {
+		if t == e {
+			m.threads[i], e.thread = nil, 0
+		}
+	}
+}
+
+// retire gives up an action this node no longer owns: its worker (if
+// any) is cancelled without writing, and its actor goes once the worker
+// has exited.
+func (m *cmanager) retire(ctx actor.Context, e *centry, why string) {
+	if e.retired {
+		return
+	}
+	m.sh.log.Warn("action no longer owned by this node; retiring its task actor", "token", e.token, "why", why)
+	e.retired = true
+	if e.slot {
+		ctx.Send(e.pid, &shutdownTask{})
+		return
+	}
+	m.drop(ctx, e)
+}
+
+func (m *cmanager) drop(ctx actor.Context, e *centry) {
+	delete(m.entries, e.id)
+	delete(m.byPID, e.pid.Id)
+	ctx.Poison(e.pid)
+}
+
+func (m *cmanager) threadStatus() *messages.ThreadStatusReply {
+	r := &messages.ThreadStatusReply{Queue: m.cfg.Name, Threads: make([]*messages.WorkerThread, len(m.threads))}
+	for i, e := range m.threads {
+		r.Threads[i] = &messages.WorkerThread{Number: uint32(i + 1)}
+		if e != nil {
+			r.Threads[i].Id = e.id.String()
+		}
+	}
+	return r
+}
+
+// --- the store pipeline --------------------------------------------------------
+
+// next starts the next store operation unless one is in flight: the
+// pending commit first, then a claim for free threads, an adoption, or
+// retention.
+func (m *cmanager) next(ctx actor.Context) {
+	if m.inflight || m.ops == nil {
+		return
+	}
+	if len(m.retry) > 0 && !time.Now().Before(m.retryAt) {
+		op := m.op()
+		for _, w := range m.retry {
+			op.writes = append([]pgstore.OwnedWrite{w}, op.writes...)
+		}
+		m.retry = nil
+	}
+	if m.evicted && m.pending != nil {
+		// Declared dead: nothing more reaches the store.
+		for _, p := range m.pending.submits {
+			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_SHUTTING_DOWN,
+				Message: "this node was dropped from the cluster and accepts no new actions; submit to another node"})
+		}
+		for _, rs := range m.pending.replies {
+			for _, r := range rs {
+				ctx.Send(r.to, &messages.NotOwner{Message: "this node was dropped from the cluster"})
+			}
+		}
+		m.pending = nil
+	}
+	var op *cOp
+	switch {
+	case m.pending != nil && (len(m.pending.submits) > 0 || len(m.pending.writes) > 0 || len(m.pending.qreplies) > 0):
+		op, m.pending = m.pending, nil
+	case m.evicted || m.released:
+		return
+	case m.shutting:
+		return
+	case len(m.adoptDead) > 0 || m.adoptAll:
+		op = &cOp{adopt: m.adoptDead, unowned: true}
+		m.adoptDead, m.adoptAll = nil, false
+	case (m.claimWanted || m.claimFull) && !m.paused && m.running < m.cfg.MaximumThreads:
+		op = &cOp{claim: m.cfg.MaximumThreads - m.running}
+		m.claimWanted, m.claimFull = false, false
+	case !m.lastRetain.IsZero() && time.Since(m.lastRetain) >= m.retainEvery() && m.isRetainer():
+		op = &cOp{retain: true}
+		m.lastRetain = time.Now()
+	default:
+		if m.lastRetain.IsZero() {
+			m.lastRetain = time.Now()
+		}
+		return
+	}
+	m.inflight = true
+	m.ops <- op
+}
+
+// isRetainer: one node (the member with the lowest id) applies the
+// cluster's retention.
+func (m *cmanager) isRetainer() bool {
+	for id := range m.mem.Members() {
+		if id < m.node {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *cmanager) startPipeline(ctx actor.Context) {
+	m.ops = make(chan *cOp, 1)
+	m.opsDone = make(chan struct{})
+	self, root, ops, done := ctx.Self(), ctx.ActorSystem().Root, m.ops, m.opsDone
+	go func() {
+		defer close(done)
+		for op := range ops {
+			err := m.run(op)
+			root.Send(self, &cDone{op: op, err: err})
+		}
+	}()
+}
+
+func (m *cmanager) stopPipeline() {
+	if m.ops == nil {
+		return
+	}
+	close(m.ops)
+	<-m.opsDone
+	m.ops = nil
+}
+
+// run performs op against the store, on the pipeline's goroutine (it reads
+// only op and the manager's immutable fields).
+func (m *cmanager) run(op *cOp) error {
+	ctx, cancel := context.WithTimeout(context.Background(), max(m.cfg.AskTimeout, 5*time.Second))
+	defer cancel()
+	var err error
+	switch {
+	case len(op.submits) > 0 || len(op.writes) > 0 || len(op.qreplies) > 0:
+		if len(op.writes) > 0 {
+			op.fenced, err = m.db.WriteOwned(ctx, m.cfg.Name, m.node, op.writes)
+			if err != nil {
+				return err
+			}
+		}
+		if len(op.submits) > 0 {
+			acts := make([]pgstore.NewAction, len(op.submits))
+			for i, p := range op.submits {
+				acts[i] = pgstore.NewAction{
+					Record:    &messages.StoredAction{Id: p.id.String(), Spec: p.spec, Status: p.status},
+					Exclusive: exclusiveTasks(m.sh.repo, p.spec),
+				}
+			}
+			op.seqs, err = m.db.Submit(ctx, m.cfg.Name, m.node, m.addr, acts, m.cfg.MaximumQueueSize)
+		}
+	case op.claim > 0:
+		op.claimed, err = m.db.Claim(ctx, m.cfg.Name, m.node, m.addr, op.claim)
+	case op.adopt != nil || op.unowned:
+		dead := op.adopt
+		if op.unowned {
+			live := make([]string, 0, len(m.mem.Members())+1)
+			for id := range m.mem.Members() {
+				live = append(live, id)
+			}
+			live = append(live, m.node)
+			grace := int(2 * m.mem.LeaseTTL() / time.Second)
+			orphans, oerr := m.db.Orphaned(ctx, m.cfg.Name, live, grace)
+			if oerr != nil {
+				return oerr
+			}
+			dead = append(dead, orphans...)
+		}
+		op.adopted, err = m.db.Adopt(ctx, m.cfg.Name, m.node, m.addr, dead, m.interrupted)
+	case op.retain:
+		var before int64
+		if m.cfg.FinishedActionMaxAge > 0 {
+			before = m.sh.now().Add(-m.cfg.FinishedActionMaxAge).UnixMilli()
+		}
+		op.removed, err = m.db.Retain(ctx, m.cfg.Name, m.cfg.MaximumFinishedActions, before)
+	}
+	return err
+}
+
+// interrupted turns the record of an action whose worker's node died (or
+// left) into what it becomes, as after a crash in process: queued again
+// (its restart count up; one paused while running stays paused), or ended
+// as Error under ProcessingOnRestart=Error.
+func (m *cmanager) interrupted(a *messages.StoredAction) {
+	st := a.Status
+	st.Running = false
+	switch {
+	case messages.Terminal(st.State):
+	case m.cfg.OnRestart == RestartError:
+		st.State, st.Error, st.EndedUnixMs = messages.State_STATE_ERROR, ErrInterrupted.Error(), m.sh.now().UnixMilli()
+	case st.State == messages.State_STATE_PAUSED:
+		st.Restarts++
+	default:
+		st.State = messages.State_STATE_QUEUED
+		st.Restarts++
+	}
+}
+
+func (m *cmanager) done(ctx actor.Context, d *cDone) {
+	m.inflight = false
+	op := d.op
+	switch {
+	case len(op.submits) > 0 || len(op.writes) > 0 || len(op.qreplies) > 0:
+		m.committed(ctx, op, d.err)
+	case op.claim > 0:
+		m.claimedDone(ctx, op, d.err)
+	case op.adopt != nil || op.unowned:
+		m.adoptedDone(ctx, op, d.err)
+	case op.retain:
+		m.retained(ctx, op, d.err)
+	}
+	m.checkShutdown(ctx)
+}
+
+// fencedOut: the store says this node is no longer a live member.
+func (m *cmanager) fencedOut(ctx actor.Context, err error) bool {
+	if !errors.Is(err, pgstore.ErrFenced) {
+		return false
+	}
+	if !m.evicted {
+		m.evicted = true
+		m.sh.log.Error("the cluster declared this node dead; it stops its work", "err", err)
+		for _, e := range m.entries {
+			if e.slot {
+				ctx.Send(e.pid, &shutdownTask{})
+			}
+		}
+		m.mem.Evict(err)
+	}
+	return true
+}
+
+func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
+	if err != nil && m.fencedOut(ctx, err) {
+		for _, p := range op.submits {
+			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_SHUTTING_DOWN,
+				Message: "this node was dropped from the cluster and accepts no new actions; submit to another node"})
+		}
+		for _, rs := range op.replies {
+			for _, r := range rs {
+				ctx.Send(r.to, &messages.NotOwner{Message: "this node was dropped from the cluster"})
+			}
+		}
+		return
+	}
+	if err != nil {
+		m.sh.log.Error("shared store write failed; changes will be written again", "changes", len(op.writes), "submissions", len(op.submits), "err", err)
+		if m.retry == nil {
+			m.retry = map[string]pgstore.OwnedWrite{}
+		}
+		for _, w := range op.writes {
+			if _, newer := m.pendingWrite(w.Record.Id); !newer {
+				m.retry[w.Record.Id] = w
+			}
+		}
+		m.retryAt = time.Now().Add(m.retryEvery())
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		time.AfterFunc(m.retryEvery(), func() { root.Send(self, &cTick{}) })
+	}
+	fenced := map[string]bool{}
+	for _, id := range op.fenced {
+		fenced[id] = true
+		uid, _ := uuid.Parse(id)
+		e := m.entries[uid]
+		if e == nil {
+			continue
+		}
+		var epoch int64
+		for _, w := range op.writes {
+			if w.Record.Id == id {
+				epoch = w.Epoch
+			}
+		}
+		if e.epoch > epoch && !e.retired {
+			// This node claimed it meanwhile (a newer epoch): write again.
+			m.write(e, op.replies[id])
+			delete(op.replies, id)
+			continue
+		}
+		m.retire(ctx, e, "another node owns it now")
+	}
+	for id, rs := range op.replies {
+		for _, r := range rs {
+			switch {
+			case fenced[id]:
+				ctx.Send(r.to, &messages.NotOwner{Message: "another node owns the action now"})
+			case err != nil:
+				what := "the action is now " + messages.StatusName(r.reply.Status.GetState())
+				ctx.Send(r.to, &messages.ActionReply{Status: r.reply.Status, Code: messages.ErrorCode_ERROR_CODE_STORE,
+					Message: fmt.Sprintf("%s, but the shared store could not record it yet: it is written again as soon as the store answers, and lost if this node dies first: %v", what, err)})
+			default:
+				ctx.Send(r.to, r.reply)
+			}
+		}
+	}
+	queued := 0
+	for i, p := range op.submits {
+		if err != nil {
+			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_STORE,
+				Message: fmt.Sprintf("the action was not accepted and has no token: the shared store could not record it (if the store received it, it waits queued under a token nobody was told): %v", err)})
+			continue
+		}
+		if op.seqs[i] == 0 {
+			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_QUEUE_FULL,
+				Message: fmt.Sprintf("the %s queue already holds MaximumQueueSize=%d waiting actions across the cluster", m.cfg.Name, m.cfg.MaximumQueueSize)})
+			continue
+		}
+		p.status.Seq = op.seqs[i]
+		if _, serr := m.spawn(ctx, p.id, p.spec, p.status, 1); serr != nil {
+			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: serr.Error()})
+			continue
+		}
+		ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
+		queued++
+	}
+	if queued > 0 {
+		m.claimWanted = true
+		m.nudgeOthers(ctx)
+	}
+}
+
+// pendingWrite reports whether a newer write of action id waits.
+func (m *cmanager) pendingWrite(id string) (pgstore.OwnedWrite, bool) {
+	if m.pending == nil {
+		return pgstore.OwnedWrite{}, false
+	}
+	for _, w := range m.pending.writes {
+		if w.Record.Id == id {
+			return w, true
+		}
+	}
+	return pgstore.OwnedWrite{}, false
+}
+
+// nudgeOthers tells the other members that actions were queued, so that
+// an idle node claims them now rather than at its next poll.
+func (m *cmanager) nudgeOthers(ctx actor.Context) {
+	for id, addr := range m.mem.Members() {
+		if id != m.node {
+			ctx.Send(actor.NewPID(addr, m.name), &messages.QueueNudge{})
+		}
+	}
+}
+
+func (m *cmanager) claimedDone(ctx actor.Context, op *cOp, err error) {
+	if err != nil {
+		if !m.fencedOut(ctx, err) {
+			m.sh.log.Warn("claiming queued actions failed; trying again", "err", err)
+		}
+		return
+	}
+	for _, c := range op.claimed {
+		id, perr := uuid.Parse(c.Record.Id)
+		if perr != nil {
+			continue
+		}
+		e := m.entries[id]
+		if e == nil || e.retired {
+			if e != nil {
+				m.drop(ctx, e) // an old actor of ours, retired: a fresh one
+			}
+			st := c.Record.Status
+			st.State, st.Running = messages.State_STATE_QUEUED, false
+			var serr error
+			if e, serr = m.spawn(ctx, id, c.Record.Spec, st, c.Epoch); serr != nil {
+				m.sh.log.Error("cannot start a claimed action", "id", id, "err", serr)
+				continue
+			}
+		}
+		e.epoch = c.Epoch
+		e.slot = true
+		m.running++
+		for i, t := range m.threads {
+			if t == nil {
+				m.threads[i], e.thread = e, i+1
+				break
+			}
+		}
+		ctx.Send(e.pid, startMsg)
+		if c.PrevOwner != "" && c.PrevOwner != m.node {
+			ctx.Send(actor.NewPID(c.PrevAddr, m.name), &messages.ActionMoved{Id: id[:], Epoch: c.Epoch})
+		}
+	}
+	m.claimFull = len(op.claimed) == op.claim
+}
+
+func (m *cmanager) adoptedDone(ctx actor.Context, op *cOp, err error) {
+	if err != nil {
+		if !m.fencedOut(ctx, err) {
+			m.sh.log.Warn("taking over the actions of departed nodes failed; trying again", "dead", op.adopt, "err", err)
+			m.adoptDead = append(m.adoptDead, op.adopt...)
+			m.adoptAll = true
+		}
+		return
+	}
+	if len(op.adopted) == 0 {
+		return
+	}
+	for _, r := range op.adopted {
+		id, perr := uuid.Parse(r.Record.Id)
+		if perr != nil {
+			continue
+		}
+		if e := m.entries[id]; e != nil {
+			m.drop(ctx, e)
+		}
+		if _, serr := m.spawn(ctx, id, r.Record.Spec, r.Record.Status, r.Epoch); serr != nil {
+			m.sh.log.Error("cannot take over an action", "id", id, "err", serr)
+		}
+	}
+	m.sh.log.Info("took over actions of departed nodes", "actions", len(op.adopted), "dead", op.adopt)
+	m.claimWanted = true
+}
+
+func (m *cmanager) retained(ctx actor.Context, op *cOp, err error) {
+	if err != nil {
+		m.sh.log.Warn("retention in the shared store failed", "err", err)
+		return
+	}
+	byOwner := map[string][][]byte{}
+	addrOf := map[string]string{}
+	for _, r := range op.removed {
+		id, perr := uuid.Parse(r.ID)
+		if perr != nil {
+			continue
+		}
+		if r.Owner == m.node {
+			if e := m.entries[id]; e != nil && !e.slot {
+				m.drop(ctx, e)
+			}
+			continue
+		}
+		byOwner[r.Owner] = append(byOwner[r.Owner], id[:])
+		addrOf[r.Owner] = r.OwnerAddr
+	}
+	for owner, ids := range byOwner {
+		if addr, ok := m.mem.Member(owner); ok {
+			ctx.Send(actor.NewPID(addr, m.name), &messages.ActionsRemoved{Ids: ids})
+		}
+	}
+}
+
+// --- timers, shutdown ------------------------------------------------------------
+
+func (m *cmanager) startTicker(ctx actor.Context) {
+	every := min(m.mem.LeaseTTL()/4, time.Second)
+	stop := make(chan struct{})
+	m.tickStop = stop
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				root.Send(self, &cTick{})
+			}
+		}
+	}()
+}
+
+// tick: claim when threads are free (another node's submissions reach us
+// by nudge, this is the fallback), and look for orphaned actions every
+// lease (a departure whose event this node missed).
+func (m *cmanager) tick() {
+	if m.running < m.cfg.MaximumThreads {
+		m.claimWanted = true
+	}
+	if time.Since(m.lastOrphans) >= m.mem.LeaseTTL() {
+		m.lastOrphans = time.Now()
+		m.adoptAll = true
+	}
+}
+
+// beginShutdown: no more submissions or claims; running actions' workers
+// are stopped; once they have exited, this node's actions are handed back
+// to the cluster (running ones queued again for the others) and the reply
+// goes to the waiter.
+func (m *cmanager) beginShutdown(ctx actor.Context) {
+	m.shutting = true
+	m.shutWaiter = ctx.Sender()
+	for _, e := range m.entries {
+		if e.slot {
+			ctx.Send(e.pid, &shutdownTask{})
+		}
+	}
+	m.checkShutdown(ctx)
+}
+
+func (m *cmanager) checkShutdown(ctx actor.Context) {
+	if !m.shutting || m.released || m.running > 0 || m.inflight || m.shutWaiter == nil {
+		return
+	}
+	if m.pending != nil && (len(m.pending.submits) > 0 || len(m.pending.writes) > 0) {
+		return // the last changes first (next runs them)
+	}
+	m.released = true
+	if !m.evicted {
+		c, cancel := context.WithTimeout(context.Background(), max(m.cfg.AskTimeout, 5*time.Second))
+		err := m.db.Release(c, m.cfg.Name, m.node, func(a *messages.StoredAction) {
+			a.Status.Running = false
+			if !messages.Terminal(a.Status.State) && a.Status.State != messages.State_STATE_PAUSED {
+				a.Status.State = messages.State_STATE_QUEUED
+			}
+			a.Status.Restarts++
+		})
+		cancel()
+		if err != nil {
+			m.sh.log.Error("could not hand this node's actions back to the cluster; the others take them over when its membership lapses", "err", err)
+		}
+	}
+	ctx.Send(m.shutWaiter, &shutdownDone{})
+}
+
+// --- construction ------------------------------------------------------------------
+
+// StartCluster starts the queue as a node of a cluster: its QueueManager
+// owns this node's share of the actions in db, the shared store, and mem
+// is the node's membership. cfg.Store is not used (db is the store).
+func StartCluster(sys *actor.ActorSystem, cfg Config, db *pgstore.Store, mem Membership) (*ClusterQueue, error) {
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
+	}
+	if db == nil || mem == nil {
+		return nil, errors.New("queue: a cluster queue needs the shared store and the membership")
+	}
+	c, cancel := context.WithTimeout(context.Background(), max(cfg.AskTimeout, 10*time.Second))
+	defer cancel()
+	if err := db.RegisterNode(c, mem.ID(), mem.Addr(), cfg.MaximumThreads); err != nil {
+		return nil, fmt.Errorf("queue: register node %s in the shared store: %w", mem.ID(), err)
+	}
+	_, _, paused, err := db.Counts(c, cfg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("queue: read the %s queue's state: %w", cfg.Name, err)
+	}
+	sh := &shared{
+		repo: cfg.Repository, log: cfg.Logger.With("queue", cfg.Name, "node", mem.ID()), now: cfg.Now,
+		stopTimeout: cfg.StopTimeout,
+	}
+	name := "queue-" + strings.ToLower(cfg.Name)
+	m := newClusterManager(cfg, sh, sys.Root, db, mem, name)
+	m.paused = paused
+	props := actor.PropsFromProducer(func() actor.Actor { return m },
+		actor.WithReceiverMiddleware(managerRecover(sh.log)))
+	pid, err := sys.Root.SpawnNamed(props, name)
+	if err != nil {
+		return nil, fmt.Errorf("queue: start %s: %w", cfg.Name, err)
+	}
+	mem.OnLeft(func(ids []string) { sys.Root.Send(pid, &cAdopt{dead: ids}) })
+	q := &ClusterQueue{cfg: cfg, sys: sys, pid: pid, name: name, prefix: pid.Id + "/", upper: strings.ToUpper(cfg.Name),
+		replies: newReplies(sys, 1024), db: db, mem: mem}
+	return q, nil
+}
+
+// Shutdown stops admission and claims, stops this node's running actions
+// (their work continues on another node: they are queued again), hands
+// every action it owns back to the cluster, and stops its actors.
+func (q *ClusterQueue) Shutdown(ctx context.Context) error {
+	wait := q.cfg.AskTimeout
+	if d, ok := ctx.Deadline(); ok {
+		wait = time.Until(d)
+	}
+	var err error
+	if wait > 0 {
+		_, err = q.sys.Root.RequestFuture(q.pid, &beginShutdown{}, wait).Result()
+		if errors.Is(err, actor.ErrTimeout) {
+			err = fmt.Errorf("queue %s: running actions did not stop in time: %w", q.cfg.Name, context.DeadlineExceeded)
+		}
+	}
+	if serr := q.sys.Root.StopFuture(q.pid).Wait(); serr != nil && err == nil {
+		err = fmt.Errorf("queue %s: stop actors: %w", q.cfg.Name, serr)
+	}
+	return err
+}
+
+func cloneStatus(st *messages.ActionStatus) *messages.ActionStatus {
+	return proto.Clone(st).(*messages.ActionStatus)
+}
+
+// retainEvery is how often the retainer applies retention; retryEvery how
+// long after a failed commit its changes go again.
+func (m *cmanager) retainEvery() time.Duration {
+	return min(max(m.cfg.FinishedActionMaxAge/10, time.Second), time.Minute)
+}
+
+func (m *cmanager) retryEvery() time.Duration { return time.Second }

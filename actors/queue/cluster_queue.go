@@ -1,0 +1,611 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store/pgstore"
+)
+
+// Membership is what a cluster queue needs of the node's membership
+// (package cluster's Node).
+type Membership interface {
+	// ID is this node's member id, Addr its remoting address.
+	ID() string
+	Addr() string
+	// Member reports whether id is a member now, and its address;
+	// Members lists them all (this node included).
+	Member(id string) (addr string, ok bool)
+	Members() map[string]string
+	// OnLeft registers fn, called (without blocking) with the ids of the
+	// members that leave.
+	OnLeft(fn func(ids []string))
+	// Evict makes the node leave: it found it was declared dead.
+	Evict(err error)
+	// RequestTimeout bounds a read from another node; LeaseTTL is the
+	// membership lease.
+	RequestTimeout() time.Duration
+	LeaseTTL() time.Duration
+}
+
+// ClusterQueue is a queue shared by the nodes of a cluster: it implements
+// API on any node, for every action of the cluster. Each action is owned
+// by one task actor on one node (the node that accepted it, until a node
+// with a free thread claims it, or a survivor takes it over); a request
+// about an action is a message to that actor, over protoactor's remoting
+// when it lives on another node. The owner of record is in the shared
+// store; the queue-wide views (lists, counts) are read from it.
+type ClusterQueue struct {
+	cfg     Config
+	sys     *actor.ActorSystem
+	replies *replies
+	pid     *actor.PID // this node's cluster QueueManager
+	name    string     // its name: "queue-<name>"
+	prefix  string     // PID id prefix of task actors: "queue-<name>/"
+	upper   string
+	db      *pgstore.Store
+	mem     Membership
+}
+
+var _ API = (*ClusterQueue)(nil)
+
+// Name implements API.
+func (q *ClusterQueue) Name() string { return q.cfg.Name }
+
+// FetchActions implements API.
+func (q *ClusterQueue) FetchActions() []string { return q.cfg.Repository.FetchActions() }
+
+// Config returns the queue's effective configuration.
+func (q *ClusterQueue) Config() Config { return q.cfg }
+
+func (q *ClusterQueue) readTimeout(ctx context.Context) time.Duration {
+	t := q.cfg.AskTimeout
+	if d, ok := ctx.Deadline(); ok {
+		t = min(t, max(time.Until(d), time.Nanosecond))
+	}
+	return t
+}
+
+// managerPID is the cluster QueueManager of the node at addr.
+func (q *ClusterQueue) managerPID(addr string) *actor.PID { return actor.NewPID(addr, q.name) }
+
+// taskPID is the task actor of action id on the node at addr.
+func (q *ClusterQueue) taskPID(addr, id string) *actor.PID { return actor.NewPID(addr, q.prefix+id) }
+
+// Submit implements API: the action is validated here and queued by this
+// node's QueueManager, which owns it until a node claims it to run it.
+func (q *ClusterQueue) Submit(ctx context.Context, spec *messages.ActionSpec) (string, error) {
+	spec, err := admit(q.cfg.Repository, spec)
+	if err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("%w: %w", messages.ErrTimeout, err)
+	}
+	timeout := q.readTimeout(ctx)
+	res, err := q.replies.requestWithdrawable(q.pid, &messages.SubmitAction{Spec: spec}, timeout,
+		func(sender *actor.PID) any { return &withdrawSubmit{sender: sender} })
+	if errors.Is(err, actor.ErrDeadLetter) {
+		return "", fmt.Errorf("%w: queue %s has stopped", messages.ErrShuttingDown, q.cfg.Name)
+	}
+	if err != nil {
+		return "", mapAskErr(err)
+	}
+	if _, ok := res.(*submitWithdrawn); ok {
+		return "", fmt.Errorf("%w: the %s queue could not record the action in the shared store within %s, so it was withdrawn: it is not queued",
+			messages.ErrTimeout, q.cfg.Name, timeout)
+	}
+	r, ok := res.(*messages.SubmitReply)
+	if !ok {
+		return "", fmt.Errorf("queue: submit: unexpected reply %T: %w", res, messages.ErrInternal)
+	}
+	if err := messages.Err(r.Code, r.Message); err != nil {
+		return "", err
+	}
+	return r.Token, nil
+}
+
+// isWrite reports whether msg changes the action: such a request is
+// answered once the change is in the shared store.
+func isWrite(msg any) bool {
+	switch msg.(type) {
+	case *messages.StopAction, *messages.CancelAction, *messages.PauseAction, *messages.ResumeAction,
+		*messages.ChangePriority, *messages.DuplicateAction:
+		return true
+	}
+	return false
+}
+
+// writeTimeout bounds a change asked of another node: its worker's stop
+// and its group commit. Past it the node is taken for dead.
+func (q *ClusterQueue) writeTimeout() time.Duration {
+	return q.cfg.StopTimeout + q.cfg.AskTimeout
+}
+
+// request routes msg to the task actor that owns the action of token: the
+// local actor if this node owns it (no lookup at all), else the owner of
+// record in the shared store, over remoting. An owner that has left the
+// cluster cannot answer until the survivors take its actions over (within
+// the membership lease and a second): meanwhile reads are answered from
+// the last state the store has, and changes are refused with ErrTimeout
+// (nothing was changed; ask again in a few seconds).
+func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*messages.ActionReply, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", messages.ErrTimeout, err)
+	}
+	queue, uid, err := messages.ParseToken(token)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(queue, q.upper) {
+		return nil, fmt.Errorf("%w: the token belongs to queue %s, not %s", messages.ErrUnknownToken, queue, q.upper)
+	}
+	id := uid.String()
+	write := isWrite(msg)
+	local := q.mem.Addr()
+	localTimeout := q.readTimeout(ctx)
+	if write {
+		localTimeout = -1 // as in process: answered once on disk
+	}
+	res, err := q.replies.request(q.taskPID(local, id), msg, localTimeout)
+	if err == nil {
+		if _, moved := res.(*messages.NotOwner); !moved {
+			return actionReply(res)
+		}
+	} else if !errors.Is(err, actor.ErrDeadLetter) {
+		return nil, mapAskErr(err)
+	}
+	var last error
+	for attempt := 0; attempt < 4; attempt++ {
+		row, found, err := q.db.Action(ctx, q.cfg.Name, id)
+		if err != nil {
+			// The shared store is unreachable: ask the nodes who owns it.
+			owner, addr, ok := q.lookupOwner(ctx, uid)
+			if !ok {
+				return nil, fmt.Errorf("%w: the shared store cannot be reached and no node answers for this action: %v", messages.ErrStore, err)
+			}
+			row = pgstore.Row{Owner: owner, OwnerAddr: addr}
+			found = true
+		}
+		if !found {
+			// A crash tombstone of this node, or a token nobody issued.
+			res, err := q.askManager(&lookupTombstone{id: uid, msg: msg}, localTimeout)
+			if err != nil {
+				return nil, err
+			}
+			return actionReply(res)
+		}
+		addr, member := q.mem.Member(row.Owner)
+		if row.Owner == q.mem.ID() {
+			addr, member = local, true
+		}
+		if row.Owner == "" || !member {
+			return q.ownerGone(row, msg, write)
+		}
+		timeout := q.readTimeout(ctx)
+		if write {
+			timeout = q.writeTimeout()
+		}
+		res, err := q.replies.request(q.taskPID(addr, id), msg, timeout)
+		switch {
+		case err == nil:
+			if nm, moved := res.(*messages.NotOwner); moved {
+				last = errors.New(nm.Message)
+				continue // claimed or taken over meanwhile: the row says by whom
+			}
+			return actionReply(res)
+		case errors.Is(err, actor.ErrDeadLetter):
+			last = err
+			continue // moved, or its node is gone
+		case errors.Is(err, actor.ErrTimeout):
+			if _, still := q.mem.Member(row.Owner); !still && row.Owner != q.mem.ID() {
+				return q.ownerGone(row, msg, write)
+			}
+			return nil, mapAskErr(err)
+		default:
+			return nil, mapAskErr(err)
+		}
+	}
+	return nil, fmt.Errorf("%w: the action kept moving between nodes while it was asked (%v); ask again", messages.ErrTimeout, last)
+}
+
+func actionReply(res any) (*messages.ActionReply, error) {
+	r, ok := res.(*messages.ActionReply)
+	if !ok {
+		return nil, fmt.Errorf("queue: unexpected reply %T: %w", res, messages.ErrInternal)
+	}
+	return r, messages.Err(r.Code, r.Message)
+}
+
+// ownerGone answers a request about an action whose owner has left the
+// cluster (or that nobody owns yet): reads from the store's last state,
+// changes refused until a survivor has adopted it.
+func (q *ClusterQueue) ownerGone(row pgstore.Row, msg any, write bool) (*messages.ActionReply, error) {
+	if write || row.Record == nil {
+		return nil, fmt.Errorf("%w: the node that owns this action has left the cluster; the others take its actions over within %s: nothing was changed, ask again then",
+			messages.ErrTimeout, q.mem.LeaseTTL()+time.Second)
+	}
+	st := rowStatus(row.Record)
+	switch msg.(type) {
+	case *messages.GetProgress:
+		return &messages.ActionReply{Status: st, Progress: storedProgress(st)}, nil
+	case *messages.GetActionParameters:
+		if messages.Terminal(st.State) {
+			code, _ := messages.Code(messages.ErrActionEnded)
+			r := &messages.ActionReply{Status: st, Code: code,
+				Message: "the action ended as " + messages.StatusName(st.State) + "; parameters are kept only for queued and running actions"}
+			return r, messages.Err(r.Code, r.Message)
+		}
+		return &messages.ActionReply{Status: st, Params: row.Record.GetSpec().GetParams()}, nil
+	}
+	return &messages.ActionReply{Status: st}, nil
+}
+
+// rowStatus is the status a stored record shows. A record stored while a
+// worker ran it shows its last written counts (Running stays set: the
+// worker's node has left, and a survivor will re-run or end it).
+func rowStatus(a *messages.StoredAction) *messages.ActionStatus {
+	st := proto.Clone(a.GetStatus()).(*messages.ActionStatus)
+	if st.FetchAction == "" {
+		st.FetchAction = a.GetSpec().GetFetchAction()
+	}
+	if len(st.Counts) == 0 {
+		for _, t := range a.GetSpec().GetTasks() {
+			st.Counts = append(st.Counts, &messages.DocumentCount{Task: t})
+		}
+	}
+	return st
+}
+
+// storedProgress is QueueAction=Progress's answer for an action known only
+// from the store.
+func storedProgress(st *messages.ActionStatus) *messages.Progress {
+	switch {
+	case st.State == messages.State_STATE_FINISHED:
+		return &messages.Progress{Percent: 100, Stage: "finished"}
+	case st.Running:
+		return &messages.Progress{Stage: "running"}
+	case !messages.Terminal(st.State):
+		return &messages.Progress{Stage: "queued"}
+	}
+	return &messages.Progress{Stage: "ended"}
+}
+
+// lookupOwner asks every member's QueueManager whether it owns action id
+// (the store cannot be read): the owner answers from its own state.
+func (q *ClusterQueue) lookupOwner(ctx context.Context, id uuid.UUID) (owner, addr string, ok bool) {
+	members := q.mem.Members()
+	type ask struct {
+		id, addr string
+		f        *actor.Future
+	}
+	asks := make([]ask, 0, len(members))
+	for mid, a := range members {
+		asks = append(asks, ask{mid, a, q.sys.Root.RequestFuture(q.managerPID(a), &messages.OwnerLookup{Id: id[:]}, min(q.readTimeout(ctx), q.mem.RequestTimeout()))})
+	}
+	for _, a := range asks {
+		res, err := a.f.Result()
+		if r, yes := res.(*messages.OwnerLookupReply); err == nil && yes && r.Owned {
+			owner, addr, ok = a.id, a.addr, true
+		}
+	}
+	return owner, addr, ok
+}
+
+func (q *ClusterQueue) askManager(msg any, timeout time.Duration) (any, error) {
+	res, err := q.replies.request(q.pid, msg, timeout)
+	if errors.Is(err, actor.ErrDeadLetter) {
+		return nil, fmt.Errorf("%w: queue %s has stopped", messages.ErrShuttingDown, q.cfg.Name)
+	}
+	if err != nil {
+		return nil, mapAskErr(err)
+	}
+	return res, nil
+}
+
+// Status implements API.
+func (q *ClusterQueue) Status(ctx context.Context, token string) (*messages.ActionStatus, error) {
+	r, err := q.request(ctx, token, getStatusMsg)
+	if err != nil {
+		return nil, err
+	}
+	return r.Status, nil
+}
+
+// Progress implements API.
+func (q *ClusterQueue) Progress(ctx context.Context, token string) (*messages.ActionReply, error) {
+	return q.request(ctx, token, progressMsg)
+}
+
+// ActionParameters implements API.
+func (q *ClusterQueue) ActionParameters(ctx context.Context, token string) (*messages.ActionReply, error) {
+	return q.request(ctx, token, paramsMsg)
+}
+
+// Cancel implements API.
+func (q *ClusterQueue) Cancel(ctx context.Context, token string) (*messages.ActionReply, error) {
+	return q.request(ctx, token, cancelMsg)
+}
+
+// Stop implements API.
+func (q *ClusterQueue) Stop(ctx context.Context, token string) (*messages.ActionReply, error) {
+	return q.request(ctx, token, stopMsg)
+}
+
+// ChangePriority implements API: the new priority holds across the
+// cluster (claims take the highest first, wherever submitted).
+func (q *ClusterQueue) ChangePriority(ctx context.Context, token string, priority int32) (*messages.ActionReply, error) {
+	return q.request(ctx, token, &messages.ChangePriority{Priority: priority})
+}
+
+// PauseAction implements API.
+func (q *ClusterQueue) PauseAction(ctx context.Context, token string) (*messages.ActionReply, error) {
+	return q.request(ctx, token, pauseMsg)
+}
+
+// ResumeAction implements API.
+func (q *ClusterQueue) ResumeAction(ctx context.Context, token string) (*messages.ActionReply, error) {
+	return q.request(ctx, token, resumeMsg)
+}
+
+// Duplicate implements API: the copy is queued by the original's owner.
+func (q *ClusterQueue) Duplicate(ctx context.Context, token string) (*messages.ActionReply, error) {
+	return q.request(ctx, token, duplicateMsg)
+}
+
+// List implements API: the actions of the whole cluster that f selects,
+// each status from its owner (from the store for an owner that has left).
+func (q *ClusterQueue) List(ctx context.Context, f *messages.ListActions) ([]*messages.ActionStatus, error) {
+	replies, err := q.gather(ctx, f, getStatusMsg)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*messages.ActionStatus, 0, len(replies))
+	for _, r := range replies {
+		out = append(out, r.Status)
+	}
+	return out, nil
+}
+
+// ListParams implements API.
+func (q *ClusterQueue) ListParams(ctx context.Context, skip, maxResults uint32) ([]*messages.ActionReply, error) {
+	f := &messages.ListActions{States: []messages.State{
+		messages.State_STATE_QUEUED, messages.State_STATE_PROCESSING, messages.State_STATE_PAUSED,
+	}, Ascending: true, Skip: skip, MaxResults: maxResults}
+	return q.gather(ctx, f, paramsMsg)
+}
+
+func (q *ClusterQueue) gather(ctx context.Context, f *messages.ListActions, msg any) ([]*messages.ActionReply, error) {
+	rows, err := q.db.ListRows(ctx, q.cfg.Name, f)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", messages.ErrStore, err)
+	}
+	out := make([]*messages.ActionReply, 0, len(rows))
+	err = q.askRows(ctx, rows, msg, func(ar *messages.ActionReply) {
+		if ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
+			out = append(out, ar)
+		}
+	})
+	return out, err
+}
+
+// askRows sends msg to the owner of every row, a window of requests in
+// flight at once, and hands each reply to got in rows' order: the store's
+// state for an owner that has left, nil for an action that is gone.
+func (q *ClusterQueue) askRows(ctx context.Context, rows []pgstore.Row, msg any, got func(*messages.ActionReply)) error {
+	const window = 512
+	timeout := q.readTimeout(ctx)
+	if isWrite(msg) {
+		timeout = q.writeTimeout()
+	}
+	futures := make([]*actor.Future, 0, window)
+	for start := 0; start < len(rows); start += window {
+		futures = futures[:0]
+		batch := rows[start:min(start+window, len(rows))]
+		for _, r := range batch {
+			addr, member := q.mem.Member(r.Owner)
+			if r.Owner == q.mem.ID() {
+				addr, member = q.mem.Addr(), true
+			}
+			if r.Owner == "" || !member {
+				futures = append(futures, nil)
+				continue
+			}
+			futures = append(futures, q.sys.Root.RequestFuture(q.taskPID(addr, r.Record.Id), msg, timeout))
+		}
+		for i, fu := range futures {
+			if fu == nil {
+				ar, _ := q.ownerGone(batch[i], msg, isWrite(msg))
+				got(ar)
+				continue
+			}
+			res, err := fu.Result()
+			if err == nil {
+				if _, moved := res.(*messages.NotOwner); moved {
+					// Claimed meanwhile: ask it again, by token.
+					ar, _ := q.request(ctx, batch[i].Record.GetStatus().GetToken(), msg)
+					got(ar)
+					continue
+				}
+				ar, _ := res.(*messages.ActionReply)
+				got(ar)
+				continue
+			}
+			if errors.Is(err, actor.ErrDeadLetter) || errors.Is(err, actor.ErrTimeout) {
+				// Moved or removed meanwhile, or its node died: by token.
+				ar, rerr := q.request(ctx, batch[i].Record.GetStatus().GetToken(), msg)
+				if rerr != nil && ar == nil {
+					got(nil)
+					continue
+				}
+				got(ar)
+				continue
+			}
+			return mapAskErr(err)
+		}
+	}
+	return nil
+}
+
+// CancelQueued implements API across the cluster.
+func (q *ClusterQueue) CancelQueued(ctx context.Context, f *messages.ListActions, dryRun bool, list int) (*CancelResult, error) {
+	sel, err := cancelSelection(f)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.db.ListRows(ctx, q.cfg.Name, sel)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", messages.ErrStore, err)
+	}
+	res := &CancelResult{Matched: len(rows)}
+	keep := func(st *messages.ActionStatus) {
+		if len(res.Actions) < list {
+			res.Actions = append(res.Actions, st)
+		}
+	}
+	if dryRun {
+		err = q.askRows(ctx, rows[:min(list, len(rows))], getStatusMsg, func(ar *messages.ActionReply) {
+			if ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
+				keep(ar.Status)
+			}
+		})
+		return res, err
+	}
+	err = q.askRows(ctx, rows, cancelMsg, func(ar *messages.ActionReply) {
+		if ar == nil || ar.Code != messages.ErrorCode_ERROR_CODE_NONE {
+			res.Skipped++
+			return
+		}
+		res.Cancelled++
+		keep(ar.Status)
+	})
+	return res, err
+}
+
+// cancelSelection is CancelQueued's filter: f narrowed to the actions a
+// Cancel can end.
+func cancelSelection(f *messages.ListActions) (*messages.ListActions, error) {
+	sel := proto.Clone(f).(*messages.ListActions)
+	sel.NotStarted = true
+	if len(sel.States) == 0 {
+		sel.States = []messages.State{messages.State_STATE_QUEUED, messages.State_STATE_PAUSED}
+	}
+	for _, st := range sel.States {
+		if st != messages.State_STATE_QUEUED && st != messages.State_STATE_PAUSED {
+			return nil, fmt.Errorf("%w: only Queued and Paused actions that have not started can be cancelled, not %s",
+				messages.ErrInvalidParam, messages.StatusName(st))
+		}
+	}
+	return sel, nil
+}
+
+// QueueStatus implements API: the whole cluster's counts, and the threads
+// of its live members added up.
+func (q *ClusterQueue) QueueStatus(ctx context.Context) (*messages.QueueStatusReply, error) {
+	byState, _, paused, err := q.db.Counts(ctx, q.cfg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", messages.ErrStore, err)
+	}
+	members := q.mem.Members()
+	ids := make([]string, 0, len(members))
+	for id := range members {
+		ids = append(ids, id)
+	}
+	threads, err := q.db.Threads(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", messages.ErrStore, err)
+	}
+	return &messages.QueueStatusReply{
+		Queue: q.cfg.Name, Paused: paused,
+		Queued: byState[messages.State_STATE_QUEUED], Processing: byState[messages.State_STATE_PROCESSING],
+		PausedActions: byState[messages.State_STATE_PAUSED], Finished: byState[messages.State_STATE_FINISHED],
+		Cancelled: byState[messages.State_STATE_CANCELLED], Stopped: byState[messages.State_STATE_STOPPED],
+		Error: byState[messages.State_STATE_ERROR], MaximumThreads: uint32(threads),
+		MaximumQueueSize: uint32(q.cfg.MaximumQueueSize),
+	}, nil
+}
+
+// Pause implements API: the whole cluster's queue pauses (the flag is in
+// the shared store: no node claims), and every node pauses what it runs.
+func (q *ClusterQueue) Pause(ctx context.Context) (*messages.QueueStatusReply, error) {
+	return q.setPaused(ctx, true)
+}
+
+// Resume implements API.
+func (q *ClusterQueue) Resume(ctx context.Context) (*messages.QueueStatusReply, error) {
+	return q.setPaused(ctx, false)
+}
+
+func (q *ClusterQueue) setPaused(ctx context.Context, paused bool) (*messages.QueueStatusReply, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", messages.ErrTimeout, err)
+	}
+	if err := q.db.SetPaused(context.Background(), q.cfg.Name, paused); err != nil {
+		return nil, fmt.Errorf("%w: %v", messages.ErrStore, err)
+	}
+	var msg any = &messages.ResumeQueue{}
+	if paused {
+		msg = &messages.PauseQueue{}
+	}
+	var futures []*actor.Future
+	for _, addr := range q.mem.Members() {
+		futures = append(futures, q.sys.Root.RequestFuture(q.managerPID(addr), msg, q.writeTimeout()))
+	}
+	var errs []error
+	for _, f := range futures {
+		if _, err := f.Result(); err != nil && !errors.Is(err, actor.ErrDeadLetter) {
+			errs = append(errs, err)
+		}
+	}
+	qs, err := q.QueueStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		what := "resumed"
+		if paused {
+			what = "paused"
+		}
+		return qs, fmt.Errorf("%w: the queue is %s in the shared store, but %d node(s) did not confirm in time (they claim nothing while it is paused; they pause or resume what they run when they answer): %v",
+			messages.ErrTimeout, what, len(errs), errors.Join(errs...))
+	}
+	return qs, nil
+}
+
+// ThreadStatus implements API: this node's worker threads.
+func (q *ClusterQueue) ThreadStatus(ctx context.Context) ([]Thread, error) {
+	res, err := q.askManager(&messages.ThreadStatusRequest{}, q.readTimeout(ctx))
+	if err != nil {
+		return nil, err
+	}
+	r, ok := res.(*messages.ThreadStatusReply)
+	if !ok {
+		return nil, fmt.Errorf("queue: unexpected reply %T: %w", res, messages.ErrInternal)
+	}
+	if err := messages.Err(r.Code, r.Message); err != nil {
+		return nil, err
+	}
+	out := make([]Thread, len(r.Threads))
+	for i, th := range r.Threads {
+		out[i].Number = int(th.Number)
+		if th.Id == "" {
+			continue
+		}
+		res, err := q.replies.request(q.taskPID(q.mem.Addr(), th.Id), getStatusMsg, q.readTimeout(ctx))
+		if err != nil {
+			continue // freed meanwhile
+		}
+		if ar, ok := res.(*messages.ActionReply); ok && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
+			out[i].Action = ar.Status
+		}
+	}
+	return out, nil
+}
