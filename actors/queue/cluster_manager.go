@@ -67,12 +67,12 @@ type centry struct {
 // cOp is one operation of the store pipeline (one at a time, in order).
 type cOp struct {
 	// commit: submissions and owned writes, with the replies they wait for.
-	submits []*pendingSubmit
-	writes  []pgstore.OwnedWrite
-	replies map[string][]pendingReply // by action id
+	submits  []*pendingSubmit
+	writes   []pgstore.OwnedWrite
+	replies  map[string][]pendingReply // by action id
 	qreplies []*actor.PID
-	seqs    []uint64
-	fenced  []string
+	seqs     []uint64
+	fenced   []string
 	// claim
 	claim   int
 	claimed []pgstore.Claimed

@@ -1,0 +1,413 @@
+package cluster_test
+
+// Routing in process: three nodes in one process (protoactor's in-memory
+// membership provider, real remoting on loopback between their actor
+// systems, one real PostgreSQL), every QueueAction asked of every node.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/actors/queue"
+	"github.com/connectorhq/connector/cluster"
+	"github.com/connectorhq/connector/fetch/fetchtest"
+	"github.com/connectorhq/connector/internal/pgtest"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store/pgstore"
+)
+
+var pg *pgtest.Server
+
+func TestMain(m *testing.M) {
+	s, err := pgtest.Start(pgtest.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pg = s
+	code := m.Run()
+	if err := s.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+type node struct {
+	name string
+	sys  *actor.ActorSystem
+	mem  *cluster.Node
+	db   *pgstore.Store
+	q    *queue.ClusterQueue
+}
+
+type testCluster struct {
+	t     *testing.T
+	agent *test.InMemAgent
+	url   string
+	repo  *fetchtest.Repo
+	nodes []*node
+}
+
+func newCluster(t *testing.T, n, threads int) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, agent: test.NewInMemAgent(), url: pg.DatabaseT(t),
+		repo: &fetchtest.Repo{DefaultMode: "block"}}
+	for i := 0; i < n; i++ {
+		c.start(fmt.Sprintf("n%d", i+1), threads)
+	}
+	for _, nd := range c.nodes {
+		c.waitMembers(nd, len(c.nodes))
+	}
+	t.Cleanup(func() {
+		c.repo.ReleaseAll()
+		for _, nd := range c.nodes {
+			c.stop(nd)
+		}
+	})
+	return c
+}
+
+func (c *testCluster) start(name string, threads int) *node {
+	t := c.t
+	t.Helper()
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}))
+	mem, err := cluster.Join(sys, cluster.Config{Name: "routing", Provider: test.NewTestProvider(c.agent), LeaseTTL: 2 * time.Second})
+	require.NoError(t, err)
+	db, err := pgstore.Open(context.Background(), pgstore.Config{URL: c.url, Node: mem.ID()})
+	require.NoError(t, err)
+	q, err := queue.StartCluster(sys, queue.Config{
+		Name: "fetch", Repository: c.repo, TokenHost: "127.0.0.1", TokenPort: 7000, MaximumThreads: threads,
+		AskTimeout: 10 * time.Second, StopTimeout: 5 * time.Second,
+	}, db, mem)
+	require.NoError(t, err)
+	nd := &node{name: name, sys: sys, mem: mem, db: db, q: q}
+	c.nodes = append(c.nodes, nd)
+	return nd
+}
+
+func (c *testCluster) stop(nd *node) {
+	if nd.q != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		_ = nd.q.Shutdown(ctx)
+		cancel()
+		nd.q = nil
+	}
+	nd.mem.Leave()
+	nd.db.Close()
+}
+
+func (c *testCluster) waitMembers(nd *node, n int) {
+	c.t.Helper()
+	require.EventuallyWithT(c.t, func(ct *assert.CollectT) {
+		assert.Len(ct, nd.mem.Members(), n)
+	}, 30*time.Second, 10*time.Millisecond)
+}
+
+var ctx = context.Background()
+
+func spec(mode string, prio int32) *messages.ActionSpec {
+	return &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Priority: prio,
+		Params: []*messages.Param{{Name: "Mode", Value: mode}}}
+}
+
+// statusEverywhere returns the action's status as each node answers it,
+// and checks that every node says the same state.
+func (c *testCluster) stateEverywhere(ct *assert.CollectT, token string) messages.State {
+	var first messages.State
+	for i, nd := range c.nodes {
+		st, err := nd.q.Status(ctx, token)
+		if !assert.NoError(ct, err, "node %s", nd.name) {
+			return 0
+		}
+		if i == 0 {
+			first = st.State
+		} else {
+			assert.Equal(ct, first, st.State, "node %s", nd.name)
+		}
+	}
+	return first
+}
+
+func (c *testCluster) waitState(token string, want messages.State) {
+	c.t.Helper()
+	require.EventuallyWithT(c.t, func(ct *assert.CollectT) {
+		assert.Equal(ct, want, c.stateEverywhere(ct, token))
+	}, 30*time.Second, 10*time.Millisecond)
+}
+
+// ownerOf returns the node whose thread runs token.
+func (c *testCluster) ownerOf(token string) *node {
+	c.t.Helper()
+	_, id, err := messages.ParseToken(token)
+	require.NoError(c.t, err)
+	for _, nd := range c.nodes {
+		threads, err := nd.q.ThreadStatus(ctx)
+		require.NoError(c.t, err)
+		for _, th := range threads {
+			if th.Action != nil && th.Action.Token == token {
+				return nd
+			}
+		}
+	}
+	c.t.Fatalf("no node runs %s (%s)", token, id)
+	return nil
+}
+
+func (c *testCluster) other(nd *node) *node {
+	for _, o := range c.nodes {
+		if o != nd {
+			return o
+		}
+	}
+	return nil
+}
+
+// Every QueueAction works from every node, whichever node accepted the
+// action and whichever runs it.
+func TestEveryQueueActionFromEveryNode(t *testing.T) {
+	c := newCluster(t, 3, 1)
+	a, b, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
+
+	// Three blocking actions submitted on one node run on three nodes:
+	// each node has one thread, and idle nodes claim.
+	var running []string
+	for i := 0; i < 3; i++ {
+		tok, err := a.q.Submit(ctx, spec("block", 0))
+		require.NoError(t, err)
+		running = append(running, tok)
+	}
+	for _, tok := range running {
+		c.waitState(tok, messages.State_STATE_PROCESSING)
+	}
+	owners := map[string]bool{}
+	for _, tok := range running {
+		owners[c.ownerOf(tok).name] = true
+	}
+	require.Len(t, owners, 3, "MaximumThreads is per node: one action on each")
+
+	// Pause the queue from one node: all see it; a new action waits.
+	qs, err := b.q.Pause(ctx)
+	require.NoError(t, err)
+	require.True(t, qs.Paused)
+	for _, nd := range c.nodes {
+		qs, err := nd.q.QueueStatus(ctx)
+		require.NoError(t, err)
+		require.True(t, qs.Paused)
+		require.EqualValues(t, 3, qs.MaximumThreads, "the cluster's threads")
+	}
+	x, err := n3.q.Submit(ctx, spec("instant", 1))
+	require.NoError(t, err)
+	c.waitState(x, messages.State_STATE_QUEUED)
+
+	// Controls of a queued action from nodes that do not own it.
+	r, err := a.q.ChangePriority(ctx, x, 9)
+	require.NoError(t, err)
+	require.EqualValues(t, 9, r.Status.Priority)
+	st, err := b.q.Status(ctx, x)
+	require.NoError(t, err)
+	require.EqualValues(t, 9, st.Priority)
+	_, err = b.q.PauseAction(ctx, x)
+	require.NoError(t, err)
+	c.waitState(x, messages.State_STATE_PAUSED)
+	_, err = a.q.ResumeAction(ctx, x)
+	require.NoError(t, err)
+	c.waitState(x, messages.State_STATE_QUEUED)
+	r, err = a.q.ActionParameters(ctx, x)
+	require.NoError(t, err)
+	require.Equal(t, "instant", messages.Params(r.Params).Value("Mode"))
+	r, err = a.q.Progress(ctx, x)
+	require.NoError(t, err)
+	require.Equal(t, "queued", r.Progress.Stage)
+	r, err = b.q.Duplicate(ctx, x)
+	require.NoError(t, err)
+	y := r.NewToken
+	require.NotEmpty(t, y)
+	c.waitState(y, messages.State_STATE_QUEUED)
+	_, err = n3.q.Cancel(ctx, y)
+	require.NoError(t, err)
+	c.waitState(y, messages.State_STATE_CANCELLED)
+
+	// A running action refuses Cancel, from any node.
+	_, err = b.q.Cancel(ctx, running[0])
+	require.ErrorIs(t, err, messages.ErrActionRunning)
+
+	// Lists are the cluster's, the same from every node.
+	var lists [][]string
+	for _, nd := range c.nodes {
+		sts, err := nd.q.List(ctx, &messages.ListActions{})
+		require.NoError(t, err)
+		var toks []string
+		for _, s := range sts {
+			toks = append(toks, s.Token)
+		}
+		lists = append(lists, toks)
+	}
+	require.Len(t, lists[0], 5)
+	require.Equal(t, lists[0], lists[1])
+	require.Equal(t, lists[0], lists[2])
+	params, err := n3.q.ListParams(ctx, 0, 0)
+	require.NoError(t, err)
+	require.Len(t, params, 4, "three running, one queued")
+	dry, err := a.q.CancelQueued(ctx, &messages.ListActions{}, true, 10)
+	require.NoError(t, err)
+	require.Equal(t, 1, dry.Matched)
+
+	// Resume; stop a running action from a node that does not run it:
+	// its thread frees, and the queued action runs.
+	_, err = a.q.Resume(ctx)
+	require.NoError(t, err)
+	victim := running[1]
+	owner := c.ownerOf(victim)
+	r, err = c.other(owner).q.Stop(ctx, victim)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_STOPPED, r.Status.State)
+	c.waitState(victim, messages.State_STATE_STOPPED)
+	c.waitState(x, messages.State_STATE_FINISHED)
+
+	// CancelQueued for real, across nodes.
+	var waiting []string
+	_, err = a.q.Pause(ctx)
+	require.NoError(t, err)
+	for i := 0; i < 4; i++ {
+		tok, err := c.nodes[i%3].q.Submit(ctx, spec("instant", 0))
+		require.NoError(t, err)
+		waiting = append(waiting, tok)
+	}
+	res, err := b.q.CancelQueued(ctx, &messages.ListActions{}, false, 10)
+	require.NoError(t, err)
+	require.Equal(t, 4, res.Cancelled)
+	for _, tok := range waiting {
+		c.waitState(tok, messages.State_STATE_CANCELLED)
+	}
+	_, err = a.q.Resume(ctx)
+	require.NoError(t, err)
+}
+
+// Priority order holds across the cluster: a node whose thread frees runs
+// the highest-priority queued action, wherever it was submitted.
+func TestPriorityAcrossNodes(t *testing.T) {
+	c := newCluster(t, 2, 1)
+	a, b := c.nodes[0], c.nodes[1]
+	var busy []string
+	for i := 0; i < 2; i++ {
+		tok, err := a.q.Submit(ctx, spec("block", 0))
+		require.NoError(t, err)
+		busy = append(busy, tok)
+	}
+	for _, tok := range busy {
+		c.waitState(tok, messages.State_STATE_PROCESSING)
+	}
+	low, err := a.q.Submit(ctx, spec("block", 1))
+	require.NoError(t, err)
+	high, err := b.q.Submit(ctx, spec("block", 5))
+	require.NoError(t, err)
+	c.waitState(low, messages.State_STATE_QUEUED)
+	c.waitState(high, messages.State_STATE_QUEUED)
+	// Free the thread of node a: it takes b's high-priority action.
+	var mine string
+	for _, tok := range busy {
+		if c.ownerOf(tok) == a {
+			mine = tok
+		}
+	}
+	require.NotEmpty(t, mine)
+	c.repo.Release(mine)
+	c.waitState(high, messages.State_STATE_PROCESSING)
+	require.Equal(t, a, c.ownerOf(high))
+	c.waitState(low, messages.State_STATE_QUEUED)
+}
+
+// A node that dies (here: its queue and membership stop without handing
+// anything back, as kill -9 would) loses nothing: its actions answer from
+// the survivors, its running action runs again elsewhere, its queued ones
+// run.
+func TestTakeoverOfADeadNode(t *testing.T) {
+	c := newCluster(t, 3, 1)
+	a := c.nodes[0]
+	var toks []string
+	for i := 0; i < 3; i++ {
+		tok, err := a.q.Submit(ctx, spec("block", 0))
+		require.NoError(t, err)
+		toks = append(toks, tok)
+	}
+	for _, tok := range toks {
+		c.waitState(tok, messages.State_STATE_PROCESSING)
+	}
+	victim := c.ownerOf(toks[0])
+	var mine, others []string
+	for _, tok := range toks {
+		if c.ownerOf(tok) == victim {
+			mine = append(mine, tok)
+		} else {
+			others = append(others, tok)
+		}
+	}
+	// Its queued actions too: every thread is busy, so this one waits.
+	survivor := c.other(victim)
+	q1, err := victim.q.Submit(ctx, spec("instant", 0))
+	require.NoError(t, err)
+	c.waitState(q1, messages.State_STATE_QUEUED)
+
+	// Die: the actors stop where they are (nothing written), the
+	// membership goes.
+	victim.sys.Root.StopFuture(actor.NewPID(victim.sys.Address(), "queue-fetch")).Wait()
+	victim.q = nil
+	victim.mem.Leave()
+	var live []*node
+	for _, nd := range c.nodes {
+		if nd != victim {
+			live = append(live, nd)
+		}
+	}
+	c.nodes = live
+	defer func() { c.nodes = append(c.nodes, victim) }()
+
+	for _, tok := range mine {
+		// taken over, run again: Processing again on a survivor
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			st := c.stateEverywhere(ct, tok)
+			assert.Equal(ct, messages.State_STATE_QUEUED, st)
+		}, 30*time.Second, 20*time.Millisecond)
+	}
+	c.waitState(q1, messages.State_STATE_QUEUED)
+	// Free a survivor's thread; the re-queued action (the oldest) runs
+	// there, restarted.
+	c.repo.Release(others[0])
+	for _, tok := range mine {
+		c.waitState(tok, messages.State_STATE_PROCESSING)
+		st, err := survivor.q.Status(ctx, tok)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, st.Restarts)
+	}
+	for _, tok := range append(mine, others[1:]...) {
+		c.repo.Release(tok)
+	}
+	c.waitState(q1, messages.State_STATE_FINISHED)
+	for _, tok := range mine {
+		c.waitState(tok, messages.State_STATE_FINISHED)
+	}
+	sts, err := survivor.q.List(ctx, &messages.ListActions{})
+	require.NoError(t, err)
+	var all []string
+	for _, s := range sts {
+		all = append(all, s.Token)
+	}
+	sort.Strings(all)
+	want := append(append([]string{}, toks...), q1)
+	sort.Strings(want)
+	require.Equal(t, want, all, "nothing lost")
+}
