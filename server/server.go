@@ -21,6 +21,7 @@ import (
 
 	"github.com/connectorhq/connector/actors/queue"
 	"github.com/connectorhq/connector/auth"
+	"github.com/connectorhq/connector/cluster"
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors"
 	"github.com/connectorhq/connector/fetch"
@@ -29,6 +30,7 @@ import (
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/metrics"
 	"github.com/connectorhq/connector/store"
+	"github.com/connectorhq/connector/store/pgstore"
 	"github.com/connectorhq/connector/transport/httpd"
 )
 
@@ -61,7 +63,15 @@ type Server struct {
 	st      store.Store
 	target  ingest.Target
 	repo    fetch.Repository
-	q       *queue.Queue
+	q       *queue.Queue // single node; nil in cluster mode
+	api     queue.API    // the queue the front end and the scheduler use
+	// stopQueue shuts the queue down (the single node's, or this node's
+	// share of the cluster's).
+	stopQueue func(context.Context) error
+	node      *cluster.Node  // cluster mode: the membership
+	shared    *pgstore.Store // cluster mode: the shared store (also st)
+	left      chan struct{}  // closed when the node leaves the cluster
+	leaveOnce sync.Once
 	web     *httpd.Server
 	svc     *httpd.Server // the service port; nil without [Service] ServicePort
 	metrics *metrics.Metrics
@@ -102,7 +112,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	if newRepo == nil {
 		newRepo = conn.New
 	}
-	s := &Server{cfg: cfg, served: make(chan error, 2), stop: make(chan struct{})}
+	s := &Server{cfg: cfg, left: make(chan struct{}), served: make(chan error, 2), stop: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.abort()
@@ -191,7 +201,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 		{name: "repository", start: func() (err error) {
 			// The queue does not exist yet: its counts are read at scrape time.
 			s.metrics = metrics.New(metrics.Options{Queue: "fetch", Version: version, Logger: s.log,
-				QueueStatus: func() (*messages.QueueStatusReply, error) { return s.q.QueueStatus(context.Background()) }})
+				QueueStatus: func() (*messages.QueueStatusReply, error) { return s.api.QueueStatus(context.Background()) }})
 			if s.repo, err = newRepo(Deps{Config: cfg, Store: s.st, Target: s.metrics.Target(s.target), Logger: s.log,
 				Crawled: s.metrics.Crawled}); err != nil {
 				return err
@@ -234,19 +244,25 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 			if qcfg.MaximumFinishedActions == 0 {
 				qcfg.MaximumFinishedActions = -1 // configured 0: keep none
 			}
+			if s.node != nil {
+				return s.startClusterQueue(qcfg)
+			}
 			if !cfg.Actions.UseInMemoryDatastore {
 				qcfg.Store = s.st
 			}
-			s.q, err = queue.Start(s.sys, qcfg)
-			return err
+			if s.q, err = queue.Start(s.sys, qcfg); err != nil {
+				return err
+			}
+			s.api, s.stopQueue = s.q, s.q.Shutdown
+			return nil
 		}, stop: func(ctx context.Context) error {
 			qctx, cancel := context.WithTimeout(ctx, s.cfg.Server.ShutdownTimeout)
 			defer cancel()
-			return s.q.Shutdown(qctx)
+			return s.stopQueue(qctx)
 		}},
 		{name: "scheduler", start: func() (err error) {
 			if sc, ok := s.repo.(fetch.Scheduler); ok {
-				s.sched, err = startScheduler(s.sys, s.q, sc.Schedules(), s.log.With("component", "scheduler"))
+				s.sched, err = startScheduler(s.sys, s.api, sc.Schedules(), s.log.With("component", "scheduler"))
 			}
 			return err
 		}, stop: func(context.Context) error {
@@ -262,7 +278,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 				configPath, _ = filepath.Abs(configPath)
 			}
 			front := httpd.Config{
-				System: s.sys, Queue: s.q, Repository: s.repo,
+				System: s.sys, Queue: s.api, Repository: s.repo,
 				Version:         httpd.Version{ProductType: conn.Product, Version: version, Revision: buildinfo.Revision(), Build: buildinfo.Build(), ConfigPath: configPath, Directory: wd},
 				MaxRequestBytes: cfg.Server.MaxRequestBytes, ReadTimeout: cfg.Server.ReadTimeout,
 				MaxRequestParameters: cfg.Server.MaxRequestParameters, MaxListResults: cfg.Actions.MaxListResults,
@@ -312,6 +328,9 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 			}
 			return errors.Join(errs...)
 		}},
+	}
+	if cfg.Cluster.Enabled {
+		comps = clusterComponents(s, cfg, comps)
 	}
 	for _, c := range comps {
 		if err := c.start(); err != nil {
@@ -402,8 +421,15 @@ func requestLogSize(n int) int {
 // Addr is the address the ACI port listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Queue is the fetch queue (for in-process use and tests).
+// Queue is the fetch queue (for in-process use and tests); nil in cluster
+// mode (API is the cluster's).
 func (s *Server) Queue() *queue.Queue { return s.q }
+
+// API is the queue the front end uses: the single node's, or the cluster's.
+func (s *Server) API() queue.API { return s.api }
+
+// Node is the server's cluster membership (nil outside cluster mode).
+func (s *Server) Node() *cluster.Node { return s.node }
 
 // Done delivers the front end's error if it stops serving on its own.
 func (s *Server) Done() <-chan error { return s.served }

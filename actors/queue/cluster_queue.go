@@ -164,6 +164,8 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 		return nil, mapAskErr(err)
 	}
 	var last error
+	var tried pgstore.Row // the owner asked last, and its epoch
+	unreachable := false  // its node could not be reached
 	for attempt := 0; attempt < 4; attempt++ {
 		row, found, err := q.db.Action(ctx, q.cfg.Name, id)
 		if err != nil {
@@ -190,10 +192,17 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 		if row.Owner == "" || !member {
 			return q.ownerGone(row, msg, write)
 		}
+		if unreachable && row.Owner == tried.Owner && row.Epoch == tried.Epoch {
+			// Its node could not be reached and nothing moved: it is
+			// gone, though its membership has not lapsed yet.
+			return q.ownerGone(row, msg, write)
+		}
+		tried, unreachable = row, false
 		timeout := q.readTimeout(ctx)
 		if write {
 			timeout = q.writeTimeout()
 		}
+		sent := time.Now()
 		res, err := q.replies.request(q.taskPID(addr, id), msg, timeout)
 		switch {
 		case err == nil:
@@ -203,8 +212,11 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 			}
 			return actionReply(res)
 		case errors.Is(err, actor.ErrDeadLetter):
+			// No such actor there (moved: the row says where now), or,
+			// when remoting took its retries to say so, no such node.
 			last = err
-			continue // moved, or its node is gone
+			unreachable = row.Owner != q.mem.ID() && time.Since(sent) > unreachableAfter
+			continue
 		case errors.Is(err, actor.ErrTimeout):
 			if _, still := q.mem.Member(row.Owner); !still && row.Owner != q.mem.ID() {
 				return q.ownerGone(row, msg, write)
@@ -216,6 +228,11 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 	}
 	return nil, fmt.Errorf("%w: the action kept moving between nodes while it was asked (%v); ask again", messages.ErrTimeout, last)
 }
+
+// unreachableAfter: a dead letter that took longer than this came from
+// remoting giving up on the node (it retries for about two seconds), not
+// from a live node that has no such actor (which answers at once).
+const unreachableAfter = 500 * time.Millisecond
 
 func actionReply(res any) (*messages.ActionReply, error) {
 	r, ok := res.(*messages.ActionReply)

@@ -133,9 +133,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout+10*time.Second)
 	defer cancel()
+	if errors.Is(serveErr, server.ErrEvicted) {
+		// The cluster dropped this node (paused or cut off longer than
+		// its lease) and took its actions over: stop, and start again as
+		// a new member.
+		if err := srv.Shutdown(ctx); err != nil {
+			fmt.Fprintf(stderr, "connector: %v\n", err)
+		}
+		fmt.Fprintf(stderr, "connector: %v; starting again to rejoin the cluster\n", serveErr)
+		return rejoin(stderr)
+	}
 	if err := errors.Join(serveErr, srv.Shutdown(ctx)); err != nil {
 		fmt.Fprintf(stderr, "connector: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// exitEvicted is the exit status of a node that was dropped from its
+// cluster and could not start again by itself.
+const exitEvicted = 3
+
+// rejoin replaces the process with a fresh start of the same command (same
+// PID, arguments and environment), which joins the cluster as a new
+// member.
+func rejoin(stderr io.Writer) int {
+	exe, err := os.Executable()
+	if err == nil {
+		err = syscall.Exec(exe, os.Args, os.Environ())
+	}
+	fmt.Fprintf(stderr, "connector: cannot start again (%v); exiting with status %d for the supervisor to restart it\n", err, exitEvicted)
+	return exitEvicted
 }

@@ -65,6 +65,8 @@ type Config struct {
 	// URL is a PostgreSQL connection URL or keyword/value string
 	// (postgres://user:password@host:5432/db?sslmode=...).
 	URL string
+	// Password, when set, is the database password (the URL has none).
+	Password string
 	// Node is this process's member id in a cluster; "" outside one.
 	// Datastore writes of a node are refused (ErrFenced) once the cluster
 	// has declared the node dead (see cluster.go).
@@ -181,6 +183,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("store: postgresql: connection URL: %w: %w", store.ErrInvalid, err)
 	}
 	pc.MaxConns = int32(cfg.MaxConns)
+	if cfg.Password != "" {
+		pc.ConnConfig.Password = cfg.Password
+	}
 	pc.ConnConfig.ConnectTimeout = min(cfg.Timeout, 10*time.Second)
 	// Statements are prepared once per connection (pgx's statement cache).
 	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "store", "engine", Engine), display: displayURL(pc)}

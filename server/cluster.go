@@ -1,0 +1,135 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/connectorhq/connector/actors/queue"
+	"github.com/connectorhq/connector/cluster"
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/secret"
+	"github.com/connectorhq/connector/store/pgstore"
+)
+
+// ErrEvicted is what Done delivers when this node lost its cluster
+// membership while it ran (it was paused, or cut off from etcd, for longer
+// than its lease): the other nodes have taken its actions over, its
+// writes are refused, and it has stopped its work. The command then starts
+// the process again, so that it rejoins as a new member.
+var ErrEvicted = errors.New("server: this node was dropped from the cluster")
+
+// clusterComponents is the start list of a cluster node, made from the
+// single node's (comps): the actor system starts before the store, since
+// the node joins the cluster on it and the shared store is written in the
+// name of the member it joined as; the "cluster" component (membership
+// and the shared store) takes the embedded store's place. Stopped in the
+// reverse order, the node hands its actions back (the queue), then leaves
+// the cluster and closes the shared store, then the actor system stops.
+func clusterComponents(s *Server, cfg *config.Config, comps []component) []component {
+	join := component{name: "cluster", start: func() error {
+		if cfg.Actions.UseInMemoryDatastore {
+			return &config.Error{File: cfg.Path, Line: cfg.Line("Actions", "UseInMemoryDatastore"), Section: "Actions", Key: "UseInMemoryDatastore",
+				Err: errors.New("cluster mode ([Cluster] Enabled=true) keeps every action in the shared store: it cannot be in memory")}
+		}
+		return s.joinCluster(cfg)
+	}, stop: func(context.Context) error {
+		s.leaveCluster()
+		if s.shared != nil {
+			if err := s.shared.Close(); err != nil {
+				return fmt.Errorf("close the shared store: %w", err)
+			}
+		}
+		return nil
+	}}
+	var actors component
+	for _, c := range comps {
+		if c.name == "actors" {
+			actors = c
+		}
+	}
+	out := make([]component, 0, len(comps)+1)
+	for _, c := range comps {
+		switch c.name {
+		case "store":
+			out = append(out, actors, join)
+		case "actors":
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// joinCluster makes the server a node of the cluster [Cluster] describes:
+// remoting and membership on the server's actor system, and the shared
+// store, which becomes the server's store (actions and datastores).
+func (s *Server) joinCluster(cfg *config.Config) error {
+	cc := cfg.Cluster
+	host := cc.RemoteHost
+	if host == "" {
+		host = cfg.Server.Host
+	}
+	password := cc.StorePassword
+	// The password first: a wrong one stops start-up before the node
+	// joins.
+	if secret.IsEncrypted(password) {
+		key, err := secret.LoadKeyFile(cfg.Security.AESKeyFile)
+		if err != nil {
+			return &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", "StorePassword"), Section: "Cluster", Key: "StorePassword", Err: err}
+		}
+		if password, err = key.Decrypt(password); err != nil {
+			return &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", "StorePassword"), Section: "Cluster", Key: "StorePassword", Err: err}
+		}
+	}
+	node, err := cluster.Join(s.sys, cluster.Config{
+		Name: cc.Name, Endpoints: cc.Etcd, Host: host, Port: cc.RemotePort, AdvertisedAddress: cc.AdvertisedAddress,
+		LeaseTTL: cc.LeaseTTL, RequestTimeout: cc.RequestTimeout, Logger: s.log.With("component", "cluster"),
+	})
+	if err != nil {
+		return &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", "Etcd"), Section: "Cluster", Key: "Etcd", Err: err}
+	}
+	s.node = node
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := pgstore.Open(ctx, pgstore.Config{URL: cc.Store, Password: password, Node: node.ID(),
+		Logger: s.log.With("component", "store")})
+	if err != nil {
+		// The component did not start, so its stop will not run: leave
+		// here.
+		s.leaveCluster()
+		return &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", "Store"), Section: "Cluster", Key: "Store", Err: err}
+	}
+	s.shared, s.st = db, db
+	go func() {
+		select {
+		case <-node.Evicted():
+			s.served <- fmt.Errorf("%w: %w", ErrEvicted, node.EvictedErr())
+		case <-s.left:
+		}
+	}()
+	return nil
+}
+
+// startClusterQueue starts this node's share of the cluster's queue.
+func (s *Server) startClusterQueue(qcfg queue.Config) error {
+	q, err := queue.StartCluster(s.sys, qcfg, s.shared, s.node)
+	if err != nil {
+		return err
+	}
+	s.api, s.stopQueue = q, q.Shutdown
+	return nil
+}
+
+// leaveCluster ends the membership once the queue has handed its actions
+// back (or, evicted, stopped them).
+func (s *Server) leaveCluster() {
+	if s.node == nil {
+		return
+	}
+	s.leaveOnce.Do(func() {
+		close(s.left)
+		s.node.Leave()
+	})
+}
