@@ -40,7 +40,7 @@ PLATFORMS := linux/amd64 linux/arm64
 IMAGE     ?= connector
 CONTAINER ?= $(firstword $(shell command -v podman docker buildah 2>/dev/null))
 
-.PHONY: help build dist image run test test-short fuzz bench proto proto-check vet lint tidy clean
+.PHONY: help build dist image run cluster test test-short fuzz bench proto proto-check vet lint tidy clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -69,6 +69,10 @@ run: build ## build and run on the embedded default configuration (CONFIG=file: 
 	@if [ -n "$(CONFIG)" ] && grep -Eiq '^[[:space:]]*Type[[:space:]]*=[[:space:]]*WEB[[:space:]]*$$' "$(CONFIG)"; then \
 		./scripts/ensure-deb.sh chromium-headless-shell; fi
 	./$(BIN) $(if $(CONFIG),-config $(CONFIG))
+
+cluster: build ## a three-member etcd, PostgreSQL and three nodes on loopback (docs/cluster.md); Ctrl-C stops everything
+	./scripts/ensure-deb.sh etcd-server postgresql
+	$(GO) run ./cmd/clusterdemo -binary $(BIN)
 
 test: ## the whole suite with -race (installs what the tests need)
 	./scripts/ensure-deb.sh $(DEB_BUILD) $(DEB_TEST) $(DEB_DEPLOY)

@@ -225,7 +225,14 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 				}),
 				actor.WithDeadLetterRequestLogging(false))
 			return nil
-		}, stop: func(context.Context) error { s.sys.Shutdown(); return nil }},
+		}, stop: func(context.Context) error {
+			// In cluster mode, leaving the cluster (the "cluster"
+			// component) has shut the actor system down already.
+			if s.node == nil {
+				s.sys.Shutdown()
+			}
+			return nil
+		}},
 		{name: "queue", start: func() (err error) {
 			qcfg := queue.Config{
 				Name:                   "fetch",
