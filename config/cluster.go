@@ -79,7 +79,10 @@ var clusterDef = &sectionDef{name: "Cluster", keys: []keyDef{
 		return nil
 	}},
 	{"StorePassword", func(c *Config, v string) error { c.Cluster.StorePassword = v; return nonEmpty(v) }},
-	{"RemoteHost", func(c *Config, v string) error { c.Cluster.RemoteHost = strings.TrimSpace(v); return nonEmpty(c.Cluster.RemoteHost) }},
+	{"RemoteHost", func(c *Config, v string) error {
+		c.Cluster.RemoteHost = strings.TrimSpace(v)
+		return nonEmpty(c.Cluster.RemoteHost)
+	}},
 	{"RemotePort", func(c *Config, v string) (err error) { c.Cluster.RemotePort, err = intIn(v, 0, 65535); return }},
 	{"AdvertisedAddress", func(c *Config, v string) error {
 		v = strings.TrimSpace(v)

@@ -56,15 +56,15 @@ type Options struct {
 
 // Server is a running connector.
 type Server struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	logOut  io.Closer
-	sys     *actor.ActorSystem
-	st      store.Store
-	target  ingest.Target
-	repo    fetch.Repository
-	q       *queue.Queue // single node; nil in cluster mode
-	api     queue.API    // the queue the front end and the scheduler use
+	cfg    *config.Config
+	log    *slog.Logger
+	logOut io.Closer
+	sys    *actor.ActorSystem
+	st     store.Store
+	target ingest.Target
+	repo   fetch.Repository
+	q      *queue.Queue // single node; nil in cluster mode
+	api    queue.API    // the queue the front end and the scheduler use
 	// stopQueue shuts the queue down (the single node's, or this node's
 	// share of the cluster's).
 	stopQueue func(context.Context) error
@@ -72,17 +72,17 @@ type Server struct {
 	shared    *pgstore.Store // cluster mode: the shared store (also st)
 	left      chan struct{}  // closed when the node leaves the cluster
 	leaveOnce sync.Once
-	web     *httpd.Server
-	svc     *httpd.Server // the service port; nil without [Service] ServicePort
-	metrics *metrics.Metrics
-	sched   *actor.PID
-	ln      net.Listener
-	svcLn   net.Listener
-	served  chan error
-	stop    chan struct{} // closed by the service port's Stop
-	stopped sync.Once
-	down    sync.Once
-	downErr error
+	web       *httpd.Server
+	svc       *httpd.Server // the service port; nil without [Service] ServicePort
+	metrics   *metrics.Metrics
+	sched     *actor.PID
+	ln        net.Listener
+	svcLn     net.Listener
+	served    chan error
+	stop      chan struct{} // closed by the service port's Stop
+	stopped   sync.Once
+	down      sync.Once
+	downErr   error
 	// started are the components whose start succeeded, in start order;
 	// they stop in the reverse order (stopAll).
 	started []component

@@ -134,7 +134,7 @@ func newClusterManager(cfg Config, sh *shared, root *actor.RootContext, db *pgst
 		threads: make([]*centry, cfg.MaximumThreads),
 	}
 	m.props = actor.PropsFromProducer(newTask,
-		actor.WithReceiverMiddleware(recoverMiddleware),
+		actor.WithReceiverMiddleware(panicMiddleware),
 		actor.WithMailbox(taskMailbox(root)),
 		actor.WithDispatcher(actor.NewSynchronizedDispatcher(300)))
 	return m
@@ -150,10 +150,12 @@ func (m *cmanager) receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *messages.SubmitAction:
 		m.submit(ctx, msg)
-	case *taskChanged:
+	case *messages.TaskChanged:
 		m.changed(ctx, msg)
-	case *slotReleased:
-		m.slotFreed(ctx, msg.id)
+	case *messages.SlotReleased:
+		if id, err := uuid.FromBytes(msg.Id); err == nil {
+			m.slotFreed(ctx, id)
+		}
 	case *cDone:
 		m.done(ctx, msg)
 	case *messages.ThreadStatusRequest:
@@ -228,18 +230,22 @@ func (m *cmanager) receive(ctx actor.Context) {
 // recover middleware is stopped and kept as an Error tombstone.
 func (m *cmanager) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason any, _ any) {
 	sup.StopChildren(child)
-	if id, ok := m.byPID[child.Id]; ok && m.self != nil {
-		m.root.Send(m.self, &childFailed{id: id, reason: fmt.Sprint(reason)})
+	if m.self != nil {
+		m.root.Send(m.self, &childFailed{pid: child, reason: fmt.Sprint(reason)})
 	}
 }
 
 func (m *cmanager) childFailed(ctx actor.Context, msg *childFailed) {
-	e := m.entries[msg.id]
+	id, ok := m.byPID[msg.pid.Id]
+	if !ok {
+		return
+	}
+	e := m.entries[id]
 	if e == nil || e.crash != "" {
 		return
 	}
 	e.crash = msg.reason
-	m.sh.log.Error("task actor failed; keeping a tombstone", "id", msg.id, "reason", msg.reason)
+	m.sh.log.Error("task actor failed; keeping a tombstone", "id", id, "reason", msg.reason)
 	st := m.tombstoneStatus(e)
 	if e.slot {
 		m.freeSlot(e)
@@ -321,7 +327,7 @@ func (m *cmanager) spawn(ctx actor.Context, id uuid.UUID, spec *messages.ActionS
 	if err != nil {
 		return nil, fmt.Errorf("queue: spawn task actor %s: %w", id, err)
 	}
-	ctx.Send(pid, &taskInit{sh: m.sh, id: id, token: st.Token, spec: spec, status: st})
+	ctx.Send(pid, &taskInit{sh: m.sh, owner: ctx.Self(), id: id, token: st.Token, spec: spec, status: st})
 	e := &centry{pid: pid, spec: spec, id: id, token: st.Token, epoch: epoch, status: st, excl: exclusiveTasks(m.sh.repo, spec)}
 	m.entries[id] = e
 	m.byPID[pid.Id] = id
@@ -330,23 +336,27 @@ func (m *cmanager) spawn(ctx actor.Context, id uuid.UUID, spec *messages.ActionS
 
 // --- task reports ------------------------------------------------------------
 
-func (m *cmanager) changed(ctx actor.Context, msg *taskChanged) {
-	e := m.entries[msg.id]
+func (m *cmanager) changed(ctx actor.Context, msg *messages.TaskChanged) {
+	id, err := uuid.FromBytes(msg.Id)
+	if err != nil {
+		return
+	}
+	e := m.entries[id]
 	if e == nil || e.retired || e.crash != "" {
-		for _, to := range msg.replyTo {
+		for _, to := range msg.ReplyTo {
 			ctx.Send(to, &messages.NotOwner{Message: "this node no longer owns the action"})
 		}
 		return
 	}
-	e.status, e.live = msg.status, msg.live
-	if m.shutting && e.slot && msg.status.State == messages.State_STATE_STOPPED && len(msg.replyTo) == 0 {
+	e.status, e.live = msg.Status, msg.Live
+	if m.shutting && e.slot && msg.Status.State == messages.State_STATE_STOPPED && len(msg.ReplyTo) == 0 {
 		// Stopped by this node's shutdown, not by a client: the action
 		// is handed to the other nodes (release), not ended.
 		return
 	}
 	var replies []pendingReply
-	for _, to := range msg.replyTo {
-		replies = append(replies, pendingReply{to: to, reply: &messages.ActionReply{Status: msg.status}})
+	for _, to := range msg.ReplyTo {
+		replies = append(replies, pendingReply{to: to, reply: &messages.ActionReply{Status: msg.Status}})
 	}
 	m.write(e, replies)
 }
@@ -937,7 +947,7 @@ func StartCluster(sys *actor.ActorSystem, cfg Config, db *pgstore.Store, mem Mem
 	m := newClusterManager(cfg, sh, sys.Root, db, mem, name)
 	m.paused = paused
 	props := actor.PropsFromProducer(func() actor.Actor { return m },
-		actor.WithReceiverMiddleware(managerRecover(sh.log)))
+		actor.WithReceiverMiddleware(managerPanic(sh.log)))
 	pid, err := sys.Root.SpawnNamed(props, name)
 	if err != nil {
 		return nil, fmt.Errorf("queue: start %s: %w", cfg.Name, err)
