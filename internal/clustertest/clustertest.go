@@ -407,3 +407,37 @@ func (p *linePrefixer) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// MemberID is the node's current member id, from its log (each start
+// joins as a new member).
+func (n *Node) MemberID() string {
+	b, _ := os.ReadFile(n.Log)
+	s := string(b)
+	i := strings.LastIndex(s, `msg="joined the cluster"`)
+	if i < 0 {
+		return ""
+	}
+	s = s[i:]
+	j := strings.Index(s, " member=")
+	if j < 0 {
+		return ""
+	}
+	s = s[j+len(" member="):]
+	if k := strings.IndexAny(s, " \n"); k >= 0 {
+		s = s[:k]
+	}
+	return s
+}
+
+// Joins counts the times the node joined the cluster (its starts, and
+// its rejoins after being dropped).
+func (n *Node) Joins() int {
+	b, _ := os.ReadFile(n.Log)
+	return strings.Count(string(b), `msg="joined the cluster"`)
+}
+
+// LogContains reports whether the node's log holds s.
+func (n *Node) LogContains(s string) bool {
+	b, _ := os.ReadFile(n.Log)
+	return strings.Contains(string(b), s)
+}
