@@ -101,11 +101,11 @@ fuzz: ## run every fuzz target for FUZZTIME each
 bench: build ## benchmarks; figures go to bench/RESULTS.md
 	$(MAKE) -C bench all
 
-proto: ## regenerate messages/messages.pb.go and loadgen/wire/wire.pb.go (needs protoc)
+proto: ## regenerate messages/messages.pb.go, messages/cluster.pb.go and loadgen/wire/wire.pb.go (needs protoc)
 	./scripts/ensure-deb.sh protobuf-compiler
 	GOBIN=$(GOBIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	protoc --plugin=$(GOBIN)/protoc-gen-go -I . -I "$$($(GO) list -m -f '{{.Dir}}' github.com/asynkron/protoactor-go)/actor" \
-		--go_out=. --go_opt=paths=source_relative messages/messages.proto loadgen/wire/wire.proto
+		--go_out=. --go_opt=paths=source_relative messages/messages.proto messages/cluster.proto loadgen/wire/wire.proto
 
 vet: ## go vet
 	$(GO) vet $(PKGS)
