@@ -8,13 +8,14 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/internal/testlog"
 )
 
 // latencyNames returns the names of the request latencies.
@@ -483,7 +484,7 @@ func TestProgressLines(t *testing.T) {
 	t.Parallel()
 	f := newFake()
 	base := f.start(t)
-	var buf lockedBuffer
+	var buf testlog.Buffer
 	start := time.Now()
 	_, err := Run(context.Background(), Config{Target: base, Duration: 1500 * time.Millisecond, Concurrency: 1, Progress: &buf})
 	require.NoError(t, err)
@@ -702,25 +703,6 @@ func TestAppendEscapeMatchesQueryEscape(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for the progress goroutine and the
-// test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestParseFraction(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]float64{"0.01": 0.01, "1%": 0.01, " 2.5 % ": 0.025, "0": 0, "100%": 1, "1": 1} {
@@ -766,7 +748,7 @@ func TestPlan(t *testing.T) {
 
 	f := newFake()
 	base := f.start(t)
-	var buf lockedBuffer
+	var buf testlog.Buffer
 	var early atomic.Int64
 	f.onRequest = func(string, string) {
 		if buf.String() == "" {

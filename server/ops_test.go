@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -22,6 +21,7 @@ import (
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/internal/testlog"
 	"github.com/connectorhq/connector/internal/testpki"
 	"github.com/connectorhq/connector/internal/testwait"
 )
@@ -231,7 +231,7 @@ func TestIngestCFSOverTLS(t *testing.T) {
 func TestActionEndedLogLine(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "[Logging]\nLogFormat=json\n")
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	s, err := Start(cfg, Options{Port: -1, LogOutput: &logs, Repository: func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }})
 	require.NoError(t, err)
 	defer stop(t, s)
@@ -258,18 +258,6 @@ func TestActionEndedLogLine(t *testing.T) {
 	require.Contains(t, line["counts"], "seen")
 	require.Equal(t, 1, strings.Count(logs.String(), `"msg":"action ended"`))
 }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // TestDefaultAllowedHosts: bound to loopback, the machine's loopback
 // names; bound to every interface, its host name and addresses too.

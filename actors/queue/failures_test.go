@@ -1,17 +1,16 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/testlog"
 	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 )
@@ -45,24 +44,6 @@ func (b *bundle) waitFailures(t *testing.T, tok string, n uint64) *messages.Acti
 
 func withFailRepo(c *Config) { c.Repository = failRepo{c.Repository.(*testRepo)} }
 
-// syncBuffer is a log destination safe for the queue's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var wantFailures = []*messages.Failure{
 	{Task: "MYTASK", Url: "http://x/gone", Reason: "unexpected HTTP status: HTTP 404", Count: 1},
 	{Task: "MYTASK", Url: "http://x/slow", Reason: "request timed out", Count: 2},
@@ -72,7 +53,7 @@ var wantFailures = []*messages.Failure{
 // ended, and the log says them once, at info level, when its work ends.
 func TestFailuresInStatusAndLog(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	b := setup(t, func(c *Config) {
 		withFailRepo(c)
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/connectorhq/connector/connectors"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
+	"github.com/connectorhq/connector/internal/testlog"
 	"github.com/connectorhq/connector/server"
 )
 
@@ -50,7 +51,7 @@ Password=%s
 `, filepath.Join(dir, "data"), filepath.Join(dir, "out"), host, port, password)))
 	require.NoError(t, err)
 	require.Equal(t, "GOOGLEMAILCONNECTOR", conn.Product)
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	srv, err := server.Start(cfg, server.Options{Port: 0, LogOutput: &logs})
 	require.NoError(t, err)
 	defer func() {

@@ -18,6 +18,7 @@ import (
 	"github.com/connectorhq/connector/connectors"
 	"github.com/connectorhq/connector/connectors/objectivefetch/objectivetest"
 	"github.com/connectorhq/connector/connectors/webexfetch/webextest"
+	"github.com/connectorhq/connector/internal/testlog"
 	"github.com/connectorhq/connector/oauth"
 	"github.com/connectorhq/connector/secret"
 	"github.com/connectorhq/connector/server"
@@ -30,7 +31,7 @@ func runREST(t *testing.T, cfgText, product, task string, wantAdded int) (shown,
 	cfg, conn, err := connectors.Builtin.Parse("rest.cfg", []byte(cfgText))
 	require.NoError(t, err)
 	require.Equal(t, product, conn.Product)
-	var lb lockedBuffer
+	var lb testlog.Buffer
 	srv, err := server.Start(cfg, server.Options{Port: 0, LogOutput: &lb})
 	require.NoError(t, err)
 	defer func() {

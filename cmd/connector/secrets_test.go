@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,28 +23,11 @@ import (
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors/httpfetch"
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/testlog"
 	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/secret"
 	"github.com/connectorhq/connector/server"
 )
-
-// lockedBuffer is a bytes.Buffer the server's logger and the test share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestSecretsNeverInClear is the regression test of issue 9 item 10 on the
 // assembled server: a password given as an override (in the URI, and in a
@@ -83,7 +65,7 @@ Url=%s/
 BasicAuthUsername=crawler
 `, filepath.Join(dir, "data"), filepath.Join(dir, "out"), site.URL)), httpfetch.TaskKeys)
 	require.NoError(t, err)
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	srv, err := server.Start(cfg, server.Options{Port: 0, LogOutput: &logs,
 		Repository: func(d server.Deps) (fetch.Repository, error) {
 			return httpfetch.New(httpfetch.Options{Config: d.Config, Store: d.Store, Target: d.Target, Logger: d.Logger})

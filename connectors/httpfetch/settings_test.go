@@ -1,14 +1,12 @@
 package httpfetch
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/testlog"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store"
 )
@@ -385,27 +384,9 @@ func TestUnknownParametersIgnored(t *testing.T) {
 // debug log of the action that got them, with its token.
 func TestIgnoredParametersLogged(t *testing.T) {
 	t.Parallel()
-	var buf syncBuffer
+	var buf testlog.Buffer
 	s := newSite(t, map[string]*page{"/": htmlPage("Home")})
 	b := setup(t, siteConfig(s), setupOpts{logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	b.run(t, fetch.ActionSynchronize, params("Foo", "bar", "[MyTask]Bar", "1", "Depth", "1"))
 	require.Contains(t, buf.String(), `msg="parameters ignored: neither the action's own nor task settings" component=httpfetch token=token action=SYNCHRONIZE parameters=Foo,[MyTask]Bar`)
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,7 +1,6 @@
 package webfetch
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -19,27 +18,10 @@ import (
 
 	"github.com/connectorhq/connector/crawl/browser"
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/testlog"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/secret"
 )
-
-// syncBuffer is a log destination tests search.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 const password = "Pa55-w0rd-never-shown"
 
@@ -102,7 +84,7 @@ fetch("/secret.json").then(function(r){return r.json()}).then(function(d){
 func TestFormLogin(t *testing.T) {
 	t.Parallel()
 	s := loginSite(t)
-	var logs syncBuffer
+	var logs testlog.Buffer
 	loginKeys := []string{"LoginUrl=" + s.URL + "/login", "LoginUsername=crawler", "LoginSubmit=#go", "LoginSuccessSelector=#logout"}
 	good := taskConfig(s.URL+"/home", append(loginKeys, "LoginPassword="+password)...)
 	bad := "[Wrong]\nUrl=" + s.URL + "/home\n" + strings.Join(append(loginKeys, "LoginPassword=not-"+password, "RenderDeadline=10s"), "\n") + "\n"

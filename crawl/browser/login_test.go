@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/internal/testlog"
 )
 
 const testPassword = "S3cret-Pa55-wörd"
@@ -68,7 +70,7 @@ func login(s *site, password string) Login {
 }
 
 func TestLoginReturnsTheSessionCookies(t *testing.T) {
-	var logs logBuffer
+	var logs testlog.Buffer
 	p := newPool(t, Config{Tabs: 1, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	s := loginSite(t, "post")
 	cookies, err := p.Login(context.Background(), login(s, testPassword))
@@ -113,7 +115,7 @@ func TestLoginReturnsTheSessionCookies(t *testing.T) {
 }
 
 func TestLoginFailuresNameWhatFailedAndNeverThePassword(t *testing.T) {
-	var logs logBuffer
+	var logs testlog.Buffer
 	p := newPool(t, Config{Tabs: 2, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	post := loginSite(t, "post")
 	get := loginSite(t, "get") // the password ends up in the URL's query

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/auth"
+	"github.com/connectorhq/connector/internal/testlog"
 )
 
 // queryOnlyPolicy makes the test client (127.0.0.1) a Query client: Admin
@@ -36,7 +37,7 @@ func queryOnlyPolicy(t *testing.T) *auth.Policy {
 // action; what the roles allow still works.
 func TestRolesRefuseWithACIError(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	e := startWith(t, setup{
 		logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		front:  func(c *Config) { c.Policy = queryOnlyPolicy(t) },

@@ -1,18 +1,17 @@
 package httpd
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/xml"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/testlog"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/transport/aci"
 )
@@ -27,24 +26,6 @@ func (panicRepo) View(context.Context, string, messages.Params) (*fetch.ViewResu
 }
 
 func (panicRepo) TaskList() ([]fetch.TaskInfo, error) { panic("kaboom in TaskList") }
-
-// syncBuffer is a bytes.Buffer a logger and a test may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // jsonField reads autnresponse.<name> from a json (BadgerFish, {"$": v}) or
 // simplejson (plain string) reply.
@@ -71,7 +52,7 @@ func jsonField(t *testing.T, body []byte, name string) string {
 // for, the panic is logged, and the server goes on answering.
 func TestHandlerPanicIsACIError(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	e := startWith(t, setup{
 		repo:   func(r *testRepo) fetch.Repository { return panicRepo{r} },
 		logger: slog.New(slog.NewTextHandler(&logs, nil)),

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/testlog"
 	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/secret"
@@ -59,7 +60,7 @@ func (secretRepo) Seal(params messages.Params) (messages.Params, error) {
 // none of them, while the queue holds the sealed form.
 func TestSecretsNeverShown(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	e := startWith(t, setup{
 		repo:   func(r *testRepo) fetch.Repository { return secretRepo{r} },
 		logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -108,7 +109,7 @@ func TestSecretsNeverShown(t *testing.T) {
 // the reply nor the log quotes them.
 func TestMalformedRequestHeadersNeverEchoed(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	e := startWith(t, setup{logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	addr := strings.TrimPrefix(e.base, "http://")
 	const auth, cookie = "Basic dXNlcjpodW50ZXIy", "session=s3cr3t-cookie"

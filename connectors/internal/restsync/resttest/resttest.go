@@ -4,7 +4,6 @@
 package resttest
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/internal/testlog"
 )
 
 // Target keeps the documents delivered, by reference. It is safe for
@@ -154,24 +154,7 @@ func Field1(d *ingest.Document, name string) string {
 }
 
 // LogBuffer is a log sink safe for concurrent writes.
-type LogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write implements io.Writer.
-func (s *LogBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// String returns what was written.
-func (s *LogBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type LogBuffer = testlog.Buffer
 
 // Waits records the waits a connector asks for (its Options.Sleep),
 // without waiting.
