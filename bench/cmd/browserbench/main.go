@@ -294,19 +294,30 @@ func (b *bench) ceiling(urls []string, n int) error {
 		tabs[i] = tctx
 	}
 	pages0 := b.s.pages.Load()
-	var bad atomic.Int64
+	var bad, retried atomic.Int64
 	rate, err := work(urls, n, func(w int, u string) error {
 		ctx, cancel := context.WithTimeout(tabs[w], time.Minute)
 		defer cancel()
 		if err := chromedp.Do(ctx, chromedp.Navigate(u)); err != nil {
 			return err
 		}
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](readyJS)); err != nil {
-			return err
-		}
-		pg, err := chromedp.Run(ctx, chromedp.Evaluate[ceilingPage](readJS))
-		if err != nil {
-			return err
+		var pg ceilingPage
+		for try := 0; ; try++ {
+			_, err := chromedp.Run(ctx, chromedp.Poll[bool](readyJS))
+			if err == nil {
+				pg, err = chromedp.Run(ctx, chromedp.Evaluate[ceilingPage](readJS))
+			}
+			// The page's execution context can be replaced between two
+			// calls (CDP -32000 "Cannot find context with specified id"
+			// on a loaded machine): read it again, in the clock.
+			if err != nil && try < 2 && strings.Contains(err.Error(), "Cannot find context with specified id") {
+				retried.Add(1)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			break
 		}
 		if len(pg.Links) != 4 || !strings.HasPrefix(pg.Title, "Rendered page") {
 			bad.Add(1)
@@ -318,6 +329,9 @@ func (b *bench) ceiling(urls []string, n int) error {
 	}
 	if bad.Load() > 0 {
 		b.note("ceiling at %d tabs: %d pages read incompletely", n, bad.Load())
+	}
+	if retried.Load() > 0 {
+		b.note("ceiling at %d tabs: %d reads repeated after the page's execution context was replaced", n, retried.Load())
 	}
 	b.add(key("ceiling", n), rate)
 	b.add(key("ceiling-docs-per-page", n), float64(b.s.pages.Load()-pages0)/float64(len(urls)))
