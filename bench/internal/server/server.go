@@ -20,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/connectorhq/connector/transport/aci"
 )
 
 // Proc is one started server process.
@@ -352,7 +354,9 @@ type QueueCounts struct {
 	Pending, Running, Completed int64
 }
 
-// QueueStatus asks the connector for its fetch queue's counters.
+// QueueStatus asks the connector for its fetch queue's counters. (The
+// codec's client-side decoder, aci.DecodeReply, reads a reply's status and
+// token, not a queue's counters: this one reply is read with encoding/xml.)
 func (p *Proc) QueueStatus() (QueueCounts, error) {
 	b, err := p.Get("action=QueueInfo&QueueName=fetch&QueueAction=QueueStatus")
 	if err != nil {
@@ -381,14 +385,11 @@ func (p *Proc) Submit(params string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var r struct {
-		Response string `xml:"response"`
-		Token    string `xml:"responsedata>token"`
-	}
-	if err := xml.Unmarshal(b, &r); err != nil {
+	var r aci.Decoded
+	if err := aci.DecodeReply(b, &r); err != nil {
 		return "", fmt.Errorf("server: Fetch reply: %w", err)
 	}
-	if r.Response != "SUCCESS" || r.Token == "" {
+	if !r.Success() || r.Token == "" {
 		return "", fmt.Errorf("server: Fetch %s: %s", params, b)
 	}
 	return r.Token, nil
@@ -400,15 +401,15 @@ func (p *Proc) Status(token string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var r struct {
-		Response string `xml:"response"`
-		Status   string `xml:"responsedata>actions>action>status"`
-	}
-	if err := xml.Unmarshal(b, &r); err != nil {
+	var r aci.Decoded
+	if err := aci.DecodeReply(b, &r); err != nil {
 		return "", fmt.Errorf("server: GetStatus reply: %w", err)
 	}
-	if r.Response != "SUCCESS" {
+	if !r.Success() {
 		return "", fmt.Errorf("server: GetStatus: %s", b)
 	}
-	return r.Status, nil
+	if r.State == aci.StateOther {
+		return r.StateRaw, nil
+	}
+	return r.State.String(), nil
 }
