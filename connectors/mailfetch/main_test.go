@@ -62,7 +62,7 @@ func (m *memTarget) len() int {
 	return len(m.docs)
 }
 
-// summary is a count in one line, for failure messages.
+// find returns the documents whose field name has value.
 func (m *memTarget) find(name, value string) []*ingest.Document {
 	m.mu.Lock()
 	defer m.mu.Unlock()
