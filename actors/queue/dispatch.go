@@ -59,15 +59,6 @@ func (m *manager) threadStatus() *messages.ThreadStatusReply {
 	return r
 }
 
-func (m *manager) move(e *entry, s messages.State) {
-	if e.state == s {
-		return
-	}
-	m.byState[e.state]--
-	m.byState[s]++
-	e.state = s
-}
-
 func (m *manager) changed(ctx actor.Context, msg *messages.TaskChanged) {
 	id, _ := actionID(msg.Id)
 	e := m.entries[id]
@@ -92,9 +83,9 @@ func (m *manager) changed(ctx actor.Context, msg *messages.TaskChanged) {
 	s := msg.Status
 	wasTerminal, wasWaiting := messages.Terminal(e.state), e.waiting()
 	m.observeChange(e, e.state, s, msg.Live)
-	m.move(e, s.State)
+	prioChanged := e.priority != s.Priority
+	m.rekey(e, s.State, s.Priority, s.StartedUnixMs, s.EndedUnixMs)
 	e.live = msg.Live
-	e.startedMs, e.endedMs = s.StartedUnixMs, s.EndedUnixMs
 	if w := e.waiting(); w != wasWaiting {
 		if w {
 			m.nwait++
@@ -102,8 +93,6 @@ func (m *manager) changed(ctx actor.Context, msg *messages.TaskChanged) {
 			m.nwait--
 		}
 	}
-	prioChanged := e.priority != s.Priority
-	e.priority = s.Priority
 	switch {
 	case s.State == messages.State_STATE_QUEUED && !e.slot:
 		if e.heapIdx < 0 {

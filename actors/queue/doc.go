@@ -34,6 +34,7 @@
 //	commit.go          group commit to the store (the completer), retries
 //	retention.go       removing ended actions by count and age (maintenance)
 //	list.go            listings, sorting and queue status
+//	index.go           the list indexes: per state, entries ordered by each sort key
 //	control.go         queue pause and resume, shutdown
 //	tombstone.go       task actors that failed outside the panic middleware
 //	restore.go         re-creating stored actions at start

@@ -1,47 +1,10 @@
 package queue
 
 import (
-	"cmp"
-	"container/heap"
-	"slices"
+	"math"
 
 	"github.com/connectorhq/connector/messages"
 )
-
-// topK returns the k first entries of sel in cmp order (unsorted), keeping
-// a heap of the best k seen so far with the worst of them on top.
-func topK(sel []*entry, k int, cmp func(a, b *entry) int) []*entry {
-	h := &worstFirst{cmp: cmp, e: make([]*entry, 0, k)}
-	for _, e := range sel {
-		switch {
-		case len(h.e) < k:
-			heap.Push(h, e)
-		case cmp(e, h.e[0]) < 0:
-			h.e[0] = e
-			heap.Fix(h, 0)
-		}
-	}
-	return h.e
-}
-
-type worstFirst struct {
-	cmp func(a, b *entry) int
-	e   []*entry
-}
-
-func (h *worstFirst) Len() int { return len(h.e) }
-
-func (h *worstFirst) Less(i, j int) bool { return h.cmp(h.e[i], h.e[j]) > 0 }
-
-func (h *worstFirst) Swap(i, j int) { h.e[i], h.e[j] = h.e[j], h.e[i] }
-
-func (h *worstFirst) Push(x any) { h.e = append(h.e, x.(*entry)) }
-
-func (h *worstFirst) Pop() any {
-	x := h.e[len(h.e)-1]
-	h.e = h.e[:len(h.e)-1]
-	return x
-}
 
 func (m *manager) queueStatus() *messages.QueueStatusReply {
 	return &messages.QueueStatusReply{
@@ -59,66 +22,84 @@ func (m *manager) queueStatus() *messages.QueueStatusReply {
 	}
 }
 
-// list selects and orders actions for GetStatus without a token.
+// list selects and orders actions for GetStatus without a token, from the
+// list indexes (index.go): the trees of the states f asks for, walked in
+// f's order from the bound of its range on the sort key and merged, until
+// Skip+MaxResults entries have matched. Ties are in arrival order,
+// following the direction.
 func (m *manager) list(f *messages.ListActions) *messages.ListActionsReply {
-	var want [8]bool
+	k := sortKeyOf(f.SortBy)
+	lo, hi, empty := keyRange(f, k)
+	var want [nStates]bool
 	for _, s := range f.States {
-		if int(s) < len(want) {
+		if uint(s) < nStates {
 			want[s] = true
 		}
 	}
-	sel := make([]*entry, 0, 64)
-	for _, e := range m.entries {
-		if len(f.States) > 0 && !want[e.state] {
-			continue
-		}
-		if f.NotStarted && (messages.Terminal(e.state) || e.live) {
-			continue
-		}
-		if f.QueuedAfterUnixMs != 0 && e.queuedMs <= f.QueuedAfterUnixMs ||
-			f.QueuedBeforeUnixMs != 0 && e.queuedMs >= f.QueuedBeforeUnixMs {
-			continue
-		}
-		if f.FinishedAfterUnixMs != 0 && (e.endedMs == 0 || e.endedMs <= f.FinishedAfterUnixMs) ||
-			f.FinishedBeforeUnixMs != 0 && (e.endedMs == 0 || e.endedMs >= f.FinishedBeforeUnixMs) {
-			continue
-		}
-		if f.HasMinPriority && e.priority < f.MinPriority || f.HasMaxPriority && e.priority > f.MaxPriority {
-			continue
-		}
-		sel = append(sel, e)
+	skip, limit := int(f.Skip), int(f.MaxResults)
+	ids := make([]string, 0, min(max(limit, 16), 1024))
+	if empty {
+		return &messages.ListActionsReply{Ids: ids}
 	}
-	key := func(e *entry) int64 {
-		switch f.SortBy {
-		case messages.SortBy_SORT_BY_START_TIME:
-			return e.startedMs
-		case messages.SortBy_SORT_BY_FINISH_TIME:
-			return e.endedMs
-		case messages.SortBy_SORT_BY_PRIORITY:
-			return int64(e.priority)
+	var (
+		cs  [nStates]cursor
+		buf [nStates]*cursor
+	)
+	run := buf[:0] // the cursors that have a current entry
+	for s := range messages.State(nStates) {
+		if len(f.States) > 0 && !want[s] || f.NotStarted && messages.Terminal(s) {
+			continue
 		}
-		return e.queuedMs
-	}
-	cmp := func(a, b *entry) int {
-		ka, kb := key(a), key(b)
-		if ka == kb { // ties in arrival order, following the direction
-			ka, kb = int64(a.seq), int64(b.seq)
+		if t := m.index.trees[s][k]; t != nil && t.Len() > 0 {
+			c := &cs[s]
+			c.t, c.k, c.desc, c.lo, c.hi = t, k, !f.Ascending, lo, hi
+			run = append(run, c)
 		}
-		c := cmp.Compare(ka, kb)
-		if !f.Ascending {
-			c = -c
+	}
+	// Paging: with one tree, no filter beyond its key and no bound on it,
+	// the first entry of the page is found by rank, not by walking.
+	at := 0
+	if len(run) == 1 && lo == math.MinInt64 && hi == math.MaxInt64 && narrowedOnlyByKey(f, k) {
+		at, skip = skip, 0
+	}
+	n := 0
+	for _, c := range run {
+		if c.start(at); c.ok {
+			run[n] = c
+			n++
 		}
-		return c
 	}
-	skip := int(f.Skip)
-	if k := int(f.MaxResults); k > 0 && skip+k < len(sel) {
-		sel = topK(sel, skip+k, cmp) // O(n log k), not a sort of every match
+	run = run[:n]
+	for len(run) > 0 {
+		// The next entry in f's order is the first of the cursors' (at most
+		// one per state: a linear pick beats a heap).
+		b := 0
+		for i := 1; i < len(run); i++ {
+			c := compareBy(run[i].it.Item(), run[b].it.Item(), k)
+			if f.Ascending && c < 0 || !f.Ascending && c > 0 {
+				b = i
+			}
+		}
+		c := run[b]
+		e := c.it.Item()
+		if c.next(); !c.ok {
+			c.it.Release()
+			run = append(run[:b], run[b+1:]...)
+		}
+		if !matches(f, &want, e) {
+			continue
+		}
+		if skip > 0 { // paging: the first Skip matches are left out
+			skip--
+			continue
+		}
+		ids = append(ids, e.id.String())
+		if limit > 0 && len(ids) == limit {
+			break
+		}
 	}
-	slices.SortFunc(sel, cmp)
-	sel = sel[min(skip, len(sel)):] // paging: the first Skip matches are left out
-	ids := make([]string, len(sel))
-	for i, e := range sel {
-		ids[i] = e.id.String()
+	for _, c := range run {
+		c.it.Release()
 	}
 	return &messages.ListActionsReply{Ids: ids}
 }

@@ -48,6 +48,10 @@ type (
 	withdrawSubmit struct{ sender *actor.PID }
 	// submitWithdrawn answers a withdrawn submission: it is not queued.
 	submitWithdrawn struct{}
+	// inspect runs fn on the QueueManager's goroutine between two messages
+	// and is answered with itself (the tests check the list indexes
+	// against the entries with it).
+	inspect struct{ fn func(*manager) }
 )
 
 // entry is the QueueManager's view of one action: what it needs for
@@ -96,7 +100,8 @@ type manager struct {
 	running  int                  // slots held
 	threads  []*entry             // worker threads by number-1: the action holding each, or nil
 	nwait    int                  // actions for which entry.waiting() holds
-	byState  [8]int
+	byState  [nStates]int
+	index    listIndex // entries ordered for lists (index.go)
 	paused   bool
 	seq      uint64
 	ended    []*entry // retention FIFO in order of ending
@@ -199,6 +204,9 @@ func (m *manager) receive(ctx actor.Context) {
 		// flush (after every message) writes the retries
 	case *lookupTombstone:
 		m.tombstone(ctx, msg)
+	case *inspect:
+		msg.fn(m)
+		ctx.Respond(msg)
 	case *withdrawSubmit:
 		m.withdraw(ctx, msg)
 	case *childFailed:
@@ -277,6 +285,7 @@ func (m *manager) spawn(ctx actor.Context, id uuid.UUID, token string, spec *mes
 	m.entries[id] = e
 	m.byPID[pid.Id] = id
 	m.byState[e.state]++
+	m.index.add(e)
 	if e.waiting() {
 		m.nwait++
 	}

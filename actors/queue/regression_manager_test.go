@@ -1,10 +1,7 @@
 package queue
 
 import (
-	"cmp"
 	"context"
-	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
 
@@ -86,35 +83,4 @@ func TestManagerPanicDoesNotRestartIt(t *testing.T) {
 	require.Equal(t, messages.State_STATE_PROCESSING, s.State)
 	next := b.submit(t, "instant", 0)
 	b.waitState(t, next, messages.State_STATE_FINISHED)
-}
-
-// topK must give what sorting every match and truncating gives.
-func TestTopKMatchesSortAndTruncate(t *testing.T) {
-	t.Parallel()
-	r := rand.New(rand.NewPCG(7, 7))
-	for round := 0; round < 200; round++ {
-		n := 1 + r.IntN(60)
-		es := make([]*entry, n)
-		for i := range es {
-			es[i] = &entry{seq: uint64(i), priority: int32(r.IntN(4)), queuedMs: int64(r.IntN(5))}
-		}
-		asc := r.IntN(2) == 0
-		cmp := func(a, b *entry) int {
-			c := cmp.Compare(a.queuedMs, b.queuedMs)
-			if c == 0 {
-				c = cmp.Compare(int64(a.seq), int64(b.seq))
-			}
-			if !asc {
-				c = -c
-			}
-			return c
-		}
-		k := 1 + r.IntN(n)
-		want := slices.Clone(es)
-		slices.SortFunc(want, cmp)
-		want = want[:k]
-		got := topK(slices.Clone(es), k, cmp)
-		slices.SortFunc(got, cmp)
-		require.Equal(t, want, got)
-	}
 }

@@ -56,6 +56,7 @@ func (m *manager) evict(ctx actor.Context, e *entry) {
 	delete(m.entries, e.id)
 	delete(m.byPID, e.pid.Id)
 	m.byState[e.state]--
+	m.index.remove(e)
 	m.nended--
 	if e.crash == "" {
 		ctx.Poison(e.pid) // Poison, not Stop: see retireGuard

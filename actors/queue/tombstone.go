@@ -41,8 +41,7 @@ func (m *manager) childFailed(ctx actor.Context, msg *childFailed) {
 			m.nwait--
 		}
 		m.unqueue(e)
-		m.move(e, messages.State_STATE_ERROR)
-		e.endedMs = m.sh.now().UnixMilli()
+		m.rekey(e, messages.State_STATE_ERROR, e.priority, e.startedMs, m.sh.now().UnixMilli())
 		st = m.tombstoneStatus(e)
 		m.ended = append(m.ended, e)
 		m.nended++
