@@ -12,12 +12,23 @@ import (
 // The list indexes. A list (GetStatus without a token, GetActionParameters
 // without one, CancelQueued) selects actions by state, queue time, finish
 // time and priority, and pages through them in one of four orders. The
-// QueueManager keeps, for each state, one ordered tree per sort key, each
-// holding the entries in that state: a list walks the trees of the states
-// it asks for in its order, from the bound of its range on the sort key,
-// merging them, and stops after Skip+MaxResults matches. It reads the
-// actions it returns and those a filter on another key (or NotStarted)
-// passes over on the way, never every retained action.
+// QueueManager keeps, for each state, the entries in that state ordered by
+// each sort key: a list walks the trees of the states it asks for in its
+// order, from the bound of its range on the sort key, merging them, and
+// stops after Skip+MaxResults matches. It reads the actions it returns and
+// those a filter on another key (or NotStarted) passes over on the way,
+// never every retained action.
+//
+// Every order ties in arrival order (seq), then id. A queued action has no
+// start or end time and, most often, priority 0: in a state where every
+// entry has key 0, the order by that key is arrival order, so no tree of
+// its own is kept for it (a queued action would pay ~20 bytes per tree).
+// The tree of such a key is built the first time an entry of that state has
+// a key other than 0, and kept from then on. Likewise arrival order is the
+// queue time order as long as queue times grow with seq (the clock never
+// went back between two submissions): the queue time tree stands for it,
+// and a separate arrival tree is built, for every state, only once they
+// disagree.
 //
 // An entry's state, priority, start and end times are its keys: they change
 // only through (*manager).rekey, which takes the entry out of its trees
@@ -33,6 +44,7 @@ const (
 	keyEnded
 	keyPriority
 	nKeys
+	keyArrival = nKeys // seq then id: the stand-in order of a key that is 0 throughout a state
 )
 
 func keyOf(e *entry, k sortKey) int64 {
@@ -43,6 +55,8 @@ func keyOf(e *entry, k sortKey) int64 {
 		return e.endedMs
 	case keyPriority:
 		return int64(e.priority)
+	case keyArrival:
+		return 0
 	}
 	return e.queuedMs
 }
@@ -81,39 +95,93 @@ func compareBy(a, b *entry, k sortKey) int {
 // bound as manager.byState).
 const nStates = 8
 
-// listIndex is the QueueManager's trees: trees[state][key]. Only the
-// QueueManager's goroutine touches it (no locks).
+// listIndex is the QueueManager's trees: trees[state][key] (keyArrival
+// included). Only the QueueManager's goroutine touches it (no locks).
 type listIndex struct {
-	trees [nStates][nKeys]*btree.BTreeG[*entry]
+	trees [nStates][nKeys + 1]*btree.BTreeG[*entry]
+	// inverted: two entries have seq and queue time in opposite orders
+	// (the arrival trees exist). lastSeq, lastQueued: of the last entry
+	// that arrived.
+	inverted bool
+	lastSeq  uint64
+	lastQ    int64
+	arrived  bool
 }
 
 // lessFuncs are the trees' orders, one function value per key.
-var lessFuncs = [nKeys]func(a, b *entry) bool{
+var lessFuncs = [nKeys + 1]func(a, b *entry) bool{
 	func(a, b *entry) bool { return compareBy(a, b, keyQueued) < 0 },
 	func(a, b *entry) bool { return compareBy(a, b, keyStarted) < 0 },
 	func(a, b *entry) bool { return compareBy(a, b, keyEnded) < 0 },
 	func(a, b *entry) bool { return compareBy(a, b, keyPriority) < 0 },
+	func(a, b *entry) bool { return compareBy(a, b, keyArrival) < 0 },
 }
 
-func (x *listIndex) tree(s messages.State, k sortKey) *btree.BTreeG[*entry] {
-	t := x.trees[s][k]
-	if t == nil {
-		t = btree.NewBTreeGOptions(lessFuncs[k], btree.Options{NoLocks: true})
-		x.trees[s][k] = t
+func newTree(k sortKey) *btree.BTreeG[*entry] {
+	return btree.NewBTreeGOptions(lessFuncs[k], btree.Options{NoLocks: true})
+}
+
+// base is the tree in arrival order of state s (nil when s is empty and
+// has never held an entry).
+func (x *listIndex) base(s messages.State) *btree.BTreeG[*entry] {
+	if x.inverted {
+		return x.trees[s][keyArrival]
 	}
-	return t
+	return x.trees[s][keyQueued]
+}
+
+// arrive notes a new entry's seq and queue time before it is first added:
+// an entry that arrives out of seq order, or queued earlier than the one
+// before it, means queue time order is no longer arrival order.
+func (x *listIndex) arrive(e *entry) {
+	if x.arrived && !x.inverted && (e.seq <= x.lastSeq || e.queuedMs < x.lastQ) {
+		x.inverted = true
+		for s := range x.trees {
+			if q := x.trees[s][keyQueued]; q != nil {
+				t := newTree(keyArrival)
+				q.Scan(func(e *entry) bool { t.Set(e); return true })
+				x.trees[s][keyArrival] = t
+			}
+		}
+	}
+	if !x.arrived || e.seq > x.lastSeq {
+		x.lastSeq, x.lastQ, x.arrived = e.seq, e.queuedMs, true
+	}
 }
 
 // add puts e in the trees of its state. It reports false if e was there
 // already (a bug: the trees would then disagree with the entries).
 func (x *listIndex) add(e *entry) bool {
-	if uint(e.state) >= nStates {
+	s := e.state
+	if uint(s) >= nStates {
 		return false
 	}
 	ok := true
-	for k := range nKeys {
-		if _, dup := x.tree(e.state, k).Set(e); dup {
+	set := func(k sortKey) {
+		t := x.trees[s][k]
+		if t == nil {
+			t = newTree(k)
+			x.trees[s][k] = t
+		}
+		if _, dup := t.Set(e); dup {
 			ok = false
+		}
+	}
+	set(keyQueued)
+	if x.inverted {
+		set(keyArrival)
+	}
+	for _, k := range [...]sortKey{keyStarted, keyEnded, keyPriority} {
+		if keyOf(e, k) != 0 && x.trees[s][k] == nil {
+			// The first entry of s whose key k is not 0: build the tree,
+			// from the arrival order that stood for it until now.
+			t := newTree(k)
+			x.base(s).Scan(func(o *entry) bool { t.Set(o); return true })
+			x.trees[s][k] = t
+			continue
+		}
+		if x.trees[s][k] != nil {
+			set(k)
 		}
 	}
 	return ok
@@ -122,19 +190,21 @@ func (x *listIndex) add(e *entry) bool {
 // remove takes e out of the trees of its state, under its current keys. It
 // reports false if e was not found in all of them (a bug).
 func (x *listIndex) remove(e *entry) bool {
-	if uint(e.state) >= nStates {
+	s := e.state
+	if uint(s) >= nStates {
 		return false
 	}
 	ok := true
-	for k := range nKeys {
-		t := x.trees[e.state][k]
+	for _, t := range x.trees[s] {
 		if t == nil {
-			ok = false
 			continue
 		}
 		if _, found := t.Delete(e); !found {
 			ok = false
 		}
+	}
+	if x.trees[s][keyQueued] == nil {
+		ok = false
 	}
 	return ok
 }
@@ -240,14 +310,21 @@ func narrowedOnlyByKey(f *messages.ListActions, k sortKey) bool {
 }
 
 // cursor walks one tree within [lo, hi] of its key, ascending or
-// descending.
+// descending. A stand-in cursor walks a state's arrival order for a key
+// that is 0 throughout that state (its range holds 0): all of it.
 type cursor struct {
-	t      *btree.BTreeG[*entry]
-	it     btree.IterG[*entry]
-	k      sortKey
-	desc   bool
-	lo, hi int64
-	ok     bool // it.Item() is the current entry
+	t       *btree.BTreeG[*entry]
+	it      btree.IterG[*entry]
+	k       sortKey
+	standIn bool
+	desc    bool
+	lo, hi  int64
+	ok      bool // it.Item() is the current entry
+}
+
+// unbounded reports whether c's range leaves out nothing of its tree.
+func (c *cursor) unbounded() bool {
+	return c.standIn || c.lo == math.MinInt64 && c.hi == math.MaxInt64
 }
 
 // start positions c on the first entry of its tree in its direction, or
@@ -264,11 +341,11 @@ func (c *cursor) start(at int) {
 		}
 		e, ok := t.GetAt(idx)
 		c.ok = ok && c.it.Seek(e)
-	case !c.desc && c.lo == math.MinInt64:
+	case !c.desc && (c.standIn || c.lo == math.MinInt64):
 		c.ok = c.it.First()
 	case !c.desc:
 		c.ok = c.it.Seek(probe(c.k, c.lo, false))
-	case c.hi == math.MaxInt64:
+	case c.standIn || c.hi == math.MaxInt64:
 		c.ok = c.it.Last()
 	default:
 		// The first entry past every entry of key hi, then one back.

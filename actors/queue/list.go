@@ -1,8 +1,6 @@
 package queue
 
 import (
-	"math"
-
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -50,16 +48,22 @@ func (m *manager) list(f *messages.ListActions) *messages.ListActionsReply {
 		if len(f.States) > 0 && !want[s] || f.NotStarted && messages.Terminal(s) {
 			continue
 		}
-		if t := m.index.trees[s][k]; t != nil && t.Len() > 0 {
+		t, standIn := m.index.trees[s][k], false
+		if t == nil { // key k is 0 throughout s: arrival order
+			if t, standIn = m.index.base(s), true; lo > 0 || hi < 0 {
+				continue
+			}
+		}
+		if t != nil && t.Len() > 0 {
 			c := &cs[s]
-			c.t, c.k, c.desc, c.lo, c.hi = t, k, !f.Ascending, lo, hi
+			c.t, c.k, c.standIn, c.desc, c.lo, c.hi = t, k, standIn, !f.Ascending, lo, hi
 			run = append(run, c)
 		}
 	}
 	// Paging: with one tree, no filter beyond its key and no bound on it,
 	// the first entry of the page is found by rank, not by walking.
 	at := 0
-	if len(run) == 1 && lo == math.MinInt64 && hi == math.MaxInt64 && narrowedOnlyByKey(f, k) {
+	if len(run) == 1 && run[0].unbounded() && narrowedOnlyByKey(f, k) {
 		at, skip = skip, 0
 	}
 	n := 0

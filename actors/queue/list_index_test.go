@@ -83,18 +83,32 @@ func naiveList(entries map[uuid.UUID]*entry, f *messages.ListActions) []string {
 }
 
 // checkIndex lists how the trees disagree with the entries: every tree of
-// a state holds exactly the entries in that state, in its order.
+// a state holds exactly the entries in that state, in its order; a key
+// without a tree is 0 throughout its state; the arrival trees exist once
+// (and only once) queue time and arrival orders disagree.
 func checkIndex(m *manager) []string {
 	var bad []string
 	total := 0
 	for s := range messages.State(nStates) {
-		for k := range nKeys {
+		for k := range nKeys + 1 {
 			t := m.index.trees[s][k]
 			if t == nil {
-				if m.byState[s] != 0 {
-					bad = append(bad, fmt.Sprintf("state %v key %d: no tree, %d entries", s, k, m.byState[s]))
+				switch {
+				case k == keyQueued && m.byState[s] != 0:
+					bad = append(bad, fmt.Sprintf("state %v: no queue time tree, %d entries", s, m.byState[s]))
+				case k == keyArrival && m.index.inverted && m.byState[s] != 0:
+					bad = append(bad, fmt.Sprintf("state %v: no arrival tree, %d entries", s, m.byState[s]))
+				case k != keyQueued && k != keyArrival:
+					for _, e := range m.entries {
+						if e.state == s && keyOf(e, k) != 0 {
+							bad = append(bad, fmt.Sprintf("state %v key %d: no tree, but %s has %d", s, k, e.id, keyOf(e, k)))
+						}
+					}
 				}
 				continue
+			}
+			if k == keyArrival && !m.index.inverted {
+				bad = append(bad, fmt.Sprintf("state %v: an arrival tree, not inverted", s))
 			}
 			if t.Len() != m.byState[s] {
 				bad = append(bad, fmt.Sprintf("state %v key %d: %d in the tree, %d counted", s, k, t.Len(), m.byState[s]))
@@ -107,10 +121,13 @@ func checkIndex(m *manager) []string {
 				if prev != nil && compareBy(prev, e, k) >= 0 {
 					bad = append(bad, fmt.Sprintf("state %v key %d: out of order at %s", s, k, e.id))
 				}
+				if prev != nil && !m.index.inverted && compareBy(prev, e, keyArrival) >= 0 && k == keyQueued {
+					bad = append(bad, fmt.Sprintf("state %v: queue time and arrival orders disagree at %s, not inverted", s, e.id))
+				}
 				prev = e
 				return true
 			})
-			if k == 0 {
+			if k == keyQueued {
 				total += t.Len()
 			}
 		}
@@ -190,19 +207,38 @@ func TestListIndexMatchesNaive(t *testing.T) {
 		m := &manager{entries: make(map[uuid.UUID]*entry), sh: &shared{log: discard}}
 		span := int64(1 + r.IntN(40)) // small: many equal keys
 		n := r.IntN(120)
+		// Half the rounds arrive in order, queue times growing with seq (as
+		// a queue whose clock never goes back), and mostly with keys 0
+		// (the trees of those keys are not built).
+		ordered := round%2 == 0
 		seqs := r.Perm(4 * (n + 1))
+		if ordered {
+			slices.Sort(seqs)
+		}
+		zeros := 1 + r.IntN(8) // 1 in zeros keys is not 0
 		time := func() int64 {
-			if r.IntN(3) == 0 {
+			if r.IntN(zeros) > 0 {
 				return 0
 			}
 			return 1 + r.Int64N(span)
 		}
+		prio := func() int32 {
+			if r.IntN(zeros) > 0 {
+				return 0
+			}
+			return int32(r.IntN(7) - 3)
+		}
 		state := func() messages.State { return messages.State(1 + r.IntN(7)) }
+		var q int64
 		add := func(i int) {
-			e := &entry{id: uuid.New(), seq: uint64(seqs[i]), state: state(), priority: int32(r.IntN(7) - 3),
-				queuedMs: 1 + r.Int64N(span), startedMs: time(), endedMs: time(), live: r.IntN(3) == 0}
+			if q += r.Int64N(2); !ordered || r.IntN(200) == 0 {
+				q = 1 + r.Int64N(span) // the clock went back (now and then in an ordered round)
+			}
+			e := &entry{id: uuid.New(), seq: uint64(seqs[i]), state: state(), priority: prio(),
+				queuedMs: q, startedMs: time(), endedMs: time(), live: r.IntN(3) == 0}
 			m.entries[e.id] = e
 			m.byState[e.state]++
+			m.index.arrive(e)
 			require.True(t, m.index.add(e))
 		}
 		for i := range n {
@@ -235,7 +271,7 @@ func TestListIndexMatchesNaive(t *testing.T) {
 				case 0:
 					s = state()
 				case 1:
-					p = int32(r.IntN(7) - 3)
+					p = prio()
 				case 2:
 					st = time()
 				default:
@@ -263,6 +299,7 @@ func TestListIndexKeepsEqualKeys(t *testing.T) {
 		e := &entry{id: uuid.New(), state: messages.State_STATE_FINISHED, queuedMs: 5, endedMs: 7}
 		m.entries[e.id] = e
 		m.byState[e.state]++
+		m.index.arrive(e)
 		require.True(t, m.index.add(e))
 		want = append(want, e.id.String())
 	}

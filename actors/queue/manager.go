@@ -285,6 +285,7 @@ func (m *manager) spawn(ctx actor.Context, id uuid.UUID, token string, spec *mes
 	m.entries[id] = e
 	m.byPID[pid.Id] = id
 	m.byState[e.state]++
+	m.index.arrive(e)
 	m.index.add(e)
 	if e.waiting() {
 		m.nwait++
