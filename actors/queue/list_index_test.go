@@ -409,3 +409,76 @@ func shiftBound(v int64) int64 {
 	}
 	return v
 }
+
+// A list of more actions than one window of requests in flight gets every
+// status, each from its own actor, in the list's order; CancelQueued
+// reaches each of them.
+func TestListGathersEveryWindow(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := context.Background()
+	_, err := b.q.Pause(ctx)
+	require.NoError(t, err)
+	var toks []string
+	for i := range 1100 {
+		toks = append(toks, b.submit(t, "instant", int32(i%3)))
+	}
+	all, err := b.q.List(ctx, &messages.ListActions{Ascending: true})
+	require.NoError(t, err)
+	got := make([]string, len(all))
+	for i, s := range all {
+		got[i] = s.Token
+		require.Equal(t, messages.State_STATE_QUEUED, s.State)
+	}
+	require.Equal(t, toks, got)
+	byPrio, err := b.q.List(ctx, &messages.ListActions{SortBy: messages.SortBy_SORT_BY_PRIORITY, Skip: 600, MaxResults: 300})
+	require.NoError(t, err)
+	require.Len(t, byPrio, 300)
+	for i := 1; i < len(byPrio); i++ {
+		p, q := byPrio[i-1], byPrio[i]
+		require.True(t, p.Priority > q.Priority || p.Priority == q.Priority && p.Seq > q.Seq, "out of order at %d", i)
+	}
+	res, err := b.q.CancelQueued(ctx, &messages.ListActions{}, false, 10)
+	require.NoError(t, err)
+	require.Equal(t, 1100, res.Matched)
+	require.Equal(t, 1100, res.Cancelled)
+	require.Len(t, res.Actions, 10)
+}
+
+// Lists gathered while retention removes the actions they name leave the
+// removed ones out, and never fail or wait for them.
+func TestListWhileRetentionRemoves(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 4; c.MaximumFinishedActions = 20 })
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 300 {
+			if _, err := b.q.Submit(ctx, &messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Tasks: []string{"MYTASK"},
+				Params: messages.Params{{Name: "ConfigSection", Value: "MyTask"}, {Name: "Mode", Value: "instant"}}}); err != nil {
+				return
+			}
+		}
+	}()
+	lists := 0
+	for running := true; running; lists++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		ss, err := b.q.List(ctx, &messages.ListActions{States: []messages.State{messages.State_STATE_FINISHED}, SortBy: messages.SortBy_SORT_BY_FINISH_TIME})
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(ss), 20+4, "MaximumFinishedActions=20 (and the actions ending meanwhile)")
+		seen := map[string]bool{}
+		for i, s := range ss {
+			require.False(t, seen[s.Token], "listed twice")
+			seen[s.Token] = true
+			if i > 0 {
+				require.GreaterOrEqual(t, ss[i-1].EndedUnixMs, s.EndedUnixMs, "finish time descending")
+			}
+		}
+	}
+	t.Logf("%d lists", lists)
+}

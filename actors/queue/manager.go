@@ -71,15 +71,16 @@ type entry struct {
 	// parkedOn is the busy task it waits for ("" in the main heap).
 	excl     []string
 	parkedOn string
-	slot     bool   // holds a thread: dispatched and not yet released
 	thread   int    // the worker thread's number (1..MaximumThreads) while slot
-	live     bool   // a worker is running it (reported by the task)
-	deferred bool   // retention wanted it gone while its worker unwound
 	crash    string // set when the actor failed outside the middleware
-	// endSeen: its end was reported (observe.go); stopAt: when it was
-	// stopped while its worker still ran.
-	endSeen bool
-	stopAt  time.Time
+	// stopAt: when it was stopped while its worker still ran.
+	stopAt time.Time
+	// The flags sit together: apart, their padding made an entry (one per
+	// action) 192 bytes instead of 176.
+	slot     bool // holds a thread: dispatched and not yet released
+	live     bool // a worker is running it (reported by the task)
+	deferred bool // retention wanted it gone while its worker unwound
+	endSeen  bool // its end was reported (observe.go)
 }
 
 // waiting reports whether the action counts against MaximumQueueSize: it

@@ -353,34 +353,6 @@ func (q *Queue) match(ctx context.Context, f *messages.ListActions) ([]string, e
 	return lr.Ids, nil
 }
 
-// askEach sends msg to the actor of every id, a window of requests in
-// flight at once, and hands each reply to got in ids' order: nil for an
-// action that is gone (removed by retention meanwhile).
-func (q *Queue) askEach(ctx context.Context, ids []string, msg any, got func(*messages.ActionReply)) error {
-	const window = 512
-	timeout := q.askTimeout(ctx, msg)
-	futures := make([]*actor.Future, 0, window)
-	for start := 0; start < len(ids); start += window {
-		futures = futures[:0]
-		for _, id := range ids[start:min(start+window, len(ids))] {
-			futures = append(futures, q.sys.Root.RequestFuture(q.taskPID(id), msg, timeout))
-		}
-		for _, fu := range futures {
-			r, err := fu.Result()
-			if errors.Is(err, actor.ErrDeadLetter) {
-				got(nil)
-				continue
-			}
-			if err != nil {
-				return mapAskErr(err)
-			}
-			ar, _ := r.(*messages.ActionReply)
-			got(ar)
-		}
-	}
-	return nil
-}
-
 // CancelResult is the outcome of CancelQueued.
 type CancelResult struct {
 	// Matched is the number of actions the filter selected that had not

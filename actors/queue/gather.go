@@ -1,0 +1,100 @@
+package queue
+
+import (
+	"context"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// collector receives the replies of many requests sent at once (the
+// statuses of a list): one process in the registry for all of them, where
+// a RequestFuture per action registered and removed a process, built its
+// id and armed a timer for each (about half the server's CPU of a list of
+// 100). Replies come in any order; each is matched to its request by the
+// token of its status.
+type collector struct {
+	pid *actor.PID
+	ch  chan any
+}
+
+func (c *collector) SendUserMessage(_ *actor.PID, message any) {
+	_, msg, _ := actor.UnwrapEnvelope(message)
+	select {
+	case c.ch <- msg:
+	default: // more replies than requests in flight: none is expected
+	}
+}
+
+func (c *collector) SendSystemMessage(*actor.PID, any) {}
+func (c *collector) Stop(*actor.PID)                   {}
+
+// askEach sends msg to the actor of every id, a window of requests in
+// flight at once, and hands each reply to got in ids' order: nil for an
+// action that is gone (removed by retention meanwhile: a dead letter) and
+// for a reply that names no action (an error without a status), which the
+// callers leave out or count as skipped, as they do error replies.
+func (q *Queue) askEach(ctx context.Context, ids []string, msg any, got func(*messages.ActionReply)) error {
+	const window = 512
+	if len(ids) == 0 {
+		return nil
+	}
+	timeout := q.askTimeout(ctx, msg)
+	n := min(window, len(ids))
+	c := &collector{ch: make(chan any, n)}
+	c.pid, _ = q.sys.ProcessRegistry.Add(c, "gather"+q.sys.ProcessRegistry.NextId())
+	// Removed when done or given up: a late reply then goes to dead letters.
+	defer q.sys.ProcessRegistry.Remove(c.pid)
+	at := make(map[uuid.UUID]int, n)
+	out := make([]*messages.ActionReply, n)
+	var timer *time.Timer
+	for start := 0; start < len(ids); start += window {
+		batch := ids[start:min(start+window, len(ids))]
+		clear(at)
+		clear(out)
+		for i, id := range batch {
+			if u, err := uuid.Parse(id); err == nil {
+				at[u] = i
+			}
+		}
+		var expired <-chan time.Time
+		if timeout >= 0 {
+			if timer == nil {
+				timer = time.NewTimer(timeout)
+				defer timer.Stop()
+			} else {
+				timer.Reset(timeout)
+			}
+			expired = timer.C
+		}
+		for _, id := range batch {
+			q.sys.Root.RequestWithCustomSender(q.taskPID(id), msg, c.pid)
+		}
+		for range batch {
+			select {
+			case m := <-c.ch:
+				ar, ok := m.(*messages.ActionReply)
+				if !ok || ar.Status == nil {
+					continue // a dead letter, or an error that names no action
+				}
+				if _, u, err := messages.ParseToken(ar.Status.Token); err == nil {
+					if i, ok := at[u]; ok {
+						out[i] = ar
+					}
+				}
+			case <-expired:
+				return mapAskErr(actor.ErrTimeout)
+			}
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		for i := range batch {
+			got(out[i])
+		}
+	}
+	return nil
+}
