@@ -43,6 +43,7 @@ type options struct {
 	dur, sample                           time.Duration
 	conc, n, stops, prepare               int
 	filter                                string
+	listRate                              float64
 	verbose                               bool
 	reports                               string
 }
@@ -69,6 +70,7 @@ func main() {
 	flag.IntVar(&o.n, "n", 100_000, "recovery: queued actions")
 	flag.IntVar(&o.stops, "stops", 200, "load: stop operations")
 	flag.IntVar(&o.prepare, "prepare", 1000, "load: actions the status scenario cycles over")
+	flag.Float64Var(&o.listRate, "list-rate", 200, "load: lists per second beside submits (submitlist)")
 	flag.StringVar(&o.filter, "filter", "State=Finished&Sort-By=finish-time&MaxResults=100", "status-list filter")
 	flag.BoolVar(&o.verbose, "v", false, "connector log and loadgen progress to standard error")
 	flag.StringVar(&o.reports, "reports", "", "load: also write each scenario's loadgen report (JSON, with its HDR histograms) to PREFIX.NAME.json")
@@ -260,6 +262,9 @@ func loadConnector(o options, out *result.Output) error {
 	if err != nil {
 		return err
 	}
+	if err := submitBesideLists(o, out, p); err != nil {
+		return err
+	}
 	if s := rep.StopLatency; s != nil {
 		out.Add("stop_final_p50_us", float64(s.P50Us), "µs")
 		out.Add("stop_final_p99_us", float64(s.P99Us), "µs")
@@ -273,6 +278,49 @@ func loadConnector(o options, out *result.Output) error {
 			out.Add("stop_reply_max_us", float64(l.MaxUs), "µs")
 		}
 	}
+	return nil
+}
+
+// submitBesideLists measures whether lists hold submits up: on the same
+// server, its finished actions retained, the queue paused (pure enqueue),
+// submits alone (submitpaused), then the same submits while lists of
+// finished actions run beside them at a fixed rate (submitlist; the
+// lists' own figures as submitlist_list_*).
+func submitBesideLists(o options, out *result.Output, p *server.Proc) error {
+	if err := p.Control("Pause"); err != nil {
+		return err
+	}
+	if _, err := measure(o, out, p, "submitpaused", loadgen.Config{Scenario: loadgen.ScenarioSubmit}); err != nil {
+		return err
+	}
+	lead := o.dur / 10 // the lists start first and end last
+	type listRun struct {
+		rep *loadgen.Report
+		err error
+	}
+	done := make(chan listRun, 1)
+	go func() {
+		rep, err := loadgen.Run(context.Background(), loadgen.Config{
+			Target: p.URL, Scenario: loadgen.ScenarioStatusList, Filter: o.filter,
+			Rate: o.listRate, Duration: o.dur + 2*lead,
+		})
+		done <- listRun{rep, err}
+	}()
+	time.Sleep(lead)
+	_, err := measure(o, out, p, "submitlist", loadgen.Config{Scenario: loadgen.ScenarioSubmit})
+	lr := <-done
+	if err != nil {
+		return err
+	}
+	if lr.err != nil {
+		return fmt.Errorf("httpbench: lists beside submits: %w", lr.err)
+	}
+	if !lr.rep.Passed {
+		return fmt.Errorf("httpbench: lists beside submits: failed (error rate %.4f): %v", lr.rep.ErrorRate, lr.rep.Errors.Samples)
+	}
+	out.Add("submitlist_list_per_s", lr.rep.Operations.PerSecond, "/s")
+	out.Add("submitlist_list_p99_us", float64(lr.rep.OperationLatency.P99Us), "µs")
+	out.Info["list_rate"] = fmt.Sprint(o.listRate)
 	return nil
 }
 
