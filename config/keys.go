@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/connectorhq/connector/internal/netguard"
 )
@@ -50,6 +51,15 @@ func systemSection(lower string) *sectionDef {
 		}
 	}
 	return nil
+}
+
+// positiveDuration is a Duration above zero.
+func positiveDuration(v string) (time.Duration, error) {
+	d, err := Duration(v)
+	if err == nil && d <= 0 {
+		err = errors.New("must be more than 0")
+	}
+	return d, err
 }
 
 func nonEmpty(v string) error {
@@ -151,6 +161,16 @@ var systemDefs = []*sectionDef{
 		}},
 		{"StopTimeout", func(c *Config, v string) (err error) { c.Actions.StopTimeout, err = Duration(v); return }},
 		{"MaxListResults", func(c *Config, v string) (err error) { c.Actions.MaxListResults, err = intIn(v, 1, 1<<20); return }},
+		{"CompactFreePercent", func(c *Config, v string) (err error) { c.Actions.CompactFreePercent, err = intIn(v, 0, 99); return }},
+		{"CompactMinimumSizeMB", func(c *Config, v string) (err error) {
+			c.Actions.CompactMinimumSizeMB, err = intIn(v, 1, 1<<20)
+			return
+		}},
+		{"CompactTimeout", func(c *Config, v string) (err error) { c.Actions.CompactTimeout, err = positiveDuration(v); return }},
+		{"CompactStartTimeout", func(c *Config, v string) (err error) {
+			c.Actions.CompactStartTimeout, err = positiveDuration(v)
+			return
+		}},
 	}},
 	{name: "Logging", keys: []keyDef{
 		{"LogLevel", func(c *Config, v string) (err error) {

@@ -176,7 +176,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 		}},
 		// store, ingest and the repository tag their own log records (component=...)
 		{name: "store", start: func() (err error) {
-			if s.st, err = store.Open(store.Config{Driver: storeDriver(cfg), Dir: cfg.Server.DataDirectory, Logger: s.log}); err != nil {
+			if s.st, err = store.Open(storeConfig(cfg, s.log)); err != nil {
 				return fmt.Errorf("server: open the store in %s ([Server] DataDirectory): %w", cfg.Server.DataDirectory, err)
 			}
 			return nil
@@ -495,6 +495,21 @@ func (s *Server) abort() {
 }
 
 // storeDriver is the store engine [Actions] UseInMemoryDatastore asks for.
+// storeConfig is the store's configuration: [Server] DataDirectory and
+// [Actions] (the engine, compaction of the file).
+func storeConfig(cfg *config.Config, log *slog.Logger) store.Config {
+	a := cfg.Actions
+	free := float64(a.CompactFreePercent) / 100
+	if a.CompactFreePercent == 0 {
+		free = -1 // never
+	}
+	return store.Config{
+		Driver: storeDriver(cfg), Dir: cfg.Server.DataDirectory, Logger: log,
+		CompactFreeFraction: free, CompactMinSize: int64(a.CompactMinimumSizeMB) << 20,
+		CompactTimeout: a.CompactTimeout, CompactOpenTimeout: a.CompactStartTimeout,
+	}
+}
+
 func storeDriver(cfg *config.Config) string {
 	if cfg.Actions.UseInMemoryDatastore {
 		return store.DriverMemory

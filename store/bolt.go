@@ -70,11 +70,18 @@ type boltStore struct {
 	frozen   map[string]*overlay
 	pending  atomic.Int64          // mutations in active
 	full     atomic.Pointer[error] // the last checkpoint found no space
-	recorded bool                  // the file's journal record names the journal's segments (under applyMu)
+	recorded atomic.Bool           // the file's journal record names the journal's segments (set under applyMu)
 	ckptMu   sync.Mutex            // one checkpoint at a time
 	ckptWake chan struct{}
 	ckptStop chan struct{}
 	ckptDone chan struct{}
+
+	// gate is held for reading by every write to the bbolt file (write,
+	// writeRaw; taken before s.mu) and for writing by a compaction while
+	// it copies the file (bolt_compact.go). compactOff: online compaction
+	// gave up once; it waits for the next Open (checkpointer goroutine only).
+	gate       sync.RWMutex
+	compactOff bool
 }
 
 // checkpointEvery is how many journaled mutations wake the checkpointer
@@ -97,6 +104,21 @@ func openBolt(cfg Config) (_ Store, err error) {
 	}
 	if cfg.CheckpointInterval <= 0 {
 		cfg.CheckpointInterval = checkpointInterval
+	}
+	if cfg.CompactFreeFraction == 0 {
+		cfg.CompactFreeFraction = defaultCompactFreeFraction
+	}
+	if cfg.CompactFreeFraction >= 1 {
+		return nil, fmt.Errorf("store: Config.CompactFreeFraction %g is not below 1: %w", cfg.CompactFreeFraction, ErrInvalid)
+	}
+	if cfg.CompactMinSize <= 0 {
+		cfg.CompactMinSize = defaultCompactMinSize
+	}
+	if cfg.CompactTimeout <= 0 {
+		cfg.CompactTimeout = defaultCompactTimeout
+	}
+	if cfg.CompactOpenTimeout <= 0 {
+		cfg.CompactOpenTimeout = defaultCompactOpenTimeout
 	}
 	if cfg.MaxSize < 0 {
 		return nil, fmt.Errorf("store: Config.MaxSize %d is negative: %w", cfg.MaxSize, ErrInvalid)
@@ -141,6 +163,16 @@ func openBolt(cfg Config) (_ Store, err error) {
 	if s.db, err = s.boltOpen(path, false); err != nil {
 		return nil, err
 	}
+	// Only now, with the file locked: another process's compaction may
+	// have been writing it.
+	if err := s.removeCompactLeftover(); err != nil {
+		_ = s.db.Close()
+		s.db = nil
+		return nil, err
+	}
+	// Before the journal's replay and its checkpointer: nothing else
+	// uses the file yet. The copy carries the file's journal record.
+	s.compactAtOpen()
 	if err := s.startJournal(); err != nil {
 		_ = s.db.Close()
 		s.db = nil

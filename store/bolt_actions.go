@@ -17,6 +17,12 @@ import (
 func (s *boltStore) read(what string, fn func(tx *bolt.Tx) error) (err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return s.readLocked(what, fn)
+}
+
+// readLocked is read for a caller that holds s.mu for reading (a second
+// RLock would wait behind a compaction's pending Lock: a deadlock).
+func (s *boltStore) readLocked(what string, fn func(tx *bolt.Tx) error) (err error) {
 	if s.db == nil {
 		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
 	}
@@ -30,6 +36,8 @@ func (s *boltStore) read(what string, fn func(tx *bolt.Tx) error) (err error) {
 // error, or a failed sync, leaves the outcome unknown and stops later writes
 // (ErrFailed).
 func (s *boltStore) write(what string, fn func(tx *bolt.Tx) error) (err error) {
+	s.gate.RLock() // before s.mu: a compaction holds the gate, then takes s.mu
+	defer s.gate.RUnlock()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
@@ -103,8 +111,9 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 		}
 	}
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.db == nil {
+	closed := s.db == nil
+	s.mu.RUnlock()
+	if closed {
 		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
 	}
 	if len(batch) == 0 {
@@ -126,6 +135,18 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 		if f := s.full.Load(); f != nil {
 			return fmt.Errorf("store: %s: %s: %w", s.path, what, *f)
 		}
+	}
+	// The journal path does not wait for a compaction's copy (it holds
+	// the gate, not s.mu) except for the one write to the file of a run,
+	// recordJournal's, which is a writer like any other.
+	if !s.recorded.Load() {
+		s.gate.RLock()
+		defer s.gate.RUnlock()
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
 	}
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
@@ -204,7 +225,7 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 // segment: a replay then knows that segment must be there. Callers hold
 // applyMu and s.mu for reading.
 func (s *boltStore) recordJournal(what string) error {
-	if s.recorded {
+	if s.recorded.Load() {
 		return nil
 	}
 	m, seq := s.j.position()
@@ -214,7 +235,7 @@ func (s *boltStore) recordJournal(what string) error {
 	if err != nil {
 		return err
 	}
-	s.recorded = true
+	s.recorded.Store(true)
 	return nil
 }
 
@@ -243,7 +264,7 @@ func (s *boltStore) validate(what, queue string, muts []journalMutation) error {
 	s.ovMu.RLock()
 	defer s.ovMu.RUnlock()
 	act, frz := s.active[queue], s.frozen[queue]
-	return s.read(what, func(tx *bolt.Tx) error {
+	return s.readLocked(what, func(tx *bolt.Tx) error { // ApplyActions holds s.mu
 		var seqs, ids *bolt.Bucket
 		if q := tx.Bucket(bucketQueues).Bucket([]byte(queue)); q != nil {
 			seqs, ids = q.Bucket(bucketSeq), q.Bucket(bucketIDs)

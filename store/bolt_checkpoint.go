@@ -96,7 +96,7 @@ func (s *boltStore) startJournal() error {
 			s.stopJournal()
 			return err
 		}
-		s.recorded = s.j != nil
+		s.recorded.Store(s.j != nil)
 	}
 	if len(r.frames) > 0 {
 		s.log.Info("journal replayed", "segments", len(r.chain), "batches", len(r.frames))
@@ -185,6 +185,7 @@ func (s *boltStore) checkpointer() {
 		if err := s.checkpoint(); err != nil {
 			s.log.Error("checkpoint failed", "err", err)
 		}
+		s.maybeCompact()
 	}
 }
 
@@ -330,6 +331,8 @@ func (s *boltStore) stopCheckpointer() {
 // writeRaw runs fn in a write transaction without the fault injector's
 // hooks (checkpoints and replay are not ApplyActions calls).
 func (s *boltStore) writeRaw(what string, fn func(tx *bolt.Tx) error) (err error) {
+	s.gate.RLock() // before s.mu, as in write
+	defer s.gate.RUnlock()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.writeRawLocked(what, fn)
@@ -380,7 +383,7 @@ func (s *boltStore) applyJournal(tx *bolt.Tx, queue string, m journalMutation) e
 // dropJournal, once everything is folded, records that no journal segment
 // is expected any more and deletes them all.
 func (s *boltStore) dropJournal() error {
-	if s.recorded { // otherwise the file already expects no segment
+	if s.recorded.Load() { // otherwise the file already expects no segment
 		m, seq := s.j.position()
 		if err := s.writeRaw("close journal", func(tx *bolt.Tx) error {
 			return putJournalRecord(tx, journalRecord{M: m + 1, S: seq})

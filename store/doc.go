@@ -20,7 +20,7 @@
 // bolt_actions.go (action records), bolt_datastore.go (task datastores),
 // bolt_errors.go (how errors are classified: the failure policy),
 // journal.go and frame.go (the journal), overlay.go (journaled records not
-// yet folded). bbolt was chosen over pebble by measuring
+// yet folded), bolt_compact.go (compaction). bbolt was chosen over pebble by measuring
 // both on the target machine (bench/RESULTS.md, "Store engine choice").
 //
 // # Durability and group commit
@@ -58,6 +58,16 @@
 // reach the disk before the pages it points to), and the queue shares the
 // file. A task should therefore batch its writes (one Update per fetched
 // page or per few pages, not per key).
+//
+// # Compaction
+//
+// bbolt never shrinks its file. When at least Config.CompactFreeFraction
+// of a file of Config.CompactMinSize or more is free, the store copies its
+// live data into a new file and renames it over the old one: at Open
+// (bounded by CompactOpenTimeout) and, with the journal, from the
+// checkpointer (bounded by CompactTimeout). Writes to the file wait for
+// the copy; reads and journaled ApplyActions only for the swap. A crash at
+// any point leaves one complete file (bolt_compact.go).
 //
 // # Failures
 //

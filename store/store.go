@@ -174,6 +174,24 @@ type Config struct {
 	// CheckpointInterval is how often journaled actions are folded into
 	// the bbolt file when fewer than 4096 are waiting; default 1s.
 	CheckpointInterval time.Duration
+	// CompactFreeFraction: the bbolt file is compacted (its live data
+	// copied into a new file that replaces it, see bolt_compact.go) when
+	// at least this fraction of it is free pages. Default 0.5; negative:
+	// never. Checked at Open and, with the journal, at every checkpoint
+	// tick.
+	CompactFreeFraction float64
+	// CompactMinSize: files smaller than this are not compacted. Default
+	// 64 MiB.
+	CompactMinSize int64
+	// CompactTimeout bounds a compaction while the store runs: writes to
+	// the file (datastore updates, checkpoints) wait for it; the queue's
+	// journaled ApplyActions only for the final swap. A copy that takes
+	// longer is abandoned, and not tried again before the next Open.
+	// Default 10s.
+	CompactTimeout time.Duration
+	// CompactOpenTimeout bounds a compaction at Open, which delays the
+	// start by as much. Default 1m.
+	CompactOpenTimeout time.Duration
 	// VerifyOnOpen reads every page and checks every record's checksum
 	// before Open returns, so damage is reported at start-up instead of
 	// when the damaged record is first read. Costs a full read of the file.

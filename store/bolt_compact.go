@@ -1,0 +1,351 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Compaction. bbolt never gives pages back to the file system: a page freed
+// by a delete is reused by later writes, but under churn (crawl datastores
+// that add and delete, retention of finished actions) the file keeps the
+// size of its peak, and the synced freelist of a fragmented file makes it
+// grow further (bench/RESULTS.md, "Store engine choice": 1.1 GiB after 1M
+// puts, 2.2 GiB after two churn rounds). So the store copies its live data
+// into a new file, pages filled, and puts that file in place of the old one
+// when most of the file is free:
+//
+//   - at Open, bounded by Config.CompactOpenTimeout, before anything uses
+//     the store;
+//   - while it runs, on the checkpointer's goroutine (so only with the
+//     journal), bounded by Config.CompactTimeout, checked at every tick.
+//
+// How: the copy is made from a read transaction into
+// "."+File+".compact" beside the store file, without fsyncs, then synced
+// once, then renamed over the store file and the folder synced. A crash (or
+// kill -9) at any moment leaves either the old file, complete, with perhaps
+// a half-written copy beside it (removed at the next Open), or the new one,
+// complete: the rename is atomic and the copy is on disk before it. The
+// journal needs nothing: the copy carries the journal record of the file it
+// copied, and nothing is checkpointed while it is made.
+//
+// What waits: writers to the file (datastore updates, checkpoints, direct
+// commits) wait for the whole copy, at most the timeout; readers do not;
+// the queue's ApplyActions, which appends to the journal, waits only for the
+// swap (rename, folder sync, closing the old file), under s.mu. A copy that
+// exceeds its timeout is abandoned (the store goes on with the old file)
+// and online compaction is not tried again until the next Open, whose
+// bound is larger.
+
+// Defaults of the compaction settings (Config).
+const (
+	defaultCompactFreeFraction = 0.5
+	defaultCompactMinSize      = 64 << 20
+	defaultCompactTimeout      = 10 * time.Second
+	defaultCompactOpenTimeout  = time.Minute
+	// compactTxBytes bounds the keys and values copied in one transaction
+	// of the new file (bbolt keeps a transaction's dirty pages in memory).
+	compactTxBytes = 64 << 20
+	// compactCheckKeys is how many keys are copied between two looks at
+	// the clock.
+	compactCheckKeys = 1024
+)
+
+// errCompactTimeout abandons a copy that took longer than its bound.
+var errCompactTimeout = errors.New("store: compaction took longer than its time limit")
+
+// CompactStats describes the last compaction (see Compacter).
+type CompactStats struct {
+	Before, After int64         // file size in bytes
+	Keys          int64         // keys copied
+	Took          time.Duration // the whole compaction
+	Pause         time.Duration // the swap, during which every call of the store waits
+}
+
+// Compacter is implemented by stores whose file can be compacted on demand
+// (the bbolt engine). Compact copies the live data into a new file and puts
+// it in place; it returns ErrInvalid-free errors of the copy (ErrNoSpace,
+// a timeout) with the store still usable on its old file.
+type Compacter interface {
+	Compact(timeout time.Duration) (CompactStats, error)
+}
+
+func (s *boltStore) compactPath() string {
+	return filepath.Join(s.cfg.Dir, "."+s.cfg.File+".compact")
+}
+
+// compactDue reports whether the file is large enough and free enough to
+// be worth compacting, and the figures it decided on.
+func (s *boltStore) compactDue() (due bool, size, free int64) {
+	if s.cfg.CompactFreeFraction < 0 || s.failed.Load() != nil {
+		return false, 0, 0
+	}
+	fi, err := os.Stat(s.path)
+	if err != nil || fi.Size() < s.cfg.CompactMinSize {
+		return false, 0, 0
+	}
+	size = fi.Size()
+	s.mu.RLock()
+	db := s.db
+	if db == nil {
+		s.mu.RUnlock()
+		return false, 0, 0
+	}
+	st := db.Stats()
+	var hwm int64
+	err = db.View(func(tx *bolt.Tx) error { hwm = tx.Size(); return nil })
+	s.mu.RUnlock()
+	if err != nil {
+		return false, 0, 0
+	}
+	// Free: pages on the freelist (or freed by transactions still open),
+	// and the file's tail beyond the last page in use.
+	free = int64(st.FreePageN+st.PendingPageN)*int64(db.Info().PageSize) + max(size-hwm, 0)
+	return float64(free) >= s.cfg.CompactFreeFraction*float64(size), size, free
+}
+
+// maybeCompact compacts the file online when it is due. Called by the
+// checkpointer between checkpoints.
+func (s *boltStore) maybeCompact() {
+	if s.compactOff {
+		return
+	}
+	due, size, free := s.compactDue()
+	if !due {
+		return
+	}
+	s.log.Info("store compaction starting", "bytes", size, "free_bytes", free, "limit", s.cfg.CompactTimeout)
+	st, err := s.Compact(s.cfg.CompactTimeout)
+	if err != nil {
+		s.compactOff = true
+		s.log.Warn("store compaction abandoned; the store goes on with its file, and compacts at the next start", "err", err)
+		return
+	}
+	s.logCompacted(st)
+}
+
+func (s *boltStore) logCompacted(st CompactStats) {
+	s.log.Info("store compacted", "bytes_before", st.Before, "bytes_after", st.After, "keys", st.Keys,
+		"took", st.Took, "pause", st.Pause)
+}
+
+// compactAtOpen compacts a freshly opened store when it is due, bounded by
+// CompactOpenTimeout. A failure is logged, not returned: the store works on
+// its old file.
+func (s *boltStore) compactAtOpen() {
+	due, size, free := s.compactDue()
+	if !due {
+		return
+	}
+	s.log.Info("store compaction at start-up", "bytes", size, "free_bytes", free, "limit", s.cfg.CompactOpenTimeout)
+	st, err := s.Compact(s.cfg.CompactOpenTimeout)
+	if err != nil {
+		s.log.Warn("store compaction at start-up abandoned; the store goes on with its file", "err", err)
+		return
+	}
+	s.logCompacted(st)
+}
+
+// removeCompactLeftover deletes a copy an interrupted compaction left.
+func (s *boltStore) removeCompactLeftover() error {
+	switch err := os.Remove(s.compactPath()); {
+	case err == nil:
+		s.log.Warn("removed the copy of an interrupted compaction", "file", s.compactPath())
+		return syncDir(s.cfg.Dir)
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	default:
+		return s.openErr("remove the copy of an interrupted compaction", err)
+	}
+}
+
+// Compact copies the store's live data into a new file and puts it in place
+// of the current one (see the comment at the top of this file). It gives up
+// after timeout (0: no limit), leaving the store on its old file.
+func (s *boltStore) Compact(timeout time.Duration) (st CompactStats, err error) {
+	start := time.Now()
+	// No checkpoint and no other write to the file while it is copied:
+	// what is not in the copy would be lost with the old file.
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	s.gate.Lock()
+	defer s.gate.Unlock()
+	s.mu.RLock()
+	src := s.db
+	s.mu.RUnlock()
+	if src == nil {
+		return st, fmt.Errorf("store: %s: compact: %w", s.path, ErrClosed)
+	}
+	if f := s.failed.Load(); f != nil {
+		return st, fmt.Errorf("store: %s: compact: %w (after: %w)", s.path, ErrFailed, *f)
+	}
+	if fi, err := os.Stat(s.path); err == nil {
+		st.Before = fi.Size()
+	}
+	tmp := s.compactPath()
+	_ = os.Remove(tmp)
+	dst, keys, err := s.copyTo(src, tmp, start, timeout)
+	if err != nil {
+		_ = os.Remove(tmp)
+		if errors.Is(err, errCompactTimeout) {
+			return st, fmt.Errorf("store: %s: compact: %w (%s, %d keys copied)", s.path, err, timeout, keys)
+		}
+		return st, s.commitErr("compact", err, false)
+	}
+	st.Keys = keys
+	if testCompactHook != nil {
+		testCompactHook("synced")
+	}
+
+	// The swap: nothing may use the old file from here on.
+	t0 := time.Now()
+	s.mu.Lock()
+	if err := os.Rename(tmp, s.path); err != nil {
+		s.mu.Unlock()
+		_ = dst.Close()
+		_ = os.Remove(tmp)
+		return st, s.commitErr("compact: rename", err, false)
+	}
+	if testCompactHook != nil {
+		testCompactHook("renamed")
+	}
+	// The new file is in place for this process whatever happens next;
+	// a failed folder sync only leaves it unsure which of two complete
+	// files a power loss would keep.
+	serr := syncDir(s.cfg.Dir)
+	old := s.db
+	s.db = dst
+	s.mu.Unlock()
+	st.Pause = time.Since(t0)
+	if err := old.Close(); err != nil {
+		s.log.Warn("closing the store file replaced by its compacted copy", "err", err)
+	}
+	if serr != nil {
+		s.log.Warn("store compaction: folder not synced after the rename", "err", serr)
+	}
+	if fi, err := os.Stat(s.path); err == nil {
+		st.After = fi.Size()
+	}
+	st.Took = time.Since(start)
+	return st, nil
+}
+
+// copyTo copies every bucket and key of src into a new bbolt file at path,
+// pages filled (adapted from bbolt's Compact, compact.go, MIT licence: this
+// one gives up at the deadline, syncs once at the end instead of at every
+// commit, and recovers from panics on damaged pages). It returns the new
+// file open for writing, with the store's options.
+func (s *boltStore) copyTo(src *bolt.DB, path string, start time.Time, timeout time.Duration) (_ *bolt.DB, keys int64, err error) {
+	var file *os.File
+	opts := s.boltOptions(&file, false)
+	opts.NoSync = true // synced once, below: a crash before discards it
+	dst, err := bolt.Open(path, 0o600, opts)
+	if err != nil {
+		if file != nil {
+			_ = file.Close()
+		}
+		return nil, 0, err
+	}
+	defer func() {
+		if err != nil {
+			_ = dst.Close()
+		}
+	}()
+	defer s.protect(&err, "compact", false)()
+	tx, err := dst.Begin(true)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer func() {
+		if tx != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var size int64
+	var copyBucket func(from *bolt.Bucket, path [][]byte) error
+	// into returns the bucket at path in the current transaction (which
+	// changes at each intermediate commit).
+	into := func(path [][]byte) *bolt.Bucket {
+		b := tx.Bucket(path[0])
+		for _, k := range path[1:] {
+			b = b.Bucket(k)
+		}
+		b.FillPercent = 1.0
+		return b
+	}
+	copyBucket = func(from *bolt.Bucket, path [][]byte) error {
+		return from.ForEach(func(k, v []byte) error {
+			keys++
+			if keys%compactCheckKeys == 0 {
+				if testCompactHook != nil {
+					testCompactHook("copying")
+				}
+				if timeout > 0 && time.Since(start) > timeout {
+					return errCompactTimeout
+				}
+			}
+			if sz := int64(len(k) + len(v)); size+sz > compactTxBytes {
+				if err := tx.Commit(); err != nil {
+					tx = nil
+					return err
+				}
+				if tx, err = dst.Begin(true); err != nil {
+					tx = nil
+					return err
+				}
+				size = 0
+			} else {
+				size += sz
+			}
+			if v != nil {
+				return into(path).Put(k, v)
+			}
+			sub := from.Bucket(k)
+			if sub == nil {
+				return fmt.Errorf("store: %s: compact: %x is neither a key nor a bucket: %w", s.path, k, ErrCorrupt)
+			}
+			nb, err := into(path).CreateBucket(k)
+			if err != nil {
+				return err
+			}
+			if err := nb.SetSequence(sub.Sequence()); err != nil {
+				return err
+			}
+			return copyBucket(sub, append(path[:len(path):len(path)], k))
+		})
+	}
+	err = src.View(func(stx *bolt.Tx) error {
+		return stx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			nb, err := tx.CreateBucket(name)
+			if err != nil {
+				return err
+			}
+			if err := nb.SetSequence(b.Sequence()); err != nil {
+				return err
+			}
+			return copyBucket(b, [][]byte{name})
+		})
+	})
+	if err != nil {
+		return nil, keys, err
+	}
+	err = tx.Commit()
+	tx = nil
+	if err != nil {
+		return nil, keys, err
+	}
+	dst.NoSync = false
+	if err := dst.Sync(); err != nil {
+		return nil, keys, err
+	}
+	return dst, keys, nil
+}
+
+// testCompactHook, when set by a test, is called at the steps of a
+// compaction ("copying": every compactCheckKeys keys copied; "synced": the
+// copy is on disk; "renamed": it replaced the store file), so that a test can kill the process there.
+var testCompactHook func(step string)

@@ -1,0 +1,5 @@
+package store
+
+// SetCompactHook sets the hook a compaction calls at its steps (see
+// testCompactHook); for the child process of the kill test only.
+func SetCompactHook(f func(step string)) { testCompactHook = f }
