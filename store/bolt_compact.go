@@ -96,15 +96,20 @@ func (s *boltStore) compactDue() (due bool, size, free int64) {
 		return false, 0, 0
 	}
 	st := db.Stats()
-	var hwm int64
-	err = db.View(func(tx *bolt.Tx) error { hwm = tx.Size(); return nil })
+	var hwm, pageSize int64
+	err = db.View(func(tx *bolt.Tx) error {
+		// Info reads the mapping, which a writer's remap replaces: only
+		// inside a transaction is it stable.
+		hwm, pageSize = tx.Size(), int64(db.Info().PageSize)
+		return nil
+	})
 	s.mu.RUnlock()
 	if err != nil {
 		return false, 0, 0
 	}
 	// Free: pages on the freelist (or freed by transactions still open),
 	// and the file's tail beyond the last page in use.
-	free = int64(st.FreePageN+st.PendingPageN)*int64(db.Info().PageSize) + max(size-hwm, 0)
+	free = int64(st.FreePageN+st.PendingPageN)*pageSize + max(size-hwm, 0)
 	return float64(free) >= s.cfg.CompactFreeFraction*float64(size), size, free
 }
 
