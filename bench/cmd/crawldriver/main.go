@@ -13,7 +13,8 @@
 // iteration to the next: our crawl engine (and, for information, the
 // same with GOGC=200), colly (keep-alive pool like
 // ours, and with its default client), the plain-fetch ceilings (net/http
-// and fasthttp clients), our full Synchronize with an in-memory and with
+// and fasthttp clients), the fetch-and-tokenise ceiling (net/http client,
+// every body run through x/net/html's tokenizer for its links), our full Synchronize with an in-memory and with
 // a durable datastore. Around each run it reads the server's CPU time
 // from /proc. Ratios are taken within one iteration and concurrency
 // (ours ÷ colly measured a few seconds apart), then summarised as median
@@ -150,6 +151,9 @@ var contenders = []contender{
 	}, nil},
 	{"ceiling-fasthttp", "crawlget", func(c config, _, expect, _ string, conc int) []string {
 		return []string{"-urls", expect, "-conc", fmt.Sprint(conc), "-client", "fasthttp", "-passes", fmt.Sprint(c.passes)}
+	}, nil},
+	{"ceiling-tokenize", "crawlget", func(c config, _, expect, _ string, conc int) []string {
+		return []string{"-urls", expect, "-conc", fmt.Sprint(conc), "-client", "nethttp", "-tokenize", "-passes", fmt.Sprint(c.passes)}
 	}, nil},
 	{"ours-sync-memory", "crawlours", func(c config, start, expect, dir string, conc int) []string {
 		return []string{"-mode", "sync", "-store", "memory", "-start", start, "-expect", expect, "-conc", fmt.Sprint(conc), "-depth", fmt.Sprint(c.depth), "-dir", dir}
@@ -606,8 +610,8 @@ func (d *driver) summary() *summary {
 		}
 	}
 	for _, conc := range d.c.concs {
-		for _, num := range []string{"ours-engine", "ours-engine-gogc200", "ours-sync-memory", "ours-sync-durable", "colly", "colly-default-client"} {
-			for _, den := range []string{"colly", "ceiling-nethttp", "ceiling-fasthttp"} {
+		for _, num := range []string{"ours-engine", "ours-engine-gogc200", "ours-sync-memory", "ours-sync-durable", "colly", "colly-default-client", "ceiling-tokenize"} {
+			for _, den := range []string{"colly", "ceiling-nethttp", "ceiling-fasthttp", "ceiling-tokenize"} {
 				if num == den {
 					continue
 				}

@@ -16,6 +16,15 @@
 //   - -client fasthttp: a fasthttp.HostClient with MaxConns=conc, the
 //     fastest client at hand, the stricter reference.
 //
+// With -tokenize (net/http client only) each body is also tokenised for
+// links, the least any crawler must do with a page: golang.org/x/net/html's
+// Tokenizer runs over the whole body and the href of every <a> and <area>
+// start tag is copied out (a string per link; no resolution, no
+// normalisation, no dedup, no text, no charset detection). That is the
+// crawl's second, reachable ceiling: crawl ÷ this ceiling is the share of
+// a fetch-and-tokenise loop's rate that a crawler keeps while it
+// resolves, deduplicates, schedules and builds the page it delivers.
+//
 // Any answer other than 200 is an error (exit 1).
 package main
 
@@ -33,6 +42,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/net/html"
 
 	"github.com/connectorhq/connector/bench/internal/crawlbench"
 	"github.com/connectorhq/connector/bench/internal/result"
@@ -43,8 +53,9 @@ func main() {
 	conc := flag.Int("conc", 4, "requests in flight")
 	client := flag.String("client", "nethttp", "nethttp or fasthttp")
 	passes := flag.Int("passes", 1, "fetch the whole list this many times")
+	tokenize := flag.Bool("tokenize", false, "also tokenise each body for <a>/<area> hrefs (x/net/html Tokenizer); -client nethttp only")
 	flag.Parse()
-	if err := run(*urls, *conc, *passes, *client); err != nil {
+	if err := run(*urls, *conc, *passes, *client, *tokenize); err != nil {
 		result.Fatal("crawlget", err)
 	}
 }
@@ -53,7 +64,7 @@ func main() {
 // status.
 type fetcher func(u string, buf *bytes.Buffer) (int, error)
 
-func run(path string, conc, passes int, client string) error {
+func run(path string, conc, passes int, client string, tokenize bool) error {
 	if path == "" {
 		return errors.New("-urls is required")
 	}
@@ -67,8 +78,15 @@ func run(path string, conc, passes int, client string) error {
 	if len(urls) == 0 {
 		return fmt.Errorf("%s: no URL", path)
 	}
+	if tokenize && client != "nethttp" {
+		return fmt.Errorf("-tokenize: only with -client nethttp (the crawl engine's HTTP stack), not %q", client)
+	}
 	var get fetcher
-	out := result.New("crawl", "ceiling-"+client)
+	name := "ceiling-" + client
+	if tokenize {
+		name = "ceiling-tokenize"
+	}
+	out := result.New("crawl", name)
 	switch client {
 	case "nethttp":
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -105,10 +123,14 @@ func run(path string, conc, passes int, client string) error {
 	default:
 		return fmt.Errorf("-client %q: want nethttp or fasthttp", client)
 	}
+	if tokenize {
+		out.Info["settings"] += "; each body tokenised for <a>/<area> hrefs (golang.org/x/net/html Tokenizer, hrefs copied out, nothing resolved)"
+	}
 
 	var (
 		next   atomic.Int64
 		nbytes atomic.Int64
+		nlinks atomic.Int64
 		mu     sync.Mutex
 		errs   []string
 		wg     sync.WaitGroup
@@ -140,6 +162,9 @@ func run(path string, conc, passes int, client string) error {
 					continue
 				}
 				nbytes.Add(int64(buf.Len()))
+				if tokenize {
+					nlinks.Add(int64(len(links(buf.Bytes()))))
+				}
 			}
 		}()
 	}
@@ -154,5 +179,36 @@ func run(path string, conc, passes int, client string) error {
 		return err
 	}
 	out.Add("body_mib", float64(nbytes.Load())/(1<<20), "MiB")
+	if tokenize {
+		out.Add("links_per_page", float64(nlinks.Load())/float64(passes*len(urls)), "links")
+	}
 	return out.Write(os.Stdout)
+}
+
+// links tokenises an HTML body and returns the href of every <a> and
+// <area> start tag, as a crawler's link extraction must at the least.
+func links(body []byte) []string {
+	var out []string
+	z := html.NewTokenizer(bytes.NewReader(body))
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return out
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			if !hasAttr || !(string(name) == "a" || string(name) == "area") {
+				continue
+			}
+			for {
+				k, v, more := z.TagAttr()
+				if string(k) == "href" {
+					out = append(out, string(v))
+					break
+				}
+				if !more {
+					break
+				}
+			}
+		}
+	}
 }
