@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -25,24 +26,111 @@ type htmlDoc struct {
 	robots    RobotsFlags
 }
 
-// skipTextTags hold content that is not visible text. The tokenizer reads
-// their content as one raw text token (template excepted, which is tracked
-// by depth).
-var skipTextTags = map[string]bool{
-	"script": true, "style": true, "noscript": true, "iframe": true,
-	"noembed": true, "noframes": true, "title": true,
+// Tag flags.
+const (
+	// tagSkipText: the content is not visible text. The tokenizer reads
+	// it as one raw text token (template excepted, which is tracked by
+	// depth).
+	tagSkipText = 1 << iota
+	// tagInline: the tag does not separate words: "fo<b>o</b>" is "foo".
+	// Every other tag boundary is a word boundary.
+	tagInline
+)
+
+// tagInfo is what parseHTML knows of a tag name.
+type tagInfo struct {
+	name  string // lower case; "" for a tag parseHTML does not look into
+	flags uint8
 }
 
-// inlineTags do not separate words: "fo<b>o</b>" is "foo". Every other tag
-// boundary is a word boundary.
-var inlineTags = map[string]bool{
-	"a": true, "abbr": true, "b": true, "bdi": true, "bdo": true, "big": true,
-	"cite": true, "code": true, "data": true, "del": true, "dfn": true,
-	"em": true, "font": true, "i": true, "ins": true, "kbd": true,
-	"label": true, "mark": true, "q": true, "s": true, "samp": true,
-	"small": true, "span": true, "strike": true, "strong": true, "sub": true,
-	"sup": true, "time": true, "tt": true, "u": true, "var": true, "wbr": true,
-	"nobr": true, "ruby": true, "rt": true, "rp": true,
+// knownTags maps the lower-case names of the tags whose flags are set or
+// whose attributes parseHTML reads to their tagInfo. Any other tag
+// separates words and is otherwise ignored.
+var knownTags = func() map[string]tagInfo {
+	m := make(map[string]tagInfo)
+	for _, t := range strings.Fields(`script style noscript iframe noembed noframes title`) {
+		m[t] = tagInfo{flags: tagSkipText}
+	}
+	for _, t := range strings.Fields(`a abbr b bdi bdo big cite code data del dfn em font i ins kbd
+		label mark q s samp small span strike strong sub sup time tt u var wbr nobr ruby rt rp`) {
+		m[t] = tagInfo{flags: tagInline}
+	}
+	for _, t := range strings.Fields(`a area frame iframe base html link meta template svg math title`) {
+		e := m[t]
+		e.name = t
+		m[t] = e
+	}
+	return m
+}()
+
+// maxKnownTag is the length of the longest name in knownTags.
+const maxKnownTag = 8
+
+// tagTable is knownTags as an open-addressing table keyed by the name
+// packed into a uint64 (names are at most 8 bytes), so that a lookup
+// hashes one word instead of a string.
+var tagTable = func() (t [256]struct {
+	key  uint64
+	info tagInfo
+}) {
+	for name, info := range knownTags {
+		k := packTag([]byte(name))
+		i := tagSlot(k)
+		for t[i].key != 0 {
+			i = (i + 1) % uint64(len(t))
+		}
+		t[i].key, t[i].info = k, info
+	}
+	return t
+}()
+
+func packTag(name []byte) uint64 {
+	var k uint64
+	for _, c := range name {
+		k = k<<8 | uint64(c)
+	}
+	return k
+}
+
+func tagSlot(k uint64) uint64 { return (k * 0x9E3779B97F4A7C15) >> 56 }
+
+// lookupTag reads the tag name of a start or end tag token from its raw
+// bytes ("<NAME ...", "</NAME ...") the way the tokenizer delimits it, and
+// looks it up in knownTags (ASCII case-insensitively, as the tokenizer
+// lower-cases). It costs no allocation, where Tokenizer.TagName copies
+// the name.
+func lookupTag(raw []byte) tagInfo {
+	i := 1 // past '<'
+	if i < len(raw) && raw[i] == '/' {
+		i++
+	}
+	var k uint64
+	n := 0
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		if c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' || c == '/' || c == '>' {
+			break
+		}
+		if n == maxKnownTag || c == 0 {
+			return tagInfo{}
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		k = k<<8 | uint64(c)
+		n++
+	}
+	if k == 0 {
+		return tagInfo{}
+	}
+	for j := tagSlot(k); ; j = (j + 1) % uint64(len(tagTable)) {
+		switch tagTable[j].key {
+		case k:
+			return tagTable[j].info
+		case 0:
+			return tagInfo{}
+		}
+	}
 }
 
 // parseHTML extracts title, visible text, links and metadata from an HTML
@@ -58,7 +146,7 @@ func parseHTML(body []byte, contentType, agent string) htmlDoc {
 
 	var (
 		doc          htmlDoc
-		text         = textBuilder{b: make([]byte, 0, len(body)/2)}
+		text         textBuilder
 		title        textBuilder
 		rawTag       string // skip/title tag whose raw text comes next
 		templates    int    // depth of <template>
@@ -68,11 +156,17 @@ func parseHTML(body []byte, contentType, agent string) htmlDoc {
 		haveCanon    bool
 		httpEquivLng string
 	)
+	buf := textBuffers.Get().(*[]byte)
+	text.b = (*buf)[:0]
 	for {
 		tt := z.Next()
 		switch tt {
 		case html.ErrorToken:
 			doc.text = text.String()
+			if cap(text.b) <= maxPooledText {
+				*buf = text.b[:0]
+				textBuffers.Put(buf)
+			}
 			doc.title = title.String()
 			if doc.lang == "" {
 				doc.lang = httpEquivLng
@@ -93,8 +187,8 @@ func parseHTML(body []byte, contentType, agent string) htmlDoc {
 
 		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
 			rawTag = ""
-			nameB, hasAttr := z.TagName()
-			name := tagName(nameB)
+			info := lookupTag(z.Raw())
+			name := info.name
 			if tt == html.EndTagToken {
 				switch name {
 				case "template":
@@ -106,16 +200,19 @@ func parseHTML(body []byte, contentType, agent string) htmlDoc {
 						foreign--
 					}
 				}
-				if !inlineTags[name] {
+				if info.flags&tagInline == 0 {
 					text.space()
 				}
 				continue
 			}
-			if !inlineTags[name] {
+			if info.flags&tagInline == 0 {
 				text.space()
 			}
-			if skipTextTags[name] && tt == html.StartTagToken {
-				rawTag = name
+			if info.flags&tagSkipText != 0 && tt == html.StartTagToken {
+				rawTag = "skip"
+				if name == "title" {
+					rawTag = "title"
+				}
 			}
 			switch name {
 			case "template":
@@ -129,7 +226,7 @@ func parseHTML(body []byte, contentType, agent string) htmlDoc {
 				}
 				continue
 			}
-			if !hasAttr || templates > 0 || foreign > 0 {
+			if name == "" || templates > 0 || foreign > 0 {
 				continue
 			}
 			switch name {
@@ -186,30 +283,6 @@ func parseHTML(body []byte, contentType, agent string) htmlDoc {
 			}
 		}
 	}
-}
-
-// knownTags interns tag names so that the common ones cost no allocation
-// (a map index with string(b) does not allocate).
-var knownTags = func() map[string]string {
-	m := make(map[string]string)
-	for _, t := range strings.Fields(`a abbr address area article aside b base bdi bdo blockquote body br
-		button caption cite code col colgroup data dd del details dfn dialog div dl dt em embed
-		fieldset figcaption figure font footer form frame frameset h1 h2 h3 h4 h5 h6 head header hr
-		html i iframe img input ins kbd label legend li link main map mark math menu meta nav
-		noembed noframes noscript object ol optgroup option p param picture pre q rp rt ruby s
-		samp script section select small source span strike strong style sub summary sup svg
-		table tbody td template textarea tfoot th thead time title tr tt u ul var video wbr`) {
-		m[t] = t
-	}
-	return m
-}()
-
-// tagName returns the tag name as a string, interned when it is common.
-func tagName(b []byte) string {
-	if s, ok := knownTags[string(b)]; ok {
-		return s
-	}
-	return string(b)
 }
 
 // attr returns the value of the attribute key of the current tag.
@@ -308,18 +381,38 @@ type textBuilder struct {
 
 func (t *textBuilder) space() { t.pending = true }
 
+// asciiSpace marks the ASCII white space that textBuilder collapses.
+var asciiSpace = [utf8.RuneSelf]bool{' ': true, '\t': true, '\n': true, '\r': true, '\f': true, '\v': true}
+
 func (t *textBuilder) add(s []byte) {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			i++
-			switch c {
-			case ' ', '\t', '\n', '\r', '\f', '\v':
+			if asciiSpace[c] {
 				t.pending = true
+				i++
 				continue
 			}
+			// A run of visible ASCII words separated by single spaces
+			// is already collapsed: it is copied in one go.
+			j := i + 1
+			for j < len(s) {
+				d := s[j]
+				if d >= utf8.RuneSelf {
+					break
+				}
+				if asciiSpace[d] {
+					if d == ' ' && j+1 < len(s) && s[j+1] < utf8.RuneSelf && !asciiSpace[s[j+1]] {
+						j += 2
+						continue
+					}
+					break
+				}
+				j++
+			}
 			t.flush()
-			t.b = append(t.b, c)
+			t.b = append(t.b, s[i:j]...)
+			i = j
 			continue
 		}
 		r, n := utf8.DecodeRune(s[i:])
@@ -345,3 +438,11 @@ func (t *textBuilder) flush() {
 }
 
 func (t *textBuilder) String() string { return string(t.b) }
+
+// textBuffers recycles the buffers parseHTML builds a page's text in (the
+// text is then copied into its string): one per page would be garbage as
+// large as the text.
+var textBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledText is the largest text buffer kept for reuse.
+const maxPooledText = 1 << 20

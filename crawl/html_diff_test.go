@@ -1,0 +1,78 @@
+package crawl
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// htmlPieces are fragments the differential tests assemble into
+// documents: tag names in every case, end tags with junk, self-closing
+// forms, raw text elements, foreign content, entities, NULs, non-ASCII
+// and invalid UTF-8, attributes without values or quotes.
+var htmlPieces = []string{
+	"<!doctype html>", "<html lang=en>", "<HTML LANG='de'>", "<head>", "</head>", "<body>", "</BODY>",
+	"<title>", "</title>", "<TITLE >", "</TITLE >", "<TiTlE/>", "Some  text ", " more\ttext\n", "&amp;&lt;&nbsp;&eacute;&#x41;",
+	"<a href=x.html>", "<A HREF=\"Y.html\">", "</a>", "</A >", "<a/href=z>", "<a href>", "<a name=n>", "<a\x00>", "<a\x00 href=q>",
+	"<area href=/area>", "<frame src=f>", "<iframe src=i>", "</iframe>", "<IFRAME SRC='I2'>", "<iframe/>",
+	"<base href=/b/>", "<BASE HREF=/c/>", "<link rel=canonical href=/can>", "<LINK REL='Canonical' HREF='/CAN'>", "<link>",
+	"<meta name=robots content=noindex>", "<META NAME=ROBOTS CONTENT='nofollow'>", "<meta name=description content=d>",
+	"<meta http-equiv=content-language content='fr, de'>", "<meta name=connector content=none>", "<meta>",
+	"<script>var a = '<a href=s>';</script>", "<SCRIPT>x</SCRIPT>", "<style>p{}</style>", "<noscript><a href=ns>n</a></noscript>",
+	"<noembed>e</noembed>", "<noframes>f</noframes>", "<template><a href=t>t</a>", "</template>", "<TEMPLATE>", "</Template>",
+	"<svg>", "</svg>", "<SVG><title>st</title>", "<math>", "</MATH>", "<b>", "</b>", "<B>", "</b >", "<span>", "</span>", "<SpAn>",
+	"<p>", "</p>", "<div>", "</div>", "<br/>", "<br>", "<wbr>", "<nobr>", "<ruby>", "<rt>", "<verylongtagname>", "</verylongtagname>",
+	"<blockquote>", "<noframesx>", "<titlex>", "<scriptx>", "<a-b>", "<é>", "<x:y>", "\xff\xfe", "café ", "\u3000wide\u3000space",
+	"<!-- comment <a href=c> -->", "<![CDATA[x]]>", "<textarea>typed</textarea>", "<", ">", "</", "</>", "< a>",
+	"<a href='rel/../x?y=1#z'>", "<a\thref=tab>", "<a\nhref=nl>", "<a\fhref=ff>", "<a\rhref=cr>",
+}
+
+func randomDoc(r *rand.Rand) string {
+	var b strings.Builder
+	for range 1 + r.IntN(60) {
+		b.WriteString(htmlPieces[r.IntN(len(htmlPieces))])
+	}
+	return b.String()
+}
+
+// TestParseHTMLMatchesReference: parseHTML (raw tag names, run-copying
+// text builder) extracts exactly what parseHTMLReference (through
+// Tokenizer.TagName, byte by byte) does.
+func TestParseHTMLMatchesReference(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(1, 2))
+	docs := append([]string{}, htmlPieces...)
+	for range 5000 {
+		docs = append(docs, randomDoc(r))
+	}
+	for _, d := range docs {
+		for _, ct := range []string{"text/html", "text/html; charset=iso-8859-1"} {
+			want := parseHTMLReference([]byte(d), ct, "connector")
+			got := parseHTML([]byte(d), ct, "connector")
+			require.Equal(t, want, got, "document %q, Content-Type %q", d, ct)
+		}
+	}
+}
+
+// FuzzParseHTMLMatchesReference is TestParseHTMLMatchesReference over
+// fuzzed documents.
+func FuzzParseHTMLMatchesReference(f *testing.F) {
+	for _, p := range htmlPieces {
+		f.Add([]byte(p), "text/html")
+	}
+	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
+		want := parseHTMLReference(body, contentType, "connector")
+		got := parseHTML(body, contentType, "connector")
+		require.Equal(t, want, got)
+	})
+}
+
+func TestLookupTagLongestName(t *testing.T) {
+	t.Parallel()
+	for name := range knownTags {
+		require.LessOrEqual(t, len(name), maxKnownTag, name)
+		require.Equal(t, knownTags[name], lookupTag([]byte("<"+strings.ToUpper(name)+">")), name)
+	}
+}
