@@ -603,6 +603,16 @@ func (w *worker) resolveLinks(base *url.Url, raw []string) (all []normURL, httpL
 	var bk baseKeys
 	seen := make(map[string]struct{}, len(raw))
 	for _, r := range raw {
+		n, fast := c.norm.fastResolve(base, &bk, r)
+		if fast {
+			if _, dup := seen[n.s]; dup {
+				continue
+			}
+			seen[n.s] = struct{}{}
+			all = append(all, n)
+			httpLinks = append(httpLinks, n.s)
+			continue
+		}
 		key := linkCacheKey(base, &bk, r)
 		n, cached := w.links[key]
 		if key == "" || !cached {
@@ -639,6 +649,8 @@ const linkCacheSize = 4096
 type baseKeys struct {
 	origin string // scheme://userinfo@host:port
 	dir    string // origin + path up to and including its last '/'
+	host   string // normURL.host of base
+	site   string // normURL.site of base
 	ok     bool   // computed (and base is http(s))
 	done   bool
 }
@@ -655,6 +667,8 @@ func (b *baseKeys) compute(base *url.Url) bool {
 			b.origin = href[:ps]
 			b.dir = href[:ps+strings.LastIndexByte(href[ps:], '/')+1]
 			b.ok = ps < len(href)
+			b.host = base.Hostname()
+			b.site = siteOf(base.Scheme(), b.host, base.Port())
 		}
 	}
 	return b.ok
