@@ -142,7 +142,7 @@ func (c *crawler) run(parent context.Context) (Stats, error) {
 	var workers sync.WaitGroup
 	for range c.cfg.Concurrency {
 		workers.Go(func() {
-			w := &worker{c: c, links: make(map[string]normURL)}
+			w := &worker{c: c, links: make(map[string]normURL), origins: make(map[string]originKeys)}
 			for j := range jobs {
 				w.process(ctx, j.it)
 				j.level.Done()
@@ -520,23 +520,36 @@ func (w *worker) page(ctx context.Context, it item, final string, ex *exchange) 
 	}
 	var links []normURL
 	if isHTMLType(ex.mediaType) {
-		doc := parseHTML(ex.body, ex.header.Get("Content-Type"), c.cfg.RobotsAgent)
+		doc := parseHTMLWith(ex.body, ex.header.Get("Content-Type"), c.cfg.RobotsAgent, &w.text)
 		p.Title, p.Text, p.Meta = doc.title, doc.text, doc.meta
 		if doc.lang != "" {
 			p.Lang = doc.lang
 		}
 		p.Robots = p.Robots.merge(doc.robots)
-		base, err := parseURL(nil, final)
-		if err == nil && doc.base != "" {
-			if b, err := parseURL(base, doc.base); err == nil {
-				base = b
+		base := &lazyURL{href: final}
+		var bk baseKeys
+		if doc.base != "" {
+			if b, err := base.get(); err == nil {
+				if bu, err := parseURL(b, doc.base); err == nil {
+					base = &lazyURL{u: bu, done: true}
+				}
 			}
+		} else {
+			w.pageKeys(final, &bk)
 		}
-		if err == nil {
-			links, p.Links = w.resolveLinks(base, doc.links)
+		usable := bk.done
+		if !usable {
+			_, err := base.get()
+			usable = err == nil
+		}
+		if usable {
+			links, p.Links = w.resolveWith(base, &bk, doc.links, w.linkBuf[:0])
+			w.linkBuf = links[:0] // discover reads links before the next page
 			if doc.canonical != "" {
-				if n, err := c.norm.resolve(base, doc.canonical); err == nil && n.http {
-					p.CanonicalURL = n.s
+				if b, err := base.get(); err == nil {
+					if n, err := c.norm.resolve(b, doc.canonical); err == nil && n.http {
+						p.CanonicalURL = n.s
+					}
 				}
 			}
 		}
@@ -547,8 +560,10 @@ func (w *worker) page(ctx context.Context, it item, final string, ex *exchange) 
 		}
 	}
 	p.followed = !(c.cfg.FollowRobots && p.Robots.NoFollow)
-	c.log.Debug("page fetched", "url", it.url, "final_url", final, "depth", it.depth,
-		"bytes", len(ex.body), "links", len(p.Links), "noindex", p.Robots.NoIndex, "nofollow", p.Robots.NoFollow)
+	if c.log.Enabled(ctx, slog.LevelDebug) { // the arguments would cost allocations on every page
+		c.log.DebugContext(ctx, "page fetched", "url", it.url, "final_url", final, "depth", it.depth,
+			"bytes", len(ex.body), "links", len(p.Links), "noindex", p.Robots.NoIndex, "nofollow", p.Robots.NoFollow)
+	}
 	if c.cfg.FollowRobots && p.Robots.NoIndex {
 		c.stats.skNoIndex.Add(1)
 	} else if !c.deliver(p) {
@@ -599,47 +614,145 @@ func (w *worker) render(ctx context.Context, p *Page, final string, links *[]nor
 // resolved URL (any scheme) for discovery and the http(s) ones for
 // Page.Links.
 func (w *worker) resolveLinks(base *url.Url, raw []string) (all []normURL, httpLinks []string) {
-	c := w.c
 	var bk baseKeys
-	seen := make(map[string]struct{}, len(raw))
+	return w.resolveWith(&lazyURL{u: base, done: true}, &bk, raw, nil)
+}
+
+// lazyURL is a page's base URL, parsed only when a link needs the parser.
+type lazyURL struct {
+	href string
+	u    *url.Url
+	err  error
+	done bool
+}
+
+func (l *lazyURL) get() (*url.Url, error) {
+	if !l.done {
+		l.done = true
+		l.u, l.err = parseURL(nil, l.href)
+	}
+	return l.u, l.err
+}
+
+// resolveWith is resolveLinks against a lazily parsed base whose keys bk
+// may be computed already (see pageKeys), appending to dst (of length 0).
+func (w *worker) resolveWith(base *lazyURL, bk *baseKeys, raw []string, dst []normURL) (all []normURL, httpLinks []string) {
+	c := w.c
+	set := linkSet{all: dst, m: w.linkSeen}
+	clear(set.m)
+	defer func() { w.linkSeen = set.m }()
 	for _, r := range raw {
-		n, fast := c.norm.fastResolve(base, &bk, r)
-		if fast {
-			if _, dup := seen[n.s]; dup {
-				continue
-			}
-			seen[n.s] = struct{}{}
-			all = append(all, n)
-			httpLinks = append(httpLinks, n.s)
-			continue
-		}
-		key := linkCacheKey(base, &bk, r)
-		n, cached := w.links[key]
-		if key == "" || !cached {
-			var err error
-			n, err = c.norm.resolve(base, r)
+		n, fast := c.norm.fastResolve(base.u, bk, r)
+		if !fast {
+			b, err := base.get()
 			if err != nil {
 				c.stats.skInvalid.Add(1)
 				continue
 			}
-			if key != "" {
-				if len(w.links) >= linkCacheSize {
-					clear(w.links)
+			key := linkCacheKey(b, bk, r)
+			var cached bool
+			n, cached = w.links[key]
+			if key == "" || !cached {
+				n, err = c.norm.resolve(b, r)
+				if err != nil {
+					c.stats.skInvalid.Add(1)
+					continue
 				}
-				w.links[key] = n
+				if key != "" {
+					if len(w.links) >= linkCacheSize {
+						clear(w.links)
+					}
+					w.links[key] = n
+				}
 			}
 		}
-		if _, dup := seen[n.s]; dup {
-			continue
+		if set.all == nil {
+			set.all = make([]normURL, 0, len(raw))
 		}
-		seen[n.s] = struct{}{}
-		all = append(all, n)
-		if n.http {
+		if set.add(n, len(raw)) && n.http {
+			if httpLinks == nil {
+				httpLinks = make([]string, 0, len(raw))
+			}
 			httpLinks = append(httpLinks, n.s)
 		}
 	}
-	return all, httpLinks
+	return set.all, httpLinks
 }
+
+// linkSet is the distinct links of one page, in order: a linear search
+// while there are few, a map past that (kept empty between pages).
+type linkSet struct {
+	all   []normURL
+	m     map[string]struct{}
+	inMap bool // m holds all
+}
+
+// linkSetLinear is how many links linkSet searches linearly.
+const linkSetLinear = 16
+
+// add appends n unless it is there already, and reports whether it did;
+// expect is how many links the page has at most.
+func (s *linkSet) add(n normURL, expect int) bool {
+	if !s.inMap {
+		if len(s.all) < linkSetLinear {
+			for i := range s.all {
+				if s.all[i].s == n.s {
+					return false
+				}
+			}
+			s.all = append(s.all, n)
+			return true
+		}
+		if s.m == nil {
+			s.m = make(map[string]struct{}, expect)
+		}
+		for i := range s.all {
+			s.m[s.all[i].s] = struct{}{}
+		}
+		s.inMap = true
+	}
+	if _, dup := s.m[n.s]; dup {
+		return false
+	}
+	s.m[n.s] = struct{}{}
+	s.all = append(s.all, n)
+	return true
+}
+
+// pageKeys computes into bk the keys of a page's base URL href (a URL the
+// crawl normalised, so a serialisation of the parser's), without parsing
+// it: host and site are kept per origin by the worker (parsed once). bk
+// is left not computed when href cannot be read so.
+func (w *worker) pageKeys(href string, bk *baseKeys) {
+	ps := pathStart(href)
+	origin := href[:ps]
+	o, ok := w.origins[origin]
+	if !ok {
+		if w.origins == nil {
+			w.origins = make(map[string]originKeys)
+		}
+		u, err := parseURL(nil, href)
+		if err != nil || !isHTTPScheme(u.Scheme()) || u.Href(false)[:pathStart(u.Href(false))] != origin {
+			return
+		}
+		o = originKeys{host: u.Hostname(), site: siteOf(u.Scheme(), u.Hostname(), u.Port())}
+		if len(w.origins) >= linkCacheSize {
+			clear(w.origins)
+		}
+		w.origins[origin] = o
+	}
+	p := href
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	if ps >= len(p) {
+		return
+	}
+	*bk = baseKeys{origin: origin, dir: p[:ps+strings.LastIndexByte(p[ps:], '/')+1], host: o.host, site: o.site, ok: true, done: true}
+}
+
+// originKeys are the parts of normURL that depend only on the origin.
+type originKeys struct{ host, site string }
 
 // linkCacheSize bounds a worker's cache of resolved links.
 const linkCacheSize = 4096

@@ -79,9 +79,13 @@ type bodyPolicy struct {
 
 // worker is one fetch goroutine; it owns its PageDelay clock.
 type worker struct {
-	c       *crawler
-	lastEnd time.Time          // when this worker's last exchange ended
-	links   map[string]normURL // resolved-link cache, see linkCacheKey
+	c        *crawler
+	lastEnd  time.Time             // when this worker's last exchange ended
+	links    map[string]normURL    // resolved-link cache, see linkCacheKey
+	origins  map[string]originKeys // host and site by origin, see pageKeys
+	text     []byte                // parseHTMLWith's text buffer
+	linkBuf  []normURL             // a page's links, until discovered
+	linkSeen map[string]struct{}   // linkSet's map, empty between pages
 }
 
 // pace waits until PageDelay has passed since this worker's last exchange

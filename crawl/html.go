@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"strings"
-	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -138,6 +137,15 @@ func lookupTag(raw []byte) tagInfo {
 // <meta charset> prescan, as browsers do). agent is the robots product
 // token: <meta name="agent"> counts like <meta name="robots">.
 func parseHTML(body []byte, contentType, agent string) htmlDoc {
+	var scratch []byte
+	return parseHTMLWith(body, contentType, agent, &scratch)
+}
+
+// parseHTMLWith is parseHTML building the text in *scratch, which it
+// keeps for the next call (a worker's, so that each page's text is not
+// built in a buffer of its own; buffers past maxScratchText are not
+// kept).
+func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte) htmlDoc {
 	var r io.Reader = bytes.NewReader(body)
 	if enc, name, _ := charset.DetermineEncoding(body, contentType); name != "utf-8" {
 		r = transform.NewReader(r, enc.NewDecoder())
@@ -156,16 +164,16 @@ func parseHTML(body []byte, contentType, agent string) htmlDoc {
 		haveCanon    bool
 		httpEquivLng string
 	)
-	buf := textBuffers.Get().(*[]byte)
-	text.b = (*buf)[:0]
+	text.b = (*scratch)[:0]
 	for {
 		tt := z.Next()
 		switch tt {
 		case html.ErrorToken:
 			doc.text = text.String()
-			if cap(text.b) <= maxPooledText {
-				*buf = text.b[:0]
-				textBuffers.Put(buf)
+			if cap(text.b) <= maxScratchText {
+				*scratch = text.b[:0]
+			} else {
+				*scratch = nil
 			}
 			doc.title = title.String()
 			if doc.lang == "" {
@@ -247,20 +255,25 @@ func parseHTML(body []byte, contentType, agent string) htmlDoc {
 					doc.lang = strings.TrimSpace(v)
 				}
 			case "link":
-				attrs := attrMap(z)
-				if !haveCanon && hasToken(attrs["rel"], "canonical") {
-					if h, ok := attrs["href"]; ok {
-						doc.canonical, haveCanon = h, true
-					}
-				}
-			case "meta":
-				attrs := attrMap(z)
-				content, hasContent := attrs["content"]
-				if !hasContent {
+				if haveCanon {
 					continue
 				}
-				for _, k := range [...]string{"name", "http-equiv", "property"} {
-					key, ok := attrs[k]
+				var v [2]string // rel, href
+				var has [2]bool
+				attrValues(z, linkAttrs[:], v[:], has[:])
+				if hasToken(v[0], "canonical") && has[1] {
+					doc.canonical, haveCanon = v[1], true
+				}
+			case "meta":
+				var v [4]string // content, name, http-equiv, property
+				var has [4]bool
+				attrValues(z, metaAttrs[:], v[:], has[:])
+				if !has[0] {
+					continue
+				}
+				content := v[0]
+				for i, k := range metaAttrs[1:] {
+					key, ok := v[i+1], has[i+1]
 					if !ok {
 						continue
 					}
@@ -298,16 +311,26 @@ func attr(z *html.Tokenizer, key string) (string, bool) {
 	}
 }
 
-// attrMap returns the current tag's attributes (first occurrence wins).
-func attrMap(z *html.Tokenizer) map[string]string {
-	m := make(map[string]string, 4)
+// The attributes parseHTML reads from <link> and <meta>.
+var (
+	linkAttrs = [2]string{"rel", "href"}
+	metaAttrs = [4]string{"content", "name", "http-equiv", "property"}
+)
+
+// attrValues sets v[i] to the value of the current tag's first attribute
+// named keys[i], and has[i] when there is one (as a map of the attributes,
+// first occurrence winning, would; without building one per tag).
+func attrValues(z *html.Tokenizer, keys, v []string, has []bool) {
 	for {
-		k, v, more := z.TagAttr()
-		if _, dup := m[string(k)]; !dup && len(k) > 0 {
-			m[string(k)] = string(v)
+		k, val, more := z.TagAttr()
+		for i, key := range keys {
+			if !has[i] && string(k) == key {
+				v[i], has[i] = string(val), true
+				break
+			}
 		}
 		if !more {
-			return m
+			return
 		}
 	}
 }
@@ -439,10 +462,6 @@ func (t *textBuilder) flush() {
 
 func (t *textBuilder) String() string { return string(t.b) }
 
-// textBuffers recycles the buffers parseHTML builds a page's text in (the
-// text is then copied into its string): one per page would be garbage as
-// large as the text.
-var textBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-// maxPooledText is the largest text buffer kept for reuse.
-const maxPooledText = 1 << 20
+// maxScratchText is the largest text buffer a worker keeps for its next
+// page.
+const maxScratchText = 1 << 20

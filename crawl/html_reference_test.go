@@ -219,3 +219,17 @@ var inlineTags = map[string]bool{
 	"sup": true, "time": true, "tt": true, "u": true, "var": true, "wbr": true,
 	"nobr": true, "ruby": true, "rt": true, "rp": true,
 }
+
+// attrMap returns the current tag's attributes (first occurrence wins).
+func attrMap(z *html.Tokenizer) map[string]string {
+	m := make(map[string]string, 4)
+	for {
+		k, v, more := z.TagAttr()
+		if _, dup := m[string(k)]; !dup && len(k) > 0 {
+			m[string(k)] = string(v)
+		}
+		if !more {
+			return m
+		}
+	}
+}
