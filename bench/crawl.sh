@@ -39,4 +39,7 @@ else
 	args+=(-runs "$CRAWL_RUNS" -concs "$CRAWL_CONCS" -mem-n "$CRAWL_MEM_N" -mem-runs "$CRAWL_MEM_RUNS"
 		-results RESULTS.md -summary results/crawl.json)
 fi
+if [ -n "${CRAWL_BASELINE:-}" ]; then
+	args+=(-baseline "$CRAWL_BASELINE" -baseline-rev "${CRAWL_BASELINE_REV:-}")
+fi
 out/bin/crawldriver "${args[@]}"

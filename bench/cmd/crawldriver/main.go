@@ -66,6 +66,7 @@ type config struct {
 	runs, memN, memRuns, depth, profileRepeat, passes    int
 	concs                                                []int
 	quick, noMemory, noProfile                           bool
+	baseline, baselineRev                                string
 }
 
 func main() {
@@ -87,6 +88,8 @@ func main() {
 	flag.IntVar(&c.memRuns, "mem-runs", 1, "iterations of the memory run")
 	flag.IntVar(&c.profileRepeat, "profile-repeat", 20, "crawls of the manual in the profiled process")
 	flag.BoolVar(&c.noProfile, "no-profile", false, "skip the CPU profile")
+	flag.StringVar(&c.baseline, "baseline", "", "folder holding a crawlours built from an earlier revision: its engine and durable Synchronize run in the same iterations (before/after, interleaved)")
+	flag.StringVar(&c.baselineRev, "baseline-rev", "", "the revision -baseline was built from, for the report")
 	flag.BoolVar(&c.quick, "quick", false, "label the report as a smoke run (figures not quotable)")
 	flag.StringVar(&expectOnly, "expect-only", "", "only print the expected URLs of the site served at this base URL (http://ADDR), one per line, and exit")
 	flag.Parse()
@@ -161,6 +164,21 @@ var contenders = []contender{
 	{"ours-sync-durable", "crawlours", func(c config, start, expect, dir string, conc int) []string {
 		return []string{"-mode", "sync", "-store", "durable", "-start", start, "-expect", expect, "-conc", fmt.Sprint(conc), "-depth", fmt.Sprint(c.depth), "-dir", dir}
 	}, nil},
+}
+
+// baselineContenders are our engine and durable Synchronize built from
+// an earlier revision (-baseline), run like the current ones.
+func baselineContenders(prog string) []contender {
+	var out []contender
+	for _, name := range []string{"ours-engine", "ours-sync-durable"} {
+		for _, ct := range contenders {
+			if ct.name == name {
+				ct.name, ct.prog = name+"-baseline", prog
+				out = append(out, ct)
+			}
+		}
+	}
+	return out
 }
 
 func key(name string, conc int) string { return fmt.Sprintf("crawl.%s.c%d", name, conc) }
@@ -256,11 +274,19 @@ func run(c config) error {
 	start := base + "/index.html"
 	fmt.Fprintf(os.Stderr, "crawldriver: %s served at %s, %d pages expected (%v by depth)\n", c.site, base, len(want), d.m.Levels)
 
+	all := contenders
+	if c.baseline != "" {
+		abs, err := filepath.Abs(filepath.Join(c.baseline, "crawlours"))
+		if err != nil {
+			return err
+		}
+		all = append(append([]contender{}, contenders...), baselineContenders(abs)...)
+	}
 	for i := 0; i < c.runs; i++ {
 		for _, conc := range c.concs {
-			n := len(contenders)
+			n := len(all)
 			for j := range n {
-				ct := contenders[(i+j)%n]
+				ct := all[(i+j)%n]
 				dir := filepath.Join(c.work, "run")
 				_ = os.RemoveAll(dir)
 				if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -403,7 +429,11 @@ func (d *driver) exec(k string, iter int, prog string, args, env []string) (*res
 	}
 	defer logf.Close()
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(d.ctx, filepath.Join(d.c.bin, prog), args...)
+	path := prog
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(d.c.bin, prog)
+	}
+	cmd := exec.CommandContext(d.ctx, path, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
@@ -610,7 +640,7 @@ func (d *driver) summary() *summary {
 		}
 	}
 	for _, conc := range d.c.concs {
-		for _, num := range []string{"ours-engine", "ours-engine-gogc200", "ours-sync-memory", "ours-sync-durable", "colly", "colly-default-client", "ceiling-tokenize"} {
+		for _, num := range []string{"ours-engine", "ours-engine-gogc200", "ours-sync-memory", "ours-sync-durable", "colly", "colly-default-client", "ceiling-tokenize", "ours-engine-baseline", "ours-sync-durable-baseline"} {
 			for _, den := range []string{"colly", "ceiling-nethttp", "ceiling-fasthttp", "ceiling-tokenize"} {
 				if num == den {
 					continue
@@ -618,6 +648,11 @@ func (d *driver) summary() *summary {
 				if st, ok := d.ratio(key(num, conc), key(den, conc), "pages_per_s"); ok {
 					s.Ratios[key(num, conc)+" / "+key(den, conc)+" pages_per_s"] = st
 				}
+			}
+		}
+		for _, num := range []string{"ours-engine", "ours-sync-durable"} {
+			if st, ok := d.ratio(key(num, conc), key(num+"-baseline", conc), "pages_per_s"); ok {
+				s.Ratios[key(num, conc)+" / "+key(num+"-baseline", conc)+" pages_per_s"] = st
 			}
 		}
 	}

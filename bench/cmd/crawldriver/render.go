@@ -155,6 +155,17 @@ func (r *report) goals() {
 		row(fmt.Sprintf("same, stricter ceiling, concurrency %d", c), "pages/s ÷ plain fetch, fasthttp client",
 			key("ours-engine", c), key("ceiling-fasthttp", c), 0.7)
 	}
+	if r.d.c.baseline != "" {
+		r.p("\nBefore and after, in the same iterations (the baseline's crawlours built from %s ran in the rotation beside the current one):\n\n", orDash(r.d.c.baselineRev))
+		r.p("| concurrency | engine: after ÷ before | engine before ÷ tokenise ceiling | engine after ÷ tokenise ceiling | durable Synchronize: after ÷ before | Synchronize before ÷ tokenise ceiling | Synchronize after ÷ tokenise ceiling |\n|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, c := range r.d.c.concs {
+			r.p("| %d | %s | %s | %s | %s | %s | %s |\n", c,
+				r.rcell(key("ours-engine", c), key("ours-engine-baseline", c)),
+				r.rcell(key("ours-engine-baseline", c), key("ceiling-tokenize", c)), r.rcell(key("ours-engine", c), key("ceiling-tokenize", c)),
+				r.rcell(key("ours-sync-durable", c), key("ours-sync-durable-baseline", c)),
+				r.rcell(key("ours-sync-durable-baseline", c), key("ceiling-tokenize", c)), r.rcell(key("ours-sync-durable", c), key("ceiling-tokenize", c)))
+		}
+	}
 	r.p("\nThe issue sets no target for memory per known URL; it is measured below (\"Memory per known URL\").\n\n")
 }
 
@@ -169,6 +180,8 @@ var labels = []struct{ name, label string }{
 	{"ceiling-tokenize", "**ceiling: fetch and tokenise for links** (net/http client, x/net/html Tokenizer)"},
 	{"ours-sync-memory", "ours, full Synchronize, in-memory datastore, IDX ingestion"},
 	{"ours-sync-durable", "ours, full Synchronize, durable (bbolt) datastore, IDX ingestion"},
+	{"ours-engine-baseline", "before: ours, crawl engine, at the baseline revision"},
+	{"ours-sync-durable-baseline", "before: ours, full Synchronize, durable datastore, at the baseline revision"},
 }
 
 func (r *report) rates() {
@@ -179,6 +192,9 @@ func (r *report) rates() {
 		r.p("| contender | pages/s | ÷ colly | ÷ ceiling (tokenise) | ÷ ceiling (net/http) | ÷ ceiling (fasthttp) | CPU per 1000 pages | server CPU per 1000 pages | max RSS | Go heap allocated per page | GCs per 1000 pages | requests |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, l := range labels {
 			k := key(l.name, c)
+			if strings.HasSuffix(l.name, "-baseline") && r.d.c.baseline == "" {
+				continue
+			}
 			if _, ok := r.s.Figures[k+" pages_per_s"]; !ok {
 				r.p("| %s | — | | | | | | | | | | |\n", l.label)
 				continue

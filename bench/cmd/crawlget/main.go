@@ -37,6 +37,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,8 +54,20 @@ func main() {
 	conc := flag.Int("conc", 4, "requests in flight")
 	client := flag.String("client", "nethttp", "nethttp or fasthttp")
 	passes := flag.Int("passes", 1, "fetch the whole list this many times")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the fetching to this file")
 	tokenize := flag.Bool("tokenize", false, "also tokenise each body for <a>/<area> hrefs (x/net/html Tokenizer); -client nethttp only")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			result.Fatal("crawlget", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			result.Fatal("crawlget", err)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*urls, *conc, *passes, *client, *tokenize); err != nil {
 		result.Fatal("crawlget", err)
 	}

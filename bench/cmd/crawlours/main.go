@@ -46,9 +46,9 @@ import (
 )
 
 type opts struct {
-	mode, store, start, expect, dir, cpuprofile, heapprofile string
-	conc, depth, n, repeat                                   int
-	timeout                                                  time.Duration
+	mode, store, start, expect, dir, cpuprofile, heapprofile, allocprofile string
+	conc, depth, n, repeat                                                 int
+	timeout                                                                time.Duration
 }
 
 func main() {
@@ -59,6 +59,7 @@ func main() {
 	flag.StringVar(&o.expect, "expect", "", "file of the URLs the crawl must find, one per line (engine and sync: required)")
 	flag.StringVar(&o.dir, "dir", "", "scratch folder for the datastore and the IDX files (default: a new temporary folder, removed at the end)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the crawl to this file")
+	flag.StringVar(&o.allocprofile, "allocprofile", "", "engine and sync modes: write a heap profile (allocations since start, sample_index=alloc_space) to this file at the end")
 	flag.StringVar(&o.heapprofile, "heapprofile", "", "memory mode: write heap profiles at each phase's measuring point to PREFIX-{engine,first,resync}.heap")
 	flag.IntVar(&o.conc, "conc", 4, "concurrency (fetches in flight)")
 	flag.IntVar(&o.depth, "depth", 2, "link depth from the start URL (-1: unlimited)")
@@ -106,6 +107,19 @@ func run(o opts) error {
 	}
 	if err != nil {
 		return err
+	}
+	if o.allocprofile != "" {
+		f, err := os.Create(o.allocprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
 	}
 	return out.Write(os.Stdout)
 }
