@@ -128,15 +128,18 @@ func isTagAt(s string, i int) bool {
 // lineStartTag reports whether s has "#DRE" at the start of a line;
 // atStart says whether s itself begins a line.
 func lineStartTag(s string, atStart bool) bool {
-	if atStart && isTagAt(s, 0) {
-		return true
-	}
-	for i := 1; i < len(s); i++ {
-		if (s[i-1] == '\n' || s[i-1] == '\r') && isTagAt(s, i) {
+	// '#' is rare in text: jump from one to the next (IndexByte is
+	// vectorised) rather than look at every byte for a line end.
+	for i := 0; ; i++ {
+		j := strings.IndexByte(s[i:], '#')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if ((i == 0 && atStart) || (i > 0 && (s[i-1] == '\n' || s[i-1] == '\r'))) && isTagAt(s, i) {
 			return true
 		}
 	}
-	return false
 }
 
 // appendNeutral appends s with a space before every "#DRE" that starts a
