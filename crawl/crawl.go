@@ -688,7 +688,7 @@ type linkSet struct {
 }
 
 // linkSetLinear is how many links linkSet searches linearly.
-const linkSetLinear = 16
+const linkSetLinear = 32
 
 // add appends n unless it is there already, and reports whether it did;
 // expect is how many links the page has at most.

@@ -1,6 +1,7 @@
 package crawl
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -15,6 +16,12 @@ var fastResolveRefs = []string{
 	"/abs", "/abs/x.html?q#f", "/", "//h2/x", "/\\x", "/a b", "/a\tb", "/é", "/a'b", "/a^b", "/a|b", "/a{b}", "/a`b", "/a\"b",
 	"/a<b>", "/a[b]", "/a:b", "/a@b", "/a!$&()*+,;=b", "/a?b'c", "/a?b c", "/a?b\"c", "/a#b c", "/a#b#c", "/a#é",
 	"?q", "#f", "", " x", "x ", "x\n", "mailto:a@b", "a:b", "C:/x", "C|/x", "\\x", "http://h/x",
+	"http://h", "https://h", "http://h/", "http://h?q", "http://h#f", "http://h/a/../b", "http://h/%2e/", "http://H/x", "HTTP://h/x",
+	"http://h:80/x", "https://h:443/", "http://h:8080/", "http://u@h/", "http://1.2.3.4/", "http://127.1/", "http://0x7f.1/",
+	"http://a.0x1/", "http://a.1b/", "http://a..b/", "http://a.b./", "http://.a/", "http://xn--caf-dma.com/", "http://xn--a/",
+	"http://-a-.b-/", "http://a_b/", "http://a%41/", "http://a b/", "https://www.postgresql.org/docs/15/x.html#f",
+	"http://" + strings.Repeat("a", 70) + ".com/", "http://" + strings.Repeat("ab.", 100) + "com/", "http://h/x?PHPSESSID=1",
+	"http://h/x;jsessionid=2", "http://h\\x", "http://h/x y", "https://h/é",
 }
 
 // TestFastResolveMatchesResolve: wherever fastResolve answers, its answer

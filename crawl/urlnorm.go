@@ -359,6 +359,8 @@ var fastPathByte, fastQueryByte = func() (p, q [256]bool) {
 func (n *normalizer) fastResolve(base *url.Url, bk *baseKeys, ref string) (normURL, bool) {
 	var prefix string
 	switch {
+	case strings.HasPrefix(ref, "http://") || strings.HasPrefix(ref, "https://"):
+		return n.fastAbsolute(ref)
 	case len(ref) >= 2 && ref[0] == '/' && ref[1] != '/' && ref[1] != '\\':
 		if !bk.compute(base) {
 			return normURL{}, false
@@ -372,6 +374,67 @@ func (n *normalizer) fastResolve(base *url.Url, bk *baseKeys, ref string) (normU
 	default:
 		return normURL{}, false
 	}
+	href, ok := fastPath(prefix, ref)
+	if !ok || (n.enabled && n.stripSession(href) != href) {
+		return normURL{}, false
+	}
+	return normURL{s: href, host: bk.host, site: bk.site, http: true}, true
+}
+
+// fastAbsolute is fastResolve's case of an absolute http(s) URL whose host
+// is lower-case ASCII letters, digits, '-' and '.' in non-empty labels,
+// none of them punycode ("xn--") and the last starting with a letter (so
+// not read as IPv4), with no userinfo and no port.
+func (n *normalizer) fastAbsolute(ref string) (normURL, bool) {
+	scheme, rest, _ := strings.Cut(ref, "://")
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	host := rest[:end]
+	if host == "" || !fastHost(host) {
+		return normURL{}, false
+	}
+	path := rest[end:]
+	prefix := ref[:len(scheme)+3+end]
+	if path == "" {
+		path = "/"
+	} else if path[0] != '/' {
+		return normURL{}, false
+	}
+	href, ok := fastPath(prefix, path)
+	if !ok || (n.enabled && n.stripSession(href) != href) {
+		return normURL{}, false
+	}
+	return normURL{s: href, host: host, site: siteOf(scheme, host, ""), http: true}, true
+}
+
+// fastHost reports whether host is one fastAbsolute takes.
+func fastHost(host string) bool {
+	last := ""
+	for label := range strings.SplitSeq(host, ".") {
+		if label == "" || strings.HasPrefix(label, "xn--") {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+		last = label
+	}
+	// The parser reads a host whose last label is a number (decimal, or
+	// hexadecimal after 0x; this parser reads "-0" as one too) as IPv4:
+	// the last label must start with a letter.
+	return 'a' <= last[0] && last[0] <= 'z'
+}
+
+// fastPath returns prefix + the path and query of ref (its fragment
+// dropped) when ref's path and query are made only of bytes the parser
+// copies as they are, with no dot segment ("." or "..", plain or
+// percent-encoded).
+func fastPath(prefix, ref string) (string, bool) {
 	end := len(ref) // where the fragment starts
 	segStart, inQuery := 0, false
 	for i := 0; i < len(ref); i++ {
@@ -382,35 +445,31 @@ func (n *normalizer) fastResolve(base *url.Url, bk *baseKeys, ref string) (normU
 		}
 		if inQuery {
 			if !fastQueryByte[c] {
-				return normURL{}, false
+				return "", false
 			}
 			continue
 		}
 		switch {
 		case c == '/' || c == '?':
 			if isDotSegment(ref[segStart:i]) {
-				return normURL{}, false
+				return "", false
 			}
 			segStart, inQuery = i+1, c == '?'
 		case c == '%' && i+2 < len(ref) && ref[i+1] == '2' && (ref[i+2] == 'e' || ref[i+2] == 'E'):
-			return normURL{}, false // maybe a dot segment: the parser decides
+			return "", false // maybe a dot segment: the parser decides
 		case !fastPathByte[c]:
-			return normURL{}, false
+			return "", false
 		}
 	}
 	if !inQuery && isDotSegment(ref[segStart:end]) {
-		return normURL{}, false
+		return "", false
 	}
 	for i := end + 1; i < len(ref); i++ {
 		if !fastQueryByte[ref[i]] {
-			return normURL{}, false
+			return "", false
 		}
 	}
-	href := prefix + ref[:end]
-	if n.enabled && n.stripSession(href) != href {
-		return normURL{}, false
-	}
-	return normURL{s: href, host: bk.host, site: bk.site, http: true}, true
+	return prefix + ref[:end], true
 }
 
 func isDotSegment(s string) bool { return s == "." || s == ".." }
