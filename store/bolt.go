@@ -82,6 +82,14 @@ type boltStore struct {
 	// gave up once; it waits for the next Open (checkpointer goroutine only).
 	gate       sync.RWMutex
 	compactOff bool
+
+	// Deferred datastore writes (bolt_deferred.go), guarded by ovMu:
+	// not yet journaled, journaled, being checkpointed. dsMu serialises
+	// UpdateDeferred with the direct writes of datastores.
+	dsMu      sync.Mutex
+	dsPending dsOverlay
+	dsActive  dsOverlay
+	dsFrozen  dsOverlay
 }
 
 // checkpointEvery is how many journaled mutations wake the checkpointer
@@ -202,7 +210,11 @@ func (s *boltStore) Close() error {
 	}
 	// Fold the journal into bbolt first, so a clean close leaves one file.
 	s.stopCheckpointer()
+	ferr := s.flushDeferred() // deferred datastore writes no batch carried
 	cerr := s.checkpoint()
+	if cerr == nil {
+		cerr = ferr
+	}
 	if s.j != nil {
 		s.j.close()
 		if cerr == nil && s.failed.Load() == nil {

@@ -161,7 +161,44 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
 		}
 	}
-	frame := encodeFrame(queue, muts)
+	// Deferred datastore writes ride along, ahead of the batch (they were
+	// made before it): the same fdatasync makes both durable.
+	dsMuts, taken := s.takeDeferred()
+	all := muts
+	if len(dsMuts) > 0 {
+		all = append(dsMuts, muts...)
+	}
+	if err := s.appendFrame(what, encodeFrame(queue, all)); err != nil {
+		return err
+	}
+	s.ovMu.Lock()
+	o := s.active[queue]
+	if o == nil {
+		o = newOverlay()
+		s.active[queue] = o
+	}
+	for _, m := range muts {
+		if m.kind == kindPut {
+			o.add(ovEntry{id: m.id, seq: m.seq, put: m.put})
+		} else {
+			o.add(ovEntry{id: m.id})
+		}
+	}
+	s.promoteDeferred(taken)
+	s.ovMu.Unlock()
+	if s.pending.Add(int64(len(all))) >= checkpointEvery {
+		select {
+		case s.ckptWake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// appendFrame appends frame to the journal with one fdatasync, consulting
+// the fault injector, and classifies a failure. Callers hold applyMu and
+// s.mu for reading.
+func (s *boltStore) appendFrame(what string, frame []byte) error {
 	err := s.j.append(frame,
 		func() error {
 			if f := s.cfg.Faults; f != nil {
@@ -179,45 +216,25 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 			}
 			return nil
 		})
-	if err != nil {
-		var se *syncError
-		var nw *notWritten
-		switch {
-		case errors.Is(err, ErrFailed) || errors.Is(err, ErrNoSpace) || errors.Is(err, ErrReadOnly) || errors.As(err, new(*classifiedError)):
-			return err // already classified by commitErr
-		case errors.As(err, &nw):
-			return s.commitErr(what, err, false)
-		case errors.As(err, &se):
-			return s.commitErr(what, err, true)
-		case spaceError(err) || permissionError(err):
-			return s.commitErr(what, err, false)
-		default:
-			// A failed write may have left a partial frame: stop writing,
-			// so it stays the torn tail that replay ignores.
-			return s.commitErr(what, err, true)
-		}
+	if err == nil {
+		return nil
 	}
-	s.ovMu.Lock()
-	o := s.active[queue]
-	if o == nil {
-		o = newOverlay()
-		s.active[queue] = o
+	var se *syncError
+	var nw *notWritten
+	switch {
+	case errors.Is(err, ErrFailed) || errors.Is(err, ErrNoSpace) || errors.Is(err, ErrReadOnly) || errors.As(err, new(*classifiedError)):
+		return err // already classified by commitErr
+	case errors.As(err, &nw):
+		return s.commitErr(what, err, false)
+	case errors.As(err, &se):
+		return s.commitErr(what, err, true)
+	case spaceError(err) || permissionError(err):
+		return s.commitErr(what, err, false)
+	default:
+		// A failed write may have left a partial frame: stop writing,
+		// so it stays the torn tail that replay ignores.
+		return s.commitErr(what, err, true)
 	}
-	for _, m := range muts {
-		if m.kind == kindPut {
-			o.add(ovEntry{id: m.id, seq: m.seq, put: m.put})
-		} else {
-			o.add(ovEntry{id: m.id})
-		}
-	}
-	s.ovMu.Unlock()
-	if s.pending.Add(int64(len(muts))) >= checkpointEvery {
-		select {
-		case s.ckptWake <- struct{}{}:
-		default:
-		}
-	}
-	return nil
 }
 
 // recordJournal makes sure, before the first frame of this run is

@@ -182,6 +182,12 @@ func (s *boltStore) checkpointer() {
 		case <-s.ckptWake:
 		case <-t.C:
 		}
+		if s.hasDeferred() {
+			// Deferred datastore writes no batch carried since.
+			if err := s.flushDeferred(); err != nil {
+				s.log.Error("writing deferred datastore changes failed", "err", err)
+			}
+		}
 		if err := s.checkpoint(); err != nil {
 			s.log.Error("checkpoint failed", "err", err)
 		}
@@ -203,7 +209,7 @@ func (s *boltStore) checkpoint() error {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
 	s.ovMu.RLock()
-	retry := s.frozen != nil
+	retry := s.frozen != nil || s.dsFrozen != nil
 	s.ovMu.RUnlock()
 	if s.pending.Load() == 0 && !retry || s.failed.Load() != nil {
 		return nil
@@ -226,12 +232,18 @@ func (s *boltStore) checkpoint() error {
 		}
 	}
 	s.active = map[string]*overlay{}
+	if s.dsFrozen == nil {
+		s.dsFrozen = s.dsActive
+	} else {
+		s.dsFrozen.merge(s.dsActive)
+	}
+	s.dsActive = nil
 	s.pending.Store(0)
-	frozen := s.frozen
+	frozen, dsFrozen := s.frozen, s.dsFrozen
 	s.ovMu.Unlock()
 	s.applyMu.Unlock()
 
-	if err := s.applyFrozen(frozen, journalRecord{M: m, S: seq, Exists: true}); err != nil {
+	if err := s.applyFrozen(frozen, dsFrozen, journalRecord{M: m, S: seq, Exists: true}); err != nil {
 		if errors.Is(err, ErrNoSpace) {
 			s.full.Store(&err)
 			return err
@@ -244,19 +256,19 @@ func (s *boltStore) checkpoint() error {
 	}
 	s.full.Store(nil)
 	s.ovMu.Lock()
-	s.frozen = nil
+	s.frozen, s.dsFrozen = nil, nil
 	s.ovMu.Unlock()
 	return s.j.drop(m)
 }
 
 // applyFrozen writes the latest mutation of every id in frozen to bbolt in
 // two transactions: first the removals (deleted ids, and ids whose record
-// moves to another seq), so that the second, which writes the records and
-// the journal record rec, finds no stale seq in its way and can reuse the
+// moves to another seq), so that the second, which writes the records, the
+// deferred datastore writes (dsFrozen) and the journal record rec, finds no stale seq in its way and can reuse the
 // pages the first freed. A crash in between is harmless: the journal
 // record still says the frames are not folded, and replaying them gives
 // the same state.
-func (s *boltStore) applyFrozen(frozen map[string]*overlay, rec journalRecord) error {
+func (s *boltStore) applyFrozen(frozen map[string]*overlay, dsFrozen dsOverlay, rec journalRecord) error {
 	buckets := queueBuckets
 	removals := false
 	err := s.writeRaw("checkpoint journal: removals", func(tx *bolt.Tx) error {
@@ -307,6 +319,11 @@ func (s *boltStore) applyFrozen(frozen map[string]*overlay, rec journalRecord) e
 						return err
 					}
 				}
+			}
+		}
+		for t, vals := range dsFrozen {
+			if err := s.foldDS(tx, t, vals); err != nil {
+				return err
 			}
 		}
 		return putJournalRecord(tx, rec)
@@ -372,6 +389,12 @@ func queueBuckets(tx *bolt.Tx, queue string) (seqs, ids *bolt.Bucket, err error)
 
 // applyJournal applies one journaled mutation to bbolt.
 func (s *boltStore) applyJournal(tx *bolt.Tx, queue string, m journalMutation) error {
+	switch m.kind {
+	case kindDSPut:
+		return s.foldDS(tx, m.task, map[string]*dsVal{string(m.key): {v: m.put}})
+	case kindDSDelete:
+		return s.foldDS(tx, m.task, map[string]*dsVal{string(m.key): {}})
+	}
 	what := "apply journal to queue " + queue
 	seqs, ids, err := queueBuckets(tx, queue)
 	if err != nil {

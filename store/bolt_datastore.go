@@ -102,16 +102,17 @@ func (d *boltDatastore) Get(key []byte) ([]byte, error) {
 	if err := checkKey(string(d.name), key); err != nil {
 		return nil, err
 	}
-	var out []byte
-	err := d.s.read(d.what+": get", func(tx *bolt.Tx) error {
-		var err error
-		out, err = d.getFrom(tx.Bucket(bucketDS).Bucket(d.name), key)
-		return err
-	})
-	return out, err
+	d.s.mu.RLock()
+	defer d.s.mu.RUnlock()
+	return d.getLocked(key) // deferred writes first (bolt_deferred.go)
 }
 
 func (d *boltDatastore) Update(fn func(w Writer) error) error {
+	d.s.dsMu.Lock()
+	defer d.s.dsMu.Unlock()
+	if err := d.s.settle(string(d.name)); err != nil {
+		return err
+	}
 	var (
 		panicked bool
 		pv       any
@@ -154,6 +155,22 @@ func (d *boltDatastore) Update(fn func(w Writer) error) error {
 }
 
 func (d *boltDatastore) ForEach(fn func(key, value []byte) error) error {
+	// The deferred writes not yet in bbolt, as they are now, merged in
+	// key order with bbolt's entries (bolt_deferred.go).
+	ov := d.s.dsSnapshot(string(d.name))
+	oi := 0
+	// emitUpTo calls fn for the deferred puts of keys before limit (all
+	// of them when limit is nil).
+	emitUpTo := func(limit []byte) error {
+		for ; oi < len(ov) && (limit == nil || bytes.Compare(ov[oi].key, limit) < 0); oi++ {
+			if v := ov[oi].val.v; v != nil {
+				if err := fn(ov[oi].key, bytes.Clone(v)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	var after []byte
 	for {
 		var keys, vals [][]byte
@@ -193,27 +210,51 @@ func (d *boltDatastore) ForEach(fn func(key, value []byte) error) error {
 			return err
 		}
 		for i := range keys {
+			if err := emitUpTo(keys[i]); err != nil {
+				return err
+			}
+			if oi < len(ov) && bytes.Equal(ov[oi].key, keys[i]) {
+				continue // replaced or deleted by a deferred write (emitted next)
+			}
 			if err := fn(keys[i], vals[i]); err != nil {
 				return err
 			}
 		}
 		if len(keys) == 0 {
-			return nil
+			return emitUpTo(nil)
 		}
 	}
 }
 
 func (d *boltDatastore) Len() (int, error) {
+	ov := d.s.dsSnapshot(string(d.name))
 	var n uint64
 	err := d.s.read(d.what+": len", func(tx *bolt.Tx) error {
 		var err error
-		n, err = d.readLen(tx)
-		return err
+		if n, err = d.readLen(tx); err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketDS).Bucket(d.name)
+		for _, e := range ov {
+			in := b != nil && b.Get(e.key) != nil
+			switch {
+			case e.val.v != nil && !in:
+				n++
+			case e.val.v == nil && in:
+				n--
+			}
+		}
+		return nil
 	})
 	return int(n), err
 }
 
 func (d *boltDatastore) Clear() error {
+	d.s.dsMu.Lock()
+	defer d.s.dsMu.Unlock()
+	if err := d.s.settle(string(d.name)); err != nil {
+		return err
+	}
 	return d.s.write(d.what+": clear", func(tx *bolt.Tx) error {
 		if err := d.s.hookWrite(); err != nil {
 			return fmt.Errorf("store: %s: %s: %w", d.s.path, d.what, err)

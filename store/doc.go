@@ -59,6 +59,18 @@
 // file. A task should therefore batch its writes (one Update per fetched
 // page or per few pages, not per key).
 //
+// Writes whose durability can wait for the queue's next group commit go
+// through UpdateDeferred (Deferrer, bolt_deferred.go): applied at once in
+// memory, they are written in the next journal frame, ahead of that
+// ApplyActions batch and under its fdatasync (or by the checkpointer
+// within CheckpointInterval, or at Close), and folded into the
+// datastore's bucket by the next checkpoint. The HTTP connector records
+// the end of each action in its task's meta record this way, so an
+// action that ends costs no commit of its own while it holds a thread,
+// and its record of the end cannot reach the disk without the meta
+// record. Update and Clear of a datastore with such writes first journal
+// and fold them, so a replay never writes an older value over a newer.
+//
 // # Compaction
 //
 // bbolt never shrinks its file. When at least Config.CompactFreeFraction

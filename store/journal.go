@@ -36,7 +36,14 @@ import (
 //	          (big-endian; crc = CRC-32C of payload; hcrc = CRC-32C of the 20 header bytes before it)
 //	kind 1, a batch: payload = uvarint(len(queue)) queue uvarint(count) mutation*
 //	mutation= kind:byte uvarint(len(data)) data     kind 1: put (data = encoded
-//	                                                record), 2: delete (id)
+//	                                                record), 2: delete (id),
+//	                                                3: datastore put (data = uvarint(len(task))
+//	                                                task uvarint(len(key)) key value),
+//	                                                4: datastore delete (data = uvarint(len(task))
+//	                                                task key)
+//	          (datastore mutations come first: they were made before the
+//	          actions' mutations of the same frame; a frame of datastore
+//	          mutations alone has an empty queue)
 //	kind 2, the end of the segment: payload = the next segment's number (uint64)
 //
 // Every frame has the next sequence number (seq), across segments, from 1
@@ -77,15 +84,38 @@ const (
 	frameEnd         = 2 // a frame's kind: the segment ends, the next follows
 	kindPut          = 1 // a mutation's kind
 	kindDelete       = 2
+	kindDSPut        = 3 // a deferred datastore write (bolt_deferred.go)
+	kindDSDelete     = 4
 )
 
 var segMagic = []byte("cnjournl")
 
 type journalMutation struct {
-	put  []byte // encoded record, or nil for a delete
+	put  []byte // encoded record, or nil for a delete; datastore put: the value
 	id   string // the action's id (of the record put, or of the one deleted)
 	seq  uint64 // put: the record's seq
 	kind byte
+	task string // datastore mutations: the task and key
+	key  []byte
+}
+
+// data is what a mutation's frame entry carries.
+func (m journalMutation) data() []byte {
+	switch m.kind {
+	case kindDelete:
+		return []byte(m.id)
+	case kindDSPut, kindDSDelete:
+		b := make([]byte, 0, 2*binary.MaxVarintLen64+len(m.task)+len(m.key)+len(m.put))
+		b = binary.AppendUvarint(b, uint64(len(m.task)))
+		b = append(b, m.task...)
+		if m.kind == kindDSDelete {
+			return append(b, m.key...)
+		}
+		b = binary.AppendUvarint(b, uint64(len(m.key)))
+		b = append(b, m.key...)
+		return append(b, m.put...)
+	}
+	return m.put
 }
 
 // encodeSegHeader returns the header of a segment of size bytes.
@@ -103,7 +133,7 @@ func encodeSegHeader(size int64) []byte {
 func encodeFrame(queue string, muts []journalMutation) []byte {
 	size := frameHeaderBytes + binary.MaxVarintLen64*2 + len(queue)
 	for _, m := range muts {
-		size += 1 + binary.MaxVarintLen64 + len(m.put) + len(m.id)
+		size += 1 + 3*binary.MaxVarintLen64 + len(m.put) + len(m.id) + len(m.task) + len(m.key)
 	}
 	b := make([]byte, frameHeaderBytes, size)
 	b = binary.AppendUvarint(b, uint64(len(queue)))
@@ -111,10 +141,7 @@ func encodeFrame(queue string, muts []journalMutation) []byte {
 	b = binary.AppendUvarint(b, uint64(len(muts)))
 	for _, m := range muts {
 		b = append(b, m.kind)
-		data := m.put
-		if m.kind == kindDelete {
-			data = []byte(m.id)
-		}
+		data := m.data()
 		b = binary.AppendUvarint(b, uint64(len(data)))
 		b = append(b, data...)
 	}
@@ -184,6 +211,12 @@ func decodeFrame(p []byte) (queue string, muts []journalMutation, err error) {
 			muts = append(muts, journalMutation{kind: kindPut, put: data, id: a.GetId(), seq: a.GetStatus().GetSeq()})
 		case kindDelete:
 			muts = append(muts, journalMutation{kind: kindDelete, id: string(data)})
+		case kindDSPut, kindDSDelete:
+			m, err := decodeDSMutation(kind, data)
+			if err != nil {
+				return "", nil, err
+			}
+			muts = append(muts, m)
 		default:
 			return "", nil, fmt.Errorf("unknown mutation kind %d", kind)
 		}
@@ -192,6 +225,32 @@ func decodeFrame(p []byte) (queue string, muts []journalMutation, err error) {
 		return "", nil, errors.New("trailing bytes")
 	}
 	return string(q), muts, nil
+}
+
+// decodeDSMutation reads a datastore mutation's data.
+func decodeDSMutation(kind byte, data []byte) (journalMutation, error) {
+	n, k := binary.Uvarint(data)
+	if k <= 0 || n == 0 || n > uint64(len(data)-k) {
+		return journalMutation{}, errors.New("bad datastore name")
+	}
+	m := journalMutation{kind: kind, task: string(data[k : k+int(n)])}
+	rest := data[k+int(n):]
+	if kind == kindDSDelete {
+		if len(rest) == 0 {
+			return journalMutation{}, errors.New("empty datastore key")
+		}
+		m.key = rest
+		return m, nil
+	}
+	n, k = binary.Uvarint(rest)
+	if k <= 0 || n == 0 || n > uint64(len(rest)-k) {
+		return journalMutation{}, errors.New("bad datastore key")
+	}
+	m.key, m.put = rest[k:k+int(n)], rest[k+int(n):]
+	if m.put == nil {
+		m.put = []byte{}
+	}
+	return m, nil
 }
 
 // journalRecord is what the store file says about the journal, written in

@@ -68,6 +68,15 @@ func FuzzJournalReplay(f *testing.F) {
 	f.Add(uint64(0), byte(0), join(three[:100]))
 	f.Add(uint64(0), byte(4|16), join(three, segmentBytes(256, frame(4, "d"))))
 	f.Add(uint64(3), byte(2|4|16), join(segmentBytes(256), ended, segmentBytes(256, frame(3, "c"))))
+	// Frames with deferred datastore writes: ahead of a batch, and alone.
+	dsFrame := func(seq uint64, queue string, muts ...journalMutation) []byte {
+		b := encodeFrame(queue, muts)
+		setSeq(b, seq)
+		return b
+	}
+	dsPut := journalMutation{kind: kindDSPut, task: "T", key: []byte("k"), put: []byte("v")}
+	dsDel := journalMutation{kind: kindDSDelete, task: "T", key: []byte("k")}
+	f.Add(uint64(0), byte(4), join(segmentBytes(512, frame(1, "a"), dsFrame(2, "fetch", append([]journalMutation{dsPut}, put("b", 2)...)...), dsFrame(3, "", dsDel))))
 
 	f.Fuzz(func(t *testing.T, s uint64, flags byte, data []byte) {
 		var parts [][]byte

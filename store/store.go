@@ -90,6 +90,34 @@ type Datastore interface {
 	Clear() error
 }
 
+// Deferrer is implemented by datastores whose writes can ride the store's
+// next durable write instead of making one of their own.
+//
+// UpdateDeferred is Update (the same Writer, the same rules for fn), except
+// for when its writes become durable: they are applied at once (Get, and
+// every later Update or UpdateDeferred, see them), but reach the disk with
+// the store's next ApplyActions of any queue, in the same journal frame and
+// under the same fdatasync as that batch, or on their own within
+// Config.CheckpointInterval if no batch comes, or at Close. So a crash may
+// lose them, but never while keeping an ApplyActions that returned after
+// UpdateDeferred did: a task that records its bookkeeping this way before
+// its action's end is written cannot have its end on disk without it. The
+// durable store uses the journal; without one (Config.MaxSize, no room
+// for a segment) UpdateDeferred is Update.
+type Deferrer interface {
+	UpdateDeferred(fn func(w Writer) error) error
+}
+
+// UpdateDeferred calls ds.UpdateDeferred when ds is a Deferrer, and
+// ds.Update otherwise (a store that cannot defer writes makes them
+// durable at once, which keeps the promise).
+func UpdateDeferred(ds Datastore, fn func(w Writer) error) error {
+	if d, ok := ds.(Deferrer); ok {
+		return d.UpdateDeferred(fn)
+	}
+	return ds.Update(fn)
+}
+
 // Writer collects the writes of one Datastore.Update.
 type Writer interface {
 	// Get returns the value of key as this batch has left it (nil when

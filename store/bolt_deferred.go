@@ -1,0 +1,397 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Deferred datastore writes (Deferrer) ride the journal: UpdateDeferred
+// puts its writes in dsPending, where reads see them at once; the next
+// journal append (the next ApplyActions of any queue, or the
+// checkpointer's next tick, or Close) writes them in its frame, ahead of
+// its action mutations, with the same fdatasync, and moves them to
+// dsActive; a checkpoint folds them into the datastores' buckets in the
+// same bbolt transaction as the action records and the journal record
+// (dsFrozen while it does). Reads consult dsPending, dsActive, dsFrozen,
+// then bbolt. Every map is guarded by ovMu.
+//
+// ForEach and Len merge them with bbolt. Direct writes of a datastore
+// (Update, Clear) first settle it: journal its pending writes and fold
+// everything journaled into bbolt, so that bbolt holds every write
+// made before and a replay never writes an older value over a newer one.
+// dsMu serialises UpdateDeferred with Update and Clear, so that no
+// deferred write slips in between a settle and the direct write after it.
+
+// dsVal is one deferred write: the value, or nil for a delete. Its address
+// tells one write from a later one of the same key.
+type dsVal struct{ v []byte }
+
+// dsOverlay holds the latest deferred write of each key, per task.
+type dsOverlay map[string]map[string]*dsVal
+
+func (o dsOverlay) set(task, key string, v *dsVal) {
+	m := o[task]
+	if m == nil {
+		m = map[string]*dsVal{}
+		o[task] = m
+	}
+	m[key] = v
+}
+
+// merge writes every entry of newer over o.
+func (o dsOverlay) merge(newer dsOverlay) {
+	for t, m := range newer {
+		for k, v := range m {
+			o.set(t, k, v)
+		}
+	}
+}
+
+// dsLookup returns the latest deferred write of task's key not yet folded
+// into bbolt (ok false: none). Callers hold ovMu for reading.
+func (s *boltStore) dsLookup(task string, key []byte) (v *dsVal, ok bool) {
+	for _, o := range []dsOverlay{s.dsPending, s.dsActive, s.dsFrozen} {
+		if v, ok := o[task][string(key)]; ok {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// dsEntry is one key of a snapshot of deferred writes.
+type dsEntry struct {
+	key []byte
+	val *dsVal
+}
+
+// dsSnapshot returns task's deferred writes not yet folded into bbolt,
+// the latest of each key, in key order.
+func (s *boltStore) dsSnapshot(task string) []dsEntry {
+	s.ovMu.RLock()
+	defer s.ovMu.RUnlock()
+	var out []dsEntry
+	seen := map[string]bool{}
+	for _, o := range []dsOverlay{s.dsPending, s.dsActive, s.dsFrozen} {
+		for k, v := range o[task] {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, dsEntry{key: []byte(k), val: v})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b dsEntry) int { return bytes.Compare(a.key, b.key) })
+	return out
+}
+
+// dsDirty reports whether task has writes not yet folded into bbolt.
+func (s *boltStore) dsDirty(task string) bool {
+	s.ovMu.RLock()
+	defer s.ovMu.RUnlock()
+	return len(s.dsPending[task]) > 0 || len(s.dsActive[task]) > 0 || len(s.dsFrozen[task]) > 0
+}
+
+// UpdateDeferred implements Deferrer.
+func (d *boltDatastore) UpdateDeferred(fn func(w Writer) error) error {
+	s := d.s
+	s.mu.RLock()
+	direct := s.db != nil && s.j == nil
+	s.mu.RUnlock()
+	if direct { // no journal (MaxSize, no room): nothing to ride with
+		return d.Update(fn)
+	}
+	s.dsMu.Lock()
+	defer s.dsMu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	what := d.what + ": deferred update"
+	if s.db == nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
+	}
+	if f := s.failed.Load(); f != nil {
+		return fmt.Errorf("store: %s: %s: %w (after: %w)", s.path, what, ErrFailed, *f)
+	}
+	w := &deferWriter{d: d, vals: map[string]*dsVal{}}
+	var (
+		panicked bool
+		pv       any
+	)
+	ferr := func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				panicked, pv = true, r
+				err = errUserPanic
+			}
+		}()
+		return fn(w)
+	}()
+	w.done = true
+	if panicked {
+		panic(pv)
+	}
+	if ferr != nil {
+		return ferr
+	}
+	if w.broken != nil {
+		return w.broken
+	}
+	if len(w.vals) == 0 {
+		return nil
+	}
+	task := string(d.name)
+	s.ovMu.Lock()
+	if s.dsPending == nil {
+		s.dsPending = dsOverlay{}
+	}
+	for k, v := range w.vals {
+		s.dsPending.set(task, k, v)
+	}
+	s.ovMu.Unlock()
+	return nil
+}
+
+// deferWriter collects the writes of one UpdateDeferred; reads see them,
+// then the store's deferred writes, then bbolt.
+type deferWriter struct {
+	d      *boltDatastore
+	vals   map[string]*dsVal
+	done   bool
+	broken error
+}
+
+func (w *deferWriter) check(key []byte) error {
+	if w.done {
+		return fmt.Errorf("store: %s: writer used after Update returned: %w", w.d.what, ErrInvalid)
+	}
+	if w.broken != nil {
+		return w.broken
+	}
+	return checkKey(string(w.d.name), key)
+}
+
+func (w *deferWriter) Get(key []byte) ([]byte, error) {
+	if err := w.check(key); err != nil {
+		return nil, err
+	}
+	if v, ok := w.vals[string(key)]; ok {
+		return bytes.Clone(v.v), nil
+	}
+	// The caller (UpdateDeferred) holds s.mu for reading.
+	out, err := w.d.getLocked(key)
+	if err != nil && w.broken == nil {
+		w.broken = err
+	}
+	return out, err
+}
+
+func (w *deferWriter) Put(key, value []byte) error {
+	if err := w.check(key); err != nil {
+		return err
+	}
+	if err := checkValue(string(w.d.name), key, value); err != nil {
+		return err
+	}
+	v := bytes.Clone(value)
+	if v == nil {
+		v = []byte{}
+	}
+	w.vals[string(key)] = &dsVal{v: v}
+	return nil
+}
+
+func (w *deferWriter) Delete(key []byte) error {
+	if err := w.check(key); err != nil {
+		return err
+	}
+	w.vals[string(key)] = &dsVal{}
+	return nil
+}
+
+// getLocked is Get for a caller that holds s.mu for reading: the deferred
+// writes, then bbolt.
+func (d *boltDatastore) getLocked(key []byte) (out []byte, err error) {
+	s := d.s
+	s.ovMu.RLock()
+	v, ok := s.dsLookup(string(d.name), key)
+	s.ovMu.RUnlock()
+	if ok {
+		return bytes.Clone(v.v), nil
+	}
+	if s.db == nil {
+		return nil, fmt.Errorf("store: %s: %s: get: %w", s.path, d.what, ErrClosed)
+	}
+	defer s.protect(&err, d.what+": get", false)()
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		out, err = d.getFrom(tx.Bucket(bucketDS).Bucket(d.name), key)
+		return err
+	})
+	return out, err
+}
+
+// takeDeferred returns the pending deferred writes as journal mutations,
+// and what they are (for promoteDeferred). Callers hold applyMu.
+func (s *boltStore) takeDeferred() ([]journalMutation, dsOverlay) {
+	s.ovMu.RLock()
+	defer s.ovMu.RUnlock()
+	if len(s.dsPending) == 0 {
+		return nil, nil
+	}
+	var muts []journalMutation
+	taken := dsOverlay{}
+	for t, m := range s.dsPending {
+		for k, v := range m {
+			jm := journalMutation{kind: kindDSPut, task: t, key: []byte(k), put: v.v}
+			if v.v == nil {
+				jm.kind = kindDSDelete
+			}
+			muts = append(muts, jm)
+			taken.set(t, k, v)
+		}
+	}
+	return muts, taken
+}
+
+// promoteDeferred moves deferred writes that are now in the journal from
+// dsPending (unless a later write of the key replaced them there) to
+// dsActive. Callers hold applyMu and ovMu.
+func (s *boltStore) promoteDeferred(taken dsOverlay) {
+	if len(taken) == 0 {
+		return
+	}
+	if s.dsActive == nil {
+		s.dsActive = dsOverlay{}
+	}
+	s.dsActive.merge(taken)
+	for t, m := range taken {
+		p := s.dsPending[t]
+		for k, v := range m {
+			if p[k] == v {
+				delete(p, k)
+			}
+		}
+		if len(p) == 0 {
+			delete(s.dsPending, t)
+		}
+	}
+}
+
+// flushDeferred appends the pending deferred writes to the journal as a
+// frame of their own (when no ApplyActions came to carry them).
+func (s *boltStore) flushDeferred() error {
+	if !s.hasDeferred() {
+		return nil
+	}
+	if !s.recorded.Load() { // recordJournal writes the file: as in ApplyActions
+		s.gate.RLock()
+		defer s.gate.RUnlock()
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	what := "write deferred datastore changes"
+	if s.db == nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
+	}
+	if s.j == nil {
+		return nil
+	}
+	if f := s.failed.Load(); f != nil {
+		return fmt.Errorf("store: %s: %s: %w (after: %w)", s.path, what, ErrFailed, *f)
+	}
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	muts, taken := s.takeDeferred()
+	if len(muts) == 0 {
+		return nil
+	}
+	if err := s.recordJournal(what); err != nil {
+		return err
+	}
+	if err := s.appendFrame(what, encodeFrame("", muts)); err != nil {
+		return err
+	}
+	s.ovMu.Lock()
+	s.promoteDeferred(taken)
+	s.ovMu.Unlock()
+	s.pending.Add(int64(len(muts)))
+	return nil
+}
+
+// hasDeferred reports whether deferred writes wait for the journal.
+func (s *boltStore) hasDeferred() bool {
+	s.ovMu.RLock()
+	defer s.ovMu.RUnlock()
+	return len(s.dsPending) > 0
+}
+
+// settle makes bbolt hold every write of task: its deferred writes are
+// journaled, and the journal folded. Callers hold dsMu.
+func (s *boltStore) settle(task string) error {
+	if !s.dsDirty(task) {
+		return nil
+	}
+	if err := s.flushDeferred(); err != nil {
+		return err
+	}
+	if err := s.checkpoint(); err != nil {
+		return err
+	}
+	if f := s.failed.Load(); f != nil {
+		return fmt.Errorf("store: %s: datastore %s: %w (after: %w)", s.path, task, ErrFailed, *f)
+	}
+	return nil
+}
+
+// foldDS writes a task's deferred writes into its bucket (creating it),
+// keeping its key count.
+func (s *boltStore) foldDS(tx *bolt.Tx, task string, vals map[string]*dsVal) error {
+	name := []byte(task)
+	root := tx.Bucket(bucketDS)
+	b := root.Bucket(name)
+	created := false
+	if b == nil {
+		var err error
+		if b, err = root.CreateBucket(name); err != nil {
+			return fmt.Errorf("store: %s: datastore %s: %w", s.path, task, err)
+		}
+		created = true
+	}
+	var n uint64
+	if !created {
+		if v := tx.Bucket(bucketDSLen).Get(name); v != nil {
+			p, ok := unframe(name, v)
+			if !ok || len(p) != 8 {
+				return fmt.Errorf("store: %s: datastore %s: key count: checksum mismatch: %w", s.path, task, ErrCorrupt)
+			}
+			n = binary.BigEndian.Uint64(p)
+		}
+	}
+	n0 := n
+	for k, v := range vals {
+		key := []byte(k)
+		existed := b.Get(key) != nil
+		switch {
+		case v.v == nil && existed:
+			if err := b.Delete(key); err != nil {
+				return fmt.Errorf("store: %s: datastore %s: %w", s.path, task, err)
+			}
+			n--
+		case v.v != nil:
+			if err := b.Put(key, frame(key, v.v)); err != nil {
+				return fmt.Errorf("store: %s: datastore %s: %w", s.path, task, err)
+			}
+			if !existed {
+				n++
+			}
+		}
+	}
+	if n != n0 || created {
+		if err := tx.Bucket(bucketDSLen).Put(name, frame(name, binary.BigEndian.AppendUint64(nil, n))); err != nil {
+			return fmt.Errorf("store: %s: datastore %s: %w", s.path, task, err)
+		}
+	}
+	return nil
+}
