@@ -131,11 +131,23 @@ func readMeta(ds store.Datastore) (*taskMeta, error) {
 	return m, nil
 }
 
-// updateMeta changes the task's meta record atomically and returns the new
-// value.
+// updateMeta changes the task's meta record atomically and durably, and
+// returns the new value.
 func updateMeta(ds store.Datastore, fn func(m *taskMeta)) (*taskMeta, error) {
+	return changeMeta(ds.Update, fn)
+}
+
+// updateMetaDeferred changes the task's meta record atomically; the change
+// reaches the disk with the store's next durable write (store.Deferrer):
+// at the latest with the record of the action's end, which the queue
+// writes after Run returns.
+func updateMetaDeferred(ds store.Datastore, fn func(m *taskMeta)) (*taskMeta, error) {
+	return changeMeta(func(f func(store.Writer) error) error { return store.UpdateDeferred(ds, f) }, fn)
+}
+
+func changeMeta(update func(func(store.Writer) error) error, fn func(m *taskMeta)) (*taskMeta, error) {
 	var out *taskMeta
-	err := ds.Update(func(w store.Writer) error {
+	err := update(func(w store.Writer) error {
 		m := &taskMeta{}
 		b, err := w.Get([]byte(metaKey))
 		if err != nil {

@@ -324,14 +324,16 @@ func (r *Repository) begin(ds store.Datastore, action string, newRun bool) (*tas
 	startMs := r.now().UnixMilli()
 	if !newRun {
 		// Nothing depends on it being on disk before the action runs: one
-		// write at the end records the call (half the commits for the
-		// actions that are cheap, e.g. Identifiers).
+		// write at the end records the call, deferred: it reaches the
+		// disk in the same journal frame as the queue's record of the
+		// action's end (or an earlier one), with no fsync of its own
+		// while the action holds a thread.
 		m, err := readMeta(ds)
 		if err != nil {
 			return nil, nil, fmt.Errorf("httpfetch: read task record: %w", err)
 		}
 		return m, func() {
-			_, err := updateMeta(ds, func(m *taskMeta) {
+			_, err := updateMetaDeferred(ds, func(m *taskMeta) {
 				m.Calls++
 				m.Action = action
 				m.LastStartMs = startMs
@@ -355,7 +357,7 @@ func (r *Repository) begin(ds store.Datastore, action string, newRun bool) (*tas
 		return nil, nil, fmt.Errorf("httpfetch: record action start: %w", err)
 	}
 	return m, func() {
-		if _, err := updateMeta(ds, func(m *taskMeta) { m.LastFinishMs = r.now().UnixMilli() }); err != nil {
+		if _, err := updateMetaDeferred(ds, func(m *taskMeta) { m.LastFinishMs = r.now().UnixMilli() }); err != nil {
 			r.log.Warn("cannot record the end of an action", "error", err)
 		}
 	}, nil
