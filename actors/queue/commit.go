@@ -144,6 +144,13 @@ func (m *manager) committed(ctx actor.Context, c *committed) {
 		self, root := ctx.Self(), ctx.ActorSystem().Root
 		time.AfterFunc(m.cfg.RetryInterval, func() { root.Send(self, &retryTick{}) })
 	}
+	// What arrived during this write goes to the disk now, while the
+	// replies below are sent and the batch's actors spawned, instead of
+	// after them: the disk and the QueueManager work at the same time.
+	// (Nothing pending can concern the actors spawned below.)
+	if m.pending != nil && !m.shutting {
+		m.flush(ctx)
+	}
 	m.answer(ctx, c.b, c.err, false)
 	m.dispatch(ctx)
 }
