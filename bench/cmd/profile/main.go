@@ -26,7 +26,9 @@ import (
 
 	"github.com/connectorhq/connector/bench/internal/benchrepo"
 	"github.com/connectorhq/connector/bench/internal/result"
+	benchserver "github.com/connectorhq/connector/bench/internal/server"
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/loadgen"
 	"github.com/connectorhq/connector/server"
@@ -39,13 +41,14 @@ func main() {
 	conc := flag.Int("conc", 32, "connections")
 	outPath := flag.String("o", "out/cpu.prof", "CPU profile file")
 	loadgenBin := flag.String("loadgen", "", "drive the load with \"BIN bench\" in a child process (e.g. ../bin/connector)")
+	realRepo := flag.Bool("http", false, "the HTTP connector's repository and httpbench's configuration (Identifiers of task EMPTY, 4 threads) instead of the no-op repository")
 	flag.Parse()
-	if err := run(*scenario, *storeKind, *dur, *conc, *outPath, *loadgenBin); err != nil {
+	if err := run(*scenario, *storeKind, *dur, *conc, *outPath, *loadgenBin, *realRepo); err != nil {
 		result.Fatal("profile", err)
 	}
 }
 
-func run(scenario, storeKind string, dur time.Duration, conc int, outPath, loadgenBin string) error {
+func run(scenario, storeKind string, dur time.Duration, conc int, outPath, loadgenBin string, realRepo bool) error {
 	dir, err := os.MkdirTemp("", "profile-")
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
@@ -53,15 +56,30 @@ func run(scenario, storeKind string, dur time.Duration, conc int, outPath, loadg
 	defer os.RemoveAll(dir)
 	text := fmt.Sprintf("[Server]\nHost=127.0.0.1\nDataDirectory=%s\n[Actions]\nMaximumQueueSize=5000000\nUseInMemoryDatastore=%t\n[Logging]\nLogLevel=warn\n[Ingestion]\nEnableIngestion=false\n",
 		dir, storeKind == "memory")
-	cfg, err := config.Parse("profile.cfg", []byte(text), nil)
+	fetchAction, params := benchrepo.FetchAction, "TaskSections="+benchrepo.Task
+	if realRepo {
+		text = benchserver.Connector{Dir: dir, InMemory: storeKind == "memory"}.Config(0)
+		fetchAction, params = "Identifiers", "ConfigSection=EMPTY"
+	}
+	var conn *fetch.Descriptor
+	var cfg *config.Config
+	if realRepo {
+		cfg, conn, err = connectors.Builtin.Parse("profile.cfg", []byte(text))
+	} else {
+		cfg, err = config.Parse("profile.cfg", []byte(text), nil)
+	}
 	if err != nil {
 		return err
 	}
-	srv, err := server.Start(cfg, server.Options{
+	opts := server.Options{
 		Port:       0,
 		LogOutput:  os.Stderr,
 		Repository: func(server.Deps) (fetch.Repository, error) { return benchrepo.New(benchrepo.Options{}), nil },
-	})
+	}
+	if realRepo {
+		opts.Repository, opts.Connector = nil, conn
+	}
+	srv, err := server.Start(cfg, opts)
 	if err != nil {
 		return err
 	}
@@ -72,12 +90,12 @@ func run(scenario, storeKind string, dur time.Duration, conc int, outPath, loadg
 	}()
 	target := "http://" + srv.Addr().String()
 	lc := loadgen.Config{Target: target, Scenario: loadgen.Scenario(scenario), Duration: dur, Concurrency: conc,
-		FetchAction: benchrepo.FetchAction, Params: "TaskSections=" + benchrepo.Task, Filter: "State=Finished&Sort-By=finish-time&MaxResults=100"}
+		FetchAction: fetchAction, Params: params, Filter: "State=Finished&Sort-By=finish-time&MaxResults=100"}
 	if scenario == string(loadgen.ScenarioStatusList) {
 		// Fill the retained history first, outside the profile.
 		if _, err := loadgen.Run(context.Background(), loadgen.Config{Target: target, Scenario: loadgen.ScenarioMixed,
-			Requests: 10000, Duration: 5 * time.Minute, Concurrency: conc, FetchAction: benchrepo.FetchAction,
-			Params: "TaskSections=" + benchrepo.Task}); err != nil {
+			Requests: 10000, Duration: 5 * time.Minute, Concurrency: conc, FetchAction: fetchAction,
+			Params: params}); err != nil {
 			return err
 		}
 	}
