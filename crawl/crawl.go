@@ -544,7 +544,9 @@ func (w *worker) page(ctx context.Context, it item, final string, ex *exchange) 
 		}
 		if usable {
 			links, p.Links = w.resolveWith(base, &bk, doc.links, w.linkBuf[:0])
-			w.linkBuf = links[:0] // discover reads links before the next page
+			if cap(links) <= maxKeptLinks {
+				w.linkBuf = links[:0] // discover reads links before the next page
+			}
 			if doc.canonical != "" {
 				if b, err := base.get(); err == nil {
 					if n, err := c.norm.resolve(b, doc.canonical); err == nil && n.http {
@@ -640,7 +642,13 @@ func (w *worker) resolveWith(base *lazyURL, bk *baseKeys, raw []string, dst []no
 	c := w.c
 	set := linkSet{all: dst, m: w.linkSeen}
 	clear(set.m)
-	defer func() { w.linkSeen = set.m }()
+	defer func() {
+		if len(set.m) <= maxKeptLinks {
+			w.linkSeen = set.m
+		} else {
+			w.linkSeen = nil
+		}
+	}()
 	for _, r := range raw {
 		n, fast := c.norm.fastResolve(base.u, bk, r)
 		if !fast {
@@ -686,6 +694,10 @@ type linkSet struct {
 	m     map[string]struct{}
 	inMap bool // m holds all
 }
+
+// maxKeptLinks bounds the link buffers a worker keeps from one page to
+// the next: a page with more links gets buffers of its own.
+const maxKeptLinks = 4096
 
 // linkSetLinear is how many links linkSet searches linearly.
 const linkSetLinear = 32

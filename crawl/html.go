@@ -464,4 +464,4 @@ func (t *textBuilder) String() string { return string(t.b) }
 
 // maxScratchText is the largest text buffer a worker keeps for its next
 // page.
-const maxScratchText = 1 << 20
+const maxScratchText = 256 << 10
