@@ -313,6 +313,7 @@ func (n *Node) wait(timeout time.Duration) error {
 // removes a temporary Dir.
 func (c *Cluster) Stop() error {
 	var errs []error
+	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, n := range c.Nodes {
 		wg.Add(1)
@@ -320,7 +321,9 @@ func (c *Cluster) Stop() error {
 			defer wg.Done()
 			_ = n.Signal(syscall.SIGCONT) // a paused node could not stop
 			if err := n.Stop(30 * time.Second); err != nil {
+				mu.Lock()
 				errs = append(errs, err)
+				mu.Unlock()
 			}
 		}()
 	}
