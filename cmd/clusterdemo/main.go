@@ -6,14 +6,19 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/connectorhq/connector/internal/clustertest"
 )
 
+// tasks is the nodes' configuration: MyTask crawls the demo's own site.
 const tasks = `[Actions]
 MaximumThreads=2
 
@@ -22,17 +27,49 @@ Number=1
 0=MyTask
 
 [MyTask]
-Url=http://127.0.0.1:8000/
-Depth=2
+Url=%s/p/0
+Depth=-1
 StayOnSite=true
 `
+
+// site serves 200 small linked pages (/p/0 to /p/199, each taking 20 ms),
+// so that a Synchronize of MyTask runs long enough to watch, and to kill
+// its node in the middle.
+func site() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/p/"))
+		if err != nil || n < 0 || n >= 200 {
+			http.NotFound(w, r)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, "<html><head><title>page %d</title></head><body><p>Page %d of the demo site.</p>", n, n)
+		for _, k := range []int{n + 1, n + 2} {
+			if k < 200 {
+				fmt.Fprintf(w, `<a href="/p/%d">page %d</a> `, k, k)
+			}
+		}
+		fmt.Fprint(w, "</body></html>")
+	}))
+	return "http://" + ln.Addr().String(), nil
+}
 
 func main() {
 	bin := flag.String("binary", "bin/connector", "the connector binary")
 	nodes := flag.Int("nodes", 3, "connector nodes")
 	verbose := flag.Bool("v", false, "show every process's log")
 	flag.Parse()
-	o := clustertest.Options{Binary: *bin, Nodes: *nodes, Config: tasks, LeaseTTL: 5 * time.Second}
+	url, err := site()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "clusterdemo: the demo site:", err)
+		os.Exit(1)
+	}
+	o := clustertest.Options{Binary: *bin, Nodes: *nodes, Config: fmt.Sprintf(tasks, url), LeaseTTL: 5 * time.Second}
 	if *verbose {
 		o.Output = os.Stderr
 	}
@@ -42,7 +79,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "clusterdemo:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("\netcd:        %v\nPostgreSQL:  %s\nfolder:      %s\n\n", c.Etcd.Endpoints(), c.StoreURL(), c.Dir)
+	fmt.Printf("\netcd:        %v\nPostgreSQL:  %s\nfolder:      %s\nsite:        %s/p/0\n\n", c.Etcd.Endpoints(), c.StoreURL(), c.Dir, url)
 	for _, n := range c.Nodes {
 		fmt.Printf("%s:       %s   (log %s)\n", n.Name, n.URL(), n.Log)
 	}
