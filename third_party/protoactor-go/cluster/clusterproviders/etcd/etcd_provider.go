@@ -268,27 +268,73 @@ func (p *Provider) revokeLease() error {
 
 // keepAliveLoop renews the lease until Shutdown. If the renewals stop
 // (the lease expired, or etcd could not be reached for a whole TTL), the
-// member is evicted.
+// member is evicted, unless etcd, asked again within one more TTL, says the
+// lease still lives: then the renewals start again.
+//
+// connector patch: the client closes the keepalive channel when no renewal
+// came back for a whole TTL, which also happens while etcd elects a new
+// leader (seconds, on a loaded machine) although no lease expires then
+// (the new leader extends every lease). Evicting on that alone made every
+// member drop out of the cluster when etcd's leader died.
 func (p *Provider) keepAliveLoop() {
 	defer p.wg.Done()
 	p.mu.Lock()
 	id := p.leaseID
 	p.mu.Unlock()
-	ch, err := p.client.KeepAlive(p.ctx, id)
-	if err == nil {
-		for resp := range ch {
-			if resp == nil {
-				break
+	for {
+		ch, err := p.client.KeepAlive(p.ctx, id)
+		if err == nil {
+			for resp := range ch {
+				if resp == nil {
+					break
+				}
 			}
 		}
+		if p.ctx.Err() != nil {
+			return // Shutdown
+		}
+		if err == nil {
+			alive, lerr := p.leaseAlive(id)
+			if p.ctx.Err() != nil {
+				return
+			}
+			if alive {
+				p.logger().Warn("etcd provider: lease renewals stalled for a whole TTL but the lease lives; renewing again",
+					slog.String("member", p.self.ID), slog.Duration("ttl", p.ttl))
+				continue
+			}
+			err = fmt.Errorf("lease %x of member %s is lost: not renewed within its %s TTL", int64(id), p.self.ID, p.ttl)
+			if lerr != nil {
+				err = fmt.Errorf("%w (and etcd could not be asked for it within another TTL: %w)", err, lerr)
+			}
+		}
+		p.evict(err)
+		return
 	}
-	if p.ctx.Err() != nil {
-		return // Shutdown
+}
+
+// leaseAlive asks etcd, for up to one TTL, whether lease id still lives.
+// false with an error when etcd could not be asked.
+func (p *Provider) leaseAlive(id clientv3.LeaseID) (bool, error) {
+	deadline := time.Now().Add(p.ttl)
+	var last error
+	for p.ctx.Err() == nil && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(p.ctx, min(p.requestTimeout, time.Until(deadline)))
+		resp, err := p.client.TimeToLive(ctx, id)
+		cancel()
+		switch {
+		case err == nil:
+			return resp.TTL > 0, nil
+		case errors.Is(err, rpctypes.ErrLeaseNotFound):
+			return false, nil
+		}
+		last = err
+		select {
+		case <-p.ctx.Done():
+		case <-time.After(min(p.retryInterval, max(time.Until(deadline), 0))):
+		}
 	}
-	if err == nil {
-		err = fmt.Errorf("lease %x of member %s is lost: not renewed within its %s TTL", int64(id), p.self.ID, p.ttl)
-	}
-	p.evict(err)
+	return false, last
 }
 
 // evict reports this member's loss of membership, once, and stops the
