@@ -1,0 +1,302 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// target is what a throughput measurement drives: submission endpoints,
+// the processes whose CPU is counted, and the shared PostgreSQL.
+type target struct {
+	urls     []string
+	query    string // "submit" for River; the Fetch query for the connector
+	pids     []int
+	pgPID    int
+	stat     *pgx.Conn
+	dbname   string
+	queries  *int64 // transactions the benchmark itself made in dbname
+	finished func() (int64, error)
+}
+
+func (t *target) submitOne(u string) error {
+	if t.query == "submit" {
+		_, err := get(u, "submit")
+		return err
+	}
+	_, err := submit(u, t.query)
+	return err
+}
+
+func (e *env) target() *target {
+	return &target{urls: e.urls(), query: cheapSubmit, pids: e.pids(), pgPID: e.c.PG.PID(), stat: e.stat, dbname: "connector", queries: &e.queries,
+		finished: func() (int64, error) { return e.count(messages.State_STATE_FINISHED) }}
+}
+
+type measured struct {
+	n          int64   // finished actions
+	rate       float64 // finished actions per second
+	cpuMs      float64 // CPU of the target processes per action
+	pgCPUMs    float64 // PostgreSQL CPU per action
+	commits    float64 // xact_commit per action
+	throttled  float64 // share of quota periods throttled (quota runs)
+	elapsed    time.Duration
+	submitters int
+}
+
+// waitFinished polls until at least want actions are finished.
+func (t *target) waitFinished(want int64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		n, err := t.finished()
+		if err != nil {
+			return err
+		}
+		if n >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d actions finished after %s", n, want, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// measure submits closed-loop from conc goroutines for dur, round-robin
+// over the endpoints, and waits until every submission is finished: rate
+// is submissions / (first submission → last finished).
+func (t *target) measure(o options, groups []*cgroup) (measured, error) {
+	// warm up: connections, prepared statements, first claims
+	for i := 0; i < 10*len(t.urls); i++ {
+		if err := t.submitOne(t.urls[i%len(t.urls)]); err != nil {
+			return measured{}, err
+		}
+	}
+	if err := t.waitFinished(int64(10*len(t.urls)), 2*time.Minute); err != nil {
+		return measured{}, err
+	}
+	logf("warmed up; measuring")
+	f0, err := t.finished()
+	if err != nil {
+		return measured{}, err
+	}
+	c0, err := settledCommits(t.stat, t.dbname)
+	if err != nil {
+		return measured{}, err
+	}
+	q0 := *t.queries
+	var per0, thr0 int64
+	for _, g := range groups {
+		p, th := g.throttled()
+		per0, thr0 = per0+p, thr0+th
+	}
+	cpu0, pg0 := cpuOf(t.pids), treeCPU(t.pgPID)
+	start := time.Now()
+	var submitted atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for g := 0; g < o.conc; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := g; time.Since(start) < o.dur; i++ {
+				if err := t.submitOne(t.urls[i%len(t.urls)]); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				submitted.Add(1)
+			}
+		}(g)
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return measured{}, err
+	}
+	n := submitted.Load()
+	if err := t.waitFinished(f0+n, 10*time.Minute); err != nil {
+		return measured{}, err
+	}
+	elapsed := time.Since(start)
+	cpu1, pg1 := cpuOf(t.pids), treeCPU(t.pgPID)
+	var per1, thr1 int64
+	for _, g := range groups {
+		p, th := g.throttled()
+		per1, thr1 = per1+p, thr1+th
+	}
+	q1 := *t.queries
+	c1, err := settledCommits(t.stat, t.dbname)
+	if err != nil {
+		return measured{}, err
+	}
+	m := measured{n: n, elapsed: elapsed, submitters: o.conc}
+	m.rate = float64(n) / elapsed.Seconds()
+	m.cpuMs = float64(cpu1-cpu0) / float64(time.Millisecond) / float64(n)
+	m.pgCPUMs = float64(pg1-pg0) / float64(time.Millisecond) / float64(n)
+	m.commits = float64(c1-c0-(q1-q0)) / float64(n)
+	if per1 > per0 {
+		m.throttled = float64(thr1-thr0) / float64(per1-per0)
+	}
+	return m, nil
+}
+
+// scale: CPU and commits per finished action at each N, no quotas; River
+// with 3 clients as the peer.
+func (r *report) scale() error {
+	for run := 1; run <= r.o.runs; run++ {
+		ref := map[string]float64{}
+		for _, n := range r.o.nodes {
+			e, err := r.o.startCluster(n, r.o.tthreads, "warn", "")
+			if err != nil {
+				return err
+			}
+			m, err := e.target().measure(r.o, nil)
+			e.stop()
+			if err != nil {
+				return fmt.Errorf("N=%d: %w", n, err)
+			}
+			logf("scale run %d N=%d: %d actions in %.1fs = %.0f/s; node CPU %.3f ms, PostgreSQL CPU %.3f ms, %.2f commits per action", run, n, m.n, m.elapsed.Seconds(), m.rate, m.cpuMs, m.pgCPUMs, m.commits)
+			r.add(fmt.Sprintf("cpu_per_action_ms_n%d", n), m.cpuMs, "ms")
+			r.add(fmt.Sprintf("commits_per_action_n%d", n), m.commits, "")
+			r.add(fmt.Sprintf("pg_cpu_per_action_ms_n%d", n), m.pgCPUMs, "ms")
+			r.add(fmt.Sprintf("free_rate_n%d", n), m.rate, "/s")
+			if n == 1 {
+				ref["cpu"], ref["commits"], ref["pg"], ref["rate"] = m.cpuMs, m.commits, m.pgCPUMs, m.rate
+			} else if ref["cpu"] > 0 {
+				r.add(fmt.Sprintf("cpu_ratio_n%d", n), m.cpuMs/ref["cpu"], "x")
+				r.add(fmt.Sprintf("commits_ratio_n%d", n), m.commits/ref["commits"], "x")
+				r.add(fmt.Sprintf("pgcpu_ratio_n%d", n), m.pgCPUMs/ref["pg"], "x")
+				r.add(fmt.Sprintf("free_ratio_n%d", n), m.rate/ref["rate"], "x")
+			}
+			if n == 3 {
+				ref["n3"] = m.rate
+			}
+		}
+		re, err := startRiver(r.o, 3, r.o.tthreads)
+		if err != nil {
+			return err
+		}
+		m, err := re.target().measure(r.o, nil)
+		re.stop()
+		if err != nil {
+			return fmt.Errorf("river: %w", err)
+		}
+		logf("scale run %d River ×3: %d jobs in %.1fs = %.0f/s; client CPU %.3f ms, PostgreSQL CPU %.3f ms, %.2f commits per job", run, m.n, m.elapsed.Seconds(), m.rate, m.cpuMs, m.pgCPUMs, m.commits)
+		r.add("river_free_cpu_per_action_ms", m.cpuMs, "ms")
+		r.add("river_free_commits_per_action", m.commits, "")
+		r.add("river_free_rate", m.rate, "/s")
+		if ref["n3"] > 0 {
+			r.add("free_vs_river", ref["n3"]/m.rate, "x")
+		}
+	}
+	return nil
+}
+
+// quotas: finished actions/s at each N with every node in a cgroup of the
+// same CPU quota; the load generator (this process), PostgreSQL and etcd
+// in a group of their own without a quota. Then River's 3 clients under
+// the same quotas.
+func (r *report) quotas() error {
+	r.note("CPU quotas: cgroup v1 cpu controller (%s, cpu.cfs_quota_us = %.2f core per node, cpu.shares %d for every benchmark group); systemd-run --scope is not usable here (systemd is not PID 1) and cgroup v2 has no cpu controller on this machine", cgroupRoot, r.o.quota, shares)
+	for run := 1; run <= r.o.runs; run++ {
+		var ref, n3 float64
+		for _, n := range r.o.nodes {
+			e, err := r.o.startCluster(n, r.o.tthreads, "warn", "")
+			if err != nil {
+				return err
+			}
+			m, err := r.quotaRun(e.target(), append(e.etcdPIDs(), e.c.PG.PID()))
+			e.stop()
+			if err != nil {
+				return fmt.Errorf("N=%d: %w", n, err)
+			}
+			logf("quota run %d N=%d: %d actions in %.1fs = %.0f/s (%.0f%% of periods throttled; node CPU %.3f ms per action)", run, n, m.n, m.elapsed.Seconds(), m.rate, 100*m.throttled, m.cpuMs)
+			r.add(fmt.Sprintf("quota_rate_n%d", n), m.rate, "/s")
+			r.add(fmt.Sprintf("quota_throttled_n%d", n), m.throttled, "")
+			if n == 1 {
+				ref = m.rate
+			} else if ref > 0 {
+				r.add(fmt.Sprintf("quota_ratio_n%d", n), m.rate/ref, "x")
+			}
+			if n == 3 {
+				n3 = m.rate
+			}
+		}
+		re, err := startRiver(r.o, 3, r.o.tthreads)
+		if err != nil {
+			return err
+		}
+		m, err := r.quotaRun(re.target(), []int{re.pg.PID()})
+		re.stop()
+		if err != nil {
+			return fmt.Errorf("river: %w", err)
+		}
+		logf("quota run %d River ×3: %d jobs in %.1fs = %.0f/s (%.0f%% throttled)", run, m.n, m.elapsed.Seconds(), m.rate, 100*m.throttled)
+		r.add("river_quota_rate", m.rate, "/s")
+		r.add("river_quota_throttled", m.throttled, "")
+		if n3 > 0 {
+			r.add("quota_vs_river", n3/m.rate, "x")
+		}
+	}
+	return nil
+}
+
+// shares is cpu.shares of every group the benchmark makes (the default
+// is 1024): on a machine other work keeps busy, a capped node should get
+// its quota, and the services what they need.
+const shares = 4096
+
+func (e *env) etcdPIDs() []int {
+	var p []int
+	for _, m := range e.c.Etcd.Members {
+		p = append(p, m.PID())
+	}
+	return p
+}
+
+// quotaRun puts each of t's processes in a cgroup of its own with the
+// quota, the services (with their children) and this process in one
+// without, measures, and moves everything back.
+func (r *report) quotaRun(t *target, services []int) (measured, error) {
+	tag := fmt.Sprintf("clusterbench-%d", os.Getpid())
+	var groups []*cgroup
+	defer func() {
+		for _, g := range groups {
+			g.remove()
+		}
+	}()
+	svc, err := newCgroup(tag+"-services", 0, shares)
+	if err != nil {
+		return measured{}, err
+	}
+	groups = append(groups, svc)
+	for _, p := range services {
+		for _, q := range append([]int{p}, children(p)...) {
+			if err := svc.add(q); err != nil {
+				return measured{}, err
+			}
+		}
+	}
+	if err := svc.add(os.Getpid()); err != nil {
+		return measured{}, err
+	}
+	var capped []*cgroup
+	for i, p := range t.pids {
+		g, err := newCgroup(fmt.Sprintf("%s-node%d", tag, i+1), r.o.quota, shares)
+		if err != nil {
+			return measured{}, err
+		}
+		groups = append(groups, g)
+		capped = append(capped, g)
+		if err := g.add(p); err != nil {
+			return measured{}, err
+		}
+	}
+	m, err := t.measure(r.o, capped)
+	return m, err
+}
