@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -40,7 +41,7 @@ func get(base, query string) ([]byte, error) {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return b, fmt.Errorf("%s: HTTP %d: %.300s", query, resp.StatusCode, b)
+		return b, fmt.Errorf("%s: HTTP %d: %.2000s", query, resp.StatusCode, b)
 	}
 	return b, nil
 }
@@ -59,7 +60,7 @@ func submit(base, query string) (string, error) {
 		return "", fmt.Errorf("Fetch reply: %w", err)
 	}
 	if r.Response != "SUCCESS" || r.Token == "" {
-		return "", fmt.Errorf("Fetch: %.300s", b)
+		return "", fmt.Errorf("Fetch: %.2000s", b)
 	}
 	return r.Token, nil
 }
@@ -79,13 +80,40 @@ func status(base, token string) (string, error) {
 		return "", fmt.Errorf("GetStatus reply: %w", err)
 	}
 	if r.Response != "SUCCESS" {
-		return "", fmt.Errorf("GetStatus: %.300s", b)
+		return "", fmt.Errorf("GetStatus: %.2000s", b)
 	}
 	return r.Status, nil
 }
 
-// stop sends QueueAction=Stop for token to base.
+// busyStops counts Stops answered ERRORSERVERBUSY (and asked again, as
+// the reply says); busyText is the first such reply's description.
+var (
+	busyStops int
+	busyText  string
+)
+
+// stop sends QueueAction=Stop for token to base, again (up to 5 times)
+// when the answer is ERRORSERVERBUSY.
 func stop(base, token string) error {
+	var err error
+	for i := 0; i < 5; i++ {
+		if err = stopOnce(base, token); err == nil || !strings.Contains(err.Error(), "ERRORSERVERBUSY") {
+			return err
+		}
+		busyStops++
+		if busyText == "" {
+			s := err.Error()
+			if i := strings.Index(s, "<errordescription>"); i >= 0 {
+				s = s[i+len("<errordescription>"):]
+				s, _, _ = strings.Cut(s, "<")
+			}
+			busyText = s
+		}
+	}
+	return err
+}
+
+func stopOnce(base, token string) error {
 	b, err := get(base, "action=QueueInfo&QueueName=fetch&QueueAction=Stop&Token="+url.QueryEscape(token))
 	if err != nil {
 		return err
@@ -97,7 +125,7 @@ func stop(base, token string) error {
 		return fmt.Errorf("Stop reply: %w", err)
 	}
 	if r.Response != "SUCCESS" {
-		return fmt.Errorf("Stop: %.300s", b)
+		return fmt.Errorf("Stop: %.2000s", b)
 	}
 	return nil
 }

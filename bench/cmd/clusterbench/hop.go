@@ -146,6 +146,10 @@ func (r *report) hopRun(run int) error {
 			stopOther.Record(d)
 		}
 	}
+	if busyStops > 0 {
+		r.note("hop run %d: %d Stops were answered ERRORSERVERBUSY and asked again (counted in the time to Stopped): %q", run, busyStops, busyText)
+		busyStops, busyText = 0, ""
+	}
 	r.add("stop_owner_p99", ms(stopOwner.Quantile(99)), "ms")
 	r.add("stop_other_p50", ms(stopOther.Quantile(50)), "ms")
 	r.add("stop_other_p99", ms(stopOther.Quantile(99)), "ms")

@@ -114,6 +114,9 @@ func main() {
 		}
 	}
 	out.Info["load_after"] = fmt.Sprintf("%.1f", loadavg())
+	if busyStops > 0 {
+		rep.note("%d Stops (outside the timed ones) were answered ERRORSERVERBUSY and asked again: %q", busyStops, busyText)
+	}
 	if o.md != "" {
 		if err := os.WriteFile(o.md, []byte(rep.markdown()), 0o644); err != nil {
 			fatal(err)
@@ -309,6 +312,14 @@ func commits(stat *pgx.Conn, db string) (int64, error) {
 func settledCommits(stat *pgx.Conn, db string) (int64, error) {
 	time.Sleep(1100 * time.Millisecond)
 	return commits(stat, db)
+}
+
+// walSyncs is pg_stat_wal.wal_sync: WAL flushes to disk of the whole
+// server (only the database under test writes there).
+func walSyncs(stat *pgx.Conn) (int64, error) {
+	var n int64
+	err := stat.QueryRow(context.Background(), `SELECT wal_sync FROM pg_stat_wal`).Scan(&n)
+	return n, err
 }
 
 // memberNodes maps member ids to node indexes (from the nodes' logs).

@@ -162,6 +162,9 @@ func (r *report) rows() []mdRow {
 		add(fmt.Sprintf("shared-store commits per finished action, N=%d (pg_stat_database xact_commit)", n), fmt.Sprintf("commits_per_action_n%d", n), ratioN(r, "commits_ratio_n", n), "")
 	}
 	for _, n := range r.o.nodes {
+		add(fmt.Sprintf("WAL fsyncs per finished action, N=%d (pg_stat_wal wal_sync)", n), fmt.Sprintf("wal_syncs_per_action_n%d", n), "", "")
+	}
+	for _, n := range r.o.nodes {
 		add(fmt.Sprintf("PostgreSQL CPU per finished action, N=%d", n), fmt.Sprintf("pg_cpu_per_action_ms_n%d", n), ratioN(r, "pgcpu_ratio_n", n), "")
 	}
 	for _, n := range r.o.nodes {
@@ -169,6 +172,8 @@ func (r *report) rows() []mdRow {
 	}
 	add("River, 3 clients, no quotas: client CPU per finished job", "river_free_cpu_per_action_ms", "", "")
 	add("River, 3 clients, no quotas: commits per finished job", "river_free_commits_per_action", "", "")
+	add("River, 3 clients, no quotas: WAL fsyncs per finished job", "river_free_wal_syncs_per_action", "", "")
+	add("River, 3 clients, no quotas: PostgreSQL CPU per finished job", "river_free_pg_cpu_per_action_ms", "", "")
 	add("River, 3 clients, no quotas: finished jobs/s", "river_free_rate", ratio("free_vs_river")+" ours N=3 / River", "")
 	// quota
 	for _, n := range r.o.nodes {

@@ -45,6 +45,7 @@ type measured struct {
 	cpuMs      float64 // CPU of the target processes per action
 	pgCPUMs    float64 // PostgreSQL CPU per action
 	commits    float64 // xact_commit per action
+	walSyncs   float64 // WAL fsyncs per action
 	throttled  float64 // share of quota periods throttled (quota runs)
 	elapsed    time.Duration
 	submitters int
@@ -91,6 +92,10 @@ func (t *target) measure(o options, groups []*cgroup) (measured, error) {
 		return measured{}, err
 	}
 	q0 := *t.queries
+	w0, err := walSyncs(t.stat)
+	if err != nil {
+		return measured{}, err
+	}
 	var per0, thr0 int64
 	for _, g := range groups {
 		p, th := g.throttled()
@@ -134,7 +139,12 @@ func (t *target) measure(o options, groups []*cgroup) (measured, error) {
 	if err != nil {
 		return measured{}, err
 	}
+	w1, err := walSyncs(t.stat)
+	if err != nil {
+		return measured{}, err
+	}
 	m := measured{n: n, elapsed: elapsed, submitters: o.conc}
+	m.walSyncs = float64(w1-w0) / float64(n)
 	m.rate = float64(n) / elapsed.Seconds()
 	m.cpuMs = float64(cpu1-cpu0) / float64(time.Millisecond) / float64(n)
 	m.pgCPUMs = float64(pg1-pg0) / float64(time.Millisecond) / float64(n)
@@ -160,10 +170,11 @@ func (r *report) scale() error {
 			if err != nil {
 				return fmt.Errorf("N=%d: %w", n, err)
 			}
-			logf("scale run %d N=%d: %d actions in %.1fs = %.0f/s; node CPU %.3f ms, PostgreSQL CPU %.3f ms, %.2f commits per action", run, n, m.n, m.elapsed.Seconds(), m.rate, m.cpuMs, m.pgCPUMs, m.commits)
+			logf("scale run %d N=%d: %d actions in %.1fs = %.0f/s; node CPU %.3f ms, PostgreSQL CPU %.3f ms, %.2f commits and %.2f WAL fsyncs per action", run, n, m.n, m.elapsed.Seconds(), m.rate, m.cpuMs, m.pgCPUMs, m.commits, m.walSyncs)
 			r.add(fmt.Sprintf("cpu_per_action_ms_n%d", n), m.cpuMs, "ms")
 			r.add(fmt.Sprintf("commits_per_action_n%d", n), m.commits, "")
 			r.add(fmt.Sprintf("pg_cpu_per_action_ms_n%d", n), m.pgCPUMs, "ms")
+			r.add(fmt.Sprintf("wal_syncs_per_action_n%d", n), m.walSyncs, "")
 			r.add(fmt.Sprintf("free_rate_n%d", n), m.rate, "/s")
 			if n == 1 {
 				ref["cpu"], ref["commits"], ref["pg"], ref["rate"] = m.cpuMs, m.commits, m.pgCPUMs, m.rate
@@ -186,9 +197,11 @@ func (r *report) scale() error {
 		if err != nil {
 			return fmt.Errorf("river: %w", err)
 		}
-		logf("scale run %d River ×3: %d jobs in %.1fs = %.0f/s; client CPU %.3f ms, PostgreSQL CPU %.3f ms, %.2f commits per job", run, m.n, m.elapsed.Seconds(), m.rate, m.cpuMs, m.pgCPUMs, m.commits)
+		logf("scale run %d River ×3: %d jobs in %.1fs = %.0f/s; client CPU %.3f ms, PostgreSQL CPU %.3f ms, %.2f commits and %.2f WAL fsyncs per job", run, m.n, m.elapsed.Seconds(), m.rate, m.cpuMs, m.pgCPUMs, m.commits, m.walSyncs)
 		r.add("river_free_cpu_per_action_ms", m.cpuMs, "ms")
 		r.add("river_free_commits_per_action", m.commits, "")
+		r.add("river_free_wal_syncs_per_action", m.walSyncs, "")
+		r.add("river_free_pg_cpu_per_action_ms", m.pgCPUMs, "ms")
 		r.add("river_free_rate", m.rate, "/s")
 		if ref["n3"] > 0 {
 			r.add("free_vs_river", ref["n3"]/m.rate, "x")
