@@ -419,7 +419,8 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 		return err
 	}
 	defer mb.Close()
-	b := &batch{r: r, ds: ds, cnt: cnt, log: r.log, size: r.batchSize()}
+	b := r.newBatch(ds, cnt, r.log)
+	defer b.Close()
 	for _, coll := range colls {
 		var keys []string
 		for _, e := range byColl[coll] {
@@ -438,12 +439,15 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 				return err
 			}
 			if rec != nil {
-				b.forget(coll, e.id.Key, rec)
+				forget(b, coll, e.id.Key, rec)
 			}
 			o.success(e.raw)
 		}
 	}
-	return b.flush(ctx)
+	if err := b.Flush(ctx); err != nil {
+		return fmt.Errorf("mailfetch: %w", err)
+	}
+	return nil
 }
 
 // insertDoc is one message of InsertXML.

@@ -10,7 +10,8 @@
 // OAuth provider; gmailtest: a Gmail API stand-in checked against Google's
 // discovery document). This package holds the settings (settings.go), the
 // datastore records (record.go), the documents (document.go), Synchronize
-// with its batching of deliveries and datastore writes (sync.go) and the
+// with its batching of deliveries and datastore writes (sync.go, on the
+// pipelined restsync.Batch the REST connectors share) and the
 // other fetch actions (actions.go).
 //
 //	cfg, err := config.Load(path, mailfetch.TaskKeys)

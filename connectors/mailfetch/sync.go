@@ -10,16 +10,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store"
 )
-
-// deliveryTimeout bounds the delivery and recording of the batch under way
-// when an action is stopped.
-const deliveryTimeout = 2 * time.Minute
 
 // synchronize runs every task of the request, one after the other. A task
 // that fails (its server refuses the login, its connection drops) does not
@@ -46,8 +43,9 @@ func (r *Repository) synchronize(ctx context.Context, job *fetch.Job, req *reque
 // syncTask synchronizes one task: every collection is planned, its gone
 // messages removed, its new and changed messages fetched, turned into
 // documents and delivered in batches, each batch recorded in the datastore
-// after its delivery. A collection's cursor is recorded when it was read to
-// the end with every delivery accepted, so a run cut short (Stop, a
+// after its delivery (in the background, while the next messages are
+// fetched and built). A collection's cursor is recorded when it was read
+// to the end with every delivery accepted, so a run cut short (Stop, a
 // dropped connection, MaxUserMessages) resumes from what was recorded.
 func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, prog *progress, idx int, log *slog.Logger) error {
 	s := r.set[task]
@@ -74,7 +72,8 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 	if err != nil {
 		return err
 	}
-	b := &batch{r: r, ds: ds, cnt: cnt, log: log, size: r.batchSize()}
+	b := r.newBatch(ds, cnt, log)
+	defer b.Close()
 	// Folders (or labels) no longer indexed: their messages go.
 	names := map[string]bool{}
 	for _, c := range colls {
@@ -89,21 +88,19 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 	slices.Sort(dropped)
 	for _, coll := range dropped {
 		log.Info("folder no longer indexed: its messages are deleted", "folder", coll)
+		mark := b.Mark()
 		for key, rec := range st.records[coll] {
-			b.forget(coll, key, rec)
-			if err := b.maybeFlush(ctx); err != nil {
+			forget(b, coll, key, rec)
+			if err := b.MaybeFlush(ctx); err != nil {
 				return err
 			}
 		}
-		b.dropCursor(coll)
-	}
-	if err := b.flush(ctx); err != nil {
-		return err
+		b.DeleteAfter(mark, cursorKey(coll))
 	}
 	budget := s.MaxUserMessages
 	for ci, c := range colls {
 		if err := job.Checkpoint(ctx); err != nil {
-			return err
+			return flushed(ctx, b, err)
 		}
 		prog.set(idx, float64(ci)/float64(max(len(colls), 1))*100, c.Name)
 		recs := st.records[c.Name]
@@ -113,14 +110,15 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		k := &known{cursor: st.cursors[c.Name], records: recs}
 		plan, err := mb.Plan(ctx, c, k)
 		if err != nil {
-			return err
+			return flushed(ctx, b, err)
 		}
 		complete := true
-		b.failed = false
+		// The cursor depends on every delivery of the collection.
+		mark := b.Mark()
 		for _, key := range plan.Delete {
 			if rec := recs[key]; rec != nil {
-				b.forget(c.Name, key, rec)
-				if err := b.maybeFlush(ctx); err != nil {
+				forget(b, c.Name, key, rec)
+				if err := b.MaybeFlush(ctx); err != nil {
 					return err
 				}
 			}
@@ -163,26 +161,45 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 				cnt.Errors.Add(uint64(bl.extractFailures))
 			}
 			cnt.Seen.Add(uint64(len(bl.docs)))
-			b.deliver(c.Name, m, bl, recs[m.Key])
-			return b.maybeFlush(ctx)
+			deliver(b, c.Name, m, bl, recs[m.Key])
+			return b.MaybeFlush(ctx)
 		})
-		if ferr := b.flush(ctx); err == nil {
-			err = ferr
-		}
 		if err != nil {
-			return err
+			return flushed(ctx, b, err)
 		}
-		if complete && !b.failed && len(plan.Cursor) > 0 {
-			if err := ds.Update(func(w store.Writer) error { return w.Put(cursorKey(c.Name), plan.Cursor) }); err != nil {
-				return fmt.Errorf("mailfetch: record folder %q: %w", c.Name, err)
-			}
+		if complete && len(plan.Cursor) > 0 {
+			b.PutAfter(mark, cursorKey(c.Name), plan.Cursor)
 		}
+	}
+	if err := b.Flush(ctx); err != nil {
+		return fmt.Errorf("mailfetch: %w", err)
 	}
 	prog.set(idx, 100, "")
 	if st := mb.Stats(); st.Commands > 0 {
 		log.Debug("mailbox work", "commands", st.Commands, "bodies", st.BodiesFetched, "bytes", st.BytesFetched)
 	}
 	return nil
+}
+
+// flushed delivers and records what was gathered before err ended the
+// task (a dropped connection, Stop), so the next run resumes after it,
+// and returns err.
+func flushed(ctx context.Context, b *restsync.Batch, err error) error {
+	if ferr := b.Flush(ctx); ferr != nil {
+		return errors.Join(err, fmt.Errorf("mailfetch: %w", ferr))
+	}
+	return err
+}
+
+// newBatch gathers deliveries, removals and the datastore writes that
+// follow them (restsync.Batch): documents are delivered in batches of at
+// least 1000 (or [Ingestion] IngestBatchSize when larger) in the
+// background, then every record of the batch is written in one
+// Datastore.Update, then the batch is counted. A refused delivery leaves
+// the records as they were (the next run sends the messages again) and
+// counts ingestfailed.
+func (r *Repository) newBatch(ds store.Datastore, cnt *fetch.Counts, log *slog.Logger) *restsync.Batch {
+	return &restsync.Batch{DS: ds, Target: r.target, Counts: cnt, Log: log, Size: max(r.batchSize(), 1000)}
 }
 
 // batchSize is [Ingestion] IngestBatchSize.
@@ -193,142 +210,35 @@ func (r *Repository) batchSize() int {
 	return ingest.DefaultBatchSize
 }
 
-// batch gathers deliveries, removals and the datastore writes that follow
-// them: documents are delivered in one Add and removals in one Remove, then
-// every record of the batch is written in one Datastore.Update, then the
-// batch is counted. A refused delivery leaves the records as they were
-// (the next run sends the messages again) and counts ingestfailed.
-type batch struct {
-	r    *Repository
-	ds   store.Datastore
-	cnt  *fetch.Counts
-	log  *slog.Logger
-	size int
-
-	docs    []*ingest.Document
-	removes []string
-	puts    []put
-	dels    [][]byte
-	cursors [][]byte // cursors to drop
-	// counts to add once the batch is applied
-	added, updated, deleted uint64
-	// failed: a delivery of this collection was refused
-	failed bool
-}
-
-type put struct {
-	key []byte
-	rec *record
-}
-
 // deliver adds a message's documents; old is its record when it was
 // delivered before.
-func (b *batch) deliver(coll string, m *mailbox.Message, bl *built, old *record) {
+func deliver(b *restsync.Batch, coll string, m *mailbox.Message, bl *built, old *record) {
 	rec := &record{Version: m.Version, Ref: m.Reference, Kids: bl.kids, Title: bl.title, Size: m.Size}
-	b.docs = append(b.docs, bl.docs...)
+	it := restsync.Item{Docs: bl.docs, Key: recordKey(coll, m.Key)}
+	it.Value, _ = json.Marshal(rec)
 	if old == nil {
-		b.added += uint64(len(bl.docs))
+		it.Added = uint64(len(bl.docs))
 	} else {
-		b.updated += uint64(len(bl.docs))
+		it.Updated = uint64(len(bl.docs))
 		// Attachments the message no longer yields (a limit changed).
 		for _, ref := range kidRefs(old.Ref, old.Kids) {
 			if !slices.Contains(kidRefs(rec.Ref, rec.Kids), ref) {
-				b.removes = append(b.removes, ref)
-				b.deleted++
+				it.Removes = append(it.Removes, ref)
+				it.Deleted++
 			}
 		}
 		if old.Ref != rec.Ref {
-			b.removes = append(b.removes, old.Ref)
-			b.deleted++
+			it.Removes = append(it.Removes, old.Ref)
+			it.Deleted++
 		}
 	}
-	b.puts = append(b.puts, put{key: recordKey(coll, m.Key), rec: rec})
+	b.Add(it)
 }
 
 // forget removes a message's documents and record.
-func (b *batch) forget(coll, key string, rec *record) {
-	b.removes = append(b.removes, rec.Ref)
-	b.removes = append(b.removes, kidRefs(rec.Ref, rec.Kids)...)
-	b.deleted += uint64(1 + len(rec.Kids))
-	b.dels = append(b.dels, recordKey(coll, key))
-}
-
-func (b *batch) dropCursor(coll string) { b.cursors = append(b.cursors, cursorKey(coll)) }
-
-func (b *batch) pending() int { return len(b.docs) + len(b.removes) }
-
-func (b *batch) maybeFlush(ctx context.Context) error {
-	if b.pending() < b.size {
-		return nil
-	}
-	return b.flush(ctx)
-}
-
-// flush applies the batch. A batch under way when ctx ends (Stop) is still
-// delivered and recorded, within deliveryTimeout.
-func (b *batch) flush(ctx context.Context) error {
-	if b.pending() == 0 && len(b.dels) == 0 && len(b.cursors) == 0 {
-		return nil
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
-	defer cancel()
-	t := b.r.target
-	putsOK, delsOK := true, true
-	if t != nil && len(b.docs) > 0 {
-		if err := t.Add(dctx, b.docs); err != nil {
-			b.log.Warn("delivery refused: the messages are sent again by the next run", "documents", len(b.docs), "error", err)
-			b.cnt.IngestFailed.Add(uint64(len(b.docs)))
-			b.failed, putsOK = true, false
-		} else {
-			b.cnt.IngestAdded.Add(b.added)
-			b.cnt.IngestUpdated.Add(b.updated)
-		}
-	}
-	if t != nil && len(b.removes) > 0 {
-		if err := t.Remove(dctx, b.removes); err != nil {
-			b.log.Warn("removal refused: the next run removes them again", "references", len(b.removes), "error", err)
-			b.cnt.IngestFailed.Add(uint64(len(b.removes)))
-			b.failed, delsOK = true, false
-		} else {
-			b.cnt.IngestDeleted.Add(uint64(len(b.removes)))
-		}
-	}
-	err := b.ds.Update(func(w store.Writer) error {
-		if putsOK {
-			for _, p := range b.puts {
-				v, _ := json.Marshal(p.rec)
-				if err := w.Put(p.key, v); err != nil {
-					return err
-				}
-			}
-		}
-		if delsOK {
-			for _, k := range b.dels {
-				if err := w.Delete(k); err != nil {
-					return err
-				}
-			}
-			for _, k := range b.cursors {
-				if err := w.Delete(k); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("mailfetch: record a batch: %w", err)
-	}
-	if putsOK {
-		b.cnt.Added.Add(b.added)
-		b.cnt.Updated.Add(b.updated)
-	}
-	if delsOK {
-		b.cnt.Deleted.Add(b.deleted)
-	}
-	b.docs, b.removes, b.puts, b.dels, b.cursors = b.docs[:0], b.removes[:0], b.puts[:0], b.dels[:0], b.cursors[:0]
-	b.added, b.updated, b.deleted = 0, 0, 0
-	return nil
+func forget(b *restsync.Batch, coll, key string, rec *record) {
+	b.Add(restsync.Item{Removes: append([]string{rec.Ref}, kidRefs(rec.Ref, rec.Kids)...), Key: recordKey(coll, key), Delete: true,
+		Deleted: uint64(1 + len(rec.Kids))})
 }
 
 // progress publishes one stage per task, with the folder being read.

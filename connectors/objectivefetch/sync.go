@@ -77,6 +77,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 	t := &taskRun{r: r, s: s, job: job, task: task, ds: ds, cnt: restsync.Counts(job, task), api: a, b: b,
 		log: log.With("task", task), known: map[string]*known{}, seen: map[string]bool{}, completed: map[string]bool{}}
 	t.batch = &restsync.Batch{DS: ds, Target: r.Target, Counts: t.cnt, Log: t.log}
+	defer t.batch.Close()
 	before := a.c.Stats()
 	err = t.run(ctx, progress)
 	st := a.c.Stats()

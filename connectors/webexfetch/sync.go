@@ -78,9 +78,11 @@ type taskRun struct {
 	// first room is listed in full, each room's dropped once it is done
 	// (about 100 bytes a message while they are held).
 	versions map[string]map[string]string
-	// batch gathers the task's deliveries across rooms: a room's record
-	// (its cursor) joins the batch after its messages, so it is written
-	// with the last of them, and only when none of them was refused.
+	// batch gathers and delivers the task's documents across rooms (in
+	// the background, while the next pages are read): a room's record
+	// (its cursor) joins it after its messages, conditional on a mark
+	// taken before them, so it is written with or after the last of them,
+	// and only when none of them was refused.
 	batch *restsync.Batch
 }
 
@@ -102,6 +104,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 	t := &taskRun{r: r, s: s, job: job, task: task, ds: ds, cnt: restsync.Counts(job, task), api: a, b: b,
 		log: log.With("task", task), now: r.Now()}
 	t.batch = &restsync.Batch{DS: ds, Target: r.Target, Counts: t.cnt, Log: t.log}
+	defer t.batch.Close()
 	before := a.c.Stats()
 	err = t.run(ctx, progress)
 	st := a.c.Stats()
@@ -418,6 +421,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 
 	b := t.batch
 	fails := b.Failures()
+	mark := b.Mark()
 	sec := newRoomSec(members)
 	complete := true
 	newest := parseTime(st.Newest)
@@ -543,10 +547,13 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	}
 	extra, _ := json.Marshal(next)
 	rec := &restsync.Record{Version: roomVersion(rm, members), Ref: roomRef(t.s.APIURL, rm.ID), Title: rm.Title, Extra: extra}
+	// The room's record is its cursor: written only when none of the
+	// deliveries of its messages (some may still be under way) was
+	// refused.
 	if k == nil || k.rec.Version != rec.Version {
-		b.Deliver(roomKey(rm.ID), rec, []*ingest.Document{t.b.roomDoc(t.task, rm, sec)}, oldRec(k))
+		b.DeliverAfter(mark, roomKey(rm.ID), rec, []*ingest.Document{t.b.roomDoc(t.task, rm, sec)}, oldRec(k))
 	} else {
-		b.Record(roomKey(rm.ID), rec)
+		b.RecordAfter(mark, roomKey(rm.ID), rec)
 	}
 	if err := b.MaybeFlush(ctx); err != nil {
 		return false, err

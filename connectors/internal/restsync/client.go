@@ -1,5 +1,6 @@
 // Package restsync is what the connectors that read a REST service share
-// (connectors/webexfetch, connectors/objectivefetch): an HTTP client that
+// (connectors/webexfetch, connectors/objectivefetch; the Google Mail
+// connector uses its Batch too): an HTTP client that
 // waits out rate limits (HTTP 429 with Retry-After), retries what failed on
 // the way (a 5xx, a dropped connection, a truncated body) a bounded number
 // of times, renews refused credentials once and otherwise ends with the
@@ -7,7 +8,8 @@
 // already read or to another origin; bounded downloads that stream and
 // never hold more than their limit; the records of the items a task has
 // delivered, with the batches that deliver documents and record them
-// together; and Collect's confinement to [Security] CollectFolders.
+// together, in the background while the next items are read (batch.go);
+// and Collect's confinement to [Security] CollectFolders.
 //
 // Nothing here logs or returns a credential: errors carry the method, the
 // URL (its user information removed) and the service's message.

@@ -1,0 +1,383 @@
+package restsync
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/store"
+)
+
+// DeliveryTimeout bounds a batch's delivery after its action was stopped
+// (what is under way is still delivered and recorded).
+const DeliveryTimeout = 30 * time.Second
+
+// Batch delivers documents and records them together: a record is written
+// only once its documents were delivered, and a removal is forgotten only
+// once the documents were removed, so a refused delivery is sent again by
+// the next run and nothing is recorded that the target does not have.
+//
+// Deliveries are pipelined: a full batch is handed to a goroutine of the
+// Batch, which delivers it to the target (durable when Add returns) and
+// then writes its records in one datastore Update, while the caller goes
+// on fetching and building the next batch. Batches are applied one at a
+// time, in the order they were handed over; at most two are held (the one
+// being applied, the one being gathered). Flush waits for every batch
+// handed over; Close ends the goroutine. A store error stops the
+// deliveries and is returned by the next MaybeFlush or Flush.
+//
+// What depends on earlier deliveries (a cursor, a container's record that
+// says its items were all read) is added with a Mark taken before those
+// deliveries (DeliverAfter, RecordAfter, PutAfter): it is delivered and
+// written only when no delivery or removal since the mark was refused, so
+// a cursor never passes an item that was not delivered.
+//
+// A Batch is used by one goroutine (besides its own).
+type Batch struct {
+	DS     store.Datastore
+	Target ingest.Target // nil: nothing is delivered (records only)
+	Counts *fetch.Counts
+	Log    *slog.Logger
+	// Size is the number of documents and removals gathered before a
+	// flush; default 1000 (each flush is a durable write of the
+	// datastore; the target writes files of its own [Ingestion]
+	// IngestBatchSize).
+	Size int
+	// MaxBytes bounds the content (text and source bytes) gathered before
+	// a flush; default 32 MiB (two batches may be held at once).
+	MaxBytes int
+
+	cur *unit
+	// the delivering goroutine, while one runs
+	work chan *unit
+	done chan struct{}
+
+	fails atomic.Int64
+	// lastFailed is the sequence number of the last batch with a refused
+	// delivery or removal (-1: none); the goroutine's.
+	lastFailed int64
+	errMu      sync.Mutex
+	err        error // the first store error
+}
+
+// Mark is a point in a Batch's sequence of deliveries (Batch.Mark).
+type Mark struct{ seq int64 }
+
+// Item is one thing a Batch delivers and records.
+type Item struct {
+	// Docs are added to the target; Removes removed from it.
+	Docs    []*ingest.Document
+	Removes []string
+	// Key, when set, is written with the batch: to Value when Docs were
+	// delivered (or there were none), or deleted (Delete) when Removes
+	// were removed (or there were none).
+	Key    []byte
+	Value  []byte
+	Delete bool
+	// After, when set, makes the item conditional: it is delivered and
+	// written only when no delivery or removal since the mark (its own
+	// batch's included) was refused.
+	After *Mark
+	// Added, Updated and Deleted are counted once the item is recorded.
+	Added, Updated, Deleted uint64
+}
+
+// unit is a batch of items, delivered and recorded together.
+type unit struct {
+	seq     int64
+	items   []Item
+	pending int // documents and removals
+	bytes   int
+	ctx     context.Context
+}
+
+func (b *Batch) unit() *unit {
+	if b.cur == nil {
+		b.cur = &unit{}
+		b.lastFailed = -1
+	}
+	return b.cur
+}
+
+// Mark returns the current point of the sequence of deliveries: items
+// added After it depend on every delivery from now on.
+func (b *Batch) Mark() Mark { return Mark{seq: b.unit().seq} }
+
+// Add adds an item to the batch being gathered.
+func (b *Batch) Add(it Item) {
+	u := b.unit()
+	u.items = append(u.items, it)
+	u.pending += len(it.Docs) + len(it.Removes)
+	for _, d := range it.Docs {
+		u.bytes += len(d.Content) + len(d.Source)
+	}
+}
+
+// Deliver adds an item's documents (its own first, then its children);
+// old is its record when it was delivered before. The documents of old's
+// children that rec no longer has are removed.
+func (b *Batch) Deliver(key string, rec *Record, docs []*ingest.Document, old *Record) {
+	b.Add(deliverItem(key, rec, docs, old, nil))
+}
+
+// DeliverAfter is Deliver, done only when no delivery since m was
+// refused.
+func (b *Batch) DeliverAfter(m Mark, key string, rec *Record, docs []*ingest.Document, old *Record) {
+	b.Add(deliverItem(key, rec, docs, old, &m))
+}
+
+func deliverItem(key string, rec *Record, docs []*ingest.Document, old *Record, after *Mark) Item {
+	it := Item{Docs: docs, Key: RecordKey(key), After: after}
+	it.Value, _ = json.Marshal(rec)
+	if old == nil {
+		it.Added = uint64(len(docs))
+	} else {
+		it.Updated = uint64(len(docs))
+		for _, ref := range append([]string{old.Ref}, old.Kids...) {
+			if ref != rec.Ref && !slices.Contains(rec.Kids, ref) {
+				it.Removes = append(it.Removes, ref)
+				it.Deleted++
+			}
+		}
+	}
+	return it
+}
+
+// Record writes an item's record without delivering anything (an item
+// whose documents are unchanged while its record changed).
+func (b *Batch) Record(key string, rec *Record) {
+	v, _ := json.Marshal(rec)
+	b.Add(Item{Key: RecordKey(key), Value: v})
+}
+
+// RecordAfter is Record, done only when no delivery since m was refused.
+func (b *Batch) RecordAfter(m Mark, key string, rec *Record) {
+	v, _ := json.Marshal(rec)
+	b.Add(Item{Key: RecordKey(key), Value: v, After: &m})
+}
+
+// Forget removes an item's documents and its record.
+func (b *Batch) Forget(key string, rec *Record) {
+	b.Add(Item{Removes: append([]string{rec.Ref}, rec.Kids...), Key: RecordKey(key), Delete: true, Deleted: uint64(1 + len(rec.Kids))})
+}
+
+// PutAfter writes a connector key (a cursor) with the batch, only when no
+// delivery since m was refused.
+func (b *Batch) PutAfter(m Mark, key, value []byte) {
+	b.Add(Item{Key: key, Value: value, After: &m})
+}
+
+// DeleteAfter removes a connector key with the batch, only when no
+// delivery since m was refused.
+func (b *Batch) DeleteAfter(m Mark, key []byte) {
+	b.Add(Item{Key: key, Delete: true, After: &m})
+}
+
+// Failures is the number of refused deliveries and removals known so far
+// (all of them once Flush has returned).
+func (b *Batch) Failures() int { return int(b.fails.Load()) }
+
+// Pending is the number of documents and removals being gathered.
+func (b *Batch) Pending() int {
+	if b.cur == nil {
+		return 0
+	}
+	return b.cur.pending
+}
+
+func (b *Batch) error() error {
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	return b.err
+}
+
+// MaybeFlush hands the batch over once Size documents and removals, or
+// MaxBytes of content, are waiting. It returns the store error that
+// stopped the deliveries, if one did.
+func (b *Batch) MaybeFlush(ctx context.Context) error {
+	size := b.Size
+	if size <= 0 {
+		size = 1000
+	}
+	maxBytes := b.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = 32 << 20
+	}
+	if u := b.cur; u != nil && (u.pending >= size || u.bytes >= maxBytes) {
+		b.handOver(ctx)
+	}
+	return b.error()
+}
+
+// handOver gives the batch being gathered to the delivering goroutine
+// (started when none runs), waiting while it applies the one before.
+func (b *Batch) handOver(ctx context.Context) {
+	u := b.unit()
+	if len(u.items) == 0 {
+		return
+	}
+	b.cur = &unit{seq: u.seq + 1}
+	u.ctx = ctx
+	if b.work == nil {
+		b.work, b.done = make(chan *unit), make(chan struct{})
+		go b.deliver(b.work, b.done)
+	}
+	b.work <- u
+}
+
+// Flush hands over what is waiting and waits until every batch handed
+// over was delivered and recorded. What is under way when ctx ends (Stop)
+// is still delivered and recorded, within DeliveryTimeout. A refused
+// delivery is not an error (it is counted, logged, and sent again by the
+// next run); a store that cannot be written is.
+func (b *Batch) Flush(ctx context.Context) error {
+	b.handOver(ctx)
+	b.wait()
+	return b.error()
+}
+
+// Close drops what was gathered and not handed over, and waits for the
+// batches handed over (so that nothing runs once it returns). It may be
+// called more than once, and after Flush.
+func (b *Batch) Close() {
+	if b.cur != nil {
+		clear(b.cur.items)
+		b.cur.items, b.cur.pending, b.cur.bytes = b.cur.items[:0], 0, 0
+	}
+	b.wait()
+}
+
+func (b *Batch) wait() {
+	if b.work == nil {
+		return
+	}
+	close(b.work)
+	<-b.done
+	b.work, b.done = nil, nil
+}
+
+// deliver applies the batches handed over, in order, until work is
+// closed; after a store error it only drains them.
+func (b *Batch) deliver(work <-chan *unit, done chan<- struct{}) {
+	defer close(done)
+	for u := range work {
+		if b.error() != nil {
+			continue
+		}
+		if err := b.apply(u); err != nil {
+			b.errMu.Lock()
+			b.err = err
+			b.errMu.Unlock()
+		}
+	}
+}
+
+// apply delivers a batch, then records it in one datastore Update, then
+// counts it.
+func (b *Batch) apply(u *unit) error {
+	log := b.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), DeliveryTimeout)
+	defer cancel()
+	// Conditional items whose condition already failed are dropped: not
+	// delivered, not recorded, not counted.
+	kept := u.items[:0]
+	for _, it := range u.items {
+		if it.After == nil || b.lastFailed < it.After.seq {
+			kept = append(kept, it)
+		}
+	}
+	var docs []*ingest.Document
+	var refs []string
+	var added, updated uint64
+	for _, it := range kept {
+		docs = append(docs, it.Docs...)
+		refs = append(refs, it.Removes...)
+		if len(it.Docs) > 0 {
+			added += it.Added
+			updated += it.Updated
+		}
+	}
+	addOK, removeOK := true, true
+	if b.Target != nil && len(docs) > 0 {
+		if err := b.Target.Add(dctx, docs); err != nil {
+			log.Warn("delivery refused: the items are sent again by the next run", "documents", len(docs), "error", err)
+			b.Counts.IngestFailed.Add(uint64(len(docs)))
+			addOK = false
+			b.fails.Add(1)
+		} else {
+			b.Counts.IngestAdded.Add(added)
+			b.Counts.IngestUpdated.Add(updated)
+		}
+	}
+	if b.Target != nil && len(refs) > 0 {
+		if err := b.Target.Remove(dctx, refs); err != nil {
+			log.Warn("removal refused: the next run removes them again", "references", len(refs), "error", err)
+			b.Counts.IngestFailed.Add(uint64(len(refs)))
+			removeOK = false
+			b.fails.Add(1)
+		} else {
+			b.Counts.IngestDeleted.Add(uint64(len(refs)))
+		}
+	}
+	clean := addOK && removeOK
+	if !clean {
+		b.lastFailed = u.seq
+	}
+	// written: whether the item's key is written (and the item counted).
+	written := func(it *Item) bool {
+		switch {
+		case it.After != nil && !clean:
+			return false
+		case it.Delete:
+			return removeOK
+		default:
+			return addOK
+		}
+	}
+	err := b.DS.Update(func(w store.Writer) error {
+		for i := range kept {
+			it := &kept[i]
+			if it.Key == nil || !written(it) {
+				continue
+			}
+			var err error
+			if it.Delete {
+				err = w.Delete(it.Key)
+			} else {
+				err = w.Put(it.Key, it.Value)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record a batch: %w", err)
+	}
+	for i := range kept {
+		it := &kept[i]
+		if it.After != nil && !clean {
+			continue
+		}
+		if addOK {
+			b.Counts.Added.Add(it.Added)
+			b.Counts.Updated.Add(it.Updated)
+		}
+		if removeOK {
+			b.Counts.Deleted.Add(it.Deleted)
+		}
+	}
+	clear(u.items) // drop the references, so the contents can be freed
+	return nil
+}

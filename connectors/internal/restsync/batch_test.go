@@ -1,0 +1,192 @@
+package restsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/store"
+)
+
+// recTarget records what it was given and refuses the calls refuse says.
+type recTarget struct {
+	mu      sync.Mutex
+	added   []string
+	removed []string
+	calls   int
+	refuse  func(call int) bool
+}
+
+func (t *recTarget) Add(_ context.Context, docs []*ingest.Document) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.calls++
+	if t.refuse != nil && t.refuse(t.calls) {
+		return fmt.Errorf("refused: %w", ingest.ErrDelivery)
+	}
+	for _, d := range docs {
+		t.added = append(t.added, d.Reference)
+	}
+	return nil
+}
+
+func (t *recTarget) Remove(_ context.Context, refs []string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.calls++
+	if t.refuse != nil && t.refuse(t.calls) {
+		return fmt.Errorf("refused: %w", ingest.ErrDelivery)
+	}
+	t.removed = append(t.removed, refs...)
+	return nil
+}
+
+func (t *recTarget) Close() error     { return nil }
+func (t *recTarget) Describe() string { return "test target" }
+
+func memDatastore(t *testing.T) store.Datastore {
+	t.Helper()
+	st, err := store.Open(store.Config{Driver: store.DriverMemory})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	ds, err := st.Datastore("T")
+	require.NoError(t, err)
+	return ds
+}
+
+func doc(ref string) []*ingest.Document {
+	return []*ingest.Document{{Reference: ref, Content: "text of " + ref}}
+}
+
+// The batches handed over are delivered in order, each recorded after its
+// delivery; Flush waits for all of them.
+func TestBatchDeliversInOrderAndRecords(t *testing.T) {
+	ds := memDatastore(t)
+	tgt := &recTarget{}
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T"), Size: 3}
+	defer b.Close()
+	var want []string
+	for i := range 10 {
+		key := fmt.Sprintf("k%02d", i)
+		b.Deliver(key, &Record{Version: "1", Ref: "ref-" + key}, doc("ref-"+key), nil)
+		want = append(want, "ref-"+key)
+		require.NoError(t, b.MaybeFlush(context.Background()))
+	}
+	require.NoError(t, b.Flush(context.Background()))
+	require.Equal(t, want, tgt.added)
+	for i := range 10 {
+		rec, err := GetRecord(ds, fmt.Sprintf("k%02d", i))
+		require.NoError(t, err)
+		require.NotNil(t, rec)
+	}
+	c := job.Counts("T").Snapshot()
+	require.EqualValues(t, 10, c.Added)
+	require.EqualValues(t, 10, c.Ingestadded)
+	require.Equal(t, 0, b.Failures())
+}
+
+// A refused delivery records nothing of its batch, and makes every item
+// added after a mark taken before it be dropped: not delivered, not
+// recorded, not counted; items without a mark in later batches go on.
+func TestBatchRefusedDeliveryDropsWhatDependsOnIt(t *testing.T) {
+	ds := memDatastore(t)
+	tgt := &recTarget{refuse: func(call int) bool { return call == 2 }}
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T"), Size: 2}
+	defer b.Close()
+	ctx := context.Background()
+	mark := b.Mark()
+	for _, k := range []string{"a", "b", "c", "d"} { // batches {a,b} and {c,d}: the second is refused
+		b.Deliver(k, &Record{Version: "1", Ref: k}, doc(k), nil)
+		require.NoError(t, b.MaybeFlush(ctx))
+	}
+	b.DeliverAfter(mark, "room", &Record{Version: "1", Ref: "room"}, doc("room"), nil)
+	b.PutAfter(mark, []byte("c:cursor"), []byte("1"))
+	later := b.Mark()
+	b.Deliver("e", &Record{Version: "1", Ref: "e"}, doc("e"), nil)
+	b.PutAfter(later, []byte("c:later"), []byte("1"))
+	require.NoError(t, b.Flush(ctx))
+
+	require.Equal(t, []string{"a", "b", "e"}, tgt.added, "the room's document depends on c and d")
+	for k, want := range map[string]bool{"a": true, "b": true, "c": false, "d": false, "room": false, "e": true} {
+		rec, err := GetRecord(ds, k)
+		require.NoError(t, err)
+		require.Equal(t, want, rec != nil, k)
+	}
+	v, err := ds.Get([]byte("c:cursor"))
+	require.NoError(t, err)
+	require.Nil(t, v, "the cursor passes a refused delivery")
+	v, err = ds.Get([]byte("c:later"))
+	require.NoError(t, err)
+	require.Equal(t, []byte("1"), v, "a mark taken after the refusal does not see it")
+	require.Equal(t, 1, b.Failures())
+	c := job.Counts("T").Snapshot()
+	require.EqualValues(t, 3, c.Added)
+	require.EqualValues(t, 2, c.Ingestfailed)
+}
+
+// A removal is forgotten only once removed.
+func TestBatchRefusedRemovalKeepsTheRecord(t *testing.T) {
+	ds := memDatastore(t)
+	require.NoError(t, ds.Update(func(w store.Writer) error { return w.Put(RecordKey("x"), []byte(`{"v":"1","r":"x"}`)) }))
+	tgt := &recTarget{refuse: func(int) bool { return true }}
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T")}
+	defer b.Close()
+	b.Forget("x", &Record{Version: "1", Ref: "x"})
+	require.NoError(t, b.Flush(context.Background()))
+	rec, err := GetRecord(ds, "x")
+	require.NoError(t, err)
+	require.NotNil(t, rec)
+	require.EqualValues(t, 0, job.Counts("T").Snapshot().Deleted)
+}
+
+// failingDS refuses every Update.
+type failingDS struct{ store.Datastore }
+
+var errDisk = errors.New("disk on fire")
+
+func (failingDS) Update(func(store.Writer) error) error { return errDisk }
+
+// A store that cannot be written stops the deliveries: the error comes
+// back from the next MaybeFlush or Flush, and nothing more is delivered.
+func TestBatchStoreErrorStopsDeliveries(t *testing.T) {
+	tgt := &recTarget{}
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	b := &Batch{DS: failingDS{memDatastore(t)}, Target: tgt, Counts: job.Counts("T"), Size: 1}
+	defer b.Close()
+	ctx := context.Background()
+	var err error
+	for i := 0; i < 100 && err == nil; i++ {
+		b.Deliver(fmt.Sprint(i), &Record{Ref: fmt.Sprint(i)}, doc(fmt.Sprint(i)), nil)
+		err = b.MaybeFlush(ctx)
+	}
+	require.ErrorIs(t, err, errDisk)
+	require.ErrorIs(t, b.Flush(ctx), errDisk)
+	require.LessOrEqual(t, len(tgt.added), 2, "at most the batch that failed to be recorded and the one handed over meanwhile")
+	require.EqualValues(t, 0, job.Counts("T").Snapshot().Added)
+}
+
+// Close drops what was not handed over and leaves no goroutine: a Batch
+// can be flushed again afterwards.
+func TestBatchCloseDropsWhatWasNotHandedOver(t *testing.T) {
+	ds := memDatastore(t)
+	tgt := &recTarget{}
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T")}
+	b.Deliver("a", &Record{Ref: "a"}, doc("a"), nil)
+	b.Close()
+	b.Close()
+	require.Empty(t, tgt.added)
+	b.Deliver("b", &Record{Ref: "b"}, doc("b"), nil)
+	require.NoError(t, b.Flush(context.Background()))
+	require.Equal(t, []string{"b"}, tgt.added)
+	b.Close()
+}
