@@ -406,14 +406,21 @@ func (b *Box) Fetch(ctx context.Context, c mailbox.Collection, keys []string, fn
 	fetchErr := make(chan error, 1)
 	go func() {
 		defer close(groups)
-		fetchErr <- b.fetchGroups(ctx, sel.UIDValidity, uids, func(msgs []*mailbox.Message) bool {
+		send := func(msgs []*mailbox.Message) bool {
 			select {
 			case groups <- msgs:
 				return true
 			case <-stop:
 				return false
 			}
-		})
+		}
+		if b.gmail {
+			// Gmail's labels come from a second connection, per batch of
+			// metadata: flags and sizes first, then the bodies.
+			fetchErr <- b.fetchGroups(ctx, sel.UIDValidity, uids, send)
+			return
+		}
+		fetchErr <- b.fetchStreamed(ctx, sel.UIDValidity, uids, send)
 	}()
 	for msgs := range groups {
 		for _, m := range msgs {
@@ -483,6 +490,134 @@ func (b *Box) fetchGroups(ctx context.Context, uidValidity uint32, uids []imap.U
 	return nil
 }
 
+// fetchStreamed fetches messages of the selected folder, per batch of
+// FetchBatch, with their flags, size and date in the same UID FETCH as
+// their bodies (cut at MaxMessageBytes): one command, one round trip per
+// batch. It hands the messages to send as they arrive, in groups of at
+// most fetchGroupBytes (plus one message) and at each batch's end, in the
+// order the server sends them; it stops when send returns false.
+//
+// The next batch's command is not sent before this one ended: servers
+// may answer pipelined FETCH commands interleaved (Dovecot does), and
+// go-imap hands a body to its command's reader only, so reading one
+// command while the other's literal waits would deadlock, and reading
+// both at once would hold two batches of unknown size.
+func (b *Box) fetchStreamed(ctx context.Context, uidValidity uint32, uids []imap.UID, send func([]*mailbox.Message) bool) error {
+	limit := b.cfg.MaxMessageBytes
+	section := &imap.FetchItemBodySection{Peek: true, Partial: &imap.SectionPartial{Offset: 0, Size: limit}}
+	opts := &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{section}}
+	for _, chunk := range chunkUIDs(uids, b.cfg.FetchBatch) {
+		ok := true
+		err := b.run(ctx, func() error {
+			b.stats.commands.Add(1)
+			cmd := b.c.Fetch(imap.UIDSetNum(chunk...), opts)
+			var err error
+			ok, err = b.readMessages(cmd, uidValidity, limit, send)
+			if err != nil {
+				b.abandon()
+				return err
+			}
+			return cmd.Close() // read to its end: the connection stays usable
+		})
+		if err != nil {
+			return fmt.Errorf("imap: fetch messages in %q: %w", b.selName, err)
+		}
+		if !ok {
+			return nil
+		}
+	}
+	return nil
+}
+
+// readMessages reads the messages of a FETCH of flags, size, date and
+// body, handing them to send in groups; false: send refused one (the
+// rest of cmd is left unread). An error is of the connection (the caller
+// abandons it).
+func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, limit int64, send func([]*mailbox.Message) bool) (bool, error) {
+	var group []*mailbox.Message
+	var groupBytes int64
+	for {
+		m := cmd.Next()
+		if m == nil {
+			break
+		}
+		meta := mailbox.Meta{UIDValidity: uidValidity}
+		var body []byte
+		for {
+			item := m.Next()
+			if item == nil {
+				break
+			}
+			switch it := item.(type) {
+			case imapclient.FetchItemDataUID:
+				meta.UID = uint32(it.UID)
+			case imapclient.FetchItemDataFlags:
+				meta.Flags = flagStrings(it.Flags)
+			case imapclient.FetchItemDataRFC822Size:
+				meta.Size = it.Size
+			case imapclient.FetchItemDataInternalDate:
+				meta.Received = it.Time
+			case imapclient.FetchItemDataBodySection:
+				if it.Literal == nil {
+					continue
+				}
+				data, err := readLiteral(it.Literal, limit)
+				if err != nil {
+					return false, err
+				}
+				body = data
+			}
+		}
+		if meta.UID == 0 || body == nil {
+			continue // a FETCH the server sent of its own (a flag change)
+		}
+		if meta.Flags == nil {
+			meta.Flags = []string{}
+		}
+		meta.Key = Key(uidValidity, imap.UID(meta.UID))
+		meta.Version = version(meta.Flags, nil)
+		b.stats.bodies.Add(1)
+		b.stats.bytes.Add(int64(len(body)))
+		group = append(group, &mailbox.Message{Meta: meta, Reference: b.reference(&meta), Raw: body, Truncated: meta.Size > int64(len(body))})
+		groupBytes += int64(len(body))
+		if groupBytes >= fetchGroupBytes {
+			if !send(group) {
+				return false, nil
+			}
+			group, groupBytes = nil, 0
+		}
+	}
+	if len(group) > 0 && !send(group) {
+		return false, nil
+	}
+	return true, nil
+}
+
+// readLiteral reads a body literal, keeping at most limit bytes and
+// draining the rest.
+func readLiteral(lit imap.LiteralReader, limit int64) ([]byte, error) {
+	// A server could send more than asked: keep the limit, drain the rest.
+	data := make([]byte, min(lit.Size(), limit))
+	n, err := io.ReadFull(lit, data)
+	data = data[:n]
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		err = nil // checked against the literal's size below
+	}
+	var rest int64
+	if err == nil && int64(len(data)) == limit {
+		// Only a literal cut by the limit has more to read: one that ended
+		// is not read again (go-imap's reader goroutine owns the
+		// connection once a literal's end was seen).
+		rest, err = io.Copy(io.Discard, lit)
+	}
+	if err == nil && int64(len(data))+rest != lit.Size() {
+		// The connection ended inside the literal (go-imap reads that as
+		// its end).
+		err = io.ErrUnexpectedEOF
+	}
+	return data, err
+}
+
 // fetchBodies fetches the bodies (cut at MaxMessageBytes) of messages of
 // the selected folder whose metadata is known, and returns them in the
 // order of uids.
@@ -513,27 +648,7 @@ func (b *Box) fetchBodies(ctx context.Context, uids []imap.UID, meta map[imap.UI
 					if it.Literal == nil {
 						continue
 					}
-					// A server could send more than asked: keep the limit,
-					// drain the rest.
-					data := make([]byte, min(it.Literal.Size(), limit))
-					n, err := io.ReadFull(it.Literal, data)
-					data = data[:n]
-					if err == io.ErrUnexpectedEOF || err == io.EOF {
-						err = nil // checked against the literal's size below
-					}
-					var rest int64
-					if err == nil && int64(len(data)) == limit {
-						// Only a literal cut by the limit has more to
-						// read: one that ended is not read again (go-imap's
-						// reader goroutine owns the connection once a
-						// literal's end was seen).
-						rest, err = io.Copy(io.Discard, it.Literal)
-					}
-					if err == nil && int64(len(data))+rest != it.Literal.Size() {
-						// The connection ended inside the literal (go-imap
-						// reads that as its end).
-						err = io.ErrUnexpectedEOF
-					}
+					data, err := readLiteral(it.Literal, limit)
 					if err != nil {
 						b.abandon()
 						return err
