@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/connectorhq/connector/connectors/internal/restsync"
@@ -147,13 +149,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 			}
 		}
 		n := 0
-		err = mb.Fetch(ctx, c, fetchKeys, func(m *mailbox.Message) error {
-			if err := job.Checkpoint(ctx); err != nil {
-				return err
-			}
-			n++
-			prog.set(idx, (float64(ci)+float64(n)/float64(len(fetchKeys)+1))/float64(max(len(colls), 1))*100, c.Name)
-			bl := builder.build(ctx, task, c, m)
+		bp := startBuilding(ctx, builder, task, c, func(m *mailbox.Message, bl *built) error {
 			if len(bl.problems) > 0 {
 				log.Debug("malformed message read as far as possible", "reference", m.Reference, "problems", bl.problems)
 			}
@@ -164,6 +160,17 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 			deliver(b, c.Name, m, bl, recs[m.Key])
 			return b.MaybeFlush(ctx)
 		})
+		err = mb.Fetch(ctx, c, fetchKeys, func(m *mailbox.Message) error {
+			if err := job.Checkpoint(ctx); err != nil {
+				return err
+			}
+			n++
+			prog.set(idx, (float64(ci)+float64(n)/float64(len(fetchKeys)+1))/float64(max(len(colls), 1))*100, c.Name)
+			return bp.add(m)
+		})
+		if berr := bp.wait(); err == nil {
+			err = berr
+		}
 		if err != nil {
 			return flushed(ctx, b, err)
 		}
@@ -177,6 +184,84 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 	prog.set(idx, 100, "")
 	if st := mb.Stats(); st.Commands > 0 {
 		log.Debug("mailbox work", "commands", st.Commands, "bodies", st.BodiesFetched, "bytes", st.BytesFetched)
+	}
+	return nil
+}
+
+// building turns a collection's messages into documents on several
+// goroutines (MIME reading and text extraction are most of a message's
+// cost) and hands them, in the order fetched, to one goroutine that
+// delivers them. At most 2 × builders messages are held besides the one
+// being fetched.
+type building struct {
+	in    chan *buildJob // to the builders
+	order chan *buildJob // to the deliverer, in the order fetched
+	done  chan struct{}  // the deliverer ended
+	err   atomic.Pointer[error]
+	wg    sync.WaitGroup
+}
+
+type buildJob struct {
+	m     *mailbox.Message
+	bl    *built
+	ready chan struct{}
+}
+
+// builders is how many messages are read at once: one per core, at
+// least 2 so that building overlaps the hand-over.
+func builders() int { return max(2, min(runtime.GOMAXPROCS(0), 8)) }
+
+// startBuilding starts the builders and the deliverer, which calls
+// deliver for each message in order until it returns an error.
+func startBuilding(ctx context.Context, b *docBuilder, task string, c mailbox.Collection, deliver func(*mailbox.Message, *built) error) *building {
+	n := builders()
+	bp := &building{in: make(chan *buildJob, n), order: make(chan *buildJob, n), done: make(chan struct{})}
+	for range n {
+		bp.wg.Add(1)
+		go func() {
+			defer bp.wg.Done()
+			for j := range bp.in {
+				j.bl = b.build(ctx, task, c, j.m)
+				close(j.ready)
+			}
+		}()
+	}
+	go func() {
+		defer close(bp.done)
+		for j := range bp.order {
+			<-j.ready
+			if bp.err.Load() != nil {
+				continue // drain
+			}
+			if err := deliver(j.m, j.bl); err != nil {
+				bp.err.Store(&err)
+			}
+		}
+	}()
+	return bp
+}
+
+// add hands a message over to be built and delivered; it returns the
+// error that stopped the deliveries, if one did.
+func (bp *building) add(m *mailbox.Message) error {
+	if e := bp.err.Load(); e != nil {
+		return *e
+	}
+	j := &buildJob{m: m, ready: make(chan struct{})}
+	bp.order <- j
+	bp.in <- j
+	return nil
+}
+
+// wait waits until every message handed over was delivered, and returns
+// the error that stopped the deliveries, if one did.
+func (bp *building) wait() error {
+	close(bp.in)
+	close(bp.order)
+	bp.wg.Wait()
+	<-bp.done
+	if e := bp.err.Load(); e != nil {
+		return *e
 	}
 	return nil
 }

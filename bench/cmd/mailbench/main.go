@@ -16,8 +16,9 @@
 // It prints a Markdown section (and writes it with -results between the
 // "mail" markers of RESULTS.md). For analysis, MAILBENCH_NOINGEST=1 runs
 // the connector without an ingestion target, MAILBENCH_MEMSTORE=1 with an
-// in-memory store, and MAILBENCH_CPUPROFILE=FILE profiles the first full
-// Synchronize.
+// in-memory store, MAILBENCH_CPUPROFILE=FILE profiles the first full
+// Synchronize, and MAILBENCH_BLOCKPROFILE=FILE writes a block profile of
+// it (where goroutines waited).
 package main
 
 import (
@@ -33,6 +34,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -369,11 +371,24 @@ func synchronize(cfgText string) (uint64, time.Duration, error) {
 		return 0, 0, err
 	}
 	job := fetch.NewJob("bench", "SYNCHRONIZE", nil, tasks)
-	if p := os.Getenv("MAILBENCH_CPUPROFILE"); p != "" && !isChild && !profiled {
-		profiled = true
-		if f, err := os.Create(p); err == nil {
-			_ = pprof.StartCPUProfile(f)
-			defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	if !isChild && !profiled {
+		if p := os.Getenv("MAILBENCH_CPUPROFILE"); p != "" {
+			profiled = true
+			if f, err := os.Create(p); err == nil {
+				_ = pprof.StartCPUProfile(f)
+				defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+			}
+		}
+		if p := os.Getenv("MAILBENCH_BLOCKPROFILE"); p != "" {
+			profiled = true
+			runtime.SetBlockProfileRate(10000) // a sample per 10 µs blocked
+			defer func() {
+				runtime.SetBlockProfileRate(0)
+				if f, err := os.Create(p); err == nil {
+					_ = pprof.Lookup("block").WriteTo(f, 0)
+					_ = f.Close()
+				}
+			}()
 		}
 	}
 	start := time.Now()

@@ -15,8 +15,10 @@
 // It prints a Markdown section (and writes it with -results between the
 // "rest" markers of RESULTS.md). For analysis, RESTBENCH_NOINGEST=1 runs
 // the connectors without an ingestion target, RESTBENCH_MEMSTORE=1 with an
-// in-memory store, and RESTBENCH_CPUPROFILE=FILE profiles the first full
-// Synchronize of each connector (FILE.webex, FILE.objective).
+// in-memory store, RESTBENCH_CPUPROFILE=FILE profiles the first full
+// Synchronize of each connector (FILE.webex, FILE.objective), and
+// RESTBENCH_BLOCKPROFILE=FILE writes block profiles of them (where
+// goroutines waited).
 package main
 
 import (
@@ -30,6 +32,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -167,18 +170,29 @@ func text(i int) string {
 }
 
 // syncOnce runs one Synchronize of repo's first task and returns the
-// documents it delivered and its duration.
+// documents it delivered and its duration; profile names its profiles
+// (RESTBENCH_CPUPROFILE, RESTBENCH_BLOCKPROFILE), "" for none.
 func syncOnce(repo fetch.Repository, profile string) (uint64, time.Duration, error) {
 	tasks, err := repo.Validate("SYNCHRONIZE", nil)
 	if err != nil {
 		return 0, 0, err
 	}
 	job := fetch.NewJob("bench", "SYNCHRONIZE", nil, tasks)
-	if profile != "" {
-		if f, err := os.Create(profile); err == nil {
+	if p := os.Getenv("RESTBENCH_CPUPROFILE"); p != "" && profile != "" {
+		if f, err := os.Create(p + "." + profile); err == nil {
 			_ = pprof.StartCPUProfile(f)
 			defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
 		}
+	}
+	if p := os.Getenv("RESTBENCH_BLOCKPROFILE"); p != "" && profile != "" {
+		runtime.SetBlockProfileRate(10000) // a sample per 10 µs blocked
+		defer func() {
+			runtime.SetBlockProfileRate(0)
+			if f, err := os.Create(p + "." + profile); err == nil {
+				_ = pprof.Lookup("block").WriteTo(f, 0)
+				_ = f.Close()
+			}
+		}()
 	}
 	start := time.Now()
 	if _, err := repo.Run(context.Background(), job); err != nil {
@@ -230,9 +244,11 @@ func (e *env) close() {
 	_ = e.st.Close()
 }
 
-func profileFile(name string, first bool) string {
-	if p := os.Getenv("RESTBENCH_CPUPROFILE"); p != "" && first {
-		return p + "." + name
+// profileName is the name of the profiles of a connector's first run
+// ("" for the other runs).
+func profileName(name string, first bool) string {
+	if first {
+		return name
 	}
 	return ""
 }
@@ -278,7 +294,7 @@ func benchWebex(n, runs int) (*result, error) {
 		if err != nil {
 			return nil, err
 		}
-		docs, d, err := syncOnce(repo, profileFile("webex", r == 0))
+		docs, d, err := syncOnce(repo, profileName("webex", r == 0))
 		if err != nil {
 			return nil, err
 		}
@@ -456,7 +472,7 @@ func benchObjective(n, runs int) (*result, error) {
 		if err != nil {
 			return nil, err
 		}
-		docs, d, err := syncOnce(repo, profileFile("objective", r == 0))
+		docs, d, err := syncOnce(repo, profileName("objective", r == 0))
 		if err != nil {
 			return nil, err
 		}
