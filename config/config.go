@@ -140,8 +140,8 @@ type Actions struct {
 	// GetActionParameters without a Token (paged with Start); default 1000.
 	MaxListResults int
 	// Compaction of the durable store's file (store.Config): compact when
-	// at least CompactFreePercent of the file is free (default 50; 0:
-	// never) and it is at least CompactMinimumSizeMB MiB (default 64);
+	// at least CompactFreePercent of the file could be reclaimed
+	// (default 25; 0: never) and it is at least CompactMinimumSizeMB MiB (default 64);
 	// while the server runs a compaction may take CompactTimeout (default
 	// 10s), at start-up CompactStartTimeout (default 1m).
 	CompactFreePercent   int
@@ -506,7 +506,7 @@ func (c *Config) setDefaults() {
 	c.Actions = Actions{
 		MaximumThreads: 4, MaximumQueueSize: 100000, MaximumFinishedActions: 10000,
 		FinishedActionMaxAge: 7 * 24 * time.Hour, ProcessingOnRestart: "Rerun", StopTimeout: 5 * time.Second,
-		MaxListResults: 1000, CompactFreePercent: 50, CompactMinimumSizeMB: 64, CompactTimeout: 10 * time.Second,
+		MaxListResults: 1000, CompactFreePercent: 25, CompactMinimumSizeMB: 64, CompactTimeout: 10 * time.Second,
 		CompactStartTimeout: time.Minute,
 	}
 	c.Logging = Logging{Level: "info", Format: "text"}

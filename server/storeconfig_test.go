@@ -17,7 +17,7 @@ func TestStoreConfig(t *testing.T) {
 	cfg, err := config.Parse("c.cfg", []byte("[Server]\nDataDirectory=d\n"), func(string, string) error { return config.ErrUnknownKey })
 	require.NoError(t, err)
 	sc := storeConfig(cfg, slog.Default())
-	require.InDelta(t, 0.5, sc.CompactFreeFraction, 1e-9)
+	require.InDelta(t, 0.25, sc.CompactFreeFraction, 1e-9)
 	require.EqualValues(t, 64<<20, sc.CompactMinSize)
 	require.Equal(t, 10*time.Second, sc.CompactTimeout)
 	require.Equal(t, time.Minute, sc.CompactOpenTimeout)

@@ -79,9 +79,10 @@ type boltStore struct {
 	// gate is held for reading by every write to the bbolt file (write,
 	// writeRaw; taken before s.mu) and for writing by a compaction while
 	// it copies the file (bolt_compact.go). compactOff: online compaction
-	// gave up once; it waits for the next Open (checkpointer goroutine only).
-	gate       sync.RWMutex
-	compactOff bool
+	// gave up once; it waits for the next Open.
+	gate        sync.RWMutex
+	compactOff  bool
+	compactNext time.Time // no online check before (checkpointer goroutine only)
 
 	// Deferred datastore writes (bolt_deferred.go), guarded by ovMu:
 	// not yet journaled, journaled, being checkpointed. dsMu serialises

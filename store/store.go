@@ -204,9 +204,11 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// CompactFreeFraction: the bbolt file is compacted (its live data
 	// copied into a new file that replaces it, see bolt_compact.go) when
-	// at least this fraction of it is free pages. Default 0.5; negative:
-	// never. Checked at Open and, with the journal, at every checkpoint
-	// tick.
+	// at least this fraction of it could be reclaimed: free pages, and
+	// the unused part of pages in use. Default 0.25 (the file then stays
+	// within 4/3 of the bytes its pages hold); negative: never. Checked
+	// at Open and, with the journal, by the checkpointer (at most 2% of
+	// its time).
 	CompactFreeFraction float64
 	// CompactMinSize: files smaller than this are not compacted. Default
 	// 64 MiB.
