@@ -18,6 +18,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +34,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -40,11 +43,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
 )
 
 var batchSizes = []int{1, 8, 64, 256}
 
-var engines = []string{"bbolt", "bbolt-nofreelistsync", "pebble"}
+var engines = []string{"bbolt", "bbolt-nofreelistsync", "pebble", "store-nocompact", "store"}
 
 func main() {
 	var (
@@ -94,6 +98,15 @@ type result struct {
 	HeapChurn    int64              `json:"heap_after_churn"`
 	ChurnSeconds float64            `json:"churn_seconds"`
 	RecordBytes  int                `json:"record_bytes"`
+	// The product's store (engines "store", "store-nocompact") only.
+	LiveBytes   int64   `json:"live_bytes"`         // keys and values of the live records, in the store's layout
+	SizeSettled int64   `json:"size_after_settled"` // 3 s after the churn (a compaction then due has run)
+	Compactions int     `json:"compactions"`        // online compactions during the churn phase
+	CompactMaxS float64 `json:"compact_max_s"`      // the longest one
+	PauseMaxMS  float64 `json:"pause_max_ms"`       // the longest swap (every call waits)
+	ProbeP99MS  float64 `json:"probe_p99_ms"`       // ApplyActions of one action, beside the churn
+	ProbeMaxMS  float64 `json:"probe_max_ms"`
+	ProbeN      int     `json:"probe_n"`
 }
 
 func (r *result) floor() float64 { return max(r.FloorAppend, r.FloorInPlace) }
@@ -212,6 +225,37 @@ func printTable(w *os.File, names []string, by map[string][]*result, runs, recN,
 	row(fmt.Sprintf("size after %d puts (MiB)", churnN), mib(func(r *result) int64 { return r.SizeAfterPut }))
 	row("size after deleting half (MiB)", mib(func(r *result) int64 { return r.SizeAfterDel }))
 	row("size after 2 churn rounds (MiB)", mib(func(r *result) int64 { return r.SizeChurn }))
+	row("live data after churn (MiB)", func(rs []*result) string {
+		return fmt.Sprintf("%.1f", med(rs, func(r *result) float64 { return float64(r.LiveBytes) / (1 << 20) }))
+	})
+	row("size 3 s after the churn (MiB)", mib(func(r *result) int64 { return r.SizeSettled }))
+	row("size after churn ÷ live data", func(rs []*result) string {
+		return fmt.Sprintf("%.2f", med(rs, func(r *result) float64 { return float64(r.SizeChurn) / float64(r.LiveBytes) }))
+	})
+	row("size 3 s after ÷ live data", func(rs []*result) string {
+		return fmt.Sprintf("%.2f", med(rs, func(r *result) float64 { return float64(r.SizeSettled) / float64(r.LiveBytes) }))
+	})
+	storeOnly := func(f func(rs []*result) string) func(rs []*result) string {
+		return func(rs []*result) string {
+			if !strings.HasPrefix(rs[0].Engine, "store") {
+				return "–"
+			}
+			return f(rs)
+		}
+	}
+	row("online compactions in the churn", storeOnly(func(rs []*result) string {
+		return fmt.Sprintf("%.0f", med(rs, func(r *result) float64 { return float64(r.Compactions) }))
+	}))
+	row("longest compaction (s)", storeOnly(func(rs []*result) string {
+		return fmt.Sprintf("%.2f", med(rs, func(r *result) float64 { return r.CompactMaxS }))
+	}))
+	row("longest swap pause (ms)", storeOnly(func(rs []*result) string {
+		return fmt.Sprintf("%.1f", med(rs, func(r *result) float64 { return r.PauseMaxMS }))
+	}))
+	row("queue probe beside the churn: p99 / max (ms)", storeOnly(func(rs []*result) string {
+		return fmt.Sprintf("%.1f / %.0f", med(rs, func(r *result) float64 { return r.ProbeP99MS }),
+			med(rs, func(r *result) float64 { return r.ProbeMaxMS }))
+	}))
 	row("RSS after churn (MiB)", mib(func(r *result) int64 { return r.RSSChurn }))
 	row("peak RSS (MiB)", mib(func(r *result) int64 { return r.PeakRSS }))
 	row("Go heap after churn (MiB)", mib(func(r *result) int64 { return r.HeapChurn }))
@@ -242,6 +286,10 @@ func openEngine(name, dir string) (engine, error) {
 		return openBolt(dir, true)
 	case "pebble":
 		return openPebble(dir)
+	case "store":
+		return openStore(dir, true)
+	case "store-nocompact":
+		return openStore(dir, false)
 	}
 	return nil, fmt.Errorf("unknown engine %q", name)
 }
@@ -471,6 +519,87 @@ func (e *pebbleEngine) load(queue string, fn func(*messages.StoredAction) error)
 
 func (e *pebbleEngine) close() error { return e.db.Close() }
 
+// The product's store (package store): the journal, its checkpoints into
+// bbolt, and (engine "store") the compaction of the file, with the
+// defaults the server uses.
+type storeEngine struct {
+	st  store.Store
+	log *compactLog
+}
+
+func openStore(dir string, compact bool) (*storeEngine, error) {
+	cl := &compactLog{}
+	cfg := store.Config{Dir: dir, Logger: slog.New(cl)}
+	if !compact {
+		cfg.CompactFreeFraction = -1
+	}
+	st, err := store.Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &storeEngine{st: st, log: cl}, nil
+}
+
+func (e *storeEngine) apply(queue string, batch []mut) error {
+	ms := make([]store.ActionMutation, len(batch))
+	for i, m := range batch {
+		if m.put != nil {
+			ms[i] = store.ActionMutation{Put: m.put}
+		} else {
+			ms[i] = store.ActionMutation{Delete: m.del}
+		}
+	}
+	return e.st.ApplyActions(queue, ms)
+}
+
+func (e *storeEngine) load(queue string, fn func(*messages.StoredAction) error) error {
+	return e.st.LoadActions(queue, fn)
+}
+
+func (e *storeEngine) close() error { return e.st.Close() }
+
+// compactLog is a slog handler that keeps the figures of the store's
+// "store compacted" records.
+type compactLog struct {
+	mu          sync.Mutex
+	n           int
+	took, pause time.Duration
+}
+
+func (*compactLog) Enabled(context.Context, slog.Level) bool { return true }
+
+func (c *compactLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "store compacted" {
+		if r.Level >= slog.LevelWarn {
+			fmt.Fprintln(os.Stderr, "storeengine: store:", r.Message)
+		}
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "took":
+			c.took = max(c.took, a.Value.Duration())
+		case "pause":
+			c.pause = max(c.pause, a.Value.Duration())
+		}
+		return true
+	})
+	return nil
+}
+
+func (c *compactLog) WithAttrs([]slog.Attr) slog.Handler { return c }
+
+func (c *compactLog) WithGroup(string) slog.Handler { return c }
+
+func (c *compactLog) stats() (n int, maxS, pauseMS float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n, c.took.Seconds(), float64(c.pause.Microseconds()) / 1000
+}
+
 // --- workload -------------------------------------------------------------
 
 // record returns a StoredAction of about 400 bytes marshalled, shaped like a
@@ -584,6 +713,7 @@ func measure(name, dir string, dur time.Duration, recN, churnN int) (*result, er
 		if err != nil {
 			return nil, err
 		}
+		stopProbe := probe(e)
 		t0 := time.Now()
 		if err := fill(e, 0, churnN, 256); err != nil {
 			return nil, err
@@ -629,6 +759,22 @@ func measure(name, dir string, dur time.Duration, recN, churnN int) (*result, er
 		if res.SizeChurn, err = dirSize(sub); err != nil {
 			return nil, err
 		}
+		lat := stopProbe()
+		if len(lat) > 0 {
+			sort.Float64s(lat)
+			res.ProbeN, res.ProbeMaxMS = len(lat), lat[len(lat)-1]
+			res.ProbeP99MS = lat[len(lat)*99/100]
+		}
+		for _, s := range live {
+			res.LiveBytes += liveBytes(s)
+		}
+		time.Sleep(3 * time.Second) // two checkpointer ticks: a compaction then due runs
+		if res.SizeSettled, err = dirSize(sub); err != nil {
+			return nil, err
+		}
+		if se, ok := e.(*storeEngine); ok {
+			res.Compactions, res.CompactMaxS, res.PauseMaxMS = se.log.stats()
+		}
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -640,6 +786,48 @@ func measure(name, dir string, dur time.Duration, recN, churnN int) (*result, er
 		os.RemoveAll(sub)
 	}
 	return res, nil
+}
+
+// liveBytes is what the live record seq takes in the store's layout: the
+// seq key and the framed record, the id key and the framed seq.
+func liveBytes(seq uint64) int64 {
+	b, _ := proto.Marshal(record(seq))
+	return int64(8 + 4 + len(b) + len(recordID(seq)) + 4 + 8)
+}
+
+// probe submits and removes one action at a time in queue "probe", as a
+// client of the queue would, beside the churn, on the product's store
+// only; the returned function stops it and returns the latencies (ms).
+func probe(e engine) (stop func() []float64) {
+	if _, ok := e.(*storeEngine); !ok {
+		return func() []float64 { return nil }
+	}
+	done := make(chan struct{})
+	out := make(chan []float64)
+	go func() {
+		var lat []float64
+		for i := uint64(1 << 50); ; i++ {
+			select {
+			case <-done:
+				out <- lat
+				return
+			default:
+			}
+			m := mut{put: record(i)}
+			if i%2 == 1 {
+				m = mut{del: recordID(i - 1)}
+			}
+			t0 := time.Now()
+			if err := e.apply("probe", []mut{m}); err != nil {
+				fmt.Fprintln(os.Stderr, "storeengine: probe:", err)
+				out <- lat
+				<-done
+				return
+			}
+			lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
+		}
+	}()
+	return func() []float64 { close(done); return <-out }
 }
 
 func fill(e engine, from, n, bs int) error {
