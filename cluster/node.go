@@ -2,8 +2,8 @@
 // (protoactor's cluster with the etcd provider, patched in
 // third_party/protoactor-go), remoting between nodes (protoactor's remote:
 // requests about an action are protobuf messages to its owning task actor
-// on whichever node that is), and the router that lets any node answer
-// any request (router.go). The shared state lives in PostgreSQL
+// on whichever node that is; the router that lets any node answer any
+// request is actors/queue's ClusterQueue). The shared state lives in PostgreSQL
 // (store/pgstore); docs/cluster.md says what runs where and what happens
 // when a node, etcd or the database fails.
 package cluster
