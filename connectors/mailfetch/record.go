@@ -61,8 +61,10 @@ func readMeta(ds store.Datastore) (*taskMeta, error) {
 	return m, nil
 }
 
+// writeMeta updates the task's meta record. Bookkeeping: it rides the
+// store's next durable write (the action's end), as the records do.
 func writeMeta(ds store.Datastore, fn func(*taskMeta)) error {
-	return ds.Update(func(w store.Writer) error {
+	return store.UpdateDeferred(ds, func(w store.Writer) error {
 		m := &taskMeta{}
 		if b, err := w.Get([]byte(metaKey)); err != nil {
 			return err

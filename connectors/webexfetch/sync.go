@@ -285,7 +285,7 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 	}
 	if eventsOK && t.batch.Failures() == 0 {
 		v, _ := json.Marshal(eventsCursor{From: formatTime(newCursor)})
-		if err := t.ds.Update(func(w store.Writer) error { return w.Put(eventsCursorKey, v) }); err != nil {
+		if err := store.UpdateDeferred(t.ds, func(w store.Writer) error { return w.Put(eventsCursorKey, v) }); err != nil {
 			return fmt.Errorf("webexfetch: [%s] record the events cursor: %w", t.task, err)
 		}
 	}

@@ -26,8 +26,14 @@ const DeliveryTimeout = 30 * time.Second
 //
 // Deliveries are pipelined: a full batch is handed to a goroutine of the
 // Batch, which delivers it to the target (durable when Add returns) and
-// then writes its records in one datastore Update, while the caller goes
-// on fetching and building the next batch. Batches are applied one at a
+// then writes its records in one datastore write, while the caller goes
+// on fetching and building the next batch. The records ride the store's
+// next durable write (store.UpdateDeferred: the queue's next group
+// commit, at the latest within the checkpoint interval, and before the
+// action's end is on disk): a crash may lose the records of the last
+// deliveries, whose items the next run then delivers again (replacing the
+// same documents by reference), but never keeps a record without its
+// documents. Batches are applied one at a
 // time, in the order they were handed over; at most two are held (the one
 // being applied, the one being gathered). Flush waits for every batch
 // handed over; Close ends the goroutine. A store error stops the
@@ -279,7 +285,7 @@ func (b *Batch) deliver(work <-chan *unit, done chan<- struct{}) {
 	}
 }
 
-// apply delivers a batch, then records it in one datastore Update, then
+// apply delivers a batch, then records it in one datastore write, then
 // counts it.
 func (b *Batch) apply(u *unit) error {
 	log := b.Log
@@ -344,7 +350,7 @@ func (b *Batch) apply(u *unit) error {
 			return addOK
 		}
 	}
-	err := b.DS.Update(func(w store.Writer) error {
+	err := store.UpdateDeferred(b.DS, func(w store.Writer) error {
 		for i := range kept {
 			it := &kept[i]
 			if it.Key == nil || !written(it) {

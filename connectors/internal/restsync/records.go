@@ -98,7 +98,8 @@ func ReadMeta(ds store.Datastore) (*TaskMeta, error) {
 func NoteAction(ds store.Datastore, action string, now func() time.Time, log *slog.Logger) func() {
 	start := now().UnixMilli()
 	return func() {
-		err := ds.Update(func(w store.Writer) error {
+		// Bookkeeping: it rides the next durable write (the action's end).
+		err := store.UpdateDeferred(ds, func(w store.Writer) error {
 			m := &TaskMeta{}
 			if b, err := w.Get([]byte(metaKey)); err != nil {
 				return err
