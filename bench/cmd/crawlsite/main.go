@@ -47,14 +47,15 @@ func main() {
 	dir := flag.String("dir", "", "serve the files of this folder")
 	gen := flag.Int("gen", 0, "serve a generated site of this many pages instead")
 	fanout := flag.Int("fanout", 100, "links per generated page")
+	churn := flag.Duration("churn", 0, "generated site: every this long, every page but / moves to a new URL (0: never)")
 	flag.Parse()
-	if err := run(*addr, *dir, *gen, *fanout); err != nil {
+	if err := run(*addr, *dir, *gen, *fanout, *churn); err != nil {
 		fmt.Fprintln(os.Stderr, "crawlsite:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, dir string, gen, fanout int) error {
+func run(addr, dir string, gen, fanout int, churn time.Duration) error {
 	var h fasthttp.RequestHandler
 	switch {
 	case dir != "" && gen > 0:
@@ -69,7 +70,7 @@ func run(addr, dir string, gen, fanout int) error {
 		if fanout < 1 {
 			return fmt.Errorf("-fanout %d: must be at least 1", fanout)
 		}
-		h = (&genSite{n: gen, fanout: fanout}).serve
+		h = (&genSite{n: gen, fanout: fanout, churn: churn, start: time.Now()}).serve
 	default:
 		return fmt.Errorf("give -dir or -gen")
 	}
@@ -198,9 +199,15 @@ func respond(ctx *fasthttp.RequestCtx, etag, lastMod string, modTime time.Time, 
 	ctx.SetBody(body)
 }
 
-// genSite is the generated site of -gen.
+// genSite is the generated site of -gen. With churn, the site has a new
+// generation every churn: "/" links to the pages of the current one,
+// "/p/G-I" (page I of generation G, which links to pages of G), so that
+// each crawl adds n-1 URLs and finds the previous crawl's unreached (the
+// soak's datastore churn). Pages of past generations are still served.
 type genSite struct {
 	n, fanout int
+	churn     time.Duration
+	start     time.Time
 }
 
 var genModified = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -208,9 +215,22 @@ var genModified = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 func (g *genSite) serve(ctx *fasthttp.RequestCtx) {
 	p := string(ctx.Path())
 	i := -1
+	gen := ""
 	if p == "/" {
 		i = 0
+		if g.churn > 0 {
+			gen = strconv.FormatInt(int64(time.Since(g.start)/g.churn), 10) + "-"
+		}
 	} else if s, ok := strings.CutPrefix(p, "/p/"); ok {
+		if g.churn > 0 {
+			gs, rest, found := strings.Cut(s, "-")
+			now := int64(time.Since(g.start) / g.churn)
+			if v, err := strconv.ParseInt(gs, 10, 64); !found || err != nil || v < 0 || v > now || strconv.FormatInt(v, 10) != gs {
+				s = ""
+			} else {
+				gen, s = gs+"-", rest
+			}
+		}
 		if v, err := strconv.Atoi(s); err == nil && v > 0 && v < g.n && strconv.Itoa(v) == s {
 			i = v
 		}
@@ -231,12 +251,13 @@ func (g *genSite) serve(ctx *fasthttp.RequestCtx) {
 			break
 		}
 		b = append(b, `<a href="/p/`...)
+		b = append(b, gen...)
 		b = strconv.AppendInt(b, int64(c), 10)
 		b = append(b, `">`...)
 		b = strconv.AppendInt(b, int64(c), 10)
 		b = append(b, "</a>\n"...)
 	}
 	b = append(b, "</body></html>\n"...)
-	etag := `"g` + strconv.Itoa(i) + `"`
+	etag := `"g` + gen + strconv.Itoa(i) + `"`
 	respond(ctx, etag, genModified.Format(http.TimeFormat), genModified, "text/html; charset=utf-8", b)
 }

@@ -152,7 +152,7 @@ func (c config) plan() (light, heavy, once []step) {
 		// one run of it shows that, the goal rows are the in-memory ones.
 		{"inproc.memory.small.durable", "inproc", []string{"-mode", "memory", "-store", "durable", "-dir", data("inproc"), "-n", fmt.Sprint(s.memN)}},
 		{"soak", "httpbench", []string{"-mode", "soak", "-connector", c.connector, "-dir", data("soak"),
-			"-dur", soak.String(), "-sample", sample.String(), "-conc", "8"}},
+			"-dur", soak.String(), "-sample", sample.String(), "-conc", "8", "-crawlsite", filepath.Join(c.bin, "crawlsite")}},
 	}
 	return light, heavy, once
 }

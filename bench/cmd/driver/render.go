@@ -421,13 +421,14 @@ func (r *report) durability() {
 		r.cell("recovery", "ready_s", secs), r.cell("recovery", "all_s", secs))
 
 	r.p("### Soak: actions keep finishing\n\n")
-	r.p("The real binary, durable, defaults (4 threads, MaximumFinishedActions=10000): the load generator's mixed scenario (8 workers: submit an Identifiers action, poll until Finished) for the whole run, while the connector's RSS and store file size are sampled. \"start\" is the first sample under load.\n\n")
+	r.p("The real binary, durable, defaults (4 threads, MaximumFinishedActions=10000, compaction of the store file on): the load generator's mixed scenario (8 workers: submit an Identifiers action, poll until Finished) for the whole run and, beside it, Synchronize of a generated site (`crawlsite -gen`, %s pages) whose pages all move to new URLs every second, back to back, so that every crawl adds its pages to the task's datastore and deletes the previous crawl's; the connector's RSS and store file size are sampled. \"start\" is the first sample under load.\n\n", r.cell("soak", "crawl_pages", count))
 	r.p("| | start | middle | end | end ÷ middle |\n|---|---:|---:|---:|---:|\n")
 	for _, x := range []struct{ label, pre string }{{"RSS", "rss"}, {"store file", "file"}} {
 		r.p("| %s | %s | %s | %s | %s |\n", x.label, r.cell("soak", x.pre+"_start_mib", mib), r.cell("soak", x.pre+"_mid_mib", mib),
 			r.cell("soak", x.pre+"_end_mib", mib), r.rcell("soak", x.pre+"_end_mib", "soak", x.pre+"_mid_mib"))
 	}
-	r.p("\nActions finished: %s in %s (%s).\n\n", r.cell("soak", "completed_total", count), r.cell("soak", "duration_s", secs), r.cell("soak", "completed_per_s", rate))
+	r.p("\nActions finished: %s in %s (%s); crawls finished: %s, failed: %s.\n\n", r.cell("soak", "completed_total", count), r.cell("soak", "duration_s", secs), r.cell("soak", "completed_per_s", rate),
+		r.cell("soak", "crawls_finished", count), r.cell("soak", "crawls_failed", count))
 	if at, ok := r.fig("soak", "retention_at_s"); ok {
 		r.p("Retention was holding the finished actions at 10000 from %s on: from then to the end, the store file went from %s to %s and RSS from %s to %s. bbolt grows its file in steps (doubling, up to 1 GiB at a time), so a flat stretch only says that no step was needed in it.\n\n",
 			secs(at.Median), r.cell("soak", "file_at_retention_mib", mib), r.cell("soak", "file_end_mib", mib),

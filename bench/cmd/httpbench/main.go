@@ -15,17 +15,24 @@
 //	          queued, is killed with SIGKILL and restarted: time until it
 //	          answers GetStatus and until QueueStatus shows every action
 //	soak      a durable connector runs mixed at -conc for -dur while RSS
-//	          and the store file size are sampled every -sample
+//	          and the store file size are sampled every -sample; with
+//	          -crawlsite, Synchronize of a generated site whose pages all
+//	          move to new URLs every second runs back to back beside it
+//	          (each crawl adds -crawl-pages records to its datastore and
+//	          deletes the previous crawl's)
 //
 // Usage: httpbench -mode load -target durable -connector ../bin/connector [-dur 3s] [-conc 32]
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -46,6 +53,8 @@ type options struct {
 	listRate                              float64
 	verbose                               bool
 	reports                               string
+	crawlsite                             string // soak: crawlsite binary ("": no crawl)
+	crawlPages                            int
 }
 
 // The actions the connector is given: Identifiers of a task that was never
@@ -66,6 +75,8 @@ func main() {
 	flag.StringVar(&o.dir, "dir", "", "data folder for the connector (default: a new temporary folder, removed after)")
 	flag.DurationVar(&o.dur, "dur", 3*time.Second, "load: duration of each scenario; soak: total duration")
 	flag.DurationVar(&o.sample, "sample", 5*time.Second, "soak: sampling interval")
+	flag.StringVar(&o.crawlsite, "crawlsite", "", "soak: crawlsite binary; when given, Synchronize of a site whose pages move every second runs back to back beside the load")
+	flag.IntVar(&o.crawlPages, "crawl-pages", 2000, "soak: pages of the crawled site")
 	flag.IntVar(&o.conc, "conc", 32, "closed-loop workers (stop always uses 1)")
 	flag.IntVar(&o.n, "n", 100_000, "recovery: queued actions")
 	flag.IntVar(&o.stops, "stops", 200, "load: stop operations")
@@ -422,6 +433,14 @@ func soak(o options, out *result.Output) error {
 	const retention = 10000 // MaximumFinishedActions, the product's default
 	spec := o.connectorSpec("s", false)
 	spec.Finished = retention
+	if o.crawlsite != "" {
+		site, err := startSite(o.crawlsite, "-gen", fmt.Sprint(o.crawlPages), "-fanout", "50", "-churn", "1s")
+		if err != nil {
+			return err
+		}
+		defer site.stop()
+		spec.CrawlURL = "http://" + site.addr + "/"
+	}
 	p, err := server.StartConnector(spec, 30*time.Second)
 	if err != nil {
 		return err
@@ -459,6 +478,14 @@ func soak(o options, out *result.Output) error {
 	}
 	done := make(chan res, 1)
 	start := time.Now()
+	crawlCtx, stopCrawls := context.WithCancel(context.Background())
+	defer stopCrawls()
+	crawled := make(chan crawlCount, 1)
+	if o.crawlsite != "" {
+		go func() { crawled <- crawlLoop(crawlCtx, p) }()
+	} else {
+		crawled <- crawlCount{}
+	}
 	go func() {
 		rep, err := loadgen.Run(context.Background(), loadgen.Config{
 			Target: p.URL, Scenario: loadgen.ScenarioMixed, Duration: o.dur, Concurrency: o.conc,
@@ -480,8 +507,21 @@ loop:
 			break loop
 		}
 	}
+	stopCrawls()
+	cc := <-crawled
 	if r.err != nil {
 		return fmt.Errorf("httpbench: soak load: %w", r.err)
+	}
+	if o.crawlsite != "" {
+		if cc.err != nil {
+			return fmt.Errorf("httpbench: soak crawl: %w", cc.err)
+		}
+		out.Add("crawls_finished", float64(cc.finished), "")
+		out.Add("crawls_failed", float64(cc.failed), "")
+		out.Add("crawl_pages", float64(o.crawlPages), "")
+		if cc.lastFailure != "" {
+			out.Info["crawl_failure"] = cc.lastFailure
+		}
 	}
 	if err := take(time.Since(start)); err != nil {
 		return err
@@ -521,4 +561,98 @@ loop:
 	}
 	out.Info["series"] = strings.Join(series, "; ")
 	return nil
+}
+
+// crawlCount is what the soak's crawls did.
+type crawlCount struct {
+	finished, failed int
+	lastFailure      string
+	err              error // the connector stopped answering
+}
+
+// crawlLoop runs Synchronize of task CRAWL back to back until ctx ends
+// (the one running then is left to the connector's shutdown).
+func crawlLoop(ctx context.Context, p *server.Proc) (c crawlCount) {
+	for ctx.Err() == nil {
+		tok, err := p.Submit("FetchAction=Synchronize&TaskSections=CRAWL")
+		if err != nil {
+			c.err = err
+			return c
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return c
+			case <-time.After(200 * time.Millisecond):
+			}
+			st, err := p.Status(tok)
+			if err != nil {
+				c.err = err
+				return c
+			}
+			if st == "Finished" {
+				c.finished++
+				break
+			}
+			if st == "Error" || st == "Stopped" || st == "Cancelled" {
+				c.failed++
+				c.lastFailure = st
+				break
+			}
+		}
+	}
+	return c
+}
+
+// site is a crawlsite process.
+type site struct {
+	cmd  *exec.Cmd
+	addr string
+	done chan struct{}
+}
+
+// startSite starts crawlsite with args and waits for its "listening ADDR"
+// line.
+func startSite(prog string, args ...string) (*site, error) {
+	cmd := exec.Command(prog, args...)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("httpbench: start %s: %w", prog, err)
+	}
+	s := &site{cmd: cmd, done: make(chan struct{})}
+	first := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			first <- sc.Text()
+		}
+		close(first)
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	select {
+	case l := <-first:
+		if a, ok := strings.CutPrefix(l, "listening "); ok {
+			s.addr = strings.TrimSpace(a)
+			return s, nil
+		}
+	case <-time.After(30 * time.Second):
+	}
+	s.stop()
+	return nil, fmt.Errorf("httpbench: %s did not say where it listens", prog)
+}
+
+// stop ends the site (SIGINT, then SIGKILL after 10 s), by its PID.
+func (s *site) stop() {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
 }
