@@ -302,6 +302,10 @@ func (r *report) queue() {
 	rg("Submit over HTTP, durable", "Fetch/s ÷ ceiling req/s", "http.durable", "submit_per_s", "http.ceiling", "submit_per_s", "≥ 0.40", atLeast(0.40))
 	rg("GetStatus by token over HTTP (durable server)", "req/s ÷ ceiling", "http.durable", "status_per_s", "http.ceiling", "status_per_s", "≥ 0.80", atLeast(0.80))
 	rg("GetStatus by token over HTTP (in-memory server)", "req/s ÷ ceiling", "http.memory", "status_per_s", "http.ceiling", "status_per_s", "≥ 0.80", atLeast(0.80))
+	rg("GetStatus list over HTTP (durable server)", "lists/s ÷ ceiling's fixed list", "http.durable", "list_per_s", "http.ceiling", "list_per_s", "≥ 0.80", atLeast(0.80))
+	rg("GetStatus list over HTTP (in-memory server)", "lists/s ÷ ceiling's fixed list", "http.memory", "list_per_s", "http.ceiling", "list_per_s", "≥ 0.80", atLeast(0.80))
+	rg("Submit while lists run (durable)", "Fetch/s with lists beside ÷ Fetch/s alone", "http.durable", "submitlist_per_s", "http.durable", "submitpaused_per_s", "≥ 0.95", atLeast(0.95))
+	rg("Submit while lists run (in memory)", "same", "http.memory", "submitlist_per_s", "http.memory", "submitpaused_per_s", "≥ 0.95", atLeast(0.95))
 	fg("Memory per queued action, 100k queued", "Go heap in use Δ ÷ n", "inproc.memory.small", "heap_per_action_b", bytesF, "≤ 2048 B", atMost(2048))
 	fg("Memory per queued action, 1M queued", "Go heap in use Δ ÷ n", "inproc.memory.big", "heap_per_action_b", bytesF, "≤ 2048 B", atMost(2048))
 	fg("Stop of a running action over HTTP (durable)", "Stop sent → GetStatus reads Stopped, p99", "http.durable", "stop_final_p99_us", micros, "< 10 ms", below(10_000))
@@ -312,7 +316,7 @@ func (r *report) queue() {
 	r.p("\n")
 
 	r.p("### Over HTTP (real `bin/connector` in its own process, 32 connections)\n\n")
-	r.p("Submit is `action=Fetch&FetchAction=Identifiers&ConfigSection=EMPTY` on a paused queue (pure enqueue: the actions stay queued); status cycles over 1000 queued actions; the list is `GetStatus` with `State=Finished&Sort-By=finish-time&MaxResults=100` after the mixed run (up to 10000 finished actions retained); mixed submits and polls every 2 ms until the action has finished (Identifiers of a task never crawled: the cheapest action the binary completes; 4 threads, the default); stop submits a Synchronize of a site that never answers, waits until it is Processing, sends Stop and polls until Stopped (one at a time).\n\n")
+	r.p("Submit is `action=Fetch&FetchAction=Identifiers&ConfigSection=EMPTY` on a paused queue (pure enqueue: the actions stay queued); status cycles over 1000 queued actions; the list is `GetStatus` with `State=Finished&Sort-By=finish-time&MaxResults=100` after the mixed run (up to 10000 finished actions retained); submit beside lists pauses that server's queue and submits alone, then the same while that list runs at a fixed 50/s beside (`httpbench -list-rate`); mixed submits and polls every 2 ms until the action has finished (Identifiers of a task never crawled: the cheapest action the binary completes; 4 threads, the default); stop submits a Synchronize of a site that never answers, waits until it is Processing, sends Stop and polls until Stopped (one at a time).\n\n")
 	r.p("| row | durable | ÷ ceiling | in memory | ÷ ceiling | ceiling |\n|---|---:|---:|---:|---:|---:|\n")
 	hrow := func(label, metric, ceilMetric string, f format) {
 		ceil, ratioD, ratioM := "—", "—", "—"
@@ -334,6 +338,12 @@ func (r *report) queue() {
 	hrow("GetStatus list (filtered, 100 of ≤10000): req/s", "list_per_s", "list_per_s", rate)
 	hrow("GetStatus list: p99", "list_p99_us", "list_p99_us", micros)
 	hrow("GetStatus list: server CPU per request", "list_cpu_us_per_req", "list_cpu_us_per_req", micros)
+	hrow("submit beside lists: Fetch/s alone (paused, after the list row)", "submitpaused_per_s", "", rate)
+	hrow("submit beside lists: Fetch/s while lists run", "submitlist_per_s", "", rate)
+	r.p("| submit beside lists: while lists run ÷ alone | %s | — | %s | — | — |\n",
+		r.rcell("http.durable", "submitlist_per_s", "http.durable", "submitpaused_per_s"), r.rcell("http.memory", "submitlist_per_s", "http.memory", "submitpaused_per_s"))
+	hrow("submit beside lists: the lists' own lists/s", "submitlist_list_per_s", "", rate)
+	hrow("submit beside lists: the lists' own p99", "submitlist_list_p99_us", "", micros)
 	hrow("mixed: actions submitted and finished/s", "mixed_completed_per_s", "", rate)
 	hrow("mixed: submit → Finished, p50", "mixed_p50_us", "", micros)
 	hrow("mixed: submit → Finished, p99", "mixed_p99_us", "", micros)

@@ -81,7 +81,7 @@ func main() {
 	flag.IntVar(&o.n, "n", 100_000, "recovery: queued actions")
 	flag.IntVar(&o.stops, "stops", 200, "load: stop operations")
 	flag.IntVar(&o.prepare, "prepare", 1000, "load: actions the status scenario cycles over")
-	flag.Float64Var(&o.listRate, "list-rate", 200, "load: lists per second beside submits (submitlist)")
+	flag.Float64Var(&o.listRate, "list-rate", 50, "load: lists per second beside submits (submitlist)")
 	flag.StringVar(&o.filter, "filter", "State=Finished&Sort-By=finish-time&MaxResults=100", "status-list filter")
 	flag.BoolVar(&o.verbose, "v", false, "connector log and loadgen progress to standard error")
 	flag.StringVar(&o.reports, "reports", "", "load: also write each scenario's loadgen report (JSON, with its HDR histograms) to PREFIX.NAME.json")
