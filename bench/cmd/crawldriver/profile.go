@@ -31,10 +31,10 @@ const crawlPkg = "github.com/connectorhq/connector/crawl."
 // every other row.
 var costCentres = []costCentre{
 	{"Fetch workers, everything a page costs on its worker goroutine (`crawl.(*worker).process`)", []string{crawlPkg + "(*worker).process"}},
-	{"… HTML parsing: tokenizer, title, text, meta, link hrefs (`crawl.parseHTML`)", []string{crawlPkg + "parseHTML"}},
+	{"… HTML parsing: tokenizer, title, text, meta, link hrefs (`crawl.parseHTMLWith`)", []string{crawlPkg + "parseHTMLWith"}},
 	{"… … of which the x/net/html tokenizer (`Tokenizer.Next`)", []string{"golang.org/x/net/html.(*Tokenizer).Next"}},
 	{"… … of which building the visible text (`textBuilder.add`)", []string{crawlPkg + "(*textBuilder).add"}},
-	{"… link resolution and normalisation (`crawl.(*worker).resolveLinks`)", []string{crawlPkg + "(*worker).resolveLinks"}},
+	{"… link resolution and normalisation (`crawl.(*worker).resolveWith`)", []string{crawlPkg + "(*worker).resolveWith"}},
 	{"… … of which the WHATWG URL parser (`whatwg-url Parser.BasicParser`)", []string{"github.com/nlnwa/whatwg-url/url.(*parser).BasicParser"}},
 	{"… … … of which bitset copies inside it (`bitset.(*BitSet).Clone`)", []string{"github.com/bits-and-blooms/bitset.(*BitSet).Clone"}},
 	{"… HTTP request and body read (`crawl.(*worker).get`)", []string{crawlPkg + "(*worker).get"}},
