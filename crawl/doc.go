@@ -30,7 +30,12 @@
 // document base (<base href> honoured), and serialised: lower-case scheme
 // and host, IDNA, default port removed, dot segments resolved,
 // percent-encoding as the standard prescribes. The crawl then drops the
-// fragment and removes session ids (Config.SessionParams). Only http and
+// fragment and removes session ids (Config.SessionParams). Links whose
+// resolution is a plain concatenation (a relative path or "/path" of bytes
+// the parser copies unchanged, no dot segment; or an absolute URL with a
+// plain lower-case host) are resolved without the parser, to the same
+// result (urlnorm.go, fastResolve; held to the parser by a test over the
+// WHATWG suite and a fuzz target). Only http and
 // https URLs are fetched; other schemes are counted in Stats.Skipped.Scheme.
 // Deduplication keeps a 64-bit hash per URL (see dedup.go for the collision
 // trade-off).
