@@ -203,8 +203,10 @@ func (b *bench) run() error {
 			return err
 		}
 	}
-	if err := b.cancel(); err != nil {
-		return err
+	if b.c.cancelN > 0 {
+		if err := b.cancel(); err != nil {
+			return err
+		}
 	}
 	if b.c.connMemPages > 0 {
 		if err := b.connectorMemory(); err != nil {
