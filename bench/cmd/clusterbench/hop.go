@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -106,8 +107,20 @@ func (r *report) hopRun(run int) error {
 	// Stops: each on a fresh running action, alternately on its owner and
 	// on a node that does not own it; the time from sending Stop until
 	// that node answers Stopped.
-	stopOwner, stopOther := latency.New(), latency.New()
+	stopOwner, stopOther, commit := latency.New(), latency.New(), latency.New()
+	if _, err := e.db.Exec(context.Background(), `CREATE TABLE IF NOT EXISTS clusterbench_probe (k bigserial PRIMARY KEY, v int)`); err != nil {
+		return err
+	}
 	for k := 0; k < r.o.stops; k++ {
+		// the reference: one-row commits on the same PostgreSQL, just
+		// before each Stop (a Stop ends with a durable write there)
+		for j := 0; j < 4; j++ {
+			t0 := time.Now()
+			if _, err := e.db.Exec(context.Background(), `INSERT INTO clusterbench_probe (v) VALUES (1)`); err != nil {
+				return err
+			}
+			commit.Record(time.Since(t0))
+		}
 		t, err := submit(pick(urls), slowSubmit(k))
 		if err != nil {
 			return err
@@ -154,6 +167,9 @@ func (r *report) hopRun(run int) error {
 	r.add("stop_other_p50", ms(stopOther.Quantile(50)), "ms")
 	r.add("stop_other_p99", ms(stopOther.Quantile(99)), "ms")
 	r.add("stop_ratio_p99", float64(stopOther.Quantile(99))/float64(stopOwner.Quantile(99)), "x")
+	r.add("commit_p50", ms(commit.Quantile(50)), "ms")
+	r.add("commit_p99", ms(commit.Quantile(99)), "ms")
+	r.add("stop_commit_ratio_p99", float64(stopOther.Quantile(99))/float64(commit.Quantile(99)), "x")
 	logf("hop run %d: Stop → Stopped p99 owner %.2f ms, non-owner %.2f ms", run, ms(stopOwner.Quantile(99)), ms(stopOther.Quantile(99)))
 	return nil
 }

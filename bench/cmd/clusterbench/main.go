@@ -51,6 +51,7 @@ type options struct {
 	conc      int
 	threads   int
 	tthreads  int
+	tasks     int
 	quota     float64
 	nodes     []int
 	md        string
@@ -71,6 +72,7 @@ func main() {
 	flag.IntVar(&o.conc, "conc", 16, "scale, quota: closed-loop submitters")
 	flag.IntVar(&o.threads, "threads", 4, "hop, takeover: MaximumThreads of a node")
 	flag.IntVar(&o.tthreads, "tput-threads", 64, "scale, quota: MaximumThreads of a node and MaxWorkers of a River client (enough that a node's store round trips, not its threads, set the pace)")
+	flag.IntVar(&o.tasks, "tasks", 16, "scale, quota: the actions are spread over this many tasks (at most 64)")
 	flag.Float64Var(&o.quota, "quota", 0.15, "quota: CPU quota of each node (cores)")
 	nodes := flag.String("nodes", "1,2,3", "scale, quota: node counts")
 	flag.StringVar(&o.md, "md", "", "write the Markdown block of RESULTS.md to this file")
@@ -84,6 +86,7 @@ func main() {
 		}
 		o.nodes = append(o.nodes, n)
 	}
+	o.tasks = min(max(o.tasks, 1), emptyTasks)
 	if o.mode == "river-worker" {
 		if err := riverWorker(o); err != nil {
 			fatal(err)
@@ -170,9 +173,15 @@ func (o options) startCluster(n, threads int, level, slow string) (*env, error) 
 		slow = "http://127.0.0.1:9/"
 	}
 	var slowCfg strings.Builder
-	fmt.Fprintf(&slowCfg, "[FetchTasks]\nNumber=%d\n0=EMPTY\n", slowTasks+1)
+	fmt.Fprintf(&slowCfg, "[FetchTasks]\nNumber=%d\n", slowTasks+emptyTasks)
 	for i := 0; i < slowTasks; i++ {
-		fmt.Fprintf(&slowCfg, "%d=SLOW%d\n", i+1, i)
+		fmt.Fprintf(&slowCfg, "%d=SLOW%d\n", i, i)
+	}
+	for i := 0; i < emptyTasks; i++ {
+		fmt.Fprintf(&slowCfg, "%d=EMPTY%d\n", slowTasks+i, i)
+	}
+	for i := 0; i < emptyTasks; i++ {
+		fmt.Fprintf(&slowCfg, "\n[EMPTY%d]\nUrl=http://127.0.0.1:9/\nFollowRobotProtocol=false\n", i)
 	}
 	for i := 0; i < slowTasks; i++ {
 		fmt.Fprintf(&slowCfg, "\n[SLOW%d]\nUrl=%s\nFollowRobotProtocol=false\nRequestTimeout=1h\n", i, slow)
@@ -188,10 +197,6 @@ LogLevel=%s
 
 [Ingestion]
 EnableIngestion=false
-
-[EMPTY]
-Url=http://127.0.0.1:9/
-FollowRobotProtocol=false
 
 %s`, threads, level, slowCfg.String())
 	co := clustertest.Options{Binary: o.connector, Nodes: n, LeaseTTL: o.lease, Config: cfg}

@@ -214,7 +214,7 @@ func (e *riverEnv) stop() {
 }
 
 func (e *riverEnv) target() *target {
-	t := &target{urls: e.addrs, query: "submit", pgPID: e.pg.PID(), stat: e.stat, dbname: "river", queries: &e.queries}
+	t := &target{urls: e.addrs, river: true, pgPID: e.pg.PID(), stat: e.stat, dbname: "river", queries: &e.queries}
 	for _, c := range e.procs {
 		t.pids = append(t.pids, c.Process.Pid)
 	}

@@ -16,7 +16,8 @@ import (
 // the processes whose CPU is counted, and the shared PostgreSQL.
 type target struct {
 	urls     []string
-	query    string // "submit" for River; the Fetch query for the connector
+	river    bool
+	tasks    int
 	pids     []int
 	pgPID    int
 	stat     *pgx.Conn
@@ -25,17 +26,17 @@ type target struct {
 	finished func() (int64, error)
 }
 
-func (t *target) submitOne(u string) error {
-	if t.query == "submit" {
+func (t *target) submitOne(u string, i int) error {
+	if t.river {
 		_, err := get(u, "submit")
 		return err
 	}
-	_, err := submit(u, t.query)
+	_, err := submit(u, cheapSubmit(i, t.tasks))
 	return err
 }
 
-func (e *env) target() *target {
-	return &target{urls: e.urls(), query: cheapSubmit, pids: e.pids(), pgPID: e.c.PG.PID(), stat: e.stat, dbname: "connector", queries: &e.queries,
+func (e *env) target(tasks int) *target {
+	return &target{urls: e.urls(), tasks: tasks, pids: e.pids(), pgPID: e.c.PG.PID(), stat: e.stat, dbname: "connector", queries: &e.queries,
 		finished: func() (int64, error) { return e.count(messages.State_STATE_FINISHED) }}
 }
 
@@ -43,6 +44,8 @@ type measured struct {
 	n          int64   // finished actions
 	rate       float64 // finished actions per second
 	cpuMs      float64 // CPU of the target processes per action
+	netCPUMs   float64 // the same less what the processes use when idle
+	idleMs     float64 // CPU per second of the target processes, idle
 	pgCPUMs    float64 // PostgreSQL CPU per action
 	commits    float64 // xact_commit per action
 	walSyncs   float64 // WAL fsyncs per action
@@ -75,14 +78,19 @@ func (t *target) waitFinished(want int64, timeout time.Duration) error {
 func (t *target) measure(o options, groups []*cgroup) (measured, error) {
 	// warm up: connections, prepared statements, first claims
 	for i := 0; i < 10*len(t.urls); i++ {
-		if err := t.submitOne(t.urls[i%len(t.urls)]); err != nil {
+		if err := t.submitOne(t.urls[i%len(t.urls)], i); err != nil {
 			return measured{}, err
 		}
 	}
 	if err := t.waitFinished(int64(10*len(t.urls)), 2*time.Minute); err != nil {
 		return measured{}, err
 	}
-	logf("warmed up; measuring")
+	// what the processes use with nothing to do (membership, ticks):
+	// a fixed cost per node, not per action
+	i0 := cpuOf(t.pids)
+	time.Sleep(3 * time.Second)
+	idle := float64(cpuOf(t.pids)-i0) / float64(time.Millisecond) / 3
+	logf("warmed up (idle: %.1f ms CPU per second); measuring", idle)
 	f0, err := t.finished()
 	if err != nil {
 		return measured{}, err
@@ -111,7 +119,7 @@ func (t *target) measure(o options, groups []*cgroup) (measured, error) {
 		go func(g int) {
 			defer wg.Done()
 			for i := g; time.Since(start) < o.dur; i++ {
-				if err := t.submitOne(t.urls[i%len(t.urls)]); err != nil {
+				if err := t.submitOne(t.urls[i%len(t.urls)], i*o.conc+g); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
@@ -147,6 +155,8 @@ func (t *target) measure(o options, groups []*cgroup) (measured, error) {
 	m.walSyncs = float64(w1-w0) / float64(n)
 	m.rate = float64(n) / elapsed.Seconds()
 	m.cpuMs = float64(cpu1-cpu0) / float64(time.Millisecond) / float64(n)
+	m.idleMs = idle
+	m.netCPUMs = (float64(cpu1-cpu0)/float64(time.Millisecond) - idle*elapsed.Seconds()) / float64(n)
 	m.pgCPUMs = float64(pg1-pg0) / float64(time.Millisecond) / float64(n)
 	m.commits = float64(c1-c0-(q1-q0)) / float64(n)
 	if per1 > per0 {
@@ -165,21 +175,24 @@ func (r *report) scale() error {
 			if err != nil {
 				return err
 			}
-			m, err := e.target().measure(r.o, nil)
+			m, err := e.target(r.o.tasks).measure(r.o, nil)
 			e.stop()
 			if err != nil {
 				return fmt.Errorf("N=%d: %w", n, err)
 			}
-			logf("scale run %d N=%d: %d actions in %.1fs = %.0f/s; node CPU %.3f ms, PostgreSQL CPU %.3f ms, %.2f commits and %.2f WAL fsyncs per action", run, n, m.n, m.elapsed.Seconds(), m.rate, m.cpuMs, m.pgCPUMs, m.commits, m.walSyncs)
+			logf("scale run %d N=%d: %d actions in %.1fs = %.0f/s; node CPU %.3f ms (%.3f ms less idle), PostgreSQL CPU %.3f ms, %.2f commits and %.2f WAL fsyncs per action", run, n, m.n, m.elapsed.Seconds(), m.rate, m.cpuMs, m.netCPUMs, m.pgCPUMs, m.commits, m.walSyncs)
 			r.add(fmt.Sprintf("cpu_per_action_ms_n%d", n), m.cpuMs, "ms")
+			r.add(fmt.Sprintf("net_cpu_per_action_ms_n%d", n), m.netCPUMs, "ms")
+			r.add(fmt.Sprintf("idle_cpu_ms_per_s_n%d", n), m.idleMs, "ms/s")
 			r.add(fmt.Sprintf("commits_per_action_n%d", n), m.commits, "")
 			r.add(fmt.Sprintf("pg_cpu_per_action_ms_n%d", n), m.pgCPUMs, "ms")
 			r.add(fmt.Sprintf("wal_syncs_per_action_n%d", n), m.walSyncs, "")
 			r.add(fmt.Sprintf("free_rate_n%d", n), m.rate, "/s")
 			if n == 1 {
-				ref["cpu"], ref["commits"], ref["pg"], ref["rate"] = m.cpuMs, m.commits, m.pgCPUMs, m.rate
+				ref["cpu"], ref["commits"], ref["pg"], ref["rate"], ref["net"] = m.cpuMs, m.commits, m.pgCPUMs, m.rate, m.netCPUMs
 			} else if ref["cpu"] > 0 {
 				r.add(fmt.Sprintf("cpu_ratio_n%d", n), m.cpuMs/ref["cpu"], "x")
+				r.add(fmt.Sprintf("net_cpu_ratio_n%d", n), m.netCPUMs/ref["net"], "x")
 				r.add(fmt.Sprintf("commits_ratio_n%d", n), m.commits/ref["commits"], "x")
 				r.add(fmt.Sprintf("pgcpu_ratio_n%d", n), m.pgCPUMs/ref["pg"], "x")
 				r.add(fmt.Sprintf("free_ratio_n%d", n), m.rate/ref["rate"], "x")
@@ -223,7 +236,7 @@ func (r *report) quotas() error {
 			if err != nil {
 				return err
 			}
-			m, err := r.quotaRun(e.target(), append(e.etcdPIDs(), e.c.PG.PID()))
+			m, err := r.quotaRun(e.target(r.o.tasks), append(e.etcdPIDs(), e.c.PG.PID()))
 			e.stop()
 			if err != nil {
 				return fmt.Errorf("N=%d: %w", n, err)
