@@ -228,7 +228,7 @@ func (r *report) scale() error {
 // in a group of their own without a quota. Then River's 3 clients under
 // the same quotas.
 func (r *report) quotas() error {
-	r.note("CPU quotas: cgroup v1 cpu controller (%s, cpu.cfs_quota_us = %.2f core per node, cpu.shares %d for every benchmark group); systemd-run --scope is not usable here (systemd is not PID 1) and cgroup v2 has no cpu controller on this machine", cgroupRoot, r.o.quota, shares)
+	r.note("CPU quotas: cgroup v1 cpu controller (%s, cpu.cfs_quota_us = %.2f core per node, cpu.shares %d for each node, %d for the services and load generator); systemd-run --scope is not usable here (systemd is not PID 1) and cgroup v2 has no cpu controller on this machine", cgroupRoot, r.o.quota, shares, serviceShares)
 	for run := 1; run <= r.o.runs; run++ {
 		var ref, n3 float64
 		for _, n := range r.o.nodes {
@@ -277,6 +277,12 @@ func (r *report) quotas() error {
 // its quota, and the services what they need.
 const shares = 4096
 
+// serviceShares is cpu.shares of the services group (PostgreSQL, etcd, the
+// load generator): high, so that on a machine other work keeps busy the
+// capped nodes, not the services they share, are what limits (with about
+// 30 other runnable tasks, 4096 left them a sixth of a core).
+const serviceShares = 32768
+
 func (e *env) etcdPIDs() []int {
 	var p []int
 	for _, m := range e.c.Etcd.Members {
@@ -296,7 +302,7 @@ func (r *report) quotaRun(t *target, services []int) (measured, error) {
 			g.remove()
 		}
 	}()
-	svc, err := newCgroup(tag+"-services", 0, shares)
+	svc, err := newCgroup(tag+"-services", 0, serviceShares)
 	if err != nil {
 		return measured{}, err
 	}
