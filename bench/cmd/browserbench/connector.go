@@ -166,6 +166,11 @@ func (b *bench) connectorStop() error {
 	if err != nil {
 		return err
 	}
+	// BROWSERBENCH_STOP_MEMSTORE=1: the queue on the memory store, so that
+	// the row leaves out the durable commit of the Stopped record.
+	if os.Getenv("BROWSERBENCH_STOP_MEMSTORE") != "" {
+		cfg.Actions.UseInMemoryDatastore = true
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "browser"), 0o700); err != nil {
 		return err
 	}
