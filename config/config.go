@@ -143,7 +143,7 @@ type Actions struct {
 	// at least CompactFreePercent of the file could be reclaimed
 	// (default 25; 0: never) and it is at least CompactMinimumSizeMB MiB (default 64);
 	// while the server runs a compaction may take CompactTimeout (default
-	// 10s), at start-up CompactStartTimeout (default 1m).
+	// 30s), at start-up CompactStartTimeout (default 1m).
 	CompactFreePercent   int
 	CompactMinimumSizeMB int
 	CompactTimeout       time.Duration
@@ -506,7 +506,7 @@ func (c *Config) setDefaults() {
 	c.Actions = Actions{
 		MaximumThreads: 4, MaximumQueueSize: 100000, MaximumFinishedActions: 10000,
 		FinishedActionMaxAge: 7 * 24 * time.Hour, ProcessingOnRestart: "Rerun", StopTimeout: 5 * time.Second,
-		MaxListResults: 1000, CompactFreePercent: 25, CompactMinimumSizeMB: 64, CompactTimeout: 10 * time.Second,
+		MaxListResults: 1000, CompactFreePercent: 25, CompactMinimumSizeMB: 64, CompactTimeout: 30 * time.Second,
 		CompactStartTimeout: time.Minute,
 	}
 	c.Logging = Logging{Level: "info", Format: "text"}

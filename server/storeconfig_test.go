@@ -19,7 +19,7 @@ func TestStoreConfig(t *testing.T) {
 	sc := storeConfig(cfg, slog.Default())
 	require.InDelta(t, 0.25, sc.CompactFreeFraction, 1e-9)
 	require.EqualValues(t, 64<<20, sc.CompactMinSize)
-	require.Equal(t, 10*time.Second, sc.CompactTimeout)
+	require.Equal(t, 30*time.Second, sc.CompactTimeout)
 	require.Equal(t, time.Minute, sc.CompactOpenTimeout)
 
 	cfg, err = config.Parse("c.cfg", []byte("[Actions]\nCompactFreePercent=0\nCompactMinimumSizeMB=2\nCompactTimeout=3s\nCompactStartTimeout=4s\n"),

@@ -45,7 +45,7 @@ import (
 const (
 	defaultCompactFreeFraction = 0.25
 	defaultCompactMinSize      = 64 << 20
-	defaultCompactTimeout      = 10 * time.Second
+	defaultCompactTimeout      = 30 * time.Second
 	defaultCompactOpenTimeout  = time.Minute
 	// compactTxBytes bounds the keys and values copied in one transaction
 	// of the new file (bbolt keeps a transaction's dirty pages in memory).

@@ -217,7 +217,7 @@ type Config struct {
 	// the file (datastore updates, checkpoints) wait for it; the queue's
 	// journaled ApplyActions only for the final swap. A copy that takes
 	// longer is abandoned, and not tried again before the next Open.
-	// Default 10s.
+	// Default 30s.
 	CompactTimeout time.Duration
 	// CompactOpenTimeout bounds a compaction at Open, which delays the
 	// start by as much. Default 1m.
