@@ -67,8 +67,10 @@
 // datastore's bucket by the next checkpoint. The HTTP connector records
 // the end of each action in its task's meta record this way, so an
 // action that ends costs no commit of its own while it holds a thread,
-// and its record of the end cannot reach the disk without the meta
-// record. Update and Clear of a datastore with such writes first journal
+// and the queue's record of an end written after the work returned
+// (Finished, Error) cannot reach the disk without the meta record. (A
+// Stop is recorded at once, before the work has unwound: its meta record
+// follows in a later frame, as it did when it was a commit of its own.) Update and Clear of a datastore with such writes first journal
 // and fold them, so a replay never writes an older value over a newer.
 //
 // # Compaction
