@@ -4,9 +4,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -122,7 +124,15 @@ func TestWaitingForATaskKeepsPriorityOrder(t *testing.T) {
 
 	for i, tok := range []string{first, raised, high, low} {
 		b.waitState(t, tok, messages.State_STATE_PROCESSING)
-		require.Equal(t, 1+i+1, len(b.repo.Started()), "one at a time")
+		// Processing is set before the worker's Run records its start:
+		// wait for the record, then check that it is this one, alone.
+		testwait.For(t, 10*time.Second, func() bool { return indexOf(b.repo.Started(), tok) >= 0 },
+			"%s never started", tok)
+		started := b.repo.Started()
+		require.Equal(t, 1+i+1, len(started), "one at a time")
+		if i > 0 { // after first and OTHER's instant action
+			require.Equal(t, tok, started[len(started)-1], "priority order")
+		}
 		b.repo.Release(tok)
 		b.waitState(t, tok, messages.State_STATE_FINISHED)
 	}
