@@ -10,13 +10,11 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
-	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store"
 )
 
@@ -24,7 +22,7 @@ import (
 // that fails (its server refuses the login, its connection drops) does not
 // stop the others; the action ends as Error with every task's failure.
 func (r *Repository) synchronize(ctx context.Context, job *fetch.Job, req *request, log *slog.Logger) error {
-	prog := newProgress(job, req.tasks)
+	prog := restsync.NewProgress(job, req.tasks)
 	var errs []error
 	for i, task := range req.tasks {
 		if err := job.Checkpoint(ctx); err != nil {
@@ -49,7 +47,7 @@ func (r *Repository) synchronize(ctx context.Context, job *fetch.Job, req *reque
 // fetched and built). A collection's cursor is recorded when it was read
 // to the end with every delivery accepted, so a run cut short (Stop, a
 // dropped connection, MaxUserMessages) resumes from what was recorded.
-func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, prog *progress, idx int, log *slog.Logger) error {
+func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, prog *restsync.Progress, idx int, log *slog.Logger) error {
 	s := r.set[task]
 	cnt := counts(job, task)
 	ds, err := r.datastore(task)
@@ -104,7 +102,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		if err := job.Checkpoint(ctx); err != nil {
 			return flushed(ctx, b, err)
 		}
-		prog.set(idx, float64(ci)/float64(max(len(colls), 1))*100, c.Name)
+		prog.Set(idx, float64(ci)/float64(max(len(colls), 1))*100, c.Name)
 		recs := st.records[c.Name]
 		if recs == nil {
 			recs = map[string]*record{}
@@ -165,7 +163,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 				return err
 			}
 			n++
-			prog.set(idx, (float64(ci)+float64(n)/float64(len(fetchKeys)+1))/float64(max(len(colls), 1))*100, c.Name)
+			prog.Set(idx, (float64(ci)+float64(n)/float64(len(fetchKeys)+1))/float64(max(len(colls), 1))*100, c.Name)
 			return bp.add(m)
 		})
 		if berr := bp.wait(); err == nil {
@@ -181,7 +179,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 	if err := b.Flush(ctx); err != nil {
 		return fmt.Errorf("mailfetch: %w", err)
 	}
-	prog.set(idx, 100, "")
+	prog.Set(idx, 100, "")
 	if st := mb.Stats(); st.Commands > 0 {
 		log.Debug("mailbox work", "commands", st.Commands, "bodies", st.BodiesFetched, "bytes", st.BytesFetched)
 	}
@@ -324,57 +322,4 @@ func deliver(b *restsync.Batch, coll string, m *mailbox.Message, bl *built, old 
 func forget(b *restsync.Batch, coll, key string, rec *record) {
 	b.Add(restsync.Item{Removes: append([]string{rec.Ref}, kidRefs(rec.Ref, rec.Kids)...), Key: recordKey(coll, key), Delete: true,
 		Deleted: uint64(1 + len(rec.Kids))})
-}
-
-// progress publishes one stage per task, with the folder being read.
-type progress struct {
-	mu    sync.Mutex
-	job   *fetch.Job
-	names []string
-	pct   []float64
-	cur   []string
-	last  time.Time
-}
-
-func newProgress(job *fetch.Job, tasks []string) *progress {
-	p := &progress{job: job, names: tasks, pct: make([]float64, len(tasks)), cur: make([]string, len(tasks))}
-	p.publish(true)
-	return p
-}
-
-func (p *progress) set(i int, pct float64, folder string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	changed := p.cur[i] != folder || pct >= 100
-	p.pct[i], p.cur[i] = min(pct, 100), folder
-	p.publish(changed)
-}
-
-func (p *progress) publish(force bool) {
-	now := time.Now()
-	if !force && now.Sub(p.last) < 100*time.Millisecond {
-		return
-	}
-	p.last = now
-	out := &messages.Progress{Stage: "finished"}
-	total := 0.0
-	for i, name := range p.names {
-		state := messages.State_STATE_QUEUED
-		switch {
-		case p.pct[i] >= 100:
-			state = messages.State_STATE_FINISHED
-		case p.cur[i] != "":
-			state = messages.State_STATE_PROCESSING
-			out.Stage = name + " " + p.cur[i]
-		}
-		total += p.pct[i]
-		out.Stages = append(out.Stages, &messages.Stage{Name: name, Percent: p.pct[i], State: state})
-	}
-	if len(p.names) > 0 {
-		out.Percent = total / float64(len(p.names))
-	}
-	if out.Stage == "finished" && out.Percent < 100 {
-		out.Stage = "queued"
-	}
-	p.job.SetProgress(out)
 }
