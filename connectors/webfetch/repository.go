@@ -242,6 +242,9 @@ func (s *settings) renderOptions(userAgent string, cookies []*http.Cookie) brows
 		Clip:         s.clip,
 		Cookies:      cookies,
 		UserAgent:    userAgent,
+		// The crawl's context spans the task: when it ends (done or
+		// stopped), the tabs it left idle are closed with it.
+		TabsEndWithContext: true,
 	}
 	if s.allowTypes != nil {
 		o.Subresources.AllowTypes = s.allowTypes

@@ -217,6 +217,14 @@ type RenderOptions struct {
 	MaxTextBytes int // visible text, and each clipped text (default 2 MiB)
 	MaxHTMLBytes int // outerHTML, and each clipped HTML (default 8 MiB)
 	MaxMeta      int // meta tags kept (default 500)
+	// TabsEndWithContext: a tab this render leaves idle for the next render
+	// is closed when the render's context ends (unless another render took
+	// it first). A caller whose context spans a whole job (a crawl) sets it:
+	// when the job is stopped or done, the tabs it used are closed, and with
+	// no other render in progress the browser runs no renderer process.
+	// Without it, an idle tab lives until it is reused, recycled
+	// (Config.TabMaxPages) or the browser stops (Config.IdleTimeout).
+	TabsEndWithContext bool
 }
 
 func (o RenderOptions) withDefaults() RenderOptions {

@@ -141,7 +141,7 @@ func (p *Pool) login(ctx context.Context, l Login) (_ []*http.Cookie, err error)
 		return nil, &LoginError{Step: "load", Msg: "no tab for the login: " + err.Error(), Err: err}
 	}
 	// The tab holds the session now: it is not reused.
-	defer p.release(t, false)
+	defer p.release(t, false, nil)
 	ctx, cancel := context.WithTimeout(ctx, l.Deadline)
 	defer cancel()
 	st := newRenderState(l.URL)

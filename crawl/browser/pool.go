@@ -421,6 +421,15 @@ func (p *Pool) start() (*generation, error) {
 	if err == nil {
 		err = chromedp.ListenBrowser(ctx, g.onBrowserEvent)
 	}
+	if err == nil {
+		// The browser's start-up tab (about:blank, which chromedp's first
+		// context attached to) is never used for a render; closed, it keeps
+		// no renderer process alive: with no render in progress and no idle
+		// tab, the browser runs no renderer at all.
+		if c := chromedp.FromContext(ctx); c.Target != nil {
+			_, err = cdp.Call(ctx, g.browser, target.CloseTarget, target.CloseTargetParams{TargetID: c.Target.TargetID})
+		}
+	}
 	if err != nil {
 		g.closeDone()
 		g.stop()
@@ -611,6 +620,10 @@ func (p *Pool) acquireTab(ctx context.Context) (*tab, error) {
 	for len(p.free) > 0 {
 		t := p.free[len(p.free)-1]
 		p.free = p.free[:len(p.free)-1]
+		if t.unscope != nil {
+			t.unscope() // closeScoped, if already running, no longer finds it in free
+			t.unscope = nil
+		}
 		if t.gen == g && !t.broken() {
 			p.mu.Unlock()
 			return t, nil
@@ -664,8 +677,9 @@ func (p *Pool) acquireTab(ctx context.Context) (*tab, error) {
 // release gives a tab back: kept for the next render when reuse is true
 // and the tab is healthy and young enough; otherwise closed (in the
 // background: the slot is freed when the tab is gone, so no more than
-// Config.Tabs tabs exist at once).
-func (p *Pool) release(t *tab, reuse bool) {
+// Config.Tabs tabs exist at once). A kept tab is closed when scope ends,
+// unless a render took it before (RenderOptions.TabsEndWithContext).
+func (p *Pool) release(t *tab, reuse bool, scope context.Context) {
 	t.pages++
 	p.mu.Lock()
 	p.busy--
@@ -673,6 +687,10 @@ func (p *Pool) release(t *tab, reuse bool) {
 	keep := reuse && !p.closed && p.gen == t.gen && !t.broken() && t.pages < p.cfg.TabMaxPages
 	if keep {
 		p.free = append(p.free, t)
+		if scope != nil {
+			// A scope that has already ended runs this at once.
+			t.unscope = context.AfterFunc(scope, func() { p.closeScoped(t) })
+		}
 		p.mu.Unlock()
 		<-p.sem
 		p.maybeIdle()
@@ -689,6 +707,32 @@ func (p *Pool) release(t *tab, reuse bool) {
 		<-p.sem
 		p.maybeIdle()
 	}()
+}
+
+// closeScoped closes idle tab t when the context of its last render has
+// ended, if it is still idle in the pool.
+func (p *Pool) closeScoped(t *tab) {
+	p.mu.Lock()
+	i := -1
+	for j, f := range p.free {
+		if f == t {
+			i = j
+			break
+		}
+	}
+	if i < 0 || p.closed { // taken by a render, or dropped with its browser
+		p.mu.Unlock()
+		return
+	}
+	p.free = append(p.free[:i], p.free[i+1:]...)
+	t.unscope = nil
+	p.wg.Add(1)
+	p.mu.Unlock()
+	defer p.wg.Done()
+	t.close()
+	p.mu.Lock()
+	p.open--
+	p.mu.Unlock()
 }
 
 // maybeIdle arms the idle timer when nothing is busy.

@@ -183,7 +183,11 @@ func (p *Pool) renderOnce(ctx context.Context, navURL string, body []byte, conte
 		return nil, err
 	}
 	reuse := false
-	defer func() { p.release(t, reuse) }()
+	var scope context.Context
+	if opts.TabsEndWithContext {
+		scope = ctx
+	}
+	defer func() { p.release(t, reuse, scope) }()
 	st := newRenderState(navURL)
 	st.body = body
 	st.contentType = contentType

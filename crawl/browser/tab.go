@@ -32,6 +32,10 @@ type tab struct {
 	mainFrame cdp.FrameID
 	pages     int
 	ua        string // user agent override in force
+	// unscope stops the closing of this idle tab when the context of its
+	// last render ends (RenderOptions.TabsEndWithContext); guarded by the
+	// pool's mu.
+	unscope func() bool
 
 	crashed   chan struct{}
 	crashOnce sync.Once
@@ -62,6 +66,7 @@ func newTab(g *generation) (*tab, error) {
 		cancel()
 		return nil, err
 	}
+	newTabStep(0)
 	if err := chromedp.Do(ctx); err != nil {
 		return fail(err)
 	}
@@ -69,12 +74,14 @@ func newTab(g *generation) (*tab, error) {
 	t.target = c.Target
 	t.bctx = c.BrowserContextID
 	t.mainFrame = cdp.FrameID(t.target.TargetID)
+	newTabStep(1)
 	if err := chromedp.Listen(ctx, t.onEvent); err != nil {
 		return fail(err)
 	}
 	go t.work()
 	sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
 	defer scancel()
+	newTabStep(2)
 	tree, err := cdp.Call(sctx, t.target, page.GetFrameTree, cdp.Empty{})
 	if err != nil {
 		return fail(err)
@@ -82,20 +89,37 @@ func newTab(g *generation) (*tab, error) {
 	if tree.FrameTree != nil && tree.FrameTree.Frame != nil {
 		t.mainFrame = tree.FrameTree.Frame.ID
 	}
+	newTabStep(3)
 	if _, err := cdp.Call(sctx, g.browser, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
 		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorDeny, BrowserContextID: t.bctx,
 	}); err != nil {
 		return fail(err)
 	}
+	newTabStep(4)
 	if _, err := cdp.Call(sctx, t.target, network.SetBypassServiceWorker, network.SetBypassServiceWorkerParams{Bypass: true}); err != nil {
 		return fail(err)
 	}
+	newTabStep(5)
 	if _, err := cdp.Call(sctx, t.target, fetch.Enable, fetch.EnableParams{
 		Patterns: []*fetch.RequestPattern{{URLPattern: "*", RequestStage: fetch.RequestStageRequest}},
 	}); err != nil {
 		return fail(err)
 	}
+	newTabStep(6)
 	return t, nil
+}
+
+// newTabHook, when set (by the tests), is called at each step of newTab:
+// the tests cancel renders there.
+var newTabHook func(step int)
+
+// newTabSteps is the number of steps newTab reports to newTabHook.
+const newTabSteps = 7
+
+func newTabStep(i int) {
+	if h := newTabHook; h != nil {
+		h(i)
+	}
 }
 
 // broken reports whether the tab cannot be used again.
