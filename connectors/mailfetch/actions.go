@@ -8,12 +8,11 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
 	"github.com/connectorhq/connector/connectors/mailfetch/mimedoc"
 	"github.com/connectorhq/connector/fetch"
@@ -97,7 +96,7 @@ func (r *Repository) fetchItem(ctx context.Context, mb mailbox.Mailbox, id Ident
 	if id.Section == "" {
 		name := "message.eml"
 		if bl.title != "" {
-			name = safeName(bl.title) + ".eml"
+			name = restsync.SafeName(bl.title) + ".eml"
 		}
 		return &item{ref: m.Reference, mime: "message/rfc822", name: name, content: m.Raw, doc: bl.docs[0]}, nil
 	}
@@ -123,27 +122,9 @@ func (r *Repository) fetchItem(ctx context.Context, mb mailbox.Mailbox, id Ident
 		if ct == "" {
 			ct = "application/octet-stream"
 		}
-		return &item{ref: doc.Reference, mime: ct, name: safeName(name), content: a.Data, doc: doc}, nil
+		return &item{ref: doc.Reference, mime: ct, name: restsync.SafeName(name), content: a.Data, doc: doc}, nil
 	}
 	return nil, notFound("message %s has no attachment %s", id.Key, id.Section)
-}
-
-// safeName makes a file name of a subject or attachment name.
-func safeName(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 32 || strings.ContainsRune(`/\:*?"<>|`, r) {
-			return '_'
-		}
-		return r
-	}, strings.TrimSpace(s))
-	s = strings.Trim(s, ". ")
-	if len(s) > 100 {
-		s = s[:100]
-	}
-	if s == "" {
-		s = "item"
-	}
-	return s
 }
 
 // View implements fetch.Viewer: the raw message (message/rfc822), or the
@@ -180,40 +161,6 @@ func (r *Repository) View(ctx context.Context, identifier string, _ messages.Par
 	return &fetch.ViewResult{Reference: it.ref, MimeType: it.mime, FileName: it.name, Content: it.content, Metadata: meta}, nil
 }
 
-// collectFolder confines Destination to [Security] CollectFolders: a
-// relative path lies in the first of them, an absolute one must lie in
-// one. It returns the allowed folder and the path inside it.
-func (r *Repository) collectFolder(dest string) (string, string, error) {
-	folders := r.cfg.Security.CollectFolders
-	if len(folders) == 0 {
-		return "", "", errors.New("Collect writes nothing: [Security] CollectFolders is empty")
-	}
-	if strings.ContainsRune(dest, 0) {
-		return "", "", errors.New("not a folder name")
-	}
-	if dest == "" {
-		return folders[0], ".", nil
-	}
-	if !filepath.IsAbs(dest) {
-		rel := filepath.Clean(dest)
-		if rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return "", "", errors.New("must stay inside [Security] CollectFolders")
-		}
-		return folders[0], rel, nil
-	}
-	for _, f := range folders {
-		abs, err := filepath.Abs(f)
-		if err != nil {
-			continue
-		}
-		rel, err := filepath.Rel(abs, filepath.Clean(dest))
-		if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return f, rel, nil
-		}
-	}
-	return "", "", errors.New("is not inside a folder that [Security] CollectFolders allows")
-}
-
 // collect fetches each identified message or attachment now and writes it
 // to Destination, with an IDX file of its document's fields beside it
 // ("<name>.idx", AUTN_COLLECTTIME added). Files are written through
@@ -221,27 +168,17 @@ func (r *Repository) collectFolder(dest string) (string, string, error) {
 // existing file is never replaced (a number is added to the name).
 func (r *Repository) collect(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
 	o := &outcome{}
-	folder, rel, err := r.collectFolder(req.destination)
+	c, err := restsync.OpenCollector(req.Destination)
 	if err != nil {
-		return nil, messages.Invalid("Destination", req.destination, err.Error())
+		return nil, fmt.Errorf("mailfetch: %w", err)
 	}
-	if err := os.MkdirAll(folder, 0o750); err != nil {
-		return nil, fmt.Errorf("mailfetch: collect folder %s: %w", folder, err)
-	}
-	root, err := os.OpenRoot(folder)
-	if err != nil {
-		return nil, fmt.Errorf("mailfetch: collect folder %s: %w", folder, err)
-	}
-	defer root.Close()
-	if err := root.MkdirAll(rel, 0o750); err != nil {
-		return nil, fmt.Errorf("mailfetch: collect into %s: %w", req.destination, err)
-	}
-	for _, task := range req.tasks {
+	defer c.Close()
+	for _, task := range req.Tasks {
 		ds, err := r.datastore(task)
 		if err != nil {
 			return nil, err
 		}
-		done := r.record(ds, ActionCollect)
+		done := restsync.NoteAction(ds, restsync.ActionCollect, r.now, r.log)
 		var mb mailbox.Mailbox
 		for _, e := range req.ids {
 			if e.id.Task != task {
@@ -276,12 +213,12 @@ func (r *Repository) collect(ctx context.Context, job *fetch.Job, req *request) 
 				done()
 				return o.elements(), err
 			}
-			if err := writeCollected(root, rel, it, r.now()); err != nil {
+			if _, err := c.Write(it.name, it.content, it.doc, r.now()); err != nil {
 				o.failure(e.raw, err.Error())
-				counts(job, task).Errors.Add(1)
+				restsync.Counts(job, task).Errors.Add(1)
 				continue
 			}
-			counts(job, task).Collected.Add(1)
+			restsync.Counts(job, task).Collected.Add(1)
 			o.success(e.raw)
 		}
 		done()
@@ -289,60 +226,16 @@ func (r *Repository) collect(ctx context.Context, job *fetch.Job, req *request) 
 	return o.elements(), nil
 }
 
-func writeCollected(root *os.Root, dir string, it *item, now time.Time) error {
-	base := it.name
-	ext := filepath.Ext(base)
-	stem := strings.TrimSuffix(base, ext)
-	for i := 0; i < 1000; i++ {
-		name := base
-		if i > 0 {
-			name = fmt.Sprintf("%s (%d)%s", stem, i, ext)
-		}
-		p := filepath.Join(dir, name)
-		f, err := root.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
-		if errors.Is(err, os.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
-		}
-		_, err = f.Write(it.content)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
-		}
-		doc := *it.doc
-		doc.Fields = append(slices.Clone(doc.Fields), ingest.Field{Name: "AUTN_COLLECTTIME", Value: unix(now)})
-		doc.Source = nil
-		var buf bytes.Buffer
-		if err := ingest.WriteIDX(&buf, &doc); err != nil {
-			return err
-		}
-		sf, err := root.OpenFile(p+".idx", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-		if err != nil {
-			return fmt.Errorf("write %s.idx: %w", name, err)
-		}
-		_, err = sf.Write(buf.Bytes())
-		if cerr := sf.Close(); err == nil {
-			err = cerr
-		}
-		return err
-	}
-	return fmt.Errorf("too many files named %s", base)
-}
-
 // identifiers lists the messages a task has indexed: one identifier per
 // message, under ROOT, in folder and key order, with its subject as name.
 func (r *Repository) identifiers(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
-	task := req.tasks[0]
+	task := req.Tasks[0]
 	ds, err := r.datastore(task)
 	if err != nil {
 		return nil, err
 	}
-	defer r.record(ds, ActionIdentifiers)()
-	cnt := counts(job, task)
+	defer restsync.NoteAction(ds, restsync.ActionIdentifiers, r.now, r.log)()
+	cnt := restsync.Counts(job, task)
 	g := &messages.Element{Name: "identifiers", List: true, Attrs: []*messages.Param{{Name: "parent_identifier", Value: "ROOT"}}}
 	n := 0
 	err = ds.ForEach(func(k, v []byte) error {
@@ -381,7 +274,7 @@ func (r *Repository) identifiers(ctx context.Context, job *fetch.Job, req *reque
 // deleted on its own.
 func (r *Repository) delete(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
 	o := &outcome{}
-	for _, task := range req.tasks {
+	for _, task := range req.Tasks {
 		if err := r.deleteTask(ctx, job, req, task, o); err != nil {
 			return o.elements(), err
 		}
@@ -394,8 +287,8 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 	if err != nil {
 		return err
 	}
-	defer r.record(ds, ActionDelete)()
-	cnt := counts(job, task)
+	defer restsync.NoteAction(ds, restsync.ActionDelete, r.now, r.log)()
+	cnt := restsync.Counts(job, task)
 	byColl := map[string][]idEntry{}
 	var colls []string
 	for _, e := range req.ids {
@@ -547,13 +440,13 @@ func shorten(s string) string {
 // comes back with it in <identifiers>. The messages are indexed by the
 // next Synchronize, as any new mail.
 func (r *Repository) insert(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
-	task := req.tasks[0]
+	task := req.Tasks[0]
 	ds, err := r.datastore(task)
 	if err != nil {
 		return nil, err
 	}
-	defer r.record(ds, ActionInsert)()
-	cnt := counts(job, task)
+	defer restsync.NoteAction(ds, restsync.ActionInsert, r.now, r.log)()
+	cnt := restsync.Counts(job, task)
 	mb, err := r.open(ctx, r.set[task])
 	if err != nil {
 		return nil, err

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/connectorhq/connector/store"
 )
@@ -13,7 +12,7 @@ import (
 // The datastore of a task (one store.Datastore, named after the task in
 // upper case) holds:
 //
-//	m:task                    taskMeta: the actions run on the task (TaskList)
+//	m:task                    restsync.TaskMeta: the actions run on the task (TaskList)
 //	c:<collection>            the transport's cursor of the collection, written
 //	                          when a Synchronize has read the collection to the end
 //	r:<collection>\x00<key>   record: one delivered message
@@ -21,7 +20,6 @@ import (
 // Nothing secret is stored: no password, no token, no message content.
 
 const (
-	metaKey      = "m:task"
 	cursorPrefix = "c:"
 	recordPrefix = "r:"
 )
@@ -40,49 +38,6 @@ func recordKey(collection, key string) []byte {
 }
 
 func cursorKey(collection string) []byte { return []byte(cursorPrefix + collection) }
-
-// taskMeta is what TaskList reports.
-type taskMeta struct {
-	Calls        uint64 `json:"calls"`
-	Action       string `json:"action"`
-	LastStartMs  int64  `json:"start"`
-	LastFinishMs int64  `json:"finish"`
-}
-
-func readMeta(ds store.Datastore) (*taskMeta, error) {
-	m := &taskMeta{}
-	b, err := ds.Get([]byte(metaKey))
-	if err != nil || b == nil {
-		return m, err
-	}
-	if err := json.Unmarshal(b, m); err != nil {
-		return nil, fmt.Errorf("task record: %w", err)
-	}
-	return m, nil
-}
-
-// writeMeta updates the task's meta record. Bookkeeping: it rides the
-// store's next durable write (the action's end), as the records do.
-func writeMeta(ds store.Datastore, fn func(*taskMeta)) error {
-	return store.UpdateDeferred(ds, func(w store.Writer) error {
-		m := &taskMeta{}
-		if b, err := w.Get([]byte(metaKey)); err != nil {
-			return err
-		} else if b != nil {
-			_ = json.Unmarshal(b, m)
-		}
-		fn(m)
-		b, _ := json.Marshal(m)
-		return w.Put([]byte(metaKey), b)
-	})
-}
-
-func msTime(ms int64) time.Time {
-	if ms == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms)
-}
 
 // state is the whole datastore of a task, read once per action: records by
 // collection, and cursors.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/internal/netguard"
@@ -20,24 +21,6 @@ import (
 	"github.com/connectorhq/connector/secret"
 	"github.com/connectorhq/connector/store"
 )
-
-// Fetch actions.
-const (
-	ActionSynchronize = fetch.ActionSynchronize
-	ActionCollect     = fetch.ActionCollect
-	ActionIdentifiers = fetch.ActionIdentifiers
-	ActionDelete      = fetch.ActionDelete
-	ActionInsert      = fetch.ActionInsert
-)
-
-// actionParams are each fetch action's own parameters.
-var actionParams = map[string][]string{
-	ActionSynchronize: {"TaskSections", "ConfigSection"},
-	ActionCollect:     {"Identifiers", "Destination", "ConfigSection"},
-	ActionIdentifiers: {"ConfigSection"},
-	ActionDelete:      {"Identifiers", "ConfigSection"},
-	ActionInsert:      {"ConfigSection", "InsertXML"},
-}
 
 // DefaultConfig is the embedded default configuration of a Google Mail
 // connector server.
@@ -68,7 +51,7 @@ func Descriptor() *fetch.Descriptor {
 }
 
 func fetchActions() []string {
-	return []string{ActionSynchronize, ActionCollect, ActionIdentifiers, ActionDelete, ActionInsert}
+	return []string{restsync.ActionSynchronize, restsync.ActionCollect, restsync.ActionIdentifiers, restsync.ActionDelete, restsync.ActionInsert}
 }
 
 // Options configure a Repository.
@@ -214,17 +197,14 @@ func (r *Repository) FetchActions() []string { return fetchActions() }
 // rewrite its datastore, one at a time.
 func (r *Repository) Exclusive(fetchAction string) bool {
 	a := strings.ToUpper(fetchAction)
-	return a == ActionSynchronize || a == ActionDelete
+	return a == restsync.ActionSynchronize || a == restsync.ActionDelete
 }
 
 // request is a validated action.
 type request struct {
-	action      string
-	tasks       []string
-	ids         []idEntry
-	destination string
-	inserts     []insertDoc
-	ignored     []string
+	*restsync.Action
+	ids     []idEntry
+	inserts []insertDoc
 }
 
 type idEntry struct {
@@ -238,7 +218,7 @@ func (r *Repository) Validate(fetchAction string, params messages.Params) ([]str
 	if err != nil {
 		return nil, err
 	}
-	return req.tasks, nil
+	return req.Tasks, nil
 }
 
 func (r *Repository) hasTask(name string) bool {
@@ -246,97 +226,25 @@ func (r *Repository) hasTask(name string) bool {
 	return ok
 }
 
-// prepare checks an action's parameters. Parameters that are not the
-// action's own are ignored (their names are logged), as IDOL connectors
-// do; task settings cannot be overridden by a request.
+// prepare checks an action's parameters (restsync.Tasks.Prepare), and
+// reads its identifiers and InsertXML.
 func (r *Repository) prepare(action string, params messages.Params) (*request, error) {
-	own, ok := actionParams[action]
-	if !ok {
-		return nil, messages.Invalid("FetchAction", action, "must be one of "+strings.Join(r.FetchActions(), ", "))
-	}
-	req := &request{action: action}
-	get := func(name string) (string, bool) { return params.Get(name) }
-	for _, p := range params {
-		if !slices.ContainsFunc(own, func(o string) bool { return strings.EqualFold(o, strings.TrimSpace(p.GetName())) }) {
-			req.ignored = append(req.ignored, p.GetName())
-		}
-	}
-	section := ""
-	if v, ok := get("ConfigSection"); ok {
-		section = strings.ToUpper(strings.TrimSpace(v))
-		if !r.hasTask(section) {
-			return nil, messages.Invalid("ConfigSection", v, "there is no such task section")
-		}
-	}
-	addTask := func(t string) {
-		if !slices.Contains(req.tasks, t) {
-			req.tasks = append(req.tasks, t)
-		}
-	}
-	switch action {
-	case ActionSynchronize:
-		if v, ok := get("TaskSections"); ok {
-			for _, t := range splitCSV(v) {
-				if !r.hasTask(t) {
-					return nil, messages.Invalid("TaskSections", t, "there is no such task section")
-				}
-				addTask(strings.ToUpper(t))
-			}
-			if len(req.tasks) == 0 {
-				return nil, messages.Invalid("TaskSections", v, "must name at least one task section")
-			}
-		} else if section != "" {
-			addTask(section)
-		} else {
-			req.tasks = slices.Clone(r.tasks)
-			if len(req.tasks) == 0 {
-				return nil, &messages.ParamError{Name: "TaskSections", Missing: true, Reason: "[FetchTasks] lists no task: name one with TaskSections or ConfigSection"}
-			}
-		}
-	case ActionCollect, ActionDelete:
-		v, ok := get("Identifiers")
-		if !ok {
-			return nil, messages.Missing("Identifiers")
-		}
-		for _, raw := range splitCSV(v) {
+	t := &restsync.Tasks{Actions: fetchActions(), Listed: r.tasks, Has: r.hasTask, CollectFolders: r.cfg.Security.CollectFolders,
+		Identifier: func(raw string) (string, error) {
 			id, err := DecodeIdentifier(raw)
-			if err != nil {
-				return nil, messages.Invalid("Identifiers", raw, err.Error())
-			}
-			if !r.hasTask(id.Task) {
-				return nil, messages.Invalid("Identifiers", raw, "names task "+id.Task+", which is not configured")
-			}
-			if section != "" && id.Task != section {
-				return nil, messages.Invalid("Identifiers", raw, "belongs to task "+id.Task+", not to ConfigSection "+section)
-			}
-			req.ids = append(req.ids, idEntry{raw: raw, id: id})
-			addTask(id.Task)
-		}
-		if len(req.ids) == 0 {
-			return nil, messages.Invalid("Identifiers", v, "must list at least one identifier")
-		}
-		if action == ActionCollect {
-			req.destination = strings.TrimSpace(params.Value("Destination"))
-			if _, _, err := r.collectFolder(req.destination); err != nil {
-				return nil, messages.Invalid("Destination", req.destination, err.Error())
-			}
-		}
-	case ActionIdentifiers:
-		if section == "" {
-			return nil, messages.Missing("ConfigSection")
-		}
-		addTask(section)
-	case ActionInsert:
-		if section == "" {
-			return nil, messages.Missing("ConfigSection")
-		}
-		addTask(section)
-		v, ok := get("InsertXML")
-		if !ok {
-			return nil, messages.Missing("InsertXML")
-		}
-		var err error
-		if req.inserts, err = parseInsertXML(v, r.set[section]); err != nil {
+			return id.Task, err
+		}}
+	a, err := t.Prepare(action, params)
+	if err != nil {
+		return nil, err
+	}
+	req := &request{Action: a}
+	for _, e := range a.IDs {
+		id, _ := DecodeIdentifier(e.Raw)
+		req.ids = append(req.ids, idEntry{raw: e.Raw, id: id})
+	}
+	if a.Action == restsync.ActionInsert {
+		if req.inserts, err = parseInsertXML(a.InsertXML, r.set[a.Tasks[0]]); err != nil {
 			return nil, err
 		}
 	}
@@ -349,35 +257,27 @@ func (r *Repository) Run(ctx context.Context, job *fetch.Job) ([]*messages.Eleme
 	if err != nil {
 		return nil, err
 	}
-	log := r.log.With("token", job.Token, "action", req.action)
-	if len(req.ignored) > 0 {
-		log.Debug("parameters ignored: not the action's own", "parameters", strings.Join(req.ignored, ","))
+	log := r.log.With("token", job.Token, "action", req.Action.Action)
+	if len(req.Ignored) > 0 {
+		log.Debug("parameters ignored: not the action's own", "parameters", strings.Join(req.Ignored, ","))
 	}
-	log.Info("action started", "tasks", strings.Join(req.tasks, ","))
+	log.Info("action started", "tasks", strings.Join(req.Tasks, ","))
 	start := r.now()
 	var res []*messages.Element
-	switch req.action {
-	case ActionSynchronize:
+	switch req.Action.Action {
+	case restsync.ActionSynchronize:
 		err = r.synchronize(ctx, job, req, log)
-	case ActionCollect:
+	case restsync.ActionCollect:
 		res, err = r.collect(ctx, job, req)
-	case ActionIdentifiers:
+	case restsync.ActionIdentifiers:
 		res, err = r.identifiers(ctx, job, req)
-	case ActionDelete:
+	case restsync.ActionDelete:
 		res, err = r.delete(ctx, job, req)
-	case ActionInsert:
+	case restsync.ActionInsert:
 		res, err = r.insert(ctx, job, req)
 	}
 	log.Info("action ended", "elapsed", r.now().Sub(start), "error", err)
 	return res, err
-}
-
-// counts returns the job's counters of task.
-func counts(job *fetch.Job, task string) *fetch.Counts {
-	if c := job.Counts(task); c != nil {
-		return c
-	}
-	return &fetch.Counts{Task: task}
 }
 
 func (r *Repository) datastore(task string) (store.Datastore, error) {
@@ -388,23 +288,6 @@ func (r *Repository) datastore(task string) (store.Datastore, error) {
 	return ds, nil
 }
 
-// record notes an action on task for TaskList; the returned function notes
-// its end.
-func (r *Repository) record(ds store.Datastore, action string) func() {
-	start := r.now().UnixMilli()
-	return func() {
-		err := writeMeta(ds, func(m *taskMeta) {
-			m.Calls++
-			m.Action = action
-			m.LastStartMs = start
-			m.LastFinishMs = r.now().UnixMilli()
-		})
-		if err != nil {
-			r.log.Warn("cannot record an action", "error", err)
-		}
-	}
-}
-
 // TaskList implements fetch.TaskLister.
 func (r *Repository) TaskList() ([]fetch.TaskInfo, error) {
 	names := slices.Clone(r.tasks)
@@ -413,31 +296,9 @@ func (r *Repository) TaskList() ([]fetch.TaskInfo, error) {
 			names = append(names, n)
 		}
 	}
-	stored, err := r.st.DatastoreNames()
+	out, err := restsync.TaskList(r.st, names)
 	if err != nil {
-		return nil, fmt.Errorf("mailfetch: task list: %w", err)
-	}
-	info := r.st.Info()
-	where := info.Path
-	if info.InMemory || where == "" {
-		where = "memory"
-	}
-	var out []fetch.TaskInfo
-	for _, name := range names {
-		ti := fetch.TaskInfo{Name: name, Datastore: where + " [datastore " + name + "]"}
-		if slices.Contains(stored, name) {
-			ds, err := r.datastore(name)
-			if err != nil {
-				return nil, err
-			}
-			m, err := readMeta(ds)
-			if err != nil {
-				return nil, fmt.Errorf("mailfetch: task list: %s: %w", name, err)
-			}
-			ti.Action, ti.Calls = m.Action, m.Calls
-			ti.LastStart, ti.LastFinish = msTime(m.LastStartMs), msTime(m.LastFinishMs)
-		}
-		out = append(out, ti)
+		return nil, fmt.Errorf("mailfetch: %w", err)
 	}
 	return out, nil
 }

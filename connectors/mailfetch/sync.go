@@ -22,9 +22,9 @@ import (
 // that fails (its server refuses the login, its connection drops) does not
 // stop the others; the action ends as Error with every task's failure.
 func (r *Repository) synchronize(ctx context.Context, job *fetch.Job, req *request, log *slog.Logger) error {
-	prog := restsync.NewProgress(job, req.tasks)
+	prog := restsync.NewProgress(job, req.Tasks)
 	var errs []error
-	for i, task := range req.tasks {
+	for i, task := range req.Tasks {
 		if err := job.Checkpoint(ctx); err != nil {
 			return err
 		}
@@ -49,12 +49,12 @@ func (r *Repository) synchronize(ctx context.Context, job *fetch.Job, req *reque
 // dropped connection, MaxUserMessages) resumes from what was recorded.
 func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, prog *restsync.Progress, idx int, log *slog.Logger) error {
 	s := r.set[task]
-	cnt := counts(job, task)
+	cnt := restsync.Counts(job, task)
 	ds, err := r.datastore(task)
 	if err != nil {
 		return err
 	}
-	defer r.record(ds, ActionSynchronize)()
+	defer restsync.NoteAction(ds, restsync.ActionSynchronize, r.now, r.log)()
 	st, err := loadState(ds)
 	if err != nil {
 		return fmt.Errorf("mailfetch: read the datastore of %s: %w", task, err)
