@@ -59,7 +59,7 @@ func (r *Repository) tokens(ctx context.Context, s *settings, hc *http.Client) (
 		jc.Subject = s.Username
 		return &describing{inner: jc.TokenSource(ctx)}, nil
 	}
-	key, err := r.keyFile()
+	key, err := r.key.Get()
 	if err != nil {
 		return nil, fmt.Errorf("mailfetch: [%s] the token file is encrypted with [Security] AESKeyFile: %w", s.Task, err)
 	}

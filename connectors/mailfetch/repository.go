@@ -5,11 +5,9 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/connectorhq/connector/config"
@@ -79,8 +77,7 @@ type Repository struct {
 	tasks []string             // [FetchTasks], upper case
 	set   map[string]*settings // every task section, by upper-case name
 
-	keyMu sync.Mutex
-	key   *secret.Key
+	key *restsync.KeyOnce // the server's AES key, loaded when first needed
 }
 
 var (
@@ -96,7 +93,7 @@ func New(o Options) (*Repository, error) {
 	if o.Config == nil || o.Store == nil {
 		return nil, errors.New("mailfetch: Options.Config and Options.Store are required")
 	}
-	r := &Repository{cfg: o.Config, st: o.Store, target: o.Target, log: o.Logger, now: o.Now}
+	r := &Repository{cfg: o.Config, st: o.Store, target: o.Target, log: o.Logger, now: o.Now, key: &restsync.KeyOnce{Config: o.Config}}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -109,7 +106,7 @@ func New(o Options) (*Repository, error) {
 		return nil, &config.Error{File: o.Config.Path, Section: "Security", Key: "DeniedAddresses", Err: err}
 	}
 	r.guard = g
-	if r.tasks, r.set, err = resolveAll(o.Config, r.keyFile); err != nil {
+	if r.tasks, r.set, err = restsync.ResolveAll(o.Config, resolve, r.key.Get); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -119,67 +116,15 @@ func New(o Options) (*Repository, error) {
 // on disk (beyond reading [Security] AESKeyFile when a secret is given
 // encrypted).
 func Check(cfg *config.Config) error {
-	_, _, err := resolveAll(cfg, func() (*secret.Key, error) { return loadKey(cfg) })
+	_, _, err := restsync.ResolveAll(cfg, resolve, func() (*secret.Key, error) { return restsync.LoadKey(cfg) })
 	return err
-}
-
-func loadKey(cfg *config.Config) (*secret.Key, error) {
-	k, err := secret.LoadKeyFile(cfg.Security.AESKeyFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: [Security] AESKeyFile %s does not exist", secret.ErrDecrypt, cfg.Security.AESKeyFile)
-	}
-	return k, err
-}
-
-// keyFile returns the server's AES key (loaded once).
-func (r *Repository) keyFile() (*secret.Key, error) {
-	r.keyMu.Lock()
-	defer r.keyMu.Unlock()
-	if r.key != nil {
-		return r.key, nil
-	}
-	k, err := loadKey(r.cfg)
-	if err != nil {
-		return nil, err
-	}
-	r.key = k
-	return k, nil
-}
-
-func resolveAll(cfg *config.Config, key func() (*secret.Key, error)) ([]string, map[string]*settings, error) {
-	set := map[string]*settings{}
-	var tasks []string
-	for _, t := range cfg.FetchTasks {
-		name := strings.ToUpper(strings.TrimSpace(t))
-		if _, dup := set[name]; dup {
-			continue
-		}
-		s, err := resolve(cfg, t, key)
-		if err != nil {
-			return nil, nil, err
-		}
-		tasks = append(tasks, name)
-		set[name] = s
-	}
-	for _, t := range cfg.TaskSections() {
-		name := strings.ToUpper(t)
-		if _, ok := set[name]; ok {
-			continue
-		}
-		s, err := resolve(cfg, t, key)
-		if err != nil {
-			return nil, nil, err
-		}
-		set[name] = s
-	}
-	return tasks, set, nil
 }
 
 // TaskSettings returns the OAuth client and token file of a task, for
 // `connector oauth`. The token file is encrypted with the server's key,
 // created when missing.
 func TaskSettings(cfg *config.Config, task string) (*settings, error) {
-	_, set, err := resolveAll(cfg, func() (*secret.Key, error) { return loadKey(cfg) })
+	_, set, err := restsync.ResolveAll(cfg, resolve, func() (*secret.Key, error) { return restsync.LoadKey(cfg) })
 	if err != nil {
 		return nil, err
 	}
@@ -303,30 +248,11 @@ func (r *Repository) TaskList() ([]fetch.TaskInfo, error) {
 	return out, nil
 }
 
-// sensitive reports whether a request parameter may hold a secret: a
-// secret task setting's name ([Task]Password too), or any name with
-// password, secret or token in it.
-func sensitive(name string) bool {
-	n := strings.TrimSpace(name)
-	if i := strings.IndexByte(n, ']'); strings.HasPrefix(n, "[") && i > 0 {
-		n = n[i+1:]
-	}
-	l := strings.ToLower(n)
-	return isSecretKey(n) || secret.SensitiveName(n) || strings.Contains(l, "token")
-}
-
 // Redact implements fetch.Secrets. Requests cannot set task settings, so
 // they carry no secret the connector uses; a parameter that looks like one
 // is hidden all the same, wherever parameters are shown.
 func (r *Repository) Redact(params messages.Params) messages.Params {
-	out := make(messages.Params, len(params))
-	for i, p := range params {
-		out[i] = p
-		if sensitive(p.GetName()) {
-			out[i] = &messages.Param{Name: p.GetName(), Value: secret.Redacted}
-		}
-	}
-	return out
+	return restsync.Redact(params, keys.IsSecret)
 }
 
 // Seal implements fetch.Secrets: a parameter that looks like a secret is

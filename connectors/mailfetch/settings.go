@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/connectors/mailfetch/imapbox"
 	"github.com/connectorhq/connector/connectors/mailfetch/mimedoc"
 	"github.com/connectorhq/connector/oauth"
@@ -97,29 +98,7 @@ func (s *settings) OAuth() oauth.Config {
 		Scopes: s.Scopes, RedirectURL: s.RedirectURL, AuthParams: params}
 }
 
-// keySpec is one task setting.
-type keySpec struct {
-	name   string
-	apply  func(s *settings, v string) error
-	secret bool // a password or client secret: may be given encrypted, never shown
-	// ours is false for the names IDOL's connectors use (docs say which).
-}
-
-func boolKey(dst func(*settings) *bool) func(*settings, string) error {
-	return func(s *settings, v string) (err error) { *dst(s), err = config.Bool(v); return err }
-}
-
-func durationKey(dst func(*settings) *time.Duration) func(*settings, string) error {
-	return func(s *settings, v string) error {
-		d, err := config.Duration(v)
-		if err == nil && d <= 0 {
-			err = errors.New("must be positive")
-		}
-		*dst(s) = d
-		return err
-	}
-}
-
+// intKey is restsync.Int for the int settings.
 func intKey(lo, hi int, want string, dst func(*settings) *int) func(*settings, string) error {
 	return func(s *settings, v string) error {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -131,6 +110,8 @@ func intKey(lo, hi int, want string, dst func(*settings) *int) func(*settings, s
 	}
 }
 
+// urlKey is an http or https URL without user information, kept as given
+// (restsync.URL drops a trailing slash; the Gmail API's base keeps it).
 func urlKey(dst func(*settings) *string) func(*settings, string) error {
 	return func(s *settings, v string) error {
 		u, err := url.Parse(strings.TrimSpace(v))
@@ -145,15 +126,6 @@ func urlKey(dst func(*settings) *string) func(*settings, string) error {
 	}
 }
 
-func oneOf(v string, allowed ...string) (string, error) {
-	for _, a := range allowed {
-		if strings.EqualFold(strings.TrimSpace(v), a) {
-			return a, nil
-		}
-	}
-	return "", fmt.Errorf("must be one of %s", strings.Join(allowed, ", "))
-}
-
 func oneLine(v string) error {
 	if strings.ContainsAny(v, "\r\n\x00") {
 		return errors.New("must be one line")
@@ -161,168 +133,115 @@ func oneLine(v string) error {
 	return nil
 }
 
-func compileRegex(v string) (*regexp.Regexp, error) {
-	if strings.TrimSpace(v) == "" {
-		return nil, nil
-	}
-	re, err := regexp.Compile(`^(?:` + v + `)$`)
-	if err != nil {
-		return nil, fmt.Errorf("not a valid regular expression (Go RE2 syntax, matched against the whole name): %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
-	}
-	return re, nil
+// keys are the task settings, in the order they are resolved.
+var keys = &restsync.Keys[settings]{
+	Connector: "Google Mail",
+	Doc:       "docs/connectors/google-mail.md",
+	Defaults:  defaults,
+	List: []*restsync.Key[settings]{
+		{Name: "Transport", Apply: func(s *settings, v string) (err error) {
+			s.Transport, err = restsync.OneOf(v, TransportIMAP, TransportGmailAPI)
+			return err
+		}},
+		{Name: "ImapServer", Apply: func(s *settings, v string) error {
+			v = strings.TrimSpace(v)
+			if v == "" || strings.ContainsAny(v, "/ :@") && !strings.HasPrefix(v, "[") {
+				return errors.New("must be a host name or address (the port is ImapPort)")
+			}
+			s.Server = strings.Trim(v, "[]")
+			return nil
+		}},
+		{Name: "ImapPort", Apply: intKey(1, 65535, "a port number, 1 to 65535", func(s *settings) *int { return &s.Port })},
+		{Name: "ImapSecurity", Apply: func(s *settings, v string) error {
+			x, err := restsync.OneOf(v, string(imapbox.SecurityTLS), string(imapbox.SecurityStartTLS), string(imapbox.SecurityNone))
+			s.Security = imapbox.Security(x)
+			return err
+		}},
+		{Name: "SSLCheckCertificate", Apply: restsync.Bool(func(s *settings) *bool { return &s.CheckCert })},
+		{Name: "SSLCACertificate", Apply: func(s *settings, v string) error { s.CACert = strings.TrimSpace(v); return nil }},
+		{Name: "Username", Apply: func(s *settings, v string) error {
+			s.Username = strings.TrimSpace(v)
+			return oneLine(v)
+		}},
+		{Name: "Password", Secret: true, Apply: func(s *settings, v string) error {
+			s.Password = v
+			return oneLine(v)
+		}},
+		{Name: "AuthMethod", Apply: func(s *settings, v string) error {
+			x, err := restsync.OneOf(v, string(imapbox.AuthPassword), string(imapbox.AuthPlain), string(imapbox.AuthLogin), string(imapbox.AuthXOAuth2), string(imapbox.AuthOAuthBearer))
+			s.Auth = imapbox.Auth(x)
+			return err
+		}},
+		{Name: "OAuthClientID", Apply: func(s *settings, v string) error { s.ClientID = strings.TrimSpace(v); return oneLine(v) }},
+		{Name: "OAuthClientSecret", Secret: true, Apply: func(s *settings, v string) error { s.Secret = v; return oneLine(v) }},
+		{Name: "OAuthAuthorizeUrl", Apply: urlKey(func(s *settings) *string { return &s.AuthURL })},
+		{Name: "OAuthTokenUrl", Apply: urlKey(func(s *settings) *string { return &s.TokenURL })},
+		{Name: "OAuthScopes", Apply: func(s *settings, v string) error {
+			s.Scopes = strings.Fields(strings.ReplaceAll(v, ",", " "))
+			if len(s.Scopes) == 0 {
+				return errors.New("must list at least one scope")
+			}
+			return nil
+		}},
+		{Name: "OAuthRedirectUrl", Apply: func(s *settings, v string) error {
+			if _, _, err := oauth.LoopbackRedirect(strings.TrimSpace(v)); err != nil {
+				return errors.New(strings.TrimPrefix(err.Error(), "oauth: "))
+			}
+			s.RedirectURL = strings.TrimSpace(v)
+			return nil
+		}},
+		{Name: "OAuthTokenFile", Apply: func(s *settings, v string) error { s.TokenFile = strings.TrimSpace(v); return nil }},
+		{Name: "ServiceAccountKeyFile", Apply: func(s *settings, v string) error { s.KeyFile = strings.TrimSpace(v); return nil }},
+		{Name: "GmailApiUrl", Apply: urlKey(func(s *settings) *string { return &s.GmailAPIURL })},
+		{Name: "ServerTimeoutSeconds", Apply: func(s *settings, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 1 || n > 86400 {
+				return errors.New("must be a whole number of seconds, 1 to 86400")
+			}
+			s.Timeout = time.Duration(n) * time.Second
+			return nil
+		}},
+		{Name: "Folders", Apply: func(s *settings, v string) error { s.Folders = restsync.CSV(v); return nil }},
+		{Name: "FolderMustHaveRegex", Apply: func(s *settings, v string) (err error) { s.FolderMustHave, err = restsync.Regex(v); return err }},
+		{Name: "FolderCantHaveRegex", Apply: func(s *settings, v string) (err error) { s.FolderCantHave, err = restsync.Regex(v); return err }},
+		{Name: "IncludeSpamTrash", Apply: restsync.Bool(func(s *settings) *bool { return &s.IncludeSpamTrash })},
+		{Name: "MaxMessageBytes", Apply: func(s *settings, v string) error {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil || n < 1024 || n > 1<<31 {
+				return errors.New("must be a whole number of bytes, 1024 to 2147483648")
+			}
+			s.MaxMessageBytes = n
+			return nil
+		}},
+		{Name: "MaxMimeDepth", Apply: intKey(1, 1000, "a whole number of levels, 1 to 1000", func(s *settings) *int { return &s.MIME.MaxDepth })},
+		{Name: "MaxMimeParts", Apply: intKey(1, 1000000, "a whole number of parts, 1 to 1000000", func(s *settings) *int { return &s.MIME.MaxParts })},
+		{Name: "IngestAttachments", Apply: restsync.Bool(func(s *settings) *bool { return &s.IngestAttachments })},
+		{Name: "ExtractText", Apply: restsync.Bool(func(s *settings) *bool { return &s.ExtractText })},
+		{Name: "ExtractTimeout", Apply: restsync.Duration(func(s *settings) *time.Duration { return &s.ExtractTimeout })},
+		{Name: "ExtractMaxTextBytes", Apply: intKey(1, math.MaxInt32, "a positive whole number of bytes", func(s *settings) *int { return &s.ExtractTextBytes })},
+		{Name: "FetchBatchSize", Apply: intKey(1, 10000, "a whole number of messages, 1 to 10000", func(s *settings) *int { return &s.FetchBatchSize })},
+		{Name: "MaxUserMessages", Apply: intKey(0, math.MaxInt32, "0 (no limit) or a whole number of messages", func(s *settings) *int { return &s.MaxUserMessages })},
+		{Name: "DeleteMode", Apply: func(s *settings, v string) (err error) {
+			s.DeleteMode, err = restsync.OneOf(v, DeleteExpunge, DeleteTrash, DeleteForever)
+			return err
+		}},
+		{Name: "InsertFolder", Apply: func(s *settings, v string) error {
+			s.InsertFolder = strings.TrimSpace(v)
+			if s.InsertFolder == "" {
+				return errors.New("must name a folder (or, with the Gmail API, a label)")
+			}
+			return oneLine(v)
+		}},
+	},
 }
-
-func splitCSV(v string) []string {
-	var out []string
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// keySpecs are the task settings, in the order they are resolved.
-var keySpecs = []*keySpec{
-	{name: "Transport", apply: func(s *settings, v string) (err error) {
-		s.Transport, err = oneOf(v, TransportIMAP, TransportGmailAPI)
-		return err
-	}},
-	{name: "ImapServer", apply: func(s *settings, v string) error {
-		v = strings.TrimSpace(v)
-		if v == "" || strings.ContainsAny(v, "/ :@") && !strings.HasPrefix(v, "[") {
-			return errors.New("must be a host name or address (the port is ImapPort)")
-		}
-		s.Server = strings.Trim(v, "[]")
-		return nil
-	}},
-	{name: "ImapPort", apply: intKey(1, 65535, "a port number, 1 to 65535", func(s *settings) *int { return &s.Port })},
-	{name: "ImapSecurity", apply: func(s *settings, v string) error {
-		x, err := oneOf(v, string(imapbox.SecurityTLS), string(imapbox.SecurityStartTLS), string(imapbox.SecurityNone))
-		s.Security = imapbox.Security(x)
-		return err
-	}},
-	{name: "SSLCheckCertificate", apply: boolKey(func(s *settings) *bool { return &s.CheckCert })},
-	{name: "SSLCACertificate", apply: func(s *settings, v string) error { s.CACert = strings.TrimSpace(v); return nil }},
-	{name: "Username", apply: func(s *settings, v string) error {
-		s.Username = strings.TrimSpace(v)
-		return oneLine(v)
-	}},
-	{name: "Password", secret: true, apply: func(s *settings, v string) error {
-		s.Password = v
-		return oneLine(v)
-	}},
-	{name: "AuthMethod", apply: func(s *settings, v string) error {
-		x, err := oneOf(v, string(imapbox.AuthPassword), string(imapbox.AuthPlain), string(imapbox.AuthLogin), string(imapbox.AuthXOAuth2), string(imapbox.AuthOAuthBearer))
-		s.Auth = imapbox.Auth(x)
-		return err
-	}},
-	{name: "OAuthClientID", apply: func(s *settings, v string) error { s.ClientID = strings.TrimSpace(v); return oneLine(v) }},
-	{name: "OAuthClientSecret", secret: true, apply: func(s *settings, v string) error { s.Secret = v; return oneLine(v) }},
-	{name: "OAuthAuthorizeUrl", apply: urlKey(func(s *settings) *string { return &s.AuthURL })},
-	{name: "OAuthTokenUrl", apply: urlKey(func(s *settings) *string { return &s.TokenURL })},
-	{name: "OAuthScopes", apply: func(s *settings, v string) error {
-		s.Scopes = strings.Fields(strings.ReplaceAll(v, ",", " "))
-		if len(s.Scopes) == 0 {
-			return errors.New("must list at least one scope")
-		}
-		return nil
-	}},
-	{name: "OAuthRedirectUrl", apply: func(s *settings, v string) error {
-		if _, _, err := oauth.LoopbackRedirect(strings.TrimSpace(v)); err != nil {
-			return errors.New(strings.TrimPrefix(err.Error(), "oauth: "))
-		}
-		s.RedirectURL = strings.TrimSpace(v)
-		return nil
-	}},
-	{name: "OAuthTokenFile", apply: func(s *settings, v string) error { s.TokenFile = strings.TrimSpace(v); return nil }},
-	{name: "ServiceAccountKeyFile", apply: func(s *settings, v string) error { s.KeyFile = strings.TrimSpace(v); return nil }},
-	{name: "GmailApiUrl", apply: urlKey(func(s *settings) *string { return &s.GmailAPIURL })},
-	{name: "ServerTimeoutSeconds", apply: func(s *settings, v string) error {
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || n < 1 || n > 86400 {
-			return errors.New("must be a whole number of seconds, 1 to 86400")
-		}
-		s.Timeout = time.Duration(n) * time.Second
-		return nil
-	}},
-	{name: "Folders", apply: func(s *settings, v string) error { s.Folders = splitCSV(v); return nil }},
-	{name: "FolderMustHaveRegex", apply: func(s *settings, v string) (err error) { s.FolderMustHave, err = compileRegex(v); return err }},
-	{name: "FolderCantHaveRegex", apply: func(s *settings, v string) (err error) { s.FolderCantHave, err = compileRegex(v); return err }},
-	{name: "IncludeSpamTrash", apply: boolKey(func(s *settings) *bool { return &s.IncludeSpamTrash })},
-	{name: "MaxMessageBytes", apply: func(s *settings, v string) error {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil || n < 1024 || n > 1<<31 {
-			return errors.New("must be a whole number of bytes, 1024 to 2147483648")
-		}
-		s.MaxMessageBytes = n
-		return nil
-	}},
-	{name: "MaxMimeDepth", apply: intKey(1, 1000, "a whole number of levels, 1 to 1000", func(s *settings) *int { return &s.MIME.MaxDepth })},
-	{name: "MaxMimeParts", apply: intKey(1, 1000000, "a whole number of parts, 1 to 1000000", func(s *settings) *int { return &s.MIME.MaxParts })},
-	{name: "IngestAttachments", apply: boolKey(func(s *settings) *bool { return &s.IngestAttachments })},
-	{name: "ExtractText", apply: boolKey(func(s *settings) *bool { return &s.ExtractText })},
-	{name: "ExtractTimeout", apply: durationKey(func(s *settings) *time.Duration { return &s.ExtractTimeout })},
-	{name: "ExtractMaxTextBytes", apply: intKey(1, math.MaxInt32, "a positive whole number of bytes", func(s *settings) *int { return &s.ExtractTextBytes })},
-	{name: "FetchBatchSize", apply: intKey(1, 10000, "a whole number of messages, 1 to 10000", func(s *settings) *int { return &s.FetchBatchSize })},
-	{name: "MaxUserMessages", apply: intKey(0, math.MaxInt32, "0 (no limit) or a whole number of messages", func(s *settings) *int { return &s.MaxUserMessages })},
-	{name: "DeleteMode", apply: func(s *settings, v string) (err error) {
-		s.DeleteMode, err = oneOf(v, DeleteExpunge, DeleteTrash, DeleteForever)
-		return err
-	}},
-	{name: "InsertFolder", apply: func(s *settings, v string) error {
-		s.InsertFolder = strings.TrimSpace(v)
-		if s.InsertFolder == "" {
-			return errors.New("must name a folder (or, with the Gmail API, a label)")
-		}
-		return oneLine(v)
-	}},
-}
-
-var keySpecByName = func() map[string]*keySpec {
-	m := map[string]*keySpec{}
-	for _, k := range keySpecs {
-		m[strings.ToLower(k.name)] = k
-	}
-	return m
-}()
 
 // KeyNames are the task settings, as documented.
-func KeyNames() []string {
-	out := make([]string, len(keySpecs))
-	for i, k := range keySpecs {
-		out[i] = k.name
-	}
-	return out
-}
+func KeyNames() []string { return keys.Names() }
 
 // TaskKeys validates one task setting as it appears in a task section,
 // [FetchTasks] or [Default] (config.Load calls it). An unknown key wraps
 // config.ErrUnknownKey; a bad value says what is expected.
-func TaskKeys(key, value string) error {
-	k := keySpecByName[strings.ToLower(strings.TrimSpace(key))]
-	if k == nil {
-		hint := ""
-		if near := config.Closest(key, KeyNames()); near != "" {
-			hint = " (did you mean " + near + "?)"
-		}
-		return fmt.Errorf("%w: %s is not a Google Mail task setting%s; docs/connectors/google-mail.md lists them", config.ErrUnknownKey, key, hint)
-	}
-	if k.secret {
-		if err := secret.Check(value); err != nil {
-			return err
-		}
-		if secret.IsEncrypted(value) {
-			return nil // decrypted when the task is resolved
-		}
-	}
-	return k.apply(defaults(""), value)
-}
-
-func isSecretKey(name string) bool {
-	k := keySpecByName[strings.ToLower(strings.TrimSpace(name))]
-	return k != nil && k.secret
-}
+func TaskKeys(key, value string) error { return keys.TaskKeys(key, value) }
 
 func defaults(task string) *settings {
 	return &settings{
@@ -352,42 +271,15 @@ func defaults(task string) *settings {
 // given in IDOL's encrypted form are decrypted with key (called only when
 // one is). Errors are *config.Error values naming the file, line and key.
 func resolve(cfg *config.Config, task string, key func() (*secret.Key, error)) (*settings, error) {
-	s := defaults(task)
-	set := map[string]bool{}
-	for _, k := range keySpecs {
-		kv, sec, ok := lookup(cfg, task, k.name)
-		if !ok {
-			continue
-		}
-		set[strings.ToLower(k.name)] = true
-		bad := func(err error) error {
-			return &config.Error{File: cfg.Path, Line: kv.Line, Section: sec, Key: kv.Key, Err: err}
-		}
-		v := kv.Value
-		if k.secret && secret.IsEncrypted(v) {
-			kk, err := key()
-			if err == nil {
-				v, err = kk.Decrypt(v)
-			}
-			if err != nil {
-				return nil, bad(err)
-			}
-		}
-		if err := k.apply(s, v); err != nil {
-			return nil, bad(err)
-		}
+	r, err := keys.Resolve(cfg, task, key)
+	if err != nil {
+		return nil, err
 	}
-	whole := func(key string, err error) error {
-		line := cfg.TaskLine(task)
-		if kv, sec, ok := lookup(cfg, task, key); ok {
-			return &config.Error{File: cfg.Path, Line: kv.Line, Section: sec, Key: kv.Key, Err: err}
-		}
-		return &config.Error{File: cfg.Path, Line: line, Section: task, Key: key, Err: err}
-	}
+	s, whole := r.S, r.Error
 	if s.Username == "" {
 		return nil, whole("Username", errors.New("the task needs the mail account: set Username (the address, or the user the service account acts for)"))
 	}
-	if !set["imapport"] {
+	if !r.Set("ImapPort") {
 		s.Port = 993
 		if s.Security != imapbox.SecurityTLS {
 			s.Port = 143
@@ -420,7 +312,7 @@ func resolve(cfg *config.Config, task string, key func() (*secret.Key, error)) (
 		if s.ClientID == "" && s.KeyFile == "" {
 			return nil, whole("OAuthClientID", errors.New("Transport=GMAILAPI needs OAuthClientID (with a token file from `connector oauth`) or ServiceAccountKeyFile"))
 		}
-		if set["authmethod"] && s.Auth != imapbox.AuthXOAuth2 {
+		if r.Set("AuthMethod") && s.Auth != imapbox.AuthXOAuth2 {
 			return nil, whole("AuthMethod", errors.New("AuthMethod is for Transport=IMAP; the Gmail API always uses OAuth 2.0"))
 		}
 		if s.DeleteMode == "" {
@@ -431,22 +323,6 @@ func resolve(cfg *config.Config, task string, key func() (*secret.Key, error)) (
 		}
 	}
 	return s, nil
-}
-
-// lookup finds key for task: its section, [FetchTasks], then [Default].
-func lookup(cfg *config.Config, task, key string) (config.KeyValue, string, bool) {
-	for _, name := range []string{task, "FetchTasks", "Default"} {
-		sec := cfg.Section(name)
-		if sec == nil {
-			continue
-		}
-		for _, kv := range sec.Keys {
-			if strings.EqualFold(kv.Key, key) {
-				return kv, sec.Name, true
-			}
-		}
-	}
-	return config.KeyValue{}, "", false
 }
 
 // OAuthClient returns the task's OAuth 2.0 client and the token file its
