@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/fetch/fetchtest"
@@ -71,7 +72,7 @@ Password=pw
 		st, err := store.Open(store.Config{Driver: store.DriverMemory})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = st.Close() })
-		r, err := New(Options{Config: cfg, Store: st, Target: newMemTarget()})
+		r, err := New(Options{Config: cfg, Store: st, Target: resttest.NewTarget()})
 		require.NoError(t, err)
 		return r
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
 	"github.com/connectorhq/connector/connectors/mailfetch/imapbox"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
@@ -90,14 +91,14 @@ func TestSynchronizeAgainstDovecot(t *testing.T) {
 	_, job := g.mustRun("Synchronize")
 	c := countsOf(job, "MAIL")
 	require.Equal(t, fmt.Sprintf("seen=%d added=%d updated=0 deleted=0 unchanged=0 ingestadded=%d ingestupdated=0 ingestdeleted=0 ingestfailed=0 errors=0", nDocs, nDocs, nDocs), summary(c))
-	require.Equal(t, nDocs, g.target.len())
+	require.Equal(t, nDocs, g.target.Len())
 
 	// The documents.
-	rep := g.target.find("SUBJECT", "Réunion 0 – rapport")
+	rep := g.target.Find("SUBJECT", "Réunion 0 – rapport")
 	require.Len(t, rep, 3, "the message and its two attachments")
 	var msg, pdfDoc, txtDoc = rep[0], rep[0], rep[0]
 	for _, doc := range rep {
-		switch field1(doc, "FILENAME") {
+		switch resttest.Field1(doc, "FILENAME") {
 		case "":
 			msg = doc
 		case "report0.pdf":
@@ -107,36 +108,36 @@ func TestSynchronizeAgainstDovecot(t *testing.T) {
 		}
 	}
 	require.Regexp(t, `^imap://alice%40example\.com@127\.0\.0\.1:\d+/INBOX;UIDVALIDITY=\d+/;UID=6$`, msg.Reference)
-	require.Equal(t, "Réunion 0 – rapport", field1(msg, "DRETITLE"))
-	require.Equal(t, []string{"Zoë Martin <zoe@example.com>"}, field(msg, "FROM"))
-	require.Equal(t, []string{user}, field(msg, "TO"))
-	require.Equal(t, []string{"carol@example.com"}, field(msg, "CC"))
-	require.Equal(t, "report@example.com", field1(msg, "MESSAGE_ID"))
-	require.Equal(t, "report@example.com", field1(msg, "THREAD_ID"))
-	require.Equal(t, "INBOX", field1(msg, "FOLDER"))
-	require.Equal(t, "2", field1(msg, "ATTACHMENT_COUNT"))
-	require.Equal(t, []string{"report0.pdf", "notes.txt"}, field(msg, "ATTACHMENT_NAME"))
+	require.Equal(t, "Réunion 0 – rapport", resttest.Field1(msg, "DRETITLE"))
+	require.Equal(t, []string{"Zoë Martin <zoe@example.com>"}, resttest.Field(msg, "FROM"))
+	require.Equal(t, []string{user}, resttest.Field(msg, "TO"))
+	require.Equal(t, []string{"carol@example.com"}, resttest.Field(msg, "CC"))
+	require.Equal(t, "report@example.com", resttest.Field1(msg, "MESSAGE_ID"))
+	require.Equal(t, "report@example.com", resttest.Field1(msg, "THREAD_ID"))
+	require.Equal(t, "INBOX", resttest.Field1(msg, "FOLDER"))
+	require.Equal(t, "2", resttest.Field1(msg, "ATTACHMENT_COUNT"))
+	require.Equal(t, []string{"report0.pdf", "notes.txt"}, resttest.Field(msg, "ATTACHMENT_NAME"))
 	require.Equal(t, "Voici le rapport.", strings.TrimSpace(msg.Content))
-	require.NotEmpty(t, field1(msg, "SIZE"))
+	require.NotEmpty(t, resttest.Field1(msg, "SIZE"))
 	require.Equal(t, msg.Reference+"/;SECTION=2", pdfDoc.Reference)
-	require.Equal(t, msg.Reference, field1(pdfDoc, "PARENT_REFERENCE"))
-	require.Equal(t, "application/pdf", field1(pdfDoc, "CONTENT_TYPE"))
+	require.Equal(t, msg.Reference, resttest.Field1(pdfDoc, "PARENT_REFERENCE"))
+	require.Equal(t, "application/pdf", resttest.Field1(pdfDoc, "CONTENT_TYPE"))
 	require.Contains(t, pdfDoc.Content, "The zebra crossed the meadow at dawn.", "attachment text extracted")
-	require.Equal(t, "pdf", field1(pdfDoc, "EXTRACT_FORMAT"))
+	require.Equal(t, "pdf", resttest.Field1(pdfDoc, "EXTRACT_FORMAT"))
 	require.Equal(t, "the zebra notes", txtDoc.Content)
-	html := g.target.find("SUBJECT", "html only")
+	html := g.target.Find("SUBJECT", "html only")
 	require.Len(t, html, 1)
 	require.Contains(t, html[0].Content, "News")
 	require.Contains(t, html[0].Content, "Big news today")
-	require.Equal(t, "html", field1(html[0], "BODY_FORMAT"))
-	archived := g.target.find("FOLDER", "Archive")
+	require.Equal(t, "html", resttest.Field1(html[0], "BODY_FORMAT"))
+	archived := g.target.Find("FOLDER", "Archive")
 	require.Len(t, archived, 3)
-	require.Equal(t, "report@example.com", field1(archived[0], "THREAD_ID"), "a reply belongs to the thread it answers")
-	require.Equal(t, []string{`\Seen`}, field(archived[0], "FLAGS"))
-	require.Empty(t, g.target.find("SUBJECT", "deleted"), "trash is not indexed")
-	require.Empty(t, g.target.find("SUBJECT", "buy now"), "spam is not indexed")
-	for _, doc := range g.target.all() {
-		id, err := DecodeIdentifier(field1(doc, "AUTN_IDENTIFIER"))
+	require.Equal(t, "report@example.com", resttest.Field1(archived[0], "THREAD_ID"), "a reply belongs to the thread it answers")
+	require.Equal(t, []string{`\Seen`}, resttest.Field(archived[0], "FLAGS"))
+	require.Empty(t, g.target.Find("SUBJECT", "deleted"), "trash is not indexed")
+	require.Empty(t, g.target.Find("SUBJECT", "buy now"), "spam is not indexed")
+	for _, doc := range g.target.All() {
+		id, err := DecodeIdentifier(resttest.Field1(doc, "AUTN_IDENTIFIER"))
 		require.NoError(t, err)
 		require.Equal(t, "MAIL", id.Task)
 		require.NotContains(t, fmt.Sprint(doc.Fields), "pw")
@@ -149,10 +150,10 @@ func TestSynchronizeAgainstDovecot(t *testing.T) {
 	// Flag one, append one, expunge one.
 	o := otherClient(t, d)
 	inbox := mailbox.Collection{Name: "INBOX"}
-	plain0 := g.target.find("SUBJECT", "plain 0")[0]
-	plain1 := g.target.find("SUBJECT", "plain 1")[0]
-	id0, _ := DecodeIdentifier(field1(plain0, "AUTN_IDENTIFIER"))
-	id1, _ := DecodeIdentifier(field1(plain1, "AUTN_IDENTIFIER"))
+	plain0 := g.target.Find("SUBJECT", "plain 0")[0]
+	plain1 := g.target.Find("SUBJECT", "plain 1")[0]
+	id0, _ := DecodeIdentifier(resttest.Field1(plain0, "AUTN_IDENTIFIER"))
+	id1, _ := DecodeIdentifier(resttest.Field1(plain1, "AUTN_IDENTIFIER"))
 	_, uid0, _ := imapbox.ParseKey(id0.Key)
 	require.NoError(t, flag(d, uid0))
 	require.NoError(t, o.Delete(context.Background(), inbox, []string{id1.Key}))
@@ -160,9 +161,9 @@ func TestSynchronizeAgainstDovecot(t *testing.T) {
 	require.NoError(t, err)
 	_, job = g.mustRun("Synchronize")
 	require.Equal(t, fmt.Sprintf("seen=%d added=1 updated=1 deleted=1 unchanged=%d ingestadded=1 ingestupdated=1 ingestdeleted=1 ingestfailed=0 errors=0", nDocs, nDocs-2), summary(countsOf(job, "MAIL")))
-	require.Equal(t, []string{`\Flagged`, `\Seen`}, field(g.target.find("SUBJECT", "plain 0")[0], "FLAGS"))
-	require.Empty(t, g.target.find("SUBJECT", "plain 1"))
-	require.Len(t, g.target.find("SUBJECT", "fresh"), 1)
+	require.Equal(t, []string{`\Flagged`, `\Seen`}, resttest.Field(g.target.Find("SUBJECT", "plain 0")[0], "FLAGS"))
+	require.Empty(t, g.target.Find("SUBJECT", "plain 1"))
+	require.Len(t, g.target.Find("SUBJECT", "fresh"), 1)
 
 	// A new UIDVALIDITY reads the folder again.
 	require.NoError(t, d.ResetUIDValidity(user, "Archive"))
@@ -170,8 +171,8 @@ func TestSynchronizeAgainstDovecot(t *testing.T) {
 	c = countsOf(job, "MAIL")
 	require.Equal(t, uint64(3), c.Added)
 	require.Equal(t, uint64(3), c.Deleted)
-	require.Len(t, g.target.find("FOLDER", "Archive"), 3)
-	require.Equal(t, nDocs, g.target.len())
+	require.Len(t, g.target.Find("FOLDER", "Archive"), 3)
+	require.Equal(t, nDocs, g.target.Len())
 	_ = nMsgs
 }
 
@@ -196,14 +197,14 @@ func TestFetchActionsAgainstDovecot(t *testing.T) {
 	_, nDocs := corpus(t, d)
 	g := newRig(t, mailConfig(d, ""))
 	g.mustRun("Synchronize")
-	rep := g.target.find("SUBJECT", "Réunion 0 – rapport")
+	rep := g.target.Find("SUBJECT", "Réunion 0 – rapport")
 	var msgID, pdfID string
 	for _, doc := range rep {
-		switch field1(doc, "FILENAME") {
+		switch resttest.Field1(doc, "FILENAME") {
 		case "":
-			msgID = field1(doc, "AUTN_IDENTIFIER")
+			msgID = resttest.Field1(doc, "AUTN_IDENTIFIER")
 		case "report0.pdf":
-			pdfID = field1(doc, "AUTN_IDENTIFIER")
+			pdfID = resttest.Field1(doc, "AUTN_IDENTIFIER")
 		}
 	}
 
@@ -249,10 +250,10 @@ func TestFetchActionsAgainstDovecot(t *testing.T) {
 	require.Equal(t, "success", res[0].Children[0].Name)
 	require.Equal(t, "failed", res[0].Children[1].Name, "an attachment alone cannot be deleted")
 	require.Equal(t, uint64(3), countsOf(job, "MAIL").Deleted)
-	require.Empty(t, g.target.find("SUBJECT", "Réunion 0 – rapport"))
+	require.Empty(t, g.target.Find("SUBJECT", "Réunion 0 – rapport"))
 	_, job = g.mustRun("Synchronize")
 	require.Zero(t, countsOf(job, "MAIL").Deleted, "the next Synchronize finds nothing more to delete")
-	require.Equal(t, nDocs-3, g.target.len())
+	require.Equal(t, nDocs-3, g.target.Len())
 
 	// Insert: APPEND to a folder; the next Synchronize indexes it.
 	raw := mailtest.Message{From: "me@example.com", Subject: "inserted", Text: "filed by a client"}.Raw()
@@ -265,10 +266,10 @@ func TestFetchActionsAgainstDovecot(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "Archive", newID.Collection)
 	g.mustRun("Synchronize")
-	ins := g.target.find("SUBJECT", "inserted")
+	ins := g.target.Find("SUBJECT", "inserted")
 	require.Len(t, ins, 1)
-	require.Equal(t, res[0].Children[0].Text, field1(ins[0], "AUTN_IDENTIFIER"), "Insert's identifier is the document's")
-	require.Equal(t, []string{`\Seen`}, field(ins[0], "FLAGS"))
+	require.Equal(t, res[0].Children[0].Text, resttest.Field1(ins[0], "AUTN_IDENTIFIER"), "Insert's identifier is the document's")
+	require.Equal(t, []string{`\Seen`}, resttest.Field(ins[0], "FLAGS"))
 	_, _, err = g.run("Insert", "ConfigSection", "Mail", "InsertXML", "<insert><file><type>file</type><content>/etc/passwd</content></file></insert>")
 	require.ErrorContains(t, err, "content or drecontent")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
 	"github.com/connectorhq/connector/connectors/mailfetch/gmailtest"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
 	"github.com/connectorhq/connector/ingest"
@@ -73,16 +74,16 @@ func TestGmailAPISynchronize(t *testing.T) {
 
 	_, job := g.mustRun("Synchronize")
 	require.Equal(t, "seen=4 added=4 updated=0 deleted=0 unchanged=0 ingestadded=4 ingestupdated=0 ingestdeleted=0 ingestfailed=0 errors=0", summary(countsOf(job, "GMAIL")))
-	first := g.target.find("SUBJECT", "first")
+	first := g.target.Find("SUBJECT", "first")
 	require.Len(t, first, 1)
 	require.Equal(t, "https://mail.google.com/mail/u/alice@example.com/#all/"+m1, first[0].Reference)
-	require.Equal(t, m1, field1(first[0], "GMAIL_ID"))
-	require.Equal(t, m1, field1(first[0], "THREAD_ID"))
-	require.Equal(t, []string{"INBOX", "UNREAD"}, field(first[0], "LABELS"))
-	rep := g.target.find("SUBJECT", "with report")
+	require.Equal(t, m1, resttest.Field1(first[0], "GMAIL_ID"))
+	require.Equal(t, m1, resttest.Field1(first[0], "THREAD_ID"))
+	require.Equal(t, []string{"INBOX", "UNREAD"}, resttest.Field(first[0], "LABELS"))
+	rep := g.target.Find("SUBJECT", "with report")
 	require.Len(t, rep, 2)
 	require.True(t, slices.ContainsFunc(rep, func(d2 *ingest.Document) bool { return strings.Contains(d2.Content, "zebra") }))
-	require.Empty(t, g.target.find("SUBJECT", "buy now"))
+	require.Empty(t, g.target.Find("SUBJECT", "buy now"))
 
 	// Unchanged: history says nothing happened; no message is read.
 	gets := countGets(api)
@@ -94,14 +95,14 @@ func TestGmailAPISynchronize(t *testing.T) {
 	api.Relabel(m1, []string{work}, []string{"UNREAD"})
 	api.Remove(m3)
 	api.Deliver(mailtest.Message{From: "carol@example.com", To: user, Subject: "new one", Text: "hi"}.Raw(), "INBOX")
-	msg2 := rep[slices.IndexFunc(rep, func(d2 *ingest.Document) bool { return field1(d2, "FILENAME") == "" })]
-	_, job = g.mustRun("Delete", "Identifiers", field1(msg2, "AUTN_IDENTIFIER"))
+	msg2 := rep[slices.IndexFunc(rep, func(d2 *ingest.Document) bool { return resttest.Field1(d2, "FILENAME") == "" })]
+	_, job = g.mustRun("Delete", "Identifiers", resttest.Field1(msg2, "AUTN_IDENTIFIER"))
 	require.Equal(t, uint64(2), countsOf(job, "GMAIL").Deleted, "the message and its attachment")
 	require.Contains(t, api.Message(m2).Labels, "TRASH", "DeleteMode=TRASH by default")
 	_, job = g.mustRun("Synchronize")
 	require.Equal(t, "seen=2 added=1 updated=1 deleted=1 unchanged=0 ingestadded=1 ingestupdated=1 ingestdeleted=1 ingestfailed=0 errors=0", summary(countsOf(job, "GMAIL")))
-	require.Equal(t, []string{"INBOX", "Work"}, field(g.target.find("SUBJECT", "first")[0], "LABELS"))
-	require.Empty(t, g.target.find("SUBJECT", "sent one"))
+	require.Equal(t, []string{"INBOX", "Work"}, resttest.Field(g.target.Find("SUBJECT", "first")[0], "LABELS"))
+	require.Empty(t, g.target.Find("SUBJECT", "sent one"))
 
 	// An expired history id: the whole mailbox is listed again, and only
 	// what changed is read.
@@ -120,12 +121,12 @@ func TestGmailAPISynchronize(t *testing.T) {
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{work, "UNREAD"}, api.Message(id.Key).Labels)
 	g.mustRun("Synchronize")
-	ins := g.target.find("SUBJECT", "inserted by the connector")
+	ins := g.target.Find("SUBJECT", "inserted by the connector")
 	require.Len(t, ins, 1)
-	v, err := g.repo.View(context.Background(), field1(ins[0], "AUTN_IDENTIFIER"), nil)
+	v, err := g.repo.View(context.Background(), resttest.Field1(ins[0], "AUTN_IDENTIFIER"), nil)
 	require.NoError(t, err)
 	require.Equal(t, raw, v.Content)
-	_, job = g.mustRun("Collect", "Identifiers", field1(ins[0], "AUTN_IDENTIFIER"))
+	_, job = g.mustRun("Collect", "Identifiers", resttest.Field1(ins[0], "AUTN_IDENTIFIER"))
 	require.Equal(t, uint64(1), countsOf(job, "GMAIL").Collected)
 	got, err := os.ReadFile(filepath.Join(g.dir, "collect", "inserted by the connector.eml"))
 	require.NoError(t, err)
@@ -140,9 +141,9 @@ func TestGmailAPIServiceAccountAndLimits(t *testing.T) {
 	api.Deliver(mailtest.Message{From: "bob@example.com", Subject: "not in Work", Text: "x"}.Raw(), "INBOX")
 	_, job := g.mustRun("Synchronize")
 	require.Equal(t, uint64(1), countsOf(job, "GMAIL").Added, "Folders=Work: the label's messages only")
-	big := g.target.find("SUBJECT", "big one")
+	big := g.target.Find("SUBJECT", "big one")
 	require.Len(t, big, 1, "over MaxMessageBytes: the header only, no attachment")
-	require.Equal(t, "true", field1(big[0], "MESSAGE_TRUNCATED"))
+	require.Equal(t, "true", resttest.Field1(big[0], "MESSAGE_TRUNCATED"))
 	require.Equal(t, []string{user}, srv.Assertions()[:1], "the service account acts for the user (domain-wide delegation)")
 
 	// A service account not allowed to act for the user: the action ends

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
 )
 
@@ -113,27 +114,27 @@ FetchBatchSize=10
 	first := countsOf(job, "MAIL")
 	require.Positive(t, first.Added, "some batches were delivered before the drop")
 	require.Less(t, int(first.Added), total)
-	require.Equal(t, int(first.Added), g.target.len())
+	require.Equal(t, int(first.Added), g.target.Len())
 	// Nothing half-ingested: every delivered message has all its
 	// attachments, and every attachment its message.
-	for _, doc := range g.target.all() {
-		if parent := field1(doc, "PARENT_REFERENCE"); parent != "" {
-			require.NotNil(t, g.target.docs[parent], "attachment without its message")
+	for _, doc := range g.target.All() {
+		if parent := resttest.Field1(doc, "PARENT_REFERENCE"); parent != "" {
+			require.NotNil(t, g.target.Get(parent), "attachment without its message")
 			continue
 		}
-		n := field1(doc, "ATTACHMENT_COUNT")
+		n := resttest.Field1(doc, "ATTACHMENT_COUNT")
 		for i := 2; i < 2+atoi(n); i++ {
-			require.NotNil(t, g.target.docs[fmt.Sprintf("%s/;SECTION=%d", doc.Reference, i)], "message without its attachment")
+			require.NotNil(t, g.target.Get(fmt.Sprintf("%s/;SECTION=%d", doc.Reference, i)), "message without its attachment")
 		}
 	}
-	adds := g.target.adds
+	adds := g.target.Adds()
 
 	cut.limit.Store(0)
 	_, job = g.mustRun("Synchronize")
 	second := countsOf(job, "MAIL")
 	require.Equal(t, uint64(total)-first.Added, second.Added, "the second run delivers the rest, and only the rest")
 	require.Equal(t, first.Added, second.Unchanged)
-	require.Equal(t, total, g.target.len())
+	require.Equal(t, total, g.target.Len())
 	require.Equal(t, total, adds+int(second.Added), "no document delivered twice")
 }
 
@@ -176,15 +177,15 @@ func TestHostileMailboxSynchronizes(t *testing.T) {
 	_, job := g.mustRun("Synchronize")
 	c := countsOf(job, "MAIL")
 	require.Equal(t, uint64(7), c.Added, "six messages, and the PDF part the unclosed multipart holds")
-	deepDoc := g.target.find("SUBJECT", "deep")
+	deepDoc := g.target.Find("SUBJECT", "deep")
 	require.Len(t, deepDoc, 1)
-	require.Contains(t, strings.Join(field(deepDoc[0], "MIME_PROBLEM"), " "), "nested deeper")
-	require.Len(t, g.target.find("SUBJECT", "broken header"), 1)
-	bigDoc := g.target.find("SUBJECT", "fifty megabytes")
+	require.Contains(t, strings.Join(resttest.Field(deepDoc[0], "MIME_PROBLEM"), " "), "nested deeper")
+	require.Len(t, g.target.Find("SUBJECT", "broken header"), 1)
+	bigDoc := g.target.Find("SUBJECT", "fifty megabytes")
 	require.Len(t, bigDoc, 1, "the cut attachment is not indexed as half a file")
-	require.Equal(t, "true", field1(bigDoc[0], "MESSAGE_TRUNCATED"))
+	require.Equal(t, "true", resttest.Field1(bigDoc[0], "MESSAGE_TRUNCATED"))
 	require.Equal(t, "the text survives", bigDoc[0].Content)
-	require.Equal(t, fmt.Sprint(len(big)), field1(bigDoc[0], "SIZE"))
-	noEnd := g.target.find("SUBJECT", "no end")
+	require.Equal(t, fmt.Sprint(len(big)), resttest.Field1(bigDoc[0], "SIZE"))
+	noEnd := g.target.Find("SUBJECT", "no end")
 	require.Len(t, noEnd, 2, "the message and the part the server has")
 }
