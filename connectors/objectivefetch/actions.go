@@ -274,36 +274,18 @@ func (r *Repository) parseInserts(v string, s *settings) ([]*insertDoc, error) {
 func (r *Repository) insert(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
 	task := req.Tasks[0]
 	s := r.Set[task]
-	ds, err := r.Datastore(task)
-	if err != nil {
-		return nil, err
+	items := make([]restsync.Inserting, len(req.inserts))
+	for i, d := range req.inserts {
+		items[i] = restsync.Inserting{Ref: d.Property("PATH"), InsertID: d.InsertID}
 	}
-	defer restsync.NoteAction(ds, restsync.ActionInsert, r.Now, r.Log)()
-	cnt := restsync.Counts(job, task)
-	o := &restsync.Outcome{}
-	a, err := r.open(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range req.inserts {
-		if err := job.Checkpoint(ctx); err != nil {
-			return o.Elements(), err
-		}
-		it, err := r.insertOne(ctx, a, s, d)
+	var a *api
+	return r.Insert(ctx, job, task, items, func() (err error) { a, err = r.open(ctx, s); return err }, func(i int) (string, error) {
+		it, err := r.insertOne(ctx, a, s, req.inserts[i])
 		if err != nil {
-			if fatal(ctx, err) {
-				return o.Elements(), err
-			}
-			o.Failure(d.Property("PATH"), err.Error())
-			cnt.Errors.Add(1)
-			continue
+			return "", err
 		}
-		id := identifier(task, kindDocument, it.ParentID, it.ID, "")
-		cnt.Inserted.Add(1)
-		o.Success(id)
-		o.Inserted = append(o.Inserted, restsync.Inserted{ID: id, InsertID: d.InsertID})
-	}
-	return o.Elements(), nil
+		return identifier(task, kindDocument, it.ParentID, it.ID, ""), nil
+	}, fatal)
 }
 
 func (r *Repository) insertOne(ctx context.Context, a *api, s *settings, d *insertDoc) (*item, error) {

@@ -213,35 +213,19 @@ func insertOf(d *restsync.InsertDoc, s *settings) (*insertMessage, error) {
 func (r *Repository) insert(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
 	task := req.Tasks[0]
 	s := r.Set[task]
-	ds, err := r.Datastore(task)
-	if err != nil {
-		return nil, err
+	ins := make([]*insertMessage, len(req.inserts))
+	items := make([]restsync.Inserting, len(req.inserts))
+	for i, d := range req.inserts {
+		ins[i], _ = insertOf(d, s)
+		items[i] = restsync.Inserting{Ref: ins[i].roomID, InsertID: ins[i].insertID}
 	}
-	defer restsync.NoteAction(ds, restsync.ActionInsert, r.Now, r.Log)()
-	cnt := restsync.Counts(job, task)
-	o := &restsync.Outcome{}
-	a, err := r.open(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range req.inserts {
-		if err := job.Checkpoint(ctx); err != nil {
-			return o.Elements(), err
-		}
-		in, _ := insertOf(d, s)
+	var a *api
+	return r.Insert(ctx, job, task, items, func() (err error) { a, err = r.open(ctx, s); return err }, func(i int) (string, error) {
+		in := ins[i]
 		m, err := a.post(ctx, in.roomID, in.parentID, in.text, in.markdown)
 		if err != nil {
-			if fatal(ctx, err) {
-				return o.Elements(), err
-			}
-			o.Failure(in.roomID, err.Error())
-			cnt.Errors.Add(1)
-			continue
+			return "", err
 		}
-		id := identifier(task, m.RoomID, m.ID, 0)
-		cnt.Inserted.Add(1)
-		o.Success(id)
-		o.Inserted = append(o.Inserted, restsync.Inserted{ID: id, InsertID: in.insertID})
-	}
-	return o.Elements(), nil
+		return identifier(task, m.RoomID, m.ID, 0), nil
+	}, fatal)
 }

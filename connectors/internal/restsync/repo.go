@@ -384,6 +384,47 @@ func (r *Repo[S]) Identifiers(ctx context.Context, job *fetch.Job, task, prefix 
 	return []*messages.Element{g}, err
 }
 
+// Inserting is one item of an Insert as its result names it: Ref in a
+// <failed>, InsertID (InsertXML's insert_id) beside its identifier.
+type Inserting struct{ Ref, InsertID string }
+
+// Insert runs an Insert's items on task, in order: open (the task's
+// client) first, then create for each item, which makes it in the service
+// and returns its identifier. An item that fails is listed as failed,
+// unless fatal says the error ends the action (refused credentials, a
+// stopped action).
+func (r *Repo[S]) Insert(ctx context.Context, job *fetch.Job, task string, items []Inserting, open func() error,
+	create func(i int) (string, error), fatal func(context.Context, error) bool) ([]*messages.Element, error) {
+	ds, err := r.Datastore(task)
+	if err != nil {
+		return nil, err
+	}
+	defer NoteAction(ds, ActionInsert, r.Now, r.Log)()
+	cnt := Counts(job, task)
+	o := &Outcome{}
+	if err := open(); err != nil {
+		return nil, err
+	}
+	for i, it := range items {
+		if err := job.Checkpoint(ctx); err != nil {
+			return o.Elements(), err
+		}
+		id, err := create(i)
+		if err != nil {
+			if fatal(ctx, err) {
+				return o.Elements(), err
+			}
+			o.Failure(it.Ref, err.Error())
+			cnt.Errors.Add(1)
+			continue
+		}
+		cnt.Inserted.Add(1)
+		o.Success(id)
+		o.Inserted = append(o.Inserted, Inserted{ID: id, InsertID: it.InsertID})
+	}
+	return o.Elements(), nil
+}
+
 // ServiceClient is a task's client of its service: every connection
 // through the deny list, with the task's certificate settings and timeout.
 func (r *Repo[S]) ServiceClient(task, base string, t TLS, timeout time.Duration, auth func(hc *http.Client) Auth, o Options) (*Client, error) {
