@@ -14,7 +14,6 @@ import (
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/messages"
-	"github.com/connectorhq/connector/store"
 )
 
 // container is a folder or file being walked.
@@ -43,57 +42,38 @@ type known struct {
 
 // taskRun is one task's Synchronize.
 type taskRun struct {
-	r    *Repository
-	s    *settings
-	job  *fetch.Job
-	task string
-	ds   store.Datastore
-	cnt  *fetch.Counts
-	api  *api
-	b    *builder
-	log  *slog.Logger
+	*restsync.TaskSync
+	r   *Repository
+	s   *settings
+	api *api
+	b   *builder
 
 	known     map[string]*known
 	seen      map[string]bool
 	completed map[string]bool // containers listed to the end
-	batch     *restsync.Batch
 }
 
 func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, progress func(float64, string), log *slog.Logger) error {
 	s := r.Set[task]
-	ds, err := r.Datastore(task)
-	if err != nil {
-		return err
-	}
-	defer restsync.NoteAction(ds, restsync.ActionSynchronize, r.Now, r.Log)()
-	a, err := r.open(ctx, s)
-	if err != nil {
-		return err
-	}
-	b, err := newBuilder(s)
-	if err != nil {
-		return err
-	}
-	t := &taskRun{r: r, s: s, job: job, task: task, ds: ds, cnt: restsync.Counts(job, task), api: a, b: b,
-		log: log.With("task", task), known: map[string]*known{}, seen: map[string]bool{}, completed: map[string]bool{}}
-	t.batch = &restsync.Batch{DS: ds, Target: r.Target, Counts: t.cnt, Log: t.log}
-	defer t.batch.Close()
-	before := a.c.Stats()
-	err = t.run(ctx, progress)
-	st := a.c.Stats()
-	t.log.Info("task synchronized", "requests", st.Requests-before.Requests, "retries", st.Retries-before.Retries,
-		"throttled", st.Throttled-before.Throttled, "error", err)
-	return err
-}
-
-func (t *taskRun) fail(where string, err error) {
-	t.cnt.Errors.Add(1)
-	t.job.Fail(t.task, where, err.Error())
-	t.log.Warn("failed", "where", where, "error", err)
+	var a *api
+	var b *builder
+	return r.SyncTask(job, task, log, func() (*restsync.Client, error) {
+		var err error
+		if a, err = r.open(ctx, s); err != nil {
+			return nil, err
+		}
+		if b, err = newBuilder(s); err != nil {
+			return nil, err
+		}
+		return a.c, nil
+	}, func(ts *restsync.TaskSync) error {
+		t := &taskRun{TaskSync: ts, r: r, s: s, api: a, b: b, known: map[string]*known{}, seen: map[string]bool{}, completed: map[string]bool{}}
+		return t.run(ctx, progress)
+	})
 }
 
 func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error {
-	err := restsync.EachRecord(t.ds, "o\x00", func(key string, rec *restsync.Record) error {
+	err := restsync.EachRecord(t.DS, "o\x00", func(key string, rec *restsync.Record) error {
 		k := &known{rec: rec}
 		if len(rec.Extra) > 0 {
 			if err := json.Unmarshal(rec.Extra, &k.st); err != nil {
@@ -104,12 +84,12 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("objectivefetch: [%s] %w", t.task, err)
+		return fmt.Errorf("objectivefetch: [%s] %w", t.Task, err)
 	}
 	var queue []*container
 	rootsOK := true
 	for _, spec := range t.s.RootFolders {
-		if err := t.job.Checkpoint(ctx); err != nil {
+		if err := t.Job.Checkpoint(ctx); err != nil {
 			return err
 		}
 		c, err := t.root(ctx, spec)
@@ -126,13 +106,13 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 			t.completed[spec] = true
 		default:
 			rootsOK = false
-			t.fail(spec, err)
+			t.Fail(spec, err)
 		}
 	}
 	for done := 0; len(queue) > 0; done++ {
 		c := queue[0]
 		queue = queue[1:]
-		if err := t.job.Checkpoint(ctx); err != nil {
+		if err := t.Job.Checkpoint(ctx); err != nil {
 			return err
 		}
 		progress(float64(done)*100/float64(done+len(queue)+1), c.path)
@@ -141,17 +121,17 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 			if fatal(ctx, err) {
 				return err
 			}
-			t.fail(objectRef(t.s.ServerURL, c.it.kind(), c.it.ID), err)
+			t.Fail(objectRef(t.s.ServerURL, c.it.kind(), c.it.ID), err)
 		}
 		queue = append(queue, kids...)
-		if err := t.batch.MaybeFlush(ctx); err != nil {
+		if err := t.Batch.MaybeFlush(ctx); err != nil {
 			return err
 		}
 	}
 	if rootsOK {
 		t.forgetGone()
 	}
-	return t.batch.Flush(ctx)
+	return t.Batch.Flush(ctx)
 }
 
 // root resolves a RootFolders entry (an id, or a path of names from fA0,
@@ -247,9 +227,9 @@ func (t *taskRun) child(ctx context.Context, parent *container, it *item) (*cont
 // deliverContainer delivers a folder's or file's document (when it
 // changed) and records it.
 func (t *taskRun) deliverContainer(ctx context.Context, c *container) error {
-	t.cnt.Seen.Add(1)
+	t.Counts.Seen.Add(1)
 	if !c.changed {
-		t.cnt.Unchanged.Add(1)
+		t.Counts.Unchanged.Add(1)
 		return nil
 	}
 	st := objState{Kind: c.it.kind(), Path: c.path, Own: c.own, ACL: c.acl.hash()}
@@ -258,7 +238,7 @@ func (t *taskRun) deliverContainer(ctx context.Context, c *container) error {
 		Parent: c.it.ParentID, Extra: extra}
 	k := t.known[c.it.ID]
 	if !t.s.IndexFolders {
-		t.batch.Record(objectKey(c.it.ID), rec)
+		t.Batch.Record(objectKey(c.it.ID), rec)
 		return nil
 	}
 	var cat []catalogueField
@@ -278,7 +258,7 @@ func (t *taskRun) deliverContainer(ctx context.Context, c *container) error {
 	if k != nil {
 		old = k.rec
 	}
-	t.batch.Deliver(objectKey(c.it.ID), rec, []*ingest.Document{t.b.containerDoc(t.task, c.it, c.path, cat, c.acl, parts)}, old)
+	t.Batch.Deliver(objectKey(c.it.ID), rec, []*ingest.Document{t.b.containerDoc(t.Task, c.it, c.path, cat, c.acl, parts)}, old)
 	return nil
 }
 
@@ -288,7 +268,7 @@ func (t *taskRun) deliverContainer(ctx context.Context, c *container) error {
 func (t *taskRun) walk(ctx context.Context, c *container) ([]*container, error) {
 	var kids []*container
 	err := t.api.children(ctx, c.it.kind(), c.it.ID, func(page []item) error {
-		if err := t.job.Checkpoint(ctx); err != nil {
+		if err := t.Job.Checkpoint(ctx); err != nil {
 			return err
 		}
 		var work []*docWork
@@ -311,17 +291,17 @@ func (t *taskRun) walk(ctx context.Context, c *container) ([]*container, error) 
 					if fatal(ctx, err) {
 						return err
 					}
-					t.fail(objectRef(t.s.ServerURL, it.kind(), it.ID), err)
+					t.Fail(objectRef(t.s.ServerURL, it.kind(), it.ID), err)
 					t.seen[it.ID] = true
 					continue
 				}
 				kids = append(kids, kc)
 			default:
 				t.seen[it.ID] = true
-				t.cnt.Seen.Add(1)
+				t.Counts.Seen.Add(1)
 				w := &docWork{it: it, parent: c, k: t.known[it.ID]}
 				if !t.docChanged(w) {
-					t.cnt.Unchanged.Add(1)
+					t.Counts.Unchanged.Add(1)
 					continue
 				}
 				work = append(work, w)
@@ -383,7 +363,7 @@ func (t *taskRun) readDocuments(ctx context.Context, work []*docWork) error {
 			if fatal(ctx, w.err) {
 				return w.err
 			}
-			t.fail(objectRef(t.s.ServerURL, kindDocument, w.it.ID), w.err)
+			t.Fail(objectRef(t.s.ServerURL, kindDocument, w.it.ID), w.err)
 			continue
 		}
 		path := w.parent.path + "/" + docName(w.it)
@@ -396,8 +376,8 @@ func (t *taskRun) readDocuments(ctx context.Context, work []*docWork) error {
 		if w.k != nil {
 			old = w.k.rec
 		}
-		t.batch.Deliver(objectKey(w.it.ID), rec, w.docs, old)
-		if err := t.batch.MaybeFlush(ctx); err != nil {
+		t.Batch.Deliver(objectKey(w.it.ID), rec, w.docs, old)
+		if err := t.Batch.MaybeFlush(ctx); err != nil {
 			return err
 		}
 	}
@@ -467,7 +447,7 @@ func (t *taskRun) readDocument(ctx context.Context, w *docWork) error {
 		}
 	}
 	for _, c := range contents {
-		w.docs = append(w.docs, t.b.documentDoc(ctx, t.task, it, path, cat, w.acl, c))
+		w.docs = append(w.docs, t.b.documentDoc(ctx, t.Task, it, path, cat, w.acl, c))
 	}
 	return nil
 }
@@ -497,6 +477,6 @@ func (t *taskRun) forgetGone() {
 		}
 	}
 	for id := range gone {
-		t.batch.Forget(objectKey(id), t.known[id].rec)
+		t.Batch.Forget(objectKey(id), t.known[id].rec)
 	}
 }

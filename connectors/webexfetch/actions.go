@@ -84,7 +84,7 @@ func (r *Repository) fetchItem(ctx context.Context, id restsync.Identifier) (*re
 		}
 		return nil, err
 	}
-	t := &taskRun{r: r, s: s, api: a, b: b, log: r.Log, task: id.Task}
+	t := &taskRun{TaskSync: &restsync.TaskSync{Log: r.Log, Task: id.Task}, r: r, s: s, api: a, b: b}
 	t.lookupNames(ctx, []message{*m})
 	if id.Kind == kindMessage {
 		docs := b.messageDocs(ctx, id.Task, rm, sec, m, nil)

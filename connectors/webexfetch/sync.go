@@ -63,66 +63,46 @@ var eventsCursorKey = []byte("c:events")
 
 // taskRun is one task's Synchronize.
 type taskRun struct {
-	r    *Repository
-	s    *settings
-	job  *fetch.Job
-	task string
-	ds   store.Datastore
-	cnt  *fetch.Counts
-	api  *api
-	b    *builder
-	log  *slog.Logger
-	now  time.Time
+	*restsync.TaskSync
+	r   *Repository
+	s   *settings
+	api *api
+	b   *builder
+	now time.Time
 	// versions are the recorded versions of every room's messages (room
 	// id → message id → version), read in one pass of the datastore when a
 	// first room is listed in full, each room's dropped once it is done
 	// (about 100 bytes a message while they are held).
 	versions map[string]map[string]string
-	// batch gathers and delivers the task's documents across rooms (in
-	// the background, while the next pages are read): a room's record
-	// (its cursor) joins it after its messages, conditional on a mark
-	// taken before them, so it is written with or after the last of them,
-	// and only when none of them was refused.
-	batch *restsync.Batch
 }
 
 func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, progress func(float64, string), log *slog.Logger) error {
 	s := r.Set[task]
-	ds, err := r.Datastore(task)
-	if err != nil {
-		return err
-	}
-	defer restsync.NoteAction(ds, restsync.ActionSynchronize, r.Now, r.Log)()
-	a, err := r.open(ctx, s)
-	if err != nil {
-		return err
-	}
-	b, err := newBuilder(s)
-	if err != nil {
-		return err
-	}
-	t := &taskRun{r: r, s: s, job: job, task: task, ds: ds, cnt: restsync.Counts(job, task), api: a, b: b,
-		log: log.With("task", task), now: r.Now()}
-	t.batch = &restsync.Batch{DS: ds, Target: r.Target, Counts: t.cnt, Log: t.log}
-	defer t.batch.Close()
-	before := a.c.Stats()
-	err = t.run(ctx, progress)
-	st := a.c.Stats()
-	t.log.Info("task synchronized", "requests", st.Requests-before.Requests, "retries", st.Retries-before.Retries,
-		"throttled", st.Throttled-before.Throttled, "error", err)
-	return err
-}
-
-// fail counts a non-fatal failure of an item and lists it.
-func (t *taskRun) fail(where string, err error) {
-	t.cnt.Errors.Add(1)
-	t.job.Fail(t.task, where, err.Error())
-	t.log.Warn("failed", "where", where, "error", err)
+	var a *api
+	var b *builder
+	return r.SyncTask(job, task, log, func() (*restsync.Client, error) {
+		var err error
+		if a, err = r.open(ctx, s); err != nil {
+			return nil, err
+		}
+		if b, err = newBuilder(s); err != nil {
+			return nil, err
+		}
+		return a.c, nil
+	}, func(ts *restsync.TaskSync) error {
+		// The Batch gathers and delivers the task's documents across rooms
+		// (in the background, while the next pages are read): a room's
+		// record (its cursor) joins it after its messages, conditional on a
+		// mark taken before them, so it is written with or after the last
+		// of them, and only when none of them was refused.
+		t := &taskRun{TaskSync: ts, r: r, s: s, api: a, b: b, now: r.Now()}
+		return t.run(ctx, progress)
+	})
 }
 
 func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error {
 	knownRooms := map[string]*known{}
-	err := restsync.EachRecord(t.ds, "room\x00", func(key string, rec *restsync.Record) error {
+	err := restsync.EachRecord(t.DS, "room\x00", func(key string, rec *restsync.Record) error {
 		k := &known{rec: rec}
 		if len(rec.Extra) > 0 {
 			if err := json.Unmarshal(rec.Extra, &k.st); err != nil {
@@ -133,7 +113,7 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("webexfetch: [%s] %w", t.task, err)
+		return fmt.Errorf("webexfetch: [%s] %w", t.Task, err)
 	}
 	for _, k := range knownRooms {
 		for _, m := range k.st.Members {
@@ -152,7 +132,7 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 			if fatal(ctx, err) {
 				return err
 			}
-			t.fail(t.s.APIURL+"/events", err)
+			t.Fail(t.s.APIURL+"/events", err)
 		} else {
 			eventsOK = true
 		}
@@ -176,14 +156,14 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 				listed = append(listed, rm)
 			}
 		}
-		return t.job.Checkpoint(ctx)
+		return t.Job.Checkpoint(ctx)
 	})
 	if err != nil {
 		if fatal(ctx, err) {
 			return err
 		}
 		listComplete = false
-		t.fail(t.s.APIURL+"/rooms", err)
+		t.Fail(t.s.APIURL+"/rooms", err)
 	}
 
 	// Rooms not in the account's list: named in Rooms, found in the
@@ -204,7 +184,7 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 	}
 	slices.Sort(extra)
 	for _, id := range extra {
-		if err := t.job.Checkpoint(ctx); err != nil {
+		if err := t.Job.Checkpoint(ctx); err != nil {
 			return err
 		}
 		k := knownRooms[id]
@@ -224,7 +204,7 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 				continue
 			}
 			eventsOK = false
-			t.fail(roomRef(t.s.APIURL, id), err)
+			t.Fail(roomRef(t.s.APIURL, id), err)
 			continue
 		}
 		seen[rm.ID] = true
@@ -235,7 +215,7 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 
 	total := len(listed)
 	for i, rm := range listed {
-		if err := t.job.Checkpoint(ctx); err != nil {
+		if err := t.Job.Checkpoint(ctx); err != nil {
 			return err
 		}
 		progress(float64(i)*100/float64(max(total, 1)), rm.Title)
@@ -245,7 +225,7 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 			if fatal(ctx, err) {
 				return err
 			}
-			t.fail(roomRef(t.s.APIURL, rm.ID), err)
+			t.Fail(roomRef(t.s.APIURL, rm.ID), err)
 			ok = false
 		}
 		if !ok && touched[rm.ID] != nil {
@@ -271,7 +251,7 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 			case err != nil && fatal(ctx, err):
 				return err
 			case err != nil && !errors.Is(err, messages.ErrNotFound) && httpStatus(err) != http.StatusForbidden:
-				t.fail(roomRef(t.s.APIURL, id), err)
+				t.Fail(roomRef(t.s.APIURL, id), err)
 				continue
 			}
 		}
@@ -280,13 +260,13 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		}
 	}
 
-	if err := t.batch.Flush(ctx); err != nil {
+	if err := t.Batch.Flush(ctx); err != nil {
 		return err
 	}
-	if eventsOK && t.batch.Failures() == 0 {
+	if eventsOK && t.Batch.Failures() == 0 {
 		v, _ := json.Marshal(eventsCursor{From: formatTime(newCursor)})
-		if err := store.UpdateDeferred(t.ds, func(w store.Writer) error { return w.Put(eventsCursorKey, v) }); err != nil {
-			return fmt.Errorf("webexfetch: [%s] record the events cursor: %w", t.task, err)
+		if err := store.UpdateDeferred(t.DS, func(w store.Writer) error { return w.Put(eventsCursorKey, v) }); err != nil {
+			return fmt.Errorf("webexfetch: [%s] record the events cursor: %w", t.Task, err)
 		}
 	}
 	return nil
@@ -314,7 +294,7 @@ func (t *taskRun) wanted(rm *room) bool {
 // on the first), less EventsOverlap for events that show up late.
 func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, time.Time, error) {
 	from := t.now.Add(-t.s.EventsLookback)
-	if b, err := t.ds.Get(eventsCursorKey); err != nil {
+	if b, err := t.DS.Get(eventsCursorKey); err != nil {
 		return nil, nil, time.Time{}, err
 	} else if b != nil {
 		var c eventsCursor
@@ -369,7 +349,7 @@ func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, 
 					}
 				}
 			}
-			return t.job.Checkpoint(ctx)
+			return t.Job.Checkpoint(ctx)
 		})
 		if err != nil {
 			return nil, nil, time.Time{}, err
@@ -393,9 +373,9 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	membersDue := changed || (tc != nil && tc.members) || (t.s.MembersInterval > 0 && now-st.MembersAt >= int64(t.s.MembersInterval.Seconds()))
 	full := k == nil || st.Newest == "" || (t.s.FullListInterval > 0 && now-st.FullAt >= int64(t.s.FullListInterval.Seconds()))
 	needList := changed || full || (tc != nil && tc.created)
-	t.cnt.Seen.Add(1)
+	t.Counts.Seen.Add(1)
 	if !membersDue && !needList && (tc == nil || len(tc.updated)+len(tc.deleted) == 0) {
-		t.cnt.Unchanged.Add(1)
+		t.Counts.Unchanged.Add(1)
 		return true, nil
 	}
 
@@ -419,7 +399,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 		full = true
 	}
 
-	b := t.batch
+	b := t.Batch
 	fails := b.Failures()
 	mark := b.Mark()
 	sec := newRoomSec(members)
@@ -442,7 +422,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	}
 	if needList || resecure {
 		err := t.api.messages(ctx, rm.ID, stop, func(page []message) (bool, error) {
-			if err := t.job.Checkpoint(ctx); err != nil {
+			if err := t.Job.Checkpoint(ctx); err != nil {
 				return true, err
 			}
 			t.lookupNames(ctx, page)
@@ -471,7 +451,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 			if fatal(ctx, err) {
 				return false, err
 			}
-			t.fail(roomRef(t.s.APIURL, rm.ID)+" (messages)", err)
+			t.Fail(roomRef(t.s.APIURL, rm.ID)+" (messages)", err)
 			complete = false
 		}
 		if full && complete {
@@ -482,7 +462,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 					continue
 				}
 				key := messageKey(rm.ID, id)
-				rec, err := restsync.GetRecord(t.ds, key)
+				rec, err := restsync.GetRecord(t.DS, key)
 				if err != nil {
 					return false, err
 				}
@@ -507,7 +487,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 				if fatal(ctx, err) {
 					return false, err
 				}
-				t.fail(messageRef(t.s.APIURL, id), err)
+				t.Fail(messageRef(t.s.APIURL, id), err)
 				complete = false
 				continue
 			}
@@ -520,7 +500,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 		}
 		for _, id := range tc.deleted {
 			key := messageKey(rm.ID, id)
-			rec, err := restsync.GetRecord(t.ds, key)
+			rec, err := restsync.GetRecord(t.DS, key)
 			if err != nil {
 				return false, err
 			}
@@ -551,7 +531,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	// deliveries of its messages (some may still be under way) was
 	// refused.
 	if k == nil || k.rec.Version != rec.Version {
-		b.DeliverAfter(mark, roomKey(rm.ID), rec, []*ingest.Document{t.b.roomDoc(t.task, rm, sec)}, oldRec(k))
+		b.DeliverAfter(mark, roomKey(rm.ID), rec, []*ingest.Document{t.b.roomDoc(t.Task, rm, sec)}, oldRec(k))
 	} else {
 		b.RecordAfter(mark, roomKey(rm.ID), rec)
 	}
@@ -566,7 +546,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 func (t *taskRun) roomVersions(roomID string) (map[string]string, error) {
 	if t.versions == nil {
 		t.versions = map[string]map[string]string{}
-		err := restsync.EachRecord(t.ds, "msg\x00", func(key string, rec *restsync.Record) error {
+		err := restsync.EachRecord(t.DS, "msg\x00", func(key string, rec *restsync.Record) error {
 			room, id, _ := strings.Cut(strings.TrimPrefix(key, "msg\x00"), "\x00")
 			m := t.versions[room]
 			if m == nil {
@@ -617,7 +597,7 @@ func (t *taskRun) lookupNames(ctx context.Context, page []message) {
 	}
 	people, err := t.api.people(ctx, ids)
 	if err != nil && !fatal(ctx, err) {
-		t.log.Debug("cannot look people up: their names are left out", "error", err)
+		t.Log.Debug("cannot look people up: their names are left out", "error", err)
 	}
 	for _, id := range ids {
 		t.b.names[id] = member{ID: id} // not found: do not ask again this run
@@ -636,7 +616,7 @@ func (t *taskRun) lookupNames(ctx context.Context, page []message) {
 // delivered whole (a file failed): it is not recorded, and the next run
 // tries again.
 func (t *taskRun) deliverMessage(ctx context.Context, rm *room, sec *roomSec, m *message, resecure bool, versions map[string]string) (bool, error) {
-	t.cnt.Seen.Add(1)
+	t.Counts.Seen.Add(1)
 	key := messageKey(rm.ID, m.ID)
 	if versions != nil {
 		// The versions the room's listing read at once: a message it does
@@ -646,16 +626,16 @@ func (t *taskRun) deliverMessage(ctx context.Context, rm *room, sec *roomSec, m 
 			return t.deliverNew(ctx, rm, sec, m, nil)
 		}
 		if v == m.version() && !resecure {
-			t.cnt.Unchanged.Add(1)
+			t.Counts.Unchanged.Add(1)
 			return true, nil
 		}
 	}
-	old, err := restsync.GetRecord(t.ds, key)
+	old, err := restsync.GetRecord(t.DS, key)
 	if err != nil {
 		return false, err
 	}
 	if old != nil && old.Version == m.version() && !resecure {
-		t.cnt.Unchanged.Add(1)
+		t.Counts.Unchanged.Add(1)
 		return true, nil
 	}
 	return t.deliverNew(ctx, rm, sec, m, old)
@@ -668,12 +648,12 @@ func (t *taskRun) deliverNew(ctx context.Context, rm *room, sec *roomSec, m *mes
 	if err != nil || !ok {
 		return false, err
 	}
-	docs := t.b.messageDocs(ctx, t.task, rm, sec, m, files)
+	docs := t.b.messageDocs(ctx, t.Task, rm, sec, m, files)
 	rec := &restsync.Record{Version: m.version(), Ref: docs[0].Reference, Title: messageTitle(rm, m), Parent: rm.ID}
 	for _, d := range docs[1:] {
 		rec.Kids = append(rec.Kids, d.Reference)
 	}
-	t.batch.Deliver(key, rec, docs, old)
+	t.Batch.Deliver(key, rec, docs, old)
 	return true, nil
 }
 
@@ -704,7 +684,7 @@ func (t *taskRun) fetchFiles(ctx context.Context, m *message) ([]fileItem, bool,
 				out = append(out, fi)
 				continue
 			}
-			t.fail(u, err)
+			t.Fail(u, err)
 			return nil, false, nil
 		}
 		fi.file = f
@@ -715,8 +695,8 @@ func (t *taskRun) fetchFiles(ctx context.Context, m *message) ([]fileItem, bool,
 
 // forgetRoom removes a room's documents and records.
 func (t *taskRun) forgetRoom(ctx context.Context, id string, k *known) error {
-	b := t.batch
-	err := restsync.EachRecord(t.ds, messagePrefix(id), func(key string, rec *restsync.Record) error {
+	b := t.Batch
+	err := restsync.EachRecord(t.DS, messagePrefix(id), func(key string, rec *restsync.Record) error {
 		b.Forget(key, rec)
 		return b.MaybeFlush(ctx)
 	})

@@ -236,6 +236,50 @@ func SyncTasks(ctx context.Context, job *fetch.Job, tasks []string, sync func(ta
 	return errors.Join(errs...)
 }
 
+// TaskSync is what one task's Synchronize works with, in every REST
+// connector: the task's datastore, counters, log and Batch.
+type TaskSync struct {
+	Job    *fetch.Job
+	Task   string
+	DS     store.Datastore
+	Counts *fetch.Counts
+	Log    *slog.Logger
+	// Batch gathers and delivers the task's documents and records.
+	Batch *Batch
+}
+
+// Fail counts a non-fatal failure of an item and lists it.
+func (t *TaskSync) Fail(where string, err error) {
+	t.Counts.Errors.Add(1)
+	t.Job.Fail(t.Task, where, err.Error())
+	t.Log.Warn("failed", "where", where, "error", err)
+}
+
+// SyncTask runs one task's Synchronize: it records the action on the
+// task, calls open for the task's client, then run with a TaskSync whose
+// Batch it closes at the end, and logs the requests, retries and
+// throttled answers of the client meanwhile.
+func (r *Repo[S]) SyncTask(job *fetch.Job, task string, log *slog.Logger, open func() (*Client, error), run func(t *TaskSync) error) error {
+	ds, err := r.Datastore(task)
+	if err != nil {
+		return err
+	}
+	defer NoteAction(ds, ActionSynchronize, r.Now, r.Log)()
+	c, err := open()
+	if err != nil {
+		return err
+	}
+	t := &TaskSync{Job: job, Task: task, DS: ds, Counts: Counts(job, task), Log: log.With("task", task)}
+	t.Batch = &Batch{DS: ds, Target: r.Target, Counts: t.Counts, Log: t.Log}
+	defer t.Batch.Close()
+	before := c.Stats()
+	err = run(t)
+	st := c.Stats()
+	t.Log.Info("task synchronized", "requests", st.Requests-before.Requests, "retries", st.Retries-before.Retries,
+		"throttled", st.Throttled-before.Throttled, "error", err)
+	return err
+}
+
 // Fetched is an item fetched now for View and Collect.
 type Fetched struct {
 	Ref, MimeType, Name string
