@@ -10,13 +10,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/fetch/fetchtest"
 	"github.com/connectorhq/connector/messages"
-	"github.com/connectorhq/connector/store"
 )
 
 // TestConformance runs the fetch contract's conformance suite on the Google
@@ -66,17 +64,8 @@ ImapSecurity=NONE
 Username=%s
 Password=pw
 `, collectTo, host, port, user, holdPort, user)
-	newRepo := func(t *testing.T) fetch.Repository {
-		cfg, err := config.Parse("conformance.cfg", []byte(text), TaskKeys)
-		require.NoError(t, err)
-		st, err := store.Open(store.Config{Driver: store.DriverMemory})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = st.Close() })
-		r, err := New(Options{Config: cfg, Store: st, Target: resttest.NewTarget()})
-		require.NoError(t, err)
-		return r
-	}
-	p := func(kv ...string) messages.Params { return toParams(kv) }
+	newRepo := resttest.ConformanceNew(Descriptor(), text)
+	p := resttest.Params
 	fetchtest.Run(t, fetchtest.Conformance{
 		Descriptor: Descriptor(),
 		New:        newRepo,

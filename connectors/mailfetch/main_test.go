@@ -44,10 +44,7 @@ func newRig(t *testing.T, cfgText string) *rig {
 // run validates and runs an action, and returns its results and counts.
 func (g *rig) run(action string, params ...string) ([]*messages.Element, *fetch.Job, error) {
 	g.t.Helper()
-	var ps messages.Params
-	for i := 0; i+1 < len(params); i += 2 {
-		ps = append(ps, &messages.Param{Name: params[i], Value: params[i+1]})
-	}
+	ps := resttest.Params(params...)
 	tasks, err := g.repo.Validate(action, ps)
 	if err != nil {
 		return nil, nil, err

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/secret"
 )
@@ -102,22 +103,14 @@ func TestValidateRefusesBadParameters(t *testing.T) {
 		{"Insert", []string{"ConfigSection", "M"}, "InsertXML"},
 		{"Insert", []string{"ConfigSection", "M", "InsertXML", "<insert"}, "not well-formed"},
 	} {
-		_, err := g.repo.Validate(c.action, toParams(c.params))
+		_, err := g.repo.Validate(c.action, resttest.Params(c.params...))
 		require.ErrorContains(t, err, c.want, "%s %v", c.action, c.params)
 		var pe *messages.ParamError
 		require.True(t, errors.As(err, &pe))
 	}
-	tasks, err := g.repo.Validate("Synchronize", toParams([]string{"TaskSections", "m,OTHER", "Ignored", "x"}))
+	tasks, err := g.repo.Validate("Synchronize", resttest.Params("TaskSections", "m,OTHER", "Ignored", "x"))
 	require.NoError(t, err)
 	require.Equal(t, []string{"M", "OTHER"}, tasks)
-}
-
-func toParams(kv []string) messages.Params {
-	var ps messages.Params
-	for i := 0; i+1 < len(kv); i += 2 {
-		ps = append(ps, &messages.Param{Name: kv[i], Value: kv[i+1]})
-	}
-	return ps
 }
 
 func TestIdentifierRoundTrip(t *testing.T) {

@@ -8,13 +8,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
 	"github.com/connectorhq/connector/connectors/objectivefetch/objectivetest"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/fetch/fetchtest"
 	"github.com/connectorhq/connector/messages"
-	"github.com/connectorhq/connector/store"
 )
 
 // TestConformance runs the fetch contract's conformance suite on the
@@ -46,23 +44,8 @@ Username=alice
 Password=alice-password
 OAuthClientID=connector
 `, collectTo, srv.URL, hold)
-	newRepo := func(t *testing.T) fetch.Repository {
-		cfg, err := config.Parse("conformance.cfg", []byte(text), TaskKeys)
-		require.NoError(t, err)
-		st, err := store.Open(store.Config{Driver: store.DriverMemory})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = st.Close() })
-		r, err := New(Options{Config: cfg, Store: st, Target: resttest.NewTarget()})
-		require.NoError(t, err)
-		return r
-	}
-	p := func(kv ...string) messages.Params {
-		var ps messages.Params
-		for i := 0; i+1 < len(kv); i += 2 {
-			ps = append(ps, &messages.Param{Name: kv[i], Value: kv[i+1]})
-		}
-		return ps
-	}
+	newRepo := resttest.ConformanceNew(Descriptor(), text)
+	p := resttest.Params
 	fetchtest.Run(t, fetchtest.Conformance{
 		Descriptor: Descriptor(),
 		New:        newRepo,

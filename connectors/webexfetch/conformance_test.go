@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
 	"github.com/connectorhq/connector/connectors/webexfetch/webextest"
 	"github.com/connectorhq/connector/fetch"
@@ -17,7 +16,6 @@ import (
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/oauth"
 	"github.com/connectorhq/connector/secret"
-	"github.com/connectorhq/connector/store"
 )
 
 // TestConformance runs the fetch contract's conformance suite on the Webex
@@ -69,23 +67,8 @@ OAuthTokenUrl=http://%[4]s/v1/access_token
 OAuthClientID=client-id
 OAuthClientSecret=client-secret
 `, dir, collectTo, srv.URL, hold)
-	newRepo := func(t *testing.T) fetch.Repository {
-		cfg, err := config.Parse("conformance.cfg", []byte(text), TaskKeys)
-		require.NoError(t, err)
-		st, err := store.Open(store.Config{Driver: store.DriverMemory})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = st.Close() })
-		r, err := New(Options{Config: cfg, Store: st, Target: resttest.NewTarget()})
-		require.NoError(t, err)
-		return r
-	}
-	p := func(kv ...string) messages.Params {
-		var ps messages.Params
-		for i := 0; i+1 < len(kv); i += 2 {
-			ps = append(ps, &messages.Param{Name: kv[i], Value: kv[i+1]})
-		}
-		return ps
-	}
+	newRepo := resttest.ConformanceNew(Descriptor(), text)
+	p := resttest.Params
 	fetchtest.Run(t, fetchtest.Conformance{
 		Descriptor: Descriptor(),
 		New:        newRepo,

@@ -1,7 +1,6 @@
 package webexfetch
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -120,15 +119,7 @@ func (e *env) newRepo() *Repository {
 // run performs an action and returns its job, results and error.
 func (e *env) run(action string, params ...string) (*fetch.Job, []*messages.Element, error) {
 	e.t.Helper()
-	var ps messages.Params
-	for i := 0; i+1 < len(params); i += 2 {
-		ps = append(ps, &messages.Param{Name: params[i], Value: params[i+1]})
-	}
-	tasks, err := e.repo.Validate(action, ps)
-	require.NoError(e.t, err)
-	job := fetch.NewJob("tok", action, ps, tasks)
-	res, err := e.repo.Run(context.Background(), job)
-	return job, res, err
+	return resttest.Run(e.t, e.repo, action, params...)
 }
 
 // sync runs a Synchronize that must succeed and returns its counts.

@@ -12,8 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/internal/testlog"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
+	"github.com/stretchr/testify/require"
 )
 
 // Target keeps the documents delivered, by reference. It is safe for
@@ -211,4 +216,41 @@ func Hold(t testing.TB) (addr string, held *atomic.Int64) {
 		}
 	})
 	return ln.Addr().String(), held
+}
+
+// Params makes request parameters of name, value pairs.
+func Params(kv ...string) messages.Params {
+	var ps messages.Params
+	for i := 0; i+1 < len(kv); i += 2 {
+		ps = append(ps, &messages.Param{Name: kv[i], Value: kv[i+1]})
+	}
+	return ps
+}
+
+// Run validates an action (which must pass) and runs it on repo, as the
+// queue does, and returns its job, results and error.
+func Run(t testing.TB, repo fetch.Repository, action string, params ...string) (*fetch.Job, []*messages.Element, error) {
+	t.Helper()
+	ps := Params(params...)
+	tasks, err := repo.Validate(action, ps)
+	require.NoError(t, err)
+	job := fetch.NewJob("tok", action, ps, tasks)
+	res, err := repo.Run(context.Background(), job)
+	return job, res, err
+}
+
+// ConformanceNew is fetchtest.Conformance's New for a connector: a
+// repository made by the descriptor from the configuration text, on a
+// memory store (closed at the test's end) and a Target.
+func ConformanceNew(d *fetch.Descriptor, cfgText string) func(t *testing.T) fetch.Repository {
+	return func(t *testing.T) fetch.Repository {
+		cfg, err := config.Parse("conformance.cfg", []byte(cfgText), d.TaskKeys)
+		require.NoError(t, err)
+		st, err := store.Open(store.Config{Driver: store.DriverMemory})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = st.Close() })
+		r, err := d.New(fetch.Deps{Config: cfg, Store: st, Target: NewTarget()})
+		require.NoError(t, err)
+		return r
+	}
 }
