@@ -14,8 +14,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/connectorhq/connector/actors/queue"
 	connconfig "github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors/webfetch"
 	"github.com/connectorhq/connector/crawl/browser"
@@ -37,6 +39,10 @@ func (b *bench) connectorConfig(dir, start string, n int, extra ...string) (*con
 	if !strings.Contains(strings.Join(extra, "\n"), "RenderWaitSelector") {
 		extra = append(extra, `RenderWaitSelector=body[data-ready="1"]`)
 	}
+	tasks := "Number=1\n0=Bench"
+	if strings.Contains(strings.Join(extra, "\n"), "[BenchHTTP]") {
+		tasks = "Number=2\n0=Bench\n1=BenchHTTP"
+	}
 	text := fmt.Sprintf(`[Connector]
 Type=WEB
 BrowserTabs=%d
@@ -51,15 +57,14 @@ EnableIngestion=false
 [Logging]
 LogLevel=error
 [FetchTasks]
-Number=1
-0=Bench
+%s
 [Bench]
 Url=%s
 Depth=-1
 Concurrency=%d
 FollowRobotProtocol=false
 %s
-`, n, dir, start, n+1, strings.Join(extra, "\n"))
+`, n, dir, tasks, start, n+1, strings.Join(extra, "\n"))
 	cfg, err := connconfig.Parse("bench.cfg", []byte(text), webfetch.TaskKeys)
 	if err != nil {
 		return nil, err
@@ -125,11 +130,12 @@ func (b *bench) connector(_ []string, n int) error {
 
 // neverSite serves pages that never settle (each keeps a request open)
 // and link to each other, for the Stop row.
-func neverSite() (base string, stop func(), err error) {
+func neverSite() (base string, served *atomic.Int64, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
+	served = new(atomic.Int64)
 	done := make(chan struct{})
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/hang") {
@@ -139,12 +145,13 @@ func neverSite() (base string, stop func(), err error) {
 			}
 			return
 		}
+		served.Add(1)
 		k, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/n/"))
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprintf(w, `<html><body>page %d <a href="/n/%d">a</a> <a href="/n/%d">b</a><script>fetch("/hang?%d")</script></body></html>`, k, 2*k+1, 2*k+2, k)
 	})}
 	go srv.Serve(ln)
-	return "http://" + ln.Addr().String(), func() { close(done); srv.Close() }, nil
+	return "http://" + ln.Addr().String(), served, func() { close(done); srv.Close() }, nil
 }
 
 // connectorStop measures Stop → Stopped through the server's queue (the
@@ -152,7 +159,7 @@ func neverSite() (base string, stop func(), err error) {
 // Synchronize whose tab is rendering a page that never settles (the
 // crawl's level barrier holds the rest).
 func (b *bench) connectorStop() error {
-	base, stopSite, err := neverSite()
+	base, served, stopSite, err := neverSite()
 	if err != nil {
 		return err
 	}
@@ -162,7 +169,12 @@ func (b *bench) connectorStop() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfg, err := b.connectorConfig(dir, base+"/n/0", 2, "RenderDeadline=1h", "RenderWaitSelector=#never")
+	// BenchHTTP is the same-run reference: the same site crawled by a task
+	// that renders nothing (RenderUrlRegex matches no URL), that is the
+	// HTTP connector's crawl and unwinding, on the same queue and store.
+	// Its Stops alternate with the rendering action's.
+	cfg, err := b.connectorConfig(dir, base+"/n/0", 2, "RenderDeadline=1h", "RenderWaitSelector=#never",
+		"[BenchHTTP]", "Url="+base+"/n/0", "Depth=-1", "Concurrency=3", "FollowRobotProtocol=false", "RenderUrlRegex=^$")
 	if err != nil {
 		return err
 	}
@@ -191,42 +203,79 @@ func (b *bench) connectorStop() error {
 	}()
 	q := srv.Queue()
 	ctx := context.Background()
-	var lat []float64
+	var lat, ref []float64
 	for k := 0; k < b.c.connStopN; k++ {
+		// The reference first: an action crawling without the browser,
+		// stopped once it has fetched a few pages.
 		tok, err := q.Submit(ctx, &messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE",
-			Params: messages.Params{{Name: "ConfigSection", Value: "Bench"}}})
+			Params: messages.Params{{Name: "ConfigSection", Value: "BenchHTTP"}}})
 		if err != nil {
 			return err
 		}
 		deadline := time.Now().Add(time.Minute)
-		for repo.Pool().Stats().Busy < 1 {
+		for n0 := served.Load(); served.Load() < n0+5; {
 			if time.Now().After(deadline) {
-				return errors.New("stop row: the action never started rendering")
+				return errors.New("stop row: the reference action never crawled")
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(time.Millisecond)
 		}
 		t0 := time.Now()
 		rep, err := q.Stop(ctx, tok)
 		if err != nil {
 			return err
 		}
-		lat = append(lat, float64(time.Since(t0))/float64(time.Millisecond))
+		ref = append(ref, float64(time.Since(t0))/float64(time.Millisecond))
 		if s := rep.GetStatus().GetState(); s != messages.State_STATE_STOPPED {
-			return fmt.Errorf("stop row: Stop answered %v", s)
+			return fmt.Errorf("stop row: the reference's Stop answered %v", s)
 		}
-		// The stopped action's tabs close in the background; the next
-		// action waits for them (as a real one would wait for a tab).
-		for repo.Pool().Stats().Busy > 0 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
+		if err := b.stopRendering(ctx, q, repo, &lat); err != nil {
+			return err
 		}
 	}
 	sort.Float64s(lat)
-	qf := func(f float64) float64 { return lat[min(len(lat)-1, int(f*float64(len(lat))))] }
-	b.add("conn-stop-p50", qf(0.50))
-	b.add("conn-stop-p99", qf(0.99))
+	sort.Float64s(ref)
+	qf := func(l []float64, f float64) float64 { return l[min(len(l)-1, int(f*float64(len(l))))] }
+	b.add("conn-stop-p50", qf(lat, 0.50))
+	b.add("conn-stop-p99", qf(lat, 0.99))
 	b.add("conn-stop-max", lat[len(lat)-1])
 	b.add("conn-stop-n", float64(len(lat)))
-	logf("connector Stop → Stopped: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%d)", qf(0.5), qf(0.99), lat[len(lat)-1], len(lat))
+	b.add("conn-stop-ref-p50", qf(ref, 0.50))
+	b.add("conn-stop-ref-p99", qf(ref, 0.99))
+	b.add("conn-stop-ref-max", ref[len(ref)-1])
+	logf("connector Stop → Stopped: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%d); reference without the browser: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+		qf(lat, 0.5), qf(lat, 0.99), lat[len(lat)-1], len(lat), qf(ref, 0.5), qf(ref, 0.99), ref[len(ref)-1])
+	return nil
+}
+
+// stopRendering submits a Synchronize of the never-settling site, stops
+// it once a tab renders, and appends the Stop → Stopped time to lat.
+func (b *bench) stopRendering(ctx context.Context, q *queue.Queue, repo *webfetch.Repository, lat *[]float64) error {
+	tok, err := q.Submit(ctx, &messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE",
+		Params: messages.Params{{Name: "ConfigSection", Value: "Bench"}}})
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for repo.Pool().Stats().Busy < 1 {
+		if time.Now().After(deadline) {
+			return errors.New("stop row: the action never started rendering")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t0 := time.Now()
+	rep, err := q.Stop(ctx, tok)
+	if err != nil {
+		return err
+	}
+	*lat = append(*lat, float64(time.Since(t0))/float64(time.Millisecond))
+	if s := rep.GetStatus().GetState(); s != messages.State_STATE_STOPPED {
+		return fmt.Errorf("stop row: Stop answered %v", s)
+	}
+	// The stopped action's tabs close in the background; the next
+	// action waits for them (as a real one would wait for a tab).
+	for repo.Pool().Stats().Busy > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	return nil
 }
 
