@@ -11,48 +11,13 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/extract"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store"
 )
-
-// outcome collects the <tasks> result of Collect, Delete, Insert, Update
-// (and Synchronize with Identifiers): <success>ID</success>... then
-// <failed message="why">ID</failed>..., as connectors.xsd orders them
-// (ActionTasks: success is a plain string, with no attribute). Insert adds
-// <identifiers><identifier insert_id="...">ID</identifier>...</identifiers>
-// after it: connectors.xsd's ResponseIdentifier is where an insert_id has
-// room.
-type outcome struct {
-	ok, bad  []*messages.Element
-	inserted []*messages.Element // <identifier insert_id> of Insert
-}
-
-func (o *outcome) success(id string) {
-	o.ok = append(o.ok, &messages.Element{Name: "success", Text: id, List: true})
-}
-
-// insertID records that the document with identifier id was given
-// insert_id in the request.
-func (o *outcome) insertID(id, insertID string) {
-	o.inserted = append(o.inserted, &messages.Element{Name: "identifier", List: true, Text: id,
-		Attrs: []*messages.Param{{Name: "insert_id", Value: insertID}}})
-}
-
-func (o *outcome) failure(id, why string) {
-	o.bad = append(o.bad, &messages.Element{Name: "failed", Text: id, List: true,
-		Attrs: []*messages.Param{{Name: "message", Value: why}}})
-}
-
-func (o *outcome) elements() []*messages.Element {
-	out := []*messages.Element{{Name: "tasks", Children: append(o.ok, o.bad...)}}
-	if len(o.inserted) > 0 {
-		out = append(out, &messages.Element{Name: "identifiers", List: true, Children: o.inserted})
-	}
-	return out
-}
 
 // byTask returns the entries of task, the first of each reference only.
 func byTask(ids []idEntry, task string) []idEntry {
@@ -69,7 +34,7 @@ func byTask(ids []idEntry, task string) []idEntry {
 
 // knownEntries splits entries into those whose reference has a record in
 // ds (returned with their records) and the others (reported as failed).
-func knownEntries(ds store.Datastore, entries []idEntry, task string, cnt *fetch.Counts, o *outcome) ([]idEntry, map[string]*record, error) {
+func knownEntries(ds store.Datastore, entries []idEntry, task string, cnt *fetch.Counts, o *restsync.Outcome) ([]idEntry, map[string]*record, error) {
 	var known []idEntry
 	recs := map[string]*record{}
 	for _, e := range entries {
@@ -79,7 +44,7 @@ func knownEntries(ds store.Datastore, entries []idEntry, task string, cnt *fetch
 		}
 		if rec == nil {
 			cnt.Errors.Add(1)
-			o.failure(e.raw, fmt.Sprintf("%s is not a page known to task %s (run a Synchronize first)", e.id.Reference, task))
+			o.Failure(e.raw, fmt.Sprintf("%s is not a page known to task %s (run a Synchronize first)", e.id.Reference, task))
 			continue
 		}
 		known = append(known, e)
@@ -100,16 +65,16 @@ func refsOf(entries []idEntry) []string {
 // IDX sidecar (AUTN_IDENTIFIER, AUTN_COLLECTTIME, and IdentifiersXML
 // metadata) to the destination folder.
 func (r *Repository) collect(ctx context.Context, job *fetch.Job, p *plan) ([]*messages.Element, error) {
-	o := &outcome{}
+	o := &restsync.Outcome{}
 	for _, task := range p.tasks {
 		if err := r.collectTask(ctx, job, p, task, o); err != nil {
-			return o.elements(), err
+			return o.Elements(), err
 		}
 	}
-	return o.elements(), nil
+	return o.Elements(), nil
 }
 
-func (r *Repository) collectTask(ctx context.Context, job *fetch.Job, p *plan, task string, o *outcome) error {
+func (r *Repository) collectTask(ctx context.Context, job *fetch.Job, p *plan, task string, o *restsync.Outcome) error {
 	ds, err := r.datastore(task)
 	if err != nil {
 		return err
@@ -140,7 +105,7 @@ func (r *Repository) collectTask(ctx context.Context, job *fetch.Job, p *plan, t
 		f := got[e.id.Reference]
 		if f.err != nil {
 			cnt.Errors.Add(1)
-			o.failure(e.raw, f.err.Error())
+			o.Failure(e.raw, f.err.Error())
 			continue
 		}
 		dest := e.destination
@@ -159,16 +124,16 @@ func (r *Repository) collectTask(ctx context.Context, job *fetch.Job, p *plan, t
 		var idx bytes.Buffer
 		if err := ingest.WriteIDX(&idx, side); err != nil {
 			cnt.Errors.Add(1)
-			o.failure(e.raw, fmt.Sprintf("httpfetch: collect: sidecar: %v", err))
+			o.Failure(e.raw, fmt.Sprintf("httpfetch: collect: sidecar: %v", err))
 			continue
 		}
 		if err := r.writeCollected(dest, name, f.page.Body, idx.Bytes()); err != nil {
 			cnt.Errors.Add(1)
-			o.failure(e.raw, err.Error())
+			o.Failure(e.raw, err.Error())
 			continue
 		}
 		cnt.Collected.Add(1)
-		o.success(e.raw)
+		o.Success(e.raw)
 	}
 	return nil
 }
@@ -244,16 +209,16 @@ const identifierType = "Web Page"
 // datastore. A page still on the site comes back with the next
 // Synchronize.
 func (r *Repository) delete(ctx context.Context, job *fetch.Job, p *plan) ([]*messages.Element, error) {
-	o := &outcome{}
+	o := &restsync.Outcome{}
 	for _, task := range p.tasks {
 		if err := r.deleteTask(ctx, job, p, task, o); err != nil {
-			return o.elements(), err
+			return o.Elements(), err
 		}
 	}
-	return o.elements(), nil
+	return o.Elements(), nil
 }
 
-func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, p *plan, task string, o *outcome) error {
+func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, p *plan, task string, o *restsync.Outcome) error {
 	unlock, err := r.lock(ctx, task)
 	if err != nil {
 		return err
@@ -284,7 +249,7 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, p *plan, ta
 				cnt.IngestFailed.Add(uint64(len(refs)))
 				cnt.Errors.Add(uint64(len(refs)))
 				for _, e := range batch {
-					o.failure(e.raw, err.Error())
+					o.Failure(e.raw, err.Error())
 				}
 				continue
 			}
@@ -303,7 +268,7 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, p *plan, ta
 		}
 		cnt.Deleted.Add(uint64(len(refs)))
 		for _, e := range batch {
-			o.success(e.raw)
+			o.Success(e.raw)
 		}
 	}
 	return nil
@@ -323,7 +288,7 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 	}
 	defer end()
 	cnt := counts(job, task)
-	o := &outcome{}
+	o := &restsync.Outcome{}
 	x := p.set[task].extractor()
 	if x == nil {
 		x = htmlAndText // extraction off: HTML and text as before
@@ -349,13 +314,13 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 		for _, b := range batch {
 			id := EncodeIdentifier(task, b.d.reference)
 			if b.d.insertID != "" {
-				o.insertID(id, b.d.insertID)
+				o.Inserted = append(o.Inserted, restsync.Inserted{ID: id, InsertID: b.d.insertID})
 			}
 			if err != nil {
-				o.failure(id, err.Error())
+				o.Failure(id, err.Error())
 				continue
 			}
-			o.success(id)
+			o.Success(id)
 			if b.d.fileType == "tempfile" {
 				if rerr := r.removeInsertFile(b.d.path); rerr != nil {
 					r.log.Warn("cannot remove an inserted temporary file", "path", b.d.path, "error", rerr)
@@ -376,7 +341,7 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 	}
 	for _, d := range p.inserts {
 		if err := job.Checkpoint(ctx); err != nil {
-			return o.elements(), err // stopped: what is not delivered yet is dropped
+			return o.Elements(), err // stopped: what is not delivered yet is dropped
 		}
 		doc, xerr, err := r.insertDocument(ctx, &d, task, p.set[task].MaxPageBytes, x)
 		if xerr != nil && ctx.Err() == nil {
@@ -387,9 +352,9 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 			cnt.Errors.Add(1)
 			id := EncodeIdentifier(task, d.reference)
 			if d.insertID != "" {
-				o.insertID(id, d.insertID)
+				o.Inserted = append(o.Inserted, restsync.Inserted{ID: id, InsertID: d.insertID})
 			}
-			o.failure(id, err.Error())
+			o.Failure(id, err.Error())
 			continue
 		}
 		batch = append(batch, ready{d, doc})
@@ -398,7 +363,7 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 		}
 	}
 	deliver()
-	return o.elements(), nil
+	return o.Elements(), nil
 }
 
 // insertDocument builds the document to insert, reading a file (at most
@@ -472,16 +437,16 @@ func (r *Repository) insertDocument(ctx context.Context, d *insertDoc, task stri
 // and added or updated). The datastore records the new content; Update's
 // metadata is kept in the record and sent with every later version.
 func (r *Repository) update(ctx context.Context, job *fetch.Job, p *plan, sync bool) ([]*messages.Element, error) {
-	o := &outcome{}
+	o := &restsync.Outcome{}
 	for _, task := range p.tasks {
 		if err := r.updateTask(ctx, job, p, task, sync, o); err != nil {
-			return o.elements(), err
+			return o.Elements(), err
 		}
 	}
-	return o.elements(), nil
+	return o.Elements(), nil
 }
 
-func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, task string, sync bool, o *outcome) error {
+func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, task string, sync bool, o *restsync.Outcome) error {
 	unlock, err := r.lock(ctx, task)
 	if err != nil {
 		return err
@@ -529,10 +494,10 @@ func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, ta
 		}
 		for i, c := range batch {
 			if r.target != nil && !c.rec.deliveredCurrent() {
-				o.failure(raws[i], "delivery to the ingestion target failed; see the log")
+				o.Failure(raws[i], "delivery to the ingestion target failed; see the log")
 				continue
 			}
-			o.success(raws[i])
+			o.Success(raws[i])
 		}
 		batch, raws = batch[:0], raws[:0]
 		return nil
@@ -543,15 +508,15 @@ func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, ta
 		switch {
 		case f.err != nil:
 			cnt.Errors.Add(1)
-			o.failure(e.raw, f.err.Error())
+			o.Failure(e.raw, f.err.Error())
 			continue
 		case f.page.FinalURL != ref:
 			cnt.Errors.Add(1)
-			o.failure(e.raw, fmt.Sprintf("the page now redirects to %s; a Synchronize will pick that up", f.page.FinalURL))
+			o.Failure(e.raw, fmt.Sprintf("the page now redirects to %s; a Synchronize will pick that up", f.page.FinalURL))
 			continue
 		case !s.ingestible(ref):
 			cnt.Errors.Add(1)
-			o.failure(e.raw, "the page is excluded by UrlMustHaveRegex or UrlCantHaveRegex")
+			o.Failure(e.raw, "the page is excluded by UrlMustHaveRegex or UrlCantHaveRegex")
 			continue
 		}
 		pg := f.page

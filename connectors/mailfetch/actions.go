@@ -20,30 +20,6 @@ import (
 	"github.com/connectorhq/connector/messages"
 )
 
-// outcome is the <tasks> result: <success>ID</success>... then
-// <failed message="why">ID</failed>..., as connectors.xsd orders them.
-type outcome struct {
-	ok, bad  []*messages.Element
-	inserted []*messages.Element
-}
-
-func (o *outcome) success(id string) {
-	o.ok = append(o.ok, &messages.Element{Name: "success", Text: id, List: true})
-}
-
-func (o *outcome) failure(id, why string) {
-	o.bad = append(o.bad, &messages.Element{Name: "failed", Text: id, List: true,
-		Attrs: []*messages.Param{{Name: "message", Value: why}}})
-}
-
-func (o *outcome) elements() []*messages.Element {
-	out := []*messages.Element{{Name: "tasks", Children: append(o.ok, o.bad...)}}
-	if len(o.inserted) > 0 {
-		out = append(out, &messages.Element{Name: "identifiers", List: true, Children: o.inserted})
-	}
-	return out
-}
-
 func notFound(format string, args ...any) error {
 	return fmt.Errorf("mailfetch: "+format+": %w", append(args, messages.ErrNotFound)...)
 }
@@ -167,7 +143,7 @@ func (r *Repository) View(ctx context.Context, identifier string, _ messages.Par
 // os.Root, so nothing is written outside [Security] CollectFolders, and an
 // existing file is never replaced (a number is added to the name).
 func (r *Repository) collect(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
-	o := &outcome{}
+	o := &restsync.Outcome{}
 	c, err := restsync.OpenCollector(req.Destination)
 	if err != nil {
 		return nil, fmt.Errorf("mailfetch: %w", err)
@@ -186,44 +162,44 @@ func (r *Repository) collect(ctx context.Context, job *fetch.Job, req *request) 
 			}
 			if err := job.Checkpoint(ctx); err != nil {
 				done()
-				return o.elements(), err
+				return o.Elements(), err
 			}
 			rec, err := r.knownRecord(e.id)
 			if err != nil {
 				done()
-				return o.elements(), err
+				return o.Elements(), err
 			}
 			if rec == nil {
-				o.failure(e.raw, "the task has not indexed this message")
+				o.Failure(e.raw, "the task has not indexed this message")
 				continue
 			}
 			if mb == nil {
 				if mb, err = r.open(ctx, r.set[task]); err != nil {
 					done()
-					return o.elements(), err
+					return o.Elements(), err
 				}
 				defer mb.Close()
 			}
 			it, err := r.fetchItem(ctx, mb, e.id)
 			if err != nil {
 				if errors.Is(err, messages.ErrNotFound) {
-					o.failure(e.raw, err.Error())
+					o.Failure(e.raw, err.Error())
 					continue
 				}
 				done()
-				return o.elements(), err
+				return o.Elements(), err
 			}
 			if _, err := c.Write(it.name, it.content, it.doc, r.now()); err != nil {
-				o.failure(e.raw, err.Error())
+				o.Failure(e.raw, err.Error())
 				restsync.Counts(job, task).Errors.Add(1)
 				continue
 			}
 			restsync.Counts(job, task).Collected.Add(1)
-			o.success(e.raw)
+			o.Success(e.raw)
 		}
 		done()
 	}
-	return o.elements(), nil
+	return o.Elements(), nil
 }
 
 // identifiers lists the messages a task has indexed: one identifier per
@@ -273,16 +249,16 @@ func (r *Repository) identifiers(ctx context.Context, job *fetch.Job, req *reque
 // documents from the target and forgets them. An attachment cannot be
 // deleted on its own.
 func (r *Repository) delete(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
-	o := &outcome{}
+	o := &restsync.Outcome{}
 	for _, task := range req.Tasks {
 		if err := r.deleteTask(ctx, job, req, task, o); err != nil {
-			return o.elements(), err
+			return o.Elements(), err
 		}
 	}
-	return o.elements(), nil
+	return o.Elements(), nil
 }
 
-func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *request, task string, o *outcome) error {
+func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *request, task string, o *restsync.Outcome) error {
 	ds, err := r.datastore(task)
 	if err != nil {
 		return err
@@ -296,7 +272,7 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 			continue
 		}
 		if e.id.Section != "" {
-			o.failure(e.raw, "an attachment cannot be deleted on its own: delete its message")
+			o.Failure(e.raw, "an attachment cannot be deleted on its own: delete its message")
 			continue
 		}
 		if _, ok := byColl[e.id.Collection]; !ok {
@@ -321,7 +297,7 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 		}
 		if err := mb.Delete(ctx, mailbox.Collection{Name: coll}, keys); err != nil {
 			for _, e := range byColl[coll] {
-				o.failure(e.raw, err.Error())
+				o.Failure(e.raw, err.Error())
 			}
 			cnt.Errors.Add(uint64(len(keys)))
 			continue
@@ -334,7 +310,7 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 			if rec != nil {
 				forget(b, coll, e.id.Key, rec)
 			}
-			o.success(e.raw)
+			o.Success(e.raw)
 		}
 	}
 	if err := b.Flush(ctx); err != nil {
@@ -452,14 +428,14 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, req *request) (
 		return nil, err
 	}
 	defer mb.Close()
-	o := &outcome{}
+	o := &restsync.Outcome{}
 	for _, d := range req.inserts {
 		if err := job.Checkpoint(ctx); err != nil {
-			return o.elements(), err
+			return o.Elements(), err
 		}
 		c, key, err := mb.Append(ctx, d.folder, d.raw, d.flags, time.Time{})
 		if err != nil {
-			o.failure(d.folder, err.Error())
+			o.Failure(d.folder, err.Error())
 			cnt.Errors.Add(1)
 			continue
 		}
@@ -468,11 +444,10 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, req *request) (
 			id = Identifier{Task: task, Collection: c.Name, Key: key}.Encode()
 		}
 		cnt.Inserted.Add(1)
-		o.success(id)
+		o.Success(id)
 		if d.insertID != "" {
-			o.inserted = append(o.inserted, &messages.Element{Name: "identifier", List: true, Text: id,
-				Attrs: []*messages.Param{{Name: "insert_id", Value: d.insertID}}})
+			o.Inserted = append(o.Inserted, restsync.Inserted{ID: id, InsertID: d.insertID})
 		}
 	}
-	return o.elements(), nil
+	return o.Elements(), nil
 }

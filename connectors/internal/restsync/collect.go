@@ -146,8 +146,14 @@ func SafeName(s string) string {
 	return s
 }
 
-// Outcome is the <tasks> result of Collect, Delete and Insert:
-// <success>ID</success>... then <failed message="why">ID</failed>...
+// Outcome is the <tasks> result of Collect, Delete, Insert and Update (and
+// of the HTTP connector's Synchronize with Identifiers):
+// <success>ID</success>... then <failed message="why">ID</failed>..., as
+// connectors.xsd orders them (ActionTasks: success is a plain string, with
+// no attribute). Insert adds <identifiers><identifier
+// insert_id="...">ID</identifier>...</identifiers> after it:
+// connectors.xsd's ResponseIdentifier is where an insert_id has room. The
+// connectors outside restsync (httpfetch, mailfetch) use it too.
 type Outcome struct {
 	OK, Bad []string
 	Why     []string
