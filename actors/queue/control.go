@@ -39,7 +39,7 @@ func (m *manager) pauseQueue(ctx actor.Context) {
 func (m *manager) resumeQueue(ctx actor.Context) {
 	m.paused = false
 	for _, e := range m.entries {
-		if !messages.Terminal(e.state) && e.crash == "" {
+		if !messages.Terminal(e.state) && e.crashed() == "" {
 			ctx.Send(e.pid, resumeRunMsg)
 		}
 	}

@@ -62,7 +62,7 @@ func (m *manager) threadStatus() *messages.ThreadStatusReply {
 func (m *manager) changed(ctx actor.Context, msg *messages.TaskChanged) {
 	id, _ := actionID(msg.Id)
 	e := m.entries[id]
-	if e == nil || e.crash != "" {
+	if e == nil || e.crashed() != "" {
 		for _, to := range msg.ReplyTo {
 			ctx.Send(to, &messages.ActionReply{Status: msg.Status})
 		}

@@ -56,10 +56,10 @@ func containsString(list []string, s string) bool {
 // heapOf is the heap e waits in: the main one, or the one of the task it
 // is parked on.
 func (m *manager) heapOf(e *entry) *waitHeap {
-	if e.parkedOn == "" {
+	if e.parkedOn() == "" {
 		return &m.waiting
 	}
-	return m.parked[e.parkedOn]
+	return m.parked[e.parkedOn()]
 }
 
 // unqueue takes e out of whichever heap holds it.
@@ -69,11 +69,11 @@ func (m *manager) unqueue(e *entry) {
 	}
 	h := m.heapOf(e)
 	heap.Remove(h, e.heapIdx)
-	if e.parkedOn != "" {
+	if t := e.parkedOn(); t != "" {
 		if h.Len() == 0 {
-			delete(m.parked, e.parkedOn)
+			delete(m.parked, t)
 		}
-		e.parkedOn = ""
+		e.x.parkedOn = ""
 	}
 }
 
@@ -86,7 +86,7 @@ func (m *manager) reprioritize(e *entry) {
 
 // busyTask returns a task of e that another action holds, or "".
 func (m *manager) busyTask(e *entry) string {
-	for _, t := range e.excl {
+	for _, t := range e.exclusive() {
 		if h := m.busy[t]; h != nil && h != e {
 			return t
 		}
@@ -101,13 +101,13 @@ func (m *manager) park(e *entry, t string) {
 		h = &waitHeap{}
 		m.parked[t] = h
 	}
-	e.parkedOn = t
+	e.more().parkedOn = t
 	heap.Push(h, e)
 }
 
 // hold marks e's tasks busy as it is dispatched.
 func (m *manager) hold(e *entry) {
-	for _, t := range e.excl {
+	for _, t := range e.exclusive() {
 		m.busy[t] = e
 	}
 }
@@ -115,7 +115,7 @@ func (m *manager) hold(e *entry) {
 // unhold frees the tasks e held (its slot is released) and moves, for each,
 // the first action parked on it back in line.
 func (m *manager) unhold(e *entry) {
-	for _, t := range e.excl {
+	for _, t := range e.exclusive() {
 		if m.busy[t] != e {
 			continue
 		}
@@ -123,7 +123,7 @@ func (m *manager) unhold(e *entry) {
 		h := m.parked[t]
 		for h != nil && h.Len() > 0 {
 			next := heap.Pop(h).(*entry)
-			next.parkedOn = ""
+			next.x.parkedOn = "" // it was parked, so next.x is set
 			if other := m.busyTask(next); other != "" {
 				m.park(next, other) // and consider the next one parked on t
 				continue

@@ -51,13 +51,13 @@ func (m *manager) observeChange(e *entry, old messages.State, st *messages.Actio
 	}
 	if live {
 		if !messages.Terminal(old) {
-			e.stopAt = time.Now() // the worker unwinds; its exit ends the action
+			e.more().stopAt = time.Now() // the worker unwinds; its exit ends the action
 		}
 		return
 	}
 	e.endSeen = true
-	if !e.stopAt.IsZero() {
-		m.cfg.Observer.Stopped(time.Since(e.stopAt))
+	if e.x != nil && !e.x.stopAt.IsZero() {
+		m.cfg.Observer.Stopped(time.Since(e.x.stopAt))
 	}
 	m.cfg.Observer.Ended(e.spec, st)
 	m.logEnd(e.spec, st)

@@ -54,11 +54,10 @@ func (m *manager) evict(ctx actor.Context, e *entry) {
 		delete(m.retry, e.id.String()) // superseded
 	}
 	delete(m.entries, e.id)
-	delete(m.byPID, e.pid.Id)
 	m.byState[e.state]--
 	m.index.remove(e)
 	m.nended--
-	if e.crash == "" {
+	if e.crashed() == "" {
 		ctx.Poison(e.pid) // Poison, not Stop: see retireGuard
 	}
 }

@@ -20,13 +20,12 @@ func (m *manager) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, chil
 }
 
 func (m *manager) childFailed(ctx actor.Context, msg *childFailed) {
-	id, ok := m.byPID[msg.pid.Id]
-	e := m.entries[id]
-	if !ok || e == nil || e.crash != "" {
+	e := m.entries[taskActorID(msg.pid)]
+	if e == nil || e.pid.Id != msg.pid.Id || e.crashed() != "" {
 		return
 	}
-	e.crash = msg.reason
-	m.sh.log.Error("task actor failed; keeping a tombstone", "id", id, "reason", msg.reason)
+	e.more().crash = msg.reason
+	m.sh.log.Error("task actor failed; keeping a tombstone", "id", e.id, "reason", msg.reason)
 	if e.slot {
 		// Its worker, if any, reports to a stopped actor: release the
 		// thread now rather than never.
@@ -63,7 +62,7 @@ func (m *manager) tombstone(ctx actor.Context, msg *lookupTombstone) {
 		ctx.Respond(&messages.ActionReply{Code: messages.ErrorCode_ERROR_CODE_UNKNOWN_TOKEN, Message: "no action has this token"})
 		return
 	}
-	if e.crash == "" {
+	if e.crashed() == "" {
 		ctx.RequestWithCustomSender(e.pid, msg.msg, ctx.Sender())
 		return
 	}
@@ -74,6 +73,6 @@ func (m *manager) tombstoneStatus(e *entry) *messages.ActionStatus {
 	return &messages.ActionStatus{
 		Token: messages.NewToken(m.cfg.TokenHost, m.cfg.TokenPort, m.upper, e.id), State: e.state,
 		Priority: e.priority, QueuedUnixMs: e.queuedMs, StartedUnixMs: e.startedMs, EndedUnixMs: e.endedMs,
-		FetchAction: e.spec.FetchAction, Error: "task actor failed: " + e.crash, Seq: e.seq,
+		FetchAction: e.spec.FetchAction, Error: "task actor failed: " + e.crashed(), Seq: e.seq,
 	}
 }
