@@ -69,9 +69,11 @@ type task struct {
 	queuedMs  int64
 	startedMs int64
 	endedMs   int64
-	restarts  uint32
 	errMsg    string
-	started   bool // a worker was started: Paused means paused while running
+	// restarts sits with the flags: with errMsg between them, their padding
+	// made a task (one per action) a size class larger.
+	restarts uint32
+	started  bool // a worker was started: Paused means paused while running
 	// The two reasons to be Paused (see apply): the action's own Pause
 	// (selfPaused, until its Resume or the queue's), and the queue's Pause
 	// (queuePaused, until the queue's Resume), which holds only an action
@@ -85,12 +87,15 @@ type task struct {
 	results     []*messages.Element
 	progress    *messages.Progress
 	stopWait    []*actor.PID // Stop requests answered when the worker exits
-	stopTimer   *time.Timer
 }
 
+// run is the worker of a running action. stopTimer (StopTimeout after a
+// Stop, while the worker unwinds) lives here, not in the task, since only a
+// running action arms one.
 type run struct {
-	job    *fetch.Job
-	cancel context.CancelCauseFunc
+	job       *fetch.Job
+	cancel    context.CancelCauseFunc
+	stopTimer *time.Timer
 }
 
 func newTask() actor.Actor { return &task{} }
@@ -105,7 +110,9 @@ func (t *task) Receive(ctx actor.Context) {
 	case *messages.WorkDone:
 		t.done(ctx, m)
 	case *stopDeadline:
-		t.stopTimer = nil // a later Stop arms a new one
+		if t.run != nil {
+			t.run.stopTimer = nil // a later Stop arms a new one
+		}
 		t.answerStops(ctx)
 	case *pauseRun:
 		t.queuePaused = true
@@ -164,9 +171,9 @@ func (t *task) Receive(ctx actor.Context) {
 		// The queue is going away (shutdown or retention): never leak a worker.
 		if t.run != nil {
 			t.run.cancel(ErrShutdown)
-		}
-		if t.stopTimer != nil {
-			t.stopTimer.Stop()
+			if t.run.stopTimer != nil {
+				t.run.stopTimer.Stop()
+			}
 		}
 	}
 }
@@ -253,11 +260,10 @@ func (t *task) done(ctx actor.Context, d *messages.WorkDone) {
 	t.failures = t.run.job.Failures()
 	t.logFailures()
 	t.results = d.Results
-	t.run = nil
-	if t.stopTimer != nil {
-		t.stopTimer.Stop()
-		t.stopTimer = nil
+	if t.run.stopTimer != nil {
+		t.run.stopTimer.Stop()
 	}
+	t.run = nil
 	if !messages.Terminal(t.state) {
 		switch {
 		case d.Panic != "":
@@ -309,9 +315,9 @@ func (t *task) stop(ctx actor.Context) {
 	if ctx.Sender() != nil {
 		t.stopWait = append(t.stopWait, ctx.Sender())
 	}
-	if t.stopTimer == nil {
+	if t.run.stopTimer == nil {
 		self, root := ctx.Self(), ctx.ActorSystem().Root
-		t.stopTimer = time.AfterFunc(t.sh.stopTimeout, func() { root.Send(self, &stopDeadline{}) })
+		t.run.stopTimer = time.AfterFunc(t.sh.stopTimeout, func() { root.Send(self, &stopDeadline{}) })
 	}
 }
 
