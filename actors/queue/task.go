@@ -86,15 +86,15 @@ type task struct {
 	failures    *fetch.FailureList        // failures once the worker is gone
 	results     []*messages.Element
 	progress    *messages.Progress
-	stopWait    []*actor.PID // Stop requests answered when the worker exits
 }
 
-// run is the worker of a running action. stopTimer (StopTimeout after a
-// Stop, while the worker unwinds) lives here, not in the task, since only a
-// running action arms one.
+// run is the worker of a running action. The Stop requests waiting for it
+// to exit (stopWait) and their StopTimeout (stopTimer) live here, not in the
+// task (one per queued action): only a running action has any.
 type run struct {
 	job       *fetch.Job
 	cancel    context.CancelCauseFunc
+	stopWait  []*actor.PID // Stop requests answered when the worker exits
 	stopTimer *time.Timer
 }
 
@@ -112,8 +112,10 @@ func (t *task) Receive(ctx actor.Context) {
 	case *stopDeadline:
 		if t.run != nil {
 			t.run.stopTimer = nil // a later Stop arms a new one
+			waiting := t.run.stopWait
+			t.run.stopWait = nil
+			t.answerStops(ctx, waiting)
 		}
-		t.answerStops(ctx)
 	case *pauseRun:
 		t.queuePaused = true
 		t.apply(ctx, nil)
@@ -263,6 +265,7 @@ func (t *task) done(ctx actor.Context, d *messages.WorkDone) {
 	if t.run.stopTimer != nil {
 		t.run.stopTimer.Stop()
 	}
+	waiting := t.run.stopWait
 	t.run = nil
 	if !messages.Terminal(t.state) {
 		switch {
@@ -275,10 +278,10 @@ func (t *task) done(ctx actor.Context, d *messages.WorkDone) {
 		default:
 			t.end(ctx, messages.State_STATE_FINISHED)
 		}
-	} else if len(t.stopWait) == 0 {
+	} else if len(waiting) == 0 {
 		t.notify(ctx) // final counts and results of a stopped action
 	}
-	t.answerStops(ctx) // carries the final counts too
+	t.answerStops(ctx, waiting) // carries the final counts too
 	ctx.Send(t.owner, &messages.SlotReleased{Id: t.id[:]})
 }
 
@@ -313,7 +316,7 @@ func (t *task) stop(ctx actor.Context) {
 		t.end(ctx, messages.State_STATE_STOPPED)
 	}
 	if ctx.Sender() != nil {
-		t.stopWait = append(t.stopWait, ctx.Sender())
+		t.run.stopWait = append(t.run.stopWait, ctx.Sender())
 	}
 	if t.run.stopTimer == nil {
 		self, root := ctx.Self(), ctx.ActorSystem().Root
@@ -322,14 +325,14 @@ func (t *task) stop(ctx actor.Context) {
 }
 
 // answerStops answers the Stop requests waiting for the worker (when it
-// has exited, or StopTimeout passed), through the QueueManager so the
-// answer follows the durable record of the stop.
-func (t *task) answerStops(ctx actor.Context) {
-	if len(t.stopWait) == 0 {
+// has exited, or StopTimeout passed), taken out of the run by the caller,
+// through the QueueManager so the answer follows the durable record of the
+// stop.
+func (t *task) answerStops(ctx actor.Context, waiting []*actor.PID) {
+	if len(waiting) == 0 {
 		return
 	}
-	ctx.Send(t.owner, &messages.TaskChanged{Id: t.id[:], Status: t.status(), Live: t.run != nil, ReplyTo: t.stopWait})
-	t.stopWait = nil
+	ctx.Send(t.owner, &messages.TaskChanged{Id: t.id[:], Status: t.status(), Live: t.run != nil, ReplyTo: waiting})
 }
 
 func (t *task) pause(ctx actor.Context) {
