@@ -20,6 +20,17 @@ import (
 // postgresql-doc-15: a real site nobody on the team wrote.
 const PostgresDocs = "/usr/share/doc/postgresql-doc-15/html"
 
+// PostgresPages returns the pages of the PostgreSQL manual reachable from
+// its index.html, level by level up to maxDepth (Reachable). The error says
+// so when the manual is missing: the real-site tests that need it fail
+// then (`make test` installs postgresql-doc-15), they never skip.
+func PostgresPages(maxDepth int) ([][]string, error) {
+	if _, err := os.Stat(filepath.Join(PostgresDocs, "index.html")); err != nil {
+		return nil, fmt.Errorf("%s not installed: this test needs the Debian package postgresql-doc-15 (`make test` installs it): %w", PostgresDocs, err)
+	}
+	return Reachable(PostgresDocs, "index.html", maxDepth)
+}
+
 // Reachable returns, level by level (index 0 is start itself), the
 // .html files of the static site in dir that are reachable from start (a
 // file name relative to dir, such as "index.html") through <a href>
