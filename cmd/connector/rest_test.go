@@ -24,8 +24,9 @@ import (
 	"github.com/connectorhq/connector/server"
 )
 
-// runREST starts a server on cfgText, synchronizes task over ACI, and
-// returns what the replies, the log and the IDX files show.
+// runREST starts a server on cfgText (a REST or Google Mail connector),
+// synchronizes task over ACI, and returns what the replies, the log and
+// the IDX files show.
 func runREST(t *testing.T, cfgText, product, task string, wantAdded int) (shown, logs, idx string) {
 	t.Helper()
 	cfg, conn, err := connectors.Builtin.Parse("rest.cfg", []byte(cfgText))
