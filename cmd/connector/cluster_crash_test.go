@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"strconv"
@@ -21,30 +20,6 @@ import (
 
 	"github.com/connectorhq/connector/internal/clustertest"
 )
-
-// clusterSite is a finite site (pages /p/0 to /p/39, each taking a moment),
-// so a Synchronize runs long enough to be killed in the middle, and ends.
-func clusterSite(t *testing.T) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/p/"))
-		select {
-		case <-time.After(10 * time.Millisecond):
-		case <-r.Context().Done():
-			return
-		}
-		w.Header().Set("Content-Type", "text/html")
-		fmt.Fprintf(w, `<html><head><title>page %d</title></head><body>`, n)
-		for _, k := range []int{n + 1, n + 2} {
-			if k < 40 {
-				fmt.Fprintf(w, `<a href="/p/%d">p%d</a> `, k, k)
-			}
-		}
-		fmt.Fprint(w, `</body></html>`)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 func startCluster(t *testing.T, nodes int, site string, lease time.Duration) *clustertest.Cluster {
 	t.Helper()
@@ -105,7 +80,7 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("CONNECTOR_CLUSTER_CRASH_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	c := startCluster(t, 3, clusterSite(t).URL, 3*time.Second)
+	c := startCluster(t, 3, chainSite(t, 40, 2, 10*time.Millisecond).URL, 3*time.Second)
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 1))

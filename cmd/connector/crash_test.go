@@ -38,7 +38,7 @@ func TestCrashKeepsEveryAcknowledgedAction(t *testing.T) {
 		rounds = v
 	}
 	bin := buildBinary(t)
-	site := slowSite(t)
+	site := chainSite(t, 0, 2, 20*time.Millisecond)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "connector.cfg")
 	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
@@ -208,19 +208,27 @@ func startBinary(t *testing.T, bin, cfg string) *running {
 	return nil
 }
 
-// slowSite is an endless site: every page takes a moment and links to the
-// next ones, so Synchronize actions are still running when the crash comes.
-func slowSite(t *testing.T) *httptest.Server {
+// chainSite is a site whose page /p/n takes delay to serve and links to
+// the next links pages. With pages 0 it is endless, so Synchronize actions
+// are still running when a crash comes; else it ends at /p/pages-1, so a
+// Synchronize runs long enough to be killed in the middle, and ends.
+func chainSite(t *testing.T, pages, links int, delay time.Duration) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/p/"))
 		select {
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(delay):
 		case <-r.Context().Done():
 			return
 		}
 		w.Header().Set("Content-Type", "text/html")
-		fmt.Fprintf(w, `<html><head><title>page %d</title></head><body><a href="/p/%d">next</a> <a href="/p/%d">other</a></body></html>`, n, n+1, n+2)
+		fmt.Fprintf(w, `<html><head><title>page %d</title></head><body>`, n)
+		for k := n + 1; k <= n+links; k++ {
+			if pages == 0 || k < pages {
+				fmt.Fprintf(w, `<a href="/p/%d">p%d</a> `, k, k)
+			}
+		}
+		fmt.Fprint(w, `</body></html>`)
 	}))
 	t.Cleanup(srv.Close)
 	return srv

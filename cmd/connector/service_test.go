@@ -32,7 +32,7 @@ func TestServiceStopIsAGracefulShutdown(t *testing.T) {
 	}
 	t.Parallel()
 	bin := buildBinary(t)
-	site := slowSite(t)
+	site := chainSite(t, 0, 2, 20*time.Millisecond)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "connector.cfg")
 	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
