@@ -16,7 +16,6 @@ import (
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/internal/netguard"
 	"github.com/connectorhq/connector/messages"
-	"github.com/connectorhq/connector/secret"
 	"github.com/connectorhq/connector/store"
 )
 
@@ -116,23 +115,14 @@ func New(o Options) (*Repository, error) {
 // on disk (beyond reading [Security] AESKeyFile when a secret is given
 // encrypted).
 func Check(cfg *config.Config) error {
-	_, _, err := restsync.ResolveAll(cfg, resolve, func() (*secret.Key, error) { return restsync.LoadKey(cfg) })
-	return err
+	return restsync.CheckAll(cfg, resolve)
 }
 
 // TaskSettings returns the OAuth client and token file of a task, for
 // `connector oauth`. The token file is encrypted with the server's key,
 // created when missing.
 func TaskSettings(cfg *config.Config, task string) (*settings, error) {
-	_, set, err := restsync.ResolveAll(cfg, resolve, func() (*secret.Key, error) { return restsync.LoadKey(cfg) })
-	if err != nil {
-		return nil, err
-	}
-	s := set[strings.ToUpper(strings.TrimSpace(task))]
-	if s == nil {
-		return nil, fmt.Errorf("there is no task [%s] in %s", task, cfg.Path)
-	}
-	return s, nil
+	return restsync.TaskSettings(cfg, resolve, task)
 }
 
 // FetchActions implements fetch.Repository.

@@ -35,7 +35,6 @@ import (
 	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
-	"github.com/connectorhq/connector/secret"
 )
 
 // DefaultConfig is the embedded default configuration of an Objective
@@ -100,8 +99,7 @@ func New(o Options) (*Repository, error) {
 // on disk (beyond reading [Security] AESKeyFile when a secret is given
 // encrypted).
 func Check(cfg *config.Config) error {
-	_, _, err := restsync.ResolveAll(cfg, resolve, func() (*secret.Key, error) { return restsync.LoadKey(cfg) })
-	return err
+	return restsync.CheckAll(cfg, resolve)
 }
 
 // Exclusive implements fetch.Exclusive: Synchronize and Delete of a task

@@ -34,7 +34,6 @@ import (
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/oauth"
-	"github.com/connectorhq/connector/secret"
 )
 
 // DefaultConfig is the embedded default configuration of a Webex
@@ -98,8 +97,7 @@ func New(o Options) (*Repository, error) {
 // on disk (beyond reading [Security] AESKeyFile when a secret is given
 // encrypted).
 func Check(cfg *config.Config) error {
-	_, _, err := restsync.ResolveAll(cfg, resolve, func() (*secret.Key, error) { return restsync.LoadKey(cfg) })
-	return err
+	return restsync.CheckAll(cfg, resolve)
 }
 
 // OAuthTask is a task's OAuth 2.0 client and token file, for `connector
@@ -111,13 +109,9 @@ type OAuthTask interface {
 // TaskSettings returns a task's OAuth 2.0 client and token file, for
 // `connector oauth`.
 func TaskSettings(cfg *config.Config, task string) (OAuthTask, error) {
-	_, set, err := restsync.ResolveAll(cfg, resolve, func() (*secret.Key, error) { return restsync.LoadKey(cfg) })
+	s, err := restsync.TaskSettings(cfg, resolve, task)
 	if err != nil {
-		return nil, err
-	}
-	s := set[strings.ToUpper(strings.TrimSpace(task))]
-	if s == nil {
-		return nil, fmt.Errorf("there is no task [%s] in %s", task, cfg.Path)
+		return nil, err // a nil interface, not a nil *settings in one
 	}
 	return s, nil
 }

@@ -315,6 +315,28 @@ func ResolveAll[S any](cfg *config.Config, resolve func(cfg *config.Config, task
 	return tasks, set, nil
 }
 
+// CheckAll resolves every task of a configuration, touching nothing on
+// disk beyond reading [Security] AESKeyFile when a secret is given
+// encrypted (a connector's Check).
+func CheckAll[S any](cfg *config.Config, resolve func(cfg *config.Config, task string, key func() (*secret.Key, error)) (*S, error)) error {
+	_, _, err := ResolveAll(cfg, resolve, func() (*secret.Key, error) { return LoadKey(cfg) })
+	return err
+}
+
+// TaskSettings resolves the configuration and returns the settings of one
+// task (for `connector oauth`); an error says when there is no such task.
+func TaskSettings[S any](cfg *config.Config, resolve func(cfg *config.Config, task string, key func() (*secret.Key, error)) (*S, error), task string) (*S, error) {
+	_, set, err := ResolveAll(cfg, resolve, func() (*secret.Key, error) { return LoadKey(cfg) })
+	if err != nil {
+		return nil, err
+	}
+	s := set[strings.ToUpper(strings.TrimSpace(task))]
+	if s == nil {
+		return nil, fmt.Errorf("there is no task [%s] in %s", task, cfg.Path)
+	}
+	return s, nil
+}
+
 // LoadKey reads the server's AES key ([Security] AESKeyFile), saying so
 // when the file is missing.
 func LoadKey(cfg *config.Config) (*secret.Key, error) {
