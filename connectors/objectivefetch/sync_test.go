@@ -1,28 +1,14 @@
 package objectivefetch
 
 import (
-	"archive/zip"
-	"bytes"
 	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
 	"github.com/connectorhq/connector/connectors/objectivefetch/objectivetest"
 )
-
-func docx(t *testing.T, text string) []byte {
-	var buf bytes.Buffer
-	z := zip.NewWriter(&buf)
-	w, err := z.Create("[Content_Types].xml")
-	require.NoError(t, err)
-	fmt.Fprint(w, `<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>`)
-	w, err = z.Create("word/document.xml")
-	require.NoError(t, err)
-	fmt.Fprintf(w, `<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>%s</w:t></w:r></w:p></w:body></w:document>`, text)
-	require.NoError(t, z.Close())
-	return buf.Bytes()
-}
 
 // tree builds: fA0/Home/alice/{report.docx, notes.txt (own permissions)},
 // fA0/Home/Policies (a file with parts, two documents), fA0/Archive.
@@ -35,7 +21,7 @@ func buildTree(t *testing.T, s *objectivetest.Server) tree {
 	var tr tree
 	tr.home = s.AddFolder(objectivetest.RootID, "Home", group("Staff", "read", "browse"), user("alice", "read", "browse", "write"))
 	tr.aliceF = s.AddFolder(tr.home, "alice")
-	tr.report = s.AddDocument(tr.aliceF, objectivetest.Doc{Name: "report.docx", Data: docx(t, "Quarterly report on tunnels"),
+	tr.report = s.AddDocument(tr.aliceF, objectivetest.Doc{Name: "report.docx", Data: resttest.Docx(t, "Quarterly report on tunnels"),
 		Fields: []objectivetest.Field{{Name: "Author", Label: "Author", Value: "A. Archer"}, {Name: "Keywords", Value: []any{"tunnels", "finance"}}}})
 	tr.notes = s.AddDocument(tr.aliceF, objectivetest.Doc{Name: "notes.txt", Data: []byte("private notes"),
 		Perms: []objectivetest.Permission{user("alice", "read", "browse", "write"), {Principal: "bob", PrincipalType: "user", Privileges: []string{"read"}, Deny: true}}})
@@ -104,7 +90,7 @@ func TestIncremental(t *testing.T) {
 	require.Equal(t, 7, by["GET /api/resources"]+by["GET /api/resources/files/{id}/children"], "%v", by)
 	require.LessOrEqual(t, total, 7+2, "%v", by)
 
-	e.srv.NewVersion(tr.report, docx(t, "Revised report"))
+	e.srv.NewVersion(tr.report, resttest.Docx(t, "Revised report"))
 	e.srv.Update(tr.notes, func(o *objectivetest.Object) { o.Name = "renamed notes" })
 	moved := e.srv.Find(tr.archive, "old-03.txt")
 	e.srv.Update(moved, func(o *objectivetest.Object) { o.ParentID = tr.aliceF })

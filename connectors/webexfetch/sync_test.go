@@ -1,8 +1,6 @@
 package webexfetch
 
 import (
-	"archive/zip"
-	"bytes"
 	"fmt"
 	"math/rand"
 	"strings"
@@ -12,22 +10,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
 	"github.com/connectorhq/connector/connectors/webexfetch/webextest"
 )
-
-// docx returns a minimal Word document with text.
-func docx(t *testing.T, text string) []byte {
-	var buf bytes.Buffer
-	z := zip.NewWriter(&buf)
-	w, err := z.Create("[Content_Types].xml")
-	require.NoError(t, err)
-	fmt.Fprint(w, `<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>`)
-	w, err = z.Create("word/document.xml")
-	require.NoError(t, err)
-	fmt.Fprintf(w, `<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>%s</w:t></w:r></w:p></w:body></w:document>`, text)
-	require.NoError(t, z.Close())
-	return buf.Bytes()
-}
 
 // A first Synchronize delivers every room the account is in, each message
 // with its author, thread, mentions, times and the room's members as its
@@ -38,7 +23,7 @@ func TestSynchronizeIndexesRoomsMessagesAndFiles(t *testing.T) {
 	direct := e.srv.AddRoom("Bob Baker", "direct", e.alice, e.bob)
 	e.srv.AddRoom("Not mine", "group", e.carol) // Alice is not a member
 	first := e.srv.Post(room, e.bob, "Kick-off on Monday\nagenda attached")
-	word := e.srv.AddFile(&webextest.File{Name: "agenda.docx", ContentType: "application/vnd.openxmlformats-officedocument.wordprocessingml.document", Data: docx(t, "Budget review and staffing")})
+	word := e.srv.AddFile(&webextest.File{Name: "agenda.docx", ContentType: "application/vnd.openxmlformats-officedocument.wordprocessingml.document", Data: resttest.Docx(t, "Budget review and staffing")})
 	withFile := e.srv.Post(room, e.alice, "here is the agenda", word)
 	reply := e.srv.PostMessage(&webextest.Message{RoomID: room, PersonID: e.carol, ParentID: first, Text: "I'll be there",
 		MentionedPeople: []string{e.bob}, MentionedGroups: []string{"all"}, HTML: "<p>I'll <b>be</b> there</p>"})

@@ -4,7 +4,10 @@
 package resttest
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"sync"
@@ -253,4 +256,18 @@ func ConformanceNew(d *fetch.Descriptor, cfgText string) func(t *testing.T) fetc
 		require.NoError(t, err)
 		return r
 	}
+}
+
+// Docx returns a minimal Word document with text.
+func Docx(t testing.TB, text string) []byte {
+	var buf bytes.Buffer
+	z := zip.NewWriter(&buf)
+	w, err := z.Create("[Content_Types].xml")
+	require.NoError(t, err)
+	fmt.Fprint(w, `<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>`)
+	w, err = z.Create("word/document.xml")
+	require.NoError(t, err)
+	fmt.Fprintf(w, `<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>%s</w:t></w:r></w:p></w:body></w:document>`, text)
+	require.NoError(t, z.Close())
+	return buf.Bytes()
 }
