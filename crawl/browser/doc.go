@@ -41,7 +41,11 @@
 // Config.TabMaxPages renders (default 100) and then replaced, so that
 // 10,000 renders do not grow the renderers. A tab whose page never settled,
 // whose render was cancelled or failed, or that logged in, is closed
-// instead of reused. Before each render the tab's cookie jar is emptied and
+// instead of reused. With RenderOptions.TabsEndWithContext, a tab left idle
+// is also closed when the context of its last render ends (a crawl's end or
+// Stop). The browser's start-up tab is closed once the browser has started,
+// so a browser with no render in progress and no idle tab runs no renderer
+// process. Before each render the tab's cookie jar is emptied and
 // set to RenderOptions.Cookies: a render sees the cookies it is given and
 // those its own scripts set, never another render's.
 //
