@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/store"
@@ -167,11 +166,4 @@ func changeMeta(update func(func(store.Writer) error) error, fn func(m *taskMeta
 		return w.Put([]byte(metaKey), nb)
 	})
 	return out, err
-}
-
-func msTime(ms int64) time.Time {
-	if ms == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms)
 }

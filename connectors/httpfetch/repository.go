@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/internal/netguard"
@@ -382,31 +383,15 @@ func (r *Repository) TaskList() ([]fetch.TaskInfo, error) {
 			names = append(names, n)
 		}
 	}
-	info := r.st.Info()
-	out := make([]fetch.TaskInfo, 0, len(names))
-	for _, name := range names {
-		ti := fetch.TaskInfo{Name: name, Datastore: describeDatastore(info, name)}
-		if slices.Contains(stored, name) {
-			ds, err := r.datastore(name)
-			if err != nil {
-				return nil, err
-			}
-			m, err := readMeta(ds)
-			if err != nil {
-				return nil, fmt.Errorf("httpfetch: task list: %s: %w", name, err)
-			}
-			ti.Action, ti.Calls = m.Action, m.Calls
-			ti.LastStart, ti.LastFinish = msTime(m.LastStartMs), msTime(m.LastFinishMs)
+	out, err := restsync.TaskListOf(r.st, names, func(ds store.Datastore) (*restsync.TaskMeta, error) {
+		m, err := readMeta(ds)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, ti)
+		return &restsync.TaskMeta{Calls: m.Calls, Action: m.Action, LastStartMs: m.LastStartMs, LastFinishMs: m.LastFinishMs}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("httpfetch: %w", err)
 	}
 	return out, nil
-}
-
-func describeDatastore(info store.Info, task string) string {
-	where := info.Path
-	if info.InMemory || where == "" {
-		where = "memory"
-	}
-	return where + " [datastore " + task + "]"
 }

@@ -172,6 +172,12 @@ func Counts(job *fetch.Job, task string) *fetch.Counts {
 // TaskList answers TaskList for the given tasks (upper case, in order)
 // from their datastores' TaskMeta.
 func TaskList(st store.Store, names []string) ([]fetch.TaskInfo, error) {
+	return TaskListOf(st, names, ReadMeta)
+}
+
+// TaskListOf is TaskList for a connector that keeps its own meta record:
+// read returns it as a TaskMeta.
+func TaskListOf(st store.Store, names []string, read func(ds store.Datastore) (*TaskMeta, error)) ([]fetch.TaskInfo, error) {
 	stored, err := st.DatastoreNames()
 	if err != nil {
 		return nil, fmt.Errorf("task list: %w", err)
@@ -189,7 +195,7 @@ func TaskList(st store.Store, names []string) ([]fetch.TaskInfo, error) {
 			if err != nil {
 				return nil, fmt.Errorf("task list: %s: %w", name, err)
 			}
-			m, err := ReadMeta(ds)
+			m, err := read(ds)
 			if err != nil {
 				return nil, fmt.Errorf("task list: %s: %w", name, err)
 			}
