@@ -192,27 +192,21 @@ func (r *Repository) Run(ctx context.Context, job *fetch.Job) ([]*messages.Eleme
 	if err != nil {
 		return nil, err
 	}
-	log := r.log.With("token", job.Token, "action", req.Action.Action)
-	if len(req.Ignored) > 0 {
-		log.Debug("parameters ignored: not the action's own", "parameters", strings.Join(req.Ignored, ","))
-	}
-	log.Info("action started", "tasks", strings.Join(req.Tasks, ","))
-	start := r.now()
-	var res []*messages.Element
-	switch req.Action.Action {
-	case restsync.ActionSynchronize:
-		err = r.synchronize(ctx, job, req, log)
-	case restsync.ActionCollect:
-		res, err = r.collect(ctx, job, req)
-	case restsync.ActionIdentifiers:
-		res, err = r.identifiers(ctx, job, req)
-	case restsync.ActionDelete:
-		res, err = r.delete(ctx, job, req)
-	case restsync.ActionInsert:
-		res, err = r.insert(ctx, job, req)
-	}
-	log.Info("action ended", "elapsed", r.now().Sub(start), "error", err)
-	return res, err
+	return restsync.Logged(r.log, r.now, job, req.Action, func(log *slog.Logger) ([]*messages.Element, error) {
+		switch req.Action.Action {
+		case restsync.ActionSynchronize:
+			return nil, r.synchronize(ctx, job, req, log)
+		case restsync.ActionCollect:
+			return r.collect(ctx, job, req)
+		case restsync.ActionIdentifiers:
+			return r.identifiers(ctx, job, req)
+		case restsync.ActionDelete:
+			return r.delete(ctx, job, req)
+		case restsync.ActionInsert:
+			return r.insert(ctx, job, req)
+		}
+		return nil, nil
+	})
 }
 
 func (r *Repository) datastore(task string) (store.Datastore, error) {

@@ -203,14 +203,21 @@ func (r *Repo[S]) Seal(params messages.Params) (messages.Params, error) {
 // Logged runs an action's work between an "action started" and an
 // "action ended" line of the log.
 func (r *Repo[S]) Logged(job *fetch.Job, a *Action, work func(log *slog.Logger) ([]*messages.Element, error)) ([]*messages.Element, error) {
-	log := r.Log.With("token", job.Token, "action", a.Action)
+	return Logged(r.Log, r.Now, job, a, work)
+}
+
+// Logged runs an action's work between an "action started" and an "action
+// ended" line of log (with the job's token and the action), noting the
+// parameters ignored.
+func Logged(log *slog.Logger, now func() time.Time, job *fetch.Job, a *Action, work func(log *slog.Logger) ([]*messages.Element, error)) ([]*messages.Element, error) {
+	log = log.With("token", job.Token, "action", a.Action)
 	if len(a.Ignored) > 0 {
 		log.Debug("parameters ignored: not the action's own", "parameters", strings.Join(a.Ignored, ","))
 	}
 	log.Info("action started", "tasks", strings.Join(a.Tasks, ","))
-	start := r.Now()
+	start := now()
 	res, err := work(log)
-	log.Info("action ended", "elapsed", r.Now().Sub(start), "error", err)
+	log.Info("action ended", "elapsed", now().Sub(start), "error", err)
 	return res, err
 }
 
