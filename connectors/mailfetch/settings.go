@@ -176,20 +176,8 @@ var keys = &restsync.Keys[settings]{
 		{Name: "OAuthClientSecret", Secret: true, Apply: func(s *settings, v string) error { s.Secret = v; return oneLine(v) }},
 		{Name: "OAuthAuthorizeUrl", Apply: urlKey(func(s *settings) *string { return &s.AuthURL })},
 		{Name: "OAuthTokenUrl", Apply: urlKey(func(s *settings) *string { return &s.TokenURL })},
-		{Name: "OAuthScopes", Apply: func(s *settings, v string) error {
-			s.Scopes = strings.Fields(strings.ReplaceAll(v, ",", " "))
-			if len(s.Scopes) == 0 {
-				return errors.New("must list at least one scope")
-			}
-			return nil
-		}},
-		{Name: "OAuthRedirectUrl", Apply: func(s *settings, v string) error {
-			if _, _, err := oauth.LoopbackRedirect(strings.TrimSpace(v)); err != nil {
-				return errors.New(strings.TrimPrefix(err.Error(), "oauth: "))
-			}
-			s.RedirectURL = strings.TrimSpace(v)
-			return nil
-		}},
+		{Name: "OAuthScopes", Apply: restsync.Scopes(func(s *settings) *[]string { return &s.Scopes })},
+		{Name: "OAuthRedirectUrl", Apply: restsync.RedirectURL(func(s *settings) *string { return &s.RedirectURL })},
 		{Name: "OAuthTokenFile", Apply: func(s *settings, v string) error { s.TokenFile = strings.TrimSpace(v); return nil }},
 		{Name: "ServiceAccountKeyFile", Apply: func(s *settings, v string) error { s.KeyFile = strings.TrimSpace(v); return nil }},
 		{Name: "GmailApiUrl", Apply: urlKey(func(s *settings) *string { return &s.GmailAPIURL })},

@@ -153,20 +153,8 @@ var keys = &restsync.Keys[settings]{
 		{Name: "OAuthClientSecret", Secret: true, Apply: restsync.Text(func(s *settings) *string { return &s.ClientSecret })},
 		{Name: "OAuthAuthorizeUrl", Apply: restsync.URL(func(s *settings) *string { return &s.AuthorizeURL })},
 		{Name: "OAuthTokenUrl", Apply: restsync.URL(func(s *settings) *string { return &s.TokenURL })},
-		{Name: "OAuthScopes", Apply: func(s *settings, v string) error {
-			s.Scopes = strings.Fields(strings.ReplaceAll(v, ",", " "))
-			if len(s.Scopes) == 0 {
-				return errors.New("must list at least one scope")
-			}
-			return nil
-		}},
-		{Name: "OAuthRedirectUrl", Apply: func(s *settings, v string) error {
-			if _, _, err := oauth.LoopbackRedirect(strings.TrimSpace(v)); err != nil {
-				return errors.New(strings.TrimPrefix(err.Error(), "oauth: "))
-			}
-			s.RedirectURL = strings.TrimSpace(v)
-			return nil
-		}},
+		{Name: "OAuthScopes", Apply: restsync.Scopes(func(s *settings) *[]string { return &s.Scopes })},
+		{Name: "OAuthRedirectUrl", Apply: restsync.RedirectURL(func(s *settings) *string { return &s.RedirectURL })},
 		{Name: "OAuthTokenFile", Apply: func(s *settings, v string) error { s.TokenFile = strings.TrimSpace(v); return nil }},
 		{Name: "ComplianceOfficer", Apply: restsync.Bool(func(s *settings) *bool { return &s.Compliance })},
 		{Name: "EventsLookback", Apply: restsync.Duration(func(s *settings) *time.Duration { return &s.EventsLookback })},

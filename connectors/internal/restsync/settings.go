@@ -13,6 +13,7 @@ import (
 
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/oauth"
 	"github.com/connectorhq/connector/secret"
 )
 
@@ -220,6 +221,30 @@ func Text[S any](dst func(*S) *string) func(*S, string) error {
 			return errors.New("must be one line")
 		}
 		*dst(s) = v
+		return nil
+	}
+}
+
+// Scopes is an OAuth 2.0 scope list (separated by spaces or commas), not
+// empty.
+func Scopes[S any](dst func(*S) *[]string) func(*S, string) error {
+	return func(s *S, v string) error {
+		*dst(s) = strings.Fields(strings.ReplaceAll(v, ",", " "))
+		if len(*dst(s)) == 0 {
+			return errors.New("must list at least one scope")
+		}
+		return nil
+	}
+}
+
+// RedirectURL is an OAuth 2.0 redirect URL on the loopback interface
+// (`connector oauth` listens there).
+func RedirectURL[S any](dst func(*S) *string) func(*S, string) error {
+	return func(s *S, v string) error {
+		if _, _, err := oauth.LoopbackRedirect(strings.TrimSpace(v)); err != nil {
+			return errors.New(strings.TrimPrefix(err.Error(), "oauth: "))
+		}
+		*dst(s) = strings.TrimSpace(v)
 		return nil
 	}
 }
