@@ -291,23 +291,7 @@ func (b *builder) documentDoc(ctx context.Context, task string, it *item, path s
 	if file := c.file; file != nil {
 		f.add("CONTENT_TYPE", file.ContentType)
 		doc.SourceType = file.ContentType
-		switch {
-		case file.TooLarge:
-			f.add("FILE_TOO_LARGE", "true")
-		case b.s.ExtractText:
-			d, err := b.x.Extract(ctx, extract.Input{Data: file.Data, ContentType: file.ContentType, Name: docName(it)})
-			if err != nil {
-				f.add("EXTRACT_ERROR", err.Error())
-			} else {
-				doc.Content = d.Text
-				if d.Truncated {
-					f.add("TEXT_TRUNCATED", "true")
-				}
-			}
-			doc.Source = file.Data
-		default:
-			doc.Source = file.Data
-		}
+		restsync.FileContent(ctx, b.x, b.s.ExtractText, file, docName(it), doc, f.add)
 	}
 	doc.Fields = f
 	return doc

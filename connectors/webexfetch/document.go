@@ -307,23 +307,7 @@ func (b *builder) fileDoc(ctx context.Context, task string, rm *room, sec *roomS
 	f.add("AUTHOR_EMAIL", m.PersonEmail)
 	f.time("CREATED", m.Created)
 	doc := &ingest.Document{Reference: fi.url, SourceType: file.ContentType}
-	switch {
-	case file.TooLarge:
-		f.add("FILE_TOO_LARGE", "true")
-	case b.s.ExtractText:
-		d, err := b.x.Extract(ctx, extract.Input{Data: file.Data, ContentType: file.ContentType, Name: file.FileName})
-		if err != nil {
-			f.add("EXTRACT_ERROR", err.Error())
-		} else {
-			doc.Content = d.Text
-			if d.Truncated {
-				f.add("TEXT_TRUNCATED", "true")
-			}
-		}
-		doc.Source = file.Data
-	default:
-		doc.Source = file.Data
-	}
+	restsync.FileContent(ctx, b.x, b.s.ExtractText, file, file.FileName, doc, f.add)
 	b.security(&f, sec)
 	doc.Fields = f
 	return doc
