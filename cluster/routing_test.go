@@ -16,6 +16,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -58,6 +59,7 @@ type testCluster struct {
 	url   string
 	repo  *fetchtest.Repo
 	nodes []*node
+	newID func() (uuid.UUID, error) // the queues' action ids; nil: the default
 }
 
 func newCluster(t *testing.T, n, threads int) *testCluster {
@@ -91,7 +93,7 @@ func (c *testCluster) start(name string, threads int) *node {
 	require.NoError(t, err)
 	q, err := queue.StartCluster(sys, queue.Config{
 		Name: "fetch", Repository: c.repo, TokenHost: "127.0.0.1", TokenPort: 7000, MaximumThreads: threads,
-		AskTimeout: 10 * time.Second, StopTimeout: 5 * time.Second,
+		AskTimeout: 10 * time.Second, StopTimeout: 5 * time.Second, NewID: c.newID,
 	}, db, mem)
 	require.NoError(t, err)
 	nd := &node{name: name, sys: sys, mem: mem, db: db, q: q}
@@ -410,4 +412,69 @@ func TestTakeoverOfADeadNode(t *testing.T) {
 	want := append(append([]string{}, toks...), q1)
 	sort.Strings(want)
 	require.Equal(t, want, all, "nothing lost")
+}
+
+// A node that learns another node claimed an action (ActionMoved) before
+// it has handled the commit of its own submission of that action (the
+// claim came between the store's COMMIT and the manager's handling of it)
+// starts no task actor for it: such an actor would answer every local
+// request with the state it had when submitted (Queued), forever, while
+// the claimer runs and ends it. Here the claimer is a node the test plays
+// on the store (ghost), so that the notice comes once and early, as in
+// the race.
+func TestClaimNoticeBeforeSubmitCommitKeepsNoStaleActor(t *testing.T) {
+	c := &testCluster{t: t, agent: test.NewInMemAgent(), url: pg.DatabaseT(t),
+		repo: &fetchtest.Repo{DefaultMode: "block"}}
+	raced := uuid.MustParse("0190a5c0-0000-7000-8000-00000000beef")
+	var ids []uuid.UUID
+	c.newID = func() (uuid.UUID, error) {
+		if len(ids) == 1 {
+			ids = append(ids, raced)
+			return raced, nil
+		}
+		id, err := uuid.NewV7()
+		ids = append(ids, id)
+		return id, err
+	}
+	n1 := c.start("n1", 1)
+	c.waitMembers(n1, 1)
+	t.Cleanup(func() {
+		c.repo.ReleaseAll()
+		c.stop(n1)
+	})
+
+	// n1's only thread runs a blocking action: n1 claims nothing more.
+	busy, err := n1.q.Submit(ctx, spec("block", 0))
+	require.NoError(t, err)
+	c.waitState(busy, messages.State_STATE_PROCESSING)
+
+	ghost, err := pgstore.Open(ctx, pgstore.Config{URL: c.url, Node: "ghost"})
+	require.NoError(t, err)
+	defer ghost.Close()
+	require.NoError(t, ghost.RegisterNode(ctx, "ghost", "127.0.0.1:1", 1))
+
+	// The claimer's notice reaches n1's manager before its submission's
+	// commit does (the submission is the next message it handles).
+	n1.sys.Root.Send(actor.NewPID(n1.mem.Addr(), "queue-fetch"), &messages.ActionMoved{Id: raced[:], Epoch: 2})
+	token, err := n1.q.Submit(ctx, spec("block", 0))
+	require.NoError(t, err)
+	_, id, err := messages.ParseToken(token)
+	require.NoError(t, err)
+	require.Equal(t, raced, id)
+
+	claimed, err := ghost.Claim(ctx, "fetch", "ghost", "127.0.0.1:1", 1)
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	require.Equal(t, raced.String(), claimed[0].Record.Id)
+	require.EqualValues(t, 2, claimed[0].Epoch, "the epoch the notice named")
+	rec := claimed[0].Record
+	rec.Status.State, rec.Status.Running, rec.Status.EndedUnixMs = messages.State_STATE_FINISHED, false, time.Now().UnixMilli()
+	fenced, err := ghost.WriteOwned(ctx, "fetch", "ghost", []pgstore.OwnedWrite{{Epoch: 2, Record: rec}})
+	require.NoError(t, err)
+	require.Empty(t, fenced)
+
+	// n1 answers what the owner of record says, not a stale Queued.
+	st, err := n1.q.Status(ctx, token)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_FINISHED, st.State)
 }

@@ -124,6 +124,20 @@ type cmanager struct {
 	lastOrphans time.Time
 	lastRetain  time.Time
 	tickStop    chan struct{}
+	// moved remembers ActionMoved notices for actions this node had no
+	// actor for yet: a node may claim an action between this node's
+	// commit of its submission or adoption and the manager's handling of
+	// that commit, and the notice then arrives first. Without it the
+	// task actor spawned afterwards would answer for an action owned
+	// elsewhere (its stale state, forever, to every local request).
+	moved map[uuid.UUID]movedNotice
+}
+
+// movedNotice is an ActionMoved that found no actor: the claimer's epoch,
+// and when it came (notices are forgotten after a while).
+type movedNotice struct {
+	epoch int64
+	at    time.Time
 }
 
 func newClusterManager(cfg Config, sh *shared, root *actor.RootContext, db *pgstore.Store, mem Membership, name string) *cmanager {
@@ -183,8 +197,15 @@ func (m *cmanager) receive(ctx actor.Context) {
 		m.claimWanted = true
 	case *messages.ActionMoved:
 		if id, err := uuid.FromBytes(msg.Id); err == nil {
-			if e := m.entries[id]; e != nil && e.epoch < msg.Epoch {
-				m.retire(ctx, e, "another node claimed it")
+			if e := m.entries[id]; e != nil {
+				if e.epoch < msg.Epoch {
+					m.retire(ctx, e, "another node claimed it")
+				}
+			} else if n, ok := m.moved[id]; !ok || n.epoch < msg.Epoch {
+				if m.moved == nil {
+					m.moved = map[uuid.UUID]movedNotice{}
+				}
+				m.moved[id] = movedNotice{epoch: msg.Epoch, at: time.Now()}
 			}
 		}
 	case *messages.ActionsRemoved:
@@ -710,6 +731,12 @@ func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 			continue
 		}
 		p.status.Seq = op.seqs[i]
+		if m.movedAway(p.id, 1) {
+			// Already claimed by another node: the token is valid, the
+			// action is the claimer's.
+			ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
+			continue
+		}
 		if _, serr := m.spawn(ctx, p.id, p.spec, p.status, 1); serr != nil {
 			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: serr.Error()})
 			continue
@@ -721,6 +748,21 @@ func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 		m.claimWanted = true
 		m.nudgeOthers(ctx)
 	}
+}
+
+// movedAway reports (and forgets) whether another node claimed action id
+// at an epoch above epoch before this node had its actor for it.
+func (m *cmanager) movedAway(id uuid.UUID, epoch int64) bool {
+	n, ok := m.moved[id]
+	if !ok {
+		return false
+	}
+	delete(m.moved, id)
+	if n.epoch <= epoch {
+		return false
+	}
+	m.sh.log.Warn("action claimed by another node before this node started its task actor; not starting it", "id", id, "epoch", epoch, "claimed_epoch", n.epoch)
+	return true
 }
 
 // pendingWrite reports whether a newer write of action id waits.
@@ -808,6 +850,9 @@ func (m *cmanager) adoptedDone(ctx actor.Context, op *cOp, err error) {
 		if e := m.entries[id]; e != nil {
 			m.drop(ctx, e)
 		}
+		if m.movedAway(id, r.Epoch) {
+			continue // claimed by another node since: its action now
+		}
 		if _, serr := m.spawn(ctx, id, r.Record.Spec, r.Record.Status, r.Epoch); serr != nil {
 			m.sh.log.Error("cannot take over an action", "id", id, "err", serr)
 		}
@@ -875,6 +920,14 @@ func (m *cmanager) tick() {
 	if time.Since(m.lastOrphans) >= m.mem.LeaseTTL() {
 		m.lastOrphans = time.Now()
 		m.adoptAll = true
+	}
+	// A notice waits at most for the commit being handled when it came
+	// (one store operation, bounded by its timeout); the others were for
+	// actors already gone.
+	for id, n := range m.moved {
+		if time.Since(n.at) > max(movedKeep, 2*m.cfg.AskTimeout) {
+			delete(m.moved, id)
+		}
 	}
 }
 
@@ -990,3 +1043,8 @@ func (m *cmanager) retainEvery() time.Duration {
 }
 
 func (m *cmanager) retryEvery() time.Duration { return time.Second }
+
+// movedKeep: how long at least an ActionMoved notice without an actor is
+// kept (and twice AskTimeout: well beyond a store operation's timeout,
+// max(AskTimeout, 5s)).
+const movedKeep = time.Minute
