@@ -83,34 +83,7 @@ func (q *ClusterQueue) taskPID(addr, id string) *actor.PID { return actor.NewPID
 // Submit implements API: the action is validated here and queued by this
 // node's QueueManager, which owns it until a node claims it to run it.
 func (q *ClusterQueue) Submit(ctx context.Context, spec *messages.ActionSpec) (string, error) {
-	spec, err := admit(q.cfg.Repository, spec)
-	if err != nil {
-		return "", err
-	}
-	if err := ctx.Err(); err != nil {
-		return "", fmt.Errorf("%w: %w", messages.ErrTimeout, err)
-	}
-	timeout := q.readTimeout(ctx)
-	res, err := q.replies.requestWithdrawable(q.pid, &messages.SubmitAction{Spec: spec}, timeout,
-		func(sender *actor.PID) any { return &withdrawSubmit{sender: sender} })
-	if errors.Is(err, actor.ErrDeadLetter) {
-		return "", fmt.Errorf("%w: queue %s has stopped", messages.ErrShuttingDown, q.cfg.Name)
-	}
-	if err != nil {
-		return "", mapAskErr(err)
-	}
-	if _, ok := res.(*submitWithdrawn); ok {
-		return "", fmt.Errorf("%w: the %s queue could not record the action in the shared store within %s, so it was withdrawn: it is not queued",
-			messages.ErrTimeout, q.cfg.Name, timeout)
-	}
-	r, ok := res.(*messages.SubmitReply)
-	if !ok {
-		return "", fmt.Errorf("queue: submit: unexpected reply %T: %w", res, messages.ErrInternal)
-	}
-	if err := messages.Err(r.Code, r.Message); err != nil {
-		return "", err
-	}
-	return r.Token, nil
+	return submit(ctx, q.cfg, q.replies, q.pid, q.readTimeout(ctx), spec, "(the shared store is slow or the queue is busy)")
 }
 
 // isWrite reports whether msg changes the action: such a request is

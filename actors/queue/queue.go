@@ -201,34 +201,42 @@ func (q *Queue) FetchActions() []string { return q.cfg.Repository.FetchActions()
 // nothing was queued); if it has, Submit waits for that write's outcome,
 // however long the disk takes.
 func (q *Queue) Submit(ctx context.Context, spec *messages.ActionSpec) (string, error) {
-	spec, err := admit(q.cfg.Repository, spec)
+	return submit(ctx, q.cfg, q.replies, q.pid, q.readTimeout(ctx), spec, "(the disk is slow or the queue is busy)")
+}
+
+// submit is the one submit path of both queues: the action is admitted
+// (validated, sealed), then sent to the QueueManager at pid, which
+// answers once the action is durable; past timeout it is asked to
+// withdraw the submission (why says what may be slow), which it does if
+// the action has not been sent to the store yet.
+func submit(ctx context.Context, cfg Config, r *replies, pid *actor.PID, timeout time.Duration, spec *messages.ActionSpec, why string) (string, error) {
+	spec, err := admit(cfg.Repository, spec)
 	if err != nil {
 		return "", err
 	}
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("%w: %w", messages.ErrTimeout, err)
 	}
-	timeout := q.readTimeout(ctx)
-	res, err := q.replies.requestWithdrawable(q.pid, &messages.SubmitAction{Spec: spec}, timeout,
+	res, err := r.requestWithdrawable(pid, &messages.SubmitAction{Spec: spec}, timeout,
 		func(sender *actor.PID) any { return &withdrawSubmit{sender: sender} })
 	if errors.Is(err, actor.ErrDeadLetter) {
-		return "", fmt.Errorf("%w: queue %s has stopped", messages.ErrShuttingDown, q.cfg.Name)
+		return "", fmt.Errorf("%w: queue %s has stopped", messages.ErrShuttingDown, cfg.Name)
 	}
 	if err != nil {
 		return "", mapAskErr(err)
 	}
 	if _, ok := res.(*submitWithdrawn); ok {
-		return "", fmt.Errorf("%w: the %s queue could not record the action within %s (the disk is slow or the queue is busy), so it was withdrawn: it is not queued",
-			messages.ErrTimeout, q.cfg.Name, timeout)
+		return "", fmt.Errorf("%w: the %s queue could not record the action within %s %s, so it was withdrawn: it is not queued",
+			messages.ErrTimeout, cfg.Name, timeout, why)
 	}
-	r, ok := res.(*messages.SubmitReply)
+	reply, ok := res.(*messages.SubmitReply)
 	if !ok {
 		return "", fmt.Errorf("queue: submit: unexpected reply %T: %w", res, messages.ErrInternal)
 	}
-	if err := messages.Err(r.Code, r.Message); err != nil {
+	if err := messages.Err(reply.Code, reply.Message); err != nil {
 		return "", err
 	}
-	return r.Token, nil
+	return reply.Token, nil
 }
 
 // request sends a request (GetActionStatus, CancelAction, StopAction, ...)
