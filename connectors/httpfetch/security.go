@@ -137,15 +137,33 @@ func (r *Repository) checkRequestSettings(s, file *settings) error {
 // secretParam reports whether a request parameter ([Section]Setting or
 // Setting) names a secret setting.
 func (sc *Schema) secretParam(name string) bool {
+	key, ok := paramSetting(name)
+	return ok && sc.isSecretKey(key)
+}
+
+// paramSetting returns the setting a parameter name addresses: "Key" or
+// "[Section]Key" give Key; ok is false for a "[" without its "]".
+func paramSetting(name string) (key string, ok bool) {
 	name = strings.TrimSpace(name)
 	if strings.HasPrefix(name, "[") {
 		end := strings.IndexByte(name, ']')
 		if end < 0 {
-			return false
+			return "", false
 		}
 		name = name[end+1:]
 	}
-	return sc.isSecretKey(name)
+	return strings.TrimSpace(name), true
+}
+
+// ignoredSecret reports whether a parameter looks like a secret
+// (secret.SensitiveName) but names no task setting: the action ignores
+// it, so its value is never needed, and it is not kept.
+func (sc *Schema) ignoredSecret(name string) bool {
+	if !secret.SensitiveName(name) {
+		return false
+	}
+	key, ok := paramSetting(name)
+	return !ok || sc.knownKey(key) == ""
 }
 
 // Redact implements fetch.Secrets: the value of every secret setting, in
@@ -176,7 +194,9 @@ func (r *Repository) Redact(params messages.Params) messages.Params {
 // Seal implements fetch.Secrets: every secret setting given in clear, in
 // an override or inside a Config fragment, is encrypted with [Security]
 // AESKeyFile (created when missing) in IDOL's form, which Run decrypts. A
-// value already encrypted is kept as it is.
+// value already encrypted is kept as it is. A parameter that looks like a
+// secret but names no setting (ignored, as IDOL connectors ignore
+// parameters they do not have) is kept as secret.Redacted.
 func (r *Repository) Seal(params messages.Params) (messages.Params, error) {
 	encrypt := func(v string) (string, error) {
 		if secret.IsEncrypted(v) {
@@ -199,6 +219,8 @@ func (r *Repository) Seal(params messages.Params) (messages.Params, error) {
 			v, err = encrypt(p.GetValue())
 		case strings.EqualFold(name, "Config"):
 			v, err = r.schema.rewriteFragment(p.GetValue(), encrypt)
+		case r.schema.ignoredSecret(name):
+			v = secret.Redacted
 		default:
 			continue
 		}

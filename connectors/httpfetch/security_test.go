@@ -391,3 +391,24 @@ func TestInsertBatchesAreBoundedInBytes(t *testing.T) {
 	b.target.mu.Unlock()
 	require.Equal(t, 4, calls, "3+3+3+1 documents of 3000 bytes: a batch is sent once it holds 8192 bytes")
 }
+
+// TestIgnoredSecretParametersAreNotKept: a parameter that looks like a
+// secret but names no setting (ignored by the action, as IDOL connectors
+// ignore what they do not have) is kept as secret.Redacted by Seal, so its
+// value never reaches the queue or the store; one that names a setting
+// whose name merely contains "password" keeps its value.
+func TestIgnoredSecretParametersAreNotKept(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n")
+	p := params("MyTaskPassword", "hunter2", "[MyTask]ApiSecret", "s3cret", "[MyTaskPassword", "x", "Depth", "2")
+	_, err := b.repo.Validate(fetch.ActionSynchronize, p)
+	require.NoError(t, err)
+	sealed, err := b.repo.Seal(p)
+	require.NoError(t, err)
+	require.Equal(t, "hunter2", p[0].Value, "Seal does not change its input")
+	for i := 0; i < 3; i++ {
+		require.Equal(t, secret.Redacted, sealed[i].Value, sealed[i].Name)
+	}
+	require.Equal(t, "2", sealed[3].Value)
+	require.False(t, b.repo.schema.ignoredSecret("BasicAuthPassword"), "a secret setting is sealed, not dropped")
+}
