@@ -1,6 +1,7 @@
 package objectivefetch
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -385,20 +386,34 @@ func (t *taskRun) readDocuments(ctx context.Context, work []*docWork) error {
 }
 
 // readDocument fetches what a changed document's documents need: its
-// catalogue fields, permissions, versions and contents.
+// catalogue fields, permissions, versions and contents. The catalogue
+// fields, the permissions and the content (or the list of versions) do
+// not depend on each other: they are asked for at once, so that their
+// latencies overlap (up to three requests per document in flight, so
+// 3 × Concurrency for a task).
 func (t *taskRun) readDocument(ctx context.Context, w *docWork) error {
 	it := w.it
 	var cat []catalogueField
-	var err error
+	var fieldsErr, permsErr error
+	var wg sync.WaitGroup
 	if t.s.IndexFields {
-		if cat, err = t.api.fields(ctx, kindDocument, it.ID); err != nil {
-			return err
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cat, fieldsErr = t.api.fields(ctx, kindDocument, it.ID)
+		}()
 	}
 	if t.s.MappedSecurity {
-		if w.own, err = t.api.permissions(ctx, kindDocument, it.ID); err != nil {
-			return err
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.own, permsErr = t.api.permissions(ctx, kindDocument, it.ID)
+		}()
+	}
+	contents, err := t.readContents(ctx, it)
+	wg.Wait()
+	if err := firstError(ctx, fieldsErr, permsErr, err); err != nil {
+		return err
 	}
 	perms := w.own
 	if len(perms) == 0 {
@@ -406,50 +421,65 @@ func (t *taskRun) readDocument(ctx context.Context, w *docWork) error {
 	}
 	w.acl = aclsOf(perms)
 	path := w.parent.path + "/" + docName(it)
-	var contents []content
-	switch t.s.Versions {
-	case VersionsCurrent:
-		f, err := t.api.content(ctx, it.ID, "", t.s.MaxFileBytes)
-		if err != nil {
-			return err
-		}
-		contents = append(contents, content{file: f})
-	default:
-		vs, err := t.api.versions(ctx, it.ID)
-		if err != nil {
-			return err
-		}
-		// The current version first: its document is the document's own.
-		slices.SortStableFunc(vs, func(a, b version) int {
-			return boolInt(b.ID == it.CurrentVersionID || b.VersionNumber == it.CurrentVersionNumber) - boolInt(a.ID == it.CurrentVersionID || a.VersionNumber == it.CurrentVersionNumber)
-		})
-		for i := range vs {
-			v := &vs[i]
-			current := i == 0 && (v.ID == it.CurrentVersionID || v.VersionNumber == it.CurrentVersionNumber)
-			if !current && t.s.Versions == VersionsCorporate && !v.CorporateValue {
-				continue
-			}
-			if current {
-				it.CurrentVersionID = v.ID
-			}
-			f, err := t.api.content(ctx, it.ID, v.ID, t.s.MaxFileBytes)
-			if err != nil {
-				return err
-			}
-			contents = append(contents, content{file: f, v: v})
-		}
-		if len(contents) == 0 {
-			f, err := t.api.content(ctx, it.ID, "", t.s.MaxFileBytes)
-			if err != nil {
-				return err
-			}
-			contents = append(contents, content{file: f})
-		}
-	}
 	for _, c := range contents {
 		w.docs = append(w.docs, t.b.documentDoc(ctx, t.Task, it, path, cat, w.acl, c))
 	}
 	return nil
+}
+
+// firstError returns the first of errs that ends the action, else the
+// first that is not nil.
+func firstError(ctx context.Context, errs ...error) error {
+	for _, err := range errs {
+		if err != nil && fatal(ctx, err) {
+			return err
+		}
+	}
+	return cmp.Or(errs...)
+}
+
+// readContents downloads the versions of a document that Versions asks
+// for, the current one first.
+func (t *taskRun) readContents(ctx context.Context, it *item) ([]content, error) {
+	if t.s.Versions == VersionsCurrent {
+		f, err := t.api.content(ctx, it.ID, "", t.s.MaxFileBytes)
+		if err != nil {
+			return nil, err
+		}
+		return []content{{file: f}}, nil
+	}
+	vs, err := t.api.versions(ctx, it.ID)
+	if err != nil {
+		return nil, err
+	}
+	// The current version first: its document is the document's own.
+	slices.SortStableFunc(vs, func(a, b version) int {
+		return boolInt(b.ID == it.CurrentVersionID || b.VersionNumber == it.CurrentVersionNumber) - boolInt(a.ID == it.CurrentVersionID || a.VersionNumber == it.CurrentVersionNumber)
+	})
+	var contents []content
+	for i := range vs {
+		v := &vs[i]
+		current := i == 0 && (v.ID == it.CurrentVersionID || v.VersionNumber == it.CurrentVersionNumber)
+		if !current && t.s.Versions == VersionsCorporate && !v.CorporateValue {
+			continue
+		}
+		if current {
+			it.CurrentVersionID = v.ID
+		}
+		f, err := t.api.content(ctx, it.ID, v.ID, t.s.MaxFileBytes)
+		if err != nil {
+			return nil, err
+		}
+		contents = append(contents, content{file: f, v: v})
+	}
+	if len(contents) == 0 {
+		f, err := t.api.content(ctx, it.ID, "", t.s.MaxFileBytes)
+		if err != nil {
+			return nil, err
+		}
+		contents = append(contents, content{file: f})
+	}
+	return contents, nil
 }
 
 func boolInt(b bool) int {

@@ -2,7 +2,11 @@ package objectivefetch
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -164,4 +168,42 @@ func TestRootByPathAndExclusion(t *testing.T) {
 	require.True(t, e.gone(kindFolder, tr.archive))
 	require.True(t, e.gone(kindFile, tr.policies))
 	require.Equal(t, "/Objective Global Folder/Home", field1(e.doc(kindFolder, tr.home), "PATH"))
+}
+
+// A changed document's catalogue fields, permissions and content are
+// asked for at once (their latencies overlap), even with Concurrency=1:
+// the stand-in holds each of the three requests until the other two have
+// come, and fails it when they do not come in time.
+func TestDocumentRequestsOverlap(t *testing.T) {
+	e := newEnv(t, "Concurrency=1\nMaxAttempts=1")
+	folder := e.srv.AddFolder(objectivetest.RootID, "Overlap")
+	doc := e.srv.AddDocument(folder, objectivetest.Doc{Name: "a.txt", Data: []byte("overlapping"),
+		Fields: []objectivetest.Field{{Name: "Author", Value: "A. Archer"}}})
+	prefix := "/api/resources/documents/" + doc + "/"
+	var mu sync.Mutex
+	arrived := 0
+	all := make(chan struct{})
+	e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
+		if !strings.HasPrefix(r.URL.Path, prefix) {
+			return nil
+		}
+		mu.Lock()
+		arrived++
+		if arrived == 3 {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+			return nil
+		case <-time.After(5 * time.Second):
+			return &objectivetest.Fault{Status: http.StatusServiceUnavailable}
+		}
+	})
+	c := e.sync()
+	require.Zero(t, c.Errors, "the document's three requests were not in flight together")
+	d := e.doc(kindDocument, doc)
+	require.Equal(t, "overlapping", d.Content)
+	require.Equal(t, "A. Archer", field1(d, "CATALOGUE_AUTHOR"))
+	require.Equal(t, "1:U::NU::G::NG:", field1(d, "AUTONOMYMETADATA"), "everyone, from fA0")
 }

@@ -59,6 +59,15 @@
 //     parent changes its $etag and dateUpdated, as a new version does.
 //   - A document's $etag does not change when another object changes; a
 //     folder's does not change when its children change.
+//   - No list or object answer carries catalogue fields or permissions,
+//     and no parameter (expand, include, fields) asks for them along with
+//     a listing: the public client reads fields with .../{id}/fields, one
+//     request per object, and shows no other way, and no public source
+//     shows an object answer's shape. Whether an object has permissions
+//     of its own is known only from its .../permissions answer (an empty
+//     array: it inherits). So a client that indexes a document with its
+//     catalogue fields and its permissions makes three requests for it
+//     (fields, permissions, content) besides its container's listing.
 //   - Token exchange: with a client secret and no password, the token
 //     endpoint's Keycloak token exchange (grant_type
 //     urn:ietf:params:oauth:grant-type:token-exchange, requested_subject
