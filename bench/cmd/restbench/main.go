@@ -5,10 +5,24 @@
 //  1. Full Synchronize: items per second for N messages (Webex) or
 //     documents (Objective), default 10 000, with a bbolt datastore and an
 //     IDX folder on disk, against a ceiling measured in the same run: a
-//     plain client (net/http) listing and downloading the same items (the
-//     lists page by page, each file or document content), decoding the
-//     JSON and discarding everything, with no datastore and no ingestion.
-//     Runs alternate; the figures are medians.
+//     plain client (net/http, encoding/json) listing and downloading the
+//     same items, with no datastore and no ingestion. The ceiling fetches
+//     what any client must fetch to index an item as the connector does,
+//     and nothing the connector could avoid: Webex, the rooms, each room's
+//     members (a message's security list) and messages page by page
+//     (decoded whole: a message's text is in its JSON), and each file;
+//     Objective, the folders' listings and, for each document, its
+//     catalogue fields, its permissions and its content (the stand-in,
+//     like the public client it follows, offers no way to have fields or
+//     permissions with the listing, and whether a document inherits its
+//     folder's permissions is known only from its own permissions answer).
+//     For Objective the figures of a client downloading only the contents
+//     are shown too (the ceiling before 2026-12-05). Runs alternate; the
+//     figures are medians. The CPU time of the process (getrusage, user +
+//     system) during each timed pass is given per 1000 items: it counts
+//     the stand-in serving the requests as well as the client, so the
+//     difference between the connector's and the ceiling's is the
+//     connector's own extra work.
 //  2. Re-sync of the unchanged service: the requests sent, per room or
 //     folder; and after a change in a few rooms or folders.
 //
@@ -22,6 +36,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -38,6 +53,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -94,6 +110,11 @@ func main() {
 		if len(r.ceiling2) > 0 {
 			fmt.Fprintf(&b, "| %s: the same | %.0f | %s: %.0f | %.2f | |\n", r.name, median(r.ours), r.ceiling2Name, median(r.ceiling2), median(r.ours)/median(r.ceiling2))
 		}
+		if len(r.ceiling3) > 0 {
+			fmt.Fprintf(&b, "| %s: the same | %.0f | %s: %.0f | %.2f | |\n", r.name, median(r.ours), r.ceiling3Name, median(r.ceiling3), median(r.ours)/median(r.ceiling3))
+		}
+		fmt.Fprintf(&b, "| %s: CPU of the process per 1000 %s, ms (connector or client, and the stand-in) | %s | ceiling: %s | %.2f | |\n",
+			r.name, r.unit, fmtRange(r.oursCPU, "%.0f"), fmtRange(r.ceilingCPU, "%.0f"), median(r.oursCPU)/median(r.ceilingCPU))
 		fmt.Fprintf(&b, "| %s: re-sync of the unchanged service, requests | %d (%s) | %d %s | %.2f per %s | a handful per %s |\n",
 			r.name, r.resync.total, r.resync.detail, containers, r.container+"s", float64(r.resync.total)/containers, r.container, r.container)
 		fmt.Fprintf(&b, "| %s: re-sync after one new item in each of 5 %ss, requests | %d (%s) | | | |\n",
@@ -104,6 +125,10 @@ func main() {
 		if len(r.ceiling2) > 0 {
 			fmt.Fprintf(&b, " %s: %s.", r.ceiling2Name, fmtList(r.ceiling2))
 		}
+		if len(r.ceiling3) > 0 {
+			fmt.Fprintf(&b, " %s: %s.", r.ceiling3Name, fmtList(r.ceiling3))
+		}
+		fmt.Fprintf(&b, " CPU per 1000 %s, ms: ceiling %s; ours %s.", r.unit, fmtList(r.ceilingCPU), fmtList(r.oursCPU))
 	}
 	fmt.Fprintf(&b, "\n\nCommand: `make -C bench rest` (bench/rest.sh: `out/bin/restbench -n %d -runs %d -batch %d -results RESULTS.md`).\n", *n, *runs, ingestBatch)
 	fmt.Fprintf(&b, "<!-- rest:end -->\n")
@@ -119,9 +144,35 @@ type result struct {
 	name, unit, container string
 	ceilingName           string
 	ceiling2Name          string
+	ceiling3Name          string
 	ceiling, ceiling2     []float64
+	ceiling3              []float64 // Objective: contents only
 	ours                  []float64
-	resync, changed       requests
+	// CPU milliseconds of the process per 1000 items, per run.
+	ceilingCPU, oursCPU []float64
+	resync, changed     requests
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// perThousand is CPU milliseconds per 1000 of n items.
+func perThousand(cpu time.Duration, n int) float64 {
+	return float64(cpu) / float64(time.Millisecond) * 1000 / float64(n)
+}
+
+// fmtRange is "median (min–max)".
+func fmtRange(xs []float64, format string) string {
+	if len(xs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(format+" ("+format+"–"+format+")", median(xs), slices.Min(xs), slices.Max(xs))
 }
 
 type requests struct {
@@ -277,14 +328,16 @@ func benchWebex(n, runs int) (*result, error) {
 		}
 		srv.PostMessage(m)
 	}
-	res := &result{name: "Webex", unit: "messages", container: "room", ceilingName: "plain client listing the same rooms and messages and downloading the files"}
+	res := &result{name: "Webex", unit: "messages", container: "room", ceilingName: "plain client listing the same rooms, members and messages and downloading the files"}
 	token := srv.IssueAccessToken()
 	hc := &http.Client{}
 	for r := range runs {
+		c0 := cpuTime()
 		t, err := webexCeiling(hc, srv.URL, token, n, files)
 		if err != nil {
 			return nil, err
 		}
+		res.ceilingCPU = append(res.ceilingCPU, perThousand(cpuTime()-c0, n))
 		res.ceiling = append(res.ceiling, float64(n)/t.Seconds())
 		dir, err := os.MkdirTemp("", "restbench-webex-")
 		if err != nil {
@@ -294,15 +347,17 @@ func benchWebex(n, runs int) (*result, error) {
 		if err != nil {
 			return nil, err
 		}
+		c0 = cpuTime()
 		docs, d, err := syncOnce(repo, profileName("webex", r == 0))
 		if err != nil {
 			return nil, err
 		}
+		res.oursCPU = append(res.oursCPU, perThousand(cpuTime()-c0, n))
 		if want := uint64(n + files + containers); docs != want {
 			return nil, fmt.Errorf("delivered %d documents, want %d", docs, want)
 		}
 		res.ours = append(res.ours, float64(n)/d.Seconds())
-		log.Printf("webex run %d: ceiling %.0f msg/s, ours %.0f msg/s", r+1, res.ceiling[r], res.ours[r])
+		log.Printf("webex run %d: ceiling %.0f msg/s, ours %.0f msg/s; CPU per 1000: ceiling %.0f ms, ours %.0f ms", r+1, res.ceiling[r], res.ours[r], res.ceilingCPU[r], res.oursCPU[r])
 		if r == runs-1 {
 			srv.ResetRequests()
 			if _, _, err := syncOnce(repo, ""); err != nil {
@@ -360,8 +415,9 @@ PageSize=100
 	return repo, e, err
 }
 
-// webexCeiling lists every room and message page by page (Link headers)
-// and downloads every file, as a plain client would, discarding it all.
+// webexCeiling lists every room, its members and its messages page by
+// page (Link headers) and downloads every file, as a plain client would,
+// decoding the JSON and discarding it all.
 func webexCeiling(hc *http.Client, base, token string, n, files int) (time.Duration, error) {
 	start := time.Now()
 	get := func(u string, v any) (http.Header, error) {
@@ -381,10 +437,26 @@ func webexCeiling(hc *http.Client, base, token string, n, files int) (time.Durat
 		}
 		return resp.Header, json.NewDecoder(resp.Body).Decode(v)
 	}
+	// The fields of Webex's Room, Membership and ListMessage that make
+	// an item's document.
 	type page struct {
 		Items []struct {
-			ID    string   `json:"id"`
-			Files []string `json:"files"`
+			ID                string   `json:"id"`
+			Title             string   `json:"title"`
+			Type              string   `json:"type"`
+			LastActivity      string   `json:"lastActivity"`
+			RoomID            string   `json:"roomId"`
+			ParentID          string   `json:"parentId"`
+			Text              string   `json:"text"`
+			Markdown          string   `json:"markdown"`
+			HTML              string   `json:"html"`
+			Files             []string `json:"files"`
+			PersonID          string   `json:"personId"`
+			PersonEmail       string   `json:"personEmail"`
+			PersonDisplayName string   `json:"personDisplayName"`
+			MentionedPeople   []string `json:"mentionedPeople"`
+			Created           string   `json:"created"`
+			Updated           string   `json:"updated"`
 		} `json:"items"`
 	}
 	var roomIDs []string
@@ -401,6 +473,14 @@ func webexCeiling(hc *http.Client, base, token string, n, files int) (time.Durat
 	}
 	msgs, got := 0, 0
 	for _, room := range roomIDs {
+		for u := base + "/memberships?roomId=" + url.QueryEscape(room) + "&max=1000"; u != ""; {
+			var p page
+			h, err := get(u, &p)
+			if err != nil {
+				return 0, err
+			}
+			u = next(h)
+		}
 		for u := base + "/messages?roomId=" + url.QueryEscape(room) + "&max=100"; u != ""; {
 			var p page
 			h, err := get(u, &p)
@@ -450,20 +530,28 @@ func benchObjective(n, runs int) (*result, error) {
 			Fields: []objectivetest.Field{{Name: "Author", Value: fmt.Sprintf("Author %d", i%17)}, {Name: "Reference", Value: strconv.Itoa(i)}}})
 	}
 	res := &result{name: "Objective", unit: "documents", container: "folder",
-		ceilingName:  "plain client listing the same folders and downloading each document, one request at a time",
-		ceiling2Name: "the same plain client with 4 requests at a time (the connector's Concurrency)"}
+		ceilingName:  "plain client listing the same folders and reading each document's fields, permissions and content, one request at a time",
+		ceiling2Name: "the same plain client with 4 documents at a time (the connector's Concurrency)",
+		ceiling3Name: "a plain client reading only each document's content (no fields, no permissions), one request at a time"}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	for r := range runs {
-		t, err := objectiveCeiling(hc, srv.URL, n, 1)
+		c0 := cpuTime()
+		t, err := objectiveCeiling(hc, srv.URL, n, 1, true)
 		if err != nil {
 			return nil, err
 		}
+		res.ceilingCPU = append(res.ceilingCPU, perThousand(cpuTime()-c0, n))
 		res.ceiling = append(res.ceiling, float64(n)/t.Seconds())
-		t, err = objectiveCeiling(hc, srv.URL, n, 4)
+		t, err = objectiveCeiling(hc, srv.URL, n, 4, true)
 		if err != nil {
 			return nil, err
 		}
 		res.ceiling2 = append(res.ceiling2, float64(n)/t.Seconds())
+		t, err = objectiveCeiling(hc, srv.URL, n, 1, false)
+		if err != nil {
+			return nil, err
+		}
+		res.ceiling3 = append(res.ceiling3, float64(n)/t.Seconds())
 		dir, err := os.MkdirTemp("", "restbench-objective-")
 		if err != nil {
 			return nil, err
@@ -472,15 +560,18 @@ func benchObjective(n, runs int) (*result, error) {
 		if err != nil {
 			return nil, err
 		}
+		c0 = cpuTime()
 		docs, d, err := syncOnce(repo, profileName("objective", r == 0))
 		if err != nil {
 			return nil, err
 		}
+		res.oursCPU = append(res.oursCPU, perThousand(cpuTime()-c0, n))
 		if want := uint64(n + containers + 1); docs != want {
 			return nil, fmt.Errorf("delivered %d documents, want %d", docs, want)
 		}
 		res.ours = append(res.ours, float64(n)/d.Seconds())
-		log.Printf("objective run %d: ceiling %.0f doc/s (4 at a time %.0f), ours %.0f doc/s", r+1, res.ceiling[r], res.ceiling2[r], res.ours[r])
+		log.Printf("objective run %d: ceiling %.0f doc/s (4 at a time %.0f, contents only %.0f), ours %.0f doc/s; CPU per 1000: ceiling %.0f ms, ours %.0f ms",
+			r+1, res.ceiling[r], res.ceiling2[r], res.ceiling3[r], res.ours[r], res.ceilingCPU[r], res.oursCPU[r])
 		if r == runs-1 {
 			srv.ResetRequests()
 			if _, _, err := syncOnce(repo, ""); err != nil {
@@ -529,9 +620,11 @@ Password=pw
 	return repo, e, err
 }
 
-// objectiveCeiling lists the folders page by page and downloads every
-// document's content, workers requests at a time, discarding it all.
-func objectiveCeiling(hc *http.Client, base string, n, workers int) (time.Duration, error) {
+// objectiveCeiling lists the folders page by page and reads every
+// document (with whole: its catalogue fields, its permissions and its
+// content, one after the other; else its content alone), workers
+// documents at a time, decoding the JSON and discarding it all.
+func objectiveCeiling(hc *http.Client, base string, n, workers int, whole bool) (time.Duration, error) {
 	start := time.Now()
 	get := func(u string, v any) error {
 		req, _ := http.NewRequest(http.MethodGet, u, nil)
@@ -550,9 +643,23 @@ func objectiveCeiling(hc *http.Client, base string, n, workers int) (time.Durati
 		}
 		return json.NewDecoder(resp.Body).Decode(v)
 	}
+	// The fields of a listed object that make its document.
 	type item struct {
-		ID   string `json:"id"`
-		Type string `json:"type"`
+		ID                   string `json:"id"`
+		Type                 string `json:"type"`
+		Name                 string `json:"name"`
+		ParentID             string `json:"parentId"`
+		DateCreated          string `json:"dateCreated"`
+		DateUpdated          string `json:"dateUpdated"`
+		ETag                 string `json:"$etag"`
+		CurrentVersionNumber int    `json:"currentVersionNumber"`
+		FileSize             int64  `json:"fileSize"`
+		Extension            string `json:"extension"`
+		State                string `json:"state"`
+		Revision             int    `json:"revision"`
+		VersionLabel         string `json:"versionLabel"`
+		CorporateValue       bool   `json:"corporateValue"`
+		DocVersionName       string `json:"docVersionName"`
 	}
 	list := func(parent string) ([]item, error) {
 		var all []item
@@ -581,7 +688,25 @@ func objectiveCeiling(hc *http.Client, base string, n, workers int) (time.Durati
 		go func() {
 			defer wg.Done()
 			for id := range docs {
-				err := get(base+"/api/resources/documents/"+id+"/content", nil)
+				var err error
+				if whole {
+					var fields []struct {
+						Name  string `json:"name"`
+						Label string `json:"label"`
+						Value any    `json:"value"`
+					}
+					var perms []struct {
+						Principal     string   `json:"principal"`
+						PrincipalType string   `json:"principalType"`
+						Privileges    []string `json:"privileges"`
+						Deny          bool     `json:"deny"`
+					}
+					err = cmp.Or(get(base+"/api/resources/documents/"+id+"/fields", &fields),
+						get(base+"/api/resources/documents/"+id+"/permissions", &perms))
+				}
+				if err == nil {
+					err = get(base+"/api/resources/documents/"+id+"/content", nil)
+				}
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
