@@ -27,6 +27,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -454,14 +455,23 @@ func (c *Client) SendJSON(ctx context.Context, r *Request, v any) (http.Header, 
 		if err != nil {
 			return nil, err
 		}
-		body, err := readAtMost(resp.Body, c.opt.MaxJSONBytes)
+		buf := bodyBuffers.Get().(*bytes.Buffer)
+		err = readInto(buf, resp.Body, c.opt.MaxJSONBytes)
 		resp.Body.Close()
 		if err == nil && v != nil {
-			if len(bytes.TrimSpace(body)) == 0 {
+			body := buf.Bytes()
+			switch d, ok := v.(JSONDecoder); {
+			case len(bytes.TrimSpace(body)) == 0:
 				err = errors.New("empty body")
-			} else {
+			case ok:
+				err = d.DecodeJSON(body)
+			default:
 				err = json.Unmarshal(body, v)
 			}
+		}
+		if buf.Cap() <= maxPooledBody {
+			buf.Reset()
+			bodyBuffers.Put(buf)
 		}
 		if err == nil {
 			return resp.Header, nil
@@ -486,14 +496,29 @@ func (c *Client) SendJSON(ctx context.Context, r *Request, v any) (http.Header, 
 	}
 }
 
-// readAtMost reads r to its end, failing with ErrTooLarge past max bytes.
-func readAtMost(r io.Reader, max int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
-		return nil, err
+// JSONDecoder is a value that decodes a JSON answer itself (a list page
+// read for every item, without encoding/json's reflection): SendJSON and
+// GetJSON call DecodeJSON with the whole body, which it must not keep (the
+// buffer is reused).
+type JSONDecoder interface {
+	DecodeJSON(body []byte) error
+}
+
+// bodyBuffers are the buffers JSON answers are read into (a page of a
+// list is read for every few items: its buffer is reused rather than
+// grown again each time); one larger than maxPooledBody is dropped.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBody = 4 << 20
+
+// readInto reads r to its end into buf, failing with ErrTooLarge past max
+// bytes.
+func readInto(buf *bytes.Buffer, r io.Reader, max int64) error {
+	if _, err := buf.ReadFrom(io.LimitReader(r, max+1)); err != nil {
+		return err
 	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%w: over %d bytes", ErrTooLarge, max)
+	if int64(buf.Len()) > max {
+		return fmt.Errorf("%w: over %d bytes", ErrTooLarge, max)
 	}
-	return b, nil
+	return nil
 }

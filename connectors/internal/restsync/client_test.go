@@ -7,10 +7,12 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -443,4 +445,46 @@ func TestDeniedAddressesApply(t *testing.T) {
 	_, err = c.GetJSON(context.Background(), "/x", &struct{}{})
 	require.ErrorIs(t, err, netguard.ErrDenied)
 	require.False(t, reached.Load())
+}
+
+// countingDecoder decodes an answer itself (JSONDecoder): it counts the
+// items of a JSON array by hand and fails on anything else.
+type countingDecoder struct{ items, calls int }
+
+func (d *countingDecoder) DecodeJSON(body []byte) error {
+	d.calls++
+	var raw []json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return err
+	}
+	d.items = len(raw)
+	return nil
+}
+
+// A value that decodes itself is given the body (and read again when it
+// cannot decode it, as encoding/json's errors are); the size limit still
+// holds; reused buffers do not leak one answer into the next.
+func TestJSONDecoder(t *testing.T) {
+	bodies := []string{`[1,2,`, `[1,2,3]`, `[4]`, `[` + strings.Repeat(`1,`, 600) + `1]`}
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := int(n.Add(1)) - 1
+		_, _ = io.WriteString(w, bodies[min(i, len(bodies)-1)])
+	}))
+	defer srv.Close()
+	w := &waits{}
+	c := newClient(t, srv.URL, nil, w)
+	d := &countingDecoder{}
+	_, err := c.GetJSON(context.Background(), "x", d)
+	require.NoError(t, err)
+	require.Equal(t, 2, d.calls, "the truncated answer was read again")
+	require.Equal(t, 3, d.items)
+	_, err = c.GetJSON(context.Background(), "x", d)
+	require.NoError(t, err)
+	require.Equal(t, 1, d.items)
+
+	small, err := NewClient(srv.URL, nil, nil, Options{Service: "svc", Sleep: w.sleep, MaxJSONBytes: 1000})
+	require.NoError(t, err)
+	_, err = small.GetJSON(context.Background(), "x", d)
+	require.ErrorIs(t, err, ErrTooLarge)
 }
