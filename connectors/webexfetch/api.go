@@ -131,9 +131,7 @@ func (a *api) max() string { return strconv.Itoa(a.pageSize) }
 // (so that a listing that stops there does not read one page too many).
 func list[T any](ctx context.Context, a *api, first string, more func(items []T) bool, each func(items []T) (stop bool, err error)) error {
 	return restsync.Walk(ctx, a.c, first, func(ctx context.Context, u string) (restsync.Page[T], error) {
-		var page struct {
-			Items []T `json:"items"`
-		}
+		var page itemsPage[T]
 		h, err := a.c.GetJSON(ctx, u, &page)
 		if err != nil {
 			return restsync.Page[T]{}, err

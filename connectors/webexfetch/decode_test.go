@@ -1,0 +1,52 @@
+package webexfetch
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A page of messages decodes as encoding/json decodes it: the same
+// messages, or an error for the same answers.
+func TestMessagePageDecodesAsEncodingJSON(t *testing.T) {
+	for _, body := range []string{
+		`{"items":[]}`,
+		`{"items":null}`,
+		`{}`,
+		`{"notItems":[1]}`,
+		`{"items":[{"id":"m1","roomId":"r1","roomType":"group","text":"hello\nworld \u00e9 \ud83d\ude00","markdown":"**hi**","html":"<p>hi</p>",` +
+			`"files":["https://x/f/1","https://x/f/2"],"personId":"p1","personEmail":"a@example.com","mentionedPeople":["p2","p3"],` +
+			`"mentionedGroups":["all"],"parentId":"m0","created":"2026-01-05T09:00:00.000Z","updated":"2026-01-05T09:01:00.000Z",` +
+			`"attachments":[{"contentType":"x","content":{"a":[1,2,{"b":null}]}}],"isVoiceClip":false}]}`,
+		`{"items":[{"id":"m1","text":null,"files":null,"mentionedPeople":[null,"p2"]},null]}`,
+		`{"items":[{"id":"first","id":"second"}]}`,
+		"{\"items\":[{\"id\":\"bad \xff\xfe utf8\",\"text\":\"\xc3\"}]}",
+		`{"items":[{"id":1}]}`,
+		`{"items":[{"files":"not an array"}]}`,
+		`{"items":[{"files":[1]}]}`,
+		`{"items":{"id":"m1"}}`,
+		`{"items":[1]}`,
+		`[]`,
+		`{"items":[{"id":"m1"}]`,
+		`{"items":[{"id":"m1"}]} trailing`,
+	} {
+		var want itemsPage[message]
+		wantErr := json.Unmarshal([]byte(body), &want)
+		var got itemsPage[message]
+		gotErr := got.DecodeJSON([]byte(body))
+		if wantErr != nil {
+			require.Error(t, gotErr, "%s", body)
+			continue
+		}
+		require.NoError(t, gotErr, "%s", body)
+		require.Equal(t, want, got, "%s", body)
+	}
+}
+
+// Other lists decode with encoding/json.
+func TestOtherPagesDecode(t *testing.T) {
+	var p itemsPage[room]
+	require.NoError(t, p.DecodeJSON([]byte(`{"items":[{"id":"r1","title":"T","isLocked":true}]}`)))
+	require.Equal(t, []room{{ID: "r1", Title: "T", IsLocked: true}}, p.Items)
+}
