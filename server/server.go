@@ -247,6 +247,9 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 				OnRestart:              cfg.Actions.ProcessingOnRestart,
 				Logger:                 s.log.With("component", "queue"),
 				Observer:               s.metrics,
+				// Ended actions keep their entry of a list encoded as
+				// the ACI port writes it (docs/architecture.md).
+				ListEntry: httpd.ListEntry,
 			}
 			if qcfg.MaximumFinishedActions == 0 {
 				qcfg.MaximumFinishedActions = -1 // configured 0: keep none

@@ -86,6 +86,13 @@ func (m *manager) changed(ctx actor.Context, msg *messages.TaskChanged) {
 	prioChanged := e.priority != s.Priority
 	m.rekey(e, s.State, s.Priority, s.StartedUnixMs, s.EndedUnixMs)
 	e.live = msg.Live
+	// The list entry of an ended action with no worker (task.changed);
+	// any other report leaves it without one.
+	if len(msg.ListEntry) > 0 && messages.Terminal(s.State) && !msg.Live {
+		e.listed = string(msg.ListEntry)
+	} else {
+		e.listed = ""
+	}
 	if w := e.waiting(); w != wasWaiting {
 		if w {
 			m.nwait++

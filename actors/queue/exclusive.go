@@ -68,7 +68,7 @@ func (m *manager) unqueue(e *entry) {
 		return
 	}
 	h := m.heapOf(e)
-	heap.Remove(h, e.heapIdx)
+	heap.Remove(h, int(e.heapIdx))
 	if t := e.parkedOn(); t != "" {
 		if h.Len() == 0 {
 			delete(m.parked, t)
@@ -80,7 +80,7 @@ func (m *manager) unqueue(e *entry) {
 // reprioritize restores the order of e's heap after its priority changed.
 func (m *manager) reprioritize(e *entry) {
 	if e.heapIdx >= 0 {
-		heap.Fix(m.heapOf(e), e.heapIdx)
+		heap.Fix(m.heapOf(e), int(e.heapIdx))
 	}
 }
 

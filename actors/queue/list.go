@@ -20,12 +20,37 @@ func (m *manager) queueStatus() *messages.QueueStatusReply {
 	}
 }
 
-// list selects and orders actions for GetStatus without a token, from the
-// list indexes (index.go): the trees of the states f asks for, walked in
-// f's order from the bound of its range on the sort key and merged, until
+// list selects and orders actions for GetStatus without a token (their
+// ids: see walk).
+func (m *manager) list(f *messages.ListActions) *messages.ListActionsReply {
+	ids := make([]string, 0, min(max(int(f.MaxResults), 16), 1024))
+	m.walk(f, func(e *entry) { ids = append(ids, e.id.String()) })
+	return &messages.ListActionsReply{Ids: ids}
+}
+
+// listEntries answers ListEntries: the entries f selects, in f's order,
+// each with its encoded list entry if it has one (an ended action; see
+// entry.listed), else with its id, for the caller to ask its actor. An
+// action whose actor failed outside the panic middleware (a tombstone) is
+// asked too, as List asks it, and so left out of the list alike.
+func (m *manager) listEntries(f *messages.ListActions) *listEntriesReply {
+	r := &listEntriesReply{entries: make([]listedEntry, 0, min(max(int(f.MaxResults), 16), 1024))}
+	m.walk(f, func(e *entry) {
+		if e.listed != "" && e.crashed() == "" {
+			r.entries = append(r.entries, listedEntry{listed: e.listed})
+		} else {
+			r.entries = append(r.entries, listedEntry{id: e.id.String()})
+		}
+	})
+	return r
+}
+
+// walk calls fn for each action f selects, in f's order, from the list
+// indexes (index.go): the trees of the states f asks for, walked in f's
+// order from the bound of its range on the sort key and merged, until
 // Skip+MaxResults entries have matched. Ties are in arrival order,
 // following the direction.
-func (m *manager) list(f *messages.ListActions) *messages.ListActionsReply {
+func (m *manager) walk(f *messages.ListActions, fn func(*entry)) {
 	k := sortKeyOf(f.SortBy)
 	lo, hi, empty := keyRange(f, k)
 	var want [nStates]bool
@@ -35,9 +60,8 @@ func (m *manager) list(f *messages.ListActions) *messages.ListActionsReply {
 		}
 	}
 	skip, limit := int(f.Skip), int(f.MaxResults)
-	ids := make([]string, 0, min(max(limit, 16), 1024))
 	if empty {
-		return &messages.ListActionsReply{Ids: ids}
+		return
 	}
 	var (
 		cs  [nStates]cursor
@@ -74,6 +98,7 @@ func (m *manager) list(f *messages.ListActions) *messages.ListActionsReply {
 		}
 	}
 	run = run[:n]
+	n = 0 // entries handed to fn
 	for len(run) > 0 {
 		// The next entry in f's order is the first of the cursors' (at most
 		// one per state: a linear pick beats a heap).
@@ -97,13 +122,12 @@ func (m *manager) list(f *messages.ListActions) *messages.ListActionsReply {
 			skip--
 			continue
 		}
-		ids = append(ids, e.id.String())
-		if limit > 0 && len(ids) == limit {
+		fn(e)
+		if n++; limit > 0 && n == limit {
 			break
 		}
 	}
 	for _, c := range run {
 		c.it.Release()
 	}
-	return &messages.ListActionsReply{Ids: ids}
 }

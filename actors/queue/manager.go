@@ -48,6 +48,11 @@ type (
 	withdrawSubmit struct{ sender *actor.PID }
 	// submitWithdrawn answers a withdrawn submission: it is not queued.
 	submitWithdrawn struct{}
+	// listEntries asks for the entries of a list (Queue.ListEntries),
+	// answered with a *listEntriesReply. Local only: the encoded entries
+	// are this process's (Config.ListEntry).
+	listEntries      struct{ f *messages.ListActions }
+	listEntriesReply struct{ entries []listedEntry }
 	// inspect runs fn on the QueueManager's goroutine between two messages
 	// and is answered with itself (the tests check the list indexes
 	// against the entries with it).
@@ -66,17 +71,32 @@ type entry struct {
 	queuedMs  int64
 	startedMs int64
 	endedMs   int64
-	heapIdx   int // index in its wait heap (heapOf), -1 when not waiting
 	thread    int // the worker thread's number (1..MaximumThreads) while slot
 	// x holds what most actions never need; nil until one does. With it
 	// inline an entry (one per action) took 176 bytes; without, 112.
 	x *entryMore
+	// listed is the action's list entry, encoded by its task actor once it
+	// has ended and no worker runs it (TaskChanged.ListEntry; "" before,
+	// and without Config.ListEntry): ListEntries hands it out instead of
+	// asking the action. Immutable, so a list may share it with the
+	// goroutine that writes the reply. Only ended actions hold one: a
+	// queued action pays the 16 bytes of the header, which fit in the
+	// entry's size class (112 bytes) since heapIdx is an int32.
+	listed  string
+	heapIdx int32 // index in its wait heap (heapOf), -1 when not waiting
 	// The flags sit together: apart, their padding made an entry (one per
 	// action) 16 bytes larger.
 	slot     bool // holds a thread: dispatched and not yet released
 	live     bool // a worker is running it (reported by the task)
 	deferred bool // retention wanted it gone while its worker unwound
 	endSeen  bool // its end was reported (observe.go)
+}
+
+// listedEntry is one action of a listEntriesReply: its encoded list entry
+// (shared, immutable), or, when it has none, its id.
+type listedEntry struct {
+	listed string
+	id     string
 }
 
 // entryMore is the part of an entry that few actions use: exclusive tasks,
@@ -241,6 +261,8 @@ func (m *manager) receive(ctx actor.Context) {
 		m.committed(ctx, msg)
 	case *messages.ListActions:
 		ctx.Respond(m.list(msg))
+	case *listEntries:
+		ctx.Respond(m.listEntries(msg.f))
 	case *messages.QueueStatusRequest:
 		ctx.Respond(m.queueStatus())
 	case *messages.ThreadStatusRequest:

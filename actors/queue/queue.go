@@ -57,7 +57,20 @@ type Config struct {
 	// NewID makes action ids; default uuid.NewV7 (time-ordered). Tests
 	// set it for reproducible tokens.
 	NewID func() (uuid.UUID, error)
+	// ListEntry, when set, encodes an action's entry of a list reply (the
+	// front end's XML <action> element; dst is appended to). The task
+	// actor calls it once, when its action has ended and no worker runs
+	// it, so that its status can no longer change; the QueueManager keeps
+	// the bytes, and ListEntries hands them out instead of asking the
+	// action (docs/architecture.md, "How a list is answered"). nil: every
+	// list asks every action it shows.
+	ListEntry ListEncoder
 }
+
+// ListEncoder appends the list entry of an ended action to dst (see
+// Config.ListEntry). Its output must not depend on the time it is called:
+// it is only given statuses with an end time.
+type ListEncoder func(dst []byte, st *messages.ActionStatus) []byte
 
 // Policies for actions found running after a crash.
 const (
@@ -140,7 +153,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 	}
 	sh := &shared{
 		repo: cfg.Repository, log: cfg.Logger.With("queue", cfg.Name), now: cfg.Now,
-		stopTimeout: cfg.StopTimeout,
+		stopTimeout: cfg.StopTimeout, listEntry: cfg.ListEntry,
 	}
 	m := newManager(cfg, sh, sys.Root)
 	if cfg.Store != nil {
@@ -318,6 +331,66 @@ func (q *Queue) List(ctx context.Context, f *messages.ListActions) ([]*messages.
 		out = append(out, r.Status)
 	}
 	return out, nil
+}
+
+// ListEntry is one action of a list (ListEntries): its list entry,
+// encoded once when the action ended (Config.ListEntry), or else its
+// status, asked of its actor.
+type ListEntry struct {
+	Encoded string
+	Status  *messages.ActionStatus
+}
+
+// ListEntries is List for a front end that writes the list's entries as
+// Config.ListEntry encodes them: an ended action's entry comes encoded
+// from the QueueManager, which keeps it (its status can no longer
+// change), and only the other actions (queued, running, or ended before
+// the queue started) are asked for their statuses, as List asks them.
+// Actions removed by retention while those are asked are left out.
+func (q *Queue) ListEntries(ctx context.Context, f *messages.ListActions) ([]ListEntry, error) {
+	if f == nil {
+		f = &messages.ListActions{}
+	}
+	res, err := q.ask(ctx, q.pid, &listEntries{f: f})
+	if err != nil {
+		return nil, err
+	}
+	r, ok := res.(*listEntriesReply)
+	if !ok {
+		return nil, fmt.Errorf("queue: list: unexpected reply %T: %w", res, messages.ErrInternal)
+	}
+	out := make([]ListEntry, len(r.entries))
+	var ask []string
+	var at []int
+	for i, le := range r.entries {
+		if le.listed != "" {
+			out[i].Encoded = le.listed
+			continue
+		}
+		ask = append(ask, le.id)
+		at = append(at, i)
+	}
+	if len(ask) == 0 {
+		return out, nil
+	}
+	j := 0
+	err = q.askEach(ctx, ask, getStatusMsg, func(ar *messages.ActionReply) {
+		if ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
+			out[at[j]].Status = ar.Status
+		}
+		j++
+	})
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, e := range out {
+		if e.Encoded != "" || e.Status != nil {
+			out[n] = e
+			n++
+		}
+	}
+	return out[:n], nil
 }
 
 // ListParams returns the parameters of the queued and running actions

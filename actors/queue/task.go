@@ -31,6 +31,7 @@ type shared struct {
 	log         *slog.Logger
 	now         func() time.Time
 	stopTimeout time.Duration
+	listEntry   ListEncoder // nil: no list entries (Config.ListEntry)
 }
 
 // Local messages: they never leave the process.
@@ -332,7 +333,9 @@ func (t *task) answerStops(ctx actor.Context, waiting []*actor.PID) {
 	if len(waiting) == 0 {
 		return
 	}
-	ctx.Send(t.owner, &messages.TaskChanged{Id: t.id[:], Status: t.status(), Live: t.run != nil, ReplyTo: waiting})
+	tc := t.changed()
+	tc.ReplyTo = waiting
+	ctx.Send(t.owner, tc)
 }
 
 func (t *task) pause(ctx actor.Context) {
@@ -457,17 +460,28 @@ func (t *task) fail(ctx actor.Context, reason any) {
 
 // notify tells the QueueManager the action's observable state.
 func (t *task) notify(ctx actor.Context) {
-	ctx.Send(t.owner, &messages.TaskChanged{Id: t.id[:], Status: t.status(), Live: t.run != nil})
+	ctx.Send(t.owner, t.changed())
 }
 
 // notifyReply is notify plus an answer to requester, which the
 // QueueManager sends once the change is recorded (durably, with a store).
 func (t *task) notifyReply(ctx actor.Context, requester *actor.PID) {
-	tc := &messages.TaskChanged{Id: t.id[:], Status: t.status(), Live: t.run != nil}
+	tc := t.changed()
 	if requester != nil {
 		tc.ReplyTo = []*actor.PID{requester}
 	}
 	ctx.Send(t.owner, tc)
+}
+
+// changed is the TaskChanged that reports the action's state: with its
+// list entry, encoded here once, when the action has ended and no worker
+// runs it (nothing can change its status any more; see Config.ListEntry).
+func (t *task) changed() *messages.TaskChanged {
+	tc := &messages.TaskChanged{Id: t.id[:], Status: t.status(), Live: t.run != nil}
+	if t.sh.listEntry != nil && t.run == nil && messages.Terminal(t.state) && t.endedMs != 0 {
+		tc.ListEntry = t.sh.listEntry(nil, tc.Status)
+	}
+	return tc
 }
 
 func (t *task) status() *messages.ActionStatus {

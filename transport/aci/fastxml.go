@@ -18,19 +18,42 @@ import (
 // (GetStatus by token is the most frequent request); a test holds the two
 // paths to the same bytes.
 func AppendActionsXML(dst []byte, action string, statuses []*messages.ActionStatus, now time.Time) []byte {
+	dst = AppendActionsHead(dst, action, len(statuses))
+	for _, s := range statuses {
+		dst = appendActionXML(dst, s, now)
+	}
+	return AppendActionsTail(dst, len(statuses))
+}
+
+// AppendActionsHead appends what comes before the first <action> of
+// AppendActionsXML's reply with n actions: a reply written in pieces is
+// AppendActionsHead, then AppendActionXML of each status (or those bytes
+// kept from an earlier call), then AppendActionsTail, all with the same n.
+func AppendActionsHead(dst []byte, action string, n int) []byte {
 	dst = append(dst, xmlHeader...)
 	dst = appendXMLText(dst, action, false)
 	dst = append(dst, "</action><response>SUCCESS</response><responsedata>"...)
-	if len(statuses) == 0 {
-		dst = append(dst, "<actions/>"...)
-	} else {
-		dst = append(dst, "<actions>"...)
-		for _, s := range statuses {
-			dst = appendActionXML(dst, s, now)
-		}
+	if n == 0 {
+		return append(dst, "<actions/>"...)
+	}
+	return append(dst, "<actions>"...)
+}
+
+// AppendActionsTail appends what comes after the last <action> of
+// AppendActionsXML's reply with n actions.
+func AppendActionsTail(dst []byte, n int) []byte {
+	if n > 0 {
 		dst = append(dst, "</actions>"...)
 	}
 	return append(dst, "</responsedata></autnresponse>"...)
+}
+
+// AppendActionXML appends the <action> element of one status, as
+// AppendActionsXML writes it. Its bytes depend on now only while the
+// action has no end time (how long it has waited or run so far), and on
+// now's time zone always.
+func AppendActionXML(dst []byte, s *messages.ActionStatus, now time.Time) []byte {
+	return appendActionXML(dst, s, now)
 }
 
 func appendTextElem(dst []byte, name, text string) []byte {

@@ -95,6 +95,13 @@ func (s *Server) queueInfo(ctx context.Context, req *aci.Request) (*result, erro
 		if err != nil {
 			return nil, err
 		}
+		if el, ok := q.(entryLister); ok && req.Format == aci.FormatXML {
+			entries, err := el.ListEntries(ctx, f)
+			if err != nil {
+				return nil, err
+			}
+			return &result{entries: entries, listed: true}, nil
+		}
 		list, err := q.List(ctx, f)
 		if err != nil {
 			return nil, err

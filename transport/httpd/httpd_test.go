@@ -133,7 +133,9 @@ func startWith(t *testing.T, o setup) *env {
 	if o.repo != nil {
 		front = o.repo(repo)
 	}
-	qc := queue.Config{Name: "fetch", Repository: front, MaximumThreads: 1, TokenPort: 7000}
+	// Ended actions keep their list entries encoded, as the server
+	// assembles it: every list test reads them.
+	qc := queue.Config{Name: "fetch", Repository: front, MaximumThreads: 1, TokenPort: 7000, ListEntry: ListEntry}
 	if o.mutate != nil {
 		o.mutate(&qc)
 	}

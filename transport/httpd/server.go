@@ -138,6 +138,10 @@ type result struct {
 	// actions, when set, is an <actions> reply: encoded straight from the
 	// statuses in XML (the hot path), through aci.ActionNode otherwise.
 	actions []*messages.ActionStatus
+	// entries, when listed, is an <actions> reply in XML whose entries
+	// come encoded or as statuses (entryLister).
+	entries []queue.ListEntry
+	listed  bool
 	data    []aci.Node
 	raw     []byte
 	rawType string
@@ -420,6 +424,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetBody(res.raw)
 		return
 	}
+	if res.listed {
+		s.writeEntries(ctx, req, res.entries)
+		return
+	}
 	if res.actions != nil {
 		s.writeActions(ctx, req, res.actions)
 		return
@@ -495,6 +503,48 @@ func (s *Server) writeActions(ctx *fasthttp.RequestCtx, req *aci.Request, status
 	ctx.SetBody(out)
 	if cap(out) <= 1<<20 {
 		*bp = out[:0]
+		s.bufs.Put(bp)
+	}
+}
+
+// entryLister is a queue that hands out the list entries of ended actions
+// encoded (queue.Queue.ListEntries): a list in XML is then written from
+// them, and only its other actions are encoded here. The queue's
+// Config.ListEntry must be ListEntry, so that both write the same bytes.
+type entryLister interface {
+	ListEntries(ctx context.Context, f *messages.ListActions) ([]queue.ListEntry, error)
+}
+
+// ListEntry is the queue's Config.ListEntry for this front end: an ended
+// action's <action> element as a list in XML shows it, in the local time
+// zone (the front end's clock is time.Now unless a test sets Config.Now).
+func ListEntry(dst []byte, st *messages.ActionStatus) []byte {
+	return aci.AppendActionXML(dst, st, time.Now())
+}
+
+// writeEntries sends an <actions> reply in XML, written straight into the
+// response's body: the encoded entries copied as they are, the statuses
+// encoded as writeActions encodes them.
+func (s *Server) writeEntries(ctx *fasthttp.RequestCtx, req *aci.Request, entries []queue.ListEntry) {
+	now := s.cfg.Now()
+	bp := s.bufs.Get().(*[]byte)
+	b := aci.AppendActionsHead((*bp)[:0], req.Action, len(entries))
+	ctx.SetContentType(aci.ContentTypeXML)
+	resp := &ctx.Response
+	resp.ResetBody()
+	resp.AppendBody(b)
+	for _, e := range entries {
+		if e.Encoded != "" {
+			resp.AppendBodyString(e.Encoded)
+			continue
+		}
+		b = aci.AppendActionXML(b[:0], e.Status, now)
+		resp.AppendBody(b)
+	}
+	b = aci.AppendActionsTail(b[:0], len(entries))
+	resp.AppendBody(b)
+	if cap(b) <= 1<<20 {
+		*bp = b[:0]
 		s.bufs.Put(bp)
 	}
 }
