@@ -488,3 +488,20 @@ func TestJSONDecoder(t *testing.T) {
 	_, err = small.GetJSON(context.Background(), "x", d)
 	require.ErrorIs(t, err, ErrTooLarge)
 }
+
+// An identifier is written as xml.EscapeText escapes its values, whether
+// they need escaping or not (plain ids take a shorter path).
+func TestIdentifierEscapesAsEncodingXML(t *testing.T) {
+	for _, v := range []string{"A101", "Y2lzY29zcGFyazovL3VzL01FU1NBR0UvOTJkYjNiZTAtNDNiZC0xMWU2LThhZTktZGQ1YjNkZmM1NjVk",
+		`a"b`, "a'b", "a&b", "a<b>", "tab\there", "nl\nhere", "cr\rhere", "ctl\x01", "é", "bad\xffutf8", "~ !#$%()*+,-./:;=?@[]^_`{|}", ""} {
+		var want strings.Builder
+		want.WriteString(`<id s="T" t="k"`)
+		if v != "" {
+			want.WriteString(` i="`)
+			require.NoError(t, xml.EscapeText(&want, []byte(v)))
+			want.WriteString(`"`)
+		}
+		want.WriteString("></id>")
+		require.Equal(t, base64.StdEncoding.EncodeToString([]byte(want.String())), Identifier{Task: "t", Kind: "k", Item: v}.Encode(), "%q", v)
+	}
+}

@@ -40,7 +40,11 @@ func (id Identifier) Encode() string {
 			return
 		}
 		b.WriteString(" " + name + `="`)
-		_ = xml.EscapeText(&b, []byte(v))
+		if plainAttr(v) {
+			b.WriteString(v)
+		} else {
+			_ = xml.EscapeText(&b, []byte(v))
+		}
 		b.WriteByte('"')
 	}
 	b.WriteString("<id")
@@ -51,6 +55,19 @@ func (id Identifier) Encode() string {
 	attr("p", id.Part, false)
 	b.WriteString("></id>")
 	return base64.StdEncoding.EncodeToString([]byte(b.String()))
+}
+
+// plainAttr reports whether xml.EscapeText would write v unchanged
+// (printable ASCII other than " ' & < >): ids are, and escaping them rune
+// by rune was most of the cost of an identifier.
+func plainAttr(v string) bool {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\'', c == '&', c == '<', c == '>':
+			return false
+		}
+	}
+	return true
 }
 
 // ErrIdentifier is the reason a value is not an identifier of the
