@@ -112,6 +112,10 @@ func (f *fields) time(name, v string) {
 	}
 }
 
+// messageFields is room for a message document's fields (about twenty),
+// so that they are not grown field by field.
+const messageFields = 24
+
 // acl is IDOL's generic mapped-security ACL of a room's members:
 // 0:U:<users>:G: with each member's e-mail address, lower case and
 // percent-encoded (SECURITYTYPE WEBEX).
@@ -227,10 +231,14 @@ func (b *builder) messageText(ctx context.Context, m *message) string {
 // messageDocs are a message's documents: its own, then one per file.
 func (b *builder) messageDocs(ctx context.Context, task string, rm *room, sec *roomSec, m *message, files []fileItem) []*ingest.Document {
 	ref := messageRef(b.base, m.ID)
-	var f fields
+	f := make(fields, 0, messageFields)
 	f.add("AUTN_IDENTIFIER", identifier(task, rm.ID, m.ID, 0))
 	f.add(ingest.FieldTitle, messageTitle(rm, m))
-	f.time(ingest.FieldDate, m.Created)
+	created := ""
+	if t := parseTime(m.Created); !t.IsZero() {
+		created = unix(t)
+	}
+	f.add(ingest.FieldDate, created)
 	f.add("DOCUMENT_KIND", "message")
 	f.add("WEBEX_MESSAGE_ID", m.ID)
 	f.add("WEBEX_ROOM_ID", rm.ID)
@@ -262,7 +270,7 @@ func (b *builder) messageDocs(ctx context.Context, task string, rm *room, sec *r
 		f.add("PARENT_ID", m.ParentID)
 		f.add("PARENT_REFERENCE", messageRef(b.base, m.ParentID))
 	}
-	f.time("CREATED", m.Created)
+	f.add("CREATED", created)
 	f.time("UPDATED", m.Updated)
 	f.add("FILE_COUNT", strconv.Itoa(len(m.Files)))
 	for _, fi := range files {

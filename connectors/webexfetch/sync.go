@@ -580,16 +580,21 @@ func oldRec(k *known) *restsync.Record {
 // know yet (authors who left the room, people mentioned), 85 at a time.
 func (t *taskRun) lookupNames(ctx context.Context, page []message) {
 	var ids []string
-	for _, m := range page {
-		want := append([]string{m.PersonID}, m.MentionedPeople...)
-		for _, p := range want {
-			for _, id := range strings.Split(p, ",") {
-				if id = strings.TrimSpace(id); id != "" && !slices.Contains(ids, id) {
-					if _, ok := t.b.names[id]; !ok {
-						ids = append(ids, id)
-					}
+	want := func(p string) {
+		for p != "" {
+			var id string
+			id, p, _ = strings.Cut(p, ",") // Cisco's example packs ids with commas
+			if id = strings.TrimSpace(id); id != "" {
+				if _, ok := t.b.names[id]; !ok && !slices.Contains(ids, id) {
+					ids = append(ids, id)
 				}
 			}
+		}
+	}
+	for i := range page {
+		want(page[i].PersonID)
+		for _, p := range page[i].MentionedPeople {
+			want(p)
 		}
 	}
 	if len(ids) == 0 {
