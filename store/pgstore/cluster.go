@@ -660,11 +660,16 @@ func (s *Store) Retain(ctx context.Context, queue string, keep int, endedBeforeM
 	if err := s.usable(what, true); err != nil {
 		return nil, err
 	}
+	// An ended action that still holds tasks (its worker has not exited
+	// yet, its owner's release is not written) stays until the next
+	// pass: removed, its hold would lose its action, and nothing would
+	// free it (every action of those tasks would wait, forever).
 	rows, err := s.pool.Query(ctx, `DELETE FROM connector_actions a
 		WHERE a.queue = $1 AND a.state >= 4 AND (
 			a.id IN (SELECT id FROM connector_actions WHERE queue = $1 AND state >= 4
 				ORDER BY ended_ms DESC, seq DESC OFFSET $2)
 			OR $3 > 0 AND a.ended_ms < $3)
+			AND NOT EXISTS (SELECT 1 FROM connector_task_holds h WHERE h.queue = $1 AND h.id = a.id)
 		RETURNING a.id, a.owner, a.owner_addr`, []byte(queue), max(keep, 0), endedBeforeMs)
 	if err != nil {
 		return nil, s.fail(what, err)
