@@ -471,6 +471,14 @@ func (s *Store) Adopt(ctx context.Context, queue, node, addr string, dead []stri
 	if err != nil {
 		return nil, err
 	}
+	return s.takeRows(ctx, tx, what, queue, node, addr, got, fix)
+}
+
+// takeRows makes node the owner of got (rows of queue locked by tx) at
+// their next epoch, after fix turned each running one into what an
+// interrupted action becomes; the tasks they held are freed. It commits
+// tx and returns got as written.
+func (s *Store) takeRows(ctx context.Context, tx pgx.Tx, what, queue, node, addr string, got []Row, fix func(*messages.StoredAction)) ([]Row, error) {
 	if len(got) == 0 {
 		return nil, tx.Commit(ctx)
 	}
