@@ -32,7 +32,11 @@ import (
 //     lost to another node is retired, its requesters told NotOwner;
 //   - when members leave, it adopts their actions (each survivor takes
 //     what it can lock first): running ones are re-run or ended as
-//     [Actions] ProcessingOnRestart says, as after a crash in process.
+//     [Actions] ProcessingOnRestart says, as after a crash in process;
+//   - every lease, and when members leave, it reconciles its task actors
+//     with the owners of record (notices and results can be lost): an
+//     actor of an action owned elsewhere retires, an action it owns
+//     without an actor is taken again (pgstore's Owners and Reown).
 
 type (
 	// cAdopt asks the manager to take over the actions of dead members
@@ -83,6 +87,21 @@ type cOp struct {
 	// retain
 	retain  bool
 	removed []pgstore.Removed
+	// reconcile: this node's task actors (epoch by id) against the
+	// owners of record; the actions it owns but had no actor for, taken
+	// again
+	reconcile bool
+	check     map[uuid.UUID]cheld
+	owners    []pgstore.Ownership
+	reowned   []pgstore.Row
+}
+
+// cheld is a task actor of this node as a reconciliation saw it when it
+// began.
+type cheld struct {
+	epoch int64
+	slot  bool
+	pid   *actor.PID
 }
 
 type cmanager struct {
@@ -123,7 +142,11 @@ type cmanager struct {
 	adoptAll    bool
 	lastOrphans time.Time
 	lastRetain  time.Time
-	tickStop    chan struct{}
+	// reconcileWanted: compare this node's task actors with the owners
+	// of record (every lease, and when members leave).
+	reconcileWanted bool
+	lastReconcile   time.Time
+	tickStop        chan struct{}
 	// moved remembers ActionMoved notices for actions this node had no
 	// actor for yet: a node may claim an action between this node's
 	// commit of its submission or adoption and the manager's handling of
@@ -226,6 +249,7 @@ func (m *cmanager) receive(ctx actor.Context) {
 		m.withdraw(ctx, msg)
 	case *cAdopt:
 		m.adoptDead = append(m.adoptDead, msg.dead...)
+		m.reconcileWanted = true
 	case *cTick:
 		m.tick()
 	case *childFailed:
@@ -501,6 +525,20 @@ func (m *cmanager) next(ctx actor.Context) {
 	case len(m.adoptDead) > 0 || m.adoptAll:
 		op = &cOp{adopt: m.adoptDead, unowned: true}
 		m.adoptDead, m.adoptAll = nil, false
+	case m.reconcileWanted && len(m.retry) == 0:
+		// Nothing of this node is in flight (one operation at a time,
+		// each handled before the next): its actors are what the store
+		// should say it owns.
+		op = &cOp{reconcile: true, check: make(map[uuid.UUID]cheld, len(m.entries))}
+		for id, e := range m.entries {
+			// Only an action that has not ended can have moved: an
+			// ended one stays ended wherever it is asked.
+			if !e.retired && e.crash == "" && (e.status == nil || !messages.Terminal(e.status.State)) {
+				op.check[id] = cheld{epoch: e.epoch, slot: e.slot, pid: e.pid}
+			}
+		}
+		m.reconcileWanted = false
+		m.lastReconcile = time.Now()
 	case (m.claimWanted || m.claimFull) && !m.paused && m.running < m.cfg.MaximumThreads:
 		op = &cOp{claim: m.cfg.MaximumThreads - m.running}
 		m.claimWanted, m.claimFull = false, false
@@ -598,6 +636,8 @@ func (m *cmanager) run(op *cOp) error {
 			before = m.sh.now().Add(-m.cfg.FinishedActionMaxAge).UnixMilli()
 		}
 		op.removed, err = m.db.Retain(ctx, m.cfg.Name, m.cfg.MaximumFinishedActions, before)
+	case op.reconcile:
+		err = m.runReconcile(ctx, op)
 	}
 	return err
 }
@@ -633,6 +673,8 @@ func (m *cmanager) done(ctx actor.Context, d *cDone) {
 		m.adoptedDone(ctx, op, d.err)
 	case op.retain:
 		m.retained(ctx, op, d.err)
+	case op.reconcile:
+		m.reconciled(ctx, op, d.err)
 	}
 	m.checkShutdown(ctx)
 }
@@ -842,23 +884,124 @@ func (m *cmanager) adoptedDone(ctx actor.Context, op *cOp, err error) {
 	if len(op.adopted) == 0 {
 		return
 	}
-	for _, r := range op.adopted {
+	m.takeOver(ctx, op.adopted)
+	m.sh.log.Info("took over actions of departed nodes", "actions", len(op.adopted), "dead", op.adopt)
+	m.claimWanted = true
+}
+
+// takeOver gives rows, which this node now owns at their epochs, their
+// task actors: a fresh one, or this node's old actor of the action made
+// new (a retired or stale actor being poisoned still holds the action's
+// name, so a new one could not be spawned under it yet).
+func (m *cmanager) takeOver(ctx actor.Context, rows []pgstore.Row) {
+	for _, r := range rows {
 		id, perr := uuid.Parse(r.Record.Id)
 		if perr != nil {
 			continue
 		}
+		if m.movedAway(id, r.Epoch) {
+			// Claimed by another node since: its action now.
+			if e := m.entries[id]; e != nil {
+				m.retire(ctx, e, "another node claimed it")
+			}
+			continue
+		}
 		if e := m.entries[id]; e != nil {
+			if !e.slot && e.crash == "" {
+				m.renew(ctx, e, r.Record.Spec, r.Record.Status, r.Epoch)
+				continue
+			}
 			m.drop(ctx, e)
 		}
-		if m.movedAway(id, r.Epoch) {
-			continue // claimed by another node since: its action now
-		}
 		if _, serr := m.spawn(ctx, id, r.Record.Spec, r.Record.Status, r.Epoch); serr != nil {
-			m.sh.log.Error("cannot take over an action", "id", id, "err", serr)
+			// The old actor has not stopped yet: the next reconciliation
+			// finds the action owned here without an actor and takes it
+			// again.
+			m.sh.log.Error("cannot take over an action; the next reconciliation takes it again", "id", id, "err", serr)
 		}
 	}
-	m.sh.log.Info("took over actions of departed nodes", "actions", len(op.adopted), "dead", op.adopt)
-	m.claimWanted = true
+}
+
+// renew makes e's task actor (which runs nothing) the action as the store
+// has it now, at epoch.
+func (m *cmanager) renew(ctx actor.Context, e *centry, spec *messages.ActionSpec, st *messages.ActionStatus, epoch int64) {
+	ctx.Send(e.pid, &taskInit{sh: m.sh, owner: ctx.Self(), id: e.id, token: st.Token, spec: spec, status: st})
+	e.spec, e.token, e.epoch, e.status = spec, st.Token, epoch, st
+	e.excl = exclusiveTasks(m.sh.repo, spec)
+	e.retired, e.release, e.live = false, false, false
+}
+
+// runReconcile reads who owns op.check's actions and the actions this node
+// owns, and takes again those it owns without a task actor that stands for
+// them: none, one at an older epoch (a claim or take-over of this node
+// whose result it did not get), or one that runs nothing while the store
+// says a worker runs it.
+func (m *cmanager) runReconcile(ctx context.Context, op *cOp) error {
+	ids := make([]string, 0, len(op.check))
+	for id := range op.check {
+		ids = append(ids, id.String())
+	}
+	var err error
+	if op.owners, err = m.db.Owners(ctx, m.cfg.Name, m.node, ids); err != nil {
+		return err
+	}
+	var again []string
+	var epochs []int64
+	for _, o := range op.owners {
+		if o.Owner != m.node || messages.Terminal(o.State) {
+			continue
+		}
+		id, perr := uuid.Parse(o.ID)
+		if perr != nil {
+			continue
+		}
+		h, ok := op.check[id]
+		if !ok || h.epoch != o.Epoch || o.Running && !h.slot {
+			again, epochs = append(again, o.ID), append(epochs, o.Epoch)
+		}
+	}
+	if len(again) > 0 {
+		op.reowned, err = m.db.Reown(ctx, m.cfg.Name, m.node, m.addr, again, epochs, m.interrupted)
+	}
+	return err
+}
+
+// reconciled applies what the store said: an actor of an action another
+// node owns, or that is gone, retires (a notice that never came); actions
+// taken again get their actors.
+func (m *cmanager) reconciled(ctx actor.Context, op *cOp, err error) {
+	if err != nil {
+		if !m.fencedOut(ctx, err) {
+			m.sh.log.Warn("reconciling this node's actions with the shared store failed; trying again", "err", err)
+			m.reconcileWanted = true
+		}
+		return
+	}
+	of := make(map[uuid.UUID]pgstore.Ownership, len(op.owners))
+	for _, o := range op.owners {
+		if id, perr := uuid.Parse(o.ID); perr == nil {
+			of[id] = o
+		}
+	}
+	for id, h := range op.check {
+		e := m.entries[id]
+		if e == nil || e.retired || e.pid != h.pid || e.epoch != h.epoch {
+			continue // changed since: the next reconciliation sees it
+		}
+		o, ok := of[id]
+		switch {
+		case !ok && !e.slot && e.crash == "":
+			m.sh.log.Warn("action removed from the shared store; retiring its task actor", "token", e.token)
+			m.drop(ctx, e)
+		case ok && o.Owner != m.node:
+			m.retire(ctx, e, fmt.Sprintf("the shared store says node %s owns it (epoch %d, this node had %d): its notice never came", o.Owner, o.Epoch, e.epoch))
+		}
+	}
+	if len(op.reowned) > 0 {
+		m.sh.log.Warn("took again actions this node owned without a task actor for them", "actions", len(op.reowned))
+		m.takeOver(ctx, op.reowned)
+		m.claimWanted = true
+	}
 }
 
 func (m *cmanager) retained(ctx actor.Context, op *cOp, err error) {
@@ -920,6 +1063,9 @@ func (m *cmanager) tick() {
 	if time.Since(m.lastOrphans) >= m.mem.LeaseTTL() {
 		m.lastOrphans = time.Now()
 		m.adoptAll = true
+	}
+	if time.Since(m.lastReconcile) >= m.mem.LeaseTTL() {
+		m.reconcileWanted = true
 	}
 	// A notice waits at most for the commit being handled when it came
 	// (one store operation, bounded by its timeout); the others were for

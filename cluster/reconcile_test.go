@@ -1,0 +1,115 @@
+package cluster_test
+
+// Reconciliation in process: what tells a node that an action changed
+// owner can be lost (a claim notice sent once by a node that dies before
+// it leaves; a claim whose COMMIT went through but whose result its node
+// never got). Each node compares its task actors with the owners of record
+// every lease: these tests lose the notice or the result on purpose and
+// fail without that.
+
+import (
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store/pgstore"
+)
+
+// busyCluster is two nodes of one thread each, both running a blocking
+// action (so that a new action waits, owned by the node that accepted
+// it), and the tokens of the blocking actions by the node that runs them.
+func busyCluster(t *testing.T) (*testCluster, map[*node]string) {
+	c := newCluster(t, 2, 1)
+	busy := map[*node]string{}
+	for i := 0; i < 2; i++ {
+		tok, err := c.nodes[0].q.Submit(ctx, spec("block", 0))
+		require.NoError(t, err)
+		c.waitState(tok, messages.State_STATE_PROCESSING)
+		busy[c.ownerOf(tok)] = tok
+	}
+	require.Len(t, busy, 2, "one on each node")
+	return c, busy
+}
+
+// A node whose claim notice never reached the action's previous owner (the
+// claimer died before the notice left, or it was lost on the way) leaves
+// that owner with a task actor of an action it no longer owns: without
+// reconciliation it answers Queued to every local request, forever, while
+// the claimer runs and ends the action.
+func TestLostClaimNoticeLeavesNoStaleActor(t *testing.T) {
+	c, busy := busyCluster(t)
+	n1, n2 := c.nodes[0], c.nodes[1]
+	x, err := n1.q.Submit(ctx, spec("instant", 0))
+	require.NoError(t, err)
+	c.waitState(x, messages.State_STATE_QUEUED)
+
+	// The store sends the claimer's notice nowhere: n1's address of record
+	// for x is a port nobody listens on.
+	_, id, err := messages.ParseToken(x)
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, c.url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	tag, err := conn.Exec(ctx, `UPDATE connector_actions SET owner_addr = '127.0.0.1:1' WHERE id = $1`, []byte(id.String()))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected())
+
+	// n2's thread frees: n2 claims x and runs it to its end.
+	c.repo.Release(busy[n2])
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		st, err := n2.q.Status(ctx, x)
+		if assert.NoError(ct, err) {
+			assert.Equal(ct, messages.State_STATE_FINISHED, st.State)
+		}
+	}, 30*time.Second, 10*time.Millisecond)
+
+	// n1 answers what the owner of record says within about a lease
+	// (2 s here), not its stale Queued.
+	start := time.Now()
+	c.waitState(x, messages.State_STATE_FINISHED)
+	t.Logf("n1 answered Finished %v after n2 ended it", time.Since(start))
+	c.repo.Release(busy[n1])
+}
+
+// A claim whose COMMIT went through but whose result its node never got
+// (the store answered after the operation's timeout) leaves the action
+// Processing in the store, owned by a live node that runs nothing for it:
+// nobody claims it (it is not queued), nobody adopts it (its owner lives).
+// Reconciliation finds it owned without a task actor and takes it again:
+// queued again, as an interrupted action, and run.
+func TestClaimWhoseResultWasLostIsTakenAgain(t *testing.T) {
+	c, busy := busyCluster(t)
+	n1, n2 := c.nodes[0], c.nodes[1]
+	x, err := n1.q.Submit(ctx, spec("instant", 0))
+	require.NoError(t, err)
+	c.waitState(x, messages.State_STATE_QUEUED)
+
+	// n2's claim of x, whose result n2 never sees (nor does n1 get a
+	// notice: the claim sent none).
+	as2, err := pgstore.Open(ctx, pgstore.Config{URL: c.url, Node: n2.mem.ID()})
+	require.NoError(t, err)
+	defer as2.Close()
+	claimed, err := as2.Claim(ctx, "fetch", n2.mem.ID(), n2.mem.Addr(), 1)
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	require.Equal(t, x, claimed[0].Record.Status.Token)
+
+	// Taken again by n2: queued (restarted once), the same on every node.
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		st, err := n2.q.Status(ctx, x)
+		if assert.NoError(ct, err) {
+			assert.Equal(ct, messages.State_STATE_QUEUED, st.State)
+			assert.EqualValues(ct, 1, st.Restarts)
+		}
+	}, 30*time.Second, 10*time.Millisecond)
+	c.waitState(x, messages.State_STATE_QUEUED)
+
+	// A thread frees: x runs and ends.
+	c.repo.Release(busy[n1])
+	c.repo.Release(busy[n2])
+	c.waitState(x, messages.State_STATE_FINISHED)
+}
