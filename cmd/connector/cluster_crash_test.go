@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,10 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/connectorhq/connector/internal/clustertest"
+	"github.com/connectorhq/connector/messages"
 )
 
 func startCluster(t *testing.T, nodes int, site string, lease time.Duration) *clustertest.Cluster {
@@ -70,23 +74,24 @@ func aci(client *http.Client, base, query string) (string, error) {
 // each per round; a
 // random node is killed with SIGKILL at a random moment and started again.
 // Then every acknowledged token answers, identically, from every node;
-// every action ends; acknowledged Stops and Cancels held. Run with
-// CONNECTOR_CLUSTER_CRASH_ROUNDS=N (25 in make bench).
+// every action ends; acknowledged Stops and Cancels held. Two rounds here,
+// CONNECTOR_CLUSTER_CRASH_ROUNDS=N there (25 in make bench);
+// CONNECTOR_CLUSTER_KEEP_LOGS=folder keeps the nodes' logs.
 func TestClusterCrashLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd, PostgreSQL and three real nodes")
 	}
-	// Known defect (issue 17, open): now and then an acknowledged action
-	// stays Queued on every node and is never claimed (seen in 2 of about
-	// 8 fresh-clone make test runs on 2026-12-05). Until it is fixed this
-	// test runs where it is asked for, in make bench (bench/clustercrash.sh,
-	// 25 rounds) or with CONNECTOR_CLUSTER_CRASH_ROUNDS set, so that a
-	// flaky run does not block every landing; its failure there is real.
-	rounds, err := strconv.Atoi(os.Getenv("CONNECTOR_CLUSTER_CRASH_ROUNDS"))
-	if err != nil || rounds <= 0 {
-		t.Skip("known defect, issue 17: an acknowledged action can stay Queued; run with CONNECTOR_CLUSTER_CRASH_ROUNDS=2 (make -C bench clustercrash runs 25 rounds)")
+	rounds := 2
+	if v, err := strconv.Atoi(os.Getenv("CONNECTOR_CLUSTER_CRASH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
 	}
 	c := startCluster(t, 3, chainSite(t, 40, 2, 10*time.Millisecond).URL, 3*time.Second)
+	t.Cleanup(func() { // before the cluster stops (cleanups run last first)
+		keepLogs(t, c)
+		if t.Failed() {
+			dumpClusterStore(t, c)
+		}
+	})
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 1))
@@ -182,5 +187,83 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 	}
 	for _, n := range c.Nodes {
 		require.NoError(t, n.Signal(syscall.Signal(0)), "%s still runs", n.Name)
+	}
+}
+
+// keepLogs copies every node's whole log into CONNECTOR_CLUSTER_KEEP_LOGS
+// (a folder) when it is set, whether the test passed or not: what
+// reconciliation corrected shows there as warnings.
+func keepLogs(t *testing.T, c *clustertest.Cluster) {
+	dir := os.Getenv("CONNECTOR_CLUSTER_KEEP_LOGS")
+	if dir == "" {
+		return
+	}
+	for _, n := range c.Nodes {
+		if b, err := os.ReadFile(n.Log); err == nil {
+			if err := os.WriteFile(filepath.Join(dir, n.Name+".log"), b, 0o644); err != nil {
+				t.Logf("keep %s's log: %v", n.Name, err)
+			}
+		}
+	}
+	t.Logf("node logs copied to %s", dir)
+}
+
+// dumpClusterStore logs what the shared store says of the actions that
+// have not ended, the members and the held tasks, and what each node
+// answers about those actions: what a failure of the crash test needs to
+// be understood.
+func dumpClusterStore(t *testing.T, c *clustertest.Cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.StoreURL())
+	if err != nil {
+		t.Logf("shared store: %v", err)
+		return
+	}
+	defer conn.Close(ctx)
+	for _, n := range c.Nodes {
+		t.Logf("%s is member %s", n.Name, n.MemberID())
+	}
+	for _, q := range []string{
+		`SELECT id, addr, dead, joined::text FROM connector_nodes ORDER BY joined`,
+		`SELECT convert_from(id, 'UTF8'), seq, state, running, owner, epoch, exclusive::text FROM connector_actions WHERE state < 4 ORDER BY seq`,
+		`SELECT convert_from(h.queue, 'UTF8'), h.task, convert_from(h.id, 'UTF8'), coalesce(a.state, -1), coalesce(a.owner, '?') FROM connector_task_holds h LEFT JOIN connector_actions a ON a.queue = h.queue AND a.id = h.id`,
+	} {
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			t.Logf("%s: %v", q, err)
+			continue
+		}
+		for rows.Next() {
+			v, _ := rows.Values()
+			t.Logf("store: %v", v)
+		}
+		rows.Close()
+	}
+	// What each node answers about the actions that have not ended.
+	rows, err := conn.Query(ctx, `SELECT record FROM connector_actions WHERE state < 4 ORDER BY seq LIMIT 20`)
+	if err != nil {
+		return
+	}
+	var toks []string
+	for rows.Next() {
+		var raw []byte
+		if rows.Scan(&raw) == nil {
+			a := &messages.StoredAction{}
+			if proto.Unmarshal(raw, a) == nil {
+				toks = append(toks, a.GetStatus().GetToken())
+			}
+		}
+	}
+	rows.Close()
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, tok := range toks {
+		for _, n := range c.Nodes {
+			if !n.Running() {
+				continue
+			}
+			body, err := aci(client, n.URL(), "action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+url.QueryEscape(tok))
+			t.Logf("%s asked of %s: %v %s", tok, n.Name, err, between(body, "<responsedata>", "</responsedata>")+between(body, "<error>", "</error>"))
+		}
 	}
 }
