@@ -40,6 +40,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -71,10 +72,17 @@ func main() {
 	results := flag.String("results", "", "RESULTS.md to update between <!-- mail:begin --> and <!-- mail:end -->")
 	flag.IntVar(&ingestBatch, "batch", 100, "[Ingestion] IngestBatchSize of the connector's runs")
 	child := flag.String("child", "", "internal: synchronize with this configuration and exit (memory runs)")
+	profile := flag.String("profile", "", "analysis: run -runs full Synchronizes (no ceiling, no re-sync, no memory runs) under one CPU profile written to FILE, with the allocations to FILE.allocs")
 	flag.Parse()
 	if *child != "" {
 		isChild = true
 		if err := childSync(*child); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	if *profile != "" {
+		if err := profileSyncs(*n, *runs, *profile); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -111,6 +119,61 @@ func corpus(d *mailtest.Dovecot, n int) (int64, error) {
 	return total, nil
 }
 
+// profileSyncs runs full Synchronizes of n messages under one CPU
+// profile, and writes the allocations made meanwhile.
+func profileSyncs(n, runs int, path string) error {
+	d, err := mailtest.StartDovecotProcess(mailtest.DovecotOptions{Users: map[string]string{user: "pw"}})
+	if err != nil {
+		return err
+	}
+	defer d.Stop()
+	if _, err := corpus(d, n); err != nil {
+		return err
+	}
+	if _, err := ceiling(d.Addr); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	runtime.MemProfileRate = 64 << 10
+	profiled = true // no per-run profile
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	for r := range runs {
+		res, err := fullSync(d, false)
+		if err != nil {
+			pprof.StopCPUProfile()
+			return err
+		}
+		log.Printf("run %d: %.0f msg/s, %.0f ms of CPU per 1000 messages", r+1, float64(n)/res.full.Seconds(), perThousand(res.cpu, n))
+	}
+	pprof.StopCPUProfile()
+	a, err := os.Create(path + ".allocs")
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return pprof.Lookup("allocs").WriteTo(a, 0)
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// perThousand is d per 1000 of n, in milliseconds.
+func perThousand(d time.Duration, n int) float64 {
+	return float64(d) / float64(time.Millisecond) * 1000 / float64(n)
+}
+
 func run(n, runs int) (string, error) {
 	d, err := mailtest.StartDovecotProcess(mailtest.DovecotOptions{Users: map[string]string{user: "pw"}})
 	if err != nil {
@@ -125,25 +188,31 @@ func run(n, runs int) (string, error) {
 	if _, err := ceiling(d.Addr); err != nil {
 		return "", err
 	}
-	var ceil, ours []float64
+	var ceil, ours, ceilCPU, oursCPU []float64
 	var oursDocs uint64
 	var resync resyncResult
 	for r := range runs {
+		// Neither side pays for the other's garbage.
+		runtime.GC()
+		c0 := cpuTime()
 		t, err := ceiling(d.Addr)
 		if err != nil {
 			return "", err
 		}
+		ceilCPU = append(ceilCPU, perThousand(cpuTime()-c0, n))
 		ceil = append(ceil, float64(n)/t.Seconds())
+		runtime.GC()
 		res, err := fullSync(d, r == runs-1)
 		if err != nil {
 			return "", err
 		}
+		oursCPU = append(oursCPU, perThousand(res.cpu, n))
 		ours = append(ours, float64(n)/res.full.Seconds())
 		oursDocs = res.docs
 		if r == runs-1 {
 			resync = res.resync
 		}
-		log.Printf("run %d: ceiling %.0f msg/s, ours %.0f msg/s", r+1, ceil[r], ours[r])
+		log.Printf("run %d: ceiling %.0f msg/s (%.0f ms CPU/1000), ours %.0f msg/s (%.0f ms CPU/1000)", r+1, ceil[r], ceilCPU[r], ours[r], oursCPU[r])
 	}
 	mem, err := memory()
 	if err != nil {
@@ -156,6 +225,8 @@ func run(n, runs int) (string, error) {
 		time.Now().UTC().Format("2006-01-02"), dovecotVersion(), n, float64(bytesTotal)/(1<<20), oursDocs, runs)
 	fmt.Fprintf(&b, "| Figure | Value | Reference (same run) | Ratio | Goal |\n|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| Full Synchronize, messages/s (fetch, MIME, documents, IDX files, datastore) | %.0f | plain IMAP client fetching the same bodies: %.0f | **%.2f** | ≥ 0.7 |\n", mo, mc, mo/mc)
+	fmt.Fprintf(&b, "| Full Synchronize, CPU time of the process per 1000 messages (store opened and closed included) | %.0f ms | plain IMAP client: %.0f ms | %.1f× | |\n",
+		median(oursCPU), median(ceilCPU), median(oursCPU)/median(ceilCPU))
 	fmt.Fprintf(&b, "| Re-sync of the unchanged mailbox: time | %s | full Synchronize: %s | %.3f | |\n",
 		resync.time.Round(time.Millisecond), resync.fullTime.Round(time.Millisecond), resync.time.Seconds()/resync.fullTime.Seconds())
 	fmt.Fprintf(&b, "| Re-sync: IMAP commands sent | %d (%s) | | | |\n", resync.commands, strings.Join(resync.names, ", "))
@@ -163,7 +234,7 @@ func run(n, runs int) (string, error) {
 	fmt.Fprintf(&b, "| Peak RSS, mailbox with a 50 MB attachment, MaxMessageBytes=16 MiB | %.0f MiB | same mailbox without it: %.0f MiB | +%.0f MiB | bounded by the limit |\n",
 		mem.limited, mem.baseline, mem.limited-mem.baseline)
 	fmt.Fprintf(&b, "| Peak RSS, same, MaxMessageBytes=128 MiB (the whole message) | %.0f MiB | | +%.0f MiB | |\n", mem.whole, mem.whole-mem.baseline)
-	fmt.Fprintf(&b, "\nRuns (msg/s): ceiling %s; ours %s.\n", fmtList(ceil), fmtList(ours))
+	fmt.Fprintf(&b, "\nRuns (msg/s): ceiling %s; ours %s. CPU per 1000 messages (ms): ceiling %s; ours %s.\n", fmtList(ceil), fmtList(ours), fmtList(ceilCPU), fmtList(oursCPU))
 	fmt.Fprintf(&b, "Command: `make -C bench mail` (bench/mail.sh: `out/bin/mailbench -n %d -runs %d -results RESULTS.md`).\n", n, runs)
 	fmt.Fprintf(&b, "<!-- mail:end -->\n")
 	return b.String(), nil
@@ -244,6 +315,7 @@ type resyncResult struct {
 
 type syncResult struct {
 	full   time.Duration
+	cpu    time.Duration // of this process, from opening the store to closing it
 	docs   uint64
 	resync resyncResult
 }
@@ -406,11 +478,12 @@ func fullSync(d *mailtest.Dovecot, measureResync bool) (*syncResult, error) {
 	}
 	defer os.RemoveAll(dir)
 	cfgText := taskConfig(dir, d.Addr, "")
+	c0 := cpuTime()
 	docs, full, err := synchronize(cfgText)
 	if err != nil {
 		return nil, err
 	}
-	res := &syncResult{full: full, docs: docs}
+	res := &syncResult{full: full, docs: docs, cpu: cpuTime() - c0}
 	if measureResync {
 		p, err := startProxy(d.Addr)
 		if err != nil {
