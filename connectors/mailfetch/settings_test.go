@@ -1,6 +1,8 @@
 package mailfetch
 
 import (
+	"encoding/base64"
+	"encoding/xml"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -124,4 +126,23 @@ func TestIdentifierRoundTrip(t *testing.T) {
 	got, err = DecodeIdentifier(mangled)
 	require.NoError(t, err)
 	require.Equal(t, id, got)
+}
+
+// The hand-written XML of Encode is what xml.Marshal writes (identifiers
+// already in an index must still decode and compare equal).
+func TestIdentifierEncodeIsXML(t *testing.T) {
+	values := []string{"", "INBOX", "12.34", `Réunions & "plans" <x>`, "it's\ta\nb\rc", "bad \xff byte", "nul \x00 and \x1f",
+		"\uFFFD real", "surrogate-free \U0001F600", "\uFFFE\uFFFF", "[Gmail]/All Mail", "a>b<c&d"}
+	for _, task := range []string{"mail", "Mail'x"} {
+		for _, coll := range values {
+			for _, key := range values {
+				for _, sec := range []string{"", "2.1", "<\"&>"} {
+					id := Identifier{Task: task, Collection: coll, Key: key, Section: sec}
+					want, err := xml.Marshal(xmlID{Task: strings.ToUpper(task), Coll: coll, Key: key, Section: sec})
+					require.NoError(t, err)
+					require.Equal(t, base64.StdEncoding.EncodeToString(want), id.Encode(), "%q", id)
+				}
+			}
+		}
+	}
 }
