@@ -20,7 +20,6 @@
 package mimedoc
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"errors"
@@ -31,6 +30,7 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -112,17 +112,35 @@ type HTMLText func(html []byte, contentType string) string
 // Parse reads raw. truncated says raw is the start of a longer message
 // (cut at the size limit), so that parts it cuts are marked. toText turns
 // HTML bodies into text.
+//
+// The header and a single-part body are read from raw in place; the parts
+// of a multipart are streamed through a buffer reused from message to
+// message. An attachment's Data may share raw's memory: raw must not
+// change while the Message is used.
 func Parse(raw []byte, truncated bool, lim Limits, toText HTMLText) *Message {
 	p := &parser{lim: lim.withDefaults(), toText: toText, truncated: truncated, msg: &Message{}}
-	h, body, err := p.readHeader(bytes.NewReader(raw))
+	if sp := scratchPool.Get(); sp != nil {
+		p.scratch = *sp.(*[]byte)
+	}
+	h, body, err := p.readHeader(raw)
 	p.fields(h)
 	if err != nil {
 		p.problem("header: %v", err)
 	}
-	p.entity(h, body, 0, "", false)
+	p.entity(h, nil, body, 0, "", false)
 	p.finish()
+	if cap(p.scratch) <= maxPooledScratch {
+		b := p.scratch[:0]
+		scratchPool.Put(&b)
+	}
 	return p.msg
 }
+
+// scratchPool holds the buffers parts are read into (up to
+// maxPooledScratch each).
+var scratchPool sync.Pool
+
+const maxPooledScratch = 1 << 20
 
 type parser struct {
 	lim       Limits
@@ -132,6 +150,8 @@ type parser struct {
 	parts     int
 	// body holds the text chosen for the body, one entry per text part.
 	body []string
+	// scratch is the buffer a part's body is read into.
+	scratch []byte
 }
 
 func (p *parser) problem(format string, args ...any) {
@@ -140,51 +160,111 @@ func (p *parser) problem(format string, args ...any) {
 	}
 }
 
-// readHeader reads a header block from r and returns it with the body that
-// follows. When the block is malformed it keeps the lines that are fields.
-func (p *parser) readHeader(r io.Reader) (textproto.Header, io.Reader, error) {
-	lr := &limitReader{r: r, n: int64(p.lim.MaxHeaderBytes)}
-	peek := bufio.NewReader(lr)
-	// textproto.ReadHeader gives up on the first bad line; read the block
-	// ourselves, keeping the lines that are fields.
-	var h textproto.Header
-	var lines []string
+// getter is a header: the top-level one (header), or a part's
+// (textproto.Header).
+type getter interface{ Get(key string) string }
+
+// header is a header block read by readHeader, in the order of the
+// message.
+type header []headerField
+
+type headerField struct{ key, value string }
+
+// Get returns the value of the first field named key, as go-message's
+// textproto.Header.Get does: the name compared without regard to case
+// (readHeader keeps printable ASCII names only, for which that is what
+// canonical names compare), the value unfolded.
+func (h header) Get(key string) string {
+	for i := range h {
+		if strings.EqualFold(h[i].key, key) {
+			return h[i].value
+		}
+	}
+	return ""
+}
+
+// readHeader reads the header block at the start of raw and returns it
+// with the body that follows. When the block is malformed it keeps the
+// lines that are fields (textproto.ReadHeader gives up on the first bad
+// line). A block is read up to Limits.MaxHeaderBytes; a longer one is cut
+// there (the rest is the body) and reported.
+func (p *parser) readHeader(raw []byte) (header, []byte, error) {
+	block := raw
+	if len(block) > p.lim.MaxHeaderBytes {
+		block = block[:p.lim.MaxHeaderBytes]
+	}
+	// One string for the block (up to its blank line): names and one-line
+	// values are slices of it.
+	text := string(block[:headerEnd(block)])
+	var h header
 	var bad int
-	for {
-		line, err := peek.ReadString('\n')
+	pos := 0
+	ended := false // a blank line ended the block
+	for pos < len(text) {
+		line := text[pos:]
+		if i := strings.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i+1]
+		}
+		pos += len(line)
 		trimmed := strings.TrimRight(line, "\r\n")
 		if trimmed == "" {
-			if err != nil && line == "" && len(lines) == 0 {
-				break // empty message
-			}
+			ended = true
 			break
 		}
-		if (trimmed[0] == ' ' || trimmed[0] == '\t') && len(lines) > 0 {
-			lines[len(lines)-1] += "\r\n" + trimmed
+		if (trimmed[0] == ' ' || trimmed[0] == '\t') && len(h) > 0 {
+			f := &h[len(h)-1]
+			if v := unfoldPiece(trimmed); v != "" {
+				if f.value != "" {
+					f.value += " " + v
+				} else {
+					f.value = v
+				}
+			}
 		} else if i := strings.IndexByte(trimmed, ':'); i > 0 && validFieldName(trimmed[:i]) {
-			lines = append(lines, trimmed)
+			h = append(h, headerField{key: trimmed[:i], value: unfoldPiece(trimmed[i+1:])})
 		} else {
 			bad++
 		}
-		if err != nil {
-			break
-		}
 	}
-	for i := len(lines) - 1; i >= 0; i-- {
-		// textproto.Header keeps fields in reverse order of AddRaw.
-		h.AddRaw([]byte(lines[i] + "\r\n"))
-	}
-	// What peek buffered past the header belongs to the body.
-	rest, _ := peek.Peek(peek.Buffered())
-	body := io.MultiReader(bytes.NewReader(rest), r)
 	var err error
 	if bad > 0 {
 		err = fmt.Errorf("%d malformed line(s) skipped", bad)
 	}
-	if lr.hit {
+	if !ended && len(raw) >= p.lim.MaxHeaderBytes {
 		err = fmt.Errorf("header block larger than %d bytes", p.lim.MaxHeaderBytes)
 	}
-	return h, body, err
+	return h, raw[pos:], err
+}
+
+// headerEnd returns the length of the header block at the start of b:
+// through its blank line (a line of nothing but CR and LF), or all of b.
+func headerEnd(b []byte) int {
+	pos := 0
+	for pos < len(b) {
+		i := bytes.IndexByte(b[pos:], '\n')
+		if i < 0 {
+			return len(b)
+		}
+		blank := true
+		for _, c := range b[pos : pos+i] {
+			if c != '\r' {
+				blank = false
+				break
+			}
+		}
+		pos += i + 1
+		if blank {
+			return pos
+		}
+	}
+	return len(b)
+}
+
+// unfoldPiece is one line of a field's value as go-message unfolds it: a
+// final CR dropped, then the spaces and tabs around it.
+func unfoldPiece(s string) string {
+	s = strings.TrimSuffix(s, "\r")
+	return strings.Trim(s, " \t")
 }
 
 func validFieldName(s string) bool {
@@ -197,29 +277,8 @@ func validFieldName(s string) bool {
 	return true
 }
 
-// limitReader reads at most n bytes for the header; rest returns the
-// underlying reader for the body.
-type limitReader struct {
-	r   io.Reader
-	n   int64
-	hit bool
-}
-
-func (l *limitReader) Read(b []byte) (int, error) {
-	if l.n <= 0 {
-		l.hit = true
-		return 0, io.EOF
-	}
-	if int64(len(b)) > l.n {
-		b = b[:l.n]
-	}
-	n, err := l.r.Read(b)
-	l.n -= int64(n)
-	return n, err
-}
-
 // fields reads the standard fields of the top-level header.
-func (p *parser) fields(h textproto.Header) {
+func (p *parser) fields(h header) {
 	m := p.msg
 	m.From = addresses(h.Get("From"))
 	m.Sender = addresses(h.Get("Sender"))
@@ -229,7 +288,7 @@ func (p *parser) fields(h textproto.Header) {
 	m.Bcc = addresses(h.Get("Bcc"))
 	m.Subject = DecodeHeader(h.Get("Subject"))
 	if d := strings.TrimSpace(h.Get("Date")); d != "" {
-		if t, err := mail.ParseDate(d); err == nil {
+		if t, err := parseDate(d); err == nil {
 			m.Date = t
 		} else {
 			p.problem("Date %q: not a date", shorten(d))
@@ -244,12 +303,19 @@ func (p *parser) fields(h textproto.Header) {
 }
 
 // entity reads one entity (the message, or a part) whose header is h and
-// whose body is r, at depth, numbered section ("" for the message itself).
-// alt says it is an alternative of a multipart/alternative.
-func (p *parser) entity(h textproto.Header, r io.Reader, depth int, section string, alt bool) {
+// whose body is r (or raw, when r is nil: a single part's body is not
+// copied), at depth, numbered section (""
+// for the message itself). dropHTML says it is an alternative of a
+// multipart/alternative that already has a plain text alternative, which
+// replaces an HTML one: such HTML is decoded (for its problems) but not
+// turned into text.
+func (p *parser) entity(h getter, r io.Reader, raw []byte, depth int, section string, dropHTML bool) {
 	p.parts++
 	mediaType, params := contentType(h)
 	if strings.HasPrefix(mediaType, "multipart/") {
+		if r == nil {
+			r = bytes.NewReader(raw)
+		}
 		p.multipart(mediaType, params, r, depth, section)
 		return
 	}
@@ -261,7 +327,7 @@ func (p *parser) entity(h textproto.Header, r io.Reader, depth int, section stri
 	if name == "" {
 		name = DecodeHeader(params["name"])
 	}
-	data, encErr := decodeBody(h.Get("Content-Transfer-Encoding"), r)
+	data, inScratch, encErr := p.decodeBody(h.Get("Content-Transfer-Encoding"), r, raw)
 	if encErr != nil {
 		p.problem("part %s: %v", section, encErr)
 	}
@@ -280,7 +346,9 @@ func (p *parser) entity(h textproto.Header, r io.Reader, depth int, section stri
 		}
 		var text string
 		if mediaType == "text/html" {
-			text = p.htmlText(data, ct)
+			if !dropHTML {
+				text = p.htmlText(data, ct)
+			}
 			p.msg.HTMLBody = p.msg.HTMLBody || len(p.body) == 0
 		} else {
 			text = extract.DecodeText(data, ct)
@@ -297,6 +365,9 @@ func (p *parser) entity(h textproto.Header, r io.Reader, depth int, section stri
 		Data:        data,
 		Truncated:   cut,
 	}
+	if inScratch {
+		a.Data = bytes.Clone(data) // the next part reuses the buffer
+	}
 	if a.FileName == "" && mediaType == "message/rfc822" {
 		a.FileName = "message.eml"
 	}
@@ -312,8 +383,8 @@ func (p *parser) multipart(mediaType string, params map[string]string, r io.Read
 	boundary := params["boundary"]
 	if boundary == "" {
 		p.problem("%s without a boundary: read as text", mediaType)
-		data, _ := io.ReadAll(r)
-		p.body = append(p.body, extract.DecodeText(data, "text/plain"))
+		p.scratch, _ = readAll(p.scratch[:0], r)
+		p.body = append(p.body, extract.DecodeText(p.scratch, "text/plain"))
 		return
 	}
 	mr := textproto.NewMultipartReader(r, boundary)
@@ -323,6 +394,7 @@ func (p *parser) multipart(mediaType string, params map[string]string, r io.Read
 		html  bool
 	}
 	var alts []alt
+	hasPlain := false
 	for i := 1; ; i++ {
 		if p.parts >= p.lim.MaxParts {
 			p.problem("more than %d parts: the rest are not read", p.lim.MaxParts)
@@ -345,10 +417,12 @@ func (p *parser) multipart(mediaType string, params map[string]string, r io.Read
 			sec = section + "." + sec
 		}
 		before := len(p.body)
-		pt, _ := contentType(part.Header)
-		p.entity(part.Header, part, depth+1, sec, alternative)
+		pt, _ := contentType(&part.Header)
+		p.entity(&part.Header, part, nil, depth+1, sec, alternative && hasPlain)
 		if alternative && len(p.body) > before {
 			alts = append(alts, alt{start: before, html: pt == "text/html"})
+			// The plain text is kept over any HTML alternative after it.
+			hasPlain = hasPlain || pt != "text/html"
 		}
 	}
 	// Of a multipart/alternative's text alternatives keep one: the plain
@@ -386,6 +460,19 @@ func (p *parser) htmlText(data []byte, ct string) string {
 }
 
 func (p *parser) finish() {
+	// One text (most mail): no copy.
+	var one string
+	n := 0
+	for _, t := range p.body {
+		if t = strings.TrimSpace(t); t != "" {
+			one = t
+			n++
+		}
+	}
+	if n <= 1 {
+		p.msg.Text = one
+		return
+	}
 	var b strings.Builder
 	for _, t := range p.body {
 		t = strings.TrimSpace(t)
@@ -402,7 +489,7 @@ func (p *parser) finish() {
 
 // contentType returns the media type (lower case; text/plain when absent
 // or unreadable) and its parameters.
-func contentType(h textproto.Header) (string, map[string]string) {
+func contentType(h getter) (string, map[string]string) {
 	v := h.Get("Content-Type")
 	if strings.TrimSpace(v) == "" {
 		return "text/plain", map[string]string{}
@@ -426,7 +513,7 @@ func contentType(h textproto.Header) (string, map[string]string) {
 	return strings.ToLower(t), params
 }
 
-func disposition(h textproto.Header) (string, map[string]string) {
+func disposition(h getter) (string, map[string]string) {
 	v := h.Get("Content-Disposition")
 	if v == "" {
 		return "", map[string]string{}
@@ -445,30 +532,60 @@ func disposition(h textproto.Header) (string, map[string]string) {
 	return strings.ToLower(d), params
 }
 
-// decodeBody reads a part's body and undoes its transfer encoding. What
-// decodes is kept when the encoding is broken.
-func decodeBody(cte string, r io.Reader) ([]byte, error) {
+// decodeBody reads a part's body from r (or takes raw, when r is nil) and
+// undoes its transfer encoding. What decodes is kept when the encoding is
+// broken. inScratch says the result is p.scratch, which the next part
+// reuses; without an encoding, a body taken from raw is raw itself.
+func (p *parser) decodeBody(cte string, r io.Reader, raw []byte) (data []byte, inScratch bool, err error) {
 	switch strings.ToLower(strings.TrimSpace(cte)) {
 	case "base64":
-		raw, err := io.ReadAll(r)
-		out, derr := decodeBase64(raw)
+		if r != nil {
+			p.scratch, err = readAll(p.scratch[:0], r)
+		} else {
+			// decodeBase64 works in place: not in the caller's raw.
+			p.scratch = append(p.scratch[:0], raw...)
+		}
+		out, derr := decodeBase64(p.scratch)
 		if err == nil {
 			err = derr
 		}
-		return out, err
+		return out, false, err
 	case "quoted-printable":
+		if r == nil {
+			r = bytes.NewReader(raw)
+		}
 		var buf bytes.Buffer
 		_, err := io.Copy(&buf, quotedprintable.NewReader(r))
 		if err != nil {
 			// quotedprintable stops at a bad escape: keep the rest as it is.
 			rest, _ := io.ReadAll(r)
 			buf.Write(rest)
-			return buf.Bytes(), fmt.Errorf("quoted-printable: %v", err)
+			return buf.Bytes(), false, fmt.Errorf("quoted-printable: %v", err)
 		}
-		return buf.Bytes(), nil
+		return buf.Bytes(), false, nil
 	default:
-		data, err := io.ReadAll(r)
-		return data, err
+		if r == nil {
+			return raw, false, nil
+		}
+		p.scratch, err = readAll(p.scratch[:0], r)
+		return p.scratch, true, err
+	}
+}
+
+// readAll is io.ReadAll appending to b.
+func readAll(b []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
 	}
 }
 
@@ -534,6 +651,60 @@ func DecodeHeader(s string) string {
 		out = b.String()
 	}
 	return strings.Join(strings.Fields(out), " ")
+}
+
+// commonDate is the layout of nearly every Date field ("Mon, 2 Jan 2006
+// 15:04:05 -0700", RFC 5322's own form).
+const commonDate = "Mon, 2 Jan 2006 15:04:05 -0700"
+
+// parseDate is mail.ParseDate, which tries its layouts without the day
+// of the week first: 24 failed parses (and their errors) for the common
+// form. A date in exactly that form is parsed with its layout alone,
+// which is the layout mail.ParseDate ends with (TestParseDateIsMails);
+// anything else goes to mail.ParseDate.
+func parseDate(s string) (time.Time, error) {
+	if isCommonDate(s) {
+		if t, err := time.Parse(commonDate, s); err == nil {
+			return t, nil
+		}
+	}
+	return mail.ParseDate(s)
+}
+
+// isCommonDate reports whether s is "Www, D[D] Mmm YYYY HH:MM:SS +ZZZZ"
+// and nothing more.
+func isCommonDate(s string) bool {
+	// The shape, with the day of the month as 2 digits; a 1-digit day
+	// shifts the rest by one.
+	const shape = "aaa, dd aaa dddd dd:dd:dd sdddd"
+	if len(s) == len(shape)-1 && len(s) > 6 && s[6] == ' ' {
+		s = s[:5] + "0" + s[5:]
+	}
+	if len(s) != len(shape) {
+		return false
+	}
+	for i := 0; i < len(shape); i++ {
+		c := s[i]
+		switch shape[i] {
+		case 'a':
+			if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+				return false
+			}
+		case 'd':
+			if c < '0' || c > '9' {
+				return false
+			}
+		case 's':
+			if c != '+' && c != '-' {
+				return false
+			}
+		default:
+			if c != shape[i] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // addresses reads an address list; an unparsable one is kept as decoded

@@ -3,6 +3,7 @@ package mimedoc
 import (
 	"bytes"
 	"fmt"
+	"net/mail"
 	"strings"
 	"testing"
 	"time"
@@ -180,4 +181,27 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("attachments hold %d bytes of a %d-byte message", total, len(raw))
 		}
 	})
+}
+
+// parseDate's short cut gives what mail.ParseDate gives, instant, zone
+// and error alike.
+func TestParseDateIsMails(t *testing.T) {
+	dates := []string{
+		"Mon, 02 Nov 2026 09:30:00 +0000", "Mon, 2 Nov 2026 09:30:00 +0100", "Tue, 31 Dec 1999 23:59:59 -0800",
+		"Fri, 13 Feb 2026 01:02:03 +0530", "mon, 02 Nov 2026 09:30:00 +0000", "Xyz, 02 Nov 2026 09:30:00 +0000",
+		"Mon, 32 Nov 2026 09:30:00 +0000", "Mon, 02 Foo 2026 09:30:00 +0000", "Mon, 02 Nov 2026 25:30:00 +0000",
+		"Mon, 02 Nov 2026 09:30:00 +9999", "Mon, 02 Nov 2026 09:30:00 +0000 (UTC)", "Mon, 02 Nov 2026 09:30 +0000",
+		"02 Nov 2026 09:30:00 +0000", "Mon, 02 Nov 26 09:30:00 +0000", "Mon, 02 Nov 2026 09:30:00 GMT",
+		"Mon,  2 Nov 2026 09:30:00 +0000", "Mon, 123 Nov 2026 09:30:00 +0000", "Mon, 2 Nov 2026 09:30:00 +000",
+		"Mon, 29 Feb 2025 09:30:00 +0000", "Mon, 02 Nov 2026 09:30:60 +0000", "", "garbage", "Mon, 02 Nov 2026 09:30:00 -0000",
+	}
+	for _, s := range dates {
+		want, werr := mail.ParseDate(s)
+		got, gerr := parseDate(s)
+		require.Equal(t, werr != nil, gerr != nil, "%q: %v / %v", s, werr, gerr)
+		require.True(t, want.Equal(got), "%q", s)
+		wn, wo := want.Zone()
+		gn, goff := got.Zone()
+		require.Equal(t, []any{wn, wo, want.Location().String()}, []any{gn, goff, got.Location().String()}, "%q", s)
+	}
 }
