@@ -53,5 +53,8 @@ func clean(b []byte) string {
 	if strings.IndexByte(s, 0) >= 0 {
 		s = strings.ReplaceAll(s, "\x00", "")
 	}
+	if utf8.ValidString(s) {
+		return s // ToValidUTF8 would walk it rune by rune to say so
+	}
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
