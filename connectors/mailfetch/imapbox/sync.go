@@ -536,6 +536,7 @@ func (b *Box) fetchStreamed(ctx context.Context, uidValidity uint32, uids []imap
 func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, limit int64, send func([]*mailbox.Message) bool) (bool, error) {
 	var group []*mailbox.Message
 	var groupBytes int64
+	prefix := b.refPrefix(uidValidity) // not Gmail's: its messages take fetchGroups
 	for {
 		m := cmd.Next()
 		if m == nil {
@@ -578,7 +579,7 @@ func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, lim
 		meta.Version = version(meta.Flags, nil)
 		b.stats.bodies.Add(1)
 		b.stats.bytes.Add(int64(len(body)))
-		group = append(group, &mailbox.Message{Meta: meta, Reference: b.reference(&meta), Raw: body, Truncated: meta.Size > int64(len(body))})
+		group = append(group, &mailbox.Message{Meta: meta, Reference: prefix + strconv.FormatUint(uint64(meta.UID), 10), Raw: body, Truncated: meta.Size > int64(len(body))})
 		groupBytes += int64(len(body))
 		if groupBytes >= fetchGroupBytes {
 			if !send(group) {
@@ -686,12 +687,18 @@ func (b *Box) reference(m *mailbox.Meta) string {
 	if m.GmailID != "" {
 		return GmailReference(b.cfg.Username, m.GmailID)
 	}
+	return b.refPrefix(m.UIDValidity) + strconv.FormatUint(uint64(m.UID), 10)
+}
+
+// refPrefix is the IMAP URL of the selected folder's messages up to the
+// UID: the part of reference that is the same for all of them.
+func (b *Box) refPrefix(uidValidity uint32) string {
 	user := userEscaper.Replace(url.PathEscape(b.cfg.Username))
 	var path []string
 	for _, seg := range strings.Split(b.selName, "/") {
 		path = append(path, url.PathEscape(seg))
 	}
-	return fmt.Sprintf("imap://%s@%s/%s;UIDVALIDITY=%d/;UID=%d", user, net2(b.host, b.port), strings.Join(path, "/"), m.UIDValidity, m.UID)
+	return fmt.Sprintf("imap://%s@%s/%s;UIDVALIDITY=%d/;UID=", user, net2(b.host, b.port), strings.Join(path, "/"), uidValidity)
 }
 
 // userEscaper escapes what url.PathEscape leaves of a user name that
