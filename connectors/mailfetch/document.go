@@ -77,7 +77,8 @@ func (b *docBuilder) build(ctx context.Context, task string, c mailbox.Collectio
 	if date.IsZero() {
 		date = m.Received
 	}
-	var f []ingest.Field
+	// About 25 fields and one per address, label, flag and attachment.
+	f := make([]ingest.Field, 0, 24+len(p.From)+len(p.To)+len(p.Cc)+len(p.Bcc)+len(p.References)+len(m.Labels)+len(m.Flags)+len(p.Attachments)+len(p.Problems))
 	add := func(name, value string) {
 		if value != "" {
 			f = append(f, ingest.Field{Name: name, Value: value})
@@ -175,7 +176,7 @@ func attachmentName(a *mimedoc.Attachment) string {
 
 // attachment is the document of one attachment.
 func (b *docBuilder) attachment(ctx context.Context, task string, c mailbox.Collection, m *mailbox.Message, p *mimedoc.Message, a *mimedoc.Attachment, date time.Time, out *built) *ingest.Document {
-	var f []ingest.Field
+	f := make([]ingest.Field, 0, 16+len(p.From)+len(m.Labels))
 	add := func(name, value string) {
 		if value != "" {
 			f = append(f, ingest.Field{Name: name, Value: value})
