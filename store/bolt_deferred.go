@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -370,8 +371,10 @@ func (s *boltStore) foldDS(tx *bolt.Tx, task string, vals map[string]*dsVal) err
 		}
 	}
 	n0 := n
-	for k, v := range vals {
-		key := []byte(k)
+	// In key order: keys new to a bucket all go into one node until the
+	// commit splits it (see applyFrozen).
+	for _, k := range slices.Sorted(maps.Keys(vals)) {
+		v, key := vals[k], []byte(k)
 		existed := b.Get(key) != nil
 		switch {
 		case v.v == nil && existed:
