@@ -286,6 +286,16 @@ func (s *boltStore) validate(what, queue string, muts []journalMutation) error {
 		if q := tx.Bucket(bucketQueues).Bucket([]byte(queue)); q != nil {
 			seqs, ids = q.Bucket(bucketSeq), q.Bucket(bucketIDs)
 		}
+		// The last keys of the buckets: a key after them is not there,
+		// without a lookup. New actions have the next seqs and
+		// time-ordered ids, so a submission looks nothing up in bbolt.
+		var lastSeq, lastID []byte
+		if seqs != nil {
+			lastSeq, _ = seqs.Cursor().Last()
+		}
+		if ids != nil {
+			lastID, _ = ids.Cursor().Last()
+		}
 		// seqOf returns the seq id holds now (0, false: none).
 		seqOf := func(id string) (uint64, bool) {
 			for _, o := range []*overlay{act, frz} {
@@ -293,7 +303,7 @@ func (s *boltStore) validate(what, queue string, muts []journalMutation) error {
 					return e.seq, e.put != nil
 				}
 			}
-			if ids == nil {
+			if ids == nil || lastID == nil || id > string(lastID) {
 				return 0, false
 			}
 			v := ids.Get([]byte(id))
@@ -313,7 +323,7 @@ func (s *boltStore) validate(what, queue string, muts []journalMutation) error {
 					return id, nil
 				}
 			}
-			if seqs == nil {
+			if seqs == nil || lastSeq == nil || bytes.Compare(seqKey(seq), lastSeq) > 0 {
 				return "", nil
 			}
 			v := seqs.Get(seqKey(seq))
