@@ -22,7 +22,8 @@ import (
 //   - at Open, bounded by Config.CompactOpenTimeout, before anything uses
 //     the store;
 //   - while it runs, on the checkpointer's goroutine (so only with the
-//     journal), bounded by Config.CompactTimeout, checked at every tick.
+//     journal), bounded by Config.CompactTimeout, checked after every
+//     checkpoint (maybeCompact).
 //
 // How: the copy is made from a read transaction into
 // "."+File+".compact" beside the store file, without fsyncs, then synced
@@ -118,24 +119,40 @@ func (s *boltStore) compactDue() (due bool, size, reclaim int64, err error) {
 }
 
 // maybeCompact compacts the file online when it is due. Called by the
-// checkpointer between checkpoints.
+// checkpointer after each checkpoint. Two looks decide:
+//
+//   - the free pages alone, from bbolt's counters (no cost): due when they
+//     are the fraction of the file. Deletes of whole runs of keys (the
+//     oldest actions, a crawl's old pages) free whole pages, so a burst of
+//     them is seen at the next tick;
+//   - the walk of every page header (compactDue), which also counts the
+//     unused part of pages in use (deletes of every other key leave pages
+//     half empty without freeing any): at most 2% of the time.
+//
+// Compactions themselves take at most a quarter of the time: the next one
+// waits at least three times as long as the last took, so a store whose
+// pages keep splitting is not copied over and over.
 func (s *boltStore) maybeCompact() {
 	now := time.Now()
-	if s.compactOff || now.Before(s.compactNext) {
+	if s.compactOff || now.Before(s.compactAfter) {
 		return
 	}
-	due, size, reclaim, err := s.compactDue()
-	// The check reads every page header: at most 2% of the time on it,
-	// and on compactions at most a tenth (a store whose pages fill and
-	// split over and over is not copied over and over).
-	s.compactNext = time.Now().Add(max(50*time.Since(now), time.Second))
-	if err != nil {
-		s.compactOff = true
-		s.log.Error("store compaction check failed; no compaction until the next start", "err", err)
-		return
-	}
+	due, size, reclaim := s.compactFreeDue()
 	if !due {
-		return
+		if now.Before(s.compactNext) {
+			return
+		}
+		var err error
+		due, size, reclaim, err = s.compactDue()
+		s.compactNext = time.Now().Add(max(50*time.Since(now), time.Second))
+		if err != nil {
+			s.compactOff = true
+			s.log.Error("store compaction check failed; no compaction until the next start", "err", err)
+			return
+		}
+		if !due {
+			return
+		}
 	}
 	s.log.Info("store compaction starting", "bytes", size, "reclaimable_bytes", reclaim, "limit", s.cfg.CompactTimeout)
 	st, err := s.Compact(s.cfg.CompactTimeout)
@@ -144,8 +161,29 @@ func (s *boltStore) maybeCompact() {
 		s.log.Warn("store compaction abandoned; the store goes on with its file, and compacts at the next start", "err", err)
 		return
 	}
-	s.compactNext = time.Now().Add(10 * st.Took)
+	s.compactAfter = time.Now().Add(3 * st.Took)
+	s.compactNext = s.compactAfter
 	s.logCompacted(st)
+}
+
+// compactFreeDue reports whether the file's free pages alone (bbolt's
+// counters as of the last write transaction: free, and freed but still
+// seen by a reader) make it due for compaction, without reading a page.
+func (s *boltStore) compactFreeDue() (due bool, size, free int64) {
+	if s.cfg.CompactFreeFraction < 0 || s.failed.Load() != nil {
+		return false, 0, 0
+	}
+	fi, err := os.Stat(s.path)
+	if err != nil || fi.Size() < s.cfg.CompactMinSize {
+		return false, 0, 0
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return false, 0, 0
+	}
+	free = int64(s.db.Stats().FreeAlloc)
+	return float64(free) >= s.cfg.CompactFreeFraction*float64(fi.Size()), fi.Size(), free
 }
 
 func (s *boltStore) logCompacted(st CompactStats) {

@@ -381,3 +381,62 @@ func TestCompactKilledChild(t *testing.T) {
 	assert.NoError(t, err)
 	fmt.Println("compaction ended without reaching step " + step)
 }
+
+// TestCompactOnlineAgain: a running store compacts again when the live data
+// moves on (new keys put, the oldest deleted: whole pages freed), not only
+// once: the second round of churn is compacted too, and the store holds
+// exactly the live keys.
+func TestCompactOnlineAgain(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	logs := &syncBuffer{}
+	cfg := compactConfig(dir)
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	s, err := store.Open(cfg)
+	require.NoError(t, err)
+	defer func() { _ = s.Close() }()
+	d, err := s.Datastore("crawl")
+	require.NoError(t, err)
+	const n = churnKeys / 2
+	update := func(from, to int, del bool) {
+		t.Helper()
+		for i := from; i < to; i += 500 {
+			require.NoError(t, d.Update(func(w store.Writer) error {
+				for k := i; k < min(i+500, to); k++ {
+					if del {
+						if err := w.Delete(churnKey(k)); err != nil {
+							return err
+						}
+					} else if err := w.Put(churnKey(k), churnValue(k)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}))
+		}
+	}
+	compacted := func(times int) {
+		t.Helper()
+		require.Eventually(t, func() bool { return strings.Count(logs.String(), `msg="store compacted"`) >= times }, 60*time.Second, 20*time.Millisecond,
+			"the file was not compacted %d times: %s", times, logs)
+	}
+	update(0, n, false)
+	update(0, n*3/4, true)
+	compacted(1)
+	update(n, 2*n, false)
+	update(n*3/4, n*7/4, true)
+	compacted(2)
+	got, err := d.Len()
+	require.NoError(t, err)
+	require.Equal(t, n/4, got)
+	k := n * 7 / 4
+	require.NoError(t, d.ForEach(func(key, v []byte) error {
+		if string(key) != string(churnKey(k)) || string(v) != string(churnValue(k)) {
+			return fmt.Errorf("entry %d: got key %q", k, key)
+		}
+		k++
+		return nil
+	}))
+	require.Equal(t, 2*n, k)
+	noCopyLeft(t, dir)
+}

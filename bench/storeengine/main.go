@@ -773,8 +773,8 @@ func measure(name, dir string, dur time.Duration, recN, churnN int) (*result, er
 			res.LiveBytes += liveBytes(s)
 		}
 		// Settled: the product's store compacts a file whose pages could
-		// give back a quarter, at most a tenth of the time (the next
-		// compaction waits ten times as long as the last took), so it
+		// give back a quarter, at most a quarter of the time (the next
+		// compaction waits three times as long as the last took), so it
 		// is given up to 3 minutes idle for it; the others 3 s.
 		settle := time.Now()
 		wait := 3 * time.Second
