@@ -80,10 +80,13 @@ type boltStore struct {
 	// writeRaw; taken before s.mu) and for writing by a compaction while
 	// it copies the file (bolt_compact.go). compactOff: online compaction
 	// gave up once; it waits for the next Open.
-	gate         sync.RWMutex
-	compactOff   bool
-	compactNext  time.Time // no walk of the pages before (checkpointer goroutine only)
-	compactAfter time.Time // no online compaction before (checkpointer goroutine only)
+	gate       sync.RWMutex
+	compactOff bool
+	// compactTimeouts: online compactions in a row abandoned at their time
+	// limit (checkpointer goroutine only).
+	compactTimeouts uint
+	compactNext     time.Time // no walk of the pages before (checkpointer goroutine only)
+	compactAfter    time.Time // no online compaction before (checkpointer goroutine only)
 
 	// Deferred datastore writes (bolt_deferred.go), guarded by ovMu:
 	// not yet journaled, journaled, being checkpointed. dsMu serialises

@@ -38,9 +38,10 @@ import (
 // commits) wait for the whole copy, at most the timeout; readers do not;
 // the queue's ApplyActions, which appends to the journal, waits only for the
 // swap (rename, folder sync, closing the old file), under s.mu. A copy that
-// exceeds its timeout is abandoned (the store goes on with the old file)
-// and online compaction is not tried again until the next Open, whose
-// bound is larger.
+// exceeds its timeout is abandoned (the store goes on with the old file);
+// online, it is tried again with twice the bound after three times as long
+// as it ran (compactTries in all), then not until the next Open, whose bound
+// is larger.
 
 // Defaults of the compaction settings (Config).
 const (
@@ -54,6 +55,10 @@ const (
 	// compactCheckKeys is how many keys are copied between two looks at
 	// the clock.
 	compactCheckKeys = 1024
+	// compactTries is how many online compactions in a row may reach
+	// their time limit (CompactTimeout, then twice, then four times that)
+	// before the running store stops trying until the next Open.
+	compactTries = 3
 )
 
 // errCompactTimeout abandons a copy that took longer than its bound.
@@ -154,13 +159,25 @@ func (s *boltStore) maybeCompact() {
 			return
 		}
 	}
-	s.log.Info("store compaction starting", "bytes", size, "reclaimable_bytes", reclaim, "limit", s.cfg.CompactTimeout)
-	st, err := s.Compact(s.cfg.CompactTimeout)
+	limit := s.cfg.CompactTimeout << s.compactTimeouts
+	s.log.Info("store compaction starting", "bytes", size, "reclaimable_bytes", reclaim, "limit", limit)
+	t0 := time.Now()
+	st, err := s.Compact(limit)
+	if errors.Is(err, errCompactTimeout) && s.compactTimeouts+1 < compactTries {
+		// A loaded machine: try again with twice the time, once as long
+		// again as this one ran has passed three times over.
+		s.compactTimeouts++
+		s.compactAfter = time.Now().Add(3 * time.Since(t0))
+		s.log.Warn("store compaction abandoned at its time limit; the store goes on with its file and tries again later with a longer limit",
+			"err", err, "retry_after", time.Until(s.compactAfter).Round(time.Second), "next_limit", s.cfg.CompactTimeout<<s.compactTimeouts)
+		return
+	}
 	if err != nil {
 		s.compactOff = true
 		s.log.Warn("store compaction abandoned; the store goes on with its file, and compacts at the next start", "err", err)
 		return
 	}
+	s.compactTimeouts = 0
 	s.compactAfter = time.Now().Add(3 * st.Took)
 	s.compactNext = s.compactAfter
 	s.logCompacted(st)

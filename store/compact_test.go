@@ -440,3 +440,30 @@ func TestCompactOnlineAgain(t *testing.T) {
 	require.Equal(t, 2*n, k)
 	noCopyLeft(t, dir)
 }
+
+// TestCompactOnlineRetriesAfterTimeout: an online compaction that reaches
+// its time limit is tried again later with twice the limit, compactTries
+// times in all; then the running store stops trying. The file stays whole
+// throughout.
+func TestCompactOnlineRetriesAfterTimeout(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	logs := &syncBuffer{}
+	cfg := compactConfig(dir)
+	cfg.CompactTimeout = time.Nanosecond // every copy passes its limit
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	s, err := store.Open(cfg)
+	require.NoError(t, err)
+	defer func() { _ = s.Close() }()
+	churn(t, s)
+	require.Eventually(t, func() bool {
+		return strings.Contains(logs.String(), "compacts at the next start")
+	}, 60*time.Second, 20*time.Millisecond, "the store did not stop trying: %s", logs)
+	require.Equal(t, 2, strings.Count(logs.String(), "tries again later with a longer limit"), logs.String())
+	require.Contains(t, logs.String(), "next_limit=4ns")
+	require.NotContains(t, logs.String(), `msg="store compacted"`)
+	noCopyLeft(t, dir)
+	requireChurned(t, s)
+	s = reopenDurable(t, s)
+	requireChurned(t, s)
+}

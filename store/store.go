@@ -207,8 +207,9 @@ type Config struct {
 	// at least this fraction of it could be reclaimed: free pages, and
 	// the unused part of pages in use. Default 0.25 (the file then stays
 	// within 4/3 of the bytes its pages hold); negative: never. Checked
-	// at Open and, with the journal, by the checkpointer (at most 2% of
-	// its time).
+	// at Open and, with the journal, by the checkpointer after each
+	// checkpoint (free pages at no cost; the walk of every page at most
+	// 2% of its time).
 	CompactFreeFraction float64
 	// CompactMinSize: files smaller than this are not compacted. Default
 	// 64 MiB.
@@ -216,8 +217,9 @@ type Config struct {
 	// CompactTimeout bounds a compaction while the store runs: writes to
 	// the file (datastore updates, checkpoints) wait for it; the queue's
 	// journaled ApplyActions only for the final swap. A copy that takes
-	// longer is abandoned, and not tried again before the next Open.
-	// Default 30s.
+	// longer is abandoned, and tried again with twice the bound after
+	// three times as long as it ran; after three such copies, not before
+	// the next Open. Default 30s.
 	CompactTimeout time.Duration
 	// CompactOpenTimeout bounds a compaction at Open, which delays the
 	// start by as much. Default 1m.
