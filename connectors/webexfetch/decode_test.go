@@ -2,6 +2,8 @@ package webexfetch
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -49,4 +51,48 @@ func TestOtherPagesDecode(t *testing.T) {
 	var p itemsPage[room]
 	require.NoError(t, p.DecodeJSON([]byte(`{"items":[{"id":"r1","title":"T","isLocked":true}]}`)))
 	require.Equal(t, []room{{ID: "r1", Title: "T", IsLocked: true}}, p.Items)
+}
+
+// messagePage is a page of 100 messages as the stand-in writes them.
+func messagePage() []byte {
+	var b strings.Builder
+	b.WriteString(`{"items":[`)
+	for i := range 100 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"id":"Y2lzY29zcGFyazovL3VzL01FU1NBR0UvOTJkYjNiZTAtNDNiZC0xMWU2LThhZTktZGQ1YjNkZmM1NjV%03d","roomId":"Y2lzY29zcGFyazovL3VzL1JPT00vYmJjZWIxYWQtNDNmMS0zYjU4LTkxNDctZjE0YmIwYzRkMTU0","roomType":"group",`+
+			`"text":"Item %d. The quarterly figures are attached and the meeting moves to Thursday. The quarterly figures are attached and the meeting moves to Thursday.",`+
+			`"personId":"Y2lzY29zcGFyazovL3VzL1BFT1BMRS9mNWI3NjE4OS1jNzVkLTQ3YzUtOGM2Ny1mMzBlNGEzNzdjNmQ","personEmail":"person%d@example.com",`+
+			`"mentionedPeople":["Y2lzY29zcGFyazovL3VzL1BFT1BMRS8yNDlmNzRkOS1kYjhhLTQzY2EtODk2Yi04NzllZDI0MGFjNTM"],"created":"2026-01-05T09:00:%02d.000Z"}`, i, i, i%10, i%60)
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+// A page of messages: encoding/json (as before) against DecodeJSON.
+func BenchmarkMessagePage(b *testing.B) {
+	body := messagePage()
+	b.Run("encoding-json", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var p struct {
+				Items []message `json:"items"`
+			}
+			if err := json.Unmarshal(body, &p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("DecodeJSON", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var p itemsPage[message]
+			if err := p.DecodeJSON(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
