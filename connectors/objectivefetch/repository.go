@@ -179,11 +179,12 @@ func (r *Repository) open(_ context.Context, s *settings) (*api, error) {
 	return restsync.Kept(r.Repo, s.Task, func() (*api, error) {
 		c, err := r.ServiceClient(s.Task, s.ServerURL, restsync.TLS{CheckCertificate: s.CheckCert, CAFile: s.CACert}, s.Timeout,
 			func(hc *http.Client) restsync.Auth {
-				// Up to three requests per document, Concurrency documents
-				// at a time: as many connections stay open between them
-				// (else each burst opens new ones and closes them again).
+				// Concurrency requests for documents and a listing's next
+				// page can be in flight: as many connections stay open
+				// between them (else each burst opens new ones and closes
+				// them again).
 				if tr, ok := hc.Transport.(*http.Transport); ok {
-					tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, 3*int(s.Concurrency))
+					tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, int(s.Concurrency)+1)
 				}
 				if s.Auth != AuthOAuth {
 					return restsync.BasicAuth{User: s.Username, Password: s.Password}

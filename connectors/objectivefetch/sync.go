@@ -52,6 +52,16 @@ type taskRun struct {
 	known     map[string]*known
 	seen      map[string]bool
 	completed map[string]bool // containers listed to the end
+	// requests holds a place for each request for a document in flight
+	// (Concurrency places).
+	requests chan struct{}
+}
+
+// request sends one request for a document when a place is free.
+func (t *taskRun) request(fn func()) {
+	t.requests <- struct{}{}
+	defer func() { <-t.requests }()
+	fn()
 }
 
 func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, progress func(float64, string), log *slog.Logger) error {
@@ -68,7 +78,8 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		}
 		return a.c, nil
 	}, func(ts *restsync.TaskSync) error {
-		t := &taskRun{TaskSync: ts, r: r, s: s, api: a, b: b, known: map[string]*known{}, seen: map[string]bool{}, completed: map[string]bool{}}
+		t := &taskRun{TaskSync: ts, r: r, s: s, api: a, b: b, known: map[string]*known{}, seen: map[string]bool{}, completed: map[string]bool{},
+			requests: make(chan struct{}, s.Concurrency)}
 		return t.run(ctx, progress)
 	})
 }
@@ -389,8 +400,8 @@ func (t *taskRun) readDocuments(ctx context.Context, work []*docWork) error {
 // catalogue fields, permissions, versions and contents. The catalogue
 // fields, the permissions and the content (or the list of versions) do
 // not depend on each other: they are asked for at once, so that their
-// latencies overlap (up to three requests per document in flight, so
-// 3 × Concurrency for a task).
+// latencies overlap even when a page has a single changed document; the
+// task's requests for documents in flight stay within Concurrency.
 func (t *taskRun) readDocument(ctx context.Context, w *docWork) error {
 	it := w.it
 	var cat []catalogueField
@@ -400,14 +411,14 @@ func (t *taskRun) readDocument(ctx context.Context, w *docWork) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cat, fieldsErr = t.api.fields(ctx, kindDocument, it.ID)
+			t.request(func() { cat, fieldsErr = t.api.fields(ctx, kindDocument, it.ID) })
 		}()
 	}
 	if t.s.MappedSecurity {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.own, permsErr = t.api.permissions(ctx, kindDocument, it.ID)
+			t.request(func() { w.own, permsErr = t.api.permissions(ctx, kindDocument, it.ID) })
 		}()
 	}
 	contents, err := t.readContents(ctx, it)
@@ -441,14 +452,20 @@ func firstError(ctx context.Context, errs ...error) error {
 // readContents downloads the versions of a document that Versions asks
 // for, the current one first.
 func (t *taskRun) readContents(ctx context.Context, it *item) ([]content, error) {
+	download := func(vID string) (f *restsync.File, err error) {
+		t.request(func() { f, err = t.api.content(ctx, it.ID, vID, t.s.MaxFileBytes) })
+		return f, err
+	}
 	if t.s.Versions == VersionsCurrent {
-		f, err := t.api.content(ctx, it.ID, "", t.s.MaxFileBytes)
+		f, err := download("")
 		if err != nil {
 			return nil, err
 		}
 		return []content{{file: f}}, nil
 	}
-	vs, err := t.api.versions(ctx, it.ID)
+	var vs []version
+	var err error
+	t.request(func() { vs, err = t.api.versions(ctx, it.ID) })
 	if err != nil {
 		return nil, err
 	}
@@ -466,14 +483,14 @@ func (t *taskRun) readContents(ctx context.Context, it *item) ([]content, error)
 		if current {
 			it.CurrentVersionID = v.ID
 		}
-		f, err := t.api.content(ctx, it.ID, v.ID, t.s.MaxFileBytes)
+		f, err := download(v.ID)
 		if err != nil {
 			return nil, err
 		}
 		contents = append(contents, content{file: f, v: v})
 	}
 	if len(contents) == 0 {
-		f, err := t.api.content(ctx, it.ID, "", t.s.MaxFileBytes)
+		f, err := download("")
 		if err != nil {
 			return nil, err
 		}

@@ -171,11 +171,11 @@ func TestRootByPathAndExclusion(t *testing.T) {
 }
 
 // A changed document's catalogue fields, permissions and content are
-// asked for at once (their latencies overlap), even with Concurrency=1:
-// the stand-in holds each of the three requests until the other two have
-// come, and fails it when they do not come in time.
+// asked for at once (their latencies overlap), even when it is the only
+// changed document: the stand-in holds each of the three requests until
+// the other two have come, and fails it when they do not come in time.
 func TestDocumentRequestsOverlap(t *testing.T) {
-	e := newEnv(t, "Concurrency=1\nMaxAttempts=1")
+	e := newEnv(t, "Concurrency=3\nMaxAttempts=1")
 	folder := e.srv.AddFolder(objectivetest.RootID, "Overlap")
 	doc := e.srv.AddDocument(folder, objectivetest.Doc{Name: "a.txt", Data: []byte("overlapping"),
 		Fields: []objectivetest.Field{{Name: "Author", Value: "A. Archer"}}})
