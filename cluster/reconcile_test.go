@@ -113,3 +113,29 @@ func TestClaimWhoseResultWasLostIsTakenAgain(t *testing.T) {
 	c.repo.Release(busy[n2])
 	c.waitState(x, messages.State_STATE_FINISHED)
 }
+
+// A Stop asked of a node that does not own the action, while its owner of
+// record has no actor for it yet (here: never will, until reconciliation
+// takes it again; in the crash test: a claimer under load that had not
+// handled its claim's commit yet), waits for that actor rather than
+// answering ERRORSERVERBUSY at once after four quick dead letters.
+func TestStopWaitsForTheOwnersActor(t *testing.T) {
+	c, busy := busyCluster(t)
+	n1, n2 := c.nodes[0], c.nodes[1]
+	x, err := n1.q.Submit(ctx, spec("instant", 0))
+	require.NoError(t, err)
+	c.waitState(x, messages.State_STATE_QUEUED)
+	as2, err := pgstore.Open(ctx, pgstore.Config{URL: c.url, Node: n2.mem.ID()})
+	require.NoError(t, err)
+	defer as2.Close()
+	claimed, err := as2.Claim(ctx, "fetch", n2.mem.ID(), n2.mem.Addr(), 1)
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+
+	r, err := n1.q.Stop(ctx, x)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_STOPPED, r.Status.State)
+	c.waitState(x, messages.State_STATE_STOPPED)
+	c.repo.Release(busy[n1])
+	c.repo.Release(busy[n2])
+}

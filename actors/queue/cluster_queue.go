@@ -139,7 +139,24 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 	var last error
 	var tried pgstore.Row // the owner asked last, and its epoch
 	unreachable := false  // its node could not be reached
-	for attempt := 0; attempt < 4; attempt++ {
+	// A live owner of record without the action's actor is about to have
+	// it (its claim or take-over is committed, not yet handled: under load
+	// that takes a while; reconciliation makes sure of it within a lease),
+	// or the action moved again: asked again after a pause, doubling, for
+	// as long as the request may wait.
+	wait := q.readTimeout(ctx)
+	if write {
+		wait = q.writeTimeout()
+	}
+	deadline := time.Now().Add(wait)
+	pause := time.Millisecond
+	for attempt := 0; attempt < 4 || time.Now().Before(deadline); attempt++ {
+		if attempt >= 2 {
+			if !sleepCtx(ctx, min(pause, time.Until(deadline))) {
+				return nil, fmt.Errorf("%w: %w", messages.ErrTimeout, ctx.Err())
+			}
+			pause = min(2*pause, 100*time.Millisecond)
+		}
 		row, found, err := q.db.Action(ctx, q.cfg.Name, id)
 		if err != nil {
 			// The shared store is unreachable: ask the nodes who owns it.
@@ -185,8 +202,9 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 			}
 			return actionReply(res)
 		case errors.Is(err, actor.ErrDeadLetter):
-			// No such actor there (moved: the row says where now), or,
-			// when remoting took its retries to say so, no such node.
+			// No such actor there (moved: the row says where now; or not
+			// yet there), or, when remoting took its retries to say so, no
+			// such node.
 			last = err
 			unreachable = row.Owner != q.mem.ID() && time.Since(sent) > unreachableAfter
 			continue
@@ -199,7 +217,22 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 			return nil, mapAskErr(err)
 		}
 	}
-	return nil, fmt.Errorf("%w: the action kept moving between nodes while it was asked (%v); ask again", messages.ErrTimeout, last)
+	return nil, fmt.Errorf("%w: the action kept moving between nodes, or its owner of record had no actor for it, while it was asked for %s (%v); ask again", messages.ErrTimeout, wait, last)
+}
+
+// sleepCtx waits d, or until ctx ends (false).
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // unreachableAfter: a dead letter that took longer than this came from
