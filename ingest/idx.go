@@ -69,6 +69,19 @@ func WriteIDX(w io.Writer, docs ...*Document) error {
 	return nil
 }
 
+// idxSize is about what appendIDX appends for docs: their text and the
+// tags around it (a "#DRE" at a line start costs one byte more).
+func idxSize(docs []*Document) int {
+	n := 0
+	for _, d := range docs {
+		n += len(tagReference) + len(d.Reference) + len(tagContent) + len(d.Content) + len(tagEndDoc) + 8
+		for _, f := range d.Fields {
+			n += len(tagField) + len(f.Name) + len(f.Value) + 8
+		}
+	}
+	return n
+}
+
 // appendIDX appends one validated document in IDX form.
 func appendIDX(b []byte, d *Document) []byte {
 	b = append(b, tagReference...)

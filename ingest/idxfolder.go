@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -75,6 +76,7 @@ func (t *idxFolder) Add(ctx context.Context, docs []*Document) error {
 		return delivery(op, err)
 	}
 	return t.deliver(ctx, op, len(docs), ExtIDX, func(b []byte, lo, hi int) []byte {
+		b = slices.Grow(b, idxSize(docs[lo:hi])) // one allocation, not a doubling series
 		for _, d := range docs[lo:hi] {
 			b = appendIDX(b, d)
 		}
@@ -94,8 +96,8 @@ func (t *idxFolder) Remove(ctx context.Context, refs []string) error {
 }
 
 // deliver writes n items in chunks of t.batch, each rendered by render into
-// a temporary file that is written and fsynced; then renames them all, in
-// order, to their final names and fsyncs the folder.
+// a temporary file; fsyncs those files together (syncFiles); then renames
+// them all, in order, to their final names and fsyncs the folder once.
 func (t *idxFolder) deliver(ctx context.Context, op string, n int, ext string, render func(b []byte, lo, hi int) []byte) error {
 	if n == 0 {
 		return nil
@@ -107,11 +109,20 @@ func (t *idxFolder) deliver(ctx context.Context, op string, n int, ext string, r
 	}
 	bp := getBuf()
 	defer putBuf(bp)
-	var temps []string
+	var (
+		temps []string
+		files []file
+	)
 	removeTemps := func(from int) {
 		for _, tmp := range temps[from:] {
 			_ = t.fs.Remove(tmp) // best effort: a leftover .tmp file is ignored by consumers
 		}
+	}
+	closeFiles := func() {
+		for _, f := range files {
+			_ = f.Close() // after an error already reported
+		}
+		files = nil
 	}
 	err := chunks(n, t.batch, func(lo, hi int) error {
 		if err := context.Cause(ctx); err != nil {
@@ -119,13 +130,19 @@ func (t *idxFolder) deliver(ctx context.Context, op string, n int, ext string, r
 		}
 		*bp = render((*bp)[:0], lo, hi)
 		tmp := filepath.Join(t.dir, "."+t.instance+"-"+strconv.FormatUint(t.tmpSeq.Add(1), 10)+extTemp)
-		if err := t.writeFile(tmp, *bp); err != nil {
+		f, err := t.writeFile(tmp, *bp)
+		if err != nil {
 			return err
 		}
-		temps = append(temps, tmp)
+		temps, files = append(temps, tmp), append(files, f)
 		return nil
 	})
+	if err == nil {
+		err = t.syncFiles(temps, files)
+		files = nil // closed by syncFiles
+	}
 	if err != nil {
+		closeFiles()
 		removeTemps(0)
 		return delivery(op, err)
 	}
@@ -148,25 +165,60 @@ func (t *idxFolder) deliver(ctx context.Context, op string, n int, ext string, r
 	return nil
 }
 
-// writeFile creates path (which must not exist), writes data and fsyncs it.
-// On failure it removes what it created.
-func (t *idxFolder) writeFile(path string, data []byte) error {
+// maxParallelSyncs bounds the fsyncs syncFiles runs at once.
+const maxParallelSyncs = 8
+
+// syncFiles fsyncs and closes files (named paths), several at once when
+// there are several: the file system commits its journal once for the
+// fsyncs that wait together, where one after the other would commit it
+// once each. It returns the first error; every file is closed.
+func (t *idxFolder) syncFiles(paths []string, files []file) error {
+	syncClose := func(i int) error {
+		err := files[i].Sync()
+		if err != nil {
+			err = fmt.Errorf("fsync %s: %w", paths[i], err)
+		}
+		if cerr := files[i].Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("close %s: %w", paths[i], cerr)
+		}
+		return err
+	}
+	if len(files) == 1 {
+		return syncClose(0)
+	}
+	errs := make([]error, len(files))
+	sem := make(chan struct{}, maxParallelSyncs)
+	var wg sync.WaitGroup
+	for i := range files {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = syncClose(i)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFile creates path (which must not exist) and writes data; the
+// caller syncs and closes the file. On failure it closes and removes what
+// it created.
+func (t *idxFolder) writeFile(path string, data []byte) (file, error) {
 	f, err := t.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", path, err)
+		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
 	if _, err = f.Write(data); err != nil {
-		err = fmt.Errorf("write %s: %w", path, err)
-	} else if err = f.Sync(); err != nil {
-		err = fmt.Errorf("fsync %s: %w", path, err)
-	}
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("close %s: %w", path, cerr)
-	}
-	if err != nil {
+		_ = f.Close()
 		_ = t.fs.Remove(path) // the error reported is the write's
+		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
-	return err
+	return f, nil
 }
 
 // Close implements Target.
