@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/connectorhq/connector/fetch"
@@ -75,50 +76,52 @@ func (sr *syncRun) queue(c *change) {
 	}
 }
 
-// flusher applies changes in batches of batchSize, or of batchBytes of
-// documents, or what has waited Options.FlushInterval. After Stop it applies
-// nothing more; a batch being applied when Stop arrives is completed.
+// flusher gathers changes into batches of batchSize, or of batchBytes of
+// documents, or what has waited Options.FlushInterval, and hands each to
+// the applier (applier), so that the crawl goes on while a batch is
+// delivered: it waits only when a batchBytes of documents already waits
+// for the applier. After Stop nothing more is handed over nor applied; a
+// batch being applied when Stop arrives is completed.
 func (sr *syncRun) flusher() {
 	defer close(sr.flushDone)
+	ap := &applier{sr: sr, work: make(chan pending, maxWaitingBatches), room: make(chan struct{}, 1), done: make(chan struct{})}
+	go ap.run()
+	defer func() {
+		close(ap.work)
+		<-ap.done
+	}()
 	tick := time.NewTicker(sr.r.flushInterval)
 	defer tick.Stop()
 	batch := make([]*change, 0, sr.r.batchSize)
 	size := 0
-	flush := func() bool {
+	hand := func() bool {
+		b, n := batch, size
 		size = 0
-		if len(batch) == 0 {
+		if len(b) == 0 {
 			return true
 		}
+		batch = make([]*change, 0, sr.r.batchSize)
 		if sr.ctx.Err() != nil {
-			batch = batch[:0]
-			return true
+			return true // dropped: neither delivered nor recorded nor counted
 		}
-		err := sr.r.apply(sr.ctx, sr.ds, sr.counts, batch, sr.log, sr.fail)
-		batch = batch[:0]
-		if err != nil {
-			sr.flushErr = err
-			close(sr.dead)
-			sr.cancelCrawl(err)
-			return false
-		}
-		return true
+		return ap.hand(pending{changes: b, bytes: n})
 	}
 	for {
 		select {
 		case c, ok := <-sr.changes:
 			if !ok {
-				flush()
+				hand()
 				return
 			}
 			batch = append(batch, c)
 			size += docBytes(c.doc)
-			if (len(batch) >= sr.r.batchSize || size >= sr.r.batchBytes()) && !flush() {
+			if (len(batch) >= sr.r.batchSize || size >= sr.r.batchBytes()) && !hand() {
 				for range sr.changes { // drain until the crawl has stopped
 				}
 				return
 			}
 		case <-tick.C:
-			if !flush() {
+			if !hand() {
 				for range sr.changes {
 				}
 				return
@@ -127,8 +130,109 @@ func (sr *syncRun) flusher() {
 	}
 }
 
+// maxWaitingBatches bounds the batches handed to the applier and not yet
+// taken by it (the documents they hold are bounded by batchBytes too).
+const maxWaitingBatches = 16
+
+// pending is a batch handed to the applier, with the bytes of documents
+// it holds.
+type pending struct {
+	changes []*change
+	bytes   int
+}
+
+// applier applies the batches the flusher hands over, in order. The
+// batches that waited while it applied the previous ones are applied
+// together, in one apply (one delivery, whose files the target writes and
+// syncs together, then one deferred datastore write): the slower the
+// disk, the more pages each of its syncs carries, and the crawl never
+// waits for one unless a batchBytes of documents is waiting.
+type applier struct {
+	sr      *syncRun
+	work    chan pending
+	room    chan struct{} // signalled when waiting bytes were taken
+	done    chan struct{} // closed when run returns
+	waiting atomic.Int64  // bytes of documents handed over and not yet applied
+}
+
+// hand gives the applier a batch; it waits while a batchBytes of
+// documents already waits for it (at least one batch is always let
+// through). It returns false when the applier has stopped on an error.
+func (a *applier) hand(p pending) bool {
+	sr := a.sr
+	for w := a.waiting.Load(); w > 0 && w+int64(p.bytes) > int64(sr.r.batchBytes()); w = a.waiting.Load() {
+		select {
+		case <-a.room:
+		case <-sr.dead:
+			return false
+		case <-sr.ctx.Done():
+			return true // dropped, as after Stop
+		}
+	}
+	a.waiting.Add(int64(p.bytes))
+	select {
+	case a.work <- p:
+		return true
+	case <-sr.dead:
+		return false
+	case <-sr.ctx.Done():
+		a.waiting.Add(-int64(p.bytes))
+		return true
+	}
+}
+
+// run applies until work is closed. After a datastore error it applies
+// nothing more: it records the error, closes sr.dead and cancels the
+// crawl.
+func (a *applier) run() {
+	defer close(a.done)
+	sr := a.sr
+	var group []*change
+	for p := range a.work {
+		group = append(group[:0], p.changes...)
+		n := p.bytes
+	more:
+		for {
+			select {
+			case q, ok := <-a.work:
+				if !ok {
+					break more
+				}
+				group = append(group, q.changes...)
+				n += q.bytes
+			default:
+				break more
+			}
+		}
+		if sr.ctx.Err() == nil && !sr.failedApply() {
+			if err := sr.r.apply(sr.ctx, sr.ds, sr.counts, group, sr.log, sr.fail); err != nil {
+				sr.flushErr = err
+				close(sr.dead)
+				sr.cancelCrawl(err)
+			}
+		}
+		clear(group) // let the pages' documents go
+		a.waiting.Add(-int64(n))
+		select {
+		case a.room <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// failedApply reports whether an apply failed (sr.dead closed).
+func (sr *syncRun) failedApply() bool {
+	select {
+	case <-sr.dead:
+		return true
+	default:
+		return false
+	}
+}
+
 // apply delivers a batch of changes to the target, records the outcome in
-// the datastore in one Update, and counts it. Deliveries run to their end
+// the datastore in one deferred write (store.UpdateDeferred), and counts
+// it. Deliveries run to their end
 // even if ctx is cancelled meanwhile (bounded by deliveryTimeout), so that
 // the datastore always says what the target holds. A failed delivery is
 // counted as ingestfailed and leaves record.Delivered as it was, so the
@@ -210,7 +314,13 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 			cnt.IngestDeleted.Add(uint64(len(refs)))
 		}
 	}
-	err := ds.Update(func(w store.Writer) error {
+	// The records ride the store's next durable write (the queue's next
+	// group commit, at the latest within its checkpoint interval, and
+	// always before the action's end is on disk): written after the
+	// delivery returned, they can never be on disk without the documents
+	// they stand for; a crash may lose the last ones, whose pages the next
+	// run delivers again (replacing by reference).
+	err := store.UpdateDeferred(ds, func(w store.Writer) error {
 		for _, c := range batch {
 			switch {
 			case c.skip:

@@ -186,23 +186,37 @@
 //
 // # Writes, delivery and Stop
 //
-// Pages are applied in batches of [Ingestion] IngestBatchSize (or what has
-// waited a second): the batch's new and changed documents are delivered
-// in one Add and its removals in one Remove, then every record of the
-// batch is written in one Datastore.Update, then the batch is counted. A
-// failed delivery is counted as ingestfailed and leaves each record's
-// Delivered as it was (so the next run sends the page again, and the
-// datastore still says what the target holds); a failed removal keeps the
-// record, so the next run removes it again. Crash between delivery and
-// the datastore write: the next run delivers again, which the targets
-// accept (documents replace by reference).
+// Pages are gathered in batches of [Ingestion] IngestBatchSize (or what
+// has waited a second) and applied by a goroutine of their own, so the
+// crawl goes on fetching while a batch is delivered (it waits only when
+// [Server] MaxRequestBytes of documents are waiting). Batches that waited
+// while the previous delivery ran are applied together: their new and
+// changed documents are delivered in one Add (the IDX folder writes its
+// files of IngestBatchSize documents and fsyncs them together, then its
+// folder once) and their removals in one Remove, then every record is
+// written in one deferred datastore write (store.UpdateDeferred), then
+// they are counted. The slower the disk, the more pages each of its syncs
+// carries. A failed delivery is counted as ingestfailed and leaves each
+// record's Delivered as it was (so the next run sends the page again, and
+// the datastore still says what the target holds); a failed removal keeps
+// the record, so the next run removes it again.
+//
+// The records reach the disk with the store's next group commit (the
+// queue's next write, at the latest within a second, and always before
+// the action's end is on disk) rather than with a commit of their own.
+// Since a record is written only after its delivery returned, a record is
+// never on disk without the documents it stands for. A crash (kill -9,
+// power loss) may lose the records of the last deliveries: the action,
+// whose end was not on disk, runs again (ProcessingOnRestart) and delivers
+// those pages again, which the targets accept (documents replace by
+// reference).
 //
 // Pause: the crawl asks Job.Checkpoint before every page request, so no
 // request starts while the action is paused. Stop cancels the crawl: no
 // request starts after it, requests in flight are aborted, a batch being
-// delivered is finished (bounded by two minutes) and recorded, and pages
-// not yet in a batch are dropped: neither delivered, nor recorded, nor
-// counted. So the counts of a stopped action match the datastore, and the
+// delivered is finished (bounded by two minutes) and recorded, and
+// batches waiting for delivery and pages not yet in a batch are dropped:
+// neither delivered, nor recorded, nor counted. So the counts of a stopped action match the datastore, and the
 // next Synchronize, which crawls from the start URLs again, finds the
 // delivered pages unchanged and adds the rest. An action re-run after a
 // crash (Job.Restarts > 0) simply runs again from the datastore.

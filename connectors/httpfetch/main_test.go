@@ -233,6 +233,9 @@ type recTarget struct {
 	added   []*ingest.Document // every document delivered, in order
 	removed []string
 	calls   int
+	sizes   []int // documents per Add call
+	// gate, when set, holds every Add until it is closed.
+	gate chan struct{}
 }
 
 func newRecTarget(t testing.TB) *recTarget {
@@ -249,7 +252,12 @@ var errTargetDown = errors.New("test: target is down")
 func (rt *recTarget) Add(ctx context.Context, docs []*ingest.Document) error {
 	rt.mu.Lock()
 	rt.calls++
+	rt.sizes = append(rt.sizes, len(docs))
+	gate := rt.gate
 	rt.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	if rt.fail.Load() {
 		return fmt.Errorf("%w: %w", ingest.ErrDelivery, errTargetDown)
 	}

@@ -1,7 +1,9 @@
 package httpfetch
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -678,4 +680,53 @@ func TestSitemapTask(t *testing.T) {
 	b2 := setup(t, siteConfig(s, "FollowSitemaps=true", "Depth=1"))
 	job = b2.sync(t)
 	require.Equal(t, cnt{Seen: 5, Added: 5, IngestAdded: 5}, countsOf(job, "MYTASK"), "/, /a, /orphan, /b, /only.pdf")
+}
+
+// TestSyncCrawlsOnWhileADeliveryWaits: a delivery that takes long does
+// not hold the crawl (pages go on being fetched and batched), and the
+// batches that waited meanwhile are delivered together, in one Add, then
+// recorded: every page ends up delivered once and recorded.
+func TestSyncCrawlsOnWhileADeliveryWaits(t *testing.T) {
+	const n = 350
+	pages := map[string]*page{}
+	var links []string
+	for i := range n {
+		l := fmt.Sprintf("/p%d", i)
+		links = append(links, l)
+		pages[l] = htmlPage(fmt.Sprintf("Page %d", i))
+	}
+	pages["/"] = htmlPage("Home", links...)
+	s := newSite(t, pages)
+	b := setup(t, siteConfig(s, "Concurrency=4"), setupOpts{extra: "[Ingestion]\nIngestBatchSize=50\n"})
+	gate := make(chan struct{})
+	b.target.mu.Lock()
+	b.target.gate = gate
+	b.target.mu.Unlock()
+
+	done := make(chan *fetch.Job)
+	go func() { done <- b.sync(t) }()
+	// The first delivery waits at the gate; the crawl goes on to the end.
+	waitFor(t, 30*time.Second, func() bool { return len(s.requests()) >= n+1 }, "every page fetched while the first delivery waits")
+	b.target.mu.Lock()
+	calls := b.target.calls
+	b.target.gate = nil
+	b.target.mu.Unlock()
+	require.Equal(t, 1, calls, "one delivery under way, the other batches waiting")
+	close(gate)
+	job := <-done
+
+	c := countsOf(job, "MYTASK")
+	require.Equal(t, uint64(n+1), c.Added)
+	require.Equal(t, uint64(n+1), c.IngestAdded)
+	require.Len(t, b.target.refs(), n+1)
+	recs := b.records(t, "MYTASK")
+	require.Len(t, recs, n+1)
+	for u, r := range recs {
+		require.True(t, r.deliveredCurrent(), "record of %s says its page is delivered", u)
+	}
+	b.target.mu.Lock()
+	sizes := slices.Clone(b.target.sizes)
+	b.target.mu.Unlock()
+	require.Less(t, len(sizes), (n+1+49)/50, "the batches that waited were delivered together: %v", sizes)
+	require.Greater(t, slices.Max(sizes), 50, "one delivery carried several batches: %v", sizes)
 }

@@ -1,8 +1,10 @@
 package httpfetch
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -19,13 +21,17 @@ func (sr *syncRun) deleteUnreached() error {
 		if !ok {
 			return nil
 		}
-		var seen struct {
-			Run uint64 `json:"run"`
+		run, ok := recordRun(v)
+		if !ok {
+			var seen struct {
+				Run uint64 `json:"run"`
+			}
+			if err := json.Unmarshal(v, &seen); err != nil {
+				return fmt.Errorf("httpfetch: datastore record %q: %w", k, err)
+			}
+			run = seen.Run
 		}
-		if err := json.Unmarshal(v, &seen); err != nil {
-			return fmt.Errorf("httpfetch: datastore record %q: %w", k, err)
-		}
-		if seen.Run == sr.run {
+		if run == sr.run {
 			return nil
 		}
 		rec, err := decodeRecord(v)
@@ -92,4 +98,67 @@ func (sr *syncRun) applyDeletions(batch []*change) error {
 		return err
 	}
 	return sr.r.apply(sr.ctx, sr.ds, sr.counts, batch, sr.log, sr.fail)
+}
+
+// recordRun reads the run number of an encoded record (its top-level
+// "run" member) without decoding the rest, for deleteUnreached, which
+// looks at every record and decodes only those of earlier runs. It reads
+// what encodeRecord writes; ok is false for anything else it meets (white
+// space between tokens, a number that is not plain digits, no "run" member
+// or another member whose name encoding/json would also match to Run): the
+// caller then decodes v with encoding/json, which decides. It does not
+// validate the rest of v: the store's checksums already tell a damaged
+// value.
+func recordRun(v []byte) (run uint64, ok bool) {
+	if len(v) < 2 || v[0] != '{' {
+		return 0, false
+	}
+	depth := 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case '"':
+			start, escaped := i+1, false
+			for i++; i < len(v) && v[i] != '"'; i++ {
+				if v[i] == '\\' {
+					i++
+					escaped = true
+				}
+			}
+			if i >= len(v) {
+				return 0, false
+			}
+			isKey := depth == 1 && (v[start-2] == '{' || v[start-2] == ',')
+			if isKey && escaped {
+				return 0, false // encoding/json would match the name unescaped
+			}
+			if !isKey || !bytes.EqualFold(v[start:i], []byte("run")) {
+				continue
+			}
+			if ok || string(v[start:i]) != "run" || i+1 >= len(v) || v[i+1] != ':' {
+				return 0, false // a second "run", or another spelling
+			}
+			j := i + 2
+			digits := j
+			for ; j < len(v) && '0' <= v[j] && v[j] <= '9'; j++ {
+				d := uint64(v[j] - '0')
+				if run > (math.MaxUint64-d)/10 {
+					return 0, false // beyond uint64: encoding/json refuses it
+				}
+				run = run*10 + d
+			}
+			n := j - digits
+			if n == 0 || (n > 1 && v[digits] == '0') || j >= len(v) || (v[j] != ',' && v[j] != '}') {
+				return 0, false
+			}
+			ok = true
+			i = j - 1
+		case ' ', '\t', '\n', '\r':
+			return 0, false // encodeRecord writes none
+		}
+	}
+	return run, ok
 }
