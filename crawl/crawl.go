@@ -143,6 +143,8 @@ func (c *crawler) run(parent context.Context) (Stats, error) {
 	for range c.cfg.Concurrency {
 		workers.Go(func() {
 			w := &worker{c: c, links: make(map[string]normURL), origins: make(map[string]originKeys)}
+			w.text = getTextBuf()
+			defer func() { putTextBuf(w.text) }()
 			for j := range jobs {
 				w.process(ctx, j.it)
 				j.level.Done()

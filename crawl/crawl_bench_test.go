@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -134,5 +136,34 @@ func BenchmarkNormalize(b *testing.B) {
 		if _, err := n.resolve(base, "../api/page.html?b=2&PHPSESSID=abc#frag"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkParseHTMLManual parses the pages of the PostgreSQL manual
+// (Debian postgresql-doc-15, the crawl benchmark's site) in turn: the
+// engine's per-page parsing cost on real pages, without the network.
+func BenchmarkParseHTMLManual(b *testing.B) {
+	const dir = "/usr/share/doc/postgresql-doc-15/html"
+	names, err := filepath.Glob(filepath.Join(dir, "*.html"))
+	if err != nil || len(names) == 0 {
+		b.Skipf("%s: no pages (install postgresql-doc-15)", dir)
+	}
+	var bodies [][]byte
+	size := 0
+	for _, n := range names {
+		body, err := os.ReadFile(n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies = append(bodies, body)
+		size += len(body)
+	}
+	b.SetBytes(int64(size / len(bodies)))
+	b.ReportAllocs()
+	var scratch []byte
+	i := 0
+	for b.Loop() {
+		parseHTMLWith(bodies[i%len(bodies)], "text/html; charset=utf-8", "connector", &scratch)
+		i++
 	}
 }

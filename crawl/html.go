@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -190,7 +191,16 @@ func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte) html
 				continue
 			}
 			if templates == 0 {
-				text.add(z.Text())
+				// Text is the raw bytes with "\r\n" and "\r" made "\n",
+				// entities decoded and, in raw text, NULs made U+FFFD. The
+				// builder collapses "\r" like "\n", so without a '&' or a
+				// NUL the raw bytes give the same text, without Text's
+				// passes over them.
+				if raw := z.Raw(); bytes.IndexByte(raw, '&') < 0 && bytes.IndexByte(raw, 0) < 0 {
+					text.add(raw)
+				} else {
+					text.add(z.Text())
+				}
 			}
 
 		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
@@ -404,52 +414,64 @@ type textBuilder struct {
 
 func (t *textBuilder) space() { t.pending = true }
 
-// asciiSpace marks the ASCII white space that textBuilder collapses.
-var asciiSpace = [utf8.RuneSelf]bool{' ': true, '\t': true, '\n': true, '\r': true, '\f': true, '\v': true}
+// textClass sorts bytes for textBuilder.add: visible ASCII, the ASCII
+// white space it collapses, and the bytes of non-ASCII characters.
+const (
+	classVisible = iota
+	classSpace
+	classNonASCII
+)
+
+var textClass = func() (t [256]uint8) {
+	for c := utf8.RuneSelf; c < 256; c++ {
+		t[c] = classNonASCII
+	}
+	for _, c := range []byte{' ', '\t', '\n', '\r', '\f', '\v'} {
+		t[c] = classSpace
+	}
+	return t
+}()
 
 func (t *textBuilder) add(s []byte) {
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if asciiSpace[c] {
-				t.pending = true
+		switch textClass[s[i]] {
+		case classSpace:
+			t.pending = true
+			i++
+			for i < len(s) && textClass[s[i]] == classSpace {
 				i++
-				continue
 			}
+		case classVisible:
 			// A run of visible ASCII words separated by single spaces
 			// is already collapsed: it is copied in one go.
 			j := i + 1
-			for j < len(s) {
-				d := s[j]
-				if d >= utf8.RuneSelf {
-					break
+			for {
+				for j < len(s) && textClass[s[j]] == classVisible {
+					j++
 				}
-				if asciiSpace[d] {
-					if d == ' ' && j+1 < len(s) && s[j+1] < utf8.RuneSelf && !asciiSpace[s[j+1]] {
-						j += 2
-						continue
-					}
-					break
+				if j+1 < len(s) && s[j] == ' ' && textClass[s[j+1]] == classVisible {
+					j += 2
+					continue
 				}
-				j++
+				break
 			}
 			t.flush()
 			t.b = append(t.b, s[i:j]...)
 			i = j
-			continue
-		}
-		r, n := utf8.DecodeRune(s[i:])
-		switch {
-		case unicode.IsSpace(r):
-			t.pending = true
-		case r == utf8.RuneError && n == 1:
-			t.flush() // invalid UTF-8: U+FFFD, as a browser shows it
-			t.b = utf8.AppendRune(t.b, utf8.RuneError)
 		default:
-			t.flush()
-			t.b = append(t.b, s[i:i+n]...)
+			r, n := utf8.DecodeRune(s[i:])
+			switch {
+			case unicode.IsSpace(r):
+				t.pending = true
+			case r == utf8.RuneError && n == 1:
+				t.flush() // invalid UTF-8: U+FFFD, as a browser shows it
+				t.b = utf8.AppendRune(t.b, utf8.RuneError)
+			default:
+				t.flush()
+				t.b = append(t.b, s[i:i+n]...)
+			}
+			i += n
 		}
-		i += n
 	}
 }
 
@@ -465,3 +487,23 @@ func (t *textBuilder) String() string { return string(t.b) }
 // maxScratchText is the largest text buffer a worker keeps for its next
 // page.
 const maxScratchText = 256 << 10
+
+// textBufs keeps the text buffers of workers that ended for the workers
+// of later crawls, which would otherwise grow theirs again from nothing
+// (a few doublings up to the largest page's text, in every worker of
+// every crawl).
+var textBufs sync.Pool
+
+func getTextBuf() []byte {
+	if b, ok := textBufs.Get().(*[]byte); ok {
+		return *b
+	}
+	return nil
+}
+
+func putTextBuf(b []byte) {
+	if cap(b) > 0 && cap(b) <= maxScratchText {
+		b = b[:0]
+		textBufs.Put(&b)
+	}
+}
