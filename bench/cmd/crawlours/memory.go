@@ -183,8 +183,10 @@ func runMemory(ctx context.Context, o opts) error {
 			return 0
 		}
 		ph, err := measure(o.n, seen, profilePath(o.heapprofile, name), func() error {
-			_, err := c.synchronize(ctx, func(j *fetch.Job) { job.Store(j) })
-			return err
+			if _, err := c.synchronize(ctx, func(j *fetch.Job) { job.Store(j) }); err != nil {
+				return err
+			}
+			return c.recordEnd() // as in sync mode: the end's commit carries the deferred writes
 		})
 		if err != nil {
 			return fmt.Errorf("%s Synchronize: %w", name, err)
