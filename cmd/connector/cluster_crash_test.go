@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,7 +98,8 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 1))
 
-	acked := map[string]string{} // token → the final state an acknowledged control requires ("" none)
+	acked := map[string]string{}      // token → the final state an acknowledged control requires ("" none)
+	kills := map[string][]time.Time{} // node name → when each of its processes was killed, in order
 	var mu sync.Mutex
 	for round := 0; round < rounds; round++ {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -144,6 +147,7 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 		killAt := time.Duration(300+rng.IntN(1500)) * time.Millisecond
 		time.Sleep(killAt) // the random moment of the crash is the point of the test
 		require.NoError(t, victim.Kill())
+		kills[victim.Name] = append(kills[victim.Name], time.Now()) // it has exited
 		t.Logf("round %d: killed %s after %v", round, victim.Name, killAt)
 		time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond) // submissions go on to the others meanwhile
 		cancel()
@@ -188,6 +192,93 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 	for _, n := range c.Nodes {
 		require.NoError(t, n.Signal(syscall.Signal(0)), "%s still runs", n.Name)
 	}
+	checkNoDoubleRuns(t, c, kills)
+}
+
+// A run of an action in a node's log: its process (the node's name and
+// its start number), and when its worker started and ended.
+type actionRun struct {
+	proc       string
+	start, end time.Time
+}
+
+var (
+	logTimeRE  = regexp.MustCompile(`^time=(\S+) `)
+	logTokenRE = regexp.MustCompile(` token="([^"]+)"`)
+)
+
+// checkNoDoubleRuns reads the nodes' logs: no action ran on two processes
+// at once (a worker's run lasts from its "action started" to its "action
+// ended", or to the kill of its process). Only then could both runs have
+// had writes accepted. A process the cluster dropped while it lived (a
+// stall longer than its lease, under load) is left out: its writes are
+// refused by fencing, which TestClusterZombieIsFenced checks.
+func checkNoDoubleRuns(t *testing.T, c *clustertest.Cluster, kills map[string][]time.Time) {
+	t.Helper()
+	runs := map[string][]actionRun{}
+	dropped := map[string]bool{} // processes the cluster dropped
+	for _, n := range c.Nodes {
+		b, err := os.ReadFile(n.Log)
+		require.NoError(t, err)
+		proc := -1
+		open := map[string]int{} // token → its run without an end yet, in runs
+		endOpen := func() {
+			end := time.Now()
+			if proc >= 0 && proc < len(kills[n.Name]) {
+				end = kills[n.Name][proc]
+			}
+			for tok, i := range open {
+				runs[tok][i].end = end
+			}
+			clear(open)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			m := logTimeRE.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			at, err := time.Parse(time.RFC3339Nano, m[1])
+			if err != nil {
+				continue
+			}
+			name := fmt.Sprintf("%s#%d", n.Name, proc)
+			switch {
+			case strings.Contains(line, `msg="joined the cluster"`):
+				endOpen()
+				proc++
+			case strings.Contains(line, `msg="the cluster declared this node dead`),
+				strings.Contains(line, `msg="this node lost its cluster membership`):
+				dropped[name] = true
+			case strings.Contains(line, `msg="action started"`):
+				if tm := logTokenRE.FindStringSubmatch(line); tm != nil {
+					runs[tm[1]] = append(runs[tm[1]], actionRun{proc: name, start: at})
+					open[tm[1]] = len(runs[tm[1]]) - 1
+				}
+			case strings.Contains(line, `msg="action ended"`):
+				if tm := logTokenRE.FindStringSubmatch(line); tm != nil {
+					if i, ok := open[tm[1]]; ok {
+						runs[tm[1]][i].end = at
+						delete(open, tm[1])
+					}
+				}
+			}
+		}
+		endOpen()
+	}
+	checked := 0
+	for tok, rs := range runs {
+		sort.Slice(rs, func(i, j int) bool { return rs[i].start.Before(rs[j].start) })
+		for i := 1; i < len(rs); i++ {
+			a, b := rs[i-1], rs[i]
+			if dropped[a.proc] || dropped[b.proc] {
+				continue
+			}
+			checked++
+			assert.False(t, b.start.Before(a.end), "%s ran on %s (%s to %s) and on %s (from %s) at once",
+				tok, a.proc, a.start.Format(time.StampMilli), a.end.Format(time.StampMilli), b.proc, b.start.Format(time.StampMilli))
+		}
+	}
+	t.Logf("runs of %d actions read from the nodes' logs; %d re-runs began after the run before them ended", len(runs), checked)
 }
 
 // keepLogs copies every node's whole log into CONNECTOR_CLUSTER_KEEP_LOGS
