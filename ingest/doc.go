@@ -51,8 +51,9 @@
 //
 // fields keeps Document.Fields in order (names may repeat); strings that
 // are not valid UTF-8 are written with U+FFFD in their place. Each batch
-// of at most BatchSize lines is written with one write and fsynced before
-// the call returns. A new file is started when the next batch would take
+// of at most BatchSize lines is written with one write, and the file is
+// fsynced once for all the batches of a call before it returns (a full
+// file before the next one is started). A new file is started when the next batch would take
 // the current one past MaxFileBytes, when the target reopens (a restart
 // never appends to an old file) and after a failed write or fsync, so
 // files sort in delivery order like the IDX folder's. If the process dies

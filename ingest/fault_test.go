@@ -22,6 +22,7 @@ type faultFS struct {
 	renameErr   error
 	syncDirErr  error
 	truncateErr error
+	syncs       int // file fsyncs that succeeded
 }
 
 func newFaultFS() *faultFS { return &faultFS{writeBudget: -1} }
@@ -90,7 +91,13 @@ func (w *faultFile) Sync() error {
 	if err != nil {
 		return err
 	}
-	return w.file.Sync()
+	if err := w.file.Sync(); err != nil {
+		return err
+	}
+	w.fs.mu.Lock()
+	w.fs.syncs++
+	w.fs.mu.Unlock()
+	return nil
 }
 
 func (w *faultFile) Truncate(size int64) error {

@@ -29,8 +29,8 @@ type jsonlRemove struct {
 	Reference string `json:"reference"`
 }
 
-// jsonlTarget appends batches of lines to a file, fsyncing each batch, and
-// starts a new file when the current one reaches MaxFileBytes.
+// jsonlTarget appends batches of lines to a file, fsyncing it once per
+// call, and starts a new file when the current one reaches MaxFileBytes.
 type jsonlTarget struct {
 	dir      string
 	fs       fileSystem
@@ -46,6 +46,8 @@ type jsonlTarget struct {
 	f      file          // current file, nil before the first batch or after a failure
 	name   string        // its path
 	size   int64         // bytes of complete batches in it
+	// unsynced: batches were written to f since its last fsync.
+	unsynced bool
 }
 
 func openJSONL(opts Options, fs fileSystem, log *slog.Logger) (*jsonlTarget, error) {
@@ -90,8 +92,9 @@ func (t *jsonlTarget) Remove(ctx context.Context, refs []string) error {
 	})
 }
 
-// deliver encodes n items in batches of t.batch lines and appends each
-// batch with one write and one fsync.
+// deliver encodes n items in batches of t.batch lines, appends each batch
+// with one write, and fsyncs the file once for them all (and a full file
+// before it is closed).
 func (t *jsonlTarget) deliver(ctx context.Context, op string, n int, encode func(enc *json.Encoder, i int) error) error {
 	if n == 0 {
 		return nil
@@ -120,18 +123,40 @@ func (t *jsonlTarget) deliver(ctx context.Context, op string, n int, encode func
 		}
 		return t.appendBatch(buf.Bytes())
 	})
+	if err == nil {
+		err = t.sync()
+	}
 	if err != nil {
 		return delivery(op, err)
 	}
 	return nil
 }
 
+// sync fsyncs the current file if batches were written to it since its
+// last fsync; a failed fsync abandons it. t.mu is held.
+func (t *jsonlTarget) sync() error {
+	if t.f == nil || !t.unsynced {
+		return nil
+	}
+	if err := t.f.Sync(); err != nil {
+		name := t.name
+		t.abandon("fsync failed", err)
+		return fmt.Errorf("fsync %s: %w", name, err)
+	}
+	t.unsynced = false
+	return nil
+}
+
 // appendBatch writes data to the current file (starting a new one when
-// needed) and fsyncs it. On a failed write it cuts the file back to its
-// last complete batch; if that fails too, or the fsync fails, it abandons
-// the file so the next batch starts a new one. t.mu is held.
+// needed; the full one is fsynced first); deliver fsyncs it. On a failed
+// write it cuts the file back to its last complete batch; if that fails
+// too, or the fsync of a full file fails, it abandons the file so the
+// next batch starts a new one. t.mu is held.
 func (t *jsonlTarget) appendBatch(data []byte) error {
 	if t.f != nil && t.size > 0 && t.size+int64(len(data)) > t.maxBytes {
+		if err := t.sync(); err != nil {
+			return err
+		}
 		if err := t.f.Close(); err != nil {
 			t.log.Warn("closing full ingestion file failed", "file", t.name, "err", err)
 		}
@@ -148,12 +173,8 @@ func (t *jsonlTarget) appendBatch(data []byte) error {
 		}
 		return fmt.Errorf("write %s: %w", t.name, err)
 	}
-	if err := t.f.Sync(); err != nil {
-		name := t.name
-		t.abandon("fsync failed", err)
-		return fmt.Errorf("fsync %s: %w", name, err)
-	}
 	t.size += int64(len(data))
+	t.unsynced = true
 	return nil
 }
 
@@ -169,7 +190,7 @@ func (t *jsonlTarget) startFile() error {
 		_ = t.fs.Remove(name) // empty and never announced
 		return fmt.Errorf("fsync %s: %w", t.dir, err)
 	}
-	t.f, t.name, t.size = f, name, 0
+	t.f, t.name, t.size, t.unsynced = f, name, 0, false
 	t.log.Debug("ingestion file started", "file", name)
 	return nil
 }

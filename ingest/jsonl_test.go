@@ -272,3 +272,30 @@ func TestJSONLNewFileNotDurable(t *testing.T) {
 	err = b.t.Remove(context.Background(), []string{"ok", "two\nlines"})
 	require.ErrorIs(t, err, ErrInvalidDocument)
 }
+
+// TestJSONLOneFsyncPerCall: the batches of one call are written one by
+// one and fsynced together, once per file they went to (a full file is
+// fsynced before the next one starts).
+func TestJSONLOneFsyncPerCall(t *testing.T) {
+	t.Parallel()
+	syncs := func(b jsonlBundle) int {
+		b.fs.mu.Lock()
+		defer b.fs.mu.Unlock()
+		return b.fs.syncs
+	}
+	b := setupJSONL(t, Options{BatchSize: 4})
+	require.NoError(t, b.t.Add(context.Background(), makeDocs("a", 40)))
+	require.Equal(t, 1, syncs(b), "10 batches, one fsync")
+	require.Len(t, readJSONL(t, b.dir), 40)
+
+	b = setupJSONL(t, Options{MaxFileBytes: 1000, BatchSize: 4})
+	require.NoError(t, b.t.Add(context.Background(), makeDocs("r", 40)))
+	files := filesWithExt(t, b.dir, ExtJSONL)
+	require.Greater(t, len(files), 3)
+	require.Equal(t, len(files), syncs(b), "each file fsynced once, the full ones before the next started")
+	lines := readJSONL(t, b.dir)
+	require.Len(t, lines, 40)
+	for i, l := range lines {
+		require.Equal(t, fmt.Sprintf("r/%d", i), l.Reference, "files sort in delivery order")
+	}
+}

@@ -29,7 +29,7 @@ func urlKey(u string) []byte { return []byte(urlPrefix + u) }
 // validators, a content hash, the links (so that a 304 lets the crawl go on
 // through the page), what the ingestion target holds, and the run in which
 // the URL was last seen. A record is written only as a whole, in the same
-// Datastore.Update as the other pages of its batch.
+// datastore write (store.UpdateDeferred) as the other pages of its batch.
 type record struct {
 	// ETag and LastModified are the validators of the last 200 response.
 	ETag         string `json:"etag,omitempty"`
