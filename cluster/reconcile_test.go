@@ -8,13 +8,19 @@ package cluster_test
 // fail without that.
 
 import (
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/actors/queue"
+	"github.com/connectorhq/connector/cluster"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store/pgstore"
 )
@@ -138,4 +144,64 @@ func TestStopWaitsForTheOwnersActor(t *testing.T) {
 	c.waitState(x, messages.State_STATE_STOPPED)
 	c.repo.Release(busy[n1])
 	c.repo.Release(busy[n2])
+}
+
+// unlisted is a node's membership before it has the member list: joined,
+// but its first view of the members has not come (it comes just after).
+type unlisted struct{ *cluster.Node }
+
+func (unlisted) Members() map[string]string { return map[string]string{} }
+
+// A node that starts while its membership has not given it the member list
+// yet takes nobody for dead: with no members known, every other node's
+// actions looked orphaned, and its first scan declared a live node dead
+// (fencing it: it had to leave and start again) and took its running
+// action over, to run it a second time.
+func TestJoiningNodeDeclaresNobodyDead(t *testing.T) {
+	c := newCluster(t, 1, 1)
+	n1 := c.nodes[0]
+	b, err := n1.q.Submit(ctx, spec("block", 0))
+	require.NoError(t, err)
+	c.waitState(b, messages.State_STATE_PROCESSING)
+	// n1 joined long before any grace a scan gives a new member.
+	conn, err := pgx.Connect(ctx, c.url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `UPDATE connector_nodes SET joined = now() - interval '1 hour' WHERE id = $1`, n1.mem.ID())
+	require.NoError(t, err)
+
+	// n2 joins; its queue starts before its first view of the members.
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}))
+	mem, err := cluster.Join(sys, cluster.Config{Name: "routing", Provider: test.NewTestProvider(c.agent), LeaseTTL: 2 * time.Second})
+	require.NoError(t, err)
+	db, err := pgstore.Open(ctx, pgstore.Config{URL: c.url, Node: mem.ID()})
+	require.NoError(t, err)
+	q, err := queue.StartCluster(sys, queue.Config{
+		Name: "fetch", Repository: c.repo, TokenHost: "127.0.0.1", TokenPort: 7000, MaximumThreads: 1,
+		AskTimeout: 10 * time.Second, StopTimeout: 5 * time.Second,
+	}, db, unlisted{mem})
+	require.NoError(t, err)
+	n2 := &node{name: "n2", sys: sys, mem: mem, db: db, q: q}
+	c.nodes = append(c.nodes, n2)
+
+	// Its first store operation is that scan; an action it then claims
+	// and runs comes after.
+	x, err := n2.q.Submit(ctx, spec("instant", 0))
+	require.NoError(t, err)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		st, err := n2.q.Status(ctx, x)
+		if assert.NoError(ct, err) {
+			assert.Equal(ct, messages.State_STATE_FINISHED, st.State)
+		}
+	}, 30*time.Second, 10*time.Millisecond)
+	alive, err := n1.db.NodeAlive(ctx, n1.mem.ID())
+	require.NoError(t, err)
+	require.True(t, alive, "n1 was declared dead")
+	st, err := n1.q.Status(ctx, b)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_PROCESSING, st.State)
+	require.Zero(t, st.Restarts)
+	c.repo.Release(b)
 }

@@ -616,12 +616,17 @@ func (m *cmanager) run(op *cOp) error {
 		op.claimed, err = m.db.Claim(ctx, m.cfg.Name, m.node, m.addr, op.claim)
 	case op.adopt != nil || op.unowned:
 		dead := op.adopt
-		if op.unowned {
-			live := make([]string, 0, len(m.mem.Members())+1)
-			for id := range m.mem.Members() {
+		// The orphans: owners that are not members. Only once the
+		// membership has given this node the member list (it comes just
+		// after joining, itself among them): with none yet, every other
+		// node would look orphaned and be declared dead. The next scan,
+		// a lease later, looks then.
+		members := m.mem.Members()
+		if _, seen := members[m.node]; op.unowned && seen {
+			live := make([]string, 0, len(members))
+			for id := range members {
 				live = append(live, id)
 			}
-			live = append(live, m.node)
 			grace := int(2 * m.mem.LeaseTTL() / time.Second)
 			orphans, oerr := m.db.Orphaned(ctx, m.cfg.Name, live, grace)
 			if oerr != nil {
