@@ -87,6 +87,11 @@ type boltStore struct {
 	compactTimeouts uint
 	compactNext     time.Time // no walk of the pages before (checkpointer goroutine only)
 	compactAfter    time.Time // no online compaction before (checkpointer goroutine only)
+	// compactWalkAfter: no walk of the pages before, even after many
+	// deletes (checkpointer goroutine only); deleted: keys deleted from
+	// the file since the last walk (maybeCompact).
+	compactWalkAfter time.Time
+	deleted          atomic.Int64
 
 	// Deferred datastore writes (bolt_deferred.go), guarded by ovMu:
 	// not yet journaled, journaled, being checkpointed. dsMu serialises

@@ -297,9 +297,9 @@ func (s *boltStore) applyFrozen(frozen map[string]*overlay, dsFrozen dsOverlay, 
 		folds = append(folds, fold{queue: q, ents: ents})
 	}
 	slices.SortFunc(folds, func(a, b fold) int { return strings.Compare(a.queue, b.queue) })
-	removals := false
+	removals, removed := false, 0
 	err := s.writeRaw("checkpoint journal: removals", func(tx *bolt.Tx) error {
-		removals = false
+		removals, removed = false, 0
 		for _, f := range folds {
 			seqs, ids, err := queueBuckets(tx, f.queue)
 			if err != nil {
@@ -324,6 +324,7 @@ func (s *boltStore) applyFrozen(frozen map[string]*overlay, dsFrozen dsOverlay, 
 					continue
 				}
 				removals = true
+				removed++
 				if err := seqs.Delete(p); err != nil {
 					return err
 				}
@@ -339,6 +340,9 @@ func (s *boltStore) applyFrozen(frozen map[string]*overlay, dsFrozen dsOverlay, 
 	})
 	if err != nil && !errors.Is(err, errNothing) {
 		return err
+	}
+	if removals {
+		s.deleted.Add(int64(2 * removed)) // its seq key and its id key
 	}
 	// Nothing else writes the queues' buckets until this checkpoint ends
 	// (ckptMu), so what the first transaction found still holds: a put

@@ -132,7 +132,9 @@ func (s *boltStore) compactDue() (due bool, size, reclaim int64, err error) {
 //     them is seen at the next tick;
 //   - the walk of every page header (compactDue), which also counts the
 //     unused part of pages in use (deletes of every other key leave pages
-//     half empty without freeing any): at most 2% of the time.
+//     half empty without freeing any): at most 2% of the time, or 10%
+//     while keys are being deleted (a quarter as many keys deleted since
+//     the last walk as the file has pages).
 //
 // Compactions themselves take at most a quarter of the time: the next one
 // waits at least three times as long as the last took, so a store whose
@@ -143,13 +145,21 @@ func (s *boltStore) maybeCompact() {
 		return
 	}
 	due, size, reclaim := s.compactFreeDue()
+	if size == 0 {
+		return // small, or compaction off
+	}
 	if !due {
-		if now.Before(s.compactNext) {
+		walk := !now.Before(s.compactNext) ||
+			!now.Before(s.compactWalkAfter) && s.deleted.Load() >= size/int64(os.Getpagesize())/4
+		if !walk {
 			return
 		}
 		var err error
+		s.deleted.Store(0)
 		due, size, reclaim, err = s.compactDue()
-		s.compactNext = time.Now().Add(max(50*time.Since(now), time.Second))
+		took := time.Since(now)
+		s.compactNext = time.Now().Add(max(50*took, time.Second))
+		s.compactWalkAfter = time.Now().Add(max(10*took, time.Second))
 		if err != nil {
 			s.compactOff = true
 			s.log.Error("store compaction check failed; no compaction until the next start", "err", err)
@@ -178,6 +188,7 @@ func (s *boltStore) maybeCompact() {
 		return
 	}
 	s.compactTimeouts = 0
+	s.deleted.Store(0)
 	s.compactAfter = time.Now().Add(3 * st.Took)
 	s.compactNext = s.compactAfter
 	s.logCompacted(st)
@@ -185,7 +196,9 @@ func (s *boltStore) maybeCompact() {
 
 // compactFreeDue reports whether the file's free pages alone (bbolt's
 // counters as of the last write transaction: free, and freed but still
-// seen by a reader) make it due for compaction, without reading a page.
+// seen by a reader) make it due for compaction, without reading a page,
+// and the file's size (0 when it is too small to compact, or compaction is
+// off).
 func (s *boltStore) compactFreeDue() (due bool, size, free int64) {
 	if s.cfg.CompactFreeFraction < 0 || s.failed.Load() != nil {
 		return false, 0, 0

@@ -116,6 +116,7 @@ func (d *boltDatastore) Update(fn func(w Writer) error) error {
 	var (
 		panicked bool
 		pv       any
+		dels     int64
 	)
 	err := d.s.write(d.what+": update", func(tx *bolt.Tx) error {
 		b, err := d.bucket(tx)
@@ -143,6 +144,7 @@ func (d *boltDatastore) Update(fn func(w Writer) error) error {
 		if w.broken != nil {
 			return w.broken
 		}
+		dels = w.dels
 		if w.n != n {
 			return d.setLen(tx, w.n)
 		}
@@ -150,6 +152,9 @@ func (d *boltDatastore) Update(fn func(w Writer) error) error {
 	})
 	if panicked {
 		panic(pv)
+	}
+	if err == nil {
+		d.s.deleted.Add(dels) // for online compaction (maybeCompact)
 	}
 	return err
 }
@@ -255,9 +260,13 @@ func (d *boltDatastore) Clear() error {
 	if err := d.s.settle(string(d.name)); err != nil {
 		return err
 	}
-	return d.s.write(d.what+": clear", func(tx *bolt.Tx) error {
+	var n uint64
+	err := d.s.write(d.what+": clear", func(tx *bolt.Tx) error {
 		if err := d.s.hookWrite(); err != nil {
 			return fmt.Errorf("store: %s: %s: %w", d.s.path, d.what, err)
+		}
+		if tx.Bucket(bucketDS).Bucket(d.name) != nil {
+			n, _ = d.readLen(tx) // only counts deletes for compaction
 		}
 		if err := tx.Bucket(bucketDS).DeleteBucket(d.name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 			return fmt.Errorf("store: %s: %s: %w", d.s.path, d.what, err)
@@ -265,12 +274,17 @@ func (d *boltDatastore) Clear() error {
 		_, err := d.bucket(tx)
 		return err
 	})
+	if err == nil {
+		d.s.deleted.Add(int64(n)) // for online compaction (maybeCompact)
+	}
+	return err
 }
 
 type boltWriter struct {
 	d      *boltDatastore
 	b      *bolt.Bucket
 	n      uint64 // key count as this batch leaves it
+	dels   int64  // keys deleted
 	done   bool
 	broken error // a failed write; the batch is not committed
 }
@@ -347,6 +361,7 @@ func (w *boltWriter) Delete(key []byte) error {
 			return fmt.Errorf("store: %s: %s: delete: %w", w.d.s.path, w.d.what, err)
 		}
 		w.n--
+		w.dels++
 		return nil
 	})
 }

@@ -382,6 +382,7 @@ func (s *boltStore) foldDS(tx *bolt.Tx, task string, vals map[string]*dsVal) err
 				return fmt.Errorf("store: %s: datastore %s: %w", s.path, task, err)
 			}
 			n--
+			s.deleted.Add(1)
 		case v.v != nil:
 			if err := b.Put(key, frame(key, v.v)); err != nil {
 				return fmt.Errorf("store: %s: datastore %s: %w", s.path, task, err)

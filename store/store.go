@@ -209,7 +209,7 @@ type Config struct {
 	// within 4/3 of the bytes its pages hold); negative: never. Checked
 	// at Open and, with the journal, by the checkpointer after each
 	// checkpoint (free pages at no cost; the walk of every page at most
-	// 2% of its time).
+	// 2% of its time, 10% while keys are being deleted).
 	CompactFreeFraction float64
 	// CompactMinSize: files smaller than this are not compacted. Default
 	// 64 MiB.
