@@ -366,7 +366,7 @@ func (t *taskRun) readDocuments(ctx context.Context, work []*docWork) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			w.err = t.readDocument(ctx, w)
+			w.err = t.readDocument(ctx, w, len(work) < int(t.s.Concurrency))
 		}()
 	}
 	wg.Wait()
@@ -397,31 +397,41 @@ func (t *taskRun) readDocuments(ctx context.Context, work []*docWork) error {
 }
 
 // readDocument fetches what a changed document's documents need: its
-// catalogue fields, permissions, versions and contents. The catalogue
-// fields, the permissions and the content (or the list of versions) do
-// not depend on each other: they are asked for at once, so that their
-// latencies overlap even when a page has a single changed document; the
-// task's requests for documents in flight stay within Concurrency.
-func (t *taskRun) readDocument(ctx context.Context, w *docWork) error {
+// catalogue fields, permissions, versions and contents. The task's
+// requests for documents in flight stay within Concurrency. With at least
+// Concurrency documents to read, each document's requests go one after
+// the other (Concurrency documents keep Concurrency requests in flight,
+// and more goroutines would only cost CPU); with fewer (an incremental
+// run's few changes), a document's catalogue fields, permissions and
+// content (or list of versions), which do not depend on each other, are
+// asked for at once so that their latencies overlap.
+func (t *taskRun) readDocument(ctx context.Context, w *docWork, overlap bool) error {
 	it := w.it
 	var cat []catalogueField
 	var fieldsErr, permsErr error
 	var wg sync.WaitGroup
-	if t.s.IndexFields {
+	run := func(fn func()) {
+		if !overlap {
+			t.request(fn)
+			return
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t.request(func() { cat, fieldsErr = t.api.fields(ctx, kindDocument, it.ID) })
+			t.request(fn)
 		}()
+	}
+	if t.s.IndexFields {
+		run(func() { cat, fieldsErr = t.api.fields(ctx, kindDocument, it.ID) })
 	}
 	if t.s.MappedSecurity {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.request(func() { w.own, permsErr = t.api.permissions(ctx, kindDocument, it.ID) })
-		}()
+		run(func() { w.own, permsErr = t.api.permissions(ctx, kindDocument, it.ID) })
 	}
-	contents, err := t.readContents(ctx, it)
+	var contents []content
+	var err error
+	if overlap || fieldsErr == nil && permsErr == nil { // one after the other: not after a failure
+		contents, err = t.readContents(ctx, it)
+	}
 	wg.Wait()
 	if err := firstError(ctx, fieldsErr, permsErr, err); err != nil {
 		return err

@@ -170,9 +170,9 @@ func TestRootByPathAndExclusion(t *testing.T) {
 	require.Equal(t, "/Objective Global Folder/Home", field1(e.doc(kindFolder, tr.home), "PATH"))
 }
 
-// A changed document's catalogue fields, permissions and content are
-// asked for at once (their latencies overlap), even when it is the only
-// changed document: the stand-in holds each of the three requests until
+// When a page has fewer changed documents than Concurrency, a document's
+// catalogue fields, permissions and content are asked for at once (their
+// latencies overlap): the stand-in holds each of the three requests until
 // the other two have come, and fails it when they do not come in time.
 func TestDocumentRequestsOverlap(t *testing.T) {
 	e := newEnv(t, "Concurrency=3\nMaxAttempts=1")
