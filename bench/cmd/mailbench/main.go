@@ -62,6 +62,9 @@ var isChild bool
 // ingestBatch is [Ingestion] IngestBatchSize of the runs (-batch).
 var ingestBatch = 100
 
+// withMemory: the memory runs are made (-memory).
+var withMemory = true
+
 // profiled: the CPU profile (MAILBENCH_CPUPROFILE) is of the first
 // Synchronize only.
 var profiled bool
@@ -72,6 +75,7 @@ func main() {
 	results := flag.String("results", "", "RESULTS.md to update between <!-- mail:begin --> and <!-- mail:end -->")
 	flag.IntVar(&ingestBatch, "batch", 100, "[Ingestion] IngestBatchSize of the connector's runs")
 	child := flag.String("child", "", "internal: synchronize with this configuration and exit (memory runs)")
+	flag.BoolVar(&withMemory, "memory", true, "measure the peak RSS too (false: the full Synchronize and re-sync only, for quick comparisons)")
 	profile := flag.String("profile", "", "analysis: run -runs full Synchronizes (no ceiling, no re-sync, no memory runs) under one CPU profile written to FILE, with the allocations to FILE.allocs")
 	flag.Parse()
 	if *child != "" {
@@ -188,35 +192,42 @@ func run(n, runs int) (string, error) {
 	if _, err := ceiling(d.Addr); err != nil {
 		return "", err
 	}
-	var ceil, ours, ceilCPU, oursCPU []float64
+	var ceil, ours, ceilCPU, oursCPU, ceilDove, oursDove []float64
 	var oursDocs uint64
 	var resync resyncResult
 	for r := range runs {
 		// Neither side pays for the other's garbage.
 		runtime.GC()
-		c0 := cpuTime()
+		c0, d0 := cpuTime(), dovecotCPU(d.Dir)
 		t, err := ceiling(d.Addr)
 		if err != nil {
 			return "", err
 		}
 		ceilCPU = append(ceilCPU, perThousand(cpuTime()-c0, n))
+		ceilDove = append(ceilDove, perThousand(dovecotSettled(d.Dir)-d0, n))
 		ceil = append(ceil, float64(n)/t.Seconds())
 		runtime.GC()
+		d0 = dovecotCPU(d.Dir)
 		res, err := fullSync(d, r == runs-1)
 		if err != nil {
 			return "", err
 		}
+		oursDove = append(oursDove, perThousand(dovecotSettled(d.Dir)-d0, n))
 		oursCPU = append(oursCPU, perThousand(res.cpu, n))
 		ours = append(ours, float64(n)/res.full.Seconds())
 		oursDocs = res.docs
 		if r == runs-1 {
 			resync = res.resync
 		}
-		log.Printf("run %d: ceiling %.0f msg/s (%.0f ms CPU/1000), ours %.0f msg/s (%.0f ms CPU/1000)", r+1, ceil[r], ceilCPU[r], ours[r], oursCPU[r])
+		log.Printf("run %d: ceiling %.0f msg/s (CPU/1000: %.0f ms, Dovecot %.0f ms), ours %.0f msg/s (CPU/1000: %.0f ms, Dovecot %.0f ms)",
+			r+1, ceil[r], ceilCPU[r], ceilDove[r], ours[r], oursCPU[r], oursDove[r])
 	}
-	mem, err := memory()
-	if err != nil {
-		return "", err
+	mem := &memResult{}
+	if withMemory {
+		var err error
+		if mem, err = memory(); err != nil {
+			return "", err
+		}
 	}
 	mc, mo := median(ceil), median(ours)
 	var b strings.Builder
@@ -227,14 +238,19 @@ func run(n, runs int) (string, error) {
 	fmt.Fprintf(&b, "| Full Synchronize, messages/s (fetch, MIME, documents, IDX files, datastore) | %.0f | plain IMAP client fetching the same bodies: %.0f | **%.2f** | ≥ 0.7 |\n", mo, mc, mo/mc)
 	fmt.Fprintf(&b, "| Full Synchronize, CPU time of the process per 1000 messages (store opened and closed included) | %.0f ms | plain IMAP client: %.0f ms | %.1f× | |\n",
 		median(oursCPU), median(ceilCPU), median(oursCPU)/median(ceilCPU))
+	fmt.Fprintf(&b, "| Full Synchronize, CPU time of Dovecot per 1000 messages | %.0f ms | for the plain IMAP client: %.0f ms | %.1f× | |\n",
+		median(oursDove), median(ceilDove), median(oursDove)/median(ceilDove))
 	fmt.Fprintf(&b, "| Re-sync of the unchanged mailbox: time | %s | full Synchronize: %s | %.3f | |\n",
 		resync.time.Round(time.Millisecond), resync.fullTime.Round(time.Millisecond), resync.time.Seconds()/resync.fullTime.Seconds())
 	fmt.Fprintf(&b, "| Re-sync: IMAP commands sent | %d (%s) | | | |\n", resync.commands, strings.Join(resync.names, ", "))
 	fmt.Fprintf(&b, "| Re-sync: message bodies fetched | %d | | | 0 |\n", resync.bodies)
-	fmt.Fprintf(&b, "| Peak RSS, mailbox with a 50 MB attachment, MaxMessageBytes=16 MiB | %.0f MiB | same mailbox without it: %.0f MiB | +%.0f MiB | bounded by the limit |\n",
-		mem.limited, mem.baseline, mem.limited-mem.baseline)
-	fmt.Fprintf(&b, "| Peak RSS, same, MaxMessageBytes=128 MiB (the whole message) | %.0f MiB | | +%.0f MiB | |\n", mem.whole, mem.whole-mem.baseline)
-	fmt.Fprintf(&b, "\nRuns (msg/s): ceiling %s; ours %s. CPU per 1000 messages (ms): ceiling %s; ours %s.\n", fmtList(ceil), fmtList(ours), fmtList(ceilCPU), fmtList(oursCPU))
+	if withMemory {
+		fmt.Fprintf(&b, "| Peak RSS, mailbox with a 50 MB attachment, MaxMessageBytes=16 MiB | %.0f MiB | same mailbox without it: %.0f MiB | +%.0f MiB | bounded by the limit |\n",
+			mem.limited, mem.baseline, mem.limited-mem.baseline)
+		fmt.Fprintf(&b, "| Peak RSS, same, MaxMessageBytes=128 MiB (the whole message) | %.0f MiB | | +%.0f MiB | |\n", mem.whole, mem.whole-mem.baseline)
+	}
+	fmt.Fprintf(&b, "\nRuns (msg/s): ceiling %s; ours %s. CPU per 1000 messages (ms): ceiling %s; ours %s; Dovecot for the ceiling %s, for ours %s.\n",
+		fmtList(ceil), fmtList(ours), fmtList(ceilCPU), fmtList(oursCPU), fmtList(ceilDove), fmtList(oursDove))
 	fmt.Fprintf(&b, "Command: `make -C bench mail` (bench/mail.sh: `out/bin/mailbench -n %d -runs %d -results RESULTS.md`).\n", n, runs)
 	fmt.Fprintf(&b, "<!-- mail:end -->\n")
 	return b.String(), nil
