@@ -30,17 +30,20 @@ func (m *manager) list(f *messages.ListActions) *messages.ListActionsReply {
 
 // listEntries answers ListEntries: the entries f selects, in f's order,
 // each with its encoded list entry if it has one (an ended action; see
-// entry.listed), else with its id, for the caller to ask its actor. An
-// action whose actor failed outside the panic middleware (a tombstone) is
-// asked too, as List asks it, and so left out of the list alike.
+// entry.listed); the others, left empty, are named in ask (their ids) and
+// at (their places), for the caller to ask their actors. An action whose
+// actor failed outside the panic middleware (a tombstone) is asked too, as
+// List asks it, and so left out of the list alike.
 func (m *manager) listEntries(f *messages.ListActions) *listEntriesReply {
-	r := &listEntriesReply{entries: make([]listedEntry, 0, min(max(int(f.MaxResults), 16), 1024))}
+	r := &listEntriesReply{entries: make([]ListEntry, 0, min(max(int(f.MaxResults), 16), 1024))}
 	m.walk(f, func(e *entry) {
-		if e.listed != "" && e.crashed() == "" {
-			r.entries = append(r.entries, listedEntry{listed: e.listed})
-		} else {
-			r.entries = append(r.entries, listedEntry{id: e.id.String()})
+		if e.listed == "" || e.crashed() != "" {
+			r.ask = append(r.ask, e.id.String())
+			r.at = append(r.at, len(r.entries))
+			r.entries = append(r.entries, ListEntry{})
+			return
 		}
+		r.entries = append(r.entries, ListEntry{Encoded: e.listed})
 	})
 	return r
 }

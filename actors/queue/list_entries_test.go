@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/transport/aci"
 )
@@ -224,4 +225,60 @@ func TestListEntriesMatchList(t *testing.T) {
 // RESULTS.md, memory per queued action).
 func TestEntrySize(t *testing.T) {
 	require.LessOrEqual(t, unsafe.Sizeof(entry{}), uintptr(112))
+}
+
+// Actions restored from the store as ended get their list entries too (no
+// TaskChanged reports them), and the list built from them equals the list
+// of statuses asked of their actors.
+func TestListEntriesAfterRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	withEntries := func(c *Config) {
+		c.ListEntry = func(dst []byte, st *messages.ActionStatus) []byte {
+			return aci.AppendActionXML(dst, st, time.Now().UTC())
+		}
+	}
+	d := openDurable(t, dir, nil, withEntries)
+	b := d.bundle()
+	var toks []string
+	for _, mode := range []string{"instant", "fail", "instant", "count"} {
+		toks = append(toks, b.submit(t, mode, 0))
+	}
+	for _, tok := range toks[:3] {
+		testwait.For(t, 10*time.Second, func() bool {
+			s, err := b.q.Status(context.Background(), tok)
+			require.NoError(t, err)
+			return messages.Terminal(s.State)
+		}, "ended")
+	}
+	b.waitState(t, toks[3], messages.State_STATE_PROCESSING)
+	d.shutdown(t) // stops the running one: Stopped, with its counts
+
+	d2 := openDurable(t, dir, nil, withEntries)
+	defer d2.shutdown(t)
+	q := d2.q
+	ctx := context.Background()
+	f := &messages.ListActions{}
+	var es []ListEntry
+	testwait.For(t, 10*time.Second, func() bool {
+		var err error
+		es, err = q.ListEntries(ctx, f)
+		require.NoError(t, err)
+		for _, e := range es {
+			if e.Encoded == "" {
+				return false
+			}
+		}
+		return len(es) == 4
+	}, "every restored ended action listed from its entry")
+	ss, err := q.List(ctx, f)
+	require.NoError(t, err)
+	now := time.Now().UTC()
+	want := aci.AppendActionsXML(nil, "QUEUEINFO", ss, now)
+	got := aci.AppendActionsHead(nil, "QUEUEINFO", len(es))
+	for _, e := range es {
+		got = append(got, e.Encoded...)
+	}
+	got = aci.AppendActionsTail(got, len(es))
+	require.Equal(t, string(want), string(got))
 }

@@ -52,7 +52,11 @@ type (
 	// answered with a *listEntriesReply. Local only: the encoded entries
 	// are this process's (Config.ListEntry).
 	listEntries      struct{ f *messages.ListActions }
-	listEntriesReply struct{ entries []listedEntry }
+	listEntriesReply struct {
+		entries []ListEntry
+		ask     []string // the ids of the entries to ask for
+		at      []int    // their indexes in entries
+	}
 	// inspect runs fn on the QueueManager's goroutine between two messages
 	// and is answered with itself (the tests check the list indexes
 	// against the entries with it).
@@ -90,13 +94,6 @@ type entry struct {
 	live     bool // a worker is running it (reported by the task)
 	deferred bool // retention wanted it gone while its worker unwound
 	endSeen  bool // its end was reported (observe.go)
-}
-
-// listedEntry is one action of a listEntriesReply: its encoded list entry
-// (shared, immutable), or, when it has none, its id.
-type listedEntry struct {
-	listed string
-	id     string
 }
 
 // entryMore is the part of an entry that few actions use: exclusive tasks,
@@ -257,6 +254,13 @@ func (m *manager) receive(ctx actor.Context) {
 		m.changed(ctx, msg)
 	case *messages.SlotReleased:
 		m.released(ctx, msg)
+	case *messages.TaskListEntry:
+		// An action restored as ended (task.Receive, taskInit).
+		if id, ok := actionID(msg.Id); ok {
+			if e := m.entries[id]; e != nil && messages.Terminal(e.state) && !e.live && e.listed == "" {
+				e.listed = string(msg.Entry)
+			}
+		}
 	case *committed:
 		m.committed(ctx, msg)
 	case *messages.ListActions:

@@ -344,8 +344,8 @@ type ListEntry struct {
 // ListEntries is List for a front end that writes the list's entries as
 // Config.ListEntry encodes them: an ended action's entry comes encoded
 // from the QueueManager, which keeps it (its status can no longer
-// change), and only the other actions (queued, running, or ended before
-// the queue started) are asked for their statuses, as List asks them.
+// change), and only the other actions (queued, running, or stopped while
+// their workers unwind) are asked for their statuses, as List asks them.
 // Actions removed by retention while those are asked are left out.
 func (q *Queue) ListEntries(ctx context.Context, f *messages.ListActions) ([]ListEntry, error) {
 	if f == nil {
@@ -359,24 +359,14 @@ func (q *Queue) ListEntries(ctx context.Context, f *messages.ListActions) ([]Lis
 	if !ok {
 		return nil, fmt.Errorf("queue: list: unexpected reply %T: %w", res, messages.ErrInternal)
 	}
-	out := make([]ListEntry, len(r.entries))
-	var ask []string
-	var at []int
-	for i, le := range r.entries {
-		if le.listed != "" {
-			out[i].Encoded = le.listed
-			continue
-		}
-		ask = append(ask, le.id)
-		at = append(at, i)
-	}
-	if len(ask) == 0 {
+	out := r.entries
+	if len(r.ask) == 0 {
 		return out, nil
 	}
 	j := 0
-	err = q.askEach(ctx, ask, getStatusMsg, func(ar *messages.ActionReply) {
+	err = q.askEach(ctx, r.ask, getStatusMsg, func(ar *messages.ActionReply) {
 		if ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
-			out[at[j]].Status = ar.Status
+			out[r.at[j]].Status = ar.Status
 		}
 		j++
 	})

@@ -106,6 +106,10 @@ func (t *task) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *taskInit:
 		t.init(m)
+		if t.sh.listEntry != nil && messages.Terminal(t.state) && t.endedMs != 0 {
+			// Restored as ended: its list entry, as changed gives it.
+			ctx.Send(t.owner, &messages.TaskListEntry{Id: t.id[:], Entry: t.sh.listEntry(nil, t.status())})
+		}
 	case *startTask:
 		t.start(ctx)
 	case *messages.WorkDone:
