@@ -99,15 +99,16 @@ type result struct {
 	ChurnSeconds float64            `json:"churn_seconds"`
 	RecordBytes  int                `json:"record_bytes"`
 	// The product's store (engines "store", "store-nocompact") only.
-	LiveBytes     int64   `json:"live_bytes"`         // keys and values of the live records, in the store's layout
-	SizeSettled   int64   `json:"size_after_settled"` // once a compaction due after the churn ran (store) or 3 s after
-	SettleSeconds float64 `json:"settle_s"`
-	Compactions   int     `json:"compactions"`   // online compactions during the churn phase
-	CompactMaxS   float64 `json:"compact_max_s"` // the longest one
-	PauseMaxMS    float64 `json:"pause_max_ms"`  // the longest swap (every call waits)
-	ProbeP99MS    float64 `json:"probe_p99_ms"`  // ApplyActions of one action, beside the churn
-	ProbeMaxMS    float64 `json:"probe_max_ms"`
-	ProbeN        int     `json:"probe_n"`
+	LiveBytes         int64   `json:"live_bytes"`         // keys and values of the live records, in the store's layout
+	SizeSettled       int64   `json:"size_after_settled"` // once a compaction due after the churn ran (store) or 3 s after
+	SettleSeconds     float64 `json:"settle_s"`
+	Compactions       int     `json:"compactions"`        // online compactions during the churn phase
+	SettleCompactions int     `json:"settle_compactions"` // and after it, until settled
+	CompactMaxS       float64 `json:"compact_max_s"`      // the longest one
+	PauseMaxMS        float64 `json:"pause_max_ms"`       // the longest swap (every call waits)
+	ProbeP99MS        float64 `json:"probe_p99_ms"`       // ApplyActions of one action, beside the churn
+	ProbeMaxMS        float64 `json:"probe_max_ms"`
+	ProbeN            int     `json:"probe_n"`
 }
 
 func (r *result) floor() float64 { return max(r.FloorAppend, r.FloorInPlace) }
@@ -249,6 +250,9 @@ func printTable(w *os.File, names []string, by map[string][]*result, runs, recN,
 	}
 	row("online compactions in the churn", storeOnly(func(rs []*result) string {
 		return fmt.Sprintf("%.0f", med(rs, func(r *result) float64 { return float64(r.Compactions) }))
+	}))
+	row("online compactions once the churn ended, until settled", storeOnly(func(rs []*result) string {
+		return fmt.Sprintf("%.0f", med(rs, func(r *result) float64 { return float64(r.SettleCompactions) }))
 	}))
 	row("longest compaction (s)", storeOnly(func(rs []*result) string {
 		return fmt.Sprintf("%.2f", med(rs, func(r *result) float64 { return r.CompactMaxS }))
@@ -763,6 +767,9 @@ func measure(name, dir string, dur time.Duration, recN, churnN int) (*result, er
 		if res.SizeChurn, err = dirSize(sub); err != nil {
 			return nil, err
 		}
+		if se, ok := e.(*storeEngine); ok {
+			res.Compactions, _, _ = se.log.stats()
+		}
 		lat := stopProbe()
 		if len(lat) > 0 {
 			sort.Float64s(lat)
@@ -792,7 +799,17 @@ func measure(name, dir string, dur time.Duration, recN, churnN int) (*result, er
 		}
 		res.SettleSeconds = time.Since(settle).Seconds()
 		if se, ok := e.(*storeEngine); ok {
-			res.Compactions, res.CompactMaxS, res.PauseMaxMS = se.log.stats()
+			// The store logs a compaction once it closed the old file,
+			// a moment after the new one is in place.
+			for i := 0; i < 50 && res.SizeSettled < res.SizeChurn*9/10; i++ {
+				if n, _, _ := se.log.stats(); n > res.Compactions {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			var n int
+			n, res.CompactMaxS, res.PauseMaxMS = se.log.stats()
+			res.SettleCompactions = n - res.Compactions
 		}
 		runtime.GC()
 		var ms runtime.MemStats
