@@ -108,7 +108,7 @@ func (t *task) Receive(ctx actor.Context) {
 		t.init(m)
 		if t.sh.listEntry != nil && messages.Terminal(t.state) && t.endedMs != 0 {
 			// Restored as ended: its list entry, as changed gives it.
-			ctx.Send(t.owner, &messages.TaskListEntry{Id: t.id[:], Entry: t.sh.listEntry(nil, t.status())})
+			ctx.Send(t.owner, &messages.TaskListEntry{Id: t.id[:], Entry: t.sh.listEntry(make([]byte, 0, listEntrySize), t.status())})
 		}
 	case *startTask:
 		t.start(ctx)
@@ -477,13 +477,18 @@ func (t *task) notifyReply(ctx actor.Context, requester *actor.PID) {
 	ctx.Send(t.owner, tc)
 }
 
+// listEntrySize is room for most list entries (an action with a task's
+// counts and a result takes ~700 bytes), so that encoding one grows its
+// buffer once at most; the QueueManager keeps an exact copy.
+const listEntrySize = 1024
+
 // changed is the TaskChanged that reports the action's state: with its
 // list entry, encoded here once, when the action has ended and no worker
 // runs it (nothing can change its status any more; see Config.ListEntry).
 func (t *task) changed() *messages.TaskChanged {
 	tc := &messages.TaskChanged{Id: t.id[:], Status: t.status(), Live: t.run != nil}
 	if t.sh.listEntry != nil && t.run == nil && messages.Terminal(t.state) && t.endedMs != 0 {
-		tc.ListEntry = t.sh.listEntry(nil, tc.Status)
+		tc.ListEntry = t.sh.listEntry(make([]byte, 0, listEntrySize), tc.Status)
 	}
 	return tc
 }
