@@ -205,3 +205,49 @@ func TestJoiningNodeDeclaresNobodyDead(t *testing.T) {
 	require.Zero(t, st.Restarts)
 	c.repo.Release(b)
 }
+
+// The claimer of an action dies before its notice reaches the previous
+// owner (here a node the test plays on the store: it claims, then is
+// never heard of again), and the survivors take the action over from it.
+// Whichever takes it, every node then answers for it as the store has it
+// (queued again, restarted once), and it runs. When the previous owner
+// takes it over before its reconciliation retired its idle actor, that
+// actor is renewed (taskInit again) rather than poisoned and replaced
+// under the same name. (Which node takes it over is a race, so this test
+// does not always tell the code before reconciliation from the code after;
+// TestLostClaimNoticeLeavesNoStaleActor does.)
+func TestTakeOverOfAnActionWithAStaleActor(t *testing.T) {
+	c, busy := busyCluster(t)
+	n1 := c.nodes[0]
+	x, err := n1.q.Submit(ctx, spec("instant", 0))
+	require.NoError(t, err)
+	c.waitState(x, messages.State_STATE_QUEUED)
+
+	ghost, err := pgstore.Open(ctx, pgstore.Config{URL: c.url, Node: "ghost"})
+	require.NoError(t, err)
+	defer ghost.Close()
+	require.NoError(t, ghost.RegisterNode(ctx, "ghost", "127.0.0.1:1", 1))
+	conn, err := pgx.Connect(ctx, c.url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `UPDATE connector_nodes SET joined = now() - interval '1 hour' WHERE id = 'ghost'`)
+	require.NoError(t, err)
+	claimed, err := ghost.Claim(ctx, "fetch", "ghost", "127.0.0.1:1", 1)
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	require.Equal(t, x, claimed[0].Record.Status.Token)
+
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		for _, nd := range c.nodes {
+			st, err := nd.q.Status(ctx, x)
+			if assert.NoError(ct, err, nd.name) {
+				assert.Equal(ct, messages.State_STATE_QUEUED, st.State, nd.name)
+				assert.EqualValues(ct, 1, st.Restarts, nd.name)
+			}
+		}
+	}, 30*time.Second, 10*time.Millisecond)
+	for _, tok := range busy {
+		c.repo.Release(tok)
+	}
+	c.waitState(x, messages.State_STATE_FINISHED)
+}
