@@ -895,9 +895,12 @@ func (m *cmanager) adoptedDone(ctx actor.Context, op *cOp, err error) {
 }
 
 // takeOver gives rows, which this node now owns at their epochs, their
-// task actors: a fresh one, or this node's old actor of the action made
-// new (a retired or stale actor being poisoned still holds the action's
-// name, so a new one could not be spawned under it yet).
+// task actors: a fresh one, or this node's idle old actor of the action
+// made new. (An actor poisoned here stops at once, on this goroutine, by
+// the synchronized dispatcher, unless another goroutine is running its
+// mailbox at that moment, answering a request: then it still holds the
+// action's name, and a spawn under that name fails until it has stopped.
+// The next reconciliation takes such an action again.)
 func (m *cmanager) takeOver(ctx actor.Context, rows []pgstore.Row) {
 	for _, r := range rows {
 		id, perr := uuid.Parse(r.Record.Id)
