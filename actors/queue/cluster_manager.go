@@ -596,21 +596,18 @@ func (m *cmanager) run(op *cOp) error {
 	var err error
 	switch {
 	case len(op.submits) > 0 || len(op.writes) > 0 || len(op.qreplies) > 0:
-		if len(op.writes) > 0 {
-			op.fenced, err = m.db.WriteOwned(ctx, m.cfg.Name, m.node, op.writes)
-			if err != nil {
-				return err
+		// One transaction: the owned writes, the submissions, and the
+		// datastore writes the node's tasks deferred (an action's end
+		// is never committed without its task's record of it).
+		acts := make([]pgstore.NewAction, len(op.submits))
+		for i, p := range op.submits {
+			acts[i] = pgstore.NewAction{
+				Record:    &messages.StoredAction{Id: p.id.String(), Spec: p.spec, Status: p.status},
+				Exclusive: exclusiveTasks(m.sh.repo, p.spec),
 			}
 		}
-		if len(op.submits) > 0 {
-			acts := make([]pgstore.NewAction, len(op.submits))
-			for i, p := range op.submits {
-				acts[i] = pgstore.NewAction{
-					Record:    &messages.StoredAction{Id: p.id.String(), Spec: p.spec, Status: p.status},
-					Exclusive: exclusiveTasks(m.sh.repo, p.spec),
-				}
-			}
-			op.seqs, err = m.db.Submit(ctx, m.cfg.Name, m.node, m.addr, acts, m.cfg.MaximumQueueSize)
+		if len(op.writes) > 0 || len(acts) > 0 {
+			op.seqs, op.fenced, err = m.db.Commit(ctx, m.cfg.Name, m.node, m.addr, op.writes, acts, m.cfg.MaximumQueueSize)
 		}
 	case op.claim > 0:
 		op.claimed, err = m.db.Claim(ctx, m.cfg.Name, m.node, m.addr, op.claim)

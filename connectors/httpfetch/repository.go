@@ -320,7 +320,8 @@ func (r *Repository) datastore(task string) (store.Datastore, error) {
 }
 
 // begin records the start of an action on task (TaskList) and returns a
-// function that records its end.
+// function that records its end; with newRun, it also returns the task's
+// meta record as the new run left it (nil otherwise).
 func (r *Repository) begin(ds store.Datastore, action string, newRun bool) (*taskMeta, func(), error) {
 	startMs := r.now().UnixMilli()
 	if !newRun {
@@ -328,12 +329,10 @@ func (r *Repository) begin(ds store.Datastore, action string, newRun bool) (*tas
 		// write at the end records the call, deferred: it reaches the
 		// disk in the same journal frame as the queue's record of the
 		// action's end (or an earlier one), with no fsync of its own
-		// while the action holds a thread.
-		m, err := readMeta(ds)
-		if err != nil {
-			return nil, nil, fmt.Errorf("httpfetch: read task record: %w", err)
-		}
-		return m, func() {
+		// while the action holds a thread. Nothing is read here either
+		// (no caller uses the meta of an action that starts no run): in
+		// a cluster a read is a round trip to the shared store.
+		return nil, func() {
 			_, err := updateMetaDeferred(ds, func(m *taskMeta) {
 				m.Calls++
 				m.Action = action

@@ -107,21 +107,27 @@ type NewAction struct {
 // queue: those that do not fit are left out. It returns the seq of each
 // action, 0 for one left out.
 func (s *Store) Submit(ctx context.Context, queue, node, addr string, acts []NewAction, maxWaiting int) ([]uint64, error) {
-	what := "submit to " + queue
-	if err := checkName("queue", queue); err != nil {
-		return nil, err
-	}
-	if err := s.usable(what, true); err != nil {
-		return nil, err
-	}
 	if len(acts) == 0 {
-		return nil, nil
+		if err := checkName("queue", queue); err != nil {
+			return nil, err
+		}
+		return nil, s.usable("submit to "+queue, true)
 	}
-	ids := make([][]byte, len(acts))
-	recs := make([][]byte, len(acts))
-	prios := make([]int32, len(acts))
-	queued := make([]int64, len(acts))
-	excl := make([]string, len(acts))
+	seqs, _, err := s.Commit(ctx, queue, node, addr, nil, acts, maxWaiting)
+	return seqs, err
+}
+
+// submitCols are the columns of a submission's INSERT.
+type submitCols struct {
+	ids, recs [][]byte
+	prios     []int32
+	queued    []int64
+	excl      []string
+}
+
+func (s *Store) submitCols(queue, what string, acts []NewAction) (*submitCols, error) {
+	c := &submitCols{ids: make([][]byte, len(acts)), recs: make([][]byte, len(acts)), prios: make([]int32, len(acts)),
+		queued: make([]int64, len(acts)), excl: make([]string, len(acts))}
 	for i, a := range acts {
 		if a.Record.GetId() == "" || len(a.Record.Id) > store.MaxKeySize {
 			return nil, fmt.Errorf("store: queue %s: submission %d: bad id: %w", queue, i, store.ErrInvalid)
@@ -133,12 +139,16 @@ func (s *Store) Submit(ctx context.Context, queue, node, addr string, acts []New
 		if err != nil {
 			return nil, fmt.Errorf("store: queue %s: encode action %s: %w: %w", queue, a.Record.Id, store.ErrInvalid, err)
 		}
-		ids[i], recs[i] = []byte(a.Record.Id), raw
-		prios[i], queued[i] = a.Record.GetStatus().GetPriority(), a.Record.GetStatus().GetQueuedUnixMs()
-		excl[i] = strings.Join(a.Exclusive, "\n")
+		c.ids[i], c.recs[i] = []byte(a.Record.Id), raw
+		c.prios[i], c.queued[i] = a.Record.GetStatus().GetPriority(), a.Record.GetStatus().GetQueuedUnixMs()
+		c.excl[i] = strings.Join(a.Exclusive, "\n")
 	}
-	b := &pgx.Batch{}
-	b.Queue(`SELECT connector_fence($1)`, node)
+	return c, nil
+}
+
+// queue adds the submission's statements to b; the INSERT's rows (id,
+// seq) are its last statement's.
+func (c *submitCols) queue(b *pgx.Batch, queue, node, addr string, maxWaiting int) {
 	b.Queue(`INSERT INTO connector_queues (queue) VALUES ($1) ON CONFLICT DO NOTHING`, []byte(queue))
 	b.Queue(`INSERT INTO connector_actions (queue, id, seq, state, priority, queued_ms, owner, owner_addr, epoch, exclusive, record)
 		SELECT $1, u.id, nextval('connector_action_seq'), 1, u.prio, u.queued, $2, $3, 1,
@@ -146,32 +156,12 @@ func (s *Store) Submit(ctx context.Context, queue, node, addr string, acts []New
 		FROM unnest($4::bytea[], $5::int[], $6::bigint[], $7::text[], $8::bytea[]) WITH ORDINALITY AS u(id, prio, queued, excl, rec, ord)
 		ORDER BY u.ord
 		LIMIT greatest(0, $9 - (SELECT count(*) FROM connector_actions w WHERE w.queue = $1 AND w.state IN (1, 3) AND NOT w.running))
-		RETURNING id, seq`, []byte(queue), node, addr, ids, prios, queued, excl, recs, maxWaiting)
-	got := map[string]uint64{}
-	err := s.writeBatchRows(ctx, what, b, 2, func(rows pgx.Rows) error {
-		for rows.Next() {
-			var id []byte
-			var seq int64
-			if err := rows.Scan(&id, &seq); err != nil {
-				return err
-			}
-			got[string(id)] = uint64(seq)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]uint64, len(acts))
-	for i, a := range acts {
-		out[i] = got[a.Record.Id]
-	}
-	return out, nil
+		RETURNING id, seq`, []byte(queue), node, addr, c.ids, c.prios, c.queued, c.excl, c.recs, maxWaiting)
 }
 
-// writeBatchRows is writeBatch for a batch whose statement number q
-// returns rows, read by fn.
-func (s *Store) writeBatchRows(ctx context.Context, what string, b *pgx.Batch, q int, fn func(pgx.Rows) error) error {
+// writeBatchRows is writeBatch for a batch whose statements numbered by
+// the keys of read return rows, each read by its function.
+func (s *Store) writeBatchRows(ctx context.Context, what string, b *pgx.Batch, read map[int]func(pgx.Rows) error) error {
 	if f := s.cfg.Faults; f != nil {
 		if err := f.Commit(); err != nil {
 			if spaceError(err) {
@@ -183,7 +173,7 @@ func (s *Store) writeBatchRows(ctx context.Context, what string, b *pgx.Batch, q
 	br := s.pool.SendBatch(ctx, b)
 	var err error
 	for i := 0; i < b.Len() && err == nil; i++ {
-		if i == q {
+		if fn := read[i]; fn != nil {
 			var rows pgx.Rows
 			rows, err = br.Query()
 			if err == nil {
@@ -284,35 +274,137 @@ type OwnedWrite struct {
 // it no longer owns (fenced: not written). ErrFenced when node itself is
 // not a live member (nothing written).
 func (s *Store) WriteOwned(ctx context.Context, queue, node string, ws []OwnedWrite) (fenced []string, err error) {
-	what := "write to " + queue
-	if err := s.usable(what, true); err != nil {
-		return nil, err
-	}
 	if len(ws) == 0 {
-		return nil, nil
+		return nil, s.usable("write to "+queue, true)
 	}
+	_, fenced, err = s.Commit(ctx, queue, node, "", ws, nil, 0)
+	return fenced, err
+}
+
+// Commit is a cluster node's group commit, in one transaction: its owned
+// writes (as WriteOwned: each only at its epoch; the ids fenced are
+// returned), its submissions (as Submit: their seqs returned, 0 for one
+// left out by maxWaiting), and the store's deferred datastore writes
+// (deferred.go). ErrFenced, and nothing written, when node is not a live
+// member. A write fenced by its epoch leaves the rest of the group, the
+// deferred writes included, to commit.
+func (s *Store) Commit(ctx context.Context, queue, node, addr string, ws []OwnedWrite, acts []NewAction, maxWaiting int) (seqs []uint64, fenced []string, err error) {
+	what := "write to " + queue
+	if len(acts) > 0 {
+		what = "submit to " + queue
+		if len(ws) > 0 {
+			what = "write and submit to " + queue
+		}
+	}
+	if err := checkName("queue", queue); err != nil {
+		return nil, nil, err
+	}
+	if err := s.usable(what, true); err != nil {
+		return nil, nil, err
+	}
+	var own *ownedCols
+	if len(ws) > 0 {
+		if own, err = s.ownedCols(queue, what, ws); err != nil {
+			return nil, nil, err
+		}
+	}
+	var sub *submitCols
+	if len(acts) > 0 {
+		if sub, err = s.submitCols(queue, what, acts); err != nil {
+			return nil, nil, err
+		}
+	}
+	written := map[string]bool{}
+	got := map[string]uint64{}
+	err = s.withDeferred(func(w *deferredWrites) error {
+		b := &pgx.Batch{}
+		read := map[int]func(pgx.Rows) error{}
+		b.Queue(`SELECT connector_fence($1)`, node)
+		if own != nil {
+			own.queue(b, queue, node)
+			read[own.rowsAt] = func(rows pgx.Rows) error {
+				for rows.Next() {
+					var id []byte
+					if err := rows.Scan(&id); err != nil {
+						return err
+					}
+					written[string(id)] = true
+				}
+				return rows.Err()
+			}
+		}
+		if sub != nil {
+			sub.queue(b, queue, node, addr, maxWaiting)
+			read[b.Len()-1] = func(rows pgx.Rows) error {
+				for rows.Next() {
+					var id []byte
+					var seq int64
+					if err := rows.Scan(&id, &seq); err != nil {
+						return err
+					}
+					got[string(id)] = uint64(seq)
+				}
+				return rows.Err()
+			}
+		}
+		// Last: the rows they lock (a task's entries, which every node
+		// writes) are held for the shortest time.
+		w.queue(b)
+		return s.writeBatchRows(ctx, what, b, read)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if own != nil {
+		for _, id := range own.order {
+			if !written[id] {
+				fenced = append(fenced, id)
+			}
+		}
+	}
+	if sub != nil {
+		seqs = make([]uint64, len(acts))
+		for i, a := range acts {
+			seqs[i] = got[a.Record.Id]
+		}
+	}
+	return seqs, fenced, nil
+}
+
+// ownedCols are the columns of an owner's writes.
+type ownedCols struct {
+	order                          []string
+	ids, recs                      [][]byte
+	epochs, queued, started, ended []int64
+	states                         []int16
+	prios                          []int32
+	running                        []bool
+	relIDs                         [][]byte
+	relEpochs                      []int64
+	rowsAt                         int // the UPDATE's statement number
+}
+
+func (s *Store) ownedCols(queue, what string, ws []OwnedWrite) (*ownedCols, error) {
 	// The last change of an action wins (a group commit may carry
 	// several); a release is kept.
 	last := map[string]int{}
-	var order []string
+	c := &ownedCols{}
 	release := map[string]bool{}
 	for i, w := range ws {
 		id := w.Record.GetId()
 		if _, ok := last[id]; !ok {
-			order = append(order, id)
+			c.order = append(c.order, id)
 		}
 		last[id] = i
 		if w.Release {
 			release[id] = true
 		}
 	}
-	n := len(order)
-	ids, recs := make([][]byte, n), make([][]byte, n)
-	epochs, queued, started, ended := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	states, prios, running := make([]int16, n), make([]int32, n), make([]bool, n)
-	var relIDs [][]byte
-	var relEpochs []int64
-	for i, id := range order {
+	n := len(c.order)
+	c.ids, c.recs = make([][]byte, n), make([][]byte, n)
+	c.epochs, c.queued, c.started, c.ended = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	c.states, c.prios, c.running = make([]int16, n), make([]int32, n), make([]bool, n)
+	for i, id := range c.order {
 		if err := s.hookWrite(what); err != nil {
 			return nil, err
 		}
@@ -322,47 +414,32 @@ func (s *Store) WriteOwned(ctx context.Context, queue, node string, ws []OwnedWr
 			return nil, fmt.Errorf("store: queue %s: encode action %s: %w: %w", queue, id, store.ErrInvalid, err)
 		}
 		st := w.Record.GetStatus()
-		ids[i], recs[i], epochs[i] = []byte(id), raw, w.Epoch
-		states[i], prios[i], running[i] = int16(st.GetState()), st.GetPriority(), st.GetRunning()
-		queued[i], started[i], ended[i] = st.GetQueuedUnixMs(), st.GetStartedUnixMs(), st.GetEndedUnixMs()
+		c.ids[i], c.recs[i], c.epochs[i] = []byte(id), raw, w.Epoch
+		c.states[i], c.prios[i], c.running[i] = int16(st.GetState()), st.GetPriority(), st.GetRunning()
+		c.queued[i], c.started[i], c.ended[i] = st.GetQueuedUnixMs(), st.GetStartedUnixMs(), st.GetEndedUnixMs()
 		if release[id] {
-			relIDs, relEpochs = append(relIDs, []byte(id)), append(relEpochs, w.Epoch)
+			c.relIDs, c.relEpochs = append(c.relIDs, []byte(id)), append(c.relEpochs, w.Epoch)
 		}
 	}
-	b := &pgx.Batch{}
-	b.Queue(`SELECT connector_fence($1)`, node)
+	return c, nil
+}
+
+// queue adds the owner's statements to b; the UPDATE returns the ids it
+// wrote (statement c.rowsAt).
+func (c *ownedCols) queue(b *pgx.Batch, queue, node string) {
+	c.rowsAt = b.Len()
 	b.Queue(`UPDATE connector_actions a SET record = u.rec, state = u.state, priority = u.prio, running = u.running,
 			queued_ms = u.queued, started_ms = u.started, ended_ms = u.ended
 		FROM unnest($3::bytea[], $4::bigint[], $5::bytea[], $6::smallint[], $7::int[], $8::boolean[], $9::bigint[], $10::bigint[], $11::bigint[])
 			AS u(id, epoch, rec, state, prio, running, queued, started, ended)
 		WHERE a.queue = $1 AND a.id = u.id AND a.owner = $2 AND a.epoch = u.epoch
-		RETURNING a.id`, []byte(queue), node, ids, epochs, recs, states, prios, running, queued, started, ended)
-	if len(relIDs) > 0 {
+		RETURNING a.id`, []byte(queue), node, c.ids, c.epochs, c.recs, c.states, c.prios, c.running, c.queued, c.started, c.ended)
+	if len(c.relIDs) > 0 {
 		b.Queue(`DELETE FROM connector_task_holds h
 			USING connector_actions a, unnest($3::bytea[], $4::bigint[]) AS u(id, epoch)
 			WHERE h.queue = $1 AND h.id = u.id AND a.queue = $1 AND a.id = u.id AND a.owner = $2 AND a.epoch = u.epoch`,
-			[]byte(queue), node, relIDs, relEpochs)
+			[]byte(queue), node, c.relIDs, c.relEpochs)
 	}
-	written := map[string]bool{}
-	err = s.writeBatchRows(ctx, what, b, 1, func(rows pgx.Rows) error {
-		for rows.Next() {
-			var id []byte
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			written[string(id)] = true
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range order {
-		if !written[id] {
-			fenced = append(fenced, id)
-		}
-	}
-	return fenced, nil
 }
 
 // Action returns the row of action id of queue; ok is false when there is

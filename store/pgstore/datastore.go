@@ -67,14 +67,6 @@ type datastore struct {
 	created bool
 }
 
-// fence adds the statement that makes a write fail (ErrFenced) when this
-// node is no longer a live member of the cluster; nothing outside one.
-func (d *datastore) fence(b *pgx.Batch) {
-	if d.s.cfg.Node != "" {
-		b.Queue(`SELECT connector_fence($1)`, d.s.cfg.Node)
-	}
-}
-
 func (d *datastore) Get(key []byte) ([]byte, error) {
 	what := "datastore " + d.task
 	if err := checkKey(d.task, key); err != nil {
@@ -82,6 +74,12 @@ func (d *datastore) Get(key []byte) ([]byte, error) {
 	}
 	if err := d.s.usable(what, false); err != nil {
 		return nil, err
+	}
+	if dv, ok := d.s.def.lookup(d.task, key); ok { // a deferred write
+		if dv.v == nil {
+			return nil, nil
+		}
+		return bytes.Clone(dv.v), nil
 	}
 	ctx, cancel := d.s.ctx()
 	defer cancel()
@@ -137,20 +135,41 @@ func (d *datastore) Update(fn func(w store.Writer) error) error {
 			putK, putV = append(putK, []byte(k)), append(putV, v)
 		}
 	}
-	b := &pgx.Batch{}
-	d.fence(b)
-	if len(delK) > 0 {
-		b.Queue(`DELETE FROM connector_datastore_entries WHERE task = $1 AND key = ANY($2)`, d.key, delK)
-	}
-	if len(putK) > 0 {
-		b.Queue(`INSERT INTO connector_datastore_entries (task, key, value)
-			SELECT $1, * FROM unnest($2::bytea[], $3::bytea[])
-			ON CONFLICT (task, key) DO UPDATE SET value = excluded.value`, d.key, putK, putV)
-	}
 	ctx, cancel := d.s.ctx()
 	defer cancel()
-	_, err = d.s.writeBatch(ctx, what, b)
-	return err
+	return d.write(func(b *pgx.Batch) {
+		if len(delK) > 0 {
+			b.Queue(`DELETE FROM connector_datastore_entries WHERE task = $1 AND key = ANY($2)`, d.key, delK)
+		}
+		if len(putK) > 0 {
+			b.Queue(`INSERT INTO connector_datastore_entries (task, key, value)
+			SELECT $1, * FROM unnest($2::bytea[], $3::bytea[])
+			ON CONFLICT (task, key) DO UPDATE SET value = excluded.value`, d.key, putK, putV)
+		}
+	}, func(b *pgx.Batch) error {
+		_, err := d.s.writeBatch(ctx, what, b)
+		return err
+	})
+}
+
+// write sends a direct write of the task (its statements, from add): on
+// its own when the task has no deferred writes waiting, else in the
+// transaction that carries them, after them (deferred.go). Callers hold
+// d.mu, so no deferred write of the task can come meanwhile.
+func (d *datastore) write(add func(b *pgx.Batch), send func(b *pgx.Batch) error) error {
+	if !d.s.def.dirty(d.task) {
+		b := &pgx.Batch{}
+		d.s.fence(b)
+		add(b)
+		return send(b)
+	}
+	return d.s.withDeferred(func(w *deferredWrites) error {
+		b := &pgx.Batch{}
+		d.s.fence(b)
+		w.queue(b)
+		add(b)
+		return send(b)
+	})
 }
 
 // forEachChunk is how many entries ForEach reads per query.
@@ -159,6 +178,8 @@ const forEachChunk = 1000
 func (d *datastore) ForEach(fn func(key, value []byte) error) error {
 	what := "read datastore " + d.task
 	var last []byte
+	// The task's deferred writes as they are now, merged in key order.
+	over := d.s.def.snapshot(d.task)
 	for {
 		if err := d.s.usable(what, false); err != nil {
 			return err
@@ -187,6 +208,22 @@ func (d *datastore) ForEach(fn func(key, value []byte) error) error {
 			return d.s.fail(what, err)
 		}
 		for _, e := range got {
+			// deferred writes of keys before this one, then this one's
+			for len(over) > 0 && bytes.Compare(over[0].key, e.k) < 0 {
+				if v := over[0].val.v; v != nil {
+					if err := fn(over[0].key, bytes.Clone(v)); err != nil {
+						return err
+					}
+				}
+				over = over[1:]
+			}
+			if len(over) > 0 && bytes.Equal(over[0].key, e.k) {
+				e.v = bytes.Clone(over[0].val.v)
+				over = over[1:]
+				if e.v == nil { // deleted
+					continue
+				}
+			}
 			if e.v == nil {
 				e.v = []byte{}
 			}
@@ -195,6 +232,13 @@ func (d *datastore) ForEach(fn func(key, value []byte) error) error {
 			}
 		}
 		if len(got) < forEachChunk {
+			for _, o := range over {
+				if o.val.v != nil {
+					if err := fn(o.key, bytes.Clone(o.val.v)); err != nil {
+						return err
+					}
+				}
+			}
 			return nil
 		}
 		last = got[len(got)-1].k
@@ -208,11 +252,28 @@ func (d *datastore) Len() (int, error) {
 	}
 	ctx, cancel := d.s.ctx()
 	defer cancel()
+	over := d.s.def.snapshot(d.task)
+	if len(over) == 0 {
+		var n int
+		if err := d.s.pool.QueryRow(ctx, `SELECT count(*) FROM connector_datastore_entries WHERE task = $1`, d.key).Scan(&n); err != nil {
+			return 0, d.s.fail(what, err)
+		}
+		return n, nil
+	}
+	// The stored keys without a deferred write, and the deferred puts.
+	keys := make([][]byte, len(over))
+	puts := 0
+	for i, e := range over {
+		keys[i] = e.key
+		if e.val.v != nil {
+			puts++
+		}
+	}
 	var n int
-	if err := d.s.pool.QueryRow(ctx, `SELECT count(*) FROM connector_datastore_entries WHERE task = $1`, d.key).Scan(&n); err != nil {
+	if err := d.s.pool.QueryRow(ctx, `SELECT count(*) FROM connector_datastore_entries WHERE task = $1 AND NOT (key = ANY($2))`, d.key, keys).Scan(&n); err != nil {
 		return 0, d.s.fail(what, err)
 	}
-	return n, nil
+	return n + puts, nil
 }
 
 func (d *datastore) Clear() error {
@@ -225,13 +286,14 @@ func (d *datastore) Clear() error {
 	if err := d.s.hookWrite(what); err != nil {
 		return err
 	}
-	b := &pgx.Batch{}
-	d.fence(b)
-	b.Queue(`DELETE FROM connector_datastore_entries WHERE task = $1`, d.key)
 	ctx, cancel := d.s.ctx()
 	defer cancel()
-	_, err := d.s.writeBatch(ctx, what, b)
-	return err
+	return d.write(func(b *pgx.Batch) {
+		b.Queue(`DELETE FROM connector_datastore_entries WHERE task = $1`, d.key)
+	}, func(b *pgx.Batch) error {
+		_, err := d.s.writeBatch(ctx, what, b)
+		return err
+	})
 }
 
 // writer stages the writes of one Update; they are sent when fn returns.

@@ -76,6 +76,10 @@ type Config struct {
 	// Timeout bounds each call (0: 30s). A call that cannot reach the
 	// database within it fails with ErrUnavailable.
 	Timeout time.Duration
+	// DeferInterval bounds how long a deferred datastore write
+	// (store.Deferrer) waits for a group commit to carry it before it is
+	// written on its own. Default 1s.
+	DeferInterval time.Duration
 	// Logger receives open/close and failure events. Default: discard.
 	Logger *slog.Logger
 	// Faults is consulted at each step of every write (tests only).
@@ -95,6 +99,8 @@ type Store struct {
 
 	dsMu sync.Mutex
 	ds   map[string]*datastore
+
+	def deferState // deferred datastore writes (deferred.go)
 }
 
 // schemaVersion is the layout this build writes; Open refuses a database
@@ -178,6 +184,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
+	if cfg.DeferInterval <= 0 {
+		cfg.DeferInterval = time.Second
+	}
 	pc, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("store: postgresql: connection URL: %w: %w", store.ErrInvalid, err)
@@ -258,8 +267,16 @@ func (s *Store) Info() store.Info {
 	return store.Info{Path: s.display, Engine: Engine}
 }
 
-// Close implements store.Store.
+// Close implements store.Store. Deferred datastore writes not yet written
+// are written first; the error says if they could not be.
 func (s *Store) Close() error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return nil
+	}
+	ferr := s.flushDeferred()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -267,7 +284,16 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.def.mu.Lock()
+	if s.def.timer != nil {
+		s.def.timer.Stop()
+	}
+	s.def.mu.Unlock()
 	s.pool.Close()
+	if ferr != nil {
+		s.log.Error("store closed; deferred datastore writes were lost", "database", s.display, "err", ferr)
+		return ferr
+	}
 	s.log.Info("store closed", "database", s.display)
 	return nil
 }
@@ -497,18 +523,25 @@ func (s *Store) ApplyActions(queue string, batch []store.ActionMutation) error {
 			return err
 		}
 	}
-	b := &pgx.Batch{}
-	if len(dels) > 0 {
-		b.Queue(`DELETE FROM connector_actions WHERE queue = $1 AND id = ANY($2)`, []byte(queue), dels)
-	}
-	if cols.n > 0 {
-		b.Queue(`INSERT INTO connector_queues (queue) VALUES ($1) ON CONFLICT DO NOTHING`, []byte(queue))
-		cols.upsert(b, []byte(queue))
-	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	_, err := s.writeBatch(ctx, what, b)
-	return err
+	// The deferred datastore writes ride this transaction (deferred.go).
+	return s.withDeferred(func(w *deferredWrites) error {
+		b := &pgx.Batch{}
+		if !w.empty() {
+			s.fence(b)
+		}
+		if len(dels) > 0 {
+			b.Queue(`DELETE FROM connector_actions WHERE queue = $1 AND id = ANY($2)`, []byte(queue), dels)
+		}
+		if cols.n > 0 {
+			b.Queue(`INSERT INTO connector_queues (queue) VALUES ($1) ON CONFLICT DO NOTHING`, []byte(queue))
+			cols.upsert(b, []byte(queue))
+		}
+		w.queue(b)
+		_, err := s.writeBatch(ctx, what, b)
+		return err
+	})
 }
 
 // actionCols holds the columns of a multi-row upsert.

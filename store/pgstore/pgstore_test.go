@@ -17,6 +17,9 @@ import (
 var server *pgtest.Server
 
 func TestMain(m *testing.M) {
+	if arg := os.Getenv("PGSTORE_CRASH_CHILD"); arg != "" {
+		os.Exit(crashChild(arg))
+	}
 	s, err := pgtest.Start(pgtest.Options{})
 	if err != nil {
 		os.Stderr.WriteString(err.Error() + "\n")

@@ -1,0 +1,316 @@
+package pgstore
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/connectorhq/connector/store"
+)
+
+// Deferred datastore writes (store.Deferrer). UpdateDeferred applies its
+// writes to an overlay in this process (defPending), where every read of
+// this store sees them at once; they reach PostgreSQL in the transaction
+// of the store's next group commit: ApplyActions, Submit, WriteOwned or
+// Commit (the cluster node's group commit), or, if none comes, on their
+// own within Config.DeferInterval, or at Close. They are statements of
+// that transaction, so a crash either loses them with the rest of the
+// transaction or keeps them with it: an action's end, written after its
+// task recorded its bookkeeping this way, is never committed without it.
+//
+// Fencing: the transaction that carries them starts, as every write of a
+// cluster node does, with connector_fence (the node must be a live
+// member; FOR SHARE holds that until COMMIT). A node declared dead has
+// the whole transaction refused (ErrFenced), its deferred writes with it,
+// and they are dropped. A row of WriteOwned fenced by its epoch (another
+// node claimed that action) leaves only that row unwritten: the rest of
+// the group, deferred writes included, commits. Such a row is an action
+// that was queued, not running, when the other node claimed it (a running
+// action of a live member is never claimed or adopted), so no worker of it
+// made datastore writes here.
+//
+// Ordering: every transaction that carries deferred writes holds flushMu
+// from taking them until it has settled, so they reach PostgreSQL in the
+// order they were made. A direct write (Update, Clear) of a task with
+// deferred writes not yet committed carries them in its own transaction,
+// before its own statements, under flushMu: a later value is never
+// overwritten by an older deferred one. d.mu serialises UpdateDeferred
+// with the task's Update and Clear.
+
+// defVal is one deferred write: the value, or nil for a delete.
+type defVal struct{ v []byte }
+
+// defOverlay holds the latest deferred write of each key, per task.
+type defOverlay map[string]map[string]*defVal
+
+func (o defOverlay) set(task, key string, v *defVal) {
+	m := o[task]
+	if m == nil {
+		m = map[string]*defVal{}
+		o[task] = m
+	}
+	m[key] = v
+}
+
+// deferState is the store's deferred writes.
+type deferState struct {
+	mu      sync.Mutex
+	pending defOverlay // made, not yet taken by a transaction
+	active  defOverlay // taken by the transaction in flight
+	timer   *time.Timer
+	flushMu sync.Mutex // held by a transaction carrying deferred writes
+}
+
+// lookup returns the latest deferred write of task's key (ok false: none).
+func (ds *deferState) lookup(task string, key []byte) (*defVal, bool) {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if v, ok := ds.pending[task][string(key)]; ok {
+		return v, true
+	}
+	v, ok := ds.active[task][string(key)]
+	return v, ok
+}
+
+// dirty reports whether task has deferred writes not yet committed.
+func (ds *deferState) dirty(task string) bool {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	return len(ds.pending[task]) > 0 || len(ds.active[task]) > 0
+}
+
+// defEntry is one key of a task's deferred writes.
+type defEntry struct {
+	key []byte
+	val *defVal
+}
+
+// snapshot returns task's deferred writes, the latest of each key, in key
+// order.
+func (ds *deferState) snapshot(task string) []defEntry {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	var out []defEntry
+	for k, v := range ds.pending[task] {
+		out = append(out, defEntry{key: []byte(k), val: v})
+	}
+	for k, v := range ds.active[task] {
+		if _, newer := ds.pending[task][k]; !newer {
+			out = append(out, defEntry{key: []byte(k), val: v})
+		}
+	}
+	slices.SortFunc(out, func(a, b defEntry) int { return bytes.Compare(a.key, b.key) })
+	return out
+}
+
+// deferredWrites is what one transaction carries.
+type deferredWrites struct {
+	delT, delK       [][]byte
+	putT, putK, putV [][]byte
+	taken            defOverlay
+}
+
+func (w *deferredWrites) empty() bool { return w == nil || len(w.taken) == 0 }
+
+// take moves the pending writes to active and returns them as columns.
+// Callers hold flushMu (so active is empty: the previous carrier settled).
+func (ds *deferState) take() *deferredWrites {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if len(ds.pending) == 0 {
+		return nil
+	}
+	w := &deferredWrites{taken: ds.pending}
+	ds.active, ds.pending = ds.pending, nil
+	tasks := make([]string, 0, len(w.taken))
+	for t := range w.taken {
+		tasks = append(tasks, t)
+	}
+	slices.Sort(tasks) // a stable lock order between nodes' transactions
+	for _, t := range tasks {
+		m := w.taken[t]
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if v := m[k]; v.v == nil {
+				w.delT, w.delK = append(w.delT, []byte(t)), append(w.delK, []byte(k))
+			} else {
+				w.putT, w.putK, w.putV = append(w.putT, []byte(t)), append(w.putK, []byte(k)), append(w.putV, v.v)
+			}
+		}
+	}
+	return w
+}
+
+// settle ends the transaction that carried w: committed (err nil) or
+// refused because the node is fenced out, its writes leave the overlay
+// (PostgreSQL has them, or must never have them); any other failure (the
+// outcome is unknown, or the transaction was not sent) puts them back
+// under the writes made since, for the next transaction to carry again.
+// Callers hold flushMu.
+func (ds *deferState) settle(w *deferredWrites, err error) {
+	if w.empty() {
+		return
+	}
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	ds.active = nil
+	if err == nil || errors.Is(err, ErrFenced) {
+		return
+	}
+	if ds.pending == nil {
+		ds.pending = defOverlay{}
+	}
+	for t, m := range w.taken {
+		for k, v := range m {
+			if _, newer := ds.pending[t][k]; !newer {
+				ds.pending.set(t, k, v)
+			}
+		}
+	}
+}
+
+// queue adds the statements that apply w to b (nothing when w is empty).
+func (w *deferredWrites) queue(b *pgx.Batch) {
+	if w.empty() {
+		return
+	}
+	if len(w.delK) > 0 {
+		b.Queue(`DELETE FROM connector_datastore_entries e
+			USING unnest($1::bytea[], $2::bytea[]) AS u(task, key)
+			WHERE e.task = u.task AND e.key = u.key`, w.delT, w.delK)
+	}
+	if len(w.putK) > 0 {
+		b.Queue(`INSERT INTO connector_datastore_entries (task, key, value)
+			SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[])
+			ON CONFLICT (task, key) DO UPDATE SET value = excluded.value`, w.putT, w.putK, w.putV)
+	}
+}
+
+// UpdateDeferred implements store.Deferrer (see the top of this file).
+func (d *datastore) UpdateDeferred(fn func(w store.Writer) error) error {
+	what := "update datastore " + d.task + " (deferred)"
+	if err := d.s.usable(what, true); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w := &writer{d: d, staged: map[string][]byte{}}
+	err := func() error {
+		defer func() { w.done = true }()
+		return fn(w)
+	}()
+	if err != nil {
+		return err
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.staged) == 0 {
+		return nil
+	}
+	for range w.staged {
+		if err := d.s.hookWrite(what); err != nil {
+			return err
+		}
+	}
+	ds := &d.s.def
+	ds.mu.Lock()
+	if ds.pending == nil {
+		ds.pending = defOverlay{}
+	}
+	for k, v := range w.staged {
+		ds.pending.set(d.task, k, &defVal{v: v})
+	}
+	if ds.timer == nil {
+		ds.timer = time.AfterFunc(d.s.cfg.DeferInterval, d.s.flushTimer)
+	} else {
+		ds.timer.Reset(d.s.cfg.DeferInterval)
+	}
+	ds.mu.Unlock()
+	return nil
+}
+
+// flushTimer writes deferred writes that no group commit carried.
+func (s *Store) flushTimer() {
+	if err := s.flushDeferred(); err != nil {
+		s.log.Warn("deferred datastore writes could not be written; trying again", "err", err)
+		s.def.mu.Lock()
+		if len(s.def.pending) > 0 && s.def.timer != nil {
+			s.def.timer.Reset(s.cfg.DeferInterval)
+		}
+		s.def.mu.Unlock()
+	}
+}
+
+// flushDeferred writes the pending deferred writes in a transaction of
+// their own.
+func (s *Store) flushDeferred() error {
+	what := "write deferred datastore changes"
+	if s.deferredLen() == 0 {
+		return nil
+	}
+	if err := s.usable(what, true); err != nil {
+		if errors.Is(err, store.ErrClosed) {
+			return nil
+		}
+		return err
+	}
+	s.def.flushMu.Lock()
+	defer s.def.flushMu.Unlock()
+	w := s.def.take()
+	if w.empty() {
+		return nil
+	}
+	b := &pgx.Batch{}
+	s.fence(b)
+	w.queue(b)
+	ctx, cancel := s.ctx()
+	defer cancel()
+	_, err := s.writeBatch(ctx, what, b)
+	s.def.settle(w, err)
+	return err
+}
+
+// fence adds the statement that makes a write fail (ErrFenced) when this
+// node is no longer a live member of the cluster; nothing outside one.
+func (s *Store) fence(b *pgx.Batch) {
+	if s.cfg.Node != "" {
+		b.Queue(`SELECT connector_fence($1)`, s.cfg.Node)
+	}
+}
+
+// withDeferred runs send, a transaction that carries the pending deferred
+// writes (send queues them into its batch, w.queue), under flushMu, and
+// settles them with its outcome.
+func (s *Store) withDeferred(send func(w *deferredWrites) error) error {
+	s.def.flushMu.Lock()
+	defer s.def.flushMu.Unlock()
+	w := s.def.take()
+	err := send(w)
+	s.def.settle(w, err)
+	return err
+}
+
+// deferredLen is the number of deferred writes not yet committed.
+func (s *Store) deferredLen() int {
+	s.def.mu.Lock()
+	defer s.def.mu.Unlock()
+	n := 0
+	for _, m := range s.def.pending {
+		n += len(m)
+	}
+	for _, m := range s.def.active {
+		n += len(m)
+	}
+	return n
+}
+
+var _ store.Deferrer = (*datastore)(nil)
