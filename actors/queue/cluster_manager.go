@@ -518,6 +518,12 @@ func (m *cmanager) next(ctx actor.Context) {
 	switch {
 	case m.pending != nil && (len(m.pending.submits) > 0 || len(m.pending.writes) > 0 || len(m.pending.qreplies) > 0):
 		op, m.pending = m.pending, nil
+		if !m.evicted && !m.shutting && len(m.adoptDead) == 0 && !m.adoptAll &&
+			(m.claimWanted || m.claimFull) && !m.paused && m.running < m.cfg.MaximumThreads {
+			// The claim rides the commit: one round trip, not two.
+			op.claim = m.cfg.MaximumThreads - m.running
+			m.claimWanted, m.claimFull = false, false
+		}
 	case m.evicted || m.released:
 		return
 	case m.shutting:
@@ -606,8 +612,11 @@ func (m *cmanager) run(op *cOp) error {
 				Exclusive: exclusiveTasks(m.sh.repo, p.spec),
 			}
 		}
-		if len(op.writes) > 0 || len(acts) > 0 {
-			op.seqs, op.fenced, err = m.db.Commit(ctx, m.cfg.Name, m.node, m.addr, op.writes, acts, m.cfg.MaximumQueueSize)
+		if len(op.writes) > 0 || len(acts) > 0 || op.claim > 0 {
+			var r pgstore.GroupResult
+			r, err = m.db.Commit(ctx, m.cfg.Name, m.node, m.addr,
+				pgstore.Group{Writes: op.writes, Submits: acts, MaxWaiting: m.cfg.MaximumQueueSize, Claim: op.claim})
+			op.seqs, op.fenced, op.claimed = r.Seqs, r.Fenced, r.Claimed
 		}
 	case op.claim > 0:
 		op.claimed, err = m.db.Claim(ctx, m.cfg.Name, m.node, m.addr, op.claim)
@@ -669,6 +678,9 @@ func (m *cmanager) done(ctx actor.Context, d *cDone) {
 	switch {
 	case len(op.submits) > 0 || len(op.writes) > 0 || len(op.qreplies) > 0:
 		m.committed(ctx, op, d.err)
+		if op.claim > 0 { // the claim that rode the commit: after it, so that its submissions have their actors
+			m.claimedDone(ctx, op, d.err)
+		}
 	case op.claim > 0:
 		m.claimedDone(ctx, op, d.err)
 	case op.adopt != nil || op.unowned:

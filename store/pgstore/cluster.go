@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -113,8 +114,8 @@ func (s *Store) Submit(ctx context.Context, queue, node, addr string, acts []New
 		}
 		return nil, s.usable("submit to "+queue, true)
 	}
-	seqs, _, err := s.Commit(ctx, queue, node, addr, nil, acts, maxWaiting)
-	return seqs, err
+	r, err := s.Commit(ctx, queue, node, addr, Group{Submits: acts, MaxWaiting: maxWaiting})
+	return r.Seqs, err
 }
 
 // submitCols are the columns of a submission's INSERT.
@@ -223,6 +224,15 @@ func (s *Store) Claim(ctx context.Context, queue, node, addr string, n int) ([]C
 		return nil, s.fail(what, err)
 	}
 	defer rows.Close()
+	out, err := s.readClaimed(queue, node, addr, rows)
+	if err != nil && !errors.Is(err, store.ErrCorrupt) {
+		return nil, s.fail(what, err)
+	}
+	return out, err
+}
+
+// readClaimed reads the rows of connector_claim.
+func (s *Store) readClaimed(queue, node, addr string, rows pgx.Rows) ([]Claimed, error) {
 	var out []Claimed
 	for rows.Next() {
 		var c Claimed
@@ -230,7 +240,7 @@ func (s *Store) Claim(ctx context.Context, queue, node, addr string, n int) ([]C
 		var seq int64
 		var prio int32
 		if err := rows.Scan(&id, &c.Epoch, &c.PrevOwner, &c.PrevAddr, &seq, &prio, &raw); err != nil {
-			return nil, s.fail(what, err)
+			return nil, err
 		}
 		rec, err := decode(queue, raw)
 		if err != nil {
@@ -240,10 +250,7 @@ func (s *Store) Claim(ctx context.Context, queue, node, addr string, n int) ([]C
 		c.Record, c.Owner, c.OwnerAddr = rec, node, addr
 		out = append(out, c)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(what, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 func decode(queue string, raw []byte) (*messages.StoredAction, error) {
@@ -277,18 +284,36 @@ func (s *Store) WriteOwned(ctx context.Context, queue, node string, ws []OwnedWr
 	if len(ws) == 0 {
 		return nil, s.usable("write to "+queue, true)
 	}
-	_, fenced, err = s.Commit(ctx, queue, node, "", ws, nil, 0)
-	return fenced, err
+	r, err := s.Commit(ctx, queue, node, "", Group{Writes: ws})
+	return r.Fenced, err
 }
 
-// Commit is a cluster node's group commit, in one transaction: its owned
-// writes (as WriteOwned: each only at its epoch; the ids fenced are
-// returned), its submissions (as Submit: their seqs returned, 0 for one
-// left out by maxWaiting), and the store's deferred datastore writes
-// (deferred.go). ErrFenced, and nothing written, when node is not a live
-// member. A write fenced by its epoch leaves the rest of the group, the
-// deferred writes included, to commit.
-func (s *Store) Commit(ctx context.Context, queue, node, addr string, ws []OwnedWrite, acts []NewAction, maxWaiting int) (seqs []uint64, fenced []string, err error) {
+// Group is what a cluster node's group commit carries (Commit).
+type Group struct {
+	Writes     []OwnedWrite // as WriteOwned
+	Submits    []NewAction  // as Submit, with MaxWaiting
+	MaxWaiting int
+	Claim      int // then claim up to this many queued actions, as Claim
+}
+
+// GroupResult is what Commit returns: the seq of each submission (0 for
+// one left out by MaxWaiting), the ids of owned writes fenced by their
+// epoch (not written), and the actions claimed.
+type GroupResult struct {
+	Seqs    []uint64
+	Fenced  []string
+	Claimed []Claimed
+}
+
+// Commit is a cluster node's group commit, in one transaction (one round
+// trip): its owned writes (each only at its epoch), its submissions, a
+// claim for its free threads (which may take those very submissions),
+// and the store's deferred datastore writes (deferred.go). ErrFenced, and
+// nothing written, when node is not a live member. A write fenced by its
+// epoch leaves the rest of the group, the deferred writes included, to
+// commit.
+func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (res GroupResult, err error) {
+	ws, acts, maxWaiting := g.Writes, g.Submits, g.MaxWaiting
 	what := "write to " + queue
 	if len(acts) > 0 {
 		what = "submit to " + queue
@@ -296,22 +321,25 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, ws []Owned
 			what = "write and submit to " + queue
 		}
 	}
+	if g.Claim > 0 && len(ws) == 0 && len(acts) == 0 {
+		what = "claim from " + queue
+	}
 	if err := checkName("queue", queue); err != nil {
-		return nil, nil, err
+		return res, err
 	}
 	if err := s.usable(what, true); err != nil {
-		return nil, nil, err
+		return res, err
 	}
 	var own *ownedCols
 	if len(ws) > 0 {
 		if own, err = s.ownedCols(queue, what, ws); err != nil {
-			return nil, nil, err
+			return res, err
 		}
 	}
 	var sub *submitCols
 	if len(acts) > 0 {
 		if sub, err = s.submitCols(queue, what, acts); err != nil {
-			return nil, nil, err
+			return res, err
 		}
 	}
 	written := map[string]bool{}
@@ -347,28 +375,37 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, ws []Owned
 				return rows.Err()
 			}
 		}
+		if g.Claim > 0 {
+			b.Queue(`SELECT id, epoch, prev_owner, prev_addr, seq, priority, record FROM connector_claim($1, $2, $3, $4)`,
+				[]byte(queue), node, addr, g.Claim)
+			read[b.Len()-1] = func(rows pgx.Rows) error {
+				got, rerr := s.readClaimed(queue, node, addr, rows)
+				res.Claimed = got
+				return rerr
+			}
+		}
 		// Last: the rows they lock (a task's entries, which every node
 		// writes) are held for the shortest time.
 		w.queue(b)
 		return s.writeBatchRows(ctx, what, b, read)
 	})
 	if err != nil {
-		return nil, nil, err
+		return GroupResult{}, err
 	}
 	if own != nil {
 		for _, id := range own.order {
 			if !written[id] {
-				fenced = append(fenced, id)
+				res.Fenced = append(res.Fenced, id)
 			}
 		}
 	}
 	if sub != nil {
-		seqs = make([]uint64, len(acts))
+		res.Seqs = make([]uint64, len(acts))
 		for i, a := range acts {
-			seqs[i] = got[a.Record.Id]
+			res.Seqs[i] = got[a.Record.Id]
 		}
 	}
-	return seqs, fenced, nil
+	return res, nil
 }
 
 // ownedCols are the columns of an owner's writes.

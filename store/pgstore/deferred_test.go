@@ -336,3 +336,37 @@ func crashChild(arg string) int {
 	time.Sleep(time.Hour) // until SIGKILL
 	return 0
 }
+
+// A node's group commit is one transaction: its owned writes, its
+// submissions, a claim for its free threads (which may take those very
+// submissions, in priority order with the rest of the queue) and its
+// deferred datastore writes.
+func TestCommitGroupWithClaim(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "a", "b")
+	a, b := ns[0], ns[1]
+	_, err := b.Submit(ctx, "fetch", "b", "b:1", []NewAction{newAction("old", 0)}, 100)
+	require.NoError(t, err)
+	require.NoError(t, store.UpdateDeferred(dsOf(t, a, "T"), put("k", "v")))
+	r, err := a.Commit(ctx, "fetch", "a", "a:1", Group{
+		Submits: []NewAction{newAction("n1", 5), newAction("n2", 0)}, MaxWaiting: 100, Claim: 2,
+	})
+	require.NoError(t, err)
+	require.Len(t, r.Seqs, 2)
+	require.NotZero(t, r.Seqs[0])
+	require.Equal(t, []string{"n1", "old"}, claimIDs(r.Claimed), "priority, then arrival, the group's own submissions included")
+	require.Equal(t, "a", r.Claimed[0].PrevOwner)
+	require.Equal(t, "b", r.Claimed[1].PrevOwner)
+	require.Equal(t, r.Seqs[0], r.Claimed[0].Record.Status.Seq)
+	require.EqualValues(t, 2, r.Claimed[0].Epoch)
+	require.Equal(t, "v", getS(t, dsOf(t, b, "T"), "k"))
+
+	done := r.Claimed[0].Record
+	done.Status.State = messages.State_STATE_FINISHED
+	r, err = a.Commit(ctx, "fetch", "a", "a:1", Group{
+		Writes: []OwnedWrite{{Epoch: r.Claimed[0].Epoch, Record: done}}, Claim: 4,
+	})
+	require.NoError(t, err)
+	require.Empty(t, r.Fenced)
+	require.Equal(t, []string{"n2"}, claimIDs(r.Claimed))
+}
