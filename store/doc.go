@@ -72,6 +72,9 @@
 // Stop is recorded at once, before the work has unwound: its meta record
 // follows in a later frame, as it did when it was a commit of its own.) Update and Clear of a datastore with such writes first journal
 // and fold them, so a replay never writes an older value over a newer.
+// The shared store of a cluster (store/pgstore) keeps the same promise:
+// its deferred writes are statements of the node's next group commit
+// transaction (store/pgstore/deferred.go).
 //
 // # Compaction
 //

@@ -103,7 +103,9 @@ type Datastore interface {
 // UpdateDeferred did: a task that records its bookkeeping this way before
 // its action's end is written cannot have its end on disk without it. The
 // durable store uses the journal; without one (Config.MaxSize, no room
-// for a segment) UpdateDeferred is Update.
+// for a segment) UpdateDeferred is Update. The shared store of a cluster
+// (store/pgstore) writes them in the transaction of its next group commit
+// (ApplyActions, or a cluster node's Commit).
 type Deferrer interface {
 	UpdateDeferred(fn func(w Writer) error) error
 }

@@ -59,9 +59,10 @@ func (o defOverlay) set(task, key string, v *defVal) {
 // deferState is the store's deferred writes.
 type deferState struct {
 	mu      sync.Mutex
-	pending defOverlay // made, not yet taken by a transaction
-	active  defOverlay // taken by the transaction in flight
-	timer   *time.Timer
+	pending defOverlay  // made, not yet taken by a transaction
+	active  defOverlay  // taken by the transaction in flight
+	timer   *time.Timer // armed: a flush is due within DeferInterval
+	armed   bool
 	flushMu sync.Mutex // held by a transaction carrying deferred writes
 }
 
@@ -229,25 +230,41 @@ func (d *datastore) UpdateDeferred(fn func(w store.Writer) error) error {
 	for k, v := range w.staged {
 		ds.pending.set(d.task, k, &defVal{v: v})
 	}
-	if ds.timer == nil {
-		ds.timer = time.AfterFunc(d.s.cfg.DeferInterval, d.s.flushTimer)
-	} else {
-		ds.timer.Reset(d.s.cfg.DeferInterval)
-	}
+	d.s.armLocked()
 	ds.mu.Unlock()
 	return nil
 }
 
+// armLocked makes sure a flush comes within DeferInterval (counted from
+// the oldest deferred write waiting, not pushed back by later ones).
+// Callers hold s.def.mu.
+func (s *Store) armLocked() {
+	ds := &s.def
+	if ds.armed {
+		return
+	}
+	ds.armed = true
+	if ds.timer == nil {
+		ds.timer = time.AfterFunc(s.cfg.DeferInterval, s.flushTimer)
+	} else {
+		ds.timer.Reset(s.cfg.DeferInterval)
+	}
+}
+
 // flushTimer writes deferred writes that no group commit carried.
 func (s *Store) flushTimer() {
-	if err := s.flushDeferred(); err != nil {
+	s.def.mu.Lock()
+	s.def.armed = false
+	s.def.mu.Unlock()
+	err := s.flushDeferred()
+	if err != nil {
 		s.log.Warn("deferred datastore writes could not be written; trying again", "err", err)
-		s.def.mu.Lock()
-		if len(s.def.pending) > 0 && s.def.timer != nil {
-			s.def.timer.Reset(s.cfg.DeferInterval)
-		}
-		s.def.mu.Unlock()
 	}
+	s.def.mu.Lock()
+	if len(s.def.pending) > 0 && !errors.Is(err, store.ErrClosed) {
+		s.armLocked() // written meanwhile, or failed: again
+	}
+	s.def.mu.Unlock()
 }
 
 // flushDeferred writes the pending deferred writes in a transaction of

@@ -370,3 +370,38 @@ func TestCommitGroupWithClaim(t *testing.T) {
 	require.Empty(t, r.Fenced)
 	require.Equal(t, []string{"n2"}, claimIDs(r.Claimed))
 }
+
+// A steady stream of deferred writes with no group commit does not push
+// their flush back: each is written within DeferInterval or so.
+func TestDeferredFlushIsNotPushedBack(t *testing.T) {
+	t.Parallel()
+	url := server.DatabaseT(t)
+	a, err := Open(ctx, Config{URL: url, DeferInterval: 200 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { a.Close() })
+	b := openT(t, url, nil)
+	t.Cleanup(func() { b.Close() })
+	da, db := dsOf(t, a, "T"), dsOf(t, b, "T")
+	require.NoError(t, store.UpdateDeferred(da, put("first", "1")))
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if err := store.UpdateDeferred(da, put("k", fmt.Sprint(i))); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		v, err := db.Get([]byte("first"))
+		assert.NoError(c, err)
+		assert.Equal(c, "1", string(v))
+	}, 20*time.Second, 20*time.Millisecond)
+}

@@ -15,7 +15,10 @@
 // Every write is one round trip: its statements go to the server as one
 // pipelined batch, which PostgreSQL runs as one transaction. Callers group
 // their changes (the QueueManager's group commit, a crawl's page batches),
-// so a commit (and its WAL flush) is paid once per group.
+// so a commit (and its WAL flush) is paid once per group. A cluster
+// node's group commit (Commit) carries its owned writes, its submissions,
+// a claim for its free threads, and the datastore writes its tasks
+// deferred (store.Deferrer, deferred.go), in one transaction.
 //
 // # Failures
 //
