@@ -800,7 +800,11 @@ func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 		ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
 		queued++
 	}
-	if queued > 0 {
+	if queued > 0 && !(err == nil && op.claim > 0 && len(op.claimed) < op.claim) {
+		// Unless the claim that rode this commit (after its inserts, in
+		// the same transaction) left threads free: then nothing it
+		// queued waits, for this node or another, and neither this
+		// node's next claim nor the others' would find anything.
 		m.claimWanted = true
 		m.nudgeOthers(ctx)
 	}
