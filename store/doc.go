@@ -72,9 +72,12 @@
 // Stop is recorded at once, before the work has unwound: its meta record
 // follows in a later frame, as it did when it was a commit of its own.) Update and Clear of a datastore with such writes first journal
 // and fold them, so a replay never writes an older value over a newer.
-// The shared store of a cluster (store/pgstore) keeps the same promise:
-// its deferred writes are statements of the node's next group commit
-// transaction (store/pgstore/deferred.go).
+// The shared store of a cluster (store/pgstore) defers only bookkeeping
+// (UpdateBookkeeping: the HTTP connector's and restsync's records of an
+// action's end), with the same promise: its deferred writes are
+// statements of the node's next group commit transaction
+// (store/pgstore/deferred.go). A crawl's records are committed at once
+// there, since another node takes an action over as soon as its node dies.
 //
 // # Compaction
 //

@@ -104,10 +104,31 @@ type Datastore interface {
 // its action's end is written cannot have its end on disk without it. The
 // durable store uses the journal; without one (Config.MaxSize, no room
 // for a segment) UpdateDeferred is Update. The shared store of a cluster
-// (store/pgstore) writes them in the transaction of its next group commit
-// (ApplyActions, or a cluster node's Commit).
+// (store/pgstore) is not a Deferrer: another node takes an action over as
+// soon as its node dies, and must find the records of what was delivered
+// (a crawl's batches); it defers only bookkeeping (Bookkeeper).
 type Deferrer interface {
 	UpdateDeferred(fn func(w Writer) error) error
+}
+
+// Bookkeeper is implemented by datastores that defer a task's bookkeeping
+// (UpdateBookkeeping) but not its other writes: the shared store of a
+// cluster (store/pgstore), whose deferred writes ride the node's next
+// group commit transaction, with the same promise as UpdateDeferred's.
+type Bookkeeper interface {
+	UpdateBookkeeping(fn func(w Writer) error) error
+}
+
+// UpdateBookkeeping records a task's bookkeeping of an action as it ends
+// (what TaskList shows: calls, the last action, its times): a crash may
+// lose it, and it must not cost the action a commit of its own, but the
+// action's end is never on disk without it. It is ds.UpdateBookkeeping
+// when ds is a Bookkeeper, else UpdateDeferred.
+func UpdateBookkeeping(ds Datastore, fn func(w Writer) error) error {
+	if b, ok := ds.(Bookkeeper); ok {
+		return b.UpdateBookkeeping(fn)
+	}
+	return UpdateDeferred(ds, fn)
 }
 
 // UpdateDeferred calls ds.UpdateDeferred when ds is a Deferrer, and

@@ -137,11 +137,12 @@ func updateMeta(ds store.Datastore, fn func(m *taskMeta)) (*taskMeta, error) {
 }
 
 // updateMetaDeferred changes the task's meta record atomically; the change
-// reaches the disk with the store's next durable write (store.Deferrer):
+// reaches the disk with the store's next durable write
+// (store.UpdateBookkeeping):
 // at the latest with the record of the action's end, which the queue
 // writes after Run returns.
 func updateMetaDeferred(ds store.Datastore, fn func(m *taskMeta)) (*taskMeta, error) {
-	return changeMeta(func(f func(store.Writer) error) error { return store.UpdateDeferred(ds, f) }, fn)
+	return changeMeta(func(f func(store.Writer) error) error { return store.UpdateBookkeeping(ds, f) }, fn)
 }
 
 func changeMeta(update func(func(store.Writer) error) error, fn func(m *taskMeta)) (*taskMeta, error) {

@@ -12,15 +12,23 @@ import (
 	"github.com/connectorhq/connector/store"
 )
 
-// Deferred datastore writes (store.Deferrer). UpdateDeferred applies its
-// writes to an overlay in this process (defPending), where every read of
-// this store sees them at once; they reach PostgreSQL in the transaction
-// of the store's next group commit: ApplyActions, Submit, WriteOwned or
-// Commit (the cluster node's group commit), or, if none comes, on their
-// own within Config.DeferInterval, or at Close. They are statements of
-// that transaction, so a crash either loses them with the rest of the
-// transaction or keeps them with it: an action's end, written after its
-// task recorded its bookkeeping this way, is never committed without it.
+// Deferred datastore writes (store.Bookkeeper). UpdateBookkeeping applies
+// its writes to an overlay in this process (defPending), where every read
+// of this store sees them at once; they reach PostgreSQL in the
+// transaction of the store's next group commit: ApplyActions, Submit,
+// WriteOwned or Commit (the cluster node's group commit), or, if none
+// comes, on their own within Config.DeferInterval, or at Close. They are
+// statements of that transaction, so a crash either loses them with the
+// rest of the transaction or keeps them with it: an action's end, written
+// after its task recorded its bookkeeping this way, is never committed
+// without it.
+//
+// Only bookkeeping is deferred: the datastore is not a store.Deferrer, so
+// UpdateDeferred (a crawl's records of what it delivered) is a commit of
+// its own, as Update. Another node takes an action over as soon as its
+// node's lease lapses and must find those records, or it delivers again
+// what was delivered in the last DeferInterval (the zombie test,
+// cmd/connector, found exactly that).
 //
 // Fencing: the transaction that carries them starts, as every write of a
 // cluster node does, with connector_fence (the node must be a live
@@ -195,8 +203,9 @@ func (w *deferredWrites) queue(b *pgx.Batch) {
 	}
 }
 
-// UpdateDeferred implements store.Deferrer (see the top of this file).
-func (d *datastore) UpdateDeferred(fn func(w store.Writer) error) error {
+// UpdateBookkeeping implements store.Bookkeeper (see the top of this
+// file).
+func (d *datastore) UpdateBookkeeping(fn func(w store.Writer) error) error {
 	what := "update datastore " + d.task + " (deferred)"
 	if err := d.s.usable(what, true); err != nil {
 		return err
@@ -330,4 +339,4 @@ func (s *Store) deferredLen() int {
 	return n
 }
 
-var _ store.Deferrer = (*datastore)(nil)
+var _ store.Bookkeeper = (*datastore)(nil)

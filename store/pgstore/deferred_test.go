@@ -70,7 +70,7 @@ func TestDeferredWritesRideTheGroupCommit(t *testing.T) {
 		}
 		return nil
 	}))
-	require.NoError(t, store.UpdateDeferred(da, func(w store.Writer) error {
+	require.NoError(t, store.UpdateBookkeeping(da, func(w store.Writer) error {
 		v, err := w.Get([]byte("k1"))
 		if err != nil {
 			return err
@@ -100,13 +100,27 @@ func TestDeferredWritesRideTheGroupCommit(t *testing.T) {
 	require.Equal(t, want, entries(t, da))
 
 	// Each kind of group commit carries them: WriteOwned, ApplyActions.
-	require.NoError(t, store.UpdateDeferred(da, put("k1", "w")))
+	require.NoError(t, store.UpdateBookkeeping(da, put("k1", "w")))
 	_, err = a.WriteOwned(ctx, "fetch", "a", []OwnedWrite{{Epoch: 1, Record: newAction("x", 0).Record}})
 	require.NoError(t, err)
 	require.Equal(t, "w", getS(t, db, "k1"))
-	require.NoError(t, store.UpdateDeferred(da, put("k1", "apply")))
+	require.NoError(t, store.UpdateBookkeeping(da, put("k1", "apply")))
 	require.NoError(t, a.ApplyActions("other", []store.ActionMutation{{Put: newAction("y", 0).Record}}))
 	require.Equal(t, "apply", getS(t, db, "k1"))
+}
+
+// Only bookkeeping is deferred: UpdateDeferred (a crawl's records of what
+// it delivered) is durable when it returns, because another node takes an
+// action over at once and must find them.
+func TestCrawlRecordsAreNotDeferred(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "a", "b")
+	da, db := dsOf(t, ns[0], "T"), dsOf(t, ns[1], "T")
+	_, isDeferrer := da.(store.Deferrer)
+	require.False(t, isDeferrer)
+	require.NoError(t, store.UpdateDeferred(da, put("u:page", "delivered")))
+	require.Equal(t, "delivered", getS(t, db, "u:page"))
+	require.Zero(t, ns[0].deferredLen())
 }
 
 // Deferred writes that no group commit carries are written on their own
@@ -119,7 +133,7 @@ func TestDeferredWritesWithoutACommit(t *testing.T) {
 	b := openT(t, url, nil)
 	t.Cleanup(func() { b.Close() })
 	da, db := dsOf(t, a, "T"), dsOf(t, b, "T")
-	require.NoError(t, store.UpdateDeferred(da, put("k", "timer")))
+	require.NoError(t, store.UpdateBookkeeping(da, put("k", "timer")))
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		v, err := db.Get([]byte("k"))
 		assert.NoError(c, err)
@@ -127,7 +141,7 @@ func TestDeferredWritesWithoutACommit(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond)
 
 	a.cfg.DeferInterval = time.Hour
-	require.NoError(t, store.UpdateDeferred(da, put("k", "close")))
+	require.NoError(t, store.UpdateBookkeeping(da, put("k", "close")))
 	require.NoError(t, a.Close())
 	require.Equal(t, "close", getS(t, db, "k"))
 }
@@ -140,7 +154,7 @@ func TestDeferredThenDirectWriteOrder(t *testing.T) {
 	ns := nodes(t, "a", "b")
 	a, b := ns[0], ns[1]
 	da, db := dsOf(t, a, "T"), dsOf(t, b, "T")
-	require.NoError(t, store.UpdateDeferred(da, func(w store.Writer) error {
+	require.NoError(t, store.UpdateBookkeeping(da, func(w store.Writer) error {
 		if err := w.Put([]byte("k"), []byte("deferred")); err != nil {
 			return err
 		}
@@ -153,7 +167,7 @@ func TestDeferredThenDirectWriteOrder(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "direct", getS(t, db, "k"))
 
-	require.NoError(t, store.UpdateDeferred(da, put("k", "deferred")))
+	require.NoError(t, store.UpdateBookkeeping(da, put("k", "deferred")))
 	require.NoError(t, da.Clear())
 	require.Equal(t, "", entries(t, db))
 	require.Equal(t, "", entries(t, da))
@@ -184,14 +198,14 @@ func TestDeferredWritesSurviveAFailedCommit(t *testing.T) {
 	b := openT(t, url, nil)
 	t.Cleanup(func() { b.Close() })
 	da, db := dsOf(t, a, "T"), dsOf(t, b, "T")
-	require.NoError(t, store.UpdateDeferred(da, put("k1", "v1")))
-	require.NoError(t, store.UpdateDeferred(da, put("k2", "v2")))
+	require.NoError(t, store.UpdateBookkeeping(da, put("k1", "v1")))
+	require.NoError(t, store.UpdateBookkeeping(da, put("k2", "v2")))
 	f.n.Store(1)
 	_, err = a.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("x", 0)}, 100)
 	require.Error(t, err)
 	require.Equal(t, "v1", getS(t, da, "k1"))
 	require.Equal(t, "<absent>", getS(t, db, "k1"))
-	require.NoError(t, store.UpdateDeferred(da, put("k2", "newer")))
+	require.NoError(t, store.UpdateBookkeeping(da, put("k2", "newer")))
 	_, err = a.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("x", 0)}, 100)
 	require.NoError(t, err)
 	require.Equal(t, "k1=v1 k2=newer", entries(t, db))
@@ -218,7 +232,7 @@ func TestDeferredWritesOfAFencedOwner(t *testing.T) {
 		return r
 	}
 
-	require.NoError(t, store.UpdateDeferred(da, put("k", "with-q")))
+	require.NoError(t, store.UpdateBookkeeping(da, put("k", "with-q")))
 	fenced, err := a.WriteOwned(ctx, "fetch", "a", []OwnedWrite{
 		{Epoch: 1, Record: rec("p", messages.State_STATE_CANCELLED)},
 		{Epoch: 1, Record: rec("q", messages.State_STATE_CANCELLED)},
@@ -236,15 +250,15 @@ func TestDeferredWritesOfAFencedOwner(t *testing.T) {
 	// b declares a dead (a's lease lapsed) and takes its actions over.
 	_, err = b.Adopt(ctx, "fetch", "b", "b:1", []string{"a"}, func(*messages.StoredAction) {})
 	require.NoError(t, err)
-	require.NoError(t, store.UpdateDeferred(da, put("k", "zombie")))
-	require.NoError(t, store.UpdateDeferred(da, put("z", "zombie")))
+	require.NoError(t, store.UpdateBookkeeping(da, put("k", "zombie")))
+	require.NoError(t, store.UpdateBookkeeping(da, put("z", "zombie")))
 	_, err = a.WriteOwned(ctx, "fetch", "a", []OwnedWrite{{Epoch: 1, Record: rec("q", messages.State_STATE_FINISHED)}})
 	require.ErrorIs(t, err, ErrFenced)
 	require.Zero(t, a.deferredLen(), "a fenced-out node's deferred writes are dropped")
 	require.Equal(t, "k=with-q", entries(t, db), "nothing of the zombie's group was written")
 	require.Equal(t, "with-q", getS(t, da, "k"))
 	// Nor later, on their own or with a direct write.
-	require.NoError(t, store.UpdateDeferred(da, put("z", "zombie")))
+	require.NoError(t, store.UpdateBookkeeping(da, put("z", "zombie")))
 	require.ErrorIs(t, a.flushDeferred(), ErrFenced)
 	require.ErrorIs(t, da.Update(put("y", "zombie")), ErrFenced)
 	require.Equal(t, "k=with-q", entries(t, db))
@@ -317,7 +331,7 @@ func crashChild(arg string) int {
 	}
 	ds, err := s.Datastore("T")
 	if err == nil {
-		err = store.UpdateDeferred(ds, func(w store.Writer) error { return w.Put([]byte("m:task"), []byte("calls=1")) })
+		err = store.UpdateBookkeeping(ds, func(w store.Writer) error { return w.Put([]byte("m:task"), []byte("calls=1")) })
 	}
 	if err == nil && mode == "committed" {
 		r := newAction("p", 0).Record
@@ -347,7 +361,7 @@ func TestCommitGroupWithClaim(t *testing.T) {
 	a, b := ns[0], ns[1]
 	_, err := b.Submit(ctx, "fetch", "b", "b:1", []NewAction{newAction("old", 0)}, 100)
 	require.NoError(t, err)
-	require.NoError(t, store.UpdateDeferred(dsOf(t, a, "T"), put("k", "v")))
+	require.NoError(t, store.UpdateBookkeeping(dsOf(t, a, "T"), put("k", "v")))
 	r, err := a.Commit(ctx, "fetch", "a", "a:1", Group{
 		Submits: []NewAction{newAction("n1", 5), newAction("n2", 0)}, MaxWaiting: 100, Claim: 2,
 	})
@@ -382,7 +396,7 @@ func TestDeferredFlushIsNotPushedBack(t *testing.T) {
 	b := openT(t, url, nil)
 	t.Cleanup(func() { b.Close() })
 	da, db := dsOf(t, a, "T"), dsOf(t, b, "T")
-	require.NoError(t, store.UpdateDeferred(da, put("first", "1")))
+	require.NoError(t, store.UpdateBookkeeping(da, put("first", "1")))
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -393,7 +407,7 @@ func TestDeferredFlushIsNotPushedBack(t *testing.T) {
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
-			if err := store.UpdateDeferred(da, put("k", fmt.Sprint(i))); err != nil {
+			if err := store.UpdateBookkeeping(da, put("k", fmt.Sprint(i))); err != nil {
 				return
 			}
 		}

@@ -17,8 +17,8 @@
 // their changes (the QueueManager's group commit, a crawl's page batches),
 // so a commit (and its WAL flush) is paid once per group. A cluster
 // node's group commit (Commit) carries its owned writes, its submissions,
-// a claim for its free threads, and the datastore writes its tasks
-// deferred (store.Deferrer, deferred.go), in one transaction.
+// a claim for its free threads, and the bookkeeping its tasks deferred
+// (store.Bookkeeper, deferred.go), in one transaction.
 //
 // # Failures
 //

@@ -99,7 +99,7 @@ func NoteAction(ds store.Datastore, action string, now func() time.Time, log *sl
 	start := now().UnixMilli()
 	return func() {
 		// Bookkeeping: it rides the next durable write (the action's end).
-		err := store.UpdateDeferred(ds, func(w store.Writer) error {
+		err := store.UpdateBookkeeping(ds, func(w store.Writer) error {
 			m := &TaskMeta{}
 			if b, err := w.Get([]byte(metaKey)); err != nil {
 				return err
