@@ -1,6 +1,7 @@
 package webexfetch
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,10 +21,11 @@ type itemsPage[T any] struct {
 // DecodeJSON decodes a page as encoding/json would (names match exactly,
 // as Webex's are written): unknown names are ignored, null leaves a value empty, a value of the wrong type is an
 // error, invalid UTF-8 becomes U+FFFD, and of a name given twice the last
-// counts.
+// counts. A body fastjson would read otherwise (fastJSONReads) is left to
+// encoding/json.
 func (p *itemsPage[T]) DecodeJSON(body []byte) error {
 	ms, ok := any(&p.Items).(*[]message)
-	if !ok {
+	if !ok || !fastJSONReads(body) {
 		return json.Unmarshal(body, p)
 	}
 	parser := parsers.Get()
@@ -56,6 +58,31 @@ func (p *itemsPage[T]) DecodeJSON(body []byte) error {
 }
 
 var parsers fastjson.ParserPool
+
+// fastJSONReads reports whether fastjson's parser reads body as
+// encoding/json does. It does not when body is not valid JSON (the parser
+// alone takes control characters and unknown escapes in strings, and
+// numbers such as 01, all of which encoding/json refuses with an error),
+// nor when a string holds an escaped UTF-16 surrogate: fastjson keeps a
+// lone one as the six characters of its escape (`\ud83d`, say, of an emoji
+// cut in half), where encoding/json writes U+FFFD. (A surrogate pair, or a
+// backslash escaped before "ud8", is sent to encoding/json too, which reads
+// it right.)
+func fastJSONReads(body []byte) bool {
+	if fastjson.ValidateBytes(body) != nil {
+		return false
+	}
+	for i := 0; ; {
+		j := bytes.Index(body[i:], []byte(`\u`))
+		if j < 0 {
+			return true
+		}
+		i += j + 2
+		if i+1 < len(body) && body[i]|0x20 == 'd' && strings.IndexByte("89abcdefABCDEF", body[i+1]) >= 0 {
+			return false
+		}
+	}
+}
 
 // decode reads a ListMessage.
 func (m *message) decode(v *fastjson.Value) error {

@@ -32,6 +32,17 @@ func TestMessagePageDecodesAsEncodingJSON(t *testing.T) {
 		`[]`,
 		`{"items":[{"id":"m1"}]`,
 		`{"items":[{"id":"m1"}]} trailing`,
+		// What fastjson's parser alone reads otherwise: a lone surrogate
+		// (an emoji cut in half) is U+FFFD, not the text of its escape;
+		// control characters and unknown escapes in a string, and a
+		// number with a leading zero, are errors.
+		`{"items":[{"id":"m1","text":"cut \ud83d here","files":["\uDE00"],"mentionedPeople":["\udc00\ud800"]}]}`,
+		`{"items":[{"id":"m1","text":"a backslash \\ud83d, a pair \ud83d\ude00"}]}`,
+		"{\"items\":[{\"id\":\"m1\",\"text\":\"raw\nnewline\"}]}",
+		"{\"items\":[{\"id\":\"m1\",\"text\":\"raw\x01control\"}]}",
+		`{"items":[{"id":"m1","text":"bad \x escape"}]}`,
+		`{"items":[{"id":"m1","text":"bad \u00zz escape"}]}`,
+		`{"items":[{"id":"m1"}],"n":01}`,
 	} {
 		var want itemsPage[message]
 		wantErr := json.Unmarshal([]byte(body), &want)
