@@ -212,7 +212,9 @@ func (p *parser) readHeader(raw []byte) (header, []byte, error) {
 		pos += len(line)
 		trimmed := strings.TrimRight(line, "\r\n")
 		if trimmed == "" {
-			ended = true
+			// A blank line whose LF the limit cut off ("\r" as the
+			// block's last byte) is not the end of a block within it.
+			ended = strings.HasSuffix(line, "\n") || len(block) == len(raw)
 			break
 		}
 		if (trimmed[0] == ' ' || trimmed[0] == '\t') && len(h) > 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -151,6 +152,20 @@ func TestParseHostileMail(t *testing.T) {
 			}
 			require.True(t, strings.Contains(strings.Join(m.Problems, "|"), c.problem), "problems %q should mention %q", m.Problems, c.problem)
 		})
+	}
+}
+
+// A header block one byte longer than MaxHeaderBytes is reported, also
+// when the limit falls between the CR and the LF of its blank line.
+func TestParseHeaderOneByteOverTheLimit(t *testing.T) {
+	for _, nl := range []string{"\r\n", "\n"} {
+		head := "From: a@b" + nl + "Subject: s" + nl + nl
+		for _, limit := range []int{len(head) - 1, len(head)} {
+			m := Parse([]byte(head+"body"), false, Limits{MaxHeaderBytes: limit}, nil)
+			require.Equal(t, []string{"a@b"}, m.From)
+			over := slices.ContainsFunc(m.Problems, func(p string) bool { return strings.Contains(p, "header block larger") })
+			require.Equal(t, limit < len(head), over, "block of %d bytes, limit %d: %q", len(head), limit, m.Problems)
+		}
 	}
 }
 
