@@ -38,7 +38,18 @@ func (p *itemsPage[T]) DecodeJSON(body []byte) error {
 	if err != nil {
 		return errors.New("the answer is not a JSON object")
 	}
-	items := o.Get("items")
+	var items *fastjson.Value
+	n := 0
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		if string(k) == "items" {
+			items, n = v, n+1
+		}
+	})
+	if n > 1 {
+		// encoding/json decodes each in turn (o.Get would take the
+		// first): its rules, not a copy of them here.
+		return json.Unmarshal(body, p)
+	}
 	if items == nil || items.Type() == fastjson.TypeNull {
 		*ms = nil
 		return nil

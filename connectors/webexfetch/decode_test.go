@@ -43,6 +43,8 @@ func TestMessagePageDecodesAsEncodingJSON(t *testing.T) {
 		`{"items":[{"id":"m1","text":"bad \x escape"}]}`,
 		`{"items":[{"id":"m1","text":"bad \u00zz escape"}]}`,
 		`{"items":[{"id":"m1"}],"n":01}`,
+		`{"items":[{"id":"first"}],"items":[{"id":"second"}]}`,
+		`{"items":[{"id":"first"}],"items":null}`,
 	} {
 		var want itemsPage[message]
 		wantErr := json.Unmarshal([]byte(body), &want)
