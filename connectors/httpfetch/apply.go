@@ -316,7 +316,8 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 	}
 	// The records ride the store's next durable write (the queue's next
 	// group commit, at the latest within its checkpoint interval, and
-	// always before the action's end is on disk): written after the
+	// always before the action's end is on disk; a cluster's shared store
+	// commits them at once, store.Deferrer): written after the
 	// delivery returned, they can never be on disk without the documents
 	// they stand for; a crash may lose the last ones, whose pages the next
 	// run delivers again (replacing by reference).

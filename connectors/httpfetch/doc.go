@@ -201,9 +201,12 @@
 // the datastore still says what the target holds); a failed removal keeps
 // the record, so the next run removes it again.
 //
-// The records reach the disk with the store's next group commit (the
-// queue's next write, at the latest within a second, and always before
-// the action's end is on disk) rather than with a commit of their own.
+// On the embedded store the records reach the disk with the store's next
+// group commit (the queue's next write, at the latest within a second,
+// and always before the action's end is on disk) rather than with a
+// commit of their own. In a cluster the shared store commits them at once
+// (it defers only bookkeeping: a node that takes the action over must
+// find them; store.Deferrer).
 // Since a record is written only after its delivery returned, a record is
 // never on disk without the documents it stands for. A crash (kill -9,
 // power loss) may lose the records of the last deliveries: the action,
