@@ -262,6 +262,9 @@ func TestDeferredWritesOfAFencedOwner(t *testing.T) {
 	require.ErrorIs(t, a.flushDeferred(), ErrFenced)
 	require.ErrorIs(t, da.Update(put("y", "zombie")), ErrFenced)
 	require.Equal(t, "k=with-q", entries(t, db))
+	require.NoError(t, store.UpdateBookkeeping(da, put("z", "zombie")))
+	require.NoError(t, a.Close(), "dropping a dead node's deferred writes is not a failure of Close")
+	require.Equal(t, "k=with-q", entries(t, db))
 }
 
 // Crash safety: the test binary, run again as a child node, makes a

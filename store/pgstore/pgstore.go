@@ -280,6 +280,12 @@ func (s *Store) Close() error {
 		return nil
 	}
 	ferr := s.flushDeferred()
+	if errors.Is(ferr, ErrFenced) {
+		// A node declared dead must not write them: dropping them is
+		// what fencing asks, not a failure of Close.
+		s.log.Warn("deferred datastore writes dropped: this node was declared dead", "database", s.display)
+		ferr = nil
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

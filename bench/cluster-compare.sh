@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# bench/cluster-compare.sh: issue 17's cluster figures before and after a
+# change, interleaved in one run, outside `make bench`.
+#
+#   ./cluster-compare.sh REV [ROUNDS] [MODES]
+#
+# builds the connector of REV and of this tree, and the current
+# clusterbench, then ROUNDS times (default 3) runs clusterbench -runs 1
+# -mode MODES (default scale,quota,hop) once with each connector, in
+# alternating order (REV first in odd rounds). Prints, for every figure,
+# the median (min–max) over the rounds for REV and for this tree. The
+# clusterbench options are cluster.sh's: DUR (4s), QUOTA (0.05), STOPS
+# (60). Needs root for the quota rows (cgroup v1). Raw JSON and logs in
+# out/cluster-compare/.
+set -euo pipefail
+cd "$(dirname "$0")"
+REV=${1:?usage: cluster-compare.sh REV [ROUNDS] [MODES]}
+ROUNDS=${2:-3}
+MODES=${3:-scale,quota,hop}
+DUR=${DUR:-4s}
+QUOTA=${QUOTA:-0.05}
+STOPS=${STOPS:-60}
+
+W=$(mktemp -d /tmp/cluster-compare-XXXXXX)
+cleanup() {
+	git -C .. worktree remove --force "$W/before-tree" 2>/dev/null || true
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+out=out/cluster-compare
+rm -rf "$out"
+mkdir -p out/bin "$out"
+go build -trimpath -o out/bin/clusterbench ./cmd/clusterbench
+git -C .. worktree add -q --detach "$W/before-tree" "$REV"
+(cd "$W/before-tree" && go build -trimpath -o "$W/connector-before" ./cmd/connector)
+(cd .. && go build -trimpath -o "$W/connector-after" ./cmd/connector)
+
+for i in $(seq 1 "$ROUNDS"); do
+	order="before after"
+	if [ $((i % 2)) = 0 ]; then order="after before"; fi
+	for v in $order; do
+		echo "$(date -u +%T) round $i: $v" >&2
+		if ! out/bin/clusterbench -connector "$W/connector-$v" -mode "$MODES" -runs 1 -dur "$DUR" -quota "$QUOTA" \
+			-stops "$STOPS" >"$out/$v-$i.json" 2>"$out/$v-$i.log"; then
+			echo "round $i $v failed (left out): $(tail -1 "$out/$v-$i.log")" >&2
+			rm -f "$out/$v-$i.json"
+		fi
+	done
+done
+
+# Medians (min–max) of every metric, per side.
+printf '%-40s %-34s %s\n' metric "before ($REV)" "after (this tree)"
+jq -s -r '
+	def med: sort | if length == 0 then null elif length % 2 == 1 then .[length/2|floor] else (.[length/2-1] + .[length/2]) / 2 end;
+	def fmt: if length == 0 then "-" else "\(med*1000|round/1000) (\(min*1000|round/1000)–\(max*1000|round/1000)) n=\(length)" end;
+	[ .[] | {side: .side, m: .metrics[]} ] as $all
+	| ($all | map(.m.name) | unique) as $names
+	| $names[] as $n
+	| [$n,
+		([$all[] | select(.side == "before" and .m.name == $n) | .m.value] | fmt),
+		([$all[] | select(.side == "after" and .m.name == $n) | .m.value] | fmt)]
+	| @tsv' < <(for f in "$out"/*.json; do
+	side=$(basename "$f" | cut -d- -f1)
+	jq --arg side "$side" '. + {side: $side}' "$f"
+done) | awk -F'\t' '{ printf "%-40s %-34s %s\n", $1, $2, $3 }'
