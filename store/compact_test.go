@@ -451,7 +451,7 @@ func TestCompactOnlineRetriesAfterTimeout(t *testing.T) {
 	logs := &syncBuffer{}
 	cfg := compactConfig(dir)
 	cfg.CompactTimeout = time.Nanosecond // every copy passes its limit...
-	cfg.CompactMinSize = 8 << 20          // ...once it holds more than compactCheckKeys keys
+	cfg.CompactMinSize = 8 << 20         // ...once it holds more than compactCheckKeys keys
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	s, err := store.Open(cfg)
 	require.NoError(t, err)
