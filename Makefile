@@ -110,7 +110,9 @@ proto: ## regenerate messages/messages.pb.go, messages/cluster.pb.go and loadgen
 vet: ## go vet
 	$(GO) vet $(PKGS)
 
-lint: ## staticcheck at a pinned version (staticcheck.conf says which checks), installed with go install
+lint: ## gofmt (every Go file of ours and of bench/), then staticcheck at a pinned version (staticcheck.conf says which checks), installed with go install
+	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './third_party/*' -not -path './bench/out/*' -not -path './.git/*')); \
+		if [ -n "$$unformatted" ]; then echo "lint: not gofmt'd (run gofmt -w on them):" >&2; echo "$$unformatted" >&2; exit 1; fi
 	GOBIN=$(GOBIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(GOBIN)/staticcheck $(PKGS)
 
