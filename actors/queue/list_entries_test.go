@@ -175,7 +175,9 @@ func TestListEntriesMatchList(t *testing.T) {
 			// would differ every time.
 			var want, got []byte
 			same := false
-			for try := 0; try < 50 && !same; try++ {
+			// Poll with a deadline: under load a report can take far
+			// longer than a few milliseconds to arrive.
+			for deadline := time.Now().Add(10 * time.Second); !same && time.Now().Before(deadline); {
 				now := time.Now().In(zone).Truncate(time.Second)
 				var n int
 				want = old(f, now)
