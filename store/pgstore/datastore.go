@@ -98,37 +98,21 @@ func (d *datastore) Get(key []byte) ([]byte, error) {
 }
 
 func (d *datastore) Update(fn func(w store.Writer) error) error {
-	what := "update datastore " + d.task
-	if err := d.s.usable(what, true); err != nil {
-		return err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	w := &writer{d: d, staged: map[string][]byte{}}
-	err := func() error {
-		defer func() { w.done = true }()
-		return fn(w)
-	}()
-	if err != nil {
-		return err
-	}
-	if w.err != nil {
-		return w.err
-	}
-	if len(w.staged) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(w.staged))
-	for k := range w.staged {
+	return d.update("update datastore "+d.task, fn, d.send)
+}
+
+// send writes staged, the writes of one Update, in a transaction (with
+// the task's deferred writes before them, if it has any). Callers hold
+// d.mu.
+func (d *datastore) send(what string, staged map[string][]byte) error {
+	keys := make([]string, 0, len(staged))
+	for k := range staged {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var putK, putV, delK [][]byte
 	for _, k := range keys {
-		if err := d.s.hookWrite(what); err != nil {
-			return err
-		}
-		v := w.staged[k]
+		v := staged[k]
 		if v == nil {
 			delK = append(delK, []byte(k))
 		} else {
@@ -150,6 +134,40 @@ func (d *datastore) Update(fn func(w store.Writer) error) error {
 		_, err := d.s.writeBatch(ctx, what, b)
 		return err
 	})
+}
+
+// update is the part Update and UpdateBookkeeping share: it runs fn, the
+// caller's body, on a writer of d under d.mu and hands the writes it
+// staged (nil value: a delete) to apply, still under d.mu, once the fault
+// hook (Config.Faults) has passed each of them. Nothing is applied when
+// the store is not usable, fn or one of its writes failed, or fn staged
+// nothing.
+func (d *datastore) update(what string, fn func(w store.Writer) error, apply func(what string, staged map[string][]byte) error) error {
+	if err := d.s.usable(what, true); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w := &writer{d: d, staged: map[string][]byte{}}
+	err := func() error {
+		defer func() { w.done = true }()
+		return fn(w)
+	}()
+	if err != nil {
+		return err
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.staged) == 0 {
+		return nil
+	}
+	for range w.staged {
+		if err := d.s.hookWrite(what); err != nil {
+			return err
+		}
+	}
+	return apply(what, w.staged)
 }
 
 // write sends a direct write of the task (its statements, from add): on

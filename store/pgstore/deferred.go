@@ -206,37 +206,18 @@ func (w *deferredWrites) queue(b *pgx.Batch) {
 // UpdateBookkeeping implements store.Bookkeeper (see the top of this
 // file).
 func (d *datastore) UpdateBookkeeping(fn func(w store.Writer) error) error {
-	what := "update datastore " + d.task + " (deferred)"
-	if err := d.s.usable(what, true); err != nil {
-		return err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	w := &writer{d: d, staged: map[string][]byte{}}
-	err := func() error {
-		defer func() { w.done = true }()
-		return fn(w)
-	}()
-	if err != nil {
-		return err
-	}
-	if w.err != nil {
-		return w.err
-	}
-	if len(w.staged) == 0 {
-		return nil
-	}
-	for range w.staged {
-		if err := d.s.hookWrite(what); err != nil {
-			return err
-		}
-	}
+	return d.update("update datastore "+d.task+" (deferred)", fn, d.deferWrites)
+}
+
+// deferWrites puts staged, the writes of one UpdateBookkeeping, in the
+// overlay for the next transaction to carry. Callers hold d.mu.
+func (d *datastore) deferWrites(_ string, staged map[string][]byte) error {
 	ds := &d.s.def
 	ds.mu.Lock()
 	if ds.pending == nil {
 		ds.pending = defOverlay{}
 	}
-	for k, v := range w.staged {
+	for k, v := range staged {
 		ds.pending.set(d.task, k, &defVal{v: v})
 	}
 	d.s.armLocked()
