@@ -45,7 +45,10 @@ func benchServer(b *testing.B) (*Server, string) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	b.Cleanup(func() { sys.Shutdown() })
+	b.Cleanup(func() {
+		repo.ReleaseAll() // the running action's work ends (goleak)
+		sys.Shutdown()
+	})
 	return srv, tok
 }
 
