@@ -120,4 +120,12 @@ func TestRedactURLs(t *testing.T) {
 	require.True(t, SensitiveName("[MyTask]BasicAuthPassword"))
 	require.True(t, SensitiveName("client_secret"))
 	require.False(t, SensitiveName("Token"))
+	// The same answer as lower-casing the name first, whatever its case
+	// and characters.
+	for _, name := range []string{"", "p", "PASSWORD", "xPassWordx", "passwor", "SeCrEt", "secre", "ſecret", "passwordİ",
+		"\xffsecret\xfe", "pass\xffword", "PASSWORD_SECRET", "Päsword", "KSecret", "Token", "[T]Url"} {
+		l := strings.ToLower(name)
+		require.Equal(t, strings.Contains(l, "password") || strings.Contains(l, "secret"), SensitiveName(name), "%q", name)
+	}
+	require.Zero(t, testing.AllocsPerRun(10, func() { SensitiveName("[MyTask]BasicAuthUser") }))
 }

@@ -46,6 +46,28 @@ func (s *Server) fetch(ctx context.Context, req *aci.Request) (*result, error) {
 
 var queueActions = []string{"GetStatus", "Cancel", "Stop", "ChangePriority", "Pause", "Resume", "Progress", "QueueStatus", "GetActionParameters", "Duplicate", "CancelQueued"}
 
+// queueActionKeys are queueActions in lower case, as queueInfo switches
+// on them.
+var queueActionKeys = func() []string {
+	keys := make([]string, len(queueActions))
+	for i, a := range queueActions {
+		keys[i] = strings.ToLower(a)
+	}
+	return keys
+}()
+
+// queueAction is a QueueAction's value in lower case, without surrounding
+// white space: a known one without a copy.
+func queueAction(qa string) string {
+	qa = strings.TrimSpace(qa)
+	for i, a := range queueActions {
+		if len(a) == len(qa) && strings.EqualFold(a, qa) {
+			return queueActionKeys[i]
+		}
+	}
+	return strings.ToLower(qa)
+}
+
 // tokenActions are the QueueActions (lower case) that take a Token.
 var tokenActions = []string{"getstatus", "cancel", "stop", "changepriority", "pause", "resume", "progress", "getactionparameters", "duplicate"}
 
@@ -63,7 +85,7 @@ func (s *Server) queueInfo(ctx context.Context, req *aci.Request) (*result, erro
 	if !strings.EqualFold(strings.TrimSpace(qn), q.Name()) {
 		return nil, fmt.Errorf("%w: there is no queue %q; this server has one queue, %q", messages.ErrUnknownQueue, qn, q.Name())
 	}
-	action := strings.ToLower(strings.TrimSpace(qa))
+	action := queueAction(qa)
 	token, hasToken := req.Params.Get("Token")
 	if hasToken && strings.TrimSpace(token) == "" && slices.Contains(tokenActions, action) {
 		// Token= present but blank is a token that names nothing, not "no
@@ -80,7 +102,7 @@ func (s *Server) queueInfo(ctx context.Context, req *aci.Request) (*result, erro
 		if err != nil {
 			return nil, err
 		}
-		return &result{actions: []*messages.ActionStatus{r.Status}}, nil
+		return oneAction(r.Status), nil
 	}
 	switch action {
 	case "getstatus":
@@ -89,7 +111,7 @@ func (s *Server) queueInfo(ctx context.Context, req *aci.Request) (*result, erro
 			if err != nil {
 				return nil, err
 			}
-			return &result{actions: []*messages.ActionStatus{st}}, nil
+			return oneAction(st), nil
 		}
 		f, err := listFilter(req, s.cfg.MaxListResults)
 		if err != nil {

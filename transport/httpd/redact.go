@@ -1,9 +1,9 @@
 package httpd
 
 import (
+	"bytes"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
@@ -21,12 +21,14 @@ const maxLogged = 1024
 // secret (secret.SensitiveName) and the password of every URL
 // (secret.RedactURLs) redacted too. It is the one place parameters are
 // made presentable: the request log, the server log and
-// GetActionParameters all go through it.
+// GetActionParameters all go through it. params is never changed: when a
+// value is redacted the result is a copy, otherwise it may be params
+// itself (or the repository's redacted copy).
 func (s *Server) shownParams(params messages.Params) messages.Params {
 	if r, ok := s.cfg.Repository.(fetch.Secrets); ok {
 		params = r.Redact(params)
 	}
-	out := make(messages.Params, len(params))
+	var out messages.Params // a copy, made only once a value must change
 	for i, p := range params {
 		v := p.GetValue()
 		switch {
@@ -36,10 +38,19 @@ func (s *Server) shownParams(params messages.Params) messages.Params {
 			v = secret.RedactURLs(v)
 		}
 		if v == p.GetValue() {
-			out[i] = p
+			if out != nil {
+				out[i] = p
+			}
 			continue
 		}
+		if out == nil {
+			out = make(messages.Params, len(params))
+			copy(out, params[:i])
+		}
 		out[i] = &messages.Param{Name: p.GetName(), Value: v}
+	}
+	if out == nil {
+		return params
 	}
 	return out
 }
@@ -60,10 +71,23 @@ func (s *Server) requestText(req *aci.Request) string {
 	if req == nil {
 		return ""
 	}
-	var b strings.Builder
+	bp := s.bufs.Get().(*[]byte)
+	b := s.appendRequestText((*bp)[:0], req)
+	out := string(b)
+	if cap(b) <= 1<<20 {
+		*bp = b[:0]
+		s.bufs.Put(bp)
+	}
+	return out
+}
+
+// appendRequestText appends requestText's text to b, which it may use in
+// full: the text is written first, then cut to maxLogged.
+func (s *Server) appendRequestText(b []byte, req *aci.Request) []byte {
+	base := len(b)
 	if req.Action != "" {
-		b.WriteString("action=")
-		b.WriteString(url.QueryEscape(req.Action))
+		b = append(b, "action="...)
+		b = appendQueryEscape(b, req.Action)
 	}
 	params := req.Params
 	if len(req.Uploads) > 0 {
@@ -76,31 +100,54 @@ func (s *Server) requestText(req *aci.Request) string {
 	}
 	shown := s.shownParams(params)
 	for i, p := range shown {
-		if b.Len() >= maxLogged {
+		n := len(b) - base
+		if n >= maxLogged {
 			break
 		}
-		if b.Len() > 0 {
-			b.WriteByte('&')
+		if n > 0 {
+			b = append(b, '&')
 		}
-		b.WriteString(url.QueryEscape(head(p.GetName(), maxLogged-b.Len())))
-		b.WriteByte('=')
+		b = appendQueryEscape(b, head(p.GetName(), maxLogged-(len(b)-base)))
+		b = append(b, '=')
 		if u, ok := req.Upload(i); ok && len(shown) == len(req.Params) {
-			b.WriteString(uploadText(u))
+			b = append(b, uploadText(u)...)
 			continue
 		}
 		// Only what can still be shown is escaped: a value may be as
 		// large as the body.
-		b.WriteString(url.QueryEscape(head(p.GetValue(), maxLogged-b.Len())))
+		b = appendQueryEscape(b, head(p.GetValue(), maxLogged-(len(b)-base)))
 	}
-	out := b.String()
-	if len(out) > maxLogged {
-		out = out[:maxLogged]
+	if len(b)-base > maxLogged {
+		b = b[:base+maxLogged]
 		// do not end inside a %XX escape
-		if i := strings.LastIndexByte(out, '%'); i >= len(out)-2 {
-			out = out[:i]
+		if i := bytes.LastIndexByte(b[base:], '%'); i >= maxLogged-2 {
+			b = b[:base+i]
 		}
 	}
-	return out
+	return b
+}
+
+// appendQueryEscape appends s escaped as url.QueryEscape escapes it,
+// without allocating: letters, digits and -_.~ as they are, a space as +,
+// every other byte as %XX.
+func appendQueryEscape(b []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
+			continue
+		}
+		b = append(b, s[start:i]...)
+		if c == ' ' {
+			b = append(b, '+')
+		} else {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		}
+		start = i + 1
+	}
+	return append(b, s[start:]...)
 }
 
 // uploadText is how requestText shows a file part: "[file NAME, N bytes]",

@@ -149,6 +149,16 @@ type result struct {
 	headers [][2]string
 	// after runs once the reply has been written (the service port's Stop).
 	after func()
+	// one holds the status of a one-action reply (oneAction).
+	one [1]*messages.ActionStatus
+}
+
+// oneAction is an <actions> reply of one status, in one allocation.
+func oneAction(st *messages.ActionStatus) *result {
+	r := &result{}
+	r.one[0] = st
+	r.actions = r.one[:]
+	return r
 }
 
 // handlerFunc serves one ACI action. ctx is the request's context
@@ -264,6 +274,12 @@ func New(cfg Config) (*Server, error) {
 		// Actions other than Fetch take a small body: known from the
 		// request line, their limit applies before the body is read.
 		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+			if n := h.ContentLength(); n == 0 || n == -2 {
+				// No body (none announced, and not chunked: fasthttp
+				// reads none), so no limit to choose: the request line
+				// is not parsed twice.
+				return fasthttp.RequestConfig{}
+			}
 			limit, _ := s.bodyLimit(s.uriAction(h.RequestURI()))
 			return fasthttp.RequestConfig{MaxRequestBodySize: limit}
 		},
@@ -348,9 +364,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			status = "failure"
 		}
 		s.served.Add(1)
-		s.record(ctx, req, status, start)
+		elapsed := time.Since(start)
+		s.record(ctx, req, status, start, elapsed)
 		if s.cfg.Metrics != nil && !s.unguarded {
-			s.cfg.Metrics.Request(s.cfg.Port, metricAction, status, time.Since(start))
+			s.cfg.Metrics.Request(s.cfg.Port, metricAction, status, elapsed)
 		}
 	}()
 
@@ -633,7 +650,9 @@ func transportProblem(err error) string {
 	return "the request is not well-formed HTTP"
 }
 
-func (s *Server) record(ctx *fasthttp.RequestCtx, req *aci.Request, status string, start time.Time) {
+// record sends a request's entry to the request log: it started at start
+// and took elapsed.
+func (s *Server) record(ctx *fasthttp.RequestCtx, req *aci.Request, status string, start time.Time, elapsed time.Duration) {
 	if s.cfg.RequestLogSize == 0 {
 		return
 	}
@@ -644,7 +663,7 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, req *aci.Request, status strin
 	client, _ := netip.AddrFromSlice(ctx.RemoteIP())
 	s.cfg.System.Root.Send(s.reqlog, &logEntry{
 		action: action, request: s.requestText(req), client: client.Unmap(),
-		unixMs: start.UnixMilli(), duration: float64(time.Since(start).Microseconds()) / 1000,
+		unixMs: start.UnixMilli(), duration: float64(elapsed.Microseconds()) / 1000,
 		status: status, conn: ctx.ConnID(),
 	})
 }
