@@ -2,11 +2,14 @@ package queue
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/fetch"
@@ -125,4 +128,38 @@ func TestFailuresSurviveRestart(t *testing.T) {
 		{Task: "MYTASK", Url: "http://x/gone", Reason: "unexpected HTTP status: HTTP 404", Count: 2},
 		{Task: "MYTASK", Url: "http://x/slow", Reason: "request timed out", Count: 4},
 	}, st.Failures)
+}
+
+// A task actor given a second taskInit (the cluster manager's renew, when
+// this node takes again an action whose idle actor it still has) is the
+// action as that status says, its failures included: a status with none
+// leaves it none, not the failures of the status it was given before.
+func TestTaskInitAgainReplacesFailures(t *testing.T) {
+	t.Parallel()
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
+	defer sys.Shutdown()
+	sh := &shared{repo: newTestRepo(), log: discard, now: time.Now, stopTimeout: time.Second}
+	pid := sys.Root.Spawn(actor.PropsFromProducer(newTask))
+	id := uuid.New()
+	spec := &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Tasks: []string{"MYTASK"}}
+	status := func() *messages.ActionStatus {
+		res, err := sys.Root.RequestFuture(pid, &messages.GetActionStatus{}, 10*time.Second).Result()
+		require.NoError(t, err)
+		return res.(*messages.ActionReply).Status
+	}
+
+	sys.Root.Send(pid, &taskInit{sh: sh, id: id, token: "tok", spec: spec, status: &messages.ActionStatus{
+		Token: "tok", State: messages.State_STATE_QUEUED, Restarts: 1, Failures: wantFailures, FailuresTotal: 3,
+	}})
+	require.Equal(t, wantFailures, status().Failures)
+
+	sys.Root.Send(pid, &taskInit{sh: sh, id: id, token: "tok", spec: spec, status: &messages.ActionStatus{
+		Token: "tok", State: messages.State_STATE_QUEUED, Restarts: 2,
+	}})
+	st := status()
+	require.EqualValues(t, 2, st.Restarts)
+	require.Empty(t, st.Failures)
+	require.Zero(t, st.FailuresTotal)
 }

@@ -196,6 +196,7 @@ func (t *task) init(m *taskInit) {
 	t.selfPaused = s.State == messages.State_STATE_PAUSED // restored paused: resumed by a Resume
 	t.errMsg = s.Error
 	t.counts = s.Counts
+	t.failures = nil // a renewed actor (cluster renew) keeps none of its old ones
 	if len(s.Failures) > 0 || s.FailuresTotal > 0 {
 		t.failures = &fetch.FailureList{Items: s.Failures, Total: s.FailuresTotal}
 	}
