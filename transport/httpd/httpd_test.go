@@ -133,22 +133,26 @@ func startWith(t *testing.T, o setup) *env {
 	if o.repo != nil {
 		front = o.repo(repo)
 	}
+	version := testVersion
+	if o.version != nil {
+		version = *o.version
+	}
+	fc := Config{System: sys, Repository: front, Logger: o.logger, Version: version}
+	if o.front != nil {
+		o.front(&fc)
+	}
 	// Ended actions keep their list entries encoded, as the server
-	// assembles it: every list test reads them.
+	// assembles it (on the front end's clock): every list test reads them.
 	qc := queue.Config{Name: "fetch", Repository: front, MaximumThreads: 1, TokenPort: 7000, ListEntry: ListEntry}
+	if fc.Now != nil {
+		qc.ListEntry = ListEntryAt(fc.Now)
+	}
 	if o.mutate != nil {
 		o.mutate(&qc)
 	}
 	q, err := queue.Start(sys, qc)
 	require.NoError(t, err)
-	version := testVersion
-	if o.version != nil {
-		version = *o.version
-	}
-	fc := Config{System: sys, Queue: q, Repository: front, Logger: o.logger, Version: version}
-	if o.front != nil {
-		o.front(&fc)
-	}
+	fc.Queue = q
 	srv, err := New(fc)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

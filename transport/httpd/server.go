@@ -532,11 +532,23 @@ type entryLister interface {
 	ListEntries(ctx context.Context, f *messages.ListActions) ([]queue.ListEntry, error)
 }
 
-// ListEntry is the queue's Config.ListEntry for this front end: an ended
-// action's <action> element as a list in XML shows it, in the local time
-// zone (the front end's clock is time.Now unless a test sets Config.Now).
+// ListEntry is the queue's Config.ListEntry for a front end on the real
+// clock (Config.Now unset): an ended action's <action> element as a list
+// in XML shows it, in the local time zone. ListEntryAt is the same for a
+// front end with another clock.
 func ListEntry(dst []byte, st *messages.ActionStatus) []byte {
 	return aci.AppendActionXML(dst, st, time.Now())
+}
+
+// ListEntryAt is the queue's Config.ListEntry for a front end whose
+// Config.Now is now: its entries show times in now's time zone, as every
+// other entry of the list it writes does. (With ListEntry under a front
+// end with another clock, the ended actions of a list would show their
+// times in the local zone and the others in the clock's.)
+func ListEntryAt(now func() time.Time) queue.ListEncoder {
+	return func(dst []byte, st *messages.ActionStatus) []byte {
+		return aci.AppendActionXML(dst, st, now())
+	}
 }
 
 // writeEntries sends an <actions> reply in XML, written straight into the
