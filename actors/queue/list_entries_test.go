@@ -76,17 +76,29 @@ func (s *steppedRepo) run(ctx context.Context, job *fetch.Job) ([]*messages.Elem
 	}
 }
 
-// step sends cmd to a running action; false if it is not running.
+// step sends cmd to a running action; false if it is not running. An
+// action that reads Processing has a worker that takes the step, or soon
+// reads otherwise (its worker ended: the report is on its way), so step
+// polls for either, with a deadline: a worker slow to reach its first
+// step under load is waited for, not taken for one that is not running.
 func (s *steppedRepo) step(t *testing.T, b *bundle, token string, cmd stepCmd) bool {
 	t.Helper()
-	if st, err := b.q.Status(context.Background(), token); err != nil || st.State != messages.State_STATE_PROCESSING {
-		return false
-	}
 	cmd.done = make(chan struct{})
-	select {
-	case s.ch(token) <- cmd:
-	case <-time.After(50 * time.Millisecond):
-		return false // not running (queued, paused at no checkpoint, ended)
+	sent := false
+	testwait.For(t, 10*time.Second, func() bool {
+		if st, err := b.q.Status(context.Background(), token); err != nil || st.State != messages.State_STATE_PROCESSING {
+			return true // not running (queued, paused, ended)
+		}
+		select {
+		case s.ch(token) <- cmd:
+			sent = true
+			return true
+		default:
+			return false
+		}
+	}, "action %s to take its step or leave Processing", token)
+	if !sent {
+		return false
 	}
 	select {
 	case <-cmd.done:
@@ -186,7 +198,7 @@ func TestListEntriesMatchList(t *testing.T) {
 				if same {
 					encodedSeen += n
 				} else {
-					time.Sleep(time.Millisecond) // let the report arrive
+					time.Sleep(testwait.Interval) // the poll's interval: let the report arrive
 				}
 			}
 			require.Equal(t, string(want), string(got), "step %d, filter %v", step, f)
