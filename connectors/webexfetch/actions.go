@@ -65,7 +65,7 @@ func (r *Repository) fetchItem(ctx context.Context, id restsync.Identifier) (*re
 	for _, m := range ms {
 		mb := member{ID: m.PersonID, Email: m.PersonEmail, Name: m.PersonDisplayName}
 		members = append(members, mb)
-		b.names[m.PersonID] = mb
+		b.names.set(mb)
 	}
 	sec := newRoomSec(members)
 	if id.Kind == kindRoom {

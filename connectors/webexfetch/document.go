@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/connectorhq/connector/connectors/internal/restsync"
@@ -77,7 +78,50 @@ type builder struct {
 	x    *extract.Extractor
 	// names of people by id (members of the rooms read, and people looked
 	// up), for authors and mentions.
-	names map[string]member
+	names *people
+}
+
+// people are the names of people by id, shared by the rooms read at once.
+type people struct {
+	mu sync.RWMutex
+	m  map[string]member
+}
+
+func newPeople() *people { return &people{m: map[string]member{}} }
+
+// get returns a person (the zero member when unknown).
+func (p *people) get(id string) member {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.m[id]
+}
+
+// known reports whether a person is known (found, or looked up and not
+// found).
+func (p *people) known(id string) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	_, ok := p.m[id]
+	return ok
+}
+
+// set records a person.
+func (p *people) set(m member) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.m[m.ID] = m
+}
+
+// setUnknown records ids as looked up and not found, unless another room
+// found them meanwhile.
+func (p *people) setUnknown(ids []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		if _, ok := p.m[id]; !ok {
+			p.m[id] = member{ID: id}
+		}
+	}
 }
 
 func newBuilder(s *settings) (*builder, error) {
@@ -89,7 +133,7 @@ func newBuilder(s *settings) (*builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &builder{s: s, base: s.APIURL, x: x, names: map[string]member{}}, nil
+	return &builder{s: s, base: s.APIURL, x: x, names: newPeople()}, nil
 }
 
 func roomRef(base, id string) string    { return base + "/rooms/" + url.PathEscape(id) }
@@ -175,7 +219,7 @@ func (b *builder) roomDoc(task string, rm *room, sec *roomSec) *ingest.Document 
 	f.add("WEBEX_TEAM_ID", rm.TeamID)
 	f.time("CREATED", rm.Created)
 	f.time("LAST_ACTIVITY", rm.LastActivity)
-	f.add("CREATOR", b.names[rm.CreatorID].Email)
+	f.add("CREATOR", b.names.get(rm.CreatorID).Email)
 	for _, m := range members {
 		f.add("MEMBER", m.Email)
 		f.add("MEMBER_NAME", m.Name)
@@ -245,7 +289,7 @@ func (b *builder) messageDocs(ctx context.Context, task string, rm *room, sec *r
 	f.add("WEBEX_ROOM_TITLE", rm.Title)
 	f.add("WEBEX_ROOM_TYPE", rm.Type)
 	f.add("ROOM_REFERENCE", roomRef(b.base, rm.ID))
-	author := b.names[m.PersonID]
+	author := b.names.get(m.PersonID)
 	f.add("AUTHOR", author.Name)
 	email := m.PersonEmail
 	if email == "" {
@@ -256,7 +300,7 @@ func (b *builder) messageDocs(ctx context.Context, task string, rm *room, sec *r
 	for _, p := range m.MentionedPeople {
 		for _, id := range strings.Split(p, ",") { // Cisco's example packs ids with commas
 			if id = strings.TrimSpace(id); id != "" {
-				mp := b.names[id]
+				mp := b.names.get(id)
 				f.add("MENTIONED_PERSON_ID", id)
 				f.add("MENTIONED_PERSON", mp.Email)
 				f.add("MENTIONED_PERSON_NAME", mp.Name)
@@ -311,7 +355,7 @@ func (b *builder) fileDoc(ctx context.Context, task string, rm *room, sec *roomS
 	f.add("WEBEX_ROOM_ID", rm.ID)
 	f.add("WEBEX_ROOM_TITLE", rm.Title)
 	f.add("PARENT_REFERENCE", messageRef(b.base, m.ID))
-	f.add("AUTHOR", b.names[m.PersonID].Name)
+	f.add("AUTHOR", b.names.get(m.PersonID).Name)
 	f.add("AUTHOR_EMAIL", m.PersonEmail)
 	f.time("CREATED", m.Created)
 	doc := &ingest.Document{Reference: fi.url, SourceType: file.ContentType}

@@ -190,6 +190,13 @@ func (r *Repository) open(_ context.Context, s *settings) (*api, error) {
 		tf := oauth.TokenFile{Path: s.TokenFile, Key: key}
 		c, err := r.ServiceClient(s.Task, s.APIURL, restsync.TLS{CheckCertificate: s.CheckCert, CAFile: s.CACert}, s.Timeout,
 			func(hc *http.Client) restsync.Auth {
+				// Concurrency rooms are read at once, each with a page in
+				// flight, the next one asked for ahead and a file: as
+				// many connections stay open between them (else each
+				// burst opens new ones and closes them again).
+				if tr, ok := hc.Transport.(*http.Transport); ok {
+					tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, 3*int(s.Concurrency)+1)
+				}
 				oc := s.OAuth()
 				oc.HTTPClient = hc
 				return &restsync.TokenAuth{New: func(ctx context.Context) (oauth2.TokenSource, error) {

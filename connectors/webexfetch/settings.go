@@ -48,6 +48,8 @@ const (
 	DefaultExtractTextBytes = 16 << 20
 	DefaultMaxAttempts      = 4
 	DefaultMaxRetryAfter    = 10 * time.Minute
+	// DefaultConcurrency is how many rooms a Synchronize reads at once.
+	DefaultConcurrency = 4
 	// DefaultListOverlap: a room's listing goes this far below the newest
 	// message the last run saw, so that a message that shows up a little
 	// after messages created after it (or in the same millisecond) is
@@ -82,6 +84,7 @@ type settings struct {
 	ListOverlap      time.Duration
 	MembersInterval  time.Duration
 	FullListInterval time.Duration
+	Concurrency      int64
 
 	IndexFiles       bool
 	MaxFileBytes     int64
@@ -127,6 +130,7 @@ func defaults(task string) *settings {
 		PageSize:         DefaultPageSize,
 		ListOverlap:      DefaultListOverlap,
 		MembersInterval:  DefaultMembersInterval,
+		Concurrency:      DefaultConcurrency,
 		IndexFiles:       true,
 		MaxFileBytes:     DefaultMaxFileBytes,
 		ExtractText:      true,
@@ -180,6 +184,7 @@ var keys = &restsync.Keys[settings]{
 		{Name: "ListOverlap", Apply: restsync.DurationOrZero(func(s *settings) *time.Duration { return &s.ListOverlap })},
 		{Name: "MembersRefreshInterval", Apply: restsync.DurationOrZero(func(s *settings) *time.Duration { return &s.MembersInterval })},
 		{Name: "FullListInterval", Apply: restsync.DurationOrZero(func(s *settings) *time.Duration { return &s.FullListInterval })},
+		{Name: "Concurrency", Apply: restsync.Int(1, 32, "a whole number of rooms, 1 to 32", func(s *settings) *int64 { return &s.Concurrency })},
 		{Name: "IndexFiles", Apply: restsync.Bool(func(s *settings) *bool { return &s.IndexFiles })},
 		{Name: "MaxFileBytes", Apply: restsync.Int(1, 1<<40, "a whole number of bytes, 1 or more", func(s *settings) *int64 { return &s.MaxFileBytes })},
 		{Name: "ExtractText", Apply: restsync.Bool(func(s *settings) *bool { return &s.ExtractText })},

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/connectorhq/connector/connectors/internal/restsync"
@@ -72,8 +73,10 @@ type taskRun struct {
 	// versions are the recorded versions of every room's messages (room
 	// id → message id → version), read in one pass of the datastore when a
 	// first room is listed in full, each room's dropped once it is done
-	// (about 100 bytes a message while they are held).
-	versions map[string]map[string]string
+	// (about 100 bytes a message while they are held); versionsMu guards
+	// them (rooms are read at once).
+	versionsMu sync.Mutex
+	versions   map[string]map[string]string
 }
 
 func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, progress func(float64, string), log *slog.Logger) error {
@@ -117,7 +120,7 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 	}
 	for _, k := range knownRooms {
 		for _, m := range k.st.Members {
-			t.b.names[m.ID] = m
+			t.b.names.set(m)
 		}
 	}
 
@@ -213,22 +216,15 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		}
 	}
 
-	total := len(listed)
-	for i, rm := range listed {
-		if err := t.Job.Checkpoint(ctx); err != nil {
-			return err
-		}
-		progress(float64(i)*100/float64(max(total, 1)), rm.Title)
+	incomplete, err := t.syncRooms(ctx, listed, progress, func(ctx context.Context, rm *room) (bool, error) {
 		via := !slices.Contains(t.s.Rooms, rm.ID) && seen[rm.ID] && slices.Contains(extra, rm.ID)
-		ok, err := t.syncRoom(ctx, &rm, knownRooms[rm.ID], touched[rm.ID], via)
-		if err != nil {
-			if fatal(ctx, err) {
-				return err
-			}
-			t.Fail(roomRef(t.s.APIURL, rm.ID), err)
-			ok = false
-		}
-		if !ok && touched[rm.ID] != nil {
+		return t.syncRoom(ctx, rm, knownRooms[rm.ID], touched[rm.ID], via)
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range incomplete {
+		if touched[id] != nil {
 			eventsOK = false
 		}
 	}
@@ -270,6 +266,96 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		}
 	}
 	return nil
+}
+
+// syncRooms brings the listed rooms up to date with each (given a context
+// that ends when another room's error ends the action), Concurrency
+// rooms at a time, handed out in the order listed (most recently active
+// first). It returns the rooms not read completely; an error that ends
+// the action (fatal) stops the other rooms and is returned.
+//
+// One goroutine reads a room from its first request to its record, so a
+// room's Mark is taken before any of its messages joins the task's Batch
+// and its record (the cursor) joins it after the last of them, however
+// the rooms read at the same time interleave in the Batch: the record is
+// written only when no delivery since the mark was refused, its own
+// messages' or, in between, another room's (which only makes the cursor
+// wait for the next run). See TestConcurrentRoomsRefusedDeliveryKeepsCursor.
+func (t *taskRun) syncRooms(ctx context.Context, listed []room, progress func(float64, string), each func(ctx context.Context, rm *room) (bool, error)) ([]string, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		mu         sync.Mutex // guards started, incomplete, stopErr, panicked
+		started    int
+		incomplete []string
+		stopErr    error // the first error that ended the action
+		panicked   any   // the first panic of a room's goroutine
+	)
+	stop := func(err error) {
+		mu.Lock()
+		if stopErr == nil {
+			stopErr = err
+		}
+		mu.Unlock()
+		cancel(err)
+	}
+	rooms := make(chan *room)
+	var wg sync.WaitGroup
+	for range min(int(t.s.Concurrency), len(listed)) {
+		wg.Go(func() {
+			defer func() {
+				// A panic ends the action as it would without the
+				// goroutines: raised again in the task's (below), whose
+				// caller makes it the action's Error.
+				if r := recover(); r != nil {
+					mu.Lock()
+					if panicked == nil {
+						panicked = r
+					}
+					mu.Unlock()
+					cancel(fmt.Errorf("webexfetch: panic: %v", r))
+				}
+			}()
+			for rm := range rooms {
+				mu.Lock()
+				progress(float64(started)*100/float64(len(listed)), rm.Title)
+				started++
+				mu.Unlock()
+				ok, err := each(ctx, rm)
+				if err != nil {
+					if fatal(ctx, err) {
+						stop(err)
+						continue
+					}
+					t.Fail(roomRef(t.s.APIURL, rm.ID), err)
+					ok = false
+				}
+				if !ok {
+					mu.Lock()
+					incomplete = append(incomplete, rm.ID)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i := range listed {
+		if err := t.Job.Checkpoint(ctx); err != nil {
+			stop(err)
+			break
+		}
+		select {
+		case rooms <- &listed[i]:
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	close(rooms)
+	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
+	return incomplete, stopErr
 }
 
 // wanted applies the task's room filters.
@@ -389,7 +475,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 		for _, m := range ms {
 			mb := member{ID: m.PersonID, Email: m.PersonEmail, Name: m.PersonDisplayName}
 			members = append(members, mb)
-			t.b.names[m.PersonID] = mb
+			t.b.names.set(mb)
 		}
 	}
 	// New members change the security of every message: they are all
@@ -544,6 +630,8 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 // roomVersions returns the recorded versions of a room's messages, by
 // message id, and drops them from the run's copy.
 func (t *taskRun) roomVersions(roomID string) (map[string]string, error) {
+	t.versionsMu.Lock()
+	defer t.versionsMu.Unlock()
 	if t.versions == nil {
 		t.versions = map[string]map[string]string{}
 		err := restsync.EachRecord(t.DS, "msg\x00", func(key string, rec *restsync.Record) error {
@@ -585,7 +673,7 @@ func (t *taskRun) lookupNames(ctx context.Context, page []message) {
 			var id string
 			id, p, _ = strings.Cut(p, ",") // Cisco's example packs ids with commas
 			if id = strings.TrimSpace(id); id != "" {
-				if _, ok := t.b.names[id]; !ok && !slices.Contains(ids, id) {
+				if !t.b.names.known(id) && !slices.Contains(ids, id) {
 					ids = append(ids, id)
 				}
 			}
@@ -604,16 +692,14 @@ func (t *taskRun) lookupNames(ctx context.Context, page []message) {
 	if err != nil && !fatal(ctx, err) {
 		t.Log.Debug("cannot look people up: their names are left out", "error", err)
 	}
-	for _, id := range ids {
-		t.b.names[id] = member{ID: id} // not found: do not ask again this run
-	}
 	for _, p := range people {
 		m := member{ID: p.ID, Name: p.DisplayName}
 		if len(p.Emails) > 0 {
 			m.Email = p.Emails[0]
 		}
-		t.b.names[p.ID] = m
+		t.b.names.set(m)
 	}
+	t.b.names.setUnknown(ids) // not found: do not ask again this run
 }
 
 // deliverMessage delivers a message with its files when it is new or

@@ -45,7 +45,14 @@ const DeliveryTimeout = 30 * time.Second
 // written only when no delivery or removal since the mark was refused, so
 // a cursor never passes an item that was not delivered.
 //
-// A Batch is used by one goroutine (besides its own).
+// A Batch may be used by several goroutines at once (a connector reading
+// several containers at a time): each item is added whole, and a
+// container's items depend only on their own order (its Mark taken before
+// its items, its cursor added After it once they are all added), which
+// other goroutines' items added in between cannot break: they can only
+// make a cursor wait for the next run, when one of their deliveries is
+// refused after the mark. Flush and Close are called once the others are
+// done.
 type Batch struct {
 	DS     store.Datastore
 	Target ingest.Target // nil: nothing is delivered (records only)
@@ -60,6 +67,10 @@ type Batch struct {
 	// a flush; default 32 MiB (two batches may be held at once).
 	MaxBytes int
 
+	// mu guards cur, work and done (the gathering side); it is held while
+	// a full batch is handed over, so batches go to the delivering
+	// goroutine in the order of their sequence numbers.
+	mu  sync.Mutex
 	cur *unit
 	// the delivering goroutine, while one runs
 	work chan *unit
@@ -114,10 +125,16 @@ func (b *Batch) unit() *unit {
 
 // Mark returns the current point of the sequence of deliveries: items
 // added After it depend on every delivery from now on.
-func (b *Batch) Mark() Mark { return Mark{seq: b.unit().seq} }
+func (b *Batch) Mark() Mark {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return Mark{seq: b.unit().seq}
+}
 
 // Add adds an item to the batch being gathered.
 func (b *Batch) Add(it Item) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	u := b.unit()
 	u.items = append(u.items, it)
 	u.pending += len(it.Docs) + len(it.Removes)
@@ -192,6 +209,8 @@ func (b *Batch) Failures() int { return int(b.fails.Load()) }
 
 // Pending is the number of documents and removals being gathered.
 func (b *Batch) Pending() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.cur == nil {
 		return 0
 	}
@@ -216,14 +235,17 @@ func (b *Batch) MaybeFlush(ctx context.Context) error {
 	if maxBytes <= 0 {
 		maxBytes = 32 << 20
 	}
+	b.mu.Lock()
 	if u := b.cur; u != nil && (u.pending >= size || u.bytes >= maxBytes) {
 		b.handOver(ctx)
 	}
+	b.mu.Unlock()
 	return b.error()
 }
 
 // handOver gives the batch being gathered to the delivering goroutine
-// (started when none runs), waiting while it applies the one before.
+// (started when none runs), waiting while it applies the one before. b.mu
+// is held.
 func (b *Batch) handOver(ctx context.Context) {
 	u := b.unit()
 	if len(u.items) == 0 {
@@ -244,8 +266,10 @@ func (b *Batch) handOver(ctx context.Context) {
 // delivery is not an error (it is counted, logged, and sent again by the
 // next run); a store that cannot be written is.
 func (b *Batch) Flush(ctx context.Context) error {
+	b.mu.Lock()
 	b.handOver(ctx)
 	b.wait()
+	b.mu.Unlock()
 	return b.error()
 }
 
@@ -253,6 +277,8 @@ func (b *Batch) Flush(ctx context.Context) error {
 // batches handed over (so that nothing runs once it returns). It may be
 // called more than once, and after Flush.
 func (b *Batch) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.cur != nil {
 		clear(b.cur.items)
 		b.cur.items, b.cur.pending, b.cur.bytes = b.cur.items[:0], 0, 0
@@ -260,6 +286,8 @@ func (b *Batch) Close() {
 	b.wait()
 }
 
+// wait ends the delivering goroutine once it applied what it was given.
+// b.mu is held.
 func (b *Batch) wait() {
 	if b.work == nil {
 		return
