@@ -158,6 +158,8 @@ func TestSettings(t *testing.T) {
 		{"OAuthRedirectUrl=http://example.com/", "OAuthRedirectUrl"},
 		{"RoomTitleMustHaveRegex=(", "RoomTitleMustHaveRegex"},
 		{"Colour=red", "Colour"},
+		{"Concurrency=0", "Concurrency"},
+		{"Concurrency=33", "Concurrency"},
 	} {
 		_, err := config.Parse("bad.cfg", []byte("[FetchTasks]\nNumber=1\n0=T\n[T]\nOAuthClientID=x\n"+c.text+"\n"), TaskKeys)
 		require.Error(t, err, c.text)

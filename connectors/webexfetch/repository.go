@@ -73,6 +73,9 @@ type Options = restsync.Deps
 // fetch.Viewer, fetch.TaskLister, fetch.Exclusive and fetch.Secrets.
 type Repository struct {
 	*restsync.Repo[settings]
+	// batchSize, when set, is the Size of a Synchronize's Batch (tests
+	// make it small, so that rooms read at once share several batches).
+	batchSize int
 }
 
 var (

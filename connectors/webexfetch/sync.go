@@ -98,6 +98,9 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		// record (its cursor) joins it after its messages, conditional on a
 		// mark taken before them, so it is written with or after the last
 		// of them, and only when none of them was refused.
+		if r.batchSize > 0 {
+			ts.Batch.Size = r.batchSize
+		}
 		t := &taskRun{TaskSync: ts, r: r, s: s, api: a, b: b, now: r.Now()}
 		return t.run(ctx, progress)
 	})
