@@ -106,15 +106,14 @@ func (d *boltDatastore) UpdateDeferred(fn func(w Writer) error) error {
 	}
 	s.dsMu.Lock()
 	defer s.dsMu.Unlock()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	what := d.what + ": deferred update"
-	if s.db == nil {
-		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
+	if err := s.deferUsable(what); err != nil {
+		return err
 	}
-	if f := s.failed.Load(); f != nil {
-		return fmt.Errorf("store: %s: %s: %w (after: %w)", s.path, what, ErrFailed, *f)
-	}
+	// fn runs holding no lock of the file (s.mu): it may read (w.Get, Get
+	// of another datastore), and a read waits behind a compaction's
+	// pending Lock, which would wait for fn. Only dsMu is held, which
+	// nothing but Update, Clear and UpdateDeferred take.
 	w := &deferWriter{d: d, vals: map[string]*dsVal{}}
 	var (
 		panicked bool
@@ -142,6 +141,12 @@ func (d *boltDatastore) UpdateDeferred(fn func(w Writer) error) error {
 	if len(w.vals) == 0 {
 		return nil
 	}
+	// Closed meanwhile: refused, not applied after Close's last flush.
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.deferUsableLocked(what); err != nil {
+		return err
+	}
 	task := string(d.name)
 	s.ovMu.Lock()
 	if s.dsPending == nil {
@@ -151,6 +156,26 @@ func (d *boltDatastore) UpdateDeferred(fn func(w Writer) error) error {
 		s.dsPending.set(task, k, v)
 	}
 	s.ovMu.Unlock()
+	return nil
+}
+
+// deferUsable reports whether the store takes a deferred update (open,
+// not failed).
+func (s *boltStore) deferUsable(what string) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.deferUsableLocked(what)
+}
+
+// deferUsableLocked is deferUsable for a caller that holds s.mu for
+// reading.
+func (s *boltStore) deferUsableLocked(what string) error {
+	if s.db == nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
+	}
+	if f := s.failed.Load(); f != nil {
+		return fmt.Errorf("store: %s: %s: %w (after: %w)", s.path, what, ErrFailed, *f)
+	}
 	return nil
 }
 
@@ -180,8 +205,7 @@ func (w *deferWriter) Get(key []byte) ([]byte, error) {
 	if v, ok := w.vals[string(key)]; ok {
 		return bytes.Clone(v.v), nil
 	}
-	// The caller (UpdateDeferred) holds s.mu for reading.
-	out, err := w.d.getLocked(key)
+	out, err := w.d.Get(key)
 	if err != nil && w.broken == nil {
 		w.broken = err
 	}

@@ -3,9 +3,11 @@ package store
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -248,4 +250,60 @@ func TestDeferredFrameRoundTrip(t *testing.T) {
 		_, err := decodeDSMutation(kindDSPut, bad)
 		require.Error(t, err, "%q", bad)
 	}
+}
+
+// UpdateDeferred's callback may read another datastore (the rules for fn
+// are Update's). A compaction that swaps the file meanwhile (it takes the
+// store's lock for writing) must not wait for the callback while the
+// callback's read waits for the compaction: UpdateDeferred holds no lock
+// of the store's file while the callback runs.
+func TestDeferredUpdateReadsWhileCompactionSwaps(t *testing.T) {
+	t.Parallel()
+	s := openJ(t, t.TempDir())
+	defer s.Close()
+	a, err := s.Datastore("A")
+	require.NoError(t, err)
+	b, err := s.Datastore("B")
+	require.NoError(t, err)
+	require.NoError(t, b.Update(func(w Writer) error { return w.Put([]byte("k"), []byte("v")) }))
+
+	compacted := make(chan error, 1)
+	err = UpdateDeferred(a, func(w Writer) error {
+		go func() {
+			_, err := s.Compact(0)
+			compacted <- err
+		}()
+		// Until the compaction waits for the store's lock (its swap), or
+		// has done without waiting.
+		testwait.For(t, 10*time.Second, func() bool {
+			if len(compacted) > 0 {
+				return true
+			}
+			if s.mu.TryRLock() {
+				s.mu.RUnlock()
+				return false
+			}
+			return true
+		}, "the compaction to reach its swap")
+		read := make(chan error, 1)
+		go func() {
+			v, err := b.Get([]byte("k"))
+			if err == nil && string(v) != "v" {
+				err = fmt.Errorf("read %q, want v", v)
+			}
+			read <- err
+		}()
+		select {
+		case err := <-read:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("a read in UpdateDeferred's callback waits for a compaction that waits for the callback")
+		}
+		return w.Put([]byte("x"), []byte("y"))
+	})
+	require.NoError(t, err)
+	require.NoError(t, <-compacted)
+	v, err := a.Get([]byte("x"))
+	require.NoError(t, err)
+	require.Equal(t, "y", string(v))
 }
