@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"bytes"
 	"encoding/base64"
 	"net/url"
 	"strconv"
@@ -44,48 +45,120 @@ func ParseToken(token string) (queue string, id uuid.UUID, err error) {
 			t = u
 		}
 	}
-	t = strings.ReplaceAll(t, " ", "+")
-	raw, ok := decodeBase64(t)
+	// A token this server made is a few dozen bytes: it is decoded on the
+	// stack (GetStatus by token is the most frequent request); a longer
+	// one (a long host name) on the heap.
+	var src [160]byte
+	var dst [120]byte
+	var raw []byte
+	ok := false
+	if len(t) <= len(src) {
+		n := copy(src[:], t)
+		for i, c := range src[:n] {
+			if c == ' ' {
+				src[i] = '+'
+			}
+		}
+		raw, ok = decodeBase64(dst[:0], src[:n])
+	} else {
+		raw, ok = decodeBase64(nil, []byte(strings.ReplaceAll(t, " ", "+")))
+	}
 	if !ok {
 		return "", uuid.Nil, ErrUnknownToken
 	}
-	s := string(raw)
-	i := strings.LastIndexByte(s, ':')
+	i := bytes.LastIndexByte(raw, ':')
 	if i < 0 {
 		return "", uuid.Nil, ErrUnknownToken
 	}
-	idPart := s[i+1:]
-	rest := s[:i]
-	j := strings.LastIndexByte(rest, ':')
+	idPart := raw[i+1:]
+	rest := raw[:i]
+	j := bytes.LastIndexByte(rest, ':')
 	if j < 0 {
 		return "", uuid.Nil, ErrUnknownToken
 	}
-	queue = rest[j+1:]
+	queueBytes := rest[j+1:]
 	hostPort := rest[:j]
-	k := strings.LastIndexByte(hostPort, ':')
-	if k < 0 || queue == "" {
+	k := bytes.LastIndexByte(hostPort, ':')
+	if k < 0 || len(queueBytes) == 0 {
 		return "", uuid.Nil, ErrUnknownToken
 	}
-	if _, perr := strconv.ParseUint(hostPort[k+1:], 10, 16); perr != nil {
+	if !isPort(hostPort[k+1:]) {
 		return "", uuid.Nil, ErrUnknownToken
 	}
 	if len(idPart) != 36 {
 		return "", uuid.Nil, ErrUnknownToken
 	}
-	id, err = uuid.Parse(idPart)
-	if err != nil {
+	id, ok = parseUUID(idPart)
+	if !ok {
 		return "", uuid.Nil, ErrUnknownToken
 	}
-	return queue, id, nil
+	if string(queueBytes) == "FETCH" { // the usual queue: no copy
+		return "FETCH", id, nil
+	}
+	return string(queueBytes), id, nil
 }
 
-func decodeBase64(t string) ([]byte, bool) {
+// isPort reports whether b is what strconv.ParseUint(b, 10, 16) accepts.
+func isPort(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+		n = n*10 + int(c-'0')
+		if n > 1<<16-1 {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeBase64 appends the decoding of t to dst, in the first of the
+// standard, raw standard, URL-safe and raw URL-safe alphabets that
+// decodes it.
+func decodeBase64(dst, t []byte) ([]byte, bool) {
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(t); err == nil {
+		if b, err := enc.AppendDecode(dst[:0], t); err == nil {
 			return b, true
 		}
 	}
 	return nil, false
+}
+
+// uuidHexAt are the offsets of the 16 hexadecimal pairs of a UUID's
+// canonical form (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).
+var uuidHexAt = [16]int{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// parseUUID is uuid.Parse of a 36-byte canonical form (either case),
+// which does not keep b (uuid.ParseBytes would move it to the heap).
+func parseUUID(b []byte) (id uuid.UUID, ok bool) {
+	if len(b) != 36 || b[8] != '-' || b[13] != '-' || b[18] != '-' || b[23] != '-' {
+		return uuid.Nil, false
+	}
+	for i, at := range uuidHexAt {
+		hi, ok1 := unhex(b[at])
+		lo, ok2 := unhex(b[at+1])
+		if !ok1 || !ok2 {
+			return uuid.Nil, false
+		}
+		id[i] = hi<<4 | lo
+	}
+	return id, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 const hexDigits = "0123456789abcdef"

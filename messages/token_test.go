@@ -3,7 +3,9 @@ package messages
 import (
 	"encoding/base64"
 	"errors"
+	"math/rand/v2"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -86,4 +88,32 @@ func BenchmarkParseToken(b *testing.B) {
 	for b.Loop() {
 		_, _, _ = ParseToken(tok)
 	}
+}
+
+// TestParseTokenPieces holds the allocation-free pieces of ParseToken to
+// what they replace: strconv.ParseUint(port, 10, 16) and uuid.Parse.
+func TestParseTokenPieces(t *testing.T) {
+	for _, p := range []string{"", "0", "7000", "65535", "65536", "000000000080", "-1", "+1", "1_0", "99999999999999999999", "12a", " 1"} {
+		_, err := strconv.ParseUint(p, 10, 16)
+		require.Equal(t, err == nil, isPort([]byte(p)), "%q", p)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	const alphabet = "0123456789abcdefABCDEF-gG {}:"
+	for n := range 20000 {
+		b := []byte(uuid.Must(uuid.NewV7()).String())
+		if n%2 == 1 {
+			b = []byte(strings.ToUpper(string(b)))
+		}
+		for range r.IntN(3) {
+			b[r.IntN(len(b))] = alphabet[r.IntN(len(alphabet))]
+		}
+		want, err := uuid.Parse(string(b))
+		got, ok := parseUUID(b)
+		require.Equal(t, err == nil, ok, "%q", b)
+		if ok {
+			require.Equal(t, want, got, "%q", b)
+		}
+	}
+	tok := NewToken("127.0.0.1", 7000, "fetch", uuid.Must(uuid.NewV7()))
+	require.Zero(t, testing.AllocsPerRun(20, func() { _, _, _ = ParseToken(tok) }))
 }
