@@ -100,6 +100,12 @@ type boltStore struct {
 	dsPending dsOverlay
 	dsActive  dsOverlay
 	dsFrozen  dsOverlay
+	// dsBytes is what the three hold (dsSize each), counted as writes
+	// come and recounted when a checkpoint drops dsFrozen: never less
+	// than they hold but by an in-flight frame's writes replaced meanwhile
+	// (Config.MaxDeferredBytes bounds it). Changed under ovMu, read
+	// without it.
+	dsBytes atomic.Int64
 }
 
 // checkpointEvery is how many journaled mutations wake the checkpointer
@@ -128,6 +134,9 @@ func openBolt(cfg Config) (_ Store, err error) {
 	}
 	if cfg.CompactFreeFraction >= 1 {
 		return nil, fmt.Errorf("store: Config.CompactFreeFraction %g is not below 1: %w", cfg.CompactFreeFraction, ErrInvalid)
+	}
+	if cfg.MaxDeferredBytes <= 0 {
+		cfg.MaxDeferredBytes = defaultMaxDeferredBytes
 	}
 	if cfg.CompactMinSize <= 0 {
 		cfg.CompactMinSize = defaultCompactMinSize

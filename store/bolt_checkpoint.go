@@ -261,6 +261,7 @@ func (s *boltStore) checkpoint() error {
 	s.full.Store(nil)
 	s.ovMu.Lock()
 	s.frozen, s.dsFrozen = nil, nil
+	s.dsBytes.Store(s.dsPending.size() + s.dsActive.size()) // what came since, exactly
 	s.ovMu.Unlock()
 	return s.j.drop(m)
 }

@@ -27,6 +27,28 @@ import (
 // dsMu serialises UpdateDeferred with Update and Clear, so that no
 // deferred write slips in between a settle and the direct write after it.
 
+// defaultMaxDeferredBytes is Config.MaxDeferredBytes by default: far
+// above what a crawl defers between two checkpoints (a second, or 4096
+// journaled writes), so only a checkpointer that has fallen behind meets
+// it.
+const defaultMaxDeferredBytes = 64 << 20
+
+// dsSize is what one deferred write of key with value v counts towards
+// Config.MaxDeferredBytes: its bytes, and the map entry, string and dsVal
+// that hold them.
+func dsSize(key string, v *dsVal) int64 { return int64(len(key)+len(v.v)) + 64 }
+
+// size is what o holds, in dsSize.
+func (o dsOverlay) size() int64 {
+	var n int64
+	for _, m := range o {
+		for k, v := range m {
+			n += dsSize(k, v)
+		}
+	}
+	return n
+}
+
 // dsVal is one deferred write: the value, or nil for a delete. Its address
 // tells one write from a later one of the same key.
 type dsVal struct{ v []byte }
@@ -110,6 +132,13 @@ func (d *boltDatastore) UpdateDeferred(fn func(w Writer) error) error {
 	if err := s.deferUsable(what); err != nil {
 		return err
 	}
+	if s.deferredOver() {
+		// Checkpoints have fallen behind: write and fold what waits (the
+		// caller waits for it, as for an Update) before adding more.
+		if err := s.foldDeferred(string(d.name)); err != nil {
+			return err
+		}
+	}
 	// fn runs holding no lock of the file (s.mu): it may read (w.Get, Get
 	// of another datastore), and a read waits behind a compaction's
 	// pending Lock, which would wait for fn. Only dsMu is held, which
@@ -141,7 +170,7 @@ func (d *boltDatastore) UpdateDeferred(fn func(w Writer) error) error {
 	if len(w.vals) == 0 {
 		return nil
 	}
-	// Closed meanwhile: refused, not applied after Close's last flush.
+	// Closed meanwhile (Close has set db to nil): refused.
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := s.deferUsableLocked(what); err != nil {
@@ -152,11 +181,22 @@ func (d *boltDatastore) UpdateDeferred(fn func(w Writer) error) error {
 	if s.dsPending == nil {
 		s.dsPending = dsOverlay{}
 	}
+	p := s.dsPending[task]
 	for k, v := range w.vals {
+		if old, ok := p[k]; ok {
+			s.dsBytes.Add(-dsSize(k, old)) // replaced: only an in-flight frame may still hold it
+		}
+		s.dsBytes.Add(dsSize(k, v))
 		s.dsPending.set(task, k, v)
 	}
 	s.ovMu.Unlock()
 	return nil
+}
+
+// deferredOver reports whether the deferred writes held in memory have
+// reached Config.MaxDeferredBytes.
+func (s *boltStore) deferredOver() bool {
+	return s.dsBytes.Load() >= s.cfg.MaxDeferredBytes
 }
 
 // deferUsable reports whether the store takes a deferred update (open,
@@ -358,6 +398,12 @@ func (s *boltStore) settle(task string) error {
 	if !s.dsDirty(task) {
 		return nil
 	}
+	return s.foldDeferred(task)
+}
+
+// foldDeferred journals every deferred write and folds the journal into
+// bbolt (for task's sake: the error names it). Callers hold dsMu.
+func (s *boltStore) foldDeferred(task string) error {
 	if err := s.flushDeferred(); err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package store
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -306,4 +308,55 @@ func TestDeferredUpdateReadsWhileCompactionSwaps(t *testing.T) {
 	v, err := a.Get([]byte("x"))
 	require.NoError(t, err)
 	require.Equal(t, "y", string(v))
+}
+
+// dsHeld is what the deferred writes not yet folded into bbolt hold in
+// memory, counted from the overlays themselves.
+func dsHeld(s *boltStore) int64 {
+	s.ovMu.RLock()
+	defer s.ovMu.RUnlock()
+	return s.dsPending.size() + s.dsActive.size() + s.dsFrozen.size()
+}
+
+// Deferred writes that no checkpoint folds (here the checkpointer does
+// not run, and no batch of actions comes) stay within
+// Config.MaxDeferredBytes: an UpdateDeferred that finds the bound reached
+// writes and folds them first. Below the bound they stay deferred; every
+// write is read back, and survives a reopen.
+func TestDeferredWritesBounded(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const limit = 64 << 10
+	o, err := Open(Config{Dir: dir, MaxDeferredBytes: limit, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	s := o.(*boltStore)
+	s.stopCheckpointer()
+	ds, err := s.Datastore("T")
+	require.NoError(t, err)
+	value := func(i int) string { return fmt.Sprintf("%04d:%01020d", i, i) } // 1 KiB
+	one := dsSize("k0000", &dsVal{v: []byte(value(0))})
+	const n = 1000 // about 16 times the bound
+	for i := range n {
+		putDeferred(t, ds, fmt.Sprintf("k%04d", i), value(i))
+		if i == 10 {
+			require.True(t, s.hasDeferred(), "below the bound, writes stay deferred")
+		}
+		require.LessOrEqual(t, dsHeld(s), int64(limit)+one, "after write %d", i)
+	}
+	for _, i := range []int{0, 499, n - 1} {
+		v, err := ds.Get([]byte(fmt.Sprintf("k%04d", i)))
+		require.NoError(t, err)
+		require.Equal(t, value(i), string(v))
+	}
+	require.Len(t, dsContents(t, ds), n)
+	require.NoError(t, s.Close())
+
+	o, err = Open(Config{Dir: dir})
+	require.NoError(t, err)
+	defer o.Close()
+	ds, err = o.Datastore("T")
+	require.NoError(t, err)
+	got := dsContents(t, ds)
+	require.Len(t, got, n)
+	require.Equal(t, value(n-1), got[fmt.Sprintf("k%04d", n-1)])
 }

@@ -64,7 +64,10 @@
 // memory, they are written in the next journal frame, ahead of that
 // ApplyActions batch and under its fdatasync (or by the checkpointer
 // within CheckpointInterval, or at Close), and folded into the
-// datastore's bucket by the next checkpoint. The HTTP connector records
+// datastore's bucket by the next checkpoint. Config.MaxDeferredBytes
+// (default 64 MiB) bounds what they hold in memory meanwhile: an
+// UpdateDeferred that finds it reached (checkpoints fell behind) journals
+// and folds them first, as Update does. The HTTP connector records
 // the end of each action in its task's meta record this way, so an
 // action that ends costs no commit of its own while it holds a thread,
 // and the queue's record of an end written after the work returned

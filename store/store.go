@@ -103,10 +103,13 @@ type Datastore interface {
 // UpdateDeferred did: a task that records its bookkeeping this way before
 // its action's end is written cannot have its end on disk without it. The
 // durable store uses the journal; without one (Config.MaxSize, no room
-// for a segment) UpdateDeferred is Update. The shared store of a cluster
-// (store/pgstore) is not a Deferrer: another node takes an action over as
-// soon as its node dies, and must find the records of what was delivered
-// (a crawl's batches); it defers only bookkeeping (Bookkeeper).
+// for a segment) UpdateDeferred is Update. What waits in memory is
+// bounded (Config.MaxDeferredBytes): past the bound, an UpdateDeferred
+// first writes and folds what waits, and its caller waits for that. The
+// shared store of a cluster (store/pgstore) is not a Deferrer: another
+// node takes an action over as soon as its node dies, and must find the
+// records of what was delivered (a crawl's batches); it defers only
+// bookkeeping (Bookkeeper).
 type Deferrer interface {
 	UpdateDeferred(fn func(w Writer) error) error
 }
@@ -225,6 +228,14 @@ type Config struct {
 	// CheckpointInterval is how often journaled actions are folded into
 	// the bbolt file when fewer than 4096 are waiting; default 1s.
 	CheckpointInterval time.Duration
+	// MaxDeferredBytes bounds the deferred datastore writes
+	// (Deferrer.UpdateDeferred) held in memory until a checkpoint folds
+	// them into the file: their keys and values, plus 64 bytes each.
+	// An UpdateDeferred that finds this many waiting (checkpoints fell
+	// behind) first writes and folds them, as Update does, then adds its
+	// own: the caller waits for that, and memory holds at most the bound
+	// and one update's writes. Default (0 or less) 64 MiB.
+	MaxDeferredBytes int64
 	// CompactFreeFraction: the bbolt file is compacted (its live data
 	// copied into a new file that replaces it, see bolt_compact.go) when
 	// at least this fraction of it could be reclaimed: free pages, and
