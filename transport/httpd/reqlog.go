@@ -22,7 +22,9 @@ type getLog struct{}
 type logReply struct{ entries []*logEntry }
 
 // requestLog is an actor keeping the most recent requests in a ring. The
-// HTTP handlers only Send to it (fire and forget), so logging never waits.
+// HTTP handlers only Send to it (fire and forget), so logging never waits;
+// its dispatcher stores an entry on the sending goroutine (Receive never
+// blocks).
 type requestLog struct {
 	ring []*logEntry
 	next int

@@ -260,7 +260,12 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	if cfg.RequestLogSize > 0 {
-		pid, err := cfg.System.Root.SpawnNamed(actor.PropsFromProducer(newRequestLog(cfg.RequestLogSize)), "request-log")
+		// Every request sends the log its entry: the entry is stored on the
+		// goroutine that sends it (the request's), instead of waking a
+		// goroutine for each, as the queue's task actors are; the log never
+		// blocks in Receive, so no request is held up.
+		pid, err := cfg.System.Root.SpawnNamed(actor.PropsFromProducer(newRequestLog(cfg.RequestLogSize),
+			actor.WithDispatcher(actor.NewSynchronizedDispatcher(300))), "request-log")
 		if err != nil {
 			return nil, fmt.Errorf("httpd: start request log: %w", err)
 		}
