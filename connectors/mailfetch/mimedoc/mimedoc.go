@@ -10,13 +10,15 @@
 // multipart without its closing boundary keeps the parts it has; nesting
 // beyond Limits.MaxDepth and parts beyond Limits.MaxParts are not read (the
 // message's Problems say so). Its cost is linear in the message's size: the
-// parts are streamed with go-message's textproto reader, and the caller
-// bounds the size of the message it hands in.
+// header, the parts and their bodies are slices of the message (partReader
+// splits a multipart as go-message's reader does, without copying), and
+// the caller bounds the size of the message it hands in.
 //
 // go-message was chosen over enmime by a measured check on hostile mail
 // (docs/connectors/google-mail.md, "MIME"): it streams a 50 MB attachment
 // without holding it twice (enmime allocated 82 MB and took 7 times as
-// long), and both read the same broken messages.
+// long), and both read the same broken messages. Its multipart reader is
+// now the reference partReader is checked against (FuzzPartsAreGoMessages).
 package mimedoc
 
 import (
@@ -30,11 +32,9 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
-	"github.com/emersion/go-message/textproto"
 	"golang.org/x/net/html/charset"
 
 	"github.com/connectorhq/connector/extract"
@@ -113,37 +113,20 @@ type HTMLText func(html []byte, contentType string) string
 // (cut at the size limit), so that parts it cuts are marked. toText turns
 // HTML bodies into text.
 //
-// The header and a single-part body are read from raw in place; the parts
-// of a multipart are streamed through a buffer reused from message to
-// message. An attachment's Data may share raw's memory: raw must not
-// change while the Message is used.
+// The header, the parts and bodies without a transfer encoding are read
+// from raw in place. An attachment's Data may share raw's memory: raw must
+// not change while the Message is used.
 func Parse(raw []byte, truncated bool, lim Limits, toText HTMLText) *Message {
 	p := &parser{lim: lim.withDefaults(), toText: toText, truncated: truncated, msg: &Message{}}
-	if sp, ok := scratchPool.Get().(*[]byte); ok {
-		p.scratch = *sp
-	} else {
-		p.scratch = make([]byte, 0, scratchSize)
-	}
 	h, body, err := p.readHeader(raw)
 	p.fields(h)
 	if err != nil {
 		p.problem("header: %v", err)
 	}
-	p.entity(h, nil, body, 0, "", false)
+	p.entity(h, body, io.EOF, 0, "", false)
 	p.finish()
-	b := p.scratch[:0]
-	scratchPool.Put(&b)
 	return p.msg
 }
-
-// scratchPool holds the buffers parts are read into (scratchSize each).
-var scratchPool sync.Pool
-
-// scratchSize is the capacity of a parser's buffer for parts: a larger
-// part is read into memory of its own as io.ReadAll reads it (which never
-// copies what it has read while it grows, unlike a growing buffer: with a
-// part of 16 MiB that made the peak memory 25 MiB larger).
-const scratchSize = 64 << 10
 
 type parser struct {
 	lim       Limits
@@ -153,9 +136,6 @@ type parser struct {
 	parts     int
 	// body holds the text chosen for the body, one entry per text part.
 	body []string
-	// scratch is the buffer a part's body is read into when it fits
-	// (its capacity is scratchSize).
-	scratch []byte
 }
 
 func (p *parser) problem(format string, args ...any) {
@@ -164,12 +144,11 @@ func (p *parser) problem(format string, args ...any) {
 	}
 }
 
-// getter is a header: the top-level one (header), or a part's
-// (textproto.Header).
+// getter is a header (the top-level one, or a part's).
 type getter interface{ Get(key string) string }
 
-// header is a header block read by readHeader, in the order of the
-// message.
+// header is a header block read by readHeader (the message's) or
+// partReader.readHeader (a part's), in the order of the message.
 type header []headerField
 
 type headerField struct{ key, value string }
@@ -309,21 +288,20 @@ func (p *parser) fields(h header) {
 }
 
 // entity reads one entity (the message, or a part) whose header is h and
-// whose body is r (or raw, when r is nil: a single part's body is not
-// copied), at depth, numbered section (""
-// for the message itself). dropHTML says it is an alternative of a
-// multipart/alternative that already has a plain text alternative, which
-// replaces an HTML one: such HTML is decoded (for its problems) but not
-// turned into text.
-func (p *parser) entity(h getter, r io.Reader, raw []byte, depth int, section string, dropHTML bool) {
+// whose body is body, a slice of the message, at depth, numbered section
+// ("" for the message itself). end is how the body ended: io.EOF when it
+// is whole (the message's end, or its part's closing delimiter),
+// io.ErrUnexpectedEOF when its part was cut without one. dropHTML says it
+// is an alternative of a multipart/alternative that already has a plain
+// text alternative, which replaces an HTML one: such HTML is decoded (for
+// its problems) but not turned into text. It returns the entity's media
+// type.
+func (p *parser) entity(h getter, body []byte, end error, depth int, section string, dropHTML bool) string {
 	p.parts++
 	mediaType, params := contentType(h)
 	if strings.HasPrefix(mediaType, "multipart/") {
-		if r == nil {
-			r = bytes.NewReader(raw)
-		}
-		p.multipart(mediaType, params, r, depth, section)
-		return
+		p.multipart(mediaType, params, body, end, depth, section)
+		return mediaType
 	}
 	if section == "" {
 		section = "1" // a single-part message's body is part 1 (RFC 3501)
@@ -333,7 +311,7 @@ func (p *parser) entity(h getter, r io.Reader, raw []byte, depth int, section st
 	if name == "" {
 		name = DecodeHeader(params["name"])
 	}
-	data, inScratch, encErr := p.decodeBody(h.Get("Content-Transfer-Encoding"), r, raw)
+	data, encErr := p.decodeBody(h.Get("Content-Transfer-Encoding"), body, end)
 	if encErr != nil {
 		p.problem("part %s: %v", section, encErr)
 	}
@@ -360,7 +338,7 @@ func (p *parser) entity(h getter, r io.Reader, raw []byte, depth int, section st
 			text = extract.DecodeText(data, ct)
 		}
 		p.body = append(p.body, text)
-		return
+		return mediaType
 	}
 	a := &Attachment{
 		Section:     section,
@@ -368,20 +346,19 @@ func (p *parser) entity(h getter, r io.Reader, raw []byte, depth int, section st
 		ContentType: mediaType,
 		ContentID:   strings.Trim(strings.TrimSpace(h.Get("Content-Id")), "<>"),
 		Inline:      disp == "inline",
-		Data:        data,
+		Data:        data, // the message's bytes, or decoded into memory of its own
 		Truncated:   cut,
-	}
-	if inScratch {
-		a.Data = bytes.Clone(data) // the next part reuses the buffer
 	}
 	if a.FileName == "" && mediaType == "message/rfc822" {
 		a.FileName = "message.eml"
 	}
 	p.msg.Attachments = append(p.msg.Attachments, a)
+	return mediaType
 }
 
-// multipart reads the parts of a multipart entity.
-func (p *parser) multipart(mediaType string, params map[string]string, r io.Reader, depth int, section string) {
+// multipart reads the parts of a multipart entity whose body is body
+// (ended as end says: see entity).
+func (p *parser) multipart(mediaType string, params map[string]string, body []byte, end error, depth int, section string) {
 	if depth >= p.lim.MaxDepth {
 		p.problem("multipart nested deeper than %d: the inner parts are not read", p.lim.MaxDepth)
 		return
@@ -389,11 +366,10 @@ func (p *parser) multipart(mediaType string, params map[string]string, r io.Read
 	boundary := params["boundary"]
 	if boundary == "" {
 		p.problem("%s without a boundary: read as text", mediaType)
-		data, _, _ := p.readPart(r)
-		p.body = append(p.body, extract.DecodeText(data, "text/plain"))
+		p.body = append(p.body, extract.DecodeText(body, "text/plain"))
 		return
 	}
-	mr := textproto.NewMultipartReader(r, boundary)
+	mr := newPartReader(body, end, boundary)
 	alternative := mediaType == "multipart/alternative"
 	type alt struct {
 		start int // index in p.body where this alternative's text begins
@@ -406,7 +382,7 @@ func (p *parser) multipart(mediaType string, params map[string]string, r io.Read
 			p.problem("more than %d parts: the rest are not read", p.lim.MaxParts)
 			return
 		}
-		part, err := mr.NextPart()
+		part, err := mr.next()
 		if err == io.EOF {
 			break
 		}
@@ -423,8 +399,7 @@ func (p *parser) multipart(mediaType string, params map[string]string, r io.Read
 			sec = section + "." + sec
 		}
 		before := len(p.body)
-		pt, _ := contentType(&part.Header)
-		p.entity(&part.Header, part, nil, depth+1, sec, alternative && hasPlain)
+		pt := p.entity(part.header, part.body, part.end, depth+1, sec, alternative && hasPlain)
 		if alternative && len(p.body) > before {
 			alts = append(alts, alt{start: before, html: pt == "text/html"})
 			// The plain text is kept over any HTML alternative after it.
@@ -538,71 +513,56 @@ func disposition(h getter) (string, map[string]string) {
 	return strings.ToLower(d), params
 }
 
-// decodeBody reads a part's body from r (or takes raw, when r is nil) and
-// undoes its transfer encoding. What decodes is kept when the encoding is
-// broken. inScratch says the result is in p.scratch, which the next part
-// reuses; without an encoding, a body taken from raw is raw itself.
-func (p *parser) decodeBody(cte string, r io.Reader, raw []byte) (data []byte, inScratch bool, err error) {
+// decodeBody undoes a body's transfer encoding (body ended as end says:
+// see entity; a body cut without its delimiter is an io.ErrUnexpectedEOF).
+// What decodes is kept when the encoding is broken. Without an encoding,
+// the result is body itself.
+func (p *parser) decodeBody(cte string, body []byte, end error) (data []byte, err error) {
+	if end != io.EOF {
+		err = end
+	}
 	switch strings.ToLower(strings.TrimSpace(cte)) {
 	case "base64":
-		var enc []byte
-		switch {
-		case r != nil:
-			enc, _, err = p.readPart(r)
-		case len(raw) <= cap(p.scratch):
-			// decodeBase64 works in place: not in the caller's raw.
-			enc = append(p.scratch[:0], raw...)
-		default:
-			enc = bytes.Clone(raw)
-		}
-		out, derr := decodeBase64(enc)
+		out, derr := p.base64(body)
 		if err == nil {
 			err = derr
 		}
-		return out, false, err
+		return out, err
 	case "quoted-printable":
-		if r == nil {
-			r = bytes.NewReader(raw)
-		}
+		r := &endReader{b: body, end: end}
 		var buf bytes.Buffer
 		_, err := io.Copy(&buf, quotedprintable.NewReader(r))
 		if err != nil {
 			// quotedprintable stops at a bad escape: keep the rest as it is.
 			rest, _ := io.ReadAll(r)
 			buf.Write(rest)
-			return buf.Bytes(), false, fmt.Errorf("quoted-printable: %v", err)
+			return buf.Bytes(), fmt.Errorf("quoted-printable: %v", err)
 		}
-		return buf.Bytes(), false, nil
+		return buf.Bytes(), nil
 	default:
-		if r == nil {
-			return raw, false, nil
-		}
-		return p.readPart(r)
+		return body, err
 	}
 }
 
-// readPart reads a part's body: into p.scratch when it fits (inScratch),
-// else into a slice of its own, read as io.ReadAll reads.
-func (p *parser) readPart(r io.Reader) (data []byte, inScratch bool, err error) {
-	b := p.scratch[:0]
-	for len(b) < cap(b) {
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil {
-			if err == io.EOF {
-				err = nil
-			}
-			return b, true, err
-		}
+// base64 decodes a base64 body. Well-formed base64 (lines of the
+// alphabet, padded) is decoded by encoding/base64 straight from the
+// message; anything else by decodeBase64, on a copy, to the same result
+// where both read it (FuzzBase64).
+func (p *parser) base64(body []byte) ([]byte, error) {
+	// Large enough for either decoder (decodeBase64 decodes a cut final
+	// quantum too).
+	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(body)))
+	if n, err := base64.StdEncoding.Decode(out, body); err == nil {
+		return out[:n], nil
 	}
-	data, err = io.ReadAll(io.MultiReader(bytes.NewReader(b), r))
-	return data, false, err
+	return decodeBase64(bytes.Clone(body), out)
 }
 
 // decodeBase64 decodes base64 ignoring white space and anything outside the
 // alphabet, as mail readers do; trailing bits of a cut final quantum are
-// dropped.
-func decodeBase64(raw []byte) ([]byte, error) {
+// dropped. It cleans raw in place, and decodes into out when out is large
+// enough (base64.RawStdEncoding.DecodedLen(len(raw))).
+func decodeBase64(raw, out []byte) ([]byte, error) {
 	clean := raw[:0] // in place: raw is ours
 	skipped := 0
 	for _, c := range raw {
@@ -615,7 +575,11 @@ func decodeBase64(raw []byte) ([]byte, error) {
 		}
 	}
 	n := len(clean) - len(clean)%4
-	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
+	if need := base64.RawStdEncoding.DecodedLen(len(clean)); cap(out) >= need {
+		out = out[:need]
+	} else {
+		out = make([]byte, need)
+	}
 	w, err := base64.RawStdEncoding.Decode(out, clean[:n])
 	if err != nil {
 		return out[:w], fmt.Errorf("base64: %v", err)
