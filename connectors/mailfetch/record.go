@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/connectorhq/connector/store"
 )
@@ -31,6 +33,95 @@ type record struct {
 	Kids    []string `json:"k,omitempty"` // the sections of its attachment documents
 	Title   string   `json:"t,omitempty"` // its subject (Identifiers)
 	Size    int64    `json:"s,omitempty"`
+}
+
+// encode returns the record as json.Marshal writes it, byte for byte
+// (FuzzRecordEncodeIsJSON), written by hand: json.Marshal's reflection was
+// a fortieth of a synchronize's CPU, one record per message.
+func (r *record) encode() []byte {
+	n := 24 + len(r.Version) + len(r.Ref) + len(r.Title)
+	for _, k := range r.Kids {
+		n += len(k) + 3
+	}
+	b := make([]byte, 0, n+n/8)
+	b = append(b, `{"v":`...)
+	b = appendJSONString(b, r.Version)
+	b = append(b, `,"r":`...)
+	b = appendJSONString(b, r.Ref)
+	if len(r.Kids) > 0 {
+		b = append(b, `,"k":[`...)
+		for i, k := range r.Kids {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+		}
+		b = append(b, ']')
+	}
+	if r.Title != "" {
+		b = append(b, `,"t":`...)
+		b = appendJSONString(b, r.Title)
+	}
+	if r.Size != 0 {
+		b = append(b, `,"s":`...)
+		b = strconv.AppendInt(b, r.Size, 10)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s quoted as encoding/json quotes a string:
+// HTML's <, > and & escaped, U+2028 and U+2029 escaped, a byte that is not
+// UTF-8 as U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 func recordKey(collection, key string) []byte {

@@ -2,7 +2,6 @@ package mailfetch
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -298,7 +297,7 @@ func (r *Repository) batchSize() int {
 func deliver(b *restsync.Batch, coll string, m *mailbox.Message, bl *built, old *record) {
 	rec := &record{Version: m.Version, Ref: m.Reference, Kids: bl.kids, Title: bl.title, Size: m.Size}
 	it := restsync.Item{Docs: bl.docs, Key: recordKey(coll, m.Key)}
-	it.Value, _ = json.Marshal(rec)
+	it.Value = rec.encode()
 	if old == nil {
 		it.Added = uint64(len(bl.docs))
 	} else {
