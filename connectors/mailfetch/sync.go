@@ -188,21 +188,32 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 // building turns a collection's messages into documents on several
 // goroutines (MIME reading and text extraction are most of a message's
 // cost) and hands them, in the order fetched, to one goroutine that
-// delivers them. At most 2 × builders messages are held besides the one
-// being fetched.
+// delivers them. Messages go in jobs of up to jobMessages messages or
+// jobBytes of message bytes (plus one message): a hand-over per message
+// (a job, two channel sends and a wake-up of each goroutine) cost more
+// than reading a small message. At most 2 × builders jobs are held
+// besides the one being gathered.
 type building struct {
 	in    chan *buildJob // to the builders
 	order chan *buildJob // to the deliverer, in the order fetched
 	done  chan struct{}  // the deliverer ended
 	err   atomic.Pointer[error]
 	wg    sync.WaitGroup
+	next  *buildJob // being gathered (by add, on the caller's goroutine)
 }
 
 type buildJob struct {
-	m     *mailbox.Message
-	bl    *built
+	msgs  []*mailbox.Message
+	bls   []*built // msgs[i]'s documents, once ready is closed
+	bytes int
 	ready chan struct{}
 }
+
+// The most messages, and message bytes, a job gathers.
+const (
+	jobMessages = 16
+	jobBytes    = 1 << 20
+)
 
 // builders is how many messages are read at once: one per core, at
 // least 2 so that building overlaps the hand-over.
@@ -218,7 +229,10 @@ func startBuilding(ctx context.Context, b *docBuilder, task string, c mailbox.Co
 		go func() {
 			defer bp.wg.Done()
 			for j := range bp.in {
-				j.bl = b.build(ctx, task, c, j.m)
+				j.bls = make([]*built, len(j.msgs))
+				for i, m := range j.msgs {
+					j.bls[i] = b.build(ctx, task, c, m)
+				}
 				close(j.ready)
 			}
 		}()
@@ -227,11 +241,13 @@ func startBuilding(ctx context.Context, b *docBuilder, task string, c mailbox.Co
 		defer close(bp.done)
 		for j := range bp.order {
 			<-j.ready
-			if bp.err.Load() != nil {
-				continue // drain
-			}
-			if err := deliver(j.m, j.bl); err != nil {
-				bp.err.Store(&err)
+			for i, m := range j.msgs {
+				if bp.err.Load() != nil {
+					break // drain
+				}
+				if err := deliver(m, j.bls[i]); err != nil {
+					bp.err.Store(&err)
+				}
 			}
 		}
 	}()
@@ -244,15 +260,34 @@ func (bp *building) add(m *mailbox.Message) error {
 	if e := bp.err.Load(); e != nil {
 		return *e
 	}
-	j := &buildJob{m: m, ready: make(chan struct{})}
+	if bp.next == nil {
+		bp.next = &buildJob{msgs: make([]*mailbox.Message, 0, jobMessages)}
+	}
+	j := bp.next
+	j.msgs = append(j.msgs, m)
+	j.bytes += len(m.Raw)
+	if len(j.msgs) >= jobMessages || j.bytes >= jobBytes {
+		bp.dispatch()
+	}
+	return nil
+}
+
+// dispatch hands the job gathered to the builders and the deliverer.
+func (bp *building) dispatch() {
+	j := bp.next
+	if j == nil {
+		return
+	}
+	bp.next = nil
+	j.ready = make(chan struct{})
 	bp.order <- j
 	bp.in <- j
-	return nil
 }
 
 // wait waits until every message handed over was delivered, and returns
 // the error that stopped the deliveries, if one did.
 func (bp *building) wait() error {
+	bp.dispatch()
 	close(bp.in)
 	close(bp.order)
 	bp.wg.Wait()
