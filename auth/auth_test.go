@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -146,4 +147,20 @@ func TestNewRefusesBadRoles(t *testing.T) {
 		_, err := New(c.roles)
 		require.ErrorContains(t, err, c.want)
 	}
+}
+
+// TestRoleNames: Role is the grant's roles joined by commas, "none" for
+// none, whichever roles it holds; one role costs no allocation.
+func TestRoleNames(t *testing.T) {
+	p := Default()
+	for mask := uint64(0); mask < 1<<len(p.roles); mask++ {
+		g := Grant{roles: mask, p: p}
+		want := strings.Join(g.Roles(), ",")
+		if mask == 0 {
+			want = "none"
+		}
+		require.Equal(t, want, g.Role(), "mask %b", mask)
+	}
+	one := Grant{roles: 1 << (len(p.roles) - 1), p: p}
+	require.Zero(t, testing.AllocsPerRun(10, func() { _ = one.Role() }))
 }
