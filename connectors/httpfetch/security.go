@@ -170,23 +170,35 @@ func (sc *Schema) ignoredSecret(name string) bool {
 // an override or inside a Config fragment, becomes secret.Redacted. A
 // Config value that cannot be read as a fragment is redacted whole (it
 // cannot be shown to be free of secrets).
+//
+// params itself is returned when nothing in it is secret (every request's
+// parameters pass here on their way to the request log); otherwise a copy.
 func (r *Repository) Redact(params messages.Params) messages.Params {
-	out := make(messages.Params, len(params))
-	for i, p := range params {
+	var out messages.Params
+	set := func(i int, p *messages.Param) {
+		if out == nil {
+			out = make(messages.Params, len(params))
+			copy(out, params)
+		}
 		out[i] = p
+	}
+	for i, p := range params {
 		name := strings.TrimSpace(p.GetName())
 		switch {
 		case r.schema.secretParam(name):
-			out[i] = &messages.Param{Name: p.GetName(), Value: secret.Redacted}
+			set(i, &messages.Param{Name: p.GetName(), Value: secret.Redacted})
 		case strings.EqualFold(name, "Config"):
 			v, err := r.schema.rewriteFragment(p.GetValue(), func(string) (string, error) { return secret.Redacted, nil })
 			if err != nil {
 				v = secret.Redacted
 			}
 			if v != p.GetValue() {
-				out[i] = &messages.Param{Name: p.GetName(), Value: v}
+				set(i, &messages.Param{Name: p.GetName(), Value: v})
 			}
 		}
+	}
+	if out == nil {
+		return params
 	}
 	return out
 }

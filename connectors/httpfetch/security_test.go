@@ -412,3 +412,24 @@ func TestIgnoredSecretParametersAreNotKept(t *testing.T) {
 	require.Equal(t, "2", sealed[3].Value)
 	require.False(t, b.repo.schema.ignoredSecret("BasicAuthPassword"), "a secret setting is sealed, not dropped")
 }
+
+// TestRedactWithoutSecretsCopiesNothing: parameters with no secret come
+// back as they are (the request log redacts every request's), while a
+// secret among them still gives a redacted copy and leaves them alone;
+// settings are looked up in any case.
+func TestRedactWithoutSecretsCopiesNothing(t *testing.T) { // not parallel: AllocsPerRun
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n")
+	plain := params("QueueName", "fetch", "QueueAction", "GetStatus", "Token", "abc", "[MyTask]DEPTH", "3")
+	require.Equal(t, plain, b.repo.Redact(plain))
+	require.Zero(t, testing.AllocsPerRun(10, func() { b.repo.Redact(plain) }))
+	withSecret := params("Token", "abc", "[MyTask]BASICAUTHPASSWORD", "pw", "[MyTask]basicauthpassword", "pw2", "[MyTask]Bäsicauthpassword", "pw3")
+	shown := b.repo.Redact(withSecret)
+	require.Equal(t, "abc", shown[0].Value)
+	require.Equal(t, secret.Redacted, shown[1].Value)
+	require.Equal(t, secret.Redacted, shown[2].Value)
+	require.Equal(t, "pw", withSecret[1].Value)
+	require.Equal(t, "pw2", withSecret[2].Value)
+	for _, key := range []string{"Depth", "DEPTH", " depth ", "BasicAuthPassword", "Bäsicauthpassword", "Url", strings.Repeat("x", 70)} {
+		require.Equal(t, b.repo.schema.byName[strings.ToLower(strings.TrimSpace(key))], b.repo.schema.spec(key), "%q", key)
+	}
+}

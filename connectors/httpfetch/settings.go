@@ -433,7 +433,25 @@ func (sc *Schema) defaults(task string) *settings {
 
 // spec returns the keySpec of a setting name (any case), or nil.
 func (sc *Schema) spec(key string) *keySpec {
-	return sc.byName[strings.ToLower(strings.TrimSpace(key))]
+	key = strings.TrimSpace(key)
+	// Lower-cased on the stack when it can be: the request log redacts
+	// every request's parameters through here.
+	var buf [64]byte
+	if len(key) <= len(buf) {
+		b := buf[:len(key)]
+		for i := range len(key) {
+			c := key[i]
+			if c >= 0x80 {
+				return sc.byName[strings.ToLower(key)]
+			}
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b[i] = c
+		}
+		return sc.byName[string(b)]
+	}
+	return sc.byName[strings.ToLower(key)]
 }
 
 func formatNames() string {
