@@ -103,6 +103,14 @@ func checkFieldName(s string) error {
 	if s == "" {
 		return lineError("is empty")
 	}
+	if asciiFieldName(s) {
+		// What the rune loop below decides, byte by byte: a connector's
+		// field names are ASCII, and every document has some 25.
+		if (len(s) == len("DREREFERENCE") && strings.EqualFold(s, "DREREFERENCE")) || (len(s) == len("DRECONTENT") && strings.EqualFold(s, "DRECONTENT")) {
+			return lineError("is reserved")
+		}
+		return nil
+	}
 	if !utf8.ValidString(s) {
 		return lineError("is not valid UTF-8")
 	}
@@ -115,6 +123,18 @@ func checkFieldName(s string) error {
 		return lineError("is reserved")
 	}
 	return nil
+}
+
+// asciiFieldName reports whether s is printable ASCII other than space,
+// '=' and '"': for ASCII, the runes unicode.IsSpace and unicode.IsControl
+// refuse are space, 0x00-0x1F and 0x7F (TestCheckFieldNameASCII).
+func asciiFieldName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '=' || c == '"' {
+			return false
+		}
+	}
+	return true
 }
 
 func validateAll(docs []*Document) error {

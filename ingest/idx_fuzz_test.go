@@ -2,7 +2,11 @@ package ingest
 
 import (
 	"bytes"
+	"fmt"
+	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -75,4 +79,56 @@ func FuzzReadIDX(f *testing.F) {
 			require.Equal(t, neutralDoc(docs[i]), again[i])
 		}
 	})
+}
+
+// checkFieldName's ASCII short cut decides as its rune loop does: every
+// byte value alone and in a name, and fuzzed names.
+func TestCheckFieldNameASCII(t *testing.T) {
+	slow := func(s string) bool {
+		for _, r := range s {
+			if unicode.IsSpace(r) || unicode.IsControl(r) || r == '=' || r == '"' {
+				return false
+			}
+		}
+		return true
+	}
+	for c := 0; c < 0x80; c++ {
+		for _, s := range []string{string(rune(c)), "A" + string(rune(c)) + "B"} {
+			if asciiFieldName(s) != slow(s) {
+				t.Fatalf("%q: short cut %v, rune loop %v", s, asciiFieldName(s), slow(s))
+			}
+		}
+	}
+}
+
+func FuzzCheckFieldName(f *testing.F) {
+	for _, s := range []string{"TITLE", "DREREFERENCE", "drecontent", "A B", "A=B", "K\u212a", "DREREFERENCE\u212a", "ſ", "X\x7f", "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := checkFieldNameRunes(s)
+		got := checkFieldName(s)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%q: %v, want %v", s, got, want)
+		}
+	})
+}
+
+// checkFieldNameRunes is checkFieldName without its ASCII short cut.
+func checkFieldNameRunes(s string) error {
+	if s == "" {
+		return lineError("is empty")
+	}
+	if !utf8.ValidString(s) {
+		return lineError("is not valid UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || r == '=' || r == '"' {
+			return lineError("contains white space, a control character, '=' or '\"'")
+		}
+	}
+	if strings.EqualFold(s, "DREREFERENCE") || strings.EqualFold(s, "DRECONTENT") {
+		return lineError("is reserved")
+	}
+	return nil
 }
