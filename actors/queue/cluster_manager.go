@@ -171,7 +171,6 @@ func newClusterManager(cfg Config, sh *shared, root *actor.RootContext, db *pgst
 		threads: make([]*centry, cfg.MaximumThreads),
 	}
 	m.props = actor.PropsFromProducer(newTask,
-		actor.WithReceiverMiddleware(panicMiddleware),
 		actor.WithMailbox(taskMailbox(root)),
 		actor.WithDispatcher(actor.NewSynchronizedDispatcher(300)))
 	return m

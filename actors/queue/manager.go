@@ -163,6 +163,9 @@ type manager struct {
 	sh    *shared
 	props *actor.Props
 	upper string // queue name in tokens
+	// spawning is the task actor spawn is creating, for the producer of
+	// props to hand to protoactor.
+	spawning *task
 
 	entries  map[uuid.UUID]*entry
 	waiting  waitHeap
@@ -228,8 +231,19 @@ func newManager(cfg Config, sh *shared, root *actor.RootContext) *manager {
 		parked:  make(map[string]*waitHeap),
 		threads: make([]*entry, cfg.MaximumThreads),
 	}
-	m.props = actor.PropsFromProducer(newTask,
-		actor.WithReceiverMiddleware(panicMiddleware),
+	// The producer hands protoactor the task spawn has just initialised
+	// (m.spawning): no init message to allocate, post and handle per
+	// spawn. It runs inside SpawnNamed, on the QueueManager's goroutine; a
+	// task actor is never restarted (HandleFailure stops it), so it is
+	// never called anywhere else.
+	m.props = actor.PropsFromProducer(func() actor.Actor {
+		t := m.spawning
+		m.spawning = nil
+		if t == nil {
+			return newTask()
+		}
+		return t
+	},
 		actor.WithMailbox(taskMailbox(root)),
 		// A task actor's messages are handled on the goroutine that sends
 		// them (a request's goroutine, the worker's, the QueueManager's)
@@ -351,11 +365,12 @@ func (m *manager) submit(ctx actor.Context, msg *messages.SubmitAction) {
 
 // spawn creates the task actor of an action and its entry.
 func (m *manager) spawn(ctx actor.Context, id uuid.UUID, token string, spec *messages.ActionSpec, st *messages.ActionStatus) (*entry, error) {
+	m.spawning = newTaskOf(&taskInit{sh: m.sh, owner: ctx.Self(), id: id, token: token, spec: spec, status: st})
 	pid, err := ctx.SpawnNamed(m.props, id.String())
+	m.spawning = nil // taken by the producer, unless the spawn failed first
 	if err != nil {
 		return nil, fmt.Errorf("queue: spawn task actor %s: %w", id, err)
 	}
-	ctx.Send(pid, &taskInit{sh: m.sh, owner: ctx.Self(), id: id, token: token, spec: spec, status: st})
 	e := &entry{
 		pid: pid, spec: spec, id: id, state: st.State, priority: st.Priority, seq: st.Seq,
 		queuedMs: st.QueuedUnixMs, startedMs: st.StartedUnixMs, endedMs: st.EndedUnixMs, heapIdx: -1,

@@ -101,15 +101,40 @@ type run struct {
 
 func newTask() actor.Actor { return &task{} }
 
-// Receive implements actor.Actor.
+// newTaskOf returns the task actor of an action, initialised as a taskInit
+// would (the QueueManager hands it to protoactor through its producer, so
+// that a spawn costs no init message).
+func newTaskOf(m *taskInit) *task {
+	t := &task{}
+	t.init(m)
+	return t
+}
+
+// Receive implements actor.Actor. It is the first line of defence: a
+// panic while a task actor handles a message becomes the action's Error
+// state instead of reaching protoactor's supervisor (whose default would
+// silently restart the actor with fresh, wrong state). The recovery sits
+// here rather than in a receiver middleware, with which protoactor gives
+// every actor an extra context (~200 bytes per queued action, and CPU at
+// every spawn).
 func (t *task) Receive(ctx actor.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.panicked(ctx, r)
+		}
+	}()
+	t.receive(ctx)
+}
+
+func (t *task) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		if t.sh != nil { // initialised by its producer (newTaskOf)
+			t.restoredEnded(ctx)
+		}
 	case *taskInit:
 		t.init(m)
-		if t.sh.listEntry != nil && messages.Terminal(t.state) && t.endedMs != 0 {
-			// Restored as ended: its list entry, as changed gives it.
-			ctx.Send(t.owner, &messages.TaskListEntry{Id: t.id[:], Entry: t.sh.listEntry(make([]byte, 0, listEntrySize), t.status())})
-		}
+		t.restoredEnded(ctx)
 	case *startTask:
 		t.start(ctx)
 	case *messages.WorkDone:
@@ -182,6 +207,14 @@ func (t *task) Receive(ctx actor.Context) {
 				t.run.stopTimer.Stop()
 			}
 		}
+	}
+}
+
+// restoredEnded gives the QueueManager the list entry of an action restored
+// as ended, as changed gives it for an action that ends.
+func (t *task) restoredEnded(ctx actor.Context) {
+	if t.sh.listEntry != nil && messages.Terminal(t.state) && t.endedMs != 0 {
+		ctx.Send(t.owner, &messages.TaskListEntry{Id: t.id[:], Entry: t.sh.listEntry(make([]byte, 0, listEntrySize), t.status())})
 	}
 }
 
@@ -562,31 +595,20 @@ func (t *task) lastProgress() *messages.Progress {
 	return &messages.Progress{Stage: "ended"}
 }
 
-// panicMiddleware is the first line of defence: a panic while a task actor
-// handles a message becomes the action's Error state instead of reaching
-// protoactor's supervisor (whose default would silently restart the actor
-// with fresh, wrong state).
-func panicMiddleware(next actor.ReceiverFunc) actor.ReceiverFunc {
-	return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
-		defer func() {
-			if r := recover(); r != nil {
-				t, ok := c.Actor().(*task)
-				ac, ok2 := c.(actor.Context)
-				if !ok || !ok2 || t.sh == nil {
-					panic(r) // not initialised: let the supervisor backstop handle it
-				}
-				t.fail(ac, r)
-				if _, starting := env.Message.(*startTask); starting && t.run == nil {
-					// Every startTask is answered by one SlotReleased, even
-					// when handling it panicked before a worker started.
-					ac.Send(t.owner, &messages.SlotReleased{Id: t.id[:]})
-				}
-				if env.Sender != nil {
-					ac.Send(env.Sender, &messages.ActionReply{Status: t.status(), Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: t.errMsg})
-				}
-			}
-		}()
-		next(c, env)
+// panicked turns a panic while handling the current message into the
+// action's Error state (see Receive).
+func (t *task) panicked(ctx actor.Context, r any) {
+	if t.sh == nil {
+		panic(r) // not initialised: let the supervisor backstop handle it
+	}
+	t.fail(ctx, r)
+	if _, starting := ctx.Message().(*startTask); starting && t.run == nil {
+		// Every startTask is answered by one SlotReleased, even
+		// when handling it panicked before a worker started.
+		ctx.Send(t.owner, &messages.SlotReleased{Id: t.id[:]})
+	}
+	if sender := ctx.Sender(); sender != nil {
+		ctx.Send(sender, &messages.ActionReply{Status: t.status(), Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: t.errMsg})
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 // HandleFailure is the supervisor backstop for a task actor that failed
-// outside the panic middleware: never restart it (that would come back
+// outside its own recovery (task.Receive): never restart it (that would come back
 // with fresh, wrong state); stop it, and record it (as a message to self,
 // handled like any other) as an Error tombstone, so its token still answers.
 func (m *manager) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason any, _ any) {
