@@ -36,11 +36,12 @@
 //	list.go            listings, sorting and queue status
 //	index.go           the list indexes: per state, entries ordered by each sort key
 //	control.go         queue pause and resume, shutdown
-//	tombstone.go       task actors that failed outside the panic middleware
+//	tombstone.go       task actors that failed outside their own recovery
 //	restore.go         re-creating stored actions at start
 //	task.go            the task actor and its worker
-//	panic.go           the panic middleware of both actors
+//	panic.go           the QueueManager's panic middleware
 //	reply.go, retire.go  protoactor workarounds (reply pool, retirement guard)
+//	mailbox.go         the task actors' mailbox (lock-free, one allocation)
 //
 // # Running work
 //
@@ -54,8 +55,8 @@
 // # Failure
 //
 // A panic in a task actor's Receive or in its worker ends the action as
-// Error with the panic message. Task actors are never restarted: a receiver
-// middleware converts panics to state, and the QueueManager's supervisor
+// Error with the panic message. Task actors are never restarted: their
+// Receive converts panics to state, and the QueueManager's supervisor
 // strategy stops (never restarts) a child that fails anyway and keeps an
 // Error tombstone of it (its entry), from which the QueueManager answers
 // requests for its token.

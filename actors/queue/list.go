@@ -32,7 +32,7 @@ func (m *manager) list(f *messages.ListActions) *messages.ListActionsReply {
 // each with its encoded list entry if it has one (an ended action; see
 // entry.listed); the others, left empty, are named in ask (their ids) and
 // at (their places), for the caller to ask their actors. An action whose
-// actor failed outside the panic middleware (a tombstone) is asked too, as
+// actor failed outside its own recovery (a tombstone) is asked too, as
 // List asks it, and so left out of the list alike.
 func (m *manager) listEntries(f *messages.ListActions) *listEntriesReply {
 	r := &listEntriesReply{entries: make([]ListEntry, 0, min(max(int(f.MaxResults), 16), 1024))}

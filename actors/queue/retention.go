@@ -58,7 +58,7 @@ func (m *manager) evict(ctx actor.Context, e *entry) {
 	m.index.remove(e)
 	m.nended--
 	if e.crashed() == "" {
-		ctx.Poison(e.pid) // Poison, not Stop: see retireGuard
+		ctx.Poison(e.pid) // Poison, not Stop: see retire.go
 	}
 }
 

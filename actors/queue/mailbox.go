@@ -1,0 +1,187 @@
+package queue
+
+import (
+	"runtime"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// taskBox is a task actor's mailbox: protoactor's lock-free mailbox
+// (UnboundedLockfree: two multi-producer single-consumer linked queues, the
+// same algorithm and the same handling of system messages, suspension and
+// failures) with the retirement guard (retire.go) inline, in one
+// allocation. protoactor's takes seven objects per actor (the mailbox, two
+// queues, their two stub nodes, the guard and the slice of mailbox
+// middlewares that holds it), and there is a task actor per queued action:
+// ~150 bytes and six objects for the garbage collector to scan, per action.
+//
+// Messages run on the goroutine that posts them, as with protoactor's
+// synchronized dispatcher (which the task props name, for its throughput):
+// calling the dispatcher's Schedule with the method value would allocate a
+// closure per message.
+type taskBox struct {
+	sys, user mpscQueue
+	// running is the scheduler's status (idle 0, running 1).
+	running      atomic.Int32
+	userMessages atomic.Int32
+	sysMessages  atomic.Int32
+	suspended    atomic.Int32
+	// retired: a PoisonPill went through (retire.go).
+	retired    atomic.Bool
+	throughput int32
+	invoker    actor.MessageInvoker
+	root       *actor.RootContext
+}
+
+var _ actor.Mailbox = (*taskBox)(nil)
+
+// PostUserMessage implements actor.Mailbox.
+func (b *taskBox) PostUserMessage(message any) {
+	if batch, ok := message.(actor.MessageBatch); ok {
+		for _, msg := range batch.GetMessages() {
+			b.PostUserMessage(msg)
+		}
+	}
+	if env, ok := message.(*actor.MessageEnvelope); ok {
+		if batch, ok := env.Message.(actor.MessageBatch); ok {
+			for _, msg := range batch.GetMessages() {
+				b.PostUserMessage(msg)
+			}
+		}
+	}
+	b.user.push(message)
+	b.userMessages.Add(1)
+	b.schedule()
+}
+
+// PostSystemMessage implements actor.Mailbox.
+func (b *taskBox) PostSystemMessage(message any) {
+	b.sys.push(message)
+	b.sysMessages.Add(1)
+	b.schedule()
+}
+
+// RegisterHandlers implements actor.Mailbox.
+func (b *taskBox) RegisterHandlers(invoker actor.MessageInvoker, dispatcher actor.Dispatcher) {
+	b.invoker = invoker
+	b.throughput = int32(dispatcher.Throughput())
+}
+
+// Start implements actor.Mailbox.
+func (b *taskBox) Start() {}
+
+// UserMessageCount implements actor.Mailbox.
+func (b *taskBox) UserMessageCount() int { return int(b.userMessages.Load()) }
+
+func (b *taskBox) schedule() {
+	if b.running.CompareAndSwap(0, 1) {
+		b.processMessages()
+	}
+}
+
+func (b *taskBox) processMessages() {
+	for {
+		b.run()
+		b.running.Store(0)
+		sys, user := b.sysMessages.Load(), b.userMessages.Load()
+		// A message posted after run saw the queues empty, but before
+		// running was cleared, found the mailbox running: take it now.
+		if (sys > 0 || b.suspended.Load() == 0 && user > 0) && b.running.CompareAndSwap(0, 1) {
+			continue
+		}
+		return
+	}
+}
+
+func (b *taskBox) run() {
+	var msg any
+	defer func() {
+		if r := recover(); r != nil {
+			b.invoker.EscalateFailure(r, msg)
+		}
+	}()
+	i, t := int32(0), b.throughput
+	for {
+		if i > t {
+			i = 0
+			runtime.Gosched()
+		}
+		i++
+		if msg = b.sys.pop(); msg != nil {
+			b.sysMessages.Add(-1)
+			switch msg.(type) {
+			case *actor.SuspendMailbox:
+				b.suspended.Store(1)
+			case *actor.ResumeMailbox:
+				b.suspended.Store(0)
+			default:
+				b.invoker.InvokeSystemMessage(msg)
+			}
+			continue
+		}
+		if b.suspended.Load() == 1 {
+			return
+		}
+		if msg = b.user.pop(); msg == nil {
+			return
+		}
+		b.userMessages.Add(-1)
+		b.invoker.InvokeUserMessage(msg)
+		b.received(msg)
+	}
+}
+
+// received is the retirement guard (retire.go): after the PoisonPill, every request is
+// answered with a DeadLetterResponse.
+func (b *taskBox) received(m any) {
+	if _, ok := m.(*actor.PoisonPill); ok {
+		b.retired.Store(true)
+		return
+	}
+	if !b.retired.Load() {
+		return
+	}
+	if env, ok := m.(*actor.MessageEnvelope); ok && env.Sender != nil {
+		b.root.Send(env.Sender, &actor.DeadLetterResponse{})
+	}
+}
+
+// mpscQueue is protoactor's internal/queue/mpsc (Vyukov's non-intrusive
+// multi-producer single-consumer queue) with its stub node inline, so that
+// an empty queue allocates nothing of its own. push is safe from any
+// goroutine; pop only from the consumer (the mailbox's run).
+type mpscQueue struct {
+	head atomic.Pointer[mpscNode] // producers' end
+	tail *mpscNode                // consumer's end
+	stub mpscNode                 // the first node (init)
+}
+
+type mpscNode struct {
+	next atomic.Pointer[mpscNode]
+	val  any
+}
+
+// init points both ends at the stub.
+func (q *mpscQueue) init() {
+	q.tail = &q.stub
+	q.head.Store(&q.stub)
+}
+
+func (q *mpscQueue) push(x any) {
+	n := &mpscNode{val: x}
+	prev := q.head.Swap(n)
+	prev.next.Store(n)
+}
+
+func (q *mpscQueue) pop() any {
+	tail := q.tail
+	next := tail.next.Load()
+	if next == nil {
+		return nil
+	}
+	q.tail = next
+	v := next.val
+	next.val = nil
+	return v
+}
