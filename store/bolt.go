@@ -68,6 +68,7 @@ type boltStore struct {
 	ovMu     sync.RWMutex
 	active   map[string]*overlay
 	frozen   map[string]*overlay
+	ovSize   map[string]int        // per queue, the mutations its last active overlay took (newOverlay)
 	pending  atomic.Int64          // mutations in active
 	full     atomic.Pointer[error] // the last checkpoint found no space
 	recorded atomic.Bool           // the file's journal record names the journal's segments (set under applyMu)
@@ -75,6 +76,9 @@ type boltStore struct {
 	ckptWake chan struct{}
 	ckptStop chan struct{}
 	ckptDone chan struct{}
+	// frameBuf is the memory of the last frame appended, reused for the
+	// next (under applyMu; see frameInto).
+	frameBuf []byte
 
 	// gate is held for reading by every write to the bbolt file (write,
 	// writeRaw; taken before s.mu) and for writing by a compaction while

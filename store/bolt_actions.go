@@ -168,13 +168,13 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 	if len(dsMuts) > 0 {
 		all = append(dsMuts, muts...)
 	}
-	if err := s.appendFrame(what, encodeFrame(queue, all)); err != nil {
+	if err := s.appendFrame(what, s.frameInto(queue, all)); err != nil {
 		return err
 	}
 	s.ovMu.Lock()
 	o := s.active[queue]
 	if o == nil {
-		o = newOverlay()
+		o = newOverlay(min(s.ovSize[queue], checkpointEvery))
 		s.active[queue] = o
 	}
 	for _, m := range muts {
@@ -193,6 +193,23 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 		}
 	}
 	return nil
+}
+
+// maxFrameBuf bounds the frame memory a store keeps between appends.
+const maxFrameBuf = 1 << 20
+
+// frameInto encodes a batch frame in the store's frame buffer: a frame is
+// garbage once appended, so the next one reuses its memory (a group commit
+// of a few hundred actions is tens of KiB). Callers hold applyMu until the
+// frame is appended.
+func (s *boltStore) frameInto(queue string, muts []journalMutation) []byte {
+	b := encodeFrameInto(s.frameBuf, queue, muts)
+	if cap(b) <= maxFrameBuf {
+		s.frameBuf = b
+	} else {
+		s.frameBuf = nil
+	}
+	return b
 }
 
 // appendFrame appends frame to the journal with one fdatasync, consulting
@@ -298,7 +315,7 @@ func (s *boltStore) validate(what, queue string, muts []journalMutation) error {
 		}
 		// seqOf returns the seq id holds now (0, false: none).
 		seqOf := func(id string) (uint64, bool) {
-			for _, o := range []*overlay{act, frz} {
+			for _, o := range [...]*overlay{act, frz} {
 				if e, ok := o.get(id); ok {
 					return e.seq, e.put != nil
 				}
@@ -318,7 +335,7 @@ func (s *boltStore) validate(what, queue string, muts []journalMutation) error {
 		}
 		// ownerOf returns the action holding seq now ("" if none).
 		ownerOf := func(seq uint64) (string, error) {
-			for _, o := range []*overlay{act, frz} {
+			for _, o := range [...]*overlay{act, frz} {
 				if id, ok := o.owner(seq); ok {
 					return id, nil
 				}
@@ -345,9 +362,9 @@ func (s *boltStore) validate(what, queue string, muts []journalMutation) error {
 			return a.GetId(), nil
 		}
 		// The batch's own effects, in order.
-		bSeq := map[string]uint64{}   // id → seq after the batch so far (0 with bDel)
-		bDel := map[string]bool{}     // ids deleted by the batch so far
-		bOwner := map[uint64]string{} // seq → id per the batch ("" freed)
+		bSeq := make(map[string]uint64, len(muts))   // id → seq after the batch so far (0 with bDel)
+		bDel := map[string]bool{}                    // ids deleted by the batch so far
+		bOwner := make(map[uint64]string, len(muts)) // seq → id per the batch ("" freed)
 		for _, m := range muts {
 			if m.kind == kindDelete {
 				if old, ok := bSeq[m.id]; ok {

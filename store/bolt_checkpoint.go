@@ -132,6 +132,7 @@ func (s *boltStore) startJournal() error {
 		return nil
 	}
 	s.active = map[string]*overlay{}
+	s.ovSize = map[string]int{}
 	s.ckptWake = make(chan struct{}, 1)
 	s.ckptStop = make(chan struct{})
 	s.ckptDone = make(chan struct{})
@@ -227,13 +228,16 @@ func (s *boltStore) checkpoint() error {
 		for q, o := range s.active {
 			f := s.frozen[q]
 			if f == nil {
-				f = newOverlay()
+				f = newOverlay(len(o.order))
 				s.frozen[q] = f
 			}
 			for _, e := range o.order {
 				f.add(e)
 			}
 		}
+	}
+	for q, o := range s.active {
+		s.ovSize[q] = len(o.order)
 	}
 	s.active = map[string]*overlay{}
 	if s.dsFrozen == nil {

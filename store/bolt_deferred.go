@@ -375,7 +375,7 @@ func (s *boltStore) flushDeferred() error {
 	if err := s.recordJournal(what); err != nil {
 		return err
 	}
-	if err := s.appendFrame(what, encodeFrame("", muts)); err != nil {
+	if err := s.appendFrame(what, s.frameInto("", muts)); err != nil {
 		return err
 	}
 	s.ovMu.Lock()

@@ -101,11 +101,28 @@ type journalMutation struct {
 
 // data is what a mutation's frame entry carries.
 func (m journalMutation) data() []byte {
+	return m.appendData(make([]byte, 0, m.dataLen()))
+}
+
+// dataLen is len(m.data()).
+func (m journalMutation) dataLen() int {
 	switch m.kind {
 	case kindDelete:
-		return []byte(m.id)
+		return len(m.id)
+	case kindDSPut:
+		return uvarintLen(len(m.task)) + len(m.task) + uvarintLen(len(m.key)) + len(m.key) + len(m.put)
+	case kindDSDelete:
+		return uvarintLen(len(m.task)) + len(m.task) + len(m.key)
+	}
+	return len(m.put)
+}
+
+// appendData appends m.data() to b.
+func (m journalMutation) appendData(b []byte) []byte {
+	switch m.kind {
+	case kindDelete:
+		return append(b, m.id...)
 	case kindDSPut, kindDSDelete:
-		b := make([]byte, 0, 2*binary.MaxVarintLen64+len(m.task)+len(m.key)+len(m.put))
 		b = binary.AppendUvarint(b, uint64(len(m.task)))
 		b = append(b, m.task...)
 		if m.kind == kindDSDelete {
@@ -115,7 +132,12 @@ func (m journalMutation) data() []byte {
 		b = append(b, m.key...)
 		return append(b, m.put...)
 	}
-	return m.put
+	return append(b, m.put...)
+}
+
+func uvarintLen(n int) int {
+	var b [binary.MaxVarintLen64]byte
+	return len(binary.AppendUvarint(b[:0], uint64(n)))
 }
 
 // encodeSegHeader returns the header of a segment of size bytes.
@@ -131,19 +153,30 @@ func encodeSegHeader(size int64) []byte {
 // encodeFrame builds the batch frame of one ApplyActions call. Its seq,
 // and with it its header checksum, are set when it is appended (setSeq).
 func encodeFrame(queue string, muts []journalMutation) []byte {
+	return encodeFrameInto(nil, queue, muts)
+}
+
+// encodeFrameInto is encodeFrame in dst's memory when it has room (the
+// store reuses one buffer for its frames: a frame is garbage once
+// written). Entries are written in place, without a copy of each.
+func encodeFrameInto(dst []byte, queue string, muts []journalMutation) []byte {
 	size := frameHeaderBytes + binary.MaxVarintLen64*2 + len(queue)
 	for _, m := range muts {
-		size += 1 + 3*binary.MaxVarintLen64 + len(m.put) + len(m.id) + len(m.task) + len(m.key)
+		size += 1 + binary.MaxVarintLen64 + m.dataLen()
 	}
-	b := make([]byte, frameHeaderBytes, size)
+	b := dst[:0]
+	if cap(b) < size {
+		b = make([]byte, 0, size)
+	}
+	b = b[:frameHeaderBytes]
+	clear(b)
 	b = binary.AppendUvarint(b, uint64(len(queue)))
 	b = append(b, queue...)
 	b = binary.AppendUvarint(b, uint64(len(muts)))
 	for _, m := range muts {
 		b = append(b, m.kind)
-		data := m.data()
-		b = binary.AppendUvarint(b, uint64(len(data)))
-		b = append(b, data...)
+		b = binary.AppendUvarint(b, uint64(m.dataLen()))
+		b = m.appendData(b)
 	}
 	frameHead(b, frameBatch)
 	return b

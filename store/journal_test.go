@@ -321,3 +321,38 @@ func mustEncode(t *testing.T, a *messages.StoredAction) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// A frame encoded into a reused buffer (the store keeps the last frame's
+// memory for the next) is byte for byte the frame encoded afresh, whatever
+// the buffer held, for every kind of mutation.
+func TestEncodeFrameIntoReusedBuffer(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 300) // a task name whose length takes a two-byte varint
+	muts := []journalMutation{
+		{kind: kindPut, put: mustEncode(t, rec("a1", 1, messages.State_STATE_QUEUED)), id: "a1", seq: 1},
+		{kind: kindDelete, id: "a0"},
+		{kind: kindDSPut, task: long, key: []byte("k"), put: []byte("v")},
+		{kind: kindDSPut, task: "T", key: []byte("empty"), put: []byte{}},
+		{kind: kindDSDelete, task: "U", key: []byte("gone")},
+	}
+	for _, m := range muts {
+		require.Len(t, m.data(), m.dataLen(), "kind %d", m.kind)
+	}
+	buf := make([]byte, 4096)
+	for i := range buf {
+		buf[i] = 0xff
+	}
+	for n := len(muts); n >= 1; n-- {
+		want := encodeFrame("fetch", muts[:n])
+		got := encodeFrameInto(buf, "fetch", muts[:n])
+		require.Equal(t, want, got, "%d mutations", n)
+		require.Equal(t, &buf[0], &got[0], "encoded in the buffer's memory")
+		q, dec, err := decodeFrame(got[frameHeaderBytes:])
+		require.NoError(t, err)
+		require.Equal(t, "fetch", q)
+		require.Len(t, dec, n)
+		buf = got
+	}
+	small := make([]byte, 0, 8)
+	require.Equal(t, encodeFrame("fetch", muts), encodeFrameInto(small, "fetch", muts), "a buffer too small is replaced")
+}

@@ -16,8 +16,11 @@ type ovEntry struct {
 	put []byte // encoded record; nil: deleted
 }
 
-func newOverlay() *overlay {
-	return &overlay{latest: map[string]int{}, seqs: map[uint64]string{}}
+// newOverlay returns an empty overlay with room for n mutations (a
+// queue's active overlay is sized after its last one, so that it does not
+// grow its slice and maps step by step through every checkpoint window).
+func newOverlay(n int) *overlay {
+	return &overlay{order: make([]ovEntry, 0, n), latest: make(map[string]int, n), seqs: make(map[uint64]string, n)}
 }
 
 func (o *overlay) add(e ovEntry) {
