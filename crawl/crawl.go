@@ -143,8 +143,8 @@ func (c *crawler) run(parent context.Context) (Stats, error) {
 	for range c.cfg.Concurrency {
 		workers.Go(func() {
 			w := &worker{c: c, links: make(map[string]normURL), origins: make(map[string]originKeys)}
-			w.text = getTextBuf()
-			defer func() { putTextBuf(w.text) }()
+			w.text, w.body = getTextBuf(), getBodyBuf()
+			defer func() { putTextBuf(w.text); putBodyBuf(w.body) }()
 			for j := range jobs {
 				w.process(ctx, j.it)
 				j.level.Done()
@@ -444,7 +444,9 @@ func (w *worker) process(ctx context.Context, it item) {
 		}
 		switch st := ex.status; {
 		case st == http.StatusOK || st == http.StatusNonAuthoritativeInfo:
-			w.page(ctx, it, cur, ex)
+			if !w.page(ctx, it, cur, ex) {
+				w.recycleBody(ex.body)
+			}
 			return
 		case st == http.StatusNotModified && conditional:
 			w.notModified(it, cur, ex, prior)
@@ -473,6 +475,7 @@ func (w *worker) process(ctx context.Context, it item) {
 			return
 		default:
 			c.report(it, fetchErr(cur, ErrStatus, st, nil))
+			w.recycleBody(ex.body)
 			return
 		}
 	}
@@ -503,8 +506,10 @@ func (w *worker) redirectTarget(from, location string) (normURL, error) {
 	return n, nil
 }
 
-// page builds, delivers and follows a 200 page.
-func (w *worker) page(ctx context.Context, it item, final string, ex *exchange) {
+// page builds, delivers and follows a 200 page. It reports whether
+// OnPage kept the body (Page.KeepBody); otherwise its buffer is the
+// worker's again.
+func (w *worker) page(ctx context.Context, it item, final string, ex *exchange) (bodyKept bool) {
 	c := w.c
 	p := &Page{
 		URL:       it.url,
@@ -560,7 +565,7 @@ func (w *worker) page(ctx context.Context, it item, final string, ex *exchange) 
 	}
 	if c.cfg.Render != nil && isHTMLType(ex.mediaType) && !(c.cfg.FollowRobots && p.Robots.NoIndex && p.Robots.NoFollow) {
 		if !w.render(ctx, p, final, &links) {
-			return
+			return p.bodyKept
 		}
 	}
 	p.followed = !(c.cfg.FollowRobots && p.Robots.NoFollow)
@@ -568,14 +573,19 @@ func (w *worker) page(ctx context.Context, it item, final string, ex *exchange) 
 		c.log.DebugContext(ctx, "page fetched", "url", it.url, "final_url", final, "depth", it.depth,
 			"bytes", len(ex.body), "links", len(p.Links), "noindex", p.Robots.NoIndex, "nofollow", p.Robots.NoFollow)
 	}
+	followed := p.followed // p is the callee's once delivered
+	bodyKept = p.bodyKept  // by Render
 	if c.cfg.FollowRobots && p.Robots.NoIndex {
 		c.stats.skNoIndex.Add(1)
 	} else if !c.deliver(p) {
-		return
+		return bodyKept
+	} else {
+		bodyKept = p.bodyKept // read once OnPage has returned
 	}
-	if p.followed {
+	if followed {
 		c.discover(links, it.depth, it.url)
 	}
+	return bodyKept
 }
 
 // render runs Config.Render on an HTML page: the renderer may replace the

@@ -98,5 +98,7 @@
 //
 // Hooks are called from up to Config.Concurrency worker goroutines at once;
 // they must be safe for concurrent use. A Page belongs to the callee once
-// OnPage is called.
+// OnPage is called, except its Body: that buffer is lent for the call
+// (each worker reads its pages into one buffer, so that a crawl does not
+// allocate, and collect, a body per page); Page.KeepBody keeps it.
 package crawl

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	neturl "net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -84,6 +85,7 @@ type worker struct {
 	links    map[string]normURL    // resolved-link cache, see linkCacheKey
 	origins  map[string]originKeys // host and site by origin, see pageKeys
 	text     []byte                // parseHTMLWith's text buffer
+	body     []byte                // the body buffer the next get reads into (see recycleBody)
 	linkBuf  []normURL             // a page's links, until discovered
 	linkSeen map[string]struct{}   // linkSet's map, empty between pages
 }
@@ -167,7 +169,9 @@ func (w *worker) get(ctx context.Context, u string, prior *Prior, pol bodyPolicy
 	if !pol.truncate && resp.ContentLength > pol.limit {
 		return nil, fetchErr(u, ErrTooLarge, resp.StatusCode, fmt.Errorf("Content-Length %d > %d", resp.ContentLength, pol.limit))
 	}
-	ex.body, err = readBody(body, pol.limit, pol.truncate, resp.ContentLength)
+	buf := w.body
+	w.body = nil // the exchange's until recycleBody gives it back
+	ex.body, err = readBody(buf, body, pol.limit, pol.truncate, resp.ContentLength)
 	switch {
 	case errors.Is(err, errTooLarge):
 		return nil, fetchErr(u, ErrTooLarge, resp.StatusCode, nil)
@@ -199,10 +203,12 @@ func (c *crawler) classify(crawlCtx, reqCtx context.Context, u string, status in
 
 var errTooLarge = errors.New("crawl: body too large")
 
-// readBody reads r to the end, at most limit bytes. Past limit it returns
-// errTooLarge, or, with truncate, the first limit bytes. A known
-// Content-Length sizes the buffer so that a body is allocated once.
-func readBody(r io.Reader, limit int64, truncate bool, contentLength int64) ([]byte, error) {
+// readBody reads r to the end, at most limit bytes, into buf (from its
+// start; a new buffer when buf is too small for what Content-Length
+// announces). Past limit it returns errTooLarge, or, with truncate, the
+// first limit bytes. A known Content-Length sizes a new buffer so that a
+// body is allocated once.
+func readBody(buf []byte, r io.Reader, limit int64, truncate bool, contentLength int64) ([]byte, error) {
 	maxRead := limit + 1 // one byte past the limit tells "too large"
 	if truncate {
 		maxRead = limit
@@ -211,17 +217,24 @@ func readBody(r io.Reader, limit int64, truncate bool, contentLength int64) ([]b
 	if contentLength >= 0 && contentLength < maxRead {
 		initial = contentLength + 1 // +1: room to see EOF without growing
 	}
-	buf := make([]byte, 0, min(initial, maxRead))
-	for {
+	if need := min(initial, maxRead); int64(cap(buf)) < need {
+		// A reused buffer too small: twice its size when that is enough,
+		// so that a worker's buffer settles after a few of the larger
+		// pages.
+		buf = make([]byte, 0, max(need, min(2*int64(cap(buf)), maxRead)))
+	}
+	buf = buf[:0]
+	for int64(len(buf)) < maxRead {
 		if len(buf) == cap(buf) {
-			if int64(len(buf)) >= maxRead {
-				break
-			}
 			grown := make([]byte, len(buf), min(2*int64(cap(buf))+512, maxRead))
 			copy(grown, buf)
 			buf = grown
 		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
+		end := int64(cap(buf))
+		if end > maxRead {
+			end = maxRead
+		}
+		n, err := r.Read(buf[len(buf):end])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
 			break
@@ -234,6 +247,44 @@ func readBody(r io.Reader, limit int64, truncate bool, contentLength int64) ([]b
 		return nil, errTooLarge
 	}
 	return buf, nil
+}
+
+// maxKeptBody is the largest body buffer a worker keeps for its next page.
+const maxKeptBody = 1 << 20
+
+// recycleBody gives a page's body buffer back to the worker for the next
+// get, unless OnPage kept it (Page.KeepBody). Under the race detector the
+// bytes are overwritten first, so that a test whose hook keeps Body
+// without KeepBody sees garbage rather than passing by luck.
+func (w *worker) recycleBody(b []byte) {
+	if cap(b) == 0 || cap(b) > maxKeptBody {
+		return
+	}
+	if raceEnabled {
+		b = b[:cap(b)]
+		for i := range b {
+			b[i] = 0xDB
+		}
+	}
+	w.body = b[:0]
+}
+
+// bodyBufs keeps the body buffers of workers that ended for the workers of
+// later crawls (see textBufs).
+var bodyBufs sync.Pool
+
+func getBodyBuf() []byte {
+	if b, ok := bodyBufs.Get().(*[]byte); ok {
+		return *b
+	}
+	return nil
+}
+
+func putBodyBuf(b []byte) {
+	if cap(b) > 0 && cap(b) <= maxKeptBody {
+		b = b[:0]
+		bodyBufs.Put(&b)
+	}
 }
 
 // meteredReader counts the bytes read and holds reads to the crawl's

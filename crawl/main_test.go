@@ -120,6 +120,7 @@ type result struct {
 func (r *result) hooks() Hooks {
 	return Hooks{
 		OnPage: func(p *Page) {
+			p.KeepBody() // kept for the test's checks
 			r.mu.Lock()
 			if r.pages == nil {
 				r.pages = make(map[string]*Page)

@@ -8,9 +8,15 @@ import (
 
 // Page is one fetched page as delivered to Hooks.OnPage.
 //
-// Ownership: the crawl never reads or writes a Page (its Body, Header,
-// slices and maps included) after passing it to OnPage; the callee may keep,
-// change or hand it on without copying.
+// Ownership: the crawl never writes a Page (its Header, slices and maps
+// included) after passing it to OnPage, and reads nothing of it after OnPage
+// returns but whether KeepBody was called; the callee may keep, change or
+// hand it on without copying, with one exception: Body. Body is lent for
+// the duration of the call (and of Config.Render's): the crawl reads its
+// next pages into the same buffer. A callee that needs the bytes after
+// OnPage returns calls KeepBody during the call (or copies them). Every
+// other field (Title, Text, Links, Meta, Header, ...) is a copy and stays
+// valid.
 type Page struct {
 	// URL is the normalised URL that was requested.
 	URL string
@@ -32,7 +38,8 @@ type Page struct {
 	// Content-Type or sniffed from the body when that header is missing.
 	MediaType string
 	// Body is the whole response body (decompressed when the transport
-	// decompressed it), at most Config.MaxPageSize bytes.
+	// decompressed it), at most Config.MaxPageSize bytes. It is valid
+	// only until OnPage returns, unless OnPage calls KeepBody.
 	Body []byte
 	// Hash is the SHA-256 of Body (zero for a 304).
 	Hash [32]byte
@@ -82,6 +89,19 @@ type Page struct {
 	// followed reports whether the crawl followed Links (false when the
 	// page is nofollow and FollowRobots is set).
 	followed bool
+	// bodyKept is set by KeepBody.
+	bodyKept bool
+}
+
+// KeepBody returns Body and gives its buffer to the caller for good: the
+// crawl does not reuse it for later pages. Call it from OnPage (or
+// Renderer.Render), before it returns, when Body (or a slice of it) must
+// outlive the call: a document delivered later, a page handed to another
+// goroutine. Calling it after OnPage has returned is a data race and does
+// not protect Body.
+func (p *Page) KeepBody() []byte {
+	p.bodyKept = true
+	return p.Body
 }
 
 // RobotsFlags are page-level robots directives.
@@ -132,7 +152,8 @@ type Hooks struct {
 	Prior func(url string) (p Prior, ok bool)
 	// OnPage receives each page that was fetched (200 or 203) and passed
 	// every filter, and each 304 answer (NotModified set). See Page for
-	// ownership.
+	// ownership: Page.Body is valid only during the call unless OnPage
+	// calls Page.KeepBody.
 	OnPage func(p *Page)
 	// OnError receives each URL that failed, that robots.txt refused or
 	// whose content type is not allowed, with its depth and a *FetchError.
@@ -175,6 +196,7 @@ type Hooks struct {
 // An error keeps the parsed page, with RenderErr set, and the crawl goes
 // on; an error wrapping ErrAbort stops the crawl, which returns it (a
 // browser that cannot start). ctx is the crawl's: cancelled on Stop.
+// p.Body is lent as to OnPage: valid until Render returns.
 type Renderer interface {
 	Render(ctx context.Context, p *Page) (links []string, err error)
 }

@@ -80,7 +80,7 @@ func pageDocument(task string, p *crawl.Page, extra []ingest.Field) *ingest.Docu
 	case p.MediaType == "text/plain":
 		d.Content = extract.DecodeText(p.Body, ct)
 	default:
-		d.Source, d.SourceType = p.Body, p.MediaType
+		d.Source, d.SourceType = p.KeepBody(), p.MediaType // delivered after OnPage returns
 	}
 	return d
 }

@@ -60,6 +60,7 @@ func (r *Repository) fetchNow(ctx context.Context, s *settings, tr *TaskRun, url
 	var mu sync.Mutex
 	_, err := crawl.Crawl(ctx, cfg, crawl.Hooks{
 		OnPage: func(p *crawl.Page) {
+			p.KeepBody() // the caller reads the page after the crawl
 			mu.Lock()
 			out[p.URL] = &fetched{page: p}
 			mu.Unlock()

@@ -267,6 +267,7 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 	if sr.r.target != nil {
 		c.doc = sr.tr.document(sr.s.Task, p, nr.Extra)
 		if sr.extract != nil && needsExtraction(sr.extract.x, p) {
+			p.KeepBody() // extracted by another goroutine
 			sr.extract.submit(c, p)
 			return
 		}

@@ -57,7 +57,9 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 	if !t.renders(p.FinalURL) {
 		return nil, nil
 	}
-	pg, err := t.pool.Render(ctx, p.FinalURL, p.Body, p.Header.Get("Content-Type"), t.opts)
+	// KeepBody: a tab's event goroutine may still be answering a request
+	// with the body after Render returns (crawl.Page.KeepBody).
+	pg, err := t.pool.Render(ctx, p.FinalURL, p.KeepBody(), p.Header.Get("Content-Type"), t.opts)
 	if err != nil {
 		var se *browser.StartError
 		if errors.As(err, &se) || errors.Is(err, browser.ErrNoBrowser) {

@@ -1,0 +1,6 @@
+//go:build race
+
+package crawl
+
+// raceEnabled: built with -race (see worker.recycleBody).
+const raceEnabled = true
