@@ -257,11 +257,17 @@ func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte) html
 					doc.links = append(doc.links, v)
 				}
 			case "base":
-				if v, ok := attr(z, "href"); ok && !haveBase {
+				if haveBase {
+					continue
+				}
+				if v, ok := attr(z, "href"); ok {
 					doc.base, haveBase = v, true
 				}
 			case "html":
-				if v, ok := attr(z, "lang"); ok && doc.lang == "" {
+				if doc.lang != "" {
+					continue
+				}
+				if v, ok := attr(z, "lang"); ok {
 					doc.lang = strings.TrimSpace(v)
 				}
 			case "link":
@@ -308,17 +314,13 @@ func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte) html
 	}
 }
 
-// attr returns the value of the attribute key of the current tag.
+// attr returns the value of the attribute key of the current start tag.
 func attr(z *html.Tokenizer, key string) (string, bool) {
-	for {
-		k, v, more := z.TagAttr()
-		if string(k) == key {
-			return string(v), true
-		}
-		if !more {
-			return "", false
-		}
-	}
+	keys := [1]string{key}
+	var v [1]string
+	var has [1]bool
+	attrValues(z, keys[:], v[:], has[:])
+	return v[0], has[0]
 }
 
 // The attributes parseHTML reads from <link> and <meta>.
@@ -327,10 +329,16 @@ var (
 	metaAttrs = [4]string{"content", "name", "http-equiv", "property"}
 )
 
-// attrValues sets v[i] to the value of the current tag's first attribute
-// named keys[i], and has[i] when there is one (as a map of the attributes,
-// first occurrence winning, would; without building one per tag).
+// attrValues sets v[i] to the value of the current start tag's first
+// attribute named keys[i] (lower case), and has[i] when there is one (as a
+// map of the attributes, first occurrence winning, would; without building
+// one per tag).
 func attrValues(z *html.Tokenizer, keys, v []string, has []bool) {
+	if rawAttrValues(z.Raw(), keys, v, has) {
+		return
+	}
+	clear(v)
+	clear(has)
 	for {
 		k, val, more := z.TagAttr()
 		for i, key := range keys {
@@ -343,6 +351,124 @@ func attrValues(z *html.Tokenizer, keys, v []string, has []bool) {
 			return
 		}
 	}
+}
+
+// rawAttrValues is attrValues read from the raw bytes of a start tag
+// ("<name attributes>", which the tokenizer has delimited): it splits the
+// attributes exactly as the tokenizer's readTag does, and takes a value as
+// it stands when it holds no '&', CR or NUL (which TagAttr would unescape,
+// convert or replace). It reports false, leaving v and has partly set, when
+// a wanted value holds one of them: the caller then asks the tokenizer.
+// TagAttr copies every key and value it passes over (twice); this copies
+// only the values wanted.
+func rawAttrValues(raw []byte, keys, v []string, has []bool) bool {
+	n := len(raw)
+	i := 1      // past '<'; the first byte of the name is a letter
+	for i < n { // the tag name (readTagName)
+		c := raw[i]
+		if isTagSpace(c) {
+			i++
+			break
+		}
+		if c == '/' || c == '>' {
+			break
+		}
+		i++
+	}
+	i = skipTagSpace(raw, i)
+	for i < n && raw[i] != '>' {
+		// The key (readTagAttrKey): a '=' first is part of it.
+		ks := i
+		for i < n {
+			c := raw[i]
+			if (c == '=' && i != ks) || isTagSpace(c) || c == '/' || c == '>' {
+				break
+			}
+			i++
+		}
+		ke := i
+		// The value (readTagAttrVal).
+		vs, ve := i, i
+		i = skipTagSpace(raw, i)
+		if i < n {
+			switch c := raw[i]; {
+			case c == '/':
+				i++
+			case c == '=':
+				i = skipTagSpace(raw, i+1)
+				if i >= n {
+					break
+				}
+				switch q := raw[i]; q {
+				case '>':
+				case '\'', '"':
+					i++
+					vs = i
+					for i < n && raw[i] != q {
+						i++
+					}
+					ve = i
+					if i < n {
+						i++
+					}
+				default:
+					vs = i
+					for i < n && !isTagSpace(raw[i]) && raw[i] != '>' {
+						i++
+					}
+					ve = i
+					if i < n && raw[i] != '>' {
+						i++ // the white space ending it is consumed
+					}
+				}
+			}
+		}
+		if ks != ke {
+			for j, k := range keys {
+				if !has[j] && asciiLowerEqual(raw[ks:ke], k) {
+					val := raw[vs:ve]
+					for _, c := range val {
+						if c == '&' || c == '\r' || c == 0 {
+							return false
+						}
+					}
+					v[j], has[j] = string(val), true
+					break
+				}
+			}
+		}
+		i = skipTagSpace(raw, i)
+	}
+	return true
+}
+
+// isTagSpace reports the white space of the tokenizer's tags.
+func isTagSpace(c byte) bool {
+	return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f'
+}
+
+func skipTagSpace(raw []byte, i int) int {
+	for i < len(raw) && isTagSpace(raw[i]) {
+		i++
+	}
+	return i
+}
+
+// asciiLowerEqual reports whether b with A-Z lowered (as the tokenizer
+// lowers attribute names) is lower.
+func asciiLowerEqual(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // hasToken reports whether the space-separated list s holds tok

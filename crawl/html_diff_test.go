@@ -27,6 +27,15 @@ var htmlPieces = []string{
 	"<blockquote>", "<noframesx>", "<titlex>", "<scriptx>", "<a-b>", "<é>", "<x:y>", "\xff\xfe", "café ", "\u3000wide\u3000space",
 	"<!-- comment <a href=c> -->", "<![CDATA[x]]>", "<textarea>typed</textarea>", "<", ">", "</", "</>", "< a>",
 	"<a href='rel/../x?y=1#z'>", "<a\thref=tab>", "<a\nhref=nl>", "<a\fhref=ff>", "<a\rhref=cr>",
+	// Attributes as rawAttrValues splits them: duplicates, case, '=' first
+	// in a name, spaces around '=', quotes inside values, values that
+	// TagAttr unescapes or converts (&, CR, NUL), '/' between attributes.
+	"<a href=1 HREF=2>", "<a HREF='u1' href=u2>", "<a class=c href=h2>", "<a =href=eq href=after>", "<a href = 'sp' >",
+	"<a href=\"x'y\">", "<a href='a\"b'>", "<a href=\"a&amp;b\">", "<a href=a&lt;b>", "<a href='l1\r\nl2'>", "<a href=n\x00ul>",
+	"<a hr\x00ef=nk href=ok>", "<a href=x/>", "<a href=/y/ >", "<a/ href=s1>", "<a href/ x=1>", "<a href= >", "<a href=>",
+	"<a href='q>r'>", "<a\x00href=z>", "<a title='&amp;' href=t1>", "<frame SRC=\"F2\" src=f3>", "<html LANG=' en-GB '>",
+	"<base HREF='/d/' href=/e/>", "<link href=/h1 rel='alternate canonical'>", "<meta content=c1 content=c2 name=n1 NAME=n2>",
+	"<meta property=og:title content='t&amp;t'>", "<meta name=x content>", "<a href=\"unterminated>", "<a href='also",
 }
 
 func randomDoc(r *rand.Rand) string {

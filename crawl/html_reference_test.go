@@ -103,19 +103,19 @@ func parseHTMLReference(body []byte, contentType, agent string) htmlDoc {
 			}
 			switch name {
 			case "a", "area":
-				if v, ok := attr(z, "href"); ok {
+				if v, ok := refAttr(z, "href"); ok {
 					doc.links = append(doc.links, v)
 				}
 			case "frame", "iframe":
-				if v, ok := attr(z, "src"); ok {
+				if v, ok := refAttr(z, "src"); ok {
 					doc.links = append(doc.links, v)
 				}
 			case "base":
-				if v, ok := attr(z, "href"); ok && !haveBase {
+				if v, ok := refAttr(z, "href"); ok && !haveBase {
 					doc.base, haveBase = v, true
 				}
 			case "html":
-				if v, ok := attr(z, "lang"); ok && doc.lang == "" {
+				if v, ok := refAttr(z, "lang"); ok && doc.lang == "" {
 					doc.lang = strings.TrimSpace(v)
 				}
 			case "link":
@@ -218,6 +218,20 @@ var inlineTags = map[string]bool{
 	"small": true, "span": true, "strike": true, "strong": true, "sub": true,
 	"sup": true, "time": true, "tt": true, "u": true, "var": true, "wbr": true,
 	"nobr": true, "ruby": true, "rt": true, "rp": true,
+}
+
+// refAttr returns the value of the attribute key of the current tag, read
+// through Tokenizer.TagAttr (attr as it was before rawAttrValues).
+func refAttr(z *html.Tokenizer, key string) (string, bool) {
+	for {
+		k, v, more := z.TagAttr()
+		if string(k) == key {
+			return string(v), true
+		}
+		if !more {
+			return "", false
+		}
+	}
 }
 
 // attrMap returns the current tag's attributes (first occurrence wins).
