@@ -2,6 +2,7 @@ package crawl
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 	"strings"
 	"sync"
@@ -572,6 +573,7 @@ func (t *textBuilder) add(s []byte) {
 			// is already collapsed: it is copied in one go.
 			j := i + 1
 			for {
+				j = visibleWords(s, j)
 				for j < len(s) && textClass[s[j]] == classVisible {
 					j++
 				}
@@ -599,6 +601,31 @@ func (t *textBuilder) add(s []byte) {
 			i += n
 		}
 	}
+}
+
+// visibleWords skips, eight bytes at a time, from j (just past a visible
+// byte) over visible ASCII bytes and single spaces each followed by one:
+// text textBuilder.add copies as it stands. It stops at the first eight
+// bytes that might hold anything else (a byte below 0x20 or above 0x7f,
+// two spaces in a row, a space last), which add then reads byte by byte.
+func visibleWords(s []byte, j int) int {
+	const (
+		lo = 0x0101010101010101
+		hi = 0x8080808080808080
+	)
+	for j+8 <= len(s) {
+		x := binary.LittleEndian.Uint64(s[j:])
+		if ((x-0x20*lo)|x)&hi != 0 {
+			return j // a byte below 0x20 or not ASCII
+		}
+		z := x ^ 0x20*lo
+		sp := (z - lo) &^ z & hi // every space (and maybe a '!' after one)
+		if sp&(sp>>8) != 0 || sp>>63 != 0 {
+			return j // two spaces in a row, or a space last
+		}
+		j += 8
+	}
+	return j
 }
 
 func (t *textBuilder) flush() {

@@ -85,3 +85,34 @@ func TestLookupTagLongestName(t *testing.T) {
 		require.Equal(t, knownTags[name], lookupTag([]byte("<"+strings.ToUpper(name)+">")), name)
 	}
 }
+
+// TestTextBuilderMatchesReference: textBuilder (eight bytes at a time
+// over visible ASCII and single spaces) collapses white space exactly as
+// refTextBuilder (byte by byte) does, over runs that put spaces, control
+// bytes, DEL, non-ASCII and invalid UTF-8 at every offset of a word.
+func TestTextBuilderMatchesReference(t *testing.T) {
+	t.Parallel()
+	pieces := []string{"a", "b", "Z", "!", "~", " ", " ", " ", "  ", "\t", "\n", "\r\n", "\f", "\v", "\x01", "\x1f", "\x7f",
+		"é", "\u00a0", "\u3000", "\xff", "\xe2\x82", "words and more words", "0123456789abcdef"}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		var in []byte
+		for range r.IntN(40) {
+			in = append(in, pieces[r.IntN(len(pieces))]...)
+		}
+		var got textBuilder
+		var want refTextBuilder
+		// In two calls, split anywhere, with a word boundary in between
+		// half of the time.
+		k := r.IntN(len(in) + 1)
+		got.add(in[:k])
+		want.add(in[:k])
+		if r.IntN(2) == 0 {
+			got.space()
+			want.space()
+		}
+		got.add(in[k:])
+		want.add(in[k:])
+		require.Equal(t, want.String(), got.String(), "input %q split at %d", in, k)
+	}
+}
