@@ -377,8 +377,11 @@ func parseTypePattern(s string) (typePattern, bool) {
 // mediaType returns the lower-case essence ("text/html") of a Content-Type
 // header value, or "" when it is missing or malformed.
 func mediaType(contentType string) string {
-	if contentType == "" {
+	switch contentType {
+	case "":
 		return ""
+	case "text/html", "text/html; charset=utf-8", "text/html; charset=UTF-8":
+		return "text/html" // what ParseMediaType says, without its parameter map
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {

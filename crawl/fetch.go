@@ -359,12 +359,13 @@ func authOrigin(u *neturl.URL) string {
 	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
 }
 
-// headerSubset copies the headers a Page keeps.
+// headerSubset returns the headers a Page keeps, in a map of their own.
 func headerSubset(h http.Header) http.Header {
 	out := make(http.Header, len(pageHeaders))
 	for _, k := range pageHeaders {
 		if v := h.Values(k); len(v) > 0 {
-			out[http.CanonicalHeaderKey(k)] = append([]string(nil), v...)
+			// The response's own values: the crawl is done with them.
+			out[http.CanonicalHeaderKey(k)] = v[:len(v):len(v)]
 		}
 	}
 	return out

@@ -3,6 +3,7 @@ package crawl
 import (
 	"crypto/sha256"
 	"io"
+	"mime"
 	"net/http"
 	"testing"
 	"time"
@@ -132,4 +133,18 @@ func TestPageFields(t *testing.T) {
 	require.Equal(t, int64(5), r.stats.URLsDiscovered)
 	require.Equal(t, int64(1), r.stats.Skipped.Scheme)
 	require.Equal(t, int64(3), r.stats.Skipped.Depth)
+}
+
+// TestMediaTypeFastPath: the Content-Type values mediaType answers without
+// mime.ParseMediaType get what it would say, and others still go through it.
+func TestMediaTypeFastPath(t *testing.T) {
+	for _, ct := range []string{"text/html", "text/html; charset=utf-8", "text/html; charset=UTF-8"} {
+		want, _, err := mime.ParseMediaType(ct)
+		require.NoError(t, err)
+		require.Equal(t, want, mediaType(ct), ct)
+	}
+	require.Equal(t, "text/html", mediaType("TEXT/HTML; Charset=\"utf-8\""))
+	require.Equal(t, "application/xhtml+xml", mediaType("application/xhtml+xml;charset=utf-8"))
+	require.Equal(t, "text/plain", mediaType("text/plain; broken"))
+	require.Empty(t, mediaType(""))
 }
