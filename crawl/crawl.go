@@ -527,7 +527,13 @@ func (w *worker) page(ctx context.Context, it item, final string, ex *exchange) 
 	}
 	var links []normURL
 	if isHTMLType(ex.mediaType) {
-		doc := parseHTMLWith(ex.body, ex.header.Get("Content-Type"), c.cfg.RobotsAgent, &w.text)
+		doc := parseHTMLWith(ex.body, ex.header.Get("Content-Type"), c.cfg.RobotsAgent, &w.text, w.rawLinks)
+		defer func() {
+			if cap(doc.links) <= maxKeptLinks {
+				clear(doc.links) // the strings are garbage once resolved
+				w.rawLinks = doc.links[:0]
+			}
+		}()
 		p.Title, p.Text, p.Meta = doc.title, doc.text, doc.meta
 		if doc.lang != "" {
 			p.Lang = doc.lang

@@ -161,9 +161,10 @@ func BenchmarkParseHTMLManual(b *testing.B) {
 	b.SetBytes(int64(size / len(bodies)))
 	b.ReportAllocs()
 	var scratch []byte
+	var links []string
 	i := 0
 	for b.Loop() {
-		parseHTMLWith(bodies[i%len(bodies)], "text/html; charset=utf-8", "connector", &scratch)
+		links = parseHTMLWith(bodies[i%len(bodies)], "text/html; charset=utf-8", "connector", &scratch, links).links
 		i++
 	}
 }

@@ -87,6 +87,7 @@ type worker struct {
 	text     []byte                // parseHTMLWith's text buffer
 	body     []byte                // the body buffer the next get reads into (see recycleBody)
 	linkBuf  []normURL             // a page's links, until discovered
+	rawLinks []string              // a page's link hrefs as parsed, until resolved
 	linkSeen map[string]struct{}   // linkSet's map, empty between pages
 }
 

@@ -140,17 +140,22 @@ func lookupTag(raw []byte) tagInfo {
 // token: <meta name="agent"> counts like <meta name="robots">.
 func parseHTML(body []byte, contentType, agent string) htmlDoc {
 	var scratch []byte
-	return parseHTMLWith(body, contentType, agent, &scratch)
+	return parseHTMLWith(body, contentType, agent, &scratch, nil)
 }
 
 // parseHTMLWith is parseHTML building the text in *scratch, which it
 // keeps for the next call (a worker's, so that each page's text is not
 // built in a buffer of its own; buffers past maxScratchText are not
 // kept).
-func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte) htmlDoc {
+//
+// The links are appended to links[:0] (a worker's buffer too: their
+// strings are the document's, the slice is not).
+func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte, links []string) htmlDoc {
 	var r io.Reader = bytes.NewReader(body)
-	if enc, name, _ := charset.DetermineEncoding(body, contentType); name != "utf-8" {
-		r = transform.NewReader(r, enc.NewDecoder())
+	if !declaredUTF8(body, contentType) {
+		if enc, name, _ := charset.DetermineEncoding(body, contentType); name != "utf-8" {
+			r = transform.NewReader(r, enc.NewDecoder())
+		}
 	}
 	z := html.NewTokenizer(r)
 
@@ -167,6 +172,7 @@ func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte) html
 		httpEquivLng string
 	)
 	text.b = (*scratch)[:0]
+	doc.links = links[:0]
 	for {
 		tt := z.Next()
 		switch tt {
@@ -313,6 +319,18 @@ func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte) html
 			}
 		}
 	}
+}
+
+// declaredUTF8 reports, for the usual Content-Type of UTF-8 pages, that
+// charset.DetermineEncoding would answer UTF-8 (a UTF-16 byte order mark
+// excepted, which wins over the header), without its parameter map and
+// encoding lookup.
+func declaredUTF8(body []byte, contentType string) bool {
+	switch contentType {
+	case "text/html; charset=utf-8", "text/html; charset=UTF-8":
+		return !bytes.HasPrefix(body, []byte("\xfe\xff")) && !bytes.HasPrefix(body, []byte("\xff\xfe"))
+	}
+	return false
 }
 
 // attr returns the value of the attribute key of the current start tag.

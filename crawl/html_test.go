@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/html/charset"
 )
 
 func TestParseHTML(t *testing.T) {
@@ -147,4 +148,19 @@ func TestMediaTypeFastPath(t *testing.T) {
 	require.Equal(t, "application/xhtml+xml", mediaType("application/xhtml+xml;charset=utf-8"))
 	require.Equal(t, "text/plain", mediaType("text/plain; broken"))
 	require.Empty(t, mediaType(""))
+}
+
+// TestDeclaredUTF8: where declaredUTF8 skips charset.DetermineEncoding,
+// that would have answered UTF-8.
+func TestDeclaredUTF8(t *testing.T) {
+	for _, ct := range []string{"text/html; charset=utf-8", "text/html; charset=UTF-8", "text/html", "text/html; charset=iso-8859-1", "text/plain; charset=utf-8", ""} {
+		for _, body := range []string{"", "<p>x", "\xef\xbb\xbf<p>x", "\xfe\xff\x00<", "\xff\xfe<\x00", "<meta charset=iso-8859-1><p>caf\xe9"} {
+			if declaredUTF8([]byte(body), ct) {
+				_, name, _ := charset.DetermineEncoding([]byte(body), ct)
+				require.Equal(t, "utf-8", name, "Content-Type %q, body %q", ct, body)
+			}
+		}
+	}
+	require.True(t, declaredUTF8([]byte("<meta charset=iso-8859-1>"), "text/html; charset=utf-8"), "the header wins over <meta>")
+	require.False(t, declaredUTF8([]byte("\xff\xfe<\x00"), "text/html; charset=utf-8"), "a UTF-16 BOM wins over the header")
 }
