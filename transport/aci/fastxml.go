@@ -1,6 +1,7 @@
 package aci
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,10 +90,28 @@ func appendTimeElem(dst []byte, name string, sec int64, loc *time.Location) []by
 	dst = append(dst, '<')
 	dst = append(dst, name...)
 	dst = append(dst, '>')
-	dst = time.Unix(sec, 0).In(loc).AppendFormat(dst, QueueTimeLayout)
+	dst = appendQueueTime(dst, sec, loc)
 	dst = append(dst, '<', '/')
 	dst = append(dst, name...)
 	return append(dst, '>')
+}
+
+// appendQueueTime appends the time sec in loc as QueueTimeLayout
+// (2006-Jan-02 15:04:05) formats it, without interpreting the layout: the
+// zone's offset is looked up once and the fields read in UTC.
+func appendQueueTime(dst []byte, sec int64, loc *time.Location) []byte {
+	t := time.Unix(sec, 0).In(loc)
+	_, offset := t.Zone()
+	u := time.Unix(sec+int64(offset), 0).UTC()
+	year, month, day := u.Date()
+	if year < 1000 || year > 9999 {
+		return t.AppendFormat(dst, QueueTimeLayout)
+	}
+	hour, minute, second := u.Clock()
+	dst = append(dst, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-')
+	dst = append(dst, month.String()[:3]...)
+	return append(dst, '-', byte('0'+day/10), byte('0'+day%10), ' ',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':', byte('0'+second/10), byte('0'+second%10))
 }
 
 // appendActionXML mirrors ActionNode followed by appendXMLNode.
@@ -167,8 +186,7 @@ func appendActionXML(dst []byte, s *messages.ActionStatus, now time.Time) []byte
 	}
 	for _, e := range s.GetResults() {
 		if e != nil {
-			n := ElementNode(e)
-			dst = appendXMLNode(dst, &n)
+			dst = appendElementXML(dst, e)
 		}
 	}
 	dst = appendTextElem(dst, "token", s.GetToken())
@@ -177,6 +195,34 @@ func appendActionXML(dst []byte, s *messages.ActionStatus, now time.Time) []byte
 		dst = appendXMLNode(dst, &n)
 	}
 	return append(dst, "</action>"...)
+}
+
+// appendElementXML mirrors ElementNode followed by appendXMLNode for a
+// non-nil e, without building the tree (an action's results are encoded in
+// every GetStatus of it). An element with attributes takes the tree path,
+// which owns the attribute rules (names made valid, repeats dropped).
+func appendElementXML(dst []byte, e *messages.Element) []byte {
+	if len(e.GetAttrs()) > 0 {
+		n := ElementNode(e)
+		return appendXMLNode(dst, &n)
+	}
+	name := xmlName(e.GetName())
+	dst = append(dst, '<')
+	dst = append(dst, name...)
+	text, children := e.GetText(), e.GetChildren()
+	if text == "" && !slices.ContainsFunc(children, func(c *messages.Element) bool { return c != nil }) {
+		return append(dst, '/', '>')
+	}
+	dst = append(dst, '>')
+	dst = appendXMLText(dst, text, false)
+	for _, c := range children {
+		if c != nil {
+			dst = appendElementXML(dst, c)
+		}
+	}
+	dst = append(dst, '<', '/')
+	dst = append(dst, name...)
+	return append(dst, '>')
 }
 
 // appendDocumentCountXML mirrors DocumentCountNode followed by

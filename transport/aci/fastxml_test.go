@@ -47,11 +47,39 @@ func randomStatus(r *rand.Rand) *messages.ActionStatus {
 	}
 	if r.IntN(3) == 0 {
 		for i := r.IntN(3); i > 0; i-- {
+			s.Results = append(s.Results, randomElement(r, 3))
+		}
+	}
+	if r.IntN(3) == 0 {
+		for i := r.IntN(3); i > 0; i-- {
 			s.Failures = append(s.Failures, &messages.Failure{Task: pick(), Url: pick(), Reason: pick(), Count: uint64(r.IntN(3))})
 		}
 		s.FailuresTotal = uint64(len(s.Failures) + r.IntN(2))
 	}
 	return s
+}
+
+// randomElement builds a result element of up to depth levels: names
+// valid and not, text or none, nil children, attributes or none.
+func randomElement(r *rand.Rand, depth int) *messages.Element {
+	if r.IntN(8) == 0 {
+		return nil
+	}
+	names := []string{"tasks", "success", "", "1bad", "a b", "xmlns", "ünï", "autn:x"}
+	texts := []string{"", "", "id1", "a<b&c>", "\x01"}
+	e := &messages.Element{Name: names[r.IntN(len(names))], Text: texts[r.IntN(len(texts))], List: r.IntN(2) == 0}
+	if r.IntN(4) == 0 {
+		for i := r.IntN(3); i >= 0; i-- {
+			e.Attrs = append(e.Attrs, &messages.Param{Name: names[r.IntN(len(names))], Value: texts[r.IntN(len(texts))]})
+		}
+		if r.IntN(3) == 0 {
+			e.Attrs = append(e.Attrs, nil)
+		}
+	}
+	for i := r.IntN(4); depth > 0 && i > 0; i-- {
+		e.Children = append(e.Children, randomElement(r, depth-1))
+	}
+	return e
 }
 
 func TestAppendActionsXMLMatchesTheTree(t *testing.T) {
@@ -84,5 +112,29 @@ func BenchmarkAppendActionsXML(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = AppendActionsXML(buf[:0], "QUEUEINFO", s, now)
+	}
+}
+
+// TestAppendQueueTime holds the queue time writer to time's own formatting
+// of QueueTimeLayout, in zones with and without daylight saving, across
+// their changes, and outside four-digit years.
+func TestAppendQueueTime(t *testing.T) {
+	t.Parallel()
+	zones := []*time.Location{time.UTC, time.Local, time.FixedZone("X", 3*3600+1800), time.FixedZone("Y", -9*3600-45*60-17)}
+	for _, name := range []string{"Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"} {
+		if loc, err := time.LoadLocation(name); err == nil {
+			zones = append(zones, loc)
+		}
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	secs := []int64{0, -1, 1, 253402300799, 253402300800, -62135596800, -62135596801, 1_711_846_799, 1_711_846_800, 1_729_990_800}
+	for range 20000 {
+		secs = append(secs, r.Int64N(4_000_000_000)-1_000_000_000)
+	}
+	for _, loc := range zones {
+		for _, sec := range secs {
+			want := time.Unix(sec, 0).In(loc).Format(QueueTimeLayout)
+			require.Equal(t, want, string(appendQueueTime([]byte("x"), sec, loc))[1:], "%d in %s", sec, loc)
+		}
 	}
 }
