@@ -156,6 +156,17 @@ func (f *fields) time(name, v string) {
 	}
 }
 
+// fieldValue is the value of a document's first field of that name ("" for
+// none).
+func fieldValue(fs []ingest.Field, name string) string {
+	for _, f := range fs {
+		if f.Name == name {
+			return f.Value
+		}
+	}
+	return ""
+}
+
 // messageFields is room for a message document's fields (about twenty),
 // so that they are not grown field by field.
 const messageFields = 24
@@ -243,7 +254,8 @@ type fileItem struct {
 
 // messageTitle is a room title and the first line of a message's text.
 func messageTitle(rm *room, m *message) string {
-	line := strings.TrimSpace(strings.SplitN(strings.TrimSpace(m.Text), "\n", 2)[0])
+	line, _, _ := strings.Cut(strings.TrimSpace(m.Text), "\n")
+	line = strings.TrimSpace(line)
 	if len(line) > 80 {
 		line = strings.ToValidUTF8(line[:80], "") + "…"
 	}

@@ -743,7 +743,9 @@ func (t *taskRun) deliverNew(ctx context.Context, rm *room, sec *roomSec, m *mes
 		return false, err
 	}
 	docs := t.b.messageDocs(ctx, t.Task, rm, sec, m, files)
-	rec := &restsync.Record{Version: m.version(), Ref: docs[0].Reference, Title: messageTitle(rm, m), Parent: rm.ID}
+	// The document's title is the record's (messageTitle, not worked out
+	// twice).
+	rec := &restsync.Record{Version: m.version(), Ref: docs[0].Reference, Title: fieldValue(docs[0].Fields, ingest.FieldTitle), Parent: rm.ID}
 	for _, d := range docs[1:] {
 		rec.Kids = append(rec.Kids, d.Reference)
 	}

@@ -505,3 +505,11 @@ func TestIdentifierEscapesAsEncodingXML(t *testing.T) {
 		require.Equal(t, base64.StdEncoding.EncodeToString([]byte(want.String())), Identifier{Task: "t", Kind: "k", Item: v}.Encode(), "%q", v)
 	}
 }
+
+func BenchmarkIdentifierEncode(b *testing.B) {
+	id := Identifier{Task: "WEBEX", Kind: "message", Container: "Y2lzY29zcGFyazovL3VzL1JPT00vMDAwMDAwMDAtMDAwMC00MDAwLTgwMDAtMDAwMDAwMDAwMDFh", Item: "Y2lzY29zcGFyazovL3VzL01FU1NBR0UvMDAwMDAwMDAtMDAwMC00MDAwLTgwMDAtMDAwMDAwMDAwMDZh"}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = id.Encode()
+	}
+}

@@ -1,6 +1,7 @@
 package restsync
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
@@ -31,30 +32,55 @@ type xmlID struct {
 	Part      string   `xml:"p,attr,omitempty"`
 }
 
-// Encode returns the AUTN_IDENTIFIER (the XML written by hand: this is
-// done for every document).
+// Encode returns the AUTN_IDENTIFIER (the XML written by hand, into one
+// buffer, and encoded at once: this is done for every document).
 func (id Identifier) Encode() string {
-	var b strings.Builder
+	var stack [256]byte
+	raw := append(stack[:0], "<id"...)
 	attr := func(name, v string, always bool) {
 		if v == "" && !always {
 			return
 		}
-		b.WriteString(" " + name + `="`)
+		raw = append(raw, ' ')
+		raw = append(raw, name...)
+		raw = append(raw, '=', '"')
 		if plainAttr(v) {
-			b.WriteString(v)
+			raw = append(raw, v...)
 		} else {
+			var b bytes.Buffer
 			_ = xml.EscapeText(&b, []byte(v))
+			raw = append(raw, b.Bytes()...)
 		}
-		b.WriteByte('"')
+		raw = append(raw, '"')
 	}
-	b.WriteString("<id")
-	attr("s", strings.ToUpper(id.Task), true)
+	task := id.Task
+	if !isUpper(task) {
+		task = strings.ToUpper(task)
+	}
+	attr("s", task, true)
 	attr("t", id.Kind, false)
 	attr("c", id.Container, false)
 	attr("i", id.Item, false)
 	attr("p", id.Part, false)
-	b.WriteString("></id>")
-	return base64.StdEncoding.EncodeToString([]byte(b.String()))
+	raw = append(raw, "></id>"...)
+	var encoded [512]byte
+	n := base64.StdEncoding.EncodedLen(len(raw))
+	if n > len(encoded) {
+		return base64.StdEncoding.EncodeToString(raw)
+	}
+	base64.StdEncoding.Encode(encoded[:n], raw)
+	return string(encoded[:n])
+}
+
+// isUpper reports whether strings.ToUpper would return s unchanged
+// without looking further than ASCII (task names are upper case ASCII).
+func isUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'a' && c <= 'z' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // plainAttr reports whether xml.EscapeText would write v unchanged
