@@ -29,6 +29,10 @@ type TokenAuth struct {
 	mu   sync.Mutex
 	src  oauth2.TokenSource
 	last string // the access token last handed out
+	// renewing is held through a renewal, so that requests refused at
+	// the same time (several in flight with the same token) wait for the
+	// first one's new token instead of each renewing it.
+	renewing sync.Mutex
 }
 
 func (a *TokenAuth) source(ctx context.Context) (oauth2.TokenSource, error) {
@@ -91,6 +95,8 @@ func (a *TokenAuth) Authorize(ctx context.Context, req *http.Request) error {
 // refusal by the token endpoint is reported with the 401.
 func (a *TokenAuth) Renew(ctx context.Context, refused *http.Request) error {
 	sent := strings.TrimPrefix(refused.Header.Get("Authorization"), "Bearer ")
+	a.renewing.Lock()
+	defer a.renewing.Unlock()
 	a.mu.Lock()
 	if sent != a.last && a.src != nil {
 		a.mu.Unlock()

@@ -513,3 +513,48 @@ func BenchmarkIdentifierEncode(b *testing.B) {
 		_ = id.Encode()
 	}
 }
+
+// blockingSource hands out its token once release is closed.
+type blockingSource struct {
+	tok     string
+	release chan struct{}
+	asked   *atomic.Int32
+}
+
+func (s blockingSource) Token() (*oauth2.Token, error) {
+	s.asked.Add(1)
+	<-s.release
+	return &oauth2.Token{AccessToken: s.tok}, nil
+}
+
+// Requests refused at the same time (several in flight with the same
+// token: rooms read at once) renew the token once: the second waits for
+// the first one's new token instead of asking for another.
+func TestRenewOnceForRequestsRefusedTogether(t *testing.T) {
+	var issued, asked atomic.Int32
+	release := make(chan struct{})
+	auth := &TokenAuth{New: func(context.Context) (oauth2.TokenSource, error) {
+		n := issued.Add(1)
+		if n == 1 {
+			return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok-1"}), nil
+		}
+		return blockingSource{tok: fmt.Sprintf("tok-%d", n), release: release, asked: &asked}, nil
+	}}
+	ctx := context.Background()
+	r1, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/x", nil)
+	r2, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/y", nil)
+	require.NoError(t, auth.Authorize(ctx, r1))
+	require.NoError(t, auth.Authorize(ctx, r2))
+	errs := make(chan error, 2)
+	go func() { errs <- auth.Renew(ctx, r1) }()
+	require.Eventually(t, func() bool { return asked.Load() == 1 }, 10*time.Second, time.Millisecond, "the first renewal asks for a token")
+	go func() { errs <- auth.Renew(ctx, r2) }()
+	require.Never(t, func() bool { return issued.Load() > 2 }, 200*time.Millisecond, time.Millisecond, "a second renewal while the first is under way")
+	close(release)
+	require.NoError(t, <-errs)
+	require.NoError(t, <-errs)
+	require.Equal(t, int32(2), issued.Load())
+	r3, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/z", nil)
+	require.NoError(t, auth.Authorize(ctx, r3))
+	require.Equal(t, "Bearer tok-2", r3.Header.Get("Authorization"))
+}
