@@ -222,3 +222,31 @@ func processCPU(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkUpdateDeferred measures a crawl's deferred per-URL records:
+// b.N UpdateDeferred calls of 16 records of ~120 bytes each, folded into
+// the file by the checkpointer as it runs (its tick) and, for what is
+// left, by Close, which is timed too: the cost per call includes its
+// share of the fold, whoever makes it.
+func BenchmarkUpdateDeferred(b *testing.B) {
+	s := benchOpen(b, b.TempDir(), false)
+	d, err := s.Datastore("MYTASK")
+	require.NoError(b, err)
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for range b.N {
+		if err := store.UpdateDeferred(d, func(w store.Writer) error {
+			for range 16 {
+				i++
+				if err := w.Put(fmt.Appendf(nil, "http://example.com/page/%07d", i), make([]byte, 120)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	require.NoError(b, s.Close())
+}
