@@ -74,6 +74,17 @@ const (
 	// node fails in about two seconds (upstream: ten).
 	remoteRetries   = 3
 	remoteRetryWait = time.Second
+	// gossipInterval is how often protoactor's cluster gossips its state
+	// (upstream: every 300 ms, to every member). The connector uses none
+	// of that state: membership and failure detection come from etcd (a
+	// member that leaves is blocked by the member list at once), requests
+	// go to task actors' PIDs, not grains. Gossip's only effect left is
+	// its heartbeat, which blocks a member whose heartbeat is older than
+	// HeartbeatExpiration (20 s): ten rounds at this interval. Each round
+	// is a remote request to every other member, so at 300 ms it was most
+	// of an idle node's CPU in a cluster (issue 17: ≈8 ms/s per node of
+	// three, ≈3 ms/s alone).
+	gossipInterval = 2 * time.Second
 )
 
 func (c *Config) withDefaults() error {
@@ -156,7 +167,7 @@ func Join(sys *actor.ActorSystem, cfg Config) (n *Node, err error) {
 	rc := remote.Configure(cfg.Host, cfg.Port, opts...)
 	pc := pcluster.Configure(cfg.Name, provider, disthash.New(), rc,
 		pcluster.WithStartupDelay(0), pcluster.WithShutdownDelay(0),
-		pcluster.WithRequestTimeout(cfg.RequestTimeout))
+		pcluster.WithRequestTimeout(cfg.RequestTimeout), pcluster.WithGossipInterval(gossipInterval))
 	n.c = pcluster.New(sys, pc)
 	n.sub = sys.EventStream.Subscribe(func(ev any) {
 		switch e := ev.(type) {

@@ -138,6 +138,11 @@ type cmanager struct {
 	retryAt     time.Time
 	claimWanted bool
 	claimFull   bool // the last claim filled every free thread: claim again
+	// lastClaim is when this node last asked for queued actions;
+	// idleClaims counts its claims in a row that found none: the idle
+	// poll (tick) waits longer after each (idlePoll).
+	lastClaim   time.Time
+	idleClaims  int
 	adoptDead   []string
 	adoptAll    bool
 	lastOrphans time.Time
@@ -213,10 +218,10 @@ func (m *cmanager) receive(ctx actor.Context) {
 				ctx.Send(e.pid, resumeRunMsg)
 			}
 		}
-		m.claimWanted = true
+		m.claimWanted, m.idleClaims = true, 0
 		ctx.Respond(&messages.QueueStatusReply{Queue: m.cfg.Name})
 	case *messages.QueueNudge:
-		m.claimWanted = true
+		m.claimWanted, m.idleClaims = true, 0
 	case *messages.ActionMoved:
 		if id, err := uuid.FromBytes(msg.Id); err == nil {
 			if e := m.entries[id]; e != nil {
@@ -249,6 +254,7 @@ func (m *cmanager) receive(ctx actor.Context) {
 	case *cAdopt:
 		m.adoptDead = append(m.adoptDead, msg.dead...)
 		m.reconcileWanted = true
+		m.idleClaims = 0 // what the adopter cannot run is queued for everyone
 	case *cTick:
 		m.tick()
 	case *childFailed:
@@ -522,6 +528,7 @@ func (m *cmanager) next(ctx actor.Context) {
 			// The claim rides the commit: one round trip, not two.
 			op.claim = m.cfg.MaximumThreads - m.running
 			m.claimWanted, m.claimFull = false, false
+			m.lastClaim = time.Now()
 		}
 	case m.evicted || m.released:
 		return
@@ -547,6 +554,7 @@ func (m *cmanager) next(ctx actor.Context) {
 	case (m.claimWanted || m.claimFull) && !m.paused && m.running < m.cfg.MaximumThreads:
 		op = &cOp{claim: m.cfg.MaximumThreads - m.running}
 		m.claimWanted, m.claimFull = false, false
+		m.lastClaim = time.Now()
 	case !m.lastRetain.IsZero() && time.Since(m.lastRetain) >= m.retainEvery() && m.isRetainer():
 		op = &cOp{retain: true}
 		m.lastRetain = time.Now()
@@ -633,11 +641,16 @@ func (m *cmanager) run(op *cOp) error {
 				live = append(live, id)
 			}
 			grace := int(2 * m.mem.LeaseTTL() / time.Second)
-			orphans, oerr := m.db.Orphaned(ctx, m.cfg.Name, live, grace)
+			orphans, unowned, oerr := m.db.Orphaned(ctx, m.cfg.Name, live, grace)
 			if oerr != nil {
 				return oerr
 			}
 			dead = append(dead, orphans...)
+			if len(dead) == 0 && !unowned {
+				// Nothing to take over: no transaction (the scan runs
+				// every lease on every node).
+				return nil
+			}
 		}
 		op.adopted, err = m.db.Adopt(ctx, m.cfg.Name, m.node, m.addr, dead, m.interrupted)
 	case op.retain:
@@ -887,6 +900,11 @@ func (m *cmanager) claimedDone(ctx actor.Context, op *cOp, err error) {
 		}
 	}
 	m.claimFull = len(op.claimed) == op.claim
+	if len(op.claimed) == 0 {
+		m.idleClaims++
+	} else {
+		m.idleClaims = 0
+	}
 }
 
 func (m *cmanager) adoptedDone(ctx actor.Context, op *cOp, err error) {
@@ -904,6 +922,14 @@ func (m *cmanager) adoptedDone(ctx actor.Context, op *cOp, err error) {
 	m.takeOver(ctx, op.adopted)
 	m.sh.log.Info("took over actions of departed nodes", "actions", len(op.adopted), "dead", op.adopt)
 	m.claimWanted = true
+	for _, r := range op.adopted {
+		if r.Record.Status.GetState() == messages.State_STATE_QUEUED {
+			// Queued for everyone: the others need not wait for their
+			// idle poll to run what this node has no thread for.
+			m.nudgeOthers(ctx)
+			break
+		}
+	}
 }
 
 // takeOver gives rows, which this node now owns at their epochs, their
@@ -1055,7 +1081,7 @@ func (m *cmanager) retained(ctx actor.Context, op *cOp, err error) {
 // --- timers, shutdown ------------------------------------------------------------
 
 func (m *cmanager) startTicker(ctx actor.Context) {
-	every := min(m.mem.LeaseTTL()/4, time.Second)
+	every := m.tickEvery()
 	stop := make(chan struct{})
 	m.tickStop = stop
 	self, root := ctx.Self(), ctx.ActorSystem().Root
@@ -1074,10 +1100,11 @@ func (m *cmanager) startTicker(ctx actor.Context) {
 }
 
 // tick: claim when threads are free (another node's submissions reach us
-// by nudge, this is the fallback), and look for orphaned actions every
-// lease (a departure whose event this node missed).
+// by nudge, this is the fallback; idlePoll says how often), and look for
+// orphaned actions every lease (a departure whose event this node missed).
 func (m *cmanager) tick() {
-	if m.running < m.cfg.MaximumThreads {
+	// (Half a tick of slack: the claim went a little after its tick.)
+	if m.running < m.cfg.MaximumThreads && time.Since(m.lastClaim) >= m.idlePoll()-m.tickEvery()/2 {
 		m.claimWanted = true
 	}
 	if time.Since(m.lastOrphans) >= m.mem.LeaseTTL() {
@@ -1209,6 +1236,22 @@ func (m *cmanager) retainEvery() time.Duration {
 }
 
 func (m *cmanager) retryEvery() time.Duration { return time.Second }
+
+// tickEvery is the period of the manager's tick: a quarter of the lease,
+// at most a second.
+func (m *cmanager) tickEvery() time.Duration { return min(m.mem.LeaseTTL()/4, time.Second) }
+
+// idlePoll is how long a node with free threads waits after its last
+// claim before it looks for queued actions again, unless told sooner (a
+// nudge from the node that queued them, a departure, a thread freed): a
+// tick after a claim that found work, then twice as long after each
+// claim in a row that found nothing, up to the lease. An idle cluster
+// then asks the store about once a lease per node instead of four times
+// a second, and the poll (a fallback for a lost nudge) still comes
+// within a lease.
+func (m *cmanager) idlePoll() time.Duration {
+	return min(m.tickEvery()<<min(m.idleClaims, 3), m.mem.LeaseTTL())
+}
 
 // movedKeep: how long at least an ActionMoved notice without an actor is
 // kept (and twice AskTimeout: well beyond a store operation's timeout,

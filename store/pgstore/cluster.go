@@ -633,24 +633,34 @@ func (s *Store) takeRows(ctx context.Context, tx pgx.Tx, what, queue, node, addr
 
 // Orphaned returns the owners of queue's actions that are not among live
 // and joined the cluster more than grace ago (or are unknown, or declared
-// dead): the nodes whose actions nobody will answer for until adopted.
-func (s *Store) Orphaned(ctx context.Context, queue string, live []string, graceSeconds int) ([]string, error) {
+// dead): the nodes whose actions nobody will answer for until adopted;
+// and whether queue has actions no node owns (a node that left cleanly
+// released them). One query: a node that finds neither has nothing to
+// take over and needs no transaction to look (Adopt).
+func (s *Store) Orphaned(ctx context.Context, queue string, live []string, graceSeconds int) (owners []string, unowned bool, err error) {
 	what := "find orphaned actions of " + queue
 	if err := s.usable(what, false); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	rows, err := s.pool.Query(ctx, `SELECT DISTINCT a.owner FROM connector_actions a
 		LEFT JOIN connector_nodes n ON n.id = a.owner
-		WHERE a.queue = $1 AND a.owner <> '' AND NOT (a.owner = ANY($2))
-			AND (n.id IS NULL OR n.dead OR n.joined < now() - make_interval(secs => $3))`, []byte(queue), live, graceSeconds)
+		WHERE a.queue = $1 AND (a.owner = '' OR NOT (a.owner = ANY($2))
+			AND (n.id IS NULL OR n.dead OR n.joined < now() - make_interval(secs => $3)))`, []byte(queue), live, graceSeconds)
 	if err != nil {
-		return nil, s.fail(what, err)
+		return nil, false, s.fail(what, err)
 	}
-	owners, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	all, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, s.fail(what, err)
+		return nil, false, s.fail(what, err)
 	}
-	return owners, nil
+	for _, o := range all {
+		if o == "" {
+			unowned = true
+			continue
+		}
+		owners = append(owners, o)
+	}
+	return owners, unowned, nil
 }
 
 // HasUnowned reports whether queue has actions no node owns.

@@ -211,9 +211,10 @@ func TestAdoptDeadNodesActions(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, ds.Update(func(w store.Writer) error { return w.Put([]byte("k"), []byte("before")) }))
 
-	orphans, err := live.Orphaned(ctx, "fetch", []string{"live"}, 0)
+	orphans, unowned, err := live.Orphaned(ctx, "fetch", []string{"live"}, 0)
 	require.NoError(t, err)
 	require.Equal(t, []string{"dead"}, orphans)
+	require.False(t, unowned)
 	adopted, err := live.Adopt(ctx, "fetch", "live", "live:1", orphans, func(a *messages.StoredAction) {
 		a.Status.State = messages.State_STATE_QUEUED
 		a.Status.Restarts++
@@ -253,9 +254,10 @@ func TestOrphanedWaitsForGrace(t *testing.T) {
 	ns := nodes(t, "old", "new")
 	_, err := ns[1].Submit(ctx, "fetch", "new", "new:1", []NewAction{newAction("n", 0)}, 100)
 	require.NoError(t, err)
-	orphans, err := ns[0].Orphaned(ctx, "fetch", []string{"old"}, 3600)
+	orphans, unowned, err := ns[0].Orphaned(ctx, "fetch", []string{"old"}, 3600)
 	require.NoError(t, err)
 	require.Empty(t, orphans)
+	require.False(t, unowned)
 }
 
 // At most maxWaiting actions wait; a batch is cut where the queue is full.
@@ -349,6 +351,10 @@ func TestReleaseOnLeave(t *testing.T) {
 	has, err := ns[1].HasUnowned(ctx, "fetch")
 	require.NoError(t, err)
 	require.True(t, has)
+	orphans, unowned, err := ns[1].Orphaned(ctx, "fetch", []string{"staying"}, 0)
+	require.NoError(t, err)
+	require.True(t, unowned, "released actions are unowned: a scan for orphans must take them")
+	require.Empty(t, orphans, "the node that left owns nothing more")
 	adopted, err := ns[1].Adopt(ctx, "fetch", "staying", "staying:1", nil, func(*messages.StoredAction) {})
 	require.NoError(t, err)
 	require.Len(t, adopted, 2)
