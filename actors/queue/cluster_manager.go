@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -123,6 +124,9 @@ type cmanager struct {
 	self    *actor.PID
 	root    *actor.RootContext
 
+	backlog backlog
+	held    int // messages in a row that put off the next store operation
+
 	shutting   bool
 	released   bool
 	shutWaiter *actor.PID
@@ -141,8 +145,11 @@ type cmanager struct {
 	// lastClaim is when this node last asked for queued actions;
 	// idleClaims counts its claims in a row that found none: the idle
 	// poll (tick) waits longer after each (idlePoll).
-	lastClaim   time.Time
-	idleClaims  int
+	lastClaim  time.Time
+	idleClaims int
+	// unannounced: this node queued actions since its last claim and
+	// has not told the others (it meant to claim them itself).
+	unannounced bool
 	adoptDead   []string
 	adoptAll    bool
 	lastOrphans time.Time
@@ -182,10 +189,56 @@ func newClusterManager(cfg Config, sh *shared, root *actor.RootContext, db *pgst
 }
 
 // Receive implements actor.Actor.
+//
+// The next store operation starts once the messages already waiting in
+// the mailbox are handled (at most maxHeld of them), so that they join it:
+// started after the first of them, it carried one change and the rest
+// waited a whole round trip for the next (issue 17: a node of three
+// batches a third of the load, and its groups were that much smaller).
+// Nothing waits for a message that has not arrived.
 func (m *cmanager) Receive(ctx actor.Context) {
 	m.receive(ctx)
+	if m.backlog.waiting() && m.held < maxHeld {
+		m.held++
+		return
+	}
+	m.held = 0
 	m.next(ctx)
 }
+
+// maxHeld bounds how many messages in a row may put off the next store
+// operation (a mailbox that never empties must not hold it forever).
+const maxHeld = 256
+
+// backlog counts the manager's messages posted and not yet handled (a
+// mailbox middleware). System messages do not count: some reach no
+// Receive (which must then not have waited for them).
+type backlog struct{ n atomic.Int64 }
+
+func counted(msg any) bool {
+	switch msg.(type) {
+	case actor.SystemMessage, actor.MailboxMessage:
+		return false
+	}
+	return true
+}
+
+func (b *backlog) MailboxStarted() {}
+func (b *backlog) MessagePosted(msg any) {
+	if counted(msg) {
+		b.n.Add(1)
+	}
+}
+func (b *backlog) MessageReceived(msg any) {
+	if counted(msg) {
+		b.n.Add(-1)
+	}
+}
+func (b *backlog) MailboxEmpty() {}
+
+// waiting reports, from a Receive, whether other messages wait behind the
+// one being handled (which counts until it has been handled).
+func (b *backlog) waiting() bool { return b.n.Load() > 1 }
 
 func (m *cmanager) receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
@@ -812,13 +865,24 @@ func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 		ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
 		queued++
 	}
-	if queued > 0 && !(err == nil && op.claim > 0 && len(op.claimed) < op.claim) {
-		// Unless the claim that rode this commit (after its inserts, in
-		// the same transaction) left threads free: then nothing it
-		// queued waits, for this node or another, and neither this
-		// node's next claim nor the others' would find anything.
-		m.claimWanted = true
-		m.nudgeOthers(ctx)
+	if queued > 0 {
+		// Whether the others are told (nudgeOthers) is decided after
+		// the claim that rode this commit, if one did (claimedDone).
+		m.unannounced = true
+		if op.claim == 0 {
+			// Its next operation claims them: the others are told only
+			// if it has no thread for them (or cannot claim any more).
+			// Telling them anyway made every node claim (a round
+			// trip, mostly in vain, or taking an action from its
+			// submitter, whose task actor then retires) for every
+			// group any node queued: a cost per action that grew
+			// with the number of nodes (issue 17).
+			m.claimWanted = true
+			if m.running >= m.cfg.MaximumThreads || m.shutting {
+				m.nudgeOthers(ctx)
+				m.unannounced = false
+			}
+		}
 	}
 }
 
@@ -900,6 +964,16 @@ func (m *cmanager) claimedDone(ctx actor.Context, op *cOp, err error) {
 		}
 	}
 	m.claimFull = len(op.claimed) == op.claim
+	if m.unannounced {
+		// This node queued actions and did not tell the others. A claim
+		// that left threads free took every queued action it could
+		// (its own with them); one that filled them may have left some:
+		// the others are told now.
+		if m.claimFull {
+			m.nudgeOthers(ctx)
+		}
+		m.unannounced = false
+	}
 	if len(op.claimed) == 0 {
 		m.idleClaims++
 	} else {
@@ -1193,7 +1267,7 @@ func StartCluster(sys *actor.ActorSystem, cfg Config, db *pgstore.Store, mem Mem
 	m := newClusterManager(cfg, sh, sys.Root, db, mem, name)
 	m.paused = paused
 	props := actor.PropsFromProducer(func() actor.Actor { return m },
-		actor.WithReceiverMiddleware(managerPanic(sh.log)))
+		actor.WithReceiverMiddleware(managerPanic(sh.log)), actor.WithMailbox(actor.Unbounded(&m.backlog)))
 	pid, err := sys.Root.SpawnNamed(props, name)
 	if err != nil {
 		return nil, fmt.Errorf("queue: start %s: %w", cfg.Name, err)
