@@ -174,14 +174,29 @@ func (q *mpscQueue) push(x any) {
 	prev.next.Store(n)
 }
 
+// pop takes the oldest message, nil when there is none. A queue that it
+// empties goes back to its stub when no producer is pushing, so that an
+// idle task actor (most of them: one per queued action) keeps no node of
+// its own.
 func (q *mpscQueue) pop() any {
 	tail := q.tail
 	next := tail.next.Load()
 	if next == nil {
 		return nil
 	}
-	q.tail = next
 	v := next.val
 	next.val = nil
+	q.tail = next
+	if next != &q.stub && next.next.Load() == nil {
+		// next is the last node. No producer can still write to the
+		// stub's next (the one that linked the stub's successor did so
+		// before this consumer passed it), so it may be reset; a producer
+		// that swapped head since makes the swap back fail, and links
+		// its node after next, as usual.
+		q.stub.next.Store(nil)
+		if q.head.CompareAndSwap(next, &q.stub) {
+			q.tail = &q.stub
+		}
+	}
 	return v
 }

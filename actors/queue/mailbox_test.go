@@ -137,3 +137,33 @@ type nopInvoker struct{}
 func (*nopInvoker) InvokeSystemMessage(any)  {}
 func (*nopInvoker) InvokeUserMessage(any)    {}
 func (*nopInvoker) EscalateFailure(any, any) {}
+
+// TestTaskBoxIdleHoldsNoNode: once its messages are handled, an idle task
+// mailbox is back on its inline stubs (a queued action's actor keeps no
+// queue node of its own), and takes messages again as before.
+func TestTaskBoxIdleHoldsNoNode(t *testing.T) {
+	t.Parallel()
+	sys := newBoxSystem(t)
+	box := taskMailbox(sys.Root)().(*taskBox)
+	inv := &countInvoker{}
+	box.RegisterHandlers(inv, actor.NewSynchronizedDispatcher(300))
+	for round := 1; round <= 3; round++ {
+		box.PostSystemMessage(&actor.Started{})
+		for range 3 {
+			box.PostUserMessage("m")
+		}
+		require.Equal(t, 3*round, inv.user)
+		require.Equal(t, round, inv.sys)
+		for _, q := range []*mpscQueue{&box.sys, &box.user} {
+			require.Same(t, &q.stub, q.tail)
+			require.Same(t, &q.stub, q.head.Load())
+			require.Nil(t, q.stub.next.Load())
+		}
+	}
+}
+
+type countInvoker struct{ sys, user int }
+
+func (c *countInvoker) InvokeSystemMessage(any)  { c.sys++ }
+func (c *countInvoker) InvokeUserMessage(any)    { c.user++ }
+func (c *countInvoker) EscalateFailure(any, any) {}

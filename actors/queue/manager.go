@@ -343,18 +343,24 @@ func (m *manager) submit(ctx actor.Context, msg *messages.SubmitAction) {
 	m.seq++
 	now := m.sh.now().UnixMilli()
 	token := messages.NewToken(m.cfg.TokenHost, m.cfg.TokenPort, m.upper, id)
-	st := &messages.ActionStatus{
-		Token: token, State: messages.State_STATE_QUEUED, Priority: msg.Spec.Priority,
-		QueuedUnixMs: now, FetchAction: msg.Spec.FetchAction, Seq: m.seq,
-	}
 	if m.st != nil {
 		// The token is given out only once the action is on disk.
+		st := &messages.ActionStatus{
+			Token: token, State: messages.State_STATE_QUEUED, Priority: msg.Spec.Priority,
+			QueuedUnixMs: now, FetchAction: msg.Spec.FetchAction, Seq: m.seq,
+		}
 		b := m.batchOf()
 		b.submits = append(b.submits, &pendingSubmit{sender: ctx.Sender(), id: id, token: token, spec: msg.Spec, status: st})
 		m.nwait++ // counts against MaximumQueueSize from now on
 		return
 	}
-	if _, err := m.spawn(ctx, id, token, msg.Spec, st); err != nil {
+	// In memory the status only initialises the task (spawn keeps none of
+	// it): it stays on this goroutine's stack.
+	st := messages.ActionStatus{
+		Token: token, State: messages.State_STATE_QUEUED, Priority: msg.Spec.Priority,
+		QueuedUnixMs: now, FetchAction: msg.Spec.FetchAction, Seq: m.seq,
+	}
+	if _, err := m.spawn(ctx, id, token, msg.Spec, &st); err != nil {
 		ctx.Respond(&messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: err.Error()})
 		return
 	}
@@ -365,7 +371,7 @@ func (m *manager) submit(ctx actor.Context, msg *messages.SubmitAction) {
 
 // spawn creates the task actor of an action and its entry.
 func (m *manager) spawn(ctx actor.Context, id uuid.UUID, token string, spec *messages.ActionSpec, st *messages.ActionStatus) (*entry, error) {
-	m.spawning = newTaskOf(&taskInit{sh: m.sh, owner: ctx.Self(), id: id, token: token, spec: spec, status: st})
+	m.spawning = newTaskOf(m.sh, ctx.Self(), id, token, spec, st)
 	pid, err := ctx.SpawnNamed(m.props, id.String())
 	m.spawning = nil // taken by the producer, unless the spawn failed first
 	if err != nil {

@@ -104,9 +104,9 @@ func newTask() actor.Actor { return &task{} }
 // newTaskOf returns the task actor of an action, initialised as a taskInit
 // would (the QueueManager hands it to protoactor through its producer, so
 // that a spawn costs no init message).
-func newTaskOf(m *taskInit) *task {
-	t := &task{}
-	t.init(m)
+func newTaskOf(sh *shared, owner *actor.PID, id uuid.UUID, token string, spec *messages.ActionSpec, st *messages.ActionStatus) *task {
+	t := &task{sh: sh, owner: owner, id: id, token: token, spec: spec}
+	t.setStatus(st)
 	return t
 }
 
@@ -219,8 +219,13 @@ func (t *task) restoredEnded(ctx actor.Context) {
 }
 
 func (t *task) init(m *taskInit) {
-	s := m.status
 	t.sh, t.owner, t.id, t.token, t.spec = m.sh, m.owner, m.id, m.token, m.spec
+	t.setStatus(m.status)
+}
+
+// setStatus takes the action's queued or restored status (its fields, not
+// s itself, so that a submission's status need not outlive the spawn).
+func (t *task) setStatus(s *messages.ActionStatus) {
 	t.state = s.State
 	t.priority = s.Priority
 	t.seq = s.Seq
