@@ -39,6 +39,17 @@ type pendingSubmit struct {
 	token  string
 	spec   *messages.ActionSpec
 	status *messages.ActionStatus
+	// rec is the record to write (nil: flush makes one): see localSubmit.
+	rec *messages.StoredAction
+}
+
+// localSubmit is a submission to the QueueManager of a durable queue with
+// its status and its record inline: one allocation instead of three per
+// submission (and the record's id string is the task actor's name).
+type localSubmit struct {
+	p   pendingSubmit
+	st  messages.ActionStatus
+	rec messages.StoredAction
 }
 
 type pendingReply struct {
@@ -94,7 +105,11 @@ func (m *manager) flush(ctx actor.Context) {
 	// removes the action's retry), so no record overwrites a newer one.
 	muts := make([]store.ActionMutation, 0, len(b.submits)+len(m.retry)+len(b.muts))
 	for _, p := range b.submits {
-		muts = append(muts, store.ActionMutation{Put: &messages.StoredAction{Id: p.id.String(), Spec: p.spec, Status: p.status}})
+		rec := p.rec
+		if rec == nil {
+			rec = &messages.StoredAction{Id: p.id.String(), Spec: p.spec, Status: p.status}
+		}
+		muts = append(muts, store.ActionMutation{Put: rec})
 	}
 	for _, r := range m.retry {
 		muts = append(muts, r)
@@ -178,7 +193,11 @@ func (m *manager) answer(ctx actor.Context, b *batch, err error, stopping bool) 
 		case stopping:
 			ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
 		default:
-			if _, serr := m.spawn(ctx, p.id, p.token, p.spec, p.status); serr != nil {
+			name := ""
+			if p.rec != nil {
+				name = p.rec.Id
+			}
+			if _, serr := m.spawnAs(ctx, p.id, name, p.token, p.spec, p.status); serr != nil {
 				ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: serr.Error()})
 				continue
 			}

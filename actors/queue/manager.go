@@ -345,12 +345,14 @@ func (m *manager) submit(ctx actor.Context, msg *messages.SubmitAction) {
 	token := messages.NewToken(m.cfg.TokenHost, m.cfg.TokenPort, m.upper, id)
 	if m.st != nil {
 		// The token is given out only once the action is on disk.
-		st := &messages.ActionStatus{
+		ls := &localSubmit{st: messages.ActionStatus{
 			Token: token, State: messages.State_STATE_QUEUED, Priority: msg.Spec.Priority,
 			QueuedUnixMs: now, FetchAction: msg.Spec.FetchAction, Seq: m.seq,
-		}
+		}}
+		ls.rec.Id, ls.rec.Spec, ls.rec.Status = id.String(), msg.Spec, &ls.st
+		ls.p = pendingSubmit{sender: ctx.Sender(), id: id, token: token, spec: msg.Spec, status: &ls.st, rec: &ls.rec}
 		b := m.batchOf()
-		b.submits = append(b.submits, &pendingSubmit{sender: ctx.Sender(), id: id, token: token, spec: msg.Spec, status: st})
+		b.submits = append(b.submits, &ls.p)
 		m.nwait++ // counts against MaximumQueueSize from now on
 		return
 	}
@@ -371,8 +373,16 @@ func (m *manager) submit(ctx actor.Context, msg *messages.SubmitAction) {
 
 // spawn creates the task actor of an action and its entry.
 func (m *manager) spawn(ctx actor.Context, id uuid.UUID, token string, spec *messages.ActionSpec, st *messages.ActionStatus) (*entry, error) {
+	return m.spawnAs(ctx, id, "", token, spec, st)
+}
+
+// spawnAs is spawn given id.String() as name ("": it makes it).
+func (m *manager) spawnAs(ctx actor.Context, id uuid.UUID, name, token string, spec *messages.ActionSpec, st *messages.ActionStatus) (*entry, error) {
+	if name == "" {
+		name = id.String()
+	}
 	m.spawning = newTaskOf(m.sh, ctx.Self(), id, token, spec, st)
-	pid, err := ctx.SpawnNamed(m.props, id.String())
+	pid, err := ctx.SpawnNamed(m.props, name)
 	m.spawning = nil // taken by the producer, unless the spawn failed first
 	if err != nil {
 		return nil, fmt.Errorf("queue: spawn task actor %s: %w", id, err)
