@@ -346,8 +346,15 @@ func (p *parser) entity(h getter, body []byte, end error, depth int, section str
 		ContentType: mediaType,
 		ContentID:   strings.Trim(strings.TrimSpace(h.Get("Content-Id")), "<>"),
 		Inline:      disp == "inline",
-		Data:        data, // the message's bytes, or decoded into memory of its own
+		Data:        data,
 		Truncated:   cut,
+	}
+	if depth > 0 && len(data) > 0 && len(body) > 0 && &data[0] == &body[0] {
+		// A part's bytes, not decoded: copied, so that the attachment does
+		// not hold the whole message (a small invitation beside a large
+		// file, a thousand such messages in a delivery batch). A
+		// single-part message's body is most of it, and is not copied.
+		a.Data = bytes.Clone(data)
 	}
 	if a.FileName == "" && mediaType == "message/rfc822" {
 		a.FileName = "message.eml"

@@ -158,3 +158,21 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+// A part's attachment without a transfer encoding is a copy: it must not
+// keep a whole (large) message alive while its document waits for its
+// delivery batch.
+func TestPartAttachmentDoesNotHoldTheMessage(t *testing.T) {
+	raw := []byte("From: a@b\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\ntext\r\n" +
+		"--B\r\nContent-Type: text/calendar\r\nContent-Disposition: attachment; filename=invite.ics\r\n\r\nBEGIN:VCALENDAR\r\n--B--\r\n")
+	m := Parse(raw, false, Limits{}, nil)
+	if len(m.Attachments) != 1 || string(m.Attachments[0].Data) != "BEGIN:VCALENDAR" {
+		t.Fatalf("attachments %s", show(m))
+	}
+	for i := range raw {
+		raw[i] = 'x'
+	}
+	if got := string(m.Attachments[0].Data); got != "BEGIN:VCALENDAR" {
+		t.Fatalf("the attachment shares the message's memory: %q", got)
+	}
+}
