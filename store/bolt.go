@@ -99,8 +99,14 @@ type boltStore struct {
 
 	// Deferred datastore writes (bolt_deferred.go), guarded by ovMu:
 	// not yet journaled, journaled, being checkpointed. dsMu serialises
-	// UpdateDeferred with the direct writes of datastores.
+	// UpdateDeferred with the direct writes of datastores (Update, Clear),
+	// each held for its whole call, callback included. closing (under
+	// dsMu) is set by Close once the updates under way have returned:
+	// later ones are refused (ErrClosed), so none applies a write after
+	// Close's final flush, and none runs its callback (which may read,
+	// taking s.mu for reading) while Close waits for s.mu.
 	dsMu      sync.Mutex
+	closing   bool
 	dsPending dsOverlay
 	dsActive  dsOverlay
 	dsFrozen  dsOverlay
@@ -110,6 +116,12 @@ type boltStore struct {
 	// (Config.MaxDeferredBytes bounds it). Changed under ovMu, read
 	// without it.
 	dsBytes atomic.Int64
+
+	// closeHook, when a test sets it (before Close), is called at Close's
+	// steps: "updates" (before it waits for the datastore updates under
+	// way), "flushed" (after its final flush and checkpoint, before it
+	// takes s.mu for writing).
+	closeHook func(step string)
 }
 
 // checkpointEvery is how many journaled mutations wake the checkpointer
@@ -231,6 +243,14 @@ func (s *boltStore) Close() error {
 	if !open {
 		return nil
 	}
+	// Wait for the datastore updates under way, and refuse the next ones:
+	// every update that returned nil is in what Close flushes below.
+	if s.closeHook != nil {
+		s.closeHook("updates")
+	}
+	s.dsMu.Lock()
+	s.closing = true
+	s.dsMu.Unlock()
 	// Fold the journal into bbolt first, so a clean close leaves one file.
 	s.stopCheckpointer()
 	ferr := s.flushDeferred() // deferred datastore writes no batch carried
@@ -243,6 +263,9 @@ func (s *boltStore) Close() error {
 		if cerr == nil && s.failed.Load() == nil {
 			cerr = s.dropJournal()
 		}
+	}
+	if s.closeHook != nil {
+		s.closeHook("flushed")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

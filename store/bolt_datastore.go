@@ -108,8 +108,14 @@ func (d *boltDatastore) Get(key []byte) ([]byte, error) {
 }
 
 func (d *boltDatastore) Update(fn func(w Writer) error) error {
+	// dsMu, held until fn has returned, keeps Close from waiting for s.mu
+	// meanwhile (bolt.go): fn runs under s.mu for reading (in write) and
+	// may read another datastore, which takes s.mu for reading again.
 	d.s.dsMu.Lock()
 	defer d.s.dsMu.Unlock()
+	if err := d.s.closingErr(d.what + ": update"); err != nil {
+		return err
+	}
 	if err := d.s.settle(string(d.name)); err != nil {
 		return err
 	}
@@ -257,6 +263,9 @@ func (d *boltDatastore) Len() (int, error) {
 func (d *boltDatastore) Clear() error {
 	d.s.dsMu.Lock()
 	defer d.s.dsMu.Unlock()
+	if err := d.s.closingErr(d.what + ": clear"); err != nil {
+		return err
+	}
 	if err := d.s.settle(string(d.name)); err != nil {
 		return err
 	}

@@ -129,6 +129,9 @@ func (d *boltDatastore) UpdateDeferred(fn func(w Writer) error) error {
 	s.dsMu.Lock()
 	defer s.dsMu.Unlock()
 	what := d.what + ": deferred update"
+	if err := s.closingErr(what); err != nil {
+		return err
+	}
 	if err := s.deferUsable(what); err != nil {
 		return err
 	}
@@ -170,7 +173,8 @@ func (d *boltDatastore) UpdateDeferred(fn func(w Writer) error) error {
 	if len(w.vals) == 0 {
 		return nil
 	}
-	// Closed meanwhile (Close has set db to nil): refused.
+	// Failed meanwhile: refused. (Close waits for this call to return
+	// before its final flush: it holds dsMu.)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := s.deferUsableLocked(what); err != nil {
@@ -197,6 +201,15 @@ func (d *boltDatastore) UpdateDeferred(fn func(w Writer) error) error {
 // reached Config.MaxDeferredBytes.
 func (s *boltStore) deferredOver() bool {
 	return s.dsBytes.Load() >= s.cfg.MaxDeferredBytes
+}
+
+// closingErr refuses a datastore update once Close has begun (ErrClosed).
+// Callers hold dsMu.
+func (s *boltStore) closingErr(what string) error {
+	if s.closing {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
+	}
+	return nil
 }
 
 // deferUsable reports whether the store takes a deferred update (open,

@@ -48,7 +48,10 @@ type Store interface {
 	Info() Info
 
 	// Close releases the store. Calls after Close return ErrClosed; Close
-	// itself may be called more than once.
+	// itself may be called more than once. Close waits for the datastore
+	// updates (Update, UpdateDeferred, Clear) under way, whose callbacks
+	// may still read, and refuses those that start once it has begun with
+	// ErrClosed: an update that returned nil is durable at Close.
 	Close() error
 }
 
