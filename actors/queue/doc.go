@@ -42,6 +42,7 @@
 //	panic.go           the QueueManager's panic middleware
 //	reply.go, retire.go  protoactor workarounds (reply pool, retirement guard)
 //	mailbox.go         the task actors' mailbox (lock-free, one allocation)
+//	dispatcher.go      the QueueManager's goroutine, kept between bursts
 //
 // # Running work
 //

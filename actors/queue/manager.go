@@ -166,6 +166,7 @@ type manager struct {
 	// spawning is the task actor spawn is creating, for the producer of
 	// props to hand to protoactor.
 	spawning *task
+	disp     *managerDispatcher // runs the manager's mailbox
 
 	entries  map[uuid.UUID]*entry
 	waiting  waitHeap
@@ -230,6 +231,7 @@ func newManager(cfg Config, sh *shared, root *actor.RootContext) *manager {
 		busy:    make(map[string]*entry),
 		parked:  make(map[string]*waitHeap),
 		threads: make([]*entry, cfg.MaximumThreads),
+		disp:    newManagerDispatcher(300, managerIdle), // protoactor's default throughput
 	}
 	// The producer hands protoactor the task spawn has just initialised
 	// (m.spawning): no init message to allocate, post and handle per
@@ -317,6 +319,8 @@ func (m *manager) receive(ctx actor.Context) {
 			m.tickStop = nil
 		}
 		m.stopWriter(ctx)
+	case *actor.Stopped:
+		m.disp.stop()
 	case *actor.Terminated:
 		// Children stop on retention (entry already gone), on shutdown,
 		// or after HandleFailure stopped them (entry kept as a tombstone).

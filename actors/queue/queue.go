@@ -176,7 +176,8 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 		m.paused = len(v) == 1 && v[0] == 1
 	}
 	props := actor.PropsFromProducer(func() actor.Actor { return m },
-		actor.WithReceiverMiddleware(managerPanic(sh.log)))
+		actor.WithReceiverMiddleware(managerPanic(sh.log)),
+		actor.WithDispatcher(m.disp))
 	name := "queue-" + strings.ToLower(cfg.Name)
 	pid, err := sys.Root.SpawnNamed(props, name)
 	if err != nil {
