@@ -202,10 +202,11 @@ func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte, link
 				// entities decoded and, in raw text, NULs made U+FFFD. The
 				// builder collapses "\r" like "\n", so without a '&' or a
 				// NUL the raw bytes give the same text, without Text's
-				// passes over them.
-				if raw := z.Raw(); bytes.IndexByte(raw, '&') < 0 && bytes.IndexByte(raw, 0) < 0 {
-					text.add(raw)
-				} else {
+				// passes over them. addRaw meets a '&' or a NUL as it goes;
+				// what it added is then taken back and Text added instead.
+				n, pending := len(text.b), text.pending
+				if !text.addRaw(z.Raw()) {
+					text.b, text.pending = text.b[:n], pending
 					text.add(z.Text())
 				}
 			}
@@ -560,26 +561,43 @@ type textBuilder struct {
 func (t *textBuilder) space() { t.pending = true }
 
 // textClass sorts bytes for textBuilder.add: visible ASCII, the ASCII
-// white space it collapses, and the bytes of non-ASCII characters.
+// white space it collapses, the bytes of non-ASCII characters, and '&'
+// and NUL (visible, but raw text holding them is not text: addRaw).
 const (
 	classVisible = iota
 	classSpace
 	classNonASCII
+	classRef
 )
 
 var textClass = func() (t [256]uint8) {
 	for c := utf8.RuneSelf; c < 256; c++ {
 		t[c] = classNonASCII
 	}
+	t['&'], t[0] = classRef, classRef
 	for _, c := range []byte{' ', '\t', '\n', '\r', '\f', '\v'} {
 		t[c] = classSpace
 	}
 	return t
 }()
 
-func (t *textBuilder) add(s []byte) {
+func (t *textBuilder) add(s []byte) { t.addText(s, false) }
+
+// addRaw adds the raw bytes of a text token, unless they hold a '&' or a
+// NUL (which Tokenizer.Text would decode or replace): it then returns
+// false, having added part of s.
+func (t *textBuilder) addRaw(s []byte) bool { return t.addText(s, true) }
+
+func (t *textBuilder) addText(s []byte, raw bool) bool {
 	for i := 0; i < len(s); {
 		switch textClass[s[i]] {
+		case classRef:
+			if raw {
+				return false
+			}
+			t.flush()
+			t.b = append(t.b, s[i])
+			i++
 		case classSpace:
 			t.pending = true
 			i++
@@ -619,13 +637,15 @@ func (t *textBuilder) add(s []byte) {
 			i += n
 		}
 	}
+	return true
 }
 
 // visibleWords skips, eight bytes at a time, from j (just past a visible
 // byte) over visible ASCII bytes and single spaces each followed by one:
 // text textBuilder.add copies as it stands. It stops at the first eight
 // bytes that might hold anything else (a byte below 0x20 or above 0x7f,
-// two spaces in a row, a space last), which add then reads byte by byte.
+// a '&', two spaces in a row, a space last), which add then reads byte by
+// byte.
 func visibleWords(s []byte, j int) int {
 	const (
 		lo = 0x0101010101010101
@@ -635,6 +655,9 @@ func visibleWords(s []byte, j int) int {
 		x := binary.LittleEndian.Uint64(s[j:])
 		if ((x-0x20*lo)|x)&hi != 0 {
 			return j // a byte below 0x20 or not ASCII
+		}
+		if a := x ^ '&'*lo; (a-lo)&^a&hi != 0 {
+			return j // a '&'
 		}
 		z := x ^ 0x20*lo
 		sp := (z - lo) &^ z & hi // every space (and maybe a '!' after one)

@@ -36,6 +36,10 @@ var htmlPieces = []string{
 	"<a href='q>r'>", "<a\x00href=z>", "<a title='&amp;' href=t1>", "<frame SRC=\"F2\" src=f3>", "<html LANG=' en-GB '>",
 	"<base HREF='/d/' href=/e/>", "<link href=/h1 rel='alternate canonical'>", "<meta content=c1 content=c2 name=n1 NAME=n2>",
 	"<meta property=og:title content='t&amp;t'>", "<meta name=x content>", "<a href=\"unterminated>", "<a href='also",
+	// Text that addRaw must hand to Tokenizer.Text: a '&' or a NUL
+	// anywhere in a long run of words, after white space, at its end.
+	"plain words and more words &amp; then some more words", "some long words here and AT&amp;T", "fish & chips",
+	"a run of words with a nul\x00 inside it", "\x00lead", "tail&", "  &lt;spaced&gt;  words  ",
 }
 
 func randomDoc(r *rand.Rand) string {
@@ -93,7 +97,7 @@ func TestLookupTagLongestName(t *testing.T) {
 func TestTextBuilderMatchesReference(t *testing.T) {
 	t.Parallel()
 	pieces := []string{"a", "b", "Z", "!", "~", " ", " ", " ", "  ", "\t", "\n", "\r\n", "\f", "\v", "\x01", "\x1f", "\x7f",
-		"é", "\u00a0", "\u3000", "\xff", "\xe2\x82", "words and more words", "0123456789abcdef"}
+		"é", "\u00a0", "\u3000", "\xff", "\xe2\x82", "words and more words", "0123456789abcdef", "&", "\x00", "AT&T and more"}
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 20000 {
 		var in []byte
