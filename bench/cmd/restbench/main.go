@@ -33,7 +33,8 @@
 // It prints a Markdown section (and writes it with -results between the
 // "rest" markers of RESULTS.md). For analysis, RESTBENCH_NOINGEST=1 runs
 // the connectors without an ingestion target, RESTBENCH_MEMSTORE=1 with an
-// in-memory store, RESTBENCH_CPUPROFILE=FILE profiles each timed full
+// in-memory store, RESTBENCH_CONCURRENCY=N sets the Webex task's
+// Concurrency (rooms read at once; default 4), RESTBENCH_CPUPROFILE=FILE profiles each timed full
 // Synchronize of each connector (FILE.webex, FILE.webex.2, ...,
 // FILE.objective, ...: pprof merges them), RESTBENCH_MEMPROFILE=FILE
 // writes the allocations so far after each of them (compare two with
@@ -506,6 +507,9 @@ OAuthClientSecret=client-secret
 OAuthTokenFile=%[1]s/webex.token
 PageSize=100
 `, dir, srv.URL)
+	if c := os.Getenv("RESTBENCH_CONCURRENCY"); c != "" {
+		text += "Concurrency=" + c + "\n"
+	}
 	cfg, err := config.Parse("bench.cfg", []byte(text), webexfetch.TaskKeys)
 	if err != nil {
 		return nil, nil, err
