@@ -34,7 +34,10 @@
 // "rest" markers of RESULTS.md). For analysis, RESTBENCH_NOINGEST=1 runs
 // the connectors without an ingestion target, RESTBENCH_MEMSTORE=1 with an
 // in-memory store, RESTBENCH_CONCURRENCY=N sets the Webex task's
-// Concurrency (rooms read at once; default 4), RESTBENCH_CPUPROFILE=FILE profiles each timed full
+// Concurrency (rooms read at once; default 4), RESTBENCH_LATENCY=D makes
+// every answer of the Webex stand-in wait D (a service across a network:
+// there the ceiling, one request at a time, is not what a connector
+// should be held to), RESTBENCH_CPUPROFILE=FILE profiles each timed full
 // Synchronize of each connector (FILE.webex, FILE.webex.2, ...,
 // FILE.objective, ...: pprof merges them), RESTBENCH_MEMPROFILE=FILE
 // writes the allocations so far after each of them (compare two with
@@ -379,6 +382,10 @@ func benchWebex(n, runs int) (*result, error) {
 			files++
 		}
 		srv.PostMessage(m)
+	}
+	if d, err := time.ParseDuration(os.Getenv("RESTBENCH_LATENCY")); err == nil && d > 0 {
+		// Each answer waits d, as a service across a network would.
+		srv.SetFault(func(*http.Request) *webextest.Fault { time.Sleep(d); return nil })
 	}
 	res := &result{name: "Webex", unit: "messages", container: "room", ceilingName: "plain client listing the same rooms, members and messages and downloading the files"}
 	token := srv.IssueAccessToken()
