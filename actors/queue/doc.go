@@ -44,6 +44,14 @@
 //	mailbox.go         the task actors' mailbox (lock-free, one allocation)
 //	dispatcher.go      the QueueManager's goroutine, kept between bursts
 //
+// and in cluster mode (docs/cluster.md), the same roles over the shared store:
+//
+//	cluster_queue.go     the client side: *ClusterQueue, requests sent to their owner's node
+//	cluster_manager.go   the cluster QueueManager: its state, message loop, submit, task reports
+//	cluster_pipeline.go  its store operations, one at a time: group commits, claims, fencing
+//	cluster_takeover.go  taking over departed nodes' actions, reconciliation, retention
+//	cluster_control.go   its ticks and idle poll, shutdown, StartCluster
+//
 // # Running work
 //
 // A task actor never blocks in Receive. When the QueueManager dispatches it,

@@ -1,0 +1,452 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store/pgstore"
+)
+
+// --- the store pipeline --------------------------------------------------------
+
+// next starts the next store operation unless one is in flight: the
+// pending commit first, then a claim for free threads, an adoption, or
+// retention.
+func (m *cmanager) next(ctx actor.Context) {
+	if m.inflight || m.ops == nil {
+		return
+	}
+	if len(m.retry) > 0 && !time.Now().Before(m.retryAt) {
+		op := m.op()
+		for _, w := range m.retry {
+			op.writes = append([]pgstore.OwnedWrite{w}, op.writes...)
+		}
+		m.retry = nil
+	}
+	if m.evicted && m.pending != nil {
+		// Declared dead: nothing more reaches the store.
+		for _, p := range m.pending.submits {
+			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_SHUTTING_DOWN,
+				Message: "this node was dropped from the cluster and accepts no new actions; submit to another node"})
+		}
+		for _, rs := range m.pending.replies {
+			for _, r := range rs {
+				ctx.Send(r.to, &messages.NotOwner{Message: "this node was dropped from the cluster"})
+			}
+		}
+		m.pending = nil
+	}
+	var op *cOp
+	switch {
+	case m.pending != nil && (len(m.pending.submits) > 0 || len(m.pending.writes) > 0 || len(m.pending.qreplies) > 0):
+		op, m.pending = m.pending, nil
+		if !m.evicted && !m.shutting && len(m.adoptDead) == 0 && !m.adoptAll &&
+			(m.claimWanted || m.claimFull) && !m.paused && m.running < m.cfg.MaximumThreads {
+			// The claim rides the commit: one round trip, not two.
+			op.claim = m.cfg.MaximumThreads - m.running
+			m.claimWanted, m.claimFull = false, false
+			m.lastClaim = time.Now()
+		}
+	case m.evicted || m.released:
+		return
+	case m.shutting:
+		return
+	case len(m.adoptDead) > 0 || m.adoptAll:
+		op = &cOp{adopt: m.adoptDead, unowned: true}
+		m.adoptDead, m.adoptAll = nil, false
+	case m.reconcileWanted && len(m.retry) == 0:
+		// Nothing of this node is in flight (one operation at a time,
+		// each handled before the next): its actors are what the store
+		// should say it owns.
+		op = &cOp{reconcile: true, check: make(map[uuid.UUID]cheld, len(m.entries))}
+		for id, e := range m.entries {
+			// Only an action that has not ended can have moved: an
+			// ended one stays ended wherever it is asked.
+			if !e.retired && e.crash == "" && (e.status == nil || !messages.Terminal(e.status.State)) {
+				op.check[id] = cheld{epoch: e.epoch, slot: e.slot, pid: e.pid}
+			}
+		}
+		m.reconcileWanted = false
+		m.lastReconcile = time.Now()
+	case (m.claimWanted || m.claimFull) && !m.paused && m.running < m.cfg.MaximumThreads:
+		op = &cOp{claim: m.cfg.MaximumThreads - m.running}
+		m.claimWanted, m.claimFull = false, false
+		m.lastClaim = time.Now()
+	case !m.lastRetain.IsZero() && time.Since(m.lastRetain) >= m.retainEvery() && m.isRetainer():
+		op = &cOp{retain: true}
+		m.lastRetain = time.Now()
+	default:
+		if m.lastRetain.IsZero() {
+			m.lastRetain = time.Now()
+		}
+		return
+	}
+	m.inflight = true
+	m.ops <- op
+}
+
+// isRetainer: one node (the member with the lowest id) applies the
+// cluster's retention.
+func (m *cmanager) isRetainer() bool {
+	for id := range m.mem.Members() {
+		if id < m.node {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *cmanager) startPipeline(ctx actor.Context) {
+	m.ops = make(chan *cOp, 1)
+	m.opsDone = make(chan struct{})
+	self, root, ops, done := ctx.Self(), ctx.ActorSystem().Root, m.ops, m.opsDone
+	go func() {
+		defer close(done)
+		for op := range ops {
+			err := m.run(op)
+			root.Send(self, &cDone{op: op, err: err})
+		}
+	}()
+}
+
+func (m *cmanager) stopPipeline() {
+	if m.ops == nil {
+		return
+	}
+	close(m.ops)
+	<-m.opsDone
+	m.ops = nil
+}
+
+// run performs op against the store, on the pipeline's goroutine (it reads
+// only op and the manager's immutable fields).
+func (m *cmanager) run(op *cOp) error {
+	ctx, cancel := context.WithTimeout(context.Background(), max(m.cfg.AskTimeout, 5*time.Second))
+	defer cancel()
+	var err error
+	switch {
+	case len(op.submits) > 0 || len(op.writes) > 0 || len(op.qreplies) > 0:
+		// One transaction: the owned writes, the submissions, and the
+		// datastore writes the node's tasks deferred (an action's end
+		// is never committed without its task's record of it).
+		acts := make([]pgstore.NewAction, len(op.submits))
+		for i, p := range op.submits {
+			acts[i] = pgstore.NewAction{
+				Record:    &messages.StoredAction{Id: p.id.String(), Spec: p.spec, Status: p.status},
+				Exclusive: exclusiveTasks(m.sh.repo, p.spec),
+			}
+		}
+		if len(op.writes) > 0 || len(acts) > 0 || op.claim > 0 {
+			var r pgstore.GroupResult
+			r, err = m.db.Commit(ctx, m.cfg.Name, m.node, m.addr,
+				pgstore.Group{Writes: op.writes, Submits: acts, MaxWaiting: m.cfg.MaximumQueueSize, Claim: op.claim})
+			op.seqs, op.fenced, op.claimed = r.Seqs, r.Fenced, r.Claimed
+		}
+	case op.claim > 0:
+		op.claimed, err = m.db.Claim(ctx, m.cfg.Name, m.node, m.addr, op.claim)
+	case op.adopt != nil || op.unowned:
+		dead := op.adopt
+		// The orphans: owners that are not members. Only once the
+		// membership has given this node the member list (it comes just
+		// after joining, itself among them): with none yet, every other
+		// node would look orphaned and be declared dead. The next scan,
+		// a lease later, looks then.
+		members := m.mem.Members()
+		if _, seen := members[m.node]; op.unowned && seen {
+			live := make([]string, 0, len(members))
+			for id := range members {
+				live = append(live, id)
+			}
+			grace := int(2 * m.mem.LeaseTTL() / time.Second)
+			orphans, unowned, oerr := m.db.Orphaned(ctx, m.cfg.Name, live, grace)
+			if oerr != nil {
+				return oerr
+			}
+			dead = append(dead, orphans...)
+			if len(dead) == 0 && !unowned {
+				// Nothing to take over: no transaction (the scan runs
+				// every lease on every node).
+				return nil
+			}
+		}
+		op.adopted, err = m.db.Adopt(ctx, m.cfg.Name, m.node, m.addr, dead, m.interrupted)
+	case op.retain:
+		var before int64
+		if m.cfg.FinishedActionMaxAge > 0 {
+			before = m.sh.now().Add(-m.cfg.FinishedActionMaxAge).UnixMilli()
+		}
+		op.removed, err = m.db.Retain(ctx, m.cfg.Name, m.cfg.MaximumFinishedActions, before)
+	case op.reconcile:
+		err = m.runReconcile(ctx, op)
+	}
+	return err
+}
+
+// interrupted turns the record of an action whose worker's node died (or
+// left) into what it becomes, as after a crash in process: queued again
+// (its restart count up; one paused while running stays paused), or ended
+// as Error under ProcessingOnRestart=Error.
+func (m *cmanager) interrupted(a *messages.StoredAction) {
+	st := a.Status
+	st.Running = false
+	switch {
+	case messages.Terminal(st.State):
+	case m.cfg.OnRestart == RestartError:
+		st.State, st.Error, st.EndedUnixMs = messages.State_STATE_ERROR, ErrInterrupted.Error(), m.sh.now().UnixMilli()
+	case st.State == messages.State_STATE_PAUSED:
+		st.Restarts++
+	default:
+		st.State = messages.State_STATE_QUEUED
+		st.Restarts++
+	}
+}
+
+func (m *cmanager) done(ctx actor.Context, d *cDone) {
+	m.inflight = false
+	op := d.op
+	switch {
+	case len(op.submits) > 0 || len(op.writes) > 0 || len(op.qreplies) > 0:
+		m.committed(ctx, op, d.err)
+		if op.claim > 0 { // the claim that rode the commit: after it, so that its submissions have their actors
+			m.claimedDone(ctx, op, d.err)
+		}
+	case op.claim > 0:
+		m.claimedDone(ctx, op, d.err)
+	case op.adopt != nil || op.unowned:
+		m.adoptedDone(ctx, op, d.err)
+	case op.retain:
+		m.retained(ctx, op, d.err)
+	case op.reconcile:
+		m.reconciled(ctx, op, d.err)
+	}
+	m.checkShutdown(ctx)
+}
+
+// fencedOut: the store says this node is no longer a live member.
+func (m *cmanager) fencedOut(ctx actor.Context, err error) bool {
+	if !errors.Is(err, pgstore.ErrFenced) {
+		return false
+	}
+	if !m.evicted {
+		m.evicted = true
+		m.sh.log.Error("the cluster declared this node dead; it stops its work", "err", err)
+		for _, e := range m.entries {
+			if e.slot {
+				ctx.Send(e.pid, &shutdownTask{})
+			}
+		}
+		m.mem.Evict(err)
+	}
+	return true
+}
+
+func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
+	if err != nil && m.fencedOut(ctx, err) {
+		for _, p := range op.submits {
+			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_SHUTTING_DOWN,
+				Message: "this node was dropped from the cluster and accepts no new actions; submit to another node"})
+		}
+		for _, rs := range op.replies {
+			for _, r := range rs {
+				ctx.Send(r.to, &messages.NotOwner{Message: "this node was dropped from the cluster"})
+			}
+		}
+		return
+	}
+	if err != nil {
+		m.sh.log.Error("shared store write failed; changes will be written again", "changes", len(op.writes), "submissions", len(op.submits), "err", err)
+		if m.retry == nil {
+			m.retry = map[string]pgstore.OwnedWrite{}
+		}
+		for _, w := range op.writes {
+			if _, newer := m.pendingWrite(w.Record.Id); !newer {
+				m.retry[w.Record.Id] = w
+			}
+		}
+		m.retryAt = time.Now().Add(m.retryEvery())
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		time.AfterFunc(m.retryEvery(), func() { root.Send(self, &cTick{}) })
+	}
+	fenced := map[string]bool{}
+	for _, id := range op.fenced {
+		fenced[id] = true
+		uid, _ := uuid.Parse(id)
+		e := m.entries[uid]
+		if e == nil {
+			continue
+		}
+		var epoch int64
+		for _, w := range op.writes {
+			if w.Record.Id == id {
+				epoch = w.Epoch
+			}
+		}
+		if e.epoch > epoch && !e.retired {
+			// This node claimed it meanwhile (a newer epoch): write again.
+			m.write(e, op.replies[id])
+			delete(op.replies, id)
+			continue
+		}
+		m.retire(ctx, e, "another node owns it now")
+	}
+	for id, rs := range op.replies {
+		for _, r := range rs {
+			switch {
+			case fenced[id]:
+				ctx.Send(r.to, &messages.NotOwner{Message: "another node owns the action now"})
+			case err != nil:
+				what := "the action is now " + messages.StatusName(r.reply.Status.GetState())
+				ctx.Send(r.to, &messages.ActionReply{Status: r.reply.Status, Code: messages.ErrorCode_ERROR_CODE_STORE,
+					Message: fmt.Sprintf("%s, but the shared store could not record it yet: it is written again as soon as the store answers, and lost if this node dies first: %v", what, err)})
+			default:
+				ctx.Send(r.to, r.reply)
+			}
+		}
+	}
+	queued := 0
+	for i, p := range op.submits {
+		if err != nil {
+			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_STORE,
+				Message: fmt.Sprintf("the action was not accepted and has no token: the shared store could not record it (if the store received it, it waits queued under a token nobody was told): %v", err)})
+			continue
+		}
+		if op.seqs[i] == 0 {
+			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_QUEUE_FULL,
+				Message: fmt.Sprintf("the %s queue already holds MaximumQueueSize=%d waiting actions across the cluster", m.cfg.Name, m.cfg.MaximumQueueSize)})
+			continue
+		}
+		p.status.Seq = op.seqs[i]
+		if m.movedAway(p.id, 1) {
+			// Already claimed by another node: the token is valid, the
+			// action is the claimer's.
+			ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
+			continue
+		}
+		if _, serr := m.spawn(ctx, p.id, p.spec, p.status, 1); serr != nil {
+			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: serr.Error()})
+			continue
+		}
+		ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
+		queued++
+	}
+	if queued > 0 {
+		// Whether the others are told (nudgeOthers) is decided after
+		// the claim that rode this commit, if one did (claimedDone).
+		m.unannounced = true
+		if op.claim == 0 {
+			// Its next operation claims them: the others are told only
+			// if it has no thread for them (or cannot claim any more).
+			// Telling them anyway made every node claim (a round
+			// trip, mostly in vain, or taking an action from its
+			// submitter, whose task actor then retires) for every
+			// group any node queued: a cost per action that grew
+			// with the number of nodes (issue 17).
+			m.claimWanted = true
+			if m.running >= m.cfg.MaximumThreads || m.shutting {
+				m.nudgeOthers(ctx)
+				m.unannounced = false
+			}
+		}
+	}
+}
+
+// movedAway reports (and forgets) whether another node claimed action id
+// at an epoch above epoch before this node had its actor for it.
+func (m *cmanager) movedAway(id uuid.UUID, epoch int64) bool {
+	n, ok := m.moved[id]
+	if !ok {
+		return false
+	}
+	delete(m.moved, id)
+	if n.epoch <= epoch {
+		return false
+	}
+	m.sh.log.Warn("action claimed by another node before this node started its task actor; not starting it", "id", id, "epoch", epoch, "claimed_epoch", n.epoch)
+	return true
+}
+
+// pendingWrite reports whether a newer write of action id waits.
+func (m *cmanager) pendingWrite(id string) (pgstore.OwnedWrite, bool) {
+	if m.pending == nil {
+		return pgstore.OwnedWrite{}, false
+	}
+	for _, w := range m.pending.writes {
+		if w.Record.Id == id {
+			return w, true
+		}
+	}
+	return pgstore.OwnedWrite{}, false
+}
+
+// nudgeOthers tells the other members that actions were queued, so that
+// an idle node claims them now rather than at its next poll.
+func (m *cmanager) nudgeOthers(ctx actor.Context) {
+	for id, addr := range m.mem.Members() {
+		if id != m.node {
+			ctx.Send(actor.NewPID(addr, m.name), &messages.QueueNudge{})
+		}
+	}
+}
+
+func (m *cmanager) claimedDone(ctx actor.Context, op *cOp, err error) {
+	if err != nil {
+		if !m.fencedOut(ctx, err) {
+			m.sh.log.Warn("claiming queued actions failed; trying again", "err", err)
+		}
+		return
+	}
+	for _, c := range op.claimed {
+		id, perr := uuid.Parse(c.Record.Id)
+		if perr != nil {
+			continue
+		}
+		e := m.entries[id]
+		if e == nil || e.retired {
+			if e != nil {
+				m.drop(ctx, e) // an old actor of ours, retired: a fresh one
+			}
+			st := c.Record.Status
+			st.State, st.Running = messages.State_STATE_QUEUED, false
+			var serr error
+			if e, serr = m.spawn(ctx, id, c.Record.Spec, st, c.Epoch); serr != nil {
+				m.sh.log.Error("cannot start a claimed action", "id", id, "err", serr)
+				continue
+			}
+		}
+		e.epoch = c.Epoch
+		e.slot = true
+		m.running++
+		for i, t := range m.threads {
+			if t == nil {
+				m.threads[i], e.thread = e, i+1
+				break
+			}
+		}
+		ctx.Send(e.pid, startMsg)
+		if c.PrevOwner != "" && c.PrevOwner != m.node {
+			ctx.Send(actor.NewPID(c.PrevAddr, m.name), &messages.ActionMoved{Id: id[:], Epoch: c.Epoch})
+		}
+	}
+	m.claimFull = len(op.claimed) == op.claim
+	if m.unannounced {
+		// This node queued actions and did not tell the others. A claim
+		// that left threads free took every queued action it could
+		// (its own with them); one that filled them may have left some:
+		// the others are told now.
+		if m.claimFull {
+			m.nudgeOthers(ctx)
+		}
+		m.unannounced = false
+	}
+	if len(op.claimed) == 0 {
+		m.idleClaims++
+	} else {
+		m.idleClaims = 0
+	}
+}

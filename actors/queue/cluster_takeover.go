@@ -1,0 +1,185 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store/pgstore"
+)
+
+// --- take-over, reconciliation, retention ------------------------------------
+
+func (m *cmanager) adoptedDone(ctx actor.Context, op *cOp, err error) {
+	if err != nil {
+		if !m.fencedOut(ctx, err) {
+			m.sh.log.Warn("taking over the actions of departed nodes failed; trying again", "dead", op.adopt, "err", err)
+			m.adoptDead = append(m.adoptDead, op.adopt...)
+			m.adoptAll = true
+		}
+		return
+	}
+	if len(op.adopted) == 0 {
+		return
+	}
+	m.takeOver(ctx, op.adopted)
+	m.sh.log.Info("took over actions of departed nodes", "actions", len(op.adopted), "dead", op.adopt)
+	m.claimWanted = true
+	for _, r := range op.adopted {
+		if r.Record.Status.GetState() == messages.State_STATE_QUEUED {
+			// Queued for everyone: the others need not wait for their
+			// idle poll to run what this node has no thread for.
+			m.nudgeOthers(ctx)
+			break
+		}
+	}
+}
+
+// takeOver gives rows, which this node now owns at their epochs, their
+// task actors: a fresh one, or this node's idle old actor of the action
+// made new. (An actor poisoned here stops at once, on this goroutine, by
+// the synchronized dispatcher, unless another goroutine is running its
+// mailbox at that moment, answering a request: then it still holds the
+// action's name, and a spawn under that name fails until it has stopped.
+// The next reconciliation takes such an action again.)
+func (m *cmanager) takeOver(ctx actor.Context, rows []pgstore.Row) {
+	for _, r := range rows {
+		id, perr := uuid.Parse(r.Record.Id)
+		if perr != nil {
+			continue
+		}
+		if m.movedAway(id, r.Epoch) {
+			// Claimed by another node since: its action now.
+			if e := m.entries[id]; e != nil {
+				m.retire(ctx, e, "another node claimed it")
+			}
+			continue
+		}
+		if e := m.entries[id]; e != nil {
+			if !e.slot && e.crash == "" {
+				m.renew(ctx, e, r.Record.Spec, r.Record.Status, r.Epoch)
+				continue
+			}
+			m.drop(ctx, e)
+		}
+		if _, serr := m.spawn(ctx, id, r.Record.Spec, r.Record.Status, r.Epoch); serr != nil {
+			// The old actor has not stopped yet: the next reconciliation
+			// finds the action owned here without an actor and takes it
+			// again.
+			m.sh.log.Error("cannot take over an action; the next reconciliation takes it again", "id", id, "err", serr)
+		}
+	}
+}
+
+// renew makes e's task actor (which runs nothing) the action as the store
+// has it now, at epoch.
+func (m *cmanager) renew(ctx actor.Context, e *centry, spec *messages.ActionSpec, st *messages.ActionStatus, epoch int64) {
+	ctx.Send(e.pid, &taskInit{sh: m.sh, owner: ctx.Self(), id: e.id, token: st.Token, spec: spec, status: st})
+	e.spec, e.token, e.epoch, e.status = spec, st.Token, epoch, st
+	e.excl = exclusiveTasks(m.sh.repo, spec)
+	e.retired, e.release, e.live = false, false, false
+}
+
+// runReconcile reads who owns op.check's actions and the actions this node
+// owns, and takes again those it owns without a task actor that stands for
+// them: none, one at an older epoch (a claim or take-over of this node
+// whose result it did not get), or one that runs nothing while the store
+// says a worker runs it.
+func (m *cmanager) runReconcile(ctx context.Context, op *cOp) error {
+	ids := make([]string, 0, len(op.check))
+	for id := range op.check {
+		ids = append(ids, id.String())
+	}
+	var err error
+	if op.owners, err = m.db.Owners(ctx, m.cfg.Name, m.node, ids); err != nil {
+		return err
+	}
+	var again []string
+	var epochs []int64
+	for _, o := range op.owners {
+		if o.Owner != m.node || messages.Terminal(o.State) {
+			continue
+		}
+		id, perr := uuid.Parse(o.ID)
+		if perr != nil {
+			continue
+		}
+		h, ok := op.check[id]
+		if !ok || h.epoch != o.Epoch || o.Running && !h.slot {
+			again, epochs = append(again, o.ID), append(epochs, o.Epoch)
+		}
+	}
+	if len(again) > 0 {
+		op.reowned, err = m.db.Reown(ctx, m.cfg.Name, m.node, m.addr, again, epochs, m.interrupted)
+	}
+	return err
+}
+
+// reconciled applies what the store said: an actor of an action another
+// node owns, or that is gone, retires (a notice that never came); actions
+// taken again get their actors.
+func (m *cmanager) reconciled(ctx actor.Context, op *cOp, err error) {
+	if err != nil {
+		if !m.fencedOut(ctx, err) {
+			m.sh.log.Warn("reconciling this node's actions with the shared store failed; trying again", "err", err)
+			m.reconcileWanted = true
+		}
+		return
+	}
+	of := make(map[uuid.UUID]pgstore.Ownership, len(op.owners))
+	for _, o := range op.owners {
+		if id, perr := uuid.Parse(o.ID); perr == nil {
+			of[id] = o
+		}
+	}
+	for id, h := range op.check {
+		e := m.entries[id]
+		if e == nil || e.retired || e.pid != h.pid || e.epoch != h.epoch {
+			continue // changed since: the next reconciliation sees it
+		}
+		o, ok := of[id]
+		switch {
+		case !ok && !e.slot && e.crash == "":
+			m.sh.log.Warn("action removed from the shared store; retiring its task actor", "token", e.token)
+			m.drop(ctx, e)
+		case ok && o.Owner != m.node:
+			m.retire(ctx, e, fmt.Sprintf("the shared store says node %s owns it (epoch %d, this node had %d): its notice never came", o.Owner, o.Epoch, e.epoch))
+		}
+	}
+	if len(op.reowned) > 0 {
+		m.sh.log.Warn("took again actions this node owned without a task actor for them", "actions", len(op.reowned))
+		m.takeOver(ctx, op.reowned)
+		m.claimWanted = true
+	}
+}
+
+func (m *cmanager) retained(ctx actor.Context, op *cOp, err error) {
+	if err != nil {
+		m.sh.log.Warn("retention in the shared store failed", "err", err)
+		return
+	}
+	byOwner := map[string][][]byte{}
+	addrOf := map[string]string{}
+	for _, r := range op.removed {
+		id, perr := uuid.Parse(r.ID)
+		if perr != nil {
+			continue
+		}
+		if r.Owner == m.node {
+			if e := m.entries[id]; e != nil && !e.slot {
+				m.drop(ctx, e)
+			}
+			continue
+		}
+		byOwner[r.Owner] = append(byOwner[r.Owner], id[:])
+		addrOf[r.Owner] = r.OwnerAddr
+	}
+	for owner, ids := range byOwner {
+		if addr, ok := m.mem.Member(owner); ok {
+			ctx.Send(actor.NewPID(addr, m.name), &messages.ActionsRemoved{Ids: ids})
+		}
+	}
+}
