@@ -7,7 +7,7 @@
 // Every request gets an ACI reply (HTTP 200, the autnresponse envelope),
 // including malformed requests and handler panics, which become ACI errors
 // and never take the server down. Replies are gzip (or brotli) compressed
-// when the client accepts it.
+// when the client accepts it and the reply is at least 1400 bytes.
 //
 // Actions served: Fetch (asynchronous: queues an action and answers with
 // its token), QueueInfo (every QueueAction), GetVersion, GetStatus,

@@ -451,19 +451,37 @@ func TestJSONFormats(t *testing.T) {
 func TestGzip(t *testing.T) {
 	t.Parallel()
 	e := start(t, nil)
-	req, err := http.NewRequest("GET", e.base+"/action=GetStatus", nil)
-	require.NoError(t, err)
-	req.Header.Set("Accept-Encoding", "gzip")
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
+	get := func(t *testing.T, path string) (*http.Response, []byte) {
+		req, err := http.NewRequest("GET", e.base+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var r io.Reader = resp.Body
+		if resp.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(resp.Body)
+			require.NoError(t, err)
+			r = zr
+		}
+		body, err := io.ReadAll(r)
+		require.NoError(t, err)
+		return resp, body
+	}
+	// A small reply goes as it is: compressing it gains the client nothing.
+	resp, body := get(t, "/action=GetPid")
+	require.Less(t, len(body), compressMin)
+	require.Empty(t, resp.Header.Get("Content-Encoding"))
+	require.Contains(t, string(body), "<action>GETPID</action>")
+	// A reply of at least compressMin bytes is compressed: the request log
+	// grows with every request until its reply is that long.
+	testwait.For(t, 10*time.Second, func() bool {
+		resp, body = get(t, "/action=GetRequestLog")
+		return len(body) >= compressMin
+	}, "a request log reply of at least compressMin bytes")
 	require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
-	zr, err := gzip.NewReader(resp.Body)
-	require.NoError(t, err)
-	body, err := io.ReadAll(zr)
-	require.NoError(t, err)
-	require.Contains(t, string(body), "<action>GETSTATUS</action>")
-	require.Contains(t, string(body), `<action action="fetch" fetchaction="synchronize"/>`)
+	require.Contains(t, string(body), "<action>GETREQUESTLOG</action>")
+	require.Contains(t, string(body), "<autn:action>GETPID</autn:action>")
 }
 
 func TestGetVersionAndRequestLog(t *testing.T) {
