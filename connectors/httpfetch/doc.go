@@ -169,9 +169,12 @@
 // # Datastore
 //
 // One store.Datastore per task, named after the task in upper case (see
-// record.go): "m:task" holds the run number, the number of actions run on
-// the task, the last action and its start and finish times (TaskList
-// reads them, so they survive restarts); "u:<URL>" holds, per page, the
+// record.go): "m:run" holds the run number (written only as a run starts,
+// durably, so that a run number is never reused, in a cluster too);
+// "m:task" holds the number of actions run on the task, the last action
+// and its start and finish times (TaskList reads them, so they survive
+// restarts; in a cluster they are last writer wins: statistics, not
+// exact); "u:<URL>" holds, per page, the
 // validators (ETag, Last-Modified), the SHA-256 of the last body, the
 // links followed, the hash of the content the target holds (Delivered;
 // none when it holds nothing), the run in which the page was last seen,

@@ -13,12 +13,29 @@ import (
 // Datastore layout (one store.Datastore per task, named after the task in
 // upper case):
 //
-//	"m:task"    taskMeta (JSON): run number, calls, last action and times
+//	"m:run"     runMeta (JSON): the number of the last Synchronize run
+//	"m:task"    taskMeta (JSON): calls, last action and times (and a copy
+//	            of the run number, which may lag: see runKey)
 //	"u:<URL>"   record (JSON): what the task knows about one URL
 //
 // Values are JSON so that fields can be added without a migration; unknown
 // fields are ignored when read.
 const (
+	// runKey holds the run number apart from the rest of the meta,
+	// because the two are written differently: the run number only by the
+	// durable Update of a Synchronize's start (which runs alone on its
+	// task, cluster-wide: fetch.Exclusive), the rest also deferred, by
+	// every action's end (store.UpdateBookkeeping). In a cluster a
+	// deferred write is read on one node and committed with that node's
+	// next group commit, so it can carry a value read before another
+	// node's run started and write it back after: it must not hold the
+	// run number, or a run number would be reused (and that run's
+	// deletion pass would keep records the earlier run of that number
+	// reached). The run number is the larger of runKey and taskMeta.Runs:
+	// datastores written before runKey existed have it only in the
+	// latter, and it is still written there for older nodes of a cluster
+	// being upgraded.
+	runKey    = "m:run"
 	metaKey   = "m:task"
 	urlPrefix = "u:"
 )
@@ -107,14 +124,27 @@ func forEachRecord(ds store.Datastore, fn func(u string, r *record) error) error
 
 // taskMeta is a task's bookkeeping, kept in its datastore so that it
 // survives restarts: TaskList reads it.
+//
+// In a cluster its fields other than the run number are last writer
+// wins: two nodes that record actions of one task at the same time (one
+// of them deferred) each write the record as they read it, plus their own
+// action, so Calls may miss an action and Action and the times may be
+// those of the action committed last rather than started last. They are
+// statistics (TaskList); nothing depends on them. The run number is kept
+// exact apart (runKey).
 type taskMeta struct {
-	Runs         uint64 `json:"runs"`  // Synchronize runs started
+	// Runs is the number of Synchronize runs started, as beginRun
+	// returns it. In the stored record it may lag (runKey): only
+	// beginRun reads the run number, from both keys.
+	Runs         uint64 `json:"runs"`
 	Calls        uint64 `json:"calls"` // fetch actions of any kind started on the task
 	Action       string `json:"action,omitempty"`
 	LastStartMs  int64  `json:"laststart,omitempty"`
 	LastFinishMs int64  `json:"lastfinish,omitempty"`
 }
 
+// readMeta reads the task's meta record (TaskList); its Runs may lag
+// (runKey).
 func readMeta(ds store.Datastore) (*taskMeta, error) {
 	b, err := ds.Get([]byte(metaKey))
 	if err != nil {
@@ -130,10 +160,44 @@ func readMeta(ds store.Datastore) (*taskMeta, error) {
 	return m, nil
 }
 
-// updateMeta changes the task's meta record atomically and durably, and
-// returns the new value.
-func updateMeta(ds store.Datastore, fn func(m *taskMeta)) (*taskMeta, error) {
-	return changeMeta(ds.Update, fn)
+// runMeta is the record under runKey.
+type runMeta struct {
+	Runs uint64 `json:"runs"` // Synchronize runs started
+}
+
+// beginRun starts a new Synchronize run of the task: it raises the run
+// number (runKey) and changes the task's meta record with fn, atomically
+// and durably, and returns the new meta (Runs: the new run's number).
+func beginRun(ds store.Datastore, fn func(m *taskMeta)) (*taskMeta, error) {
+	var out *taskMeta
+	err := ds.Update(func(w store.Writer) error {
+		m, err := getMeta(w)
+		if err != nil {
+			return err
+		}
+		b, err := w.Get([]byte(runKey))
+		if err != nil {
+			return err
+		}
+		rm := &runMeta{}
+		if b != nil {
+			if err := json.Unmarshal(b, rm); err != nil {
+				return fmt.Errorf("httpfetch: datastore run number: %w", err)
+			}
+		}
+		m.Runs = max(m.Runs, rm.Runs) + 1
+		fn(m)
+		out = m
+		rb, err := json.Marshal(&runMeta{Runs: m.Runs})
+		if err != nil {
+			return err
+		}
+		if err := w.Put([]byte(runKey), rb); err != nil {
+			return err
+		}
+		return putMeta(w, m)
+	})
+	return out, err
 }
 
 // updateMetaDeferred changes the task's meta record atomically; the change
@@ -148,23 +212,36 @@ func updateMetaDeferred(ds store.Datastore, fn func(m *taskMeta)) (*taskMeta, er
 func changeMeta(update func(func(store.Writer) error) error, fn func(m *taskMeta)) (*taskMeta, error) {
 	var out *taskMeta
 	err := update(func(w store.Writer) error {
-		m := &taskMeta{}
-		b, err := w.Get([]byte(metaKey))
+		m, err := getMeta(w)
 		if err != nil {
 			return err
-		}
-		if b != nil {
-			if err := json.Unmarshal(b, m); err != nil {
-				return fmt.Errorf("httpfetch: datastore meta: %w", err)
-			}
 		}
 		fn(m)
-		nb, err := json.Marshal(m)
-		if err != nil {
-			return err
-		}
 		out = m
-		return w.Put([]byte(metaKey), nb)
+		return putMeta(w, m)
 	})
 	return out, err
+}
+
+// getMeta reads the task's meta record in an Update (zero when none).
+func getMeta(w store.Writer) (*taskMeta, error) {
+	m := &taskMeta{}
+	b, err := w.Get([]byte(metaKey))
+	if err != nil {
+		return nil, err
+	}
+	if b != nil {
+		if err := json.Unmarshal(b, m); err != nil {
+			return nil, fmt.Errorf("httpfetch: datastore meta: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func putMeta(w store.Writer, m *taskMeta) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return w.Put([]byte(metaKey), b)
 }

@@ -346,12 +346,11 @@ func (r *Repository) begin(ds store.Datastore, action string, newRun bool) (*tas
 	}
 	// A new Synchronize run: its number tags the records it writes, so it
 	// is on disk before the crawl starts (a crashed run's number is never
-	// reused).
-	m, err := updateMeta(ds, func(m *taskMeta) {
+	// reused), in a key that no deferred write holds (record.go, runKey).
+	m, err := beginRun(ds, func(m *taskMeta) {
 		m.Calls++
 		m.Action = action
 		m.LastStartMs = startMs
-		m.Runs++
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("httpfetch: record action start: %w", err)

@@ -73,6 +73,15 @@ func EachRecord(ds store.Datastore, prefix string, fn func(key string, r *Record
 }
 
 // TaskMeta is what TaskList reports of a task.
+//
+// It is written only by NoteAction, deferred (store.UpdateBookkeeping): in
+// a cluster a node reads the record and commits its change with its next
+// group commit, so two nodes ending actions of one task at the same time
+// write last writer wins: Calls may miss an action, and Action and the
+// times are those of the action committed last. They are statistics;
+// nothing depends on them (no run number or cursor lives here: records
+// and cursors are keys of their own, which this deferred write never
+// touches).
 type TaskMeta struct {
 	Calls        uint64 `json:"calls"`
 	Action       string `json:"action"`

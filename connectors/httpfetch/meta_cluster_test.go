@@ -1,0 +1,102 @@
+package httpfetch
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/pgtest"
+	"github.com/connectorhq/connector/store"
+	"github.com/connectorhq/connector/store/pgstore"
+)
+
+// In a cluster, two nodes write one task's meta: a Synchronize starting on
+// node A numbers its run with a durable Update, while an Identifiers
+// ending on node B records itself deferred (in B's overlay, committed with
+// B's next group commit). B's deferred write read the meta before A's run
+// started and commits after it: the run number must survive that, or the
+// next run reuses it and its deletion pass takes the records of the
+// earlier run of that number for records it reached.
+func TestRunNumberSurvivesAnotherNodesDeferredMeta(t *testing.T) {
+	srv := pgtest.StartT(t, pgtest.Options{Dir: t.TempDir()})
+	url := srv.DatabaseT(t)
+	open := func() *pgstore.Store {
+		// A long DeferInterval: B's deferred write is committed when the
+		// test says (Close), as a group commit would, not by the timer.
+		s, err := pgstore.Open(context.Background(), pgstore.Config{URL: url, DeferInterval: time.Hour})
+		require.NoError(t, err)
+		return s
+	}
+	nodeA, nodeB := open(), open()
+	defer func() { require.NoError(t, nodeA.Close()) }()
+	dsOf := func(s store.Store) store.Datastore {
+		ds, err := s.Datastore("SITE")
+		require.NoError(t, err)
+		return ds
+	}
+	dsA, dsB := dsOf(nodeA), dsOf(nodeB)
+	r := &Repository{now: time.Now, log: quietLogger()}
+
+	run := func(ds store.Datastore) uint64 {
+		t.Helper()
+		m, end, err := r.begin(ds, fetch.ActionSynchronize, true)
+		require.NoError(t, err)
+		end()
+		return m.Runs
+	}
+	require.Equal(t, uint64(1), run(dsA))
+
+	// B: an Identifiers runs and ends; its record waits in B's overlay.
+	_, end, err := r.begin(dsB, fetch.ActionIdentifiers, false)
+	require.NoError(t, err)
+	end()
+	// A: a Synchronize starts meanwhile: run 2, on disk before it crawls.
+	require.Equal(t, uint64(2), run(dsA))
+	// B's group commit carries its deferred record.
+	require.NoError(t, nodeB.Close())
+
+	// The next run, on a node that holds no deferred write of the task
+	// (A's overlay would still hide B's write from A), is run 3.
+	nodeC := open()
+	defer func() { require.NoError(t, nodeC.Close()) }()
+	dsC := dsOf(nodeC)
+	require.Equal(t, uint64(3), run(dsC), "a run number was reused")
+	m, err := readMeta(dsC)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, m.Calls, uint64(3), "calls: last writer wins, never below what this node counted")
+}
+
+// A datastore written before the run number had a key of its own keeps
+// its run numbers: the next run follows the one in the old combined
+// record, and a stale copy there never lowers the one under runKey.
+func TestRunNumberFromTheOldMetaRecord(t *testing.T) {
+	st, err := store.Open(store.Config{Driver: store.DriverMemory})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, st.Close()) }()
+	ds, err := st.Datastore("SITE")
+	require.NoError(t, err)
+	require.NoError(t, ds.Update(func(w store.Writer) error {
+		return w.Put([]byte(metaKey), []byte(`{"runs":7,"calls":9,"action":"SYNCHRONIZE"}`))
+	}))
+	r := &Repository{now: time.Now, log: quietLogger()}
+	m, end, err := r.begin(ds, fetch.ActionSynchronize, true)
+	require.NoError(t, err)
+	end()
+	require.Equal(t, uint64(8), m.Runs)
+	require.Equal(t, uint64(10), m.Calls)
+	v, err := ds.Get([]byte(runKey))
+	require.NoError(t, err)
+	require.JSONEq(t, `{"runs":8}`, string(v))
+
+	// A deferred write that read the record before run 8 writes it back.
+	require.NoError(t, ds.Update(func(w store.Writer) error {
+		return w.Put([]byte(metaKey), []byte(`{"runs":7,"calls":10}`))
+	}))
+	m, end, err = r.begin(ds, fetch.ActionSynchronize, true)
+	require.NoError(t, err)
+	end()
+	require.Equal(t, uint64(9), m.Runs)
+}
