@@ -283,30 +283,3 @@ func (s *boltStore) Close() error {
 	s.log.Info("store closed")
 	return nil
 }
-
-// discardBoltLogger silences bbolt; the store reports what matters itself.
-type discardBoltLogger struct{}
-
-func (discardBoltLogger) Debug(...any) {}
-
-func (discardBoltLogger) Debugf(string, ...any) {}
-
-func (discardBoltLogger) Error(...any) {}
-
-func (discardBoltLogger) Errorf(string, ...any) {}
-
-func (discardBoltLogger) Info(...any) {}
-
-func (discardBoltLogger) Infof(string, ...any) {}
-
-func (discardBoltLogger) Warning(...any) {}
-
-func (discardBoltLogger) Warningf(string, ...any) {}
-
-func (discardBoltLogger) Fatal(...any) {}
-
-func (discardBoltLogger) Fatalf(string, ...any) {}
-
-func (discardBoltLogger) Panic(...any) {}
-
-func (discardBoltLogger) Panicf(string, ...any) {}

@@ -303,6 +303,7 @@ func (s *boltStore) applyFrozen(frozen map[string]*overlay, dsFrozen dsOverlay, 
 	}
 	slices.SortFunc(folds, func(a, b fold) int { return strings.Compare(a.queue, b.queue) })
 	removals, removed := false, 0
+	var key []byte // bbolt copies keys: one buffer serves them all
 	err := s.writeRaw("checkpoint journal: removals", func(tx *bolt.Tx) error {
 		removals, removed = false, 0
 		for _, f := range folds {
@@ -316,11 +317,12 @@ func (s *boltStore) applyFrozen(frozen map[string]*overlay, dsFrozen dsOverlay, 
 			for i := range f.ents {
 				e := &f.ents[i]
 				e.held = heldNot
-				k, v := c.Seek([]byte(e.id))
+				key = append(key[:0], e.id...)
+				k, v := c.Seek(key)
 				if v == nil || string(k) != e.id {
 					continue
 				}
-				p, ok := unframe([]byte(e.id), v)
+				p, ok := unframe(key, v)
 				if !ok || len(p) != 8 {
 					return fmt.Errorf("store: %s: checkpoint: index entry of action %s: checksum mismatch: %w", s.path, e.id, ErrCorrupt)
 				}
@@ -333,7 +335,7 @@ func (s *boltStore) applyFrozen(frozen map[string]*overlay, dsFrozen dsOverlay, 
 				if err := seqs.Delete(p); err != nil {
 					return err
 				}
-				if err := ids.Delete([]byte(e.id)); err != nil {
+				if err := ids.Delete(key); err != nil {
 					return err
 				}
 			}
@@ -354,33 +356,45 @@ func (s *boltStore) applyFrozen(frozen map[string]*overlay, dsFrozen dsOverlay, 
 	// is either in place or of an id bbolt no longer (or never) had.
 	return s.writeRaw("checkpoint journal: records", func(tx *bolt.Tx) error {
 		var puts []*foldEntry
+		var key []byte // bbolt copies keys: one buffer serves them all
 		for _, f := range folds {
 			seqs, ids, err := queueBuckets(tx, f.queue)
 			if err != nil {
 				return err
 			}
+			// The framed values of this queue, in one allocation
+			// instead of two per record: bbolt keeps each value until
+			// the transaction ends, so none of it is reused.
 			puts = puts[:0]
-			for i := range f.ents { // in id order
-				e := &f.ents[i]
-				if e.put == nil {
-					continue
+			size := 0
+			for i := range f.ents {
+				if e := &f.ents[i]; e.put != nil {
+					puts = append(puts, e)
+					size += 2*frameHeader + 8 + len(e.put)
 				}
-				puts = append(puts, e)
+			}
+			vals := make([]byte, 0, size)
+			for _, e := range puts { // in id order
 				if e.held == heldInPlace {
 					continue
 				}
-				if err := ids.Put([]byte(e.id), frame([]byte(e.id), seqKey(e.seq))); err != nil {
+				key = append(key[:0], e.id...)
+				var sk [8]byte
+				binary.BigEndian.PutUint64(sk[:], e.seq)
+				vals = appendFrame(vals, key, sk[:])
+				if err := ids.Put(key, vals[len(vals)-frameHeader-8:]); err != nil {
 					return fmt.Errorf("store: %s: checkpoint journal: %w", s.path, err)
 				}
 			}
 			slices.SortFunc(puts, func(a, b *foldEntry) int { return cmp.Compare(a.seq, b.seq) })
 			c := seqs.Cursor()       // positioned afresh after each put
 			for _, e := range puts { // in seq order
-				sk := seqKey(e.seq)
-				if k, _ := c.Seek(sk); e.held != heldInPlace && bytes.Equal(k, sk) {
+				key = binary.BigEndian.AppendUint64(key[:0], e.seq)
+				if k, _ := c.Seek(key); e.held != heldInPlace && bytes.Equal(k, key) {
 					return fmt.Errorf("store: %s: checkpoint journal: action %s: seq %d belongs to another action: %w", s.path, e.id, e.seq, ErrInvalid)
 				}
-				if err := seqs.Put(sk, frame(sk, e.put)); err != nil {
+				vals = appendFrame(vals, key, e.put)
+				if err := seqs.Put(key, vals[len(vals)-frameHeader-len(e.put):]); err != nil {
 					return fmt.Errorf("store: %s: checkpoint journal: %w", s.path, err)
 				}
 			}

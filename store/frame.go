@@ -25,7 +25,11 @@ func frameSum(key, payload []byte) uint32 {
 
 // frame returns the framed payload of key.
 func frame(key, payload []byte) []byte {
-	dst := make([]byte, 0, frameHeader+len(payload))
+	return appendFrame(make([]byte, 0, frameHeader+len(payload)), key, payload)
+}
+
+// appendFrame appends the framed payload of key to dst.
+func appendFrame(dst, key, payload []byte) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, frameSum(key, payload))
 	return append(dst, payload...)
 }
