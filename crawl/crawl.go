@@ -2,7 +2,6 @@ package crawl
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -518,7 +517,6 @@ func (w *worker) page(ctx context.Context, it item, final string, ex *exchange) 
 		Header:    headerSubset(ex.header),
 		MediaType: ex.mediaType,
 		Body:      ex.body,
-		Hash:      sha256.Sum256(ex.body),
 		Depth:     it.depth,
 		Parent:    it.parent,
 		FetchedAt: ex.fetchedAt,

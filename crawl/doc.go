@@ -101,4 +101,7 @@
 // OnPage is called, except its Body: that buffer is lent for the call
 // (each worker reads its pages into one buffer, so that a crawl does not
 // allocate, and collect, a body per page); Page.KeepBody keeps it.
+// Page.Hash (the SHA-256 of the body) is computed when called, so it too
+// is for the call, or for after it once KeepBody was called: a crawl
+// whose hooks never ask for it does not hash its pages.
 package crawl

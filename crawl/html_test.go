@@ -115,7 +115,7 @@ func TestPageFields(t *testing.T) {
 	require.False(t, p.NotModified)
 	require.Equal(t, "text/html", p.MediaType)
 	require.Equal(t, body, string(p.Body))
-	require.Equal(t, sha256.Sum256([]byte(body)), p.Hash)
+	require.Equal(t, sha256.Sum256([]byte(body)), p.Hash())
 	require.Equal(t, "Fields", p.Title)
 	require.Equal(t, "Hello world raoj", p.Text, "adjacent inline elements render without spaces")
 	require.Equal(t, []string{s.URL + "/base/dir/rel", s.URL + "/abs?q=1", "http://other.example/x"}, p.Links)

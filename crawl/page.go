@@ -2,6 +2,7 @@ package crawl
 
 import (
 	"context"
+	"crypto/sha256"
 	"net/http"
 	"time"
 )
@@ -14,7 +15,8 @@ import (
 // hand it on without copying, with one exception: Body. Body is lent for
 // the duration of the call (and of Config.Render's): the crawl reads its
 // next pages into the same buffer. A callee that needs the bytes after
-// OnPage returns calls KeepBody during the call (or copies them). Every
+// OnPage returns calls KeepBody during the call (or copies them); the
+// same holds for Hash, which is computed from Body when called. Every
 // other field (Title, Text, Links, Meta, Header, ...) is a copy and stays
 // valid.
 type Page struct {
@@ -41,8 +43,6 @@ type Page struct {
 	// decompressed it), at most Config.MaxPageSize bytes. It is valid
 	// only until OnPage returns, unless OnPage calls KeepBody.
 	Body []byte
-	// Hash is the SHA-256 of Body (zero for a 304).
-	Hash [32]byte
 
 	// Title is the text of the first <title> (outside SVG/MathML),
 	// whitespace-normalised. HTML only, like the fields below up to Robots.
@@ -91,6 +91,34 @@ type Page struct {
 	followed bool
 	// bodyKept is set by KeepBody.
 	bodyKept bool
+	// hash is what Hash returns when hashSet (SetHash).
+	hash    [32]byte
+	hashSet bool
+}
+
+// Hash returns the SHA-256 of Body (zero for a 304), or the hash a
+// Renderer set with SetHash. It is computed on each call, from Body, so
+// that a crawl whose hooks never ask pays nothing for it: like Body, call
+// it during OnPage (or Renderer.Render), or later only if KeepBody was
+// called during the call; after OnPage has returned without KeepBody the
+// buffer holds another page and the result is meaningless. Keep the
+// result rather than calling it twice. It only reads the Page, so
+// goroutines may call it at once.
+func (p *Page) Hash() [32]byte {
+	switch {
+	case p.hashSet:
+		return p.hash
+	case p.NotModified:
+		return [32]byte{}
+	}
+	return sha256.Sum256(p.Body)
+}
+
+// SetHash makes Hash return h from now on: a Renderer that replaces the
+// page's content gives the hash that change detection should compare (of
+// the rendered text, say) instead of the body's.
+func (p *Page) SetHash(h [32]byte) {
+	p.hash, p.hashSet = h, true
 }
 
 // KeepBody returns Body and gives its buffer to the caller for good: the
@@ -189,8 +217,8 @@ type Hooks struct {
 // parsed ones), before the page is delivered and its links followed;
 // not for a page that is both noindex and nofollow (with FollowRobots).
 // It may replace Title, Text, Meta (the robots directives of its "robots"
-// entries are added to the page's), Lang, CanonicalURL and Hash, and set
-// Rendered. links, when not nil, replace the page's links: absolute
+// entries are added to the page's), Lang and CanonicalURL, set the hash
+// (SetHash), and set Rendered. links, when not nil, replace the page's links: absolute
 // http(s) URLs, which the crawl normalises and filters like parsed links.
 //
 // An error keeps the parsed page, with RenderErr set, and the crawl goes

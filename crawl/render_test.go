@@ -46,7 +46,7 @@ func (r *scriptRenderer) Render(_ context.Context, p *Page) ([]string, error) {
 	}
 	p.Title = attr("data-title")
 	p.Text = "rendered " + p.Title
-	p.Hash = sha256.Sum256([]byte(p.Text))
+	p.SetHash(sha256.Sum256([]byte(p.Text)))
 	p.Rendered = "yes"
 	if r := attr("data-robots"); r != "" {
 		p.Meta = map[string][]string{"robots": {r}}
@@ -86,7 +86,7 @@ func TestRenderReplacesParsedPage(t *testing.T) {
 	home := r.page(t, s.URL+"/")
 	assert.Equal(t, "Home", home.Title)
 	assert.Equal(t, "rendered Home", home.Text)
-	assert.Equal(t, sha256.Sum256([]byte("rendered Home")), home.Hash)
+	assert.Equal(t, sha256.Sum256([]byte("rendered Home")), home.Hash())
 	assert.Equal(t, "yes", home.Rendered)
 	assert.Equal(t, []string{s.URL + "/a", s.URL + "/b"}, home.Links)
 	assert.EqualValues(t, 4, r.stats.Rendered)

@@ -528,7 +528,8 @@ func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, ta
 		extra := mergeFields(rec.Extra, e.metadata)
 		nr := *rec
 		nr.ETag, nr.LastModified = pg.Header.Get("ETag"), pg.Header.Get("Last-Modified")
-		nr.Hash, nr.Excluded, nr.Extra = pg.Hash[:], false, extra
+		hash := pg.Hash() // the fetch kept the body (fetchNow)
+		nr.Hash, nr.Excluded, nr.Extra = hash[:], false, extra
 		nr.Title, nr.MediaType, nr.Size, nr.FetchedMs = pageTitle(pg.Title, ref), pg.MediaType, int64(len(pg.Body)), pg.FetchedAt.UnixMilli()
 		if pg.Links != nil {
 			nr.Links = pg.Prior().Links

@@ -232,9 +232,10 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 		sr.fail(key, "rendering failed (delivered as served): "+p.RenderErr.Error())
 		sr.log.Warn("rendering failed; the page is delivered as served", "url", key, "error", p.RenderErr)
 	}
+	hash := p.Hash() // while Body is valid (OnPage's call)
 	nr := &record{
 		ETag: p.Header.Get("ETag"), LastModified: p.Header.Get("Last-Modified"),
-		Hash: p.Hash[:], Links: p.Prior().Links, Run: sr.run,
+		Hash: hash[:], Links: p.Prior().Links, Run: sr.run,
 		Title: pageTitle(p.Title, key), MediaType: p.MediaType, Size: int64(len(p.Body)),
 		Depth: p.Depth, Parent: p.Parent, FetchedMs: p.FetchedAt.UnixMilli(),
 	}

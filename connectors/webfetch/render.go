@@ -79,7 +79,7 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 	}
 	p.CanonicalURL = pg.Canonical
 	p.Meta = metaMap(pg.Meta)
-	p.Hash = contentHash(p.Title, p.Text)
+	p.SetHash(contentHash(p.Title, p.Text))
 	p.Rendered = &rendered{page: pg}
 	if !pg.Settled {
 		t.log.Debug("page read at its deadline, not settled", "url", p.FinalURL, "deadline", t.opts.Deadline)
