@@ -565,6 +565,7 @@ func TestConditionalRequests(t *testing.T) {
 	require.True(t, rootPage.NotModified)
 	require.Equal(t, http.StatusNotModified, rootPage.Status)
 	require.Nil(t, rootPage.Body)
+	require.Zero(t, rootPage.Hash(), "no body, no hash")
 	require.Equal(t, []string{s.URL + "/a", s.URL + "/b"}, rootPage.Links)
 	aPage := second.page(t, s.URL+"/a")
 	require.True(t, aPage.NotModified)

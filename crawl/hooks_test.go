@@ -2,6 +2,7 @@ package crawl
 
 import (
 	"context"
+	"crypto/sha256"
 	"io"
 	"net/http"
 	"regexp"
@@ -128,4 +129,31 @@ func TestFetcherReplacesTheClient(t *testing.T) {
 	require.Equal(t, "Rendered /", r.page(t, s.URL+"/").Title)
 	require.Equal(t, int32(2), f.calls.Load())
 	require.Zero(t, s.count("/"), "nothing went to the network")
+}
+
+// TestHashDuringOnPage: Page.Hash, asked for during OnPage without
+// KeepBody (the body buffer is lent and reused for the worker's next
+// pages), is the SHA-256 of the page as served, for every page of a site
+// whose pages differ in length.
+func TestHashDuringOnPage(t *testing.T) {
+	t.Parallel()
+	site := pages{"/": linksPage("Home", "/a", "/b", "/c", "/d")}
+	for i, p := range []string{"/a", "/b", "/c", "/d"} {
+		site[p] = linksPage(strings.Repeat("long title ", 40*i) + p)
+	}
+	s := newSite(t, site)
+	var mu sync.Mutex
+	got := map[string][32]byte{}
+	_, err := Crawl(context.Background(), Config{StartURLs: []string{s.URL + "/"}, Depth: 1, Concurrency: 2, Logger: quietLogger()},
+		Hooks{OnPage: func(p *Page) {
+			h := p.Hash()
+			mu.Lock()
+			defer mu.Unlock()
+			got[strings.TrimPrefix(p.URL, s.URL)] = h
+		}})
+	require.NoError(t, err)
+	require.Len(t, got, len(site))
+	for path, body := range site {
+		require.Equal(t, sha256.Sum256([]byte(body)), got[path], path)
+	}
 }
