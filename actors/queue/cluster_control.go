@@ -17,22 +17,7 @@ import (
 // --- timers, shutdown ------------------------------------------------------------
 
 func (m *cmanager) startTicker(ctx actor.Context) {
-	every := m.tickEvery()
-	stop := make(chan struct{})
-	m.tickStop = stop
-	self, root := ctx.Self(), ctx.ActorSystem().Root
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				root.Send(self, &cTick{})
-			}
-		}
-	}()
+	m.tickStop = sendEvery(ctx, m.tickEvery(), &cTick{})
 }
 
 // tick: claim when threads are free (another node's submissions reach us
@@ -144,21 +129,7 @@ func StartCluster(sys *actor.ActorSystem, cfg Config, db *pgstore.Store, mem Mem
 // (their work continues on another node: they are queued again), hands
 // every action it owns back to the cluster, and stops its actors.
 func (q *ClusterQueue) Shutdown(ctx context.Context) error {
-	wait := q.cfg.AskTimeout
-	if d, ok := ctx.Deadline(); ok {
-		wait = time.Until(d)
-	}
-	var err error
-	if wait > 0 {
-		_, err = q.sys.Root.RequestFuture(q.pid, &beginShutdown{}, wait).Result()
-		if errors.Is(err, actor.ErrTimeout) {
-			err = fmt.Errorf("queue %s: running actions did not stop in time: %w", q.cfg.Name, context.DeadlineExceeded)
-		}
-	}
-	if serr := q.sys.Root.StopFuture(q.pid).Wait(); serr != nil && err == nil {
-		err = fmt.Errorf("queue %s: stop actors: %w", q.cfg.Name, serr)
-	}
-	return err
+	return shutdown(ctx, q.sys, q.pid, q.cfg.Name, q.cfg.AskTimeout)
 }
 
 func cloneStatus(st *messages.ActionStatus) *messages.ActionStatus {

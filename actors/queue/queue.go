@@ -584,19 +584,26 @@ func (q *Queue) queueReply(ctx context.Context, msg any, timeout time.Duration) 
 // queued actions stay queued), waits until their workers have exited or
 // ctx ends, and then stops the queue's actors.
 func (q *Queue) Shutdown(ctx context.Context) error {
-	wait := q.cfg.AskTimeout
+	return shutdown(ctx, q.sys, q.pid, q.cfg.Name, q.cfg.AskTimeout)
+}
+
+// shutdown asks the manager pid to begin its shutdown and waits, until ctx's
+// deadline (or askTimeout without one), for its running actions to stop;
+// then it stops the queue's actors.
+func shutdown(ctx context.Context, sys *actor.ActorSystem, pid *actor.PID, name string, askTimeout time.Duration) error {
+	wait := askTimeout
 	if d, ok := ctx.Deadline(); ok {
 		wait = time.Until(d)
 	}
 	var err error
 	if wait > 0 {
-		_, err = q.sys.Root.RequestFuture(q.pid, &beginShutdown{}, wait).Result()
+		_, err = sys.Root.RequestFuture(pid, &beginShutdown{}, wait).Result()
 		if errors.Is(err, actor.ErrTimeout) {
-			err = fmt.Errorf("queue %s: running actions did not stop in time: %w", q.cfg.Name, context.DeadlineExceeded)
+			err = fmt.Errorf("queue %s: running actions did not stop in time: %w", name, context.DeadlineExceeded)
 		}
 	}
-	if serr := q.sys.Root.StopFuture(q.pid).Wait(); serr != nil && err == nil {
-		err = fmt.Errorf("queue %s: stop actors: %w", q.cfg.Name, serr)
+	if serr := sys.Root.StopFuture(pid).Wait(); serr != nil && err == nil {
+		err = fmt.Errorf("queue %s: stop actors: %w", name, serr)
 	}
 	return err
 }

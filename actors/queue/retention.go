@@ -66,9 +66,14 @@ func (m *manager) startTicker(ctx actor.Context) {
 	if m.cfg.FinishedActionMaxAge <= 0 {
 		return
 	}
-	every := m.cfg.RetentionInterval
+	m.tickStop = sendEvery(ctx, m.cfg.RetentionInterval, &retentionTick{})
+}
+
+// sendEvery sends msg to ctx's actor every interval from a goroutine of its
+// own (the actor never sleeps in Receive), until the returned channel is
+// closed.
+func sendEvery(ctx actor.Context, every time.Duration, msg any) chan struct{} {
 	stop := make(chan struct{})
-	m.tickStop = stop
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	go func() {
 		t := time.NewTicker(every)
@@ -78,8 +83,9 @@ func (m *manager) startTicker(ctx actor.Context) {
 			case <-stop:
 				return
 			case <-t.C:
-				root.Send(self, &retentionTick{})
+				root.Send(self, msg)
 			}
 		}
 	}()
+	return stop
 }
