@@ -15,9 +15,20 @@ import (
 
 // --- the store pipeline --------------------------------------------------------
 
-// next starts the next store operation unless one is in flight: the
-// pending commit first, then a claim for free threads, an adoption, or
-// retention.
+// next starts the next store operation unless one is in flight: an
+// adoption (members left, or the scan for orphans is due) or a
+// reconciliation that is due, then the pending commit (a claim for free
+// threads rides it), a claim alone, or retention.
+//
+// Adoption and reconciliation go before the pending commit: on a node
+// that is never without one (submissions or changes arrive while each
+// commit is in flight: closed-loop clients, busy workers), they were
+// put off until a commit happened to find nothing pending, and the claim
+// does not ride a commit while an adoption is due (the departed nodes'
+// actions are taken, and their running ones queued again, before this
+// node claims), so queued actions waited seconds with threads free
+// (issue 17: the N=1 benchmark's 4 s window stretched to 6–12 s). They
+// cost the pending commit one operation, at most once a lease each.
 func (m *cmanager) next(ctx actor.Context) {
 	if m.inflight || m.ops == nil {
 		return
@@ -43,7 +54,13 @@ func (m *cmanager) next(ctx actor.Context) {
 		m.pending = nil
 	}
 	var op *cOp
+	active := !m.evicted && !m.released && !m.shutting
 	switch {
+	case active && (len(m.adoptDead) > 0 || m.adoptAll):
+		op = &cOp{adopt: m.adoptDead, unowned: true}
+		m.adoptDead, m.adoptAll = nil, false
+	case active && m.reconcileWanted && len(m.retry) == 0:
+		op = m.reconcileOp()
 	case m.pending != nil && (len(m.pending.submits) > 0 || len(m.pending.writes) > 0 || len(m.pending.qreplies) > 0):
 		op, m.pending = m.pending, nil
 		if !m.evicted && !m.shutting && len(m.adoptDead) == 0 && !m.adoptAll &&
@@ -57,23 +74,6 @@ func (m *cmanager) next(ctx actor.Context) {
 		return
 	case m.shutting:
 		return
-	case len(m.adoptDead) > 0 || m.adoptAll:
-		op = &cOp{adopt: m.adoptDead, unowned: true}
-		m.adoptDead, m.adoptAll = nil, false
-	case m.reconcileWanted && len(m.retry) == 0:
-		// Nothing of this node is in flight (one operation at a time,
-		// each handled before the next): its actors are what the store
-		// should say it owns.
-		op = &cOp{reconcile: true, check: make(map[uuid.UUID]cheld, len(m.entries))}
-		for id, e := range m.entries {
-			// Only an action that has not ended can have moved: an
-			// ended one stays ended wherever it is asked.
-			if !e.retired && e.crash == "" && (e.status == nil || !messages.Terminal(e.status.State)) {
-				op.check[id] = cheld{epoch: e.epoch, slot: e.slot, pid: e.pid}
-			}
-		}
-		m.reconcileWanted = false
-		m.lastReconcile = time.Now()
 	case (m.claimWanted || m.claimFull) && !m.paused && m.running < m.cfg.MaximumThreads:
 		op = &cOp{claim: m.cfg.MaximumThreads - m.running}
 		m.claimWanted, m.claimFull = false, false
@@ -89,6 +89,24 @@ func (m *cmanager) next(ctx actor.Context) {
 	}
 	m.inflight = true
 	m.ops <- op
+}
+
+// reconcileOp is a reconciliation of this node's task actors. Nothing of
+// this node is in flight (one operation at a time, each handled before
+// the next; its pending submissions have no actors and no rows yet): its
+// actors are what the store should say it owns.
+func (m *cmanager) reconcileOp() *cOp {
+	op := &cOp{reconcile: true, check: make(map[uuid.UUID]cheld, len(m.entries))}
+	for id, e := range m.entries {
+		// Only an action that has not ended can have moved: an ended
+		// one stays ended wherever it is asked.
+		if !e.retired && e.crash == "" && (e.status == nil || !messages.Terminal(e.status.State)) {
+			op.check[id] = cheld{epoch: e.epoch, slot: e.slot, pid: e.pid}
+		}
+	}
+	m.reconcileWanted = false
+	m.lastReconcile = time.Now()
+	return op
 }
 
 // isRetainer: one node (the member with the lowest id) applies the
