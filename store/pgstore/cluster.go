@@ -32,9 +32,17 @@ var clusterSchema = []string{
 	// holds and actions whose exclusive tasks a running action holds; it
 	// takes those tasks, makes node the owner and bumps the epoch. Nothing
 	// while the queue is paused, CNF01 when node is not a live member.
+	// Its rows are read one at a time (FETCH), so that it locks only those
+	// it takes or passes over: a FOR loop reads ten at a time, and a claim
+	// of one locked ten, which a concurrent claim of another node then
+	// skipped as taken (issue 17).
 	`CREATE OR REPLACE FUNCTION connector_claim(q bytea, node text, addr text, n int)
 	RETURNS TABLE (id bytea, epoch bigint, prev_owner text, prev_addr text, seq bigint, priority int, record bytea) AS $$
 	DECLARE
+		c CURSOR FOR SELECT a.id, a.epoch, a.owner, a.owner_addr, a.exclusive FROM connector_actions a
+			WHERE a.queue = q AND a.state = 1
+			ORDER BY a.priority DESC, a.seq
+			FOR UPDATE SKIP LOCKED;
 		r record;
 		got int := 0;
 		held int;
@@ -46,12 +54,11 @@ var clusterSchema = []string{
 		IF n <= 0 OR EXISTS (SELECT 1 FROM connector_queues qs WHERE qs.queue = q AND qs.paused) THEN
 			RETURN;
 		END IF;
-		FOR r IN SELECT a.id, a.epoch, a.owner, a.owner_addr, a.exclusive FROM connector_actions a
-				WHERE a.queue = q AND a.state = 1
-				ORDER BY a.priority DESC, a.seq
-				FOR UPDATE SKIP LOCKED
+		OPEN c;
 		LOOP
 			EXIT WHEN got >= n;
+			FETCH c INTO r;
+			EXIT WHEN NOT FOUND;
 			IF cardinality(r.exclusive) > 0 THEN
 				IF EXISTS (SELECT 1 FROM connector_task_holds h WHERE h.queue = q AND h.task = ANY(r.exclusive)) THEN
 					CONTINUE;
@@ -70,6 +77,7 @@ var clusterSchema = []string{
 				RETURNING a.id, a.epoch, r.owner, r.owner_addr, a.seq, a.priority, a.record;
 			got := got + 1;
 		END LOOP;
+		CLOSE c;
 	END $$ LANGUAGE plpgsql`,
 }
 
