@@ -79,6 +79,10 @@ type boltStore struct {
 	// frameBuf is the memory of the last frame appended, reused for the
 	// next (under applyMu; see frameInto).
 	frameBuf []byte
+	// high holds, per queue, bounds on the ids and seqs the queue's
+	// actions have (validate): none in bbolt or the overlays is above
+	// them. Under applyMu; a queue is missing until its first batch.
+	high map[string]*queueHigh
 
 	// gate is held for reading by every write to the bbolt file (write,
 	// writeRaw; taken before s.mu) and for writing by a compaction while

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 
@@ -293,120 +294,220 @@ func (s *boltStore) applyDirect(what, queue string, batch []ActionMutation, muts
 
 // validate checks a batch as if it were applied in order: a Put may not
 // take a seq that another action holds. State is read from the overlays,
-// then bbolt.
-func (s *boltStore) validate(what, queue string, muts []journalMutation) error {
+// then bbolt; on success the queue's bounds (queueHigh) are raised to
+// cover the batch, so they stay bounds whatever becomes of it. An id or a
+// seq above the bounds is nobody's, without a lookup: a batch of
+// submissions (the next seqs, time-ordered ids) opens no read transaction.
+// Callers hold applyMu and s.mu for reading.
+func (s *boltStore) validate(what, queue string, muts []journalMutation) (err error) {
 	s.ovMu.RLock()
 	defer s.ovMu.RUnlock()
 	act, frz := s.active[queue], s.frozen[queue]
-	return s.readLocked(what, func(tx *bolt.Tx) error { // ApplyActions holds s.mu
-		var seqs, ids *bolt.Bucket
+	// bbolt is read, in one read transaction opened on first need, only
+	// for what the bounds and the overlays do not answer.
+	var (
+		tx              *bolt.Tx
+		seqs, ids       *bolt.Bucket
+		lastSeq, lastID []byte
+	)
+	defer func() {
+		if tx != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	defer s.protect(&err, what, false)()
+	open := func() error {
+		if tx != nil {
+			return nil
+		}
+		t, err := s.db.Begin(false)
+		if err != nil {
+			return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+		}
+		tx = t
 		if q := tx.Bucket(bucketQueues).Bucket([]byte(queue)); q != nil {
 			seqs, ids = q.Bucket(bucketSeq), q.Bucket(bucketIDs)
 		}
 		// The last keys of the buckets: a key after them is not there,
-		// without a lookup. New actions have the next seqs and
-		// time-ordered ids, so a submission looks nothing up in bbolt.
-		var lastSeq, lastID []byte
+		// without a lookup.
 		if seqs != nil {
 			lastSeq, _ = seqs.Cursor().Last()
 		}
 		if ids != nil {
 			lastID, _ = ids.Cursor().Last()
 		}
-		// seqOf returns the seq id holds now (0, false: none).
-		seqOf := func(id string) (uint64, bool) {
-			for _, o := range [...]*overlay{act, frz} {
-				if e, ok := o.get(id); ok {
-					return e.seq, e.put != nil
-				}
-			}
-			if ids == nil || lastID == nil || id > string(lastID) {
-				return 0, false
-			}
-			v := ids.Get([]byte(id))
-			if v == nil {
-				return 0, false
-			}
-			p, ok := unframe([]byte(id), v)
-			if !ok || len(p) != 8 {
-				return 0, false
-			}
-			return binary.BigEndian.Uint64(p), true
+		return nil
+	}
+	hi := s.high[queue]
+	if hi == nil {
+		// The queue's first batch since Open: its bounds are bbolt's
+		// last keys and what the overlays hold.
+		if err := open(); err != nil {
+			return err
 		}
-		// ownerOf returns the action holding seq now ("" if none).
-		ownerOf := func(seq uint64) (string, error) {
-			for _, o := range [...]*overlay{act, frz} {
-				if id, ok := o.owner(seq); ok {
-					return id, nil
-				}
-			}
-			if seqs == nil || lastSeq == nil || bytes.Compare(seqKey(seq), lastSeq) > 0 {
-				return "", nil
-			}
-			v := seqs.Get(seqKey(seq))
-			if v == nil {
-				return "", nil
-			}
-			p, ok := unframe(seqKey(seq), v)
-			if !ok {
-				return "", fmt.Errorf("store: %s: %s: record at seq %d: checksum mismatch: %w", s.path, what, seq, ErrCorrupt)
-			}
-			a, err := decodeAction(p)
-			if err != nil {
-				return "", fmt.Errorf("store: %s: %s: record at seq %d: %w: %w", s.path, what, seq, ErrCorrupt, err)
-			}
-			// bbolt's holder may since have moved or gone (overlay).
-			if cur, held := seqOf(a.GetId()); !held || cur != seq {
-				return "", nil
-			}
-			return a.GetId(), nil
+		hi = &queueHigh{id: string(lastID)}
+		if len(lastSeq) == 8 {
+			hi.seq = binary.BigEndian.Uint64(lastSeq)
+		} else if lastSeq != nil {
+			hi.seq = math.MaxUint64 // not a seq key: no bound (LoadActions reports the damage)
 		}
-		// The batch's own effects, in order.
-		bSeq := make(map[string]uint64, len(muts))   // id → seq after the batch so far (0 with bDel)
-		bDel := map[string]bool{}                    // ids deleted by the batch so far
-		bOwner := make(map[uint64]string, len(muts)) // seq → id per the batch ("" freed)
-		for _, m := range muts {
-			if m.kind == kindDelete {
-				if old, ok := bSeq[m.id]; ok {
-					bOwner[old] = ""
-				} else if old, held := seqOf(m.id); held {
-					bOwner[old] = ""
-				}
-				bDel[m.id], bSeq[m.id] = true, 0
-				delete(bSeq, m.id)
+		for _, o := range [...]*overlay{act, frz} {
+			if o == nil {
 				continue
 			}
-			owner, decided := bOwner[m.seq]
-			if !decided {
-				o, err := ownerOf(m.seq)
-				if err != nil {
-					return err
-				}
-				owner = o
-				if owner != "" && owner != m.id {
-					if bDel[owner] {
-						owner = ""
-					} else if cur, moved := bSeq[owner]; moved && cur != m.seq {
-						owner = ""
-					}
+			for _, e := range o.order {
+				if e.put != nil {
+					hi.raiseTo(e.id, e.seq)
 				}
 			}
-			if owner != "" && owner != m.id {
-				return fmt.Errorf("store: %s: %s: action %s: seq %d belongs to another action: %w", s.path, what, m.id, m.seq, ErrInvalid)
-			}
-			if old, ok := bSeq[m.id]; ok && old != m.seq {
-				bOwner[old] = ""
-			} else if !ok && !bDel[m.id] {
-				if old, held := seqOf(m.id); held && old != m.seq {
-					bOwner[old] = ""
-				}
-			}
-			bSeq[m.id] = m.seq
-			delete(bDel, m.id)
-			bOwner[m.seq] = m.id
 		}
-		return nil
-	})
+		if s.high == nil {
+			s.high = map[string]*queueHigh{}
+		}
+		s.high[queue] = hi
+	}
+	// seqOf returns the seq id holds now (0, false: none).
+	seqOf := func(id string) (uint64, bool, error) {
+		if id > hi.id {
+			return 0, false, nil
+		}
+		for _, o := range [...]*overlay{act, frz} {
+			if e, ok := o.get(id); ok {
+				return e.seq, e.put != nil, nil
+			}
+		}
+		if err := open(); err != nil {
+			return 0, false, err
+		}
+		if ids == nil || lastID == nil || id > string(lastID) {
+			return 0, false, nil
+		}
+		v := ids.Get([]byte(id))
+		if v == nil {
+			return 0, false, nil
+		}
+		p, ok := unframe([]byte(id), v)
+		if !ok || len(p) != 8 {
+			return 0, false, nil
+		}
+		return binary.BigEndian.Uint64(p), true, nil
+	}
+	// ownerOf returns the action holding seq now ("" if none).
+	ownerOf := func(seq uint64) (string, error) {
+		if seq > hi.seq {
+			return "", nil
+		}
+		for _, o := range [...]*overlay{act, frz} {
+			if id, ok := o.owner(seq); ok {
+				return id, nil
+			}
+		}
+		if err := open(); err != nil {
+			return "", err
+		}
+		if seqs == nil || lastSeq == nil || bytes.Compare(seqKey(seq), lastSeq) > 0 {
+			return "", nil
+		}
+		v := seqs.Get(seqKey(seq))
+		if v == nil {
+			return "", nil
+		}
+		p, ok := unframe(seqKey(seq), v)
+		if !ok {
+			return "", fmt.Errorf("store: %s: %s: record at seq %d: checksum mismatch: %w", s.path, what, seq, ErrCorrupt)
+		}
+		a, err := decodeAction(p)
+		if err != nil {
+			return "", fmt.Errorf("store: %s: %s: record at seq %d: %w: %w", s.path, what, seq, ErrCorrupt, err)
+		}
+		// bbolt's holder may since have moved or gone (overlay).
+		cur, held, err := seqOf(a.GetId())
+		if err != nil {
+			return "", err
+		}
+		if !held || cur != seq {
+			return "", nil
+		}
+		return a.GetId(), nil
+	}
+	// The batch's own effects, in order.
+	bSeq := make(map[string]uint64, len(muts))   // id → seq after the batch so far (0 with bDel)
+	bDel := map[string]bool{}                    // ids deleted by the batch so far
+	bOwner := make(map[uint64]string, len(muts)) // seq → id per the batch ("" freed)
+	for _, m := range muts {
+		if m.kind == kindDelete {
+			if old, ok := bSeq[m.id]; ok {
+				bOwner[old] = ""
+			} else if old, held, err := seqOf(m.id); err != nil {
+				return err
+			} else if held {
+				bOwner[old] = ""
+			}
+			bDel[m.id], bSeq[m.id] = true, 0
+			delete(bSeq, m.id)
+			continue
+		}
+		owner, decided := bOwner[m.seq]
+		if !decided {
+			o, err := ownerOf(m.seq)
+			if err != nil {
+				return err
+			}
+			owner = o
+			if owner != "" && owner != m.id {
+				if bDel[owner] {
+					owner = ""
+				} else if cur, moved := bSeq[owner]; moved && cur != m.seq {
+					owner = ""
+				}
+			}
+		}
+		if owner != "" && owner != m.id {
+			return fmt.Errorf("store: %s: %s: action %s: seq %d belongs to another action: %w", s.path, what, m.id, m.seq, ErrInvalid)
+		}
+		if old, ok := bSeq[m.id]; ok && old != m.seq {
+			bOwner[old] = ""
+		} else if !ok && !bDel[m.id] {
+			old, held, err := seqOf(m.id)
+			if err != nil {
+				return err
+			}
+			if held && old != m.seq {
+				bOwner[old] = ""
+			}
+		}
+		bSeq[m.id] = m.seq
+		delete(bDel, m.id)
+		bOwner[m.seq] = m.id
+	}
+	hi.raise(muts)
+	return nil
+}
+
+// queueHigh bounds the actions of a queue (boltStore.high): no id in bbolt
+// or in an overlay is above id, no seq above seq. Deletes do not lower the
+// bounds, so they may be above what is left, never below it: an id or seq
+// above them is held by no action.
+type queueHigh struct {
+	id  string
+	seq uint64
+}
+
+// raise makes the bounds cover the puts of muts.
+func (h *queueHigh) raise(muts []journalMutation) {
+	for _, m := range muts {
+		if m.kind == kindPut {
+			h.raiseTo(m.id, m.seq)
+		}
+	}
+}
+
+// raiseTo makes the bounds cover a put of id at seq.
+func (h *queueHigh) raiseTo(id string, seq uint64) {
+	if id > h.id {
+		h.id = id
+	}
+	h.seq = max(h.seq, seq)
 }
 
 // applyRaw applies a put (record != nil) or delete of action id to the

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -294,11 +295,18 @@ func (s *boltStore) applyFrozen(frozen map[string]*overlay, dsFrozen dsOverlay, 
 	}
 	folds := make([]fold, 0, len(frozen))
 	for q, o := range frozen {
+		// In the order of the journal, which for submissions (time-ordered
+		// ids) is id order already: then no sort is needed.
 		ents := make([]foldEntry, 0, len(o.latest))
-		for _, i := range o.latest {
-			ents = append(ents, foldEntry{ovEntry: o.order[i]})
+		for i, e := range o.order {
+			if o.latest[e.id] == i {
+				ents = append(ents, foldEntry{ovEntry: e})
+			}
 		}
-		slices.SortFunc(ents, func(a, b foldEntry) int { return strings.Compare(a.id, b.id) })
+		byID := func(a, b foldEntry) int { return strings.Compare(a.id, b.id) }
+		if !slices.IsSortedFunc(ents, byID) {
+			slices.SortFunc(ents, byID)
+		}
 		folds = append(folds, fold{queue: q, ents: ents})
 	}
 	slices.SortFunc(folds, func(a, b fold) int { return strings.Compare(a.queue, b.queue) })
@@ -312,11 +320,17 @@ func (s *boltStore) applyFrozen(frozen map[string]*overlay, dsFrozen dsOverlay, 
 				return err
 			}
 			// One cursor for the lookups (a Get makes a new one each
-			// time); it is positioned afresh after each delete.
+			// time); it is positioned afresh after each delete. Ids after
+			// the bucket's last (new actions) are not looked up.
 			c := ids.Cursor()
+			k, _ := c.Last()
+			last, empty := string(k), k == nil
 			for i := range f.ents {
 				e := &f.ents[i]
 				e.held = heldNot
+				if empty || e.id > last {
+					continue // a new action: nothing to look up
+				}
 				key = append(key[:0], e.id...)
 				k, v := c.Seek(key)
 				if v == nil || string(k) != e.id {
@@ -386,12 +400,26 @@ func (s *boltStore) applyFrozen(frozen map[string]*overlay, dsFrozen dsOverlay, 
 					return fmt.Errorf("store: %s: checkpoint journal: %w", s.path, err)
 				}
 			}
-			slices.SortFunc(puts, func(a, b *foldEntry) int { return cmp.Compare(a.seq, b.seq) })
-			c := seqs.Cursor()       // positioned afresh after each put
+			bySeq := func(a, b *foldEntry) int { return cmp.Compare(a.seq, b.seq) }
+			if !slices.IsSortedFunc(puts, bySeq) {
+				slices.SortFunc(puts, bySeq)
+			}
+			// A seq after the bucket's last key (as it was before these
+			// puts: each is another seq) is free without a lookup.
+			c := seqs.Cursor() // positioned afresh after each put
+			k, _ := c.Last()
+			lastSeq, empty := uint64(0), k == nil
+			if len(k) == 8 {
+				lastSeq = binary.BigEndian.Uint64(k)
+			} else if !empty {
+				lastSeq = math.MaxUint64 // not a seq key: look every seq up
+			}
 			for _, e := range puts { // in seq order
 				key = binary.BigEndian.AppendUint64(key[:0], e.seq)
-				if k, _ := c.Seek(key); e.held != heldInPlace && bytes.Equal(k, key) {
-					return fmt.Errorf("store: %s: checkpoint journal: action %s: seq %d belongs to another action: %w", s.path, e.id, e.seq, ErrInvalid)
+				if e.held != heldInPlace && !empty && e.seq <= lastSeq {
+					if k, _ := c.Seek(key); bytes.Equal(k, key) {
+						return fmt.Errorf("store: %s: checkpoint journal: action %s: seq %d belongs to another action: %w", s.path, e.id, e.seq, ErrInvalid)
+					}
 				}
 				vals = appendFrame(vals, key, e.put)
 				if err := seqs.Put(key, vals[len(vals)-frameHeader-len(e.put):]); err != nil {
