@@ -49,6 +49,12 @@ type defaultMailbox struct {
 	invoker         MessageInvoker
 	dispatcher      Dispatcher
 	middlewares     []MailboxMiddleware
+	// connector patch: processMessages as a func value, made once in
+	// RegisterHandlers. schedule passed the method value
+	// m.processMessages to the dispatcher, which allocated a closure every
+	// time an idle mailbox was woken (once per message to an actor that
+	// is mostly idle, such as one request-reply per HTTP request).
+	process func()
 }
 
 func (m *defaultMailbox) PostUserMessage(message interface{}) {
@@ -92,11 +98,12 @@ func (m *defaultMailbox) PostSystemMessage(message interface{}) {
 func (m *defaultMailbox) RegisterHandlers(invoker MessageInvoker, dispatcher Dispatcher) {
 	m.invoker = invoker
 	m.dispatcher = dispatcher
+	m.process = m.processMessages
 }
 
 func (m *defaultMailbox) schedule() {
 	if atomic.CompareAndSwapInt32(&m.schedulerStatus, idle, running) {
-		m.dispatcher.Schedule(m.processMessages)
+		m.dispatcher.Schedule(m.process)
 	}
 }
 

@@ -1,11 +1,9 @@
 package actor
 
 import (
+	"hash/maphash"
+	"sync"
 	"sync/atomic"
-
-	murmur32 "github.com/twmb/murmur3"
-
-	cmap "github.com/orcaman/concurrent-map"
 )
 
 type ProcessRegistryValue struct {
@@ -16,26 +14,82 @@ type ProcessRegistryValue struct {
 	RemoteHandlers []AddressResolver
 }
 
+// SliceMap holds the local processes by id.
+//
+// connector patch: one level of shards, each a plain map under its own
+// lock, chosen by one hash of the id. Upstream kept 1024 concurrent maps
+// of 32 shards each (32768 small maps, two hashes of the id per call:
+// murmur3 to pick the map, FNV to pick its shard), so that every spawn,
+// stop and first send to a PID touched a random small map far from the
+// last one: ProcessRegistryValue.Add was a tenth or more of the
+// connector's in-memory submit (one task actor spawned per action). The registry's
+// methods and their meaning are unchanged: ids are unique, Add refuses a
+// taken id, Remove marks an ActorProcess dead.
 type SliceMap struct {
-	LocalPIDs []cmap.ConcurrentMap
+	seed   maphash.Seed
+	shards [registryShards]registryShard
+}
+
+// registryShards is a power of two, so that a shard is picked with a mask.
+// 256 keeps the lock of each shard rarely contended even with many cores
+// spawning at once, and each shard's map large enough that Go's map
+// grows it in place (its tables split) rather than 32768 maps each
+// growing on their own.
+const registryShards = 256
+
+type registryShard struct {
+	mu sync.RWMutex
+	m  map[string]Process
+	_  [32]byte // a cache line of its own: RWMutex 24 B + map 8 B + 32 B = 64 B
 }
 
 func newSliceMap() *SliceMap {
-	sm := &SliceMap{}
-	sm.LocalPIDs = make([]cmap.ConcurrentMap, 1024)
-
-	for i := 0; i < len(sm.LocalPIDs); i++ {
-		sm.LocalPIDs[i] = cmap.New()
+	sm := &SliceMap{seed: maphash.MakeSeed()}
+	for i := range sm.shards {
+		sm.shards[i].m = make(map[string]Process)
 	}
 
 	return sm
 }
 
-func (s *SliceMap) GetBucket(key string) cmap.ConcurrentMap {
-	hash := murmur32.Sum32([]byte(key))
-	index := int(hash) % len(s.LocalPIDs)
+func (s *SliceMap) shard(key string) *registryShard {
+	return &s.shards[maphash.String(s.seed, key)&(registryShards-1)]
+}
 
-	return s.LocalPIDs[index]
+// setIfAbsent stores process under key unless the key is taken, and
+// reports whether it stored it.
+func (s *SliceMap) setIfAbsent(key string, process Process) bool {
+	sh := s.shard(key)
+	sh.mu.Lock()
+	_, taken := sh.m[key]
+	if !taken {
+		sh.m[key] = process
+	}
+	sh.mu.Unlock()
+
+	return !taken
+}
+
+func (s *SliceMap) get(key string) (Process, bool) {
+	sh := s.shard(key)
+	sh.mu.RLock()
+	p, ok := sh.m[key]
+	sh.mu.RUnlock()
+
+	return p, ok
+}
+
+// pop removes key and returns what it held.
+func (s *SliceMap) pop(key string) (Process, bool) {
+	sh := s.shard(key)
+	sh.mu.Lock()
+	p, ok := sh.m[key]
+	if ok {
+		delete(sh.m, key)
+	}
+	sh.mu.Unlock()
+
+	return p, ok
 }
 
 const (
@@ -86,18 +140,14 @@ func (pr *ProcessRegistryValue) NextId() string {
 }
 
 func (pr *ProcessRegistryValue) Add(process Process, id string) (*PID, bool) {
-	bucket := pr.LocalPIDs.GetBucket(id)
-
 	return &PID{
 		Address: pr.Address,
 		Id:      id,
-	}, bucket.SetIfAbsent(id, process)
+	}, pr.LocalPIDs.setIfAbsent(id, process)
 }
 
 func (pr *ProcessRegistryValue) Remove(pid *PID) {
-	bucket := pr.LocalPIDs.GetBucket(pid.Id)
-
-	ref, _ := bucket.Pop(pid.Id)
+	ref, _ := pr.LocalPIDs.pop(pid.Id)
 	if l, ok := ref.(*ActorProcess); ok {
 		atomic.StoreInt32(&l.dead, 1)
 	}
@@ -119,23 +169,19 @@ func (pr *ProcessRegistryValue) Get(pid *PID) (Process, bool) {
 		return pr.ActorSystem.DeadLetter, false
 	}
 
-	bucket := pr.LocalPIDs.GetBucket(pid.Id)
-	ref, ok := bucket.Get(pid.Id)
-
+	ref, ok := pr.LocalPIDs.get(pid.Id)
 	if !ok {
 		return pr.ActorSystem.DeadLetter, false
 	}
 
-	return ref.(Process), true
+	return ref, true
 }
 
 func (pr *ProcessRegistryValue) GetLocal(id string) (Process, bool) {
-	bucket := pr.LocalPIDs.GetBucket(id)
-	ref, ok := bucket.Get(id)
-
+	ref, ok := pr.LocalPIDs.get(id)
 	if !ok {
 		return pr.ActorSystem.DeadLetter, false
 	}
 
-	return ref.(Process), true
+	return ref, true
 }

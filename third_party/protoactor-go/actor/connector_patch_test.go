@@ -1,0 +1,124 @@
+package actor
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Regression tests of the connector's patches to this package (PATCHES.md);
+// make test runs them with -race (PROTOACTOR_PATCH_TESTS).
+
+// TestProcessRegistryConcurrentUse: the sharded registry keeps ids
+// unique, finds what was added and forgets what was removed while many
+// goroutines add, look up and remove at once (run with -race).
+func TestProcessRegistryConcurrentUse(t *testing.T) {
+	system := NewActorSystem()
+	reg := system.ProcessRegistry
+	const workers, each = 8, 2000
+
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) { // go.mod's language version shares loop variables
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				id := fmt.Sprintf("w%d/%d", w, i)
+				proc := NewActorProcess(&defaultMailbox{})
+				pid, ok := reg.Add(proc, id)
+				if !assert.True(t, ok, "Add(%s) of a new id", id) {
+					return
+				}
+				// A second process under the same id is refused, and the
+				// first one stays.
+				_, ok = reg.Add(NewActorProcess(&defaultMailbox{}), id)
+				assert.False(t, ok, "Add(%s) of a taken id", id)
+				got, ok := reg.Get(pid)
+				assert.True(t, ok)
+				assert.Same(t, proc, got)
+				got, ok = reg.GetLocal(id)
+				assert.True(t, ok)
+				assert.Same(t, proc, got)
+				if i%2 == 0 {
+					reg.Remove(pid)
+					assert.Equal(t, int32(1), proc.dead, "Remove marks the process dead")
+					got, ok = reg.Get(pid)
+					assert.False(t, ok)
+					assert.Same(t, system.DeadLetter, got)
+				}
+			}
+		}(w)
+	}
+	// Everyone races for the same few ids: exactly one Add of each wins.
+	var won sync.Map
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				if _, ok := reg.Add(NewActorProcess(&defaultMailbox{}), fmt.Sprintf("shared/%d", i)); ok {
+					_, dup := won.LoadOrStore(i, w)
+					assert.False(t, dup, "two Adds of shared/%d succeeded", i)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+
+	for i := 0; i < 100; i++ {
+		_, ok := won.Load(i)
+		assert.True(t, ok, "no Add of shared/%d succeeded", i)
+	}
+	// What was kept is still there, what was removed is gone.
+	for w := 0; w < workers; w++ {
+		for i := 0; i < each; i++ {
+			_, ok := reg.GetLocal(fmt.Sprintf("w%d/%d", w, i))
+			assert.Equal(t, i%2 == 1, ok, "w%d/%d", w, i)
+		}
+	}
+}
+
+// TestSpawnNamedTakenName: through the registry, a second actor under a
+// live name is refused with ErrNameExists, and the name is free again
+// once the first one has stopped.
+func TestSpawnNamedTakenName(t *testing.T) {
+	system := NewActorSystem()
+	props := PropsFromFunc(func(Context) {})
+	pid, err := system.Root.SpawnNamed(props, "patched-registry")
+	require.NoError(t, err)
+	_, err = system.Root.SpawnNamed(props, "patched-registry")
+	require.ErrorIs(t, err, ErrNameExists)
+	require.NoError(t, system.Root.StopFuture(pid).Wait())
+	_, err = system.Root.SpawnNamed(props, "patched-registry")
+	require.NoError(t, err)
+}
+
+// countingInvoker counts the messages a mailbox hands it.
+type countingInvoker struct{ user, system int }
+
+func (c *countingInvoker) InvokeSystemMessage(interface{})          { c.system++ }
+func (c *countingInvoker) InvokeUserMessage(interface{})            { c.user++ }
+func (c *countingInvoker) EscalateFailure(interface{}, interface{}) {}
+
+// TestMailboxScheduleDoesNotAllocate: waking an idle mailbox hands the
+// dispatcher the function made once in RegisterHandlers instead of a new
+// closure per wake-up (upstream allocated one each time), and the
+// mailbox still runs every message it is posted.
+func TestMailboxScheduleDoesNotAllocate(t *testing.T) {
+	mb := Unbounded()().(*defaultMailbox)
+	inv := &countingInvoker{}
+	mb.RegisterHandlers(inv, NewSynchronizedDispatcher(300))
+
+	allocs := testing.AllocsPerRun(1000, mb.schedule)
+	assert.Zero(t, allocs, "allocations per wake-up of an idle mailbox")
+
+	for i := 0; i < 10; i++ {
+		mb.PostUserMessage(i)
+		mb.PostSystemMessage(i)
+	}
+	assert.Equal(t, 10, inv.user)
+	assert.Equal(t, 10, inv.system)
+}
