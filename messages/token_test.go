@@ -117,3 +117,20 @@ func TestParseTokenPieces(t *testing.T) {
 	tok := NewToken("127.0.0.1", 7000, "fetch", uuid.Must(uuid.NewV7()))
 	require.Zero(t, testing.AllocsPerRun(20, func() { _, _, _ = ParseToken(tok) }))
 }
+
+// TestNewTokenOneAllocation: a token is the base64 of HOST:PORT:QUEUE:ID,
+// encoded on the stack and copied into its string once; a host too long
+// for the stack buffer still gets the same token.
+func TestNewTokenOneAllocation(t *testing.T) {
+	id := uuid.Must(uuid.NewV7())
+	for _, host := range []string{"127.0.0.1", "", strings.Repeat("h", 80), strings.Repeat("long-host.", 30)} {
+		want := base64.StdEncoding.EncodeToString([]byte(host + ":7000:FETCH:" + id.String()))
+		require.Equal(t, want, NewToken(host, 7000, "fetch", id), "host %q", host)
+		q, got, err := ParseToken(NewToken(host, 7000, "fetch", id))
+		require.NoError(t, err)
+		require.Equal(t, "FETCH", q)
+		require.Equal(t, id, got)
+	}
+	allocs := testing.AllocsPerRun(100, func() { _ = NewToken("127.0.0.1", 7000, "fetch", id) })
+	require.Equal(t, 1.0, allocs, "allocations per token")
+}
