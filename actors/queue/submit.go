@@ -20,9 +20,9 @@ func admit(repo fetch.Repository, spec *messages.ActionSpec) (*messages.ActionSp
 	if spec == nil {
 		return nil, fmt.Errorf("%w: no action to submit", messages.ErrInvalidParam)
 	}
-	fa := strings.ToUpper(strings.TrimSpace(spec.FetchAction))
 	supported := repo.FetchActions()
-	if !slices.Contains(supported, fa) {
+	fa, ok := supportedAction(supported, strings.TrimSpace(spec.FetchAction))
+	if !ok {
 		return nil, messages.Invalid("FetchAction", fa, "must be one of "+strings.Join(supported, ", "))
 	}
 	tasks, err := repo.Validate(fa, spec.Params)
@@ -41,4 +41,30 @@ func admit(repo fetch.Repository, spec *messages.ActionSpec) (*messages.ActionSp
 	}
 	return &messages.ActionSpec{Action: action, FetchAction: fa, Params: params, Priority: spec.Priority, Tasks: tasks,
 		Client: spec.Client, Role: spec.Role}, nil
+}
+
+// supportedAction returns the upper-case form of the fetch action fa and
+// whether supported holds it. For an ASCII fa (where a case-insensitive
+// match is exactly equality after strings.ToUpper) a supported name is
+// returned as it is, so that a submission written in another case
+// (Synchronize) costs no copy.
+func supportedAction(supported []string, fa string) (string, bool) {
+	if isASCII(fa) {
+		for _, s := range supported {
+			if strings.EqualFold(s, fa) && strings.ToUpper(s) == s {
+				return s, true
+			}
+		}
+	}
+	up := strings.ToUpper(fa)
+	return up, slices.Contains(supported, up)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -2,6 +2,8 @@ package queue
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -56,4 +58,21 @@ func TestDuplicateIsValidatedAsSubmitIs(t *testing.T) {
 	b.waitState(t, run, messages.State_STATE_FINISHED)
 	b.repo.Release(r.NewToken)
 	b.waitState(t, r.NewToken, messages.State_STATE_FINISHED)
+}
+
+// TestSupportedActionAsToUpper: admit's look-up of the FetchAction answers
+// exactly as strings.ToUpper and slices.Contains did (its error names the
+// upper-case form), and a supported action in any ASCII case costs no
+// allocation.
+func TestSupportedActionAsToUpper(t *testing.T) {
+	supported := []string{"SYNCHRONIZE", "COLLECT", "IDENTIFIERS", "DELETE", "KEEP"}
+	for _, fa := range []string{"SYNCHRONIZE", "synchronize", "Synchronize", "sYnChRoNiZe", "collect", "",
+		"SYNCHRONIZ", "SYNCHRONIZEE", "ſynchronize", "\u212Aeep", "keep", "kEEP", "Delete ", "x\x00", "é"} {
+		want := strings.ToUpper(fa)
+		got, ok := supportedAction(supported, fa)
+		require.Equal(t, slices.Contains(supported, want), ok, "%q", fa)
+		require.Equal(t, want, got, "%q", fa)
+	}
+	allocs := testing.AllocsPerRun(100, func() { _, _ = supportedAction(supported, "Identifiers") })
+	require.Zero(t, allocs)
 }
