@@ -54,8 +54,9 @@ type Config struct {
 	// (metrics); nil: nobody.
 	Observer Observer
 	Now      func() time.Time // clock; default time.Now
-	// NewID makes action ids; default uuid.NewV7 (time-ordered). Tests
-	// set it for reproducible tokens.
+	// NewID makes action ids; default UUIDv7 (time-ordered, as
+	// uuid.NewV7, from randomness read in blocks: ids.go). Tests set it
+	// for reproducible tokens.
 	NewID func() (uuid.UUID, error)
 	// ListEntry, when set, encodes an action's entry of a list reply (the
 	// front end's XML <action> element; dst is appended to). The task
@@ -119,7 +120,7 @@ func (c *Config) withDefaults() error {
 		c.Observer = noObserver{}
 	}
 	if c.NewID == nil {
-		c.NewID = uuid.NewV7
+		c.NewID = newIDSource(time.Now).NewID
 	}
 	if c.TokenHost == "" {
 		c.TokenHost = "127.0.0.1"
