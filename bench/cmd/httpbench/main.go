@@ -8,8 +8,10 @@
 //	          by token and status-list at -conc, then (connector only)
 //	          mixed (submit and poll until the action has finished) and
 //	          stop (an action crawling a site that never answers, stopped
-//	          once it runs), each for -dur; with the server's CPU time per
-//	          request
+//	          once it runs), each for -dur; then (connector only)
+//	          submitrun: submits alone to a fresh connector whose queue
+//	          runs (actions start as they arrive, as users submit); with
+//	          the server's CPU time per request
 //	recovery  a durable connector with MaximumThreads=1 and a first
 //	          action that never ends gets -n more actions that stay
 //	          queued, is killed with SIGKILL and restarted: time until it
@@ -115,7 +117,10 @@ func run(o options, out *result.Output) error {
 		if o.target == "ceiling" {
 			return loadCeiling(o, out)
 		}
-		return loadConnector(o, out)
+		if err := loadConnector(o, out); err != nil {
+			return err
+		}
+		return submitRunning(o, out)
 	case "recovery":
 		return recovery(o, out)
 	case "soak":
@@ -333,6 +338,27 @@ func submitBesideLists(o options, out *result.Output, p *server.Proc) error {
 	out.Add("submitlist_list_p99_us", float64(lr.rep.OperationLatency.P99Us), "µs")
 	out.Info["list_rate"] = fmt.Sprint(o.listRate)
 	return nil
+}
+
+// submitRunning measures submits alone to a fresh connector whose queue
+// runs (submitrun): every action starts as soon as a thread is free while
+// the submits go on, which is how users submit; the paused-queue submit
+// row is pure enqueue.
+func submitRunning(o options, out *result.Output) error {
+	slow, err := server.StartSlowSite()
+	if err != nil {
+		return err
+	}
+	defer slow.Close()
+	spec := o.connectorSpec("c", o.target == "memory")
+	spec.SlowURL = slow.URL
+	p, err := server.StartConnector(spec, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer p.Stop(60 * time.Second)
+	_, err = measure(o, out, p, "submitrun", loadgen.Config{Scenario: loadgen.ScenarioSubmit})
+	return err
 }
 
 func recovery(o options, out *result.Output) error {

@@ -41,14 +41,15 @@ func main() {
 	conc := flag.Int("conc", 32, "connections")
 	outPath := flag.String("o", "out/cpu.prof", "CPU profile file")
 	loadgenBin := flag.String("loadgen", "", "drive the load with \"BIN bench\" in a child process (e.g. ../bin/connector)")
+	running := flag.Bool("running", false, "submit: leave the queue running (actions start as they arrive) instead of pausing it")
 	realRepo := flag.Bool("http", false, "the HTTP connector's repository and httpbench's configuration (Identifiers of task EMPTY, 4 threads) instead of the no-op repository")
 	flag.Parse()
-	if err := run(*scenario, *storeKind, *dur, *conc, *outPath, *loadgenBin, *realRepo); err != nil {
+	if err := run(*scenario, *storeKind, *dur, *conc, *outPath, *loadgenBin, *realRepo, *running); err != nil {
 		result.Fatal("profile", err)
 	}
 }
 
-func run(scenario, storeKind string, dur time.Duration, conc int, outPath, loadgenBin string, realRepo bool) error {
+func run(scenario, storeKind string, dur time.Duration, conc int, outPath, loadgenBin string, realRepo, running bool) error {
 	dir, err := os.MkdirTemp("", "profile-")
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
@@ -99,7 +100,7 @@ func run(scenario, storeKind string, dur time.Duration, conc int, outPath, loadg
 			return err
 		}
 	}
-	if scenario == string(loadgen.ScenarioSubmit) {
+	if scenario == string(loadgen.ScenarioSubmit) && !running {
 		if _, err := srv.Queue().Pause(context.Background()); err != nil {
 			return err
 		}
