@@ -28,6 +28,7 @@
 //
 //	api.go, queue.go   the client side: API, *Queue, typed requests
 //	submit.go          admit: the one check every submission passes
+//	ids.go             action ids (UUIDv7, randomness read in blocks)
 //	manager.go         the QueueManager actor: its state and message loop, submit, spawn
 //	dispatch.go        thread slots and dispatch (the producer)
 //	exclusive.go       actions that hold their tasks exclusively
