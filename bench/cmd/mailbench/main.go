@@ -17,8 +17,11 @@
 // "mail" markers of RESULTS.md). For analysis, MAILBENCH_NOINGEST=1 runs
 // the connector without an ingestion target, MAILBENCH_MEMSTORE=1 with an
 // in-memory store, MAILBENCH_CPUPROFILE=FILE profiles the first full
-// Synchronize, and MAILBENCH_BLOCKPROFILE=FILE writes a block profile of
-// it (where goroutines waited).
+// Synchronize, MAILBENCH_BLOCKPROFILE=FILE writes a block profile of it
+// (where goroutines waited), MAILBENCH_TRACE=FILE an execution trace of
+// it (go tool trace: when each goroutine ran, what each waited for), and
+// MAILBENCH_TASK adds settings to the task's section of the full
+// Synchronize (e.g. MAILBENCH_TASK=FetchBatchSize=1000).
 package main
 
 import (
@@ -36,6 +39,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"sync"
@@ -467,6 +471,13 @@ func synchronize(cfgText string) (uint64, time.Duration, error) {
 				defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
 			}
 		}
+		if p := os.Getenv("MAILBENCH_TRACE"); p != "" {
+			profiled = true
+			if f, err := os.Create(p); err == nil {
+				_ = trace.Start(f)
+				defer func() { trace.Stop(); _ = f.Close() }()
+			}
+		}
 		if p := os.Getenv("MAILBENCH_BLOCKPROFILE"); p != "" {
 			profiled = true
 			runtime.SetBlockProfileRate(10000) // a sample per 10 µs blocked
@@ -493,7 +504,7 @@ func fullSync(d *mailtest.Dovecot, measureResync bool) (*syncResult, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	cfgText := taskConfig(dir, d.Addr, "")
+	cfgText := taskConfig(dir, d.Addr, os.Getenv("MAILBENCH_TASK"))
 	c0 := cpuTime()
 	docs, full, err := synchronize(cfgText)
 	if err != nil {
