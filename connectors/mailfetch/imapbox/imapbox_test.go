@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
@@ -228,4 +229,54 @@ func TestModifiedUTF7(t *testing.T) {
 		require.Equal(t, s, decodeUTF7(encodeUTF7(s)))
 	}
 	require.Equal(t, "~peter/mail/&U,BTFw-/&ZeVnLIqe-", encodeUTF7("~peter/mail/台北/日本語"))
+}
+
+// The server works on the next batch while the caller still works on the
+// one before: a batch's messages are handed over once the next batch's
+// UID FETCH was sent. They come in the order asked, across batches; a
+// caller that stops in the middle leaves the connection usable.
+func TestDovecotFetchSendsTheNextBatchBeforeHandingOver(t *testing.T) {
+	d := mailtest.StartDovecot(t, mailtest.DovecotOptions{Users: map[string]string{"alice": "pw"}})
+	for i := range 10 {
+		d.MustDeliver(t, "alice", "INBOX", mailtest.Message{From: "a@example.com", Subject: fmt.Sprintf("m%d", i), Text: "hello"}.Raw(), "")
+	}
+	ctx := context.Background()
+	b, err := Dial(ctx, Config{Addr: d.Addr, Security: SecurityNone, Username: "alice", Password: "pw", FetchBatch: 3})
+	require.NoError(t, err)
+	defer b.Close()
+	c := mailbox.Collection{Name: "INBOX"}
+	plan, err := b.Plan(ctx, c, &known{versions: map[string]string{}})
+	require.NoError(t, err)
+	require.Len(t, plan.Fetch, 10)
+
+	// Batches 1:3, 4:6, 7:9 and 10 (Fetch sends no SELECT: Plan's is
+	// kept). While the caller holds the first batch's last message, the
+	// second batch waits to be handed over and the third one's command
+	// was sent.
+	base := b.Stats().Commands
+	var subjects []string
+	sentMeanwhile := false
+	require.NoError(t, b.Fetch(ctx, c, plan.Fetch, func(m *mailbox.Message) error {
+		subjects = append(subjects, string(bytes.SplitN(bytes.SplitN(m.Raw, []byte("Subject: "), 2)[1], []byte("\r\n"), 2)[0]))
+		if len(subjects) == 3 {
+			sentMeanwhile = assert.Eventually(t, func() bool { return b.Stats().Commands-base == 3 }, 10*time.Second, time.Millisecond)
+		}
+		return nil
+	}))
+	require.True(t, sentMeanwhile, "the third batch's command was sent while the caller held the first batch")
+	require.Equal(t, []string{"m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"}, subjects)
+	require.Equal(t, int64(4), b.Stats().Commands-base)
+
+	stop := errors.New("enough")
+	n := 0
+	err = b.Fetch(ctx, c, plan.Fetch, func(*mailbox.Message) error {
+		if n++; n == 5 {
+			return stop
+		}
+		return nil
+	})
+	require.ErrorIs(t, err, stop)
+	var again int
+	require.NoError(t, b.Fetch(ctx, c, plan.Fetch, func(*mailbox.Message) error { again++; return nil }))
+	require.Equal(t, 10, again, "the connection is still usable")
 }

@@ -493,9 +493,18 @@ func (b *Box) fetchGroups(ctx context.Context, uidValidity uint32, uids []imap.U
 // fetchStreamed fetches messages of the selected folder, per batch of
 // FetchBatch, with their flags, size and date in the same UID FETCH as
 // their bodies (cut at MaxMessageBytes): one command, one round trip per
-// batch. It hands the messages to send as they arrive, in groups of at
-// most fetchGroupBytes (plus one message) and at each batch's end, in the
-// order the server sends them; it stops when send returns false.
+// batch. It hands the messages to send in groups of at most
+// fetchGroupBytes (plus one message) as they arrive, and at each batch's
+// end, in the order the server sends them; it stops when send returns
+// false.
+//
+// A batch's last group is handed over only once the next batch's command
+// was sent, so that the server reads and sends those messages while the
+// caller waits for the group to be taken (its builders busy with the
+// group before): were the command sent after the hand-over, the server
+// would wait, idle, for each batch's last group to be taken. At most two
+// groups are still held at once (the one taken, the one waiting), and one
+// command is outstanding at a time.
 //
 // The next batch's command is not sent before this one ended: servers
 // may answer pipelined FETCH commands interleaved (Dovecot does), and
@@ -506,13 +515,20 @@ func (b *Box) fetchStreamed(ctx context.Context, uidValidity uint32, uids []imap
 	limit := b.cfg.MaxMessageBytes
 	section := &imap.FetchItemBodySection{Peek: true, Partial: &imap.SectionPartial{Offset: 0, Size: limit}}
 	opts := &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{section}}
+	var last []*mailbox.Message // the batch before's last group, not handed over yet
 	for _, chunk := range chunkUIDs(uids, b.cfg.FetchBatch) {
 		ok := true
 		err := b.run(ctx, func() error {
 			b.stats.commands.Add(1)
 			cmd := b.c.Fetch(imap.UIDSetNum(chunk...), opts)
+			if len(last) > 0 {
+				ok, last = send(last), nil
+				if !ok {
+					return cmd.Close() // read to its end: the connection stays usable
+				}
+			}
 			var err error
-			ok, err = b.readMessages(cmd, uidValidity, limit, send)
+			ok, last, err = b.readMessages(cmd, uidValidity, limit, send)
 			if err != nil {
 				b.abandon()
 				return err
@@ -520,20 +536,28 @@ func (b *Box) fetchStreamed(ctx context.Context, uidValidity uint32, uids []imap
 			return cmd.Close() // read to its end: the connection stays usable
 		})
 		if err != nil {
+			if len(last) > 0 {
+				send(last) // read whole before the error: the caller may still record them
+			}
 			return fmt.Errorf("imap: fetch messages in %q: %w", b.selName, err)
 		}
 		if !ok {
 			return nil
 		}
 	}
+	if len(last) > 0 {
+		send(last)
+	}
 	return nil
 }
 
 // readMessages reads the messages of a FETCH of flags, size, date and
-// body, handing them to send in groups; false: send refused one (the
-// rest of cmd is left unread). An error is of the connection (the caller
-// abandons it).
-func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, limit int64, send func([]*mailbox.Message) bool) (bool, error) {
+// body, handing them to send in groups of fetchGroupBytes as they arrive;
+// it returns the last group, not handed over (the caller hands it over
+// once the next command is sent). false: send refused one (the rest of
+// cmd is left unread). An error is of the connection (the caller abandons
+// it).
+func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, limit int64, send func([]*mailbox.Message) bool) (bool, []*mailbox.Message, error) {
 	var group []*mailbox.Message
 	var groupBytes int64
 	prefix := b.refPrefix(uidValidity) // not Gmail's: its messages take fetchGroups
@@ -564,7 +588,7 @@ func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, lim
 				}
 				data, err := readLiteral(it.Literal, limit)
 				if err != nil {
-					return false, err
+					return false, nil, err
 				}
 				body = data
 			}
@@ -583,15 +607,12 @@ func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, lim
 		groupBytes += int64(len(body))
 		if groupBytes >= fetchGroupBytes {
 			if !send(group) {
-				return false, nil
+				return false, nil, nil
 			}
 			group, groupBytes = nil, 0
 		}
 	}
-	if len(group) > 0 && !send(group) {
-		return false, nil
-	}
-	return true, nil
+	return true, group, nil
 }
 
 // readLiteral reads a body literal, keeping at most limit bytes and
