@@ -239,8 +239,16 @@ func (e *Extractor) Extract(ctx context.Context, in Input) (doc *Document, err e
 		return nil, &Error{Format: f, Err: fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(in.Data), e.limits.MaxInputBytes)}
 	}
 	start := time.Now()
-	tctx, cancel := context.WithTimeoutCause(ctx, e.limits.Timeout, ErrTimeout)
-	defer cancel()
+	// Plain text is decoded in one pass bounded by MaxInputBytes, which
+	// never looks at a context: it gets no timer (a timer per attachment,
+	// most of which are text, cost more than decoding a small one); its
+	// time is checked once done.
+	tctx := ctx
+	if f != Text {
+		var cancel context.CancelFunc
+		tctx, cancel = context.WithTimeoutCause(ctx, e.limits.Timeout, ErrTimeout)
+		defer cancel()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			e.log.Error("extractor panicked", "format", f, "panic", r, "stack", string(debug.Stack()))
@@ -262,6 +270,9 @@ func (e *Extractor) Extract(ctx context.Context, in Input) (doc *Document, err e
 		err = htmlDoc(x, in.Data, in.ContentType, doc)
 	case Text:
 		x.out.WriteString(DecodeText(in.Data, in.ContentType))
+		if time.Since(start) > e.limits.Timeout {
+			err = ErrTimeout
+		}
 	}
 	if err == nil {
 		if cerr := context.Cause(tctx); cerr != nil && tctx.Err() != nil {
@@ -275,7 +286,9 @@ func (e *Extractor) Extract(ctx context.Context, in Input) (doc *Document, err e
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrTimeout) {
 			err = fmt.Errorf("%w after %s", ErrTimeout, e.limits.Timeout)
 		}
-		e.log.Debug("extraction failed", "format", f, "name", in.Name, "bytes", len(in.Data), "error", err, "elapsed", time.Since(start))
+		if e.log.Enabled(ctx, slog.LevelDebug) {
+			e.log.Debug("extraction failed", "format", f, "name", in.Name, "bytes", len(in.Data), "error", err, "elapsed", time.Since(start))
+		}
 		return nil, &Error{Format: f, Err: err}
 	}
 	doc.Text = x.out.String()
@@ -286,6 +299,9 @@ func (e *Extractor) Extract(ctx context.Context, in Input) (doc *Document, err e
 	doc.Keywords = cleanLine(doc.Keywords)
 	doc.Description = strings.TrimSpace(strings.ToValidUTF8(doc.Description, "\uFFFD"))
 	doc.Language = cleanLine(doc.Language)
+	if !e.log.Enabled(ctx, slog.LevelDebug) {
+		return doc, nil // its attributes are not even built (an allocation each)
+	}
 	e.log.Debug("extracted", "format", f, "name", in.Name, "bytes", len(in.Data), "text_bytes", len(doc.Text),
 		"pages", doc.Pages, "truncated", doc.Truncated, "elapsed", time.Since(start))
 	return doc, nil

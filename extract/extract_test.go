@@ -189,6 +189,23 @@ func TestDeadline(t *testing.T) {
 	require.ErrorIs(t, err, cause)
 }
 
+// Plain text gets no timer, yet keeps both rules: text decoded past the
+// timeout is reported as a timeout, and a cancelled caller gets its cause.
+func TestTextDeadlineAndCancel(t *testing.T) {
+	text := Input{Data: bytes.Repeat([]byte("plain words\n"), 1<<16), ContentType: "text/plain"}
+	_, err := newX(t, Limits{Timeout: time.Nanosecond}).Extract(context.Background(), text)
+	require.ErrorIs(t, err, ErrTimeout)
+	d, err := newX(t, Limits{}).Extract(context.Background(), text)
+	require.NoError(t, err)
+	require.Equal(t, Text, d.Format)
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cause := errors.New("stopped")
+	cancel(cause)
+	_, err = newX(t, Limits{}).Extract(ctx, text)
+	require.ErrorIs(t, err, cause)
+}
+
 func TestTooLarge(t *testing.T) {
 	x := newX(t, Limits{MaxInputBytes: 10})
 	_, err := x.Extract(context.Background(), Input{Data: read(t, "hello.docx")})

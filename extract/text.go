@@ -2,6 +2,7 @@ package extract
 
 import (
 	"bytes"
+	"encoding/binary"
 	"mime"
 	"strings"
 	"unicode/utf8"
@@ -17,6 +18,19 @@ import (
 // (the WHATWG default for Latin text, and a superset of ISO-8859-1).
 // Invalid sequences become U+FFFD; NUL bytes are dropped.
 func DecodeText(data []byte, contentType string) string {
+	label := ""
+	// Without parameters there is no charset: the media type is not parsed.
+	if strings.IndexByte(contentType, ';') >= 0 {
+		if _, params, err := mime.ParseMediaType(contentType); err == nil {
+			label = params["charset"]
+		}
+	}
+	return DecodeTextCharset(data, label)
+}
+
+// DecodeTextCharset is DecodeText for a caller that has the charset label
+// already (a MIME reader that parsed the Content-Type): "" for none.
+func DecodeTextCharset(data []byte, label string) string {
 	switch {
 	case bytes.HasPrefix(data, []byte("\xef\xbb\xbf")):
 		return clean(data[3:])
@@ -26,19 +40,19 @@ func DecodeText(data []byte, contentType string) string {
 			return clean(out)
 		}
 	}
-	label := ""
-	if _, params, err := mime.ParseMediaType(contentType); err == nil {
-		label = params["charset"]
-	}
 	if label != "" {
 		if enc, name := charset.Lookup(label); enc != nil && name != "utf-8" {
+			if asciiCompatible(name) && isASCII(data) {
+				// What the decoder would return: the same bytes.
+				return clean(data)
+			}
 			if out, err := enc.NewDecoder().Bytes(data); err == nil {
 				return clean(out)
 			}
 		}
 	}
 	if utf8.Valid(data) {
-		return clean(data)
+		return cleanValid(data)
 	}
 	if label == "" {
 		if out, err := charmap.Windows1252.NewDecoder().Bytes(data); err == nil {
@@ -48,13 +62,56 @@ func DecodeText(data []byte, contentType string) string {
 	return clean(data)
 }
 
+// asciiCompatible reports whether the WHATWG encoding of that canonical
+// name (charset.Lookup's) decodes bytes 0x00–0x7F to the same code points:
+// the single-byte encodings do; UTF-16, the CJK encodings with escape or
+// shift sequences (ISO-2022-JP, HZ) and "replacement" are not all known
+// to, and are left to their decoders.
+func asciiCompatible(name string) bool {
+	switch {
+	case strings.HasPrefix(name, "windows-"), strings.HasPrefix(name, "iso-8859-"):
+		return true
+	}
+	switch name {
+	case "ibm866", "koi8-r", "koi8-u", "macintosh", "x-mac-cyrillic":
+		return true
+	}
+	return false
+}
+
+// isASCII reports whether every byte of b is below 0x80.
+func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 func clean(b []byte) string {
+	if utf8.Valid(b) {
+		return cleanValid(b)
+	}
 	s := string(b)
 	if strings.IndexByte(s, 0) >= 0 {
 		s = strings.ReplaceAll(s, "\x00", "")
 	}
-	if utf8.ValidString(s) {
-		return s // ToValidUTF8 would walk it rune by rune to say so
-	}
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// cleanValid is clean for b known to be valid UTF-8 (which stays valid
+// without its NUL bytes): it is not walked again to say so.
+func cleanValid(b []byte) string {
+	s := string(b)
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	return s
 }

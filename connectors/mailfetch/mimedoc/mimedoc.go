@@ -318,24 +318,27 @@ func (p *parser) entity(h getter, body []byte, end error, depth int, section str
 	cut := p.truncated && encErr != nil && errors.Is(encErr, io.ErrUnexpectedEOF)
 	isText := mediaType == "text/plain" || mediaType == "text/html"
 	if isText && disp != "attachment" && name == "" {
-		ct := mediaType
-		if cs := params["charset"]; cs != "" {
+		cs := params["charset"]
+		if cs != "" {
 			// An unknown charset is left out, so that the text is read as
 			// UTF-8 when it is valid UTF-8, else as Windows-1252.
-			if enc, _ := charset.Lookup(cs); enc != nil {
-				ct += "; charset=" + cs
-			} else {
+			if enc, _ := charset.Lookup(cs); enc == nil {
 				p.problem("part %s: unknown charset %q", section, shorten(cs))
+				cs = ""
 			}
 		}
 		var text string
 		if mediaType == "text/html" {
 			if !dropHTML {
+				ct := mediaType
+				if cs != "" {
+					ct += "; charset=" + cs
+				}
 				text = p.htmlText(data, ct)
 			}
 			p.msg.HTMLBody = p.msg.HTMLBody || len(p.body) == 0
 		} else {
-			text = extract.DecodeText(data, ct)
+			text = extract.DecodeTextCharset(data, cs)
 		}
 		p.body = append(p.body, text)
 		return mediaType
@@ -373,7 +376,7 @@ func (p *parser) multipart(mediaType string, params map[string]string, body []by
 	boundary := params["boundary"]
 	if boundary == "" {
 		p.problem("%s without a boundary: read as text", mediaType)
-		p.body = append(p.body, extract.DecodeText(body, "text/plain"))
+		p.body = append(p.body, extract.DecodeTextCharset(body, ""))
 		return
 	}
 	mr := newPartReader(body, end, boundary)

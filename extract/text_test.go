@@ -1,0 +1,146 @@
+package extract
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"mime"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/net/html/charset"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/unicode"
+)
+
+// whatwgNames are the canonical names of the WHATWG Encoding Standard's
+// encodings (what charset.Lookup returns).
+var whatwgNames = []string{
+	"utf-8", "ibm866", "iso-8859-2", "iso-8859-3", "iso-8859-4", "iso-8859-5", "iso-8859-6", "iso-8859-7",
+	"iso-8859-8", "iso-8859-8-i", "iso-8859-10", "iso-8859-13", "iso-8859-14", "iso-8859-15", "iso-8859-16",
+	"koi8-r", "koi8-u", "macintosh", "windows-874", "windows-1250", "windows-1251", "windows-1252",
+	"windows-1253", "windows-1254", "windows-1255", "windows-1256", "windows-1257", "windows-1258",
+	"x-mac-cyrillic", "gbk", "gb18030", "big5", "euc-jp", "iso-2022-jp", "shift_jis", "euc-kr",
+	"replacement", "utf-16be", "utf-16le", "x-user-defined",
+}
+
+// Every encoding asciiCompatible admits decodes bytes 0x00–0x7F to
+// themselves (so DecodeTextCharset may skip its decoder for ASCII), and
+// those it leaves out include the ones that do not.
+func TestASCIICompatibleEncodingsDecodeASCIIToItself(t *testing.T) {
+	ascii := make([]byte, 128)
+	for i := range ascii {
+		ascii[i] = byte(i)
+	}
+	admitted := 0
+	for _, name := range whatwgNames {
+		enc, canonical := charset.Lookup(name)
+		require.NotNil(t, enc, name)
+		require.Equal(t, name, canonical)
+		if !asciiCompatible(canonical) {
+			continue
+		}
+		admitted++
+		out, err := enc.NewDecoder().Bytes(ascii)
+		require.NoError(t, err, name)
+		require.Equal(t, ascii, out, name)
+	}
+	require.Equal(t, 28, admitted, "the single-byte encodings")
+	for _, name := range []string{"utf-8", "utf-16le", "utf-16be", "iso-2022-jp", "replacement", "gbk", "shift_jis"} {
+		require.False(t, asciiCompatible(name), name)
+	}
+}
+
+// decodeTextBefore is DecodeText as it was before the charset label could
+// be given and ASCII skipped its decoder: the reference for the new one.
+func decodeTextBefore(data []byte, contentType string) string {
+	cleanBefore := func(b []byte) string {
+		s := string(b)
+		if strings.IndexByte(s, 0) >= 0 {
+			s = strings.ReplaceAll(s, "\x00", "")
+		}
+		if utf8.ValidString(s) {
+			return s
+		}
+		return strings.ToValidUTF8(s, "\uFFFD")
+	}
+	switch {
+	case bytes.HasPrefix(data, []byte("\xef\xbb\xbf")):
+		return cleanBefore(data[3:])
+	case bytes.HasPrefix(data, []byte("\xff\xfe")), bytes.HasPrefix(data, []byte("\xfe\xff")):
+		dec := unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder()
+		if out, err := dec.Bytes(data); err == nil {
+			return cleanBefore(out)
+		}
+	}
+	label := ""
+	if _, params, err := mime.ParseMediaType(contentType); err == nil {
+		label = params["charset"]
+	}
+	if label != "" {
+		if enc, name := charset.Lookup(label); enc != nil && name != "utf-8" {
+			if out, err := enc.NewDecoder().Bytes(data); err == nil {
+				return cleanBefore(out)
+			}
+		}
+	}
+	if utf8.Valid(data) {
+		return cleanBefore(data)
+	}
+	if label == "" {
+		if out, err := charmap.Windows1252.NewDecoder().Bytes(data); err == nil {
+			return cleanBefore(out)
+		}
+	}
+	return cleanBefore(data)
+}
+
+func checkDecodeTextAsBefore(t *testing.T, data []byte) {
+	t.Helper()
+	for _, ct := range []string{"", "text/plain", "text/plain;", "TEXT/PLAIN; Charset=\"US-ASCII\"", "text/plain; charset=bogus", "text/plain; charset=", "text/plain; charset=utf-8; format=flowed", "text/plain charset=utf-8", "text/plain; charset=utf-8; charset=latin1"} {
+		require.Equal(t, decodeTextBefore(data, ct), DecodeText(data, ct), "%q %q", ct, data)
+	}
+	for _, name := range append(whatwgNames, "us-ascii", "latin1", "utf8", "unicode-1-1-utf-8", "cp1252", "x-unknown") {
+		ct := "text/plain; charset=" + name
+		require.Equal(t, decodeTextBefore(data, ct), DecodeText(data, ct), "%q %q", ct, data)
+		label := name
+		require.Equal(t, decodeTextBefore(data, ct), DecodeTextCharset(data, label), "%q %q", label, data)
+	}
+}
+
+// DecodeText and DecodeTextCharset return what DecodeText returned before
+// them, for every charset and ASCII, UTF-8, Latin, UTF-16, NUL-holding
+// and random bytes.
+func TestDecodeTextAsBefore(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	seeds := [][]byte{
+		nil, []byte("plain ascii\r\nline two\t."), []byte("nul\x00inside"), []byte("h\xe9llo"), []byte("héllo"),
+		[]byte("\xef\xbb\xbfbom"), []byte("\xff\xfeh\x00i\x00"), []byte("\xfe\xff\x00h\x00i"), []byte("\xc3\x00\xa9"),
+		[]byte("\x1b$B\x30\x21\x1b(B"), []byte("~{<:~}"), []byte("abcdefgh\x80"), []byte("abcdefg\x80"),
+	}
+	for range 300 {
+		b := make([]byte, r.IntN(40))
+		for i := range b {
+			switch r.IntN(3) {
+			case 0:
+				b[i] = byte(r.IntN(128))
+			case 1:
+				b[i] = byte(0x20 + r.IntN(95))
+			default:
+				b[i] = byte(r.IntN(256))
+			}
+		}
+		seeds = append(seeds, b)
+	}
+	for _, s := range seeds {
+		checkDecodeTextAsBefore(t, s)
+	}
+}
+
+func FuzzDecodeTextAsBefore(f *testing.F) {
+	f.Add([]byte("plain ascii"))
+	f.Add([]byte("h\xe9llo\x00"))
+	f.Add([]byte("\x1b$B\x30\x21\x1b(B"))
+	f.Fuzz(func(t *testing.T, data []byte) { checkDecodeTextAsBefore(t, data) })
+}
