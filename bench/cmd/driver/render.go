@@ -331,6 +331,8 @@ func (r *report) queue() {
 	hrow("submit: p50", "submit_p50_us", "submit_p50_us", micros)
 	hrow("submit: p99", "submit_p99_us", "submit_p99_us", micros)
 	hrow("submit: server CPU per request", "submit_cpu_us_per_req", "submit_cpu_us_per_req", micros)
+	hrow("submit, queue running (actions start as they arrive): Fetch/s", "submitrun_per_s", "submit_per_s", rate)
+	hrow("submit, queue running: server CPU per request", "submitrun_cpu_us_per_req", "", micros)
 	hrow("GetStatus by token: req/s", "status_per_s", "status_per_s", rate)
 	hrow("GetStatus by token: p50", "status_p50_us", "status_p50_us", micros)
 	hrow("GetStatus by token: p99", "status_p99_us", "status_p99_us", micros)
