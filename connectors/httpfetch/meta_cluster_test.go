@@ -2,6 +2,7 @@ package httpfetch
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -66,7 +67,31 @@ func TestRunNumberSurvivesAnotherNodesDeferredMeta(t *testing.T) {
 	require.Equal(t, uint64(3), run(dsC), "a run number was reused")
 	m, err := readMeta(dsC)
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, m.Calls, uint64(3), "calls: last writer wins, never below what this node counted")
+	// B's call was merged into the record as it was when B committed
+	// (store.MergeBookkeeper), not written back as B had read it: every
+	// node's calls count (A's two runs, B's Identifiers, C's run).
+	require.Equal(t, uint64(4), m.Calls, "calls of every node")
+	require.Equal(t, fetch.ActionSynchronize, m.Action)
+}
+
+// metaChange's merge (a cluster's store applies it as it commits) makes
+// the same record as its apply (a local store's read, change, write), so
+// its names are taskMeta's JSON names.
+func TestMetaChangeMergeIsApply(t *testing.T) {
+	old := &taskMeta{Runs: 5, Calls: 9, Action: "SYNCHRONIZE", LastStartMs: 100, LastFinishMs: 200}
+	for _, c := range []metaChange{
+		{calls: 1, action: fetch.ActionIdentifiers, startMs: 300, finishMs: 301},
+		{finishMs: 400},
+		{},
+	} {
+		b, err := json.Marshal(old)
+		require.NoError(t, err)
+		var merged taskMeta
+		require.NoError(t, json.Unmarshal(c.merge().Apply(b), &merged))
+		want := *old
+		c.apply(&want)
+		require.Equal(t, want, merged, "%+v", c)
+	}
 }
 
 // A datastore written before the run number had a key of its own keeps

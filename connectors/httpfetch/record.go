@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/connectorhq/connector/ingest"
@@ -125,13 +126,14 @@ func forEachRecord(ds store.Datastore, fn func(u string, r *record) error) error
 // taskMeta is a task's bookkeeping, kept in its datastore so that it
 // survives restarts: TaskList reads it.
 //
-// In a cluster its fields other than the run number are last writer
-// wins: two nodes that record actions of one task at the same time (one
-// of them deferred) each write the record as they read it, plus their own
-// action, so Calls may miss an action and Action and the times may be
-// those of the action committed last rather than started last. They are
-// statistics (TaskList); nothing depends on them. The run number is kept
-// exact apart (runKey).
+// In a cluster an action's end is merged into the record by the shared
+// store as it commits (changeMetaDeferred, store.MergeBookkeeper), not
+// read and written back, so Calls counts every node's actions; Action and
+// the times are last writer wins: those of the action committed last
+// rather than started last. A Synchronize's start (beginRun) reads the
+// record and writes it whole, durably; merges committed after it apply
+// over it. They are statistics (TaskList); nothing depends on them. The
+// run number is kept exact apart (runKey).
 type taskMeta struct {
 	// Runs is the number of Synchronize runs started, as beginRun
 	// returns it. In the stored record it may lag (runKey): only
@@ -207,6 +209,65 @@ func beginRun(ds store.Datastore, fn func(m *taskMeta)) (*taskMeta, error) {
 // writes after Run returns.
 func updateMetaDeferred(ds store.Datastore, fn func(m *taskMeta)) (*taskMeta, error) {
 	return changeMeta(func(f func(store.Writer) error) error { return store.UpdateBookkeeping(ds, f) }, fn)
+}
+
+// metaChange is what an action's end changes in its task's meta record:
+// calls added to Calls, and the other fields set (those that are zero are
+// left as they are).
+type metaChange struct {
+	calls             uint64
+	action            string
+	startMs, finishMs int64
+}
+
+// apply makes c on m.
+func (c metaChange) apply(m *taskMeta) {
+	m.Calls += c.calls
+	if c.action != "" {
+		m.Action = c.action
+	}
+	if c.startMs != 0 {
+		m.LastStartMs = c.startMs
+	}
+	if c.finishMs != 0 {
+		m.LastFinishMs = c.finishMs
+	}
+}
+
+// merge is c as a store.Merge of the JSON record (taskMeta's names).
+func (c metaChange) merge() store.Merge {
+	m := store.Merge{Add: map[string]int64{}, Set: map[string]json.RawMessage{}}
+	if c.calls != 0 {
+		m.Add["calls"] = int64(c.calls)
+	}
+	if c.action != "" {
+		b, err := json.Marshal(c.action)
+		if err != nil { // a string: cannot fail
+			panic(fmt.Sprintf("httpfetch: encode meta: %v", err))
+		}
+		m.Set["action"] = b
+	}
+	if c.startMs != 0 {
+		m.Set["laststart"] = json.RawMessage(strconv.FormatInt(c.startMs, 10))
+	}
+	if c.finishMs != 0 {
+		m.Set["lastfinish"] = json.RawMessage(strconv.FormatInt(c.finishMs, 10))
+	}
+	return m
+}
+
+// changeMetaDeferred makes c on the task's meta record, deferred as
+// updateMetaDeferred: without reading the record when the store can merge
+// the change itself as it commits it (store.MergeBookkeeper, the shared
+// store of a cluster, where a read is a round trip to PostgreSQL for
+// every action). Calls is then exact across nodes, and the other fields
+// are those of the change committed last.
+func changeMetaDeferred(ds store.Datastore, c metaChange) error {
+	if mb, ok := ds.(store.MergeBookkeeper); ok {
+		return mb.MergeBookkeeping([]byte(metaKey), c.merge())
+	}
+	_, err := updateMetaDeferred(ds, c.apply)
+	return err
 }
 
 func changeMeta(update func(func(store.Writer) error) error, fn func(m *taskMeta)) (*taskMeta, error) {

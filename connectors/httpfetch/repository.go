@@ -332,13 +332,12 @@ func (r *Repository) begin(ds store.Datastore, action string, newRun bool) (*tas
 		// while the action holds a thread. Nothing is read here either
 		// (no caller uses the meta of an action that starts no run): in
 		// a cluster a read is a round trip to the shared store.
+		//
+		// In a cluster (a store.MergeBookkeeper) the record is not read
+		// at the end either: the store adds the call and sets the rest
+		// as it commits (record.go, changeMetaDeferred).
 		return nil, func() {
-			_, err := updateMetaDeferred(ds, func(m *taskMeta) {
-				m.Calls++
-				m.Action = action
-				m.LastStartMs = startMs
-				m.LastFinishMs = r.now().UnixMilli()
-			})
+			err := changeMetaDeferred(ds, metaChange{calls: 1, action: action, startMs: startMs, finishMs: r.now().UnixMilli()})
 			if err != nil {
 				r.log.Warn("cannot record an action", "error", err)
 			}
@@ -356,7 +355,7 @@ func (r *Repository) begin(ds store.Datastore, action string, newRun bool) (*tas
 		return nil, nil, fmt.Errorf("httpfetch: record action start: %w", err)
 	}
 	return m, func() {
-		if _, err := updateMetaDeferred(ds, func(m *taskMeta) { m.LastFinishMs = r.now().UnixMilli() }); err != nil {
+		if err := changeMetaDeferred(ds, metaChange{finishMs: r.now().UnixMilli()}); err != nil {
 			r.log.Warn("cannot record the end of an action", "error", err)
 		}
 	}, nil

@@ -75,7 +75,8 @@ func (d *datastore) Get(key []byte) ([]byte, error) {
 	if err := d.s.usable(what, false); err != nil {
 		return nil, err
 	}
-	if dv, ok := d.s.def.lookup(d.task, key); ok { // a deferred write
+	dv, deferred := d.s.def.lookup(d.task, key)
+	if deferred && dv.m == nil { // a deferred put or delete
 		if dv.v == nil {
 			return nil, nil
 		}
@@ -85,14 +86,16 @@ func (d *datastore) Get(key []byte) ([]byte, error) {
 	defer cancel()
 	var v []byte
 	err := d.s.pool.QueryRow(ctx, `SELECT value FROM connector_datastore_entries WHERE task = $1 AND key = $2`, d.key, key).Scan(&v)
-	if err == pgx.ErrNoRows {
-		return nil, nil
-	}
-	if err != nil {
+	switch {
+	case err == pgx.ErrNoRows:
+		v = nil
+	case err != nil:
 		return nil, d.s.fail("get from "+what, err)
-	}
-	if v == nil {
+	case v == nil:
 		v = []byte{}
+	}
+	if deferred { // a deferred merge, over the stored value
+		return dv.m.Apply(v), nil
 	}
 	return v, nil
 }
@@ -228,7 +231,7 @@ func (d *datastore) ForEach(fn func(key, value []byte) error) error {
 		for _, e := range got {
 			// deferred writes of keys before this one, then this one's
 			for len(over) > 0 && bytes.Compare(over[0].key, e.k) < 0 {
-				if v := over[0].val.v; v != nil {
+				if v := over[0].val.over(nil); v != nil {
 					if err := fn(over[0].key, bytes.Clone(v)); err != nil {
 						return err
 					}
@@ -236,7 +239,10 @@ func (d *datastore) ForEach(fn func(key, value []byte) error) error {
 				over = over[1:]
 			}
 			if len(over) > 0 && bytes.Equal(over[0].key, e.k) {
-				e.v = bytes.Clone(over[0].val.v)
+				if e.v == nil {
+					e.v = []byte{}
+				}
+				e.v = bytes.Clone(over[0].val.over(e.v))
 				over = over[1:]
 				if e.v == nil { // deleted
 					continue
@@ -251,8 +257,8 @@ func (d *datastore) ForEach(fn func(key, value []byte) error) error {
 		}
 		if len(got) < forEachChunk {
 			for _, o := range over {
-				if o.val.v != nil {
-					if err := fn(o.key, bytes.Clone(o.val.v)); err != nil {
+				if v := o.val.over(nil); v != nil {
+					if err := fn(o.key, bytes.Clone(v)); err != nil {
 						return err
 					}
 				}
@@ -283,7 +289,7 @@ func (d *datastore) Len() (int, error) {
 	puts := 0
 	for i, e := range over {
 		keys[i] = e.key
-		if e.val.v != nil {
+		if e.val.v != nil || e.val.m != nil {
 			puts++
 		}
 	}

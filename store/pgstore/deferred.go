@@ -2,7 +2,9 @@ package pgstore
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -49,8 +51,35 @@ import (
 // overwritten by an older deferred one. d.mu serialises UpdateDeferred
 // with the task's Update and Clear.
 
-// defVal is one deferred write: the value, or nil for a delete.
-type defVal struct{ v []byte }
+// defVal is one deferred write: a merge (m, MergeBookkeeping), else the
+// value, or nil for a delete.
+type defVal struct {
+	v []byte
+	m *store.Merge
+}
+
+// then returns the deferred write that has the effect of d followed by
+// next.
+func (d *defVal) then(next *defVal) *defVal {
+	switch {
+	case next.m == nil: // a put or delete replaces whatever came before
+		return next
+	case d.m == nil: // a merge over a known value (nil: deleted) is a put
+		return &defVal{v: next.m.Apply(d.v)}
+	default:
+		m := d.m.Then(*next.m)
+		return &defVal{m: &m}
+	}
+}
+
+// over returns the value that d leaves over base, the stored value (nil:
+// absent); nil when d deletes it.
+func (d *defVal) over(base []byte) []byte {
+	if d.m != nil {
+		return d.m.Apply(base)
+	}
+	return d.v
+}
 
 // defOverlay holds the latest deferred write of each key, per task.
 type defOverlay map[string]map[string]*defVal
@@ -74,15 +103,20 @@ type deferState struct {
 	flushMu sync.Mutex // held by a transaction carrying deferred writes
 }
 
-// lookup returns the latest deferred write of task's key (ok false: none).
+// lookup returns the deferred writes of task's key, in flight and
+// pending, as one (ok false: none).
 func (ds *deferState) lookup(task string, key []byte) (*defVal, bool) {
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
-	if v, ok := ds.pending[task][string(key)]; ok {
-		return v, true
+	p, pok := ds.pending[task][string(key)]
+	a, aok := ds.active[task][string(key)]
+	switch {
+	case pok && aok:
+		return a.then(p), true
+	case pok:
+		return p, true
 	}
-	v, ok := ds.active[task][string(key)]
-	return v, ok
+	return a, aok
 }
 
 // dirty reports whether task has deferred writes not yet committed.
@@ -98,17 +132,20 @@ type defEntry struct {
 	val *defVal
 }
 
-// snapshot returns task's deferred writes, the latest of each key, in key
-// order.
+// snapshot returns task's deferred writes, in flight and pending, as one
+// per key, in key order.
 func (ds *deferState) snapshot(task string) []defEntry {
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	var out []defEntry
-	for k, v := range ds.pending[task] {
+	for k, v := range ds.active[task] {
+		if p, newer := ds.pending[task][k]; newer {
+			v = v.then(p)
+		}
 		out = append(out, defEntry{key: []byte(k), val: v})
 	}
-	for k, v := range ds.active[task] {
-		if _, newer := ds.pending[task][k]; !newer {
+	for k, v := range ds.pending[task] {
+		if _, older := ds.active[task][k]; !older {
 			out = append(out, defEntry{key: []byte(k), val: v})
 		}
 	}
@@ -120,7 +157,10 @@ func (ds *deferState) snapshot(task string) []defEntry {
 type deferredWrites struct {
 	delT, delK       [][]byte
 	putT, putK, putV [][]byte
-	taken            defOverlay
+	// merges: the task, key, Set and Add (JSON objects) of each
+	mrgT, mrgK     [][]byte
+	mrgSet, mrgAdd []string
+	taken          defOverlay
 }
 
 func (w *deferredWrites) empty() bool { return w == nil || len(w.taken) == 0 }
@@ -148,7 +188,10 @@ func (ds *deferState) take() *deferredWrites {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			if v := m[k]; v.v == nil {
+			if v := m[k]; v.m != nil {
+				w.mrgT, w.mrgK = append(w.mrgT, []byte(t)), append(w.mrgK, []byte(k))
+				w.mrgSet, w.mrgAdd = append(w.mrgSet, jsonObject(v.m.Set)), append(w.mrgAdd, jsonObject(v.m.Add))
+			} else if v.v == nil {
 				w.delT, w.delK = append(w.delT, []byte(t)), append(w.delK, []byte(k))
 			} else {
 				w.putT, w.putK, w.putV = append(w.putT, []byte(t)), append(w.putK, []byte(k)), append(w.putV, v.v)
@@ -163,7 +206,10 @@ func (ds *deferState) take() *deferredWrites {
 // (PostgreSQL has them, or must never have them); any other failure (the
 // outcome is unknown, or the transaction was not sent) puts them back
 // under the writes made since, for the next transaction to carry again.
-// Callers hold flushMu.
+// (A merge carried again after a COMMIT whose answer was lost is applied
+// twice: its counters count that action twice. They are statistics; the
+// alternative, dropping it, would lose the action for certain whenever
+// the transaction was not sent at all.) Callers hold flushMu.
 func (ds *deferState) settle(w *deferredWrites, err error) {
 	if w.empty() {
 		return
@@ -179,9 +225,10 @@ func (ds *deferState) settle(w *deferredWrites, err error) {
 	}
 	for t, m := range w.taken {
 		for k, v := range m {
-			if _, newer := ds.pending[t][k]; !newer {
-				ds.pending.set(t, k, v)
+			if p, newer := ds.pending[t][k]; newer {
+				v = v.then(p)
 			}
+			ds.pending.set(t, k, v)
 		}
 	}
 }
@@ -201,12 +248,74 @@ func (w *deferredWrites) queue(b *pgx.Batch) {
 			SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[])
 			ON CONFLICT (task, key) DO UPDATE SET value = excluded.value`, w.putT, w.putK, w.putV)
 	}
+	if len(w.mrgK) > 0 {
+		// Each merge applied to the row as it is at this commit (under its
+		// row lock), in the rows' sorted order, as the puts (no deadlock
+		// between nodes' transactions).
+		b.Queue(`WITH u AS (SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::jsonb[], $4::jsonb[])
+				WITH ORDINALITY AS u(task, key, sets, adds, n))
+			INSERT INTO connector_datastore_entries AS e (task, key, value)
+			SELECT task, key, connector_merge_json(NULL, sets, adds) FROM u ORDER BY n
+			ON CONFLICT (task, key) DO UPDATE SET value = connector_merge_json(e.value,
+				(SELECT u.sets FROM u WHERE u.task = excluded.task AND u.key = excluded.key),
+				(SELECT u.adds FROM u WHERE u.task = excluded.task AND u.key = excluded.key))`,
+			w.mrgT, w.mrgK, w.mrgSet, w.mrgAdd)
+	}
+}
+
+// jsonObject encodes a merge's Set or Add as a JSON object.
+func jsonObject[V any](m map[string]V) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, err := json.Marshal(m)
+	if err != nil { // numbers, or values checked by json.Valid
+		panic("pgstore: merge: " + err.Error())
+	}
+	return string(b)
 }
 
 // UpdateBookkeeping implements store.Bookkeeper (see the top of this
 // file).
 func (d *datastore) UpdateBookkeeping(fn func(w store.Writer) error) error {
 	return d.update("update datastore "+d.task+" (deferred)", fn, d.deferWrites)
+}
+
+// MergeBookkeeping implements store.MergeBookkeeper: m waits in the
+// overlay as UpdateBookkeeping's writes do (reads of this store see it
+// applied at once) and is applied by PostgreSQL to the record as it is
+// when the transaction that carries it commits (connector_merge_json),
+// so recording an action costs no read.
+func (d *datastore) MergeBookkeeping(key []byte, m store.Merge) error {
+	what := "update datastore " + d.task + " (deferred merge)"
+	if err := checkKey(d.task, key); err != nil {
+		return err
+	}
+	if !m.Valid() {
+		return fmt.Errorf("store: datastore %s: key %q: a merge sets a member to invalid JSON: %w", d.task, key, store.ErrInvalid)
+	}
+	if err := d.s.usable(what, true); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.s.hookWrite(what); err != nil {
+		return err
+	}
+	mc := m.Clone()
+	v := &defVal{m: &mc}
+	ds := &d.s.def
+	ds.mu.Lock()
+	if ds.pending == nil {
+		ds.pending = defOverlay{}
+	}
+	if cur, ok := ds.pending[d.task][string(key)]; ok {
+		v = cur.then(v)
+	}
+	ds.pending.set(d.task, string(key), v)
+	d.s.armLocked()
+	ds.mu.Unlock()
+	return nil
 }
 
 // deferWrites puts staged, the writes of one UpdateBookkeeping, in the
@@ -320,4 +429,7 @@ func (s *Store) deferredLen() int {
 	return n
 }
 
-var _ store.Bookkeeper = (*datastore)(nil)
+var (
+	_ store.Bookkeeper      = (*datastore)(nil)
+	_ store.MergeBookkeeper = (*datastore)(nil)
+)

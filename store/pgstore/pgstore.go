@@ -173,6 +173,34 @@ var schema = []string{
 				USING ERRCODE = 'CNF01';
 		END IF;
 	END $$ LANGUAGE plpgsql`,
+	// connector_merge_json applies a deferred merge (store.Merge,
+	// deferred.go) to a datastore value: old as a JSON object ({} when it
+	// is absent or is not one), each member of adds added to old's integer
+	// of that name (0 when absent or not an integer), then sets' members
+	// put over it. It never fails on what old holds: a damaged record
+	// must not fail the group commit that carries the merge.
+	`CREATE OR REPLACE FUNCTION connector_merge_json(old bytea, sets jsonb, adds jsonb) RETURNS bytea AS $$
+	DECLARE
+		o jsonb;
+		k text;
+		v jsonb;
+	BEGIN
+		IF old IS NOT NULL THEN
+			BEGIN
+				o := convert_from(old, 'UTF8')::jsonb;
+			EXCEPTION WHEN others THEN
+				o := NULL;
+			END;
+		END IF;
+		IF o IS NULL OR jsonb_typeof(o) <> 'object' THEN
+			o := '{}';
+		END IF;
+		FOR k, v IN SELECT * FROM jsonb_each(coalesce(adds, '{}')) LOOP
+			o := o || jsonb_build_object(k, (CASE WHEN jsonb_typeof(o->k) = 'number' AND (o->>k) ~ '^-?[0-9]+$'
+				THEN (o->>k)::numeric ELSE 0 END) + (v #>> '{}')::numeric);
+		END LOOP;
+		RETURN convert_to((o || coalesce(sets, '{}'))::text, 'UTF8');
+	END $$ LANGUAGE plpgsql`,
 }
 
 // Open connects to the database, creates the tables if needed and checks
