@@ -302,6 +302,22 @@ func (d *datastore) Len() (int, error) {
 
 func (d *datastore) Clear() error {
 	what := "clear datastore " + d.task
+	return d.writing(what, func() error {
+		ctx, cancel := d.s.ctx()
+		defer cancel()
+		return d.write(func(b *pgx.Batch) {
+			b.Queue(`DELETE FROM connector_datastore_entries WHERE task = $1`, d.key)
+		}, func(b *pgx.Batch) error {
+			_, err := d.s.writeBatch(ctx, what, b)
+			return err
+		})
+	})
+}
+
+// writing runs fn, one write of the task that is not an Update, under
+// d.mu once the store is usable for writes and the fault hook has passed
+// it.
+func (d *datastore) writing(what string, fn func() error) error {
 	if err := d.s.usable(what, true); err != nil {
 		return err
 	}
@@ -310,14 +326,7 @@ func (d *datastore) Clear() error {
 	if err := d.s.hookWrite(what); err != nil {
 		return err
 	}
-	ctx, cancel := d.s.ctx()
-	defer cancel()
-	return d.write(func(b *pgx.Batch) {
-		b.Queue(`DELETE FROM connector_datastore_entries WHERE task = $1`, d.key)
-	}, func(b *pgx.Batch) error {
-		_, err := d.s.writeBatch(ctx, what, b)
-		return err
-	})
+	return fn()
 }
 
 // writer stages the writes of one Update; they are sent when fn returns.

@@ -294,28 +294,22 @@ func (d *datastore) MergeBookkeeping(key []byte, m store.Merge) error {
 	if !m.Valid() {
 		return fmt.Errorf("store: datastore %s: key %q: a merge sets a member to invalid JSON: %w", d.task, key, store.ErrInvalid)
 	}
-	if err := d.s.usable(what, true); err != nil {
-		return err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.s.hookWrite(what); err != nil {
-		return err
-	}
-	mc := m.Clone()
-	v := &defVal{m: &mc}
-	ds := &d.s.def
-	ds.mu.Lock()
-	if ds.pending == nil {
-		ds.pending = defOverlay{}
-	}
-	if cur, ok := ds.pending[d.task][string(key)]; ok {
-		v = cur.then(v)
-	}
-	ds.pending.set(d.task, string(key), v)
-	d.s.armLocked()
-	ds.mu.Unlock()
-	return nil
+	return d.writing(what, func() error {
+		mc := m.Clone()
+		v := &defVal{m: &mc}
+		ds := &d.s.def
+		ds.mu.Lock()
+		defer ds.mu.Unlock()
+		if ds.pending == nil {
+			ds.pending = defOverlay{}
+		}
+		if cur, ok := ds.pending[d.task][string(key)]; ok {
+			v = cur.then(v)
+		}
+		ds.pending.set(d.task, string(key), v)
+		d.s.armLocked()
+		return nil
+	})
 }
 
 // deferWrites puts staged, the writes of one UpdateBookkeeping, in the

@@ -185,23 +185,31 @@ func (f *failCommits) Commit() error {
 }
 func (f *failCommits) Synced() error { return nil }
 
-// A group commit that fails keeps its deferred writes for the next one
-// (newer writes of the same keys win); they stay visible meanwhile.
-func TestDeferredWritesSurviveAFailedCommit(t *testing.T) {
-	t.Parallel()
+// failingNode opens node a, whose commits f fails on demand, and a
+// store b beside it on the same database.
+func failingNode(t *testing.T) (a, b *Store, f *failCommits) {
+	t.Helper()
 	url := server.DatabaseT(t)
-	f := &failCommits{}
+	f = &failCommits{}
 	a, err := Open(ctx, Config{URL: url, Node: "a", Faults: f, DeferInterval: time.Hour})
 	require.NoError(t, err)
 	t.Cleanup(func() { a.Close() })
 	require.NoError(t, a.RegisterNode(ctx, "a", "a:1", 4))
-	b := openT(t, url, nil)
+	b = openT(t, url, nil)
 	t.Cleanup(func() { b.Close() })
+	return a, b, f
+}
+
+// A group commit that fails keeps its deferred writes for the next one
+// (newer writes of the same keys win); they stay visible meanwhile.
+func TestDeferredWritesSurviveAFailedCommit(t *testing.T) {
+	t.Parallel()
+	a, b, f := failingNode(t)
 	da, db := dsOf(t, a, "T"), dsOf(t, b, "T")
 	require.NoError(t, store.UpdateBookkeeping(da, put("k1", "v1")))
 	require.NoError(t, store.UpdateBookkeeping(da, put("k2", "v2")))
 	f.n.Store(1)
-	_, err = a.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("x", 0)}, 100)
+	_, err := a.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("x", 0)}, 100)
 	require.Error(t, err)
 	require.Equal(t, "v1", getS(t, da, "k1"))
 	require.Equal(t, "<absent>", getS(t, db, "k1"))

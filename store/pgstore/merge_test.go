@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -139,18 +138,11 @@ func TestMergeBookkeepingConcurrentNodes(t *testing.T) {
 // with the merges made since: nothing counted twice, nothing lost.
 func TestMergesSurviveAFailedCommit(t *testing.T) {
 	t.Parallel()
-	url := server.DatabaseT(t)
-	f := &failCommits{}
-	a, err := Open(ctx, Config{URL: url, Node: "a", Faults: f, DeferInterval: time.Hour})
-	require.NoError(t, err)
-	t.Cleanup(func() { a.Close() })
-	require.NoError(t, a.RegisterNode(ctx, "a", "a:1", 4))
-	b := openT(t, url, nil)
-	t.Cleanup(func() { b.Close() })
+	a, b, f := failingNode(t)
 	da, db := dsOf(t, a, "T"), dsOf(t, b, "T")
 	merge(t, da, "m", call("A1", 1))
 	f.n.Store(1)
-	_, err = a.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("x", 0)}, 100)
+	_, err := a.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("x", 0)}, 100)
 	require.Error(t, err)
 	require.Equal(t, "<absent>", getS(t, db, "m"))
 	merge(t, da, "m", call("A2", 2))
