@@ -698,6 +698,15 @@ func addresses(v string) []string {
 	if v == "" {
 		return nil
 	}
+	if out, ok := simpleAddresses(v); ok {
+		return out
+	}
+	return parsedAddresses(v)
+}
+
+// parsedAddresses reads an address list with net/mail; a list it refuses
+// is split at its commas.
+func parsedAddresses(v string) []string {
 	parser := mail.AddressParser{WordDecoder: wordDecoder}
 	if list, err := parser.ParseList(v); err == nil {
 		out := make([]string, 0, len(list))
@@ -713,6 +722,77 @@ func addresses(v string) []string {
 		}
 	}
 	return out
+}
+
+// simpleAddresses reads the commonest address lists without net/mail (a
+// parser, a map and several strings per address): items "local@domain"
+// and "Name <local@domain>", separated by commas, where the name is ASCII
+// words (letters, digits, '-', '_') one space apart and the address plain
+// ASCII dot-atoms. Each such item is what net/mail and FormatAddress make
+// of it, as it is written (TestSimpleAddressesAreNetMails). ok is false
+// for anything else (quotes, comments, encoded words, groups, folding,
+// 8-bit text), which parsedAddresses reads.
+func simpleAddresses(v string) (out []string, ok bool) {
+	out = make([]string, 0, strings.Count(v, ",")+1)
+	for item := range strings.SplitSeq(v, ",") {
+		item = strings.Trim(item, " ")
+		if item == "" {
+			return nil, false
+		}
+		if item[len(item)-1] == '>' {
+			i := strings.IndexByte(item, '<')
+			if i < 2 || item[i-1] != ' ' || !simpleName(item[:i-1]) || !simpleAddrSpec(item[i+1:len(item)-1]) {
+				return nil, false
+			}
+		} else if !simpleAddrSpec(item) {
+			return nil, false
+		}
+		out = append(out, item)
+	}
+	return out, true
+}
+
+// simpleName reports whether s is words of ASCII letters, digits, '-' and
+// '_', one space apart.
+func simpleName(s string) bool {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' || strings.Contains(s, "  ") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '-' && c != '_' && c != ' ' {
+			return false
+		}
+	}
+	return true
+}
+
+// simpleAddrSpec reports whether s is local@domain, the local part a
+// dot-atom of letters, digits and "+-_%", the domain one of letters,
+// digits and '-'.
+func simpleAddrSpec(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at < 0 {
+		return false
+	}
+	return dotAtom(s[:at], "+-_%") && dotAtom(s[at+1:], "-")
+}
+
+// dotAtom reports whether s is non-empty words of letters, digits and
+// extra, one '.' apart.
+func dotAtom(s, extra string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '.' && strings.IndexByte(extra, c) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
 // FormatAddress writes "Name <addr>", or addr alone without a name.
