@@ -167,6 +167,9 @@ func (r *report) rows() []mdRow {
 		add(fmt.Sprintf("idle CPU of the nodes (sum), N=%d", n), fmt.Sprintf("idle_cpu_ms_per_s_n%d", n), "", "")
 	}
 	for _, n := range r.o.nodes {
+		add(fmt.Sprintf("voluntary context switches of the nodes per finished action, N=%d (their threads' sleeps: runtime wake-ups)", n), fmt.Sprintf("vcs_per_action_n%d", n), ratioN(r, "vcs_ratio_n", n), "")
+	}
+	for _, n := range r.o.nodes {
 		add(fmt.Sprintf("shared-store commits per finished action, N=%d (pg_stat_database xact_commit)", n), fmt.Sprintf("commits_per_action_n%d", n), ratioN(r, "commits_ratio_n", n), "")
 	}
 	for _, n := range r.o.nodes {

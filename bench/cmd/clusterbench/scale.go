@@ -50,6 +50,7 @@ type measured struct {
 	commits    float64 // xact_commit per action
 	walSyncs   float64 // WAL fsyncs per action
 	throttled  float64 // share of quota periods throttled (quota runs)
+	vcs, ivcs  float64 // voluntary and involuntary context switches of the target processes per action
 	elapsed    time.Duration
 	submitters int
 }
@@ -110,6 +111,7 @@ func (t *target) measure(o options, groups []*cgroup) (measured, error) {
 		per0, thr0 = per0+p, thr0+th
 	}
 	cpu0, pg0 := cpuOf(t.pids), treeCPU(t.pgPID)
+	v0, iv0 := ctxSwitchesOf(t.pids)
 	start := time.Now()
 	var submitted atomic.Int64
 	var firstErr atomic.Value
@@ -137,6 +139,7 @@ func (t *target) measure(o options, groups []*cgroup) (measured, error) {
 	}
 	elapsed := time.Since(start)
 	cpu1, pg1 := cpuOf(t.pids), treeCPU(t.pgPID)
+	v1, iv1 := ctxSwitchesOf(t.pids)
 	var per1, thr1 int64
 	for _, g := range groups {
 		p, th := g.throttled()
@@ -156,6 +159,7 @@ func (t *target) measure(o options, groups []*cgroup) (measured, error) {
 	m.rate = float64(n) / elapsed.Seconds()
 	m.cpuMs = float64(cpu1-cpu0) / float64(time.Millisecond) / float64(n)
 	m.idleMs = idle
+	m.vcs, m.ivcs = float64(v1-v0)/float64(n), float64(iv1-iv0)/float64(n)
 	m.netCPUMs = (float64(cpu1-cpu0)/float64(time.Millisecond) - idle*elapsed.Seconds()) / float64(n)
 	m.pgCPUMs = float64(pg1-pg0) / float64(time.Millisecond) / float64(n)
 	m.commits = float64(c1-c0-(q1-q0)) / float64(n)
@@ -180,7 +184,7 @@ func (r *report) scale() error {
 			if err != nil {
 				return fmt.Errorf("N=%d: %w", n, err)
 			}
-			logf("scale run %d N=%d: %d actions in %.1fs = %.0f/s; node CPU %.3f ms (%.3f ms less idle), PostgreSQL CPU %.3f ms, %.2f commits and %.2f WAL fsyncs per action", run, n, m.n, m.elapsed.Seconds(), m.rate, m.cpuMs, m.netCPUMs, m.pgCPUMs, m.commits, m.walSyncs)
+			logf("scale run %d N=%d: %d actions in %.1fs = %.0f/s; node CPU %.3f ms (%.3f ms less idle), PostgreSQL CPU %.3f ms, %.2f commits and %.2f WAL fsyncs per action; %.1f voluntary and %.1f involuntary context switches of the nodes per action", run, n, m.n, m.elapsed.Seconds(), m.rate, m.cpuMs, m.netCPUMs, m.pgCPUMs, m.commits, m.walSyncs, m.vcs, m.ivcs)
 			r.add(fmt.Sprintf("cpu_per_action_ms_n%d", n), m.cpuMs, "ms")
 			r.add(fmt.Sprintf("net_cpu_per_action_ms_n%d", n), m.netCPUMs, "ms")
 			r.add(fmt.Sprintf("idle_cpu_ms_per_s_n%d", n), m.idleMs, "ms/s")
@@ -188,14 +192,20 @@ func (r *report) scale() error {
 			r.add(fmt.Sprintf("pg_cpu_per_action_ms_n%d", n), m.pgCPUMs, "ms")
 			r.add(fmt.Sprintf("wal_syncs_per_action_n%d", n), m.walSyncs, "")
 			r.add(fmt.Sprintf("free_rate_n%d", n), m.rate, "/s")
+			r.add(fmt.Sprintf("vcs_per_action_n%d", n), m.vcs, "")
+			r.add(fmt.Sprintf("ivcs_per_action_n%d", n), m.ivcs, "")
 			if n == 1 {
 				ref["cpu"], ref["commits"], ref["pg"], ref["rate"], ref["net"] = m.cpuMs, m.commits, m.pgCPUMs, m.rate, m.netCPUMs
+				ref["vcs"] = m.vcs
 			} else if ref["cpu"] > 0 {
 				r.add(fmt.Sprintf("cpu_ratio_n%d", n), m.cpuMs/ref["cpu"], "x")
 				r.add(fmt.Sprintf("net_cpu_ratio_n%d", n), m.netCPUMs/ref["net"], "x")
 				r.add(fmt.Sprintf("commits_ratio_n%d", n), m.commits/ref["commits"], "x")
 				r.add(fmt.Sprintf("pgcpu_ratio_n%d", n), m.pgCPUMs/ref["pg"], "x")
 				r.add(fmt.Sprintf("free_ratio_n%d", n), m.rate/ref["rate"], "x")
+				if ref["vcs"] > 0 {
+					r.add(fmt.Sprintf("vcs_ratio_n%d", n), m.vcs/ref["vcs"], "x")
+				}
 			}
 			if n == 3 {
 				ref["n3"] = m.rate

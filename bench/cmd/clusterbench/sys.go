@@ -150,6 +150,19 @@ func cpuOf(pids []int) time.Duration {
 	return sum
 }
 
+// ctxSwitchesOf sums the voluntary and involuntary context switches of
+// pids' threads: each voluntary one is a thread that went to sleep (a Go
+// runtime thread parking in futex, sysmon's nanosleep, epoll), so per
+// action they count the wake-ups a node pays.
+func ctxSwitchesOf(pids []int) (voluntary, involuntary int64) {
+	for _, p := range pids {
+		if v, iv, err := procstat.CtxSwitches(p); err == nil {
+			voluntary, involuntary = voluntary+v, involuntary+iv
+		}
+	}
+	return voluntary, involuntary
+}
+
 // loadavg is the 1-minute load average.
 func loadavg() float64 {
 	b, _ := os.ReadFile("/proc/loadavg")

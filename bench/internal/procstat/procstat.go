@@ -125,3 +125,41 @@ func HeapInUse() (inuse, alloc uint64) {
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse, ms.HeapAlloc
 }
+
+// CtxSwitches returns the voluntary and involuntary context switches of
+// pid's threads (the sum of voluntary_ctxt_switches and
+// nonvoluntary_ctxt_switches in /proc/<pid>/task/*/status; /proc/<pid>/status
+// counts only the main thread). A thread that has exited is no longer
+// counted (the Go runtime keeps its threads).
+func CtxSwitches(pid int) (voluntary, involuntary int64, err error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, 0, fmt.Errorf("procstat: %w", err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/status")
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(l, ":")
+			if !ok {
+				continue
+			}
+			switch k {
+			case "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches":
+				n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				if err != nil {
+					return 0, 0, fmt.Errorf("procstat: %s/%s/status: %s: %w", dir, e.Name(), k, err)
+				}
+				if k[0] == 'v' {
+					voluntary += n
+				} else {
+					involuntary += n
+				}
+			}
+		}
+	}
+	return voluntary, involuntary, nil
+}
