@@ -296,13 +296,14 @@ func TestSubmitterClaimsWhatItQueues(t *testing.T) {
 		require.NoError(t, err)
 		var owner string
 		var state int
+		var epoch int64
 		require.EventuallyWithT(t, func(ct *assert.CollectT) {
-			err := conn.QueryRow(ctx, `SELECT owner, state FROM connector_actions WHERE id = $1`, []byte(id.String())).Scan(&owner, &state)
+			err := conn.QueryRow(ctx, `SELECT owner, state, epoch FROM connector_actions WHERE id = $1`, []byte(id.String())).Scan(&owner, &state, &epoch)
 			if assert.NoError(ct, err) {
 				assert.Equal(ct, int(messages.State_STATE_FINISHED), state, "action %s", s.tok)
 			}
 		}, 30*time.Second, 10*time.Millisecond)
-		assert.Equal(t, s.node, owner, "action %s accepted by %s ran on %s", s.tok, s.node, owner)
+		assert.Equal(t, s.node, owner, "action %s accepted by %s ran on %s (epoch %d)", s.tok, s.node, owner, epoch)
 	}
 	require.Equal(t, 2*perNode, n)
 }

@@ -90,6 +90,10 @@ type cOp struct {
 	// again
 	reconcile bool
 	check     map[uuid.UUID]cheld
+	// unwritten: actions whose latest change (an end, a freed thread)
+	// waits in the pending commit or for a retry: the store's row is
+	// older than the node's state, so a reconciliation leaves them be.
+	unwritten map[string]bool
 	owners    []pgstore.Ownership
 	reowned   []pgstore.Row
 }

@@ -112,6 +112,21 @@ func (m *cmanager) reconcileOp() *cOp {
 			op.check[id] = cheld{epoch: e.epoch, slot: e.slot, pid: e.pid}
 		}
 	}
+	// Since reconciliation goes before the pending commit, the store
+	// may not have this node's latest changes yet: an action that has
+	// ended here, its end still pending, is Running in its row, and
+	// taking it "again" ran it a second time on another node.
+	if m.pending != nil || len(m.retry) > 0 {
+		op.unwritten = map[string]bool{}
+		if m.pending != nil {
+			for _, w := range m.pending.writes {
+				op.unwritten[w.Record.Id] = true
+			}
+		}
+		for id := range m.retry {
+			op.unwritten[id] = true
+		}
+	}
 	m.reconcileWanted = false
 	m.lastReconcile = time.Now()
 	return op

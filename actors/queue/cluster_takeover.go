@@ -100,7 +100,7 @@ func (m *cmanager) runReconcile(ctx context.Context, op *cOp) error {
 	var again []string
 	var epochs []int64
 	for _, o := range op.owners {
-		if o.Owner != m.node || messages.Terminal(o.State) {
+		if o.Owner != m.node || messages.Terminal(o.State) || op.unwritten[o.ID] {
 			continue
 		}
 		id, perr := uuid.Parse(o.ID)
