@@ -366,6 +366,10 @@ func (s *boltStore) validate(what, queue string, muts []journalMutation) (err er
 		}
 		s.high[queue] = hi
 	}
+	if hi.fresh(muts) {
+		hi.raise(muts)
+		return nil
+	}
 	// seqOf returns the seq id holds now (0, false: none).
 	seqOf := func(id string) (uint64, bool, error) {
 		if id > hi.id {
@@ -491,6 +495,20 @@ func (s *boltStore) validate(what, queue string, muts []journalMutation) (err er
 type queueHigh struct {
 	id  string
 	seq uint64
+}
+
+// fresh reports whether muts are all puts of ids and seqs above the
+// bounds, each above the one before (a batch of submissions): no action
+// holds any of them, and none is taken twice in the batch.
+func (h *queueHigh) fresh(muts []journalMutation) bool {
+	id, seq := h.id, h.seq
+	for _, m := range muts {
+		if m.kind != kindPut || m.id <= id || m.seq <= seq {
+			return false
+		}
+		id, seq = m.id, m.seq
+	}
+	return true
 }
 
 // raise makes the bounds cover the puts of muts.

@@ -31,8 +31,10 @@
 // batch, not per action.
 //
 // The durable store journals actions (journal.go): ApplyActions validates
-// the batch against the current state, writes it as one checksummed,
-// numbered frame to the journal with one fdatasync (into a segment whose
+// the batch against the current state (new actions, whose ids and seqs
+// are above the highest of the queue, which the store remembers, are
+// checked without reading bbolt), writes it as one checksummed, numbered
+// frame to the journal with one fdatasync (into a segment whose
 // space was allocated whole beforehand, zero-filled for all but the first
 // of a run, so the sync overwrites written blocks: the cheapest kind; a
 // bbolt commit syncs twice and grows the file), and keeps it in memory
