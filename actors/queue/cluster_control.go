@@ -114,7 +114,7 @@ func StartCluster(sys *actor.ActorSystem, cfg Config, db *pgstore.Store, mem Mem
 	m := newClusterManager(cfg, sh, sys.Root, db, mem, name)
 	m.paused = paused
 	props := actor.PropsFromProducer(func() actor.Actor { return m },
-		actor.WithReceiverMiddleware(managerPanic(sh.log)), actor.WithMailbox(actor.Unbounded(&m.backlog)))
+		actor.WithReceiverMiddleware(managerPanic(sh.log)))
 	pid, err := sys.Root.SpawnNamed(props, name)
 	if err != nil {
 		return nil, fmt.Errorf("queue: start %s: %w", cfg.Name, err)
