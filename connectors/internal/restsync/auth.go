@@ -84,8 +84,14 @@ func (a *TokenAuth) Authorize(ctx context.Context, req *http.Request) error {
 	if tok.AccessToken == "" {
 		return errors.New("the token endpoint issued no access token")
 	}
+	// Only a token of the current source is the last one handed out: a
+	// request that took its token from a source a renewal has since
+	// dropped would otherwise make that old token "last" again, and its
+	// refusal would renew a second time.
 	a.mu.Lock()
-	a.last = tok.AccessToken
+	if a.src == src {
+		a.last = tok.AccessToken
+	}
 	a.mu.Unlock()
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	return nil
@@ -113,7 +119,9 @@ func (a *TokenAuth) Renew(ctx context.Context, refused *http.Request) error {
 		return err
 	}
 	a.mu.Lock()
-	a.last = tok.AccessToken
+	if a.src == src {
+		a.last = tok.AccessToken
+	}
 	a.mu.Unlock()
 	if tok.AccessToken == sent {
 		return errors.New("the token endpoint issued the refused token again")

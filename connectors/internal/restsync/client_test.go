@@ -558,3 +558,53 @@ func TestRenewOnceForRequestsRefusedTogether(t *testing.T) {
 	require.NoError(t, auth.Authorize(ctx, r3))
 	require.Equal(t, "Bearer tok-2", r3.Header.Get("Authorization"))
 }
+
+// countingGate is a token source whose calls after the first wait for
+// release: a request that took its token before a renewal and is slow to
+// get it.
+type countingGate struct {
+	tok     string
+	calls   *atomic.Int32
+	release chan struct{}
+}
+
+func (s countingGate) Token() (*oauth2.Token, error) {
+	if s.calls.Add(1) > 1 {
+		<-s.release
+	}
+	return &oauth2.Token{AccessToken: s.tok}, nil
+}
+
+// A request that got its token from the source a renewal then dropped
+// (it asked before the renewal and was answered after it) sends the old
+// token; its refusal must not renew again: the token it was refused is
+// not the last one handed out. (Under load, webexfetch's
+// TestTokenExpiresMidRun saw three refreshes instead of two this way.)
+func TestRefusedStaleTokenDoesNotRenewAgain(t *testing.T) {
+	var issued, calls atomic.Int32
+	release := make(chan struct{})
+	auth := &TokenAuth{New: func(context.Context) (oauth2.TokenSource, error) {
+		n := issued.Add(1)
+		if n == 1 {
+			return countingGate{tok: "tok-1", calls: &calls, release: release}, nil
+		}
+		return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: fmt.Sprintf("tok-%d", n)}), nil
+	}}
+	ctx := context.Background()
+	r1, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/x", nil)
+	r2, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/y", nil)
+	require.NoError(t, auth.Authorize(ctx, r1))
+	slow := make(chan error, 1)
+	go func() { slow <- auth.Authorize(ctx, r2) }()
+	require.Eventually(t, func() bool { return calls.Load() == 2 }, 10*time.Second, time.Millisecond, "the slow request asks the first source")
+	require.NoError(t, auth.Renew(ctx, r1))
+	require.Equal(t, int32(2), issued.Load())
+	close(release)
+	require.NoError(t, <-slow)
+	require.Equal(t, "Bearer tok-1", r2.Header.Get("Authorization"))
+	require.NoError(t, auth.Renew(ctx, r2))
+	require.Equal(t, int32(2), issued.Load(), "the stale token's refusal renewed again")
+	r3, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/z", nil)
+	require.NoError(t, auth.Authorize(ctx, r3))
+	require.Equal(t, "Bearer tok-2", r3.Header.Get("Authorization"))
+}
