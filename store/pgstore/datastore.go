@@ -76,6 +76,17 @@ func (d *datastore) Get(key []byte) ([]byte, error) {
 		return nil, err
 	}
 	dv, deferred := d.s.def.lookup(d.task, key)
+	if deferred && dv.m != nil {
+		// A deferred merge applies over the stored value, which must be
+		// read with no transaction carrying that merge in flight: one
+		// that commits between the lookup and the read would have the
+		// value read count the merge twice (and an Update that writes
+		// it back, beginRun, would keep it so). flushMu is held by such
+		// a transaction until it has settled.
+		d.s.def.flushMu.Lock()
+		defer d.s.def.flushMu.Unlock()
+		dv, deferred = d.s.def.lookup(d.task, key)
+	}
 	if deferred && dv.m == nil { // a deferred put or delete
 		if dv.v == nil {
 			return nil, nil

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/store"
@@ -150,5 +153,74 @@ func TestMergesSurviveAFailedCommit(t *testing.T) {
 	_, err = a.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("x", 0)}, 100)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"calls":2,"action":"A2","last":2}`, getS(t, db, "m"))
+	require.Zero(t, a.deferredLen())
+}
+
+// holdSynced holds, once armed, the next commit after PostgreSQL has
+// committed it and before the store has settled it (Synced), until
+// released.
+type holdSynced struct {
+	armed     atomic.Bool
+	committed chan struct{}
+	release   chan struct{}
+}
+
+func (h *holdSynced) Write() error  { return nil }
+func (h *holdSynced) Commit() error { return nil }
+func (h *holdSynced) Synced() error {
+	if h.armed.CompareAndSwap(true, false) {
+		close(h.committed)
+		<-h.release
+	}
+	return nil
+}
+
+// A read of a record whose merge a transaction has just committed, before
+// that transaction has settled, reads the merge once: the stored value
+// already holds it (it counted it twice, and beginRun's Update, which
+// writes what it read back, kept the double count).
+func TestMergeReadWhileItsCommitSettles(t *testing.T) {
+	t.Parallel()
+	url := server.DatabaseT(t)
+	h := &holdSynced{committed: make(chan struct{}), release: make(chan struct{})}
+	a, err := Open(ctx, Config{URL: url, Node: "a", Faults: h, DeferInterval: time.Hour})
+	require.NoError(t, err)
+	t.Cleanup(func() { a.Close() })
+	require.NoError(t, a.RegisterNode(ctx, "a", "a:1", 4))
+	da := dsOf(t, a, "T")
+	require.NoError(t, da.Update(put("m", `{"calls":10}`)))
+	merge(t, da, "m", call("A1", 1))
+	want := `{"calls":11,"action":"A1","last":1}`
+	require.JSONEq(t, want, getS(t, da, "m"))
+
+	h.armed.Store(true)
+	submitted := make(chan error, 1)
+	go func() {
+		_, err := a.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("x", 0)}, 100)
+		submitted <- err
+	}()
+	<-h.committed
+	read := make(chan string, 1)
+	go func() {
+		v, err := da.Get([]byte("m"))
+		assert.NoError(t, err)
+		read <- string(v)
+	}()
+	// Before the fix the read answered at once, the merge counted twice;
+	// now it waits for the commit to settle. (Either way it is checked.)
+	var got string
+	answered := false
+	select {
+	case got = <-read:
+		answered = true
+	case <-time.After(time.Second):
+	}
+	close(h.release)
+	require.NoError(t, <-submitted)
+	if !answered {
+		got = <-read
+	}
+	require.JSONEq(t, want, got, "read while the commit carrying the merge settled")
+	require.JSONEq(t, want, getS(t, da, "m"))
 	require.Zero(t, a.deferredLen())
 }
