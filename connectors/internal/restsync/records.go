@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/connectorhq/connector/store"
@@ -74,14 +75,14 @@ func EachRecord(ds store.Datastore, prefix string, fn func(key string, r *Record
 
 // TaskMeta is what TaskList reports of a task.
 //
-// It is written only by NoteAction, deferred (store.UpdateBookkeeping): in
-// a cluster a node reads the record and commits its change with its next
-// group commit, so two nodes ending actions of one task at the same time
-// write last writer wins: Calls may miss an action, and Action and the
-// times are those of the action committed last. They are statistics;
-// nothing depends on them (no run number or cursor lives here: records
-// and cursors are keys of their own, which this deferred write never
-// touches).
+// It is written only by NoteAction, deferred: in a cluster as a merge the
+// shared store applies as it commits the node's next group
+// (store.MergeBookkeeper), without reading the record first, so Calls
+// counts every node's actions, and Action and the times are those of the
+// action committed last; on a single node read, changed and written back
+// (store.UpdateBookkeeping). They are statistics; nothing depends on them
+// (no run number or cursor lives here: records and cursors are keys of
+// their own, which this deferred write never touches).
 type TaskMeta struct {
 	Calls        uint64 `json:"calls"`
 	Action       string `json:"action"`
@@ -108,24 +109,45 @@ func NoteAction(ds store.Datastore, action string, now func() time.Time, log *sl
 	start := now().UnixMilli()
 	return func() {
 		// Bookkeeping: it rides the next durable write (the action's end).
-		err := store.UpdateBookkeeping(ds, func(w store.Writer) error {
-			m := &TaskMeta{}
-			if b, err := w.Get([]byte(metaKey)); err != nil {
-				return err
-			} else if b != nil {
-				_ = json.Unmarshal(b, m)
-			}
-			m.Calls++
-			m.Action = action
-			m.LastStartMs = start
-			m.LastFinishMs = now().UnixMilli()
-			b, _ := json.Marshal(m)
-			return w.Put([]byte(metaKey), b)
-		})
+		var err error
+		if mb, ok := ds.(store.MergeBookkeeper); ok {
+			err = mb.MergeBookkeeping([]byte(metaKey), noteMerge(action, start, now().UnixMilli()))
+		} else {
+			err = noteUpdate(ds, action, start, now().UnixMilli())
+		}
 		if err != nil {
 			log.Warn("cannot record an action", "error", err)
 		}
 	}
+}
+
+// noteMerge is an action's record as a merge of TaskMeta's JSON names.
+func noteMerge(action string, startMs, finishMs int64) store.Merge {
+	a, _ := json.Marshal(action) // a string: cannot fail
+	return store.Merge{Add: map[string]int64{"calls": 1}, Set: map[string]json.RawMessage{
+		"action": a,
+		"start":  json.RawMessage(strconv.FormatInt(startMs, 10)),
+		"finish": json.RawMessage(strconv.FormatInt(finishMs, 10)),
+	}}
+}
+
+// noteUpdate records an action by reading, changing and writing back the
+// task's meta (a store that does not merge: reads are local).
+func noteUpdate(ds store.Datastore, action string, startMs, finishMs int64) error {
+	return store.UpdateBookkeeping(ds, func(w store.Writer) error {
+		m := &TaskMeta{}
+		if b, err := w.Get([]byte(metaKey)); err != nil {
+			return err
+		} else if b != nil {
+			_ = json.Unmarshal(b, m)
+		}
+		m.Calls++
+		m.Action = action
+		m.LastStartMs = startMs
+		m.LastFinishMs = finishMs
+		b, _ := json.Marshal(m)
+		return w.Put([]byte(metaKey), b)
+	})
 }
 
 // MsTime turns milliseconds since the epoch into a time (zero for 0).
