@@ -163,6 +163,10 @@ type cmanager struct {
 	// task actor spawned afterwards would answer for an action owned
 	// elsewhere (its stale state, forever, to every local request).
 	moved map[uuid.UUID]movedNotice
+	// takeoverAt: a take-over or reconciliation that failed goes again
+	// no sooner than this (they go before the pending commit: retried at
+	// once, a failing one held every commit off).
+	takeoverAt time.Time
 }
 
 // movedNotice is an ActionMoved that found no actor: the claimer's epoch,

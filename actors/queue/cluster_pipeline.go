@@ -54,7 +54,7 @@ func (m *cmanager) next(ctx actor.Context) {
 		m.pending = nil
 	}
 	var op *cOp
-	active := !m.evicted && !m.released && !m.shutting
+	active := !m.evicted && !m.released && !m.shutting && !time.Now().Before(m.takeoverAt)
 	switch {
 	case active && (len(m.adoptDead) > 0 || m.adoptAll):
 		op = &cOp{adopt: m.adoptDead, unowned: true}

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
@@ -19,6 +20,7 @@ func (m *cmanager) adoptedDone(ctx actor.Context, op *cOp, err error) {
 			m.sh.log.Warn("taking over the actions of departed nodes failed; trying again", "dead", op.adopt, "err", err)
 			m.adoptDead = append(m.adoptDead, op.adopt...)
 			m.adoptAll = true
+			m.takeoverAt = time.Now().Add(m.retryEvery()) // the tick brings it back
 		}
 		return
 	}
@@ -126,6 +128,7 @@ func (m *cmanager) reconciled(ctx actor.Context, op *cOp, err error) {
 		if !m.fencedOut(ctx, err) {
 			m.sh.log.Warn("reconciling this node's actions with the shared store failed; trying again", "err", err)
 			m.reconcileWanted = true
+			m.takeoverAt = time.Now().Add(m.retryEvery())
 		}
 		return
 	}
