@@ -350,9 +350,9 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (
 			return res, err
 		}
 	}
-	written := map[string]bool{}
-	got := map[string]uint64{}
-	err = s.withDeferred(func(w *deferredWrites) error {
+	var written map[string]bool
+	var got map[string]uint64
+	send := func(w *deferredWrites) error {
 		b := &pgx.Batch{}
 		read := map[int]func(pgx.Rows) error{}
 		b.Queue(`SELECT connector_fence($1)`, node)
@@ -396,7 +396,18 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (
 		// writes) are held for the shortest time.
 		w.queue(b)
 		return s.writeBatchRows(ctx, what, b, read)
-	})
+	}
+	// A deadlock or serialization failure rolled the whole transaction
+	// back (PostgreSQL chose it as the victim of a lock cycle with
+	// another node's commit): it is sent again, as PostgreSQL advises,
+	// rather than failing the group's submissions and writes.
+	for attempt := 1; ; attempt++ {
+		written, got, res = map[string]bool{}, map[string]uint64{}, GroupResult{}
+		err = s.withDeferred(send)
+		if err == nil || attempt == rolledBackAttempts || !rolledBack(err) || ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		return GroupResult{}, err
 	}

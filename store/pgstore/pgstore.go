@@ -383,6 +383,18 @@ func classify(prefix string, err error) error {
 	return fmt.Errorf("%s: %w: %w", prefix, ErrUnavailable, err)
 }
 
+// rolledBackAttempts is how many times a group commit is sent when
+// PostgreSQL rolls it back as a deadlock or serialization victim.
+const rolledBackAttempts = 3
+
+// rolledBack reports whether err says PostgreSQL rolled the transaction
+// back because of a lock cycle (40P01) or a serialization failure
+// (40001): nothing of it was applied, and sending it again is safe.
+func rolledBack(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
 func spaceError(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) ||
 		errors.Is(err, syscall.EDQUOT) || errors.Is(err, store.ErrNoSpace)
