@@ -96,25 +96,8 @@ func TestClusterClaimsWhileCommitsNeverPause(t *testing.T) {
 	ctx := context.Background()
 	db, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "n1", Faults: chain})
 	require.NoError(t, err)
-	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sys := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
-		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
-	mem := &soloMember{id: "n1", addr: sys.Address(), lease: 4 * time.Minute}
-	repo := &fetchtest.Repo{}
-	cfg := Config{Name: "fetch", Repository: repo, MaximumThreads: 2, TokenHost: "127.0.0.1", TokenPort: 7000,
-		AskTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Logger: discard}
-	q, err := StartCluster(sys, cfg, db, mem)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		chain.armed.Store(false)
-		repo.ReleaseAll()
-		c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		assert.NoError(t, q.Shutdown(c))
-		sys.Shutdown()
-		assert.NoError(t, db.Close())
-	})
+	q, repo, mem := startSoloCluster(t, db)
+	t.Cleanup(func() { chain.armed.Store(false) }) // runs before the node's shutdown
 
 	submit := func(mode string, prio int32) string {
 		t.Helper()
@@ -144,7 +127,7 @@ func TestClusterClaimsWhileCommitsNeverPause(t *testing.T) {
 	filler, err := admit(repo, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
 		Params: messages.Params{{Name: "Mode", Value: "instant"}}})
 	require.NoError(t, err)
-	chain.post = func() { sys.Root.RequestFuture(q.pid, &messages.SubmitAction{Spec: filler}, time.Minute) }
+	chain.post = func() { q.sys.Root.RequestFuture(q.pid, &messages.SubmitAction{Spec: filler}, time.Minute) }
 	chain.armed.Store(true)
 	x := submit("instant", 1) // its commit starts the chain
 	waitState(x, messages.State_STATE_QUEUED)
@@ -162,4 +145,31 @@ func TestClusterClaimsWhileCommitsNeverPause(t *testing.T) {
 	waitState(x, messages.State_STATE_FINISHED)
 	waitState(y, messages.State_STATE_FINISHED)
 	chain.armed.Store(false)
+}
+
+// startSoloCluster starts node n1 of a one-node cluster on db: two
+// threads, a lease of four minutes (so that no idle poll comes within a
+// test), the fetchtest repository; it is shut down, and db closed, at the
+// end of the test.
+func startSoloCluster(t *testing.T, db *pgstore.Store) (*ClusterQueue, *fetchtest.Repo, *soloMember) {
+	t.Helper()
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sys := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
+	mem := &soloMember{id: "n1", addr: sys.Address(), lease: 4 * time.Minute}
+	repo := &fetchtest.Repo{}
+	cfg := Config{Name: "fetch", Repository: repo, MaximumThreads: 2, TokenHost: "127.0.0.1", TokenPort: 7000,
+		AskTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Logger: discard}
+	q, err := StartCluster(sys, cfg, db, mem)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		repo.ReleaseAll()
+		c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		assert.NoError(t, q.Shutdown(c))
+		sys.Shutdown()
+		assert.NoError(t, db.Close())
+	})
+	return q, repo, mem
 }

@@ -2,17 +2,13 @@ package queue
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/connectorhq/connector/fetch/fetchtest"
 	"github.com/connectorhq/connector/internal/pgtest"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store/pgstore"
@@ -42,24 +38,7 @@ func TestFailingTakeOverDoesNotHoldCommitsOff(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, conn.Close(ctx))
 
-	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sys := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
-		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
-	mem := &soloMember{id: "n1", addr: sys.Address(), lease: 4 * time.Minute}
-	repo := &fetchtest.Repo{}
-	cfg := Config{Name: "fetch", Repository: repo, MaximumThreads: 2, TokenHost: "127.0.0.1", TokenPort: 7000,
-		AskTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Logger: discard}
-	q, err := StartCluster(sys, cfg, db, mem)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		repo.ReleaseAll()
-		c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		assert.NoError(t, q.Shutdown(c))
-		sys.Shutdown()
-		assert.NoError(t, db.Close())
-	})
+	q, _, mem := startSoloCluster(t, db)
 
 	mem.leave("gone")
 	tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
