@@ -397,6 +397,9 @@ func connectionLimit(cfg *config.Config, fds uint64, log *slog.Logger) int {
 // the server down, as SIGTERM does (StopRequested).
 func (s *Server) requestStop() { s.stopped.Do(func() { close(s.stop) }) }
 
+// Logger is the server's log ([Logging]).
+func (s *Server) Logger() *slog.Logger { return s.log }
+
 // StopRequested is closed when a client sent Stop to the service port: the
 // command then shuts the server down exactly as on SIGTERM.
 func (s *Server) StopRequested() <-chan struct{} { return s.stop }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/connectorhq/connector/connectors"
+	"github.com/connectorhq/connector/internal/cpuquota"
 	"github.com/connectorhq/connector/internal/version"
 	"github.com/connectorhq/connector/server"
 )
@@ -112,6 +113,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "connector: %v\n", err)
 		return 1
 	}
+	// A process capped below one core (cgroup CPU quota) runs one P,
+	// not the runtime's minimum of two (internal/cpuquota).
+	quotaCtx, stopQuota := context.WithCancel(context.Background())
+	defer stopQuota()
+	go cpuquota.Keep(quotaCtx, srv.Logger())
 	var serveErr error
 	select {
 	case s := <-sig:

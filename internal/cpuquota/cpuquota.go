@@ -1,0 +1,286 @@
+// Package cpuquota reads the CPU bandwidth limit (the quota) of the
+// process's cgroup, v1 (cpu controller: cpu.cfs_quota_us ÷
+// cpu.cfs_period_us) or v2 (cpu.max), and keeps GOMAXPROCS at 1 while
+// that limit is below one core.
+//
+// Why: Go's own cgroup-aware default (Go 1.25 and later) rounds a limit up
+// and never goes below 2, so a process capped at a fraction of a core still
+// runs two Ps: their hand-offs, spinning and sysmon wake-ups are CPU the
+// quota pays for (a cluster node capped at 0.05 core spent 12–20 % less CPU
+// per action with GOMAXPROCS=1; docs/cluster.md). Above one core, or with
+// no limit, the runtime's default stands. Like the runtime, the limit is
+// read again every second, so a process moved into a capped group after it
+// started (or whose quota changes) follows. A GOMAXPROCS environment
+// variable turns all this off: the operator's setting stands.
+package cpuquota
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limit returns the CPU limit of the calling process's cgroup in cores
+// (0.05: five hundredths of a core), the smallest along its cgroup's
+// path; ok is false when there is none.
+func Limit() (cores float64, ok bool, err error) { return readLimit("/") }
+
+// readLimit is Limit with /proc and the cgroup mounts under root (tests).
+func readLimit(root string) (float64, bool, error) {
+	cg, err := os.ReadFile(filepath.Join(root, "proc/self/cgroup"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil // not Linux, or no cgroups
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	mi, err := os.ReadFile(filepath.Join(root, "proc/self/mountinfo"))
+	if err != nil {
+		return 0, false, err
+	}
+	// Where both exist (hybrid hierarchies), the v1 cpu controller is the
+	// one that limits: a controller is in one hierarchy only.
+	var v1, v2 string
+	v1ok, v2ok := false, false
+	for line := range strings.Lines(string(cg)) {
+		parts := strings.SplitN(strings.TrimRight(line, "\n"), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[0] == "0" && parts[1] == "" {
+			v2, v2ok = parts[2], true
+			continue
+		}
+		for c := range strings.SplitSeq(parts[1], ",") {
+			if c == "cpu" {
+				v1, v1ok = parts[2], true
+			}
+		}
+	}
+	if v1ok {
+		if mnt, mroot, found := mountOf(mi, func(fstype, super string) bool {
+			return fstype == "cgroup" && hasOption(super, "cpu")
+		}); found {
+			return walk(root, mnt, mroot, v1, readV1)
+		}
+	}
+	if v2ok {
+		if mnt, mroot, found := mountOf(mi, func(fstype, _ string) bool { return fstype == "cgroup2" }); found {
+			return walk(root, mnt, mroot, v2, readV2)
+		}
+	}
+	return 0, false, nil
+}
+
+// mountOf finds the first mount in mountinfo that match accepts, and
+// returns its mount point and the hierarchy path mounted there.
+func mountOf(mountinfo []byte, match func(fstype, superOptions string) bool) (point, root string, ok bool) {
+	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
+	for sc.Scan() {
+		// id parent major:minor root point options [optional...] - fstype source superoptions
+		pre, post, found := strings.Cut(sc.Text(), " - ")
+		if !found {
+			continue
+		}
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if len(f) < 5 || len(g) < 3 || !match(g[0], g[2]) {
+			continue
+		}
+		return unescape(f[4]), unescape(f[3]), true
+	}
+	return "", "", false
+}
+
+func hasOption(opts, name string) bool {
+	for o := range strings.SplitSeq(opts, ",") {
+		if o == name {
+			return true
+		}
+	}
+	return false
+}
+
+// unescape undoes mountinfo's octal escapes (\040 for a space).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// walk reads the limit of the cgroup at path cg of the hierarchy mounted
+// at point (whose root is the hierarchy's mroot) and of each of its
+// ancestors up to the mount, and returns the smallest.
+func walk(root, point, mroot, cg string, read func(dir string) (float64, bool, error)) (float64, bool, error) {
+	cg, mroot = path.Clean(cg), path.Clean(mroot)
+	var rel string
+	switch {
+	case mroot == "/":
+		rel = cg
+	case cg == mroot:
+		rel = "/"
+	case strings.HasPrefix(cg, mroot+"/"):
+		rel = cg[len(mroot):]
+	default:
+		// The process's cgroup is outside what is mounted here (another
+		// namespace's view): nothing to read.
+		return 0, false, nil
+	}
+	if !strings.HasPrefix(rel, "/") {
+		return 0, false, nil
+	}
+	best, found := 0.0, false
+	for {
+		dir := filepath.Join(root, point, filepath.FromSlash(rel))
+		v, ok, err := read(dir)
+		if err != nil {
+			return 0, false, err
+		}
+		if ok && (!found || v < best) {
+			best, found = v, true
+		}
+		if rel == "/" {
+			return best, found, nil
+		}
+		rel = path.Dir(rel)
+	}
+}
+
+// readV1 reads cpu.cfs_quota_us (-1: none) and cpu.cfs_period_us.
+func readV1(dir string) (float64, bool, error) {
+	q, err := readInt(filepath.Join(dir, "cpu.cfs_quota_us"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil || q <= 0 {
+		return 0, false, err
+	}
+	p, err := readInt(filepath.Join(dir, "cpu.cfs_period_us"))
+	if err != nil || p <= 0 {
+		return 0, false, err
+	}
+	return float64(q) / float64(p), true, nil
+}
+
+// readV2 reads cpu.max: "max 100000" (none) or "5000 100000".
+func readV2(dir string) (float64, bool, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cpu.max"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 || f[0] == "max" {
+		return 0, false, nil
+	}
+	q, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("cpuquota: %s: %w", filepath.Join(dir, "cpu.max"), err)
+	}
+	p := int64(100000)
+	if len(f) > 1 {
+		if p, err = strconv.ParseInt(f[1], 10, 64); err != nil {
+			return 0, false, fmt.Errorf("cpuquota: %s: %w", filepath.Join(dir, "cpu.max"), err)
+		}
+	}
+	if q <= 0 || p <= 0 {
+		return 0, false, nil
+	}
+	return float64(q) / float64(p), true, nil
+}
+
+func readInt(name string) (int64, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("cpuquota: %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// Interval is how often Keep reads the limit again (the runtime's own
+// GOMAXPROCS update period).
+const Interval = time.Second
+
+// Keep holds GOMAXPROCS at 1 while the process's CPU limit is below one
+// core, and gives it back to the runtime's default when the limit goes
+// (or rises to a core or more), reading the limit every Interval until ctx
+// ends. With the GOMAXPROCS environment variable set it does nothing.
+func Keep(ctx context.Context, log *slog.Logger) {
+	if v, set := os.LookupEnv("GOMAXPROCS"); set {
+		log.Info("GOMAXPROCS set in the environment: the CPU quota is not followed", "GOMAXPROCS", v)
+		return
+	}
+	k := &keeper{read: Limit, set: func() { runtime.GOMAXPROCS(1) }, reset: runtime.SetDefaultGOMAXPROCS, log: log}
+	k.step()
+	t := time.NewTicker(Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			k.step()
+		}
+	}
+}
+
+// keeper is Keep's state between readings.
+type keeper struct {
+	read   func() (float64, bool, error)
+	set    func() // GOMAXPROCS to 1
+	reset  func() // back to the runtime's default
+	log    *slog.Logger
+	pinned bool // GOMAXPROCS is 1 because of the limit
+	failed bool // the last reading failed (logged once)
+}
+
+func (k *keeper) step() {
+	cores, ok, err := k.read()
+	if err != nil {
+		if !k.failed {
+			k.log.Warn("cannot read the cgroup CPU quota; GOMAXPROCS stays as it is", "err", err)
+		}
+		k.failed = true
+		return
+	}
+	k.failed = false
+	below := ok && cores < 1
+	switch {
+	case below && !k.pinned:
+		k.set()
+		k.pinned = true
+		k.log.Info("CPU quota below one core: GOMAXPROCS 1", "quota_cores", cores)
+	case !below && k.pinned:
+		k.reset()
+		k.pinned = false
+		k.log.Info("CPU quota no longer below one core: GOMAXPROCS back to the runtime's default", "GOMAXPROCS", runtime.GOMAXPROCS(0))
+	}
+}

@@ -1,0 +1,168 @@
+package cpuquota
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// fakeRoot writes files (path relative to the root → content) under a
+// temporary root.
+func fakeRoot(t *testing.T, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// The mountinfo of this project's test machine (cgroup v1 with the cpu
+// controller alone, and an empty v2 hierarchy beside it).
+const hybridMounts = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+`
+
+func TestLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  float64
+		ok    bool
+	}{
+		{"v1 group with a quota (as clusterbench makes them)", map[string]string{
+			"proc/self/cgroup":                                "2:cpuacct:/\n1:cpu:/bench-node1\n0::/\n",
+			"proc/self/mountinfo":                             hybridMounts,
+			"sys/fs/cgroup/cpu/cpu.cfs_quota_us":              "-1\n",
+			"sys/fs/cgroup/cpu/cpu.cfs_period_us":             "100000\n",
+			"sys/fs/cgroup/cpu/bench-node1/cpu.cfs_quota_us":  "5000\n",
+			"sys/fs/cgroup/cpu/bench-node1/cpu.cfs_period_us": "100000\n",
+			"sys/fs/cgroup/unified/cpu.max":                   "max 100000\n",
+			"sys/fs/cgroup/unified/bench-node1/cpu.max":       "max 100000\n",
+		}, 0.05, true},
+		{"v1 root without a quota", map[string]string{
+			"proc/self/cgroup":                    "1:cpu:/\n0::/\n",
+			"proc/self/mountinfo":                 hybridMounts,
+			"sys/fs/cgroup/cpu/cpu.cfs_quota_us":  "-1\n",
+			"sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000\n",
+		}, 0, false},
+		{"v1 cpu,cpuacct: a parent's smaller quota limits", map[string]string{
+			"proc/self/cgroup":                                "3:cpu,cpuacct:/a/b\n",
+			"proc/self/mountinfo":                             "30 20 0:27 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n",
+			"sys/fs/cgroup/cpu,cpuacct/a/cpu.cfs_quota_us":    "30000\n",
+			"sys/fs/cgroup/cpu,cpuacct/a/cpu.cfs_period_us":   "100000\n",
+			"sys/fs/cgroup/cpu,cpuacct/a/b/cpu.cfs_quota_us":  "150000\n",
+			"sys/fs/cgroup/cpu,cpuacct/a/b/cpu.cfs_period_us": "100000\n",
+		}, 0.3, true},
+		{"v2 container: its cgroup is the mount's root", map[string]string{
+			"proc/self/cgroup":      "0::/system.slice/app.service\n",
+			"proc/self/mountinfo":   "25 20 0:22 /system.slice/app.service /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+			"sys/fs/cgroup/cpu.max": "50000 100000\n",
+		}, 0.5, true},
+		{"v2 nested, with a space in the mount point", map[string]string{
+			"proc/self/cgroup":         "0::/svc/worker\n",
+			"proc/self/mountinfo":      `25 20 0:22 / /cg\040v2 rw - cgroup2 cgroup2 rw` + "\n",
+			"cg v2/svc/cpu.max":        "250000 100000\n",
+			"cg v2/svc/worker/cpu.max": "max 100000\n",
+		}, 2.5, true},
+		{"v2 without a limit", map[string]string{
+			"proc/self/cgroup":      "0::/\n",
+			"proc/self/mountinfo":   "25 20 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+			"sys/fs/cgroup/cpu.max": "max 100000\n",
+		}, 0, false},
+		{"cgroup outside the mounted part", map[string]string{
+			"proc/self/cgroup":      "0::/other\n",
+			"proc/self/mountinfo":   "25 20 0:22 /mine /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+			"sys/fs/cgroup/cpu.max": "5000 100000\n",
+		}, 0, false},
+		{"no cgroups at all", map[string]string{}, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok, err := readLimit(fakeRoot(t, tc.files))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != tc.ok || got != tc.want {
+				t.Fatalf("readLimit = %v, %v; want %v, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+func TestLimitRefusesGarbage(t *testing.T) {
+	root := fakeRoot(t, map[string]string{
+		"proc/self/cgroup":      "0::/\n",
+		"proc/self/mountinfo":   "25 20 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+		"sys/fs/cgroup/cpu.max": "lots 100000\n",
+	})
+	if _, _, err := readLimit(root); err == nil {
+		t.Fatal("a cpu.max that is not a number was read without an error")
+	}
+}
+
+// TestKeeperFollowsTheQuota: GOMAXPROCS goes to 1 once when a limit below
+// a core appears, stays while it lasts, and goes back to the runtime's
+// default when the limit rises to a core or goes.
+func TestKeeperFollowsTheQuota(t *testing.T) {
+	type reading struct {
+		cores float64
+		ok    bool
+		err   error
+	}
+	readings := []reading{{0, false, nil}, {0.05, true, nil}, {0.05, true, nil}, {0, false, errors.New("gone")}, {0.5, true, nil}, {1, true, nil}, {0.9, true, nil}, {0, false, nil}}
+	want := []string{"", "set", "", "", "", "reset", "set", "reset"}
+	var got []string
+	i := 0
+	k := &keeper{
+		read:  func() (float64, bool, error) { r := readings[i]; return r.cores, r.ok, r.err },
+		set:   func() { got[i] = "set" },
+		reset: func() { got[i] = "reset" },
+		log:   slog.New(slog.DiscardHandler),
+	}
+	got = make([]string, len(readings))
+	for i = range readings {
+		k.step()
+	}
+	for j := range want {
+		if got[j] != want[j] {
+			t.Fatalf("reading %d (%+v): did %q, want %q (all: %q)", j, readings[j], got[j], want[j], got)
+		}
+	}
+}
+
+// TestKeeperSetsTheRuntime: with the real setters, a quota below a core
+// makes GOMAXPROCS 1 and its end gives the runtime its default back.
+func TestKeeperSetsTheRuntime(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("one CPU: GOMAXPROCS is 1 whatever the quota")
+	}
+	if _, set := os.LookupEnv("GOMAXPROCS"); set {
+		t.Skip("GOMAXPROCS is set in the environment")
+	}
+	before := runtime.GOMAXPROCS(0)
+	t.Cleanup(runtime.SetDefaultGOMAXPROCS)
+	cores := 0.05
+	k := &keeper{read: func() (float64, bool, error) { return cores, cores > 0, nil },
+		set: func() { runtime.GOMAXPROCS(1) }, reset: runtime.SetDefaultGOMAXPROCS, log: slog.New(slog.DiscardHandler)}
+	k.step()
+	if n := runtime.GOMAXPROCS(0); n != 1 {
+		t.Fatalf("GOMAXPROCS %d under a 0.05-core quota, want 1", n)
+	}
+	cores = 0
+	k.step()
+	if n := runtime.GOMAXPROCS(0); n != before {
+		t.Fatalf("GOMAXPROCS %d after the quota went, want the default %d", n, before)
+	}
+}
