@@ -34,23 +34,28 @@ import (
 // Limit returns the CPU limit of the calling process's cgroup in cores
 // (0.05: five hundredths of a core), the smallest along its cgroup's
 // path; ok is false when there is none.
-func Limit() (cores float64, ok bool, err error) { return readLimit("/") }
+func Limit() (cores float64, ok bool, err error) { return (&reader{root: "/"}).limit() }
 
-// readLimit is Limit with /proc and the cgroup mounts under root (tests).
-func readLimit(root string) (float64, bool, error) {
-	cg, err := os.ReadFile(filepath.Join(root, "proc/self/cgroup"))
+// reader reads the limit again and again: the cgroup mount is looked up
+// in /proc/self/mountinfo once (mounts stay; parsing them was most of a
+// reading's cost), the process's cgroup (it may be moved) and its limit
+// files every time.
+type reader struct {
+	root    string // where /proc and the cgroup mounts are (tests: a folder)
+	mounted bool   // the mount lookup is done
+	v1      bool   // the limit is the v1 cpu controller's (else v2's)
+	point   string // mount point of the hierarchy ("" : none mounted)
+	mroot   string // the hierarchy's path mounted there
+}
+
+func (r *reader) limit() (float64, bool, error) {
+	cg, err := os.ReadFile(filepath.Join(r.root, "proc/self/cgroup"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, false, nil // not Linux, or no cgroups
 	}
 	if err != nil {
 		return 0, false, err
 	}
-	mi, err := os.ReadFile(filepath.Join(root, "proc/self/mountinfo"))
-	if err != nil {
-		return 0, false, err
-	}
-	// Where both exist (hybrid hierarchies), the v1 cpu controller is the
-	// one that limits: a controller is in one hierarchy only.
 	var v1, v2 string
 	v1ok, v2ok := false, false
 	for line := range strings.Lines(string(cg)) {
@@ -68,17 +73,32 @@ func readLimit(root string) (float64, bool, error) {
 			}
 		}
 	}
-	if v1ok {
-		if mnt, mroot, found := mountOf(mi, func(fstype, super string) bool {
-			return fstype == "cgroup" && hasOption(super, "cpu")
-		}); found {
-			return walk(root, mnt, mroot, v1, readV1)
+	if !r.mounted {
+		mi, err := os.ReadFile(filepath.Join(r.root, "proc/self/mountinfo"))
+		if err != nil {
+			return 0, false, err
 		}
+		// Where both exist (hybrid hierarchies), the v1 cpu controller is
+		// the one that limits: a controller is in one hierarchy only.
+		var found bool
+		if v1ok {
+			r.point, r.mroot, found = mountOf(mi, func(fstype, super string) bool {
+				return fstype == "cgroup" && hasOption(super, "cpu")
+			})
+			r.v1 = found
+		}
+		if !found && v2ok {
+			r.point, r.mroot, _ = mountOf(mi, func(fstype, _ string) bool { return fstype == "cgroup2" })
+		}
+		r.mounted = true
 	}
-	if v2ok {
-		if mnt, mroot, found := mountOf(mi, func(fstype, _ string) bool { return fstype == "cgroup2" }); found {
-			return walk(root, mnt, mroot, v2, readV2)
-		}
+	switch {
+	case r.point == "":
+		return 0, false, nil
+	case r.v1 && v1ok:
+		return walk(r.root, r.point, r.mroot, v1, readV1)
+	case !r.v1 && v2ok:
+		return walk(r.root, r.point, r.mroot, v2, readV2)
 	}
 	return 0, false, nil
 }
@@ -238,7 +258,8 @@ func Keep(ctx context.Context, log *slog.Logger) {
 		log.Info("GOMAXPROCS set in the environment: the CPU quota is not followed", "GOMAXPROCS", v)
 		return
 	}
-	k := &keeper{read: Limit, set: func() { runtime.GOMAXPROCS(1) }, reset: runtime.SetDefaultGOMAXPROCS, log: log}
+	r := &reader{root: "/"}
+	k := &keeper{read: r.limit, set: func() { runtime.GOMAXPROCS(1) }, reset: runtime.SetDefaultGOMAXPROCS, log: log}
 	k.step()
 	t := time.NewTicker(Interval)
 	defer t.Stop()

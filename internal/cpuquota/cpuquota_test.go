@@ -90,12 +90,12 @@ func TestLimit(t *testing.T) {
 		{"no cgroups at all", map[string]string{}, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok, err := readLimit(fakeRoot(t, tc.files))
+			got, ok, err := (&reader{root: fakeRoot(t, tc.files)}).limit()
 			if err != nil {
 				t.Fatal(err)
 			}
 			if ok != tc.ok || got != tc.want {
-				t.Fatalf("readLimit = %v, %v; want %v, %v", got, ok, tc.want, tc.ok)
+				t.Fatalf("limit = %v, %v; want %v, %v", got, ok, tc.want, tc.ok)
 			}
 		})
 	}
@@ -107,8 +107,32 @@ func TestLimitRefusesGarbage(t *testing.T) {
 		"proc/self/mountinfo":   "25 20 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
 		"sys/fs/cgroup/cpu.max": "lots 100000\n",
 	})
-	if _, _, err := readLimit(root); err == nil {
+	if _, _, err := (&reader{root: root}).limit(); err == nil {
 		t.Fatal("a cpu.max that is not a number was read without an error")
+	}
+}
+
+// TestReaderFollowsAMove: the mounts are read once, the process's cgroup
+// every time, so a process moved into a capped group (after it started, as
+// bench/clusterbench moves nodes) sees the new limit.
+func TestReaderFollowsAMove(t *testing.T) {
+	root := fakeRoot(t, map[string]string{
+		"proc/self/cgroup":                           "1:cpu:/\n0::/\n",
+		"proc/self/mountinfo":                        hybridMounts,
+		"sys/fs/cgroup/cpu/cpu.cfs_quota_us":         "-1\n",
+		"sys/fs/cgroup/cpu/cpu.cfs_period_us":        "100000\n",
+		"sys/fs/cgroup/cpu/capped/cpu.cfs_quota_us":  "20000\n",
+		"sys/fs/cgroup/cpu/capped/cpu.cfs_period_us": "100000\n",
+	})
+	r := &reader{root: root}
+	if c, ok, err := r.limit(); err != nil || ok {
+		t.Fatalf("before the move: %v, %v, %v; want no limit", c, ok, err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "proc/self/cgroup"), []byte("1:cpu:/capped\n0::/\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok, err := r.limit(); err != nil || !ok || c != 0.2 {
+		t.Fatalf("after the move: %v, %v, %v; want 0.2", c, ok, err)
 	}
 }
 
