@@ -24,6 +24,8 @@ type (
 	retentionTick struct{}
 	// retryTick wakes the QueueManager to write failed changes again.
 	retryTick struct{}
+	// commitTick ends the wait of hold number gen (commit.go, holdCommit).
+	commitTick struct{ gen uint64 }
 	// beginShutdown stops admission, stops running actions, and is
 	// answered (with shutdownDone) when every worker has exited.
 	beginShutdown struct{}
@@ -213,6 +215,14 @@ type manager struct {
 	// failed changes are (retry).
 	pausedDirty bool
 	pausedRetry bool
+	// recent: the submissions acknowledged by the last two commits (how
+	// many clients are submitting); holding: the pending batch waits for
+	// more (commit.go, holdCommit), until commitTick holdGen or until it is full
+	// enough; holdOver: its wait has ended, it goes with the next flush.
+	recent   [2]int
+	holding  bool
+	holdOver bool
+	holdGen  uint64
 }
 
 var (
@@ -297,6 +307,10 @@ func (m *manager) receive(ctx actor.Context) {
 		m.retain(ctx)
 	case *retryTick:
 		// flush (after every message) writes the retries
+	case *commitTick:
+		if m.holding && msg.gen == m.holdGen {
+			m.holding, m.holdOver = false, true // flush writes the batch
+		}
 	case *lookupTombstone:
 		m.tombstone(ctx, msg)
 	case *inspect:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -26,7 +27,8 @@ func BenchmarkSubmit(b *testing.B) {
 		b.Run(kind, func(b *testing.B) {
 			discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 			sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }))
-			cfg := Config{Name: "fetch", Repository: newTestRepo(), MaximumQueueSize: 1 << 30, TokenPort: 7000}
+			commits := &commitCounter{}
+			cfg := Config{Name: "fetch", Repository: newTestRepo(), MaximumQueueSize: 1 << 30, TokenPort: 7000, Observer: commits}
 			var st store.Store
 			if kind == "durable" {
 				var err error
@@ -71,9 +73,20 @@ func BenchmarkSubmit(b *testing.B) {
 			// CPU of the whole process per submission: what the wall
 			// clock of ns/op hides on a machine shared with others.
 			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+			if n := commits.n.Load(); n > 0 {
+				b.ReportMetric(float64(b.N)/float64(n), "submits/commit")
+			}
 		})
 	}
 }
+
+// commitCounter counts group commits.
+type commitCounter struct {
+	noObserver
+	n atomic.Int64
+}
+
+func (c *commitCounter) Committed(int, time.Duration, error) { c.n.Add(1) }
 
 // processCPU returns the CPU time (user and system) the process has used.
 func processCPU(b *testing.B) time.Duration {
