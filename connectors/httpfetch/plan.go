@@ -158,9 +158,9 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 			p.addTask(e.id.Task)
 		}
 	}
-	layers := r.layers(req)
+	var layers []layer // made when a task's settings must be resolved
 	for _, t := range p.tasks {
-		s, err := r.settingsFor(t, req, layers, needURLs)
+		s, err := r.settingsFor(t, req, &layers, needURLs)
 		if err != nil {
 			return nil, err
 		}
@@ -170,14 +170,19 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 }
 
 // settingsFor resolves task's settings for a request, reusing the ones
-// New computed when the request overrides nothing.
-func (r *Repository) settingsFor(task string, req *request, layers []layer, needURLs bool) (*settings, error) {
+// New computed when the request overrides nothing. *layers is the
+// request's layers (r.layers), made on first use and kept for the next
+// task.
+func (r *Repository) settingsFor(task string, req *request, layers *[]layer, needURLs bool) (*settings, error) {
 	if len(req.overrides) == 0 && req.fragment == nil {
 		if s, ok := r.base[strings.ToUpper(task)]; ok {
 			return s, nil
 		}
 	}
-	s, err := r.schema.resolve(task, layers, needURLs, r.keys.decryptKey)
+	if *layers == nil {
+		*layers = r.layers(req)
+	}
+	s, err := r.schema.resolve(task, *layers, needURLs, r.keys.decryptKey)
 	if err == nil {
 		file := r.file[strings.ToUpper(task)]
 		if file == nil { // a task listed in [FetchTasks] without a section of its own
@@ -290,23 +295,39 @@ func (r *Repository) checkDestination(p *plan) error {
 	return nil
 }
 
+// listBools are the Identifiers action's true/false parameters, in the
+// order parseListOpts sets them.
+var listBools = [...]string{"ShowNames", "ShowTypes", "ShowAttributes", "ShowExcluded", "ContainersOnly"}
+
+// rootOnly is listOpts.parents when ParentIdentifiers is not given: one
+// slice shared by every plan, which only reads it.
+var rootOnly = []string{"ROOT"}
+
 // parseListOpts reads the Identifiers action's parameters.
 func parseListOpts(own messages.Params, task string) (listOpts, error) {
 	o := listOpts{maxDepth: 1, showNames: true, showTypes: true, showAttributes: true}
-	bools := []struct {
-		name string
-		dst  *bool
-	}{
-		{"ShowNames", &o.showNames}, {"ShowTypes", &o.showTypes}, {"ShowAttributes", &o.showAttributes},
-		{"ShowExcluded", &o.showExcluded}, {"ContainersOnly", &o.containersOnly},
-	}
-	for _, b := range bools {
-		if v, ok := own.Get(b.name); ok {
-			x, err := config.Bool(v)
-			if err != nil {
-				return o, messages.Invalid(b.name, v, "must be true or false")
-			}
-			*b.dst = x
+	// Set by index rather than through pointers into o, which would move o
+	// to the heap on every Identifiers action.
+	for i, name := range listBools {
+		v, ok := own.Get(name)
+		if !ok {
+			continue
+		}
+		x, err := config.Bool(v)
+		if err != nil {
+			return o, messages.Invalid(name, v, "must be true or false")
+		}
+		switch i {
+		case 0:
+			o.showNames = x
+		case 1:
+			o.showTypes = x
+		case 2:
+			o.showAttributes = x
+		case 3:
+			o.showExcluded = x
+		case 4:
+			o.containersOnly = x
 		}
 	}
 	if v, ok := own.Get("MaxDepth"); ok {
@@ -317,7 +338,7 @@ func parseListOpts(own messages.Params, task string) (listOpts, error) {
 		o.maxDepth = n
 	}
 	o.filterTypes = splitCSV(own.Value("FilterTypes"))
-	o.parents = []string{"ROOT"}
+	o.parents = rootOnly
 	if v, ok := own.Get("ParentIdentifiers"); ok {
 		o.parents = nil
 		for _, raw := range splitCSV(v) {

@@ -67,6 +67,16 @@ type Repository struct {
 	// flushInterval is Options.FlushInterval.
 	flushInterval time.Duration
 
+	// taskNames holds, in lower case, every ASCII name for which
+	// hasTask is true: hasTask reads it instead of asking cfg (which
+	// lowers the name, a copy, and scans [FetchTasks] and the system
+	// sections) on every submission. exoticNames is set when a section or
+	// [FetchTasks] entry is not ASCII, where Unicode case folding can match
+	// names this set does not hold. A Repository is built for one
+	// configuration (New), so neither ever changes.
+	taskNames   map[string]struct{}
+	exoticNames bool
+
 	tasks     []string             // [FetchTasks], upper case, in order
 	base      map[string]*settings // file settings of tasks, by upper-case name
 	file      map[string]*settings // file settings of every task section, by upper-case name
@@ -116,6 +126,7 @@ func New(o Options) (*Repository, error) {
 	if r.schema == nil {
 		r.schema = httpSchema
 	}
+	r.taskNames, r.exoticNames = taskNameSet(o.Config)
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -221,7 +232,58 @@ func (r *Repository) Schedules() []fetch.Schedule { return slices.Clone(r.schedu
 
 // hasTask reports whether name is a configured task section.
 func (r *Repository) hasTask(name string) bool {
-	return name != "" && !config.IsSystemSection(name) && r.cfg.HasTask(name)
+	if len(name) <= maxFastName && isASCII(name) {
+		var buf [maxFastName]byte
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf[i] = c
+		}
+		if _, ok := r.taskNames[string(buf[:len(name)])]; ok { // no copy: a map index by converted bytes
+			return true
+		}
+		if !r.exoticNames {
+			return false
+		}
+	}
+	return slowHasTask(r.cfg, name)
+}
+
+// maxFastName is the longest name hasTask looks up without a copy.
+const maxFastName = 64
+
+// slowHasTask is hasTask's answer asked of the configuration itself.
+func slowHasTask(cfg *config.Config, name string) bool {
+	return name != "" && !config.IsSystemSection(name) && cfg.HasTask(name)
+}
+
+// taskNameSet returns Repository.taskNames and exoticNames for cfg.
+func taskNameSet(cfg *config.Config) (map[string]struct{}, bool) {
+	set := map[string]struct{}{}
+	exotic := false
+	for _, names := range [][]string{cfg.SectionNames(), cfg.FetchTasks} {
+		for _, n := range names {
+			if !isASCII(n) {
+				exotic = true
+				continue
+			}
+			if slowHasTask(cfg, n) {
+				set[strings.ToLower(n)] = struct{}{}
+			}
+		}
+	}
+	return set, exotic
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // Validate implements fetch.Repository: it checks everything about the

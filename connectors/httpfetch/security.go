@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -208,7 +209,9 @@ func (r *Repository) Redact(params messages.Params) messages.Params {
 // AESKeyFile (created when missing) in IDOL's form, which Run decrypts. A
 // value already encrypted is kept as it is. A parameter that looks like a
 // secret but names no setting (ignored, as IDOL connectors ignore
-// parameters they do not have) is kept as secret.Redacted.
+// parameters they do not have) is kept as secret.Redacted. params itself
+// is returned when nothing in it is to be sealed (every submission passes
+// here); otherwise a copy.
 func (r *Repository) Seal(params messages.Params) (messages.Params, error) {
 	encrypt := func(v string) (string, error) {
 		if secret.IsEncrypted(v) {
@@ -220,9 +223,8 @@ func (r *Repository) Seal(params messages.Params) (messages.Params, error) {
 		}
 		return k.Encrypt(v)
 	}
-	out := make(messages.Params, len(params))
+	var out messages.Params // a copy, made at the first parameter that changes
 	for i, p := range params {
-		out[i] = p
 		name := strings.TrimSpace(p.GetName())
 		var v string
 		var err error
@@ -240,8 +242,14 @@ func (r *Repository) Seal(params messages.Params) (messages.Params, error) {
 			return nil, err
 		}
 		if v != p.GetValue() {
+			if out == nil {
+				out = slices.Clone(params)
+			}
 			out[i] = &messages.Param{Name: p.GetName(), Value: v}
 		}
+	}
+	if out == nil {
+		return params, nil // nothing to seal: params itself, as Redact does
 	}
 	return out, nil
 }

@@ -38,7 +38,8 @@ func (r *Repository) View(ctx context.Context, identifier string, params message
 	if !isWebURL(id.Reference) {
 		return nil, notFound("view %s: not a web page of task %s", id.Reference, id.Task)
 	}
-	s, err := r.settingsFor(id.Task, req, r.layers(req), false)
+	var layers []layer
+	s, err := r.settingsFor(id.Task, req, &layers, false)
 	if err != nil {
 		return nil, err
 	}

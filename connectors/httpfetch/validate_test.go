@@ -1,0 +1,78 @@
+package httpfetch
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/fetch"
+)
+
+// TestHasTaskMatchesConfig: hasTask answers from the name set New builds
+// exactly what the configuration answers (a task section or a [FetchTasks]
+// entry, in any case, never a system section), including for names that
+// are not ASCII, where Unicode case folding matches more than lower-casing
+// ASCII letters does (the Kelvin sign folds to k).
+func TestHasTaskMatchesConfig(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("L", maxFastName+6)
+	configs := map[string]string{
+		"ascii":  "[FetchTasks]\nNumber=3\n0=EMPTY\n1=Listed\n2=" + long + "\n\n[EMPTY]\nUrl=http://127.0.0.1:9/\n\n[Other]\nUrl=http://127.0.0.1:9/\n\n[" + long + "]\nUrl=http://127.0.0.1:9/\n\n[Listed]\nUrl=http://127.0.0.1:9/\n",
+		"exotic": "[FetchTasks]\nNumber=2\n0=EMPTY\n1=\u212Aelvin\n\n[EMPTY]\nUrl=http://127.0.0.1:9/\n\n[\u212Aelvin]\nUrl=http://127.0.0.1:9/\n\n[Été]\nUrl=http://127.0.0.1:9/\n",
+	}
+	names := []string{"", " ", "EMPTY", "empty", "Empty", "EMPTY ", "Listed", "LISTED", "listed", "Other", "OTHER", "nope",
+		"FetchTasks", "fetchtasks", "Default", "Server", "Security", "Actions", long, strings.ToLower(long), long[:maxFastName],
+		"kelvin", "KELVIN", "\u212Aelvin", "\u212AELVIN", "été", "ÉTÉ", "Été"}
+	for name, text := range configs {
+		t.Run(name, func(t *testing.T) {
+			b := setup(t, text, setupOpts{noTarget: true})
+			require.Equal(t, name == "exotic", b.repo.exoticNames)
+			for _, n := range names {
+				require.Equal(t, slowHasTask(b.cfg, n), b.repo.hasTask(n), "hasTask(%q)", n)
+			}
+			require.True(t, b.repo.hasTask("empty"), "the set answers a task in another case")
+			require.False(t, b.repo.hasTask("FETCHTASKS"), "a system section is never a task")
+		})
+	}
+}
+
+// TestSealReturnsParamsWithNothingToSeal: a submission without secrets is
+// admitted without a copy of its parameters; one with a secret gets a
+// sealed copy and its own parameters stay as they were.
+func TestSealReturnsParamsWithNothingToSeal(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[FetchTasks]\n0=EMPTY\n[EMPTY]\nUrl=http://127.0.0.1:9/\n[Security]\nAESKeyFile="+t.TempDir()+"/aes.ky\n",
+		setupOpts{noTarget: true})
+	p := params("TaskSections", "EMPTY", "[EMPTY]Depth", "2")
+	_, err := b.repo.Validate(fetch.ActionSynchronize, p)
+	require.NoError(t, err)
+	out, err := b.repo.Seal(p)
+	require.NoError(t, err)
+	require.Len(t, out, 2)
+	require.Same(t, &p[0], &out[0], "nothing to seal: the same parameters")
+
+	p = params("TaskSections", "EMPTY", "[EMPTY]BasicAuthPassword", "clear")
+	out, err = b.repo.Seal(p)
+	require.NoError(t, err)
+	require.NotSame(t, &p[0], &out[0], "a secret: a copy")
+	require.Same(t, p[0], out[0], "the parameters that do not change are shared")
+	require.Equal(t, "clear", p[1].Value, "Seal does not change its input")
+	require.NotEqual(t, "clear", out[1].Value)
+}
+
+// TestIdentifiersListOptions: the Identifiers action's options as
+// parseListOpts reads them (set by index since it no longer takes their
+// addresses), and the shared default parent list.
+func TestIdentifiersListOptions(t *testing.T) {
+	t.Parallel()
+	o, err := parseListOpts(params("ShowNames", "false", "ShowTypes", "false", "ShowAttributes", "false", "ShowExcluded", "true",
+		"ContainersOnly", "true", "MaxDepth", "3", "FilterTypes", "a, b"), "EMPTY")
+	require.NoError(t, err)
+	require.Equal(t, listOpts{parents: []string{"ROOT"}, maxDepth: 3, showExcluded: true, containersOnly: true, filterTypes: []string{"a", "b"}}, o)
+	o, err = parseListOpts(nil, "EMPTY")
+	require.NoError(t, err)
+	require.Equal(t, listOpts{parents: []string{"ROOT"}, maxDepth: 1, showNames: true, showTypes: true, showAttributes: true}, o)
+	_, err = parseListOpts(params("ShowExcluded", "maybe"), "EMPTY")
+	require.ErrorContains(t, err, "ShowExcluded")
+}
