@@ -156,7 +156,7 @@ func readMeta(ds store.Datastore) (*taskMeta, error) {
 	if b == nil {
 		return m, nil
 	}
-	if err := json.Unmarshal(b, m); err != nil {
+	if err := decodeMeta(b, m); err != nil {
 		return nil, fmt.Errorf("httpfetch: datastore meta: %w", err)
 	}
 	return m, nil
@@ -292,7 +292,7 @@ func getMeta(w store.Writer) (*taskMeta, error) {
 		return nil, err
 	}
 	if b != nil {
-		if err := json.Unmarshal(b, m); err != nil {
+		if err := decodeMeta(b, m); err != nil {
 			return nil, fmt.Errorf("httpfetch: datastore meta: %w", err)
 		}
 	}
@@ -300,7 +300,7 @@ func getMeta(w store.Writer) (*taskMeta, error) {
 }
 
 func putMeta(w store.Writer, m *taskMeta) error {
-	b, err := json.Marshal(m)
+	b, err := encodeMeta(m)
 	if err != nil {
 		return err
 	}
