@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"log/slog"
 	"strings"
 	"time"
@@ -67,6 +68,9 @@ func (m *manager) observeChange(e *entry, old messages.State, st *messages.Actio
 // action, tasks, who submitted it (client and role), status, times and
 // counts.
 func (m *manager) logEnd(spec *messages.ActionSpec, st *messages.ActionStatus) {
+	if !m.sh.log.Enabled(context.Background(), slog.LevelInfo) {
+		return // the line is not written: build none of it (every action's end passes here)
+	}
 	var c messages.DocumentCount
 	for _, dc := range st.Counts {
 		c.Seen += dc.Seen
