@@ -26,12 +26,21 @@ func (s *Server) fetch(ctx context.Context, req *aci.Request) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var params messages.Params
-	for _, p := range req.ActionParams() {
+	// ActionParams is a new slice: the action's parameters are kept in it
+	// (the queue holds them), without FetchAction and Priority.
+	params := req.ActionParams()
+	n := 0
+	for _, p := range params {
 		if strings.EqualFold(p.Name, "FetchAction") || strings.EqualFold(p.Name, "Priority") {
 			continue
 		}
-		params = append(params, p)
+		params[n] = p
+		n++
+	}
+	clear(params[n:]) // the queue keeps the array: not the parameters left out
+	params = params[:n:n]
+	if n == 0 {
+		params = nil
 	}
 	spec := &messages.ActionSpec{Action: "FETCH", FetchAction: fa, Params: params, Priority: int32(prio)}
 	if c := callerOf(ctx); c != nil {
@@ -41,7 +50,15 @@ func (s *Server) fetch(ctx context.Context, req *aci.Request) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &result{data: []aci.Node{aci.TokenNode(token)}}, nil
+	r := &tokenResult{node: [1]aci.Node{aci.TokenNode(token)}} // one allocation for the reply and its node
+	r.data = r.node[:]
+	return &r.result, nil
+}
+
+// tokenResult is a reply of one token node (Fetch), allocated at once.
+type tokenResult struct {
+	result
+	node [1]aci.Node
 }
 
 var queueActions = []string{"GetStatus", "Cancel", "Stop", "ChangePriority", "Pause", "Resume", "Progress", "QueueStatus", "GetActionParameters", "Duplicate", "CancelQueued"}
