@@ -210,34 +210,13 @@ const forEachChunk = 1000
 func (d *datastore) ForEach(fn func(key, value []byte) error) error {
 	what := "read datastore " + d.task
 	var last []byte
-	// The task's deferred writes as they are now, merged in key order.
-	over := d.s.def.snapshot(d.task)
 	for {
 		if err := d.s.usable(what, false); err != nil {
 			return err
 		}
-		ctx, cancel := d.s.ctx()
-		rows, err := d.s.pool.Query(ctx, `SELECT key, value FROM connector_datastore_entries
-			WHERE task = $1 AND ($2::bytea IS NULL OR key > $2) ORDER BY key LIMIT $3`, d.key, last, forEachChunk)
+		over, got, err := d.chunk(what, last)
 		if err != nil {
-			cancel()
-			return d.s.fail(what, err)
-		}
-		type kv struct{ k, v []byte }
-		var got []kv
-		for rows.Next() {
-			var e kv
-			if err := rows.Scan(&e.k, &e.v); err != nil {
-				rows.Close()
-				cancel()
-				return d.s.fail(what, err)
-			}
-			got = append(got, e)
-		}
-		err = rows.Err()
-		cancel()
-		if err != nil {
-			return d.s.fail(what, err)
+			return err
 		}
 		for _, e := range got {
 			// deferred writes of keys before this one, then this one's
@@ -276,8 +255,51 @@ func (d *datastore) ForEach(fn func(key, value []byte) error) error {
 			}
 			return nil
 		}
+		// Deferred writes of keys after this chunk come with the next
+		// one's snapshot.
 		last = got[len(got)-1].k
 	}
+}
+
+// kv is a stored entry.
+type kv struct{ k, v []byte }
+
+// chunk reads the next forEachChunk stored entries after last (nil: from
+// the first), and the task's deferred writes of keys after last, in key
+// order, as one view: when a deferred merge is among them, both are read
+// under flushMu, which a transaction carrying deferred writes holds until
+// it has settled. Without it, a transaction that committed the merge
+// between the snapshot and the read (or had committed it and not yet
+// settled) had its merge counted twice, as Get did before d4491a5. The
+// lock is not held while ForEach's callback runs (it may write, which
+// takes flushMu).
+func (d *datastore) chunk(what string, last []byte) ([]defEntry, []kv, error) {
+	over := d.s.def.snapshotAfter(d.task, last)
+	if hasMerge(over) {
+		d.s.def.flushMu.Lock()
+		defer d.s.def.flushMu.Unlock()
+		over = d.s.def.snapshotAfter(d.task, last)
+	}
+	ctx, cancel := d.s.ctx()
+	defer cancel()
+	rows, err := d.s.pool.Query(ctx, `SELECT key, value FROM connector_datastore_entries
+		WHERE task = $1 AND ($2::bytea IS NULL OR key > $2) ORDER BY key LIMIT $3`, d.key, last, forEachChunk)
+	if err != nil {
+		return nil, nil, d.s.fail(what, err)
+	}
+	defer rows.Close()
+	var got []kv
+	for rows.Next() {
+		var e kv
+		if err := rows.Scan(&e.k, &e.v); err != nil {
+			return nil, nil, d.s.fail(what, err)
+		}
+		got = append(got, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, d.s.fail(what, err)
+	}
+	return over, got, nil
 }
 
 func (d *datastore) Len() (int, error) {

@@ -153,6 +153,29 @@ func (ds *deferState) snapshot(task string) []defEntry {
 	return out
 }
 
+// snapshotAfter is snapshot's entries of keys after last (nil: all).
+func (ds *deferState) snapshotAfter(task string, last []byte) []defEntry {
+	out := ds.snapshot(task)
+	if last == nil {
+		return out
+	}
+	i, _ := slices.BinarySearchFunc(out, last, func(e defEntry, k []byte) int { return bytes.Compare(e.key, k) })
+	for i < len(out) && bytes.Equal(out[i].key, last) {
+		i++
+	}
+	return out[i:]
+}
+
+// hasMerge reports whether one of es is a deferred merge.
+func hasMerge(es []defEntry) bool {
+	for _, e := range es {
+		if e.val.m != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // deferredWrites is what one transaction carries.
 type deferredWrites struct {
 	delT, delK       [][]byte

@@ -224,3 +224,62 @@ func TestMergeReadWhileItsCommitSettles(t *testing.T) {
 	require.JSONEq(t, want, getS(t, da, "m"))
 	require.Zero(t, a.deferredLen())
 }
+
+// ForEach, as Get, shows a record whose merge a transaction has just
+// committed, before that transaction has settled, with the merge counted
+// once (it counted it twice: TaskList showed one action more, for a
+// moment). Its callback runs without the lock, and may write.
+func TestMergeListedWhileItsCommitSettles(t *testing.T) {
+	t.Parallel()
+	url := server.DatabaseT(t)
+	h := &holdSynced{committed: make(chan struct{}), release: make(chan struct{})}
+	a, err := Open(ctx, Config{URL: url, Node: "a", Faults: h, DeferInterval: time.Hour})
+	require.NoError(t, err)
+	t.Cleanup(func() { a.Close() })
+	require.NoError(t, a.RegisterNode(ctx, "a", "a:1", 4))
+	da := dsOf(t, a, "T")
+	require.NoError(t, da.Update(put("k", `{"other":1}`)))
+	require.NoError(t, da.Update(put("m", `{"calls":10}`)))
+	merge(t, da, "m", call("A1", 1))
+	want := `{"calls":11,"action":"A1","last":1}`
+	list := func(write bool) map[string]string {
+		got := map[string]string{}
+		assert.NoError(t, da.ForEach(func(k, v []byte) error {
+			got[string(k)] = string(v)
+			if !write {
+				return nil
+			}
+			// the callback may write (not under the lock ForEach takes)
+			return da.Update(put("z", `{"seen":true}`))
+		}))
+		return got
+	}
+	require.JSONEq(t, want, list(false)["m"])
+
+	h.armed.Store(true)
+	submitted := make(chan error, 1)
+	go func() {
+		_, err := a.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("x", 0)}, 100)
+		submitted <- err
+	}()
+	<-h.committed
+	merge(t, da, "m", call("A2", 2)) // and one more, not yet committed
+	read := make(chan map[string]string, 1)
+	go func() { read <- list(true) }()
+	var got map[string]string
+	answered := false
+	select {
+	case got = <-read:
+		answered = true
+	case <-time.After(time.Second):
+	}
+	close(h.release)
+	require.NoError(t, <-submitted)
+	if !answered {
+		got = <-read
+	}
+	want = `{"calls":12,"action":"A2","last":2}`
+	require.JSONEq(t, want, got["m"], "listed while the commit carrying the first merge settled")
+	require.JSONEq(t, `{"other":1}`, got["k"])
+	require.JSONEq(t, want, list(false)["m"])
+}
