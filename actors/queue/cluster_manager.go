@@ -63,6 +63,11 @@ type centry struct {
 	crash   string
 	retired bool // no longer ours: its actor goes once its worker exits
 	release bool // its exclusive tasks are freed with its next write
+	// claimed: this node's claim made the action's row Processing and
+	// running (connector_claim), and no write of it has gone since: the
+	// task actor's report that it started says nothing the row does not,
+	// and is not written (one row of a group commit per action).
+	claimed bool
 }
 
 // cOp is one operation of the store pipeline (one at a time, in order).
@@ -416,6 +421,16 @@ func (m *cmanager) changed(ctx actor.Context, msg *messages.TaskChanged) {
 		// is handed to the other nodes (release), not ended.
 		return
 	}
+	if e.claimed && len(msg.ReplyTo) == 0 && msg.Live && msg.Status.GetRunning() &&
+		msg.Status.GetState() == messages.State_STATE_PROCESSING {
+		// Its start, which the claim recorded: the row says Processing,
+		// running, started at the claim (readers take the start time from
+		// the row), and the record's other fields are as queued, as are
+		// the task's (counts and failures of an interrupted run included).
+		// Its next change (its end, a Stop) writes the whole record.
+		e.claimed = false
+		return
+	}
 	var replies []pendingReply
 	for _, to := range msg.ReplyTo {
 		replies = append(replies, pendingReply{to: to, reply: &messages.ActionReply{Status: msg.Status}})
@@ -425,6 +440,7 @@ func (m *cmanager) changed(ctx actor.Context, msg *messages.TaskChanged) {
 
 // write queues e's current status for the next group commit.
 func (m *cmanager) write(e *centry, replies []pendingReply) {
+	e.claimed = false // the row no longer says only what the claim wrote
 	op := m.op()
 	op.writes = append(op.writes, pgstore.OwnedWrite{Epoch: e.epoch, Record: m.record(e), Release: e.release})
 	e.release = false

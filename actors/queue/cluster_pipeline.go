@@ -186,11 +186,11 @@ func (m *cmanager) run(op *cOp) error {
 		if len(op.writes) > 0 || len(acts) > 0 || op.claim > 0 {
 			var r pgstore.GroupResult
 			r, err = m.db.Commit(ctx, m.cfg.Name, m.node, m.addr,
-				pgstore.Group{Writes: op.writes, Submits: acts, MaxWaiting: m.cfg.MaximumQueueSize, Claim: op.claim})
+				pgstore.Group{Writes: op.writes, Submits: acts, MaxWaiting: m.cfg.MaximumQueueSize, Claim: op.claim, ClaimAtMs: m.sh.now().UnixMilli()})
 			op.seqs, op.fenced, op.claimed = r.Seqs, r.Fenced, r.Claimed
 		}
 	case op.claim > 0:
-		op.claimed, err = m.db.Claim(ctx, m.cfg.Name, m.node, m.addr, op.claim)
+		op.claimed, err = m.db.ClaimAt(ctx, m.cfg.Name, m.node, m.addr, op.claim, m.sh.now().UnixMilli())
 	case op.adopt != nil || op.unowned:
 		dead := op.adopt
 		// The orphans: owners that are not members. Only once the
@@ -462,6 +462,7 @@ func (m *cmanager) claimedDone(ctx actor.Context, op *cOp, err error) {
 		}
 		e.epoch = c.Epoch
 		e.slot = true
+		e.claimed = true // the claim wrote its start (changed)
 		m.running++
 		for i, t := range m.threads {
 			if t == nil {

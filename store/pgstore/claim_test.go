@@ -33,7 +33,7 @@ func TestClaimLocksOnlyWhatItTakes(t *testing.T) {
 	tx, err := conn.Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(ctx)
-	rows, err := tx.Query(ctx, `SELECT id FROM connector_claim($1, $2, $3, $4)`, []byte("fetch"), "a", "a:1", 1)
+	rows, err := tx.Query(ctx, `SELECT id FROM connector_claim($1, $2, $3, $4, $5)`, []byte("fetch"), "a", "a:1", 1, int64(1))
 	require.NoError(t, err)
 	var took []string
 	for rows.Next() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
@@ -36,8 +37,15 @@ var clusterSchema = []string{
 	// it takes or passes over: a FOR loop reads ten at a time, and a claim
 	// of one locked ten, which a concurrent claim of another node then
 	// skipped as taken (issue 17).
-	`CREATE OR REPLACE FUNCTION connector_claim(q bytea, node text, addr text, n int)
-	RETURNS TABLE (id bytea, epoch bigint, prev_owner text, prev_addr text, seq bigint, priority int, record bytea) AS $$
+	//
+	// The claim records the start as well: the row becomes Processing,
+	// running, started at at (the claimer's clock, Unix ms), so that the
+	// claimer's task actor need not write its start (one row of a group
+	// commit per action: issue 17). Readers take the start time from the
+	// started_ms column (the record inside keeps the queued status until
+	// the owner's next write).
+	`CREATE OR REPLACE FUNCTION connector_claim(q bytea, node text, addr text, n int, at bigint)
+	RETURNS TABLE (id bytea, epoch bigint, prev_owner text, prev_addr text, seq bigint, priority int, started_ms bigint, record bytea) AS $$
 	DECLARE
 		c CURSOR FOR SELECT a.id, a.epoch, a.owner, a.owner_addr, a.exclusive FROM connector_actions a
 			WHERE a.queue = q AND a.state = 1
@@ -72,9 +80,10 @@ var clusterSchema = []string{
 				END IF;
 			END IF;
 			RETURN QUERY UPDATE connector_actions a
-				SET owner = node, owner_addr = addr, epoch = a.epoch + 1, state = 2, running = true
+				SET owner = node, owner_addr = addr, epoch = a.epoch + 1, state = 2, running = true,
+					started_ms = at, ended_ms = 0
 				WHERE a.queue = q AND a.id = r.id
-				RETURNING a.id, a.epoch, r.owner, r.owner_addr, a.seq, a.priority, a.record;
+				RETURNING a.id, a.epoch, r.owner, r.owner_addr, a.seq, a.priority, a.started_ms, a.record;
 			got := got + 1;
 		END LOOP;
 		CLOSE c;
@@ -214,20 +223,30 @@ func (s *Store) writeBatchRows(ctx context.Context, what string, b *pgx.Batch, r
 	return nil
 }
 
-// Claimed is an action a claim gave this node.
+// Claimed is an action a claim gave this node. Its Record is the action
+// as it was queued; the store has it Processing and running since
+// StartedMs (the claim's time).
 type Claimed struct {
 	Row
 	PrevOwner, PrevAddr string // the owner before the claim (its task actor retires)
+	StartedMs           int64
 }
 
-// Claim gives node up to n queued actions of queue (see connector_claim).
+// Claim gives node up to n queued actions of queue (see connector_claim),
+// started now (each becomes Processing and running in the store, as its
+// worker starts on node).
 func (s *Store) Claim(ctx context.Context, queue, node, addr string, n int) ([]Claimed, error) {
+	return s.ClaimAt(ctx, queue, node, addr, n, time.Now().UnixMilli())
+}
+
+// ClaimAt is Claim with the start time atMs (Unix ms, the claimer's clock).
+func (s *Store) ClaimAt(ctx context.Context, queue, node, addr string, n int, atMs int64) ([]Claimed, error) {
 	what := "claim from " + queue
 	if err := s.usable(what, true); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, epoch, prev_owner, prev_addr, seq, priority, record FROM connector_claim($1, $2, $3, $4)`,
-		[]byte(queue), node, addr, n)
+	rows, err := s.pool.Query(ctx, `SELECT id, epoch, prev_owner, prev_addr, seq, priority, started_ms, record FROM connector_claim($1, $2, $3, $4, $5)`,
+		[]byte(queue), node, addr, n, atMs)
 	if err != nil {
 		return nil, s.fail(what, err)
 	}
@@ -247,13 +266,14 @@ func (s *Store) readClaimed(queue, node, addr string, rows pgx.Rows) ([]Claimed,
 		var id, raw []byte
 		var seq int64
 		var prio int32
-		if err := rows.Scan(&id, &c.Epoch, &c.PrevOwner, &c.PrevAddr, &seq, &prio, &raw); err != nil {
+		if err := rows.Scan(&id, &c.Epoch, &c.PrevOwner, &c.PrevAddr, &seq, &prio, &c.StartedMs, &raw); err != nil {
 			return nil, err
 		}
 		rec, err := decode(queue, raw)
 		if err != nil {
 			return nil, err
 		}
+		// The record as it was queued: the claimer's task actor starts it.
 		rec.Status.Seq, rec.Status.Priority = uint64(seq), prio
 		c.Record, c.Owner, c.OwnerAddr = rec, node, addr
 		out = append(out, c)
@@ -301,7 +321,8 @@ type Group struct {
 	Writes     []OwnedWrite // as WriteOwned
 	Submits    []NewAction  // as Submit, with MaxWaiting
 	MaxWaiting int
-	Claim      int // then claim up to this many queued actions, as Claim
+	Claim      int   // then claim up to this many queued actions, as Claim
+	ClaimAtMs  int64 // started at this time (Unix ms; 0: now), as ClaimAt
 }
 
 // GroupResult is what Commit returns: the seq of each submission (0 for
@@ -352,6 +373,10 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (
 	}
 	var written map[string]bool
 	var got map[string]uint64
+	claimAt := g.ClaimAtMs
+	if claimAt == 0 {
+		claimAt = time.Now().UnixMilli()
+	}
 	send := func(w *deferredWrites) error {
 		b := &pgx.Batch{}
 		read := map[int]func(pgx.Rows) error{}
@@ -384,8 +409,8 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (
 			}
 		}
 		if g.Claim > 0 {
-			b.Queue(`SELECT id, epoch, prev_owner, prev_addr, seq, priority, record FROM connector_claim($1, $2, $3, $4)`,
-				[]byte(queue), node, addr, g.Claim)
+			b.Queue(`SELECT id, epoch, prev_owner, prev_addr, seq, priority, started_ms, record FROM connector_claim($1, $2, $3, $4, $5)`,
+				[]byte(queue), node, addr, g.Claim, claimAt)
 			read[b.Len()-1] = func(rows pgx.Rows) error {
 				got, rerr := s.readClaimed(queue, node, addr, rows)
 				res.Claimed = got
@@ -510,9 +535,10 @@ func (s *Store) Action(ctx context.Context, queue, id string) (r Row, ok bool, e
 	var state int16
 	var prio int32
 	var running bool
-	err = s.pool.QueryRow(ctx, `SELECT owner, owner_addr, epoch, seq, state, priority, running, record
+	var started int64
+	err = s.pool.QueryRow(ctx, `SELECT owner, owner_addr, epoch, seq, state, priority, running, started_ms, record
 		FROM connector_actions WHERE queue = $1 AND id = $2`, []byte(queue), []byte(id)).
-		Scan(&r.Owner, &r.OwnerAddr, &r.Epoch, &seq, &state, &prio, &running, &raw)
+		Scan(&r.Owner, &r.OwnerAddr, &r.Epoch, &seq, &state, &prio, &running, &started, &raw)
 	if err == pgx.ErrNoRows {
 		return Row{}, false, nil
 	}
@@ -523,7 +549,7 @@ func (s *Store) Action(ctx context.Context, queue, id string) (r Row, ok bool, e
 	if err != nil {
 		return Row{}, false, err
 	}
-	rec.Status.Seq, rec.Status.State, rec.Status.Priority, rec.Status.Running = uint64(seq), messages.State(state), prio, running
+	rowColumns(rec.Status, seq, state, prio, running, started)
 	r.Record = rec
 	return r, true, nil
 }
@@ -534,7 +560,7 @@ func (s *Store) Owned(ctx context.Context, queue, node string) ([]Row, error) {
 	if err := s.usable(what, false); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT owner, owner_addr, epoch, seq, state, priority, running, record
+	rows, err := s.pool.Query(ctx, `SELECT owner, owner_addr, epoch, seq, state, priority, running, started_ms, record
 		FROM connector_actions WHERE queue = $1 AND owner = $2 ORDER BY seq`, []byte(queue), node)
 	if err != nil {
 		return nil, s.fail(what, err)
@@ -542,6 +568,16 @@ func (s *Store) Owned(ctx context.Context, queue, node string) ([]Row, error) {
 	return s.collectRows(queue, what, rows)
 }
 
+// rowColumns completes st, a record's status, with its row's columns,
+// which the owner's writes keep equal to it, except that a claim writes
+// only the columns (the start: Processing, running, started_ms).
+func rowColumns(st *messages.ActionStatus, seq int64, state int16, prio int32, running bool, started int64) {
+	st.Seq, st.State, st.Priority, st.Running = uint64(seq), messages.State(state), prio, running
+	st.StartedUnixMs = started
+}
+
+// collectRows reads rows of the columns owner, owner_addr, epoch, seq,
+// state, priority, running, started_ms and record.
 func (s *Store) collectRows(queue, what string, rows pgx.Rows) ([]Row, error) {
 	defer rows.Close()
 	var out []Row
@@ -552,14 +588,15 @@ func (s *Store) collectRows(queue, what string, rows pgx.Rows) ([]Row, error) {
 		var state int16
 		var prio int32
 		var running bool
-		if err := rows.Scan(&r.Owner, &r.OwnerAddr, &r.Epoch, &seq, &state, &prio, &running, &raw); err != nil {
+		var started int64
+		if err := rows.Scan(&r.Owner, &r.OwnerAddr, &r.Epoch, &seq, &state, &prio, &running, &started, &raw); err != nil {
 			return nil, s.fail(what, err)
 		}
 		rec, err := decode(queue, raw)
 		if err != nil {
 			return nil, err
 		}
-		rec.Status.Seq, rec.Status.State, rec.Status.Priority, rec.Status.Running = uint64(seq), messages.State(state), prio, running
+		rowColumns(rec.Status, seq, state, prio, running, started)
 		r.Record = rec
 		out = append(out, r)
 	}
@@ -595,7 +632,7 @@ func (s *Store) Adopt(ctx context.Context, queue, node, addr string, dead []stri
 		}
 	}
 	owners := append([]string{""}, dead...)
-	rows, err := tx.Query(ctx, `SELECT owner, owner_addr, epoch, seq, state, priority, running, record
+	rows, err := tx.Query(ctx, `SELECT owner, owner_addr, epoch, seq, state, priority, running, started_ms, record
 		FROM connector_actions WHERE queue = $1 AND owner = ANY($2) ORDER BY seq FOR UPDATE SKIP LOCKED`, []byte(queue), owners)
 	if err != nil {
 		return nil, s.fail(what, err)
@@ -706,7 +743,7 @@ func (s *Store) Release(ctx context.Context, queue, node string, fix func(*messa
 		return s.fail(what, err)
 	}
 	defer tx.Rollback(ctx)
-	rows, err := tx.Query(ctx, `SELECT owner, owner_addr, epoch, seq, state, priority, running, record
+	rows, err := tx.Query(ctx, `SELECT owner, owner_addr, epoch, seq, state, priority, running, started_ms, record
 		FROM connector_actions WHERE queue = $1 AND owner = $2 AND running FOR UPDATE`, []byte(queue), node)
 	if err != nil {
 		return s.fail(what, err)
@@ -862,7 +899,7 @@ func (s *Store) List(ctx context.Context, queue string, f *messages.ListActions)
 
 // ListRows is List with each action's row (owner and record).
 func (s *Store) ListRows(ctx context.Context, queue string, f *messages.ListActions) ([]Row, error) {
-	rows, err := s.listQuery(ctx, queue, f, "owner, owner_addr, epoch, seq, state, priority, running, record")
+	rows, err := s.listQuery(ctx, queue, f, "owner, owner_addr, epoch, seq, state, priority, running, started_ms, record")
 	if err != nil {
 		return nil, err
 	}
