@@ -40,7 +40,7 @@ func DecodeTextCharset(data []byte, label string) string {
 			return clean(out)
 		}
 	}
-	if label != "" {
+	if label != "" && !IsUTF8Label(label) {
 		if enc, name := charset.Lookup(label); enc != nil && name != "utf-8" {
 			if asciiCompatible(name) && isASCII(data) {
 				// What the decoder would return: the same bytes.
@@ -104,6 +104,14 @@ func clean(b []byte) string {
 		s = strings.ReplaceAll(s, "\x00", "")
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// IsUTF8Label reports whether label is "utf-8" in any letter case: a label
+// charset.Lookup reads as UTF-8 (TestIsUTF8LabelIsLookups), told without
+// the allocation Lookup makes (the commonest label of mail and the web).
+// false says nothing: Lookup may still read the label as UTF-8.
+func IsUTF8Label(label string) bool {
+	return len(label) == 5 && label[0]|0x20 == 'u' && label[1]|0x20 == 't' && label[2]|0x20 == 'f' && label[3] == '-' && label[4] == '8'
 }
 
 // cleanValid is clean for b known to be valid UTF-8 (which stays valid

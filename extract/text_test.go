@@ -101,7 +101,7 @@ func checkDecodeTextAsBefore(t *testing.T, data []byte) {
 	for _, ct := range []string{"", "text/plain", "text/plain;", "TEXT/PLAIN; Charset=\"US-ASCII\"", "text/plain; charset=bogus", "text/plain; charset=", "text/plain; charset=utf-8; format=flowed", "text/plain charset=utf-8", "text/plain; charset=utf-8; charset=latin1"} {
 		require.Equal(t, decodeTextBefore(data, ct), DecodeText(data, ct), "%q %q", ct, data)
 	}
-	for _, name := range append(whatwgNames, "us-ascii", "latin1", "utf8", "unicode-1-1-utf-8", "cp1252", "x-unknown") {
+	for _, name := range append(whatwgNames, "us-ascii", "latin1", "utf8", "unicode-1-1-utf-8", "cp1252", "x-unknown", "UTF-8", "Utf-8", " utf-8", "utf-8 ", "utf-16") {
 		ct := "text/plain; charset=" + name
 		require.Equal(t, decodeTextBefore(data, ct), DecodeText(data, ct), "%q %q", ct, data)
 		label := name
@@ -143,4 +143,33 @@ func FuzzDecodeTextAsBefore(f *testing.F) {
 	f.Add([]byte("h\xe9llo\x00"))
 	f.Add([]byte("\x1b$B\x30\x21\x1b(B"))
 	f.Fuzz(func(t *testing.T, data []byte) { checkDecodeTextAsBefore(t, data) })
+}
+
+// IsUTF8Label says yes only to labels charset.Lookup reads as UTF-8:
+// every 5-byte label over the letters that matter.
+func TestIsUTF8LabelIsLookups(t *testing.T) {
+	alphabet := []byte("uUtTfF-8\x00\xd5\xd4 sS")
+	yes := 0
+	var label [5]byte
+	var walk func(i int)
+	walk = func(i int) {
+		if i == len(label) {
+			l := string(label[:])
+			if IsUTF8Label(l) {
+				yes++
+				enc, name := charset.Lookup(l)
+				require.NotNil(t, enc, "%q", l)
+				require.Equal(t, "utf-8", name, "%q", l)
+			}
+			return
+		}
+		for _, c := range alphabet {
+			label[i] = c
+			walk(i + 1)
+		}
+	}
+	walk(0)
+	require.Equal(t, 8, yes) // u/U × t/T × f/F
+	require.False(t, IsUTF8Label("utf8"))
+	require.False(t, IsUTF8Label("\u212atf-8"))
 }

@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/net/html/charset"
@@ -159,7 +160,8 @@ type headerField struct{ key, value string }
 // canonical names compare), the value unfolded.
 func (h header) Get(key string) string {
 	for i := range h {
-		if strings.EqualFold(h[i].key, key) {
+		// ASCII names: names of different lengths never match.
+		if len(h[i].key) == len(key) && strings.EqualFold(h[i].key, key) {
 			return h[i].value
 		}
 	}
@@ -319,7 +321,7 @@ func (p *parser) entity(h getter, body []byte, end error, depth int, section str
 	isText := mediaType == "text/plain" || mediaType == "text/html"
 	if isText && disp != "attachment" && name == "" {
 		cs := params["charset"]
-		if cs != "" {
+		if cs != "" && !extract.IsUTF8Label(cs) { // UTF-8 is known: Lookup would allocate to say so
 			// An unknown charset is left out, so that the text is read as
 			// UTF-8 when it is valid UTF-8, else as Windows-1252.
 			if enc, _ := charset.Lookup(cs); enc == nil {
@@ -485,7 +487,7 @@ func contentType(h getter) (string, map[string]string) {
 	if strings.TrimSpace(v) == "" {
 		return "text/plain", map[string]string{}
 	}
-	t, params, err := mime.ParseMediaType(v)
+	t, params, err := parseMediaType(v)
 	if err != nil {
 		// Lenient: the type before the first ';', and the parameters that
 		// can be read one by one.
@@ -504,12 +506,100 @@ func contentType(h getter) (string, map[string]string) {
 	return strings.ToLower(t), params
 }
 
+// parseMediaType is mime.ParseMediaType, which reads the commonest
+// values (`type/subtype; name=value; name="value"`) through a short cut
+// (simpleMediaType) first.
+func parseMediaType(v string) (string, map[string]string, error) {
+	if t, params, ok := simpleMediaType(v); ok {
+		return t, params, nil
+	}
+	return mime.ParseMediaType(v)
+}
+
+// simpleMediaType reads v when it is a token or token/token, then zero or
+// more parameters "; name=value" (single spaces allowed around ';'),
+// each name a token without '*' (no RFC 2231 continuations) given once,
+// each value a token or a quoted string of printable ASCII without a
+// backslash: the type and names lower-cased, values as written, exactly what
+// mime.ParseMediaType returns for it (TestSimpleMediaTypeIsMimes). ok is
+// false for anything else, which mime.ParseMediaType reads.
+func simpleMediaType(v string) (string, map[string]string, bool) {
+	i := tokenEnd(v, 0)
+	if i == 0 {
+		return "", nil, false
+	}
+	if i < len(v) && v[i] == '/' {
+		j := tokenEnd(v, i+1)
+		if j == i+1 {
+			return "", nil, false
+		}
+		i = j
+	}
+	t := v[:i]
+	params := map[string]string{}
+	for i < len(v) {
+		if v[i] == ' ' {
+			i++
+		}
+		if i >= len(v) || v[i] != ';' {
+			return "", nil, false
+		}
+		i++
+		if i < len(v) && v[i] == ' ' {
+			i++
+		}
+		k := tokenEnd(v, i)
+		if k == i || k >= len(v) || v[k] != '=' || strings.IndexByte(v[i:k], '*') >= 0 {
+			return "", nil, false
+		}
+		name := strings.ToLower(v[i:k])
+		if _, dup := params[name]; dup {
+			return "", nil, false
+		}
+		i = k + 1
+		var value string
+		if i < len(v) && v[i] == '"' {
+			e := i + 1
+			for e < len(v) && v[e] != '"' {
+				if c := v[e]; c < 0x20 || c > 0x7e || c == '\\' {
+					return "", nil, false
+				}
+				e++
+			}
+			if e >= len(v) {
+				return "", nil, false
+			}
+			value, i = v[i+1:e], e+1
+		} else {
+			e := tokenEnd(v, i)
+			if e == i {
+				return "", nil, false
+			}
+			value, i = v[i:e], e
+		}
+		params[name] = value
+	}
+	return strings.ToLower(t), params, true
+}
+
+// tokenEnd returns the end of the MIME token (RFC 2045) at v[i:].
+func tokenEnd(v string, i int) int {
+	for i < len(v) && isTokenChar(v[i]) {
+		i++
+	}
+	return i
+}
+
+func isTokenChar(c byte) bool {
+	return c > 0x20 && c < 0x7f && !strings.ContainsRune(`()<>@,;:\"/[]?=`, rune(c))
+}
+
 func disposition(h getter) (string, map[string]string) {
 	v := h.Get("Content-Disposition")
 	if v == "" {
 		return "", map[string]string{}
 	}
-	d, params, err := mime.ParseMediaType(v)
+	d, params, err := parseMediaType(v)
 	if err != nil {
 		d = strings.ToLower(strings.TrimSpace(strings.SplitN(v, ";", 2)[0]))
 		params = map[string]string{}
@@ -634,7 +724,47 @@ func DecodeHeader(s string) string {
 		}
 		out = b.String()
 	}
-	return strings.Join(strings.Fields(out), " ")
+	return collapseSpace(out)
+}
+
+// collapseSpace is strings.Join(strings.Fields(s), " "): s itself when it
+// is already that (no allocation: the commonest case), else the join.
+func collapseSpace(s string) string {
+	if !spaceCollapsed(s) {
+		return strings.Join(strings.Fields(s), " ")
+	}
+	return s
+}
+
+// spaceCollapsed reports whether s holds no white space (as strings.Fields
+// reads it: unicode.IsSpace) but single ' ' between other characters.
+func spaceCollapsed(s string) bool {
+	prevSpace := true // a space at the start is one too many
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if unicode.IsSpace(r) {
+				return false
+			}
+			prevSpace = false
+			i += n
+			continue
+		}
+		i++
+		switch c {
+		case ' ':
+			if prevSpace {
+				return false
+			}
+			prevSpace = true
+		case '\t', '\n', '\v', '\f', '\r':
+			return false
+		default:
+			prevSpace = false
+		}
+	}
+	return !prevSpace || s == ""
 }
 
 // commonDate is the layout of nearly every Date field ("Mon, 2 Jan 2006
@@ -807,14 +937,29 @@ func FormatAddress(name, addr string) string {
 // msgIDs reads message ids ("<a@b> <c@d>"), without angle brackets.
 func msgIDs(v string) []string {
 	var out []string
-	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == '\t' || r == '\r' || r == '\n' || r == ',' }) {
-		f = strings.Trim(f, "<>")
-		if f != "" && utf8.ValidString(f) {
-			out = append(out, f)
+	// The fields between separators, as strings.FieldsFunc would split
+	// them (the separators are ASCII: a byte scan splits alike), without
+	// its slice of fields.
+	start := -1
+	for i := 0; i <= len(v); i++ {
+		if i < len(v) && !isIDSep(v[i]) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 {
+			f := strings.Trim(v[start:i], "<>")
+			if f != "" && utf8.ValidString(f) {
+				out = append(out, f)
+			}
+			start = -1
 		}
 	}
 	return out
 }
+
+func isIDSep(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' }
 
 // stripTags is the fallback HTML-to-text: tags removed, entities kept.
 func stripTags(s string) string {
