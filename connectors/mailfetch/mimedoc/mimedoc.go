@@ -181,7 +181,8 @@ func (p *parser) readHeader(raw []byte) (header, []byte, error) {
 	// One string for the block (up to its blank line): names and one-line
 	// values are slices of it.
 	text := string(block[:headerEnd(block)])
-	var h header
+	// At most a field per line: one allocation, not a doubling series.
+	h := make(header, 0, strings.Count(text, "\n")+1)
 	var bad int
 	pos := 0
 	ended := false // a blank line ended the block
