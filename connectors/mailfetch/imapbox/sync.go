@@ -43,7 +43,10 @@ func decodeCursor(b []byte) (cursor, bool) {
 
 // Key returns a message's key: "<UIDVALIDITY>.<UID>".
 func Key(uidValidity uint32, uid imap.UID) string {
-	return strconv.FormatUint(uint64(uidValidity), 10) + "." + strconv.FormatUint(uint64(uid), 10)
+	var buf [24]byte // one allocation (the string), not three
+	b := strconv.AppendUint(buf[:0], uint64(uidValidity), 10)
+	b = append(b, '.')
+	return string(strconv.AppendUint(b, uint64(uid), 10))
 }
 
 // ParseKey reads a key.
@@ -361,6 +364,9 @@ func (b *Box) fetchMeta(ctx context.Context, uidValidity uint32, uids []imap.UID
 
 // version is what a message's document depends on besides its bytes.
 func version(flags, labels []string) string {
+	if labels == nil && slices.IsSorted(flags) {
+		return strings.Join(flags, " ") // no copy to sort (one flag: no allocation)
+	}
 	f := slices.Clone(flags)
 	slices.Sort(f)
 	v := strings.Join(f, " ")
@@ -561,6 +567,7 @@ func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, lim
 	var group []*mailbox.Message
 	var groupBytes int64
 	prefix := b.refPrefix(uidValidity) // not Gmail's: its messages take fetchGroups
+	refBuf := make([]byte, 0, len(prefix)+10)
 	for {
 		m := cmd.Next()
 		if m == nil {
@@ -603,7 +610,8 @@ func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, lim
 		meta.Version = version(meta.Flags, nil)
 		b.stats.bodies.Add(1)
 		b.stats.bytes.Add(int64(len(body)))
-		group = append(group, &mailbox.Message{Meta: meta, Reference: prefix + strconv.FormatUint(uint64(meta.UID), 10), Raw: body, Truncated: meta.Size > int64(len(body))})
+		ref := strconv.AppendUint(append(refBuf[:0], prefix...), uint64(meta.UID), 10) // one allocation, not two
+		group = append(group, &mailbox.Message{Meta: meta, Reference: string(ref), Raw: body, Truncated: meta.Size > int64(len(body))})
 		groupBytes += int64(len(body))
 		if groupBytes >= fetchGroupBytes {
 			if !send(group) {
