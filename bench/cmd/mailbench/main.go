@@ -201,6 +201,7 @@ func run(n, runs int) (string, error) {
 	}
 	var ceil, ours, ceilCPU, oursCPU, ceilDove, oursDove []float64
 	var bodies, bodiesCPU, bodiesDove []float64 // the former ceiling: bodies alone
+	var oursAllocs []float64                    // heap allocations per message
 	var oursDocs uint64
 	var resync resyncResult
 	for r := range runs {
@@ -227,13 +228,14 @@ func run(n, runs int) (string, error) {
 		}
 		oursDove = append(oursDove, perThousand(dovecotSettled(d.Dir)-d0, n))
 		oursCPU = append(oursCPU, perThousand(res.cpu, n))
+		oursAllocs = append(oursAllocs, float64(res.allocs)/float64(n))
 		ours = append(ours, float64(n)/res.full.Seconds())
 		oursDocs = res.docs
 		if r == runs-1 {
 			resync = res.resync
 		}
-		log.Printf("run %d: ceiling %.0f msg/s (CPU/1000: %.0f ms, Dovecot %.0f ms), bodies alone %.0f msg/s (CPU/1000: %.0f ms, Dovecot %.0f ms), ours %.0f msg/s (CPU/1000: %.0f ms, Dovecot %.0f ms): %.2f of the ceiling, %.2f of bodies alone",
-			r+1, ceil[r], ceilCPU[r], ceilDove[r], bodies[r], bodiesCPU[r], bodiesDove[r], ours[r], oursCPU[r], oursDove[r], ours[r]/ceil[r], ours[r]/bodies[r])
+		log.Printf("run %d: ceiling %.0f msg/s (CPU/1000: %.0f ms, Dovecot %.0f ms), bodies alone %.0f msg/s (CPU/1000: %.0f ms, Dovecot %.0f ms), ours %.0f msg/s (CPU/1000: %.0f ms, Dovecot %.0f ms, %.0f allocations per message): %.2f of the ceiling, %.2f of bodies alone",
+			r+1, ceil[r], ceilCPU[r], ceilDove[r], bodies[r], bodiesCPU[r], bodiesDove[r], ours[r], oursCPU[r], oursDove[r], oursAllocs[r], ours[r]/ceil[r], ours[r]/bodies[r])
 	}
 	mem := &memResult{}
 	if withMemory {
@@ -252,6 +254,7 @@ func run(n, runs int) (string, error) {
 	fmt.Fprintf(&b, "| the same, against the former ceiling | %.0f | plain IMAP client fetching the bodies alone (UID, body): %.0f | %.2f | |\n", mo, mb, mo/mb)
 	fmt.Fprintf(&b, "| Full Synchronize, CPU time of the process per 1000 messages (store opened and closed included) | %.0f ms | plain IMAP client, same items: %.0f ms; bodies alone: %.0f ms | %.1f× | |\n",
 		median(oursCPU), median(ceilCPU), median(bodiesCPU), median(oursCPU)/median(ceilCPU))
+	fmt.Fprintf(&b, "| Full Synchronize, heap allocations of the process per message (same span; does not depend on the machine's load) | %.0f | | | |\n", median(oursAllocs))
 	fmt.Fprintf(&b, "| Full Synchronize, CPU time of Dovecot per 1000 messages | %.0f ms | for the plain IMAP client, same items: %.0f ms; bodies alone: %.0f ms | %.1f× | |\n",
 		median(oursDove), median(ceilDove), median(bodiesDove), median(oursDove)/median(ceilDove))
 	fmt.Fprintf(&b, "| Re-sync of the unchanged mailbox: time | %s | full Synchronize: %s | %.3f | |\n",
@@ -364,6 +367,7 @@ type resyncResult struct {
 type syncResult struct {
 	full   time.Duration
 	cpu    time.Duration // of this process, from opening the store to closing it
+	allocs uint64        // heap allocations of this process, the same span
 	docs   uint64
 	resync resyncResult
 }
@@ -533,12 +537,16 @@ func fullSync(d *mailtest.Dovecot, measureResync bool) (*syncResult, error) {
 	}
 	defer os.RemoveAll(dir)
 	cfgText := taskConfig(dir, d.Addr, os.Getenv("MAILBENCH_TASK"))
-	c0 := cpuTime()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m0, c0 := ms.Mallocs, cpuTime()
 	docs, full, err := synchronize(cfgText)
 	if err != nil {
 		return nil, err
 	}
 	res := &syncResult{full: full, docs: docs, cpu: cpuTime() - c0}
+	runtime.ReadMemStats(&ms)
+	res.allocs = ms.Mallocs - m0
 	if measureResync {
 		p, err := startProxy(d.Addr)
 		if err != nil {
