@@ -11,7 +11,8 @@
 // no limit, the runtime's default stands. Like the runtime, the limit is
 // read again every second, so a process moved into a capped group after it
 // started (or whose quota changes) follows. A GOMAXPROCS environment
-// variable turns all this off: the operator's setting stands.
+// variable the runtime takes (a positive number) turns all this off: the
+// operator's setting stands.
 package cpuquota
 
 import (
@@ -252,9 +253,11 @@ const Interval = time.Second
 // Keep holds GOMAXPROCS at 1 while the process's CPU limit is below one
 // core, and gives it back to the runtime's default when the limit goes
 // (or rises to a core or more), reading the limit every Interval until ctx
-// ends. With the GOMAXPROCS environment variable set it does nothing.
+// ends. With the GOMAXPROCS environment variable set to a value the
+// runtime takes (a positive number) it does nothing; the runtime ignores
+// any other value (empty, 0, malformed), and so does Keep.
 func Keep(ctx context.Context, log *slog.Logger) {
-	if v, set := os.LookupEnv("GOMAXPROCS"); set {
+	if v := os.Getenv("GOMAXPROCS"); runtimeTakes(v) {
 		log.Info("GOMAXPROCS set in the environment: the CPU quota is not followed", "GOMAXPROCS", v)
 		return
 	}
@@ -271,6 +274,13 @@ func Keep(ctx context.Context, log *slog.Logger) {
 			k.step()
 		}
 	}
+}
+
+// runtimeTakes reports whether the runtime sets GOMAXPROCS from the
+// environment value v (runtime.schedinit: a positive 32-bit number).
+func runtimeTakes(v string) bool {
+	n, err := strconv.ParseInt(v, 10, 32)
+	return err == nil && n > 0
 }
 
 // keeper is Keep's state between readings.

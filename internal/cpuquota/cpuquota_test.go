@@ -1,11 +1,14 @@
 package cpuquota
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -188,5 +191,26 @@ func TestKeeperSetsTheRuntime(t *testing.T) {
 	k.step()
 	if n := runtime.GOMAXPROCS(0); n != before {
 		t.Fatalf("GOMAXPROCS %d after the quota went, want the default %d", n, before)
+	}
+}
+
+// TestKeepIgnoresAGOMAXPROCSTheRuntimeIgnores: the runtime takes GOMAXPROCS
+// only as a positive number (anything else leaves its own default, which
+// follows no quota below two cores), so only such a value turns Keep off;
+// an empty, zero or malformed one does not.
+func TestKeepIgnoresAGOMAXPROCSTheRuntimeIgnores(t *testing.T) {
+	t.Cleanup(runtime.SetDefaultGOMAXPROCS) // Keep may pin this machine's process
+	for _, tc := range []struct {
+		env  string
+		kept bool // the environment's value stands: Keep does nothing
+	}{{"", false}, {"0", false}, {"-2", false}, {"two", false}, {" 2", false}, {"2", true}, {"1", true}} {
+		t.Setenv("GOMAXPROCS", tc.env)
+		var out bytes.Buffer
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // one reading at most, then Keep returns
+		Keep(ctx, slog.New(slog.NewTextHandler(&out, nil)))
+		if got := strings.Contains(out.String(), "the CPU quota is not followed"); got != tc.kept {
+			t.Errorf("GOMAXPROCS=%q: quota not followed %v, want %v (log: %s)", tc.env, got, tc.kept, out.String())
+		}
 	}
 }
