@@ -136,6 +136,10 @@ type Actions struct {
 	// StopTimeout bounds how long a Stop waits for a running action's
 	// in-flight work to be aborted before it answers anyway; default 5s.
 	StopTimeout time.Duration
+	// CommitDelay is how long a durable queue's group commit may wait for
+	// more submissions while other clients are submitting
+	// (queue.Config.CommitDelay); default 200µs, 0: never waits.
+	CommitDelay time.Duration
 	// MaxListResults bounds one reply of QueueInfo GetStatus or
 	// GetActionParameters without a Token (paged with Start); default 1000.
 	MaxListResults int
@@ -506,6 +510,7 @@ func (c *Config) setDefaults() {
 	c.Actions = Actions{
 		MaximumThreads: 4, MaximumQueueSize: 100000, MaximumFinishedActions: 10000,
 		FinishedActionMaxAge: 7 * 24 * time.Hour, ProcessingOnRestart: "Rerun", StopTimeout: 5 * time.Second,
+		CommitDelay:    200 * time.Microsecond,
 		MaxListResults: 1000, CompactFreePercent: 25, CompactMinimumSizeMB: 64, CompactTimeout: 30 * time.Second,
 		CompactStartTimeout: time.Minute,
 	}

@@ -105,6 +105,8 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 			`config c.cfg:2: [Actions] FinishedActionMaxAge: "soon" is not a duration (examples: 30, 1.5s, 10m, 2h, 7d)`, nil},
 		{"compaction percent", "[Actions]\nCompactFreePercent=100\n", 2, "Actions", "CompactFreePercent",
 			"config c.cfg:2: [Actions] CompactFreePercent: 100 is out of range (expected 0 to 99)", nil},
+		{"commit delay too long", "[Actions]\nCommitDelay=1s\n", 2, "Actions", "CommitDelay",
+			"config c.cfg:2: [Actions] CommitDelay: 1s is more than 100ms", nil},
 		{"zero compaction timeout", "[Actions]\nCompactTimeout=0\n", 2, "Actions", "CompactTimeout",
 			"config c.cfg:2: [Actions] CompactTimeout: must be more than 0", nil},
 		{"duplicate key", "[Server]\nPort=1\nport=2\n", 3, "Server", "port",
@@ -262,5 +264,24 @@ func TestBoolAndDuration(t *testing.T) {
 	for _, bad := range []string{"", "-1", "-5s", "x", "3 days"} {
 		_, err := Duration(bad)
 		require.Error(t, err, fmt.Sprintf("%q", bad))
+	}
+}
+
+// TestCommitDelay: [Actions] CommitDelay defaults to 200µs; 0 (never
+// wait) and microseconds are accepted.
+func TestCommitDelay(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		text string
+		want time.Duration
+	}{
+		{"", 200 * time.Microsecond},
+		{"[Actions]\nCommitDelay=0\n", 0},
+		{"[Actions]\nCommitDelay=500us\n", 500 * time.Microsecond},
+		{"[Actions]\nCommitDelay=0.1\n", 100 * time.Millisecond},
+	} {
+		c, err := Parse("x.cfg", []byte(tc.text), testTaskKeys)
+		require.NoError(t, err, tc.text)
+		require.Equal(t, tc.want, c.Actions.CommitDelay, tc.text)
 	}
 }

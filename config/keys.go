@@ -62,6 +62,16 @@ func positiveDuration(v string) (time.Duration, error) {
 	return d, err
 }
 
+// commitDelay reads [Actions] CommitDelay: 0 to 100ms (PostgreSQL's
+// commit_delay has the same bound; longer would only add latency).
+func commitDelay(v string) (time.Duration, error) {
+	d, err := Duration(v)
+	if err == nil && d > 100*time.Millisecond {
+		err = fmt.Errorf("%s is more than 100ms", d)
+	}
+	return d, err
+}
+
 func nonEmpty(v string) error {
 	if v == "" {
 		return errors.New("must not be empty")
@@ -160,6 +170,7 @@ var systemDefs = []*sectionDef{
 			return
 		}},
 		{"StopTimeout", func(c *Config, v string) (err error) { c.Actions.StopTimeout, err = Duration(v); return }},
+		{"CommitDelay", func(c *Config, v string) (err error) { c.Actions.CommitDelay, err = commitDelay(v); return }},
 		{"MaxListResults", func(c *Config, v string) (err error) { c.Actions.MaxListResults, err = intIn(v, 1, 1<<20); return }},
 		{"CompactFreePercent", func(c *Config, v string) (err error) { c.Actions.CompactFreePercent, err = intIn(v, 0, 99); return }},
 		{"CompactMinimumSizeMB", func(c *Config, v string) (err error) {

@@ -244,6 +244,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 				MaximumFinishedActions: cfg.Actions.MaximumFinishedActions,
 				FinishedActionMaxAge:   cfg.Actions.FinishedActionMaxAge,
 				StopTimeout:            cfg.Actions.StopTimeout,
+				CommitDelay:            commitDelay(cfg.Actions.CommitDelay),
 				OnRestart:              cfg.Actions.ProcessingOnRestart,
 				Logger:                 s.log.With("component", "queue"),
 				Observer:               s.metrics,
@@ -557,4 +558,13 @@ func tokenHost(host string) string {
 		}
 	}
 	return "127.0.0.1"
+}
+
+// commitDelay is queue.Config.CommitDelay for [Actions] CommitDelay, whose
+// 0 means "never waits" (the queue's 0 is its default).
+func commitDelay(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -31,3 +31,11 @@ func TestStoreConfig(t *testing.T) {
 	require.Equal(t, 3*time.Second, sc.CompactTimeout)
 	require.Equal(t, 4*time.Second, sc.CompactOpenTimeout)
 }
+
+// TestCommitDelayConfig: [Actions] CommitDelay reaches the queue as it is,
+// and 0 (never wait) as the queue's "never" (negative), not as its default.
+func TestCommitDelayConfig(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, time.Duration(-1), commitDelay(0))
+	require.Equal(t, 500*time.Microsecond, commitDelay(500*time.Microsecond))
+}
