@@ -26,6 +26,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -746,11 +747,11 @@ func Duration(v string) (time.Duration, error) {
 		if f < 0 {
 			return 0, fmt.Errorf("%q must not be negative", v)
 		}
-		return time.Duration(f * float64(time.Second)), nil
+		return durationOf(v, f, time.Second)
 	}
 	if strings.HasSuffix(s, "d") {
 		if f, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64); err == nil && f >= 0 {
-			return time.Duration(f * 24 * float64(time.Hour)), nil
+			return durationOf(v, f, 24*time.Hour)
 		}
 	}
 	d, err := time.ParseDuration(s)
@@ -758,6 +759,20 @@ func Duration(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a duration (examples: 30, 1.5s, 10m, 2h, 7d)", v)
 	}
 	return d, nil
+}
+
+// durationOf is f units (f >= 0, or NaN), or an error when that is not
+// a number or more than a time.Duration holds (converted, it would turn
+// negative).
+func durationOf(v string, f float64, unit time.Duration) (time.Duration, error) {
+	ns := f * float64(unit)
+	if math.IsNaN(ns) {
+		return 0, fmt.Errorf("%q is not a duration (examples: 30, 1.5s, 10m, 2h, 7d)", v)
+	}
+	if ns >= math.MaxInt64 { // 2^63 as a float64: the first value a Duration does not hold
+		return 0, fmt.Errorf("%q is too long (at most %v)", v, time.Duration(math.MaxInt64))
+	}
+	return time.Duration(ns), nil
 }
 
 func intIn(v string, lo, hi int) (int, error) {

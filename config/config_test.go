@@ -285,3 +285,21 @@ func TestCommitDelay(t *testing.T) {
 		require.Equal(t, tc.want, c.Actions.CommitDelay, tc.text)
 	}
 }
+
+// TestDurationRefusesWhatIsNoDuration: a number of seconds or days that is
+// not a number (NaN), infinite, or beyond what a duration holds (about 292
+// years) is an error. Converted as it was, each became a negative
+// duration without one: [Actions] CommitDelay=1e11 passed its "at most
+// 100ms" check and the queue then read it as "never wait".
+func TestDurationRefusesWhatIsNoDuration(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"NaN", "inf", "+Inf", "1e11", "9223372037", "1e300d", "Infd", "200000d"} {
+		d, err := Duration(bad)
+		require.Error(t, err, "%q read as %v", bad, d)
+	}
+	d, err := Duration("9223372036") // the longest whole number of seconds a duration holds
+	require.NoError(t, err)
+	require.Equal(t, 9223372036*time.Second, d)
+	_, err = Parse("x.cfg", []byte("[Actions]\nCommitDelay=1e11\n"), testTaskKeys)
+	require.ErrorContains(t, err, "CommitDelay")
+}
