@@ -83,13 +83,13 @@ func (r *reader) limit() (float64, bool, error) {
 		// the one that limits: a controller is in one hierarchy only.
 		var found bool
 		if v1ok {
-			r.point, r.mroot, found = mountOf(mi, func(fstype, super string) bool {
+			r.point, r.mroot, found = mountOf(mi, v1, func(fstype, super string) bool {
 				return fstype == "cgroup" && hasOption(super, "cpu")
 			})
 			r.v1 = found
 		}
 		if !found && v2ok {
-			r.point, r.mroot, _ = mountOf(mi, func(fstype, _ string) bool { return fstype == "cgroup2" })
+			r.point, r.mroot, _ = mountOf(mi, v2, func(fstype, _ string) bool { return fstype == "cgroup2" })
 		}
 		r.mounted = true
 	}
@@ -104,9 +104,11 @@ func (r *reader) limit() (float64, bool, error) {
 	return 0, false, nil
 }
 
-// mountOf finds the first mount in mountinfo that match accepts, and
-// returns its mount point and the hierarchy path mounted there.
-func mountOf(mountinfo []byte, match func(fstype, superOptions string) bool) (point, root string, ok bool) {
+// mountOf finds the first mount in mountinfo that match accepts and whose
+// part of the hierarchy holds cgroup cg (as the runtime chooses), else the
+// first that match accepts, and returns its mount point and the hierarchy
+// path mounted there.
+func mountOf(mountinfo []byte, cg string, match func(fstype, superOptions string) bool) (point, root string, ok bool) {
 	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
 	for sc.Scan() {
 		// id parent major:minor root point options [optional...] - fstype source superoptions
@@ -118,9 +120,21 @@ func mountOf(mountinfo []byte, match func(fstype, superOptions string) bool) (po
 		if len(f) < 5 || len(g) < 3 || !match(g[0], g[2]) {
 			continue
 		}
-		return unescape(f[4]), unescape(f[3]), true
+		p, r := unescape(f[4]), unescape(f[3])
+		if !ok {
+			point, root, ok = p, r, true
+		}
+		if holds(r, cg) {
+			return p, r, true
+		}
 	}
-	return "", "", false
+	return point, root, ok
+}
+
+// holds reports whether the part of a hierarchy at mroot holds cgroup cg.
+func holds(mroot, cg string) bool {
+	cg, mroot = path.Clean(cg), path.Clean(mroot)
+	return mroot == "/" || cg == mroot || strings.HasPrefix(cg, mroot+"/")
 }
 
 func hasOption(opts, name string) bool {

@@ -90,6 +90,20 @@ func TestLimit(t *testing.T) {
 			"proc/self/mountinfo":   "25 20 0:22 /mine /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
 			"sys/fs/cgroup/cpu.max": "5000 100000\n",
 		}, 0, false},
+		{"v2: the first cgroup2 mount holds another part of the hierarchy", map[string]string{
+			"proc/self/cgroup": "0::/app/worker\n",
+			"proc/self/mountinfo": "24 20 0:22 /other /mnt/other rw - cgroup2 cgroup2 rw\n" +
+				"25 20 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+			"mnt/other/cpu.max":         "max 100000\n",
+			"sys/fs/cgroup/app/cpu.max": "20000 100000\n",
+		}, 0.2, true},
+		{"v1: the first cpu mount holds another part of the hierarchy", map[string]string{
+			"proc/self/cgroup": "3:cpu,cpuacct:/a/b\n",
+			"proc/self/mountinfo": "29 20 0:27 /c /mnt/c rw - cgroup cgroup rw,cpu,cpuacct\n" +
+				"30 20 0:27 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n",
+			"sys/fs/cgroup/cpu,cpuacct/a/b/cpu.cfs_quota_us":  "50000\n",
+			"sys/fs/cgroup/cpu,cpuacct/a/b/cpu.cfs_period_us": "100000\n",
+		}, 0.5, true},
 		{"no cgroups at all", map[string]string{}, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
