@@ -335,7 +335,7 @@ func (s *boltStore) copyTo(src *bolt.DB, path string, start time.Time, timeout t
 	var file *os.File
 	opts := s.boltOptions(&file, false)
 	opts.NoSync = true // synced once, below: a crash before discards it
-	dst, err := bolt.Open(path, 0o600, opts)
+	dst, err := openWritable(path, opts)
 	if err != nil {
 		if file != nil {
 			_ = file.Close()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 
@@ -16,7 +17,7 @@ import (
 // boltOptions returns the bbolt options; file receives the opened file so a
 // panic inside bolt.Open can still release it (and its lock).
 func (s *boltStore) boltOptions(file **os.File, readOnly bool) *bolt.Options {
-	return &bolt.Options{
+	o := &bolt.Options{
 		Timeout:  s.cfg.LockTimeout,
 		ReadOnly: readOnly,
 		// The freelist is written with each commit (bbolt's default).
@@ -40,6 +41,51 @@ func (s *boltStore) boltOptions(file **os.File, readOnly bool) *bolt.Options {
 		// durable submit's allocations, bench/RESULTS.md). The store
 		// reports what matters itself; bbolt never calls Fatal or Panic.
 	}
+	if !readOnly {
+		o.InitialMmapSize = mmapReserve
+	}
+	return o
+}
+
+// mmapReserve is the address space a writable open maps at once (bbolt's
+// Options.InitialMmapSize), so that the file grows into it without a
+// remap. At each remap bbolt copies every key and value of the open
+// write transaction's nodes to the heap (node.dereference) and maps again:
+// a file growing from empty doubles its map from 32 KiB, so the commit
+// that folds a task's datastore of 10k records into a new file remapped at
+// each doubling and copied what it wrote as many times over (61 % of the
+// bytes BenchmarkCloseFreshDatastore allocated, a third of its CPU:
+// bench/RESULTS.md). The mapping is shared and read-only: pages past the
+// file's end are never touched, so it costs address space, not memory
+// (measured: RSS not higher). Beyond it bbolt doubles as before. Not on
+// 32-bit platforms, whose address space it would crowd; not on Windows,
+// where bbolt grows the file to its map; not for read-only opens (they
+// write nothing).
+var mmapReserve = func() int {
+	if strconv.IntSize < 64 || runtime.GOOS == "windows" {
+		return 0
+	}
+	return 256 << 20
+}()
+
+// fileAllocStep is by how much a writable open grows the file past what a
+// commit needs (bbolt's DB.AllocSize). bbolt grows the file to the whole
+// map while the map is at most AllocSize (16 MiB by default), which with
+// mmapReserve would make every file at least that big; above it, by what
+// the commit needs plus AllocSize. 1 MiB keeps small files small (before
+// the reserve they grew to the next power of two) and large ones tighter
+// than bbolt's 16 MiB steps, at one truncate and fsync per MiB of growth.
+var fileAllocStep = 1 << 20
+
+// openWritable opens a bbolt file for writing with opts (from boltOptions)
+// and sets what Options cannot (fileAllocStep), before any transaction.
+func openWritable(path string, opts *bolt.Options) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, opts)
+	if err != nil {
+		return nil, err
+	}
+	db.AllocSize = fileAllocStep
+	return db, nil
 }
 
 func (s *boltStore) boltOpen(path string, readOnly bool) (db *bolt.DB, err error) {
@@ -52,7 +98,11 @@ func (s *boltStore) boltOpen(path string, readOnly bool) (db *bolt.DB, err error
 		}
 	}()
 	defer s.protect(&err, "open", false)()
-	db, err = bolt.Open(path, 0o600, s.boltOptions(&file, readOnly))
+	if readOnly {
+		db, err = bolt.Open(path, 0o600, s.boltOptions(&file, true))
+	} else {
+		db, err = openWritable(path, s.boltOptions(&file, false))
+	}
 	if err != nil {
 		return nil, s.openErr("open", err)
 	}
@@ -72,7 +122,7 @@ func (s *boltStore) create() (err error) {
 	_ = tmp.Close()
 	defer os.Remove(name)
 	var file *os.File
-	db, err := bolt.Open(name, 0o600, s.boltOptions(&file, false))
+	db, err := openWritable(name, s.boltOptions(&file, false))
 	if err != nil {
 		return s.openErr("create", err)
 	}

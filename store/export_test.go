@@ -7,3 +7,12 @@ func SetCompactHook(f func(step string)) { testCompactHook = f }
 // Checkpoint folds the journal of a bbolt store into its file now (for
 // the checkpoint benchmark).
 func Checkpoint(s Store) error { return s.(*boltStore).checkpoint() }
+
+// SetBoltMapping sets the writable opens' map reservation and file growth
+// step (mmapReserve, fileAllocStep) and returns a func restoring them; for
+// the tests and benchmarks comparing them with bbolt's defaults (0, 16 MiB).
+func SetBoltMapping(reserve, allocStep int) (restore func()) {
+	r, a := mmapReserve, fileAllocStep
+	mmapReserve, fileAllocStep = reserve, allocStep
+	return func() { mmapReserve, fileAllocStep = r, a }
+}
