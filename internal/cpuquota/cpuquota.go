@@ -132,9 +132,19 @@ func mountOf(mountinfo []byte, cg string, match func(fstype, superOptions string
 }
 
 // holds reports whether the part of a hierarchy at mroot holds cgroup cg.
+// Both are compared as the kernel writes them: a cgroup outside the
+// process's cgroup namespace reads "/../../init", which a mount of the
+// namespace's root ("/") does not hold, and one of "/../.." does (as the
+// runtime reads them).
 func holds(mroot, cg string) bool {
-	cg, mroot = path.Clean(cg), path.Clean(mroot)
-	return mroot == "/" || cg == mroot || strings.HasPrefix(cg, mroot+"/")
+	rel := cg
+	if mroot != "/" {
+		var ok bool
+		if rel, ok = strings.CutPrefix(cg, mroot); !ok || rel != "" && rel[0] != '/' {
+			return false
+		}
+	}
+	return rel != "/.." && !strings.HasPrefix(rel, "/../")
 }
 
 func hasOption(opts, name string) bool {
@@ -169,6 +179,9 @@ func unescape(s string) string {
 // at point (whose root is the hierarchy's mroot) and of each of its
 // ancestors up to the mount, and returns the smallest.
 func walk(root, point, mroot, cg string, read func(dir string) (float64, bool, error)) (float64, bool, error) {
+	if !holds(mroot, cg) {
+		return 0, false, nil // outside what is mounted here (below: once cleaned)
+	}
 	cg, mroot = path.Clean(cg), path.Clean(mroot)
 	var rel string
 	switch {

@@ -104,6 +104,19 @@ func TestLimit(t *testing.T) {
 			"sys/fs/cgroup/cpu,cpuacct/a/b/cpu.cfs_quota_us":  "50000\n",
 			"sys/fs/cgroup/cpu,cpuacct/a/b/cpu.cfs_period_us": "100000\n",
 		}, 0.5, true},
+		{"v2: the cgroup is outside the process's cgroup namespace", map[string]string{
+			"proc/self/cgroup":           "0::/../../init\n",
+			"proc/self/mountinfo":        "25 20 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+			"sys/fs/cgroup/cpu.max":      "10000 100000\n",
+			"sys/fs/cgroup/init/cpu.max": "5000 100000\n", // another group of that name, inside it
+		}, 0, false},
+		{"v2: outside the namespace, read through a mount of an ancestor", map[string]string{
+			"proc/self/cgroup": "0::/../../init\n",
+			"proc/self/mountinfo": "25 20 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n" +
+				"26 20 0:22 /../.. /host-cg rw - cgroup2 cgroup2 rw\n",
+			"sys/fs/cgroup/init/cpu.max": "5000 100000\n",
+			"host-cg/init/cpu.max":       "30000 100000\n",
+		}, 0.3, true},
 		{"no cgroups at all", map[string]string{}, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
