@@ -69,6 +69,10 @@ func TestWaitingForABusyTaskHoldsNoThread(t *testing.T) {
 	b := setupExclusive(t, 2)
 	first := b.submitOn(t, "SYNCHRONIZE", "block", 0, "MYTASK")
 	b.waitState(t, first, messages.State_STATE_PROCESSING)
+	// Processing is set before the worker's Run records its start: wait
+	// for the record, or a later action may record its start first.
+	testwait.For(t, 10*time.Second, func() bool { return indexOf(b.repo.Started(), first) >= 0 },
+		"%s never started", first)
 	var waiting []string
 	for range 4 {
 		waiting = append(waiting, b.submitOn(t, "SYNCHRONIZE", "block", 0, "MYTASK"))
