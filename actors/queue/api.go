@@ -39,6 +39,9 @@ type API interface {
 	// Submit validates a fetch action (its FetchAction and parameters,
 	// with the repository's Validate; Tasks is filled in from it), seals
 	// its secrets and queues it: the one way an action enters a queue.
+	// spec is neither changed nor kept: the queue holds a copy (which
+	// shares spec's Params), so the caller may reuse spec's memory once
+	// Submit has returned.
 	Submit(ctx context.Context, spec *messages.ActionSpec) (token string, err error)
 	// Duplicate queues a copy of a queued or running action, validated
 	// as Submit validates, and returns the copy's reply (NewToken).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
@@ -168,7 +169,9 @@ type manager struct {
 	// spawning is the task actor spawn is creating, for the producer of
 	// props to hand to protoactor.
 	spawning *task
-	disp     *managerDispatcher // runs the manager's mailbox
+	// nameBuf holds the name of the task actor being spawned (spawnAs).
+	nameBuf [36]byte
+	disp    *managerDispatcher // runs the manager's mailbox
 
 	entries  map[uuid.UUID]*entry
 	waiting  waitHeap
@@ -397,7 +400,11 @@ func (m *manager) spawn(ctx actor.Context, id uuid.UUID, token string, spec *mes
 // spawnAs is spawn given id.String() as name ("": it makes it).
 func (m *manager) spawnAs(ctx actor.Context, id uuid.UUID, name, token string, spec *messages.ActionSpec, st *messages.ActionStatus) (*entry, error) {
 	if name == "" {
-		name = id.String()
+		// SpawnNamed only joins the name to the manager's id (the PID
+		// keeps that joined string), so the name is written into the
+		// manager's buffer instead of a string of its own.
+		b := appendID(m.nameBuf[:0], id)
+		name = unsafe.String(unsafe.SliceData(b), len(b))
 	}
 	m.spawning = newTaskOf(m.sh, ctx.Self(), id, token, spec, st)
 	pid, err := ctx.SpawnNamed(m.props, name)

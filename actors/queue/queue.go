@@ -227,16 +227,20 @@ func (q *Queue) taskPID(id string) *actor.PID { return actor.NewPID(q.sys.Addres
 // taskPIDOf is taskPID(id.String()) with the name built in one allocation
 // (a request by token: GetStatus, the most frequent request).
 func (q *Queue) taskPIDOf(id uuid.UUID) *actor.PID {
-	const hexDigits = "0123456789abcdef"
 	var buf [128]byte
-	b := append(buf[:0], q.prefix...)
+	return actor.NewPID(q.sys.Address(), string(appendID(append(buf[:0], q.prefix...), id)))
+}
+
+// appendID appends id as uuid.UUID.String writes it.
+func appendID(b []byte, id uuid.UUID) []byte {
+	const hexDigits = "0123456789abcdef"
 	for i, c := range id {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
 			b = append(b, '-')
 		}
 		b = append(b, hexDigits[c>>4], hexDigits[c&0x0f])
 	}
-	return actor.NewPID(q.sys.Address(), string(b))
+	return b
 }
 
 // Name returns the queue's name as configured.
@@ -270,7 +274,9 @@ func submit(ctx context.Context, cfg Config, r *replies, pid *actor.PID, timeout
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("%w: %w", messages.ErrTimeout, err)
 	}
-	res, err := r.requestWithdrawable(pid, &messages.SubmitAction{Spec: spec}, timeout,
+	req := &submitRequest{msg: messages.SubmitAction{Spec: spec}}
+	req.env.Message = &req.msg
+	res, err := r.requestWithdrawable(pid, &req.env, timeout,
 		func(sender *actor.PID) any { return &withdrawSubmit{sender: sender} })
 	if errors.Is(err, actor.ErrDeadLetter) {
 		return "", fmt.Errorf("%w: queue %s has stopped", messages.ErrShuttingDown, cfg.Name)
@@ -290,6 +296,13 @@ func submit(ctx context.Context, cfg Config, r *replies, pid *actor.PID, timeout
 		return "", err
 	}
 	return reply.Token, nil
+}
+
+// submitRequest is a submission to the QueueManager and its envelope, in
+// one allocation.
+type submitRequest struct {
+	env actor.MessageEnvelope
+	msg messages.SubmitAction
 }
 
 // request sends a request (GetActionStatus, CancelAction, StopAction, ...)

@@ -44,6 +44,25 @@ type caller struct {
 	principal auth.Principal
 	grant     auth.Grant
 	host      string // the Host header, for links back to this server
+	// name is principal.String() for a principal without certificate
+	// identities at address nameAddr (client). It survives the caller's
+	// recycling (identify): the next request from the same address, the
+	// usual case on a pool that is per P, reuses it instead of printing
+	// the address again (a Fetch records its client).
+	name     string
+	nameAddr netip.Addr
+}
+
+// client returns the caller's principal as a Fetch records it
+// (auth.Principal.String).
+func (c *caller) client() string {
+	if c.principal.HasIdentity() {
+		return c.principal.String()
+	}
+	if c.name == "" || c.nameAddr != c.principal.Addr {
+		c.name, c.nameAddr = c.principal.String(), c.principal.Addr
+	}
+	return c.name
 }
 
 // identify returns the caller of a request: its address, the identities
@@ -58,7 +77,7 @@ func (s *Server) identify(ctx *fasthttp.RequestCtx) *caller {
 		p = auth.FromCertificate(addr, nil)
 	}
 	c := callers.Get().(*caller)
-	*c = caller{principal: p, grant: s.policy.Grant(p)}
+	*c = caller{principal: p, grant: s.policy.Grant(p), name: c.name, nameAddr: c.nameAddr}
 	if s.cfg.Port == auth.ServicePort {
 		c.host = string(ctx.Request.Header.Host()) // for the page's links
 	}

@@ -42,23 +42,28 @@ func (s *Server) fetch(ctx context.Context, req *aci.Request) (*result, error) {
 	if n == 0 {
 		params = nil
 	}
-	spec := &messages.ActionSpec{Action: "FETCH", FetchAction: fa, Params: params, Priority: int32(prio)}
+	// The submission and its reply in one allocation: Submit keeps
+	// nothing of spec but its parameters (the queue queues a copy, see
+	// queue.API), so it may share the reply's memory.
+	r := &fetchResult{spec: messages.ActionSpec{Action: "FETCH", FetchAction: fa, Params: params, Priority: int32(prio)}}
 	if c := callerOf(ctx); c != nil {
-		spec.Client, spec.Role = c.principal.String(), c.grant.Role()
+		r.spec.Client, r.spec.Role = c.client(), c.grant.Role()
 	}
-	token, err := s.cfg.Queue.Submit(ctx, spec)
+	token, err := s.cfg.Queue.Submit(ctx, &r.spec)
 	if err != nil {
 		return nil, err
 	}
-	r := &tokenResult{node: [1]aci.Node{aci.TokenNode(token)}} // one allocation for the reply and its node
+	r.node[0] = aci.TokenNode(token)
 	r.data = r.node[:]
 	return &r.result, nil
 }
 
-// tokenResult is a reply of one token node (Fetch), allocated at once.
-type tokenResult struct {
+// fetchResult is a Fetch's reply of one token node, with the submission
+// it was the answer to, allocated at once.
+type fetchResult struct {
 	result
 	node [1]aci.Node
+	spec messages.ActionSpec
 }
 
 var queueActions = []string{"GetStatus", "Cancel", "Stop", "ChangePriority", "Pause", "Resume", "Progress", "QueueStatus", "GetActionParameters", "Duplicate", "CancelQueued"}
