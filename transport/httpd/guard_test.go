@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -251,4 +253,31 @@ func TestEveryActionHasARole(t *testing.T) {
 		}
 		require.True(t, found, "QueueAction %s has no row in auth.Rules", qa)
 	}
+}
+
+// TestCallerClientFollowsItsPrincipal: a recycled caller keeps its client
+// string only for the same address without certificate identities; any
+// other principal gets its own (auth.Principal.String).
+func TestCallerClientFollowsItsPrincipal(t *testing.T) {
+	a, b := netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("::1")
+	c := &caller{principal: auth.Principal{Addr: a}}
+	require.Equal(t, "10.1.2.3", c.client())
+	// Recycled as identify does it, for the same address: the string is kept.
+	kept := c.name
+	*c = caller{principal: auth.Principal{Addr: a}, name: c.name, nameAddr: c.nameAddr}
+	require.Equal(t, "10.1.2.3", c.client())
+	require.Equal(t, unsafe.StringData(kept), unsafe.StringData(c.client()), "the same string, not a new one")
+	// Another address.
+	*c = caller{principal: auth.Principal{Addr: b}, name: c.name, nameAddr: c.nameAddr}
+	require.Equal(t, "::1", c.client())
+	// An unknown address.
+	*c = caller{principal: auth.Principal{}, name: c.name, nameAddr: c.nameAddr}
+	require.Equal(t, "unknown address", c.client())
+	// Certificate identities at the address the string was made for.
+	p := auth.Principal{Addr: a, DNS: []string{"client.example"}, Email: []string{"ops@example.com"}}
+	*c = caller{principal: auth.Principal{Addr: a}, name: c.name, nameAddr: c.nameAddr}
+	require.Equal(t, "10.1.2.3", c.client())
+	*c = caller{principal: p, name: c.name, nameAddr: c.nameAddr}
+	require.Equal(t, p.String(), c.client())
+	require.Contains(t, c.client(), "dns:client.example")
 }
