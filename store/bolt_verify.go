@@ -41,7 +41,7 @@ func (s *boltStore) boltOptions(file **os.File, readOnly bool) *bolt.Options {
 		// durable submit's allocations, bench/RESULTS.md). The store
 		// reports what matters itself; bbolt never calls Fatal or Panic.
 	}
-	if !readOnly {
+	if !readOnly && s.cfg.MaxSize == 0 {
 		o.InitialMmapSize = mmapReserve
 	}
 	return o
@@ -60,7 +60,11 @@ func (s *boltStore) boltOptions(file **os.File, readOnly bool) *bolt.Options {
 // (measured: RSS not higher). Beyond it bbolt doubles as before. Not on
 // 32-bit platforms, whose address space it would crowd; not on Windows,
 // where bbolt grows the file to its map; not for read-only opens (they
-// write nothing).
+// write nothing); not under a Config.MaxSize: bbolt checks a growth
+// against the cap as if the map were only as big as the file needs, and
+// with the reserve a file under 1 MiB then grew by fileAllocStep, past a
+// cap below 2 MiB (TestMaxSize). With a cap nothing is journaled, so no
+// checkpoint folds into a new file.
 var mmapReserve = func() int {
 	if strconv.IntSize < 64 || runtime.GOOS == "windows" {
 		return 0

@@ -312,6 +312,11 @@ func TestMaxSize(t *testing.T) {
 	}
 	require.ErrorIs(t, full, store.ErrNoSpace)
 	require.Contains(t, full.Error(), filepath.Join(dir, store.DefaultFile))
+	// The file itself is within the cap: its growth step past what a
+	// commit needs is not taken past it.
+	fi, err := os.Stat(filepath.Join(dir, store.DefaultFile))
+	require.NoError(t, err)
+	require.LessOrEqual(t, fi.Size(), int64(1<<20), "file size over MaxSize")
 	// Nothing of the failed batch, everything before it; still readable.
 	storetest.RequireActions(t, s, "fetch", applied...)
 	// Still writable once there is room: delete, then write again.
