@@ -786,6 +786,18 @@ func intIn(v string, lo, hi int) (int, error) {
 	return n, nil
 }
 
+// int64In is intIn for a range an int of 32-bit platforms does not hold.
+func int64In(v string, lo, hi int64) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a whole number (expected %d to %d)", v, lo, hi)
+	}
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("%d is out of range (expected %d to %d)", n, lo, hi)
+	}
+	return n, nil
+}
+
 func oneOf(v string, allowed ...string) (string, error) {
 	for _, a := range allowed {
 		if strings.EqualFold(strings.TrimSpace(v), a) {

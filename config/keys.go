@@ -232,10 +232,9 @@ var systemDefs = []*sectionDef{
 			return err
 		}},
 		{"AESKeyFile", func(c *Config, v string) error { c.Security.AESKeyFile = v; return nonEmpty(v) }},
-		{"MaxOverridePageBytes", func(c *Config, v string) error {
-			n, err := intIn(v, 1, 1<<40)
-			c.Security.MaxOverridePageBytes = int64(n)
-			return err
+		{"MaxOverridePageBytes", func(c *Config, v string) (err error) {
+			c.Security.MaxOverridePageBytes, err = int64In(v, 1, 1<<40)
+			return
 		}},
 		{"MaxOverrideConcurrency", func(c *Config, v string) (err error) {
 			c.Security.MaxOverrideConcurrency, err = intIn(v, 1, 256)
