@@ -44,6 +44,7 @@
 package imapbox
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -219,10 +220,11 @@ func (b *Box) connect(ctx context.Context) (*imapclient.Client, error) {
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
-	conn, err := dial(ctx, "tcp", b.cfg.Addr)
+	raw, err := dial(ctx, "tcp", b.cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("imap: connect to %s: %w", b.cfg.Addr, err)
 	}
+	conn := newBufferedConn(raw)
 	tc := b.tlsConfig()
 	opts := &imapclient.Options{TLSConfig: tc, WordDecoder: wordDecoder}
 	var c *imapclient.Client
@@ -442,3 +444,25 @@ func isClosed(err error) bool {
 	}
 	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || strings.Contains(err.Error(), "use of closed network connection")
 }
+
+// readBufferSize is the read buffer of a connection to the server.
+const readBufferSize = 64 << 10
+
+// bufferedConn reads its connection through a buffer of readBufferSize.
+// go-imap reads through a bufio.Reader of 4 KiB, one read system call per
+// 4 KiB of FETCH responses (and a park and wake-up of its reading
+// goroutine whenever the socket is empty at that moment); through this
+// buffer one system call takes whatever the server has sent, up to 64 KiB.
+// Every read goes through the buffer, in order (STARTTLS's handshake and
+// the TLS records after it included), so nothing is read twice or skipped;
+// deadlines and Close are the connection's.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func newBufferedConn(c net.Conn) *bufferedConn {
+	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, readBufferSize)}
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
