@@ -1,13 +1,18 @@
 package mimedoc
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"mime"
 	"strings"
 	"testing"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
+	"github.com/connectorhq/connector/extract"
 )
 
 // checkSimpleMediaType: a value simpleMediaType reads is read as
@@ -112,4 +117,74 @@ func TestMsgIDsAsBefore(t *testing.T) {
 func FuzzMsgIDsAsBefore(f *testing.F) {
 	f.Add("<a@b> <c@d>,<e@f>")
 	f.Fuzz(func(t *testing.T, v string) { require.Equal(t, msgIDsAsBefore(v), msgIDs(v), "%q", v) })
+}
+
+// checkBodyText: bodyText is extract.DecodeTextCharset, shared or not, and
+// shares data's memory only where it says so.
+func checkBodyText(t *testing.T, data []byte, label string) bool {
+	t.Helper()
+	want := extract.DecodeTextCharset(data, label)
+	require.Equal(t, want, bodyText(data, label, false), "%q %q", data, label)
+	got := bodyText(data, label, true)
+	require.Equal(t, want, got, "%q %q", data, label)
+	return len(got) > 0 && unsafe.StringData(got) == &data[0]
+}
+
+func TestBodyTextIsDecodeTextCharset(t *testing.T) {
+	shared := []struct{ data, label string }{{"hello", ""}, {"héllo\r\nwörld", "utf-8"}, {"x", "UTF-8"}, {"日本語", ""}}
+	for _, c := range shared {
+		require.True(t, checkBodyText(t, []byte(c.data), c.label), "%q %q is copied", c.data, c.label)
+	}
+	// Copied (or decoded) as before.
+	copied := []struct{ data, label string }{{"", ""}, {"a\x00b", ""}, {"\xef\xbb\xbfbom", ""}, {"\xff\xfeh\x00i\x00", ""},
+		{"\xfe\xff\x00h\x00i", "utf-8"}, {"caf\xe9", ""}, {"caf\xe9", "utf-8"}, {"café", "iso-8859-1"}, {"plain", "us-ascii"},
+		{"plain", "windows-1252"}, {"日本語", "utf8"}, {"\xef\xbc\x86 full width", ""}, {"text", "bogus-charset"}, {"\x1b$B", "iso-2022-jp"}}
+	for _, c := range copied {
+		require.False(t, checkBodyText(t, []byte(c.data), c.label), "%q %q is shared", c.data, c.label)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	pieces := []string{"a", "é", "\x00", "\xef\xbb\xbf", "\xff", "\xfe", "\xe9", "\r\n", " ", "日", "\x80"}
+	labels := []string{"", "utf-8", "UTF-8", "utf8", "iso-8859-1", "us-ascii", "x-unknown", "utf-16", "windows-1252"}
+	for range 50000 {
+		var b strings.Builder
+		for range r.IntN(8) {
+			b.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		checkBodyText(t, []byte(b.String()), labels[r.IntN(len(labels))])
+	}
+}
+
+func FuzzBodyTextIsDecodeTextCharset(f *testing.F) {
+	for _, s := range []string{"hello", "\xef\xbb\xbfx", "a\x00", "caf\xe9", "\xff\xfe"} {
+		f.Add([]byte(s), "")
+		f.Add([]byte(s), "utf-8")
+		f.Add([]byte(s), "iso-8859-1")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, label string) {
+		checkBodyText(t, data, label)
+	})
+}
+
+// A message's text shares the message's bytes only when it is at least
+// half of them; its documents are the same either way.
+func TestTextSharesTheMessageOnlyWhenMostOfIt(t *testing.T) {
+	long := mailtest.Message{From: "a@example.com", To: "b@example.com", Subject: "s", Text: strings.Repeat("text of the message ", 50)}.Raw()
+	m := Parse(long, false, Limits{}, nil)
+	require.Equal(t, strings.TrimSpace(strings.Repeat("text of the message ", 50)), m.Text)
+	require.True(t, within(m.Text, long), "a message that is mostly text: its text is not copied")
+
+	short := mailtest.Message{From: "a@example.com", To: "b@example.com", Subject: "s", Text: "hi",
+		Attachments: []mailtest.Attachment{{Name: "big.bin", Data: bytes.Repeat([]byte{1}, 4096)}}}.Raw()
+	m = Parse(short, false, Limits{}, nil)
+	require.Equal(t, "hi", m.Text)
+	require.False(t, within(m.Text, short), "a small text beside an attachment is copied, so the message can be freed")
+}
+
+// within reports whether s's bytes lie in b's memory.
+func within(s string, b []byte) bool {
+	if len(s) == 0 || len(b) == 0 {
+		return false
+	}
+	p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(&b[0]))
+	return p >= lo && p < lo+uintptr(len(b))
 }

@@ -35,6 +35,7 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"golang.org/x/net/html/charset"
 
@@ -115,10 +116,10 @@ type HTMLText func(html []byte, contentType string) string
 // HTML bodies into text.
 //
 // The header, the parts and bodies without a transfer encoding are read
-// from raw in place. An attachment's Data may share raw's memory: raw must
-// not change while the Message is used.
+// from raw in place. An attachment's Data, and the Text, may share raw's
+// memory: raw must not change while the Message is used.
 func Parse(raw []byte, truncated bool, lim Limits, toText HTMLText) *Message {
-	p := &parser{lim: lim.withDefaults(), toText: toText, truncated: truncated, msg: &Message{}}
+	p := &parser{lim: lim.withDefaults(), toText: toText, truncated: truncated, raw: raw, msg: &Message{}}
 	h, body, err := p.readHeader(raw)
 	p.fields(h)
 	if err != nil {
@@ -133,6 +134,7 @@ type parser struct {
 	lim       Limits
 	toText    HTMLText
 	truncated bool
+	raw       []byte // the message
 	msg       *Message
 	parts     int
 	// body holds the text chosen for the body, one entry per text part.
@@ -341,7 +343,7 @@ func (p *parser) entity(h getter, body []byte, end error, depth int, section str
 			}
 			p.msg.HTMLBody = p.msg.HTMLBody || len(p.body) == 0
 		} else {
-			text = extract.DecodeTextCharset(data, cs)
+			text = bodyText(data, cs, p.mayShare(data, body))
 		}
 		p.body = append(p.body, text)
 		return mediaType
@@ -444,6 +446,39 @@ func (p *parser) multipart(mediaType string, params map[string]string, body []by
 		}
 		p.body = append(p.body[:alts[0].start], kept...)
 	}
+}
+
+// mayShare reports whether the text of a part whose decoded bytes are data
+// (body before decoding) may share data's memory (bodyText): when data was
+// decoded into memory of its own, which holds nothing else; or when data
+// is the message's own bytes and at least half of the message, so that a
+// document holding the text holds at most twice its text's bytes (a small
+// text beside a large attachment is copied, and the message freed).
+func (p *parser) mayShare(data, body []byte) bool {
+	if len(data) == 0 {
+		return false
+	}
+	if len(body) == 0 || &data[0] != &body[0] {
+		return true // decoded (base64, quoted-printable): data is ours alone
+	}
+	return 2*len(data) >= len(p.raw)
+}
+
+// bodyText is extract.DecodeTextCharset(data, label), byte for byte
+// (TestBodyTextIsDecodeTextCharset, FuzzBodyTextIsDecodeTextCharset). The
+// commonest text, valid UTF-8 labelled UTF-8 or not at all, with no byte
+// order mark and no NUL byte, is data itself: when share is set the string
+// shares data's memory instead of copying it (data never changes: it is
+// the message's, which Parse's caller keeps as it is, or decoded for this
+// text alone). The copy was an eighth of the bytes a synchronize
+// allocated.
+func bodyText(data []byte, label string, share bool) string {
+	if share && len(data) > 0 && (label == "" || extract.IsUTF8Label(label)) &&
+		data[0] != 0xef && data[0] != 0xff && data[0] != 0xfe && // a byte order mark starts with one of these
+		bytes.IndexByte(data, 0) < 0 && utf8.Valid(data) {
+		return unsafe.String(&data[0], len(data))
+	}
+	return extract.DecodeTextCharset(data, label)
 }
 
 func (p *parser) htmlText(data []byte, ct string) string {
