@@ -37,6 +37,9 @@ func fileMappings(t *testing.T, path string) []string {
 // reserved map does not make the file bigger than what it holds plus one
 // growth step.
 func TestCheckpointFreshFileNoRemap(t *testing.T) {
+	if store.BoltMapReserve() == 0 {
+		t.Skip("writable opens reserve no map on this platform (32-bit), so a growing file is remapped")
+	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, store.DefaultFile)
 	s := freshCheckpoint(t, dir, 16*255)
