@@ -10,6 +10,7 @@ import (
 
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/internal/pgtest"
+	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store"
 	"github.com/connectorhq/connector/store/pgstore"
 )
@@ -124,4 +125,75 @@ func TestRunNumberFromTheOldMetaRecord(t *testing.T) {
 	require.NoError(t, err)
 	end()
 	require.Equal(t, uint64(9), m.Runs)
+}
+
+// In a cluster the Identifiers listing (forEachRecord) is served from the
+// node's cache (store.ForEachPrefix) while no node has written the task's
+// pages: an action's end (its merge into the meta record, which is not a
+// page) keeps it, a page another node crawled is in the listing of the
+// next action the node is given (its claim reads the task's version).
+func TestIdentifiersListingAcrossNodes(t *testing.T) {
+	srv := pgtest.StartT(t, pgtest.Options{Dir: t.TempDir()})
+	url := srv.DatabaseT(t)
+	ctx := context.Background()
+	open := func(node string) (*pgstore.Store, store.Datastore) {
+		s, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: node})
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, s.Close()) })
+		require.NoError(t, s.RegisterNode(ctx, node, node+":1", 4))
+		ds, err := s.Datastore("SITE")
+		require.NoError(t, err)
+		return s, ds
+	}
+	nodeA, dsA := open("a")
+	_, dsB := open("b")
+	r := &Repository{now: time.Now, log: quietLogger()}
+	list := func(ds store.Datastore) []string {
+		t.Helper()
+		var out []string
+		require.NoError(t, forEachRecord(ds, func(u string, rec *record) error {
+			out = append(out, u+" "+rec.Title)
+			return nil
+		}))
+		return out
+	}
+	crawl := func(ds store.Datastore, u, title string) {
+		t.Helper()
+		require.NoError(t, ds.Update(func(w store.Writer) error {
+			return w.Put(urlKey(u), encodeRecord(&record{Title: title, Run: 1}))
+		}))
+	}
+	// a's node is given an action (a claim, with a group commit).
+	given := func(id string) {
+		t.Helper()
+		sub := pgstore.NewAction{Record: &messages.StoredAction{Id: id, Spec: &messages.ActionSpec{Action: "FETCH", FetchAction: fetch.ActionIdentifiers},
+			Status: &messages.ActionStatus{Token: id, State: messages.State_STATE_QUEUED}}}
+		res, err := nodeA.Commit(ctx, "fetch", "a", "a:1", pgstore.Group{Submits: []pgstore.NewAction{sub}, MaxWaiting: 100, Claim: 1})
+		require.NoError(t, err)
+		require.Len(t, res.Claimed, 1)
+	}
+	identifiers := func() []string { // as the action: its listing, then its end
+		t.Helper()
+		_, end, err := r.begin(dsA, fetch.ActionIdentifiers, false)
+		require.NoError(t, err)
+		defer end()
+		return list(dsA)
+	}
+
+	crawl(dsB, "http://x/1", "one")
+	given("i1")
+	require.Equal(t, []string{"http://x/1 one"}, identifiers())
+	given("i2") // commits i1's end (a merge)
+	require.Equal(t, []string{"http://x/1 one"}, identifiers())
+	crawl(dsB, "http://x/2", "two")
+	crawl(dsB, "http://x/1", "one again")
+	given("i3")
+	require.Equal(t, []string{"http://x/1 one again", "http://x/2 two"}, identifiers())
+	require.NoError(t, dsB.Update(func(w store.Writer) error { return w.Delete(urlKey("http://x/1")) }))
+	given("i4")
+	require.Equal(t, []string{"http://x/2 two"}, identifiers())
+	given("i5")
+	m, err := readMeta(dsA)
+	require.NoError(t, err)
+	require.Equal(t, uint64(4), m.Calls, "every action's end recorded")
 }

@@ -108,13 +108,13 @@ func getRecord(ds store.Datastore, u string) (*record, error) {
 	return decodeRecord(b)
 }
 
-// forEachRecord calls fn for every URL record, in URL byte order.
+// forEachRecord calls fn for every URL record, in URL byte order: the
+// Identifiers action's listing (store.ForEachPrefix: in a cluster, served
+// from the node's cache while no node has written the task's datastore
+// since; the URL records are never merged, only the meta record is).
 func forEachRecord(ds store.Datastore, fn func(u string, r *record) error) error {
-	return ds.ForEach(func(k, v []byte) error {
-		u, ok := strings.CutPrefix(string(k), urlPrefix)
-		if !ok {
-			return nil
-		}
+	return store.ForEachPrefix(ds, []byte(urlPrefix), func(k, v []byte) error {
+		u := strings.TrimPrefix(string(k), urlPrefix)
 		r, err := decodeRecord(v)
 		if err != nil {
 			return fmt.Errorf("%w (key %q)", err, k)

@@ -188,27 +188,7 @@ func (s *Store) writeBatchRows(ctx context.Context, what string, b *pgx.Batch, r
 			return fmt.Errorf("store: postgresql %s: %s: %w", s.display, what, err)
 		}
 	}
-	br := s.pool.SendBatch(ctx, b)
-	var err error
-	for i := 0; i < b.Len() && err == nil; i++ {
-		if fn := read[i]; fn != nil {
-			var rows pgx.Rows
-			rows, err = br.Query()
-			if err == nil {
-				err = fn(rows)
-				rows.Close()
-				if err == nil {
-					err = rows.Err()
-				}
-			}
-			continue
-		}
-		_, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := s.readBatch(ctx, b, read); err != nil {
 		return s.fail(what, err)
 	}
 	if f := s.cfg.Faults; f != nil {
@@ -245,17 +225,56 @@ func (s *Store) ClaimAt(ctx context.Context, queue, node, addr string, n int, at
 	if err := s.usable(what, true); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, epoch, prev_owner, prev_addr, seq, priority, started_ms, record FROM connector_claim($1, $2, $3, $4, $5)`,
+	// The claim, then the read of the versions of the listings cached
+	// here (listcache.go), in one transaction.
+	b := &pgx.Batch{}
+	b.Queue(`SELECT id, epoch, prev_owner, prev_addr, seq, priority, started_ms, record FROM connector_claim($1, $2, $3, $4, $5)`,
 		[]byte(queue), node, addr, n, atMs)
+	chk := s.lc.check()
+	var out []Claimed
+	read := map[int]func(pgx.Rows) error{0: func(rows pgx.Rows) error {
+		var err error
+		out, err = s.readClaimed(queue, node, addr, rows)
+		return err
+	}}
+	chk.queue(b, read)
+	err := s.readBatch(ctx, b, read)
 	if err != nil {
+		s.lc.handedOut() // what was claimed is not known
+		if errors.Is(err, store.ErrCorrupt) {
+			return nil, err
+		}
 		return nil, s.fail(what, err)
 	}
-	defer rows.Close()
-	out, err := s.readClaimed(queue, node, addr, rows)
-	if err != nil && !errors.Is(err, store.ErrCorrupt) {
-		return nil, s.fail(what, err)
+	s.lc.apply(chk, len(out) > 0)
+	return out, nil
+}
+
+// readBatch sends b and reads the rows of its statements numbered by the
+// keys of read, each with its function (the others' results are
+// dropped); it stops at the first error.
+func (s *Store) readBatch(ctx context.Context, b *pgx.Batch, read map[int]func(pgx.Rows) error) error {
+	br := s.pool.SendBatch(ctx, b)
+	var err error
+	for i := 0; i < b.Len() && err == nil; i++ {
+		if fn := read[i]; fn != nil {
+			var rows pgx.Rows
+			rows, err = br.Query()
+			if err == nil {
+				err = fn(rows)
+				rows.Close()
+				if err == nil {
+					err = rows.Err()
+				}
+			}
+			continue
+		}
+		_, err = br.Exec()
 	}
-	return out, err
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // readClaimed reads the rows of connector_claim.
@@ -373,6 +392,7 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (
 	}
 	var written map[string]bool
 	var got map[string]uint64
+	var chk *listCheck
 	claimAt := g.ClaimAtMs
 	if claimAt == 0 {
 		claimAt = time.Now().UnixMilli()
@@ -420,6 +440,12 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (
 		// Last: the rows they lock (a task's entries, which every node
 		// writes) are held for the shortest time.
 		w.queue(b)
+		if g.Claim > 0 {
+			// After the claim and this node's own datastore writes: the
+			// versions of the listings cached here (listcache.go).
+			chk = s.lc.check()
+			chk.queue(b, read)
+		}
 		return s.writeBatchRows(ctx, what, b, read)
 	}
 	// A deadlock or serialization failure rolled the whole transaction
@@ -427,14 +453,20 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (
 	// another node's commit): it is sent again, as PostgreSQL advises,
 	// rather than failing the group's submissions and writes.
 	for attempt := 1; ; attempt++ {
-		written, got, res = map[string]bool{}, map[string]uint64{}, GroupResult{}
+		written, got, res, chk = map[string]bool{}, map[string]uint64{}, GroupResult{}, nil
 		err = s.withDeferred(send)
 		if err == nil || attempt == rolledBackAttempts || !rolledBack(err) || ctx.Err() != nil {
 			break
 		}
 	}
 	if err != nil {
+		if g.Claim > 0 {
+			s.lc.handedOut() // what was claimed is not known
+		}
 		return GroupResult{}, err
+	}
+	if g.Claim > 0 {
+		s.lc.apply(chk, len(res.Claimed) > 0)
 	}
 	if own != nil {
 		for _, id := range own.order {
@@ -618,6 +650,9 @@ func (s *Store) Adopt(ctx context.Context, queue, node, addr string, dead []stri
 	if err := s.usable(what, true); err != nil {
 		return nil, err
 	}
+	// The actions it gives this node were not checked against the
+	// listings cached here (listcache.go).
+	defer s.lc.handedOut()
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, s.fail(what, err)

@@ -186,19 +186,24 @@ func (d *datastore) update(what string, fn func(w store.Writer) error, apply fun
 
 // write sends a direct write of the task (its statements, from add): on
 // its own when the task has no deferred writes waiting, else in the
-// transaction that carries them, after them (deferred.go). Callers hold
-// d.mu, so no deferred write of the task can come meanwhile.
+// transaction that carries them, after them (deferred.go). Either way the
+// task's version rises in the same transaction, and its listings cached
+// here are dropped once it is sent, whatever the outcome (listcache.go).
+// Callers hold d.mu, so no deferred write of the task can come meanwhile.
 func (d *datastore) write(add func(b *pgx.Batch), send func(b *pgx.Batch) error) error {
+	defer d.s.lc.invalidate(d.task)
 	if !d.s.def.dirty(d.task) {
 		b := &pgx.Batch{}
 		d.s.fence(b)
+		var none *deferredWrites
+		none.queue(b, d.key)
 		add(b)
 		return send(b)
 	}
 	return d.s.withDeferred(func(w *deferredWrites) error {
 		b := &pgx.Batch{}
 		d.s.fence(b)
-		w.queue(b)
+		w.queue(b, d.key)
 		add(b)
 		return send(b)
 	})

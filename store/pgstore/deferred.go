@@ -101,6 +101,7 @@ type deferState struct {
 	timer   *time.Timer // armed: a flush is due within DeferInterval
 	armed   bool
 	flushMu sync.Mutex // held by a transaction carrying deferred writes
+	lc      *listCache // the store's listing cache (settle drops entries)
 }
 
 // lookup returns the deferred writes of task's key, in flight and
@@ -137,6 +138,11 @@ type defEntry struct {
 func (ds *deferState) snapshot(task string) []defEntry {
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
+	return ds.snapshotLocked(task)
+}
+
+// snapshotLocked is snapshot for callers that hold ds.mu.
+func (ds *deferState) snapshotLocked(task string) []defEntry {
 	var out []defEntry
 	for k, v := range ds.active[task] {
 		if p, newer := ds.pending[task][k]; newer {
@@ -183,7 +189,10 @@ type deferredWrites struct {
 	// merges: the task, key, Set and Add (JSON objects) of each
 	mrgT, mrgK     [][]byte
 	mrgSet, mrgAdd []string
-	taken          defOverlay
+	// bumpT: the tasks whose keys it puts or deletes (their versions
+	// rise: listcache.go)
+	bumpT [][]byte
+	taken defOverlay
 }
 
 func (w *deferredWrites) empty() bool { return w == nil || len(w.taken) == 0 }
@@ -210,15 +219,21 @@ func (ds *deferState) take() *deferredWrites {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
+		bump := false
 		for _, k := range keys {
 			if v := m[k]; v.m != nil {
 				w.mrgT, w.mrgK = append(w.mrgT, []byte(t)), append(w.mrgK, []byte(k))
 				w.mrgSet, w.mrgAdd = append(w.mrgSet, jsonObject(v.m.Set)), append(w.mrgAdd, jsonObject(v.m.Add))
 			} else if v.v == nil {
 				w.delT, w.delK = append(w.delT, []byte(t)), append(w.delK, []byte(k))
+				bump = true
 			} else {
 				w.putT, w.putK, w.putV = append(w.putT, []byte(t)), append(w.putK, []byte(k)), append(w.putV, v.v)
+				bump = true
 			}
+		}
+		if bump {
+			w.bumpT = append(w.bumpT, []byte(t))
 		}
 	}
 	return w
@@ -239,6 +254,15 @@ func (ds *deferState) settle(w *deferredWrites, err error) {
 	}
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
+	if len(w.bumpT) > 0 {
+		// Their listings are dropped as the writes leave the overlay
+		// (listView reads both under ds.mu), whatever the outcome.
+		tasks := make([]string, len(w.bumpT))
+		for i, t := range w.bumpT {
+			tasks[i] = string(t)
+		}
+		ds.lc.invalidate(tasks...)
+	}
 	ds.active = nil
 	if err == nil || errors.Is(err, ErrFenced) {
 		return
@@ -256,8 +280,15 @@ func (ds *deferState) settle(w *deferredWrites, err error) {
 	}
 }
 
-// queue adds the statements that apply w to b (nothing when w is empty).
-func (w *deferredWrites) queue(b *pgx.Batch) {
+// queue adds the statements that apply w to b (nothing when w is empty),
+// first raising the versions of the tasks whose keys it puts or deletes
+// and of also (the task of a direct write that follows them in b).
+func (w *deferredWrites) queue(b *pgx.Batch, also ...[]byte) {
+	var bump [][]byte
+	if !w.empty() {
+		bump = append(bump, w.bumpT...)
+	}
+	queueBump(b, append(bump, also...))
 	if w.empty() {
 		return
 	}
@@ -284,6 +315,19 @@ func (w *deferredWrites) queue(b *pgx.Batch) {
 				(SELECT u.adds FROM u WHERE u.task = excluded.task AND u.key = excluded.key))`,
 			w.mrgT, w.mrgK, w.mrgSet, w.mrgAdd)
 	}
+}
+
+// queueBump adds the statement that raises the versions of tasks (none:
+// nothing) to b, locking their rows in task order: every transaction
+// takes them before the entries it writes, so that two nodes'
+// transactions cannot wait for each other in a cycle.
+func queueBump(b *pgx.Batch, tasks [][]byte) {
+	if len(tasks) == 0 {
+		return
+	}
+	b.Queue(`UPDATE connector_datastores d SET version = d.version + 1
+		FROM (SELECT task FROM connector_datastores WHERE task = ANY($1) ORDER BY task FOR UPDATE) l
+		WHERE d.task = l.task`, tasks)
 }
 
 // jsonObject encodes a merge's Set or Add as a JSON object.
@@ -316,6 +360,11 @@ func (d *datastore) MergeBookkeeping(key []byte, m store.Merge) error {
 	}
 	if !m.Valid() {
 		return fmt.Errorf("store: datastore %s: key %q: a merge sets a member to invalid JSON: %w", d.task, key, store.ErrInvalid)
+	}
+	if d.s.lc.underListed(key) {
+		// Merges do not raise the task's version: another node's cache
+		// of the listing would not see it (listcache.go).
+		return fmt.Errorf("store: datastore %s: key %q is under a listed prefix (store.ForEachPrefix): it cannot be merged: %w", d.task, key, store.ErrInvalid)
 	}
 	return d.writing(what, func() error {
 		mc := m.Clone()

@@ -20,6 +20,15 @@
 // a claim for its free threads, and the bookkeeping its tasks deferred
 // (store.Bookkeeper, deferred.go), in one transaction.
 //
+// # Listings
+//
+// A cluster node serves an action's listing of a task's keys under a
+// prefix (store.ForEachPrefix: the HTTP connector's Identifiers) from a
+// cache, without a round trip, while the task's datastore is unchanged:
+// every write of a datastore's keys raises the task's version in its
+// transaction, and every claim reads the versions of the cached tasks
+// before the actions it claims start (listcache.go).
+//
 // # Failures
 //
 // Errors wrap the store package's sentinels where one fits (ErrInvalid,
@@ -83,6 +92,11 @@ type Config struct {
 	// (store.Deferrer) waits for a group commit to carry it before it is
 	// written on its own. Default 1s.
 	DeferInterval time.Duration
+	// ListCacheBytes bounds the memory of a cluster node's listing cache
+	// (store.ForEachPrefix: a task's listing served without a round trip
+	// while its datastore has not changed; listcache.go). Default 4 MiB;
+	// negative: no cache. Outside a cluster (Node "") there is none.
+	ListCacheBytes int
 	// Logger receives open/close and failure events. Default: discard.
 	Logger *slog.Logger
 	// Faults is consulted at each step of every write (tests only).
@@ -104,11 +118,21 @@ type Store struct {
 	ds   map[string]*datastore
 
 	def deferState // deferred datastore writes (deferred.go)
+	lc  listCache  // listings of datastores (listcache.go)
 }
 
-// schemaVersion is the layout this build writes; Open refuses a database
-// written by a newer one.
-const schemaVersion = 1
+// schemaVersion is the layout this build writes; Open upgrades a
+// database of an older layout (upgrades) and refuses one of a newer.
+// Version 2: connector_datastores.version (listcache.go), which every
+// node must raise as it writes a datastore: a node of an older build,
+// which does not, refuses the upgraded database.
+const schemaVersion = 2
+
+// upgrades[v] are the statements that take the tables from layout v to
+// v+1 (schema creates the latest layout in an empty database).
+var upgrades = map[int][]string{
+	1: {`ALTER TABLE connector_datastores ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0`},
+}
 
 // lockSchema serialises schema set-up between nodes starting at once.
 const lockSchema = 0x636f6e6e // "conn"
@@ -142,7 +166,9 @@ var schema = []string{
 	`CREATE INDEX IF NOT EXISTS connector_actions_claim ON connector_actions (queue, priority DESC, seq) WHERE state = 1`,
 	`CREATE INDEX IF NOT EXISTS connector_actions_owner ON connector_actions (owner)`,
 	`CREATE INDEX IF NOT EXISTS connector_actions_ended ON connector_actions (queue, ended_ms) WHERE state >= 4`,
-	`CREATE TABLE IF NOT EXISTS connector_datastores (task bytea PRIMARY KEY)`,
+	// version rises with every transaction that puts, deletes or clears
+	// keys of the task (listcache.go).
+	`CREATE TABLE IF NOT EXISTS connector_datastores (task bytea PRIMARY KEY, version bigint NOT NULL DEFAULT 0)`,
 	`CREATE TABLE IF NOT EXISTS connector_datastore_entries (
 		task bytea NOT NULL,
 		key bytea NOT NULL,
@@ -229,6 +255,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	pc.ConnConfig.ConnectTimeout = min(cfg.Timeout, 10*time.Second)
 	// Statements are prepared once per connection (pgx's statement cache).
 	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "store", "engine", Engine), display: displayURL(pc)}
+	s.def.lc = &s.lc
+	if cfg.Node != "" && cfg.ListCacheBytes >= 0 {
+		s.lc.max = cfg.ListCacheBytes
+		if s.lc.max == 0 {
+			s.lc.max = defaultListCacheBytes
+		}
+	}
 	s.pool, err = pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, s.fail("connect", err)
@@ -271,9 +304,21 @@ func (s *Store) migrate(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO connector_schema (version) VALUES ($1)`, schemaVersion); err != nil {
 			return s.fail("set up tables", err)
 		}
-	case versions[0] != schemaVersion:
+	case versions[0] > schemaVersion || versions[0] < 1:
 		return fmt.Errorf("store: postgresql %s: tables of layout version %d, this build reads %d: %w",
 			s.display, versions[0], schemaVersion, store.ErrVersion)
+	case versions[0] < schemaVersion:
+		for v := versions[0]; v < schemaVersion; v++ {
+			for _, q := range upgrades[v] {
+				if _, err := tx.Exec(ctx, q); err != nil {
+					return s.fail(fmt.Sprintf("upgrade tables from layout version %d", v), err)
+				}
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE connector_schema SET version = $1`, schemaVersion); err != nil {
+			return s.fail("set up tables", err)
+		}
+		s.log.Info("tables upgraded", "database", s.display, "from", versions[0], "to", schemaVersion)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return s.fail("set up tables", err)

@@ -65,3 +65,21 @@ func startOwnServer(t *testing.T) *pgtest.Server {
 	t.Helper()
 	return pgtest.StartT(t, pgtest.Options{Dir: t.TempDir()})
 }
+
+// The suite again on a cluster node's store, whose listing cache
+// (store.ForEachPrefix) is on.
+func TestConformanceClusterNode(t *testing.T) {
+	open := func(t *testing.T, url string) store.Store {
+		s, err := Open(context.Background(), Config{URL: url, Node: "n"})
+		require.NoError(t, err)
+		require.NoError(t, s.RegisterNode(context.Background(), "n", "n:1", 4))
+		return s
+	}
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, server.DatabaseT(t))
+	}, func(t *testing.T, s store.Store) store.Store {
+		url := s.(*Store).cfg.URL
+		require.NoError(t, s.Close())
+		return open(t, url)
+	})
+}

@@ -74,6 +74,9 @@ func (s *Store) Reown(ctx context.Context, queue, node, addr string, ids []strin
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	// The actions it gives this node were not checked against the
+	// listings cached here (listcache.go).
+	defer s.lc.handedOut()
 	raw := make([][]byte, len(ids))
 	for i, id := range ids {
 		raw[i] = []byte(id)

@@ -445,6 +445,44 @@ func Run(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 		require.Equal(t, 1, calls)
 	})
 
+	t.Run("DatastoreForEachPrefix", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t)
+		d, other := datastore(t, s, "t"), datastore(t, s, "u")
+		put(t, d, "a", "1", "b:", "2", "b:x", "3", "b:\xff", "4", "b;", "5", "c", "6", "b\xff", "7")
+		put(t, other, "b:o", "other")
+		under := func(prefix string) [][2]string {
+			t.Helper()
+			var out [][2]string
+			require.NoError(t, store.ForEachPrefix(d, []byte(prefix), func(k, v []byte) error {
+				out = append(out, [2]string{string(k), string(v)})
+				return nil
+			}))
+			return out
+		}
+		require.Equal(t, [][2]string{{"b:", "2"}, {"b:x", "3"}, {"b:\xff", "4"}}, under("b:"))
+		require.Equal(t, [][2]string{{"b\xff", "7"}}, under("b\xff"))
+		require.Len(t, under(""), 7)
+		require.Empty(t, under("z"))
+		// A listing after a write shows it, whatever the store caches.
+		require.NoError(t, d.Update(func(w store.Writer) error {
+			if err := w.Delete([]byte("b:x")); err != nil {
+				return err
+			}
+			return w.Put([]byte("b:a"), []byte("8"))
+		}))
+		require.Equal(t, [][2]string{{"b:", "2"}, {"b:a", "8"}, {"b:\xff", "4"}}, under("b:"))
+		require.NoError(t, store.UpdateBookkeeping(d, func(w store.Writer) error { return w.Put([]byte("b:b"), []byte("9")) }))
+		require.Equal(t, [][2]string{{"b:", "2"}, {"b:a", "8"}, {"b:b", "9"}, {"b:\xff", "4"}}, under("b:"))
+		require.NoError(t, d.Clear())
+		require.Empty(t, under("b:"))
+		stop := errors.New("stop")
+		put(t, d, "b:1", "1", "b:2", "2")
+		calls := 0
+		require.ErrorIs(t, store.ForEachPrefix(d, []byte("b:"), func(k, v []byte) error { calls++; return stop }), stop)
+		require.Equal(t, 1, calls)
+	})
+
 	t.Run("DatastoreForEachManyAndWrite", func(t *testing.T) {
 		t.Parallel()
 		s := setup(t)

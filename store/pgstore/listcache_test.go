@@ -1,0 +1,386 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
+)
+
+// listing returns ds's keys under prefix (store.ForEachPrefix) as k=v.
+func listing(t *testing.T, ds store.Datastore, prefix string) string {
+	t.Helper()
+	var out []string
+	require.NoError(t, store.ForEachPrefix(ds, []byte(prefix), func(k, v []byte) error {
+		out = append(out, string(k)+"="+string(v))
+		return nil
+	}))
+	return strings.Join(out, " ")
+}
+
+// listCounts returns the listings s served from its cache and read.
+func (s *Store) listCounts() (hits, fills uint64) {
+	s.lc.mu.Lock()
+	defer s.lc.mu.Unlock()
+	return s.lc.hits, s.lc.fills
+}
+
+// listEntries returns the number of listings s holds.
+func (s *Store) listEntries() int {
+	s.lc.mu.Lock()
+	defer s.lc.mu.Unlock()
+	return len(s.lc.entries)
+}
+
+// handOut submits an action on s and claims it there (Claim), or with a
+// group commit (Commit) when commit is set: what gives a node an action
+// to run.
+func handOut(t *testing.T, s *Store, node, id string, commit bool) {
+	t.Helper()
+	if commit {
+		r, err := s.Commit(ctx, "fetch", node, node+":1", Group{Submits: []NewAction{newAction(id, 0)}, MaxWaiting: 100, Claim: 1})
+		require.NoError(t, err)
+		require.Len(t, r.Claimed, 1)
+		return
+	}
+	_, err := s.Submit(ctx, "fetch", node, node+":1", []NewAction{newAction(id, 0)}, 100)
+	require.NoError(t, err)
+	got, err := s.Claim(ctx, "fetch", node, node+":1", 1)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+}
+
+// A node serves a listing from its cache until it is given an action
+// (claim, group commit with a claim), which reads the versions of the
+// cached tasks: a write by another node made before the action was
+// submitted is then seen; a merge (every action's end) does not cost the
+// cache its entry.
+func TestListCacheInvalidatedAcrossNodes(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "a", "b")
+	a, b := ns[0], ns[1]
+	da, db := dsOf(t, a, "T"), dsOf(t, b, "T")
+	other := dsOf(t, a, "U")
+	require.NoError(t, db.Update(put("u:1", "one")))
+
+	require.Equal(t, "u:1=one", listing(t, da, "u:"))
+	require.Equal(t, "", listing(t, other, "u:"))
+	require.Equal(t, "u:1=one", listing(t, da, "u:"))
+	hits, fills := a.listCounts()
+	require.Equal(t, [2]uint64{1, 2}, [2]uint64{hits, fills}, "the second listing of T from the cache")
+
+	require.NoError(t, db.Update(put("u:2", "two")))
+	require.Equal(t, "u:1=one", listing(t, da, "u:"), "no action given to a since: its cache is not checked (the listing is one a's actions may see)")
+	handOut(t, a, "a", "x1", false)
+	require.Equal(t, "u:1=one u:2=two", listing(t, da, "u:"), "the claim found T's newer version")
+	require.Equal(t, "", listing(t, other, "u:"))
+	hits, fills = a.listCounts()
+	require.Equal(t, [2]uint64{3, 3}, [2]uint64{hits, fills}, "only T read again")
+
+	// The group commit's claim reads the versions as well.
+	require.NoError(t, db.Update(func(w store.Writer) error { return w.Delete([]byte("u:1")) }))
+	handOut(t, a, "a", "x2", true)
+	require.Equal(t, "u:2=two", listing(t, da, "u:"))
+
+	// Merges (bookkeeping, outside the listed prefix) leave the version
+	// alone: b's merges, committed, and a's claim keep a's entry; a's
+	// reads of the merged record see them.
+	merge(t, db, "m:task", call("B1", 1))
+	require.NoError(t, b.flushDeferred())
+	merge(t, da, "m:task", call("A1", 2))
+	handOut(t, a, "a", "x3", true) // carries a's merge too
+	_, before := a.listCounts()
+	require.Equal(t, "u:2=two", listing(t, da, "u:"))
+	_, after := a.listCounts()
+	require.Equal(t, before, after, "served from the cache")
+	require.JSONEq(t, `{"calls":2,"action":"A1","last":2}`, getS(t, da, "m:task"))
+
+	// A deferred put by b (bookkeeping under the prefix) and a Clear.
+	require.NoError(t, db.(store.Bookkeeper).UpdateBookkeeping(put("u:3", "three")))
+	require.NoError(t, b.flushDeferred())
+	handOut(t, a, "a", "x4", false)
+	require.Equal(t, "u:2=two u:3=three", listing(t, da, "u:"))
+	require.NoError(t, db.Clear())
+	handOut(t, a, "a", "x5", true)
+	require.Equal(t, "", listing(t, da, "u:"))
+
+	// A claim that gives nothing keeps what is current.
+	_, before = a.listCounts()
+	got, err := a.Claim(ctx, "fetch", "a", "a:1", 1)
+	require.NoError(t, err)
+	require.Empty(t, got)
+	require.Equal(t, "", listing(t, da, "u:"))
+	_, after = a.listCounts()
+	require.Equal(t, before, after)
+}
+
+// A node's own writes are in its next listing at once, without a claim:
+// direct writes, deferred ones waiting (the overlay) and committed.
+func TestListCacheOwnWrites(t *testing.T) {
+	t.Parallel()
+	a := nodes(t, "a")[0]
+	da := dsOf(t, a, "T")
+	require.Equal(t, "", listing(t, da, "u:"))
+	require.NoError(t, da.Update(put("u:1", "one")))
+	require.Equal(t, "u:1=one", listing(t, da, "u:"))
+	require.NoError(t, da.(store.Bookkeeper).UpdateBookkeeping(put("u:0", "zero")))
+	require.NoError(t, da.(store.Bookkeeper).UpdateBookkeeping(func(w store.Writer) error { return w.Delete([]byte("u:1")) }))
+	_, before := a.listCounts()
+	require.Equal(t, "u:0=zero", listing(t, da, "u:"), "the overlay over the cached listing")
+	_, after := a.listCounts()
+	require.Equal(t, before, after)
+	require.NoError(t, a.flushDeferred())
+	require.Equal(t, "u:0=zero", listing(t, da, "u:"))
+	_, after = a.listCounts()
+	require.Equal(t, before+1, after, "committed deferred writes dropped the entry")
+	require.NoError(t, da.Clear())
+	require.Equal(t, "", listing(t, da, "u:"))
+	require.NoError(t, da.Update(put("v:1", "other prefix")))
+	require.Equal(t, "", listing(t, da, "u:"))
+	require.Equal(t, "v:1=other prefix", listing(t, da, "v:"))
+}
+
+// Keys under a listed prefix cannot be merged (a merge does not raise the
+// version another node's cache checks).
+func TestListCacheRefusesMergesUnderAListedPrefix(t *testing.T) {
+	t.Parallel()
+	a := nodes(t, "a")[0]
+	da := dsOf(t, a, "T")
+	merge(t, da, "w:1", call("A", 1)) // before any listing of w:
+	require.ErrorIs(t, store.ForEachPrefix(da, []byte("w:"), func(k, v []byte) error { return nil }), store.ErrInvalid)
+	require.Equal(t, "", listing(t, da, "u:"))
+	err := da.(store.MergeBookkeeper).MergeBookkeeping([]byte("u:1"), call("A", 1))
+	require.ErrorIs(t, err, store.ErrInvalid)
+	merge(t, da, "m:task", call("A", 1))
+}
+
+// A take-over gives actions without reading the versions: no entry is
+// served until a claim checks it or a new fill replaces it. A fill is
+// valid for the hand-outs done before it started; one in flight while
+// this process wrote is not kept.
+func TestListCacheTakeOverAndFillsInFlight(t *testing.T) {
+	t.Parallel()
+	a := nodes(t, "a")[0]
+	da := dsOf(t, a, "T")
+	require.Equal(t, "", listing(t, da, "u:"))
+	require.Equal(t, "", listing(t, da, "u:"))
+	hits, fills := a.listCounts()
+	require.Equal(t, [2]uint64{1, 1}, [2]uint64{hits, fills})
+	_, err := a.Adopt(ctx, "fetch", "a", "a:1", nil, func(*messages.StoredAction) {})
+	require.NoError(t, err)
+	require.Equal(t, "", listing(t, da, "u:"))
+	hits, fills = a.listCounts()
+	require.Equal(t, [2]uint64{1, 2}, [2]uint64{hits, fills}, "read again after the take-over")
+	_, err = a.Reown(ctx, "fetch", "a", "a:1", []string{"none"}, []int64{1}, func(*messages.StoredAction) {})
+	require.NoError(t, err)
+	got, err := a.Claim(ctx, "fetch", "a", "a:1", 1) // gives nothing, checks T
+	require.NoError(t, err)
+	require.Empty(t, got)
+	require.Equal(t, "", listing(t, da, "u:"))
+	hits, fills = a.listCounts()
+	require.Equal(t, [2]uint64{2, 2}, [2]uint64{hits, fills}, "served once a claim checked it")
+
+	c := &a.lc
+	valid := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		e := c.entries[listKey{"T", "u:"}]
+		return e != nil && e.valid >= c.done
+	}
+	f := c.begin()
+	c.apply(nil, true) // a claim gave actions while the fill was in flight
+	c.keep(f, "T", []byte("u:"), 0, nil)
+	require.Equal(t, 1, a.listEntries())
+	require.False(t, valid(), "not valid for the claim done meanwhile")
+	chk := c.check()
+	chk.now = map[string]int64{"T": 0}
+	c.apply(chk, true)
+	require.True(t, valid(), "checked by the next claim: valid for it too")
+	chk = c.check()
+	c.apply(nil, true) // another claim completes first
+	chk.now = map[string]int64{"T": 0}
+	c.apply(chk, true)
+	require.False(t, valid(), "checked before the other claim was done")
+	chk = c.check()
+	chk.now = map[string]int64{"T": 1}
+	c.apply(chk, false)
+	require.Zero(t, a.listEntries(), "T is newer")
+
+	f = c.begin()
+	c.invalidate("other")
+	c.keep(f, "T", []byte("u:"), 0, nil)
+	require.Zero(t, a.listEntries(), "a write meanwhile")
+	f = c.begin()
+	c.keep(f, "T", []byte("u:"), 0, nil)
+	require.True(t, valid())
+}
+
+// The cache's memory is bounded: a listing of more than listMaxKeys keys
+// or a quarter of the bytes is not kept, and the entries stay within
+// Config.ListCacheBytes.
+func TestListCacheBounded(t *testing.T) {
+	t.Parallel()
+	url := server.DatabaseT(t)
+	a, err := Open(ctx, Config{URL: url, Node: "a", ListCacheBytes: 64 << 10})
+	require.NoError(t, err)
+	t.Cleanup(func() { a.Close() })
+	require.NoError(t, a.RegisterNode(ctx, "a", "a:1", 4))
+
+	big := dsOf(t, a, "BIG")
+	require.NoError(t, big.Update(func(w store.Writer) error {
+		for i := 0; i <= listMaxKeys; i++ {
+			if err := w.Put(fmt.Appendf(nil, "u:%05d", i), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	n := 0
+	require.NoError(t, store.ForEachPrefix(big, []byte("u:"), func(k, v []byte) error {
+		require.Equal(t, fmt.Sprintf("u:%05d", n), string(k))
+		n++
+		return nil
+	}))
+	require.Equal(t, listMaxKeys+1, n)
+	require.Zero(t, a.listEntries(), "too many keys")
+
+	wide := dsOf(t, a, "WIDE")
+	require.NoError(t, wide.Update(put("u:1", strings.Repeat("x", 20<<10))))
+	require.Len(t, listing(t, wide, "u:"), 4+20<<10)
+	require.Zero(t, a.listEntries(), "over a quarter of the bytes")
+
+	for i := range 40 {
+		ds := dsOf(t, a, fmt.Sprintf("T%02d", i))
+		require.NoError(t, ds.Update(put("u:1", strings.Repeat("y", 4<<10))))
+		require.Equal(t, "u:1="+strings.Repeat("y", 4<<10), listing(t, ds, "u:"))
+		a.lc.mu.Lock()
+		size := a.lc.size
+		a.lc.mu.Unlock()
+		require.LessOrEqual(t, size, 64<<10)
+	}
+	require.Greater(t, a.listEntries(), 0)
+	require.Less(t, a.listEntries(), 40)
+
+	// Outside a cluster there is no cache.
+	s, err := Open(ctx, Config{URL: url})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	require.Equal(t, "u:1="+strings.Repeat("y", 4<<10), listing(t, dsOf(t, s, "T00"), "u:"))
+	require.Zero(t, s.listEntries())
+}
+
+// Under -race: listings, writes of both nodes and claims at once; once
+// they are done, a claim makes every listing current.
+func TestListCacheConcurrent(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "a", "b")
+	a, b := ns[0], ns[1]
+	const tasks, rounds = 3, 30
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i, s := range ns {
+		wg.Add(2)
+		go func() { // writes
+			defer wg.Done()
+			for r := range rounds {
+				ds, err := s.Datastore(fmt.Sprintf("T%d", r%tasks))
+				if err == nil {
+					err = ds.Update(put(fmt.Sprintf("u:%d-%d", i, r), "v"))
+				}
+				if err == nil && r%3 == 0 {
+					err = ds.(store.Bookkeeper).UpdateBookkeeping(put(fmt.Sprintf("u:%d-%d-d", i, r), "d"))
+				}
+				if err == nil && r%2 == 0 {
+					err = ds.(store.MergeBookkeeper).MergeBookkeeping([]byte("m:task"), call("X", int64(r)))
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+		go func() { // listings and claims
+			defer wg.Done()
+			node := []string{"a", "b"}[i]
+			for r := range rounds {
+				ds, err := s.Datastore(fmt.Sprintf("T%d", r%tasks))
+				if err == nil {
+					err = ds.(store.PrefixLister).ForEachPrefix([]byte("u:"), func(k, v []byte) error { return nil })
+				}
+				if err == nil && r%4 == 0 {
+					_, err = s.Commit(context.Background(), "fetch", node, node+":1",
+						Group{Submits: []NewAction{newAction(fmt.Sprintf("%s-%d", node, r), 0)}, MaxWaiting: 1000, Claim: 1})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.NoError(t, a.flushDeferred())
+	require.NoError(t, b.flushDeferred())
+	want := map[int]int{0: 40, 1: 20, 2: 20} // per task: both nodes' direct and deferred puts
+	for i, s := range ns {
+		node := []string{"a", "b"}[i]
+		handOut(t, s, node, "final-"+node, false)
+		for i := range tasks {
+			ds := dsOf(t, s, fmt.Sprintf("T%d", i))
+			var all []string
+			require.NoError(t, ds.ForEach(func(k, v []byte) error {
+				if strings.HasPrefix(string(k), "u:") {
+					all = append(all, string(k)+"="+string(v))
+				}
+				return nil
+			}))
+			require.Len(t, all, want[i], "every write of both nodes")
+			require.Equal(t, strings.Join(all, " "), listing(t, ds, "u:"))
+		}
+	}
+}
+
+// A database of layout version 1 (no datastore versions) is upgraded on
+// open, its contents kept; one of a newer layout is refused.
+func TestSchemaUpgradeFromVersion1(t *testing.T) {
+	t.Parallel()
+	url := server.DatabaseT(t)
+	s, err := Open(ctx, Config{URL: url})
+	require.NoError(t, err)
+	require.NoError(t, dsOf(t, s, "T").Update(put("u:1", "one")))
+	_, err = s.Pool().Exec(ctx, `ALTER TABLE connector_datastores DROP COLUMN version`)
+	require.NoError(t, err)
+	_, err = s.Pool().Exec(ctx, `UPDATE connector_schema SET version = 1`)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	s, err = Open(ctx, Config{URL: url, Node: "a"})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.RegisterNode(ctx, "a", "a:1", 4))
+	var layout int
+	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT version FROM connector_schema`).Scan(&layout))
+	require.Equal(t, schemaVersion, layout)
+	ds := dsOf(t, s, "T")
+	require.Equal(t, "u:1=one", listing(t, ds, "u:"))
+	require.NoError(t, ds.Update(put("u:2", "two")))
+	var v int64
+	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT version FROM connector_datastores WHERE task = 'T'`).Scan(&v))
+	require.EqualValues(t, 1, v, "a write raises the version")
+	require.Equal(t, "u:1=one u:2=two", listing(t, ds, "u:"))
+
+	_, err = s.Pool().Exec(ctx, `UPDATE connector_schema SET version = $1`, schemaVersion+1)
+	require.NoError(t, err)
+	_, err = Open(ctx, Config{URL: url})
+	require.ErrorIs(t, err, store.ErrVersion)
+}
