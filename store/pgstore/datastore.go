@@ -195,8 +195,7 @@ func (d *datastore) write(add func(b *pgx.Batch), send func(b *pgx.Batch) error)
 	if !d.s.def.dirty(d.task) {
 		b := &pgx.Batch{}
 		d.s.fence(b)
-		var none *deferredWrites
-		none.queue(b, d.key)
+		queueBump(b, [][]byte{d.key})
 		add(b)
 		return send(b)
 	}
