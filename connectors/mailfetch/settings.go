@@ -38,7 +38,7 @@ const (
 	DefaultGmailAPIURL      = "https://gmail.googleapis.com/"
 	DefaultScope            = "https://mail.google.com/"
 	DefaultMaxMessageBytes  = 16 << 20
-	DefaultFetchBatchSize   = 100
+	DefaultFetchBatchSize   = imapbox.DefaultFetchBatch
 	DefaultServerTimeout    = 60 * time.Second
 	DefaultExtractTimeout   = 30 * time.Second
 	DefaultExtractTextBytes = 16 << 20

@@ -126,10 +126,23 @@ type Config struct {
 // Defaults.
 const (
 	DefaultMaxMessageBytes = 16 << 20
-	DefaultFetchBatch      = 100
-	DefaultTimeout         = 60 * time.Second
-	// fetchGroupBytes bounds the bodies held between two FETCH commands.
-	fetchGroupBytes = 32 << 20
+	// DefaultFetchBatch is the most messages one UID FETCH asks for. One
+	// command is outstanding at a time, and the server waits, idle, from
+	// a command's end until the next one comes (after the connector read
+	// the whole batch): 10 such waits per 10 000 messages instead of 100,
+	// and within a batch the server sends ahead of the connector as far as
+	// the connection's buffers allow.
+	DefaultFetchBatch = 1000
+	DefaultTimeout    = 60 * time.Second
+	// fetchGroupBytes and fetchGroupMessages bound a group of messages
+	// handed to Fetch's caller (plus one message over fetchGroupBytes): at
+	// most two groups of bodies are held at once, whatever FetchBatch is.
+	fetchGroupBytes    = 32 << 20
+	fetchGroupMessages = 100
+	// maxSetBytes bounds the UID set of one command as sent (a sparse set
+	// of large UIDs is about 11 bytes a message): RFC 7162 asks clients to
+	// keep command lines to about 8192 octets, which servers may enforce.
+	maxSetBytes = 4096
 )
 
 // LoadCA returns a pool with the certificates of a PEM file.

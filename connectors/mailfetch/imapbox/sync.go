@@ -306,14 +306,51 @@ func (b *Box) Plan(ctx context.Context, c mailbox.Collection, known mailbox.Know
 	return plan, nil
 }
 
+// chunkUIDs cuts uids, in their order, into the UID sets of commands: at
+// most n UIDs each, and at most maxSetBytes as sent (consecutive UIDs
+// written as a range, as imap.UIDSet writes them: its set is never
+// longer than the one counted here).
 func chunkUIDs(uids []imap.UID, n int) [][]imap.UID {
 	var out [][]imap.UID
 	for len(uids) > 0 {
-		k := min(n, len(uids))
+		k := 0
+		size := 0
+		for k < len(uids) && k < n {
+			size += setGrowth(uids[:k], uids[k])
+			if k > 0 && size > maxSetBytes {
+				break
+			}
+			k++
+		}
 		out = append(out, uids[:k])
 		uids = uids[k:]
 	}
 	return out
+}
+
+// setGrowth is how many bytes uid adds to the UID set of prev as sent:
+// the end of a range when it follows the last UID, else a comma and uid.
+func setGrowth(prev []imap.UID, uid imap.UID) int {
+	if len(prev) == 0 {
+		return digits(uid)
+	}
+	last := prev[len(prev)-1]
+	if uid == last+1 {
+		if len(prev) >= 2 && prev[len(prev)-2]+1 == last {
+			return digits(uid) - digits(last) // "a:last" becomes "a:uid"
+		}
+		return 1 + digits(uid) // "last" becomes "last:uid"
+	}
+	return 1 + digits(uid)
+}
+
+func digits(uid imap.UID) int {
+	n := 1
+	for uid >= 10 {
+		uid /= 10
+		n++
+	}
+	return n
 }
 
 // fetchMeta fetches the flags, size and date of messages of the selected
@@ -449,9 +486,9 @@ func (b *Box) Fetch(ctx context.Context, c mailbox.Collection, keys []string, fn
 
 // fetchGroups fetches messages of the selected folder, per batch of
 // FetchBatch: flags and sizes first, then the bodies in groups of at most
-// fetchGroupBytes (each message counted at most MaxMessageBytes), in the
-// order asked, handing each group to send; it stops when send returns
-// false.
+// fetchGroupMessages messages and fetchGroupBytes (each message counted at
+// most MaxMessageBytes), one command per group, in the order asked,
+// handing each group to send; it stops when send returns false.
 func (b *Box) fetchGroups(ctx context.Context, uidValidity uint32, uids []imap.UID, send func([]*mailbox.Message) bool) error {
 	for _, chunk := range chunkUIDs(uids, b.cfg.FetchBatch) {
 		metas, err := b.fetchMeta(ctx, uidValidity, chunk, 0)
@@ -481,7 +518,7 @@ func (b *Box) fetchGroups(ctx context.Context, uidValidity uint32, uids []imap.U
 				continue // expunged meanwhile
 			}
 			size := min(m.Size, b.cfg.MaxMessageBytes)
-			if len(group) > 0 && groupBytes+size > fetchGroupBytes {
+			if len(group) > 0 && (groupBytes+size > fetchGroupBytes || len(group) >= fetchGroupMessages) {
 				if ok, err := flush(); !ok || err != nil {
 					return err
 				}
@@ -500,9 +537,11 @@ func (b *Box) fetchGroups(ctx context.Context, uidValidity uint32, uids []imap.U
 // FetchBatch, with their flags, size and date in the same UID FETCH as
 // their bodies (cut at MaxMessageBytes): one command, one round trip per
 // batch. It hands the messages to send in groups of at most
-// fetchGroupBytes (plus one message) as they arrive, and at each batch's
-// end, in the order the server sends them; it stops when send returns
-// false.
+// fetchGroupMessages messages and fetchGroupBytes (plus one message) as
+// they arrive, and at each batch's end, in the order the server sends
+// them; it stops when send returns false. While a group waits to be
+// taken, the server goes on sending the batch until the connection's
+// buffers are full.
 //
 // A batch's last group is handed over only once the next batch's command
 // was sent, so that the server reads and sends those messages while the
@@ -558,9 +597,9 @@ func (b *Box) fetchStreamed(ctx context.Context, uidValidity uint32, uids []imap
 }
 
 // readMessages reads the messages of a FETCH of flags, size, date and
-// body, handing them to send in groups of fetchGroupBytes as they arrive;
-// it returns the last group, not handed over (the caller hands it over
-// once the next command is sent). false: send refused one (the rest of
+// body, handing them to send in groups of fetchGroupMessages messages or
+// fetchGroupBytes as they arrive; it returns the last group, not handed
+// over (the caller hands it over once the next command is sent). false: send refused one (the rest of
 // cmd is left unread). An error is of the connection (the caller abandons
 // it).
 func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, limit int64, send func([]*mailbox.Message) bool) (bool, []*mailbox.Message, error) {
@@ -613,7 +652,7 @@ func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, lim
 		ref := strconv.AppendUint(append(refBuf[:0], prefix...), uint64(meta.UID), 10) // one allocation, not two
 		group = append(group, &mailbox.Message{Meta: meta, Reference: string(ref), Raw: body, Truncated: meta.Size > int64(len(body))})
 		groupBytes += int64(len(body))
-		if groupBytes >= fetchGroupBytes {
+		if groupBytes >= fetchGroupBytes || len(group) >= fetchGroupMessages {
 			if !send(group) {
 				return false, nil, nil
 			}
