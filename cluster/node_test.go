@@ -4,16 +4,20 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/internal/etcdtest"
+	"github.com/connectorhq/connector/messages"
 )
 
 func quietSystem() *actor.ActorSystem {
@@ -118,4 +122,52 @@ func TestEvictedNodeKnows(t *testing.T) {
 		t.Fatal("the node was not told it was evicted")
 	}
 	waitMembers(t, a, a.ID())
+}
+
+// heapInUse returns the bytes of live heap objects after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// Two nodes that have talked to each other hold little memory for it: the
+// queue of messages to another node starts small (endpointWriterQueue)
+// and grows as needed. Upstream's default put a 16 MB slice on the heap
+// for every node talked to, which a node's GC scanned on every cycle
+// (issue 17: half an idle capped node's CPU at N=3).
+func TestRemotingQueuesStartSmall(t *testing.T) {
+	before := heapInUse()
+	agent := test.NewInMemAgent()
+	cfg := func() Config { // a provider per member, one agent
+		return Config{Name: "small", Provider: test.NewTestProvider(agent), LeaseTTL: 2 * time.Second}
+	}
+	a, b := joinT(t, cfg()), joinT(t, cfg())
+	waitMembers(t, a, a.ID(), b.ID())
+	waitMembers(t, b, a.ID(), b.ID())
+	// A request to an actor b does not have: a's queue to b carries it,
+	// b's queue to a the dead letter that answers it.
+	_, err := a.System().Root.RequestFuture(actor.NewPID(b.Addr(), "nobody"), &messages.ActionSpec{}, 10*time.Second).Result()
+	require.ErrorIs(t, err, actor.ErrDeadLetter)
+	grown := int64(heapInUse()) - int64(before)
+	t.Logf("live heap grew by %.1f MB with two nodes that talked", float64(grown)/(1<<20))
+	require.Less(t, grown, int64(8<<20), "live heap growth of two nodes that talked to each other")
+
+	// The queue grows past its first size: a burst of many times it
+	// arrives whole.
+	const burst = 8 * endpointWriterQueue
+	var got atomic.Int64
+	counter, err := b.System().Root.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
+		if _, ok := c.Message().(*messages.ActionSpec); ok {
+			got.Add(1)
+		}
+	}), "counter")
+	require.NoError(t, err)
+	for i := 0; i < burst; i++ {
+		a.System().Root.Send(actor.NewPID(b.Addr(), counter.Id), &messages.ActionSpec{Priority: int32(i)})
+	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, int64(burst), got.Load(), "messages of the burst that arrived")
+	}, 30*time.Second, 10*time.Millisecond)
 }
