@@ -70,4 +70,11 @@
 // strategy stops (never restarts) a child that fails anyway and keeps an
 // Error tombstone of it (its entry), from which the QueueManager answers
 // requests for its token.
+//
+// Task actors are the QueueManager's children (their failures go to its
+// supervisor strategy) but unlisted ones (actor.WithUnlistedChild):
+// protoactor counts them instead of keeping a set of them beside the
+// QueueManager's entries, so the QueueManager stops them itself when it
+// stops (stopTasks), and protoactor still ends its stop only after the
+// last of them.
 package queue

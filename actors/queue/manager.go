@@ -260,6 +260,12 @@ func newManager(cfg Config, sh *shared, root *actor.RootContext) *manager {
 		return t
 	},
 		actor.WithMailbox(taskMailbox(root)),
+		// The entries are the QueueManager's set of its task actors:
+		// protoactor does not keep one of its own (a map insert and ~70
+		// bytes per queued action), it only counts them, so that the
+		// QueueManager still stops after every one of them. The
+		// QueueManager stops them itself (stopTasks).
+		actor.WithUnlistedChild(),
 		// A task actor's messages are handled on the goroutine that sends
 		// them (a request's goroutine, the worker's, the QueueManager's)
 		// instead of waking a goroutine per burst: it never blocks in
@@ -336,6 +342,12 @@ func (m *manager) receive(ctx actor.Context) {
 			m.tickStop = nil
 		}
 		m.stopWriter(ctx)
+		m.stopTasks(ctx)
+	case *actor.Restarting:
+		// Never expected (managerPanic keeps panics from the
+		// supervisor), but protoactor restarts an actor only once its
+		// children have stopped, and does not stop unlisted ones.
+		m.stopTasks(ctx)
 	case *actor.Stopped:
 		m.disp.stop()
 	case *actor.Terminated:
@@ -434,6 +446,19 @@ func (m *manager) spawnAs(ctx actor.Context, id uuid.UUID, name, token string, s
 		heap.Push(&m.waiting, e)
 	}
 	return e, nil
+}
+
+// stopTasks stops every task actor the QueueManager has: task actors are
+// its unlisted children (actor.WithUnlistedChild), which protoactor waits
+// for but does not stop when the QueueManager stops. The ones no entry
+// holds are stopping already (retention poisoned them), as are those of
+// tombstones (HandleFailure stopped them).
+func (m *manager) stopTasks(ctx actor.Context) {
+	for _, e := range m.entries {
+		if e.pid != nil && e.crashed() == "" {
+			ctx.Stop(e.pid)
+		}
+	}
 }
 
 // actionID reads the 16-byte action id of a TaskChanged or SlotReleased.

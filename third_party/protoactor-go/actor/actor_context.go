@@ -24,7 +24,10 @@ const (
 )
 
 type actorContextExtras struct {
-	children            PIDSet
+	children PIDSet
+	// unlisted counts the children spawned with WithUnlistedChild that
+	// have not terminated (connector patch).
+	unlisted            int
 	receiveTimeoutTimer *time.Timer
 	rs                  *RestartStatistics
 	stash               *linkedliststack.Stack
@@ -414,7 +417,13 @@ func (ctx *actorContext) SpawnNamed(props *Props, name string) (*PID, error) {
 		return pid, err
 	}
 
-	ctx.ensureExtras().addChild(pid)
+	// connector patch: an unlisted child is counted, not listed
+	// (WithUnlistedChild).
+	if props.unlisted {
+		ctx.ensureExtras().unlisted++
+	} else {
+		ctx.ensureExtras().addChild(pid)
+	}
 
 	return pid, nil
 }
@@ -559,6 +568,8 @@ func (ctx *actorContext) InvokeSystemMessage(message interface{}) {
 		ctx.handleStop()
 	case *Terminated:
 		ctx.handleTerminated(msg)
+	case *unlistedTerminated:
+		ctx.handleUnlistedTerminated(msg)
 	case *Failure:
 		ctx.handleFailure(msg)
 	case *Restart:
@@ -629,6 +640,23 @@ func (ctx *actorContext) handleTerminated(msg *Terminated) {
 	ctx.tryRestartOrTerminate()
 }
 
+// unlistedTerminated is what a child spawned with WithUnlistedChild sends
+// its parent instead of Terminated when it stops (connector patch): the
+// parent's context counts it off its unlisted children, then handles it
+// as a child's Terminated.
+type unlistedTerminated struct{ t *Terminated }
+
+// An unlisted child stopped: check if we can stop or restart (if needed).
+// connector patch.
+func (ctx *actorContext) handleUnlistedTerminated(msg *unlistedTerminated) {
+	if ctx.extras != nil && ctx.extras.unlisted > 0 {
+		ctx.extras.unlisted--
+	}
+
+	ctx.InvokeUserMessage(msg.t)
+	ctx.tryRestartOrTerminate()
+}
+
 // offload the supervision completely to the supervisor strategy.
 func (ctx *actorContext) handleFailure(msg *Failure) {
 	if strategy, ok := ctx.actor.(SupervisorStrategy); ok {
@@ -652,7 +680,9 @@ func (ctx *actorContext) stopAllChildren() {
 }
 
 func (ctx *actorContext) tryRestartOrTerminate() {
-	if ctx.extras != nil && !ctx.extras.children.Empty() {
+	// connector patch: unlisted children (WithUnlistedChild) are waited
+	// for too.
+	if ctx.extras != nil && (!ctx.extras.children.Empty() || ctx.extras.unlisted > 0) {
 		return
 	}
 
@@ -692,7 +722,12 @@ func (ctx *actorContext) finalizeStop() {
 	}
 	// Notify parent
 	if ctx.parent != nil {
-		ctx.parent.sendSystemMessage(ctx.actorSystem, otherStopped)
+		if ctx.props.unlisted {
+			// connector patch: counted, not listed (WithUnlistedChild).
+			ctx.parent.sendSystemMessage(ctx.actorSystem, &unlistedTerminated{otherStopped})
+		} else {
+			ctx.parent.sendSystemMessage(ctx.actorSystem, otherStopped)
+		}
 	}
 
 	atomic.StoreInt32(&ctx.state, stateStopped)

@@ -122,3 +122,83 @@ func TestMailboxScheduleDoesNotAllocate(t *testing.T) {
 	assert.Equal(t, 10, inv.user)
 	assert.Equal(t, 10, inv.system)
 }
+
+// unlistedParent spawns one listed and three unlisted children
+// (WithUnlistedChild), records what it sees, and stops only u0 when it
+// stops (u1 fails first; u2 is left for the test to stop).
+type unlistedParent struct {
+	child    *Props // unlisted
+	listed   *PID
+	unlisted [3]*PID
+	children []*PID   // Children() after spawning
+	failed   []*PID   // what reached its supervisor strategy
+	ended    []string // ids of the Terminated it received
+	stopped  bool
+}
+
+func (p *unlistedParent) Receive(ctx Context) {
+	switch m := ctx.Message().(type) {
+	case *Started:
+		p.listed = ctx.Spawn(PropsFromFunc(func(Context) {}, WithDispatcher(NewSynchronizedDispatcher(300))))
+		for i := range p.unlisted {
+			p.unlisted[i], _ = ctx.SpawnNamed(p.child, fmt.Sprintf("u%d", i))
+		}
+		p.children = ctx.Children()
+	case *Stopping:
+		ctx.Stop(p.unlisted[0])
+	case *Terminated:
+		p.ended = append(p.ended, m.Who.Id)
+	case *Stopped:
+		p.stopped = true
+	}
+}
+
+func (p *unlistedParent) HandleFailure(_ *ActorSystem, sup Supervisor, child *PID, _ *RestartStatistics, _ interface{}, _ interface{}) {
+	p.failed = append(p.failed, child)
+	sup.StopChildren(child)
+}
+
+// TestUnlistedChildren: children spawned WithUnlistedChild are not in the
+// parent's Children, their failures reach the parent's supervisor
+// strategy, their Terminated reaches the parent's actor, and the parent,
+// whose context does not stop them, stops only once the last of them has
+// stopped. Every actor runs on the synchronized dispatcher: each send is
+// handled before it returns, so the test reads the actors' fields on its
+// own goroutine.
+func TestUnlistedChildren(t *testing.T) {
+	system := NewActorSystem()
+	root := system.Root
+	p := &unlistedParent{child: PropsFromFunc(func(ctx Context) {
+		if ctx.Message() == "fail" {
+			panic("fail")
+		}
+	}, WithDispatcher(NewSynchronizedDispatcher(300)), WithUnlistedChild())}
+	parent, err := root.SpawnNamed(PropsFromProducer(func() Actor { return p },
+		WithDispatcher(NewSynchronizedDispatcher(300))), "unlisted-parent")
+	require.NoError(t, err)
+	require.Equal(t, []*PID{p.listed}, p.children, "Children lists only the listed child")
+	for _, c := range p.unlisted {
+		require.NotNil(t, c)
+		_, ok := system.ProcessRegistry.Get(c)
+		require.True(t, ok, "unlisted child %s runs", c.Id)
+	}
+
+	root.Send(p.unlisted[1], "fail")
+	require.Equal(t, []*PID{p.unlisted[1]}, p.failed, "the failure reached the parent's strategy")
+	require.Equal(t, []string{p.unlisted[1].Id}, p.ended)
+
+	// The parent stops u0 and its context the listed child; u2 lives on,
+	// and the parent waits for it.
+	root.Stop(parent)
+	require.ElementsMatch(t, []string{p.unlisted[1].Id, p.unlisted[0].Id, p.listed.Id}, p.ended)
+	require.False(t, p.stopped, "the parent stopped before its unlisted child u2")
+	_, ok := system.ProcessRegistry.Get(parent)
+	require.True(t, ok, "the parent is still registered while u2 runs")
+
+	root.Stop(p.unlisted[2])
+	require.Len(t, p.ended, 4)
+	require.Equal(t, p.unlisted[2].Id, p.ended[3])
+	require.True(t, p.stopped, "the parent stopped after its last child")
+	_, ok = system.ProcessRegistry.Get(parent)
+	require.False(t, ok)
+}

@@ -100,6 +100,10 @@ type Props struct {
 	contextDecorator        []ContextDecorator
 	contextDecoratorChain   ContextDecoratorFunc
 	onInit                  []func(ctx Context)
+	// unlisted: a child spawned with these props is counted by its
+	// parent's context, not listed in its children (WithUnlistedChild).
+	// connector patch.
+	unlisted bool
 }
 
 func (props *Props) getSpawner() SpawnFunc {
