@@ -24,7 +24,8 @@ import (
 // concurrent use: several jobs run at once (up to MaximumThreads).
 type Repository interface {
 	// FetchActions returns the FetchAction names (upper case) this
-	// repository performs.
+	// repository performs. They are fixed for the repository's lifetime:
+	// a queue reads them once, when it starts.
 	FetchActions() []string
 
 	// Validate checks a fetch action's parameters when it is submitted,

@@ -80,6 +80,10 @@ type Config struct {
 	// action (docs/architecture.md, "How a list is answered"). nil: every
 	// list asks every action it shows.
 	ListEntry ListEncoder
+
+	// fetchActions is Repository.FetchActions, read once (withDefaults):
+	// admit looks every submission up in it.
+	fetchActions []string
 }
 
 // ListEncoder appends the list entry of an ended action to dst (see
@@ -100,6 +104,7 @@ func (c *Config) withDefaults() error {
 	if c.Repository == nil {
 		return errors.New("queue: Config.Repository is required")
 	}
+	c.fetchActions = c.Repository.FetchActions()
 	if c.MaximumThreads <= 0 {
 		c.MaximumThreads = 4
 	}
@@ -177,7 +182,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 	}
 	sh := &shared{
 		repo: cfg.Repository, log: cfg.Logger.With("queue", cfg.Name), now: cfg.Now,
-		stopTimeout: cfg.StopTimeout, listEntry: cfg.ListEntry,
+		stopTimeout: cfg.StopTimeout, listEntry: cfg.ListEntry, fetchActions: cfg.fetchActions,
 	}
 	m := newManager(cfg, sh, sys.Root)
 	if cfg.Store != nil {
@@ -267,7 +272,7 @@ func (q *Queue) Submit(ctx context.Context, spec *messages.ActionSpec) (string, 
 // withdraw the submission (why says what may be slow), which it does if
 // the action has not been sent to the store yet.
 func submit(ctx context.Context, cfg Config, r *replies, pid *actor.PID, timeout time.Duration, spec *messages.ActionSpec, why string) (string, error) {
-	spec, err := admit(cfg.Repository, spec)
+	spec, err := admitIn(cfg.Repository, cfg.fetchActions, spec)
 	if err != nil {
 		return "", err
 	}

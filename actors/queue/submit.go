@@ -17,10 +17,19 @@ import (
 // queue and the store hold them only encrypted. It returns the spec to
 // queue; spec is not changed.
 func admit(repo fetch.Repository, spec *messages.ActionSpec) (*messages.ActionSpec, error) {
+	return admitIn(repo, nil, spec)
+}
+
+// admitIn is admit given repo.FetchActions() as supported, read once when
+// the queue started (Config.fetchActions; nil: it asks repo): the HTTP
+// connector's builds its slice on every call.
+func admitIn(repo fetch.Repository, supported []string, spec *messages.ActionSpec) (*messages.ActionSpec, error) {
 	if spec == nil {
 		return nil, fmt.Errorf("%w: no action to submit", messages.ErrInvalidParam)
 	}
-	supported := repo.FetchActions()
+	if supported == nil {
+		supported = repo.FetchActions()
+	}
 	fa, ok := supportedAction(supported, strings.TrimSpace(spec.FetchAction))
 	if !ok {
 		return nil, messages.Invalid("FetchAction", fa, "must be one of "+strings.Join(supported, ", "))

@@ -76,3 +76,35 @@ func TestSupportedActionAsToUpper(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() { _, _ = supportedAction(supported, "Identifiers") })
 	require.Zero(t, allocs)
 }
+
+// fetchActionsCounter counts its repository's FetchActions calls.
+type fetchActionsCounter struct {
+	*testRepo
+	calls atomic.Int32
+}
+
+func (r *fetchActionsCounter) FetchActions() []string {
+	r.calls.Add(1)
+	return r.testRepo.FetchActions()
+}
+
+// TestFetchActionsReadOnce: a queue reads its repository's FetchActions
+// once, when it starts (the HTTP connector builds the slice on every
+// call); submissions and Duplicate are checked against that list, and an
+// action it does not hold is still refused.
+func TestFetchActionsReadOnce(t *testing.T) {
+	t.Parallel()
+	repo := &fetchActionsCounter{testRepo: newTestRepo()}
+	b := setup(t, func(c *Config) { c.Repository = repo; c.MaximumThreads = 1 })
+	started := repo.calls.Load()
+	require.Equal(t, int32(1), started, "FetchActions calls at Start")
+	blocker := b.submit(t, "block", 0)
+	tok := b.submit(t, "instant", 0)
+	_, err := b.q.Duplicate(context.Background(), tok)
+	require.NoError(t, err)
+	_, err = b.q.Submit(context.Background(), &messages.ActionSpec{FetchAction: "NOSUCHACTION"})
+	require.ErrorIs(t, err, messages.ErrInvalidParam)
+	require.Equal(t, started, repo.calls.Load(), "FetchActions calls after two submissions, a Duplicate and a refusal")
+	repo.ReleaseAll()
+	b.waitState(t, blocker, messages.State_STATE_FINISHED)
+}

@@ -32,6 +32,8 @@ type shared struct {
 	now         func() time.Time
 	stopTimeout time.Duration
 	listEntry   ListEncoder // nil: no list entries (Config.ListEntry)
+	// fetchActions: Config.fetchActions (nil: admit asks the repository).
+	fetchActions []string
 }
 
 // Local messages: they never leave the process.
@@ -441,7 +443,7 @@ func (t *task) duplicate(ctx actor.Context) {
 	}
 	// The copy is checked as every submission is (admit): the
 	// configuration may have changed since this action was queued.
-	spec, err := admit(t.sh.repo, &messages.ActionSpec{
+	spec, err := admitIn(t.sh.repo, t.sh.fetchActions, &messages.ActionSpec{
 		Action: t.spec.Action, FetchAction: t.spec.FetchAction, Params: t.spec.Params, Priority: t.priority,
 		Client: t.spec.Client, Role: t.spec.Role, // the original's submitter (docs/operations.md)
 	})

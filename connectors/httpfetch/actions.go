@@ -92,12 +92,12 @@ func (r *Repository) collectTask(ctx context.Context, job *fetch.Job, p *plan, t
 	if err := job.Checkpoint(ctx); err != nil {
 		return err
 	}
-	tr, err := r.startTask(ctx, p.set[task], PurposeCollect, r.log.With("task", task))
+	tr, err := r.startTask(ctx, p.settings(task), PurposeCollect, r.log.With("task", task))
 	if err != nil {
 		return fmt.Errorf("task %s: %w", task, err)
 	}
 	defer tr.end()
-	got, err := r.fetchNow(ctx, p.set[task], tr, refsOf(entries))
+	got, err := r.fetchNow(ctx, p.settings(task), tr, refsOf(entries))
 	if err != nil {
 		return err
 	}
@@ -289,7 +289,7 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 	defer end()
 	cnt := counts(job, task)
 	o := &restsync.Outcome{}
-	x := p.set[task].extractor()
+	x := p.settings(task).extractor()
 	if x == nil {
 		x = htmlAndText // extraction off: HTML and text as before
 	}
@@ -343,7 +343,7 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 		if err := job.Checkpoint(ctx); err != nil {
 			return o.Elements(), err // stopped: what is not delivered yet is dropped
 		}
-		doc, xerr, err := r.insertDocument(ctx, &d, task, p.set[task].MaxPageBytes, x)
+		doc, xerr, err := r.insertDocument(ctx, &d, task, p.settings(task).MaxPageBytes, x)
 		if xerr != nil && ctx.Err() == nil {
 			cnt.Errors.Add(1)
 			r.log.Warn("text extraction failed; the document is inserted without text", "reference", d.reference, "error", xerr)
@@ -466,7 +466,7 @@ func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, ta
 	}
 	defer end()
 	cnt := counts(job, task)
-	s := p.set[task]
+	s := p.settings(task)
 	entries, recs, err := knownEntries(ds, byTask(p.ids, task), task, cnt, o)
 	if err != nil {
 		return err

@@ -13,8 +13,11 @@ import (
 // plan is a validated fetch action: what Validate checked and Run does.
 type plan struct {
 	action string
-	tasks  []string             // upper case, output order
-	set    map[string]*settings // by task
+	tasks  []string    // upper case, output order
+	sets   []*settings // sets[i]: the settings of tasks[i] (settings)
+	// one holds sets for the usual single task: prepare runs for every
+	// submission (Validate), and a map by task cost two allocations.
+	one [1]*settings
 
 	ignored []string // parameters accepted and ignored, as sent
 
@@ -31,6 +34,16 @@ type listOpts struct {
 	showNames, showTypes, showAttributes bool
 	showExcluded, containersOnly         bool
 	filterTypes                          []string
+}
+
+// settings returns the settings of task, one of p.tasks (nil if it is not).
+func (p *plan) settings(task string) *settings {
+	for i, t := range p.tasks {
+		if t == task {
+			return p.sets[i]
+		}
+	}
+	return nil
 }
 
 func (p *plan) addTask(name string) {
@@ -54,7 +67,7 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{action: action, set: map[string]*settings{}, ignored: req.ignored}
+	p := &plan{action: action, ignored: req.ignored}
 	configSection := ""
 	if v, ok := req.own.Get("ConfigSection"); ok {
 		configSection = strings.TrimSpace(v)
@@ -159,12 +172,13 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 		}
 	}
 	var layers []layer // made when a task's settings must be resolved
+	p.sets = p.one[:0]
 	for _, t := range p.tasks {
 		s, err := r.settingsFor(t, req, &layers, needURLs)
 		if err != nil {
 			return nil, err
 		}
-		p.set[t] = s
+		p.sets = append(p.sets, s)
 	}
 	return p, nil
 }

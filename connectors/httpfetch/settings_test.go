@@ -226,7 +226,11 @@ func TestOverridePrecedence(t *testing.T) {
 	get := func(kv ...string) map[string]*settings {
 		p, err := b.repo.prepare(fetch.ActionSynchronize, params(kv...))
 		require.NoError(t, err)
-		return p.set
+		set := map[string]*settings{}
+		for _, task := range p.tasks {
+			set[task] = p.settings(task)
+		}
+		return set
 	}
 	s := get()
 	require.Equal(t, 5, s["A"].Depth)
@@ -376,7 +380,7 @@ func TestUnknownParametersIgnored(t *testing.T) {
 		}
 		require.NoError(t, err, tc.desc)
 		require.Equal(t, tc.ignored, p.ignored, tc.desc)
-		require.Equal(t, tc.depth, p.set["MYTASK"].Depth, tc.desc)
+		require.Equal(t, tc.depth, p.settings("MYTASK").Depth, tc.desc)
 	}
 }
 

@@ -32,7 +32,7 @@ func (r *Repository) synchronize(ctx context.Context, job *fetch.Job, p *plan, l
 		if err := job.Checkpoint(ctx); err != nil {
 			return nil, err
 		}
-		if err := r.syncTask(ctx, job, p.set[task], prog, i, log.With("task", task)); err != nil {
+		if err := r.syncTask(ctx, job, p.settings(task), prog, i, log.With("task", task)); err != nil {
 			return nil, err
 		}
 	}
