@@ -72,9 +72,8 @@ type task struct {
 	queuedMs  int64
 	startedMs int64
 	endedMs   int64
-	errMsg    string
-	// restarts sits with the flags: with errMsg between them, their padding
-	// made a task (one per action) a size class larger.
+	// restarts sits with the flags: apart, their padding made a task (one
+	// per action) a size class larger.
 	restarts uint32
 	started  bool // a worker was started: Paused means paused while running
 	// The two reasons to be Paused (see apply): the action's own Pause
@@ -85,10 +84,39 @@ type task struct {
 	selfPaused  bool
 	queuePaused bool
 	run         *run
-	counts      []*messages.DocumentCount // counts once the worker is gone
-	failures    *fetch.FailureList        // failures once the worker is gone
-	results     []*messages.Element
-	progress    *messages.Progress
+	// out is what the action's run left (or its restored status held);
+	// nil until it has any (outcome, got).
+	out *outcome
+}
+
+// outcome is the part of a task that a worker's run leaves: a queued
+// action (most task actors) has none of it. With these fields inline a
+// task took 192 bytes; without, 128.
+type outcome struct {
+	errMsg   string
+	counts   []*messages.DocumentCount // counts once the worker is gone
+	failures *fetch.FailureList        // failures once the worker is gone
+	results  []*messages.Element
+	progress *messages.Progress
+}
+
+// noOutcome is what got returns for a task without one. Never written.
+var noOutcome outcome
+
+// got returns t's outcome for reading: &noOutcome when it has none.
+func (t *task) got() *outcome {
+	if t.out == nil {
+		return &noOutcome
+	}
+	return t.out
+}
+
+// outcome returns t's outcome for writing, allocated on first use.
+func (t *task) outcome() *outcome {
+	if t.out == nil {
+		t.out = &outcome{}
+	}
+	return t.out
 }
 
 // run is the worker of a running action. The Stop requests waiting for it
@@ -234,13 +262,17 @@ func (t *task) setStatus(s *messages.ActionStatus) {
 	t.queuedMs, t.startedMs, t.endedMs = s.QueuedUnixMs, s.StartedUnixMs, s.EndedUnixMs
 	t.restarts = s.Restarts
 	t.selfPaused = s.State == messages.State_STATE_PAUSED // restored paused: resumed by a Resume
-	t.errMsg = s.Error
-	t.counts = s.Counts
-	t.failures = nil // a renewed actor (cluster renew) keeps none of its old ones
-	if len(s.Failures) > 0 || s.FailuresTotal > 0 {
-		t.failures = &fetch.FailureList{Items: s.Failures, Total: s.FailuresTotal}
+	// A renewed actor (cluster renew) keeps none of its old failures, and
+	// takes its error, counts and results from s; its progress stays.
+	progress := t.got().progress
+	t.out = nil
+	if s.Error != "" || s.Counts != nil || len(s.Failures) > 0 || s.FailuresTotal > 0 || s.Results != nil || progress != nil {
+		o := t.outcome()
+		o.errMsg, o.counts, o.results, o.progress = s.Error, s.Counts, s.Results, progress
+		if len(s.Failures) > 0 || s.FailuresTotal > 0 {
+			o.failures = &fetch.FailureList{Items: s.Failures, Total: s.FailuresTotal}
+		}
 	}
-	t.results = s.Results
 	t.started = false // no worker exists yet in this process
 }
 
@@ -258,13 +290,13 @@ func (t *task) start(ctx actor.Context) {
 	t.endedMs = 0
 	job := fetch.NewJob(t.token, t.spec.FetchAction, t.spec.Params, t.spec.Tasks)
 	job.Restarts = t.restarts
-	for _, c := range t.counts { // continue counts of an interrupted run
+	for _, c := range t.got().counts { // continue counts of an interrupted run
 		if jc := job.Counts(c.Task); jc != nil {
 			jc.Restore(c)
 		}
 	}
-	if t.failures != nil { // and its failures
-		job.RestoreFailures(t.failures.Items, t.failures.Total)
+	if fl := t.got().failures; fl != nil { // and its failures
+		job.RestoreFailures(fl.Items, fl.Total)
 	}
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	t.run = &run{job: job, cancel: cancel}
@@ -303,11 +335,12 @@ func (t *task) done(ctx actor.Context, d *messages.WorkDone) {
 	if t.run == nil {
 		return
 	}
-	t.counts = t.run.job.Snapshot()
-	t.progress = t.run.job.Progress()
-	t.failures = t.run.job.Failures()
+	o := t.outcome()
+	o.counts = t.run.job.Snapshot()
+	o.progress = t.run.job.Progress()
+	o.failures = t.run.job.Failures()
 	t.logFailures()
-	t.results = d.Results
+	o.results = d.Results
 	if t.run.stopTimer != nil {
 		t.run.stopTimer.Stop()
 	}
@@ -316,10 +349,10 @@ func (t *task) done(ctx actor.Context, d *messages.WorkDone) {
 	if !messages.Terminal(t.state) {
 		switch {
 		case d.Panic != "":
-			t.errMsg = "panic: " + d.Panic
+			o.errMsg = "panic: " + d.Panic
 			t.end(ctx, messages.State_STATE_ERROR)
 		case d.Error != "":
-			t.errMsg = d.Error
+			o.errMsg = d.Error
 			t.end(ctx, messages.State_STATE_ERROR)
 		default:
 			t.end(ctx, messages.State_STATE_FINISHED)
@@ -493,10 +526,11 @@ func (t *task) end(ctx actor.Context, s messages.State) {
 // fail turns a panic in Receive into the Error state; the actor lives on to
 // answer for its token.
 func (t *task) fail(ctx actor.Context, reason any) {
-	t.errMsg = fmt.Sprintf("panic: %v", reason)
+	o := t.outcome()
+	o.errMsg = fmt.Sprintf("panic: %v", reason)
 	t.sh.log.Error("task actor panicked", "token", t.token, "panic", reason, "stack", string(debug.Stack()))
 	if t.run != nil {
-		t.run.cancel(fmt.Errorf("queue: %s", t.errMsg))
+		t.run.cancel(fmt.Errorf("queue: %s", o.errMsg))
 	}
 	if !messages.Terminal(t.state) {
 		t.end(ctx, messages.State_STATE_ERROR)
@@ -535,6 +569,7 @@ func (t *task) changed() *messages.TaskChanged {
 }
 
 func (t *task) status() *messages.ActionStatus {
+	o := t.got()
 	s := &messages.ActionStatus{
 		Token:         t.token,
 		State:         t.state,
@@ -543,13 +578,13 @@ func (t *task) status() *messages.ActionStatus {
 		StartedUnixMs: t.startedMs,
 		EndedUnixMs:   t.endedMs,
 		FetchAction:   t.spec.FetchAction,
-		Results:       t.results,
-		Error:         t.errMsg,
+		Results:       o.results,
+		Error:         o.errMsg,
 		Restarts:      t.restarts,
 		Seq:           t.seq,
 		Running:       t.run != nil,
 	}
-	fl := t.failures
+	fl := o.failures
 	if t.run != nil {
 		fl = t.run.job.Failures()
 	}
@@ -559,8 +594,8 @@ func (t *task) status() *messages.ActionStatus {
 	switch {
 	case t.run != nil:
 		s.Counts = t.run.job.Snapshot()
-	case t.counts != nil:
-		s.Counts = t.counts
+	case o.counts != nil:
+		s.Counts = o.counts
 	default:
 		s.Counts = make([]*messages.DocumentCount, len(t.spec.Tasks))
 		for i, name := range t.spec.Tasks {
@@ -596,8 +631,8 @@ func (t *task) lastProgress() *messages.Progress {
 	case messages.State_STATE_QUEUED, messages.State_STATE_PAUSED:
 		return &messages.Progress{Percent: 0, Stage: "queued"}
 	}
-	if t.progress != nil {
-		return t.progress
+	if p := t.got().progress; p != nil {
+		return p
 	}
 	return &messages.Progress{Stage: "ended"}
 }
@@ -615,7 +650,7 @@ func (t *task) panicked(ctx actor.Context, r any) {
 		ctx.Send(t.owner, &messages.SlotReleased{Id: t.id[:]})
 	}
 	if sender := ctx.Sender(); sender != nil {
-		ctx.Send(sender, &messages.ActionReply{Status: t.status(), Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: t.errMsg})
+		ctx.Send(sender, &messages.ActionReply{Status: t.status(), Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: t.got().errMsg})
 	}
 }
 
@@ -623,7 +658,7 @@ func (t *task) panicked(ctx actor.Context, r any) {
 // items failed and why: the listed failures, and how many there were in
 // all. Each failure was logged at debug level as it happened.
 func (t *task) logFailures() {
-	fl := t.failures
+	fl := t.got().failures
 	if fl == nil || fl.Total == 0 {
 		return
 	}
