@@ -337,6 +337,12 @@ func (m *manager) receive(ctx actor.Context) {
 		m.restoreActions(ctx)
 		m.startTicker(ctx)
 	case *actor.Stopping:
+		// protoactor still hands a stopping actor its user messages
+		// until its children are gone: no task actor is spawned from
+		// now on (submissions are refused, nothing is dispatched), as
+		// stopTasks would not stop it and the QueueManager, which waits
+		// for every one (WithUnlistedChild), would never stop.
+		m.shutting = true
 		if m.tickStop != nil {
 			close(m.tickStop)
 			m.tickStop = nil

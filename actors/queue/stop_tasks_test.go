@@ -1,0 +1,60 @@
+package queue
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// A submission that reaches the QueueManager after its Stop (protoactor
+// delivers user messages to a stopping actor until its children are gone)
+// is refused: a task actor spawned then would be one that stopTasks never
+// stops, and the QueueManager, which waits for every task actor
+// (WithUnlistedChild), would never stop. The window is held open here by a
+// task actor whose mailbox is busy on its worker's goroutine (its list
+// entry is being encoded) when the QueueManager stops it: its Stop waits,
+// so the QueueManager handles the queued submission while stopping.
+func TestSubmitAfterStopIsRefused(t *testing.T) {
+	t.Parallel()
+	var arm atomic.Bool
+	entered, release := make(chan struct{}), make(chan struct{})
+	b := setup(t, func(c *Config) {
+		c.ListEntry = func(dst []byte, st *messages.ActionStatus) []byte {
+			if arm.CompareAndSwap(true, false) {
+				close(entered)
+				<-release // the task actor's mailbox stays busy meanwhile
+			}
+			return append(dst, st.Token...)
+		}
+	})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // a failed test does not leave the worker blocked
+	arm.Store(true)
+	b.submit(t, "instant", 0)
+	<-entered // the task actor is ending, on its worker's goroutine
+
+	// Hold the QueueManager while a submission and a Stop queue up.
+	held, unhold := make(chan struct{}), make(chan struct{})
+	b.sys.Root.Send(b.q.pid, &inspect{fn: func(*manager) { close(held); <-unhold }})
+	<-held
+	spec := &messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Tasks: []string{"MYTASK"},
+		Params: messages.Params{{Name: "ConfigSection", Value: "MyTask"}, {Name: "Mode", Value: "instant"}}}
+	sub := b.sys.Root.RequestFuture(b.q.pid, &messages.SubmitAction{Spec: spec}, 10*time.Second)
+	stopped := b.sys.Root.StopFuture(b.q.pid)
+	close(unhold)
+
+	res, err := sub.Result()
+	require.NoError(t, err)
+	require.Equal(t, messages.ErrorCode_ERROR_CODE_SHUTTING_DOWN, res.(*messages.SubmitReply).Code,
+		"a submission handled after the QueueManager's Stop")
+	unblock()
+	require.NoError(t, stopped.Wait(), "the QueueManager stops once its task actors have")
+	_, ok := b.sys.ProcessRegistry.Get(b.q.pid)
+	require.False(t, ok, "the QueueManager after its Stop")
+}
