@@ -343,12 +343,15 @@ func (m *manager) receive(ctx actor.Context) {
 		// stopTasks would not stop it and the QueueManager, which waits
 		// for every one (WithUnlistedChild), would never stop.
 		m.shutting = true
+		// Deferred: the task actors are stopped even if what comes
+		// first panics (managerPanic recovers it): protoactor no longer
+		// stops them (WithUnlistedChild) and waits for them.
+		defer m.stopTasks(ctx)
 		if m.tickStop != nil {
 			close(m.tickStop)
 			m.tickStop = nil
 		}
 		m.stopWriter(ctx)
-		m.stopTasks(ctx)
 	case *actor.Restarting:
 		// Never expected (managerPanic keeps panics from the
 		// supervisor), but protoactor restarts an actor only once its

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -57,4 +58,31 @@ func TestSubmitAfterStopIsRefused(t *testing.T) {
 	require.NoError(t, stopped.Wait(), "the QueueManager stops once its task actors have")
 	_, ok := b.sys.ProcessRegistry.Get(b.q.pid)
 	require.False(t, ok, "the QueueManager after its Stop")
+}
+
+// The QueueManager stops its task actors (stopTasks) even when what it
+// does before on Stopping panics (managerPanic recovers the panic):
+// protoactor no longer stops them for it (WithUnlistedChild) and waits for
+// them, so a Shutdown would otherwise never end. The panic is made here
+// by a retention ticker's channel that is already closed.
+func TestShutdownStopsTaskActorsAfterAPanicInStopping(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	tok := b.submit(t, "instant", 0)
+	b.waitState(t, tok, messages.State_STATE_FINISHED)
+	_, id, err := messages.ParseToken(tok)
+	require.NoError(t, err)
+	pid := b.q.taskPIDOf(id)
+	b.inspectManager(t, func(m *manager) {
+		c := make(chan struct{})
+		close(c)
+		m.tickStop = c // close(m.tickStop) on Stopping panics
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, b.q.Shutdown(ctx))
+	_, ok := b.sys.ProcessRegistry.Get(pid)
+	require.False(t, ok, "the task actor after Shutdown")
+	_, ok = b.sys.ProcessRegistry.Get(b.q.pid)
+	require.False(t, ok, "the QueueManager after Shutdown")
 }
