@@ -113,7 +113,9 @@ type Config struct {
 
 	// MaxMessageBytes cuts every message read (default 16 MiB).
 	MaxMessageBytes int64
-	// FetchBatch is the most messages per UID FETCH (default 100).
+	// FetchBatch is the most messages per UID FETCH (default
+	// DefaultFetchBatch, 1000; fewer when their UID set would pass
+	// maxSetBytes).
 	FetchBatch int
 	// Timeout bounds connecting, TLS and logging in (default 60 s).
 	Timeout time.Duration
