@@ -11,7 +11,9 @@
 // OAuth 2.0 access token (from any oauth2.TokenSource: a refresh token
 // file, a service account) is sent with SASL XOAUTH2 (Google's) or
 // OAUTHBEARER (RFC 7628). A refusal wraps mailbox.ErrAuth and carries the
-// server's words (for XOAUTH2, Google's JSON error).
+// server's words (for XOAUTH2, Google's JSON error). The capabilities
+// after the log in are those the server sent with the tagged OK of LOGIN
+// or AUTHENTICATE when it did (capsTap), else CAPABILITY asks for them.
 //
 // # Synchronization
 //
@@ -170,6 +172,7 @@ type Box struct {
 	port     string
 	gmail    bool // X-GM-EXT-1
 	gm       *gmConn
+	tap      *capsTap                    // nil on STARTTLS
 	status   map[string]*imap.StatusData // from LIST-STATUS, by folder
 	selected *imap.SelectData
 	selName  string
@@ -218,11 +221,17 @@ func Dial(ctx context.Context, cfg Config) (*Box, error) {
 		return nil, err
 	}
 	// Capabilities change with log in (X-GM-EXT-1 is only announced
-	// then): ask again.
-	b.stats.commands.Add(1)
-	if b.caps, err = c.Capability().Wait(); err != nil {
-		_ = c.Close()
-		return nil, fmt.Errorf("imap: CAPABILITY: %w", err)
+	// then): those the server sent with its OK are the new ones, else ask
+	// again.
+	if b.tap != nil && b.tap.result() {
+		b.caps = c.Caps()
+	}
+	if b.caps == nil {
+		b.stats.commands.Add(1)
+		if b.caps, err = c.Capability().Wait(); err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("imap: CAPABILITY: %w", err)
+		}
 	}
 	b.gmail = b.caps.Has("X-GM-EXT-1")
 	b.log.Debug("imap: logged in", "server", cfg.Addr, "condstore", b.caps.Has(imap.CapCondStore), "gmail", b.gmail)
@@ -245,7 +254,8 @@ func (b *Box) connect(ctx context.Context) (*imapclient.Client, error) {
 	var c *imapclient.Client
 	switch b.cfg.Security {
 	case SecurityNone:
-		c = imapclient.New(conn, opts)
+		b.tap = &capsTap{Conn: conn}
+		c = imapclient.New(b.tap, opts)
 	case SecurityStartTLS:
 		_ = conn.SetDeadline(deadline(ctx))
 		c, err = imapclient.NewStartTLS(conn, opts)
@@ -259,7 +269,8 @@ func (b *Box) connect(ctx context.Context) (*imapclient.Client, error) {
 			_ = conn.Close()
 			return nil, fmt.Errorf("imap: TLS with %s: %w", b.cfg.Addr, err)
 		}
-		c = imapclient.New(t, opts)
+		b.tap = &capsTap{Conn: t}
+		c = imapclient.New(b.tap, opts)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
 	defer stop()
@@ -306,6 +317,12 @@ func (b *Box) login(ctx context.Context, c *imapclient.Client) error {
 			auth = AuthPlain
 		}
 	}
+	// The tap watches for the reply to the command sent next.
+	arm := func() {
+		if b.tap != nil {
+			b.tap.arm()
+		}
+	}
 	refused := func(err error, detail string) error {
 		if detail != "" {
 			return fmt.Errorf("%w: %s as %s refused: %v (%s)", mailbox.ErrAuth, auth, b.cfg.Username, err, detail)
@@ -317,10 +334,12 @@ func (b *Box) login(ctx context.Context, c *imapclient.Client) error {
 		if caps.Has(imap.CapLoginDisabled) {
 			return fmt.Errorf("%w: the server refuses LOGIN on this connection (LOGINDISABLED): use TLS or STARTTLS", mailbox.ErrAuth)
 		}
+		arm()
 		if err := c.Login(b.cfg.Username, b.cfg.Password).Wait(); err != nil {
 			return refused(err, "")
 		}
 	case AuthPlain:
+		arm()
 		if err := c.Authenticate(sasl.NewPlainClient("", b.cfg.Username, b.cfg.Password)); err != nil {
 			return refused(err, "")
 		}
@@ -332,6 +351,7 @@ func (b *Box) login(ctx context.Context, c *imapclient.Client) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", mailbox.ErrAuth, err)
 		}
+		arm()
 		if auth == AuthXOAuth2 {
 			x := &xoauth2{user: b.cfg.Username, token: tok.AccessToken}
 			if err := c.Authenticate(x); err != nil {

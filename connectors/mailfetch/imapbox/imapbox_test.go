@@ -6,6 +6,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -279,4 +281,53 @@ func TestDovecotFetchSendsTheNextBatchBeforeHandingOver(t *testing.T) {
 	var again int
 	require.NoError(t, b.Fetch(ctx, c, plan.Fetch, func(*mailbox.Message) error { again++; return nil }))
 	require.Equal(t, 10, again, "the connection is still usable")
+}
+
+// Dovecot sends its capabilities with the OK of LOGIN and AUTHENTICATE:
+// they are taken from there, with no CAPABILITY command (one round trip
+// less before the first FETCH). A server that does not (here the proxy
+// removes them) is asked, and the capabilities are those after the log in
+// either way (CONDSTORE is announced only then).
+func TestDovecotCapabilitiesFromTheLoginReply(t *testing.T) {
+	d := mailtest.StartDovecot(t, mailtest.DovecotOptions{Users: map[string]string{"alice": "pw"}})
+	ctx := context.Background()
+	strip := regexp.MustCompile(`^([A-Za-z0-9]+ OK) \[CAPABILITY [^\]]*\]`)
+	for _, tc := range []struct {
+		name  string
+		auth  Auth
+		strip bool
+		want  []string
+	}{
+		{"PLAIN", AuthPlain, false, []string{"AUTHENTICATE", "LOGOUT"}},
+		{"LOGIN", AuthLogin, false, []string{"LOGIN", "LOGOUT"}},
+		{"PLAIN without capabilities in the reply", AuthPlain, true, []string{"AUTHENTICATE", "CAPABILITY", "LOGOUT"}},
+		{"LOGIN without capabilities in the reply", AuthLogin, true, []string{"LOGIN", "CAPABILITY", "LOGOUT"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var rewrite func(string) string
+			if tc.strip {
+				rewrite = func(line string) string { return strip.ReplaceAllString(line, "$1") }
+			}
+			p := mailtest.StartProxy(t, d.Addr, rewrite)
+			b, err := Dial(ctx, Config{Addr: p.Addr, Security: SecurityNone, Auth: tc.auth, Username: "alice", Password: "pw"})
+			require.NoError(t, err, d.Log())
+			require.True(t, b.Caps().Has(imap.CapCondStore), "the capabilities after the log in: %v", b.Caps())
+			require.NoError(t, b.Close())
+			// go-imap may ask for the capabilities itself too when the reply
+			// had none; the connector's own question is what counts.
+			var got []string
+			for _, c := range p.Commands() {
+				if !slices.Contains(got, c) {
+					got = append(got, c)
+				}
+			}
+			require.Equal(t, tc.want, got)
+		})
+	}
+	// Over implicit TLS the tap sits above TLS: no CAPABILITY either.
+	b, err := Dial(ctx, Config{Addr: d.TLSAddr, Security: SecurityTLS, TLSConfig: caPool(t, d), Username: "alice", Password: "pw"})
+	require.NoError(t, err, d.Log())
+	require.True(t, b.Caps().Has(imap.CapCondStore))
+	require.Equal(t, int64(1), b.Stats().Commands, "AUTHENTICATE alone")
+	require.NoError(t, b.Close())
 }
