@@ -49,20 +49,27 @@ func (r *Repository) synchronize(ctx context.Context, job *fetch.Job, req *reque
 func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, prog *restsync.Progress, idx int, log *slog.Logger) error {
 	s := r.set[task]
 	cnt := restsync.Counts(job, task)
+	// Connecting and logging in (the server's greeting, its
+	// authentication: tens of milliseconds) overlaps reading the
+	// datastore (every record of the task on a re-sync).
+	conn := r.openAsync(ctx, s)
 	ds, err := r.datastore(task)
 	if err != nil {
+		conn.discard()
 		return err
 	}
 	defer restsync.NoteAction(ds, restsync.ActionSynchronize, r.now, r.log)()
 	st, err := loadState(ds)
 	if err != nil {
+		conn.discard()
 		return fmt.Errorf("mailfetch: read the datastore of %s: %w", task, err)
 	}
-	mb, err := r.open(ctx, s)
+	mb, err := conn.wait()
 	if err != nil {
 		return err
 	}
-	defer mb.Close()
+	closeOnce := sync.OnceFunc(func() { _ = mb.Close() })
+	defer closeOnce()
 	colls, err := mb.Collections(ctx)
 	if err != nil {
 		return err
@@ -175,7 +182,17 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 			b.PutAfter(mark, cursorKey(c.Name), plan.Cursor)
 		}
 	}
-	if err := b.Flush(ctx); err != nil {
+	// Every message was read: the connection is closed (LOGOUT, its
+	// answer) while the last deliveries are written, and the task ends
+	// when both are done.
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		closeOnce()
+	}()
+	err = b.Flush(ctx)
+	<-closed
+	if err != nil {
 		return fmt.Errorf("mailfetch: %w", err)
 	}
 	prog.Set(idx, 100, "")
@@ -183,6 +200,39 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		log.Debug("mailbox work", "commands", st.Commands, "bodies", st.BodiesFetched, "bytes", st.BytesFetched)
 	}
 	return nil
+}
+
+// opening is a connection to a task's mailbox being made in the
+// background.
+type opening struct {
+	done chan struct{}
+	mb   mailbox.Mailbox
+	err  error
+}
+
+// openAsync starts connecting to the task's mailbox (r.open).
+func (r *Repository) openAsync(ctx context.Context, s *settings) *opening {
+	o := &opening{done: make(chan struct{})}
+	go func() {
+		defer close(o.done)
+		o.mb, o.err = r.open(ctx, s)
+	}()
+	return o
+}
+
+// wait returns the mailbox, or why it could not be opened.
+func (o *opening) wait() (mailbox.Mailbox, error) {
+	<-o.done
+	return o.mb, o.err
+}
+
+// discard closes the mailbox once it is open; it does not wait.
+func (o *opening) discard() {
+	go func() {
+		if mb, err := o.wait(); err == nil {
+			_ = mb.Close()
+		}
+	}()
 }
 
 // building turns a collection's messages into documents on several
