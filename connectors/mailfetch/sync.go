@@ -138,18 +138,21 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 			}
 			budget -= len(fetchKeys)
 		}
-		// Unchanged messages count as the documents they stand for.
-		touched := make(map[string]bool, len(plan.Delete)+len(plan.Fetch))
-		for _, key := range plan.Delete {
-			touched[key] = true
-		}
-		for _, key := range plan.Fetch {
-			touched[key] = true
-		}
-		for key, rec := range recs {
-			if !touched[key] {
-				cnt.Unchanged.Add(uint64(1 + len(rec.Kids)))
-				cnt.Seen.Add(uint64(1 + len(rec.Kids)))
+		// Unchanged messages count as the documents they stand for (none
+		// on a first run: no map of the keys to fetch then).
+		if len(recs) > 0 {
+			touched := make(map[string]bool, len(plan.Delete)+len(plan.Fetch))
+			for _, key := range plan.Delete {
+				touched[key] = true
+			}
+			for _, key := range plan.Fetch {
+				touched[key] = true
+			}
+			for key, rec := range recs {
+				if !touched[key] {
+					cnt.Unchanged.Add(uint64(1 + len(rec.Kids)))
+					cnt.Seen.Add(uint64(1 + len(rec.Kids)))
+				}
 			}
 		}
 		n := 0

@@ -233,7 +233,7 @@ func (b *Box) Plan(ctx context.Context, c mailbox.Collection, known mailbox.Know
 	}
 	now := cursor{UIDValidity: sel.UIDValidity, UIDNext: uint32(sel.UIDNext), HighestModSeq: sel.HighestModSeq, Messages: sel.NumMessages}
 	plan := &mailbox.Plan{Cursor: now.encode()}
-	current := map[imap.UID]bool{}
+	var all []imap.UID // the folder's UIDs, ascending, each once
 	if sel.NumMessages > 0 {
 		var data *imap.SearchData
 		err := b.run(ctx, func() (err error) {
@@ -248,7 +248,16 @@ func (b *Box) Plan(ctx context.Context, c mailbox.Collection, known mailbox.Know
 		if err != nil {
 			return nil, fmt.Errorf("imap: list the messages of %q: %w", c.Name, err)
 		}
-		for _, u := range data.AllUIDs() {
+		all = data.AllUIDs()
+		slices.Sort(all)
+		all = slices.Compact(all)
+	}
+	// A first run (nothing known) fetches every UID: no lookups.
+	first := known.Len() == 0
+	var current map[imap.UID]bool
+	if !first {
+		current = make(map[imap.UID]bool, len(all))
+		for _, u := range all {
 			current[u] = true
 		}
 	}
@@ -261,17 +270,18 @@ func (b *Box) Plan(ctx context.Context, c mailbox.Collection, known mailbox.Know
 		}
 		kept = append(kept, uid)
 	})
-	var fresh []imap.UID
-	for uid := range current {
-		if _, ok := known.Version(Key(sel.UIDValidity, uid)); !ok {
-			fresh = append(fresh, uid)
-		}
-	}
-	slices.Sort(fresh)
 	slices.Sort(kept)
 	slices.Sort(plan.Delete)
-	for _, uid := range fresh {
-		plan.Fetch = append(plan.Fetch, Key(sel.UIDValidity, uid))
+	if first && len(all) > 0 {
+		plan.Fetch = make([]string, 0, len(all))
+	}
+	for _, uid := range all {
+		k := Key(sel.UIDValidity, uid)
+		if first {
+			plan.Fetch = append(plan.Fetch, k)
+		} else if _, ok := known.Version(k); !ok {
+			plan.Fetch = append(plan.Fetch, k)
+		}
 	}
 	// Which known messages changed: their flags (and Gmail labels) since
 	// the recorded HIGHESTMODSEQ, or all of them without CONDSTORE.
