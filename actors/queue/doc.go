@@ -76,5 +76,8 @@
 // protoactor counts them instead of keeping a set of them beside the
 // QueueManager's entries, so the QueueManager stops them itself when it
 // stops (stopTasks), and protoactor still ends its stop only after the
-// last of them.
+// last of them. Hence two rules of its Stopping: stopTasks runs even if
+// what comes before it panics (it is deferred), and a stopping
+// QueueManager, which protoactor still hands user messages, spawns no
+// task actor (it is shutting down: submissions are refused).
 package queue
