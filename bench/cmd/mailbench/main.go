@@ -28,14 +28,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,7 +43,6 @@ import (
 	"runtime/trace"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -372,89 +369,8 @@ type syncResult struct {
 	resync resyncResult
 }
 
-// proxy counts the commands a client sends and the message bodies the
-// server returns.
-type proxy struct {
-	ln       net.Listener
-	to       string
-	commands atomic.Int64
-	bodies   atomic.Int64
-	mu       sync.Mutex
-	names    []string
-	wg       sync.WaitGroup
-}
-
+// bodyRE matches a FETCH response that carries a message body.
 var bodyRE = regexp.MustCompile(`(?i)^\* \d+ FETCH .*BODY\[`)
-
-func startProxy(to string) (*proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	p := &proxy{ln: ln, to: to}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.wg.Add(1)
-			go p.serve(c)
-		}
-	}()
-	return p, nil
-}
-
-func (p *proxy) serve(c net.Conn) {
-	defer p.wg.Done()
-	defer c.Close()
-	s, err := net.Dial("tcp", p.to)
-	if err != nil {
-		return
-	}
-	defer s.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r := bufio.NewReader(s)
-		for {
-			line, err := r.ReadBytes('\n')
-			if len(line) > 0 {
-				if bodyRE.Match(line) {
-					p.bodies.Add(1)
-				}
-				if _, werr := c.Write(line); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				_ = c.Close()
-				return
-			}
-		}
-	}()
-	r := bufio.NewReader(c)
-	for {
-		line, err := r.ReadBytes('\n')
-		if len(line) > 0 {
-			f := strings.Fields(string(line))
-			if len(f) >= 2 && !strings.HasPrefix(string(line), "+") {
-				p.commands.Add(1)
-				p.mu.Lock()
-				p.names = append(p.names, strings.ToUpper(f[1]))
-				p.mu.Unlock()
-			}
-			if _, werr := s.Write(line); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			_ = s.Close()
-			<-done
-			return
-		}
-	}
-}
 
 func taskConfig(dir, addr string, extra string) string {
 	host, port, _ := strings.Cut(addr, ":")
@@ -548,21 +464,28 @@ func fullSync(d *mailtest.Dovecot, measureResync bool) (*syncResult, error) {
 	runtime.ReadMemStats(&ms)
 	res.allocs = ms.Mallocs - m0
 	if measureResync {
-		p, err := startProxy(d.Addr)
+		// The re-sync goes through a proxy that counts the commands sent
+		// and the message bodies returned.
+		var bodies atomic.Int64
+		p, err := mailtest.NewProxy(d.Addr, func(line string) string {
+			if bodyRE.MatchString(line) {
+				bodies.Add(1)
+			}
+			return line
+		})
 		if err != nil {
 			return nil, err
 		}
-		defer p.ln.Close()
-		changed, t, err := synchronize(taskConfig(dir, p.ln.Addr().String(), ""))
+		changed, t, err := synchronize(taskConfig(dir, p.Addr, ""))
+		p.Close()
 		if err != nil {
 			return nil, err
 		}
 		if changed != 0 {
 			return nil, fmt.Errorf("the re-sync found %d changed documents", changed)
 		}
-		_ = p.ln.Close()
-		p.wg.Wait()
-		res.resync = resyncResult{time: t, fullTime: full, commands: p.commands.Load(), bodies: p.bodies.Load(), names: p.names}
+		names := p.Commands()
+		res.resync = resyncResult{time: t, fullTime: full, commands: int64(len(names)), bodies: bodies.Load(), names: names}
 	}
 	return res, nil
 }

@@ -28,9 +28,20 @@ type Proxy struct {
 // over).
 func StartProxy(t testing.TB, addr string, rewrite func(line string) string) *Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := NewProxy(addr, rewrite)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// NewProxy starts a proxy on 127.0.0.1 to addr, as StartProxy does, for
+// programs that are not tests (the mail benchmark); Close stops it.
+func NewProxy(addr string, rewrite func(line string) string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
 	}
 	p := &Proxy{Addr: ln.Addr().String(), ln: ln, to: addr, rewrite: rewrite}
 	p.wg.Add(1)
@@ -48,8 +59,13 @@ func StartProxy(t testing.TB, addr string, rewrite func(line string) string) *Pr
 			go p.serve(c)
 		}
 	}()
-	t.Cleanup(func() { _ = ln.Close(); p.wg.Wait() })
-	return p
+	return p, nil
+}
+
+// Close stops accepting connections and waits for those open to end.
+func (p *Proxy) Close() {
+	_ = p.ln.Close()
+	p.wg.Wait()
 }
 
 // Commands returns the names of the commands sent so far.
