@@ -124,7 +124,7 @@ func TestClusterClaimsWhileCommitsNeverPause(t *testing.T) {
 
 	// From now on every commit leaves one behind it (a queued action of
 	// priority 0: x and y, of priority 1, go before them).
-	filler, err := admit(repo, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
+	filler, err := admit(repo, nil, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
 		Params: messages.Params{{Name: "Mode", Value: "instant"}}})
 	require.NoError(t, err)
 	chain.post = func() { q.sys.Root.RequestFuture(q.pid, &messages.SubmitAction{Spec: filler}, time.Minute) }

@@ -272,7 +272,7 @@ func (q *Queue) Submit(ctx context.Context, spec *messages.ActionSpec) (string, 
 // withdraw the submission (why says what may be slow), which it does if
 // the action has not been sent to the store yet.
 func submit(ctx context.Context, cfg Config, r *replies, pid *actor.PID, timeout time.Duration, spec *messages.ActionSpec, why string) (string, error) {
-	spec, err := admitIn(cfg.Repository, cfg.fetchActions, spec)
+	spec, err := admit(cfg.Repository, cfg.fetchActions, spec)
 	if err != nil {
 		return "", err
 	}

@@ -15,15 +15,10 @@ import (
 // Validate must accept its parameters (and says which task sections it
 // reports on), and its secrets are sealed (fetch.Secrets) so that the
 // queue and the store hold them only encrypted. It returns the spec to
-// queue; spec is not changed.
-func admit(repo fetch.Repository, spec *messages.ActionSpec) (*messages.ActionSpec, error) {
-	return admitIn(repo, nil, spec)
-}
-
-// admitIn is admit given repo.FetchActions() as supported, read once when
-// the queue started (Config.fetchActions; nil: it asks repo): the HTTP
-// connector's builds its slice on every call.
-func admitIn(repo fetch.Repository, supported []string, spec *messages.ActionSpec) (*messages.ActionSpec, error) {
+// queue; spec is not changed. supported is repo.FetchActions(), read
+// once when the queue started (Config.fetchActions; nil: admit asks repo):
+// the HTTP connector builds its slice on every call.
+func admit(repo fetch.Repository, supported []string, spec *messages.ActionSpec) (*messages.ActionSpec, error) {
 	if spec == nil {
 		return nil, fmt.Errorf("%w: no action to submit", messages.ErrInvalidParam)
 	}

@@ -476,7 +476,7 @@ func (t *task) duplicate(ctx actor.Context) {
 	}
 	// The copy is checked as every submission is (admit): the
 	// configuration may have changed since this action was queued.
-	spec, err := admitIn(t.sh.repo, t.sh.fetchActions, &messages.ActionSpec{
+	spec, err := admit(t.sh.repo, t.sh.fetchActions, &messages.ActionSpec{
 		Action: t.spec.Action, FetchAction: t.spec.FetchAction, Params: t.spec.Params, Priority: t.priority,
 		Client: t.spec.Client, Role: t.spec.Role, // the original's submitter (docs/operations.md)
 	})
