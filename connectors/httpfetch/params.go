@@ -36,6 +36,9 @@ type request struct {
 	overrides reqLayer
 	fragment  *config.Config
 	ignored   []string
+	// ownBuf backs own for the usual one or two parameters of the
+	// action's own (an allocation of its own for every submission).
+	ownBuf [2]*messages.Param
 }
 
 // parseRequest sorts params out and validates every override.
@@ -51,6 +54,16 @@ type request struct {
 // no effect.
 func (r *Repository) parseRequest(params messages.Params, own []string) (*request, error) {
 	req := &request{}
+	if err := r.parseRequestInto(req, params, own); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// parseRequestInto is parseRequest into req, a zero request (a plan's,
+// see prepareInto).
+func (r *Repository) parseRequestInto(req *request, params messages.Params, own []string) error {
+	req.own = req.ownBuf[:0]
 	for _, p := range params {
 		name := strings.TrimSpace(p.GetName())
 		value := p.GetValue()
@@ -58,7 +71,7 @@ func (r *Repository) parseRequest(params messages.Params, own []string) (*reques
 		case strings.HasPrefix(name, "["):
 			o, known, err := r.parseOverride(name, value)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if !known {
 				req.ignored = append(req.ignored, name)
@@ -73,7 +86,7 @@ func (r *Repository) parseRequest(params messages.Params, own []string) (*reques
 			}
 			frag, err := r.parseFragment(value)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			req.fragment = frag
 		default:
@@ -83,12 +96,15 @@ func (r *Repository) parseRequest(params messages.Params, own []string) (*reques
 				continue
 			}
 			if err := r.schema.checkOverride(name, key, value); err != nil {
-				return nil, err
+				return err
 			}
 			req.overrides = append(req.overrides, override{key: name, value: value})
 		}
 	}
-	return req, nil
+	if len(req.own) == 0 {
+		req.own = nil
+	}
+	return nil
 }
 
 // parseOverride reads "[Section]Setting". known is false, with no error,

@@ -18,6 +18,12 @@ type plan struct {
 	// one holds sets for the usual single task: prepare runs for every
 	// submission (Validate), and a map by task cost two allocations.
 	one [1]*settings
+	// oneTask backs tasks for the usual single task, and req is the
+	// parsed request: prepare runs for every submission (Validate), and
+	// each of them on its own was an allocation (Validate copies tasks
+	// out, so a queued action does not keep its plan).
+	oneTask [1]string
+	req     request
 
 	ignored []string // parameters accepted and ignored, as sent
 
@@ -53,26 +59,39 @@ func (p *plan) addTask(name string) {
 			return
 		}
 	}
+	if p.tasks == nil {
+		p.tasks = p.oneTask[:0]
+	}
 	p.tasks = append(p.tasks, name)
 }
 
 // prepare parses and validates a fetch action. Run calls it again, so
 // everything it accepts here Run can do.
 func (r *Repository) prepare(action string, params messages.Params) (*plan, error) {
-	own, ok := actionParams[action]
-	if !ok {
-		return nil, messages.Invalid("FetchAction", action, "must be one of "+strings.Join(r.FetchActions(), ", "))
-	}
-	req, err := r.parseRequest(params, own)
-	if err != nil {
+	p := &plan{}
+	if err := r.prepareInto(p, action, params); err != nil {
 		return nil, err
 	}
-	p := &plan{action: action, ignored: req.ignored}
+	return p, nil
+}
+
+// prepareInto is prepare into p, a zero plan.
+func (r *Repository) prepareInto(p *plan, action string, params messages.Params) error {
+	own, ok := actionParams[action]
+	if !ok {
+		return messages.Invalid("FetchAction", action, "must be one of "+strings.Join(r.FetchActions(), ", "))
+	}
+	req := &p.req
+	if err := r.parseRequestInto(req, params, own); err != nil {
+		return err
+	}
+	p.action, p.ignored = action, req.ignored
+	var err error
 	configSection := ""
 	if v, ok := req.own.Get("ConfigSection"); ok {
 		configSection = strings.TrimSpace(v)
 		if !r.hasTask(configSection) {
-			return nil, messages.Invalid("ConfigSection", v, "there is no such task section")
+			return messages.Invalid("ConfigSection", v, "there is no such task section")
 		}
 	}
 	needURLs := false
@@ -80,11 +99,11 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 	case fetch.ActionSynchronize:
 		if v, ok := req.own.Get("Identifiers"); ok {
 			if p.ids, err = r.webIdentifiers("Identifiers", v, ""); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		if err := r.syncTasks(p, req); err != nil {
-			return nil, err
+			return err
 		}
 		needURLs = len(p.ids) == 0
 	case fetch.ActionCollect:
@@ -92,7 +111,7 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 		x, hasXML := req.own.Get("IdentifiersXML")
 		switch {
 		case hasCSV && hasXML:
-			return nil, messages.Invalid("IdentifiersXML", shorten(x), "give Identifiers or IdentifiersXML, not both")
+			return messages.Invalid("IdentifiersXML", shorten(x), "give Identifiers or IdentifiersXML, not both")
 		case hasCSV:
 			p.ids, err = r.webIdentifiers("Identifiers", v, configSection)
 		case hasXML:
@@ -101,71 +120,71 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 				err = r.checkIdentifiers("IdentifiersXML", p.ids, configSection, true)
 			}
 		default:
-			return nil, &messages.ParamError{Name: "Identifiers", Missing: true, Reason: "Collect needs Identifiers or IdentifiersXML"}
+			return &messages.ParamError{Name: "Identifiers", Missing: true, Reason: "Collect needs Identifiers or IdentifiersXML"}
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p.destination = strings.TrimSpace(req.own.Value("Destination"))
 		if err := r.checkDestination(p); err != nil {
-			return nil, err
+			return err
 		}
 		for _, e := range p.ids {
 			p.addTask(e.id.Task)
 		}
 	case fetch.ActionIdentifiers:
 		if configSection == "" {
-			return nil, messages.Missing("ConfigSection")
+			return messages.Missing("ConfigSection")
 		}
 		p.addTask(configSection)
 		if p.list, err = parseListOpts(req.own, configSection); err != nil {
-			return nil, err
+			return err
 		}
 	case fetch.ActionDelete:
 		v, ok := req.own.Get("Identifiers")
 		if !ok {
-			return nil, messages.Missing("Identifiers")
+			return messages.Missing("Identifiers")
 		}
 		if p.ids, err = parseIdentifierCSV("Identifiers", v); err != nil {
-			return nil, err
+			return err
 		}
 		if err := r.checkIdentifiers("Identifiers", p.ids, configSection, false); err != nil {
-			return nil, err
+			return err
 		}
 		for _, e := range p.ids {
 			p.addTask(e.id.Task)
 		}
 	case fetch.ActionInsert:
 		if configSection == "" {
-			return nil, messages.Missing("ConfigSection")
+			return messages.Missing("ConfigSection")
 		}
 		if r.target == nil {
-			return nil, messages.Invalid("FetchAction", action, "Insert needs ingestion ([Ingestion] EnableIngestion=true)")
+			return messages.Invalid("FetchAction", action, "Insert needs ingestion ([Ingestion] EnableIngestion=true)")
 		}
 		v, ok := req.own.Get("InsertXML")
 		if !ok {
-			return nil, messages.Missing("InsertXML")
+			return messages.Missing("InsertXML")
 		}
 		if p.inserts, err = parseInsertXML(v, maxXMLElements(r.cfg.Server.MaxRequestBytes)); err != nil {
-			return nil, err
+			return err
 		}
 		if err := r.checkInsertFiles(p.inserts); err != nil {
-			return nil, err
+			return err
 		}
 		p.addTask(configSection)
 	case fetch.ActionUpdate:
 		if r.target == nil {
-			return nil, messages.Invalid("FetchAction", action, "Update needs ingestion ([Ingestion] EnableIngestion=true)")
+			return messages.Invalid("FetchAction", action, "Update needs ingestion ([Ingestion] EnableIngestion=true)")
 		}
 		x, ok := req.own.Get("IdentifiersXML")
 		if !ok {
-			return nil, messages.Missing("IdentifiersXML")
+			return messages.Missing("IdentifiersXML")
 		}
 		if p.ids, err = parseIdentifiersXML(x, maxXMLElements(r.cfg.Server.MaxRequestBytes)); err != nil {
-			return nil, err
+			return err
 		}
 		if err := r.checkIdentifiers("IdentifiersXML", p.ids, configSection, true); err != nil {
-			return nil, err
+			return err
 		}
 		for _, e := range p.ids {
 			p.addTask(e.id.Task)
@@ -176,11 +195,11 @@ func (r *Repository) prepare(action string, params messages.Params) (*plan, erro
 	for _, t := range p.tasks {
 		s, err := r.settingsFor(t, req, &layers, needURLs)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p.sets = append(p.sets, s)
 	}
-	return p, nil
+	return nil
 }
 
 // settingsFor resolves task's settings for a request, reusing the ones

@@ -295,7 +295,8 @@ func (r *Repository) Validate(fetchAction string, params messages.Params) ([]str
 	if err != nil {
 		return nil, err
 	}
-	return p.tasks, nil
+	// The queue keeps the tasks: a copy, so that it does not keep the plan.
+	return slices.Clone(p.tasks), nil
 }
 
 // Run implements fetch.Repository.

@@ -76,3 +76,31 @@ func TestIdentifiersListOptions(t *testing.T) {
 	_, err = parseListOpts(params("ShowExcluded", "maybe"), "EMPTY")
 	require.ErrorContains(t, err, "ShowExcluded")
 }
+
+// TestValidateAllocations: Validate, which the queue calls for every
+// submission, allocates its plan (with its parsed request and the single
+// task inline) and the copy of the tasks it returns, nothing else; the
+// tasks it returns are a copy of their own (the queue keeps them, not the
+// plan), and every task of a request is still there.
+func TestValidateAllocations(t *testing.T) { // not parallel: AllocsPerRun
+	b := setup(t, "[FetchTasks]\nNumber=2\n0=EMPTY\n1=SLOW\n\n[EMPTY]\nUrl=http://127.0.0.1:9/\n\n[SLOW]\nUrl=http://127.0.0.1:9/\n",
+		setupOpts{noTarget: true})
+	ids := params("ConfigSection", "EMPTY")
+	tasks, err := b.repo.Validate(fetch.ActionIdentifiers, ids)
+	require.NoError(t, err)
+	require.Equal(t, []string{"EMPTY"}, tasks)
+	require.Equal(t, len(tasks), cap(tasks), "a copy of the tasks, not the plan's array")
+	require.Equal(t, 2.0, testing.AllocsPerRun(100, func() { _, _ = b.repo.Validate(fetch.ActionIdentifiers, ids) }))
+
+	both := params("TaskSections", "slow,EMPTY", "ConfigSection2", "x", "Depth", "3")
+	tasks, err = b.repo.Validate(fetch.ActionSynchronize, both)
+	require.NoError(t, err)
+	require.Equal(t, []string{"SLOW", "EMPTY"}, tasks)
+	again, err := b.repo.Validate(fetch.ActionIdentifiers, ids)
+	require.NoError(t, err)
+	require.Equal(t, []string{"SLOW", "EMPTY"}, tasks, "a later Validate leaves earlier tasks alone")
+	require.Equal(t, []string{"EMPTY"}, again)
+
+	_, err = b.repo.Validate(fetch.ActionIdentifiers, params("ConfigSection", "NOPE"))
+	require.ErrorContains(t, err, "there is no such task section")
+}
