@@ -575,7 +575,8 @@ func (s *Server) getRequestLog(_ context.Context, req *aci.Request) (*result, er
 		entries = entries[len(entries)-int(maxN):]
 	}
 	nodes := make([]aci.Node, 0, len(entries))
-	for _, e := range entries {
+	for i := range entries {
+		e := &entries[i]
 		n := func(name, text string) aci.Node { return aci.TextNode("autn:"+name, text) }
 		nodes = append(nodes, aci.Node{Name: "logentry", List: true, Children: []aci.Node{
 			n("action", e.action),

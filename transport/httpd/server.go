@@ -124,13 +124,15 @@ type Server struct {
 	// metrics: set only by the benchmarks that measure their cost.
 	unguarded bool
 	reqlog    *actor.PID
-	started   time.Time
-	port      atomic.Int32
-	served    atomic.Uint64
-	bufs      sync.Pool
-	stopped   atomic.Bool
-	mu        sync.Mutex // guards ln
-	ln        net.Listener
+	// logEntries are the request log's entries, reused (entryPool).
+	logEntries entryPool
+	started    time.Time
+	port       atomic.Int32
+	served     atomic.Uint64
+	bufs       sync.Pool
+	stopped    atomic.Bool
+	mu         sync.Mutex // guards ln
+	ln         net.Listener
 }
 
 // result is what a handler produces: reply data, or raw bytes (View).
@@ -264,7 +266,7 @@ func New(cfg Config) (*Server, error) {
 		// goroutine that sends it (the request's), instead of waking a
 		// goroutine for each, as the queue's task actors are; the log never
 		// blocks in Receive, so no request is held up.
-		pid, err := cfg.System.Root.SpawnNamed(actor.PropsFromProducer(newRequestLog(cfg.RequestLogSize),
+		pid, err := cfg.System.Root.SpawnNamed(actor.PropsFromProducer(newRequestLog(cfg.RequestLogSize, &s.logEntries),
 			actor.WithDispatcher(actor.NewSynchronizedDispatcher(300))), "request-log")
 		if err != nil {
 			return nil, fmt.Errorf("httpd: start request log: %w", err)
@@ -678,11 +680,13 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, req *aci.Request, status strin
 		action = req.Action
 	}
 	client, _ := netip.AddrFromSlice(ctx.RemoteIP())
-	s.cfg.System.Root.Send(s.reqlog, &logEntry{
-		action: action, request: s.requestText(req), client: client.Unmap(),
-		unixMs: start.UnixMilli(), duration: float64(elapsed.Microseconds()) / 1000,
-		status: status, conn: ctx.ConnID(),
-	})
+	e := s.logEntries.get()
+	if req != nil {
+		e.text = s.appendRequestText(e.text[:0], req)
+	}
+	e.action, e.client, e.status, e.conn = action, client.Unmap(), status, ctx.ConnID()
+	e.unixMs, e.duration = start.UnixMilli(), float64(elapsed.Microseconds())/1000
+	s.cfg.System.Root.Send(s.reqlog, e)
 }
 
 // Port returns the port Serve listens on (useful with port 0).

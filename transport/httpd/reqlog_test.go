@@ -1,0 +1,53 @@
+package httpd
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRequestLogReusesEntries: the request log's entries are reused once
+// its ring pushes them out (entryPool), and what GetRequestLog shows is
+// still each request as it came, in order, after the ring has wrapped many
+// times with texts of every length; the entries a reply was made from are
+// copies, which later requests (reusing the log's entries) leave alone.
+func TestRequestLogReusesEntries(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, setup{front: func(c *Config) { c.RequestLogSize = 3 }})
+	pad := func(i int) string { // texts of different lengths: buffers are reused for shorter and longer ones
+		return strconv.Itoa(i) + "&P=" + repeatX(i%7*40)
+	}
+	for i := range 20 {
+		e.aci(t, "/action=GetVersion&N="+pad(i))
+	}
+	got := e.logEntries(t, "")
+	require.Equal(t, []struct{ Request, Status string }{
+		{"action=GETVERSION&N=17&P=" + repeatX(17%7*40), "success"},
+		{"action=GETVERSION&N=18&P=" + repeatX(18%7*40), "success"},
+		{"action=GETVERSION&N=19&P=" + repeatX(19%7*40), "success"},
+	}, got)
+
+	lr := &requestLog{ring: make([]*logEntry, 2), pool: &entryPool{}}
+	send := func(text string) {
+		en := lr.pool.get()
+		en.text = append(en.text[:0], text...)
+		en.status = "success"
+		lr.store(en)
+	}
+	send("a=1")
+	send("b=22")
+	first := lr.copies()
+	for i := range 10 {
+		send("c=" + repeatX(i*3))
+	}
+	require.Equal(t, []string{"a=1", "b=22"}, []string{first[0].request, first[1].request}, "a reply's entries are copies")
+	last := lr.copies()
+	require.Equal(t, []string{"c=" + repeatX(24), "c=" + repeatX(27)}, []string{last[0].request, last[1].request})
+	for _, c := range last {
+		require.Nil(t, c.text, "a copy carries no buffer of the log's")
+	}
+}
+
+func repeatX(n int) string { return strings.Repeat("x", n) }
