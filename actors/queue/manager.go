@@ -99,6 +99,13 @@ type entry struct {
 	endSeen  bool // its end was reported (observe.go)
 }
 
+// taskEntry is an action's entry and its task actor, allocated together
+// (spawnAs): 112 + 128 bytes, the 240-byte size class.
+type taskEntry struct {
+	entry entry
+	task  task
+}
+
 // entryMore is the part of an entry that few actions use: exclusive tasks,
 // a park, a crash, a stop while running.
 type entryMore struct {
@@ -427,13 +434,21 @@ func (m *manager) spawnAs(ctx actor.Context, id uuid.UUID, name, token string, s
 		b := appendID(m.nameBuf[:0], id)
 		name = unsafe.String(unsafe.SliceData(b), len(b))
 	}
-	m.spawning = newTaskOf(m.sh, ctx.Self(), id, token, spec, st)
+	// The entry and the task actor in one allocation: they live as long
+	// as each other (retention drops the entry and stops the actor; a
+	// task actor is never restarted), and apart they were two of a
+	// submission's allocations. Each is still written by its own owner
+	// only (the entry by the QueueManager, the task by its actor).
+	te := &taskEntry{}
+	te.task.setup(m.sh, ctx.Self(), id, token, spec, st)
+	m.spawning = &te.task
 	pid, err := ctx.SpawnNamed(m.props, name)
 	m.spawning = nil // taken by the producer, unless the spawn failed first
 	if err != nil {
 		return nil, fmt.Errorf("queue: spawn task actor %s: %w", id, err)
 	}
-	e := &entry{
+	e := &te.entry
+	*e = entry{
 		pid: pid, spec: spec, id: id, state: st.State, priority: st.Priority, seq: st.Seq,
 		queuedMs: st.QueuedUnixMs, startedMs: st.StartedUnixMs, endedMs: st.EndedUnixMs, heapIdx: -1,
 	}

@@ -135,9 +135,15 @@ func newTask() actor.Actor { return &task{} }
 // would (the QueueManager hands it to protoactor through its producer, so
 // that a spawn costs no init message).
 func newTaskOf(sh *shared, owner *actor.PID, id uuid.UUID, token string, spec *messages.ActionSpec, st *messages.ActionStatus) *task {
-	t := &task{sh: sh, owner: owner, id: id, token: token, spec: spec}
-	t.setStatus(st)
+	t := &task{}
+	t.setup(sh, owner, id, token, spec, st)
 	return t
+}
+
+// setup initialises t, a zero task, as newTaskOf does.
+func (t *task) setup(sh *shared, owner *actor.PID, id uuid.UUID, token string, spec *messages.ActionSpec, st *messages.ActionStatus) {
+	t.sh, t.owner, t.id, t.token, t.spec = sh, owner, id, token, spec
+	t.setStatus(st)
 }
 
 // Receive implements actor.Actor. It is the first line of defence: a
