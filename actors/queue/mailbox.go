@@ -50,6 +50,17 @@ func (b *taskBox) PostUserMessage(message any) {
 			}
 		}
 	}
+	if b.running.CompareAndSwap(0, 1) {
+		// Idle, and now this goroutine's: see invokeOne.
+		if b.sysMessages.Load() == 0 && b.userMessages.Load() == 0 && b.suspended.Load() == 0 {
+			b.invokeOne(message, false)
+		} else {
+			b.user.push(message)
+			b.userMessages.Add(1)
+		}
+		b.processMessages()
+		return
+	}
 	b.user.push(message)
 	b.userMessages.Add(1)
 	b.schedule()
@@ -57,9 +68,54 @@ func (b *taskBox) PostUserMessage(message any) {
 
 // PostSystemMessage implements actor.Mailbox.
 func (b *taskBox) PostSystemMessage(message any) {
+	if b.running.CompareAndSwap(0, 1) {
+		// Idle, and now this goroutine's: see invokeOne.
+		if b.sysMessages.Load() == 0 {
+			b.invokeOne(message, true)
+		} else {
+			b.sys.push(message)
+			b.sysMessages.Add(1)
+		}
+		b.processMessages()
+		return
+	}
 	b.sys.push(message)
 	b.sysMessages.Add(1)
 	b.schedule()
+}
+
+// invokeOne handles a message without queueing it, as run does (a panic
+// escalated as there). PostUserMessage and PostSystemMessage call it when
+// they found the mailbox idle (the posting goroutine took running 0 -> 1)
+// with nothing queued that must come first: no system message, and for a
+// user message no user message either and the mailbox not suspended.
+// processMessages then handles what was posted meanwhile and lets the
+// mailbox go. Only the goroutine holding running takes messages off, so
+// what it read stays true but for posts made at the same time, which may
+// come before or after, as they may when both are queued; one goroutine's
+// messages keep their order, since its second post finds the first still
+// queued (counted) or the mailbox running. Most of a task actor's messages
+// find it idle (its Started at spawn, a GetStatus, its worker's reports),
+// and each of them was a queue node allocated.
+func (b *taskBox) invokeOne(msg any, system bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.invoker.EscalateFailure(r, msg)
+		}
+	}()
+	if system {
+		switch msg.(type) {
+		case *actor.SuspendMailbox:
+			b.suspended.Store(1)
+		case *actor.ResumeMailbox:
+			b.suspended.Store(0)
+		default:
+			b.invoker.InvokeSystemMessage(msg)
+		}
+		return
+	}
+	b.invoker.InvokeUserMessage(msg)
+	b.received(msg)
 }
 
 // RegisterHandlers implements actor.Mailbox.

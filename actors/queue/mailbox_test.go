@@ -167,3 +167,74 @@ type countInvoker struct{ sys, user int }
 func (c *countInvoker) InvokeSystemMessage(any)  { c.sys++ }
 func (c *countInvoker) InvokeUserMessage(any)    { c.user++ }
 func (c *countInvoker) EscalateFailure(any, any) {}
+
+// TestTaskBoxIdlePostAllocatesNothing: a message posted to an idle task
+// mailbox is handled at once, without a queue node: a task actor's Started,
+// a GetStatus and its worker's reports cost no allocation of the mailbox's.
+func TestTaskBoxIdlePostAllocatesNothing(t *testing.T) { // not parallel: AllocsPerRun
+	sys := newBoxSystem(t)
+	box := taskMailbox(sys.Root)().(*taskBox)
+	inv := &countInvoker{}
+	box.RegisterHandlers(inv, actor.NewSynchronizedDispatcher(300))
+	started, msg := &actor.Started{}, any("m")
+	require.Zero(t, testing.AllocsPerRun(100, func() { box.PostSystemMessage(started) }))
+	require.Zero(t, testing.AllocsPerRun(100, func() { box.PostUserMessage(msg) }))
+	require.Equal(t, 101, inv.sys)
+	require.Equal(t, 101, inv.user)
+}
+
+// orderInvoker records the messages it handles; on "first" it posts a
+// user message and then a system message to its own mailbox (as an actor
+// sending to itself does).
+type orderInvoker struct {
+	box  *taskBox
+	seen []string
+}
+
+func (o *orderInvoker) InvokeSystemMessage(m any) { o.seen = append(o.seen, "sys:"+m.(*boxSys).name) }
+func (o *orderInvoker) InvokeUserMessage(m any) {
+	o.seen = append(o.seen, m.(string))
+	if m == "first" {
+		o.box.PostUserMessage("second")
+		o.box.PostSystemMessage(&boxSys{"during"})
+	}
+}
+func (o *orderInvoker) EscalateFailure(any, any) {}
+
+type boxSys struct{ name string }
+
+// TestTaskBoxKeepsOrderWhenHandlingAtOnce: what is posted while a message
+// is handled at once waits for it, system messages first as ever; a user
+// message posted while the mailbox is suspended waits for the resume, and
+// messages queued before one posted later come first.
+func TestTaskBoxKeepsOrderWhenHandlingAtOnce(t *testing.T) {
+	t.Parallel()
+	sys := newBoxSystem(t)
+	box := taskMailbox(sys.Root)().(*taskBox)
+	inv := &orderInvoker{box: box}
+	box.RegisterHandlers(inv, actor.NewSynchronizedDispatcher(300))
+	box.PostUserMessage("first")
+	require.Equal(t, []string{"first", "sys:during", "second"}, inv.seen)
+
+	inv.seen = nil
+	box.PostSystemMessage(&actor.SuspendMailbox{})
+	box.PostUserMessage("held")
+	box.PostUserMessage("held too")
+	require.Empty(t, inv.seen, "a suspended mailbox handles no user message")
+	box.PostSystemMessage(&actor.ResumeMailbox{})
+	require.Equal(t, []string{"held", "held too"}, inv.seen)
+
+	// Messages already queued (the mailbox was busy on another
+	// goroutine) come before one posted once it is idle again.
+	inv.seen = nil
+	require.True(t, box.running.CompareAndSwap(0, 1)) // busy elsewhere
+	box.PostUserMessage("queued")
+	box.PostSystemMessage(&boxSys{"queued"})
+	require.Empty(t, inv.seen)
+	box.running.Store(0) // as if the other goroutine let go before taking them
+	box.PostUserMessage("later")
+	require.Equal(t, []string{"sys:queued", "queued", "later"}, inv.seen)
+	for _, q := range []*mpscQueue{&box.sys, &box.user} {
+		require.Same(t, &q.stub, q.tail, "back on the stub once idle")
+	}
+}
