@@ -7,6 +7,7 @@ import (
 
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/transport/aci"
 )
 
 // TestFetchQueuesOnlyTheActionsParameters: a Fetch hands the queue the
@@ -41,4 +42,38 @@ func TestFetchQueuesOnlyTheActionsParameters(t *testing.T) {
 	x := e.aci(t, "/action=Fetch&FetchAction=Collect&Priority=2")
 	require.Equal(t, "SUCCESS", x.Response, string(x.ResponseData.Inner))
 	require.Nil(t, <-seen, "no parameters: none")
+}
+
+// TestQueuedParamsAreCopies: the parameters a Fetch's action keeps are
+// copies of the request's (the parser's hold every parameter of the
+// request, which a queued action would keep), in the order sent, the
+// usual single one with its slice; the values are as sent.
+func TestQueuedParamsAreCopies(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		query string
+		want  []string
+	}{
+		{"action=Fetch&FetchAction=Identifiers&ConfigSection=EMPTY", []string{"ConfigSection=EMPTY"}},
+		{"action=Fetch&ConfigSection=A%26B&FetchAction=Collect&Priority=2&ResponseFormat=json", []string{"ConfigSection=A&B"}},
+		{"action=Fetch&FetchAction=Collect&Priority=1&Identifiers=x&fetchaction=y&Destination=d&ConfigSection=c",
+			[]string{"Identifiers=x", "Destination=d", "ConfigSection=c"}},
+		{"action=Fetch&FetchAction=Collect&PRIORITY=1", nil},
+	} {
+		req, err := aci.ParseLimited([]byte("GET"), []byte("/?"+c.query), nil, nil, aci.Limits{})
+		require.NoError(t, err, c.query)
+		p := queuedParams(req)
+		var got []string
+		for _, x := range p {
+			got = append(got, x.GetName()+"="+x.GetValue())
+			for _, orig := range req.Params {
+				require.NotSame(t, orig, x, "%s: a copy, not the parser's parameter", c.query)
+			}
+		}
+		require.Equal(t, c.want, got, c.query)
+		require.Equal(t, len(p), cap(p), c.query)
+		if c.want == nil {
+			require.Nil(t, p, c.query)
+		}
+	}
 }

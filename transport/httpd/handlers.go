@@ -26,22 +26,7 @@ func (s *Server) fetch(ctx context.Context, req *aci.Request) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	// ActionParams is a new slice: the action's parameters are kept in it
-	// (the queue holds them), without FetchAction and Priority.
-	params := req.ActionParams()
-	n := 0
-	for _, p := range params {
-		if strings.EqualFold(p.Name, "FetchAction") || strings.EqualFold(p.Name, "Priority") {
-			continue
-		}
-		params[n] = p
-		n++
-	}
-	clear(params[n:]) // the queue keeps the array: not the parameters left out
-	params = params[:n:n]
-	if n == 0 {
-		params = nil
-	}
+	params := queuedParams(req)
 	// The submission and its reply in one allocation: Submit keeps
 	// nothing of spec but its parameters (the queue queues a copy, see
 	// queue.API), so it may share the reply's memory.
@@ -56,6 +41,48 @@ func (s *Server) fetch(ctx context.Context, req *aci.Request) (*result, error) {
 	r.node[0] = aci.TokenNode(token)
 	r.data = r.node[:]
 	return &r.result, nil
+}
+
+// queuedParams returns the parameters of a Fetch that its action keeps
+// (the queue holds them as long as the action): its action parameters
+// (aci.Request.ActionParams) without FetchAction and Priority, nil when
+// there are none. They are copies, in memory of their own: the parser's
+// hold every parameter of the request (72 bytes each), which a queued
+// action kept. The usual single one comes with its slice in one
+// allocation. Names and values still share the request's text.
+func queuedParams(req *aci.Request) messages.Params {
+	keep := func(p *messages.Param) bool {
+		name := p.GetName()
+		return !aci.IsStandardParam(name) && !strings.EqualFold(name, "FetchAction") && !strings.EqualFold(name, "Priority")
+	}
+	n := 0
+	for _, p := range req.Params {
+		if keep(p) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	var out messages.Params
+	var vals []messages.Param
+	if n == 1 {
+		one := &struct {
+			ptr [1]*messages.Param
+			val [1]messages.Param
+		}{}
+		out, vals = one.ptr[:0:1], one.val[:]
+	} else {
+		out, vals = make(messages.Params, 0, n), make([]messages.Param, n)
+	}
+	for _, p := range req.Params {
+		if keep(p) {
+			v := &vals[len(out)]
+			v.Name, v.Value = p.GetName(), p.GetValue()
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // fetchResult is a Fetch's reply of one token node, with the submission
