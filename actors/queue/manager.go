@@ -411,7 +411,10 @@ func (m *manager) submit(ctx actor.Context, msg *messages.SubmitAction) {
 		Token: token, State: messages.State_STATE_QUEUED, Priority: msg.Spec.Priority,
 		QueuedUnixMs: now, FetchAction: msg.Spec.FetchAction, Seq: m.seq,
 	}
-	if _, err := m.spawn(ctx, id, token, msg.Spec, &st); err != nil {
+	// The task is given no token: it makes this one again from its id
+	// when it needs it (task.tok), instead of keeping it as long as the
+	// action is queued.
+	if _, err := m.spawn(ctx, id, "", msg.Spec, &st); err != nil {
 		ctx.Respond(&messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: err.Error()})
 		return
 	}

@@ -183,6 +183,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 	sh := &shared{
 		repo: cfg.Repository, log: cfg.Logger.With("queue", cfg.Name), now: cfg.Now,
 		stopTimeout: cfg.StopTimeout, listEntry: cfg.ListEntry, fetchActions: cfg.fetchActions,
+		tokenHost: cfg.TokenHost, tokenPort: cfg.TokenPort, queue: strings.ToUpper(cfg.Name),
 	}
 	m := newManager(cfg, sh, sys.Root)
 	if cfg.Store != nil {

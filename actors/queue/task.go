@@ -34,6 +34,11 @@ type shared struct {
 	listEntry   ListEncoder // nil: no list entries (Config.ListEntry)
 	// fetchActions: Config.fetchActions (nil: admit asks the repository).
 	fetchActions []string
+	// tokenHost, tokenPort and queue (upper case) make the tokens of
+	// task actors that keep none (see task.tok).
+	tokenHost string
+	tokenPort int
+	queue     string
 }
 
 // Local messages: they never leave the process.
@@ -138,6 +143,18 @@ func newTaskOf(sh *shared, owner *actor.PID, id uuid.UUID, token string, spec *m
 	t := &task{}
 	t.setup(sh, owner, id, token, spec, st)
 	return t
+}
+
+// tok returns the action's token: the one the task keeps, or, for a task
+// given none (an action submitted to the in-memory queue, whose token is
+// made from its id: see manager.submit), the same token made again. A
+// queued action's task keeps no token string (80 bytes per queued action):
+// a status makes it when it is needed, and a run keeps it once it starts.
+func (t *task) tok() string {
+	if t.token != "" {
+		return t.token
+	}
+	return messages.NewToken(t.sh.tokenHost, t.sh.tokenPort, t.sh.queue, t.id)
 }
 
 // setup initialises t, a zero task, as newTaskOf does.
@@ -294,6 +311,11 @@ func (t *task) start(ctx actor.Context) {
 	t.started = true
 	t.startedMs = t.nowMs()
 	t.endedMs = 0
+	if t.token == "" {
+		// Kept from now on: a run's statuses (each report) and its
+		// finished action's need it, and few actions run at a time.
+		t.token = t.tok()
+	}
 	job := fetch.NewJob(t.token, t.spec.FetchAction, t.spec.Params, t.spec.Tasks)
 	job.Restarts = t.restarts
 	for _, c := range t.got().counts { // continue counts of an interrupted run
@@ -534,7 +556,7 @@ func (t *task) end(ctx actor.Context, s messages.State) {
 func (t *task) fail(ctx actor.Context, reason any) {
 	o := t.outcome()
 	o.errMsg = fmt.Sprintf("panic: %v", reason)
-	t.sh.log.Error("task actor panicked", "token", t.token, "panic", reason, "stack", string(debug.Stack()))
+	t.sh.log.Error("task actor panicked", "token", t.tok(), "panic", reason, "stack", string(debug.Stack()))
 	if t.run != nil {
 		t.run.cancel(fmt.Errorf("queue: %s", o.errMsg))
 	}
@@ -577,7 +599,7 @@ func (t *task) changed() *messages.TaskChanged {
 func (t *task) status() *messages.ActionStatus {
 	o := t.got()
 	s := &messages.ActionStatus{
-		Token:         t.token,
+		Token:         t.tok(),
 		State:         t.state,
 		Priority:      t.priority,
 		QueuedUnixMs:  t.queuedMs,
@@ -675,6 +697,6 @@ func (t *task) logFailures() {
 			list[i] += fmt.Sprintf(" (%d times)", f.Count)
 		}
 	}
-	t.sh.log.Info("action had failures", "token", t.token, "fetch_action", t.spec.FetchAction,
+	t.sh.log.Info("action had failures", "token", t.tok(), "fetch_action", t.spec.FetchAction,
 		"failures_total", fl.Total, "failures_listed", len(fl.Items), "failures", list)
 }

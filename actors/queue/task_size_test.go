@@ -1,9 +1,11 @@
 package queue
 
 import (
+	"context"
 	"testing"
 	"unsafe"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/messages"
@@ -46,4 +48,46 @@ func TestTaskOutcomeOnlyWhenThereIsOne(t *testing.T) {
 // the 240-byte size class: 112 + 128 bytes, as they were apart.
 func TestTaskEntrySize(t *testing.T) {
 	require.LessOrEqual(t, unsafe.Sizeof(taskEntry{}), uintptr(240))
+}
+
+// A task given no token (an action submitted to the in-memory queue) makes
+// its token from its id, the queue's name and the token host and port, as
+// the QueueManager made the one it handed out; a task given one (restored,
+// cluster) keeps it.
+func TestTaskMakesItsTokenWhenItKeepsNone(t *testing.T) {
+	sh := &shared{tokenHost: "10.0.0.7", tokenPort: 7000, queue: "FETCH"}
+	spec := &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Tasks: []string{"A"}}
+	id := uuid.UUID{1, 2, 3}
+	lazy := newTaskOf(sh, nil, id, "", spec, &messages.ActionStatus{State: messages.State_STATE_QUEUED})
+	require.Empty(t, lazy.token)
+	require.Equal(t, messages.NewToken("10.0.0.7", 7000, "fetch", id), lazy.status().Token)
+	kept := newTaskOf(sh, nil, id, "given", spec, &messages.ActionStatus{State: messages.State_STATE_QUEUED})
+	require.Equal(t, "given", kept.status().Token)
+}
+
+// The in-memory queue's tokens read back the same everywhere although its
+// task actors keep none: Submit's, a queued action's status, the job's,
+// the finished action's status and list.
+func TestInMemoryTokensReadBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.TokenHost = "192.0.2.1"; c.TokenPort = 9010; c.Name = "Fetch" })
+	ran := make(chan string, 1)
+	b.repo.OnRun = func(tok string) { ran <- tok }
+	_, err := b.q.Pause(context.Background())
+	require.NoError(t, err)
+	tok := b.submit(t, "instant", 0)
+	_, id, err := messages.ParseToken(tok)
+	require.NoError(t, err)
+	require.Equal(t, messages.NewToken("192.0.2.1", 9010, "FETCH", id), tok)
+	st, err := b.q.Status(context.Background(), tok)
+	require.NoError(t, err)
+	require.Equal(t, tok, st.Token)
+	_, err = b.q.Resume(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, tok, <-ran, "the job's token")
+	require.Equal(t, tok, b.waitState(t, tok, messages.State_STATE_FINISHED).Token)
+	list, err := b.q.List(context.Background(), &messages.ListActions{})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, tok, list[0].Token)
 }
