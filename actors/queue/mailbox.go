@@ -11,7 +11,8 @@ import (
 // (UnboundedLockfree: two multi-producer single-consumer linked queues, the
 // same algorithm and the same handling of system messages, suspension and
 // failures) with the retirement guard (retire.go) inline, in one
-// allocation. protoactor's takes seven objects per actor (the mailbox, two
+// allocation (its queues are made when a message first has to wait).
+// protoactor's takes seven objects per actor (the mailbox, two
 // queues, their two stub nodes, the guard and the slice of mailbox
 // middlewares that holds it), and there is a task actor per queued action:
 // ~150 bytes and six objects for the garbage collector to scan, per action.
@@ -21,7 +22,10 @@ import (
 // calling the dispatcher's Schedule with the method value would allocate a
 // closure per message.
 type taskBox struct {
-	sys, user mpscQueue
+	// sys and user are made on their first message that must wait (most
+	// task actors' never do: see invokeOne), so that an idle mailbox is
+	// 64 bytes instead of 128.
+	sys, user lazyQueue
 	// running is the scheduler's status (idle 0, running 1).
 	running      atomic.Int32
 	userMessages atomic.Int32
@@ -201,6 +205,30 @@ func (b *taskBox) received(m any) {
 	if env, ok := m.(*actor.MessageEnvelope); ok && env.Sender != nil {
 		b.root.Send(env.Sender, &actor.DeadLetterResponse{})
 	}
+}
+
+// lazyQueue is an mpscQueue made by the first push: push is safe from any
+// goroutine, pop only from the consumer, as the queue's own.
+type lazyQueue struct{ q atomic.Pointer[mpscQueue] }
+
+func (l *lazyQueue) push(x any) {
+	q := l.q.Load()
+	if q == nil {
+		q = &mpscQueue{}
+		q.init()
+		if !l.q.CompareAndSwap(nil, q) {
+			q = l.q.Load() // another producer's, made at the same time
+		}
+	}
+	q.push(x)
+}
+
+// pop is mpscQueue.pop; nil until the first push.
+func (l *lazyQueue) pop() any {
+	if q := l.q.Load(); q != nil {
+		return q.pop()
+	}
+	return nil
 }
 
 // mpscQueue is protoactor's internal/queue/mpsc (Vyukov's non-intrusive

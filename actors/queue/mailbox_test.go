@@ -94,8 +94,6 @@ func TestTaskBoxRetiresAfterPoison(t *testing.T) {
 	// Posted straight to the stopped actor's mailbox (as a request that
 	// raced the eviction, having looked the process up before, would be).
 	box := &taskBox{root: sys.Root}
-	box.sys.init()
-	box.user.init()
 	box.RegisterHandlers(&nopInvoker{}, actor.NewSynchronizedDispatcher(300))
 	box.PostUserMessage(&actor.PoisonPill{})
 	f := actor.NewFuture(sys, 5*time.Second)
@@ -138,9 +136,10 @@ func (*nopInvoker) InvokeSystemMessage(any)  {}
 func (*nopInvoker) InvokeUserMessage(any)    {}
 func (*nopInvoker) EscalateFailure(any, any) {}
 
-// TestTaskBoxIdleHoldsNoNode: once its messages are handled, an idle task
-// mailbox is back on its inline stubs (a queued action's actor keeps no
-// queue node of its own), and takes messages again as before.
+// TestTaskBoxIdleHoldsNoNode: a task mailbox whose messages never had to
+// wait has no queues; once messages that waited are handled, its queues
+// are back on their inline stubs (a queued action's actor keeps no queue
+// node of its own), and it takes messages again as before.
 func TestTaskBoxIdleHoldsNoNode(t *testing.T) {
 	t.Parallel()
 	sys := newBoxSystem(t)
@@ -154,7 +153,21 @@ func TestTaskBoxIdleHoldsNoNode(t *testing.T) {
 		}
 		require.Equal(t, 3*round, inv.user)
 		require.Equal(t, round, inv.sys)
-		for _, q := range []*mpscQueue{&box.sys, &box.user} {
+		require.Nil(t, box.sys.q.Load(), "no message had to wait: no queue")
+		require.Nil(t, box.user.q.Load(), "no message had to wait: no queue")
+	}
+	// Messages that must wait (the mailbox is busy elsewhere) make the
+	// queues; once handled, the queues are back on their stubs.
+	for round := 1; round <= 3; round++ {
+		require.True(t, box.running.CompareAndSwap(0, 1))
+		box.PostSystemMessage(&actor.Started{})
+		box.PostUserMessage("m")
+		box.PostUserMessage("m")
+		box.running.Store(0)
+		box.PostUserMessage("m")
+		require.Equal(t, 9+3*round, inv.user)
+		require.Equal(t, 3+round, inv.sys)
+		for _, q := range []*mpscQueue{box.sys.q.Load(), box.user.q.Load()} {
 			require.Same(t, &q.stub, q.tail)
 			require.Same(t, &q.stub, q.head.Load())
 			require.Nil(t, q.stub.next.Load())
@@ -234,7 +247,7 @@ func TestTaskBoxKeepsOrderWhenHandlingAtOnce(t *testing.T) {
 	box.running.Store(0) // as if the other goroutine let go before taking them
 	box.PostUserMessage("later")
 	require.Equal(t, []string{"sys:queued", "queued", "later"}, inv.seen)
-	for _, q := range []*mpscQueue{&box.sys, &box.user} {
+	for _, q := range []*mpscQueue{box.sys.q.Load(), box.user.q.Load()} {
 		require.Same(t, &q.stub, q.tail, "back on the stub once idle")
 	}
 }

@@ -19,9 +19,6 @@ import (
 // one per queued action, and a task actor gets few messages).
 func taskMailbox(root *actor.RootContext) actor.MailboxProducer {
 	return func() actor.Mailbox {
-		b := &taskBox{root: root}
-		b.sys.init()
-		b.user.init()
-		return b
+		return &taskBox{root: root}
 	}
 }

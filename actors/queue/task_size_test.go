@@ -91,3 +91,9 @@ func TestInMemoryTokensReadBack(t *testing.T) {
 	require.Len(t, list, 1)
 	require.Equal(t, tok, list[0].Token)
 }
+
+// An idle task mailbox (one per queued action) is 64 bytes: its queues
+// are made only when a message has to wait.
+func TestTaskBoxSize(t *testing.T) {
+	require.LessOrEqual(t, unsafe.Sizeof(taskBox{}), uintptr(64))
+}
