@@ -19,9 +19,9 @@ type plan struct {
 	// submission (Validate), and a map by task cost two allocations.
 	one [1]*settings
 	// oneTask backs tasks for the usual single task, and req is the
-	// parsed request: prepare runs for every submission (Validate), and
-	// each of them on its own was an allocation (Validate copies tasks
-	// out, so a queued action does not keep its plan).
+	// parsed request: prepare runs for every submission (Validate, which
+	// reuses its plans and copies tasks out), and each of them on its own
+	// was an allocation.
 	oneTask [1]string
 	req     request
 

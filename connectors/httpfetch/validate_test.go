@@ -78,10 +78,11 @@ func TestIdentifiersListOptions(t *testing.T) {
 }
 
 // TestValidateAllocations: Validate, which the queue calls for every
-// submission, allocates its plan (with its parsed request and the single
-// task inline) and the copy of the tasks it returns, nothing else; the
-// tasks it returns are a copy of their own (the queue keeps them, not the
-// plan), and every task of a request is still there.
+// submission, allocates the copy of the tasks it returns and nothing else
+// (its plans, with their parsed request and single task inline, are
+// reused); the tasks it returns are a copy of their own (the queue keeps
+// them, not the plan), a later Validate leaves them alone, and every task
+// of a request is still there.
 func TestValidateAllocations(t *testing.T) { // not parallel: AllocsPerRun
 	b := setup(t, "[FetchTasks]\nNumber=2\n0=EMPTY\n1=SLOW\n\n[EMPTY]\nUrl=http://127.0.0.1:9/\n\n[SLOW]\nUrl=http://127.0.0.1:9/\n",
 		setupOpts{noTarget: true})
@@ -90,7 +91,12 @@ func TestValidateAllocations(t *testing.T) { // not parallel: AllocsPerRun
 	require.NoError(t, err)
 	require.Equal(t, []string{"EMPTY"}, tasks)
 	require.Equal(t, len(tasks), cap(tasks), "a copy of the tasks, not the plan's array")
-	require.Equal(t, 2.0, testing.AllocsPerRun(100, func() { _, _ = b.repo.Validate(fetch.ActionIdentifiers, ids) }))
+	allocs := testing.AllocsPerRun(100, func() { _, _ = b.repo.Validate(fetch.ActionIdentifiers, ids) })
+	if raceEnabled { // sync.Pool drops a quarter of its plans
+		require.LessOrEqual(t, allocs, 2.0)
+	} else {
+		require.Equal(t, 1.0, allocs, "the copy of the tasks")
+	}
 
 	both := params("TaskSections", "slow,EMPTY", "ConfigSection2", "x", "Depth", "3")
 	tasks, err = b.repo.Validate(fetch.ActionSynchronize, both)
