@@ -1,6 +1,8 @@
 package httpd
 
 import (
+	"net/url"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -75,5 +77,44 @@ func TestQueuedParamsAreCopies(t *testing.T) {
 		if c.want == nil {
 			require.Nil(t, p, c.query)
 		}
+	}
+}
+
+// TestFetchResultsAreRecycledClean: a Fetch's reply object goes back to
+// its pool holding nothing of its request (recycleFetch), and replies made
+// from reused ones each carry their own token, with the submission's own
+// priority and parameters, including after refused submissions.
+func TestFetchResultsAreRecycledClean(t *testing.T) { // not parallel: it reads a pooled object
+	f := fetchResults.Get().(*fetchResult)
+	f.spec.Action, f.spec.FetchAction, f.spec.Priority, f.spec.Client = "FETCH", "COLLECT", 7, "client"
+	f.spec.Params = messages.Params{{Name: "ConfigSection", Value: "MyTask"}}
+	f.node[0] = aci.TokenNode("tok")
+	f.data = f.node[:]
+	f.recycle = recycleFetch
+	recycleFetch(&f.result)
+	require.Zero(t, f.result.data)
+	require.Nil(t, f.result.recycle)
+	require.Zero(t, f.node[0].Name)
+	require.Empty(t, f.spec.FetchAction)
+	require.Nil(t, f.spec.Params)
+	require.Zero(t, f.spec.Priority)
+	require.Empty(t, f.spec.Client)
+
+	e := start(t, nil)
+	x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=Pause") // they stay queued, with their parameters
+	require.Equal(t, "SUCCESS", x.Response, string(x.ResponseData.Inner))
+	seen := map[string]bool{}
+	for i := range 20 {
+		if i%5 == 0 { // a refused one gives its object back too
+			x := e.aci(t, "/action=Fetch&FetchAction=Nope&ConfigSection=MyTask")
+			require.Equal(t, "ERROR", x.Response)
+		}
+		tok := e.submit(t, "Collect", "&Priority="+strconv.Itoa(i))
+		require.False(t, seen[tok], "a new token each time")
+		seen[tok] = true
+		x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetActionParameters&Token="+url.QueryEscape(tok))
+		require.Equal(t, "SUCCESS", x.Response, string(x.ResponseData.Inner))
+		require.Contains(t, string(x.ResponseData.Inner), "MyTask")
+		require.Contains(t, string(e.status(t, tok).ResponseData.Inner), "<priority>"+strconv.Itoa(i)+"</priority>")
 	}
 }

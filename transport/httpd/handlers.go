@@ -8,7 +8,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/transport/aci"
@@ -26,21 +28,37 @@ func (s *Server) fetch(ctx context.Context, req *aci.Request) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	params := queuedParams(req)
-	// The submission and its reply in one allocation: Submit keeps
+	// The submission and its reply in one object, reused: Submit keeps
 	// nothing of spec but its parameters (the queue queues a copy, see
-	// queue.API), so it may share the reply's memory.
-	r := &fetchResult{spec: messages.ActionSpec{Action: "FETCH", FetchAction: fa, Params: params, Priority: int32(prio)}}
+	// queue.API), so it may share the reply's memory, and handle gives
+	// the reply back once it is written (result.recycle).
+	r := fetchResults.Get().(*fetchResult)
+	r.spec.Action, r.spec.FetchAction, r.spec.Params, r.spec.Priority = "FETCH", fa, queuedParams(req), int32(prio)
 	if c := callerOf(ctx); c != nil {
 		r.spec.Client, r.spec.Role = c.client(), c.grant.Role()
 	}
 	token, err := s.cfg.Queue.Submit(ctx, &r.spec)
 	if err != nil {
+		recycleFetch(&r.result)
 		return nil, err
 	}
 	r.node[0] = aci.TokenNode(token)
 	r.data = r.node[:]
+	r.recycle = recycleFetch
 	return &r.result, nil
+}
+
+// fetchResults are Fetch's replies with their submissions (416 bytes of
+// garbage per submit otherwise).
+var fetchResults = sync.Pool{New: func() any { return new(fetchResult) }}
+
+// recycleFetch puts the fetchResult whose result r is back in
+// fetchResults, holding nothing of its request.
+func recycleFetch(r *result) {
+	f := (*fetchResult)(unsafe.Pointer(r)) // result is a fetchResult's first field
+	f.result, f.node = result{}, [1]aci.Node{}
+	f.spec.Reset()
+	fetchResults.Put(f)
 }
 
 // queuedParams returns the parameters of a Fetch that its action keeps
@@ -86,7 +104,8 @@ func queuedParams(req *aci.Request) messages.Params {
 }
 
 // fetchResult is a Fetch's reply of one token node, with the submission
-// it was the answer to, allocated at once.
+// it was the answer to, allocated at once. result must stay its first
+// field (recycleFetch).
 type fetchResult struct {
 	result
 	node [1]aci.Node

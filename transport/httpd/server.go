@@ -151,6 +151,9 @@ type result struct {
 	headers [][2]string
 	// after runs once the reply has been written (the service port's Stop).
 	after func()
+	// recycle, when set, takes the result back once its reply has been
+	// written (and after has run): nothing may use it after that.
+	recycle func(*result)
 	// one holds the status of a one-action reply (oneAction).
 	one [1]*messages.ActionStatus
 }
@@ -459,6 +462,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	s.writeReply(ctx, req.Format, &aci.Reply{Action: req.Action, Data: res.data})
 	if res.after != nil {
 		res.after()
+	}
+	if res.recycle != nil {
+		res.recycle(res)
 	}
 }
 
