@@ -42,7 +42,7 @@
 //	task.go            the task actor and its worker
 //	panic.go           the QueueManager's panic middleware
 //	reply.go, retire.go  protoactor workarounds (reply pool, retirement guard)
-//	mailbox.go         the task actors' mailbox (lock-free, one allocation)
+//	mailbox.go         the task actors' mailbox (lock-free, one allocation; queues made when a message waits)
 //	dispatcher.go      the QueueManager's goroutine, kept between bursts
 //
 // and in cluster mode (docs/cluster.md), the same roles over the shared store:
