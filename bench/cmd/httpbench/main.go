@@ -12,6 +12,11 @@
 //	          submitrun: submits alone to a fresh connector whose queue
 //	          runs (actions start as they arrive, as users submit); with
 //	          the server's CPU time per request
+//	submitonly -target durable|memory: submits alone (the load's submit
+//	          scenario) to a fresh connector whose queue is paused, or
+//	          runs with -running, for -dur, with the server's CPU time
+//	          per request: the short run to alternate two binaries with
+//	          when only the submit path changed
 //	recovery  a durable connector with MaximumThreads=1 and a first
 //	          action that never ends gets -n more actions that stay
 //	          queued, is killed with SIGKILL and restarted: time until it
@@ -53,7 +58,7 @@ type options struct {
 	conc, n, stops, prepare               int
 	filter                                string
 	listRate                              float64
-	verbose                               bool
+	verbose, running                      bool
 	reports                               string
 	crawlsite                             string // soak: crawlsite binary ("": no crawl)
 	crawlPages                            int
@@ -70,7 +75,8 @@ const (
 
 func main() {
 	var o options
-	flag.StringVar(&o.mode, "mode", "load", "load, recovery or soak")
+	flag.StringVar(&o.mode, "mode", "load", "load, submitonly, recovery or soak")
+	flag.BoolVar(&o.running, "running", false, "submitonly: leave the queue running (actions start as they arrive) instead of pausing it")
 	flag.StringVar(&o.target, "target", "durable", "load: ceiling, durable or memory")
 	flag.StringVar(&o.connector, "connector", "../bin/connector", "connector binary")
 	flag.StringVar(&o.ceiling, "ceiling", "out/bin/ceiling", "ceiling binary")
@@ -89,8 +95,11 @@ func main() {
 	flag.StringVar(&o.reports, "reports", "", "load: also write each scenario's loadgen report (JSON, with its HDR histograms) to PREFIX.NAME.json")
 	flag.Parse()
 	variant := o.mode
-	if o.mode == "load" {
+	if o.mode == "load" || o.mode == "submitonly" {
 		variant += "/" + o.target
+	}
+	if o.mode == "submitonly" && o.running {
+		variant += "/running"
 	}
 	out := result.New("http", variant)
 	out.Info["gomaxprocs"] = fmt.Sprint(runtime.GOMAXPROCS(0))
@@ -121,6 +130,8 @@ func run(o options, out *result.Output) error {
 			return err
 		}
 		return submitRunning(o, out)
+	case "submitonly":
+		return submitOnly(o, out)
 	case "recovery":
 		return recovery(o, out)
 	case "soak":
@@ -358,6 +369,38 @@ func submitRunning(o options, out *result.Output) error {
 	}
 	defer p.Stop(60 * time.Second)
 	_, err = measure(o, out, p, "submitrun", loadgen.Config{Scenario: loadgen.ScenarioSubmit})
+	return err
+}
+
+// submitOnly measures submits alone to a fresh connector, its queue paused
+// (pure enqueue, as the load's submit row) or running (-running).
+func submitOnly(o options, out *result.Output) error {
+	var inMemory bool
+	switch o.target {
+	case "durable":
+	case "memory":
+		inMemory = true
+	default:
+		return fmt.Errorf("httpbench: -target %q: want durable or memory", o.target)
+	}
+	slow, err := server.StartSlowSite()
+	if err != nil {
+		return err
+	}
+	defer slow.Close()
+	spec := o.connectorSpec("s", inMemory)
+	spec.SlowURL = slow.URL
+	p, err := server.StartConnector(spec, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer p.Stop(60 * time.Second)
+	if !o.running {
+		if err := p.Control("Pause"); err != nil {
+			return err
+		}
+	}
+	_, err = measure(o, out, p, "submit", loadgen.Config{Scenario: loadgen.ScenarioSubmit})
 	return err
 }
 
