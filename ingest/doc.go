@@ -35,9 +35,10 @@
 // temporary name starting with "." and ending in ".tmp", fsynced, renamed
 // to its final name and the folder fsynced before Add returns, so a
 // consumer that only picks up *.idx and *.del never sees a partial file.
-// The files of one call are fsynced together (the file system then
-// commits its journal once for them), renamed in order, and the folder
-// fsynced once.
+// The files of one call are rendered and written a few at a time, each
+// fsynced as soon as it is written while the next are rendered (the file
+// system commits its journal once for the fsyncs that wait together), then
+// renamed in order once all are, and the folder fsynced once.
 // Temporary files left by a crash can be deleted.
 //
 // # JSON Lines

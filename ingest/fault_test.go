@@ -23,6 +23,11 @@ type faultFS struct {
 	syncDirErr  error
 	truncateErr error
 	syncs       int // file fsyncs that succeeded
+	// openHook, when set, is called before a file is created, with how
+	// many were created before it; syncHook before a file is fsynced.
+	openHook func(n int)
+	syncHook func()
+	opens    int
 }
 
 func newFaultFS() *faultFS { return &faultFS{writeBudget: -1} }
@@ -34,6 +39,13 @@ func (f *faultFS) set(fn func(f *faultFS)) {
 }
 
 func (f *faultFS) OpenFile(name string, flag int, perm os.FileMode) (file, error) {
+	f.mu.Lock()
+	hook, n := f.openHook, f.opens
+	f.opens++
+	f.mu.Unlock()
+	if hook != nil {
+		hook(n)
+	}
 	osf, err := f.osFS.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
@@ -86,8 +98,11 @@ func (w *faultFile) Write(p []byte) (int, error) {
 
 func (w *faultFile) Sync() error {
 	w.fs.mu.Lock()
-	err := w.fs.syncErr
+	err, hook := w.fs.syncErr, w.fs.syncHook
 	w.fs.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	if err != nil {
 		return err
 	}

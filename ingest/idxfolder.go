@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -96,8 +97,14 @@ func (t *idxFolder) Remove(ctx context.Context, refs []string) error {
 }
 
 // deliver writes n items in chunks of t.batch, each rendered by render into
-// a temporary file; fsyncs those files together (syncFiles); then renames
-// them all, in order, to their final names and fsyncs the folder once.
+// a temporary file, then renames them all, in order, to their final names
+// and fsyncs the folder once. The chunks are rendered and written by up to
+// writers goroutines at once, and each file is fsynced (and closed) as soon
+// as it is written, while the next ones are rendered: the file system
+// commits its journal once for the fsyncs that wait together, and the last
+// file's fsync is all that follows the last write (a call's files were
+// fsynced only once all were written: a whole call's rendering, then its
+// fsyncs, one after the other). Each writer holds one rendered chunk.
 func (t *idxFolder) deliver(ctx context.Context, op string, n int, ext string, render func(b []byte, lo, hi int) []byte) error {
 	if n == 0 {
 		return nil
@@ -107,44 +114,67 @@ func (t *idxFolder) deliver(ctx context.Context, op string, n int, ext string, r
 	if t.closed {
 		return delivery(op, ErrClosed)
 	}
-	bp := getBuf()
-	defer putBuf(bp)
-	var (
-		temps []string
-		files []file
-	)
-	removeTemps := func(from int) {
-		for _, tmp := range temps[from:] {
-			_ = t.fs.Remove(tmp) // best effort: a leftover .tmp file is ignored by consumers
-		}
-	}
-	closeFiles := func() {
-		for _, f := range files {
-			_ = f.Close() // after an error already reported
-		}
-		files = nil
-	}
-	err := chunks(n, t.batch, func(lo, hi int) error {
-		if err := context.Cause(ctx); err != nil {
-			return err
-		}
-		*bp = render((*bp)[:0], lo, hi)
-		tmp := filepath.Join(t.dir, "."+t.instance+"-"+strconv.FormatUint(t.tmpSeq.Add(1), 10)+extTemp)
-		f, err := t.writeFile(tmp, *bp)
-		if err != nil {
-			return err
-		}
-		temps, files = append(temps, tmp), append(files, f)
+	var bounds [][2]int
+	_ = chunks(n, t.batch, func(lo, hi int) error {
+		bounds = append(bounds, [2]int{lo, hi})
 		return nil
 	})
-	if err == nil {
-		err = t.syncFiles(temps, files)
-		files = nil // closed by syncFiles
+	temps := make([]string, len(bounds))
+	for i := range temps {
+		temps[i] = filepath.Join(t.dir, "."+t.instance+"-"+strconv.FormatUint(t.tmpSeq.Add(1), 10)+extTemp)
 	}
-	if err != nil {
-		closeFiles()
-		removeTemps(0)
-		return delivery(op, err)
+	var (
+		errs    = make([]error, len(bounds)) // chunk i's, set by the one goroutine that handles it
+		created = make([]bool, len(bounds))  // chunk i's temporary file exists
+		next    atomic.Int64
+		failed  atomic.Bool
+		written sync.WaitGroup
+		synced  sync.WaitGroup
+		sem     = make(chan struct{}, maxParallelSyncs)
+	)
+	for range min(len(bounds), writers()) {
+		written.Go(func() {
+			bp := getBuf()
+			defer putBuf(bp)
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= len(bounds) {
+					return
+				}
+				if err := context.Cause(ctx); err != nil {
+					errs[i] = err
+					failed.Store(true)
+					return
+				}
+				*bp = render((*bp)[:0], bounds[i][0], bounds[i][1])
+				f, err := t.writeFile(temps[i], *bp)
+				if err != nil {
+					errs[i] = err
+					failed.Store(true)
+					return
+				}
+				created[i] = true
+				sem <- struct{}{}
+				synced.Go(func() {
+					defer func() { <-sem }()
+					if errs[i] = syncClose(temps[i], f); errs[i] != nil {
+						failed.Store(true)
+					}
+				})
+			}
+		})
+	}
+	written.Wait()
+	synced.Wait()
+	for _, err := range errs {
+		if err != nil {
+			for i, tmp := range temps {
+				if created[i] {
+					_ = t.fs.Remove(tmp) // best effort: a leftover .tmp file is ignored by consumers
+				}
+			}
+			return delivery(op, err)
+		}
 	}
 	names := make([]string, 0, len(temps))
 	t.renameMu.Lock()
@@ -152,7 +182,9 @@ func (t *idxFolder) deliver(ctx context.Context, op string, n int, ext string, r
 		final := filepath.Join(t.dir, stampedName(nextStamp(), t.instance, ext))
 		if err := t.fs.Rename(tmp, final); err != nil {
 			t.renameMu.Unlock()
-			removeTemps(i)
+			for _, tmp := range temps[i:] {
+				_ = t.fs.Remove(tmp) // best effort, as above
+			}
 			return delivery(op, fmt.Errorf("rename %s: %w", tmp, err))
 		}
 		names = append(names, final)
@@ -165,44 +197,23 @@ func (t *idxFolder) deliver(ctx context.Context, op string, n int, ext string, r
 	return nil
 }
 
-// maxParallelSyncs bounds the fsyncs syncFiles runs at once.
+// maxParallelSyncs bounds the fsyncs a call runs at once.
 const maxParallelSyncs = 8
 
-// syncFiles fsyncs and closes files (named paths), several at once when
-// there are several: the file system commits its journal once for the
-// fsyncs that wait together, where one after the other would commit it
-// once each. It returns the first error; every file is closed.
-func (t *idxFolder) syncFiles(paths []string, files []file) error {
-	syncClose := func(i int) error {
-		err := files[i].Sync()
-		if err != nil {
-			err = fmt.Errorf("fsync %s: %w", paths[i], err)
-		}
-		if cerr := files[i].Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("close %s: %w", paths[i], cerr)
-		}
-		return err
+// writers is how many chunks of a call are rendered and written at once:
+// one per core, at most 4 (each holds a rendered chunk).
+func writers() int { return max(1, min(runtime.GOMAXPROCS(0), 4)) }
+
+// syncClose fsyncs and closes f (named path); every file is closed.
+func syncClose(path string, f file) error {
+	err := f.Sync()
+	if err != nil {
+		err = fmt.Errorf("fsync %s: %w", path, err)
 	}
-	if len(files) == 1 {
-		return syncClose(0)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close %s: %w", path, cerr)
 	}
-	errs := make([]error, len(files))
-	sem := make(chan struct{}, maxParallelSyncs)
-	var wg sync.WaitGroup
-	for i := range files {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			errs[i] = syncClose(i)
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
 // writeFile creates path (which must not exist) and writes data; the

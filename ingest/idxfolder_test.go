@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -194,6 +196,41 @@ func TestIDXFolderFailures(t *testing.T) {
 			require.Len(t, adds, 5)
 		})
 	}
+}
+
+// A call's files are fsynced as they are written, not once all of them
+// are: the last file of a call is created only once a file was being
+// fsynced (before, every file was written before the first fsync, so the
+// hook below waited out its deadline).
+func TestIDXFolderSyncsFilesWhileTheNextAreWritten(t *testing.T) {
+	t.Parallel()
+	b := setupIDX(t, 2)
+	const files = 4 // 7 documents, 2 per file
+	syncing := make(chan struct{})
+	var once sync.Once
+	var overlapped atomic.Bool
+	b.fs.set(func(f *faultFS) {
+		f.syncHook = func() { once.Do(func() { close(syncing) }) }
+		f.openHook = func(n int) {
+			if n != files-1 {
+				return
+			}
+			select {
+			case <-syncing:
+				overlapped.Store(true)
+			case <-time.After(10 * time.Second):
+			}
+		}
+	})
+	require.NoError(t, b.t.Add(context.Background(), makeDocs("x", 7)))
+	require.True(t, overlapped.Load(), "no file was fsynced before the call's last file was created")
+	adds, _, _ := readIDXFolder(t, b.dir)
+	require.Len(t, adds, 7)
+	for i, d := range adds {
+		require.Equal(t, fmt.Sprintf("x/%d", i), d.Reference, "files in the order of the call")
+	}
+	require.Len(t, filesWithExt(t, b.dir, ExtIDX), files)
+	require.Len(t, dirFiles(t, b.dir), files, "no temporary file left")
 }
 
 func TestIDXFolderDirFsyncFails(t *testing.T) {
