@@ -367,9 +367,13 @@ func flushed(ctx context.Context, b *restsync.Batch, err error) error {
 // background, then every record of the batch is written in one
 // Datastore.Update, then the batch is counted. A refused delivery leaves
 // the records as they were (the next run sends the messages again) and
-// counts ingestfailed.
+// counts ingestfailed. The documents of the batch being gathered go to the
+// target early, in multiples of IngestBatchSize (the target's files are
+// those of one call per batch), while the delivering goroutine is idle, so
+// the last batch's delivery, after the last message was read, is its rest
+// only.
 func (r *Repository) newBatch(ds store.Datastore, cnt *fetch.Counts, log *slog.Logger) *restsync.Batch {
-	return &restsync.Batch{DS: ds, Target: r.target, Counts: cnt, Log: log, Size: max(r.batchSize(), 1000)}
+	return &restsync.Batch{DS: ds, Target: r.target, Counts: cnt, Log: log, Size: max(r.batchSize(), 1000), FileSize: r.batchSize()}
 }
 
 // batchSize is [Ingestion] IngestBatchSize.

@@ -66,6 +66,19 @@ type Batch struct {
 	// MaxBytes bounds the content (text and source bytes) gathered before
 	// a flush; default 32 MiB (two batches may be held at once).
 	MaxBytes int
+	// FileSize, when set, is how many documents the target writes per
+	// file or request ([Ingestion] IngestBatchSize). The documents of the
+	// batch being gathered are then handed to the target early, by
+	// MaybeFlush while the delivering goroutine is idle, in calls of a
+	// multiple of FileSize documents (at least a tenth of Size): the
+	// target writes the files one call of the whole batch would, and what
+	// is left to deliver once the last item was added (Flush) is the rest
+	// only. The batch is still recorded (and counted) only once all of its
+	// documents were delivered; when one of its calls is refused, the rest
+	// is not delivered and the whole batch counts as refused. Documents
+	// are handed over early only up to the first conditional item that
+	// has documents (DeliverAfter), whose condition is known only then.
+	FileSize int
 
 	// mu guards cur, work and done (the gathering side); it is held while
 	// a full batch is handed over, so batches go to the delivering
@@ -73,7 +86,7 @@ type Batch struct {
 	mu  sync.Mutex
 	cur *unit
 	// the delivering goroutine, while one runs
-	work chan *unit
+	work chan handed
 	done chan struct{}
 
 	fails atomic.Int64
@@ -113,6 +126,23 @@ type unit struct {
 	pending int // documents and removals
 	bytes   int
 	ctx     context.Context
+
+	// Early delivery (FileSize): the documents of the items added before
+	// the first conditional item with documents (mixed), in order; how
+	// many of them were handed over early (sent, the gathering side's);
+	// the refusal of an early call (the delivering goroutine's).
+	flat     []*ingest.Document
+	mixed    bool
+	sent     int
+	earlyErr error
+}
+
+// handed is what the delivering goroutine is given: a whole batch to
+// deliver and record, or (docs set) documents of the batch being
+// gathered, to deliver early.
+type handed struct {
+	u    *unit
+	docs []*ingest.Document
 }
 
 func (b *Batch) unit() *unit {
@@ -140,6 +170,13 @@ func (b *Batch) Add(it Item) {
 	u.pending += len(it.Docs) + len(it.Removes)
 	for _, d := range it.Docs {
 		u.bytes += len(d.Content) + len(d.Source)
+	}
+	if b.FileSize > 0 && b.Target != nil && len(it.Docs) > 0 && !u.mixed {
+		if it.After != nil {
+			u.mixed = true
+		} else {
+			u.flat = append(u.flat, it.Docs...)
+		}
 	}
 }
 
@@ -226,11 +263,11 @@ func (b *Batch) error() error {
 // MaybeFlush hands the batch over once Size documents and removals, or
 // MaxBytes of content, are waiting. It returns the store error that
 // stopped the deliveries, if one did.
+//
+// With FileSize set, it also hands documents of the batch being gathered
+// to the target early when the delivering goroutine is idle (Batch).
 func (b *Batch) MaybeFlush(ctx context.Context) error {
-	size := b.Size
-	if size <= 0 {
-		size = 1000
-	}
+	size := b.size()
 	maxBytes := b.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = 32 << 20
@@ -238,9 +275,43 @@ func (b *Batch) MaybeFlush(ctx context.Context) error {
 	b.mu.Lock()
 	if u := b.cur; u != nil && (u.pending >= size || u.bytes >= maxBytes) {
 		b.handOver(ctx)
+	} else if u != nil && b.FileSize > 0 {
+		b.handEarly(u)
 	}
 	b.mu.Unlock()
 	return b.error()
+}
+
+// size is Size, or its default.
+func (b *Batch) size() int {
+	if b.Size <= 0 {
+		return 1000
+	}
+	return b.Size
+}
+
+// handEarly hands the documents of u not handed over yet, in a multiple of
+// FileSize and at least a tenth of Size, to the delivering goroutine
+// when it is idle (it does not wait for it). b.mu is held.
+func (b *Batch) handEarly(u *unit) {
+	n := (len(u.flat) - u.sent) / b.FileSize * b.FileSize
+	if n == 0 || n < b.size()/10 || b.error() != nil {
+		return
+	}
+	b.start()
+	select {
+	case b.work <- handed{u: u, docs: u.flat[u.sent : u.sent+n : u.sent+n]}:
+		u.sent += n
+	default: // busy with the batch before: later
+	}
+}
+
+// start starts the delivering goroutine when none runs. b.mu is held.
+func (b *Batch) start() {
+	if b.work == nil {
+		b.work, b.done = make(chan handed), make(chan struct{})
+		go b.deliver(b.work, b.done)
+	}
 }
 
 // handOver gives the batch being gathered to the delivering goroutine
@@ -253,11 +324,8 @@ func (b *Batch) handOver(ctx context.Context) {
 	}
 	b.cur = &unit{seq: u.seq + 1}
 	u.ctx = ctx
-	if b.work == nil {
-		b.work, b.done = make(chan *unit), make(chan struct{})
-		go b.deliver(b.work, b.done)
-	}
-	b.work <- u
+	b.start()
+	b.work <- handed{u: u}
 }
 
 // Flush hands over what is waiting and waits until every batch handed
@@ -282,6 +350,7 @@ func (b *Batch) Close() {
 	if b.cur != nil {
 		clear(b.cur.items)
 		b.cur.items, b.cur.pending, b.cur.bytes = b.cur.items[:0], 0, 0
+		b.cur.flat, b.cur.sent = nil, 0
 	}
 	b.wait()
 }
@@ -297,15 +366,20 @@ func (b *Batch) wait() {
 	b.work, b.done = nil, nil
 }
 
-// deliver applies the batches handed over, in order, until work is
-// closed; after a store error it only drains them.
-func (b *Batch) deliver(work <-chan *unit, done chan<- struct{}) {
+// deliver applies the batches handed over, and delivers the documents
+// handed over early, in order, until work is closed; after a store error
+// it only drains them.
+func (b *Batch) deliver(work <-chan handed, done chan<- struct{}) {
 	defer close(done)
-	for u := range work {
+	for h := range work {
 		if b.error() != nil {
 			continue
 		}
-		if err := b.apply(u); err != nil {
+		if h.docs != nil {
+			b.deliverEarly(h.u, h.docs)
+			continue
+		}
+		if err := b.apply(h.u); err != nil {
 			b.errMu.Lock()
 			b.err = err
 			b.errMu.Unlock()
@@ -313,8 +387,21 @@ func (b *Batch) deliver(work <-chan *unit, done chan<- struct{}) {
 	}
 }
 
-// apply delivers a batch, then records it in one datastore write, then
-// counts it.
+// deliverEarly delivers documents of the batch u, before the rest of it
+// was gathered (FileSize); after a refusal, u's other documents are not
+// delivered, and apply counts the whole batch as refused. As apply, it
+// is not cut short by the action's end.
+func (b *Batch) deliverEarly(u *unit, docs []*ingest.Document) {
+	if u.earlyErr != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), DeliveryTimeout)
+	defer cancel()
+	u.earlyErr = b.Target.Add(ctx, docs)
+}
+
+// apply delivers a batch (what was not delivered early), then records it
+// in one datastore write, then counts it.
 func (b *Batch) apply(u *unit) error {
 	log := b.Log
 	if log == nil {
@@ -343,7 +430,14 @@ func (b *Batch) apply(u *unit) error {
 	}
 	addOK, removeOK := true, true
 	if b.Target != nil && len(docs) > 0 {
-		if err := b.Target.Add(dctx, docs); err != nil {
+		// The first u.sent documents, of items that are never dropped
+		// (unconditional ones before any conditional item with
+		// documents), were delivered early.
+		err := u.earlyErr
+		if err == nil && len(docs) > u.sent {
+			err = b.Target.Add(dctx, docs[u.sent:])
+		}
+		if err != nil {
 			log.Warn("delivery refused: the items are sent again by the next run", "documents", len(docs), "error", err)
 			b.Counts.IngestFailed.Add(uint64(len(docs)))
 			addOK = false

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -20,6 +21,7 @@ type recTarget struct {
 	added   []string
 	removed []string
 	calls   int
+	sizes   []int // documents per Add
 	refuse  func(call int) bool
 }
 
@@ -27,6 +29,7 @@ func (t *recTarget) Add(_ context.Context, docs []*ingest.Document) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.calls++
+	t.sizes = append(t.sizes, len(docs))
 	if t.refuse != nil && t.refuse(t.calls) {
 		return fmt.Errorf("refused: %w", ingest.ErrDelivery)
 	}
@@ -189,4 +192,159 @@ func TestBatchCloseDropsWhatWasNotHandedOver(t *testing.T) {
 	require.NoError(t, b.Flush(context.Background()))
 	require.Equal(t, []string{"b"}, tgt.added)
 	b.Close()
+}
+
+// addedCount is how many documents t took.
+func (t *recTarget) addedCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.added)
+}
+
+// earlyCalled polls MaybeFlush until the target was called, within a
+// deadline.
+func earlyCalled(t *testing.T, b *Batch, tgt *recTarget) bool {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		require.NoError(t, b.MaybeFlush(context.Background()))
+		tgt.mu.Lock()
+		calls := tgt.calls
+		tgt.mu.Unlock()
+		if calls > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// fileStarts returns where the files of a target that writes files of
+// size documents per call start, for calls of the given sizes.
+func fileStarts(calls []int, size int) []int {
+	var starts []int
+	at := 0
+	for _, n := range calls {
+		for lo := 0; lo < n; lo += size {
+			starts = append(starts, at+lo)
+		}
+		at += n
+	}
+	return starts
+}
+
+// With FileSize, the documents of the batch being gathered go to the
+// target while it is idle, in multiples of FileSize, so the target writes
+// the files one call per batch would have; the records wait for the whole
+// batch.
+func TestBatchDeliversEarlyInMultiplesOfFileSize(t *testing.T) {
+	ds := memDatastore(t)
+	tgt := &recTarget{}
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T"), Size: 100, FileSize: 10}
+	defer b.Close()
+	ctx := context.Background()
+	var want []string
+	var units []int // documents per batch handed over, as Size cuts them
+	inUnit := 0
+	item := func(i int) {
+		key := fmt.Sprintf("k%03d", i)
+		docs := doc("ref-" + key)
+		if i%5 == 0 { // a message and its attachment
+			docs = append(docs, doc("ref-"+key+"/a")...)
+		}
+		for _, d := range docs {
+			want = append(want, d.Reference)
+		}
+		b.Deliver(key, &Record{Version: "1", Ref: "ref-" + key}, docs, nil)
+		if inUnit += len(docs); inUnit >= 100 {
+			units, inUnit = append(units, inUnit), 0
+		}
+	}
+	i := 0
+	for ; len(want) < 40; i++ {
+		item(i)
+		require.NoError(t, b.MaybeFlush(ctx))
+	}
+	require.True(t, earlyCalled(t, b, tgt), "nothing delivered before the batch was full")
+	require.Positive(t, tgt.addedCount())
+	rec, err := GetRecord(ds, "k000")
+	require.NoError(t, err)
+	require.Nil(t, rec, "recorded before its batch was delivered whole")
+	for ; len(want) < 250; i++ {
+		item(i)
+		require.NoError(t, b.MaybeFlush(ctx))
+	}
+	units = append(units, inUnit)
+	require.NoError(t, b.Flush(ctx))
+
+	require.Equal(t, want, tgt.added)
+	require.Equal(t, fileStarts(units, 10), fileStarts(tgt.sizes, 10), "files cut where one call per batch cuts them (calls %v)", tgt.sizes)
+	require.Greater(t, len(tgt.sizes), len(units))
+	for k := range i {
+		rec, err := GetRecord(ds, fmt.Sprintf("k%03d", k))
+		require.NoError(t, err)
+		require.NotNil(t, rec, k)
+	}
+	c := job.Counts("T").Snapshot()
+	require.EqualValues(t, len(want), c.Added)
+	require.EqualValues(t, len(want), c.Ingestadded)
+	require.Equal(t, 0, b.Failures())
+}
+
+// An early call refused: the rest of its batch is not delivered, nothing
+// of it is recorded, and the whole batch counts as refused.
+func TestBatchEarlyRefusalRefusesTheBatch(t *testing.T) {
+	ds := memDatastore(t)
+	tgt := &recTarget{refuse: func(call int) bool { return call == 1 }}
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T"), Size: 100, FileSize: 10}
+	defer b.Close()
+	ctx := context.Background()
+	mark := b.Mark()
+	for i := range 40 {
+		b.Deliver(fmt.Sprint(i), &Record{Ref: fmt.Sprint(i)}, doc(fmt.Sprint(i)), nil)
+		require.NoError(t, b.MaybeFlush(ctx))
+	}
+	require.True(t, earlyCalled(t, b, tgt))
+	for i := 40; i < 60; i++ {
+		b.Deliver(fmt.Sprint(i), &Record{Ref: fmt.Sprint(i)}, doc(fmt.Sprint(i)), nil)
+		require.NoError(t, b.MaybeFlush(ctx))
+	}
+	b.PutAfter(mark, []byte("c:cursor"), []byte("1"))
+	require.NoError(t, b.Flush(ctx))
+	require.Empty(t, tgt.added)
+	require.Equal(t, 1, tgt.calls, "nothing more of a batch after a refusal")
+	for i := range 60 {
+		rec, err := GetRecord(ds, fmt.Sprint(i))
+		require.NoError(t, err)
+		require.Nil(t, rec, i)
+	}
+	v, err := ds.Get([]byte("c:cursor"))
+	require.NoError(t, err)
+	require.Nil(t, v)
+	require.Equal(t, 1, b.Failures())
+	c := job.Counts("T").Snapshot()
+	require.EqualValues(t, 0, c.Added)
+	require.EqualValues(t, 60, c.Ingestfailed)
+}
+
+// Documents after a conditional item with documents are not delivered
+// early (the item may yet be dropped): a batch that starts with one is
+// delivered in one call.
+func TestBatchNoEarlyDeliveryAfterAConditionalItem(t *testing.T) {
+	ds := memDatastore(t)
+	tgt := &recTarget{}
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T"), Size: 100, FileSize: 10}
+	defer b.Close()
+	ctx := context.Background()
+	b.DeliverAfter(b.Mark(), "room", &Record{Ref: "room"}, doc("room"), nil)
+	want := []string{"room"}
+	for i := range 60 {
+		b.Deliver(fmt.Sprint(i), &Record{Ref: fmt.Sprint(i)}, doc(fmt.Sprint(i)), nil)
+		want = append(want, fmt.Sprint(i))
+		require.NoError(t, b.MaybeFlush(ctx))
+	}
+	require.NoError(t, b.Flush(ctx))
+	require.Equal(t, want, tgt.added)
+	require.Equal(t, []int{61}, tgt.sizes)
 }
