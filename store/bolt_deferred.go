@@ -318,16 +318,26 @@ func (s *boltStore) takeDeferred() ([]journalMutation, dsOverlay) {
 	if len(s.dsPending) == 0 {
 		return nil, nil
 	}
-	var muts []journalMutation
-	taken := dsOverlay{}
+	// Sized once: a Synchronize's records (10 000 and more) grew the list
+	// and the maps through every doubling (3 % of the CPU of a mail
+	// Synchronize and its store's close). The maps become dsActive's
+	// (promoteDeferred).
+	n := 0
+	for _, m := range s.dsPending {
+		n += len(m)
+	}
+	muts := make([]journalMutation, 0, n)
+	taken := make(dsOverlay, len(s.dsPending))
 	for t, m := range s.dsPending {
+		tm := make(map[string]*dsVal, len(m))
+		taken[t] = tm
 		for k, v := range m {
 			jm := journalMutation{kind: kindDSPut, task: t, key: []byte(k), put: v.v}
 			if v.v == nil {
 				jm.kind = kindDSDelete
 			}
 			muts = append(muts, jm)
-			taken.set(t, k, v)
+			tm[k] = v
 		}
 	}
 	return muts, taken
@@ -343,7 +353,15 @@ func (s *boltStore) promoteDeferred(taken dsOverlay) {
 	if s.dsActive == nil {
 		s.dsActive = dsOverlay{}
 	}
-	s.dsActive.merge(taken)
+	for t, m := range taken {
+		if s.dsActive[t] == nil {
+			s.dsActive[t] = m // takeDeferred's own map, kept by nobody else
+			continue
+		}
+		for k, v := range m {
+			s.dsActive[t][k] = v
+		}
+	}
 	for t, m := range taken {
 		p := s.dsPending[t]
 		for k, v := range m {
