@@ -70,7 +70,9 @@ type Batch struct {
 	// file or request ([Ingestion] IngestBatchSize). The documents of the
 	// batch being gathered are then handed to the target early, by
 	// MaybeFlush while the delivering goroutine is idle, in calls of a
-	// multiple of FileSize documents (at least a tenth of Size): the
+	// multiple of FileSize documents (at least half of Size: each call
+	// costs the target a folder fsync of its own, so at most one early
+	// call per batch): the
 	// target writes the files one call of the whole batch would, and what
 	// is left to deliver once the last item was added (Flush) is the rest
 	// only. The batch is still recorded (and counted) only once all of its
@@ -291,11 +293,11 @@ func (b *Batch) size() int {
 }
 
 // handEarly hands the documents of u not handed over yet, in a multiple of
-// FileSize and at least a tenth of Size, to the delivering goroutine
+// FileSize and at least half of Size, to the delivering goroutine
 // when it is idle (it does not wait for it). b.mu is held.
 func (b *Batch) handEarly(u *unit) {
 	n := (len(u.flat) - u.sent) / b.FileSize * b.FileSize
-	if n == 0 || n < b.size()/10 || b.error() != nil {
+	if n == 0 || n < b.size()/2 || b.error() != nil {
 		return
 	}
 	b.start()

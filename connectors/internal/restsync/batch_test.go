@@ -260,7 +260,7 @@ func TestBatchDeliversEarlyInMultiplesOfFileSize(t *testing.T) {
 		}
 	}
 	i := 0
-	for ; len(want) < 40; i++ {
+	for ; len(want) < 60; i++ {
 		item(i)
 		require.NoError(t, b.MaybeFlush(ctx))
 	}
@@ -300,12 +300,12 @@ func TestBatchEarlyRefusalRefusesTheBatch(t *testing.T) {
 	defer b.Close()
 	ctx := context.Background()
 	mark := b.Mark()
-	for i := range 40 {
+	for i := range 60 {
 		b.Deliver(fmt.Sprint(i), &Record{Ref: fmt.Sprint(i)}, doc(fmt.Sprint(i)), nil)
 		require.NoError(t, b.MaybeFlush(ctx))
 	}
 	require.True(t, earlyCalled(t, b, tgt))
-	for i := 40; i < 60; i++ {
+	for i := 60; i < 80; i++ {
 		b.Deliver(fmt.Sprint(i), &Record{Ref: fmt.Sprint(i)}, doc(fmt.Sprint(i)), nil)
 		require.NoError(t, b.MaybeFlush(ctx))
 	}
@@ -313,7 +313,7 @@ func TestBatchEarlyRefusalRefusesTheBatch(t *testing.T) {
 	require.NoError(t, b.Flush(ctx))
 	require.Empty(t, tgt.added)
 	require.Equal(t, 1, tgt.calls, "nothing more of a batch after a refusal")
-	for i := range 60 {
+	for i := range 80 {
 		rec, err := GetRecord(ds, fmt.Sprint(i))
 		require.NoError(t, err)
 		require.Nil(t, rec, i)
@@ -324,7 +324,7 @@ func TestBatchEarlyRefusalRefusesTheBatch(t *testing.T) {
 	require.Equal(t, 1, b.Failures())
 	c := job.Counts("T").Snapshot()
 	require.EqualValues(t, 0, c.Added)
-	require.EqualValues(t, 60, c.Ingestfailed)
+	require.EqualValues(t, 80, c.Ingestfailed)
 }
 
 // Documents after a conditional item with documents are not delivered
