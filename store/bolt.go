@@ -69,6 +69,7 @@ type boltStore struct {
 	active   map[string]*overlay
 	frozen   map[string]*overlay
 	ovSize   map[string]int        // per queue, the mutations its last active overlay took (newOverlay)
+	spare    map[string]*overlay   // per queue, a folded overlay, emptied, for its next active one (see checkpoint)
 	pending  atomic.Int64          // mutations in active
 	full     atomic.Pointer[error] // the last checkpoint found no space
 	recorded atomic.Bool           // the file's journal record names the journal's segments (set under applyMu)

@@ -96,17 +96,19 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 		return err
 	}
 	what := "apply actions to queue " + queue
-	muts := make([]journalMutation, len(batch))
 	for i, m := range batch {
 		if err := checkMutation(queue, i, m); err != nil {
 			return err
 		}
+	}
+	framed, err := encodeActions(queue, batch)
+	if err != nil {
+		return err
+	}
+	muts := make([]journalMutation, len(batch))
+	for i, m := range batch {
 		if m.Put != nil {
-			b, err := encodeAction(queue, m.Put)
-			if err != nil {
-				return err
-			}
-			muts[i] = journalMutation{kind: kindPut, put: b, id: m.Put.Id, seq: m.Put.GetStatus().GetSeq()}
+			muts[i] = journalMutation{kind: kindPut, put: framed[i][frameHeader:], framed: framed[i], id: m.Put.Id, seq: m.Put.GetStatus().GetSeq()}
 		} else {
 			muts[i] = journalMutation{kind: kindDelete, id: m.Delete}
 		}
@@ -175,12 +177,16 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 	s.ovMu.Lock()
 	o := s.active[queue]
 	if o == nil {
-		o = newOverlay(min(s.ovSize[queue], checkpointEvery))
+		if o = s.spare[queue]; o != nil {
+			delete(s.spare, queue)
+		} else {
+			o = newOverlay(min(s.ovSize[queue], checkpointEvery))
+		}
 		s.active[queue] = o
 	}
 	for _, m := range muts {
 		if m.kind == kindPut {
-			o.add(ovEntry{id: m.id, seq: m.seq, put: m.put})
+			o.add(ovEntry{id: m.id, seq: m.seq, put: m.put, framed: m.framed})
 		} else {
 			o.add(ovEntry{id: m.id})
 		}

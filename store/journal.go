@@ -97,6 +97,9 @@ type journalMutation struct {
 	kind byte
 	task string // datastore mutations: the task and key
 	key  []byte
+	// framed, when set (ApplyActions), is put framed for the seqs bucket
+	// (its checksum, then put: see encodeActions).
+	framed []byte
 }
 
 // data is what a mutation's frame entry carries.
@@ -697,19 +700,24 @@ func (j *journal) create(n uint64, size int64) preparedSeg {
 	})
 }
 
+// zeroChunk is what prepare writes after a segment's header. It is never
+// written to, so it costs no memory (it stays the kernel's zero page) and
+// preparing a segment allocates nothing of its size.
+var zeroChunk [1 << 20]byte
+
 // prepare makes segment n filled with zeros (so appends overwrite written
 // blocks), synced and renamed into place.
 func (j *journal) prepare(n uint64) preparedSeg {
 	return j.makeSegment(n, segmentSize, func(f *os.File) error {
-		zeros := make([]byte, 1<<20)
-		copy(zeros, encodeSegHeader(segmentSize))
-		for written := 0; written < segmentSize; written += len(zeros) {
-			if _, err := f.Write(zeros); err != nil {
+		if _, err := f.Write(encodeSegHeader(segmentSize)); err != nil {
+			return err
+		}
+		for written := segHeaderBytes; written < segmentSize; {
+			k, err := f.Write(zeroChunk[:min(len(zeroChunk), segmentSize-written)])
+			if err != nil {
 				return err
 			}
-			if written == 0 {
-				zeros = make([]byte, len(zeros))
-			}
+			written += k
 		}
 		return nil
 	})

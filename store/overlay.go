@@ -14,6 +14,10 @@ type ovEntry struct {
 	id  string
 	seq uint64
 	put []byte // encoded record; nil: deleted
+	// framed is put as the seqs bucket stores it (its checksum, then put),
+	// when ApplyActions made it (see encodeActions); nil: the checkpoint
+	// frames put itself.
+	framed []byte
 }
 
 // newOverlay returns an empty overlay with room for n mutations (a
@@ -21,6 +25,14 @@ type ovEntry struct {
 // grow its slice and maps step by step through every checkpoint window).
 func newOverlay(n int) *overlay {
 	return &overlay{order: make([]ovEntry, 0, n), latest: make(map[string]int, n), seqs: make(map[uint64]string, n)}
+}
+
+// reset empties o, keeping the memory of its slice and maps.
+func (o *overlay) reset() {
+	clear(o.order) // the records it refers to are garbage
+	o.order = o.order[:0]
+	clear(o.latest)
+	clear(o.seqs)
 }
 
 func (o *overlay) add(e ovEntry) {
