@@ -148,8 +148,8 @@ func newTaskOf(sh *shared, owner *actor.PID, id uuid.UUID, token string, spec *m
 // tok returns the action's token: the one the task keeps, or, for a task
 // given none (an action submitted to the in-memory queue, whose token is
 // made from its id: see manager.submit), the same token made again. A
-// queued action's task keeps no token string (80 bytes per queued action):
-// a status makes it when it is needed, and a run keeps it once it starts.
+// queued action's task keeps no token string (80 bytes per queued action)
+// until a status or its run needs it, and keeps it from then on.
 func (t *task) tok() string {
 	if t.token != "" {
 		return t.token
@@ -597,9 +597,14 @@ func (t *task) changed() *messages.TaskChanged {
 }
 
 func (t *task) status() *messages.ActionStatus {
+	if t.token == "" {
+		// Kept once asked for: an action whose status is read is
+		// usually read again (a client polling it).
+		t.token = t.tok()
+	}
 	o := t.got()
 	s := &messages.ActionStatus{
-		Token:         t.tok(),
+		Token:         t.token,
 		State:         t.state,
 		Priority:      t.priority,
 		QueuedUnixMs:  t.queuedMs,

@@ -52,15 +52,19 @@ func TestTaskEntrySize(t *testing.T) {
 
 // A task given no token (an action submitted to the in-memory queue) makes
 // its token from its id, the queue's name and the token host and port, as
-// the QueueManager made the one it handed out; a task given one (restored,
-// cluster) keeps it.
+// the QueueManager made the one it handed out, when a status first needs
+// it, and keeps it from then on; a task given one (restored, cluster)
+// keeps it.
 func TestTaskMakesItsTokenWhenItKeepsNone(t *testing.T) {
 	sh := &shared{tokenHost: "10.0.0.7", tokenPort: 7000, queue: "FETCH"}
 	spec := &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Tasks: []string{"A"}}
 	id := uuid.UUID{1, 2, 3}
 	lazy := newTaskOf(sh, nil, id, "", spec, &messages.ActionStatus{State: messages.State_STATE_QUEUED})
 	require.Empty(t, lazy.token)
-	require.Equal(t, messages.NewToken("10.0.0.7", 7000, "fetch", id), lazy.status().Token)
+	want := messages.NewToken("10.0.0.7", 7000, "fetch", id)
+	require.Equal(t, want, lazy.status().Token)
+	require.Equal(t, want, lazy.token, "kept once a status needed it")
+	require.Equal(t, want, lazy.status().Token)
 	kept := newTaskOf(sh, nil, id, "given", spec, &messages.ActionStatus{State: messages.State_STATE_QUEUED})
 	require.Equal(t, "given", kept.status().Token)
 }
