@@ -56,7 +56,7 @@ func (b *taskBox) PostUserMessage(message any) {
 	}
 	if b.running.CompareAndSwap(0, 1) {
 		// Idle, and now this goroutine's: see invokeOne.
-		if b.sysMessages.Load() == 0 && b.userMessages.Load() == 0 && b.suspended.Load() == 0 {
+		if b.sys.empty() && b.user.empty() && b.suspended.Load() == 0 {
 			b.invokeOne(message, false)
 		} else {
 			b.user.push(message)
@@ -74,7 +74,7 @@ func (b *taskBox) PostUserMessage(message any) {
 func (b *taskBox) PostSystemMessage(message any) {
 	if b.running.CompareAndSwap(0, 1) {
 		// Idle, and now this goroutine's: see invokeOne.
-		if b.sysMessages.Load() == 0 {
+		if b.sys.empty() {
 			b.invokeOne(message, true)
 		} else {
 			b.sys.push(message)
@@ -98,7 +98,12 @@ func (b *taskBox) PostSystemMessage(message any) {
 // what it read stays true but for posts made at the same time, which may
 // come before or after, as they may when both are queued; one goroutine's
 // messages keep their order, since its second post finds the first still
-// queued (counted) or the mailbox running. Most of a task actor's messages
+// queued or the mailbox running. "Queued" is read from the queues
+// (lazyQueue.empty), not from the counters: a producer counts its message
+// only after pushing it, so the counters may say 0 while a message waits
+// (another producer's message was handled before it was counted, and the
+// consumer stopped at a third one's node not linked yet, ahead of the
+// waiting one: TestTaskBoxIdlePostWaitsForCountedLate). Most of a task actor's messages
 // find it idle (its Started at spawn, a GetStatus, its worker's reports),
 // and each of them was a queue node allocated.
 func (b *taskBox) invokeOne(msg any, system bool) {
@@ -221,6 +226,14 @@ func (l *lazyQueue) push(x any) {
 		}
 	}
 	q.push(x)
+}
+
+// empty reports whether no message is in l, counting one whose push is
+// under way (its producer has taken the head). Only the consumer (the
+// goroutine holding the mailbox's running) may call it.
+func (l *lazyQueue) empty() bool {
+	q := l.q.Load()
+	return q == nil || q.head.Load() == q.tail
 }
 
 // pop is mpscQueue.pop; nil until the first push.

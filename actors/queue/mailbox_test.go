@@ -3,6 +3,7 @@ package queue
 import (
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -249,5 +250,73 @@ func TestTaskBoxKeepsOrderWhenHandlingAtOnce(t *testing.T) {
 	require.Equal(t, []string{"sys:queued", "queued", "later"}, inv.seen)
 	for _, q := range []*mpscQueue{box.sys.q.Load(), box.user.q.Load()} {
 		require.Same(t, &q.stub, q.tail, "back on the stub once idle")
+	}
+}
+
+// seenInvoker records the messages it handles (strings), system ones
+// prefixed "sys:".
+type seenInvoker struct{ seen []string }
+
+func (s *seenInvoker) InvokeSystemMessage(m any) { s.seen = append(s.seen, "sys:"+m.(*boxSys).name) }
+func (s *seenInvoker) InvokeUserMessage(m any)   { s.seen = append(s.seen, m.(string)) }
+func (s *seenInvoker) EscalateFailure(any, any)  {}
+
+// TestTaskBoxIdlePostWaitsForCountedLate: a sender's second message is not
+// handled at once while its first still waits, even when the mailbox is
+// idle and its counters read 0. Two other posts are under way at once:
+// Y's message was queued and already handled, but Y has not counted it
+// yet (so the count is one short), and X has taken the queue's head
+// without linking its node yet (so the consumer saw the queue end before
+// X's message and A's first one, which came after X's). The counters
+// alone then say that nothing waits.
+func TestTaskBoxIdlePostWaitsForCountedLate(t *testing.T) {
+	t.Parallel()
+	for _, system := range []bool{false, true} {
+		sys := newBoxSystem(t)
+		box := taskMailbox(sys.Root)().(*taskBox)
+		inv := &seenInvoker{}
+		box.RegisterHandlers(inv, actor.NewSynchronizedDispatcher(300))
+		q, counter := &box.user, &box.userMessages
+		msg := func(s string) any { return s }
+		post, name := box.PostUserMessage, func(s string) string { return s }
+		if system {
+			q, counter = &box.sys, &box.sysMessages
+			msg = func(s string) any { return &boxSys{s} }
+			post, name = box.PostSystemMessage, func(s string) string { return "sys:" + s }
+		}
+		require.True(t, box.running.CompareAndSwap(0, 1)) // busy on another goroutine
+		q.push(msg("y"))                                  // Y: queued, not counted yet
+		xn := &mpscNode{val: msg("x")}
+		prev := q.q.Load().head.Swap(xn) // X: head taken, node not linked yet
+		post(msg("a1"))                  // A: queued behind X's, counted
+		box.processMessages()            // the busy goroutine handles what it can reach, and lets go
+		require.Equal(t, []string{name("y")}, inv.seen)
+		// A again, the mailbox idle: a1 still waits, so a2 must wait
+		// behind it (the poster then waits for X's link, as a consumer
+		// does).
+		a2 := msg("a2")
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			post(a2)
+		}()
+		queued := func() bool { n := q.q.Load().head.Load(); return n != xn && n.val == a2 }
+		for deadline := time.Now().Add(10 * time.Second); !queued(); {
+			select {
+			case <-done: // handled at once: the order below tells
+			default:
+				if time.Now().Before(deadline) {
+					runtime.Gosched()
+					continue
+				}
+			}
+			break
+		}
+		prev.next.Store(xn) // X links its node
+		counter.Add(1)      // X and Y count theirs
+		counter.Add(1)
+		box.schedule()
+		<-done
+		require.Equal(t, []string{name("y"), name("x"), name("a1"), name("a2")}, inv.seen, "A's messages in the order posted")
 	}
 }
