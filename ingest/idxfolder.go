@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -98,13 +97,15 @@ func (t *idxFolder) Remove(ctx context.Context, refs []string) error {
 
 // deliver writes n items in chunks of t.batch, each rendered by render into
 // a temporary file, then renames them all, in order, to their final names
-// and fsyncs the folder once. The chunks are rendered and written by up to
-// writers goroutines at once, and each file is fsynced (and closed) as soon
-// as it is written, while the next ones are rendered: the file system
-// commits its journal once for the fsyncs that wait together, and the last
-// file's fsync is all that follows the last write (a call's files were
-// fsynced only once all were written: a whole call's rendering, then its
-// fsyncs, one after the other). Each writer holds one rendered chunk.
+// and fsyncs the folder once. Each file is fsynced (and closed) as soon as
+// it is written, while the next ones are rendered: the file system commits
+// its journal once for the fsyncs that wait together, and the last file's
+// fsync is all that follows the last write (a call's files were fsynced
+// only once all were written: a whole call's rendering, then its fsyncs,
+// one after the other). The files are created one at a time: created from
+// two goroutines at once, they cost the file system almost twice the CPU
+// (os.OpenFile 0.71 s against 0.40 s in the profiles of 9 mail
+// Synchronizes, ext4 without a journal).
 func (t *idxFolder) deliver(ctx context.Context, op string, n int, ext string, render func(b []byte, lo, hi int) []byte) error {
 	if n == 0 {
 		return nil
@@ -124,47 +125,37 @@ func (t *idxFolder) deliver(ctx context.Context, op string, n int, ext string, r
 		temps[i] = filepath.Join(t.dir, "."+t.instance+"-"+strconv.FormatUint(t.tmpSeq.Add(1), 10)+extTemp)
 	}
 	var (
-		errs    = make([]error, len(bounds)) // chunk i's, set by the one goroutine that handles it
+		errs    = make([]error, len(bounds)) // chunk i's
 		created = make([]bool, len(bounds))  // chunk i's temporary file exists
-		next    atomic.Int64
-		failed  atomic.Bool
-		written sync.WaitGroup
+		failed  atomic.Bool                  // an fsync failed
 		synced  sync.WaitGroup
 		sem     = make(chan struct{}, maxParallelSyncs)
 	)
-	for range min(len(bounds), writers()) {
-		written.Go(func() {
-			bp := getBuf()
-			defer putBuf(bp)
-			for !failed.Load() {
-				i := int(next.Add(1) - 1)
-				if i >= len(bounds) {
-					return
-				}
-				if err := context.Cause(ctx); err != nil {
-					errs[i] = err
-					failed.Store(true)
-					return
-				}
-				*bp = render((*bp)[:0], bounds[i][0], bounds[i][1])
-				f, err := t.writeFile(temps[i], *bp)
-				if err != nil {
-					errs[i] = err
-					failed.Store(true)
-					return
-				}
-				created[i] = true
-				sem <- struct{}{}
-				synced.Go(func() {
-					defer func() { <-sem }()
-					if errs[i] = syncClose(temps[i], f); errs[i] != nil {
-						failed.Store(true)
-					}
-				})
+	bp := getBuf()
+	defer putBuf(bp)
+	for i, c := range bounds {
+		if failed.Load() {
+			break
+		}
+		if err := context.Cause(ctx); err != nil {
+			errs[i] = err
+			break
+		}
+		*bp = render((*bp)[:0], c[0], c[1])
+		f, err := t.writeFile(temps[i], *bp)
+		if err != nil {
+			errs[i] = err
+			break
+		}
+		created[i] = true
+		sem <- struct{}{}
+		synced.Go(func() {
+			defer func() { <-sem }()
+			if errs[i] = syncClose(temps[i], f); errs[i] != nil {
+				failed.Store(true)
 			}
 		})
 	}
-	written.Wait()
 	synced.Wait()
 	for _, err := range errs {
 		if err != nil {
@@ -199,10 +190,6 @@ func (t *idxFolder) deliver(ctx context.Context, op string, n int, ext string, r
 
 // maxParallelSyncs bounds the fsyncs a call runs at once.
 const maxParallelSyncs = 8
-
-// writers is how many chunks of a call are rendered and written at once:
-// one per core, at most 4 (each holds a rendered chunk).
-func writers() int { return max(1, min(runtime.GOMAXPROCS(0), 4)) }
 
 // syncClose fsyncs and closes f (named path); every file is closed.
 func syncClose(path string, f file) error {
