@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -51,3 +53,27 @@ func TestRequestLogReusesEntries(t *testing.T) {
 }
 
 func repeatX(n int) string { return strings.Repeat("x", n) }
+
+// TestRequestLogKeepsNoRequestText: a log entry's action is the route
+// table's string, not the parsed one, which shares the memory of the
+// request's whole text: the ring (RequestLogSize entries) would keep every
+// logged request, up to MaxRequestBytes each, alive.
+func TestRequestLogKeepsNoRequestText(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, setup{})
+	e.aci(t, "/action=GetVersion&Pad="+repeatX(4096))
+	res, err := e.srv.cfg.System.Root.RequestFuture(e.srv.reqlog, &getLog{}, 5*time.Second).Result()
+	require.NoError(t, err)
+	var key string
+	for a := range e.srv.routes {
+		if a == "GETVERSION" {
+			key = a
+		}
+	}
+	require.NotEmpty(t, key)
+	entries := res.(*logReply).entries
+	require.NotEmpty(t, entries)
+	got := entries[len(entries)-1]
+	require.Equal(t, "GETVERSION", got.action)
+	require.Same(t, unsafe.StringData(key), unsafe.StringData(got.action), "the route table's string, not the request's text")
+}

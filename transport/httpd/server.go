@@ -126,6 +126,8 @@ type Server struct {
 	reqlog    *actor.PID
 	// logEntries are the request log's entries, reused (entryPool).
 	logEntries entryPool
+	// actionKeys maps each key of routes to itself (loggedAction).
+	actionKeys map[string]string
 	started    time.Time
 	port       atomic.Int32
 	served     atomic.Uint64
@@ -263,6 +265,10 @@ func New(cfg Config) (*Server, error) {
 		if tl, ok := cfg.Repository.(fetch.TaskLister); ok {
 			s.routes["TASKLIST"] = func(ctx context.Context, r *aci.Request) (*result, error) { return s.taskList(ctx, tl, r) }
 		}
+	}
+	s.actionKeys = make(map[string]string, len(s.routes))
+	for a := range s.routes {
+		s.actionKeys[a] = a
 	}
 	if cfg.RequestLogSize > 0 {
 		// Every request sends the log its entry: the entry is stored on the
@@ -683,7 +689,7 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, req *aci.Request, status strin
 	}
 	action := ""
 	if req != nil {
-		action = req.Action
+		action = s.loggedAction(req.Action)
 	}
 	client, _ := netip.AddrFromSlice(ctx.RemoteIP())
 	e := s.logEntries.get()
@@ -693,6 +699,18 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, req *aci.Request, status strin
 	e.action, e.client, e.status, e.conn = action, client.Unmap(), status, ctx.ConnID()
 	e.unixMs, e.duration = start.UnixMilli(), float64(elapsed.Microseconds())/1000
 	s.cfg.System.Root.Send(s.reqlog, e)
+}
+
+// loggedAction returns action as the request log keeps it: the route
+// table's own string for an action it serves, else a copy. The parsed
+// action shares the memory of the request's whole text (aci.Request), up
+// to MaxRequestBytes, which an entry would keep for as long as it stays in
+// the ring (RequestLogSize requests).
+func (s *Server) loggedAction(action string) string {
+	if a, ok := s.actionKeys[action]; ok {
+		return a
+	}
+	return strings.Clone(action)
 }
 
 // Port returns the port Serve listens on (useful with port 0).
