@@ -402,6 +402,29 @@ func (b *Batch) deliverEarly(u *unit, docs []*ingest.Document) {
 	u.earlyErr = b.Target.Add(ctx, docs)
 }
 
+// addedLater maps each reference that an item of items adds to the index
+// of the last item adding it; nil when no item removes anything (the
+// common case: nothing to look up).
+func addedLater(items []Item) map[string]int {
+	removes := false
+	for i := range items {
+		if len(items[i].Removes) > 0 {
+			removes = true
+			break
+		}
+	}
+	if !removes {
+		return nil
+	}
+	at := make(map[string]int)
+	for i := range items {
+		for _, d := range items[i].Docs {
+			at[d.Reference] = i
+		}
+	}
+	return at
+}
+
 // apply delivers a batch (what was not delivered early), then records it
 // in one datastore write, then counts it.
 func (b *Batch) apply(u *unit) error {
@@ -422,9 +445,18 @@ func (b *Batch) apply(u *unit) error {
 	var docs []*ingest.Document
 	var refs []string
 	var added, updated uint64
-	for _, it := range kept {
+	readded := addedLater(kept)
+	for i, it := range kept {
 		docs = append(docs, it.Docs...)
-		refs = append(refs, it.Removes...)
+		for _, ref := range it.Removes {
+			// The batch adds before it removes, so a reference that a
+			// later item adds again (a Gmail message moved between
+			// folders in one run: one reference, two keys) must not be
+			// removed: the later item wins, as it would one by one.
+			if j, ok := readded[ref]; !ok || j < i {
+				refs = append(refs, ref)
+			}
+		}
 		if len(it.Docs) > 0 {
 			added += it.Added
 			updated += it.Updated

@@ -151,6 +151,39 @@ func TestBatchRefusedRemovalKeepsTheRecord(t *testing.T) {
 	require.EqualValues(t, 0, job.Counts("T").Snapshot().Deleted)
 }
 
+// A reference removed by one item and added again by a later item of the
+// same batch (a Gmail message moved between folders: two keys, one
+// reference) stays in the target; one added and then removed is removed.
+func TestBatchLaterItemWinsForAReference(t *testing.T) {
+	ds := memDatastore(t)
+	tgt := &recTarget{}
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T")}
+	defer b.Close()
+	b.Forget("INBOX/1", &Record{Version: "1", Ref: "moved", Kids: []string{"moved#2"}})
+	b.Deliver("Archive/7", &Record{Version: "1", Ref: "moved", Kids: []string{"moved#2"}},
+		append(doc("moved"), doc("moved#2")...), nil)
+	b.Deliver("INBOX/2", &Record{Version: "1", Ref: "gone"}, doc("gone"), nil)
+	b.Forget("INBOX/2", &Record{Version: "1", Ref: "gone"})
+	require.NoError(t, b.Flush(context.Background()))
+	// The target applies the adds, then the removals.
+	in := map[string]bool{}
+	for _, r := range tgt.added {
+		in[r] = true
+	}
+	for _, r := range tgt.removed {
+		delete(in, r)
+	}
+	require.Equal(t, map[string]bool{"moved": true, "moved#2": true}, in)
+	require.Equal(t, []string{"gone"}, tgt.removed)
+	rec, err := GetRecord(ds, "Archive/7")
+	require.NoError(t, err)
+	require.NotNil(t, rec)
+	rec, err = GetRecord(ds, "INBOX/1")
+	require.NoError(t, err)
+	require.Nil(t, rec)
+}
+
 // failingDS refuses every Update.
 type failingDS struct{ store.Datastore }
 
