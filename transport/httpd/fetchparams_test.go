@@ -3,7 +3,9 @@ package httpd
 import (
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -116,5 +118,36 @@ func TestFetchResultsAreRecycledClean(t *testing.T) { // not parallel: it reads 
 		require.Equal(t, "SUCCESS", x.Response, string(x.ResponseData.Inner))
 		require.Contains(t, string(x.ResponseData.Inner), "MyTask")
 		require.Contains(t, string(e.status(t, tok).ResponseData.Inner), "<priority>"+strconv.Itoa(i)+"</priority>")
+	}
+}
+
+// TestQueuedParamsKeepNoRequestText: the kept names and values are in
+// memory of their own, not in the parser's buffer of the whole request (a
+// queued action would keep a request padded with a megabyte in a standard
+// parameter it does not keep).
+func TestQueuedParamsKeepNoRequestText(t *testing.T) {
+	t.Parallel()
+	body := "action=Fetch&FetchAction=Synchronize&TemplateParamCSVs=" + strings.Repeat("x", 1<<16) + "&ConfigSection=MyTask"
+	req, err := aci.ParseLimited([]byte("POST"), []byte("/"), []byte("application/x-www-form-urlencoded"), []byte(body), aci.Limits{})
+	require.NoError(t, err)
+	var pad string
+	for _, p := range req.Params {
+		if p.GetName() == "TemplateParamCSVs" {
+			pad = p.GetValue()
+		}
+	}
+	require.Len(t, pad, 1<<16)
+	p := queuedParams(req)
+	require.Len(t, p, 1)
+	require.Equal(t, "ConfigSection=MyTask", p[0].GetName()+"="+p[0].GetValue())
+	// The parser's names and values share one buffer; the kept ones must not
+	// lie in it.
+	lo := uintptr(unsafe.Pointer(unsafe.StringData(pad)))
+	hi := lo + uintptr(len(pad))
+	for _, x := range p {
+		for _, s := range []string{x.GetName(), x.GetValue()} {
+			a := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+			require.False(t, a >= lo-4096 && a < hi+4096, "%q lies in the request's buffer", s)
+		}
 	}
 }

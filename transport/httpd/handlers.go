@@ -67,21 +67,34 @@ func recycleFetch(r *result) {
 // there are none. They are copies, in memory of their own: the parser's
 // hold every parameter of the request (72 bytes each), which a queued
 // action kept. The usual single one comes with its slice in one
-// allocation. Names and values still share the request's text.
+// allocation. Their names and values are copied into one string of their
+// own: the parser's share one buffer with every other parameter of the
+// request, which a queued action would keep alive (up to MaxRequestBytes
+// per queued action for a request padded with parameters it ignores).
 func queuedParams(req *aci.Request) messages.Params {
 	keep := func(p *messages.Param) bool {
 		name := p.GetName()
 		return !aci.IsStandardParam(name) && !strings.EqualFold(name, "FetchAction") && !strings.EqualFold(name, "Priority")
 	}
-	n := 0
+	n, size := 0, 0
 	for _, p := range req.Params {
 		if keep(p) {
 			n++
+			size += len(p.GetName()) + len(p.GetValue())
 		}
 	}
 	if n == 0 {
 		return nil
 	}
+	var text strings.Builder
+	text.Grow(size)
+	for _, p := range req.Params {
+		if keep(p) {
+			text.WriteString(p.GetName())
+			text.WriteString(p.GetValue())
+		}
+	}
+	own := text.String()
 	var out messages.Params
 	var vals []messages.Param
 	if n == 1 {
@@ -93,10 +106,13 @@ func queuedParams(req *aci.Request) messages.Params {
 	} else {
 		out, vals = make(messages.Params, 0, n), make([]messages.Param, n)
 	}
+	at := 0
 	for _, p := range req.Params {
 		if keep(p) {
 			v := &vals[len(out)]
-			v.Name, v.Value = p.GetName(), p.GetValue()
+			nl, vl := len(p.GetName()), len(p.GetValue())
+			v.Name, v.Value = own[at:at+nl], own[at+nl:at+nl+vl]
+			at += nl + vl
 			out = append(out, v)
 		}
 	}
