@@ -113,18 +113,24 @@ func (b *taskBox) invokeOne(msg any, system bool) {
 		}
 	}()
 	if system {
-		switch msg.(type) {
-		case *actor.SuspendMailbox:
-			b.suspended.Store(1)
-		case *actor.ResumeMailbox:
-			b.suspended.Store(0)
-		default:
-			b.invoker.InvokeSystemMessage(msg)
-		}
+		b.system(msg)
 		return
 	}
 	b.invoker.InvokeUserMessage(msg)
 	b.received(msg)
+}
+
+// system handles a system message: suspension and resumption here, the
+// others by the invoker.
+func (b *taskBox) system(msg any) {
+	switch msg.(type) {
+	case *actor.SuspendMailbox:
+		b.suspended.Store(1)
+	case *actor.ResumeMailbox:
+		b.suspended.Store(0)
+	default:
+		b.invoker.InvokeSystemMessage(msg)
+	}
 }
 
 // RegisterHandlers implements actor.Mailbox.
@@ -175,14 +181,7 @@ func (b *taskBox) run() {
 		i++
 		if msg = b.sys.pop(); msg != nil {
 			b.sysMessages.Add(-1)
-			switch msg.(type) {
-			case *actor.SuspendMailbox:
-				b.suspended.Store(1)
-			case *actor.ResumeMailbox:
-				b.suspended.Store(0)
-			default:
-				b.invoker.InvokeSystemMessage(msg)
-			}
+			b.system(msg)
 			continue
 		}
 		if b.suspended.Load() == 1 {

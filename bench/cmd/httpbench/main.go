@@ -224,29 +224,39 @@ func loadCeiling(o options, out *result.Output) error {
 	return err
 }
 
-func loadConnector(o options, out *result.Output) error {
-	var inMemory bool
+// startTarget starts a site that never answers and a connector for
+// -target (durable or memory; want lists the targets of the mode, for its
+// error) using it, its data folder named name. The caller closes slow.
+func startTarget(o options, name, want string) (p *server.Proc, slow *server.SlowSite, inMemory bool, err error) {
 	switch o.target {
 	case "durable":
 	case "memory":
 		inMemory = true
 	default:
-		return fmt.Errorf("httpbench: -target %q: want ceiling, durable or memory", o.target)
+		return nil, nil, false, fmt.Errorf("httpbench: -target %q: want %s", o.target, want)
 	}
-	slow, err := server.StartSlowSite()
+	slow, err = server.StartSlowSite()
+	if err != nil {
+		return nil, nil, false, err
+	}
+	spec := o.connectorSpec(name, inMemory)
+	spec.SlowURL = slow.URL
+	p, err = server.StartConnector(spec, 30*time.Second)
+	if err != nil {
+		slow.Close()
+		return nil, nil, false, err
+	}
+	return p, slow, inMemory, nil
+}
+
+func loadConnector(o options, out *result.Output) error {
+	// Phase 1: a paused queue, so that submitted actions stay queued and
+	// the submit figure is pure enqueue (as the peers' enqueue rows).
+	p, slow, inMemory, err := startTarget(o, "a", "ceiling, durable or memory")
 	if err != nil {
 		return err
 	}
 	defer slow.Close()
-
-	// Phase 1: a paused queue, so that submitted actions stay queued and
-	// the submit figure is pure enqueue (as the peers' enqueue rows).
-	spec := o.connectorSpec("a", inMemory)
-	spec.SlowURL = slow.URL
-	p, err := server.StartConnector(spec, 30*time.Second)
-	if err != nil {
-		return err
-	}
 	if err := p.Control("Pause"); err != nil {
 		p.Kill()
 		return err
@@ -265,7 +275,7 @@ func loadConnector(o options, out *result.Output) error {
 
 	// Phase 2: a fresh connector, running: actions complete (mixed),
 	// then the list of finished ones, then Stop of running actions.
-	spec = o.connectorSpec("b", inMemory)
+	spec := o.connectorSpec("b", inMemory)
 	spec.SlowURL = slow.URL
 	p, err = server.StartConnector(spec, 30*time.Second)
 	if err != nil {
@@ -375,25 +385,11 @@ func submitRunning(o options, out *result.Output) error {
 // submitOnly measures submits alone to a fresh connector, its queue paused
 // (pure enqueue, as the load's submit row) or running (-running).
 func submitOnly(o options, out *result.Output) error {
-	var inMemory bool
-	switch o.target {
-	case "durable":
-	case "memory":
-		inMemory = true
-	default:
-		return fmt.Errorf("httpbench: -target %q: want durable or memory", o.target)
-	}
-	slow, err := server.StartSlowSite()
+	p, slow, _, err := startTarget(o, "s", "durable or memory")
 	if err != nil {
 		return err
 	}
 	defer slow.Close()
-	spec := o.connectorSpec("s", inMemory)
-	spec.SlowURL = slow.URL
-	p, err := server.StartConnector(spec, 30*time.Second)
-	if err != nil {
-		return err
-	}
 	defer p.Stop(60 * time.Second)
 	if !o.running {
 		if err := p.Control("Pause"); err != nil {
