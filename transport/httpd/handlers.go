@@ -64,13 +64,13 @@ func recycleFetch(r *result) {
 // queuedParams returns the parameters of a Fetch that its action keeps
 // (the queue holds them as long as the action): its action parameters
 // (aci.Request.ActionParams) without FetchAction and Priority, nil when
-// there are none. They are copies, in memory of their own: the parser's
-// hold every parameter of the request (72 bytes each), which a queued
-// action kept. The usual single one comes with its slice in one
-// allocation. Their names and values are copied into one string of their
-// own: the parser's share one buffer with every other parameter of the
-// request, which a queued action would keep alive (up to MaxRequestBytes
-// per queued action for a request padded with parameters it ignores).
+// there are none. They are copies in memory of their own, since a queued
+// action would otherwise keep the whole request alive: the parser's
+// parameters are an array of every parameter (72 bytes each), and their
+// names and values share one buffer with the whole request's (up to
+// MaxRequestBytes per queued action for a request padded with a
+// parameter it ignores). The kept names and values go into one string;
+// the usual single parameter comes with its slice in one allocation.
 func queuedParams(req *aci.Request) messages.Params {
 	keep := func(p *messages.Param) bool {
 		name := p.GetName()

@@ -72,10 +72,9 @@ type Batch struct {
 	// MaybeFlush while the delivering goroutine is idle, in calls of a
 	// multiple of FileSize documents (at least half of Size: each call
 	// costs the target a folder fsync of its own, so at most one early
-	// call per batch): the
-	// target writes the files one call of the whole batch would, and what
-	// is left to deliver once the last item was added (Flush) is the rest
-	// only. The batch is still recorded (and counted) only once all of its
+	// call per batch): the target writes the files one call of the whole
+	// batch would, and what is left to deliver once the last item was
+	// added (Flush) is the rest only. The batch is still recorded (and counted) only once all of its
 	// documents were delivered; when one of its calls is refused, the rest
 	// is not delivered and the whole batch counts as refused. Documents
 	// are handed over early only up to the first conditional item that
