@@ -54,11 +54,12 @@ func BenchmarkBuild(b *testing.B) {
 	job := fetch.NewJob("bench", "SYNCHRONIZE", nil, []string{"MAIL"})
 	ctx := context.Background()
 	coll := mailbox.Collection{Name: "INBOX"}
+	sc := builder.scratch(ctx) // as each builder goroutine has
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		m := msgs[i%n]
-		bl := builder.build(ctx, "MAIL", coll, m)
+		bl := builder.buildWith(sc, ctx, "MAIL", coll, m)
 		batch := &restsync.Batch{DS: ds, Counts: restsync.Counts(job, "MAIL")}
 		deliver(batch, coll.Name, m, bl, nil)
 		if err := ingest.WriteIDX(io.Discard, bl.docs...); err != nil {

@@ -3,6 +3,7 @@ package mailfetch
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,8 +24,10 @@ const (
 // built is one message's documents: the message first, then its
 // attachments.
 type built struct {
-	docs     []*ingest.Document
-	kids     []string // sections of the attachment documents
+	docs     []*ingest.Document // docsArr[:n] unless more than fit
+	docsArr  [2]*ingest.Document
+	parent   ingest.Document // docs[0]
+	kids     []string        // sections of the attachment documents
 	title    string
 	problems []string
 	// extractFailures counts attachments whose text could not be
@@ -66,8 +69,38 @@ func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
 
 // build reads a message and returns its documents.
 func (b *docBuilder) build(ctx context.Context, task string, c mailbox.Collection, m *mailbox.Message) *built {
-	p := mimedoc.Parse(m.Raw, m.Truncated, b.s.MIME, b.htmlText(ctx))
+	return b.buildWith(b.scratch(ctx), ctx, task, c, m)
+}
+
+// buildScratch is what a goroutine that builds documents keeps from one
+// message to the next.
+type buildScratch struct {
+	toText mimedoc.HTMLText // b.htmlText(ctx)
+	// fields gathers a document's fields, which are then copied to a
+	// slice of their exact size: the size of a slice made for the most a
+	// message could have was a tenth of the bytes a Synchronize allocated.
+	fields []ingest.Field
+}
+
+func (b *docBuilder) scratch(ctx context.Context) *buildScratch {
+	return &buildScratch{toText: b.htmlText(ctx), fields: make([]ingest.Field, 0, 32)}
+}
+
+// fieldsOf returns a copy of f, of its exact size, and empties the
+// scratch for the next document.
+func (s *buildScratch) fieldsOf(f []ingest.Field) []ingest.Field {
+	out := slices.Clone(f)
+	clear(f) // the values are the message's: not kept alive by the scratch
+	s.fields = f[:0]
+	return out
+}
+
+// buildWith is build with the scratch of the calling goroutine
+// (b.scratch(ctx), made once per goroutine, not per message).
+func (b *docBuilder) buildWith(sc *buildScratch, ctx context.Context, task string, c mailbox.Collection, m *mailbox.Message) *built {
+	p := mimedoc.Parse(m.Raw, m.Truncated, b.s.MIME, sc.toText)
 	out := &built{problems: p.Problems}
+	out.docs = out.docsArr[:0]
 	title := p.Subject
 	if title == "" {
 		title = "(no subject)"
@@ -77,8 +110,7 @@ func (b *docBuilder) build(ctx context.Context, task string, c mailbox.Collectio
 	if date.IsZero() {
 		date = m.Received
 	}
-	// About 25 fields and one per address, label, flag and attachment.
-	f := make([]ingest.Field, 0, 24+len(p.From)+len(p.To)+len(p.Cc)+len(p.Bcc)+len(p.References)+len(m.Labels)+len(m.Flags)+len(p.Attachments)+len(p.Problems))
+	f := sc.fields[:0]
 	add := func(name, value string) {
 		if value != "" {
 			f = append(f, ingest.Field{Name: name, Value: value})
@@ -89,12 +121,39 @@ func (b *docBuilder) build(ctx context.Context, task string, c mailbox.Collectio
 			add(name, v)
 		}
 	}
+	// The numeric values in one string, of which the fields hold slices:
+	// one allocation, not one per value.
+	var nbuf [5 * 20]byte
+	nb := nbuf[:0]
+	var ends [5]int // of each value in nb; 0 for one left out
+	if !date.IsZero() {
+		nb = strconv.AppendInt(nb, date.Unix(), 10)
+		ends[0] = len(nb)
+	}
+	if !m.Received.IsZero() {
+		nb = strconv.AppendInt(nb, m.Received.Unix(), 10)
+		ends[1] = len(nb)
+	}
+	if m.UID != 0 {
+		nb = strconv.AppendUint(nb, uint64(m.UID), 10)
+		ends[2] = len(nb)
+		nb = strconv.AppendUint(nb, uint64(m.UIDValidity), 10)
+		ends[3] = len(nb)
+	}
+	nb = strconv.AppendInt(nb, m.Size, 10)
+	ends[4] = len(nb)
+	nums := string(nb)
+	var num [5]string // date, received, UID, UIDVALIDITY, size
+	start := 0
+	for i, end := range ends {
+		if end > 0 {
+			num[i], start = nums[start:end], end
+		}
+	}
 	id := Identifier{Task: task, Collection: c.Name, Key: m.Key}
 	add(fieldIdentifier, id.Encode())
 	add(ingest.FieldTitle, title)
-	if !date.IsZero() {
-		add(ingest.FieldDate, unix(date))
-	}
+	add(ingest.FieldDate, num[0])
 	add("ACCOUNT", b.account)
 	addAll("FROM", p.From)
 	addAll("SENDER", p.Sender)
@@ -104,11 +163,9 @@ func (b *docBuilder) build(ctx context.Context, task string, c mailbox.Collectio
 	addAll("BCC", p.Bcc)
 	add("SUBJECT", p.Subject)
 	if !p.Date.IsZero() {
-		add("DATE", unix(p.Date))
+		add("DATE", num[0]) // date is p.Date
 	}
-	if !m.Received.IsZero() {
-		add("RECEIVED", unix(m.Received))
-	}
+	add("RECEIVED", num[1])
 	add("MESSAGE_ID", p.MessageID)
 	addAll("IN_REPLY_TO", p.InReplyTo)
 	addAll("REFERENCES", p.References)
@@ -117,11 +174,9 @@ func (b *docBuilder) build(ctx context.Context, task string, c mailbox.Collectio
 	add("FOLDER", c.Name)
 	addAll("LABELS", m.Labels)
 	addAll("FLAGS", m.Flags)
-	if m.UID != 0 {
-		add("IMAP_UID", strconv.FormatUint(uint64(m.UID), 10))
-		add("IMAP_UIDVALIDITY", strconv.FormatUint(uint64(m.UIDValidity), 10))
-	}
-	add("SIZE", strconv.FormatInt(m.Size, 10))
+	add("IMAP_UID", num[2])
+	add("IMAP_UIDVALIDITY", num[3])
+	add("SIZE", num[4])
 	add("CONTENT_TYPE", "message/rfc822")
 	if p.HTMLBody {
 		add("BODY_FORMAT", "html")
@@ -140,14 +195,14 @@ func (b *docBuilder) build(ctx context.Context, task string, c mailbox.Collectio
 	for _, a := range p.Attachments {
 		add("ATTACHMENT_NAME", attachmentName(a))
 	}
-	parent := &ingest.Document{Reference: m.Reference, Fields: f, Content: p.Text}
-	out.docs = append(out.docs, parent)
+	out.parent = ingest.Document{Reference: m.Reference, Fields: sc.fieldsOf(f), Content: p.Text}
+	out.docs = append(out.docs, &out.parent)
 	for _, a := range attachments {
 		if a.Truncated {
 			// Cut at the size limit: not indexed as a half file.
 			continue
 		}
-		out.docs = append(out.docs, b.attachment(ctx, task, c, m, p, a, date, out))
+		out.docs = append(out.docs, b.attachment(sc, ctx, task, c, m, p, a, date, out))
 		out.kids = append(out.kids, a.Section)
 	}
 	return out
@@ -175,8 +230,8 @@ func attachmentName(a *mimedoc.Attachment) string {
 }
 
 // attachment is the document of one attachment.
-func (b *docBuilder) attachment(ctx context.Context, task string, c mailbox.Collection, m *mailbox.Message, p *mimedoc.Message, a *mimedoc.Attachment, date time.Time, out *built) *ingest.Document {
-	f := make([]ingest.Field, 0, 16+len(p.From)+len(m.Labels))
+func (b *docBuilder) attachment(sc *buildScratch, ctx context.Context, task string, c mailbox.Collection, m *mailbox.Message, p *mimedoc.Message, a *mimedoc.Attachment, date time.Time, out *built) *ingest.Document {
+	f := sc.fields[:0]
 	add := func(name, value string) {
 		if value != "" {
 			f = append(f, ingest.Field{Name: name, Value: value})
@@ -227,7 +282,7 @@ func (b *docBuilder) attachment(ctx context.Context, task string, c mailbox.Coll
 			add("EXTRACT_ERROR", err.Error())
 		}
 	}
-	return &ingest.Document{Reference: ref, Fields: f, Content: text, Source: a.Data, SourceType: a.ContentType}
+	return &ingest.Document{Reference: ref, Fields: sc.fieldsOf(f), Content: text, Source: a.Data, SourceType: a.ContentType}
 }
 
 // kidRefs returns the references of a message's attachment documents.

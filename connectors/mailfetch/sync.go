@@ -281,10 +281,11 @@ func startBuilding(ctx context.Context, b *docBuilder, task string, c mailbox.Co
 		bp.wg.Add(1)
 		go func() {
 			defer bp.wg.Done()
+			sc := b.scratch(ctx)
 			for j := range bp.in {
 				j.bls = make([]*built, len(j.msgs))
 				for i, m := range j.msgs {
-					j.bls[i] = b.build(ctx, task, c, m)
+					j.bls[i] = b.buildWith(sc, ctx, task, c, m)
 				}
 				close(j.ready)
 			}

@@ -323,7 +323,13 @@ func (b *Batch) handOver(ctx context.Context) {
 	if len(u.items) == 0 {
 		return
 	}
-	b.cur = &unit{seq: u.seq + 1}
+	// The next batch is sized as this one (a batch's items and documents
+	// grown by doubling were a thirtieth of the bytes a mail Synchronize
+	// allocates).
+	b.cur = &unit{seq: u.seq + 1, items: make([]Item, 0, len(u.items))}
+	if u.flat != nil {
+		b.cur.flat = make([]*ingest.Document, 0, len(u.flat))
+	}
 	u.ctx = ctx
 	b.start()
 	b.work <- handed{u: u}

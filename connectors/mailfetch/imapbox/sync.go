@@ -425,6 +425,36 @@ func version(flags, labels []string) string {
 	return v
 }
 
+// flagsSeen is the flags of the message read before, and their version:
+// the next message, which most often has the same flags, shares them
+// (nothing changes a message's Flags once read).
+type flagsSeen struct {
+	imapFlags []imap.Flag
+	flags     []string
+	versioned []string // the flags of v
+	v         string
+}
+
+// strings returns flagStrings(flags), the same slice as the last call's
+// when flags are the same.
+func (s *flagsSeen) strings(flags []imap.Flag) []string {
+	if s.flags != nil && slices.Equal(flags, s.imapFlags) {
+		return s.flags
+	}
+	s.imapFlags, s.flags = flags, flagStrings(flags)
+	return s.flags
+}
+
+// version returns version(flags, nil), computed once for the flags
+// strings returned.
+func (s *flagsSeen) version(flags []string) string {
+	if len(flags) > 0 && len(s.versioned) > 0 && &flags[0] == &s.versioned[0] && len(flags) == len(s.versioned) {
+		return s.v
+	}
+	s.versioned, s.v = flags, version(flags, nil)
+	return s.v
+}
+
 func flagStrings(flags []imap.Flag) []string {
 	out := make([]string, 0, len(flags))
 	for _, f := range flags {
@@ -616,7 +646,8 @@ func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, lim
 	var group []*mailbox.Message
 	var groupBytes int64
 	prefix := b.refPrefix(uidValidity) // not Gmail's: its messages take fetchGroups
-	refBuf := make([]byte, 0, len(prefix)+10)
+	refBuf := make([]byte, 0, len(prefix)+32)
+	var last flagsSeen
 	for {
 		m := cmd.Next()
 		if m == nil {
@@ -633,7 +664,7 @@ func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, lim
 			case imapclient.FetchItemDataUID:
 				meta.UID = uint32(it.UID)
 			case imapclient.FetchItemDataFlags:
-				meta.Flags = flagStrings(it.Flags)
+				meta.Flags = last.strings(it.Flags)
 			case imapclient.FetchItemDataRFC822Size:
 				meta.Size = it.Size
 			case imapclient.FetchItemDataInternalDate:
@@ -655,12 +686,19 @@ func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, lim
 		if meta.Flags == nil {
 			meta.Flags = []string{}
 		}
-		meta.Key = Key(uidValidity, imap.UID(meta.UID))
-		meta.Version = version(meta.Flags, nil)
+		meta.Version = last.version(meta.Flags)
 		b.stats.bodies.Add(1)
 		b.stats.bytes.Add(int64(len(body)))
-		ref := strconv.AppendUint(append(refBuf[:0], prefix...), uint64(meta.UID), 10) // one allocation, not two
-		group = append(group, &mailbox.Message{Meta: meta, Reference: string(ref), Raw: body, Truncated: meta.Size > int64(len(body))})
+		// The reference and the key (Key) in one string: one allocation,
+		// not four.
+		rk := strconv.AppendUint(append(refBuf[:0], prefix...), uint64(meta.UID), 10)
+		refLen := len(rk)
+		rk = strconv.AppendUint(rk, uint64(uidValidity), 10)
+		rk = append(rk, '.')
+		rk = strconv.AppendUint(rk, uint64(meta.UID), 10)
+		refKey := string(rk)
+		meta.Key = refKey[refLen:]
+		group = append(group, &mailbox.Message{Meta: meta, Reference: refKey[:refLen], Raw: body, Truncated: meta.Size > int64(len(body))})
 		groupBytes += int64(len(body))
 		if groupBytes >= fetchGroupBytes || len(group) >= fetchGroupMessages {
 			if !send(group) {

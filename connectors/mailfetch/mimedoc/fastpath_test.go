@@ -2,8 +2,10 @@ package mimedoc
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"mime"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -26,7 +28,7 @@ func checkSimpleMediaType(t *testing.T, v string) bool {
 	wt, wp, err := mime.ParseMediaType(v)
 	require.NoError(t, err, "%q", v)
 	require.Equal(t, wt, gt, "%q", v)
-	require.Equal(t, wp, gp, "%q", v)
+	require.Equal(t, wp, gp.asMap(), "%q", v)
 	return true
 }
 
@@ -187,4 +189,90 @@ func within(s string, b []byte) bool {
 	}
 	p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(&b[0]))
 	return p >= lo && p < lo+uintptr(len(b))
+}
+
+// rawStrings returns the strings and byte slices of m (every field, found
+// by reflection, so that a field added later is checked too) that lie in
+// raw's memory.
+func rawStrings(m *Message, raw []byte) []string {
+	var out []string
+	var walk func(path string, v reflect.Value)
+	walk = func(path string, v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Pointer:
+			if !v.IsNil() {
+				walk(path, v.Elem())
+			}
+		case reflect.Struct:
+			for i := range v.NumField() {
+				walk(path+"."+v.Type().Field(i).Name, v.Field(i))
+			}
+		case reflect.Slice:
+			if v.Type().Elem().Kind() == reflect.Uint8 {
+				if v.Len() > 0 && within(unsafe.String((*byte)(v.UnsafePointer()), v.Len()), raw) {
+					out = append(out, path)
+				}
+				return
+			}
+			for i := range v.Len() {
+				walk(fmt.Sprintf("%s[%d]", path, i), v.Index(i))
+			}
+		case reflect.String:
+			if within(v.String(), raw) {
+				out = append(out, path+"="+v.String())
+			}
+		}
+	}
+	walk("Message", reflect.ValueOf(m))
+	return out
+}
+
+func TestHeaderSharesTheMessageOnlyWhenTheMessageIsHeld(t *testing.T) {
+	// Mostly text: the text is the message's memory, and so are the
+	// header's strings (no copy of the header block).
+	long := mailtest.Message{From: "Ann Smith <a@example.com>", To: "b@example.com, c@example.com", Subject: "the subject",
+		Text: strings.Repeat("text of the message ", 50)}.Raw()
+	m := Parse(long, false, Limits{}, nil)
+	require.Equal(t, "the subject", m.Subject)
+	require.Equal(t, []string{"Ann Smith <a@example.com>"}, m.From)
+	require.Equal(t, []string{"b@example.com", "c@example.com"}, m.To)
+	require.True(t, within(m.Text, long))
+	require.True(t, within(m.Subject, long), "the header's strings share the message it holds anyway")
+	require.True(t, within(m.To[1], long))
+
+	// Messages whose text and attachments are not the message's memory:
+	// nothing of the Message is, so the message can be freed once read.
+	small := []*mailtest.Message{
+		{From: "Ann Smith <a@example.com>", To: "b@example.com", Subject: "s", Text: "hi",
+			Attachments: []mailtest.Attachment{{Name: "big.bin", Data: bytes.Repeat([]byte{1}, 4096)}}},
+		{From: "a@example.com", To: "b@example.com", Subject: "plain text attachment", Text: "hi",
+			Attachments: []mailtest.Attachment{{Name: "notes.txt", ContentType: "text/plain", Data: bytes.Repeat([]byte("notes "), 500)}}},
+	}
+	for _, msg := range small {
+		raw := msg.Raw()
+		m := Parse(raw, false, Limits{}, nil)
+		require.Equal(t, msg.Subject, m.Subject)
+		require.NotEmpty(t, m.Attachments)
+		require.Empty(t, rawStrings(m, raw), "%s", raw[:200])
+	}
+	// A single-part message whose body is an attachment of its own (not
+	// text): its Data is the message's memory, so the header may be too.
+	att := []byte("From: a@example.com\r\nSubject: a file\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=f.bin\r\n\r\n" + strings.Repeat("x", 100))
+	m = Parse(att, false, Limits{}, nil)
+	require.Len(t, m.Attachments, 1)
+	require.Equal(t, "f.bin", m.Attachments[0].FileName)
+	require.Equal(t, "application/octet-stream", m.Attachments[0].ContentType)
+	require.True(t, within(m.Subject, att))
+
+	// Header-only and hostile shapes: the same rule.
+	for _, raw := range [][]byte{
+		[]byte("Subject: no body"),
+		[]byte("Subject: folded\r\n continued\r\nFrom: x@y.z\r\n\r\n"),
+		[]byte("From: a@b.c\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n--b--\r\n"),
+	} {
+		m := Parse(raw, false, Limits{}, nil)
+		if !within(m.Text, raw) {
+			require.Empty(t, rawStrings(m, raw), "%q", raw)
+		}
+	}
 }

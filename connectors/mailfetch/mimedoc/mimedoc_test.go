@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -194,6 +195,16 @@ func FuzzParse(f *testing.F) {
 		}
 		if total > 2*len(raw)+16 {
 			t.Fatalf("attachments hold %d bytes of a %d-byte message", total, len(raw))
+		}
+		// Nothing holds the message unless its text or an attachment does.
+		held := within(m.Text, raw)
+		for _, a := range m.Attachments {
+			held = held || len(a.Data) > 0 && within(unsafe.String(&a.Data[0], len(a.Data)), raw)
+		}
+		if !held {
+			if got := rawStrings(m, raw); len(got) > 0 {
+				t.Fatalf("the message is held by %q", got)
+			}
 		}
 	})
 }

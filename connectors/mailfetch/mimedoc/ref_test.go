@@ -56,16 +56,16 @@ func (p *refParser) entity(h getter, r io.Reader, raw []byte, depth int, section
 		if r == nil {
 			r = bytes.NewReader(raw)
 		}
-		p.multipart(mediaType, params, r, depth, section)
+		p.multipart(mediaType, &params, r, depth, section)
 		return
 	}
 	if section == "" {
 		section = "1" // a single-part message's body is part 1 (RFC 3501)
 	}
 	disp, dparams := disposition(h)
-	name := DecodeHeader(dparams["filename"])
+	name := DecodeHeader(dparams.get("filename"))
 	if name == "" {
-		name = DecodeHeader(params["name"])
+		name = DecodeHeader(params.get("name"))
 	}
 	data, inScratch, encErr := p.decodeBody(h.Get("Content-Transfer-Encoding"), r, raw)
 	if encErr != nil {
@@ -75,7 +75,7 @@ func (p *refParser) entity(h getter, r io.Reader, raw []byte, depth int, section
 	isText := mediaType == "text/plain" || mediaType == "text/html"
 	if isText && disp != "attachment" && name == "" {
 		ct := mediaType
-		if cs := params["charset"]; cs != "" {
+		if cs := params.get("charset"); cs != "" {
 			// An unknown charset is left out, so that the text is read as
 			// UTF-8 when it is valid UTF-8, else as Windows-1252.
 			if enc, _ := charset.Lookup(cs); enc != nil {
@@ -113,12 +113,12 @@ func (p *refParser) entity(h getter, r io.Reader, raw []byte, depth int, section
 	}
 	p.msg.Attachments = append(p.msg.Attachments, a)
 }
-func (p *refParser) multipart(mediaType string, params map[string]string, r io.Reader, depth int, section string) {
+func (p *refParser) multipart(mediaType string, params *params, r io.Reader, depth int, section string) {
 	if depth >= p.lim.MaxDepth {
 		p.problem("multipart nested deeper than %d: the inner parts are not read", p.lim.MaxDepth)
 		return
 	}
-	boundary := params["boundary"]
+	boundary := params.get("boundary")
 	if boundary == "" {
 		p.problem("%s without a boundary: read as text", mediaType)
 		data, _, _ := p.readPart(r)
