@@ -276,3 +276,58 @@ func TestHeaderSharesTheMessageOnlyWhenTheMessageIsHeld(t *testing.T) {
 		}
 	}
 }
+
+// checkOneUTF8Word: a value oneUTF8Word reads is what wordDecoder's
+// DecodeHeader makes of it.
+func checkOneUTF8Word(t *testing.T, s string) bool {
+	t.Helper()
+	got, ok := oneUTF8Word(s)
+	if !ok {
+		return false
+	}
+	want, err := wordDecoder.DecodeHeader(s)
+	require.NoError(t, err, "%q", s)
+	require.Equal(t, want, got, "%q", s)
+	return true
+}
+
+func TestOneUTF8WordIsDecodeHeaders(t *testing.T) {
+	read := []string{"=?utf-8?q?Report_1_=E2=80=93_figures?=", "=?UTF-8?Q?a?=", "=?utf-8?b?w6k=?=", "=?Utf-8?B??=",
+		"=?utf-8?q??=", "=?utf-8?q?=e2=80=93?=", mime.QEncoding.Encode("utf-8", "Réunion – 3 €"), mime.BEncoding.Encode("utf-8", "Réunion – 3 €"),
+		"=?utf-8?q?" + strings.Repeat("=C3=A9", 100) + "?=", "=?utf-8?q?=FF?="}
+	for _, s := range read {
+		require.True(t, checkOneUTF8Word(t, s), "%q is not read by the short cut", s)
+	}
+	left := []string{"", "plain", "=?iso-8859-1?q?a?=", "=?utf-8?x?a?=", "=?utf-8?q?a?= x", "x =?utf-8?q?a?=",
+		"=?utf-8?q?a?= =?utf-8?q?b?=", "=?utf-8?q?a?=?=", "=?utf-8?q?=4?=", "=?utf-8?q?=ZZ?=", "=?utf-8?b?***?=",
+		"=?utf-8?q?a\x01?=", "=?utf-8?qq?a?=", "=?utf-8?q", "=??q?a?="}
+	for _, s := range left {
+		require.False(t, checkOneUTF8Word(t, s), "%q", s)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	const alphabet = "=?_uUtTfF-8qQbB aZ09+/\t\r\n\x7f\xe2\x80\x93"
+	read2 := 0
+	for range 200000 {
+		b := []byte("=?utf-8?q?")
+		if r.IntN(4) == 0 {
+			b = []byte("=?UTF-8?B?")
+		}
+		for range r.IntN(16) {
+			b = append(b, alphabet[r.IntN(len(alphabet))])
+		}
+		if r.IntN(8) != 0 {
+			b = append(b, "?="...)
+		}
+		if checkOneUTF8Word(t, string(b)) {
+			read2++
+		}
+	}
+	require.Greater(t, read2, 1000)
+}
+
+func FuzzOneUTF8WordIsDecodeHeaders(f *testing.F) {
+	for _, s := range []string{"=?utf-8?q?Report_1_=E2=80=93_figures?=", "=?utf-8?b?w6k=?=", "=?utf-8?q?a?= b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { checkOneUTF8Word(t, s) })
+}

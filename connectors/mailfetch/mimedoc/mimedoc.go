@@ -93,6 +93,8 @@ type Message struct {
 	// charset, missing boundary, nesting or part limits). Empty for a
 	// well-formed message.
 	Problems []string
+
+	addrs [2]string // room for From's and To's address (fields)
 }
 
 // Attachment is one attached part.
@@ -340,12 +342,14 @@ func validFieldName(s string) bool {
 // fields reads the standard fields of the top-level header.
 func (p *parser) fields(h header) {
 	m := p.msg
-	m.From = addresses(h.Get("From"))
-	m.Sender = addresses(h.Get("Sender"))
-	m.ReplyTo = addresses(h.Get("Reply-To"))
-	m.To = addresses(h.Get("To"))
-	m.Cc = addresses(h.Get("Cc"))
-	m.Bcc = addresses(h.Get("Bcc"))
+	// From and To, most often one address each, are held by the Message
+	// (an allocation each for the commonest header saved).
+	m.From = addresses(h.Get("From"), m.addrs[0:0:1])
+	m.Sender = addresses(h.Get("Sender"), nil)
+	m.ReplyTo = addresses(h.Get("Reply-To"), nil)
+	m.To = addresses(h.Get("To"), m.addrs[1:1:2])
+	m.Cc = addresses(h.Get("Cc"), nil)
+	m.Bcc = addresses(h.Get("Bcc"), nil)
 	m.Subject = DecodeHeader(h.Get("Subject"))
 	if d := strings.TrimSpace(h.Get("Date")); d != "" {
 		if t, err := parseDate(d); err == nil {
@@ -354,10 +358,7 @@ func (p *parser) fields(h header) {
 			p.problem("Date %q: not a date", shorten(d))
 		}
 	}
-	ids := msgIDs(h.Get("Message-Id"))
-	if len(ids) > 0 {
-		m.MessageID = ids[0]
-	}
+	m.MessageID = firstMsgID(h.Get("Message-Id"))
 	m.InReplyTo = msgIDs(h.Get("In-Reply-To"))
 	m.References = msgIDs(h.Get("References"))
 }
@@ -894,6 +895,9 @@ func DecodeHeader(s string) string {
 	if !utf8.ValidString(s) {
 		s = extract.DecodeText([]byte(s), "")
 	}
+	if out, ok := oneUTF8Word(s); ok {
+		return collapseSpace(out)
+	}
 	out, err := wordDecoder.DecodeHeader(s)
 	if err != nil {
 		// Decode word by word, keeping those that fail.
@@ -911,6 +915,91 @@ func DecodeHeader(s string) string {
 		out = b.String()
 	}
 	return collapseSpace(out)
+}
+
+// oneUTF8Word returns what wordDecoder.DecodeHeader returns for s when s
+// is one encoded word and nothing else, in UTF-8, Q or B encoded, that
+// decodes (the commonest subject that is not ASCII): one allocation where
+// DecodeHeader made three (TestOneUTF8WordIsDecodeHeaders,
+// FuzzOneUTF8WordIsDecodeHeaders). ok is false for anything else.
+func oneUTF8Word(s string) (string, bool) {
+	// "=?" charset "?" encoding "?" text "?=", as DecodeHeader splits it:
+	// the charset up to the first '?', the text up to the first "?=".
+	if len(s) < len("=?utf-8?q??=") || s[0] != '=' || s[1] != '?' {
+		return "", false
+	}
+	rest := s[2:]
+	i := strings.IndexByte(rest, '?')
+	if i < 0 || !strings.EqualFold(rest[:i], "utf-8") {
+		return "", false
+	}
+	rest = rest[i+1:]
+	if len(rest) < len("Q??=") || rest[1] != '?' {
+		return "", false
+	}
+	enc, text := rest[0], rest[2:]
+	j := strings.Index(text, "?=")
+	if j != len(text)-2 {
+		return "", false
+	}
+	text = text[:j]
+	var arr [256]byte
+	var out []byte
+	switch enc {
+	case 'Q', 'q':
+		out = arr[:0]
+		if len(text) > len(arr) {
+			out = make([]byte, 0, len(text))
+		}
+		for k := 0; k < len(text); k++ {
+			switch c := text[k]; {
+			case c == '_':
+				out = append(out, ' ')
+			case c == '=':
+				if k+2 >= len(text) {
+					return "", false
+				}
+				hi, ok1 := fromHex(text[k+1])
+				lo, ok2 := fromHex(text[k+2])
+				if !ok1 || !ok2 {
+					return "", false
+				}
+				out = append(out, hi<<4|lo)
+				k += 2
+			case c <= '~' && c >= ' ' || c == '\n' || c == '\r' || c == '\t':
+				out = append(out, c)
+			default:
+				return "", false
+			}
+		}
+	case 'B', 'b':
+		n := base64.StdEncoding.DecodedLen(len(text))
+		out = arr[:n]
+		if n > len(arr) {
+			out = make([]byte, n)
+		}
+		w, err := base64.StdEncoding.Decode(out, []byte(text))
+		if err != nil {
+			return "", false
+		}
+		out = out[:w]
+	default:
+		return "", false
+	}
+	return string(out), true
+}
+
+// fromHex is mime's: a hexadecimal digit, either case.
+func fromHex(b byte) (byte, bool) {
+	switch {
+	case b >= '0' && b <= '9':
+		return b - '0', true
+	case b >= 'A' && b <= 'F':
+		return b - 'A' + 10, true
+	case b >= 'a' && b <= 'f':
+		return b - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // collapseSpace is strings.Join(strings.Fields(s), " "): s itself when it
@@ -1009,12 +1098,12 @@ func isCommonDate(s string) bool {
 
 // addresses reads an address list; an unparsable one is kept as decoded
 // text, one entry per comma.
-func addresses(v string) []string {
+func addresses(v string, room []string) []string {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return nil
 	}
-	if out, ok := simpleAddresses(v); ok {
+	if out, ok := simpleAddressesIn(v, room); ok {
 		return out
 	}
 	return parsedAddresses(v)
@@ -1048,8 +1137,16 @@ func parsedAddresses(v string) []string {
 // of it, as it is written (TestSimpleAddressesAreNetMails). ok is false
 // for anything else (quotes, comments, encoded words, groups, folding,
 // 8-bit text), which parsedAddresses reads.
-func simpleAddresses(v string) (out []string, ok bool) {
-	out = make([]string, 0, strings.Count(v, ",")+1)
+func simpleAddresses(v string) (out []string, ok bool) { return simpleAddressesIn(v, nil) }
+
+// simpleAddressesIn is simpleAddresses, the addresses appended to room
+// (empty, its capacity unused) when they fit.
+func simpleAddressesIn(v string, room []string) (out []string, ok bool) {
+	if n := strings.Count(v, ",") + 1; n <= cap(room) {
+		out = room[:0]
+	} else {
+		out = make([]string, 0, n)
+	}
 	for item := range strings.SplitSeq(v, ",") {
 		item = strings.Trim(item, " ")
 		if item == "" {
@@ -1123,6 +1220,26 @@ func FormatAddress(name, addr string) string {
 // msgIDs reads message ids ("<a@b> <c@d>"), without angle brackets.
 func msgIDs(v string) []string {
 	var out []string
+	eachMsgID(v, func(id string) bool {
+		out = append(out, id)
+		return true
+	})
+	return out
+}
+
+// firstMsgID is msgIDs(v)[0] ("" when none), without the slice.
+func firstMsgID(v string) string {
+	var first string
+	eachMsgID(v, func(id string) bool {
+		first = id
+		return false
+	})
+	return first
+}
+
+// eachMsgID calls fn with each message id of v (msgIDs) until it returns
+// false.
+func eachMsgID(v string, fn func(string) bool) {
 	// The fields between separators, as strings.FieldsFunc would split
 	// them (the separators are ASCII: a byte scan splits alike), without
 	// its slice of fields.
@@ -1136,13 +1253,12 @@ func msgIDs(v string) []string {
 		}
 		if start >= 0 {
 			f := strings.Trim(v[start:i], "<>")
-			if f != "" && utf8.ValidString(f) {
-				out = append(out, f)
+			if f != "" && utf8.ValidString(f) && !fn(f) {
+				return
 			}
 			start = -1
 		}
 	}
-	return out
 }
 
 func isIDSep(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' }
