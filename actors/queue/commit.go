@@ -233,7 +233,10 @@ func (m *manager) answer(ctx actor.Context, b *batch, err error, stopping bool) 
 			if p.rec != nil {
 				name = p.rec.Id
 			}
-			if _, serr := m.spawnAs(ctx, p.id, name, p.token, p.spec, p.status); serr != nil {
+			// The task is given no token, as in memory (submit): p.token
+			// is the one task.tok makes again from the id, so the task
+			// does not keep it (80 bytes) while the action is queued.
+			if _, serr := m.spawnAs(ctx, p.id, name, "", p.spec, p.status); serr != nil {
 				ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: serr.Error()})
 				continue
 			}

@@ -101,3 +101,48 @@ func TestInMemoryTokensReadBack(t *testing.T) {
 func TestTaskBoxSize(t *testing.T) {
 	require.LessOrEqual(t, unsafe.Sizeof(taskBox{}), uintptr(64))
 }
+
+// A durable queue's task actors keep no token either (answer spawns them
+// without one): its tokens read back the same from the submission, a
+// queued action's status, the store's record, the job, the finished
+// action's status and list, and after a crash and restart.
+func TestDurableTokensReadBack(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	mutate := func(c *Config) { c.TokenHost = "192.0.2.1"; c.TokenPort = 9010 }
+	d := openDurable(t, dir, nil, mutate)
+	b := d.bundle()
+	ran := make(chan string, 1)
+	b.repo.OnRun = func(tok string) { ran <- tok }
+	_, err := b.q.Pause(context.Background())
+	require.NoError(t, err)
+	tok := b.submit(t, "instant", 0)
+	queued := b.submit(t, "instant", 0)
+	_, id, err := messages.ParseToken(tok)
+	require.NoError(t, err)
+	require.Equal(t, messages.NewToken("192.0.2.1", 9010, "FETCH", id), tok)
+	st, err := b.q.Status(context.Background(), tok)
+	require.NoError(t, err)
+	require.Equal(t, tok, st.Token)
+	d.waitDurable(t, tok, func(*messages.ActionStatus) bool { return true })
+	_, err = b.q.Cancel(context.Background(), queued) // a change the task records with its token
+	require.NoError(t, err)
+	d.waitDurable(t, queued, func(s *messages.ActionStatus) bool { return s.State == messages.State_STATE_CANCELLED })
+	_, err = b.q.Resume(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, tok, <-ran, "the job's token")
+	require.Equal(t, tok, b.waitState(t, tok, messages.State_STATE_FINISHED).Token)
+	d.waitDurable(t, tok, func(s *messages.ActionStatus) bool { return s.State == messages.State_STATE_FINISHED })
+	list, err := b.q.List(context.Background(), &messages.ListActions{})
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{tok, queued}, []string{list[0].Token, list[1].Token})
+	d.crash(t)
+
+	d2 := openDurable(t, dir, nil, mutate)
+	defer d2.shutdown(t)
+	for _, want := range []string{tok, queued} {
+		st, err := d2.q.Status(context.Background(), want)
+		require.NoError(t, err)
+		require.Equal(t, want, st.Token)
+	}
+}
