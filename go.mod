@@ -102,3 +102,5 @@ require (
 )
 
 replace github.com/asynkron/protoactor-go => ./third_party/protoactor-go
+
+replace go.etcd.io/bbolt => ./third_party/bbolt

@@ -160,3 +160,5 @@ require (
 replace github.com/connectorhq/connector => ../
 
 replace github.com/asynkron/protoactor-go => ../third_party/protoactor-go
+
+replace go.etcd.io/bbolt => ../third_party/bbolt
