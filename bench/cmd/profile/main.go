@@ -13,6 +13,9 @@
 // holds the server alone, as httpbench runs it:
 //
 //	go run ./cmd/profile -scenario status -store memory -loadgen ../bin/connector -o out/status.prof
+//
+// -allocs FILE also writes the allocation profile of the run (with -loadgen,
+// the server's alone; startup included): go tool pprof -sample_index=alloc_space.
 package main
 
 import (
@@ -42,14 +45,15 @@ func main() {
 	outPath := flag.String("o", "out/cpu.prof", "CPU profile file")
 	loadgenBin := flag.String("loadgen", "", "drive the load with \"BIN bench\" in a child process (e.g. ../bin/connector)")
 	running := flag.Bool("running", false, "submit: leave the queue running (actions start as they arrive) instead of pausing it")
+	allocsPath := flag.String("allocs", "", "also write the allocation profile of the run to this file (with -loadgen: the server's alone)")
 	realRepo := flag.Bool("http", false, "the HTTP connector's repository and httpbench's configuration (Identifiers of task EMPTY, 4 threads) instead of the no-op repository")
 	flag.Parse()
-	if err := run(*scenario, *storeKind, *dur, *conc, *outPath, *loadgenBin, *realRepo, *running); err != nil {
+	if err := run(*scenario, *storeKind, *dur, *conc, *outPath, *allocsPath, *loadgenBin, *realRepo, *running); err != nil {
 		result.Fatal("profile", err)
 	}
 }
 
-func run(scenario, storeKind string, dur time.Duration, conc int, outPath, loadgenBin string, realRepo, running bool) error {
+func run(scenario, storeKind string, dur time.Duration, conc int, outPath, allocsPath, loadgenBin string, realRepo, running bool) error {
 	dir, err := os.MkdirTemp("", "profile-")
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
@@ -119,6 +123,9 @@ func run(scenario, storeKind string, dur time.Duration, conc int, outPath, loadg
 		if err != nil {
 			return err
 		}
+		if err := writeAllocs(allocsPath); err != nil {
+			return err
+		}
 		fmt.Fprintf(os.Stderr, "profile: %s/%s: server profile in %s\n", scenario, storeKind, outPath)
 		return nil
 	}
@@ -127,8 +134,30 @@ func run(scenario, storeKind string, dur time.Duration, conc int, outPath, loadg
 	if err != nil {
 		return err
 	}
+	if err := writeAllocs(allocsPath); err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "profile: %s/%s: %.0f operations/s, p99 %d µs, passed %t; profile in %s\n",
 		scenario, storeKind, rep.Operations.PerSecond, rep.OperationLatency.P99Us, rep.Passed, outPath)
+	return nil
+}
+
+// writeAllocs writes the allocation profile so far to path ("": none).
+func writeAllocs(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("profile: allocation profile: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
 	return nil
 }
 
