@@ -165,9 +165,12 @@ func (s *Store) submitCols(queue, what string, acts []NewAction) (*submitCols, e
 }
 
 // queue adds the submission's statements to b; the INSERT's rows (id,
-// seq) are its last statement's.
-func (c *submitCols) queue(b *pgx.Batch, queue, node, addr string, maxWaiting int) {
-	b.Queue(`INSERT INTO connector_queues (queue) VALUES ($1) ON CONFLICT DO NOTHING`, []byte(queue))
+// seq) are its last statement's. The queue's own row is inserted too
+// unless queueRow says it exists.
+func (c *submitCols) queue(b *pgx.Batch, queue, node, addr string, maxWaiting int, queueRow bool) {
+	if !queueRow {
+		b.Queue(`INSERT INTO connector_queues (queue) VALUES ($1) ON CONFLICT DO NOTHING`, []byte(queue))
+	}
 	b.Queue(`INSERT INTO connector_actions (queue, id, seq, state, priority, queued_ms, owner, owner_addr, epoch, exclusive, record)
 		SELECT $1, u.id, nextval('connector_action_seq'), 1, u.prio, u.queued, $2, $3, 1,
 			CASE WHEN u.excl = '' THEN '{}'::text[] ELSE string_to_array(u.excl, E'\n') END, u.rec
@@ -234,7 +237,7 @@ func (s *Store) ClaimAt(ctx context.Context, queue, node, addr string, n int, at
 	var out []Claimed
 	read := map[int]func(pgx.Rows) error{0: func(rows pgx.Rows) error {
 		var err error
-		out, err = s.readClaimed(queue, node, addr, rows)
+		out, err = s.readClaimed(queue, node, addr, rows, nil)
 		return err
 	}}
 	chk.queue(b, read)
@@ -277,8 +280,11 @@ func (s *Store) readBatch(ctx context.Context, b *pgx.Batch, read map[int]func(p
 	return err
 }
 
-// readClaimed reads the rows of connector_claim.
-func (s *Store) readClaimed(queue, node, addr string, rows pgx.Rows) ([]Claimed, error) {
+// readClaimed reads the rows of connector_claim. A row without its
+// record is one of submitted (the records the group commit that claimed
+// it submitted, by id: Commit), whose record is taken from there rather
+// than read back and decoded.
+func (s *Store) readClaimed(queue, node, addr string, rows pgx.Rows, submitted map[string]*messages.StoredAction) ([]Claimed, error) {
 	var out []Claimed
 	for rows.Next() {
 		var c Claimed
@@ -288,9 +294,26 @@ func (s *Store) readClaimed(queue, node, addr string, rows pgx.Rows) ([]Claimed,
 		if err := rows.Scan(&id, &c.Epoch, &c.PrevOwner, &c.PrevAddr, &seq, &prio, &c.StartedMs, &raw); err != nil {
 			return nil, err
 		}
-		rec, err := decode(queue, raw)
-		if err != nil {
-			return nil, err
+		var rec *messages.StoredAction
+		sub := submitted[string(id)]
+		switch {
+		case raw == nil && sub == nil:
+			return nil, fmt.Errorf("store: postgresql: queue %s: claimed action %s came without its record: %w", queue, id, store.ErrCorrupt)
+		case raw == nil:
+			// What the row holds (this transaction inserted it from
+			// sub), with a status of its own: the caller changes it.
+			rec = &messages.StoredAction{Id: sub.Id, Spec: sub.Spec, Status: proto.CloneOf(sub.Status)}
+			if rec.Spec == nil {
+				rec.Spec = &messages.ActionSpec{}
+			}
+			if rec.Status == nil {
+				rec.Status = &messages.ActionStatus{}
+			}
+		default:
+			var err error
+			if rec, err = decode(queue, raw); err != nil {
+				return nil, err
+			}
 		}
 		// The record as it was queued: the claimer's task actor starts it.
 		rec.Status.Seq, rec.Status.Priority = uint64(seq), prio
@@ -393,6 +416,14 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (
 	var written map[string]bool
 	var got map[string]uint64
 	var chk *listCheck
+	var submitted map[string]*messages.StoredAction
+	if sub != nil && g.Claim > 0 {
+		submitted = make(map[string]*messages.StoredAction, len(acts))
+		for _, a := range acts {
+			submitted[a.Record.Id] = a.Record
+		}
+	}
+	_, queueRow := s.queueRows.Load(queue)
 	claimAt := g.ClaimAtMs
 	if claimAt == 0 {
 		claimAt = time.Now().UnixMilli()
@@ -415,7 +446,7 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (
 			}
 		}
 		if sub != nil {
-			sub.queue(b, queue, node, addr, maxWaiting)
+			sub.queue(b, queue, node, addr, maxWaiting, queueRow)
 			read[b.Len()-1] = func(rows pgx.Rows) error {
 				for rows.Next() {
 					var id []byte
@@ -429,10 +460,19 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (
 			}
 		}
 		if g.Claim > 0 {
-			b.Queue(`SELECT id, epoch, prev_owner, prev_addr, seq, priority, started_ms, record FROM connector_claim($1, $2, $3, $4, $5)`,
-				[]byte(queue), node, addr, g.Claim, claimAt)
+			if sub != nil {
+				// The rows this transaction submitted come back
+				// without their records: readClaimed has them.
+				b.Queue(`SELECT id, epoch, prev_owner, prev_addr, seq, priority, started_ms,
+						CASE WHEN id = ANY($6::bytea[]) THEN NULL ELSE record END
+					FROM connector_claim($1, $2, $3, $4, $5)`,
+					[]byte(queue), node, addr, g.Claim, claimAt, sub.ids)
+			} else {
+				b.Queue(`SELECT id, epoch, prev_owner, prev_addr, seq, priority, started_ms, record FROM connector_claim($1, $2, $3, $4, $5)`,
+					[]byte(queue), node, addr, g.Claim, claimAt)
+			}
 			read[b.Len()-1] = func(rows pgx.Rows) error {
-				got, rerr := s.readClaimed(queue, node, addr, rows)
+				got, rerr := s.readClaimed(queue, node, addr, rows, submitted)
 				res.Claimed = got
 				return rerr
 			}
@@ -467,6 +507,9 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (
 	}
 	if g.Claim > 0 {
 		s.lc.apply(chk, len(res.Claimed) > 0)
+	}
+	if sub != nil && !queueRow {
+		s.queueRows.Store(queue, true)
 	}
 	if own != nil {
 		for _, id := range own.order {

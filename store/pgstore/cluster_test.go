@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store"
@@ -392,4 +393,44 @@ func TestDatabaseRestart(t *testing.T) {
 	require.Equal(t, "kept", r.Record.Id)
 	_, err = s.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("after", 0)}, 10)
 	require.NoError(t, err, "usable again once the database is back")
+}
+
+// A group commit's claim takes the records of the actions the same
+// commit submitted from the group instead of reading them back: what
+// the caller gets is what a later read of the row decodes (the seq and
+// priority of the row), with a status of its own, and the claims of
+// other nodes' actions in the same commit still read theirs. The queue's
+// row exists after the first submission (later commits skip inserting
+// it).
+func TestCommitClaimOfItsOwnSubmissions(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "a", "b")
+	a, b := ns[0], ns[1]
+	_, err := b.Submit(ctx, "fetch", "b", "b:1", []NewAction{newAction("theirs", 9)}, 100)
+	require.NoError(t, err)
+	mine := []NewAction{newAction("m1", 5), newAction("m2", 0)}
+	mine[0].Record.Spec.Params = []*messages.Param{{Name: "configsection", Value: "EMPTY1"}}
+	r, err := a.Commit(ctx, "fetch", "a", "a:1", Group{Submits: mine, MaxWaiting: 100, Claim: 3})
+	require.NoError(t, err)
+	require.Equal(t, []string{"theirs", "m1", "m2"}, claimIDs(r.Claimed))
+	for i, c := range r.Claimed {
+		row, ok, err := a.Action(ctx, "fetch", c.Record.Id)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.True(t, proto.Equal(row.Record.Spec, c.Record.Spec), "claim %d: spec", i)
+		require.Equal(t, row.Record.Status.Seq, c.Record.Status.Seq, "claim %d: seq", i)
+		require.Equal(t, row.Record.Status.Priority, c.Record.Status.Priority, "claim %d: priority", i)
+		require.Equal(t, row.Record.Status.Token, c.Record.Status.Token, "claim %d: token", i)
+	}
+	require.Equal(t, r.Seqs[0], r.Claimed[1].Record.Status.Seq)
+	require.NotSame(t, mine[0].Record.Status, r.Claimed[1].Record.Status, "the claim's status is not the submission's")
+	require.Zero(t, mine[0].Record.Status.Seq, "the submission's status is left as it was")
+
+	// The queue's row: inserted once, there for listings of queue names.
+	r, err = a.Commit(ctx, "fetch", "a", "a:1", Group{Submits: []NewAction{newAction("m3", 0)}, MaxWaiting: 100})
+	require.NoError(t, err)
+	require.NotZero(t, r.Seqs[0])
+	var n int
+	require.NoError(t, a.Pool().QueryRow(ctx, `SELECT count(*) FROM connector_queues WHERE queue = $1`, []byte("fetch")).Scan(&n))
+	require.Equal(t, 1, n)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -330,16 +331,55 @@ func queueBump(b *pgx.Batch, tasks [][]byte) {
 		WHERE d.task = l.task`, tasks)
 }
 
-// jsonObject encodes a merge's Set or Add as a JSON object.
-func jsonObject[V any](m map[string]V) string {
+// jsonObject encodes a merge's Set or Add as a JSON object, its members
+// in name order. It is written here rather than by encoding/json, whose
+// reflection over the maps cost more than the rest of taking the
+// deferred writes (issue 17: every group commit of a cluster node
+// carries its actions' bookkeeping merges); the output is the same
+// object.
+func jsonObject[V int64 | json.RawMessage](m map[string]V) string {
 	if len(m) == 0 {
 		return "{}"
 	}
-	b, err := json.Marshal(m)
-	if err != nil { // numbers, or values checked by json.Valid
-		panic("pgstore: merge: " + err.Error())
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
 	}
-	return string(b)
+	slices.Sort(names)
+	b := make([]byte, 0, 64)
+	b = append(b, '{')
+	for i, k := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONName(b, k)
+		b = append(b, ':')
+		switch v := any(m[k]).(type) {
+		case int64:
+			b = strconv.AppendInt(b, v, 10)
+		case json.RawMessage: // checked by json.Valid (store.Merge.Valid)
+			b = append(b, v...)
+		}
+	}
+	return string(append(b, '}'))
+}
+
+// appendJSONName appends k as a JSON string: as it is when it is
+// printable ASCII without quotes or backslashes (every name the
+// connectors use), else as encoding/json writes it.
+func appendJSONName(b []byte, k string) []byte {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			q, err := json.Marshal(k)
+			if err != nil { // a string: cannot fail
+				panic("pgstore: merge: " + err.Error())
+			}
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, k...)
+	return append(b, '"')
 }
 
 // UpdateBookkeeping implements store.Bookkeeper (see the top of this

@@ -283,3 +283,25 @@ func TestMergeListedWhileItsCommitSettles(t *testing.T) {
 	require.JSONEq(t, `{"other":1}`, got["k"])
 	require.JSONEq(t, want, list(false)["m"])
 }
+
+// jsonObject writes the object encoding/json writes, names that need
+// escaping included.
+func TestJSONObject(t *testing.T) {
+	t.Parallel()
+	sets := map[string]json.RawMessage{"action": json.RawMessage(`"IDENTIFIERS"`), "laststart": json.RawMessage(`12`),
+		`q"uote`: json.RawMessage(`{"a": [1, 2]}`), "back\\slash": json.RawMessage(`null`), "ctl\n": json.RawMessage(`true`),
+		"é<&>": json.RawMessage(`"x"`), "": json.RawMessage(`0`)}
+	adds := map[string]int64{"calls": 1, "neg": -42, "big": 1 << 62}
+	for _, c := range []struct {
+		got string
+		m   any
+	}{{jsonObject(sets), sets}, {jsonObject(adds), adds}, {jsonObject(map[string]int64{}), map[string]int64{}}} {
+		var got, want any
+		require.NoError(t, json.Unmarshal([]byte(c.got), &got), c.got)
+		b, err := json.Marshal(c.m)
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(b, &want))
+		require.Equal(t, want, got)
+	}
+	require.Equal(t, `{"a":1,"b":2}`, jsonObject(map[string]int64{"b": 2, "a": 1}), "in name order")
+}

@@ -119,6 +119,13 @@ type Store struct {
 
 	def deferState // deferred datastore writes (deferred.go)
 	lc  listCache  // listings of datastores (listcache.go)
+
+	// queueRows holds the names of the queues whose connector_queues row
+	// a commit of this store has seen exist (the rows are never
+	// deleted): a cluster node's group commit inserts the row only until
+	// then, not in every transaction that submits (issue 17: a statement
+	// less per group commit).
+	queueRows sync.Map
 }
 
 // schemaVersion is the layout this build writes; Open upgrades a
