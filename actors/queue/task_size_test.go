@@ -77,16 +77,8 @@ func TestInMemoryTokensReadBack(t *testing.T) {
 	b := setup(t, func(c *Config) { c.TokenHost = "192.0.2.1"; c.TokenPort = 9010; c.Name = "Fetch" })
 	ran := make(chan string, 1)
 	b.repo.OnRun = func(tok string) { ran <- tok }
-	_, err := b.q.Pause(context.Background())
-	require.NoError(t, err)
-	tok := b.submit(t, "instant", 0)
-	_, id, err := messages.ParseToken(tok)
-	require.NoError(t, err)
-	require.Equal(t, messages.NewToken("192.0.2.1", 9010, "FETCH", id), tok)
-	st, err := b.q.Status(context.Background(), tok)
-	require.NoError(t, err)
-	require.Equal(t, tok, st.Token)
-	_, err = b.q.Resume(context.Background())
+	tok := submitPausedToken(t, b)
+	_, err := b.q.Resume(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, tok, <-ran, "the job's token")
 	require.Equal(t, tok, b.waitState(t, tok, messages.State_STATE_FINISHED).Token)
@@ -114,18 +106,10 @@ func TestDurableTokensReadBack(t *testing.T) {
 	b := d.bundle()
 	ran := make(chan string, 1)
 	b.repo.OnRun = func(tok string) { ran <- tok }
-	_, err := b.q.Pause(context.Background())
-	require.NoError(t, err)
-	tok := b.submit(t, "instant", 0)
+	tok := submitPausedToken(t, b)
 	queued := b.submit(t, "instant", 0)
-	_, id, err := messages.ParseToken(tok)
-	require.NoError(t, err)
-	require.Equal(t, messages.NewToken("192.0.2.1", 9010, "FETCH", id), tok)
-	st, err := b.q.Status(context.Background(), tok)
-	require.NoError(t, err)
-	require.Equal(t, tok, st.Token)
 	d.waitDurable(t, tok, func(*messages.ActionStatus) bool { return true })
-	_, err = b.q.Cancel(context.Background(), queued) // a change the task records with its token
+	_, err := b.q.Cancel(context.Background(), queued) // a change the task records with its token
 	require.NoError(t, err)
 	d.waitDurable(t, queued, func(s *messages.ActionStatus) bool { return s.State == messages.State_STATE_CANCELLED })
 	_, err = b.q.Resume(context.Background())
@@ -145,4 +129,21 @@ func TestDurableTokensReadBack(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, st.Token)
 	}
+}
+
+// submitPausedToken pauses the queue, submits one action and checks that
+// its token has the form the tests configure (192.0.2.1:9010, FETCH) and
+// reads back the same from the queued action's status.
+func submitPausedToken(t *testing.T, b *bundle) string {
+	t.Helper()
+	_, err := b.q.Pause(context.Background())
+	require.NoError(t, err)
+	tok := b.submit(t, "instant", 0)
+	_, id, err := messages.ParseToken(tok)
+	require.NoError(t, err)
+	require.Equal(t, messages.NewToken("192.0.2.1", 9010, "FETCH", id), tok)
+	st, err := b.q.Status(context.Background(), tok)
+	require.NoError(t, err)
+	require.Equal(t, tok, st.Token)
+	return tok
 }
