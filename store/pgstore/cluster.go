@@ -208,7 +208,10 @@ func (s *Store) writeBatchRows(ctx context.Context, what string, b *pgx.Batch, r
 
 // Claimed is an action a claim gave this node. Its Record is the action
 // as it was queued; the store has it Processing and running since
-// StartedMs (the claim's time).
+// StartedMs (the claim's time). When the same commit submitted the
+// action, the Record's Status is a copy of the submitted one but its
+// Spec is the submitted record's own: neither side may change a spec
+// once it is submitted.
 type Claimed struct {
 	Row
 	PrevOwner, PrevAddr string // the owner before the claim (its task actor retires)
