@@ -44,9 +44,14 @@ func decodeCursor(b []byte) (cursor, bool) {
 // Key returns a message's key: "<UIDVALIDITY>.<UID>".
 func Key(uidValidity uint32, uid imap.UID) string {
 	var buf [24]byte // one allocation (the string), not three
-	b := strconv.AppendUint(buf[:0], uint64(uidValidity), 10)
+	return string(appendKey(buf[:0], uidValidity, uid))
+}
+
+// appendKey appends Key(uidValidity, uid) to b.
+func appendKey(b []byte, uidValidity uint32, uid imap.UID) []byte {
+	b = strconv.AppendUint(b, uint64(uidValidity), 10)
 	b = append(b, '.')
-	return string(strconv.AppendUint(b, uint64(uid), 10))
+	return strconv.AppendUint(b, uint64(uid), 10)
 }
 
 // ParseKey reads a key.
@@ -425,34 +430,23 @@ func version(flags, labels []string) string {
 	return v
 }
 
-// flagsSeen is the flags of the message read before, and their version:
-// the next message, which most often has the same flags, shares them
-// (nothing changes a message's Flags once read).
+// flagsSeen is the flags of the message read before, as strings, and
+// their version: the next message, which most often has the same flags,
+// shares them (nothing changes a message's Flags once read).
 type flagsSeen struct {
 	imapFlags []imap.Flag
 	flags     []string
-	versioned []string // the flags of v
 	v         string
 }
 
-// strings returns flagStrings(flags), the same slice as the last call's
-// when flags are the same.
-func (s *flagsSeen) strings(flags []imap.Flag) []string {
-	if s.flags != nil && slices.Equal(flags, s.imapFlags) {
-		return s.flags
+// of returns flagStrings(flags) and their version(…, nil): the same as the
+// last call's when flags are the same.
+func (s *flagsSeen) of(flags []imap.Flag) ([]string, string) {
+	if s.flags == nil || !slices.Equal(flags, s.imapFlags) {
+		s.imapFlags, s.flags = flags, flagStrings(flags)
+		s.v = version(s.flags, nil)
 	}
-	s.imapFlags, s.flags = flags, flagStrings(flags)
-	return s.flags
-}
-
-// version returns version(flags, nil), computed once for the flags
-// strings returned.
-func (s *flagsSeen) version(flags []string) string {
-	if len(flags) > 0 && len(s.versioned) > 0 && &flags[0] == &s.versioned[0] && len(flags) == len(s.versioned) {
-		return s.v
-	}
-	s.versioned, s.v = flags, version(flags, nil)
-	return s.v
+	return s.flags, s.v
 }
 
 func flagStrings(flags []imap.Flag) []string {
@@ -655,6 +649,7 @@ func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, lim
 		}
 		meta := mailbox.Meta{UIDValidity: uidValidity}
 		var body []byte
+		var flags []imap.Flag // none when the server sent no FLAGS
 		for {
 			item := m.Next()
 			if item == nil {
@@ -664,7 +659,7 @@ func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, lim
 			case imapclient.FetchItemDataUID:
 				meta.UID = uint32(it.UID)
 			case imapclient.FetchItemDataFlags:
-				meta.Flags = last.strings(it.Flags)
+				flags = it.Flags
 			case imapclient.FetchItemDataRFC822Size:
 				meta.Size = it.Size
 			case imapclient.FetchItemDataInternalDate:
@@ -683,20 +678,14 @@ func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, lim
 		if meta.UID == 0 || body == nil {
 			continue // a FETCH the server sent of its own (a flag change)
 		}
-		if meta.Flags == nil {
-			meta.Flags = []string{}
-		}
-		meta.Version = last.version(meta.Flags)
+		meta.Flags, meta.Version = last.of(flags)
 		b.stats.bodies.Add(1)
 		b.stats.bytes.Add(int64(len(body)))
 		// The reference and the key (Key) in one string: one allocation,
 		// not four.
 		rk := strconv.AppendUint(append(refBuf[:0], prefix...), uint64(meta.UID), 10)
 		refLen := len(rk)
-		rk = strconv.AppendUint(rk, uint64(uidValidity), 10)
-		rk = append(rk, '.')
-		rk = strconv.AppendUint(rk, uint64(meta.UID), 10)
-		refKey := string(rk)
+		refKey := string(appendKey(rk, uidValidity, imap.UID(meta.UID)))
 		meta.Key = refKey[refLen:]
 		group = append(group, &mailbox.Message{Meta: meta, Reference: refKey[:refLen], Raw: body, Truncated: meta.Size > int64(len(body))})
 		groupBytes += int64(len(body))
