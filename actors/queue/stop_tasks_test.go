@@ -36,8 +36,21 @@ func TestSubmitAfterStopIsRefused(t *testing.T) {
 	var once sync.Once
 	unblock := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(unblock) // a failed test does not leave the worker blocked
+	// The job ends only once the QueueManager has finished handling the
+	// submission: a task mailbox runs on the goroutine that posts to it
+	// while it is idle, and a job that ended while the QueueManager was
+	// still delivering the task's first message had the task end on the
+	// QueueManager's goroutine, which the blocked ListEntry then held
+	// (the test hung in CI at shuffle seed 1796512006357887695).
+	run := make(chan struct{})
+	var runOnce sync.Once
+	letRun := func() { runOnce.Do(func() { close(run) }) }
+	t.Cleanup(letRun)
+	b.repo.OnRun = func(string) { <-run }
 	arm.Store(true)
 	b.submit(t, "instant", 0)
+	b.inspectManager(t, func(*manager) {})
+	letRun()
 	<-entered // the task actor is ending, on its worker's goroutine
 
 	// Hold the QueueManager while a submission and a Stop queue up.
