@@ -35,6 +35,16 @@ func (m *cmanager) tick() {
 	if time.Since(m.lastReconcile) >= m.mem.LeaseTTL() {
 		m.reconcileWanted = true
 	}
+	// A Stopped held for a final report that did not come within a
+	// tick (the worker is stuck and nobody waits for the Stop).
+	for id, at := range m.stopHeld {
+		if time.Since(at) >= m.tickEvery() {
+			delete(m.stopHeld, id)
+			if e := m.entries[id]; e != nil && !e.retired && e.crash == "" {
+				m.write(e, nil)
+			}
+		}
+	}
 	// A notice waits at most for the commit being handled when it came
 	// (one store operation, bounded by its timeout); the others were for
 	// actors already gone.

@@ -168,6 +168,19 @@ type cmanager struct {
 	// task actor spawned afterwards would answer for an action owned
 	// elsewhere (its stale state, forever, to every local request).
 	moved map[uuid.UUID]movedNotice
+	// stopHeld: actions a client's Stop ended while their worker was
+	// still running, whose Stopped is not written yet (since when).
+	// Their task actor reports again once the worker has exited (or the
+	// StopTimeout has passed), with the Stop's reply and the final
+	// counts: that report is written, so a Stop costs one group commit,
+	// and its reply waits for one, not for two in a row (issue 17: a
+	// Stop on an idle node wrote Stopped at once, and the final report,
+	// arriving while that commit was in flight, waited for it and then
+	// went in a commit of its own). Nothing held was acknowledged: a
+	// Stop is answered once its final report is written. The tick
+	// writes what waited longer than a tick (a Stop that nobody waits
+	// for, whose worker does not exit).
+	stopHeld map[uuid.UUID]time.Time
 	// takeoverAt: a take-over or reconciliation that failed goes again
 	// no sooner than this (they go before the pending commit: retried at
 	// once, a failing one held every commit off).
@@ -186,7 +199,7 @@ func newClusterManager(cfg Config, sh *shared, root *actor.RootContext, db *pgst
 		cfg: cfg, sh: sh, root: root, upper: strings.ToUpper(cfg.Name), db: db, mem: mem,
 		node: mem.ID(), addr: mem.Addr(), name: name,
 		entries: make(map[uuid.UUID]*centry), byPID: make(map[string]uuid.UUID),
-		threads: make([]*centry, cfg.MaximumThreads),
+		threads: make([]*centry, cfg.MaximumThreads), stopHeld: make(map[uuid.UUID]time.Time),
 	}
 	m.props = actor.PropsFromProducer(newTask,
 		actor.WithMailbox(taskMailbox(root)),
@@ -312,6 +325,7 @@ func (m *cmanager) childFailed(ctx actor.Context, msg *childFailed) {
 		return
 	}
 	e.crash = msg.reason
+	delete(m.stopHeld, id)
 	m.sh.log.Error("task actor failed; keeping a tombstone", "id", id, "reason", msg.reason)
 	st := m.tombstoneStatus(e)
 	if e.slot {
@@ -416,7 +430,16 @@ func (m *cmanager) changed(ctx actor.Context, msg *messages.TaskChanged) {
 		return
 	}
 	e.status, e.live = msg.Status, msg.Live
-	if m.shutting && e.slot && msg.Status.State == messages.State_STATE_STOPPED && len(msg.ReplyTo) == 0 {
+	_, held := m.stopHeld[id]
+	delete(m.stopHeld, id)
+	stopped := msg.Status.GetState() == messages.State_STATE_STOPPED
+	if stopped && msg.Live && len(msg.ReplyTo) == 0 && !m.shutting && !held {
+		// A client's Stop, its worker still exiting: written with the
+		// worker's final report (stopHeld).
+		m.stopHeld[id] = time.Now()
+		return
+	}
+	if m.shutting && e.slot && stopped && len(msg.ReplyTo) == 0 && !held {
 		// Stopped by this node's shutdown, not by a client: the action
 		// is handed to the other nodes (release), not ended.
 		return
@@ -504,6 +527,7 @@ func (m *cmanager) retire(ctx actor.Context, e *centry, why string) {
 func (m *cmanager) drop(ctx actor.Context, e *centry) {
 	delete(m.entries, e.id)
 	delete(m.byPID, e.pid.Id)
+	delete(m.stopHeld, e.id)
 	ctx.Poison(e.pid)
 }
 

@@ -116,8 +116,11 @@ func (m *cmanager) reconcileOp() *cOp {
 	// may not have this node's latest changes yet: an action that has
 	// ended here, its end still pending, is Running in its row, and
 	// taking it "again" ran it a second time on another node.
-	if m.pending != nil || len(m.retry) > 0 {
+	if m.pending != nil || len(m.retry) > 0 || len(m.stopHeld) > 0 {
 		op.unwritten = map[string]bool{}
+		for id := range m.stopHeld {
+			op.unwritten[id.String()] = true
+		}
 		if m.pending != nil {
 			for _, w := range m.pending.writes {
 				op.unwritten[w.Record.Id] = true

@@ -1,0 +1,73 @@
+package queue
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/internal/pgtest"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store/pgstore"
+)
+
+// A client's Stop of a running action is written once, with the worker's
+// final report, and answered when that write is committed: the Stopped
+// state is not written first on its own (issue 17: on an idle node that
+// write went at once, the final report waited for it and went in a
+// commit of its own, so the Stop's reply waited for two commits in a
+// row). The row says Stopped once the Stop has been answered.
+func TestClusterStopWrittenOnceWithItsReply(t *testing.T) {
+	pg := pgtest.StartT(t, pgtest.Options{})
+	url := pg.DatabaseT(t)
+	ctx := context.Background()
+	db, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "n1"})
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	for _, sql := range []string{
+		`CREATE TABLE row_log (n bigserial PRIMARY KEY, id bytea, state smallint)`,
+		`CREATE FUNCTION log_row() RETURNS trigger AS $$ BEGIN
+			INSERT INTO row_log (id, state) VALUES (NEW.id, NEW.state);
+			RETURN NEW; END $$ LANGUAGE plpgsql`,
+		`CREATE TRIGGER log_row AFTER INSERT OR UPDATE ON connector_actions FOR EACH ROW EXECUTE FUNCTION log_row()`,
+	} {
+		_, err := conn.Exec(ctx, sql)
+		require.NoError(t, err)
+	}
+	q, _, _ := startSoloCluster(t, db)
+
+	for i := 0; i < 3; i++ {
+		tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
+			Params: messages.Params{{Name: "Mode", Value: "untilstop"}}})
+		require.NoError(t, err)
+		_, uid, err := messages.ParseToken(tok)
+		require.NoError(t, err)
+		id := uid.String()
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			st, err := q.Status(ctx, tok)
+			if assert.NoError(ct, err) {
+				assert.Equal(ct, messages.State_STATE_PROCESSING, st.State)
+			}
+		}, 30*time.Second, time.Millisecond)
+
+		r, err := q.Stop(ctx, tok)
+		require.NoError(t, err)
+		assert.Equal(t, messages.State_STATE_STOPPED, r.Status.State)
+		// Answered once on disk.
+		row, ok, err := db.Action(ctx, "fetch", id)
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, messages.State_STATE_STOPPED, row.Record.Status.State)
+		assert.False(t, row.Record.Status.Running)
+
+		var stopped int
+		require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM row_log WHERE id = $1 AND state = $2`,
+			[]byte(id), int16(messages.State_STATE_STOPPED)).Scan(&stopped))
+		assert.Equal(t, 1, stopped, "writes of the row as Stopped (action %d)", i)
+	}
+}
