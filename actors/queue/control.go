@@ -39,7 +39,9 @@ func (m *manager) pauseQueue(ctx actor.Context) {
 func (m *manager) resumeQueue(ctx actor.Context) {
 	m.paused = false
 	for _, e := range m.entries {
-		if !messages.Terminal(e.state) && e.crashed() == "" {
+		// One without an actor yet (spawnAs) has been sent nothing, so
+		// has no pause to undo.
+		if !messages.Terminal(e.state) && e.crashed() == "" && e.pid != nil {
 			ctx.Send(e.pid, resumeRunMsg)
 		}
 	}

@@ -18,11 +18,15 @@ func (m *manager) dispatch(ctx actor.Context) {
 			m.park(e, t)
 			continue
 		}
+		pid := m.actorOf(ctx, e) // a queued action's actor is spawned now (spawnAs)
+		if pid == nil {
+			continue // it could not be spawned: e is a tombstone now (crash)
+		}
 		m.hold(e)
 		e.slot = true
 		m.running++
 		m.takeThread(e)
-		ctx.Send(e.pid, startMsg)
+		ctx.Send(pid, startMsg)
 	}
 }
 

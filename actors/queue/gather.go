@@ -71,7 +71,17 @@ func (q *Queue) askEach(ctx context.Context, ids []string, msg any, got func(*me
 			expired = timer.C
 		}
 		for _, id := range batch {
-			q.sys.Root.RequestWithCustomSender(q.taskPID(id), msg, c.pid)
+			pid := q.taskPID(id)
+			if _, ok := q.sys.ProcessRegistry.Get(pid); !ok {
+				// No actor: a queued action whose actor is spawned on
+				// demand (spawnAs), a tombstone, or one that is gone.
+				// The QueueManager forwards the request or answers it.
+				if u, err := uuid.Parse(id); err == nil {
+					q.sys.Root.RequestWithCustomSender(q.pid, &lookupTombstone{id: u, msg: msg}, c.pid)
+					continue
+				}
+			}
+			q.sys.Root.RequestWithCustomSender(pid, msg, c.pid)
 		}
 		for range batch {
 			select {

@@ -32,8 +32,10 @@ type taskBox struct {
 	sysMessages  atomic.Int32
 	suspended    atomic.Int32
 	// retired: a PoisonPill went through (retire.go).
-	retired    atomic.Bool
-	throughput int32
+	retired atomic.Bool
+	// throughput is atomic: a message posted while the actor is being
+	// spawned may run before RegisterHandlers has set it (system).
+	throughput atomic.Int32
 	invoker    actor.MessageInvoker
 	root       *actor.RootContext
 }
@@ -122,11 +124,22 @@ func (b *taskBox) invokeOne(msg any, system bool) {
 
 // system handles a system message: suspension and resumption here, the
 // others by the invoker.
+//
+// A taskBox is made suspended (taskMailbox) and resumes once its actor has
+// handled Started: protoactor's spawn registers the actor's process (so a
+// request by name can reach the mailbox) before it registers the mailbox's
+// invoker and posts Started. A user message posted in between waits in
+// the queue instead of reaching a nil invoker, and comes after Started.
+// The QueueManager spawns a queued action's actor when a request for it
+// comes (manager.spawnAs), while other requests may be looking it up.
 func (b *taskBox) system(msg any) {
 	switch msg.(type) {
 	case *actor.SuspendMailbox:
 		b.suspended.Store(1)
 	case *actor.ResumeMailbox:
+		b.suspended.Store(0)
+	case *actor.Started:
+		b.invoker.InvokeSystemMessage(msg)
 		b.suspended.Store(0)
 	default:
 		b.invoker.InvokeSystemMessage(msg)
@@ -136,7 +149,7 @@ func (b *taskBox) system(msg any) {
 // RegisterHandlers implements actor.Mailbox.
 func (b *taskBox) RegisterHandlers(invoker actor.MessageInvoker, dispatcher actor.Dispatcher) {
 	b.invoker = invoker
-	b.throughput = int32(dispatcher.Throughput())
+	b.throughput.Store(int32(dispatcher.Throughput()))
 }
 
 // Start implements actor.Mailbox.
@@ -172,7 +185,7 @@ func (b *taskBox) run() {
 			b.invoker.EscalateFailure(r, msg)
 		}
 	}()
-	i, t := int32(0), b.throughput
+	i, t := int32(0), b.throughput.Load()
 	for {
 		if i > t {
 			i = 0

@@ -227,6 +227,7 @@ func TestTaskBoxKeepsOrderWhenHandlingAtOnce(t *testing.T) {
 	box := taskMailbox(sys.Root)().(*taskBox)
 	inv := &orderInvoker{box: box}
 	box.RegisterHandlers(inv, actor.NewSynchronizedDispatcher(300))
+	box.suspended.Store(0) // as once Started is handled
 	box.PostUserMessage("first")
 	require.Equal(t, []string{"first", "sys:during", "second"}, inv.seen)
 
@@ -276,6 +277,7 @@ func TestTaskBoxIdlePostWaitsForCountedLate(t *testing.T) {
 		box := taskMailbox(sys.Root)().(*taskBox)
 		inv := &seenInvoker{}
 		box.RegisterHandlers(inv, actor.NewSynchronizedDispatcher(300))
+		box.suspended.Store(0) // as once Started is handled
 		q, counter := &box.user, &box.userMessages
 		msg := func(s string) any { return s }
 		post, name := box.PostUserMessage, func(s string) string { return s }
@@ -319,4 +321,36 @@ func TestTaskBoxIdlePostWaitsForCountedLate(t *testing.T) {
 		<-done
 		require.Equal(t, []string{name("y"), name("x"), name("a1"), name("a2")}, inv.seen, "A's messages in the order posted")
 	}
+}
+
+// startInvoker records the messages it handles: Started as "sys:started",
+// user messages (strings) as they are.
+type startInvoker struct{ seen []string }
+
+func (s *startInvoker) InvokeSystemMessage(m any) {
+	if _, ok := m.(*actor.Started); ok {
+		s.seen = append(s.seen, "sys:started")
+	}
+}
+func (s *startInvoker) InvokeUserMessage(m any)  { s.seen = append(s.seen, m.(string)) }
+func (s *startInvoker) EscalateFailure(any, any) {}
+
+// TestTaskBoxHoldsUserMessagesUntilStarted: protoactor's spawn makes the
+// actor's process reachable by name before it registers the mailbox's
+// invoker and posts Started (the QueueManager spawns a queued action's
+// actor on demand while requests may look it up). A user message posted in
+// that window waits, without reaching the missing invoker, and is handled
+// after Started; later ones at once.
+func TestTaskBoxHoldsUserMessagesUntilStarted(t *testing.T) {
+	t.Parallel()
+	sys := newBoxSystem(t)
+	box := taskMailbox(sys.Root)().(*taskBox)
+	box.PostUserMessage("early") // no invoker yet: it would panic if handled
+	box.PostUserMessage("early too")
+	inv := &startInvoker{}
+	box.RegisterHandlers(inv, actor.NewSynchronizedDispatcher(300))
+	require.Empty(t, inv.seen)
+	box.PostSystemMessage(&actor.Started{})
+	box.PostUserMessage("later")
+	require.Equal(t, []string{"sys:started", "early", "early too", "later"}, inv.seen)
 }

@@ -199,6 +199,7 @@ type manager struct {
 	self     *actor.PID
 
 	shutting   bool
+	stopping   bool // the QueueManager is stopping: no task actor is spawned
 	shutWaiter *actor.PID
 	// gaveUp: while shutting down, a retried write failed again; the
 	// changes are tried once more when the writer stops, and the shutdown
@@ -346,10 +347,12 @@ func (m *manager) receive(ctx actor.Context) {
 	case *actor.Stopping:
 		// protoactor still hands a stopping actor its user messages
 		// until its children are gone: no task actor is spawned from
-		// now on (submissions are refused, nothing is dispatched), as
+		// now on (submissions are refused, nothing is dispatched, the
+		// actor of a queued action that has none is not spawned on
+		// demand: stopping, actorOf), as
 		// stopTasks would not stop it and the QueueManager, which waits
 		// for every one (WithUnlistedChild), would never stop.
-		m.shutting = true
+		m.shutting, m.stopping = true, true
 		// Deferred: the task actors are stopped even if what comes
 		// first panics (managerPanic recovers it): protoactor no longer
 		// stops them (WithUnlistedChild) and waits for them.
@@ -423,37 +426,43 @@ func (m *manager) submit(ctx actor.Context, msg *messages.SubmitAction) {
 	m.dispatch(ctx)
 }
 
-// spawn creates the task actor of an action and its entry.
+// spawn creates the entry of an action and its task, and the task actor
+// unless the action is queued (see spawnAs).
 func (m *manager) spawn(ctx actor.Context, id uuid.UUID, token string, spec *messages.ActionSpec, st *messages.ActionStatus) (*entry, error) {
 	return m.spawnAs(ctx, id, "", token, spec, st)
 }
 
 // spawnAs is spawn given id.String() as name ("": it makes it).
+//
+// The task actor of a queued action is spawned only once something needs
+// it (actorOf): when the action is dispatched, or when a request for it
+// comes (a request by token that finds no actor asks the QueueManager,
+// lookupTombstone; so do a list's and CancelQueued's requests, askEach).
+// Until then the action is its entry and its task's memory, initialised
+// here and owned by the QueueManager: spawning, with protoactor's process
+// registry insert, its actor context, process and mailbox, was about a
+// tenth of an in-memory submit's server CPU and ~300 bytes per queued
+// action, paid for actions that wait in a paused or busy queue and are
+// never asked about. Actions in any other state (restored as ended or
+// paused) get their actor at once.
 func (m *manager) spawnAs(ctx actor.Context, id uuid.UUID, name, token string, spec *messages.ActionSpec, st *messages.ActionStatus) (*entry, error) {
-	if name == "" {
-		// SpawnNamed only joins the name to the manager's id (the PID
-		// keeps that joined string), so the name is written into the
-		// manager's buffer instead of a string of its own.
-		b := appendID(m.nameBuf[:0], id)
-		name = unsafe.String(unsafe.SliceData(b), len(b))
-	}
 	// The entry and the task actor in one allocation: they live as long
 	// as each other (retention drops the entry and stops the actor; a
 	// task actor is never restarted), and apart they were two of a
 	// submission's allocations. Each is still written by its own owner
-	// only (the entry by the QueueManager, the task by its actor).
+	// only (the entry by the QueueManager, the task by its actor once
+	// spawned; before, the QueueManager initialises it).
 	te := &taskEntry{}
 	te.task.setup(m.sh, ctx.Self(), id, token, spec, st)
-	m.spawning = &te.task
-	pid, err := ctx.SpawnNamed(m.props, name)
-	m.spawning = nil // taken by the producer, unless the spawn failed first
-	if err != nil {
-		return nil, fmt.Errorf("queue: spawn task actor %s: %w", id, err)
-	}
 	e := &te.entry
 	*e = entry{
-		pid: pid, spec: spec, id: id, state: st.State, priority: st.Priority, seq: st.Seq,
+		spec: spec, id: id, state: st.State, priority: st.Priority, seq: st.Seq,
 		queuedMs: st.QueuedUnixMs, startedMs: st.StartedUnixMs, endedMs: st.EndedUnixMs, heapIdx: -1,
+	}
+	if st.State != messages.State_STATE_QUEUED {
+		if err := m.spawnTask(ctx, e, name); err != nil {
+			return nil, err
+		}
 	}
 	if excl := exclusiveTasks(m.sh.repo, spec); excl != nil {
 		e.more().excl = excl
@@ -473,6 +482,51 @@ func (m *manager) spawnAs(ctx actor.Context, id uuid.UUID, name, token string, s
 		heap.Push(&m.waiting, e)
 	}
 	return e, nil
+}
+
+// taskOf returns the task allocated with e (every entry of the
+// QueueManager is the first field of a taskEntry, spawnAs).
+func taskOf(e *entry) *task {
+	return &(*taskEntry)(unsafe.Pointer(e)).task
+}
+
+// spawnTask spawns the task actor of e, whose task spawnAs initialised,
+// under name ("": e.id's text) and sets e.pid.
+func (m *manager) spawnTask(ctx actor.Context, e *entry, name string) error {
+	if name == "" {
+		// SpawnNamed only joins the name to the manager's id (the PID
+		// keeps that joined string), so the name is written into the
+		// manager's buffer instead of a string of its own.
+		b := appendID(m.nameBuf[:0], e.id)
+		name = unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	m.spawning = taskOf(e)
+	pid, err := ctx.SpawnNamed(m.props, name)
+	m.spawning = nil // taken by the producer, unless the spawn failed first
+	if err != nil {
+		return fmt.Errorf("queue: spawn task actor %s: %w", e.id, err)
+	}
+	e.pid = pid
+	return nil
+}
+
+// actorOf returns the PID of e's task actor, spawning it if the action has
+// none yet (spawnAs). It returns nil when e has no actor and gets none: a
+// tombstone (its actor failed), the QueueManager is stopping (stopTasks
+// has stopped, or is stopping, every actor it has, and it spawns no more),
+// or the spawn failed, which makes e a tombstone (crash).
+func (m *manager) actorOf(ctx actor.Context, e *entry) *actor.PID {
+	switch {
+	case e.crashed() != "":
+		return nil
+	case e.pid != nil || m.stopping:
+		return e.pid
+	}
+	if err := m.spawnTask(ctx, e, ""); err != nil {
+		m.crash(e, err.Error())
+		return nil
+	}
+	return e.pid
 }
 
 // stopTasks stops every task actor the QueueManager has: task actors are

@@ -16,9 +16,12 @@ import (
 // taskMailbox returns the mailbox producer of task actors: a taskBox each,
 // protoactor's lock-free mailbox in one allocation (a linked queue rather
 // than Unbounded's ring of 10 slots allocated up front, 225 B: there is
-// one per queued action, and a task actor gets few messages).
+// one per queued action, and a task actor gets few messages). A new
+// taskBox is suspended until its actor has handled Started (taskBox.system).
 func taskMailbox(root *actor.RootContext) actor.MailboxProducer {
 	return func() actor.Mailbox {
-		return &taskBox{root: root}
+		b := &taskBox{root: root}
+		b.suspended.Store(1)
+		return b
 	}
 }

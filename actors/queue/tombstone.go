@@ -21,11 +21,19 @@ func (m *manager) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, chil
 
 func (m *manager) childFailed(ctx actor.Context, msg *childFailed) {
 	e := m.entries[taskActorID(msg.pid)]
-	if e == nil || e.pid.Id != msg.pid.Id || e.crashed() != "" {
+	if e == nil || e.pid == nil || e.pid.Id != msg.pid.Id || e.crashed() != "" {
 		return
 	}
-	e.more().crash = msg.reason
-	m.sh.log.Error("task actor failed; keeping a tombstone", "id", e.id, "reason", msg.reason)
+	m.crash(e, msg.reason)
+	m.retain(ctx)
+	m.dispatch(ctx)
+}
+
+// crash makes e a tombstone: its actor failed (or could not be spawned,
+// actorOf) for reason. An action that had not ended ends in Error.
+func (m *manager) crash(e *entry, reason string) {
+	e.more().crash = reason
+	m.sh.log.Error("task actor failed; keeping a tombstone", "id", e.id, "reason", reason)
 	if e.slot {
 		// Its worker, if any, reports to a stopped actor: release the
 		// thread now rather than never.
@@ -51,10 +59,11 @@ func (m *manager) childFailed(ctx actor.Context, msg *childFailed) {
 		}
 	}
 	m.persist(e, st)
-	m.retain(ctx)
-	m.dispatch(ctx)
 }
 
+// tombstone answers a request by token that found no actor: it is
+// forwarded to the action's actor, which is spawned now if the action is
+// queued and had none yet (spawnAs); a tombstone answers with its status.
 func (m *manager) tombstone(ctx actor.Context, msg *lookupTombstone) {
 	id := msg.id
 	e := m.entries[id]
@@ -62,8 +71,12 @@ func (m *manager) tombstone(ctx actor.Context, msg *lookupTombstone) {
 		ctx.Respond(&messages.ActionReply{Code: messages.ErrorCode_ERROR_CODE_UNKNOWN_TOKEN, Message: "no action has this token"})
 		return
 	}
-	if e.crashed() == "" {
-		ctx.RequestWithCustomSender(e.pid, msg.msg, ctx.Sender())
+	if pid := m.actorOf(ctx, e); pid != nil {
+		ctx.RequestWithCustomSender(pid, msg.msg, ctx.Sender())
+		return
+	}
+	if e.crashed() == "" { // the QueueManager is stopping
+		ctx.Respond(&messages.ActionReply{Code: messages.ErrorCode_ERROR_CODE_SHUTTING_DOWN, Message: "the queue is stopping"})
 		return
 	}
 	ctx.Respond(&messages.ActionReply{Status: m.tombstoneStatus(e)})

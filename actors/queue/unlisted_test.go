@@ -15,7 +15,8 @@ import (
 // unlisted children (actor.WithUnlistedChild), which protoactor waits for
 // but does not stop: the QueueManager stops them itself when it stops
 // (stopTasks). After Shutdown no task actor is left in the process
-// registry, whether its action was running, queued or finished, and the
+// registry, whether its action was running, queued (and asked about, so
+// that it has an actor: spawnAs) or finished, and the
 // QueueManager itself has stopped (without stopTasks it waits for its
 // children forever and Shutdown fails).
 func TestShutdownStopsEveryTaskActor(t *testing.T) {
@@ -31,6 +32,9 @@ func TestShutdownStopsEveryTaskActor(t *testing.T) {
 	pids := make([]*actor.PID, 0, len(toks))
 	for _, tok := range toks {
 		_, id, err := messages.ParseToken(tok)
+		require.NoError(t, err)
+		// A queued action's actor is spawned once it is asked about.
+		_, err = b.q.Status(context.Background(), tok)
 		require.NoError(t, err)
 		pid := b.q.taskPIDOf(id)
 		_, ok := b.sys.ProcessRegistry.Get(pid)
