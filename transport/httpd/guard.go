@@ -51,6 +51,21 @@ type caller struct {
 	// the address again (a Fetch records its client).
 	name     string
 	nameAddr netip.Addr
+	// roleName is roleOf.Role(), kept across recycling as name is: a
+	// Fetch records its client's roles, and with several (IDOL's default
+	// roles give localhost all four) Role joins their names in a new
+	// string, which the queued action would keep.
+	roleName string
+	roleOf   auth.Grant
+}
+
+// role returns the caller's grant's roles as a Fetch records them
+// (auth.Grant.Role).
+func (c *caller) role() string {
+	if c.roleName == "" || c.roleOf != c.grant {
+		c.roleName, c.roleOf = c.grant.Role(), c.grant
+	}
+	return c.roleName
 }
 
 // client returns the caller's principal as a Fetch records it
@@ -77,7 +92,7 @@ func (s *Server) identify(ctx *fasthttp.RequestCtx) *caller {
 		p = auth.FromCertificate(addr, nil)
 	}
 	c := callers.Get().(*caller)
-	*c = caller{principal: p, grant: s.policy.Grant(p), name: c.name, nameAddr: c.nameAddr}
+	*c = caller{principal: p, grant: s.policy.Grant(p), name: c.name, nameAddr: c.nameAddr, roleName: c.roleName, roleOf: c.roleOf}
 	if s.cfg.Port == auth.ServicePort {
 		c.host = string(ctx.Request.Header.Host()) // for the page's links
 	}

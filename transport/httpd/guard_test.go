@@ -281,3 +281,27 @@ func TestCallerClientFollowsItsPrincipal(t *testing.T) {
 	require.Equal(t, p.String(), c.client())
 	require.Contains(t, c.client(), "dns:client.example")
 }
+
+// TestCallerRoleFollowsItsGrant: a recycled caller keeps its roles' string
+// (a Fetch records it, and with several roles auth.Grant.Role joins them
+// in a new string) only while its grant is the same; another grant, of
+// the same policy or of another one, gets its own.
+func TestCallerRoleFollowsItsGrant(t *testing.T) {
+	local, other := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("10.1.2.3")
+	def := auth.Default()
+	c := &caller{principal: auth.Principal{Addr: local}, grant: def.Grant(auth.Principal{Addr: local})}
+	require.Equal(t, "Admin,ServiceControl,Query,ServiceStatus", c.role())
+	// Recycled as identify does it, with the same grant: the string is kept.
+	kept := c.roleName
+	*c = caller{grant: def.Grant(auth.Principal{Addr: local}), roleName: c.roleName, roleOf: c.roleOf}
+	require.Equal(t, unsafe.StringData(kept), unsafe.StringData(c.role()), "the same string, not a new one")
+	// Another grant of the same policy.
+	*c = caller{grant: def.Grant(auth.Principal{Addr: other}), roleName: c.roleName, roleOf: c.roleOf}
+	require.Equal(t, "Query,ServiceStatus", c.role())
+	// The same roles' bits in another policy.
+	p := queryOnlyPolicy(t)
+	*c = caller{grant: p.Grant(auth.Principal{Addr: other}), roleName: c.roleName, roleOf: c.roleOf}
+	require.Equal(t, "Admins", c.role())
+	*c = caller{grant: p.Grant(auth.Principal{Addr: local}), roleName: c.roleName, roleOf: c.roleOf}
+	require.Equal(t, "Readers", c.role())
+}

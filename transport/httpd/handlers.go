@@ -35,7 +35,7 @@ func (s *Server) fetch(ctx context.Context, req *aci.Request) (*result, error) {
 	r := fetchResults.Get().(*fetchResult)
 	r.spec.Action, r.spec.FetchAction, r.spec.Params, r.spec.Priority = "FETCH", fa, queuedParams(req), int32(prio)
 	if c := callerOf(ctx); c != nil {
-		r.spec.Client, r.spec.Role = c.client(), c.grant.Role()
+		r.spec.Client, r.spec.Role = c.client(), c.role()
 	}
 	token, err := s.cfg.Queue.Submit(ctx, &r.spec)
 	if err != nil {
