@@ -417,7 +417,7 @@ func (p *parser) span(i int) span {
 }
 
 func (p *parser) finish() (*Request, error) {
-	req := &Request{}
+	req, backing, params := newRequest(p.n - p.actions)
 	if p.action != 0 {
 		// Upper-case the action in place so that it needs no string of
 		// its own.
@@ -432,8 +432,7 @@ func (p *parser) finish() (*Request, error) {
 		s = unsafe.String(unsafe.SliceData(p.buf), len(p.buf))
 	}
 	if n := p.n - p.actions; n > 0 {
-		backing := make([]messages.Param, n)
-		req.Params = make(messages.Params, n)
+		req.Params = params
 		i, uploads := 0, 0
 		for j := range p.n {
 			sp := p.span(j)
@@ -473,6 +472,32 @@ func (p *parser) finish() (*Request, error) {
 		}
 	}
 	return req, p.err
+}
+
+// newRequest returns a new Request with room for n parameters: the
+// parameters and the slice of pointers to them, to be filled in. A request
+// of up to four parameters (a Fetch, a GetStatus) comes in one allocation
+// with them instead of three.
+func newRequest(n int) (*Request, []messages.Param, messages.Params) {
+	switch {
+	case n <= 0:
+		return &Request{}, nil, nil
+	case n <= 2:
+		r := &struct {
+			req  Request
+			ptrs [2]*messages.Param
+			vals [2]messages.Param
+		}{}
+		return &r.req, r.vals[:n:n], r.ptrs[:n:n]
+	case n <= 4:
+		r := &struct {
+			req  Request
+			ptrs [4]*messages.Param
+			vals [4]messages.Param
+		}{}
+		return &r.req, r.vals[:n:n], r.ptrs[:n:n]
+	}
+	return &Request{}, make([]messages.Param, n), make(messages.Params, n)
 }
 
 func upperASCII(b []byte) {
