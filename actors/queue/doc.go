@@ -20,7 +20,7 @@
 // which spawns the actor and forwards the request, as do a list's and
 // CancelQueued's requests (askEach). Spawning (protoactor's registry insert,
 // the actor's context, process and mailbox) was ~15 % of an in-memory
-// submit's server CPU and ~300 bytes per queued action, paid for actions
+// submit's server CPU and ~400 bytes per queued action, paid for actions
 // that wait unasked in a paused or busy queue. The task's mailbox holds
 // what reaches it before its Started (taskBox.system): protoactor registers
 // an actor's process before its mailbox's handlers.

@@ -440,9 +440,9 @@ func (m *manager) spawn(ctx actor.Context, id uuid.UUID, token string, spec *mes
 // lookupTombstone; so do a list's and CancelQueued's requests, askEach).
 // Until then the action is its entry and its task's memory, initialised
 // here and owned by the QueueManager: spawning, with protoactor's process
-// registry insert, its actor context, process and mailbox, was about a
-// tenth of an in-memory submit's server CPU and ~300 bytes per queued
-// action, paid for actions that wait in a paused or busy queue and are
+// registry insert, its actor context, process and mailbox, was ~15 % of
+// an in-memory submit's server CPU and ~400 bytes per queued action
+// (bench/RESULTS.md), paid for actions that wait in a paused or busy queue and are
 // never asked about. Actions in any other state (restored as ended or
 // paused) get their actor at once.
 func (m *manager) spawnAs(ctx actor.Context, id uuid.UUID, name, token string, spec *messages.ActionSpec, st *messages.ActionStatus) (*entry, error) {
