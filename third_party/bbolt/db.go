@@ -724,12 +724,13 @@ func (db *DB) close() error {
 
 	// Close file handles.
 	if db.file != nil {
-		// No need to unlock read-only file.
-		if !db.readOnly {
-			// Unlock the file.
-			if err := funlock(db); err != nil {
-				errs = append(errs, fmt.Errorf("bolt.Close(): funlock error: %w", err))
-			}
+		// connector patch: unlock a read-only file too. Upstream left its
+		// shared lock to the close below, which does not release it while
+		// another descriptor of the same open file exists, as in a child
+		// that os/exec forked meanwhile and that has not yet exec'd: a
+		// writable open right after was then refused (PATCHES.md).
+		if err := funlock(db); err != nil {
+			errs = append(errs, fmt.Errorf("bolt.Close(): funlock error: %w", err))
 		}
 
 		// Close the file descriptor.
