@@ -121,6 +121,10 @@ type cmanager struct {
 	addr  string
 	name  string // the manager's actor name
 
+	// spawning is the task spawn has initialised, for the producer of
+	// props (as in process: manager.spawning).
+	spawning *task
+
 	entries map[uuid.UUID]*centry
 	byPID   map[string]uuid.UUID
 	running int
@@ -201,7 +205,22 @@ func newClusterManager(cfg Config, sh *shared, root *actor.RootContext, db *pgst
 		entries: make(map[uuid.UUID]*centry), byPID: make(map[string]uuid.UUID),
 		threads: make([]*centry, cfg.MaximumThreads), stopHeld: make(map[uuid.UUID]time.Time),
 	}
-	m.props = actor.PropsFromProducer(newTask,
+	// The producer hands protoactor the task spawn has initialised
+	// (m.spawning), so that the task has its identity before protoactor
+	// registers it by name: a request by token may reach it from then on
+	// (any node sends to the owner of record's actor), and it is held by
+	// the mailbox only until Started (taskBox.system). Given in a first
+	// message (taskInit), it came after such a request, which then ran on
+	// an uninitialised task, panicked and made the action an Error
+	// tombstone (TestClusterTaskAnswersARequestThatCameDuringItsSpawn).
+	m.props = actor.PropsFromProducer(func() actor.Actor {
+		t := m.spawning
+		m.spawning = nil
+		if t == nil {
+			return newTask()
+		}
+		return t
+	},
 		actor.WithMailbox(taskMailbox(root)),
 		actor.WithDispatcher(actor.NewSynchronizedDispatcher(300)))
 	return m
@@ -404,11 +423,12 @@ func (m *cmanager) withdraw(ctx actor.Context, w *withdrawSubmit) {
 
 // spawn creates the task actor of an action this node now owns.
 func (m *cmanager) spawn(ctx actor.Context, id uuid.UUID, spec *messages.ActionSpec, st *messages.ActionStatus, epoch int64) (*centry, error) {
+	m.spawning = newTaskOf(m.sh, ctx.Self(), id, st.Token, spec, st)
 	pid, err := ctx.SpawnNamed(m.props, id.String())
+	m.spawning = nil // taken by the producer, unless the spawn failed first
 	if err != nil {
 		return nil, fmt.Errorf("queue: spawn task actor %s: %w", id, err)
 	}
-	ctx.Send(pid, &taskInit{sh: m.sh, owner: ctx.Self(), id: id, token: st.Token, spec: spec, status: st})
 	e := &centry{pid: pid, spec: spec, id: id, token: st.Token, epoch: epoch, status: st, excl: exclusiveTasks(m.sh.repo, spec)}
 	m.entries[id] = e
 	m.byPID[pid.Id] = id

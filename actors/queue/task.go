@@ -43,10 +43,12 @@ type shared struct {
 
 // Local messages: they never leave the process.
 type (
-	// taskInit is the first message a task actor receives: its identity
-	// (id, token) and its owner, the QueueManager it reports to, given
-	// explicitly (not found as its parent), so that it does not depend on
-	// where or how it was spawned.
+	// taskInit gives a task actor its identity (id, token) and its
+	// owner, the QueueManager it reports to, explicitly (not found as its
+	// parent), so that it does not depend on where or how it was spawned.
+	// A new task actor gets them from its producer instead (newTaskOf),
+	// before protoactor registers it by name; the cluster manager sends
+	// taskInit to renew an actor that runs nothing (cmanager.renew).
 	taskInit struct {
 		sh     *shared
 		owner  *actor.PID
