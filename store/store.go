@@ -30,7 +30,7 @@ type Store interface {
 	// batch is a no-op. A Put replaces the record with the same Id (its
 	// Seq may change); two records of a queue may not share a Seq. Deleting
 	// an id that is not stored is not an error. The store keeps no
-	// reference to the records.
+	// reference to the records, nor to batch (the queue reuses it).
 	ApplyActions(queue string, batch []ActionMutation) error
 
 	// QueueNames returns the queues that have stored actions or had some,

@@ -16,10 +16,19 @@ import (
 // batch is one group commit: the mutations of many messages, and what to do
 // once they are on disk. The first nsub mutations are the new actions of
 // submits (never retried: a refused submission is gone).
+//
+// A batch is used again once its commit is over (recycle): the
+// QueueManager keeps the last one as its spare, so that under load the
+// commits take turns with two batches and reuse their slices instead of
+// allocating a batch, a list of waiting submissions grown from nothing,
+// a list of mutations and a report for every commit.
 type batch struct {
 	nsub    int
 	muts    []store.ActionMutation
 	submits []*pendingSubmit
+	// free is a mutation list to build the next commit's in (flush):
+	// muts, once flush has copied it into the list written.
+	free    []store.ActionMutation
 	replies []pendingReply
 	paused  *bool // the queue's pause flag, when it changed
 	// queueReplies are answered with the queue's status once the pause
@@ -31,7 +40,13 @@ type batch struct {
 	// answered: stopWriter sent its replies (its committed report, if it
 	// still comes, is ignored).
 	answered bool
+	// report is the writer's committed message for this batch.
+	report committed
 }
+
+// maxSpare bounds the capacity of the slices a recycled batch keeps: a
+// burst's commit of many thousands is not kept around for ever.
+const maxSpare = 4096
 
 type pendingSubmit struct {
 	sender *actor.PID
@@ -41,6 +56,10 @@ type pendingSubmit struct {
 	status *messages.ActionStatus
 	// rec is the record to write (nil: flush makes one): see localSubmit.
 	rec *messages.StoredAction
+	// reply is the answer sent once the action is durable (answer): the
+	// submission's own, so that the commit's report allocates nothing per
+	// submission. The requester only reads it once it has received it.
+	reply messages.SubmitReply
 }
 
 // localSubmit is a submission to the QueueManager of a durable queue with
@@ -69,9 +88,35 @@ func (m *manager) persist(e *entry, st *messages.ActionStatus) {
 
 func (m *manager) batchOf() *batch {
 	if m.pending == nil {
-		m.pending = &batch{}
+		m.pending = m.newBatch()
 	}
 	return m.pending
+}
+
+// newBatch returns the spare batch if there is one, else a new one.
+func (m *manager) newBatch() *batch {
+	if b := m.spare; b != nil {
+		m.spare = nil
+		return b
+	}
+	return &batch{}
+}
+
+// recycle empties batch b, whose commit is over and whose replies are all
+// sent, and keeps it as the spare. Its slices keep their capacity (up to
+// maxSpare), emptied of their pointers so that the answered submissions
+// and their records are not kept alive.
+func (m *manager) recycle(b *batch) {
+	if cap(b.submits) > maxSpare || cap(b.muts) > maxSpare || cap(b.free) > maxSpare {
+		return
+	}
+	clear(b.submits)
+	clear(b.muts)
+	clear(b.replies)
+	clear(b.queueReplies)
+	*b = batch{submits: b.submits[:0], muts: b.muts[:0], free: b.free[:0],
+		replies: b.replies[:0], queueReplies: b.queueReplies[:0]}
+	m.spare = b
 }
 
 // flush starts a group commit of everything pending unless one is already
@@ -96,7 +141,7 @@ func (m *manager) flush(ctx actor.Context) {
 	m.holding, m.holdOver = false, false
 	b := m.pending
 	if b == nil {
-		b = &batch{}
+		b = m.newBatch()
 	}
 	m.pending = nil
 	if m.pausedDirty || m.pausedRetry {
@@ -107,7 +152,10 @@ func (m *manager) flush(ctx actor.Context) {
 	// New actions first, then retried changes, then this round's changes.
 	// No action has both a retry and a change in this round (a change
 	// removes the action's retry), so no record overwrites a newer one.
-	muts := make([]store.ActionMutation, 0, len(b.submits)+len(m.retry)+len(b.muts))
+	muts := b.free[:0]
+	if n := len(b.submits) + len(m.retry) + len(b.muts); cap(muts) < n {
+		muts = make([]store.ActionMutation, 0, n)
+	}
 	for _, p := range b.submits {
 		rec := p.rec
 		if rec == nil {
@@ -120,7 +168,9 @@ func (m *manager) flush(ctx actor.Context) {
 	}
 	m.retry = nil
 	b.nsub = len(b.submits)
-	b.muts = append(muts, b.muts...)
+	muts = append(muts, b.muts...)
+	clear(b.muts)
+	b.free, b.muts = b.muts[:0], muts
 	m.inflight = true
 	m.sent = b
 	m.writes <- b
@@ -203,6 +253,7 @@ func (m *manager) committed(ctx actor.Context, c *committed) {
 		m.flush(ctx)
 	}
 	m.answer(ctx, c.b, c.err, false)
+	m.recycle(c.b)
 	m.dispatch(ctx)
 }
 
@@ -225,9 +276,11 @@ func (m *manager) answer(ctx actor.Context, b *batch, err error, stopping bool) 
 		switch {
 		case err != nil:
 			m.cfg.Observer.Rejected("store")
-			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_STORE, Message: refusedSubmit(err)})
+			p.reply.Code, p.reply.Message = messages.ErrorCode_ERROR_CODE_STORE, refusedSubmit(err)
+			ctx.Send(p.sender, &p.reply)
 		case stopping:
-			ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
+			p.reply.Token = p.token
+			ctx.Send(p.sender, &p.reply)
 		default:
 			name := ""
 			if p.rec != nil {
@@ -237,11 +290,13 @@ func (m *manager) answer(ctx actor.Context, b *batch, err error, stopping bool) 
 			// is the one task.tok makes again from the id, so the task
 			// does not keep it (80 bytes) while the action is queued.
 			if _, serr := m.spawnAs(ctx, p.id, name, "", p.spec, p.status); serr != nil {
-				ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: serr.Error()})
+				p.reply.Code, p.reply.Message = messages.ErrorCode_ERROR_CODE_INTERNAL, serr.Error()
+				ctx.Send(p.sender, &p.reply)
 				continue
 			}
 			m.cfg.Observer.Submitted(p.spec.FetchAction)
-			ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
+			p.reply.Token = p.token
+			ctx.Send(p.sender, &p.reply)
 		}
 	}
 	for _, r := range b.replies {
@@ -331,7 +386,8 @@ func (m *manager) startWriter(ctx actor.Context) {
 			b.err = writeBatch(st, name, b)
 			obs.Committed(len(b.muts), time.Since(t0), b.err)
 			b.written = true // read by stopWriter, should this report be lost
-			root.Send(self, &committed{b: b, err: b.err})
+			b.report = committed{b: b, err: b.err}
+			root.Send(self, &b.report)
 		}
 	}()
 }

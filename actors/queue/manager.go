@@ -16,7 +16,8 @@ import (
 
 // Local messages to the QueueManager.
 type (
-	// committed reports the end of a group commit.
+	// committed reports the end of a group commit: the writer sends
+	// its batch's report field, so the report allocates nothing.
 	committed struct {
 		b   *batch
 		err error
@@ -213,9 +214,13 @@ type manager struct {
 	pending  *batch
 	inflight bool
 	sent     *batch // the batch being written (while inflight)
-	writes   chan *batch
-	wdone    chan struct{}
-	restore  []*messages.StoredAction // loaded at start, spawned on Started
+	// spare is the last batch written, emptied once its report was
+	// handled: the next pending batch reuses it and its slices (commit.go,
+	// recycle), so a commit allocates no batch and no waiter list.
+	spare   *batch
+	writes  chan *batch
+	wdone   chan struct{}
+	restore []*messages.StoredAction // loaded at start, spawned on Started
 	// retry holds status changes whose commit failed, latest per action.
 	// They go out with the next batch that is written, or on their own a
 	// second later; a newer change of the same action replaces its entry.
