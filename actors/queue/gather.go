@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -84,19 +85,28 @@ func (q *Queue) askEach(ctx context.Context, ids []string, msg any, got func(*me
 			q.sys.Root.RequestWithCustomSender(pid, msg, c.pid)
 		}
 		for range batch {
+			var m any
 			select {
-			case m := <-c.ch:
-				ar, ok := m.(*messages.ActionReply)
-				if !ok || ar.Status == nil {
-					continue // a dead letter, or an error that names no action
-				}
-				if _, u, err := messages.ParseToken(ar.Status.Token); err == nil {
-					if i, ok := at[u]; ok {
-						out[i] = ar
-					}
-				}
+			case m = <-c.ch:
 			case <-expired:
 				return mapAskErr(actor.ErrTimeout)
+			case <-q.replies.stopped:
+				// The queue stopped: what it had not answered it never
+				// will (replies.stopped). A reply already here counts.
+				select {
+				case m = <-c.ch:
+				default:
+					return fmt.Errorf("%w: queue %s has stopped", messages.ErrShuttingDown, q.cfg.Name)
+				}
+			}
+			ar, ok := m.(*messages.ActionReply)
+			if !ok || ar.Status == nil {
+				continue // a dead letter, or an error that names no action
+			}
+			if _, u, err := messages.ParseToken(ar.Status.Token); err == nil {
+				if i, ok := at[u]; ok {
+					out[i] = ar
+				}
 			}
 		}
 		if timer != nil {

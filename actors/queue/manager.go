@@ -207,6 +207,8 @@ type manager struct {
 	// no longer waits for them.
 	gaveUp   bool
 	tickStop chan struct{}
+	// stopped is closed once the QueueManager has stopped (replies.stopped).
+	stopped chan struct{}
 
 	// Durability (nil store: none). Mutations and the replies that must
 	// wait for them gather in pending while one batch is being written.
@@ -258,6 +260,7 @@ func newManager(cfg Config, sh *shared, root *actor.RootContext) *manager {
 		parked:  make(map[string]*waitHeap),
 		threads: make([]*entry, cfg.MaximumThreads),
 		disp:    newManagerDispatcher(300, managerIdle), // protoactor's default throughput
+		stopped: make(chan struct{}),
 	}
 	// The producer hands protoactor the task spawn has just initialised
 	// (m.spawning): no init message to allocate, post and handle per
@@ -374,6 +377,12 @@ func (m *manager) receive(ctx actor.Context) {
 		m.stopTasks(ctx)
 	case *actor.Stopped:
 		m.disp.stop()
+		// Requests without a timeout stop waiting (replies.stopped).
+		select {
+		case <-m.stopped:
+		default:
+			close(m.stopped)
+		}
 	case *actor.Terminated:
 		// Children stop on retention (entry already gone), on shutdown,
 		// or after HandleFailure stopped them (entry kept as a tombstone).

@@ -214,6 +214,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("queue: start %s: %w", cfg.Name, err)
 	}
 	q := &Queue{cfg: cfg, sys: sys, pid: pid, prefix: pid.Id + "/", upper: strings.ToUpper(cfg.Name), replies: newReplies(sys, 1024)}
+	q.replies.stopped = m.stopped
 	// The QueueManager restores stored actions when it starts; answering
 	// this request means it is done, so Start returns a queue whose every
 	// token already resolves.
@@ -352,8 +353,10 @@ func (q *Queue) request(ctx context.Context, token string, msg any) (*messages.A
 // answer "busy, retry later" for a change already in effect, or, for a
 // Duplicate, leave a copy queued whose token nobody was told. The task
 // actor and the QueueManager answer each of these requests (the
-// QueueManager once the disk has answered, or when it stops). Reads keep
-// AskTimeout, or ctx's earlier deadline.
+// QueueManager once the disk has answered, or when it stops); one that
+// protoactor dropped with a mailbox when the QueueManager stopped ends
+// with ErrShuttingDown then (replies.stopped). Reads keep AskTimeout, or
+// ctx's earlier deadline.
 func (q *Queue) askTimeout(ctx context.Context, msg any) time.Duration {
 	switch msg.(type) {
 	case *messages.StopAction, *messages.CancelAction, *messages.PauseAction, *messages.ResumeAction,

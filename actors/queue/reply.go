@@ -18,7 +18,22 @@ import (
 type replies struct {
 	sys  *actor.ActorSystem
 	free chan *replier
+	// stopped is closed once the QueueManager has stopped (nil: never,
+	// as for the cluster queue, whose waits are bounded). A request
+	// without a timeout waits for its reply or for it: protoactor drops,
+	// without a reply, the user messages still in a stopping actor's
+	// mailbox when it stops (the QueueManager's, and those of the task
+	// actors it stops), so a change racing the queue's shutdown could
+	// otherwise wait forever. Every reply is sent before the
+	// QueueManager stops (it stops after its task actors, and answers what
+	// it holds when it stops its writer), so none can come after.
+	stopped <-chan struct{}
 }
+
+// errStopped is what a request without a timeout returns when the queue
+// stopped without answering it: as for a request sent once it had
+// stopped, a dead letter (Queue reports ErrShuttingDown).
+var errStopped = actor.ErrDeadLetter
 
 // replier is an actor.Process that hands the first message it is sent to
 // the waiting caller.
@@ -78,11 +93,14 @@ func (p *replies) request(pid *actor.PID, msg any, timeout time.Duration) (any, 
 	if timeout < 0 {
 		r := p.get()
 		p.sys.Root.RequestWithCustomSender(pid, msg, r.pid)
-		res := <-r.ch
+		res, ok := p.await(r.ch)
 		// Retired, not reused: these requests are few (controls that
 		// wait for the disk), and a stray second message can then never
 		// be taken for the answer to another request.
 		p.sys.ProcessRegistry.Remove(r.pid)
+		if !ok {
+			return nil, errStopped
+		}
 		if _, ok := res.(*actor.DeadLetterResponse); ok {
 			return nil, actor.ErrDeadLetter
 		}
@@ -133,13 +151,34 @@ func (p *replies) requestWithdrawable(pid *actor.PID, env *actor.MessageEnvelope
 		// Sent as a request, so that a receiver that has gone answers
 		// with a DeadLetterResponse instead of leaving us waiting.
 		p.sys.Root.RequestWithCustomSender(pid, withdraw(r.pid), r.pid)
-		res = <-r.ch
+		var ok bool
+		res, ok = p.await(r.ch)
 		// A second message may still come (a dead letter for the
 		// withdrawal): retire the replier rather than reuse it.
 		p.sys.ProcessRegistry.Remove(r.pid)
+		if !ok {
+			return nil, errStopped
+		}
 	}
 	if _, ok := res.(*actor.DeadLetterResponse); ok {
 		return nil, actor.ErrDeadLetter
 	}
 	return res, nil
+}
+
+// await waits for a message on ch with no timeout, or until the
+// QueueManager has stopped (stopped): false when it stopped without one.
+// A reply already there when it stopped is taken.
+func (p *replies) await(ch <-chan any) (any, bool) {
+	select {
+	case res := <-ch:
+		return res, true
+	case <-p.stopped:
+		select {
+		case res := <-ch:
+			return res, true
+		default:
+			return nil, false
+		}
+	}
 }
