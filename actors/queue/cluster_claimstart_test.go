@@ -21,25 +21,8 @@ import (
 // claim on, and what the owner answers, are as before; the action's end
 // is written as always.
 func TestClusterClaimRecordsTheStart(t *testing.T) {
-	pg := pgtest.StartT(t, pgtest.Options{})
-	url := pg.DatabaseT(t)
 	ctx := context.Background()
-	db, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "n1"})
-	require.NoError(t, err)
-	// Every row an action's INSERT or UPDATE leaves, in order.
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	for _, sql := range []string{
-		`CREATE TABLE row_log (n bigserial PRIMARY KEY, id bytea, state smallint, running boolean, epoch bigint)`,
-		`CREATE FUNCTION log_row() RETURNS trigger AS $$ BEGIN
-			INSERT INTO row_log (id, state, running, epoch) VALUES (NEW.id, NEW.state, NEW.running, NEW.epoch);
-			RETURN NEW; END $$ LANGUAGE plpgsql`,
-		`CREATE TRIGGER log_row AFTER INSERT OR UPDATE ON connector_actions FOR EACH ROW EXECUTE FUNCTION log_row()`,
-	} {
-		_, err := conn.Exec(ctx, sql)
-		require.NoError(t, err)
-	}
+	db, conn := rowLogged(t)
 	q, repo, _ := startSoloCluster(t, db)
 
 	before := time.Now().UnixMilli()
@@ -99,4 +82,30 @@ func TestClusterClaimRecordsTheStart(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 	assert.Equal(t, 1, processing, "one write of the row as Processing (the claim's), rows written: %v", states)
+}
+
+// rowLogged starts PostgreSQL and opens the store of node n1 on it, with
+// every row an INSERT or UPDATE of connector_actions leaves logged, in
+// order, in row_log (id, state, running, epoch), read through conn.
+func rowLogged(t *testing.T) (*pgstore.Store, *pgx.Conn) {
+	t.Helper()
+	pg := pgtest.StartT(t, pgtest.Options{})
+	url := pg.DatabaseT(t)
+	ctx := context.Background()
+	db, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "n1"})
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	for _, sql := range []string{
+		`CREATE TABLE row_log (n bigserial PRIMARY KEY, id bytea, state smallint, running boolean, epoch bigint)`,
+		`CREATE FUNCTION log_row() RETURNS trigger AS $$ BEGIN
+			INSERT INTO row_log (id, state, running, epoch) VALUES (NEW.id, NEW.state, NEW.running, NEW.epoch);
+			RETURN NEW; END $$ LANGUAGE plpgsql`,
+		`CREATE TRIGGER log_row AFTER INSERT OR UPDATE ON connector_actions FOR EACH ROW EXECUTE FUNCTION log_row()`,
+	} {
+		_, err := conn.Exec(ctx, sql)
+		require.NoError(t, err)
+	}
+	return db, conn
 }

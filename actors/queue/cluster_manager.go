@@ -213,14 +213,7 @@ func newClusterManager(cfg Config, sh *shared, root *actor.RootContext, db *pgst
 	// message (taskInit), it came after such a request, which then ran on
 	// an uninitialised task, panicked and made the action an Error
 	// tombstone (TestClusterTaskAnswersARequestThatCameDuringItsSpawn).
-	m.props = actor.PropsFromProducer(func() actor.Actor {
-		t := m.spawning
-		m.spawning = nil
-		if t == nil {
-			return newTask()
-		}
-		return t
-	},
+	m.props = actor.PropsFromProducer(taskProducer(&m.spawning),
 		actor.WithMailbox(taskMailbox(root)),
 		actor.WithDispatcher(actor.NewSynchronizedDispatcher(300)))
 	return m

@@ -5,13 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/connectorhq/connector/internal/pgtest"
 	"github.com/connectorhq/connector/messages"
-	"github.com/connectorhq/connector/store/pgstore"
 )
 
 // A client's Stop of a running action is written once, with the worker's
@@ -21,24 +18,8 @@ import (
 // commit of its own, so the Stop's reply waited for two commits in a
 // row). The row says Stopped once the Stop has been answered.
 func TestClusterStopWrittenOnceWithItsReply(t *testing.T) {
-	pg := pgtest.StartT(t, pgtest.Options{})
-	url := pg.DatabaseT(t)
 	ctx := context.Background()
-	db, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "n1"})
-	require.NoError(t, err)
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	for _, sql := range []string{
-		`CREATE TABLE row_log (n bigserial PRIMARY KEY, id bytea, state smallint)`,
-		`CREATE FUNCTION log_row() RETURNS trigger AS $$ BEGIN
-			INSERT INTO row_log (id, state) VALUES (NEW.id, NEW.state);
-			RETURN NEW; END $$ LANGUAGE plpgsql`,
-		`CREATE TRIGGER log_row AFTER INSERT OR UPDATE ON connector_actions FOR EACH ROW EXECUTE FUNCTION log_row()`,
-	} {
-		_, err := conn.Exec(ctx, sql)
-		require.NoError(t, err)
-	}
+	db, conn := rowLogged(t)
 	q, _, _ := startSoloCluster(t, db)
 
 	for i := 0; i < 3; i++ {

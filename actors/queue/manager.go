@@ -264,17 +264,8 @@ func newManager(cfg Config, sh *shared, root *actor.RootContext) *manager {
 	}
 	// The producer hands protoactor the task spawn has just initialised
 	// (m.spawning): no init message to allocate, post and handle per
-	// spawn. It runs inside SpawnNamed, on the QueueManager's goroutine; a
-	// task actor is never restarted (HandleFailure stops it), so it is
-	// never called anywhere else.
-	m.props = actor.PropsFromProducer(func() actor.Actor {
-		t := m.spawning
-		m.spawning = nil
-		if t == nil {
-			return newTask()
-		}
-		return t
-	},
+	// spawn (taskProducer).
+	m.props = actor.PropsFromProducer(taskProducer(&m.spawning),
 		actor.WithMailbox(taskMailbox(root)),
 		// The entries are the QueueManager's set of its task actors:
 		// protoactor does not keep one of its own (a map insert and ~70
@@ -562,4 +553,20 @@ func actionID(b []byte) (uuid.UUID, bool) {
 		return uuid.UUID{}, false
 	}
 	return uuid.UUID(b), true
+}
+
+// taskProducer is the producer of the task actors' props: it hands
+// protoactor the task that the spawn has initialised and left in *slot
+// (and empties it), or a new one if there is none. It runs inside
+// SpawnNamed, on the QueueManager's goroutine; a task actor is never
+// restarted (HandleFailure stops it), so it is never called anywhere else.
+func taskProducer(slot **task) actor.Producer {
+	return func() actor.Actor {
+		t := *slot
+		*slot = nil
+		if t == nil {
+			return newTask()
+		}
+		return t
+	}
 }
