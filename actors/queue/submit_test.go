@@ -105,6 +105,8 @@ func TestFetchActionsReadOnce(t *testing.T) {
 	_, err = b.q.Submit(context.Background(), &messages.ActionSpec{FetchAction: "NOSUCHACTION"})
 	require.ErrorIs(t, err, messages.ErrInvalidParam)
 	require.Equal(t, started, repo.calls.Load(), "FetchActions calls after two submissions, a Duplicate and a refusal")
-	repo.ReleaseAll()
+	// Release, not ReleaseAll: the blocker may not have started yet, and
+	// ReleaseAll releases only the actions already waiting.
+	repo.Release(blocker)
 	b.waitState(t, blocker, messages.State_STATE_FINISHED)
 }
