@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -85,19 +86,13 @@ func (q *Queue) askEach(ctx context.Context, ids []string, msg any, got func(*me
 			q.sys.Root.RequestWithCustomSender(pid, msg, c.pid)
 		}
 		for range batch {
-			var m any
-			select {
-			case m = <-c.ch:
-			case <-expired:
-				return mapAskErr(actor.ErrTimeout)
-			case <-q.replies.stopped:
-				// The queue stopped: what it had not answered it never
-				// will (replies.stopped). A reply already here counts.
-				select {
-				case m = <-c.ch:
-				default:
-					return fmt.Errorf("%w: queue %s has stopped", messages.ErrShuttingDown, q.cfg.Name)
-				}
+			m, err := q.replies.await(c.ch, expired)
+			if errors.Is(err, errStopped) {
+				// What the queue had not answered it never will
+				// (replies.stopped).
+				return fmt.Errorf("%w: queue %s has stopped", messages.ErrShuttingDown, q.cfg.Name)
+			} else if err != nil {
+				return mapAskErr(err)
 			}
 			ar, ok := m.(*messages.ActionReply)
 			if !ok || ar.Status == nil {

@@ -93,13 +93,13 @@ func (p *replies) request(pid *actor.PID, msg any, timeout time.Duration) (any, 
 	if timeout < 0 {
 		r := p.get()
 		p.sys.Root.RequestWithCustomSender(pid, msg, r.pid)
-		res, ok := p.await(r.ch)
+		res, err := p.await(r.ch, nil)
 		// Retired, not reused: these requests are few (controls that
 		// wait for the disk), and a stray second message can then never
 		// be taken for the answer to another request.
 		p.sys.ProcessRegistry.Remove(r.pid)
-		if !ok {
-			return nil, errStopped
+		if err != nil {
+			return nil, err
 		}
 		if _, ok := res.(*actor.DeadLetterResponse); ok {
 			return nil, actor.ErrDeadLetter
@@ -151,13 +151,13 @@ func (p *replies) requestWithdrawable(pid *actor.PID, env *actor.MessageEnvelope
 		// Sent as a request, so that a receiver that has gone answers
 		// with a DeadLetterResponse instead of leaving us waiting.
 		p.sys.Root.RequestWithCustomSender(pid, withdraw(r.pid), r.pid)
-		var ok bool
-		res, ok = p.await(r.ch)
+		var err error
+		res, err = p.await(r.ch, nil)
 		// A second message may still come (a dead letter for the
 		// withdrawal): retire the replier rather than reuse it.
 		p.sys.ProcessRegistry.Remove(r.pid)
-		if !ok {
-			return nil, errStopped
+		if err != nil {
+			return nil, err
 		}
 	}
 	if _, ok := res.(*actor.DeadLetterResponse); ok {
@@ -166,19 +166,22 @@ func (p *replies) requestWithdrawable(pid *actor.PID, env *actor.MessageEnvelope
 	return res, nil
 }
 
-// await waits for a message on ch with no timeout, or until the
-// QueueManager has stopped (stopped): false when it stopped without one.
-// A reply already there when it stopped is taken.
-func (p *replies) await(ch <-chan any) (any, bool) {
+// await waits for a message on ch until expired fires (nil: never) or
+// the QueueManager has stopped (stopped); it then returns
+// actor.ErrTimeout or errStopped. A reply already there when the
+// QueueManager stopped is taken.
+func (p *replies) await(ch <-chan any, expired <-chan time.Time) (any, error) {
 	select {
 	case res := <-ch:
-		return res, true
+		return res, nil
+	case <-expired:
+		return nil, actor.ErrTimeout
 	case <-p.stopped:
 		select {
 		case res := <-ch:
-			return res, true
+			return res, nil
 		default:
-			return nil, false
+			return nil, errStopped
 		}
 	}
 }
