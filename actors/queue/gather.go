@@ -77,9 +77,11 @@ func (q *Queue) askEach(ctx context.Context, ids []string, msg any, got func(*me
 			if _, ok := q.sys.ProcessRegistry.Get(pid); !ok {
 				// No actor: a queued action whose actor is spawned on
 				// demand (spawnAs), a tombstone, or one that is gone.
-				// The QueueManager forwards the request or answers it.
+				// The QueueManager answers it (a read of a queued
+				// action from its task's memory, spawning nothing:
+				// lookupTombstone.listed) or forwards it.
 				if u, err := uuid.Parse(id); err == nil {
-					q.sys.Root.RequestWithCustomSender(q.pid, &lookupTombstone{id: u, msg: msg}, c.pid)
+					q.sys.Root.RequestWithCustomSender(q.pid, &lookupTombstone{id: u, msg: msg, listed: true}, c.pid)
 					continue
 				}
 			}

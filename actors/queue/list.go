@@ -30,13 +30,21 @@ func (m *manager) list(f *messages.ListActions) *messages.ListActionsReply {
 
 // listEntries answers ListEntries: the entries f selects, in f's order,
 // each with its encoded list entry if it has one (an ended action; see
-// entry.listed); the others, left empty, are named in ask (their ids) and
-// at (their places), for the caller to ask their actors. An action whose
-// actor failed outside its own recovery (a tombstone) is asked too, as
-// List asks it, and so left out of the list alike.
+// entry.listed), or its status if it is a queued action whose actor has
+// not been spawned (the QueueManager owns its task's memory until then,
+// and a list spawns no actor: see lookupTombstone); the others, left
+// empty, are named in ask (their ids) and at (their places), for the
+// caller to ask their actors. An action whose actor failed outside its own
+// recovery (a tombstone) is asked too, as List asks it, and shows as
+// Error alike.
 func (m *manager) listEntries(f *messages.ListActions) *listEntriesReply {
 	r := &listEntriesReply{entries: make([]ListEntry, 0, min(max(int(f.MaxResults), 16), 1024))}
 	m.walk(f, func(e *entry) {
+		if e.pid == nil && e.crashed() == "" {
+			t := taskOf(e)
+			r.entries = append(r.entries, ListEntry{Status: t.statusAs(t.tok())})
+			return
+		}
 		if e.listed == "" || e.crashed() != "" {
 			r.ask = append(r.ask, e.id.String())
 			r.at = append(r.at, len(r.entries))

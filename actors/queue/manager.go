@@ -41,9 +41,19 @@ type (
 	// QueueManager forwards it to the action's actor if there is one by now,
 	// answers from a tombstone (an actor that failed outside the panic
 	// middleware), or answers ErrUnknownToken.
+	//
+	// listed: the request is one of a list's (askEach). A read
+	// (task.unspawnedReply) of a queued action that has no actor yet is
+	// then answered from its task's memory, and no actor is spawned: a
+	// list (a dashboard refreshing its page of queued actions) would
+	// otherwise give every queued action it shows an actor, kept until the
+	// action ends (~380 bytes each). A request by token still spawns it:
+	// an action read by token is usually read again (a client polling it),
+	// and its actor then answers without the QueueManager.
 	lookupTombstone struct {
-		id  uuid.UUID
-		msg any
+		id     uuid.UUID
+		msg    any
+		listed bool
 	}
 	// withdrawSubmit follows a SubmitAction whose requester (sender) has
 	// waited AskTimeout: the submission is withdrawn if it has not been
@@ -442,7 +452,9 @@ func (m *manager) spawn(ctx actor.Context, id uuid.UUID, token string, spec *mes
 // The task actor of a queued action is spawned only once something needs
 // it (actorOf): when the action is dispatched, or when a request for it
 // comes (a request by token that finds no actor asks the QueueManager,
-// lookupTombstone; so do a list's and CancelQueued's requests, askEach).
+// lookupTombstone; so does CancelQueued's Cancel, askEach). A list's reads
+// do not spawn it: the QueueManager answers them from the task's memory
+// (task.unspawnedReply, listEntries).
 // Until then the action is its entry and its task's memory, initialised
 // here and owned by the QueueManager: spawning, with protoactor's process
 // registry insert, its actor context, process and mailbox, was ~15 % of

@@ -604,9 +604,31 @@ func (t *task) status() *messages.ActionStatus {
 		// usually read again (a client polling it).
 		t.token = t.tok()
 	}
+	return t.statusAs(t.token)
+}
+
+// unspawnedReply is the task actor's answer to a read (GetActionStatus,
+// GetActionParameters) for a queued action whose actor has not been
+// spawned: the QueueManager, which owns the task's memory until it spawns
+// the actor (manager.spawnAs), answers a list's requests with it instead
+// of spawning the actor (manager.tombstone). It writes nothing (the token
+// is made, not kept), so the task is as it was when its actor comes. nil
+// for any other message: those go to the actor.
+func (t *task) unspawnedReply(msg any) *messages.ActionReply {
+	switch msg.(type) {
+	case *messages.GetActionStatus:
+		return &messages.ActionReply{Status: t.statusAs(t.tok())}
+	case *messages.GetActionParameters:
+		return &messages.ActionReply{Status: t.statusAs(t.tok()), Params: t.spec.Params}
+	}
+	return nil
+}
+
+// statusAs is the action's status, given its token.
+func (t *task) statusAs(token string) *messages.ActionStatus {
 	o := t.got()
 	s := &messages.ActionStatus{
-		Token:         t.token,
+		Token:         token,
 		State:         t.state,
 		Priority:      t.priority,
 		QueuedUnixMs:  t.queuedMs,

@@ -64,12 +64,21 @@ func (m *manager) crash(e *entry, reason string) {
 // tombstone answers a request by token that found no actor: it is
 // forwarded to the action's actor, which is spawned now if the action is
 // queued and had none yet (spawnAs); a tombstone answers with its status.
+// A list's read (msg.listed) of a queued action without an actor is
+// answered from its task's memory, which the QueueManager owns until it
+// spawns the actor, and spawns nothing (see lookupTombstone).
 func (m *manager) tombstone(ctx actor.Context, msg *lookupTombstone) {
 	id := msg.id
 	e := m.entries[id]
 	if e == nil {
 		ctx.Respond(&messages.ActionReply{Code: messages.ErrorCode_ERROR_CODE_UNKNOWN_TOKEN, Message: "no action has this token"})
 		return
+	}
+	if msg.listed && e.pid == nil && e.crashed() == "" {
+		if r := taskOf(e).unspawnedReply(msg.msg); r != nil {
+			ctx.Respond(r)
+			return
+		}
 	}
 	if pid := m.actorOf(ctx, e); pid != nil {
 		ctx.RequestWithCustomSender(pid, msg.msg, ctx.Sender())
