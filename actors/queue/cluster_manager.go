@@ -2,6 +2,7 @@ package queue
 
 import (
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -300,7 +301,8 @@ func (m *cmanager) receive(ctx actor.Context) {
 	case *cTick:
 		m.tick()
 	case *childFailed:
-		m.childFailed(ctx, msg)
+		// HandleFailure has recorded the tombstone; next (after
+		// Receive) writes it.
 	case *beginShutdown:
 		m.beginShutdown(ctx)
 	case *actor.Started:
@@ -319,16 +321,29 @@ func (m *cmanager) receive(ctx actor.Context) {
 }
 
 // HandleFailure: as in process, a task actor that failed outside the
-// recover middleware is stopped and kept as an Error tombstone.
+// recover middleware is stopped and kept as an Error tombstone, recorded
+// before the actor is stopped (on the cluster QueueManager's goroutine),
+// so that the requests its mailbox held, which come to the QueueManager
+// (taskBox.orphan), find it. childFailed, sent after, only has the next
+// store operation start (Receive, next).
 func (m *cmanager) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason any, _ any) {
+	m.failed(child, fmt.Sprint(reason))
 	sup.StopChildren(child)
 	if m.self != nil {
-		m.root.Send(m.self, &childFailed{pid: child, reason: fmt.Sprint(reason)})
+		m.root.Send(m.self, &childFailed{pid: child})
 	}
 }
 
-func (m *cmanager) childFailed(ctx actor.Context, msg *childFailed) {
-	id, ok := m.byPID[msg.pid.Id]
+// failed makes the action of child a tombstone, written with the next
+// group commit. A panic here is logged: it must not reach the supervisor
+// of the QueueManager.
+func (m *cmanager) failed(child *actor.PID, reason string) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.sh.log.Error("cluster queue manager panicked recording a failed task actor", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	id, ok := m.byPID[child.Id]
 	if !ok {
 		return
 	}
@@ -336,9 +351,9 @@ func (m *cmanager) childFailed(ctx actor.Context, msg *childFailed) {
 	if e == nil || e.crash != "" {
 		return
 	}
-	e.crash = msg.reason
+	e.crash = reason
 	delete(m.stopHeld, id)
-	m.sh.log.Error("task actor failed; keeping a tombstone", "id", id, "reason", msg.reason)
+	m.sh.log.Error("task actor failed; keeping a tombstone", "id", id, "reason", reason)
 	st := m.tombstoneStatus(e)
 	if e.slot {
 		m.freeSlot(e)
@@ -369,7 +384,7 @@ func (m *cmanager) tombstone(ctx actor.Context, msg *lookupTombstone) {
 	case e.crash == "":
 		ctx.RequestWithCustomSender(e.pid, msg.msg, ctx.Sender())
 	default:
-		ctx.Respond(&messages.ActionReply{Status: m.tombstoneStatus(e)})
+		ctx.Respond(tombstoneReply(msg.msg, m.tombstoneStatus(e)))
 	}
 }
 

@@ -192,6 +192,30 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 		if write {
 			timeout = q.writeTimeout()
 		}
+		if row.Owner == q.mem.ID() {
+			// This node is the owner of record and had no actor for
+			// it (a dead letter above): its QueueManager answers for a
+			// crash tombstone, whose row stays this node's (asking the
+			// actor again timed out: a list showing a tombstone waited
+			// AskTimeout), or forwards to the actor it has by now; one
+			// it does not hold yet (its claim is committed, not yet
+			// handled) is asked again after a pause.
+			res, err := q.askManager(&lookupTombstone{id: uid, msg: msg}, timeout)
+			if err != nil {
+				return nil, err
+			}
+			switch r := res.(type) {
+			case *messages.NotOwner:
+				last = errors.New(r.Message)
+				continue
+			case *messages.ActionReply:
+				if r.Status == nil && r.Code == messages.ErrorCode_ERROR_CODE_UNKNOWN_TOKEN {
+					last = errors.New(r.Message)
+					continue
+				}
+			}
+			return actionReply(res)
+		}
 		sent := time.Now()
 		res, err := q.replies.request(q.taskPID(addr, id), msg, timeout)
 		switch {

@@ -85,7 +85,9 @@
 // Receive converts panics to state, and the QueueManager's supervisor
 // strategy stops (never restarts) a child that fails anyway and keeps an
 // Error tombstone of it (its entry), from which the QueueManager answers
-// requests for its token.
+// requests for its token (tombstoneReply: its status; a change refused as
+// for an ended action), the requests its mailbox held when it was stopped
+// (taskBox.orphan), and lists, which show it as Error.
 //
 // Task actors are the QueueManager's children (their failures go to its
 // supervisor strategy) but unlisted ones (actor.WithUnlistedChild):

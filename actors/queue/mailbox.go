@@ -31,8 +31,12 @@ type taskBox struct {
 	userMessages atomic.Int32
 	sysMessages  atomic.Int32
 	suspended    atomic.Int32
-	// retired: a PoisonPill went through (retire.go).
-	retired atomic.Bool
+	// ended says how the actor went, if it has (one field for both, so
+	// that the box stays 64 bytes): retired, a PoisonPill went through
+	// (retire.go); orphaned, it was stopped by its supervisor after a
+	// failure (a Stop while suspended), and the requests it holds and
+	// gets from now on go to its owner (orphan).
+	ended atomic.Uint32
 	// throughput is atomic: a message posted while the actor is being
 	// spawned may run before RegisterHandlers has set it (system).
 	throughput atomic.Int32
@@ -41,6 +45,12 @@ type taskBox struct {
 }
 
 var _ actor.Mailbox = (*taskBox)(nil)
+
+// Values of taskBox.ended.
+const (
+	retired  = 1
+	orphaned = 2
+)
 
 // PostUserMessage implements actor.Mailbox.
 func (b *taskBox) PostUserMessage(message any) {
@@ -141,6 +151,17 @@ func (b *taskBox) system(msg any) {
 	case *actor.Started:
 		b.invoker.InvokeSystemMessage(msg)
 		b.suspended.Store(0)
+	case *actor.Stop:
+		// Suspended: the actor failed (EscalateFailure suspends the
+		// mailbox) and its supervisor stops it (HandleFailure). The
+		// user messages waiting would never run (protoactor drops them
+		// with the mailbox): run hands them to orphan instead, and any
+		// that still comes.
+		failed := b.suspended.Load() == 1
+		b.invoker.InvokeSystemMessage(msg)
+		if failed {
+			b.ended.Store(orphaned)
+		}
 	default:
 		b.invoker.InvokeSystemMessage(msg)
 	}
@@ -171,7 +192,7 @@ func (b *taskBox) processMessages() {
 		sys, user := b.sysMessages.Load(), b.userMessages.Load()
 		// A message posted after run saw the queues empty, but before
 		// running was cleared, found the mailbox running: take it now.
-		if (sys > 0 || b.suspended.Load() == 0 && user > 0) && b.running.CompareAndSwap(0, 1) {
+		if (sys > 0 || (b.suspended.Load() == 0 || b.ended.Load() == orphaned) && user > 0) && b.running.CompareAndSwap(0, 1) {
 			continue
 		}
 		return
@@ -197,26 +218,55 @@ func (b *taskBox) run() {
 			b.system(msg)
 			continue
 		}
-		if b.suspended.Load() == 1 {
+		orphan := b.ended.Load() == orphaned
+		if b.suspended.Load() == 1 && !orphan {
 			return
 		}
 		if msg = b.user.pop(); msg == nil {
 			return
 		}
 		b.userMessages.Add(-1)
+		if orphan {
+			b.orphan(msg)
+			continue
+		}
 		b.invoker.InvokeUserMessage(msg)
 		b.received(msg)
 	}
+}
+
+// orphan answers, through the QueueManager, a request that reached a task
+// actor stopped by its supervisor after a failure outside its own recovery
+// (task.Receive): queued behind the failure, or posted by a sender that
+// still held the stopped actor's process. It goes to the actor's owner as
+// a lookupTombstone, with the requester as its sender; the owner recorded
+// the action's tombstone before it stopped the actor (HandleFailure), so
+// it answers with the tombstone (tombstoneReply). Before, such requests
+// were dropped with the mailbox: a change waited until the queue stopped,
+// a read timed out. A message sent without a sender (a worker's report, a
+// dispatch, whose slot the tombstone has released) needs no answer.
+func (b *taskBox) orphan(m any) {
+	env, ok := m.(*actor.MessageEnvelope)
+	if !ok || env.Sender == nil {
+		return
+	}
+	if a, ok := b.invoker.(interface{ Actor() actor.Actor }); ok {
+		if t, ok := a.Actor().(*task); ok && t.owner != nil {
+			b.root.RequestWithCustomSender(t.owner, &lookupTombstone{id: t.id, msg: env.Message}, env.Sender)
+			return
+		}
+	}
+	b.root.Send(env.Sender, &actor.DeadLetterResponse{})
 }
 
 // received is the retirement guard (retire.go): after the PoisonPill, every request is
 // answered with a DeadLetterResponse.
 func (b *taskBox) received(m any) {
 	if _, ok := m.(*actor.PoisonPill); ok {
-		b.retired.Store(true)
+		b.ended.Store(retired)
 		return
 	}
-	if !b.retired.Load() {
+	if b.ended.Load() != retired {
 		return
 	}
 	if env, ok := m.(*actor.MessageEnvelope); ok && env.Sender != nil {

@@ -32,11 +32,11 @@ type (
 	// answered (with shutdownDone) when every worker has exited.
 	beginShutdown struct{}
 	shutdownDone  struct{}
-	// childFailed reports a task actor stopped by HandleFailure.
-	childFailed struct {
-		pid    *actor.PID
-		reason string
-	}
+	// childFailed follows a task actor stopped by HandleFailure, which
+	// has made its action a tombstone: what needs an actor.Context
+	// (retention, dispatch; the cluster's next store operation) runs
+	// when it is handled.
+	childFailed struct{ pid *actor.PID }
 	// lookupTombstone follows a request that found no actor: the
 	// QueueManager forwards it to the action's actor if there is one by now,
 	// answers from a tombstone (an actor that failed outside the panic

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"fmt"
+	"runtime/debug"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -10,21 +11,39 @@ import (
 
 // HandleFailure is the supervisor backstop for a task actor that failed
 // outside its own recovery (task.Receive): never restart it (that would come back
-// with fresh, wrong state); stop it, and record it (as a message to self,
-// handled like any other) as an Error tombstone, so its token still answers.
+// with fresh, wrong state); stop it, and keep an Error tombstone of it, so
+// its token still answers. It runs on the QueueManager's goroutine (its
+// mailbox's system messages), so it records the tombstone (failed) before
+// it stops the actor: the requests the stopped actor's mailbox held come
+// to the QueueManager (taskBox.orphan) and must find the tombstone, as
+// must a request by token that finds no actor any more. Retention and
+// dispatch, which want an actor.Context, follow as a message to self
+// (childFailed), handled like any other.
 func (m *manager) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason any, _ any) {
+	m.failed(child, fmt.Sprint(reason))
 	sup.StopChildren(child)
 	if m.self != nil {
-		m.root.Send(m.self, &childFailed{pid: child, reason: fmt.Sprint(reason)})
+		m.root.Send(m.self, &childFailed{pid: child})
 	}
 }
 
-func (m *manager) childFailed(ctx actor.Context, msg *childFailed) {
-	e := m.entries[taskActorID(msg.pid)]
-	if e == nil || e.pid == nil || e.pid.Id != msg.pid.Id || e.crashed() != "" {
+// failed makes the action of child a tombstone, if child is still its
+// actor. A panic here is logged: it must not reach protoactor's
+// supervisor of the QueueManager (managerPanic covers user messages only).
+func (m *manager) failed(child *actor.PID, reason string) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.sh.log.Error("queue manager panicked recording a failed task actor", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	e := m.entries[taskActorID(child)]
+	if e == nil || e.pid == nil || e.pid.Id != child.Id || e.crashed() != "" {
 		return
 	}
-	m.crash(e, msg.reason)
+	m.crash(e, reason)
+}
+
+func (m *manager) childFailed(ctx actor.Context, _ *childFailed) {
 	m.retain(ctx)
 	m.dispatch(ctx)
 }
@@ -88,7 +107,24 @@ func (m *manager) tombstone(ctx actor.Context, msg *lookupTombstone) {
 		ctx.Respond(&messages.ActionReply{Code: messages.ErrorCode_ERROR_CODE_SHUTTING_DOWN, Message: "the queue is stopping"})
 		return
 	}
-	ctx.Respond(&messages.ActionReply{Status: m.tombstoneStatus(e)})
+	ctx.Respond(tombstoneReply(msg.msg, m.tombstoneStatus(e)))
+}
+
+// tombstoneReply answers msg for a tombstone whose status is st, as a task
+// actor answers for an action that has ended: GetActionStatus and
+// GetProgress with its status (and an ended progress), every other request
+// (a change, GetActionParameters) refused with ErrActionEnded and the
+// status. Both QueueManagers use it.
+func tombstoneReply(msg any, st *messages.ActionStatus) *messages.ActionReply {
+	switch msg.(type) {
+	case *messages.GetActionStatus:
+		return &messages.ActionReply{Status: st}
+	case *messages.GetProgress:
+		return &messages.ActionReply{Status: st, Progress: &messages.Progress{Stage: "ended"}}
+	}
+	code, _ := messages.Code(messages.ErrActionEnded)
+	return &messages.ActionReply{Status: st, Code: code,
+		Message: "the action ended as " + messages.StatusName(st.State) + " (" + st.Error + ")"}
 }
 
 func (m *manager) tombstoneStatus(e *entry) *messages.ActionStatus {

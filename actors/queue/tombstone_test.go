@@ -1,0 +1,190 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/internal/pgtest"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store/pgstore"
+)
+
+// escapeRecovery is a test message whose handling panics outside
+// task.Receive's recovery, as a failure the task cannot catch would:
+// protoactor calls an AutoRespond message's GetAutoResponse after the
+// actor's Receive (actorContext.defaultReceive), so the panic reaches the
+// mailbox, which escalates it to the supervisor (HandleFailure). It closes
+// entered, then waits for hold, so that requests can queue behind it.
+type escapeRecovery struct{ entered, hold chan struct{} }
+
+func (e *escapeRecovery) GetAutoResponse(actor.Context) any {
+	close(e.entered)
+	<-e.hold
+	panic("injected failure outside task.Receive")
+}
+
+// failWithQueued makes the task actor at pid fail outside its recovery
+// while the requests msgs wait in its mailbox, and returns their futures.
+func failWithQueued(t *testing.T, sys *actor.ActorSystem, pid *actor.PID, msgs []any) []*actor.Future {
+	t.Helper()
+	esc := &escapeRecovery{entered: make(chan struct{}), hold: make(chan struct{})}
+	go sys.Root.Send(pid, esc) // handled on this goroutine, which it holds
+	select {
+	case <-esc.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the injected message never reached the task actor")
+	}
+	// The actor is busy: each request waits in its mailbox.
+	futures := make([]*actor.Future, len(msgs))
+	for i, m := range msgs {
+		futures[i] = sys.Root.RequestFuture(pid, m, 30*time.Second)
+	}
+	close(esc.hold)
+	return futures
+}
+
+// heldRequests are the requests failWithQueued queues: reads first.
+var heldRequests = []any{
+	&messages.GetActionStatus{}, &messages.GetProgress{},
+	&messages.StopAction{}, &messages.CancelAction{}, &messages.ChangePriority{Priority: 3},
+	&messages.PauseAction{}, &messages.GetActionParameters{}, &messages.DuplicateAction{},
+}
+
+// requireTombstoneAnswers checks the answers to heldRequests: the reads
+// get the tombstone's status, the others are refused as for an ended
+// action, with it; none is dropped (a future that times out).
+func requireTombstoneAnswers(t *testing.T, tok string, futures []*actor.Future) {
+	t.Helper()
+	for i, f := range futures {
+		res, err := f.Result()
+		require.NoError(t, err, "request %d (%T) was answered", i, heldRequests[i])
+		r, ok := res.(*messages.ActionReply)
+		require.True(t, ok, "reply %T", res)
+		require.Equal(t, tok, r.Status.GetToken())
+		require.Equal(t, messages.State_STATE_ERROR, r.Status.GetState())
+		require.Contains(t, r.Status.GetError(), "task actor failed: injected failure outside task.Receive")
+		if i < 2 {
+			require.Equal(t, messages.ErrorCode_ERROR_CODE_NONE, r.Code, r.Message)
+			if i == 1 {
+				require.Equal(t, "ended", r.Progress.GetStage())
+			}
+		} else {
+			require.True(t, errors.Is(messages.Err(r.Code, r.Message), messages.ErrActionEnded), "%T: %v %s", heldRequests[i], r.Code, r.Message)
+		}
+	}
+}
+
+// TestFailedTaskActorAnswersWhatItsMailboxHeld: a task actor stopped by its
+// supervisor after a failure outside task.Receive's recovery answers, through
+// the QueueManager's tombstone, the requests that waited in its mailbox;
+// they were dropped with the mailbox (a change waited until the queue
+// stopped, a read timed out). The action is then an Error tombstone:
+// requests by token get its status (changes are refused as for an ended
+// action), and lists show it as Error (docs/protocol.md, GetStatus).
+func TestFailedTaskActorAnswersWhatItsMailboxHeld(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, func(c *Config) {
+		c.MaximumThreads = 1
+		c.AskTimeout = time.Minute // a dropped read would wait this long
+		c.ListEntry = func(dst []byte, st *messages.ActionStatus) []byte { return append(dst, st.Token...) }
+	})
+	_, err := b.q.Pause(ctx)
+	require.NoError(t, err)
+	tok := b.submit(t, "instant", 0)
+	done := b.submit(t, "instant", 0)
+	_, id, err := messages.ParseToken(tok)
+	require.NoError(t, err)
+	_, err = b.q.Status(ctx, tok) // spawns its actor
+	require.NoError(t, err)
+	pid := b.q.taskPIDOf(id)
+	_, ok := b.sys.ProcessRegistry.Get(pid)
+	require.True(t, ok)
+
+	requireTombstoneAnswers(t, tok, failWithQueued(t, b.sys, pid, heldRequests))
+
+	// By token.
+	st, err := b.q.Status(ctx, tok)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_ERROR, st.State)
+	pr, err := b.q.Progress(ctx, tok)
+	require.NoError(t, err)
+	require.Equal(t, "ended", pr.Progress.GetStage())
+	r, err := b.q.Stop(ctx, tok)
+	require.ErrorIs(t, err, messages.ErrActionEnded)
+	require.Equal(t, messages.State_STATE_ERROR, r.Status.GetState())
+
+	// Lists show it as Error, as GetStatus by token does.
+	qs, err := b.q.QueueStatus(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, qs.Error)
+	errOnly := &messages.ListActions{States: []messages.State{messages.State_STATE_ERROR}}
+	list, err := b.q.List(ctx, errOnly)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, tok, list[0].Token)
+	require.Contains(t, list[0].Error, "task actor failed")
+	entries, err := b.q.ListEntries(ctx, errOnly)
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	require.Empty(t, entries[0].Encoded, "a tombstone has no list entry: it is asked")
+	require.Equal(t, tok, entries[0].Status.GetToken())
+	require.Equal(t, messages.State_STATE_ERROR, entries[0].Status.GetState())
+	all, err := b.q.List(ctx, &messages.ListActions{})
+	require.NoError(t, err)
+	require.Len(t, all, 2)
+
+	// The queue goes on.
+	_, err = b.q.Resume(ctx)
+	require.NoError(t, err)
+	b.waitState(t, done, messages.State_STATE_FINISHED)
+}
+
+// TestClusterFailedTaskActorAnswersWhatItsMailboxHeld: the same in cluster
+// mode, where the task actor of a running action fails: the requests its
+// mailbox held are answered by the node's tombstone, the row is written as
+// Error, and the cluster's list shows it so.
+func TestClusterFailedTaskActorAnswersWhatItsMailboxHeld(t *testing.T) {
+	pg := pgtest.StartT(t, pgtest.Options{})
+	ctx := context.Background()
+	db, err := pgstore.Open(ctx, pgstore.Config{URL: pg.DatabaseT(t), Node: "n1"})
+	require.NoError(t, err)
+	q, _, mem := startSoloCluster(t, db)
+
+	tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
+		Params: messages.Params{{Name: "Mode", Value: "untilstop"}}})
+	require.NoError(t, err)
+	_, id, err := messages.ParseToken(tok)
+	require.NoError(t, err)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		st, err := q.Status(ctx, tok)
+		if assert.NoError(ct, err) {
+			assert.Equal(ct, messages.State_STATE_PROCESSING, st.State)
+		}
+	}, 30*time.Second, time.Millisecond)
+
+	requireTombstoneAnswers(t, tok, failWithQueued(t, q.sys, q.taskPID(mem.Addr(), id.String()), heldRequests))
+
+	st, err := q.Status(ctx, tok)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_ERROR, st.State)
+	_, err = q.Cancel(ctx, tok)
+	require.ErrorIs(t, err, messages.ErrActionEnded)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		row, ok, err := db.Action(ctx, "fetch", id.String())
+		if assert.NoError(ct, err) && assert.True(ct, ok) {
+			assert.Equal(ct, messages.State_STATE_ERROR, row.Record.Status.State)
+		}
+	}, 30*time.Second, time.Millisecond)
+	list, err := q.List(ctx, &messages.ListActions{States: []messages.State{messages.State_STATE_ERROR}})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, tok, list[0].Token)
+	require.Contains(t, list[0].Error, "task actor failed")
+}
