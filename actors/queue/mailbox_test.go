@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 )
 
@@ -353,4 +354,65 @@ func TestTaskBoxHoldsUserMessagesUntilStarted(t *testing.T) {
 	box.PostSystemMessage(&actor.Started{})
 	box.PostUserMessage("later")
 	require.Equal(t, []string{"sys:started", "early", "early too", "later"}, inv.seen)
+}
+
+// ownerInvoker is an invoker whose actor is a task owned by owner, as the
+// actor context of a task actor is.
+type ownerInvoker struct {
+	nopInvoker
+	t *task
+}
+
+func (i *ownerInvoker) Actor() actor.Actor { return i.t }
+
+// TestTaskBoxOrphanedSendsRequestsToTheOwner: a task mailbox stopped while
+// suspended (its actor failed, and its supervisor stopped it) hands every
+// request it held, and every one that comes after, to the task's owner as
+// a lookupTombstone with the requester as sender, so the owner answers
+// each; a message without a sender goes nowhere. A box stopped while not
+// suspended (a plain Stop) is not orphaned.
+func TestTaskBoxOrphanedSendsRequestsToTheOwner(t *testing.T) {
+	t.Parallel()
+	sys := newBoxSystem(t)
+	got := make(chan *lookupTombstone, 8)
+	owner := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if m, ok := ctx.Message().(*lookupTombstone); ok {
+			got <- m
+			ctx.Respond(m.msg)
+		}
+	}))
+	id := uuid.New()
+	box := taskMailbox(sys.Root)().(*taskBox)
+	box.RegisterHandlers(&ownerInvoker{t: &task{owner: owner, id: id}}, actor.NewSynchronizedDispatcher(300))
+	box.PostSystemMessage(&actor.Started{}) // resumes it
+
+	plain := taskMailbox(sys.Root)().(*taskBox)
+	plain.RegisterHandlers(&ownerInvoker{t: &task{owner: owner, id: id}}, actor.NewSynchronizedDispatcher(300))
+	plain.PostSystemMessage(&actor.Started{})
+	plain.PostSystemMessage(&actor.Stop{})
+	require.Zero(t, plain.ended.Load(), "a Stop of a running actor does not orphan its box")
+
+	box.PostSystemMessage(&actor.SuspendMailbox{}) // EscalateFailure
+	held := actor.NewFuture(sys, 5*time.Second)
+	box.PostUserMessage(&actor.MessageEnvelope{Message: "held", Sender: held.PID()})
+	box.PostUserMessage("no sender")
+	require.EqualValues(t, 2, box.UserMessageCount(), "a suspended box holds them")
+	box.PostSystemMessage(&actor.Stop{}) // the supervisor's
+	late := actor.NewFuture(sys, 5*time.Second)
+	box.PostUserMessage(&actor.MessageEnvelope{Message: "late", Sender: late.PID()})
+
+	for _, c := range []struct {
+		f    *actor.Future
+		want string
+	}{{held, "held"}, {late, "late"}} {
+		res, err := c.f.Result()
+		require.NoError(t, err)
+		require.Equal(t, c.want, res)
+		m := <-got
+		require.Equal(t, id, m.id)
+		require.Equal(t, c.want, m.msg)
+		require.False(t, m.listed)
+	}
+	require.Zero(t, box.UserMessageCount())
+	require.Empty(t, got, "a message without a sender is not sent on")
 }
