@@ -39,6 +39,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "oauth" {
 		os.Exit(oauthMain(os.Args[2:], os.Stdout, os.Stderr))
 	}
+	keepSysmonAwake() // sysmon.go
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
