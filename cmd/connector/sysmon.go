@@ -24,10 +24,10 @@ import (
 //
 // With schedtrace set, sysmon never enters deep sleep (it must be awake
 // to print the trace), so it keeps its backed-off sleep (up to 10 ms)
-// across idle gaps, and it still wakes up every 20 µs after it has had
-// to retake a P or preempt a goroutine, as it should. The trace itself
-// is printed when the monotonic clock passes a multiple of the interval:
-// with the largest interval (2³¹−1 ms, 24.8 days) at most one line
+// across idle gaps, and it still goes back to 20 µs after it has had to
+// retake a P from a blocked system call. The trace is printed once the
+// monotonic clock (time since boot) passes the interval, then once per
+// interval: with the largest interval (2³¹−1 ms, 24.8 days) at most one line
 // ("SCHED ...", on standard error, at start on a host up for longer than
 // that, then every 24.8 days). An idle process pays ≈ 100 sysmon
 // wake-ups a second instead of none. A crash (fatal error) also prints
