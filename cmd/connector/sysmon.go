@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"strings"
+	"syscall"
 )
 
 // The Go runtime's sysmon thread, and why the server sets
@@ -85,5 +86,5 @@ func keepSysmonAwake() {
 	if err != nil {
 		return
 	}
-	_ = execSelf(exe, os.Args, env)
+	_ = syscall.Exec(exe, os.Args, env) // returns only on failure
 }
