@@ -21,13 +21,7 @@ func TestQueuedActionGetsItsActorOnDemand(t *testing.T) {
 	b := setup(t, nil)
 	_, err := b.q.Pause(ctx)
 	require.NoError(t, err)
-	hasActor := func(tok string) bool {
-		t.Helper()
-		_, id, err := messages.ParseToken(tok)
-		require.NoError(t, err)
-		_, ok := b.sys.ProcessRegistry.Get(b.q.taskPIDOf(id))
-		return ok
-	}
+	hasActor := func(tok string) bool { return b.hasActor(t, tok) }
 	toks := make([]string, 4)
 	for i := range toks {
 		toks[i] = b.submit(t, "instant", 0)
@@ -84,13 +78,7 @@ func TestListsLeaveQueuedActionsWithoutActors(t *testing.T) {
 	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
 	_, err := b.q.Pause(ctx)
 	require.NoError(t, err)
-	hasActor := func(tok string) bool {
-		t.Helper()
-		_, id, err := messages.ParseToken(tok)
-		require.NoError(t, err)
-		_, ok := b.sys.ProcessRegistry.Get(b.q.taskPIDOf(id))
-		return ok
-	}
+	hasActor := func(tok string) bool { return b.hasActor(t, tok) }
 	const n = 12
 	toks := make([]string, n)
 	for i := range toks {
@@ -182,4 +170,13 @@ func TestListsLeaveQueuedActionsWithoutActors(t *testing.T) {
 	_, err = b.q.Resume(ctx)
 	require.NoError(t, err)
 	b.waitState(t, run, messages.State_STATE_FINISHED)
+}
+
+// hasActor says whether the action of tok has a task actor registered.
+func (b *bundle) hasActor(t *testing.T, tok string) bool {
+	t.Helper()
+	_, id, err := messages.ParseToken(tok)
+	require.NoError(t, err)
+	_, ok := b.sys.ProcessRegistry.Get(b.q.taskPIDOf(id))
+	return ok
 }
