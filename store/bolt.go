@@ -77,6 +77,12 @@ type boltStore struct {
 	ckptWake chan struct{}
 	ckptStop chan struct{}
 	ckptDone chan struct{}
+	// direct is set, once, when the journal's next segment could not be
+	// made for lack of room (suspendJournal): everything journaled is
+	// folded into bbolt and, for the rest of the run, actions and
+	// datastore writes are committed to bbolt directly, as with no
+	// journal (j nil). Set holding dsMu, ckptMu and applyMu.
+	direct atomic.Bool
 	// frameBuf is the memory of the last frame appended, reused for the
 	// next (under applyMu; see frameInto).
 	frameBuf []byte
@@ -235,7 +241,7 @@ func (s *boltStore) Info() Info {
 	if fi, err := os.Stat(s.path); err == nil {
 		info.SizeBytes = fi.Size()
 	}
-	if s.j != nil {
+	if s.journaling() {
 		info.SizeBytes += s.j.bytes()
 	}
 	return info
@@ -259,11 +265,14 @@ func (s *boltStore) Close() error {
 	// Fold the journal into bbolt first, so a clean close leaves one file.
 	s.stopCheckpointer()
 	ferr := s.flushDeferred() // deferred datastore writes no batch carried
+	if noRoom(ferr) {
+		ferr = s.suspendJournal(ferr)
+	}
 	cerr := s.checkpoint()
 	if cerr == nil {
 		cerr = ferr
 	}
-	if s.j != nil {
+	if s.journaling() {
 		s.j.close()
 		if cerr == nil && s.failed.Load() == nil {
 			cerr = s.dropJournal()

@@ -122,9 +122,29 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	if s.j == nil {
+	if !s.journaling() {
 		return s.applyDirect(what, queue, batch, muts)
 	}
+	err = s.applyJournaled(what, queue, muts)
+	if noRoom(err) || errors.Is(err, errSuspended) {
+		// The journal's next segment could not be made: go on without
+		// the journal (nothing of this batch was written), as with a
+		// disk too small for one at Open.
+		if serr := s.suspendJournal(err); serr != nil {
+			if errors.Is(err, errSuspended) {
+				return serr
+			}
+			return fmt.Errorf("%w; and folding the journal to go on without it: %w", err, serr)
+		}
+		return s.applyDirect(what, queue, batch, muts)
+	}
+	return err
+}
+
+// applyJournaled is ApplyActions' journal path. It returns errSuspended,
+// writing nothing, when the journal was suspended since ApplyActions
+// looked.
+func (s *boltStore) applyJournaled(what, queue string, muts []journalMutation) error {
 	if f := s.failed.Load(); f != nil {
 		return fmt.Errorf("store: %s: %s: %w (after: %w)", s.path, what, ErrFailed, *f)
 	}
@@ -153,6 +173,9 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 	}
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	if s.direct.Load() {
+		return errSuspended
+	}
 	if err := s.validate(what, queue, muts); err != nil {
 		return err
 	}
@@ -249,6 +272,9 @@ func (s *boltStore) appendFrame(what string, frame []byte) error {
 	case errors.Is(err, ErrFailed) || errors.Is(err, ErrNoSpace) || errors.Is(err, ErrReadOnly) || errors.As(err, new(*classifiedError)):
 		return err // already classified by commitErr
 	case errors.As(err, &nw):
+		if spaceError(nw.err) {
+			return &noRoomError{s.commitErr(what, err, false)}
+		}
 		return s.commitErr(what, err, false)
 	case errors.As(err, &se):
 		return s.commitErr(what, err, true)
@@ -260,6 +286,29 @@ func (s *boltStore) appendFrame(what string, frame []byte) error {
 		return s.commitErr(what, err, true)
 	}
 }
+
+// noRoomError marks an append refused because the journal's next segment
+// could not be made for lack of room (ErrNoSpace): nothing of it was
+// written, and the journal is whole. The store then goes on without the
+// journal (suspendJournal).
+type noRoomError struct{ err error }
+
+func (e *noRoomError) Error() string { return e.err.Error() }
+func (e *noRoomError) Unwrap() error { return e.err }
+
+func noRoom(err error) bool {
+	var nr *noRoomError
+	return errors.As(err, &nr)
+}
+
+// errSuspended: the journal was suspended (suspendJournal) after the
+// caller looked; nothing was written.
+var errSuspended = errors.New("store: the journal is suspended")
+
+// journaling reports whether actions go through the journal: the store has
+// one (no Config.MaxSize, room for a segment at Open) and it has not been
+// suspended for lack of room.
+func (s *boltStore) journaling() bool { return s.j != nil && !s.direct.Load() }
 
 // recordJournal makes sure, before the first frame of this run is
 // appended, that the store file says the journal goes on in the current
@@ -280,8 +329,8 @@ func (s *boltStore) recordJournal(what string) error {
 	return nil
 }
 
-// applyDirect commits a batch to bbolt at once (no journal: too little
-// room for its segments).
+// applyDirect commits a batch to bbolt at once (no journal: Config.MaxSize,
+// or too little room for its segments).
 func (s *boltStore) applyDirect(what, queue string, batch []ActionMutation, muts []journalMutation) error {
 	return s.write(what, func(tx *bolt.Tx) error {
 		seqs, ids, err := queueBuckets(tx, queue)

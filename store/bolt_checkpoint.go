@@ -190,7 +190,11 @@ func (s *boltStore) checkpointer() {
 		}
 		if s.hasDeferred() {
 			// Deferred datastore writes no batch carried since.
-			if err := s.flushDeferred(); err != nil {
+			err := s.flushDeferred()
+			if noRoom(err) {
+				err = s.suspendJournal(err)
+			}
+			if err != nil {
 				s.log.Error("writing deferred datastore changes failed", "err", err)
 			}
 		}
@@ -209,7 +213,7 @@ func (s *boltStore) checkpointer() {
 // keeps everything (frozen, the segments) and marks the store full; the
 // next one retries, with whatever came since.
 func (s *boltStore) checkpoint() error {
-	if s.j == nil {
+	if !s.journaling() {
 		return nil
 	}
 	s.ckptMu.Lock()
@@ -220,39 +224,18 @@ func (s *boltStore) checkpoint() error {
 	if s.pending.Load() == 0 && !retry || s.failed.Load() != nil {
 		return nil
 	}
+	if s.direct.Load() {
+		return nil // suspended meanwhile: everything is folded
+	}
 	s.applyMu.Lock()
 	m, seq := s.j.position()
 	s.ovMu.Lock()
-	if s.frozen == nil {
-		s.frozen = s.active
-	} else {
-		for q, o := range s.active {
-			f := s.frozen[q]
-			if f == nil {
-				f = newOverlay(len(o.order))
-				s.frozen[q] = f
-			}
-			for _, e := range o.order {
-				f.add(e)
-			}
-		}
-	}
-	for q, o := range s.active {
-		s.ovSize[q] = len(o.order)
-	}
-	s.active = map[string]*overlay{}
-	if s.dsFrozen == nil {
-		s.dsFrozen = s.dsActive
-	} else {
-		s.dsFrozen.merge(s.dsActive)
-	}
-	s.dsActive = nil
-	s.pending.Store(0)
+	s.freezeLocked()
 	frozen, dsFrozen := s.frozen, s.dsFrozen
 	s.ovMu.Unlock()
 	s.applyMu.Unlock()
 
-	if err := s.applyFrozen(frozen, dsFrozen, journalRecord{M: m, S: seq, Exists: true}); err != nil {
+	if err := s.applyFrozen(s.writeRaw, frozen, dsFrozen, journalRecord{M: m, S: seq, Exists: true}); err != nil {
 		if errors.Is(err, ErrNoSpace) {
 			s.full.Store(&err)
 			return err
@@ -290,6 +273,113 @@ func (s *boltStore) checkpoint() error {
 	return s.j.drop(m)
 }
 
+// freezeLocked moves the active overlays (mutations and deferred
+// datastore writes journaled since the last checkpoint) into the frozen
+// ones, for a checkpoint to fold. Callers hold applyMu and ovMu.
+func (s *boltStore) freezeLocked() {
+	if s.frozen == nil {
+		s.frozen = s.active
+	} else {
+		for q, o := range s.active {
+			f := s.frozen[q]
+			if f == nil {
+				f = newOverlay(len(o.order))
+				s.frozen[q] = f
+			}
+			for _, e := range o.order {
+				f.add(e)
+			}
+		}
+	}
+	for q, o := range s.active {
+		s.ovSize[q] = len(o.order)
+	}
+	s.active = map[string]*overlay{}
+	if s.dsFrozen == nil {
+		s.dsFrozen = s.dsActive
+	} else {
+		s.dsFrozen.merge(s.dsActive)
+	}
+	s.dsActive = nil
+	s.pending.Store(0)
+}
+
+// suspendJournal goes on without the journal for the rest of the run, once
+// its next segment could not be made for lack of room (cause): a full disk,
+// or one with room for the run's first segment (1 MiB) but not for the
+// next (4 MiB). A checkpoint would not make that room (the segment in use
+// stays), so without this every later write would be refused. It folds
+// everything journaled, and the deferred datastore writes not journaled
+// yet, into bbolt, with a journal record that expects no segment (as a
+// clean Close does: a crash after it replays nothing), deletes the
+// segments, and from then on actions and datastore writes are committed
+// to bbolt directly (two fsyncs each instead of one), as when Open found
+// no room for a segment; the next Open decides again. If the fold itself
+// finds no room it fails with ErrNoSpace and nothing changes: the journal
+// keeps everything, and the next write tries again.
+//
+// It holds dsMu (no UpdateDeferred adds to dsPending meanwhile), ckptMu
+// (no checkpoint or compaction), the gate and s.mu for reading, and
+// applyMu (no append), so the fold sees everything and nothing is
+// journaled after it.
+func (s *boltStore) suspendJournal(cause error) error {
+	s.dsMu.Lock()
+	defer s.dsMu.Unlock()
+	return s.suspendJournalLocked(cause)
+}
+
+// suspendJournalLocked is suspendJournal for a caller that holds dsMu.
+func (s *boltStore) suspendJournalLocked(cause error) error {
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	if s.direct.Load() {
+		return nil
+	}
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	const what = "fold the journal (no room for its next segment)"
+	if s.db == nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
+	}
+	if f := s.failed.Load(); f != nil {
+		return fmt.Errorf("store: %s: %s: %w (after: %w)", s.path, what, ErrFailed, *f)
+	}
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	m, seq := s.j.position()
+	s.ovMu.Lock()
+	s.freezeLocked()
+	frozen := s.frozen
+	ds := dsOverlay{}
+	ds.merge(s.dsFrozen)
+	ds.merge(s.dsPending) // later than the journaled ones
+	s.ovMu.Unlock()
+	if err := s.applyFrozen(s.writeRawLocked, frozen, ds, journalRecord{M: m + 1, S: seq}); err != nil {
+		if errors.Is(err, ErrNoSpace) {
+			s.full.Store(&err)
+			return err
+		}
+		s.fail(err)
+		return err
+	}
+	s.ovMu.Lock()
+	s.frozen, s.dsFrozen, s.dsPending, s.spare = nil, nil, nil, nil
+	s.dsBytes.Store(0)
+	s.direct.Store(true)
+	s.ovMu.Unlock()
+	s.full.Store(nil)
+	s.j.close()
+	s.log.Warn("no room for the next journal segment: the journal is folded into the store file, "+
+		"and actions are committed to it directly until the next start", "err", cause)
+	if err := s.removeSegments(); err != nil {
+		// Folded, and the file says so: the next Open deletes them.
+		s.log.Warn("removing the folded journal failed", "err", err)
+	}
+	return nil
+}
+
 // applyFrozen writes the latest mutation of every id in frozen to bbolt in
 // two transactions: first the removals (deleted ids, and ids whose record
 // moves to another seq), so that the second, which writes the records, the
@@ -306,8 +396,9 @@ func (s *boltStore) checkpoint() error {
 // that growing node: quadratic in the keys folded (a checkpoint of 4096
 // submissions spent ~5 % of the server's CPU moving node entries; a
 // checkpoint of 250k fell minutes behind the journal). In key order each
-// is appended.
-func (s *boltStore) applyFrozen(frozen map[string]*overlay, dsFrozen dsOverlay, rec journalRecord) error {
+// is appended. write is writeRaw, or writeRawLocked for a caller that
+// holds the gate and s.mu for reading.
+func (s *boltStore) applyFrozen(write func(what string, fn func(*bolt.Tx) error) error, frozen map[string]*overlay, dsFrozen dsOverlay, rec journalRecord) error {
 	type fold struct {
 		queue string
 		ents  []foldEntry // the latest mutation of each id, in id order
@@ -331,7 +422,7 @@ func (s *boltStore) applyFrozen(frozen map[string]*overlay, dsFrozen dsOverlay, 
 	slices.SortFunc(folds, func(a, b fold) int { return strings.Compare(a.queue, b.queue) })
 	removals, removed := false, 0
 	var key []byte // bbolt copies keys: one buffer serves them all
-	err := s.writeRaw("checkpoint journal: removals", func(tx *bolt.Tx) error {
+	err := write("checkpoint journal: removals", func(tx *bolt.Tx) error {
 		removals, removed = false, 0
 		for _, f := range folds {
 			seqs, ids, err := queueBuckets(tx, f.queue)
@@ -387,7 +478,7 @@ func (s *boltStore) applyFrozen(frozen map[string]*overlay, dsFrozen dsOverlay, 
 	// Nothing else writes the queues' buckets until this checkpoint ends
 	// (ckptMu), so what the first transaction found still holds: a put
 	// is either in place or of an id bbolt no longer (or never) had.
-	return s.writeRaw("checkpoint journal: records", func(tx *bolt.Tx) error {
+	return write("checkpoint journal: records", func(tx *bolt.Tx) error {
 		var puts []*foldEntry
 		var key []byte // bbolt copies keys: one buffer serves them all
 		for _, f := range folds {
@@ -559,6 +650,12 @@ func (s *boltStore) dropJournal() error {
 			return err
 		}
 	}
+	return s.removeSegments()
+}
+
+// removeSegments deletes every journal segment, once the file records that
+// none is expected.
+func (s *boltStore) removeSegments() error {
 	base := filepath.Base(s.path)
 	nums, err := listSegments(s.cfg.Dir, base)
 	if err != nil {

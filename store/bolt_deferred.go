@@ -120,13 +120,14 @@ func (s *boltStore) dsDirty(task string) bool {
 // UpdateDeferred implements Deferrer.
 func (d *boltDatastore) UpdateDeferred(fn func(w Writer) error) error {
 	s := d.s
+	s.dsMu.Lock() // before looking: the journal is suspended holding it
 	s.mu.RLock()
-	direct := s.db != nil && s.j == nil
+	direct := s.db != nil && !s.journaling()
 	s.mu.RUnlock()
 	if direct { // no journal (MaxSize, no room): nothing to ride with
+		s.dsMu.Unlock()
 		return d.Update(fn)
 	}
-	s.dsMu.Lock()
 	defer s.dsMu.Unlock()
 	what := d.what + ": deferred update"
 	if err := s.closingErr(what); err != nil {
@@ -391,7 +392,7 @@ func (s *boltStore) flushDeferred() error {
 	if s.db == nil {
 		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
 	}
-	if s.j == nil {
+	if !s.journaling() {
 		return nil
 	}
 	if f := s.failed.Load(); f != nil {
@@ -399,6 +400,9 @@ func (s *boltStore) flushDeferred() error {
 	}
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	if s.direct.Load() {
+		return nil // suspended meanwhile: suspendJournal folded dsPending
+	}
 	muts, taken := s.takeDeferred()
 	if len(muts) == 0 {
 		return nil
@@ -436,7 +440,14 @@ func (s *boltStore) settle(task string) error {
 // bbolt (for task's sake: the error names it). Callers hold dsMu.
 func (s *boltStore) foldDeferred(task string) error {
 	if err := s.flushDeferred(); err != nil {
-		return err
+		if !noRoom(err) {
+			return err
+		}
+		// The journal cannot go on: fold everything and go on without
+		// it (then there is nothing left to checkpoint).
+		if err := s.suspendJournalLocked(err); err != nil {
+			return err
+		}
 	}
 	if err := s.checkpoint(); err != nil {
 		return err

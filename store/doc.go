@@ -51,7 +51,11 @@
 // mutations stay journaled, new Puts are refused with ErrNoSpace (each
 // first retries the checkpoint) and deletes, which make room, are taken.
 // With Config.MaxSize, or when the folder has no room for a journal
-// segment, actions are committed to bbolt directly instead. A folder in
+// segment, actions are committed to bbolt directly instead. When the
+// journal cannot make its next segment for lack of room (a checkpoint
+// would not make that room: the segment in use stays), it is folded into
+// bbolt, with a record that no segment is expected, and the store commits
+// directly for the rest of the run (suspendJournal). A folder in
 // which no file can be created is refused at Open (ErrReadOnly).
 //
 // Datastore.Update is durable too. Skipping the fsync would be cheaper, and

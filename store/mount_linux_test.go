@@ -16,22 +16,10 @@ import (
 	"github.com/connectorhq/connector/store/storetest"
 )
 
-// tmpfs mounts a tmpfs of size bytes on a new folder, or skips the test
-// when this process may not mount (not root, or no CAP_SYS_ADMIN).
-func tmpfs(t *testing.T, size int) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		t.Skipf("cannot mount a tmpfs here (%v): needs root with CAP_SYS_ADMIN", err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
-
-func remount(t *testing.T, dir string, flags uintptr, data string) {
-	t.Helper()
-	require.NoError(t, syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT|flags, data))
-}
+var (
+	tmpfs   = store.Tmpfs
+	remount = store.Remount
+)
 
 // TestDiskFull fills a real (tmpfs) disk: the write that hits ENOSPC fails
 // with ErrNoSpace, nothing of it is applied, reads still work, and once
