@@ -325,11 +325,13 @@ func (m *cmanager) receive(ctx actor.Context) {
 // before the actor is stopped (on the cluster QueueManager's goroutine),
 // so that the requests its mailbox held, which come to the QueueManager
 // (taskBox.orphan), find it. childFailed, sent after, only has the next
-// store operation start (Receive, next).
-func (m *cmanager) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason any, _ any) {
+// store operation start (Receive, next). The request whose handling
+// failed (message) is answered from the tombstone too (answerFailing).
+func (m *cmanager) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason any, message any) {
 	m.failed(child, fmt.Sprint(reason))
 	sup.StopChildren(child)
 	if m.self != nil {
+		answerFailing(m.root, m.self, taskActorID(child), message)
 		m.root.Send(m.self, &childFailed{pid: child})
 	}
 }

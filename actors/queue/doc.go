@@ -86,8 +86,9 @@
 // strategy stops (never restarts) a child that fails anyway and keeps an
 // Error tombstone of it (its entry), from which the QueueManager answers
 // requests for its token (tombstoneReply: its status; a change refused as
-// for an ended action), the requests its mailbox held when it was stopped
-// (taskBox.orphan), and lists, which show it as Error.
+// for an ended action), the request whose handling failed (answerFailing),
+// the requests its mailbox held when it was stopped (taskBox.orphan), and
+// lists, which show it as Error.
 //
 // Task actors are the QueueManager's children (their failures go to its
 // supervisor strategy) but unlisted ones (actor.WithUnlistedChild):

@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
 
 	"github.com/connectorhq/connector/messages"
 )
@@ -18,13 +19,41 @@ import (
 // to the QueueManager (taskBox.orphan) and must find the tombstone, as
 // must a request by token that finds no actor any more. Retention and
 // dispatch, which want an actor.Context, follow as a message to self
-// (childFailed), handled like any other.
-func (m *manager) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason any, _ any) {
+// (childFailed), handled like any other. The request whose handling
+// failed (message) is answered from the tombstone too (answerFailing).
+func (m *manager) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason any, message any) {
 	m.failed(child, fmt.Sprint(reason))
 	sup.StopChildren(child)
 	if m.self != nil {
+		answerFailing(m.root, m.self, taskActorID(child), message)
 		m.root.Send(m.self, &childFailed{pid: child})
 	}
+}
+
+// answerFailing has the QueueManager self answer, from the tombstone of
+// action id, the message whose handling made its task actor fail outside
+// task.Receive's recovery, when it is a request (an envelope with a
+// sender): it is sent to self as a lookupTombstone with the requester as
+// its sender, as the requests the actor's mailbox held are (taskBox.orphan),
+// and so gets the same answer (tombstoneReply: a read the Error status,
+// anything else ErrActionEnded with it). It got none: its requester waited
+// until its timeout (a change without one, until the queue stopped).
+//
+// A request whose handling escaped task.Receive's recovery was not
+// answered in the usual case: the failure came after Receive (protoactor's
+// AutoRespond, which no product message implements), in the recovery
+// (panicked, which answers the sender last), or in the mailbox. Only a
+// handler that answered (or handed its answer to the QueueManager,
+// notifyReply) and then panicked, with its recovery panicking too, gets a
+// second answer, as it would from the recovery alone, which answers the
+// sender whatever the handler did. Sent before childFailed, so that
+// retention cannot drop the tombstone first.
+func answerFailing(root *actor.RootContext, self *actor.PID, id uuid.UUID, message any) {
+	env, ok := message.(*actor.MessageEnvelope)
+	if !ok || env.Sender == nil {
+		return
+	}
+	root.RequestWithCustomSender(self, &lookupTombstone{id: id, msg: env.Message}, env.Sender)
 }
 
 // failed makes the action of child a tombstone, if child is still its

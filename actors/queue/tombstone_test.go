@@ -29,24 +29,41 @@ func (e *escapeRecovery) GetAutoResponse(actor.Context) any {
 	panic("injected failure outside task.Receive")
 }
 
-// failWithQueued makes the task actor at pid fail outside its recovery
-// while the requests msgs wait in its mailbox, and returns their futures.
-func failWithQueued(t *testing.T, sys *actor.ActorSystem, pid *actor.PID, msgs []any) []*actor.Future {
+// failWithQueued makes the task actor at pid fail outside its recovery,
+// handling a request, while the requests msgs wait in its mailbox, and
+// returns the futures of the failing request and of msgs.
+func failWithQueued(t *testing.T, sys *actor.ActorSystem, pid *actor.PID, msgs []any) (failing *actor.Future, futures []*actor.Future) {
 	t.Helper()
 	esc := &escapeRecovery{entered: make(chan struct{}), hold: make(chan struct{})}
-	go sys.Root.Send(pid, esc) // handled on this goroutine, which it holds
+	sent := make(chan *actor.Future, 1)
+	go func() { sent <- sys.Root.RequestFuture(pid, esc, 30*time.Second) }() // handled on this goroutine, which it holds
 	select {
 	case <-esc.entered:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the injected message never reached the task actor")
 	}
 	// The actor is busy: each request waits in its mailbox.
-	futures := make([]*actor.Future, len(msgs))
+	futures = make([]*actor.Future, len(msgs))
 	for i, m := range msgs {
 		futures[i] = sys.Root.RequestFuture(pid, m, 30*time.Second)
 	}
 	close(esc.hold)
-	return futures
+	return <-sent, futures
+}
+
+// requireFailingAnswered checks the answer to the request whose handling
+// failed: as a tombstone answers a request other than a read (it got no
+// answer: its requester waited until its timeout).
+func requireFailingAnswered(t *testing.T, tok string, f *actor.Future) {
+	t.Helper()
+	res, err := f.Result()
+	require.NoError(t, err, "the failing request was answered")
+	r, ok := res.(*messages.ActionReply)
+	require.True(t, ok, "reply %T", res)
+	require.Equal(t, tok, r.Status.GetToken())
+	require.Equal(t, messages.State_STATE_ERROR, r.Status.GetState())
+	require.Contains(t, r.Status.GetError(), "task actor failed: injected failure outside task.Receive")
+	require.True(t, errors.Is(messages.Err(r.Code, r.Message), messages.ErrActionEnded), "%v %s", r.Code, r.Message)
 }
 
 // heldRequests are the requests failWithQueued queues: reads first.
@@ -82,9 +99,10 @@ func requireTombstoneAnswers(t *testing.T, tok string, futures []*actor.Future) 
 
 // TestFailedTaskActorAnswersWhatItsMailboxHeld: a task actor stopped by its
 // supervisor after a failure outside task.Receive's recovery answers, through
-// the QueueManager's tombstone, the requests that waited in its mailbox;
-// they were dropped with the mailbox (a change waited until the queue
-// stopped, a read timed out). The action is then an Error tombstone:
+// the QueueManager's tombstone, the request whose handling failed and the
+// requests that waited in its mailbox; they were dropped with the mailbox
+// (a change waited until the queue stopped, a read timed out), and the
+// failing one got no answer. The action is then an Error tombstone:
 // requests by token get its status (changes are refused as for an ended
 // action), and lists show it as Error (docs/protocol.md, GetStatus).
 func TestFailedTaskActorAnswersWhatItsMailboxHeld(t *testing.T) {
@@ -107,7 +125,9 @@ func TestFailedTaskActorAnswersWhatItsMailboxHeld(t *testing.T) {
 	_, ok := b.sys.ProcessRegistry.Get(pid)
 	require.True(t, ok)
 
-	requireTombstoneAnswers(t, tok, failWithQueued(t, b.sys, pid, heldRequests))
+	failing, held := failWithQueued(t, b.sys, pid, heldRequests)
+	requireFailingAnswered(t, tok, failing)
+	requireTombstoneAnswers(t, tok, held)
 
 	// By token.
 	st, err := b.q.Status(ctx, tok)
@@ -169,7 +189,9 @@ func TestClusterFailedTaskActorAnswersWhatItsMailboxHeld(t *testing.T) {
 		}
 	}, 30*time.Second, time.Millisecond)
 
-	requireTombstoneAnswers(t, tok, failWithQueued(t, q.sys, q.taskPID(mem.Addr(), id.String()), heldRequests))
+	failing, held := failWithQueued(t, q.sys, q.taskPID(mem.Addr(), id.String()), heldRequests)
+	requireFailingAnswered(t, tok, failing)
+	requireTombstoneAnswers(t, tok, held)
 
 	st, err := q.Status(ctx, tok)
 	require.NoError(t, err)
