@@ -353,6 +353,10 @@ func (m *cmanager) failed(child *actor.PID, reason string) {
 	if e == nil || e.crash != "" {
 		return
 	}
+	// First, before anything that can panic: a panic the recover above
+	// swallows then still leaves a tombstone, so tombstone never
+	// forwards a request to this actor, which is stopped next (its dead
+	// letter would come back through askManager as "queue has stopped").
 	e.crash = reason
 	delete(m.stopHeld, id)
 	m.sh.log.Error("task actor failed; keeping a tombstone", "id", id, "reason", reason)

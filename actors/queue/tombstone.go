@@ -80,6 +80,8 @@ func (m *manager) childFailed(ctx actor.Context, _ *childFailed) {
 // crash makes e a tombstone: its actor failed (or could not be spawned,
 // actorOf) for reason. An action that had not ended ends in Error.
 func (m *manager) crash(e *entry, reason string) {
+	// First, before anything that can panic (failed's recover may
+	// swallow it): the entry is then a tombstone, never forwarded to.
 	e.more().crash = reason
 	m.sh.log.Error("task actor failed; keeping a tombstone", "id", e.id, "reason", reason)
 	if e.slot {
