@@ -202,3 +202,45 @@ func TestUnlistedChildren(t *testing.T) {
 	_, ok = system.ProcessRegistry.Get(parent)
 	require.False(t, ok)
 }
+
+// seenPIDs is a Process that records the PIDs it is sent to.
+type seenPIDs struct{ to []*PID }
+
+func (s *seenPIDs) SendUserMessage(pid *PID, _ interface{}) { s.to = append(s.to, pid) }
+func (s *seenPIDs) SendSystemMessage(*PID, interface{})     {}
+func (s *seenPIDs) Stop(*PID)                               {}
+
+// TestShareRef: a PID given pid's cached reference (ShareRef) reaches
+// pid's process without a registry lookup or an allocation on its first
+// send, carries its own RequestId to it, and leaves pid's cache as it was.
+func TestShareRef(t *testing.T) {
+	sys := NewActorSystem()
+	defer sys.Shutdown()
+	proc := &seenPIDs{to: make([]*PID, 0, 2000)}
+	pid, ok := sys.ProcessRegistry.Add(proc, "shared")
+	require.True(t, ok)
+	dsts := make([]PID, 1001) // AllocsPerRun runs once more than asked
+	msg := &struct{}{}
+	i := 0
+	allocs := testing.AllocsPerRun(1000, func() {
+		d := &dsts[i]
+		d.Address, d.Id, d.RequestId = pid.Address, pid.Id, uint32(i+1)
+		pid.ShareRef(sys, d)
+		sys.Root.Send(d, msg)
+		i++
+	})
+	assert.Zero(t, allocs, "allocations per first send to a PID sharing pid's reference")
+	require.Len(t, proc.to, len(dsts))
+	for i := range proc.to {
+		require.Same(t, &dsts[i], proc.to[i])
+		require.Equal(t, uint32(i+1), proc.to[i].RequestId)
+	}
+
+	// Without it, the first send looks the process up (and allocates).
+	fresh := &PID{Address: pid.Address, Id: pid.Id, RequestId: 7}
+	sys.ProcessRegistry.Remove(pid)
+	sys.Root.Send(fresh, msg)
+	require.Len(t, proc.to, len(dsts), "removed from the registry: a new PID no longer reaches it")
+	sys.Root.Send(pid, msg)
+	require.Len(t, proc.to, len(dsts)+1, "pid's own cached reference still does")
+}

@@ -42,6 +42,20 @@ func (pid *PID) ref(actorSystem *ActorSystem) Process {
 	return ref
 }
 
+// ShareRef makes dst, a PID the caller made with pid's Address and Id (a
+// copy that differs in RequestId only, such as a request's own sender),
+// reach the process pid reaches without looking it up (connector patch):
+// pid is resolved now through actorSystem's registry, as a first send to
+// it would be, and dst shares its cached reference. A new PID otherwise
+// pays, on its first send, a registry lookup and the allocation of the
+// reference it caches. Like any cached reference, dst keeps reaching that
+// process if it is later removed from the registry, unless it is an actor
+// that has died.
+func (pid *PID) ShareRef(actorSystem *ActorSystem, dst *PID) {
+	pid.ref(actorSystem)
+	atomic.StorePointer((*unsafe.Pointer)(unsafe.Pointer(&dst.p)), atomic.LoadPointer((*unsafe.Pointer)(unsafe.Pointer(&pid.p))))
+}
+
 // sendUserMessage sends a messages asynchronously to the PID.
 //
 //goland:noinspection GoReceiverNames
