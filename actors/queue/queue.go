@@ -283,7 +283,7 @@ func submit(ctx context.Context, cfg Config, r *replies, pid *actor.PID, timeout
 	}
 	req := &submitRequest{msg: messages.SubmitAction{Spec: spec}}
 	req.env.Message = &req.msg
-	res, err := r.requestWithdrawable(pid, &req.env, timeout,
+	res, err := r.requestWithdrawable(pid, &req.envelope, timeout,
 		func(sender *actor.PID) any { return &withdrawSubmit{sender: sender} })
 	if errors.Is(err, actor.ErrDeadLetter) {
 		return "", fmt.Errorf("%w: queue %s has stopped", messages.ErrShuttingDown, cfg.Name)
@@ -305,10 +305,10 @@ func submit(ctx context.Context, cfg Config, r *replies, pid *actor.PID, timeout
 	return reply.Token, nil
 }
 
-// submitRequest is a submission to the QueueManager and its envelope, in
-// one allocation.
+// submitRequest is a submission to the QueueManager and its envelope
+// (with its sender), in one allocation.
 type submitRequest struct {
-	env actor.MessageEnvelope
+	envelope
 	msg messages.SubmitAction
 }
 

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -11,10 +12,27 @@ import (
 // for every request builds an id string, registers a new process in the
 // global registry and removes it again, arms a new timer and allocates a
 // condition variable. A replier is registered once and reused with its own
-// timer. One that timed out is retired (unregistered), so a late reply can
-// never be taken for the answer to a later request: it goes to dead letters
-// instead. The pool is a bounded free list, not a sync.Pool, so a registered
-// replier is never dropped (and leaked in the registry) by the GC.
+// timer. One that timed out is retired (unregistered, not reused): a late
+// reply from another node then goes to dead letters, and a local one, whose
+// sender PID still holds the replier, is taken by nobody. The pool is a
+// bounded free list, not a sync.Pool, so a registered replier is never
+// dropped (and leaked in the registry) by the GC.
+//
+// A reused replier must never take a message sent for an earlier request
+// as the answer to the current one: a request can be answered twice (a
+// handler that answers and then panics is answered again by the task's
+// recovery, task.panicked, or by the tombstone, answerFailing), and the
+// second answer may come after the first request returned its replier to
+// the pool. So each request has its own sender PID, the replier's with a
+// sequence number in its RequestId (envelope, replier.next), and a replier
+// takes only the first message sent to the sender of the request it waits
+// for (replier.want): a message sent to an earlier request's sender, or a
+// second one to the current one, is dropped. The sender travels with the
+// request, so the answer comes back to it: locally it is the same pointer
+// (ctx.Respond answers the envelope's Sender), and remoting carries the
+// RequestId both ways (MessageEnvelope.SenderRequestId and
+// TargetRequestId), so the cluster queue's requests to task actors on other
+// nodes are matched the same way.
 type replies struct {
 	sys  *actor.ActorSystem
 	free chan *replier
@@ -35,20 +53,64 @@ type replies struct {
 // stopped, a dead letter (Queue reports ErrShuttingDown).
 var errStopped = actor.ErrDeadLetter
 
-// replier is an actor.Process that hands the first message it is sent to
-// the waiting caller.
+// replier is an actor.Process that hands the first message sent to the
+// sender of the current request to the waiting caller.
 type replier struct {
 	pid   *actor.PID
 	ch    chan any
 	timer *time.Timer
+	// want is the sequence number (the sender's RequestId) of the request
+	// waiting for its answer, 0 once it has one (or before the first
+	// request): the first message for it swaps it to 0, so at most one
+	// message per request reaches ch, and ch is empty whenever a reused
+	// replier starts a request.
+	want atomic.Uint32
+	// seq is the last sequence number handed out (next); only the
+	// goroutine that holds the replier touches it. It wraps after 2^32
+	// requests on one replier, skipping 0 (no RequestId); a stray answer
+	// delayed that long is the only one that could be taken.
+	seq uint32
 }
 
-func (r *replier) SendUserMessage(_ *actor.PID, message any) {
+func (r *replier) SendUserMessage(to *actor.PID, message any) {
+	if to == nil || to.RequestId == 0 || !r.want.CompareAndSwap(to.RequestId, 0) {
+		return // a stray: a request's second answer, or an answer nobody waits for
+	}
 	_, msg, _ := actor.UnwrapEnvelope(message)
 	select {
 	case r.ch <- msg:
-	default: // a reply nobody waits for
+	default: // cannot happen (see want); a sender never blocks here
 	}
+}
+
+// next readies r for a new request: sender becomes the request's own
+// sender PID, r's with the next sequence number, which r now waits for.
+// It shares r.pid's cached reference to r (a connector patch to
+// protoactor: PID.ShareRef), so a local answer reaches r without a lookup
+// in the process registry, as one sent to r.pid did.
+func (r *replier) next(sys *actor.ActorSystem, sender *actor.PID) {
+	r.seq++
+	if r.seq == 0 {
+		r.seq = 1
+	}
+	sender.Address, sender.Id, sender.RequestId = r.pid.Address, r.pid.Id, r.seq
+	r.pid.ShareRef(sys, sender)
+	r.want.Store(r.seq)
+}
+
+// envelope is a request's envelope and its sender PID (replier.next), in
+// one allocation, as RequestWithCustomSender's envelope alone was. It is
+// never reused: the receiver may hold the sender after answering.
+type envelope struct {
+	env    actor.MessageEnvelope
+	sender actor.PID
+}
+
+// send sends e, the request e.env.Message with r as its sender, to pid.
+func (p *replies) send(pid *actor.PID, r *replier, e *envelope) {
+	r.next(p.sys, &e.sender)
+	e.env.Sender = &e.sender
+	p.sys.Root.Send(pid, &e.env)
 }
 
 func (r *replier) SendSystemMessage(*actor.PID, any) {}
@@ -90,9 +152,10 @@ func (p *replies) put(r *replier) {
 // negative timeout, until it comes). A DeadLetterResponse (no such actor)
 // becomes actor.ErrDeadLetter.
 func (p *replies) request(pid *actor.PID, msg any, timeout time.Duration) (any, error) {
+	e := &envelope{env: actor.MessageEnvelope{Message: msg}}
 	if timeout < 0 {
 		r := p.get()
-		p.sys.Root.RequestWithCustomSender(pid, msg, r.pid)
+		p.send(pid, r, e)
 		res, err := p.await(r.ch, nil)
 		// Retired, not reused: these requests are few (controls that
 		// wait for the disk), and a stray second message can then never
@@ -108,7 +171,7 @@ func (p *replies) request(pid *actor.PID, msg any, timeout time.Duration) (any, 
 	}
 	r := p.get()
 	r.arm(timeout)
-	p.sys.Root.RequestWithCustomSender(pid, msg, r.pid)
+	p.send(pid, r, e)
 	select {
 	case res := <-r.ch:
 		r.timer.Stop()
@@ -133,15 +196,15 @@ func (p *replies) request(pid *actor.PID, msg any, timeout time.Duration) (any, 
 // it is too late to withdraw, the request's own outcome when it is known.
 // The wait for that answer has no timeout: it is the only truthful one.
 //
-// env is the request's envelope (its Message), to be sent as it is with
-// the replier as its Sender: the caller allocates it together with the
-// message (a submission: submitRequest), one allocation instead of
-// RequestWithCustomSender's two.
-func (p *replies) requestWithdrawable(pid *actor.PID, env *actor.MessageEnvelope, timeout time.Duration, withdraw func(sender *actor.PID) any) (any, error) {
+// e is the request's envelope (its env.Message), to be sent as it is with
+// its sender set to the replier's (send): the caller allocates it together
+// with the message (a submission: submitRequest), one allocation instead
+// of RequestWithCustomSender's two. withdraw gets the same sender, so the
+// receiver can tell which submission to withdraw.
+func (p *replies) requestWithdrawable(pid *actor.PID, e *envelope, timeout time.Duration, withdraw func(sender *actor.PID) any) (any, error) {
 	r := p.get()
 	r.arm(timeout)
-	env.Sender = r.pid
-	p.sys.Root.Send(pid, env)
+	p.send(pid, r, e)
 	var res any
 	select {
 	case res = <-r.ch:
@@ -150,7 +213,7 @@ func (p *replies) requestWithdrawable(pid *actor.PID, env *actor.MessageEnvelope
 	case <-r.timer.C:
 		// Sent as a request, so that a receiver that has gone answers
 		// with a DeadLetterResponse instead of leaving us waiting.
-		p.sys.Root.RequestWithCustomSender(pid, withdraw(r.pid), r.pid)
+		p.sys.Root.RequestWithCustomSender(pid, withdraw(&e.sender), &e.sender)
 		var err error
 		res, err = p.await(r.ch, nil)
 		// A second message may still come (a dead letter for the

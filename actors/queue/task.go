@@ -695,7 +695,9 @@ func (t *task) lastProgress() *messages.Progress {
 }
 
 // panicked turns a panic while handling the current message into the
-// action's Error state (see Receive).
+// action's Error state (see Receive). It answers the sender even if the
+// handler answered before it panicked: the requester takes the first
+// answer only (replies drops the second).
 func (t *task) panicked(ctx actor.Context, r any) {
 	if t.sh == nil {
 		panic(r) // not initialised: let the supervisor backstop handle it

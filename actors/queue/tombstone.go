@@ -46,8 +46,10 @@ func (m *manager) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, chil
 // handler that answered (or handed its answer to the QueueManager,
 // notifyReply) and then panicked, with its recovery panicking too, gets a
 // second answer, as it would from the recovery alone, which answers the
-// sender whatever the handler did. Sent before childFailed, so that
-// retention cannot drop the tombstone first.
+// sender whatever the handler did. The requester then takes the first
+// answer only: a pooled reply process drops a second one (replies), which
+// it would otherwise have handed to its next request. Sent before
+// childFailed, so that retention cannot drop the tombstone first.
 func answerFailing(root *actor.RootContext, self *actor.PID, id uuid.UUID, message any) {
 	env, ok := message.(*actor.MessageEnvelope)
 	if !ok || env.Sender == nil {

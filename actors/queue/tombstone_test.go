@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -209,4 +210,75 @@ func TestClusterFailedTaskActorAnswersWhatItsMailboxHeld(t *testing.T) {
 	require.Len(t, list, 1)
 	require.Equal(t, tok, list[0].Token)
 	require.Contains(t, list[0].Error, "task actor failed")
+}
+
+// answerThenPanic is a test read whose handling answers and then panics
+// outside task.Receive's recovery (protoactor calls GetAutoResponse after
+// the actor's Receive): the tombstone then answers its requester a second
+// time (answerFailing).
+type answerThenPanic struct{ tok string }
+
+func (a *answerThenPanic) GetAutoResponse(ctx actor.Context) any {
+	ctx.Respond(&messages.ActionReply{Status: &messages.ActionStatus{Token: a.tok}})
+	panic("injected failure after answering")
+}
+
+// TestAnswerAfterPanicNeverReachesTheNextRequest: a task actor that
+// answers a request and then fails has the request answered twice (by the
+// tombstone, answerFailing; by the recovery, task.panicked, for a panic
+// inside Receive). The second answer comes after the first request gave
+// its pooled reply process back; the next request that reuses it must get
+// its own answer, not that one (replies: a client got another action's
+// reply).
+func TestAnswerAfterPanicNeverReachesTheNextRequest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
+	b.q.replies.free = make(chan *replier, 1) // a pool of one: every request reuses the same replier
+	_, err := b.q.Pause(ctx)
+	require.NoError(t, err)
+	tok := b.submit(t, "instant", 0)
+	other := b.submit(t, "instant", 0)
+	_, id, err := messages.ParseToken(tok)
+	require.NoError(t, err)
+	_, err = b.q.Status(ctx, tok) // spawns its actor
+	require.NoError(t, err)
+
+	// The QueueManager is held busy, so that the second answer (it sends
+	// it) waits until the first request has returned its replier: the
+	// task actor handles the request on this goroutine (taskBox.invokeOne).
+	entered, release := make(chan struct{}), make(chan struct{})
+	b.sys.Root.Send(b.q.pid, &inspect{fn: func(*manager) { close(entered); <-release }})
+	<-entered
+	r, err := b.q.request(ctx, tok, &answerThenPanic{tok: tok}) // a read: its replier goes back to the pool
+	require.NoError(t, err)
+	require.Equal(t, tok, r.Status.GetToken())
+	close(release)
+
+	// Wait until the QueueManager has sent the second answer: it records
+	// the crash (HandleFailure, on its goroutine) before it sends itself
+	// the lookupTombstone that answers, so a message sent once the crash
+	// is seen is handled after that lookup.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := b.sys.Root.RequestFuture(b.q.pid, &lookupTombstone{id: id, msg: &messages.GetActionStatus{}}, 10*time.Second).Result()
+		require.NoError(t, err)
+		if res.(*messages.ActionReply).Status.GetState() == messages.State_STATE_ERROR {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the task actor's failure was never recorded")
+		runtime.Gosched()
+	}
+	_, err = b.sys.Root.RequestFuture(b.q.pid, &inspect{fn: func(*manager) {}}, 10*time.Second).Result()
+	require.NoError(t, err)
+
+	for range 3 {
+		st, err := b.q.Status(ctx, other)
+		require.NoError(t, err, "a reused replier answered with the failed action's second reply")
+		require.Equal(t, other, st.GetToken(), "a reused replier answered with another action's reply")
+	}
+	st, err := b.q.Status(ctx, tok)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_ERROR, st.GetState())
+	require.Contains(t, st.GetError(), "injected failure after answering")
 }
