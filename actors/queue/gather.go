@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -18,16 +19,30 @@ import (
 // id and armed a timer for each (about half the server's CPU of a list of
 // 100). Replies come in any order; each is matched to its request by the
 // token of its status.
+//
+// Each request has its own sender PID, the collector's with the request's
+// position in the list plus one as its RequestId (as replies does for one
+// request), and the collector takes only the first message sent to each
+// (answered): a request answered twice (a handler that answers and then
+// panics, answered again by its recovery or its tombstone) would otherwise
+// count as two of its window's replies, leaving one of the window's
+// actions unread: it was missing from the list, or counted as skipped by a
+// CancelQueued.
 type collector struct {
-	pid *actor.PID
-	ch  chan any
+	pid      *actor.PID
+	ch       chan any
+	answered []atomic.Bool // by RequestId-1
 }
 
-func (c *collector) SendUserMessage(_ *actor.PID, message any) {
+func (c *collector) SendUserMessage(to *actor.PID, message any) {
+	i := int(to.GetRequestId()) - 1
+	if i < 0 || i >= len(c.answered) || !c.answered[i].CompareAndSwap(false, true) {
+		return // a second answer, or not an answer to one of the requests
+	}
 	_, msg, _ := actor.UnwrapEnvelope(message)
 	select {
 	case c.ch <- msg:
-	default: // more replies than requests in flight: none is expected
+	default: // cannot happen: one message per request, a window at a time
 	}
 }
 
@@ -46,9 +61,11 @@ func (q *Queue) askEach(ctx context.Context, ids []string, msg any, got func(*me
 	}
 	timeout := q.askTimeout(ctx, msg)
 	n := min(window, len(ids))
-	c := &collector{ch: make(chan any, n)}
+	c := &collector{ch: make(chan any, n), answered: make([]atomic.Bool, len(ids))}
 	c.pid, _ = q.sys.ProcessRegistry.Add(c, "gather"+q.sys.ProcessRegistry.NextId())
-	// Removed when done or given up: a late reply then goes to dead letters.
+	// Removed when done or given up: a late reply from another node then
+	// goes to dead letters; a local one reaches the collector (its sender
+	// shares the reference), which nobody reads any more.
 	defer q.sys.ProcessRegistry.Remove(c.pid)
 	at := make(map[uuid.UUID]int, n)
 	out := make([]*messages.ActionReply, n)
@@ -72,7 +89,13 @@ func (q *Queue) askEach(ctx context.Context, ids []string, msg any, got func(*me
 			}
 			expired = timer.C
 		}
-		for _, id := range batch {
+		// New for every window: an actor may hold a sender after
+		// answering.
+		senders := make([]actor.PID, len(batch))
+		for i, id := range batch {
+			sender := &senders[i]
+			sender.Address, sender.Id, sender.RequestId = c.pid.Address, c.pid.Id, uint32(start+i+1)
+			c.pid.ShareRef(q.sys, sender)
 			pid := q.taskPID(id)
 			if _, ok := q.sys.ProcessRegistry.Get(pid); !ok {
 				// No actor: a queued action whose actor is spawned on
@@ -81,11 +104,11 @@ func (q *Queue) askEach(ctx context.Context, ids []string, msg any, got func(*me
 				// action from its task's memory, spawning nothing:
 				// lookupTombstone.listed) or forwards it.
 				if u, err := uuid.Parse(id); err == nil {
-					q.sys.Root.RequestWithCustomSender(q.pid, &lookupTombstone{id: u, msg: msg, listed: true}, c.pid)
+					q.sys.Root.RequestWithCustomSender(q.pid, &lookupTombstone{id: u, msg: msg, listed: true}, sender)
 					continue
 				}
 			}
-			q.sys.Root.RequestWithCustomSender(pid, msg, c.pid)
+			q.sys.Root.RequestWithCustomSender(pid, msg, sender)
 		}
 		for range batch {
 			m, err := q.replies.await(c.ch, expired)

@@ -282,3 +282,65 @@ func TestAnswerAfterPanicNeverReachesTheNextRequest(t *testing.T) {
 	require.Equal(t, messages.State_STATE_ERROR, st.GetState())
 	require.Contains(t, st.GetError(), "injected failure after answering")
 }
+
+// answerListed answers a list's request with the token of the action whose
+// actor handles it (toks, by the actor's id); the actor of action fail
+// answers and then panics outside task.Receive's recovery, so its
+// tombstone answers the request a second time (answerFailing).
+type answerListed struct {
+	toks map[string]string
+	fail string
+}
+
+func (a *answerListed) GetAutoResponse(ctx actor.Context) any {
+	r := &messages.ActionReply{Status: &messages.ActionStatus{Token: a.toks[ctx.Self().Id]}}
+	if r.Status.Token != a.fail {
+		return r
+	}
+	ctx.Respond(r)
+	panic("injected failure after answering")
+}
+
+// TestSecondAnswerToAListDropsNoAction: a list's request (askEach)
+// answered twice counted as two of its window's replies, so one action was
+// never read: it was missing from the list (a CancelQueued counted it as
+// skipped). The first action's actor answers and fails on askEach's
+// goroutine, which posts the failure to the QueueManager before it sends
+// the next request; the QueueManager handles the failure (a system
+// message) before any of the requests for the other actions (no actor yet:
+// they go to the QueueManager), so the tombstone's second answer comes
+// before the first window is complete, or with the last of its answers,
+// and always before the second window's.
+func TestSecondAnswerToAListDropsNoAction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
+	_, err := b.q.Pause(ctx)
+	require.NoError(t, err)
+	const n = 600 // two windows of askEach (512)
+	toks := make([]string, n)
+	ids := make([]string, n)
+	byActor := make(map[string]string, n)
+	for i := range toks {
+		toks[i] = b.submit(t, "instant", 0)
+		_, id, err := messages.ParseToken(toks[i])
+		require.NoError(t, err)
+		ids[i] = id.String()
+		byActor[b.q.taskPIDOf(id).Id] = toks[i]
+	}
+	_, err = b.q.Status(ctx, toks[0]) // spawns its actor: it is asked directly
+	require.NoError(t, err)
+
+	var got []string
+	err = b.q.askEach(ctx, ids, &answerListed{toks: byActor, fail: toks[0]}, func(ar *messages.ActionReply) {
+		got = append(got, ar.GetStatus().GetToken())
+	})
+	require.NoError(t, err)
+	require.Len(t, got, n)
+	for i := range toks {
+		require.Equal(t, toks[i], got[i], "action %d of %d: its answer was not read (a second answer took its place)", i, n)
+	}
+	st, err := b.q.Status(ctx, toks[0])
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_ERROR, st.GetState())
+}
