@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -243,4 +244,34 @@ func TestShareRef(t *testing.T) {
 	require.Len(t, proc.to, len(dsts), "removed from the registry: a new PID no longer reaches it")
 	sys.Root.Send(pid, msg)
 	require.Len(t, proc.to, len(dsts)+1, "pid's own cached reference still does")
+}
+
+// TestFutureKeepsItsFirstAnswer: a future resolved by a first message keeps
+// it when a second one comes (a request answered twice, or an answer after
+// the timeout); upstream replaced the result, while its waiter could be
+// reading it.
+func TestFutureKeepsItsFirstAnswer(t *testing.T) {
+	sys := NewActorSystem()
+	defer sys.Shutdown()
+	f := NewFuture(sys, time.Minute)
+	pid := f.PID()
+	sys.Root.Send(pid, "first") // caches the process in pid, as a responder's sender does
+	res, err := f.Result()
+	require.NoError(t, err)
+	require.Equal(t, "first", res)
+	sys.Root.Send(pid, "second")
+	sys.Root.Send(pid, &DeadLetterResponse{})
+	res, err = f.Result()
+	require.NoError(t, err)
+	require.Equal(t, "first", res)
+
+	f = NewFuture(sys, time.Millisecond)
+	late := &PID{Address: f.PID().Address, Id: f.PID().Id}
+	f.PID().ShareRef(sys, late) // reaches the future after its timeout removed it from the registry
+	_, err = f.Result()
+	require.ErrorIs(t, err, ErrTimeout)
+	sys.Root.Send(late, "late")
+	res, err = f.Result()
+	require.ErrorIs(t, err, ErrTimeout)
+	require.Nil(t, res)
 }

@@ -149,10 +149,19 @@ type futureProcess struct {
 
 var _ Process = &futureProcess{}
 
+// SendUserMessage resolves the future with message, unless it is resolved
+// already (connector patch): upstream stored every message it was sent, so a
+// second answer to the request (or a late one after a timeout) replaced the
+// result the waiter was reading, a data race, and Result returned either.
 func (ref *futureProcess) SendUserMessage(pid *PID, message interface{}) {
-	defer ref.instrument()
-
 	_, msg, _ := UnwrapEnvelope(message)
+
+	ref.cond.L.Lock()
+	if ref.done {
+		ref.cond.L.Unlock()
+
+		return
+	}
 
 	if _, ok := msg.(*DeadLetterResponse); ok {
 		ref.result = nil
@@ -161,13 +170,22 @@ func (ref *futureProcess) SendUserMessage(pid *PID, message interface{}) {
 		ref.result = msg
 	}
 
-	ref.Stop(pid)
+	ref.finish(pid)
+	ref.instrument()
 }
 
+// SendSystemMessage: as SendUserMessage (connector patch).
 func (ref *futureProcess) SendSystemMessage(pid *PID, message interface{}) {
-	defer ref.instrument()
+	ref.cond.L.Lock()
+	if ref.done {
+		ref.cond.L.Unlock()
+
+		return
+	}
+
 	ref.result = message
-	ref.Stop(pid)
+	ref.finish(pid)
+	ref.instrument()
 }
 
 func (ref *futureProcess) instrument() {
@@ -197,6 +215,13 @@ func (ref *futureProcess) Stop(pid *PID) {
 		return
 	}
 
+	ref.finish(pid)
+}
+
+// finish resolves the future, with ref.cond.L held and ref.done false, and
+// unlocks it (connector patch: Stop's body, shared with the Send methods,
+// which set the result and resolve in one critical section).
+func (ref *futureProcess) finish(pid *PID) {
 	ref.done = true
 	tp := (*time.Timer)(atomic.LoadPointer((*unsafe.Pointer)(unsafe.Pointer(&ref.t))))
 
