@@ -177,7 +177,8 @@ func (c *submitCols) queue(b *pgx.Batch, queue, node, addr string, maxWaiting in
 		FROM unnest($4::bytea[], $5::int[], $6::bigint[], $7::text[], $8::bytea[]) WITH ORDINALITY AS u(id, prio, queued, excl, rec, ord)
 		ORDER BY u.ord
 		LIMIT greatest(0, $9 - (SELECT count(*) FROM connector_actions w WHERE w.queue = $1 AND w.state IN (1, 3) AND NOT w.running))
-		RETURNING id, seq`, []byte(queue), node, addr, c.ids, c.prios, c.queued, c.excl, c.recs, maxWaiting)
+		RETURNING id, seq`, []byte(queue), node, addr, byteaArray(c.ids), int4Array(c.prios), int8Array(c.queued),
+		textArray(oidText, c.excl), byteaArray(c.recs), maxWaiting)
 }
 
 // writeBatchRows is writeBatch for a batch whose statements numbered by
@@ -290,13 +291,26 @@ func (s *Store) readBatch(ctx context.Context, b *pgx.Batch, read map[int]func(p
 func (s *Store) readClaimed(queue, node, addr string, rows pgx.Rows, submitted map[string]*messages.StoredAction) ([]Claimed, error) {
 	var out []Claimed
 	for rows.Next() {
-		var c Claimed
-		var id, raw []byte
-		var seq int64
-		var prio int32
-		if err := rows.Scan(&id, &c.Epoch, &c.PrevOwner, &c.PrevAddr, &seq, &prio, &c.StartedMs, &raw); err != nil {
+		// id, epoch, prev_owner, prev_addr, seq, priority, started_ms,
+		// record (NULL: one of submitted)
+		if err := binaryCols(rows, 0, 1, 4, 5, 6, 7); err != nil {
 			return nil, err
 		}
+		v := rows.RawValues()
+		if len(v) != 8 || v[0] == nil || v[1] == nil || v[2] == nil || v[3] == nil || v[4] == nil || v[5] == nil || v[6] == nil {
+			return nil, fmt.Errorf("store: postgresql: queue %s: a claimed row of %d columns, or with NULLs: %w", queue, len(v), store.ErrCorrupt)
+		}
+		var c Claimed
+		id, raw := v[0], v[7]
+		var ints [4]int64 // epoch, seq, priority, started_ms
+		for i, col := range [4]int{1, 4, 5, 6} {
+			var err error
+			if ints[i], err = rawInt(v[col]); err != nil {
+				return nil, err
+			}
+		}
+		c.Epoch, c.PrevOwner, c.PrevAddr, c.StartedMs = ints[0], string(v[2]), string(v[3]), ints[3]
+		seq, prio := ints[1], int32(ints[2])
 		var rec *messages.StoredAction
 		sub := submitted[string(id)]
 		switch {
@@ -439,11 +453,10 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (
 			own.queue(b, queue, node)
 			read[own.rowsAt] = func(rows pgx.Rows) error {
 				for rows.Next() {
-					var id []byte
-					if err := rows.Scan(&id); err != nil {
+					if err := binaryCols(rows, 0); err != nil {
 						return err
 					}
-					written[string(id)] = true
+					written[string(rows.RawValues()[0])] = true
 				}
 				return rows.Err()
 			}
@@ -452,12 +465,15 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (
 			sub.queue(b, queue, node, addr, maxWaiting, queueRow)
 			read[b.Len()-1] = func(rows pgx.Rows) error {
 				for rows.Next() {
-					var id []byte
-					var seq int64
-					if err := rows.Scan(&id, &seq); err != nil {
+					if err := binaryCols(rows, 0, 1); err != nil {
 						return err
 					}
-					got[string(id)] = uint64(seq)
+					v := rows.RawValues()
+					seq, err := rawInt(v[1])
+					if err != nil {
+						return err
+					}
+					got[string(v[0])] = uint64(seq)
 				}
 				return rows.Err()
 			}
@@ -469,7 +485,7 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (
 				b.Queue(`SELECT id, epoch, prev_owner, prev_addr, seq, priority, started_ms,
 						CASE WHEN id = ANY($6::bytea[]) THEN NULL ELSE record END
 					FROM connector_claim($1, $2, $3, $4, $5)`,
-					[]byte(queue), node, addr, g.Claim, claimAt, sub.ids)
+					[]byte(queue), node, addr, g.Claim, claimAt, byteaArray(sub.ids))
 			} else {
 				b.Queue(`SELECT id, epoch, prev_owner, prev_addr, seq, priority, started_ms, record FROM connector_claim($1, $2, $3, $4, $5)`,
 					[]byte(queue), node, addr, g.Claim, claimAt)
@@ -592,12 +608,13 @@ func (c *ownedCols) queue(b *pgx.Batch, queue, node string) {
 		FROM unnest($3::bytea[], $4::bigint[], $5::bytea[], $6::smallint[], $7::int[], $8::boolean[], $9::bigint[], $10::bigint[], $11::bigint[])
 			AS u(id, epoch, rec, state, prio, running, queued, started, ended)
 		WHERE a.queue = $1 AND a.id = u.id AND a.owner = $2 AND a.epoch = u.epoch
-		RETURNING a.id`, []byte(queue), node, c.ids, c.epochs, c.recs, c.states, c.prios, c.running, c.queued, c.started, c.ended)
+		RETURNING a.id`, []byte(queue), node, byteaArray(c.ids), int8Array(c.epochs), byteaArray(c.recs), int2Array(c.states),
+		int4Array(c.prios), boolArray(c.running), int8Array(c.queued), int8Array(c.started), int8Array(c.ended))
 	if len(c.relIDs) > 0 {
 		b.Queue(`DELETE FROM connector_task_holds h
 			USING connector_actions a, unnest($3::bytea[], $4::bigint[]) AS u(id, epoch)
 			WHERE h.queue = $1 AND h.id = u.id AND a.queue = $1 AND a.id = u.id AND a.owner = $2 AND a.epoch = u.epoch`,
-			[]byte(queue), node, c.relIDs, c.relEpochs)
+			[]byte(queue), node, byteaArray(c.relIDs), int8Array(c.relEpochs))
 	}
 }
 

@@ -137,12 +137,12 @@ func (d *datastore) send(what string, staged map[string][]byte) error {
 	defer cancel()
 	return d.write(func(b *pgx.Batch) {
 		if len(delK) > 0 {
-			b.Queue(`DELETE FROM connector_datastore_entries WHERE task = $1 AND key = ANY($2)`, d.key, delK)
+			b.Queue(`DELETE FROM connector_datastore_entries WHERE task = $1 AND key = ANY($2)`, d.key, byteaArray(delK))
 		}
 		if len(putK) > 0 {
 			b.Queue(`INSERT INTO connector_datastore_entries (task, key, value)
 			SELECT $1, * FROM unnest($2::bytea[], $3::bytea[])
-			ON CONFLICT (task, key) DO UPDATE SET value = excluded.value`, d.key, putK, putV)
+			ON CONFLICT (task, key) DO UPDATE SET value = excluded.value`, d.key, byteaArray(putK), byteaArray(putV))
 		}
 	}, func(b *pgx.Batch) error {
 		_, err := d.s.writeBatch(ctx, what, b)

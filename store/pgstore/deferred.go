@@ -296,12 +296,12 @@ func (w *deferredWrites) queue(b *pgx.Batch, also ...[]byte) {
 	if len(w.delK) > 0 {
 		b.Queue(`DELETE FROM connector_datastore_entries e
 			USING unnest($1::bytea[], $2::bytea[]) AS u(task, key)
-			WHERE e.task = u.task AND e.key = u.key`, w.delT, w.delK)
+			WHERE e.task = u.task AND e.key = u.key`, byteaArray(w.delT), byteaArray(w.delK))
 	}
 	if len(w.putK) > 0 {
 		b.Queue(`INSERT INTO connector_datastore_entries (task, key, value)
 			SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[])
-			ON CONFLICT (task, key) DO UPDATE SET value = excluded.value`, w.putT, w.putK, w.putV)
+			ON CONFLICT (task, key) DO UPDATE SET value = excluded.value`, byteaArray(w.putT), byteaArray(w.putK), byteaArray(w.putV))
 	}
 	if len(w.mrgK) > 0 {
 		// Each merge applied to the row as it is at this commit (under its
@@ -314,7 +314,7 @@ func (w *deferredWrites) queue(b *pgx.Batch, also ...[]byte) {
 			ON CONFLICT (task, key) DO UPDATE SET value = connector_merge_json(e.value,
 				(SELECT u.sets FROM u WHERE u.task = excluded.task AND u.key = excluded.key),
 				(SELECT u.adds FROM u WHERE u.task = excluded.task AND u.key = excluded.key))`,
-			w.mrgT, w.mrgK, w.mrgSet, w.mrgAdd)
+			byteaArray(w.mrgT), byteaArray(w.mrgK), textArray(oidJSONB, w.mrgSet), textArray(oidJSONB, w.mrgAdd))
 	}
 }
 
@@ -328,7 +328,7 @@ func queueBump(b *pgx.Batch, tasks [][]byte) {
 	}
 	b.Queue(`UPDATE connector_datastores d SET version = d.version + 1
 		FROM (SELECT task FROM connector_datastores WHERE task = ANY($1) ORDER BY task FOR UPDATE) l
-		WHERE d.task = l.task`, tasks)
+		WHERE d.task = l.task`, byteaArray(tasks))
 }
 
 // jsonObject encodes a merge's Set or Add as a JSON object, its members

@@ -237,15 +237,23 @@ func (chk *listCheck) queue(b *pgx.Batch, read map[int]func(pgx.Rows) error) {
 	if chk == nil {
 		return
 	}
-	b.Queue(checkSQL, chk.tasks)
+	b.Queue(checkSQL, byteaArray(chk.tasks))
 	read[b.Len()-1] = chk.read
 }
 
 func (chk *listCheck) read(rows pgx.Rows) error {
-	chk.now = map[string]int64{}
+	chk.now = make(map[string]int64, len(chk.tasks))
 	for rows.Next() {
-		var n, v int64
-		if err := rows.Scan(&n, &v); err != nil {
+		if err := binaryCols(rows, 0, 1); err != nil {
+			return err
+		}
+		raw := rows.RawValues()
+		n, err := rawInt(raw[0])
+		if err != nil {
+			return err
+		}
+		v, err := rawInt(raw[1])
+		if err != nil {
 			return err
 		}
 		if n < 1 || int(n) > len(chk.tasks) {

@@ -18,7 +18,11 @@
 // so a commit (and its WAL flush) is paid once per group. A cluster
 // node's group commit (Commit) carries its owned writes, its submissions,
 // a claim for its free threads, and the bookkeeping its tasks deferred
-// (store.Bookkeeper, deferred.go), in one transaction.
+// (store.Bookkeeper, deferred.go), in one transaction. Rows go to the
+// server as array parameters (unnest), which the package encodes in
+// PostgreSQL's binary format itself rather than through pgx's per-element
+// encoding, and the group commit reads its results from the raw values
+// (arrays.go).
 //
 // # Listings
 //
@@ -261,6 +265,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	pc.ConnConfig.ConnectTimeout = min(cfg.Timeout, 10*time.Second)
 	// Statements are prepared once per connection (pgx's statement cache).
+	// Array parameters built by arrays.go are sent as they are.
+	pc.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		registerArrays(conn)
+		return nil
+	}
 	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "store", "engine", Engine), display: displayURL(pc)}
 	s.def.lc = &s.lc
 	if cfg.Node != "" && cfg.ListCacheBytes >= 0 {
@@ -633,7 +642,7 @@ func (s *Store) ApplyActions(queue string, batch []store.ActionMutation) error {
 			s.fence(b)
 		}
 		if len(dels) > 0 {
-			b.Queue(`DELETE FROM connector_actions WHERE queue = $1 AND id = ANY($2)`, []byte(queue), dels)
+			b.Queue(`DELETE FROM connector_actions WHERE queue = $1 AND id = ANY($2)`, []byte(queue), byteaArray(dels))
 		}
 		if cols.n > 0 {
 			b.Queue(`INSERT INTO connector_queues (queue) VALUES ($1) ON CONFLICT DO NOTHING`, []byte(queue))
@@ -691,7 +700,8 @@ func (c *actionCols) upsert(b *pgx.Batch, queue []byte) {
 			seq = excluded.seq, state = excluded.state, priority = excluded.priority,
 			queued_ms = excluded.queued_ms, started_ms = excluded.started_ms, ended_ms = excluded.ended_ms,
 			started = excluded.started, running = excluded.running, record = excluded.record`,
-		queue, c.ids, c.seqs, c.states, c.prios, c.queued, c.started, c.ended, c.startedFlag, c.running, c.records)
+		queue, byteaArray(c.ids), int8Array(c.seqs), int2Array(c.states), int4Array(c.prios), int8Array(c.queued),
+		int8Array(c.started), int8Array(c.ended), boolArray(c.startedFlag), boolArray(c.running), byteaArray(c.records))
 }
 
 // QueueNames implements store.Store.
