@@ -111,11 +111,16 @@ type boltStore struct {
 	// Deferred datastore writes (bolt_deferred.go), guarded by ovMu:
 	// not yet journaled, journaled, being checkpointed. dsMu serialises
 	// UpdateDeferred with the direct writes of datastores (Update, Clear),
-	// each held for its whole call, callback included. closing (under
-	// dsMu) is set by Close once the updates under way have returned:
-	// later ones are refused (ErrClosed), so none applies a write after
-	// Close's final flush, and none runs its callback (which may read,
-	// taking s.mu for reading) while Close waits for s.mu.
+	// each held for its whole call, callback included, and with
+	// suspendJournal (from ApplyActions, the checkpointer, Close), which
+	// takes it to fold dsPending: when the journal's next segment finds no
+	// room (once per run, or once per retry while the fold itself finds
+	// none), an ApplyActions waits for the update under way, its callback
+	// included. closing (under dsMu) is set by Close once the updates
+	// under way have returned: later ones are refused (ErrClosed), so
+	// none applies a write after Close's final flush, and none runs its
+	// callback (which may read, taking s.mu for reading) while Close waits
+	// for s.mu.
 	dsMu      sync.Mutex
 	closing   bool
 	dsPending dsOverlay

@@ -318,10 +318,13 @@ func (s *boltStore) freezeLocked() {
 // finds no room it fails with ErrNoSpace and nothing changes: the journal
 // keeps everything, and the next write tries again.
 //
-// It holds dsMu (no UpdateDeferred adds to dsPending meanwhile), ckptMu
-// (no checkpoint or compaction), the gate and s.mu for reading, and
-// applyMu (no append), so the fold sees everything and nothing is
-// journaled after it.
+// It holds dsMu (no UpdateDeferred adds to dsPending meanwhile, and each
+// looks at the journal again holding it), ckptMu (no checkpoint or
+// compaction), the gate and s.mu for reading, and applyMu (no append), so
+// the fold sees everything and nothing is journaled after it. Taking dsMu
+// waits for the datastore update under way (Update, Clear, UpdateDeferred
+// hold it through their callback): an ApplyActions that suspends the
+// journal may wait that long.
 func (s *boltStore) suspendJournal(cause error) error {
 	s.dsMu.Lock()
 	defer s.dsMu.Unlock()

@@ -113,6 +113,13 @@ func (d *boltDatastore) Update(fn func(w Writer) error) error {
 	// may read another datastore, which takes s.mu for reading again.
 	d.s.dsMu.Lock()
 	defer d.s.dsMu.Unlock()
+	return d.updateLocked(fn)
+}
+
+// updateLocked is Update for a caller that holds dsMu: UpdateDeferred,
+// when there is no journal to ride with, writes directly without letting
+// dsMu go (so no suspension or Close comes in between).
+func (d *boltDatastore) updateLocked(fn func(w Writer) error) error {
 	if err := d.s.closingErr(d.what + ": update"); err != nil {
 		return err
 	}

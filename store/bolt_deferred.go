@@ -25,7 +25,13 @@ import (
 // everything journaled into bbolt, so that bbolt holds every write
 // made before and a replay never writes an older value over a newer one.
 // dsMu serialises UpdateDeferred with Update and Clear, so that no
-// deferred write slips in between a settle and the direct write after it.
+// deferred write slips in between a settle and the direct write after it,
+// and with suspendJournal, so that none is added to dsPending once the
+// journal is suspended (nothing would write it): UpdateDeferred looks at
+// the journal holding dsMu, and again after a fold of its own. Each holds
+// it for its whole call, callback included, so an ApplyActions that
+// suspends the journal (once per run, or once per retry while the fold
+// finds no room) waits for the update under way.
 
 // defaultMaxDeferredBytes is Config.MaxDeferredBytes by default: far
 // above what a crawl defers between two checkpoints (a second, or 4096
@@ -120,15 +126,17 @@ func (s *boltStore) dsDirty(task string) bool {
 // UpdateDeferred implements Deferrer.
 func (d *boltDatastore) UpdateDeferred(fn func(w Writer) error) error {
 	s := d.s
-	s.dsMu.Lock() // before looking: the journal is suspended holding it
+	// dsMu is taken before looking, and held to the end: the journal is
+	// suspended holding it, so it stays as this call finds it, but for
+	// the suspension that this call's own fold may make (below).
+	s.dsMu.Lock()
+	defer s.dsMu.Unlock()
 	s.mu.RLock()
 	direct := s.db != nil && !s.journaling()
 	s.mu.RUnlock()
 	if direct { // no journal (MaxSize, no room): nothing to ride with
-		s.dsMu.Unlock()
-		return d.Update(fn)
+		return d.updateLocked(fn)
 	}
-	defer s.dsMu.Unlock()
 	what := d.what + ": deferred update"
 	if err := s.closingErr(what); err != nil {
 		return err
@@ -142,11 +150,22 @@ func (d *boltDatastore) UpdateDeferred(fn func(w Writer) error) error {
 		if err := s.foldDeferred(string(d.name)); err != nil {
 			return err
 		}
+		if !s.journaling() {
+			// The fold suspended the journal (its next segment found no
+			// room): nothing would write dsPending from now on, so the
+			// write would be lost at Close, and Get would go on reading
+			// it over later direct writes. Write directly instead.
+			return d.updateLocked(fn)
+		}
 	}
 	// fn runs holding no lock of the file (s.mu): it may read (w.Get, Get
 	// of another datastore), and a read waits behind a compaction's
 	// pending Lock, which would wait for fn. Only dsMu is held, which
-	// nothing but Update, Clear and UpdateDeferred take.
+	// Update, Clear and UpdateDeferred take for their whole call, and
+	// suspendJournal (from ApplyActions, the checkpointer, Close) for its
+	// fold: when the journal's next segment finds no room (once per run),
+	// an ApplyActions (a queue's group commit) may wait for fn. fn must
+	// not call ApplyActions, nor wait for something that does.
 	w := &deferWriter{d: d, vals: map[string]*dsVal{}}
 	var (
 		panicked bool

@@ -73,7 +73,9 @@
 // datastore's bucket by the next checkpoint. Config.MaxDeferredBytes
 // (default 64 MiB) bounds what they hold in memory meanwhile: an
 // UpdateDeferred that finds it reached (checkpoints fell behind) journals
-// and folds them first, as Update does. The HTTP connector records
+// and folds them first, as Update does (and if that fold is what
+// suspends the journal, it then writes its own directly, as every write
+// after a suspension). The HTTP connector records
 // the end of each action in its task's meta record this way, so an
 // action that ends costs no commit of its own while it holds a thread,
 // and the queue's record of an end written after the work returned

@@ -2,9 +2,12 @@ package store
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/messages"
@@ -116,5 +119,65 @@ func journalWithoutRoom(t *testing.T, dir string, s *boltStore) {
 	left, err = listSegments(dir, DefaultFile)
 	require.NoError(t, err)
 	require.NotEmpty(t, left)
+	require.NoError(t, s2.Close())
+}
+
+// An UpdateDeferred that finds too much waiting (Config.MaxDeferredBytes)
+// folds it first, and that fold may be what suspends the journal (its
+// frame needs the next segment, which finds no room). Its own writes then
+// went to dsPending, which nothing writes once the journal is suspended:
+// they were lost at Close (and at a crash) although UpdateDeferred
+// returned nil, and Get went on reading them over a later Update of the
+// same key. Now they are written directly, as every write after the
+// suspension.
+func TestDeferredUpdateThatSuspendsTheJournal(t *testing.T) {
+	t.Parallel()
+	dir := Tmpfs(t, 3<<20)
+	o, err := Open(Config{Dir: dir, MaxDeferredBytes: 1024, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	s := o.(*boltStore)
+	s.stopCheckpointer()
+	require.True(t, s.journaling(), "there is room for the first segment")
+	ds, err := s.Datastore("crawl")
+	require.NoError(t, err)
+	dd := ds.(Deferrer)
+	// Fill the first segment to less than a big deferred write's frame.
+	for n := 0; s.j.size-s.j.off > 4500; n++ {
+		require.Less(t, n, 10_000, "the segment never filled")
+		r := rec(fmt.Sprintf("a%05d", n), uint64(n+1), messages.State_STATE_QUEUED)
+		if s.j.size-s.j.off > 2000 {
+			r.Status.Error = strings.Repeat("x", 700)
+		}
+		require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: r}}))
+	}
+	big := strings.Repeat("v", 5000)
+	require.NoError(t, dd.UpdateDeferred(func(w Writer) error { return w.Put([]byte("a"), []byte(big)) }))
+	require.True(t, s.journaling(), "a deferred write waits for the next frame")
+	// Over MaxDeferredBytes: this one folds "a" first, whose frame needs
+	// the next segment.
+	require.NoError(t, dd.UpdateDeferred(func(w Writer) error {
+		if err := w.Put([]byte("b"), []byte("x1")); err != nil {
+			return err
+		}
+		return w.Put([]byte("c"), []byte("y1"))
+	}))
+	require.False(t, s.journaling(), "suspended by the fold")
+	require.NoError(t, ds.Update(func(w Writer) error { return w.Put([]byte("c"), []byte("y2")) }))
+	want := map[string]string{"a": big, "b": "x1", "c": "y2"}
+	for k, v := range want {
+		got, err := ds.Get([]byte(k))
+		require.NoError(t, err)
+		assert.Equal(t, v, string(got), "%s: Get sees the latest write", k)
+	}
+	assert.False(t, s.hasDeferred(), "nothing waits for a journal that is gone")
+	require.NoError(t, s.Close())
+	s2 := openJ(t, dir)
+	ds2, err := s2.Datastore("crawl")
+	require.NoError(t, err)
+	for k, v := range want {
+		got, err := ds2.Get([]byte(k))
+		require.NoError(t, err)
+		assert.Equal(t, v, string(got), "%s: kept at Close", k)
+	}
 	require.NoError(t, s2.Close())
 }

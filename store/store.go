@@ -106,7 +106,7 @@ type Datastore interface {
 // UpdateDeferred did: a task that records its bookkeeping this way before
 // its action's end is written cannot have its end on disk without it. The
 // durable store uses the journal; without one (Config.MaxSize, no room
-// for a segment) UpdateDeferred is Update. What waits in memory is
+// for a segment at Open or since) UpdateDeferred is Update. What waits in memory is
 // bounded (Config.MaxDeferredBytes): past the bound, an UpdateDeferred
 // first writes and folds what waits, and its caller waits for that. The
 // shared store of a cluster (store/pgstore) is not a Deferrer: another
