@@ -3,6 +3,7 @@ package pgstore
 import (
 	"encoding/binary"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -16,6 +17,15 @@ import (
 // socket write 32). An array built here is PostgreSQL's binary array
 // format already, and each connection's type map (registerArrays) sends
 // it as it is.
+//
+// A connection whose URL sets default_query_exec_mode to exec or
+// simple_protocol (as one does behind PgBouncer in transaction pooling)
+// sends every parameter in text format, and without its type (OID 0), and
+// reads every result in text format: there a binArray is decoded back into
+// the Go slice pgx was given before and encoded by pgx (TextValue), and
+// the results are read by Scan (binaryCols). Those modes hold no session
+// state between transactions, and the store needs none (its one lock is
+// pg_advisory_xact_lock; it does not LISTEN), so they work, at a cost.
 
 // binArray is an array parameter in PostgreSQL's binary format, of the
 // array type oid. The zero value is not valid: use the functions below.
@@ -163,7 +173,9 @@ func registerArrays(conn *pgx.Conn) {
 	}
 }
 
-// binArrayCodec is an array type's codec that encodes a binArray itself.
+// binArrayCodec is an array type's codec that encodes a binArray itself,
+// in binary format. (In text format pgx takes a binArray's TextValue
+// before it looks at the type.)
 type binArrayCodec struct{ pgtype.Codec }
 
 func (c binArrayCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value any) pgtype.EncodePlan {
@@ -182,22 +194,136 @@ func (binArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
 	return append(buf, value.(binArray).b...), nil
 }
 
+// textMaps hold the type maps TextValue encodes with (a map is not safe
+// for concurrent use).
+var textMaps = sync.Pool{New: func() any { return pgtype.NewMap() }}
+
+// TextValue implements pgtype.TextValuer, which pgx asks for a parameter
+// sent in text format, whatever its type (default_query_exec_mode exec or
+// simple_protocol): the array as pgx encodes the Go slice it was made
+// from. Only those modes pay for the decoding; the binary format, which
+// every other mode asks for, is sent as it is.
+func (a binArray) TextValue() (pgtype.Text, error) {
+	v, oid, err := a.slice()
+	if err != nil {
+		return pgtype.Text{}, err
+	}
+	m := textMaps.Get().(*pgtype.Map)
+	defer textMaps.Put(m)
+	b, err := m.Encode(oid, pgtype.TextFormatCode, v, nil)
+	if err != nil {
+		return pgtype.Text{}, fmt.Errorf("store: postgresql: an array in text format: %w", err)
+	}
+	return pgtype.Text{String: string(b), Valid: true}, nil
+}
+
+// slice decodes a into the Go slice its function was given (a jsonb[] as
+// the []string of its JSON texts, to encode as a text[]: the same text),
+// and the array type to encode it as; an empty array is an empty slice,
+// never nil (which pgx would send as NULL).
+func (a binArray) slice() (any, uint32, error) {
+	b := a.b
+	bad := func() (any, uint32, error) {
+		return nil, 0, fmt.Errorf("store: postgresql: a binary array of %d bytes is cut short", len(a.b))
+	}
+	if len(b) < 12 {
+		return bad()
+	}
+	elem := binary.BigEndian.Uint32(b[8:])
+	n := 0
+	b = b[12:]
+	if binary.BigEndian.Uint32(a.b) == 1 {
+		if len(b) < 8 {
+			return bad()
+		}
+		n = int(binary.BigEndian.Uint32(b))
+		b = b[8:]
+	}
+	vals := make([][]byte, n) // nil: NULL
+	for i := range vals {
+		if len(b) < 4 {
+			return bad()
+		}
+		l := int32(binary.BigEndian.Uint32(b))
+		b = b[4:]
+		if l < 0 {
+			continue
+		}
+		if len(b) < int(l) {
+			return bad()
+		}
+		vals[i], b = b[:l:l], b[l:]
+	}
+	switch elem {
+	case oidBytea:
+		return vals, a.oid, nil
+	case oidText, oidJSONB:
+		out := make([]string, n)
+		for i, v := range vals {
+			if elem == oidJSONB && len(v) > 0 {
+				v = v[1:] // the version byte
+			}
+			out[i] = string(v)
+		}
+		return out, pgtype.TextArrayOID, nil
+	case oidInt8:
+		out := make([]int64, n)
+		for i, v := range vals {
+			x, err := rawInt(v)
+			if err != nil {
+				return nil, 0, err
+			}
+			out[i] = x
+		}
+		return out, a.oid, nil
+	case oidInt4:
+		out := make([]int32, n)
+		for i, v := range vals {
+			x, err := rawInt(v)
+			if err != nil {
+				return nil, 0, err
+			}
+			out[i] = int32(x)
+		}
+		return out, a.oid, nil
+	case oidInt2:
+		out := make([]int16, n)
+		for i, v := range vals {
+			x, err := rawInt(v)
+			if err != nil {
+				return nil, 0, err
+			}
+			out[i] = int16(x)
+		}
+		return out, a.oid, nil
+	case oidBool:
+		out := make([]bool, n)
+		for i, v := range vals {
+			out[i] = len(v) == 1 && v[0] != 0
+		}
+		return out, a.oid, nil
+	}
+	return nil, 0, fmt.Errorf("store: postgresql: a binary array of element type %d", elem)
+}
+
 // Rows read here. pgx's Scan finds a plan per column and converts through
 // interfaces; the group commit's results (the ids written, the seqs given,
 // the actions claimed) are read from the raw values instead, in the
 // binary format pgx asks for every column of these types (text comes as
-// its bytes in either format).
+// its bytes in either format), unless the connection reads results in
+// text format (default_query_exec_mode exec or simple_protocol): then by
+// Scan, as before.
 
-// binaryCols checks that the columns cols of rows' result come in binary
-// format, as the raw readers below need.
-func binaryCols(rows pgx.Rows, cols ...int) error {
+// binaryCols reports whether the columns cols of rows' result come in
+// binary format, as the raw readers need (else they Scan).
+func binaryCols(rows pgx.Rows, cols ...int) bool {
 	fds := rows.FieldDescriptions()
 	for _, c := range cols {
 		if c >= len(fds) || fds[c].Format != pgtype.BinaryFormatCode {
-			return fmt.Errorf("store: postgresql: result column %d is not in binary format", c)
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 // rawInt is a binary int2, int4 or int8 value.

@@ -9,8 +9,23 @@ import (
 // Every array built by arrays.go reads in PostgreSQL as the same array
 // encoded by pgx, including empty arrays and NULL elements; a binArray of
 // another array type is refused, not sent as something else.
+// So do they in text format, without their type, as a connection sends
+// them with default_query_exec_mode exec or simple_protocol (TextValue).
 func TestArraysAsPgxEncodes(t *testing.T) {
-	s, err := Open(ctx, Config{URL: server.DatabaseT(t)})
+	for _, mode := range []string{"", "exec", "simple_protocol"} {
+		t.Run("mode="+mode, func(t *testing.T) {
+			t.Parallel()
+			url := server.DatabaseT(t)
+			if mode != "" {
+				url = withExecMode(url, mode)
+			}
+			arraysAsPgxEncodes(t, url)
+		})
+	}
+}
+
+func arraysAsPgxEncodes(t *testing.T, url string) {
+	s, err := Open(ctx, Config{URL: url})
 	require.NoError(t, err)
 	defer s.Close()
 	same := func(name, typ string, ours binArray, theirs any) {

@@ -293,23 +293,26 @@ func (s *Store) readClaimed(queue, node, addr string, rows pgx.Rows, submitted m
 	for rows.Next() {
 		// id, epoch, prev_owner, prev_addr, seq, priority, started_ms,
 		// record (NULL: one of submitted)
-		if err := binaryCols(rows, 0, 1, 4, 5, 6, 7); err != nil {
+		var c Claimed
+		var id, raw []byte
+		var ints [4]int64 // epoch, seq, priority, started_ms
+		if binaryCols(rows, 0, 1, 4, 5, 6, 7) {
+			v := rows.RawValues()
+			if len(v) != 8 || v[0] == nil || v[1] == nil || v[2] == nil || v[3] == nil || v[4] == nil || v[5] == nil || v[6] == nil {
+				return nil, fmt.Errorf("store: postgresql: queue %s: a claimed row of %d columns, or with NULLs: %w", queue, len(v), store.ErrCorrupt)
+			}
+			id, raw = v[0], v[7]
+			for i, col := range [4]int{1, 4, 5, 6} {
+				var err error
+				if ints[i], err = rawInt(v[col]); err != nil {
+					return nil, err
+				}
+			}
+			c.PrevOwner, c.PrevAddr = string(v[2]), string(v[3])
+		} else if err := rows.Scan(&id, &ints[0], &c.PrevOwner, &c.PrevAddr, &ints[1], &ints[2], &ints[3], &raw); err != nil {
 			return nil, err
 		}
-		v := rows.RawValues()
-		if len(v) != 8 || v[0] == nil || v[1] == nil || v[2] == nil || v[3] == nil || v[4] == nil || v[5] == nil || v[6] == nil {
-			return nil, fmt.Errorf("store: postgresql: queue %s: a claimed row of %d columns, or with NULLs: %w", queue, len(v), store.ErrCorrupt)
-		}
-		var c Claimed
-		id, raw := v[0], v[7]
-		var ints [4]int64 // epoch, seq, priority, started_ms
-		for i, col := range [4]int{1, 4, 5, 6} {
-			var err error
-			if ints[i], err = rawInt(v[col]); err != nil {
-				return nil, err
-			}
-		}
-		c.Epoch, c.PrevOwner, c.PrevAddr, c.StartedMs = ints[0], string(v[2]), string(v[3]), ints[3]
+		c.Epoch, c.StartedMs = ints[0], ints[3]
 		seq, prio := ints[1], int32(ints[2])
 		var rec *messages.StoredAction
 		sub := submitted[string(id)]
@@ -453,8 +456,13 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (
 			own.queue(b, queue, node)
 			read[own.rowsAt] = func(rows pgx.Rows) error {
 				for rows.Next() {
-					if err := binaryCols(rows, 0); err != nil {
-						return err
+					if !binaryCols(rows, 0) {
+						var id []byte
+						if err := rows.Scan(&id); err != nil {
+							return err
+						}
+						written[string(id)] = true
+						continue
 					}
 					written[string(rows.RawValues()[0])] = true
 				}
@@ -465,8 +473,14 @@ func (s *Store) Commit(ctx context.Context, queue, node, addr string, g Group) (
 			sub.queue(b, queue, node, addr, maxWaiting, queueRow)
 			read[b.Len()-1] = func(rows pgx.Rows) error {
 				for rows.Next() {
-					if err := binaryCols(rows, 0, 1); err != nil {
-						return err
+					if !binaryCols(rows, 0, 1) {
+						var id []byte
+						var seq int64
+						if err := rows.Scan(&id, &seq); err != nil {
+							return err
+						}
+						got[string(id)] = uint64(seq)
+						continue
 					}
 					v := rows.RawValues()
 					seq, err := rawInt(v[1])

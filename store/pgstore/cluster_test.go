@@ -19,7 +19,12 @@ var ctx = context.Background()
 // nodes opens one store per node on the same database and registers each.
 func nodes(t *testing.T, names ...string) []*Store {
 	t.Helper()
-	url := server.DatabaseT(t)
+	return nodesAt(t, server.DatabaseT(t), names...)
+}
+
+// nodesAt is nodes on the database at url.
+func nodesAt(t *testing.T, url string, names ...string) []*Store {
+	t.Helper()
 	var out []*Store
 	for _, n := range names {
 		s, err := Open(ctx, Config{URL: url, Node: n})

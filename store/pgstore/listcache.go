@@ -244,16 +244,17 @@ func (chk *listCheck) queue(b *pgx.Batch, read map[int]func(pgx.Rows) error) {
 func (chk *listCheck) read(rows pgx.Rows) error {
 	chk.now = make(map[string]int64, len(chk.tasks))
 	for rows.Next() {
-		if err := binaryCols(rows, 0, 1); err != nil {
-			return err
-		}
-		raw := rows.RawValues()
-		n, err := rawInt(raw[0])
-		if err != nil {
-			return err
-		}
-		v, err := rawInt(raw[1])
-		if err != nil {
+		var n, v int64
+		if binaryCols(rows, 0, 1) {
+			raw := rows.RawValues()
+			var err error
+			if n, err = rawInt(raw[0]); err != nil {
+				return err
+			}
+			if v, err = rawInt(raw[1]); err != nil {
+				return err
+			}
+		} else if err := rows.Scan(&n, &v); err != nil {
 			return err
 		}
 		if n < 1 || int(n) > len(chk.tasks) {

@@ -22,7 +22,9 @@
 // server as array parameters (unnest), which the package encodes in
 // PostgreSQL's binary format itself rather than through pgx's per-element
 // encoding, and the group commit reads its results from the raw values
-// (arrays.go).
+// (arrays.go); with default_query_exec_mode=exec or simple_protocol in the
+// URL (behind PgBouncer in transaction pooling), which send parameters and
+// read results in text format, they go through pgx's own codecs instead.
 //
 // # Listings
 //
@@ -264,8 +266,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		pc.ConnConfig.Password = cfg.Password
 	}
 	pc.ConnConfig.ConnectTimeout = min(cfg.Timeout, 10*time.Second)
-	// Statements are prepared once per connection (pgx's statement cache).
-	// Array parameters built by arrays.go are sent as they are.
+	// Statements are prepared once per connection (pgx's statement cache),
+	// unless the URL's default_query_exec_mode says otherwise. Array
+	// parameters built by arrays.go are sent as they are (in binary
+	// format; see arrays.go for the text format of exec and
+	// simple_protocol).
 	pc.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
 		registerArrays(conn)
 		return nil
