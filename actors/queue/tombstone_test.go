@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -114,14 +115,7 @@ func TestFailedTaskActorAnswersWhatItsMailboxHeld(t *testing.T) {
 		c.AskTimeout = time.Minute // a dropped read would wait this long
 		c.ListEntry = func(dst []byte, st *messages.ActionStatus) []byte { return append(dst, st.Token...) }
 	})
-	_, err := b.q.Pause(ctx)
-	require.NoError(t, err)
-	tok := b.submit(t, "instant", 0)
-	done := b.submit(t, "instant", 0)
-	_, id, err := messages.ParseToken(tok)
-	require.NoError(t, err)
-	_, err = b.q.Status(ctx, tok) // spawns its actor
-	require.NoError(t, err)
+	tok, done, id := b.pausedPair(t)
 	pid := b.q.taskPIDOf(id)
 	_, ok := b.sys.ProcessRegistry.Get(pid)
 	require.True(t, ok)
@@ -235,14 +229,7 @@ func TestAnswerAfterPanicNeverReachesTheNextRequest(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t, func(c *Config) { c.MaximumThreads = 1 })
 	b.q.replies.free = make(chan *replier, 1) // a pool of one: every request reuses the same replier
-	_, err := b.q.Pause(ctx)
-	require.NoError(t, err)
-	tok := b.submit(t, "instant", 0)
-	other := b.submit(t, "instant", 0)
-	_, id, err := messages.ParseToken(tok)
-	require.NoError(t, err)
-	_, err = b.q.Status(ctx, tok) // spawns its actor
-	require.NoError(t, err)
+	tok, other, id := b.pausedPair(t)
 
 	// The QueueManager is held busy, so that the second answer (it sends
 	// it) waits until the first request has returned its replier: the
@@ -343,4 +330,21 @@ func TestSecondAnswerToAListDropsNoAction(t *testing.T) {
 	st, err := b.q.Status(ctx, toks[0])
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_ERROR, st.GetState())
+}
+
+// pausedPair pauses the queue, submits two instant actions and spawns the
+// first one's task actor (a Status by token does); it returns both tokens
+// and the first one's id.
+func (b *bundle) pausedPair(t *testing.T) (tok, other string, id uuid.UUID) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := b.q.Pause(ctx)
+	require.NoError(t, err)
+	tok = b.submit(t, "instant", 0)
+	other = b.submit(t, "instant", 0)
+	_, id, err = messages.ParseToken(tok)
+	require.NoError(t, err)
+	_, err = b.q.Status(ctx, tok) // spawns its actor
+	require.NoError(t, err)
+	return tok, other, id
 }
