@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,8 +26,25 @@ import (
 // runs for a few seconds.
 func zombieSite(t *testing.T) *httptest.Server {
 	t.Helper()
+	return gatedSite(t, make(chan struct{}), 300) // no page is held
+}
+
+// gatedSite is zombieSite whose pages from held on are served only once
+// gate is closed (or their request is given up): a run that took an action
+// over stays Processing until the test has seen it so, however little of
+// the crawl was left and however long the status requests took while a
+// node was paused.
+func gatedSite(t *testing.T, gate <-chan struct{}, held int) *httptest.Server {
+	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/p/"))
+		if n >= held {
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		select {
 		case <-time.After(30 * time.Millisecond):
 		case <-r.Context().Done():
@@ -85,7 +103,15 @@ func TestClusterZombieIsFenced(t *testing.T) {
 		t.Skip("starts etcd, PostgreSQL and three real nodes")
 	}
 	const lease = 3 * time.Second
-	site := zombieSite(t)
+	// Pages from 10 on wait until the take-over has been seen: the run
+	// that takes over may have little left to crawl, and this node's
+	// status requests may wait on the paused node meanwhile (in CI the
+	// action once finished before a poll saw it Processing again).
+	gate := make(chan struct{})
+	var opened sync.Once
+	openGate := func() { opened.Do(func() { close(gate) }) }
+	site := gatedSite(t, gate, 10)
+	t.Cleanup(openGate) // runs before the site's Close, which waits for its handlers
 	c, err := clustertest.Start(clustertest.Options{
 		Binary: buildBinary(t), Nodes: 3, Dir: t.TempDir(), LeaseTTL: lease,
 		Config: fmt.Sprintf("[Actions]\nMaximumThreads=2\n[FetchTasks]\nNumber=1\n0=Long\n[Long]\nUrl=%s/p/0\nDepth=-1\n", site.URL),
@@ -129,6 +155,7 @@ func TestClusterZombieIsFenced(t *testing.T) {
 		assert.Contains(ct, b, "<restarts>1</restarts>")
 	}, time.Minute, 20*time.Millisecond)
 	t.Logf("taken over and running again %v after the pause (%s)", time.Since(paused), paused.Format("15:04:05.000"))
+	openGate()
 	require.Eventually(t, func() bool { return time.Since(paused) > 2*lease }, time.Minute, 50*time.Millisecond,
 		"paused for longer than the lease")
 	require.NoError(t, zombie.Signal(syscall.SIGCONT))
