@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -119,29 +120,27 @@ func textArray(elem uint32, vs []string) binArray {
 	return a
 }
 
-func int8Array(vs []int64) binArray {
-	a := arrayHeader(oidInt8, len(vs), 8*len(vs))
-	for _, v := range vs {
-		a.b = binary.BigEndian.AppendUint32(a.b, 8)
-		a.b = binary.BigEndian.AppendUint64(a.b, uint64(v))
+// intArray is vs as a bigint[], int[] or smallint[], after the width of T.
+func intArray[T int16 | int32 | int64](vs []T) binArray {
+	w := int(unsafe.Sizeof(T(0)))
+	elem := uint32(oidInt8)
+	switch w {
+	case 4:
+		elem = oidInt4
+	case 2:
+		elem = oidInt2
 	}
-	return a
-}
-
-func int4Array(vs []int32) binArray {
-	a := arrayHeader(oidInt4, len(vs), 4*len(vs))
+	a := arrayHeader(elem, len(vs), w*len(vs))
 	for _, v := range vs {
-		a.b = binary.BigEndian.AppendUint32(a.b, 4)
-		a.b = binary.BigEndian.AppendUint32(a.b, uint32(v))
-	}
-	return a
-}
-
-func int2Array(vs []int16) binArray {
-	a := arrayHeader(oidInt2, len(vs), 2*len(vs))
-	for _, v := range vs {
-		a.b = binary.BigEndian.AppendUint32(a.b, 2)
-		a.b = binary.BigEndian.AppendUint16(a.b, uint16(v))
+		a.b = binary.BigEndian.AppendUint32(a.b, uint32(w))
+		switch w {
+		case 8:
+			a.b = binary.BigEndian.AppendUint64(a.b, uint64(v))
+		case 4:
+			a.b = binary.BigEndian.AppendUint32(a.b, uint32(v))
+		default:
+			a.b = binary.BigEndian.AppendUint16(a.b, uint16(v))
+		}
 	}
 	return a
 }
@@ -267,35 +266,11 @@ func (a binArray) slice() (any, uint32, error) {
 		}
 		return out, pgtype.TextArrayOID, nil
 	case oidInt8:
-		out := make([]int64, n)
-		for i, v := range vals {
-			x, err := rawInt(v)
-			if err != nil {
-				return nil, 0, err
-			}
-			out[i] = x
-		}
-		return out, a.oid, nil
+		return rawInts[int64](vals, a.oid)
 	case oidInt4:
-		out := make([]int32, n)
-		for i, v := range vals {
-			x, err := rawInt(v)
-			if err != nil {
-				return nil, 0, err
-			}
-			out[i] = int32(x)
-		}
-		return out, a.oid, nil
+		return rawInts[int32](vals, a.oid)
 	case oidInt2:
-		out := make([]int16, n)
-		for i, v := range vals {
-			x, err := rawInt(v)
-			if err != nil {
-				return nil, 0, err
-			}
-			out[i] = int16(x)
-		}
-		return out, a.oid, nil
+		return rawInts[int16](vals, a.oid)
 	case oidBool:
 		out := make([]bool, n)
 		for i, v := range vals {
@@ -304,6 +279,19 @@ func (a binArray) slice() (any, uint32, error) {
 		return out, a.oid, nil
 	}
 	return nil, 0, fmt.Errorf("store: postgresql: a binary array of element type %d", elem)
+}
+
+// rawInts is the binary integers vals as a []T, for slice.
+func rawInts[T int16 | int32 | int64](vals [][]byte, oid uint32) (any, uint32, error) {
+	out := make([]T, len(vals))
+	for i, v := range vals {
+		x, err := rawInt(v)
+		if err != nil {
+			return nil, 0, err
+		}
+		out[i] = T(x)
+	}
+	return out, oid, nil
 }
 
 // Rows read here. pgx's Scan finds a plan per column and converts through

@@ -38,16 +38,16 @@ func arraysAsPgxEncodes(t *testing.T, url string) {
 	}
 	same("bytea", "bytea[]", byteaArray([][]byte{[]byte("a"), {}, nil, {0, 0xff, '\\'}}), [][]byte{[]byte("a"), {}, nil, {0, 0xff, '\\'}})
 	same("bytea empty", "bytea[]", byteaArray([][]byte{}), [][]byte{})
-	same("int8", "bigint[]", int8Array([]int64{0, -1, 1 << 62, -1 << 63}), []int64{0, -1, 1 << 62, -1 << 63})
-	same("int4", "int[]", int4Array([]int32{0, -7, 1 << 30}), []int32{0, -7, 1 << 30})
-	same("int2", "smallint[]", int2Array([]int16{0, -3, 32767}), []int16{0, -3, 32767})
+	same("int8", "bigint[]", intArray([]int64{0, -1, 1 << 62, -1 << 63}), []int64{0, -1, 1 << 62, -1 << 63})
+	same("int4", "int[]", intArray([]int32{0, -7, 1 << 30}), []int32{0, -7, 1 << 30})
+	same("int2", "smallint[]", intArray([]int16{0, -3, 32767}), []int16{0, -3, 32767})
 	same("bool", "boolean[]", boolArray([]bool{true, false, true}), []bool{true, false, true})
 	same("text", "text[]", textArray(oidText, []string{"", "a\nb", "ünï"}), []string{"", "a\nb", "ünï"})
 	same("text empty", "text[]", textArray(oidText, nil), []string{})
 	same("jsonb", "jsonb[]", textArray(oidJSONB, []string{`{}`, `{"a":1,"b":"x"}`}), []string{`{}`, `{"a":1,"b":"x"}`})
 	// The unnest the writes use reads the elements in order.
 	rows, err := s.pool.Query(ctx, `SELECT u.a, u.b FROM unnest($1::bytea[], $2::bigint[]) WITH ORDINALITY AS u(a, b, n) ORDER BY n`,
-		byteaArray([][]byte{[]byte("x"), []byte("y")}), int8Array([]int64{5, 6}))
+		byteaArray([][]byte{[]byte("x"), []byte("y")}), intArray([]int64{5, 6}))
 	require.NoError(t, err)
 	type ab struct {
 		A []byte

@@ -177,7 +177,7 @@ func (c *submitCols) queue(b *pgx.Batch, queue, node, addr string, maxWaiting in
 		FROM unnest($4::bytea[], $5::int[], $6::bigint[], $7::text[], $8::bytea[]) WITH ORDINALITY AS u(id, prio, queued, excl, rec, ord)
 		ORDER BY u.ord
 		LIMIT greatest(0, $9 - (SELECT count(*) FROM connector_actions w WHERE w.queue = $1 AND w.state IN (1, 3) AND NOT w.running))
-		RETURNING id, seq`, []byte(queue), node, addr, byteaArray(c.ids), int4Array(c.prios), int8Array(c.queued),
+		RETURNING id, seq`, []byte(queue), node, addr, byteaArray(c.ids), intArray(c.prios), intArray(c.queued),
 		textArray(oidText, c.excl), byteaArray(c.recs), maxWaiting)
 }
 
@@ -622,13 +622,13 @@ func (c *ownedCols) queue(b *pgx.Batch, queue, node string) {
 		FROM unnest($3::bytea[], $4::bigint[], $5::bytea[], $6::smallint[], $7::int[], $8::boolean[], $9::bigint[], $10::bigint[], $11::bigint[])
 			AS u(id, epoch, rec, state, prio, running, queued, started, ended)
 		WHERE a.queue = $1 AND a.id = u.id AND a.owner = $2 AND a.epoch = u.epoch
-		RETURNING a.id`, []byte(queue), node, byteaArray(c.ids), int8Array(c.epochs), byteaArray(c.recs), int2Array(c.states),
-		int4Array(c.prios), boolArray(c.running), int8Array(c.queued), int8Array(c.started), int8Array(c.ended))
+		RETURNING a.id`, []byte(queue), node, byteaArray(c.ids), intArray(c.epochs), byteaArray(c.recs), intArray(c.states),
+		intArray(c.prios), boolArray(c.running), intArray(c.queued), intArray(c.started), intArray(c.ended))
 	if len(c.relIDs) > 0 {
 		b.Queue(`DELETE FROM connector_task_holds h
 			USING connector_actions a, unnest($3::bytea[], $4::bigint[]) AS u(id, epoch)
 			WHERE h.queue = $1 AND h.id = u.id AND a.queue = $1 AND a.id = u.id AND a.owner = $2 AND a.epoch = u.epoch`,
-			[]byte(queue), node, byteaArray(c.relIDs), int8Array(c.relEpochs))
+			[]byte(queue), node, byteaArray(c.relIDs), intArray(c.relEpochs))
 	}
 }
 

@@ -705,8 +705,8 @@ func (c *actionCols) upsert(b *pgx.Batch, queue []byte) {
 			seq = excluded.seq, state = excluded.state, priority = excluded.priority,
 			queued_ms = excluded.queued_ms, started_ms = excluded.started_ms, ended_ms = excluded.ended_ms,
 			started = excluded.started, running = excluded.running, record = excluded.record`,
-		queue, byteaArray(c.ids), int8Array(c.seqs), int2Array(c.states), int4Array(c.prios), int8Array(c.queued),
-		int8Array(c.started), int8Array(c.ended), boolArray(c.startedFlag), boolArray(c.running), byteaArray(c.records))
+		queue, byteaArray(c.ids), intArray(c.seqs), intArray(c.states), intArray(c.prios), intArray(c.queued),
+		intArray(c.started), intArray(c.ended), boolArray(c.startedFlag), boolArray(c.running), byteaArray(c.records))
 }
 
 // QueueNames implements store.Store.
