@@ -76,7 +76,7 @@ func (t *target) waitFinished(want int64, timeout time.Duration) error {
 // measure submits closed-loop from conc goroutines for dur, round-robin
 // over the endpoints, and waits until every submission is finished: rate
 // is submissions / (first submission → last finished).
-func (t *target) measure(o options, groups []*cgroup) (measured, error) {
+func (t *target) measure(o options, conc int, groups []*cgroup) (measured, error) {
 	// warm up: connections, prepared statements, first claims
 	for i := 0; i < 10*len(t.urls); i++ {
 		if err := t.submitOne(t.urls[i%len(t.urls)], i); err != nil {
@@ -116,12 +116,12 @@ func (t *target) measure(o options, groups []*cgroup) (measured, error) {
 	var submitted atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
-	for g := 0; g < o.conc; g++ {
+	for g := 0; g < conc; g++ {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
 			for i := g; time.Since(start) < o.dur; i++ {
-				if err := t.submitOne(t.urls[i%len(t.urls)], i*o.conc+g); err != nil {
+				if err := t.submitOne(t.urls[i%len(t.urls)], i*conc+g); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
@@ -154,7 +154,7 @@ func (t *target) measure(o options, groups []*cgroup) (measured, error) {
 	if err != nil {
 		return measured{}, err
 	}
-	m := measured{n: n, elapsed: elapsed, submitters: o.conc}
+	m := measured{n: n, elapsed: elapsed, submitters: conc}
 	m.walSyncs = float64(w1-w0) / float64(n)
 	m.rate = float64(n) / elapsed.Seconds()
 	m.cpuMs = float64(cpu1-cpu0) / float64(time.Millisecond) / float64(n)
@@ -169,66 +169,87 @@ func (t *target) measure(o options, groups []*cgroup) (measured, error) {
 	return m, nil
 }
 
+// submitters is the number of closed-loop submitters for n nodes (or n
+// River clients) under load ("total" or "per-node"), and the suffix of the
+// metrics measured with it ("" for total, the original figures).
+func (o options) submitters(load string, n int) (int, string) {
+	if load == "per-node" {
+		return o.conc * n, "_pn"
+	}
+	return o.conc, ""
+}
+
 // scale: CPU and commits per finished action at each N, no quotas; River
-// with 3 clients as the peer.
+// with 3 clients as the peer. Once per load of -load.
 func (r *report) scale() error {
 	for run := 1; run <= r.o.runs; run++ {
-		ref := map[string]float64{}
-		for _, n := range r.o.nodes {
-			e, err := r.o.startCluster(n, r.o.tthreads, "warn", "")
-			if err != nil {
+		for _, load := range r.o.loads {
+			if err := r.scaleRun(run, load); err != nil {
 				return err
 			}
-			m, err := e.target(r.o.tasks).measure(r.o, nil)
-			e.stop()
-			if err != nil {
-				return fmt.Errorf("N=%d: %w", n, err)
-			}
-			logf("scale run %d N=%d: %d actions in %.1fs = %.0f/s; node CPU %.3f ms (%.3f ms less idle), PostgreSQL CPU %.3f ms, %.2f commits and %.2f WAL fsyncs per action; %.1f voluntary and %.1f involuntary context switches of the nodes per action", run, n, m.n, m.elapsed.Seconds(), m.rate, m.cpuMs, m.netCPUMs, m.pgCPUMs, m.commits, m.walSyncs, m.vcs, m.ivcs)
-			r.add(fmt.Sprintf("cpu_per_action_ms_n%d", n), m.cpuMs, "ms")
-			r.add(fmt.Sprintf("net_cpu_per_action_ms_n%d", n), m.netCPUMs, "ms")
-			r.add(fmt.Sprintf("idle_cpu_ms_per_s_n%d", n), m.idleMs, "ms/s")
-			r.add(fmt.Sprintf("commits_per_action_n%d", n), m.commits, "")
-			r.add(fmt.Sprintf("pg_cpu_per_action_ms_n%d", n), m.pgCPUMs, "ms")
-			r.add(fmt.Sprintf("wal_syncs_per_action_n%d", n), m.walSyncs, "")
-			r.add(fmt.Sprintf("free_rate_n%d", n), m.rate, "/s")
-			r.add(fmt.Sprintf("vcs_per_action_n%d", n), m.vcs, "")
-			r.add(fmt.Sprintf("ivcs_per_action_n%d", n), m.ivcs, "")
-			if n == 1 {
-				ref["cpu"], ref["commits"], ref["pg"], ref["rate"], ref["net"] = m.cpuMs, m.commits, m.pgCPUMs, m.rate, m.netCPUMs
-				ref["vcs"] = m.vcs
-			} else if ref["cpu"] > 0 {
-				r.add(fmt.Sprintf("cpu_ratio_n%d", n), m.cpuMs/ref["cpu"], "x")
-				r.add(fmt.Sprintf("net_cpu_ratio_n%d", n), m.netCPUMs/ref["net"], "x")
-				r.add(fmt.Sprintf("commits_ratio_n%d", n), m.commits/ref["commits"], "x")
-				r.add(fmt.Sprintf("pgcpu_ratio_n%d", n), m.pgCPUMs/ref["pg"], "x")
-				r.add(fmt.Sprintf("free_ratio_n%d", n), m.rate/ref["rate"], "x")
-				if ref["vcs"] > 0 {
-					r.add(fmt.Sprintf("vcs_ratio_n%d", n), m.vcs/ref["vcs"], "x")
-				}
-			}
-			if n == 3 {
-				ref["n3"] = m.rate
-			}
 		}
-		re, err := startRiver(r.o, 3, r.o.tthreads)
+	}
+	return nil
+}
+
+func (r *report) scaleRun(run int, load string) error {
+	ref := map[string]float64{}
+	for _, n := range r.o.nodes {
+		conc, sfx := r.o.submitters(load, n)
+		e, err := r.o.startCluster(n, r.o.tthreads, "warn", "")
 		if err != nil {
 			return err
 		}
-		m, err := re.target().measure(r.o, nil)
-		re.stop()
+		m, err := e.target(r.o.tasks).measure(r.o, conc, nil)
+		e.stop()
 		if err != nil {
-			return fmt.Errorf("river: %w", err)
+			return fmt.Errorf("N=%d, %d submitters: %w", n, conc, err)
 		}
-		logf("scale run %d River ×3: %d jobs in %.1fs = %.0f/s; client CPU %.3f ms, PostgreSQL CPU %.3f ms, %.2f commits and %.2f WAL fsyncs per job", run, m.n, m.elapsed.Seconds(), m.rate, m.cpuMs, m.pgCPUMs, m.commits, m.walSyncs)
-		r.add("river_free_cpu_per_action_ms", m.cpuMs, "ms")
-		r.add("river_free_commits_per_action", m.commits, "")
-		r.add("river_free_wal_syncs_per_action", m.walSyncs, "")
-		r.add("river_free_pg_cpu_per_action_ms", m.pgCPUMs, "ms")
-		r.add("river_free_rate", m.rate, "/s")
-		if ref["n3"] > 0 {
-			r.add("free_vs_river", ref["n3"]/m.rate, "x")
+		logf("scale run %d N=%d, %d submitters: %d actions in %.1fs = %.0f/s; node CPU %.3f ms (%.3f ms less idle), PostgreSQL CPU %.3f ms, %.2f commits and %.2f WAL fsyncs per action; %.1f voluntary and %.1f involuntary context switches of the nodes per action", run, n, conc, m.n, m.elapsed.Seconds(), m.rate, m.cpuMs, m.netCPUMs, m.pgCPUMs, m.commits, m.walSyncs, m.vcs, m.ivcs)
+		r.add(fmt.Sprintf("cpu_per_action_ms_n%d%s", n, sfx), m.cpuMs, "ms")
+		r.add(fmt.Sprintf("net_cpu_per_action_ms_n%d%s", n, sfx), m.netCPUMs, "ms")
+		r.add(fmt.Sprintf("idle_cpu_ms_per_s_n%d%s", n, sfx), m.idleMs, "ms/s")
+		r.add(fmt.Sprintf("commits_per_action_n%d%s", n, sfx), m.commits, "")
+		r.add(fmt.Sprintf("pg_cpu_per_action_ms_n%d%s", n, sfx), m.pgCPUMs, "ms")
+		r.add(fmt.Sprintf("wal_syncs_per_action_n%d%s", n, sfx), m.walSyncs, "")
+		r.add(fmt.Sprintf("free_rate_n%d%s", n, sfx), m.rate, "/s")
+		r.add(fmt.Sprintf("vcs_per_action_n%d%s", n, sfx), m.vcs, "")
+		r.add(fmt.Sprintf("ivcs_per_action_n%d%s", n, sfx), m.ivcs, "")
+		if n == 1 {
+			ref["cpu"], ref["commits"], ref["pg"], ref["rate"], ref["net"] = m.cpuMs, m.commits, m.pgCPUMs, m.rate, m.netCPUMs
+			ref["vcs"] = m.vcs
+		} else if ref["cpu"] > 0 {
+			r.add(fmt.Sprintf("cpu_ratio_n%d%s", n, sfx), m.cpuMs/ref["cpu"], "x")
+			r.add(fmt.Sprintf("net_cpu_ratio_n%d%s", n, sfx), m.netCPUMs/ref["net"], "x")
+			r.add(fmt.Sprintf("commits_ratio_n%d%s", n, sfx), m.commits/ref["commits"], "x")
+			r.add(fmt.Sprintf("pgcpu_ratio_n%d%s", n, sfx), m.pgCPUMs/ref["pg"], "x")
+			r.add(fmt.Sprintf("free_ratio_n%d%s", n, sfx), m.rate/ref["rate"], "x")
+			if ref["vcs"] > 0 {
+				r.add(fmt.Sprintf("vcs_ratio_n%d%s", n, sfx), m.vcs/ref["vcs"], "x")
+			}
 		}
+		if n == 3 {
+			ref["n3"] = m.rate
+		}
+	}
+	conc, sfx := r.o.submitters(load, 3)
+	re, err := startRiver(r.o, 3, r.o.tthreads)
+	if err != nil {
+		return err
+	}
+	m, err := re.target().measure(r.o, conc, nil)
+	re.stop()
+	if err != nil {
+		return fmt.Errorf("river, %d submitters: %w", conc, err)
+	}
+	logf("scale run %d River ×3, %d submitters: %d jobs in %.1fs = %.0f/s; client CPU %.3f ms, PostgreSQL CPU %.3f ms, %.2f commits and %.2f WAL fsyncs per job", run, conc, m.n, m.elapsed.Seconds(), m.rate, m.cpuMs, m.pgCPUMs, m.commits, m.walSyncs)
+	r.add("river_free_cpu_per_action_ms"+sfx, m.cpuMs, "ms")
+	r.add("river_free_commits_per_action"+sfx, m.commits, "")
+	r.add("river_free_wal_syncs_per_action"+sfx, m.walSyncs, "")
+	r.add("river_free_pg_cpu_per_action_ms"+sfx, m.pgCPUMs, "ms")
+	r.add("river_free_rate"+sfx, m.rate, "/s")
+	if ref["n3"] > 0 {
+		r.add("free_vs_river"+sfx, ref["n3"]/m.rate, "x")
 	}
 	return nil
 }
@@ -236,48 +257,60 @@ func (r *report) scale() error {
 // quotas: finished actions/s at each N with every node in a cgroup of the
 // same CPU quota; the load generator (this process), PostgreSQL and etcd
 // in a group of their own without a quota. Then River's 3 clients under
-// the same quotas.
+// the same quotas. Once per load of -load.
 func (r *report) quotas() error {
 	r.note("CPU quotas: cgroup v1 cpu controller (%s, cpu.cfs_quota_us = %.2f core per node, cpu.shares %d for each node, %d for the services and load generator); systemd-run --scope is not usable here (systemd is not PID 1) and cgroup v2 has no cpu controller on this machine", cgroupRoot, r.o.quota, shares, serviceShares)
 	for run := 1; run <= r.o.runs; run++ {
-		var ref, n3 float64
-		for _, n := range r.o.nodes {
-			e, err := r.o.startCluster(n, r.o.tthreads, "warn", "")
-			if err != nil {
+		for _, load := range r.o.loads {
+			if err := r.quotaLoad(run, load); err != nil {
 				return err
 			}
-			m, err := r.quotaRun(e.target(r.o.tasks), append(e.etcdPIDs(), e.c.PG.PID()))
-			e.stop()
-			if err != nil {
-				return fmt.Errorf("N=%d: %w", n, err)
-			}
-			logf("quota run %d N=%d: %d actions in %.1fs = %.0f/s (%.0f%% of periods throttled; node CPU %.3f ms per action)", run, n, m.n, m.elapsed.Seconds(), m.rate, 100*m.throttled, m.cpuMs)
-			r.add(fmt.Sprintf("quota_rate_n%d", n), m.rate, "/s")
-			r.add(fmt.Sprintf("quota_throttled_n%d", n), m.throttled, "")
-			if n == 1 {
-				ref = m.rate
-			} else if ref > 0 {
-				r.add(fmt.Sprintf("quota_ratio_n%d", n), m.rate/ref, "x")
-			}
-			if n == 3 {
-				n3 = m.rate
-			}
 		}
-		re, err := startRiver(r.o, 3, r.o.tthreads)
+	}
+	return nil
+}
+
+func (r *report) quotaLoad(run int, load string) error {
+	var ref, n3 float64
+	for _, n := range r.o.nodes {
+		conc, sfx := r.o.submitters(load, n)
+		e, err := r.o.startCluster(n, r.o.tthreads, "warn", "")
 		if err != nil {
 			return err
 		}
-		m, err := r.quotaRun(re.target(), []int{re.pg.PID()})
-		re.stop()
+		m, err := r.quotaRun(e.target(r.o.tasks), conc, append(e.etcdPIDs(), e.c.PG.PID()))
+		e.stop()
 		if err != nil {
-			return fmt.Errorf("river: %w", err)
+			return fmt.Errorf("N=%d, %d submitters: %w", n, conc, err)
 		}
-		logf("quota run %d River ×3: %d jobs in %.1fs = %.0f/s (%.0f%% throttled)", run, m.n, m.elapsed.Seconds(), m.rate, 100*m.throttled)
-		r.add("river_quota_rate", m.rate, "/s")
-		r.add("river_quota_throttled", m.throttled, "")
-		if n3 > 0 {
-			r.add("quota_vs_river", n3/m.rate, "x")
+		logf("quota run %d N=%d, %d submitters: %d actions in %.1fs = %.0f/s (%.0f%% of periods throttled; node CPU %.3f ms per action)", run, n, conc, m.n, m.elapsed.Seconds(), m.rate, 100*m.throttled, m.cpuMs)
+		r.add(fmt.Sprintf("quota_rate_n%d%s", n, sfx), m.rate, "/s")
+		r.add(fmt.Sprintf("quota_throttled_n%d%s", n, sfx), m.throttled, "")
+		r.add(fmt.Sprintf("quota_cpu_per_action_ms_n%d%s", n, sfx), m.cpuMs, "ms")
+		if n == 1 {
+			ref = m.rate
+		} else if ref > 0 {
+			r.add(fmt.Sprintf("quota_ratio_n%d%s", n, sfx), m.rate/ref, "x")
 		}
+		if n == 3 {
+			n3 = m.rate
+		}
+	}
+	conc, sfx := r.o.submitters(load, 3)
+	re, err := startRiver(r.o, 3, r.o.tthreads)
+	if err != nil {
+		return err
+	}
+	m, err := r.quotaRun(re.target(), conc, []int{re.pg.PID()})
+	re.stop()
+	if err != nil {
+		return fmt.Errorf("river, %d submitters: %w", conc, err)
+	}
+	logf("quota run %d River ×3, %d submitters: %d jobs in %.1fs = %.0f/s (%.0f%% throttled)", run, conc, m.n, m.elapsed.Seconds(), m.rate, 100*m.throttled)
+	r.add("river_quota_rate"+sfx, m.rate, "/s")
+	r.add("river_quota_throttled"+sfx, m.throttled, "")
+	if n3 > 0 {
+		r.add("quota_vs_river"+sfx, n3/m.rate, "x")
 	}
 	return nil
 }
@@ -304,7 +337,7 @@ func (e *env) etcdPIDs() []int {
 // quotaRun puts each of t's processes in a cgroup of its own with the
 // quota, the services (with their children) and this process in one
 // without, measures, and moves everything back.
-func (r *report) quotaRun(t *target, services []int) (measured, error) {
+func (r *report) quotaRun(t *target, conc int, services []int) (measured, error) {
 	tag := fmt.Sprintf("clusterbench-%d", os.Getpid())
 	var groups []*cgroup
 	defer func() {
@@ -339,6 +372,6 @@ func (r *report) quotaRun(t *target, services []int) (measured, error) {
 			return measured{}, err
 		}
 	}
-	m, err := t.measure(r.o, capped)
+	m, err := t.measure(r.o, conc, capped)
 	return m, err
 }
