@@ -38,18 +38,23 @@
 // # Failures
 //
 // Errors wrap the store package's sentinels where one fits (ErrInvalid,
-// ErrClosed, ErrNoSpace, ErrReadOnly), ErrUnavailable when the database
-// cannot be reached (the outcome of a write that was sent is then
+// ErrClosed, ErrNoSpace, ErrReadOnly, ErrCorrupt), ErrUnavailable when the
+// database cannot be reached (the outcome of a write that was sent is then
 // unknown; nothing is kept locally, so the store stays usable and the next
 // call tries again), and ErrFenced when a node writes what it no longer
-// owns.
+// owns. Any other failure (a value pgx cannot encode, a result that does
+// not decode, a statement PostgreSQL refuses for a reason of its own)
+// wraps none of them: its text says what it is, and the store logs it at
+// Error level, since trying again does not cure it.
 package pgstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"sort"
 	"strings"
@@ -71,7 +76,8 @@ const Engine = "postgresql"
 
 var (
 	// ErrUnavailable: the database could not be reached, or the
-	// connection broke, within the call. A write's outcome is unknown.
+	// connection broke, within the call (see classify for the errors
+	// that say so). A write's outcome is unknown.
 	ErrUnavailable = errors.New("store: the shared database is unavailable")
 	// ErrFenced: this node wrote an action (or a datastore) it no longer
 	// owns: another node took it over. Nothing was written.
@@ -418,35 +424,90 @@ func (s *Store) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.cfg.Timeout)
 }
 
-// fail classifies err from the database.
+// fail classifies err from the database. An error that is neither the
+// database being out of reach nor one of the store's sentinels (a value
+// pgx could not encode, a result that does not decode, a statement
+// PostgreSQL refuses for a reason of its own), or that says what the
+// database holds is damaged (store.ErrCorrupt), is logged here with its
+// cause: it is a bug, damage or a misconfiguration, which trying again
+// does not cure.
 func (s *Store) fail(what string, err error) error {
-	return classify(fmt.Sprintf("store: postgresql %s: %s", s.display, what), err)
+	out, unexpected := classify(fmt.Sprintf("store: postgresql %s: %s", s.display, what), err)
+	if unexpected {
+		s.mu.RLock()
+		closed := s.closed
+		s.mu.RUnlock()
+		if closed { // a call that raced Close: its pool was closed under it
+			return fmt.Errorf("store: postgresql %s: %s: %w: %w", s.display, what, store.ErrClosed, err)
+		}
+		s.log.Error("a database call failed, not because the database is out of reach", "database", s.display, "call", what, "err", err)
+	}
+	return out
 }
 
-func classify(prefix string, err error) error {
+// classify wraps err, the failure of a call to the database, with prefix
+// and the sentinel that says what it is. unexpected is true when no
+// sentinel fits (err then stands for itself) or err is store.ErrCorrupt.
+//
+// ErrUnavailable is only for the way to the database failing: the
+// connection could not be made or broke (dial and I/O errors, a
+// connection pgx had closed, PostgreSQL's class 08), the call's deadline
+// passed (57014, a query cancelled, which is how pgx ends a call whose
+// context is done), the server is shutting down or not yet accepting
+// connections (57P01-57P03) or ended an idle session (57P05), or it ran
+// out of a resource a later call may find (53000, 53200 memory, 53300
+// connections).
+func classify(prefix string, err error) (out error, unexpected bool) {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		switch {
-		case pe.Code == "CNF01":
-			return fmt.Errorf("%s: %w: %w", prefix, ErrFenced, err)
-		case pe.Code == "23505" || pe.Code == "23514" || pe.Code == "22021" || pe.Code == "54000":
+		switch pe.Code {
+		case "CNF01":
+			return fmt.Errorf("%s: %w: %w", prefix, ErrFenced, err), false
+		case "23505", "23514", "22021", "54000":
 			// unique (a seq taken), check, bad encoding, too large
-			return fmt.Errorf("%s: %w: %w", prefix, store.ErrInvalid, err)
-		case pe.Code == "53100":
-			return fmt.Errorf("%s: %w: %w", prefix, store.ErrNoSpace, err)
-		case pe.Code == "25006":
-			return fmt.Errorf("%s: %w: %w", prefix, store.ErrReadOnly, err)
-		case strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57") || pe.Code == "53300" || pe.Code == "40001" || pe.Code == "40P01":
-			// connection exceptions, operator intervention (shutdown,
-			// restart), too many connections; serialization failures
-			// and deadlocks, which a retry resolves
-			return fmt.Errorf("%s: %w: %w", prefix, ErrUnavailable, err)
+			return fmt.Errorf("%s: %w: %w", prefix, store.ErrInvalid, err), false
+		case "53100":
+			return fmt.Errorf("%s: %w: %w", prefix, store.ErrNoSpace, err), false
+		case "25006":
+			return fmt.Errorf("%s: %w: %w", prefix, store.ErrReadOnly, err), false
+		case "57014", "57P01", "57P02", "57P03", "57P05", "53000", "53200", "53300":
+			return fmt.Errorf("%s: %w: %w", prefix, ErrUnavailable, err), false
+		case "40001", "40P01":
+			// A serialization failure or deadlock that outlived the
+			// retries (rolledBack): nothing was written. Not a fault
+			// of the store's own; the caller's next attempt may pass.
+			return fmt.Errorf("%s: %w", prefix, err), false
 		}
-		return fmt.Errorf("%s: %w", prefix, err)
+		if strings.HasPrefix(pe.Code, "08") {
+			return fmt.Errorf("%s: %w: %w", prefix, ErrUnavailable, err), false
+		}
+		return fmt.Errorf("%s: %w", prefix, err), true
 	}
-	// Anything that is not the server's answer is the way to it failing:
-	// refused or lost connections, timeouts, a pool that could not connect.
-	return fmt.Errorf("%s: %w: %w", prefix, ErrUnavailable, err)
+	if errors.Is(err, store.ErrCorrupt) {
+		return fmt.Errorf("%s: %w", prefix, err), true
+	}
+	for _, known := range []error{store.ErrInvalid, store.ErrNoSpace, store.ErrReadOnly, store.ErrClosed, ErrFenced} {
+		if errors.Is(err, known) {
+			return fmt.Errorf("%s: %w", prefix, err), false
+		}
+	}
+	if unreachable(err) {
+		return fmt.Errorf("%s: %w: %w", prefix, ErrUnavailable, err), false
+	}
+	return fmt.Errorf("%s: %w", prefix, err), true
+}
+
+// unreachable reports whether err, which is not PostgreSQL's answer, says
+// the database could not be reached or the connection to it failed.
+func unreachable(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ETIMEDOUT) ||
+		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH)
 }
 
 // rolledBackAttempts is how many times a group commit is sent when
