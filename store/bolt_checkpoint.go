@@ -308,7 +308,11 @@ func (s *boltStore) freezeLocked() {
 // its next segment could not be made for lack of room (cause): a full disk,
 // or one with room for the run's first segment (1 MiB) but not for the
 // next (4 MiB). A checkpoint would not make that room (the segment in use
-// stays), so without this every later write would be refused. It folds
+// stays), so without this every later write would be refused. The same
+// goes for a frame whose write failed for lack of room (a file system
+// without fallocate, where a segment made on demand is sparse, or one that
+// copies on write): its bytes are undone or are the journal's torn end
+// (journal.append), and the journal is folded from memory. It folds
 // everything journaled, and the deferred datastore writes not journaled
 // yet, into bbolt, with a journal record that expects no segment (as a
 // clean Close does: a crash after it replays nothing), deletes the
@@ -342,7 +346,7 @@ func (s *boltStore) suspendJournalLocked(cause error) error {
 	defer s.gate.RUnlock()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	const what = "fold the journal (no room for its next segment)"
+	const what = "fold the journal (no room for it)"
 	if s.db == nil {
 		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
 	}
@@ -374,7 +378,7 @@ func (s *boltStore) suspendJournalLocked(cause error) error {
 	s.ovMu.Unlock()
 	s.full.Store(nil)
 	s.j.close()
-	s.log.Warn("no room for the next journal segment: the journal is folded into the store file, "+
+	s.log.Warn("no room for the journal: it is folded into the store file, "+
 		"and actions are committed to it directly until the next start", "err", cause)
 	if err := s.removeSegments(); err != nil {
 		// Folded, and the file says so: the next Open deletes them.

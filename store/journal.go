@@ -666,6 +666,17 @@ type journal struct {
 	spare     *preparedSeg // segment curN+1, made, not yet in use
 	broken    error        // a failed write left cur in a state appends cannot build on
 	closed    bool
+	// writeAt writes into cur (frames, end frames, undos); nil: WriteAt.
+	// Tests set it to fail writes as a file system without fallocate
+	// does when the disk is full.
+	writeAt func(f *os.File, b []byte, off int64) (int, error)
+}
+
+func (j *journal) write(b []byte, off int64) (int, error) {
+	if j.writeAt != nil {
+		return j.writeAt(j.cur, b, off)
+	}
+	return j.cur.WriteAt(b, off)
 }
 
 type preparedSeg struct {
@@ -814,7 +825,7 @@ func (j *journal) rotateLocked(need int64) error {
 		return err
 	}
 	end := endFrame(j.seq+1, j.curN+1)
-	if _, err := j.cur.WriteAt(end, j.off); err != nil {
+	if _, err := j.write(end, j.off); err != nil {
 		j.undoLocked(len(end))
 		j.spare = &p
 		return fmt.Errorf("journal: end %s: %w", j.curPath, err)
@@ -834,7 +845,7 @@ func (j *journal) rotateLocked(need int64) error {
 // that the next frame, written there, is not followed by leftovers. If
 // that fails too, appends stop (broken): the segment's tail is unknown.
 func (j *journal) undoLocked(n int) {
-	if _, err := j.cur.WriteAt(make([]byte, n), j.off); err != nil {
+	if _, err := j.write(make([]byte, n), j.off); err != nil {
 		j.broken = fmt.Errorf("journal: %s: a failed write could not be undone: %w", j.curPath, err)
 	}
 }
@@ -845,6 +856,9 @@ func (j *journal) append(frame []byte, beforeWrite func() error, afterSync func(
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.broken != nil {
+		if spaceError(j.broken) {
+			return &notWritten{j.broken} // see the frame's write below
+		}
 		return j.broken
 	}
 	if j.closed {
@@ -853,21 +867,34 @@ func (j *journal) append(frame []byte, beforeWrite func() error, afterSync func(
 	if j.off+int64(len(frame))+endFrameBytes > j.size {
 		if err := j.rotateLocked(int64(len(frame))); err != nil {
 			var se *syncError
-			if j.broken != nil || errors.As(err, &se) {
+			if errors.As(err, &se) || j.broken != nil && !spaceError(err) {
 				return err
 			}
-			return &notWritten{err} // the frame was not written, and the journal is whole
+			return &notWritten{err} // the frame was not written (and the journal is whole, or see below)
 		}
 	}
 	if err := beforeWrite(); err != nil {
 		return err
 	}
 	setSeq(frame, j.seq+1)
-	if _, err := j.cur.WriteAt(frame, j.off); err != nil {
-		// Part of the frame may be in the file (writes into allocated
-		// space rarely fail, but can on some file systems).
+	if _, err := j.write(frame, j.off); err != nil {
+		// Part of the frame may be in the file: writes into allocated
+		// space fail on a full disk where space cannot be allocated
+		// (a file system without fallocate, where create's segments
+		// are sparse, or one that copies on write).
 		j.undoLocked(len(frame))
-		return fmt.Errorf("journal: write %s: %w", j.curPath, err)
+		err = fmt.Errorf("journal: write %s: %w", j.curPath, err)
+		if spaceError(err) {
+			// For lack of room, as a rotation that finds none: the
+			// frame counts for nothing. Either its bytes were undone
+			// (the journal is whole), or that failed too (broken): then
+			// they are the torn tail that replay ignores, followed by
+			// zeros (the segment's prepared or unwritten space), and
+			// nothing is appended after them. The store goes on without
+			// the journal (suspendJournal), which it folds from memory.
+			return &notWritten{err}
+		}
+		return err
 	}
 	if err := fdatasync(j.cur); err != nil {
 		return &syncError{fmt.Errorf("journal: sync %s: %w", j.curPath, err)}
@@ -880,9 +907,11 @@ func (j *journal) append(frame []byte, beforeWrite func() error, afterSync func(
 	return afterSync()
 }
 
-// notWritten marks an append that failed before writing its frame (the
-// next segment could not be made: no room, no file descriptor): nothing
-// of it is on disk, and later appends may succeed.
+// notWritten marks an append whose frame counts for nothing: the next
+// segment could not be made (no room, no file descriptor), and nothing of
+// the frame is on disk, and later appends may succeed; or the frame's
+// write failed for lack of room, and what it left was undone or is a torn
+// tail after which the journal takes no frame (broken).
 type notWritten struct{ err error }
 
 func (e *notWritten) Error() string { return e.err.Error() }

@@ -1,0 +1,167 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// fullDisk makes the journal's writes fail as they do on a full disk
+// where space cannot be allocated ahead (a file system without
+// fallocate, where create's segments are sparse, or one that copies on
+// write): while it is on, a frame's write puts half of the frame in the
+// file and fails with ENOSPC. undo says whether writing zeros over it
+// (the journal's undo) still works; if not, it fails the same way.
+func fullDisk(s *boltStore, undo bool) *atomic.Bool {
+	var on atomic.Bool
+	s.j.mu.Lock()
+	defer s.j.mu.Unlock()
+	s.j.writeAt = func(f *os.File, b []byte, off int64) (int, error) {
+		if !on.Load() || undo && isZeros(b) {
+			return f.WriteAt(b, off)
+		}
+		n, _ := f.WriteAt(b[:len(b)/2], off)
+		return n, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+	}
+	return &on
+}
+
+// On such a file system a full disk fails the frame's write, not the
+// rotation (whose segment is only Truncated to its size there), and
+// every write was refused with ErrNoSpace until the server restarted (or,
+// when the undo of the torn frame failed too, until it restarted even
+// with room again). Now that failure goes the way of a rotation that
+// finds no room: the journal is folded into the file, the batch whose
+// frame failed is committed there directly, and so is everything after
+// it; nothing acknowledged is lost, and the switch is logged.
+func TestJournalSuspendedWhenAFrameFindsNoRoom(t *testing.T) {
+	t.Parallel()
+	for _, undo := range []bool{true, false} {
+		name := map[bool]string{true: "undone", false: "torn"}[undo]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			var logged logSink
+			o, err := Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+			require.NoError(t, err)
+			s := o.(*boltStore)
+			s.stopCheckpointer()
+			ds, err := s.Datastore("crawl")
+			require.NoError(t, err)
+			dd := ds.(Deferrer)
+			want := map[string]messages.State{}
+			n := 0
+			batch := func() error {
+				var b []ActionMutation
+				for range 3 {
+					b = append(b, ActionMutation{Put: rec(fmt.Sprintf("a%05d", n), uint64(n+1), messages.State_STATE_QUEUED)})
+					n++
+				}
+				err := s.ApplyActions("fetch", b)
+				if err == nil {
+					for _, m := range b {
+						want[m.Put.Id] = messages.State_STATE_QUEUED
+					}
+				}
+				return err
+			}
+			for range 5 {
+				require.NoError(t, batch())
+			}
+			require.NoError(t, dd.UpdateDeferred(func(w Writer) error { return w.Put([]byte("pending"), []byte("1")) }))
+			full := fullDisk(s, undo)
+			full.Store(true)
+			require.NoError(t, batch(), "the batch whose frame found no room is committed directly")
+			require.False(t, s.journaling(), "the journal is suspended")
+			assert.Contains(t, logged.String(), "no room for the journal", "the switch is logged")
+			assert.Contains(t, logged.String(), "no space left on device", "with its cause")
+			left, err := listSegments(dir, DefaultFile)
+			require.NoError(t, err)
+			require.Empty(t, left, "the folded segments are deleted")
+			for range 5 {
+				require.NoError(t, batch())
+			}
+			require.NoError(t, dd.UpdateDeferred(func(w Writer) error { return w.Put([]byte("deferred"), []byte("after")) }))
+			require.NoError(t, ds.Update(func(w Writer) error { return w.Put([]byte("direct"), []byte("after")) }))
+			require.Equal(t, want, ids(t, s))
+
+			crash(t, s)
+			s2 := openJ(t, dir)
+			require.Equal(t, want, ids(t, s2), "nothing acknowledged is lost")
+			ds2, err := s2.Datastore("crawl")
+			require.NoError(t, err)
+			for k, v := range map[string]string{"pending": "1", "deferred": "after", "direct": "after"} {
+				got, err := ds2.Get([]byte(k))
+				require.NoError(t, err)
+				require.Equal(t, v, string(got), k)
+			}
+			require.True(t, s2.journaling(), "the next Open uses the journal again")
+			require.NoError(t, s2.Close())
+		})
+	}
+}
+
+// If the journal cannot be folded either (the crash comes first, or the
+// fold finds no room), what the failed write left is the torn tail that
+// replay ignores: the journal takes nothing after it, and a replay gives
+// every frame before it.
+func TestTornFrameForLackOfRoomIsTheJournalsEnd(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openJ(t, dir)
+	want := map[string]messages.State{}
+	for i := range 5 {
+		r := rec(fmt.Sprintf("a%05d", i), uint64(i+1), messages.State_STATE_QUEUED)
+		require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: r}}))
+		want[r.Id] = messages.State_STATE_QUEUED
+	}
+	full := fullDisk(s, false)
+	full.Store(true)
+	r := rec("torn", 100, messages.State_STATE_QUEUED)
+	r.Status.Error = strings.Repeat("x", 500)
+	framed, err := encodeActions("fetch", []ActionMutation{{Put: r}})
+	require.NoError(t, err)
+	muts := []journalMutation{{kind: kindPut, put: framed[0][frameHeader:], framed: framed[0], id: r.Id, seq: 100}}
+	none := func() error { return nil }
+	var nw *notWritten
+	err = s.j.append(encodeFrame("fetch", muts), none, none)
+	require.ErrorAs(t, err, &nw, "a frame whose write found no room counts for nothing")
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	require.Error(t, s.j.broken, "its undo failed too")
+	full.Store(false)
+	err = s.j.append(encodeFrame("fetch", muts), none, none)
+	require.ErrorAs(t, err, &nw, "nothing is appended after a torn frame")
+	crash(t, s)
+	s2 := openJ(t, dir)
+	require.Equal(t, want, ids(t, s2), "every frame before the torn one is replayed")
+	require.NoError(t, s2.Close())
+}
+
+// logSink is a log sink read while the store writes to it.
+type logSink struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logSink) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logSink) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
