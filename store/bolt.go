@@ -77,12 +77,24 @@ type boltStore struct {
 	ckptWake chan struct{}
 	ckptStop chan struct{}
 	ckptDone chan struct{}
-	// direct is set, once, when the journal's next segment could not be
-	// made for lack of room (suspendJournal): everything journaled is
-	// folded into bbolt and, for the rest of the run, actions and
-	// datastore writes are committed to bbolt directly, as with no
-	// journal (j nil). Set holding dsMu, ckptMu and applyMu.
+	// direct is set when the journal found no room (suspendJournal):
+	// everything journaled is folded into bbolt and, until there is room
+	// again (resumeJournal, tried by the checkpointer) or the next Open,
+	// actions and datastore writes are committed to bbolt directly, as
+	// with no journal (j nil). Set and cleared holding dsMu, ckptMu and
+	// applyMu (and resumeMu to clear it).
 	direct atomic.Bool
+	// resumeMu is held for reading by an ApplyActions that commits
+	// directly because the journal is suspended, and for writing by
+	// resumeJournal: no direct commit runs across the journal's return
+	// (a later journaled write of the same action would not be folded
+	// over it). Taken before dsMu.
+	resumeMu sync.RWMutex
+	// resumeTry: when the checkpointer last tried resumeJournal, or saw
+	// the journal suspended (checkpointer goroutine only); resumeEvery
+	// (nanoseconds) is how long it waits between tries.
+	resumeTry   time.Time
+	resumeEvery atomic.Int64
 	// frameBuf is the memory of the last frame appended, reused for the
 	// next (under applyMu; see frameInto).
 	frameBuf []byte

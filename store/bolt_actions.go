@@ -122,23 +122,45 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	if !s.journaling() {
-		return s.applyDirect(what, queue, batch, muts)
-	}
-	err = s.applyJournaled(what, queue, muts)
-	if noRoom(err) || errors.Is(err, errSuspended) {
-		// The journal's next segment could not be made: go on without
-		// the journal (nothing of this batch was written), as with a
-		// disk too small for one at Open.
-		if serr := s.suspendJournal(err); serr != nil {
-			if errors.Is(err, errSuspended) {
-				return serr
+	for {
+		if !s.journaling() {
+			if done, err := s.commitDirect(what, queue, batch, muts); done {
+				return err
 			}
-			return fmt.Errorf("%w; and folding the journal to go on without it: %w", err, serr)
 		}
-		return s.applyDirect(what, queue, batch, muts)
+		err = s.applyJournaled(what, queue, muts)
+		if noRoom(err) || errors.Is(err, errSuspended) {
+			// The journal found no room: go on without the journal
+			// (nothing of this batch was written), as with a disk too
+			// small for one at Open.
+			if serr := s.suspendJournal(err); serr != nil {
+				if errors.Is(err, errSuspended) {
+					return serr
+				}
+				return fmt.Errorf("%w; and folding the journal to go on without it: %w", err, serr)
+			}
+			if done, err := s.commitDirect(what, queue, batch, muts); done {
+				return err
+			}
+			continue // the journal is back already
+		}
+		return err
 	}
-	return err
+}
+
+// commitDirect commits a batch to bbolt directly, since the journal is
+// off, and returns true; or, when the journal was suspended and is back
+// (resumeJournal), nothing, and false: the batch goes to the journal.
+func (s *boltStore) commitDirect(what, queue string, batch []ActionMutation, muts []journalMutation) (bool, error) {
+	if s.j == nil {
+		return true, s.applyDirect(what, queue, batch, muts)
+	}
+	s.resumeMu.RLock()
+	defer s.resumeMu.RUnlock()
+	if !s.direct.Load() {
+		return false, nil
+	}
+	return true, s.applyDirect(what, queue, batch, muts)
 }
 
 // applyJournaled is ApplyActions' journal path. It returns errSuspended,

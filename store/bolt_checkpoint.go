@@ -187,6 +187,7 @@ func (s *boltStore) checkpointer() {
 			return
 		case <-s.ckptWake:
 		case <-t.C:
+			s.maybeResumeJournal(time.Now())
 		}
 		if s.hasDeferred() {
 			// Deferred datastore writes no batch carried since.
@@ -304,7 +305,8 @@ func (s *boltStore) freezeLocked() {
 	s.pending.Store(0)
 }
 
-// suspendJournal goes on without the journal for the rest of the run, once
+// suspendJournal goes on without the journal until there is room again
+// (resumeJournal, tried by the checkpointer) or the next Open, once
 // its next segment could not be made for lack of room (cause): a full disk,
 // or one with room for the run's first segment (1 MiB) but not for the
 // next (4 MiB). A checkpoint would not make that room (the segment in use
@@ -318,7 +320,8 @@ func (s *boltStore) freezeLocked() {
 // clean Close does: a crash after it replays nothing), deletes the
 // segments, and from then on actions and datastore writes are committed
 // to bbolt directly (two fsyncs each instead of one), as when Open found
-// no room for a segment; the next Open decides again. If the fold itself
+// no room for a segment, until resumeJournal finds room again or the next
+// Open decides again. If the fold itself
 // finds no room it fails with ErrNoSpace and nothing changes: the journal
 // keeps everything, and the next write tries again.
 //
@@ -379,7 +382,7 @@ func (s *boltStore) suspendJournalLocked(cause error) error {
 	s.full.Store(nil)
 	s.j.close()
 	s.log.Warn("no room for the journal: it is folded into the store file, "+
-		"and actions are committed to it directly until the next start", "err", cause)
+		"and actions are committed to it directly until there is room again", "err", cause)
 	if err := s.removeSegments(); err != nil {
 		// Folded, and the file says so: the next Open deletes them.
 		s.log.Warn("removing the folded journal failed", "err", err)

@@ -52,10 +52,12 @@
 // first retries the checkpoint) and deletes, which make room, are taken.
 // With Config.MaxSize, or when the folder has no room for a journal
 // segment, actions are committed to bbolt directly instead. When the
-// journal cannot make its next segment for lack of room (a checkpoint
-// would not make that room: the segment in use stays), it is folded into
-// bbolt, with a record that no segment is expected, and the store commits
-// directly for the rest of the run (suspendJournal). A folder in
+// journal cannot make its next segment, or write a frame, for lack of room
+// (a checkpoint would not make that room: the segment in use stays), it is
+// folded into bbolt, with a record that no segment is expected, and the
+// store commits directly (suspendJournal) until the checkpointer finds
+// room for two segments again (resumeJournal, tried every 30 s) or the
+// next Open. A folder in
 // which no file can be created is refused at Open (ErrReadOnly).
 //
 // Datastore.Update is durable too. Skipping the fsync would be cheaper, and

@@ -96,12 +96,24 @@ func TestJournalSuspendedWhenAFrameFindsNoRoom(t *testing.T) {
 			require.NoError(t, ds.Update(func(w Writer) error { return w.Put([]byte("direct"), []byte("after")) }))
 			require.Equal(t, want, ids(t, s))
 
+			// Room again: the journal, broken or not, starts afresh.
+			full.Store(false)
+			resumed, err := s.resumeJournal()
+			require.NoError(t, err)
+			require.True(t, resumed)
+			for range 5 {
+				require.NoError(t, batch())
+			}
+			require.True(t, s.journaling())
+			require.NoError(t, dd.UpdateDeferred(func(w Writer) error { return w.Put([]byte("deferred"), []byte("resumed")) }))
+			require.NoError(t, batch(), "carries the deferred write")
+
 			crash(t, s)
 			s2 := openJ(t, dir)
 			require.Equal(t, want, ids(t, s2), "nothing acknowledged is lost")
 			ds2, err := s2.Datastore("crawl")
 			require.NoError(t, err)
-			for k, v := range map[string]string{"pending": "1", "deferred": "after", "direct": "after"} {
+			for k, v := range map[string]string{"pending": "1", "deferred": "resumed", "direct": "after"} {
 				got, err := ds2.Get([]byte(k))
 				require.NoError(t, err)
 				require.Equal(t, v, string(got), k)

@@ -1,0 +1,114 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// defaultResumeEvery is how often the checkpointer tries to turn a
+// suspended journal back on (resumeJournal), and how long after it sees
+// the suspension it tries first: a disk that keeps filling up switches
+// the store at most that often.
+const defaultResumeEvery = 30 * time.Second
+
+// maybeResumeJournal is the checkpointer's turn at resumeJournal, at
+// most once every resumeEvery while the journal is suspended.
+func (s *boltStore) maybeResumeJournal(now time.Time) {
+	if !s.direct.Load() {
+		s.resumeTry = time.Time{}
+		return
+	}
+	every := time.Duration(s.resumeEvery.Load())
+	if every == 0 {
+		every = defaultResumeEvery
+	}
+	if s.resumeTry.IsZero() {
+		s.resumeTry = now // the suspension is new: wait a full interval
+		return
+	}
+	if now.Sub(s.resumeTry) < every {
+		return
+	}
+	s.resumeTry = now
+	if _, err := s.resumeJournal(); err != nil {
+		s.log.Warn("the journal could not be turned back on; actions are still committed to the store file directly", "err", err)
+	}
+}
+
+// resumeJournal turns the journal back on after suspendJournal, once
+// there is room again: for its next segment (made here, prepared, of the
+// full size) and for the one after it, so that a disk that is still
+// nearly full does not suspend it again at the next rotation. It returns
+// false, changing nothing, while there is not.
+//
+// The journal goes on in the segment after the one it was suspended in,
+// from the seq of the last frame written: the file's journal record says
+// that no segment is expected (the suspension's fold), until the first
+// append records the new one (recordJournal), as after a clean Close. A
+// crash before that finds an empty segment, which holds nothing to
+// replay.
+//
+// It takes resumeMu (no direct commit is under way, and none starts
+// before it is done), then what suspendJournal takes, so nothing is
+// written meanwhile.
+func (s *boltStore) resumeJournal() (bool, error) {
+	if s.j == nil || !s.direct.Load() {
+		return false, nil
+	}
+	if !roomFor(s.cfg.Dir, 2*segmentSize) {
+		return false, nil // no 4 MiB of zeros written (and removed) at every try
+	}
+	s.j.mu.Lock()
+	n := s.j.curN + 1 // the journal, closed, changes no more
+	s.j.mu.Unlock()
+	p := s.j.prepare(n, segmentSize)
+	if p.err != nil {
+		if spaceError(p.err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("store: %s: turn the journal back on: %w", s.path, p.err)
+	}
+	drop := func() {
+		_ = p.f.Close()
+		_ = os.Remove(p.path) // empty: harmless if left (see above)
+	}
+	if !roomFor(s.cfg.Dir, segmentSize) {
+		drop()
+		return false, nil
+	}
+	s.resumeMu.Lock()
+	defer s.resumeMu.Unlock()
+	s.dsMu.Lock()
+	defer s.dsMu.Unlock()
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil || s.closing || s.failed.Load() != nil || !s.direct.Load() {
+		drop()
+		return false, nil
+	}
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.j.resume(n, p)
+	// The bounds validate keeps are stale: the direct commits did not
+	// raise them. The next batch of each queue reads them from bbolt.
+	s.high = nil
+	s.recorded.Store(false)
+	s.direct.Store(false)
+	s.log.Warn("there is room for the journal again: actions are journaled again", "segment", p.path)
+	return true, nil
+}
+
+// resume starts the journal again in segment n (p, made), after close:
+// frames go on from the seq of the last one written.
+func (j *journal) resume(n uint64, p preparedSeg) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.cur, j.curPath, j.curN, j.off, j.size = p.f, p.path, n, segHeaderBytes, p.size
+	j.segs = []uint64{n}
+	j.spare, j.preparing, j.broken, j.closed = nil, false, nil, false
+}

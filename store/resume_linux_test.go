@@ -1,0 +1,133 @@
+//go:build linux
+
+package store
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// suspendForLackOfRoom fills s's journal (on a 3 MiB tmpfs) until its
+// first rotation finds no room and the journal is suspended; want gets
+// every action acknowledged. It returns the next action's number.
+func suspendForLackOfRoom(t *testing.T, s *boltStore, want map[string]messages.State) int {
+	t.Helper()
+	n := 0
+	for s.journaling() {
+		require.Less(t, n, 10_000, "the journal is still in use")
+		var b []ActionMutation
+		for range 4 {
+			r := rec(fmt.Sprintf("a%05d", n), uint64(n+1), messages.State_STATE_QUEUED)
+			r.Status.Error = strings.Repeat("x", 700)
+			b = append(b, ActionMutation{Put: r})
+			n++
+		}
+		require.NoError(t, s.ApplyActions("fetch", b), "action %d", n)
+		for _, m := range b {
+			want[m.Put.Id] = messages.State_STATE_QUEUED
+		}
+	}
+	return n
+}
+
+// A disk that was full for a while switched the store to direct commits
+// (two fdatasyncs each) for the rest of the run, and nothing said when
+// room came back. Now the journal is turned back on once there is room
+// for its next segment and the one after it, and that is logged; while
+// there is not, nothing changes. Nothing acknowledged before, during or
+// after is lost, across a rotation of the new journal and a crash.
+func TestJournalResumedOnceThereIsRoomAgain(t *testing.T) {
+	t.Parallel()
+	dir := Tmpfs(t, 3<<20)
+	var logged logSink
+	o, err := Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	require.NoError(t, err)
+	s := o.(*boltStore)
+	s.stopCheckpointer()
+	want := map[string]messages.State{}
+	n := suspendForLackOfRoom(t, s, want)
+	require.Contains(t, logged.String(), "no room for the journal")
+	// Direct commits meanwhile.
+	direct := rec(fmt.Sprintf("a%05d", n), uint64(n+1), messages.State_STATE_QUEUED)
+	require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: direct}}))
+	want[direct.Id] = messages.State_STATE_QUEUED
+	n++
+
+	resumed, err := s.resumeJournal()
+	require.NoError(t, err)
+	require.False(t, resumed, "no room yet")
+	require.False(t, s.journaling())
+	left, err := listSegments(dir, DefaultFile)
+	require.NoError(t, err)
+	require.Empty(t, left, "a try without room leaves no segment")
+
+	Remount(t, dir, 0, "size=32m")
+	resumed, err = s.resumeJournal()
+	require.NoError(t, err)
+	require.True(t, resumed, "room again")
+	require.True(t, s.journaling())
+	require.Contains(t, logged.String(), "there is room for the journal again")
+
+	// The seq a direct commit took is still taken: the journal's
+	// bounds were read again.
+	thief := rec("zzzzz", direct.Status.Seq, messages.State_STATE_QUEUED)
+	require.ErrorIs(t, s.ApplyActions("fetch", []ActionMutation{{Put: thief}}), ErrInvalid)
+	for range 5 {
+		r := rec(fmt.Sprintf("a%05d", n), uint64(n+1), messages.State_STATE_QUEUED)
+		require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: r}}))
+		want[r.Id] = messages.State_STATE_QUEUED
+		n++
+	}
+	require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: rec(direct.Id, direct.Status.Seq, messages.State_STATE_FINISHED)}}))
+	want[direct.Id] = messages.State_STATE_FINISHED
+	// A frame larger than a segment: a rotation.
+	var big []ActionMutation
+	for range 5 {
+		r := rec(fmt.Sprintf("a%05d", n), uint64(n+1), messages.State_STATE_QUEUED)
+		r.Status.Error = strings.Repeat("y", 1<<20)
+		big = append(big, ActionMutation{Put: r})
+		want[r.Id] = messages.State_STATE_QUEUED
+		n++
+	}
+	first := s.j.curN
+	require.NoError(t, s.ApplyActions("fetch", big))
+	require.Greater(t, s.j.curN, first, "rotated")
+	require.Equal(t, want, ids(t, s))
+
+	crash(t, s)
+	s2 := openJ(t, dir)
+	require.Equal(t, want, ids(t, s2), "nothing acknowledged is lost")
+	require.NoError(t, s2.Close())
+}
+
+// The checkpointer tries it (every defaultResumeEvery; here at once), and
+// a crash right after, before a frame, replays nothing and loses nothing.
+func TestJournalResumedByTheCheckpointer(t *testing.T) {
+	t.Parallel()
+	dir := Tmpfs(t, 3<<20)
+	o, err := Open(Config{Dir: dir, CheckpointInterval: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	s := o.(*boltStore)
+	s.resumeEvery.Store(int64(time.Millisecond))
+	want := map[string]messages.State{}
+	suspendForLackOfRoom(t, s, want)
+	require.False(t, s.journaling())
+	Remount(t, dir, 0, "size=32m")
+	deadline := time.Now().Add(30 * time.Second)
+	for !s.journaling() {
+		require.True(t, time.Now().Before(deadline), "the journal was not turned back on")
+		time.Sleep(time.Millisecond)
+	}
+	crash(t, s)
+	s2 := openJ(t, dir)
+	require.Equal(t, want, ids(t, s2))
+	require.True(t, s2.journaling())
+	require.NoError(t, s2.Close())
+}
