@@ -12,9 +12,8 @@ import (
 // for every request builds an id string, registers a new process in the
 // global registry and removes it again, arms a new timer and allocates a
 // condition variable. A replier is registered once and reused with its own
-// timer. One that timed out is retired (unregistered, not reused): a late
-// reply from another node then goes to dead letters, and a local one, whose
-// sender PID still holds the replier, is taken by nobody. The pool is a
+// timer. One that timed out is reused too (see below: a late reply, local
+// or from another node, is dropped by the replier). The pool is a
 // bounded free list, not a sync.Pool, so a registered replier is never
 // dropped (and leaked in the registry) by the GC.
 //
@@ -181,9 +180,30 @@ func (p *replies) request(pid *actor.PID, msg any, timeout time.Duration) (any, 
 		}
 		return res, nil
 	case <-r.timer.C:
-		p.sys.ProcessRegistry.Remove(r.pid) // retired: see the type's comment
-		return nil, actor.ErrTimeout
+		res, ok := p.expire(r)
+		if !ok {
+			return nil, actor.ErrTimeout
+		}
+		if _, ok := res.(*actor.DeadLetterResponse); ok {
+			return nil, actor.ErrDeadLetter
+		}
+		return res, nil
 	}
+}
+
+// expire ends r's request when its timer has fired, and returns r to the
+// pool: from then on it takes no answer to that request, which a late one
+// (local, or from another node: remoting carries the RequestId back) finds
+// in want and is dropped. An answer taken just as the timer fired (want
+// already swapped) is in r.ch, or about to be (SendUserMessage sends it
+// right after the swap, into an empty buffer): it is read, so that r.ch
+// is empty for the next request, and returned with ok, as in time.
+func (p *replies) expire(r *replier) (res any, ok bool) {
+	if !r.want.CompareAndSwap(r.seq, 0) {
+		res, ok = <-r.ch, true
+	}
+	p.put(r)
+	return res, ok
 }
 
 // requestWithdrawable is request for a message with a side effect that
@@ -216,12 +236,16 @@ func (p *replies) requestWithdrawable(pid *actor.PID, e *envelope, timeout time.
 		p.sys.Root.RequestWithCustomSender(pid, withdraw(&e.sender), &e.sender)
 		var err error
 		res, err = p.await(r.ch, nil)
-		// A second message may still come (a dead letter for the
-		// withdrawal): retire the replier rather than reuse it.
-		p.sys.ProcessRegistry.Remove(r.pid)
 		if err != nil {
+			// The queue stopped: an answer may still come into r.ch.
+			// Retire the replier rather than reuse it.
+			p.sys.ProcessRegistry.Remove(r.pid)
 			return nil, err
 		}
+		// A second message may still come (a dead letter for the
+		// withdrawal), to this request's sender: want is 0 (or, once r
+		// is reused, another request's), so r drops it.
+		p.put(r)
 	}
 	if _, ok := res.(*actor.DeadLetterResponse); ok {
 		return nil, actor.ErrDeadLetter
