@@ -1,9 +1,12 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // defaultResumeEvery is how often the checkpointer tries to turn a
@@ -43,11 +46,13 @@ func (s *boltStore) maybeResumeJournal(now time.Time) {
 // false, changing nothing, while there is not.
 //
 // The journal goes on in the segment after the one it was suspended in,
-// from the seq of the last frame written: the file's journal record says
-// that no segment is expected (the suspension's fold), until the first
-// append records the new one (recordJournal), as after a clean Close. A
-// crash before that finds an empty segment, which holds nothing to
-// replay.
+// from the seq of the last frame written. The file's journal record,
+// which says since the suspension's fold that no segment is expected, is
+// written here to name the new one (a crash right after finds it empty:
+// nothing to replay), rather than left to the first append
+// (recordJournal): an ApplyActions that looked at recorded before the
+// suspension must not find it cleared once it holds applyMu, since it
+// took the gate only if it was.
 //
 // It takes resumeMu (no direct commit is under way, and none starts
 // before it is done), then what suspendJournal takes, so nothing is
@@ -93,11 +98,27 @@ func (s *boltStore) resumeJournal() (bool, error) {
 	}
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	s.j.mu.Lock()
+	seq := s.j.seq
+	s.j.mu.Unlock()
+	const what = "turn the journal back on"
+	if err := s.writeRawLocked(what, func(tx *bolt.Tx) error {
+		return putJournalRecord(tx, journalRecord{M: n, S: seq, Exists: true})
+	}); err != nil {
+		// The record may have reached the file: the segment it names
+		// stays (empty, it is harmless either way; the next try or
+		// Open replaces or deletes it).
+		_ = p.f.Close()
+		if errors.Is(err, ErrNoSpace) {
+			return false, nil
+		}
+		return false, err
+	}
 	s.j.resume(n, p)
 	// The bounds validate keeps are stale: the direct commits did not
 	// raise them. The next batch of each queue reads them from bbolt.
 	s.high = nil
-	s.recorded.Store(false)
+	s.recorded.Store(true)
 	s.direct.Store(false)
 	s.log.Warn("there is room for the journal again: actions are journaled again", "segment", p.path)
 	return true, nil

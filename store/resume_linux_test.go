@@ -74,6 +74,12 @@ func TestJournalResumedOnceThereIsRoomAgain(t *testing.T) {
 	require.True(t, resumed, "room again")
 	require.True(t, s.journaling())
 	require.Contains(t, logged.String(), "there is room for the journal again")
+	// The file names the new segment at once: recorded is never cleared
+	// under an ApplyActions that looked at it without taking the gate.
+	jr, err := s.journalRecord()
+	require.NoError(t, err)
+	require.Equal(t, &journalRecord{M: s.j.curN, S: s.j.seq, Exists: true}, jr)
+	require.True(t, s.recorded.Load())
 
 	// The seq a direct commit took is still taken: the journal's
 	// bounds were read again.
