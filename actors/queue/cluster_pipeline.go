@@ -450,6 +450,14 @@ func (m *cmanager) claimedDone(ctx actor.Context, op *cOp, err error) {
 		if perr != nil {
 			continue
 		}
+		if c.Damaged != nil {
+			// Its record does not decode: it cannot run. This node
+			// owns it, Processing, with no worker: the reconciliation,
+			// at once, takes it again, which ends it as Error (the
+			// store logged it).
+			m.reconcileWanted = true
+			continue
+		}
 		e := m.entries[id]
 		if e == nil || e.retired {
 			if e != nil {

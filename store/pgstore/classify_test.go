@@ -86,9 +86,10 @@ func TestOnlyConnectionFailuresAreUnavailable(t *testing.T) {
 	}
 }
 
-// End to end: a group commit whose claim reads a record that does not
-// decode fails with ErrCorrupt, not as the database being unavailable
-// (the database answered), and the store logs the cause.
+// End to end: a record that does not decode is ErrCorrupt, not the
+// database being unavailable (the database answered), and the store logs
+// the cause. (A group commit whose claim takes it does not fail:
+// TestDamagedClaimEndsAsError.)
 func TestCorruptRecordSaysSo(t *testing.T) {
 	t.Parallel()
 	url := server.DatabaseT(t)
@@ -101,11 +102,13 @@ func TestCorruptRecordSaysSo(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.pool.Exec(ctx, `UPDATE connector_actions SET record = '\xffffffff'::bytea WHERE id = 'damaged'::bytea`)
 	require.NoError(t, err)
-	_, err = s.Commit(ctx, "fetch", "a", "a:1", Group{Claim: 1})
+	_, _, err = s.Action(ctx, "fetch", "damaged")
 	require.Error(t, err)
 	require.ErrorIs(t, err, store.ErrCorrupt)
 	require.NotErrorIs(t, err, ErrUnavailable)
 	require.NotContains(t, err.Error(), ErrUnavailable.Error())
+	_, err = s.Commit(ctx, "fetch", "a", "a:1", Group{Claim: 1})
+	require.NoError(t, err)
 	require.Contains(t, logged.String(), "undecodable action", "the log names the cause")
 }
 

@@ -213,10 +213,20 @@ func (s *Store) writeBatchRows(ctx context.Context, what string, b *pgx.Batch, r
 // action, the Record's Status is a copy of the submitted one but its
 // Spec is the submitted record's own: neither side may change a spec
 // once it is submitted.
+//
+// Damaged (ErrCorrupt) is set when the action's record does not decode.
+// The claim took it all the same (a claim is committed before its rows
+// are read), so node owns it, Processing and running, at Epoch; but it
+// cannot be run. Its Record is then what taking it again makes of it
+// (damagedRecord): the claimer ends it by taking it again at Epoch
+// (Reown), as its reconciliation does with any action it owns without a
+// worker, and so does a node that takes over the claimer's actions
+// (Adopt).
 type Claimed struct {
 	Row
 	PrevOwner, PrevAddr string // the owner before the claim (its task actor retires)
 	StartedMs           int64
+	Damaged             error
 }
 
 // Claim gives node up to n queued actions of queue (see connector_claim),
@@ -332,7 +342,12 @@ func (s *Store) readClaimed(queue, node, addr string, rows pgx.Rows, submitted m
 		default:
 			var err error
 			if rec, err = decode(queue, raw); err != nil {
-				return nil, err
+				// Claimed and committed: failing here failed the
+				// group (its submissions answered as not accepted)
+				// and left the action Processing with no worker.
+				s.log.Error("a claimed action's record is damaged: it is not run, and ends as Error when this node takes it again",
+					"database", s.display, "queue", queue, "id", string(id), "epoch", ints[0], "err", err)
+				c.Damaged, rec = err, damagedRecord(string(id), err)
 			}
 		}
 		// The record as it was queued: the claimer's task actor starts it.
@@ -341,6 +356,19 @@ func (s *Store) readClaimed(queue, node, addr string, rows pgx.Rows, submitted m
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// damagedRecord is what an action whose record does not decode (err)
+// becomes when a node takes it (Adopt, Reown, Release): ended as Error,
+// saying why, with an empty spec (its own cannot be read). Its row's
+// columns complete it (rowColumns: seq, priority, start). The damaged
+// bytes are not kept (nor logged: a spec may hold secrets).
+func damagedRecord(id string, err error) *messages.StoredAction {
+	return &messages.StoredAction{Id: id, Spec: &messages.ActionSpec{}, Status: &messages.ActionStatus{
+		State:       messages.State_STATE_ERROR,
+		Error:       fmt.Sprintf("the action's record in the shared store is damaged and cannot be read, so the action is not run: %v", err),
+		EndedUnixMs: time.Now().UnixMilli(),
+	}}
 }
 
 func decode(queue string, raw []byte) (*messages.StoredAction, error) {
@@ -669,12 +697,12 @@ func (s *Store) Owned(ctx context.Context, queue, node string) ([]Row, error) {
 	if err := s.usable(what, false); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT owner, owner_addr, epoch, seq, state, priority, running, started_ms, record
+	rows, err := s.pool.Query(ctx, `SELECT `+rowCols+`
 		FROM connector_actions WHERE queue = $1 AND owner = $2 ORDER BY seq`, []byte(queue), node)
 	if err != nil {
 		return nil, s.fail(what, err)
 	}
-	return s.collectRows(queue, what, rows)
+	return s.collectRows(queue, what, rows, false)
 }
 
 // rowColumns completes st, a record's status, with its row's columns,
@@ -685,27 +713,41 @@ func rowColumns(st *messages.ActionStatus, seq int64, state int16, prio int32, r
 	st.StartedUnixMs = started
 }
 
-// collectRows reads rows of the columns owner, owner_addr, epoch, seq,
-// state, priority, running, started_ms and record.
-func (s *Store) collectRows(queue, what string, rows pgx.Rows) ([]Row, error) {
+// rowCols are the columns collectRows reads.
+const rowCols = "id, owner, owner_addr, epoch, seq, state, priority, running, started_ms, record"
+
+// collectRows reads rows of the columns rowCols. A record that does not
+// decode fails the read (ErrCorrupt), unless take: the rows are taken by
+// this node (Adopt, Reown, Release), which writes them back, and such a
+// record is what damagedRecord makes of it (ended as Error), so that one
+// damaged record neither stops the others being taken nor stays owned,
+// unrun, by nobody who can read it.
+func (s *Store) collectRows(queue, what string, rows pgx.Rows, take bool) ([]Row, error) {
 	defer rows.Close()
 	var out []Row
 	for rows.Next() {
 		var r Row
-		var raw []byte
+		var id, raw []byte
 		var seq int64
 		var state int16
 		var prio int32
 		var running bool
 		var started int64
-		if err := rows.Scan(&r.Owner, &r.OwnerAddr, &r.Epoch, &seq, &state, &prio, &running, &started, &raw); err != nil {
+		if err := rows.Scan(&id, &r.Owner, &r.OwnerAddr, &r.Epoch, &seq, &state, &prio, &running, &started, &raw); err != nil {
 			return nil, s.fail(what, err)
 		}
 		rec, err := decode(queue, raw)
-		if err != nil {
+		if err != nil && !take {
 			return nil, err
 		}
-		rowColumns(rec.Status, seq, state, prio, running, started)
+		if err != nil {
+			s.log.Error("an action's record is damaged: it ends as Error as this node takes it",
+				"database", s.display, "call", what, "id", string(id), "err", err)
+			rec = damagedRecord(string(id), err)
+			rowColumns(rec.Status, seq, int16(messages.State_STATE_ERROR), prio, false, started)
+		} else {
+			rowColumns(rec.Status, seq, state, prio, running, started)
+		}
 		r.Record = rec
 		out = append(out, r)
 	}
@@ -744,12 +786,12 @@ func (s *Store) Adopt(ctx context.Context, queue, node, addr string, dead []stri
 		}
 	}
 	owners := append([]string{""}, dead...)
-	rows, err := tx.Query(ctx, `SELECT owner, owner_addr, epoch, seq, state, priority, running, started_ms, record
+	rows, err := tx.Query(ctx, `SELECT `+rowCols+`
 		FROM connector_actions WHERE queue = $1 AND owner = ANY($2) ORDER BY seq FOR UPDATE SKIP LOCKED`, []byte(queue), owners)
 	if err != nil {
 		return nil, s.fail(what, err)
 	}
-	got, err := s.collectRows(queue, what, rows)
+	got, err := s.collectRows(queue, what, rows, true)
 	if err != nil {
 		return nil, err
 	}
@@ -855,12 +897,12 @@ func (s *Store) Release(ctx context.Context, queue, node string, fix func(*messa
 		return s.fail(what, err)
 	}
 	defer tx.Rollback(ctx)
-	rows, err := tx.Query(ctx, `SELECT owner, owner_addr, epoch, seq, state, priority, running, started_ms, record
+	rows, err := tx.Query(ctx, `SELECT `+rowCols+`
 		FROM connector_actions WHERE queue = $1 AND owner = $2 AND running FOR UPDATE`, []byte(queue), node)
 	if err != nil {
 		return s.fail(what, err)
 	}
-	got, err := s.collectRows(queue, what, rows)
+	got, err := s.collectRows(queue, what, rows, true)
 	if err != nil {
 		return err
 	}
@@ -1011,11 +1053,11 @@ func (s *Store) List(ctx context.Context, queue string, f *messages.ListActions)
 
 // ListRows is List with each action's row (owner and record).
 func (s *Store) ListRows(ctx context.Context, queue string, f *messages.ListActions) ([]Row, error) {
-	rows, err := s.listQuery(ctx, queue, f, "owner, owner_addr, epoch, seq, state, priority, running, started_ms, record")
+	rows, err := s.listQuery(ctx, queue, f, rowCols)
 	if err != nil {
 		return nil, err
 	}
-	return s.collectRows(queue, "list actions of "+queue, rows)
+	return s.collectRows(queue, "list actions of "+queue, rows, false)
 }
 
 func (s *Store) listQuery(ctx context.Context, queue string, f *messages.ListActions, cols string) (pgx.Rows, error) {

@@ -1,0 +1,111 @@
+package pgstore
+
+import (
+	"log/slog"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
+)
+
+// damage overwrites the record of action id with bytes that do not decode.
+func damage(t *testing.T, s *Store, id string) {
+	t.Helper()
+	_, err := s.pool.Exec(ctx, `UPDATE connector_actions SET record = '\xffffffff'::bytea WHERE id = $1`, []byte(id))
+	require.NoError(t, err)
+}
+
+// A claim that takes an action whose record does not decode has been
+// committed by the time its rows are read (they are decoded after the
+// transaction): the node owns the action, Processing, at the claim's
+// epoch. The group commit still succeeds, its submissions and its other
+// claims with it, and the damaged claim is reported as such (it used to
+// fail the whole group with ErrCorrupt: its submissions were answered as
+// not accepted, and the action stayed Processing with no worker, for
+// ever). Taking it again (Reown, as the node's reconciliation does; Adopt,
+// as another node's take-over does) ends it as Error, in a record that
+// decodes and says why, and frees its tasks; a damaged record among the
+// rows taken no longer fails the others.
+func TestDamagedClaimEndsAsError(t *testing.T) {
+	t.Parallel()
+	url := server.DatabaseT(t)
+	var logged syncBuffer
+	a, err := Open(ctx, Config{URL: url, Node: "a", Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	require.NoError(t, err)
+	defer a.Close()
+	require.NoError(t, a.RegisterNode(ctx, "a", "a:1", 4))
+	d, sound, next := newAction("damaged", 9), newAction("sound", 5), newAction("next", 1)
+	d.Exclusive, next.Exclusive = []string{"T"}, []string{"T"}
+	_, err = a.Submit(ctx, "fetch", "a", "a:1", []NewAction{d, sound, next}, 100)
+	require.NoError(t, err)
+	damage(t, a, "damaged")
+
+	r, err := a.Commit(ctx, "fetch", "a", "a:1", Group{Submits: []NewAction{newAction("new", 0)}, MaxWaiting: 100, Claim: 2})
+	require.NoError(t, err, "a damaged claim does not fail the group")
+	require.Len(t, r.Seqs, 1)
+	require.NotZero(t, r.Seqs[0], "the submission is committed, and said so")
+	require.Equal(t, []string{"damaged", "sound"}, claimIDs(r.Claimed))
+	require.ErrorIs(t, r.Claimed[0].Damaged, store.ErrCorrupt)
+	require.NoError(t, r.Claimed[1].Damaged)
+	require.Equal(t, messages.State_STATE_QUEUED, r.Claimed[1].Record.Status.State)
+	require.Contains(t, logged.String(), "damaged")
+	require.Contains(t, logged.String(), "id=damaged")
+
+	// Reading it still says it is damaged; the node owns it, Processing.
+	_, _, err = a.Action(ctx, "fetch", "damaged")
+	require.ErrorIs(t, err, store.ErrCorrupt)
+	os, err := a.Owners(ctx, "fetch", "a", []string{"damaged"})
+	require.NoError(t, err)
+	require.Contains(t, os, Ownership{ID: "damaged", Owner: "a", Epoch: r.Claimed[0].Epoch, State: messages.State_STATE_PROCESSING, Running: true})
+
+	// Taken again at the claim's epoch, it ends as Error.
+	rows, err := a.Reown(ctx, "fetch", "a", "a:1", []string{"damaged"}, []int64{r.Claimed[0].Epoch},
+		func(*messages.StoredAction) { t.Fatal("a damaged action is not put back as interrupted") })
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.Equal(t, "damaged", rows[0].Record.Id)
+	require.Equal(t, r.Claimed[0].Epoch+1, rows[0].Epoch)
+	requireDamagedError(t, rows[0].Record.Status)
+	got, ok, err := a.Action(ctx, "fetch", "damaged")
+	require.NoError(t, err, "its record decodes now")
+	require.True(t, ok)
+	require.Equal(t, "a", got.Owner)
+	requireDamagedError(t, got.Record.Status)
+	require.EqualValues(t, 9, got.Record.Status.Priority)
+
+	// Its task is free: next, which needs it, is claimed.
+	cs, err := a.Claim(ctx, "fetch", "a", "a:1", 5)
+	require.NoError(t, err)
+	require.Equal(t, []string{"next", "new"}, claimIDs(cs))
+
+	// Another node takes over a's actions, one of them damaged while it
+	// ran: that one ends as Error, the others are put back.
+	damage(t, a, "sound")
+	b := nodesAt(t, url, "b")[0]
+	adopted, err := b.Adopt(ctx, "fetch", "b", "b:1", []string{"a"}, func(x *messages.StoredAction) {
+		x.Status.State = messages.State_STATE_QUEUED
+	})
+	require.NoError(t, err, "a damaged record does not fail the take-over of the others")
+	byID := map[string]*messages.ActionStatus{}
+	for _, row := range adopted {
+		require.Equal(t, "b", row.Owner)
+		byID[row.Record.Id] = row.Record.Status
+	}
+	require.Len(t, byID, 4)
+	requireDamagedError(t, byID["sound"])
+	require.Equal(t, messages.State_STATE_QUEUED, byID["next"].State)
+	require.Equal(t, messages.State_STATE_QUEUED, byID["new"].State)
+	got, _, err = b.Action(ctx, "fetch", "sound")
+	require.NoError(t, err)
+	requireDamagedError(t, got.Record.Status)
+}
+
+func requireDamagedError(t *testing.T, st *messages.ActionStatus) {
+	t.Helper()
+	require.Equal(t, messages.State_STATE_ERROR, st.State)
+	require.False(t, st.Running)
+	require.Contains(t, st.Error, "record in the shared store is damaged")
+	require.NotZero(t, st.EndedUnixMs)
+}
