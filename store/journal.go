@@ -670,6 +670,10 @@ type journal struct {
 	// Tests set it to fail writes as a file system without fallocate
 	// does when the disk is full.
 	writeAt func(f *os.File, b []byte, off int64) (int, error)
+	// syncAt syncs cur (after a frame or an end frame); nil: fdatasync.
+	// Tests set it to fail as an fdatasync does that finds no room (NFS,
+	// thin-provisioned storage).
+	syncAt func(f *os.File) error
 }
 
 func (j *journal) write(b []byte, off int64) (int, error) {
@@ -677,6 +681,45 @@ func (j *journal) write(b []byte, off int64) (int, error) {
 		return j.writeAt(j.cur, b, off)
 	}
 	return j.cur.WriteAt(b, off)
+}
+
+// syncLocked fdatasyncs cur after a frame (or end frame) was written
+// into it. A failure for lack of room (ENOSPC or EDQUOT from a file system
+// that allocates at writeback: NFS, thin-provisioned storage) is
+// notWritten, and the journal takes nothing more (broken): the frame
+// counts for nothing and the store folds the journal from memory
+// (suspendJournal), as when a frame's write finds no room. Any other
+// failure is a syncError: the store fails (ErrFailed).
+//
+// That is safe because a frame whose fdatasync failed is never relied on
+// and never built on. Its bytes may or may not reach the disk, whole or
+// in part, now or later, whatever a retried fdatasync says (PostgreSQL's
+// "fsyncgate"): so it is not acknowledged, no frame is written after it
+// (the next would go at its offset and could leave its leftovers after
+// the data's end), and the fold records the next segment as the
+// journal's start (journalRecord{M: curN+1}), so that no replay reads
+// this segment again, whatever is in it. Every acknowledged frame was
+// synced before its append returned and is in memory, which the fold
+// writes into the store file with bbolt's own fdatasync. A crash before
+// the fold replays this segment as it is on disk: every acknowledged
+// frame, then the failed one whole (an unacknowledged batch that may
+// have been committed, as with any error), torn (ignored), or gone.
+func (j *journal) syncLocked() error {
+	var err error
+	if j.syncAt != nil {
+		err = j.syncAt(j.cur)
+	} else {
+		err = fdatasync(j.cur)
+	}
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("journal: sync %s: %w", j.curPath, err)
+	if spaceError(err) {
+		j.broken = err
+		return &notWritten{err}
+	}
+	return &syncError{err}
 }
 
 type preparedSeg struct {
@@ -830,9 +873,9 @@ func (j *journal) rotateLocked(need int64) error {
 		j.spare = &p
 		return fmt.Errorf("journal: end %s: %w", j.curPath, err)
 	}
-	if err := fdatasync(j.cur); err != nil {
+	if err := j.syncLocked(); err != nil {
 		j.spare = &p
-		return &syncError{fmt.Errorf("journal: sync %s: %w", j.curPath, err)}
+		return err
 	}
 	j.seq++
 	_ = j.cur.Close()
@@ -867,7 +910,8 @@ func (j *journal) append(frame []byte, beforeWrite func() error, afterSync func(
 	if j.off+int64(len(frame))+endFrameBytes > j.size {
 		if err := j.rotateLocked(int64(len(frame))); err != nil {
 			var se *syncError
-			if errors.As(err, &se) || j.broken != nil && !spaceError(err) {
+			var nw *notWritten
+			if errors.As(err, &se) || errors.As(err, &nw) || j.broken != nil && !spaceError(err) {
 				return err
 			}
 			return &notWritten{err} // the frame was not written (and the journal is whole, or see below)
@@ -896,8 +940,8 @@ func (j *journal) append(frame []byte, beforeWrite func() error, afterSync func(
 		}
 		return err
 	}
-	if err := fdatasync(j.cur); err != nil {
-		return &syncError{fmt.Errorf("journal: sync %s: %w", j.curPath, err)}
+	if err := j.syncLocked(); err != nil {
+		return err
 	}
 	j.seq++
 	j.off += int64(len(frame))
@@ -911,7 +955,9 @@ func (j *journal) append(frame []byte, beforeWrite func() error, afterSync func(
 // segment could not be made (no room, no file descriptor), and nothing of
 // the frame is on disk, and later appends may succeed; or the frame's
 // write failed for lack of room, and what it left was undone or is a torn
-// tail after which the journal takes no frame (broken).
+// tail after which the journal takes no frame (broken); or its fdatasync
+// (or the end frame's) failed for lack of room, and the journal takes no
+// frame after it (broken; see syncLocked).
 type notWritten struct{ err error }
 
 func (e *notWritten) Error() string { return e.err.Error() }

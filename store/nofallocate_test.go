@@ -177,3 +177,151 @@ func (b *logSink) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// failSync makes the journal's fdatasync fail with ENOSPC while it is on,
+// as it does on a file system that allocates at writeback (NFS,
+// thin-provisioned storage). The frame it was to sync stays in the file,
+// as it may reach the disk anyway (whatever a later fdatasync says); the
+// segment as it was then is kept in *seg, to be put back later.
+func failSync(s *boltStore, seg *[]byte) *atomic.Bool {
+	var on atomic.Bool
+	s.j.mu.Lock()
+	defer s.j.mu.Unlock()
+	s.j.syncAt = func(f *os.File) error {
+		if !on.Load() {
+			return fdatasync(f)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		b := make([]byte, fi.Size())
+		if _, err := f.ReadAt(b, 0); err != nil {
+			return err
+		}
+		*seg = b
+		return &os.PathError{Op: "sync", Path: f.Name(), Err: syscall.ENOSPC}
+	}
+	return &on
+}
+
+// An fdatasync of the journal that fails for lack of room stopped every
+// write until the server restarted (ErrFailed). Now it goes the way of a
+// frame whose write finds no room: the frame counts for nothing, the
+// journal is folded from memory into the store file (which bbolt syncs
+// itself), the batch is committed there directly, and so is everything
+// after it, until the journal comes back (resumeJournal, as after a
+// write that found no room: TestJournalResumedOnceThereIsRoomAgain). The frame whose
+// sync failed may be on the disk all the same, whole: no replay reads it,
+// even where its segment is still there after a crash (put back here), so
+// it cannot bring back what later commits changed or deleted.
+func TestJournalSuspendedWhenASyncFindsNoRoom(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var logged logSink
+	o, err := Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	require.NoError(t, err)
+	s := o.(*boltStore)
+	s.stopCheckpointer()
+	ds, err := s.Datastore("crawl")
+	require.NoError(t, err)
+	dd := ds.(Deferrer)
+	want := map[string]messages.State{}
+	apply := func(b []ActionMutation) error {
+		err := s.ApplyActions("fetch", b)
+		if err == nil {
+			for _, m := range b {
+				if m.Put != nil {
+					want[m.Put.Id] = m.Put.Status.State
+				} else {
+					delete(want, m.Delete)
+				}
+			}
+		}
+		return err
+	}
+	for i := range 5 {
+		require.NoError(t, apply([]ActionMutation{{Put: rec(fmt.Sprintf("a%05d", i), uint64(i+1), messages.State_STATE_QUEUED)}}))
+	}
+	require.NoError(t, dd.UpdateDeferred(func(w Writer) error { return w.Put([]byte("pending"), []byte("1")) }))
+	var seg []byte
+	segPath := s.j.curPath
+	fail := failSync(s, &seg)
+	fail.Store(true)
+	require.NoError(t, apply([]ActionMutation{
+		{Put: rec("a00000", 1, messages.State_STATE_PROCESSING)},
+		{Put: rec("b00000", 10, messages.State_STATE_QUEUED)},
+	}), "the batch whose sync found no room is committed directly")
+	fail.Store(false)
+	require.True(t, bytes.Contains(seg, []byte("b00000")), "the frame is in the segment")
+	require.False(t, s.journaling(), "the journal is suspended")
+	assert.Contains(t, logged.String(), "no room for the journal", "the switch is logged")
+	assert.Contains(t, logged.String(), "no space left on device", "with its cause")
+	left, err := listSegments(dir, DefaultFile)
+	require.NoError(t, err)
+	require.Empty(t, left, "the folded segments are deleted")
+
+	// Later commits change and delete what the unsynced frame holds.
+	require.NoError(t, apply([]ActionMutation{
+		{Put: rec("a00000", 1, messages.State_STATE_FINISHED)},
+		{Delete: "b00000"},
+	}))
+	require.NoError(t, ds.Update(func(w Writer) error { return w.Put([]byte("direct"), []byte("after")) }))
+	require.Equal(t, want, ids(t, s))
+
+	// A crash while the journal is suspended, with the segment whose
+	// sync failed still there (say its deletion did not reach the disk),
+	// holding that frame whole.
+	crash(t, s)
+	require.NoError(t, os.WriteFile(segPath, seg, 0o600))
+	s2 := openJ(t, dir)
+	require.Equal(t, want, ids(t, s2), "nothing acknowledged is lost, and the unsynced frame is not replayed")
+	ds2, err := s2.Datastore("crawl")
+	require.NoError(t, err)
+	for k, v := range map[string]string{"pending": "1", "direct": "after"} {
+		got, err := ds2.Get([]byte(k))
+		require.NoError(t, err)
+		require.Equal(t, v, string(got), k)
+	}
+	require.True(t, s2.journaling(), "the next Open uses the journal again")
+	require.NoError(t, s2.Close())
+}
+
+// A crash before the journal is folded: the journal took nothing after
+// the frame whose sync failed (the next frame would go where it is), and
+// a replay gives every acknowledged frame; the failed one, unacknowledged,
+// may be replayed too (its batch may have been committed, as after any
+// error).
+func TestNothingIsAppendedAfterAFailedSync(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openJ(t, dir)
+	want := map[string]messages.State{}
+	for i := range 5 {
+		r := rec(fmt.Sprintf("a%05d", i), uint64(i+1), messages.State_STATE_QUEUED)
+		require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: r}}))
+		want[r.Id] = messages.State_STATE_QUEUED
+	}
+	var seg []byte
+	fail := failSync(s, &seg)
+	fail.Store(true)
+	frame := func(id string, seq uint64) []byte {
+		framed, err := encodeActions("fetch", []ActionMutation{{Put: rec(id, seq, messages.State_STATE_QUEUED)}})
+		require.NoError(t, err)
+		return encodeFrame("fetch", []journalMutation{{kind: kindPut, put: framed[0][frameHeader:], framed: framed[0], id: id, seq: seq}})
+	}
+	none := func() error { return nil }
+	var nw *notWritten
+	err := s.j.append(frame("unsynced", 100), none, none)
+	require.ErrorAs(t, err, &nw, "a frame whose sync found no room counts for nothing")
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	fail.Store(false)
+	err = s.j.append(frame("after", 101), none, none)
+	require.ErrorAs(t, err, &nw, "nothing is appended after it")
+	crash(t, s)
+	s2 := openJ(t, dir)
+	got := ids(t, s2)
+	delete(got, "unsynced")
+	require.Equal(t, want, got, "every acknowledged frame is replayed, and nothing after the failed one")
+	require.NoError(t, s2.Close())
+}
