@@ -325,3 +325,48 @@ func TestNothingIsAppendedAfterAFailedSync(t *testing.T) {
 	require.Equal(t, want, got, "every acknowledged frame is replayed, and nothing after the failed one")
 	require.NoError(t, s2.Close())
 }
+
+// The same goes for the fdatasync of the end frame that closes a segment
+// (a rotation): the frame that needed the next segment is committed
+// directly, and neither the end frame (which may be on the disk) nor its
+// segment is read by a replay.
+func TestJournalSuspendedWhenARotationsSyncFindsNoRoom(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var logged logSink
+	o, err := Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	require.NoError(t, err)
+	s := o.(*boltStore)
+	s.stopCheckpointer()
+	want := map[string]messages.State{}
+	for i := range 3 {
+		r := rec(fmt.Sprintf("a%05d", i), uint64(i+1), messages.State_STATE_QUEUED)
+		require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: r}}))
+		want[r.Id] = messages.State_STATE_QUEUED
+	}
+	var seg []byte
+	segPath, first := s.j.curPath, s.j.curN
+	fail := failSync(s, &seg)
+	fail.Store(true)
+	// A frame larger than the segment: a rotation first.
+	big := rec("big", 10, messages.State_STATE_QUEUED)
+	big.Status.Error = strings.Repeat("y", 2<<20)
+	require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: big}, {Put: rec("a00000", 1, messages.State_STATE_PROCESSING)}}),
+		"the batch whose rotation's sync found no room is committed directly")
+	want["big"], want["a00000"] = messages.State_STATE_QUEUED, messages.State_STATE_PROCESSING
+	fail.Store(false)
+	require.Equal(t, first, s.j.curN, "the rotation did not happen")
+	require.NotEmpty(t, seg)
+	require.False(t, s.journaling(), "the journal is suspended")
+	assert.Contains(t, logged.String(), "no room for the journal")
+	require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: rec("a00000", 1, messages.State_STATE_FINISHED)}, {Delete: "a00001"}}))
+	want["a00000"] = messages.State_STATE_FINISHED
+	delete(want, "a00001")
+	require.Equal(t, want, ids(t, s))
+
+	crash(t, s)
+	require.NoError(t, os.WriteFile(segPath, seg, 0o600))
+	s2 := openJ(t, dir)
+	require.Equal(t, want, ids(t, s2), "nothing acknowledged is lost, and the segment is not replayed")
+	require.NoError(t, s2.Close())
+}
