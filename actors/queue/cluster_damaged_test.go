@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -79,4 +80,50 @@ func TestClusterDamagedClaimEndsAsError(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, messages.State_STATE_ERROR, row.Record.Status.State)
 	assert.Equal(t, "n1", row.Owner)
+}
+
+// The same for a damaged action that this node never held (submitted
+// elsewhere): the claim takes it, and it ends as Error under a task actor
+// of its own, which answers for it by its token.
+func TestClusterDamagedClaimOfAnotherNodesAction(t *testing.T) {
+	pg := pgtest.StartT(t, pgtest.Options{})
+	url := pg.DatabaseT(t)
+	ctx := context.Background()
+	db, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "n1"})
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	q, _, _ := startSoloCluster(t, db)
+
+	// Queued by another node (a live member: its actions are not taken
+	// over), first in line; then damaged.
+	require.NoError(t, db.RegisterNode(ctx, "n2", "n2:1", 2))
+	id := uuid.Must(uuid.NewV7())
+	tok := messages.NewToken("elsewhere", 7000, "fetch", id)
+	_, err = db.Submit(ctx, "fetch", "n2", "n2:1", []pgstore.NewAction{{Record: &messages.StoredAction{Id: id.String(),
+		Spec:   &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Priority: 5, Params: messages.Params{{Name: "Mode", Value: "instant"}}},
+		Status: &messages.ActionStatus{Token: tok, State: messages.State_STATE_QUEUED, Priority: 5, QueuedUnixMs: time.Now().UnixMilli()}}}}, 100)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `UPDATE connector_actions SET record = '\xffffffff'::bytea WHERE id = $1`, []byte(id.String()))
+	require.NoError(t, err)
+
+	// A submission here makes the node claim: the damaged one first.
+	mine, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Params: messages.Params{{Name: "Mode", Value: "instant"}}})
+	require.NoError(t, err)
+	var st *messages.ActionStatus
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		got, err := q.Status(ctx, tok)
+		if assert.NoError(ct, err) {
+			assert.Equal(ct, messages.State_STATE_ERROR, got.State)
+			st = got
+		}
+	}, 30*time.Second, 10*time.Millisecond)
+	assert.Contains(t, st.Error, "record in the shared store is damaged")
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		got, err := q.Status(ctx, mine)
+		if assert.NoError(ct, err) {
+			assert.Equal(ct, messages.State_STATE_FINISHED, got.State)
+		}
+	}, 30*time.Second, 10*time.Millisecond)
 }
