@@ -15,6 +15,9 @@ import (
 // itself when it commits, to the record as it is then: counters it adds
 // to are exact across the nodes of a cluster, fields it sets are last
 // writer wins.
+//
+// MergeBookkeeping keeps m's maps as they are: the caller must not change
+// them afterwards (each caller builds a new Merge per call).
 type MergeBookkeeper interface {
 	MergeBookkeeping(key []byte, m Merge) error
 }

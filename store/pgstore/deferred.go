@@ -407,8 +407,9 @@ func (d *datastore) MergeBookkeeping(key []byte, m store.Merge) error {
 		return fmt.Errorf("store: datastore %s: key %q is under a listed prefix (store.ForEachPrefix): it cannot be merged: %w", d.task, key, store.ErrInvalid)
 	}
 	return d.writing(what, func() error {
-		mc := m.Clone()
-		v := &defVal{m: &mc}
+		// m's maps are the store's from here on (store.MergeBookkeeper):
+		// not cloned, two maps fewer per action's end.
+		v := &defVal{m: &m}
 		ds := &d.s.def
 		ds.mu.Lock()
 		defer ds.mu.Unlock()
