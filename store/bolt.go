@@ -109,6 +109,11 @@ type boltStore struct {
 	// gave up once; it waits for the next Open.
 	gate       sync.RWMutex
 	compactOff bool
+	// commitMu is held by every write transaction of the bbolt file
+	// (write, writeRawLocked) from its start until its failure is
+	// classified: bbolt serialises them anyway, and commitUncertain reads
+	// the last committed transaction with no other commit in between.
+	commitMu sync.Mutex
 	// compactTimeouts: online compactions in a row abandoned at their time
 	// limit (checkpointer goroutine only).
 	compactTimeouts uint

@@ -32,10 +32,11 @@ func (s *boltStore) readLocked(what string, fn func(tx *bolt.Tx) error) (err err
 }
 
 // write runs fn in a write transaction and commits it, applying the failure
-// policy: errors before the commit, and out-of-space or permission errors
-// from it, leave nothing applied and the store writable; any other commit
-// error, or a failed sync, leaves the outcome unknown and stops later writes
-// (ErrFailed).
+// policy: errors before the commit, permission errors from it, and
+// out-of-space errors from it that left the commit unseen (commitUncertain)
+// leave nothing applied and the store writable; any other commit error, or
+// a failed sync (even for lack of room), leaves the outcome unknown and
+// stops later writes (ErrFailed).
 func (s *boltStore) write(what string, fn func(tx *bolt.Tx) error) (err error) {
 	s.gate.RLock() // before s.mu: a compaction holds the gate, then takes s.mu
 	defer s.gate.RUnlock()
@@ -48,6 +49,8 @@ func (s *boltStore) write(what string, fn func(tx *bolt.Tx) error) (err error) {
 		return fmt.Errorf("store: %s: %s: %w (after: %w)", s.path, what, ErrFailed, *f)
 	}
 	defer s.protect(&err, what, true)()
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
 	tx, err := s.db.Begin(true)
 	if err != nil {
 		return s.commitErr(what, err, false)
@@ -67,8 +70,9 @@ func (s *boltStore) write(what string, fn func(tx *bolt.Tx) error) (err error) {
 		}
 	}
 	done = true // Commit rolls back itself when it fails
+	id := tx.ID()
 	if err := tx.Commit(); err != nil {
-		return s.commitErr(what, err, true)
+		return s.commitErr(what, err, s.commitUncertain(err, id))
 	}
 	if f := s.cfg.Faults; f != nil {
 		if err := f.Synced(); err != nil {

@@ -607,11 +607,28 @@ func (s *boltStore) writeRawLocked(what string, fn func(tx *bolt.Tx) error) (err
 		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed)
 	}
 	defer s.protect(&err, what, true)()
-	if err := s.db.Update(fn); err != nil {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return s.commitErr(what, err, true)
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
 		if errors.Is(err, errNothing) {
 			return err
 		}
 		return s.commitErr(what, err, true)
+	}
+	done = true // Commit rolls back itself when it fails
+	id := tx.ID()
+	if err := tx.Commit(); err != nil {
+		return s.commitErr(what, err, s.commitUncertain(err, id))
 	}
 	return nil
 }

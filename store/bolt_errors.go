@@ -63,19 +63,47 @@ func (s *boltStore) openErr(what string, err error) error {
 var errUserPanic = errors.New("store: callback panicked")
 
 // commitErr wraps an error of a write; uncertain says whether the batch may
-// have reached the disk in part.
+// have reached the disk in part. An uncertain outcome is ErrFailed even for
+// lack of room (ENOSPC or EDQUOT from an fdatasync, as on NFS or thin
+// provisioning): the batch may be applied, so it must not be reported as
+// ErrNoSpace, which says that nothing is.
 func (s *boltStore) commitErr(what string, err error, uncertain bool) error {
 	switch {
-	case errors.Is(err, berrors.ErrMaxSizeReached) || spaceError(err):
-		return &classifiedError{fmt.Errorf("store: %s: %s: %w: %w", s.path, what, ErrNoSpace, err)}
 	case permissionError(err):
 		return &classifiedError{fmt.Errorf("store: %s: %s: %w: %w", s.path, what, ErrReadOnly, err)}
-	case !uncertain:
+	case uncertain:
+		// ErrFailed, below
+	case errors.Is(err, berrors.ErrMaxSizeReached) || spaceError(err):
+		return &classifiedError{fmt.Errorf("store: %s: %s: %w: %w", s.path, what, ErrNoSpace, err)}
+	default:
 		return &classifiedError{fmt.Errorf("store: %s: %s: %w", s.path, what, err)}
 	}
 	wrapped := &classifiedError{fmt.Errorf("store: %s: %s: %w: %w", s.path, what, ErrFailed, err)}
 	s.fail(wrapped)
 	return wrapped
+}
+
+// commitUncertain says whether a bbolt commit (transaction id) that
+// failed with err may have been applied. bbolt returns the same errors
+// whether they come before its meta page is written (growing the file,
+// writing or syncing the data pages: nothing is applied) or from writing
+// or syncing that page (the commit may be applied: the page is written
+// with pwrite into the file bbolt maps, so it is visible at once, and may
+// reach the disk later). For lack of room the two are told apart by
+// reading the meta page: the commit is applied unless the last committed
+// transaction is still an earlier one. commitMu, held by the caller, keeps
+// any other commit from coming in between. Other errors stay uncertain.
+func (s *boltStore) commitUncertain(err error, id int) bool {
+	if !errors.Is(err, berrors.ErrMaxSizeReached) && !spaceError(err) {
+		return true
+	}
+	tx, rerr := s.db.Begin(false)
+	if rerr != nil {
+		return true
+	}
+	last := tx.ID()
+	_ = tx.Rollback()
+	return last >= id
 }
 
 // classifiedError is an error commitErr has already sorted under the

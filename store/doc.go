@@ -112,11 +112,12 @@
 // bbolt on damaged pages and memory faults in the mapped file are recovered
 // into ErrCorrupt. A second process opening the same file gets ErrLocked
 // after Config.LockTimeout. A write that runs out of space (ENOSPC, EFBIG,
-// Config.MaxSize) fails with ErrNoSpace, leaves nothing applied and the
-// store usable. A commit whose outcome is unknown (fsync or other I/O
-// error) fails with ErrFailed and the store then refuses all writes until
-// it is reopened, since after a failed fsync the only trustworthy state is
-// the one read back from disk.
+// EDQUOT, Config.MaxSize) fails with ErrNoSpace, leaves nothing applied and
+// the store usable. A commit whose outcome is unknown (fsync or other I/O
+// error, an fsync that fails for lack of space included) fails with
+// ErrFailed and the store then refuses all writes until it is reopened,
+// since after a failed fsync the only trustworthy state is the one read
+// back from disk.
 //
 // # Testing
 //

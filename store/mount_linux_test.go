@@ -61,6 +61,47 @@ func TestDiskFull(t *testing.T) {
 	storetest.RequireActions(t, s2, "fetch", append(applied, extra)...)
 }
 
+// TestDiskFullDirect: with actions committed to bbolt directly
+// (Config.MaxSize), a commit that finds the disk full fails before bbolt
+// writes its meta page: ErrNoSpace, not ErrFailed (commitUncertain reads
+// that the commit is not applied), nothing of it is applied, and once
+// there is room again writes succeed.
+func TestDiskFullDirect(t *testing.T) {
+	t.Parallel()
+	dir := tmpfs(t, 512<<10)
+	s, err := store.Open(store.Config{Dir: dir, MaxSize: 1 << 30})
+	require.NoError(t, err)
+	defer s.Close()
+	var applied []*messages.StoredAction
+	var full error
+	for i := 0; i < 10_000 && full == nil; i++ {
+		var batch []store.ActionMutation
+		var recs []*messages.StoredAction
+		for j := 0; j < 16; j++ {
+			r := storetest.Record(fmt.Sprintf("id-%06d", i*16+j), uint64(i*16+j), 1)
+			r.Status.Error = strings.Repeat("x", 300)
+			recs = append(recs, r)
+			batch = append(batch, storetest.Put(r))
+		}
+		if full = s.ApplyActions("fetch", batch); full == nil {
+			applied = append(applied, recs...)
+		}
+	}
+	require.ErrorIs(t, full, store.ErrNoSpace)
+	require.NotErrorIs(t, full, store.ErrFailed)
+	require.NotEmpty(t, applied)
+	storetest.RequireActions(t, s, "fetch", applied...)
+
+	remount(t, dir, 0, "size=8m")
+	extra := storetest.Record("extra", 1<<30, 1)
+	require.NoError(t, s.ApplyActions("fetch", []store.ActionMutation{storetest.Put(extra)}))
+	require.NoError(t, s.Close())
+	s2, err := store.Open(store.Config{Dir: dir, MaxSize: 1 << 30})
+	require.NoError(t, err)
+	defer s2.Close()
+	storetest.RequireActions(t, s2, "fetch", append(applied, extra)...)
+}
+
 // TestReadOnlyMount covers a folder that cannot be written even by root.
 func TestReadOnlyMount(t *testing.T) {
 	t.Parallel()

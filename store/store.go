@@ -193,7 +193,9 @@ var (
 	// ErrReadOnly: the folder or file cannot be written.
 	ErrReadOnly = errors.New("store: not writable")
 	// ErrNoSpace: the disk (or Config.MaxSize) is full. The write was not
-	// applied; the store stays usable and later writes may succeed.
+	// applied; the store stays usable and later writes may succeed. (An
+	// fsync that fails for lack of room is ErrFailed: its write may be
+	// applied.)
 	ErrNoSpace = errors.New("store: no space left")
 	// ErrFailed: a commit failed in a way that leaves its outcome unknown
 	// (fsync or I/O error: the batch may or may not be on disk). The store
