@@ -1,10 +1,13 @@
 package queue
 
 import (
+	"bytes"
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
@@ -84,7 +87,13 @@ func TestClusterDamagedClaimEndsAsError(t *testing.T) {
 
 // The same for a damaged action that this node never held (submitted
 // elsewhere): the claim takes it, and it ends as Error under a task actor
-// of its own, which answers for it by its token.
+// of its own, which answers for it by its token. The node that held it is
+// told it moved (ActionMoved), as for any claim, so that it retires its
+// task actor at once instead of answering Queued until its own
+// reconciliation (review15, F10). Here that node is a registered row
+// whose address no actor system serves: the notice ends as a dead letter,
+// which the test watches for (published when it is sent, in the claim's
+// handling, before the reconciliation that ends the action as Error).
 func TestClusterDamagedClaimOfAnotherNodesAction(t *testing.T) {
 	pg := pgtest.StartT(t, pgtest.Options{})
 	url := pg.DatabaseT(t)
@@ -108,6 +117,16 @@ func TestClusterDamagedClaimOfAnotherNodesAction(t *testing.T) {
 	_, err = conn.Exec(ctx, `UPDATE connector_actions SET record = '\xffffffff'::bytea WHERE id = $1`, []byte(id.String()))
 	require.NoError(t, err)
 
+	var moved atomic.Bool
+	sub := q.sys.EventStream.Subscribe(func(evt any) {
+		if dl, ok := evt.(*actor.DeadLetterEvent); ok && dl.PID.GetAddress() == "n2:1" {
+			if m, ok := dl.Message.(*messages.ActionMoved); ok && bytes.Equal(m.Id, id[:]) {
+				moved.Store(true)
+			}
+		}
+	})
+	t.Cleanup(func() { q.sys.EventStream.Unsubscribe(sub) })
+
 	// A submission here makes the node claim: the damaged one first.
 	mine, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Params: messages.Params{{Name: "Mode", Value: "instant"}}})
 	require.NoError(t, err)
@@ -120,6 +139,7 @@ func TestClusterDamagedClaimOfAnotherNodesAction(t *testing.T) {
 		}
 	}, 30*time.Second, 10*time.Millisecond)
 	assert.Contains(t, st.Error, "record in the shared store is damaged")
+	assert.True(t, moved.Load(), "the node that held the action was not told it moved")
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		got, err := q.Status(ctx, mine)
 		if assert.NoError(ct, err) {

@@ -450,12 +450,18 @@ func (m *cmanager) claimedDone(ctx actor.Context, op *cOp, err error) {
 		if perr != nil {
 			continue
 		}
+		moved := c.PrevOwner != "" && c.PrevOwner != m.node
 		if c.Damaged != nil {
 			// Its record does not decode: it cannot run. This node
 			// owns it, Processing, with no worker: the reconciliation,
 			// at once, takes it again, which ends it as Error (the
-			// store logged it).
+			// store logged it). Its previous owner is told, as for any
+			// claim, so that it retires its task actor now rather than
+			// answer Queued until its own reconciliation.
 			m.reconcileWanted = true
+			if moved {
+				ctx.Send(actor.NewPID(c.PrevAddr, m.name), &messages.ActionMoved{Id: id[:], Epoch: c.Epoch})
+			}
 			continue
 		}
 		e := m.entries[id]
@@ -482,7 +488,7 @@ func (m *cmanager) claimedDone(ctx actor.Context, op *cOp, err error) {
 			}
 		}
 		ctx.Send(e.pid, startMsg)
-		if c.PrevOwner != "" && c.PrevOwner != m.node {
+		if moved {
 			ctx.Send(actor.NewPID(c.PrevAddr, m.name), &messages.ActionMoved{Id: id[:], Epoch: c.Epoch})
 		}
 	}
