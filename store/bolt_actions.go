@@ -133,14 +133,18 @@ func (s *boltStore) ApplyActions(queue string, batch []ActionMutation) error {
 			}
 		}
 		err = s.applyJournaled(what, queue, muts)
-		if noRoom(err) || errors.Is(err, errSuspended) {
+		if errors.Is(err, errSuspended) {
+			// Suspended by another caller since journaling() looked
+			// (nothing was written): go round again, and commitDirect
+			// sees the state now. Suspending here would be wrong: the
+			// journal may already be back (resumeJournal).
+			continue
+		}
+		if noRoom(err) {
 			// The journal found no room: go on without the journal
 			// (nothing of this batch was written), as with a disk too
 			// small for one at Open.
 			if serr := s.suspendJournal(err); serr != nil {
-				if errors.Is(err, errSuspended) {
-					return serr
-				}
 				return fmt.Errorf("%w; and folding the journal to go on without it: %w", err, serr)
 			}
 			if done, err := s.commitDirect(what, queue, batch, muts); done {
