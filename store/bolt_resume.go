@@ -105,13 +105,17 @@ func (s *boltStore) resumeJournal() (bool, error) {
 	if err := s.writeRawLocked(what, func(tx *bolt.Tx) error {
 		return putJournalRecord(tx, journalRecord{M: n, S: seq, Exists: true})
 	}); err != nil {
-		// The record may have reached the file: the segment it names
-		// stays (empty, it is harmless either way; the next try or
-		// Open replaces or deletes it).
-		_ = p.f.Close()
 		if errors.Is(err, ErrNoSpace) {
+			// Nothing was applied (commitErr): no record names the
+			// segment, and its 4 MiB go back to a disk that has just
+			// shown it has no room.
+			drop()
 			return false, nil
 		}
+		// The record may have reached the file (ErrFailed: the store
+		// is failed): the segment it names stays (empty, it is
+		// harmless either way; Open replaces or deletes it).
+		_ = p.f.Close()
 		return false, err
 	}
 	s.j.resume(n, p)
