@@ -131,9 +131,11 @@ type boltStore struct {
 	// each held for its whole call, callback included, and with
 	// suspendJournal (from ApplyActions, the checkpointer, Close), which
 	// takes it to fold dsPending: when the journal's next segment finds no
-	// room (once per run, or once per retry while the fold itself finds
-	// none), an ApplyActions waits for the update under way, its callback
-	// included. closing (under dsMu) is set by Close once the updates
+	// room (once per suspension, or once per retry while the fold itself
+	// finds none), an ApplyActions waits for the update under way, its
+	// callback included; and with resumeJournal (the checkpointer), which
+	// holds it while it turns the journal back on, so a resumption waits
+	// for the update under way too. closing (under dsMu) is set by Close once the updates
 	// under way have returned: later ones are refused (ErrClosed), so
 	// none applies a write after Close's final flush, and none runs its
 	// callback (which may read, taking s.mu for reading) while Close waits

@@ -30,8 +30,9 @@ import (
 // journal is suspended (nothing would write it): UpdateDeferred looks at
 // the journal holding dsMu, and again after a fold of its own. Each holds
 // it for its whole call, callback included, so an ApplyActions that
-// suspends the journal (once per run, or once per retry while the fold
-// finds no room) waits for the update under way.
+// suspends the journal (once per suspension, or once per retry while the
+// fold finds no room) waits for the update under way, and so does a
+// resumption of the journal (resumeJournal, which holds dsMu).
 
 // defaultMaxDeferredBytes is Config.MaxDeferredBytes by default: far
 // above what a crawl defers between two checkpoints (a second, or 4096
@@ -163,8 +164,8 @@ func (d *boltDatastore) UpdateDeferred(fn func(w Writer) error) error {
 	// pending Lock, which would wait for fn. Only dsMu is held, which
 	// Update, Clear and UpdateDeferred take for their whole call, and
 	// suspendJournal (from ApplyActions, the checkpointer, Close) for its
-	// fold: when the journal's next segment finds no room (once per run),
-	// an ApplyActions (a queue's group commit) may wait for fn. fn must
+	// fold: when the journal's next segment finds no room (once per
+	// suspension), an ApplyActions (a queue's group commit) may wait for fn. fn must
 	// not call ApplyActions, nor wait for something that does.
 	w := &deferWriter{d: d, vals: map[string]*dsVal{}}
 	var (
