@@ -157,6 +157,9 @@ type boltStore struct {
 	// way), "flushed" (after its final flush and checkpoint, before it
 	// takes s.mu for writing).
 	closeHook func(step string)
+	// resumeHook, when a test sets it, is called by resumeJournal once it
+	// has prepared the new segment, before it checks the room left.
+	resumeHook func()
 }
 
 // checkpointEvery is how many journaled mutations wake the checkpointer

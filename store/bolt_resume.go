@@ -78,6 +78,9 @@ func (s *boltStore) resumeJournal() (bool, error) {
 		_ = p.f.Close()
 		_ = os.Remove(p.path) // empty: harmless if left (see above)
 	}
+	if s.resumeHook != nil {
+		s.resumeHook()
+	}
 	if !roomFor(s.cfg.Dir, segmentSize) {
 		drop()
 		return false, nil
