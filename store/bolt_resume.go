@@ -39,10 +39,18 @@ func (s *boltStore) maybeResumeJournal(now time.Time) {
 	}
 }
 
+// resumeRoom is the free space resumeJournal wants: three segments (12
+// MiB), the one it makes among them.
+const resumeRoom = 3 * segmentSize
+
 // resumeJournal turns the journal back on after suspendJournal, once
-// there is room again: for its next segment (made here, prepared, of the
-// full size) and for the one after it, so that a disk that is still
-// nearly full does not suspend it again at the next rotation. It returns
+// there is room again (resumeRoom): for its next segment (made here,
+// prepared, of the full size), for the one after it, so that a disk that
+// is still nearly full does not suspend it again at the next rotation,
+// and a segment's worth for connector.db to grow when checkpoints fold
+// the journal into it: without that margin, a journal turned back on with
+// just two segments' room left the checkpoint's fold none, and puts were
+// refused (s.full) that direct commits would have taken. It returns
 // false, changing nothing, while there is not.
 //
 // The journal goes on in the segment after the one it was suspended in,
@@ -61,7 +69,7 @@ func (s *boltStore) resumeJournal() (bool, error) {
 	if s.j == nil || !s.direct.Load() {
 		return false, nil
 	}
-	if !roomFor(s.cfg.Dir, 2*segmentSize) {
+	if !roomFor(s.cfg.Dir, resumeRoom) {
 		return false, nil // no 4 MiB of zeros written (and removed) at every try
 	}
 	s.j.mu.Lock()
@@ -81,7 +89,7 @@ func (s *boltStore) resumeJournal() (bool, error) {
 	if s.resumeHook != nil {
 		s.resumeHook()
 	}
-	if !roomFor(s.cfg.Dir, segmentSize) {
+	if !roomFor(s.cfg.Dir, resumeRoom-segmentSize) {
 		drop()
 		return false, nil
 	}

@@ -56,8 +56,9 @@
 // (a checkpoint would not make that room: the segment in use stays), it is
 // folded into bbolt, with a record that no segment is expected, and the
 // store commits directly (suspendJournal) until the checkpointer finds
-// room for two segments again (resumeJournal, tried every 30 s) or the
-// next Open. A folder in
+// room for three segments again (two, and one's worth for bbolt to grow
+// when it folds the journal: resumeJournal, tried every 30 s) or the next
+// Open. A folder in
 // which no file can be created is refused at Open (ErrReadOnly).
 //
 // Datastore.Update is durable too. Skipping the fsync would be cheaper, and
