@@ -27,38 +27,9 @@ var (
 func TestDiskFull(t *testing.T) {
 	t.Parallel()
 	dir := tmpfs(t, 512<<10)
-	s, err := store.Open(store.Config{Dir: dir})
-	require.NoError(t, err)
-	defer s.Close()
-	var applied []*messages.StoredAction
-	var full error
-	for i := 0; i < 10_000 && full == nil; i++ {
-		var batch []store.ActionMutation
-		var recs []*messages.StoredAction
-		for j := 0; j < 16; j++ {
-			r := storetest.Record(fmt.Sprintf("id-%06d", i*16+j), uint64(i*16+j), 1)
-			r.Status.Error = strings.Repeat("x", 300)
-			recs = append(recs, r)
-			batch = append(batch, storetest.Put(r))
-		}
-		if full = s.ApplyActions("fetch", batch); full == nil {
-			applied = append(applied, recs...)
-		}
-	}
-	require.ErrorIs(t, full, store.ErrNoSpace)
+	full := fillThenMakeRoom(t, store.Config{Dir: dir})
 	require.ErrorIs(t, full, syscall.ENOSPC)
 	require.Contains(t, full.Error(), filepath.Join(dir, store.DefaultFile))
-	require.NotEmpty(t, applied)
-	storetest.RequireActions(t, s, "fetch", applied...)
-
-	remount(t, dir, 0, "size=8m")
-	extra := storetest.Record("extra", 1<<30, 1)
-	require.NoError(t, s.ApplyActions("fetch", []store.ActionMutation{storetest.Put(extra)}))
-	require.NoError(t, s.Close())
-	s2, err := store.Open(store.Config{Dir: dir})
-	require.NoError(t, err)
-	defer s2.Close()
-	storetest.RequireActions(t, s2, "fetch", append(applied, extra)...)
 }
 
 // TestDiskFullDirect: with actions committed to bbolt directly
@@ -68,8 +39,18 @@ func TestDiskFull(t *testing.T) {
 // there is room again writes succeed.
 func TestDiskFullDirect(t *testing.T) {
 	t.Parallel()
-	dir := tmpfs(t, 512<<10)
-	s, err := store.Open(store.Config{Dir: dir, MaxSize: 1 << 30})
+	full := fillThenMakeRoom(t, store.Config{Dir: tmpfs(t, 512<<10), MaxSize: 1 << 30})
+	require.NotErrorIs(t, full, store.ErrFailed)
+}
+
+// fillThenMakeRoom opens a store with cfg on a small tmpfs, writes
+// batches until one fails, checks that the failure is ErrNoSpace and that
+// exactly the batches before it are there, makes room, checks that a write
+// succeeds and that everything is there after a reopen, and returns the
+// failure for the caller's own checks.
+func fillThenMakeRoom(t *testing.T, cfg store.Config) error {
+	t.Helper()
+	s, err := store.Open(cfg)
 	require.NoError(t, err)
 	defer s.Close()
 	var applied []*messages.StoredAction
@@ -88,18 +69,18 @@ func TestDiskFullDirect(t *testing.T) {
 		}
 	}
 	require.ErrorIs(t, full, store.ErrNoSpace)
-	require.NotErrorIs(t, full, store.ErrFailed)
 	require.NotEmpty(t, applied)
 	storetest.RequireActions(t, s, "fetch", applied...)
 
-	remount(t, dir, 0, "size=8m")
+	remount(t, cfg.Dir, 0, "size=8m")
 	extra := storetest.Record("extra", 1<<30, 1)
 	require.NoError(t, s.ApplyActions("fetch", []store.ActionMutation{storetest.Put(extra)}))
 	require.NoError(t, s.Close())
-	s2, err := store.Open(store.Config{Dir: dir, MaxSize: 1 << 30})
+	s2, err := store.Open(cfg)
 	require.NoError(t, err)
 	defer s2.Close()
 	storetest.RequireActions(t, s2, "fetch", append(applied, extra)...)
+	return full
 }
 
 // TestReadOnlyMount covers a folder that cannot be written even by root.
