@@ -83,12 +83,7 @@ func TestJournalSuspendedWhenAFrameFindsNoRoom(t *testing.T) {
 			full := fullDisk(s, undo)
 			full.Store(true)
 			require.NoError(t, batch(), "the batch whose frame found no room is committed directly")
-			require.False(t, s.journaling(), "the journal is suspended")
-			assert.Contains(t, logged.String(), "no room for the journal", "the switch is logged")
-			assert.Contains(t, logged.String(), "no space left on device", "with its cause")
-			left, err := listSegments(dir, DefaultFile)
-			require.NoError(t, err)
-			require.Empty(t, left, "the folded segments are deleted")
+			requireSuspended(t, s, dir, &logged)
 			for range 5 {
 				require.NoError(t, batch())
 			}
@@ -111,13 +106,7 @@ func TestJournalSuspendedWhenAFrameFindsNoRoom(t *testing.T) {
 			crash(t, s)
 			s2 := openJ(t, dir)
 			require.Equal(t, want, ids(t, s2), "nothing acknowledged is lost")
-			ds2, err := s2.Datastore("crawl")
-			require.NoError(t, err)
-			for k, v := range map[string]string{"pending": "1", "deferred": "resumed", "direct": "after"} {
-				got, err := ds2.Get([]byte(k))
-				require.NoError(t, err)
-				require.Equal(t, v, string(got), k)
-			}
+			requireKeys(t, s2, "crawl", map[string]string{"pending": "1", "deferred": "resumed", "direct": "after"})
 			require.True(t, s2.journaling(), "the next Open uses the journal again")
 			require.NoError(t, s2.Close())
 		})
@@ -158,6 +147,30 @@ func TestTornFrameForLackOfRoomIsTheJournalsEnd(t *testing.T) {
 	s2 := openJ(t, dir)
 	require.Equal(t, want, ids(t, s2), "every frame before the torn one is replayed")
 	require.NoError(t, s2.Close())
+}
+
+// requireSuspended checks that s's journal is suspended for lack of room:
+// the switch is logged with its cause and the folded segments are gone.
+func requireSuspended(t *testing.T, s *boltStore, dir string, logged *logSink) {
+	t.Helper()
+	require.False(t, s.journaling(), "the journal is suspended")
+	assert.Contains(t, logged.String(), "no room for the journal", "the switch is logged")
+	assert.Contains(t, logged.String(), "no space left on device", "with its cause")
+	left, err := listSegments(dir, DefaultFile)
+	require.NoError(t, err)
+	require.Empty(t, left, "the folded segments are deleted")
+}
+
+// requireKeys checks that datastore name of s holds want.
+func requireKeys(t *testing.T, s *boltStore, name string, want map[string]string) {
+	t.Helper()
+	ds, err := s.Datastore(name)
+	require.NoError(t, err)
+	for k, v := range want {
+		got, err := ds.Get([]byte(k))
+		require.NoError(t, err)
+		require.Equal(t, v, string(got), k)
+	}
 }
 
 // logSink is a log sink read while the store writes to it.
@@ -254,12 +267,7 @@ func TestJournalSuspendedWhenASyncFindsNoRoom(t *testing.T) {
 	}), "the batch whose sync found no room is committed directly")
 	fail.Store(false)
 	require.True(t, bytes.Contains(seg, []byte("b00000")), "the frame is in the segment")
-	require.False(t, s.journaling(), "the journal is suspended")
-	assert.Contains(t, logged.String(), "no room for the journal", "the switch is logged")
-	assert.Contains(t, logged.String(), "no space left on device", "with its cause")
-	left, err := listSegments(dir, DefaultFile)
-	require.NoError(t, err)
-	require.Empty(t, left, "the folded segments are deleted")
+	requireSuspended(t, s, dir, &logged)
 
 	// Later commits change and delete what the unsynced frame holds.
 	require.NoError(t, apply([]ActionMutation{
@@ -276,13 +284,7 @@ func TestJournalSuspendedWhenASyncFindsNoRoom(t *testing.T) {
 	require.NoError(t, os.WriteFile(segPath, seg, 0o600))
 	s2 := openJ(t, dir)
 	require.Equal(t, want, ids(t, s2), "nothing acknowledged is lost, and the unsynced frame is not replayed")
-	ds2, err := s2.Datastore("crawl")
-	require.NoError(t, err)
-	for k, v := range map[string]string{"pending": "1", "direct": "after"} {
-		got, err := ds2.Get([]byte(k))
-		require.NoError(t, err)
-		require.Equal(t, v, string(got), k)
-	}
+	requireKeys(t, s2, "crawl", map[string]string{"pending": "1", "direct": "after"})
 	require.True(t, s2.journaling(), "the next Open uses the journal again")
 	require.NoError(t, s2.Close())
 }

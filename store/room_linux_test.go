@@ -107,13 +107,7 @@ func journalWithoutRoom(t *testing.T, dir string, s *boltStore) {
 	crash(t, s)
 	s2 := openJ(t, dir)
 	require.Equal(t, want, ids(t, s2), "nothing acknowledged is lost")
-	ds2, err := s2.Datastore("crawl")
-	require.NoError(t, err)
-	for k, v := range map[string]string{"journaled": "1", "pending": pending, "deferred": "after", "direct": "after"} {
-		got, err := ds2.Get([]byte(k))
-		require.NoError(t, err)
-		require.Equal(t, v, string(got), k)
-	}
+	requireKeys(t, s2, "crawl", map[string]string{"journaled": "1", "pending": pending, "deferred": "after", "direct": "after"})
 	require.True(t, s2.journaling(), "the next Open uses the journal again")
 	require.NoError(t, s2.ApplyActions("fetch", []ActionMutation{{Put: rec("z", 1<<40, messages.State_STATE_QUEUED)}}))
 	left, err = listSegments(dir, DefaultFile)
