@@ -89,14 +89,8 @@ func TestClusterClaimRecordsTheStart(t *testing.T) {
 // order, in row_log (id, state, running, epoch), read through conn.
 func rowLogged(t *testing.T) (*pgstore.Store, *pgx.Conn) {
 	t.Helper()
-	pg := pgtest.StartT(t, pgtest.Options{})
-	url := pg.DatabaseT(t)
+	db, conn := soloStore(t)
 	ctx := context.Background()
-	db, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "n1"})
-	require.NoError(t, err)
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close(context.Background()) })
 	for _, sql := range []string{
 		`CREATE TABLE row_log (n bigserial PRIMARY KEY, id bytea, state smallint, running boolean, epoch bigint)`,
 		`CREATE FUNCTION log_row() RETURNS trigger AS $$ BEGIN
@@ -107,5 +101,21 @@ func rowLogged(t *testing.T) (*pgstore.Store, *pgx.Conn) {
 		_, err := conn.Exec(ctx, sql)
 		require.NoError(t, err)
 	}
+	return db, conn
+}
+
+// soloStore starts a PostgreSQL with a database of its own and opens the
+// shared store on it as node n1, with a connection of the test's own to
+// look at or change its tables behind the store's back.
+func soloStore(t *testing.T) (*pgstore.Store, *pgx.Conn) {
+	t.Helper()
+	pg := pgtest.StartT(t, pgtest.Options{})
+	url := pg.DatabaseT(t)
+	ctx := context.Background()
+	db, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "n1"})
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
 	return db, conn
 }

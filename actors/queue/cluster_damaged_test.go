@@ -9,11 +9,9 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/connectorhq/connector/internal/pgtest"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store/pgstore"
 )
@@ -28,14 +26,8 @@ import (
 // node ends it as Error, saying its record is damaged, at once, and runs
 // the next one.
 func TestClusterDamagedClaimEndsAsError(t *testing.T) {
-	pg := pgtest.StartT(t, pgtest.Options{})
-	url := pg.DatabaseT(t)
+	db, conn := soloStore(t)
 	ctx := context.Background()
-	db, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "n1"})
-	require.NoError(t, err)
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close(context.Background()) })
 	q, repo, _ := startSoloCluster(t, db)
 
 	submit := func(mode string, prio int32) string {
@@ -95,14 +87,8 @@ func TestClusterDamagedClaimEndsAsError(t *testing.T) {
 // which the test watches for (published when it is sent, in the claim's
 // handling, before the reconciliation that ends the action as Error).
 func TestClusterDamagedClaimOfAnotherNodesAction(t *testing.T) {
-	pg := pgtest.StartT(t, pgtest.Options{})
-	url := pg.DatabaseT(t)
+	db, conn := soloStore(t)
 	ctx := context.Background()
-	db, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "n1"})
-	require.NoError(t, err)
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close(context.Background()) })
 	q, _, _ := startSoloCluster(t, db)
 
 	// Queued by another node (a live member: its actions are not taken
@@ -110,7 +96,7 @@ func TestClusterDamagedClaimOfAnotherNodesAction(t *testing.T) {
 	require.NoError(t, db.RegisterNode(ctx, "n2", "n2:1", 2))
 	id := uuid.Must(uuid.NewV7())
 	tok := messages.NewToken("elsewhere", 7000, "fetch", id)
-	_, err = db.Submit(ctx, "fetch", "n2", "n2:1", []pgstore.NewAction{{Record: &messages.StoredAction{Id: id.String(),
+	_, err := db.Submit(ctx, "fetch", "n2", "n2:1", []pgstore.NewAction{{Record: &messages.StoredAction{Id: id.String(),
 		Spec:   &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Priority: 5, Params: messages.Params{{Name: "Mode", Value: "instant"}}},
 		Status: &messages.ActionStatus{Token: tok, State: messages.State_STATE_QUEUED, Priority: 5, QueuedUnixMs: time.Now().UnixMilli()}}}}, 100)
 	require.NoError(t, err)
