@@ -160,6 +160,13 @@ type boltStore struct {
 	// resumeHook, when a test sets it, is called by resumeJournal once it
 	// has prepared the new segment, before it checks the room left.
 	resumeHook func()
+	// directHook, when a test sets it, is called by commitDirect at its
+	// steps: "before" (before it takes resumeMu), "checked" (holding it
+	// for reading, having found the journal still suspended, before the
+	// commit); resumeWaitHook by resumeJournal when resumeMu is held
+	// (a direct commit is under way), before it waits for it.
+	directHook     func(step string)
+	resumeWaitHook func()
 }
 
 // checkpointEvery is how many journaled mutations wake the checkpointer

@@ -163,10 +163,16 @@ func (s *boltStore) commitDirect(what, queue string, batch []ActionMutation, mut
 	if s.j == nil {
 		return true, s.applyDirect(what, queue, batch, muts)
 	}
+	if s.directHook != nil {
+		s.directHook("before")
+	}
 	s.resumeMu.RLock()
 	defer s.resumeMu.RUnlock()
 	if !s.direct.Load() {
 		return false, nil
+	}
+	if s.directHook != nil {
+		s.directHook("checked")
 	}
 	return true, s.applyDirect(what, queue, batch, muts)
 }

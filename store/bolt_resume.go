@@ -93,7 +93,12 @@ func (s *boltStore) resumeJournal() (bool, error) {
 		drop()
 		return false, nil
 	}
-	s.resumeMu.Lock()
+	if !s.resumeMu.TryLock() {
+		if s.resumeWaitHook != nil {
+			s.resumeWaitHook()
+		}
+		s.resumeMu.Lock()
+	}
 	defer s.resumeMu.Unlock()
 	s.dsMu.Lock()
 	defer s.dsMu.Unlock()

@@ -191,3 +191,121 @@ func TestJournalResumedByTheCheckpointer(t *testing.T) {
 	require.True(t, s2.journaling())
 	require.NoError(t, s2.Close())
 }
+
+// resumeMu keeps a direct commit (the journal suspended) from crossing
+// the journal's return: one that found the journal suspended commits to
+// the store file before resumeJournal turns the journal back on, so a
+// journaled write after it is validated against it. Without the lock,
+// the resumption would run between the commit's check and its write, a
+// journaled put would take the seq the direct commit then takes too
+// (validated against the file only), and both would be acknowledged.
+// The hook holds the direct commit at its check while the checkpointer's
+// resumption runs as far as it can.
+func TestDirectCommitDoesNotCrossTheJournalsReturn(t *testing.T) {
+	t.Parallel()
+	dir := Tmpfs(t, 3<<20)
+	o, err := Open(Config{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	s := o.(*boltStore)
+	s.stopCheckpointer()
+	want := map[string]messages.State{}
+	n := suspendForLackOfRoom(t, s, want)
+	Remount(t, dir, 0, "size=32m")
+
+	seq := uint64(n + 1) // nobody's yet
+	direct := rec("direct", seq, messages.State_STATE_QUEUED)
+	other := rec("other", seq, messages.State_STATE_QUEUED)
+	var (
+		done     = make(chan struct{})
+		waiting  = make(chan struct{})
+		resumed  bool
+		rerr     error
+		otherErr error
+		tried    bool
+	)
+	s.resumeWaitHook = func() { close(waiting) }
+	s.directHook = func(step string) {
+		if step != "checked" || tried {
+			return
+		}
+		tried = true
+		go func() {
+			defer close(done)
+			resumed, rerr = s.resumeJournal()
+		}()
+		select {
+		case <-waiting: // the resumption waits for this commit
+		case <-done:
+			// The journal came back under this commit: another
+			// caller's journaled put of the same seq.
+			otherErr = s.ApplyActions("fetch", []ActionMutation{{Put: other}})
+		case <-time.After(time.Minute):
+			t.Error("the resumption neither waited nor finished")
+		}
+	}
+	directErr := s.ApplyActions("fetch", []ActionMutation{{Put: direct}})
+	require.True(t, tried, "the commit was direct")
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the resumption did not finish")
+	}
+	require.NoError(t, rerr)
+	require.True(t, resumed)
+	require.True(t, s.journaling())
+	s.directHook = nil
+	select {
+	case <-waiting:
+		otherErr = s.ApplyActions("fetch", []ActionMutation{{Put: other}})
+	default:
+	}
+	require.NoError(t, directErr, "the direct commit")
+	require.ErrorIs(t, otherErr, ErrInvalid, "the seq the direct commit took is taken")
+	want[direct.Id] = messages.State_STATE_QUEUED
+	require.Equal(t, want, ids(t, s))
+	require.NoError(t, s.checkpoint())
+	require.Equal(t, want, ids(t, s), "after the fold")
+
+	crash(t, s)
+	s2 := openJ(t, dir)
+	require.Equal(t, want, ids(t, s2), "after a crash")
+	require.NoError(t, s2.Close())
+}
+
+// A direct commit that finds the journal back by the time it holds
+// resumeMu (ApplyActions looked before the resumption) goes to the
+// journal instead: a crash replays it.
+func TestDirectCommitAfterTheJournalsReturnIsJournaled(t *testing.T) {
+	t.Parallel()
+	dir := Tmpfs(t, 3<<20)
+	o, err := Open(Config{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	s := o.(*boltStore)
+	s.stopCheckpointer()
+	want := map[string]messages.State{}
+	n := suspendForLackOfRoom(t, s, want)
+	Remount(t, dir, 0, "size=32m")
+
+	before := false
+	s.directHook = func(step string) {
+		if step != "before" || before {
+			return
+		}
+		before = true
+		resumed, err := s.resumeJournal()
+		require.NoError(t, err)
+		require.True(t, resumed)
+	}
+	late := rec("late", uint64(n+1), messages.State_STATE_QUEUED)
+	seq := s.j.seq
+	require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: late}}))
+	require.True(t, before, "ApplyActions looked before the resumption")
+	require.Equal(t, seq+1, s.j.seq, "journaled")
+	want[late.Id] = messages.State_STATE_QUEUED
+	require.Equal(t, want, ids(t, s))
+
+	crash(t, s)
+	s2 := openJ(t, dir)
+	require.Equal(t, want, ids(t, s2), "replayed after a crash")
+	require.NoError(t, s2.Close())
+}
