@@ -133,3 +133,79 @@ func TestClusterDamagedClaimOfAnotherNodesAction(t *testing.T) {
 		}
 	}, 30*time.Second, 10*time.Millisecond)
 }
+
+// A damaged row that no node takes (an ended action is never claimed nor
+// taken over) used to fail every GetStatus list that included it, on
+// every node, until retention removed it (ListRows decoded every row).
+// Now the list shows it: answered by its owner's task actor when it has
+// one (its state is in memory), else from its row's columns with its
+// token and an error saying its record cannot be read. QueueStatus counts
+// it from its row's columns, as before.
+func TestClusterDamagedRowIsListed(t *testing.T) {
+	db, conn := soloStore(t)
+	ctx := context.Background()
+	q, _, _ := startSoloCluster(t, db)
+
+	// Two actions of this node, finished.
+	var mine []string
+	for range 2 {
+		tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Params: messages.Params{{Name: "Mode", Value: "instant"}}})
+		require.NoError(t, err)
+		mine = append(mine, tok)
+	}
+	for _, tok := range mine {
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			st, err := q.Status(ctx, tok)
+			if assert.NoError(ct, err) {
+				assert.Equal(ct, messages.State_STATE_FINISHED, st.State)
+			}
+		}, 30*time.Second, 10*time.Millisecond)
+	}
+	// One that a node which has left (n2: registered in the store, not a
+	// member here) finished.
+	// And one of this node's for which it has no task actor (a live
+	// owner's dead letter).
+	require.NoError(t, db.RegisterNode(ctx, "n2", "n2:1", 2))
+	ended := func(node, addr string) uuid.UUID {
+		t.Helper()
+		id := uuid.Must(uuid.NewV7())
+		_, err := db.Submit(ctx, "fetch", node, addr, []pgstore.NewAction{{Record: &messages.StoredAction{Id: id.String(),
+			Spec:   &messages.ActionSpec{FetchAction: "SYNCHRONIZE"},
+			Status: &messages.ActionStatus{Token: messages.NewToken("elsewhere", 7000, "fetch", id), State: messages.State_STATE_QUEUED, QueuedUnixMs: time.Now().UnixMilli()}}}}, 100)
+		require.NoError(t, err)
+		_, err = conn.Exec(ctx, `UPDATE connector_actions SET state = $2, ended_ms = $3 WHERE id = $1`,
+			[]byte(id.String()), int16(messages.State_STATE_FINISHED), time.Now().UnixMilli())
+		require.NoError(t, err)
+		return id
+	}
+	id, orphan := ended("n2", "n2:1"), ended("n1", q.mem.Addr())
+	_, uid, err := messages.ParseToken(mine[0])
+	require.NoError(t, err)
+	for _, d := range []uuid.UUID{uid, id, orphan} {
+		tag, err := conn.Exec(ctx, `UPDATE connector_actions SET record = '\xffffffff'::bytea WHERE id = $1`, []byte(d.String()))
+		require.NoError(t, err)
+		require.EqualValues(t, 1, tag.RowsAffected())
+	}
+
+	list, err := q.List(ctx, &messages.ListActions{Ascending: true})
+	require.NoError(t, err, "a damaged row does not fail the list")
+	require.Len(t, list, 4)
+	byToken := map[string]*messages.ActionStatus{}
+	for _, st := range list {
+		byToken[st.Token] = st
+	}
+	for _, tok := range mine {
+		require.Contains(t, byToken, tok, "answered by its task actor")
+		assert.Equal(t, messages.State_STATE_FINISHED, byToken[tok].State)
+	}
+	for _, d := range []uuid.UUID{id, orphan} {
+		tok := messages.NewToken("127.0.0.1", 7000, "FETCH", d)
+		require.Contains(t, byToken, tok, "shown from its row, with the token made from its id")
+		assert.Equal(t, messages.State_STATE_FINISHED, byToken[tok].State)
+		assert.Contains(t, byToken[tok].Error, "record in the shared store is damaged and cannot be read")
+	}
+
+	qs, err := q.QueueStatus(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, qs)
+}

@@ -281,6 +281,13 @@ func (q *ClusterQueue) ownerGone(row pgstore.Row, msg any, write bool) (*message
 			messages.ErrTimeout, q.mem.LeaseTTL()+time.Second)
 	}
 	st := rowStatus(row.Record)
+	if st.Token == "" {
+		// A damaged record's view (pgstore damagedView) has none: the
+		// one the queue made from its id when it was accepted.
+		if uid, err := uuid.Parse(row.Record.GetId()); err == nil {
+			st.Token = messages.NewToken(q.cfg.TokenHost, q.cfg.TokenPort, q.upper, uid)
+		}
+	}
 	switch msg.(type) {
 	case *messages.GetProgress:
 		return &messages.ActionReply{Status: st, Progress: storedProgress(st)}, nil
@@ -483,6 +490,13 @@ func (q *ClusterQueue) askRows(ctx context.Context, rows []pgstore.Row, msg any,
 					continue
 				}
 				ar, _ := res.(*messages.ActionReply)
+				got(ar)
+				continue
+			}
+			if batch[i].Damaged != nil && errors.Is(err, actor.ErrDeadLetter) {
+				// No actor answers for it, and its record cannot be
+				// read, by token either: what the row shows.
+				ar, _ := q.ownerGone(batch[i], msg, isWrite(msg))
 				got(ar)
 				continue
 			}

@@ -98,6 +98,10 @@ type Row struct {
 	Owner     string // member id; "" when no node owns it
 	OwnerAddr string // the owner's remote address
 	Epoch     int64
+	// Damaged (ErrCorrupt) is set, by a read that does not take the row
+	// (ListRows, Owned), when its record does not decode: Record is then
+	// damagedView's, made of the row's columns.
+	Damaged error
 }
 
 // RegisterNode records node (a new member id per process) as a live
@@ -368,6 +372,19 @@ func damagedRecord(id string, err error) *messages.StoredAction {
 		State:       messages.State_STATE_ERROR,
 		Error:       fmt.Sprintf("the action's record in the shared store is damaged and cannot be read, so the action is not run: %v", err),
 		EndedUnixMs: time.Now().UnixMilli(),
+	}}
+}
+
+// damagedView is what a read that does not take it (ListRows, Owned)
+// shows of an action whose record does not decode (err): its row's
+// columns (rowColumns: state, seq, priority, running, start), an empty
+// spec, no token (the record held it; the queue makes one from the id)
+// and an error saying why the rest is missing. Nothing is written: the
+// row stays as it is until a node takes it (damagedRecord) or retention
+// removes it. The damaged bytes are not kept (nor logged).
+func damagedView(id string, err error) *messages.StoredAction {
+	return &messages.StoredAction{Id: id, Spec: &messages.ActionSpec{}, Status: &messages.ActionStatus{
+		Error: fmt.Sprintf("the action's record in the shared store is damaged and cannot be read: %v", err),
 	}}
 }
 
@@ -691,7 +708,8 @@ func (s *Store) Action(ctx context.Context, queue, id string) (r Row, ok bool, e
 	return r, true, nil
 }
 
-// Owned returns every action of queue that node owns, in seq order.
+// Owned returns every action of queue that node owns, in seq order; a
+// row whose record does not decode with Damaged set (collectRows).
 func (s *Store) Owned(ctx context.Context, queue, node string) ([]Row, error) {
 	what := "read owned actions of " + queue
 	if err := s.usable(what, false); err != nil {
@@ -717,11 +735,16 @@ func rowColumns(st *messages.ActionStatus, seq int64, state int16, prio int32, r
 const rowCols = "id, owner, owner_addr, epoch, seq, state, priority, running, started_ms, record"
 
 // collectRows reads rows of the columns rowCols. A record that does not
-// decode fails the read (ErrCorrupt), unless take: the rows are taken by
-// this node (Adopt, Reown, Release), which writes them back, and such a
-// record is what damagedRecord makes of it (ended as Error), so that one
+// decode does not fail the read. When take, the rows are taken by this
+// node (Adopt, Reown, Release), which writes them back, and such a record
+// is what damagedRecord makes of it (ended as Error, logged), so that one
 // damaged record neither stops the others being taken nor stays owned,
-// unrun, by nobody who can read it.
+// unrun, by nobody who can read it. Otherwise (a list: ListRows, Owned)
+// its row comes back with Damaged set and damagedView's record, not
+// logged (a list may be asked for every second; the entry says it): one
+// damaged row, which nobody may ever take (an ended action is neither
+// claimed nor taken over), no longer fails every list that includes it
+// until retention removes it.
 func (s *Store) collectRows(queue, what string, rows pgx.Rows, take bool) ([]Row, error) {
 	defer rows.Close()
 	var out []Row
@@ -738,9 +761,9 @@ func (s *Store) collectRows(queue, what string, rows pgx.Rows, take bool) ([]Row
 		}
 		rec, err := decode(queue, raw)
 		if err != nil && !take {
-			return nil, err
-		}
-		if err != nil {
+			r.Damaged, rec = err, damagedView(string(id), err)
+			rowColumns(rec.Status, seq, state, prio, running, started)
+		} else if err != nil {
 			s.log.Error("an action's record is damaged: it ends as Error as this node takes it",
 				"database", s.display, "call", what, "id", string(id), "err", err)
 			rec = damagedRecord(string(id), err)
@@ -1051,7 +1074,8 @@ func (s *Store) List(ctx context.Context, queue string, f *messages.ListActions)
 	return out, nil
 }
 
-// ListRows is List with each action's row (owner and record).
+// ListRows is List with each action's row (owner and record). A row
+// whose record does not decode is listed with Damaged set (collectRows).
 func (s *Store) ListRows(ctx context.Context, queue string, f *messages.ListActions) ([]Row, error) {
 	rows, err := s.listQuery(ctx, queue, f, rowCols)
 	if err != nil {

@@ -109,3 +109,66 @@ func requireDamagedError(t *testing.T, st *messages.ActionStatus) {
 	require.Contains(t, st.Error, "record in the shared store is damaged")
 	require.NotZero(t, st.EndedUnixMs)
 }
+
+// A damaged row that no node takes (queued and not yet claimed, or ended:
+// an ended action is neither claimed nor taken over) used to fail every
+// list that included it (ErrCorrupt), on every node, until retention
+// removed it. A list now shows it with Damaged set, from its row's
+// columns, with an error saying its record cannot be read, and the rows
+// around it as they are; nothing is written or logged, and reading it by
+// id still says it is damaged.
+func TestDamagedRowIsListed(t *testing.T) {
+	t.Parallel()
+	url := server.DatabaseT(t)
+	var logged syncBuffer
+	a, err := Open(ctx, Config{URL: url, Node: "a", Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	require.NoError(t, err)
+	defer a.Close()
+	require.NoError(t, a.RegisterNode(ctx, "a", "a:1", 4))
+	_, err = a.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("first", 3), newAction("queued", 2), newAction("ended", 1), newAction("last", 0)}, 100)
+	require.NoError(t, err)
+	_, err = a.pool.Exec(ctx, `UPDATE connector_actions SET state = $2, ended_ms = 5000 WHERE id = $1`,
+		[]byte("ended"), int16(messages.State_STATE_FINISHED))
+	require.NoError(t, err)
+	damage(t, a, "queued")
+	damage(t, a, "ended")
+
+	check := func(what string, rows []Row) {
+		t.Helper()
+		require.Len(t, rows, 4, what)
+		byID := map[string]Row{}
+		for _, r := range rows {
+			byID[r.Record.Id] = r
+		}
+		for _, id := range []string{"first", "last"} {
+			require.NoError(t, byID[id].Damaged, what)
+			require.Equal(t, "tok-"+id, byID[id].Record.Status.Token, what)
+		}
+		for id, want := range map[string]messages.State{"queued": messages.State_STATE_QUEUED, "ended": messages.State_STATE_FINISHED} {
+			r := byID[id]
+			require.ErrorIs(t, r.Damaged, store.ErrCorrupt, what)
+			require.Equal(t, "a", r.Owner, what)
+			st := r.Record.Status
+			require.Equal(t, want, st.State, "%s: the row's state", what)
+			require.NotZero(t, st.Seq, what)
+			require.Contains(t, st.Error, "record in the shared store is damaged and cannot be read", what)
+			require.Empty(t, st.Token, "%s: the token was in the record", what)
+		}
+	}
+	rows, err := a.ListRows(ctx, "fetch", nil)
+	require.NoError(t, err, "a damaged row does not fail the list")
+	check("ListRows", rows)
+	rows, err = a.Owned(ctx, "fetch", "a")
+	require.NoError(t, err)
+	check("Owned", rows)
+	rows, err = a.ListRows(ctx, "fetch", &messages.ListActions{States: []messages.State{messages.State_STATE_FINISHED}})
+	require.NoError(t, err)
+	require.Len(t, rows, 1, "filtered by its row's state")
+	require.Equal(t, "ended", rows[0].Record.Id)
+
+	// Nothing was written: the record is still damaged.
+	_, _, err = a.Action(ctx, "fetch", "ended")
+	require.ErrorIs(t, err, store.ErrCorrupt)
+	require.NotContains(t, logged.String(), "level=ERROR", "a list logs nothing")
+	require.NotContains(t, logged.String(), "level=WARN", "a list logs nothing")
+}
