@@ -205,6 +205,13 @@ func TestClusterDamagedRowIsListed(t *testing.T) {
 		assert.Contains(t, byToken[tok].Error, "record in the shared store is damaged and cannot be read")
 	}
 
+	// By its token, the row is read alone: it says it cannot be read,
+	// not that the store cannot be reached.
+	_, err = q.Status(ctx, messages.NewToken("127.0.0.1", 7000, "FETCH", id))
+	require.ErrorIs(t, err, messages.ErrStore)
+	assert.Contains(t, err.Error(), "undecodable action")
+	assert.NotContains(t, err.Error(), "cannot be reached")
+
 	qs, err := q.QueueStatus(ctx)
 	require.NoError(t, err)
 	require.NotNil(t, qs)

@@ -159,10 +159,16 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 		}
 		row, found, err := q.db.Action(ctx, q.cfg.Name, id)
 		if err != nil {
-			// The shared store is unreachable: ask the nodes who owns it.
+			// The shared store is unreachable, or cannot read the
+			// action: ask the nodes who owns it.
 			owner, addr, ok := q.lookupOwner(ctx, uid)
 			if !ok {
-				return nil, fmt.Errorf("%w: the shared store cannot be reached and no node answers for this action: %v", messages.ErrStore, err)
+				if errors.Is(err, pgstore.ErrUnavailable) {
+					return nil, fmt.Errorf("%w: the shared store cannot be reached and no node answers for this action: %v", messages.ErrStore, err)
+				}
+				// Not a way to the database that failed (a damaged
+				// record, TLS settings, ...): its own words.
+				return nil, fmt.Errorf("%w: no node answers for this action, and the shared store cannot read it: %v", messages.ErrStore, err)
 			}
 			row = pgstore.Row{Owner: owner, OwnerAddr: addr}
 			found = true

@@ -49,6 +49,11 @@ type Options struct {
 	// Output receives the server's log as it is written (default: only
 	// the log file in Dir).
 	Output io.Writer
+	// Files are written into the data folder (by name, mode 0600, owned
+	// by the server's user) when it is made: a server certificate and
+	// key for "ssl = on", whose ssl_cert_file and ssl_key_file default
+	// to server.crt and server.key there.
+	Files map[string][]byte
 }
 
 // Server is a running PostgreSQL.
@@ -180,6 +185,11 @@ func (s *Server) prepare(bin string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("pgtest: %w", err)
+	}
+	for name, b := range s.o.Files {
+		if err := os.WriteFile(filepath.Join(data, name), b, 0o600); err != nil {
+			return fmt.Errorf("pgtest: %w", err)
+		}
 	}
 	return s.chown(data)
 }

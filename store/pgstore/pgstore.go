@@ -41,15 +41,19 @@
 // ErrClosed, ErrNoSpace, ErrReadOnly, ErrCorrupt), ErrUnavailable when the
 // database cannot be reached (the outcome of a write that was sent is then
 // unknown; nothing is kept locally, so the store stays usable and the next
-// call tries again), and ErrFenced when a node writes what it no longer
-// owns. Any other failure (a value pgx cannot encode, a result that does
-// not decode, a statement PostgreSQL refuses for a reason of its own)
+// call tries again), ErrFenced when a node writes what it no longer owns,
+// and ErrTLS when the connection fails on its TLS settings (a
+// misconfiguration, logged at Error level). Any other failure (a value
+// pgx cannot encode, a result that does not decode, a statement
+// PostgreSQL refuses for a reason of its own)
 // wraps none of them: its text says what it is, and the store logs it at
 // Error level, since trying again does not cure it.
 package pgstore
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -79,6 +83,15 @@ var (
 	// connection broke, within the call (see classify for the errors
 	// that say so). A write's outcome is unknown.
 	ErrUnavailable = errors.New("store: the shared database is unavailable")
+	// ErrTLS: the connection to the database failed on its TLS settings
+	// (see tlsMisconfigured): the server's certificate does not verify
+	// (an unknown authority, expired, another host name), the server
+	// refuses the TLS that sslmode requires, or it ends the handshake
+	// (a client certificate it wants). A misconfiguration of the
+	// connection URL (sslmode, sslrootcert, sslcert) or of the server's
+	// certificate, not the database being out of reach: trying again
+	// does not cure it.
+	ErrTLS = errors.New("store: the connection to the shared database fails on its TLS settings (sslmode, sslrootcert, sslcert, or the server's certificate): a misconfiguration, not the database being out of reach")
 	// ErrFenced: this node wrote an action (or a datastore) it no longer
 	// owns: another node took it over. Nothing was written.
 	ErrFenced = errors.New("store: no longer the owner")
@@ -440,7 +453,12 @@ func (s *Store) fail(what string, err error) error {
 		if closed { // a call that raced Close: its pool was closed under it
 			return fmt.Errorf("store: postgresql %s: %s: %w: %w", s.display, what, store.ErrClosed, err)
 		}
-		s.log.Error("a database call failed, not because the database is out of reach", "database", s.display, "call", what, "err", err)
+		if errors.Is(out, ErrTLS) {
+			s.log.Error("the connection to the shared database fails on its TLS settings: check the URL's sslmode, sslrootcert and sslcert, and the server's certificate",
+				"database", s.display, "call", what, "err", err)
+		} else {
+			s.log.Error("a database call failed, not because the database is out of reach", "database", s.display, "call", what, "err", err)
+		}
 	}
 	return out
 }
@@ -486,6 +504,9 @@ func classify(prefix string, err error) (out error, unexpected bool) {
 	if errors.Is(err, store.ErrCorrupt) {
 		return fmt.Errorf("%s: %w", prefix, err), true
 	}
+	if tlsMisconfigured(err) {
+		return fmt.Errorf("%s: %w: %w", prefix, ErrTLS, err), true
+	}
 	for _, known := range []error{store.ErrInvalid, store.ErrNoSpace, store.ErrReadOnly, store.ErrClosed, ErrFenced} {
 		if errors.Is(err, known) {
 			return fmt.Errorf("%s: %w", prefix, err), false
@@ -508,6 +529,53 @@ func unreachable(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ETIMEDOUT) ||
 		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH)
+}
+
+// tlsMisconfigured reports whether err, a failure to connect, failed on
+// TLS in every attempt it made (each host of the URL; sslmode=prefer or
+// allow tries with and without TLS): a connection that also failed
+// otherwise (refused, timed out) may be out of reach, and is left to
+// unreachable.
+func tlsMisconfigured(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		err = ce.Unwrap()
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		all := j.Unwrap()
+		for _, e := range all {
+			if !tlsMisconfigured(e) {
+				return false
+			}
+		}
+		return len(all) > 0
+	}
+	return tlsFailure(err)
+}
+
+// tlsFailure reports whether err is a TLS failure that trying again does
+// not cure: the server's certificate did not verify (crypto/tls's
+// verification, or pgx's own for verify-ca and require with sslrootcert,
+// which returns x509's errors), the server refused TLS (pgconn's
+// startTLS: a server without ssl and sslmode=require or stricter),
+// answered with something other than TLS, or sent an alert (crypto/tls
+// reports a peer's alert as a net.OpError "remote error": a client
+// certificate it wants or does not accept, no protocol version in
+// common).
+func tlsFailure(err error) bool {
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		invalid  x509.CertificateInvalidError
+		hostname x509.HostnameError
+		roots    x509.SystemRootsError
+		record   tls.RecordHeaderError
+		op       *net.OpError
+	)
+	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &invalid) ||
+		errors.As(err, &hostname) || errors.As(err, &roots) || errors.As(err, &record) ||
+		errors.As(err, &op) && op.Op == "remote error" ||
+		strings.Contains(err.Error(), "server refused TLS connection") // pgconn: errors.New
 }
 
 // rolledBackAttempts is how many times a group commit is sent when
