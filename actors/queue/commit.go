@@ -215,8 +215,20 @@ func (m *manager) committed(ctx actor.Context, c *committed) {
 	m.sent = nil
 	m.recent[1], m.recent[0] = m.recent[0], len(c.b.submits)
 	if c.err != nil {
-		m.sh.log.Error("store write failed; changes will be written again",
-			"changes", len(c.b.muts), "err", c.err)
+		switch {
+		case !errors.Is(c.err, store.ErrFailed):
+			m.sh.log.Error("store write failed; changes will be written again",
+				"changes", len(c.b.muts), "err", c.err)
+		case !m.storeFailed:
+			m.storeFailed = true
+			m.sh.log.Error("the store failed (a write or fdatasync whose outcome is unknown, as the store's 'store refuses further writes' says) "+
+				"and takes no more writes until the server restarts: changes to actions are kept in memory only, and lost at the restart, "+
+				"which starts from what is on disk",
+				"changes", len(c.b.muts), "err", c.err)
+		default:
+			m.sh.log.Debug("store write refused: the store failed and takes no more writes until the server restarts",
+				"changes", len(c.b.muts), "err", c.err)
+		}
 		if m.retry == nil {
 			m.retry = make(map[string]store.ActionMutation)
 		}

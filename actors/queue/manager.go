@@ -215,8 +215,13 @@ type manager struct {
 	// gaveUp: while shutting down, a retried write failed again; the
 	// changes are tried once more when the writer stops, and the shutdown
 	// no longer waits for them.
-	gaveUp   bool
-	tickStop chan struct{}
+	gaveUp bool
+	// storeFailed: a write failed with store.ErrFailed (an fdatasync or
+	// I/O error: the store takes no more writes until it is opened
+	// again), which is logged once at error level; the retries it keeps
+	// refusing are logged at debug level.
+	storeFailed bool
+	tickStop    chan struct{}
 	// stopped is closed once the QueueManager has stopped (replies.stopped).
 	stopped chan struct{}
 
