@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/connectorhq/connector/actors/queue"
@@ -91,15 +92,12 @@ func (s *Server) joinCluster(cfg *config.Config) error {
 		return &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", "Etcd"), Section: "Cluster", Key: "Etcd", Err: err}
 	}
 	s.node = node
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	db, err := pgstore.Open(ctx, pgstore.Config{URL: cc.Store, Password: password, Node: node.ID(),
-		Logger: s.log.With("component", "store")})
+	db, err := openShared(cfg, password, node.ID(), s.log.With("component", "store"))
 	if err != nil {
 		// The component did not start, so its stop will not run: leave
 		// here.
 		s.leaveCluster()
-		return &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", "Store"), Section: "Cluster", Key: "Store", Err: err}
+		return err
 	}
 	s.shared, s.st = db, db
 	go func() {
@@ -110,6 +108,20 @@ func (s *Server) joinCluster(cfg *config.Config) error {
 		}
 	}()
 	return nil
+}
+
+// openShared opens the shared store of [Cluster] Store as node. Its
+// failure is the Store key's: unreachable, refused (a password, a missing
+// privilege), or a misconfiguration of the connection's TLS settings
+// (pgstore.ErrTLS), each said as such.
+func openShared(cfg *config.Config, password, node string, log *slog.Logger) (*pgstore.Store, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := pgstore.Open(ctx, pgstore.Config{URL: cfg.Cluster.Store, Password: password, Node: node, Logger: log})
+	if err != nil {
+		return nil, &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", "Store"), Section: "Cluster", Key: "Store", Err: err}
+	}
+	return db, nil
 }
 
 // startClusterQueue starts this node's share of the cluster's queue.
