@@ -162,26 +162,33 @@ func TestClusterDamagedRowIsListed(t *testing.T) {
 		}, 30*time.Second, 10*time.Millisecond)
 	}
 	// One that a node which has left (n2: registered in the store, not a
-	// member here) finished.
-	// And one of this node's for which it has no task actor (a live
-	// owner's dead letter).
+	// member here) finished, and one of this node's for which it has no
+	// task actor (a live owner's dead letter), both damaged.
 	require.NoError(t, db.RegisterNode(ctx, "n2", "n2:1", 2))
+	// (Written as they are, in one statement: a row submitted queued
+	// could be claimed by this node before it is ended.)
 	ended := func(node, addr string) uuid.UUID {
 		t.Helper()
 		id := uuid.Must(uuid.NewV7())
-		_, err := db.Submit(ctx, "fetch", node, addr, []pgstore.NewAction{{Record: &messages.StoredAction{Id: id.String(),
-			Spec:   &messages.ActionSpec{FetchAction: "SYNCHRONIZE"},
-			Status: &messages.ActionStatus{Token: messages.NewToken("elsewhere", 7000, "fetch", id), State: messages.State_STATE_QUEUED, QueuedUnixMs: time.Now().UnixMilli()}}}}, 100)
-		require.NoError(t, err)
-		_, err = conn.Exec(ctx, `UPDATE connector_actions SET state = $2, ended_ms = $3 WHERE id = $1`,
-			[]byte(id.String()), int16(messages.State_STATE_FINISHED), time.Now().UnixMilli())
+		now := time.Now().UnixMilli()
+		_, err := conn.Exec(ctx, `INSERT INTO connector_actions (queue, id, seq, state, queued_ms, ended_ms, owner, owner_addr, epoch, record)
+			VALUES ($1, $2, nextval('connector_action_seq'), $3, $4, $4, $5, $6, 1, '\xffffffff'::bytea)`,
+			[]byte("fetch"), []byte(id.String()), int16(messages.State_STATE_FINISHED), now, node, addr)
 		require.NoError(t, err)
 		return id
 	}
 	id, orphan := ended("n2", "n2:1"), ended("n1", q.mem.Addr())
 	_, uid, err := messages.ParseToken(mine[0])
 	require.NoError(t, err)
-	for _, d := range []uuid.UUID{uid, id, orphan} {
+	// Its end is in the store (the actor says Finished a little before),
+	// so no later write of it replaces the damage.
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		row, ok, err := db.Action(ctx, "fetch", uid.String())
+		if assert.NoError(ct, err) && assert.True(ct, ok) {
+			assert.Equal(ct, messages.State_STATE_FINISHED, row.Record.Status.State)
+		}
+	}, 30*time.Second, 10*time.Millisecond)
+	for _, d := range []uuid.UUID{uid} {
 		tag, err := conn.Exec(ctx, `UPDATE connector_actions SET record = '\xffffffff'::bytea WHERE id = $1`, []byte(d.String()))
 		require.NoError(t, err)
 		require.EqualValues(t, 1, tag.RowsAffected())
