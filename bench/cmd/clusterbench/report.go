@@ -217,6 +217,12 @@ func (r *report) loadRows(rows *[]mdRow, how, sfx string) {
 		add(fmt.Sprintf("share of quota periods throttled, N=%d (1.0: the quota is what limits; %s)", n, how), fmt.Sprintf("quota_throttled_n%d%s", n, sfx), "", "")
 	}
 	for _, n := range r.o.nodes {
+		add(fmt.Sprintf("finished actions/s, every node capped, N=%d, in the steady window (a second in → end of submitting: no ramp, no drain; %s)", n, how), fmt.Sprintf("quota_window_rate_n%d%s", n, sfx), ratioN(r, "quota_window_ratio_n", n, sfx), "")
+	}
+	for _, n := range r.o.nodes {
+		add(fmt.Sprintf("share of quota periods throttled in that window, least throttled node, N=%d (%s)", n, how), fmt.Sprintf("quota_window_throttled_min_n%d%s", n, sfx), "", "")
+	}
+	for _, n := range r.o.nodes {
 		add(fmt.Sprintf("connector CPU per finished action, every node capped, N=%d (sum over nodes; %s)", n, how), fmt.Sprintf("quota_cpu_per_action_ms_n%d%s", n, sfx), "", "")
 	}
 	if r.has("river_quota_rate" + sfx) {

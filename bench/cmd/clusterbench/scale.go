@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,20 @@ type measured struct {
 	vcs, ivcs  float64 // voluntary and involuntary context switches of the target processes per action
 	elapsed    time.Duration
 	submitters int
+	// windowRate is finished actions per second between a second in and
+	// the end of submitting (no ramp, no drain); windowThrottled each
+	// group's share of throttled periods in that window.
+	windowRate      float64
+	windowThrottled []float64
+}
+
+// throttleOf returns each group's nr_periods and nr_throttled.
+func throttleOf(groups []*cgroup) [][2]int64 {
+	r := make([][2]int64, len(groups))
+	for i, g := range groups {
+		r[i][0], r[i][1] = g.throttled()
+	}
+	return r
 }
 
 // waitFinished polls until at least want actions are finished.
@@ -129,6 +144,16 @@ func (t *target) measure(o options, conc int, groups []*cgroup) (measured, error
 			}
 		}(g)
 	}
+	// The steady window: from a second in (the groups' commits have
+	// grown to their size) to the end of submitting, before the drain.
+	ramp := min(time.Second, o.dur/4)
+	time.Sleep(time.Until(start.Add(ramp)))
+	wf0, werr0 := t.finished()
+	wp0 := throttleOf(groups)
+	time.Sleep(time.Until(start.Add(o.dur)))
+	wf1, werr1 := t.finished()
+	wp1 := throttleOf(groups)
+	wt1 := time.Since(start)
 	wg.Wait()
 	if err, _ := firstErr.Load().(error); err != nil {
 		return measured{}, err
@@ -155,6 +180,14 @@ func (t *target) measure(o options, conc int, groups []*cgroup) (measured, error
 		return measured{}, err
 	}
 	m := measured{n: n, elapsed: elapsed, submitters: conc}
+	if werr0 == nil && werr1 == nil && wt1 > ramp {
+		m.windowRate = float64(wf1-wf0) / (wt1 - ramp).Seconds()
+	}
+	for i := range groups {
+		if p := wp1[i][0] - wp0[i][0]; p > 0 {
+			m.windowThrottled = append(m.windowThrottled, float64(wp1[i][1]-wp0[i][1])/float64(p))
+		}
+	}
 	m.walSyncs = float64(w1-w0) / float64(n)
 	m.rate = float64(n) / elapsed.Seconds()
 	m.cpuMs = float64(cpu1-cpu0) / float64(time.Millisecond) / float64(n)
@@ -271,7 +304,7 @@ func (r *report) quotas() error {
 }
 
 func (r *report) quotaLoad(run int, load string) error {
-	var ref, n3 float64
+	var ref, wref, n3 float64
 	for _, n := range r.o.nodes {
 		conc, sfx := r.o.submitters(load, n)
 		e, err := r.o.startCluster(n, r.o.tthreads, "warn", "")
@@ -283,14 +316,25 @@ func (r *report) quotaLoad(run int, load string) error {
 		if err != nil {
 			return fmt.Errorf("N=%d, %d submitters: %w", n, conc, err)
 		}
-		logf("quota run %d N=%d, %d submitters: %d actions in %.1fs = %.0f/s (%.0f%% of periods throttled; node CPU %.3f ms per action)", run, n, conc, m.n, m.elapsed.Seconds(), m.rate, 100*m.throttled, m.cpuMs)
+		logf("quota run %d N=%d, %d submitters: %d actions in %.1fs = %.0f/s (%.0f%% of periods throttled; node CPU %.3f ms per action); steady window %.0f/s, throttled %s", run, n, conc, m.n, m.elapsed.Seconds(), m.rate, 100*m.throttled, m.cpuMs, m.windowRate, pcts(m.windowThrottled))
 		r.add(fmt.Sprintf("quota_rate_n%d%s", n, sfx), m.rate, "/s")
 		r.add(fmt.Sprintf("quota_throttled_n%d%s", n, sfx), m.throttled, "")
 		r.add(fmt.Sprintf("quota_cpu_per_action_ms_n%d%s", n, sfx), m.cpuMs, "ms")
+		if m.windowRate > 0 {
+			r.add(fmt.Sprintf("quota_window_rate_n%d%s", n, sfx), m.windowRate, "/s")
+		}
+		if len(m.windowThrottled) > 0 {
+			r.add(fmt.Sprintf("quota_window_throttled_min_n%d%s", n, sfx), slices.Min(m.windowThrottled), "")
+		}
 		if n == 1 {
-			ref = m.rate
-		} else if ref > 0 {
-			r.add(fmt.Sprintf("quota_ratio_n%d%s", n, sfx), m.rate/ref, "x")
+			ref, wref = m.rate, m.windowRate
+		} else {
+			if ref > 0 {
+				r.add(fmt.Sprintf("quota_ratio_n%d%s", n, sfx), m.rate/ref, "x")
+			}
+			if wref > 0 && m.windowRate > 0 {
+				r.add(fmt.Sprintf("quota_window_ratio_n%d%s", n, sfx), m.windowRate/wref, "x")
+			}
 		}
 		if n == 3 {
 			n3 = m.rate
@@ -306,7 +350,7 @@ func (r *report) quotaLoad(run int, load string) error {
 	if err != nil {
 		return fmt.Errorf("river, %d submitters: %w", conc, err)
 	}
-	logf("quota run %d River ×3, %d submitters: %d jobs in %.1fs = %.0f/s (%.0f%% throttled)", run, conc, m.n, m.elapsed.Seconds(), m.rate, 100*m.throttled)
+	logf("quota run %d River ×3, %d submitters: %d jobs in %.1fs = %.0f/s (%.0f%% throttled); steady window %.0f/s, throttled %s", run, conc, m.n, m.elapsed.Seconds(), m.rate, 100*m.throttled, m.windowRate, pcts(m.windowThrottled))
 	r.add("river_quota_rate"+sfx, m.rate, "/s")
 	r.add("river_quota_throttled"+sfx, m.throttled, "")
 	if n3 > 0 {
@@ -374,4 +418,16 @@ func (r *report) quotaRun(t *target, conc int, services []int) (measured, error)
 	}
 	m, err := t.measure(r.o, conc, capped)
 	return m, err
+}
+
+// pcts formats shares as percentages ("97% 100% 88%").
+func pcts(v []float64) string {
+	s := ""
+	for i, x := range v {
+		if i > 0 {
+			s += " "
+		}
+		s += fmt.Sprintf("%.0f%%", 100*x)
+	}
+	return s
 }
