@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store/pgstore"
@@ -67,12 +68,15 @@ func TestClusterDamagedClaimEndsAsError(t *testing.T) {
 	repo.Release(busy[0])
 	waitState(busy[0], messages.State_STATE_FINISHED)
 	st := waitState(x, messages.State_STATE_ERROR)
-	assert.Contains(t, st.Error, "record in the shared store is damaged")
+	// Ended (damagedRecord's words), not the view of a record that
+	// cannot be read (which has the row's state, Processing).
+	assert.Contains(t, st.Error, "record in the shared store is damaged and cannot be read, so the action is not run")
 	assert.False(t, st.Running)
 	waitState(y, messages.State_STATE_FINISHED)
 	row, ok, err := db.Action(ctx, "fetch", uid.String())
-	require.NoError(t, err, "the record in the store decodes again")
+	require.NoError(t, err)
 	require.True(t, ok)
+	require.NoError(t, row.Damaged, "the record in the store decodes again")
 	assert.Equal(t, messages.State_STATE_ERROR, row.Record.Status.State)
 	assert.Equal(t, "n1", row.Owner)
 }
@@ -124,7 +128,7 @@ func TestClusterDamagedClaimOfAnotherNodesAction(t *testing.T) {
 			st = got
 		}
 	}, 30*time.Second, 10*time.Millisecond)
-	assert.Contains(t, st.Error, "record in the shared store is damaged")
+	assert.Contains(t, st.Error, "record in the shared store is damaged and cannot be read, so the action is not run")
 	assert.True(t, moved.Load(), "the node that held the action was not told it moved")
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		got, err := q.Status(ctx, mine)
@@ -212,12 +216,19 @@ func TestClusterDamagedRowIsListed(t *testing.T) {
 		assert.Contains(t, byToken[tok].Error, "record in the shared store is damaged and cannot be read")
 	}
 
-	// By its token, the row is read alone: it says it cannot be read,
-	// not that the store cannot be reached.
-	_, err = q.Status(ctx, messages.NewToken("127.0.0.1", 7000, "FETCH", id))
-	require.ErrorIs(t, err, messages.ErrStore)
-	assert.Contains(t, err.Error(), "undecodable action")
-	assert.NotContains(t, err.Error(), "cannot be reached")
+	// By its token, the row read alone is the list's entry (it used to
+	// fail: "undecodable action"), whether its owner has left or has no
+	// actor for it; a change is refused, saying why.
+	for _, d := range []uuid.UUID{id, orphan} {
+		tok := messages.NewToken("127.0.0.1", 7000, "FETCH", d)
+		st, err := q.Status(ctx, tok)
+		require.NoError(t, err, "GetStatus by token of a damaged row no node holds")
+		assert.True(t, proto.Equal(byToken[tok], st), "the list's entry: %v; by token: %v", byToken[tok], st)
+		_, err = q.PauseAction(ctx, tok)
+		require.ErrorIs(t, err, messages.ErrStore)
+		assert.Contains(t, err.Error(), "cannot be changed")
+		assert.Contains(t, err.Error(), "undecodable action")
+	}
 
 	qs, err := q.QueueStatus(ctx)
 	require.NoError(t, err)

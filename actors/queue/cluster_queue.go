@@ -109,7 +109,9 @@ func (q *ClusterQueue) writeTimeout() time.Duration {
 // cluster cannot answer until the survivors take its actions over (within
 // the membership lease and a second): meanwhile reads are answered from
 // the last state the store has, and changes are refused with ErrTimeout
-// (nothing was changed; ask again in a few seconds).
+// (nothing was changed; ask again in a few seconds). An action whose
+// record does not decode and that no node holds in memory is answered as
+// a list shows it (damaged).
 func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*messages.ActionReply, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", messages.ErrTimeout, err)
@@ -159,15 +161,15 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 		}
 		row, found, err := q.db.Action(ctx, q.cfg.Name, id)
 		if err != nil {
-			// The shared store is unreachable, or cannot read the
-			// action: ask the nodes who owns it.
+			// The shared store is unreachable, or fails (a damaged
+			// record does not: row.Damaged): ask the nodes who owns it.
 			owner, addr, ok := q.lookupOwner(ctx, uid)
 			if !ok {
 				if errors.Is(err, pgstore.ErrUnavailable) {
 					return nil, fmt.Errorf("%w: the shared store cannot be reached and no node answers for this action: %v", messages.ErrStore, err)
 				}
-				// Not a way to the database that failed (a damaged
-				// record, TLS settings, ...): its own words.
+				// Not a way to the database that failed (TLS
+				// settings, ...): its own words.
 				return nil, fmt.Errorf("%w: no node answers for this action, and the shared store cannot read it: %v", messages.ErrStore, err)
 			}
 			row = pgstore.Row{Owner: owner, OwnerAddr: addr}
@@ -184,6 +186,9 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 		addr, member := q.mem.Member(row.Owner)
 		if row.Owner == q.mem.ID() {
 			addr, member = local, true
+		}
+		if row.Damaged != nil && (row.Owner == "" || !member) {
+			return q.damaged(row, msg, write)
 		}
 		if row.Owner == "" || !member {
 			return q.ownerGone(row, msg, write)
@@ -212,10 +217,16 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 			}
 			switch r := res.(type) {
 			case *messages.NotOwner:
+				if row.Damaged != nil {
+					return q.damaged(row, msg, write)
+				}
 				last = errors.New(r.Message)
 				continue
 			case *messages.ActionReply:
 				if r.Status == nil && r.Code == messages.ErrorCode_ERROR_CODE_UNKNOWN_TOKEN {
+					if row.Damaged != nil {
+						return q.damaged(row, msg, write)
+					}
 					last = errors.New(r.Message)
 					continue
 				}
@@ -231,6 +242,10 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 				continue // claimed or taken over meanwhile: the row says by whom
 			}
 			return actionReply(res)
+		case errors.Is(err, actor.ErrDeadLetter) && row.Damaged != nil:
+			// No actor answers for it, and its record cannot be read:
+			// what the row shows, as a list does (askRows).
+			return q.damaged(row, msg, write)
 		case errors.Is(err, actor.ErrDeadLetter):
 			// No such actor there (moved: the row says where now; or not
 			// yet there), or, when remoting took its retries to say so, no
@@ -278,6 +293,18 @@ func actionReply(res any) (*messages.ActionReply, error) {
 	return r, messages.Err(r.Code, r.Message)
 }
 
+// damaged answers a request about an action that no node holds in memory
+// and whose record in the shared store does not decode (row.Damaged): a
+// read is answered as a list shows it (ownerGone: the row's columns, its
+// token, an error saying the record cannot be read); a change is refused,
+// as nobody can make it.
+func (q *ClusterQueue) damaged(row pgstore.Row, msg any, write bool) (*messages.ActionReply, error) {
+	if write {
+		return nil, fmt.Errorf("%w: no node holds this action in memory and its record in the shared store cannot be read, so it cannot be changed: %v", messages.ErrStore, row.Damaged)
+	}
+	return q.ownerGone(row, msg, false)
+}
+
 // ownerGone answers a request about an action whose owner has left the
 // cluster (or that nobody owns yet): reads from the store's last state,
 // changes refused until a survivor has adopted it.
@@ -287,13 +314,7 @@ func (q *ClusterQueue) ownerGone(row pgstore.Row, msg any, write bool) (*message
 			messages.ErrTimeout, q.mem.LeaseTTL()+time.Second)
 	}
 	st := rowStatus(row.Record)
-	if st.Token == "" {
-		// A damaged record's view (pgstore damagedView) has none: the
-		// one the queue made from its id when it was accepted.
-		if uid, err := uuid.Parse(row.Record.GetId()); err == nil {
-			st.Token = messages.NewToken(q.cfg.TokenHost, q.cfg.TokenPort, q.upper, uid)
-		}
-	}
+	st.Token = q.rowToken(row)
 	switch msg.(type) {
 	case *messages.GetProgress:
 		return &messages.ActionReply{Status: st, Progress: storedProgress(st)}, nil
@@ -307,6 +328,19 @@ func (q *ClusterQueue) ownerGone(row pgstore.Row, msg any, write bool) (*message
 		return &messages.ActionReply{Status: st, Params: row.Record.GetSpec().GetParams()}, nil
 	}
 	return &messages.ActionReply{Status: st}, nil
+}
+
+// rowToken is the token of row's action: its record's, or, for a damaged
+// record's view (pgstore damagedView), which has none, the one the queue
+// made from its id when it was accepted.
+func (q *ClusterQueue) rowToken(row pgstore.Row) string {
+	if tok := row.Record.GetStatus().GetToken(); tok != "" {
+		return tok
+	}
+	if uid, err := uuid.Parse(row.Record.GetId()); err == nil {
+		return messages.NewToken(q.cfg.TokenHost, q.cfg.TokenPort, q.upper, uid)
+	}
+	return ""
 }
 
 // rowStatus is the status a stored record shows. A record stored while a
@@ -491,7 +525,7 @@ func (q *ClusterQueue) askRows(ctx context.Context, rows []pgstore.Row, msg any,
 			if err == nil {
 				if _, moved := res.(*messages.NotOwner); moved {
 					// Claimed meanwhile: ask it again, by token.
-					ar, _ := q.request(ctx, batch[i].Record.GetStatus().GetToken(), msg)
+					ar, _ := q.request(ctx, q.rowToken(batch[i]), msg)
 					got(ar)
 					continue
 				}
@@ -501,14 +535,14 @@ func (q *ClusterQueue) askRows(ctx context.Context, rows []pgstore.Row, msg any,
 			}
 			if batch[i].Damaged != nil && errors.Is(err, actor.ErrDeadLetter) {
 				// No actor answers for it, and its record cannot be
-				// read, by token either: what the row shows.
-				ar, _ := q.ownerGone(batch[i], msg, isWrite(msg))
+				// read: what the row shows (as by token: damaged).
+				ar, _ := q.damaged(batch[i], msg, isWrite(msg))
 				got(ar)
 				continue
 			}
 			if errors.Is(err, actor.ErrDeadLetter) || errors.Is(err, actor.ErrTimeout) {
 				// Moved or removed meanwhile, or its node died: by token.
-				ar, rerr := q.request(ctx, batch[i].Record.GetStatus().GetToken(), msg)
+				ar, rerr := q.request(ctx, q.rowToken(batch[i]), msg)
 				if rerr != nil && ar == nil {
 					got(nil)
 					continue

@@ -88,7 +88,7 @@ func TestOnlyConnectionFailuresAreUnavailable(t *testing.T) {
 
 // End to end: a record that does not decode is ErrCorrupt, not the
 // database being unavailable (the database answered), and the store logs
-// the cause. (A group commit whose claim takes it does not fail:
+// the cause when a claim takes it. (A group commit whose claim takes it does not fail:
 // TestDamagedClaimEndsAsError.)
 func TestCorruptRecordSaysSo(t *testing.T) {
 	t.Parallel()
@@ -102,11 +102,15 @@ func TestCorruptRecordSaysSo(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.pool.Exec(ctx, `UPDATE connector_actions SET record = '\xffffffff'::bytea WHERE id = 'damaged'::bytea`)
 	require.NoError(t, err)
-	_, _, err = s.Action(ctx, "fetch", "damaged")
-	require.Error(t, err)
-	require.ErrorIs(t, err, store.ErrCorrupt)
-	require.NotErrorIs(t, err, ErrUnavailable)
-	require.NotContains(t, err.Error(), ErrUnavailable.Error())
+	// Read alone it is shown as a list shows it (TestDamagedRowIsListed),
+	// Damaged saying why.
+	row, ok, err := s.Action(ctx, "fetch", "damaged")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Error(t, row.Damaged)
+	require.ErrorIs(t, row.Damaged, store.ErrCorrupt)
+	require.NotErrorIs(t, row.Damaged, ErrUnavailable)
+	require.NotContains(t, row.Damaged.Error(), ErrUnavailable.Error())
 	_, err = s.Commit(ctx, "fetch", "a", "a:1", Group{Claim: 1})
 	require.NoError(t, err)
 	require.Contains(t, logged.String(), "undecodable action", "the log names the cause")

@@ -99,7 +99,7 @@ type Row struct {
 	OwnerAddr string // the owner's remote address
 	Epoch     int64
 	// Damaged (ErrCorrupt) is set, by a read that does not take the row
-	// (ListRows, Owned), when its record does not decode: Record is then
+	// (Action, ListRows, Owned), when its record does not decode: Record is then
 	// damagedView's, made of the row's columns.
 	Damaged error
 }
@@ -375,7 +375,7 @@ func damagedRecord(id string, err error) *messages.StoredAction {
 	}}
 }
 
-// damagedView is what a read that does not take it (ListRows, Owned)
+// damagedView is what a read that does not take it (Action, ListRows, Owned)
 // shows of an action whose record does not decode (err): its row's
 // columns (rowColumns: state, seq, priority, running, start), an empty
 // spec, no token (the record held it; the queue makes one from the id)
@@ -678,34 +678,24 @@ func (c *ownedCols) queue(b *pgx.Batch, queue, node string) {
 }
 
 // Action returns the row of action id of queue; ok is false when there is
-// none.
-func (s *Store) Action(ctx context.Context, queue, id string) (r Row, ok bool, err error) {
+// none. A row whose record does not decode comes back as a list shows it
+// (collectRows): Damaged set, damagedView's record, nothing logged; so
+// GetStatus by token and a list answer the same for it.
+func (s *Store) Action(ctx context.Context, queue, id string) (Row, bool, error) {
 	what := "read from " + queue
 	if err := s.usable(what, false); err != nil {
 		return Row{}, false, err
 	}
-	var raw []byte
-	var seq int64
-	var state int16
-	var prio int32
-	var running bool
-	var started int64
-	err = s.pool.QueryRow(ctx, `SELECT owner, owner_addr, epoch, seq, state, priority, running, started_ms, record
-		FROM connector_actions WHERE queue = $1 AND id = $2`, []byte(queue), []byte(id)).
-		Scan(&r.Owner, &r.OwnerAddr, &r.Epoch, &seq, &state, &prio, &running, &started, &raw)
-	if err == pgx.ErrNoRows {
-		return Row{}, false, nil
-	}
+	rows, err := s.pool.Query(ctx, `SELECT `+rowCols+`
+		FROM connector_actions WHERE queue = $1 AND id = $2`, []byte(queue), []byte(id))
 	if err != nil {
 		return Row{}, false, s.fail(what, err)
 	}
-	rec, err := decode(queue, raw)
-	if err != nil {
+	got, err := s.collectRows(queue, what, rows, false)
+	if err != nil || len(got) == 0 {
 		return Row{}, false, err
 	}
-	rowColumns(rec.Status, seq, state, prio, running, started)
-	r.Record = rec
-	return r, true, nil
+	return got[0], true, nil
 }
 
 // Owned returns every action of queue that node owns, in seq order; a
@@ -739,7 +729,7 @@ const rowCols = "id, owner, owner_addr, epoch, seq, state, priority, running, st
 // node (Adopt, Reown, Release), which writes them back, and such a record
 // is what damagedRecord makes of it (ended as Error, logged), so that one
 // damaged record neither stops the others being taken nor stays owned,
-// unrun, by nobody who can read it. Otherwise (a list: ListRows, Owned)
+// unrun, by nobody who can read it. Otherwise (a read: Action, ListRows, Owned)
 // its row comes back with Damaged set and damagedView's record, not
 // logged (a list may be asked for every second; the entry says it): one
 // damaged row, which nobody may ever take (an ended action is neither

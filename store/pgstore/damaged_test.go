@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store"
@@ -53,9 +54,13 @@ func TestDamagedClaimEndsAsError(t *testing.T) {
 	require.Contains(t, logged.String(), "damaged")
 	require.Contains(t, logged.String(), "id=damaged")
 
-	// Reading it still says it is damaged; the node owns it, Processing.
-	_, _, err = a.Action(ctx, "fetch", "damaged")
-	require.ErrorIs(t, err, store.ErrCorrupt)
+	// Reading it still says it is damaged (the claim did not write its
+	// record); the node owns it, Processing.
+	got, ok, err := a.Action(ctx, "fetch", "damaged")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.ErrorIs(t, got.Damaged, store.ErrCorrupt, "the claim wrote no record")
+	require.Equal(t, messages.State_STATE_PROCESSING, got.Record.Status.State)
 	os, err := a.Owners(ctx, "fetch", "a", []string{"damaged"})
 	require.NoError(t, err)
 	require.Contains(t, os, Ownership{ID: "damaged", Owner: "a", Epoch: r.Claimed[0].Epoch, State: messages.State_STATE_PROCESSING, Running: true})
@@ -68,9 +73,10 @@ func TestDamagedClaimEndsAsError(t *testing.T) {
 	require.Equal(t, "damaged", rows[0].Record.Id)
 	require.Equal(t, r.Claimed[0].Epoch+1, rows[0].Epoch)
 	requireDamagedError(t, rows[0].Record.Status)
-	got, ok, err := a.Action(ctx, "fetch", "damaged")
-	require.NoError(t, err, "its record decodes now")
+	got, ok, err = a.Action(ctx, "fetch", "damaged")
+	require.NoError(t, err)
 	require.True(t, ok)
+	require.NoError(t, got.Damaged, "its record decodes now")
 	require.Equal(t, "a", got.Owner)
 	requireDamagedError(t, got.Record.Status)
 	require.EqualValues(t, 9, got.Record.Status.Priority)
@@ -99,6 +105,7 @@ func TestDamagedClaimEndsAsError(t *testing.T) {
 	require.Equal(t, messages.State_STATE_QUEUED, byID["new"].State)
 	got, _, err = b.Action(ctx, "fetch", "sound")
 	require.NoError(t, err)
+	require.NoError(t, got.Damaged, "its record decodes now")
 	requireDamagedError(t, got.Record.Status)
 }
 
@@ -115,8 +122,8 @@ func requireDamagedError(t *testing.T, st *messages.ActionStatus) {
 // list that included it (ErrCorrupt), on every node, until retention
 // removed it. A list now shows it with Damaged set, from its row's
 // columns, with an error saying its record cannot be read, and the rows
-// around it as they are; nothing is written or logged, and reading it by
-// id still says it is damaged.
+// around it as they are; nothing is written or logged. Read alone
+// (Action, GetStatus by token) it is the same entry.
 func TestDamagedRowIsListed(t *testing.T) {
 	t.Parallel()
 	url := server.DatabaseT(t)
@@ -166,9 +173,28 @@ func TestDamagedRowIsListed(t *testing.T) {
 	require.Len(t, rows, 1, "filtered by its row's state")
 	require.Equal(t, "ended", rows[0].Record.Id)
 
-	// Nothing was written: the record is still damaged.
-	_, _, err = a.Action(ctx, "fetch", "ended")
-	require.ErrorIs(t, err, store.ErrCorrupt)
+	// Read alone (GetStatus by token), a damaged row is the list's entry
+	// (it used to fail with ErrCorrupt); nothing was written: the record
+	// is still damaged.
+	listed := map[string]Row{}
+	rows, err = a.ListRows(ctx, "fetch", nil)
+	require.NoError(t, err)
+	for _, r := range rows {
+		listed[r.Record.Id] = r
+	}
+	for _, id := range []string{"queued", "ended", "first"} {
+		got, ok, err := a.Action(ctx, "fetch", id)
+		require.NoError(t, err, "a damaged row does not fail the read")
+		require.True(t, ok)
+		require.Equal(t, listed[id].Damaged, got.Damaged, id)
+		require.Equal(t, listed[id].Owner, got.Owner, id)
+		require.Equal(t, listed[id].Epoch, got.Epoch, id)
+		require.True(t, proto.Equal(listed[id].Record, got.Record), "%s: the list's entry: %v, read alone: %v", id, listed[id].Record, got.Record)
+	}
+	got, _, err := a.Action(ctx, "fetch", "ended")
+	require.NoError(t, err)
+	require.ErrorIs(t, got.Damaged, store.ErrCorrupt)
+	require.Equal(t, messages.State_STATE_FINISHED, got.Record.Status.State)
 	require.NotContains(t, logged.String(), "level=ERROR", "a list logs nothing")
 	require.NotContains(t, logged.String(), "level=WARN", "a list logs nothing")
 }
