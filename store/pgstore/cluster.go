@@ -99,7 +99,7 @@ type Row struct {
 	OwnerAddr string // the owner's remote address
 	Epoch     int64
 	// Damaged (ErrCorrupt) is set, by a read that does not take the row
-	// (Action, ListRows, Owned), when its record does not decode: Record is then
+	// (Action, ListRows), when its record does not decode: Record is then
 	// damagedView's, made of the row's columns.
 	Damaged error
 }
@@ -375,7 +375,7 @@ func damagedRecord(id string, err error) *messages.StoredAction {
 	}}
 }
 
-// damagedView is what a read that does not take it (Action, ListRows, Owned)
+// damagedView is what a read that does not take it (Action, ListRows)
 // shows of an action whose record does not decode (err): its row's
 // columns (rowColumns: state, seq, priority, running, start), an empty
 // spec, no token (the record held it; the queue makes one from the id)
@@ -698,21 +698,6 @@ func (s *Store) Action(ctx context.Context, queue, id string) (Row, bool, error)
 	return got[0], true, nil
 }
 
-// Owned returns every action of queue that node owns, in seq order; a
-// row whose record does not decode with Damaged set (collectRows).
-func (s *Store) Owned(ctx context.Context, queue, node string) ([]Row, error) {
-	what := "read owned actions of " + queue
-	if err := s.usable(what, false); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+rowCols+`
-		FROM connector_actions WHERE queue = $1 AND owner = $2 ORDER BY seq`, []byte(queue), node)
-	if err != nil {
-		return nil, s.fail(what, err)
-	}
-	return s.collectRows(queue, what, rows, false)
-}
-
 // rowColumns completes st, a record's status, with its row's columns,
 // which the owner's writes keep equal to it, except that a claim writes
 // only the columns (the start: Processing, running, started_ms).
@@ -729,7 +714,7 @@ const rowCols = "id, owner, owner_addr, epoch, seq, state, priority, running, st
 // node (Adopt, Reown, Release), which writes them back, and such a record
 // is what damagedRecord makes of it (ended as Error, logged), so that one
 // damaged record neither stops the others being taken nor stays owned,
-// unrun, by nobody who can read it. Otherwise (a read: Action, ListRows, Owned)
+// unrun, by nobody who can read it. Otherwise (a read: Action, ListRows)
 // its row comes back with Damaged set and damagedView's record, not
 // logged (a list may be asked for every second; the entry says it): one
 // damaged row, which nobody may ever take (an ended action is neither
