@@ -123,13 +123,15 @@ func (m *manager) recycle(b *batch) {
 // being written; what arrives meanwhile waits for the next one. So under
 // load each fsync carries every submission that arrived during the last.
 // Changes whose last commit failed ride along with any batch; alone, they
-// are retried a second after the failure (at once while shutting down).
+// are retried a second after the failure (at once while shutting down),
+// unless the store failed for good (storeFailed): it refuses every write
+// until the server restarts.
 func (m *manager) flush(ctx actor.Context) {
 	if m.st == nil || m.inflight || m.writes == nil {
 		m.checkShutdown(ctx)
 		return
 	}
-	retryDue := (len(m.retry) > 0 || m.pausedRetry) &&
+	retryDue := (len(m.retry) > 0 || m.pausedRetry) && !m.storeFailed &&
 		(m.shutting && !m.gaveUp || !time.Now().Before(m.retryAt)) // wall clock, like the timer
 	if m.pending == nil && !retryDue && !m.pausedDirty {
 		m.checkShutdown(ctx)
@@ -222,8 +224,8 @@ func (m *manager) committed(ctx actor.Context, c *committed) {
 		case !m.storeFailed:
 			m.storeFailed = true
 			m.sh.log.Error("the store failed (a write or fdatasync whose outcome is unknown, as the store's 'store refuses further writes' says) "+
-				"and takes no more writes until the server restarts: changes to actions are kept in memory only, and lost at the restart, "+
-				"which starts from what is on disk",
+				"and takes no more writes until the server restarts: the queue stops retrying its pending changes, "+
+				"which are kept in memory only, and lost at the restart, which starts from what is on disk",
 				"changes", len(c.b.muts), "err", c.err)
 		default:
 			m.sh.log.Debug("store write refused: the store failed and takes no more writes until the server restarts",
@@ -245,17 +247,26 @@ func (m *manager) committed(ctx actor.Context, c *committed) {
 		if c.b.paused != nil && !m.pausedDirty {
 			m.pausedRetry = true // write the (current) flag again, as a retry
 		}
-		if m.shutting && !m.gaveUp {
+		switch {
+		case m.storeFailed:
+			// No retry: the store refuses every write until it is
+			// opened again, which only a restart does (store.ErrFailed).
+			// The changes stay in retry: they go with any batch a new
+			// change makes (refused in turn) and with the writer's last
+			// write at stop, and a shutdown does not wait for them.
+		case m.shutting && !m.gaveUp:
 			// Retrying at once, as a shutdown otherwise does, would
 			// spin against a disk that keeps refusing: the writer's
 			// stop tries once more, and the shutdown goes on.
 			m.gaveUp = true
 			m.sh.log.Warn("store still failing during shutdown; failed changes are written once more when the queue stops",
 				"changes", len(m.retry))
+			fallthrough
+		default:
+			m.retryAt = time.Now().Add(m.cfg.RetryInterval)
+			self, root := ctx.Self(), ctx.ActorSystem().Root
+			time.AfterFunc(m.cfg.RetryInterval, func() { root.Send(self, &retryTick{}) })
 		}
-		m.retryAt = time.Now().Add(m.cfg.RetryInterval)
-		self, root := ctx.Self(), ctx.ActorSystem().Root
-		time.AfterFunc(m.cfg.RetryInterval, func() { root.Send(self, &retryTick{}) })
 	}
 	// What arrived during this write goes to the disk now, while the
 	// replies below are sent and the batch's actors spawned, instead of

@@ -8,7 +8,7 @@ import (
 
 // shutdownDone is sent once no worker runs and every change is on disk.
 func (m *manager) checkShutdown(ctx actor.Context) {
-	if m.shutting && m.shutWaiter != nil && m.running == 0 && !m.inflight && m.pending == nil && (len(m.retry) == 0 && !m.pausedRetry || m.gaveUp) {
+	if m.shutting && m.shutWaiter != nil && m.running == 0 && !m.inflight && m.pending == nil && (len(m.retry) == 0 && !m.pausedRetry || m.gaveUp || m.storeFailed) {
 		ctx.Send(m.shutWaiter, &shutdownDone{})
 		m.shutWaiter = nil
 	}

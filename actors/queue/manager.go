@@ -218,8 +218,10 @@ type manager struct {
 	gaveUp bool
 	// storeFailed: a write failed with store.ErrFailed (an fdatasync or
 	// I/O error: the store takes no more writes until it is opened
-	// again), which is logged once at error level; the retries it keeps
-	// refusing are logged at debug level.
+	// again, which only a restart does), which is logged once at error
+	// level. The failed changes are no longer retried (they stay in
+	// retry, in memory); a batch that new changes make is still written,
+	// refused, and logged at debug level.
 	storeFailed bool
 	tickStop    chan struct{}
 	// stopped is closed once the QueueManager has stopped (replies.stopped).

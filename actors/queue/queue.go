@@ -36,6 +36,8 @@ type Config struct {
 	AskTimeout             time.Duration // how long a request to an actor may take; default 5s
 	// RetryInterval is how long after a failed commit its changes are
 	// written again (with the next batch, or on their own); default 1s.
+	// Not after store.ErrFailed: the store refuses every write until the
+	// server restarts, and they are no longer retried on their own.
 	RetryInterval time.Duration
 	// CommitDelay and CommitSiblings gather more submissions into a
 	// durable queue's group commit, as PostgreSQL's commit_delay and
