@@ -112,12 +112,18 @@ func (c *Cluster) StartMemberE() error {
 	// TODO: Disable Gossip for now until API changes are done
 	// gossiper must be started whenever any topology events starts flowing
 	if err := c.Gossip.StartGossiping(); err != nil {
+		c.Remote.Shutdown(false)
 		return err
 	}
 	c.PubSub.Start()
 	c.MemberList.InitializeTopologyConsensus()
 
 	if err := cfg.ClusterProvider.StartMember(c); err != nil {
+		// Not a member: stop what was started for it (connector patch),
+		// or the gossip loop and remoting's gRPC server, on its port,
+		// outlive the failed start.
+		c.Gossip.Shutdown()
+		c.Remote.Shutdown(false)
 		return err
 	}
 
