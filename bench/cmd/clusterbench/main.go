@@ -70,7 +70,7 @@ func main() {
 	flag.IntVar(&o.iters, "iters", 300, "hop: GetStatus requests per running action and node")
 	flag.IntVar(&o.stops, "stops", 30, "hop: Stops per run (half on the owner, half on a non-owner)")
 	flag.DurationVar(&o.dur, "dur", 8*time.Second, "scale, quota: submitting time of each measurement")
-	flag.IntVar(&o.conc, "conc", 16, "scale, quota: closed-loop submitters (in all, or per node: -load)")
+	flag.IntVar(&o.conc, "conc", 16, "scale, quota: closed-loop submitters (in all, or per node: -load); submitter g always submits to node g mod N")
 	load := flag.String("load", "total", "scale, quota: comma-separated: total (-conc submitters at every N: the same offered load spread over more nodes), per-node (-conc submitters per node, and per River client: each node offered what one node is offered at N=1)")
 	flag.IntVar(&o.threads, "threads", 4, "hop, takeover: MaximumThreads of a node")
 	flag.IntVar(&o.tthreads, "tput-threads", 64, "scale, quota: MaximumThreads of a node and MaxWorkers of a River client (enough that a node's store round trips, not its threads, set the pace)")
