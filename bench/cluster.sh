@@ -15,9 +15,8 @@
 # takeover kill rounds), DUR (4s: submitting time per throughput
 # measurement), QUOTA (0.05: cores per node in the quota rows), LOAD
 # (total,per-node: the scale and quota rows with 16 submitters in all at
-# every N, and with 16 per node; each submitter keeps to one node, and
-# more per node was measured and lowers the capped N=3 ÷ N=1: see
-# bench/README.md), MODES (hop,takeover,scale,quota),
+# every N, and with 16 per node; each submitter keeps to one node; why 16
+# and why one node each: bench/README.md), MODES (hop,takeover,scale,quota),
 # CONNECTOR (../bin/connector).
 set -euo pipefail
 cd "$(dirname "$0")"
