@@ -1,13 +1,11 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -16,29 +14,13 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/internal/testlog"
 	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store"
 	"github.com/connectorhq/connector/store/storetest"
 	"github.com/connectorhq/connector/transport/aci"
 )
-
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // An fdatasync of the journal that fails with an I/O error (EIO: not for
 // lack of room) fails the store until the server restarts: after EIO the
@@ -59,7 +41,7 @@ func TestStoreFailedByAnIOErrorSaysSo(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	faults := &storetest.Faults{}
-	var storeLog, queueLog lockedLog
+	var storeLog, queueLog testlog.Buffer
 	st, err := store.Open(store.Config{Dir: dir, Faults: faults, Logger: slog.New(slog.NewTextHandler(&storeLog, nil))})
 	require.NoError(t, err)
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
