@@ -40,6 +40,35 @@ func suspendForLackOfRoom(t *testing.T, s *boltStore, want map[string]messages.S
 	return n
 }
 
+// suspendedThenRoom opens a store on a 3 MiB tmpfs with cfg (Dir is set
+// here; the checkpointer is stopped unless cfg.CheckpointInterval is set),
+// fills its journal until it is suspended for lack of room
+// (suspendForLackOfRoom), runs whileFull if it is not nil (it returns the
+// next action's number), and then gives the tmpfs 32 MiB. It returns the
+// store, its directory, every action acknowledged, and the next action's
+// number.
+func suspendedThenRoom(t *testing.T, cfg Config, whileFull func(s *boltStore, want map[string]messages.State, n int) int) (*boltStore, string, map[string]messages.State, int) {
+	t.Helper()
+	dir := Tmpfs(t, 3<<20)
+	cfg.Dir = dir
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	o, err := Open(cfg)
+	require.NoError(t, err)
+	s := o.(*boltStore)
+	if cfg.CheckpointInterval == 0 {
+		s.stopCheckpointer()
+	}
+	want := map[string]messages.State{}
+	n := suspendForLackOfRoom(t, s, want)
+	if whileFull != nil {
+		n = whileFull(s, want, n)
+	}
+	Remount(t, dir, 0, "size=32m")
+	return s, dir, want, n
+}
+
 // A disk that was full for a while switched the store to direct commits
 // (two fdatasyncs each) for the rest of the run, and nothing said when
 // room came back. Now the journal is turned back on once there is room
@@ -48,31 +77,26 @@ func suspendForLackOfRoom(t *testing.T, s *boltStore, want map[string]messages.S
 // after is lost, across a rotation of the new journal and a crash.
 func TestJournalResumedOnceThereIsRoomAgain(t *testing.T) {
 	t.Parallel()
-	dir := Tmpfs(t, 3<<20)
 	var logged logSink
-	o, err := Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
-	require.NoError(t, err)
-	s := o.(*boltStore)
-	s.stopCheckpointer()
-	want := map[string]messages.State{}
-	n := suspendForLackOfRoom(t, s, want)
-	require.Contains(t, logged.String(), "no room for the journal")
-	// Direct commits meanwhile.
-	direct := rec(fmt.Sprintf("a%05d", n), uint64(n+1), messages.State_STATE_QUEUED)
-	require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: direct}}))
-	want[direct.Id] = messages.State_STATE_QUEUED
-	n++
+	var direct *messages.StoredAction
+	s, dir, want, n := suspendedThenRoom(t, Config{Logger: slog.New(slog.NewTextHandler(&logged, nil))}, func(s *boltStore, want map[string]messages.State, n int) int {
+		require.Contains(t, logged.String(), "no room for the journal")
+		// Direct commits meanwhile.
+		direct = rec(fmt.Sprintf("a%05d", n), uint64(n+1), messages.State_STATE_QUEUED)
+		require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: direct}}))
+		want[direct.Id] = messages.State_STATE_QUEUED
+		n++
 
+		resumed, err := s.resumeJournal()
+		require.NoError(t, err)
+		require.False(t, resumed, "no room yet")
+		require.False(t, s.journaling())
+		left, err := listSegments(s.cfg.Dir, DefaultFile)
+		require.NoError(t, err)
+		require.Empty(t, left, "a try without room for three segments makes none")
+		return n
+	})
 	resumed, err := s.resumeJournal()
-	require.NoError(t, err)
-	require.False(t, resumed, "no room yet")
-	require.False(t, s.journaling())
-	left, err := listSegments(dir, DefaultFile)
-	require.NoError(t, err)
-	require.Empty(t, left, "a try without room for three segments makes none")
-
-	Remount(t, dir, 0, "size=32m")
-	resumed, err = s.resumeJournal()
 	require.NoError(t, err)
 	require.True(t, resumed, "room again")
 	require.True(t, s.journaling())
@@ -123,14 +147,7 @@ func TestJournalResumedOnceThereIsRoomAgain(t *testing.T) {
 // try makes none, so the test above cannot see this.)
 func TestJournalNotResumedRemovesItsSegment(t *testing.T) {
 	t.Parallel()
-	dir := Tmpfs(t, 3<<20)
-	o, err := Open(Config{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	s := o.(*boltStore)
-	s.stopCheckpointer()
-	want := map[string]messages.State{}
-	suspendForLackOfRoom(t, s, want)
-	Remount(t, dir, 0, "size=32m")
+	s, dir, want, _ := suspendedThenRoom(t, Config{}, nil)
 
 	ballast := filepath.Join(dir, "ballast")
 	prepared := false
@@ -171,15 +188,11 @@ func TestJournalNotResumedRemovesItsSegment(t *testing.T) {
 // a crash right after, before a frame, replays nothing and loses nothing.
 func TestJournalResumedByTheCheckpointer(t *testing.T) {
 	t.Parallel()
-	dir := Tmpfs(t, 3<<20)
-	o, err := Open(Config{Dir: dir, CheckpointInterval: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	s := o.(*boltStore)
-	s.resumeEvery.Store(int64(time.Millisecond))
-	want := map[string]messages.State{}
-	suspendForLackOfRoom(t, s, want)
-	require.False(t, s.journaling())
-	Remount(t, dir, 0, "size=32m")
+	s, dir, want, _ := suspendedThenRoom(t, Config{CheckpointInterval: time.Millisecond}, func(s *boltStore, _ map[string]messages.State, n int) int {
+		s.resumeEvery.Store(int64(time.Millisecond))
+		require.False(t, s.journaling())
+		return n
+	})
 	deadline := time.Now().Add(30 * time.Second)
 	for !s.journaling() {
 		require.True(t, time.Now().Before(deadline), "the journal was not turned back on")
@@ -203,14 +216,7 @@ func TestJournalResumedByTheCheckpointer(t *testing.T) {
 // resumption runs as far as it can.
 func TestDirectCommitDoesNotCrossTheJournalsReturn(t *testing.T) {
 	t.Parallel()
-	dir := Tmpfs(t, 3<<20)
-	o, err := Open(Config{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	s := o.(*boltStore)
-	s.stopCheckpointer()
-	want := map[string]messages.State{}
-	n := suspendForLackOfRoom(t, s, want)
-	Remount(t, dir, 0, "size=32m")
+	s, dir, want, n := suspendedThenRoom(t, Config{}, nil)
 
 	seq := uint64(n + 1) // nobody's yet
 	direct := rec("direct", seq, messages.State_STATE_QUEUED)
@@ -277,14 +283,7 @@ func TestDirectCommitDoesNotCrossTheJournalsReturn(t *testing.T) {
 // journal instead: a crash replays it.
 func TestDirectCommitAfterTheJournalsReturnIsJournaled(t *testing.T) {
 	t.Parallel()
-	dir := Tmpfs(t, 3<<20)
-	o, err := Open(Config{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	s := o.(*boltStore)
-	s.stopCheckpointer()
-	want := map[string]messages.State{}
-	n := suspendForLackOfRoom(t, s, want)
-	Remount(t, dir, 0, "size=32m")
+	s, dir, want, n := suspendedThenRoom(t, Config{}, nil)
 
 	before := false
 	s.directHook = func(step string) {
