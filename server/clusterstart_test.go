@@ -49,21 +49,35 @@ RemoteHost=127.0.0.1
 RemotePort=0
 `, dir, filepath.Join(dir, "out"), etcd, pgPort)), nil)
 	require.NoError(t, err)
-	done := make(chan error, 1)
+	// Start runs on its own goroutine, so that a start-up that hangs is
+	// seen; what it returns comes back here, and a server it started is
+	// stopped on the test's goroutine (stop may call FailNow).
+	type started struct {
+		s   *Server
+		err error
+	}
+	done := make(chan started, 1)
 	go func() {
 		s, err := Start(cfg, Options{Port: -1, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }})
-		if s != nil {
-			stop(t, s)
-		}
-		done <- err
+		done <- started{s, err}
 	}()
 	timer := time.NewTimer(startBound)
 	defer timer.Stop()
 	select {
-	case err := <-done:
-		require.Error(t, err, "the start-up succeeded")
-		return err
+	case r := <-done:
+		if r.s != nil {
+			stop(t, r.s)
+		}
+		require.Error(t, r.err, "the start-up succeeded")
+		return r.err
 	case <-timer.C:
+		// The test ends once Start has returned, not before: it must
+		// not outlive the test.
+		t.Cleanup(func() {
+			if r := <-done; r.s != nil {
+				stop(t, r.s)
+			}
+		})
 		t.Fatalf("the start-up did not end within %s", startBound)
 		return nil
 	}
