@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -152,14 +153,22 @@ func (t *target) measure(o options, conc int, groups []*cgroup) (measured, error
 	}
 	// The steady window: from a second in (the groups' commits have
 	// grown to their size) to the end of submitting, before the drain.
+	// Each end is timed right after its count is read, and the groups'
+	// counters are read right after that, the same way at both ends: a
+	// count query that takes long under load then shifts the window
+	// instead of stretching one end of it (review16 F11).
 	ramp := min(time.Second, o.dur/4)
 	time.Sleep(time.Until(start.Add(ramp)))
 	wf0, werr0 := t.finished()
+	wt0 := time.Now()
 	wp0 := throttleOf(groups)
 	time.Sleep(time.Until(start.Add(o.dur)))
 	wf1, werr1 := t.finished()
+	wt1 := time.Now()
 	wp1 := throttleOf(groups)
-	wt1 := time.Since(start)
+	if werr0 != nil || werr1 != nil {
+		logf("no steady window: counting the finished actions failed: %v", errors.Join(werr0, werr1))
+	}
 	wg.Wait()
 	if err, _ := firstErr.Load().(error); err != nil {
 		return measured{}, err
@@ -186,8 +195,8 @@ func (t *target) measure(o options, conc int, groups []*cgroup) (measured, error
 		return measured{}, err
 	}
 	m := measured{n: n, elapsed: elapsed, submitters: conc}
-	if werr0 == nil && werr1 == nil && wt1 > ramp {
-		m.windowRate = float64(wf1-wf0) / (wt1 - ramp).Seconds()
+	if werr0 == nil && werr1 == nil && wt1.After(wt0) {
+		m.windowRate = float64(wf1-wf0) / wt1.Sub(wt0).Seconds()
 	}
 	for i := range groups {
 		if p := wp1[i][0] - wp0[i][0]; p > 0 {
