@@ -63,6 +63,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -138,6 +139,12 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool
 	failed error // set by an injected sync failure (store.FaultInjector)
+
+	// tlsBroken is set by the first ErrTLS and cleared by the next
+	// connection made (connected): fail logs ErrTLS at level error once
+	// per change, not for each call that fails while a certificate
+	// stays expired.
+	tlsBroken atomic.Bool
 
 	dsMu sync.Mutex
 	ds   map[string]*datastore
@@ -290,11 +297,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// parameters built by arrays.go are sent as they are (in binary
 	// format; see arrays.go for the text format of exec and
 	// simple_protocol).
+	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "store", "engine", Engine), display: displayURL(pc)}
 	pc.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		s.connected()
 		registerArrays(conn)
 		return nil
 	}
-	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "store", "engine", Engine), display: displayURL(pc)}
 	s.def.lc = &s.lc
 	if cfg.Node != "" && cfg.ListCacheBytes >= 0 {
 		s.lc.max = cfg.ListCacheBytes
@@ -454,13 +462,29 @@ func (s *Store) fail(what string, err error) error {
 			return fmt.Errorf("store: postgresql %s: %s: %w: %w", s.display, what, store.ErrClosed, err)
 		}
 		if errors.Is(out, ErrTLS) {
-			s.log.Error("the connection to the shared database fails on its TLS settings: check the URL's sslmode, sslrootcert and sslcert, and the server's certificate",
+			// Once at level error until a connection is made again
+			// (connected); claims, ticks, retries and requests fail
+			// alike meanwhile, several a second.
+			level := slog.LevelDebug
+			if s.tlsBroken.CompareAndSwap(false, true) {
+				level = slog.LevelError
+			}
+			s.log.Log(context.Background(), level, "the connection to the shared database fails on its TLS settings: check the URL's sslmode, sslrootcert and sslcert, and the server's certificate",
 				"database", s.display, "call", what, "err", err)
 		} else {
 			s.log.Error("a database call failed, not because the database is out of reach", "database", s.display, "call", what, "err", err)
 		}
 	}
 	return out
+}
+
+// connected is called for each connection the pool makes: after an
+// ErrTLS, it says so once and lets the next ErrTLS be logged at level
+// error again.
+func (s *Store) connected() {
+	if s.tlsBroken.Swap(false) {
+		s.log.Info("a connection to the shared database was made again after it failed on its TLS settings", "database", s.display)
+	}
 }
 
 // classify wraps err, the failure of a call to the database, with prefix
@@ -531,20 +555,31 @@ func unreachable(err error) bool {
 		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH)
 }
 
-// tlsMisconfigured reports whether err, a failure to connect, failed on
-// TLS in every attempt it made (each host of the URL; sslmode=prefer or
-// allow tries with and without TLS): a connection that also failed
-// otherwise (refused, timed out) may be out of reach, and is left to
-// unreachable.
+// tlsMisconfigured reports whether err is a failure to connect
+// (*pgconn.ConnectError, which pgx returns for a connection's set-up,
+// also when the pool makes one for a call) that failed on TLS in every
+// attempt it made (each host of the URL; sslmode=prefer or allow tries
+// with and without TLS): a connection that also failed otherwise
+// (refused, timed out) may be out of reach, and is left to unreachable.
+// A TLS error on a connection already made (an alert or a bad record in
+// the middle of a query: damage on the path, a proxy resetting the
+// stream) is a broken connection, left to unreachable too.
 func tlsMisconfigured(err error) bool {
 	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) {
-		err = ce.Unwrap()
+	if !errors.As(err, &ce) {
+		return false
 	}
+	return everyAttemptTLS(ce.Unwrap())
+}
+
+// everyAttemptTLS reports whether err, a ConnectError's cause, is a TLS
+// failure (tlsFailure), and if it joins several attempts, whether each
+// is.
+func everyAttemptTLS(err error) bool {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		all := j.Unwrap()
 		for _, e := range all {
-			if !tlsMisconfigured(e) {
+			if !everyAttemptTLS(e) {
 				return false
 			}
 		}
