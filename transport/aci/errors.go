@@ -73,7 +73,7 @@ var errorTable = [...]errorDef{
 	{messages.ErrTimeout, 131, "ERRORSERVERBUSY", "The server is busy",
 		"retry later", "an internal component did not answer in time (overload)"},
 	{messages.ErrStore, 132, "ERRORSTOREFAILED", "The action store failed",
-		"", "the durable store could not record a change; the description says what became of it (a submission refused this way is not queued; a change to an action or to the queue is in effect, with the action's status, and is written again)"},
+		"", "the durable store could not record a change; the description says what became of it (a submission refused this way is not queued; a change to an action or to the queue is in effect, with the action's status, and is written again; unless the store failed on an I/O error: the description then says the submission may be found queued after a restart and that changes are not written again, see operations.md)"},
 	{messages.ErrInternal, 199, "ERRORINTERNAL", "Internal error",
 		"", "a bug or unexpected condition; also any error that is not a domain error"},
 }
