@@ -147,7 +147,10 @@ type Node struct {
 }
 
 // Join starts remoting on sys and makes this process a member of the
-// cluster. sys must be new (remoting attaches to it).
+// cluster. sys must be new (remoting attaches to it). After an error sys
+// must be discarded, not given to Join again: a failed start stops gossip
+// and remoting, but leaves parts of the cluster's set-up on sys
+// (third_party/protoactor-go/PATCHES.md).
 func Join(sys *actor.ActorSystem, cfg Config) (n *Node, err error) {
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err

@@ -91,7 +91,10 @@ func (c *Cluster) StartMember() {
 
 // StartMemberE starts remoting, gossip and the cluster provider, and
 // returns an error (the remote address cannot be listened on, gossip or the
-// provider fail to start) instead of panicking (connector patch).
+// provider fail to start) instead of panicking (connector patch). After
+// an error, gossip and remoting are stopped again but not everything is
+// undone (PubSub, the identity lookup, gossip's EventStream subscription):
+// discard c and its actor system; do not start c again.
 func (c *Cluster) StartMemberE() error {
 	cfg := c.Config
 	c.Remote = remote.NewRemote(c.ActorSystem, c.Config.RemoteConfig)
