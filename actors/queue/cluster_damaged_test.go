@@ -15,6 +15,7 @@ import (
 
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store/pgstore"
+	"github.com/connectorhq/connector/transport/aci"
 )
 
 // A queued action whose record in the shared store is damaged (it does
@@ -120,15 +121,15 @@ func TestClusterDamagedClaimOfAnotherNodesAction(t *testing.T) {
 	// A submission here makes the node claim: the damaged one first.
 	mine, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Params: messages.Params{{Name: "Mode", Value: "instant"}}})
 	require.NoError(t, err)
-	var st *messages.ActionStatus
+	// (Until the claim, its row's view reads Error too, with the view's
+	// text: what the claim wrote says "so the action is not run".)
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		got, err := q.Status(ctx, tok)
 		if assert.NoError(ct, err) {
 			assert.Equal(ct, messages.State_STATE_ERROR, got.State)
-			st = got
+			assert.Contains(ct, got.Error, "record in the shared store is damaged and cannot be read, so the action is not run")
 		}
 	}, 30*time.Second, 10*time.Millisecond)
-	assert.Contains(t, st.Error, "record in the shared store is damaged and cannot be read, so the action is not run")
 	assert.True(t, moved.Load(), "the node that held the action was not told it moved")
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		got, err := q.Status(ctx, mine)
@@ -171,13 +172,16 @@ func TestClusterDamagedRowIsListed(t *testing.T) {
 	require.NoError(t, db.RegisterNode(ctx, "n2", "n2:1", 2))
 	// (Written as they are, in one statement: a row submitted queued
 	// could be claimed by this node before it is ended.)
+	// Queued an hour ago, ended a minute ago (whole seconds, as shown):
+	// the entry's times are the row's.
+	queuedMs := (time.Now().Unix() - 3600) * 1000
+	endedMs := queuedMs + 3540*1000
 	ended := func(node, addr string) uuid.UUID {
 		t.Helper()
 		id := uuid.Must(uuid.NewV7())
-		now := time.Now().UnixMilli()
 		_, err := conn.Exec(ctx, `INSERT INTO connector_actions (queue, id, seq, state, queued_ms, ended_ms, owner, owner_addr, epoch, record)
-			VALUES ($1, $2, nextval('connector_action_seq'), $3, $4, $4, $5, $6, 1, '\xffffffff'::bytea)`,
-			[]byte("fetch"), []byte(id.String()), int16(messages.State_STATE_FINISHED), now, node, addr)
+			VALUES ($1, $2, nextval('connector_action_seq'), $3, $4, $5, $6, $7, 1, '\xffffffff'::bytea)`,
+			[]byte("fetch"), []byte(id.String()), int16(messages.State_STATE_FINISHED), queuedMs, endedMs, node, addr)
 		require.NoError(t, err)
 		return id
 	}
@@ -209,12 +213,25 @@ func TestClusterDamagedRowIsListed(t *testing.T) {
 		require.Contains(t, byToken, tok, "answered by its task actor")
 		assert.Equal(t, messages.State_STATE_FINISHED, byToken[tok].State)
 	}
+	now := time.Now().UTC()
 	for _, d := range []uuid.UUID{id, orphan} {
 		tok := messages.NewToken("127.0.0.1", 7000, "FETCH", d)
 		require.Contains(t, byToken, tok, "shown from its row, with the token made from its id")
-		assert.Equal(t, messages.State_STATE_FINISHED, byToken[tok].State)
-		assert.Contains(t, byToken[tok].Error, "record in the shared store is damaged and cannot be read")
+		st := byToken[tok]
+		assert.Equal(t, messages.State_STATE_ERROR, st.State, "shown as Error, so that its error is sent")
+		assert.Contains(t, st.Error, "record in the shared store is damaged and cannot be read")
+		assert.Equal(t, queuedMs, st.QueuedUnixMs)
+		assert.Equal(t, endedMs, st.EndedUnixMs)
+		assertDamagedOnTheWire(t, st, now, tok, queuedMs, endedMs)
 	}
+	// The list's filter selects on the row's state (Finished), whatever
+	// the entry shows.
+	fin, err := q.List(ctx, &messages.ListActions{States: []messages.State{messages.State_STATE_FINISHED}})
+	require.NoError(t, err)
+	assert.Len(t, fin, 4, "the damaged rows are Finished rows")
+	errs, err := q.List(ctx, &messages.ListActions{States: []messages.State{messages.State_STATE_ERROR}})
+	require.NoError(t, err)
+	assert.Empty(t, errs, "no row is in the Error state")
 
 	// By its token, the row read alone is the list's entry (it used to
 	// fail: "undecodable action"), whether its owner has left or has no
@@ -228,9 +245,43 @@ func TestClusterDamagedRowIsListed(t *testing.T) {
 		require.ErrorIs(t, err, messages.ErrStore)
 		assert.Contains(t, err.Error(), "cannot be changed")
 		assert.Contains(t, err.Error(), "undecodable action")
+
+		// Asked with the token another node made when it accepted the
+		// action (the submitter's), the reply names that token, not one
+		// made from this node's host and port; and so does Progress.
+		other := messages.NewToken("elsewhere", 7001, "FETCH", d)
+		st, err = q.Status(ctx, other)
+		require.NoError(t, err, "GetStatus by the submitter's token")
+		assert.Equal(t, other, st.Token, "answered with the token asked")
+		assert.Equal(t, messages.State_STATE_ERROR, st.State)
+		assertDamagedOnTheWire(t, st, now, other, queuedMs, endedMs)
+		pr, err := q.Progress(ctx, other)
+		require.NoError(t, err, "Progress by the submitter's token")
+		assert.Equal(t, other, pr.Status.GetToken())
 	}
 
 	qs, err := q.QueueStatus(ctx)
 	require.NoError(t, err)
 	require.NotNil(t, qs)
+}
+
+// assertDamagedOnTheWire encodes st, a damaged row's entry, as an ACI
+// reply does (both encoders: the fast one the server sends, and the
+// tree) and requires its error text, the row's times and tok.
+func assertDamagedOnTheWire(t *testing.T, st *messages.ActionStatus, now time.Time, tok string, queuedMs, endedMs int64) {
+	t.Helper()
+	xml := string(aci.AppendActionXML(nil, st, now))
+	assert.Contains(t, xml, "<status>Error</status>")
+	assert.Regexp(t, `<error>[^<]*record in the shared store is damaged and cannot be read: [^<]+</error>`, xml, "the error is sent")
+	assert.Contains(t, xml, "<queued_time>"+aci.FormatQueueTime(queuedMs, now)+"</queued_time>", xml)
+	assert.Contains(t, xml, "<time_in_queue>3540</time_in_queue>", xml)
+	assert.Contains(t, xml, "<process_end_time>"+aci.FormatQueueTime(endedMs, now)+"</process_end_time>", xml)
+	assert.Contains(t, xml, "<token>"+tok+"</token>", xml)
+	texts := map[string]string{}
+	for _, c := range aci.ActionNode(st, now).Children {
+		texts[c.Name] = c.Text
+	}
+	assert.Contains(t, texts["error"], "record in the shared store is damaged and cannot be read", "the tree encoder sends it too")
+	assert.Equal(t, aci.FormatQueueTime(queuedMs, now), texts["queued_time"])
+	assert.Equal(t, tok, texts["token"])
 }

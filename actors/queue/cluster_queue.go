@@ -188,15 +188,15 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 			addr, member = local, true
 		}
 		if row.Damaged != nil && (row.Owner == "" || !member) {
-			return q.damaged(row, msg, write)
+			return q.damaged(row, msg, write, token)
 		}
 		if row.Owner == "" || !member {
-			return q.ownerGone(row, msg, write)
+			return q.ownerGone(row, msg, write, token)
 		}
 		if unreachable && row.Owner == tried.Owner && row.Epoch == tried.Epoch {
 			// Its node could not be reached and nothing moved: it is
 			// gone, though its membership has not lapsed yet.
-			return q.ownerGone(row, msg, write)
+			return q.ownerGone(row, msg, write, token)
 		}
 		tried, unreachable = row, false
 		timeout := q.readTimeout(ctx)
@@ -218,14 +218,14 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 			switch r := res.(type) {
 			case *messages.NotOwner:
 				if row.Damaged != nil {
-					return q.damaged(row, msg, write)
+					return q.damaged(row, msg, write, token)
 				}
 				last = errors.New(r.Message)
 				continue
 			case *messages.ActionReply:
 				if r.Status == nil && r.Code == messages.ErrorCode_ERROR_CODE_UNKNOWN_TOKEN {
 					if row.Damaged != nil {
-						return q.damaged(row, msg, write)
+						return q.damaged(row, msg, write, token)
 					}
 					last = errors.New(r.Message)
 					continue
@@ -245,7 +245,7 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 		case errors.Is(err, actor.ErrDeadLetter) && row.Damaged != nil:
 			// No actor answers for it, and its record cannot be read:
 			// what the row shows, as a list does (askRows).
-			return q.damaged(row, msg, write)
+			return q.damaged(row, msg, write, token)
 		case errors.Is(err, actor.ErrDeadLetter):
 			// No such actor there (moved: the row says where now; or not
 			// yet there), or, when remoting took its retries to say so, no
@@ -255,7 +255,7 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 			continue
 		case errors.Is(err, actor.ErrTimeout):
 			if _, still := q.mem.Member(row.Owner); !still && row.Owner != q.mem.ID() {
-				return q.ownerGone(row, msg, write)
+				return q.ownerGone(row, msg, write, token)
 			}
 			return nil, mapAskErr(err)
 		default:
@@ -295,31 +295,50 @@ func actionReply(res any) (*messages.ActionReply, error) {
 
 // damaged answers a request about an action that no node holds in memory
 // and whose record in the shared store does not decode (row.Damaged): a
-// read is answered as a list shows it (ownerGone: the row's columns, its
-// token, an error saying the record cannot be read); a change is refused,
-// as nobody can make it.
-func (q *ClusterQueue) damaged(row pgstore.Row, msg any, write bool) (*messages.ActionReply, error) {
+// read is answered as a list shows it (ownerGone: the row's columns, as
+// Error, with the token asked, an error saying the record cannot be
+// read); a change is refused, as nobody can make it. asked is the token
+// the request gave ("" for a list's entry).
+func (q *ClusterQueue) damaged(row pgstore.Row, msg any, write bool, asked string) (*messages.ActionReply, error) {
 	if write {
 		return nil, fmt.Errorf("%w: no node holds this action in memory and its record in the shared store cannot be read, so it cannot be changed: %v", messages.ErrStore, row.Damaged)
 	}
-	return q.ownerGone(row, msg, false)
+	return q.ownerGone(row, msg, false, asked)
 }
 
 // ownerGone answers a request about an action whose owner has left the
 // cluster (or that nobody owns yet): reads from the store's last state,
-// changes refused until a survivor has adopted it.
-func (q *ClusterQueue) ownerGone(row pgstore.Row, msg any, write bool) (*messages.ActionReply, error) {
+// changes refused until a survivor has adopted it. asked is the token the
+// request gave, "" for a list's entry.
+//
+// A damaged record's view (row.Damaged: pgstore damagedView) is shown as
+// Error, though its row keeps its state (the one the list's filters and
+// QueueStatus's counts use): its error then reaches an ACI client, whose
+// encoders write <error> in that state only (the element's place in
+// IDOL's replies; other states may carry an Error that is not sent: a
+// tombstone of an ended action, a panic after the end), and the action
+// can neither run nor be changed (a claim ends it as Error). Its token is
+// the one asked, else rowToken's. GetActionParameters goes by the row's
+// state (a damaged queued row has no parameters to give, but is not ended).
+func (q *ClusterQueue) ownerGone(row pgstore.Row, msg any, write bool, asked string) (*messages.ActionReply, error) {
 	if write || row.Record == nil {
 		return nil, fmt.Errorf("%w: the node that owns this action has left the cluster; the others take its actions over within %s: nothing was changed, ask again then",
 			messages.ErrTimeout, q.mem.LeaseTTL()+time.Second)
 	}
 	st := rowStatus(row.Record)
+	ended := messages.Terminal(st.State) // the row's
 	st.Token = q.rowToken(row)
+	if row.Damaged != nil {
+		st.State = messages.State_STATE_ERROR
+		if asked != "" {
+			st.Token = asked
+		}
+	}
 	switch msg.(type) {
 	case *messages.GetProgress:
 		return &messages.ActionReply{Status: st, Progress: storedProgress(st)}, nil
 	case *messages.GetActionParameters:
-		if messages.Terminal(st.State) {
+		if ended {
 			code, _ := messages.Code(messages.ErrActionEnded)
 			r := &messages.ActionReply{Status: st, Code: code,
 				Message: "the action ended as " + messages.StatusName(st.State) + "; parameters are kept only for queued and running actions"}
@@ -331,8 +350,11 @@ func (q *ClusterQueue) ownerGone(row pgstore.Row, msg any, write bool) (*message
 }
 
 // rowToken is the token of row's action: its record's, or, for a damaged
-// record's view (pgstore damagedView), which has none, the one the queue
-// made from its id when it was accepted.
+// record's view (pgstore damagedView), which has none, one made from its
+// id, naming the node that answers (its TokenHost and TokenPort): it
+// differs from the submitter's when another node accepted the action
+// (keeping that one needs a token column). A request by token is answered
+// with the token asked (ownerGone).
 func (q *ClusterQueue) rowToken(row pgstore.Row) string {
 	if tok := row.Record.GetStatus().GetToken(); tok != "" {
 		return tok
@@ -517,7 +539,7 @@ func (q *ClusterQueue) askRows(ctx context.Context, rows []pgstore.Row, msg any,
 		}
 		for i, fu := range futures {
 			if fu == nil {
-				ar, _ := q.ownerGone(batch[i], msg, isWrite(msg))
+				ar, _ := q.ownerGone(batch[i], msg, isWrite(msg), "")
 				got(ar)
 				continue
 			}
@@ -536,7 +558,7 @@ func (q *ClusterQueue) askRows(ctx context.Context, rows []pgstore.Row, msg any,
 			if batch[i].Damaged != nil && errors.Is(err, actor.ErrDeadLetter) {
 				// No actor answers for it, and its record cannot be
 				// read: what the row shows (as by token: damaged).
-				ar, _ := q.damaged(batch[i], msg, isWrite(msg))
+				ar, _ := q.damaged(batch[i], msg, isWrite(msg), "")
 				got(ar)
 				continue
 			}

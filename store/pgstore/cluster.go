@@ -365,7 +365,8 @@ func (s *Store) readClaimed(queue, node, addr string, rows pgx.Rows, submitted m
 // damagedRecord is what an action whose record does not decode (err)
 // becomes when a node takes it (Adopt, Reown, Release): ended as Error,
 // saying why, with an empty spec (its own cannot be read). Its row's
-// columns complete it (rowColumns: seq, priority, start). The damaged
+// columns complete it (rowColumns: seq, priority, start; collectRows:
+// queued_ms, and ended_ms when it had ended already). The damaged
 // bytes are not kept (nor logged: a spec may hold secrets).
 func damagedRecord(id string, err error) *messages.StoredAction {
 	return &messages.StoredAction{Id: id, Spec: &messages.ActionSpec{}, Status: &messages.ActionStatus{
@@ -377,9 +378,13 @@ func damagedRecord(id string, err error) *messages.StoredAction {
 
 // damagedView is what a read that does not take it (Action, ListRows)
 // shows of an action whose record does not decode (err): its row's
-// columns (rowColumns: state, seq, priority, running, start), an empty
-// spec, no token (the record held it; the queue makes one from the id)
-// and an error saying why the rest is missing. Nothing is written: the
+// columns (rowColumns: state, seq, priority, running, start; collectRows:
+// queued_ms, ended_ms), an empty spec, no token (the record held it; the
+// queue makes one from the id, or answers with the one asked for) and an
+// error saying why the rest is missing. The state is the row's, which
+// the list's filters select on; the queue presents the entry as Error
+// (ClusterQueue.ownerGone), so that the error reaches an ACI client,
+// whose encoders write it in that state only. Nothing is written: the
 // row stays as it is until a node takes it (damagedRecord) or retention
 // removes it. The damaged bytes are not kept (nor logged).
 func damagedView(id string, err error) *messages.StoredAction {
@@ -707,7 +712,7 @@ func rowColumns(st *messages.ActionStatus, seq int64, state int16, prio int32, r
 }
 
 // rowCols are the columns collectRows reads.
-const rowCols = "id, owner, owner_addr, epoch, seq, state, priority, running, started_ms, record"
+const rowCols = "id, owner, owner_addr, epoch, seq, state, priority, running, started_ms, queued_ms, ended_ms, record"
 
 // collectRows reads rows of the columns rowCols. A record that does not
 // decode does not fail the read. When take, the rows are taken by this
@@ -730,19 +735,27 @@ func (s *Store) collectRows(queue, what string, rows pgx.Rows, take bool) ([]Row
 		var state int16
 		var prio int32
 		var running bool
-		var started int64
-		if err := rows.Scan(&id, &r.Owner, &r.OwnerAddr, &r.Epoch, &seq, &state, &prio, &running, &started, &raw); err != nil {
+		var started, queued, ended int64
+		if err := rows.Scan(&id, &r.Owner, &r.OwnerAddr, &r.Epoch, &seq, &state, &prio, &running, &started, &queued, &ended, &raw); err != nil {
 			return nil, s.fail(what, err)
 		}
 		rec, err := decode(queue, raw)
 		if err != nil && !take {
 			r.Damaged, rec = err, damagedView(string(id), err)
 			rowColumns(rec.Status, seq, state, prio, running, started)
+			// Its times are the row's too (the record held them).
+			rec.Status.QueuedUnixMs, rec.Status.EndedUnixMs = queued, ended
 		} else if err != nil {
 			s.log.Error("an action's record is damaged: it ends as Error as this node takes it",
 				"database", s.display, "call", what, "id", string(id), "err", err)
 			rec = damagedRecord(string(id), err)
 			rowColumns(rec.Status, seq, int16(messages.State_STATE_ERROR), prio, false, started)
+			// takeRows writes the record's times into the row: keep the
+			// row's queued time, and its end if it had ended already.
+			rec.Status.QueuedUnixMs = queued
+			if ended != 0 {
+				rec.Status.EndedUnixMs = ended
+			}
 		} else {
 			rowColumns(rec.Status, seq, state, prio, running, started)
 		}

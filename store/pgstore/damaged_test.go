@@ -80,6 +80,7 @@ func TestDamagedClaimEndsAsError(t *testing.T) {
 	require.Equal(t, "a", got.Owner)
 	requireDamagedError(t, got.Record.Status)
 	require.EqualValues(t, 9, got.Record.Status.Priority)
+	requireQueuedKept(t, a, "damaged", rows[0].Record.Status)
 
 	// Its task is free: next, which needs it, is claimed.
 	cs, err := a.Claim(ctx, "fetch", "a", "a:1", 5)
@@ -107,6 +108,21 @@ func TestDamagedClaimEndsAsError(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, got.Damaged, "its record decodes now")
 	requireDamagedError(t, got.Record.Status)
+	requireQueuedKept(t, b, "sound", byID["sound"])
+}
+
+// requireQueuedKept: an action ended as damaged by a node that took it
+// keeps its row's queued time (the record, which held it, cannot be
+// read; writing the new record writes its times into the row).
+func requireQueuedKept(t *testing.T, s *Store, id string, st *messages.ActionStatus) {
+	t.Helper()
+	require.EqualValues(t, 1000, st.QueuedUnixMs, "%s: the row's queued time", id)
+	var queued int64
+	require.NoError(t, s.pool.QueryRow(ctx, `SELECT queued_ms FROM connector_actions WHERE id = $1`, []byte(id)).Scan(&queued))
+	require.EqualValues(t, 1000, queued, "%s: queued_ms is not cleared", id)
+	got, _, err := s.Action(ctx, "fetch", id)
+	require.NoError(t, err)
+	require.EqualValues(t, 1000, got.Record.Status.QueuedUnixMs, id)
 }
 
 func requireDamagedError(t *testing.T, st *messages.ActionStatus) {
@@ -160,7 +176,10 @@ func TestDamagedRowIsListed(t *testing.T) {
 			require.NotZero(t, st.Seq, what)
 			require.Contains(t, st.Error, "record in the shared store is damaged and cannot be read", what)
 			require.Empty(t, st.Token, "%s: the token was in the record", what)
+			require.EqualValues(t, 1000, st.QueuedUnixMs, "%s: the row's queued_ms", what)
 		}
+		require.EqualValues(t, 5000, byID["ended"].Record.Status.EndedUnixMs, "%s: the row's ended_ms", what)
+		require.Zero(t, byID["queued"].Record.Status.EndedUnixMs, what)
 	}
 	rows, err := a.ListRows(ctx, "fetch", nil)
 	require.NoError(t, err, "a damaged row does not fail the list")

@@ -89,7 +89,7 @@ func (s *Store) Reown(ctx context.Context, queue, node, addr string, ids []strin
 	if _, err := tx.Exec(ctx, `SELECT connector_fence($1)`, node); err != nil {
 		return nil, s.fail(what, err)
 	}
-	rows, err := tx.Query(ctx, `SELECT a.id, a.owner, a.owner_addr, a.epoch, a.seq, a.state, a.priority, a.running, a.started_ms, a.record
+	rows, err := tx.Query(ctx, `SELECT a.id, a.owner, a.owner_addr, a.epoch, a.seq, a.state, a.priority, a.running, a.started_ms, a.queued_ms, a.ended_ms, a.record
 		FROM connector_actions a JOIN unnest($3::bytea[], $4::bigint[]) AS u(id, epoch) ON a.id = u.id AND a.epoch = u.epoch
 		WHERE a.queue = $1 AND a.owner = $2 ORDER BY a.seq FOR UPDATE OF a`, []byte(queue), node, raw, epochs)
 	if err != nil {
