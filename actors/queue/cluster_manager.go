@@ -145,10 +145,15 @@ type cmanager struct {
 	pending  *cOp
 	// retry holds owned writes whose commit failed (the store was
 	// unreachable), latest per action; they go with the next commit.
-	retry       map[string]pgstore.OwnedWrite
-	retryAt     time.Time
-	claimWanted bool
-	claimFull   bool // the last claim filled every free thread: claim again
+	retry   map[string]pgstore.OwnedWrite
+	retryAt time.Time
+	// writeFailures counts the commits in a row that failed (the store
+	// unreachable or misconfigured, for as long as that lasts): the
+	// first is logged at level error, the others at debug level, and
+	// the next commit that succeeds says, at info level, how many failed.
+	writeFailures int
+	claimWanted   bool
+	claimFull     bool // the last claim filled every free thread: claim again
 	// lastClaim is when this node last asked for queued actions;
 	// idleClaims counts its claims in a row that found none: the idle
 	// poll (tick) waits longer after each (idlePoll).

@@ -303,8 +303,20 @@ func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 		}
 		return
 	}
+	switch {
+	case err != nil && m.writeFailures == 0:
+		m.writeFailures++
+		m.sh.log.Error("shared store write failed; changes will be written again every second until it succeeds (the failed attempts that follow are logged at debug level)",
+			"changes", len(op.writes), "submissions", len(op.submits), "err", err)
+	case err != nil:
+		m.writeFailures++
+		m.sh.log.Debug("shared store write failed again; changes will be written again",
+			"attempt", m.writeFailures, "changes", len(op.writes), "submissions", len(op.submits), "err", err)
+	case m.writeFailures > 0:
+		m.sh.log.Info("shared store writes resumed", "failed_attempts", m.writeFailures)
+		m.writeFailures = 0
+	}
 	if err != nil {
-		m.sh.log.Error("shared store write failed; changes will be written again", "changes", len(op.writes), "submissions", len(op.submits), "err", err)
 		if m.retry == nil {
 			m.retry = map[string]pgstore.OwnedWrite{}
 		}

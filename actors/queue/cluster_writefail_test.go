@@ -1,0 +1,128 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/fetch/fetchtest"
+	"github.com/connectorhq/connector/internal/pgtest"
+	"github.com/connectorhq/connector/internal/testlog"
+	"github.com/connectorhq/connector/internal/testwait"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store/pgstore"
+)
+
+// unreachable fails every write the store sends while armed, as
+// PostgreSQL out of reach does (ErrUnavailable), and counts them.
+type unreachable struct {
+	armed  atomic.Bool
+	failed atomic.Int64
+}
+
+func (u *unreachable) Write() error  { return nil }
+func (u *unreachable) Synced() error { return nil }
+func (u *unreachable) Commit() error {
+	if !u.armed.Load() {
+		return nil
+	}
+	u.failed.Add(1)
+	return fmt.Errorf("injected: connection refused: %w", pgstore.ErrUnavailable)
+}
+
+// While the shared store fails, a node's pending changes are written again
+// every second: "shared store write failed" is logged at level error once
+// for the run of failures (with the cause), at debug level for each retry
+// that fails in turn, and once at info level when a write succeeds again.
+// It used to be logged at level error at every retry, once a second per
+// queue for as long as PostgreSQL was down (or its TLS misconfigured).
+func TestClusterStoreWriteFailureIsLoggedOncePerRun(t *testing.T) {
+	pg := pgtest.StartT(t, pgtest.Options{})
+	url := pg.DatabaseT(t)
+	faults := &unreachable{}
+	ctx := context.Background()
+	db, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "n1", Faults: faults})
+	require.NoError(t, err)
+
+	var logged testlog.Buffer
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sys := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
+	mem := &soloMember{id: "n1", addr: sys.Address(), lease: 4 * time.Minute}
+	repo := &fetchtest.Repo{}
+	q, err := StartCluster(sys, Config{Name: "fetch", Repository: repo, MaximumThreads: 2, TokenHost: "127.0.0.1", TokenPort: 7000,
+		AskTimeout: 10 * time.Second, StopTimeout: 2 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))}, db, mem)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		faults.armed.Store(false)
+		repo.ReleaseAll()
+		c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		assert.NoError(t, q.Shutdown(c))
+		sys.Shutdown()
+		assert.NoError(t, db.Close())
+	})
+
+	tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
+		Params: messages.Params{{Name: "Mode", Value: "block"}}})
+	require.NoError(t, err)
+	status := func() messages.State {
+		st, err := q.Status(ctx, tok)
+		require.NoError(t, err)
+		return st.State
+	}
+	testwait.For(t, 30*time.Second, func() bool { return status() == messages.State_STATE_PROCESSING }, "the action runs")
+
+	// The store goes away; the action ends: its end cannot be written,
+	// and is written again every second.
+	faults.armed.Store(true)
+	repo.Release(tok)
+	count := func(level string) int {
+		n := 0
+		for _, line := range strings.Split(logged.String(), "\n") {
+			if strings.Contains(line, "level="+level) && strings.Contains(line, "shared store write") {
+				n++
+			}
+		}
+		return n
+	}
+	failures := func() int { return count("ERROR") + count("DEBUG") }
+	testwait.For(t, 30*time.Second, func() bool { return failures() >= 4 }, "the first failed write and three failed retries")
+	require.Equal(t, 1, count("ERROR"), "a run of failures is logged at level error once:\n%s", logged.String())
+	require.GreaterOrEqual(t, count("DEBUG"), 3, logged.String())
+	first := logged.String()
+	first = first[strings.Index(first, "level=ERROR"):]
+	first = first[:strings.Index(first, "\n")]
+	require.Contains(t, first, "the shared database is unavailable", "the cause")
+	require.Equal(t, 0, count("INFO"), "no write succeeded yet")
+	require.Equal(t, messages.State_STATE_FINISHED, status(), "the owner answers with its state meanwhile")
+
+	// The store is back: the next retry succeeds, and says so once.
+	faults.armed.Store(false)
+	testwait.For(t, 30*time.Second, func() bool { return count("INFO") >= 1 }, "the writes resumed")
+	after := failures()
+	require.Equal(t, 1, count("ERROR"), logged.String())
+	require.Equal(t, 1, count("INFO"), logged.String())
+	require.Contains(t, logged.String(), fmt.Sprintf("failed_attempts=%d", after), "it counts the failed attempts of the run")
+
+	// A new run of failures is logged at level error again.
+	tok2, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
+		Params: messages.Params{{Name: "Mode", Value: "block"}}})
+	require.NoError(t, err)
+	tok = tok2
+	testwait.For(t, 30*time.Second, func() bool { return status() == messages.State_STATE_PROCESSING }, "the second action runs")
+	faults.armed.Store(true)
+	repo.Release(tok)
+	testwait.For(t, 30*time.Second, func() bool { return count("ERROR") == 2 }, "the second run's first failure, at level error")
+}
