@@ -151,7 +151,11 @@ type cmanager struct {
 	// unreachable or misconfigured, for as long as that lasts): the
 	// first is logged at level error, the others at debug level, and
 	// the next commit that succeeds says, at info level, how many failed.
+	// A failure of another kind than the last (writeFailure) is logged at
+	// level error again: a statement PostgreSQL refuses while it was out
+	// of reach is news, not a retry.
 	writeFailures int
+	writeFailure  string
 	claimWanted   bool
 	claimFull     bool // the last claim filled every free thread: claim again
 	// lastClaim is when this node last asked for queued actions;

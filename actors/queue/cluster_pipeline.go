@@ -290,6 +290,22 @@ func (m *cmanager) fencedOut(ctx actor.Context, err error) bool {
 	return true
 }
 
+// writeFailureKind names the kind of a failed commit's error, for the
+// log: the database out of reach, its TLS settings, or anything else
+// (a statement it refuses, a record that does not encode).
+func writeFailureKind(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, pgstore.ErrTLS):
+		return "tls"
+	case errors.Is(err, pgstore.ErrUnavailable):
+		return "unavailable"
+	default:
+		return "other"
+	}
+}
+
 func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 	if err != nil && m.fencedOut(ctx, err) {
 		for _, p := range op.submits {
@@ -303,18 +319,19 @@ func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 		}
 		return
 	}
-	switch {
-	case err != nil && m.writeFailures == 0:
+	switch kind := writeFailureKind(err); {
+	case err != nil && (m.writeFailures == 0 || kind != m.writeFailure):
 		m.writeFailures++
+		m.writeFailure = kind
 		m.sh.log.Error("shared store write failed; changes will be written again every second until it succeeds (the failed attempts that follow are logged at debug level)",
-			"changes", len(op.writes), "submissions", len(op.submits), "err", err)
+			"changes", len(op.writes), "submissions", len(op.submits), "attempt", m.writeFailures, "err", err)
 	case err != nil:
 		m.writeFailures++
 		m.sh.log.Debug("shared store write failed again; changes will be written again",
 			"attempt", m.writeFailures, "changes", len(op.writes), "submissions", len(op.submits), "err", err)
 	case m.writeFailures > 0:
 		m.sh.log.Info("shared store writes resumed", "failed_attempts", m.writeFailures)
-		m.writeFailures = 0
+		m.writeFailures, m.writeFailure = 0, ""
 	}
 	if err != nil {
 		if m.retry == nil {

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,10 +24,12 @@ import (
 )
 
 // unreachable fails every write the store sends while armed, as
-// PostgreSQL out of reach does (ErrUnavailable), and counts them.
+// PostgreSQL out of reach does (ErrUnavailable), or with refused when
+// set, and counts them.
 type unreachable struct {
-	armed  atomic.Bool
-	failed atomic.Int64
+	armed   atomic.Bool
+	failed  atomic.Int64
+	refused atomic.Pointer[error]
 }
 
 func (u *unreachable) Write() error  { return nil }
@@ -36,6 +39,9 @@ func (u *unreachable) Commit() error {
 		return nil
 	}
 	u.failed.Add(1)
+	if err := u.refused.Load(); err != nil {
+		return *err
+	}
 	return fmt.Errorf("injected: connection refused: %w", pgstore.ErrUnavailable)
 }
 
@@ -44,7 +50,9 @@ func (u *unreachable) Commit() error {
 // for the run of failures (with the cause), at debug level for each retry
 // that fails in turn, and once at info level when a write succeeds again.
 // It used to be logged at level error at every retry, once a second per
-// queue for as long as PostgreSQL was down (or its TLS misconfigured).
+// queue for as long as PostgreSQL was down (or its TLS misconfigured). A
+// failure of another kind within a run (a statement refused while the
+// database was out of reach) is logged at level error again.
 func TestClusterStoreWriteFailureIsLoggedOncePerRun(t *testing.T) {
 	pg := pgtest.StartT(t, pgtest.Options{})
 	url := pg.DatabaseT(t)
@@ -125,4 +133,16 @@ func TestClusterStoreWriteFailureIsLoggedOncePerRun(t *testing.T) {
 	faults.armed.Store(true)
 	repo.Release(tok)
 	testwait.For(t, 30*time.Second, func() bool { return count("ERROR") == 2 }, "the second run's first failure, at level error")
+
+	// Within that run, a failure of another kind is news: at level error,
+	// with its cause, once.
+	refused := errors.New("injected: the statement was refused")
+	faults.refused.Store(&refused)
+	testwait.For(t, 30*time.Second, func() bool { return count("ERROR") == 3 }, "a failure of another kind, at level error")
+	last := logged.String()
+	last = last[strings.LastIndex(last, "level=ERROR"):]
+	require.Contains(t, last[:strings.Index(last, "\n")], "the statement was refused", "the new cause")
+	before := count("DEBUG")
+	testwait.For(t, 30*time.Second, func() bool { return count("DEBUG") > before }, "its retries, at debug level")
+	require.Equal(t, 3, count("ERROR"), logged.String())
 }
