@@ -173,6 +173,19 @@ func requireKeys(t *testing.T, s *boltStore, name string, want map[string]string
 	}
 }
 
+// loggedStore opens a store in a new folder, its log in a logSink, with
+// its checkpointer stopped (nothing folds the journal behind the test's
+// back).
+func loggedStore(t *testing.T) (s *boltStore, dir string, logged *logSink) {
+	t.Helper()
+	dir, logged = t.TempDir(), &logSink{}
+	o, err := Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(logged, nil))})
+	require.NoError(t, err)
+	s = o.(*boltStore)
+	s.stopCheckpointer()
+	return s, dir, logged
+}
+
 // logSink is a log sink read while the store writes to it.
 type logSink struct {
 	mu  sync.Mutex
@@ -230,12 +243,7 @@ func failSync(s *boltStore, seg *[]byte) *atomic.Bool {
 // it cannot bring back what later commits changed or deleted.
 func TestJournalSuspendedWhenASyncFindsNoRoom(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	var logged logSink
-	o, err := Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
-	require.NoError(t, err)
-	s := o.(*boltStore)
-	s.stopCheckpointer()
+	s, dir, logged := loggedStore(t)
 	ds, err := s.Datastore("crawl")
 	require.NoError(t, err)
 	dd := ds.(Deferrer)
@@ -267,7 +275,7 @@ func TestJournalSuspendedWhenASyncFindsNoRoom(t *testing.T) {
 	}), "the batch whose sync found no room is committed directly")
 	fail.Store(false)
 	require.True(t, bytes.Contains(seg, []byte("b00000")), "the frame is in the segment")
-	requireSuspended(t, s, dir, &logged)
+	requireSuspended(t, s, dir, logged)
 
 	// Later commits change and delete what the unsynced frame holds.
 	require.NoError(t, apply([]ActionMutation{
@@ -334,12 +342,7 @@ func TestNothingIsAppendedAfterAFailedSync(t *testing.T) {
 // segment is read by a replay.
 func TestJournalSuspendedWhenARotationsSyncFindsNoRoom(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	var logged logSink
-	o, err := Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
-	require.NoError(t, err)
-	s := o.(*boltStore)
-	s.stopCheckpointer()
+	s, dir, logged := loggedStore(t)
 	want := map[string]messages.State{}
 	for i := range 3 {
 		r := rec(fmt.Sprintf("a%05d", i), uint64(i+1), messages.State_STATE_QUEUED)

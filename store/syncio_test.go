@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"syscall"
@@ -23,12 +22,7 @@ import (
 // action (the failed batch may be there too: its fate is unknown).
 func TestJournalSyncIOErrorFailsTheStore(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	var logged logSink
-	o, err := Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
-	require.NoError(t, err)
-	s := o.(*boltStore)
-	s.stopCheckpointer()
+	s, dir, logged := loggedStore(t)
 	want := map[string]messages.State{}
 	for i := range 3 {
 		r := rec(fmt.Sprintf("a%05d", i), uint64(i+1), messages.State_STATE_QUEUED)
@@ -39,7 +33,7 @@ func TestJournalSyncIOErrorFailsTheStore(t *testing.T) {
 	s.j.syncAt = func(f *os.File) error { return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: syscall.EIO} }
 	s.j.mu.Unlock()
 
-	err = s.ApplyActions("fetch", []ActionMutation{{Put: rec("failed", 4, messages.State_STATE_QUEUED)}})
+	err := s.ApplyActions("fetch", []ActionMutation{{Put: rec("failed", 4, messages.State_STATE_QUEUED)}})
 	require.ErrorIs(t, err, ErrFailed)
 	require.ErrorIs(t, err, syscall.EIO)
 	require.NotErrorIs(t, err, ErrNoSpace)

@@ -92,13 +92,8 @@ func TestOnlyConnectionFailuresAreUnavailable(t *testing.T) {
 // TestDamagedClaimEndsAsError.)
 func TestCorruptRecordSaysSo(t *testing.T) {
 	t.Parallel()
-	url := server.DatabaseT(t)
-	var logged syncBuffer
-	s, err := Open(ctx, Config{URL: url, Node: "a", Logger: slog.New(slog.NewTextHandler(&logged, nil))})
-	require.NoError(t, err)
-	defer s.Close()
-	require.NoError(t, s.RegisterNode(ctx, "a", "a:1", 4))
-	_, err = s.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("damaged", 0)}, 10)
+	s, _, logged := nodeA(t)
+	_, err := s.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("damaged", 0)}, 10)
 	require.NoError(t, err)
 	_, err = s.pool.Exec(ctx, `UPDATE connector_actions SET record = '\xffffffff'::bytea WHERE id = 'damaged'::bytea`)
 	require.NoError(t, err)
@@ -117,6 +112,18 @@ func TestCorruptRecordSaysSo(t *testing.T) {
 }
 
 // syncBuffer is a bytes.Buffer for a logger that several goroutines use.
+// nodeA opens a store on a database of its own as node "a" (registered,
+// 4 threads), its log in a syncBuffer; it is closed when the test ends.
+func nodeA(t *testing.T) (s *Store, url string, logged *syncBuffer) {
+	t.Helper()
+	url, logged = server.DatabaseT(t), &syncBuffer{}
+	s, err := Open(ctx, Config{URL: url, Node: "a", Logger: slog.New(slog.NewTextHandler(logged, nil))})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	require.NoError(t, s.RegisterNode(ctx, "a", "a:1", 4))
+	return s, url, logged
+}
+
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

@@ -1,7 +1,6 @@
 package pgstore
 
 import (
-	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -31,15 +30,10 @@ func damage(t *testing.T, s *Store, id string) {
 // rows taken no longer fails the others.
 func TestDamagedClaimEndsAsError(t *testing.T) {
 	t.Parallel()
-	url := server.DatabaseT(t)
-	var logged syncBuffer
-	a, err := Open(ctx, Config{URL: url, Node: "a", Logger: slog.New(slog.NewTextHandler(&logged, nil))})
-	require.NoError(t, err)
-	defer a.Close()
-	require.NoError(t, a.RegisterNode(ctx, "a", "a:1", 4))
+	a, url, logged := nodeA(t)
 	d, sound, next := newAction("damaged", 9), newAction("sound", 5), newAction("next", 1)
 	d.Exclusive, next.Exclusive = []string{"T"}, []string{"T"}
-	_, err = a.Submit(ctx, "fetch", "a", "a:1", []NewAction{d, sound, next}, 100)
+	_, err := a.Submit(ctx, "fetch", "a", "a:1", []NewAction{d, sound, next}, 100)
 	require.NoError(t, err)
 	damage(t, a, "damaged")
 
@@ -142,13 +136,8 @@ func requireDamagedError(t *testing.T, st *messages.ActionStatus) {
 // (Action, GetStatus by token) it is the same entry.
 func TestDamagedRowIsListed(t *testing.T) {
 	t.Parallel()
-	url := server.DatabaseT(t)
-	var logged syncBuffer
-	a, err := Open(ctx, Config{URL: url, Node: "a", Logger: slog.New(slog.NewTextHandler(&logged, nil))})
-	require.NoError(t, err)
-	defer a.Close()
-	require.NoError(t, a.RegisterNode(ctx, "a", "a:1", 4))
-	_, err = a.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("first", 3), newAction("queued", 2), newAction("ended", 1), newAction("last", 0)}, 100)
+	a, _, logged := nodeA(t)
+	_, err := a.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("first", 3), newAction("queued", 2), newAction("ended", 1), newAction("last", 0)}, 100)
 	require.NoError(t, err)
 	_, err = a.pool.Exec(ctx, `UPDATE connector_actions SET state = $2, ended_ms = 5000 WHERE id = $1`,
 		[]byte("ended"), int16(messages.State_STATE_FINISHED))
