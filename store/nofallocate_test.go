@@ -186,6 +186,19 @@ func loggedStore(t *testing.T) (s *boltStore, dir string, logged *logSink) {
 	return s, dir, logged
 }
 
+// putQueued commits n queued actions (a00000, a00001, ...; seq 1 to n),
+// one batch each, and returns their states.
+func putQueued(t *testing.T, s *boltStore, n int) map[string]messages.State {
+	t.Helper()
+	want := map[string]messages.State{}
+	for i := range n {
+		r := rec(fmt.Sprintf("a%05d", i), uint64(i+1), messages.State_STATE_QUEUED)
+		require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: r}}))
+		want[r.Id] = r.Status.State
+	}
+	return want
+}
+
 // logSink is a log sink read while the store writes to it.
 type logSink struct {
 	mu  sync.Mutex
@@ -343,12 +356,7 @@ func TestNothingIsAppendedAfterAFailedSync(t *testing.T) {
 func TestJournalSuspendedWhenARotationsSyncFindsNoRoom(t *testing.T) {
 	t.Parallel()
 	s, dir, logged := loggedStore(t)
-	want := map[string]messages.State{}
-	for i := range 3 {
-		r := rec(fmt.Sprintf("a%05d", i), uint64(i+1), messages.State_STATE_QUEUED)
-		require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: r}}))
-		want[r.Id] = messages.State_STATE_QUEUED
-	}
+	want := putQueued(t, s, 3)
 	var seg []byte
 	segPath, first := s.j.curPath, s.j.curN
 	fail := failSync(s, &seg)

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -23,12 +22,7 @@ import (
 func TestJournalSyncIOErrorFailsTheStore(t *testing.T) {
 	t.Parallel()
 	s, dir, logged := loggedStore(t)
-	want := map[string]messages.State{}
-	for i := range 3 {
-		r := rec(fmt.Sprintf("a%05d", i), uint64(i+1), messages.State_STATE_QUEUED)
-		require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: r}}))
-		want[r.Id] = r.Status.State
-	}
+	want := putQueued(t, s, 3)
 	s.j.mu.Lock()
 	s.j.syncAt = func(f *os.File) error { return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: syscall.EIO} }
 	s.j.mu.Unlock()
