@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/connectorhq/connector/internal/etcdtest"
 	"github.com/connectorhq/connector/internal/pgtest"
+	"github.com/connectorhq/connector/internal/testport"
 )
 
 // Options configure Start.
@@ -137,7 +137,7 @@ func (c *Cluster) AddNode() (*Node, error) {
 	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("clustertest: %w", err)
 	}
-	port, err := freePort()
+	port, err := testport.Pick()
 	if err != nil {
 		return nil, err
 	}
@@ -365,15 +365,6 @@ func (c *Cluster) WaitMembers(n int, timeout time.Duration) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("clustertest: not %d members within %s", n, timeout)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("clustertest: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // prefixed writes each line to w with "name | " before it (nil w: nil).

@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/connectorhq/connector/internal/testport"
 )
 
 // User is the superuser of every server (trust authentication on loopback).
@@ -133,7 +135,7 @@ func Start(o Options) (*Server, error) {
 	}
 	s.Port = o.Port
 	if s.Port == 0 {
-		if s.Port, err = freePort(); err != nil {
+		if s.Port, err = testport.Pick(); err != nil {
 			s.cleanup()
 			return nil, err
 		}
@@ -511,13 +513,4 @@ func children(pid int) []int {
 		}
 	}
 	return out
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pgtest: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -38,6 +38,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/connectorhq/connector/internal/testport"
 )
 
 // DovecotBinary is Debian's Dovecot master.
@@ -144,7 +146,7 @@ func startDovecot(o DovecotOptions) (*Dovecot, error) {
 	if err := writeCertificate(d.CAFile, filepath.Join(dir, "key.pem")); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(2)
+	ports, err := testport.PickN(2)
 	if err != nil {
 		return nil, err
 	}
@@ -378,26 +380,6 @@ func (d *Dovecot) chownFile(p string) error {
 		return nil
 	}
 	return os.Lchown(p, d.uid, d.gid)
-}
-
-// freePorts returns n ports free on 127.0.0.1 a moment ago.
-func freePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, l := range lns {
-			_ = l.Close()
-		}
-	}()
-	var out []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
 }
 
 // writeCertificate writes a self-signed certificate for 127.0.0.1 and

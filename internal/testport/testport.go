@@ -1,0 +1,91 @@
+// Package testport picks loopback TCP ports for the services that tests
+// start as processes (etcd, PostgreSQL, Dovecot, connector nodes), which
+// must be told their port before they start and keep it when they are
+// restarted.
+//
+// A port that the kernel handed out for 127.0.0.1:0 lies in its ephemeral
+// range, where it may be taken again, between the pick and the service's
+// bind or while a killed service is down, by any process's outgoing
+// connection or by another test's pick: under a loaded `make test` that
+// happens. Pick chooses outside that range, at random, so that only other
+// explicit picks can collide, and checks the port is free on 127.0.0.1.
+package testport
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// lowest is the smallest port Pick chooses: above the well-known and most
+// registered services' ports.
+const lowest = 10000
+
+// rangeFile holds the kernel's ephemeral port range ("low high").
+var rangeFile = "/proc/sys/net/ipv4/ip_local_port_range"
+
+// Pick returns a TCP port free on 127.0.0.1 a moment ago, outside the
+// kernel's ephemeral range where the range leaves room below it, else one
+// the kernel picks.
+func Pick() (int, error) {
+	if low := ephemeralLow(); low-lowest >= 1000 {
+		for range 100 {
+			p := lowest + rand.IntN(low-lowest)
+			if free(p) {
+				return p, nil
+			}
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("testport: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// PickN returns n distinct ports as Pick does.
+func PickN(n int) ([]int, error) {
+	out := make([]int, 0, n)
+	seen := map[int]bool{}
+	for len(out) < n {
+		p, err := Pick()
+		if err != nil {
+			return nil, err
+		}
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func free(p int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// ephemeralLow returns the low end of the kernel's ephemeral range, or 0.
+func ephemeralLow() int {
+	b, err := os.ReadFile(rangeFile)
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return low
+}
