@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connectorhq/connector/internal/testport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -59,6 +59,7 @@ type Member struct {
 	mu        sync.Mutex
 	cmd       *exec.Cmd
 	done      chan struct{}
+	want      bool // started, and not killed or stopped since
 }
 
 // StartT starts a cluster for the test and stops it when the test ends.
@@ -69,11 +70,31 @@ func StartT(t testing.TB, o Options) *Cluster {
 		t.Fatalf("%v", err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			c.logTails(t)
+		}
 		if err := c.Stop(); err != nil {
 			t.Errorf("etcdtest: %v", err)
 		}
 	})
 	return c
+}
+
+// logTails writes the end of every member's log to the test's output, so
+// that a failure says what etcd said.
+func (c *Cluster) logTails(t testing.TB) {
+	for _, m := range c.Members {
+		b, err := os.ReadFile(filepath.Join(m.dir, "etcd.log"))
+		if err != nil {
+			t.Logf("etcdtest: %s: %v", m.Name, err)
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		if len(lines) > 40 {
+			lines = lines[len(lines)-40:]
+		}
+		t.Logf("etcdtest: %s (running %v), last lines of its log:\n%s", m.Name, m.Running(), strings.Join(lines, "\n"))
+	}
 }
 
 // Start starts the members and waits until the cluster answers.
@@ -92,37 +113,59 @@ func Start(o Options) (*Cluster, error) {
 		}
 		c.Dir, c.tmp = d, true
 	}
+	// A member that cannot bind its ports exits; pick new ones and start
+	// again (a few times), rather than run with fewer members than asked.
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if err = c.start(o.Members, attempt); err == nil {
+			return c, nil
+		}
+		c.kill()
+		if !errors.Is(err, errPortTaken) {
+			break
+		}
+	}
+	if c.tmp {
+		os.RemoveAll(c.Dir)
+	}
+	return nil, err
+}
+
+// pickPorts is testport.PickN; a test replaces it.
+var pickPorts = testport.PickN
+
+// errPortTaken: a member exited because one of its ports was in use.
+var errPortTaken = errors.New("a port it was given is in use")
+
+// start picks ports and starts members in a folder of the attempt's own,
+// then waits until every one of them answers and they have a leader.
+func (c *Cluster) start(members, attempt int) error {
+	ports, err := pickPorts(2 * members)
+	if err != nil {
+		return fmt.Errorf("etcdtest: %w", err)
+	}
+	c.Members = nil
 	var initial []string
-	for i := 0; i < o.Members; i++ {
-		cp, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		pp, err := freePort()
-		if err != nil {
-			return nil, err
-		}
+	for i := 0; i < members; i++ {
 		m := &Member{
 			Name:      fmt.Sprintf("etcd%d", i+1),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", cp),
-			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", pp),
+			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
 		}
 		m.dir = filepath.Join(c.Dir, m.Name)
+		if attempt > 1 {
+			m.dir = filepath.Join(c.Dir, fmt.Sprintf("attempt%d", attempt), m.Name)
+		}
 		c.Members = append(c.Members, m)
 		initial = append(initial, m.Name+"="+m.PeerURL)
 	}
 	c.initial = strings.Join(initial, ",")
 	for _, m := range c.Members {
 		if err := c.startMember(m, "new"); err != nil {
-			c.Stop()
-			return nil, err
+			return err
 		}
 	}
-	if err := c.WaitReady(60 * time.Second); err != nil {
-		c.Stop()
-		return nil, err
-	}
-	return c, nil
+	return c.WaitReady(60 * time.Second)
 }
 
 func (c *Cluster) startMember(m *Member, state string) error {
@@ -158,7 +201,7 @@ func (c *Cluster) startMember(m *Member, state string) error {
 		close(done)
 	}()
 	m.mu.Lock()
-	m.cmd, m.done = cmd, done
+	m.cmd, m.done, m.want = cmd, done, true
 	m.mu.Unlock()
 	return nil
 }
@@ -183,6 +226,9 @@ func (c *Cluster) WaitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
+		if err := c.exited(); err != nil {
+			return err
+		}
 		if _, err := c.leader(); err == nil {
 			return nil
 		} else {
@@ -191,6 +237,34 @@ func (c *Cluster) WaitReady(timeout time.Duration) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("etcdtest: cluster not ready within %s: %w", timeout, last)
+}
+
+// exited reports a member that was started, not stopped or killed since,
+// and has exited: a cluster short of a member must not pass for ready.
+func (c *Cluster) exited() error {
+	for _, m := range c.Members {
+		m.mu.Lock()
+		want, done := m.want, m.done
+		m.mu.Unlock()
+		if !want || done == nil {
+			continue
+		}
+		select {
+		case <-done:
+		default:
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(m.dir, "etcd.log"))
+		log := strings.TrimSpace(string(b))
+		if i := strings.LastIndexByte(log, '\n'); i >= 0 {
+			log = log[i+1:]
+		}
+		if strings.Contains(string(b), "address already in use") {
+			return fmt.Errorf("etcdtest: %s exited: %w: %s", m.Name, errPortTaken, log)
+		}
+		return fmt.Errorf("etcdtest: %s exited; the last line of its log: %s", m.Name, log)
+	}
+	return nil
 }
 
 // Leader returns the index of the current leader.
@@ -280,6 +354,7 @@ func (c *Cluster) Restart(i int) error {
 func (m *Member) signal(sig syscall.Signal) {
 	m.mu.Lock()
 	cmd, done := m.cmd, m.done
+	m.want = false
 	m.mu.Unlock()
 	if cmd == nil {
 		return
@@ -304,11 +379,9 @@ func (c *Cluster) Stop() error {
 	return nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("etcdtest: %w", err)
+// kill stops every member at once, after a failed start.
+func (c *Cluster) kill() {
+	for _, m := range c.Members {
+		m.signal(syscall.SIGKILL)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

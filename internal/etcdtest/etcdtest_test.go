@@ -2,9 +2,12 @@ package etcdtest
 
 import (
 	"context"
+	"net"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/connectorhq/connector/internal/testport"
 	"github.com/stretchr/testify/require"
 )
 
@@ -34,4 +37,43 @@ func TestClusterSurvivesItsLeader(t *testing.T) {
 	resp, err := cli.Get(ctx, "k")
 	require.NoError(t, err)
 	require.Equal(t, "after", string(resp.Kvs[0].Value))
+}
+
+// A member that exits is not counted out: the cluster is not ready while a
+// member that should run does not, and the error says which and why.
+func TestWaitReadyNamesAMemberThatExited(t *testing.T) {
+	c := StartT(t, Options{Dir: t.TempDir()})
+	m := c.Members[1]
+	require.NoError(t, syscall.Kill(m.PID(), syscall.SIGKILL)) // not through Kill: unexpected
+	require.Eventually(t, func() bool { return !m.Running() }, 30*time.Second, 10*time.Millisecond)
+	start := time.Now()
+	err := c.WaitReady(60 * time.Second)
+	require.ErrorContains(t, err, "etcd2 exited")
+	require.Less(t, time.Since(start), 30*time.Second, "an exited member must fail WaitReady at once")
+}
+
+// A member whose port is taken before it binds it exits; Start picks new
+// ports and starts the cluster again instead of running two of three.
+func TestStartRetriesWhenAPortIsTaken(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer held.Close()
+	taken := held.Addr().(*net.TCPAddr).Port
+	calls := 0
+	pickPorts = func(n int) ([]int, error) {
+		calls++
+		ports, err := testport.PickN(n)
+		if calls == 1 && err == nil {
+			ports[len(ports)-1] = taken // the last member's peer port
+		}
+		return ports, err
+	}
+	defer func() { pickPorts = testport.PickN }()
+	c := StartT(t, Options{Dir: t.TempDir()})
+	require.Equal(t, 2, calls)
+	for _, m := range c.Members {
+		require.True(t, m.Running(), m.Name)
+	}
+	_, err = c.Leader()
+	require.NoError(t, err)
 }
