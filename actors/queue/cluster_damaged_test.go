@@ -94,7 +94,25 @@ func TestClusterDamagedClaimEndsAsError(t *testing.T) {
 func TestClusterDamagedClaimOfAnotherNodesAction(t *testing.T) {
 	db, conn := soloStore(t)
 	ctx := context.Background()
-	q, _, _ := startSoloCluster(t, db)
+	q, repo, _ := startSoloCluster(t, db)
+
+	// Both threads busy, so that no claim (this node's idle poll) takes
+	// the other node's action before it is damaged: a CI run saw it
+	// claimed and finished in between.
+	var busy []string
+	for range 2 {
+		tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Params: messages.Params{{Name: "Mode", Value: "block"}}})
+		require.NoError(t, err)
+		busy = append(busy, tok)
+	}
+	for _, tok := range busy {
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			st, err := q.Status(ctx, tok)
+			if assert.NoError(ct, err) {
+				assert.Equal(ct, messages.State_STATE_PROCESSING, st.State)
+			}
+		}, 30*time.Second, 10*time.Millisecond)
+	}
 
 	// Queued by another node (a live member: its actions are not taken
 	// over), first in line; then damaged.
@@ -118,9 +136,11 @@ func TestClusterDamagedClaimOfAnotherNodesAction(t *testing.T) {
 	})
 	t.Cleanup(func() { q.sys.EventStream.Unsubscribe(sub) })
 
-	// A submission here makes the node claim: the damaged one first.
+	// A submission here, and a thread freed, make the node claim: the
+	// damaged one first.
 	mine, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Params: messages.Params{{Name: "Mode", Value: "instant"}}})
 	require.NoError(t, err)
+	repo.ReleaseAll()
 	// (Until the claim, its row's view reads Error too, with the view's
 	// text: what the claim wrote says "so the action is not run".)
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
