@@ -18,6 +18,30 @@ import (
 	"github.com/connectorhq/connector/transport/aci"
 )
 
+// submitMode submits a Synchronize of fetchtest's mode at prio.
+func submitMode(t *testing.T, q *ClusterQueue, mode string, prio int32) string {
+	t.Helper()
+	tok, err := q.Submit(context.Background(), &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Priority: prio,
+		Params: messages.Params{{Name: "Mode", Value: mode}}})
+	require.NoError(t, err)
+	return tok
+}
+
+// waitState waits until the action of tok is in state want, and returns
+// its status.
+func waitState(t *testing.T, q *ClusterQueue, tok string, want messages.State) *messages.ActionStatus {
+	t.Helper()
+	var got *messages.ActionStatus
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		st, err := q.Status(context.Background(), tok)
+		if assert.NoError(ct, err) {
+			assert.Equal(ct, want, st.State)
+			got = st
+		}
+	}, 30*time.Second, 10*time.Millisecond)
+	return got
+}
+
 // A queued action whose record in the shared store is damaged (it does
 // not decode) is claimed like any other: the claim is committed before
 // its rows are read. It used to fail the whole group commit, so the node
@@ -32,33 +56,13 @@ func TestClusterDamagedClaimEndsAsError(t *testing.T) {
 	ctx := context.Background()
 	q, repo, _ := startSoloCluster(t, db)
 
-	submit := func(mode string, prio int32) string {
-		t.Helper()
-		tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Priority: prio,
-			Params: messages.Params{{Name: "Mode", Value: mode}}})
-		require.NoError(t, err)
-		return tok
-	}
-	waitState := func(tok string, want messages.State) *messages.ActionStatus {
-		t.Helper()
-		var got *messages.ActionStatus
-		require.EventuallyWithT(t, func(ct *assert.CollectT) {
-			st, err := q.Status(ctx, tok)
-			if assert.NoError(ct, err) {
-				assert.Equal(ct, want, st.State)
-				got = st
-			}
-		}, 30*time.Second, 10*time.Millisecond)
-		return got
-	}
-
 	// Both threads busy; x (first in line) and y queued behind them.
-	busy := []string{submit("block", 0), submit("block", 0)}
+	busy := []string{submitMode(t, q, "block", 0), submitMode(t, q, "block", 0)}
 	for _, tok := range busy {
-		waitState(tok, messages.State_STATE_PROCESSING)
+		waitState(t, q, tok, messages.State_STATE_PROCESSING)
 	}
-	x, y := submit("instant", 1), submit("instant", 0)
-	waitState(x, messages.State_STATE_QUEUED)
+	x, y := submitMode(t, q, "instant", 1), submitMode(t, q, "instant", 0)
+	waitState(t, q, x, messages.State_STATE_QUEUED)
 	_, uid, err := messages.ParseToken(x)
 	require.NoError(t, err)
 	tag, err := conn.Exec(ctx, `UPDATE connector_actions SET record = '\xffffffff'::bytea WHERE id = $1`, []byte(uid.String()))
@@ -67,13 +71,13 @@ func TestClusterDamagedClaimEndsAsError(t *testing.T) {
 
 	// A thread frees: the claim takes x, whose record is damaged.
 	repo.Release(busy[0])
-	waitState(busy[0], messages.State_STATE_FINISHED)
-	st := waitState(x, messages.State_STATE_ERROR)
+	waitState(t, q, busy[0], messages.State_STATE_FINISHED)
+	st := waitState(t, q, x, messages.State_STATE_ERROR)
 	// Ended (damagedRecord's words), not the view of a record that
 	// cannot be read (which has the row's state, Processing).
 	assert.Contains(t, st.Error, "record in the shared store is damaged and cannot be read, so the action is not run")
 	assert.False(t, st.Running)
-	waitState(y, messages.State_STATE_FINISHED)
+	waitState(t, q, y, messages.State_STATE_FINISHED)
 	row, ok, err := db.Action(ctx, "fetch", uid.String())
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -99,19 +103,8 @@ func TestClusterDamagedClaimOfAnotherNodesAction(t *testing.T) {
 	// Both threads busy, so that no claim (this node's idle poll) takes
 	// the other node's action before it is damaged: a CI run saw it
 	// claimed and finished in between.
-	var busy []string
-	for range 2 {
-		tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Params: messages.Params{{Name: "Mode", Value: "block"}}})
-		require.NoError(t, err)
-		busy = append(busy, tok)
-	}
-	for _, tok := range busy {
-		require.EventuallyWithT(t, func(ct *assert.CollectT) {
-			st, err := q.Status(ctx, tok)
-			if assert.NoError(ct, err) {
-				assert.Equal(ct, messages.State_STATE_PROCESSING, st.State)
-			}
-		}, 30*time.Second, 10*time.Millisecond)
+	for _, tok := range []string{submitMode(t, q, "block", 0), submitMode(t, q, "block", 0)} {
+		waitState(t, q, tok, messages.State_STATE_PROCESSING)
 	}
 
 	// Queued by another node (a live member: its actions are not taken
@@ -138,8 +131,7 @@ func TestClusterDamagedClaimOfAnotherNodesAction(t *testing.T) {
 
 	// A submission here, and a thread freed, make the node claim: the
 	// damaged one first.
-	mine, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Params: messages.Params{{Name: "Mode", Value: "instant"}}})
-	require.NoError(t, err)
+	mine := submitMode(t, q, "instant", 0)
 	repo.ReleaseAll()
 	// (Until the claim, its row's view reads Error too, with the view's
 	// text: what the claim wrote says "so the action is not run".)
@@ -151,12 +143,7 @@ func TestClusterDamagedClaimOfAnotherNodesAction(t *testing.T) {
 		}
 	}, 30*time.Second, 10*time.Millisecond)
 	assert.True(t, moved.Load(), "the node that held the action was not told it moved")
-	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		got, err := q.Status(ctx, mine)
-		if assert.NoError(ct, err) {
-			assert.Equal(ct, messages.State_STATE_FINISHED, got.State)
-		}
-	}, 30*time.Second, 10*time.Millisecond)
+	waitState(t, q, mine, messages.State_STATE_FINISHED)
 }
 
 // A damaged row that no node takes (an ended action is never claimed nor
@@ -172,19 +159,9 @@ func TestClusterDamagedRowIsListed(t *testing.T) {
 	q, _, _ := startSoloCluster(t, db)
 
 	// Two actions of this node, finished.
-	var mine []string
-	for range 2 {
-		tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Params: messages.Params{{Name: "Mode", Value: "instant"}}})
-		require.NoError(t, err)
-		mine = append(mine, tok)
-	}
+	mine := []string{submitMode(t, q, "instant", 0), submitMode(t, q, "instant", 0)}
 	for _, tok := range mine {
-		require.EventuallyWithT(t, func(ct *assert.CollectT) {
-			st, err := q.Status(ctx, tok)
-			if assert.NoError(ct, err) {
-				assert.Equal(ct, messages.State_STATE_FINISHED, st.State)
-			}
-		}, 30*time.Second, 10*time.Millisecond)
+		waitState(t, q, tok, messages.State_STATE_FINISHED)
 	}
 	// One that a node which has left (n2: registered in the store, not a
 	// member here) finished, and one of this node's for which it has no
