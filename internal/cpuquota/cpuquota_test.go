@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -144,7 +145,10 @@ func TestLimitRefusesGarbage(t *testing.T) {
 
 // TestReaderFollowsAMove: the mounts are read once, the process's cgroup
 // every time, so a process moved into a capped group (after it started, as
-// bench/clusterbench moves nodes) sees the new limit.
+// bench/clusterbench moves nodes) sees the new limit. The files a reading
+// reads stay open and are read again from their start, so a quota changed
+// in place is seen; the files of a group the process left are closed, and
+// close closes them all.
 func TestReaderFollowsAMove(t *testing.T) {
 	root := fakeRoot(t, map[string]string{
 		"proc/self/cgroup":                           "1:cpu:/\n0::/\n",
@@ -154,16 +158,45 @@ func TestReaderFollowsAMove(t *testing.T) {
 		"sys/fs/cgroup/cpu/capped/cpu.cfs_quota_us":  "20000\n",
 		"sys/fs/cgroup/cpu/capped/cpu.cfs_period_us": "100000\n",
 	})
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := func(r *reader, want ...string) {
+		t.Helper()
+		var got []string
+		for name := range r.files {
+			rel, _ := filepath.Rel(root, name)
+			got = append(got, filepath.ToSlash(rel))
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("kept open: %q, want %q", got, want)
+		}
+	}
 	r := &reader{root: root}
 	if c, ok, err := r.limit(); err != nil || ok {
 		t.Fatalf("before the move: %v, %v, %v; want no limit", c, ok, err)
 	}
-	if err := os.WriteFile(filepath.Join(root, "proc/self/cgroup"), []byte("1:cpu:/capped\n0::/\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	kept(r, "proc/self/cgroup", "sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+	write("proc/self/cgroup", "1:cpu:/capped\n0::/\n")
 	if c, ok, err := r.limit(); err != nil || !ok || c != 0.2 {
 		t.Fatalf("after the move: %v, %v, %v; want 0.2", c, ok, err)
 	}
+	kept(r, "proc/self/cgroup", "sys/fs/cgroup/cpu/capped/cpu.cfs_period_us", "sys/fs/cgroup/cpu/capped/cpu.cfs_quota_us", "sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+	write("sys/fs/cgroup/cpu/capped/cpu.cfs_quota_us", "7500\n") // in place, as the kernel's files change
+	if c, ok, err := r.limit(); err != nil || !ok || c != 0.075 {
+		t.Fatalf("after the quota changed: %v, %v, %v; want 0.075", c, ok, err)
+	}
+	write("proc/self/cgroup", "1:cpu:/\n0::/\n")
+	if c, ok, err := r.limit(); err != nil || ok {
+		t.Fatalf("after the move back: %v, %v, %v; want no limit", c, ok, err)
+	}
+	kept(r, "proc/self/cgroup", "sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+	r.close()
+	kept(r)
 }
 
 // TestKeeperFollowsTheQuota: GOMAXPROCS goes to 1 once when a limit below
