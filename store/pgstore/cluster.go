@@ -1017,11 +1017,13 @@ func (s *Store) Retain(ctx context.Context, queue string, keep int, endedBeforeM
 	// yet, its owner's release is not written) stays until the next
 	// pass: removed, its hold would lose its action, and nothing would
 	// free it (every action of those tasks would wait, forever).
+	// ($3 is cast: PostgreSQL would take it for an int4 from "$3 > 0",
+	// and a time in milliseconds does not fit.)
 	rows, err := s.pool.Query(ctx, `DELETE FROM connector_actions a
 		WHERE a.queue = $1 AND a.state >= 4 AND (
 			a.id IN (SELECT id FROM connector_actions WHERE queue = $1 AND state >= 4
 				ORDER BY ended_ms DESC, seq DESC OFFSET $2)
-			OR $3 > 0 AND a.ended_ms < $3)
+			OR $3::bigint > 0 AND a.ended_ms < $3)
 			AND NOT EXISTS (SELECT 1 FROM connector_task_holds h WHERE h.queue = $1 AND h.id = a.id)
 		RETURNING a.id, a.owner, a.owner_addr`, []byte(queue), max(keep, 0), endedBeforeMs)
 	if err != nil {

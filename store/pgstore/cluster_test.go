@@ -439,3 +439,26 @@ func TestCommitClaimOfItsOwnSubmissions(t *testing.T) {
 	require.NoError(t, a.Pool().QueryRow(ctx, `SELECT count(*) FROM connector_queues WHERE queue = $1`, []byte("fetch")).Scan(&n))
 	require.Equal(t, 1, n)
 }
+
+// TestRetainByAgeTakesAClockTime: the age limit is a time in Unix
+// milliseconds (the queue passes now less FinishedActionMaxAge), beyond
+// int4: PostgreSQL took the parameter for an int4 from "$3 > 0", so every
+// age pass of a cluster queue failed to encode it.
+func TestRetainByAgeTakesAClockTime(t *testing.T) {
+	t.Parallel()
+	s := nodes(t, "a")[0]
+	_, err := s.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("old", 0)}, 100)
+	require.NoError(t, err)
+	got, err := s.Claim(ctx, "fetch", "a", "a:1", 1)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	now := time.Now().UnixMilli()
+	got[0].Record.Status.State = messages.State_STATE_FINISHED
+	got[0].Record.Status.EndedUnixMs = now - time.Hour.Milliseconds()
+	_, err = s.WriteOwned(ctx, "fetch", "a", []OwnedWrite{{Epoch: got[0].Epoch, Record: got[0].Record}})
+	require.NoError(t, err)
+	removed, err := s.Retain(ctx, "fetch", 10, now-time.Minute.Milliseconds())
+	require.NoError(t, err)
+	require.Len(t, removed, 1)
+	require.Equal(t, got[0].Record.Id, removed[0].ID)
+}
