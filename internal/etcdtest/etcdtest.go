@@ -230,7 +230,9 @@ func (c *Cluster) WaitReady(timeout time.Duration) error {
 			return err
 		}
 		if _, err := c.leader(); err == nil {
-			return nil
+			// (A member that exited meanwhile was skipped as not
+			// running: not ready.)
+			return c.exited()
 		} else {
 			last = err
 		}
@@ -358,6 +360,11 @@ func (m *Member) signal(sig syscall.Signal) {
 	m.mu.Unlock()
 	if cmd == nil {
 		return
+	}
+	select {
+	case <-done:
+		return // reaped: its process id may be another process's by now
+	default:
 	}
 	_ = syscall.Kill(cmd.Process.Pid, sig)
 	select {

@@ -64,7 +64,9 @@ func PickN(n int) ([]int, error) {
 	return out, nil
 }
 
-func free(p int) bool {
+// free reports whether p can be listened on at 127.0.0.1 (a test
+// replaces it).
+var free = func(p int) bool {
 	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 	if err != nil {
 		return false
