@@ -105,7 +105,9 @@ const (
 	// (and the sender answers it): on an idle cluster, where every
 	// message is a gossip round or a lease keep-alive, that is two more
 	// writes and wake-ups per message on the two nodes (two thirds of
-	// the remoting connections' writes; issue 17). A fixed 1 MiB is far
+	// the remoting connections' writes; issue 17). (The etcd server
+	// keeps its default: only the node's side of that connection stops
+	// sending them.) A fixed 1 MiB is far
 	// above what a LAN's bandwidth-delay product asks (1 Gbit/s × 1 ms
 	// is 125 kB), and the cluster's messages are a few kB at most.
 	grpcWindow = 1 << 20
