@@ -13,6 +13,7 @@
 package pgtest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -133,19 +134,32 @@ func Start(o Options) (*Server, error) {
 		s.cleanup()
 		return nil, err
 	}
-	s.Port = o.Port
-	if s.Port == 0 {
-		if s.Port, err = testport.Pick(); err != nil {
+	// A port picked here may be taken before postgres binds it (another
+	// test's pick): postgres then exits, and another port is tried.
+	for attempt := 1; ; attempt++ {
+		s.Port = o.Port
+		if s.Port == 0 {
+			if s.Port, err = pickPort(); err != nil {
+				s.cleanup()
+				return nil, err
+			}
+		}
+		err = s.start(bin)
+		if err == nil {
+			return s, nil
+		}
+		if o.Port != 0 || attempt == 3 || !errors.Is(err, errPortTaken) {
 			s.cleanup()
 			return nil, err
 		}
 	}
-	if err := s.start(bin); err != nil {
-		s.cleanup()
-		return nil, err
-	}
-	return s, nil
 }
+
+// pickPort is testport.Pick; a test replaces it.
+var pickPort = testport.Pick
+
+// errPortTaken: postgres exited at start because its port was in use.
+var errPortTaken = errors.New("its port is in use")
 
 // prepare makes Dir/data from the template unless it exists already (a
 // restart keeps the data), writes the settings, and hands the folder to
@@ -306,6 +320,10 @@ func (s *Server) start(bin string) error {
 	if err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
+	var from int64 // what this start writes to the log begins here
+	if st, err := logf.Stat(); err == nil {
+		from = st.Size()
+	}
 	var out io.Writer = logf
 	if s.o.Output != nil {
 		out = io.MultiWriter(logf, s.o.Output)
@@ -329,15 +347,22 @@ func (s *Server) start(bin string) error {
 		conn, err := pgx.Connect(ctx, s.URL("postgres"))
 		if err == nil {
 			conn.Close(ctx)
-			cancel()
-			return nil
 		}
 		cancel()
 		select {
 		case <-s.done:
+			// (A connection made meanwhile was another server's, on
+			// the port this one could not bind.)
 			b, _ := os.ReadFile(logPath)
+			b = b[min(from, int64(len(b))):]
+			if bytes.Contains(b, []byte("Address already in use")) {
+				return fmt.Errorf("pgtest: postgres exited at start: %w: %s", errPortTaken, tail(b))
+			}
 			return fmt.Errorf("pgtest: postgres exited at start (%v): %s", s.waitErr, tail(b))
 		default:
+		}
+		if err == nil {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			s.kill()

@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/internal/testport"
 )
 
 // A server starts, keeps committed rows across a clean restart and across
@@ -52,4 +55,28 @@ func TestServerLifecycle(t *testing.T) {
 	defer cancel()
 	_, err := pgx.Connect(cctx, url)
 	require.Error(t, err, "stopped")
+}
+
+// A picked port taken before postgres binds it (another test's pick)
+// makes postgres exit at start; Start tries another port.
+func TestStartTriesAnotherPortWhenItsIsTaken(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer held.Close()
+	taken := held.Addr().(*net.TCPAddr).Port
+	calls := 0
+	pickPort = func() (int, error) {
+		calls++
+		if calls == 1 {
+			return taken, nil
+		}
+		return testport.Pick()
+	}
+	defer func() { pickPort = testport.Pick }()
+	s := StartT(t, Options{Dir: t.TempDir()})
+	require.Equal(t, 2, calls)
+	require.NotEqual(t, taken, s.Port)
+	c, err := pgx.Connect(context.Background(), s.URL("postgres"))
+	require.NoError(t, err)
+	c.Close(context.Background())
 }
