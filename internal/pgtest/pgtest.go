@@ -124,6 +124,12 @@ func Start(o Options) (*Server, error) {
 		s.gid, _ = strconv.Atoi(u.Gid)
 	}
 	s.Dir = o.Dir
+	if s.Dir != "" {
+		// Absolute, as the server reports its data_directory (start).
+		if s.Dir, err = filepath.Abs(s.Dir); err != nil {
+			return nil, fmt.Errorf("pgtest: %w", err)
+		}
+	}
 	if s.Dir == "" {
 		if s.Dir, err = os.MkdirTemp("", "pgtest-"); err != nil {
 			return nil, fmt.Errorf("pgtest: %w", err)
@@ -346,13 +352,16 @@ func (s *Server) start(bin string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		conn, err := pgx.Connect(ctx, s.URL("postgres"))
 		if err == nil {
+			// This server, not another on the port it could not bind.
+			var dir string
+			if err = conn.QueryRow(ctx, "SHOW data_directory").Scan(&dir); err == nil && dir != filepath.Join(s.Dir, "data") {
+				err = fmt.Errorf("port %d answers for another server (data in %s)", s.Port, dir)
+			}
 			conn.Close(ctx)
 		}
 		cancel()
 		select {
 		case <-s.done:
-			// (A connection made meanwhile was another server's, on
-			// the port this one could not bind.)
 			b, _ := os.ReadFile(logPath)
 			b = b[min(from, int64(len(b))):]
 			if bytes.Contains(b, []byte("Address already in use")) {

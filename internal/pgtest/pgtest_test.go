@@ -2,7 +2,6 @@ package pgtest
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -57,26 +56,27 @@ func TestServerLifecycle(t *testing.T) {
 	require.Error(t, err, "stopped")
 }
 
-// A picked port taken before postgres binds it (another test's pick)
-// makes postgres exit at start; Start tries another port.
+// A picked port taken before postgres binds it (here by another test
+// server) makes postgres exit at start; Start does not take the other
+// server's answers for its own, and tries another port.
 func TestStartTriesAnotherPortWhenItsIsTaken(t *testing.T) {
-	held, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer held.Close()
-	taken := held.Addr().(*net.TCPAddr).Port
+	other := StartT(t, Options{Dir: t.TempDir()})
 	calls := 0
 	pickPort = func() (int, error) {
 		calls++
 		if calls == 1 {
-			return taken, nil
+			return other.Port, nil
 		}
 		return testport.Pick()
 	}
 	defer func() { pickPort = testport.Pick }()
 	s := StartT(t, Options{Dir: t.TempDir()})
 	require.Equal(t, 2, calls)
-	require.NotEqual(t, taken, s.Port)
+	require.NotEqual(t, other.Port, s.Port)
 	c, err := pgx.Connect(context.Background(), s.URL("postgres"))
 	require.NoError(t, err)
-	c.Close(context.Background())
+	defer c.Close(context.Background())
+	var dir string
+	require.NoError(t, c.QueryRow(context.Background(), "SHOW data_directory").Scan(&dir))
+	require.Equal(t, filepath.Join(s.Dir, "data"), dir)
 }
