@@ -69,10 +69,11 @@ type Node struct {
 	cfg  string
 	c    *Cluster
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	exit error
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{}
+	exit    error
+	logFrom int64 // the log's size when the last start began
 }
 
 // Start starts etcd, PostgreSQL and the nodes, and waits until every node
@@ -137,13 +138,39 @@ func (c *Cluster) AddNode() (*Node, error) {
 	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("clustertest: %w", err)
 	}
-	port, err := testport.Pick()
-	if err != nil {
-		return nil, err
-	}
-	n.Port = port
 	n.Log = filepath.Join(n.Dir, "connector.log")
 	n.cfg = filepath.Join(n.Dir, "connector.cfg")
+	c.Nodes = append(c.Nodes, n)
+	// A port picked here may be taken before the node binds it (another
+	// test's pick): the node then exits, and another port is tried.
+	for attempt := 1; ; attempt++ {
+		port, err := pickPort()
+		if err != nil {
+			return nil, err
+		}
+		n.Port = port
+		if err := n.writeConfig(); err != nil {
+			return nil, err
+		}
+		err = n.Start()
+		if err == nil {
+			return n, nil
+		}
+		if attempt == 3 || !errors.Is(err, errPortTaken) {
+			return nil, err
+		}
+	}
+}
+
+// pickPort is testport.Pick; a test replaces it.
+var pickPort = testport.Pick
+
+// errPortTaken: a node exited at start because its ACI port was in use.
+var errPortTaken = errors.New("its port is in use")
+
+// writeConfig writes the node's configuration file.
+func (n *Node) writeConfig() error {
+	c := n.c
 	cfg := fmt.Sprintf(`[Server]
 Host=127.0.0.1
 Port=%d
@@ -160,13 +187,9 @@ LeaseTTL=%ds
 %s
 `, n.Port, n.Dir, c.o.Name, strings.Join(c.Etcd.Endpoints(), ","), c.store, int(c.o.LeaseTTL/time.Second), c.o.Config)
 	if err := os.WriteFile(n.cfg, []byte(cfg), 0o644); err != nil {
-		return nil, fmt.Errorf("clustertest: %w", err)
+		return fmt.Errorf("clustertest: %w", err)
 	}
-	c.Nodes = append(c.Nodes, n)
-	if err := n.Start(); err != nil {
-		return nil, err
-	}
-	return n, nil
+	return nil
 }
 
 // URL is the node's ACI address: http://127.0.0.1:port.
@@ -177,6 +200,10 @@ func (n *Node) Start() error {
 	logf, err := os.OpenFile(n.Log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("clustertest: %w", err)
+	}
+	var from int64 // what this start writes to the log begins here
+	if st, err := logf.Stat(); err == nil {
+		from = st.Size()
 	}
 	var out io.Writer = logf
 	if p := prefixed(n.c.o.Output, n.Name); p != nil {
@@ -193,7 +220,7 @@ func (n *Node) Start() error {
 	}
 	done := make(chan struct{})
 	n.mu.Lock()
-	n.cmd, n.done, n.exit = cmd, done, nil
+	n.cmd, n.done, n.exit, n.logFrom = cmd, done, nil, from
 	n.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
@@ -216,6 +243,9 @@ func (n *Node) WaitReady(timeout time.Duration) error {
 		n.mu.Unlock()
 		select {
 		case <-done:
+			if n.startLogSays("address already in use") {
+				return fmt.Errorf("clustertest: %s exited at start: %w; its log: %s", n.Name, errPortTaken, tail(n.Log))
+			}
 			return fmt.Errorf("clustertest: %s exited at start (%v); its log: %s", n.Name, n.ExitErr(), tail(n.Log))
 		default:
 		}
@@ -229,6 +259,16 @@ func (n *Node) WaitReady(timeout time.Duration) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("clustertest: %s did not answer within %s; its log: %s", n.Name, timeout, tail(n.Log))
+}
+
+// startLogSays reports whether what the node's last start wrote to its
+// log holds text.
+func (n *Node) startLogSays(text string) bool {
+	n.mu.Lock()
+	from := n.logFrom
+	n.mu.Unlock()
+	b, _ := os.ReadFile(n.Log)
+	return strings.Contains(string(b[min(from, int64(len(b))):]), text)
 }
 
 func tail(path string) string {

@@ -1,0 +1,48 @@
+package clustertest
+
+import (
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/internal/testport"
+)
+
+// A node whose picked port is taken before it binds it (another test's
+// pick) exits at start; AddNode tries another port.
+func TestAddNodeTriesAnotherPortWhenItsIsTaken(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "connector")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/connectorhq/connector/cmd/connector").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	c, err := Start(Options{Binary: bin, Nodes: 1, Dir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Stop()) })
+
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer held.Close()
+	taken := held.Addr().(*net.TCPAddr).Port
+	calls := 0
+	pickPort = func() (int, error) {
+		calls++
+		if calls == 1 {
+			return taken, nil
+		}
+		return testport.Pick()
+	}
+	defer func() { pickPort = testport.Pick }()
+	n, err := c.AddNode()
+	require.NoError(t, err)
+	require.Equal(t, 2, calls)
+	require.NotEqual(t, taken, n.Port)
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(n.URL() + "/action=GetVersion")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
