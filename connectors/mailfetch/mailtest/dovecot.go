@@ -89,7 +89,25 @@ func StartDovecot(t testing.TB, o DovecotOptions) *Dovecot {
 // (benchmarks); the caller calls Stop.
 func StartDovecotProcess(o DovecotOptions) (*Dovecot, error) { return startDovecot(o) }
 
+// startDovecot starts Dovecot, in a new folder on new ports again when a
+// port it was given was taken before it bound it (another test's pick).
 func startDovecot(o DovecotOptions) (*Dovecot, error) {
+	for attempt := 1; ; attempt++ {
+		d, err := startDovecotOnce(o)
+		if err == nil || attempt == 3 || !errors.Is(err, errPortTaken) {
+			return d, err
+		}
+	}
+}
+
+// pickPorts is testport.PickN; a test replaces it.
+var pickPorts = testport.PickN
+
+// errPortTaken: Dovecot exited at start because a port it was given was
+// in use.
+var errPortTaken = errors.New("a port it was given is in use")
+
+func startDovecotOnce(o DovecotOptions) (*Dovecot, error) {
 	if _, err := os.Stat(DovecotBinary); err != nil {
 		return nil, fmt.Errorf("dovecot is not installed (%v): install the Debian packages dovecot-core and dovecot-imapd (make test does)", err)
 	}
@@ -146,7 +164,7 @@ func startDovecot(o DovecotOptions) (*Dovecot, error) {
 	if err := writeCertificate(d.CAFile, filepath.Join(dir, "key.pem")); err != nil {
 		return nil, err
 	}
-	ports, err := testport.PickN(2)
+	ports, err := pickPorts(2)
 	if err != nil {
 		return nil, err
 	}
@@ -254,6 +272,9 @@ userdb {
 		select {
 		case <-d.done:
 			log, _ := os.ReadFile(filepath.Join(dir, "log", "dovecot.log"))
+			if strings.Contains(stderr.String()+string(log), "Address already in use") {
+				return nil, fmt.Errorf("dovecot exited at start: %w: %s%s", errPortTaken, stderr.String(), log)
+			}
 			return nil, fmt.Errorf("dovecot exited at start: %s%s", stderr.String(), log)
 		default:
 		}

@@ -3,11 +3,17 @@ package mailtest
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"os"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/internal/testport"
 )
 
 func TestDovecotServesTheMaildir(t *testing.T) {
@@ -53,4 +59,29 @@ func TestDovecotServesTheMaildir(t *testing.T) {
 		}
 		_ = c.Logout().Wait()
 	}
+}
+
+// A port taken before Dovecot binds it (another test's pick) makes it
+// exit at start; it is started again on new ports.
+func TestDovecotTriesOtherPortsWhenOneIsTaken(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer held.Close()
+	taken := held.Addr().(*net.TCPAddr).Port
+	calls := 0
+	pickPorts = func(n int) ([]int, error) {
+		calls++
+		ports, err := testport.PickN(n)
+		if calls == 1 && err == nil {
+			ports[1] = taken // the imaps listener's
+		}
+		return ports, err
+	}
+	defer func() { pickPorts = testport.PickN }()
+	d := StartDovecot(t, DovecotOptions{Users: map[string]string{"alice": "pw"}})
+	require.Equal(t, 2, calls)
+	require.NotEqual(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(taken)), d.TLSAddr)
+	c, err := net.DialTimeout("tcp", d.TLSAddr, 5*time.Second)
+	require.NoError(t, err)
+	c.Close()
 }
