@@ -21,6 +21,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -260,14 +261,20 @@ userdb {
 		return nil, fmt.Errorf("start dovecot: %w", err)
 	}
 	go func() { _ = d.cmd.Wait(); close(d.done) }()
+	// Ready when the imaps listener completes a handshake with this
+	// start's own certificate: it is this Dovecot, not another server on
+	// a port this one could not bind, and its master binds every
+	// listener before it serves any.
+	roots := x509.NewCertPool()
+	if pem, err := os.ReadFile(d.CAFile); err != nil || !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("dovecot: read back its certificate: %v", err)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if c, err := net.DialTimeout("tcp", d.Addr, time.Second); err == nil {
+		dialer := &net.Dialer{Timeout: time.Second}
+		if c, err := tls.DialWithDialer(dialer, "tcp", d.TLSAddr, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}); err == nil {
 			_ = c.Close()
-			if c, err := net.DialTimeout("tcp", d.TLSAddr, time.Second); err == nil {
-				_ = c.Close()
-				break
-			}
+			break
 		}
 		select {
 		case <-d.done:
