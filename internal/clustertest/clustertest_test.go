@@ -1,7 +1,6 @@
 package clustertest
 
 import (
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -23,22 +22,13 @@ func TestAddNodeTriesAnotherPortWhenItsIsTaken(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, c.Stop()) })
 
-	held, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer held.Close()
-	taken := held.Addr().(*net.TCPAddr).Port
-	calls := 0
-	pickPort = func() (int, error) {
-		calls++
-		if calls == 1 {
-			return taken, nil
-		}
-		return testport.Pick()
-	}
+	taken := testport.Held(t)
+	pickN, calls := testport.TakenFirst(taken)
+	pickPort = testport.First(pickN)
 	defer func() { pickPort = testport.Pick }()
 	n, err := c.AddNode()
 	require.NoError(t, err)
-	require.Equal(t, 2, calls)
+	require.Equal(t, 2, *calls)
 	require.NotEqual(t, taken, n.Port)
 	client := &http.Client{Timeout: 10 * time.Second}
 	resp, err := client.Get(n.URL() + "/action=GetVersion")

@@ -2,7 +2,6 @@ package etcdtest
 
 import (
 	"context"
-	"net"
 	"syscall"
 	"testing"
 	"time"
@@ -55,25 +54,14 @@ func TestWaitReadyNamesAMemberThatExited(t *testing.T) {
 // A member whose port is taken before it binds it exits; Start picks new
 // ports and starts the cluster again instead of running two of three.
 func TestStartRetriesWhenAPortIsTaken(t *testing.T) {
-	held, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer held.Close()
-	taken := held.Addr().(*net.TCPAddr).Port
-	calls := 0
-	pickPorts = func(n int) ([]int, error) {
-		calls++
-		ports, err := testport.PickN(n)
-		if calls == 1 && err == nil {
-			ports[len(ports)-1] = taken // the last member's peer port
-		}
-		return ports, err
-	}
+	var calls *int
+	pickPorts, calls = testport.TakenFirst(testport.Held(t)) // the last member's peer port
 	defer func() { pickPorts = testport.PickN }()
 	c := StartT(t, Options{Dir: t.TempDir()})
-	require.Equal(t, 2, calls)
+	require.Equal(t, 2, *calls)
 	for _, m := range c.Members {
 		require.True(t, m.Running(), m.Name)
 	}
-	_, err = c.Leader()
+	_, err := c.Leader()
 	require.NoError(t, err)
 }

@@ -61,17 +61,11 @@ func TestServerLifecycle(t *testing.T) {
 // server's answers for its own, and tries another port.
 func TestStartTriesAnotherPortWhenItsIsTaken(t *testing.T) {
 	other := StartT(t, Options{Dir: t.TempDir()})
-	calls := 0
-	pickPort = func() (int, error) {
-		calls++
-		if calls == 1 {
-			return other.Port, nil
-		}
-		return testport.Pick()
-	}
+	pickN, calls := testport.TakenFirst(other.Port)
+	pickPort = testport.First(pickN)
 	defer func() { pickPort = testport.Pick }()
 	s := StartT(t, Options{Dir: t.TempDir()})
-	require.Equal(t, 2, calls)
+	require.Equal(t, 2, *calls)
 	require.NotEqual(t, other.Port, s.Port)
 	c, err := pgx.Connect(context.Background(), s.URL("postgres"))
 	require.NoError(t, err)

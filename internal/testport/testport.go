@@ -18,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"testing"
 )
 
 // lowest is the smallest port Pick chooses: above the well-known and most
@@ -90,4 +91,42 @@ func ephemeralLow() int {
 		return 0
 	}
 	return low
+}
+
+// Held listens on a port of 127.0.0.1 until the test ends, and returns
+// it: a port that a test of a retry hands out as taken.
+func Held(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testport: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TakenFirst returns a PickN whose first answer has taken as its last
+// port (then PickN's), and the number of calls made to it: a test of a
+// retry on a taken port puts it in place of the PickN under test.
+func TakenFirst(taken int) (pickN func(n int) ([]int, error), calls *int) {
+	calls = new(int)
+	return func(n int) ([]int, error) {
+		*calls++
+		ports, err := PickN(n)
+		if *calls == 1 && err == nil {
+			ports[n-1] = taken
+		}
+		return ports, err
+	}, calls
+}
+
+// First is the first of pickN's ports: a Pick made of a PickN.
+func First(pickN func(n int) ([]int, error)) func() (int, error) {
+	return func() (int, error) {
+		ports, err := pickN(1)
+		if err != nil {
+			return 0, err
+		}
+		return ports[0], nil
+	}
 }

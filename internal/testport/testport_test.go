@@ -61,3 +61,22 @@ func TestPickSkipsPortsInUse(t *testing.T) {
 		require.False(t, inUse(p), "picked %d, which is in use", p)
 	}
 }
+
+// TakenFirst's first answer ends with the taken port, its later ones are
+// PickN's; First makes a Pick of it; Held's port is in use.
+func TestTakenFirst(t *testing.T) {
+	taken := Held(t)
+	require.False(t, free(taken))
+	pickN, calls := TakenFirst(taken)
+	ports, err := pickN(3)
+	require.NoError(t, err)
+	require.Len(t, ports, 3)
+	require.Equal(t, taken, ports[2])
+	pick := First(pickN)
+	for range 5 {
+		p, err := pick()
+		require.NoError(t, err)
+		require.NotEqual(t, taken, p)
+	}
+	require.Equal(t, 6, *calls)
+}

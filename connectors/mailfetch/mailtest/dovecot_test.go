@@ -64,22 +64,12 @@ func TestDovecotServesTheMaildir(t *testing.T) {
 // A port taken before Dovecot binds it (another test's pick) makes it
 // exit at start; it is started again on new ports.
 func TestDovecotTriesOtherPortsWhenOneIsTaken(t *testing.T) {
-	held, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer held.Close()
-	taken := held.Addr().(*net.TCPAddr).Port
-	calls := 0
-	pickPorts = func(n int) ([]int, error) {
-		calls++
-		ports, err := testport.PickN(n)
-		if calls == 1 && err == nil {
-			ports[1] = taken // the imaps listener's
-		}
-		return ports, err
-	}
+	taken := testport.Held(t)
+	var calls *int
+	pickPorts, calls = testport.TakenFirst(taken) // the imaps listener's
 	defer func() { pickPorts = testport.PickN }()
 	d := StartDovecot(t, DovecotOptions{Users: map[string]string{"alice": "pw"}})
-	require.Equal(t, 2, calls)
+	require.Equal(t, 2, *calls)
 	require.NotEqual(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(taken)), d.TLSAddr)
 	c, err := net.DialTimeout("tcp", d.TLSAddr, 5*time.Second)
 	require.NoError(t, err)
