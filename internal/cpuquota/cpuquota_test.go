@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeRoot writes files (path relative to the root → content) under a
@@ -271,6 +272,51 @@ func TestKeepIgnoresAGOMAXPROCSTheRuntimeIgnores(t *testing.T) {
 		Keep(ctx, slog.New(slog.NewTextHandler(&out, nil)))
 		if got := strings.Contains(out.String(), "the CPU quota is not followed"); got != tc.kept {
 			t.Errorf("GOMAXPROCS=%q: quota not followed %v, want %v (log: %s)", tc.env, got, tc.kept, out.String())
+		}
+	}
+}
+
+// TestKeptFileReadsFresh: the reader keeps the files it reads open and
+// reads them again from their start, which relies on the kernel making a
+// proc or cgroup file's content again for each read from its start (they
+// are seq_files: review17 F13). /proc/self/stat, whose CPU times move
+// while the test burns CPU, is read through one kept file until they do.
+func TestKeptFileReadsFresh(t *testing.T) {
+	const name = "/proc/self/stat"
+	if _, err := os.Stat(name); err != nil {
+		t.Skipf("no %s: not Linux", name)
+	}
+	r := &reader{root: "/"}
+	defer r.close()
+	first, err := r.file(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first = bytes.Clone(first)
+	kept := r.files[name]
+	deadline := time.Now().Add(20 * time.Second)
+	x := 0
+	for {
+		for i := range 5_000_000 { // a few ms of CPU
+			x += i % 7
+		}
+		b, err := r.file(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kept == nil || r.files[name] != kept {
+			t.Fatal("the file is not kept open between readings")
+		}
+		// (A read that did not start again from the start would be
+		// empty or a piece: the pid and command name lead every line.)
+		if lead, _, _ := bytes.Cut(first, []byte(") ")); !bytes.HasPrefix(b, lead) {
+			t.Fatalf("read %q, not a whole %s", b, name)
+		}
+		if !bytes.Equal(b, first) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the kept file's content did not change in 20 s of CPU (%d)", x)
 		}
 	}
 }
