@@ -141,32 +141,24 @@ func (c *Cluster) AddNode() (*Node, error) {
 	n.Log = filepath.Join(n.Dir, "connector.log")
 	n.cfg = filepath.Join(n.Dir, "connector.cfg")
 	c.Nodes = append(c.Nodes, n)
-	// A port picked here may be taken before the node binds it (another
-	// test's pick): the node then exits, and another port is tried.
-	for attempt := 1; ; attempt++ {
+	if err := testport.Retry(func() error {
 		port, err := pickPort()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		n.Port = port
 		if err := n.writeConfig(); err != nil {
-			return nil, err
+			return err
 		}
-		err = n.Start()
-		if err == nil {
-			return n, nil
-		}
-		if attempt == 3 || !errors.Is(err, errPortTaken) {
-			return nil, err
-		}
+		return n.Start()
+	}); err != nil {
+		return nil, err
 	}
+	return n, nil
 }
 
 // pickPort is testport.Pick; a test replaces it.
 var pickPort = testport.Pick
-
-// errPortTaken: a node exited at start because its ACI port was in use.
-var errPortTaken = errors.New("its port is in use")
 
 // writeConfig writes the node's configuration file.
 func (n *Node) writeConfig() error {
@@ -243,8 +235,8 @@ func (n *Node) WaitReady(timeout time.Duration) error {
 		n.mu.Unlock()
 		select {
 		case <-done:
-			if n.startLogSays("address already in use") {
-				return fmt.Errorf("clustertest: %s exited at start: %w; its log: %s", n.Name, errPortTaken, tail(n.Log))
+			if testport.Taken(n.startLog()) {
+				return fmt.Errorf("clustertest: %s exited at start: %w; its log: %s", n.Name, testport.ErrTaken, tail(n.Log))
 			}
 			return fmt.Errorf("clustertest: %s exited at start (%v); its log: %s", n.Name, n.ExitErr(), tail(n.Log))
 		default:
@@ -261,14 +253,13 @@ func (n *Node) WaitReady(timeout time.Duration) error {
 	return fmt.Errorf("clustertest: %s did not answer within %s; its log: %s", n.Name, timeout, tail(n.Log))
 }
 
-// startLogSays reports whether what the node's last start wrote to its
-// log holds text.
-func (n *Node) startLogSays(text string) bool {
+// startLog is what the node's last start wrote to its log.
+func (n *Node) startLog() []byte {
 	n.mu.Lock()
 	from := n.logFrom
 	n.mu.Unlock()
 	b, _ := os.ReadFile(n.Log)
-	return strings.Contains(string(b[min(from, int64(len(b))):]), text)
+	return b[min(from, int64(len(b))):]
 }
 
 func tail(path string) string {

@@ -115,27 +115,26 @@ func Start(o Options) (*Cluster, error) {
 	}
 	// A member that cannot bind its ports exits; pick new ones and start
 	// again (a few times), rather than run with fewer members than asked.
-	var err error
-	for attempt := 1; attempt <= 3; attempt++ {
-		if err = c.start(o.Members, attempt); err == nil {
-			return c, nil
+	attempt := 0
+	err := testport.Retry(func() error {
+		attempt++
+		err := c.start(o.Members, attempt)
+		if err != nil {
+			c.kill()
 		}
-		c.kill()
-		if !errors.Is(err, errPortTaken) {
-			break
+		return err
+	})
+	if err != nil {
+		if c.tmp {
+			os.RemoveAll(c.Dir)
 		}
+		return nil, err
 	}
-	if c.tmp {
-		os.RemoveAll(c.Dir)
-	}
-	return nil, err
+	return c, nil
 }
 
 // pickPorts is testport.PickN; a test replaces it.
 var pickPorts = testport.PickN
-
-// errPortTaken: a member exited because one of its ports was in use.
-var errPortTaken = errors.New("a port it was given is in use")
 
 // start picks ports and starts members in a folder of the attempt's own,
 // then waits until every one of them answers and they have a leader.
@@ -261,8 +260,8 @@ func (c *Cluster) exited() error {
 		if i := strings.LastIndexByte(log, '\n'); i >= 0 {
 			log = log[i+1:]
 		}
-		if strings.Contains(string(b), "address already in use") {
-			return fmt.Errorf("etcdtest: %s exited: %w: %s", m.Name, errPortTaken, log)
+		if testport.Taken(b) {
+			return fmt.Errorf("etcdtest: %s exited: %w: %s", m.Name, testport.ErrTaken, log)
 		}
 		return fmt.Errorf("etcdtest: %s exited; the last line of its log: %s", m.Name, log)
 	}

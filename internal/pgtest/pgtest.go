@@ -13,7 +13,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -140,32 +139,30 @@ func Start(o Options) (*Server, error) {
 		s.cleanup()
 		return nil, err
 	}
-	// A port picked here may be taken before postgres binds it (another
-	// test's pick): postgres then exits, and another port is tried.
-	for attempt := 1; ; attempt++ {
+	start := func() error {
 		s.Port = o.Port
 		if s.Port == 0 {
+			var err error
 			if s.Port, err = pickPort(); err != nil {
-				s.cleanup()
-				return nil, err
+				return err
 			}
 		}
-		err = s.start(bin)
-		if err == nil {
-			return s, nil
-		}
-		if o.Port != 0 || attempt == 3 || !errors.Is(err, errPortTaken) {
-			s.cleanup()
-			return nil, err
-		}
+		return s.start(bin)
 	}
+	if o.Port == 0 {
+		err = testport.Retry(start) // a picked port may be taken: another
+	} else {
+		err = start() // the port asked for: no other
+	}
+	if err != nil {
+		s.cleanup()
+		return nil, err
+	}
+	return s, nil
 }
 
 // pickPort is testport.Pick; a test replaces it.
 var pickPort = testport.Pick
-
-// errPortTaken: postgres exited at start because its port was in use.
-var errPortTaken = errors.New("its port is in use")
 
 // prepare makes Dir/data from the template unless it exists already (a
 // restart keeps the data), writes the settings, and hands the folder to
@@ -364,8 +361,8 @@ func (s *Server) start(bin string) error {
 		case <-s.done:
 			b, _ := os.ReadFile(logPath)
 			b = b[min(from, int64(len(b))):]
-			if bytes.Contains(b, []byte("Address already in use")) {
-				return fmt.Errorf("pgtest: postgres exited at start: %w: %s", errPortTaken, tail(b))
+			if testport.Taken(b) {
+				return fmt.Errorf("pgtest: postgres exited at start: %w: %s", testport.ErrTaken, tail(b))
 			}
 			return fmt.Errorf("pgtest: postgres exited at start (%v): %s", s.waitErr, tail(b))
 		default:

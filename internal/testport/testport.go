@@ -12,6 +12,8 @@
 package testport
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -129,4 +131,27 @@ func First(pickN func(n int) ([]int, error)) func() (int, error) {
 		}
 		return ports[0], nil
 	}
+}
+
+// ErrTaken is the error of a start whose service exited because a port it
+// was given was in use (its log said so: Taken).
+var ErrTaken = errors.New("a port it was given is in use")
+
+// Taken reports whether a service's log says it could not listen on a
+// port in use.
+func Taken(log []byte) bool {
+	return bytes.Contains(bytes.ToLower(log), []byte("address already in use"))
+}
+
+// Retry calls start, which picks its ports afresh each time, until it
+// returns anything but ErrTaken, three times at most: a port picked may
+// be taken before the service binds it (another test's pick).
+func Retry(start func() error) error {
+	var err error
+	for range 3 {
+		if err = start(); !errors.Is(err, ErrTaken) {
+			break
+		}
+	}
+	return err
 }

@@ -80,3 +80,29 @@ func TestTakenFirst(t *testing.T) {
 	}
 	require.Equal(t, 6, *calls)
 }
+
+// Retry tries again only after ErrTaken, three times at most; Taken reads
+// the words the services log (etcd, Dovecot, PostgreSQL, the connector).
+func TestRetry(t *testing.T) {
+	for _, c := range []struct {
+		errs  []error
+		calls int
+		want  error
+	}{
+		{[]error{nil}, 1, nil},
+		{[]error{ErrTaken, nil}, 2, nil},
+		{[]error{ErrTaken, ErrTaken, ErrTaken, nil}, 3, ErrTaken},
+		{[]error{os.ErrNotExist, nil}, 1, os.ErrNotExist},
+	} {
+		calls := 0
+		err := Retry(func() error { calls++; return c.errs[calls-1] })
+		require.ErrorIs(t, err, c.want)
+		if c.want == nil {
+			require.NoError(t, err)
+		}
+		require.Equal(t, c.calls, calls)
+	}
+	require.True(t, Taken([]byte("listen tcp 127.0.0.1:5: bind: address already in use")))
+	require.True(t, Taken([]byte(`could not bind IPv4 address "127.0.0.1": Address already in use`)))
+	require.False(t, Taken([]byte("connection refused")))
+}

@@ -92,21 +92,16 @@ func StartDovecotProcess(o DovecotOptions) (*Dovecot, error) { return startDovec
 
 // startDovecot starts Dovecot, in a new folder on new ports again when a
 // port it was given was taken before it bound it (another test's pick).
-func startDovecot(o DovecotOptions) (*Dovecot, error) {
-	for attempt := 1; ; attempt++ {
-		d, err := startDovecotOnce(o)
-		if err == nil || attempt == 3 || !errors.Is(err, errPortTaken) {
-			return d, err
-		}
-	}
+func startDovecot(o DovecotOptions) (d *Dovecot, err error) {
+	err = testport.Retry(func() error {
+		d, err = startDovecotOnce(o)
+		return err
+	})
+	return d, err
 }
 
 // pickPorts is testport.PickN; a test replaces it.
 var pickPorts = testport.PickN
-
-// errPortTaken: Dovecot exited at start because a port it was given was
-// in use.
-var errPortTaken = errors.New("a port it was given is in use")
 
 func startDovecotOnce(o DovecotOptions) (*Dovecot, error) {
 	if _, err := os.Stat(DovecotBinary); err != nil {
@@ -279,8 +274,8 @@ userdb {
 		select {
 		case <-d.done:
 			log, _ := os.ReadFile(filepath.Join(dir, "log", "dovecot.log"))
-			if strings.Contains(stderr.String()+string(log), "Address already in use") {
-				return nil, fmt.Errorf("dovecot exited at start: %w: %s%s", errPortTaken, stderr.String(), log)
+			if testport.Taken(append(stderr.Bytes(), log...)) {
+				return nil, fmt.Errorf("dovecot exited at start: %w: %s%s", testport.ErrTaken, stderr.String(), log)
 			}
 			return nil, fmt.Errorf("dovecot exited at start: %s%s", stderr.String(), log)
 		default:
