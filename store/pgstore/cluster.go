@@ -313,7 +313,7 @@ func (s *Store) readClaimed(queue, node, addr string, rows pgx.Rows, submitted m
 		if binaryCols(rows, 0, 1, 4, 5, 6, 7) {
 			v := rows.RawValues()
 			if len(v) != 8 || v[0] == nil || v[1] == nil || v[2] == nil || v[3] == nil || v[4] == nil || v[5] == nil || v[6] == nil {
-				return nil, fmt.Errorf("store: postgresql: queue %s: a claimed row of %d columns, or with NULLs: %w", queue, len(v), store.ErrCorrupt)
+				return nil, fmt.Errorf("store: postgresql: queue %s: a claimed row of %d columns, or with NULLs: %w", queue, len(v), errDamaged)
 			}
 			id, raw = v[0], v[7]
 			for i, col := range [4]int{1, 4, 5, 6} {
@@ -332,7 +332,7 @@ func (s *Store) readClaimed(queue, node, addr string, rows pgx.Rows, submitted m
 		sub := submitted[string(id)]
 		switch {
 		case raw == nil && sub == nil:
-			return nil, fmt.Errorf("store: postgresql: queue %s: claimed action %s came without its record: %w", queue, id, store.ErrCorrupt)
+			return nil, fmt.Errorf("store: postgresql: queue %s: claimed action %s came without its record: %w", queue, id, errDamaged)
 		case raw == nil:
 			// What the row holds (this transaction inserted it from
 			// sub), with a status of its own: the caller changes it.
@@ -396,7 +396,7 @@ func damagedView(id string, err error) *messages.StoredAction {
 func decode(queue string, raw []byte) (*messages.StoredAction, error) {
 	a := &messages.StoredAction{}
 	if err := proto.Unmarshal(raw, a); err != nil {
-		return nil, fmt.Errorf("store: postgresql: queue %s: undecodable action: %w: %w", queue, store.ErrCorrupt, err)
+		return nil, fmt.Errorf("store: postgresql: queue %s: undecodable action: %w: %w", queue, errDamaged, err)
 	}
 	if a.Spec == nil {
 		a.Spec = &messages.ActionSpec{}

@@ -164,6 +164,8 @@ func TestDamagedRowIsListed(t *testing.T) {
 			require.Equal(t, want, st.State, "%s: the row's state", what)
 			require.NotZero(t, st.Seq, what)
 			require.Contains(t, st.Error, "record in the shared store is damaged and cannot be read", what)
+			require.Contains(t, st.Error, "damaged data in the shared database", what)
+			require.NotContains(t, st.Error, "file", "%s: a row is damaged, not a file", what)
 			require.Empty(t, st.Token, "%s: the token was in the record", what)
 			require.EqualValues(t, 1000, st.QueuedUnixMs, "%s: the row's queued_ms", what)
 		}

@@ -38,7 +38,9 @@
 // # Failures
 //
 // Errors wrap the store package's sentinels where one fits (ErrInvalid,
-// ErrClosed, ErrNoSpace, ErrReadOnly, ErrCorrupt), ErrUnavailable when the
+// ErrClosed, ErrNoSpace, ErrReadOnly, ErrCorrupt: for a row that does not
+// decode, errDamaged, whose text speaks of the database instead of
+// ErrCorrupt's file), ErrUnavailable when the
 // database cannot be reached (the outcome of a write that was sent is then
 // unknown; nothing is kept locally, so the store stays usable and the next
 // call tries again), ErrFenced when a node writes what it no longer owns,
@@ -445,6 +447,18 @@ func (s *Store) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.cfg.Timeout)
 }
 
+// errDamaged is store.ErrCorrupt as this store says it: errors.Is(err,
+// store.ErrCorrupt) holds, as for the embedded store, but its text says
+// that data in the shared database is damaged, not a file (ErrCorrupt's
+// "file is corrupt", which a damaged row's entry would otherwise show a
+// client: damagedView).
+var errDamaged error = damagedData{}
+
+type damagedData struct{}
+
+func (damagedData) Error() string        { return "store: damaged data in the shared database" }
+func (damagedData) Is(target error) bool { return target == store.ErrCorrupt }
+
 // fail classifies err from the database. An error that is neither the
 // database being out of reach nor one of the store's sentinels (a value
 // pgx could not encode, a result that does not decode, a statement
@@ -724,7 +738,7 @@ func (s *Store) LoadActions(queue string, fn func(*messages.StoredAction) error)
 			if err := proto.Unmarshal(raw, a); err != nil {
 				rows.Close()
 				cancel()
-				return fmt.Errorf("store: postgresql %s: queue %s: undecodable action at seq %d: %w: %w", s.display, queue, seq, store.ErrCorrupt, err)
+				return fmt.Errorf("store: postgresql %s: queue %s: undecodable action at seq %d: %w: %w", s.display, queue, seq, errDamaged, err)
 			}
 			if a.Status == nil {
 				a.Status = &messages.ActionStatus{}
