@@ -155,7 +155,8 @@ type Client struct {
 }
 
 // NewClient returns a client of the service at base (absolute URL; the
-// origin credentials are sent to). auth may be nil.
+// origin credentials are sent to, and the only one: a redirect to another
+// scheme, host or port is followed without them). auth may be nil.
 func NewClient(base string, hc *http.Client, auth Auth, o Options) (*Client, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -188,7 +189,27 @@ func NewClient(base string, hc *http.Client, auth Auth, o Options) (*Client, err
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Client{base: u, http: hc, auth: auth, opt: o}, nil
+	c := &Client{base: u, auth: auth, opt: o}
+	// Go's client keeps Authorization on a redirect to the same host name
+	// at another port or scheme: the credentials go to the service's
+	// origin only, and a redirect elsewhere is followed without them.
+	redirected := *hc
+	next := hc.CheckRedirect
+	redirected.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !c.SameOrigin(req.URL) {
+			req.Header.Del("Authorization")
+			req.Header.Del("Cookie")
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	c.http = &redirected
+	return c, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
