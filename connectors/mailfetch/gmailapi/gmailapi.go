@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -117,8 +118,23 @@ func Open(ctx context.Context, cfg Config) (*Box, error) {
 	if cfg.HTTPClient != nil && cfg.HTTPClient.Transport != nil {
 		base = cfg.HTTPClient.Transport
 	}
+	endpoint, err := url.Parse(cfg.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("gmail: endpoint: %w", err)
+	}
 	b := &Box{cfg: cfg, user: cfg.User}
-	hc := &http.Client{Transport: &oauth2.Transport{Source: cfg.Tokens, Base: counting{base: base, n: &b.requests}}}
+	hc := &http.Client{Transport: &oauth2.Transport{Source: cfg.Tokens, Base: counting{base: base, n: &b.requests}},
+		// oauth2.Transport puts the token on every request it carries,
+		// a redirect's too: none may leave the API's origin.
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if !strings.EqualFold(req.URL.Scheme, endpoint.Scheme) || !strings.EqualFold(req.URL.Host, endpoint.Host) {
+				return fmt.Errorf("redirected away from the API's origin, to %s", req.URL.Redacted())
+			}
+			if len(via) >= 10 {
+				return errors.New("stopped after 10 redirects")
+			}
+			return nil
+		}}
 	if cfg.HTTPClient != nil {
 		hc.Timeout = cfg.HTTPClient.Timeout
 	}
