@@ -22,7 +22,11 @@ const DeliveryTimeout = 30 * time.Second
 // Batch delivers documents and records them together: a record is written
 // only once its documents were delivered, and a removal is forgotten only
 // once the documents were removed, so a refused delivery is sent again by
-// the next run and nothing is recorded that the target does not have.
+// the next run and nothing is recorded that the target does not have. An
+// item with a document the target cannot take at all (one that fails
+// ingest.Document.Validate: a service's value that cannot be a reference)
+// is refused alone when it is added, as a refused delivery, so that it
+// does not hold back the other items of its batch run after run.
 //
 // Deliveries are pipelined: a full batch is handed to a goroutine of the
 // Batch, which delivers it to the target (durable when Add returns) and
@@ -118,6 +122,12 @@ type Item struct {
 	After *Mark
 	// Added, Updated and Deleted are counted once the item is recorded.
 	Added, Updated, Deleted uint64
+
+	// invalid is why the target cannot take one of the item's documents
+	// (Document.Validate): the item is then refused alone (refused
+	// documents), instead of the target refusing its whole batch.
+	invalid error
+	refused uint64
 }
 
 // unit is a batch of items, delivered and recorded together.
@@ -164,6 +174,15 @@ func (b *Batch) Mark() Mark {
 
 // Add adds an item to the batch being gathered.
 func (b *Batch) Add(it Item) {
+	for _, d := range it.Docs {
+		if err := d.Validate(); err != nil {
+			// The target refuses a whole call for one such document:
+			// kept, it would hold back every item of its batch, run
+			// after run.
+			it = Item{After: it.After, invalid: err, refused: uint64(len(it.Docs))}
+			break
+		}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	u := b.unit()
@@ -451,7 +470,15 @@ func (b *Batch) apply(u *unit) error {
 	var refs []string
 	var added, updated uint64
 	readded := addedLater(kept)
+	invalid := false
 	for i, it := range kept {
+		if it.invalid != nil {
+			log.Warn("delivery refused: a document the ingestion target cannot take; the item is tried again by the next run", "documents", it.refused, "error", it.invalid)
+			b.Counts.IngestFailed.Add(it.refused)
+			b.fails.Add(1)
+			invalid = true
+			continue
+		}
 		docs = append(docs, it.Docs...)
 		for _, ref := range it.Removes {
 			// The batch adds before it removes, so a reference that a
@@ -496,7 +523,7 @@ func (b *Batch) apply(u *unit) error {
 			b.Counts.IngestDeleted.Add(uint64(len(refs)))
 		}
 	}
-	clean := addOK && removeOK
+	clean := addOK && removeOK && !invalid
 	if !clean {
 		b.lastFailed = u.seq
 	}
