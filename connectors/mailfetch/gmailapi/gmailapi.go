@@ -159,6 +159,25 @@ func Open(ctx context.Context, cfg Config) (*Box, error) {
 	return b, nil
 }
 
+// errPageLoop: a listing's next page token is one it already gave.
+var errPageLoop = errors.New("the API's paging names a page already read as the next")
+
+// pageLoop returns a check of a listing's next page tokens: a token given
+// before would make Pages ask for the same pages for ever.
+func pageLoop() func(next string) error {
+	seen := map[string]bool{}
+	return func(next string) error {
+		if next == "" {
+			return nil
+		}
+		if seen[next] {
+			return errPageLoop
+		}
+		seen[next] = true
+		return nil
+	}
+}
+
 // fail wraps an API error: 401 and 403 and token refusals are ErrAuth, 404
 // ErrNotFound; the API's message is kept.
 func (b *Box) fail(what string, err error) error {
@@ -272,7 +291,11 @@ func (b *Box) fullListing(ctx context.Context, known mailbox.Known) (*mailbox.Pl
 		return nil, err
 	}
 	labelsOf := map[string][]string{}
+	loop := pageLoop()
 	err = b.svc.Users.Messages.List(b.user).IncludeSpamTrash(b.cfg.IncludeSpamTrash).MaxResults(500).Pages(ctx, func(r *gmail.ListMessagesResponse) error {
+		if err := loop(r.NextPageToken); err != nil {
+			return err
+		}
 		for _, m := range r.Messages {
 			if _, ok := labelsOf[m.Id]; !ok {
 				labelsOf[m.Id] = []string{}
@@ -289,7 +312,11 @@ func (b *Box) fullListing(ctx context.Context, known mailbox.Known) (*mailbox.Pl
 	}
 	slices.Sort(ids)
 	for _, label := range ids {
+		loop := pageLoop()
 		err := b.svc.Users.Messages.List(b.user).LabelIds(label).IncludeSpamTrash(true).MaxResults(500).Pages(ctx, func(r *gmail.ListMessagesResponse) error {
+			if err := loop(r.NextPageToken); err != nil {
+				return err
+			}
 			for _, m := range r.Messages {
 				if l, ok := labelsOf[m.Id]; ok {
 					labelsOf[m.Id] = append(l, label)
@@ -351,7 +378,11 @@ func (b *Box) fromHistory(ctx context.Context, start uint64, known mailbox.Known
 		}
 		return ch
 	}
+	loop := pageLoop()
 	err := b.svc.Users.History.List(b.user).StartHistoryId(start).MaxResults(500).Pages(ctx, func(r *gmail.ListHistoryResponse) error {
+		if err := loop(r.NextPageToken); err != nil {
+			return err
+		}
 		latest = max(latest, r.HistoryId)
 		for _, h := range r.History {
 			for _, a := range h.MessagesAdded {
