@@ -458,15 +458,29 @@ func literalSize(line string) (int, bool) {
 	return n, true
 }
 
+// maxNesting bounds the lists within lists of a tokenised response
+// (Gmail's fetch items are three deep): a server's millions of
+// parentheses would cost a gigabyte of lists, and render's recursion a
+// stack overflow, which ends the process.
+const maxNesting = 32
+
 // tokenize splits a response whose literals were replaced: "{n}\x00"
-// stands for the next literal of lits.
+// stands for the next literal of lits. Parentheses deeper than
+// maxNesting are dropped (their contents join the deepest list).
 func tokenize(s string, lits []string) []token {
 	var stack [][]token
 	var cur []token
+	dropped := 0 // parentheses open beyond maxNesting
 	for i := 0; i < len(s); {
 		c := s[i]
 		switch {
 		case c == ' ':
+			i++
+		case c == '(' && len(stack) >= maxNesting:
+			dropped++
+			i++
+		case c == ')' && dropped > 0:
+			dropped--
 			i++
 		case c == '(':
 			stack = append(stack, cur)
