@@ -948,6 +948,13 @@ func (w *worker) loadRobots(ctx context.Context, origin string) (rules *robotsRu
 			if err != nil {
 				return allowAll, nil, true
 			}
+			if !c.onSite(next) {
+				// StayOnSite: the site must not send the crawl elsewhere
+				// (another host, or its own machine's other ports); as
+				// a redirect that cannot be followed, it is no robots.txt.
+				c.log.Debug("robots.txt redirects off the site: not followed", "url", target, "to", next.s)
+				return allowAll, nil, true
+			}
 			target = next.s
 		case st == http.StatusTooManyRequests || st >= 500:
 			return unavailable(fetchErr(target, ErrStatus, st, nil))

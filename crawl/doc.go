@@ -45,7 +45,8 @@
 // With FollowRobots, robots.txt is fetched once per origin
 // (scheme://host:port) per crawl, with Google's semantics (grobotstxt
 // parser, longest match, product-token user-agent matching, redirects
-// followed up to 5 hops, 4xx = allow all, 5xx/429/network error = disallow
+// followed up to 5 hops (with StayOnSite, only on the site: one off it
+// is treated as no robots.txt), 4xx = allow all, 5xx/429/network error = disallow
 // all unless IgnoreRobotsErrors, 500 KiB read at most). PageDelay spaces
 // each worker's requests; MaxBytesPerSec caps the whole crawl's download
 // rate (a token bucket on body bytes read).

@@ -1,0 +1,33 @@
+package crawl
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// With StayOnSite, a robots.txt that redirects to another site (here
+// another port of 127.0.0.1, as the connector's own ACI port would be) is
+// not followed there: the site cannot make the crawl send a request off
+// the site, and its robots.txt counts as absent.
+func TestRobotsRedirectStaysOnSite(t *testing.T) {
+	t.Parallel()
+	other := newSite(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("User-agent: *\nDisallow: /\n"))
+	}))
+	body := map[string]string{"/": linksPage("root", "/a"), "/a": linksPage("a")}
+	s := robotsSite(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/action=QueueInfo&QueueAction=CancelQueued", http.StatusFound)
+	}, body)
+	r := run(t, Config{StartURLs: []string{s.URL}, Depth: 1, FollowRobots: true, StayOnSite: true})
+	require.NoError(t, r.err)
+	require.Empty(t, other.requests(), "the crawl left the site for a robots.txt redirect")
+	require.Equal(t, []string{"/", "/a"}, r.paths(-1))
+
+	// Without StayOnSite the redirect is followed, as RFC 9309 asks.
+	r = run(t, Config{StartURLs: []string{s.URL}, Depth: 1, FollowRobots: true})
+	require.NoError(t, r.err)
+	require.Len(t, other.requests(), 1)
+}
