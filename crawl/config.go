@@ -77,8 +77,8 @@ type Config struct {
 	// bounds.
 	SitemapURLs []string
 	// FollowSitemaps also reads, for the origin of each start URL, the
-	// sitemaps its robots.txt lists (Sitemap: lines; their URLs may be
-	// anywhere on that origin), or /sitemap.xml when it lists none (a
+	// sitemaps its robots.txt lists (Sitemap: lines, on the site when
+	// StayOnSite; their URLs may be anywhere on that origin), or /sitemap.xml when it lists none (a
 	// missing /sitemap.xml is not an error). A URL with a <lastmod> that is
 	// not after Prior.FetchedAt is delivered as not modified without a
 	// request (Stats.SitemapUnchanged), when Hooks.Prior allows a

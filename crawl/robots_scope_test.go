@@ -31,3 +31,17 @@ func TestRobotsRedirectStaysOnSite(t *testing.T) {
 	require.NoError(t, r.err)
 	require.Len(t, other.requests(), 1)
 }
+
+// With StayOnSite, a sitemap that robots.txt lists on another site is not
+// fetched (FollowSitemaps): robots.txt cannot send the crawl off the site
+// either, and the entry counts as out of the sitemaps' scope.
+func TestRobotsSitemapStaysOnSite(t *testing.T) {
+	t.Parallel()
+	other := newSite(t, pages{})
+	body := map[string]string{"/": linksPage("root")}
+	s := robotsSite(t, robotsText("User-agent: *\nAllow: /\nSitemap: http://"+other.Listener.Addr().String()+"/action=QueueInfo&QueueAction=CancelQueued\n"), body)
+	r := run(t, Config{StartURLs: []string{s.URL}, Depth: 0, FollowRobots: true, FollowSitemaps: true, StayOnSite: true})
+	require.NoError(t, r.err)
+	require.Empty(t, other.requests(), "the crawl left the site for a sitemap robots.txt lists")
+	require.EqualValues(t, 1, r.stats.Skipped.SitemapScope)
+}

@@ -90,6 +90,12 @@ func (c *crawler) sitemapSeeds(ctx context.Context) []item {
 				if err != nil || !n.http {
 					continue
 				}
+				if !c.onSite(n) {
+					// StayOnSite: robots.txt cannot send the crawl to
+					// another site (or its own machine's other ports).
+					c.stats.skSitemapScope.Add(1)
+					continue
+				}
 				// Listed in robots.txt: its URLs may be anywhere on the
 				// robots.txt's origin (the protocol's cross-submission).
 				queue = append(queue, sitemapRef{url: n.s, scope: origin + "/", explain: true})

@@ -64,7 +64,8 @@ type SkipCounts struct {
 	ContentType int64 // media type not allowed (reported to OnError)
 	NoIndex     int64 // fetched but noindex, with FollowRobots
 	// SitemapScope: a sitemap entry outside the sitemap's scope (another
-	// origin, or a sitemap index nested too deep).
+	// origin, or a sitemap index nested too deep), or a sitemap robots.txt
+	// lists off the site (StayOnSite).
 	SitemapScope int64
 }
 
