@@ -78,8 +78,9 @@ type Config struct {
 	SitemapURLs []string
 	// FollowSitemaps also reads, for the origin of each start URL, the
 	// sitemaps its robots.txt lists (Sitemap: lines, on the site when
-	// StayOnSite; their URLs may be anywhere on that origin), or /sitemap.xml when it lists none (a
-	// missing /sitemap.xml is not an error). A URL with a <lastmod> that is
+	// StayOnSite; their URLs may be anywhere on that origin), or
+	// /sitemap.xml when it lists none (a missing /sitemap.xml is not an
+	// error). A URL with a <lastmod> that is
 	// not after Prior.FetchedAt is delivered as not modified without a
 	// request (Stats.SitemapUnchanged), when Hooks.Prior allows a
 	// conditional request for it.
@@ -105,6 +106,10 @@ type Config struct {
 	// moved to https is crawled by listing the https start URL. Hosts
 	// compare in their WHATWG serialisation (lower case, IDNA/punycode).
 	StayOnSite bool
+	// SiteURLs are more URLs whose sites count as the start URLs' for
+	// StayOnSite; nothing is fetched from them (a task's sites, when the
+	// crawl starts from pages the task knows).
+	SiteURLs []string
 
 	// SpiderMustHave and SpiderCantHave are matched against the full
 	// normalised URL of every URL before it is fetched, start URLs and

@@ -207,7 +207,7 @@ func (c *crawler) seed() []item {
 		starts = append(starts, n)
 		c.sites[n.site] = true
 	}
-	for _, s := range c.cfg.SitemapURLs {
+	for _, s := range slices.Concat(c.cfg.SitemapURLs, c.cfg.SiteURLs) {
 		if u, err := parseStartURL(s); err == nil {
 			c.sites[c.norm.normalize(u).site] = true
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/connectorhq/connector/crawl"
@@ -37,8 +38,12 @@ func (r *Repository) fetchNow(ctx context.Context, s *settings, tr *TaskRun, url
 		redirects = -1
 	}
 	cfg := crawl.Config{
-		StartURLs:           urls,
-		Depth:               0,
+		StartURLs: urls,
+		Depth:     0,
+		// A known page's redirect stays on the task's sites, as in
+		// the crawl that found it.
+		StayOnSite:          s.StayOnSite,
+		SiteURLs:            append(slices.Clone(s.URLs), s.SitemapURLs...),
 		FollowRobots:        s.FollowRobots,
 		IgnoreRobotsErrors:  s.IgnoreRobotsErrors,
 		PageDelay:           s.PageDelay,
