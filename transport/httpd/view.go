@@ -59,6 +59,16 @@ func (s *Server) view(ctx context.Context, v fetch.Viewer, req *aci.Request) (*r
 		if res.raw == nil {
 			res.raw = []byte{}
 		}
+		// The document is a remote site's, mailbox's or service's:
+		// opened in a browser on this origin, its scripts could send
+		// actions as a same-origin page. It is sandboxed (an opaque
+		// origin, no scripts), except a PDF, which Chrome's viewer
+		// does not show sandboxed and whose scripts do not run in the
+		// page's origin.
+		res.headers = append(res.headers, [2]string{"X-Content-Type-Options", "nosniff"})
+		if mt, _, _ := strings.Cut(res.rawType, ";"); !strings.EqualFold(strings.TrimSpace(mt), "application/pdf") {
+			res.headers = append(res.headers, [2]string{"Content-Security-Policy", "sandbox"})
+		}
 		if contentRange != "" {
 			res.headers = append(res.headers, [2]string{"Content-Range", contentRange})
 		}
