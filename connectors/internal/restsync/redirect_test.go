@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
 )
 
 // A redirect that leaves the service's origin does not take its
@@ -17,15 +18,7 @@ import (
 // scheme), which Go's client treats as the same site: the token and the
 // password go to the service's origin only.
 func TestRedirectToAnotherOriginDropsCredentials(t *testing.T) {
-	var mu sync.Mutex
-	var got []string
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		got = append(got, r.Header.Get("Authorization"))
-		mu.Unlock()
-		fmt.Fprint(w, `{}`)
-	}))
-	defer other.Close()
+	other, got := resttest.AuthorizationSink(t, `{}`)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") == "" {
 			w.WriteHeader(http.StatusUnauthorized)
@@ -42,9 +35,7 @@ func TestRedirectToAnotherOriginDropsCredentials(t *testing.T) {
 		_, err = c.GetJSON(context.Background(), "/x", &struct{}{})
 		require.NoError(t, err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	require.Equal(t, []string{"", ""}, got, "credentials sent to another origin")
+	require.Equal(t, []string{"", ""}, got(), "credentials sent to another origin")
 }
 
 type fixedToken string

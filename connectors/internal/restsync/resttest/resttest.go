@@ -8,7 +8,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -219,6 +222,28 @@ func Hold(t testing.TB) (addr string, held *atomic.Int64) {
 		}
 	})
 	return ln.Addr().String(), held
+}
+
+// AuthorizationSink starts a server on 127.0.0.1 that answers body (JSON)
+// to every request and records each request's Authorization header (""
+// when it has none), which got returns: where a credential must never go.
+// It stops with the test.
+func AuthorizationSink(t testing.TB, body string) (srv *httptest.Server, got func() []string) {
+	var mu sync.Mutex
+	var seen []string
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
 }
 
 // Params makes request parameters of name, value pairs.
