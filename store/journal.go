@@ -664,7 +664,7 @@ type journal struct {
 	ready     chan preparedSeg
 	preparing bool         // a preparation of segment curN+1 is under way (its result goes to ready)
 	spare     *preparedSeg // segment curN+1, made, not yet in use
-	broken    error        // a failed write left cur in a state appends cannot build on
+	broken    error        // a failed write or fdatasync left cur in a state appends cannot build on
 	closed    bool
 	// writeAt writes into cur (frames, end frames, undos); nil: WriteAt.
 	// Tests set it to fail writes as a file system without fallocate
@@ -689,7 +689,10 @@ func (j *journal) write(b []byte, off int64) (int, error) {
 // notWritten, and the journal takes nothing more (broken): the frame
 // counts for nothing and the store folds the journal from memory
 // (suspendJournal), as when a frame's write finds no room. Any other
-// failure is a syncError: the store fails (ErrFailed).
+// failure is a syncError: the store fails (ErrFailed), and the journal
+// takes nothing more either (broken): an append already on its way when
+// the store failed (it looked before this one released applyMu) is
+// refused here, not written at the failed frame's offset.
 //
 // That is safe because a frame whose fdatasync failed is never relied on
 // and never built on. Its bytes may or may not reach the disk, whole or
@@ -715,8 +718,8 @@ func (j *journal) syncLocked() error {
 		return nil
 	}
 	err = fmt.Errorf("journal: sync %s: %w", j.curPath, err)
+	j.broken = err
 	if spaceError(err) {
-		j.broken = err
 		return &notWritten{err}
 	}
 	return &syncError{err}
