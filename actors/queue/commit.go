@@ -433,13 +433,14 @@ var pausedKey = []byte("paused")
 
 func metaDatastore(queue string) string { return "\x00queue/" + queue }
 
-// writeBatch applies one group commit.
+// writeBatch applies one group commit. The pause flag goes first: the
+// batch's outcome is one error for all its replies, so the write that may
+// fail after the other must be the one whose failure the replies can
+// afford. Written after the actions, a failed flag refused submissions
+// that were on disk (queued, run after the next restart); written first,
+// a failed ApplyActions only reports the flag, which is on disk, as not
+// yet written (and writes it again).
 func writeBatch(st store.Store, queue string, b *batch) error {
-	if len(b.muts) > 0 {
-		if err := st.ApplyActions(queue, b.muts); err != nil {
-			return err
-		}
-	}
 	if b.paused != nil {
 		ds, err := st.Datastore(metaDatastore(queue))
 		if err != nil {
@@ -449,7 +450,12 @@ func writeBatch(st store.Store, queue string, b *batch) error {
 		if *b.paused {
 			v[0] = 1
 		}
-		return ds.Update(func(w store.Writer) error { return w.Put(pausedKey, v) })
+		if err := ds.Update(func(w store.Writer) error { return w.Put(pausedKey, v) }); err != nil {
+			return err
+		}
+	}
+	if len(b.muts) > 0 {
+		return st.ApplyActions(queue, b.muts)
 	}
 	return nil
 }
