@@ -302,6 +302,11 @@ func (s *boltStore) Close() error {
 	if noRoom(ferr) {
 		ferr = s.suspendJournal(ferr)
 	}
+	if s.j != nil {
+		// An ApplyActions from now on is refused (ErrClosed): the final
+		// checkpoint folds every frame appended (see seal).
+		s.j.seal()
+	}
 	cerr := s.checkpoint()
 	if cerr == nil {
 		cerr = ferr

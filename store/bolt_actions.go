@@ -305,6 +305,8 @@ func (s *boltStore) appendFrame(what string, frame []byte) error {
 	var se *syncError
 	var nw *notWritten
 	switch {
+	case errors.Is(err, errJournalClosed):
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, ErrClosed) // Close has begun: nothing was written
 	case errors.Is(err, ErrFailed) || errors.Is(err, ErrNoSpace) || errors.Is(err, ErrReadOnly) || errors.As(err, new(*classifiedError)):
 		return err // already classified by commitErr
 	case errors.As(err, &nw):

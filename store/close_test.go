@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/internal/testwait"
+	"github.com/connectorhq/connector/messages"
 )
 
 // getAfterReopen reads task's key from the store in dir, opened again.
@@ -131,4 +132,41 @@ func TestCloseWaitsForUpdateThatReads(t *testing.T) {
 			require.Equal(t, "y", string(getAfterReopen(t, dir, "A", "x")))
 		})
 	}
+}
+
+// An ApplyActions that runs while Close folds the journal for the last
+// time (after its final checkpoint froze what was journaled, before the
+// journal is closed) was appended to the journal and acknowledged; Close
+// then recorded every frame written as folded, its frame included, and
+// deleted the segments: the action was gone at the next Open. It is
+// refused (ErrClosed) or kept.
+func TestCloseKeepsOrRefusesApplyDuringFinalCheckpoint(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openJ(t, dir)
+	require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: rec("before", 1, messages.State_STATE_QUEUED)}}))
+
+	// The final checkpoint's fold waits for the gate, having frozen what
+	// was journaled and released applyMu.
+	s.gate.Lock()
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	testwait.For(t, 10*time.Second, func() bool {
+		s.ovMu.RLock()
+		defer s.ovMu.RUnlock()
+		return s.frozen != nil
+	}, "Close's checkpoint froze the journaled actions")
+	err := s.ApplyActions("fetch", []ActionMutation{{Put: rec("during", 2, messages.State_STATE_QUEUED)}})
+	s.gate.Unlock()
+	require.NoError(t, <-closed)
+
+	s2 := openJ(t, dir)
+	defer s2.Close()
+	got := ids(t, s2)
+	require.Contains(t, got, "before")
+	if err == nil {
+		require.Contains(t, got, "during", "ApplyActions returned nil during Close, but its action is lost")
+	}
+	require.ErrorIs(t, err, ErrClosed)
+	require.NotErrorIs(t, err, ErrFailed, "nothing of it was written")
 }

@@ -666,6 +666,7 @@ type journal struct {
 	spare     *preparedSeg // segment curN+1, made, not yet in use
 	broken    error        // a failed write or fdatasync left cur in a state appends cannot build on
 	closed    bool
+	sealed    bool // appends are refused (seal); the files stay open
 	// writeAt writes into cur (frames, end frames, undos); nil: WriteAt.
 	// Tests set it to fail writes as a file system without fallocate
 	// does when the disk is full.
@@ -907,8 +908,8 @@ func (j *journal) append(frame []byte, beforeWrite func() error, afterSync func(
 		}
 		return j.broken
 	}
-	if j.closed {
-		return errors.New("journal: closed")
+	if j.closed || j.sealed {
+		return errJournalClosed
 	}
 	if j.off+int64(len(frame))+endFrameBytes > j.size {
 		if err := j.rotateLocked(int64(len(frame))); err != nil {
@@ -952,6 +953,21 @@ func (j *journal) append(frame []byte, beforeWrite func() error, afterSync func(
 		j.prepareAsync()
 	}
 	return afterSync()
+}
+
+// errJournalClosed refuses an append once the journal is sealed or closed:
+// nothing of the frame was written.
+var errJournalClosed = errors.New("journal: closed")
+
+// seal makes the journal refuse appends from now on (errJournalClosed),
+// its files left open. Close seals it before its final checkpoint, so that
+// every frame appended is one that checkpoint folds: one appended after
+// it was acknowledged, and then recorded as folded by dropJournal (which
+// names the last frame written) and deleted with its segment.
+func (j *journal) seal() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.sealed = true
 }
 
 // notWritten marks an append whose frame counts for nothing: the next
