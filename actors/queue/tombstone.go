@@ -93,6 +93,14 @@ func (m *manager) crash(e *entry, reason string) {
 		m.running--
 		m.freeThread(e.id)
 		m.unhold(e)
+		if e.deferred {
+			// Retention passed it while its worker ran and waited for
+			// its SlotReleased, which will not come: it goes back in
+			// line, as released would put it (childFailed's retain).
+			e.deferred = false
+			m.ndefer--
+			m.ended = append(m.ended, e)
+		}
 	}
 	st := m.tombstoneStatus(e)
 	if !messages.Terminal(e.state) {
