@@ -77,6 +77,12 @@ func (m *cmanager) checkShutdown(ctx actor.Context) {
 	if m.pending != nil && (len(m.pending.submits) > 0 || len(m.pending.writes) > 0) {
 		return // the last changes first (next runs them)
 	}
+	if len(m.retry) > 0 && !m.gaveUp && !m.evicted {
+		// The failed changes too, at once (next), before the release:
+		// it would hand back, queued again, an action whose end is
+		// among them.
+		return
+	}
 	m.released = true
 	if !m.evicted {
 		c, cancel := context.WithTimeout(context.Background(), max(m.cfg.AskTimeout, 5*time.Second))

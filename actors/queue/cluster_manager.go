@@ -147,6 +147,10 @@ type cmanager struct {
 	// unreachable), latest per action; they go with the next commit.
 	retry   map[string]pgstore.OwnedWrite
 	retryAt time.Time
+	// gaveUp: while shutting down, a write failed: the shutdown no longer
+	// waits for the failed changes (retry) before it hands the actions
+	// back. Until then a shutdown writes them at once, before it does.
+	gaveUp bool
 	// writeFailures counts the commits in a row that failed (the store
 	// unreachable or misconfigured, for as long as that lasts): the
 	// first is logged at level error, the others at debug level, and

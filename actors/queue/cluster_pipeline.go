@@ -33,7 +33,7 @@ func (m *cmanager) next(ctx actor.Context) {
 	if m.inflight || m.ops == nil {
 		return
 	}
-	if len(m.retry) > 0 && !time.Now().Before(m.retryAt) {
+	if len(m.retry) > 0 && (m.shutting && !m.gaveUp || !time.Now().Before(m.retryAt)) {
 		op := m.op()
 		for _, w := range m.retry {
 			op.writes = append([]pgstore.OwnedWrite{w}, op.writes...)
@@ -345,6 +345,13 @@ func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 		m.retryAt = time.Now().Add(m.retryEvery())
 		self, root := ctx.Self(), ctx.ActorSystem().Root
 		time.AfterFunc(m.retryEvery(), func() { root.Send(self, &cTick{}) })
+		if m.shutting && !m.gaveUp {
+			// Retrying every second would hold the shutdown up for as
+			// long as the store is out of reach.
+			m.gaveUp = true
+			m.sh.log.Warn("shared store still failing during shutdown; this node's unwritten changes are lost, and its actions are handed back as the store has them",
+				"changes", len(m.retry))
+		}
 	}
 	fenced := map[string]bool{}
 	for _, id := range op.fenced {

@@ -45,6 +45,48 @@ func (u *unreachable) Commit() error {
 	return fmt.Errorf("injected: connection refused: %w", pgstore.ErrUnavailable)
 }
 
+// writeFailCluster is a one-node cluster queue on a database of its own
+// whose store fails every write while faults is armed; logged holds the
+// queue's log.
+type writeFailCluster struct {
+	q       *ClusterQueue
+	db      *pgstore.Store
+	faults  *unreachable
+	repo    *fetchtest.Repo
+	logged  *testlog.Buffer
+	stopped bool // the test has shut q down
+}
+
+func startWriteFailCluster(t *testing.T, level slog.Level) *writeFailCluster {
+	t.Helper()
+	pg := pgtest.StartT(t, pgtest.Options{})
+	c := &writeFailCluster{faults: &unreachable{}, repo: &fetchtest.Repo{}, logged: &testlog.Buffer{}}
+	var err error
+	c.db, err = pgstore.Open(context.Background(), pgstore.Config{URL: pg.DatabaseT(t), Node: "n1", Faults: c.faults})
+	require.NoError(t, err)
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sys := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
+	mem := &soloMember{id: "n1", addr: sys.Address(), lease: 4 * time.Minute}
+	c.q, err = StartCluster(sys, Config{Name: "fetch", Repository: c.repo, MaximumThreads: 2, TokenHost: "127.0.0.1", TokenPort: 7000,
+		AskTimeout: 10 * time.Second, StopTimeout: 2 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(c.logged, &slog.HandlerOptions{Level: level}))}, c.db, mem)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		c.faults.armed.Store(false)
+		c.repo.ReleaseAll()
+		if !c.stopped {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			assert.NoError(t, c.q.Shutdown(ctx))
+		}
+		sys.Shutdown()
+		assert.NoError(t, c.db.Close())
+	})
+	return c
+}
+
 // While the shared store fails, a node's pending changes are written again
 // every second: "shared store write failed" is logged at level error once
 // for the run of failures (with the cause), at debug level for each retry
@@ -54,33 +96,9 @@ func (u *unreachable) Commit() error {
 // failure of another kind within a run (a statement refused while the
 // database was out of reach) is logged at level error again.
 func TestClusterStoreWriteFailureIsLoggedOncePerRun(t *testing.T) {
-	pg := pgtest.StartT(t, pgtest.Options{})
-	url := pg.DatabaseT(t)
-	faults := &unreachable{}
+	c := startWriteFailCluster(t, slog.LevelDebug)
+	q, faults, repo, logged := c.q, c.faults, c.repo, c.logged
 	ctx := context.Background()
-	db, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "n1", Faults: faults})
-	require.NoError(t, err)
-
-	var logged testlog.Buffer
-	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sys := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
-		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
-	mem := &soloMember{id: "n1", addr: sys.Address(), lease: 4 * time.Minute}
-	repo := &fetchtest.Repo{}
-	q, err := StartCluster(sys, Config{Name: "fetch", Repository: repo, MaximumThreads: 2, TokenHost: "127.0.0.1", TokenPort: 7000,
-		AskTimeout: 10 * time.Second, StopTimeout: 2 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))}, db, mem)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		faults.armed.Store(false)
-		repo.ReleaseAll()
-		c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		assert.NoError(t, q.Shutdown(c))
-		sys.Shutdown()
-		assert.NoError(t, db.Close())
-	})
 
 	tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
 		Params: messages.Params{{Name: "Mode", Value: "block"}}})
@@ -145,4 +163,45 @@ func TestClusterStoreWriteFailureIsLoggedOncePerRun(t *testing.T) {
 	before := count("DEBUG")
 	testwait.For(t, 30*time.Second, func() bool { return count("DEBUG") > before }, "its retries, at debug level")
 	require.Equal(t, 3, count("ERROR"), logged.String())
+}
+
+// A change whose write failed is written again a second later; a node that
+// stopped cleanly meanwhile handed its actions back without writing it: an
+// action that had finished, its end not yet in the store, was queued again
+// by the release (its row still said it ran) and run a second time by
+// another node. As in process, a shutdown writes the failed changes once
+// more, at once, before it hands the actions back.
+func TestClusterShutdownWritesFailedChangesFirst(t *testing.T) {
+	c := startWriteFailCluster(t, slog.LevelInfo)
+	q, faults, repo, logged := c.q, c.faults, c.repo, c.logged
+	ctx := context.Background()
+
+	tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
+		Params: messages.Params{{Name: "Mode", Value: "block"}}})
+	require.NoError(t, err)
+	_, id, err := messages.ParseToken(tok)
+	require.NoError(t, err)
+	testwait.For(t, 30*time.Second, func() bool {
+		st, err := q.Status(ctx, tok)
+		require.NoError(t, err)
+		return st.State == messages.State_STATE_PROCESSING
+	}, "the action runs")
+
+	// The action finishes while the store is out of reach: its end is
+	// kept for the next try, a second later.
+	faults.armed.Store(true)
+	repo.Release(tok)
+	testwait.For(t, 30*time.Second, func() bool { return strings.Contains(logged.String(), "shared store write failed") },
+		"the end's write failed")
+	faults.armed.Store(false)
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	require.NoError(t, q.Shutdown(sctx))
+	c.stopped = true
+
+	row, ok, err := c.db.Action(ctx, "fetch", id.String())
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, messages.State_STATE_FINISHED, row.Record.GetStatus().GetState(),
+		"the action finished before the node stopped; its end is in the store, not handed back as queued (restarts %d)", row.Record.GetStatus().GetRestarts())
 }
