@@ -20,7 +20,8 @@ import (
 // of this store sees them at once; they reach PostgreSQL in the
 // transaction of the store's next group commit: ApplyActions, Submit,
 // WriteOwned or Commit (the cluster node's group commit), or, if none
-// comes, on their own within Config.DeferInterval, or at Close. They are
+// comes, on their own within Config.DeferInterval, or at Close (which
+// refuses those made once it has begun, ErrClosed: Store.deferMu). They are
 // statements of that transaction, so a crash either loses them with the
 // rest of the transaction or keeps them with it: an action's end, written
 // after its task recorded its bookkeeping this way, is never committed
@@ -385,7 +386,19 @@ func appendJSONName(b []byte, k string) []byte {
 // UpdateBookkeeping implements store.Bookkeeper (see the top of this
 // file).
 func (d *datastore) UpdateBookkeeping(fn func(w store.Writer) error) error {
-	return d.update("update datastore "+d.task+" (deferred)", fn, d.deferWrites)
+	what := "update datastore " + d.task + " (deferred)"
+	return d.s.deferring(what, func() error { return d.update(what, fn, d.deferWrites) })
+}
+
+// deferring runs fn, a deferred write, unless Close has begun (ErrClosed):
+// see Store.deferMu.
+func (s *Store) deferring(what string, fn func() error) error {
+	s.deferMu.RLock()
+	defer s.deferMu.RUnlock()
+	if s.closing {
+		return fmt.Errorf("store: postgresql %s: %s: %w", s.display, what, store.ErrClosed)
+	}
+	return fn()
 }
 
 // MergeBookkeeping implements store.MergeBookkeeper: m waits in the
@@ -406,6 +419,11 @@ func (d *datastore) MergeBookkeeping(key []byte, m store.Merge) error {
 		// of the listing would not see it (listcache.go).
 		return fmt.Errorf("store: datastore %s: key %q is under a listed prefix (store.ForEachPrefix): it cannot be merged: %w", d.task, key, store.ErrInvalid)
 	}
+	return d.s.deferring(what, func() error { return d.mergeDeferred(what, key, m) })
+}
+
+// mergeDeferred is MergeBookkeeping's write, once checked.
+func (d *datastore) mergeDeferred(what string, key []byte, m store.Merge) error {
 	return d.writing(what, func() error {
 		// m's maps are the store's from here on (store.MergeBookkeeper):
 		// not cloned, two maps fewer per action's end.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store"
+	"github.com/connectorhq/connector/store/storetest"
 )
 
 func put(k, v string) func(w store.Writer) error {
@@ -429,4 +430,44 @@ func TestDeferredFlushIsNotPushedBack(t *testing.T) {
 		assert.NoError(c, err)
 		assert.Equal(c, "1", string(v))
 	}, 20*time.Second, 20*time.Millisecond)
+}
+
+// A bookkeeping write made while Close writes the deferred ones for the
+// last time (its transaction is in flight) went into the overlay after
+// Close had taken what it held, and returned nil: nothing wrote it, and
+// it was lost though the store's contract says an update that returned
+// nil is durable at Close. It is refused (ErrClosed) or written.
+func TestCloseRefusesOrWritesBookkeepingDuringFinalFlush(t *testing.T) {
+	t.Parallel()
+	url := server.DatabaseT(t)
+	f := &storetest.Faults{}
+	a, err := Open(ctx, Config{URL: url, DeferInterval: time.Hour, Faults: f})
+	require.NoError(t, err)
+	b := openT(t, url, nil)
+	t.Cleanup(func() { b.Close() })
+	da, db := dsOf(t, a, "T"), dsOf(t, b, "T")
+	require.NoError(t, store.UpdateBookkeeping(da, put("before", "1")))
+
+	held, release := f.HoldSync()
+	closed := make(chan error, 1)
+	go func() { closed <- a.Close() }()
+	select {
+	case <-held: // Close's flush is committed, its outcome not yet seen
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not write the deferred writes")
+	}
+	err = store.UpdateBookkeeping(da, put("late", "2"))
+	mergeErr := da.(store.MergeBookkeeper).MergeBookkeeping([]byte("merged"), store.Merge{Add: map[string]int64{"n": 1}})
+	release()
+	require.NoError(t, <-closed)
+
+	require.Equal(t, "1", getS(t, db, "before"))
+	if err == nil {
+		require.Equal(t, "2", getS(t, db, "late"), "UpdateBookkeeping returned nil during Close, but its write is lost")
+	}
+	if mergeErr == nil {
+		require.NotEqual(t, "<absent>", getS(t, db, "merged"), "MergeBookkeeping returned nil during Close, but its write is lost")
+	}
+	require.ErrorIs(t, err, store.ErrClosed)
+	require.ErrorIs(t, mergeErr, store.ErrClosed)
 }

@@ -154,6 +154,16 @@ type Store struct {
 	def deferState // deferred datastore writes (deferred.go)
 	lc  listCache  // listings of datastores (listcache.go)
 
+	// deferMu is held for reading by a deferred write (UpdateBookkeeping,
+	// MergeBookkeeping) for its whole call, and for writing by Close to
+	// set closing before its final flush: a deferred write that returned
+	// nil is in what that flush writes, and a later one is refused
+	// (ErrClosed) instead of waiting in memory for a flush that never
+	// comes. (So an UpdateBookkeeping's fn must not make another
+	// deferred write: it would wait behind a Close under way.)
+	deferMu sync.RWMutex
+	closing bool
+
 	// queueRows holds the names of the queues whose connector_queues row
 	// a commit of this store has seen exist (the rows are never
 	// deleted): a cluster node's group commit inserts the row only until
@@ -402,6 +412,9 @@ func (s *Store) Close() error {
 	if closed {
 		return nil
 	}
+	s.deferMu.Lock()
+	s.closing = true
+	s.deferMu.Unlock()
 	ferr := s.flushDeferred()
 	if errors.Is(ferr, ErrFenced) {
 		// A node declared dead must not write them: dropping them is
