@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/url"
 	"slices"
@@ -251,6 +252,9 @@ func (b *Box) Plan(ctx context.Context, c mailbox.Collection, known mailbox.Know
 			return err
 		})
 		if err != nil {
+			return nil, fmt.Errorf("imap: list the messages of %q: %w", c.Name, err)
+		}
+		if err := checkUIDCount(data, sel.NumMessages); err != nil {
 			return nil, fmt.Errorf("imap: list the messages of %q: %w", c.Name, err)
 		}
 		all = data.AllUIDs()
@@ -906,4 +910,42 @@ func (b *Box) Append(ctx context.Context, folder string, raw []byte, flags []str
 		key = Key(data.UIDValidity, data.UID)
 	}
 	return mailbox.Collection{Name: folder}, key, nil
+}
+
+// maxFolderMessages bounds the UIDs one folder's listing may name, and
+// arrivalSlack the messages that may arrive between SELECT and UID
+// SEARCH: an ESEARCH reply is a few bytes whatever it names ("ALL
+// 1:4294967295"), and a folder's UIDs are expanded in memory (4 bytes
+// each, and a key to fetch or a map entry), so a server (or whatever
+// answers on the configured address) could otherwise make the connector
+// allocate gigabytes.
+const (
+	maxFolderMessages = 20_000_000
+	arrivalSlack      = 10_000
+)
+
+// checkUIDCount refuses a UID SEARCH reply naming more UIDs than the
+// folder has (its EXISTS count plus arrivalSlack, at most
+// maxFolderMessages), counting the set's ranges without expanding them.
+func checkUIDCount(data *imap.SearchData, exists uint32) error {
+	set, ok := data.All.(imap.UIDSet)
+	if !ok {
+		return nil
+	}
+	limit := min(uint64(exists)+arrivalSlack, maxFolderMessages)
+	var n uint64
+	for _, r := range set {
+		lo, hi := uint64(r.Start), uint64(r.Stop)
+		if lo == 0 || hi == 0 { // "*": open-ended
+			hi = math.MaxUint32
+		}
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		n += hi - lo + 1
+	}
+	if n > limit {
+		return fmt.Errorf("the server's reply names %d UIDs, more than the folder's %d messages (at most %d accepted, %d in any folder): refused", n, exists, limit, maxFolderMessages)
+	}
+	return nil
 }
