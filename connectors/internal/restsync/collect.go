@@ -81,9 +81,11 @@ func OpenCollector(d CollectDir) (*Collector, error) {
 // Close releases the folder.
 func (c *Collector) Close() error { return c.root.Close() }
 
-// Write writes content as name (made safe; an existing file is never
-// replaced: a number is added), and beside it name.idx: doc's fields with
-// AUTN_COLLECTTIME. It returns the name written.
+// Write writes content as name (made safe), and beside it name.idx:
+// doc's fields with AUTN_COLLECTTIME. Both names must be free: when
+// either is taken (by any file, such as an item collected earlier as
+// "name.idx"), a number is added ("name (1)", "name (1).idx"), so no
+// existing file is ever replaced. It returns the name written.
 func (c *Collector) Write(name string, content []byte, doc *ingest.Document, now time.Time) (string, error) {
 	base := SafeName(name)
 	ext := filepath.Ext(base)
@@ -101,11 +103,22 @@ func (c *Collector) Write(name string, content []byte, doc *ingest.Document, now
 		if err != nil {
 			return "", fmt.Errorf("write %s: %w", n, err)
 		}
+		// Claim the sidecar's name too before anything is written.
+		sf, err := c.root.OpenFile(p+".idx", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		if err != nil {
+			_ = f.Close()
+			_ = c.root.Remove(p)
+			if errors.Is(err, os.ErrExist) {
+				continue
+			}
+			return "", fmt.Errorf("write %s.idx: %w", n, err)
+		}
 		_, err = f.Write(content)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
+			_ = sf.Close()
 			return "", fmt.Errorf("write %s: %w", n, err)
 		}
 		d := *doc
@@ -113,11 +126,8 @@ func (c *Collector) Write(name string, content []byte, doc *ingest.Document, now
 		d.Source = nil
 		var buf bytes.Buffer
 		if err := ingest.WriteIDX(&buf, &d); err != nil {
+			_ = sf.Close()
 			return "", err
-		}
-		sf, err := c.root.OpenFile(p+".idx", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-		if err != nil {
-			return "", fmt.Errorf("write %s.idx: %w", n, err)
 		}
 		_, err = sf.Write(buf.Bytes())
 		if cerr := sf.Close(); err == nil {
