@@ -59,6 +59,9 @@ var (
 	ErrAuth = errors.New("no credentials")
 	// ErrPageLoop: a page links to a page already read.
 	ErrPageLoop = errors.New("the service's paging links back to a page already read")
+	// ErrEmptyPages: the paging goes on with page after page without
+	// items.
+	ErrEmptyPages = errors.New("the service's paging goes on without items")
 	// ErrOrigin: a link or file URL leads away from the service, where
 	// its credentials must not be sent.
 	ErrOrigin = errors.New("the link leads away from the service")

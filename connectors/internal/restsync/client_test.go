@@ -608,3 +608,51 @@ func TestRefusedStaleTokenDoesNotRenewAgain(t *testing.T) {
 	require.NoError(t, auth.Authorize(ctx, r3))
 	require.Equal(t, "Bearer tok-2", r3.Header.Get("Authorization"))
 }
+
+// A service whose pages are empty but each links to a new one (distinct
+// URLs, so no loop) ends the walk with ErrEmptyPages after maxEmptyPages
+// of them in a row, instead of paging until the task is stopped; empty
+// pages among pages with items are followed.
+func TestWalkEndsAfterTooManyEmptyPages(t *testing.T) {
+	var srvURL string
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		p, _ := strconv.Atoi(r.URL.Query().Get("p"))
+		items := "[]"
+		if r.URL.Path == "/sparse" && p%maxEmptyPages == 0 {
+			items = "[1]" // an item every maxEmptyPages pages
+		}
+		if r.URL.Path == "/endless" || p < 3*maxEmptyPages {
+			w.Header().Set("Link", fmt.Sprintf(`<%s%s?p=%d>; rel="next"`, srvURL, r.URL.Path, p+1))
+		}
+		fmt.Fprint(w, items)
+	}))
+	defer srv.Close()
+	srvURL = srv.URL
+	c := newClient(t, srv.URL, nil, &waits{})
+	follow := func(ctx context.Context, first string) (int, error) {
+		n := 0
+		err := Walk(ctx, c, first, func(ctx context.Context, u string) (Page[int], error) {
+			var items []int
+			h, err := c.GetJSON(ctx, u, &items)
+			if err != nil {
+				return Page[int]{}, err
+			}
+			return Page[int]{Items: items, Next: NextLink(h)}, nil
+		}, func(items []int) (bool, error) {
+			n += len(items)
+			return false, nil
+		})
+		return n, err
+	}
+	n, err := follow(context.Background(), "/sparse?p=0")
+	require.NoError(t, err)
+	require.Equal(t, 4, n)
+	requests.Store(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = follow(ctx, "/endless?p=1")
+	require.ErrorIs(t, err, ErrEmptyPages, "after %d requests", requests.Load())
+	require.LessOrEqual(t, requests.Load(), int64(maxEmptyPages+1))
+}

@@ -74,7 +74,9 @@ type Page[T any] struct {
 // service's origin (ErrOrigin: the credentials would go with it) or that
 // was already read (ErrPageLoop: a page linking to itself, or a cycle)
 // ends the walk with an error, after the items of the page that links to
-// it.
+// it; so do maxEmptyPages pages in a row without items that each link to
+// a next one (ErrEmptyPages: endless distinct links would otherwise page
+// until the task is stopped).
 func Walk[T any](ctx context.Context, c *Client, first string, get func(ctx context.Context, u string) (Page[T], error), each func(items []T) (stop bool, err error)) error {
 	seen := map[string]bool{}
 	check := func(u string) (string, error) {
@@ -109,6 +111,7 @@ func Walk[T any](ctx context.Context, c *Client, first string, get func(ctx cont
 		return err
 	}
 	cur, curCancel := fetch(ctx, u), func() {}
+	empty := 0 // pages without items in a row
 	for {
 		f := <-cur
 		curCancel() // its fetch is done: release its context
@@ -118,7 +121,14 @@ func Walk[T any](ctx context.Context, c *Client, first string, get func(ctx cont
 		var next <-chan fetched
 		var nextErr error
 		cancel := func() {}
-		if f.p.Next != "" {
+		if len(f.p.Items) == 0 {
+			empty++
+		} else {
+			empty = 0
+		}
+		if f.p.Next != "" && empty >= maxEmptyPages {
+			nextErr = fmt.Errorf("%s: %d pages in a row: %w", c.opt.Service, empty, ErrEmptyPages)
+		} else if f.p.Next != "" {
 			var nu string
 			if nu, nextErr = check(f.p.Next); nextErr == nil {
 				var nctx context.Context
@@ -140,6 +150,11 @@ func Walk[T any](ctx context.Context, c *Client, first string, get func(ctx cont
 		cur, curCancel = next, cancel
 	}
 }
+
+// maxEmptyPages is the most pages without items in a row that Walk
+// follows: a service may skip over filtered items with an empty page or
+// a few, not with a hundred.
+const maxEmptyPages = 100
 
 // canonical is a URL with its query parameters sorted, so that a page
 // linking to itself with its parameters in another order is recognised.
