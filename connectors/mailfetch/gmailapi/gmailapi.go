@@ -18,7 +18,9 @@
 // Messages are read in the raw format (the RFC 5322 bytes). A message
 // larger than MaxMessageBytes (its sizeEstimate) is read in the metadata
 // format instead: its header alone, marked truncated. Up to 8 messages are
-// read at once.
+// read at once. Every API response is read up to twice MaxMessageBytes
+// plus 1 MiB; past it, a raw message is read as one larger than
+// MaxMessageBytes, and any other response is an error.
 package gmailapi
 
 import (
@@ -27,6 +29,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -96,6 +99,53 @@ func (c counting) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.base.RoundTrip(r)
 }
 
+// responseLimit is the most bytes of one API response read: a raw
+// message of maxMessage bytes is 4/3 of it in base64, and the rest of its
+// JSON is small; twice maxMessage plus 1 MiB leaves room for a message
+// somewhat over its sizeEstimate (cut to maxMessage as before).
+func responseLimit(maxMessage int64) int64 { return 2*maxMessage + 1<<20 }
+
+// errResponseTooLarge: an API response passed responseLimit.
+var errResponseTooLarge = errors.New("the API's response is larger than")
+
+// bounding reads each response body up to limit bytes: the Google client
+// decodes a response whole (8 at a time), so a server answering without
+// end would otherwise hold the connector's memory until the client's
+// timeout.
+type bounding struct {
+	base  http.RoundTripper
+	limit int64
+}
+
+func (t bounding) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r)
+	if err == nil {
+		resp.Body = &boundedBody{ReadCloser: resp.Body, left: t.limit, limit: t.limit}
+	}
+	return resp, err
+}
+
+type boundedBody struct {
+	io.ReadCloser
+	left, limit int64 // left < 0: the limit was passed
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, fmt.Errorf("%w %d bytes", errResponseTooLarge, b.limit)
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1] // one byte more says whether the body goes on
+	}
+	n, err := b.ReadCloser.Read(p)
+	if int64(n) > b.left {
+		n, b.left = int(b.left), -1
+		return n, fmt.Errorf("%w %d bytes", errResponseTooLarge, b.limit)
+	}
+	b.left -= int64(n)
+	return n, err
+}
+
 // Open connects: it reads the profile (which checks the token) and the
 // labels.
 func Open(ctx context.Context, cfg Config) (*Box, error) {
@@ -123,7 +173,8 @@ func Open(ctx context.Context, cfg Config) (*Box, error) {
 		return nil, fmt.Errorf("gmail: endpoint: %w", err)
 	}
 	b := &Box{cfg: cfg, user: cfg.User}
-	hc := &http.Client{Transport: &oauth2.Transport{Source: cfg.Tokens, Base: counting{base: base, n: &b.requests}},
+	bounded := bounding{base: base, limit: responseLimit(cfg.MaxMessageBytes)}
+	hc := &http.Client{Transport: &oauth2.Transport{Source: cfg.Tokens, Base: counting{base: bounded, n: &b.requests}},
 		// oauth2.Transport puts the token on every request it carries,
 		// a redirect's too: none may leave the API's origin.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -490,7 +541,18 @@ func (b *Box) get(ctx context.Context, id string) (*mailbox.Message, error) {
 	if meta.InternalDate > 0 {
 		m.Received = time.UnixMilli(meta.InternalDate)
 	}
-	if meta.SizeEstimate > b.cfg.MaxMessageBytes {
+	headerOnly := meta.SizeEstimate > b.cfg.MaxMessageBytes
+	var raw *gmail.Message
+	if !headerOnly {
+		raw, err = b.svc.Users.Messages.Get(b.user, id).Format("raw").Context(ctx).Do()
+		// Far larger than its sizeEstimate said: read as a message
+		// larger than MaxMessageBytes.
+		headerOnly = errors.Is(err, errResponseTooLarge)
+		if err != nil && !headerOnly {
+			return nil, b.fail("read message "+id, err)
+		}
+	}
+	if headerOnly {
 		full, err := b.svc.Users.Messages.Get(b.user, id).Format("metadata").Context(ctx).Do()
 		if err != nil {
 			return nil, b.fail("read message "+id, err)
@@ -506,10 +568,6 @@ func (b *Box) get(ctx context.Context, id string) (*mailbox.Message, error) {
 		b.bodies.Add(1)
 		b.bytes.Add(int64(len(m.Raw)))
 		return m, nil
-	}
-	raw, err := b.svc.Users.Messages.Get(b.user, id).Format("raw").Context(ctx).Do()
-	if err != nil {
-		return nil, b.fail("read message "+id, err)
 	}
 	data, err := decodeRaw(raw.Raw)
 	if err != nil {

@@ -2,6 +2,7 @@ package gmailapi
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -67,4 +68,61 @@ func TestPageTokenLoopEnds(t *testing.T) {
 			require.Less(t, lists.Load(), int64(10))
 		})
 	}
+}
+
+// An API response is read up to responseLimit (twice MaxMessageBytes
+// plus 1 MiB), not whole whatever its size: a larger one is an error
+// saying so, except a raw message, which is then read as one larger than
+// MaxMessageBytes: its header alone, marked truncated.
+func TestResponsesAreBounded(t *testing.T) {
+	const max = 1 << 10
+	big := strings.Repeat("a", 4<<20) // past the limit of 1 MiB + 2 KiB
+	var hugeProfile atomic.Bool
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/profile"):
+			if hugeProfile.Load() {
+				fmt.Fprintf(w, `{"emailAddress":"a@example.com","historyId":"7","x":"%s"}`, big)
+				return
+			}
+			fmt.Fprint(w, `{"emailAddress":"a@example.com","historyId":"7"}`)
+		case strings.HasSuffix(r.URL.Path, "/labels"):
+			fmt.Fprint(w, `{"labels":[{"id":"INBOX","name":"INBOX"}]}`)
+		case strings.HasSuffix(r.URL.Path, "/messages/m1"):
+			switch r.URL.Query().Get("format") {
+			case "minimal":
+				fmt.Fprint(w, `{"id":"m1","labelIds":["INBOX"],"sizeEstimate":100}`)
+			case "metadata":
+				fmt.Fprint(w, `{"id":"m1","payload":{"headers":[{"name":"Subject","value":"big"}]}}`)
+			case "raw":
+				fmt.Fprintf(w, `{"id":"m1","raw":"%s"}`, base64.RawURLEncoding.EncodeToString([]byte("Subject: big\r\n\r\n"+big)))
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer api.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := Config{Endpoint: api.URL + "/", Tokens: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"}), MaxMessageBytes: max}
+	b, err := Open(ctx, cfg)
+	require.NoError(t, err)
+	var got []*mailbox.Message
+	require.NoError(t, b.Fetch(ctx, mailbox.Collection{}, []string{"m1"}, func(m *mailbox.Message) error {
+		got = append(got, m)
+		return nil
+	}))
+	require.Len(t, got, 1)
+	require.True(t, got[0].Truncated)
+	raw := string(got[0].Raw)
+	if len(raw) > 40 {
+		raw = raw[:40] + "..."
+	}
+	require.Equal(t, "Subject: big\r\n\r\n", raw, "the header alone, from the metadata format")
+
+	hugeProfile.Store(true)
+	_, err = Open(ctx, cfg)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "the API's response is larger than 1050624 bytes")
 }
