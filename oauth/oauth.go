@@ -62,7 +62,8 @@ type Config struct {
 	// access_type=offline and prompt=consent, so that a refresh token is
 	// issued every time).
 	AuthParams map[string]string
-	// HTTPClient sends the token requests; nil: http.DefaultClient.
+	// HTTPClient sends the token requests (through TokenClient); nil:
+	// http.DefaultClient.
 	HTTPClient *http.Client
 }
 
@@ -87,10 +88,34 @@ func (c Config) oauth2(redirect string) *oauth2.Config {
 }
 
 func (c Config) context(ctx context.Context) context.Context {
-	if c.HTTPClient != nil {
-		return context.WithValue(ctx, oauth2.HTTPClient, c.HTTPClient)
+	return context.WithValue(ctx, oauth2.HTTPClient, TokenClient(c.HTTPClient, c.TokenURL))
+}
+
+// TokenClient returns hc (nil: http.DefaultClient) for requests to the
+// token endpoint tokenURL: a copy that follows no redirect away from the
+// endpoint's origin (scheme, host and port). A token request carries the
+// client secret and a refresh token, password or signed assertion in its
+// body, and Go re-posts the body to the target of a 307 or 308.
+func TokenClient(hc *http.Client, tokenURL string) *http.Client {
+	if hc == nil {
+		hc = http.DefaultClient
 	}
-	return ctx
+	c := *hc
+	next := hc.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		from, err := url.Parse(tokenURL)
+		if err != nil || !strings.EqualFold(req.URL.Scheme, from.Scheme) || !strings.EqualFold(req.URL.Host, from.Host) {
+			return fmt.Errorf("redirected away from the token endpoint's origin, to %s: refused", req.URL.Redacted())
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
 }
 
 // Check validates what Authorize and TokenSource need.

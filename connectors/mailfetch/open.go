@@ -57,6 +57,7 @@ func (r *Repository) tokens(ctx context.Context, s *settings, hc *http.Client) (
 			return nil, fmt.Errorf("mailfetch: [%s] ServiceAccountKeyFile %s: %w", s.Task, s.KeyFile, err)
 		}
 		jc.Subject = s.Username
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, oauth.TokenClient(hc, jc.TokenURL))
 		return &describing{inner: jc.TokenSource(ctx)}, nil
 	}
 	key, err := r.key.Get()

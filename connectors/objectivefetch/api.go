@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/connectorhq/connector/connectors/internal/restsync"
+	"github.com/connectorhq/connector/oauth"
 )
 
 // api is the Objective REST API, as the connector uses it (the shape
@@ -348,7 +349,9 @@ func (k *keycloak) grant(form url.Values) (*oauth2.Token, error) {
 		return nil, fmt.Errorf("token endpoint: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := k.hc.Do(req)
+	// No redirect off the endpoint's origin: a 307 or 308 would re-post
+	// the password or client secret there.
+	resp, err := oauth.TokenClient(k.hc, k.s.TokenURL).Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

@@ -229,11 +229,25 @@ func Hold(t testing.TB) (addr string, held *atomic.Int64) {
 // when it has none), which got returns: where a credential must never go.
 // It stops with the test.
 func AuthorizationSink(t testing.TB, body string) (srv *httptest.Server, got func() []string) {
+	return sink(t, body, func(r *http.Request) string { return r.Header.Get("Authorization") })
+}
+
+// BodySink is AuthorizationSink recording each request's body: where a
+// token request's form (a password, a client secret) must never go.
+func BodySink(t testing.TB, body string) (srv *httptest.Server, got func() []string) {
+	return sink(t, body, func(r *http.Request) string {
+		b, _ := io.ReadAll(r.Body)
+		return string(b)
+	})
+}
+
+func sink(t testing.TB, body string, record func(*http.Request) string) (srv *httptest.Server, got func() []string) {
 	var mu sync.Mutex
 	var seen []string
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := record(r)
 		mu.Lock()
-		seen = append(seen, r.Header.Get("Authorization"))
+		seen = append(seen, v)
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, body)
