@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
+
+	"github.com/connectorhq/connector/secret"
 )
 
 // The file's syntax, as IDOL's configuration files have it:
@@ -31,10 +34,22 @@ type rawSection struct {
 // or #.
 var trailingComment = regexp.MustCompile(`\s(//|;|#)`)
 
-// errTrailingComment explains the rule when a value ends in a comment.
-func errTrailingComment(value, marker string) error {
-	return fmt.Errorf("%q ends in what looks like a comment (%s): comments must be on a line of their own "+
-		"(a line starting with //, ; or #); quote the value (\"...\") if the text belongs to it", value, marker)
+// errTrailingComment explains the rule when a value ends in a comment;
+// shown is the value as the error may show it (shownValue).
+func errTrailingComment(shown, marker string) error {
+	return fmt.Errorf("%s ends in what looks like a comment (%s): comments must be on a line of their own "+
+		"(a line starting with //, ; or #); quote the value (\"...\") if the text belongs to it", shown, marker)
+}
+
+// shownValue is how a syntax error shows text of a value: quoted, or, for
+// a key that holds a secret (secret.SensitiveName), not at all, since the
+// error goes to the log and, for a request's Config fragment, into the
+// error reply.
+func shownValue(text string, hide bool) string {
+	if hide {
+		return "the value"
+	}
+	return strconv.Quote(text)
 }
 
 // scan splits configuration text into sections. Syntax errors name the line.
@@ -81,7 +96,7 @@ func scan(file string, data []byte) ([]*rawSection, error) {
 			if cur == nil {
 				return nil, &Error{File: file, Line: n, Key: k, Err: errors.New("setting outside any [Section]: put it under the section it belongs to")}
 			}
-			value, err := parseValue(strings.TrimSpace(v))
+			value, err := parseValue(strings.TrimSpace(v), secret.SensitiveName(k))
 			if err != nil {
 				return nil, &Error{File: file, Line: n, Section: cur.name, Key: k, Err: err}
 			}
@@ -104,18 +119,22 @@ func sectionName(s *rawSection) string {
 }
 
 // parseValue reads the text after =: a quoted value literally, else the
-// text itself, refusing a trailing comment.
-func parseValue(v string) (string, error) {
+// text itself, refusing a trailing comment. hide keeps the value out of
+// the error (shownValue).
+func parseValue(v string, hide bool) (string, error) {
 	if v == "" {
 		return "", nil
 	}
 	if q := v[0]; q == '"' || q == '\'' {
 		end := closingQuote(v, q)
 		if end < 0 {
+			if hide {
+				return "", fmt.Errorf("the quoted value has no closing %c", q)
+			}
 			return "", fmt.Errorf("%s: the quoted value has no closing %c", v, q)
 		}
 		if rest := strings.TrimSpace(v[end+1:]); rest != "" {
-			return "", fmt.Errorf("%q after the closing quote: comments must be on a line of their own", rest)
+			return "", fmt.Errorf("%s after the closing quote: comments must be on a line of their own", shownValue(rest, hide))
 		}
 		inner := v[1:end]
 		if q == '"' {
@@ -124,7 +143,7 @@ func parseValue(v string) (string, error) {
 		return inner, nil
 	}
 	if m := trailingComment.FindStringSubmatch(v); m != nil {
-		return "", errTrailingComment(v, m[1])
+		return "", errTrailingComment(shownValue(v, hide), m[1])
 	}
 	return v, nil
 }

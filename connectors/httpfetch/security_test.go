@@ -433,3 +433,18 @@ func TestRedactWithoutSecretsCopiesNothing(t *testing.T) { // not parallel: Allo
 		require.Equal(t, b.repo.schema.byName[strings.ToLower(strings.TrimSpace(key))], b.repo.schema.spec(key), "%q", key)
 	}
 }
+
+// TestConfigFragmentSyntaxErrorsHideSecrets: a Config fragment whose
+// secret setting the configuration syntax refuses (a trailing comment, an
+// unclosed quote) is refused with an error, the reply's
+// errordescription, that names the setting without quoting its value.
+func TestConfigFragmentSyntaxErrorsHideSecrets(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\nBasicAuthUsername=crawler\n")
+	for _, line := range []string{"BasicAuthPassword=hunter2 #1", `BasicAuthPassword="hunter2`} {
+		_, err := b.repo.Validate(fetch.ActionSynchronize, params("Config", fragment("[MyTask]\n"+line+"\n")))
+		pe := paramErr(t, err, "Config [MyTask] BasicAuthPassword")
+		require.Equal(t, secret.Redacted, pe.Value)
+		require.NotContains(t, err.Error(), "hunter2")
+	}
+}
