@@ -7,14 +7,15 @@ import "strings"
 // edits, and fewer than half the word's letters. It returns "" otherwise.
 // Error messages use it for "did you mean ...?".
 func Closest(word string, candidates []string) string {
-	w := strings.ToLower(word)
+	lw := strings.ToLower(word)
+	w := []rune(lw)
 	best, bestD := "", -1
 	for _, c := range candidates {
-		d := editDistance(w, strings.ToLower(c))
+		d := editDistanceAtMost(w, []rune(strings.ToLower(c)), 2)
 		if d == 0 {
 			return c
 		}
-		if d <= 2 && 2*d < len(w) && (bestD < 0 || d < bestD) {
+		if d <= 2 && 2*d < len(lw) && (bestD < 0 || d < bestD) {
 			best, bestD = c, d
 		}
 	}
@@ -26,28 +27,56 @@ func Closest(word string, candidates []string) string {
 // neighbouring letters each count one.
 func editDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
-	// d[i][j]: distance between ra[:i] and rb[:j]
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
+	return editDistanceAtMost(ra, rb, max(len(ra), len(rb)))
+}
+
+// editDistanceAtMost is editDistance when it is at most k, and k+1
+// otherwise. Only the cells within k of the diagonal can hold a distance
+// of at most k, so only those are computed, three rows of them at a
+// time: time and memory grow with k times the words' length, not with
+// the product of their lengths (Closest, with k = 2, is given names from
+// a request's Config fragment, which may be megabytes long).
+func editDistanceAtMost(a, b []rune, k int) int {
+	if len(a)-len(b) > k || len(b)-len(a) > k {
+		return k + 1
 	}
-	for j := range d[0] {
-		d[0][j] = j
+	inf, w := k+1, 2*k+1
+	// rows[i%3][t] is the distance between a[:i] and b[:j], j = i+t-k.
+	var rows [3][]int
+	for i := range rows {
+		rows[i] = make([]int, w)
 	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+	at := func(row []int, t int) int {
+		if t < 0 || t >= w {
+			return inf
+		}
+		return row[t]
+	}
+	for i := 0; i <= len(a); i++ {
+		cur, prev := rows[i%3], rows[(i+2)%3]
+		for t := range w {
+			j := i + t - k
+			switch {
+			case j < 0 || j > len(b):
+				cur[t] = inf
+			case i == 0:
+				cur[t] = min(j, inf)
+			case j == 0:
+				cur[t] = min(i, inf)
+			default:
+				cost := 1
+				if a[i-1] == b[j-1] {
+					cost = 0
+				}
+				d := min(at(prev, t+1)+1, at(cur, t-1)+1, at(prev, t)+cost)
+				if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+					d = min(d, at(rows[(i+1)%3], t)+1)
+				}
+				cur[t] = min(d, inf)
 			}
 		}
 	}
-	return d[len(ra)][len(rb)]
+	return rows[len(a)%3][len(b)-len(a)+k]
 }
 
 // didYouMean is " (did you mean X?)" for the closest candidate, or "".

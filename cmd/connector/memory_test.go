@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -98,6 +99,13 @@ func TestRequestMemoryIsBounded(t *testing.T) {
 			return append([]byte("action=Fetch&FetchAction=Insert&ConfigSection=MyTask&InsertXML="), fill("%3Ca%2F%3E", memBodyLimit-128)...)
 		}, "ERRORREQUESTTOOLARGE"},
 		{"InsertXML at the element limit, run", "/", "application/x-www-form-urlencoded", insertXML, "SUCCESS"},
+		{"Config fragment of long names, unknown action", "/action=NoSuchAction", "application/x-www-form-urlencoded", func() []byte {
+			// Refused whatever the client's roles, but the request log
+			// redacts its Config, which reads it; a "did you mean" hint
+			// compared the two names with a table of 4000 x 4000.
+			frag := "[FetchTasks]\n0=" + strings.Repeat("a", 4000) + "\n[" + strings.Repeat("b", 4000) + "]\n"
+			return []byte("Config=" + url.QueryEscape(base64.StdEncoding.EncodeToString([]byte(frag))))
+		}, "ERRORNOTIMPLEMENTED"},
 		{"MaxPageBytes override of 1 GiB", "/action=Fetch&FetchAction=Synchronize&TaskSections=MyTask&MaxPageBytes=1073741824", "", func() []byte { return nil }, "ERRORPARAMINVALID"},
 	}
 	for _, sh := range shapes {
