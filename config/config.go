@@ -29,7 +29,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -422,6 +421,10 @@ func ParseFor(name string, data []byte, keysFor TaskKeysFor) (*Config, error) {
 			if c.FetchTasks, err = p.fetchTasks(sec, taskKeys, c.entries); err != nil {
 				return nil, err
 			}
+			p.listed = make(map[string]bool, len(c.FetchTasks))
+			for _, t := range c.FetchTasks {
+				p.listed[foldKey(t)] = true
+			}
 		}
 	}
 	c.lines = map[string]int{}
@@ -542,6 +545,8 @@ func isSystem(name string) bool {
 
 type parser struct {
 	file, section string
+	// listed are the tasks [FetchTasks] lists, by foldKey.
+	listed map[string]bool
 }
 
 func (p *parser) err(kv KeyValue, err error) error {
@@ -575,10 +580,8 @@ func (p *parser) system(c *Config, def *sectionDef, sec *Section) error {
 // unknown section when its name is a system section's misspelled, or when
 // a key it holds is no task setting but a system section's key.
 func (p *parser) checkTaskSection(c *Config, sec *Section, taskKeys TaskKeysFunc) error {
-	for _, t := range c.FetchTasks {
-		if strings.EqualFold(t, sec.Name) {
-			return nil
-		}
+	if p.listed[foldKey(sec.Name)] {
+		return nil
 	}
 	expected := "expected one of " + bracketed(systemNames) + ", or a fetch task section"
 	if near := Closest(sec.Name, systemNames); near != "" {
@@ -620,7 +623,7 @@ func (p *parser) checkTaskSection(c *Config, sec *Section, taskKeys TaskKeysFunc
 func (p *parser) listedWithoutSection(c *Config) error {
 	var unlisted []string
 	for _, t := range c.tasks {
-		if !slices.ContainsFunc(c.FetchTasks, func(f string) bool { return strings.EqualFold(f, t) }) {
+		if !p.listed[foldKey(t)] {
 			unlisted = append(unlisted, t)
 		}
 	}

@@ -100,16 +100,11 @@ type opsRefs struct {
 	roles    []KeyValue          // [AuthorizationRoles] entries, in index order (Value: section name)
 	rolesSec *rawSection         // [AuthorizationRoles] itself, nil when absent
 	ssl      map[string]KeyValue // lower-case section name → the first SSLConfig naming it
+	// roleNames are the roles' section names by foldKey.
+	roleNames map[string]bool
 }
 
-func (r *opsRefs) isRole(name string) bool {
-	for _, kv := range r.roles {
-		if strings.EqualFold(kv.Value, name) {
-			return true
-		}
-	}
-	return false
-}
+func (r *opsRefs) isRole(name string) bool { return r.roleNames[foldKey(name)] }
 
 func (r *opsRefs) isSSL(name string) bool {
 	_, ok := r.ssl[strings.ToLower(name)]
@@ -118,7 +113,7 @@ func (r *opsRefs) isSSL(name string) bool {
 
 // findOpsRefs reads [AuthorizationRoles] and every SSLConfig key.
 func findOpsRefs(file string, raw []*rawSection) (*opsRefs, error) {
-	refs := &opsRefs{ssl: map[string]KeyValue{}}
+	refs := &opsRefs{ssl: map[string]KeyValue{}, roleNames: map[string]bool{}}
 	for _, rs := range raw {
 		switch {
 		case strings.EqualFold(rs.name, "AuthorizationRoles"):
@@ -143,6 +138,7 @@ func findOpsRefs(file string, raw []*rawSection) (*opsRefs, error) {
 						Err: fmt.Errorf("role %d is not listed, but a later one is (expected 0=RoleName, 1=RoleName, ... without gaps)", i)}
 				}
 				refs.roles = append(refs.roles, kv)
+				refs.roleNames[foldKey(kv.Value)] = true
 			}
 		case strings.EqualFold(rs.name, "Server"), strings.EqualFold(rs.name, "Service"), strings.EqualFold(rs.name, "Ingestion"):
 			for _, kv := range rs.keys {
@@ -170,14 +166,11 @@ func findOpsRefs(file string, raw []*rawSection) (*opsRefs, error) {
 
 // checkRefsExist reports a role or TLS section that is named but absent.
 func (p *parser) checkRefsExist(c *Config, refs *opsRefs, raw []*rawSection) error {
-	has := func(name string) bool {
-		for _, rs := range raw {
-			if strings.EqualFold(rs.name, name) {
-				return true
-			}
-		}
-		return false
+	names := make(map[string]bool, len(raw))
+	for _, rs := range raw {
+		names[foldKey(rs.name)] = true
 	}
+	has := func(name string) bool { return names[foldKey(name)] }
 	for _, kv := range refs.roles {
 		if !has(kv.Value) {
 			return &Error{File: p.file, Line: kv.Line, Section: "AuthorizationRoles", Key: kv.Key,

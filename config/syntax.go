@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/connectorhq/connector/secret"
 )
@@ -28,6 +30,31 @@ type rawSection struct {
 	name string // trimmed
 	line int
 	keys []KeyValue
+	// keyLines are the keys' lines by foldKey, for finding a key given
+	// twice without comparing it with every other key of the section.
+	keyLines map[string]int
+}
+
+// foldKey returns a key for s such that foldKey(a) == foldKey(b) exactly
+// when strings.EqualFold(a, b): each rune becomes the least rune of its
+// case-folding orbit (unicode.SimpleFold), which for ASCII is the upper
+// case. Names are compared through it in maps, so that hostile text (a
+// request's Config fragment) of n names costs n, not n², comparisons.
+func foldKey(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			b := make([]byte, 0, len(s))
+			for _, r := range s {
+				least := r
+				for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+					least = min(least, f)
+				}
+				b = utf8.AppendRune(b, least)
+			}
+			return string(b)
+		}
+	}
+	return strings.ToUpper(s)
 }
 
 // trailingComment finds comment text after a value: whitespace, then //, ;
@@ -56,8 +83,13 @@ func shownValue(text string, hide bool) string {
 func scan(file string, data []byte) ([]*rawSection, error) {
 	var secs []*rawSection
 	var cur *rawSection
-	for i, text := range strings.Split(string(data), "\n") {
-		n := i + 1
+	secLines := map[string]int{} // by foldKey
+	// Line by line without a slice of every line: that cost 16 bytes per
+	// line, 16 times the size of a text of empty lines.
+	for n, rest, more := 0, string(data), true; more; {
+		var text string
+		text, rest, more = strings.Cut(rest, "\n")
+		n++
 		line := strings.TrimSpace(text)
 		switch {
 		case line == "":
@@ -77,12 +109,11 @@ func scan(file string, data []byte) ([]*rawSection, error) {
 			if name == "" {
 				return nil, &Error{File: file, Line: n, Err: errors.New("[]: a section needs a name")}
 			}
-			for _, s := range secs {
-				if strings.EqualFold(s.name, name) {
-					return nil, &Error{File: file, Line: n, Section: name, Err: fmt.Errorf("section appears twice (first on line %d)", s.line)}
-				}
+			if first, ok := secLines[foldKey(name)]; ok {
+				return nil, &Error{File: file, Line: n, Section: name, Err: fmt.Errorf("section appears twice (first on line %d)", first)}
 			}
-			cur = &rawSection{name: name, line: n}
+			secLines[foldKey(name)] = n
+			cur = &rawSection{name: name, line: n, keyLines: map[string]int{}}
 			secs = append(secs, cur)
 		default:
 			k, v, ok := strings.Cut(line, "=")
@@ -100,11 +131,10 @@ func scan(file string, data []byte) ([]*rawSection, error) {
 			if err != nil {
 				return nil, &Error{File: file, Line: n, Section: cur.name, Key: k, Err: err}
 			}
-			for _, other := range cur.keys {
-				if strings.EqualFold(other.Key, k) {
-					return nil, &Error{File: file, Line: n, Section: cur.name, Key: k, Err: fmt.Errorf("key given more than once (first on line %d)", other.Line)}
-				}
+			if first, ok := cur.keyLines[foldKey(k)]; ok {
+				return nil, &Error{File: file, Line: n, Section: cur.name, Key: k, Err: fmt.Errorf("key given more than once (first on line %d)", first)}
 			}
+			cur.keyLines[foldKey(k)] = n
 			cur.keys = append(cur.keys, KeyValue{Key: k, Value: value, Line: n})
 		}
 	}

@@ -99,6 +99,10 @@ func TestRequestMemoryIsBounded(t *testing.T) {
 			return append([]byte("action=Fetch&FetchAction=Insert&ConfigSection=MyTask&InsertXML="), fill("%3Ca%2F%3E", memBodyLimit-128)...)
 		}, "ERRORREQUESTTOOLARGE"},
 		{"InsertXML at the element limit, run", "/", "application/x-www-form-urlencoded", insertXML, "SUCCESS"},
+		{"Config fragment of empty lines", "/", "application/x-www-form-urlencoded", func() []byte {
+			// base64 of line ends: "CgoK" is three LFs.
+			return append([]byte("action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask&Config="), fill("CgoK", memBodyLimit-128)...)
+		}, "SUCCESS"},
 		{"Config fragment of long names, unknown action", "/action=NoSuchAction", "application/x-www-form-urlencoded", func() []byte {
 			// Refused whatever the client's roles, but the request log
 			// redacts its Config, which reads it; a "did you mean" hint
