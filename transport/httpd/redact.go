@@ -87,7 +87,9 @@ func (s *Server) appendRequestText(b []byte, req *aci.Request) []byte {
 	base := len(b)
 	if req.Action != "" {
 		b = append(b, "action="...)
-		b = appendQueryEscape(b, req.Action)
+		// Only what can be shown: the name of an action no route serves
+		// may be as large as the body, and b is kept (the log's entry).
+		b = appendQueryEscape(b, head(req.Action, maxLogged))
 	}
 	params := req.Params
 	if len(req.Uploads) > 0 {

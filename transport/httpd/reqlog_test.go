@@ -1,6 +1,8 @@
 package httpd
 
 import (
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -8,6 +10,9 @@ import (
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/internal/testwait"
+	"github.com/connectorhq/connector/transport/aci"
 )
 
 // TestRequestLogReusesEntries: the request log's entries are reused once
@@ -76,4 +81,43 @@ func TestRequestLogKeepsNoRequestText(t *testing.T) {
 	got := entries[len(entries)-1]
 	require.Equal(t, "GETVERSION", got.action)
 	require.Same(t, unsafe.StringData(key), unsafe.StringData(got.action), "the route table's string, not the request's text")
+}
+
+// TestRequestLogBoundsUnknownActions: an action the server does not answer
+// is kept in the request log as the client named it, but cut to maxLogged
+// bytes, as the request's text is. Kept whole, any client (the action is
+// refused before any role is asked) could make the ring hold
+// RequestLogSize names of up to MaxRequestBytes each: a body of
+// "action=" and 60 MiB, sent 1000 times, held 60 GB.
+func TestRequestLogBoundsUnknownActions(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, setup{})
+	name := strings.Repeat("N", 512<<10) // a body within the 1 MiB of actions other than Fetch
+	resp, err := http.Post(e.base+"/", "application/x-www-form-urlencoded", strings.NewReader("action="+name))
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	var got logEntry
+	testwait.For(t, 10*time.Second, func() bool {
+		res, err := e.srv.cfg.System.Root.RequestFuture(e.srv.reqlog, &getLog{}, 5*time.Second).Result()
+		require.NoError(t, err)
+		for _, en := range res.(*logReply).entries {
+			if strings.HasPrefix(en.action, "NNNN") {
+				got = en
+				return true
+			}
+		}
+		return false
+	}, "the request's log entry")
+	require.LessOrEqual(t, len(got.action), maxLogged, "the logged action keeps %d bytes of the client's %d", len(got.action), len(name))
+	require.Equal(t, name[:len(got.action)], got.action)
+	require.Equal(t, "action="+name[:maxLogged-len("action=")], got.request)
+
+	// The entry's text buffer, kept in the ring, holds what it shows, not
+	// the whole action escaped before being cut.
+	req, err := aci.Parse([]byte("POST"), []byte("/"), nil, []byte("action="+name))
+	require.NoError(t, err)
+	text := e.srv.appendRequestText(nil, req)
+	require.Equal(t, got.request, string(text))
+	require.LessOrEqual(t, cap(text), 4*maxLogged, "the text's buffer holds %d bytes to show %d", cap(text), len(text))
 }

@@ -702,15 +702,17 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, req *aci.Request, status strin
 }
 
 // loggedAction returns action as the request log keeps it: the route
-// table's own string for an action it serves, else a copy. The parsed
-// action shares the memory of the request's whole text (aci.Request), up
-// to MaxRequestBytes, which an entry would keep for as long as it stays in
-// the ring (RequestLogSize requests).
+// table's own string for an action it serves, else a copy of its first
+// maxLogged bytes. The parsed action shares the memory of the request's
+// whole text (aci.Request), up to MaxRequestBytes, which an entry would
+// keep for as long as it stays in the ring (RequestLogSize requests); and
+// the name of an action the server does not answer may itself be that
+// long (action= and the body), from any client.
 func (s *Server) loggedAction(action string) string {
 	if a, ok := s.actionKeys[action]; ok {
 		return a
 	}
-	return strings.Clone(action)
+	return strings.Clone(head(action, maxLogged))
 }
 
 // Port returns the port Serve listens on (useful with port 0).
