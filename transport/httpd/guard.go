@@ -163,7 +163,10 @@ func (s *Server) authorize(c *caller, req *aci.Request) error {
 	}
 	what := action
 	if sub != "" {
-		what += " QueueAction=" + sub
+		// The client's QueueAction, cut as the request log cuts a request:
+		// it may be as long as the body, and a client without a role
+		// would write that much to the log with each request.
+		what += " QueueAction=" + head(sub, maxLogged)
 	}
 	need := auth.Need(s.cfg.Port, action, sub)
 	s.log.Warn("request refused: no role allows it", "client", c.principal.String(), "action", what, "role", c.grant.Role(), "needs", need.String())

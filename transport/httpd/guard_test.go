@@ -34,16 +34,24 @@ func queryOnlyPolicy(t *testing.T) *auth.Policy {
 	return p
 }
 
+// queryOnlyServer starts a server whose test client is a Query client
+// (queryOnlyPolicy), logging into the buffer it returns.
+func queryOnlyServer(t *testing.T) (*env, *testlog.Buffer) {
+	t.Helper()
+	logs := &testlog.Buffer{}
+	e := startWith(t, setup{
+		logger: slog.New(slog.NewTextHandler(logs, nil)),
+		front:  func(c *Config) { c.Policy = queryOnlyPolicy(t) },
+	})
+	return e, logs
+}
+
 // TestRolesRefuseWithACIError: a request no role allows gets
 // ERRORPERMISSIONDENIED (nothing runs), logged once with the client and the
 // action; what the roles allow still works.
 func TestRolesRefuseWithACIError(t *testing.T) {
 	t.Parallel()
-	var logs testlog.Buffer
-	e := startWith(t, setup{
-		logger: slog.New(slog.NewTextHandler(&logs, nil)),
-		front:  func(c *Config) { c.Policy = queryOnlyPolicy(t) },
-	})
+	e, logs := queryOnlyServer(t)
 	x := e.aci(t, "/action=Fetch&FetchAction=Collect&ConfigSection=MyTask")
 	require.Equal(t, "ERROR", x.Response)
 	require.Equal(t, "ERRORPERMISSIONDENIED", x.ResponseData.Code)
@@ -304,4 +312,24 @@ func TestCallerRoleFollowsItsGrant(t *testing.T) {
 	require.Equal(t, "Admins", c.role())
 	*c = caller{grant: p.Grant(auth.Principal{Addr: local}), roleName: c.roleName, roleOf: c.roleOf}
 	require.Equal(t, "Readers", c.role())
+}
+
+// TestRefusalLogIsBounded: a refused QueueInfo is logged with the
+// QueueAction the client gave, which may be as long as the body (1 MiB):
+// the log line shows at most maxLogged bytes of it, so that a client
+// without a role cannot write a megabyte to the log with each request.
+func TestRefusalLogIsBounded(t *testing.T) {
+	t.Parallel()
+	e, logs := queryOnlyServer(t)
+	qa := strings.Repeat("Q", 100<<10)
+	resp, err := http.Post(e.base+"/", "application/x-www-form-urlencoded",
+		strings.NewReader("action=QueueInfo&QueueName=fetch&QueueAction="+qa))
+	require.NoError(t, err)
+	var x xresp
+	require.NoError(t, xmlDecode(resp, &x))
+	resp.Body.Close()
+	require.Equal(t, "ERRORPERMISSIONDENIED", x.ResponseData.Code)
+	out := logs.String()
+	require.Contains(t, out, "request refused")
+	require.Less(t, len(out), 4*maxLogged, "the refusal's log line: %d bytes", len(out))
 }
