@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
@@ -64,9 +65,11 @@ func (s *Server) shownParams(params messages.Params) messages.Params {
 //
 // A file part of a multipart body (aci.Upload) is shown by its size, and
 // file name when it has one, never by its content: "Name=[file a.xml, 52
-// bytes]" or "Name=[52 bytes]". The brackets and spaces are left
-// unescaped, so the marker cannot be mistaken for a value (values are
-// percent-encoded, which never leaves a bracket or a space).
+// bytes]" or "Name=[52 bytes]"; so is a Config value longer than
+// maxShownConfig, which is never read: "Config=[4096 bytes]". The
+// brackets and spaces are left unescaped, so the marker cannot be
+// mistaken for a value (values are percent-encoded, which never leaves a
+// bracket or a space).
 func (s *Server) requestText(req *aci.Request) string {
 	if req == nil {
 		return ""
@@ -92,12 +95,18 @@ func (s *Server) appendRequestText(b []byte, req *aci.Request) []byte {
 		b = appendQueryEscape(b, head(req.Action, maxLogged))
 	}
 	params := req.Params
-	if len(req.Uploads) > 0 {
-		// File contents never reach the redaction or the log.
+	if len(req.Uploads) > 0 || hasLargeConfig(req.Params) {
+		// File contents, and Config values too long to show, never reach
+		// the redaction or the log.
 		params = make(messages.Params, len(req.Params))
 		copy(params, req.Params)
 		for _, u := range req.Uploads {
 			params[u.Index] = &messages.Param{Name: req.Params[u.Index].GetName()}
+		}
+		for i, p := range req.Params {
+			if largeConfig(p) {
+				params[i] = &messages.Param{Name: p.GetName()}
+			}
 		}
 	}
 	shown := s.shownParams(params)
@@ -113,6 +122,10 @@ func (s *Server) appendRequestText(b []byte, req *aci.Request) []byte {
 		b = append(b, '=')
 		if u, ok := req.Upload(i); ok && len(shown) == len(req.Params) {
 			b = append(b, uploadText(u)...)
+			continue
+		}
+		if len(shown) == len(req.Params) && largeConfig(req.Params[i]) {
+			b = append(b, sizeText(len(req.Params[i].GetValue()))...)
 			continue
 		}
 		// Only what can still be shown is escaped: a value may be as
@@ -155,14 +168,44 @@ func appendQueryEscape(b []byte, s string) []byte {
 // uploadText is how requestText shows a file part: "[file NAME, N bytes]",
 // or "[N bytes]" without a file name (the name percent-encoded).
 func uploadText(u aci.Upload) string {
-	size := strconv.Itoa(u.Size) + " bytes]"
-	if u.Size == 1 {
-		size = "1 byte]"
-	}
 	if u.FileName == "" {
-		return "[" + size
+		return sizeText(u.Size)
 	}
-	return "[file " + url.QueryEscape(u.FileName) + ", " + size
+	return "[file " + url.QueryEscape(u.FileName) + ", " + sizeText(u.Size)[1:]
+}
+
+// sizeText is "[N bytes]" ("[1 byte]").
+func sizeText(n int) string {
+	if n == 1 {
+		return "[1 byte]"
+	}
+	return "[" + strconv.Itoa(n) + " bytes]"
+}
+
+// maxShownConfig is the longest Config value (a base64 configuration
+// fragment) that requestText shows. Showing one means redacting its
+// secrets, and so reading the whole fragment with the configuration
+// reader (fetch.Secrets Redact), which costs about a microsecond or more
+// per byte; every request is logged, whatever its action and before any
+// role or size is checked, so one request of MaxRequestBytes from any
+// client would cost seconds to minutes of CPU. A longer value is shown by
+// its size, as a file part is ("Config=[N bytes]"), never read. It is
+// maxLogged: a longer value could not be shown whole anyway.
+const maxShownConfig = maxLogged
+
+// largeConfig reports whether p is a Config parameter too long to show
+// (maxShownConfig).
+func largeConfig(p *messages.Param) bool {
+	return len(p.GetValue()) > maxShownConfig && strings.EqualFold(strings.TrimSpace(p.GetName()), "Config")
+}
+
+func hasLargeConfig(params messages.Params) bool {
+	for _, p := range params {
+		if largeConfig(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // head returns the first n bytes of s (all of it when shorter; none for

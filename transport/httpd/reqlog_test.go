@@ -5,13 +5,16 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/internal/testwait"
+	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/transport/aci"
 )
 
@@ -120,4 +123,64 @@ func TestRequestLogBoundsUnknownActions(t *testing.T) {
 	text := e.srv.appendRequestText(nil, req)
 	require.Equal(t, got.request, string(text))
 	require.LessOrEqual(t, cap(text), 4*maxLogged, "the text's buffer holds %d bytes to show %d", cap(text), len(text))
+}
+
+// configRecorder is secretRepo recording the longest Config value its
+// Redact was given: the request log's cost of showing a request.
+type configRecorder struct {
+	secretRepo
+	longest *atomic.Int64
+}
+
+func (r configRecorder) Redact(params messages.Params) messages.Params {
+	for _, p := range params {
+		if strings.EqualFold(strings.TrimSpace(p.GetName()), "Config") {
+			for n := int64(len(p.GetValue())); ; {
+				m := r.longest.Load()
+				if n <= m || r.longest.CompareAndSwap(m, n) {
+					break
+				}
+			}
+		}
+	}
+	return r.secretRepo.Redact(params)
+}
+
+// TestRequestLogNeverReadsLargeConfig: a Config value longer than
+// maxShownConfig is shown in the request log by its size, as a file part
+// is, and never reaches the repository's Redact, which reads the whole
+// configuration fragment (about a microsecond or more a byte). Every
+// request is logged, whatever its action and before any role or size is
+// checked: one request of MaxRequestBytes from any client cost seconds to
+// minutes of CPU. A Config value within the limit is still redacted and
+// shown.
+func TestRequestLogNeverReadsLargeConfig(t *testing.T) {
+	t.Parallel()
+	var longest atomic.Int64
+	e := startWith(t, setup{repo: func(r *testRepo) fetch.Repository { return configRecorder{secretRepo{r}, &longest} }})
+	large := strings.Repeat("QUJD", 256<<10) // 1 MiB of base64
+	for _, body := range []string{
+		"action=NoSuchAction&Config=" + large, // refused: no such action
+		"action=GetVersion&%20config%20=" + large[:maxShownConfig+1],
+		"action=GetVersion&Config=" + large[:maxShownConfig],
+	} {
+		resp, err := http.Post(e.base+"/", "application/x-www-form-urlencoded", strings.NewReader(body))
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	var got []string
+	testwait.For(t, 10*time.Second, func() bool {
+		res, err := e.srv.cfg.System.Root.RequestFuture(e.srv.reqlog, &getLog{}, 5*time.Second).Result()
+		require.NoError(t, err)
+		got = got[:0]
+		for _, en := range res.(*logReply).entries {
+			got = append(got, en.request)
+		}
+		return len(got) == 3
+	}, "the three requests' log entries")
+	require.Equal(t, "action=NOSUCHACTION&Config=[1048576 bytes]", got[0])
+	require.Equal(t, "action=GETVERSION&+config+=[1025 bytes]", got[1])
+	require.Equal(t, "action=GETVERSION&Config="+large[:maxShownConfig-len("action=GETVERSION&Config=")], got[2])
+	require.Equal(t, int64(maxShownConfig), longest.Load(), "Redact read a Config value of %d bytes", longest.Load())
 }
