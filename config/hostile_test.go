@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"testing"
@@ -77,5 +78,102 @@ func TestFoldKeyIsEqualFold(t *testing.T) {
 		for _, b := range words {
 			require.Equal(t, strings.EqualFold(a, b), foldKey(a) == foldKey(b), "%q %q", a, b)
 		}
+	}
+}
+
+// hostileListing is a text of n listed tasks without sections and n
+// sections no task lists, every task name at least four edits from every
+// section name (so no "did you mean" is found, and each task is compared
+// with each section), all of one length.
+func hostileListing(n int) string {
+	var text strings.Builder
+	text.WriteString("[FetchTasks]\n")
+	for i := range n {
+		fmt.Fprintf(&text, "%d=Tqqqq%06d\n", i, i)
+	}
+	for i := range n {
+		fmt.Fprintf(&text, "[Szzzz%06d]\n", i)
+	}
+	return text.String()
+}
+
+// TestListedWithoutSectionIsNotQuadratic: the "did you mean" check of the
+// tasks [FetchTasks] lists without a section compared each such task with
+// every section no task lists: 3,000 of each (83 KB) took 0.5 to 0.9 s,
+// a 1 MiB request's fragment about 75 s. Doubling both now at most
+// doubles the work. The work is counted in allocations (each comparison
+// allocated), which are deterministic where time is not: with a product,
+// doubling n made four times as many.
+func TestListedWithoutSectionIsNotQuadratic(t *testing.T) {
+	allocs := func(n int) float64 {
+		text := []byte(hostileListing(n))
+		return testing.AllocsPerRun(1, func() {
+			_, err := Parse("x.cfg", text, testTaskKeys)
+			require.NoError(t, err)
+		})
+	}
+	small, large := allocs(500), allocs(1000)
+	t.Logf("allocations: %.0f for 500 tasks and sections, %.0f for 1000", small, large)
+	require.Less(t, large, 2.5*small, "doubling the tasks and sections multiplied the allocations by %.1f", large/small)
+}
+
+// TestNearIndexIsClosest: within its budget, the index that
+// listedWithoutSection uses finds what Closest finds (the nearest
+// candidate, the first on a tie, case-insensitive), over random names of
+// a small alphabet (so many are within two edits of each other) and of
+// several lengths; and a typo among many tasks and sections is still
+// refused with its hint.
+func TestNearIndexIsClosest(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(5, 6))
+	name := func() string {
+		b := make([]byte, 1+r.IntN(7))
+		for i := range b {
+			b[i] = "abAB√"[r.IntN(5)]
+		}
+		return string(b)
+	}
+	for range 300 {
+		candidates := make([]string, r.IntN(30))
+		for i := range candidates {
+			candidates[i] = name()
+		}
+		x := newNearIndex(candidates, nearBudget)
+		for range 20 {
+			w := name()
+			require.Equal(t, Closest(w, candidates), x.closest(w), "%q in %q", w, candidates)
+		}
+	}
+	require.Empty(t, newNearIndex([]string{"Server"}, 5*len("Servr")).closest("Servr"), "beyond the budget")
+	require.Equal(t, "Server", newNearIndex([]string{"Server"}, 5*(len("Servr")+1)).closest("Servr"))
+
+	var text strings.Builder
+	text.WriteString("[FetchTasks]\n")
+	for i := range 300 {
+		fmt.Fprintf(&text, "%d=Task%d\n", i, i)
+	}
+	fmt.Fprintf(&text, "300=Docs\n")
+	for i := range 300 {
+		fmt.Fprintf(&text, "[Task%d]\n[Other%d]\n", i, i)
+	}
+	text.WriteString("[Dcos]\n")
+	_, err := Parse("c.cfg", []byte(text.String()), testTaskKeys)
+	require.ErrorContains(t, err, "task Docs has no section [Docs] (did you mean [Dcos]?)")
+}
+
+// BenchmarkHostileListing reads hostileListing's text: 3,000 listed tasks
+// without sections beside 3,000 unlisted sections (83 KB), and 38,000 of
+// each (about 1 MiB, a request's fragment).
+func BenchmarkHostileListing(b *testing.B) {
+	for _, n := range []int{3000, 38000} {
+		text := []byte(hostileListing(n))
+		b.Run(fmt.Sprintf("%d bytes", len(text)), func(b *testing.B) {
+			b.SetBytes(int64(len(text)))
+			for b.Loop() {
+				if _, err := Parse("x.cfg", text, testTaskKeys); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

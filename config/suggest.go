@@ -22,6 +22,73 @@ func Closest(word string, candidates []string) string {
 	return best
 }
 
+// nearIndex answers Closest for many words against the same candidates
+// with a bounded amount of work, where calling Closest for each word costs
+// the product of their numbers: a request's Config fragment may list
+// thousands of tasks without sections and hold thousands of unlisted
+// sections (listedWithoutSection). Candidates are grouped by length, so a
+// word is compared only with those of its length give or take two (the
+// others are more than two edits away), and the comparisons together may
+// cost at most budget cells of the distance table (editDistanceAtMost
+// computes five per letter of the word); once it is spent, closest finds
+// nothing more. Within the budget, closest(w) is Closest(w, candidates).
+type nearIndex struct {
+	candidates []string
+	lower      [][]rune      // candidates[i], lower case
+	byLen      map[int][]int // indices of the candidates of each length, ascending
+	budget     int           // cells of the distance table left to compute
+}
+
+// nearBudget is the work nearIndex allows a configuration text: 1<<20
+// cells, a few milliseconds. An ordinary file (a typo in a task's name
+// among a few hundred sections) spends a few thousand.
+const nearBudget = 1 << 20
+
+func newNearIndex(candidates []string, budget int) *nearIndex {
+	x := &nearIndex{candidates: candidates, lower: make([][]rune, len(candidates)), byLen: map[int][]int{}, budget: budget}
+	for i, c := range candidates {
+		x.lower[i] = []rune(strings.ToLower(c))
+		x.byLen[len(x.lower[i])] = append(x.byLen[len(x.lower[i])], i)
+	}
+	return x
+}
+
+// closest is Closest(word, x.candidates) while the budget lasts: the
+// candidate nearest to word, the first of them on a tie, or "".
+func (x *nearIndex) closest(word string) string {
+	lw := strings.ToLower(word)
+	w := []rune(lw)
+	cost := 5 * (len(w) + 1)
+	best, bestD := -1, -1
+	for l := len(w) - 2; l <= len(w)+2; l++ {
+		for _, i := range x.byLen[l] {
+			if best >= 0 && i > best && bestD == 0 {
+				break
+			}
+			if x.budget < cost {
+				x.budget = 0
+				return x.pick(best)
+			}
+			x.budget -= cost
+			d := editDistanceAtMost(w, x.lower[i], 2)
+			if d != 0 && (d > 2 || 2*d >= len(lw)) {
+				continue
+			}
+			if best < 0 || d < bestD || (d == bestD && i < best) {
+				best, bestD = i, d
+			}
+		}
+	}
+	return x.pick(best)
+}
+
+func (x *nearIndex) pick(i int) string {
+	if i < 0 {
+		return ""
+	}
+	return x.candidates[i]
+}
+
 // editDistance is the Damerau-Levenshtein distance (optimal string
 // alignment): insertions, deletions, substitutions and swaps of two
 // neighbouring letters each count one.
