@@ -537,7 +537,11 @@ func (m *cmanager) slotFreed(ctx actor.Context, id uuid.UUID) {
 		m.drop(ctx, e)
 		return
 	}
-	if len(e.excl) > 0 && !m.released {
+	// While shutting down its tasks are freed by the release, which
+	// hands the action back queued: a write here would carry the Stopped
+	// the shutdown left in memory, and the action would be handed back
+	// ended (its row no longer running, the release leaves it so).
+	if len(e.excl) > 0 && !m.released && !m.shutting {
 		e.release = true
 		m.write(e, nil)
 	}

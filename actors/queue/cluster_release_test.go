@@ -1,0 +1,73 @@
+package queue
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/fetch/fetchtest"
+	"github.com/connectorhq/connector/internal/pgtest"
+	"github.com/connectorhq/connector/internal/testwait"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store/pgstore"
+)
+
+// exclFetchRepo is fetchtest's repository whose SYNCHRONIZE holds its
+// tasks exclusively, as the HTTP connector's does.
+type exclFetchRepo struct{ *fetchtest.Repo }
+
+func (exclFetchRepo) Exclusive(fa string) bool { return fa == "SYNCHRONIZE" }
+
+// A node that stops cleanly hands its running actions back, queued again
+// for the other nodes. One that held its tasks exclusively (a
+// Synchronize) was handed back Stopped: its worker's exit freed its tasks
+// with a write of the record as the shutdown had left it in memory
+// (Stopped), and the release, which queues again only the rows that say
+// they run, left it so. Nobody asked for that Stop.
+func TestClusterShutdownHandsBackAnExclusiveActionQueued(t *testing.T) {
+	pg := pgtest.StartT(t, pgtest.Options{})
+	db, err := pgstore.Open(context.Background(), pgstore.Config{URL: pg.DatabaseT(t), Node: "n1"})
+	require.NoError(t, err)
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sys := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
+	t.Cleanup(sys.Shutdown)
+	mem := &soloMember{id: "n1", addr: sys.Address(), lease: 4 * time.Minute}
+	repo := &fetchtest.Repo{}
+	q, err := StartCluster(sys, Config{Name: "fetch", Repository: exclFetchRepo{repo}, MaximumThreads: 2, TokenHost: "127.0.0.1", TokenPort: 7000,
+		AskTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Logger: discard}, db, mem)
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
+		Params: messages.Params{{Name: "Mode", Value: "block"}, {Name: "TaskSections", Value: "MYTASK"}}})
+	require.NoError(t, err)
+	_, id, err := messages.ParseToken(tok)
+	require.NoError(t, err)
+	testwait.For(t, 30*time.Second, func() bool {
+		st, err := q.Status(ctx, tok)
+		require.NoError(t, err)
+		return st.State == messages.State_STATE_PROCESSING
+	}, "the action runs")
+
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	require.NoError(t, q.Shutdown(sctx))
+	repo.ReleaseAll()
+
+	row, ok, err := db.Action(ctx, "fetch", id.String())
+	require.NoError(t, err)
+	require.True(t, ok)
+	st := row.Record.GetStatus()
+	require.Equal(t, messages.State_STATE_QUEUED, st.GetState(), "handed back queued for the other nodes, not ended")
+	require.False(t, st.GetRunning())
+	require.EqualValues(t, 1, st.GetRestarts())
+	require.Empty(t, row.Owner, "nobody owns it: the others take it")
+	require.NoError(t, db.Close())
+}
