@@ -500,6 +500,18 @@ func (m *cmanager) claimedDone(ctx actor.Context, op *cOp, err error) {
 			}
 			continue
 		}
+		if m.shutting {
+			// The node began to stop while the claim was in flight:
+			// nothing more starts here (its shutdown stopped the
+			// workers it had; one started now would run on, and the
+			// shutdown wait for it). The release hands the action
+			// back queued, as any that ran here. Its previous owner
+			// retires its actor all the same.
+			if moved {
+				ctx.Send(actor.NewPID(c.PrevAddr, m.name), &messages.ActionMoved{Id: id[:], Epoch: c.Epoch})
+			}
+			continue
+		}
 		e := m.entries[id]
 		if e == nil || e.retired {
 			if e != nil {

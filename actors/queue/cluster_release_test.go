@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,4 +72,89 @@ func TestClusterShutdownHandsBackAnExclusiveActionQueued(t *testing.T) {
 	require.EqualValues(t, 1, st.GetRestarts())
 	require.Empty(t, row.Owner, "nobody owns it: the others take it")
 	require.NoError(t, db.Close())
+}
+
+// heldCommit holds the store's next commit, while armed, until released:
+// entered is closed when one waits.
+type heldCommit struct {
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (h *heldCommit) Write() error  { return nil }
+func (h *heldCommit) Synced() error { return nil }
+func (h *heldCommit) Commit() error {
+	if h.armed.Load() {
+		h.once.Do(func() { close(h.entered) })
+		<-h.release
+	}
+	return nil
+}
+
+// A claim in flight when the node begins to stop (it rode the commit of a
+// submission) started the actions it took on a node that was leaving:
+// nobody told their workers to stop, so the shutdown waited for them to
+// end (a crawl: until its deadline), and the node left without handing
+// its actions back. A claim that comes back once the node is stopping
+// starts nothing: the release hands its actions back queued.
+func TestClusterClaimDuringShutdownStartsNothing(t *testing.T) {
+	pg := pgtest.StartT(t, pgtest.Options{})
+	held := &heldCommit{entered: make(chan struct{}), release: make(chan struct{})}
+	db, err := pgstore.Open(context.Background(), pgstore.Config{URL: pg.DatabaseT(t), Node: "n1", Faults: held})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sys := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
+	t.Cleanup(sys.Shutdown)
+	mem := &soloMember{id: "n1", addr: sys.Address(), lease: 4 * time.Minute}
+	repo := &fetchtest.Repo{}
+	t.Cleanup(repo.ReleaseAll)
+	q, err := StartCluster(sys, Config{Name: "fetch", Repository: repo, MaximumThreads: 2, TokenHost: "127.0.0.1", TokenPort: 7000,
+		AskTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Logger: discard}, db, mem)
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	// The submission's commit, with the claim that rides it, is held.
+	held.armed.Store(true)
+	type submitted struct {
+		tok string
+		err error
+	}
+	got := make(chan submitted, 1)
+	go func() {
+		tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
+			Params: messages.Params{{Name: "Mode", Value: "block"}}})
+		got <- submitted{tok, err}
+	}()
+	select {
+	case <-held.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the submission's commit did not start")
+	}
+
+	// The node begins to stop (a reply after it says the QueueManager
+	// has handled it), then the commit and its claim come back.
+	stopped := sys.Root.RequestFuture(q.pid, &beginShutdown{}, 15*time.Second)
+	_, err = q.ThreadStatus(ctx)
+	require.NoError(t, err)
+	held.armed.Store(false)
+	close(held.release)
+	s := <-got
+	require.NoError(t, s.err)
+	_, id, err := messages.ParseToken(s.tok)
+	require.NoError(t, err)
+
+	_, err = stopped.Result()
+	require.NoError(t, err, "the shutdown waited for a worker nobody stopped")
+	require.NoError(t, sys.Root.StopFuture(q.pid).Wait())
+	row, ok, err := db.Action(ctx, "fetch", id.String())
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, messages.State_STATE_QUEUED, row.Record.GetStatus().GetState(), "handed back queued")
+	require.False(t, row.Record.GetStatus().GetRunning())
+	require.Empty(t, row.Owner, "nobody owns it: the others take it")
 }
