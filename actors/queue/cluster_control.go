@@ -138,6 +138,7 @@ func StartCluster(sys *actor.ActorSystem, cfg Config, db *pgstore.Store, mem Mem
 	mem.OnLeft(func(ids []string) { sys.Root.Send(pid, &cAdopt{dead: ids}) })
 	q := &ClusterQueue{cfg: cfg, sys: sys, pid: pid, name: name, prefix: pid.Id + "/", upper: strings.ToUpper(cfg.Name),
 		replies: newReplies(sys, 1024), db: db, mem: mem}
+	q.replies.stopped = m.stopped
 	return q, nil
 }
 

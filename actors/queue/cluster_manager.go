@@ -203,6 +203,12 @@ type cmanager struct {
 	// no sooner than this (they go before the pending commit: retried at
 	// once, a failing one held every commit off).
 	takeoverAt time.Time
+	// stopped is closed once the QueueManager has stopped
+	// (replies.stopped): a change asked of this node's own task actor
+	// waits for its answer without a timeout, and the answer of a commit
+	// in flight when the QueueManager stops (its shutdown out of time)
+	// never comes.
+	stopped chan struct{}
 }
 
 // movedNotice is an ActionMoved that found no actor: the claimer's epoch,
@@ -218,6 +224,7 @@ func newClusterManager(cfg Config, sh *shared, root *actor.RootContext, db *pgst
 		node: mem.ID(), addr: mem.Addr(), name: name,
 		entries: make(map[uuid.UUID]*centry), byPID: make(map[string]uuid.UUID),
 		threads: make([]*centry, cfg.MaximumThreads), stopHeld: make(map[uuid.UUID]time.Time),
+		stopped: make(chan struct{}),
 	}
 	// The producer hands protoactor the task spawn has initialised
 	// (m.spawning), so that the task has its identity before protoactor
@@ -330,6 +337,13 @@ func (m *cmanager) receive(ctx actor.Context) {
 			m.tickStop = nil
 		}
 		m.stopPipeline()
+	case *actor.Stopped:
+		// Requests without a timeout stop waiting (replies.stopped).
+		select {
+		case <-m.stopped:
+		default:
+			close(m.stopped)
+		}
 	}
 }
 

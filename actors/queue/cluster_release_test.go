@@ -158,3 +158,68 @@ func TestClusterClaimDuringShutdownStartsNothing(t *testing.T) {
 	require.False(t, row.Record.GetStatus().GetRunning())
 	require.Empty(t, row.Owner, "nobody owns it: the others take it")
 }
+
+// A change asked of this node's own task actor waits without a timeout
+// for its answer, which comes once the change is in the shared store. A
+// node whose QueueManager stopped with that commit in flight (its
+// shutdown ran out of time while PostgreSQL did not answer) dropped the
+// answer: the request waited for ever. As in process, it ends once the
+// QueueManager has stopped.
+func TestClusterChangeEndsWhenTheQueueStopsBeforeItsCommit(t *testing.T) {
+	pg := pgtest.StartT(t, pgtest.Options{})
+	held := &heldCommit{entered: make(chan struct{}), release: make(chan struct{})}
+	db, err := pgstore.Open(context.Background(), pgstore.Config{URL: pg.DatabaseT(t), Node: "n1", Faults: held})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sys := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
+	t.Cleanup(sys.Shutdown)
+	mem := &soloMember{id: "n1", addr: sys.Address(), lease: 4 * time.Minute}
+	repo := &fetchtest.Repo{}
+	t.Cleanup(repo.ReleaseAll)
+	q, err := StartCluster(sys, Config{Name: "fetch", Repository: repo, MaximumThreads: 2, TokenHost: "127.0.0.1", TokenPort: 7000,
+		AskTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Logger: discard}, db, mem)
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	// A queued action (the queue is paused: nothing claims it).
+	_, err = q.Pause(ctx)
+	require.NoError(t, err)
+	tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
+		Params: messages.Params{{Name: "Mode", Value: "block"}}})
+	require.NoError(t, err)
+
+	// Its Cancel's commit is held.
+	held.armed.Store(true)
+	cancelled := make(chan error, 1)
+	go func() {
+		_, err := q.Cancel(ctx, tok)
+		cancelled <- err
+	}()
+	select {
+	case <-held.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the Cancel's commit did not start")
+	}
+
+	// The QueueManager stops meanwhile (a shutdown out of time stops it
+	// so); it waits for the commit in flight, which then comes back.
+	stopped := make(chan error, 1)
+	go func() { stopped <- sys.Root.StopFuture(q.pid).Wait() }()
+	testwait.For(t, 30*time.Second, func() bool {
+		_, err := sys.Root.RequestFuture(q.pid, &messages.ThreadStatusRequest{}, 100*time.Millisecond).Result()
+		return err != nil
+	}, "the QueueManager is stopping")
+	held.armed.Store(false)
+	close(held.release)
+	require.NoError(t, <-stopped)
+
+	select {
+	case err := <-cancelled:
+		require.ErrorIs(t, err, messages.ErrShuttingDown)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the Cancel still waits, its QueueManager stopped")
+	}
+}

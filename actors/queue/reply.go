@@ -35,15 +35,18 @@ import (
 type replies struct {
 	sys  *actor.ActorSystem
 	free chan *replier
-	// stopped is closed once the QueueManager has stopped (nil: never,
-	// as for the cluster queue, whose waits are bounded). A request
+	// stopped is closed once the QueueManager has stopped (nil: never),
+	// in process as in a cluster, where a change asked of the node's own
+	// task actor waits without a timeout too. A request
 	// without a timeout waits for its reply or for it: protoactor drops,
 	// without a reply, the user messages still in a stopping actor's
 	// mailbox when it stops (the QueueManager's, and those of the task
 	// actors it stops), so a change racing the queue's shutdown could
 	// otherwise wait forever. Every reply is sent before the
 	// QueueManager stops (it stops after its task actors, and answers what
-	// it holds when it stops its writer), so none can come after.
+	// it holds when it stops its writer), so none can come after. (The
+	// cluster QueueManager drops the answers of a commit that was in
+	// flight when it stopped: they end here, as not answered.)
 	stopped <-chan struct{}
 }
 
