@@ -687,6 +687,8 @@ func (c *ownedCols) queue(b *pgx.Batch, queue, node string) {
 // (collectRows): Damaged set, damagedView's record, nothing logged; so
 // GetStatus by token and a list answer the same for it.
 func (s *Store) Action(ctx context.Context, queue, id string) (Row, bool, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	what := "read from " + queue
 	if err := s.usable(what, false); err != nil {
 		return Row{}, false, err
@@ -886,6 +888,8 @@ func (s *Store) Orphaned(ctx context.Context, queue string, live []string, grace
 
 // HasUnowned reports whether queue has actions no node owns.
 func (s *Store) HasUnowned(ctx context.Context, queue string) (bool, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var ok bool
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM connector_actions WHERE queue = $1 AND owner = '')`, []byte(queue)).Scan(&ok)
 	if err != nil {
@@ -948,6 +952,8 @@ func (s *Store) Release(ctx context.Context, queue, node string, fix func(*messa
 
 // SetPaused sets queue's cluster-wide pause flag.
 func (s *Store) SetPaused(ctx context.Context, queue string, paused bool) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	what := "pause " + queue
 	if err := s.usable(what, true); err != nil {
 		return err
@@ -962,6 +968,8 @@ func (s *Store) SetPaused(ctx context.Context, queue string, paused bool) error 
 // Counts returns how many actions of queue are in each state (waiting:
 // Queued, or Paused without a worker), and the pause flag.
 func (s *Store) Counts(ctx context.Context, queue string) (byState [8]uint64, waiting uint64, paused bool, err error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	what := "count actions of " + queue
 	if err := s.usable(what, false); err != nil {
 		return byState, 0, false, err
@@ -1049,6 +1057,8 @@ func (s *Store) Retain(ctx context.Context, queue string, keep int, endedBeforeM
 // List returns the ids of queue's actions that f selects, in f's order,
 // with its paging, as the in-process queue's List does.
 func (s *Store) List(ctx context.Context, queue string, f *messages.ListActions) ([]string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	rows, err := s.listQuery(ctx, queue, f, "id")
 	if err != nil {
 		return nil, err
@@ -1067,6 +1077,8 @@ func (s *Store) List(ctx context.Context, queue string, f *messages.ListActions)
 // ListRows is List with each action's row (owner and record). A row
 // whose record does not decode is listed with Damaged set (collectRows).
 func (s *Store) ListRows(ctx context.Context, queue string, f *messages.ListActions) ([]Row, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	rows, err := s.listQuery(ctx, queue, f, rowCols)
 	if err != nil {
 		return nil, err
@@ -1147,6 +1159,8 @@ func (s *Store) listQuery(ctx context.Context, queue string, f *messages.ListAct
 
 // Threads returns the MaximumThreads of the given nodes, added up.
 func (s *Store) Threads(ctx context.Context, nodes []string) (int, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var n int
 	if err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(max_threads), 0) FROM connector_nodes WHERE id = ANY($1) AND NOT dead`, nodes).Scan(&n); err != nil {
 		return 0, s.fail("count threads", err)
@@ -1156,6 +1170,8 @@ func (s *Store) Threads(ctx context.Context, nodes []string) (int, error) {
 
 // NodeAlive reports whether node is a live member (not declared dead).
 func (s *Store) NodeAlive(ctx context.Context, node string) (bool, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var dead bool
 	err := s.pool.QueryRow(ctx, `SELECT dead FROM connector_nodes WHERE id = $1`, node).Scan(&dead)
 	if err == pgx.ErrNoRows {

@@ -460,6 +460,14 @@ func (s *Store) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.cfg.Timeout)
 }
 
+// bound is ctx with the store's deadline (Timeout) unless its own comes
+// first: a call given a context that never ends (an ACI request's) must
+// not wait for ever on a database that does not answer (its host frozen
+// or cut off: the connection stays open, nothing comes back).
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.Timeout)
+}
+
 // errDamaged is store.ErrCorrupt as this store says it: errors.Is(err,
 // store.ErrCorrupt) holds, as for the embedded store, but its text says
 // that data in the shared database is damaged, not a file (ErrCorrupt's
