@@ -1,12 +1,7 @@
 package queue
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,16 +30,10 @@ func TestClusterReadsEndWhilePostgreSQLDoesNotAnswer(t *testing.T) {
 	require.NoError(t, err)
 	unknown := messages.NewToken("127.0.0.1", 7000, "FETCH", uuid.Must(uuid.NewV7()))
 
-	// PostgreSQL's processes stop (the postmaster and its children, each
-	// in a session of its own), and go on when the test ends.
-	procs := pgProcesses(t, pg.PID())
-	signalAll := func(sig syscall.Signal) {
-		for _, pid := range procs {
-			_ = syscall.Kill(pid, sig)
-		}
-	}
-	signalAll(syscall.SIGSTOP)
-	t.Cleanup(func() { signalAll(syscall.SIGCONT) })
+	// PostgreSQL stops (as a frozen host: its connections stay open), and
+	// goes on when the test ends.
+	require.NoError(t, pg.Signal(syscall.SIGSTOP))
+	t.Cleanup(func() { _ = pg.Signal(syscall.SIGCONT) })
 
 	for name, call := range map[string]func() error{
 		"Status":      func() error { _, err := q.Status(ctx, unknown); return err },
@@ -61,28 +50,4 @@ func TestClusterReadsEndWhilePostgreSQLDoesNotAnswer(t *testing.T) {
 			t.Fatalf("%s still waits for PostgreSQL", name)
 		}
 	}
-}
-
-// pgProcesses is the postmaster pid and its children.
-func pgProcesses(t *testing.T, pid int) []int {
-	t.Helper()
-	out := []int{pid}
-	dirs, err := os.ReadDir("/proc")
-	require.NoError(t, err)
-	for _, d := range dirs {
-		child, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces.
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			out = append(out, child)
-		}
-	}
-	return out
 }

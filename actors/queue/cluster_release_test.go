@@ -12,10 +12,12 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/fetch/fetchtest"
 	"github.com/connectorhq/connector/internal/pgtest"
 	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
 	"github.com/connectorhq/connector/store/pgstore"
 )
 
@@ -32,19 +34,8 @@ func (exclFetchRepo) Exclusive(fa string) bool { return fa == "SYNCHRONIZE" }
 // (Stopped), and the release, which queues again only the rows that say
 // they run, left it so. Nobody asked for that Stop.
 func TestClusterShutdownHandsBackAnExclusiveActionQueued(t *testing.T) {
-	pg := pgtest.StartT(t, pgtest.Options{})
-	db, err := pgstore.Open(context.Background(), pgstore.Config{URL: pg.DatabaseT(t), Node: "n1"})
-	require.NoError(t, err)
-	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sys := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
-		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
-	t.Cleanup(sys.Shutdown)
-	mem := &soloMember{id: "n1", addr: sys.Address(), lease: 4 * time.Minute}
 	repo := &fetchtest.Repo{}
-	q, err := StartCluster(sys, Config{Name: "fetch", Repository: exclFetchRepo{repo}, MaximumThreads: 2, TokenHost: "127.0.0.1", TokenPort: 7000,
-		AskTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Logger: discard}, db, mem)
-	require.NoError(t, err)
+	q, db := startBareNode(t, exclFetchRepo{repo}, nil)
 	ctx := context.Background()
 
 	tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
@@ -71,7 +62,6 @@ func TestClusterShutdownHandsBackAnExclusiveActionQueued(t *testing.T) {
 	require.False(t, st.GetRunning())
 	require.EqualValues(t, 1, st.GetRestarts())
 	require.Empty(t, row.Owner, "nobody owns it: the others take it")
-	require.NoError(t, db.Close())
 }
 
 // heldCommit holds the store's next commit, while armed, until released:
@@ -100,22 +90,11 @@ func (h *heldCommit) Commit() error {
 // its actions back. A claim that comes back once the node is stopping
 // starts nothing: the release hands its actions back queued.
 func TestClusterClaimDuringShutdownStartsNothing(t *testing.T) {
-	pg := pgtest.StartT(t, pgtest.Options{})
 	held := &heldCommit{entered: make(chan struct{}), release: make(chan struct{})}
-	db, err := pgstore.Open(context.Background(), pgstore.Config{URL: pg.DatabaseT(t), Node: "n1", Faults: held})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sys := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
-		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
-	t.Cleanup(sys.Shutdown)
-	mem := &soloMember{id: "n1", addr: sys.Address(), lease: 4 * time.Minute}
 	repo := &fetchtest.Repo{}
 	t.Cleanup(repo.ReleaseAll)
-	q, err := StartCluster(sys, Config{Name: "fetch", Repository: repo, MaximumThreads: 2, TokenHost: "127.0.0.1", TokenPort: 7000,
-		AskTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Logger: discard}, db, mem)
-	require.NoError(t, err)
+	q, db := startBareNode(t, repo, held)
+	sys := q.sys
 	ctx := context.Background()
 
 	// The submission's commit, with the claim that rides it, is held.
@@ -139,7 +118,7 @@ func TestClusterClaimDuringShutdownStartsNothing(t *testing.T) {
 	// The node begins to stop (a reply after it says the QueueManager
 	// has handled it), then the commit and its claim come back.
 	stopped := sys.Root.RequestFuture(q.pid, &beginShutdown{}, 15*time.Second)
-	_, err = q.ThreadStatus(ctx)
+	_, err := q.ThreadStatus(ctx)
 	require.NoError(t, err)
 	held.armed.Store(false)
 	close(held.release)
@@ -166,26 +145,15 @@ func TestClusterClaimDuringShutdownStartsNothing(t *testing.T) {
 // answer: the request waited for ever. As in process, it ends once the
 // QueueManager has stopped.
 func TestClusterChangeEndsWhenTheQueueStopsBeforeItsCommit(t *testing.T) {
-	pg := pgtest.StartT(t, pgtest.Options{})
 	held := &heldCommit{entered: make(chan struct{}), release: make(chan struct{})}
-	db, err := pgstore.Open(context.Background(), pgstore.Config{URL: pg.DatabaseT(t), Node: "n1", Faults: held})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sys := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
-		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
-	t.Cleanup(sys.Shutdown)
-	mem := &soloMember{id: "n1", addr: sys.Address(), lease: 4 * time.Minute}
 	repo := &fetchtest.Repo{}
 	t.Cleanup(repo.ReleaseAll)
-	q, err := StartCluster(sys, Config{Name: "fetch", Repository: repo, MaximumThreads: 2, TokenHost: "127.0.0.1", TokenPort: 7000,
-		AskTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Logger: discard}, db, mem)
-	require.NoError(t, err)
+	q, _ := startBareNode(t, repo, held)
+	sys := q.sys
 	ctx := context.Background()
 
 	// A queued action (the queue is paused: nothing claims it).
-	_, err = q.Pause(ctx)
+	_, err := q.Pause(ctx)
 	require.NoError(t, err)
 	tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
 		Params: messages.Params{{Name: "Mode", Value: "block"}}})
@@ -222,4 +190,26 @@ func TestClusterChangeEndsWhenTheQueueStopsBeforeItsCommit(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the Cancel still waits, its QueueManager stopped")
 	}
+}
+
+// startBareNode starts node n1 of a one-node cluster on a database of its
+// own (faults, when given, injected into its store), as startSoloCluster
+// does, but leaves its shutdown to the test: its actor system and store
+// are closed when the test ends.
+func startBareNode(t *testing.T, repo fetch.Repository, faults store.FaultInjector) (*ClusterQueue, *pgstore.Store) {
+	t.Helper()
+	pg := pgtest.StartT(t, pgtest.Options{})
+	db, err := pgstore.Open(context.Background(), pgstore.Config{URL: pg.DatabaseT(t), Node: "n1", Faults: faults})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sys := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
+	t.Cleanup(sys.Shutdown)
+	mem := &soloMember{id: "n1", addr: sys.Address(), lease: 4 * time.Minute}
+	q, err := StartCluster(sys, Config{Name: "fetch", Repository: repo, MaximumThreads: 2, TokenHost: "127.0.0.1", TokenPort: 7000,
+		AskTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Logger: discard}, db, mem)
+	require.NoError(t, err)
+	return q, db
 }

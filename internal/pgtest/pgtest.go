@@ -402,6 +402,44 @@ func (s *Server) PID() int {
 	return s.cmd.Process.Pid
 }
 
+// Signal sends sig to the postmaster and to each of its children (every
+// backend is in a session of its own, so its process group is not
+// enough): SIGSTOP freezes the server as a frozen host would (its
+// connections stay open, nothing answers), SIGCONT lets it go on.
+func (s *Server) Signal(sig syscall.Signal) error {
+	pid := s.PID()
+	if pid == 0 {
+		return errors.New("pgtest: the server is not running")
+	}
+	pids := []int{pid}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return fmt.Errorf("pgtest: %w", err)
+	}
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces.
+		stat := string(b)
+		if f := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:]); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			pids = append(pids, child)
+		}
+	}
+	var errs []error
+	for _, p := range pids {
+		if err := syscall.Kill(p, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // CreateDatabase creates database name and returns its URL.
 func (s *Server) CreateDatabase(name string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
