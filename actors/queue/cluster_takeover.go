@@ -182,7 +182,24 @@ func (m *cmanager) retained(ctx actor.Context, op *cOp, err error) {
 	}
 	for owner, ids := range byOwner {
 		if addr, ok := m.mem.Member(owner); ok {
-			ctx.Send(actor.NewPID(addr, m.name), &messages.ActionsRemoved{Ids: ids})
+			to := actor.NewPID(addr, m.name)
+			for len(ids) > 0 {
+				n := min(len(ids), removedPerNotice)
+				ctx.Send(to, &messages.ActionsRemoved{Ids: ids[:n:n]})
+				ids = ids[n:]
+			}
 		}
 	}
 }
+
+// removedPerNotice bounds the ids of one ActionsRemoved. A retention pass
+// removes any number of actions (pgstore's Retain has no limit), and the
+// notice of all of one owner's went in one message: from about 230,000
+// ids on it was larger than the 4 MB a gRPC server accepts, remoting
+// could not send it, and the owner kept the task actors of those actions
+// for good (its reconciliation checks only actions that have not ended).
+// Remoting also packs up to 1000 queued messages into one gRPC message
+// (EndpointWriterBatchSize), so a notice is kept small enough that a
+// batch of them still fits: 128 ids are about 2.3 KB on the wire, and
+// 1000 notices about 2.3 MB. A variable so that tests can lower it.
+var removedPerNotice = 128
