@@ -253,8 +253,20 @@ func (m *cmanager) Receive(ctx actor.Context) {
 func (m *cmanager) receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *messages.SubmitAction:
+		if why := malformedSubmit(msg); why != "" {
+			m.sh.log.Warn("refused a malformed submission", "why", why, "sender", ctx.Sender())
+			ctx.Respond(&messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INVALID_PARAM, Message: "malformed SubmitAction: " + why})
+			return
+		}
 		m.submit(ctx, msg)
 	case *messages.TaskChanged:
+		if why := malformedChange(msg); why != "" {
+			m.sh.log.Warn("ignored a malformed report of a task actor", "why", why, "sender", ctx.Sender())
+			for _, to := range msg.ReplyTo {
+				ctx.Send(to, &messages.ActionReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: "malformed TaskChanged: " + why})
+			}
+			return
+		}
 		m.changed(ctx, msg)
 	case *messages.SlotReleased:
 		if id, err := uuid.FromBytes(msg.Id); err == nil {
@@ -419,6 +431,39 @@ func (m *cmanager) tombstone(ctx actor.Context, msg *lookupTombstone) {
 	default:
 		ctx.Respond(tombstoneReply(msg.msg, m.tombstoneStatus(e)))
 	}
+}
+
+// Messages that may come from another node (protobuf, over remoting) are
+// checked for the fields the QueueManager needs before it handles them: a
+// SubmitAction without its spec panicked in submit (the requester got an
+// internal error about a nil pointer), and a TaskChanged without its
+// status would have written a record without one. The sender is told
+// what was wrong.
+
+// malformedSubmit says what a SubmitAction lacks, or "". Its spec has been
+// through admit on the node that sent it: admit never leaves its fetch
+// action or action empty.
+func malformedSubmit(msg *messages.SubmitAction) string {
+	switch {
+	case msg.Spec == nil:
+		return "no action spec"
+	case msg.Spec.FetchAction == "":
+		return "no fetch action"
+	case msg.Spec.Action == "":
+		return "no action"
+	}
+	return ""
+}
+
+// malformedChange says what a TaskChanged lacks, or "".
+func malformedChange(msg *messages.TaskChanged) string {
+	switch {
+	case len(msg.Id) != 16:
+		return fmt.Sprintf("an action id of %d bytes, not 16", len(msg.Id))
+	case msg.Status == nil:
+		return "no status"
+	}
+	return ""
 }
 
 // --- submissions -----------------------------------------------------------
