@@ -28,3 +28,19 @@ func For(t testing.TB, d time.Duration, cond func() bool, format string, args ..
 		time.Sleep(Interval)
 	}
 }
+
+// Recv returns what ch delivers, and fails t (naming what it waited for)
+// if nothing comes within d: for a reply asked on another goroutine (go
+// func() { ch <- ask() }()) that the test must see answered.
+func Recv[T any](t testing.TB, ch <-chan T, d time.Duration, format string, args ...any) T {
+	t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("waited %v for %s", d, fmt.Sprintf(format, args...))
+		panic("unreachable") // Fatalf does not return
+	}
+}

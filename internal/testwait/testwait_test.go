@@ -45,3 +45,18 @@ func TestForFailsAfterTheDeadlineNamingWhatItWaitedFor(t *testing.T) {
 	require.Equal(t, "the moon", f.msg)
 	require.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond)
 }
+
+func TestRecvReturnsWhatComes(t *testing.T) {
+	ch := make(chan int, 1)
+	go func() { ch <- 7 }()
+	require.Equal(t, 7, Recv(t, ch, 10*time.Second, "seven"))
+}
+
+func TestRecvFailsAfterTheDeadlineNamingWhatItWaitedFor(t *testing.T) {
+	f := &fakeT{}
+	func() {
+		defer func() { require.Equal(t, f, recover()) }()
+		Recv(f, make(chan int), 20*time.Millisecond, "the %s", "reply")
+	}()
+	require.Equal(t, "the reply", f.msg)
+}
