@@ -24,6 +24,7 @@ import (
 	"github.com/connectorhq/connector/cluster"
 	"github.com/connectorhq/connector/fetch/fetchtest"
 	"github.com/connectorhq/connector/internal/pgtest"
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store/pgstore"
 )
@@ -477,4 +478,51 @@ func TestClaimNoticeBeforeSubmitCommitKeepsNoStaleActor(t *testing.T) {
 	st, err := n1.q.Status(ctx, token)
 	require.NoError(t, err)
 	require.Equal(t, messages.State_STATE_FINISHED, st.State)
+}
+
+// A Duplicate is checked by the original's owner (admit: Validate and
+// Seal of the stored parameters, which may take long for a large Config
+// fragment) outside the action's task actor: while Validate is held, the
+// action still answers GetStatus and Stop asked from another node, and
+// the Duplicate, asked from that node too, brings the copy's token once
+// Validate returns. It used to be checked in the actor's Receive, so
+// both waited behind it.
+func TestDuplicateDoesNotBlockItsActionAcrossNodes(t *testing.T) {
+	c := newCluster(t, 2, 1)
+	gate := fetchtest.NewGate()
+	defer gate.Release()
+	c.repo.ValidateFunc = func(string, messages.Params) ([]string, error) {
+		gate.Hold()
+		return []string{fetchtest.Task}, nil
+	}
+	run, err := c.nodes[0].q.Submit(ctx, spec("block", 2))
+	require.NoError(t, err)
+	c.waitState(run, messages.State_STATE_PROCESSING)
+	asker := c.other(c.ownerOf(run))
+
+	gate.Arm()
+	type result struct {
+		r   *messages.ActionReply
+		err error
+	}
+	dup, stopped := make(chan result, 1), make(chan result, 1)
+	go func() { r, err := asker.q.Duplicate(ctx, run); dup <- result{r, err} }()
+	testwait.Recv(t, gate.Entered(), 30*time.Second, "the Duplicate to reach Validate")
+
+	st, err := asker.q.Status(ctx, run)
+	require.NoError(t, err, "GetStatus while a Duplicate is admitted")
+	require.Equal(t, messages.State_STATE_PROCESSING, st.State)
+	go func() { r, err := asker.q.Stop(ctx, run); stopped <- result{r, err} }()
+	s := testwait.Recv(t, stopped, 30*time.Second, "the answer to Stop while a Duplicate is admitted")
+	require.NoError(t, s.err)
+	require.Equal(t, messages.State_STATE_STOPPED, s.r.Status.State)
+
+	gate.Release()
+	d := testwait.Recv(t, dup, 30*time.Second, "the Duplicate's answer once Validate returned")
+	require.NoError(t, d.err)
+	require.NotEmpty(t, d.r.NewToken)
+	require.Equal(t, messages.State_STATE_STOPPED, d.r.Status.State)
+	c.waitState(d.r.NewToken, messages.State_STATE_PROCESSING)
+	c.repo.Release(d.r.NewToken)
+	c.waitState(d.r.NewToken, messages.State_STATE_FINISHED)
 }

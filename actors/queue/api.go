@@ -44,7 +44,10 @@ type API interface {
 	// Submit has returned.
 	Submit(ctx context.Context, spec *messages.ActionSpec) (token string, err error)
 	// Duplicate queues a copy of a queued or running action, validated
-	// as Submit validates, and returns the copy's reply (NewToken).
+	// as Submit validates, and returns the copy's reply (NewToken). The
+	// check runs outside the action's actor, which answers the action's
+	// other requests meanwhile; a Stop or Cancel of the original then
+	// does not withdraw the copy.
 	Duplicate(ctx context.Context, token string) (*messages.ActionReply, error)
 
 	Status(ctx context.Context, token string) (*messages.ActionStatus, error)

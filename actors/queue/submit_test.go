@@ -6,9 +6,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/fetch/fetchtest"
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -109,4 +112,105 @@ func TestFetchActionsReadOnce(t *testing.T) {
 	// ReleaseAll releases only the actions already waiting.
 	repo.Release(blocker)
 	b.waitState(t, blocker, messages.State_STATE_FINISHED)
+}
+
+// TestDuplicateDoesNotBlockItsAction: a Duplicate's admit (the
+// repository's Validate and Seal of the stored parameters, which may hold
+// a Config fragment of up to MaxRequestBytes) runs outside the task
+// actor's Receive, so while it runs the action still answers: GetStatus
+// and Stop of the action being duplicated are answered while Validate is
+// held. It used to run in Receive, so both waited behind it. Once Validate
+// returns, the Duplicate is answered as before: the copy's token, and the
+// original's status as it is then (Stopped).
+func TestDuplicateDoesNotBlockItsAction(t *testing.T) {
+	t.Parallel()
+	gate := fetchtest.NewGate()
+	defer gate.Release()
+	b := setup(t, func(c *Config) {
+		c.MaximumThreads = 1
+		c.Repository.(*testRepo).ValidateFunc = func(_ string, _ messages.Params) ([]string, error) {
+			gate.Hold()
+			return []string{"MYTASK"}, nil
+		}
+	})
+	ctx := context.Background()
+	run := b.submit(t, "block", 3)
+	b.waitState(t, run, messages.State_STATE_PROCESSING)
+
+	gate.Arm()
+	dup, stopped := make(chan askResult, 1), make(chan askResult, 1)
+	go func() { dup <- ask(b.q.Duplicate(ctx, run)) }()
+	testwait.Recv(t, gate.Entered(), 10*time.Second, "the Duplicate to reach Validate")
+
+	// Validate is held: the action still answers.
+	st, err := b.q.Status(ctx, run)
+	require.NoError(t, err, "GetStatus while a Duplicate is admitted")
+	require.Equal(t, messages.State_STATE_PROCESSING, st.State)
+	go func() { stopped <- ask(b.q.Stop(ctx, run)) }()
+	s := testwait.Recv(t, stopped, 10*time.Second, "the answer to Stop while a Duplicate is admitted")
+	require.NoError(t, s.err)
+	require.Equal(t, messages.State_STATE_STOPPED, s.r.Status.State)
+	select {
+	case d := <-dup:
+		t.Fatalf("the Duplicate was answered before Validate returned: %+v", d)
+	default:
+	}
+
+	gate.Release()
+	d := testwait.Recv(t, dup, 10*time.Second, "the Duplicate's answer once Validate returned")
+	require.NoError(t, d.err)
+	require.NotEmpty(t, d.r.NewToken)
+	require.NotEqual(t, run, d.r.NewToken)
+	require.Equal(t, messages.State_STATE_STOPPED, d.r.Status.State, "the original's status when the copy is queued")
+	cp, err := b.q.Status(ctx, d.r.NewToken)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, cp.Priority, "the copy keeps the original's priority")
+	b.repo.Release(d.r.NewToken)
+	b.waitState(t, d.r.NewToken, messages.State_STATE_FINISHED)
+}
+
+// askResult is an API request's outcome, for a request asked on another
+// goroutine.
+type askResult struct {
+	r   *messages.ActionReply
+	err error
+}
+
+func ask(r *messages.ActionReply, err error) askResult { return askResult{r, err} }
+
+// TestDuplicatePanicRefusesTheCopy: a panic in the repository's Validate
+// while a Duplicate's copy is checked (outside the task actor) is the
+// Duplicate's internal error; it neither crashes the process nor ends the
+// original, which runs on, and nothing is queued.
+func TestDuplicatePanicRefusesTheCopy(t *testing.T) {
+	t.Parallel()
+	var boom atomic.Bool
+	b := setup(t, func(c *Config) {
+		c.MaximumThreads = 1
+		c.Repository.(*testRepo).ValidateFunc = func(_ string, _ messages.Params) ([]string, error) {
+			if boom.Load() {
+				panic("validate exploded")
+			}
+			return []string{"MYTASK"}, nil
+		}
+	})
+	ctx := context.Background()
+	run := b.submit(t, "block", 0)
+	b.waitState(t, run, messages.State_STATE_PROCESSING)
+	boom.Store(true)
+	r, err := b.q.Duplicate(ctx, run)
+	require.ErrorIs(t, err, messages.ErrInternal)
+	require.ErrorContains(t, err, "validate exploded")
+	require.NotNil(t, r)
+	require.Empty(t, r.NewToken)
+	require.Equal(t, messages.State_STATE_PROCESSING, r.Status.State)
+	st, err := b.q.Status(ctx, run)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_PROCESSING, st.State, "the original runs on")
+	require.Empty(t, st.Error)
+	all, err := b.q.ListParams(ctx, 0, 0)
+	require.NoError(t, err)
+	require.Len(t, all, 1, "the copy is not queued")
+	b.repo.Release(run)
+	b.waitState(t, run, messages.State_STATE_FINISHED)
 }

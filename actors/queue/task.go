@@ -497,40 +497,80 @@ func (t *task) apply(ctx actor.Context, replyTo *actor.PID) {
 }
 
 // duplicate validates and submits a copy of this action to the queue and
-// answers with the new token. The QueueManager's reply comes back as a continuation on this
-// actor's goroutine; Receive never waits.
+// answers with the new token. Receive never waits: the copy is checked
+// (admit: the repository's Validate and Seal of the stored parameters,
+// which may hold a Config fragment of up to MaxRequestBytes and take a
+// minute) in a goroutine, which then submits it to the QueueManager; the
+// outcome comes back to a future whose continuation answers on this
+// actor's goroutine, so that GetStatus, Stop and the other controls of
+// this action are answered meanwhile. The copy is independent of this
+// action: a Stop or Cancel of this one while the copy is checked does not
+// withdraw it (its reply then shows this action's new status).
 func (t *task) duplicate(ctx actor.Context) {
 	if messages.Terminal(t.state) {
 		t.refuse(ctx, messages.ErrActionEnded, t.endedAs()+"; only queued and running actions can be duplicated")
 		return
 	}
 	// The copy is checked as every submission is (admit): the
-	// configuration may have changed since this action was queued.
-	spec, err := admit(t.sh.repo, t.sh.fetchActions, &messages.ActionSpec{
+	// configuration may have changed since this action was queued. The
+	// goroutine gets copies of what it reads; the parameters are never
+	// changed once queued (the worker shares them too).
+	sh, owner := t.sh, t.owner
+	orig := &messages.ActionSpec{
 		Action: t.spec.Action, FetchAction: t.spec.FetchAction, Params: t.spec.Params, Priority: t.priority,
 		Client: t.spec.Client, Role: t.spec.Role, // the original's submitter (docs/operations.md)
+	}
+	// No timeout: the goroutine always answers the future (a refusal, or
+	// the QueueManager's reply, which answers every submission: its token
+	// once on disk, or a refusal), and giving up before that could leave a
+	// copy queued whose token nobody was told.
+	root := ctx.ActorSystem().Root
+	f := actor.NewFuture(ctx.ActorSystem(), -1)
+	go admitCopy(sh, owner, orig, root, f.PID())
+	ctx.ReenterAfter(f, func(res any, err error) {
+		switch r := res.(type) {
+		case *copyRefused:
+			t.refuse(ctx, r.err, r.why)
+			return
+		case *messages.SubmitReply:
+			ctx.Respond(&messages.ActionReply{Status: t.status(), NewToken: r.Token, Code: r.Code, Message: r.Message})
+			return
+		}
+		if err == nil {
+			err = fmt.Errorf("unexpected reply %T", res)
+		}
+		ctx.Respond(&messages.ActionReply{Status: t.status(), Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: "duplicate: " + err.Error()})
 	})
+}
+
+// copyRefused is admitCopy's answer for a copy that is not queued: admit
+// refused it (err, as Submit would return it), or the repository
+// panicked. why is the reply's description (refuse). It never leaves the
+// node.
+type copyRefused struct {
+	err error
+	why string
+}
+
+// admitCopy runs a Duplicate's admit outside any actor (task.duplicate)
+// and submits the copy to the QueueManager owner, whose reply goes to
+// answer; a refusal goes there as a copyRefused. A panic in the
+// repository's Validate or Seal is the copy's refusal (an internal
+// error), not the original action's: it is logged with its stack.
+func admitCopy(sh *shared, owner *actor.PID, orig *messages.ActionSpec, root *actor.RootContext, answer *actor.PID) {
+	defer func() {
+		if r := recover(); r != nil {
+			sh.log.Error("duplicate: the repository panicked checking the copy", "fetch_action", orig.FetchAction,
+				"panic", r, "stack", string(debug.Stack()))
+			root.Send(answer, &copyRefused{err: messages.ErrInternal, why: fmt.Sprintf("duplicate: panic: %v", r)})
+		}
+	}()
+	spec, err := admit(sh.repo, sh.fetchActions, orig)
 	if err != nil {
-		t.refuse(ctx, err, err.Error())
+		root.Send(answer, &copyRefused{err: err, why: err.Error()})
 		return
 	}
-	// No timeout: the QueueManager answers every submission (its token
-	// once on disk, or a refusal), and giving up before that could leave
-	// a copy queued whose token nobody was told.
-	f := ctx.RequestFuture(t.owner, &messages.SubmitAction{Spec: spec}, -1)
-	ctx.ReenterAfter(f, func(res any, err error) {
-		reply := &messages.ActionReply{Status: t.status()}
-		switch r := res.(type) {
-		case *messages.SubmitReply:
-			reply.NewToken, reply.Code, reply.Message = r.Token, r.Code, r.Message
-		default:
-			if err == nil {
-				err = fmt.Errorf("unexpected reply %T", res)
-			}
-			reply.Code, reply.Message = messages.ErrorCode_ERROR_CODE_INTERNAL, "duplicate: "+err.Error()
-		}
-		ctx.Respond(reply)
-	})
+	root.RequestWithCustomSender(owner, &messages.SubmitAction{Spec: spec}, answer)
 }
 
 // endedAs says how the action ended, for the refusal of a control that
