@@ -76,7 +76,9 @@ type Page[T any] struct {
 // ends the walk with an error, after the items of the page that links to
 // it; so do maxEmptyPages pages in a row without items that each link to
 // a next one (ErrEmptyPages: endless distinct links would otherwise page
-// until the task is stopped).
+// until the task is stopped). A panic in get, which runs on a goroutine
+// of Walk's, is raised again on the caller's goroutine when its page is
+// reached (a page fetched ahead and not used drops it).
 func Walk[T any](ctx context.Context, c *Client, first string, get func(ctx context.Context, u string) (Page[T], error), each func(items []T) (stop bool, err error)) error {
 	seen := map[string]bool{}
 	check := func(u string) (string, error) {
@@ -95,14 +97,23 @@ func Walk[T any](ctx context.Context, c *Client, first string, get func(ctx cont
 		return abs.String(), nil
 	}
 	type fetched struct {
-		p   Page[T]
-		err error
+		p        Page[T]
+		err      error
+		panicked any // what get panicked with, raised again by the caller
 	}
 	fetch := func(ctx context.Context, u string) <-chan fetched {
 		ch := make(chan fetched, 1)
 		go func() {
+			// A panic here would end the process: it is raised again
+			// on Walk's goroutine (the action's worker, whose recovery
+			// makes it the action's Error).
+			defer func() {
+				if r := recover(); r != nil {
+					ch <- fetched{panicked: r}
+				}
+			}()
 			p, err := get(ctx, u)
-			ch <- fetched{p, err}
+			ch <- fetched{p: p, err: err}
 		}()
 		return ch
 	}
@@ -115,6 +126,9 @@ func Walk[T any](ctx context.Context, c *Client, first string, get func(ctx cont
 	for {
 		f := <-cur
 		curCancel() // its fetch is done: release its context
+		if f.panicked != nil {
+			panic(f.panicked)
+		}
 		if f.err != nil {
 			return f.err
 		}

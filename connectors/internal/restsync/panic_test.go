@@ -1,0 +1,40 @@
+package restsync
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// walkPanic runs Walk and returns what it panicked with on the calling
+// goroutine (nil if it did not).
+func walkPanic(ctx context.Context, c *Client, get func(context.Context, string) (Page[int], error)) (p any, err error) {
+	defer func() { p = recover() }()
+	err = Walk(ctx, c, "/p0", get, func([]int) (bool, error) { return false, nil })
+	return nil, err
+}
+
+// A panic in a page's get (a connector's decoding of the service's
+// answer), which Walk runs on a goroutine of its own, is raised again on
+// the goroutine that called Walk, where the worker's recovery makes it
+// the action's Error (docs/architecture.md), instead of ending the
+// process, server and every other action with it. Both the first page
+// and a page fetched ahead are covered.
+func TestWalkRaisesAPagePanicOnTheCaller(t *testing.T) {
+	c := newClient(t, "http://127.0.0.1:1", nil, &waits{})
+	for _, bad := range []string{"/p0", "/p1"} {
+		abs, err := c.Resolve(bad)
+		require.NoError(t, err)
+		get := func(_ context.Context, u string) (Page[int], error) {
+			if u == abs.String() {
+				panic("kaboom in " + bad)
+			}
+			return Page[int]{Items: []int{1}, Next: "/p1"}, nil
+		}
+		p, err := walkPanic(context.Background(), c, get)
+		require.NoError(t, err)
+		require.Equal(t, "kaboom in "+bad, fmt.Sprint(p), "page %s", bad)
+	}
+}
