@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -401,16 +402,34 @@ func (b *Batch) deliver(work <-chan handed, done chan<- struct{}) {
 		if b.error() != nil {
 			continue
 		}
-		if h.docs != nil {
-			b.deliverEarly(h.u, h.docs)
-			continue
-		}
-		if err := b.apply(h.u); err != nil {
+		if err := b.handle(h); err != nil {
 			b.errMu.Lock()
 			b.err = err
 			b.errMu.Unlock()
 		}
 	}
+}
+
+// handle delivers what deliver was handed. A panic (in the target or the
+// store) is its error: on the delivering goroutine it would end the
+// process; as the Batch's error it ends the action as Error, and the
+// batches after it are only drained.
+func (b *Batch) handle(h handed) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			log := b.Log
+			if log == nil {
+				log = slog.New(slog.DiscardHandler)
+			}
+			log.Error("delivery panicked", "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("restsync: delivering a batch: panic: %v", r)
+		}
+	}()
+	if h.docs != nil {
+		b.deliverEarly(h.u, h.docs)
+		return nil
+	}
+	return b.apply(h.u)
 }
 
 // deliverEarly delivers documents of the batch u, before the rest of it

@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/ingest"
 )
 
 // walkPanic runs Walk and returns what it panicked with on the calling
@@ -36,5 +39,32 @@ func TestWalkRaisesAPagePanicOnTheCaller(t *testing.T) {
 		p, err := walkPanic(context.Background(), c, get)
 		require.NoError(t, err)
 		require.Equal(t, "kaboom in "+bad, fmt.Sprint(p), "page %s", bad)
+	}
+}
+
+// panicTarget panics on every Add.
+type panicTarget struct{ recTarget }
+
+func (*panicTarget) Add(context.Context, []*ingest.Document) error { panic("target kaboom") }
+
+// A panic while the delivering goroutine delivers or records a batch
+// ends the deliveries with an error naming it, which Flush and MaybeFlush
+// return (so the action ends as Error with its message), instead of
+// ending the process. Both a whole batch and an early delivery
+// (FileSize) are covered.
+func TestBatchDeliveryPanicIsAnError(t *testing.T) {
+	for _, fileSize := range []int{0, 1} {
+		job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+		b := &Batch{DS: memDatastore(t), Target: &panicTarget{}, Counts: job.Counts("T"), Size: 2, FileSize: fileSize}
+		ctx := context.Background()
+		for i := range 5 {
+			b.Deliver(fmt.Sprint(i), &Record{Ref: fmt.Sprint(i)}, doc(fmt.Sprint(i)), nil)
+			_ = b.MaybeFlush(ctx)
+		}
+		err := b.Flush(ctx)
+		require.Error(t, err, "FileSize %d", fileSize)
+		require.Contains(t, err.Error(), "panic: target kaboom", "FileSize %d", fileSize)
+		require.EqualValues(t, 0, job.Counts("T").Snapshot().Added)
+		b.Close()
 	}
 }
