@@ -223,7 +223,9 @@ func Logged(log *slog.Logger, now func() time.Time, job *fetch.Job, a *Action, w
 
 // SyncTasks runs sync for each task of a Synchronize in turn, with a
 // progress stage each; a failing task does not stop the others (their
-// errors are joined), a stopped action does.
+// errors are joined), a stopped action does. A task's stage reads
+// Finished once its sync returns, unless the action was stopped: then it
+// keeps the percentage it reached.
 func SyncTasks(ctx context.Context, job *fetch.Job, tasks []string, sync func(task string, progress func(pct float64, where string)) error) error {
 	prog := NewProgress(job, tasks)
 	var errs []error
@@ -232,11 +234,13 @@ func SyncTasks(ctx context.Context, job *fetch.Job, tasks []string, sync func(ta
 			return err
 		}
 		err := sync(task, func(pct float64, where string) { prog.Set(i, pct, where) })
+		if err != nil && ctx.Err() != nil {
+			// Stopped: the task keeps the progress it reached (its
+			// stage reads Stopped with the action), not Finished.
+			return context.Cause(ctx)
+		}
 		prog.Set(i, 100, "")
 		if err != nil {
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
 			errs = append(errs, err)
 		}
 	}
