@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -156,7 +157,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 			}
 		}
 		n := 0
-		bp := startBuilding(ctx, builder, task, c, func(m *mailbox.Message, bl *built) error {
+		bp := startBuilding(ctx, log, builder, task, c, func(m *mailbox.Message, bl *built) error {
 			if len(bl.problems) > 0 {
 				log.Debug("malformed message read as far as possible", "reference", m.Reference, "problems", bl.problems)
 			}
@@ -253,6 +254,7 @@ type building struct {
 	err   atomic.Pointer[error]
 	wg    sync.WaitGroup
 	next  *buildJob // being gathered (by add, on the caller's goroutine)
+	log   *slog.Logger
 }
 
 type buildJob struct {
@@ -274,20 +276,16 @@ func builders() int { return max(2, min(runtime.GOMAXPROCS(0), 8)) }
 
 // startBuilding starts the builders and the deliverer, which calls
 // deliver for each message in order until it returns an error.
-func startBuilding(ctx context.Context, b *docBuilder, task string, c mailbox.Collection, deliver func(*mailbox.Message, *built) error) *building {
+func startBuilding(ctx context.Context, log *slog.Logger, b *docBuilder, task string, c mailbox.Collection, deliver func(*mailbox.Message, *built) error) *building {
 	n := builders()
-	bp := &building{in: make(chan *buildJob, n), order: make(chan *buildJob, n), done: make(chan struct{})}
+	bp := &building{in: make(chan *buildJob, n), order: make(chan *buildJob, n), done: make(chan struct{}), log: log}
 	for range n {
 		bp.wg.Add(1)
 		go func() {
 			defer bp.wg.Done()
 			sc := b.scratch(ctx)
 			for j := range bp.in {
-				j.bls = make([]*built, len(j.msgs))
-				for i, m := range j.msgs {
-					j.bls[i] = b.buildWith(sc, ctx, task, c, m)
-				}
-				close(j.ready)
+				bp.build(j, func(m *mailbox.Message) *built { return b.buildWith(sc, ctx, task, c, m) })
 			}
 		}()
 	}
@@ -299,14 +297,55 @@ func startBuilding(ctx context.Context, b *docBuilder, task string, c mailbox.Co
 				if bp.err.Load() != nil {
 					break // drain
 				}
-				if err := deliver(m, j.bls[i]); err != nil {
-					bp.err.Store(&err)
+				if err := bp.deliverOne(deliver, m, j.bls[i]); err != nil {
+					bp.fail(err)
 				}
 			}
 		}
 	}()
 	return bp
 }
+
+// The builders and the deliverer are goroutines of the Synchronize's,
+// outside the worker's recovery: a panic in one (the MIME reading of a
+// malformed message, say) would end the process. build and deliverOne
+// make it the error that stops the deliveries (and so the task's, which
+// ends the action as Error with its message); the goroutines go on
+// draining, so that add and wait never wait for them in vain.
+
+// build builds j's messages, and closes j.ready even if that panics
+// (those left are not built: the deliverer drains them). After the
+// deliveries stopped it builds nothing.
+func (bp *building) build(j *buildJob, fn func(*mailbox.Message) *built) {
+	defer close(j.ready)
+	defer func() {
+		if r := recover(); r != nil {
+			bp.log.Error("building a message panicked", "panic", r, "stack", string(debug.Stack()))
+			bp.fail(fmt.Errorf("mailfetch: building a message: panic: %v", r))
+		}
+	}()
+	j.bls = make([]*built, len(j.msgs))
+	for i, m := range j.msgs {
+		if bp.err.Load() != nil {
+			return
+		}
+		j.bls[i] = fn(m)
+	}
+}
+
+// deliverOne delivers a built message; a panic is its error.
+func (bp *building) deliverOne(deliver func(*mailbox.Message, *built) error, m *mailbox.Message, bl *built) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			bp.log.Error("delivering a message panicked", "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("mailfetch: delivering a message: panic: %v", r)
+		}
+	}()
+	return deliver(m, bl)
+}
+
+// fail records the error that stops the deliveries: the first one.
+func (bp *building) fail(err error) { bp.err.CompareAndSwap(nil, &err) }
 
 // add hands a message over to be built and delivered; it returns the
 // error that stopped the deliveries, if one did.
