@@ -3,9 +3,11 @@ package crawl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	neturl "net/url"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -145,7 +147,7 @@ func (c *crawler) run(parent context.Context) (Stats, error) {
 			w.text, w.body = getTextBuf(), getBodyBuf()
 			defer func() { putTextBuf(w.text); putBodyBuf(w.body) }()
 			for j := range jobs {
-				w.process(ctx, j.it)
+				w.processSafe(ctx, j.it)
 				j.level.Done()
 			}
 		})
@@ -184,7 +186,7 @@ func (c *crawler) run(parent context.Context) (Stats, error) {
 		err = context.Cause(parent)
 	case errors.Is(context.Cause(ctx), errMaxPages):
 		st.StoppedBy = StopMaxPages
-	case errors.Is(context.Cause(ctx), ErrAbort):
+	case errors.Is(context.Cause(ctx), ErrAbort), errors.Is(context.Cause(ctx), ErrPanic):
 		st.StoppedBy = StopAborted
 		err = context.Cause(ctx)
 	}
@@ -192,6 +194,19 @@ func (c *crawler) run(parent context.Context) (Stats, error) {
 		"not_modified", st.NotModified, "requests", st.Requests, "bytes", st.Bytes,
 		"urls", st.URLsDiscovered, "levels", st.Levels, "elapsed", time.Since(start))
 	return st, err
+}
+
+// processSafe is process, with a panic turned into the crawl's end
+// (ErrPanic): the worker goes on taking jobs (dropped once the crawl's
+// context has ended) so that the level it is part of ends.
+func (w *worker) processSafe(ctx context.Context, it item) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.c.log.Error("crawl worker panicked", "url", it.url, "panic", r, "stack", string(debug.Stack()))
+			w.c.stop(fmt.Errorf("%w: panic: %v", ErrPanic, r))
+		}
+	}()
+	w.process(ctx, it)
 }
 
 // seed records the start URLs and returns the depth-0 frontier.

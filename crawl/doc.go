@@ -67,7 +67,9 @@
 // segments, repeated segments, query variants per path, session ids) bound
 // a crawl of an infinite site. Cancelling ctx stops it: no request starts
 // after that, requests in flight are aborted, and Crawl returns only after
-// all its goroutines have exited.
+// all its goroutines have exited. A panic while a page is processed (by
+// the crawl or by a hook) stops it the same way, and Crawl returns
+// ErrPanic with the panic's value (Stats.StoppedBy StopAborted).
 //
 // # Choices where the connector documentation is silent
 //

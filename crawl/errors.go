@@ -101,3 +101,10 @@ func fetchErr(u string, kind error, status int, cause error) *FetchError {
 // cannot work at all (a browser that cannot start), so going on would
 // only fail every page.
 var ErrAbort = errors.New("crawl: aborted by the renderer")
+
+// ErrPanic, wrapped with the panic's value, stops the whole crawl
+// (Stats.StoppedBy StopAborted) and is returned by Crawl when processing
+// a page panicked (the crawl's own reading of it, or a hook): the
+// workers are the crawl's goroutines, where a panic would otherwise end
+// the process. The panic is logged with its stack.
+var ErrPanic = errors.New("crawl: a worker panicked")
