@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -181,6 +182,21 @@ func (a *applier) hand(p pending) bool {
 	}
 }
 
+// apply applies a group of changes. The applier is a goroutine of the
+// Synchronize's, outside the worker's recovery, where a panic (in the
+// target or the store) would end the process: it is this apply's error
+// instead, which ends the Synchronize (and so the action, as Error).
+func (a *applier) apply(group []*change) (err error) {
+	sr := a.sr
+	defer func() {
+		if r := recover(); r != nil {
+			sr.log.Error("applying a batch panicked", "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("httpfetch: applying a batch: panic: %v", r)
+		}
+	}()
+	return sr.r.apply(sr.ctx, sr.ds, sr.counts, group, sr.log, sr.fail)
+}
+
 // run applies until work is closed. After a datastore error it applies
 // nothing more: it records the error, closes sr.dead and cancels the
 // crawl.
@@ -205,7 +221,7 @@ func (a *applier) run() {
 			}
 		}
 		if sr.ctx.Err() == nil && !sr.failedApply() {
-			if err := sr.r.apply(sr.ctx, sr.ds, sr.counts, group, sr.log, sr.fail); err != nil {
+			if err := a.apply(group); err != nil {
 				sr.flushErr = err
 				close(sr.dead)
 				sr.cancelCrawl(err)

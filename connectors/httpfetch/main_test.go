@@ -236,6 +236,8 @@ type recTarget struct {
 	sizes   []int // documents per Add call
 	// gate, when set, holds every Add until it is closed.
 	gate chan struct{}
+	// panicWith, when set, is what every Add panics with.
+	panicWith atomic.Pointer[string]
 }
 
 func newRecTarget(t testing.TB) *recTarget {
@@ -257,6 +259,9 @@ func (rt *recTarget) Add(ctx context.Context, docs []*ingest.Document) error {
 	rt.mu.Unlock()
 	if gate != nil {
 		<-gate
+	}
+	if p := rt.panicWith.Load(); p != nil {
+		panic(*p)
 	}
 	if rt.fail.Load() {
 		return fmt.Errorf("%w: %w", ingest.ErrDelivery, errTargetDown)
