@@ -85,8 +85,19 @@ func (c *Collector) Close() error { return c.root.Close() }
 // doc's fields with AUTN_COLLECTTIME. Both names must be free: when
 // either is taken (by any file, such as an item collected earlier as
 // "name.idx"), a number is added ("name (1)", "name (1).idx"), so no
-// existing file is ever replaced. It returns the name written.
+// existing file is ever replaced. It returns the name written. On an
+// error (a document the sidecar cannot carry, a failed write) neither
+// file is left behind.
 func (c *Collector) Write(name string, content []byte, doc *ingest.Document, now time.Time) (string, error) {
+	// The sidecar is rendered first: a document it cannot carry fails the
+	// item before any file exists.
+	d := *doc
+	d.Fields = append(slices.Clone(doc.Fields), ingest.Field{Name: "AUTN_COLLECTTIME", Value: strconv.FormatInt(now.Unix(), 10)})
+	d.Source = nil
+	var side bytes.Buffer
+	if err := ingest.WriteIDX(&side, &d); err != nil {
+		return "", err
+	}
 	base := SafeName(name)
 	ext := filepath.Ext(base)
 	stem := strings.TrimSuffix(base, ext)
@@ -118,22 +129,23 @@ func (c *Collector) Write(name string, content []byte, doc *ingest.Document, now
 			err = cerr
 		}
 		if err != nil {
-			_ = sf.Close()
-			return "", fmt.Errorf("write %s: %w", n, err)
+			err = fmt.Errorf("write %s: %w", n, err)
+		} else {
+			_, err = sf.Write(side.Bytes())
+			if err != nil {
+				err = fmt.Errorf("write %s.idx: %w", n, err)
+			}
 		}
-		d := *doc
-		d.Fields = append(slices.Clone(doc.Fields), ingest.Field{Name: "AUTN_COLLECTTIME", Value: strconv.FormatInt(now.Unix(), 10)})
-		d.Source = nil
-		var buf bytes.Buffer
-		if err := ingest.WriteIDX(&buf, &d); err != nil {
-			_ = sf.Close()
+		if cerr := sf.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("write %s.idx: %w", n, cerr)
+		}
+		if err != nil {
+			// A failed item leaves neither half behind (best effort).
+			_ = c.root.Remove(p)
+			_ = c.root.Remove(p + ".idx")
 			return "", err
 		}
-		_, err = sf.Write(buf.Bytes())
-		if cerr := sf.Close(); err == nil {
-			err = cerr
-		}
-		return n, err
+		return n, nil
 	}
 	return "", fmt.Errorf("too many files named %s", base)
 }

@@ -52,3 +52,25 @@ func TestCollectorNeverOverwritesAnItemWithASidecar(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, entries, 8, "four items and four sidecars, nothing left over")
 }
+
+// A document the sidecar cannot carry (a reference from a server with a
+// line break in it) fails the item with an error and leaves nothing in
+// the folder: no item without its sidecar, no empty sidecar, and the
+// item's name stays free for a later Collect.
+func TestCollectorLeavesNothingWhenTheSidecarFails(t *testing.T) {
+	dir := t.TempDir()
+	c, err := OpenCollector(CollectDir{dir, "."})
+	require.NoError(t, err)
+	defer c.Close()
+	now := time.Unix(1700000000, 0)
+
+	_, err = c.Write("report.pdf", []byte("%PDF-1.4"), &ingest.Document{Reference: "a\n#DREENDDOC"}, now)
+	require.ErrorIs(t, err, ingest.ErrInvalidDocument)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries, "a failed item leaves no file behind")
+
+	n, err := c.Write("report.pdf", []byte("%PDF-1.4"), &ingest.Document{Reference: "a"}, now)
+	require.NoError(t, err)
+	require.Equal(t, "report.pdf", n, "the failed item's name is free again")
+}
