@@ -497,3 +497,28 @@ func attrsNamed(e *messages.Element, name string) []*messages.Param {
 	}
 	return out
 }
+
+// A page whose URL ends in a segment longer than a file name may be is
+// still collected: its file name is cut to fit (with room for ".idx").
+func TestCollectLongURLSegment(t *testing.T) {
+	t.Parallel()
+	dest := t.TempDir()
+	long := "/" + strings.Repeat("a", 300) + ".html"
+	s := newSite(t, map[string]*page{
+		"/":  htmlPage("Home", long),
+		long: htmlPage("Long"),
+	})
+	b := setup(t, siteConfig(s, ""), setupOpts{extra: "[Security]\nCollectFolders=" + dest + "\n"})
+	b.sync(t)
+	id := EncodeIdentifier("MyTask", s.URL+long)
+	_, res := b.run(t, fetch.ActionCollect, params("Identifiers", id, "Destination", dest))
+	ok, failed := results(t, res)
+	require.Empty(t, failed)
+	require.Equal(t, []string{id}, ok)
+	files, err := filepath.Glob(filepath.Join(dest, "*"))
+	require.NoError(t, err)
+	require.Len(t, files, 2, "the page and its sidecar")
+	for _, f := range files {
+		require.LessOrEqual(t, len(filepath.Base(f)), 255)
+	}
+}

@@ -41,8 +41,9 @@
 //     that no link leads out), ConfigSection (optional: every identifier
 //     must belong to it). Each
 //     page is fetched now and written to the folder as
-//     "<12 hex digits of the URL's SHA-256>_<last path segment>" (or the
-//     XML's filename) with an IDX sidecar "<name>.idx" holding
+//     "<12 hex digits of the URL's SHA-256>_<last path segment>" (the
+//     segment cut to 200 bytes, keeping its extension; or the XML's
+//     filename) with an IDX sidecar "<name>.idx" holding
 //     AUTN_IDENTIFIER, AUTN_COLLECTTIME (Unix seconds) and the XML's
 //     metadata. Counts collected; result <tasks>.
 //   - IDENTIFIERS: ConfigSection (required), ParentIdentifiers (CSV, ROOT

@@ -144,7 +144,8 @@ func pageTitle(title, ref string) string {
 }
 
 // fileName is the name a Collect or View gives an item: the last path
-// segment of its URL, or "index" plus an extension for the media type.
+// segment of its URL (cut to maxFileName bytes, keeping its extension),
+// or "index" plus an extension for the media type.
 func fileName(ref, mediaType string) string {
 	name := ""
 	if u, err := url.Parse(ref); err == nil {
@@ -164,7 +165,26 @@ func fileName(ref, mediaType string) string {
 			name += preferredExt(mediaType, exts)
 		}
 	}
-	return name
+	return cutName(name, maxFileName)
+}
+
+// maxFileName bounds the bytes of a name fileName returns, so that a
+// Collect's "<12 hex digits>_<name>.idx" fits the 255 bytes a file
+// system allows a name.
+const maxFileName = 200
+
+// cutName cuts name to at most max bytes, keeping an extension of up to
+// 16 bytes and whole UTF-8 sequences.
+func cutName(name string, max int) string {
+	if len(name) <= max {
+		return name
+	}
+	ext := path.Ext(name)
+	if len(ext) > 16 {
+		ext = ""
+	}
+	stem := strings.ToValidUTF8(name[:max-len(ext)], "")
+	return stem + ext
 }
 
 func preferredExt(mediaType string, exts []string) string {
