@@ -83,6 +83,23 @@ func TestHTML(t *testing.T) {
 	assert.Equal(t, "fr", d.Language)
 }
 
+// A page without a <title> takes its title from <meta name="dc.title">;
+// a <title> wins over it, wherever the meta element is.
+func TestHTMLDublinCoreTitle(t *testing.T) {
+	x := newX(t, Limits{})
+	d, err := x.Extract(context.Background(), Input{Data: []byte(`<html><head><meta name="DC.title" content="Dublin"></head><body>x</body></html>`), ContentType: "text/html"})
+	require.NoError(t, err)
+	assert.Equal(t, "Dublin", d.Title)
+	for _, page := range []string{
+		`<html><head><meta name="dc.title" content="Dublin"><title>Own</title></head><body>x</body></html>`,
+		`<html><head><title>Own</title><meta name="dc.title" content="Dublin"></head><body>x</body></html>`,
+	} {
+		d, err = x.Extract(context.Background(), Input{Data: []byte(page), ContentType: "text/html"})
+		require.NoError(t, err)
+		assert.Equal(t, "Own", d.Title, page)
+	}
+}
+
 func TestDecodeText(t *testing.T) {
 	assert.Equal(t, "héllo", DecodeText([]byte("h\xe9llo"), "text/plain; charset=iso-8859-1"))
 	assert.Equal(t, "héllo", DecodeText([]byte("h\xe9llo"), "text/plain"), "not UTF-8, no charset: Windows-1252")

@@ -31,7 +31,7 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 		tt := z.Next()
 		switch tt {
 		case html.ErrorToken:
-			doc.Title = title.String()
+			setHTMLTitle(doc, title.String())
 			return nil
 		case html.StartTagToken, html.SelfClosingTagToken:
 			name, hasAttr := z.TagName()
@@ -104,8 +104,16 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 			}
 		}
 	}
-	doc.Title = title.String()
+	setHTMLTitle(doc, title.String())
 	return nil
+}
+
+// setHTMLTitle gives doc the page's <title>, else keeps the title of
+// <meta name="dc.title"> (htmlMeta).
+func setHTMLTitle(doc *Document, title string) {
+	if strings.TrimSpace(title) != "" || doc.Title == "" {
+		doc.Title = title
+	}
 }
 
 func htmlMeta(z *html.Tokenizer, doc *Document) {
@@ -128,9 +136,7 @@ func htmlMeta(z *html.Tokenizer, doc *Document) {
 	case "keywords":
 		doc.Keywords = content
 	case "dc.title":
-		if doc.Title == "" {
-			doc.Title = content
-		}
+		doc.Title = content // a <title> replaces it (setHTMLTitle)
 	}
 }
 
