@@ -522,3 +522,26 @@ func TestCollectLongURLSegment(t *testing.T) {
 		require.LessOrEqual(t, len(filepath.Base(f)), 255)
 	}
 }
+
+// An item whose sidecar cannot be written (its name is taken by a folder)
+// fails whole: the page is not left in the folder without its sidecar,
+// and no temporary file stays behind.
+func TestCollectFailedSidecarLeavesNoItem(t *testing.T) {
+	t.Parallel()
+	dest := t.TempDir()
+	b, s := crawled(t, setupOpts{extra: "[Security]\nCollectFolders=" + dest + "\n"})
+	require.NoError(t, os.Mkdir(filepath.Join(dest, "mine.pdf.idx"), 0o755))
+	pdf := EncodeIdentifier("MyTask", s.URL+"/doc.pdf")
+	xml := `<identifiersXML><identifier value="` + pdf + `" filename="mine.pdf"/></identifiersXML>`
+	_, res := b.run(t, fetch.ActionCollect, params("IdentifiersXML", xml, "Destination", dest))
+	ok, failed := results(t, res)
+	require.Empty(t, ok)
+	require.Contains(t, failed, pdf)
+	entries, err := os.ReadDir(dest)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	require.Equal(t, []string{"mine.pdf.idx"}, names, "only the folder that was there")
+}

@@ -161,7 +161,8 @@ func (r *Repository) collectDestination(name, dir string) error {
 
 // writeCollected writes data to dir/name and the sidecar idx to
 // dir/name.idx, dir inside [Security] CollectFolders, each through a
-// temporary file renamed into place. The folder is created when missing.
+// temporary file renamed into place once both are written; on an error
+// neither is left in place. The folder is created when missing.
 func (r *Repository) writeCollected(dir, name string, data, idx []byte) error {
 	c, ok := confine(r.cfg.Security.CollectFolders, dir)
 	if !ok {
@@ -178,18 +179,31 @@ func (r *Repository) writeCollected(dir, name string, data, idx []byte) error {
 	if err := root.MkdirAll(c.rel, 0o750); err != nil {
 		return fmt.Errorf("httpfetch: collect: %s: %w", dir, err)
 	}
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{name, data}, {name + ".idx", idx}} {
+	// Both files are written to temporary names first, then renamed into
+	// place: a failure leaves neither half (an item without its sidecar)
+	// behind.
+	files := []struct {
+		name, tmp string
+		data      []byte
+	}{{name: name, data: data}, {name: name + ".idx", data: idx}}
+	clean := func(upTo int) {
+		for _, f := range files[upTo:] {
+			if f.tmp != "" {
+				_ = root.Remove(f.tmp)
+			}
+		}
+	}
+	for i := range files {
+		f := &files[i]
 		var rnd [8]byte
 		_, _ = rand.Read(rnd[:])
 		tmp := filepath.Join(c.rel, ".collect-"+hex.EncodeToString(rnd[:])+".tmp")
-		dst := filepath.Join(c.rel, f.name)
 		out, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 		if err != nil {
+			clean(0)
 			return fmt.Errorf("httpfetch: collect: %w", err)
 		}
+		f.tmp = tmp
 		_, werr := out.Write(f.data)
 		if werr == nil {
 			werr = out.Sync()
@@ -197,12 +211,18 @@ func (r *Repository) writeCollected(dir, name string, data, idx []byte) error {
 		if cerr := out.Close(); werr == nil {
 			werr = cerr
 		}
-		if werr == nil {
-			werr = root.Rename(tmp, dst)
-		}
 		if werr != nil {
-			_ = root.Remove(tmp)
+			clean(0)
 			return fmt.Errorf("httpfetch: collect: write %s: %w", filepath.Join(dir, f.name), werr)
+		}
+	}
+	for i, f := range files {
+		if err := root.Rename(f.tmp, filepath.Join(c.rel, f.name)); err != nil {
+			clean(i)
+			if i > 0 {
+				_ = root.Remove(filepath.Join(c.rel, files[0].name))
+			}
+			return fmt.Errorf("httpfetch: collect: write %s: %w", filepath.Join(dir, f.name), err)
 		}
 	}
 	return nil
