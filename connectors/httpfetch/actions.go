@@ -240,21 +240,29 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, p *plan, ta
 			return err
 		}
 		batch := entries[lo:min(lo+r.batchSize, len(entries))]
-		refs := refsOf(batch)
 		if r.target != nil {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
-			err := r.target.Remove(dctx, refs)
+			errs := removeRefs(dctx, r.target, refsOf(batch))
 			cancel()
-			if err != nil {
-				cnt.IngestFailed.Add(uint64(len(refs)))
-				cnt.Errors.Add(uint64(len(refs)))
-				for _, e := range batch {
-					o.Failure(e.raw, err.Error())
+			if errs != nil {
+				// Only the references the target refused fail; the
+				// others were removed and are forgotten below.
+				removed := batch[:0:0]
+				for i, e := range batch {
+					if errs[i] != nil {
+						o.Failure(e.raw, errs[i].Error())
+					} else {
+						removed = append(removed, e)
+					}
 				}
-				continue
+				failed := uint64(len(batch) - len(removed))
+				cnt.IngestFailed.Add(failed)
+				cnt.Errors.Add(failed)
+				batch = removed
 			}
-			cnt.IngestDeleted.Add(uint64(len(refs)))
+			cnt.IngestDeleted.Add(uint64(len(batch)))
 		}
+		refs := refsOf(batch)
 		err := ds.Update(func(w store.Writer) error {
 			for _, ref := range refs {
 				if err := w.Delete(urlKey(ref)); err != nil {

@@ -545,3 +545,57 @@ func TestCollectFailedSidecarLeavesNoItem(t *testing.T) {
 	}
 	require.Equal(t, []string{"mine.pdf.idx"}, names, "only the folder that was there")
 }
+
+// commaSite is a bundle that has synchronised a site of two pages, one
+// with a comma in its URL ("/a,b") and one without ("/c").
+func commaSite(t *testing.T) (*bundle, *site) {
+	t.Helper()
+	s := newSite(t, map[string]*page{
+		"/":    htmlPage("Home", "/a,b", "/c"),
+		"/a,b": htmlPage("Comma"),
+		"/c":   htmlPage("C"),
+	})
+	b := setup(t, siteConfig(s, ""))
+	b.sync(t)
+	return b, s
+}
+
+// A target that refuses one reference of a removal (CFS cannot remove a
+// reference with a comma) refuses that one alone: the other pages gone
+// from the site are still removed, and only the refused one is kept for
+// the next run.
+func TestSyncRemovalRefusedAloneForOneReference(t *testing.T) {
+	t.Parallel()
+	b, s := commaSite(t)
+	require.Equal(t, []string{s.URL + "/", s.URL + "/a,b", s.URL + "/c"}, b.target.refs())
+	b.target.noCommas.Store(true)
+	s.set("/a,b", nil)
+	s.set("/c", nil)
+	b.target.reset()
+	job := b.sync(t)
+	require.Equal(t, []string{s.URL + "/c"}, b.target.removals())
+	c := countsOf(job, "MYTASK")
+	require.Equal(t, uint64(1), c.IngestDeleted)
+	require.NotZero(t, c.IngestFailed)
+	recs := b.records(t, "MYTASK")
+	require.NotContains(t, recs, s.URL+"/c")
+	require.Contains(t, recs, s.URL+"/a,b", "kept: the next run removes it again")
+}
+
+// Delete: a reference the target refuses fails alone.
+func TestDeleteRefusedAloneForOneReference(t *testing.T) {
+	t.Parallel()
+	b, s := commaSite(t)
+	b.target.noCommas.Store(true)
+	comma := EncodeIdentifier("MyTask", s.URL+"/a,b")
+	c := EncodeIdentifier("MyTask", s.URL+"/c")
+	job, res := b.run(t, fetch.ActionDelete, params("Identifiers", comma+","+c))
+	ok, failed := results(t, res)
+	require.Equal(t, []string{c}, ok)
+	require.Contains(t, failed[comma], "comma")
+	require.Equal(t, cnt{Deleted: 1, IngestDeleted: 1, IngestFailed: 1, Errors: 1}, countsOf(job, "MYTASK"))
+	require.Equal(t, []string{s.URL + "/c"}, b.target.removals())
+	recs := b.records(t, "MYTASK")
+	require.NotContains(t, recs, s.URL+"/c")
+	require.Contains(t, recs, s.URL+"/a,b")
+}

@@ -2,6 +2,7 @@ package httpfetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -301,11 +302,19 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 		}
 	}
 	if len(refs) > 0 {
-		err := r.target.Remove(dctx, refs)
+		errs := removeRefs(dctx, r.target, refs)
+		var failed uint64
+		var firstErr error
+		i := 0
 		for _, c := range batch {
 			if c.removeRef == "" {
 				continue
 			}
+			var err error
+			if errs != nil {
+				err = errs[i]
+			}
+			i++
 			switch {
 			case err != nil && c.rec == nil:
 				c.skip = true // keep the record: the next run removes it again
@@ -315,20 +324,21 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 			case c.rec != nil:
 				c.rec.Delivered = nil
 			}
-		}
-		if err != nil {
-			cnt.IngestFailed.Add(uint64(len(refs)))
-			if fail != nil {
-				for _, c := range batch {
-					if c.removeRef != "" {
-						fail(c.removeRef, "removal from the ingestion target failed (it is removed again next run): "+err.Error())
-					}
+			if err != nil {
+				failed++
+				if firstErr == nil {
+					firstErr = err
+				}
+				if fail != nil {
+					fail(c.removeRef, "removal from the ingestion target failed (it is removed again next run): "+err.Error())
 				}
 			}
-			log.Error("removal failed; the next run removes them again", "references", len(refs), "error", err)
-		} else {
-			cnt.IngestDeleted.Add(uint64(len(refs)))
 		}
+		if failed > 0 {
+			cnt.IngestFailed.Add(failed)
+			log.Error("removal failed; the next run removes them again", "references", failed, "error", firstErr)
+		}
+		cnt.IngestDeleted.Add(uint64(len(refs)) - failed)
 	}
 	// The records ride the store's next durable write (the queue's next
 	// group commit, at the latest within its checkpoint interval, and
@@ -375,4 +385,28 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 		}
 	}
 	return nil
+}
+
+// removeRefs removes refs from t and returns nil, or the error of each
+// reference (nil for those removed). When t refuses the call for a
+// reference it cannot take (ingest.ErrInvalidDocument: CFS cannot remove a
+// reference with a comma), the references are removed one at a time, so
+// that only those it refuses fail rather than every removal batched with
+// them, run after run.
+func removeRefs(ctx context.Context, t ingest.Target, refs []string) []error {
+	err := t.Remove(ctx, refs)
+	if err == nil {
+		return nil
+	}
+	errs := make([]error, len(refs))
+	if !errors.Is(err, ingest.ErrInvalidDocument) || len(refs) == 1 {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	for i, ref := range refs {
+		errs[i] = t.Remove(ctx, []string{ref})
+	}
+	return errs
 }

@@ -203,7 +203,10 @@
 // carries. A failed delivery is counted as ingestfailed and leaves each
 // record's Delivered as it was (so the next run sends the page again, and
 // the datastore still says what the target holds); a failed removal keeps
-// the record, so the next run removes it again.
+// the record, so the next run removes it again. A removal the target
+// refuses for one reference it cannot take (CFS cannot remove a URL with
+// a comma) is sent again one reference at a time, so that only that one
+// fails, not every removal batched with it (Delete does the same).
 //
 // On the embedded store the records reach the disk with the store's next
 // group commit (the queue's next write, at the latest within a second,

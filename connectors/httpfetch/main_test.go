@@ -226,14 +226,17 @@ func htmlPage(title string, links ...string) *page {
 // recTarget is an ingestion target that records what it receives,
 // delivers it to a real IDX folder, and fails on demand.
 type recTarget struct {
-	inner   ingest.Target
-	dir     string
-	fail    atomic.Bool
-	mu      sync.Mutex
-	added   []*ingest.Document // every document delivered, in order
-	removed []string
-	calls   int
-	sizes   []int // documents per Add call
+	inner ingest.Target
+	dir   string
+	fail  atomic.Bool
+	// noCommas makes Remove refuse a call with a reference containing a
+	// comma, whole, as the CFS target does (ingest/cfs.go).
+	noCommas atomic.Bool
+	mu       sync.Mutex
+	added    []*ingest.Document // every document delivered, in order
+	removed  []string
+	calls    int
+	sizes    []int // documents per Add call
 	// gate, when set, holds every Add until it is closed.
 	gate chan struct{}
 	// panicWith, when set, is what every Add panics with.
@@ -278,6 +281,13 @@ func (rt *recTarget) Add(ctx context.Context, docs []*ingest.Document) error {
 func (rt *recTarget) Remove(ctx context.Context, refs []string) error {
 	if rt.fail.Load() {
 		return fmt.Errorf("%w: %w", ingest.ErrDelivery, errTargetDown)
+	}
+	if rt.noCommas.Load() {
+		for _, r := range refs {
+			if strings.Contains(r, ",") {
+				return fmt.Errorf("%w: %w: reference %q contains a comma", ingest.ErrDelivery, ingest.ErrInvalidDocument, r)
+			}
+		}
 	}
 	if err := rt.inner.Remove(ctx, refs); err != nil {
 		return err
