@@ -85,7 +85,8 @@
 // reply that is not an <autnresponse>, a SUCCESS without a token, a
 // timeout (Options.Timeout) and a cancelled context are errors too. A
 // reference containing a comma cannot be removed through CFS and is refused
-// with ErrInvalidDocument.
+// with ErrInvalidDocument (the whole call: the connectors then send the
+// references one at a time, so that only that one fails).
 //
 // # IDX
 //

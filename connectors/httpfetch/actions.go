@@ -242,7 +242,7 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, p *plan, ta
 		batch := entries[lo:min(lo+r.batchSize, len(entries))]
 		if r.target != nil {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
-			errs := removeRefs(dctx, r.target, refsOf(batch))
+			errs := restsync.RemoveRefs(dctx, r.target, refsOf(batch))
 			cancel()
 			if errs != nil {
 				// Only the references the target refused fail; the

@@ -2,13 +2,13 @@ package httpfetch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
 
+	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/store"
@@ -302,7 +302,7 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 		}
 	}
 	if len(refs) > 0 {
-		errs := removeRefs(dctx, r.target, refs)
+		errs := restsync.RemoveRefs(dctx, r.target, refs)
 		var failed uint64
 		var firstErr error
 		i := 0
@@ -385,28 +385,4 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 		}
 	}
 	return nil
-}
-
-// removeRefs removes refs from t and returns nil, or the error of each
-// reference (nil for those removed). When t refuses the call for a
-// reference it cannot take (ingest.ErrInvalidDocument: CFS cannot remove a
-// reference with a comma), the references are removed one at a time, so
-// that only those it refuses fail rather than every removal batched with
-// them, run after run.
-func removeRefs(ctx context.Context, t ingest.Target, refs []string) []error {
-	err := t.Remove(ctx, refs)
-	if err == nil {
-		return nil
-	}
-	errs := make([]error, len(refs))
-	if !errors.Is(err, ingest.ErrInvalidDocument) || len(refs) == 1 {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
-	}
-	for i, ref := range refs {
-		errs[i] = t.Remove(ctx, []string{ref})
-	}
-	return errs
 }

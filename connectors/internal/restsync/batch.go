@@ -3,6 +3,7 @@ package restsync
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -27,7 +28,9 @@ const DeliveryTimeout = 30 * time.Second
 // item with a document the target cannot take at all (one that fails
 // ingest.Document.Validate: a service's value that cannot be a reference)
 // is refused alone when it is added, as a refused delivery, so that it
-// does not hold back the other items of its batch run after run.
+// does not hold back the other items of its batch run after run; so is
+// an item whose removal the target refuses for a reference it cannot take
+// (RemoveRefs: CFS cannot remove a reference with a comma).
 //
 // Deliveries are pipelined: a full batch is handed to a goroutine of the
 // Batch, which delivers it to the target (durable when Add returns) and
@@ -532,15 +535,39 @@ func (b *Batch) apply(u *unit) error {
 			b.Counts.IngestUpdated.Add(updated)
 		}
 	}
+	// refused holds the references whose removal was refused: an item
+	// that removes one of them is neither recorded nor counted.
+	var refused map[string]bool
 	if b.Target != nil && len(refs) > 0 {
-		if err := b.Target.Remove(dctx, refs); err != nil {
-			log.Warn("removal refused: the next run removes them again", "references", len(refs), "error", err)
-			b.Counts.IngestFailed.Add(uint64(len(refs)))
+		var failed uint64
+		var firstErr error
+		for i, err := range RemoveRefs(dctx, b.Target, refs) {
+			if err != nil {
+				if refused == nil {
+					refused = make(map[string]bool)
+				}
+				refused[refs[i]] = true
+				failed++
+				if firstErr == nil {
+					firstErr = err
+				}
+			}
+		}
+		if failed > 0 {
+			log.Warn("removal refused: the next run removes them again", "references", failed, "error", firstErr)
+			b.Counts.IngestFailed.Add(failed)
 			removeOK = false
 			b.fails.Add(1)
-		} else {
-			b.Counts.IngestDeleted.Add(uint64(len(refs)))
 		}
+		b.Counts.IngestDeleted.Add(uint64(len(refs)) - failed)
+	}
+	removed := func(it *Item) bool {
+		for _, r := range it.Removes {
+			if refused[r] {
+				return false
+			}
+		}
+		return true
 	}
 	clean := addOK && removeOK && !invalid
 	if !clean {
@@ -552,7 +579,7 @@ func (b *Batch) apply(u *unit) error {
 		case it.After != nil && !clean:
 			return false
 		case it.Delete:
-			return removeOK
+			return removed(it)
 		default:
 			return addOK
 		}
@@ -587,10 +614,34 @@ func (b *Batch) apply(u *unit) error {
 			b.Counts.Added.Add(it.Added)
 			b.Counts.Updated.Add(it.Updated)
 		}
-		if removeOK {
+		if removed(it) {
 			b.Counts.Deleted.Add(it.Deleted)
 		}
 	}
 	clear(u.items) // drop the references, so the contents can be freed
 	return nil
+}
+
+// RemoveRefs removes refs from t and returns nil, or the error of each
+// reference (nil for those removed). When t refuses the call for a
+// reference it cannot take (ingest.ErrInvalidDocument: CFS cannot remove a
+// reference with a comma), the references are removed one at a time, so
+// that only those it refuses fail rather than every removal batched with
+// them, run after run.
+func RemoveRefs(ctx context.Context, t ingest.Target, refs []string) []error {
+	err := t.Remove(ctx, refs)
+	if err == nil {
+		return nil
+	}
+	errs := make([]error, len(refs))
+	if !errors.Is(err, ingest.ErrInvalidDocument) || len(refs) == 1 {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	for i, ref := range refs {
+		errs[i] = t.Remove(ctx, []string{ref})
+	}
+	return errs
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,9 @@ type recTarget struct {
 	calls   int
 	sizes   []int // documents per Add
 	refuse  func(call int) bool
+	// noCommas refuses a Remove with a reference containing a comma,
+	// whole, as the CFS target does (ingest/cfs.go).
+	noCommas bool
 }
 
 func (t *recTarget) Add(_ context.Context, docs []*ingest.Document) error {
@@ -45,6 +49,11 @@ func (t *recTarget) Remove(_ context.Context, refs []string) error {
 	t.calls++
 	if t.refuse != nil && t.refuse(t.calls) {
 		return fmt.Errorf("refused: %w", ingest.ErrDelivery)
+	}
+	for _, r := range refs {
+		if t.noCommas && strings.Contains(r, ",") {
+			return fmt.Errorf("%w: %w: reference %q contains a comma", ingest.ErrDelivery, ingest.ErrInvalidDocument, r)
+		}
 	}
 	t.removed = append(t.removed, refs...)
 	return nil
@@ -149,6 +158,36 @@ func TestBatchRefusedRemovalKeepsTheRecord(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, rec)
 	require.EqualValues(t, 0, job.Counts("T").Snapshot().Deleted)
+}
+
+// A removal the target refuses for one reference it cannot take (CFS and
+// a reference with a comma) is refused for that item alone: the other
+// items of the batch are removed and forgotten.
+func TestBatchRemovalRefusedAloneForOneReference(t *testing.T) {
+	ds := memDatastore(t)
+	require.NoError(t, ds.Update(func(w store.Writer) error {
+		if err := w.Put(RecordKey("x"), []byte(`{"v":"1","r":"x"}`)); err != nil {
+			return err
+		}
+		return w.Put(RecordKey("y"), []byte(`{"v":"1","r":"a,b"}`))
+	}))
+	tgt := &recTarget{noCommas: true}
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T")}
+	defer b.Close()
+	b.Forget("y", &Record{Version: "1", Ref: "a,b"})
+	b.Forget("x", &Record{Version: "1", Ref: "x"})
+	require.NoError(t, b.Flush(context.Background()))
+	require.Equal(t, []string{"x"}, tgt.removed)
+	rec, err := GetRecord(ds, "x")
+	require.NoError(t, err)
+	require.Nil(t, rec, "removed, so forgotten")
+	rec, err = GetRecord(ds, "y")
+	require.NoError(t, err)
+	require.NotNil(t, rec, "refused, so kept for the next run")
+	c := job.Counts("T").Snapshot()
+	require.EqualValues(t, 1, c.Ingestdeleted)
+	require.EqualValues(t, 1, c.Ingestfailed)
 }
 
 // A reference removed by one item and added again by a later item of the
