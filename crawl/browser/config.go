@@ -75,7 +75,8 @@ type Config struct {
 	// denied host names and, after name resolution, denied addresses
 	// (see proxy.go); a subresource whose URL names a denied host or
 	// address is also refused before it leaves the tab
-	// (Page.Requests.Denied).
+	// (Page.Requests.Denied). WebRTC is then kept from sending UDP that
+	// does not go through the proxy.
 	Deny *netguard.Guard
 }
 

@@ -358,7 +358,11 @@ func (p *Pool) start() (*generation, error) {
 			p.proxy = proxy
 			p.mu.Unlock()
 		}
-		opts = append(opts, chromedp.ProxyServer("http://"+proxy.addr()), chromedp.Flag("proxy-bypass-list", "<-loopback>"))
+		// WebRTC sends its UDP (STUN, media) itself, past the proxy:
+		// with this policy it uses no UDP that does not go through the
+		// proxy, so a page cannot send packets to a denied address.
+		opts = append(opts, chromedp.ProxyServer("http://"+proxy.addr()), chromedp.Flag("proxy-bypass-list", "<-loopback>"),
+			chromedp.Flag("force-webrtc-ip-handling-policy", "disable_non_proxied_udp"))
 	}
 	opts = append(opts,
 		chromedp.UserDataDir(dir),
