@@ -78,7 +78,10 @@
 // non-http(s) URLs, downloads (denied per browser context), and any other
 // document in the main frame (location changes, meta refresh, form
 // submissions, download links: the browser is answered "204 No Content"
-// and keeps the page being rendered). Service workers are bypassed.
+// and keeps the page being rendered). Service workers are bypassed, and
+// a page cannot register one (navigator.serviceWorker.register rejects
+// with a SecurityError in every document of the tab): a service worker's
+// own requests would escape the interception.
 // Page.MainFromBody and Page.Requests report what happened.
 //
 // # Waiting

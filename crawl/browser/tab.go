@@ -99,6 +99,11 @@ func newTab(g *generation) (*tab, error) {
 	if _, err := cdp.Call(sctx, t.target, network.SetBypassServiceWorker, network.SetBypassServiceWorkerParams{Bypass: true}); err != nil {
 		return fail(err)
 	}
+	if _, err := cdp.Call(sctx, t.target, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: noServiceWorkerJS,
+	}); err != nil {
+		return fail(err)
+	}
 	newTabStep(5)
 	if _, err := cdp.Call(sctx, t.target, fetch.Enable, fetch.EnableParams{
 		Patterns: []*fetch.RequestPattern{{URLPattern: "*", RequestStage: fetch.RequestStageRequest}},
@@ -108,6 +113,20 @@ func newTab(g *generation) (*tab, error) {
 	newTabStep(6)
 	return t, nil
 }
+
+// noServiceWorkerJS runs in every document of a tab before the page's own
+// scripts: it makes navigator.serviceWorker.register fail. A service
+// worker is a target of its own, whose script and requests the tab's
+// request interception never sees: registered, it would fetch what the
+// render's request policy forbids (Subresources), and keep running in the
+// tab's browser context after the render.
+const noServiceWorkerJS = `(function () {
+  if (typeof ServiceWorkerContainer === "undefined") return;
+  Object.defineProperty(ServiceWorkerContainer.prototype, "register", {
+    value: function register() { return Promise.reject(new DOMException("service workers are disabled", "SecurityError")); },
+    writable: false, configurable: false,
+  });
+})()`
 
 // newTabHook, when set (by the tests), is called at each step of newTab:
 // the tests cancel renders there.
