@@ -143,7 +143,9 @@
 // in the background (its slot is free once the browser has closed it).
 // When the browser dies during a render (crash, kill) the pool starts a new
 // one and the render is retried once (Page.Attempts 2); a renderer crash
-// is retried once in a new tab. A browser that cannot start gives a
+// is retried once in a new tab, and so is a render whose reused tab did not
+// answer (ErrUnresponsive: the previous page may have left a script
+// looping after it was read). A browser that cannot start gives a
 // *StartError carrying the tail of what the browser printed. A login
 // failure is a *LoginError naming the step and the field or selector that
 // failed; a field marked Secret never appears in an error, a log line or a

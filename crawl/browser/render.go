@@ -125,8 +125,8 @@ type Page struct {
 	// (the browser did not request it). Present so that callers and
 	// benchmarks can check the single-fetch guarantee.
 	MainFromBody bool
-	// Attempts is 2 when the browser or the tab crashed and the render was
-	// retried.
+	// Attempts is 2 when the browser or the tab crashed, or a reused tab
+	// was unresponsive, and the render was retried.
 	Attempts int
 	// Elapsed is the time Render took, waits for a tab included.
 	Elapsed time.Duration
@@ -139,7 +139,9 @@ type Page struct {
 //
 // Cancelling ctx ends the render at once: its tab is closed (in the
 // background) and Render returns ctx's error. When the browser or the tab
-// crashes, the render is retried once (a new browser or tab).
+// crashes, the render is retried once (a new browser or tab); so is a
+// render that finds a reused tab unresponsive (ErrUnresponsive: the
+// previous page may have left a script running).
 func (p *Pool) Render(ctx context.Context, rawURL string, body []byte, contentType string, opts RenderOptions) (*Page, error) {
 	start := time.Now()
 	opts = opts.withDefaults()
@@ -167,7 +169,7 @@ func (p *Pool) Render(ctx context.Context, rawURL string, body []byte, contentTy
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if attempt == 1 && (errors.Is(err, ErrBrowserLost) || errors.Is(err, ErrTabCrashed)) {
+		if attempt == 1 && (errors.Is(err, ErrBrowserLost) || errors.Is(err, ErrTabCrashed) || errors.Is(err, errReusedTabBusy)) {
 			p.retried.Add(1)
 			p.log.Warn("browser: render failed; retrying once", "url", safeURL(rawURL), "err", err)
 			continue
@@ -183,6 +185,7 @@ func (p *Pool) renderOnce(ctx context.Context, navURL string, body []byte, conte
 		return nil, err
 	}
 	reuse := false
+	reused := t.pages > 0 // the tab rendered a page before: its scripts may still run
 	var scope context.Context
 	if opts.TabsEndWithContext {
 		scope = ctx
@@ -194,7 +197,12 @@ func (p *Pool) renderOnce(ctx context.Context, navURL string, body []byte, conte
 	st.policy = newPolicy(opts.Subresources)
 	t.state.Store(st)
 	defer t.state.Store(nil)
-	defer func() { err = t.cause(ctx, err) }()
+	defer func() {
+		err = t.cause(ctx, err)
+		if reused && errors.Is(err, ErrUnresponsive) {
+			err = fmt.Errorf("%w: %w", errReusedTabBusy, err)
+		}
+	}()
 
 	if err := t.prepare(ctx, navURL, opts.Cookies, opts.UserAgent); err != nil {
 		return nil, err
@@ -473,6 +481,12 @@ func (t *tab) world(ctx context.Context, st *renderState) (runtime.ExecutionCont
 // document too large to lay out in time, or a renderer stuck otherwise.
 // The tab is closed; the pool goes on.
 var ErrUnresponsive = errors.New("browser: the page's renderer is unresponsive")
+
+// errReusedTabBusy: a reused tab did not answer; the previous page's
+// scripts (a loop started after it was read) may keep its renderer busy,
+// so the render is retried once in another tab rather than failed for a
+// fault that may not be its page's.
+var errReusedTabBusy = errors.New("browser: a reused tab did not answer")
 
 // JSError is an exception thrown by the package's own script in the page.
 type JSError struct{ Text string }
