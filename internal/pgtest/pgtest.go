@@ -406,16 +406,51 @@ func (s *Server) PID() int {
 // backend is in a session of its own, so its process group is not
 // enough): SIGSTOP freezes the server as a frozen host would (its
 // connections stay open, nothing answers), SIGCONT lets it go on.
+//
+// The postmaster is signalled first and its children are then looked
+// for until a look finds none not yet signalled: a backend it forked
+// while the children were listed (a pool opening a connection) is
+// signalled too, instead of being left to answer on a "frozen" server
+// (a test saw its query succeed). A stopped postmaster forks nothing
+// more, so the looks end.
 func (s *Server) Signal(sig syscall.Signal) error {
 	pid := s.PID()
 	if pid == 0 {
 		return errors.New("pgtest: the server is not running")
 	}
-	pids := []int{pid}
+	if err := syscall.Kill(pid, sig); err != nil {
+		return fmt.Errorf("pgtest: signal the postmaster: %w", err)
+	}
+	done := map[int]bool{pid: true}
+	var errs []error
+	for {
+		children, err := childrenOf(pid)
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, c := range children {
+			if done[c] {
+				continue
+			}
+			done[c], found = true, true
+			if err := syscall.Kill(c, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+				errs = append(errs, err)
+			}
+		}
+		if !found {
+			return errors.Join(errs...)
+		}
+	}
+}
+
+// childrenOf lists the processes whose parent is pid, from /proc.
+func childrenOf(pid int) ([]int, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return fmt.Errorf("pgtest: %w", err)
+		return nil, fmt.Errorf("pgtest: %w", err)
 	}
+	var out []int
 	for _, e := range ents {
 		child, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -428,16 +463,10 @@ func (s *Server) Signal(sig syscall.Signal) error {
 		// pid (comm) state ppid ...: comm may hold spaces.
 		stat := string(b)
 		if f := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:]); len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			pids = append(pids, child)
+			out = append(out, child)
 		}
 	}
-	var errs []error
-	for _, p := range pids {
-		if err := syscall.Kill(p, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return out, nil
 }
 
 // CreateDatabase creates database name and returns its URL.

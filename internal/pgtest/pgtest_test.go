@@ -4,6 +4,11 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -11,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/internal/testport"
+	"github.com/connectorhq/connector/internal/testwait"
 )
 
 // A server starts, keeps committed rows across a clean restart and across
@@ -73,4 +79,60 @@ func TestStartTriesAnotherPortWhenItsIsTaken(t *testing.T) {
 	var dir string
 	require.NoError(t, c.QueryRow(context.Background(), "SHOW data_directory").Scan(&dir))
 	require.Equal(t, filepath.Join(s.Dir, "data"), dir)
+}
+
+// Signal(SIGSTOP) leaves no process of the server running, also while
+// clients keep opening connections (each a backend the postmaster forks):
+// a backend forked while the children were being listed was left running
+// and answered a test's query on a "frozen" server.
+func TestSignalStopsEveryBackend(t *testing.T) {
+	s := StartT(t, Options{})
+	url := s.DatabaseT(t)
+	t.Cleanup(func() { _ = s.Signal(syscall.SIGCONT) })
+	for round := 0; round < 20; round++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		opened := make(chan struct{}, 1)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					c, err := pgx.Connect(ctx, url)
+					if err == nil {
+						select {
+						case opened <- struct{}{}:
+						default:
+						}
+						_ = c.Close(context.Background())
+					}
+				}
+			}()
+		}
+		select {
+		case <-opened:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no connection opened")
+		}
+		require.NoError(t, s.Signal(syscall.SIGSTOP))
+		children, err := childrenOf(s.PID())
+		require.NoError(t, err)
+		for _, c := range append(children, s.PID()) {
+			// A signal takes effect when the process next runs: wait
+			// for each to show stopped (or gone); one never signalled
+			// keeps running or sleeping.
+			testwait.For(t, 10*time.Second, func() bool {
+				b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(c), "stat"))
+				if err != nil {
+					return true // exited
+				}
+				stat := string(b)
+				state := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])[0]
+				return slices.Contains([]string{"T", "t", "Z", "X"}, state)
+			}, "round %d: process %d of the server stopped by SIGSTOP", round, c)
+		}
+		require.NoError(t, s.Signal(syscall.SIGCONT))
+		cancel()
+		wg.Wait()
+	}
 }
