@@ -15,6 +15,17 @@ func WithEndpointWriterBatchSize(batchSize int) ConfigOption {
 	}
 }
 
+// WithEndpointWriterBatchBytes (connector patch) bounds the bytes of the
+// messages the endpoint writer packs into one gRPC message: it sends what it
+// has packed once their serialized size reaches batchBytes, so a gRPC message
+// holds at most batchBytes plus one message (and the batch's small framing),
+// whatever EndpointWriterBatchSize allows. 0 (the default): no bound.
+func WithEndpointWriterBatchBytes(batchBytes int) ConfigOption {
+	return func(config *Config) {
+		config.EndpointWriterBatchBytes = batchBytes
+	}
+}
+
 // WithEndpointWriterQueueSize sets the queue size for the endpoint writer
 func WithEndpointWriterQueueSize(queueSize int) ConfigOption {
 	return func(config *Config) {

@@ -47,13 +47,17 @@ func Configure(host string, port int, options ...ConfigOption) *Config {
 
 // Config is the configuration for the remote
 type Config struct {
-	Host                     string
-	Port                     int
-	AdvertisedHost           string
-	ServerOptions            []grpc.ServerOption
-	CallOptions              []grpc.CallOption
-	DialOptions              []grpc.DialOption
-	EndpointWriterBatchSize  int
+	Host                    string
+	Port                    int
+	AdvertisedHost          string
+	ServerOptions           []grpc.ServerOption
+	CallOptions             []grpc.CallOption
+	DialOptions             []grpc.DialOption
+	EndpointWriterBatchSize int
+	// EndpointWriterBatchBytes (connector patch): a batch of the endpoint
+	// writer is sent once its messages' serialized bytes reach this many,
+	// the rest of its messages in the next; 0: no bound (upstream).
+	EndpointWriterBatchBytes int
 	EndpointWriterQueueSize  int
 	EndpointManagerBatchSize int
 	EndpointManagerQueueSize int

@@ -161,17 +161,57 @@ func (state *endpointWriter) initializeInternal() error {
 }
 
 func (state *endpointWriter) sendEnvelopes(msg []interface{}, ctx actor.Context) {
-	envelopes := make([]*MessageEnvelope, 0)
+	var (
+		envelopes []*MessageEnvelope
 
-	// type name uniqueness map name string to type index
-	typeNames := make(map[string]int32)
-	typeNamesArr := make([]string, 0)
+		// type name uniqueness map name string to type index
+		typeNames    map[string]int32
+		typeNamesArr []string
 
-	targetNames := make(map[string]int32)
-	targetNamesArr := make([]*actor.PID, 0)
+		targetNames    map[string]int32
+		targetNamesArr []*actor.PID
 
-	senderNames := make(map[string]int32)
-	senderNamesArr := make([]*actor.PID, 0)
+		senderNames    map[string]int32
+		senderNamesArr []*actor.PID
+
+		batchBytes int
+	)
+	reset := func() {
+		envelopes = make([]*MessageEnvelope, 0)
+		typeNames = make(map[string]int32)
+		typeNamesArr = make([]string, 0)
+		targetNames = make(map[string]int32)
+		targetNamesArr = make([]*actor.PID, 0)
+		senderNames = make(map[string]int32)
+		senderNamesArr = make([]*actor.PID, 0)
+		batchBytes = 0
+	}
+	reset()
+	// send sends the envelopes packed so far as one gRPC message; false
+	// when the stream failed (the writer then stops: upstream's handling).
+	send := func() bool {
+		if len(envelopes) == 0 {
+			return true
+		}
+		err := state.stream.Send(&RemoteMessage{
+			MessageType: &RemoteMessage_MessageBatch{
+				MessageBatch: &MessageBatch{
+					TypeNames: typeNamesArr,
+					Targets:   targetNamesArr,
+					Senders:   senderNamesArr,
+					Envelopes: envelopes,
+				},
+			},
+		})
+		reset()
+		if err != nil {
+			ctx.Stash()
+			state.remote.Logger().Debug("gRPC Failed to send", slog.String("address", state.address), slog.Any("error", err))
+			ctx.Stop(ctx.Self())
+			return false
+		}
+		return true
+	}
 
 	var (
 		header       *MessageHeader
@@ -245,27 +285,18 @@ func (state *endpointWriter) sendEnvelopes(msg []interface{}, ctx actor.Context)
 			TargetRequestId: targetRequestID,
 			SenderRequestId: senderRequestID,
 		})
+		// connector patch: a batch is sent once its messages reach
+		// EndpointWriterBatchBytes, so that one gRPC message of up to
+		// EndpointWriterBatchSize messages cannot outgrow the receiver's
+		// limit (gRPC's default is 4 MiB) when the messages are large.
+		batchBytes += len(bytes)
+		if limit := state.config.EndpointWriterBatchBytes; limit > 0 && batchBytes >= limit {
+			if !send() {
+				return
+			}
+		}
 	}
-
-	if len(envelopes) == 0 {
-		return
-	}
-
-	err := state.stream.Send(&RemoteMessage{
-		MessageType: &RemoteMessage_MessageBatch{
-			MessageBatch: &MessageBatch{
-				TypeNames: typeNamesArr,
-				Targets:   targetNamesArr,
-				Senders:   senderNamesArr,
-				Envelopes: envelopes,
-			},
-		},
-	})
-	if err != nil {
-		ctx.Stash()
-		state.remote.Logger().Debug("gRPC Failed to send", slog.String("address", state.address), slog.Any("error", err))
-		ctx.Stop(ctx.Self())
-	}
+	send()
 }
 
 func addToLookup(m map[string]int32, name string, a []string) (int32, []string) {

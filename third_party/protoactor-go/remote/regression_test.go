@@ -108,3 +108,41 @@ func TestShutdownWithConnectedPeers(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// A burst of large messages to one node is not packed into a gRPC message
+// past the receiver's limit (gRPC's default, 4 MiB, here) when
+// WithEndpointWriterBatchBytes bounds a batch: upstream packed up to
+// EndpointWriterBatchSize (1000) messages into one, whatever their size;
+// the receiver refused it, the stream broke and the messages were lost.
+func TestEndpointWriterBatchBytesBoundsABatch(t *testing.T) {
+	a, b := quietSystem(), quietSystem()
+	ra := NewRemote(a, Configure("127.0.0.1", 0, WithShutdownTimeout(time.Second), WithEndpointWriterBatchBytes(1<<20)))
+	rb := NewRemote(b, Configure("127.0.0.1", 0, WithShutdownTimeout(time.Second)))
+	require.NoError(t, ra.StartE())
+	require.NoError(t, rb.StartE())
+	defer rb.Shutdown(true)
+	defer ra.Shutdown(true)
+	var got atomic.Int32
+	sink, err := b.Root.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
+		if m, ok := c.Message().(*wrapperspb.StringValue); ok {
+			if len(m.Value) > 1 {
+				got.Add(1)
+			}
+			c.Respond(m)
+		}
+	}), "sink")
+	require.NoError(t, err)
+	target := actor.NewPID(b.Address(), sink.Id)
+	// Connected: the messages below queue behind each other, not behind
+	// the connection's set-up.
+	_, err = a.Root.RequestFuture(target, wrapperspb.String("x"), 10*time.Second).Result()
+	require.NoError(t, err)
+	// 2.5 MiB each: any two in one gRPC message pass 4 MiB.
+	const n = 5
+	big := wrapperspb.String(string(make([]byte, 5<<19)))
+	for i := 0; i < n; i++ {
+		a.Root.Send(target, big)
+	}
+	require.Eventually(t, func() bool { return got.Load() == n }, 20*time.Second, 10*time.Millisecond,
+		"messages delivered: %d of %d", got.Load(), n)
+}
