@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"strconv"
 	"sync"
@@ -61,6 +62,12 @@ type Config struct {
 	LeaseTTL time.Duration
 	// RequestTimeout bounds a request to another node's actor. Default 2s.
 	RequestTimeout time.Duration
+	// MaxMessageBytes is the largest gRPC message remoting sends to or
+	// accepts from another node. A reply may carry an accepted action's
+	// parameters, which may be as large as a request: the server sets
+	// MaxMessageBytesFor([Server] MaxRequestBytes). Default
+	// MaxMessageBytesFor(64 MiB).
+	MaxMessageBytes int
 	// Provider replaces etcd (tests: protoactor's in-memory provider).
 	Provider pcluster.ClusterProvider
 	Logger   *slog.Logger
@@ -109,9 +116,30 @@ const (
 	// keeps its default: only the node's side of that connection stops
 	// sending them.) A fixed 1 MiB is far
 	// above what a LAN's bandwidth-delay product asks (1 Gbit/s × 1 ms
-	// is 125 kB), and the cluster's messages are a few kB at most.
+	// is 125 kB), and the cluster's messages are a few kB but for the
+	// rare reply that carries an action's large parameters (a larger
+	// message takes more round trips, no more).
 	grpcWindow = 1 << 20
+	// remoteBatchBytes bounds a batch of remoting's endpoint writer (the
+	// messages to one node it packs into one gRPC message, up to 1000):
+	// it sends a batch once its messages reach this many bytes, so a gRPC
+	// message is at most remoteBatchBytes plus one message (and the
+	// batch's framing: type names and PIDs, a few hundred bytes).
+	remoteBatchBytes = 1 << 20
+	// messageMargin is what MaxMessageBytesFor adds to the largest
+	// request: the batch packed before the largest message
+	// (remoteBatchBytes), and, with room to spare, what a reply adds to
+	// the parameters it carries (status, names, framing).
+	messageMargin = 4 << 20
 )
+
+// MaxMessageBytesFor is the largest remoting message a node needs to
+// exchange when an accepted request may be maxRequestBytes long: an
+// action's parameters come from its request, and a node asked about an
+// action it does not own gets them from the owner in one message.
+func MaxMessageBytesFor(maxRequestBytes int) int {
+	return int(min(int64(maxRequestBytes)+messageMargin, math.MaxInt32))
+}
 
 func (c *Config) withDefaults() error {
 	if c.Name == "" {
@@ -128,6 +156,9 @@ func (c *Config) withDefaults() error {
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 2 * time.Second
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = MaxMessageBytesFor(64 << 20)
 	}
 	if c.Host == "" {
 		c.Host = "127.0.0.1"
@@ -191,9 +222,17 @@ func Join(sys *actor.ActorSystem, cfg Config) (n *Node, err error) {
 		remote.WithMaxRetryCount(remoteRetries), remote.WithRetryInterval(remoteRetryWait),
 		remote.WithShutdownTimeout(2 * time.Second),
 		remote.WithEndpointWriterQueueSize(endpointWriterQueue),
+		// gRPC refuses a message over 4 MiB by default; a batch of
+		// replies, or one reply carrying an action's parameters, may be
+		// larger: the receiver broke the stream and the requests timed
+		// out. The batch bound keeps a gRPC message under the limit
+		// whatever the number of messages queued.
+		remote.WithEndpointWriterBatchBytes(remoteBatchBytes),
 		remote.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithStaticStreamWindowSize(grpcWindow), grpc.WithStaticConnWindowSize(grpcWindow)),
-		remote.WithServerOptions(grpc.StaticStreamWindowSize(grpcWindow), grpc.StaticConnWindowSize(grpcWindow)),
+			grpc.WithStaticStreamWindowSize(grpcWindow), grpc.WithStaticConnWindowSize(grpcWindow),
+			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(cfg.MaxMessageBytes), grpc.MaxCallRecvMsgSize(cfg.MaxMessageBytes))),
+		remote.WithServerOptions(grpc.StaticStreamWindowSize(grpcWindow), grpc.StaticConnWindowSize(grpcWindow),
+			grpc.MaxRecvMsgSize(cfg.MaxMessageBytes), grpc.MaxSendMsgSize(cfg.MaxMessageBytes)),
 	}
 	if cfg.AdvertisedAddress != "" {
 		opts = append(opts, remote.WithAdvertisedHost(cfg.AdvertisedAddress))

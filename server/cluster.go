@@ -87,6 +87,7 @@ func (s *Server) joinCluster(cfg *config.Config) error {
 	node, err := cluster.Join(s.sys, cluster.Config{
 		Name: cc.Name, Endpoints: cc.Etcd, Host: host, Port: cc.RemotePort, AdvertisedAddress: cc.AdvertisedAddress,
 		LeaseTTL: cc.LeaseTTL, RequestTimeout: cc.RequestTimeout, Logger: s.log.With("component", "cluster"),
+		MaxMessageBytes: cluster.MaxMessageBytesFor(cfg.Server.MaxRequestBytes),
 	})
 	if err != nil {
 		return &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", "Etcd"), Section: "Cluster", Key: "Etcd", Err: err}
