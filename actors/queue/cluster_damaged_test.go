@@ -27,6 +27,19 @@ func submitMode(t *testing.T, q *ClusterQueue, mode string, prio int32) string {
 	return tok
 }
 
+// submitRunning submits a Synchronize with params (Mode=block keeps it
+// running until its repository releases it) and waits until it runs; it
+// returns the action's token and id.
+func submitRunning(t *testing.T, q *ClusterQueue, params messages.Params) (string, uuid.UUID) {
+	t.Helper()
+	tok, err := q.Submit(context.Background(), &messages.ActionSpec{FetchAction: "SYNCHRONIZE", Params: params})
+	require.NoError(t, err)
+	_, id, err := messages.ParseToken(tok)
+	require.NoError(t, err)
+	waitState(t, q, tok, messages.State_STATE_PROCESSING)
+	return tok, id
+}
+
 // waitState waits until the action of tok is in state want, and returns
 // its status.
 func waitState(t *testing.T, q *ClusterQueue, tok string, want messages.State) *messages.ActionStatus {

@@ -38,16 +38,7 @@ func TestClusterShutdownHandsBackAnExclusiveActionQueued(t *testing.T) {
 	q, db := startBareNode(t, exclFetchRepo{repo}, nil)
 	ctx := context.Background()
 
-	tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
-		Params: messages.Params{{Name: "Mode", Value: "block"}, {Name: "TaskSections", Value: "MYTASK"}}})
-	require.NoError(t, err)
-	_, id, err := messages.ParseToken(tok)
-	require.NoError(t, err)
-	testwait.For(t, 30*time.Second, func() bool {
-		st, err := q.Status(ctx, tok)
-		require.NoError(t, err)
-		return st.State == messages.State_STATE_PROCESSING
-	}, "the action runs")
+	_, id := submitRunning(t, q, messages.Params{{Name: "Mode", Value: "block"}, {Name: "TaskSections", Value: "MYTASK"}})
 
 	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()

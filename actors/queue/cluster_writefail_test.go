@@ -176,16 +176,7 @@ func TestClusterShutdownWritesFailedChangesFirst(t *testing.T) {
 	q, faults, repo, logged := c.q, c.faults, c.repo, c.logged
 	ctx := context.Background()
 
-	tok, err := q.Submit(ctx, &messages.ActionSpec{FetchAction: "SYNCHRONIZE",
-		Params: messages.Params{{Name: "Mode", Value: "block"}}})
-	require.NoError(t, err)
-	_, id, err := messages.ParseToken(tok)
-	require.NoError(t, err)
-	testwait.For(t, 30*time.Second, func() bool {
-		st, err := q.Status(ctx, tok)
-		require.NoError(t, err)
-		return st.State == messages.State_STATE_PROCESSING
-	}, "the action runs")
+	tok, id := submitRunning(t, q, messages.Params{{Name: "Mode", Value: "block"}})
 
 	// The action finishes while the store is out of reach: its end is
 	// kept for the next try, a second later.
