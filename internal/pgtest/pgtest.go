@@ -424,12 +424,8 @@ func (s *Server) Signal(sig syscall.Signal) error {
 	done := map[int]bool{pid: true}
 	var errs []error
 	for {
-		children, err := childrenOf(pid)
-		if err != nil {
-			return err
-		}
 		found := false
-		for _, c := range children {
+		for _, c := range children(pid) {
 			if done[c] {
 				continue
 			}
@@ -442,31 +438,6 @@ func (s *Server) Signal(sig syscall.Signal) error {
 			return errors.Join(errs...)
 		}
 	}
-}
-
-// childrenOf lists the processes whose parent is pid, from /proc.
-func childrenOf(pid int) ([]int, error) {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, fmt.Errorf("pgtest: %w", err)
-	}
-	var out []int
-	for _, e := range ents {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces.
-		stat := string(b)
-		if f := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:]); len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			out = append(out, child)
-		}
-	}
-	return out, nil
 }
 
 // CreateDatabase creates database name and returns its URL.
@@ -539,6 +510,10 @@ func (s *Server) stopWith(sig syscall.Signal) error {
 		return nil
 	}
 	pid := s.cmd.Process.Pid
+	// A server a test froze (Signal(SIGSTOP)) and did not let go on
+	// (it failed first) cannot shut down, and its stopped children
+	// would outlive the postmaster: it goes on first.
+	_ = s.Signal(syscall.SIGCONT)
 	var kids []int
 	if sig == syscall.SIGKILL {
 		// The backends too: each is a session leader of its own, so

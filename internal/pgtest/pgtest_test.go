@@ -115,9 +115,7 @@ func TestSignalStopsEveryBackend(t *testing.T) {
 			t.Fatal("no connection opened")
 		}
 		require.NoError(t, s.Signal(syscall.SIGSTOP))
-		children, err := childrenOf(s.PID())
-		require.NoError(t, err)
-		for _, c := range append(children, s.PID()) {
+		for _, c := range append(children(s.PID()), s.PID()) {
 			// A signal takes effect when the process next runs: wait
 			// for each to show stopped (or gone); one never signalled
 			// keeps running or sleeping.
@@ -134,5 +132,31 @@ func TestSignalStopsEveryBackend(t *testing.T) {
 		require.NoError(t, s.Signal(syscall.SIGCONT))
 		cancel()
 		wg.Wait()
+	}
+}
+
+// A server left frozen (a test failed between Signal(SIGSTOP) and
+// Signal(SIGCONT)) stops cleanly: none of its processes outlives Stop (its
+// stopped children were left behind, orphaned, for good).
+func TestStopEndsAFrozenServer(t *testing.T) {
+	s, err := Start(Options{})
+	require.NoError(t, err)
+	url, err := s.CreateDatabase("frozen")
+	require.NoError(t, err)
+	c, err := pgx.Connect(context.Background(), url)
+	require.NoError(t, err)
+	defer c.Close(context.Background())
+	pids := append(children(s.PID()), s.PID())
+	require.NoError(t, s.Signal(syscall.SIGSTOP))
+	require.NoError(t, s.Stop())
+	for _, p := range pids {
+		testwait.For(t, 30*time.Second, func() bool {
+			b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "stat"))
+			if err != nil {
+				return true
+			}
+			stat := string(b)
+			return strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])[0] == "Z" // reaped by init soon
+		}, "process %d of the stopped server is gone", p)
 	}
 }
