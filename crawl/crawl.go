@@ -3,11 +3,9 @@ package crawl
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	neturl "net/url"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +14,8 @@ import (
 
 	"github.com/nlnwa/whatwg-url/url"
 	"golang.org/x/time/rate"
+
+	"github.com/connectorhq/connector/internal/panics"
 )
 
 // errMaxPages is the cause the crawl's own context is cancelled with when
@@ -200,13 +200,17 @@ func (c *crawler) run(parent context.Context) (Stats, error) {
 // (ErrPanic): the worker goes on taking jobs (dropped once the crawl's
 // context has ended) so that the level it is part of ends.
 func (w *worker) processSafe(ctx context.Context, it item) {
-	defer func() {
-		if r := recover(); r != nil {
-			w.c.log.Error("crawl worker panicked", "url", it.url, "panic", r, "stack", string(debug.Stack()))
-			w.c.stop(fmt.Errorf("%w: panic: %v", ErrPanic, r))
-		}
-	}()
+	if err := w.processCaught(ctx, it); err != nil {
+		w.c.stop(err)
+	}
+}
+
+// processCaught is process, with a panic its error (wrapping ErrPanic),
+// logged with the stack.
+func (w *worker) processCaught(ctx context.Context, it item) (err error) {
+	defer panics.CatchAs(w.c.log, ErrPanic, &err, "url", it.url)
 	w.process(ctx, it)
+	return nil
 }
 
 // seed records the start URLs and returns the depth-0 frontier.

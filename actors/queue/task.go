@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/panics"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -558,19 +559,22 @@ type copyRefused struct {
 // repository's Validate or Seal is the copy's refusal (an internal
 // error), not the original action's: it is logged with its stack.
 func admitCopy(sh *shared, owner *actor.PID, orig *messages.ActionSpec, root *actor.RootContext, answer *actor.PID) {
-	defer func() {
-		if r := recover(); r != nil {
-			sh.log.Error("duplicate: the repository panicked checking the copy", "fetch_action", orig.FetchAction,
-				"panic", r, "stack", string(debug.Stack()))
-			root.Send(answer, &copyRefused{err: messages.ErrInternal, why: fmt.Sprintf("duplicate: panic: %v", r)})
-		}
-	}()
-	spec, err := admit(sh.repo, sh.fetchActions, orig)
-	if err != nil {
+	spec, err := admitCaught(sh, orig)
+	switch {
+	case errors.Is(err, panics.ErrPanic):
+		root.Send(answer, &copyRefused{err: messages.ErrInternal, why: err.Error()})
+	case err != nil:
 		root.Send(answer, &copyRefused{err: err, why: err.Error()})
-		return
+	default:
+		root.RequestWithCustomSender(owner, &messages.SubmitAction{Spec: spec}, answer)
 	}
-	root.RequestWithCustomSender(owner, &messages.SubmitAction{Spec: spec}, answer)
+}
+
+// admitCaught is admit, with a panic its error (wrapping panics.ErrPanic),
+// logged with the stack.
+func admitCaught(sh *shared, orig *messages.ActionSpec) (spec *messages.ActionSpec, err error) {
+	defer panics.Catch(sh.log, "duplicate", &err, "fetch_action", orig.FetchAction)
+	return admit(sh.repo, sh.fetchActions, orig)
 }
 
 // endedAs says how the action ended, for the refusal of a control that

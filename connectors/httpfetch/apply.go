@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
 	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/internal/panics"
 	"github.com/connectorhq/connector/store"
 )
 
@@ -189,12 +189,7 @@ func (a *applier) hand(p pending) bool {
 // instead, which ends the Synchronize (and so the action, as Error).
 func (a *applier) apply(group []*change) (err error) {
 	sr := a.sr
-	defer func() {
-		if r := recover(); r != nil {
-			sr.log.Error("applying a batch panicked", "panic", r, "stack", string(debug.Stack()))
-			err = fmt.Errorf("httpfetch: applying a batch: panic: %v", r)
-		}
-	}()
+	defer panics.Catch(sr.log, "httpfetch: applying a batch", &err)
 	return sr.r.apply(sr.ctx, sr.ds, sr.counts, group, sr.log, sr.fail)
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/internal/panics"
 	"github.com/connectorhq/connector/store"
 )
 
@@ -318,29 +318,27 @@ func startBuilding(ctx context.Context, log *slog.Logger, b *docBuilder, task st
 // deliveries stopped it builds nothing.
 func (bp *building) build(j *buildJob, fn func(*mailbox.Message) *built) {
 	defer close(j.ready)
-	defer func() {
-		if r := recover(); r != nil {
-			bp.log.Error("building a message panicked", "panic", r, "stack", string(debug.Stack()))
-			bp.fail(fmt.Errorf("mailfetch: building a message: panic: %v", r))
-		}
-	}()
+	if err := bp.buildAll(j, fn); err != nil {
+		bp.fail(err)
+	}
+}
+
+// buildAll builds j's messages; a panic is its error.
+func (bp *building) buildAll(j *buildJob, fn func(*mailbox.Message) *built) (err error) {
+	defer panics.Catch(bp.log, "mailfetch: building a message", &err)
 	j.bls = make([]*built, len(j.msgs))
 	for i, m := range j.msgs {
 		if bp.err.Load() != nil {
-			return
+			return nil
 		}
 		j.bls[i] = fn(m)
 	}
+	return nil
 }
 
 // deliverOne delivers a built message; a panic is its error.
 func (bp *building) deliverOne(deliver func(*mailbox.Message, *built) error, m *mailbox.Message, bl *built) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			bp.log.Error("delivering a message panicked", "panic", r, "stack", string(debug.Stack()))
-			err = fmt.Errorf("mailfetch: delivering a message: panic: %v", r)
-		}
-	}()
+	defer panics.Catch(bp.log, "mailfetch: delivering a message", &err)
 	return deliver(m, bl)
 }
 

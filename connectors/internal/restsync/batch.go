@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/internal/panics"
 	"github.com/connectorhq/connector/store"
 )
 
@@ -418,16 +418,7 @@ func (b *Batch) deliver(work <-chan handed, done chan<- struct{}) {
 // process; as the Batch's error it ends the action as Error, and the
 // batches after it are only drained.
 func (b *Batch) handle(h handed) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			log := b.Log
-			if log == nil {
-				log = slog.New(slog.DiscardHandler)
-			}
-			log.Error("delivery panicked", "panic", r, "stack", string(debug.Stack()))
-			err = fmt.Errorf("restsync: delivering a batch: panic: %v", r)
-		}
-	}()
+	defer panics.Catch(b.Log, "restsync: delivering a batch", &err)
 	if h.docs != nil {
 		b.deliverEarly(h.u, h.docs)
 		return nil
