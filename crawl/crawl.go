@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/connectorhq/connector/internal/panics"
+	"github.com/connectorhq/connector/secret"
 )
 
 // errMaxPages is the cause the crawl's own context is cancelled with when
@@ -208,9 +209,22 @@ func (w *worker) processSafe(ctx context.Context, it item) {
 // processCaught is process, with a panic its error (wrapping ErrPanic),
 // logged with the stack.
 func (w *worker) processCaught(ctx context.Context, it item) (err error) {
-	defer panics.CatchAs(w.c.log, ErrPanic, &err, "url", it.url)
+	defer panics.CatchAs(w.c.log, ErrPanic, &err, "url", logURL(it.url))
 	w.process(ctx, it)
 	return nil
+}
+
+// logURL is a page's URL as the error log shows it: a URL's credentials
+// must not show there (docs/security.md). The password of its user
+// information is redacted as everywhere else (secret.RedactURLs); its
+// query, which may carry a token (?access_token=…), is cut to "?…", as the
+// browser's log does with a login page's.
+func logURL(s string) string {
+	s = secret.RedactURLs(s)
+	if i := strings.IndexByte(s, '?'); i >= 0 {
+		return s[:i+1] + "…"
+	}
+	return s
 }
 
 // seed records the start URLs and returns the depth-0 frontier.

@@ -2,11 +2,14 @@ package crawl
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/internal/testlog"
 )
 
 // A panic while a worker processes a page (in the crawl's HTML reading,
@@ -33,4 +36,36 @@ func TestPanicInAPageAbortsTheCrawl(t *testing.T) {
 	require.ErrorIs(t, err, ErrPanic)
 	require.Contains(t, err.Error(), "panic: page kaboom")
 	require.Equal(t, StopAborted, st.StoppedBy)
+}
+
+// The panic's log names the page, at error level, where a URL's
+// credentials must not show (docs/security.md): the password of its user
+// information and its query (a token) are redacted.
+func TestPanicLogHidesTheURLsCredentials(t *testing.T) {
+	p := pages{}
+	s := newSite(t, p)
+	secretURL := strings.Replace(s.URL, "://", "://alice:hunter2@", 1) + "/x?access_token=tok3n"
+	p["/"] = linksPage("root", secretURL)
+	p["/x?access_token=tok3n"] = linksPage("x")
+	var logs testlog.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a safety net, not a wait
+	defer cancel()
+	var panicked string
+	_, err := Crawl(ctx, Config{StartURLs: []string{s.URL}, Depth: -1, Logger: log}, Hooks{
+		OnPage: func(p *Page) {
+			if strings.Contains(p.URL, "/x") {
+				panicked = p.URL
+				panic("page kaboom")
+			}
+		},
+	})
+	require.ErrorIs(t, err, ErrPanic)
+	require.Contains(t, panicked, "hunter2", "the page that panicked is the one with credentials")
+	l := logs.String()
+	require.Contains(t, l, "a worker panicked")
+	require.Contains(t, l, "alice:[REDACTED]@127.0.0.1")
+	require.Contains(t, l, "/x?…")
+	require.NotContains(t, l, "hunter2")
+	require.NotContains(t, l, "tok3n")
 }
