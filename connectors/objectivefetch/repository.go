@@ -34,6 +34,7 @@ import (
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/panics"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -204,9 +205,9 @@ func (r *Repository) open(_ context.Context, s *settings) (*api, error) {
 
 // fatal reports whether err ends the action: the credentials are refused
 // or cannot be had (the action ends as Error with the server's message),
-// or the action was stopped.
+// the work panicked (with the panic's), or the action was stopped.
 func fatal(ctx context.Context, err error) bool {
 	var se *restsync.StatusError
 	return ctx.Err() != nil || errors.Is(err, restsync.ErrUnauthorized) || errors.Is(err, restsync.ErrAuth) ||
-		errors.As(err, &se) && se.Status == http.StatusUnauthorized
+		errors.Is(err, panics.ErrPanic) || errors.As(err, &se) && se.Status == http.StatusUnauthorized
 }

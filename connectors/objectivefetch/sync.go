@@ -14,6 +14,7 @@ import (
 	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/internal/panics"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -356,7 +357,10 @@ func (t *taskRun) docChanged(w *docWork) bool {
 
 // readDocuments reads the changed documents of a page, Concurrency at a
 // time, and delivers them in the page's order. A document that cannot be
-// read is counted and left for the next run.
+// read is counted and left for the next run. Each is read on a goroutine
+// of its own, outside the worker's recovery: a panic there (in the
+// reading of the server's answers) is the document's error, which ends
+// the task (fatal), instead of the process.
 func (t *taskRun) readDocuments(ctx context.Context, work []*docWork) error {
 	sem := make(chan struct{}, t.s.Concurrency)
 	var wg sync.WaitGroup
@@ -366,6 +370,7 @@ func (t *taskRun) readDocuments(ctx context.Context, work []*docWork) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			defer panics.Catch(t.Log, "objectivefetch: reading a document", &w.err)
 			w.err = t.readDocument(ctx, w, len(work) < int(t.s.Concurrency))
 		}()
 	}
@@ -410,22 +415,24 @@ func (t *taskRun) readDocument(ctx context.Context, w *docWork, overlap bool) er
 	var cat []catalogueField
 	var fieldsErr, permsErr error
 	var wg sync.WaitGroup
-	run := func(fn func()) {
+	// run runs fn, which sets *err; on a goroutine of its own when the
+	// requests overlap, where a panic is *err (a panic on the document's
+	// goroutine is the document's error: readDocuments).
+	run := func(err *error, fn func()) {
 		if !overlap {
 			t.request(fn)
 			return
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
+			defer panics.Catch(t.Log, "objectivefetch: reading a document", err)
 			t.request(fn)
-		}()
+		})
 	}
 	if t.s.IndexFields {
-		run(func() { cat, fieldsErr = t.api.fields(ctx, kindDocument, it.ID) })
+		run(&fieldsErr, func() { cat, fieldsErr = t.api.fields(ctx, kindDocument, it.ID) })
 	}
 	if t.s.MappedSecurity {
-		run(func() { w.own, permsErr = t.api.permissions(ctx, kindDocument, it.ID) })
+		run(&permsErr, func() { w.own, permsErr = t.api.permissions(ctx, kindDocument, it.ID) })
 	}
 	var contents []content
 	var err error
