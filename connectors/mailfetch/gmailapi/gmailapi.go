@@ -47,6 +47,7 @@ import (
 
 	"github.com/connectorhq/connector/connectors/mailfetch/imapbox"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
+	"github.com/connectorhq/connector/internal/panics"
 )
 
 // Config configures the transport.
@@ -495,7 +496,10 @@ func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
 // parallel is how many messages are read at once.
 const parallel = 8
 
-// Fetch implements mailbox.Mailbox.
+// Fetch implements mailbox.Mailbox. It reads parallel messages at once,
+// each on a goroutine of its own, outside the worker's recovery: a panic
+// there (in the reading of the API's answers) is the message's error,
+// which Fetch returns, instead of the process's end.
 func (b *Box) Fetch(ctx context.Context, c mailbox.Collection, keys []string, fn func(*mailbox.Message) error) error {
 	for len(keys) > 0 {
 		n := min(parallel, len(keys))
@@ -508,6 +512,7 @@ func (b *Box) Fetch(ctx context.Context, c mailbox.Collection, keys []string, fn
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				defer panics.Catch(b.cfg.Logger, "gmail: reading a message", &errs[i])
 				msgs[i], errs[i] = b.get(ctx, id)
 			}()
 		}
