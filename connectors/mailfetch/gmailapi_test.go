@@ -25,8 +25,18 @@ import (
 // gmailRig is a task on the Gmail API stand-in, driven by the official
 // client, with tokens from a token file (or a service account key).
 func gmailRig(t *testing.T, serviceAccount bool, extra string) (*rig, *gmailtest.Server, *mailtest.OAuthServer) {
+	return gmailRigVia(t, serviceAccount, extra, nil)
+}
+
+// gmailRigVia is gmailRig whose task reaches the API at front(its URL)
+// when front is not nil (a server in front of the stand-in).
+func gmailRigVia(t *testing.T, serviceAccount bool, extra string, front func(apiURL string) string) (*rig, *gmailtest.Server, *mailtest.OAuthServer) {
 	srv := mailtest.StartOAuthServer(t)
 	api := gmailtest.Start(t, user, srv.UserOf)
+	apiURL := api.URL
+	if front != nil {
+		apiURL = front(api.URL)
+	}
 	auth := "OAuthClientID=client-1\nOAuthTokenUrl=" + srv.URL + "/token\n"
 	if serviceAccount {
 		auth = "ServiceAccountKeyFile=" + srv.ServiceAccountKey(t, "indexer@project.iam.gserviceaccount.com") + "\n"
@@ -39,7 +49,7 @@ CollectFolders=$DIR/collect
 0=Gmail
 [Gmail]
 Transport=GMAILAPI
-GmailApiUrl=`+api.URL+`
+GmailApiUrl=`+apiURL+`
 Username=`+user+`
 `+auth+extra)
 	if !serviceAccount {

@@ -214,11 +214,14 @@ type opening struct {
 	err  error
 }
 
-// openAsync starts connecting to the task's mailbox (r.open).
+// openAsync starts connecting to the task's mailbox (r.open). It runs
+// outside the worker's recovery: a panic (in the reading of the server's
+// answers) is why it could not be opened, not the process's end.
 func (r *Repository) openAsync(ctx context.Context, s *settings) *opening {
 	o := &opening{done: make(chan struct{})}
 	go func() {
 		defer close(o.done)
+		defer panics.Catch(r.log, "mailfetch: opening the mailbox", &o.err)
 		o.mb, o.err = r.open(ctx, s)
 	}()
 	return o
