@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/html/charset"
 
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
+	"github.com/connectorhq/connector/internal/panics"
 )
 
 var wordDecoder = &mime.WordDecoder{CharsetReader: func(label string, r io.Reader) (io.Reader, error) {
@@ -481,12 +482,17 @@ func (b *Box) Fetch(ctx context.Context, c mailbox.Collection, keys []string, fn
 	}
 	// The server sends the next group while the caller works on this one:
 	// one goroutine fetches, the caller's handles (at most two groups of
-	// bodies are held at once).
+	// bodies are held at once). The fetching goroutine is outside the
+	// worker's recovery: a panic there (in the reading of the server's
+	// answers) is the fetch's error, not the process's end.
 	groups := make(chan []*mailbox.Message)
 	stop := make(chan struct{})
 	fetchErr := make(chan error, 1)
 	go func() {
 		defer close(groups)
+		var err error
+		defer func() { fetchErr <- err }()
+		defer panics.Catch(b.log, "imap: fetching messages", &err)
 		send := func(msgs []*mailbox.Message) bool {
 			select {
 			case groups <- msgs:
@@ -498,10 +504,10 @@ func (b *Box) Fetch(ctx context.Context, c mailbox.Collection, keys []string, fn
 		if b.gmail {
 			// Gmail's labels come from a second connection, per batch of
 			// metadata: flags and sizes first, then the bodies.
-			fetchErr <- b.fetchGroups(ctx, sel.UIDValidity, uids, send)
+			err = b.fetchGroups(ctx, sel.UIDValidity, uids, send)
 			return
 		}
-		fetchErr <- b.fetchStreamed(ctx, sel.UIDValidity, uids, send)
+		err = b.fetchStreamed(ctx, sel.UIDValidity, uids, send)
 	}()
 	for msgs := range groups {
 		for _, m := range msgs {
