@@ -52,19 +52,31 @@ func (a *TokenAuth) source(ctx context.Context) (oauth2.TokenSource, error) {
 // endpoint does not answer (a source's refreshes are bound to the context
 // it was made with, which outlives one action; the abandoned refresh ends
 // with the HTTP client's timeouts, and its token is kept for the next
-// request).
+// request). A panic of src (in the reading of the endpoint's answer),
+// which on its goroutine would end the process, is raised again on the
+// caller's, whose recovery makes it the action's Error (as Walk does with
+// a page's).
 func token(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, error) {
 	type result struct {
-		tok *oauth2.Token
-		err error
+		tok      *oauth2.Token
+		err      error
+		panicked any
 	}
 	ch := make(chan result, 1)
 	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				ch <- result{panicked: r}
+			}
+		}()
 		t, err := src.Token()
-		ch <- result{t, err}
+		ch <- result{tok: t, err: err}
 	}()
 	select {
 	case r := <-ch:
+		if r.panicked != nil {
+			panic(r.panicked)
+		}
 		return r.tok, r.err
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
@@ -67,4 +68,26 @@ func TestBatchDeliveryPanicIsAnError(t *testing.T) {
 		require.EqualValues(t, 0, job.Counts("T").Snapshot().Added)
 		b.Close()
 	}
+}
+
+// panicSource panics on every Token.
+type panicSource struct{}
+
+func (panicSource) Token() (*oauth2.Token, error) { panic("token kaboom") }
+
+// A panic in a token source (the reading of the token endpoint's answer),
+// which Authorize runs on a goroutine of its own so as to return when the
+// action's context ends, is raised again on the goroutine that sent the
+// request, where the worker's recovery (or the connector goroutine's)
+// makes it the action's Error, instead of ending the process.
+func TestTokenPanicIsRaisedOnTheCaller(t *testing.T) {
+	c := newClient(t, "http://127.0.0.1:1", &TokenAuth{New: func(context.Context) (oauth2.TokenSource, error) {
+		return panicSource{}, nil
+	}}, &waits{})
+	p := func() (p any) {
+		defer func() { p = recover() }()
+		_, _ = c.GetJSON(context.Background(), "/x", &struct{}{})
+		return nil
+	}()
+	require.Equal(t, "token kaboom", p)
 }
