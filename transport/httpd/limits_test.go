@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/actors/queue"
+	"github.com/connectorhq/connector/transport/aci"
 )
 
 // TestRequestLimits: too many parameters, and a body larger than its
@@ -89,6 +90,14 @@ func TestRequestLimits(t *testing.T) {
 // written beside reading the reply, and a failed write is not an error.
 func postEarly(t *testing.T, e *env, path string, body []byte) xresp {
 	t.Helper()
+	_, b := postEarlyRaw(t, e, path, body)
+	return parseX(t, b)
+}
+
+// postEarlyRaw is postEarly's request; it returns the reply's Content-Type
+// and body as they came.
+func postEarlyRaw(t *testing.T, e *env, path string, body []byte) (contentType string, reply []byte) {
+	t.Helper()
 	c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
 	require.NoError(t, err)
 	defer c.Close()
@@ -102,7 +111,34 @@ func postEarly(t *testing.T, e *env, path string, body []byte) xresp {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	require.Equal(t, 200, resp.StatusCode)
-	return parseX(t, b)
+	return resp.Header.Get("Content-Type"), b
+}
+
+// TestRefusedBodyKeepsResponseFormat: a body refused for its size before
+// the handler runs (the action and ResponseFormat are in the request line)
+// is answered in the format the request line asks for, as every other
+// error is. It used to be XML whatever the client asked for, so a JSON
+// client could not read why it was refused.
+func TestRefusedBodyKeepsResponseFormat(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, setup{front: func(c *Config) { c.MaxRequestBytes = 4 << 20 }})
+	pad := append([]byte("x="), bytes.Repeat([]byte("a"), 1<<20+1)...)
+	for _, f := range []string{"simplejson", "json"} {
+		ct, b := postEarlyRaw(t, e, "/action=GetVersion&ResponseFormat="+f, pad)
+		require.Equal(t, aci.ContentTypeJSON, ct, "%s: %s", f, b)
+		var d aci.Decoded
+		require.NoError(t, aci.DecodeReply(b, &d), string(b))
+		require.True(t, d.IsError(), string(b))
+		require.Equal(t, "ERRORREQUESTTOOLARGE", d.ErrorCode, string(b))
+		require.Contains(t, d.ErrorDescription, "1 MiB", string(b))
+		require.Contains(t, string(b), `"GETVERSION"`, "the action is named")
+	}
+	// An unknown ResponseFormat, or none, is XML as before.
+	for _, q := range []string{"", "&ResponseFormat=yaml"} {
+		ct, b := postEarlyRaw(t, e, "/action=GetVersion"+q, pad)
+		require.Equal(t, aci.ContentTypeXML, ct, string(b))
+		require.Equal(t, "ERRORREQUESTTOOLARGE", parseX(t, b).ResponseData.Code)
+	}
 }
 
 func parseX(t *testing.T, body []byte) xresp {

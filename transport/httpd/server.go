@@ -625,7 +625,10 @@ func (s *Server) writeReply(ctx *fasthttp.RequestCtx, f aci.Format, r *aci.Reply
 // request held: fasthttp's errors quote the raw header bytes, which carry
 // Authorization and Cookie headers.
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
-	action := s.uriAction(ctx.Request.Header.RequestURI())
+	// The request line may say the action and ResponseFormat (a body
+	// refused for its size): the reply names the action and comes in that
+	// format, as every other error does.
+	action, format := s.uriRequest(ctx.Request.Header.RequestURI())
 	var problem error
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		limit, name := s.bodyLimit(action)
@@ -634,7 +637,7 @@ func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
 		problem = fmt.Errorf("%w: %s", messages.ErrBadRequest, transportProblem(err))
 	}
 	s.log.Debug("unreadable request", "problem", problem, "client", ctx.RemoteIP().String())
-	s.writeReply(ctx, aci.FormatXML, &aci.Reply{Action: action, Err: aci.ErrorFor(action, problem, s.cfg.Now())})
+	s.writeReply(ctx, format, &aci.Reply{Action: action, Err: aci.ErrorFor(action, problem, s.cfg.Now())})
 }
 
 // controlBodyBytes is the largest body of an action other than Fetch (1
@@ -654,11 +657,19 @@ func (s *Server) bodyLimit(action string) (int, string) {
 // uriAction returns the action a request line names ("" when it names
 // none, or it is in the body).
 func (s *Server) uriAction(uri []byte) string {
+	action, _ := s.uriRequest(uri)
+	return action
+}
+
+// uriRequest returns the action a request line names ("" when it names
+// none, or it is in the body) and the reply format its ResponseFormat asks
+// for (XML when it asks for none, or for one this server does not have).
+func (s *Server) uriRequest(uri []byte) (string, aci.Format) {
 	r, _ := aci.ParseLimited([]byte("GET"), uri, nil, nil, aci.Limits{MaxParams: s.cfg.MaxRequestParameters})
 	if r == nil {
-		return ""
+		return "", aci.FormatXML
 	}
-	return r.Action
+	return r.Action, r.Format
 }
 
 // transportProblem describes a transport error without quoting the
