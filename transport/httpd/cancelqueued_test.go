@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"encoding/xml"
+	"fmt"
 	"net/url"
 	"testing"
 
@@ -90,6 +91,11 @@ func TestCancelQueued(t *testing.T) {
 		require.Equal(t, "ERRORPARAMINVALID", r.Data.Code, params)
 		require.Contains(t, r.Data.Desc, name, params)
 	}
+	// The refusal of a Token quotes the token given, as every
+	// ERRORPARAMINVALID quotes the value it refuses (it said
+	// `invalid value ""`).
+	r = e.cancelQueued(t, "&Token="+url.QueryEscape(low))
+	require.Contains(t, r.Data.Desc, fmt.Sprintf("invalid value %q for parameter Token", low))
 }
 
 func tokens(as []action) []string {

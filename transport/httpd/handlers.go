@@ -309,7 +309,7 @@ func (s *Server) queueInfo(ctx context.Context, req *aci.Request) (*result, erro
 		}
 		return &result{data: []aci.Node{aci.Container("actions", nodes...)}}, nil
 	case "cancelqueued":
-		return s.cancelQueued(ctx, req, hasToken)
+		return s.cancelQueued(ctx, req)
 	case "duplicate":
 		if err := needToken(); err != nil {
 			return nil, err
@@ -328,9 +328,9 @@ func (s *Server) queueInfo(ctx context.Context, req *aci.Request) (*result, erro
 // GetStatus filters select. Without Confirm=true it is a dry run that says
 // what it would cancel, so that no client cancels many actions by mistake
 // (a Cancel whose Token was lost, a typo in the action's name).
-func (s *Server) cancelQueued(ctx context.Context, req *aci.Request, hasToken bool) (*result, error) {
-	if hasToken {
-		return nil, messages.Invalid("Token", "", "CancelQueued selects actions with the GetStatus filters, not a Token; use QueueAction=Cancel to cancel one action")
+func (s *Server) cancelQueued(ctx context.Context, req *aci.Request) (*result, error) {
+	if token, ok := req.Params.Get("Token"); ok {
+		return nil, messages.Invalid("Token", token, "CancelQueued selects actions with the GetStatus filters, not a Token; use QueueAction=Cancel to cancel one action")
 	}
 	confirm, err := req.Bool("Confirm", false)
 	if err != nil {
