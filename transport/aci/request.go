@@ -59,8 +59,10 @@ func ParseFormat(v string) (Format, bool) {
 // Request is one parsed ACI request. It owns its memory: nothing in it
 // refers to the buffers given to Parse.
 type Request struct {
-	// Action is the action name in upper case, e.g. QUEUEINFO. It is
-	// empty only when Parse also returned an error.
+	// Action is the action name with its ASCII letters in upper case,
+	// e.g. QUEUEINFO; other characters are kept as sent, so that only an
+	// ASCII spelling names an action. It is empty only when Parse also
+	// returned an error.
 	Action string
 	// Params holds every parameter except action (and its alias a), in
 	// the order received: the request URI first, then the body. Names keep
@@ -454,8 +456,10 @@ func (p *parser) finish() (*Request, error) {
 	}
 	if p.action != 0 {
 		sp := p.span(p.action - 1)
-		// ToUpper copies only when non-ASCII letters remain.
-		req.Action = strings.ToUpper(strings.TrimSpace(s[sp.nameEnd:sp.valueEnd]))
+		// Upper-cased in place above, in ASCII only: action names are
+		// ASCII, and a non-ASCII letter that Unicode upper-cases to an
+		// ASCII one (long s, dotless i) must not spell one of them.
+		req.Action = strings.TrimSpace(s[sp.nameEnd:sp.valueEnd])
 	}
 	if v, ok := req.Params.Get("ResponseFormat"); ok {
 		f, ok := ParseFormat(v)

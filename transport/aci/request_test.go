@@ -148,6 +148,16 @@ func TestParse(t *testing.T) {
 			wantAction: "X", wantParams: []kv{{"ResponseFormat", ""}}, wantFormat: FormatXML},
 		{desc: "first ResponseFormat wins", uri: "/action=x&ResponseFormat=json&ResponseFormat=bogus",
 			wantAction: "X", wantParams: []kv{{"ResponseFormat", "json"}, {"ResponseFormat", "bogus"}}, wantFormat: FormatJSON},
+		// Action names are ASCII and compared in ASCII case only: a
+		// non-ASCII letter that Unicode maps to an ASCII one (long s, dotless
+		// i) names no action, so that such a spelling cannot pass a filter
+		// that refuses an action by name and still reach it.
+		{desc: "long s is not an S", uri: "/action=%C5%BFtop",
+			wantAction: "\u017fTOP", wantParams: []kv{}},
+		{desc: "dotless i is not an I", uri: "/action=Get%C4%B1dentifiers",
+			wantAction: "GET\u0131DENTIFIERS", wantParams: []kv{}},
+		{desc: "other letters keep their case", uri: "/action=caf%C3%A9",
+			wantAction: "CAF\u00e9", wantParams: []kv{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {

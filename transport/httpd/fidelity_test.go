@@ -414,3 +414,35 @@ func TestErrorDescriptionsAudit(t *testing.T) {
 		}
 	}
 }
+
+// TestNonASCIISpellingsNameNoAction: action names and QueueAction values are
+// compared in ASCII case only. A non-ASCII letter that Go's Unicode case
+// mapping turns into an ASCII one (dotless i, capital I with a dot) used to
+// reach the action it resembles: /action=GetP%C4%B1d answered GetPid, and
+// QueueAction=Dupl%C4%B0cate queued a copy of the action, so a proxy rule
+// that refuses an action by name (in any case) could be walked around.
+// Now they name no action, as in IDOL, whose names are ASCII.
+func TestNonASCIISpellingsNameNoAction(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	x := e.aci(t, "/action=GetP%C4%B1d") // GetPıd
+	require.Equal(t, "ERROR", x.Response, string(x.ResponseData.Inner))
+	require.Equal(t, "ERRORNOTIMPLEMENTED", x.ResponseData.Code)
+	require.Equal(t, "GETPıD", x.Action, "the action is echoed as sent, ASCII letters upper-cased")
+
+	tok := e.submit(t, "Synchronize", "")
+	e.waitStatus(t, tok, "Processing")
+	for _, qa := range []string{"Dupl%C4%B0cate", "ChangePr%C4%B0or%C4%B0ty&Priority=3"} {
+		x = e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction="+qa+"&Token="+url.QueryEscape(tok))
+		require.Equal(t, "ERROR", x.Response, "%s: %s", qa, x.ResponseData.Inner)
+		require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, qa)
+		require.Contains(t, x.ResponseData.Desc, "parameter QueueAction", qa)
+	}
+	// ASCII in any case still names them.
+	require.Equal(t, "SUCCESS", e.aci(t, "/action=gEtPiD").Response)
+	x = e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=dUPLICATE&Token="+url.QueryEscape(tok))
+	require.Equal(t, "SUCCESS", x.Response, string(x.ResponseData.Inner))
+	require.NotEmpty(t, x.ResponseData.Token)
+	e.repo.Release(tok)
+	e.repo.Release(x.ResponseData.Token)
+}

@@ -141,7 +141,11 @@ var queueActionKeys = func() []string {
 }()
 
 // queueAction is a QueueAction's value in lower case, without surrounding
-// white space: a known one without a copy.
+// white space, when it is one of queueActions in any ASCII case; otherwise
+// qa without surrounding white space, which matches none. (Equal lengths
+// make strings.EqualFold an ASCII comparison here. strings.ToLower would
+// turn a non-ASCII letter into an ASCII one: Dupl\u0130cate into
+// duplicate.)
 func queueAction(qa string) string {
 	qa = strings.TrimSpace(qa)
 	for i, a := range queueActions {
@@ -149,7 +153,7 @@ func queueAction(qa string) string {
 			return queueActionKeys[i]
 		}
 	}
-	return strings.ToLower(qa)
+	return qa
 }
 
 // tokenActions are the QueueActions (lower case) that take a Token.
