@@ -204,22 +204,29 @@ func refuseUnsupported(req *aci.Request) error {
 
 // showPermissions serves ShowPermissions: who the server takes the client
 // for (address, certificate identities), the roles it holds, and, for
-// every action of this port, whether it may send it.
-func (s *Server) showPermissions(ctx context.Context, _ *aci.Request) (*result, error) {
+// every action of this port, whether it may send it. IP (IDOL's parameter)
+// asks the same about another address, without certificate identities;
+// only a client with the port's administrative role (Admin, on the service
+// port ServiceControl) may ask about an address other than its own.
+func (s *Server) showPermissions(ctx context.Context, req *aci.Request) (*result, error) {
 	c := callerOf(ctx)
+	principal, grant, err := s.permissionsOf(c, req)
+	if err != nil {
+		return nil, err
+	}
 	ids := []aci.Node{}
-	for _, d := range c.principal.DNS {
+	for _, d := range principal.DNS {
 		ids = append(ids, aci.Node{Name: "identity", List: true, Text: "dns:" + d})
 	}
-	for _, e := range c.principal.Email {
+	for _, e := range principal.Email {
 		ids = append(ids, aci.Node{Name: "identity", List: true, Text: "email:" + e})
 	}
 	roles := []aci.Node{}
-	for _, r := range c.grant.Roles() {
+	for _, r := range grant.Roles() {
 		roles = append(roles, aci.Node{Name: "role", List: true, Text: r})
 	}
 	std := []aci.Node{}
-	for _, r := range c.grant.Standard.Names() {
+	for _, r := range grant.Standard.Names() {
 		std = append(std, aci.Node{Name: "standardrole", List: true, Text: r})
 	}
 	perms := []aci.Node{}
@@ -234,7 +241,7 @@ func (s *Server) showPermissions(ctx context.Context, _ *aci.Request) (*result, 
 		if r.Sub != "" {
 			attrs = append(attrs, aci.Attr{Name: "queueaction", Value: r.Sub})
 		}
-		attrs = append(attrs, aci.Attr{Name: "allowed", Value: strconv.FormatBool(c.grant.Allows(s.cfg.Port, r.Action, r.Sub))})
+		attrs = append(attrs, aci.Attr{Name: "allowed", Value: strconv.FormatBool(grant.Allows(s.cfg.Port, r.Action, r.Sub))})
 		perms = append(perms, aci.Node{Name: "permission", List: true, Attrs: attrs})
 	}
 	policy := "default"
@@ -242,13 +249,42 @@ func (s *Server) showPermissions(ctx context.Context, _ *aci.Request) (*result, 
 		policy = "configured"
 	}
 	return &result{data: []aci.Node{
-		aci.TextNode("client", c.principal.Addr.String()),
+		aci.TextNode("client", principal.Addr.String()),
 		aci.Container("identities", ids...),
 		aci.TextNode("policy", policy),
 		aci.Container("roles", roles...),
 		aci.Container("standardroles", std...),
 		aci.Container("permissions", perms...),
 	}}, nil
+}
+
+// permissionsOf returns whom ShowPermissions describes, and what the roles
+// grant it: the caller, or the address its IP parameter names (refused
+// unless the caller holds the port's administrative role, or it is the
+// caller's own address).
+func (s *Server) permissionsOf(c *caller, req *aci.Request) (auth.Principal, auth.Grant, error) {
+	v, _ := req.Params.Get("IP")
+	if strings.TrimSpace(v) == "" {
+		return c.principal, c.grant, nil
+	}
+	addr, err := netip.ParseAddr(strings.TrimSpace(v))
+	if err != nil {
+		return auth.Principal{}, auth.Grant{}, messages.Invalid("IP", v, "must be an IPv4 or IPv6 address (ShowPermissions tells the permissions of a client by its address)")
+	}
+	addr = addr.Unmap()
+	if addr == c.principal.Addr {
+		return c.principal, c.grant, nil
+	}
+	need := auth.Admin
+	if s.cfg.Port == auth.ServicePort {
+		need = auth.ServiceControl
+	}
+	if c.grant.Standard&need == 0 {
+		return auth.Principal{}, auth.Grant{}, fmt.Errorf("%w: client %s (roles: %s) may ask ShowPermissions about itself only: asking about another address (IP=%s) needs the %s role",
+			messages.ErrPermissionDenied, c.principal.String(), c.grant.Role(), addr, need)
+	}
+	p := auth.Principal{Addr: addr}
+	return p, s.policy.Grant(p), nil
 }
 
 // serves reports whether this server answers action (as the role table

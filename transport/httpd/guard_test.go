@@ -132,6 +132,43 @@ func TestShowPermissions(t *testing.T) {
 	require.Contains(t, string(x.ResponseData.Inner), `<permission action="Fetch" allowed="true"/>`)
 }
 
+// TestShowPermissionsOfAnotherAddress: IDOL's ShowPermissions takes IP, the
+// address to check (aci-protocol.md, section 6). It used to be ignored, so
+// an administrator on localhost who asked what 10.9.8.7 may do was told
+// that it may do everything: the reply was localhost's own. Now the reply
+// is that address's, for an Admin caller; anyone else may ask only about
+// itself (the roles are the administrator's business).
+func TestShowPermissionsOfAnotherAddress(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil) // IDOL's defaults: localhost is Admin
+	x := e.aci(t, "/action=ShowPermissions&IP=10.9.8.7")
+	require.Equal(t, "SUCCESS", x.Response, x.ResponseData.Desc)
+	inner := string(x.ResponseData.Inner)
+	require.Contains(t, inner, "<client>10.9.8.7</client>")
+	require.Contains(t, inner, "<roles><role>Query</role><role>ServiceStatus</role></roles>")
+	require.Contains(t, inner, `<permission action="Fetch" allowed="false"/>`)
+	require.Contains(t, inner, `<permission action="QueueInfo" queueaction="GetStatus" allowed="true"/>`)
+	// Its own address, an IPv4-mapped form of it, or an empty IP: the
+	// caller's own permissions.
+	for _, ip := range []string{"127.0.0.1", "%3A%3Affff%3A127.0.0.1", ""} {
+		x = e.aci(t, "/action=ShowPermissions&IP="+ip)
+		require.Contains(t, string(x.ResponseData.Inner), `<client>127.0.0.1</client>`, ip)
+		require.Contains(t, string(x.ResponseData.Inner), `<permission action="Fetch" allowed="true"/>`, ip)
+	}
+	x = e.aci(t, "/action=ShowPermissions&IP=host.example.com")
+	require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code)
+	require.Contains(t, x.ResponseData.Desc, "parameter IP")
+
+	// A client without Admin may ask about itself only.
+	q := startWith(t, setup{front: func(c *Config) { c.Policy = queryOnlyPolicy(t) }})
+	x = q.aci(t, "/action=ShowPermissions&IP=10.1.1.1")
+	require.Equal(t, "ERRORPERMISSIONDENIED", x.ResponseData.Code, string(x.ResponseData.Inner))
+	require.Contains(t, x.ResponseData.Desc, "Admin")
+	x = q.aci(t, "/action=ShowPermissions&IP=127.0.0.1")
+	require.Equal(t, "SUCCESS", x.Response, x.ResponseData.Desc)
+	require.Contains(t, string(x.ResponseData.Inner), "<roles><role>Readers</role></roles>")
+}
+
 // TestBrowserOriginRefused: requests a browser sends from another site are
 // refused; those from the server's own pages (same-origin), typed URLs
 // (none) and programs (no header) are not.
