@@ -184,7 +184,8 @@ func refuseUnsupported(req *aci.Request) error {
 		switch {
 		case !seen[0] && len(n) == len("EncryptResponse") && strings.EqualFold(n, "EncryptResponse"):
 			seen[0] = true
-			if b, ok := aci.ParseBool(v); !ok || b {
+			// Blank is absent (false), as for every Boolean parameter.
+			if b, ok := aci.ParseBool(v); strings.TrimSpace(v) != "" && (!ok || b) {
 				return messages.Invalid("EncryptResponse", v, "this server does not encrypt replies (IDOL's ACI encryption); protect them with TLS ([Server] SSLConfig) and leave EncryptResponse out")
 			}
 		case !seen[1] && len(n) == len("Output") && strings.EqualFold(n, "Output"):
