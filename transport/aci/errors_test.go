@@ -198,8 +198,9 @@ func TestEveryErrorDescription(t *testing.T) {
 	produced := map[error][]error{
 		messages.ErrUnknownAction: {fmt.Errorf("%w: FROBNICATE is not an action of this server", messages.ErrUnknownAction)},
 		messages.ErrBadRequest: {fmt.Errorf("%w: invalid percent escape in the value of parameter %q in the %s", messages.ErrBadRequest, "x", "request path"),
-			fmt.Errorf("%w: %s", messages.ErrBadRequest, "the request line and headers are larger than the server reads (16 KiB)")},
-		messages.ErrTooLarge: { // aci.ParseLimited, httpd (body limits), httpfetch (parameter XML)
+			fmt.Errorf("%w: %s", messages.ErrBadRequest, "the chunked request body is malformed")},
+		messages.ErrTooLarge: { // aci.ParseLimited, httpd (body and request line limits), httpfetch (parameter XML)
+			fmt.Errorf("%w: the request line and headers are larger than the server reads (%d KiB); send long parameters in a POST body", messages.ErrTooLarge, 16),
 			fmt.Errorf("%w: the request has more than %d parameters (%s)", messages.ErrTooLarge, 1000, "[Server] MaxRequestParameters"),
 			fmt.Errorf("%w: the request body is larger than %s (%d bytes)", messages.ErrTooLarge, "[Server] MaxRequestBytes", 67108864),
 			fmt.Errorf("%w: the request body has %d bytes, more than %s (%d bytes)", messages.ErrTooLarge, 1048577, "the 1 MiB that actions other than Fetch accept", 1048576),

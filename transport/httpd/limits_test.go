@@ -141,6 +141,34 @@ func TestRefusedBodyKeepsResponseFormat(t *testing.T) {
 	}
 }
 
+// TestLongRequestLineIsTooLarge: a request line (or headers) longer than
+// the 16 KiB the server reads, such as a GET with a long InsertXML, is
+// ERRORREQUESTTOOLARGE naming the limit, as every request beyond a limit is
+// (protocol.md, Limits), and says how to send it instead. It used to be
+// ERRORBADREQUEST, as if the request were malformed.
+func TestLongRequestLineIsTooLarge(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	for _, raw := range []string{
+		"GET /action=GetVersion&x=" + strings.Repeat("a", 20000) + " HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /action=GetVersion HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 20000) + "\r\n\r\n",
+	} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+		require.NoError(t, err)
+		go func() { _, _ = c.Write([]byte(raw)) }() // may fail once the server has answered and closed
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		c.Close()
+		require.Equal(t, 200, resp.StatusCode)
+		x := parseX(t, b)
+		require.Equal(t, "ERRORREQUESTTOOLARGE", x.ResponseData.Code, string(b))
+		require.Contains(t, x.ResponseData.Desc, "16 KiB", string(b))
+		require.Contains(t, x.ResponseData.Desc, "POST", string(b))
+	}
+}
+
 func parseX(t *testing.T, body []byte) xresp {
 	t.Helper()
 	var x xresp

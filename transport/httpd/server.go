@@ -302,7 +302,7 @@ func New(cfg Config) (*Server, error) {
 		ReadTimeout:     cfg.ReadTimeout,
 		WriteTimeout:    cfg.WriteTimeout,
 		IdleTimeout:     cfg.IdleTimeout,
-		ReadBufferSize:  16 << 10, // long GET query strings (InsertXML, filters)
+		ReadBufferSize:  readBufferSize,
 		Logger:          &slogPrintf{l: s.log, metrics: cfg.Metrics},
 		CloseOnShutdown: true,
 		// The ACI codec reads multipart bodies itself, in order. fasthttp's
@@ -630,15 +630,24 @@ func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
 	// format, as every other error does.
 	action, format := s.uriRequest(ctx.Request.Header.RequestURI())
 	var problem error
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		limit, name := s.bodyLimit(action)
 		problem = fmt.Errorf("%w: the request body is larger than %s (%d bytes)", messages.ErrTooLarge, name, limit)
-	} else {
+	case errors.As(err, &small):
+		problem = fmt.Errorf("%w: the request line and headers are larger than the server reads (%d KiB); send long parameters in a POST body",
+			messages.ErrTooLarge, readBufferSize>>10)
+	default:
 		problem = fmt.Errorf("%w: %s", messages.ErrBadRequest, transportProblem(err))
 	}
 	s.log.Debug("unreadable request", "problem", problem, "client", ctx.RemoteIP().String())
 	s.writeReply(ctx, format, &aci.Reply{Action: action, Err: aci.ErrorFor(action, problem, s.cfg.Now())})
 }
+
+// readBufferSize bounds a request's line and headers: long GET query
+// strings (InsertXML, filters) fit; longer ones are ERRORREQUESTTOOLARGE.
+const readBufferSize = 16 << 10
 
 // controlBodyBytes is the largest body of an action other than Fetch (1
 // MiB, or [Server] MaxRequestBytes when smaller): their parameters are a
@@ -675,11 +684,8 @@ func (s *Server) uriRequest(uri []byte) (string, aci.Format) {
 // transportProblem describes a transport error without quoting the
 // request.
 func transportProblem(err error) string {
-	var small *fasthttp.ErrSmallBuffer
 	var timeout interface{ Timeout() bool }
 	switch {
-	case errors.As(err, &small):
-		return "the request line and headers are larger than the server reads (16 KiB)"
 	case errors.As(err, &timeout) && timeout.Timeout():
 		return "the request was not received within [Server] ReadTimeout"
 	case errors.Is(err, io.ErrUnexpectedEOF):
