@@ -47,8 +47,9 @@ func admit(repo fetch.Repository, supported []string, spec *messages.ActionSpec)
 		Client: spec.Client, Role: spec.Role}, nil
 }
 
-// supportedAction returns the upper-case form of the fetch action fa and
-// whether supported holds it. For an ASCII fa (where a case-insensitive
+// supportedAction returns the upper-case form of the fetch action fa (its
+// ASCII letters upper-cased) and whether supported holds it; a non-ASCII
+// fa never matches. For an ASCII fa (where a case-insensitive
 // match is exactly equality after strings.ToUpper) a supported name is
 // returned as it is, so that a submission written in another case
 // (Synchronize) costs no copy.
@@ -59,6 +60,19 @@ func supportedAction(supported []string, fa string) (string, bool) {
 				return s, true
 			}
 		}
+	}
+	if !isASCII(fa) {
+		// FetchActions are ASCII: a non-ASCII letter that Unicode
+		// upper-cases to an ASCII one (long s, dotless i) must not spell
+		// one, or FetchAction=ſynchronize would pass a filter that refuses
+		// Synchronize and still run it.
+		b := []byte(fa)
+		for i, c := range b {
+			if 'a' <= c && c <= 'z' {
+				b[i] = c - 'a' + 'A'
+			}
+		}
+		return string(b), false
 	}
 	up := strings.ToUpper(fa)
 	return up, slices.Contains(supported, up)

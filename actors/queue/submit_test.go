@@ -64,16 +64,26 @@ func TestDuplicateIsValidatedAsSubmitIs(t *testing.T) {
 }
 
 // TestSupportedActionAsToUpper: admit's look-up of the FetchAction answers
-// exactly as strings.ToUpper and slices.Contains did (its error names the
-// upper-case form), and a supported action in any ASCII case costs no
-// allocation.
+// as strings.ToUpper and slices.Contains did for an ASCII FetchAction (its
+// error names the upper-case form), and a supported action in any ASCII
+// case costs no allocation. A non-ASCII letter that Unicode upper-cases to
+// an ASCII one (long s, Kelvin sign, dotless i) spells no FetchAction: a
+// Synchronize used to be queued for FetchAction=ſynchronize, which a
+// proxy refusing FetchAction=Synchronize in any case lets through. Its
+// error names it with its ASCII letters upper-cased.
 func TestSupportedActionAsToUpper(t *testing.T) {
 	supported := []string{"SYNCHRONIZE", "COLLECT", "IDENTIFIERS", "DELETE", "KEEP"}
 	for _, fa := range []string{"SYNCHRONIZE", "synchronize", "Synchronize", "sYnChRoNiZe", "collect", "",
-		"SYNCHRONIZ", "SYNCHRONIZEE", "ſynchronize", "\u212Aeep", "keep", "kEEP", "Delete ", "x\x00", "é"} {
+		"SYNCHRONIZ", "SYNCHRONIZEE", "keep", "kEEP", "Delete ", "x\x00"} {
 		want := strings.ToUpper(fa)
 		got, ok := supportedAction(supported, fa)
 		require.Equal(t, slices.Contains(supported, want), ok, "%q", fa)
+		require.Equal(t, want, got, "%q", fa)
+	}
+	for fa, want := range map[string]string{"ſynchronize": "ſYNCHRONIZE", "\u212Aeep": "\u212AEEP",
+		"\u0131dent\u0131f\u0131ers": "\u0131DENT\u0131F\u0131ERS", "é": "é"} {
+		got, ok := supportedAction(supported, fa)
+		require.False(t, ok, "%q", fa)
 		require.Equal(t, want, got, "%q", fa)
 	}
 	allocs := testing.AllocsPerRun(100, func() { _, _ = supportedAction(supported, "Identifiers") })

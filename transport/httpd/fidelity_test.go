@@ -438,6 +438,10 @@ func TestNonASCIISpellingsNameNoAction(t *testing.T) {
 		require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, qa)
 		require.Contains(t, x.ResponseData.Desc, "parameter QueueAction", qa)
 	}
+	// A FetchAction likewise (the queue checks it for every submission).
+	x = e.aci(t, "/action=Fetch&FetchAction=%C5%BFynchronize&ConfigSection=MyTask") // ſynchronize
+	require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, string(x.ResponseData.Inner))
+	require.Contains(t, x.ResponseData.Desc, "parameter FetchAction")
 	// ASCII in any case still names them.
 	require.Equal(t, "SUCCESS", e.aci(t, "/action=gEtPiD").Response)
 	x = e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=dUPLICATE&Token="+url.QueryEscape(tok))
