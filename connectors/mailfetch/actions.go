@@ -308,7 +308,7 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 				return err
 			}
 			if rec != nil {
-				forget(b, coll, e.id.Key, rec)
+				forget(b, nil, coll, e.id.Key, rec)
 			}
 			o.Success(e.raw)
 		}

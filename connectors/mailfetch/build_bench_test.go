@@ -61,7 +61,7 @@ func BenchmarkBuild(b *testing.B) {
 		m := msgs[i%n]
 		bl := builder.buildWith(sc, ctx, "MAIL", coll, m)
 		batch := &restsync.Batch{DS: ds, Counts: restsync.Counts(job, "MAIL")}
-		deliver(batch, coll.Name, m, bl, nil)
+		deliver(batch, nil, coll.Name, m, bl, nil)
 		if err := ingest.WriteIDX(io.Discard, bl.docs...); err != nil {
 			b.Fatal(err)
 		}

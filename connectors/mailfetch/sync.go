@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -81,6 +82,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 	}
 	b := r.newBatch(ds, cnt, log)
 	defer b.Close()
+	h := countHolders(st, colls)
 	// Folders (or labels) no longer indexed: their messages go.
 	names := map[string]bool{}
 	for _, c := range colls {
@@ -97,7 +99,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		log.Info("folder no longer indexed: its messages are deleted", "folder", coll)
 		mark := b.Mark()
 		for key, rec := range st.records[coll] {
-			forget(b, coll, key, rec)
+			forget(b, h, coll, key, rec)
 			if err := b.MaybeFlush(ctx); err != nil {
 				return err
 			}
@@ -124,7 +126,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		mark := b.Mark()
 		for _, key := range plan.Delete {
 			if rec := recs[key]; rec != nil {
-				forget(b, c.Name, key, rec)
+				forget(b, h, c.Name, key, rec)
 				if err := b.MaybeFlush(ctx); err != nil {
 					return err
 				}
@@ -165,7 +167,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 				cnt.Errors.Add(uint64(bl.extractFailures))
 			}
 			cnt.Seen.Add(uint64(len(bl.docs)))
-			deliver(b, c.Name, m, bl, recs[m.Key])
+			deliver(b, h, c.Name, m, bl, recs[m.Key])
 			return b.MaybeFlush(ctx)
 		})
 		err = mb.Fetch(ctx, c, fetchKeys, func(m *mailbox.Message) error {
@@ -425,33 +427,114 @@ func (r *Repository) batchSize() int {
 	return ingest.DefaultBatchSize
 }
 
+// holders counts, per message reference, the records of the task that
+// hold it, when the task has more than one collection (folders indexed
+// now or before); nil otherwise. On Gmail a message is in the folder of
+// each of its labels under one reference (its Gmail id), so one message
+// may have a record in each folder indexed: its documents are removed
+// only when the last of them goes (it left every folder indexed), not
+// when it leaves one folder while still in another. Elsewhere a
+// reference is the IMAP URL of RFC 5092, which names its folder: such
+// references are not counted (one record each, and no memory spent on a
+// map of every message of a many-folder mailbox).
+//
+// The counts are the run's: the builders' deliverer (deliver) and the
+// task's goroutine (forget) use them one after the other, never at once
+// (a collection's messages are delivered, and the deliverer waited for,
+// before the next collection is planned).
+type holders map[string]int
+
+// countHolders counts the references of the records read.
+func countHolders(st *state, colls []mailbox.Collection) holders {
+	names := make(map[string]bool, len(colls)+len(st.records))
+	for coll := range st.records {
+		names[coll] = true
+	}
+	for _, c := range colls {
+		names[c.Name] = true
+	}
+	if len(names) < 2 {
+		return nil
+	}
+	h := holders{}
+	for _, recs := range st.records {
+		for _, rec := range recs {
+			if shareable(rec.Ref) {
+				h[rec.Ref]++
+			}
+		}
+	}
+	return h
+}
+
+// shareable reports whether a reference may be held by records of
+// several folders: any but an IMAP URL, which names its folder.
+func shareable(ref string) bool { return !strings.HasPrefix(ref, "imap:") }
+
+// hold notes one more record holding ref.
+func (h holders) hold(ref string) {
+	if h != nil && shareable(ref) {
+		h[ref]++
+	}
+}
+
+// release notes one record less holding ref, and reports whether another
+// still holds it (its documents must stay).
+func (h holders) release(ref string) bool {
+	if h == nil || !shareable(ref) {
+		return false
+	}
+	n := h[ref] - 1
+	if n <= 0 {
+		delete(h, ref)
+		return false
+	}
+	h[ref] = n
+	return true
+}
+
 // deliver adds a message's documents; old is its record when it was
 // delivered before.
-func deliver(b *restsync.Batch, coll string, m *mailbox.Message, bl *built, old *record) {
+func deliver(b *restsync.Batch, h holders, coll string, m *mailbox.Message, bl *built, old *record) {
 	rec := &record{Version: m.Version, Ref: m.Reference, Kids: bl.kids, Title: bl.title, Size: m.Size}
 	it := restsync.Item{Docs: bl.docs, Key: recordKey(coll, m.Key)}
 	it.Value = rec.encode()
 	if old == nil {
 		it.Added = uint64(len(bl.docs))
+		h.hold(rec.Ref)
 	} else {
 		it.Updated = uint64(len(bl.docs))
-		// Attachments the message no longer yields (a limit changed).
-		for _, ref := range kidRefs(old.Ref, old.Kids) {
-			if !slices.Contains(kidRefs(rec.Ref, rec.Kids), ref) {
-				it.Removes = append(it.Removes, ref)
+		// The old reference's documents stay while another folder's
+		// record holds it.
+		held := false
+		if old.Ref != rec.Ref {
+			h.hold(rec.Ref)
+			held = h.release(old.Ref)
+		}
+		if !held {
+			// Attachments the message no longer yields (a limit changed).
+			for _, ref := range kidRefs(old.Ref, old.Kids) {
+				if !slices.Contains(kidRefs(rec.Ref, rec.Kids), ref) {
+					it.Removes = append(it.Removes, ref)
+					it.Deleted++
+				}
+			}
+			if old.Ref != rec.Ref {
+				it.Removes = append(it.Removes, old.Ref)
 				it.Deleted++
 			}
-		}
-		if old.Ref != rec.Ref {
-			it.Removes = append(it.Removes, old.Ref)
-			it.Deleted++
 		}
 	}
 	b.Add(it)
 }
 
-// forget removes a message's documents and record.
-func forget(b *restsync.Batch, coll, key string, rec *record) {
+// forget removes a message's documents and record; its record alone when
+// another folder's record still holds its reference (h).
+func forget(b *restsync.Batch, h holders, coll, key string, rec *record) {
+	if h.release(rec.Ref) {
+		b.Add(restsync.Item{Key: recordKey(coll, key), Delete: true})
+		return
+	}
 	b.Add(restsync.Item{Removes: append([]string{rec.Ref}, kidRefs(rec.Ref, rec.Kids)...), Key: recordKey(coll, key), Delete: true,
 		Deleted: uint64(1 + len(rec.Kids))})
 }

@@ -68,6 +68,14 @@ func (p *Proxy) Close() {
 	p.wg.Wait()
 }
 
+// Redirect sends the connections made from now on to addr: to clients,
+// the server at the proxy's address was replaced by another.
+func (p *Proxy) Redirect(addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.to = addr
+}
+
 // Commands returns the names of the commands sent so far.
 func (p *Proxy) Commands() []string {
 	p.mu.Lock()
@@ -85,7 +93,10 @@ func (p *Proxy) Connections() int {
 func (p *Proxy) serve(c net.Conn) {
 	defer p.wg.Done()
 	defer c.Close()
-	s, err := net.Dial("tcp", p.to)
+	p.mu.Lock()
+	to := p.to
+	p.mu.Unlock()
+	s, err := net.Dial("tcp", to)
 	if err != nil {
 		return
 	}

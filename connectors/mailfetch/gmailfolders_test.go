@@ -1,0 +1,117 @@
+package mailfetch
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
+	"github.com/connectorhq/connector/connectors/mailfetch/imapbox"
+	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
+	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
+)
+
+// hoodiecrowRig starts hoodiecrow with INBOX and [Gmail]/All Mail, and a
+// repository indexing the folders named.
+func hoodiecrowRig(t *testing.T, folders string, inbox, all []mailtest.GmailMessage) (*rig, *mailtest.Hoodiecrow) {
+	t.Helper()
+	h := mailtest.StartHoodiecrow(t, mailtest.HoodiecrowOptions{User: user, Password: "pw", Inbox: inbox, AllMail: all})
+	host, port, _ := strings.Cut(h.Addr, ":")
+	return newRig(t, fmt.Sprintf("[Server]\nDataDirectory=$DIR/data\n[FetchTasks]\n0=Mail\n[Mail]\nImapServer=%s\nImapPort=%s\nImapSecurity=NONE\nUsername=%s\nPassword=pw\nFolders=%s\n",
+		host, port, user, folders)), h
+}
+
+// expunge removes the messages of a folder with the given subjects, as a
+// person's client would (on Gmail: the folder's label is taken off).
+func expunge(t *testing.T, h *mailtest.Hoodiecrow, folder string, subjects ...string) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := imapbox.Dial(ctx, imapbox.Config{Addr: h.Addr, Security: imapbox.SecurityNone, Username: user, Password: "pw"})
+	require.NoError(t, err)
+	defer b.Close()
+	c := mailbox.Collection{Name: folder}
+	plan, err := b.Plan(ctx, c, emptyKnown{})
+	require.NoError(t, err)
+	var keys []string
+	require.NoError(t, b.Fetch(ctx, c, plan.Fetch, func(m *mailbox.Message) error {
+		for _, s := range subjects {
+			if strings.Contains(string(m.Raw), "Subject: "+s+"\r\n") {
+				keys = append(keys, m.Key)
+			}
+		}
+		return nil
+	}))
+	require.Len(t, keys, len(subjects))
+	require.NoError(t, b.Delete(ctx, c, keys))
+}
+
+type emptyKnown struct{}
+
+func (emptyKnown) Cursor() []byte                { return nil }
+func (emptyKnown) Version(string) (string, bool) { return "", false }
+func (emptyKnown) Keys(func(string))             {}
+func (emptyKnown) Len() int                      { return 0 }
+
+func gmailMsg(subject, id string, labels ...string) mailtest.GmailMessage {
+	return mailtest.GmailMessage{Raw: string(mailtest.Message{From: "bob@example.com", To: user, Subject: subject, Text: "body of " + subject}.Raw()),
+		MsgID: id, Labels: labels}
+}
+
+// On Gmail a message is in every folder of its labels, under one
+// reference (its Gmail id). Indexing several folders, a message taken out
+// of one of them (archived: out of INBOX, still in All Mail) stays
+// indexed: its document is not removed while another folder holds it.
+func TestGmailMessageLeavingOneOfItsFoldersStaysIndexed(t *testing.T) {
+	both := gmailMsg("in both", "1278455344230334866", `\Inbox`)
+	g, h := hoodiecrowRig(t, "INBOX,[Gmail]/All Mail",
+		[]mailtest.GmailMessage{both},
+		[]mailtest.GmailMessage{both, gmailMsg("archived", "1278455344230334867")})
+	g.mustRun("Synchronize")
+	require.Equal(t, 2, g.target.Len(), "two messages, one reference each")
+	ref := imapbox.GmailReference(user, "11bdfc5cae0c8192")
+	require.NotNil(t, g.target.Get(ref))
+
+	expunge(t, h, "INBOX", "in both")
+	g.mustRun("Synchronize")
+	require.NotNil(t, g.target.Get(ref), "the message is still in [Gmail]/All Mail: its document stays")
+	require.Equal(t, 2, g.target.Len())
+
+	// Out of its last folder, it goes.
+	expunge(t, h, "[Gmail]/All Mail", "in both")
+	_, job := g.mustRun("Synchronize")
+	require.Nil(t, g.target.Get(ref), "in no folder indexed any more: removed")
+	require.Equal(t, 1, g.target.Len())
+	require.Equal(t, uint64(1), countsOf(job, "MAIL").Ingestdeleted)
+}
+
+// A Gmail message moved from one folder indexed to another (a label
+// replaced by another) between two runs, when the folder it arrives in is
+// read first: its document stays.
+func TestGmailMessageMovedToAFolderReadFirstStaysIndexed(t *testing.T) {
+	msg := gmailMsg("moving", "1278455344230334866")
+	before := mailtest.StartHoodiecrow(t, mailtest.HoodiecrowOptions{User: user, Password: "pw", AllMail: []mailtest.GmailMessage{msg}})
+	// The same account after the move: in INBOX, out of All Mail.
+	after := mailtest.StartHoodiecrow(t, mailtest.HoodiecrowOptions{User: user, Password: "pw", Inbox: []mailtest.GmailMessage{msg}})
+	p := mailtest.StartProxy(t, before.Addr, nil)
+	host, port, _ := strings.Cut(p.Addr, ":")
+	g := newRig(t, fmt.Sprintf("[Server]\nDataDirectory=$DIR/data\n[FetchTasks]\n0=Mail\n[Mail]\nImapServer=%s\nImapPort=%s\nImapSecurity=NONE\nUsername=%s\nPassword=pw\nFolders=INBOX,[Gmail]/All Mail\n",
+		host, port, user))
+	ref := imapbox.GmailReference(user, "11bdfc5cae0c8192")
+	g.mustRun("Synchronize")
+	require.Equal(t, "[Gmail]/All Mail", resttest.Field1(g.target.Get(ref), "FOLDER"))
+
+	p.Redirect(after.Addr)
+	_, job := g.mustRun("Synchronize")
+	doc := g.target.Get(ref)
+	require.NotNil(t, doc, "the message is in INBOX now: its document stays")
+	require.Equal(t, "INBOX", resttest.Field1(doc, "FOLDER"))
+	require.Equal(t, uint64(0), countsOf(job, "MAIL").Ingestdeleted)
+
+	// Nothing changed: nothing delivered or removed.
+	_, job = g.mustRun("Synchronize")
+	require.Equal(t, "seen=1 added=0 updated=0 deleted=0 unchanged=1 ingestadded=0 ingestupdated=0 ingestdeleted=0 ingestfailed=0 errors=0", summary(countsOf(job, "MAIL")))
+	require.NotNil(t, g.target.Get(ref))
+}
