@@ -147,6 +147,10 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 	// The account's rooms, most recently active first.
 	var listed []room
 	seen := map[string]bool{}
+	// unwanted: rooms seen that the task's filters do not take (a title
+	// that now matches RoomTitleCantHaveRegex, say): a known one is
+	// removed, as a room gone is.
+	unwanted := map[string]bool{}
 	listComplete := true
 	typ := ""
 	if len(t.s.RoomTypes) == 1 {
@@ -160,6 +164,8 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 			seen[rm.ID] = true
 			if t.wanted(&rm) {
 				listed = append(listed, rm)
+			} else {
+				unwanted[rm.ID] = true
 			}
 		}
 		return t.Job.Checkpoint(ctx)
@@ -216,6 +222,8 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		seen[rm.ID] = true
 		if t.wanted(rm) {
 			listed = append(listed, *rm)
+		} else {
+			unwanted[rm.ID] = true
 		}
 	}
 
@@ -232,14 +240,15 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		}
 	}
 
-	// Rooms gone: deleted (events), or no longer in a complete list of the
-	// account's rooms and not found when asked for (the list's order moves
-	// while it is read, so a room missing from it is checked first).
+	// Rooms gone: deleted (events), no longer taken by the filters, or no
+	// longer in a complete list of the account's rooms and not found when
+	// asked for (the list's order moves while it is read, so a room
+	// missing from it is checked first).
 	for id, k := range knownRooms {
-		if seen[id] && !slices.Contains(deletedRooms, id) {
+		if seen[id] && !unwanted[id] && !slices.Contains(deletedRooms, id) {
 			continue
 		}
-		if !slices.Contains(deletedRooms, id) {
+		if !unwanted[id] && !slices.Contains(deletedRooms, id) {
 			if !listComplete || k.st.ViaEvents {
 				continue
 			}

@@ -1,0 +1,39 @@
+package webexfetch
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A space the task's filters no longer take (its title now matches
+// RoomTitleCantHaveRegex, its type left RoomTypes) is removed with its
+// messages, as a space that left the account is: it is no longer
+// indexed, and its documents must not stay searchable for ever.
+func TestRoomNoLongerWantedIsRemoved(t *testing.T) {
+	e := newEnv(t)
+	keep := e.srv.AddRoom("General", "group", e.alice, e.bob)
+	secret := e.srv.AddRoom("top secret", "group", e.alice, e.bob)
+	direct := e.srv.AddRoom("Bob", "direct", e.alice, e.bob)
+	m1 := e.srv.Post(keep, e.bob, "hello")
+	m2 := e.srv.Post(secret, e.bob, "the plans")
+	m3 := e.srv.Post(direct, e.bob, "psst")
+	c := e.sync()
+	require.Equal(t, uint64(6), c.Added)
+
+	e.cfg = e.config("RoomTypes=group\nRoomTitleCantHaveRegex=.*secret.*")
+	e.repo = e.newRepo()
+	c = e.sync()
+	require.Equal(t, uint64(4), c.Deleted, "%+v", c)
+	require.Nil(t, e.target.Get(roomRefOf(e, secret)))
+	require.Nil(t, e.target.Get(msgRef(e, m2)))
+	require.Nil(t, e.target.Get(roomRefOf(e, direct)))
+	require.Nil(t, e.target.Get(msgRef(e, m3)))
+	require.NotNil(t, e.target.Get(roomRefOf(e, keep)))
+	require.NotNil(t, e.target.Get(msgRef(e, m1)))
+	require.Equal(t, 2, e.target.Len())
+
+	// Nothing left to remove.
+	c = e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+}
