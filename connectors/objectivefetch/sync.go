@@ -525,7 +525,9 @@ func boolInt(b bool) int {
 
 // forgetGone removes what complete listings no longer show: every object
 // not seen whose container was listed to the end, and everything under
-// it.
+// it; and what is no longer under any root (a root taken out of
+// RootFolders: its container was neither walked nor indexed), with
+// everything under it. It is called only when every root was resolved.
 func (t *taskRun) forgetGone() {
 	gone := map[string]bool{}
 	for changed := true; changed; {
@@ -534,7 +536,9 @@ func (t *taskRun) forgetGone() {
 			if gone[id] || t.seen[id] {
 				continue
 			}
-			if t.completed[k.rec.Parent] || gone[k.rec.Parent] || t.completed[id] {
+			p := k.rec.Parent
+			outside := !t.seen[p] && t.known[p] == nil
+			if t.completed[p] || gone[p] || t.completed[id] || outside {
 				gone[id] = true
 				changed = true
 			}

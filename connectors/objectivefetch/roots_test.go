@@ -1,0 +1,33 @@
+package objectivefetch
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A root folder taken out of RootFolders is no longer indexed: it is
+// removed with everything under it, and the roots still named stay.
+func TestRootTakenOutOfRootFoldersIsRemoved(t *testing.T) {
+	e := newEnv(t, "")
+	tr := buildTree(t, e.srv)
+	e.cfg = e.config("RootFolders=" + tr.home + "," + tr.archive)
+	e.repo = e.newRepo()
+	c := e.sync()
+	// Home, alice, Policies, Archive + 4 documents.
+	require.Equal(t, uint64(8), c.Added, "%+v", c)
+
+	e.cfg = e.config("RootFolders=" + tr.archive)
+	e.repo = e.newRepo()
+	c = e.sync()
+	require.Equal(t, uint64(7), c.Deleted, "%+v", c)
+	for _, g := range []struct{ kind, id string }{{kindFolder, tr.home}, {kindFolder, tr.aliceF}, {kindFile, tr.policies},
+		{kindDocument, tr.report}, {kindDocument, tr.notes}, {kindDocument, tr.policy1}, {kindDocument, tr.policy2}} {
+		require.True(t, e.gone(g.kind, g.id), "%s %s", g.kind, g.id)
+	}
+	require.False(t, e.gone(kindFolder, tr.archive))
+	require.Equal(t, 1, e.target.Len())
+
+	c = e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+}
