@@ -26,6 +26,9 @@ type container struct {
 	// acl their hash: what children without permissions of their own get.
 	perms []permission
 	acl   acls
+	// aclHash is acl.hash(): what the records of the children that
+	// inherit its permissions say when they are up to date.
+	aclHash string
 	// own are its own permissions (kept in its record, for the next
 	// run's children).
 	own []permission
@@ -204,7 +207,8 @@ func (t *taskRun) root(ctx context.Context, spec string) (*container, error) {
 	slices.Reverse(names)
 	c := &container{it: it, path: "/" + strings.Join(names, "/"), own: own, perms: perms, acl: aclsOf(perms)}
 	k := t.known[it.ID]
-	c.resecure = k == nil || k.st.ACL != c.acl.hash()
+	c.aclHash = c.acl.hash()
+	c.resecure = k == nil || k.st.ACL != c.aclHash
 	c.changed = k == nil || k.rec.Version != it.version() || c.resecure || k.st.Path != c.path
 	t.seen[it.ID] = true
 	return c, nil
@@ -232,7 +236,8 @@ func (t *taskRun) child(ctx context.Context, parent *container, it *item) (*cont
 		c.perms = parent.perms
 	}
 	c.acl = aclsOf(c.perms)
-	c.resecure = k == nil || k.st.ACL != c.acl.hash()
+	c.aclHash = c.acl.hash()
+	c.resecure = k == nil || k.st.ACL != c.aclHash
 	c.changed = versionChanged || c.resecure || k.st.Path != c.path
 	return c, nil
 }
@@ -245,7 +250,7 @@ func (t *taskRun) deliverContainer(ctx context.Context, c *container) error {
 		t.Counts.Unchanged.Add(1)
 		return nil
 	}
-	st := objState{Kind: c.it.kind(), Path: c.path, Own: c.own, ACL: c.acl.hash()}
+	st := objState{Kind: c.it.kind(), Path: c.path, Own: c.own, ACL: c.aclHash}
 	extra, _ := json.Marshal(st)
 	rec := &restsync.Record{Version: c.it.version(), Ref: objectRef(t.s.ServerURL, c.it.kind(), c.it.ID), Title: c.it.Name,
 		Parent: c.it.ParentID, Extra: extra}
@@ -340,19 +345,22 @@ type docWork struct {
 }
 
 // docChanged reports whether a document must be read again: it is new,
-// its version changed, or the permissions it inherits changed.
+// its version changed, or the permissions it inherits are not those its
+// record has. The latter is checked whether or not its container's
+// changed this run: a document that could not be read in the run that
+// recorded its container's new permissions still has the old ones.
 func (t *taskRun) docChanged(w *docWork) bool {
 	if w.k == nil || w.k.rec.Version != w.it.version() || w.k.st.Path != w.parent.path+"/"+docName(w.it) {
 		return true
 	}
-	if !w.parent.resecure || !t.s.MappedSecurity {
+	if !t.s.MappedSecurity {
 		return false
 	}
-	perms := w.k.st.Own
-	if len(perms) == 0 {
-		perms = w.parent.perms
+	if own := w.k.st.Own; len(own) > 0 {
+		// Its own permissions change with its version.
+		return w.parent.resecure && aclsOf(own).hash() != w.k.st.ACL
 	}
-	return aclsOf(perms).hash() != w.k.st.ACL
+	return w.parent.aclHash != w.k.st.ACL
 }
 
 // readDocuments reads the changed documents of a page, Concurrency at a

@@ -1,0 +1,50 @@
+package objectivefetch
+
+import (
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/connectors/objectivefetch/objectivetest"
+)
+
+// When a folder's permissions change, a document that inherits them and
+// could not be read that run (its content failed) gets the new
+// permissions from the next run, although its folder's record already
+// has them: a document is never left with permissions it no longer has.
+func TestInheritedPermissionsReachADocumentThatFailedOnce(t *testing.T) {
+	e := newEnv(t, "")
+	tr := buildTree(t, e.srv)
+	e.sync()
+	require.Equal(t, "0:U:alice:NU::G:staff:NG:", field1(e.doc(kindDocument, tr.report), "AUTONOMYMETADATA"))
+
+	// Home is no longer readable by the group Staff, but by carol;
+	// report.docx's content fails this run.
+	e.srv.Update(tr.home, func(o *objectivetest.Object) {
+		o.Permissions = []objectivetest.Permission{user("alice", "read", "browse", "write"), user("carol", "read", "browse")}
+	})
+	var failing atomic.Bool
+	failing.Store(true)
+	e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
+		if failing.Load() && strings.Contains(r.URL.Path, "/documents/"+tr.report+"/content") {
+			return &objectivetest.Fault{Status: http.StatusInternalServerError}
+		}
+		return nil
+	})
+	c := e.sync()
+	require.NotZero(t, c.Errors, "%+v", c)
+	require.Equal(t, "0:U:alice,carol:NU::G::NG:", field1(e.doc(kindFolder, tr.aliceF), "AUTONOMYMETADATA"))
+	require.Equal(t, "0:U:alice:NU::G:staff:NG:", field1(e.doc(kindDocument, tr.report), "AUTONOMYMETADATA"), "not read this run")
+
+	failing.Store(false)
+	c = e.sync()
+	require.Zero(t, c.Errors, "%+v", c)
+	require.Equal(t, "0:U:alice,carol:NU::G::NG:", field1(e.doc(kindDocument, tr.report), "AUTONOMYMETADATA"), "the folder's new permissions")
+	require.Equal(t, uint64(1), c.Updated, "%+v", c)
+
+	c = e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+}
