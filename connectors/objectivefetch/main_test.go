@@ -77,7 +77,13 @@ PageSize=4
 
 func (e *env) newRepo() *Repository {
 	e.t.Helper()
-	r, err := New(Options{Config: e.cfg, Store: e.st, Target: e.target, Sleep: e.waits.Sleep,
+	return e.newRepoWith(e.target)
+}
+
+// newRepoWith is newRepo delivering to tgt.
+func (e *env) newRepoWith(tgt ingest.Target) *Repository {
+	e.t.Helper()
+	r, err := New(Options{Config: e.cfg, Store: e.st, Target: tgt, Sleep: e.waits.Sleep,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	require.NoError(e.t, err)
 	return r

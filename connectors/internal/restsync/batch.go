@@ -22,9 +22,11 @@ import (
 const DeliveryTimeout = 30 * time.Second
 
 // Batch delivers documents and records them together: a record is written
-// only once its documents were delivered, and a removal is forgotten only
-// once the documents were removed, so a refused delivery is sent again by
-// the next run and nothing is recorded that the target does not have. An
+// only once its documents were delivered (and the documents of children
+// it no longer has were removed), and a removal is forgotten only once
+// the documents were removed, so a refused delivery or removal is sent
+// again by the next run and nothing is recorded that the target does not
+// have, or forgotten that it still has. An
 // item with a document the target cannot take at all (one that fails
 // ingest.Document.Validate: a service's value that cannot be a reference)
 // is refused alone when it is added, as a refused delivery, so that it
@@ -565,6 +567,11 @@ func (b *Batch) apply(u *unit) error {
 		b.lastFailed = u.seq
 	}
 	// written: whether the item's key is written (and the item counted).
+	// An item delivered again without a child it had (Removes) is
+	// written only once that child's document was removed too: its old
+	// record, kept, makes the next run deliver it again and remove the
+	// child then; the new one would forget a document still in the
+	// index.
 	written := func(it *Item) bool {
 		switch {
 		case it.After != nil && !clean:
@@ -572,7 +579,7 @@ func (b *Batch) apply(u *unit) error {
 		case it.Delete:
 			return removed(it)
 		default:
-			return addOK
+			return addOK && removed(it)
 		}
 	}
 	err := store.UpdateDeferred(b.DS, func(w store.Writer) error {
@@ -601,11 +608,12 @@ func (b *Batch) apply(u *unit) error {
 		if it.After != nil && !clean {
 			continue
 		}
-		if addOK {
+		rm := removed(it)
+		if addOK && rm {
 			b.Counts.Added.Add(it.Added)
 			b.Counts.Updated.Add(it.Updated)
 		}
-		if removed(it) {
+		if rm {
 			b.Counts.Deleted.Add(it.Deleted)
 		}
 	}

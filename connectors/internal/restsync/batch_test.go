@@ -420,3 +420,42 @@ func TestBatchNoEarlyDeliveryAfterAConditionalItem(t *testing.T) {
 	require.Equal(t, want, tgt.added)
 	require.Equal(t, []int{61}, tgt.sizes)
 }
+
+// An item delivered again without a child it had (a file taken off a
+// message, a version gone) is recorded only once the child's document was
+// removed: when the target refuses the removal, the old record stays, so
+// the next run delivers the item again and removes the child then,
+// instead of forgetting a document that is still in the index.
+func TestBatchRefusedRemovalOfAChildKeepsTheOldRecord(t *testing.T) {
+	ds := memDatastore(t)
+	old := &Record{Version: "1", Ref: "m", Kids: []string{"m#file"}}
+	require.NoError(t, ds.Update(func(w store.Writer) error {
+		return w.Put(RecordKey("m"), []byte(`{"v":"1","r":"m","k":["m#file"]}`))
+	}))
+	// The Add goes through, the Remove after it is refused.
+	tgt := &recTarget{refuse: func(call int) bool { return call == 2 }}
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T")}
+	defer b.Close()
+	b.Deliver("m", &Record{Version: "2", Ref: "m"}, doc("m"), old)
+	require.NoError(t, b.Flush(context.Background()))
+	require.Equal(t, []string{"m"}, tgt.added)
+	require.Empty(t, tgt.removed)
+	rec, err := GetRecord(ds, "m")
+	require.NoError(t, err)
+	require.Equal(t, old, rec, "the child's removal was refused: the record still names it")
+	c := job.Counts("T").Snapshot()
+	require.EqualValues(t, 0, c.Updated)
+	require.EqualValues(t, 0, c.Deleted)
+	require.EqualValues(t, 1, c.Ingestfailed)
+	require.Equal(t, 1, b.Failures())
+
+	// The next run: both go through.
+	tgt.refuse = nil
+	b.Deliver("m", &Record{Version: "2", Ref: "m"}, doc("m"), rec)
+	require.NoError(t, b.Flush(context.Background()))
+	require.Equal(t, []string{"m#file"}, tgt.removed)
+	rec, err = GetRecord(ds, "m")
+	require.NoError(t, err)
+	require.Equal(t, &Record{Version: "2", Ref: "m"}, rec)
+}
