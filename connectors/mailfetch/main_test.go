@@ -19,6 +19,7 @@ import (
 type rig struct {
 	t      *testing.T
 	dir    string
+	text   string // the configuration's text
 	cfg    *config.Config
 	st     store.Store
 	target *resttest.Target
@@ -35,7 +36,7 @@ func newRig(t *testing.T, cfgText string) *rig {
 	st, err := store.Open(store.Config{Driver: store.DriverMemory})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	g := &rig{t: t, dir: dir, cfg: cfg, st: st, target: resttest.NewTarget()}
+	g := &rig{t: t, dir: dir, text: text, cfg: cfg, st: st, target: resttest.NewTarget()}
 	g.repo, err = New(Options{Config: cfg, Store: st, Target: g.target})
 	require.NoError(t, err)
 	return g

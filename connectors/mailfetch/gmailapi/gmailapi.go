@@ -25,7 +25,9 @@ package gmailapi
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +37,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,18 +310,50 @@ func version(ids []string) string {
 	return strings.Join(s, " ")
 }
 
-// cursor is the recorded history id.
+// cursor is the recorded history id, and the labels indexed when it was
+// recorded (filter).
 type cursor struct {
 	HistoryID uint64 `json:"h"`
+	Filter    string `json:"f,omitempty"`
 }
 
-// Plan implements mailbox.Mailbox.
+// filter says which messages the settings index (a hash of Labels,
+// LabelMustHave, LabelCantHave, IncludeSpamTrash); "" for every message but spam and
+// trash (the default, and what a cursor recorded before the filter was
+// kept means).
+func (b *Box) filter() string {
+	if len(b.cfg.Labels) == 0 && b.cfg.LabelMustHave == nil && b.cfg.LabelCantHave == nil && !b.cfg.IncludeSpamTrash {
+		return ""
+	}
+	labels := make([]string, len(b.cfg.Labels))
+	for i, l := range b.cfg.Labels {
+		labels[i] = strings.ToLower(l)
+	}
+	slices.Sort(labels)
+	f := []string{strings.Join(labels, "\x1f"), "", "", strconv.FormatBool(b.cfg.IncludeSpamTrash)}
+	if b.cfg.LabelMustHave != nil {
+		f[1] = b.cfg.LabelMustHave.String()
+	}
+	if b.cfg.LabelCantHave != nil {
+		f[2] = b.cfg.LabelCantHave.String()
+	}
+	h := sha256.Sum256([]byte(strings.Join(f, "\x00")))
+	return hex.EncodeToString(h[:8])
+}
+
+// Plan implements mailbox.Mailbox. The history says which messages
+// changed, not which ones the settings take: when the labels indexed are
+// not those of the recorded history id (Folders, or a filter, changed),
+// the whole mailbox is listed, so that the messages of a label added are
+// indexed and those of a label taken out are removed.
 func (b *Box) Plan(ctx context.Context, c mailbox.Collection, known mailbox.Known) (*mailbox.Plan, error) {
 	var prev cursor
 	if raw := known.Cursor(); len(raw) > 0 {
 		_ = json.Unmarshal(raw, &prev)
 	}
-	if prev.HistoryID != 0 {
+	if prev.HistoryID != 0 && prev.Filter != b.filter() {
+		b.cfg.Logger.Info("gmail: the labels indexed changed: listing the whole mailbox")
+	} else if prev.HistoryID != 0 {
 		plan, err := b.fromHistory(ctx, prev.HistoryID, known)
 		if err == nil {
 			return plan, nil
@@ -380,7 +415,7 @@ func (b *Box) fullListing(ctx context.Context, known mailbox.Known) (*mailbox.Pl
 			return nil, b.fail("list the messages of label "+b.labels[label], err)
 		}
 	}
-	plan := &mailbox.Plan{Cursor: mustJSON(cursor{HistoryID: prof.HistoryId})}
+	plan := &mailbox.Plan{Cursor: mustJSON(cursor{HistoryID: prof.HistoryId, Filter: b.filter()})}
 	present := map[string]bool{}
 	keys := make([]string, 0, len(labelsOf))
 	for id := range labelsOf {
@@ -466,7 +501,7 @@ func (b *Box) fromHistory(ctx context.Context, start uint64, known mailbox.Known
 	if err != nil {
 		return nil, b.fail("read the history", err)
 	}
-	plan := &mailbox.Plan{Cursor: mustJSON(cursor{HistoryID: latest})}
+	plan := &mailbox.Plan{Cursor: mustJSON(cursor{HistoryID: latest, Filter: b.filter()})}
 	touched := 0
 	for _, id := range order {
 		ch := changes[id]

@@ -1,0 +1,56 @@
+package mailfetch
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
+)
+
+// reconfigure gives the rig's task new settings (the server restarted
+// with an edited configuration): same datastore, target and token file.
+func (g *rig) reconfigure(from, to string) {
+	g.t.Helper()
+	text := strings.Replace(g.text, from, to, 1)
+	require.NotEqual(g.t, g.text, text, "%q not in the configuration", from)
+	cfg, err := config.Parse("test.cfg", []byte(text), TaskKeys)
+	require.NoError(g.t, err)
+	require.NoError(g.t, Check(cfg))
+	g.text, g.cfg = text, cfg
+	g.repo, err = New(Options{Config: cfg, Store: g.st, Target: g.target})
+	require.NoError(g.t, err)
+}
+
+// With the Gmail API, the labels a task indexes (Folders) changed between
+// two runs: the messages of a label added are indexed, those of a label
+// taken out (and in no other label indexed) are removed, although
+// nothing happened to them in the mailbox (the history has nothing to
+// say about them).
+func TestGmailAPIFoldersChangedBetweenRuns(t *testing.T) {
+	g, api, _ := gmailRig(t, false, "Folders=Work\n")
+	work := api.AddLabel("Work")
+	homeLabel := api.AddLabel("Home")
+	api.Deliver(mailtest.Message{From: "bob@example.com", To: user, Subject: "work only", Text: "w"}.Raw(), "INBOX", work)
+	home := api.Deliver(mailtest.Message{From: "bob@example.com", To: user, Subject: "home only", Text: "h"}.Raw(), "INBOX")
+	api.Relabel(home, []string{homeLabel}, []string{"INBOX"})
+	g.mustRun("Synchronize")
+	require.Len(t, g.target.Find("SUBJECT", "work only"), 1)
+	require.Empty(t, g.target.Find("SUBJECT", "home only"))
+
+	g.reconfigure("Folders=Work", "Folders=Work,Home")
+	g.mustRun("Synchronize")
+	require.Len(t, g.target.Find("SUBJECT", "home only"), 1, "the label added: its messages are indexed")
+	require.Len(t, g.target.Find("SUBJECT", "work only"), 1)
+
+	g.reconfigure("Folders=Work,Home", "Folders=Home")
+	g.mustRun("Synchronize")
+	require.Empty(t, g.target.Find("SUBJECT", "work only"), "the label taken out: its messages are removed")
+	require.Len(t, g.target.Find("SUBJECT", "home only"), 1)
+
+	// Unchanged settings: the history again, nothing read.
+	_, job := g.mustRun("Synchronize")
+	require.Equal(t, "seen=1 added=0 updated=0 deleted=0 unchanged=1 ingestadded=0 ingestupdated=0 ingestdeleted=0 ingestfailed=0 errors=0", summary(countsOf(job, "GMAIL")))
+}
