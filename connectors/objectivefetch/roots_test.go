@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/connectors/objectivefetch/objectivetest"
 )
 
 // A root folder taken out of RootFolders is no longer indexed: it is
@@ -30,4 +32,39 @@ func TestRootTakenOutOfRootFoldersIsRemoved(t *testing.T) {
 
 	c = e.sync()
 	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+}
+
+// A document moved out of the roots (to a folder not indexed) is
+// removed; one moved within them is updated.
+func TestDocumentMovedOutOfTheRootsIsRemoved(t *testing.T) {
+	e := newEnv(t, "")
+	tr := buildTree(t, e.srv)
+	e.cfg = e.config("RootFolders=" + tr.home)
+	e.repo = e.newRepo()
+	e.sync()
+	require.False(t, e.gone(kindDocument, tr.report))
+
+	e.srv.Update(tr.report, func(o *objectivetest.Object) { o.ParentID = tr.archive })
+	e.srv.Update(tr.notes, func(o *objectivetest.Object) { o.ParentID = tr.home })
+	c := e.sync()
+	require.True(t, e.gone(kindDocument, tr.report), "in Archive, which is not indexed")
+	require.Equal(t, "/Objective Global Folder/Home/notes.txt", field1(e.doc(kindDocument, tr.notes), "PATH"))
+	require.Equal(t, uint64(1), c.Deleted, "%+v", c)
+}
+
+// A folder excluded by FolderCantHaveRegex after it was indexed is
+// removed with everything under it.
+func TestFolderExcludedAfterItWasIndexedIsRemoved(t *testing.T) {
+	e := newEnv(t, "")
+	tr := buildTree(t, e.srv)
+	e.sync()
+	require.False(t, e.gone(kindFolder, tr.aliceF))
+
+	e.cfg = e.config("FolderCantHaveRegex=alice")
+	e.repo = e.newRepo()
+	c := e.sync()
+	require.True(t, e.gone(kindFolder, tr.aliceF))
+	require.True(t, e.gone(kindDocument, tr.report))
+	require.True(t, e.gone(kindDocument, tr.notes))
+	require.Equal(t, uint64(3), c.Deleted, "%+v", c)
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -56,6 +58,7 @@ type taskRun struct {
 	known     map[string]*known
 	seen      map[string]bool
 	completed map[string]bool // containers listed to the end
+	excluded  map[string]bool // listed, and not taken (FolderCantHaveRegex)
 	// requests holds a place for each request for a document in flight
 	// (Concurrency places).
 	requests chan struct{}
@@ -82,7 +85,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		}
 		return a.c, nil
 	}, func(ts *restsync.TaskSync) error {
-		t := &taskRun{TaskSync: ts, r: r, s: s, api: a, b: b, known: map[string]*known{}, seen: map[string]bool{}, completed: map[string]bool{},
+		t := &taskRun{TaskSync: ts, r: r, s: s, api: a, b: b, known: map[string]*known{}, seen: map[string]bool{}, completed: map[string]bool{}, excluded: map[string]bool{},
 			requests: make(chan struct{}, s.Concurrency)}
 		return t.run(ctx, progress)
 	})
@@ -145,7 +148,9 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		}
 	}
 	if rootsOK {
-		t.forgetGone()
+		if err := t.forgetGone(ctx); err != nil {
+			return err
+		}
 	}
 	return t.Batch.Flush(ctx)
 }
@@ -298,6 +303,7 @@ func (t *taskRun) walk(ctx context.Context, c *container) ([]*container, error) 
 			switch it.kind() {
 			case kindFolder, kindFile:
 				if t.s.FolderCantHave != nil && t.s.FolderCantHave.MatchString(it.Name) {
+					t.excluded[it.ID] = true
 					continue
 				}
 				t.seen[it.ID] = true
@@ -535,8 +541,28 @@ func boolInt(b bool) int {
 // not seen whose container was listed to the end, and everything under
 // it; and what is no longer under any root (a root taken out of
 // RootFolders: its container was neither walked nor indexed), with
-// everything under it. It is called only when every root was resolved.
-func (t *taskRun) forgetGone() {
+// everything under it; and a container excluded by FolderCantHaveRegex,
+// with everything under it. It is called only when every root was
+// resolved.
+//
+// A listing is read page by page (offset and limit), so an object
+// deleted from a page already read shifts the next pages: the object
+// that moved up to the page read is in neither. An object missing from
+// its container's listing is therefore asked for first, and removed
+// only when it is gone (404, 403) or no longer in a container walked;
+// one the server cannot answer for is kept until the next run. Objects
+// under a removed one are not asked for.
+func (t *taskRun) forgetGone(ctx context.Context) error {
+	missing := map[string]bool{} // missing from a complete listing: to ask for
+	for id, k := range t.known {
+		if !t.seen[id] && t.completed[k.rec.Parent] && !t.completed[id] && !t.excluded[id] {
+			missing[id] = true
+		}
+	}
+	confirmed, err := t.stillGone(ctx, missing)
+	if err != nil {
+		return err
+	}
 	gone := map[string]bool{}
 	for changed := true; changed; {
 		changed = false
@@ -546,7 +572,7 @@ func (t *taskRun) forgetGone() {
 			}
 			p := k.rec.Parent
 			outside := !t.seen[p] && t.known[p] == nil
-			if t.completed[p] || gone[p] || t.completed[id] || outside {
+			if confirmed[id] || gone[p] || t.completed[id] || t.excluded[id] || outside {
 				gone[id] = true
 				changed = true
 			}
@@ -555,4 +581,37 @@ func (t *taskRun) forgetGone() {
 	for id := range gone {
 		t.Batch.Forget(objectKey(id), t.known[id].rec)
 	}
+	return nil
+}
+
+// stillGone asks for each object of ids and returns those that are gone:
+// not found (or forbidden), or now in a container that was not walked.
+// An error that ends the action is returned; another one keeps the
+// object (a failure of the task). The objects are asked for one after
+// the other: a run finds few deletions, and a folder deleted with all
+// under it costs one request.
+func (t *taskRun) stillGone(ctx context.Context, ids map[string]bool) (map[string]bool, error) {
+	gone := map[string]bool{}
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		if err := t.Job.Checkpoint(ctx); err != nil {
+			return nil, err
+		}
+		k := t.known[id]
+		kind := cmp.Or(k.st.Kind, kindOf(id))
+		it, err := t.api.object(ctx, kind, id)
+		var se *restsync.StatusError
+		switch {
+		case err == nil:
+			if it.ParentID != k.rec.Parent && !t.seen[it.ParentID] {
+				gone[id] = true // moved out of what is indexed
+			}
+		case errors.Is(err, messages.ErrNotFound) || errors.As(err, &se) && se.Status == http.StatusForbidden:
+			gone[id] = true
+		case fatal(ctx, err):
+			return nil, err
+		default:
+			t.Fail(objectRef(t.s.ServerURL, kind, id), err)
+		}
+	}
+	return gone, nil
 }
