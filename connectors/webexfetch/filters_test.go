@@ -2,8 +2,11 @@ package webexfetch
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/connectors/webexfetch/webextest"
 )
 
 // A space the task's filters no longer take (its title now matches
@@ -34,6 +37,33 @@ func TestRoomNoLongerWantedIsRemoved(t *testing.T) {
 	require.Equal(t, 2, e.target.Len())
 
 	// Nothing left to remove.
+	c = e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+}
+
+// A space renamed: its messages' documents name it by its new title (their
+// DRETITLE and WEBEX_ROOM_TITLE), their files' too, not only the space's
+// own document.
+func TestRoomRenamedRetitlesItsMessages(t *testing.T) {
+	e := newEnv(t)
+	room := e.srv.AddRoom("Project Falcon", "group", e.alice, e.bob)
+	old := e.srv.Post(room, e.bob, "Kick-off on Monday")
+	word := e.srv.AddFile(&webextest.File{Name: "notes.txt", ContentType: "text/plain", Data: []byte("agenda")})
+	withFile := e.srv.Post(room, e.alice, "notes", word)
+	e.srv.Advance(time.Hour)
+	e.sync()
+	require.Equal(t, "Project Falcon: Kick-off on Monday", field1(e.doc(msgRef(e, old)), "DRETITLE"))
+
+	e.srv.RenameRoom(room, "Project Osprey")
+	c := e.sync()
+	require.Zero(t, c.Errors)
+	require.Equal(t, "Project Osprey", field1(e.doc(roomRefOf(e, room)), "DRETITLE"))
+	d := e.doc(msgRef(e, old))
+	require.Equal(t, "Project Osprey: Kick-off on Monday", field1(d, "DRETITLE"))
+	require.Equal(t, "Project Osprey", field1(d, "WEBEX_ROOM_TITLE"))
+	require.Equal(t, "Project Osprey", field1(e.doc(msgRef(e, withFile)), "WEBEX_ROOM_TITLE"))
+	require.Equal(t, "Project Osprey", field1(e.doc(word), "WEBEX_ROOM_TITLE"))
+
 	c = e.sync()
 	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
 }

@@ -490,9 +490,10 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 			t.b.names.set(mb)
 		}
 	}
-	// New members change the security of every message: they are all
-	// delivered again.
-	resecure := k != nil && t.s.MappedSecurity && membersHash(members) != membersHash(st.Members)
+	// New members change the security of every message, and a new title
+	// or type their titles and fields: they are all delivered again.
+	resecure := k != nil && (t.s.MappedSecurity && membersHash(members) != membersHash(st.Members) ||
+		st.Title != rm.Title || st.Type != rm.Type)
 	if resecure {
 		full = true
 	}

@@ -253,6 +253,17 @@ func (s *Server) RemoveMember(roomID, personID string) {
 	}
 }
 
+// RenameRoom changes a room's title (its lastActivity moves, and the
+// change is an event "rooms updated").
+func (s *Server) RenameRoom(roomID, title string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.st.rooms[roomID]
+	at := s.st.now()
+	r.Title, r.LastActivity = title, at
+	s.st.event("rooms", "updated", r.CreatorID, at, map[string]string{"id": roomID, "type": r.Type, "creatorId": r.CreatorID, "created": formatTime(r.Created)})
+}
+
 // DeleteRoom deletes a room with its messages.
 func (s *Server) DeleteRoom(roomID string) {
 	s.mu.Lock()
