@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
 )
 
@@ -53,4 +54,23 @@ func TestGmailAPIFoldersChangedBetweenRuns(t *testing.T) {
 	// Unchanged settings: the history again, nothing read.
 	_, job := g.mustRun("Synchronize")
 	require.Equal(t, "seen=1 added=0 updated=0 deleted=0 unchanged=1 ingestadded=0 ingestupdated=0 ingestdeleted=0 ingestfailed=0 errors=0", summary(countsOf(job, "GMAIL")))
+}
+
+// With the Gmail API, a label renamed: the documents of its messages name
+// it by its new name (LABELS), though the history says nothing of it.
+func TestGmailAPILabelRenamed(t *testing.T) {
+	g, api, _ := gmailRig(t, false, "")
+	work := api.AddLabel("Work")
+	api.Deliver(mailtest.Message{From: "bob@example.com", To: user, Subject: "labelled", Text: "w"}.Raw(), "INBOX", work)
+	api.Deliver(mailtest.Message{From: "bob@example.com", To: user, Subject: "not labelled", Text: "h"}.Raw(), "INBOX")
+	g.mustRun("Synchronize")
+	require.Equal(t, []string{"INBOX", "Work"}, resttest.Field(g.target.Find("SUBJECT", "labelled")[0], "LABELS"))
+
+	api.RenameLabel(work, "Projects")
+	_, job := g.mustRun("Synchronize")
+	require.Equal(t, []string{"INBOX", "Projects"}, resttest.Field(g.target.Find("SUBJECT", "labelled")[0], "LABELS"))
+	require.Equal(t, "seen=2 added=0 updated=1 deleted=0 unchanged=1 ingestadded=0 ingestupdated=1 ingestdeleted=0 ingestfailed=0 errors=0", summary(countsOf(job, "GMAIL")))
+
+	_, job = g.mustRun("Synchronize")
+	require.Equal(t, "seen=2 added=0 updated=0 deleted=0 unchanged=2 ingestadded=0 ingestupdated=0 ingestdeleted=0 ingestfailed=0 errors=0", summary(countsOf(job, "GMAIL")))
 }

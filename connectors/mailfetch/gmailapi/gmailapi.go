@@ -315,6 +315,15 @@ func version(ids []string) string {
 type cursor struct {
 	HistoryID uint64 `json:"h"`
 	Filter    string `json:"f,omitempty"`
+	// Labels are the labels' names by id when it was recorded: a label
+	// renamed since (the history says nothing of it) has its messages
+	// read again, whose documents name their labels.
+	Labels map[string]string `json:"l,omitempty"`
+}
+
+// cursor is the cursor to record for a history id.
+func (b *Box) cursor(historyID uint64) []byte {
+	return mustJSON(cursor{HistoryID: historyID, Filter: b.filter(), Labels: b.labels})
 }
 
 // filter says which messages the settings index (a hash of Labels,
@@ -351,19 +360,73 @@ func (b *Box) Plan(ctx context.Context, c mailbox.Collection, known mailbox.Know
 	if raw := known.Cursor(); len(raw) > 0 {
 		_ = json.Unmarshal(raw, &prev)
 	}
+	var plan *mailbox.Plan
+	var err error
 	if prev.HistoryID != 0 && prev.Filter != b.filter() {
 		b.cfg.Logger.Info("gmail: the labels indexed changed: listing the whole mailbox")
 	} else if prev.HistoryID != 0 {
-		plan, err := b.fromHistory(ctx, prev.HistoryID, known)
-		if err == nil {
-			return plan, nil
-		}
-		if !errors.Is(err, mailbox.ErrNotFound) {
+		plan, err = b.fromHistory(ctx, prev.HistoryID, known)
+		if err != nil && !errors.Is(err, mailbox.ErrNotFound) {
 			return nil, err
 		}
-		b.cfg.Logger.Info("gmail: the recorded history id has expired: listing the whole mailbox", "history_id", prev.HistoryID)
+		if err != nil {
+			b.cfg.Logger.Info("gmail: the recorded history id has expired: listing the whole mailbox", "history_id", prev.HistoryID)
+		}
 	}
-	return b.fullListing(ctx, known)
+	if plan == nil {
+		if plan, err = b.fullListing(ctx, known); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.renamed(ctx, prev.Labels, known, plan); err != nil {
+		return nil, err
+	}
+	return plan, nil
+}
+
+// renamed adds to plan the known messages of the labels renamed since
+// the cursor was recorded (was: their names then): their documents name
+// their labels, and neither the history nor their versions (label ids)
+// say that the names changed.
+func (b *Box) renamed(ctx context.Context, was map[string]string, known mailbox.Known, plan *mailbox.Plan) error {
+	var ids []string
+	for id, name := range was {
+		if now, ok := b.labels[id]; ok && now != name {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	planned := make(map[string]bool, len(plan.Fetch)+len(plan.Delete))
+	for _, id := range plan.Fetch {
+		planned[id] = true
+	}
+	for _, id := range plan.Delete {
+		planned[id] = true
+	}
+	for _, label := range ids {
+		b.cfg.Logger.Info("gmail: a label was renamed: its messages are read again", "was", was[label], "now", b.labels[label])
+		loop := pageLoop()
+		err := b.svc.Users.Messages.List(b.user).LabelIds(label).IncludeSpamTrash(true).MaxResults(500).Pages(ctx, func(r *gmail.ListMessagesResponse) error {
+			if err := loop(r.NextPageToken); err != nil {
+				return err
+			}
+			for _, m := range r.Messages {
+				if _, ok := known.Version(m.Id); ok && !planned[m.Id] {
+					planned[m.Id] = true
+					plan.Fetch = append(plan.Fetch, m.Id)
+					plan.Unchanged--
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return b.fail("list the messages of label "+b.labels[label], err)
+		}
+	}
+	return nil
 }
 
 // fullListing lists every message with its labels.
@@ -415,7 +478,7 @@ func (b *Box) fullListing(ctx context.Context, known mailbox.Known) (*mailbox.Pl
 			return nil, b.fail("list the messages of label "+b.labels[label], err)
 		}
 	}
-	plan := &mailbox.Plan{Cursor: mustJSON(cursor{HistoryID: prof.HistoryId, Filter: b.filter()})}
+	plan := &mailbox.Plan{Cursor: b.cursor(prof.HistoryId)}
 	present := map[string]bool{}
 	keys := make([]string, 0, len(labelsOf))
 	for id := range labelsOf {
@@ -501,7 +564,7 @@ func (b *Box) fromHistory(ctx context.Context, start uint64, known mailbox.Known
 	if err != nil {
 		return nil, b.fail("read the history", err)
 	}
-	plan := &mailbox.Plan{Cursor: mustJSON(cursor{HistoryID: latest, Filter: b.filter()})}
+	plan := &mailbox.Plan{Cursor: b.cursor(latest)}
 	touched := 0
 	for _, id := range order {
 		ch := changes[id]

@@ -199,6 +199,18 @@ func (s *Server) AddLabel(name string) string {
 	return id
 }
 
+// RenameLabel renames a user label (its id stays; Gmail's history says
+// nothing of it).
+func (s *Server) RenameLabel(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.labels {
+		if s.labels[i].ID == id {
+			s.labels[i].Name = name
+		}
+	}
+}
+
 // Deliver adds a message with labels (ids) and returns its id.
 func (s *Server) Deliver(raw []byte, labels ...string) string {
 	s.mu.Lock()
