@@ -290,6 +290,24 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 	defer mb.Close()
 	b := r.newBatch(ds, cnt, r.log)
 	defer b.Close()
+	// On Gmail a message deleted from one folder (its label taken off)
+	// may still be in another folder indexed, under the same reference:
+	// its documents stay while another folder's record holds it (the
+	// records are read only for such a reference, over IMAP: the Gmail
+	// API's one collection trashes or deletes the message itself).
+	var h holders
+	held := func() (holders, error) {
+		if h == nil {
+			st, err := loadState(ds)
+			if err != nil {
+				return nil, fmt.Errorf("mailfetch: read the datastore of %s: %w", task, err)
+			}
+			if h = countHolders(st, nil); h == nil {
+				h = holders{}
+			}
+		}
+		return h, nil
+	}
 	for _, coll := range colls {
 		var keys []string
 		for _, e := range byColl[coll] {
@@ -308,7 +326,13 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 				return err
 			}
 			if rec != nil {
-				forget(b, nil, coll, e.id.Key, rec)
+				var h holders
+				if shareable(rec.Ref) && r.set[task].Transport == TransportIMAP {
+					if h, err = held(); err != nil {
+						return err
+					}
+				}
+				forget(b, h, coll, e.id.Key, rec)
 			}
 			o.Success(e.raw)
 		}

@@ -115,3 +115,38 @@ func TestGmailMessageMovedToAFolderReadFirstStaysIndexed(t *testing.T) {
 	require.Equal(t, "seen=1 added=0 updated=0 deleted=0 unchanged=1 ingestadded=0 ingestupdated=0 ingestdeleted=0 ingestfailed=0 errors=0", summary(countsOf(job, "MAIL")))
 	require.NotNil(t, g.target.Get(ref))
 }
+
+// The Delete action, on a Gmail message indexed from two folders, deletes
+// it from the folder its identifier names (on Gmail: takes that label
+// off); the message is still in the other folder, so its document stays,
+// and a Synchronize keeps it.
+func TestGmailDeleteFromOneOfItsFoldersKeepsTheDocument(t *testing.T) {
+	both := gmailMsg("in both", "1278455344230334866", `\Inbox`)
+	g, _ := hoodiecrowRig(t, "INBOX,[Gmail]/All Mail", []mailtest.GmailMessage{both}, []mailtest.GmailMessage{both})
+	g.mustRun("Synchronize")
+	ref := imapbox.GmailReference(user, "11bdfc5cae0c8192")
+	require.NotNil(t, g.target.Get(ref))
+	var inInbox string
+	for _, rec := range g.records("INBOX") {
+		inInbox = rec
+	}
+	require.NotEmpty(t, inInbox)
+	g.mustRun("Delete", "Identifiers", inInbox)
+	require.NotNil(t, g.target.Get(ref), "still in [Gmail]/All Mail")
+	g.mustRun("Synchronize")
+	require.NotNil(t, g.target.Get(ref), "still in [Gmail]/All Mail")
+}
+
+// records returns the identifiers of a folder's records.
+func (g *rig) records(folder string) []string {
+	g.t.Helper()
+	ds, err := g.st.Datastore("MAIL")
+	require.NoError(g.t, err)
+	st, err := loadState(ds)
+	require.NoError(g.t, err)
+	var ids []string
+	for key := range st.records[folder] {
+		ids = append(ids, Identifier{Task: "MAIL", Collection: folder, Key: key}.Encode())
+	}
+	return ids
+}
