@@ -226,7 +226,11 @@ func (t *taskRun) child(ctx context.Context, parent *container, it *item) (*cont
 	c := &container{it: it, path: parent.path + "/" + it.Name}
 	versionChanged := k == nil || k.rec.Version != it.version()
 	if t.s.MappedSecurity {
-		if versionChanged {
+		// Its own permissions change with its version; a record without
+		// any permissions was made without MappedSecurity (which never
+		// asked for them), and its own must be asked for, or it would
+		// take its parent's.
+		if versionChanged || k.st.ACL == noACL {
 			own, err := t.api.permissions(ctx, it.kind(), it.ID)
 			if err != nil {
 				return nil, err
@@ -349,6 +353,10 @@ type docWork struct {
 	docs   []*ingest.Document
 	err    error
 }
+
+// noACL is the ACL hash of an object without permissions: what every
+// record holds when MappedSecurity is off.
+var noACL = aclsOf(nil).hash()
 
 // docChanged reports whether a document must be read again: it is new,
 // its version changed, or the permissions it inherits are not those its
