@@ -67,3 +67,23 @@ func TestRoomRenamedRetitlesItsMessages(t *testing.T) {
 	c = e.sync()
 	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
 }
+
+// MappedSecurity turned on for a task that indexed without it: every
+// message gets its space's members as its security, not only those
+// posted from then on.
+func TestMappedSecurityTurnedOnSecuresEveryMessage(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.settings = "MappedSecurity=FALSE" })
+	room := e.srv.AddRoom("Project Falcon", "group", e.alice, e.bob)
+	m := e.srv.Post(room, e.bob, "Kick-off on Monday")
+	e.sync()
+	require.Empty(t, field1(e.doc(msgRef(e, m)), "AUTONOMYMETADATA"))
+
+	e.cfg = e.config("MappedSecurity=TRUE")
+	e.repo = e.newRepo()
+	e.sync()
+	require.Equal(t, "0:U:alice%40example.com,bob%40example.com:G:", field1(e.doc(msgRef(e, m)), "AUTONOMYMETADATA"))
+	require.Equal(t, "0:U:alice%40example.com,bob%40example.com:G:", field1(e.doc(roomRefOf(e, room)), "AUTONOMYMETADATA"), "the space's own document too")
+
+	c := e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+}

@@ -37,6 +37,11 @@ type roomState struct {
 	// ViaEvents: found in the events feed (compliance), not in the
 	// account's own list of rooms.
 	ViaEvents bool `json:"ev,omitempty"`
+	// Unsecured: its messages were delivered without security
+	// (MappedSecurity off), so they are all delivered again when it is
+	// turned on. (A record without it was made with MappedSecurity on,
+	// the default.)
+	Unsecured bool `json:"us,omitempty"`
 }
 
 // known is a room the task has a record of.
@@ -470,7 +475,9 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	changed := k == nil || st.LastActivity != rm.LastActivity || st.Title != rm.Title || st.Type != rm.Type
 	membersDue := changed || (tc != nil && tc.members) || (t.s.MembersInterval > 0 && now-st.MembersAt >= int64(t.s.MembersInterval.Seconds()))
 	full := k == nil || st.Newest == "" || (t.s.FullListInterval > 0 && now-st.FullAt >= int64(t.s.FullListInterval.Seconds()))
-	needList := changed || full || (tc != nil && tc.created)
+	// Delivered without security, which is now on: every message again.
+	unsecured := k != nil && t.s.MappedSecurity && st.Unsecured
+	needList := changed || full || (tc != nil && tc.created) || unsecured
 	t.Counts.Seen.Add(1)
 	if !membersDue && !needList && (tc == nil || len(tc.updated)+len(tc.deleted) == 0) {
 		t.Counts.Unchanged.Add(1)
@@ -492,7 +499,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	}
 	// New members change the security of every message, and a new title
 	// or type their titles and fields: they are all delivered again.
-	resecure := k != nil && (t.s.MappedSecurity && membersHash(members) != membersHash(st.Members) ||
+	resecure := unsecured || k != nil && (t.s.MappedSecurity && membersHash(members) != membersHash(st.Members) ||
 		st.Title != rm.Title || st.Type != rm.Type)
 	if resecure {
 		full = true
@@ -614,7 +621,8 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 
 	// The room's own document and record, with the new cursor.
 	next := roomState{Title: rm.Title, Type: rm.Type, LastActivity: rm.LastActivity, Members: members,
-		MembersAt: st.MembersAt, FullAt: st.FullAt, ViaEvents: via || st.ViaEvents && k != nil, Newest: st.Newest}
+		MembersAt: st.MembersAt, FullAt: st.FullAt, ViaEvents: via || st.ViaEvents && k != nil, Newest: st.Newest,
+		Unsecured: !t.s.MappedSecurity}
 	if !newest.IsZero() {
 		next.Newest = formatTime(newest)
 	}
@@ -629,7 +637,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	// The room's record is its cursor: written only when none of the
 	// deliveries of its messages (some may still be under way) was
 	// refused.
-	if k == nil || k.rec.Version != rec.Version {
+	if k == nil || k.rec.Version != rec.Version || unsecured {
 		b.DeliverAfter(mark, roomKey(rm.ID), rec, []*ingest.Document{t.b.roomDoc(t.Task, rm, sec)}, oldRec(k))
 	} else {
 		b.RecordAfter(mark, roomKey(rm.ID), rec)
