@@ -75,6 +75,14 @@ PageSize=4
 	return cfg
 }
 
+// reconfigure gives the task new settings (the server restarted with
+// an edited configuration): same store, target and service.
+func (e *env) reconfigure(extra string) {
+	e.t.Helper()
+	e.cfg = e.config(extra)
+	e.repo = e.newRepo()
+}
+
 func (e *env) newRepo() *Repository {
 	e.t.Helper()
 	return e.newRepoWith(e.target)

@@ -13,14 +13,12 @@ import (
 func TestRootTakenOutOfRootFoldersIsRemoved(t *testing.T) {
 	e := newEnv(t, "")
 	tr := buildTree(t, e.srv)
-	e.cfg = e.config("RootFolders=" + tr.home + "," + tr.archive)
-	e.repo = e.newRepo()
+	e.reconfigure("RootFolders=" + tr.home + "," + tr.archive)
 	c := e.sync()
 	// Home, alice, Policies, Archive + 4 documents.
 	require.Equal(t, uint64(8), c.Added, "%+v", c)
 
-	e.cfg = e.config("RootFolders=" + tr.archive)
-	e.repo = e.newRepo()
+	e.reconfigure("RootFolders=" + tr.archive)
 	c = e.sync()
 	require.Equal(t, uint64(7), c.Deleted, "%+v", c)
 	for _, g := range []struct{ kind, id string }{{kindFolder, tr.home}, {kindFolder, tr.aliceF}, {kindFile, tr.policies},
@@ -39,8 +37,7 @@ func TestRootTakenOutOfRootFoldersIsRemoved(t *testing.T) {
 func TestDocumentMovedOutOfTheRootsIsRemoved(t *testing.T) {
 	e := newEnv(t, "")
 	tr := buildTree(t, e.srv)
-	e.cfg = e.config("RootFolders=" + tr.home)
-	e.repo = e.newRepo()
+	e.reconfigure("RootFolders=" + tr.home)
 	e.sync()
 	require.False(t, e.gone(kindDocument, tr.report))
 
@@ -60,8 +57,7 @@ func TestFolderExcludedAfterItWasIndexedIsRemoved(t *testing.T) {
 	e.sync()
 	require.False(t, e.gone(kindFolder, tr.aliceF))
 
-	e.cfg = e.config("FolderCantHaveRegex=alice")
-	e.repo = e.newRepo()
+	e.reconfigure("FolderCantHaveRegex=alice")
 	c := e.sync()
 	require.True(t, e.gone(kindFolder, tr.aliceF))
 	require.True(t, e.gone(kindDocument, tr.report))

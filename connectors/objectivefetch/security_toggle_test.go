@@ -15,8 +15,7 @@ func TestMappedSecurityTurnedOnReadsOwnPermissions(t *testing.T) {
 	e.sync()
 	require.Empty(t, field1(e.doc(kindDocument, tr.report), "AUTONOMYMETADATA"))
 
-	e.cfg = e.config("MappedSecurity=TRUE")
-	e.repo = e.newRepo()
+	e.reconfigure("MappedSecurity=TRUE")
 	e.sync()
 	require.Equal(t, "0:U:alice:NU::G:staff:NG:", field1(e.doc(kindFolder, tr.home), "AUTONOMYMETADATA"), "Home's own")
 	require.Equal(t, "0:U:alice:NU::G:staff:NG:", field1(e.doc(kindDocument, tr.report), "AUTONOMYMETADATA"), "inherited from Home")

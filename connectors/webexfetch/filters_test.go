@@ -24,8 +24,7 @@ func TestRoomNoLongerWantedIsRemoved(t *testing.T) {
 	c := e.sync()
 	require.Equal(t, uint64(6), c.Added)
 
-	e.cfg = e.config("RoomTypes=group\nRoomTitleCantHaveRegex=.*secret.*")
-	e.repo = e.newRepo()
+	e.reconfigure("RoomTypes=group\nRoomTitleCantHaveRegex=.*secret.*")
 	c = e.sync()
 	require.Equal(t, uint64(4), c.Deleted, "%+v", c)
 	require.Nil(t, e.target.Get(roomRefOf(e, secret)))
@@ -78,8 +77,7 @@ func TestMappedSecurityTurnedOnSecuresEveryMessage(t *testing.T) {
 	e.sync()
 	require.Empty(t, field1(e.doc(msgRef(e, m)), "AUTONOMYMETADATA"))
 
-	e.cfg = e.config("MappedSecurity=TRUE")
-	e.repo = e.newRepo()
+	e.reconfigure("MappedSecurity=TRUE")
 	e.sync()
 	require.Equal(t, "0:U:alice%40example.com,bob%40example.com:G:", field1(e.doc(msgRef(e, m)), "AUTONOMYMETADATA"))
 	require.Equal(t, "0:U:alice%40example.com,bob%40example.com:G:", field1(e.doc(roomRefOf(e, room)), "AUTONOMYMETADATA"), "the space's own document too")

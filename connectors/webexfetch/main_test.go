@@ -107,6 +107,14 @@ PageSize=5
 	return cfg
 }
 
+// reconfigure gives the task new settings (the server restarted with
+// an edited configuration): same store, target and service.
+func (e *env) reconfigure(extra string) {
+	e.t.Helper()
+	e.cfg = e.config(extra)
+	e.repo = e.newRepo()
+}
+
 func (e *env) newRepo() *Repository {
 	e.t.Helper()
 	r, err := New(Options{Config: e.cfg, Store: e.st, Target: e.target, Sleep: e.waits.Sleep,
