@@ -151,7 +151,7 @@ func TestClusterClaimsWhileCommitsNeverPause(t *testing.T) {
 // threads, a lease of four minutes (so that no idle poll comes within a
 // test), the fetchtest repository; it is shut down, and db closed, at the
 // end of the test.
-func startSoloCluster(t *testing.T, db *pgstore.Store) (*ClusterQueue, *fetchtest.Repo, *soloMember) {
+func startSoloCluster(t *testing.T, db *pgstore.Store, tweak ...func(*Config)) (*ClusterQueue, *fetchtest.Repo, *soloMember) {
 	t.Helper()
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sys := actor.NewActorSystem(
@@ -161,6 +161,9 @@ func startSoloCluster(t *testing.T, db *pgstore.Store) (*ClusterQueue, *fetchtes
 	repo := &fetchtest.Repo{}
 	cfg := Config{Name: "fetch", Repository: repo, MaximumThreads: 2, TokenHost: "127.0.0.1", TokenPort: 7000,
 		AskTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Logger: discard}
+	for _, f := range tweak {
+		f(&cfg)
+	}
 	q, err := StartCluster(sys, cfg, db, mem)
 	require.NoError(t, err)
 	t.Cleanup(func() {

@@ -225,7 +225,7 @@ func (m *cmanager) run(op *cOp) error {
 		if m.cfg.FinishedActionMaxAge > 0 {
 			before = m.sh.now().Add(-m.cfg.FinishedActionMaxAge).UnixMilli()
 		}
-		op.removed, err = m.db.Retain(ctx, m.cfg.Name, m.cfg.MaximumFinishedActions, before)
+		op.removed, err = m.db.Retain(ctx, m.cfg.Name, m.cfg.MaximumFinishedActions, before, m.cfg.retainBatch)
 	case op.reconcile:
 		err = m.runReconcile(ctx, op)
 	}

@@ -164,6 +164,13 @@ func (m *cmanager) retained(ctx actor.Context, op *cOp, err error) {
 		m.sh.log.Warn("retention in the shared store failed", "err", err)
 		return
 	}
+	if len(op.removed) >= m.cfg.retainBatch {
+		// A full batch: there may be more. The next pass is due at
+		// once (after what is pending: retention comes last), not a
+		// retainEvery later, so that a backlog of millions goes at a
+		// batch per store operation.
+		m.lastRetain = time.Now().Add(-m.retainEvery())
+	}
 	byOwner := map[string][][]byte{}
 	addrOf := map[string]string{}
 	for _, r := range op.removed {
@@ -193,7 +200,7 @@ func (m *cmanager) retained(ctx actor.Context, op *cOp, err error) {
 }
 
 // removedPerNotice bounds the ids of one ActionsRemoved. A retention pass
-// removes any number of actions (pgstore's Retain has no limit), and the
+// removes up to retainBatch actions, and the
 // notice of all of one owner's went in one message: from about 230,000
 // ids on it was larger than the 4 MB a gRPC server accepts, remoting
 // could not send it, and the owner kept the task actors of those actions
@@ -203,3 +210,9 @@ func (m *cmanager) retained(ctx actor.Context, op *cOp, err error) {
 // batch of them still fits: 128 ids are about 2.3 KB on the wire, and
 // 1000 notices about 2.3 MB. A variable so that tests can lower it.
 var removedPerNotice = 128
+
+// retainBatch is the most ended actions one retention pass of a cluster
+// removes (Config.retainBatch). 10,000 rows are a fraction of a second's
+// DELETE, well within the store operation's timeout (AskTimeout, at
+// least 5 s), during which the node's other store operations wait.
+const retainBatch = 10_000

@@ -89,6 +89,10 @@ type Config struct {
 	// fetchActions is Repository.FetchActions, read once (withDefaults):
 	// admit looks every submission up in it.
 	fetchActions []string
+	// retainBatch is the most ended actions one retention statement of
+	// a cluster removes (pgstore's Retain); default retainBatch. Tests
+	// set it lower.
+	retainBatch int
 }
 
 // ListEncoder appends the list entry of an ended action to dst (see
@@ -121,6 +125,9 @@ func (c *Config) withDefaults() error {
 		c.MaximumFinishedActions = 10000
 	case c.MaximumFinishedActions < 0:
 		c.MaximumFinishedActions = 0
+	}
+	if c.retainBatch <= 0 {
+		c.retainBatch = retainBatch
 	}
 	if c.StopTimeout <= 0 {
 		c.StopTimeout = 5 * time.Second
