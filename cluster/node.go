@@ -228,6 +228,12 @@ func Join(sys *actor.ActorSystem, cfg Config) (n *Node, err error) {
 		// out. The batch bound keeps a gRPC message under the limit
 		// whatever the number of messages queued.
 		remote.WithEndpointWriterBatchBytes(remoteBatchBytes),
+		// A message larger than that limit (an action's parameters grow
+		// when their secrets are sealed: twice base64) is dropped alone,
+		// its requester told at once: sent, it failed the stream, and
+		// every message to that node queued with it was lost (requests
+		// timed out).
+		remote.WithEndpointWriterMaxMessageBytes(cfg.MaxMessageBytes),
 		remote.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithStaticStreamWindowSize(grpcWindow), grpc.WithStaticConnWindowSize(grpcWindow),
 			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(cfg.MaxMessageBytes), grpc.MaxCallRecvMsgSize(cfg.MaxMessageBytes))),

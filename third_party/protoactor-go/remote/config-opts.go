@@ -26,6 +26,21 @@ func WithEndpointWriterBatchBytes(batchBytes int) ConfigOption {
 	}
 }
 
+// WithEndpointWriterMaxMessageBytes (connector patch) tells the endpoint
+// writer the largest gRPC message it may send (the receiver's
+// grpc.MaxRecvMsgSize, and the sender's MaxCallSendMsgSize). A batch is
+// sent before a message that would take it past that; a message that
+// cannot fit even alone is not sent: it is logged (its type and size) and
+// dropped, and its sender, if any (a request), is answered with a
+// DeadLetterResponse at once. Upstream sent it: the send failed, or the
+// receiver broke the stream, and every message packed or queued with it
+// was lost while the writer started again. 0 (the default): no check.
+func WithEndpointWriterMaxMessageBytes(maxBytes int) ConfigOption {
+	return func(config *Config) {
+		config.EndpointWriterMaxMessageBytes = maxBytes
+	}
+}
+
 // WithEndpointWriterQueueSize sets the queue size for the endpoint writer
 func WithEndpointWriterQueueSize(queueSize int) ConfigOption {
 	return func(config *Config) {

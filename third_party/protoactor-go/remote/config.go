@@ -58,11 +58,15 @@ type Config struct {
 	// writer is sent once its messages' serialized bytes reach this many,
 	// the rest of its messages in the next; 0: no bound (upstream).
 	EndpointWriterBatchBytes int
-	EndpointWriterQueueSize  int
-	EndpointManagerBatchSize int
-	EndpointManagerQueueSize int
-	Kinds                    map[string]*actor.Props
-	MaxRetryCount            int
-	RetryInterval            time.Duration // connector patch: upstream slept a fixed 2s, also after the last attempt
-	ShutdownTimeout          time.Duration // connector patch: upstream waited a fixed 10s
+	// EndpointWriterMaxMessageBytes (connector patch): the largest gRPC
+	// message the endpoint writer sends (the receiver's limit); a
+	// message that cannot fit is dropped alone. 0: no check (upstream).
+	EndpointWriterMaxMessageBytes int
+	EndpointWriterQueueSize       int
+	EndpointManagerBatchSize      int
+	EndpointManagerQueueSize      int
+	Kinds                         map[string]*actor.Props
+	MaxRetryCount                 int
+	RetryInterval                 time.Duration // connector patch: upstream slept a fixed 2s, also after the last attempt
+	ShutdownTimeout               time.Duration // connector patch: upstream waited a fixed 10s
 }

@@ -265,6 +265,25 @@ func (state *endpointWriter) sendEnvelopes(msg []interface{}, ctx actor.Context)
 			state.remote.Logger().Error("EndpointWriter failed to serialize message", slog.String("address", state.address), slog.Any("error", err), slog.Any("message", message))
 			continue
 		}
+		// connector patch: a message that cannot fit in a gRPC message
+		// the receiver accepts is dropped alone (its requester told at
+		// once), and a batch is sent before a message that would take
+		// it past that limit: sent, it failed the stream, and every
+		// message packed and queued with it was lost.
+		if limit := state.config.EndpointWriterMaxMessageBytes; limit > 0 {
+			if len(bytes)+batchFraming > limit {
+				state.remote.Logger().Error("EndpointWriter dropped a message too large for the receiver's limit",
+					slog.String("address", state.address), slog.String("type", typeName),
+					slog.Int("bytes", len(bytes)), slog.Int("limit", limit))
+				if rd.sender != nil {
+					state.remote.actorSystem.Root.Send(rd.sender, &actor.DeadLetterResponse{Target: rd.target})
+				}
+				continue
+			}
+			if batchBytes+len(bytes)+batchFraming > limit && !send() {
+				return
+			}
+		}
 		typeID, typeNamesArr = addToLookup(typeNames, typeName, typeNamesArr)
 		targetID, targetNamesArr = addToTargetLookup(targetNames, rd.target, targetNamesArr)
 		targetRequestID := rd.target.RequestId
@@ -298,6 +317,11 @@ func (state *endpointWriter) sendEnvelopes(msg []interface{}, ctx actor.Context)
 	}
 	send()
 }
+
+// batchFraming bounds what a batch adds to its messages' bytes: type
+// names, target and sender PIDs, envelope headers (for up to
+// EndpointWriterBatchSize messages, a few hundred bytes each at most).
+const batchFraming = 512 << 10
 
 func addToLookup(m map[string]int32, name string, a []string) (int32, []string) {
 	max := int32(len(m))

@@ -13,6 +13,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/grpclog"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -145,4 +147,80 @@ func TestEndpointWriterBatchBytesBoundsABatch(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return got.Load() == n }, 20*time.Second, 10*time.Millisecond,
 		"messages delivered: %d of %d", got.Load(), n)
+}
+
+// A message too large for the receiver's limit is dropped alone: its
+// requester is answered with a dead letter at once, and the messages
+// queued before and after it, to the same node, are delivered. Two
+// messages each within the limit but not together go in two gRPC
+// messages. Upstream sent the large one: the sender's gRPC refused it
+// (or the receiver broke the stream), the endpoint writer stopped, and
+// every message packed or queued with it was lost; the request itself
+// and one sent after it timed out.
+func TestEndpointWriterDropsAMessageTooLargeAlone(t *testing.T) {
+	const limit = 4 << 20
+	opts := func() []ConfigOption {
+		return []ConfigOption{WithShutdownTimeout(time.Second), WithEndpointWriterMaxMessageBytes(limit),
+			WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials()),
+				grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(limit), grpc.MaxCallRecvMsgSize(limit))),
+			WithServerOptions(grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit))}
+	}
+	a, b := quietSystem(), quietSystem()
+	ra := NewRemote(a, Configure("127.0.0.1", 0, opts()...))
+	rb := NewRemote(b, Configure("127.0.0.1", 0, opts()...))
+	require.NoError(t, ra.StartE())
+	require.NoError(t, rb.StartE())
+	defer rb.Shutdown(true)
+	defer ra.Shutdown(true)
+	var mu sync.Mutex
+	var got []string
+	sink, err := b.Root.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
+		if m, ok := c.Message().(*wrapperspb.StringValue); ok {
+			mu.Lock()
+			got = append(got, m.Value[:min(len(m.Value), 8)])
+			mu.Unlock()
+			if m.Value == "big reply" {
+				c.Respond(wrapperspb.String(string(make([]byte, limit+1))))
+				return
+			}
+			c.Respond(wrapperspb.String("ok"))
+		}
+	}), "sink")
+	require.NoError(t, err)
+	target := actor.NewPID(b.Address(), sink.Id)
+	_, err = a.Root.RequestFuture(target, wrapperspb.String("x"), 10*time.Second).Result()
+	require.NoError(t, err)
+
+	a.Root.Send(target, wrapperspb.String("a"))
+	big := a.Root.RequestFuture(target, wrapperspb.String(string(make([]byte, limit+1))), time.Minute)
+	a.Root.Send(target, wrapperspb.String("b"))
+	after := a.Root.RequestFuture(target, wrapperspb.String("c"), time.Minute)
+	_, err = big.Result()
+	require.ErrorIs(t, err, actor.ErrDeadLetter, "the requester is told, not left to time out")
+	r, err := after.Result()
+	require.NoError(t, err)
+	require.Equal(t, "ok", r.(*wrapperspb.StringValue).Value)
+
+	// Within the limit each, not together: 3 MiB and 3 MiB.
+	three := string(make([]byte, 3<<20))
+	f1 := a.Root.RequestFuture(target, wrapperspb.String("3a"+three), time.Minute)
+	f2 := a.Root.RequestFuture(target, wrapperspb.String("3b"+three), time.Minute)
+	_, err = f1.Result()
+	require.NoError(t, err)
+	_, err = f2.Result()
+	require.NoError(t, err)
+
+	// A reply too large is dropped on the replying node; its other
+	// messages go on.
+	lost := a.Root.RequestFuture(target, wrapperspb.String("big reply"), 2*time.Second)
+	next := a.Root.RequestFuture(target, wrapperspb.String("d"), time.Minute)
+	r, err = next.Result()
+	require.NoError(t, err)
+	require.Equal(t, "ok", r.(*wrapperspb.StringValue).Value)
+	_, err = lost.Result()
+	require.ErrorIs(t, err, actor.ErrTimeout)
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{"x", "a", "b", "c", "3a\x00\x00\x00\x00\x00\x00", "3b\x00\x00\x00\x00\x00\x00", "big repl", "d"}, got)
 }
