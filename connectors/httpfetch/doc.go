@@ -272,7 +272,8 @@
 // short by MaxPages, and it reached at least one page (a site whose start
 // URLs all fail deletes nothing). Even then, a page that failed
 // transiently (network error, timeout, 5xx, 408, 429, robots.txt
-// unavailable) is kept, with every unreached page reachable from it
+// unavailable), or whose record the datastore could not read when the
+// crawl reached it, is kept, with every unreached page reachable from it
 // through the links recorded by earlier runs. (A page that moved behind a
 // new page which failed transiently is deleted and comes back with the
 // next run.)

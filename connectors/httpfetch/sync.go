@@ -67,7 +67,7 @@ type syncRun struct {
 	tr      *TaskRun      // the extension's part (never nil)
 
 	mu     sync.Mutex
-	failed map[string]bool // URLs that failed transiently
+	failed map[string]bool // URLs that failed transiently, or whose record could not be read (keep)
 	// admitted counts the URLs the crawl admitted to its frontier
 	// (crawl.Hooks.OnAdmit): the progress estimate's denominator.
 	admitted atomic.Int64
@@ -200,6 +200,9 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 		sr.counts.Errors.Add(1)
 		sr.fail(key, "the datastore could not be read: "+err.Error())
 		sr.log.Error("datastore read failed; page skipped", "url", key, "error", err)
+		// The page is there: kept like a page that failed transiently, so
+		// that the deletion pass does not take it for gone.
+		sr.keep(key)
 		return
 	}
 	c := &change{key: key, seen: true}
@@ -327,9 +330,7 @@ func (sr *syncRun) onError(u string, _ int, err error) {
 	case transient(fe):
 		sr.counts.Errors.Add(1)
 		sr.fail(u, fetchReason(u, fe))
-		sr.mu.Lock()
-		sr.failed[u], sr.failed[fe.URL] = true, true
-		sr.mu.Unlock()
+		sr.keep(u, fe.URL)
 	case errors.Is(fe, crawl.ErrRobotsDisallowed), errors.Is(fe, crawl.ErrContentType):
 		// Policy, not failure: such a page is not reached, and deleted if
 		// it was known (see doc.go).
@@ -338,6 +339,17 @@ func (sr *syncRun) onError(u string, _ int, err error) {
 		sr.fail(u, fetchReason(u, fe))
 	}
 	sr.log.Debug("fetch failed", "url", u, "error", err)
+}
+
+// keep protects urls, and the unreached pages they lead to, from this
+// run's deletion pass (deleteUnreached): they were not reached for a
+// reason that says nothing about their existence.
+func (sr *syncRun) keep(urls ...string) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	for _, u := range urls {
+		sr.failed[u] = true
+	}
 }
 
 // fail lists a failure of u in the action's failures.
