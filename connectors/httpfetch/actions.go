@@ -537,7 +537,7 @@ func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, ta
 		nr := *rec
 		nr.ETag, nr.LastModified = pg.Header.Get("ETag"), pg.Header.Get("Last-Modified")
 		hash := pg.Hash() // the fetch kept the body (fetchNow)
-		nr.Hash, nr.Excluded, nr.Extra = hash[:], false, extra
+		nr.Hash, nr.Excluded, nr.Extra, nr.Unrendered = hash[:], false, extra, pg.RenderErr != nil
 		nr.Title, nr.MediaType, nr.Size, nr.FetchedMs = pageTitle(pg.Title, ref), pg.MediaType, int64(len(pg.Body)), pg.FetchedAt.UnixMilli()
 		if pg.Links != nil {
 			nr.Links = pg.Prior().Links

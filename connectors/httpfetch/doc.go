@@ -179,14 +179,16 @@
 // validators (ETag, Last-Modified), the SHA-256 of the last body, the
 // links followed, the hash of the content the target holds (Delivered;
 // none when it holds nothing), the run in which the page was last seen,
-// whether it is excluded from ingestion, its title, type, size, depth,
-// parent and fetch time, and Update's metadata.
+// whether it is excluded from ingestion, whether its rendering failed
+// (an extension's renderer, crawl.Page.RenderErr), its title, type, size,
+// depth, parent and fetch time, and Update's metadata.
 //
 // A later run asks for a page conditionally (If-None-Match,
 // If-Modified-Since) only when a 304 needs no content: the target holds
 // what was fetched last, the page is excluded from ingestion, or
-// ingestion is disabled. A 304 lets the crawl continue through the page's
-// recorded links.
+// ingestion is disabled; and never for a page whose rendering failed at
+// its last fetch (delivered as served, it is fetched and rendered again).
+// A 304 lets the crawl continue through the page's recorded links.
 //
 // # Writes, delivery and Stop
 //

@@ -432,6 +432,7 @@ type setupOpts struct {
 	client   *http.Client
 	logger   *slog.Logger // default quietLogger()
 	extra    string       // configuration text appended (e.g. a [Security] section)
+	begin    BeginFunc    // Options.Begin (an extension's part)
 }
 
 // setup builds a repository from configuration text.
@@ -452,7 +453,7 @@ func setup(t testing.TB, cfgText string, opts ...setupOpts) *bundle {
 	if o.logger == nil {
 		o.logger = quietLogger()
 	}
-	ro := Options{Config: cfg, Store: b.st, Logger: o.logger, Client: o.client}
+	ro := Options{Config: cfg, Store: b.st, Logger: o.logger, Client: o.client, Begin: o.begin}
 	if !o.noTarget {
 		b.target = newRecTarget(t)
 		ro.Target = b.target

@@ -66,6 +66,11 @@ type record struct {
 	// Excluded: the page is crawled but not a document (UrlMustHaveRegex /
 	// UrlCantHaveRegex excluded it at its last fetch).
 	Excluded bool `json:"excluded,omitempty"`
+	// Unrendered: rendering failed at the last 200 (crawl.Page.RenderErr),
+	// so Hash and what was delivered are of the page as served, not of its
+	// rendering. The next fetch is unconditional: a 304 would keep the
+	// failure as the page's content until the site changed it.
+	Unrendered bool `json:"unrendered,omitempty"`
 	// Description of the page at its last 200, for Identifiers and logs.
 	Title     string `json:"title,omitempty"`
 	MediaType string `json:"type,omitempty"`

@@ -1,12 +1,16 @@
 package httpfetch
 
 import (
+	"context"
+	"crypto/sha256"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/crawl"
 	"github.com/connectorhq/connector/store"
 )
 
@@ -87,5 +91,57 @@ func TestDatastoreReadFailureDeletesNothing(t *testing.T) {
 	fs.failGet(string(urlKey(s.URL+"/a")), false)
 	b.target.reset()
 	require.Equal(t, cnt{Seen: 3, Unchanged: 3}, countsOf(b.sync(t), "MYTASK"))
+	require.Empty(t, b.target.refs())
+}
+
+// flakyRenderer is a crawl.Renderer (an extension's, as the Web
+// connector's browser) that fails while failing is set and otherwise
+// replaces a page's text with "rendered <title>".
+type flakyRenderer struct{ failing atomic.Bool }
+
+func (r *flakyRenderer) Render(_ context.Context, p *crawl.Page) ([]string, error) {
+	if r.failing.Load() {
+		return nil, errors.New("test: renderer unresponsive")
+	}
+	p.Text = "rendered " + p.Title
+	p.SetHash(sha256.Sum256([]byte(p.Text)))
+	return nil, nil
+}
+
+// TestRenderFailureIsRenderedNextRun: a page delivered as served because
+// rendering failed is a failure, not a version of the page: the next run
+// fetches it in full (no conditional request a 304 would answer) and
+// renders it, even though the site did not change it.
+func TestRenderFailureIsRenderedNextRun(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, map[string]*page{
+		"/":  htmlPage("Home", "/a"),
+		"/a": htmlPage("A"),
+	})
+	r := &flakyRenderer{}
+	begin := func(context.Context, TaskStart) (*TaskRun, error) { return &TaskRun{Render: r}, nil }
+	b := setup(t, siteConfig(s), setupOpts{begin: begin})
+	a := s.URL + "/a"
+
+	r.failing.Store(true)
+	job := b.sync(t)
+	require.Equal(t, cnt{Seen: 2, Added: 2, IngestAdded: 2, Errors: 2}, countsOf(job, "MYTASK"))
+	require.NotContains(t, b.target.doc(a).Content, "rendered")
+
+	// The renderer works again; the site is unchanged.
+	r.failing.Store(false)
+	b.target.reset()
+	mark := len(s.requests())
+	job = b.sync(t)
+	require.Equal(t, cnt{Seen: 2, Updated: 2, IngestUpdated: 2}, countsOf(job, "MYTASK"))
+	for _, h := range pageHits(s, mark) {
+		require.Empty(t, h.inm, "%s: a conditional request for a page delivered unrendered", h.path)
+		require.Equal(t, 200, h.status, h.path)
+	}
+	require.Equal(t, "rendered A", b.target.doc(a).Content)
+
+	// Rendered now: the next run is conditional again.
+	b.target.reset()
+	require.Equal(t, cnt{Seen: 2, Unchanged: 2}, countsOf(b.sync(t), "MYTASK"))
 	require.Empty(t, b.target.refs())
 }

@@ -170,11 +170,12 @@ func (sr *syncRun) prior(u string) (crawl.Prior, bool) {
 	}
 	sr.priors.Store(u, rec)
 	// A conditional request is sent only when a 304 needs no content: the
-	// target holds what was fetched last, or the page is not a document.
+	// target holds what was fetched last, or the page is not a document;
+	// and never for a page whose rendering failed last time.
 	if sr.r.target != nil && sr.s.ingestible(u) && !rec.deliveredCurrent() {
 		return crawl.Prior{}, false
 	}
-	if sr.tr.Unconditional != nil && sr.tr.Unconditional(u) {
+	if rec.Unrendered || (sr.tr.Unconditional != nil && sr.tr.Unconditional(u)) {
 		return crawl.Prior{}, false
 	}
 	pr := crawl.Prior{ETag: rec.ETag, LastModified: rec.LastModified, Links: rec.Links}
@@ -241,6 +242,7 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 		Hash: hash[:], Links: p.Prior().Links, Run: sr.run,
 		Title: pageTitle(p.Title, key), MediaType: p.MediaType, Size: int64(len(p.Body)),
 		Depth: p.Depth, Parent: p.Parent, FetchedMs: p.FetchedAt.UnixMilli(),
+		Unrendered: p.RenderErr != nil,
 	}
 	c.rec = nr
 	if rec != nil {
