@@ -271,8 +271,10 @@
 //     errors).
 //
 // A crawl has completed when it ended by itself: not stopped, not cut
-// short by MaxPages, and it reached at least one page (a site whose start
-// URLs all fail deletes nothing). Even then, a page that failed
+// short by MaxPages, not past the million distinct URLs a crawl records
+// (crawl.DefaultMaxURLs: the URLs found after that are dropped, so it did
+// not cover the site), and it reached at least one page (a site whose
+// start URLs all fail deletes nothing). Even then, a page that failed
 // transiently (network error, timeout, 5xx, 408, 429, robots.txt
 // unavailable), or whose record the datastore could not read when the
 // crawl reached it, is kept, with every unreached page reachable from it

@@ -66,6 +66,9 @@ type Repository struct {
 	batchSize int
 	// flushInterval is Options.FlushInterval.
 	flushInterval time.Duration
+	// maxURLs is a Synchronize crawl's crawl.Config.MaxURLs; 0: the
+	// crawl's default (tests lower it).
+	maxURLs int
 
 	// taskNames holds, in lower case, every ASCII name for which
 	// hasTask is true: hasTask reads it instead of asking cfg (which

@@ -145,3 +145,30 @@ func TestRenderFailureIsRenderedNextRun(t *testing.T) {
 	require.Equal(t, cnt{Seen: 2, Unchanged: 2}, countsOf(b.sync(t), "MYTASK"))
 	require.Empty(t, b.target.refs())
 }
+
+// TestMaxURLsDeletesNothing: a crawl that found more distinct URLs than
+// it records (crawl.Config.MaxURLs) did not cover the site: the known
+// pages it dropped for want of room are not deleted.
+func TestMaxURLsDeletesNothing(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, map[string]*page{
+		"/":   htmlPage("Home", "/a", "/b", "/c"),
+		"/a":  htmlPage("A", "/a1"),
+		"/b":  htmlPage("B"),
+		"/c":  htmlPage("C"),
+		"/a1": htmlPage("A1"),
+	})
+	b := setup(t, siteConfig(s))
+	require.Equal(t, cnt{Seen: 5, Added: 5, IngestAdded: 5}, countsOf(b.sync(t), "MYTASK"))
+
+	// Room for four URLs: /a1 is found when "/", /a, /b and /c fill it.
+	b.repo.maxURLs = 4
+	b.target.reset()
+	job := b.sync(t)
+	require.Equal(t, cnt{Seen: 4, Unchanged: 4}, countsOf(job, "MYTASK"))
+	require.Empty(t, b.target.removals(), "a page dropped for want of room was removed from the target")
+	require.Contains(t, b.records(t, "MYTASK"), s.URL+"/a1")
+
+	b.repo.maxURLs = 0
+	require.Equal(t, cnt{Seen: 5, Unchanged: 5}, countsOf(b.sync(t), "MYTASK"))
+}

@@ -2,6 +2,7 @@ package httpfetch
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -113,6 +114,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, s *settings, 
 	cfg := s.crawlConfig()
 	cfg.Client, cfg.Logger, cfg.Deny = r.client, log, r.guard
 	cfg.Render, cfg.Jar = sr.tr.Render, sr.tr.Jar
+	cfg.MaxURLs = r.maxURLs
 	stats, cerr := crawl.Crawl(crawlCtx, cfg, crawl.Hooks{
 		Gate: job.Checkpoint, Prior: sr.prior, OnPage: sr.onPage, OnError: sr.onError,
 		OnAdmit: func(string, int) { sr.admitted.Add(1) },
@@ -145,6 +147,11 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, s *settings, 
 	switch {
 	case cerr != nil || stats.StoppedBy != crawl.StopDone:
 		log.Info("crawl cut short by MaxPages: no page is deleted for not being reached", "max_pages", s.MaxPages)
+	case stats.Skipped.MaxURLs > 0:
+		// The crawl stopped recording new URLs: the pages it dropped were
+		// not reached for want of room, not because the site lost them.
+		log.Warn("the crawl found more distinct URLs than it records: no page is deleted for not being reached",
+			"urls_dropped", stats.Skipped.MaxURLs, "max_urls", cmp.Or(cfg.MaxURLs, crawl.DefaultMaxURLs))
 	case stats.Pages+stats.NotModified == 0:
 		log.Warn("the crawl reached no page: no page is deleted for not being reached")
 	default:
