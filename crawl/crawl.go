@@ -957,7 +957,8 @@ func (w *worker) loadRobots(ctx context.Context, origin string) (rules *robotsRu
 	unavailable := func(err error) (*robotsRules, error, bool) {
 		c.log.Debug("robots.txt unavailable", "url", target, "error", err, "ignored", c.cfg.IgnoreRobotsErrors)
 		if c.cfg.IgnoreRobotsErrors {
-			return allowAll, nil, true
+			// cause kept: the Sitemap: lines are unknown (sitemapSeeds)
+			return allowAll, err, true
 		}
 		return disallowAllRules, err, true
 	}

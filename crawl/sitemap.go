@@ -81,6 +81,11 @@ func (c *crawler) sitemapSeeds(ctx context.Context) []item {
 			if err != nil {
 				return nil // cancelled
 			}
+			if e.cause != nil {
+				// robots.txt unavailable: the sitemaps it lists are unknown
+				// (with IgnoreRobotsErrors the crawl goes on without them).
+				c.stats.sitemapsUnavailable.Add(1)
+			}
 			if len(e.rules.sitemaps) == 0 {
 				queue = append(queue, sitemapRef{url: origin + "/sitemap.xml", scope: origin + "/"})
 				continue
@@ -122,6 +127,9 @@ func (c *crawler) sitemapSeeds(ctx context.Context) []item {
 		}
 		if err != nil {
 			c.log.Debug("sitemap unavailable", "url", ref.url, "error", err)
+			if passingFailure(err) {
+				c.stats.sitemapsUnavailable.Add(1)
+			}
 			if ref.explain {
 				var fe *FetchError
 				if !errors.As(err, &fe) {
@@ -320,4 +328,20 @@ func (w *worker) unchangedBySitemap(it item, prior *Prior) {
 	ex := &exchange{status: http.StatusNotModified, header: http.Header{}, fetchedAt: time.Now()}
 	w.c.stats.skSitemapLastmod.Add(1)
 	w.notModified(it, it.url, ex, prior)
+}
+
+// passingFailure reports a fetch failure that says nothing about the
+// resource (network error, timeout, 5xx, 408, 429): it may well be there
+// next time.
+func passingFailure(err error) bool {
+	var fe *FetchError
+	switch {
+	case !errors.As(err, &fe):
+		return false
+	case errors.Is(fe, ErrNetwork), errors.Is(fe, ErrTimeout):
+		return true
+	case errors.Is(fe, ErrStatus):
+		return fe.Status >= 500 || fe.Status == http.StatusRequestTimeout || fe.Status == http.StatusTooManyRequests
+	}
+	return false
 }

@@ -203,3 +203,55 @@ func TestParseSitemap(t *testing.T) {
 	_, _, err = parseSitemap(bomb)
 	require.ErrorContains(t, err, "larger than")
 }
+
+// Stats.SitemapsUnavailable counts the sitemaps a passing failure (5xx,
+// 408, 429, network, timeout) kept from being read, the /sitemap.xml
+// probe and a robots.txt whose Sitemap: lines are unknown included; a
+// missing (404) or unusable sitemap is not one.
+func TestSitemapsUnavailable(t *testing.T) {
+	t.Parallel()
+	status := func(code int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { http.Error(w, "status", code) }
+	}
+	for _, tc := range []struct {
+		name  string
+		files map[string]http.HandlerFunc
+		cfg   func(base string) Config
+		want  int64
+	}{
+		{"named 503", map[string]http.HandlerFunc{"/named.xml": status(503)},
+			func(base string) Config { return Config{SitemapURLs: []string{base + "/named.xml"}} }, 1},
+		{"named 429", map[string]http.HandlerFunc{"/named.xml": status(429)},
+			func(base string) Config { return Config{SitemapURLs: []string{base + "/named.xml"}} }, 1},
+		{"named 404", map[string]http.HandlerFunc{},
+			func(base string) Config { return Config{SitemapURLs: []string{base + "/named.xml"}} }, 0},
+		{"named not a sitemap", map[string]http.HandlerFunc{"/named.xml": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte("<html><body>no</body></html>"))
+		}}, func(base string) Config { return Config{SitemapURLs: []string{base + "/named.xml"}} }, 0},
+		{"probe 502", map[string]http.HandlerFunc{"/sitemap.xml": status(502)},
+			func(string) Config { return Config{FollowSitemaps: true} }, 1},
+		{"probe 404", map[string]http.HandlerFunc{},
+			func(string) Config { return Config{FollowSitemaps: true} }, 0},
+		{"robots.txt 503, ignored", map[string]http.HandlerFunc{"/robots.txt": status(503)},
+			func(string) Config { return Config{FollowSitemaps: true, FollowRobots: true, IgnoreRobotsErrors: true} }, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := pages{"/": linksPage("Home")}
+			s := newSite(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if h, ok := tc.files[r.URL.Path]; ok {
+					h(w, r)
+					return
+				}
+				p.ServeHTTP(w, r)
+			}))
+			cfg := tc.cfg(s.URL)
+			cfg.StartURLs = []string{s.URL + "/"}
+			r := run(t, cfg)
+			require.NoError(t, r.err)
+			assert.Equal(t, []string{"/"}, r.paths(0))
+			assert.Equal(t, tc.want, r.stats.SitemapsUnavailable)
+		})
+	}
+}

@@ -29,6 +29,12 @@ type Stats struct {
 	// delivered as not modified, without a request, because of their
 	// <lastmod> (counted in NotModified too).
 	Sitemaps, SitemapURLs, SitemapUnchanged int64
+	// SitemapsUnavailable counts the sitemaps that could not be read for
+	// a reason that says nothing about them (network error, timeout, 5xx,
+	// 408, 429), including a robots.txt unavailable (ignored with
+	// IgnoreRobotsErrors) whose Sitemap: lines FollowSitemaps would have
+	// read: the page URLs they list are missing from this crawl.
+	SitemapsUnavailable int64
 	// Errors counts failures by kind; each was reported to OnError.
 	Errors ErrorCounts
 	// Skipped counts URLs not fetched or pages not delivered, by rule.
@@ -111,22 +117,24 @@ type counters struct {
 	skRobots, skContentType, skNoIndex, skDuplicate atomic.Int64
 
 	sitemaps, sitemapURLs, skSitemapLastmod, skSitemapScope atomic.Int64
+	sitemapsUnavailable                                     atomic.Int64
 
 	rendered, renderErrors atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
 	return Stats{
-		Pages:            c.pages.Load(),
-		NotModified:      c.notModified.Load(),
-		Requests:         c.requests.Load(),
-		Bytes:            c.bytes.Load(),
-		URLsDiscovered:   c.discovered.Load(),
-		Rendered:         c.rendered.Load(),
-		RenderErrors:     c.renderErrors.Load(),
-		Sitemaps:         c.sitemaps.Load(),
-		SitemapURLs:      c.sitemapURLs.Load(),
-		SitemapUnchanged: c.skSitemapLastmod.Load(),
+		Pages:               c.pages.Load(),
+		NotModified:         c.notModified.Load(),
+		Requests:            c.requests.Load(),
+		Bytes:               c.bytes.Load(),
+		URLsDiscovered:      c.discovered.Load(),
+		Rendered:            c.rendered.Load(),
+		RenderErrors:        c.renderErrors.Load(),
+		Sitemaps:            c.sitemaps.Load(),
+		SitemapURLs:         c.sitemapURLs.Load(),
+		SitemapUnchanged:    c.skSitemapLastmod.Load(),
+		SitemapsUnavailable: c.sitemapsUnavailable.Load(),
 		Errors: ErrorCounts{
 			Network:  c.errNetwork.Load(),
 			Timeout:  c.errTimeout.Load(),

@@ -273,8 +273,11 @@
 // A crawl has completed when it ended by itself: not stopped, not cut
 // short by MaxPages, not past the million distinct URLs a crawl records
 // (crawl.DefaultMaxURLs: the URLs found after that are dropped, so it did
-// not cover the site), and it reached at least one page (a site whose
-// start URLs all fail deletes nothing). Even then, a page that failed
+// not cover the site), with every sitemap read (one that failed
+// transiently, or a robots.txt unavailable whose Sitemap: lines
+// FollowSitemaps needed, leaves out the pages only it lists; a sitemap
+// that is gone, 404, does not count), and it reached at least one page
+// (a site whose start URLs all fail deletes nothing). Even then, a page that failed
 // transiently (network error, timeout, 5xx, 408, 429, robots.txt
 // unavailable), or whose record the datastore could not read when the
 // crawl reached it, is kept, with every unreached page reachable from it

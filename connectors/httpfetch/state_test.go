@@ -172,3 +172,37 @@ func TestMaxURLsDeletesNothing(t *testing.T) {
 	b.repo.maxURLs = 0
 	require.Equal(t, cnt{Seen: 5, Unchanged: 5}, countsOf(b.sync(t), "MYTASK"))
 }
+
+// TestSitemapUnavailableDeletesNothing: a sitemap that could not be read
+// for a passing reason (5xx, network error, timeout) leaves the crawl
+// without the pages only it lists: they are not deleted for not being
+// reached. A sitemap that is gone (404) is the site's word: they are.
+func TestSitemapUnavailableDeletesNothing(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, map[string]*page{
+		"/":       htmlPage("Home", "/a"),
+		"/a":      htmlPage("A"),
+		"/orphan": htmlPage("Orphan", "/b"),
+		"/b":      htmlPage("B"),
+	})
+	sitemap := &page{ctype: "application/xml", body: `<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">` +
+		`<url><loc>` + s.URL + `/orphan</loc></url></urlset>`}
+	s.set("/sitemap.xml", sitemap)
+	b := setup(t, siteConfig(s, "SitemapUrl="+s.URL+"/sitemap.xml"))
+	require.Equal(t, cnt{Seen: 4, Added: 4, IngestAdded: 4}, countsOf(b.sync(t), "MYTASK"))
+
+	s.set("/sitemap.xml", &page{status: 503})
+	b.target.reset()
+	job := b.sync(t)
+	require.Equal(t, cnt{Seen: 2, Unchanged: 2, Errors: 1}, countsOf(job, "MYTASK"))
+	require.Empty(t, b.target.removals(), "pages listed by a sitemap that answered 503 were removed")
+	require.Len(t, b.records(t, "MYTASK"), 4)
+
+	s.set("/sitemap.xml", sitemap)
+	require.Equal(t, cnt{Seen: 4, Unchanged: 4}, countsOf(b.sync(t), "MYTASK"))
+
+	// Gone: its pages are no longer part of the site's crawl.
+	s.set("/sitemap.xml", nil)
+	job = b.sync(t)
+	require.Equal(t, cnt{Seen: 2, Unchanged: 2, Deleted: 2, IngestDeleted: 2, Errors: 1}, countsOf(job, "MYTASK"))
+}

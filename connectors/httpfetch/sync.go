@@ -147,6 +147,10 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, s *settings, 
 	switch {
 	case cerr != nil || stats.StoppedBy != crawl.StopDone:
 		log.Info("crawl cut short by MaxPages: no page is deleted for not being reached", "max_pages", s.MaxPages)
+	case stats.SitemapsUnavailable > 0:
+		// The pages only a sitemap lists were not reached because it could
+		// not be read this time, not because the site lost them.
+		log.Warn("a sitemap could not be read: no page is deleted for not being reached", "sitemaps", stats.SitemapsUnavailable)
 	case stats.Skipped.MaxURLs > 0:
 		// The crawl stopped recording new URLs: the pages it dropped were
 		// not reached for want of room, not because the site lost them.
