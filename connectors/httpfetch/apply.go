@@ -36,6 +36,7 @@ type change struct {
 	doc       *ingest.Document // to add or replace in the target
 	removeRef string           // to remove from the target
 	prev      []byte           // record.Delivered before this change, kept if delivery fails
+	old       *record          // the record a deletion forgets (rec is nil)
 
 	skip bool // set by flush: write nothing (a removal that failed)
 }
@@ -53,11 +54,11 @@ const (
 // deletion is the change that forgets a known URL (and removes its
 // document from the target when the target has it).
 func (sr *syncRun) deletion(u string, rec *record) *change {
-	c := &change{key: u, prev: rec.Delivered}
-	if !rec.Excluded || rec.Delivered != nil {
+	c := &change{key: u, prev: rec.Delivered, old: rec}
+	if !rec.Excluded || rec.mayBeHeld() {
 		c.kind = kindDeleted
 	}
-	if rec.Delivered != nil && sr.r.target != nil {
+	if rec.mayBeHeld() && sr.r.target != nil {
 		c.removeRef = u
 	}
 	return c
@@ -276,9 +277,9 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 			case err != nil:
 				c.rec.Delivered = c.prev
 			case c.kind == kindAdded:
-				c.rec.Delivered, added = c.rec.Hash, added+1
+				c.rec.Delivered, c.rec.Removing, added = c.rec.Hash, false, added+1
 			default:
-				c.rec.Delivered, updated = c.rec.Hash, updated+1
+				c.rec.Delivered, c.rec.Removing, updated = c.rec.Hash, false, updated+1
 			}
 		}
 		if err != nil {
@@ -297,6 +298,9 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 		}
 	}
 	if len(refs) > 0 {
+		if err := markRemoving(ds, batch); err != nil {
+			return fmt.Errorf("httpfetch: datastore %s: %w", cnt.Task, err)
+		}
 		errs := restsync.RemoveRefs(dctx, r.target, refs)
 		var failed uint64
 		var firstErr error
@@ -312,12 +316,14 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 			i++
 			switch {
 			case err != nil && c.rec == nil:
-				c.skip = true // keep the record: the next run removes it again
+				c.skip = true // keep the record (as markRemoving left it): the next run removes it again
 			case err != nil:
-				c.rec.Delivered = c.prev
+				// The target holds what it held; a removal sent again
+				// (prev nil) is still to be made.
+				c.rec.Delivered, c.rec.Removing = c.prev, c.prev == nil
 				c.kind = kindNone
 			case c.rec != nil:
-				c.rec.Delivered = nil
+				c.rec.Delivered, c.rec.Removing = nil, false
 			}
 			if err != nil {
 				failed++
@@ -341,7 +347,9 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 	// commits them at once, store.Deferrer): written after the
 	// delivery returned, they can never be on disk without the documents
 	// they stand for; a crash may lose the last ones, whose pages the next
-	// run delivers again (replacing by reference).
+	// run delivers again (replacing by reference). Those of removals are
+	// safe to lose too: markRemoving wrote, durably, that the target may
+	// no longer hold the documents.
 	err := store.UpdateDeferred(ds, func(w store.Writer) error {
 		for _, c := range batch {
 			switch {
@@ -380,4 +388,36 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 		}
 	}
 	return nil
+}
+
+// markRemoving records, durably and before the removals of batch are
+// sent, that the target may no longer hold their documents
+// (record.Removing, Delivered nil). The records apply writes once the
+// target answered ride the store's next durable write, so a crash
+// (kill -9) may lose them while the target has already removed the
+// documents: without this, the re-run would find the record saying the
+// target holds the page, and a page back on the site by then would be
+// answered 304 and stay missing from the index. With it, such a page is
+// delivered again, and one still gone is removed again.
+func markRemoving(ds store.Datastore, batch []*change) error {
+	return ds.Update(func(w store.Writer) error {
+		for _, c := range batch {
+			if c.removeRef == "" {
+				continue
+			}
+			base := c.rec
+			if base == nil {
+				base = c.old
+			}
+			tomb := record{}
+			if base != nil {
+				tomb = *base
+			}
+			tomb.Delivered, tomb.Removing = nil, true
+			if err := w.Put(urlKey(c.key), encodeRecord(&tomb)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -221,7 +221,15 @@
 // power loss) may lose the records of the last deliveries: the action,
 // whose end was not on disk, runs again (ProcessingOnRestart) and delivers
 // those pages again, which the targets accept (documents replace by
-// reference).
+// reference). Before a removal is sent, its record is marked, durably,
+// as one the target may no longer hold (Delivered none, "removing"): a
+// crash that loses what was written after the removal leaves that mark,
+// so a page back on the site by the re-run is delivered again (not
+// answered 304 and left missing), and one still gone is removed again.
+// (One case remains: a page updated just before a crash whose content
+// goes back to its earlier version before the re-run is taken for
+// unchanged, and the target keeps the newer version until the page
+// changes again.)
 //
 // Pause: the crawl asks Job.Checkpoint before every page request, so no
 // request starts while the action is paused. Stop cancels the crawl: no

@@ -66,6 +66,14 @@ type record struct {
 	// Excluded: the page is crawled but not a document (UrlMustHaveRegex /
 	// UrlCantHaveRegex excluded it at its last fetch).
 	Excluded bool `json:"excluded,omitempty"`
+	// Removing: a removal of the page's document was sent to the target
+	// and its outcome is not known for sure (apply writes this durably
+	// before it sends a removal; a crash may lose the record written
+	// after it): the target may or may not hold the document, so
+	// Delivered is nil. A later run that finds the page delivers it
+	// again; one that deletes it sends the removal again. A successful
+	// delivery or removal clears it.
+	Removing bool `json:"removing,omitempty"`
 	// Unrendered: rendering failed at the last 200 (crawl.Page.RenderErr),
 	// so Hash and what was delivered are of the page as served, not of its
 	// rendering. The next fetch is unconditional: a 304 would keep the
@@ -82,6 +90,10 @@ type record struct {
 	// every later version of the document.
 	Extra []ingest.Field `json:"extra,omitempty"`
 }
+
+// mayBeHeld reports whether the target may hold a document for the page:
+// it was delivered, or a removal of it is not known to have been made.
+func (r *record) mayBeHeld() bool { return r.Delivered != nil || r.Removing }
 
 // delivered reports whether the target holds the content last fetched.
 func (r *record) deliveredCurrent() bool {

@@ -257,7 +257,7 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 	}
 	c.rec = nr
 	if rec != nil {
-		nr.Delivered, nr.Extra, c.prev = rec.Delivered, rec.Extra, rec.Delivered
+		nr.Delivered, nr.Removing, nr.Extra, c.prev = rec.Delivered, rec.Removing, rec.Extra, rec.Delivered
 	}
 	if !ingestible {
 		nr.Excluded = true
@@ -315,7 +315,7 @@ func (sr *syncRun) classify(rec *record, hash []byte) changeKind {
 // removeExcluded makes c remove a page that is no longer a document from
 // the target, if the target has it.
 func (sr *syncRun) removeExcluded(c *change, rec *record) {
-	if rec != nil && rec.Delivered != nil && sr.r.target != nil {
+	if rec != nil && rec.mayBeHeld() && sr.r.target != nil {
 		c.kind, c.removeRef = kindDeleted, c.key
 	}
 }
