@@ -15,6 +15,15 @@ import (
 	"github.com/connectorhq/connector/store"
 )
 
+// memStore is an in-memory store closed when the test ends.
+func memStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := store.Open(store.Config{Driver: store.DriverMemory})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
 // flakyStore is a store whose datastores fail Get for the keys a test
 // names (a shared store's read that times out, say); everything else is
 // the real store's.
@@ -69,10 +78,7 @@ func TestDatastoreReadFailureDeletesNothing(t *testing.T) {
 		"/a": htmlPage("A", "/b"),
 		"/b": htmlPage("B"),
 	})
-	mem, err := store.Open(store.Config{Driver: store.DriverMemory})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = mem.Close() })
-	fs := &flakyStore{Store: mem}
+	fs := &flakyStore{Store: memStore(t)}
 	b := setup(t, siteConfig(s), setupOpts{store: fs})
 	require.Equal(t, cnt{Seen: 3, Added: 3, IngestAdded: 3}, countsOf(b.sync(t), "MYTASK"))
 
@@ -344,10 +350,7 @@ func TestRemovalSurvivesACrash(t *testing.T) {
 		"/b": htmlPage("B"),
 		"/c": htmlPage("C"),
 	})
-	mem, err := store.Open(store.Config{Driver: store.DriverMemory})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = mem.Close() })
-	cs := &crashStore{Store: mem}
+	cs := &crashStore{Store: memStore(t)}
 	b := setup(t, siteConfig(s), setupOpts{store: cs})
 	require.Equal(t, cnt{Seen: 4, Added: 4, IngestAdded: 4}, countsOf(b.sync(t), "MYTASK"))
 
