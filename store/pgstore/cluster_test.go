@@ -462,3 +462,42 @@ func TestRetainByAgeTakesAClockTime(t *testing.T) {
 	require.Len(t, removed, 1)
 	require.Equal(t, got[0].Record.Id, removed[0].ID)
 }
+
+// A submission's limit counts the actions waiting for a worker (Queued,
+// or Paused without one), not those running, paused with a worker or
+// ended, however many of those the queue holds.
+func TestSubmitLimitCountsWaitingActions(t *testing.T) {
+	t.Parallel()
+	s := nodes(t, "a")[0]
+	subs := make([]NewAction, 6)
+	for i := range subs {
+		subs[i] = newAction(fmt.Sprintf("w%d", i), 0)
+	}
+	_, err := s.Submit(ctx, "fetch", "a", "a:1", subs, 100)
+	require.NoError(t, err)
+	got, err := s.Claim(ctx, "fetch", "a", "a:1", 4)
+	require.NoError(t, err)
+	require.Len(t, got, 4)
+	write := func(c Claimed, st messages.State, running bool) OwnedWrite {
+		r := proto.CloneOf(c.Record)
+		r.Status.State, r.Status.Running = st, running
+		return OwnedWrite{Epoch: c.Epoch, Record: r}
+	}
+	fenced, err := s.WriteOwned(ctx, "fetch", "a", []OwnedWrite{
+		write(got[0], messages.State_STATE_FINISHED, false),
+		write(got[1], messages.State_STATE_PAUSED, true),  // paused, its worker still there
+		write(got[2], messages.State_STATE_PAUSED, false), // paused, waiting for a worker
+		// got[3] runs
+	})
+	require.NoError(t, err)
+	require.Empty(t, fenced)
+	// Waiting: the two never claimed and got[2].
+	seqs, err := s.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("n1", 0), newAction("n2", 0), newAction("n3", 0)}, 5)
+	require.NoError(t, err)
+	require.NotZero(t, seqs[0])
+	require.NotZero(t, seqs[1])
+	require.Zero(t, seqs[2], "the queue is full at 5 waiting")
+	_, waiting, _, err := s.Counts(ctx, "fetch")
+	require.NoError(t, err)
+	require.EqualValues(t, 5, waiting)
+}

@@ -217,6 +217,12 @@ var schema = []string{
 	`CREATE INDEX IF NOT EXISTS connector_actions_claim ON connector_actions (queue, priority DESC, seq) WHERE state = 1`,
 	`CREATE INDEX IF NOT EXISTS connector_actions_owner ON connector_actions (owner)`,
 	`CREATE INDEX IF NOT EXISTS connector_actions_ended ON connector_actions (queue, ended_ms) WHERE state >= 4`,
+	// The actions waiting for a worker (Queued, or Paused without one),
+	// which every submission counts against its queue's limit
+	// (submitCols.queue): without it that count read every row of the
+	// queue, finished ones included (pgcpu19). Created by Open in a
+	// database made before it too (these statements run at every Open).
+	`CREATE INDEX IF NOT EXISTS connector_actions_waiting ON connector_actions (queue) WHERE state IN (1, 3) AND NOT running`,
 	// version rises with every transaction that puts, deletes or clears
 	// keys of the task (listcache.go).
 	`CREATE TABLE IF NOT EXISTS connector_datastores (task bytea PRIMARY KEY, version bigint NOT NULL DEFAULT 0)`,
