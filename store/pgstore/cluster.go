@@ -88,6 +88,33 @@ var clusterSchema = []string{
 		END LOOP;
 		CLOSE c;
 	END $$ LANGUAGE plpgsql`,
+	// connector_write_owned applies an owner's writes to queue q (the
+	// arrays hold one action each, by position): each row only while node
+	// owns it at that epoch, its exclusive tasks given up as well when
+	// w_release says so. It returns the ids it wrote. Row by row, each
+	// UPDATE by the whole primary key: the plan PostgreSQL keeps for it is
+	// an index probe whatever the table's size and statistics. One UPDATE
+	// joined with the arrays got, when its plan was made while the table
+	// was small and not yet analyzed (the first minute of every new
+	// cluster), a plan that read every row of the queue, or every row the
+	// node ever owned, at every group commit, and kept it (pgcpu19).
+	`CREATE OR REPLACE FUNCTION connector_write_owned(q bytea, node text, w_ids bytea[], w_epochs bigint[], w_recs bytea[],
+		w_states smallint[], w_prios int[], w_running boolean[], w_queued bigint[], w_started bigint[], w_ended bigint[],
+		w_release boolean[])
+	RETURNS SETOF bytea AS $$
+	BEGIN
+		FOR i IN 1 .. coalesce(array_length(w_ids, 1), 0) LOOP
+			UPDATE connector_actions a SET record = w_recs[i], state = w_states[i], priority = w_prios[i],
+				running = w_running[i], queued_ms = w_queued[i], started_ms = w_started[i], ended_ms = w_ended[i]
+			WHERE a.queue = q AND a.id = w_ids[i] AND a.owner = node AND a.epoch = w_epochs[i];
+			IF FOUND THEN
+				IF w_release[i] THEN
+					DELETE FROM connector_task_holds h WHERE h.queue = q AND h.id = w_ids[i];
+				END IF;
+				RETURN NEXT w_ids[i];
+			END IF;
+		END LOOP;
+	END $$ LANGUAGE plpgsql`,
 }
 
 // Row is an action as the shared store has it: its record (whose status
@@ -617,10 +644,8 @@ type ownedCols struct {
 	epochs, queued, started, ended []int64
 	states                         []int16
 	prios                          []int32
-	running                        []bool
-	relIDs                         [][]byte
-	relEpochs                      []int64
-	rowsAt                         int // the UPDATE's statement number
+	running, release               []bool
+	rowsAt                         int // the statement number of the writes
 }
 
 func (s *Store) ownedCols(queue, what string, ws []OwnedWrite) (*ownedCols, error) {
@@ -642,7 +667,7 @@ func (s *Store) ownedCols(queue, what string, ws []OwnedWrite) (*ownedCols, erro
 	n := len(c.order)
 	c.ids, c.recs = make([][]byte, n), make([][]byte, n)
 	c.epochs, c.queued, c.started, c.ended = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	c.states, c.prios, c.running = make([]int16, n), make([]int32, n), make([]bool, n)
+	c.states, c.prios, c.running, c.release = make([]int16, n), make([]int32, n), make([]bool, n), make([]bool, n)
 	for i, id := range c.order {
 		if err := s.hookWrite(what); err != nil {
 			return nil, err
@@ -656,30 +681,19 @@ func (s *Store) ownedCols(queue, what string, ws []OwnedWrite) (*ownedCols, erro
 		c.ids[i], c.recs[i], c.epochs[i] = []byte(id), raw, w.Epoch
 		c.states[i], c.prios[i], c.running[i] = int16(st.GetState()), st.GetPriority(), st.GetRunning()
 		c.queued[i], c.started[i], c.ended[i] = st.GetQueuedUnixMs(), st.GetStartedUnixMs(), st.GetEndedUnixMs()
-		if release[id] {
-			c.relIDs, c.relEpochs = append(c.relIDs, []byte(id)), append(c.relEpochs, w.Epoch)
-		}
+		c.release[i] = release[id]
 	}
 	return c, nil
 }
 
-// queue adds the owner's statements to b; the UPDATE returns the ids it
-// wrote (statement c.rowsAt).
+// queue adds the owner's statement to b (connector_write_owned); it
+// returns the ids it wrote (statement c.rowsAt).
 func (c *ownedCols) queue(b *pgx.Batch, queue, node string) {
 	c.rowsAt = b.Len()
-	b.Queue(`UPDATE connector_actions a SET record = u.rec, state = u.state, priority = u.prio, running = u.running,
-			queued_ms = u.queued, started_ms = u.started, ended_ms = u.ended
-		FROM unnest($3::bytea[], $4::bigint[], $5::bytea[], $6::smallint[], $7::int[], $8::boolean[], $9::bigint[], $10::bigint[], $11::bigint[])
-			AS u(id, epoch, rec, state, prio, running, queued, started, ended)
-		WHERE a.queue = $1 AND a.id = u.id AND a.owner = $2 AND a.epoch = u.epoch
-		RETURNING a.id`, []byte(queue), node, byteaArray(c.ids), intArray(c.epochs), byteaArray(c.recs), intArray(c.states),
-		intArray(c.prios), boolArray(c.running), intArray(c.queued), intArray(c.started), intArray(c.ended))
-	if len(c.relIDs) > 0 {
-		b.Queue(`DELETE FROM connector_task_holds h
-			USING connector_actions a, unnest($3::bytea[], $4::bigint[]) AS u(id, epoch)
-			WHERE h.queue = $1 AND h.id = u.id AND a.queue = $1 AND a.id = u.id AND a.owner = $2 AND a.epoch = u.epoch`,
-			[]byte(queue), node, byteaArray(c.relIDs), intArray(c.relEpochs))
-	}
+	b.Queue(`SELECT * FROM connector_write_owned($1, $2, $3::bytea[], $4::bigint[], $5::bytea[], $6::smallint[], $7::int[],
+			$8::boolean[], $9::bigint[], $10::bigint[], $11::bigint[], $12::boolean[])`,
+		[]byte(queue), node, byteaArray(c.ids), intArray(c.epochs), byteaArray(c.recs), intArray(c.states),
+		intArray(c.prios), boolArray(c.running), intArray(c.queued), intArray(c.started), intArray(c.ended), boolArray(c.release))
 }
 
 // Action returns the row of action id of queue; ok is false when there is

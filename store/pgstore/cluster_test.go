@@ -188,14 +188,21 @@ func TestExclusiveTasksAcrossNodes(t *testing.T) {
 	other, err := b.Claim(ctx, "fetch", "b", "b:1", 5)
 	require.NoError(t, err)
 	require.Equal(t, []string{"z"}, claimIDs(other), "y waits for T1")
-	done := got[0].Record
-	done.Status.State = messages.State_STATE_FINISHED
-	fenced, err := a.WriteOwned(ctx, "fetch", "a", []OwnedWrite{{Epoch: got[0].Epoch, Record: done, Release: true}})
-	require.NoError(t, err)
-	require.Empty(t, fenced)
+	finishReleasing(t, a, "a", got[0])
 	last, err := b.Claim(ctx, "fetch", "b", "b:1", 5)
 	require.NoError(t, err)
 	require.Equal(t, []string{"y"}, claimIDs(last))
+}
+
+// finishReleasing ends c as Finished by its owner node, giving up the
+// tasks it holds, and requires the write not to be fenced.
+func finishReleasing(t *testing.T, s *Store, node string, c Claimed) {
+	t.Helper()
+	done := c.Record
+	done.Status.State = messages.State_STATE_FINISHED
+	fenced, err := s.WriteOwned(ctx, "fetch", node, []OwnedWrite{{Epoch: c.Epoch, Record: done, Release: true}})
+	require.NoError(t, err)
+	require.Empty(t, fenced)
 }
 
 // Taking over a dead node's actions: it is declared dead (its datastore
@@ -461,6 +468,35 @@ func TestRetainByAgeTakesAClockTime(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, removed, 1)
 	require.Equal(t, got[0].Record.Id, removed[0].ID)
+}
+
+// A write fenced by its epoch gives up nothing: its Release leaves the
+// tasks the action's new owner holds, and a write at the right epoch
+// then frees them.
+func TestFencedReleaseKeepsTheTasks(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "a", "b")
+	a, b := ns[0], ns[1]
+	x, y := newAction("x", 5), newAction("y", 0)
+	x.Exclusive, y.Exclusive = []string{"T"}, []string{"T"}
+	_, err := a.Submit(ctx, "fetch", "a", "a:1", []NewAction{x, y}, 100)
+	require.NoError(t, err)
+	got, err := b.Claim(ctx, "fetch", "b", "b:1", 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{"x"}, claimIDs(got), "b holds T")
+	stale := proto.CloneOf(x.Record)
+	stale.Status.State = messages.State_STATE_CANCELLED
+	fenced, err := a.WriteOwned(ctx, "fetch", "a", []OwnedWrite{{Epoch: 1, Record: stale, Release: true}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"x"}, fenced)
+	none, err := a.Claim(ctx, "fetch", "a", "a:1", 5)
+	require.NoError(t, err)
+	require.Empty(t, none, "y waits: T is still held by x on b")
+
+	finishReleasing(t, b, "b", got[0])
+	last, err := a.Claim(ctx, "fetch", "a", "a:1", 5)
+	require.NoError(t, err)
+	require.Equal(t, []string{"y"}, claimIDs(last))
 }
 
 // A submission's limit counts the actions waiting for a worker (Queued,

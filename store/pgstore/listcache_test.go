@@ -384,3 +384,53 @@ func TestSchemaUpgradeFromVersion1(t *testing.T) {
 	_, err = Open(ctx, Config{URL: url})
 	require.ErrorIs(t, err, store.ErrVersion)
 }
+
+// A database set up by an earlier build, without the index of waiting
+// actions and the owner's write function (pgcpu19), gets both when a node
+// of this build opens it; its actions are kept and the owner's writes,
+// fencing and releases work on it.
+func TestOpenAddsWaitingIndexAndWriteFunction(t *testing.T) {
+	t.Parallel()
+	url := server.DatabaseT(t)
+	s, err := Open(ctx, Config{URL: url, Node: "a"})
+	require.NoError(t, err)
+	require.NoError(t, s.RegisterNode(ctx, "a", "a:1", 4))
+	x := newAction("x", 0)
+	x.Exclusive = []string{"T"}
+	_, err = s.Submit(ctx, "fetch", "a", "a:1", []NewAction{x, newAction("y", 0)}, 100)
+	require.NoError(t, err)
+	_, err = s.Pool().Exec(ctx, `DROP INDEX connector_actions_waiting`)
+	require.NoError(t, err)
+	_, err = s.Pool().Exec(ctx, `DROP FUNCTION connector_write_owned`)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	s, err = Open(ctx, Config{URL: url, Node: "a"})
+	require.NoError(t, err)
+	defer s.Close()
+	var def string
+	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT indexdef FROM pg_indexes WHERE indexname = 'connector_actions_waiting'`).Scan(&def))
+	require.Contains(t, def, "WHERE ((state = ANY")
+	var fn int
+	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_proc WHERE proname = 'connector_write_owned'`).Scan(&fn))
+	require.Equal(t, 1, fn)
+
+	got, err := s.Claim(ctx, "fetch", "a", "a:1", 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{"x"}, claimIDs(got))
+	done := got[0].Record
+	done.Status.State = messages.State_STATE_FINISHED
+	fenced, err := s.WriteOwned(ctx, "fetch", "a", []OwnedWrite{{Epoch: got[0].Epoch, Record: done, Release: true}, {Epoch: 7, Record: newAction("y", 0).Record}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"y"}, fenced)
+	r, _, err := s.Action(ctx, "fetch", "x")
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_FINISHED, r.Record.Status.State)
+	var held int
+	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(*) FROM connector_task_holds`).Scan(&held))
+	require.Zero(t, held, "x's release freed T")
+	seqs, err := s.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction("z1", 0), newAction("z2", 0)}, 2)
+	require.NoError(t, err)
+	require.NotZero(t, seqs[0], "y and z1 wait")
+	require.Zero(t, seqs[1])
+}
