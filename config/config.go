@@ -519,6 +519,7 @@ func (c *Config) setDefaults() {
 		CompactStartTimeout: time.Minute,
 	}
 	c.Logging = Logging{Level: "info", Format: "text"}
+	c.Service.MaxConnections = 64
 	c.Cluster.setDefaults()
 	c.Ingestion = Ingestion{Enabled: true, Type: "IDX", Timeout: 30 * time.Second, BatchSize: 100}
 	c.Security = Security{

@@ -144,6 +144,7 @@ var systemDefs = []*sectionDef{
 			return
 		}},
 		{"SSLConfig", func(c *Config, v string) error { c.Service.sslConfig = v; return nonEmpty(v) }},
+		{"MaxConnections", func(c *Config, v string) (err error) { c.Service.MaxConnections, err = intIn(v, 1, 1<<16); return }},
 	}, check: func(c *Config, sec *Section, p *parser) error {
 		if kv, ok := sec.kv("SSLConfig"); ok {
 			c.Service.sslLine = kv.Line

@@ -21,6 +21,9 @@ type Service struct {
 	// false when [Service] gives no ServicePort: there is no service port.
 	Port    int
 	Enabled bool
+	// MaxConnections bounds the service port's open connections (default
+	// 64): beyond it, new clients wait in the listen queue.
+	MaxConnections int
 	// SSL is the TLS section SSLConfig names; nil: plain HTTP.
 	SSL       *SSLOptions
 	sslConfig string

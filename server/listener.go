@@ -27,6 +27,7 @@ import (
 type connLimiter struct {
 	net.Listener
 	log    *slog.Logger
+	key    string        // the setting that sets max, as the log names it
 	slots  chan struct{} // one per open connection
 	closed chan struct{}
 	once   sync.Once
@@ -37,8 +38,8 @@ type connLimiter struct {
 	failures  int
 }
 
-func newConnLimiter(ln net.Listener, max int, log *slog.Logger) *connLimiter {
-	return &connLimiter{Listener: ln, log: log, slots: make(chan struct{}, max), closed: make(chan struct{})}
+func newConnLimiter(ln net.Listener, max int, key string, log *slog.Logger) *connLimiter {
+	return &connLimiter{Listener: ln, log: log, key: key, slots: make(chan struct{}, max), closed: make(chan struct{})}
 }
 
 // Accept waits for a free slot, then accepts a connection, retrying while
@@ -50,7 +51,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if l.full.IsZero() {
 			l.full = time.Now()
 			l.log.Warn("connection limit reached: new connections wait until one closes",
-				"max_connections", cap(l.slots))
+				"max_connections", cap(l.slots), "setting", l.key)
 		}
 		select {
 		case l.slots <- struct{}{}:
@@ -80,7 +81,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if l.exhausted.IsZero() {
 			l.exhausted = time.Now()
 			l.log.Warn("out of file descriptors: new connections wait, the open ones are served; "+
-				"raise the descriptor limit or lower [Server] MaxConnections",
+				"raise the descriptor limit or lower "+l.key,
 				"err", err, "max_connections", cap(l.slots), "open_connections", len(l.slots)-1)
 		}
 		l.failures++

@@ -155,12 +155,17 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 				return fmt.Errorf("server: listen on %s ([Server] Host and Port): %w", addr, err)
 			}
 			actualPort = s.ln.Addr().(*net.TCPAddr).Port
-			s.ln = newConnLimiter(s.ln, maxConns, s.log.With("component", "httpd"))
+			s.ln = newConnLimiter(s.ln, maxConns, "[Server] MaxConnections", s.log.With("component", "httpd"))
 			if cfg.Service.Enabled {
 				saddr := net.JoinHostPort(cfg.Server.Host, strconv.Itoa(cfg.Service.Port))
 				if s.svcLn, err = net.Listen("tcp", saddr); err != nil {
 					return fmt.Errorf("server: listen on %s ([Server] Host and [Service] ServicePort): %w", saddr, err)
 				}
+				// The service port is bounded too, and survives running
+				// out of descriptors: unwrapped, fasthttp took an EMFILE
+				// from Accept for a broken listener, and its Serve
+				// returning stopped the whole server.
+				s.svcLn = newConnLimiter(s.svcLn, cfg.Service.MaxConnections, "[Service] MaxConnections", s.log.With("component", "service"))
 			}
 			return nil
 		}, stop: func(context.Context) error {
@@ -354,7 +359,8 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 		"store", s.st.Info().Path, "in_memory", s.st.Info().InMemory, "maximum_threads", cfg.Actions.MaximumThreads,
 		"roles", rolesText(cfg), "max_connections", maxConns, "open_file_limit", fds}
 	if s.svcLn != nil {
-		attrs = append(attrs, "service_address", s.svcLn.Addr().String(), "service_tls", tlsCfg.service != nil)
+		attrs = append(attrs, "service_address", s.svcLn.Addr().String(), "service_tls", tlsCfg.service != nil,
+			"service_max_connections", cfg.Service.MaxConnections)
 	}
 	s.log.Info("connector started", attrs...)
 	return s, nil
@@ -363,7 +369,8 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 // File descriptors kept for everything but the ACI port's connections:
 // the store and its journal, the log, the ingestion target and the
 // listener (the base), and each running action's crawl connections and
-// files (per thread).
+// files (per thread). The service port's connections ([Service]
+// MaxConnections) are kept besides.
 const (
 	fdReserveBase      = 128
 	fdReservePerThread = 64
@@ -377,6 +384,9 @@ const (
 // but the store or a crawl may meet the shortage first.
 func connectionLimit(cfg *config.Config, fds uint64, log *slog.Logger) int {
 	reserve := uint64(fdReserveBase + fdReservePerThread*cfg.Actions.MaximumThreads)
+	if cfg.Service.Enabled {
+		reserve += uint64(cfg.Service.MaxConnections)
+	}
 	avail := uint64(1 << 24)
 	if fds > 0 {
 		avail = max(fds/4, 1)

@@ -29,6 +29,11 @@ import (
 // descriptors and the extra connections wait; with MaxConnections set far
 // above what the descriptors allow, accepting fails with EMFILE, and the
 // server backs off and recovers.
+//
+// The same holds for the service port, which any client may connect to
+// (rev19e: its listener had no limit, so 400 idle connections to it ran
+// the process out of descriptors, fasthttp took the EMFILE for a broken
+// listener, and the whole server shut down).
 func TestRunsOutOfFileDescriptors(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the real binary")
@@ -38,9 +43,12 @@ func TestRunsOutOfFileDescriptors(t *testing.T) {
 	bin := buildBinary(t)
 	for _, c := range []struct {
 		name, extra, logs string
+		service           bool // the idle connections go to the service port
 	}{
-		{"default limit", "", "connection limit reached"},
-		{"limit above the descriptors", "MaxConnections=5000\n", "out of file descriptors"},
+		{"default limit", "", "connection limit reached", false},
+		{"limit above the descriptors", "MaxConnections=5000\n", "out of file descriptors", false},
+		{"service port, default limit", "[Service]\nServicePort=0\n", `setting="[Service] MaxConnections"`, true},
+		{"service port, limit above the descriptors", "[Service]\nServicePort=0\nMaxConnections=5000\n", "lower [Service] MaxConnections", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -59,8 +67,14 @@ Url=http://127.0.0.1:1/
 `, filepath.Join(dir, "data"), c.extra, filepath.Join(dir, "out"))), 0o600))
 			srv := startLimited(t, prlimit, bin, cfg)
 			addr := strings.TrimPrefix(srv.base, "http://")
+			probe := "/action=GetVersion"
+			if c.service {
+				m := serviceRE.FindStringSubmatch(srv.log())
+				require.NotNil(t, m, "the start line names the service port:\n%s", srv.log())
+				addr, probe = m[2], "/action=GetStatus"
+			}
 
-			kept := dialACI(t, addr)
+			kept := dialACI(t, strings.TrimPrefix(srv.base, "http://"))
 			defer kept.Close()
 			kept.get(t, "/action=GetVersion")
 
@@ -92,7 +106,7 @@ Url=http://127.0.0.1:1/
 				}
 				defer c.Close()
 				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				if _, err := fmt.Fprintf(c, "GET /action=GetVersion HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+				if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", probe); err != nil {
 					return false
 				}
 				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
