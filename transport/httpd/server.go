@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,7 +124,10 @@ type Server struct {
 	// unguarded skips the guard (origin, roles, refused parameters) and the
 	// metrics: set only by the benchmarks that measure their cost.
 	unguarded bool
-	reqlog    *actor.PID
+	// poisonBodies makes putBody zero a body it takes back: set by the
+	// tests that check nothing reads a body after that.
+	poisonBodies atomic.Bool
+	reqlog       *actor.PID
 	// logEntries are the request log's entries, reused (entryPool).
 	logEntries entryPool
 	// actionKeys maps each key of routes to itself (loggedAction).
@@ -132,6 +136,7 @@ type Server struct {
 	port       atomic.Int32
 	served     atomic.Uint64
 	bufs       sync.Pool
+	bodies     sync.Pool // *[]byte: request bodies (readBody)
 	stopped    atomic.Bool
 	mu         sync.Mutex // guards ln
 	ln         net.Listener
@@ -237,6 +242,7 @@ func New(cfg Config) (*Server, error) {
 		s.hostBytes = append(s.hostBytes, []byte(h))
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	s.bodies.New = func() any { return new([]byte) }
 	if cfg.Port == auth.ServicePort {
 		s.log = cfg.Logger.With("component", "service")
 		s.routes = map[string]handlerFunc{
@@ -290,13 +296,24 @@ func New(cfg Config) (*Server, error) {
 		// Actions other than Fetch take a small body: known from the
 		// request line, their limit applies before the body is read.
 		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-			if n := h.ContentLength(); n == 0 || n == -2 {
+			n := h.ContentLength()
+			if n == 0 || n == -2 {
 				// No body (none announced, and not chunked: fasthttp
 				// reads none), so no limit to choose: the request line
 				// is not parsed twice.
 				return fasthttp.RequestConfig{}
 			}
 			limit, _ := s.bodyLimit(s.uriAction(h.RequestURI()))
+			if n > limit {
+				// Refused without reading the body. The body is streamed
+				// (StreamRequestBody), and fasthttp would first wait for
+				// up to 8 KiB of it: the request goes on as one without
+				// a body, marked, and on the connection's last request;
+				// readBody refuses it.
+				h.SetContentLength(0)
+				h.Set(tooLargeHeader, strconv.Itoa(n))
+				h.SetConnectionClose()
+			}
 			return fasthttp.RequestConfig{MaxRequestBodySize: limit}
 		},
 		ReadTimeout:     cfg.ReadTimeout,
@@ -314,6 +331,9 @@ func New(cfg Config) (*Server, error) {
 		// fasthttp's own messages about unreadable requests must not
 		// quote the request's headers (Authorization, Cookie).
 		SecureErrorLogMessage: true,
+		// The handler reads the body as it arrives (readBody), instead of
+		// fasthttp allocating all of an announced Content-Length first.
+		StreamRequestBody: true,
 	}
 	return s, nil
 }
@@ -367,6 +387,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	var req *aci.Request
+	// body is the request's body (readBody); req's strings share its
+	// memory, so it goes back only once the request is logged.
+	var body []byte
 	var status = "success"
 	var metricAction = "other"
 	defer func() {
@@ -385,6 +408,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		if s.cfg.Metrics != nil && !s.unguarded {
 			s.cfg.Metrics.Request(s.cfg.Port, metricAction, status, elapsed)
 		}
+		if body != nil {
+			s.putBody(body)
+		}
 	}()
 
 	if s.cfg.Metrics != nil && s.cfg.Port == auth.ServicePort && string(ctx.Path()) == "/metrics" {
@@ -396,7 +422,14 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		// The service port's page; Admin needs ServiceStatus.
 		ctx.Request.SetRequestURI("/action=Admin")
 	}
-	body := ctx.PostBody()
+	var berr error
+	body, berr = s.readBody(ctx)
+	if berr != nil {
+		status = "failure"
+		ctx.SetConnectionClose() // the rest of the body is not read
+		s.transportError(ctx, berr)
+		return
+	}
 	req, err := aci.ParseLimited(ctx.Method(), ctx.RequestURI(), ctx.Request.Header.ContentType(), body,
 		aci.Limits{MaxParams: s.cfg.MaxRequestParameters, MaxParamsName: "[Server] MaxRequestParameters"})
 	if err == nil {
@@ -648,6 +681,89 @@ func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
 // readBufferSize bounds a request's line and headers: long GET query
 // strings (InsertXML, filters) fit; longer ones are ERRORREQUESTTOOLARGE.
 const readBufferSize = 16 << 10
+
+// readBody returns the request's body: read from its stream (fasthttp's
+// StreamRequestBody) as its bytes arrive, at most the body limit of the
+// action the request line names ([Server] MaxRequestBytes when it names
+// none, or Fetch). A body announced larger than that is refused without
+// reading it (fasthttp.ErrBodyTooLarge, answered as transportError
+// answers it); a body read from its stream is in a pooled buffer that the
+// caller gives back with putBody once nothing uses it. Reading as the
+// bytes arrive is the point: without streaming, fasthttp allocated the
+// whole announced Content-Length (up to 64 MiB for a Fetch) as soon as the
+// headers were read, before any byte of the body came and before any role
+// was checked, so that a client with no role holding many connections
+// open, each with a short header announcing a large body, made the server
+// hold that much memory for each until ReadTimeout.
+func (s *Server) readBody(ctx *fasthttp.RequestCtx) ([]byte, error) {
+	if ctx.Request.Header.Peek(tooLargeHeader) != nil {
+		return nil, fasthttp.ErrBodyTooLarge // announced so (HeaderReceived)
+	}
+	if !ctx.Request.IsBodyStream() {
+		return nil, nil // no body, or one set in full (the benchmarks)
+	}
+	n := ctx.Request.Header.ContentLength()
+	limit := s.cfg.MaxRequestBytes
+	if n < 0 || n > controlBodyBytes {
+		// Chunked, or larger than any action but Fetch takes: which
+		// action the request line names decides.
+		limit, _ = s.bodyLimit(s.uriAction(ctx.Request.Header.RequestURI()))
+	}
+	if n > limit {
+		return nil, fasthttp.ErrBodyTooLarge
+	}
+	bp := s.bodies.Get().(*[]byte)
+	b := (*bp)[:0]
+	*bp = nil
+	s.bodies.Put(bp)
+	want := limit // the most it may hold
+	if n >= 0 {
+		want = n
+	}
+	r := ctx.RequestBodyStream()
+	for {
+		if len(b) == cap(b) {
+			// Grow as the bytes come, doubling, never past what it may
+			// hold and one byte (which tells a body too large, or lets
+			// the stream say it ended).
+			b = slices.Grow(b, min(max(cap(b), 4096), want+1-len(b)))
+		}
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if len(b) > limit {
+			return b, fasthttp.ErrBodyTooLarge
+		}
+		if err == io.EOF {
+			if n >= 0 && len(b) < n {
+				// fasthttp's request stream ends a body cut short by
+				// the client with io.EOF, not an error.
+				return b, io.ErrUnexpectedEOF
+			}
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// tooLargeHeader marks a request whose announced body HeaderReceived
+// refused: readBody answers it ERRORREQUESTTOOLARGE. A client that sends
+// it itself only has its own request refused.
+const tooLargeHeader = "X-Connector-Body-Too-Large"
+
+// putBody gives back a body readBody returned: small buffers are reused.
+func (s *Server) putBody(b []byte) {
+	if s.poisonBodies.Load() {
+		clear(b)
+	}
+	if cap(b) > 1<<20 {
+		return
+	}
+	bp := s.bodies.Get().(*[]byte)
+	*bp = b[:0]
+	s.bodies.Put(bp)
+}
 
 // controlBodyBytes is the largest body of an action other than Fetch (1
 // MiB, or [Server] MaxRequestBytes when smaller): their parameters are a
