@@ -23,7 +23,12 @@ import (
 //     never returns those errors: fasthttp would take them for a broken
 //     listener and stop serving.
 //
-// Each episode is logged once when it starts and once when it ends.
+// Each episode of descriptors running out is logged once when it starts
+// and once when it ends. Reaching the limit is logged the same way, but at
+// most once a minute (with the times it was reached unlogged since): at
+// the limit, every connection that closes lets a waiting one in, and the
+// limit is met again, so that a client cycling connections would otherwise
+// have the server write two lines for each.
 type connLimiter struct {
 	net.Listener
 	log    *slog.Logger
@@ -33,9 +38,15 @@ type connLimiter struct {
 	once   sync.Once
 
 	// Owned by the goroutine calling Accept (fasthttp has one).
-	full      time.Time // when the limit was reached, zero if it is not
+	full      time.Time // when the limit was reached, zero if it is not or that was not logged
+	lastFull  time.Time // when reaching the limit was last logged
+	unlogged  int       // times the limit was reached since, not logged
 	exhausted time.Time // when accepting began to fail, zero if it does not
 	failures  int
+
+	// onFull, when set (tests), is called when Accept has met the limit,
+	// before it waits for a slot.
+	onFull func()
 }
 
 func newConnLimiter(ln net.Listener, max int, key string, log *slog.Logger) *connLimiter {
@@ -48,10 +59,16 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 	select {
 	case l.slots <- struct{}{}:
 	default:
-		if l.full.IsZero() {
-			l.full = time.Now()
+		if now := time.Now(); now.Sub(l.lastFull) >= time.Minute {
+			l.full, l.lastFull = now, now
 			l.log.Warn("connection limit reached: new connections wait until one closes",
-				"max_connections", cap(l.slots), "setting", l.key)
+				"max_connections", cap(l.slots), "setting", l.key, "reached_unlogged_since_last_line", l.unlogged)
+			l.unlogged = 0
+		} else {
+			l.unlogged++
+		}
+		if l.onFull != nil {
+			l.onFull()
 		}
 		select {
 		case l.slots <- struct{}{}:

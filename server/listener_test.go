@@ -3,11 +3,14 @@ package server
 import (
 	"io"
 	"log/slog"
+	"net"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/internal/testlog"
 )
 
 func TestConnectionLimit(t *testing.T) {
@@ -36,4 +39,53 @@ func TestConnectionLimit(t *testing.T) {
 	} {
 		require.Equal(t, c.want, connectionLimit(cfg(c.threads, c.max, c.service), c.fds, discard), "%+v", c)
 	}
+}
+
+// TestConnectionLimitLogsOncePerMinute: at the limit, each connection that
+// closes lets a waiting one in and the limit is met again; the log says so
+// once, not twice per connection (rev19e: 400 connections to a service
+// port at its limit of 64 wrote 130 lines, so that a client cycling
+// connections at the limit could grow the log file without bound).
+func TestConnectionLimitLogsOncePerMinute(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var logs testlog.Buffer
+	l := newConnLimiter(ln, 1, "[Server] MaxConnections", slog.New(slog.NewTextHandler(&logs, nil)))
+	defer l.Close()
+	parked := make(chan struct{}, 1)
+	l.onFull = func() { parked <- struct{}{} }
+	var clients []net.Conn
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	dial := func() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		clients = append(clients, c)
+	}
+	dial()
+	held, err := l.Accept()
+	require.NoError(t, err)
+	const cycles = 10
+	for range cycles {
+		dial()
+		got := make(chan net.Conn, 1)
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				c = nil
+			}
+			got <- c
+		}()
+		<-parked // Accept met the limit and waits for a slot
+		require.NoError(t, held.Close())
+		held = <-got
+		require.NotNil(t, held)
+	}
+	require.NoError(t, held.Close())
+	require.Equal(t, 1, strings.Count(logs.String(), "connection limit reached"), logs.String())
+	require.Equal(t, 1, strings.Count(logs.String(), "accepting connections again"), logs.String())
 }
