@@ -161,19 +161,22 @@ func Need(port Port, action, sub string) Standard {
 	rows := rulesByAction[port][action] // the usual case: the table's spelling
 	if rows == nil {
 		for a, r := range rulesByAction[port] {
-			if strings.EqualFold(a, action) {
+			if len(a) == len(action) && strings.EqualFold(a, action) {
 				rows = r
 				break
 			}
 		}
 	}
+	sub = strings.TrimSpace(sub)
 	for _, i := range rows {
 		r := &Rules[i]
 		if r.Sub == "" {
 			whole = r
 			continue
 		}
-		if strings.EqualFold(r.Sub, strings.TrimSpace(sub)) {
+		// In ASCII case only (equal lengths), as the QueueInfo handler
+		// matches a QueueAction: QueueStatu\u017f is none of them.
+		if len(r.Sub) == len(sub) && strings.EqualFold(r.Sub, sub) {
 			return r.Role
 		}
 	}

@@ -164,3 +164,14 @@ func TestRoleNames(t *testing.T) {
 	one := Grant{roles: 1 << (len(p.roles) - 1), p: p}
 	require.Zero(t, testing.AllocsPerRun(10, func() { _ = one.Role() }))
 }
+
+// TestNeedMatchesQueueActionInASCIICase: the role a QueueAction needs is
+// found as the QueueInfo handler finds the QueueAction, in ASCII case only:
+// QueueStatu\u017f (a long s) is no QueueAction, so it needs what any
+// unknown one does, not QueueStatus's Query.
+func TestNeedMatchesQueueActionInASCIICase(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, Query, Need(ACIPort, "QueueInfo", " queuestatus "))
+	require.Equal(t, Need(ACIPort, "QueueInfo", "Explode"), Need(ACIPort, "QueueInfo", "QueueStatu\u017f"))
+	require.NotEqual(t, Query, Need(ACIPort, "QueueInfo", "QueueStatu\u017f"))
+}

@@ -7,10 +7,15 @@ import "strings"
 // (docs/protocol.md, "Duplicate parameters").
 type Params []*Param
 
-// Get returns the first value of name and whether it was present.
+// Get returns the first value of name and whether it was present. Names
+// match in ASCII case only (for an ASCII name, as IDOL's are): a Kelvin
+// sign is not a k nor a long s an s, as in the codec's action names and
+// aci.IsStandardParam. (Equal lengths make strings.EqualFold an ASCII
+// comparison here: the only non-ASCII letters that fold to ASCII ones
+// take more than one byte.)
 func (p Params) Get(name string) (string, bool) {
 	for _, kv := range p {
-		if strings.EqualFold(kv.Name, name) {
+		if len(kv.Name) == len(name) && strings.EqualFold(kv.Name, name) {
 			return kv.Value, true
 		}
 	}

@@ -24,15 +24,19 @@ func StatusName(s State) string {
 	return stateNames[0]
 }
 
-// ParseState reads a status name case-insensitively ("finished",
-// "Processing"); "canceled" is accepted as well as "cancelled".
+// ParseState reads a status name in any ASCII case ("finished",
+// "Processing"; not Pau\u017fed with a long s); "canceled" is accepted as
+// well as "cancelled".
 func ParseState(name string) (State, bool) {
 	n := strings.TrimSpace(name)
-	if strings.EqualFold(n, "canceled") {
+	// Equal lengths make strings.EqualFold an ASCII comparison (as in
+	// Params.Get).
+	is := func(s string) bool { return len(n) == len(s) && strings.EqualFold(n, s) }
+	if is("canceled") {
 		return State_STATE_CANCELLED, true
 	}
 	for i := 1; i < len(stateNames); i++ {
-		if strings.EqualFold(n, stateNames[i]) {
+		if is(stateNames[i]) {
 			return State(i), true
 		}
 	}

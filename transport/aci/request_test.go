@@ -158,6 +158,10 @@ func TestParse(t *testing.T) {
 			wantAction: "GET\u0131DENTIFIERS", wantParams: []kv{}},
 		{desc: "other letters keep their case", uri: "/action=caf%C3%A9",
 			wantAction: "CAF\u00e9", wantParams: []kv{}},
+		// Parameter names too: a long s does not spell ResponseFormat
+		// (IsStandardParam would pass it on to the action as its own).
+		{desc: "long s does not spell ResponseFormat", uri: "/action=x&Re%C5%BFponseFormat=json",
+			wantAction: "X", wantParams: []kv{{"Re\u017fponseFormat", "json"}}, wantFormat: FormatXML},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {

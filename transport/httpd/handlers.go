@@ -156,6 +156,15 @@ func queueAction(qa string) string {
 	return qa
 }
 
+// asciiFold returns a test of whether v, without surrounding white space,
+// is the ASCII name in any ASCII case. (Equal lengths make strings.EqualFold
+// an ASCII comparison, as in queueAction: strings.ToLower would read
+// pr\u0130ority, with a capital I with a dot, as priority.)
+func asciiFold(v string) func(name string) bool {
+	v = strings.TrimSpace(v)
+	return func(name string) bool { return len(v) == len(name) && strings.EqualFold(v, name) }
+}
+
 // tokenActions are the QueueActions (lower case) that take a Token.
 var tokenActions = []string{"getstatus", "cancel", "stop", "changepriority", "pause", "resume", "progress", "getactionparameters", "duplicate"}
 
@@ -448,24 +457,26 @@ func listFilter(req *aci.Request, maxList int) (*messages.ListActions, error) {
 		f.HasMaxPriority, f.MaxPriority = true, int32(p)
 	}
 	if v, ok := req.Params.Get("Sort-By"); ok && strings.TrimSpace(v) != "" {
-		switch strings.ToLower(strings.TrimSpace(v)) {
-		case "queue-time":
+		is := asciiFold(v)
+		switch {
+		case is("queue-time"):
 			f.SortBy = messages.SortBy_SORT_BY_QUEUE_TIME
-		case "start-time":
+		case is("start-time"):
 			f.SortBy = messages.SortBy_SORT_BY_START_TIME
-		case "finish-time":
+		case is("finish-time"):
 			f.SortBy = messages.SortBy_SORT_BY_FINISH_TIME
-		case "priority":
+		case is("priority"):
 			f.SortBy = messages.SortBy_SORT_BY_PRIORITY
 		default:
 			return nil, messages.Invalid("Sort-By", v, "must be queue-time, start-time, finish-time or priority")
 		}
 	}
 	if v, ok := req.Params.Get("Sort-Order"); ok && strings.TrimSpace(v) != "" {
-		switch strings.ToLower(strings.TrimSpace(v)) {
-		case "ascending", "asc":
+		is := asciiFold(v)
+		switch {
+		case is("ascending"), is("asc"):
 			f.Ascending = true
-		case "descending", "desc":
+		case is("descending"), is("desc"):
 		default:
 			return nil, messages.Invalid("Sort-Order", v, "must be ascending or descending")
 		}

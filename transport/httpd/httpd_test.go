@@ -317,6 +317,10 @@ func TestErrors(t *testing.T) {
 		{"changepriority needs priority", "/action=QueueInfo&QueueName=fetch&QueueAction=ChangePriority&Token=abc", "", "Priority"},
 		{"bad state filter", "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&State=sleepy", "ERRORPARAMINVALID", "State"},
 		{"bad sort", "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Sort-By=colour", "ERRORPARAMINVALID", "Sort-By"},
+		// Names are matched in ASCII case only: a capital I with a dot is
+		// not an I, a long s not an s.
+		{"sort by with a dotted I", "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Sort-By=pr%C4%B0ority", "ERRORPARAMINVALID", "Sort-By"},
+		{"state with a long s", "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&State=Pau%C5%BFed", "ERRORPARAMINVALID", "State"},
 		{"bad time", "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Queued-After=yesterday", "ERRORPARAMINVALID", "Queued-After"},
 		{"bad format", "/action=GetVersion&ResponseFormat=yaml", "ERRORPARAMINVALID", "ResponseFormat"},
 		{"view unknown", "/action=View&Identifier=nope", "", "nope"},
