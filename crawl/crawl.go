@@ -209,22 +209,9 @@ func (w *worker) processSafe(ctx context.Context, it item) {
 // processCaught is process, with a panic its error (wrapping ErrPanic),
 // logged with the stack.
 func (w *worker) processCaught(ctx context.Context, it item) (err error) {
-	defer panics.CatchAs(w.c.log, ErrPanic, &err, "url", logURL(it.url))
+	defer panics.CatchAs(w.c.log, ErrPanic, &err, "url", secret.LogURL(it.url))
 	w.process(ctx, it)
 	return nil
-}
-
-// logURL is a page's URL as the error log shows it: a URL's credentials
-// must not show there (docs/security.md). The password of its user
-// information is redacted as everywhere else (secret.RedactURLs); its
-// query, which may carry a token (?access_token=…), is cut to "?…", as the
-// browser's log does with a login page's.
-func logURL(s string) string {
-	s = secret.RedactURLs(s)
-	if i := strings.IndexByte(s, '?'); i >= 0 {
-		return s[:i+1] + "…"
-	}
-	return s
 }
 
 // seed records the start URLs and returns the depth-0 frontier.
@@ -395,7 +382,7 @@ func (c *crawler) admitted(u string, depth int) {
 
 func (c *crawler) report(it item, e *FetchError) {
 	c.stats.countError(e.Kind)
-	c.log.Debug("fetch failed", "url", it.url, "depth", it.depth, "error", e)
+	c.log.Debug("fetch failed", "url", secret.LogURL(it.url), "depth", it.depth, "error", e)
 	if c.hooks.OnError != nil {
 		c.hooks.OnError(it.url, it.depth, e)
 	}
@@ -607,7 +594,7 @@ func (w *worker) page(ctx context.Context, it item, final string, ex *exchange) 
 	}
 	p.followed = !(c.cfg.FollowRobots && p.Robots.NoFollow)
 	if c.log.Enabled(ctx, slog.LevelDebug) { // the arguments would cost allocations on every page
-		c.log.DebugContext(ctx, "page fetched", "url", it.url, "final_url", final, "depth", it.depth,
+		c.log.DebugContext(ctx, "page fetched", "url", secret.LogURL(it.url), "final_url", secret.LogURL(final), "depth", it.depth,
 			"bytes", len(ex.body), "links", len(p.Links), "noindex", p.Robots.NoIndex, "nofollow", p.Robots.NoFollow)
 	}
 	followed := p.followed // p is the callee's once delivered
@@ -955,7 +942,7 @@ func (w *worker) loadRobots(ctx context.Context, origin string) (rules *robotsRu
 	pol := bodyPolicy{limit: robotsMaxBytes, truncate: true, accept: robotsPolicyAccept}
 	target := origin + "/robots.txt"
 	unavailable := func(err error) (*robotsRules, error, bool) {
-		c.log.Debug("robots.txt unavailable", "url", target, "error", err, "ignored", c.cfg.IgnoreRobotsErrors)
+		c.log.Debug("robots.txt unavailable", "url", secret.LogURL(target), "error", err, "ignored", c.cfg.IgnoreRobotsErrors)
 		if c.cfg.IgnoreRobotsErrors {
 			// cause kept: the Sitemap: lines are unknown (sitemapSeeds)
 			return allowAll, err, true
@@ -986,7 +973,7 @@ func (w *worker) loadRobots(ctx context.Context, origin string) (rules *robotsRu
 				// StayOnSite: the site must not send the crawl elsewhere
 				// (another host, or its own machine's other ports); as
 				// a redirect that cannot be followed, it is no robots.txt.
-				c.log.Debug("robots.txt redirects off the site: not followed", "url", target, "to", next.s)
+				c.log.Debug("robots.txt redirects off the site: not followed", "url", secret.LogURL(target), "to", secret.LogURL(next.s))
 				return allowAll, nil, true
 			}
 			target = next.s

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/connectorhq/connector/secret"
 )
 
 // Kinds of failure reported to Hooks.OnError. Each error passed to OnError
@@ -64,11 +66,13 @@ type FetchError struct {
 	Cause error
 }
 
-// Error implements error.
+// Error implements error. It names the URL as a log may show it
+// (secret.LogURL: its password and query hidden), since the error goes to
+// logs and replies.
 func (e *FetchError) Error() string {
 	var b strings.Builder
 	b.WriteString("crawl: ")
-	b.WriteString(e.URL)
+	b.WriteString(secret.LogURL(e.URL))
 	b.WriteString(": ")
 	if e.Kind != nil {
 		b.WriteString(strings.TrimPrefix(e.Kind.Error(), "crawl: "))

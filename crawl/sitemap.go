@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/connectorhq/connector/secret"
 )
 
 // Sitemaps (sitemaps.org protocol 0.9): XML sitemaps and sitemap indexes,
@@ -126,7 +128,7 @@ func (c *crawler) sitemapSeeds(ctx context.Context) []item {
 			return nil
 		}
 		if err != nil {
-			c.log.Debug("sitemap unavailable", "url", ref.url, "error", err)
+			c.log.Debug("sitemap unavailable", "url", secret.LogURL(ref.url), "error", err)
 			if passingFailure(err) {
 				c.stats.sitemapsUnavailable.Add(1)
 			}

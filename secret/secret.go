@@ -337,6 +337,19 @@ func RedactURLs(s string) string {
 	return b.String()
 }
 
+// LogURL is a URL as a log shows it, where its credentials must not show
+// (docs/security.md): the password of its user information is redacted as
+// RedactURLs does (user:[REDACTED]@), and its query, which may carry a
+// token (?access_token=…), is cut to "?…". A URL without either is
+// returned as it is, without a copy.
+func LogURL(u string) string {
+	u = RedactURLs(u)
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i+1] + "…"
+	}
+	return u
+}
+
 // HasURLPassword reports whether s contains a URL with a password in its
 // user information.
 func HasURLPassword(s string) bool { return RedactURLs(s) != s }

@@ -131,3 +131,17 @@ func TestRedactURLs(t *testing.T) {
 	require.Zero(t, testing.AllocsPerRun(10, func() { sensitive = SensitiveName("[MyTask]BasicAuthUser") }))
 	require.False(t, sensitive)
 }
+
+func TestLogURL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"http://host/a":                                 "http://host/a",
+		"http://alice:hunter2@host/a":                   "http://alice:" + Redacted + "@host/a",
+		"http://host/a?access_token=tok3n&x=1":          "http://host/a?…",
+		"https://alice:hunter2@host/x?access_token=t#f": "https://alice:" + Redacted + "@host/x?…",
+	} {
+		if got := LogURL(in); got != want {
+			t.Errorf("LogURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
 	"github.com/connectorhq/connector/store"
 )
 
@@ -354,7 +355,7 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 		doc, xerr, err := r.insertDocument(ctx, &d, task, p.settings(task).MaxPageBytes, x)
 		if xerr != nil && ctx.Err() == nil {
 			cnt.Errors.Add(1)
-			r.log.Warn("text extraction failed; the document is inserted without text", "reference", d.reference, "error", xerr)
+			r.log.Warn("text extraction failed; the document is inserted without text", "reference", secret.LogURL(d.reference), "error", xerr)
 		}
 		if err != nil {
 			cnt.Errors.Add(1)
@@ -531,7 +532,7 @@ func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, ta
 		if pg.RenderErr != nil {
 			cnt.Errors.Add(1)
 			job.Fail(task, ref, "rendering failed (delivered as served): "+pg.RenderErr.Error())
-			r.log.Warn("rendering failed; the page is delivered as served", "url", ref, "error", pg.RenderErr)
+			r.log.Warn("rendering failed; the page is delivered as served", "url", secret.LogURL(ref), "error", pg.RenderErr)
 		}
 		extra := mergeFields(rec.Extra, e.metadata)
 		nr := *rec
@@ -558,7 +559,7 @@ func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, ta
 			}
 			if err != nil {
 				cnt.Errors.Add(1)
-				r.log.Warn("text extraction failed; the document is delivered without text", "url", ref, "error", err)
+				r.log.Warn("text extraction failed; the document is delivered without text", "url", secret.LogURL(ref), "error", err)
 			}
 			c.doc = doc
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/connectorhq/connector/crawl"
 	"github.com/connectorhq/connector/extract"
 	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/secret"
 )
 
 // Fields added from text extraction (doc.go lists them).
@@ -176,7 +177,7 @@ func (st *extractStage) work() {
 			continue
 		case err != nil:
 			sr.counts.Errors.Add(1)
-			sr.log.Warn("text extraction failed; the document is delivered without text", "url", j.c.key, "error", err)
+			sr.log.Warn("text extraction failed; the document is delivered without text", "url", secret.LogURL(j.c.key), "error", err)
 		case title != "":
 			j.c.rec.Title = title
 		}

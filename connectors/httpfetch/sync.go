@@ -15,6 +15,7 @@ import (
 	"github.com/connectorhq/connector/crawl"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
 	"github.com/connectorhq/connector/store"
 )
 
@@ -173,7 +174,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, s *settings, 
 func (sr *syncRun) prior(u string) (crawl.Prior, bool) {
 	rec, err := getRecord(sr.ds, u)
 	if err != nil {
-		sr.log.Warn("datastore read failed; fetching without validators", "url", u, "error", err)
+		sr.log.Warn("datastore read failed; fetching without validators", "url", secret.LogURL(u), "error", err)
 		return crawl.Prior{}, false
 	}
 	if rec == nil {
@@ -211,7 +212,7 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 	if err != nil {
 		sr.counts.Errors.Add(1)
 		sr.fail(key, "the datastore could not be read: "+err.Error())
-		sr.log.Error("datastore read failed; page skipped", "url", key, "error", err)
+		sr.log.Error("datastore read failed; page skipped", "url", secret.LogURL(key), "error", err)
 		// The page is there: kept like a page that failed transiently, so
 		// that the deletion pass does not take it for gone.
 		sr.keep(key)
@@ -223,7 +224,7 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 		if rec == nil { // Prior had it a moment ago; only a concurrent PurgeDatastore gets here
 			sr.counts.Errors.Add(1)
 			sr.fail(key, "HTTP 304 for a page the datastore no longer has; it is fetched again next run")
-			sr.log.Warn("304 for a URL without a record; page skipped", "url", key)
+			sr.log.Warn("304 for a URL without a record; page skipped", "url", secret.LogURL(key))
 			return
 		}
 		nr := *rec
@@ -245,7 +246,7 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 		// counted as a failure.
 		sr.counts.Errors.Add(1)
 		sr.fail(key, "rendering failed (delivered as served): "+p.RenderErr.Error())
-		sr.log.Warn("rendering failed; the page is delivered as served", "url", key, "error", p.RenderErr)
+		sr.log.Warn("rendering failed; the page is delivered as served", "url", secret.LogURL(key), "error", p.RenderErr)
 	}
 	hash := p.Hash() // while Body is valid (OnPage's call)
 	nr := &record{
@@ -351,7 +352,7 @@ func (sr *syncRun) onError(u string, _ int, err error) {
 		sr.counts.Errors.Add(1)
 		sr.fail(u, fetchReason(u, fe))
 	}
-	sr.log.Debug("fetch failed", "url", u, "error", err)
+	sr.log.Debug("fetch failed", "url", secret.LogURL(u), "error", err)
 }
 
 // keep protects urls, and the unreached pages they lead to, from this
@@ -371,9 +372,9 @@ func (sr *syncRun) fail(u, reason string) { sr.job.Fail(sr.s.Task, u, reason) }
 // fetchReason is why the fetch of u failed, without the URL the error
 // message starts with; where a redirect led elsewhere, the failing hop.
 func fetchReason(u string, fe *crawl.FetchError) string {
-	reason := strings.TrimPrefix(strings.TrimPrefix(fe.Error(), "crawl: "), fe.URL+": ")
+	reason := strings.TrimPrefix(strings.TrimPrefix(fe.Error(), "crawl: "), secret.LogURL(fe.URL)+": ")
 	if fe.URL != u {
-		reason += " (at " + fe.URL + ", where it redirected)"
+		reason += " (at " + secret.LogURL(fe.URL) + ", where it redirected)"
 	}
 	return reason
 }

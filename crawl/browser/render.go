@@ -171,7 +171,7 @@ func (p *Pool) Render(ctx context.Context, rawURL string, body []byte, contentTy
 		}
 		if attempt == 1 && (errors.Is(err, ErrBrowserLost) || errors.Is(err, ErrTabCrashed) || errors.Is(err, errReusedTabBusy)) {
 			p.retried.Add(1)
-			p.log.Warn("browser: render failed; retrying once", "url", safeURL(rawURL), "err", err)
+			p.log.Warn("browser: render failed; retrying once", "url", redactURL(rawURL), "err", err)
 			continue
 		}
 		return nil, err
