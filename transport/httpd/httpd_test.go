@@ -86,6 +86,9 @@ func newTestRepo() *testRepo {
 }
 
 func (r *testRepo) View(_ context.Context, id string, _ messages.Params) (*fetch.ViewResult, error) {
+	if id == "caf\u00e9" {
+		return &fetch.ViewResult{Reference: "http://x/caf%C3%A9", MimeType: "application/pdf", FileName: "caf\u00e9 \"1\".pdf", Content: []byte("%PDF-1.4")}, nil
+	}
 	if id != "doc1" {
 		return nil, fmt.Errorf("%w: identifier %q", messages.ErrNotFound, id)
 	}
@@ -512,6 +515,14 @@ func TestViewAndTaskList(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode)
 	require.Equal(t, "text/html", resp.Header.Get("Content-Type"))
 	require.Equal(t, "<html>hello world</html>", string(body))
+
+	require.Equal(t, `inline; filename="doc1.html"`, resp.Header.Get("Content-Disposition"))
+
+	// A name that is not ASCII is sent as RFC 6266 says, with an ASCII
+	// fallback: raw UTF-8 in a header is read as Latin-1 by browsers.
+	resp, _ = e.get(t, "/action=View&Identifier=caf%C3%A9")
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, `inline; filename="caf_ \"1\".pdf"; filename*=UTF-8''caf%C3%A9%20%221%22.pdf`, resp.Header.Get("Content-Disposition"))
 
 	resp, body = e.get(t, "/action=View&Identifier=doc1&Range=bytes=6-10")
 	require.Equal(t, 206, resp.StatusCode)

@@ -73,7 +73,7 @@ func (s *Server) view(ctx context.Context, v fetch.Viewer, req *aci.Request) (*r
 			res.headers = append(res.headers, [2]string{"Content-Range", contentRange})
 		}
 		if item.FileName != "" {
-			res.headers = append(res.headers, [2]string{"Content-Disposition", "inline; filename=" + strconv.Quote(item.FileName)})
+			res.headers = append(res.headers, [2]string{"Content-Disposition", contentDisposition(item.FileName)})
 		}
 		return res, nil
 	}
@@ -178,4 +178,49 @@ func (s *Server) taskList(_ context.Context, tl fetch.TaskLister, req *aci.Reque
 		}})
 	}
 	return &result{data: nodes}, nil
+}
+
+// contentDisposition is the Content-Disposition of a View of a document
+// named name (RFC 6266): inline, with the name as an ASCII quoted-string
+// (other characters as '_'), and, when that is not the name, the name in
+// UTF-8 as RFC 8187 (5987) spells it, which browsers prefer:
+//
+//	inline; filename="caf_.pdf"; filename*=UTF-8''caf%C3%A9.pdf
+//
+// A header value carries no raw non-ASCII bytes: browsers would read them
+// as Latin-1 and save caf\u00c3\u00a9.pdf.
+func contentDisposition(name string) string {
+	var b strings.Builder
+	b.WriteString(`inline; filename="`)
+	exact := true
+	for _, r := range name {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < ' ' || r > '~':
+			b.WriteByte('_')
+			exact = false
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	if exact {
+		return b.String()
+	}
+	b.WriteString("; filename*=UTF-8''")
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		// attr-char (RFC 8187 3.2.1) as it is; any other byte escaped.
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
 }
