@@ -134,3 +134,22 @@ func TestNewTokenOneAllocation(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() { _ = NewToken("127.0.0.1", 7000, "fetch", id) })
 	require.Equal(t, 1.0, allocs, "allocations per token")
 }
+
+// TestTokensOfHostNamesHaveNoPlusOrSlash: base64 writes '+' or '/' for a
+// byte of the raw token only when it is '>', '?', '~', DEL or not ASCII;
+// a host name or address (letters of either case, digits, ".-_:%[]"), the
+// port, the queue and the id have none, so the tokens this server makes
+// survive a client that forgets to percent-encode (docs/protocol.md).
+func TestTokensOfHostNamesHaveNoPlusOrSlash(t *testing.T) {
+	t.Parallel()
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:%[]"
+	for i := range alphabet {
+		for pad := 0; pad < 3; pad++ { // each position of a byte in base64's 3-byte groups
+			host := strings.Repeat("h", pad) + alphabet[i:] + alphabet[:i]
+			for _, id := range []uuid.UUID{uuid.Nil, uuid.Max, uuid.Must(uuid.NewV7())} {
+				tok := NewToken(host, 65535, "FETCH", id)
+				require.False(t, strings.ContainsAny(tok, "+/"), "host %q: %s", host, tok)
+			}
+		}
+	}
+}
