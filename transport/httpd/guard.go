@@ -99,16 +99,29 @@ func (s *Server) identify(ctx *fasthttp.RequestCtx) *caller {
 	return c
 }
 
-var secFetchSite = []byte("Sec-Fetch-Site")
+var (
+	secFetchSite = []byte("Sec-Fetch-Site")
+	originHeader = []byte("Origin")
+)
 
 // checkOrigin refuses a request that a browser sent from another site, or
-// whose Host header is not one the server answers for.
+// whose Host header is not one the server answers for. A browser says
+// where a request comes from in Sec-Fetch-Site; one too old to send it
+// (Safari before 16.4, Firefox before 90) still sends Origin with a form's
+// POST and with a script's request to another origin, and such a request
+// whose Origin is not the server's own (the scheme and the Host header it
+// was sent with; "null" from a sandboxed or file: page) is refused too.
+// Programs send neither header.
 func (s *Server) checkOrigin(ctx *fasthttp.RequestCtx) error {
 	if site := ctx.Request.Header.PeekBytes(secFetchSite); len(site) > 0 {
 		if bytes.EqualFold(site, []byte("cross-site")) || bytes.EqualFold(site, []byte("same-site")) {
 			return fmt.Errorf("%w: a browser sent this request from another site (Sec-Fetch-Site: %s); the server answers requests from its own pages and from programs only",
 				messages.ErrRefusedOrigin, strings.ToLower(string(site)))
 		}
+	} else if origin := ctx.Request.Header.PeekBytes(originHeader); len(origin) > 0 && !ownOrigin(origin, ctx.Request.Header.Host()) {
+		// Not quoted: the reply echoes no request header.
+		return fmt.Errorf("%w: a browser sent this request from another site (its Origin is not this server); the server answers requests from its own pages and from programs only",
+			messages.ErrRefusedOrigin)
 	}
 	if s.hosts == nil {
 		return nil
@@ -125,6 +138,14 @@ func (s *Server) checkOrigin(ctx *fasthttp.RequestCtx) error {
 	}
 	return fmt.Errorf("%w: the Host header names %q, which is not one of [Server] AllowedHosts (%s)",
 		messages.ErrRefusedOrigin, name, strings.Join(s.hosts, ", "))
+}
+
+// ownOrigin reports whether origin (an Origin header: scheme://host[:port])
+// names the host and port that host (the request's Host header) does, as a
+// page of this server sends it.
+func ownOrigin(origin, host []byte) bool {
+	i := bytes.Index(origin, []byte("://"))
+	return i > 0 && len(host) > 0 && bytes.EqualFold(origin[i+3:], host)
 }
 
 // hostBytes is the host of a Host header, without port or IPv6 brackets

@@ -202,6 +202,21 @@ func TestBrowserOriginRefused(t *testing.T) {
 		send("", "")
 		e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=Resume")
 	}
+	// A browser without Sec-Fetch-Site still sends Origin with a form's
+	// POST or a script's cross-origin request: another site's, or "null"
+	// (a sandboxed or file: page), is refused; the server's own is not.
+	for _, origin := range []string{"http://evil.example", "null", "http://127.0.0.1", "https://" + strings.TrimPrefix(e.base, "http://") + ".evil.example"} {
+		x := send("Origin", origin)
+		require.Equal(t, "ERRORREQUESTREFUSED", x.ResponseData.Code, origin)
+		require.Contains(t, x.ResponseData.Desc, "its Origin is not this server", origin)
+		require.NotContains(t, x.ResponseData.Desc, "evil", origin)
+	}
+	qs, err = e.q.QueueStatus(context.Background())
+	require.NoError(t, err)
+	require.False(t, qs.Paused)
+	x := send("Origin", strings.Replace(e.base, "http://", "HTTP://", 1))
+	require.Equal(t, "SUCCESS", x.Response)
+	e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=Resume")
 }
 
 // TestAllowedHosts: only configured Host headers are answered (DNS
