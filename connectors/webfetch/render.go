@@ -13,6 +13,7 @@ import (
 	"github.com/connectorhq/connector/crawl"
 	"github.com/connectorhq/connector/crawl/browser"
 	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/secret"
 )
 
 // Document fields the Web connector adds (docs/connectors/web.md).
@@ -82,7 +83,7 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 	p.SetHash(contentHash(p.Title, p.Text))
 	p.Rendered = &rendered{page: pg}
 	if !pg.Settled {
-		t.log.Debug("page read at its deadline, not settled", "url", p.FinalURL, "deadline", t.opts.Deadline)
+		t.log.Debug("page read at its deadline, not settled", "url", secret.LogURL(p.FinalURL), "deadline", t.opts.Deadline)
 	}
 	links := make([]string, 0, len(pg.Links))
 	for _, l := range pg.Links {
