@@ -109,6 +109,8 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 			"config c.cfg:2: [Actions] CommitDelay: 1s is more than 100ms", nil},
 		{"zero compaction timeout", "[Actions]\nCompactTimeout=0\n", 2, "Actions", "CompactTimeout",
 			"config c.cfg:2: [Actions] CompactTimeout: must be more than 0", nil},
+		{"zero shutdown timeout", "[Server]\nShutdownTimeout=0\n", 2, "Server", "ShutdownTimeout",
+			"config c.cfg:2: [Server] ShutdownTimeout: must be more than 0", nil},
 		{"duplicate key", "[Server]\nPort=1\nport=2\n", 3, "Server", "port",
 			"config c.cfg:3: [Server] port: key given more than once (first on line 2)", nil},
 		{"duplicate section", "[Server]\nPort=1\n[SERVER]\nHost=x\n", 3, "SERVER", "",

@@ -116,7 +116,10 @@ var systemDefs = []*sectionDef{
 		{"WriteTimeout", func(c *Config, v string) (err error) { c.Server.WriteTimeout, err = Duration(v); return }},
 		{"IdleTimeout", func(c *Config, v string) (err error) { c.Server.IdleTimeout, err = Duration(v); return }},
 		{"RequestLogSize", func(c *Config, v string) (err error) { c.Server.RequestLogSize, err = intIn(v, 0, 1<<20); return }},
-		{"ShutdownTimeout", func(c *Config, v string) (err error) { c.Server.ShutdownTimeout, err = Duration(v); return }},
+		// 0 would give running actions no time at all: the queue would
+		// stop without stopping them, and a clean shutdown would leave
+		// them as a crash does (re-run at the next start).
+		{"ShutdownTimeout", func(c *Config, v string) (err error) { c.Server.ShutdownTimeout, err = positiveDuration(v); return }},
 		{"MaxConnections", func(c *Config, v string) (err error) { c.Server.MaxConnections, err = intIn(v, 0, 1<<24); return }},
 		{"SSLConfig", func(c *Config, v string) error { c.Server.SSLConfig = v; return nonEmpty(v) }},
 		{"AllowedHosts", func(c *Config, v string) error {

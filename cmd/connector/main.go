@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"syscall"
@@ -138,7 +139,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}()
 	case serveErr = <-srv.Done():
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout+10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownBudget(cfg.Server.ShutdownTimeout))
 	defer cancel()
 	if errors.Is(serveErr, server.ErrEvicted) {
 		// The cluster dropped this node (paused or cut off longer than
@@ -155,6 +156,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// shutdownBudget is how long the whole shutdown may take: [Server]
+// ShutdownTimeout for the running actions, and 10s more for the rest. A
+// ShutdownTimeout near the largest Duration would overflow the sum into
+// the past, and the queue would then stop without waiting for its running
+// actions (they would be re-run at the next start, as after a crash): the
+// sum stops at the largest Duration.
+func shutdownBudget(actions time.Duration) time.Duration {
+	if actions > math.MaxInt64-10*time.Second {
+		return math.MaxInt64
+	}
+	return actions + 10*time.Second
 }
 
 // exitEvicted is the exit status of a node that was dropped from its
