@@ -80,8 +80,11 @@ var clusterDef = &sectionDef{name: "Cluster", keys: []keyDef{
 	}},
 	{"StorePassword", func(c *Config, v string) error { c.Cluster.StorePassword = v; return nonEmpty(v) }},
 	{"RemoteHost", func(c *Config, v string) error {
+		// Checked as [Server] Host is, but kept as written: remoting
+		// writes host:port without adding brackets to an IPv6 address.
 		c.Cluster.RemoteHost = strings.TrimSpace(v)
-		return nonEmpty(c.Cluster.RemoteHost)
+		_, err := bindHost(v)
+		return err
 	}},
 	{"RemotePort", func(c *Config, v string) (err error) { c.Cluster.RemotePort, err = intIn(v, 0, 65535); return }},
 	{"AdvertisedAddress", func(c *Config, v string) error {

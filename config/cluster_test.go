@@ -52,6 +52,8 @@ func TestClusterSectionErrors(t *testing.T) {
 		{"[Cluster]\nLeaseTTL=500ms\n", `config c.cfg:2: [Cluster] LeaseTTL: "500ms": expected whole seconds, at least 1s`},
 		{"[Cluster]\nAdvertisedAddress=node1\n", `config c.cfg:2: [Cluster] AdvertisedAddress: "node1" is not host:port`},
 		{"[Cluster]\nName=a/b\n", `config c.cfg:2: [Cluster] Name: "a/b": a cluster name has no slash or space`},
+		{"[Cluster]\nRemoteHost=127.0.0.1:7100\n",
+			`config c.cfg:2: [Cluster] RemoteHost: "127.0.0.1:7100" holds a port: give the address alone (e.g. 127.0.0.1) and the port in its own key`},
 	} {
 		_, err := Parse("c.cfg", []byte(tc.cfg), nil)
 		require.EqualError(t, err, tc.want)

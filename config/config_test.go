@@ -109,6 +109,12 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 			"config c.cfg:2: [Actions] CommitDelay: 1s is more than 100ms", nil},
 		{"zero compaction timeout", "[Actions]\nCompactTimeout=0\n", 2, "Actions", "CompactTimeout",
 			"config c.cfg:2: [Actions] CompactTimeout: must be more than 0", nil},
+		{"host with a port", "[Server]\nHost=127.0.0.1:7000\n", 2, "Server", "Host",
+			`config c.cfg:2: [Server] Host: "127.0.0.1:7000" holds a port: give the address alone (e.g. 127.0.0.1) and the port in its own key`, nil},
+		{"host as a URL", "[Server]\nHost=http://0.0.0.0/\n", 2, "Server", "Host",
+			`config c.cfg:2: [Server] Host: "http://0.0.0.0/" is not an address or host name (expected e.g. 127.0.0.1, 0.0.0.0, ::1 or connector.example.com; no scheme, port or path)`, nil},
+		{"empty host", "[Server]\nHost=\n", 2, "Server", "Host",
+			"config c.cfg:2: [Server] Host: must not be empty", nil},
 		{"zero shutdown timeout", "[Server]\nShutdownTimeout=0\n", 2, "Server", "ShutdownTimeout",
 			"config c.cfg:2: [Server] ShutdownTimeout: must be more than 0", nil},
 		{"duplicate key", "[Server]\nPort=1\nport=2\n", 3, "Server", "port",
@@ -179,6 +185,24 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 			}
 			require.Equal(t, errors.Is(err, ErrUnknownKey), tc.sentinel == ErrUnknownKey)
 		})
+	}
+}
+
+// [Server] Host takes an address or a host name; an IPv6 address may be
+// written in brackets, as in a URL, and is listened on without them.
+func TestServerHost(t *testing.T) {
+	t.Parallel()
+	for v, want := range map[string]string{
+		"0.0.0.0": "0.0.0.0", " 10.0.0.5 ": "10.0.0.5", "::": "::", "::1": "::1", "[::1]": "::1",
+		"[fe80::1%eth0]": "fe80::1%eth0", "localhost": "localhost", "connector.example.com": "connector.example.com",
+	} {
+		c, err := Parse("c.cfg", []byte("[Server]\nHost="+v+"\n"), nil)
+		require.NoError(t, err, v)
+		require.Equal(t, want, c.Server.Host, v)
+	}
+	for _, v := range []string{"[::1]:7000", "[127.0.0.1]", "host/path", "a b", "user@host"} {
+		_, err := Parse("c.cfg", []byte("[Server]\nHost="+v+"\n"), nil)
+		require.Error(t, err, v)
 	}
 }
 

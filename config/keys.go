@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -72,6 +74,39 @@ func commitDelay(v string) (time.Duration, error) {
 	return d, err
 }
 
+// bindHost reads an address to listen on ([Server] Host, [Cluster]
+// RemoteHost): an IP address, IPv6 in brackets or not ("[::1]" is read as
+// "::1"), or a host name; never a port, scheme or path, which would
+// otherwise stop start-up only when the server listens, with an error that
+// names neither the file nor the line, after the log file was created.
+func bindHost(v string) (string, error) {
+	h := strings.TrimSpace(v)
+	if inner, ok := strings.CutPrefix(h, "["); ok {
+		if inner, ok = strings.CutSuffix(inner, "]"); ok {
+			if a, err := netip.ParseAddr(inner); err == nil && a.Is6() {
+				h = inner
+			}
+		}
+	}
+	if h == "" {
+		return "", errors.New("must not be empty")
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return h, nil
+	}
+	notHost := fmt.Errorf("%q is not an address or host name (expected e.g. 127.0.0.1, 0.0.0.0, ::1 or connector.example.com; no scheme, port or path)", v)
+	if strings.ContainsAny(h, "/@?#\\ \t") {
+		return "", notHost
+	}
+	if host, port, err := net.SplitHostPort(h); err == nil && host != "" && port != "" {
+		return "", fmt.Errorf("%q holds a port: give the address alone (e.g. %s) and the port in its own key", v, host)
+	}
+	if strings.ContainsAny(h, ":[]") {
+		return "", notHost
+	}
+	return h, nil
+}
+
 func nonEmpty(v string) error {
 	if v == "" {
 		return errors.New("must not be empty")
@@ -104,7 +139,7 @@ var systemDefs = []*sectionDef{
 		}},
 	}},
 	{name: "Server", keys: []keyDef{
-		{"Host", func(c *Config, v string) error { c.Server.Host = v; return nonEmpty(v) }},
+		{"Host", func(c *Config, v string) (err error) { c.Server.Host, err = bindHost(v); return }},
 		{"Port", func(c *Config, v string) (err error) { c.Server.Port, err = intIn(v, 0, 65535); return }},
 		{"DataDirectory", func(c *Config, v string) error { c.Server.DataDirectory = v; return nonEmpty(v) }},
 		{"MaxRequestBytes", func(c *Config, v string) (err error) { c.Server.MaxRequestBytes, err = intIn(v, 1024, 1<<31-1); return }},

@@ -39,6 +39,9 @@ func TestRunRefusesBadInput(t *testing.T) {
 	noURL := write("nourl.cfg", "[FetchTasks]\n0=T\n\n[T]\nDepth=2\n")
 	comment := write("comment.cfg", "[Actions]\nMaximumThreads=4      // actions running at once\n")
 	denied := write("denied.cfg", "[Security]\nDeniedAddresses=10.0.0.0/99\n")
+	// A log file in the data folder: a bad Host stops start-up before the
+	// log file is created.
+	host := write("host.cfg", "Host=127.0.0.1:7000\n[Logging]\nLogFile="+filepath.Join(data, "log", "connector.log")+"\n")
 	for _, tc := range []struct {
 		desc string
 		args []string
@@ -57,6 +60,8 @@ func TestRunRefusesBadInput(t *testing.T) {
 			"connector: config " + comment + `:5: [Actions] MaximumThreads: "4      // actions running at once" ends in what looks like a comment (//)`},
 		{"a value another package checks", []string{"-config", denied}, 1,
 			"connector: config " + denied + ":5: [Security] DeniedAddresses: "},
+		{"a host with a port", []string{"-config", host}, 1,
+			"connector: config " + host + `:4: [Server] Host: "127.0.0.1:7000" holds a port`},
 		{"missing file", []string{"-config", filepath.Join(dir, "nope.cfg")}, 1, "nope.cfg"},
 		{"bad port", []string{"-port", "70000"}, 2, "not a port number"},
 		{"bad flag", []string{"-frobnicate"}, 2, "flag provided but not defined"},
