@@ -43,6 +43,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/connectorhq/connector/internal/readfile"
 )
 
 // Redacted replaces a secret wherever it would be shown.
@@ -67,7 +69,9 @@ var ErrKeyFile = errors.New("secret: key file")
 // writes them; surrounding white space is ignored) or exactly 32 raw bytes.
 // The error names the path but never the file's content.
 func LoadKeyFile(path string) (*Key, error) {
-	data, err := os.ReadFile(path)
+	// A key file is 65 bytes or so: a FIFO, a device or a big file named
+	// by mistake is refused, not read for ever.
+	data, err := readfile.Regular(path, 64<<10)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrKeyFile, path, errors.Unwrap(err))
 	}

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -101,6 +103,23 @@ func TestKeyFileErrorsNeverShowContent(t *testing.T) {
 	k, err := LoadKeyFile(writeKey(t, strings.Repeat("k", 32)))
 	require.NoError(t, err)
 	require.NotNil(t, k)
+}
+
+// A key file path that names a FIFO by mistake is refused at once: it was
+// read with os.ReadFile, which waits for a writer for ever.
+func TestKeyFileIsARegularFile(t *testing.T) {
+	t.Parallel()
+	fifo := filepath.Join(t.TempDir(), "aes.ky")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	done := make(chan error, 1)
+	go func() { _, err := LoadKeyFile(fifo); done <- err }()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, ErrKeyFile)
+		require.EqualError(t, err, "secret: key file "+fifo+": not a regular file (a FIFO)")
+	case <-time.After(10 * time.Second):
+		t.Fatal("LoadKeyFile of a FIFO still waiting after 10s")
+	}
 }
 
 func TestRedactURLs(t *testing.T) {

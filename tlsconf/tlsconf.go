@@ -18,9 +18,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/internal/readfile"
 	"github.com/connectorhq/connector/secret"
 )
 
@@ -111,8 +111,12 @@ func base(o *config.SSLOptions) (*tls.Config, error) {
 	return c, nil
 }
 
+// maxPEMBytes bounds a PEM file a TLS section names: a CA bundle of every
+// public authority is about 200 KiB.
+const maxPEMBytes = 16 << 20
+
 func caPool(path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
+	data, err := readfile.Regular(path, maxPEMBytes)
 	if err != nil {
 		return nil, &KeyError{"SSLCACertificate", err}
 	}
@@ -127,11 +131,11 @@ func caPool(path string) (*x509.CertPool, error) {
 // legacy encrypted PEM form (Proc-Type: 4,ENCRYPTED) with
 // SSLPrivateKeyPassword.
 func keyPair(o *config.SSLOptions, key *secret.Key) (tls.Certificate, error) {
-	certPEM, err := os.ReadFile(o.Certificate)
+	certPEM, err := readfile.Regular(o.Certificate, maxPEMBytes)
 	if err != nil {
 		return tls.Certificate{}, &KeyError{"SSLCertificate", err}
 	}
-	keyPEM, err := os.ReadFile(o.PrivateKey)
+	keyPEM, err := readfile.Regular(o.PrivateKey, maxPEMBytes)
 	if err != nil {
 		return tls.Certificate{}, &KeyError{"SSLPrivateKey", err}
 	}

@@ -7,7 +7,9 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -118,4 +120,42 @@ func TestEncryptedKeys(t *testing.T) {
 
 	cerr := ConfigError("c.cfg", &config.SSLOptions{Section: "TLS", Line: 4, Lines: map[string]int{"SSLPrivateKey": 6}}, &KeyError{"SSLPrivateKey", os.ErrNotExist})
 	require.EqualError(t, cerr, "config c.cfg:6: [TLS] SSLPrivateKey: file does not exist")
+}
+
+// A TLS section that names a FIFO, a device or a huge file by mistake gets
+// an error naming the key, at once: os.ReadFile waited for ever on a FIFO
+// (start-up hung, deaf to Ctrl-C) and read a device such as /dev/zero
+// until memory ran out.
+func TestFilesThatAreNoPEMFileAreRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "test CA")
+	certPath, keyPath := ca.Localhost(t).Write(t, dir, "server")
+	fifo := filepath.Join(dir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	huge := filepath.Join(dir, "huge.pem")
+	require.NoError(t, os.WriteFile(huge, nil, 0o600))
+	require.NoError(t, os.Truncate(huge, 16<<20+1))
+	for _, tc := range []struct {
+		key, want string
+		o         config.SSLOptions
+	}{
+		{"SSLCertificate", "not a regular file (a FIFO)", config.SSLOptions{Certificate: fifo, PrivateKey: keyPath}},
+		{"SSLPrivateKey", "not a regular file (a FIFO)", config.SSLOptions{Certificate: certPath, PrivateKey: fifo}},
+		{"SSLCACertificate", "not a regular file (a FIFO)", config.SSLOptions{Certificate: certPath, PrivateKey: keyPath, CACertificate: fifo}},
+		{"SSLCertificate", "not a regular file (a folder)", config.SSLOptions{Certificate: dir, PrivateKey: keyPath}},
+		{"SSLCertificate", "more than 16777216 bytes", config.SSLOptions{Certificate: huge, PrivateKey: keyPath}},
+	} {
+		done := make(chan error, 1)
+		go func() { _, err := Server(&tc.o, nil); done <- err }()
+		select {
+		case err := <-done:
+			var ke *KeyError
+			require.ErrorAs(t, err, &ke, tc.want)
+			require.Equal(t, tc.key, ke.Key)
+			require.ErrorContains(t, err, tc.want)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s naming %s: still loading after 10s", tc.key, tc.want)
+		}
+	}
 }
