@@ -90,8 +90,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	if *port > 65535 {
-		fmt.Fprintf(stderr, "connector: -port %d is not a port number\n", *port)
+	// -1, the default, stands for "not given": a -port given is checked
+	// whatever its value (-port -2 was otherwise ignored without a word).
+	portGiven := false
+	fs.Visit(func(f *flag.Flag) { portGiven = portGiven || f.Name == "port" })
+	if portGiven && (*port < 0 || *port > 65535) {
+		fmt.Fprintf(stderr, "connector: -port %d is not a port number (expected 0 to 65535; 0: any free port)\n", *port)
 		return 2
 	}
 	// The whole configuration is checked before the server creates

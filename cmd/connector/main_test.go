@@ -64,6 +64,10 @@ func TestRunRefusesBadInput(t *testing.T) {
 			"connector: config " + host + `:4: [Server] Host: "127.0.0.1:7000" holds a port`},
 		{"missing file", []string{"-config", filepath.Join(dir, "nope.cfg")}, 1, "nope.cfg"},
 		{"bad port", []string{"-port", "70000"}, 2, "not a port number"},
+		// With a refused configuration: a -port that was not checked would
+		// let the configuration's error come first (status 1).
+		{"negative port", []string{"-port", "-2", "-config", bad}, 2, "connector: -port -2 is not a port number"},
+		{"port -1 given", []string{"-port=-1", "-config", bad}, 2, "connector: -port -1 is not a port number"},
 		{"bad flag", []string{"-frobnicate"}, 2, "flag provided but not defined"},
 		{"stray argument", []string{"serve"}, 2, `unexpected argument "serve"`},
 	} {
