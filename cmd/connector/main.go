@@ -106,10 +106,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	// Signals are caught before the server starts: it may serve requests
-	// (and a client may ask it to stop) before Start returns here.
+	// (and a client may ask it to stop) before Start returns here. One
+	// goroutine reads them from then on, start-up included (which may take
+	// a while: a store to recover or compact, a cluster to join): the first
+	// asks for the shutdown (it begins once the server has started), the
+	// next forces the exit, whenever it comes.
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
+	interrupted := make(chan struct{}) // closed on the first signal
+	stopping := make(chan struct{})    // closed when the shutdown begins for another reason
+	ended := make(chan struct{})       // closed when run returns
+	defer close(ended)
+	go func() {
+		select {
+		case s := <-sig:
+			fmt.Fprintf(stderr, "connector: %v received, shutting down (again to force)\n", s)
+			close(interrupted)
+		case <-stopping:
+		case <-ended:
+			return
+		}
+		select {
+		case <-sig:
+			fmt.Fprintln(stderr, "connector: forced exit")
+			os.Exit(1)
+		case <-ended:
+		}
+	}()
 	srv, err := server.Start(cfg, server.Options{
 		Connector: conn,
 		Port:      *port,
@@ -126,22 +150,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	go cpuquota.Keep(quotaCtx, srv.Logger())
 	var serveErr error
 	select {
-	case s := <-sig:
-		fmt.Fprintf(stderr, "connector: %v received, shutting down (again to force)\n", s)
-		go func() {
-			<-sig
-			fmt.Fprintln(stderr, "connector: forced exit")
-			os.Exit(1)
-		}()
+	case <-interrupted:
 	case <-srv.StopRequested():
 		// The service port's Stop: the same shutdown as SIGTERM.
 		fmt.Fprintln(stderr, "connector: Stop received on the service port, shutting down")
-		go func() {
-			<-sig
-			fmt.Fprintln(stderr, "connector: forced exit")
-			os.Exit(1)
-		}()
+		close(stopping)
 	case serveErr = <-srv.Done():
+		close(stopping)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownBudget(cfg.Server.ShutdownTimeout))
 	defer cancel()

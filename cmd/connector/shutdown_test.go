@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -69,4 +72,84 @@ Depth=-1
 	require.Equal(t, "Stopped", status(srv.base, tok), "the running action ended as Stopped at the shutdown")
 	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, srv.cmd.Wait())
+}
+
+// TestSignalsDuringStartUp: Ctrl-C while the server is still starting is
+// answered at once, and a second one forces the exit, as the message says.
+// Both used to wait, unread, until start-up returned, however long that
+// took (a store to recover, a cluster to join). Here start-up waits for
+// ever: its log file is a FIFO nobody reads.
+func TestSignalsDuringStartUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	t.Parallel()
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "log")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	cfg := filepath.Join(dir, "connector.cfg")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("[Server]\nDataDirectory=%s\n[Logging]\nLogFile=%s\n",
+		filepath.Join(dir, "data"), fifo)), 0o600))
+	cmd := exec.Command(bin, "-config", cfg, "-port", "0")
+	var stderr syncLines
+	pipe, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			stderr.add(sc.Text())
+		}
+		exited <- cmd.Wait() // the one Wait, after the output is read
+	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("standard error:\n%s", stderr.String())
+		}
+	})
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			_ = cmd.Process.Kill() // by PID: the process this test started
+			<-exited
+		}
+	})
+	// The process catches the signals before it opens its log file, where
+	// it waits (nobody reads the FIFO); a signal before that would end it.
+	testwait.For(t, 30*time.Second, func() bool { return openingFIFO(cmd.Process.Pid) }, "the server to wait on its log file")
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	testwait.For(t, 10*time.Second, func() bool {
+		return strings.Contains(stderr.String(), "interrupt received, shutting down (again to force)")
+	},
+		"the first Ctrl-C to be answered during start-up")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	select {
+	case err := <-exited:
+		exited <- err
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee)
+		require.Equal(t, 1, ee.ExitCode())
+		require.Contains(t, stderr.String(), "connector: forced exit")
+	case <-time.After(10 * time.Second):
+		t.Fatalf("a second Ctrl-C during start-up did not end the process; standard error: %q", stderr.String())
+	}
+}
+
+// openingFIFO reports whether a thread of process pid waits in the open of
+// a FIFO for the other end (Linux: /proc/PID/task/TID/wchan).
+func openingFIFO(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return false
+	}
+	for _, task := range tasks {
+		if w, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/wchan", pid, task.Name())); err == nil && string(w) == "wait_for_partner" {
+			return true
+		}
+	}
+	return false
 }
