@@ -492,6 +492,9 @@ func ParseFor(name string, data []byte, keysFor TaskKeysFor) (*Config, error) {
 	if c.Security.AESKeyFile == "" {
 		c.Security.AESKeyFile = filepath.Join(c.Server.DataDirectory, "aes.ky")
 	}
+	if err := p.requestFolders(c); err != nil {
+		return nil, err
+	}
 	if err := p.listedWithoutSection(c); err != nil {
 		return nil, err
 	}
@@ -648,6 +651,77 @@ func (p *parser) listedWithoutSection(c *Config) error {
 		}
 	}
 	return nil
+}
+
+// requestFolders refuses an InsertFolders or CollectFolders entry that
+// holds the server's own files: [Server] DataDirectory (the store, its
+// journal, the default log and ingestion folders) or [Security]
+// AESKeyFile. A request may read, delete (tempfile) and replace (Collect,
+// with a FileName of its choice) files in those folders, so with such an
+// entry a Collect could replace connector.db with a fetched page (every
+// action and datastore lost) and an Insert could ingest the key of every
+// secret. The paths are compared absolute, with symbolic links resolved
+// where they exist.
+func (p *parser) requestFolders(c *Config) error {
+	if c.Line("Security", "InsertFolders") == 0 && c.Line("Security", "CollectFolders") == 0 && c.Line("Security", "AESKeyFile") == 0 {
+		return nil // the defaults lie inside DataDirectory, beside the key
+	}
+	data, key := realPath(c.Server.DataDirectory), realPath(c.Security.AESKeyFile)
+	for _, use := range []struct {
+		key, action string
+		folders     []string
+	}{
+		{"InsertFolders", "an Insert could read (and, with AllowTempFileDeletion, delete)", c.Security.InsertFolders},
+		{"CollectFolders", "a Collect could replace", c.Security.CollectFolders},
+	} {
+		for _, f := range use.folders {
+			dir := realPath(f)
+			var held string
+			switch {
+			case within(dir, data):
+				held = "[Server] DataDirectory (" + c.Server.DataDirectory + "): " + use.action + " the store's files"
+			case within(dir, key):
+				held = "[Security] AESKeyFile (" + c.Security.AESKeyFile + "): " + use.action + " the key of the secrets"
+			default:
+				continue
+			}
+			e := &Error{File: p.file, Line: c.Line("Security", use.key), Section: "Security", Key: use.key,
+				Err: fmt.Errorf("%s holds %s (expected folders of their own, such as the default DataDirectory/%s)",
+					f, held, strings.ToLower(strings.TrimSuffix(use.key, "Folders")))}
+			if e.Line == 0 { // the default folder, and an AESKeyFile inside it
+				e.Line, e.Key = c.Line("Security", "AESKeyFile"), "AESKeyFile"
+			}
+			return e
+		}
+	}
+	return nil
+}
+
+// realPath is path made absolute, with the symbolic links of its longest
+// existing prefix resolved (the rest may not exist yet: the data folder is
+// created at start-up).
+func realPath(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return filepath.Clean(path)
+	}
+	rest := ""
+	for dir := abs; ; dir = filepath.Dir(dir) {
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(r, rest)
+		}
+		if filepath.Dir(dir) == dir {
+			return abs
+		}
+		rest = filepath.Join(filepath.Base(dir), rest)
+	}
+}
+
+// within reports whether path is dir or lies inside it (both absolute and
+// clean).
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 func bracketed(names []string) string {

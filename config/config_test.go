@@ -115,6 +115,14 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 			`config c.cfg:2: [Server] Host: "http://0.0.0.0/" is not an address or host name (expected e.g. 127.0.0.1, 0.0.0.0, ::1 or connector.example.com; no scheme, port or path)`, nil},
 		{"empty host", "[Server]\nHost=\n", 2, "Server", "Host",
 			"config c.cfg:2: [Server] Host: must not be empty", nil},
+		{"collect folder holds the data folder", "[Server]\nDataDirectory=/srv/connector/data\n[Security]\nCollectFolders=/srv/collect, /srv/connector\n", 4, "Security", "CollectFolders",
+			"config c.cfg:4: [Security] CollectFolders: /srv/connector holds [Server] DataDirectory (/srv/connector/data): a Collect could replace the store's files (expected folders of their own, such as the default DataDirectory/collect)", nil},
+		{"collect folder is the data folder", "[Server]\nDataDirectory=/srv/connector/data\n[Security]\nCollectFolders=/srv/connector/data/\n", 4, "Security", "CollectFolders",
+			"config c.cfg:4: [Security] CollectFolders: /srv/connector/data holds [Server] DataDirectory (/srv/connector/data)", nil},
+		{"insert folder holds the key", "[Security]\nInsertFolders=/srv/import\nAESKeyFile=/srv/import/keys/aes.ky\n", 2, "Security", "InsertFolders",
+			"config c.cfg:2: [Security] InsertFolders: /srv/import holds [Security] AESKeyFile (/srv/import/keys/aes.ky): an Insert could read (and, with AllowTempFileDeletion, delete) the key of the secrets (expected folders of their own, such as the default DataDirectory/insert)", nil},
+		{"key inside the default collect folder", "[Server]\nDataDirectory=/srv/d\n[Security]\nAESKeyFile=/srv/d/collect/aes.ky\n", 4, "Security", "AESKeyFile",
+			"config c.cfg:4: [Security] AESKeyFile: /srv/d/collect holds [Security] AESKeyFile (/srv/d/collect/aes.ky): a Collect could replace the key of the secrets", nil},
 		{"zero shutdown timeout", "[Server]\nShutdownTimeout=0\n", 2, "Server", "ShutdownTimeout",
 			"config c.cfg:2: [Server] ShutdownTimeout: must be more than 0", nil},
 		{"duplicate key", "[Server]\nPort=1\nport=2\n", 3, "Server", "port",
@@ -186,6 +194,32 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 			require.Equal(t, errors.Is(err, ErrUnknownKey), tc.sentinel == ErrUnknownKey)
 		})
 	}
+}
+
+// Insert and Collect folders beside the data folder and the key, or inside
+// the data folder (the defaults), are accepted; a relative one is compared
+// from the working folder, as the server uses it.
+func TestRequestFoldersBesideTheServersFiles(t *testing.T) {
+	t.Parallel()
+	for _, text := range []string{
+		"",
+		"[Server]\nDataDirectory=/srv/connector/data\n[Security]\nInsertFolders=/srv/connector/import\nCollectFolders=/srv/connector/collect, /srv/connector/data/collect\nAESKeyFile=/etc/connector/aes.ky\n",
+		"[Security]\nCollectFolders=data/collect, collected\nInsertFolders=\n",
+		"[Server]\nDataDirectory=/srv/data\n[Security]\nCollectFolders=/srv/data-collect\n",
+	} {
+		_, err := Parse("c.cfg", []byte(text), nil)
+		require.NoError(t, err, text)
+	}
+	_, err := Parse("c.cfg", []byte("[Security]\nCollectFolders=.\n"), nil)
+	require.ErrorContains(t, err, "[Security] CollectFolders: . holds [Server] DataDirectory (data)", "the working folder holds the relative default data folder")
+
+	// A symbolic link to the data folder's parent: the data folder does
+	// not exist yet.
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "srv"), 0o700))
+	require.NoError(t, os.Symlink(filepath.Join(dir, "srv"), filepath.Join(dir, "link")))
+	_, err = Parse("c.cfg", []byte("[Server]\nDataDirectory="+filepath.Join(dir, "srv", "data")+"\n[Security]\nCollectFolders="+filepath.Join(dir, "link")+"\n"), nil)
+	require.ErrorContains(t, err, "holds [Server] DataDirectory")
 }
 
 // [Server] Host takes an address or a host name; an IPv6 address may be
