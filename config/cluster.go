@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -58,10 +59,22 @@ var clusterDef = &sectionDef{name: "Cluster", keys: []keyDef{
 		if len(c.Cluster.Etcd) == 0 {
 			return errors.New("lists no etcd endpoint (expected http://host:port, comma-separated)")
 		}
-		for _, e := range c.Cluster.Etcd {
+		for i, e := range c.Cluster.Etcd {
+			// An entry with user information may hold a password: the
+			// error names it by its place, never by its text.
+			shown := strconv.Quote(e)
+			if strings.Contains(e, "@") {
+				shown = fmt.Sprintf("entry %d", i+1)
+			}
 			u, err := url.Parse(e)
+			if err == nil && u.User != nil {
+				// The etcd client takes only the host from a URL: a user
+				// and password there would be ignored, and repeated by
+				// every error that lists the endpoints.
+				return fmt.Errorf("%s holds a user name or password, which the connector never sends (it does not log in to etcd): expected http://host:port or https://host:port", shown)
+			}
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return fmt.Errorf("%q is not an etcd client URL (expected http://host:port or https://host:port)", e)
+				return fmt.Errorf("%s is not an etcd client URL (expected http://host:port or https://host:port)", shown)
 			}
 		}
 		return nil
