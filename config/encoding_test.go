@@ -62,6 +62,27 @@ func TestParseEncodings(t *testing.T) {
 	}
 }
 
+// Text that is not UTF-8 (a Windows-1252 file's é is the byte 0xE9) is
+// refused at its line, without showing it; comment lines may hold anything.
+func TestParseRefusesWhatIsNotUTF8(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		text, want string
+	}{
+		{"[FetchTasks]\n0=T\n[T]\nUrl=http://x/caf\xe9\n", "config x.cfg:4: [T] Url: the line is not UTF-8 text (a Windows-1252 or Latin-1 file?): save the file as UTF-8"},
+		{"[FetchTasks]\n0=T\xe9\n", "config x.cfg:2: [FetchTasks] 0: the line is not UTF-8 text"},
+		{"[Server]\nPort=1\n[T\xe9]\nUrl=http://x/\n", "config x.cfg:3: the line is not UTF-8 text"},
+		{"[T]\nPassword=s\xe9cret\n", "config x.cfg:2: [T] Password: the line is not UTF-8 text"},
+	} {
+		_, err := Parse("x.cfg", []byte(tc.text), testTaskKeys)
+		require.ErrorContains(t, err, tc.want, "%q", tc.text)
+		require.NotContains(t, err.Error(), "cret")
+	}
+	c, err := Parse("x.cfg", []byte("// caf\xe9\n; \xff\n[Server]\nPort=7010\n"), testTaskKeys)
+	require.NoError(t, err, "a comment is not read")
+	require.Equal(t, 7010, c.Server.Port)
+}
+
 func replaceNL(s, eol string) string {
 	var out []byte
 	for i := 0; i < len(s); i++ {

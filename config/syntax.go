@@ -79,6 +79,13 @@ func shownValue(text string, hide bool) string {
 	return strconv.Quote(text)
 }
 
+// errNotUTF8 is the error of a line that is not UTF-8: the text is read as
+// UTF-8 (or UTF-16 with its byte-order mark), and a Windows-1252 or
+// Latin-1 file would otherwise have its accented letters turned into
+// U+FFFD in replies and documents, or into other bytes in paths. Comment
+// lines are not checked.
+var errNotUTF8 = errors.New("the line is not UTF-8 text (a Windows-1252 or Latin-1 file?): save the file as UTF-8")
+
 // scan splits configuration text into sections. Syntax errors name the line.
 func scan(file string, data []byte) ([]*rawSection, error) {
 	var secs []*rawSection
@@ -96,6 +103,16 @@ func scan(file string, data []byte) ([]*rawSection, error) {
 			continue
 		case strings.HasPrefix(line, "//"), strings.HasPrefix(line, ";"), strings.HasPrefix(line, "#"):
 			continue
+		case !utf8.ValidString(line):
+			// Not shown: the line may hold a secret.
+			e := &Error{File: file, Line: n, Err: errNotUTF8}
+			if !strings.HasPrefix(line, "[") { // a setting of the current section
+				e.Section = sectionName(cur)
+				if k, _, ok := strings.Cut(line, "="); ok && cur != nil && utf8.ValidString(k) {
+					e.Key = strings.TrimSpace(k)
+				}
+			}
+			return nil, e
 		case strings.HasPrefix(line, "["):
 			end := strings.IndexByte(line, ']')
 			if end < 0 {
