@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -12,16 +11,19 @@ import (
 	"github.com/connectorhq/connector/config"
 )
 
-// newLogger builds the process logger from [Logging].
+// newLogger builds the process logger from [Logging]; an error is the log
+// file's, which cannot be created or opened.
 func newLogger(l config.Logging, out io.Writer) (*slog.Logger, io.Closer, error) {
 	var closer io.Closer
 	if l.File != "" && l.File != "-" {
+		// The errors name the path (*fs.PathError); Start says where the
+		// configuration sets it.
 		if err := os.MkdirAll(filepath.Dir(l.File), 0o750); err != nil {
-			return nil, nil, fmt.Errorf("server: [Logging] LogFile %s: %w", l.File, err)
+			return nil, nil, err
 		}
 		f, err := os.OpenFile(l.File, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 		if err != nil {
-			return nil, nil, fmt.Errorf("server: [Logging] LogFile %s: %w", l.File, err)
+			return nil, nil, err
 		}
 		out, closer = f, f
 	}

@@ -125,7 +125,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	if s.log, s.logOut, err = newLogger(cfg.Logging, opts.LogOutput); err != nil {
-		return nil, err
+		return nil, &config.Error{File: cfg.Path, Line: cfg.Line("Logging", "LogFile"), Section: "Logging", Key: "LogFile", Err: err}
 	}
 	version := opts.Version
 	if version == "" {

@@ -41,6 +41,8 @@ func TestRunRefusesBadInput(t *testing.T) {
 	denied := write("denied.cfg", "[Security]\nDeniedAddresses=10.0.0.0/99\n")
 	// A log file in the data folder: a bad Host stops start-up before the
 	// log file is created.
+	// A log file under a regular file: it cannot be created.
+	notDir := write("notdir.cfg", "[Logging]\nLogFile="+filepath.Join(dir, "bad.cfg", "connector.log")+"\n")
 	host := write("host.cfg", "Host=127.0.0.1:7000\n[Logging]\nLogFile="+filepath.Join(data, "log", "connector.log")+"\n")
 	for _, tc := range []struct {
 		desc string
@@ -62,6 +64,8 @@ func TestRunRefusesBadInput(t *testing.T) {
 			"connector: config " + denied + ":5: [Security] DeniedAddresses: "},
 		{"a host with a port", []string{"-config", host}, 1,
 			"connector: config " + host + `:4: [Server] Host: "127.0.0.1:7000" holds a port`},
+		{"a log file that cannot be created", []string{"-config", notDir}, 1,
+			"connector: config " + notDir + ":5: [Logging] LogFile: mkdir " + filepath.Join(dir, "bad.cfg") + ": not a directory"},
 		{"missing file", []string{"-config", filepath.Join(dir, "nope.cfg")}, 1, "nope.cfg"},
 		{"bad port", []string{"-port", "70000"}, 2, "not a port number"},
 		// With a refused configuration: a -port that was not checked would
