@@ -113,6 +113,8 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 			`config c.cfg:2: [Server] Host: "127.0.0.1:7000" holds a port: give the address alone (e.g. 127.0.0.1) and the port in its own key`, nil},
 		{"host as a URL", "[Server]\nHost=http://0.0.0.0/\n", 2, "Server", "Host",
 			`config c.cfg:2: [Server] Host: "http://0.0.0.0/" is not an address or host name (expected e.g. 127.0.0.1, 0.0.0.0, ::1 or connector.example.com; no scheme, port or path)`, nil},
+		{"CFS host with a port", "[Ingestion]\nIngesterType=CFS\nIngestHost=cfs.example.com:9000\nIngestPort=7000\n", 3, "Ingestion", "IngestHost",
+			`config c.cfg:3: [Ingestion] IngestHost: "cfs.example.com:9000" holds a port: give the address alone (e.g. cfs.example.com) and the port in its own key`, nil},
 		{"empty host", "[Server]\nHost=\n", 2, "Server", "Host",
 			"config c.cfg:2: [Server] Host: must not be empty", nil},
 		{"collect folder holds the data folder", "[Server]\nDataDirectory=/srv/connector/data\n[Security]\nCollectFolders=/srv/collect, /srv/connector\n", 4, "Security", "CollectFolders",

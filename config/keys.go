@@ -74,11 +74,12 @@ func commitDelay(v string) (time.Duration, error) {
 	return d, err
 }
 
-// bindHost reads an address to listen on ([Server] Host, [Cluster]
-// RemoteHost): an IP address, IPv6 in brackets or not ("[::1]" is read as
-// "::1"), or a host name; never a port, scheme or path, which would
-// otherwise stop start-up only when the server listens, with an error that
-// names neither the file nor the line, after the log file was created.
+// bindHost reads a host key ([Server] Host, [Cluster] RemoteHost,
+// [Ingestion] IngestHost): an IP address, IPv6 in brackets or not ("[::1]"
+// is read as "::1"), or a host name; never a port, scheme or path, which
+// would otherwise stop start-up only when the server listens, with an error
+// that names neither the file nor the line, after the log file was created
+// (or, for IngestHost, fail every delivery to the CFS).
 func bindHost(v string) (string, error) {
 	h := strings.TrimSpace(v)
 	if inner, ok := strings.CutPrefix(h, "["); ok {
@@ -234,7 +235,14 @@ var systemDefs = []*sectionDef{
 		{"EnableIngestion", func(c *Config, v string) (err error) { c.Ingestion.Enabled, err = Bool(v); return }},
 		{"IngesterType", func(c *Config, v string) (err error) { c.Ingestion.Type, err = oneOf(v, "IDX", "JSONL", "CFS"); return }},
 		{"IngestDirectory", func(c *Config, v string) error { c.Ingestion.Directory = v; return nil }},
-		{"IngestHost", func(c *Config, v string) error { c.Ingestion.Host = v; return nil }},
+		{"IngestHost", func(c *Config, v string) (err error) {
+			if strings.TrimSpace(v) == "" { // IngesterType=CFS says it is missing
+				c.Ingestion.Host = ""
+				return nil
+			}
+			c.Ingestion.Host, err = bindHost(v)
+			return err
+		}},
 		{"IngestPort", func(c *Config, v string) (err error) { c.Ingestion.Port, err = intIn(v, 1, 65535); return }},
 		{"IngestSSL", func(c *Config, v string) (err error) { c.Ingestion.SSL, err = Bool(v); return }},
 		{"IngestTimeout", func(c *Config, v string) (err error) { c.Ingestion.Timeout, err = Duration(v); return }},
