@@ -143,6 +143,12 @@ func checkToken(t *testing.T, base, tok string) {
 	}
 }
 
+// actionStatus is the status of the action of tok on the server at base.
+func actionStatus(t *testing.T, base, tok string) string {
+	t.Helper()
+	return between(aciGet(t, base+"/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+url.QueryEscape(tok)), "<status>", "</status>")
+}
+
 var buildOnce struct {
 	sync.Once
 	path string

@@ -3,9 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,17 +46,8 @@ IngestDirectory=%s
 Url=%s/p/0
 Depth=-1
 `, filepath.Join(dir, "data"), filepath.Join(dir, "out"), site.URL)), 0o600))
-	get := func(u string) string {
-		resp, err := http.Get(u)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return string(b)
-	}
-	status := func(base, tok string) string {
-		return between(get(base+"/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+url.QueryEscape(tok)), "<status>", "</status>")
-	}
+	get := func(u string) string { return aciGet(t, u) }
+	status := func(base, tok string) string { return actionStatus(t, base, tok) }
 
 	srv := startBinary(t, bin, cfg)
 	tok := between(get(srv.base+"/action=Fetch&FetchAction=Synchronize&ConfigSection=Slow"), "<token>", "</token>")
