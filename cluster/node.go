@@ -15,7 +15,9 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -243,7 +245,7 @@ func Join(sys *actor.ActorSystem, cfg Config) (n *Node, err error) {
 	if cfg.AdvertisedAddress != "" {
 		opts = append(opts, remote.WithAdvertisedHost(cfg.AdvertisedAddress))
 	}
-	rc := remote.Configure(cfg.Host, cfg.Port, opts...)
+	rc := remote.Configure(remoteHost(cfg.Host), cfg.Port, opts...)
 	pc := pcluster.Configure(cfg.Name, provider, disthash.New(), rc,
 		pcluster.WithStartupDelay(0), pcluster.WithShutdownDelay(0),
 		pcluster.WithRequestTimeout(cfg.RequestTimeout), pcluster.WithGossipInterval(gossipInterval))
@@ -259,10 +261,22 @@ func Join(sys *actor.ActorSystem, cfg Config) (n *Node, err error) {
 	if err := n.c.StartMemberE(); err != nil {
 		sys.EventStream.Unsubscribe(n.sub)
 		_ = provider.Shutdown(false)
-		return nil, fmt.Errorf("cluster: join %s (etcd %v, remoting on %s): %w", cfg.Name, cfg.Endpoints, net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), err)
+		return nil, fmt.Errorf("cluster: join %s (etcd %v, remoting on %s): %w", cfg.Name, cfg.Endpoints,
+			net.JoinHostPort(strings.Trim(cfg.Host, "[]"), strconv.Itoa(cfg.Port)), err)
 	}
 	cfg.Logger.Info("joined the cluster", "cluster", cfg.Name, "member", n.ID(), "address", n.Addr(), "lease", cfg.LeaseTTL)
 	return n, nil
+}
+
+// remoteHost is Config.Host as remoting takes it: remoting writes
+// host:port by putting a colon between them, so an IPv6 address
+// ("::1", as [Server] Host and [Cluster] RemoteHost may give it) needs its
+// brackets.
+func remoteHost(host string) string {
+	if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
+		return "[" + host + "]"
+	}
+	return host
 }
 
 // ID is this node's member id.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"runtime"
 	"sort"
 	"sync"
@@ -170,4 +171,26 @@ func TestRemotingQueuesStartSmall(t *testing.T) {
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.Equal(c, int64(burst), got.Load(), "messages of the burst that arrived")
 	}, 30*time.Second, 10*time.Millisecond)
+}
+
+// Nodes listen for each other on an IPv6 address given as [Server] Host or
+// [Cluster] RemoteHost, with or without brackets: remoting wrote
+// "::1:0", which nobody can listen on ("too many colons in address").
+func TestJoinOnIPv6(t *testing.T) {
+	if ln, err := net.Listen("tcp", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		ln.Close()
+	}
+	e := etcdtest.StartT(t, etcdtest.Options{Dir: t.TempDir(), Members: 1})
+	cfg := Config{Endpoints: e.Endpoints(), LeaseTTL: 2 * time.Second, Name: "v6"}
+	a := joinT(t, withHost(cfg, "::1"))
+	b := joinT(t, withHost(cfg, "[::1]"))
+	waitMembers(t, a, a.ID(), b.ID())
+	waitMembers(t, b, a.ID(), b.ID())
+}
+
+func withHost(c Config, host string) Config {
+	c.Host = host
+	return c
 }
