@@ -295,15 +295,15 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 	// its documents stay while another folder's record holds it (the
 	// records are read only for such a reference, over IMAP: the Gmail
 	// API's one collection trashes or deletes the message itself).
-	var h holders
-	held := func() (holders, error) {
+	var h *holders
+	held := func() (*holders, error) {
 		if h == nil {
 			st, err := loadState(ds)
 			if err != nil {
 				return nil, fmt.Errorf("mailfetch: read the datastore of %s: %w", task, err)
 			}
 			if h = countHolders(st, nil); h == nil {
-				h = holders{}
+				h = newHolders()
 			}
 		}
 		return h, nil
@@ -326,7 +326,7 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 				return err
 			}
 			if rec != nil {
-				var h holders
+				var h *holders
 				if shareable(rec.Ref) && r.set[task].Transport == TransportIMAP {
 					if h, err = held(); err != nil {
 						return err

@@ -2,6 +2,7 @@ package mailfetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -149,4 +150,52 @@ func (g *rig) records(folder string) []string {
 		ids = append(ids, Identifier{Task: "MAIL", Collection: folder, Key: key}.Encode())
 	}
 	return ids
+}
+
+// A Gmail message moved to a folder read first, whose delivery there the
+// target refused: the record of the folder it left stays until a run
+// delivers it in its new folder, so that the document is never in the
+// index without a record. Before, the record was forgotten (the refused
+// delivery counted as holding the reference), and a message then gone
+// from the mailbox kept its document in the index for good.
+func TestGmailMessageMovedWithItsDeliveryRefusedKeepsItsRecord(t *testing.T) {
+	for _, then := range []string{"gone", "still moved"} {
+		t.Run(then, func(t *testing.T) {
+			msg := gmailMsg("moving", "1278455344230334866")
+			before := mailtest.StartHoodiecrow(t, mailtest.HoodiecrowOptions{User: user, Password: "pw", AllMail: []mailtest.GmailMessage{msg}})
+			after := mailtest.StartHoodiecrow(t, mailtest.HoodiecrowOptions{User: user, Password: "pw", Inbox: []mailtest.GmailMessage{msg}})
+			p := mailtest.StartProxy(t, before.Addr, nil)
+			host, port, _ := strings.Cut(p.Addr, ":")
+			g := newRig(t, fmt.Sprintf("[Server]\nDataDirectory=$DIR/data\n[FetchTasks]\n0=Mail\n[Mail]\nImapServer=%s\nImapPort=%s\nImapSecurity=NONE\nUsername=%s\nPassword=pw\nFolders=INBOX,[Gmail]/All Mail\n",
+				host, port, user))
+			ref := imapbox.GmailReference(user, "11bdfc5cae0c8192")
+			g.mustRun("Synchronize")
+			require.NotNil(t, g.target.Get(ref))
+
+			// Moved to INBOX (read first); the target refuses everything.
+			p.Redirect(after.Addr)
+			g.target.SetFail(errors.New("target unavailable"))
+			_, job, err := g.run("Synchronize")
+			require.NoError(t, err)
+			require.NotZero(t, countsOf(job, "MAIL").Ingestfailed)
+			g.target.SetFail(nil)
+			require.Empty(t, g.records("INBOX"), "its delivery was refused")
+			require.Len(t, g.records("[Gmail]/All Mail"), 1, "the only record of the document in the index stays")
+
+			if then == "gone" {
+				p.Redirect(mailtest.StartHoodiecrow(t, mailtest.HoodiecrowOptions{User: user, Password: "pw"}).Addr)
+				g.mustRun("Synchronize")
+				require.Nil(t, g.target.Get(ref), "the message is in no folder: its document goes")
+				require.Zero(t, g.target.Len())
+				return
+			}
+			_, job = g.mustRun("Synchronize")
+			doc := g.target.Get(ref)
+			require.NotNil(t, doc)
+			require.Equal(t, "INBOX", resttest.Field1(doc, "FOLDER"))
+			require.Len(t, g.records("INBOX"), 1)
+			require.Empty(t, g.records("[Gmail]/All Mail"))
+			require.Equal(t, uint64(0), countsOf(job, "MAIL").Ingestdeleted)
+		})
+	}
 }

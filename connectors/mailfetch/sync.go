@@ -442,10 +442,22 @@ func (r *Repository) batchSize() int {
 // task's goroutine (forget) use them one after the other, never at once
 // (a collection's messages are delivered, and the deliverer waited for,
 // before the next collection is planned).
-type holders map[string]int
+//
+// A hold this run's delivery added is only as sure as that delivery: the
+// target may refuse it, and then no record holds the reference. fresh
+// keeps, for such a reference, the point of the batch before that
+// delivery, so that a record forgotten while only the other folder's
+// delivery may hold its reference is deleted only once no delivery since
+// was refused (restsync.Batch.DeleteAfter); refused, the record stays and
+// the next run forgets it again, instead of leaving the document in the
+// index with no record of it.
+type holders struct {
+	n     map[string]int
+	fresh map[string]restsync.Mark
+}
 
 // countHolders counts the references of the records read.
-func countHolders(st *state, colls []mailbox.Collection) holders {
+func countHolders(st *state, colls []mailbox.Collection) *holders {
 	names := make(map[string]bool, len(colls)+len(st.records))
 	for coll := range st.records {
 		names[coll] = true
@@ -456,59 +468,68 @@ func countHolders(st *state, colls []mailbox.Collection) holders {
 	if len(names) < 2 {
 		return nil
 	}
-	h := holders{}
+	h := newHolders()
 	for _, recs := range st.records {
 		for _, rec := range recs {
 			if shareable(rec.Ref) {
-				h[rec.Ref]++
+				h.n[rec.Ref]++
 			}
 		}
 	}
 	return h
 }
 
+func newHolders() *holders {
+	return &holders{n: map[string]int{}, fresh: map[string]restsync.Mark{}}
+}
+
 // shareable reports whether a reference may be held by records of
 // several folders: any but an IMAP URL, which names its folder.
 func shareable(ref string) bool { return !strings.HasPrefix(ref, "imap:") }
 
-// hold notes one more record holding ref.
-func (h holders) hold(ref string) {
+// hold notes one more record holding ref: the one of a delivery added to
+// the batch after m.
+func (h *holders) hold(ref string, m restsync.Mark) {
 	if h != nil && shareable(ref) {
-		h[ref]++
+		h.n[ref]++
+		if _, ok := h.fresh[ref]; !ok {
+			h.fresh[ref] = m
+		}
 	}
 }
 
 // release notes one record less holding ref, and reports whether another
 // still holds it (its documents must stay).
-func (h holders) release(ref string) bool {
+func (h *holders) release(ref string) bool {
 	if h == nil || !shareable(ref) {
 		return false
 	}
-	n := h[ref] - 1
+	n := h.n[ref] - 1
 	if n <= 0 {
-		delete(h, ref)
+		delete(h.n, ref)
 		return false
 	}
-	h[ref] = n
+	h.n[ref] = n
 	return true
 }
 
 // deliver adds a message's documents; old is its record when it was
 // delivered before.
-func deliver(b *restsync.Batch, h holders, coll string, m *mailbox.Message, bl *built, old *record) {
+func deliver(b *restsync.Batch, h *holders, coll string, m *mailbox.Message, bl *built, old *record) {
 	rec := &record{Version: m.Version, Ref: m.Reference, Kids: bl.kids, Title: bl.title, Size: m.Size}
 	it := restsync.Item{Docs: bl.docs, Key: recordKey(coll, m.Key)}
 	it.Value = rec.encode()
+	mark := b.Mark() // the point before this delivery
 	if old == nil {
 		it.Added = uint64(len(bl.docs))
-		h.hold(rec.Ref)
+		h.hold(rec.Ref, mark)
 	} else {
 		it.Updated = uint64(len(bl.docs))
 		// The old reference's documents stay while another folder's
 		// record holds it.
 		held := false
 		if old.Ref != rec.Ref {
-			h.hold(rec.Ref)
+			h.hold(rec.Ref, mark)
 			held = h.release(old.Ref)
 		}
 		if !held {
@@ -529,9 +550,15 @@ func deliver(b *restsync.Batch, h holders, coll string, m *mailbox.Message, bl *
 }
 
 // forget removes a message's documents and record; its record alone when
-// another folder's record still holds its reference (h).
-func forget(b *restsync.Batch, h holders, coll, key string, rec *record) {
+// another folder's record still holds its reference (h), and, when that
+// may be the record of a delivery of this run, only if no delivery since
+// was refused.
+func forget(b *restsync.Batch, h *holders, coll, key string, rec *record) {
 	if h.release(rec.Ref) {
+		if m, ok := h.fresh[rec.Ref]; ok {
+			b.DeleteAfter(m, recordKey(coll, key))
+			return
+		}
 		b.Add(restsync.Item{Key: recordKey(coll, key), Delete: true})
 		return
 	}
