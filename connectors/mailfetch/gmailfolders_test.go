@@ -88,22 +88,30 @@ func TestGmailMessageLeavingOneOfItsFoldersStaysIndexed(t *testing.T) {
 	require.Equal(t, uint64(1), countsOf(job, "MAIL").Ingestdeleted)
 }
 
+// movingRig indexes INBOX and [Gmail]/All Mail through a proxy to a
+// hoodiecrow whose one message (reference ref) is in All Mail, and runs a
+// Synchronize; after is the same account once the message moved to INBOX
+// (out of All Mail), for p.Redirect.
+func movingRig(t *testing.T) (g *rig, p *mailtest.Proxy, after *mailtest.Hoodiecrow, ref string) {
+	t.Helper()
+	msg := gmailMsg("moving", "1278455344230334866")
+	before := mailtest.StartHoodiecrow(t, mailtest.HoodiecrowOptions{User: user, Password: "pw", AllMail: []mailtest.GmailMessage{msg}})
+	after = mailtest.StartHoodiecrow(t, mailtest.HoodiecrowOptions{User: user, Password: "pw", Inbox: []mailtest.GmailMessage{msg}})
+	p = mailtest.StartProxy(t, before.Addr, nil)
+	host, port, _ := strings.Cut(p.Addr, ":")
+	g = newRig(t, fmt.Sprintf("[Server]\nDataDirectory=$DIR/data\n[FetchTasks]\n0=Mail\n[Mail]\nImapServer=%s\nImapPort=%s\nImapSecurity=NONE\nUsername=%s\nPassword=pw\nFolders=INBOX,[Gmail]/All Mail\n",
+		host, port, user))
+	ref = imapbox.GmailReference(user, "11bdfc5cae0c8192")
+	g.mustRun("Synchronize")
+	require.Equal(t, "[Gmail]/All Mail", resttest.Field1(g.target.Get(ref), "FOLDER"))
+	return g, p, after, ref
+}
+
 // A Gmail message moved from one folder indexed to another (a label
 // replaced by another) between two runs, when the folder it arrives in is
 // read first: its document stays.
 func TestGmailMessageMovedToAFolderReadFirstStaysIndexed(t *testing.T) {
-	msg := gmailMsg("moving", "1278455344230334866")
-	before := mailtest.StartHoodiecrow(t, mailtest.HoodiecrowOptions{User: user, Password: "pw", AllMail: []mailtest.GmailMessage{msg}})
-	// The same account after the move: in INBOX, out of All Mail.
-	after := mailtest.StartHoodiecrow(t, mailtest.HoodiecrowOptions{User: user, Password: "pw", Inbox: []mailtest.GmailMessage{msg}})
-	p := mailtest.StartProxy(t, before.Addr, nil)
-	host, port, _ := strings.Cut(p.Addr, ":")
-	g := newRig(t, fmt.Sprintf("[Server]\nDataDirectory=$DIR/data\n[FetchTasks]\n0=Mail\n[Mail]\nImapServer=%s\nImapPort=%s\nImapSecurity=NONE\nUsername=%s\nPassword=pw\nFolders=INBOX,[Gmail]/All Mail\n",
-		host, port, user))
-	ref := imapbox.GmailReference(user, "11bdfc5cae0c8192")
-	g.mustRun("Synchronize")
-	require.Equal(t, "[Gmail]/All Mail", resttest.Field1(g.target.Get(ref), "FOLDER"))
-
+	g, p, after, ref := movingRig(t)
 	p.Redirect(after.Addr)
 	_, job := g.mustRun("Synchronize")
 	doc := g.target.Get(ref)
@@ -161,16 +169,7 @@ func (g *rig) records(folder string) []string {
 func TestGmailMessageMovedWithItsDeliveryRefusedKeepsItsRecord(t *testing.T) {
 	for _, then := range []string{"gone", "still moved"} {
 		t.Run(then, func(t *testing.T) {
-			msg := gmailMsg("moving", "1278455344230334866")
-			before := mailtest.StartHoodiecrow(t, mailtest.HoodiecrowOptions{User: user, Password: "pw", AllMail: []mailtest.GmailMessage{msg}})
-			after := mailtest.StartHoodiecrow(t, mailtest.HoodiecrowOptions{User: user, Password: "pw", Inbox: []mailtest.GmailMessage{msg}})
-			p := mailtest.StartProxy(t, before.Addr, nil)
-			host, port, _ := strings.Cut(p.Addr, ":")
-			g := newRig(t, fmt.Sprintf("[Server]\nDataDirectory=$DIR/data\n[FetchTasks]\n0=Mail\n[Mail]\nImapServer=%s\nImapPort=%s\nImapSecurity=NONE\nUsername=%s\nPassword=pw\nFolders=INBOX,[Gmail]/All Mail\n",
-				host, port, user))
-			ref := imapbox.GmailReference(user, "11bdfc5cae0c8192")
-			g.mustRun("Synchronize")
-			require.NotNil(t, g.target.Get(ref))
+			g, p, after, ref := movingRig(t)
 
 			// Moved to INBOX (read first); the target refuses everything.
 			p.Redirect(after.Addr)
