@@ -25,7 +25,9 @@ func admit(repo fetch.Repository, supported []string, spec *messages.ActionSpec)
 	if supported == nil {
 		supported = repo.FetchActions()
 	}
-	fa, ok := supportedAction(supported, strings.TrimSpace(spec.FetchAction))
+	// Trimmed of ASCII white space only: Synchronize\u00a0 names no
+	// FetchAction (supportedAction).
+	fa, ok := supportedAction(supported, strings.Trim(spec.FetchAction, " \t\n\v\f\r"))
 	if !ok {
 		return nil, messages.Invalid("FetchAction", fa, "must be one of "+strings.Join(supported, ", "))
 	}

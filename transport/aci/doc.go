@@ -12,8 +12,9 @@
 // on any path, both at once (/action=X?P=V; path parameters come first),
 // and an absolute-form target (http://host/?...). action= and its alias a=
 // are case-insensitive; Request.Action is the first one's value, trimmed
-// and with its ASCII letters upper-cased (only those: a non-ASCII letter
-// never becomes an ASCII one, so only an ASCII spelling names an action).
+// of ASCII white space and with its ASCII letters upper-cased (only
+// those: a non-ASCII letter never becomes an ASCII one, so only an ASCII
+// spelling names an action).
 // A body is read for every method except GET and HEAD:
 // multipart/* bodies with mime/multipart (each named part, field or file,
 // is one parameter whose value is the part's content); any other content

@@ -459,7 +459,9 @@ func (p *parser) finish() (*Request, error) {
 		// Upper-cased in place above, in ASCII only: action names are
 		// ASCII, and a non-ASCII letter that Unicode upper-cases to an
 		// ASCII one (long s, dotless i) must not spell one of them.
-		req.Action = strings.TrimSpace(s[sp.nameEnd:sp.valueEnd])
+		// Trimmed of ASCII white space only, for the same reason: a
+		// no-break space after Stop must not leave Stop.
+		req.Action = strings.Trim(s[sp.nameEnd:sp.valueEnd], asciiSpace)
 	}
 	if v, ok := req.Params.Get("ResponseFormat"); ok {
 		f, ok := ParseFormat(v)
@@ -503,6 +505,11 @@ func newRequest(n int) (*Request, []messages.Param, messages.Params) {
 	}
 	return &Request{}, make([]messages.Param, n), make(messages.Params, n)
 }
+
+// asciiSpace is the white space trimmed around an action name: ASCII
+// only, as unicode.IsSpace's other characters (U+0085, U+00A0, U+2003...)
+// around a name would otherwise leave an ASCII one.
+const asciiSpace = " \t\n\v\f\r"
 
 func upperASCII(b []byte) {
 	for i, c := range b {

@@ -152,6 +152,12 @@ func TestParse(t *testing.T) {
 		// non-ASCII letter that Unicode maps to an ASCII one (long s, dotless
 		// i) names no action, so that such a spelling cannot pass a filter
 		// that refuses an action by name and still reach it.
+		{desc: "a no-break space is not trimmed", uri: "/action=Stop%C2%A0",
+			wantAction: "STOP\u00a0", wantParams: []kv{}},
+		{desc: "a next-line control is not trimmed", uri: "/action=%C2%85GetPid",
+			wantAction: "\u0085GETPID", wantParams: []kv{}},
+		{desc: "ASCII white space is trimmed", uri: "/action=%20GetPid%09",
+			wantAction: "GETPID", wantParams: []kv{}},
 		{desc: "long s is not an S", uri: "/action=%C5%BFtop",
 			wantAction: "\u017fTOP", wantParams: []kv{}},
 		{desc: "dotless i is not an I", uri: "/action=Get%C4%B1dentifiers",

@@ -429,10 +429,13 @@ func TestNonASCIISpellingsNameNoAction(t *testing.T) {
 	require.Equal(t, "ERROR", x.Response, string(x.ResponseData.Inner))
 	require.Equal(t, "ERRORNOTIMPLEMENTED", x.ResponseData.Code)
 	require.Equal(t, "GETPıD", x.Action, "the action is echoed as sent, ASCII letters upper-cased")
+	// Nor does white space other than ASCII's around a name leave one.
+	x = e.aci(t, "/action=GetPid%C2%A0") // a no-break space
+	require.Equal(t, "ERRORNOTIMPLEMENTED", x.ResponseData.Code, string(x.ResponseData.Inner))
 
 	tok := e.submit(t, "Synchronize", "")
 	e.waitStatus(t, tok, "Processing")
-	for _, qa := range []string{"Dupl%C4%B0cate", "ChangePr%C4%B0or%C4%B0ty&Priority=3"} {
+	for _, qa := range []string{"Dupl%C4%B0cate", "ChangePr%C4%B0or%C4%B0ty&Priority=3", "Duplicate%C2%A0"} {
 		x = e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction="+qa+"&Token="+url.QueryEscape(tok))
 		require.Equal(t, "ERROR", x.Response, "%s: %s", qa, x.ResponseData.Inner)
 		require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, qa)
@@ -442,6 +445,8 @@ func TestNonASCIISpellingsNameNoAction(t *testing.T) {
 	x = e.aci(t, "/action=Fetch&FetchAction=%C5%BFynchronize&ConfigSection=MyTask") // ſynchronize
 	require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, string(x.ResponseData.Inner))
 	require.Contains(t, x.ResponseData.Desc, "parameter FetchAction")
+	x = e.aci(t, "/action=Fetch&FetchAction=Synchronize%E2%80%83&ConfigSection=MyTask") // an em space
+	require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, string(x.ResponseData.Inner))
 	// ASCII in any case still names them.
 	require.Equal(t, "SUCCESS", e.aci(t, "/action=gEtPiD").Response)
 	x = e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=dUPLICATE&Token="+url.QueryEscape(tok))

@@ -147,7 +147,7 @@ var queueActionKeys = func() []string {
 // turn a non-ASCII letter into an ASCII one: Dupl\u0130cate into
 // duplicate.)
 func queueAction(qa string) string {
-	qa = strings.TrimSpace(qa)
+	qa = strings.Trim(qa, " \t\n\v\f\r") // ASCII white space only: Duplicate\u00a0 is not Duplicate
 	for i, a := range queueActions {
 		if len(a) == len(qa) && strings.EqualFold(a, qa) {
 			return queueActionKeys[i]
