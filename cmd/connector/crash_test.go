@@ -251,3 +251,28 @@ func between(s, a, b string) string {
 	}
 	return ""
 }
+
+// slowTaskConfig writes, in a new temporary folder, the configuration of a
+// server whose one task, Slow, crawls a chain of slow pages until stopped
+// (one thread, IDX output), with extra put after [Server]'s DataDirectory
+// line (settings of [Server], or whole sections); it returns its path.
+func slowTaskConfig(t *testing.T, extra string) string {
+	t.Helper()
+	site := chainSite(t, 0, 2, 20*time.Millisecond)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "connector.cfg")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
+[Server]
+DataDirectory=%s
+%s[Actions]
+MaximumThreads=1
+[Ingestion]
+IngestDirectory=%s
+[FetchTasks]
+0=Slow
+[Slow]
+Url=%s/p/0
+Depth=-1
+`, filepath.Join(dir, "data"), extra, filepath.Join(dir, "out"), site.URL)), 0o600))
+	return cfg
+}

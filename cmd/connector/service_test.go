@@ -2,10 +2,7 @@ package main
 
 import (
 	"bufio"
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -29,24 +26,7 @@ func TestServiceStopIsAGracefulShutdown(t *testing.T) {
 	}
 	t.Parallel()
 	bin := buildBinary(t)
-	site := chainSite(t, 0, 2, 20*time.Millisecond)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "connector.cfg")
-	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
-[Server]
-DataDirectory=%s
-[Service]
-ServicePort=0
-[Actions]
-MaximumThreads=1
-[Ingestion]
-IngestDirectory=%s
-[FetchTasks]
-0=Slow
-[Slow]
-Url=%s/p/0
-Depth=-1
-`, filepath.Join(dir, "data"), filepath.Join(dir, "out"), site.URL)), 0o600))
+	cfg := slowTaskConfig(t, "[Service]\nServicePort=0\n")
 
 	var logs syncLines // the servers' standard error, shown when the test fails
 	start := func() (exited chan error, base, service string) {

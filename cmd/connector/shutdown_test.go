@@ -28,36 +28,19 @@ func TestCleanShutdownWithTheLongestShutdownTimeout(t *testing.T) {
 	}
 	t.Parallel()
 	bin := buildBinary(t)
-	site := chainSite(t, 0, 2, 20*time.Millisecond)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "connector.cfg")
-	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
-[Server]
-DataDirectory=%s
-// 9223372036 s: the longest whole number of seconds a Duration holds.
+	cfg := slowTaskConfig(t, `// 9223372036 s: the longest whole number of seconds a Duration holds.
 ShutdownTimeout=9223372036
-[Actions]
-MaximumThreads=1
-[Ingestion]
-IngestDirectory=%s
-[FetchTasks]
-0=Slow
-[Slow]
-Url=%s/p/0
-Depth=-1
-`, filepath.Join(dir, "data"), filepath.Join(dir, "out"), site.URL)), 0o600))
-	get := func(u string) string { return aciGet(t, u) }
-	status := func(base, tok string) string { return actionStatus(t, base, tok) }
+`)
 
 	srv := startBinary(t, bin, cfg)
-	tok := between(get(srv.base+"/action=Fetch&FetchAction=Synchronize&ConfigSection=Slow"), "<token>", "</token>")
+	tok := between(aciGet(t, srv.base+"/action=Fetch&FetchAction=Synchronize&ConfigSection=Slow"), "<token>", "</token>")
 	require.NotEmpty(t, tok)
-	testwait.For(t, 20*time.Second, func() bool { return status(srv.base, tok) == "Processing" }, "the action to start")
+	testwait.For(t, 20*time.Second, func() bool { return actionStatus(t, srv.base, tok) == "Processing" }, "the action to start")
 	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, srv.cmd.Wait(), "a clean shutdown exits with status 0")
 
 	srv = startBinary(t, bin, cfg)
-	require.Equal(t, "Stopped", status(srv.base, tok), "the running action ended as Stopped at the shutdown")
+	require.Equal(t, "Stopped", actionStatus(t, srv.base, tok), "the running action ended as Stopped at the shutdown")
 	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, srv.cmd.Wait())
 }
