@@ -11,7 +11,8 @@
 # the median (min–max) over the rounds for REV and for this tree. The
 # clusterbench options are cluster.sh's: DUR (4s), QUOTA (0.05), STOPS
 # (60), LOAD (here total: 16 submitters in all; total,per-node adds the
-# rows with 16 per node). Needs root for the quota rows (cgroup v1). Raw JSON and logs in
+# rows with 16 per node; rate the scale rows with RATE (300) submissions a
+# second offered to each node). Needs root for the quota rows (cgroup v1). Raw JSON and logs in
 # out/cluster-compare/.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -22,6 +23,7 @@ DUR=${DUR:-4s}
 QUOTA=${QUOTA:-0.05}
 STOPS=${STOPS:-60}
 LOAD=${LOAD:-total}
+RATE=${RATE:-300}
 
 W=$(mktemp -d /tmp/cluster-compare-XXXXXX)
 cleanup() {
@@ -43,7 +45,7 @@ for i in $(seq 1 "$ROUNDS"); do
 	if [ $((i % 2)) = 0 ]; then order="after before"; fi
 	for v in $order; do
 		echo "$(date -u +%T) round $i: $v" >&2
-		if ! out/bin/clusterbench -connector "$W/connector-$v" -mode "$MODES" -runs 1 -dur "$DUR" -quota "$QUOTA" -load "$LOAD" \
+		if ! out/bin/clusterbench -connector "$W/connector-$v" -mode "$MODES" -runs 1 -dur "$DUR" -quota "$QUOTA" -load "$LOAD" -rate "$RATE" \
 			-stops "$STOPS" >"$out/$v-$i.json" 2>"$out/$v-$i.log"; then
 			echo "round $i $v failed (left out): $(tail -1 "$out/$v-$i.log")" >&2
 			rm -f "$out/$v-$i.json"

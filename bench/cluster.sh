@@ -14,9 +14,10 @@
 # timed Stops per hop run), ROUNDS (25:
 # takeover kill rounds), DUR (4s: submitting time per throughput
 # measurement), QUOTA (0.05: cores per node in the quota rows), LOAD
-# (total,per-node: the scale and quota rows with 16 submitters in all at
-# every N, and with 16 per node; each submitter keeps to one node; why 16
-# and why one node each: bench/README.md), MODES (hop,takeover,scale,quota),
+# (total,per-node,rate: the scale and quota rows with 16 submitters in all
+# at every N, and with 16 per node; the scale rows again with RATE (300)
+# submissions a second offered to each node; each submitter keeps to one
+# node; why 16, why one node each and why a rate: bench/README.md), MODES (hop,takeover,scale,quota),
 # CONNECTOR (../bin/connector).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -27,7 +28,8 @@ STOPS=${STOPS:-60}
 ROUNDS=${ROUNDS:-25}
 DUR=${DUR:-4s}
 QUOTA=${QUOTA:-0.05}
-LOAD=${LOAD:-total,per-node}
+LOAD=${LOAD:-total,per-node,rate}
+RATE=${RATE:-300}
 MODES=${MODES:-hop,takeover,scale,quota}
 CONNECTOR=${CONNECTOR:-../bin/connector}
 results=RESULTS.md
@@ -48,7 +50,7 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 t0=$(date +%s)
 echo "cluster: $MODES, $RUNS runs, $ROUNDS kill rounds (log in bench/$log)" >&2
 if ! out/bin/clusterbench -connector "$CONNECTOR" -mode "$MODES" -runs "$RUNS" -rounds "$ROUNDS" \
-	-dur "$DUR" -quota "$QUOTA" -load "$LOAD" -stops "$STOPS" -md "$md" "${extra[@]}" >out/raw/cluster.json 2>"$log"; then
+	-dur "$DUR" -quota "$QUOTA" -load "$LOAD" -rate "$RATE" -stops "$STOPS" -md "$md" "${extra[@]}" >out/raw/cluster.json 2>"$log"; then
 	tail -30 "$log" >&2
 	echo "cluster: FAILED: see bench/$log" >&2
 	exit 1

@@ -49,7 +49,8 @@ type options struct {
 	stops     int
 	dur       time.Duration
 	conc      int
-	loads     []string // "total", "per-node"
+	loads     []string // "total", "per-node", "rate"
+	rate      float64  // load "rate": submissions per second offered to each node
 	threads   int
 	tthreads  int
 	tasks     int
@@ -71,7 +72,8 @@ func main() {
 	flag.IntVar(&o.stops, "stops", 30, "hop: Stops per run (half on the owner, half on a non-owner)")
 	flag.DurationVar(&o.dur, "dur", 8*time.Second, "scale, quota: submitting time of each measurement")
 	flag.IntVar(&o.conc, "conc", 16, "scale, quota: closed-loop submitters (in all, or per node: -load); submitter g always submits to node g mod N")
-	load := flag.String("load", "total", "scale, quota: comma-separated: total (-conc submitters at every N: the same offered load spread over more nodes), per-node (-conc submitters per node, and per River client: each node offered what one node is offered at N=1)")
+	load := flag.String("load", "total", "scale, quota: comma-separated: total (-conc submitters at every N: the same offered load spread over more nodes), per-node (-conc submitters per node, and per River client: each node offered what one node is offered at N=1), rate (each node, and each River client, offered -rate submissions a second on a fixed schedule by -conc submitters: every N compared at the same rate per node, below the machine's saturation)")
+	flag.Float64Var(&o.rate, "rate", 300, "load rate: submissions per second offered to each node")
 	flag.IntVar(&o.threads, "threads", 4, "hop, takeover: MaximumThreads of a node")
 	flag.IntVar(&o.tthreads, "tput-threads", 64, "scale, quota: MaximumThreads of a node and MaxWorkers of a River client (enough that a node's store round trips, not its threads, set the pace)")
 	flag.IntVar(&o.tasks, "tasks", 16, "scale, quota: the actions are spread over this many tasks (at most 64)")
@@ -89,10 +91,13 @@ func main() {
 		o.nodes = append(o.nodes, n)
 	}
 	for _, s := range strings.Split(*load, ",") {
-		if s = strings.TrimSpace(s); s != "total" && s != "per-node" {
-			fatal(fmt.Errorf("-load: %q is neither total nor per-node", s))
+		if s = strings.TrimSpace(s); s != "total" && s != "per-node" && s != "rate" {
+			fatal(fmt.Errorf("-load: %q is not total, per-node or rate", s))
 		}
 		o.loads = append(o.loads, s)
+	}
+	if o.rate <= 0 {
+		fatal(fmt.Errorf("-rate: %v is not a positive rate", o.rate))
 	}
 	o.tasks = min(max(o.tasks, 1), emptyTasks)
 	if o.mode == "river-worker" {

@@ -159,8 +159,11 @@ func (r *report) rows() []mdRow {
 	for _, load := range r.o.loads {
 		conc, sfx := r.o.submitters(load, 1)
 		how := fmt.Sprintf("%d submitters in all", conc)
-		if load == "per-node" {
+		switch load {
+		case "per-node":
 			how = fmt.Sprintf("%d submitters per node", conc)
+		case "rate":
+			how = fmt.Sprintf("%g submissions a second offered to each node by %d submitters", r.o.rate, conc)
 		}
 		r.loadRows(&rows, how, sfx)
 	}

@@ -17,14 +17,19 @@ import (
 // target is what a throughput measurement drives: submission endpoints,
 // the processes whose CPU is counted, and the shared PostgreSQL.
 type target struct {
-	urls     []string
-	river    bool
-	tasks    int
-	pids     []int
-	pgPID    int
-	stat     *pgx.Conn
-	dbname   string
-	queries  *int64 // transactions the benchmark itself made in dbname
+	urls    []string
+	river   bool
+	tasks   int
+	pids    []int
+	pgPID   int
+	stat    *pgx.Conn
+	dbname  string
+	queries *int64 // transactions the benchmark itself made in dbname
+	// rate, when above 0, paces the submitters (load "rate"): each
+	// endpoint is offered rate submissions a second on a fixed schedule
+	// (submission k due k/rate after the start), taken by whichever of
+	// its submitters is free; behind the schedule they submit at once.
+	rate     float64
 	finished func() (int64, error)
 }
 
@@ -138,11 +143,20 @@ func (t *target) measure(o options, conc int, groups []*cgroup) (measured, error
 	var submitted atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
+	tickets := make([]atomic.Int64, len(t.urls)) // load "rate": the next submission due, per endpoint
 	for g := 0; g < conc; g++ {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
 			for i := g; time.Since(start) < o.dur; i++ {
+				if t.rate > 0 {
+					k := tickets[g%len(t.urls)].Add(1) - 1
+					due := start.Add(time.Duration(float64(k) / t.rate * float64(time.Second)))
+					if due.Sub(start) >= o.dur {
+						return
+					}
+					time.Sleep(time.Until(due))
+				}
 				if err := t.submitOne(t.urls[g%len(t.urls)], i*conc+g); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
@@ -217,14 +231,25 @@ func (t *target) measure(o options, conc int, groups []*cgroup) (measured, error
 	return m, nil
 }
 
-// submitters is the number of closed-loop submitters for n nodes (or n
-// River clients) under load ("total" or "per-node"), and the suffix of the
-// metrics measured with it ("" for total, the original figures).
+// submitters is the number of submitters for n nodes (or n River
+// clients) under load ("total", "per-node" or "rate"), and the suffix of
+// the metrics measured with it ("" for total, the original figures).
 func (o options) submitters(load string, n int) (int, string) {
-	if load == "per-node" {
+	switch load {
+	case "per-node":
 		return o.conc * n, "_pn"
+	case "rate":
+		return o.conc * n, "_r"
 	}
 	return o.conc, ""
+}
+
+// paced sets t's rate per endpoint when load is "rate" (and returns t).
+func (o options) paced(t *target, load string) *target {
+	if load == "rate" {
+		t.rate = o.rate
+	}
+	return t
 }
 
 // scale: CPU and commits per finished action at each N, no quotas; River
@@ -248,7 +273,7 @@ func (r *report) scaleRun(run int, load string) error {
 		if err != nil {
 			return err
 		}
-		m, err := e.target(r.o.tasks).measure(r.o, conc, nil)
+		m, err := r.o.paced(e.target(r.o.tasks), load).measure(r.o, conc, nil)
 		e.stop()
 		if err != nil {
 			return fmt.Errorf("N=%d, %d submitters: %w", n, conc, err)
@@ -285,7 +310,7 @@ func (r *report) scaleRun(run int, load string) error {
 	if err != nil {
 		return err
 	}
-	m, err := re.target().measure(r.o, conc, nil)
+	m, err := r.o.paced(re.target(), load).measure(r.o, conc, nil)
 	re.stop()
 	if err != nil {
 		return fmt.Errorf("river, %d submitters: %w", conc, err)
@@ -310,6 +335,9 @@ func (r *report) quotas() error {
 	r.note("CPU quotas: cgroup v1 cpu controller (%s, cpu.cfs_quota_us = %.2f core per node, cpu.shares %d for each node, %d for the services and load generator); systemd-run --scope is not usable here (systemd is not PID 1) and cgroup v2 has no cpu controller on this machine", cgroupRoot, r.o.quota, shares, serviceShares)
 	for run := 1; run <= r.o.runs; run++ {
 		for _, load := range r.o.loads {
+			if load == "rate" {
+				continue // the rate, not the quota, would set the pace
+			}
 			if err := r.quotaLoad(run, load); err != nil {
 				return err
 			}
@@ -326,7 +354,7 @@ func (r *report) quotaLoad(run int, load string) error {
 		if err != nil {
 			return err
 		}
-		m, err := r.quotaRun(e.target(r.o.tasks), conc, append(e.etcdPIDs(), e.c.PG.PID()))
+		m, err := r.quotaRun(r.o.paced(e.target(r.o.tasks), load), conc, append(e.etcdPIDs(), e.c.PG.PID()))
 		e.stop()
 		if err != nil {
 			return fmt.Errorf("N=%d, %d submitters: %w", n, conc, err)
@@ -360,7 +388,7 @@ func (r *report) quotaLoad(run int, load string) error {
 	if err != nil {
 		return err
 	}
-	m, err := r.quotaRun(re.target(), conc, []int{re.pg.PID()})
+	m, err := r.quotaRun(r.o.paced(re.target(), load), conc, []int{re.pg.PID()})
 	re.stop()
 	if err != nil {
 		return fmt.Errorf("river, %d submitters: %w", conc, err)
