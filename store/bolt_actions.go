@@ -230,7 +230,7 @@ func (s *boltStore) applyJournaled(what, queue string, muts []journalMutation) e
 	if len(dsMuts) > 0 {
 		all = append(dsMuts, muts...)
 	}
-	if err := s.appendFrame(what, s.frameInto(queue, all)); err != nil {
+	if err := s.appendFrames(what, queue, all); err != nil {
 		return err
 	}
 	s.ovMu.Lock()
@@ -276,6 +276,40 @@ func (s *boltStore) frameInto(queue string, muts []journalMutation) []byte {
 		s.frameBuf = nil
 	}
 	return b
+}
+
+// appendFrames appends the batch muts of queue to the journal: one frame,
+// unless its payload would be over maxFramePayload (4 GiB), and then as
+// many as it takes, in order (frameChunks), each synced before the next is
+// written. A crash between two of them keeps the first part of the batch
+// and not the rest: every such part is a state the records went through
+// (the batch is valid applied in order), none of it acknowledged. A
+// failure after a part was written leaves the outcome unknown (ErrFailed).
+// Callers hold applyMu and s.mu for reading.
+func (s *boltStore) appendFrames(what, queue string, muts []journalMutation) error {
+	chunks, err := frameChunks(queue, muts)
+	if err != nil {
+		return fmt.Errorf("store: %s: %s: %w", s.path, what, err)
+	}
+	for i, c := range chunks {
+		q := queue
+		if !slices.ContainsFunc(c, func(m journalMutation) bool { return m.kind == kindPut || m.kind == kindDelete }) {
+			q = "" // datastore mutations alone (see the journal's format)
+		}
+		err := s.appendFrame(what, s.frameInto(q, c))
+		switch {
+		case err == nil:
+		case i == 0:
+			return err
+		case errors.Is(err, ErrFailed):
+			return err
+		default:
+			wrapped := &classifiedError{fmt.Errorf("store: %s: %s: frame %d of %d of the batch failed after the first were written: %w: %w", s.path, what, i+1, len(chunks), ErrFailed, err)}
+			s.fail(wrapped)
+			return wrapped
+		}
+	}
+	return nil
 }
 
 // appendFrame appends frame to the journal with one fdatasync, consulting

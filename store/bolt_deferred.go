@@ -430,7 +430,7 @@ func (s *boltStore) flushDeferred() error {
 	if err := s.recordJournal(what); err != nil {
 		return err
 	}
-	if err := s.appendFrame(what, s.frameInto("", muts)); err != nil {
+	if err := s.appendFrames(what, "", muts); err != nil {
 		return err
 	}
 	s.ovMu.Lock()

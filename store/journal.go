@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -152,6 +153,38 @@ func encodeSegHeader(size int64) []byte {
 	binary.BigEndian.PutUint64(b[16:24], uint64(size))
 	binary.BigEndian.PutUint32(b[28:32], crc32.Checksum(b[:28], castagnoli))
 	return b
+}
+
+// maxFramePayload is the most payload one frame carries: its length is a
+// uint32. A variable so that a test can lower it (frameChunks).
+var maxFramePayload = math.MaxUint32
+
+// frameChunks splits muts, in order, into runs whose batch frame (of
+// queue) stays within maxFramePayload, so that no frame's length is cut
+// to 32 bits (a group commit of 65 submissions of 64 MiB each is over
+// 4 GiB, and a frame whose length wrapped made the next Open refuse the
+// store). Nearly every batch is one run, muts itself. A mutation that
+// alone does not fit is refused (ErrInvalid): none can, at the real
+// limit, since a record or a value is at most MaxValueSize.
+func frameChunks(queue string, muts []journalMutation) ([][]journalMutation, error) {
+	head := binary.MaxVarintLen64*2 + len(queue) // queue and count, as encodeFrameInto counts them
+	var (
+		out   [][]journalMutation
+		start int
+		size  = head
+	)
+	for i, m := range muts {
+		n := 1 + binary.MaxVarintLen64 + m.dataLen()
+		if head+n > maxFramePayload {
+			return nil, fmt.Errorf("a change of %d bytes does not fit in a journal frame (at most %d bytes): %w", m.dataLen(), maxFramePayload, ErrInvalid)
+		}
+		if size+n > maxFramePayload {
+			out = append(out, muts[start:i])
+			start, size = i, head
+		}
+		size += n
+	}
+	return append(out, muts[start:]), nil
 }
 
 // encodeFrame builds the batch frame of one ApplyActions call. Its seq,

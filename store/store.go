@@ -26,7 +26,11 @@ type Store interface {
 
 	// ApplyActions applies batch to queue atomically and durably: when it
 	// returns nil, every mutation is on disk (fsync'd); when it returns an
-	// error, none is applied, except after ErrFailed (see there). An empty
+	// error, none is applied, except after ErrFailed (see there). (A
+	// batch whose journal frame would be over 4 GiB is written as
+	// several frames: a crash before the last keeps a first part of it,
+	// never acknowledged. Each part leaves every record in a state it
+	// had, since the batch is valid applied in order.) An empty
 	// batch is a no-op. A Put replaces the record with the same Id (its
 	// Seq may change); two records of a queue may not share a Seq. Deleting
 	// an id that is not stored is not an error. The store keeps no
