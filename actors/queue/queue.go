@@ -198,6 +198,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 		tokenHost: cfg.TokenHost, tokenPort: cfg.TokenPort, queue: strings.ToUpper(cfg.Name),
 	}
 	m := newManager(cfg, sh, sys.Root)
+	restored := 0
 	if cfg.Store != nil {
 		m.st = cfg.Store
 		err := cfg.Store.LoadActions(cfg.Name, func(a *messages.StoredAction) error {
@@ -207,6 +208,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 		if err != nil {
 			return nil, fmt.Errorf("queue: load %s actions: %w", cfg.Name, err)
 		}
+		restored = len(m.restore)
 		ds, err := cfg.Store.Datastore(metaDatastore(cfg.Name))
 		if err != nil {
 			return nil, fmt.Errorf("queue: load %s state: %w", cfg.Name, err)
@@ -230,11 +232,28 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 	// The QueueManager restores stored actions when it starts; answering
 	// this request means it is done, so Start returns a queue whose every
 	// token already resolves.
-	if _, err := sys.Root.RequestFuture(pid, &messages.QueueStatusRequest{}, max(cfg.AskTimeout, time.Minute)).Result(); err != nil {
-		return nil, fmt.Errorf("queue: start %s: %w", cfg.Name, err)
+	wait := max(cfg.AskTimeout, startTimeout)
+	if _, err := sys.Root.RequestFuture(pid, &messages.QueueStatusRequest{}, wait).Result(); err != nil {
+		// It is stopped, not left running: it holds the store, which the
+		// caller closes on this error, and its name, which a new Start
+		// would find taken. Its stop comes once its start is over; Start
+		// waits for that as long again.
+		sys.Root.Stop(pid)
+		stopped := "it is stopped"
+		select {
+		case <-m.stopped:
+		case <-time.After(wait):
+			stopped = fmt.Sprintf("it stops once its start is over (not within another %s)", wait)
+		}
+		return nil, fmt.Errorf("queue: start %s: the QueueManager did not finish restoring the queue's %d stored actions within %s; %s: %w",
+			cfg.Name, restored, wait, stopped, err)
 	}
 	return q, nil
 }
+
+// startTimeout bounds the wait for a QueueManager to restore its stored
+// actions (Start), at least AskTimeout. A variable for the tests.
+var startTimeout = time.Minute
 
 // taskPID is the address of the task actor of action id: the one place
 // that knows how a task actor is addressed (it is spawned as the
