@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -35,6 +34,7 @@ import (
 
 	"github.com/connectorhq/connector/auth"
 	"github.com/connectorhq/connector/internal/netguard"
+	"github.com/connectorhq/connector/internal/readfile"
 )
 
 // DefaultName is how errors and GetVersion name a connector's embedded
@@ -350,11 +350,28 @@ type TaskKeysFor func(connectorType string) (TaskKeysFunc, error)
 // whatever its [Connector] Type (package connectors loads a file for the
 // connector its Type names).
 func Load(path string, taskKeys TaskKeysFunc) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data, taskKeys)
+}
+
+// MaxFileBytes is the largest configuration file read: far more than
+// thousands of task sections take.
+const MaxFileBytes = 16 << 20
+
+// ReadFile returns the content of the configuration file at path, or an
+// *Error naming it when it cannot be read, is not a regular file (a
+// FIFO, which os.ReadFile would wait on for ever, or a device such as
+// /dev/zero, which it would read until memory ran out) or holds more
+// than MaxFileBytes.
+func ReadFile(path string) ([]byte, error) {
+	data, err := readfile.Regular(path, MaxFileBytes)
 	if err != nil {
 		return nil, &Error{File: path, Err: err}
 	}
-	return Parse(path, data, taskKeys)
+	return data, nil
 }
 
 // Parse reads configuration text with taskKeys checking the task

@@ -8,7 +8,6 @@ package connectors
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -108,8 +107,8 @@ func (r *Registry) Read(path string) (*config.Config, *fetch.Descriptor, error) 
 		name = config.DefaultName
 	} else {
 		var err error
-		if data, err = os.ReadFile(path); err != nil {
-			return nil, nil, &config.Error{File: path, Err: err}
+		if data, err = config.ReadFile(path); err != nil {
+			return nil, nil, err
 		}
 	}
 	return r.parse(name, data)

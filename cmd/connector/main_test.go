@@ -2,14 +2,19 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors"
 	"github.com/connectorhq/connector/connectors/httpfetch"
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/internal/version"
 )
 
@@ -106,4 +111,33 @@ func TestVersionFlag(t *testing.T) {
 	require.Empty(t, stderr.String())
 	require.Equal(t, version.String()+"\n", stdout.String())
 	require.Regexp(t, `^connector \S+ \(revision \S+, build \d+, go\S+ \w+/\w+\)\n$`, stdout.String())
+}
+
+// A -config that names a FIFO (os.ReadFile waited for a writer for ever,
+// deaf to Ctrl-C), a device such as /dev/zero (read until memory ran out)
+// or a huge file is refused at once with an error naming it.
+func TestRunRefusesAConfigThatIsNoFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.cfg")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	huge := filepath.Join(dir, "huge.cfg")
+	f, err := os.Create(huge)
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(config.MaxFileBytes+1)) // sparse: no disk used
+	require.NoError(t, f.Close())
+	for path, want := range map[string]string{
+		fifo:        "connector: config " + fifo + ": read " + fifo + ": not a regular file (a FIFO)",
+		"/dev/zero": "connector: config /dev/zero: read /dev/zero: not a regular file (a device)",
+		huge:        fmt.Sprintf("connector: config %s: read %s: more than %d bytes", huge, huge, config.MaxFileBytes),
+	} {
+		done := make(chan string, 1)
+		go func() {
+			var stdout, stderr bytes.Buffer
+			code := run([]string{"-config", path}, &stdout, &stderr)
+			done <- fmt.Sprint(code, " ", stderr.String())
+		}()
+		got := testwait.Recv(t, done, 10*time.Second, "the start-up with -config %s to end", path)
+		require.Contains(t, got, "1 "+want, path)
+	}
 }
