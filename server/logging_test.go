@@ -3,12 +3,18 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/fetch"
 )
 
 // jsonKeys returns the top-level keys of one JSON object, in order,
@@ -60,4 +66,28 @@ func TestLogKeysAreUnique(t *testing.T) {
 	require.NoError(t, err)
 	log.With("component", "httpfetch").With("component", "crawl").Info("page")
 	require.Equal(t, 1, strings.Count(buf.String(), "component="), buf.String())
+}
+
+// A port in use stops start-up before the log file is created (nothing
+// is created on disk); a start that fails once the log file is open says
+// why in it, not only on standard error.
+func TestFailedStartAndTheLogFile(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	logDir := filepath.Join(t.TempDir(), "log")
+	logFile := filepath.Join(logDir, "connector.log")
+	cfg := testConfig(t, "[Logging]\nLogFile="+logFile+"\n")
+	repo := func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }
+	_, err = Start(cfg, Options{Port: busy.Addr().(*net.TCPAddr).Port, LogOutput: io.Discard, Repository: repo})
+	require.ErrorContains(t, err, "[Server] Host and Port")
+	require.NoDirExists(t, logDir, "a port in use creates no log file")
+
+	bad := errors.New("repository says no")
+	_, err = Start(cfg, Options{Port: -1, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return nil, bad }})
+	require.ErrorIs(t, err, bad)
+	b, err := os.ReadFile(logFile)
+	require.NoError(t, err)
+	require.Contains(t, string(b), `level=ERROR msg="start-up failed" err="repository says no"`)
 }

@@ -112,9 +112,16 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	if newRepo == nil {
 		newRepo = conn.New
 	}
-	s := &Server{cfg: cfg, left: make(chan struct{}), served: make(chan error, 2), stop: make(chan struct{})}
+	// Until the log is opened (after the listeners), nothing is logged.
+	s := &Server{cfg: cfg, log: slog.New(slog.DiscardHandler), left: make(chan struct{}), served: make(chan error, 2), stop: make(chan struct{})}
 	defer func() {
 		if err != nil {
+			if s.logOut != nil {
+				// The log file says why this start ended, not only
+				// standard error: an operator reading the file would
+				// otherwise find its last run's lines, or nothing.
+				s.log.Error("start-up failed", "err", err)
+			}
 			s.abort()
 		}
 	}()
@@ -123,9 +130,6 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	tlsCfg, err := loadTLS(cfg)
 	if err != nil {
 		return nil, err
-	}
-	if s.log, s.logOut, err = newLogger(cfg.Logging, opts.LogOutput); err != nil {
-		return nil, &config.Error{File: cfg.Path, Line: cfg.Line("Logging", "LogFile"), Section: "Logging", Key: "LogFile", Err: err}
 	}
 	version := opts.Version
 	if version == "" {
@@ -137,35 +141,28 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	}
 	addr := net.JoinHostPort(cfg.Server.Host, strconv.Itoa(port))
 	fds, ferr := raiseFDLimit()
-	if ferr != nil {
-		s.log.Warn("could not raise the open file limit to its hard limit", "limit", fds, "err", ferr)
-	}
-	maxConns := connectionLimit(cfg, fds, s.log)
-	var actualPort int
+	var (
+		actualPort int
+		maxConns   int
+	)
 	// The components in start order. Shutdown stops them in the reverse
 	// order: the front ends (no new requests; those in flight finish), the
 	// scheduler (nothing more is submitted), the queue (running actions
 	// stop; the last changes are written), the actors, the connector's own
-	// resources, the ingestion target, the store, the listeners.
+	// resources, the ingestion target, the store, the log, the listeners.
 	comps := []component{
 		{name: "listeners", start: func() (err error) {
 			// First, so that a port in use stops start-up before anything
-			// is created on disk.
+			// is created on disk, the log file included.
 			if s.ln, err = net.Listen("tcp", addr); err != nil {
 				return fmt.Errorf("server: listen on %s ([Server] Host and Port): %w", addr, err)
 			}
 			actualPort = s.ln.Addr().(*net.TCPAddr).Port
-			s.ln = newConnLimiter(s.ln, maxConns, "[Server] MaxConnections", s.log.With("component", "httpd"))
 			if cfg.Service.Enabled {
 				saddr := net.JoinHostPort(cfg.Server.Host, strconv.Itoa(cfg.Service.Port))
 				if s.svcLn, err = net.Listen("tcp", saddr); err != nil {
 					return fmt.Errorf("server: listen on %s ([Server] Host and [Service] ServicePort): %w", saddr, err)
 				}
-				// The service port is bounded too, and survives running
-				// out of descriptors: unwrapped, fasthttp took an EMFILE
-				// from Accept for a broken listener, and its Serve
-				// returning stopped the whole server.
-				s.svcLn = newConnLimiter(s.svcLn, cfg.Service.MaxConnections, "[Service] MaxConnections", s.log.With("component", "service"))
 			}
 			return nil
 		}, stop: func(context.Context) error {
@@ -176,6 +173,25 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 			}
 			if s.ln != nil {
 				_ = s.ln.Close()
+			}
+			return nil
+		}},
+		{name: "log", start: func() (err error) {
+			if s.log, s.logOut, err = newLogger(cfg.Logging, opts.LogOutput); err != nil {
+				s.log = slog.New(slog.DiscardHandler)
+				return &config.Error{File: cfg.Path, Line: cfg.Line("Logging", "LogFile"), Section: "Logging", Key: "LogFile", Err: err}
+			}
+			if ferr != nil {
+				s.log.Warn("could not raise the open file limit to its hard limit", "limit", fds, "err", ferr)
+			}
+			maxConns = connectionLimit(cfg, fds, s.log)
+			s.ln = newConnLimiter(s.ln, maxConns, "[Server] MaxConnections", s.log.With("component", "httpd"))
+			if s.svcLn != nil {
+				// The service port is bounded too, and survives running
+				// out of descriptors: unwrapped, fasthttp took an EMFILE
+				// from Accept for a broken listener, and its Serve
+				// returning stopped the whole server.
+				s.svcLn = newConnLimiter(s.svcLn, cfg.Service.MaxConnections, "[Service] MaxConnections", s.log.With("component", "service"))
 			}
 			return nil
 		}},
