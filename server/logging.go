@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/connectorhq/connector/config"
 )
@@ -21,11 +22,12 @@ func newLogger(l config.Logging, out io.Writer) (*slog.Logger, io.Closer, error)
 		if err := os.MkdirAll(filepath.Dir(l.File), 0o750); err != nil {
 			return nil, nil, err
 		}
-		f, err := os.OpenFile(l.File, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		f, err := openLogFile(l.File)
 		if err != nil {
 			return nil, nil, err
 		}
-		out, closer = f, f
+		lf := &logFile{path: l.File, f: f}
+		out, closer = lf, lf
 	}
 	if out == nil {
 		out = os.Stderr
@@ -125,4 +127,48 @@ func (l libHandler) WithAttrs(a []slog.Attr) slog.Handler {
 
 func (l libHandler) WithGroup(n string) slog.Handler {
 	return libHandler{h: l.h.WithGroup(n), debug: l.debug}
+}
+
+func openLogFile(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+}
+
+// logFile is [Logging] LogFile, which reopen opens again by its path
+// (SIGHUP: after logrotate has moved it away, the log goes on in a new
+// file instead of the moved one). mu orders the writes with the swap.
+type logFile struct {
+	path   string
+	mu     sync.Mutex
+	f      *os.File
+	closed bool
+}
+
+func (l *logFile) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Write(p)
+}
+
+// reopen opens the file at the log's path and writes there from now on.
+// If that fails, the log goes on in the file it was in.
+func (l *logFile) reopen() error {
+	f, err := openLogFile(l.path)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return f.Close()
+	}
+	old := l.f
+	l.f = f
+	return old.Close()
+}
+
+func (l *logFile) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	return l.f.Close()
 }

@@ -424,6 +424,24 @@ func connectionLimit(cfg *config.Config, fds uint64, log *slog.Logger) int {
 // the server down, as SIGTERM does (StopRequested).
 func (s *Server) requestStop() { s.stopped.Do(func() { close(s.stop) }) }
 
+// ReopenLog opens [Logging] LogFile again by its path, for SIGHUP: after
+// logrotate has moved the file away, the log goes on in a new one. It
+// logs what it did, in the new file (or, if the file could not be opened,
+// in the old one, with the reason); without a log file it logs that there
+// is nothing to reopen.
+func (s *Server) ReopenLog() {
+	lf, ok := s.logOut.(*logFile)
+	if !ok {
+		s.log.Info("SIGHUP received: there is no log file to reopen ([Logging] LogFile is not set); ignored")
+		return
+	}
+	if err := lf.reopen(); err != nil {
+		s.log.Error("SIGHUP received: the log file could not be opened again; the log goes on in the file it was in", "file", lf.path, "err", err)
+		return
+	}
+	s.log.Info("SIGHUP received: log file reopened", "file", lf.path)
+}
+
 // Logger is the server's log ([Logging]).
 func (s *Server) Logger() *slog.Logger { return s.log }
 

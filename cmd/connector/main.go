@@ -114,6 +114,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	interrupted := make(chan struct{}) // closed on the first signal
 	stopping := make(chan struct{})    // closed when the shutdown begins for another reason
 	ended := make(chan struct{})       // closed when run returns
@@ -143,6 +146,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "connector: %v\n", err)
 		return 1
 	}
+	// SIGHUP (logrotate's postrotate, or the terminal closing) reopens
+	// the log file; it no longer ends the process, as Go's default
+	// did, without a word. One that came during start-up is handled now.
+	go func() {
+		for {
+			select {
+			case <-hup:
+				srv.ReopenLog()
+			case <-ended:
+				return
+			}
+		}
+	}()
 	// A process capped below one core (cgroup CPU quota) runs one P,
 	// not the runtime's minimum of two (internal/cpuquota).
 	quotaCtx, stopQuota := context.WithCancel(context.Background())
