@@ -106,7 +106,7 @@ func stampedName(stamp int64, instance, ext string) string {
 // than at the first delivery. The error says what is wrong with dir; Open
 // turns it into a *messages.ParamError for IngestDirectory.
 func prepareDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("cannot create it: %w", err)
 	}
 	probe, err := os.CreateTemp(dir, ".probe-*.tmp")

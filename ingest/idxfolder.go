@@ -207,7 +207,7 @@ func syncClose(path string, f file) error {
 // caller syncs and closes the file. On failure it closes and removes what
 // it created.
 func (t *idxFolder) writeFile(path string, data []byte) (file, error) {
-	f, err := t.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := t.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}

@@ -181,7 +181,7 @@ func (t *jsonlTarget) appendBatch(data []byte) error {
 // startFile creates the next file and makes its directory entry durable.
 func (t *jsonlTarget) startFile() error {
 	name := filepath.Join(t.dir, stampedName(nextStamp(), t.instance, ExtJSONL))
-	f, err := t.fs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
+	f, err := t.fs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", name, err)
 	}
