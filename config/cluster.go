@@ -102,8 +102,14 @@ var clusterDef = &sectionDef{name: "Cluster", keys: []keyDef{
 	{"RemotePort", func(c *Config, v string) (err error) { c.Cluster.RemotePort, err = intIn(v, 0, 65535); return }},
 	{"AdvertisedAddress", func(c *Config, v string) error {
 		v = strings.TrimSpace(v)
-		if _, _, err := net.SplitHostPort(v); err != nil {
-			return fmt.Errorf("%q is not host:port", v)
+		host, port, err := net.SplitHostPort(v)
+		if err != nil || strings.TrimSpace(host) == "" {
+			return fmt.Errorf("%q is not host:port (expected e.g. node1.example.com:7100)", v)
+		}
+		// The other nodes dial it: a port that is no number (host:abc)
+		// made every join fail, reported at Etcd.
+		if _, err := intIn(port, 1, 65535); err != nil {
+			return fmt.Errorf("%q: its port: %w", v, err)
 		}
 		c.Cluster.AdvertisedAddress = v
 		return nil

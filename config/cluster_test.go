@@ -54,7 +54,7 @@ func TestClusterSectionErrors(t *testing.T) {
 		{"[Cluster]\nEtcd=root:hunter2@10.0.0.2:2379\n",
 			"config c.cfg:2: [Cluster] Etcd: entry 1 is not an etcd client URL (expected http://host:port or https://host:port)"},
 		{"[Cluster]\nLeaseTTL=500ms\n", `config c.cfg:2: [Cluster] LeaseTTL: "500ms": expected whole seconds, at least 1s`},
-		{"[Cluster]\nAdvertisedAddress=node1\n", `config c.cfg:2: [Cluster] AdvertisedAddress: "node1" is not host:port`},
+		{"[Cluster]\nAdvertisedAddress=node1\n", `config c.cfg:2: [Cluster] AdvertisedAddress: "node1" is not host:port (expected e.g. node1.example.com:7100)`},
 		{"[Cluster]\nName=a/b\n", `config c.cfg:2: [Cluster] Name: "a/b": a cluster name has no slash or space`},
 		{"[Cluster]\nRemoteHost=127.0.0.1:7100\n",
 			`config c.cfg:2: [Cluster] RemoteHost: "127.0.0.1:7100" holds a port: give the address alone (e.g. 127.0.0.1) and the port in its own key`},
