@@ -127,6 +127,19 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 			"config c.cfg:4: [Security] AESKeyFile: /srv/d/collect holds [Security] AESKeyFile (/srv/d/collect/aes.ky): a Collect could replace the key of the secrets", nil},
 		{"zero shutdown timeout", "[Server]\nShutdownTimeout=0\n", 2, "Server", "ShutdownTimeout",
 			"config c.cfg:2: [Server] ShutdownTimeout: must be more than 0", nil},
+		// 0 silently meant the default (5s, 30s...): refused as
+		// ShutdownTimeout's is, since it may be read as "no wait" or
+		// "no limit".
+		{"zero stop timeout", "[Actions]\nStopTimeout=0\n", 2, "Actions", "StopTimeout",
+			"config c.cfg:2: [Actions] StopTimeout: must be more than 0", nil},
+		{"zero ingest timeout", "[Ingestion]\nIngestTimeout=0s\n", 2, "Ingestion", "IngestTimeout",
+			"config c.cfg:2: [Ingestion] IngestTimeout: must be more than 0", nil},
+		{"zero read timeout", "[Server]\nReadTimeout=0\n", 2, "Server", "ReadTimeout",
+			"config c.cfg:2: [Server] ReadTimeout: must be more than 0", nil},
+		{"zero write timeout", "[Server]\nWriteTimeout=0\n", 2, "Server", "WriteTimeout",
+			"config c.cfg:2: [Server] WriteTimeout: must be more than 0", nil},
+		{"zero idle timeout", "[Server]\nIdleTimeout=0\n", 2, "Server", "IdleTimeout",
+			"config c.cfg:2: [Server] IdleTimeout: must be more than 0", nil},
 		{"advertised port not a number", "[Cluster]\nAdvertisedAddress=node1:abc\n", 2, "Cluster", "AdvertisedAddress",
 			`config c.cfg:2: [Cluster] AdvertisedAddress: "node1:abc": its port: "abc" is not a whole number (expected 1 to 65535)`, nil},
 		{"advertised port 0", "[Cluster]\nAdvertisedAddress=node1:0\n", 2, "Cluster", "AdvertisedAddress",

@@ -148,9 +148,9 @@ var systemDefs = []*sectionDef{
 			c.Server.MaxRequestParameters, err = intIn(v, 16, 1<<20)
 			return
 		}},
-		{"ReadTimeout", func(c *Config, v string) (err error) { c.Server.ReadTimeout, err = Duration(v); return }},
-		{"WriteTimeout", func(c *Config, v string) (err error) { c.Server.WriteTimeout, err = Duration(v); return }},
-		{"IdleTimeout", func(c *Config, v string) (err error) { c.Server.IdleTimeout, err = Duration(v); return }},
+		{"ReadTimeout", func(c *Config, v string) (err error) { c.Server.ReadTimeout, err = positiveDuration(v); return }},
+		{"WriteTimeout", func(c *Config, v string) (err error) { c.Server.WriteTimeout, err = positiveDuration(v); return }},
+		{"IdleTimeout", func(c *Config, v string) (err error) { c.Server.IdleTimeout, err = positiveDuration(v); return }},
 		{"RequestLogSize", func(c *Config, v string) (err error) { c.Server.RequestLogSize, err = intIn(v, 0, 1<<20); return }},
 		// 0 would give running actions no time at all: the queue would
 		// stop without stopping them, and a clean shutdown would leave
@@ -209,7 +209,7 @@ var systemDefs = []*sectionDef{
 			c.Actions.ProcessingOnRestart, err = oneOf(v, "Rerun", "Error")
 			return
 		}},
-		{"StopTimeout", func(c *Config, v string) (err error) { c.Actions.StopTimeout, err = Duration(v); return }},
+		{"StopTimeout", func(c *Config, v string) (err error) { c.Actions.StopTimeout, err = positiveDuration(v); return }},
 		{"CommitDelay", func(c *Config, v string) (err error) { c.Actions.CommitDelay, err = commitDelay(v); return }},
 		{"MaxListResults", func(c *Config, v string) (err error) { c.Actions.MaxListResults, err = intIn(v, 1, 1<<20); return }},
 		{"CompactFreePercent", func(c *Config, v string) (err error) { c.Actions.CompactFreePercent, err = intIn(v, 0, 99); return }},
@@ -245,7 +245,7 @@ var systemDefs = []*sectionDef{
 		}},
 		{"IngestPort", func(c *Config, v string) (err error) { c.Ingestion.Port, err = intIn(v, 1, 65535); return }},
 		{"IngestSSL", func(c *Config, v string) (err error) { c.Ingestion.SSL, err = Bool(v); return }},
-		{"IngestTimeout", func(c *Config, v string) (err error) { c.Ingestion.Timeout, err = Duration(v); return }},
+		{"IngestTimeout", func(c *Config, v string) (err error) { c.Ingestion.Timeout, err = positiveDuration(v); return }},
 		{"IngestBatchSize", func(c *Config, v string) (err error) { c.Ingestion.BatchSize, err = intIn(v, 1, 100000); return }},
 		{"SSLConfig", func(c *Config, v string) error { c.Ingestion.SSLConfig = v; return nonEmpty(v) }},
 	}, check: func(c *Config, sec *Section, p *parser) error {
