@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"syscall"
 	"time"
 
 	"github.com/connectorhq/connector/actors/queue"
@@ -90,7 +92,8 @@ func (s *Server) joinCluster(cfg *config.Config) error {
 		MaxMessageBytes: cluster.MaxMessageBytesFor(cfg.Server.MaxRequestBytes),
 	})
 	if err != nil {
-		return &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", "Etcd"), Section: "Cluster", Key: "Etcd", Err: err}
+		key := joinErrorKey(err)
+		return &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", key), Section: "Cluster", Key: key, Err: err}
 	}
 	s.node = node
 	db, err := openShared(cfg, password, node.ID(), s.log.With("component", "store"))
@@ -109,6 +112,22 @@ func (s *Server) joinCluster(cfg *config.Config) error {
 		}
 	}()
 	return nil
+}
+
+// joinErrorKey is the [Cluster] key a failed join is reported at: the
+// node's listener for the other nodes, which remoting opens first, fails
+// for RemotePort when the port is in use and for RemoteHost otherwise (an
+// address that is not this machine's); anything else is the membership's,
+// Etcd. (AdvertisedAddress and LeaseTTL are checked at load.)
+func joinErrorKey(err error) string {
+	var op *net.OpError
+	switch {
+	case !errors.As(err, &op) || op.Op != "listen":
+		return "Etcd"
+	case errors.Is(err, syscall.EADDRINUSE):
+		return "RemotePort"
+	}
+	return "RemoteHost"
 }
 
 // openShared opens the shared store of [Cluster] Store as node. Its

@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,6 +30,13 @@ const startBound = 60 * time.Second
 // the test if Start succeeds or does not return within startBound.
 func startCluster(t *testing.T, etcd string) error {
 	t.Helper()
+	return startClusterWith(t, etcd, "RemoteHost=127.0.0.1\nRemotePort=0\n")
+}
+
+// startClusterWith is startCluster with remote for the section's last
+// lines (11 and 12: RemoteHost and RemotePort).
+func startClusterWith(t *testing.T, etcd, remote string) error {
+	t.Helper()
 	dir := t.TempDir()
 	// A port that was free a moment ago: the shared store is unreachable.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -45,9 +53,7 @@ Enabled=true
 Etcd=%s
 Store=postgres://connector@127.0.0.1:%d/connector?sslmode=disable&connect_timeout=5
 StorePassword=hunter2
-RemoteHost=127.0.0.1
-RemotePort=0
-`, dir, filepath.Join(dir, "out"), etcd, pgPort)), nil)
+%s`, dir, filepath.Join(dir, "out"), etcd, pgPort, remote)), nil)
 	require.NoError(t, err)
 	// Start runs on its own goroutine, so that a start-up that hangs is
 	// seen; what it returns comes back here, and a server it started is
@@ -145,4 +151,28 @@ func TestClusterStartWithoutEtcdNamesTheKey(t *testing.T) {
 	})
 	err = startCluster(t, "http://"+silent.Addr().String())
 	requireKey(t, err, "Etcd", 8)
+}
+
+// A join that fails because the node cannot listen for the other nodes
+// names the key at fault, not [Cluster] Etcd (every join error was put
+// there): RemotePort when the port is in use, RemoteHost when the address
+// is not this machine's. No etcd is needed: the listener comes first.
+func TestClusterStartRemotingErrorsNameTheirKey(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	etcd := "http://" + closed.Addr().String() // nothing listens there
+	require.NoError(t, closed.Close())
+
+	err = startClusterWith(t, etcd, fmt.Sprintf("RemoteHost=127.0.0.1\nRemotePort=%d\n", busy.Addr().(*net.TCPAddr).Port))
+	requireKey(t, err, "RemotePort", 12)
+	require.ErrorIs(t, err, syscall.EADDRINUSE)
+
+	// 192.0.2.1 (TEST-NET-1) is no address of this machine.
+	err = startClusterWith(t, etcd, "RemoteHost=192.0.2.1\nRemotePort=0\n")
+	requireKey(t, err, "RemoteHost", 11)
+	require.ErrorIs(t, err, syscall.EADDRNOTAVAIL)
 }
