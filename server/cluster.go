@@ -69,6 +69,7 @@ func clusterComponents(s *Server, cfg *config.Config, comps []component) []compo
 // remoting and membership on the server's actor system, and the shared
 // store, which becomes the server's store (actions and datastores).
 func (s *Server) joinCluster(cfg *config.Config) error {
+	warnUnusedStore(cfg, s.log, "[Cluster] Enabled=true keeps the actions in the shared store")
 	cc := cfg.Cluster
 	host := cc.RemoteHost
 	if host == "" {

@@ -197,6 +197,9 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 		}},
 		// store, ingest and the repository tag their own log records (component=...)
 		{name: "store", start: func() (err error) {
+			if cfg.Actions.UseInMemoryDatastore {
+				warnUnusedStore(cfg, s.log, "[Actions] UseInMemoryDatastore=true keeps everything in memory")
+			}
 			if s.st, err = store.Open(storeConfig(cfg, s.log)); err != nil {
 				return fmt.Errorf("server: open the store in %s ([Server] DataDirectory): %w", cfg.Server.DataDirectory, err)
 			}
@@ -543,6 +546,22 @@ func (s *Server) abort() {
 	if s.logOut != nil {
 		_ = s.logOut.Close()
 	}
+}
+
+// warnUnusedStore warns when the data folder holds a durable store that
+// this run does not use (why: in-memory mode, cluster mode): its queued
+// actions do not run and its task datastores are not read, so the next
+// Synchronize of each task starts over, until a run uses it again, which
+// then runs the actions queued there. Switching modes over a data folder
+// was otherwise silent.
+func warnUnusedStore(cfg *config.Config, log *slog.Logger, why string) {
+	path := filepath.Join(cfg.Server.DataDirectory, store.DefaultFile)
+	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+		return
+	}
+	log.Warn(why+": the durable store in the data folder is not used: its queued actions do not run, "+
+		"and its tasks' records are not read (a Synchronize starts over), until a run without this setting uses it again",
+		"file", path)
 }
 
 // storeDriver is the store engine [Actions] UseInMemoryDatastore asks for.

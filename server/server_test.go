@@ -21,6 +21,7 @@ import (
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/fetch/fetchtest"
+	"github.com/connectorhq/connector/internal/testlog"
 	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 )
@@ -184,6 +185,24 @@ func TestInMemoryMode(t *testing.T) {
 	stop(t, s)
 	_, err := os.Stat(filepath.Join(cfg.Server.DataDirectory, "connector.db"))
 	require.True(t, os.IsNotExist(err), "in-memory mode writes nothing")
+}
+
+// A data folder whose durable store holds queued actions, started in
+// memory, says so in the log: the actions do not run and the tasks' records
+// are not read until a durable run again (which then runs them). It was
+// silent.
+func TestInMemoryModeWarnsOfTheUnusedStore(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "")
+	s := startServer(t, cfg, newTestRepo())
+	stop(t, s) // connector.db now exists
+	cfg.Actions.UseInMemoryDatastore = true
+	var log testlog.Buffer
+	s, err := Start(cfg, Options{Port: -1, LogOutput: &log, Repository: func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }})
+	require.NoError(t, err)
+	stop(t, s)
+	require.Contains(t, log.String(), `level=WARN msg="[Actions] UseInMemoryDatastore=true keeps everything in memory: the durable store in the data folder is not used`)
+	require.Contains(t, log.String(), "file="+filepath.Join(cfg.Server.DataDirectory, "connector.db"))
 }
 
 func TestScheduledRunsAppearInQueueInfo(t *testing.T) {
