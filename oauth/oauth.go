@@ -44,6 +44,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/connectorhq/connector/internal/readfile"
 	"github.com/connectorhq/connector/secret"
 )
 
@@ -364,7 +365,7 @@ func (f TokenFile) Load() (*oauth2.Token, error) {
 	if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%w %s is readable by other users (mode %04o): it holds a refresh token; chmod 600 it", ErrTokenFile, f.Path, st.Mode().Perm())
 	}
-	data, err := os.ReadFile(f.Path)
+	data, err := readfile.Regular(f.Path, 1<<20) // a FIFO or a device is refused, not read for ever
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrTokenFile, f.Path, err)
 	}

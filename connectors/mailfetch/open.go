@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/connectorhq/connector/connectors/mailfetch/gmailapi"
 	"github.com/connectorhq/connector/connectors/mailfetch/imapbox"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
+	"github.com/connectorhq/connector/internal/readfile"
 	"github.com/connectorhq/connector/oauth"
 )
 
@@ -48,7 +48,7 @@ func (r *Repository) httpClient(s *settings) (*http.Client, error) {
 func (r *Repository) tokens(ctx context.Context, s *settings, hc *http.Client) (oauth2.TokenSource, error) {
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
 	if s.KeyFile != "" {
-		data, err := os.ReadFile(s.KeyFile)
+		data, err := readfile.Regular(s.KeyFile, 1<<20) // a FIFO or a device is refused, not read for ever
 		if err != nil {
 			return nil, fmt.Errorf("mailfetch: [%s] ServiceAccountKeyFile: %w", s.Task, err)
 		}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/connectorhq/connector/internal/netguard"
+	"github.com/connectorhq/connector/internal/readfile"
 )
 
 // TokenAuth sends OAuth 2.0 bearer tokens. New makes a token source (one
@@ -177,7 +177,7 @@ type TLS struct {
 func HTTPClient(guard *netguard.Guard, t TLS, timeout time.Duration) (*http.Client, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !t.CheckCertificate} //nolint:gosec // SSLCheckCertificate=false is the administrator's choice
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		pem, err := readfile.Regular(t.CAFile, 16<<20) // a FIFO or a device is refused, not read for ever
 		if err != nil {
 			return nil, fmt.Errorf("SSLCACertificate: %w", err)
 		}

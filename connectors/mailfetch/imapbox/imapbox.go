@@ -55,7 +55,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -69,6 +68,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
+	"github.com/connectorhq/connector/internal/readfile"
 )
 
 // Security is how the connection is protected.
@@ -151,7 +151,7 @@ const (
 
 // LoadCA returns a pool with the certificates of a PEM file.
 func LoadCA(path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
+	data, err := readfile.Regular(path, 16<<20) // a FIFO or a device is refused, not read for ever
 	if err != nil {
 		return nil, err
 	}
