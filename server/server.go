@@ -600,6 +600,19 @@ func openTarget(cfg *config.Config, tlsConfig *tls.Config, log *slog.Logger) (in
 		return nil, nil
 	}
 	if err != nil {
+		// A setting the target refuses (IngestDirectory that cannot be
+		// created, ...) is reported at its own line, as a configuration
+		// error of the file: it was at the section's header, with the
+		// key in the middle of the message.
+		var pe *messages.ParamError
+		if errors.As(err, &pe) && !pe.Missing {
+			line := cfg.Line("Ingestion", pe.Name)
+			if line == 0 {
+				line = cfg.Line("Ingestion", "") // its default
+			}
+			return nil, &config.Error{File: cfg.Path, Line: line, Section: "Ingestion", Key: pe.Name,
+				Err: fmt.Errorf("%q: %s", pe.Value, pe.Reason)}
+		}
 		return nil, &config.Error{File: cfg.Path, Line: cfg.Line("Ingestion", ""), Section: "Ingestion", Err: err}
 	}
 	return t, nil

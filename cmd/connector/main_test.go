@@ -49,6 +49,8 @@ func TestRunRefusesBadInput(t *testing.T) {
 	// A log file under a regular file: it cannot be created.
 	notDir := write("notdir.cfg", "[Logging]\nLogFile="+filepath.Join(dir, "bad.cfg", "connector.log")+"\n")
 	host := write("host.cfg", "Host=127.0.0.1:7000\n[Logging]\nLogFile="+filepath.Join(data, "log", "connector.log")+"\n")
+	// An output folder under a regular file: it cannot be created.
+	ingestDir := write("ingest.cfg", "[Ingestion]\nIngesterType=IDX\nIngestDirectory="+filepath.Join(dir, "bad.cfg", "out")+"\n")
 	for _, tc := range []struct {
 		desc string
 		args []string
@@ -86,6 +88,12 @@ func TestRunRefusesBadInput(t *testing.T) {
 		require.Contains(t, stderr.String(), tc.want, tc.desc)
 		require.NoDirExists(t, data, "%s: a refused configuration creates nothing", tc.desc)
 	}
+	// A folder that cannot be created is found by trying (the store's
+	// is made by then): the error is at the key's line, naming it.
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 1, run([]string{"-config", ingestDir}, &stdout, &stderr))
+	require.Contains(t, stderr.String(), "connector: config "+ingestDir+":6: [Ingestion] IngestDirectory: \""+
+		filepath.Join(dir, "bad.cfg", "out")+"\": cannot create it: mkdir "+filepath.Join(dir, "bad.cfg")+": not a directory")
 }
 
 // -h says what the program is, how to use it, and every flag.
