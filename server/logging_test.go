@@ -81,7 +81,7 @@ func TestFailedStartAndTheLogFile(t *testing.T) {
 	cfg := testConfig(t, "[Logging]\nLogFile="+logFile+"\n")
 	repo := func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }
 	_, err = Start(cfg, Options{Port: busy.Addr().(*net.TCPAddr).Port, LogOutput: io.Discard, Repository: repo})
-	require.ErrorContains(t, err, "[Server] Host and Port")
+	require.ErrorContains(t, err, "([Server] Host and -port ")
 	require.NoDirExists(t, logDir, "a port in use creates no log file")
 
 	bad := errors.New("repository says no")

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -155,13 +156,16 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 			// First, so that a port in use stops start-up before anything
 			// is created on disk, the log file included.
 			if s.ln, err = net.Listen("tcp", addr); err != nil {
-				return fmt.Errorf("server: listen on %s ([Server] Host and Port): %w", addr, err)
+				if opts.Port >= 0 {
+					return fmt.Errorf("server: listen on %s ([Server] Host and -port %d): %w", addr, opts.Port, err)
+				}
+				return listenError(cfg, "Server", "Port", addr, err)
 			}
 			actualPort = s.ln.Addr().(*net.TCPAddr).Port
 			if cfg.Service.Enabled {
 				saddr := net.JoinHostPort(cfg.Server.Host, strconv.Itoa(cfg.Service.Port))
 				if s.svcLn, err = net.Listen("tcp", saddr); err != nil {
-					return fmt.Errorf("server: listen on %s ([Server] Host and [Service] ServicePort): %w", saddr, err)
+					return listenError(cfg, "Service", "ServicePort", saddr, err)
 				}
 			}
 			return nil
@@ -201,7 +205,9 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 				warnUnusedStore(cfg, s.log, "[Actions] UseInMemoryDatastore=true keeps everything in memory")
 			}
 			if s.st, err = store.Open(storeConfig(cfg, s.log)); err != nil {
-				return fmt.Errorf("server: open the store in %s ([Server] DataDirectory): %w", cfg.Server.DataDirectory, err)
+				// The store's errors name its file; the key is where the
+				// operator changes or checks it.
+				return &config.Error{File: cfg.Path, Line: cfg.Line("Server", "DataDirectory"), Section: "Server", Key: "DataDirectory", Err: err}
 			}
 			return nil
 		}, stop: func(context.Context) error {
@@ -546,6 +552,17 @@ func (s *Server) abort() {
 	if s.logOut != nil {
 		_ = s.logOut.Close()
 	}
+}
+
+// listenError is the configuration error of a port that cannot be
+// listened on (addr): at the port's key (section, key) when it is in use,
+// else at [Server] Host (an address that is not this machine's).
+func listenError(cfg *config.Config, section, key, addr string, err error) error {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		section, key = "Server", "Host"
+	}
+	return &config.Error{File: cfg.Path, Line: cfg.Line(section, key), Section: section, Key: key,
+		Err: fmt.Errorf("listen on %s: %w", addr, err)}
 }
 
 // warnUnusedStore warns when the data folder holds a durable store that

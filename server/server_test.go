@@ -151,7 +151,7 @@ func TestStartErrorsAreClearAndLeaveNothingRunning(t *testing.T) {
 	cfg2 := testConfig(t, "")
 	_, err := Start(cfg2, Options{Port: busy, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }})
 	require.Error(t, err)
-	require.Contains(t, err.Error(), "[Server] Host and Port")
+	require.Contains(t, err.Error(), "([Server] Host and -port "+strconv.Itoa(busy)+")")
 
 	// store locked by the running server
 	_, err = Start(cfg, Options{Port: -1, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }})

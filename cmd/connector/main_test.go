@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -88,6 +89,25 @@ func TestRunRefusesBadInput(t *testing.T) {
 		require.Contains(t, stderr.String(), tc.want, tc.desc)
 		require.NoDirExists(t, data, "%s: a refused configuration creates nothing", tc.desc)
 	}
+	// A data folder under a regular file, and a port in use, are the
+	// file's errors too: at their key's line.
+	under := filepath.Join(dir, "datadir.cfg")
+	require.NoError(t, os.WriteFile(under, []byte("[Server]\nPort=0\nDataDirectory="+filepath.Join(dir, "bad.cfg", "data")+"\n"), 0o600))
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	inUse := filepath.Join(dir, "inuse.cfg")
+	require.NoError(t, os.WriteFile(inUse, []byte(fmt.Sprintf("[Server]\nHost=127.0.0.1\nPort=%d\nDataDirectory=%s\n",
+		busy.Addr().(*net.TCPAddr).Port, data)), 0o600))
+	for cfg, want := range map[string]string{
+		under: "connector: config " + under + ":3: [Server] DataDirectory: store: ",
+		inUse: "connector: config " + inUse + ":3: [Server] Port: listen on " + busy.Addr().String() + ": ",
+	} {
+		var stdout, stderr bytes.Buffer
+		require.Equal(t, 1, run([]string{"-config", cfg}, &stdout, &stderr))
+		require.Contains(t, stderr.String(), want)
+	}
+	require.NoDirExists(t, data, "a port in use creates nothing")
 	// A folder that cannot be created is found by trying (the store's
 	// is made by then): the error is at the key's line, naming it.
 	var stdout, stderr bytes.Buffer
