@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/secret"
 )
 
@@ -180,4 +182,17 @@ func TestRevokedRefreshTokenSaysSo(t *testing.T) {
 	_, err = src.Token()
 	require.ErrorContains(t, err, "invalid_grant: Token has been expired or revoked.")
 	require.NotContains(t, err.Error(), "rt-1")
+}
+
+// A token file ([Task] OAuthTokenFile) that is a FIFO is refused at once:
+// os.ReadFile waited for a writer for ever, holding the action, which Stop
+// cannot interrupt (and /dev/zero was read until memory ran out).
+func TestTokenFileThatIsNoFileIsRefused(t *testing.T) {
+	t.Parallel()
+	fifo := filepath.Join(t.TempDir(), "x.token")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	f := TokenFile{Path: fifo, Key: testKey(t)}
+	err := testwait.Return(t, 10*time.Second, func() error { _, err := f.Load(); return err }, "the token file's load to end")
+	require.ErrorIs(t, err, ErrTokenFile)
+	require.ErrorContains(t, err, "not a regular file (a FIFO)")
 }

@@ -159,13 +159,11 @@ func TestRunRefusesAConfigThatIsNoFile(t *testing.T) {
 		"/dev/zero": "connector: config /dev/zero: read /dev/zero: not a regular file (a device)",
 		huge:        fmt.Sprintf("connector: config %s: read %s: more than %d bytes", huge, huge, config.MaxFileBytes),
 	} {
-		done := make(chan string, 1)
-		go func() {
+		got := testwait.Return(t, 10*time.Second, func() string {
 			var stdout, stderr bytes.Buffer
 			code := run([]string{"-config", path}, &stdout, &stderr)
-			done <- fmt.Sprint(code, " ", stderr.String())
-		}()
-		got := testwait.Recv(t, done, 10*time.Second, "the start-up with -config %s to end", path)
+			return fmt.Sprint(code, " ", stderr.String())
+		}, "the start-up with -config %s to end", path)
 		require.Contains(t, got, "1 "+want, path)
 	}
 }

@@ -44,3 +44,14 @@ func Recv[T any](t testing.TB, ch <-chan T, d time.Duration, format string, args
 		panic("unreachable") // Fatalf does not return
 	}
 }
+
+// Return runs fn on a goroutine of its own and returns what it returns,
+// failing t (naming what it waited for) if it has not returned within d:
+// for a call that may block for ever, such as a read of a FIFO. fn must
+// not use t's FailNow (require): it runs on another goroutine.
+func Return[T any](t testing.TB, d time.Duration, fn func() T, format string, args ...any) T {
+	t.Helper()
+	ch := make(chan T, 1)
+	go func() { ch <- fn() }()
+	return Recv(t, ch, d, format, args...)
+}

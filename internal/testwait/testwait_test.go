@@ -60,3 +60,18 @@ func TestRecvFailsAfterTheDeadlineNamingWhatItWaitedFor(t *testing.T) {
 	}()
 	require.Equal(t, "the reply", f.msg)
 }
+
+func TestReturnGivesWhatTheCallReturns(t *testing.T) {
+	require.Equal(t, 7, Return(t, 10*time.Second, func() int { return 7 }, "seven"))
+}
+
+func TestReturnFailsAfterTheDeadlineNamingWhatItWaitedFor(t *testing.T) {
+	f := &fakeT{}
+	block := make(chan struct{})
+	defer close(block)
+	func() {
+		defer func() { require.Equal(t, f, recover()) }()
+		Return(f, 20*time.Millisecond, func() int { <-block; return 0 }, "the %s", "call")
+	}()
+	require.Equal(t, "the call", f.msg)
+}

@@ -11,10 +11,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/connectorhq/connector/internal/netguard"
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -655,4 +658,18 @@ func TestWalkEndsAfterTooManyEmptyPages(t *testing.T) {
 	_, err = follow(ctx, "/endless?p=1")
 	require.ErrorIs(t, err, ErrEmptyPages, "after %d requests", requests.Load())
 	require.LessOrEqual(t, requests.Load(), int64(maxEmptyPages+1))
+}
+
+// An SSLCACertificate that is a FIFO is refused at once: os.ReadFile
+// waited for a writer for ever, holding the action, which Stop cannot
+// interrupt (and /dev/zero was read until memory ran out).
+func TestCAFileThatIsNoFileIsRefused(t *testing.T) {
+	t.Parallel()
+	fifo := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	err := testwait.Return(t, 10*time.Second, func() error {
+		_, err := HTTPClient(nil, TLS{CheckCertificate: true, CAFile: fifo}, time.Second)
+		return err
+	}, "the HTTP client's set-up to end")
+	require.ErrorContains(t, err, "SSLCACertificate: read "+fifo+": not a regular file (a FIFO)")
 }

@@ -17,11 +17,6 @@ func TestLoadCAOfNoFileIsRefused(t *testing.T) {
 	t.Parallel()
 	fifo := filepath.Join(t.TempDir(), "ca.pem")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
-	done := make(chan error, 1)
-	go func() {
-		_, err := LoadCA(fifo)
-		done <- err
-	}()
-	err := testwait.Recv(t, done, 10*time.Second, "LoadCA to end")
+	err := testwait.Return(t, 10*time.Second, func() error { _, err := LoadCA(fifo); return err }, "LoadCA to end")
 	require.EqualError(t, err, "read "+fifo+": not a regular file (a FIFO)")
 }
