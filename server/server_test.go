@@ -34,7 +34,9 @@ func TestMain(m *testing.M) {
 		// protoactor's dead-letter throttle: one goroutine per second at most
 		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"),
 		// and gossip's, alike (a cluster start: clusterstart_test.go)
-		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/cluster.(*Gossiper).StartGossiping.NewThrottle.func3.1"))
+		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/cluster.(*Gossiper).StartGossiping.NewThrottle.func3.1"),
+		// and the gossip actor's, alike (differential_test.go)
+		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/cluster.NewGossipActor.NewThrottleWithLogger.func2.1"))
 }
 
 // testRepo is the shared Repository double (fetchtest.Repo) with
