@@ -10,6 +10,7 @@ package server
 // compared once what must differ (tokens, times) is normalised.
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -40,6 +41,7 @@ type diffSide struct {
 	t     *testing.T
 	name  string
 	addrs []string
+	nodes []*Server
 	// also replaces what differs for a reason of the test's own
 	also   func(string) string
 	repo   *fetchtest.Repo
@@ -116,6 +118,7 @@ RemoteHost=127.0.0.1
 LeaseTTL=2s
 `, e.Members[0].ClientURL, store)), clu.repo)
 		clu.addrs = append(clu.addrs, n.Addr().String())
+		clu.nodes = append(clu.nodes, n)
 	}
 	return single, clu
 }
@@ -937,6 +940,95 @@ func TestDifferentialSingleAndClusterTaskOrder(t *testing.T) {
 	x.until(processing, "nothing running", count("Processing", 0))
 	x.settle()
 	x.q(qi + "GetStatus&Sort-By=finish-time&Sort-Order=ascending")
+}
+
+// A node that leaves cleanly: the actions it owned, ended or waiting,
+// answer from the other nodes as they did before, and as the single
+// node's do.
+func TestDifferentialSingleAndClusterNodeLeaves(t *testing.T) {
+	t.Parallel()
+	single, clu := newDiffSides(t, "")
+	staged := &messages.Progress{Percent: 40, Stage: "crawl", Stages: []*messages.Stage{
+		{Name: "list", Percent: 100, State: messages.State_STATE_FINISHED},
+		{Name: "crawl", Percent: 30, State: messages.State_STATE_PROCESSING},
+	}}
+	single.repo.Staged, clu.repo.Staged = staged, staged
+	x := &diff{t: t, a: single, b: clu}
+	t.Cleanup(func() {
+		single.repo.ReleaseAll()
+		clu.repo.ReleaseAll()
+	})
+	processing := qi + "GetStatus&State=processing"
+	x.q("action=Fetch&FetchAction=Collect&ConfigSection=A&Mode=instant&Extra=%C3%A9t%C3%A9") // T0
+	x.until(qi+"GetStatus&Token={T0}", "T0 finished", statusIs("Finished"))
+	x.q("action=Fetch&FetchAction=Collect&ConfigSection=B&Mode=fail") // T1
+	x.until(qi+"GetStatus&Token={T1}", "T1 failed", statusIs("Error"))
+	x.q("action=Fetch&FetchAction=Collect&ConfigSection=C&Mode=count") // T2
+	x.until(qi+"GetStatus&Token={T2}", "T2's counts", func(r string) bool { return strings.Contains(r, `seen="7"`) })
+	x.q("action=Fetch&FetchAction=Synchronize&ConfigSection=D&Mode=stages") // T3
+	x.until(processing, "T2 and T3 running", count("Processing", 2))
+	x.release(2)
+	x.until(qi+"GetStatus&Token={T2}", "T2 finished", statusIs("Finished"))
+	x.q(qi + "Stop&Token={T3}")
+	x.until(processing, "nothing running", count("Processing", 0))
+	x.qMasked(qi + "Pause")
+	x.q("action=Fetch&FetchAction=Collect&ConfigSection=E") // T4
+	x.q("action=Fetch&FetchAction=Collect&ConfigSection=F") // T5
+	x.q("action=Fetch&FetchAction=Collect&ConfigSection=G") // T6
+	x.q("action=Fetch&FetchAction=Collect&ConfigSection=H") // T7
+	x.q(qi + "Cancel&Token={T4}")
+	x.q(qi + "Pause&Token={T5}")
+	x.q(qi + "ChangePriority&Token={T6}&Priority=4")
+	x.q(qi + "Stop&Token={T7}")
+	all := func() {
+		t.Helper()
+		x.settle()
+		for i := 0; i < 8; i++ {
+			for _, q := range []string{"GetStatus", "Progress", "GetActionParameters"} {
+				x.q(fmt.Sprintf(qi+"%s&Token={T%d}", q, i))
+			}
+		}
+		x.q(qi + "GetStatus")
+		x.q(qi + "GetStatus&ResponseFormat=simplejson")
+		x.q(qi + "GetStatus&Sort-By=finish-time")
+		x.q(qi + "GetStatus&Sort-By=start-time&Sort-Order=ascending")
+		x.q(qi + "GetActionParameters")
+		x.q(qi + "QueueStatus")
+		x.q(qi + "CancelQueued")
+	}
+	all()
+	// The second node leaves.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, clu.nodes[1].Shutdown(ctx))
+	clu.addrs = clu.addrs[:1]
+	// The queue's threads are its live nodes'.
+	clu.also = func(r string) string {
+		return strings.ReplaceAll(r, "<maximum_threads>1<", "<maximum_threads>2<")
+	}
+	all()
+	x.q(qi + "ChangePriority&Token={T5}&Priority=2")
+	x.q(qi + "Resume&Token={T5}")
+	x.q(qi + "Duplicate&Token={T6}") // T8
+	x.q(qi + "Cancel&Token={T6}")
+	all()
+	x.qMasked(qi + "Resume")
+	// The one node left runs T8 (4) first, as the single node does.
+	x.until(processing, "T8 running", func(r string) bool { return strings.Contains(r, "T8<") })
+	x.release(8)
+	x.until(qi+"GetStatus&Token={T5}", "T5 running", statusIs("Processing"))
+	x.release(5)
+	x.until(qi+"QueueStatus", "the queue drained", func(r string) bool {
+		return strings.Contains(r, "<pending>0</pending>") && strings.Contains(r, "<running>0</running>")
+	})
+	// (The single node ran T5 and T8 at once, on its two threads: their
+	// start times are not compared.)
+	x.settle()
+	x.q(qi + "QueueStatus")
+	for _, i := range []int{5, 8} {
+		x.q(fmt.Sprintf(qi+"GetStatus&Token={T%d}", i))
+		x.q(fmt.Sprintf(qi+"Progress&Token={T%d}", i))
+	}
 }
 
 // where says where two replies part: the rest of each from there.

@@ -382,7 +382,8 @@ func rowStatus(a *messages.StoredAction) *messages.ActionStatus {
 }
 
 // storedProgress is QueueAction=Progress's answer for an action known only
-// from the store.
+// from the store: what its owner answered (task.currentProgress), the
+// progress its worker ended with included.
 func storedProgress(st *messages.ActionStatus) *messages.Progress {
 	switch {
 	case st.State == messages.State_STATE_FINISHED:
@@ -391,6 +392,8 @@ func storedProgress(st *messages.ActionStatus) *messages.Progress {
 		return &messages.Progress{Stage: "running"}
 	case !messages.Terminal(st.State):
 		return &messages.Progress{Stage: "queued"}
+	case st.Progress != nil:
+		return stagesAs(st.Progress, st.State)
 	}
 	return &messages.Progress{Stage: "ended"}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
@@ -350,4 +351,36 @@ func TestStartTimeoutStopsTheQueueManager(t *testing.T) {
 	q, err := Start(sys, cfg)
 	require.NoError(t, err, "a new Start finds the name free")
 	require.NoError(t, sys.Root.StopFuture(q.pid).Wait())
+}
+
+// An ended action's progress is the one it reached (docs/protocol.md,
+// Progress), after a restart too: it was kept in memory only, so a
+// restarted server answered 0% "ended" for a Stopped action that had
+// reached 42% "crawling" (and a cluster node answering for an action
+// whose node had left did the same).
+func TestDurableProgressSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	d := openDurable(t, dir, nil, nil)
+	b := d.bundle()
+	run := b.submit(t, "count", 0)
+	b.waitState(t, run, messages.State_STATE_PROCESSING)
+	testwait.For(t, 10*time.Second, func() bool {
+		r, err := b.q.Progress(context.Background(), run)
+		return err == nil && r.Progress.GetStage() == "crawling"
+	}, "the action's progress")
+	_, err := b.q.Stop(context.Background(), run)
+	require.NoError(t, err)
+	r, err := b.q.Progress(context.Background(), run)
+	require.NoError(t, err)
+	want := &messages.Progress{Percent: 42, Stage: "crawling"}
+	require.True(t, proto.Equal(want, r.Progress), "before the restart: %v", r.Progress)
+	d.shutdown(t)
+
+	d2 := openDurable(t, dir, nil, nil)
+	defer d2.shutdown(t)
+	r, err = d2.q.Progress(context.Background(), run)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_STOPPED, r.Status.State)
+	require.True(t, proto.Equal(want, r.Progress), "after the restart: %v", r.Progress)
 }

@@ -289,8 +289,13 @@ func (t *task) setStatus(s *messages.ActionStatus) {
 	t.restarts = s.Restarts
 	t.selfPaused = s.State == messages.State_STATE_PAUSED // restored paused: resumed by a Resume
 	// A renewed actor (cluster renew) keeps none of its old failures, and
-	// takes its error, counts and results from s; its progress stays.
+	// takes its error, counts and results from s; its progress stays,
+	// unless s has the one its worker ended with (a restored action, or
+	// one renewed from the shared store).
 	progress := t.got().progress
+	if s.Progress != nil {
+		progress = s.Progress
+	}
 	t.out = nil
 	if s.Error != "" || s.Counts != nil || len(s.Failures) > 0 || s.FailuresTotal > 0 || s.Results != nil || progress != nil {
 		o := t.outcome()
@@ -688,6 +693,11 @@ func (t *task) statusAs(token string) *messages.ActionStatus {
 	fl := o.failures
 	if t.run != nil {
 		fl = t.run.job.Failures()
+	} else {
+		// The progress its worker ended with, stored with the action so
+		// that Progress answers the same after a restart or on another
+		// node (storedProgress).
+		s.Progress = o.progress
 	}
 	if fl != nil {
 		s.Failures, s.FailuresTotal = fl.Items, fl.Total
