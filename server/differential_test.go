@@ -1040,3 +1040,57 @@ func where(a, b string) string {
 	from := max(0, i-200)
 	return fmt.Sprintf("\n--- from byte %d, single: ...%s\n--- cluster: ...%s", i, a[from:min(len(a), i+400)], b[from:min(len(b), i+400)])
 }
+
+// qf is q with a request made for each side by f (from its own replies).
+func (x *diff) qf(f func(d *diffSide) string) {
+	x.t.Helper()
+	qa, qb := f(x.a), f(x.b)
+	na, nb := x.a.norm(x.a.get(qa)), x.b.norm(x.b.get(qb))
+	if na != nb {
+		x.t.Errorf("the replies differ: %s / %s%s", qa, qb, where(na, nb))
+	}
+}
+
+var queuedTimeRe = regexp.MustCompile(`<(queued_time|process_start_time|process_end_time)>([^<]*)<`)
+
+// timeOf returns the time element of submission i's action, as shown.
+func (d *diffSide) timeOf(i int, elem string) time.Time {
+	d.t.Helper()
+	r := d.get(qi + "GetStatus&Token=" + d.tok(i))
+	for _, m := range queuedTimeRe.FindAllStringSubmatch(r, -1) {
+		if m[1] == elem {
+			at, err := time.ParseInLocation("2006-Jan-02 15:04:05", m[2], time.Local)
+			require.NoError(d.t, err)
+			return at
+		}
+	}
+	d.t.Fatalf("no %s in %s", elem, r)
+	return time.Time{}
+}
+
+// The time filters' bounds, at the times the actions show.
+func TestDifferentialSingleAndClusterTimeBounds(t *testing.T) {
+	t.Parallel()
+	single, clu := newDiffSides(t, "")
+	x := &diff{t: t, a: single, b: clu}
+	x.q("action=Fetch&FetchAction=Collect&ConfigSection=A&Mode=instant") // T0
+	x.until(qi+"GetStatus&Token={T0}", "T0 finished", statusIs("Finished"))
+	x.settle()
+	for _, elem := range []string{"queued_time", "process_end_time"} {
+		param := map[string]string{"queued_time": "Queued", "process_end_time": "Finished"}[elem]
+		for _, shift := range []time.Duration{-time.Second, 0, time.Second} {
+			for _, side := range []string{"After", "Before"} {
+				for _, format := range []string{"unix", "2006-Jan-02 15:04:05", time.RFC3339} {
+					x.qf(func(d *diffSide) string {
+						at := d.timeOf(0, elem).Add(shift)
+						v := strconv.FormatInt(at.Unix(), 10)
+						if format != "unix" {
+							v = url.QueryEscape(at.Format(format))
+						}
+						return qi + "GetStatus&" + param + "-" + side + "=" + v
+					})
+				}
+			}
+		}
+	}
+}
