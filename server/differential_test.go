@@ -315,17 +315,26 @@ func (x *diff) release(i int) {
 	x.b.repo.Release(x.b.tokens[i])
 }
 
-const qi = "action=QueueInfo&QueueName=fetch&QueueAction="
+const (
+	qi = "action=QueueInfo&QueueName=fetch&QueueAction="
+	// processing lists the running actions.
+	processing = qi + "GetStatus&State=processing"
+)
+
+// newDiff compares the two sides; every action they wait to release is
+// released when the test ends.
+func newDiff(single, clu *diffSide) *diff {
+	single.t.Cleanup(func() {
+		single.repo.ReleaseAll()
+		clu.repo.ReleaseAll()
+	})
+	return &diff{t: single.t, a: single, b: clu}
+}
 
 func TestDifferentialSingleAndCluster(t *testing.T) {
 	t.Parallel()
 	single, clu := newDiffSides(t, "")
-	x := &diff{t: t, a: single, b: clu}
-	t.Cleanup(func() {
-		single.repo.ReleaseAll()
-		clu.repo.ReleaseAll()
-	})
-	processing := qi + "GetStatus&State=processing"
+	x := newDiff(single, clu)
 
 	// Two running actions fill the two threads.
 	x.q("action=Fetch&FetchAction=Synchronize&ConfigSection=A") // T0
@@ -355,25 +364,29 @@ func TestDifferentialSingleAndCluster(t *testing.T) {
 				x.q(qi + "GetStatus&Sort-By=" + by + "&Sort-Order=" + order + "&Start=2&MaxResults=3")
 			}
 		}
-		x.q(qi + "GetStatus&Min-Priority=1&Max-Priority=5")
-		x.q(qi + "GetStatus&Min-Priority=3")
-		x.q(qi + "GetStatus&Max-Priority=0&State=queued")
+		x.qs(
+			"GetStatus&Min-Priority=1&Max-Priority=5",
+			"GetStatus&Min-Priority=3",
+			"GetStatus&Max-Priority=0&State=queued",
+		)
 		hourAgo := strconv.FormatInt(time.Now().Add(-time.Hour).Unix(), 10)
 		x.q(qi + "GetStatus&Queued-After=" + hourAgo)
 		x.q(qi + "GetStatus&Queued-Before=" + hourAgo)
 		x.q(qi + "GetStatus&Finished-After=" + hourAgo)
 		x.q(qi + "GetStatus&Finished-Before=" + hourAgo)
-		x.q(qi + "GetStatus&Start=1&MaxResults=1")
-		x.q(qi + "GetStatus&Start=4&MaxResults=2")
-		x.q(qi + "GetStatus&Start=100")
-		x.q(qi + "GetStatus&ResponseFormat=json")
-		x.q(qi + "GetStatus&ResponseFormat=simplejson&Sort-By=priority")
-		x.q(qi + "QueueStatus&ResponseFormat=json")
-		x.q(qi + "GetActionParameters")
-		x.q(qi + "GetActionParameters&Start=2&MaxResults=2")
-		x.q(qi + "GetActionParameters&ResponseFormat=simplejson")
-		x.q(qi + "CancelQueued")
-		x.q(qi + "CancelQueued&Max-Priority=1")
+		x.qs(
+			"GetStatus&Start=1&MaxResults=1",
+			"GetStatus&Start=4&MaxResults=2",
+			"GetStatus&Start=100",
+			"GetStatus&ResponseFormat=json",
+			"GetStatus&ResponseFormat=simplejson&Sort-By=priority",
+			"QueueStatus&ResponseFormat=json",
+			"GetActionParameters",
+			"GetActionParameters&Start=2&MaxResults=2",
+			"GetActionParameters&ResponseFormat=simplejson",
+			"CancelQueued",
+			"CancelQueued&Max-Priority=1",
+		)
 	}
 	lists()
 
@@ -410,19 +423,21 @@ func TestDifferentialSingleAndCluster(t *testing.T) {
 	}
 
 	// Controls of queued and running actions.
-	x.q(qi + "ChangePriority&Token={T4}&Priority=10")
-	x.q(qi + "Cancel&Token={T2}")
-	x.q(qi + "Stop&Token={T3}")
-	x.q(qi + "Pause&Token={T5}")
-	x.q(qi + "GetStatus&Token={T5}")
-	x.q(qi + "Resume&Token={T5}")
-	x.q(qi + "Pause&Token={T1}")
-	x.q(qi + "Progress&Token={T1}")
-	x.q(qi + "Resume&Token={T1}")
-	x.q(qi + "Progress&Token={T0}")
-	x.q(qi + "Progress&Token={T0}&ResponseFormat=json")
-	x.q(qi + "GetActionParameters&Token={T1}")
-	x.q(qi + "GetActionParameters&Token={T4}&ResponseFormat=json")
+	x.qs(
+		"ChangePriority&Token={T4}&Priority=10",
+		"Cancel&Token={T2}",
+		"Stop&Token={T3}",
+		"Pause&Token={T5}",
+		"GetStatus&Token={T5}",
+		"Resume&Token={T5}",
+		"Pause&Token={T1}",
+		"Progress&Token={T1}",
+		"Resume&Token={T1}",
+		"Progress&Token={T0}",
+		"Progress&Token={T0}&ResponseFormat=json",
+		"GetActionParameters&Token={T1}",
+		"GetActionParameters&Token={T4}&ResponseFormat=json",
+	)
 	x.q(qi + "Duplicate&Token={T4}") // T6, priority 10
 	x.q(qi + "GetStatus&Token={T6}")
 	x.q(qi + "GetActionParameters&Token={T6}")
@@ -469,29 +484,27 @@ func TestDifferentialSingleAndCluster(t *testing.T) {
 	x.q("action=Fetch&FetchAction=Collect&ConfigSection=G&Priority=2") // T7
 	x.q("action=Fetch&FetchAction=Collect&ConfigSection=H&Priority=4") // T8
 	x.q("action=Fetch&FetchAction=Collect&ConfigSection=I&Priority=2") // T9
-	x.q(qi + "ChangePriority&Token={T9}&Priority=8")
-	x.q(qi + "QueueStatus")
-	x.q(qi + "GetStatus&State=queued&Sort-By=priority")
-	x.q(qi + "GetStatus&State=paused")
+	x.qs(
+		"ChangePriority&Token={T9}&Priority=8",
+		"QueueStatus",
+		"GetStatus&State=queued&Sort-By=priority",
+		"GetStatus&State=paused",
+	)
 	x.qMasked(qi + "Resume")
 	// The free thread takes T9 (8); once T6 ends, its thread T8 (4); T7
 	// waits.
-	x.until(processing, "T6 and T9 running", func(r string) bool {
-		return count("Processing", 2)(r) && strings.Contains(r, "T9<") && strings.Contains(r, "T6<")
-	})
+	x.running(9, 6)
 	x.q(processing)
 	x.release(6)
 	x.until(qi+"GetStatus&Token={T6}", "T6 finished", statusIs("Finished"))
-	x.until(processing, "T8 and T9 running", func(r string) bool {
-		return count("Processing", 2)(r) && strings.Contains(r, "T9<") && strings.Contains(r, "T8<")
-	})
+	x.running(9, 8)
 	x.q(processing)
 	x.q(qi + "CancelQueued&Confirm=true")
 	lists()
 	x.release(8)
 	x.until(qi+"GetStatus&Token={T8}", "T8 finished", statusIs("Finished"))
 	x.release(9)
-	x.until(qi+"GetStatus&State=processing", "nothing running", count("Processing", 0))
+	x.running()
 	lists()
 }
 
@@ -558,25 +571,22 @@ func TestDifferentialSingleAndClusterStatesAndTokens(t *testing.T) {
 		}},
 	}}
 	single.repo.Staged, clu.repo.Staged = staged, staged
-	x := &diff{t: t, a: single, b: clu}
-	t.Cleanup(func() {
-		single.repo.ReleaseAll()
-		clu.repo.ReleaseAll()
-	})
-	processing := qi + "GetStatus&State=processing"
+	x := newDiff(single, clu)
 
 	x.q("action=Fetch&FetchAction=Collect&ConfigSection=S&Mode=stages") // T0
 	x.until(processing, "T0 running", count("Processing", 1))
 	x.q("action=Fetch&FetchAction=Collect&ConfigSection=K&Mode=count") // T1
 	x.until(processing, "T1 running", count("Processing", 2))
 	x.until(qi+"GetStatus&Token={T1}", "T1's counts", func(r string) bool { return strings.Contains(r, `seen="7"`) })
-	x.q(qi + "Progress&Token={T0}")
-	x.q(qi + "Progress&Token={T0}&MaxDepth=1")
-	x.q(qi + "Progress&Token={T0}&AllStages=true&ResponseFormat=simplejson")
-	x.q(qi + "Progress&Token={T1}")
-	x.q(qi + "GetStatus&Token={T1}")
-	x.q(qi + "GetStatus&Sort-By=start-time&Sort-Order=ascending")
-	x.q(qi + "GetStatus&ResponseFormat=xml")
+	x.qs(
+		"Progress&Token={T0}",
+		"Progress&Token={T0}&MaxDepth=1",
+		"Progress&Token={T0}&AllStages=true&ResponseFormat=simplejson",
+		"Progress&Token={T1}",
+		"GetStatus&Token={T1}",
+		"GetStatus&Sort-By=start-time&Sort-Order=ascending",
+		"GetStatus&ResponseFormat=xml",
+	)
 	x.settle()
 	x.q(qi + "QueueStatus")
 	x.threads()
@@ -585,21 +595,25 @@ func TestDifferentialSingleAndClusterStatesAndTokens(t *testing.T) {
 	// A running action paused, then stopped while paused.
 	x.q(qi + "Pause&Token={T0}")
 	x.until(qi+"GetStatus&Token={T0}", "T0 paused", statusIs("Paused"))
-	x.q(qi + "Progress&Token={T0}")
-	x.q(qi + "GetStatus&State=paused")
-	x.q(qi + "Pause&Token={T0}")
-	x.q(qi + "Stop&Token={T0}")
-	x.q(qi + "Progress&Token={T0}")
-	x.q(qi + "GetStatus&Token={T0}")
+	x.qs(
+		"Progress&Token={T0}",
+		"GetStatus&State=paused",
+		"Pause&Token={T0}",
+		"Stop&Token={T0}",
+		"Progress&Token={T0}",
+		"GetStatus&Token={T0}",
+	)
 
 	// Errors of the work.
 	x.q("action=Fetch&FetchAction=Collect&ConfigSection=F&Mode=fail") // T2
 	x.until(qi+"GetStatus&Token={T2}", "T2 failed", statusIs("Error"))
 	x.q("action=Fetch&FetchAction=Collect&ConfigSection=P&Mode=panic") // T3
 	x.until(qi+"GetStatus&Token={T3}", "T3 failed", statusIs("Error"))
-	x.q(qi + "GetStatus&Token={T2}")
-	x.q(qi + "GetStatus&Token={T3}&ResponseFormat=json")
-	x.q(qi + "Progress&Token={T3}")
+	x.qs(
+		"GetStatus&Token={T2}",
+		"GetStatus&Token={T3}&ResponseFormat=json",
+		"Progress&Token={T3}",
+	)
 	x.release(1)
 	x.until(qi+"GetStatus&Token={T1}", "T1 finished", statusIs("Finished"))
 	x.q(qi + "GetStatus&Token={T1}")
@@ -658,11 +672,13 @@ func TestDifferentialSingleAndClusterStatesAndTokens(t *testing.T) {
 	x.q("action=Fetch&FetchAction=Synchronize&ConfigSection=X&Priority=9") // T5 waits for X
 	x.q("action=Fetch&FetchAction=Collect&ConfigSection=Y")                // T6 runs
 	x.until(processing, "T6 running", func(r string) bool { return count("Processing", 2)(r) && strings.Contains(r, "T6<") })
-	x.q(qi + "GetStatus&Token={T5}")
-	x.q(qi + "Pause&Token={T5}")
-	x.q(qi + "ChangePriority&Token={T5}&Priority=7")
-	x.q(qi + "GetActionParameters&Token={T5}")
-	x.q(qi + "Resume&Token={T5}")
+	x.qs(
+		"GetStatus&Token={T5}",
+		"Pause&Token={T5}",
+		"ChangePriority&Token={T5}&Priority=7",
+		"GetActionParameters&Token={T5}",
+		"Resume&Token={T5}",
+	)
 	x.q(qi + "Duplicate&Token={T4}") // T7: Synchronize X, priority 0
 	x.q(qi + "GetStatus&Token={T7}")
 	x.q(qi + "GetActionParameters")
@@ -676,7 +692,7 @@ func TestDifferentialSingleAndClusterStatesAndTokens(t *testing.T) {
 	x.until(processing, "T7 running", func(r string) bool { return count("Processing", 2)(r) && strings.Contains(r, "T7<") })
 	x.release(6)
 	x.release(7)
-	x.until(processing, "nothing running", count("Processing", 0))
+	x.running()
 
 	// Many queued actions: pages, sorting by priority with ties, the
 	// reply's limit.
@@ -701,24 +717,19 @@ func TestDifferentialSingleAndClusterStatesAndTokens(t *testing.T) {
 	x.settle()
 	x.q(qi + "QueueStatus")
 	x.qMasked(qi + "Resume")
-	x.until(qi+"QueueStatus", "the queue drained", func(r string) bool {
-		return strings.Contains(r, "<pending>0</pending>") && strings.Contains(r, "<running>0</running>")
-	})
+	x.drained()
 	x.settle()
-	x.q(qi + "QueueStatus")
-	x.q(qi + "GetStatus&State=cancelled&Sort-By=priority")
-	x.q(qi + "GetStatus&State=finished&MaxResults=5&Sort-By=priority&Sort-Order=ascending")
+	x.qs(
+		"QueueStatus",
+		"GetStatus&State=cancelled&Sort-By=priority",
+		"GetStatus&State=finished&MaxResults=5&Sort-By=priority&Sort-Order=ascending",
+	)
 }
 
 func TestDifferentialSingleAndClusterLimits(t *testing.T) {
 	t.Parallel()
 	single, clu := newDiffSides(t, "")
-	x := &diff{t: t, a: single, b: clu}
-	t.Cleanup(func() {
-		single.repo.ReleaseAll()
-		clu.repo.ReleaseAll()
-	})
-	processing := qi + "GetStatus&State=processing"
+	x := newDiff(single, clu)
 	for _, q := range []string{
 		"action=Fetch&FetchAction=Collect&ConfigSection=A&Priority=abc",
 		"action=Fetch&FetchAction=Collect&ConfigSection=A&Priority=3000000000",
@@ -736,9 +747,11 @@ func TestDifferentialSingleAndClusterLimits(t *testing.T) {
 	x.q("action=Fetch&FetchAction=Synchronize&ConfigSection=X&Priority=1")      // T4
 	x.q(qi + "Pause&Token={T2}")
 	x.q(qi + "Duplicate&Token={T2}") // T5
-	x.q(qi + "GetStatus&Token={T5}")
-	x.q(qi + "GetActionParameters&Token={T2}")
-	x.q(qi + "GetActionParameters")
+	x.qs(
+		"GetStatus&Token={T5}",
+		"GetActionParameters&Token={T2}",
+		"GetActionParameters",
+	)
 	for _, q := range []string{
 		"ChangePriority&Token={T0}&Priority=-2147483648",
 		"ChangePriority&Token={T0}&Priority=2147483648",
@@ -775,9 +788,7 @@ func TestDifferentialSingleAndClusterLimits(t *testing.T) {
 	// The queue's pause holds the paused T2; a resumed queue runs the
 	// others in priority order, T4 holding X, so T3 waits.
 	x.qMasked(qi + "Resume")
-	x.until(processing, "T1 and T4 running", func(r string) bool {
-		return count("Processing", 2)(r) && strings.Contains(r, "T1<") && strings.Contains(r, "T4<")
-	})
+	x.running(1, 4)
 	x.q(processing)
 	// The queue paused again: running actions pause; Resume of one of
 	// them lifts its own pause only.
@@ -786,9 +797,11 @@ func TestDifferentialSingleAndClusterLimits(t *testing.T) {
 		return strings.Contains(r, "T1<") && strings.Contains(r, "T4<")
 	})
 	x.settle()
-	x.q(qi + "GetStatus&State=paused")
-	x.q(qi + "Resume&Token={T1}")
-	x.q(qi + "GetStatus&Token={T1}")
+	x.qs(
+		"GetStatus&State=paused",
+		"Resume&Token={T1}",
+		"GetStatus&Token={T1}",
+	)
 	x.q(qi + "Resume&Token={T2}") // T2 paused before it started: queued again, the queue still paused
 	x.q(qi + "GetStatus&Token={T2}")
 	x.q(qi + "Stop&Token={T4}")   // paused and running
@@ -800,12 +813,10 @@ func TestDifferentialSingleAndClusterLimits(t *testing.T) {
 	// then T0 (-5).
 	x.until(qi+"GetStatus&Token={T2}", "T2 finished", statusIs("Finished"))
 	x.until(qi+"GetStatus&Token={T5}", "T5 finished", statusIs("Finished"))
-	x.until(processing, "T1 and T0 running", func(r string) bool {
-		return count("Processing", 2)(r) && strings.Contains(r, "T1<") && strings.Contains(r, "T0<")
-	})
+	x.running(1, 0)
 	x.release(0)
 	x.release(1)
-	x.until(processing, "nothing running", count("Processing", 0))
+	x.running()
 	x.settle()
 	x.q(qi + "GetStatus")
 }
@@ -833,12 +844,7 @@ func (x *diff) threads() {
 func TestDifferentialSingleAndClusterRetention(t *testing.T) {
 	t.Parallel()
 	single, clu := newDiffSides(t, "MaximumFinishedActions=3\nMaximumQueueSize=4\nFinishedActionMaxAge=30s")
-	x := &diff{t: t, a: single, b: clu}
-	t.Cleanup(func() {
-		single.repo.ReleaseAll()
-		clu.repo.ReleaseAll()
-	})
-	processing := qi + "GetStatus&State=processing"
+	x := newDiff(single, clu)
 	x.q(qi + "Pause")
 	for i := 0; i < 5; i++ { // T0..T3, the fifth refused
 		x.q(fmt.Sprintf("action=Fetch&FetchAction=Collect&ConfigSection=A%d&Priority=%d", i, i%2))
@@ -856,18 +862,14 @@ func TestDifferentialSingleAndClusterRetention(t *testing.T) {
 	x.qMasked(qi + "Resume")
 	// T1 and T3 (1) run, T4 (1); T5 finishes at once once a thread is
 	// free.
-	x.until(processing, "T1 and T3 running", func(r string) bool {
-		return count("Processing", 2)(r) && strings.Contains(r, "T1<") && strings.Contains(r, "T3<")
-	})
+	x.running(1, 3)
 	for _, i := range []int{1, 3, 4} {
 		x.release(i)
 		x.until(fmt.Sprintf(qi+"GetStatus&Token={T%d}", i), "finished", func(r string) bool {
 			return statusIs("Finished")(r) || strings.Contains(r, "CONQUEUEINFO111")
 		})
 	}
-	x.until(qi+"QueueStatus", "the queue drained", func(r string) bool {
-		return strings.Contains(r, "<pending>0</pending>") && strings.Contains(r, "<running>0</running>")
-	})
+	x.drained()
 	// Retention keeps the three most recently ended of the six.
 	x.until(qi+"QueueStatus", "retention", func(r string) bool { return strings.Contains(r, "<completed>3</completed>") })
 	x.settle()
@@ -883,33 +885,34 @@ func TestDifferentialSingleAndClusterRetention(t *testing.T) {
 func TestDifferentialSingleAndClusterTaskOrder(t *testing.T) {
 	t.Parallel()
 	single, clu := newDiffSides(t, "")
-	x := &diff{t: t, a: single, b: clu}
-	t.Cleanup(func() {
-		single.repo.ReleaseAll()
-		clu.repo.ReleaseAll()
-	})
-	processing := qi + "GetStatus&State=processing"
+	x := newDiff(single, clu)
 	x.q("action=Fetch&FetchAction=Synchronize&ConfigSection=X") // T0 holds X
 	x.until(processing, "T0 running", count("Processing", 1))
 	prios := []int{0, 3, 3, 1, 5, 3, 0, 5, -1, 2}
 	for i, p := range prios { // T1..T10
 		x.q(fmt.Sprintf("action=Fetch&FetchAction=Synchronize&ConfigSection=X&Priority=%d&N=%d", p, i))
 	}
-	x.q(qi + "ChangePriority&Token={T9}&Priority=4")
-	x.q(qi + "ChangePriority&Token={T5}&Priority=-3")
-	x.q(qi + "Pause&Token={T2}")
+	x.qs(
+		"ChangePriority&Token={T9}&Priority=4",
+		"ChangePriority&Token={T5}&Priority=-3",
+		"Pause&Token={T2}",
+	)
 	x.q(qi + "Duplicate&Token={T4}") // T11, priority 1
-	x.q(qi + "Stop&Token={T8}")
-	x.q(qi + "Cancel&Token={T6}")
-	x.q(qi + "Pause&Token={T7}")
-	x.q(qi + "Resume&Token={T7}")
+	x.qs(
+		"Stop&Token={T8}",
+		"Cancel&Token={T6}",
+		"Pause&Token={T7}",
+		"Resume&Token={T7}",
+	)
 	x.q("action=Fetch&FetchAction=Collect&ConfigSection=Y") // T12 runs beside
 	x.until(processing, "T12 running", func(r string) bool { return count("Processing", 2)(r) && strings.Contains(r, "T12<") })
 	x.release(12)
 	x.settle()
-	x.q(qi + "GetStatus&State=queued&Sort-By=priority")
-	x.q(qi + "GetActionParameters")
-	x.q(qi + "CancelQueued&Sort-By=priority&Sort-Order=ascending")
+	x.qs(
+		"GetStatus&State=queued&Sort-By=priority",
+		"GetActionParameters",
+		"CancelQueued&Sort-By=priority&Sort-Order=ascending",
+	)
 	x.threads()
 	// Release the runner, one at a time; record who runs next.
 	var order []string
@@ -937,7 +940,7 @@ func TestDifferentialSingleAndClusterTaskOrder(t *testing.T) {
 	}
 	t.Logf("ran after T0: %v", order)
 	x.release(cur)
-	x.until(processing, "nothing running", count("Processing", 0))
+	x.running()
 	x.settle()
 	x.q(qi + "GetStatus&Sort-By=finish-time&Sort-Order=ascending")
 }
@@ -953,12 +956,7 @@ func TestDifferentialSingleAndClusterNodeLeaves(t *testing.T) {
 		{Name: "crawl", Percent: 30, State: messages.State_STATE_PROCESSING},
 	}}
 	single.repo.Staged, clu.repo.Staged = staged, staged
-	x := &diff{t: t, a: single, b: clu}
-	t.Cleanup(func() {
-		single.repo.ReleaseAll()
-		clu.repo.ReleaseAll()
-	})
-	processing := qi + "GetStatus&State=processing"
+	x := newDiff(single, clu)
 	x.q("action=Fetch&FetchAction=Collect&ConfigSection=A&Mode=instant&Extra=%C3%A9t%C3%A9") // T0
 	x.until(qi+"GetStatus&Token={T0}", "T0 finished", statusIs("Finished"))
 	x.q("action=Fetch&FetchAction=Collect&ConfigSection=B&Mode=fail") // T1
@@ -970,16 +968,18 @@ func TestDifferentialSingleAndClusterNodeLeaves(t *testing.T) {
 	x.release(2)
 	x.until(qi+"GetStatus&Token={T2}", "T2 finished", statusIs("Finished"))
 	x.q(qi + "Stop&Token={T3}")
-	x.until(processing, "nothing running", count("Processing", 0))
+	x.running()
 	x.qMasked(qi + "Pause")
 	x.q("action=Fetch&FetchAction=Collect&ConfigSection=E") // T4
 	x.q("action=Fetch&FetchAction=Collect&ConfigSection=F") // T5
 	x.q("action=Fetch&FetchAction=Collect&ConfigSection=G") // T6
 	x.q("action=Fetch&FetchAction=Collect&ConfigSection=H") // T7
-	x.q(qi + "Cancel&Token={T4}")
-	x.q(qi + "Pause&Token={T5}")
-	x.q(qi + "ChangePriority&Token={T6}&Priority=4")
-	x.q(qi + "Stop&Token={T7}")
+	x.qs(
+		"Cancel&Token={T4}",
+		"Pause&Token={T5}",
+		"ChangePriority&Token={T6}&Priority=4",
+		"Stop&Token={T7}",
+	)
 	all := func() {
 		t.Helper()
 		x.settle()
@@ -988,13 +988,15 @@ func TestDifferentialSingleAndClusterNodeLeaves(t *testing.T) {
 				x.q(fmt.Sprintf(qi+"%s&Token={T%d}", q, i))
 			}
 		}
-		x.q(qi + "GetStatus")
-		x.q(qi + "GetStatus&ResponseFormat=simplejson")
-		x.q(qi + "GetStatus&Sort-By=finish-time")
-		x.q(qi + "GetStatus&Sort-By=start-time&Sort-Order=ascending")
-		x.q(qi + "GetActionParameters")
-		x.q(qi + "QueueStatus")
-		x.q(qi + "CancelQueued")
+		x.qs(
+			"GetStatus",
+			"GetStatus&ResponseFormat=simplejson",
+			"GetStatus&Sort-By=finish-time",
+			"GetStatus&Sort-By=start-time&Sort-Order=ascending",
+			"GetActionParameters",
+			"QueueStatus",
+			"CancelQueued",
+		)
 	}
 	all()
 	// The second node leaves.
@@ -1018,9 +1020,7 @@ func TestDifferentialSingleAndClusterNodeLeaves(t *testing.T) {
 	x.release(8)
 	x.until(qi+"GetStatus&Token={T5}", "T5 running", statusIs("Processing"))
 	x.release(5)
-	x.until(qi+"QueueStatus", "the queue drained", func(r string) bool {
-		return strings.Contains(r, "<pending>0</pending>") && strings.Contains(r, "<running>0</running>")
-	})
+	x.drained()
 	// (The single node ran T5 and T8 at once, on its two threads: their
 	// start times are not compared.)
 	x.settle()
@@ -1072,7 +1072,7 @@ func (d *diffSide) timeOf(i int, elem string) time.Time {
 func TestDifferentialSingleAndClusterTimeBounds(t *testing.T) {
 	t.Parallel()
 	single, clu := newDiffSides(t, "")
-	x := &diff{t: t, a: single, b: clu}
+	x := newDiff(single, clu)
 	x.q("action=Fetch&FetchAction=Collect&ConfigSection=A&Mode=instant") // T0
 	x.until(qi+"GetStatus&Token={T0}", "T0 finished", statusIs("Finished"))
 	x.settle()
@@ -1092,5 +1092,35 @@ func TestDifferentialSingleAndClusterTimeBounds(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// running waits until the actions of the submissions want, and no other,
+// run on both sides.
+func (x *diff) running(want ...int) {
+	x.t.Helper()
+	x.until(processing, fmt.Sprintf("%v running", want), func(r string) bool {
+		for _, i := range want {
+			if !strings.Contains(r, fmt.Sprintf("<token>T%d<", i)) {
+				return false
+			}
+		}
+		return count("Processing", len(want))(r)
+	})
+}
+
+// drained waits until nothing is queued or running on both sides.
+func (x *diff) drained() {
+	x.t.Helper()
+	x.until(qi+"QueueStatus", "the queue drained", func(r string) bool {
+		return strings.Contains(r, "<pending>0</pending>") && strings.Contains(r, "<running>0</running>")
+	})
+}
+
+// qs is q of each QueueInfo request (qi and each).
+func (x *diff) qs(queries ...string) {
+	x.t.Helper()
+	for _, q := range queries {
+		x.q(qi + q)
 	}
 }
