@@ -243,7 +243,9 @@ func (s *Server) queueInfo(ctx context.Context, req *aci.Request) (*result, erro
 		if err := needToken(); err != nil {
 			return nil, err
 		}
-		if _, ok := req.Params.Get("Priority"); !ok {
+		// A blank Priority is a missing one, never 0 (as a blank Token
+		// is never "no token").
+		if v, ok := req.Params.Get("Priority"); !ok || strings.TrimSpace(v) == "" {
 			return nil, messages.Missing("Priority")
 		}
 		p, err := req.IntRange("Priority", 0, -1<<31, 1<<31-1)

@@ -608,3 +608,22 @@ func TestConcurrentLoad(t *testing.T) {
 		return strings.Contains(string(x.ResponseData.Inner), "<finished>400</finished>")
 	}, "400 actions finished")
 }
+
+// A ChangePriority whose Priority is present but blank is refused as
+// missing, as a blank Token is an unknown one: it used to succeed and set
+// the action's priority to 0, so a client whose variable was empty moved
+// the action silently.
+func TestChangePriorityBlankPriorityIsMissing(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=Pause")
+	require.Equal(t, "SUCCESS", x.Response)
+	tok := e.submit(t, "Collect", "&Priority=5")
+	for _, blank := range []string{"", "%20", "%09"} {
+		x = e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=ChangePriority&Token="+url.QueryEscape(tok)+"&Priority="+blank)
+		require.Equal(t, "ERROR", x.Response, "Priority=%q", blank)
+		require.Contains(t, x.ResponseData.Desc, "Priority")
+		x = e.status(t, tok)
+		require.Contains(t, string(x.ResponseData.Inner), "<priority>5</priority>", "Priority=%q changed nothing", blank)
+	}
+}
