@@ -18,12 +18,16 @@ import (
 //	c:<collection>            the transport's cursor of the collection, written
 //	                          when a Synchronize has read the collection to the end
 //	r:<collection>\x00<key>   record: one delivered message
+//	f:<collection>\x00<key>   {"n":N}: a message that could not be read
+//	                          (mailbox.Message.Err) by the last N runs that
+//	                          tried, deleted once it is delivered or gone
 //
 // Nothing secret is stored: no password, no token, no message content.
 
 const (
-	cursorPrefix = "c:"
-	recordPrefix = "r:"
+	cursorPrefix  = "c:"
+	recordPrefix  = "r:"
+	failurePrefix = "f:"
 )
 
 // record is what the connector keeps about one delivered message.
@@ -130,15 +134,28 @@ func recordKey(collection, key string) []byte {
 
 func cursorKey(collection string) []byte { return []byte(cursorPrefix + collection) }
 
+func failureKey(collection, key string) []byte {
+	return []byte(failurePrefix + collection + "\x00" + key)
+}
+
+// failure is what the connector keeps about a message it could not read.
+type failure struct {
+	N int `json:"n"` // the runs that tried, in a row
+}
+
+func (f failure) encode() []byte { return []byte(`{"n":` + strconv.Itoa(f.N) + `}`) }
+
 // state is the whole datastore of a task, read once per action: records by
-// collection, and cursors.
+// collection, cursors, and the messages that could not be read, by
+// collection.
 type state struct {
 	records map[string]map[string]*record
 	cursors map[string][]byte
+	failed  map[string]map[string]failure
 }
 
 func loadState(ds store.Datastore) (*state, error) {
-	st := &state{records: map[string]map[string]*record{}, cursors: map[string][]byte{}}
+	st := &state{records: map[string]map[string]*record{}, cursors: map[string][]byte{}, failed: map[string]map[string]failure{}}
 	err := ds.ForEach(func(k, v []byte) error {
 		switch {
 		case bytes.HasPrefix(k, []byte(recordPrefix)):
@@ -156,6 +173,21 @@ func loadState(ds store.Datastore) (*state, error) {
 				st.records[coll] = m
 			}
 			m[key] = r
+		case bytes.HasPrefix(k, []byte(failurePrefix)):
+			coll, key, ok := strings.Cut(string(k[len(failurePrefix):]), "\x00")
+			if !ok {
+				return nil
+			}
+			var f failure
+			if err := json.Unmarshal(v, &f); err != nil {
+				return fmt.Errorf("record %q: %w", k, err)
+			}
+			m := st.failed[coll]
+			if m == nil {
+				m = map[string]failure{}
+				st.failed[coll] = m
+			}
+			m[key] = f
 		case bytes.HasPrefix(k, []byte(cursorPrefix)):
 			st.cursors[string(k[len(cursorPrefix):])] = bytes.Clone(v)
 		}

@@ -94,6 +94,13 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 			dropped = append(dropped, coll)
 		}
 	}
+	for coll, failed := range st.failed {
+		if !names[coll] {
+			for key := range failed {
+				b.Add(restsync.Item{Key: failureKey(coll, key), Delete: true})
+			}
+		}
+	}
 	slices.Sort(dropped)
 	for _, coll := range dropped {
 		log.Info("folder no longer indexed: its messages are deleted", "folder", coll)
@@ -124,6 +131,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		complete := true
 		// The cursor depends on every delivery of the collection.
 		mark := b.Mark()
+		failed := st.failed[c.Name]
 		for _, key := range plan.Delete {
 			if rec := recs[key]; rec != nil {
 				forget(b, h, c.Name, key, rec)
@@ -131,7 +139,12 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 					return err
 				}
 			}
+			if _, ok := failed[key]; ok {
+				b.Add(restsync.Item{Key: failureKey(c.Name, key), Delete: true})
+			}
 		}
+		retries := retriesOf(plan, failed)
+		plan.Fetch = append(plan.Fetch, retries...)
 		fetchKeys := plan.Fetch
 		if s.MaxUserMessages > 0 {
 			if budget <= 0 {
@@ -158,8 +171,26 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 				}
 			}
 		}
-		n := 0
+		n, inARow := 0, 0
+		read := make(map[string]bool, len(retries)) // messages that failed before, read now
 		bp := startBuilding(ctx, log, builder, task, c, func(m *mailbox.Message, bl *built) error {
+			if m.Err != nil {
+				f := failed[m.Key]
+				f.N++
+				cnt.Errors.Add(1)
+				job.Fail(task, m.Reference, m.Err.Error())
+				if f.N >= maxMessageAttempts {
+					log.Warn("message could not be read: given up until it changes", "reference", m.Reference, "attempts", f.N, "error", m.Err)
+				} else {
+					log.Warn("message could not be read: the next run reads it again", "reference", m.Reference, "attempts", f.N, "error", m.Err)
+				}
+				b.Add(restsync.Item{Key: failureKey(c.Name, m.Key), Value: f.encode()})
+				return b.MaybeFlush(ctx)
+			}
+			if _, ok := failed[m.Key]; ok {
+				// Forgotten once its documents are delivered.
+				b.DeleteAfter(b.Mark(), failureKey(c.Name, m.Key))
+			}
 			if len(bl.problems) > 0 {
 				log.Debug("malformed message read as far as possible", "reference", m.Reference, "problems", bl.problems)
 			}
@@ -176,6 +207,20 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 			}
 			n++
 			prog.Set(idx, (float64(ci)+float64(n)/float64(len(fetchKeys)+1))/float64(max(len(colls), 1))*100, c.Name)
+			_, before := failed[m.Key]
+			if before {
+				read[m.Key] = true // (only those: a first run reads every message)
+			}
+			if m.Err != nil && !before {
+				// Many messages failing for the first time, one after
+				// the other: the server is failing, not the messages.
+				if inARow++; inARow >= maxNewFailuresInARow {
+					_ = bp.add(m) // reported as the others
+					return fmt.Errorf("mailfetch: %d messages in a row could not be read, the last: %w", inARow, m.Err)
+				}
+			} else if m.Err == nil {
+				inARow = 0
+			}
 			return bp.add(m)
 		})
 		if berr := bp.wait(); err == nil {
@@ -183,6 +228,15 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		}
 		if err != nil {
 			return flushed(ctx, b, err)
+		}
+		// The retries are the end of plan.Fetch, of which fetchKeys is
+		// the beginning.
+		first := len(plan.Fetch) - len(retries)
+		for i, key := range retries {
+			if !read[key] && first+i < len(fetchKeys) {
+				// Gone meanwhile.
+				b.Add(restsync.Item{Key: failureKey(c.Name, key), Delete: true})
+			}
 		}
 		if complete && len(plan.Cursor) > 0 {
 			b.PutAfter(mark, cursorKey(c.Name), plan.Cursor)
@@ -290,7 +344,12 @@ func startBuilding(ctx context.Context, log *slog.Logger, b *docBuilder, task st
 			defer bp.wg.Done()
 			sc := b.scratch(ctx)
 			for j := range bp.in {
-				bp.build(j, func(m *mailbox.Message) *built { return b.buildWith(sc, ctx, task, c, m) })
+				bp.build(j, func(m *mailbox.Message) *built {
+					if m.Err != nil {
+						return nil // not read: nothing to build
+					}
+					return b.buildWith(sc, ctx, task, c, m)
+				})
 			}
 		}()
 	}
@@ -564,4 +623,42 @@ func forget(b *restsync.Batch, h *holders, coll, key string, rec *record) {
 	}
 	b.Add(restsync.Item{Removes: append([]string{rec.Ref}, kidRefs(rec.Ref, rec.Kids)...), Key: recordKey(coll, key), Delete: true,
 		Deleted: uint64(1 + len(rec.Kids))})
+}
+
+// A message that cannot be read (mailbox.Message.Err: Gmail answers an
+// error for it alone, run after run) is skipped, reported (a failure
+// naming its reference, counted in errors, a warning) and recorded, so that
+// the others are indexed and the collection's cursor moves on past it.
+// Runs whose plan does not name it read it again, up to
+// maxMessageAttempts runs in all; then it is given up until it changes
+// (the plan names it again). maxNewFailuresInARow messages failing one
+// after the other, each for the first time, end the task with the last
+// one's error instead: then the server is failing, not the messages, and
+// recording them would give them up.
+const (
+	maxMessageAttempts   = 3
+	maxNewFailuresInARow = 20
+)
+
+// retriesOf returns the messages that failed before, fewer than
+// maxMessageAttempts times, that the plan neither fetches nor deletes.
+func retriesOf(plan *mailbox.Plan, failed map[string]failure) []string {
+	if len(failed) == 0 {
+		return nil
+	}
+	named := make(map[string]bool, len(plan.Fetch)+len(plan.Delete))
+	for _, key := range plan.Fetch {
+		named[key] = true
+	}
+	for _, key := range plan.Delete {
+		named[key] = true
+	}
+	var keys []string
+	for key, f := range failed {
+		if f.N < maxMessageAttempts && !named[key] {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }

@@ -244,13 +244,22 @@ func (b *Box) fail(what string, err error) error {
 		case http.StatusNotFound:
 			return fmt.Errorf("gmail: %s: %s: %w", what, ge.Message, mailbox.ErrNotFound)
 		}
-		return fmt.Errorf("gmail: %s: %d %s", what, ge.Code, ge.Message)
+		return fmt.Errorf("gmail: %s: %w", what, &answerError{code: ge.Code, message: ge.Message})
 	}
 	if strings.Contains(err.Error(), "oauth2") || strings.Contains(err.Error(), "oauth:") {
 		return fmt.Errorf("%w: gmail: %s: %v", mailbox.ErrAuth, what, err)
 	}
 	return fmt.Errorf("gmail: %s: %w", what, err)
 }
+
+// answerError is an error answer of the API (other than 401, 403 and
+// 404): its status and Google's message.
+type answerError struct {
+	code    int
+	message string
+}
+
+func (e *answerError) Error() string { return fmt.Sprintf("%d %s", e.code, e.message) }
 
 func (b *Box) loadLabels(ctx context.Context) error {
 	resp, err := b.svc.Users.Labels.List(b.user).Context(ctx).Do()
@@ -620,7 +629,11 @@ func (b *Box) Fetch(ctx context.Context, c mailbox.Collection, keys []string, fn
 				if errors.Is(errs[i], mailbox.ErrNotFound) {
 					continue // deleted meanwhile
 				}
-				return errs[i]
+				if !messageError(errs[i]) {
+					return errs[i]
+				}
+				msgs[i] = &mailbox.Message{Meta: mailbox.Meta{Key: group[i], GmailID: group[i]},
+					Reference: imapbox.GmailReference(b.email, group[i]), Err: errs[i]}
 			}
 			if err := fn(msgs[i]); err != nil {
 				return err
@@ -629,6 +642,27 @@ func (b *Box) Fetch(ctx context.Context, c mailbox.Collection, keys []string, fn
 	}
 	return nil
 }
+
+// messageError reports whether err, an error of reading one message, is
+// that message's own: an answer of the API about it (a 400 or a 500 for it
+// alone, as Google gives for some messages run after run) or an answer
+// that cannot be read as the message. It is not when the answer says the
+// account or the connector is refused (401, 403, a token refusal) or must
+// slow down (429), when no answer came (the connection, the context), or
+// when reading it panicked (the action's error).
+func messageError(err error) bool {
+	if errors.Is(err, mailbox.ErrAuth) || errors.Is(err, panics.ErrPanic) {
+		return false
+	}
+	var ae *answerError
+	if errors.As(err, &ae) {
+		return ae.code != http.StatusTooManyRequests
+	}
+	return errors.Is(err, errBadRaw) || errors.Is(err, errResponseTooLarge)
+}
+
+// errBadRaw: a message's raw format could not be decoded.
+var errBadRaw = errors.New("its raw format is not base64url")
 
 // get reads one message: its size and labels first, then the raw message,
 // or only its header when it is larger than MaxMessageBytes.
@@ -674,7 +708,7 @@ func (b *Box) get(ctx context.Context, id string) (*mailbox.Message, error) {
 	}
 	data, err := decodeRaw(raw.Raw)
 	if err != nil {
-		return nil, fmt.Errorf("gmail: message %s: %w", id, err)
+		return nil, fmt.Errorf("gmail: message %s: %w: %w", id, errBadRaw, err)
 	}
 	if int64(len(data)) > b.cfg.MaxMessageBytes {
 		data, m.Truncated = data[:b.cfg.MaxMessageBytes], true

@@ -85,6 +85,11 @@ type Message struct {
 	// Truncated is set when the message is larger than the limit: Raw is
 	// its beginning.
 	Truncated bool
+	// Err, when set, is why the message could not be read, for a reason
+	// of its own (the server refused to read that message alone): the
+	// message has its Key and nothing else, and the other messages are
+	// read on.
+	Err error
 }
 
 // Stats count the work a transport did, for tests and benchmarks.
@@ -103,8 +108,10 @@ type Mailbox interface {
 	Plan(ctx context.Context, c Collection, known Known) (*Plan, error)
 	// Fetch fetches messages of a collection (in the order given, or in
 	// batches of it) and calls fn with each, on the caller's goroutine. A
-	// key that is gone meanwhile is skipped. An error from fn stops Fetch
-	// and is returned.
+	// key that is gone meanwhile is skipped. A message the server refuses
+	// to read alone is given to fn with Err set; any other error (of the
+	// connection, the account, the context) stops Fetch and is returned,
+	// and so is an error from fn.
 	Fetch(ctx context.Context, c Collection, keys []string, fn func(*Message) error) error
 	// Get fetches one message (View, Collect); ErrNotFound when it is gone.
 	Get(ctx context.Context, c Collection, key string) (*Message, error)

@@ -1,0 +1,168 @@
+package mailfetch
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/connectors/mailfetch/gmailtest"
+	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
+)
+
+// brokenMessages is a server in front of the Gmail API stand-in that
+// answers 500 to every read of the messages it is told are broken, and
+// counts those reads.
+type brokenMessages struct {
+	mu     sync.Mutex
+	broken map[string]bool
+	reads  map[string]*atomic.Int64
+}
+
+func (bm *brokenMessages) set(id string, broken bool) {
+	bm.mu.Lock()
+	defer bm.mu.Unlock()
+	bm.broken[id] = broken
+	if bm.reads[id] == nil {
+		bm.reads[id] = &atomic.Int64{}
+	}
+}
+
+func (bm *brokenMessages) readsOf(id string) int64 {
+	bm.mu.Lock()
+	defer bm.mu.Unlock()
+	return bm.reads[id].Load()
+}
+
+func gmailRigBroken(t *testing.T) (*rig, *gmailtest.Server, *brokenMessages) {
+	bm := &brokenMessages{broken: map[string]bool{}, reads: map[string]*atomic.Int64{}}
+	g, api, _ := gmailRigVia(t, false, "", func(apiURL string) string {
+		u, err := url.Parse(apiURL)
+		require.NoError(t, err)
+		proxy := httputil.NewSingleHostReverseProxy(u)
+		front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, id, _ := strings.Cut(r.URL.Path, "/messages/")
+			bm.mu.Lock()
+			broken, n := bm.broken[id], bm.reads[id]
+			bm.mu.Unlock()
+			if n != nil {
+				n.Add(1)
+			}
+			if broken && r.Method == http.MethodGet {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = w.Write([]byte(`{"error":{"code":500,"message":"Backend Error","errors":[{"reason":"backendError","message":"Backend Error"}]}}`))
+				return
+			}
+			proxy.ServeHTTP(w, r)
+		}))
+		t.Cleanup(front.Close)
+		return front.URL + strings.TrimPrefix(apiURL, u.Scheme+"://"+u.Host)
+	})
+	return g, api, bm
+}
+
+// A message the Gmail API refuses to read on every run (a 500 for that
+// message alone, here) stopped every Synchronize at it: the action ended
+// as Error, its history id was never recorded, and the messages after it
+// were never indexed, run after run. It is now skipped and reported (a
+// failure naming its reference, counted in errors) while the others are
+// indexed and the history id moves on; it is read again by the next
+// MaxMessageAttempts-1 runs, then given up until it changes.
+func TestGmailMessageThatAlwaysFailsIsSkippedAndRetriedBoundedly(t *testing.T) {
+	g, api, bm := gmailRigBroken(t)
+	m1 := api.Deliver(mailtest.Message{From: "bob@example.com", Subject: "one", Text: "1"}.Raw(), "INBOX")
+	bad := api.Deliver(mailtest.Message{From: "bob@example.com", Subject: "poison", Text: "2"}.Raw(), "INBOX")
+	m3 := api.Deliver(mailtest.Message{From: "bob@example.com", Subject: "three", Text: "3"}.Raw(), "INBOX")
+	bm.set(bad, true)
+
+	_, job, err := g.run("Synchronize")
+	require.NoError(t, err, "one message that cannot be read does not fail the task")
+	require.Equal(t, "seen=2 added=2 updated=0 deleted=0 unchanged=0 ingestadded=2 ingestupdated=0 ingestdeleted=0 ingestfailed=0 errors=1", summary(countsOf(job, "GMAIL")))
+	require.Len(t, g.target.Find("SUBJECT", "one"), 1, m1)
+	require.Len(t, g.target.Find("SUBJECT", "three"), 1, m3)
+	fl := job.Failures()
+	require.NotNil(t, fl)
+	require.Len(t, fl.Items, 1)
+	require.Equal(t, "https://mail.google.com/mail/u/alice@example.com/#all/"+bad, fl.Items[0].Url)
+	require.Contains(t, fl.Items[0].Reason, "500")
+	require.NotContains(t, fl.Items[0].Reason, "Bearer")
+
+	// The history moved on: a message delivered now is indexed, and the
+	// broken one is read again, up to MaxMessageAttempts runs in all.
+	m4 := api.Deliver(mailtest.Message{From: "bob@example.com", Subject: "four", Text: "4"}.Raw(), "INBOX")
+	for run := 2; run <= maxMessageAttempts; run++ {
+		before := bm.readsOf(bad)
+		_, job, err = g.run("Synchronize")
+		require.NoError(t, err)
+		require.Greater(t, bm.readsOf(bad), before, "run %d reads the broken message again", run)
+		require.Equal(t, uint64(1), countsOf(job, "GMAIL").Errors, "run %d", run)
+	}
+	require.Len(t, g.target.Find("SUBJECT", "four"), 1, m4)
+	require.Equal(t, 1, g.target.AddsOf("https://mail.google.com/mail/u/alice@example.com/#all/"+m1), "delivered once")
+
+	// Given up: not read again while it does not change.
+	before := bm.readsOf(bad)
+	_, job, err = g.run("Synchronize")
+	require.NoError(t, err)
+	require.Equal(t, before, bm.readsOf(bad))
+	require.Equal(t, "seen=3 added=0 updated=0 deleted=0 unchanged=3 ingestadded=0 ingestupdated=0 ingestdeleted=0 ingestfailed=0 errors=0", summary(countsOf(job, "GMAIL")))
+
+	// Once it changes (a label added), it is read again, and indexed now
+	// that the API serves it.
+	bm.set(bad, false)
+	api.Relabel(bad, []string{"STARRED"}, nil)
+	_, job, err = g.run("Synchronize")
+	require.NoError(t, err)
+	require.Equal(t, "seen=4 added=1 updated=0 deleted=0 unchanged=3 ingestadded=1 ingestupdated=0 ingestdeleted=0 ingestfailed=0 errors=0", summary(countsOf(job, "GMAIL")))
+	require.Len(t, g.target.Find("SUBJECT", "poison"), 1)
+}
+
+// A message that failed once and reads again on the next run (the API's
+// trouble was passing) is indexed by that run, though nothing of it
+// changed; a message that failed and was deleted meanwhile leaves nothing
+// to retry.
+func TestGmailMessageThatFailedOnceIsIndexedByTheNextRun(t *testing.T) {
+	g, api, bm := gmailRigBroken(t)
+	bad := api.Deliver(mailtest.Message{From: "bob@example.com", Subject: "flaky", Text: "2"}.Raw(), "INBOX")
+	gone := api.Deliver(mailtest.Message{From: "bob@example.com", Subject: "gone", Text: "3"}.Raw(), "INBOX")
+	bm.set(bad, true)
+	bm.set(gone, true)
+	_, job, err := g.run("Synchronize")
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), countsOf(job, "GMAIL").Errors)
+	require.Empty(t, g.target.Find("SUBJECT", "flaky"))
+
+	bm.set(bad, false)
+	bm.set(gone, false)
+	api.Remove(gone)
+	_, job, err = g.run("Synchronize")
+	require.NoError(t, err)
+	require.Equal(t, "seen=1 added=1 updated=0 deleted=0 unchanged=0 ingestadded=1 ingestupdated=0 ingestdeleted=0 ingestfailed=0 errors=0", summary(countsOf(job, "GMAIL")))
+	require.Len(t, g.target.Find("SUBJECT", "flaky"), 1)
+	require.Empty(t, g.target.Find("SUBJECT", "gone"))
+
+	// Nothing left to retry.
+	before := bm.readsOf(gone)
+	g.mustRun("Synchronize")
+	require.Equal(t, before, bm.readsOf(gone))
+}
+
+// When every message fails (the API answers 500 to all of them), the
+// server is failing, not the messages: the task ends as Error after
+// maxNewFailuresInARow of them rather than giving the whole mailbox up.
+func TestGmailManyMessagesFailingInARowFailTheTask(t *testing.T) {
+	g, api, bm := gmailRigBroken(t)
+	for i := 0; i < maxNewFailuresInARow+5; i++ {
+		bm.set(api.Deliver(mailtest.Message{From: "bob@example.com", Subject: "m", Text: "x"}.Raw(), "INBOX"), true)
+	}
+	_, job, err := g.run("Synchronize")
+	require.ErrorContains(t, err, "messages in a row could not be read, the last: gmail: read message")
+	require.Equal(t, uint64(maxNewFailuresInARow), countsOf(job, "GMAIL").Errors)
+}
