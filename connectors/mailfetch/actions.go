@@ -289,6 +289,7 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 	}
 	defer mb.Close()
 	b := r.newBatch(ds, cnt, r.log)
+	b.Report = restsync.FailOf(job, task)
 	defer b.Close()
 	// On Gmail a message deleted from one folder (its label taken off)
 	// may still be in another folder indexed, under the same reference:

@@ -81,6 +81,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		return err
 	}
 	b := r.newBatch(ds, cnt, log)
+	b.Report = restsync.FailOf(job, task)
 	defer b.Close()
 	h := countHolders(st, colls)
 	// Folders (or labels) no longer indexed: their messages go.

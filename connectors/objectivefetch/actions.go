@@ -173,7 +173,7 @@ func (r *Repository) delete(ctx context.Context, job *fetch.Job, req *request) (
 			done()
 			return o.Elements(), err
 		}
-		b := &restsync.Batch{DS: ds, Target: r.Target, Counts: cnt, Log: r.Log}
+		b := &restsync.Batch{DS: ds, Target: r.Target, Counts: cnt, Log: r.Log, Report: restsync.FailOf(job, task)}
 		for _, e := range req.IDs {
 			if e.Task != task {
 				continue

@@ -30,9 +30,12 @@ const DeliveryTimeout = 30 * time.Second
 // item with a document the target cannot take at all (one that fails
 // ingest.Document.Validate: a service's value that cannot be a reference)
 // is refused alone when it is added, as a refused delivery, so that it
-// does not hold back the other items of its batch run after run; so is
-// an item whose removal the target refuses for a reference it cannot take
-// (RemoveRefs: CFS cannot remove a reference with a comma).
+// does not hold back the other items of its batch run after run. A
+// removal the target refuses for a reference it can never take
+// (RemoveRefs: CFS cannot remove a reference with a comma) fails alone
+// and for good: it is reported (Report, ingestfailed, a warning) and the
+// item recorded (or forgotten) as if it went through, since trying again
+// can never remove it; its document stays in the index.
 //
 // Deliveries are pipelined: a full batch is handed to a goroutine of the
 // Batch, which delivers it to the target (durable when Add returns) and
@@ -68,6 +71,9 @@ type Batch struct {
 	Target ingest.Target // nil: nothing is delivered (records only)
 	Counts *fetch.Counts
 	Log    *slog.Logger
+	// Report, when set, is told of each reference the target can never
+	// remove (RemoveRefs gave ingest.ErrInvalidDocument for it alone).
+	Report func(ref string, err error)
 	// Size is the number of documents and removals gathered before a
 	// flush; default 1000 (each flush is a durable write of the
 	// datastore; the target writes files of its own [Ingestion]
@@ -106,6 +112,12 @@ type Batch struct {
 	lastFailed int64
 	errMu      sync.Mutex
 	err        error // the first store error
+}
+
+// FailOf is a Batch.Report that lists each reference the target can
+// never remove among job's failures of task.
+func FailOf(job *fetch.Job, task string) func(ref string, err error) {
+	return func(ref string, err error) { job.Fail(task, ref, err.Error()) }
 }
 
 // Mark is a point in a Batch's sequence of deliveries (Batch.Mark).
@@ -529,12 +541,25 @@ func (b *Batch) apply(u *unit) error {
 		}
 	}
 	// refused holds the references whose removal was refused: an item
-	// that removes one of them is neither recorded nor counted.
+	// that removes one of them is neither recorded nor counted. A
+	// reference the target can never remove (ingest.ErrInvalidDocument:
+	// CFS and a comma) is not: kept, its item would be delivered (or
+	// removed) again by every run, and hold back the cursors after it,
+	// for a removal that can never happen. It is reported instead, and
+	// its document stays in the index.
 	var refused map[string]bool
 	if b.Target != nil && len(refs) > 0 {
-		var failed uint64
+		var failed, never uint64
 		var firstErr error
 		for i, err := range RemoveRefs(dctx, b.Target, refs) {
+			if err != nil && errors.Is(err, ingest.ErrInvalidDocument) {
+				log.Warn("removal refused for good: the ingestion target cannot take this reference; its document stays in the index", "reference", refs[i], "error", err)
+				never++
+				if b.Report != nil {
+					b.Report(refs[i], err)
+				}
+				continue
+			}
 			if err != nil {
 				if refused == nil {
 					refused = make(map[string]bool)
@@ -552,7 +577,8 @@ func (b *Batch) apply(u *unit) error {
 			removeOK = false
 			b.fails.Add(1)
 		}
-		b.Counts.IngestDeleted.Add(uint64(len(refs)) - failed)
+		b.Counts.IngestFailed.Add(never)
+		b.Counts.IngestDeleted.Add(uint64(len(refs)) - failed - never)
 	}
 	removed := func(it *Item) bool {
 		for _, r := range it.Removes {

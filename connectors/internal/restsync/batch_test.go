@@ -162,7 +162,11 @@ func TestBatchRefusedRemovalKeepsTheRecord(t *testing.T) {
 
 // A removal the target refuses for one reference it cannot take (CFS and
 // a reference with a comma) is refused for that item alone: the other
-// items of the batch are removed and forgotten.
+// items of the batch are removed and forgotten. The target can never
+// remove that reference, so the item is not kept to be tried again, run
+// after run: the refusal is reported (Report, counted ingestfailed) and
+// the item forgotten, and it does not hold back what depends on the
+// batch (a cursor).
 func TestBatchRemovalRefusedAloneForOneReference(t *testing.T) {
 	ds := memDatastore(t)
 	require.NoError(t, ds.Update(func(w store.Writer) error {
@@ -173,20 +177,55 @@ func TestBatchRemovalRefusedAloneForOneReference(t *testing.T) {
 	}))
 	tgt := &recTarget{noCommas: true}
 	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
-	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T")}
+	var reported []string
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T"), Report: func(ref string, err error) {
+		require.ErrorIs(t, err, ingest.ErrInvalidDocument)
+		reported = append(reported, ref)
+	}}
 	defer b.Close()
+	m := b.Mark()
 	b.Forget("y", &Record{Version: "1", Ref: "a,b"})
 	b.Forget("x", &Record{Version: "1", Ref: "x"})
+	b.PutAfter(m, []byte("cursor"), []byte("1"))
 	require.NoError(t, b.Flush(context.Background()))
 	require.Equal(t, []string{"x"}, tgt.removed)
+	require.Equal(t, []string{"a,b"}, reported)
 	rec, err := GetRecord(ds, "x")
 	require.NoError(t, err)
 	require.Nil(t, rec, "removed, so forgotten")
 	rec, err = GetRecord(ds, "y")
 	require.NoError(t, err)
-	require.NotNil(t, rec, "refused, so kept for the next run")
+	require.Nil(t, rec, "never removable: reported and forgotten, not tried run after run")
+	require.Zero(t, b.Failures())
+	v, err := ds.Get([]byte("cursor"))
+	require.NoError(t, err)
+	require.Equal(t, "1", string(v), "the cursor is not held back")
 	c := job.Counts("T").Snapshot()
 	require.EqualValues(t, 1, c.Ingestdeleted)
+	require.EqualValues(t, 1, c.Ingestfailed)
+}
+
+// An item delivered again without a child whose reference the target can
+// never remove (a comma, with CFS) was not recorded: its old record made
+// the next run deliver it again, and the next, for ever. It is recorded
+// now, with the child's removal reported.
+func TestBatchChildNeverRemovableDoesNotRedeliverItsParent(t *testing.T) {
+	ds := memDatastore(t)
+	tgt := &recTarget{noCommas: true}
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	var reported []string
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T"), Report: func(ref string, _ error) { reported = append(reported, ref) }}
+	defer b.Close()
+	old := &Record{Version: "1", Ref: "p", Kids: []string{"p/a,b", "p/c"}}
+	b.Deliver("p", &Record{Version: "2", Ref: "p"}, doc("p"), old)
+	require.NoError(t, b.Flush(context.Background()))
+	require.Equal(t, []string{"p/c"}, tgt.removed)
+	require.Equal(t, []string{"p/a,b"}, reported)
+	rec, err := GetRecord(ds, "p")
+	require.NoError(t, err)
+	require.Equal(t, &Record{Version: "2", Ref: "p"}, rec, "recorded: the next run does not deliver it again")
+	c := job.Counts("T").Snapshot()
+	require.EqualValues(t, 1, c.Updated)
 	require.EqualValues(t, 1, c.Ingestfailed)
 }
 

@@ -281,7 +281,7 @@ func (r *Repo[S]) SyncTask(job *fetch.Job, task string, log *slog.Logger, open f
 		return err
 	}
 	t := &TaskSync{Job: job, Task: task, DS: ds, Counts: Counts(job, task), Log: log.With("task", task)}
-	t.Batch = &Batch{DS: ds, Target: r.Target, Counts: t.Counts, Log: t.Log}
+	t.Batch = &Batch{DS: ds, Target: r.Target, Counts: t.Counts, Log: t.Log, Report: FailOf(job, task)}
 	defer t.Batch.Close()
 	before := c.Stats()
 	err = run(t)
