@@ -11,6 +11,7 @@ import (
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/internal/panics"
+	"github.com/connectorhq/connector/secret"
 	"github.com/connectorhq/connector/store"
 )
 
@@ -258,39 +259,58 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 	defer cancel()
 	var docs []*ingest.Document
 	var refs []string
+	// invalid holds the documents no target can take (Validate): the
+	// target would refuse the whole Add for one of them, and with it
+	// every other page of the batch, run after run. Each is refused
+	// alone instead.
+	var invalid map[*change]error
 	for _, c := range batch {
 		if c.doc != nil {
-			docs = append(docs, c.doc)
+			if err := c.doc.Validate(); err != nil {
+				if invalid == nil {
+					invalid = map[*change]error{}
+				}
+				invalid[c] = err
+			} else {
+				docs = append(docs, c.doc)
+			}
 		}
 		if c.removeRef != "" {
 			refs = append(refs, c.removeRef)
 		}
 	}
-	if len(docs) > 0 {
-		err := r.target.Add(dctx, docs)
-		var added, updated uint64
+	if len(docs) > 0 || len(invalid) > 0 {
+		var err error
+		if len(docs) > 0 {
+			err = r.target.Add(dctx, docs)
+		}
+		var added, updated, failed uint64
 		for _, c := range batch {
 			if c.doc == nil {
 				continue
 			}
+			cerr, bad := invalid[c]
+			if !bad {
+				cerr = err
+			}
 			switch {
-			case err != nil:
+			case cerr != nil:
 				c.rec.Delivered = c.prev
+				failed++
+				if fail != nil {
+					fail(c.key, "delivery to the ingestion target failed (it is sent again next run): "+cerr.Error())
+				}
+				if bad {
+					log.Warn("delivery refused: a document the ingestion target cannot take; it is sent again by the next run", "url", secret.LogURL(c.key), "error", cerr)
+				}
 			case c.kind == kindAdded:
 				c.rec.Delivered, c.rec.Removing, added = c.rec.Hash, false, added+1
 			default:
 				c.rec.Delivered, c.rec.Removing, updated = c.rec.Hash, false, updated+1
 			}
 		}
+		cnt.IngestFailed.Add(failed)
 		if err != nil {
-			cnt.IngestFailed.Add(uint64(len(docs)))
-			if fail != nil {
-				for _, c := range batch {
-					if c.doc != nil {
-						fail(c.key, "delivery to the ingestion target failed (it is sent again next run): "+err.Error())
-					}
-				}
-			}
 			log.Error("delivery failed; the documents will be sent again by the next run", "documents", len(docs), "error", err)
 		} else {
 			cnt.IngestAdded.Add(added)
