@@ -304,9 +304,9 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 					log.Warn("delivery refused: a document the ingestion target cannot take; it is sent again by the next run", "url", secret.LogURL(c.key), "error", cerr)
 				}
 			case c.kind == kindAdded:
-				c.rec.Delivered, c.rec.Removing, added = c.rec.Hash, false, added+1
+				c.rec.Delivered, c.rec.Removing, c.rec.Stale, added = c.rec.Hash, false, false, added+1
 			default:
-				c.rec.Delivered, c.rec.Removing, updated = c.rec.Hash, false, updated+1
+				c.rec.Delivered, c.rec.Removing, c.rec.Stale, updated = c.rec.Hash, false, false, updated+1
 			}
 		}
 		cnt.IngestFailed.Add(failed)

@@ -79,6 +79,14 @@ type record struct {
 	// rendering. The next fetch is unconditional: a 304 would keep the
 	// failure as the page's content until the site changed it.
 	Unrendered bool `json:"unrendered,omitempty"`
+	// Stale: the target's document for the page is not the one this
+	// task would deliver now, though the content is the same: a 304
+	// found the page at another depth than its document says (DEPTH,
+	// PARENT_URL; Depth and Parent are the new ones), or another task
+	// delivered the same URL and forgot it (its AUTN_IDENTIFIER names
+	// that task). The next fetch is unconditional and delivers the page
+	// even when its content is unchanged.
+	Stale bool `json:"stale,omitempty"`
 	// Description of the page at its last 200, for Identifiers and logs.
 	Title     string `json:"title,omitempty"`
 	MediaType string `json:"type,omitempty"`

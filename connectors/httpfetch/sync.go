@@ -187,7 +187,7 @@ func (sr *syncRun) prior(u string) (crawl.Prior, bool) {
 	if sr.r.target != nil && sr.s.ingestible(u) && !rec.deliveredCurrent() {
 		return crawl.Prior{}, false
 	}
-	if rec.Unrendered || (sr.tr.Unconditional != nil && sr.tr.Unconditional(u)) {
+	if rec.Unrendered || rec.Stale || (sr.tr.Unconditional != nil && sr.tr.Unconditional(u)) {
 		return crawl.Prior{}, false
 	}
 	pr := crawl.Prior{ETag: rec.ETag, LastModified: rec.LastModified, Links: rec.Links}
@@ -229,6 +229,14 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 		}
 		nr := *rec
 		nr.Run = sr.run
+		if p.Depth != rec.Depth {
+			// Found at another depth (a shorter or longer link chain):
+			// the record says so, and the document, which says where
+			// the page is, is delivered again by the next run (a 304
+			// has no content to build it from now).
+			nr.Depth, nr.Parent = p.Depth, p.Parent
+			nr.Stale = nr.Stale || rec.mayBeHeld() && ingestible
+		}
 		c.rec, c.prev = &nr, rec.Delivered
 		switch {
 		case ingestible:
@@ -266,6 +274,8 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 		sr.queue(c)
 		return
 	}
+	// Until delivered, a stale document stays stale.
+	nr.Stale = rec != nil && rec.Stale
 	c.kind = sr.classify(rec, nr.Hash)
 	if c.kind == kindUnchanged {
 		sr.queue(c)
@@ -307,7 +317,7 @@ func (sr *syncRun) classify(rec *record, hash []byte) changeKind {
 		return kindUpdated
 	case rec.Delivered == nil:
 		return kindAdded
-	case bytes.Equal(rec.Delivered, hash):
+	case bytes.Equal(rec.Delivered, hash) && !rec.Stale:
 		return kindUnchanged
 	}
 	return kindUpdated
