@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -318,6 +319,9 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 		}
 	}
 	if len(refs) > 0 {
+		refs = r.keepShared(cnt.Task, batch, refs, log)
+	}
+	if len(refs) > 0 {
 		if err := markRemoving(ds, batch); err != nil {
 			return fmt.Errorf("httpfetch: datastore %s: %w", cnt.Task, err)
 		}
@@ -408,6 +412,94 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 		}
 	}
 	return nil
+}
+
+// keepShared takes out of a batch's removals the pages another task of
+// the repository still indexes: every task delivers a page under one
+// reference, its URL, to the one target, so removing it because this
+// task no longer has it would take the other task's document out of the
+// index, and that task, answered 304, would never deliver it again. Such
+// a page is forgotten by this task alone (as if removed); the other
+// task's record is marked Stale, so that its next run delivers its own
+// document (the one in the target may be this task's: its
+// AUTN_IDENTIFIER names this task). It returns the references left to
+// remove. A datastore that cannot be read counts as holding nothing (the
+// removal goes ahead, as before).
+func (r *Repository) keepShared(task string, batch []*change, refs []string, log *slog.Logger) []string {
+	others := r.otherTasks(task, log)
+	if len(others) == 0 {
+		return refs
+	}
+	kept := refs[:0]
+	for _, c := range batch {
+		if c.removeRef == "" {
+			continue
+		}
+		if !markHeldElsewhere(others, c.removeRef, log, func(rec *record) { rec.Stale = true }) {
+			kept = append(kept, c.removeRef)
+			continue
+		}
+		if c.rec != nil {
+			c.rec.Delivered, c.rec.Removing = nil, false
+		}
+		c.removeRef = ""
+	}
+	return kept
+}
+
+// otherTask is another task's datastore.
+type otherTask struct {
+	name string
+	ds   store.Datastore
+}
+
+// otherTasks returns the datastores of the repository's tasks but task.
+func (r *Repository) otherTasks(task string, log *slog.Logger) []otherTask {
+	names, err := r.st.DatastoreNames()
+	if err != nil {
+		log.Warn("the other tasks' datastores cannot be listed", "error", err)
+		return nil
+	}
+	var others []otherTask
+	for _, n := range names {
+		if strings.EqualFold(n, task) || !r.hasTask(n) {
+			continue
+		}
+		if ds, err := r.st.Datastore(n); err == nil {
+			others = append(others, otherTask{name: n, ds: ds})
+		}
+	}
+	return others
+}
+
+// markHeldElsewhere changes, with mark, the record of each other task
+// whose target may hold u's document, and reports whether there was one.
+func markHeldElsewhere(others []otherTask, u string, log *slog.Logger, mark func(*record)) bool {
+	held := false
+	for _, o := range others {
+		rec, err := getRecord(o.ds, u)
+		if err != nil || rec == nil || !rec.mayBeHeld() {
+			continue
+		}
+		log.Info("another task indexes the page", "url", secret.LogURL(u), "task", o.name)
+		err = o.ds.Update(func(w store.Writer) error {
+			b, err := w.Get(urlKey(u))
+			if err != nil || b == nil {
+				return err
+			}
+			rec, err := decodeRecord(b)
+			if err != nil {
+				return err
+			}
+			mark(rec)
+			return w.Put(urlKey(u), encodeRecord(rec))
+		})
+		if err != nil {
+			log.Warn("cannot mark another task's page to be delivered again", "url", secret.LogURL(u), "task", o.name, "error", err)
+		}
+		held = true
+	}
+	return held
 }
 
 // markRemoving records, durably and before the removals of batch are

@@ -235,6 +235,7 @@ type recTarget struct {
 	mu       sync.Mutex
 	added    []*ingest.Document // every document delivered, in order
 	removed  []string
+	held     map[string]bool // references delivered and not removed since
 	calls    int
 	sizes    []int // documents per Add call
 	// gate, when set, holds every Add until it is closed.
@@ -274,6 +275,12 @@ func (rt *recTarget) Add(ctx context.Context, docs []*ingest.Document) error {
 	}
 	rt.mu.Lock()
 	rt.added = append(rt.added, docs...)
+	if rt.held == nil {
+		rt.held = map[string]bool{}
+	}
+	for _, d := range docs {
+		rt.held[d.Reference] = true
+	}
 	rt.mu.Unlock()
 	return nil
 }
@@ -294,8 +301,19 @@ func (rt *recTarget) Remove(ctx context.Context, refs []string) error {
 	}
 	rt.mu.Lock()
 	rt.removed = append(rt.removed, refs...)
+	for _, r := range refs {
+		delete(rt.held, r)
+	}
 	rt.mu.Unlock()
 	return nil
+}
+
+// holds reports whether the target holds a document for ref: delivered,
+// and not removed since (reset keeps what it holds).
+func (rt *recTarget) holds(ref string) bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.held[ref]
 }
 
 func (rt *recTarget) Close() error     { return nil }

@@ -1,0 +1,73 @@
+package httpfetch
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/fetch"
+)
+
+// twoTasksSharingAPage is a site of which task A crawls / and task B /b,
+// both linking to x, after a Synchronize of each.
+func twoTasksSharingAPage(t *testing.T) (b *bundle, s *site, x string) {
+	t.Helper()
+	s = newSite(t, map[string]*page{
+		"/":  htmlPage("Home", "/x"),
+		"/b": htmlPage("B root", "/x"),
+		"/x": htmlPage("X"),
+	})
+	cfg := "[FetchTasks]\n0=A\n1=B\n[A]\nUrl=" + s.URL + "/\n[B]\nUrl=" + s.URL + "/b\n"
+	b = setup(t, cfg)
+	b.sync(t, "TaskSections", "A")
+	b.sync(t, "TaskSections", "B")
+	return b, s, s.URL + "/x"
+}
+
+// Two tasks deliver the same page under one reference (its URL) to the
+// one ingestion target. When task A no longer reaches the page (its home
+// page stopped linking to it) and removes it, task B still indexes it:
+// the page must stay in the target, or come back with B's next run.
+// Before, A's removal took B's document out of the index, and B's next
+// run, answered 304, counted the page unchanged: it stayed missing for
+// as long as the page did not change.
+func TestRemovalByOneTaskKeepsAnotherTasksPage(t *testing.T) {
+	t.Parallel()
+	b, s, x := twoTasksSharingAPage(t)
+	require.True(t, b.target.holds(x))
+
+	s.set("/", htmlPage("Home"))
+	job := b.sync(t, "TaskSections", "A")
+	require.NotContains(t, b.records(t, "A"), x, "A forgot the page")
+	require.True(t, b.target.holds(x), "B's page stays in the index")
+	require.Equal(t, cnt{Seen: 1, Updated: 1, Deleted: 1, IngestUpdated: 1}, countsOf(job, "A"))
+
+	// B delivers its own document again (the one in the target was A's,
+	// whose identifier names A), then its runs are as before.
+	b.target.reset()
+	b.sync(t, "TaskSections", "B")
+	require.True(t, b.target.holds(x), "B's page is in the index")
+	id, err := DecodeIdentifier(fieldValue(b.target.doc(x), FieldIdentifier))
+	require.NoError(t, err)
+	require.Equal(t, "B", id.Task)
+	b.target.reset()
+	require.Equal(t, cnt{Seen: 2, Unchanged: 2}, countsOf(b.sync(t, "TaskSections", "B"), "B"))
+
+	// Once no task has it, it is removed.
+	s.set("/b", htmlPage("B root"))
+	b.sync(t, "TaskSections", "B")
+	require.False(t, b.target.holds(x))
+}
+
+// Delete of task A's page removes the document both tasks delivered
+// under its URL: task B's next Synchronize delivers it again (before, its
+// record still said the target held it, a 304 kept it so, and the page
+// stayed out of the index), as A's does.
+func TestDeleteByOneTaskIsUndoneByAnotherTasksSync(t *testing.T) {
+	t.Parallel()
+	b, _, x := twoTasksSharingAPage(t)
+	b.run(t, fetch.ActionDelete, params("Identifiers", EncodeIdentifier("A", x)))
+	require.False(t, b.target.holds(x))
+	b.sync(t, "TaskSections", "B")
+	require.True(t, b.target.holds(x), "B delivered it again")
+}
