@@ -55,13 +55,14 @@ func BenchmarkBuild(b *testing.B) {
 	ctx := context.Background()
 	coll := mailbox.Collection{Name: "INBOX"}
 	sc := builder.scratch(ctx) // as each builder goroutine has
+	now := shapeOf(s)          // recorded with each message
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		m := msgs[i%n]
 		bl := builder.buildWith(sc, ctx, "MAIL", coll, m)
 		batch := &restsync.Batch{DS: ds, Counts: restsync.Counts(job, "MAIL")}
-		deliver(batch, nil, coll.Name, m, bl, nil)
+		deliver(batch, nil, coll.Name, m, bl, nil, now)
 		if err := ingest.WriteIDX(io.Discard, bl.docs...); err != nil {
 			b.Fatal(err)
 		}

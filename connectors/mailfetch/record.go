@@ -2,6 +2,8 @@ package mailfetch
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -18,6 +20,8 @@ import (
 //	c:<collection>            the transport's cursor of the collection, written
 //	                          when a Synchronize has read the collection to the end
 //	r:<collection>\x00<key>   record: one delivered message
+//	s:                        {"g":..,"m":..}: the shape (document settings) of
+//	                          the records written before records kept theirs
 //	f:<collection>\x00<key>   {"n":N}: a message that could not be read
 //	                          (mailbox.Message.Err) by the last N runs that
 //	                          tried, deleted once it is delivered or gone
@@ -37,13 +41,20 @@ type record struct {
 	Kids    []string `json:"k,omitempty"` // the sections of its attachment documents
 	Title   string   `json:"t,omitempty"` // its subject (Identifiers)
 	Size    int64    `json:"s,omitempty"`
+	// Shape is the fingerprint of the settings its documents were built
+	// with (shape.fp); "" for a record written before there was one
+	// (the task's legacy shape then, shapeKey).
+	Shape string `json:"g,omitempty"`
+	// Cut is the MaxMessageBytes the message was cut at (Truncated), 0
+	// when it was read whole.
+	Cut int64 `json:"x,omitempty"`
 }
 
 // encode returns the record as json.Marshal writes it, byte for byte
 // (FuzzRecordEncodeIsJSON), written by hand: json.Marshal's reflection was
 // a fortieth of a synchronize's CPU, one record per message.
 func (r *record) encode() []byte {
-	n := 24 + len(r.Version) + len(r.Ref) + len(r.Title)
+	n := 48 + len(r.Version) + len(r.Ref) + len(r.Title) + len(r.Shape)
 	for _, k := range r.Kids {
 		n += len(k) + 3
 	}
@@ -69,6 +80,14 @@ func (r *record) encode() []byte {
 	if r.Size != 0 {
 		b = append(b, `,"s":`...)
 		b = strconv.AppendInt(b, r.Size, 10)
+	}
+	if r.Shape != "" {
+		b = append(b, `,"g":`...)
+		b = appendJSONString(b, r.Shape)
+	}
+	if r.Cut != 0 {
+		b = append(b, `,"x":`...)
+		b = strconv.AppendInt(b, r.Cut, 10)
 	}
 	return append(b, '}')
 }
@@ -146,12 +165,55 @@ type failure struct {
 func (f failure) encode() []byte { return []byte(`{"n":` + strconv.Itoa(f.N) + `}`) }
 
 // state is the whole datastore of a task, read once per action: records by
-// collection, cursors, and the messages that could not be read, by
-// collection.
+// collection, cursors, the messages that could not be read, by
+// collection, and the legacy shape (nil when none was written yet).
 type state struct {
 	records map[string]map[string]*record
 	cursors map[string][]byte
 	failed  map[string]map[string]failure
+	legacy  *shape
+}
+
+// shapeKey holds the shape of the records that have none: those written
+// before records kept the settings they were built with, which are taken
+// to be the settings of the first run that wrote it.
+var shapeKey = []byte("s:")
+
+// shape is what of a task's settings shapes a message's documents: a
+// fingerprint of those that may change any message's documents
+// (IngestAttachments, ExtractText, ExtractMaxTextBytes, MaxMimeDepth,
+// MaxMimeParts), and MaxMessageBytes, which changes only the messages
+// larger than it, or cut by it before.
+type shape struct {
+	FP  string `json:"g"`
+	Max int64  `json:"m"`
+}
+
+func shapeOf(s *settings) shape {
+	h := sha256.Sum256(fmt.Appendf(nil, "attachments=%t extract=%t text=%d depth=%d parts=%d",
+		s.IngestAttachments, s.ExtractText, s.ExtractTextBytes, s.MIME.MaxDepth, s.MIME.MaxParts))
+	return shape{FP: hex.EncodeToString(h[:6]), Max: s.MaxMessageBytes}
+}
+
+// stale reports whether rec's documents were built otherwise than now
+// settings would build them, legacy being the shape of records without
+// one: they are delivered again.
+func (now shape) stale(rec *record, legacy shape) bool {
+	fp, cut := rec.Shape, rec.Cut
+	if fp == "" {
+		fp = legacy.FP
+		if rec.Size > legacy.Max {
+			cut = legacy.Max
+		}
+	}
+	switch {
+	case fp != now.FP:
+		return true
+	case cut != 0:
+		return cut != now.Max // cut at another limit
+	default:
+		return rec.Size > now.Max // read whole, cut now
+	}
 }
 
 func loadState(ds store.Datastore) (*state, error) {
@@ -188,6 +250,11 @@ func loadState(ds store.Datastore) (*state, error) {
 				st.failed[coll] = m
 			}
 			m[key] = f
+		case bytes.Equal(k, shapeKey):
+			st.legacy = &shape{}
+			if err := json.Unmarshal(v, st.legacy); err != nil {
+				return fmt.Errorf("record %q: %w", k, err)
+			}
 		case bytes.HasPrefix(k, []byte(cursorPrefix)):
 			st.cursors[string(k[len(cursorPrefix):])] = bytes.Clone(v)
 		}
@@ -196,10 +263,27 @@ func loadState(ds store.Datastore) (*state, error) {
 	return st, err
 }
 
-// known is a collection's records as a mailbox.Known.
+// known is a collection's records as a mailbox.Known. A record whose
+// documents the settings now would build otherwise (stale) has a version
+// no message has, so that the message is fetched again; then the cursor
+// is none, so that the transport compares every message's version (a
+// cursor would say only what changed in the mailbox).
 type known struct {
 	cursor  []byte
 	records map[string]*record
+	stale   func(*record) bool // nil: none is
+}
+
+// newKnown returns the records of a collection as a mailbox.Known.
+func newKnown(cursor []byte, recs map[string]*record, now, legacy shape) *known {
+	k := &known{cursor: cursor, records: recs}
+	for _, r := range recs {
+		if now.stale(r, legacy) {
+			k.cursor, k.stale = nil, func(r *record) bool { return now.stale(r, legacy) }
+			break
+		}
+	}
+	return k
 }
 
 func (k *known) Cursor() []byte { return k.cursor }
@@ -207,6 +291,9 @@ func (k *known) Version(key string) (string, bool) {
 	r, ok := k.records[key]
 	if !ok {
 		return "", false
+	}
+	if k.stale != nil && k.stale(r) {
+		return r.Version + "\x00stale", true
 	}
 	return r.Version, true
 }

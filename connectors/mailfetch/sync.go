@@ -2,6 +2,7 @@ package mailfetch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,6 +84,15 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 	b := r.newBatch(ds, cnt, log)
 	b.Report = restsync.FailOf(job, task)
 	defer b.Close()
+	// The settings that shape documents now, and those of the records
+	// that do not say theirs.
+	now, legacy := shapeOf(s), shapeOf(s)
+	if st.legacy != nil {
+		legacy = *st.legacy
+	} else {
+		v, _ := json.Marshal(legacy)
+		b.Add(restsync.Item{Key: shapeKey, Value: v})
+	}
 	h := countHolders(st, colls)
 	// Folders (or labels) no longer indexed: their messages go.
 	names := map[string]bool{}
@@ -124,7 +134,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		if recs == nil {
 			recs = map[string]*record{}
 		}
-		k := &known{cursor: st.cursors[c.Name], records: recs}
+		k := newKnown(st.cursors[c.Name], recs, now, legacy)
 		plan, err := mb.Plan(ctx, c, k)
 		if err != nil {
 			return flushed(ctx, b, err)
@@ -199,7 +209,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 				cnt.Errors.Add(uint64(bl.extractFailures))
 			}
 			cnt.Seen.Add(uint64(len(bl.docs)))
-			deliver(b, h, c.Name, m, bl, recs[m.Key])
+			deliver(b, h, c.Name, m, bl, recs[m.Key], now)
 			return b.MaybeFlush(ctx)
 		})
 		err = mb.Fetch(ctx, c, fetchKeys, func(m *mailbox.Message) error {
@@ -575,8 +585,11 @@ func (h *holders) release(ref string) bool {
 
 // deliver adds a message's documents; old is its record when it was
 // delivered before.
-func deliver(b *restsync.Batch, h *holders, coll string, m *mailbox.Message, bl *built, old *record) {
-	rec := &record{Version: m.Version, Ref: m.Reference, Kids: bl.kids, Title: bl.title, Size: m.Size}
+func deliver(b *restsync.Batch, h *holders, coll string, m *mailbox.Message, bl *built, old *record, now shape) {
+	rec := &record{Version: m.Version, Ref: m.Reference, Kids: bl.kids, Title: bl.title, Size: m.Size, Shape: now.FP}
+	if m.Truncated {
+		rec.Cut = now.Max
+	}
 	it := restsync.Item{Docs: bl.docs, Key: recordKey(coll, m.Key)}
 	it.Value = rec.encode()
 	mark := b.Mark() // the point before this delivery
