@@ -1,6 +1,7 @@
 package webexfetch
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -83,5 +84,33 @@ func TestMappedSecurityTurnedOnSecuresEveryMessage(t *testing.T) {
 	require.Equal(t, "0:U:alice%40example.com,bob%40example.com:G:", field1(e.doc(roomRefOf(e, room)), "AUTONOMYMETADATA"), "the space's own document too")
 
 	c := e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+}
+
+// IndexFiles turned on for a task that indexed without it: the files of
+// the messages already indexed become documents, not only those posted
+// from then on; a larger MaxFileBytes reads a file it had only
+// described. Messages without files are not delivered again.
+func TestFileSettingsChangedReindexFiles(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.settings = "IndexFiles=FALSE\nMaxFileBytes=4" })
+	room := e.srv.AddRoom("Project Falcon", "group", e.alice, e.bob)
+	e.srv.Post(room, e.bob, "Kick-off on Monday")
+	notes := e.srv.AddFile(&webextest.File{Name: "notes.txt", ContentType: "text/plain", Data: []byte("agenda items")})
+	e.srv.Post(room, e.alice, "notes", notes)
+	e.srv.Advance(time.Hour)
+	e.sync()
+	require.Nil(t, e.target.Get(notes), "no file document")
+
+	e.reconfigure("IndexFiles=TRUE\nMaxFileBytes=4")
+	c := e.sync()
+	require.Equal(t, "true", field1(e.doc(notes), "FILE_TOO_LARGE"))
+	require.Equal(t, uint64(2), c.Updated, "the message with a file and its file: %+v", c)
+
+	e.reconfigure("IndexFiles=TRUE\nMaxFileBytes=1024")
+	c = e.sync()
+	require.Equal(t, "agenda items", strings.TrimSpace(e.doc(notes).Content))
+	require.Equal(t, uint64(2), c.Updated, "%+v", c)
+
+	c = e.sync()
 	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
 }

@@ -42,6 +42,22 @@ type roomState struct {
 	// turned on. (A record without it was made with MappedSecurity on,
 	// the default.)
 	Unsecured bool `json:"us,omitempty"`
+	// Files is filesShape of the settings its messages' files were
+	// delivered with; "" the defaults'. When it changes, the messages
+	// with files are all delivered again.
+	Files string `json:"fi,omitempty"`
+}
+
+// filesShape is what of a task's settings shapes the documents of its
+// messages' files (IndexFiles, MaxFileBytes, ExtractText,
+// ExtractMaxTextBytes): "" for the defaults, else the values that are
+// not.
+func filesShape(s *settings) string {
+	if !s.IndexFiles {
+		return "off"
+	}
+	parts := restsync.FileShape(nil, s.MaxFileBytes, DefaultMaxFileBytes, s.ExtractText, s.ExtractTextBytes, DefaultExtractTextBytes)
+	return strings.Join(parts, ",")
 }
 
 // known is a room the task has a record of.
@@ -477,7 +493,10 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	full := k == nil || st.Newest == "" || (t.s.FullListInterval > 0 && now-st.FullAt >= int64(t.s.FullListInterval.Seconds()))
 	// Delivered without security, which is now on: every message again.
 	unsecured := k != nil && t.s.MappedSecurity && st.Unsecured
-	needList := changed || full || (tc != nil && tc.created) || unsecured
+	// Files delivered with other file settings: every message with files
+	// again.
+	refile := k != nil && st.Files != filesShape(t.s)
+	needList := changed || full || (tc != nil && tc.created) || unsecured || refile
 	t.Counts.Seen.Add(1)
 	if !membersDue && !needList && (tc == nil || len(tc.updated)+len(tc.deleted) == 0) {
 		t.Counts.Unchanged.Add(1)
@@ -501,7 +520,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	// or type their titles and fields: they are all delivered again.
 	resecure := unsecured || k != nil && (t.s.MappedSecurity && membersHash(members) != membersHash(st.Members) ||
 		st.Title != rm.Title || st.Type != rm.Type)
-	if resecure {
+	if resecure || refile {
 		full = true
 	}
 
@@ -526,7 +545,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 			return false, err
 		}
 	}
-	if needList || resecure {
+	if needList || resecure || refile {
 		err := t.api.messages(ctx, rm.ID, stop, func(page []message) (bool, error) {
 			if err := t.Job.Checkpoint(ctx); err != nil {
 				return true, err
@@ -545,7 +564,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 				if c.After(newest) {
 					newest = c
 				}
-				ok, err := t.deliverMessage(ctx, rm, sec, m, resecure, versions)
+				ok, err := t.deliverMessage(ctx, rm, sec, m, resecure || refile && len(m.Files) > 0, versions)
 				if err != nil {
 					return true, err
 				}
@@ -622,14 +641,14 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	// The room's own document and record, with the new cursor.
 	next := roomState{Title: rm.Title, Type: rm.Type, LastActivity: rm.LastActivity, Members: members,
 		MembersAt: st.MembersAt, FullAt: st.FullAt, ViaEvents: via || st.ViaEvents && k != nil, Newest: st.Newest,
-		Unsecured: !t.s.MappedSecurity}
+		Unsecured: !t.s.MappedSecurity, Files: filesShape(t.s)}
 	if !newest.IsZero() {
 		next.Newest = formatTime(newest)
 	}
 	if membersDue {
 		next.MembersAt = now
 	}
-	if full && (needList || resecure) {
+	if full && (needList || resecure || refile) {
 		next.FullAt = now
 	}
 	extra, _ := json.Marshal(next)

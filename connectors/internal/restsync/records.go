@@ -157,3 +157,21 @@ func MsTime(ms int64) time.Time {
 	}
 	return time.UnixMilli(ms)
 }
+
+// FileShape appends to parts what of a task's file settings differs from
+// the defaults, for a record's fingerprint of the settings its documents
+// were built with (nothing when all are the defaults, so that records
+// written before there was one match a task on the defaults): MaxFileBytes
+// (maxFile, defaultMax), ExtractText (extract) and ExtractMaxTextBytes
+// (text, defaultText).
+func FileShape(parts []string, maxFile, defaultMax int64, extract bool, text, defaultText int64) []string {
+	if maxFile != defaultMax {
+		parts = append(parts, "max="+strconv.FormatInt(maxFile, 10))
+	}
+	if !extract {
+		parts = append(parts, "noextract")
+	} else if text != defaultText {
+		parts = append(parts, "text="+strconv.FormatInt(text, 10))
+	}
+	return parts
+}
