@@ -59,6 +59,35 @@ type objState struct {
 	Own []permission `json:"o,omitempty"`
 	// ACL is the hash of the effective permissions it was delivered with.
 	ACL string `json:"a,omitempty"`
+	// Shape is what of the settings its documents were built with
+	// (docShape, containerShape); "" the defaults'. When it changes, the
+	// object is delivered again.
+	Shape string `json:"sh,omitempty"`
+}
+
+// docShape is what of a task's settings shapes a document's documents
+// (Versions, IndexCatalogueFields, MaxFileBytes, ExtractText,
+// ExtractMaxTextBytes): "" for the defaults, else the values that are
+// not, so that a record written before there was a shape matches a task
+// on the defaults.
+func docShape(s *settings) string {
+	var parts []string
+	if s.Versions != VersionsCurrent {
+		parts = append(parts, "versions="+s.Versions)
+	}
+	if sh := containerShape(s); sh != "" {
+		parts = append(parts, sh)
+	}
+	parts = restsync.FileShape(parts, s.MaxFileBytes, DefaultMaxFileBytes, s.ExtractText, s.ExtractTextBytes, DefaultExtractTextBytes)
+	return strings.Join(parts, ",")
+}
+
+// containerShape is docShape for folders and files: IndexCatalogueFields.
+func containerShape(s *settings) string {
+	if !s.IndexFields {
+		return "nofields"
+	}
+	return ""
 }
 
 // builder turns Objective objects into documents for one task.

@@ -214,7 +214,7 @@ func (t *taskRun) root(ctx context.Context, spec string) (*container, error) {
 	k := t.known[it.ID]
 	c.aclHash = c.acl.hash()
 	c.resecure = k == nil || k.st.ACL != c.aclHash
-	c.changed = k == nil || k.rec.Version != it.version() || c.resecure || k.st.Path != c.path
+	c.changed = k == nil || k.rec.Version != it.version() || c.resecure || k.st.Path != c.path || k.st.Shape != containerShape(t.s)
 	t.seen[it.ID] = true
 	return c, nil
 }
@@ -247,7 +247,7 @@ func (t *taskRun) child(ctx context.Context, parent *container, it *item) (*cont
 	c.acl = aclsOf(c.perms)
 	c.aclHash = c.acl.hash()
 	c.resecure = k == nil || k.st.ACL != c.aclHash
-	c.changed = versionChanged || c.resecure || k.st.Path != c.path
+	c.changed = versionChanged || c.resecure || k.st.Path != c.path || k.st.Shape != containerShape(t.s)
 	return c, nil
 }
 
@@ -259,7 +259,7 @@ func (t *taskRun) deliverContainer(ctx context.Context, c *container) error {
 		t.Counts.Unchanged.Add(1)
 		return nil
 	}
-	st := objState{Kind: c.it.kind(), Path: c.path, Own: c.own, ACL: c.aclHash}
+	st := objState{Kind: c.it.kind(), Path: c.path, Own: c.own, ACL: c.aclHash, Shape: containerShape(t.s)}
 	extra, _ := json.Marshal(st)
 	rec := &restsync.Record{Version: c.it.version(), Ref: objectRef(t.s.ServerURL, c.it.kind(), c.it.ID), Title: c.it.Name,
 		Parent: c.it.ParentID, Extra: extra}
@@ -367,6 +367,9 @@ func (t *taskRun) docChanged(w *docWork) bool {
 	if w.k == nil || w.k.rec.Version != w.it.version() || w.k.st.Path != w.parent.path+"/"+docName(w.it) {
 		return true
 	}
+	if w.k.st.Shape != docShape(t.s) {
+		return true // delivered with other settings
+	}
 	if !t.s.MappedSecurity {
 		return false
 	}
@@ -406,7 +409,7 @@ func (t *taskRun) readDocuments(ctx context.Context, work []*docWork) error {
 			continue
 		}
 		path := w.parent.path + "/" + docName(w.it)
-		extra, _ := json.Marshal(objState{Kind: kindDocument, Path: path, Own: w.own, ACL: w.acl.hash()})
+		extra, _ := json.Marshal(objState{Kind: kindDocument, Path: path, Own: w.own, ACL: w.acl.hash(), Shape: docShape(t.s)})
 		rec := &restsync.Record{Version: w.it.version(), Ref: w.docs[0].Reference, Title: docName(w.it), Parent: w.parent.it.ID, Extra: extra}
 		for _, d := range w.docs[1:] {
 			rec.Kids = append(rec.Kids, d.Reference)

@@ -1,0 +1,41 @@
+package objectivefetch
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/connectors/objectivefetch/objectivetest"
+)
+
+// Versions and IndexCatalogueFields changed for a task that had indexed
+// with other values: what was indexed before is delivered again as the
+// new settings make it (its old versions, its catalogue fields), not only
+// what changes in Objective from then on. Before, nothing already
+// indexed changed.
+func TestSettingsThatShapeDocumentsReindex(t *testing.T) {
+	e := newEnv(t, "Versions=CURRENT\nIndexCatalogueFields=FALSE")
+	tr := buildTree(t, e.srv)
+	d := e.srv.AddDocument(tr.archive, objectivetest.Doc{Name: "a.txt", Data: []byte("version one")})
+	e.srv.NewVersion(d, []byte("version two"))
+	e.sync()
+	require.Nil(t, e.target.Get(versionRef(e.srv.URL, "v"+d)), "the current version only")
+	require.Empty(t, field1(e.doc(kindDocument, tr.report), "CATALOGUE_AUTHOR"))
+
+	e.reconfigure("Versions=ALL\nIndexCatalogueFields=FALSE")
+	e.sync()
+	require.NotNil(t, e.target.Get(versionRef(e.srv.URL, "v"+d)), "the old version of a document indexed before")
+	require.Empty(t, field1(e.doc(kindDocument, tr.report), "CATALOGUE_AUTHOR"))
+	c := e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+
+	e.reconfigure("Versions=ALL\nIndexCatalogueFields=TRUE")
+	e.sync()
+	require.Equal(t, "A. Archer", field1(e.doc(kindDocument, tr.report), "CATALOGUE_AUTHOR"))
+
+	e.reconfigure("Versions=CURRENT\nIndexCatalogueFields=TRUE")
+	e.sync()
+	require.Nil(t, e.target.Get(versionRef(e.srv.URL, "v"+d)), "the old version removed")
+	c = e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+}
