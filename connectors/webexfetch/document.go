@@ -250,6 +250,8 @@ type fileItem struct {
 	url  string
 	file *restsync.File // nil when not fetched (IndexFiles=false, another origin)
 	why  string         // why it was not fetched
+	// failed: the service failed to serve it (read again later).
+	failed bool
 }
 
 // messageTitle is a room title and the first line of a message's text.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -46,7 +47,16 @@ type roomState struct {
 	// delivered with; "" the defaults'. When it changes, the messages
 	// with files are all delivered again.
 	Files string `json:"fi,omitempty"`
+	// Retry are the messages delivered without a file that could not be
+	// read, by id, with the runs that tried: the next runs read them
+	// again, up to maxFileAttempts runs in all.
+	Retry map[string]int `json:"rt,omitempty"`
 }
+
+// maxFileAttempts is how many runs read a message's file that the service
+// fails to serve. The message is delivered without it meanwhile (its
+// FILE_URL only) and its space's cursor moves on; then it is given up.
+const maxFileAttempts = 3
 
 // filesShape is what of a task's settings shapes the documents of its
 // messages' files (IndexFiles, MaxFileBytes, ExtractText,
@@ -498,7 +508,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	refile := k != nil && st.Files != filesShape(t.s)
 	needList := changed || full || (tc != nil && tc.created) || unsecured || refile
 	t.Counts.Seen.Add(1)
-	if !membersDue && !needList && (tc == nil || len(tc.updated)+len(tc.deleted) == 0) {
+	if !membersDue && !needList && (tc == nil || len(tc.updated)+len(tc.deleted) == 0) && len(st.Retry) == 0 {
 		t.Counts.Unchanged.Add(1)
 		return true, nil
 	}
@@ -535,6 +545,9 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 		stop = newest.Add(-t.s.ListOverlap)
 	}
 	listedIDs := map[string]bool{}
+	// unread: messages delivered this run without a file that could not
+	// be read.
+	unread := map[string]bool{}
 	// A full listing reads the room's records at once rather than one by
 	// one (a room without a record of its own may have some: an earlier
 	// run delivered messages of it and then failed).
@@ -564,11 +577,13 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 				if c.After(newest) {
 					newest = c
 				}
-				ok, err := t.deliverMessage(ctx, rm, sec, m, resecure || refile && len(m.Files) > 0, versions)
+				ok, err := t.deliverMessage(ctx, rm, sec, m, resecure || refile && len(m.Files) > 0 || st.Retry[m.ID] > 0, versions)
 				if err != nil {
 					return true, err
 				}
-				complete = complete && ok
+				if !ok {
+					unread[m.ID] = true
+				}
 			}
 			return false, b.MaybeFlush(ctx)
 		})
@@ -597,14 +612,27 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 			}
 		}
 	}
-	// What the events say was edited or deleted below the listing.
+	// What the events say was edited or deleted below the listing, and
+	// the messages whose files could not be read by earlier runs.
+	var again []string
 	if tc != nil {
-		for _, id := range tc.updated {
-			if listedIDs[id] || slices.Contains(tc.deleted, id) {
+		again = append(again, tc.updated...)
+	}
+	for _, id := range slices.Sorted(maps.Keys(st.Retry)) {
+		if !slices.Contains(again, id) {
+			again = append(again, id)
+		}
+	}
+	if len(again) > 0 {
+		for _, id := range again {
+			if listedIDs[id] || tc != nil && slices.Contains(tc.deleted, id) {
 				continue
 			}
 			m, err := t.api.message(ctx, id)
 			if errors.Is(err, messages.ErrNotFound) {
+				if tc == nil {
+					tc = &touch{}
+				}
 				tc.deleted = append(tc.deleted, id)
 				continue
 			}
@@ -617,12 +645,16 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 				continue
 			}
 			t.lookupNames(ctx, []message{*m})
-			ok, err := t.deliverMessage(ctx, rm, sec, m, false, nil)
+			ok, err := t.deliverMessage(ctx, rm, sec, m, st.Retry[id] > 0, nil)
 			if err != nil {
 				return false, err
 			}
-			complete = complete && ok
+			if !ok {
+				unread[id] = true
+			}
 		}
+	}
+	if tc != nil {
 		for _, id := range tc.deleted {
 			key := messageKey(rm.ID, id)
 			rec, err := restsync.GetRecord(t.DS, key)
@@ -647,6 +679,17 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	}
 	if membersDue {
 		next.MembersAt = now
+	}
+	for id := range unread {
+		n := st.Retry[id] + 1
+		if n >= maxFileAttempts {
+			t.Log.Warn("a file of the message could not be read: given up until the message changes", "message", messageRef(t.s.APIURL, id), "attempts", n)
+			continue
+		}
+		if next.Retry == nil {
+			next.Retry = map[string]int{}
+		}
+		next.Retry[id] = n
 	}
 	if full && (needList || resecure || refile) {
 		next.FullAt = now
@@ -743,9 +786,8 @@ func (t *taskRun) lookupNames(ctx context.Context, page []message) {
 }
 
 // deliverMessage delivers a message with its files when it is new or
-// changed (or resecure). It returns false when the message could not be
-// delivered whole (a file failed): it is not recorded, and the next run
-// tries again.
+// changed (or resecure). It returns false when a file of it could not be
+// read (deliverNew).
 func (t *taskRun) deliverMessage(ctx context.Context, rm *room, sec *roomSec, m *message, resecure bool, versions map[string]string) (bool, error) {
 	t.Counts.Seen.Add(1)
 	key := messageKey(rm.ID, m.ID)
@@ -772,11 +814,14 @@ func (t *taskRun) deliverMessage(ctx context.Context, rm *room, sec *roomSec, m 
 	return t.deliverNew(ctx, rm, sec, m, old)
 }
 
-// deliverNew delivers a message that is new (old nil) or changed.
+// deliverNew delivers a message that is new (old nil) or changed. It
+// returns false when a file could not be read: the message is delivered
+// without it (its FILE_URL only), and read again by the next runs
+// (roomState.Retry).
 func (t *taskRun) deliverNew(ctx context.Context, rm *room, sec *roomSec, m *message, old *restsync.Record) (bool, error) {
 	key := messageKey(rm.ID, m.ID)
 	files, ok, err := t.fetchFiles(ctx, m)
-	if err != nil || !ok {
+	if err != nil {
 		return false, err
 	}
 	docs := t.b.messageDocs(ctx, t.Task, rm, sec, m, files)
@@ -786,15 +831,27 @@ func (t *taskRun) deliverNew(ctx context.Context, rm *room, sec *roomSec, m *mes
 	for _, d := range docs[1:] {
 		rec.Kids = append(rec.Kids, d.Reference)
 	}
+	if old != nil {
+		// A file that could not be read now keeps the document an
+		// earlier run delivered for it, until it is read again.
+		for _, fi := range files {
+			if fi.failed && slices.Contains(old.Kids, fi.url) {
+				rec.Kids = append(rec.Kids, fi.url)
+			}
+		}
+	}
 	t.Batch.Deliver(key, rec, docs, old)
-	return true, nil
+	return ok, nil
 }
 
 // fetchFiles downloads a message's files (at most MaxFileBytes each; a
 // larger one is described, not read). Files on another origin are not
-// fetched: the token would go with the request.
+// fetched: the token would go with the request. A file the service fails
+// to serve is reported and left out (its FILE_URL stays on the message),
+// and the result says not all were read.
 func (t *taskRun) fetchFiles(ctx context.Context, m *message) ([]fileItem, bool, error) {
 	var out []fileItem
+	all := true
 	for _, u := range m.Files {
 		fi := fileItem{url: u}
 		if !t.s.IndexFiles {
@@ -818,12 +875,15 @@ func (t *taskRun) fetchFiles(ctx context.Context, m *message) ([]fileItem, bool,
 				continue
 			}
 			t.Fail(u, err)
-			return nil, false, nil
+			fi.why, fi.failed = "the file could not be read", true
+			out = append(out, fi)
+			all = false
+			continue
 		}
 		fi.file = f
 		out = append(out, fi)
 	}
-	return out, true, nil
+	return out, all, nil
 }
 
 // forgetRoom removes a room's documents and records.
