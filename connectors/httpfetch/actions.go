@@ -548,6 +548,9 @@ func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, ta
 		hash := pg.Hash() // the fetch kept the body (fetchNow)
 		nr.Hash, nr.Excluded, nr.Extra, nr.Unrendered = hash[:], false, extra, pg.RenderErr != nil
 		nr.Title, nr.MediaType, nr.Size, nr.FetchedMs = pageTitle(pg.Title, ref), pg.MediaType, int64(len(pg.Body)), pg.FetchedAt.UnixMilli()
+		if nr.Extract = ""; !textType(nr.MediaType) {
+			nr.Extract = s.extractShape()
+		}
 		if pg.Links != nil {
 			nr.Links = pg.Prior().Links
 		}

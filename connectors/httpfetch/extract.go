@@ -3,7 +3,9 @@ package httpfetch
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/connectorhq/connector/crawl"
@@ -27,6 +29,50 @@ const (
 )
 
 // extractor returns the task's extractor, or nil when extraction is off.
+// extractShape is what of the settings shapes the text extracted from a
+// file (ExtractText, ExtractFormats, ExtractMaxTextBytes,
+// ExtractMaxPages): "" for the defaults, else the values that are not, so
+// that a record written before there was one matches a task on the
+// defaults (record.Extract).
+func (s *settings) extractShape() string {
+	if !s.ExtractText || len(s.ExtractFormats) == 0 {
+		return "off"
+	}
+	var parts []string
+	if !slices.Equal(s.ExtractFormats, extract.Formats) {
+		fs := make([]string, len(s.ExtractFormats))
+		for i, f := range s.ExtractFormats {
+			fs[i] = string(f)
+		}
+		slices.Sort(fs)
+		parts = append(parts, "formats="+strings.Join(fs, "+"))
+	}
+	if s.ExtractMaxTextBytes != DefaultExtractMaxTextBytes {
+		parts = append(parts, "text="+strconv.Itoa(s.ExtractMaxTextBytes))
+	}
+	if s.ExtractMaxPages != DefaultExtractMaxPages {
+		parts = append(parts, "pages="+strconv.Itoa(s.ExtractMaxPages))
+	}
+	return strings.Join(parts, ",")
+}
+
+// textType reports whether a page of this media type is a document whose
+// text the crawl reads itself (HTML, plain text), not extracted.
+func textType(mediaType string) bool {
+	switch mediaType {
+	case "text/html", "application/xhtml+xml", "text/plain":
+		return true
+	}
+	return false
+}
+
+// extractStale reports whether rec is of a file whose document was
+// delivered with other extraction settings than the task's now: it is
+// fetched in full and delivered again.
+func (s *settings) extractStale(rec *record) bool {
+	return !textType(rec.MediaType) && rec.MediaType != "" && rec.Extract != s.extractShape()
+}
+
 func (s *settings) extractor() *extract.Extractor {
 	if !s.ExtractText || len(s.ExtractFormats) == 0 {
 		return nil

@@ -87,6 +87,11 @@ type record struct {
 	// that task). The next fetch is unconditional and delivers the page
 	// even when its content is unchanged.
 	Stale bool `json:"stale,omitempty"`
+	// Extract is the extraction settings a file's document (not HTML nor
+	// plain text) was delivered with (settings.extractShape; "" the
+	// defaults'). When they change, the file is fetched in full and
+	// delivered again with its text as they extract it.
+	Extract string `json:"extract,omitempty"`
 	// Description of the page at its last 200, for Identifiers and logs.
 	Title     string `json:"title,omitempty"`
 	MediaType string `json:"type,omitempty"`

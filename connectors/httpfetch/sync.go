@@ -187,7 +187,7 @@ func (sr *syncRun) prior(u string) (crawl.Prior, bool) {
 	if sr.r.target != nil && sr.s.ingestible(u) && !rec.deliveredCurrent() {
 		return crawl.Prior{}, false
 	}
-	if rec.Unrendered || rec.Stale || (sr.tr.Unconditional != nil && sr.tr.Unconditional(u)) {
+	if rec.Unrendered || rec.Stale || sr.s.extractStale(rec) || (sr.tr.Unconditional != nil && sr.tr.Unconditional(u)) {
 		return crawl.Prior{}, false
 	}
 	pr := crawl.Prior{ETag: rec.ETag, LastModified: rec.LastModified, Links: rec.Links}
@@ -241,7 +241,7 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 		switch {
 		case ingestible:
 			nr.Excluded = false
-			c.kind = sr.classify(rec, rec.Hash) // unchanged, or added when no target and the page was excluded
+			c.kind = sr.classify(rec, rec.Hash, false) // unchanged, or added when no target and the page was excluded
 		default:
 			nr.Excluded = true
 			sr.removeExcluded(c, rec)
@@ -274,9 +274,13 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 		sr.queue(c)
 		return
 	}
-	// Until delivered, a stale document stays stale.
-	nr.Stale = rec != nil && rec.Stale
-	c.kind = sr.classify(rec, nr.Hash)
+	// Until delivered, a stale document stays stale; so does a file's
+	// delivered with other extraction settings.
+	nr.Stale = rec != nil && (rec.Stale || rec.Delivered != nil && sr.s.extractStale(rec))
+	if !textType(nr.MediaType) {
+		nr.Extract = sr.s.extractShape()
+	}
+	c.kind = sr.classify(rec, nr.Hash, nr.Stale)
 	if c.kind == kindUnchanged {
 		sr.queue(c)
 		return
@@ -304,8 +308,9 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 }
 
 // classify compares new content with what the target holds (or, without
-// a target, with what was fetched last).
-func (sr *syncRun) classify(rec *record, hash []byte) changeKind {
+// a target, with what was fetched last); stale content (record.Stale) is
+// updated even when it is the same.
+func (sr *syncRun) classify(rec *record, hash []byte, stale bool) changeKind {
 	switch {
 	case rec == nil:
 		return kindAdded
@@ -317,7 +322,7 @@ func (sr *syncRun) classify(rec *record, hash []byte) changeKind {
 		return kindUpdated
 	case rec.Delivered == nil:
 		return kindAdded
-	case bytes.Equal(rec.Delivered, hash) && !rec.Stale:
+	case bytes.Equal(rec.Delivered, hash) && !stale:
 		return kindUnchanged
 	}
 	return kindUpdated
