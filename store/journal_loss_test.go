@@ -1,6 +1,8 @@
 package store
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -259,6 +261,82 @@ func TestJournalLegacySegmentsReplayed(t *testing.T) {
 	require.NoError(t, err)
 	defer s2.Close()
 	require.Equal(t, map[string]messages.State{"a": messages.State_STATE_CANCELLED, "b": messages.State_STATE_QUEUED}, ids(t, s2))
+}
+
+// A data folder written by an older build, as a crash left it: commit
+// 8652125 (2026-12-05) ran one Synchronize of a 41-page site to its end,
+// queued three more with the queue paused, cancelled a fourth, and was
+// killed (SIGKILL) with its journal segment still in place
+// (testdata/README.md). This build replays it: every acknowledged action is
+// there with its status and counts, and the crawl's datastore with it; and
+// it still is once this build has checkpointed and closed the store.
+func TestOpenDataOfAnOlderBuild(t *testing.T) {
+	t.Parallel()
+	dir := untarGz(t, filepath.Join("testdata", "store-8652125-killed.tar.gz"))
+	want := map[string]messages.State{
+		"01a24db2-ce97-7c82-be27-c72d7e3b4f14": messages.State_STATE_FINISHED,
+		"01a24db2-d016-765d-8308-0044fdb3997e": messages.State_STATE_QUEUED,
+		"01a24db2-d027-7b29-93e5-15a9159f034c": messages.State_STATE_QUEUED,
+		"01a24db2-d032-754b-b4ad-fbbe2d9c30d4": messages.State_STATE_QUEUED,
+		"01a24db2-d03e-752a-a633-68253a1f4eef": messages.State_STATE_CANCELLED,
+	}
+	for _, when := range []string{"as the crash left it", "after this build closed it"} {
+		s, err := quietOpen(dir)
+		require.NoError(t, err, when)
+		require.Equal(t, want, ids(t, s), when)
+		var added uint64
+		require.NoError(t, s.LoadActions("fetch", func(a *messages.StoredAction) error {
+			for _, c := range a.GetStatus().GetCounts() {
+				added += c.GetAdded()
+			}
+			return nil
+		}))
+		require.EqualValues(t, 42, added, "%s: the finished Synchronize's counts", when)
+		// The crawl's state: its run number, its task record and one
+		// record per page (41 pages and the site's root), which the next
+		// Synchronize compares with the site.
+		ds, err := s.Datastore("MYTASK")
+		require.NoError(t, err)
+		var keys []string
+		require.NoError(t, ds.ForEach(func(k, _ []byte) error { keys = append(keys, string(k)); return nil }))
+		require.Len(t, keys, 44, when)
+		require.Contains(t, keys, "m:run", when)
+		require.Contains(t, keys, "m:task", when)
+		require.Contains(t, keys, "u:http://127.0.0.1:18765/p39.html", when)
+		n, err := ds.Len()
+		require.NoError(t, err)
+		require.Equal(t, 44, n, when)
+		// The queue was paused: it still is.
+		qs, err := s.Datastore("\x00queue/fetch") // actors/queue: metaDatastore
+		require.NoError(t, err)
+		paused, err := qs.Get([]byte("paused"))
+		require.NoError(t, err)
+		require.NotEmpty(t, paused, when)
+		require.NoError(t, s.Close(), when)
+	}
+}
+
+// untarGz unpacks a gzip-compressed tar of plain files into a new folder.
+func untarGz(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return dir
+		}
+		require.NoError(t, err)
+		require.Equal(t, filepath.Base(h.Name), h.Name, "plain files only")
+		b, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, h.Name), b, 0o600))
+	}
 }
 
 // TestAcknowledgedSubmissionsNotLostWithTheirSegment: 300 acknowledged
