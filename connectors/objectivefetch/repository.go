@@ -21,8 +21,10 @@
 package objectivefetch
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -36,6 +38,7 @@ import (
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/internal/panics"
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store"
 )
 
 // DefaultConfig is the embedded default configuration of an Objective
@@ -88,12 +91,35 @@ var (
 
 // New resolves every task and returns the repository.
 func New(o Options) (*Repository, error) {
+	r := &Repository{}
 	base, err := restsync.NewRepo(restsync.RepoOptions[settings]{Deps: o, Name: "objectivefetch", Actions: FetchActions, Keys: keys,
-		Resolve: resolve, Decode: decodeIdentifier})
+		Resolve: resolve, Decode: decodeIdentifier, Shared: r.shared})
 	if err != nil {
 		return nil, err
 	}
-	return &Repository{Repo: base}, nil
+	r.Repo = base
+	return r, nil
+}
+
+// shared is the repository's restsync.SharedFunc: every task delivers an
+// object under one reference, and its record is under the object's id in
+// every task's datastore. Task's target holds the object's documents
+// unless it is a folder or file of a task that does not index them
+// (IndexFolders, which records them without a document); its record is
+// then written without a version, so that its next walk finds the object
+// changed and delivers it again.
+func (r *Repository) shared(task string, w store.Writer, key string, rec *restsync.Record) (bool, error) {
+	s := r.Set[task]
+	if s == nil {
+		return false, nil
+	}
+	var st objState
+	_ = json.Unmarshal(rec.Extra, &st) // a record without a state: its kind from its id
+	kind := cmp.Or(st.Kind, kindOf(strings.TrimPrefix(key, objectKey(""))))
+	if kind != kindDocument && !s.IndexFolders {
+		return false, nil
+	}
+	return true, restsync.StaleRecord(w, key, rec)
 }
 
 // Check validates every task of a configuration without touching anything

@@ -96,6 +96,11 @@ type Batch struct {
 	// are handed over early only up to the first conditional item that
 	// has documents (DeliverAfter), whose condition is known only then.
 	FileSize int
+	// Keep, when set, is asked by Forget which of the references of an
+	// item forgotten another task still indexes (Repo's Shared): those are
+	// not removed, only this task's record of the item is. It is called
+	// on the gathering side, possibly by several goroutines at once.
+	Keep func(key string, rec *Record) map[string]bool
 
 	// mu guards cur, work and done (the gathering side); it is held while
 	// a full batch is handed over, so batches go to the delivering
@@ -261,9 +266,16 @@ func (b *Batch) RecordAfter(m Mark, key string, rec *Record) {
 	b.Add(Item{Key: RecordKey(key), Value: v, After: &m})
 }
 
-// Forget removes an item's documents and its record.
+// Forget removes an item's documents and its record. The documents
+// another task still indexes (Keep) are not removed.
 func (b *Batch) Forget(key string, rec *Record) {
-	b.Add(Item{Removes: append([]string{rec.Ref}, rec.Kids...), Key: RecordKey(key), Delete: true, Deleted: uint64(1 + len(rec.Kids))})
+	refs := append([]string{rec.Ref}, rec.Kids...)
+	if b.Keep != nil {
+		if kept := b.Keep(key, rec); len(kept) > 0 {
+			refs = slices.DeleteFunc(refs, func(ref string) bool { return kept[ref] })
+		}
+	}
+	b.Add(Item{Removes: refs, Key: RecordKey(key), Delete: true, Deleted: uint64(1 + len(rec.Kids))})
 }
 
 // PutAfter writes a connector key (a cursor) with the batch, only when no

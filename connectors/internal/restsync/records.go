@@ -46,7 +46,12 @@ func RecordKey(key string) []byte { return []byte(RecordPrefix + key) }
 
 // GetRecord returns the record of key, or nil.
 func GetRecord(ds store.Datastore, key string) (*Record, error) {
-	b, err := ds.Get(RecordKey(key))
+	return getRecord(ds.Get, key)
+}
+
+// getRecord returns the record of key as get has it, or nil.
+func getRecord(get func(key []byte) ([]byte, error), key string) (*Record, error) {
+	b, err := get(RecordKey(key))
 	if err != nil || b == nil {
 		return nil, err
 	}

@@ -2,9 +2,11 @@ package restsync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -46,7 +48,18 @@ type Repo[S any] struct {
 
 	apiMu sync.Mutex
 	apis  map[string]any
+
+	shared SharedFunc
 }
+
+// SharedFunc is a connector's part in keeping the documents another
+// task still indexes (RepoOptions.Shared). It is called within a write
+// of task's datastore with task's record of a key another task's
+// Synchronize forgets (same key, same reference): it reports whether
+// task's target holds the record's documents and, when it does, changes
+// the record in w (and what else of task's it must) so that task's next
+// Synchronize delivers them again (StaleRecord).
+type SharedFunc func(task string, w store.Writer, key string, rec *Record) (held bool, err error)
 
 // Deps are what a REST connector's repository is built from (its
 // Options).
@@ -75,6 +88,17 @@ type RepoOptions[S any] struct {
 	Resolve func(cfg *config.Config, task string, key func() (*secret.Key, error)) (*S, error)
 	// Decode reads one of the connector's identifiers (checking its kind).
 	Decode func(raw string) (Identifier, error)
+	// Shared, when set, makes a task's Synchronize keep the documents of
+	// an item it forgets that another task of the repository still
+	// indexes: every task delivers an item under one reference to the
+	// one target, and removing it would take the other task's document
+	// out of the index, which that task, its record saying the target
+	// holds it, would never deliver again. The task forgets the item
+	// alone; Shared marks the other task's record so that its next run
+	// delivers its own document (the one in the index may be this
+	// task's); the last task to let the item go removes it. For
+	// connectors whose item keys are the same in every task's datastore.
+	Shared SharedFunc
 }
 
 // NewRepo resolves every task.
@@ -83,7 +107,7 @@ func NewRepo[S any](o RepoOptions[S]) (*Repo[S], error) {
 		return nil, fmt.Errorf("%s: Options.Config and Options.Store are required", o.Name)
 	}
 	r := &Repo[S]{Cfg: o.Config, Store: o.Store, Target: o.Target, Log: o.Logger, Now: o.Now, Sleep: o.Sleep,
-		Key: &KeyOnce{Config: o.Config}, name: o.Name, actions: o.Actions, keys: o.Keys, decode: o.Decode}
+		Key: &KeyOnce{Config: o.Config}, name: o.Name, actions: o.Actions, keys: o.Keys, decode: o.Decode, shared: o.Shared}
 	if r.Log == nil {
 		r.Log = slog.New(slog.DiscardHandler)
 	}
@@ -282,6 +306,9 @@ func (r *Repo[S]) SyncTask(job *fetch.Job, task string, log *slog.Logger, open f
 	}
 	t := &TaskSync{Job: job, Task: task, DS: ds, Counts: Counts(job, task), Log: log.With("task", task)}
 	t.Batch = &Batch{DS: ds, Target: r.Target, Counts: t.Counts, Log: t.Log, Report: FailOf(job, task)}
+	if r.shared != nil {
+		t.Batch.Keep = r.keepShared(task, t.Log)
+	}
 	defer t.Batch.Close()
 	before := c.Stats()
 	err = run(t)
@@ -498,4 +525,79 @@ func (r *Repo[S]) ServiceClient(task, base string, t TLS, timeout time.Duration,
 		a = auth(hc)
 	}
 	return NewClient(base, hc, a, o)
+}
+
+// keepShared is the Batch.Keep of task's Synchronize: for an item it
+// forgets, each other task of the repository (with a datastore) whose
+// record of the same key has the same reference is asked (Shared)
+// whether its target holds the documents, and marked to deliver them
+// again; the references it holds are kept. A datastore that cannot be
+// read or written counts as holding nothing (the removal goes ahead, as
+// it did before).
+func (r *Repo[S]) keepShared(task string, log *slog.Logger) func(key string, rec *Record) map[string]bool {
+	others := sync.OnceValue(func() map[string]store.Datastore {
+		names, err := r.Store.DatastoreNames()
+		if err != nil {
+			log.Warn("the other tasks' datastores cannot be listed", "error", err)
+			return nil
+		}
+		out := map[string]store.Datastore{}
+		for _, n := range names {
+			if strings.EqualFold(n, task) || !r.HasTask(n) {
+				continue
+			}
+			if ds, err := r.Store.Datastore(n); err == nil {
+				out[n] = ds
+			}
+		}
+		return out
+	})
+	return func(key string, rec *Record) map[string]bool {
+		var kept map[string]bool
+		for _, n := range slices.Sorted(maps.Keys(others())) {
+			ds := others()[n]
+			if o, err := GetRecord(ds, key); err != nil || o == nil || o.Ref != rec.Ref {
+				continue
+			}
+			var held *Record
+			err := ds.Update(func(w store.Writer) error {
+				o, err := getRecord(w.Get, key)
+				if err != nil || o == nil || o.Ref != rec.Ref {
+					return err
+				}
+				ok, err := r.shared(n, w, key, o)
+				if ok && err == nil {
+					held = o
+				}
+				return err
+			})
+			if err != nil {
+				log.Warn("cannot mark another task's item to be delivered again; its documents are removed", "reference", rec.Ref, "task", n, "error", err)
+				continue
+			}
+			if held == nil {
+				continue
+			}
+			log.Info("another task indexes the item: its documents stay", "reference", rec.Ref, "task", n)
+			if kept == nil {
+				kept = map[string]bool{}
+			}
+			for _, ref := range append([]string{held.Ref}, held.Kids...) {
+				kept[ref] = true
+			}
+		}
+		return kept
+	}
+}
+
+// StaleRecord writes rec under key in w with no version, so that the
+// task's next Synchronize, finding the item's version changed, delivers
+// it again.
+func StaleRecord(w store.Writer, key string, rec *Record) error {
+	rec.Version = ""
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return w.Put(RecordKey(key), b)
 }

@@ -1,0 +1,81 @@
+package objectivefetch
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/config"
+)
+
+// twoTasks gives the connector two tasks on the one Objective server
+// delivering to the one target: A with RootFolders a, B with RootFolders
+// b.
+func (e *env) twoTasks(a, b string) {
+	e.t.Helper()
+	task := func(name, roots string) string {
+		return fmt.Sprintf("[%s]\nServerUrl=%s\nUsername=alice\nPassword=alice-password\nPageSize=4\nRootFolders=%s\n", name, e.srv.URL, roots)
+	}
+	text := fmt.Sprintf("[Server]\nDataDirectory=%[1]s/data\n[Security]\nAESKeyFile=%[1]s/aes.ky\nCollectFolders=%[1]s/collect\nInsertFolders=%[1]s/insert\n[FetchTasks]\nNumber=2\n0=A\n1=B\n",
+		e.dir) + task("A", a) + task("B", b)
+	cfg, err := config.Parse("test.cfg", []byte(text), TaskKeys)
+	require.NoError(e.t, err)
+	e.cfg = cfg
+	e.repo = e.newRepo()
+}
+
+// Two tasks index the same tree: each delivers an object under one
+// reference to the one target. When task A no longer indexes it (its
+// RootFolders changed), B still does: its document stays in the target,
+// and is still there after B's next run. Before, A's Synchronize removed
+// it, and B, whose record said it was delivered, never delivered it
+// again while it did not change in Objective.
+func TestRemovalByOneTaskKeepsAnotherTasksObject(t *testing.T) {
+	e := newEnv(t, "")
+	tr := buildTree(t, e.srv)
+	e.twoTasks(tr.home+","+tr.archive, tr.home)
+	e.sync()
+	require.False(t, e.gone(kindDocument, tr.report))
+
+	e.twoTasks(tr.archive, tr.home)
+	_, _, err := e.run("SYNCHRONIZE", "TaskSections", "A")
+	require.NoError(t, err)
+	require.False(t, e.gone(kindDocument, tr.report), "B's document stays in the index")
+	_, _, err = e.run("SYNCHRONIZE", "TaskSections", "B")
+	require.NoError(t, err)
+	require.False(t, e.gone(kindDocument, tr.report), "B's document is in the index")
+	require.False(t, e.gone(kindFolder, tr.aliceF))
+	id, err := decodeIdentifier(field1(e.doc(kindDocument, tr.report), "AUTN_IDENTIFIER"))
+	require.NoError(t, err)
+	require.Equal(t, "B", id.Task, "delivered again by B (the one A delivered named A)")
+	c := e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+
+	// Once no task has it, it is removed.
+	e.twoTasks(tr.archive, tr.archive)
+	e.sync()
+	require.True(t, e.gone(kindDocument, tr.report))
+	require.True(t, e.gone(kindFolder, tr.home))
+	require.False(t, e.gone(kindFolder, tr.archive))
+}
+
+// A task that does not index folders (IndexFolders=FALSE) records them
+// without a document: it does not keep another task's folder documents,
+// which are removed when that task lets them go; the documents under
+// them, which both index, stay.
+func TestRemovalKeepsNoFolderOfATaskThatDoesNotIndexThem(t *testing.T) {
+	e := newEnv(t, "")
+	tr := buildTree(t, e.srv)
+	e.twoTasks(tr.home+","+tr.archive, tr.home+"\nIndexFolders=FALSE")
+	e.sync()
+	require.False(t, e.gone(kindFolder, tr.aliceF))
+
+	e.twoTasks(tr.archive, tr.home+"\nIndexFolders=FALSE")
+	e.sync()
+	require.True(t, e.gone(kindFolder, tr.aliceF), "no task indexes it any more")
+	require.True(t, e.gone(kindFolder, tr.home))
+	require.False(t, e.gone(kindDocument, tr.report), "B indexes it")
+	c := e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+}
