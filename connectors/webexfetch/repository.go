@@ -89,7 +89,7 @@ var (
 // New resolves every task and returns the repository.
 func New(o Options) (*Repository, error) {
 	base, err := restsync.NewRepo(restsync.RepoOptions[settings]{Deps: o, Name: "webexfetch", Actions: FetchActions, Keys: keys,
-		Resolve: resolve, Decode: decodeIdentifier})
+		Resolve: resolve, Decode: decodeIdentifier, Shared: shared})
 	if err != nil {
 		return nil, err
 	}

@@ -886,6 +886,42 @@ func (t *taskRun) fetchFiles(ctx context.Context, m *message) ([]fileItem, bool,
 	return out, all, nil
 }
 
+// shared is the repository's restsync.SharedFunc: every task delivers a
+// space or message under one reference, and its record is under the
+// space's (and message's) id in every task's datastore, so task's target
+// holds what task recorded. The record is written without a version, and
+// the space's cursor is dropped, so that task's next run lists every
+// message of the space and delivers the item again (a space whose
+// activity did not change is otherwise not read at all).
+func shared(task string, w store.Writer, key string, rec *restsync.Record) (bool, error) {
+	if err := restsync.StaleRecord(w, key, rec); err != nil {
+		return false, err
+	}
+	roomID, ok := strings.CutPrefix(key, roomKey(""))
+	if !ok {
+		rest, _ := strings.CutPrefix(key, "msg\x00")
+		roomID, _, _ = strings.Cut(rest, "\x00")
+	}
+	b, err := w.Get(restsync.RecordKey(roomKey(roomID)))
+	if err != nil || b == nil {
+		return true, err // the space's record is written after its messages'
+	}
+	room := &restsync.Record{}
+	st := roomState{}
+	if err := json.Unmarshal(b, room); err != nil {
+		return false, fmt.Errorf("room record %q: %w", roomID, err)
+	}
+	if len(room.Extra) > 0 {
+		if err := json.Unmarshal(room.Extra, &st); err != nil {
+			return false, fmt.Errorf("room record %q: %w", roomID, err)
+		}
+	}
+	st.Newest = ""
+	room.Extra, _ = json.Marshal(st)
+	b, _ = json.Marshal(room)
+	return true, w.Put(restsync.RecordKey(roomKey(roomID)), b)
+}
+
 // forgetRoom removes a room's documents and records.
 func (t *taskRun) forgetRoom(ctx context.Context, id string, k *known) error {
 	b := t.Batch

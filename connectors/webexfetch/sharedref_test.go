@@ -1,0 +1,73 @@
+package webexfetch
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/oauth"
+)
+
+// twoTasks gives the connector two tasks on the one Webex account
+// delivering to the one target, with settings a and b (one per line).
+func (e *env) twoTasks(a, b string) {
+	e.t.Helper()
+	task := func(name, extra string) string {
+		return fmt.Sprintf("[%[1]s]\nWebexApiUrl=%[2]s\nOAuthAuthorizeUrl=%[2]s/authorize\nOAuthTokenUrl=%[2]s/access_token\nOAuthClientID=client-id\nOAuthClientSecret=client-secret\nPageSize=5\n%[3]s\n",
+			name, e.srv.URL, extra)
+	}
+	text := fmt.Sprintf("[Server]\nDataDirectory=%[1]s/data\n[Security]\nAESKeyFile=%[1]s/aes.ky\nCollectFolders=%[1]s/collect\n[FetchTasks]\nNumber=2\n0=A\n1=B\n",
+		e.dir) + task("A", a) + task("B", b)
+	cfg, err := config.Parse("test.cfg", []byte(text), TaskKeys)
+	require.NoError(e.t, err)
+	for _, n := range []string{"a", "b"} {
+		tf := oauth.TokenFile{Path: filepath.Join(e.dir, "data", "oauth", n+".token"), Key: e.key}
+		if _, err := tf.Load(); err != nil {
+			require.NoError(e.t, tf.Save(&oauth2.Token{RefreshToken: e.srv.IssueRefreshToken()}, "client-id", nil))
+		}
+	}
+	e.cfg = cfg
+	e.repo = e.newRepo()
+}
+
+// Two tasks index the same space: each delivers the space and its
+// messages under one reference to the one target. When task A no longer
+// indexes the space (its filters changed), B still does: its documents
+// stay in the target, and are still there after B's next run. Before,
+// A's Synchronize removed them, and B, whose space had not changed, never
+// delivered them again.
+func TestRemovalByOneTaskKeepsAnotherTasksSpace(t *testing.T) {
+	e := newEnv(t)
+	room := e.srv.AddRoom("General", "group", e.alice, e.bob)
+	other := e.srv.AddRoom("Other", "group", e.alice, e.bob)
+	m := e.srv.Post(room, e.bob, "hello")
+	e.srv.Post(other, e.bob, "elsewhere")
+	e.twoTasks("", "RoomTitleCantHaveRegex=Other")
+	e.sync()
+	require.NotNil(t, e.target.Get(msgRef(e, m)))
+
+	e.twoTasks("RoomTitleCantHaveRegex=General", "RoomTitleCantHaveRegex=Other")
+	_, _, err := e.run("SYNCHRONIZE", "TaskSections", "A")
+	require.NoError(t, err)
+	require.NotNil(t, e.target.Get(roomRefOf(e, room)), "B's space stays in the index")
+	require.NotNil(t, e.target.Get(msgRef(e, m)), "B's message stays in the index")
+	_, _, err = e.run("SYNCHRONIZE", "TaskSections", "B")
+	require.NoError(t, err)
+	require.NotNil(t, e.target.Get(roomRefOf(e, room)), "B's space is in the index")
+	id, err := decodeIdentifier(field1(e.doc(msgRef(e, m)), "AUTN_IDENTIFIER"))
+	require.NoError(t, err)
+	require.Equal(t, "B", id.Task, "delivered again by B (the one A delivered named A)")
+	c := e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+
+	// Once no task has it, it is removed.
+	e.twoTasks("RoomTitleCantHaveRegex=General", "RoomTitleCantHaveRegex=General")
+	e.sync()
+	require.Nil(t, e.target.Get(roomRefOf(e, room)))
+	require.Nil(t, e.target.Get(msgRef(e, m)))
+	require.NotNil(t, e.target.Get(roomRefOf(e, other)))
+}
