@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/objectivefetch/objectivetest"
 )
 
 // twoTasks gives the connector two tasks on the one Objective server
@@ -78,4 +79,30 @@ func TestRemovalKeepsNoFolderOfATaskThatDoesNotIndexThem(t *testing.T) {
 	require.False(t, e.gone(kindDocument, tr.report), "B indexes it")
 	c := e.sync()
 	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+}
+
+// The same when task A delivers an object again without a version B
+// still indexes (A's Versions changed): the version's document stays,
+// and is still there after B's next run.
+func TestVersionDroppedByOneTaskStaysForAnother(t *testing.T) {
+	e := newEnv(t, "")
+	tr := buildTree(t, e.srv)
+	d := e.srv.AddDocument(tr.archive, objectivetest.Doc{Name: "a.txt", Data: []byte("version one")})
+	e.srv.NewVersion(d, []byte("version two"))
+	e.twoTasks(tr.archive+"\nVersions=ALL", tr.archive+"\nVersions=ALL")
+	e.sync()
+	old := versionRef(e.srv.URL, "v"+d)
+	require.NotNil(t, e.target.Get(old))
+
+	e.twoTasks(tr.archive+"\nVersions=CURRENT", tr.archive+"\nVersions=ALL")
+	_, _, err := e.run("SYNCHRONIZE", "TaskSections", "A")
+	require.NoError(t, err)
+	require.NotNil(t, e.target.Get(old), "B's version stays in the index")
+	_, _, err = e.run("SYNCHRONIZE", "TaskSections", "B")
+	require.NoError(t, err)
+	require.NotNil(t, e.target.Get(old), "B's version is in the index")
+
+	e.twoTasks(tr.archive+"\nVersions=CURRENT", tr.archive+"\nVersions=CURRENT")
+	e.sync()
+	require.Nil(t, e.target.Get(old), "no task indexes it any more")
 }

@@ -96,11 +96,12 @@ type Batch struct {
 	// are handed over early only up to the first conditional item that
 	// has documents (DeliverAfter), whose condition is known only then.
 	FileSize int
-	// Keep, when set, is asked by Forget which of the references of an
-	// item forgotten another task still indexes (Repo's Shared): those are
-	// not removed, only this task's record of the item is. It is called
-	// on the gathering side, possibly by several goroutines at once.
-	Keep func(key string, rec *Record) map[string]bool
+	// Keep, when set, is given the references an item's record rec held
+	// that Forget or Deliver would remove, and returns those to remove:
+	// not those another task still indexes (Repo's Shared), of which only
+	// this task's record is forgotten. It is called on the gathering
+	// side, possibly by several goroutines at once.
+	Keep func(key string, rec *Record, refs []string) []string
 
 	// mu guards cur, work and done (the gathering side); it is held while
 	// a full batch is handed over, so batches go to the delivering
@@ -227,13 +228,21 @@ func (b *Batch) Add(it Item) {
 // old is its record when it was delivered before. The documents of old's
 // children that rec no longer has are removed.
 func (b *Batch) Deliver(key string, rec *Record, docs []*ingest.Document, old *Record) {
-	b.Add(deliverItem(key, rec, docs, old, nil))
+	b.Add(b.keep(key, old, deliverItem(key, rec, docs, old, nil)))
 }
 
 // DeliverAfter is Deliver, done only when no delivery since m was
 // refused.
 func (b *Batch) DeliverAfter(m Mark, key string, rec *Record, docs []*ingest.Document, old *Record) {
-	b.Add(deliverItem(key, rec, docs, old, &m))
+	b.Add(b.keep(key, old, deliverItem(key, rec, docs, old, &m)))
+}
+
+// keep takes out of it's removals (of what old held) those Keep keeps.
+func (b *Batch) keep(key string, old *Record, it Item) Item {
+	if b.Keep != nil && len(it.Removes) > 0 {
+		it.Removes = b.Keep(key, old, it.Removes)
+	}
+	return it
 }
 
 func deliverItem(key string, rec *Record, docs []*ingest.Document, old *Record, after *Mark) Item {
@@ -269,13 +278,7 @@ func (b *Batch) RecordAfter(m Mark, key string, rec *Record) {
 // Forget removes an item's documents and its record. The documents
 // another task still indexes (Keep) are not removed.
 func (b *Batch) Forget(key string, rec *Record) {
-	refs := append([]string{rec.Ref}, rec.Kids...)
-	if b.Keep != nil {
-		if kept := b.Keep(key, rec); len(kept) > 0 {
-			refs = slices.DeleteFunc(refs, func(ref string) bool { return kept[ref] })
-		}
-	}
-	b.Add(Item{Removes: refs, Key: RecordKey(key), Delete: true, Deleted: uint64(1 + len(rec.Kids))})
+	b.Add(b.keep(key, rec, Item{Removes: append([]string{rec.Ref}, rec.Kids...), Key: RecordKey(key), Delete: true, Deleted: uint64(1 + len(rec.Kids))}))
 }
 
 // PutAfter writes a connector key (a cursor) with the batch, only when no

@@ -527,14 +527,15 @@ func (r *Repo[S]) ServiceClient(task, base string, t TLS, timeout time.Duration,
 	return NewClient(base, hc, a, o)
 }
 
-// keepShared is the Batch.Keep of task's Synchronize: for an item it
-// forgets, each other task of the repository (with a datastore) whose
-// record of the same key has the same reference is asked (Shared)
-// whether its target holds the documents, and marked to deliver them
-// again; the references it holds are kept. A datastore that cannot be
-// read or written counts as holding nothing (the removal goes ahead, as
-// it did before).
-func (r *Repo[S]) keepShared(task string, log *slog.Logger) func(key string, rec *Record) map[string]bool {
+// keepShared is the Batch.Keep of task's Synchronize: for the references
+// of an item's record that it would remove, each other task of the
+// repository (with a datastore) whose record of the same key has the
+// same reference and holds one of them is asked (Shared) whether its
+// target holds its documents, and marked to deliver them again; the
+// references it holds are kept. A datastore that cannot be read or
+// written counts as holding nothing (the removal goes ahead, as it did
+// before).
+func (r *Repo[S]) keepShared(task string, log *slog.Logger) func(key string, rec *Record, refs []string) []string {
 	others := sync.OnceValue(func() map[string]store.Datastore {
 		names, err := r.Store.DatastoreNames()
 		if err != nil {
@@ -552,17 +553,22 @@ func (r *Repo[S]) keepShared(task string, log *slog.Logger) func(key string, rec
 		}
 		return out
 	})
-	return func(key string, rec *Record) map[string]bool {
-		var kept map[string]bool
+	return func(key string, rec *Record, refs []string) []string {
+		// holds reports whether o, another task's record of key, is of
+		// the same item and holds one of refs.
+		holds := func(o *Record) bool {
+			return o != nil && o.Ref == rec.Ref &&
+				slices.ContainsFunc(refs, func(ref string) bool { return ref == o.Ref || slices.Contains(o.Kids, ref) })
+		}
 		for _, n := range slices.Sorted(maps.Keys(others())) {
 			ds := others()[n]
-			if o, err := GetRecord(ds, key); err != nil || o == nil || o.Ref != rec.Ref {
+			if o, err := GetRecord(ds, key); err != nil || !holds(o) {
 				continue
 			}
 			var held *Record
 			err := ds.Update(func(w store.Writer) error {
 				o, err := getRecord(w.Get, key)
-				if err != nil || o == nil || o.Ref != rec.Ref {
+				if err != nil || !holds(o) {
 					return err
 				}
 				ok, err := r.shared(n, w, key, o)
@@ -579,14 +585,9 @@ func (r *Repo[S]) keepShared(task string, log *slog.Logger) func(key string, rec
 				continue
 			}
 			log.Info("another task indexes the item: its documents stay", "reference", rec.Ref, "task", n)
-			if kept == nil {
-				kept = map[string]bool{}
-			}
-			for _, ref := range append([]string{held.Ref}, held.Kids...) {
-				kept[ref] = true
-			}
+			refs = slices.DeleteFunc(refs, func(ref string) bool { return ref == held.Ref || slices.Contains(held.Kids, ref) })
 		}
-		return kept
+		return refs
 	}
 }
 
