@@ -280,3 +280,62 @@ func TestAnnouncedBodyCostsWhatArrives(t *testing.T) {
 	t.Logf("%d requests that each announced %d bytes and sent %d allocated %d bytes", conns, announced, sent, grew)
 	require.Equal(t, "SUCCESS", e.aci(t, "/action=GetVersion").Response)
 }
+
+// TestTooLargeIsRefusedBeforeContinue: a request that announces a body
+// larger than its action takes and asks "Expect: 100-continue" gets the
+// refusal, not "100 Continue": the client then never sends the body. The
+// server used to answer 100 Continue first (fasthttp sends it after the
+// headers are read, whatever the body limit said), so a client that waits
+// for it, as curl does for a large POST, uploaded the whole body only to
+// have it refused.
+func TestTooLargeIsRefusedBeforeContinue(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, setup{front: func(c *Config) { c.MaxRequestBytes = 4 << 20 }})
+	for _, tc := range []struct{ path, action, limit string }{
+		{"/action=Fetch", "FETCH", "[Server] MaxRequestBytes (4194304 bytes)"},
+		{"/action=GetVersion", "GETVERSION", "1 MiB"},
+	} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+		require.NoError(t, err)
+		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+		_, err = fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"+
+			"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", tc.path, 4<<20+1)
+		require.NoError(t, err)
+		br := bufio.NewReader(c)
+		line, err := br.ReadString('\n')
+		require.NoError(t, err)
+		require.Equal(t, "HTTP/1.1 200 OK\r\n", line, "%s: the refusal comes first, not 100 Continue", tc.path)
+		resp, err := http.ReadResponse(bufio.NewReader(io.MultiReader(strings.NewReader(line), br)), nil)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		x := parseX(t, b)
+		require.Equal(t, "ERRORREQUESTTOOLARGE", x.ResponseData.Code, x.ResponseData.Desc)
+		require.Equal(t, tc.action, x.Action)
+		require.Contains(t, x.ResponseData.Desc, tc.limit)
+		require.True(t, resp.Close, "the connection closes: the client may have started sending the body")
+		c.Close()
+	}
+	// A body within the limit still gets 100 Continue, and is read.
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	body := "action=GetVersion"
+	_, err = fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"+
+		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", len(body))
+	require.NoError(t, err)
+	br := bufio.NewReader(c)
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "HTTP/1.1 100 Continue\r\n", line)
+	_, err = br.ReadString('\n')
+	require.NoError(t, err)
+	_, err = io.WriteString(c, body)
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, "SUCCESS", parseX(t, b).Response, string(b))
+}

@@ -309,8 +309,13 @@ func New(cfg Config) (*Server, error) {
 				// (StreamRequestBody), and fasthttp would first wait for
 				// up to 8 KiB of it: the request goes on as one without
 				// a body, marked, and on the connection's last request;
-				// readBody refuses it.
+				// readBody refuses it. Its "Expect: 100-continue" is
+				// dropped: fasthttp would answer "100 Continue" before
+				// the handler runs, and the client would then send the
+				// body it is refused for. Without it the refusal is the
+				// first reply, as RFC 9110 (10.1.1) lets a server answer.
 				h.SetContentLength(0)
+				h.Del(fasthttp.HeaderExpect)
 				h.Set(tooLargeHeader, strconv.Itoa(n))
 				h.SetConnectionClose()
 			}
