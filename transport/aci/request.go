@@ -74,6 +74,20 @@ type Request struct {
 	// Uploads lists the parameters that came from file parts of a
 	// multipart body, in order; nil when there are none. See Upload.
 	Uploads []Upload
+	// OtherActions are the action (and a) parameters after the first, in
+	// the order received; nil when there are none. Nothing acts on them
+	// (the first occurrence of a name wins): they are kept so that the
+	// request log can show the request as it came.
+	OtherActions []OtherAction
+}
+
+// OtherAction is an action parameter after the first (Request.OtherActions).
+type OtherAction struct {
+	Name  string // as the client spelled it: action, a, ACTION...
+	Value string // as sent; "" when it came from a file part
+	// File, when it came from a file part, says which (its Index is -1):
+	// logs show its size, never its content.
+	File *Upload
 }
 
 // Upload describes a parameter that came from a file part of a multipart
@@ -452,6 +466,23 @@ func (p *parser) finish() (*Request, error) {
 				uploads++
 			}
 			i++
+		}
+	}
+	if p.actions > 1 {
+		req.OtherActions = make([]OtherAction, 0, p.actions-1)
+		uploads := 0
+		for j := range p.n {
+			sp := p.span(j)
+			if sp.action && j != p.action-1 {
+				a := OtherAction{Name: s[sp.nameStart:sp.nameEnd], Value: s[sp.nameEnd:sp.valueEnd]}
+				if sp.upload {
+					a.Value, a.File = "", &Upload{Index: -1, FileName: p.fileNames[uploads], Size: sp.valueEnd - sp.nameEnd}
+				}
+				req.OtherActions = append(req.OtherActions, a)
+			}
+			if sp.upload {
+				uploads++
+			}
 		}
 	}
 	if p.action != 0 {

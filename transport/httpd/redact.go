@@ -94,6 +94,23 @@ func (s *Server) appendRequestText(b []byte, req *aci.Request) []byte {
 		// may be as large as the body, and b is kept (the log's entry).
 		b = appendQueryEscape(b, head(req.Action, maxLogged))
 	}
+	// The other action pairs, which nothing acts on, as they came: the
+	// log shows that the request named them.
+	for _, a := range req.OtherActions {
+		if len(b)-base >= maxLogged {
+			break
+		}
+		if len(b) > base {
+			b = append(b, '&')
+		}
+		b = appendQueryEscape(b, a.Name)
+		b = append(b, '=')
+		if a.File != nil {
+			b = append(b, uploadText(*a.File)...)
+			continue
+		}
+		b = appendQueryEscape(b, head(a.Value, maxLogged-(len(b)-base)))
+	}
 	params := req.Params
 	if len(req.Uploads) > 0 || hasLargeConfig(req.Params) {
 		// File contents, and Config values too long to show, never reach

@@ -1,8 +1,10 @@
 package httpd
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
@@ -205,4 +207,43 @@ func TestRequestLogOfPostedBodies(t *testing.T) {
 		want = append(want, struct{ Request, Status string }{fmt.Sprintf("action=GETVERSION&N=%d&P=%s", i, repeatX(100*i)), "success"})
 	}
 	require.Equal(t, want, e.logEntries(t, ""))
+}
+
+// TestRequestLogShowsEveryActionPair: a request that names its action more
+// than once is acted on by its first (as every repeated parameter), and
+// GetRequestLog shows that one first and then the others as they came. The
+// log used to show the first alone: a request of action=GetVersion&a=Stop,
+// or one whose body named another action than its request line, looked
+// in the log like a plain GetVersion, so that whoever read it could not
+// tell the request had asked for something else too (for instance past a
+// proxy that looks at the last of them). A file part named action is
+// shown by its size, as every file part is.
+func TestRequestLogShowsEveryActionPair(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, setup{})
+	x := e.aci(t, "/action=GetVersion&N=1&a=GetPid&ACTION=Stop%20")
+	require.Equal(t, "GETVERSION", x.Action, "the first action pair is acted on")
+	require.Equal(t, "SUCCESS", x.Response)
+	x = e.aci(t, "/action=GetVersion?action=GetPid")
+	require.Equal(t, "GETVERSION", x.Action)
+	body := e.post(t, "/action=GetVersion&N=2", "application/x-www-form-urlencoded", []byte("action=GetPid&N=3"))
+	require.Contains(t, body, "<action>GETVERSION</action>")
+	var mp bytes.Buffer
+	w := multipart.NewWriter(&mp)
+	require.NoError(t, w.WriteField("N", "4"))
+	fw, err := w.CreateFormFile("action", "a.txt")
+	require.NoError(t, err)
+	_, err = fw.Write([]byte("Stop and a secret"))
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	body = e.post(t, "/action=GetVersion", w.FormDataContentType(), mp.Bytes())
+	require.Contains(t, body, "<action>GETVERSION</action>")
+
+	got := e.logEntries(t, "")
+	require.Equal(t, []struct{ Request, Status string }{
+		{"action=GETVERSION&a=GetPid&ACTION=Stop+&N=1", "success"},
+		{"action=GETVERSION&action=GetPid", "success"},
+		{"action=GETVERSION&action=GetPid&N=2&N=3", "success"},
+		{"action=GETVERSION&action=[file a.txt, 17 bytes]&N=4", "success"},
+	}, got)
 }
