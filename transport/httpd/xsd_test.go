@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/auth"
+	"github.com/connectorhq/connector/metrics"
 	"github.com/connectorhq/connector/transport/aci"
 )
 
@@ -227,4 +229,82 @@ func TestRepliesValidateAgainstXSD(t *testing.T) {
 		require.NotEmpty(t, typed[sc], sc)
 		xmllint(t, sc, typed[sc]...)
 	}
+}
+
+// TestServiceRepliesValidateAgainstXSD: the service port's replies (its
+// GetStatus, GetStatusInfo, ShowPermissions, Stop, and its errors: an
+// unknown action, a refusal, and the 403 that /metrics answers a client
+// without ServiceStatus) are valid autnResponse documents, each error's
+// <error> block of the error type and GetStatus of the getstatus type, as
+// TestRepliesValidateAgainstXSD checks the ACI port's. No test validated
+// them before: a change to the service port's replies alone would have
+// gone unnoticed.
+func TestServiceRepliesValidateAgainstXSD(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("xmllint"); err != nil {
+		t.Fatalf("xmllint not found: install the Debian package libxml2-utils (make test does): %v", err)
+	}
+	dir := t.TempDir()
+	var all, errs, statuses []string
+	keep := func(body []byte, isErr bool) {
+		t.Helper()
+		f := filepath.Join(dir, fmt.Sprintf("%03d.xml", len(all)))
+		require.NoError(t, os.WriteFile(f, body, 0o600))
+		all = append(all, f)
+		if isErr {
+			errs = append(errs, f)
+		}
+	}
+	serviceServer := func(policy *auth.Policy) *env {
+		return startWith(t, setup{front: func(c *Config) {
+			c.Port = auth.ServicePort
+			c.Policy = policy
+			c.Metrics = metrics.New(metrics.Options{Queue: "fetch"})
+			c.Stop = func() {}
+		}})
+	}
+	// ask sends path to e, checks the reply is XML with the wanted HTTP
+	// status and response, and keeps it for xmllint.
+	ask := func(e *env, code int, want, path string) {
+		t.Helper()
+		resp, body := e.get(t, path)
+		require.Equal(t, code, resp.StatusCode, "%s: %s", path, body)
+		require.Equal(t, aci.ContentTypeXML, resp.Header.Get("Content-Type"), path)
+		var x xresp
+		require.NoError(t, xml.Unmarshal(body, &x), "%s: %s", path, body)
+		require.Equal(t, want, x.Response, "%s: %s", path, body)
+		keep(body, want == "ERROR")
+		if want == "SUCCESS" && strings.EqualFold(x.Action, "GetStatus") {
+			statuses = append(statuses, all[len(all)-1])
+		}
+	}
+	// IDOL's default roles: a local client holds ServiceStatus and
+	// ServiceControl.
+	e := serviceServer(nil)
+	ask(e, 200, "SUCCESS", "/action=GetStatus")
+	ask(e, 200, "SUCCESS", "/a=getstatus&ResponseFormat=xml")
+	ask(e, 200, "SUCCESS", "/action=GetStatusInfo")
+	ask(e, 200, "SUCCESS", "/action=ShowPermissions")
+	ask(e, 200, "ERROR", "/action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask") // not on this port
+	ask(e, 200, "ERROR", "/action=Frobnicate")
+	ask(e, 200, "ERROR", "/?foo=bar")
+	ask(e, 200, "ERROR", "/action=GetStatusInfo&ResponseFormat=yaml")
+	ask(e, 200, "SUCCESS", "/action=Stop")
+	// A client with neither ServiceStatus nor ServiceControl (the Readers
+	// of queryOnlyPolicy hold Query alone on this port).
+	local, err := auth.ParseClients("localhost")
+	require.NoError(t, err)
+	p, err := auth.New([]auth.Role{{Name: "Readers", Standard: auth.Query, Clients: local}})
+	require.NoError(t, err)
+	e = serviceServer(p)
+	ask(e, 403, "ERROR", "/metrics")
+	ask(e, 200, "ERROR", "/action=GetStatus")
+	ask(e, 200, "ERROR", "/action=GetStatusInfo")
+	ask(e, 200, "ERROR", "/action=Stop")
+	ask(e, 200, "SUCCESS", "/action=ShowPermissions")
+
+	xmllint(t, autnResponseXSD, all...)
+	xmllint(t, errorReplyXSD, errs...)
+	require.Len(t, statuses, 2)
+	xmllint(t, getStatusXSD, statuses...)
 }
