@@ -110,6 +110,10 @@ type Server struct {
 	// MaxConnections bounds the ACI port's open connections; 0 (the
 	// default) sets it from the file descriptor limit (server package).
 	MaxConnections int
+	// MaxConnectionsPerClient bounds the ACI port's connections from one
+	// client (an IPv4 address, or an IPv6 /64) that holds neither Admin
+	// nor ServiceControl (default 64); 0: no bound.
+	MaxConnectionsPerClient int
 	// SSLConfig names the TLS section of the ACI port (SSL is that
 	// section; nil: plain HTTP).
 	SSLConfig string
@@ -540,6 +544,8 @@ func (c *Config) setDefaults() {
 	}
 	c.Logging = Logging{Level: "info", Format: "text"}
 	c.Service.MaxConnections = 64
+	c.Server.MaxConnectionsPerClient = 64
+	c.Service.MaxConnectionsPerClient = 16
 	c.Cluster.setDefaults()
 	c.Ingestion = Ingestion{Enabled: true, Type: "IDX", Timeout: 30 * time.Second, BatchSize: 100}
 	c.Security = Security{

@@ -157,6 +157,10 @@ var systemDefs = []*sectionDef{
 		// them as a crash does (re-run at the next start).
 		{"ShutdownTimeout", func(c *Config, v string) (err error) { c.Server.ShutdownTimeout, err = positiveDuration(v); return }},
 		{"MaxConnections", func(c *Config, v string) (err error) { c.Server.MaxConnections, err = intIn(v, 0, 1<<24); return }},
+		{"MaxConnectionsPerClient", func(c *Config, v string) (err error) {
+			c.Server.MaxConnectionsPerClient, err = intIn(v, 0, 1<<24)
+			return
+		}},
 		{"SSLConfig", func(c *Config, v string) error { c.Server.SSLConfig = v; return nonEmpty(v) }},
 		{"AllowedHosts", func(c *Config, v string) error {
 			c.Server.AllowedHosts = splitList(v)
@@ -184,6 +188,10 @@ var systemDefs = []*sectionDef{
 		}},
 		{"SSLConfig", func(c *Config, v string) error { c.Service.sslConfig = v; return nonEmpty(v) }},
 		{"MaxConnections", func(c *Config, v string) (err error) { c.Service.MaxConnections, err = intIn(v, 1, 1<<16); return }},
+		{"MaxConnectionsPerClient", func(c *Config, v string) (err error) {
+			c.Service.MaxConnectionsPerClient, err = intIn(v, 0, 1<<16)
+			return
+		}},
 	}, check: func(c *Config, sec *Section, p *parser) error {
 		if kv, ok := sec.kv("SSLConfig"); ok {
 			c.Service.sslLine = kv.Line

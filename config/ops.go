@@ -24,6 +24,10 @@ type Service struct {
 	// MaxConnections bounds the service port's open connections (default
 	// 64): beyond it, new clients wait in the listen queue.
 	MaxConnections int
+	// MaxConnectionsPerClient bounds the service port's connections from
+	// one client (an IPv4 address, or an IPv6 /64) that holds neither
+	// Admin nor ServiceControl (default 16); 0: no bound.
+	MaxConnectionsPerClient int
 	// SSL is the TLS section SSLConfig names; nil: plain HTTP.
 	SSL       *SSLOptions
 	sslConfig string

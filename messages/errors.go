@@ -64,6 +64,10 @@ var (
 	// (Sec-Fetch-Site), or its Host header names a host the server does
 	// not answer for ([Server] AllowedHosts).
 	ErrRefusedOrigin = errors.New("aci: request refused")
+	// ErrClientLimit: the client (an IPv4 address, or an IPv6 /64) holds
+	// as many connections as the server gives one client ([Server]
+	// MaxConnectionsPerClient).
+	ErrClientLimit = errors.New("aci: client limit reached")
 )
 
 // DomainErrors lists every sentinel above, for the codec's completeness test.
@@ -72,7 +76,7 @@ var DomainErrors = []error{
 	ErrActionEnded, ErrNotQueued, ErrNotPaused, ErrShuttingDown, ErrStore,
 	ErrTimeout, ErrInternal, ErrUnknownAction, ErrInvalidParam,
 	ErrMissingParam, ErrBadRequest, ErrNotFound, ErrTooLarge,
-	ErrPermissionDenied, ErrRefusedOrigin,
+	ErrPermissionDenied, ErrRefusedOrigin, ErrClientLimit,
 }
 
 // ParamError reports a bad or missing parameter (or configuration setting

@@ -330,6 +330,8 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 				AllowedHosts:   allowedHosts(cfg.Server),
 				TLS:            tlsCfg.aci,
 				Metrics:        s.metrics,
+
+				MaxConnectionsPerClient: cfg.Server.MaxConnectionsPerClient,
 			}
 			if s.web, err = httpd.New(front); err != nil {
 				return err
@@ -337,6 +339,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 			if s.svcLn != nil {
 				svc := front
 				svc.Port, svc.TLS, svc.RequestLogSize = auth.ServicePort, tlsCfg.service, -1
+				svc.MaxConnectionsPerClient = cfg.Service.MaxConnectionsPerClient
 				svc.Stop = s.requestStop
 				scheme := "http"
 				if tlsCfg.aci != nil {
@@ -382,10 +385,10 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	}
 	attrs := []any{"address", s.ln.Addr().String(), "tls", tlsCfg.aci != nil, "config", cfg.Path, "version", version,
 		"store", s.st.Info().Path, "in_memory", s.st.Info().InMemory, "maximum_threads", cfg.Actions.MaximumThreads,
-		"roles", rolesText(cfg), "max_connections", maxConns, "open_file_limit", fds}
+		"roles", rolesText(cfg), "max_connections", maxConns, "max_connections_per_client", cfg.Server.MaxConnectionsPerClient, "open_file_limit", fds}
 	if s.svcLn != nil {
 		attrs = append(attrs, "service_address", s.svcLn.Addr().String(), "service_tls", tlsCfg.service != nil,
-			"service_max_connections", cfg.Service.MaxConnections)
+			"service_max_connections", cfg.Service.MaxConnections, "service_max_connections_per_client", cfg.Service.MaxConnectionsPerClient)
 	}
 	s.log.Info("connector started", attrs...)
 	return s, nil

@@ -68,6 +68,8 @@ var errorTable = [...]errorDef{
 		"", "no authorization role of the client ([AuthorizationRoles]) allows the action; ShowPermissions says what the client may do"},
 	{messages.ErrRefusedOrigin, 141, "ERRORREQUESTREFUSED", "The request was refused",
 		"", "a browser sent it from another site (Sec-Fetch-Site cross-site or same-site), or its Host header is not in [Server] AllowedHosts"},
+	{messages.ErrClientLimit, 142, "ERRORCLIENTLIMIT", "The client has reached a limit of the server",
+		"retry once its other connections have closed", "the client (its IPv4 address, or its IPv6 /64) has as many connections open as the port gives one client ([Server] or [Service] MaxConnectionsPerClient)"},
 	{messages.ErrShuttingDown, 130, "ERRORSHUTTINGDOWN", "The server is shutting down",
 		"", "the server is stopping and accepts no new work"},
 	{messages.ErrTimeout, 131, "ERRORSERVERBUSY", "The server is busy",

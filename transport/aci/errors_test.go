@@ -233,6 +233,9 @@ func TestEveryErrorDescription(t *testing.T) {
 			fmt.Errorf("%w: a browser sent this request from another site (Sec-Fetch-Site: %s); the server answers requests from its own pages and from programs only", messages.ErrRefusedOrigin, "cross-site"),
 			fmt.Errorf("%w: the Host header names %q, which is not one of [Server] AllowedHosts (%s)", messages.ErrRefusedOrigin, "evil.example", "127.0.0.1, localhost, ::1"),
 		},
+		messages.ErrClientLimit: { // transport/httpd clientLimiter
+			fmt.Errorf("%w: client %s has %d connections open, as many as %s allows one client", messages.ErrClientLimit, "192.0.2.7", 64, "[Server] MaxConnectionsPerClient"),
+		},
 	}
 	require.Len(t, produced, len(errorTable), "every row has the errors its producers send")
 	for _, d := range errorTable {

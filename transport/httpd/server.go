@@ -79,6 +79,10 @@ type Config struct {
 	// DashboardURL is where the service port's page links the dashboard
 	// (action=Admin on the ACI port); "" when unknown.
 	DashboardURL func(host string) string
+	// MaxConnectionsPerClient bounds the connections one client (an IPv4
+	// address, or an IPv6 /64) holds open at once, unless its address
+	// holds Admin or ServiceControl (clientLimiter); 0: no bound.
+	MaxConnectionsPerClient int
 }
 
 // Metrics is what the front end reports to, and how it serves /metrics.
@@ -348,6 +352,13 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Serve(ln net.Listener) error {
 	if a, ok := ln.Addr().(*net.TCPAddr); ok {
 		s.port.Store(int32(a.Port))
+	}
+	if n := s.cfg.MaxConnectionsPerClient; n > 0 {
+		key := "[Server] MaxConnectionsPerClient"
+		if s.cfg.Port == auth.ServicePort {
+			key = "[Service] MaxConnectionsPerClient"
+		}
+		ln = newClientLimiter(ln, n, key, s.policy, s.cfg.TLS != nil, s.log, s.cfg.Now)
 	}
 	if s.cfg.TLS != nil {
 		ln = tls.NewListener(ln, s.cfg.TLS)
