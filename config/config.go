@@ -114,6 +114,9 @@ type Server struct {
 	// client (an IPv4 address, or an IPv6 /64) that holds neither Admin
 	// nor ServiceControl (default 64); 0: no bound.
 	MaxConnectionsPerClient int
+	// MaxReplyBytesPerClient bounds the bytes of large uncompressed replies
+	// such a client has waiting to be sent (default 32 MiB); 0: no bound.
+	MaxReplyBytesPerClient int
 	// SSLConfig names the TLS section of the ACI port (SSL is that
 	// section; nil: plain HTTP).
 	SSLConfig string
@@ -545,6 +548,7 @@ func (c *Config) setDefaults() {
 	c.Logging = Logging{Level: "info", Format: "text"}
 	c.Service.MaxConnections = 64
 	c.Server.MaxConnectionsPerClient = 64
+	c.Server.MaxReplyBytesPerClient = 32 << 20
 	c.Service.MaxConnectionsPerClient = 16
 	c.Cluster.setDefaults()
 	c.Ingestion = Ingestion{Enabled: true, Type: "IDX", Timeout: 30 * time.Second, BatchSize: 100}

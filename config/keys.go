@@ -161,6 +161,10 @@ var systemDefs = []*sectionDef{
 			c.Server.MaxConnectionsPerClient, err = intIn(v, 0, 1<<24)
 			return
 		}},
+		{"MaxReplyBytesPerClient", func(c *Config, v string) (err error) {
+			c.Server.MaxReplyBytesPerClient, err = intIn(v, 0, 1<<30)
+			return
+		}},
 		{"SSLConfig", func(c *Config, v string) error { c.Server.SSLConfig = v; return nonEmpty(v) }},
 		{"AllowedHosts", func(c *Config, v string) error {
 			c.Server.AllowedHosts = splitList(v)

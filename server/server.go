@@ -332,6 +332,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 				Metrics:        s.metrics,
 
 				MaxConnectionsPerClient: cfg.Server.MaxConnectionsPerClient,
+				MaxReplyBytesPerClient:  cfg.Server.MaxReplyBytesPerClient,
 			}
 			if s.web, err = httpd.New(front); err != nil {
 				return err

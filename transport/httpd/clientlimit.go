@@ -1,6 +1,7 @@
 package httpd
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,7 +48,7 @@ type clientLimiter struct {
 	now    func() time.Time
 
 	// Owned by the goroutine calling Accept.
-	counts   map[netip.Prefix]*atomic.Int32
+	counts   map[netip.Prefix]*clientCount
 	sweepAt  int // len(counts) at which idle clients are dropped from it
 	lastLog  time.Time
 	unlogged int
@@ -68,7 +69,7 @@ const refuseLinger = time.Second
 
 func newClientLimiter(ln net.Listener, max int, key string, policy *auth.Policy, tls bool, log *slog.Logger, now func() time.Time) *clientLimiter {
 	return &clientLimiter{Listener: ln, max: max, key: key, policy: policy, tls: tls, log: log, now: now,
-		counts: map[netip.Prefix]*atomic.Int32{}, sweepAt: 1024, refusing: make(chan struct{}, maxRefusing)}
+		counts: map[netip.Prefix]*clientCount{}, sweepAt: 1024, refusing: make(chan struct{}, maxRefusing)}
 }
 
 // clientOf returns the client an address belongs to: the address itself
@@ -111,15 +112,15 @@ func (l *clientLimiter) Accept() (net.Conn, error) {
 		n := l.counts[client]
 		if n == nil {
 			l.sweep()
-			n = new(atomic.Int32)
+			n = &clientCount{prefix: client}
 			l.counts[client] = n
 		}
-		if int(n.Load()) >= l.max {
+		if int(n.conns.Load()) >= l.max {
 			l.refuse(c, client)
 			continue
 		}
-		n.Add(1)
-		return &clientConn{Conn: c, n: n}, nil
+		n.conns.Add(1)
+		return &clientConn{Conn: c, client: n}, nil
 	}
 }
 
@@ -132,7 +133,7 @@ func (l *clientLimiter) sweep() {
 		return
 	}
 	for k, n := range l.counts {
-		if n.Load() == 0 {
+		if n.conns.Load() == 0 {
 			delete(l.counts, k)
 		}
 	}
@@ -194,15 +195,36 @@ func refusalReply(err error, now time.Time) []byte {
 	return append([]byte(head), body...)
 }
 
+// clientCount is what one client holds: shared by its connections, which
+// change it atomically.
+type clientCount struct {
+	prefix     netip.Prefix
+	conns      atomic.Int32 // connections open
+	replyBytes atomic.Int64 // bytes of replies waiting to be sent (setReply)
+}
+
 // clientConn gives its client's count back when closed.
 type clientConn struct {
 	net.Conn
-	n    *atomic.Int32
-	once sync.Once
+	client *clientCount
+	once   sync.Once
 }
 
 func (c *clientConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.n.Add(-1) })
+	c.once.Do(func() { c.client.conns.Add(-1) })
 	return err
+}
+
+// connClient returns the client a connection counts against; nil for one
+// that is not limited (its client holds Admin or ServiceControl, or the
+// port has no MaxConnectionsPerClient).
+func connClient(c net.Conn) *clientCount {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if cc, ok := c.(*clientConn); ok {
+		return cc.client
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,13 +11,16 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/auth"
+	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/internal/testlog"
 	"github.com/connectorhq/connector/internal/testwait"
 )
@@ -142,4 +146,131 @@ func TestClientOfIPv6IsItsPrefix(t *testing.T) {
 	}
 	require.Equal(t, "2001:db8:1:2::/64", clientName(clientOf(netip.MustParseAddr("2001:db8:1:2:aaaa::1"))))
 	require.Equal(t, "192.0.2.7", clientName(clientOf(netip.MustParseAddr("::ffff:192.0.2.7"))))
+}
+
+// bigTaskList is testRepo with a TaskList of n tasks, each about a
+// kilobyte in the reply: a large reply any Query client may ask for.
+type bigTaskList struct {
+	*testRepo
+	n int
+}
+
+func (r bigTaskList) TaskList() ([]fetch.TaskInfo, error) {
+	out := make([]fetch.TaskInfo, r.n)
+	ds := strings.Repeat("d", 1000)
+	for i := range out {
+		out[i] = fetch.TaskInfo{Name: fmt.Sprintf("TASK%d", i), Action: "SYNCHRONIZE", Datastore: ds}
+	}
+	return out, nil
+}
+
+// slowReader connects with a 4 KiB receive buffer and sends request, and
+// never reads the reply.
+func slowReader(t *testing.T, addr, request string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	c, err := d.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	_, err = io.WriteString(c, request)
+	require.NoError(t, err)
+	return c
+}
+
+// TestSlowReadersHoldTheirBudget: a client that asks for large replies
+// and never reads them (a 4 KiB receive buffer, and no read) holds at most
+// [Server] MaxReplyBytesPerClient of them: its further large replies are
+// refused (ERRORCLIENTLIMIT) until those are sent or their connections
+// close, while its small ones are answered. And a client that read a
+// large reply and keeps its connection idle holds nothing of it. Before,
+// each connection kept its reply's buffer (twice its size as it grew)
+// for up to WriteTimeout while the client did not read, and for as long
+// as the connection stayed open after it did: rev19e measured 300
+// connections of one client with no role, each with one unread GetStatus
+// list of 0.9 MB, grow the server's memory by 560 MB. Not parallel: it
+// reads the process's heap.
+func TestSlowReadersHoldTheirBudget(t *testing.T) {
+	const budget = 16 << 20
+	e := startWith(t, setup{
+		repo: func(r *testRepo) fetch.Repository { return bigTaskList{r, 8000} },
+		front: func(c *Config) {
+			c.Policy = queryOnlyPolicy(t) // the test's client holds Query alone
+			c.MaxConnectionsPerClient = 64
+			c.MaxReplyBytesPerClient = budget
+		},
+	})
+	addr := strings.TrimPrefix(e.base, "http://")
+	_, full := e.get(t, "/action=TaskList")
+	size := uint64(len(full))
+	require.Greater(t, size, uint64(budget/2), "a reply of more than half the budget")
+	require.Less(t, size, uint64(budget))
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse
+	}
+
+	// Slow readers.
+	const slow = 8
+	before, served := heap(), e.srv.served.Load()
+	var readers []net.Conn
+	for range slow {
+		readers = append(readers, slowReader(t, addr, "GET /action=TaskList HTTP/1.1\r\nHost: x\r\n\r\n"))
+	}
+	testwait.For(t, 20*time.Second, func() bool { return e.srv.served.Load() >= served+slow }, "the slow readers' requests answered")
+	grew := heap() - before
+	t.Logf("%d slow readers of a %d-byte reply grew the heap by %d bytes", slow, size, grew)
+	require.Less(t, grew, 3*size, "%d slow readers of a %d-byte reply grew the heap by %d bytes", slow, size, grew)
+	x := uncompressed(t, e, "/action=TaskList")
+	require.Equal(t, "ERRORCLIENTLIMIT", x.ResponseData.Code, "the client's next large reply")
+	require.Contains(t, x.ResponseData.Desc, "more than [Server] MaxReplyBytesPerClient (16777216 bytes)")
+	require.Equal(t, "SUCCESS", e.aci(t, "/action=GetPid").Response, "small replies are answered")
+	// Their connections closing gives the budget back.
+	for _, c := range readers {
+		require.NoError(t, c.Close())
+	}
+	testwait.For(t, 20*time.Second, func() bool {
+		return uncompressed(t, e, "/action=TaskList").Response == "SUCCESS"
+	}, "a large reply once the slow readers have gone")
+
+	// Idle connections that read their large reply.
+	before = heap()
+	var idle []net.Conn
+	for range 4 {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.SetDeadline(time.Now().Add(20*time.Second)))
+		_, err = io.WriteString(c, "GET /action=TaskList HTTP/1.1\r\nHost: x\r\n\r\n")
+		require.NoError(t, err)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Len(t, b, int(size))
+		idle = append(idle, c)
+	}
+	grew = heap() - before
+	t.Logf("%d idle connections after a %d-byte reply each grew the heap by %d bytes", len(idle), size, grew)
+	require.Less(t, grew, size, "%d idle connections after a %d-byte reply each grew the heap by %d bytes", len(idle), size, grew)
+}
+
+// uncompressed is env.aci for a client that does not accept compressed
+// replies (Go's client asks for gzip unless told not to).
+func uncompressed(t *testing.T, e *env, path string) xresp {
+	t.Helper()
+	tr := &http.Transport{DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get(e.base + path)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Empty(t, resp.Header.Get("Content-Encoding"))
+	return parseX(t, b)
 }

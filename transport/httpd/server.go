@@ -1,6 +1,7 @@
 package httpd
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -83,6 +84,10 @@ type Config struct {
 	// address, or an IPv6 /64) holds open at once, unless its address
 	// holds Admin or ServiceControl (clientLimiter); 0: no bound.
 	MaxConnectionsPerClient int
+	// MaxReplyBytesPerClient bounds the bytes of large uncompressed
+	// replies one client limited by MaxConnectionsPerClient has waiting
+	// to be sent (setReply); 0: no bound.
+	MaxReplyBytesPerClient int
 }
 
 // Metrics is what the front end reports to, and how it serves /metrics.
@@ -585,11 +590,7 @@ func (s *Server) writeActions(ctx *fasthttp.RequestCtx, req *aci.Request, status
 	bp := s.bufs.Get().(*[]byte)
 	out := aci.AppendActionsXML((*bp)[:0], req.Action, statuses, now)
 	ctx.SetContentType(aci.ContentTypeXML)
-	ctx.SetBody(out)
-	if cap(out) <= 1<<20 {
-		*bp = out[:0]
-		s.bufs.Put(bp)
-	}
+	s.setReply(ctx, req.Action, req.Format, bp, out)
 }
 
 // entryLister is a queue that hands out the list entries of ended actions
@@ -627,6 +628,20 @@ func (s *Server) writeEntries(ctx *fasthttp.RequestCtx, req *aci.Request, entrie
 	bp := s.bufs.Get().(*[]byte)
 	b := aci.AppendActionsHead((*bp)[:0], req.Action, len(entries))
 	ctx.SetContentType(aci.ContentTypeXML)
+	if !compresses(ctx) {
+		// Into a buffer of the server's own, which a large reply is
+		// sent from (setReply).
+		for _, e := range entries {
+			if e.Encoded != "" {
+				b = append(b, e.Encoded...)
+				continue
+			}
+			b = aci.AppendActionXML(b, e.Status, now)
+		}
+		b = aci.AppendActionsTail(b, len(entries))
+		s.setReply(ctx, req.Action, req.Format, bp, b)
+		return
+	}
 	resp := &ctx.Response
 	resp.ResetBody()
 	resp.AppendBody(b)
@@ -661,11 +676,87 @@ func (s *Server) writeReply(ctx *fasthttp.RequestCtx, f aci.Format, r *aci.Reply
 	bp := s.bufs.Get().(*[]byte)
 	out, ct := aci.Encode((*bp)[:0], f, r)
 	ctx.SetContentType(ct)
-	ctx.SetBody(out) // copies
+	s.setReply(ctx, r.Action, f, bp, out)
+}
+
+// putBuf gives back a buffer of s.bufs whose bytes are now out: small ones
+// are reused.
+func (s *Server) putBuf(bp *[]byte, out []byte) {
 	if cap(out) <= 1<<20 {
 		*bp = out[:0]
 		s.bufs.Put(bp)
 	}
+}
+
+// heldReplyMin is the smallest reply that setReply sends from the server's
+// own buffer, instead of copying it into fasthttp's response.
+const heldReplyMin = 64 << 10
+
+// compresses reports whether compressLarge compresses the reply to ctx's
+// request (when it is large enough): the client accepts an encoding it
+// has.
+func compresses(ctx *fasthttp.RequestCtx) bool {
+	h := &ctx.Request.Header
+	return h.HasAcceptEncoding("br") || h.HasAcceptEncoding("gzip") || h.HasAcceptEncoding("deflate") || h.HasAcceptEncoding("zstd")
+}
+
+// setReply makes out, held in *bp (from s.bufs), the body of the reply to
+// action in format f, and takes bp back.
+//
+// A reply of heldReplyMin bytes or more to a client that takes it
+// uncompressed is not copied into fasthttp's response, which would keep
+// a buffer of its size (doubled as it grew) with the connection for as
+// long as it stays open, idle or not: it is sent from out (replyStream),
+// which goes back once written. Until then it counts against the client's
+// [Server] MaxReplyBytesPerClient: a reply that would take the client
+// past it is refused (ERRORCLIENTLIMIT), so that a client that sends
+// requests and never reads the replies holds that much at most, not a
+// reply per connection for WriteTimeout. (Compressed replies are a small
+// fraction of their size: fasthttp compresses them in memory, and keeps
+// that.)
+func (s *Server) setReply(ctx *fasthttp.RequestCtx, action string, f aci.Format, bp *[]byte, out []byte) {
+	if len(out) < heldReplyMin || compresses(ctx) {
+		ctx.SetBody(out) // copies
+		s.putBuf(bp, out)
+		return
+	}
+	c := connClient(ctx.Conn())
+	n := int64(len(out))
+	if limit := int64(s.cfg.MaxReplyBytesPerClient); c != nil && limit > 0 {
+		if held := c.replyBytes.Add(n); held > limit {
+			c.replyBytes.Add(-n)
+			s.putBuf(bp, out)
+			err := fmt.Errorf("%w: client %s has %d bytes of replies not yet sent, and this one has %d: more than [Server] MaxReplyBytesPerClient (%d bytes) allows; read the replies it waits for, or page the list (MaxResults, Start)",
+				messages.ErrClientLimit, clientName(c.prefix), held-n, n, limit)
+			s.writeReply(ctx, f, &aci.Reply{Action: action, Err: aci.ErrorFor(action, err, s.cfg.Now())})
+			return
+		}
+	} else {
+		c = nil
+	}
+	ctx.Response.SetBodyStream(&replyStream{Reader: bytes.NewReader(out), s: s, bp: bp, out: out, client: c}, len(out))
+}
+
+// replyStream is a reply setReply sends from its own buffer: fasthttp
+// closes it once the reply is written, or failed to be.
+type replyStream struct {
+	*bytes.Reader
+	s      *Server
+	bp     *[]byte
+	out    []byte
+	client *clientCount // counted against, when not nil
+	once   sync.Once
+}
+
+func (r *replyStream) Close() error {
+	r.once.Do(func() {
+		if r.client != nil {
+			r.client.replyBytes.Add(-int64(len(r.out)))
+		}
+		r.Reader = nil
+		r.s.putBuf(r.bp, r.out)
+	})
+	return nil
 }
 
 // transportError answers requests fasthttp could not read (too large,
