@@ -2,6 +2,8 @@ package httpd
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -273,4 +276,65 @@ func uncompressed(t *testing.T, e *env, path string) xresp {
 	require.NoError(t, err)
 	require.Empty(t, resp.Header.Get("Content-Encoding"))
 	return parseX(t, b)
+}
+
+// TestLargeListsAreTheSameSentEitherWay: a GetStatus list large enough to
+// be sent from the server's own buffer (to a client that takes it
+// uncompressed) is the same reply as the one compressed for a client that
+// accepts gzip, and as a small page of it, entry for entry; with actions
+// ended (their entries encoded by the queue) and queued (encoded here).
+func TestLargeListsAreTheSameSentEitherWay(t *testing.T) {
+	t.Parallel()
+	// A clock that stands still: a queued action's time_in_queue is the
+	// front end's now less its queue time.
+	now := time.Now().Add(time.Hour)
+	e := startWith(t, setup{front: func(c *Config) {
+		c.MaxListResults = 5000
+		c.Now = func() time.Time { return now }
+	}})
+	ctx := context.Background()
+	list := "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Sort-By=queue-time"
+	for i := range 200 {
+		if i == 150 {
+			testwait.For(t, time.Minute, func() bool {
+				return len(e.aci(t, list+"&State=finished").ResponseData.Actions) == 150
+			}, "150 actions finished")
+			require.Equal(t, "SUCCESS", e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=Pause").Response)
+		}
+		_, err := e.q.Submit(ctx, collectSpec())
+		require.NoError(t, err)
+	}
+	// Settled: no action running (one submitted as the queue paused may
+	// have started), the same list twice.
+	var plain xresp
+	testwait.For(t, time.Minute, func() bool {
+		prev := plain
+		plain = uncompressed(t, e, list)
+		return !strings.Contains(string(plain.ResponseData.Inner), "<status>Processing</status>") &&
+			bytes.Equal(prev.ResponseData.Inner, plain.ResponseData.Inner)
+	}, "the queue settled")
+	require.Len(t, plain.ResponseData.Actions, 200, "%.600s", plain.ResponseData.Inner)
+	require.Greater(t, len(plain.ResponseData.Inner), heldReplyMin, "sent from the server's buffer")
+	zipped := e.aci(t, list) // Go's client asks for gzip
+	require.Equal(t, zipped.ResponseData.Inner, plain.ResponseData.Inner)
+	// The pages make the list, as long as nothing changed meanwhile (the
+	// list is read again after them).
+	var paged []byte
+	testwait.For(t, time.Minute, func() bool {
+		paged = paged[:0]
+		for start := 1; start <= 200; start += 50 {
+			x := uncompressed(t, e, list+"&MaxResults=50&Start="+strconv.Itoa(start))
+			require.Len(t, x.ResponseData.Actions, 50)
+			paged = append(paged, bytes.TrimSuffix(bytes.TrimPrefix(x.ResponseData.Inner, []byte("<actions>")), []byte("</actions>"))...)
+		}
+		again := uncompressed(t, e, list)
+		if bytes.Equal(again.ResponseData.Inner, plain.ResponseData.Inner) {
+			return true
+		}
+		plain = again
+		return false
+	}, "a list that did not change while it was paged")
+	require.Equal(t, string(plain.ResponseData.Inner), "<actions>"+string(paged)+"</actions>", "the pages make the list")
+	require.Contains(t, string(plain.ResponseData.Inner), "<status>Finished</status>")
+	require.Contains(t, string(plain.ResponseData.Inner), "<status>Queued</status>")
 }
