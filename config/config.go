@@ -387,15 +387,40 @@ func Parse(name string, data []byte, taskKeys TaskKeysFunc) (*Config, error) {
 	return ParseFor(name, data, func(string) (TaskKeysFunc, error) { return taskKeys, nil })
 }
 
-// ParseFor reads configuration text; name is used in errors. [Connector]
-// is read first, and keysFor gives the task-key check of the type it
-// names.
-func ParseFor(name string, data []byte, keysFor TaskKeysFor) (*Config, error) {
+// read brings configuration text to UTF-8 (decodeText) and splits it
+// into sections (scan).
+func read(name string, data []byte) ([]*rawSection, error) {
 	data, err := decodeText(data)
 	if err != nil {
 		return nil, &Error{File: name, Err: err}
 	}
-	raw, err := scan(name, data)
+	return scan(name, data)
+}
+
+// ReadSections reads configuration text as Parse reads it, and no
+// further: its sections in order, each with its keys and values as the
+// reader takes them (trimmed, unquoted), or the syntax error Parse would
+// give. Nothing else is checked (which sections and keys exist, what
+// their values mean), so its cost is the text's size alone: a reader of a
+// text that was checked already (a queued action's Config fragment) needs
+// no more.
+func ReadSections(name string, data []byte) ([]*Section, error) {
+	raw, err := read(name, data)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Section, len(raw))
+	for i, rs := range raw {
+		out[i] = &Section{Name: rs.name, Line: rs.line, Keys: rs.keys}
+	}
+	return out, nil
+}
+
+// ParseFor reads configuration text; name is used in errors. [Connector]
+// is read first, and keysFor gives the task-key check of the type it
+// names.
+func ParseFor(name string, data []byte, keysFor TaskKeysFor) (*Config, error) {
+	raw, err := read(name, data)
 	if err != nil {
 		return nil, err
 	}

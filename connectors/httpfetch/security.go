@@ -189,7 +189,7 @@ func (r *Repository) Redact(params messages.Params) messages.Params {
 		case r.schema.secretParam(name):
 			set(i, &messages.Param{Name: p.GetName(), Value: secret.Redacted})
 		case strings.EqualFold(name, "Config"):
-			v, err := r.schema.rewriteFragment(p.GetValue(), func(string) (string, error) { return secret.Redacted, nil })
+			v, err := r.schema.redactFragment(p.GetValue())
 			if err != nil {
 				v = secret.Redacted
 			}
@@ -257,7 +257,9 @@ func (r *Repository) Seal(params messages.Params) (messages.Params, error) {
 // rewriteFragment returns a Config value with the value of every secret
 // setting replaced by f(value). A fragment without secret settings is
 // returned as it is; one with them is written anew (same sections, keys
-// and values, comments dropped) and base64-encoded.
+// and values, comments dropped) and base64-encoded. The fragment is read
+// and checked as the action reads it (config.Parse): Seal encrypts what
+// the action will decrypt.
 func (sc *Schema) rewriteFragment(value string, f func(string) (string, error)) (string, error) {
 	data, err := decodeBase64(value)
 	if err != nil {
@@ -267,27 +269,60 @@ func (sc *Schema) rewriteFragment(value string, f func(string) (string, error)) 
 	if err != nil {
 		return "", err
 	}
-	found := false
+	var secs []*config.Section
 	for _, name := range frag.SectionNames() {
 		if sec := frag.Section(name); sec != nil {
-			for _, kv := range sec.Keys {
-				found = found || sc.isSecretKey(kv.Key)
-			}
+			secs = append(secs, sec)
+		}
+	}
+	return sc.rewriteSections(value, secs, sc.isSecretKey, f)
+}
+
+// redactFragment returns a Config value fit to be shown: the value of every
+// secret setting, and of every key whose name looks secret
+// (secret.SensitiveName, as for parameters), replaced by secret.Redacted.
+// It reads the fragment's sections and keys (config.ReadSections) without
+// checking what they mean, as config.Parse does: for a fragment the
+// action accepted (a queued action's) that finds the same keys, at a cost
+// that grows with the text alone. Parse's checks cost about 150 µs per
+// task section (each one's settings are worked out), and
+// GetActionParameters redacted every listed action's fragment at each
+// call: a page of 1000 actions with a small fragment each cost 1.5 s of
+// CPU, every time. A fragment that cannot be read is an error (the caller
+// hides it whole).
+func (sc *Schema) redactFragment(value string) (string, error) {
+	data, err := decodeBase64(value)
+	if err != nil {
+		return "", err
+	}
+	secs, err := config.ReadSections("Config parameter", data)
+	if err != nil {
+		return "", err
+	}
+	hidden := func(key string) bool { return sc.isSecretKey(key) || secret.SensitiveName(key) }
+	return sc.rewriteSections(value, secs, hidden, func(string) (string, error) { return secret.Redacted, nil })
+}
+
+// rewriteSections is rewriteFragment's writing: value itself when no key
+// of secs is secret, else secs written anew with f applied to the secret
+// keys' values, base64-encoded.
+func (sc *Schema) rewriteSections(value string, secs []*config.Section, isSecret func(string) bool, f func(string) (string, error)) (string, error) {
+	found := false
+	for _, sec := range secs {
+		for _, kv := range sec.Keys {
+			found = found || isSecret(kv.Key)
 		}
 	}
 	if !found {
 		return value, nil
 	}
 	var b strings.Builder
-	for _, name := range frag.SectionNames() {
-		sec := frag.Section(name)
-		if sec == nil {
-			continue
-		}
-		b.WriteString("[" + name + "]\n")
+	for _, sec := range secs {
+		b.WriteString("[" + sec.Name + "]\n")
 		for _, kv := range sec.Keys {
 			v := kv.Value
-			if sc.isSecretKey(kv.Key) {
+			if isSecret(kv.Key) {
+				var err error
 				if v, err = f(v); err != nil {
 					return "", err
 				}
