@@ -39,3 +39,31 @@ func TestSyntaxErrorsNeverQuoteSecrets(t *testing.T) {
 	_, err := Parse("x.cfg", []byte("[T]\nUrl=http://127.0.0.1/ #docs\n"), testTaskKeys)
 	require.ErrorContains(t, err, `"http://127.0.0.1/ #docs" ends in what looks like a comment`)
 }
+
+// TestLineWithoutEqualsNeverQuotesSecrets: a setting written without its =
+// (BasicAuthPassword: hunter2, a habit of YAML, or a blank instead of =)
+// is refused as a line that is no Key=Value, and the error showed the
+// whole line, the password with it: at start-up in the log, and for a
+// request's Config fragment in the error reply, which the action's client
+// and the request log see. A line that names a secret (its text contains
+// password or secret, secret.SensitiveName) is named by its line number
+// only; other lines are still quoted.
+func TestLineWithoutEqualsNeverQuotesSecrets(t *testing.T) {
+	t.Parallel()
+	for _, line := range []string{
+		"BasicAuthPassword: hunter2",
+		"BasicAuthPassword hunter2",
+		"OAuthClientSecret\thunter2",
+		"password hunter2",
+	} {
+		_, err := Parse("x.cfg", []byte("[FetchTasks]\n0=T\n[T]\nUrl=http://127.0.0.1/\n"+line+"\n"), testTaskKeys)
+		var ce *Error
+		require.True(t, errors.As(err, &ce), "%v", err)
+		require.Equal(t, 5, ce.Line)
+		require.Equal(t, "T", ce.Section)
+		require.ErrorContains(t, err, "expected Key=Value")
+		require.NotContains(t, err.Error(), "hunter2", line)
+	}
+	_, err := Parse("x.cfg", []byte("[T]\nDepth 2\n"), testTaskKeys)
+	require.ErrorContains(t, err, `"Depth 2": expected Key=Value`)
+}

@@ -136,7 +136,14 @@ func scan(file string, data []byte) ([]*rawSection, error) {
 			k, v, ok := strings.Cut(line, "=")
 			k = strings.TrimSpace(k)
 			if !ok {
-				return nil, &Error{File: file, Line: n, Section: sectionName(cur), Err: fmt.Errorf("%q: expected Key=Value, a [Section] header, or a comment line (starting with //, ; or #)", line)}
+				// A setting whose = is missing (Password: x) is
+				// quoted whole, its value with it: not one whose line
+				// names a secret (shownValue).
+				shown := strconv.Quote(line)
+				if secret.SensitiveName(line) {
+					shown = "the line (not shown: it names a password or secret)"
+				}
+				return nil, &Error{File: file, Line: n, Section: sectionName(cur), Err: fmt.Errorf("%s: expected Key=Value, a [Section] header, or a comment line (starting with //, ; or #)", shown)}
 			}
 			if k == "" {
 				return nil, &Error{File: file, Line: n, Section: sectionName(cur), Err: fmt.Errorf("%q: the key before = is empty", line)}
