@@ -3,6 +3,8 @@ package messages
 import (
 	"errors"
 	"fmt"
+
+	"github.com/connectorhq/connector/secret"
 )
 
 // Domain errors. They say what went wrong in the connector's own terms; the
@@ -96,7 +98,10 @@ func (e *ParamError) Error() string {
 		}
 		return "missing required parameter " + e.Name
 	}
-	return fmt.Sprintf("invalid value %q for parameter %s: %s", e.Value, e.Name, e.Reason)
+	// The value is quoted to show what is wrong, but not a URL's password
+	// (an Identifiers or Reference of http://user:password@host/...):
+	// this text is the error reply and the log line.
+	return fmt.Sprintf("invalid value %q for parameter %s: %s", secret.RedactURLs(e.Value), e.Name, e.Reason)
 }
 
 // Is lets errors.Is match ErrMissingParam or ErrInvalidParam.
