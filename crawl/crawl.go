@@ -819,7 +819,10 @@ type baseKeys struct {
 func (b *baseKeys) compute(base *url.Url) bool {
 	if !b.done {
 		b.done = true
-		if isHTTPScheme(base.Scheme()) {
+		// A base with a password is left to resolve, which drops the
+		// user information (normalize); the crawl's own pages never
+		// have one.
+		if isHTTPScheme(base.Scheme()) && base.Password() == "" {
 			href := base.Href(true)
 			if i := strings.IndexAny(href, "?#"); i >= 0 {
 				href = href[:i]

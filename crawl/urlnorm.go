@@ -79,7 +79,21 @@ func (n *normalizer) resolve(base *url.Url, ref string) (normURL, error) {
 }
 
 // normalize returns the crawl's form of u.
+//
+// An http(s) URL whose user information has a password (a link or a
+// redirect to http://user:password@host/...) loses its user information:
+// the crawl's form is every document's reference, in the datastore, the
+// output, failures and logs, where a secret must never be in clear
+// (docs/security.md); and credentials are the task's business, sent to its
+// own origins only (BasicAuth), never ones a page chose. Start URLs cannot
+// carry a password at all (the settings refuse one).
 func (n *normalizer) normalize(u *url.Url) normURL {
+	if u.Password() != "" && isHTTPScheme(u.Scheme()) {
+		bare := *u // the caller's URL is not changed
+		bare.SetUsername("")
+		bare.SetPassword("")
+		u = &bare
+	}
 	href := u.Href(true)
 	if !isHTTPScheme(u.Scheme()) {
 		return normURL{s: href}

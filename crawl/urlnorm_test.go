@@ -82,6 +82,14 @@ func TestWHATWGConformance(t *testing.T) {
 			if isHTTPScheme(u.Scheme()) {
 				n := plain.normalize(u)
 				want, _, _ := strings.Cut(c.Href, "#")
+				if u.Password() != "" {
+					// The one departure from WHATWG's serialisation:
+					// user information with a password is dropped.
+					bare := *u
+					bare.SetUsername("")
+					bare.SetPassword("")
+					want = bare.Href(true)
+				}
 				if !c.Failure && n.s != want {
 					t.Errorf("normalize %q: got %q, want %q", name, n.s, want)
 				}
