@@ -37,9 +37,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -357,3 +359,57 @@ func LogURL(u string) string {
 // HasURLPassword reports whether s contains a URL with a password in its
 // user information.
 func HasURLPassword(s string) bool { return RedactURLs(s) != s }
+
+// Scrub returns text with each secret replaced by Redacted wherever it
+// shows in a form a service's echo of a request would give it: as sent,
+// percent-encoded (a form body, a query, a path), JSON-escaped and base64
+// (a Basic Authorization header). It is for text a remote party wrote about a
+// request the connector sent (an error body that quotes the request's
+// Authorization header or its form), scrubbed where that text is read,
+// with the secrets that request carried; empty secrets are ignored, and
+// text without any is returned as it is.
+func Scrub(text string, secrets ...string) string {
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		for _, form := range [...]string{s, url.QueryEscape(s), url.PathEscape(s), base64.StdEncoding.EncodeToString([]byte(s)),
+			jsonEscape(s, true), jsonEscape(s, false)} {
+			if strings.Contains(text, form) {
+				text = strings.ReplaceAll(text, form, Redacted)
+			}
+		}
+	}
+	return text
+}
+
+// jsonEscape is s as a JSON string's content (without its quotes), with
+// or without the escaping of <, > and & that Go's encoder adds.
+func jsonEscape(s string, escapeHTML bool) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(escapeHTML)
+	_ = enc.Encode(s)
+	return strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(b.String()), `"`), `"`)
+}
+
+// AuthorizationSecrets returns the secrets an Authorization header value
+// carries, for Scrub: its credentials ("Bearer TOKEN": the token; "Basic
+// B64": B64, and the user:password it decodes to and the password).
+func AuthorizationSecrets(header string) []string {
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(header), " ")
+	cred = strings.TrimSpace(cred)
+	if !ok || cred == "" {
+		return nil
+	}
+	out := []string{cred}
+	if strings.EqualFold(scheme, "Basic") {
+		if b, err := base64.StdEncoding.DecodeString(cred); err == nil {
+			out = append(out, string(b))
+			if _, pw, ok := strings.Cut(string(b), ":"); ok {
+				out = append(out, pw)
+			}
+		}
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package secret
 
 import (
 	"encoding/base64"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,4 +164,21 @@ func TestLogURL(t *testing.T) {
 			t.Errorf("LogURL(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+func TestScrub(t *testing.T) {
+	t.Parallel()
+	const pw = `s3cr&t/"x y`
+	basic := base64.StdEncoding.EncodeToString([]byte("alice:" + pw))
+	echo := "you sent Basic " + basic + " and client_secret=" + url.QueryEscape(pw) + " path /" + url.PathEscape(pw) +
+		" raw " + pw + " b64 " + base64.StdEncoding.EncodeToString([]byte(pw))
+	got := Scrub(echo, AuthorizationSecrets("Basic "+basic)...)
+	require.NotContains(t, got, "s3cr")
+	require.NotContains(t, got, basic)
+	require.Equal(t, "you sent Basic [REDACTED] and client_secret=[REDACTED] path /[REDACTED] raw [REDACTED] b64 [REDACTED]", got)
+	require.Equal(t, "bearer [REDACTED] refused", Scrub("bearer at-123 refused", AuthorizationSecrets("Bearer at-123")...))
+	require.Equal(t, `{"d":"[REDACTED] and [REDACTED]"}`, Scrub(`{"d":"s3cr\u0026t/\"x y and s3cr&t/\"x y"}`, pw))
+	require.Equal(t, "nothing to hide", Scrub("nothing to hide", "", "absent"))
+	require.Nil(t, AuthorizationSecrets(""))
+	require.Nil(t, AuthorizationSecrets("Bearer"))
 }

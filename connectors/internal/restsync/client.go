@@ -363,7 +363,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			return resp, nil
 		}
-		se := c.statusError(method, shown, resp)
+		se := c.statusError(method, shown, req, resp)
 		switch {
 		case resp.StatusCode == http.StatusUnauthorized && c.auth != nil && !renewed:
 			renewed = true
@@ -412,8 +412,11 @@ func unwrapURLError(err error) error {
 }
 
 // statusError reads what the service said (a bounded part of the body)
-// and closes the body.
-func (c *Client) statusError(method, shown string, resp *http.Response) *StatusError {
+// and closes the body. The message is scrubbed of req's credentials: a
+// service (or a gateway in front of it) may quote the Authorization
+// header it refused, and the message goes into the action's error, the
+// log and the store.
+func (c *Client) statusError(method, shown string, req *http.Request, resp *http.Response) *StatusError {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	msg := ""
@@ -423,7 +426,7 @@ func (c *Client) statusError(method, shown string, resp *http.Response) *StatusE
 	if msg == "" {
 		msg = http.StatusText(resp.StatusCode)
 	}
-	msg = oneLine(msg, 500)
+	msg = oneLine(secret.Scrub(msg, secret.AuthorizationSecrets(req.Header.Get("Authorization"))...), 500)
 	return &StatusError{Service: c.opt.Service, Method: method, URL: shown, Status: resp.StatusCode,
 		Message: msg, TrackingID: oneLine(resp.Header.Get("TrackingID"), 200)}
 }

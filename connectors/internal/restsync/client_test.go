@@ -227,6 +227,33 @@ func TestBasicRefused(t *testing.T) {
 	require.Equal(t, int32(1), n.Load())
 }
 
+// A service whose error body quotes the request's Authorization header
+// (a debugging proxy, a gateway that echoes what it refused) had its
+// message shown as it was: the basic password's base64, or the bearer
+// token, went into the action's error, GetStatus, the log and the store.
+// The message is now scrubbed of the credentials that request carried.
+func TestErrorBodyQuotingCredentialsIsScrubbed(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		_ = json.NewEncoder(w).Encode(map[string]string{"message": "refused: you sent " + r.Header.Get("Authorization")})
+	}))
+	defer srv.Close()
+	basic := base64.StdEncoding.EncodeToString([]byte("u:hunter2"))
+	c := newClient(t, srv.URL, BasicAuth{User: "u", Password: "hunter2"}, &waits{})
+	_, err := c.GetJSON(context.Background(), "/x", &struct{}{})
+	require.ErrorIs(t, err, ErrUnauthorized)
+	require.Contains(t, err.Error(), "refused: you sent Basic [REDACTED]")
+	require.NotContains(t, err.Error(), basic)
+
+	c = newClient(t, srv.URL, &TokenAuth{New: func(context.Context) (oauth2.TokenSource, error) {
+		return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "at-s3cret"}), nil
+	}}, &waits{})
+	_, err = c.GetJSON(context.Background(), "/x", &struct{}{})
+	require.ErrorIs(t, err, ErrUnauthorized)
+	require.Contains(t, err.Error(), "refused: you sent Bearer [REDACTED]")
+	require.NotContains(t, err.Error(), "at-s3cret")
+}
+
 // A token endpoint that refuses is ErrAuth with its description.
 func TestTokenEndpointRefuses(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
