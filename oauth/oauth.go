@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -116,7 +117,53 @@ func TokenClient(hc *http.Client, tokenURL string) *http.Client {
 		}
 		return nil
 	}
+	next2 := hc.Transport
+	if next2 == nil {
+		next2 = http.DefaultTransport
+	}
+	c.Transport = scrubRefusals{next: next2}
 	return &c
+}
+
+// scrubRefusals is TokenClient's transport: the body of a refusal (a
+// status of 400 or more) is scrubbed of the secrets its request carried
+// (secret.Scrub), since a token endpoint (or a proxy in front of it) may
+// quote the request in its error, and that error is shown as the
+// provider's message (Describe) in the action's error, the log and the
+// store. A success is left alone: it carries the tokens themselves.
+type scrubRefusals struct{ next http.RoundTripper }
+
+// secretFields are the form fields of a token request that hold secrets.
+var secretFields = []string{"client_secret", "refresh_token", "password", "code", "code_verifier",
+	"assertion", "client_assertion", "subject_token", "actor_token"}
+
+func (s scrubRefusals) RoundTrip(req *http.Request) (*http.Response, error) {
+	secrets := secret.AuthorizationSecrets(req.Header.Get("Authorization"))
+	if req.GetBody != nil {
+		if b, err := req.GetBody(); err == nil {
+			data, _ := io.ReadAll(io.LimitReader(b, 1<<20))
+			_ = b.Close()
+			if form, err := url.ParseQuery(string(data)); err == nil {
+				for _, f := range secretFields {
+					secrets = append(secrets, form[f]...)
+				}
+			}
+		}
+	}
+	resp, err := s.next.RoundTrip(req)
+	if err != nil || resp.StatusCode < 400 || len(secrets) == 0 {
+		return resp, err
+	}
+	data, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	_ = resp.Body.Close()
+	scrubbed := secret.Scrub(string(data), secrets...)
+	resp.Body = io.NopCloser(strings.NewReader(scrubbed))
+	resp.ContentLength = int64(len(scrubbed))
+	resp.Header.Del("Content-Length")
+	if rerr != nil && scrubbed == "" {
+		return nil, rerr
+	}
+	return resp, nil
 }
 
 // Check validates what Authorize and TokenSource need.

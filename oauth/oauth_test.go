@@ -2,7 +2,11 @@ package oauth
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -195,4 +199,39 @@ func TestTokenFileThatIsNoFileIsRefused(t *testing.T) {
 	err := testwait.Return(t, 10*time.Second, func() error { _, err := f.Load(); return err }, "the token file's load to end")
 	require.ErrorIs(t, err, ErrTokenFile)
 	require.ErrorContains(t, err, "not a regular file (a FIFO)")
+}
+
+// TestTokenEndpointEchoIsScrubbed: a token endpoint whose error quotes the
+// request (its form, with the client secret and the refresh token, or its
+// Authorization header, with the client's credentials) had that quote
+// shown as the provider's message, in the action's error, GetStatus, the
+// log and the store (Webex, Google Mail; Objective's Keycloak grant reads
+// its answers through TokenClient too). Whatever TokenClient reads of a
+// refusal is scrubbed of the secrets its request carried, in the forms an
+// echo gives them (as sent, percent-encoded, JSON-escaped, base64).
+func TestTokenEndpointEchoIsScrubbed(t *testing.T) {
+	const clientSecret, refresh = `cs-s3cret&<"x`, "rt-s3cret"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		form, _ := url.ParseQuery(string(body))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client",
+			"error_description": "you sent " + r.Header.Get("Authorization") + " " + string(body) + " secret " + form.Get("client_secret") + " token " + form.Get("refresh_token")})
+	}))
+	defer srv.Close()
+	// x/oauth2 tries the client's credentials in the Authorization header,
+	// then, refused, in the form: the endpoint quotes both.
+	{
+		f := TokenFile{Path: filepath.Join(t.TempDir(), "t"), Key: testKey(t)}
+		require.NoError(t, f.Save(&oauth2.Token{RefreshToken: refresh}, "c", nil))
+		src, err := f.TokenSource(context.Background(), Config{ClientID: "c", ClientSecret: clientSecret, TokenURL: srv.URL + "/token"})
+		require.NoError(t, err)
+		_, err = src.Token()
+		require.ErrorContains(t, err, "the token endpoint answered invalid_client: you sent ")
+		for _, leak := range []string{"s3cret", base64.StdEncoding.EncodeToString([]byte("c:" + url.QueryEscape(clientSecret)))} {
+			require.NotContains(t, err.Error(), leak)
+		}
+		require.True(t, strings.Contains(err.Error(), "[REDACTED]"), "%v", err)
+	}
 }
