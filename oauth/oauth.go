@@ -121,16 +121,27 @@ func TokenClient(hc *http.Client, tokenURL string) *http.Client {
 	if next2 == nil {
 		next2 = http.DefaultTransport
 	}
-	c.Transport = scrubRefusals{next: next2}
+	c.Transport = ScrubRefusals(next2)
 	return &c
 }
 
-// scrubRefusals is TokenClient's transport: the body of a refusal (a
-// status of 400 or more) is scrubbed of the secrets its request carried
-// (secret.Scrub), since a token endpoint (or a proxy in front of it) may
-// quote the request in its error, and that error is shown as the
-// provider's message (Describe) in the action's error, the log and the
-// store. A success is left alone: it carries the tokens themselves.
+// ScrubRefusals returns a transport that sends requests through next
+// (nil: http.DefaultTransport) and scrubs the body of a refusal (a status
+// of 400 or more) of the secrets its request carried (secret.Scrub): its
+// Authorization header's credentials and the secret fields of a form body
+// (client_secret, refresh_token, password, code, assertion and the like).
+// A token endpoint or an API (or a proxy in front of it) may quote the
+// request in its error, and that error is shown as the service's message
+// in the action's error, the log and the store. A success is left alone:
+// it carries the tokens themselves. TokenClient's transport is one; the
+// Gmail API's client has one under the transport that adds the token.
+func ScrubRefusals(next http.RoundTripper) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return scrubRefusals{next: next}
+}
+
 type scrubRefusals struct{ next http.RoundTripper }
 
 // secretFields are the form fields of a token request that hold secrets.
@@ -139,7 +150,7 @@ var secretFields = []string{"client_secret", "refresh_token", "password", "code"
 
 func (s scrubRefusals) RoundTrip(req *http.Request) (*http.Response, error) {
 	secrets := secret.AuthorizationSecrets(req.Header.Get("Authorization"))
-	if req.GetBody != nil {
+	if req.GetBody != nil && strings.HasPrefix(req.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		if b, err := req.GetBody(); err == nil {
 			data, _ := io.ReadAll(io.LimitReader(b, 1<<20))
 			_ = b.Close()

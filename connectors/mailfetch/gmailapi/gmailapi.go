@@ -51,6 +51,7 @@ import (
 	"github.com/connectorhq/connector/connectors/mailfetch/imapbox"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
 	"github.com/connectorhq/connector/internal/panics"
+	"github.com/connectorhq/connector/oauth"
 )
 
 // Config configures the transport.
@@ -178,7 +179,8 @@ func Open(ctx context.Context, cfg Config) (*Box, error) {
 	}
 	b := &Box{cfg: cfg, user: cfg.User}
 	bounded := bounding{base: base, limit: responseLimit(cfg.MaxMessageBytes)}
-	hc := &http.Client{Transport: &oauth2.Transport{Source: cfg.Tokens, Base: counting{base: bounded, n: &b.requests}},
+	// Under the token: an error that quotes it is scrubbed of it.
+	hc := &http.Client{Transport: &oauth2.Transport{Source: cfg.Tokens, Base: oauth.ScrubRefusals(counting{base: bounded, n: &b.requests})},
 		// oauth2.Transport puts the token on every request it carries,
 		// a redirect's too: none may leave the API's origin.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {

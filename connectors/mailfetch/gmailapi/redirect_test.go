@@ -2,6 +2,7 @@ package gmailapi
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -34,4 +35,24 @@ func TestRedirectDoesNotCarryTheToken(t *testing.T) {
 		require.Error(t, err, target)
 		require.NotContains(t, err.Error(), "tok-secret")
 	}
+}
+
+// An API error that quotes the Authorization header it refused (a proxy
+// in front of the API, a debugging gateway) was kept as the API's message
+// in the action's error: the access token went to GetStatus, the log and
+// the store. The answer is scrubbed of the request's credentials where it
+// is read.
+func TestAPIErrorQuotingTheTokenIsScrubbed(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": 401,
+			"message": "refused " + r.Header.Get("Authorization"), "status": "UNAUTHENTICATED"}})
+	}))
+	defer api.Close()
+	_, err := Open(context.Background(), Config{Endpoint: api.URL + "/",
+		Tokens: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok-secret"})})
+	require.Error(t, err)
+	require.ErrorContains(t, err, "refused Bearer [REDACTED]")
+	require.NotContains(t, err.Error(), "tok-secret")
 }
