@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"syscall"
 	"time"
 
 	"github.com/connectorhq/connector/actors/queue"
@@ -117,18 +116,19 @@ func (s *Server) joinCluster(cfg *config.Config) error {
 
 // joinErrorKey is the [Cluster] key a failed join is reported at: the
 // node's listener for the other nodes, which remoting opens first, fails
-// for RemotePort when the port is in use and for RemoteHost otherwise (an
-// address that is not this machine's); anything else is the membership's,
+// for RemoteHost when the host is the problem (an address that is not
+// this machine's, a name that does not resolve) and for RemotePort
+// otherwise (in use, or privileged); anything else is the membership's,
 // Etcd. (AdvertisedAddress and LeaseTTL are checked at load.)
 func joinErrorKey(err error) string {
 	var op *net.OpError
 	switch {
 	case !errors.As(err, &op) || op.Op != "listen":
 		return "Etcd"
-	case errors.Is(err, syscall.EADDRINUSE):
-		return "RemotePort"
+	case hostListenError(err):
+		return "RemoteHost"
 	}
-	return "RemoteHost"
+	return "RemotePort"
 }
 
 // openShared opens the shared store of [Cluster] Store as node. Its

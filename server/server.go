@@ -559,14 +559,24 @@ func (s *Server) abort() {
 }
 
 // listenError is the configuration error of a port that cannot be
-// listened on (addr): at the port's key (section, key) when it is in use,
-// else at [Server] Host (an address that is not this machine's).
+// listened on (addr): at [Server] Host when the host is the problem (an
+// address that is not this machine's, a name that does not resolve:
+// hostListenError), else at the port's key (section, key): in use, or
+// below 1024 without the privilege to bind it.
 func listenError(cfg *config.Config, section, key, addr string, err error) error {
-	if !errors.Is(err, syscall.EADDRINUSE) {
+	if hostListenError(err) {
 		section, key = "Server", "Host"
 	}
 	return &config.Error{File: cfg.Path, Line: cfg.Line(section, key), Section: section, Key: key,
 		Err: fmt.Errorf("listen on %s: %w", addr, err)}
+}
+
+// hostListenError reports whether a failed listen is its host's fault
+// (an address that is not this machine's, EADDRNOTAVAIL, or a name that
+// does not resolve), not its port's (in use, or privileged: EACCES).
+func hostListenError(err error) bool {
+	var dns *net.DNSError
+	return errors.Is(err, syscall.EADDRNOTAVAIL) || errors.As(err, &dns)
 }
 
 // warnUnusedStore warns when the data folder holds a durable store that

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -243,4 +244,38 @@ func TestNextSchedule(t *testing.T) {
 	} {
 		require.Equal(t, tc.want, next(tc.sc, now, tc.done), tc.desc)
 	}
+}
+
+// A port that cannot be listened on for a reason of its own is reported at
+// its key; only an address that is not this machine's, or a name that does
+// not resolve, at [Server] Host (or [Cluster] RemoteHost). A port below
+// 1024 without the privilege to bind it (EACCES) was reported at Host,
+// sending the operator to the wrong line.
+func TestListenErrorsNameTheirKey(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse("c.cfg", []byte("[Server]\nHost=0.0.0.0\nPort=80\n[Service]\nServicePort=81\n"), nil)
+	require.NoError(t, err)
+	listen := func(errno error) error {
+		return &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", errno)}
+	}
+	dns := &net.OpError{Op: "listen", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "nohost.invalid", IsNotFound: true}}
+	for _, c := range []struct {
+		err          error
+		section, key string
+		line         int
+		cluster      string
+	}{
+		{listen(syscall.EADDRINUSE), "Server", "Port", 3, "RemotePort"},
+		{listen(syscall.EACCES), "Server", "Port", 3, "RemotePort"},
+		{listen(syscall.EADDRNOTAVAIL), "Server", "Host", 2, "RemoteHost"},
+		{dns, "Server", "Host", 2, "RemoteHost"},
+	} {
+		var ce *config.Error
+		require.ErrorAs(t, listenError(cfg, "Server", "Port", "0.0.0.0:80", c.err), &ce)
+		require.Equal(t, []any{c.section, c.key, c.line}, []any{ce.Section, ce.Key, ce.Line}, "%v", c.err)
+		require.Equal(t, c.cluster, joinErrorKey(c.err), "%v", c.err)
+	}
+	var ce *config.Error
+	require.ErrorAs(t, listenError(cfg, "Service", "ServicePort", "0.0.0.0:81", listen(syscall.EACCES)), &ce)
+	require.Equal(t, []any{"Service", "ServicePort", 5}, []any{ce.Section, ce.Key, ce.Line})
 }
