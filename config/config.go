@@ -35,6 +35,7 @@ import (
 	"github.com/connectorhq/connector/auth"
 	"github.com/connectorhq/connector/internal/netguard"
 	"github.com/connectorhq/connector/internal/readfile"
+	"github.com/connectorhq/connector/secret"
 )
 
 // DefaultName is how errors and GetVersion name a connector's embedded
@@ -329,7 +330,11 @@ func (e *Error) Error() string {
 	case e.Key != "":
 		b.WriteString(e.Key + ": ")
 	}
-	b.WriteString(e.Err.Error())
+	// A value is quoted to show what is wrong with it, but not a URL's
+	// password (IngestHost=http://user:password@cfs): this text is the
+	// start-up's last line, the log's, and for a Config fragment the
+	// error reply.
+	b.WriteString(secret.RedactURLs(e.Err.Error()))
 	return b.String()
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/secret"
 )
 
 // testTaskKeys accepts Url and Depth, like a tiny repository would.
@@ -383,4 +385,22 @@ func TestDurationRefusesWhatIsNoDuration(t *testing.T) {
 	require.Equal(t, 9223372036*time.Second, d)
 	_, err = Parse("x.cfg", []byte("[Actions]\nCommitDelay=1e11\n"), testTaskKeys)
 	require.ErrorContains(t, err, "CommitDelay")
+}
+
+// A refused value that is a URL with a password is quoted without it: the
+// error is the start-up's last line and the log's (and a Config
+// fragment's error reply). IngestHost, Host and AdvertisedAddress quoted
+// it whole.
+func TestErrorsHideURLPasswords(t *testing.T) {
+	t.Parallel()
+	for _, text := range []string{
+		"[Ingestion]\nIngesterType=CFS\nIngestHost=http://u:hunter2@cfs\n",
+		"[Server]\nHost=http://u:hunter2@h\n",
+		"[Cluster]\nAdvertisedAddress=http://u:hunter2@h:1\n",
+	} {
+		_, err := Parse("c.cfg", []byte(text), nil)
+		require.Error(t, err, text)
+		require.NotContains(t, err.Error(), "hunter2", text)
+		require.Contains(t, err.Error(), "http://u:"+secret.Redacted+"@", text)
+	}
 }
