@@ -319,7 +319,10 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 		}
 	}
 	if len(refs) > 0 {
-		refs = r.keepShared(cnt.Task, batch, refs, log)
+		var err error
+		if refs, err = r.keepShared(ds, cnt.Task, batch, refs, log); err != nil {
+			return fmt.Errorf("httpfetch: datastore %s: %w", cnt.Task, err)
+		}
 	}
 	if len(refs) > 0 {
 		if err := markRemoving(ds, batch); err != nil {
@@ -425,12 +428,24 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 // AUTN_IDENTIFIER names this task). It returns the references left to
 // remove. A datastore that cannot be read counts as holding nothing (the
 // removal goes ahead, as before).
-func (r *Repository) keepShared(task string, batch []*change, refs []string, log *slog.Logger) []string {
+//
+// The pages it keeps are forgotten in ds (this task's datastore) before
+// it returns, and the repository's tasks take their turn (sharedMu): two
+// tasks that let a page go in runs at the same time would otherwise each
+// find the other's record still holding it, each keep it, and leave it in
+// the index with no task to remove it. Taking turns, the second finds the
+// first's record forgotten and removes the page. (A forgotten record
+// claims nothing of the target, so it may be written before the batch's
+// deliveries.)
+func (r *Repository) keepShared(ds store.Datastore, task string, batch []*change, refs []string, log *slog.Logger) ([]string, error) {
+	r.sharedMu.Lock()
+	defer r.sharedMu.Unlock()
 	others := r.otherTasks(task, log)
 	if len(others) == 0 {
-		return refs
+		return refs, nil
 	}
 	kept := refs[:0]
+	var forgot []*change
 	for _, c := range batch {
 		if c.removeRef == "" {
 			continue
@@ -443,8 +458,25 @@ func (r *Repository) keepShared(task string, batch []*change, refs []string, log
 			c.rec.Delivered, c.rec.Removing = nil, false
 		}
 		c.removeRef = ""
+		forgot = append(forgot, c)
 	}
-	return kept
+	if len(forgot) == 0 {
+		return kept, nil
+	}
+	return kept, ds.Update(func(w store.Writer) error {
+		for _, c := range forgot {
+			if c.rec == nil {
+				if err := w.Delete(urlKey(c.key)); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := w.Put(urlKey(c.key), encodeRecord(c.rec)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // otherTask is another task's datastore.

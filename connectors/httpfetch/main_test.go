@@ -240,6 +240,10 @@ type recTarget struct {
 	sizes    []int // documents per Add call
 	// gate, when set, holds every Add until it is closed.
 	gate chan struct{}
+	// removeGate, when set, holds every Remove until it is closed, after
+	// a send on removing.
+	removeGate chan struct{}
+	removing   chan struct{}
 	// panicWith, when set, is what every Add panics with.
 	panicWith atomic.Pointer[string]
 }
@@ -286,6 +290,13 @@ func (rt *recTarget) Add(ctx context.Context, docs []*ingest.Document) error {
 }
 
 func (rt *recTarget) Remove(ctx context.Context, refs []string) error {
+	rt.mu.Lock()
+	rg, rs := rt.removeGate, rt.removing
+	rt.mu.Unlock()
+	if rg != nil {
+		rs <- struct{}{}
+		<-rg
+	}
 	if rt.fail.Load() {
 		return fmt.Errorf("%w: %w", ingest.ErrDelivery, errTargetDown)
 	}

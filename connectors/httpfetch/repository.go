@@ -92,6 +92,9 @@ type Repository struct {
 
 	lockMu sync.Mutex
 	locks  map[string]chan struct{} // one Synchronize/Update/Delete per task at a time
+	// sharedMu gives the tasks turns at letting go of a page another task
+	// may hold (keepShared).
+	sharedMu sync.Mutex
 }
 
 var (

@@ -1,11 +1,14 @@
 package httpfetch
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/testwait"
 )
 
 // twoTasksSharingAPage is a site of which task A crawls / and task B /b,
@@ -70,4 +73,51 @@ func TestDeleteByOneTaskIsUndoneByAnotherTasksSync(t *testing.T) {
 	require.False(t, b.target.holds(x))
 	b.sync(t, "TaskSections", "B")
 	require.True(t, b.target.holds(x), "B delivered it again")
+}
+
+// Two tasks that let a shared page go in runs at the same time: the page
+// is removed, by the second. Before, A kept it (B's record said held)
+// and, until A's record was written at the end of its batch, B found A's
+// record holding it too and kept it as well: the page stayed in the index
+// with no task left to remove it. A's removal of another page is held
+// (the target's removeGate) while B runs.
+func TestSharedPageLetGoByTwoTasksAtOnceIsRemoved(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, map[string]*page{
+		"/":  htmlPage("Home", "/x", "/y"),
+		"/b": htmlPage("B root", "/x"),
+		"/x": htmlPage("X"),
+		"/y": htmlPage("Y"),
+	})
+	b := setup(t, "[FetchTasks]\n0=A\n1=B\n[A]\nUrl="+s.URL+"/\n[B]\nUrl="+s.URL+"/b\n")
+	b.sync(t, "TaskSections", "A")
+	b.sync(t, "TaskSections", "B")
+	x := s.URL + "/x"
+	require.True(t, b.target.holds(x))
+
+	s.set("/", htmlPage("Home"))
+	s.set("/b", htmlPage("B root"))
+	gate, removing := make(chan struct{}), make(chan struct{}, 1)
+	b.target.mu.Lock()
+	b.target.removeGate, b.target.removing = gate, removing
+	b.target.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tasks, err := b.repo.Validate(fetch.ActionSynchronize, params("TaskSections", "A"))
+		if err == nil {
+			_, err = b.repo.Run(context.Background(), fetch.NewJob("token", fetch.ActionSynchronize, params("TaskSections", "A"), tasks))
+		}
+		if err != nil {
+			t.Errorf("A's Synchronize: %v", err)
+		}
+	}()
+	testwait.Recv(t, removing, 20*time.Second, "A removing /y, having let /x go")
+	b.target.mu.Lock()
+	b.target.removeGate = nil
+	b.target.mu.Unlock()
+	b.sync(t, "TaskSections", "B") // B lets /x go meanwhile
+	close(gate)
+	testwait.Recv(t, done, 20*time.Second, "A's Synchronize to end")
+	require.False(t, b.target.holds(x), "no task reaches /x: it is removed")
 }
