@@ -338,3 +338,24 @@ func TestLargeListsAreTheSameSentEitherWay(t *testing.T) {
 	require.Contains(t, string(plain.ResponseData.Inner), "<status>Finished</status>")
 	require.Contains(t, string(plain.ResponseData.Inner), "<status>Queued</status>")
 }
+
+// One reply larger than the budget, asked for by a client with nothing
+// else waiting, is sent: before, it was refused every time (ERRORCLIENTLIMIT,
+// "has 0 bytes of replies not yet sent"), however promptly the client
+// read, so a TaskList of thousands of tasks, or a list under a raised
+// MaxListResults, could never be had by a client without Admin.
+func TestOneReplyOverTheBudgetIsSent(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, setup{
+		repo: func(r *testRepo) fetch.Repository { return bigTaskList{r, 8000} },
+		front: func(c *Config) {
+			c.Policy = queryOnlyPolicy(t)
+			c.MaxConnectionsPerClient = 64
+			c.MaxReplyBytesPerClient = 1 << 20
+		},
+	})
+	for range 3 {
+		x := uncompressed(t, e, "/action=TaskList")
+		require.Equal(t, "SUCCESS", x.Response, "%s %s", x.ResponseData.Code, x.ResponseData.Desc)
+	}
+}

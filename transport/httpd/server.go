@@ -723,7 +723,13 @@ func (s *Server) setReply(ctx *fasthttp.RequestCtx, action string, f aci.Format,
 	c := connClient(ctx.Conn())
 	n := int64(len(out))
 	if limit := int64(s.cfg.MaxReplyBytesPerClient); c != nil && limit > 0 {
-		if held := c.replyBytes.Add(n); held > limit {
+		// A reply is refused only while the client has others waiting:
+		// one reply larger than the budget alone (a TaskList of
+		// thousands of tasks, a list under a raised MaxListResults) is
+		// still sent, or a client that reads every reply at once could
+		// never have it. The client then holds at most the budget or
+		// one reply, whichever is larger.
+		if held := c.replyBytes.Add(n); held > limit && held > n {
 			c.replyBytes.Add(-n)
 			s.putBuf(bp, out)
 			err := fmt.Errorf("%w: client %s has %d bytes of replies not yet sent, and this one has %d: more than [Server] MaxReplyBytesPerClient (%d bytes) allows; read the replies it waits for, or page the list (MaxResults, Start)",
