@@ -279,8 +279,10 @@ func (sc *Schema) rewriteFragment(value string, f func(string) (string, error)) 
 }
 
 // redactFragment returns a Config value fit to be shown: the value of every
-// secret setting, and of every key whose name looks secret
-// (secret.SensitiveName, as for parameters), replaced by secret.Redacted.
+// secret setting, of every key whose name looks secret
+// (secret.SensitiveName, as for parameters), and of every key that names
+// no setting (a misspelt BasicAuthPasword=, which the action refuses but
+// the request log shows), replaced by secret.Redacted.
 // It reads the fragment's sections and keys (config.ReadSections) without
 // checking what they mean, as config.Parse does: for a fragment the
 // action accepted (a queued action's) that finds the same keys, at a cost
@@ -299,7 +301,13 @@ func (sc *Schema) redactFragment(value string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	hidden := func(key string) bool { return sc.isSecretKey(key) || secret.SensitiveName(key) }
+	hidden := func(key string) bool {
+		if _, start := urlKeyIndex(key); start {
+			return false
+		}
+		k := sc.spec(key)
+		return k == nil || k.secret || secret.SensitiveName(key)
+	}
 	return sc.rewriteSections(value, secs, hidden, func(string) (string, error) { return secret.Redacted, nil })
 }
 

@@ -497,4 +497,12 @@ func TestRedactReadsFragmentsWithoutCheckingThem(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, string(data), "hunter2")
 	require.Equal(t, secret.Redacted, b.repo.Redact(params("Config", fragment("[MyTask\nBasicAuthPassword=hunter2\n")))[0].Value)
+	// A key that names no setting, a misspelt secret one among them (the
+	// action refuses the fragment, the request log shows it): its value
+	// is hidden, the settings' are shown (rv20).
+	shown = b.repo.Redact(params("Config", fragment("[MyTask]\nBasicAuthPasword=hunter2\nDepth=2\n")))[0].Value
+	data, err = base64.StdEncoding.DecodeString(shown)
+	require.NoError(t, err)
+	require.NotContains(t, string(data), "hunter2")
+	require.Contains(t, string(data), "Depth=2")
 }
