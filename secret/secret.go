@@ -34,7 +34,9 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -63,6 +65,16 @@ type Key struct {
 
 // Path returns the key file's path (absolute when it could be made so).
 func (k *Key) Path() string { return k.path }
+
+// Check returns a value that is the same for two keys exactly when the
+// keys are the same, and tells nothing about the key: HMAC-SHA-256 of a
+// fixed text under the key, hex-encoded. The nodes of a cluster compare
+// theirs (a secret one node encrypts, another must decrypt).
+func (k *Key) Check() string {
+	m := hmac.New(sha256.New, k.k[:])
+	m.Write([]byte("connector: AESKeyFile check"))
+	return hex.EncodeToString(m.Sum(nil))
+}
 
 // ErrKeyFile: the key file is missing, unreadable or not a key.
 var ErrKeyFile = errors.New("secret: key file")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/connectorhq/connector/actors/queue"
@@ -103,6 +104,11 @@ func (s *Server) joinCluster(cfg *config.Config) error {
 		s.leaveCluster()
 		return err
 	}
+	if err := checkClusterKey(cfg, db, node.ID()); err != nil {
+		db.Close()
+		s.leaveCluster()
+		return err
+	}
 	s.shared, s.st = db, db
 	go func() {
 		select {
@@ -143,6 +149,32 @@ func openShared(cfg *config.Config, password, node string, log *slog.Logger) (*p
 		return nil, &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", "Store"), Section: "Cluster", Key: "Store", Err: err}
 	}
 	return db, nil
+}
+
+// checkClusterKey makes sure this node has the key file of the other
+// live nodes ([Security] AESKeyFile, created when missing, as a first
+// encryption would): a password a request gives is encrypted by the node
+// that accepts it and decrypted by whichever node runs the action, so a
+// node with a key of its own (each node's default is its own data
+// folder's aes.ky) would end every such action it runs in Error.
+func checkClusterKey(cfg *config.Config, db *pgstore.Store, node string) error {
+	where := func(err error) error {
+		return &config.Error{File: cfg.Path, Line: cfg.Line("Security", "AESKeyFile"), Section: "Security", Key: "AESKeyFile", Err: err}
+	}
+	key, err := secret.EnsureKeyFile(cfg.Security.AESKeyFile)
+	if err != nil {
+		return where(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	others, err := db.CheckKey(ctx, node, key.Check())
+	if err != nil {
+		return &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", "Store"), Section: "Cluster", Key: "Store", Err: err}
+	}
+	if len(others) > 0 {
+		return where(fmt.Errorf("%s is not the key the cluster's live nodes %s use: a password encrypted by one node must be decrypted by the node that runs the action, so every node needs the same key file (copy theirs here, or point AESKeyFile at a copy)", key.Path(), strings.Join(others, ", ")))
+	}
+	return nil
 }
 
 // startClusterQueue starts this node's share of the cluster's queue.

@@ -108,15 +108,18 @@ func newDiffSides(t *testing.T, actions string) (single, clu *diffSide) {
 	pg := pgtest.StartT(t, pgtest.Options{})
 	store := pg.DatabaseT(t)
 	clu = &diffSide{t: t, name: "cluster", repo: diffRepo(), ids: map[string]int{}}
+	key := filepath.Join(t.TempDir(), "aes.ky") // every node's (checkClusterKey)
 	for i := 0; i < 2; i++ {
-		n := diffStart(t, diffConfig(t, 1, actions, fmt.Sprintf(`[Cluster]
+		n := diffStart(t, diffConfig(t, 1, actions, fmt.Sprintf(`[Security]
+AESKeyFile=%s
+[Cluster]
 Enabled=true
 Name=diff
 Etcd=%s
 Store=%s
 RemoteHost=127.0.0.1
 LeaseTTL=2s
-`, e.Members[0].ClientURL, store)), clu.repo)
+`, key, e.Members[0].ClientURL, store)), clu.repo)
 		clu.addrs = append(clu.addrs, n.Addr().String())
 		clu.nodes = append(clu.nodes, n)
 	}

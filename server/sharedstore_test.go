@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/internal/pgtest"
+	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store/pgstore"
 )
 
@@ -38,4 +40,52 @@ func TestSharedStoreTLSMisconfigurationNamesTheKey(t *testing.T) {
 	require.Contains(t, err.Error(), "fails on its TLS settings")
 	require.Contains(t, err.Error(), "server refused TLS connection")
 	require.NotContains(t, err.Error(), "hunter2")
+}
+
+// Every node of a cluster needs the same [Security] AESKeyFile: a
+// password a request gives is encrypted by the node that accepts it and
+// decrypted by the node that runs the action. Each node's default key is
+// its own data folder's aes.ky, so two nodes started as `make cluster`
+// started them used to end every such action run on the other node in
+// Error ("not encrypted with the key in node1/aes.ky", rev20k); a node
+// whose key is not the live nodes' now stops at start-up, naming
+// AESKeyFile and them.
+func TestClusterNodesNeedTheSameKeyFile(t *testing.T) {
+	t.Parallel()
+	pg := pgtest.StartT(t, pgtest.Options{})
+	url := pg.DatabaseT(t)
+	dir := t.TempDir()
+	node := func(id, keyFile string) (*pgstore.Store, error) {
+		cfg, err := config.Parse("c.cfg", []byte(fmt.Sprintf("[Server]\nDataDirectory=%s\n[Security]\nAESKeyFile=%s\n[Cluster]\nEnabled=true\nEtcd=http://127.0.0.1:2379\nStore=%s\n", dir, keyFile, url)), nil)
+		require.NoError(t, err)
+		db, err := openShared(cfg, "", id, slog.New(slog.DiscardHandler))
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		return db, checkClusterKey(cfg, db, id)
+	}
+	ctx := t.Context()
+	keyA, keyB := filepath.Join(dir, "a.ky"), filepath.Join(dir, "b.ky")
+	db1, err := node("n1", keyA) // the key file is created when missing
+	require.NoError(t, err)
+	require.NoError(t, db1.RegisterNode(ctx, "n1", "127.0.0.1:1", 4))
+
+	_, err = node("n2", keyB)
+	var ce *config.Error
+	require.True(t, errors.As(err, &ce), "a node with a key of its own: %v", err)
+	require.Equal(t, "AESKeyFile", ce.Key)
+	require.Contains(t, err.Error(), "config c.cfg:4: [Security] AESKeyFile: ")
+	require.Contains(t, err.Error(), "live nodes n1 use")
+
+	db3, err := node("n3", keyA)
+	require.NoError(t, err, "a node with the same key file")
+	require.NoError(t, db3.RegisterNode(ctx, "n3", "127.0.0.1:3", 4))
+
+	// Once the nodes of the old key are gone (declared dead), a cluster
+	// can be restarted with a new key.
+	require.NoError(t, db1.Release(ctx, "fetch", "n1", func(*messages.StoredAction) {}))
+	_, err = node("n4", keyB)
+	require.ErrorContains(t, err, "live nodes n3 use", "n3 recorded key A and is not dead")
+	require.NoError(t, db3.Release(ctx, "fetch", "n3", func(*messages.StoredAction) {}))
+	_, err = node("n4", keyB)
+	require.NoError(t, err, "every node of the old key is gone")
 }

@@ -168,6 +168,9 @@ Host=127.0.0.1
 Port=%d
 DataDirectory=%s
 
+[Security]
+AESKeyFile=%s
+
 [Cluster]
 Enabled=true
 Name=%s
@@ -177,7 +180,7 @@ RemoteHost=127.0.0.1
 LeaseTTL=%ds
 
 %s
-`, n.Port, n.Dir, c.o.Name, strings.Join(c.Etcd.Endpoints(), ","), c.store, int(c.o.LeaseTTL/time.Second), c.o.Config)
+`, n.Port, n.Dir, filepath.Join(c.Dir, "aes.ky"), c.o.Name, strings.Join(c.Etcd.Endpoints(), ","), c.store, int(c.o.LeaseTTL/time.Second), c.o.Config)
 	if err := os.WriteFile(n.cfg, []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("clustertest: %w", err)
 	}

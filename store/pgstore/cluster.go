@@ -144,6 +144,38 @@ func (s *Store) RegisterNode(ctx context.Context, node, addr string, maxThreads 
 	return err
 }
 
+// CheckKey records check, node's secret.Key.Check of its [Security]
+// AESKeyFile, and returns the other live members (not declared dead) that
+// recorded another: a password one node encrypts (a request's, sealed
+// with the action) must be decrypted by whichever node runs the action,
+// so every node needs the same key. The checks of nodes declared dead are
+// removed. Older nodes record none and are not compared.
+func (s *Store) CheckKey(ctx context.Context, node, check string) ([]string, error) {
+	what := "check the key file against the other nodes'"
+	if err := s.usable(what, true); err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	b := &pgx.Batch{}
+	b.Queue(`DELETE FROM connector_key_checks k USING connector_nodes n WHERE n.id = k.node AND n.dead`)
+	b.Queue(`INSERT INTO connector_key_checks (node, key_check) VALUES ($1, $2)
+		ON CONFLICT (node) DO UPDATE SET key_check = excluded.key_check`, node, check)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, s.fail(what, err)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT k.node FROM connector_key_checks k JOIN connector_nodes n ON n.id = k.node
+		WHERE NOT n.dead AND k.node <> $1 AND k.key_check <> $2 ORDER BY k.node`, node, check)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	others, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	return others, nil
+}
+
 // NewAction is a submission for Submit.
 type NewAction struct {
 	Record    *messages.StoredAction // Status.Seq is ignored: PostgreSQL allocates it

@@ -238,6 +238,11 @@ var schema = []string{
 		max_threads int NOT NULL DEFAULT 0,
 		joined timestamptz NOT NULL DEFAULT now(),
 		dead boolean NOT NULL DEFAULT false)`,
+	// Each node's check of its [Security] AESKeyFile (secret.Key.Check):
+	// a secret one node encrypts, another may have to decrypt (CheckKey).
+	`CREATE TABLE IF NOT EXISTS connector_key_checks (
+		node text PRIMARY KEY,
+		key_check text NOT NULL)`,
 	// Tasks held exclusively by running actions (fetch.Exclusive), so
 	// that one such action per task runs in the whole cluster.
 	`CREATE TABLE IF NOT EXISTS connector_task_holds (
