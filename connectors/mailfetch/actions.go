@@ -293,7 +293,8 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 	defer b.Close()
 	// On Gmail a message deleted from one folder (its label taken off)
 	// may still be in another folder indexed, under the same reference:
-	// its documents stay while another folder's record holds it (the
+	// its documents stay while another folder's record (or another
+	// task's, of another of its labels) holds it (the
 	// records are read only for such a reference, over IMAP: the Gmail
 	// API's one collection trashes or deletes the message itself).
 	var h *holders
@@ -328,12 +329,16 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 			}
 			if rec != nil {
 				var h *holders
+				var sh *shared
 				if shareable(rec.Ref) && r.set[task].Transport == TransportIMAP {
 					if h, err = held(); err != nil {
 						return err
 					}
+					// Another task may index the message through
+					// another of its labels: its documents stay.
+					sh = r.shared(task, ds, r.log)
 				}
-				forget(b, h, coll, e.id.Key, rec)
+				forget(b, h, sh, coll, e.id.Key, rec)
 			}
 			o.Success(e.raw)
 		}

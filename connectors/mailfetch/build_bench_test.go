@@ -62,7 +62,7 @@ func BenchmarkBuild(b *testing.B) {
 		m := msgs[i%n]
 		bl := builder.buildWith(sc, ctx, "MAIL", coll, m)
 		batch := &restsync.Batch{DS: ds, Counts: restsync.Counts(job, "MAIL")}
-		deliver(batch, nil, coll.Name, m, bl, nil, now)
+		deliver(batch, nil, nil, coll.Name, m, bl, nil, now)
 		if err := ingest.WriteIDX(io.Discard, bl.docs...); err != nil {
 			b.Fatal(err)
 		}

@@ -19,7 +19,8 @@ import (
 //	m:task                    restsync.TaskMeta: the actions run on the task (TaskList)
 //	c:<collection>            the transport's cursor of the collection, written
 //	                          when a Synchronize has read the collection to the end
-//	r:<collection>\x00<key>   record: one delivered message
+//	r:<collection>\x00<key>   record: one delivered message (another task
+//	                          of the same mailbox may mark it Again: shared.go)
 //	s:                        {"g":..,"m":..}: the shape (document settings) of
 //	                          the records written before records kept theirs
 //	f:<collection>\x00<key>   {"n":N}: a message that could not be read
@@ -48,6 +49,11 @@ type record struct {
 	// Cut is the MaxMessageBytes the message was cut at (Truncated), 0
 	// when it was read whole.
 	Cut int64 `json:"x,omitempty"`
+	// Again is set by another task of the same mailbox that let the
+	// message go while this record held it (shared.keep): the document
+	// in the index may be that task's, so the next Synchronize delivers
+	// the message again, whatever its version.
+	Again bool `json:"a,omitempty"`
 }
 
 // encode returns the record as json.Marshal writes it, byte for byte
@@ -88,6 +94,9 @@ func (r *record) encode() []byte {
 	if r.Cut != 0 {
 		b = append(b, `,"x":`...)
 		b = strconv.AppendInt(b, r.Cut, 10)
+	}
+	if r.Again {
+		b = append(b, `,"a":true`...)
 	}
 	return append(b, '}')
 }

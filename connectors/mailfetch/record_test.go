@@ -17,6 +17,7 @@ func FuzzRecordEncodeIsJSON(f *testing.F) {
 			for _, r := range []*record{
 				{Version: version, Ref: ref, Kids: kids, Title: title, Size: size},
 				{Version: version, Ref: ref, Kids: kids, Title: title, Size: size, Shape: kid, Cut: size},
+				{Version: version, Ref: ref, Kids: kids, Title: title, Size: size, Shape: kid, Cut: size, Again: true},
 			} {
 				want, err := json.Marshal(r)
 				if err != nil {

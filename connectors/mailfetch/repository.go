@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/connectorhq/connector/config"
@@ -77,6 +78,10 @@ type Repository struct {
 	set   map[string]*settings // every task section, by upper-case name
 
 	key *restsync.KeyOnce // the server's AES key, loaded when first needed
+
+	// sharedMu gives the tasks turns at letting go of a message another
+	// task of the same mailbox may hold (shared.keep).
+	sharedMu sync.Mutex
 }
 
 var (

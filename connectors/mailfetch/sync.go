@@ -94,6 +94,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		b.Add(restsync.Item{Key: shapeKey, Value: v})
 	}
 	h := countHolders(st, colls)
+	sh := r.shared(task, ds, log)
 	// Folders (or labels) no longer indexed: their messages go.
 	names := map[string]bool{}
 	for _, c := range colls {
@@ -117,7 +118,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		log.Info("folder no longer indexed: its messages are deleted", "folder", coll)
 		mark := b.Mark()
 		for key, rec := range st.records[coll] {
-			forget(b, h, coll, key, rec)
+			forget(b, h, sh, coll, key, rec)
 			if err := b.MaybeFlush(ctx); err != nil {
 				return err
 			}
@@ -145,7 +146,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		failed := st.failed[c.Name]
 		for _, key := range plan.Delete {
 			if rec := recs[key]; rec != nil {
-				forget(b, h, c.Name, key, rec)
+				forget(b, h, sh, c.Name, key, rec)
 				if err := b.MaybeFlush(ctx); err != nil {
 					return err
 				}
@@ -154,6 +155,9 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 				b.Add(restsync.Item{Key: failureKey(c.Name, key), Delete: true})
 			}
 		}
+		// Messages another task let go of, whose document in the index
+		// may be that task's; then the retries, last.
+		plan.Fetch = append(plan.Fetch, againOf(plan, recs)...)
 		retries := retriesOf(plan, failed)
 		plan.Fetch = append(plan.Fetch, retries...)
 		fetchKeys := plan.Fetch
@@ -209,7 +213,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 				cnt.Errors.Add(uint64(bl.extractFailures))
 			}
 			cnt.Seen.Add(uint64(len(bl.docs)))
-			deliver(b, h, c.Name, m, bl, recs[m.Key], now)
+			deliver(b, h, sh, c.Name, m, bl, recs[m.Key], now)
 			return b.MaybeFlush(ctx)
 		})
 		err = mb.Fetch(ctx, c, fetchKeys, func(m *mailbox.Message) error {
@@ -584,8 +588,9 @@ func (h *holders) release(ref string) bool {
 }
 
 // deliver adds a message's documents; old is its record when it was
-// delivered before.
-func deliver(b *restsync.Batch, h *holders, coll string, m *mailbox.Message, bl *built, old *record, now shape) {
+// delivered before. The documents of old it no longer yields stay when
+// another task holds them (sh).
+func deliver(b *restsync.Batch, h *holders, sh *shared, coll string, m *mailbox.Message, bl *built, old *record, now shape) {
 	rec := &record{Version: m.Version, Ref: m.Reference, Kids: bl.kids, Title: bl.title, Size: m.Size, Shape: now.FP}
 	if m.Truncated {
 		rec.Cut = now.Max
@@ -617,6 +622,10 @@ func deliver(b *restsync.Batch, h *holders, coll string, m *mailbox.Message, bl 
 				it.Removes = append(it.Removes, old.Ref)
 				it.Deleted++
 			}
+			if len(it.Removes) > 0 {
+				it.Removes = sh.keep(old.Ref, it.Removes, nil)
+				it.Deleted = uint64(len(it.Removes))
+			}
 		}
 	}
 	b.Add(it)
@@ -625,8 +634,8 @@ func deliver(b *restsync.Batch, h *holders, coll string, m *mailbox.Message, bl 
 // forget removes a message's documents and record; its record alone when
 // another folder's record still holds its reference (h), and, when that
 // may be the record of a delivery of this run, only if no delivery since
-// was refused.
-func forget(b *restsync.Batch, h *holders, coll, key string, rec *record) {
+// was refused. The documents another task holds (sh) stay.
+func forget(b *restsync.Batch, h *holders, sh *shared, coll, key string, rec *record) {
 	if h.release(rec.Ref) {
 		if m, ok := h.fresh[rec.Ref]; ok {
 			b.DeleteAfter(m, recordKey(coll, key))
@@ -635,8 +644,32 @@ func forget(b *restsync.Batch, h *holders, coll, key string, rec *record) {
 		b.Add(restsync.Item{Key: recordKey(coll, key), Delete: true})
 		return
 	}
-	b.Add(restsync.Item{Removes: append([]string{rec.Ref}, kidRefs(rec.Ref, rec.Kids)...), Key: recordKey(coll, key), Delete: true,
-		Deleted: uint64(1 + len(rec.Kids))})
+	refs := sh.keep(rec.Ref, append([]string{rec.Ref}, kidRefs(rec.Ref, rec.Kids)...), recordKey(coll, key))
+	b.Add(restsync.Item{Removes: refs, Key: recordKey(coll, key), Delete: true, Deleted: uint64(len(refs))})
+}
+
+// againOf returns the keys of the records another task marked Again that
+// the plan neither fetches nor deletes.
+func againOf(plan *mailbox.Plan, recs map[string]*record) []string {
+	var keys []string
+	for key, rec := range recs {
+		if rec.Again {
+			keys = append(keys, key)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	named := make(map[string]bool, len(plan.Fetch)+len(plan.Delete))
+	for _, key := range plan.Fetch {
+		named[key] = true
+	}
+	for _, key := range plan.Delete {
+		named[key] = true
+	}
+	keys = slices.DeleteFunc(keys, func(k string) bool { return named[k] })
+	slices.Sort(keys)
+	return keys
 }
 
 // A message that cannot be read (mailbox.Message.Err: Gmail answers an

@@ -1,0 +1,48 @@
+package mailfetch
+
+import (
+	"log/slog"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/connectors/mailfetch/imapbox"
+	"github.com/connectorhq/connector/store"
+)
+
+// Two tasks letting one message go at the same time (runs of two
+// actions) must not each keep it for the other: the first to take its
+// turn keeps it and forgets its own record within its turn, before its
+// batch is written, so that the second finds no other record holding it
+// and removes it.
+func TestSharedKeepTakesTurns(t *testing.T) {
+	g := newRig(t, "[FetchTasks]\n0=A\n1=B\n2=C\n[A]\nTransport=GMAILAPI\nUsername="+user+"\nServiceAccountKeyFile=/nonexistent\n"+
+		"[B]\nTransport=GMAILAPI\nUsername="+user+"\nServiceAccountKeyFile=/nonexistent\n"+
+		"[C]\nTransport=GMAILAPI\nUsername=carol@example.com\nServiceAccountKeyFile=/nonexistent\n")
+	ref := imapbox.GmailReference(user, "18c1")
+	rec := &record{Version: "INBOX", Ref: ref, Kids: []string{"2"}}
+	refs := append([]string{ref}, kidRefs(ref, rec.Kids)...)
+	key := recordKey("", "18c1")
+	dss := map[string]store.Datastore{}
+	for _, task := range []string{"A", "B", "C"} {
+		d, err := g.st.Datastore(task)
+		require.NoError(t, err)
+		require.NoError(t, d.Update(func(w store.Writer) error { return w.Put(key, rec.encode()) }))
+		dss[task] = d
+	}
+	dsA, dsB := dss["A"], dss["B"]
+	log := slog.New(slog.DiscardHandler)
+	require.Nil(t, g.repo.shared("C", dss["C"], log), "no other task reads carol's mailbox")
+
+	shA, shB := g.repo.shared("A", dsA, log), g.repo.shared("B", dsB, log)
+	shB.load() // B's index, read before A's turn: it names A's record
+	require.Empty(t, shA.keep(ref, refs, key), "B holds it: kept")
+	v, err := dsA.Get(key)
+	require.NoError(t, err)
+	require.Nil(t, v, "A forgot its record within its turn")
+	v, err = dsB.Get(key)
+	require.NoError(t, err)
+	require.Contains(t, string(v), `"a":true`, "B delivers it again")
+
+	require.Equal(t, refs, shB.keep(ref, refs, key), "A holds it no longer: B removes it")
+}
