@@ -166,3 +166,58 @@ func TestGmailManyMessagesFailingInARowFailTheTask(t *testing.T) {
 	require.ErrorContains(t, err, "messages in a row could not be read, the last: gmail: read message")
 	require.Equal(t, uint64(maxNewFailuresInARow), countsOf(job, "GMAIL").Errors)
 }
+
+// failures returns the keys of the messages the task remembers it could
+// not read.
+func (g *rig) failures(task string) []string {
+	g.t.Helper()
+	ds, err := g.st.Datastore(task)
+	require.NoError(g.t, err)
+	st, err := loadState(ds)
+	require.NoError(g.t, err)
+	var keys []string
+	for _, f := range st.failed {
+		for key := range f {
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}
+
+// A message given up (it failed maxMessageAttempts runs) and then
+// deleted from the mailbox, moved to the trash or relabelled out of the
+// labels indexed kept its failure entry in the datastore for ever: the
+// plan named only messages with a record as gone, and a message given up
+// is not retried, so nothing ever found it gone. Every run read the
+// entry again, and a mailbox whose broken mail is cleaned up gathered
+// them for good. The plan now names a remembered failure gone as it
+// names a record gone, whether from the history or from a full listing.
+func TestGmailGivenUpMessageGoneIsForgotten(t *testing.T) {
+	for _, how := range []string{"deleted", "trashed", "history expired"} {
+		t.Run(how, func(t *testing.T) {
+			g, api, bm := gmailRigBroken(t)
+			api.Deliver(mailtest.Message{From: "bob@example.com", Subject: "fine", Text: "1"}.Raw(), "INBOX")
+			bad := api.Deliver(mailtest.Message{From: "bob@example.com", Subject: "poison", Text: "2"}.Raw(), "INBOX")
+			bm.set(bad, true)
+			for range maxMessageAttempts + 1 {
+				g.mustRun("Synchronize")
+			}
+			require.Equal(t, []string{bad}, g.failures("GMAIL"), "given up, remembered")
+
+			switch how {
+			case "deleted":
+				api.Remove(bad)
+			case "trashed":
+				api.Relabel(bad, []string{"TRASH"}, []string{"INBOX"})
+			case "history expired":
+				api.Remove(bad)
+				api.ForgetHistory()
+			}
+			before := bm.readsOf(bad)
+			_, job := g.mustRun("Synchronize")
+			require.Empty(t, g.failures("GMAIL"), "gone: forgotten")
+			require.Equal(t, before, bm.readsOf(bad))
+			require.Equal(t, "seen=1 added=0 updated=0 deleted=0 unchanged=1 ingestadded=0 ingestupdated=0 ingestdeleted=0 ingestfailed=0 errors=0", summary(countsOf(job, "GMAIL")))
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
 	"github.com/connectorhq/connector/store"
 )
 
@@ -280,12 +281,14 @@ func loadState(ds store.Datastore) (*state, error) {
 type known struct {
 	cursor  []byte
 	records map[string]*record
+	failed  map[string]failure // the messages that could not be read (mailbox.Unread)
 	stale   func(*record) bool // nil: none is
 }
 
-// newKnown returns the records of a collection as a mailbox.Known.
-func newKnown(cursor []byte, recs map[string]*record, now, legacy shape) *known {
-	k := &known{cursor: cursor, records: recs}
+// newKnown returns the records of a collection, and the messages of it
+// that could not be read, as a mailbox.Known (and mailbox.Unread).
+func newKnown(cursor []byte, recs map[string]*record, failed map[string]failure, now, legacy shape) *known {
+	k := &known{cursor: cursor, records: recs, failed: failed}
 	for _, r := range recs {
 		if now.stale(r, legacy) {
 			k.cursor, k.stale = nil, func(r *record) bool { return now.stale(r, legacy) }
@@ -312,3 +315,15 @@ func (k *known) Keys(fn func(string)) {
 	}
 }
 func (k *known) Len() int { return len(k.records) }
+
+var _ mailbox.Unread = (*known)(nil)
+
+func (k *known) Unread(key string) bool {
+	_, ok := k.failed[key]
+	return ok
+}
+func (k *known) UnreadKeys(fn func(string)) {
+	for key := range k.failed {
+		fn(key)
+	}
+}

@@ -135,7 +135,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		if recs == nil {
 			recs = map[string]*record{}
 		}
-		k := newKnown(st.cursors[c.Name], recs, now, legacy)
+		k := newKnown(st.cursors[c.Name], recs, st.failed[c.Name], now, legacy)
 		plan, err := mb.Plan(ctx, c, k)
 		if err != nil {
 			return flushed(ctx, b, err)

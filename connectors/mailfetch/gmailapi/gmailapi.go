@@ -510,11 +510,15 @@ func (b *Box) fullListing(ctx context.Context, known mailbox.Known) (*mailbox.Pl
 			plan.Unchanged++
 		}
 	}
-	known.Keys(func(k string) {
+	gone := func(k string) {
 		if !present[k] {
 			plan.Delete = append(plan.Delete, k)
 		}
-	})
+	}
+	known.Keys(gone)
+	if u, ok := known.(mailbox.Unread); ok {
+		u.UnreadKeys(gone)
+	}
 	slices.Sort(plan.Delete)
 	return plan, nil
 }
@@ -576,6 +580,10 @@ func (b *Box) fromHistory(ctx context.Context, start uint64, known mailbox.Known
 		return nil, b.fail("read the history", err)
 	}
 	plan := &mailbox.Plan{Cursor: b.cursor(latest)}
+	unread := func(string) bool { return false }
+	if u, ok := known.(mailbox.Unread); ok {
+		unread = u.Unread
+	}
 	touched := 0
 	for _, id := range order {
 		ch := changes[id]
@@ -585,7 +593,7 @@ func (b *Box) fromHistory(ctx context.Context, start uint64, known mailbox.Known
 		}
 		switch {
 		case ch.deleted || ch.known && !b.included(ch.labels):
-			if isKnown {
+			if isKnown || unread(id) {
 				plan.Delete = append(plan.Delete, id)
 			}
 		case ch.known:

@@ -43,12 +43,26 @@ type Known interface {
 	Len() int
 }
 
+// Unread is what a Known also says when the connector remembers messages
+// of the collection it could not read (Message.Err), of which it keeps no
+// record. A transport that reads such messages names those gone from the
+// collection (deleted, or no longer indexed) in Plan.Delete, as it names
+// known messages, so that they are forgotten; the others it plans as new
+// messages, as before.
+type Unread interface {
+	// Unread reports whether the message could not be read.
+	Unread(key string) bool
+	// UnreadKeys calls fn with every such key, in no order.
+	UnreadKeys(fn func(key string))
+}
+
 // Plan is what a Synchronize does with one collection.
 type Plan struct {
 	// Fetch are the messages to fetch and deliver: new ones, and known
 	// ones whose version changed.
 	Fetch []string
-	// Delete are known messages that are gone from the collection.
+	// Delete are known messages that are gone from the collection (and,
+	// when Known is Unread, the unread ones gone).
 	Delete []string
 	// Unchanged counts the known messages left as they are.
 	Unchanged int
