@@ -21,7 +21,7 @@ func (g *rig) reconfigure(from, to string) {
 	require.NoError(g.t, err)
 	require.NoError(g.t, Check(cfg))
 	g.text, g.cfg = text, cfg
-	g.repo, err = New(Options{Config: cfg, Store: g.st, Target: g.target})
+	g.repo, err = New(Options{Config: cfg, Store: g.st, Target: g.target, Now: g.now})
 	require.NoError(g.t, err)
 }
 

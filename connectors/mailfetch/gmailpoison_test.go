@@ -1,6 +1,7 @@
 package mailfetch
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -9,26 +10,37 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/connectors/mailfetch/gmailtest"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
+	"github.com/connectorhq/connector/fetch"
 )
 
 // brokenMessages is a server in front of the Gmail API stand-in that
-// answers 500 to every read of the messages it is told are broken, and
-// counts those reads.
+// answers an error (500 unless told otherwise) to every read of the
+// messages it is told are broken, and counts those reads.
 type brokenMessages struct {
 	mu     sync.Mutex
-	broken map[string]bool
+	status map[string]int // the error answered; 0: none
 	reads  map[string]*atomic.Int64
 }
 
 func (bm *brokenMessages) set(id string, broken bool) {
+	code := 0
+	if broken {
+		code = http.StatusInternalServerError
+	}
+	bm.setStatus(id, code)
+}
+
+// setStatus makes the reads of a message answer code (0: the message).
+func (bm *brokenMessages) setStatus(id string, code int) {
 	bm.mu.Lock()
 	defer bm.mu.Unlock()
-	bm.broken[id] = broken
+	bm.status[id] = code
 	if bm.reads[id] == nil {
 		bm.reads[id] = &atomic.Int64{}
 	}
@@ -41,7 +53,7 @@ func (bm *brokenMessages) readsOf(id string) int64 {
 }
 
 func gmailRigBroken(t *testing.T) (*rig, *gmailtest.Server, *brokenMessages) {
-	bm := &brokenMessages{broken: map[string]bool{}, reads: map[string]*atomic.Int64{}}
+	bm := &brokenMessages{status: map[string]int{}, reads: map[string]*atomic.Int64{}}
 	g, api, _ := gmailRigVia(t, false, "", func(apiURL string) string {
 		u, err := url.Parse(apiURL)
 		require.NoError(t, err)
@@ -49,15 +61,19 @@ func gmailRigBroken(t *testing.T) (*rig, *gmailtest.Server, *brokenMessages) {
 		front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, id, _ := strings.Cut(r.URL.Path, "/messages/")
 			bm.mu.Lock()
-			broken, n := bm.broken[id], bm.reads[id]
+			code, n := bm.status[id], bm.reads[id]
 			bm.mu.Unlock()
 			if n != nil {
 				n.Add(1)
 			}
-			if broken && r.Method == http.MethodGet {
+			if code != 0 && r.Method == http.MethodGet {
+				msg, reason := "Backend Error", "backendError"
+				if code < 500 {
+					msg, reason = "Precondition check failed.", "failedPrecondition"
+				}
 				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusInternalServerError)
-				_, _ = w.Write([]byte(`{"error":{"code":500,"message":"Backend Error","errors":[{"reason":"backendError","message":"Backend Error"}]}}`))
+				w.WriteHeader(code)
+				_, _ = fmt.Fprintf(w, `{"error":{"code":%d,"message":%q,"errors":[{"reason":%q,"message":%q}]}}`, code, msg, reason, msg)
 				return
 			}
 			proxy.ServeHTTP(w, r)
@@ -74,7 +90,8 @@ func gmailRigBroken(t *testing.T) (*rig, *gmailtest.Server, *brokenMessages) {
 // were never indexed, run after run. It is now skipped and reported (a
 // failure naming its reference, counted in errors) while the others are
 // indexed and the history id moves on; it is read again by the next
-// MaxMessageAttempts-1 runs, then given up until it changes.
+// MaxMessageAttempts-1 runs (a 500 is the server's failure: those runs
+// span a day here, transientGiveUp), then given up until it changes.
 func TestGmailMessageThatAlwaysFailsIsSkippedAndRetriedBoundedly(t *testing.T) {
 	g, api, bm := gmailRigBroken(t)
 	m1 := api.Deliver(mailtest.Message{From: "bob@example.com", Subject: "one", Text: "1"}.Raw(), "INBOX")
@@ -98,6 +115,7 @@ func TestGmailMessageThatAlwaysFailsIsSkippedAndRetriedBoundedly(t *testing.T) {
 	// broken one is read again, up to MaxMessageAttempts runs in all.
 	m4 := api.Deliver(mailtest.Message{From: "bob@example.com", Subject: "four", Text: "4"}.Raw(), "INBOX")
 	for run := 2; run <= maxMessageAttempts; run++ {
+		g.advance(transientGiveUp / (maxMessageAttempts - 1))
 		before := bm.readsOf(bad)
 		_, job, err = g.run("Synchronize")
 		require.NoError(t, err)
@@ -220,4 +238,68 @@ func TestGmailGivenUpMessageGoneIsForgotten(t *testing.T) {
 			require.Equal(t, "seen=1 added=0 updated=0 deleted=0 unchanged=1 ingestadded=0 ingestupdated=0 ingestdeleted=0 ingestfailed=0 errors=0", summary(countsOf(job, "GMAIL")))
 		})
 	}
+}
+
+// A message the Gmail API answered a 5xx for (its servers failing for a
+// while: a 500 Backend Error, a 503) on 3 runs in a row was given up as a
+// message the API refuses for good is: not read again until it changes,
+// which a message rarely does, so a mailbox read by hourly runs through a
+// three-hour Google incident never indexed the messages the incident hit.
+// A 5xx now keeps the message read again by every run until it has failed
+// for a day (and 3 runs).
+func TestGmailMessageFailingWith5xxIsRetriedForADay(t *testing.T) {
+	for _, code := range []int{http.StatusInternalServerError, http.StatusServiceUnavailable} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			g, bm, bad := oneBroken(t, "flaky", code)
+			for run := 1; run <= maxMessageAttempts+2; run++ {
+				job := readsAgain(t, g, bm, bad, run)
+				require.Equal(t, uint64(1), countsOf(job, "GMAIL").Errors, "run %d", run)
+				g.advance(time.Hour)
+			}
+			// Google recovered: the message is indexed.
+			bm.setStatus(bad, 0)
+			g.mustRun("Synchronize")
+			require.Len(t, g.target.Find("SUBJECT", "flaky"), 1)
+			require.Empty(t, g.failures("GMAIL"))
+		})
+	}
+}
+
+// A message the API answers a 5xx for day after day is given up once it
+// has failed for a day and 3 runs; one it refuses for good (a 4xx) after
+// 3 runs, as before.
+func TestGmailMessageFailingIsGivenUp(t *testing.T) {
+	for _, code := range []int{http.StatusInternalServerError, http.StatusBadRequest} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			g, bm, bad := oneBroken(t, "poison", code)
+			for run := 1; run <= maxMessageAttempts; run++ {
+				if code >= 500 && run == maxMessageAttempts {
+					g.advance(transientGiveUp)
+				}
+				readsAgain(t, g, bm, bad, run)
+			}
+			before := bm.readsOf(bad)
+			_, job := g.mustRun("Synchronize")
+			require.Equal(t, before, bm.readsOf(bad), "given up")
+			require.Zero(t, countsOf(job, "GMAIL").Errors)
+			require.Equal(t, []string{bad}, g.failures("GMAIL"))
+		})
+	}
+}
+
+// oneBroken is gmailRigBroken with one message, whose reads answer code.
+func oneBroken(t *testing.T, subject string, code int) (*rig, *brokenMessages, string) {
+	g, api, bm := gmailRigBroken(t)
+	bad := api.Deliver(mailtest.Message{From: "bob@example.com", Subject: subject, Text: "2"}.Raw(), "INBOX")
+	bm.setStatus(bad, code)
+	return g, bm, bad
+}
+
+// readsAgain runs a Synchronize that must read the broken message again.
+func readsAgain(t *testing.T, g *rig, bm *brokenMessages, bad string, run int) *fetch.Job {
+	t.Helper()
+	before := bm.readsOf(bad)
+	_, job := g.mustRun("Synchronize")
+	require.Greater(t, bm.readsOf(bad), before, "run %d reads it again", run)
+	return job
 }

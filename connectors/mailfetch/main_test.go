@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -24,7 +26,14 @@ type rig struct {
 	st     store.Store
 	target *resttest.Target
 	repo   *Repository
+	skew   atomic.Int64 // added to the repository's clock (advance)
 }
+
+// now is the repository's clock: the time plus what advance added.
+func (g *rig) now() time.Time { return time.Now().Add(time.Duration(g.skew.Load())) }
+
+// advance moves the repository's clock on by d.
+func (g *rig) advance(d time.Duration) { g.skew.Add(int64(d)) }
 
 func newRig(t *testing.T, cfgText string) *rig {
 	t.Helper()
@@ -37,7 +46,7 @@ func newRig(t *testing.T, cfgText string) *rig {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	g := &rig{t: t, dir: dir, text: text, cfg: cfg, st: st, target: resttest.NewTarget()}
-	g.repo, err = New(Options{Config: cfg, Store: st, Target: g.target})
+	g.repo, err = New(Options{Config: cfg, Store: st, Target: g.target, Now: g.now})
 	require.NoError(t, err)
 	return g
 }

@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
@@ -24,9 +26,11 @@ import (
 //	                          of the same mailbox may mark it Again: shared.go)
 //	s:                        {"g":..,"m":..}: the shape (document settings) of
 //	                          the records written before records kept theirs
-//	f:<collection>\x00<key>   {"n":N}: a message that could not be read
-//	                          (mailbox.Message.Err) by the last N runs that
-//	                          tried, deleted once it is delivered or gone
+//	f:<collection>\x00<key>   {"n":N,"p":P,"t":T}: a message that could not
+//	                          be read (mailbox.Message.Err) by the last N runs
+//	                          that tried, P of them refused for good (not
+//	                          mailbox.ErrTransient), the first at T (Unix
+//	                          seconds), deleted once it is delivered or gone
 //
 // Nothing secret is stored: no password, no token, no message content.
 
@@ -168,11 +172,47 @@ func failureKey(collection, key string) []byte {
 }
 
 // failure is what the connector keeps about a message it could not read.
+// An entry written before P and T were kept has neither: it is given up
+// after N runs, as then.
 type failure struct {
-	N int `json:"n"` // the runs that tried, in a row
+	N int   `json:"n"`           // the runs that tried, in a row
+	P int   `json:"p,omitempty"` // of them, those refused for good (not mailbox.ErrTransient)
+	T int64 `json:"t,omitempty"` // when the first of them failed, Unix seconds
 }
 
-func (f failure) encode() []byte { return []byte(`{"n":` + strconv.Itoa(f.N) + `}`) }
+func (f failure) encode() []byte {
+	b := []byte(`{"n":` + strconv.Itoa(f.N))
+	if f.P != 0 {
+		b = append(b, `,"p":`...)
+		b = strconv.AppendInt(b, int64(f.P), 10)
+	}
+	if f.T != 0 {
+		b = append(b, `,"t":`...)
+		b = strconv.AppendInt(b, f.T, 10)
+	}
+	return append(b, '}')
+}
+
+// failed notes one more run that could not read the message, at now,
+// for err.
+func (f failure) failed(err error, now time.Time) failure {
+	f.N++
+	if !errors.Is(err, mailbox.ErrTransient) {
+		f.P++
+	}
+	if f.T == 0 {
+		f.T = now.Unix()
+	}
+	return f
+}
+
+// givenUp reports whether the message is no longer read again until it
+// changes: refused for good by maxMessageAttempts runs, or failing for
+// transientGiveUp and maxMessageAttempts runs, the server's failures
+// included.
+func (f failure) givenUp(now time.Time) bool {
+	return f.P >= maxMessageAttempts || f.N >= maxMessageAttempts && now.Unix()-f.T >= int64(transientGiveUp/time.Second)
+}
 
 // state is the whole datastore of a task, read once per action: records by
 // collection, cursors, the messages that could not be read, by

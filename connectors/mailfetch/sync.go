@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
@@ -158,7 +159,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		// Messages another task let go of, whose document in the index
 		// may be that task's; then the retries, last.
 		plan.Fetch = append(plan.Fetch, againOf(plan, recs)...)
-		retries := retriesOf(plan, failed)
+		retries := retriesOf(plan, failed, r.now())
 		plan.Fetch = append(plan.Fetch, retries...)
 		fetchKeys := plan.Fetch
 		if s.MaxUserMessages > 0 {
@@ -190,11 +191,11 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		read := make(map[string]bool, len(retries)) // messages that failed before, read now
 		bp := startBuilding(ctx, log, builder, task, c, func(m *mailbox.Message, bl *built) error {
 			if m.Err != nil {
-				f := failed[m.Key]
-				f.N++
+				at := r.now()
+				f := failed[m.Key].failed(m.Err, at)
 				cnt.Errors.Add(1)
 				job.Fail(task, m.Reference, m.Err.Error())
-				if f.N >= maxMessageAttempts {
+				if f.givenUp(at) {
 					log.Warn("message could not be read: given up until it changes", "reference", m.Reference, "attempts", f.N, "error", m.Err)
 				} else {
 					log.Warn("message could not be read: the next run reads it again", "reference", m.Reference, "attempts", f.N, "error", m.Err)
@@ -676,20 +677,26 @@ func againOf(plan *mailbox.Plan, recs map[string]*record) []string {
 // error for it alone, run after run) is skipped, reported (a failure
 // naming its reference, counted in errors, a warning) and recorded, so that
 // the others are indexed and the collection's cursor moves on past it.
-// Runs whose plan does not name it read it again, up to
-// maxMessageAttempts runs in all; then it is given up until it changes
-// (the plan names it again). maxNewFailuresInARow messages failing one
-// after the other, each for the first time, end the task with the last
-// one's error instead: then the server is failing, not the messages, and
-// recording them would give them up.
+// Runs whose plan does not name it read it again until it is given up
+// (failure.givenUp): after maxMessageAttempts runs that the server refused
+// it for good (a 4xx), or, when some of them were the server failing for
+// now (a 5xx: mailbox.ErrTransient, which says nothing of the message),
+// once it has also failed for transientGiveUp, so that a few hours of the
+// server's trouble over frequent runs do not give a message up. Then it is
+// left until it changes (the plan names it again).
+// maxNewFailuresInARow messages failing one after the other, each for the
+// first time, end the task with the last one's error instead: then the
+// server is failing, not the messages, and recording them would give them
+// up.
 const (
 	maxMessageAttempts   = 3
+	transientGiveUp      = 24 * time.Hour
 	maxNewFailuresInARow = 20
 )
 
-// retriesOf returns the messages that failed before, fewer than
-// maxMessageAttempts times, that the plan neither fetches nor deletes.
-func retriesOf(plan *mailbox.Plan, failed map[string]failure) []string {
+// retriesOf returns the messages that failed before and are not given up
+// (at now) that the plan neither fetches nor deletes.
+func retriesOf(plan *mailbox.Plan, failed map[string]failure, now time.Time) []string {
 	if len(failed) == 0 {
 		return nil
 	}
@@ -702,7 +709,7 @@ func retriesOf(plan *mailbox.Plan, failed map[string]failure) []string {
 	}
 	var keys []string
 	for key, f := range failed {
-		if f.N < maxMessageAttempts && !named[key] {
+		if !f.givenUp(now) && !named[key] {
 			keys = append(keys, key)
 		}
 	}

@@ -263,6 +263,10 @@ type answerError struct {
 
 func (e *answerError) Error() string { return fmt.Sprintf("%d %s", e.code, e.message) }
 
+// Is makes a 5xx answer mailbox.ErrTransient: the API's servers failed,
+// which says nothing of the message.
+func (e *answerError) Is(target error) bool { return target == mailbox.ErrTransient && e.code >= 500 }
+
 func (b *Box) loadLabels(ctx context.Context) error {
 	resp, err := b.svc.Users.Labels.List(b.user).Context(ctx).Do()
 	if err != nil {

@@ -102,7 +102,7 @@ type Message struct {
 	// Err, when set, is why the message could not be read, for a reason
 	// of its own (the server refused to read that message alone): the
 	// message has its Key and nothing else, and the other messages are
-	// read on.
+	// read on. It is ErrTransient when the server failed for now.
 	Err error
 }
 
@@ -144,6 +144,11 @@ type Mailbox interface {
 
 // ErrNotFound: the message or folder does not exist (any more).
 var ErrNotFound = errors.New("mailbox: not found")
+
+// ErrTransient is what a Message.Err is (errors.Is) when the server failed
+// for now (an HTTP 5xx of the Gmail API) rather than refused the message:
+// reading it again later may work.
+var ErrTransient = errors.New("mailbox: the server failed for now")
 
 // ErrAuth wraps an authentication failure (a refused password, a token
 // the server or the token endpoint refused): retrying does not help.
