@@ -74,3 +74,42 @@ func TestGmailAPILabelRenamed(t *testing.T) {
 	_, job = g.mustRun("Synchronize")
 	require.Equal(t, "seen=2 added=0 updated=0 deleted=0 unchanged=2 ingestadded=0 ingestupdated=0 ingestdeleted=0 ingestfailed=0 errors=0", summary(countsOf(job, "GMAIL")))
 }
+
+// A label renamed so that FolderMustHaveRegex no longer takes it (or
+// FolderCantHaveRegex now does, or the other way round): the history says
+// nothing of a rename, and the filter, whose text did not change, was
+// taken to index what it indexed before. The messages of a label renamed
+// out of the filter were delivered again under the new name (the rename
+// read them again) instead of removed, and those of a label renamed into
+// it were not indexed until they changed. A rename now re-reads which
+// messages the filter takes when it depends on names.
+func TestGmailAPILabelRenamedAcrossTheFilter(t *testing.T) {
+	for _, c := range []struct {
+		name, filter, from, to string
+		indexed                bool // after the rename
+	}{
+		{"out of FolderMustHaveRegex", "FolderMustHaveRegex=Work.*", "Work", "Job", false},
+		{"into FolderMustHaveRegex", "FolderMustHaveRegex=Work.*", "Job", "Work", true},
+		{"into FolderCantHaveRegex", "FolderCantHaveRegex=Private.*", "Family", "Private family", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g, api, _ := gmailRig(t, false, c.filter+"\n")
+			l := api.AddLabel(c.from)
+			api.Deliver(mailtest.Message{From: "bob@example.com", To: user, Subject: "labelled", Text: "l"}.Raw(), "INBOX", l)
+			g.mustRun("Synchronize")
+			require.Len(t, g.target.Find("SUBJECT", "labelled"), b2i(!c.indexed))
+
+			api.RenameLabel(l, c.to)
+			_, job := g.mustRun("Synchronize")
+			require.Len(t, g.target.Find("SUBJECT", "labelled"), b2i(c.indexed))
+			require.Equal(t, uint64(b2i(!c.indexed)), countsOf(job, "GMAIL").Deleted)
+		})
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

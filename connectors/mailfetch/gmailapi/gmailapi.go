@@ -367,9 +367,10 @@ func (b *Box) filter() string {
 
 // Plan implements mailbox.Mailbox. The history says which messages
 // changed, not which ones the settings take: when the labels indexed are
-// not those of the recorded history id (Folders, or a filter, changed),
-// the whole mailbox is listed, so that the messages of a label added are
-// indexed and those of a label taken out are removed.
+// not those of the recorded history id (Folders, or a filter, changed, or
+// a label was renamed while the labels indexed go by name), the whole
+// mailbox is listed, so that the messages of a label added are indexed
+// and those of a label taken out are removed.
 func (b *Box) Plan(ctx context.Context, c mailbox.Collection, known mailbox.Known) (*mailbox.Plan, error) {
 	var prev cursor
 	if raw := known.Cursor(); len(raw) > 0 {
@@ -379,6 +380,10 @@ func (b *Box) Plan(ctx context.Context, c mailbox.Collection, known mailbox.Know
 	var err error
 	if prev.HistoryID != 0 && prev.Filter != b.filter() {
 		b.cfg.Logger.Info("gmail: the labels indexed changed: listing the whole mailbox")
+	} else if prev.HistoryID != 0 && b.byNames() && b.anyRenamed(prev.Labels) {
+		// The filter's text is the same, but not the names it is
+		// matched with, and the history says nothing of a rename.
+		b.cfg.Logger.Info("gmail: a label was renamed and the labels indexed go by name: listing the whole mailbox")
 	} else if prev.HistoryID != 0 {
 		plan, err = b.fromHistory(ctx, prev.HistoryID, known)
 		if err != nil && !errors.Is(err, mailbox.ErrNotFound) {
@@ -397,6 +402,23 @@ func (b *Box) Plan(ctx context.Context, c mailbox.Collection, known mailbox.Know
 		return nil, err
 	}
 	return plan, nil
+}
+
+// byNames reports whether the messages indexed depend on labels' names
+// (Labels, LabelMustHave, LabelCantHave).
+func (b *Box) byNames() bool {
+	return len(b.cfg.Labels) > 0 || b.cfg.LabelMustHave != nil || b.cfg.LabelCantHave != nil
+}
+
+// anyRenamed reports whether a label of was (names by id, as recorded)
+// has another name now.
+func (b *Box) anyRenamed(was map[string]string) bool {
+	for id, name := range was {
+		if now, ok := b.labels[id]; ok && now != name {
+			return true
+		}
+	}
+	return false
 }
 
 // renamed adds to plan the known messages of the labels renamed since
