@@ -649,6 +649,18 @@ func forget(b *restsync.Batch, h *holders, sh *shared, coll, key string, rec *re
 	b.Add(restsync.Item{Removes: refs, Key: recordKey(coll, key), Delete: true, Deleted: uint64(len(refs))})
 }
 
+// planned returns the keys the plan fetches or deletes.
+func planned(plan *mailbox.Plan) map[string]bool {
+	named := make(map[string]bool, len(plan.Fetch)+len(plan.Delete))
+	for _, key := range plan.Fetch {
+		named[key] = true
+	}
+	for _, key := range plan.Delete {
+		named[key] = true
+	}
+	return named
+}
+
 // againOf returns the keys of the records another task marked Again that
 // the plan neither fetches nor deletes.
 func againOf(plan *mailbox.Plan, recs map[string]*record) []string {
@@ -661,13 +673,7 @@ func againOf(plan *mailbox.Plan, recs map[string]*record) []string {
 	if len(keys) == 0 {
 		return nil
 	}
-	named := make(map[string]bool, len(plan.Fetch)+len(plan.Delete))
-	for _, key := range plan.Fetch {
-		named[key] = true
-	}
-	for _, key := range plan.Delete {
-		named[key] = true
-	}
+	named := planned(plan)
 	keys = slices.DeleteFunc(keys, func(k string) bool { return named[k] })
 	slices.Sort(keys)
 	return keys
@@ -700,13 +706,7 @@ func retriesOf(plan *mailbox.Plan, failed map[string]failure, now time.Time) []s
 	if len(failed) == 0 {
 		return nil
 	}
-	named := make(map[string]bool, len(plan.Fetch)+len(plan.Delete))
-	for _, key := range plan.Fetch {
-		named[key] = true
-	}
-	for _, key := range plan.Delete {
-		named[key] = true
-	}
+	named := planned(plan)
 	var keys []string
 	for key, f := range failed {
 		if !f.givenUp(now) && !named[key] {
