@@ -1,13 +1,18 @@
 package objectivefetch
 
 import (
+	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
 	"github.com/connectorhq/connector/connectors/objectivefetch/objectivetest"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/testwait"
 )
 
 // twoTasks gives the connector two tasks on the one Objective server
@@ -105,4 +110,53 @@ func TestVersionDroppedByOneTaskStaysForAnother(t *testing.T) {
 	e.twoTasks(tr.archive+"\nVersions=CURRENT", tr.archive+"\nVersions=CURRENT")
 	e.sync()
 	require.Nil(t, e.target.Get(old), "no task indexes it any more")
+}
+
+// syncAsync validates a Synchronize of task on e's repository and runs
+// it in a goroutine; the channel returned gives its error.
+func (e *env) syncAsync(task string) <-chan error {
+	e.t.Helper()
+	ps := resttest.Params("TaskSections", task)
+	tasks, err := e.repo.Validate("SYNCHRONIZE", ps)
+	require.NoError(e.t, err)
+	repo := e.repo
+	done := make(chan error, 1)
+	go func() {
+		_, err := repo.Run(context.Background(), fetch.NewJob("tok-"+task, "SYNCHRONIZE", ps, tasks))
+		done <- err
+	}()
+	return done
+}
+
+// Two tasks that let a shared object go in runs at the same time: its
+// document is removed, by the second to decide. Before, A kept it (B's
+// record said held) and, until A's record was forgotten at the end of its
+// batch (after its removals), B found A's record holding it and kept it
+// too: it stayed in the index with no task left to remove it. A's
+// removal of an object of its own is held while B runs.
+func TestSharedObjectLetGoByTwoTasksAtOnceIsRemoved(t *testing.T) {
+	e := newEnv(t, "")
+	tr := buildTree(t, e.srv)
+	own := e.srv.AddDocument(tr.archive, objectivetest.Doc{Name: "own.txt", Data: []byte("only A indexes this")})
+	g := &resttest.Gated{Inner: e.target}
+	e.twoTasks(tr.home+","+tr.archive, tr.home)
+	e.repo = e.newRepoWith(g)
+	e.sync()
+	require.False(t, e.gone(kindDocument, tr.report))
+
+	// Both let Home go; A also loses its own document.
+	e.twoTasks(tr.archive, tr.archive)
+	e.repo = e.newRepoWith(g)
+	e.srv.Remove(own)
+	h := g.HoldRemove(objectRef(e.srv.URL, kindDocument, own))
+	defer h.Release()
+	done := e.syncAsync("A")
+	testwait.Recv(t, h.Reached(), 20*time.Second, "A removing its own document, having let Home go")
+	_, _, err := e.run("SYNCHRONIZE", "TaskSections", "B")
+	require.NoError(t, err)
+	h.Release()
+	require.NoError(t, testwait.Recv(t, done, 20*time.Second, "A's Synchronize to end"))
+	require.True(t, e.gone(kindDocument, own))
+	require.True(t, e.gone(kindDocument, tr.report), "no task indexes it: it is removed")
+	require.True(t, e.gone(kindFolder, tr.home))
 }

@@ -96,12 +96,15 @@ type Batch struct {
 	// are handed over early only up to the first conditional item that
 	// has documents (DeliverAfter), whose condition is known only then.
 	FileSize int
-	// Keep, when set, is given the references an item's record rec held
-	// that Forget or Deliver would remove, and returns those to remove:
-	// not those another task still indexes (Repo's Shared), of which only
-	// this task's record is forgotten. It is called on the gathering
-	// side, possibly by several goroutines at once.
-	Keep func(key string, rec *Record, refs []string) []string
+	// Keep, when set, is given, once per batch after its documents were
+	// delivered and before its removals, the items that remove
+	// references their records held (Forget, Deliver; not the references
+	// a later item of the batch adds again), and takes out of each
+	// item's Refs those to keep: those another task still indexes
+	// (Repo's Shared), of which only this task's record is forgotten.
+	// It is called by the delivering goroutine; its error is a store
+	// error, which stops the deliveries.
+	Keep func(drops []*Dropping) error
 
 	// mu guards cur, work and done (the gathering side); it is held while
 	// a full batch is handed over, so batches go to the delivering
@@ -124,6 +127,19 @@ type Batch struct {
 // never remove among job's failures of task.
 func FailOf(job *fetch.Job, task string) func(ref string, err error) {
 	return func(ref string, err error) { job.Fail(task, ref, err.Error()) }
+}
+
+// Dropping is an item of a batch that removes references its record
+// held (Batch.Keep).
+type Dropping struct {
+	// Key is the item's key (the connector's); Rec its record as it was.
+	Key string
+	Rec *Record
+	// Refs are the references the item removes; Keep leaves in it those
+	// to remove.
+	Refs []string
+	// Forget: the record is forgotten (Forget), not replaced (Deliver).
+	Forget bool
 }
 
 // Mark is a point in a Batch's sequence of deliveries (Batch.Mark).
@@ -152,6 +168,10 @@ type Item struct {
 	// documents), instead of the target refusing its whole batch.
 	invalid error
 	refused uint64
+	// key and old, for Keep: the item's key, and the record whose
+	// references it removes.
+	key string
+	old *Record
 }
 
 // unit is a batch of items, delivered and recorded together.
@@ -228,25 +248,17 @@ func (b *Batch) Add(it Item) {
 // old is its record when it was delivered before. The documents of old's
 // children that rec no longer has are removed.
 func (b *Batch) Deliver(key string, rec *Record, docs []*ingest.Document, old *Record) {
-	b.Add(b.keep(key, old, deliverItem(key, rec, docs, old, nil)))
+	b.Add(deliverItem(key, rec, docs, old, nil))
 }
 
 // DeliverAfter is Deliver, done only when no delivery since m was
 // refused.
 func (b *Batch) DeliverAfter(m Mark, key string, rec *Record, docs []*ingest.Document, old *Record) {
-	b.Add(b.keep(key, old, deliverItem(key, rec, docs, old, &m)))
-}
-
-// keep takes out of it's removals (of what old held) those Keep keeps.
-func (b *Batch) keep(key string, old *Record, it Item) Item {
-	if b.Keep != nil && len(it.Removes) > 0 {
-		it.Removes = b.Keep(key, old, it.Removes)
-	}
-	return it
+	b.Add(deliverItem(key, rec, docs, old, &m))
 }
 
 func deliverItem(key string, rec *Record, docs []*ingest.Document, old *Record, after *Mark) Item {
-	it := Item{Docs: docs, Key: RecordKey(key), After: after}
+	it := Item{Docs: docs, Key: RecordKey(key), After: after, key: key, old: old}
 	it.Value, _ = json.Marshal(rec)
 	if old == nil {
 		it.Added = uint64(len(docs))
@@ -278,7 +290,8 @@ func (b *Batch) RecordAfter(m Mark, key string, rec *Record) {
 // Forget removes an item's documents and its record. The documents
 // another task still indexes (Keep) are not removed.
 func (b *Batch) Forget(key string, rec *Record) {
-	b.Add(b.keep(key, rec, Item{Removes: append([]string{rec.Ref}, rec.Kids...), Key: RecordKey(key), Delete: true, Deleted: uint64(1 + len(rec.Kids))}))
+	b.Add(Item{Removes: append([]string{rec.Ref}, rec.Kids...), Key: RecordKey(key), Delete: true, Deleted: uint64(1 + len(rec.Kids)),
+		key: key, old: rec})
 }
 
 // PutAfter writes a connector key (a cursor) with the batch, only when no
@@ -509,10 +522,13 @@ func (b *Batch) apply(u *unit) error {
 		}
 	}
 	var docs []*ingest.Document
-	var refs []string
 	var added, updated uint64
 	readded := addedLater(kept)
 	invalid := false
+	// removes are the references each item removes.
+	removes := make([][]string, len(kept))
+	var drops []*Dropping
+	var dropped []int // the item of each of drops
 	for i, it := range kept {
 		if it.invalid != nil {
 			log.Warn("delivery refused: a document the ingestion target cannot take; the item is tried again by the next run", "documents", it.refused, "error", it.invalid)
@@ -528,8 +544,12 @@ func (b *Batch) apply(u *unit) error {
 			// folders in one run: one reference, two keys) must not be
 			// removed: the later item wins, as it would one by one.
 			if j, ok := readded[ref]; !ok || j < i {
-				refs = append(refs, ref)
+				removes[i] = append(removes[i], ref)
 			}
+		}
+		if b.Keep != nil && it.old != nil && len(removes[i]) > 0 {
+			drops = append(drops, &Dropping{Key: it.key, Rec: it.old, Refs: removes[i], Forget: it.Delete})
+			dropped = append(dropped, i)
 		}
 		if len(it.Docs) > 0 {
 			added += it.Added
@@ -554,6 +574,18 @@ func (b *Batch) apply(u *unit) error {
 			b.Counts.IngestAdded.Add(added)
 			b.Counts.IngestUpdated.Add(updated)
 		}
+	}
+	if len(drops) > 0 {
+		if err := b.Keep(drops); err != nil {
+			return fmt.Errorf("keep what another task indexes: %w", err)
+		}
+		for k, d := range drops {
+			removes[dropped[k]] = d.Refs
+		}
+	}
+	var refs []string
+	for _, rs := range removes {
+		refs = append(refs, rs...)
 	}
 	// refused holds the references whose removal was refused: an item
 	// that removes one of them is neither recorded nor counted. A

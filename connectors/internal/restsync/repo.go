@@ -50,6 +50,8 @@ type Repo[S any] struct {
 	apis  map[string]any
 
 	shared SharedFunc
+	// turns order the tasks' keepShared (Turns).
+	turns Turns
 }
 
 // SharedFunc is a connector's part in keeping the documents another
@@ -307,7 +309,7 @@ func (r *Repo[S]) SyncTask(job *fetch.Job, task string, log *slog.Logger, open f
 	t := &TaskSync{Job: job, Task: task, DS: ds, Counts: Counts(job, task), Log: log.With("task", task)}
 	t.Batch = &Batch{DS: ds, Target: r.Target, Counts: t.Counts, Log: t.Log, Report: FailOf(job, task)}
 	if r.shared != nil {
-		t.Batch.Keep = r.keepShared(task, t.Log)
+		t.Batch.Keep = r.keepShared(task, ds, t.Log)
 	}
 	defer t.Batch.Close()
 	before := c.Stats()
@@ -527,68 +529,132 @@ func (r *Repo[S]) ServiceClient(task, base string, t TLS, timeout time.Duration,
 	return NewClient(base, hc, a, o)
 }
 
-// keepShared is the Batch.Keep of task's Synchronize: for the references
-// of an item's record that it would remove, each other task of the
-// repository (with a datastore) whose record of the same key has the
-// same reference and holds one of them is asked (Shared) whether its
-// target holds its documents, and marked to deliver them again; the
-// references it holds are kept. A datastore that cannot be read or
-// written counts as holding nothing (the removal goes ahead, as it did
-// before).
-func (r *Repo[S]) keepShared(task string, log *slog.Logger) func(key string, rec *Record, refs []string) []string {
-	others := sync.OnceValue(func() map[string]store.Datastore {
-		names, err := r.Store.DatastoreNames()
-		if err != nil {
-			log.Warn("the other tasks' datastores cannot be listed", "error", err)
+// keepShared is the Batch.Keep of task's Synchronize (ds its datastore):
+// for the references of an item's record that a batch would remove, each
+// other task of the repository (with a datastore) whose record of the
+// same key has the same reference and holds one of them is asked
+// (Shared) whether its target holds its documents, and marked to deliver
+// them again; the references it holds are kept. A datastore that cannot
+// be read or written counts as holding nothing (the removal goes ahead,
+// as it did before).
+//
+// The tasks take turns at it (Turns), and the records of what it keeps
+// are written before it returns, forgotten: a record whose own reference
+// is kept is deleted, one whose children only are kept loses them. Two
+// tasks letting an item go at once would otherwise each find the other's
+// record still holding it, each keep it, and leave it in the index with
+// no task to remove it; taking turns, the second finds the first's record
+// forgotten and removes it. (A record that holds less claims nothing the
+// target does not have, so it may be written before the batch's
+// removals. An item forgotten whose own reference is kept while another
+// of its references is removed loses its record before that removal: if
+// the target refuses it, the next run does not try it again.)
+func (r *Repo[S]) keepShared(task string, ds store.Datastore, log *slog.Logger) func(drops []*Dropping) error {
+	return func(drops []*Dropping) error {
+		defer r.turns.Take()()
+		others := r.otherTasks(task, log)
+		if len(others) == 0 {
 			return nil
 		}
-		out := map[string]store.Datastore{}
-		for _, n := range names {
-			if strings.EqualFold(n, task) || !r.HasTask(n) {
+		var forgot []*Dropping
+		var kept [][]string
+		for _, d := range drops {
+			refs := r.keepHeld(others, d.Key, d.Rec, slices.Clone(d.Refs), log)
+			if len(refs) == len(d.Refs) {
 				continue
 			}
-			if ds, err := r.Store.Datastore(n); err == nil {
-				out[n] = ds
-			}
+			forgot = append(forgot, d)
+			kept = append(kept, slices.DeleteFunc(slices.Clone(d.Refs), func(ref string) bool { return slices.Contains(refs, ref) }))
+			d.Refs = refs
 		}
-		return out
-	})
-	return func(key string, rec *Record, refs []string) []string {
-		// holds reports whether o, another task's record of key, is of
-		// the same item and holds one of refs.
-		holds := func(o *Record) bool {
-			return o != nil && o.Ref == rec.Ref &&
-				slices.ContainsFunc(refs, func(ref string) bool { return ref == o.Ref || slices.Contains(o.Kids, ref) })
+		if len(forgot) == 0 {
+			return nil
 		}
-		for _, n := range slices.Sorted(maps.Keys(others())) {
-			ds := others()[n]
-			if o, err := GetRecord(ds, key); err != nil || !holds(o) {
-				continue
-			}
-			var held *Record
-			err := ds.Update(func(w store.Writer) error {
-				o, err := getRecord(w.Get, key)
-				if err != nil || !holds(o) {
+		return ds.Update(func(w store.Writer) error {
+			for i, d := range forgot {
+				o, err := getRecord(w.Get, d.Key)
+				if err != nil {
 					return err
 				}
-				ok, err := r.shared(n, w, key, o)
-				if ok && err == nil {
-					held = o
+				switch {
+				case o == nil || o.Ref != d.Rec.Ref:
+					// forgotten, or another item's by now
+				case slices.Contains(kept[i], o.Ref):
+					err = w.Delete(RecordKey(d.Key))
+				default:
+					o.Kids = slices.DeleteFunc(o.Kids, func(ref string) bool { return slices.Contains(kept[i], ref) })
+					var b []byte
+					if b, err = json.Marshal(o); err == nil {
+						err = w.Put(RecordKey(d.Key), b)
+					}
 				}
-				return err
-			})
-			if err != nil {
-				log.Warn("cannot mark another task's item to be delivered again; its documents are removed", "reference", rec.Ref, "task", n, "error", err)
-				continue
+				if err != nil {
+					return err
+				}
 			}
-			if held == nil {
-				continue
-			}
-			log.Info("another task indexes the item: its documents stay", "reference", rec.Ref, "task", n)
-			refs = slices.DeleteFunc(refs, func(ref string) bool { return ref == held.Ref || slices.Contains(held.Kids, ref) })
-		}
-		return refs
+			return nil
+		})
 	}
+}
+
+// otherTasks returns the datastores of the repository's tasks but task,
+// by name.
+func (r *Repo[S]) otherTasks(task string, log *slog.Logger) map[string]store.Datastore {
+	names, err := r.Store.DatastoreNames()
+	if err != nil {
+		log.Warn("the other tasks' datastores cannot be listed", "error", err)
+		return nil
+	}
+	out := map[string]store.Datastore{}
+	for _, n := range names {
+		if strings.EqualFold(n, task) || !r.HasTask(n) {
+			continue
+		}
+		if ds, err := r.Store.Datastore(n); err == nil {
+			out[n] = ds
+		}
+	}
+	return out
+}
+
+// keepHeld returns refs (of rec, this task's record of key) without those
+// another task's record of key holds, which it marks (Shared). The turn
+// is taken.
+func (r *Repo[S]) keepHeld(others map[string]store.Datastore, key string, rec *Record, refs []string, log *slog.Logger) []string {
+	// holds reports whether o, another task's record of key, is of the
+	// same item and holds one of refs.
+	holds := func(o *Record) bool {
+		return o != nil && o.Ref == rec.Ref &&
+			slices.ContainsFunc(refs, func(ref string) bool { return ref == o.Ref || slices.Contains(o.Kids, ref) })
+	}
+	for _, n := range slices.Sorted(maps.Keys(others)) {
+		ds := others[n]
+		if o, err := GetRecord(ds, key); err != nil || !holds(o) {
+			continue
+		}
+		var held *Record
+		err := ds.Update(func(w store.Writer) error {
+			o, err := getRecord(w.Get, key)
+			if err != nil || !holds(o) {
+				return err
+			}
+			ok, err := r.shared(n, w, key, o)
+			if ok && err == nil {
+				held = o
+			}
+			return err
+		})
+		if err != nil {
+			log.Warn("cannot mark another task's item to be delivered again; its documents are removed", "reference", rec.Ref, "task", n, "error", err)
+			continue
+		}
+		if held == nil {
+			continue
+		}
+		log.Info("another task indexes the item: its documents stay", "reference", rec.Ref, "task", n)
+		refs = slices.DeleteFunc(refs, func(ref string) bool { return ref == held.Ref || slices.Contains(held.Kids, ref) })
+	}
+	return refs
 }
 
 // StaleRecord writes rec under key in w with no version, so that the

@@ -310,3 +310,83 @@ func Docx(t testing.TB, text string) []byte {
 	require.NoError(t, z.Close())
 	return buf.Bytes()
 }
+
+// Gated is an ingest.Target that passes every call on to Inner, but holds
+// the first Add or Remove call naming a reference given to HoldAdd or
+// HoldRemove until that hold is released: a test forces one task's run to
+// stop at its delivery while another runs.
+type Gated struct {
+	Inner ingest.Target
+
+	mu    sync.Mutex
+	holds []*Gate
+}
+
+// Gate is one hold of a Gated target.
+type Gate struct {
+	remove  bool
+	ref     string
+	reached chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+// Reached is closed once a call naming the reference is held.
+func (h *Gate) Reached() <-chan struct{} { return h.reached }
+
+// Release lets the held call (and any later one) through.
+func (h *Gate) Release() { h.once.Do(func() { close(h.release) }) }
+
+// HoldAdd holds the first Add call with a document of reference ref.
+func (g *Gated) HoldAdd(ref string) *Gate { return g.hold(false, ref) }
+
+// HoldRemove holds the first Remove call naming reference ref.
+func (g *Gated) HoldRemove(ref string) *Gate { return g.hold(true, ref) }
+
+func (g *Gated) hold(remove bool, ref string) *Gate {
+	h := &Gate{remove: remove, ref: ref, reached: make(chan struct{}), release: make(chan struct{})}
+	g.mu.Lock()
+	g.holds = append(g.holds, h)
+	g.mu.Unlock()
+	return h
+}
+
+// wait holds a call naming refs while a hold on one of them is on.
+func (g *Gated) wait(remove bool, refs []string) {
+	g.mu.Lock()
+	var h *Gate
+	for i, c := range g.holds {
+		if c.remove == remove && slices.Contains(refs, c.ref) {
+			h = c
+			g.holds = slices.Delete(g.holds, i, i+1)
+			break
+		}
+	}
+	g.mu.Unlock()
+	if h != nil {
+		close(h.reached)
+		<-h.release
+	}
+}
+
+// Add implements ingest.Target.
+func (g *Gated) Add(ctx context.Context, docs []*ingest.Document) error {
+	refs := make([]string, len(docs))
+	for i, d := range docs {
+		refs[i] = d.Reference
+	}
+	g.wait(false, refs)
+	return g.Inner.Add(ctx, docs)
+}
+
+// Remove implements ingest.Target.
+func (g *Gated) Remove(ctx context.Context, refs []string) error {
+	g.wait(true, refs)
+	return g.Inner.Remove(ctx, refs)
+}
+
+// Close implements ingest.Target.
+func (g *Gated) Close() error { return g.Inner.Close() }
+
+// Describe implements ingest.Target.
+func (g *Gated) Describe() string { return "gated " + g.Inner.Describe() }
