@@ -265,11 +265,7 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, p *plan, ta
 			// Another task that indexes a page removed here delivers it
 			// again with its next Synchronize, as this task does (its
 			// record said the target holds it).
-			if others := r.otherTasks(task, r.log); len(others) > 0 {
-				for _, ref := range refsOf(batch) {
-					markHeldElsewhere(others, ref, r.log, func(rec *record) { rec.Delivered, rec.Removing, rec.Stale = nil, false, false })
-				}
-			}
+			r.unheldElsewhere(task, refsOf(batch))
 		}
 		refs := refsOf(batch)
 		err := ds.Update(func(w store.Writer) error {

@@ -430,7 +430,7 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 // removal goes ahead, as before).
 //
 // The pages it keeps are forgotten in ds (this task's datastore) before
-// it returns, and the repository's tasks take their turn (sharedMu): two
+// it returns, and the repository's tasks take their turn (restsync.Turns): two
 // tasks that let a page go in runs at the same time would otherwise each
 // find the other's record still holding it, each keep it, and leave it in
 // the index with no task to remove it. Taking turns, the second finds the
@@ -438,8 +438,7 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 // claims nothing of the target, so it may be written before the batch's
 // deliveries.)
 func (r *Repository) keepShared(ds store.Datastore, task string, batch []*change, refs []string, log *slog.Logger) ([]string, error) {
-	r.sharedMu.Lock()
-	defer r.sharedMu.Unlock()
+	defer r.turns.Take()()
 	others := r.otherTasks(task, log)
 	if len(others) == 0 {
 		return refs, nil
@@ -450,7 +449,7 @@ func (r *Repository) keepShared(ds store.Datastore, task string, batch []*change
 		if c.removeRef == "" {
 			continue
 		}
-		if !markHeldElsewhere(others, c.removeRef, log, func(rec *record) { rec.Stale = true }) {
+		if !r.markHeldElsewhere(others, c.removeRef, log, func(rec *record) { rec.Stale = true }) {
 			kept = append(kept, c.removeRef)
 			continue
 		}
@@ -506,7 +505,10 @@ func (r *Repository) otherTasks(task string, log *slog.Logger) []otherTask {
 
 // markHeldElsewhere changes, with mark, the record of each other task
 // whose target may hold u's document, and reports whether there was one.
-func markHeldElsewhere(others []otherTask, u string, log *slog.Logger, mark func(*record)) bool {
+// The turn is taken (restsync.Turns): a task that runs marks the record
+// again as its run ends (remark), so that its run's own write of the
+// record, read before, does not undo the mark.
+func (r *Repository) markHeldElsewhere(others []otherTask, u string, log *slog.Logger, mark func(*record)) bool {
 	held := false
 	for _, o := range others {
 		rec, err := getRecord(o.ds, u)
@@ -528,10 +530,63 @@ func markHeldElsewhere(others []otherTask, u string, log *slog.Logger, mark func
 		})
 		if err != nil {
 			log.Warn("cannot mark another task's page to be delivered again", "url", secret.LogURL(u), "task", o.name, "error", err)
+		} else {
+			r.turns.Marked(o.name, u)
 		}
 		held = true
 	}
 	return held
+}
+
+// unheldElsewhere marks the records of the other tasks that hold one of
+// refs, removed from the target by a Delete, no longer delivered, so that
+// their next Synchronize delivers the pages again. The turn is taken.
+func (r *Repository) unheldElsewhere(task string, refs []string) {
+	defer r.turns.Take()()
+	if others := r.otherTasks(task, r.log); len(others) > 0 {
+		for _, ref := range refs {
+			r.markHeldElsewhere(others, ref, r.log, func(rec *record) { rec.Delivered, rec.Removing, rec.Stale = nil, false, false })
+		}
+	}
+}
+
+// remark marks Stale again the records of task that other tasks marked
+// while task's action ran (markHeldElsewhere: Stale, or no longer
+// delivered after a Delete), when the target may hold their pages: the
+// action may have written over the mark a copy of the record read
+// before, which would keep its next run from delivering the page (a 304
+// says unchanged). A page it delivered meanwhile is delivered once more.
+// The turn is taken.
+func (r *Repository) remark(task string, keys []string) {
+	ds, err := r.datastore(task)
+	if err == nil {
+		err = ds.Update(func(w store.Writer) error {
+			for _, u := range keys {
+				b, err := w.Get(urlKey(u))
+				if err != nil || b == nil {
+					if err != nil {
+						return err
+					}
+					continue
+				}
+				rec, err := decodeRecord(b)
+				if err != nil {
+					return err
+				}
+				if !rec.mayBeHeld() || rec.Stale {
+					continue
+				}
+				rec.Stale = true
+				if err := w.Put(urlKey(u), encodeRecord(rec)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		r.log.Warn("cannot mark again the pages other tasks marked to be delivered again", "task", task, "pages", len(keys), "error", err)
+	}
 }
 
 // markRemoving records, durably and before the removals of batch are

@@ -238,8 +238,10 @@ type recTarget struct {
 	held     map[string]bool // references delivered and not removed since
 	calls    int
 	sizes    []int // documents per Add call
-	// gate, when set, holds every Add until it is closed.
-	gate chan struct{}
+	// gate, when set, holds every Add until it is closed, after a send
+	// on adding when that is set (and has room).
+	gate   chan struct{}
+	adding chan struct{}
 	// removeGate, when set, holds every Remove until it is closed, after
 	// a send on removing.
 	removeGate chan struct{}
@@ -263,9 +265,13 @@ func (rt *recTarget) Add(ctx context.Context, docs []*ingest.Document) error {
 	rt.mu.Lock()
 	rt.calls++
 	rt.sizes = append(rt.sizes, len(docs))
-	gate := rt.gate
+	gate, adding := rt.gate, rt.adding
 	rt.mu.Unlock()
 	if gate != nil {
+		select {
+		case adding <- struct{}{}:
+		default:
+		}
 		<-gate
 	}
 	if p := rt.panicWith.Load(); p != nil {
@@ -462,6 +468,8 @@ type setupOpts struct {
 	logger   *slog.Logger // default quietLogger()
 	extra    string       // configuration text appended (e.g. a [Security] section)
 	begin    BeginFunc    // Options.Begin (an extension's part)
+	// flushInterval is Options.FlushInterval (0: the default).
+	flushInterval time.Duration
 }
 
 // setup builds a repository from configuration text.
@@ -482,7 +490,7 @@ func setup(t testing.TB, cfgText string, opts ...setupOpts) *bundle {
 	if o.logger == nil {
 		o.logger = quietLogger()
 	}
-	ro := Options{Config: cfg, Store: b.st, Logger: o.logger, Client: o.client, Begin: o.begin}
+	ro := Options{Config: cfg, Store: b.st, Logger: o.logger, Client: o.client, Begin: o.begin, FlushInterval: o.flushInterval}
 	if !o.noTarget {
 		b.target = newRecTarget(t)
 		ro.Target = b.target

@@ -92,9 +92,10 @@ type Repository struct {
 
 	lockMu sync.Mutex
 	locks  map[string]chan struct{} // one Synchronize/Update/Delete per task at a time
-	// sharedMu gives the tasks turns at letting go of a page another task
-	// may hold (keepShared).
-	sharedMu sync.Mutex
+	// turns give the tasks turns at letting go of a page another task
+	// may hold (keepShared), and keep the marks made on a running task's
+	// records (restsync.Turns).
+	turns restsync.Turns
 }
 
 var (
@@ -371,7 +372,8 @@ func (r *Repository) Exclusive(fetchAction string) bool {
 
 // lock takes task's action lock: Synchronize, Update and Delete of one
 // task never overlap (their datastore read-modify-writes would). It waits
-// while another holds it, until ctx ends.
+// while another holds it, until ctx ends. Giving it back marks again
+// the records other tasks marked meanwhile (remark).
 func (r *Repository) lock(ctx context.Context, task string) (func(), error) {
 	r.lockMu.Lock()
 	ch, ok := r.locks[task]
@@ -382,7 +384,11 @@ func (r *Repository) lock(ctx context.Context, task string) (func(), error) {
 	r.lockMu.Unlock()
 	select {
 	case ch <- struct{}{}:
-		return func() { <-ch }, nil
+		end := r.turns.Begin(task)
+		return func() {
+			end(func(keys []string) { r.remark(task, keys) })
+			<-ch
+		}, nil
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}

@@ -15,16 +15,24 @@ import (
 // both linking to x, after a Synchronize of each.
 func twoTasksSharingAPage(t *testing.T) (b *bundle, s *site, x string) {
 	t.Helper()
-	s = newSite(t, map[string]*page{
+	b, s = twoTasks(t, map[string]*page{
 		"/":  htmlPage("Home", "/x"),
 		"/b": htmlPage("B root", "/x"),
 		"/x": htmlPage("X"),
-	})
-	cfg := "[FetchTasks]\n0=A\n1=B\n[A]\nUrl=" + s.URL + "/\n[B]\nUrl=" + s.URL + "/b\n"
-	b = setup(t, cfg)
-	b.sync(t, "TaskSections", "A")
-	b.sync(t, "TaskSections", "B")
+	}, setupOpts{}, "A", "B")
 	return b, s, s.URL + "/x"
+}
+
+// twoTasks is a site of pages of which task A crawls / and task B /b, set
+// up with o, after a Synchronize of each task of order, in that order.
+func twoTasks(t *testing.T, pages map[string]*page, o setupOpts, order ...string) (*bundle, *site) {
+	t.Helper()
+	s := newSite(t, pages)
+	b := setup(t, "[FetchTasks]\n0=A\n1=B\n[A]\nUrl="+s.URL+"/\n[B]\nUrl="+s.URL+"/b\n", o)
+	for _, task := range order {
+		b.sync(t, "TaskSections", task)
+	}
+	return b, s
 }
 
 // Two tasks deliver the same page under one reference (its URL) to the
@@ -120,4 +128,93 @@ func TestSharedPageLetGoByTwoTasksAtOnceIsRemoved(t *testing.T) {
 	close(gate)
 	testwait.Recv(t, done, 20*time.Second, "A's Synchronize to end")
 	require.False(t, b.target.holds(x), "no task reaches /x: it is removed")
+}
+
+// holdingB starts a Synchronize of task B (of a configuration of tasks A,
+// crawling /, and B, crawling /b, one batch per run) whose delivery is
+// held, once it has read its records, until the function returned is
+// called; that function waits for B's run to end.
+func holdingB(t *testing.T, b *bundle) (release func()) {
+	t.Helper()
+	gate, adding := make(chan struct{}), make(chan struct{}, 1)
+	b.target.mu.Lock()
+	b.target.gate, b.target.adding = gate, adding
+	b.target.mu.Unlock()
+	done := make(chan error, 1)
+	go func() {
+		tasks, err := b.repo.Validate(fetch.ActionSynchronize, params("TaskSections", "B"))
+		if err == nil {
+			_, err = b.repo.Run(context.Background(), fetch.NewJob("token", fetch.ActionSynchronize, params("TaskSections", "B"), tasks))
+		}
+		done <- err
+	}()
+	testwait.Recv(t, adding, 20*time.Second, "B delivering, having read its records")
+	b.target.mu.Lock()
+	b.target.gate = nil
+	b.target.mu.Unlock()
+	return func() {
+		close(gate)
+		require.NoError(t, testwait.Recv(t, done, 20*time.Second, "B's Synchronize to end"))
+	}
+}
+
+// twoTasksAndZ is a site of which task A crawls / and task B /b, both
+// linking to /x, B also to /z, after a Synchronize of B and then A (the
+// documents in the index are A's), one batch per run (no timed flush).
+func twoTasksAndZ(t *testing.T) (b *bundle, s *site, x string) {
+	t.Helper()
+	b, s = twoTasks(t, map[string]*page{
+		"/":  htmlPage("Home", "/x"),
+		"/b": htmlPage("B root", "/x", "/z"),
+		"/x": htmlPage("X"),
+		"/z": htmlPage("Z"),
+	}, setupOpts{flushInterval: time.Hour}, "B", "A")
+	return b, s, s.URL + "/x"
+}
+
+// A task's mark on another task's record survives that task's run under
+// way: A lets /x go while B's run, which read its record of /x (answered
+// 304), is delivering /z (its record of /x is written with that batch).
+// A keeps /x (B indexes it) and marks B's record Stale (the document in
+// the index is A's: A delivered last); B's run then writes its record of
+// /x as it read it, before the mark. Before, that write undid the mark:
+// B's next runs were answered 304 and never delivered /x again, which
+// stayed in the index as A's document (AUTN_IDENTIFIER naming A, which
+// no longer has it).
+func TestMarkByOneTaskSurvivesAnotherTasksRun(t *testing.T) {
+	t.Parallel()
+	b, s, x := twoTasksAndZ(t)
+	taskOf := func() string {
+		id, err := DecodeIdentifier(fieldValue(b.target.doc(x), FieldIdentifier))
+		require.NoError(t, err)
+		return id.Task
+	}
+	require.Equal(t, "A", taskOf())
+
+	s.set("/", htmlPage("Home"))
+	s.set("/z", htmlPage("Z, changed"))
+	release := holdingB(t, b)
+	b.sync(t, "TaskSections", "A") // A lets /x go meanwhile
+	require.True(t, b.target.holds(x), "B indexes it: it stays")
+	release()
+
+	b.sync(t, "TaskSections", "B")
+	require.Equal(t, "B", taskOf(), "B delivered its own document again")
+}
+
+// The same with a Delete of A's identifier of /x while B's run is under
+// way: the Delete removes the document and marks B's record no longer
+// delivered. Before, B's run wrote its record back as delivered, and
+// /x was missing from the index for good (answered 304, unchanged).
+func TestDeleteByOneTaskSurvivesAnotherTasksRun(t *testing.T) {
+	t.Parallel()
+	b, s, x := twoTasksAndZ(t)
+	s.set("/z", htmlPage("Z, changed"))
+	release := holdingB(t, b)
+	b.run(t, fetch.ActionDelete, params("Identifiers", EncodeIdentifier("A", x)))
+	require.False(t, b.target.holds(x))
+	release()
+
+	b.sync(t, "TaskSections", "B")
+	require.True(t, b.target.holds(x), "B delivered it again")
 }

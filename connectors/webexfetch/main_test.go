@@ -32,10 +32,12 @@ type env struct {
 	cfg    *config.Config
 	st     store.Store
 	target *resttest.Target
-	repo   *Repository
-	key    *secret.Key
-	logs   *resttest.LogBuffer
-	waits  *resttest.Waits
+	// gated, when set, is the repository's target (in front of target).
+	gated *resttest.Gated
+	repo  *Repository
+	key   *secret.Key
+	logs  *resttest.LogBuffer
+	waits *resttest.Waits
 
 	alice, bob, carol string
 }
@@ -117,7 +119,11 @@ func (e *env) reconfigure(extra string) {
 
 func (e *env) newRepo() *Repository {
 	e.t.Helper()
-	r, err := New(Options{Config: e.cfg, Store: e.st, Target: e.target, Sleep: e.waits.Sleep,
+	var tgt ingest.Target = e.target
+	if e.gated != nil {
+		tgt = e.gated
+	}
+	r, err := New(Options{Config: e.cfg, Store: e.st, Target: tgt, Sleep: e.waits.Sleep,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    func() time.Time { return e.srv.Now() }})
 	require.NoError(e.t, err)

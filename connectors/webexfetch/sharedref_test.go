@@ -1,14 +1,19 @@
 package webexfetch
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
+	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/oauth"
 )
 
@@ -70,4 +75,55 @@ func TestRemovalByOneTaskKeepsAnotherTasksSpace(t *testing.T) {
 	require.Nil(t, e.target.Get(roomRefOf(e, room)))
 	require.Nil(t, e.target.Get(msgRef(e, m)))
 	require.NotNil(t, e.target.Get(roomRefOf(e, other)))
+}
+
+// A task's mark on another task's record survives that task's run under
+// way: A lets a space go while B is delivering a new message of it. A
+// keeps the space's documents (B indexes them) and marks B's records to
+// deliver them again (the ones in the index are A's: B delivered first);
+// B's run then writes its space's record (the new message's cursor),
+// read before A's mark. Before, that write undid the mark: B's next runs
+// found the space unchanged and never delivered the older message again,
+// which stayed in the index as A's document (AUTN_IDENTIFIER naming A,
+// which no longer indexes it; A's security and fields).
+func TestMarkByOneTaskSurvivesAnotherTasksRun(t *testing.T) {
+	e := newEnv(t)
+	room := e.srv.AddRoom("General", "group", e.alice, e.bob)
+	m := e.srv.Post(room, e.bob, "hello")
+	e.gated = &resttest.Gated{Inner: e.target}
+	e.twoTasks("", "")
+	for _, task := range []string{"B", "A"} { // A's documents in the index
+		_, _, err := e.run("SYNCHRONIZE", "TaskSections", task)
+		require.NoError(t, err)
+	}
+	taskOf := func(ref string) string {
+		id, err := decodeIdentifier(field1(e.doc(ref), "AUTN_IDENTIFIER"))
+		require.NoError(t, err)
+		return id.Task
+	}
+	require.Equal(t, "A", taskOf(msgRef(e, m)))
+
+	e.twoTasks("RoomTitleCantHaveRegex=General", "")
+	n := e.srv.Post(room, e.bob, "later")
+	h := e.gated.HoldAdd(msgRef(e, n))
+	defer h.Release()
+	ps := resttest.Params("TaskSections", "B")
+	tasks, err := e.repo.Validate("SYNCHRONIZE", ps)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.repo.Run(context.Background(), fetch.NewJob("tok-b", "SYNCHRONIZE", ps, tasks))
+		done <- err
+	}()
+	testwait.Recv(t, h.Reached(), 20*time.Second, "B delivering the new message")
+	_, _, err = e.run("SYNCHRONIZE", "TaskSections", "A") // A lets the space go meanwhile
+	require.NoError(t, err)
+	require.NotNil(t, e.target.Get(msgRef(e, m)), "B indexes it: it stays")
+	h.Release()
+	require.NoError(t, testwait.Recv(t, done, 20*time.Second, "B's Synchronize to end"))
+
+	_, _, err = e.run("SYNCHRONIZE", "TaskSections", "B")
+	require.NoError(t, err)
+	require.Equal(t, "B", taskOf(msgRef(e, m)), "B delivered its own document again")
+	require.Equal(t, "B", taskOf(roomRefOf(e, room)))
 }

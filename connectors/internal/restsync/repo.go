@@ -50,7 +50,7 @@ type Repo[S any] struct {
 	apis  map[string]any
 
 	shared SharedFunc
-	// turns order the tasks' keepShared (Turns).
+	// turns order the tasks' keepShared and keep their marks (Turns).
 	turns Turns
 }
 
@@ -310,6 +310,11 @@ func (r *Repo[S]) SyncTask(job *fetch.Job, task string, log *slog.Logger, open f
 	t.Batch = &Batch{DS: ds, Target: r.Target, Counts: t.Counts, Log: t.Log, Report: FailOf(job, task)}
 	if r.shared != nil {
 		t.Batch.Keep = r.keepShared(task, ds, t.Log)
+		// Once the batches are written (Close, below): the marks other
+		// tasks made on this task's records meanwhile, which the run may
+		// have overwritten, are made again.
+		end := r.turns.Begin(task)
+		defer end(func(keys []string) { r.remark(task, ds, keys, t.Log) })
 	}
 	defer t.Batch.Close()
 	before := c.Stats()
@@ -651,10 +656,36 @@ func (r *Repo[S]) keepHeld(others map[string]store.Datastore, key string, rec *R
 		if held == nil {
 			continue
 		}
+		r.turns.Marked(n, key)
 		log.Info("another task indexes the item: its documents stay", "reference", rec.Ref, "task", n)
 		refs = slices.DeleteFunc(refs, func(ref string) bool { return ref == held.Ref || slices.Contains(held.Kids, ref) })
 	}
 	return refs
+}
+
+// remark makes again the marks other tasks made (Shared) on records of
+// task, in ds, while task ran: its run may have written over them a copy
+// of the record read before (see Turns). A record the run forgot is left
+// alone. The turn is taken.
+func (r *Repo[S]) remark(task string, ds store.Datastore, keys []string, log *slog.Logger) {
+	err := ds.Update(func(w store.Writer) error {
+		for _, key := range keys {
+			o, err := getRecord(w.Get, key)
+			if err != nil || o == nil {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := r.shared(task, w, key, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		log.Warn("cannot mark again the items other tasks marked to be delivered again", "items", len(keys), "error", err)
+	}
 }
 
 // StaleRecord writes rec under key in w with no version, so that the
