@@ -331,6 +331,52 @@ func (d *boltDatastore) getLocked(key []byte) (out []byte, err error) {
 	return out, err
 }
 
+// GetMany implements MultiGetter: the deferred writes first, as Get,
+// then one bbolt read transaction for the keys they do not hold.
+func (d *boltDatastore) GetMany(keys [][]byte) (out [][]byte, err error) {
+	for _, k := range keys {
+		if err := checkKey(string(d.name), k); err != nil {
+			return nil, err
+		}
+	}
+	s := d.s
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out = make([][]byte, len(keys))
+	var rest []int
+	s.ovMu.RLock()
+	for i, k := range keys {
+		if v, ok := s.dsLookup(string(d.name), k); ok {
+			out[i] = bytes.Clone(v.v)
+		} else {
+			rest = append(rest, i)
+		}
+	}
+	s.ovMu.RUnlock()
+	if len(rest) == 0 {
+		return out, nil
+	}
+	if s.db == nil {
+		return nil, fmt.Errorf("store: %s: %s: get: %w", s.path, d.what, ErrClosed)
+	}
+	defer s.protect(&err, d.what+": get", false)()
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDS).Bucket(d.name)
+		for _, i := range rest {
+			v, err := d.getFrom(b, keys[i])
+			if err != nil {
+				return err
+			}
+			out[i] = v
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // takeDeferred returns the pending deferred writes as journal mutations,
 // and what they are (for promoteDeferred). Callers hold applyMu.
 func (s *boltStore) takeDeferred() ([]journalMutation, dsOverlay) {

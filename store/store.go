@@ -151,6 +151,32 @@ func UpdateDeferred(ds Datastore, fn func(w Writer) error) error {
 	return ds.Update(fn)
 }
 
+// MultiGetter is implemented by datastores that read several keys for
+// less than a Get each: one read transaction (bbolt) rather than one per
+// key.
+type MultiGetter interface {
+	// GetMany returns the value of each of keys, in their order, as Get
+	// would (nil when absent). The returned slices are the caller's.
+	GetMany(keys [][]byte) ([][]byte, error)
+}
+
+// GetMany reads keys of ds: ds.GetMany when ds is a MultiGetter, else one
+// Get each.
+func GetMany(ds Datastore, keys [][]byte) ([][]byte, error) {
+	if m, ok := ds.(MultiGetter); ok {
+		return m.GetMany(keys)
+	}
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		v, err := ds.Get(k)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
 // Writer collects the writes of one Datastore.Update.
 type Writer interface {
 	// Get returns the value of key as this batch has left it (nil when

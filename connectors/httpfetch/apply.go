@@ -443,13 +443,22 @@ func (r *Repository) keepShared(ds store.Datastore, task string, batch []*change
 	if len(others) == 0 {
 		return refs, nil
 	}
+	var urls []string
+	for _, c := range batch {
+		if c.removeRef != "" {
+			urls = append(urls, c.removeRef)
+		}
+	}
+	holders := heldElsewhere(others, urls, log)
 	kept := refs[:0]
 	var forgot []*change
+	i := 0
 	for _, c := range batch {
 		if c.removeRef == "" {
 			continue
 		}
-		if !r.markHeldElsewhere(others, c.removeRef, log, func(rec *record) { rec.Stale = true }) {
+		i++
+		if !r.markHeldElsewhere(holders[i-1], c.removeRef, log, func(rec *record) { rec.Stale = true }) {
 			kept = append(kept, c.removeRef)
 			continue
 		}
@@ -503,20 +512,44 @@ func (r *Repository) otherTasks(task string, log *slog.Logger) []otherTask {
 	return others
 }
 
-// markHeldElsewhere changes, with mark, the record of each other task
-// whose target may hold u's document, and reports whether there was one.
-// The turn is taken (restsync.Turns): a task that runs marks the record
-// again as its run ends (remark), so that its run's own write of the
-// record, read before, does not undo the mark.
-func (r *Repository) markHeldElsewhere(others []otherTask, u string, log *slog.Logger, mark func(*record)) bool {
-	held := false
+// heldElsewhere returns, for each of urls, the other tasks whose record
+// of it says the target may hold its document: one read of each other
+// task's datastore for them all (store.GetMany), not one per page and
+// task. A datastore that cannot be read counts as holding nothing.
+func heldElsewhere(others []otherTask, urls []string, log *slog.Logger) [][]otherTask {
+	keys := make([][]byte, len(urls))
+	for i, u := range urls {
+		keys[i] = urlKey(u)
+	}
+	out := make([][]otherTask, len(urls))
 	for _, o := range others {
-		rec, err := getRecord(o.ds, u)
-		if err != nil || rec == nil || !rec.mayBeHeld() {
+		vals, err := store.GetMany(o.ds, keys)
+		if err != nil {
+			log.Warn("the records of another task cannot be read; the pages it indexes are removed", "task", o.name, "error", err)
 			continue
 		}
+		for i, b := range vals {
+			if b == nil {
+				continue
+			}
+			if rec, err := decodeRecord(b); err == nil && rec.mayBeHeld() {
+				out[i] = append(out[i], o)
+			}
+		}
+	}
+	return out
+}
+
+// markHeldElsewhere changes, with mark, the record of u of each of
+// holders (heldElsewhere), and reports whether there was one. The turn is
+// taken (restsync.Turns): a task that runs marks the record again as its
+// run ends (remark), so that its run's own write of the record, read
+// before, does not undo the mark.
+func (r *Repository) markHeldElsewhere(holders []otherTask, u string, log *slog.Logger, mark func(*record)) bool {
+	held := false
+	for _, o := range holders {
 		log.Info("another task indexes the page", "url", secret.LogURL(u), "task", o.name)
-		err = o.ds.Update(func(w store.Writer) error {
+		err := o.ds.Update(func(w store.Writer) error {
 			b, err := w.Get(urlKey(u))
 			if err != nil || b == nil {
 				return err
@@ -544,8 +577,9 @@ func (r *Repository) markHeldElsewhere(others []otherTask, u string, log *slog.L
 func (r *Repository) unheldElsewhere(task string, refs []string) {
 	defer r.turns.Take()()
 	if others := r.otherTasks(task, r.log); len(others) > 0 {
-		for _, ref := range refs {
-			r.markHeldElsewhere(others, ref, r.log, func(rec *record) { rec.Delivered, rec.Removing, rec.Stale = nil, false, false })
+		holders := heldElsewhere(others, refs, r.log)
+		for i, ref := range refs {
+			r.markHeldElsewhere(holders[i], ref, r.log, func(rec *record) { rec.Delivered, rec.Removing, rec.Stale = nil, false, false })
 		}
 	}
 }

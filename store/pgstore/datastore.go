@@ -111,6 +111,72 @@ func (d *datastore) Get(key []byte) ([]byte, error) {
 	return v, nil
 }
 
+// GetMany implements store.MultiGetter: the keys the node's deferred
+// writes do not hold are read in one query, not one round trip each. A
+// key with a deferred merge is read as Get reads it.
+func (d *datastore) GetMany(keys [][]byte) ([][]byte, error) {
+	what := "datastore " + d.task
+	for _, k := range keys {
+		if err := checkKey(d.task, k); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.s.usable(what, false); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(keys))
+	var rest [][]byte
+	at := map[string][]int{} // key → its places in keys, for those read
+	for i, k := range keys {
+		dv, deferred := d.s.def.lookup(d.task, k)
+		switch {
+		case deferred && dv.m != nil:
+			v, err := d.Get(k)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = v
+		case deferred:
+			out[i] = bytes.Clone(dv.v)
+		default:
+			if at[string(k)] == nil {
+				rest = append(rest, k)
+			}
+			at[string(k)] = append(at[string(k)], i)
+		}
+	}
+	if len(rest) == 0 {
+		return out, nil
+	}
+	ctx, cancel := d.s.ctx()
+	defer cancel()
+	rows, err := d.s.pool.Query(ctx, `SELECT key, value FROM connector_datastore_entries WHERE task = $1 AND key = ANY($2)`, d.key, rest)
+	if err != nil {
+		return nil, d.s.fail("get from "+what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, v []byte
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, d.s.fail("get from "+what, err)
+		}
+		if v == nil {
+			v = []byte{}
+		}
+		for j, i := range at[string(k)] {
+			if j == 0 {
+				out[i] = v
+			} else {
+				out[i] = bytes.Clone(v)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, d.s.fail("get from "+what, err)
+	}
+	return out, nil
+}
+
 func (d *datastore) Update(fn func(w store.Writer) error) error {
 	return d.update("update datastore "+d.task, fn, d.send)
 }

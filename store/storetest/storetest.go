@@ -352,6 +352,46 @@ func Run(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 		require.Equal(t, [][2]string{{"k1", "v1b"}, {"k2", ""}}, Entries(t, again))
 	})
 
+	t.Run("DatastoreGetMany", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t)
+		d := datastore(t, s, "MYTASK")
+		put(t, d, "k1", "v1", "k2", "", "k3", "v3")
+		// Deferred writes (still in memory, for a store that defers)
+		// over written ones.
+		require.NoError(t, store.UpdateDeferred(d, func(w store.Writer) error {
+			if err := w.Put([]byte("k3"), []byte("v3b")); err != nil {
+				return err
+			}
+			if err := w.Put([]byte("k4"), []byte("v4")); err != nil {
+				return err
+			}
+			return w.Delete([]byte("k1"))
+		}))
+		keys := [][]byte{[]byte("k1"), []byte("k2"), []byte("k3"), []byte("absent"), []byte("k4"), []byte("k3")}
+		got, err := store.GetMany(d, keys)
+		require.NoError(t, err)
+		require.Len(t, got, len(keys))
+		for i, k := range keys {
+			want, err := d.Get(k)
+			require.NoError(t, err)
+			require.Equal(t, want, got[i], "key %s: as Get", k)
+		}
+		require.Nil(t, got[0])
+		require.NotNil(t, got[1], "an empty value is present, not absent")
+		require.Equal(t, "v3b", string(got[2]))
+		got[2][0] = 'X' // the slices are the caller's
+		require.Equal(t, "v3b", string(got[5]))
+		v, err := d.Get([]byte("k3"))
+		require.NoError(t, err)
+		require.Equal(t, "v3b", string(v))
+		got, err = store.GetMany(d, nil)
+		require.NoError(t, err)
+		require.Empty(t, got)
+		_, err = store.GetMany(d, [][]byte{[]byte("k1"), nil})
+		require.ErrorIs(t, err, store.ErrInvalid, "an empty key, as Get")
+	})
+
 	t.Run("DatastoreUpdateIsAtomic", func(t *testing.T) {
 		t.Parallel()
 		s := setup(t)

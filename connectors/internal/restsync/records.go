@@ -52,8 +52,16 @@ func GetRecord(ds store.Datastore, key string) (*Record, error) {
 // getRecord returns the record of key as get has it, or nil.
 func getRecord(get func(key []byte) ([]byte, error), key string) (*Record, error) {
 	b, err := get(RecordKey(key))
-	if err != nil || b == nil {
+	if err != nil {
 		return nil, err
+	}
+	return decodeRecord(key, b)
+}
+
+// decodeRecord decodes the record of key stored as b (nil: none).
+func decodeRecord(key string, b []byte) (*Record, error) {
+	if b == nil {
+		return nil, nil
 	}
 	r := &Record{}
 	if err := json.Unmarshal(b, r); err != nil {
