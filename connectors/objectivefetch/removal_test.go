@@ -3,6 +3,8 @@ package objectivefetch
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -49,4 +51,50 @@ func TestGoneVersionIsRemovedAfterARefusedRemoval(t *testing.T) {
 	e.sync()
 	require.Nil(t, e.target.Get(versionRef(e.srv.URL, old)), "the gone version's document is removed")
 	require.Equal(t, "signed lease", e.doc(kindDocument, docID).Content)
+}
+
+// removeSizes records the number of references of each Remove.
+type removeSizes struct {
+	ingest.Target
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (t *removeSizes) Remove(ctx context.Context, refs []string) error {
+	t.mu.Lock()
+	t.sizes = append(t.sizes, len(refs))
+	t.mu.Unlock()
+	return t.Target.Remove(ctx, refs)
+}
+
+// What a run forgets goes to the target in batches of the Batch's size,
+// as what it delivers does. Before, every object forgotten went in the
+// run's last batch, whatever their number: a tree of 50,000 objects taken
+// out of RootFolders was one removal, which a CFS answering in more than
+// restsync.DeliveryTimeout (30 s) for all of its requests refused, and
+// so again by every run.
+func TestForgottenObjectsAreRemovedInBatches(t *testing.T) {
+	e := newEnv(t, "")
+	home := e.srv.AddFolder(objectivetest.RootID, "Home")
+	archive := e.srv.AddFolder(objectivetest.RootID, "Archive")
+	for i := range 7 {
+		e.srv.AddDocument(archive, objectivetest.Doc{Name: fmt.Sprintf("d%d.txt", i), Data: []byte("old")})
+	}
+	e.reconfigure("RootFolders=" + home + "," + archive)
+	tgt := &removeSizes{Target: e.target}
+	e.repo = e.newRepoWith(tgt)
+	e.repo.batchSize = 3
+	e.sync()
+	require.Equal(t, 9, e.target.Len())
+
+	e.reconfigure("RootFolders=" + home)
+	e.repo = e.newRepoWith(tgt)
+	e.repo.batchSize = 3
+	c := e.sync()
+	require.Equal(t, uint64(8), c.Deleted, "%+v", c)
+	require.Equal(t, 1, e.target.Len())
+	require.NotEmpty(t, tgt.sizes)
+	for _, n := range tgt.sizes {
+		require.LessOrEqual(t, n, 3, "removals of %v references", tgt.sizes)
+	}
 }

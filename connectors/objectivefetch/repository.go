@@ -79,6 +79,8 @@ type Options = restsync.Deps
 // fetch.Viewer, fetch.TaskLister, fetch.Exclusive and fetch.Secrets.
 type Repository struct {
 	*restsync.Repo[settings]
+	// batchSize, when set, is the Size of a Synchronize's Batch (tests).
+	batchSize int
 }
 
 var (

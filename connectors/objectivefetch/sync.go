@@ -85,6 +85,9 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		}
 		return a.c, nil
 	}, func(ts *restsync.TaskSync) error {
+		if r.batchSize > 0 {
+			ts.Batch.Size = r.batchSize
+		}
 		t := &taskRun{TaskSync: ts, r: r, s: s, api: a, b: b, known: map[string]*known{}, seen: map[string]bool{}, completed: map[string]bool{}, excluded: map[string]bool{},
 			requests: make(chan struct{}, s.Concurrency)}
 		return t.run(ctx, progress)
@@ -591,6 +594,11 @@ func (t *taskRun) forgetGone(ctx context.Context) error {
 	}
 	for id := range gone {
 		t.Batch.Forget(objectKey(id), t.known[id].rec)
+		// In batches of the Batch's size, as deliveries: one removal of
+		// a whole tree could outlast restsync.DeliveryTimeout.
+		if err := t.Batch.MaybeFlush(ctx); err != nil {
+			return err
+		}
 	}
 	return nil
 }
