@@ -41,7 +41,7 @@ func main() {
 		os.Exit(oauthMain(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	keepSysmonAwake() // sysmon.go
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, &brokenPipe{w: os.Stderr}))
 }
 
 // about is what -h says the program is.
@@ -117,6 +117,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	// A write to standard error (the log, without [Logging] LogFile) or
+	// standard output after their reader has gone (connector | head, a
+	// supervisor that closed its pipe) fails with EPIPE instead of ending
+	// the process: Go's default for descriptors 1 and 2 is to die of
+	// SIGPIPE. Caught, not ignored: an ignored signal stays ignored in the
+	// programs the server starts (pdftotext, the browser), a caught one
+	// is reset to its default there. main's brokenPipe drops the log's
+	// later writes.
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	defer signal.Stop(pipe)
 	interrupted := make(chan struct{}) // closed on the first signal
 	stopping := make(chan struct{})    // closed when the shutdown begins for another reason
 	ended := make(chan struct{})       // closed when run returns
