@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -240,6 +241,9 @@ type manager struct {
 	writes  chan *batch
 	wdone   chan struct{}
 	restore []*messages.StoredAction // loaded at start, spawned on Started
+	// restored counts the stored actions restoreActions has handled, for
+	// Start, which waits as long as it goes up (waitRestored).
+	restored atomic.Int64
 	// retry holds status changes whose commit failed, latest per action.
 	// They go out with the next batch that is written, or on their own a
 	// second later; a newer change of the same action replaces its entry.

@@ -232,28 +232,68 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 	// The QueueManager restores stored actions when it starts; answering
 	// this request means it is done, so Start returns a queue whose every
 	// token already resolves.
-	wait := max(cfg.AskTimeout, startTimeout)
-	if _, err := sys.Root.RequestFuture(pid, &messages.QueueStatusRequest{}, wait).Result(); err != nil {
-		// It is stopped, not left running: it holds the store, which the
-		// caller closes on this error, and its name, which a new Start
-		// would find taken. Its stop comes once its start is over; Start
-		// waits for that as long again.
-		sys.Root.Stop(pid)
-		stopped := "it is stopped"
-		select {
-		case <-m.stopped:
-		case <-time.After(wait):
-			stopped = fmt.Sprintf("it stops once its start is over (not within another %s)", wait)
-		}
-		return nil, fmt.Errorf("queue: start %s: the QueueManager did not finish restoring the queue's %d stored actions within %s; %s: %w",
-			cfg.Name, restored, wait, stopped, err)
+	if err := waitRestored(sys, pid, m, restored, sh.log); err != nil {
+		return nil, fmt.Errorf("queue: start %s: %w", cfg.Name, err)
 	}
 	return q, nil
 }
 
-// startTimeout bounds the wait for a QueueManager to restore its stored
-// actions (Start), at least AskTimeout. A variable for the tests.
-var startTimeout = time.Minute
+// Bounds of Start's wait for the QueueManager to restore its stored
+// actions (waitRestored). Variables for the tests.
+var (
+	// startTimeout is how long the restore may go without restoring
+	// one more action (at least AskTimeout): a restore that progresses is
+	// waited for however long it takes.
+	startTimeout = time.Minute
+	// restoreLogEvery is how often a restore still going on logs its
+	// progress.
+	restoreLogEvery = 10 * time.Second
+)
+
+// waitRestored waits until the QueueManager pid has restored its total
+// stored actions and answered. It gives up only when the restore went
+// startTimeout without restoring one more action (a big store takes as
+// long as it takes, and says how far it is every restoreLogEvery); the
+// QueueManager is then stopped, not left running: it holds the store,
+// which the caller closes on this error, and its name, which a new Start
+// would find taken. Its stop comes once its start is over; waitRestored
+// waits for that as long again.
+func waitRestored(sys *actor.ActorSystem, pid *actor.PID, m *manager, total int, log *slog.Logger) error {
+	stall := max(m.cfg.AskTimeout, startTimeout)
+	fut := sys.Root.RequestFuture(pid, &messages.QueueStatusRequest{}, -1) // bounded below
+	answered := make(chan error, 1)
+	go func() { answered <- fut.Wait() }()
+	tick := time.NewTicker(min(restoreLogEvery, stall))
+	defer tick.Stop()
+	began := time.Now()
+	last, lastAt, logged := m.restored.Load(), began, began
+	for {
+		select {
+		case err := <-answered:
+			return err
+		case now := <-tick.C:
+			if n := m.restored.Load(); n != last {
+				last, lastAt = n, now
+			}
+			if now.Sub(lastAt) >= stall {
+				sys.Root.Stop(fut.PID()) // ends the waiting goroutine
+				sys.Root.Stop(pid)
+				stopped := "it is stopped"
+				select {
+				case <-m.stopped:
+				case <-time.After(stall):
+					stopped = fmt.Sprintf("it stops once its start is over (not within another %s)", stall)
+				}
+				return fmt.Errorf("the QueueManager restored no stored action for %s (%d of %d restored in %s); %s",
+					stall, last, total, now.Sub(began).Round(time.Millisecond), stopped)
+			}
+			if now.Sub(logged) >= restoreLogEvery {
+				logged = now
+				log.Info("restoring stored actions", "restored", last, "actions", total, "elapsed", now.Sub(began).Round(time.Second))
+			}
+		}
+	}
+}
 
 // taskPID is the address of the task actor of action id: the one place
 // that knows how a task actor is addressed (it is spawned as the

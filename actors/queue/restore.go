@@ -25,7 +25,8 @@ var ErrInterrupted = errors.New("queue: interrupted by a server crash")
 func (m *manager) restoreActions(ctx actor.Context) {
 	recs := m.restore
 	m.restore = nil
-	for _, r := range recs {
+	for i, r := range recs {
+		m.restored.Store(int64(i)) // the ones before r
 		id, err := uuid.Parse(r.Id)
 		if err != nil || r.Spec == nil || r.Status == nil {
 			m.sh.log.Error("skipping unreadable stored action", "id", r.Id)
@@ -80,6 +81,7 @@ func (m *manager) restoreActions(ctx actor.Context) {
 			m.persist(e, st)
 		}
 	}
+	m.restored.Store(int64(len(recs)))
 	// Age-based retention walks the ended actions in order of ending.
 	slices.SortStableFunc(m.ended, func(a, b *entry) int { return cmp.Compare(a.endedMs, b.endedMs) })
 	if len(recs) > 0 {
