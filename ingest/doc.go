@@ -39,7 +39,14 @@
 // fsynced as soon as it is written while the next are rendered (the file
 // system commits its journal once for the fsyncs that wait together), then
 // renamed in order once all are, and the folder fsynced once.
-// Temporary files left by a crash can be deleted.
+// Temporary files left by a crash (".<instance>-<n>.tmp", and
+// ".probe-<n>.tmp" of the folder's writability check) are removed when an
+// IDX target next opens in the folder with no other open there; while
+// another one is open (another server writing to the same folder), only
+// those older than an hour are. Every open IDX target holds a shared lock
+// (flock) on the folder, which is how a new one tells; a server of a
+// version without it, writing to the same folder, is not seen. No other
+// file is ever removed.
 //
 // # JSON Lines
 //

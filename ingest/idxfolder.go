@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/connectorhq/connector/messages"
 )
 
 // File name extensions of the IDX folder target.
@@ -27,6 +29,7 @@ type idxFolder struct {
 	log      *slog.Logger
 	batch    int
 	instance string
+	held     *os.File // the folder, locked shared while the target is open (holdFolder)
 	tmpSeq   atomic.Uint64
 
 	// mu is held shared by deliveries and exclusively by Close, so Close
@@ -63,7 +66,11 @@ func openIDXFolder(opts Options, fs fileSystem, log *slog.Logger) (*idxFolder, e
 	if err != nil {
 		return nil, err
 	}
-	return &idxFolder{dir: dir, fs: fs, log: log, batch: opts.BatchSize, instance: id}, nil
+	held, err := holdFolder(dir, log)
+	if err != nil {
+		return nil, messages.Invalid("IngestDirectory", opts.Directory, err.Error())
+	}
+	return &idxFolder{dir: dir, fs: fs, log: log, batch: opts.BatchSize, instance: id, held: held}, nil
 }
 
 // Describe implements Target.
@@ -222,7 +229,10 @@ func (t *idxFolder) writeFile(path string, data []byte) (file, error) {
 // Close implements Target.
 func (t *idxFolder) Close() error {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
 	t.closed = true
-	t.mu.Unlock()
-	return nil
+	return t.held.Close() // releases the folder's lock
 }
