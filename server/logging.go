@@ -2,12 +2,16 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 
 	"github.com/connectorhq/connector/config"
 )
@@ -129,8 +133,20 @@ func (l libHandler) WithGroup(n string) slog.Handler {
 	return libHandler{h: l.h.WithGroup(n), debug: l.debug}
 }
 
+// openLogFile opens [Logging] LogFile for appending. O_NONBLOCK: a file
+// that is a named pipe (FIFO) which no process reads is refused at once
+// (ENXIO) instead of waiting in the open, for ever, for a reader (start-up,
+// or a SIGHUP's reopen, hung). A FIFO that has a reader is written to as
+// it reads (Go waits in its poller when the pipe is full); O_NONBLOCK
+// changes nothing for a regular file or a character device.
 func openLogFile(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0o640)
+	if errors.Is(err, syscall.ENXIO) {
+		if fi, serr := os.Stat(path); serr == nil && fi.Mode()&fs.ModeNamedPipe != 0 {
+			return nil, fmt.Errorf("%s is a named pipe (FIFO) and no process reads it", path)
+		}
+	}
+	return f, err
 }
 
 // logFile is [Logging] LogFile, which reopen opens again by its path

@@ -49,7 +49,8 @@ ShutdownTimeout=9223372036
 // answered at once, and a second one forces the exit, as the message says.
 // Both used to wait, unread, until start-up returned, however long that
 // took (a store to recover, a cluster to join). Here start-up waits for
-// ever: its log file is a FIFO nobody reads.
+// ever: its log file is a FIFO whose reader (this test) has stopped
+// reading, with the pipe full.
 func TestSignalsDuringStartUp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the real binary")
@@ -59,6 +60,7 @@ func TestSignalsDuringStartUp(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "log")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	reader := fillFIFO(t, fifo)
 	cmd := exec.Command(bin, "-config", logFileConfig(t, dir, fifo), "-port", "0")
 	var stderr syncLines
 	pipe, err := cmd.StderrPipe()
@@ -85,9 +87,10 @@ func TestSignalsDuringStartUp(t *testing.T) {
 			<-exited
 		}
 	})
-	// The process catches the signals before it opens its log file, where
-	// it waits (nobody reads the FIFO); a signal before that would end it.
-	testwait.For(t, 30*time.Second, func() bool { return openingFIFO(cmd.Process.Pid) }, "the server to wait on its log file")
+	// The process catches the signals before it opens its log file, then
+	// waits at its first log line (the FIFO is full); a signal before the
+	// open would end it.
+	testwait.For(t, 30*time.Second, func() bool { return hasOpen(cmd.Process.Pid, reader) }, "the server to open its log file")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	testwait.For(t, 10*time.Second, func() bool {
@@ -117,15 +120,39 @@ func logFileConfig(t *testing.T, dir, logFile string) string {
 	return cfg
 }
 
-// openingFIFO reports whether a thread of process pid waits in the open of
-// a FIFO for the other end (Linux: /proc/PID/task/TID/wchan).
-func openingFIFO(pid int) bool {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+// fillFIFO opens the FIFO at path for reading (and writing, so the open
+// does not wait), fills its buffer, and returns the open file, which it
+// closes at the end of the test: the FIFO has a reader that reads
+// nothing, so a write to it waits for ever.
+func fillFIFO(t *testing.T, path string) *os.File {
+	t.Helper()
+	fd, err := syscall.Open(path, syscall.O_RDWR|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	require.NoError(t, err)
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := syscall.Write(fd, chunk); err != nil {
+			require.ErrorIs(t, err, syscall.EAGAIN, "the FIFO is full")
+			break
+		}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	t.Cleanup(func() { _ = f.Close() })
+	return f
+}
+
+// hasOpen reports whether process pid has the file f has open (the same
+// file: Linux's /proc/PID/fd).
+func hasOpen(pid int, f *os.File) bool {
+	want, err := f.Stat()
 	if err != nil {
 		return false
 	}
-	for _, task := range tasks {
-		if w, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/wchan", pid, task.Name())); err == nil && string(w) == "wait_for_partner" {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if fi, err := os.Stat(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && os.SameFile(fi, want) {
 			return true
 		}
 	}
