@@ -133,19 +133,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ended := make(chan struct{})       // closed when run returns
 	defer close(ended)
 	go func() {
+		var first time.Time
 		select {
 		case s := <-sig:
 			fmt.Fprintf(stderr, "connector: %v received, shutting down (again to force)\n", s)
+			first = time.Now()
 			close(interrupted)
 		case <-stopping:
 		case <-ended:
 			return
 		}
-		select {
-		case <-sig:
-			fmt.Fprintln(stderr, "connector: forced exit")
-			os.Exit(1)
-		case <-ended:
+		for {
+			select {
+			case s := <-sig:
+				// A signal right after the first is the same request
+				// delivered twice, not a second one: timeout(1) sends its
+				// SIGTERM to the process and then to its process group, a
+				// wrapper script may forward the Ctrl-C the terminal sent
+				// to the whole group already.
+				if !first.IsZero() && time.Since(first) < sameRequest {
+					fmt.Fprintf(stderr, "connector: %v received again within %s, taken for the same request (once more to force)\n", s, sameRequest)
+					continue
+				}
+				fmt.Fprintln(stderr, "connector: forced exit")
+				os.Exit(1)
+			case <-ended:
+				return
+			}
 		}
 	}()
 	srv, err := server.Start(cfg, server.Options{
@@ -203,6 +217,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// sameRequest is how soon after the signal that began the shutdown
+// another one is taken for the same request delivered twice, not for the
+// second that forces the exit.
+const sameRequest = time.Second
 
 // shutdownBudget is how long the whole shutdown may take: [Server]
 // ShutdownTimeout for the running actions, and 10s more for the rest. A
