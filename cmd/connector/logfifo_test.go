@@ -59,34 +59,19 @@ func TestSIGHUPToALogFileNowAFIFO(t *testing.T) {
 		t.Skip("builds and runs the real binary")
 	}
 	t.Parallel()
-	bin := buildBinary(t)
-	dir := t.TempDir()
-	logFile := filepath.Join(dir, "connector.log")
-	cmd := exec.Command(bin, "-config", logFileConfig(t, dir, logFile), "-port", "0")
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill() // by PID: the process this test started
-			_ = cmd.Wait()
-		}
-	})
-	read := func(p string) string {
-		b, _ := os.ReadFile(p)
-		return string(b)
-	}
-	testwait.For(t, 30*time.Second, func() bool { return strings.Contains(read(logFile), `msg="connector started"`) },
-		"the start line in the log file")
+	logFile := filepath.Join(t.TempDir(), "connector.log")
+	cmd := startLogging(t, logFile)
 	rotated := logFile + ".1"
 	require.NoError(t, os.Rename(logFile, rotated))
 	require.NoError(t, syscall.Mkfifo(logFile, 0o600))
 	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
 	testwait.For(t, 10*time.Second, func() bool {
-		return strings.Contains(read(rotated), "the log file could not be opened again")
+		return strings.Contains(fileText(rotated), "the log file could not be opened again")
 	}, "the moved file to say the FIFO could not be opened")
 
 	require.NoError(t, os.Remove(logFile))
 	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
-	testwait.For(t, 10*time.Second, func() bool { return strings.Contains(read(logFile), `msg="SIGHUP received: log file reopened"`) },
+	testwait.For(t, 10*time.Second, func() bool { return strings.Contains(fileText(logFile), `msg="SIGHUP received: log file reopened"`) },
 		"the next SIGHUP to open the new log file")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), "a clean shutdown")

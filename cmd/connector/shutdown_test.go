@@ -57,41 +57,8 @@ func TestSignalsDuringStartUp(t *testing.T) {
 		t.Skip("builds and runs the real binary")
 	}
 	t.Parallel()
-	bin := buildBinary(t)
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "log")
-	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
-	reader := fillFIFO(t, fifo)
-	cmd := exec.Command(bin, "-config", logFileConfig(t, dir, fifo), "-port", "0")
-	var stderr syncLines
-	pipe, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			stderr.add(sc.Text())
-		}
-		exited <- cmd.Wait() // the one Wait, after the output is read
-	}()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("standard error:\n%s", stderr.String())
-		}
-	})
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = cmd.Process.Kill() // by PID: the process this test started
-			<-exited
-		}
-	})
-	// The process catches the signals before it opens its log file, then
-	// waits at its first log line (the FIFO is full); a signal before the
-	// open would end it.
-	testwait.For(t, 30*time.Second, func() bool { return hasOpen(cmd.Process.Pid, reader) }, "the server to open its log file")
+	srv := startHeld(t)
+	cmd, stderr := srv.cmd, &srv.stderr
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	testwait.For(t, 10*time.Second, func() bool {
@@ -105,10 +72,9 @@ func TestSignalsDuringStartUp(t *testing.T) {
 	for {
 		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 		select {
-		case err := <-exited:
-			exited <- err
+		case <-srv.exited:
 			var ee *exec.ExitError
-			require.ErrorAs(t, err, &ee)
+			require.ErrorAs(t, srv.err, &ee)
 			require.Equal(t, 1, ee.ExitCode())
 			require.Contains(t, stderr.String(), "connector: forced exit")
 			return
@@ -127,6 +93,80 @@ func logFileConfig(t *testing.T, dir, logFile string) string {
 	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("[Server]\nDataDirectory=%s\n[Logging]\nLogFile=%s\n",
 		filepath.Join(dir, "data"), logFile)), 0o600))
 	return cfg
+}
+
+// held is a run of the binary whose start-up is held: its log file is a
+// FIFO whose reader has stopped reading, with the pipe full (fillFIFO).
+type held struct {
+	cmd    *exec.Cmd
+	reader *os.File // the FIFO's reader: reading it lets start-up go on
+	stderr syncLines
+	exited chan struct{} // closed once the process has exited, with err
+	err    error         // cmd.Wait's
+}
+
+// startHeld runs the binary with its start-up held, and returns once it
+// has its log file open: the process catches the signals before it opens
+// its log file, then waits at its first log line (a signal before the
+// open would end it). The process is killed at the end of the test if it
+// is still running.
+func startHeld(t *testing.T) *held {
+	t.Helper()
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "log")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	h := &held{reader: fillFIFO(t, fifo), exited: make(chan struct{})}
+	h.cmd = exec.Command(bin, "-config", logFileConfig(t, dir, fifo), "-port", "0")
+	pipe, err := h.cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, h.cmd.Start())
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			h.stderr.add(sc.Text())
+		}
+		h.err = h.cmd.Wait() // the one Wait, after the output is read
+		close(h.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-h.exited:
+		default:
+			_ = h.cmd.Process.Kill() // by PID: the process this test started
+			<-h.exited
+		}
+		if t.Failed() {
+			t.Logf("standard error:\n%s", h.stderr.String())
+		}
+	})
+	testwait.For(t, 30*time.Second, func() bool { return hasOpen(h.cmd.Process.Pid, h.reader) }, "the server to open its log file")
+	return h
+}
+
+// startLogging runs the binary with its log in logFile (and its data
+// beside it), and waits for its start line there. The process is killed
+// at the end of the test if it is still running.
+func startLogging(t *testing.T, logFile string) *exec.Cmd {
+	t.Helper()
+	bin := buildBinary(t)
+	cmd := exec.Command(bin, "-config", logFileConfig(t, filepath.Dir(logFile), logFile), "-port", "0")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill() // by PID: the process this test started
+			_ = cmd.Wait()
+		}
+	})
+	testwait.For(t, 30*time.Second, func() bool { return strings.Contains(fileText(logFile), `msg="connector started"`) },
+		"the start line in the log file")
+	return cmd
+}
+
+// fileText is the content of file p, "" if it cannot be read.
+func fileText(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
 }
 
 // fillFIFO opens the FIFO at path for reading (and writing, so the open
@@ -177,35 +217,20 @@ func TestSIGHUPReopensTheLogFile(t *testing.T) {
 		t.Skip("builds and runs the real binary")
 	}
 	t.Parallel()
-	bin := buildBinary(t)
-	dir := t.TempDir()
-	logFile := filepath.Join(dir, "connector.log")
-	cmd := exec.Command(bin, "-config", logFileConfig(t, dir, logFile), "-port", "0")
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill() // by PID: the process this test started
-			_ = cmd.Wait()
-		}
-	})
-	read := func(p string) string {
-		b, _ := os.ReadFile(p)
-		return string(b)
-	}
-	testwait.For(t, 30*time.Second, func() bool { return strings.Contains(read(logFile), `msg="connector started"`) },
-		"the start line in the log file")
+	logFile := filepath.Join(t.TempDir(), "connector.log")
+	cmd := startLogging(t, logFile)
 	rotated := logFile + ".1"
 	require.NoError(t, os.Rename(logFile, rotated)) // logrotate's move
 	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
-	testwait.For(t, 10*time.Second, func() bool { return strings.Contains(read(logFile), `msg="SIGHUP received: log file reopened"`) },
+	testwait.For(t, 10*time.Second, func() bool { return strings.Contains(fileText(logFile), `msg="SIGHUP received: log file reopened"`) },
 		"the new log file to say it was reopened")
-	require.NotContains(t, read(rotated), "log file reopened", "the moved file is no longer written")
+	require.NotContains(t, fileText(rotated), "log file reopened", "the moved file is no longer written")
 
-	base := "http://" + between(read(rotated), "address=", " ")
+	base := "http://" + between(fileText(rotated), "address=", " ")
 	require.Contains(t, aciGet(t, base+"/action=GetStatus"), "SUCCESS", "the server still serves")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), "a clean shutdown after the SIGHUP")
-	require.Contains(t, read(logFile), "connector stopped", "the stop is logged in the new file")
+	require.Contains(t, fileText(logFile), "connector stopped", "the stop is logged in the new file")
 }
 
 // TestASignalDeliveredTwiceIsOneRequest: the same stop request delivered
@@ -222,35 +247,8 @@ func TestASignalDeliveredTwiceIsOneRequest(t *testing.T) {
 		t.Skip("builds and runs the real binary")
 	}
 	t.Parallel()
-	bin := buildBinary(t)
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "log")
-	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
-	reader := fillFIFO(t, fifo)
-	cmd := exec.Command(bin, "-config", logFileConfig(t, dir, fifo), "-port", "0")
-	var stderr syncLines
-	pipe, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	var waitErr error
-	exited := make(chan struct{}) // closed once waitErr is set
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			stderr.add(sc.Text())
-		}
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = cmd.Process.Kill() // by PID: the process this test started
-			<-exited
-		}
-	})
-	testwait.For(t, 30*time.Second, func() bool { return hasOpen(cmd.Process.Pid, reader) }, "the server to open its log file")
+	srv := startHeld(t)
+	cmd, stderr := srv.cmd, &srv.stderr
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	testwait.For(t, 10*time.Second, func() bool { return strings.Contains(stderr.String(), "terminated received, shutting down") },
@@ -258,25 +256,25 @@ func TestASignalDeliveredTwiceIsOneRequest(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM)) // the copy, at once
 	testwait.For(t, 10*time.Second, func() bool {
 		select {
-		case <-exited:
+		case <-srv.exited:
 			return true
 		default:
 		}
 		return strings.Contains(stderr.String(), "taken for the same request")
 	}, "the copy to be answered")
 	select {
-	case <-exited:
-		t.Fatalf("the copy of the SIGTERM ended the server (%v); standard error:\n%s", waitErr, stderr.String())
+	case <-srv.exited:
+		t.Fatalf("the copy of the SIGTERM ended the server (%v)", srv.err)
 	default:
 	}
 
 	// The log reader reads again: start-up ends, and the shutdown that
 	// was asked for follows.
-	go func() { _, _ = io.Copy(io.Discard, reader) }() // ends when the test closes reader
+	go func() { _, _ = io.Copy(io.Discard, srv.reader) }() // ends when the test closes reader
 	select {
-	case <-exited:
-		require.NoError(t, waitErr, "a clean shutdown; standard error:\n%s", stderr.String())
+	case <-srv.exited:
+		require.NoError(t, srv.err, "a clean shutdown")
 	case <-time.After(60 * time.Second):
-		t.Fatalf("the server did not stop; standard error:\n%s", stderr.String())
+		t.Fatal("the server did not stop")
 	}
 }
