@@ -21,6 +21,14 @@
 //	          action that never ends gets -n more actions that stay
 //	          queued, is killed with SIGKILL and restarted: time until it
 //	          answers GetStatus and until QueueStatus shows every action
+//	unended   -target durable|memory: lists of unfinished actions. A
+//	          connector with -threads actions running (Synchronize of a
+//	          site that never answers; MaximumThreads=-threads, or a
+//	          paused queue with -threads 0) and the rest of -n queued
+//	          behind them answers lists by -filter (e.g.
+//	          State=Queued&MaxResults=1000) at -list-conc for -dur (ulist),
+//	          then submits alone and beside -list-rate lists
+//	          (submitpaused, submitlist), as load's rows
 //	soak      a durable connector runs mixed at -conc for -dur while RSS
 //	          and the store file size are sampled every -sample; with
 //	          -crawlsite, Synchronize of a generated site whose pages all
@@ -55,8 +63,9 @@ import (
 type options struct {
 	mode, target, connector, ceiling, dir string
 	dur, sample                           time.Duration
-	conc, n, stops, prepare               int
-	filter                                string
+	conc, n, stops, prepare, threads      int
+	listConc                              int
+	filter, format                        string
 	listRate                              float64
 	verbose, running                      bool
 	reports                               string
@@ -87,15 +96,18 @@ func main() {
 	flag.IntVar(&o.crawlPages, "crawl-pages", 2000, "soak: pages of the crawled site")
 	flag.IntVar(&o.conc, "conc", 32, "closed-loop workers (stop always uses 1)")
 	flag.IntVar(&o.n, "n", 100_000, "recovery: queued actions")
+	flag.IntVar(&o.listConc, "list-conc", 0, "unended: closed-loop workers of the lists (0: -conc); lists that take long are better measured with few: at the end of -dur the lists in flight have used CPU that no finished list counts")
+	flag.IntVar(&o.threads, "threads", 0, "unended: actions running (MaximumThreads; 0: the queue paused, every action queued)")
 	flag.IntVar(&o.stops, "stops", 200, "load: stop operations")
 	flag.IntVar(&o.prepare, "prepare", 1000, "load: actions the status scenario cycles over")
 	flag.Float64Var(&o.listRate, "list-rate", 50, "load: lists per second beside submits (submitlist)")
 	flag.StringVar(&o.filter, "filter", "State=Finished&Sort-By=finish-time&MaxResults=100", "status-list filter")
+	flag.StringVar(&o.format, "format", "xml", "the status lists' ResponseFormat: xml, simplejson or json")
 	flag.BoolVar(&o.verbose, "v", false, "connector log and loadgen progress to standard error")
 	flag.StringVar(&o.reports, "reports", "", "load: also write each scenario's loadgen report (JSON, with its HDR histograms) to PREFIX.NAME.json")
 	flag.Parse()
 	variant := o.mode
-	if o.mode == "load" || o.mode == "submitonly" {
+	if o.mode == "load" || o.mode == "submitonly" || o.mode == "unended" {
 		variant += "/" + o.target
 	}
 	if o.mode == "submitonly" && o.running {
@@ -134,6 +146,8 @@ func run(o options, out *result.Output) error {
 		return submitOnly(o, out)
 	case "recovery":
 		return recovery(o, out)
+	case "unended":
+		return unended(o, out)
 	case "soak":
 		return soak(o, out)
 	}
@@ -220,14 +234,15 @@ func loadCeiling(o options, out *result.Output) error {
 	if _, err := measure(o, out, p, "status", loadgen.Config{Scenario: loadgen.ScenarioStatus, Prepare: o.prepare}); err != nil {
 		return err
 	}
-	_, err = measure(o, out, p, "list", loadgen.Config{Scenario: loadgen.ScenarioStatusList, Filter: o.filter})
+	_, err = measure(o, out, p, "list", loadgen.Config{Scenario: loadgen.ScenarioStatusList, Filter: o.filter, Format: loadgen.Format(o.format)})
 	return err
 }
 
 // startTarget starts a site that never answers and a connector for
 // -target (durable or memory; want lists the targets of the mode, for its
-// error) using it, its data folder named name. The caller closes slow.
-func startTarget(o options, name, want string) (p *server.Proc, slow *server.SlowSite, inMemory bool, err error) {
+// error) using it, its data folder named name, its spec changed by tweak.
+// The caller closes slow.
+func startTarget(o options, name, want string, tweak ...func(*server.Connector)) (p *server.Proc, slow *server.SlowSite, inMemory bool, err error) {
 	switch o.target {
 	case "durable":
 	case "memory":
@@ -241,6 +256,9 @@ func startTarget(o options, name, want string) (p *server.Proc, slow *server.Slo
 	}
 	spec := o.connectorSpec(name, inMemory)
 	spec.SlowURL = slow.URL
+	for _, t := range tweak {
+		t(&spec)
+	}
 	p, err = server.StartConnector(spec, 30*time.Second)
 	if err != nil {
 		slow.Close()
@@ -289,7 +307,7 @@ func loadConnector(o options, out *result.Output) error {
 	if rep.Actions != nil {
 		out.Add("mixed_completed_per_s", rep.Actions.PerSecond, "/s")
 	}
-	if _, err := measure(o, out, p, "list", loadgen.Config{Scenario: loadgen.ScenarioStatusList, Filter: o.filter}); err != nil {
+	if _, err := measure(o, out, p, "list", loadgen.Config{Scenario: loadgen.ScenarioStatusList, Filter: o.filter, Format: loadgen.Format(o.format)}); err != nil {
 		return err
 	}
 	rep, err = measure(o, out, p, "stopop", loadgen.Config{
@@ -299,7 +317,7 @@ func loadConnector(o options, out *result.Output) error {
 	if err != nil {
 		return err
 	}
-	if err := submitBesideLists(o, out, p); err != nil {
+	if err := submitBesideLists(o, out, p, true); err != nil {
 		return err
 	}
 	if s := rep.StopLatency; s != nil {
@@ -322,10 +340,14 @@ func loadConnector(o options, out *result.Output) error {
 // server, its finished actions retained, the queue paused (pure enqueue),
 // submits alone (submitpaused), then the same submits while lists of
 // finished actions run beside them at a fixed rate (submitlist; the
-// lists' own figures as submitlist_list_*).
-func submitBesideLists(o options, out *result.Output, p *server.Proc) error {
-	if err := p.Control("Pause"); err != nil {
-		return err
+// lists' own figures as submitlist_list_*). Without pause the queue is
+// left as it is (unended: its threads are busy, so submits stay queued,
+// and pausing it would pause the running actions the lists show).
+func submitBesideLists(o options, out *result.Output, p *server.Proc, pause bool) error {
+	if pause {
+		if err := p.Control("Pause"); err != nil {
+			return err
+		}
 	}
 	if _, err := measure(o, out, p, "submitpaused", loadgen.Config{Scenario: loadgen.ScenarioSubmit}); err != nil {
 		return err
@@ -338,7 +360,7 @@ func submitBesideLists(o options, out *result.Output, p *server.Proc) error {
 	done := make(chan listRun, 1)
 	go func() {
 		rep, err := loadgen.Run(context.Background(), loadgen.Config{
-			Target: p.URL, Scenario: loadgen.ScenarioStatusList, Filter: o.filter,
+			Target: p.URL, Scenario: loadgen.ScenarioStatusList, Filter: o.filter, Format: loadgen.Format(o.format),
 			Rate: o.listRate, Duration: o.dur + 2*lead,
 		})
 		done <- listRun{rep, err}
@@ -398,6 +420,90 @@ func submitOnly(o options, out *result.Output) error {
 	}
 	_, err = measure(o, out, p, "submit", loadgen.Config{Scenario: loadgen.ScenarioSubmit})
 	return err
+}
+
+// unended measures lists of unfinished actions: -threads running, the
+// rest of -n queued, lists by -filter (ulist), then submits alone and
+// beside lists (submitBesideLists).
+func unended(o options, out *result.Output) error {
+	if o.threads < 0 || o.threads > o.n {
+		return fmt.Errorf("httpbench: -threads %d: want 0 to -n (%d)", o.threads, o.n)
+	}
+	p, slow, _, err := startTarget(o, "u", "durable or memory", func(c *server.Connector) {
+		c.Threads, c.SlowTasks = o.threads, o.threads
+	})
+	if err != nil {
+		return err
+	}
+	defer slow.Close()
+	defer p.Stop(60 * time.Second)
+	fill := func(n int, action, params string) error {
+		if n == 0 {
+			return nil
+		}
+		rep, err := loadgen.Run(context.Background(), loadgen.Config{
+			Target: p.URL, Scenario: loadgen.ScenarioSubmit, Requests: int64(n), Duration: 30 * time.Minute,
+			Concurrency: o.conc, FetchAction: action, Params: params, MaxErrorRate: -1,
+		})
+		if err != nil {
+			return fmt.Errorf("httpbench: submit %d: %w", n, err)
+		}
+		if !rep.Passed || rep.Operations.OK != int64(n) {
+			return fmt.Errorf("httpbench: submitted %d of %d actions (errors %v)", rep.Operations.OK, n, rep.Errors.Samples)
+		}
+		return nil
+	}
+	if o.threads == 0 {
+		if err := p.Control("Pause"); err != nil {
+			return err
+		}
+	} else {
+		// One task each: Synchronize holds its task exclusively.
+		errs := make(chan error, o.threads)
+		sem := make(chan struct{}, o.conc)
+		for i := 1; i <= o.threads; i++ {
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				_, err := p.Submit(fmt.Sprintf("FetchAction=Synchronize&TaskSections=SLOW%d", i))
+				errs <- err
+			}()
+		}
+		for range o.threads {
+			if err := <-errs; err != nil {
+				return err
+			}
+		}
+		deadline := time.Now().Add(5 * time.Minute)
+		for {
+			qc, err := p.QueueStatus()
+			if err != nil {
+				return err
+			}
+			if qc.Running == int64(o.threads) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("httpbench: %d of %d actions running after 5m", qc.Running, o.threads)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := fill(o.n-o.threads, cheapAction, cheapParams); err != nil {
+		return err
+	}
+	qc, err := p.QueueStatus()
+	if err != nil {
+		return err
+	}
+	if qc.Pending+qc.Running != int64(o.n) {
+		return fmt.Errorf("httpbench: %d pending + %d running, want %d", qc.Pending, qc.Running, o.n)
+	}
+	if _, err := measure(o, out, p, "ulist", loadgen.Config{Scenario: loadgen.ScenarioStatusList, Filter: o.filter, Format: loadgen.Format(o.format), Concurrency: o.listConc}); err != nil {
+		return err
+	}
+	out.Info["n"], out.Info["threads"], out.Info["filter"] = fmt.Sprint(o.n), fmt.Sprint(o.threads), o.filter
+	return submitBesideLists(o, out, p, o.threads == 0)
 }
 
 func recovery(o options, out *result.Output) error {
