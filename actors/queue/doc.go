@@ -18,10 +18,14 @@
 // QueueManager's entry and its task's memory, allocated with it; a request
 // by token that finds no actor goes to the QueueManager (lookupTombstone),
 // which spawns the actor and forwards the request, as does CancelQueued's
-// Cancel (askEach). A list's reads spawn nothing: the QueueManager answers
-// them from the task's memory, which it owns until it spawns the actor
-// (task.unspawnedReply, listEntries), so a dashboard left open on its
-// queued actions does not give each an actor. Spawning (protoactor's registry insert,
+// Cancel (askEach). A list's reads spawn nothing: the QueueManager hands
+// out copies of the task's memory, which it owns until it spawns the
+// actor (listViews; task.unspawnedReply for a request that found no
+// actor), so a dashboard left open on its queued actions does not give
+// each an actor. The list's requester makes the statuses from those copies
+// on its own goroutine and asks the other actions' actors itself: the
+// QueueManager's share of a list of k actions is a walk of its indexes and
+// k copies, with no message per action. Spawning (protoactor's registry insert,
 // the actor's context, process and mailbox) was ~15 % of an in-memory
 // submit's server CPU and ~400 bytes per queued action, paid for actions
 // that wait unasked in a paused or busy queue. The task's mailbox holds

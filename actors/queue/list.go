@@ -28,33 +28,57 @@ func (m *manager) list(f *messages.ListActions) *messages.ListActionsReply {
 	return &messages.ListActionsReply{Ids: ids}
 }
 
-// listEntries answers ListEntries: the entries f selects, in f's order,
-// each with its encoded list entry if it has one (an ended action; see
-// entry.listed), or its status if it is a queued action whose actor has
-// not been spawned (the QueueManager owns its task's memory until then,
-// and a list spawns no actor: see lookupTombstone); the others, left
-// empty, are named in ask (their ids) and at (their places), for the
-// caller to ask their actors. An action whose actor failed outside its own
-// recovery (a tombstone) is asked too, as List asks it, and shows as
-// Error alike.
-func (m *manager) listEntries(f *messages.ListActions) *listEntriesReply {
-	r := &listEntriesReply{entries: make([]ListEntry, 0, min(max(int(f.MaxResults), 16), 1024))}
+// listViews answers a list's listViews: the entries f selects, in f's
+// order, each as a view of its task (viewTask) if the QueueManager owns
+// its task's memory (a queued action whose actor has not been spawned: a
+// list spawns no actor, see lookupTombstone), as its encoded list entry
+// (viewEncoded: an ended action's, see entry.listed) if msg.encoded asks
+// for those, or else only its id (viewAsk), for the requester to ask its
+// actor. An action whose actor failed outside its own recovery (a
+// tombstone) is asked too, as by token, and shows as Error alike.
+//
+// The views are copies: the requester makes the statuses (their
+// allocations and tokens) on its own goroutine, so the QueueManager's
+// part of a list of k actions is its walk of the indexes and k copies,
+// and the submissions behind it in its mailbox wait for no more. A view's
+// outcome is copied too (the task's actor, once spawned, writes its
+// fields).
+func (m *manager) listViews(msg *listViews) []listView {
+	f := msg.f
+	r := msg.buf[:0]
 	m.walk(f, func(e *entry) {
-		if e.pid == nil && e.crashed() == "" {
-			t := taskOf(e)
-			r.entries = append(r.entries, ListEntry{Status: t.statusAs(t.tok())})
-			return
+		switch {
+		case e.pid == nil && e.crashed() == "":
+			v := listView{taskView: taskOf(e).view(), how: viewTask}
+			if v.out != nil {
+				o := *v.out
+				v.out = &o
+			}
+			r = append(r, v)
+		case msg.encoded && e.listed != "" && e.crashed() == "":
+			r = append(r, listView{taskView: taskView{id: e.id}, how: viewEncoded, encoded: e.listed})
+		default:
+			r = append(r, listView{taskView: taskView{id: e.id}, how: viewAsk})
 		}
-		if e.listed == "" || e.crashed() != "" {
-			r.ask = append(r.ask, e.id.String())
-			r.at = append(r.at, len(r.entries))
-			r.entries = append(r.entries, ListEntry{})
-			return
-		}
-		r.entries = append(r.entries, ListEntry{Encoded: e.listed})
 	})
 	return r
 }
+
+// listView is one action of a list, as listViews hands it out.
+type listView struct {
+	taskView
+	encoded string // viewEncoded: its list entry
+	how     viewKind
+}
+
+// viewKind says what a listView holds.
+type viewKind uint8
+
+const (
+	viewTask    viewKind = iota // a view of its task
+	viewEncoded                 // its encoded list entry
+	viewAsk                     // only its id: its actor is asked
+)
 
 // walk calls fn for each action f selects, in f's order, from the list
 // indexes (index.go): the trees of the states f asks for, walked in f's

@@ -63,14 +63,13 @@ type (
 	withdrawSubmit struct{ sender *actor.PID }
 	// submitWithdrawn answers a withdrawn submission: it is not queued.
 	submitWithdrawn struct{}
-	// listEntries asks for the entries of a list (Queue.ListEntries),
-	// answered with a *listEntriesReply. Local only: the encoded entries
-	// are this process's (Config.ListEntry).
-	listEntries      struct{ f *messages.ListActions }
-	listEntriesReply struct {
-		entries []ListEntry
-		ask     []string // the ids of the entries to ask for
-		at      []int    // their indexes in entries
+	// listViews asks for the actions of a list (Queue.listed), answered
+	// with their []listView (manager.listViews). Local only: the views
+	// and the encoded entries are this process's memory.
+	listViews struct {
+		f       *messages.ListActions
+		encoded bool       // the ended actions' encoded list entries, where kept
+		buf     []listView // where to put the views (the requester's, pooled)
 	}
 	// inspect runs fn on the QueueManager's goroutine between two messages
 	// and is answered with itself (the tests check the list indexes
@@ -328,8 +327,8 @@ func (m *manager) receive(ctx actor.Context) {
 		m.committed(ctx, msg)
 	case *messages.ListActions:
 		ctx.Respond(m.list(msg))
-	case *listEntries:
-		ctx.Respond(m.listEntries(msg.f))
+	case *listViews:
+		ctx.Respond(m.listViews(msg))
 	case *messages.QueueStatusRequest:
 		ctx.Respond(m.queueStatus())
 	case *messages.ThreadStatusRequest:
@@ -465,7 +464,7 @@ func (m *manager) spawn(ctx actor.Context, id uuid.UUID, token string, spec *mes
 // comes (a request by token that finds no actor asks the QueueManager,
 // lookupTombstone; so does CancelQueued's Cancel, askEach). A list's reads
 // do not spawn it: the QueueManager answers them from the task's memory
-// (task.unspawnedReply, listEntries).
+// (task.unspawnedReply, listViews).
 // Until then the action is its entry and its task's memory, initialised
 // here and owned by the QueueManager: spawning, with protoactor's process
 // registry insert, its actor context, process and mailbox, was ~15 % of

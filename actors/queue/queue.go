@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -449,21 +450,13 @@ func (q *Queue) Status(ctx context.Context, token string) (*messages.ActionStatu
 }
 
 // List returns the statuses of the actions the filter selects, in the
-// filter's order. Each status comes from the action's own actor; actions
+// filter's order. Each status comes from the action's own actor, or from
+// the QueueManager's copy of its task if it has none (listed); actions
 // removed by retention while the list is gathered are left out.
 func (q *Queue) List(ctx context.Context, f *messages.ListActions) ([]*messages.ActionStatus, error) {
-	if f == nil {
-		f = &messages.ListActions{}
-	}
-	replies, err := q.gather(ctx, f, getStatusMsg)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*messages.ActionStatus, 0, len(replies))
-	for _, r := range replies {
-		out = append(out, r.Status)
-	}
-	return out, nil
+	return listed(ctx, q, f, getStatusMsg, false, func(_ string, st *messages.ActionStatus, _ *messages.ActionReply) *messages.ActionStatus {
+		return st
+	})
 }
 
 // ListEntry is one action of a list (ListEntries): its list entry,
@@ -477,43 +470,12 @@ type ListEntry struct {
 // ListEntries is List for a front end that writes the list's entries as
 // Config.ListEntry encodes them: an ended action's entry comes encoded
 // from the QueueManager, which keeps it (its status can no longer
-// change), and only the other actions (queued, running, or stopped while
-// their workers unwind) are asked for their statuses, as List asks them.
+// change), and only the other actions are read as List reads them.
 // Actions removed by retention while those are asked are left out.
 func (q *Queue) ListEntries(ctx context.Context, f *messages.ListActions) ([]ListEntry, error) {
-	if f == nil {
-		f = &messages.ListActions{}
-	}
-	res, err := q.ask(ctx, q.pid, &listEntries{f: f})
-	if err != nil {
-		return nil, err
-	}
-	r, ok := res.(*listEntriesReply)
-	if !ok {
-		return nil, fmt.Errorf("queue: list: unexpected reply %T: %w", res, messages.ErrInternal)
-	}
-	out := r.entries
-	if len(r.ask) == 0 {
-		return out, nil
-	}
-	j := 0
-	err = q.askEach(ctx, r.ask, getStatusMsg, func(ar *messages.ActionReply) {
-		if ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
-			out[r.at[j]].Status = ar.Status
-		}
-		j++
+	return listed(ctx, q, f, getStatusMsg, true, func(enc string, st *messages.ActionStatus, _ *messages.ActionReply) ListEntry {
+		return ListEntry{Encoded: enc, Status: st}
 	})
-	if err != nil {
-		return nil, err
-	}
-	n := 0
-	for _, e := range out {
-		if e.Encoded != "" || e.Status != nil {
-			out[n] = e
-			n++
-		}
-	}
-	return out[:n], nil
 }
 
 // ListParams returns the parameters of the queued and running actions
@@ -523,25 +485,89 @@ func (q *Queue) ListParams(ctx context.Context, skip, maxResults uint32) ([]*mes
 	f := &messages.ListActions{States: []messages.State{
 		messages.State_STATE_QUEUED, messages.State_STATE_PROCESSING, messages.State_STATE_PAUSED,
 	}, Ascending: true, Skip: skip, MaxResults: maxResults}
-	return q.gather(ctx, f, paramsMsg)
+	return listed(ctx, q, f, paramsMsg, false, func(_ string, _ *messages.ActionStatus, ar *messages.ActionReply) *messages.ActionReply {
+		return ar
+	})
 }
 
-// gather asks the QueueManager which actions match, then asks each action's
-// actor, with many requests in flight at once. Actions that answer with an
-// error (or are gone) are left out.
-func (q *Queue) gather(ctx context.Context, f *messages.ListActions, msg any) ([]*messages.ActionReply, error) {
-	ids, err := q.match(ctx, f)
+// listed reads the actions f selects, in f's order: it asks the
+// QueueManager for them (listViews), answers msg (GetActionStatus or
+// GetActionParameters) for those whose tasks' copies it handed out (queued
+// actions without an actor) as their actors would, and asks the others'
+// actors, many requests in flight at once (askEach). Each action goes
+// through conv to the list: its status and its reply to msg (for
+// GetActionStatus, made from a task's copy, only its status: no reply is
+// made), or (encoded: an ended action's, where the QueueManager keeps it)
+// its encoded list entry alone. Actions that answer with an error (or are
+// gone) are left out.
+func listed[T any](ctx context.Context, q *Queue, f *messages.ListActions, msg any, encoded bool, conv func(string, *messages.ActionStatus, *messages.ActionReply) T) ([]T, error) {
+	if f == nil {
+		f = &messages.ListActions{}
+	}
+	buf := viewBufs.Get().(*[]listView)
+	res, err := q.ask(ctx, q.pid, &listViews{f: f, encoded: encoded, buf: *buf})
 	if err != nil {
+		// The QueueManager may still write into buf: it is not reused.
 		return nil, err
 	}
-	out := make([]*messages.ActionReply, 0, len(ids))
-	err = q.askEach(ctx, ids, msg, func(ar *messages.ActionReply) {
-		if ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
-			out = append(out, ar)
+	views, ok := res.([]listView)
+	if !ok {
+		return nil, fmt.Errorf("queue: list: unexpected reply %T: %w", res, messages.ErrInternal)
+	}
+	defer func() {
+		// What the views point to is not kept alive by the pool.
+		clear(views)
+		if cap(views) <= maxPooledViews {
+			*buf = views[:0]
+			viewBufs.Put(buf)
 		}
-	})
-	return out, err
+	}()
+	var ask []string
+	for i := range views {
+		if views[i].how == viewAsk {
+			ask = append(ask, views[i].id.String())
+		}
+	}
+	asked := make([]*messages.ActionReply, 0, len(ask))
+	if err := q.askEach(ctx, ask, msg, func(ar *messages.ActionReply) { asked = append(asked, ar) }); err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(views))
+	j := 0
+	for i := range views {
+		v := &views[i]
+		switch v.how {
+		case viewEncoded:
+			out = append(out, conv(v.encoded, nil, nil))
+		case viewTask:
+			token := v.token
+			if token == "" {
+				token = messages.NewToken(q.cfg.TokenHost, q.cfg.TokenPort, q.upper, v.id)
+			}
+			if msg == getStatusMsg {
+				out = append(out, conv("", v.statusAs(token, nil), nil))
+				continue
+			}
+			ar := v.reply(msg, token)
+			out = append(out, conv("", ar.Status, ar))
+		default:
+			if ar := asked[j]; ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
+				out = append(out, conv("", ar.Status, ar))
+			}
+			j++
+		}
+	}
+	return out, nil
 }
+
+// viewBufs holds the buffers the QueueManager writes a list's views into
+// (listViews): a page of 1000 views is 120 KB, which, allocated per list,
+// cost the QueueManager page faults and the collector its scans.
+var viewBufs = sync.Pool{New: func() any { return new([]listView) }}
+
+// maxPooledViews bounds the buffers kept in viewBufs (a list of every
+// action is not kept for the next one).
+const maxPooledViews = 4096
 
 // match asks the QueueManager for the ids of the actions f selects, in
 // f's order.

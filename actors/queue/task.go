@@ -664,35 +664,81 @@ func (t *task) status() *messages.ActionStatus {
 // is made, not kept), so the task is as it was when its actor comes. nil
 // for any other message: those go to the actor.
 func (t *task) unspawnedReply(msg any) *messages.ActionReply {
+	v := t.view()
+	return v.reply(msg, t.tok())
+}
+
+// taskView is a copy of what the status of a task without a worker shows,
+// taken by whoever owns the task's memory (the QueueManager until it spawns
+// the actor: listViews), so that the status itself (its allocations, its
+// token) can be made by another goroutine: a list's requester makes the
+// statuses of a page of queued actions, not the QueueManager, which the
+// submissions wait for. What its outcome's fields hold is shared, as a
+// status shares it (a task replaces those fields, it never writes into
+// what they hold).
+type taskView struct {
+	id        uuid.UUID
+	token     string // the task's ("": none kept, made from id)
+	spec      *messages.ActionSpec
+	out       *outcome // nil: none
+	queuedMs  int64
+	startedMs int64
+	endedMs   int64
+	seq       uint64
+	state     messages.State
+	priority  int32
+	restarts  uint32
+}
+
+// view returns t's view. Its outcome is t's own, not a copy (the task
+// writes its fields): see manager.listViews for a view that is read
+// elsewhere.
+func (t *task) view() taskView {
+	return taskView{id: t.id, token: t.token, spec: t.spec, out: t.out, queuedMs: t.queuedMs, startedMs: t.startedMs,
+		endedMs: t.endedMs, seq: t.seq, state: t.state, priority: t.priority, restarts: t.restarts}
+}
+
+// reply is unspawnedReply's answer to msg from v, whose token is token.
+func (v *taskView) reply(msg any, token string) *messages.ActionReply {
 	switch msg.(type) {
 	case *messages.GetActionStatus:
-		return &messages.ActionReply{Status: t.statusAs(t.tok())}
+		return &messages.ActionReply{Status: v.statusAs(token, nil)}
 	case *messages.GetActionParameters:
-		return &messages.ActionReply{Status: t.statusAs(t.tok()), Params: t.spec.Params}
+		return &messages.ActionReply{Status: v.statusAs(token, nil), Params: v.spec.Params}
 	}
 	return nil
 }
 
 // statusAs is the action's status, given its token.
 func (t *task) statusAs(token string) *messages.ActionStatus {
-	o := t.got()
+	v := t.view()
+	return v.statusAs(token, t.run)
+}
+
+// statusAs is the status v shows, given its token and its worker (nil:
+// none runs it).
+func (v *taskView) statusAs(token string, r *run) *messages.ActionStatus {
+	o := v.out
+	if o == nil {
+		o = &noOutcome
+	}
 	s := &messages.ActionStatus{
 		Token:         token,
-		State:         t.state,
-		Priority:      t.priority,
-		QueuedUnixMs:  t.queuedMs,
-		StartedUnixMs: t.startedMs,
-		EndedUnixMs:   t.endedMs,
-		FetchAction:   t.spec.FetchAction,
+		State:         v.state,
+		Priority:      v.priority,
+		QueuedUnixMs:  v.queuedMs,
+		StartedUnixMs: v.startedMs,
+		EndedUnixMs:   v.endedMs,
+		FetchAction:   v.spec.FetchAction,
 		Results:       o.results,
 		Error:         o.errMsg,
-		Restarts:      t.restarts,
-		Seq:           t.seq,
-		Running:       t.run != nil,
+		Restarts:      v.restarts,
+		Seq:           v.seq,
+		Running:       r != nil,
 	}
 	fl := o.failures
-	if t.run != nil {
-		fl = t.run.job.Failures()
+	if r != nil {
+		fl = r.job.Failures()
 	} else {
 		// The progress its worker ended with, stored with the action so
 		// that Progress answers the same after a restart or on another
@@ -703,13 +749,13 @@ func (t *task) statusAs(token string) *messages.ActionStatus {
 		s.Failures, s.FailuresTotal = fl.Items, fl.Total
 	}
 	switch {
-	case t.run != nil:
-		s.Counts = t.run.job.Snapshot()
+	case r != nil:
+		s.Counts = r.job.Snapshot()
 	case o.counts != nil:
 		s.Counts = o.counts
 	default:
-		s.Counts = make([]*messages.DocumentCount, len(t.spec.Tasks))
-		for i, name := range t.spec.Tasks {
+		s.Counts = make([]*messages.DocumentCount, len(v.spec.Tasks))
+		for i, name := range v.spec.Tasks {
 			s.Counts[i] = &messages.DocumentCount{Task: name}
 		}
 	}
