@@ -53,13 +53,18 @@ func (c *collector) Stop(*actor.PID)                   {}
 // flight at once, and hands each reply to got in ids' order: nil for an
 // action that is gone (removed by retention meanwhile: a dead letter) and
 // for a reply that names no action (an error without a status), which the
-// callers leave out or count as skipped, as they do error replies.
+// callers leave out or count as skipped, as they do error replies. A read
+// ends with ErrTimeout when its timeout (askTimeout), counted from the
+// start, has passed: the windows share it (each had a whole timeout of
+// its own, so a list of 1000 could wait for a silent actor twice as
+// long).
 func (q *Queue) askEach(ctx context.Context, ids []string, msg any, got func(*messages.ActionReply)) error {
 	const window = 512
 	if len(ids) == 0 {
 		return nil
 	}
 	timeout := q.askTimeout(ctx, msg)
+	deadline := time.Now().Add(timeout)
 	n := min(window, len(ids))
 	c := &collector{ch: make(chan any, n), answered: make([]atomic.Bool, len(ids))}
 	c.pid, _ = q.sys.ProcessRegistry.Add(c, "gather"+q.sys.ProcessRegistry.NextId())
@@ -81,11 +86,12 @@ func (q *Queue) askEach(ctx context.Context, ids []string, msg any, got func(*me
 		}
 		var expired <-chan time.Time
 		if timeout >= 0 {
+			left := max(time.Until(deadline), time.Nanosecond)
 			if timer == nil {
-				timer = time.NewTimer(timeout)
+				timer = time.NewTimer(left)
 				defer timer.Stop()
 			} else {
-				timer.Reset(timeout)
+				timer.Reset(left)
 			}
 			expired = timer.C
 		}

@@ -504,6 +504,10 @@ func listed[T any](ctx context.Context, q *Queue, f *messages.ListActions, msg a
 	if f == nil {
 		f = &messages.ListActions{}
 	}
+	// One deadline for the whole list: the QueueManager's step and the
+	// actors' share the read's timeout (readTimeout), as one request.
+	ctx, cancel := context.WithTimeout(ctx, q.readTimeout(ctx))
+	defer cancel()
 	buf := viewBufs.Get().(*[]listView)
 	res, err := q.ask(ctx, q.pid, &listViews{f: f, encoded: encoded, buf: *buf})
 	if err != nil {
