@@ -911,10 +911,7 @@ func (s *Store) Orphaned(ctx context.Context, queue string, live []string, grace
 	if err := s.usable(what, false); err != nil {
 		return nil, false, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT a.owner FROM connector_actions a
-		LEFT JOIN connector_nodes n ON n.id = a.owner
-		WHERE a.queue = $1 AND (a.owner = '' OR NOT (a.owner = ANY($2))
-			AND (n.id IS NULL OR n.dead OR n.joined < now() - make_interval(secs => $3)))`, []byte(queue), live, graceSeconds)
+	rows, err := s.pool.Query(ctx, orphanedSQL, []byte(queue), live, graceSeconds)
 	if err != nil {
 		return nil, false, s.fail(what, err)
 	}
@@ -931,6 +928,21 @@ func (s *Store) Orphaned(ctx context.Context, queue string, live []string, grace
 	}
 	return owners, unowned, nil
 }
+
+// orphanedSQL is Orphaned's query. The owners are found by skipping from one to the next in the index on
+// (queue, owner, state): one probe per distinct owner (the live nodes,
+// and those whose actions are to be taken over), whatever the number of
+// actions. SELECT DISTINCT over the queue's rows read every one of them,
+// the ended actions retention keeps included: with 100,000 of them, each
+// node read the whole table every lease.
+const orphanedSQL = `WITH RECURSIVE o(owner) AS (
+			SELECT min(owner) FROM connector_actions WHERE queue = $1
+		UNION ALL
+			SELECT (SELECT min(a.owner) FROM connector_actions a WHERE a.queue = $1 AND a.owner > o.owner)
+			FROM o WHERE o.owner IS NOT NULL)
+		SELECT o.owner FROM o LEFT JOIN connector_nodes n ON n.id = o.owner
+		WHERE o.owner IS NOT NULL AND (o.owner = '' OR NOT (o.owner = ANY($2))
+			AND (n.id IS NULL OR n.dead OR n.joined < now() - make_interval(secs => $3)))`
 
 // HasUnowned reports whether queue has actions no node owns.
 func (s *Store) HasUnowned(ctx context.Context, queue string) (bool, error) {

@@ -215,7 +215,15 @@ var schema = []string{
 		PRIMARY KEY (queue, id),
 		CONSTRAINT connector_actions_seq UNIQUE (queue, seq) DEFERRABLE INITIALLY DEFERRED)`,
 	`CREATE INDEX IF NOT EXISTS connector_actions_claim ON connector_actions (queue, priority DESC, seq) WHERE state = 1`,
-	`CREATE INDEX IF NOT EXISTS connector_actions_owner ON connector_actions (owner)`,
+	// The actions of each owner, by queue, the unfinished first: a
+	// node's look for orphans (Orphaned) skips from owner to owner in
+	// it, its reconciliation (Owners) reads its unfinished actions, a
+	// take-over or release its actions. It replaces an index on owner
+	// alone, with which both scans, every lease on every node, read
+	// every ended action the cluster retains. Created by Open in a
+	// database made before it, whose index on owner alone it drops.
+	`CREATE INDEX IF NOT EXISTS connector_actions_queue_owner ON connector_actions (queue, owner, state)`,
+	`DROP INDEX IF EXISTS connector_actions_owner`,
 	`CREATE INDEX IF NOT EXISTS connector_actions_ended ON connector_actions (queue, ended_ms) WHERE state >= 4`,
 	// The actions waiting for a worker (Queued, or Paused without one),
 	// which every submission counts against its queue's limit

@@ -35,8 +35,7 @@ func (s *Store) Owners(ctx context.Context, queue, node string, ids []string) ([
 	for i, id := range ids {
 		raw[i] = []byte(id)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, owner, epoch, state, running FROM connector_actions
-		WHERE queue = $1 AND (id = ANY($2) OR owner = $3 AND state < 4)`, []byte(queue), raw, node)
+	rows, err := s.pool.Query(ctx, ownersSQL, []byte(queue), raw, node)
 	if err != nil {
 		return nil, s.fail(what, err)
 	}
@@ -57,6 +56,9 @@ func (s *Store) Owners(ctx context.Context, queue, node string, ids []string) ([
 	}
 	return out, nil
 }
+
+const ownersSQL = `SELECT id, owner, epoch, state, running FROM connector_actions
+		WHERE queue = $1 AND (id = ANY($2) OR owner = $3 AND state < 4)`
 
 // Reown takes again, in one transaction, the actions ids of queue that
 // node owns, each still at its epoch in epochs, for which node has no
