@@ -104,7 +104,7 @@ func (s *Server) joinCluster(cfg *config.Config) error {
 		s.leaveCluster()
 		return err
 	}
-	if err := checkClusterKey(cfg, db, node.ID()); err != nil {
+	if err := checkClusterKey(cfg, db, node.ID(), node.Addr()); err != nil {
 		db.Close()
 		s.leaveCluster()
 		return err
@@ -157,7 +157,7 @@ func openShared(cfg *config.Config, password, node string, log *slog.Logger) (*p
 // that accepts it and decrypted by whichever node runs the action, so a
 // node with a key of its own (each node's default is its own data
 // folder's aes.ky) would end every such action it runs in Error.
-func checkClusterKey(cfg *config.Config, db *pgstore.Store, node string) error {
+func checkClusterKey(cfg *config.Config, db *pgstore.Store, node, addr string) error {
 	where := func(err error) error {
 		return &config.Error{File: cfg.Path, Line: cfg.Line("Security", "AESKeyFile"), Section: "Security", Key: "AESKeyFile", Err: err}
 	}
@@ -167,7 +167,7 @@ func checkClusterKey(cfg *config.Config, db *pgstore.Store, node string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	others, err := db.CheckKey(ctx, node, key.Check())
+	others, err := db.CheckKey(ctx, node, addr, key.Check())
 	if err != nil {
 		return &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", "Store"), Section: "Cluster", Key: "Store", Err: err}
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -61,7 +62,7 @@ func TestClusterNodesNeedTheSameKeyFile(t *testing.T) {
 		db, err := openShared(cfg, "", id, slog.New(slog.DiscardHandler))
 		require.NoError(t, err)
 		t.Cleanup(func() { db.Close() })
-		return db, checkClusterKey(cfg, db, id)
+		return db, checkClusterKey(cfg, db, id, "127.0.0.1:1")
 	}
 	ctx := t.Context()
 	keyA, keyB := filepath.Join(dir, "a.ky"), filepath.Join(dir, "b.ky")
@@ -88,4 +89,60 @@ func TestClusterNodesNeedTheSameKeyFile(t *testing.T) {
 	require.NoError(t, db3.Release(ctx, "fetch", "n3", func(*messages.StoredAction) {}))
 	_, err = node("n4", keyB)
 	require.NoError(t, err, "every node of the old key is gone")
+}
+
+// Two nodes starting at the same moment with different key files: the
+// second check sees the first and is refused. A check counted only once
+// its node had registered, which its queue does after the check, so two
+// nodes whose checks both came before either registered both started,
+// and every action with a password that one accepted and the other ran
+// ended in Error.
+func TestClusterNodesStartingAtOnceNeedTheSameKeyFile(t *testing.T) {
+	t.Parallel()
+	pg := pgtest.StartT(t, pgtest.Options{})
+	url := pg.DatabaseT(t)
+	dir := t.TempDir()
+	keyA, keyB := filepath.Join(dir, "a.ky"), filepath.Join(dir, "b.ky")
+	check := func(id, keyFile string) error {
+		cfg, err := config.Parse("c.cfg", []byte(fmt.Sprintf("[Server]\nDataDirectory=%s\n[Security]\nAESKeyFile=%s\n[Cluster]\nEnabled=true\nEtcd=http://127.0.0.1:2379\nStore=%s\n", dir, keyFile, url)), nil)
+		require.NoError(t, err)
+		db, err := openShared(cfg, "", id, slog.New(slog.DiscardHandler))
+		require.NoError(t, err)
+		defer db.Close()
+		return checkClusterKey(cfg, db, id, "127.0.0.1:1")
+	}
+	// One after the other, neither registered by its queue yet.
+	require.NoError(t, check("n1", keyA))
+	err := check("n2", keyB)
+	require.ErrorContains(t, err, "live nodes n1 use", "n1 checked its key first")
+
+	// At once: one of each pair passes, the other is refused.
+	admin, err := pgstore.Open(t.Context(), pgstore.Config{URL: url})
+	require.NoError(t, err)
+	defer admin.Close()
+	for i := range 5 {
+		ids := [2]string{fmt.Sprint("x", i), fmt.Sprint("y", i)}
+		var errs [2]error
+		var wg sync.WaitGroup
+		for j, key := range []string{keyA, keyB} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[j] = check(ids[j], key)
+			}()
+		}
+		wg.Wait()
+		refused := 0
+		for _, err := range errs {
+			if err != nil {
+				require.ErrorContains(t, err, "is not the key the cluster's live nodes")
+				refused++
+			}
+		}
+		require.Equal(t, 1, refused, "round %d: %v", i, errs)
+		// Start the next round on a clean slate: the nodes of this one
+		// (and n1, n2) are gone.
+		_, err := admin.Pool().Exec(t.Context(), `UPDATE connector_nodes SET dead = true`)
+		require.NoError(t, err)
+	}
 }

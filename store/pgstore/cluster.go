@@ -150,26 +150,58 @@ func (s *Store) RegisterNode(ctx context.Context, node, addr string, maxThreads 
 // with the action) must be decrypted by whichever node runs the action,
 // so every node needs the same key. The checks of nodes declared dead are
 // removed. Older nodes record none and are not compared.
-func (s *Store) CheckKey(ctx context.Context, node, check string) ([]string, error) {
+//
+// node is registered (as RegisterNode does, with addr and no threads
+// yet) in the same transaction, and the checks are taken one at a time
+// (an advisory lock): of two nodes starting at once with different keys,
+// the second sees the first's check and is refused. Before, a check
+// counted only once its node had registered, when its queue started,
+// after the check: two nodes starting within that moment both passed. A
+// node refused records nothing (neither its check nor its registration).
+func (s *Store) CheckKey(ctx context.Context, node, addr, check string) ([]string, error) {
 	what := "check the key file against the other nodes'"
 	if err := s.usable(what, true); err != nil {
 		return nil, err
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	b := &pgx.Batch{}
-	b.Queue(`DELETE FROM connector_key_checks k USING connector_nodes n WHERE n.id = k.node AND n.dead`)
-	b.Queue(`INSERT INTO connector_key_checks (node, key_check) VALUES ($1, $2)
-		ON CONFLICT (node) DO UPDATE SET key_check = excluded.key_check`, node, check)
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return nil, s.fail(what, err)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT k.node FROM connector_key_checks k JOIN connector_nodes n ON n.id = k.node
-		WHERE NOT n.dead AND k.node <> $1 AND k.key_check <> $2 ORDER BY k.node`, node, check)
+	// One transaction: the lock is held until it ends, and each
+	// statement after it sees what the checks before it committed. A
+	// node refused records nothing: neither its check nor its
+	// registration would let a node of the cluster's key start after it.
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, s.fail(what, err)
 	}
-	others, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	defer tx.Rollback(ctx)
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock($1)`, lockKeyCheck)
+	b.Queue(`DELETE FROM connector_key_checks k USING connector_nodes n WHERE n.id = k.node AND n.dead`)
+	b.Queue(`INSERT INTO connector_nodes (id, addr) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, node, addr)
+	b.Queue(`INSERT INTO connector_key_checks (node, key_check) VALUES ($1, $2)
+		ON CONFLICT (node) DO UPDATE SET key_check = excluded.key_check`, node, check)
+	b.Queue(`SELECT k.node FROM connector_key_checks k JOIN connector_nodes n ON n.id = k.node
+		WHERE NOT n.dead AND k.node <> $1 AND k.key_check <> $2 ORDER BY k.node`, node, check)
+	var others []string
+	br := tx.SendBatch(ctx, b)
+	for i := 0; i < b.Len()-1 && err == nil; i++ {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			others, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && len(others) > 0 {
+		return others, nil // rolled back
+	}
+	if err == nil {
+		err = tx.Commit(ctx)
+	}
 	if err != nil {
 		return nil, s.fail(what, err)
 	}

@@ -188,6 +188,10 @@ var upgrades = map[int][]string{
 // lockSchema serialises schema set-up between nodes starting at once.
 const lockSchema = 0x636f6e6e // "conn"
 
+// lockKeyCheck serialises the key checks of nodes starting at once
+// (CheckKey).
+const lockKeyCheck = 0x636b6579 // "ckey"
+
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS connector_schema (version int NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS connector_queues (
