@@ -385,6 +385,60 @@ func TestSchemaUpgradeFromVersion1(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrVersion)
 }
 
+// A node of an older layout's build that is running when a newer node
+// upgrades the tables does not read the layout again: it would go on
+// writing as its build does (layout 1: datastores without raising their
+// versions, so the newer nodes' listings would miss its writes). The
+// upgrade declares every node registered before it dead: its writes and
+// claims are fenced from then on, and its actions are taken over.
+func TestSchemaUpgradeFencesNodesOfTheOlderLayout(t *testing.T) {
+	t.Parallel()
+	url := server.DatabaseT(t)
+	old, err := Open(ctx, Config{URL: url, Node: "old"})
+	require.NoError(t, err)
+	defer old.Close()
+	require.NoError(t, old.RegisterNode(ctx, "old", "old:1", 4))
+	_, err = old.Submit(ctx, "fetch", "old", "old:1", []NewAction{newAction("x", 0), newAction("y", 0)}, 100)
+	require.NoError(t, err)
+	got, err := old.Claim(ctx, "fetch", "old", "old:1", 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{"x"}, claimIDs(got))
+	require.NoError(t, dsOf(t, old, "T").Update(put("u:1", "one")))
+	// The tables as a layout-1 build made them.
+	_, err = old.Pool().Exec(ctx, `ALTER TABLE connector_datastores DROP COLUMN version`)
+	require.NoError(t, err)
+	_, err = old.Pool().Exec(ctx, `UPDATE connector_schema SET version = 1`)
+	require.NoError(t, err)
+
+	// A node of this build upgrades them while old runs.
+	ns := nodesAt(t, url, "new")
+	n := ns[0]
+
+	err = dsOf(t, old, "T").Update(put("u:2", "two"))
+	require.ErrorIs(t, err, ErrFenced, "old's datastore write after the upgrade")
+	done := got[0].Record
+	done.Status.State = messages.State_STATE_FINISHED
+	_, err = old.WriteOwned(ctx, "fetch", "old", []OwnedWrite{{Epoch: got[0].Epoch, Record: done, Release: true}})
+	require.ErrorIs(t, err, ErrFenced, "old's group commit after the upgrade")
+	_, err = old.Claim(ctx, "fetch", "old", "old:1", 1)
+	require.ErrorIs(t, err, ErrFenced, "old's claim after the upgrade")
+
+	ds := dsOf(t, n, "T")
+	require.Equal(t, "u:1=one", listing(t, ds, "u:"), "nothing of old's after the upgrade")
+	require.NoError(t, ds.Update(put("u:3", "three")))
+	orphans, _, err := n.Orphaned(ctx, "fetch", []string{"old", "new"}, 0)
+	require.NoError(t, err)
+	require.Empty(t, orphans, "old is still a member until it stops")
+	orphans, _, err = n.Orphaned(ctx, "fetch", []string{"new"}, 0)
+	require.NoError(t, err)
+	require.Equal(t, []string{"old"}, orphans, "old's actions, once it has left")
+	adopted, err := n.Adopt(ctx, "fetch", "new", "new:1", orphans, func(a *messages.StoredAction) {
+		a.Status.Running, a.Status.State = false, messages.State_STATE_QUEUED
+	})
+	require.NoError(t, err)
+	require.Len(t, adopted, 2)
+}
+
 // A database set up by an earlier build, without the index of waiting
 // actions and the owner's write function (pgcpu19), gets both when a node
 // of this build opens it; its actions are kept and the owner's writes,

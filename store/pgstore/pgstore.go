@@ -401,7 +401,20 @@ func (s *Store) migrate(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, `UPDATE connector_schema SET version = $1`, schemaVersion); err != nil {
 			return s.fail("set up tables", err)
 		}
-		s.log.Info("tables upgraded", "database", s.display, "from", versions[0], "to", schemaVersion)
+		// Every node registered before now runs a build of the older
+		// layout (one of this layout would have upgraded the tables
+		// itself), and one already running does not read the layout
+		// again: it would go on writing as its build does (datastores
+		// without raising their versions, layout 2). Declared dead,
+		// it is fenced at its next write or claim (ErrFenced: it stops
+		// its work and restarts, and its restart refuses these tables),
+		// and its actions are taken over by the nodes of this build.
+		tag, err := tx.Exec(ctx, `UPDATE connector_nodes SET dead = true WHERE NOT dead`)
+		if err != nil {
+			return s.fail("set up tables", err)
+		}
+		s.log.Info("tables upgraded", "database", s.display, "from", versions[0], "to", schemaVersion,
+			"older_nodes_fenced", tag.RowsAffected())
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return s.fail("set up tables", err)
