@@ -121,6 +121,18 @@ type Deferrer interface {
 	UpdateDeferred(fn func(w Writer) error) error
 }
 
+// Turns is implemented by a store that several processes share (the
+// shared store of a cluster, store/pgstore): Turn runs fn while this
+// process holds the lock called name, which no other process of the
+// store holds meanwhile (another's Turn of the same name waits). A
+// process's own goroutines are not ordered by it: its caller orders
+// them. For a decision that reads what other processes write and writes
+// what they read (a crawl letting go of a page another task may hold,
+// connectors/httpfetch), whose readers must come one after the other.
+type Turns interface {
+	Turn(name string, fn func() error) error
+}
+
 // Bookkeeper is implemented by datastores that defer a task's bookkeeping
 // (UpdateBookkeeping) but not its other writes: the shared store of a
 // cluster (store/pgstore), whose deferred writes ride the node's next

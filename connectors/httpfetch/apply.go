@@ -436,9 +436,31 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 // the index with no task to remove it. Taking turns, the second finds the
 // first's record forgotten and removes the page. (A forgotten record
 // claims nothing of the target, so it may be written before the batch's
-// deliveries.)
+// deliveries.) In a store that several processes share (store.Turns:
+// the nodes of a cluster), the turn is the store's too: the turn of one
+// node does not order a task on another, so two tasks letting go of one
+// page on two nodes at once both kept it.
 func (r *Repository) keepShared(ds store.Datastore, task string, batch []*change, refs []string, log *slog.Logger) ([]string, error) {
 	defer r.turns.Take()()
+	turns, ok := r.st.(store.Turns)
+	if !ok {
+		return r.keepSharedTurn(ds, task, batch, refs, log)
+	}
+	var kept []string
+	err := turns.Turn(sharedTurn, func() error {
+		var err error
+		kept, err = r.keepSharedTurn(ds, task, batch, refs, log)
+		return err
+	})
+	return kept, err
+}
+
+// sharedTurn is the name of the turn keepShared takes in a store that
+// several processes share (store.Turns: the nodes of a cluster).
+const sharedTurn = "httpfetch: letting go of a page another task may hold"
+
+// keepSharedTurn is keepShared's work, during its turn.
+func (r *Repository) keepSharedTurn(ds store.Datastore, task string, batch []*change, refs []string, log *slog.Logger) ([]string, error) {
 	others := r.otherTasks(task, log)
 	if len(others) == 0 {
 		return refs, nil
@@ -471,6 +493,9 @@ func (r *Repository) keepShared(ds store.Datastore, task string, batch []*change
 	if len(forgot) == 0 {
 		return kept, nil
 	}
+	if keepSharedChecked != nil {
+		keepSharedChecked(task)
+	}
 	return kept, ds.Update(func(w store.Writer) error {
 		for _, c := range forgot {
 			if c.rec == nil {
@@ -486,6 +511,11 @@ func (r *Repository) keepShared(ds store.Datastore, task string, batch []*change
 		return nil
 	})
 }
+
+// keepSharedChecked, when set (tests only), is called by keepShared
+// between its look at the other tasks' records and its write of the
+// pages this task forgot.
+var keepSharedChecked func(task string)
 
 // otherTask is another task's datastore.
 type otherTask struct {

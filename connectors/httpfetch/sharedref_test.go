@@ -109,17 +109,7 @@ func TestSharedPageLetGoByTwoTasksAtOnceIsRemoved(t *testing.T) {
 	b.target.mu.Lock()
 	b.target.removeGate, b.target.removing = gate, removing
 	b.target.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tasks, err := b.repo.Validate(fetch.ActionSynchronize, params("TaskSections", "A"))
-		if err == nil {
-			_, err = b.repo.Run(context.Background(), fetch.NewJob("token", fetch.ActionSynchronize, params("TaskSections", "A"), tasks))
-		}
-		if err != nil {
-			t.Errorf("A's Synchronize: %v", err)
-		}
-	}()
+	done := syncInBackground(t, b, "A")
 	testwait.Recv(t, removing, 20*time.Second, "A removing /y, having let /x go")
 	b.target.mu.Lock()
 	b.target.removeGate = nil
@@ -217,4 +207,21 @@ func TestDeleteByOneTaskSurvivesAnotherTasksRun(t *testing.T) {
 
 	b.sync(t, "TaskSections", "B")
 	require.True(t, b.target.holds(x), "B delivered it again")
+}
+
+// syncInBackground starts a Synchronize of task on b's repository; the
+// channel is closed when it has ended (a failure fails the test).
+func syncInBackground(t *testing.T, b *bundle, task string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tasks, err := b.repo.Validate(fetch.ActionSynchronize, params("TaskSections", task))
+		if err == nil {
+			_, err = b.repo.Run(context.Background(), fetch.NewJob("token", fetch.ActionSynchronize, params("TaskSections", task), tasks))
+		}
+		if err != nil {
+			t.Errorf("%s's Synchronize: %v", task, err)
+		}
+	}()
+	return done
 }

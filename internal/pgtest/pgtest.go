@@ -587,3 +587,20 @@ func children(pid int) []int {
 	}
 	return out
 }
+
+// Querier is what AdvisoryWaiters reads through (a *pgxpool.Pool, a
+// *pgx.Conn).
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// AdvisoryWaiters returns how many sessions of db's server wait for an
+// advisory lock (0 when that cannot be read): a test in which one
+// process waits for another's turn (pgstore's Turn) polls it.
+func AdvisoryWaiters(ctx context.Context, db Querier) int {
+	var n int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&n); err != nil {
+		return 0
+	}
+	return n
+}

@@ -490,3 +490,37 @@ func (w *writer) fail(err error) {
 		w.err = err
 	}
 }
+
+// Turn implements store.Turns: fn runs while this store holds the
+// transaction-level advisory lock of name (lockTurns and the hash of
+// name), in a transaction of its own that writes nothing and ends when fn
+// returns (so it holds one connection of the pool meanwhile; its caller
+// gives one of its goroutines the turn at a time). A transaction, not a
+// session's lock: behind PgBouncer in transaction pooling a session
+// lock would stay on a server connection that goes to other clients.
+// Waiting for the lock is bounded by the store's Timeout; an error then
+// (or the database out of reach) is returned without running fn.
+func (s *Store) Turn(name string, fn func() error) error {
+	what := "take the turn of " + name
+	if err := s.usable(what, false); err != nil {
+		return err
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return s.fail(what, err)
+	}
+	defer func() {
+		// A fresh deadline: fn's time is not the wait's.
+		rctx, rcancel := s.ctx()
+		defer rcancel()
+		_ = tx.Rollback(rctx)
+	}()
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, lockTurns, name); err != nil {
+		return s.fail(what, err)
+	}
+	return fn()
+}
+
+var _ store.Turns = (*Store)(nil)

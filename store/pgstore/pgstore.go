@@ -188,6 +188,10 @@ var upgrades = map[int][]string{
 // lockSchema serialises schema set-up between nodes starting at once.
 const lockSchema = 0x636f6e6e // "conn"
 
+// lockTurns is the first key of the locks of Turn (the second is the
+// hash of the turn's name).
+const lockTurns = 0x7475726e // "turn"
+
 // lockKeyCheck serialises the key checks of nodes starting at once
 // (CheckKey).
 const lockKeyCheck = 0x636b6579 // "ckey"
