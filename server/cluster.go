@@ -104,7 +104,7 @@ func (s *Server) joinCluster(cfg *config.Config) error {
 		s.leaveCluster()
 		return err
 	}
-	if err := checkClusterKey(cfg, db, node.ID(), node.Addr()); err != nil {
+	if err := checkClusterKey(cfg, db, node.ID(), node.Addr(), node); err != nil {
 		db.Close()
 		s.leaveCluster()
 		return err
@@ -157,7 +157,12 @@ func openShared(cfg *config.Config, password, node string, log *slog.Logger) (*p
 // that accepts it and decrypted by whichever node runs the action, so a
 // node with a key of its own (each node's default is its own data
 // folder's aes.ky) would end every such action it runs in Error.
-func checkClusterKey(cfg *config.Config, db *pgstore.Store, node, addr string) error {
+//
+// Only members count: a node that recorded another key and has left
+// without being declared dead (killed when no node was left to see it
+// go) is declared dead, so that a cluster stopped that way can start
+// again with a new key.
+func checkClusterKey(cfg *config.Config, db *pgstore.Store, node, addr string, mem membership) error {
 	where := func(err error) error {
 		return &config.Error{File: cfg.Path, Line: cfg.Line("Security", "AESKeyFile"), Section: "Security", Key: "AESKeyFile", Err: err}
 	}
@@ -167,7 +172,7 @@ func checkClusterKey(cfg *config.Config, db *pgstore.Store, node, addr string) e
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	others, err := db.CheckKey(ctx, node, addr, key.Check())
+	others, err := db.CheckKey(ctx, node, addr, key.Check(), func(ids []string) []string { return liveMembers(mem, ids) })
 	if err != nil {
 		return &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", "Store"), Section: "Cluster", Key: "Store", Err: err}
 	}
@@ -175,6 +180,35 @@ func checkClusterKey(cfg *config.Config, db *pgstore.Store, node, addr string) e
 		return where(fmt.Errorf("%s is not the key the cluster's live nodes %s use: a password encrypted by one node must be decrypted by the node that runs the action, so every node needs the same key file (copy theirs here, or point AESKeyFile at a copy)", key.Path(), strings.Join(others, ", ")))
 	}
 	return nil
+}
+
+// membership is what checkClusterKey asks of the node's membership
+// (*cluster.Node).
+type membership interface {
+	Member(id string) (string, bool)
+	LeaseTTL() time.Duration
+}
+
+// liveMembers returns those of ids that are members of the cluster. A
+// node joins the membership before it checks its key, but this node's
+// view of the membership may lag: when none is a member yet, it looks
+// again until one is, for up to the lease (at most 10 s).
+func liveMembers(mem membership, ids []string) []string {
+	deadline := time.Now().Add(min(mem.LeaseTTL(), 10*time.Second))
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var live []string
+		for _, id := range ids {
+			if _, ok := mem.Member(id); ok {
+				live = append(live, id)
+			}
+		}
+		if len(live) > 0 || !time.Now().Before(deadline) {
+			return live
+		}
+		<-tick.C
+	}
 }
 
 // startClusterQueue starts this node's share of the cluster's queue.

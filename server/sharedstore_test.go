@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -57,12 +59,8 @@ func TestClusterNodesNeedTheSameKeyFile(t *testing.T) {
 	url := pg.DatabaseT(t)
 	dir := t.TempDir()
 	node := func(id, keyFile string) (*pgstore.Store, error) {
-		cfg, err := config.Parse("c.cfg", []byte(fmt.Sprintf("[Server]\nDataDirectory=%s\n[Security]\nAESKeyFile=%s\n[Cluster]\nEnabled=true\nEtcd=http://127.0.0.1:2379\nStore=%s\n", dir, keyFile, url)), nil)
-		require.NoError(t, err)
-		db, err := openShared(cfg, "", id, slog.New(slog.DiscardHandler))
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
-		return db, checkClusterKey(cfg, db, id, "127.0.0.1:1")
+		cfg, db := keyCheckNode(t, url, dir, id, keyFile)
+		return db, checkClusterKey(cfg, db, id, "127.0.0.1:1", everyNode{})
 	}
 	ctx := t.Context()
 	keyA, keyB := filepath.Join(dir, "a.ky"), filepath.Join(dir, "b.ky")
@@ -91,6 +89,61 @@ func TestClusterNodesNeedTheSameKeyFile(t *testing.T) {
 	require.NoError(t, err, "every node of the old key is gone")
 }
 
+// keyCheckNode opens the shared store at url as node id, whose [Security]
+// AESKeyFile is keyFile; the store is closed when the test ends.
+func keyCheckNode(t *testing.T, url, dir, id, keyFile string) (*config.Config, *pgstore.Store) {
+	t.Helper()
+	cfg, err := config.Parse("c.cfg", []byte(fmt.Sprintf("[Server]\nDataDirectory=%s\n[Security]\nAESKeyFile=%s\n[Cluster]\nEnabled=true\nEtcd=http://127.0.0.1:2379\nStore=%s\n", dir, keyFile, url)), nil)
+	require.NoError(t, err)
+	db, err := openShared(cfg, "", id, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	return cfg, db
+}
+
+// everyNode is a membership in which every node is a member.
+type everyNode struct{}
+
+func (everyNode) Member(string) (string, bool) { return "127.0.0.1:1", true }
+func (everyNode) LeaseTTL() time.Duration      { return time.Second }
+
+// theseNodes is a membership of the nodes it lists.
+type theseNodes []string
+
+func (m theseNodes) Member(id string) (string, bool) {
+	return "127.0.0.1:1", slices.Contains(m, id)
+}
+func (theseNodes) LeaseTTL() time.Duration { return 200 * time.Millisecond }
+
+// A node that recorded a key and left without being declared dead (killed
+// when no other node was left to see it go) does not keep a cluster from
+// starting with another key: before, every node of the new key was
+// refused, naming it, for good (nothing would ever declare it dead, and
+// the refused nodes record nothing). A member with another key still
+// refuses a node.
+func TestClusterKeyChangeAfterEveryNodeWasKilled(t *testing.T) {
+	t.Parallel()
+	pg := pgtest.StartT(t, pgtest.Options{})
+	url := pg.DatabaseT(t)
+	dir := t.TempDir()
+	keyA, keyB := filepath.Join(dir, "a.ky"), filepath.Join(dir, "b.ky")
+	check := func(id, keyFile string, mem membership) error {
+		cfg, db := keyCheckNode(t, url, dir, id, keyFile)
+		if err := checkClusterKey(cfg, db, id, "127.0.0.1:1", mem); err != nil {
+			return err
+		}
+		return db.RegisterNode(t.Context(), id, "127.0.0.1:1", 4)
+	}
+	require.NoError(t, check("n1", keyA, theseNodes{"n1"}))
+	require.NoError(t, check("n2", keyA, theseNodes{"n1", "n2"}))
+	// n1 and n2 were killed: the membership has neither.
+	err := check("n3", keyB, theseNodes{"n2", "n3"})
+	require.ErrorContains(t, err, "live nodes n2 use", "n2 is still a member")
+	require.NoError(t, check("n4", keyB, theseNodes{"n4"}), "the nodes of key A are gone")
+	require.NoError(t, check("n5", keyB, theseNodes{"n4", "n5"}))
+	require.ErrorContains(t, check("n6", keyA, theseNodes{"n4", "n5", "n6"}), "live nodes n4, n5 use")
+}
+
 // Two nodes starting at the same moment with different key files: the
 // second check sees the first and is refused. A check counted only once
 // its node had registered, which its queue does after the check, so two
@@ -104,12 +157,8 @@ func TestClusterNodesStartingAtOnceNeedTheSameKeyFile(t *testing.T) {
 	dir := t.TempDir()
 	keyA, keyB := filepath.Join(dir, "a.ky"), filepath.Join(dir, "b.ky")
 	check := func(id, keyFile string) error {
-		cfg, err := config.Parse("c.cfg", []byte(fmt.Sprintf("[Server]\nDataDirectory=%s\n[Security]\nAESKeyFile=%s\n[Cluster]\nEnabled=true\nEtcd=http://127.0.0.1:2379\nStore=%s\n", dir, keyFile, url)), nil)
-		require.NoError(t, err)
-		db, err := openShared(cfg, "", id, slog.New(slog.DiscardHandler))
-		require.NoError(t, err)
-		defer db.Close()
-		return checkClusterKey(cfg, db, id, "127.0.0.1:1")
+		cfg, db := keyCheckNode(t, url, dir, id, keyFile)
+		return checkClusterKey(cfg, db, id, "127.0.0.1:1", everyNode{})
 	}
 	// One after the other, neither registered by its queue yet.
 	require.NoError(t, check("n1", keyA))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -158,7 +159,15 @@ func (s *Store) RegisterNode(ctx context.Context, node, addr string, maxThreads 
 // counted only once its node had registered, when its queue started,
 // after the check: two nodes starting within that moment both passed. A
 // node refused records nothing (neither its check nor its registration).
-func (s *Store) CheckKey(ctx context.Context, node, addr, check string) ([]string, error) {
+//
+// members, given those other nodes, returns the ones that are members of
+// the cluster (it may wait for the membership to show a node that has
+// just joined); nil counts them all. The others left without being
+// declared dead (killed when no node was left to see them go, or before
+// their queue started) and are declared dead now: a key change is made
+// by starting every node with the new key, which their checks would have
+// refused for good.
+func (s *Store) CheckKey(ctx context.Context, node, addr, check string, members func(ids []string) []string) ([]string, error) {
 	what := "check the key file against the other nodes'"
 	if err := s.usable(what, true); err != nil {
 		return nil, err
@@ -195,6 +204,16 @@ func (s *Store) CheckKey(ctx context.Context, node, addr, check string) ([]strin
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil && len(others) > 0 && members != nil {
+		live := members(others)
+		gone := slices.DeleteFunc(slices.Clone(others), func(id string) bool { return slices.Contains(live, id) })
+		if len(live) == 0 && len(gone) > 0 {
+			s.log.Warn("nodes that left without being declared dead recorded another key: declared dead now",
+				"database", s.display, "nodes", gone)
+			_, err = tx.Exec(ctx, `UPDATE connector_nodes SET dead = true WHERE id = ANY($1)`, gone)
+		}
+		others = live
 	}
 	if err == nil && len(others) > 0 {
 		return others, nil // rolled back
