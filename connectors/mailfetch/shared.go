@@ -39,9 +39,11 @@ import (
 // time) is not seen: the removal goes ahead, and takes that task's new
 // document with it until the message changes.
 //
-// The repository's tasks take turns (sharedMu) at letting a reference go,
-// and a task that keeps a reference because another holds it forgets its
-// own record at once, within its turn: two tasks letting one message go
+// The repository's tasks take turns (sharedMu; in a store several
+// processes share, the store's turn as well, store.Turns: the mutex of
+// one node of a cluster does not order a task on another) at letting a
+// reference go, and a task that keeps a reference because another holds
+// it forgets its own record at once, within its turn: two tasks letting one message go
 // at the same time would otherwise each find the other's record still
 // holding it, each keep it, and leave it in the index with no task to
 // remove it. Taking turns, the second finds the first's record gone and
@@ -117,6 +119,10 @@ func (sh *shared) load() {
 	}
 }
 
+// sharedKeepChecked, when set (tests only), is called by keep between
+// its look at the other tasks' records and its forgetting of its own.
+var sharedKeepChecked func(task string)
+
 // keep takes out of refs (documents of the message ref that this task is
 // about to remove) those another task's record still holds, and marks
 // each such record to be delivered again. When every one of refs is
@@ -130,6 +136,33 @@ func (sh *shared) keep(ref string, refs []string, own []byte) []string {
 	}
 	sh.r.sharedMu.Lock()
 	defer sh.r.sharedMu.Unlock()
+	turns, ok := sh.r.st.(store.Turns)
+	if !ok {
+		return sh.keepTurn(ref, refs, own)
+	}
+	var left []string
+	ran := false
+	err := turns.Turn(sharedTurn, func() error {
+		ran = true
+		left = sh.keepTurn(ref, refs, own)
+		return nil
+	})
+	if !ran {
+		// The store's turn could not be had (the database out of
+		// reach): as a datastore that cannot be read, the removal is
+		// decided without it.
+		sh.log.Warn("the other nodes' tasks cannot be made to wait for this one's turn", "reference", ref, "error", err)
+		return sh.keepTurn(ref, refs, own)
+	}
+	return left
+}
+
+// sharedTurn is the name of the turn keep takes in a store that several
+// processes share (store.Turns: the nodes of a cluster).
+const sharedTurn = "mailfetch: letting go of a message another task may hold"
+
+// keepTurn is keep's work, during its turn.
+func (sh *shared) keepTurn(ref string, refs []string, own []byte) []string {
 	sh.load()
 	hs := sh.index[ref]
 	if len(hs) == 0 {
@@ -162,6 +195,9 @@ func (sh *shared) keep(ref string, refs []string, own []byte) []string {
 		}
 		sh.log.Info("another task indexes the message: its documents stay", "reference", ref, "task", h.task.name)
 		refs = slices.DeleteFunc(refs, func(r string) bool { return slices.Contains(kept, r) })
+	}
+	if sharedKeepChecked != nil {
+		sharedKeepChecked(sh.task)
 	}
 	if len(refs) == 0 && own != nil {
 		if err := store.UpdateDeferred(sh.ds, func(w store.Writer) error { return w.Delete(own) }); err != nil {

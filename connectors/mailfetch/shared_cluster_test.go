@@ -1,0 +1,76 @@
+package mailfetch
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
+	"github.com/connectorhq/connector/connectors/mailfetch/imapbox"
+	"github.com/connectorhq/connector/internal/pgtest"
+	"github.com/connectorhq/connector/internal/testwait"
+	"github.com/connectorhq/connector/store"
+	"github.com/connectorhq/connector/store/pgstore"
+)
+
+// Two tasks letting one message go at the same time on two nodes of a
+// cluster (two processes on one shared store): the second removes it.
+// The repository's turn (sharedMu) is a mutex of one process: task A, on
+// one node, found B's record holding the message and kept it; B, on the
+// other node, looked before A forgot its record, found it holding the
+// message and kept it too, and the message stayed in the index with no
+// task left to remove it. The test holds A between its look and its
+// forgetting (sharedKeepChecked) while B lets the message go.
+func TestSharedKeepTakesTurnsAcrossNodes(t *testing.T) {
+	srv := pgtest.StartT(t, pgtest.Options{})
+	url := srv.DatabaseT(t)
+	cfg, err := config.Parse("test.cfg", []byte("[FetchTasks]\n0=A\n1=B\n[A]\nTransport=GMAILAPI\nUsername="+user+"\nServiceAccountKeyFile=/nonexistent\n"+
+		"[B]\nTransport=GMAILAPI\nUsername="+user+"\nServiceAccountKeyFile=/nonexistent\n"), TaskKeys)
+	require.NoError(t, err)
+	ref := imapbox.GmailReference(user, "18c1")
+	rec := &record{Version: "INBOX", Ref: ref, Kids: []string{"2"}}
+	// Each keep is given a copy: it takes the kept references out of
+	// the slice it is given, in place.
+	refs := append([]string{ref}, kidRefs(ref, rec.Kids)...)
+	key := recordKey("", "18c1")
+	log := slog.New(slog.DiscardHandler)
+	node := func(task string) *shared {
+		st, err := pgstore.Open(context.Background(), pgstore.Config{URL: url})
+		require.NoError(t, err)
+		t.Cleanup(func() { st.Close() })
+		repo, err := New(Options{Config: cfg, Store: st, Target: resttest.NewTarget()})
+		require.NoError(t, err)
+		ds, err := st.Datastore(task)
+		require.NoError(t, err)
+		require.NoError(t, ds.Update(func(w store.Writer) error { return w.Put(key, rec.encode()) }))
+		return repo.shared(task, ds, log)
+	}
+	shA, shB := node("A"), node("B")
+
+	checked, resume := make(chan struct{}), make(chan struct{})
+	sharedKeepChecked = func(task string) {
+		if task == "A" {
+			close(checked)
+			<-resume
+		}
+	}
+	t.Cleanup(func() { sharedKeepChecked = nil })
+	aLeft := make(chan []string, 1)
+	go func() { aLeft <- shA.keep(ref, slices.Clone(refs), key) }()
+	testwait.Recv(t, checked, 20*time.Second, "A kept the message (B's record holds it)")
+	bLeft := make(chan []string, 1)
+	go func() { bLeft <- shB.keep(ref, slices.Clone(refs), key) }()
+	// B either ends (nothing orders it after A) or waits for its turn.
+	pool := shA.r.st.(*pgstore.Store).Pool()
+	testwait.For(t, 20*time.Second, func() bool {
+		return len(bLeft) > 0 || pgtest.AdvisoryWaiters(context.Background(), pool) > 0
+	}, "B to end or wait for its turn")
+	close(resume)
+	require.Empty(t, testwait.Recv(t, aLeft, 20*time.Second, "A's keep"), "B holds it: A keeps it")
+	require.Equal(t, refs, testwait.Recv(t, bLeft, 20*time.Second, "B's keep"), "A holds it no longer: B removes it")
+}
