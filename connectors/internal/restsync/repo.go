@@ -554,77 +554,101 @@ func (r *Repo[S]) ServiceClient(task, base string, t TLS, timeout time.Duration,
 // removals. An item forgotten whose own reference is kept while another
 // of its references is removed loses its record before that removal: if
 // the target refuses it, the next run does not try it again.)
+//
+// In a store that several processes share (store.Turns: the nodes of a
+// cluster), the turn is the store's too: the turn of one node does not
+// order a task on another, so two tasks letting go of one item on two
+// nodes at once both kept it.
 func (r *Repo[S]) keepShared(task string, ds store.Datastore, log *slog.Logger) func(drops []*Dropping) error {
 	return func(drops []*Dropping) error {
 		defer r.turns.Take()()
-		others := r.otherTasks(task, log)
-		if len(others) == 0 {
-			return nil
+		turns, ok := r.Store.(store.Turns)
+		if !ok {
+			return r.keepSharedTurn(task, ds, drops, log)
 		}
-		// Which other tasks' records may hold what each item removes: one
-		// read of each other task's datastore for the whole batch, not
-		// one per item and task (with those, a task of 20 forgetting
-		// 10,000 items took 58 times as long as alone; 6.6 with this:
-		// BenchmarkForgetAcrossTasks in objectivefetch).
-		keys := make([][]byte, len(drops))
-		for i, d := range drops {
-			keys[i] = RecordKey(d.Key)
-		}
-		holders := make([][]string, len(drops))
-		for _, n := range slices.Sorted(maps.Keys(others)) {
-			vals, err := store.GetMany(others[n], keys)
-			if err != nil {
-				log.Warn("the records of another task cannot be read; the items it indexes are removed", "task", n, "error", err)
-				continue
-			}
-			for i, v := range vals {
-				if o, err := decodeRecord(drops[i].Key, v); err == nil && holds(o, drops[i].Rec, drops[i].Refs) {
-					holders[i] = append(holders[i], n)
-				}
-			}
-		}
-		var forgot []*Dropping
-		var kept [][]string
-		for i, d := range drops {
-			if len(holders[i]) == 0 {
-				continue
-			}
-			refs := r.keepHeld(others, holders[i], d.Key, d.Rec, slices.Clone(d.Refs), log)
-			if len(refs) == len(d.Refs) {
-				continue
-			}
-			forgot = append(forgot, d)
-			kept = append(kept, slices.DeleteFunc(slices.Clone(d.Refs), func(ref string) bool { return slices.Contains(refs, ref) }))
-			d.Refs = refs
-		}
-		if len(forgot) == 0 {
-			return nil
-		}
-		return ds.Update(func(w store.Writer) error {
-			for i, d := range forgot {
-				o, err := getRecord(w.Get, d.Key)
-				if err != nil {
-					return err
-				}
-				switch {
-				case o == nil || o.Ref != d.Rec.Ref:
-					// forgotten, or another item's by now
-				case slices.Contains(kept[i], o.Ref):
-					err = w.Delete(RecordKey(d.Key))
-				default:
-					o.Kids = slices.DeleteFunc(o.Kids, func(ref string) bool { return slices.Contains(kept[i], ref) })
-					var b []byte
-					if b, err = json.Marshal(o); err == nil {
-						err = w.Put(RecordKey(d.Key), b)
-					}
-				}
-				if err != nil {
-					return err
-				}
-			}
-			return nil
+		return turns.Turn(r.name+": letting go of an item another task may hold", func() error {
+			return r.keepSharedTurn(task, ds, drops, log)
 		})
 	}
+}
+
+// KeepSharedChecked, when set (tests only), is called by keepShared
+// between its look at the other tasks' records and its write of the
+// records of what task keeps.
+var KeepSharedChecked func(task string)
+
+// keepSharedTurn is keepShared's work, during its turn.
+func (r *Repo[S]) keepSharedTurn(task string, ds store.Datastore, drops []*Dropping, log *slog.Logger) error {
+	others := r.otherTasks(task, log)
+	if len(others) == 0 {
+		return nil
+	}
+	// Which other tasks' records may hold what each item removes: one
+	// read of each other task's datastore for the whole batch, not
+	// one per item and task (with those, a task of 20 forgetting
+	// 10,000 items took 58 times as long as alone; 6.6 with this:
+	// BenchmarkForgetAcrossTasks in objectivefetch).
+	keys := make([][]byte, len(drops))
+	for i, d := range drops {
+		keys[i] = RecordKey(d.Key)
+	}
+	holders := make([][]string, len(drops))
+	for _, n := range slices.Sorted(maps.Keys(others)) {
+		vals, err := store.GetMany(others[n], keys)
+		if err != nil {
+			log.Warn("the records of another task cannot be read; the items it indexes are removed", "task", n, "error", err)
+			continue
+		}
+		for i, v := range vals {
+			if o, err := decodeRecord(drops[i].Key, v); err == nil && holds(o, drops[i].Rec, drops[i].Refs) {
+				holders[i] = append(holders[i], n)
+			}
+		}
+	}
+	var forgot []*Dropping
+	var kept [][]string
+	for i, d := range drops {
+		if len(holders[i]) == 0 {
+			continue
+		}
+		refs := r.keepHeld(others, holders[i], d.Key, d.Rec, slices.Clone(d.Refs), log)
+		if len(refs) == len(d.Refs) {
+			continue
+		}
+		forgot = append(forgot, d)
+		kept = append(kept, slices.DeleteFunc(slices.Clone(d.Refs), func(ref string) bool { return slices.Contains(refs, ref) }))
+		d.Refs = refs
+	}
+	if len(forgot) == 0 {
+		return nil
+	}
+	if KeepSharedChecked != nil {
+		KeepSharedChecked(task)
+	}
+	return ds.Update(func(w store.Writer) error {
+		for i, d := range forgot {
+			o, err := getRecord(w.Get, d.Key)
+			if err != nil {
+				return err
+			}
+			switch {
+			case o == nil || o.Ref != d.Rec.Ref:
+				// forgotten, or another item's by now
+			case slices.Contains(kept[i], o.Ref):
+				err = w.Delete(RecordKey(d.Key))
+			default:
+				o.Kids = slices.DeleteFunc(o.Kids, func(ref string) bool { return slices.Contains(kept[i], ref) })
+				var b []byte
+				if b, err = json.Marshal(o); err == nil {
+					err = w.Put(RecordKey(d.Key), b)
+				}
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // otherTasks returns the datastores of the repository's tasks but task,
