@@ -511,15 +511,23 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetBody(res.raw)
 		return
 	}
-	if res.listed {
-		s.writeEntries(ctx, req, res.entries)
+	// A reply refused for the client's MaxReplyBytesPerClient
+	// (ERRORCLIENTLIMIT in its place) is a failure, as any error reply.
+	var refused bool
+	switch {
+	case res.listed:
+		refused = s.writeEntries(ctx, req, res.entries)
+	case res.actions != nil:
+		refused = s.writeActions(ctx, req, res.actions)
+	default:
+		refused = s.writeReply(ctx, req.Format, &aci.Reply{Action: req.Action, Data: res.data})
+	}
+	if refused {
+		status = "failure"
+	}
+	if res.listed || res.actions != nil {
 		return
 	}
-	if res.actions != nil {
-		s.writeActions(ctx, req, res.actions)
-		return
-	}
-	s.writeReply(ctx, req.Format, &aci.Reply{Action: req.Action, Data: res.data})
 	if res.after != nil {
 		res.after()
 	}
@@ -576,21 +584,21 @@ func (s *Server) writePanicReply(ctx *fasthttp.RequestCtx, f aci.Format, r *aci.
 	s.writeReply(ctx, aci.FormatXML, r)
 }
 
-// writeActions sends an <actions> reply.
-func (s *Server) writeActions(ctx *fasthttp.RequestCtx, req *aci.Request, statuses []*messages.ActionStatus) {
+// writeActions sends an <actions> reply. It reports whether the reply
+// was refused instead (setReply).
+func (s *Server) writeActions(ctx *fasthttp.RequestCtx, req *aci.Request, statuses []*messages.ActionStatus) bool {
 	now := s.cfg.Now()
 	if req.Format != aci.FormatXML {
 		nodes := make([]aci.Node, len(statuses))
 		for i, st := range statuses {
 			nodes[i] = aci.ActionNode(st, now)
 		}
-		s.writeReply(ctx, req.Format, &aci.Reply{Action: req.Action, Data: []aci.Node{aci.Container("actions", nodes...)}})
-		return
+		return s.writeReply(ctx, req.Format, &aci.Reply{Action: req.Action, Data: []aci.Node{aci.Container("actions", nodes...)}})
 	}
 	bp := s.bufs.Get().(*[]byte)
 	out := aci.AppendActionsXML((*bp)[:0], req.Action, statuses, now)
 	ctx.SetContentType(aci.ContentTypeXML)
-	s.setReply(ctx, req.Action, req.Format, bp, out)
+	return s.setReply(ctx, req.Action, req.Format, bp, out)
 }
 
 // entryLister is a queue that hands out the list entries of ended actions
@@ -622,8 +630,9 @@ func ListEntryAt(now func() time.Time) queue.ListEncoder {
 
 // writeEntries sends an <actions> reply in XML, written straight into the
 // response's body: the encoded entries copied as they are, the statuses
-// encoded as writeActions encodes them.
-func (s *Server) writeEntries(ctx *fasthttp.RequestCtx, req *aci.Request, entries []queue.ListEntry) {
+// encoded as writeActions encodes them. It reports whether the reply was
+// refused instead (setReply).
+func (s *Server) writeEntries(ctx *fasthttp.RequestCtx, req *aci.Request, entries []queue.ListEntry) bool {
 	now := s.cfg.Now()
 	bp := s.bufs.Get().(*[]byte)
 	b := aci.AppendActionsHead((*bp)[:0], req.Action, len(entries))
@@ -639,8 +648,7 @@ func (s *Server) writeEntries(ctx *fasthttp.RequestCtx, req *aci.Request, entrie
 			b = aci.AppendActionXML(b, e.Status, now)
 		}
 		b = aci.AppendActionsTail(b, len(entries))
-		s.setReply(ctx, req.Action, req.Format, bp, b)
-		return
+		return s.setReply(ctx, req.Action, req.Format, bp, b)
 	}
 	resp := &ctx.Response
 	resp.ResetBody()
@@ -659,6 +667,7 @@ func (s *Server) writeEntries(ctx *fasthttp.RequestCtx, req *aci.Request, entrie
 		*bp = b[:0]
 		s.bufs.Put(bp)
 	}
+	return false
 }
 
 func (s *Server) replyError(ctx *fasthttp.RequestCtx, req *aci.Request, err error) {
@@ -672,11 +681,13 @@ func (s *Server) replyError(ctx *fasthttp.RequestCtx, req *aci.Request, err erro
 	s.writeReply(ctx, format, &aci.Reply{Action: action, Err: aci.ErrorFor(action, err, s.cfg.Now())})
 }
 
-func (s *Server) writeReply(ctx *fasthttp.RequestCtx, f aci.Format, r *aci.Reply) {
+// writeReply sends r in format f; it reports whether it was refused
+// instead (setReply).
+func (s *Server) writeReply(ctx *fasthttp.RequestCtx, f aci.Format, r *aci.Reply) bool {
 	bp := s.bufs.Get().(*[]byte)
 	out, ct := aci.Encode((*bp)[:0], f, r)
 	ctx.SetContentType(ct)
-	s.setReply(ctx, r.Action, f, bp, out)
+	return s.setReply(ctx, r.Action, f, bp, out)
 }
 
 // putBuf gives back a buffer of s.bufs whose bytes are now out: small ones
@@ -713,12 +724,12 @@ func compresses(ctx *fasthttp.RequestCtx) bool {
 // requests and never reads the replies holds that much at most, not a
 // reply per connection for WriteTimeout. (Compressed replies are a small
 // fraction of their size: fasthttp compresses them in memory, and keeps
-// that.)
-func (s *Server) setReply(ctx *fasthttp.RequestCtx, action string, f aci.Format, bp *[]byte, out []byte) {
+// that.) It reports whether the reply was refused.
+func (s *Server) setReply(ctx *fasthttp.RequestCtx, action string, f aci.Format, bp *[]byte, out []byte) bool {
 	if len(out) < heldReplyMin || compresses(ctx) {
 		ctx.SetBody(out) // copies
 		s.putBuf(bp, out)
-		return
+		return false
 	}
 	c := connClient(ctx.Conn())
 	n := int64(len(out))
@@ -735,12 +746,13 @@ func (s *Server) setReply(ctx *fasthttp.RequestCtx, action string, f aci.Format,
 			err := fmt.Errorf("%w: client %s has %d bytes of replies not yet sent, and this one has %d: more than [Server] MaxReplyBytesPerClient (%d bytes) allows; read the replies it waits for, or page the list (MaxResults, Start)",
 				messages.ErrClientLimit, clientName(c.prefix), held-n, n, limit)
 			s.writeReply(ctx, f, &aci.Reply{Action: action, Err: aci.ErrorFor(action, err, s.cfg.Now())})
-			return
+			return true
 		}
 	} else {
 		c = nil
 	}
 	ctx.Response.SetBodyStream(&replyStream{Reader: bytes.NewReader(out), s: s, bp: bp, out: out, client: c}, len(out))
+	return false
 }
 
 // replyStream is a reply setReply sends from its own buffer: fasthttp
