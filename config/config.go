@@ -115,8 +115,9 @@ type Server struct {
 	// client (an IPv4 address, or an IPv6 /64) that holds neither Admin
 	// nor ServiceControl (default 64); 0: no bound.
 	MaxConnectionsPerClient int
-	// MaxReplyBytesPerClient bounds the bytes of large uncompressed replies
-	// such a client has waiting to be sent (default 32 MiB); 0: no bound.
+	// MaxReplyBytesPerClient bounds the bytes of large replies (64 KiB or
+	// more as sent, compressed or not, a View's document included) such a
+	// client has waiting to be sent (default 32 MiB); 0: no bound.
 	MaxReplyBytesPerClient int
 	// SSLConfig names the TLS section of the ACI port (SSL is that
 	// section; nil: plain HTTP).

@@ -1,6 +1,13 @@
 package httpd
 
 import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +19,125 @@ import (
 	"github.com/connectorhq/connector/auth"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/internal/testwait"
+	"github.com/connectorhq/connector/messages"
 )
+
+// randomTaskList is testRepo with a TaskList of n tasks whose datastores
+// are 6000 random base64 letters: a large reply that compresses to about
+// three quarters of its size.
+type randomTaskList struct {
+	*testRepo
+	tasks []fetch.TaskInfo
+}
+
+func newRandomTaskList(r *testRepo, n int) randomTaskList {
+	out := make([]fetch.TaskInfo, n)
+	b := make([]byte, 4500)
+	for i := range out {
+		_, _ = rand.Read(b)
+		out[i] = fetch.TaskInfo{Name: fmt.Sprintf("TASK%d", i), Action: "SYNCHRONIZE", Datastore: base64.RawURLEncoding.EncodeToString(b)}
+	}
+	return randomTaskList{r, out}
+}
+
+func (r randomTaskList) TaskList() ([]fetch.TaskInfo, error) { return r.tasks, nil }
+
+// TestCompressedRepliesCountAgainstTheBudget: a client that asks for
+// large replies compressed and does not read them is held to [Server]
+// MaxReplyBytesPerClient as one that takes them uncompressed. Before, a
+// compressed reply was not counted: the client's Accept-Encoding: gzip
+// took it past the budget without limit (MaxConnectionsPerClient
+// connections, each with a compressed reply of up to the reply's size
+// when it compresses badly).
+func TestCompressedRepliesCountAgainstTheBudget(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, setup{
+		repo: func(r *testRepo) fetch.Repository { return newRandomTaskList(r, 2000) },
+		front: func(c *Config) {
+			c.Policy = queryOnlyPolicy(t)
+			c.MaxConnectionsPerClient = 64
+			c.MaxReplyBytesPerClient = 1 << 20
+			c.WriteTimeout = 5 * time.Minute // the slow reader's reply is held, however slow -race is
+		},
+	})
+	addr := strings.TrimPrefix(e.base, "http://")
+	served := e.srv.served.Load()
+	// Compressed, the reply is about 9 MB: more than the socket buffers
+	// (4 MiB at most) take, so the slow reader's stays held.
+	slowReader(t, addr, "GET /action=TaskList HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
+	testwait.For(t, 2*time.Minute, func() bool { return e.srv.served.Load() > served }, "the slow reader's request answered")
+	x := e.aci(t, "/action=TaskList") // Go's client asks for gzip
+	require.Equal(t, "ERRORCLIENTLIMIT", x.ResponseData.Code, "a compressed reply while another of 8 MB waits, over a 1 MiB budget")
+	require.Contains(t, x.ResponseData.Desc, "more than [Server] MaxReplyBytesPerClient (1048576 bytes)")
+}
+
+// randomView is testRepo whose View of "big" is n random bytes.
+type randomView struct {
+	*testRepo
+	content []byte
+}
+
+func (r randomView) View(ctx context.Context, id string, p messages.Params) (*fetch.ViewResult, error) {
+	if id != "big" {
+		return r.testRepo.View(ctx, id, p)
+	}
+	return &fetch.ViewResult{Reference: "http://x/big", MimeType: "application/octet-stream", Content: r.content}, nil
+}
+
+// viewerPolicy gives localhost Query and View (not Admin: its connections
+// are limited).
+func viewerPolicy(t *testing.T) *auth.Policy {
+	t.Helper()
+	local, err := auth.ParseClients("localhost")
+	require.NoError(t, err)
+	p, err := auth.New([]auth.Role{{Name: "Viewers", Standard: auth.Query, Actions: []string{"View"}, Clients: local}})
+	require.NoError(t, err)
+	return p
+}
+
+// TestViewRepliesCountAgainstTheBudget: a View's document, raw
+// (NoACI=true, the default) or compressed, counts against the client's
+// [Server] MaxReplyBytesPerClient as any other large reply. Before, it was
+// not counted at all: a client allowed View could have as many documents
+// waiting as it had connections, each a copy of the whole document.
+func TestViewRepliesCountAgainstTheBudget(t *testing.T) {
+	t.Parallel()
+	content := make([]byte, 8<<20)
+	_, _ = rand.Read(content)
+	e := startWith(t, setup{
+		repo: func(r *testRepo) fetch.Repository { return randomView{r, content} },
+		front: func(c *Config) {
+			c.Policy = viewerPolicy(t)
+			c.MaxConnectionsPerClient = 64
+			c.MaxReplyBytesPerClient = 1 << 20
+			c.WriteTimeout = 5 * time.Minute // the slow reader's reply is held, however slow -race is
+		},
+	})
+	addr := strings.TrimPrefix(e.base, "http://")
+	for _, enc := range []string{"", "Accept-Encoding: gzip\r\n"} {
+		served := e.srv.served.Load()
+		c := slowReader(t, addr, "GET /action=View&Identifier=big HTTP/1.1\r\nHost: x\r\n"+enc+"\r\n")
+		testwait.For(t, 2*time.Minute, func() bool { return e.srv.served.Load() > served }, "the slow reader's request answered")
+		for _, gzip := range []bool{false, true} {
+			req, err := http.NewRequest("GET", e.base+"/action=View&Identifier=big", nil)
+			require.NoError(t, err)
+			tr := &http.Transport{DisableCompression: !gzip}
+			resp, err := (&http.Client{Transport: tr}).Do(req)
+			require.NoError(t, err)
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			resp.Body.Close()
+			tr.CloseIdleConnections()
+			require.True(t, bytes.Contains(b, []byte("ERRORCLIENTLIMIT")), "a View (gzip %v) while another of 8 MiB waits (%q), over a 1 MiB budget: %d bytes", gzip, enc, len(b))
+		}
+		require.NoError(t, c.Close())
+		// Its connection closing gives the budget back.
+		testwait.For(t, 2*time.Minute, func() bool {
+			_, b := e.get(t, "/action=View&Identifier=big")
+			return len(b) == len(content)
+		}, "the View sent once the slow reader has gone")
+	}
+}
 
 // outcomes is a Metrics that keeps every request's outcome.
 type outcomes struct {

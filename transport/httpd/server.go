@@ -84,9 +84,10 @@ type Config struct {
 	// address, or an IPv6 /64) holds open at once, unless its address
 	// holds Admin or ServiceControl (clientLimiter); 0: no bound.
 	MaxConnectionsPerClient int
-	// MaxReplyBytesPerClient bounds the bytes of large uncompressed
-	// replies one client limited by MaxConnectionsPerClient has waiting
-	// to be sent (setReply); 0: no bound.
+	// MaxReplyBytesPerClient bounds the bytes of large replies (as sent:
+	// compressed or not, a View's document included) one client limited
+	// by MaxConnectionsPerClient has waiting to be sent (send); 0: no
+	// bound.
 	MaxReplyBytesPerClient int
 }
 
@@ -503,12 +504,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if res.raw != nil || res.rawType != "" {
-		ctx.SetStatusCode(max(res.status, fasthttp.StatusOK))
-		ctx.SetContentType(res.rawType)
-		for _, h := range res.headers {
-			ctx.Response.Header.Set(h[0], h[1])
+		if s.sendRaw(ctx, req, res) {
+			status = "failure"
 		}
-		ctx.SetBody(res.raw)
 		return
 	}
 	// A reply refused for the client's MaxReplyBytesPerClient
@@ -534,6 +532,29 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if res.recycle != nil {
 		res.recycle(res)
 	}
+}
+
+// sendRaw sends a result's raw bytes (a View's document), compressed when
+// large and the client accepts it as any other reply (encode), and held
+// and counted against the client's budget when large (send), without a
+// copy when not compressed. It reports whether the client's budget
+// refused it (the reply is then that error, in the request's format).
+func (s *Server) sendRaw(ctx *fasthttp.RequestCtx, req *aci.Request, res *result) bool {
+	var bp *[]byte
+	out, enc := res.raw, ""
+	if compressibleType(res.rawType) {
+		bp, out, enc = s.encode(ctx, nil, out)
+	}
+	if err := s.send(ctx, bp, out, enc); err != nil {
+		s.replyError(ctx, req, err) // send set nothing
+		return true
+	}
+	ctx.SetStatusCode(max(res.status, fasthttp.StatusOK))
+	ctx.SetContentType(res.rawType)
+	for _, h := range res.headers {
+		ctx.Response.Header.Set(h[0], h[1])
+	}
+	return false
 }
 
 // serveMetrics answers GET /metrics on the service port: the origin and
@@ -628,46 +649,25 @@ func ListEntryAt(now func() time.Time) queue.ListEncoder {
 	}
 }
 
-// writeEntries sends an <actions> reply in XML, written straight into the
-// response's body: the encoded entries copied as they are, the statuses
-// encoded as writeActions encodes them. It reports whether the reply was
-// refused instead (setReply).
+// writeEntries sends an <actions> reply in XML: the encoded entries
+// copied as they are, the statuses encoded as writeActions encodes them.
+// It reports whether the reply was refused instead (setReply).
 func (s *Server) writeEntries(ctx *fasthttp.RequestCtx, req *aci.Request, entries []queue.ListEntry) bool {
 	now := s.cfg.Now()
 	bp := s.bufs.Get().(*[]byte)
 	b := aci.AppendActionsHead((*bp)[:0], req.Action, len(entries))
 	ctx.SetContentType(aci.ContentTypeXML)
-	if !compresses(ctx) {
-		// Into a buffer of the server's own, which a large reply is
-		// sent from (setReply).
-		for _, e := range entries {
-			if e.Encoded != "" {
-				b = append(b, e.Encoded...)
-				continue
-			}
-			b = aci.AppendActionXML(b, e.Status, now)
-		}
-		b = aci.AppendActionsTail(b, len(entries))
-		return s.setReply(ctx, req.Action, req.Format, bp, b)
-	}
-	resp := &ctx.Response
-	resp.ResetBody()
-	resp.AppendBody(b)
+	// Into a buffer of the server's own, which a large reply is sent from
+	// (setReply), compressed or not.
 	for _, e := range entries {
 		if e.Encoded != "" {
-			resp.AppendBodyString(e.Encoded)
+			b = append(b, e.Encoded...)
 			continue
 		}
-		b = aci.AppendActionXML(b[:0], e.Status, now)
-		resp.AppendBody(b)
+		b = aci.AppendActionXML(b, e.Status, now)
 	}
-	b = aci.AppendActionsTail(b[:0], len(entries))
-	resp.AppendBody(b)
-	if cap(b) <= 1<<20 {
-		*bp = b[:0]
-		s.bufs.Put(bp)
-	}
-	return false
+	b = aci.AppendActionsTail(b, len(entries))
+	return s.setReply(ctx, req.Action, req.Format, bp, b)
 }
 
 func (s *Server) replyError(ctx *fasthttp.RequestCtx, req *aci.Request, err error) {
@@ -699,37 +699,117 @@ func (s *Server) putBuf(bp *[]byte, out []byte) {
 	}
 }
 
-// heldReplyMin is the smallest reply that setReply sends from the server's
-// own buffer, instead of copying it into fasthttp's response.
+// heldReplyMin is the smallest reply (as sent: compressed, when it is)
+// that send sends from a buffer of the server's own, instead of copying it
+// into fasthttp's response, and counts against the client's [Server]
+// MaxReplyBytesPerClient.
 const heldReplyMin = 64 << 10
 
-// compresses reports whether compressLarge compresses the reply to ctx's
-// request (when it is large enough): the client accepts an encoding it
-// has.
-func compresses(ctx *fasthttp.RequestCtx) bool {
+// replyEncoding returns the content coding compressLarge gives the reply
+// to ctx's request (when it is large enough and its type compressible):
+// the first the client accepts of br, gzip, deflate and zstd, as
+// fasthttp's compressing handler picks it; "" when none.
+func replyEncoding(ctx *fasthttp.RequestCtx) string {
 	h := &ctx.Request.Header
-	return h.HasAcceptEncoding("br") || h.HasAcceptEncoding("gzip") || h.HasAcceptEncoding("deflate") || h.HasAcceptEncoding("zstd")
+	switch {
+	case h.HasAcceptEncoding("br"):
+		return "br"
+	case h.HasAcceptEncoding("gzip"):
+		return "gzip"
+	case h.HasAcceptEncoding("deflate"):
+		return "deflate"
+	case h.HasAcceptEncoding("zstd"):
+		return "zstd"
+	}
+	return ""
+}
+
+// compressibleType reports whether fasthttp's compressing handler
+// compresses a reply of content type ct (its isCompressibleContentType):
+// a View's image or archive is sent as it is.
+func compressibleType(ct string) bool {
+	for _, p := range []string{"text/", "application/", "image/svg", "image/x-icon", "font/", "multipart/"} {
+		if strings.HasPrefix(ct, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// encode returns a reply's body as it will be sent: out itself (held in
+// *bp from s.bufs, or bp nil when out is not the server's: a View's
+// document), or, when it is large enough to be held (heldReplyMin) and
+// the client accepts a content coding, out compressed into a buffer of
+// s.bufs (out's given back) and that coding. Compressed here, at the
+// levels compressLarge uses, the reply is held compressed and counted at
+// its compressed size; compressed by compressLarge, it would be copied
+// into fasthttp's response and counted nowhere.
+func (s *Server) encode(ctx *fasthttp.RequestCtx, bp *[]byte, out []byte) (*[]byte, []byte, string) {
+	if len(out) < heldReplyMin {
+		return bp, out, ""
+	}
+	enc := replyEncoding(ctx)
+	if enc == "" {
+		return bp, out, ""
+	}
+	zp := s.bufs.Get().(*[]byte)
+	z := (*zp)[:0]
+	switch enc {
+	case "br":
+		z = fasthttp.AppendBrotliBytesLevel(z, out, fasthttp.CompressBrotliBestSpeed)
+	case "gzip":
+		z = fasthttp.AppendGzipBytesLevel(z, out, fasthttp.CompressBestSpeed)
+	case "deflate":
+		z = fasthttp.AppendDeflateBytesLevel(z, out, fasthttp.CompressBestSpeed)
+	case "zstd":
+		z = fasthttp.AppendZstdBytesLevel(z, out, fasthttp.CompressBestSpeed)
+	}
+	if bp != nil {
+		s.putBuf(bp, out)
+	}
+	return zp, z, enc
 }
 
 // setReply makes out, held in *bp (from s.bufs), the body of the reply to
-// action in format f, and takes bp back.
-//
-// A reply of heldReplyMin bytes or more to a client that takes it
-// uncompressed is not copied into fasthttp's response, which would keep
-// a buffer of its size (doubled as it grew) with the connection for as
-// long as it stays open, idle or not: it is sent from out (replyStream),
-// which goes back once written. Until then it counts against the client's
-// [Server] MaxReplyBytesPerClient: a reply that would take the client
-// past it is refused (ERRORCLIENTLIMIT), so that a client that sends
-// requests and never reads the replies holds that much at most, not a
-// reply per connection for WriteTimeout. (Compressed replies are a small
-// fraction of their size: fasthttp compresses them in memory, and keeps
-// that.) It reports whether the reply was refused.
+// action in format f (compressed when the client accepts it: encode), and
+// takes bp back; should the client's budget refuse it (send), the reply
+// is that error instead, and setReply reports true.
 func (s *Server) setReply(ctx *fasthttp.RequestCtx, action string, f aci.Format, bp *[]byte, out []byte) bool {
-	if len(out) < heldReplyMin || compresses(ctx) {
+	bp, out, enc := s.encode(ctx, bp, out)
+	if err := s.send(ctx, bp, out, enc); err != nil {
+		s.writeReply(ctx, f, &aci.Reply{Action: action, Err: aci.ErrorFor(action, err, s.cfg.Now())})
+		return true
+	}
+	return false
+}
+
+// send makes out the body of the reply to ctx, in content coding enc (""
+// for none); out is held in *bp from s.bufs, which send takes back, or bp
+// is nil when out is not the server's (a View's document, which is not
+// copied).
+//
+// A reply of heldReplyMin bytes or more is not copied into fasthttp's
+// response, which would keep a buffer of its size (doubled as it grew)
+// with the connection for as long as it stays open, idle or not: it is
+// sent from out (replyStream), which goes back once written. Until then
+// it counts against the client's [Server] MaxReplyBytesPerClient,
+// whatever it is (a list, a View's document) and whether compressed or
+// not: a reply that would take the client past it while others of the
+// client's wait is refused (ErrClientLimit, returned with nothing set),
+// so that a client that sends requests and never reads the replies holds
+// that much at most, or one reply when one alone is larger, not a reply
+// per connection for WriteTimeout. A smaller reply is copied and not
+// counted: a connection holds one reply at a time (fasthttp reads the
+// next request once the reply is written), so those of a client's
+// connections hold at most MaxConnectionsPerClient times heldReplyMin.
+func (s *Server) send(ctx *fasthttp.RequestCtx, bp *[]byte, out []byte, enc string) error {
+	if len(out) < heldReplyMin {
+		setEncoding(ctx, enc)
 		ctx.SetBody(out) // copies
-		s.putBuf(bp, out)
-		return false
+		if bp != nil {
+			s.putBuf(bp, out)
+		}
+		return nil
 	}
 	c := connClient(ctx.Conn())
 	n := int64(len(out))
@@ -742,25 +822,37 @@ func (s *Server) setReply(ctx *fasthttp.RequestCtx, action string, f aci.Format,
 		// one reply, whichever is larger.
 		if held := c.replyBytes.Add(n); held > limit && held > n {
 			c.replyBytes.Add(-n)
-			s.putBuf(bp, out)
-			err := fmt.Errorf("%w: client %s has %d bytes of replies not yet sent, and this one has %d: more than [Server] MaxReplyBytesPerClient (%d bytes) allows; read the replies it waits for, or page the list (MaxResults, Start)",
+			if bp != nil {
+				s.putBuf(bp, out)
+			}
+			return fmt.Errorf("%w: client %s has %d bytes of replies not yet sent, and this one has %d: more than [Server] MaxReplyBytesPerClient (%d bytes) allows; read the replies it waits for, or page the list (MaxResults, Start)",
 				messages.ErrClientLimit, clientName(c.prefix), held-n, n, limit)
-			s.writeReply(ctx, f, &aci.Reply{Action: action, Err: aci.ErrorFor(action, err, s.cfg.Now())})
-			return true
 		}
 	} else {
 		c = nil
 	}
+	setEncoding(ctx, enc)
 	ctx.Response.SetBodyStream(&replyStream{Reader: bytes.NewReader(out), s: s, bp: bp, out: out, client: c}, len(out))
-	return false
+	return nil
 }
 
-// replyStream is a reply setReply sends from its own buffer: fasthttp
-// closes it once the reply is written, or failed to be.
+// setEncoding marks the reply to ctx as in content coding enc ("" for
+// none), as fasthttp's compressing handler does; compressLarge then leaves
+// it as it is.
+func setEncoding(ctx *fasthttp.RequestCtx, enc string) {
+	if enc == "" {
+		return
+	}
+	ctx.Response.Header.SetContentEncoding(enc)
+	ctx.Response.Header.Set(fasthttp.HeaderVary, fasthttp.HeaderAcceptEncoding)
+}
+
+// replyStream is a reply send sends from its own buffer: fasthttp closes
+// it once the reply is written, or failed to be.
 type replyStream struct {
 	*bytes.Reader
 	s      *Server
-	bp     *[]byte
+	bp     *[]byte // out's buffer of s.bufs; nil when out is not the server's
 	out    []byte
 	client *clientCount // counted against, when not nil
 	once   sync.Once
@@ -772,7 +864,9 @@ func (r *replyStream) Close() error {
 			r.client.replyBytes.Add(-int64(len(r.out)))
 		}
 		r.Reader = nil
-		r.s.putBuf(r.bp, r.out)
+		if r.bp != nil {
+			r.s.putBuf(r.bp, r.out)
+		}
 	})
 	return nil
 }
