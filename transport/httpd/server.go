@@ -331,6 +331,10 @@ func New(cfg Config) (*Server, error) {
 			}
 			return fasthttp.RequestConfig{MaxRequestBodySize: limit}
 		},
+		// A request with "Expect: 100-continue" that is refused by its
+		// request line and headers alone is answered before its body is
+		// asked for (refusedBeforeBody).
+		ExpectHandler:   s.expect,
 		ReadTimeout:     cfg.ReadTimeout,
 		WriteTimeout:    cfg.WriteTimeout,
 		IdleTimeout:     cfg.IdleTimeout,
@@ -351,6 +355,61 @@ func New(cfg Config) (*Server, error) {
 		StreamRequestBody: true,
 	}
 	return s, nil
+}
+
+// expect is fasthttp's ExpectHandler: it runs for a request with
+// "Expect: 100-continue" once its headers are read, before its body. A
+// request the guard refuses whatever its body says (refusedBeforeBody) is
+// answered here, by the handler, without the body: fasthttp then sends
+// that reply instead of "100 Continue", does not call the handler again,
+// and closes the connection (the client may have started sending the
+// body). Any other request is asked for its body. fasthttp's
+// HeaderReceived, which sees only the headers, cannot decide this: the
+// roles depend on the client's address and certificate. (fasthttp numbers
+// the connection's request after this hook: the request log shows such a
+// request as thread 0 when it is the connection's first.)
+func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
+	if !s.refusedBeforeBody(ctx) {
+		return fasthttp.StatusContinue
+	}
+	// No body was read (ctx.Request has no body stream): handle parses
+	// the request line alone, which names the action and, for QueueInfo,
+	// its QueueAction, as the body could not change (the first
+	// occurrence of a parameter counts).
+	s.srv.Handler(ctx)
+	return ctx.Response.StatusCode()
+}
+
+// refusedBeforeBody reports whether the guard refuses a request by its
+// request line and headers, whatever its body holds: a browser's request
+// from another site or for a Host the server does not answer
+// (checkOrigin), or an action (named in the request line, with its
+// QueueAction for QueueInfo) that no role of the client allows.
+func (s *Server) refusedBeforeBody(ctx *fasthttp.RequestCtx) bool {
+	if s.unguarded {
+		return false
+	}
+	req, err := aci.ParseLimited([]byte("GET"), ctx.RequestURI(), nil, nil, aci.Limits{MaxParams: s.cfg.MaxRequestParameters})
+	if err != nil || req == nil || req.Action == "" {
+		return false // the action may be in the body; or handle answers the error
+	}
+	if s.checkOrigin(ctx) != nil {
+		return true
+	}
+	if _, ok := s.routes[req.Action]; !ok {
+		return false
+	}
+	sub := ""
+	if req.Action == "QUEUEINFO" {
+		v, ok := req.Params.Get("QueueAction")
+		if !ok {
+			return false // in the body, maybe
+		}
+		sub = strings.TrimSpace(v)
+	}
+	c := s.identify(ctx)
+	defer callers.Put(c)
+	return !c.grant.Allows(s.cfg.Port, actionName(req.Action), sub)
 }
 
 // Serve answers requests on ln until Shutdown. It returns nil after a
