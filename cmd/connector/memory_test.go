@@ -31,7 +31,9 @@ import (
 // body-sized Config fragment of empty lines 9.4 to 10.6 times, which
 // has its own bound, configGrowth, above the others' measured spread (the
 // body-sized parameter's cost plus the fragment's reading, which cost
-// 43.5 times before the reader read a line at a time).
+// 43.5 times before the reader read a line at a time). A fragment is now
+// at most 1 MiB of base64 (httpfetch's maxFragmentBytes): a body-sized one
+// is refused before it is read, and one at that bound keeps configGrowth.
 const (
 	memBodyLimit = 4 << 20
 	memGrowth    = 12
@@ -106,8 +108,12 @@ func TestRequestMemoryIsBounded(t *testing.T) {
 		}, "ERRORREQUESTTOOLARGE", 0},
 		{"InsertXML at the element limit, run", "/", "application/x-www-form-urlencoded", insertXML, "SUCCESS", 0},
 		{"Config fragment of empty lines", "/", "application/x-www-form-urlencoded", func() []byte {
-			// base64 of line ends: "CgoK" is three LFs.
+			// base64 of line ends: "CgoK" is three LFs. Longer than a
+			// fragment may be (1 MiB): refused before it is read.
 			return append([]byte("action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask&Config="), fill("CgoK", memBodyLimit-128)...)
+		}, "ERRORPARAMINVALID", 0},
+		{"Config fragment of empty lines at its bound", "/", "application/x-www-form-urlencoded", func() []byte {
+			return append([]byte("action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask&Config="), fill("CgoK", 1<<20)...)
 		}, "SUCCESS", configGrowth},
 		{"Config fragment of long names, unknown action", "/action=NoSuchAction", "application/x-www-form-urlencoded", func() []byte {
 			// Refused whatever the client's roles, but the request log

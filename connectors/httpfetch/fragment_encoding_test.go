@@ -3,6 +3,8 @@ package httpfetch
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
+	"strings"
 	"testing"
 	"unicode/utf16"
 
@@ -87,4 +89,48 @@ func TestConfigFragmentEncodings(t *testing.T) {
 	v := base64.StdEncoding.EncodeToString(utf16Bytes("[Server]\nPort=1\n", binary.LittleEndian, nil))
 	_, err := b.repo.Validate(fetch.ActionSynchronize, params("Config", v))
 	paramErr(t, err, "Config")
+}
+
+// TestConfigFragmentIsBounded: a Config parameter longer than
+// maxFragmentBytes (1 MiB of base64) is refused at submission, and by
+// View, before it is read, with its size and the bound, never its text;
+// one at the bound is taken; an action queued before the bound still runs
+// with its longer fragment (prepare, which Run uses, does not refuse it).
+// Before, a fragment of up to MaxRequestBytes (64 MiB) was accepted, and
+// each showing of the action's parameters (GetActionParameters) read it
+// again to redact it: 1 to 5 s of CPU every time.
+func TestConfigFragmentIsBounded(t *testing.T) {
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n")
+	text := func(n int) string {
+		// n bytes of base64: a secret, then comment lines.
+		var sb strings.Builder
+		sb.WriteString("[MyTask]\nDepth=1\nBasicAuthPassword=hunter2\n")
+		for sb.Len() < n/4*3 {
+			sb.WriteString("// a comment line\n")
+		}
+		return base64.StdEncoding.EncodeToString([]byte(sb.String())[:n/4*3])
+	}
+	at, over := text(maxFragmentBytes), text(maxFragmentBytes+4)
+	require.Len(t, at, maxFragmentBytes)
+	_, err := b.repo.Validate(fetch.ActionSynchronize, params("Config", at))
+	require.NoError(t, err, "a fragment at the bound")
+
+	for name, check := range map[string]func() error{
+		"Validate": func() error { _, err := b.repo.Validate(fetch.ActionSynchronize, params("Config", over)); return err },
+		"View": func() error {
+			_, err := b.repo.View(t.Context(), "anything", params("Config", over))
+			return err
+		},
+	} {
+		pe := paramErr(t, check(), "Config")
+		require.Equal(t, fmt.Sprintf("[%d bytes]", len(over)), pe.Value, name)
+		require.Contains(t, pe.Reason, "at most 1048576 bytes", name)
+		require.NotContains(t, pe.Error(), "hunter2", name)
+	}
+	// Only the first Config counts, as for every parameter.
+	_, err = b.repo.Validate(fetch.ActionSynchronize, params("Config", at, "Config", over))
+	require.NoError(t, err)
+
+	_, err = b.repo.prepare(fetch.ActionSynchronize, params("Config", over))
+	require.NoError(t, err, "an action queued with a longer fragment still runs")
 }

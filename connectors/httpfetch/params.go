@@ -144,6 +144,35 @@ func (sc *Schema) checkOverride(name, key, value string) error {
 	return nil
 }
 
+// maxFragmentBytes bounds a request's Config parameter (its base64 text,
+// about 768 KiB of configuration): a fragment is read again, to redact its
+// secrets, each time the action's parameters are shown (GetActionParameters),
+// at about 25 to 75 ns per byte, and read and checked at submission at up
+// to 1.5 us per byte. Under MaxRequestBytes alone (64 MiB), one fragment
+// cost about 1 to 5 s of CPU at each showing, for as long as the action
+// was kept. A task configuration that large belongs in the file.
+const maxFragmentBytes = 1 << 20
+
+// checkFragmentSize refuses a request whose Config parameter (the first,
+// which counts) is longer than maxFragmentBytes, before it is read. Only
+// requests are checked (Validate, View): an action queued before the
+// bound runs with the fragment it was accepted with.
+func checkFragmentSize(params messages.Params) error {
+	for _, p := range params {
+		if !strings.EqualFold(strings.TrimSpace(p.GetName()), "Config") {
+			continue
+		}
+		if n := len(p.GetValue()); n > maxFragmentBytes {
+			// Shown by its size, as the request log shows it: the
+			// value may hold secrets.
+			return messages.Invalid("Config", fmt.Sprintf("[%d bytes]", n),
+				fmt.Sprintf("a Config fragment may be at most %d bytes (base64); set a larger task configuration in the configuration file", maxFragmentBytes))
+		}
+		return nil
+	}
+	return nil
+}
+
 // parseFragment reads the Config parameter: base64 of configuration text
 // whose task sections, [FetchTasks] and [Default] override the file's for
 // this action. It is read with the configuration file's rules (and its

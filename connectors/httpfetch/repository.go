@@ -298,6 +298,9 @@ func isASCII(s string) bool {
 // Config fragment, identifiers, XML) and returns its task sections in
 // upper case, in output order. Problems are *messages.ParamError values.
 func (r *Repository) Validate(fetchAction string, params messages.Params) ([]string, error) {
+	if err := checkFragmentSize(params); err != nil {
+		return nil, err
+	}
 	p := validatePlans.Get().(*plan)
 	defer func() {
 		*p = plan{} // keeps nothing of this submission

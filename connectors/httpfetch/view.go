@@ -21,6 +21,9 @@ import (
 // Identifier; an unknown page, or one the site answers 404 or 410 for,
 // wraps messages.ErrNotFound; other fetch failures are plain errors.
 func (r *Repository) View(ctx context.Context, identifier string, params messages.Params) (*fetch.ViewResult, error) {
+	if err := checkFragmentSize(params); err != nil {
+		return nil, err
+	}
 	req, err := r.parseRequest(params, viewParams)
 	if err != nil {
 		return nil, err
