@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,6 +22,33 @@ import (
 	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 )
+
+// budgetServer starts a front end over repo (a testRepo wrapped) whose
+// limited client (the test's, by policy) has a 1 MiB reply budget, and
+// whose held replies stay held however slow -race on a loaded machine is
+// (WriteTimeout); more, when set, changes the configuration further.
+func budgetServer(t *testing.T, repo func(*testRepo) fetch.Repository, policy *auth.Policy, more func(*Config)) *env {
+	t.Helper()
+	return startWith(t, setup{repo: repo, front: func(c *Config) {
+		c.Policy = policy
+		c.MaxConnectionsPerClient = 64
+		c.MaxReplyBytesPerClient = 1 << 20
+		c.WriteTimeout = 5 * time.Minute
+		if more != nil {
+			more(c)
+		}
+	}})
+}
+
+// holdReply sends request as a slow reader (slowReader) and waits until
+// it is answered: its reply is then held, and counted.
+func holdReply(t *testing.T, e *env, request string) net.Conn {
+	t.Helper()
+	served := e.srv.served.Load()
+	c := slowReader(t, strings.TrimPrefix(e.base, "http://"), request)
+	testwait.For(t, 2*time.Minute, func() bool { return e.srv.served.Load() > served }, "the slow reader's request answered")
+	return c
+}
 
 // randomTaskList is testRepo with a TaskList of n tasks whose datastores
 // are 6000 random base64 letters: a large reply that compresses to about
@@ -51,21 +79,10 @@ func (r randomTaskList) TaskList() ([]fetch.TaskInfo, error) { return r.tasks, n
 // when it compresses badly).
 func TestCompressedRepliesCountAgainstTheBudget(t *testing.T) {
 	t.Parallel()
-	e := startWith(t, setup{
-		repo: func(r *testRepo) fetch.Repository { return newRandomTaskList(r, 2000) },
-		front: func(c *Config) {
-			c.Policy = queryOnlyPolicy(t)
-			c.MaxConnectionsPerClient = 64
-			c.MaxReplyBytesPerClient = 1 << 20
-			c.WriteTimeout = 5 * time.Minute // the slow reader's reply is held, however slow -race is
-		},
-	})
-	addr := strings.TrimPrefix(e.base, "http://")
-	served := e.srv.served.Load()
+	e := budgetServer(t, func(r *testRepo) fetch.Repository { return newRandomTaskList(r, 2000) }, queryOnlyPolicy(t), nil)
 	// Compressed, the reply is about 9 MB: more than the socket buffers
 	// (4 MiB at most) take, so the slow reader's stays held.
-	slowReader(t, addr, "GET /action=TaskList HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
-	testwait.For(t, 2*time.Minute, func() bool { return e.srv.served.Load() > served }, "the slow reader's request answered")
+	holdReply(t, e, "GET /action=TaskList HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
 	x := e.aci(t, "/action=TaskList") // Go's client asks for gzip
 	require.Equal(t, "ERRORCLIENTLIMIT", x.ResponseData.Code, "a compressed reply while another of 8 MB waits, over a 1 MiB budget")
 	require.Contains(t, x.ResponseData.Desc, "more than [Server] MaxReplyBytesPerClient (1048576 bytes)")
@@ -104,20 +121,9 @@ func TestViewRepliesCountAgainstTheBudget(t *testing.T) {
 	t.Parallel()
 	content := make([]byte, 8<<20)
 	_, _ = rand.Read(content)
-	e := startWith(t, setup{
-		repo: func(r *testRepo) fetch.Repository { return randomView{r, content} },
-		front: func(c *Config) {
-			c.Policy = viewerPolicy(t)
-			c.MaxConnectionsPerClient = 64
-			c.MaxReplyBytesPerClient = 1 << 20
-			c.WriteTimeout = 5 * time.Minute // the slow reader's reply is held, however slow -race is
-		},
-	})
-	addr := strings.TrimPrefix(e.base, "http://")
+	e := budgetServer(t, func(r *testRepo) fetch.Repository { return randomView{r, content} }, viewerPolicy(t), nil)
 	for _, enc := range []string{"", "Accept-Encoding: gzip\r\n"} {
-		served := e.srv.served.Load()
-		c := slowReader(t, addr, "GET /action=View&Identifier=big HTTP/1.1\r\nHost: x\r\n"+enc+"\r\n")
-		testwait.For(t, 2*time.Minute, func() bool { return e.srv.served.Load() > served }, "the slow reader's request answered")
+		c := holdReply(t, e, "GET /action=View&Identifier=big HTTP/1.1\r\nHost: x\r\n"+enc+"\r\n")
 		for _, gzip := range []bool{false, true} {
 			req, err := http.NewRequest("GET", e.base+"/action=View&Identifier=big", nil)
 			require.NoError(t, err)
@@ -171,20 +177,8 @@ func (o *outcomes) last() string {
 func TestBudgetRefusalIsAFailure(t *testing.T) {
 	t.Parallel()
 	m := &outcomes{}
-	e := startWith(t, setup{
-		repo: func(r *testRepo) fetch.Repository { return bigTaskList{r, 8000} },
-		front: func(c *Config) {
-			c.Policy = queryOnlyPolicy(t)
-			c.MaxConnectionsPerClient = 64
-			c.MaxReplyBytesPerClient = 1 << 20
-			c.Metrics = m
-			c.WriteTimeout = 5 * time.Minute // the slow reader's reply is held, however slow -race is
-		},
-	})
-	addr := strings.TrimPrefix(e.base, "http://")
-	served := e.srv.served.Load()
-	slowReader(t, addr, "GET /action=TaskList HTTP/1.1\r\nHost: x\r\n\r\n")
-	testwait.For(t, 2*time.Minute, func() bool { return e.srv.served.Load() > served }, "the slow reader's request answered")
+	e := budgetServer(t, func(r *testRepo) fetch.Repository { return bigTaskList{r, 8000} }, queryOnlyPolicy(t), func(c *Config) { c.Metrics = m })
+	holdReply(t, e, "GET /action=TaskList HTTP/1.1\r\nHost: x\r\n\r\n")
 	x := uncompressed(t, e, "/action=TaskList")
 	require.Equal(t, "ERRORCLIENTLIMIT", x.ResponseData.Code)
 	require.Equal(t, "TaskList failure", m.last(), "the metrics' outcome")
