@@ -235,3 +235,29 @@ func TestTokenEndpointEchoIsScrubbed(t *testing.T) {
 		require.True(t, strings.Contains(err.Error(), "[REDACTED]"), "%v", err)
 	}
 }
+
+// TestShortClientSecretLeavesTheRefusalReadable: a client secret of one
+// letter is scrubbed from the token endpoint's echo where the echo gives
+// it whole (client_secret=i), and the refusal still says what it is. On
+// main the secret "i" was replaced inside every word: the error read
+// "the token endpoint answered [REDACTED]nval[REDACTED]d_cl[REDACTED]ent",
+// without the description (its JSON key was garbled too).
+func TestShortClientSecretLeavesTheRefusalReadable(t *testing.T) {
+	const clientSecret = "i"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client",
+			"error_description": "you sent " + string(body)})
+	}))
+	defer srv.Close()
+	f := TokenFile{Path: filepath.Join(t.TempDir(), "t"), Key: testKey(t)}
+	require.NoError(t, f.Save(&oauth2.Token{RefreshToken: "rt-s3cret-token"}, "c", nil))
+	src, err := f.TokenSource(context.Background(), Config{ClientID: "c", ClientSecret: clientSecret, TokenURL: srv.URL + "/token"})
+	require.NoError(t, err)
+	_, err = src.Token()
+	require.ErrorContains(t, err, "the token endpoint answered invalid_client: you sent ")
+	require.Contains(t, err.Error(), "client_secret=[REDACTED]", "the secret, given whole, is scrubbed")
+	require.NotContains(t, err.Error(), "client_secret=i")
+}

@@ -47,6 +47,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/connectorhq/connector/internal/readfile"
 )
@@ -380,6 +382,14 @@ func HasURLPassword(s string) bool { return RedactURLs(s) != s }
 // Authorization header or its form), scrubbed where that text is read,
 // with the secrets that request carried; empty secrets are ignored, and
 // text without any is returned as it is.
+//
+// A form shorter than minSubstring bytes (a password of a few characters)
+// is replaced only where it stands whole: not inside a longer word or
+// number (wholeAt). Replaced inside words, the password "a" turned
+// `"invalid_grant"` into `"inv[REDACTED]lid_gr[REDACTED]nt"`: the text
+// was unreadable, a JSON error no longer parsed, and the pattern of the
+// replacements told the password to whoever read it. Given whole, as an
+// echo gives it (password=a&, "a", user:a@), it is still replaced.
 func Scrub(text string, secrets ...string) string {
 	for _, s := range secrets {
 		if s == "" {
@@ -387,13 +397,80 @@ func Scrub(text string, secrets ...string) string {
 		}
 		for _, form := range [...]string{s, url.QueryEscape(s), url.PathEscape(s), base64.StdEncoding.EncodeToString([]byte(s)),
 			jsonEscape(s, true), jsonEscape(s, false)} {
-			if strings.Contains(text, form) {
+			switch {
+			case !strings.Contains(text, form):
+			case len(form) >= minSubstring:
 				text = strings.ReplaceAll(text, form, Redacted)
+			default:
+				text = replaceWhole(text, form)
 			}
 		}
 	}
 	return text
 }
+
+// minSubstring is the length from which Scrub replaces a secret's form
+// wherever it occurs, inside words too: a text of a service (an error
+// body) holds a given string of 8 or more bytes by chance hardly ever,
+// while a shorter one ("a", "401", "test") is in ordinary words and
+// numbers.
+const minSubstring = 8
+
+// replaceWhole returns text with every occurrence of form that stands
+// whole (wholeAt) replaced by Redacted.
+func replaceWhole(text, form string) string {
+	var b strings.Builder
+	copied, replaced := 0, false
+	for i := 0; i <= len(text)-len(form); {
+		j := strings.Index(text[i:], form)
+		if j < 0 {
+			break
+		}
+		j += i
+		if !wholeAt(text, j, j+len(form)) {
+			i = j + 1
+			continue
+		}
+		b.WriteString(text[copied:j])
+		b.WriteString(Redacted)
+		copied, replaced = j+len(form), true
+		i = copied
+	}
+	if !replaced {
+		return text
+	}
+	b.WriteString(text[copied:])
+	return b.String()
+}
+
+// wholeAt reports whether text[start:end] stands whole: neither the
+// character before it nor the one after it is a letter or a digit. An
+// escape just before it (%3D, \u0026, \n: the = or & of an encoded form
+// body) counts as a separator, although it ends in one.
+func wholeAt(text string, start, end int) bool {
+	if r, _ := utf8.DecodeRuneInString(text[end:]); end < len(text) && isWordRune(r) {
+		return false
+	}
+	if start == 0 {
+		return true
+	}
+	if r, _ := utf8.DecodeLastRuneInString(text[:start]); !isWordRune(r) {
+		return true
+	}
+	isHex := func(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+	switch {
+	case start >= 3 && text[start-3] == '%' && isHex(text[start-2]) && isHex(text[start-1]):
+		return true // %3D
+	case start >= 6 && text[start-6] == '\\' && text[start-5] == 'u' &&
+		isHex(text[start-4]) && isHex(text[start-3]) && isHex(text[start-2]) && isHex(text[start-1]):
+		return true // \u0026
+	case start >= 2 && text[start-2] == '\\':
+		return true // \n, \t
+	}
+	return false
+}
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 // jsonEscape is s as a JSON string's content (without its quotes), with
 // or without the escaping of <, > and & that Go's encoder adds.

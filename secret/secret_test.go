@@ -182,3 +182,29 @@ func TestScrub(t *testing.T) {
 	require.Nil(t, AuthorizationSecrets(""))
 	require.Nil(t, AuthorizationSecrets("Bearer"))
 }
+
+// TestScrubShortSecrets: a secret of a few characters is replaced where an
+// echo gives it whole, never inside other words and numbers. (Before, the
+// password "a" was replaced in every word of the text: a service's
+// `{"error":"invalid_grant"}` became `{"error":"inv[REDACTED]lid_gr[REDACTED]nt"}`,
+// which no longer told the error, and whose pattern told the password.)
+func TestScrubShortSecrets(t *testing.T) {
+	t.Parallel()
+	body := `{"error":"invalid_grant","error_description":"bad request: HTTP 401"}`
+	require.Equal(t, body, Scrub(body, "a", "1", "r", "40"), "short secrets inside words and numbers are left")
+	for in, want := range map[string]string{
+		"you sent password=a&user=alice":         "you sent password=[REDACTED]&user=alice",
+		`{"password":"a","user":"alice"}`:        `{"password":"[REDACTED]","user":"alice"}`,
+		"url https://alice:a@host/ refused":      "url https://alice:[REDACTED]@host/ refused",
+		"a":                                      "[REDACTED]",
+		"body pw%3Da%26user%3Dalice":             "body pw%3D[REDACTED]%26user%3Dalice",
+		`{"q":"pw\u003da\u0026u=1"}`:             `{"q":"pw\u003d[REDACTED]\u0026u=1"}`,
+		"Basic YWxpY2U6YQ== and YQ== (b64 of a)": "Basic YWxpY2U6YQ== and [REDACTED] (b64 of [REDACTED])",
+	} {
+		require.Equal(t, want, Scrub(in, "a"), "Scrub(%q)", in)
+	}
+	// From minSubstring bytes on, a secret is replaced inside words too.
+	require.Equal(t, "x[REDACTED]y", Scrub("xs3cr3t-pwy", "s3cr3t-pw"))
+	require.Equal(t, "xs3cr3ty", Scrub("xs3cr3ty", "s3cr3t"))
+	require.Equal(t, "éé2 [REDACTED]", Scrub("éé2 é2", "é2"), "letters beyond ASCII are letters")
+}
