@@ -26,8 +26,8 @@
 //
 // Redacted is what a secret is shown as. RedactURLs hides the password of
 // every URL in a text (http://user:[REDACTED]@host/), and SensitiveName
-// tells names that look like secrets (anything containing "password" or
-// "secret"), which are hidden even when no schema marks them.
+// tells names that look like secrets (a password, token, key, secret…),
+// which are hidden even when no schema marks them.
 package secret
 
 import (
@@ -289,10 +289,50 @@ func (k *Key) wrongKey() error {
 }
 
 // SensitiveName reports whether a parameter or setting name looks like it
-// holds a secret: it contains "password" or "secret" in any case. Such
-// values are redacted even when no settings schema marks them.
+// holds a secret, such as a password, a token or a key. It is the one rule
+// for names that no settings schema marks secret (a parameter an action
+// ignores, a misspelt setting, a line without its =): their values are
+// redacted wherever they are shown, and an ignored parameter's value is
+// not kept. A name ([Section] prefix and case aside) looks secret when
+//
+//   - it contains password, passwd, pwd, passphrase, secret, credential,
+//     apikey (api_key, api-key), authorization or cookie;
+//   - it contains token, unless it is Token alone (the ACI action token,
+//     shown by design) or ends in Url, Uri, File or Path (it says where a
+//     token is: OAuthTokenUrl, OAuthTokenFile);
+//   - it ends in key (ApiKey, AccessKey, SigningKey) or auth (X-Auth),
+//     but not OAuth.
+//
+// Settings that merely mention a secret (BasicAuthUsername, AuthMethod,
+// AESKeyFile, OAuthClientID) do not look secret.
 func SensitiveName(name string) bool {
-	return containsFold(name, "password") || containsFold(name, "secret")
+	name = strings.TrimSpace(name)
+	if strings.HasPrefix(name, "[") {
+		if i := strings.IndexByte(name, ']'); i > 0 {
+			name = strings.TrimSpace(name[i+1:])
+		}
+	}
+	for _, w := range sensitiveWords {
+		if containsFold(name, w) {
+			return true
+		}
+	}
+	if containsFold(name, "token") && !(len(name) == len("token") ||
+		hasSuffixFold(name, "url") || hasSuffixFold(name, "uri") || hasSuffixFold(name, "file") || hasSuffixFold(name, "path")) {
+		return true
+	}
+	return hasSuffixFold(name, "key") || (hasSuffixFold(name, "auth") && !hasSuffixFold(name, "oauth"))
+}
+
+// sensitiveWords make a name look secret wherever they are in it
+// (SensitiveName); lower case.
+var sensitiveWords = [...]string{"password", "passwd", "pwd", "passphrase", "secret", "credential",
+	"apikey", "api_key", "api-key", "authorization", "cookie"}
+
+// hasSuffixFold reports whether s ends in suffix (lower-case ASCII) in any
+// case.
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && containsFold(s[len(s)-len(suffix):], suffix)
 }
 
 // containsFold reports whether s contains sub (lower-case ASCII) in any
@@ -301,7 +341,7 @@ func SensitiveName(name string) bool {
 func containsFold(s, sub string) bool {
 	for i := 0; i+len(sub) <= len(s); i++ {
 		j := 0
-		for j < len(sub) && s[i+j]|0x20 == sub[j] {
+		for j < len(sub) && lowerASCII(s[i+j]) == sub[j] {
 			j++
 		}
 		if j == len(sub) {
@@ -309,6 +349,14 @@ func containsFold(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// lowerASCII is c with an ASCII capital letter made small.
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // RedactURLs returns s with the password of every URL it contains

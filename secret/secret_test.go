@@ -140,12 +140,12 @@ func TestRedactURLs(t *testing.T) {
 	require.True(t, SensitiveName("[MyTask]BasicAuthPassword"))
 	require.True(t, SensitiveName("client_secret"))
 	require.False(t, SensitiveName("Token"))
-	// The same answer as lower-casing the name first, whatever its case
-	// and characters.
+	// The same answer as lower-casing the name's ASCII letters first,
+	// whatever its case and characters.
 	for _, name := range []string{"", "p", "PASSWORD", "xPassWordx", "passwor", "SeCrEt", "secre", "ſecret", "passwordİ",
-		"\xffsecret\xfe", "pass\xffword", "PASSWORD_SECRET", "Päsword", "KSecret", "Token", "[T]Url"} {
-		l := strings.ToLower(name)
-		require.Equal(t, strings.Contains(l, "password") || strings.Contains(l, "secret"), SensitiveName(name), "%q", name)
+		"\xffsecret\xfe", "pass\xffword", "PASSWORD_SECRET", "Päsword", "KSecret", "Token", "[T]Url", "API_KEY", "Api-Key",
+		"ApiKey\xff", "ApiKeY", "\xffAuth"} {
+		require.Equal(t, SensitiveName(asciiLower(name)), SensitiveName(name), "%q", name)
 	}
 	var sensitive bool
 	require.Zero(t, testing.AllocsPerRun(10, func() { sensitive = SensitiveName("[MyTask]BasicAuthUser") }))
@@ -207,4 +207,34 @@ func TestScrubShortSecrets(t *testing.T) {
 	require.Equal(t, "x[REDACTED]y", Scrub("xs3cr3t-pwy", "s3cr3t-pw"))
 	require.Equal(t, "xs3cr3ty", Scrub("xs3cr3ty", "s3cr3t"))
 	require.Equal(t, "éé2 [REDACTED]", Scrub("éé2 é2", "é2"), "letters beyond ASCII are letters")
+}
+
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// TestSensitiveName: the names that look like they hold a secret, and
+// names that mention one without holding it. (Before, only names with
+// password or secret looked secret: ApiKey, AccessToken, X-Auth or a
+// Cookie that an action ignores were shown in GetActionParameters, the
+// request log and the log, and kept in clear in the store.)
+func TestSensitiveName(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"BasicAuthPassword", "[MyTask]LoginPassword", "client_secret", "OAuthClientSecret",
+		"DbPasswd", "DbPwd", "Passphrase", "Credentials", "AWS_CREDENTIAL", "ApiKey", "api_key", "X-Api-Key", "API-KEY-ID",
+		"AccessToken", "refresh_token", "X-Auth-Token", "TokenSecret", "[T]AuthToken", "AccessKey", "SigningKey", "Key",
+		"PrivateKey", "X-Auth", "HttpAuth", "Authorization", "Cookie", "SessionCookie", "GitHubToken", " apikey "} {
+		require.True(t, SensitiveName(name), "%q looks secret", name)
+	}
+	for _, name := range []string{"", "Token", " token", "[MyTask]Url", "BasicAuthUsername", "AuthMethod", "OAuthClientID",
+		"OAuthTokenUrl", "OAuthTokenFile", "TokenPath", "OAuthRedirectUrl", "OAuth", "UseOAuth", "AESKeyFile",
+		"ServiceAccountKeyFile", "Keywords", "Author", "Depth", "ConfigSection", "Identifiers", "QueueAction", "ActionID"} {
+		require.False(t, SensitiveName(name), "%q does not look secret", name)
+	}
 }

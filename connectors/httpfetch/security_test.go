@@ -413,6 +413,29 @@ func TestIgnoredSecretParametersAreNotKept(t *testing.T) {
 	require.False(t, b.repo.schema.ignoredSecret("BasicAuthPassword"), "a secret setting is sealed, not dropped")
 }
 
+// TestIgnoredCredentialParametersAreNotKept: the same for parameters whose
+// names say key, token, auth, credential or cookie rather than password
+// or secret (secret.SensitiveName), as a script written for another
+// service sends them. On main, ApiKey=… and AccessToken=… were queued,
+// stored (connector.db, PostgreSQL in cluster mode) and shown by
+// GetActionParameters and the request log in clear. The ACI Token and a
+// setting that only names where a secret is (OAuthTokenUrl) keep theirs.
+func TestIgnoredCredentialParametersAreNotKept(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n")
+	p := params("ApiKey", "k1", "AccessToken", "t1", "X-Auth", "a1", "[MyTask]SigningKey", "k2", "Cookie", "c1",
+		"Credentials", "c2", "Passphrase", "p1", "Token", "abc", "OAuthTokenUrl", "http://h/token")
+	_, err := b.repo.Validate(fetch.ActionSynchronize, p)
+	require.NoError(t, err)
+	sealed, err := b.repo.Seal(p)
+	require.NoError(t, err)
+	for i := 0; i < 7; i++ {
+		require.Equal(t, secret.Redacted, sealed[i].Value, sealed[i].Name)
+	}
+	require.Equal(t, "abc", sealed[7].Value)
+	require.Equal(t, "http://h/token", sealed[8].Value)
+}
+
 // TestRedactWithoutSecretsCopiesNothing: parameters with no secret come
 // back as they are (the request log redacts every request's), while a
 // secret among them still gives a redacted copy and leaves them alone;

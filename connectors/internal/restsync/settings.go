@@ -283,15 +283,14 @@ func CSV(v string) []string {
 }
 
 // Sensitive reports whether a request parameter may hold a secret: a
-// secret task setting's name ([Task]Password too), or any name with
-// password, secret or token in it.
+// secret task setting's name ([Task]Password too), or any name that looks
+// secret (secret.SensitiveName: password, token, key…).
 func Sensitive(name string, isSecret func(string) bool) bool {
 	n := strings.TrimSpace(name)
 	if i := strings.IndexByte(n, ']'); strings.HasPrefix(n, "[") && i > 0 {
 		n = n[i+1:]
 	}
-	l := strings.ToLower(n)
-	return isSecret(n) || secret.SensitiveName(n) || strings.Contains(l, "token")
+	return isSecret(n) || secret.SensitiveName(n)
 }
 
 // Redact returns params with every parameter that may hold a secret
