@@ -45,8 +45,8 @@ func TestSyntaxErrorsNeverQuoteSecrets(t *testing.T) {
 // is refused as a line that is no Key=Value, and the error showed the
 // whole line, the password with it: at start-up in the log, and for a
 // request's Config fragment in the error reply, which the action's client
-// and the request log see. A line that names a secret (its text contains
-// password or secret, secret.SensitiveName) is named by its line number
+// and the request log see. A line that names a secret (secret.SensitiveName
+// of its text, or of the name it starts with) is named by its line number
 // only; other lines are still quoted.
 func TestLineWithoutEqualsNeverQuotesSecrets(t *testing.T) {
 	t.Parallel()
@@ -55,6 +55,13 @@ func TestLineWithoutEqualsNeverQuotesSecrets(t *testing.T) {
 		"BasicAuthPassword hunter2",
 		"OAuthClientSecret\thunter2",
 		"password hunter2",
+		// A secret-looking name (secret.SensitiveName) that a suffix
+		// makes so: the whole line does not end in it. On main these
+		// were quoted whole.
+		"X-Auth: hunter2",
+		"SigningKey hunter2",
+		"ApiKey:hunter2",
+		"AccessToken hunter2",
 	} {
 		_, err := Parse("x.cfg", []byte("[FetchTasks]\n0=T\n[T]\nUrl=http://127.0.0.1/\n"+line+"\n"), testTaskKeys)
 		var ce *Error

@@ -138,10 +138,11 @@ func scan(file string, data []byte) ([]*rawSection, error) {
 			if !ok {
 				// A setting whose = is missing (Password: x) is
 				// quoted whole, its value with it: not one whose line
-				// names a secret (shownValue).
+				// names a secret (shownValue), by the name it starts
+				// with (X-Auth: x) or anywhere in it.
 				shown := strconv.Quote(line)
-				if secret.SensitiveName(line) {
-					shown = "the line (not shown: it names a password or secret)"
+				if secret.SensitiveName(line) || secret.SensitiveName(leadingName(line)) {
+					shown = "the line (not shown: it names a secret)"
 				}
 				return nil, &Error{File: file, Line: n, Section: sectionName(cur), Err: fmt.Errorf("%s: expected Key=Value, a [Section] header, or a comment line (starting with //, ; or #)", shown)}
 			}
@@ -163,6 +164,15 @@ func scan(file string, data []byte) ([]*rawSection, error) {
 		}
 	}
 	return secs, nil
+}
+
+// leadingName is the name a line without = starts with: its text up to
+// the first white space or colon ("X-Auth" of "X-Auth: x").
+func leadingName(line string) string {
+	if i := strings.IndexAny(line, ": \t"); i >= 0 {
+		return line[:i]
+	}
+	return line
 }
 
 func sectionName(s *rawSection) string {
