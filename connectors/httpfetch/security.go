@@ -160,8 +160,21 @@ func paramSetting(name string) (key string, ok bool) {
 // (secret.SensitiveName) but names no task setting: the action ignores
 // it, so its value is never needed, and it is not kept.
 func (sc *Schema) ignoredSecret(name string) bool {
-	if !secret.SensitiveName(name) {
+	return secret.SensitiveName(name) && sc.ignoredParam(name)
+}
+
+// ignoredParam reports whether every fetch action ignores a parameter: it
+// is none of an action's own parameters (actionParams), Config or a task
+// setting ([Section]Setting or Setting). Its value has no effect, so Seal
+// may keep it with its secrets redacted.
+func (sc *Schema) ignoredParam(name string) bool {
+	if strings.EqualFold(name, "Config") {
 		return false
+	}
+	for _, own := range actionParams {
+		if slices.ContainsFunc(own, func(o string) bool { return strings.EqualFold(o, name) }) {
+			return false
+		}
 	}
 	key, ok := paramSetting(name)
 	return !ok || sc.knownKey(key) == ""
@@ -207,11 +220,12 @@ func (r *Repository) Redact(params messages.Params) messages.Params {
 // Seal implements fetch.Secrets: every secret setting given in clear, in
 // an override or inside a Config fragment, is encrypted with [Security]
 // AESKeyFile (created when missing) in IDOL's form, which Run decrypts. A
-// value already encrypted is kept as it is. A parameter that looks like a
-// secret but names no setting (ignored, as IDOL connectors ignore
-// parameters they do not have) is kept as secret.Redacted. params itself
-// is returned when nothing in it is to be sealed (every submission passes
-// here); otherwise a copy.
+// value already encrypted is kept as it is. A parameter that the actions
+// ignore (ignoredParam, as IDOL connectors ignore parameters they do not
+// have) is kept as secret.Redacted when it looks like a secret, and with
+// the password of every URL in it redacted otherwise
+// (Bogus=http://u:[REDACTED]@h/). params itself is returned when nothing
+// in it is to be sealed (every submission passes here); otherwise a copy.
 func (r *Repository) Seal(params messages.Params) (messages.Params, error) {
 	encrypt := func(v string) (string, error) {
 		if secret.IsEncrypted(v) {
@@ -235,6 +249,8 @@ func (r *Repository) Seal(params messages.Params) (messages.Params, error) {
 			v, err = r.schema.rewriteFragment(p.GetValue(), encrypt)
 		case r.schema.ignoredSecret(name):
 			v = secret.Redacted
+		case secret.HasURLPassword(p.GetValue()) && r.schema.ignoredParam(name):
+			v = secret.RedactURLs(p.GetValue())
 		default:
 			continue
 		}

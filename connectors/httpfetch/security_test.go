@@ -436,6 +436,34 @@ func TestIgnoredCredentialParametersAreNotKept(t *testing.T) {
 	require.Equal(t, "http://h/token", sealed[8].Value)
 }
 
+// TestIgnoredParametersKeepNoURLPassword: a parameter the actions ignore
+// is kept with the password of every URL in it redacted, whatever its
+// name: on main, Bogus=http://u:pw@h/ was queued and stored (connector.db,
+// PostgreSQL in cluster mode) in clear, although GetActionParameters and
+// the request log showed it redacted. A task setting and an action's own
+// parameter keep their values (the action reads them; a start URL with a
+// password is refused anyway).
+func TestIgnoredParametersKeepNoURLPassword(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n")
+	p := params("Bogus", "http://u:hunter2@h/", "[MyTask]Nothing", "x https://a:b@c/ y", "[Bogus", "ftp://u:p@h",
+		"UrlMustHaveRegex", "http://u:p@h/", "Plain", "http://u@h/")
+	_, err := b.repo.Validate(fetch.ActionSynchronize, p)
+	require.NoError(t, err)
+	sealed, err := b.repo.Seal(p)
+	require.NoError(t, err)
+	require.Equal(t, "http://u:[REDACTED]@h/", sealed[0].Value)
+	require.Equal(t, "x https://a:[REDACTED]@c/ y", sealed[1].Value)
+	require.Equal(t, "ftp://u:[REDACTED]@h", sealed[2].Value)
+	require.Equal(t, "http://u:p@h/", sealed[3].Value, "a setting's value is the action's")
+	require.Equal(t, "http://u@h/", sealed[4].Value)
+	require.Equal(t, "http://u:hunter2@h/", p[0].Value, "Seal does not change its input")
+	plain := params("Bogus", "http://u@h/", "Depth", "2")
+	sealedPlain, err := b.repo.Seal(plain)
+	require.NoError(t, err)
+	require.Equal(t, plain, sealedPlain)
+}
+
 // TestRedactWithoutSecretsCopiesNothing: parameters with no secret come
 // back as they are (the request log redacts every request's), while a
 // secret among them still gives a redacted copy and leaves them alone;

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -294,17 +295,34 @@ func Sensitive(name string, isSecret func(string) bool) bool {
 }
 
 // Redact returns params with every parameter that may hold a secret
-// replaced by secret.Redacted (fetch.Secrets). Requests cannot set task
-// settings, so the connector has no use for such a parameter.
+// replaced by secret.Redacted (fetch.Secrets), and the password of every
+// URL in a parameter that is no action's own (ActionParams) redacted.
+// Requests cannot set task settings, so the connector has no use for
+// either.
 func Redact(params messages.Params, isSecret func(string) bool) messages.Params {
 	out := make(messages.Params, len(params))
 	for i, p := range params {
 		out[i] = p
-		if Sensitive(p.GetName(), isSecret) {
+		switch {
+		case Sensitive(p.GetName(), isSecret):
 			out[i] = &messages.Param{Name: p.GetName(), Value: secret.Redacted}
+		case secret.HasURLPassword(p.GetValue()) && !ownParam(p.GetName()):
+			out[i] = &messages.Param{Name: p.GetName(), Value: secret.RedactURLs(p.GetValue())}
 		}
 	}
 	return out
+}
+
+// ownParam reports whether name is one of a fetch action's own
+// parameters (ActionParams).
+func ownParam(name string) bool {
+	name = strings.TrimSpace(name)
+	for _, own := range ActionParams {
+		if slices.ContainsFunc(own, func(o string) bool { return strings.EqualFold(o, name) }) {
+			return true
+		}
+	}
+	return false
 }
 
 // ResolveAll resolves every task of a configuration: the tasks [FetchTasks]

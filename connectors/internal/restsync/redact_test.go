@@ -1,0 +1,31 @@
+package restsync
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
+)
+
+// TestRedactKeepsNoURLPassword: Redact, which is also Seal (what the queue
+// and the store keep), redacts the password of a URL in a parameter that
+// no action takes (on main, Bogus=http://u:pw@h/ was stored in clear), as
+// it redacts a parameter whose name looks secret; an action's own
+// parameters are left as they are.
+func TestRedactKeepsNoURLPassword(t *testing.T) {
+	t.Parallel()
+	in := messages.Params{
+		{Name: "Bogus", Value: "see http://u:hunter2@h/x"},
+		{Name: "ApiKey", Value: "k1"},
+		{Name: "ConfigSection", Value: "T"},
+		{Name: "InsertXML", Value: "<insertxml/>"},
+		{Name: "Plain", Value: "http://u@h/"},
+	}
+	out := Redact(in, func(string) bool { return false })
+	require.Equal(t, "see http://u:"+secret.Redacted+"@h/x", out[0].GetValue())
+	require.Equal(t, secret.Redacted, out[1].GetValue())
+	require.Equal(t, in[2:], out[2:])
+	require.Equal(t, "see http://u:hunter2@h/x", in[0].GetValue(), "params are not changed")
+}
