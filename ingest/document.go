@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/connectorhq/connector/secret"
 )
 
 // Field is one metadata field of a document. Names may repeat within a
@@ -49,6 +51,10 @@ const (
 //   - Reference is non-empty, valid UTF-8, has no control characters and no
 //     leading or trailing white space (IDOL trims the #DREREFERENCE line and
 //     ends it at a line break, so such a reference would silently change).
+//   - Reference holds no URL with a password (user:password@): a reference
+//     is kept in the datastore, the output, the index and the logs, where
+//     a password must never be in clear (docs/security.md). The error
+//     shows the reference with the password redacted.
 //   - Field names are non-empty, valid UTF-8, and contain no white space,
 //     control characters, '=' or '"'; DREREFERENCE and DRECONTENT are
 //     reserved (use Reference and Content).
@@ -60,6 +66,10 @@ const (
 func (d *Document) Validate() error {
 	if d == nil {
 		return fmt.Errorf("%w: nil document", ErrInvalidDocument)
+	}
+	if secret.HasURLPassword(d.Reference) {
+		return fmt.Errorf("%w: reference %q: holds a URL with a password (user:password@), which the reference would keep in clear",
+			ErrInvalidDocument, secret.RedactURLs(d.Reference))
 	}
 	if err := checkLine(d.Reference); err != nil {
 		return fmt.Errorf("%w: reference %q: %s", ErrInvalidDocument, d.Reference, err)

@@ -167,6 +167,7 @@ func TestValidateErrors(t *testing.T) {
 		{"insert dataid", fetch.ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", "<insert><reference>r</reference><file><type>dataid</type><content>1</content></file></insert>"}, "InsertXML", false},
 		{"insert bad base64", fetch.ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", "<insert><reference>r</reference><file><type>content</type><content>***</content></file></insert>"}, "InsertXML", false},
 		{"insert missing file", fetch.ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", "<insert><reference>r</reference><file><type>file</type><content>/no/such/file</content></file></insert>"}, "InsertXML", false},
+		{"insert reference with a password", fetch.ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", "<insert><reference>http://u:hunter2@h/doc</reference><file><type>drecontent</type><content>x</content></file></insert>"}, "InsertXML", false},
 		{"insert bad metadata name", fetch.ActionInsert, []string{"ConfigSection", "MyTask", "InsertXML", `<insert><reference>r</reference><metadata name="a b" value="v"/></insert>`}, "InsertXML", false},
 		{"update without XML", fetch.ActionUpdate, nil, "IdentifiersXML", true},
 		{"unknown fetch action", "HOLD", nil, "FetchAction", false},
@@ -174,6 +175,7 @@ func TestValidateErrors(t *testing.T) {
 		tasks, err := b.repo.Validate(tc.action, params(tc.p...))
 		require.Nil(t, tasks, tc.desc)
 		pe := paramErr(t, err, tc.name)
+		require.NotContains(t, err.Error(), "hunter2", tc.desc)
 		require.Equal(t, tc.missing, pe.Missing, tc.desc)
 		if tc.missing {
 			require.ErrorIs(t, err, messages.ErrMissingParam, tc.desc)
