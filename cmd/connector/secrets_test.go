@@ -323,7 +323,10 @@ func (c *canaryServer) stop() {
 // TestCanaryHTTP runs the HTTP connector with a canary password through
 // what may show it: overrides in the URI and in a Config fragment, a
 // fragment whose password line lacks its =, Identifiers and View of a URL
-// with the password, a site whose pages link and redirect to
+// with the password, parameters the action ignores (a URL with the
+// password, ApiKey, AccessToken, X-Auth, Cookie) queued, read back and
+// duplicated, an Insert whose reference holds it, a fragment line
+// "X-Auth: password", a site whose pages link and redirect to
 // user:password@ URLs and whose errors quote the Authorization header;
 // then scans every reply (GetStatus, GetActionParameters, GetRequestLog,
 // the dashboard, metrics), the debug log file, the IDX output and the data
@@ -368,6 +371,24 @@ BasicAuthUsername=crawler
 	fragment := func(s string) string { return q(base64.StdEncoding.EncodeToString([]byte(s))) }
 	withCreds := "http://crawler:" + q(pw) + "@" + strings.TrimPrefix(site.URL, "http://")
 
+	// Parameters the action ignores, with the password in a URL and under
+	// names that say key, token or auth; an Insert whose reference holds
+	// it; a fragment line without = that starts with such a name. Queued
+	// while the queue is paused, read back and duplicated.
+	c.aci("action=QueueInfo&QueueName=fetch&QueueAction=Pause")
+	ignored := c.aci("action=Fetch&FetchAction=Synchronize&TaskSections=MyTask&Bogus=" + q(withCreds+"/x") +
+		"&ApiKey=" + q(pw) + "&AccessToken=" + q(pw) + "&X-Auth=" + q(pw) + "&Cookie=" + q("sid="+pw))
+	ignoredToken := between(ignored, "<token>", "</token>")
+	require.NotEmpty(t, ignoredToken, ignored)
+	dup := c.aci("action=QueueInfo&QueueName=fetch&QueueAction=Duplicate&Token=" + q(ignoredToken))
+	require.Contains(t, dup, "<token>", dup)
+	params := c.aci("action=QueueInfo&QueueName=fetch&QueueAction=GetActionParameters&Token=" + q(ignoredToken))
+	require.Contains(t, params, `<parameter name="Bogus">http://crawler:[REDACTED]@`, params)
+	c.aci("action=QueueInfo&QueueName=fetch&QueueAction=Resume")
+	require.Contains(t, c.post("action=Fetch&FetchAction=Insert&ConfigSection=MyTask&InsertXML="+q("<insert><reference>"+withCreds+
+		"/doc</reference><file><type>drecontent</type><content>x</content></file></insert>")), "ERRORPARAMINVALID")
+	require.Contains(t, c.post("action=Fetch&FetchAction=Synchronize&TaskSections=MyTask&Config="+fragment("[MyTask]\nX-Auth: "+pw+"\n")), "ERROR")
+
 	sync := c.aci("action=Fetch&FetchAction=Synchronize&TaskSections=MyTask&%5BMyTask%5DBasicAuthPassword=" + q(pw))
 	fromFragment := c.post("action=Fetch&FetchAction=Synchronize&TaskSections=MyTask&Config=" + fragment("[MyTask]\nBasicAuthPassword="+pw+"\n"))
 	require.Contains(t, c.post("action=Fetch&FetchAction=Synchronize&TaskSections=MyTask&Config="+fragment("[MyTask]\nBasicAuthPassword: "+pw+"\n")), "ERROR")
@@ -375,6 +396,8 @@ BasicAuthUsername=crawler
 	c.aci("action=View&Reference=" + q(withCreds+"/linked"))
 	c.waitEnded(sync)
 	c.waitEnded(fromFragment)
+	c.waitEnded(ignored)
+	c.waitEnded(dup)
 	status := c.aci("action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token=" + q(between(sync, "<token>", "</token>")))
 	require.Contains(t, status, "<status>Finished</status>")
 	require.Contains(t, status, "/refused</url>", "the refused page is a failure, named")
@@ -425,7 +448,8 @@ func echoService(tokenOK bool) *httptest.Server {
 // Mail (Gmail API) connectors against a service that quotes, in every
 // error, the request it refused (its Authorization header and form: the
 // password, client secret, refresh token or access token), with a token
-// endpoint that refuses likewise or grants a canary access token; then
+// endpoint that refuses likewise or grants a canary access token, by a
+// Synchronize whose ignored parameters carry the password too; then
 // scans the replies, the debug log file and the data folder (store,
 // journal, token file) for the canary.
 func TestCanaryREST(t *testing.T) {
@@ -451,7 +475,11 @@ func TestCanaryREST(t *testing.T) {
 				task = strings.NewReplacer("URL", svc.URL, "PW", pw).Replace(task)
 				c := startCanaryServer(t, task+canaryConfig(dir)+"[FetchTasks]\n0=T\n")
 				defer c.stop()
-				sync := c.aci("action=Fetch&FetchAction=Synchronize&ConfigSection=T")
+				// With parameters the action ignores that carry the
+				// password: a URL's, and names that say key, token, auth.
+				sync := c.aci("action=Fetch&FetchAction=Synchronize&ConfigSection=T&Bogus=" +
+					url.QueryEscape("http://indexer:"+url.QueryEscape(pw)+"@h/") + "&ApiKey=" + url.QueryEscape(pw) +
+					"&X-Auth=" + url.QueryEscape(pw) + "&SigningKey=" + url.QueryEscape(pw))
 				c.waitEnded(sync)
 				status := c.aci("action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token=" + url.QueryEscape(between(sync, "<token>", "</token>")))
 				require.Contains(t, status, "<status>Error</status>", "the service refused everything")
