@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
 )
 
 // errorDef is one row of the wire error table.
@@ -120,12 +121,15 @@ func ErrorFor(action string, err error, now time.Time) *Error {
 // without the words of the row's sentinel ("queue: unknown token"), which
 // errorstring already says in plain words; when nothing else is left, the
 // row's account of when the error happens. It never repeats the hint:
-// ErrorFor adds that.
+// ErrorFor adds that. The password of any URL it quotes is redacted
+// (secret.RedactURLs): an error may quote a value as the client sent it
+// (there is no queue "http://u:pw@h/"), and the reply is written and
+// logged.
 func describe(err error, def *errorDef) string {
 	if err == nil {
 		return "unknown error"
 	}
-	desc := err.Error()
+	desc := secret.RedactURLs(err.Error())
 	if def.err != nil {
 		s := def.err.Error()
 		switch {

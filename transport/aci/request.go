@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
 )
 
 // Format is the reply format a client asked for with ResponseFormat.
@@ -474,7 +475,9 @@ func (p *parser) finish() (*Request, error) {
 		for j := range p.n {
 			sp := p.span(j)
 			if sp.action && j != p.action-1 {
-				a := OtherAction{Name: s[sp.nameStart:sp.nameEnd], Value: s[sp.nameEnd:sp.valueEnd]}
+				// Shown only (the request log), never acted on: a URL's
+				// password in it is redacted, as in every shown value.
+				a := OtherAction{Name: s[sp.nameStart:sp.nameEnd], Value: secret.RedactURLs(s[sp.nameEnd:sp.valueEnd])}
 				if sp.upload {
 					a.Value, a.File = "", &Upload{Index: -1, FileName: p.fileNames[uploads], Size: sp.valueEnd - sp.nameEnd}
 				}
@@ -491,8 +494,11 @@ func (p *parser) finish() (*Request, error) {
 		// ASCII, and a non-ASCII letter that Unicode upper-cases to an
 		// ASCII one (long s, dotless i) must not spell one of them.
 		// Trimmed of ASCII white space only, for the same reason: a
-		// no-break space after Stop must not leave Stop.
-		req.Action = strings.Trim(s[sp.nameEnd:sp.valueEnd], asciiSpace)
+		// no-break space after Stop must not leave Stop. A URL's
+		// password in it is redacted: no action is named so, and the
+		// name is echoed in the reply (<action>, errorid) and the
+		// request log.
+		req.Action = secret.RedactURLs(strings.Trim(s[sp.nameEnd:sp.valueEnd], asciiSpace))
 	}
 	if v, ok := req.Params.Get("ResponseFormat"); ok {
 		f, ok := ParseFormat(v)

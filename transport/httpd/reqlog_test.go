@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -246,4 +247,36 @@ func TestRequestLogShowsEveryActionPair(t *testing.T) {
 		{"action=GETVERSION&action=GetPid&N=2&N=3", "success"},
 		{"action=GETVERSION&action=[file a.txt, 17 bytes]&N=4", "success"},
 	}, got)
+}
+
+// TestURLPasswordsInActionNamesAndErrorsNeverShown: a URL with a password
+// where no action reads one (the action's name, a second action pair, a
+// QueueName) is shown with the password redacted by GetRequestLog and by
+// the error reply. On main, action=GetVersion&a=http://u:pw@h/ showed
+// the password in every Admin client's GetRequestLog (the other action
+// pairs were logged as they came); an unknown action named by such a URL
+// was echoed, upper-cased, in the reply's <action>, errorid and
+// errordescription and in the request log; and a QueueName was quoted
+// whole in the error reply.
+func TestURLPasswordsInActionNamesAndErrorsNeverShown(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, setup{})
+	withPw := url.QueryEscape("http://u:hunter2@h/")
+	var replies strings.Builder
+	for _, path := range []string{
+		"/action=GetVersion&a=" + withPw,
+		"/action=" + withPw,
+		"/action=QueueInfo&QueueAction=GetStatus&QueueName=" + withPw,
+	} {
+		_, body := e.get(t, path)
+		replies.Write(body)
+	}
+	require.NotContains(t, strings.ToLower(replies.String()), "hunter2", replies.String())
+	require.Contains(t, replies.String(), "there is no queue \"http://u:[REDACTED]@h/\"")
+	got := e.logEntries(t, "")
+	require.Len(t, got, 3)
+	for _, g := range got {
+		require.NotContains(t, strings.ToLower(g.Request), "hunter2", g.Request)
+	}
+	require.Equal(t, "action=GETVERSION&a=http%3A%2F%2Fu%3A%5BREDACTED%5D%40h%2F", got[0].Request)
 }
