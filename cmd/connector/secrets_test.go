@@ -324,10 +324,11 @@ func (c *canaryServer) stop() {
 // what may show it: overrides in the URI and in a Config fragment, a
 // fragment whose password line lacks its =, Identifiers and View of a URL
 // with the password, parameters the action ignores (a URL with the
-// password, ApiKey, AccessToken, X-Auth, Cookie) queued, read back and
-// duplicated, an Insert whose reference holds it, a fragment line
-// "X-Auth: password", a site whose pages link and redirect to
-// user:password@ URLs and whose errors quote the Authorization header;
+// password, ApiKey, AccessToken, X-Auth, Cookie, a name that is such a
+// URL) queued, read back and duplicated, an Insert whose reference holds
+// it, a fragment line "X-Auth: password", a site whose pages link and
+// redirect to user:password@ URLs and whose errors quote the
+// Authorization header;
 // then scans every reply (GetStatus, GetActionParameters, GetRequestLog,
 // the dashboard, metrics), the debug log file, the IDX output and the data
 // folder (journal, bbolt store) for the canary in any encoding.
@@ -377,7 +378,8 @@ BasicAuthUsername=crawler
 	// while the queue is paused, read back and duplicated.
 	c.aci("action=QueueInfo&QueueName=fetch&QueueAction=Pause")
 	ignored := c.aci("action=Fetch&FetchAction=Synchronize&TaskSections=MyTask&Bogus=" + q(withCreds+"/x") +
-		"&ApiKey=" + q(pw) + "&AccessToken=" + q(pw) + "&X-Auth=" + q(pw) + "&Cookie=" + q("sid="+pw))
+		"&ApiKey=" + q(pw) + "&AccessToken=" + q(pw) + "&X-Auth=" + q(pw) + "&Cookie=" + q("sid="+pw) +
+		"&" + q(withCreds+"/name") + "=1")
 	ignoredToken := between(ignored, "<token>", "</token>")
 	require.NotEmpty(t, ignoredToken, ignored)
 	dup := c.aci("action=QueueInfo&QueueName=fetch&QueueAction=Duplicate&Token=" + q(ignoredToken))

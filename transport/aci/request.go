@@ -459,7 +459,11 @@ func (p *parser) finish() (*Request, error) {
 				}
 				continue
 			}
-			backing[i].Name = s[sp.nameStart:sp.nameEnd]
+			// A URL's password in a name is redacted: no parameter is
+			// named by a URL (one that is, an unencoded URL split at its
+			// =, is ignored), and names are shown, logged and stored as
+			// they are.
+			backing[i].Name = secret.RedactURLs(s[sp.nameStart:sp.nameEnd])
 			backing[i].Value = s[sp.nameEnd:sp.valueEnd]
 			req.Params[i] = &backing[i]
 			if sp.upload {

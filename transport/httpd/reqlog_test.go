@@ -280,3 +280,23 @@ func TestURLPasswordsInActionNamesAndErrorsNeverShown(t *testing.T) {
 	}
 	require.Equal(t, "action=GETVERSION&a=http%3A%2F%2Fu%3A%5BREDACTED%5D%40h%2F", got[0].Request)
 }
+
+// TestURLPasswordsInParameterNamesNeverShown: a parameter named by a URL
+// with a password (an unencoded URL split at its = by the query syntax)
+// is kept, shown and stored under its name with the password redacted
+// (GetActionParameters lists the names the queue holds; TestCanaryHTTP
+// scans the store).
+// On main, Fetch&…&http://u:pw@h/=1 was queued, stored and listed by
+// GetActionParameters and GetRequestLog under the name in clear: only
+// values were redacted.
+func TestURLPasswordsInParameterNamesNeverShown(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, setup{})
+	e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=Pause")
+	tok := e.submit(t, "Synchronize", "&"+url.QueryEscape("http://u:hunter2@h/")+"=1")
+	_, params := e.get(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetActionParameters&Token="+url.QueryEscape(tok))
+	require.Contains(t, string(params), `<parameter name="http://u:[REDACTED]@h/">1</parameter>`)
+	for _, g := range e.logEntries(t, "") {
+		require.NotContains(t, g.Request, "hunter2")
+	}
+}
