@@ -184,11 +184,13 @@ const canary = "Kn4ryQ7zXw"
 const canaryPassword = canary + `&<"é+ x`
 
 // canaryForms is what a scan looks for: the canary, and the base64 of each
-// secret (alone, and as user:secret in a Basic header) at the three byte
-// alignments, without the edge characters that depend on the neighbours.
+// secret (alone, and as user:secret in a Basic header) and of the canary
+// itself (in whatever text it is embedded: a percent-encoded URL inside a
+// base64 Config fragment) at the three byte alignments, without the edge
+// characters that depend on the neighbours.
 func canaryForms(user string, secrets ...string) []string {
 	forms := []string{canary}
-	for _, s := range secrets {
+	for _, s := range append(secrets, canary) {
 		for _, v := range []string{s, user + ":" + s} {
 			for pad := range 3 {
 				b := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("x", pad) + v))
@@ -326,7 +328,8 @@ func (c *canaryServer) stop() {
 // with the password, parameters the action ignores (a URL with the
 // password, ApiKey, AccessToken, X-Auth, Cookie, a name that is such a
 // URL) queued, read back and duplicated, an Insert whose reference holds
-// it, a fragment line "X-Auth: password", a site whose pages link and
+// it, a fragment line "X-Auth: password", a fragment whose Url holds it
+// (refused, and shown by the request log), a site whose pages link and
 // redirect to user:password@ URLs and whose errors quote the
 // Authorization header;
 // then scans every reply (GetStatus, GetActionParameters, GetRequestLog,
@@ -390,6 +393,7 @@ BasicAuthUsername=crawler
 	require.Contains(t, c.post("action=Fetch&FetchAction=Insert&ConfigSection=MyTask&InsertXML="+q("<insert><reference>"+withCreds+
 		"/doc</reference><file><type>drecontent</type><content>x</content></file></insert>")), "ERRORPARAMINVALID")
 	require.Contains(t, c.post("action=Fetch&FetchAction=Synchronize&TaskSections=MyTask&Config="+fragment("[MyTask]\nX-Auth: "+pw+"\n")), "ERROR")
+	require.Contains(t, c.post("action=Fetch&FetchAction=Synchronize&TaskSections=MyTask&Config="+fragment("[MyTask]\nUrl="+withCreds+"/\n")), "ERROR")
 
 	sync := c.aci("action=Fetch&FetchAction=Synchronize&TaskSections=MyTask&%5BMyTask%5DBasicAuthPassword=" + q(pw))
 	fromFragment := c.post("action=Fetch&FetchAction=Synchronize&TaskSections=MyTask&Config=" + fragment("[MyTask]\nBasicAuthPassword="+pw+"\n"))

@@ -291,14 +291,15 @@ func (sc *Schema) rewriteFragment(value string, f func(string) (string, error)) 
 			secs = append(secs, sec)
 		}
 	}
-	return sc.rewriteSections(value, secs, sc.isSecretKey, f)
+	return sc.rewriteSections(value, secs, sc.isSecretKey, f, false)
 }
 
 // redactFragment returns a Config value fit to be shown: the value of every
 // secret setting, of every key whose name looks secret
 // (secret.SensitiveName, as for parameters), and of every key that names
 // no setting (a misspelt BasicAuthPasword=, which the action refuses but
-// the request log shows), replaced by secret.Redacted.
+// the request log shows), replaced by secret.Redacted; and the password of
+// every URL in the other values redacted (secret.RedactURLs).
 // It reads the fragment's sections and keys (config.ReadSections) without
 // checking what they mean, as config.Parse does: for a fragment the
 // action accepted (a queued action's) that finds the same keys, at a cost
@@ -324,17 +325,19 @@ func (sc *Schema) redactFragment(value string) (string, error) {
 		k := sc.spec(key)
 		return k == nil || k.secret || secret.SensitiveName(key)
 	}
-	return sc.rewriteSections(value, secs, hidden, func(string) (string, error) { return secret.Redacted, nil })
+	return sc.rewriteSections(value, secs, hidden, func(string) (string, error) { return secret.Redacted, nil }, true)
 }
 
 // rewriteSections is rewriteFragment's writing: value itself when no key
-// of secs is secret, else secs written anew with f applied to the secret
-// keys' values, base64-encoded.
-func (sc *Schema) rewriteSections(value string, secs []*config.Section, isSecret func(string) bool, f func(string) (string, error)) (string, error) {
+// of secs is secret (and, with urls, no value holds a URL password), else
+// secs written anew with f applied to the secret keys' values (and, with
+// urls, the other values' URL passwords redacted: secret.RedactURLs, as
+// an override's value is shown), base64-encoded.
+func (sc *Schema) rewriteSections(value string, secs []*config.Section, isSecret func(string) bool, f func(string) (string, error), urls bool) (string, error) {
 	found := false
 	for _, sec := range secs {
 		for _, kv := range sec.Keys {
-			found = found || isSecret(kv.Key)
+			found = found || isSecret(kv.Key) || (urls && secret.HasURLPassword(kv.Value))
 		}
 	}
 	if !found {
@@ -345,11 +348,14 @@ func (sc *Schema) rewriteSections(value string, secs []*config.Section, isSecret
 		b.WriteString("[" + sec.Name + "]\n")
 		for _, kv := range sec.Keys {
 			v := kv.Value
-			if isSecret(kv.Key) {
+			switch {
+			case isSecret(kv.Key):
 				var err error
 				if v, err = f(v); err != nil {
 					return "", err
 				}
+			case urls:
+				v = secret.RedactURLs(v)
 			}
 			b.WriteString(kv.Key + "=" + quoteINI(v) + "\n")
 		}

@@ -464,6 +464,36 @@ func TestIgnoredParametersKeepNoURLPassword(t *testing.T) {
 	require.Equal(t, plain, sealedPlain)
 }
 
+// TestRedactHidesURLPasswordsInFragments: a Config fragment is shown
+// (GetActionParameters, GetRequestLog) with the password of every URL in
+// its values redacted, as an override's value is. On main, a fragment's
+// UserAgent=bot (+http://u:pw@h/) was shown as the base64 it came in,
+// password and all, while the same override as a parameter was shown
+// redacted; so was a refused fragment's Url=http://u:pw@h/ in the request
+// log. What the action runs with (Seal) is left as given.
+func TestRedactHidesURLPasswordsInFragments(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n")
+	frag := fragment("[MyTask]\nUserAgent=bot (+http://u:hunter2@h/)\nDepth=2\n")
+	p := params("Config", frag)
+	_, err := b.repo.Validate(fetch.ActionSynchronize, p)
+	require.NoError(t, err)
+	shown := b.repo.Redact(p)
+	text, err := base64.StdEncoding.DecodeString(shown[0].Value)
+	require.NoError(t, err)
+	require.Equal(t, "[MyTask]\nUserAgent=\"bot (+http://u:[REDACTED]@h/)\"\nDepth=2\n", string(text))
+	sealed, err := b.repo.Seal(p)
+	require.NoError(t, err)
+	require.Equal(t, frag, sealed[0].Value, "the action runs with the value as given")
+	// A fragment the action refuses is still shown by the request log.
+	refused := params("Config", fragment("[MyTask]\nUrl=http://u:hunter2@127.0.0.1:1/\n"))
+	_, err = b.repo.Validate(fetch.ActionSynchronize, refused)
+	require.Error(t, err)
+	text, err = base64.StdEncoding.DecodeString(b.repo.Redact(refused)[0].Value)
+	require.NoError(t, err)
+	require.Equal(t, "[MyTask]\nUrl=http://u:[REDACTED]@127.0.0.1:1/\n", string(text))
+}
+
 // TestRedactWithoutSecretsCopiesNothing: parameters with no secret come
 // back as they are (the request log redacts every request's), while a
 // secret among them still gives a redacted copy and leaves them alone;
