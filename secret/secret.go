@@ -312,12 +312,20 @@ func SensitiveName(name string) bool {
 			name = strings.TrimSpace(name[i+1:])
 		}
 	}
-	for _, w := range sensitiveWords {
-		if containsFold(name, w) {
-			return true
+	// One pass over the name, trying only the words that start with each
+	// letter (most letters start none): it is asked of every parameter of
+	// every request (the request log).
+	token := false
+	for i := 0; i < len(name); i++ {
+		c := lowerASCII(name[i])
+		for _, w := range sensitiveByFirst[c] {
+			if hasPrefixFold(name[i:], w) {
+				return true
+			}
 		}
+		token = token || (c == 't' && hasPrefixFold(name[i:], "token"))
 	}
-	if containsFold(name, "token") && !(len(name) == len("token") ||
+	if token && !(len(name) == len("token") ||
 		hasSuffixFold(name, "url") || hasSuffixFold(name, "uri") || hasSuffixFold(name, "file") || hasSuffixFold(name, "path")) {
 		return true
 	}
@@ -329,26 +337,32 @@ func SensitiveName(name string) bool {
 var sensitiveWords = [...]string{"password", "passwd", "pwd", "passphrase", "secret", "credential",
 	"apikey", "api_key", "api-key", "authorization", "cookie"}
 
+// sensitiveByFirst is sensitiveWords by their first letter.
+var sensitiveByFirst = func() (t [256][]string) {
+	for _, w := range sensitiveWords {
+		t[w[0]] = append(t[w[0]], w)
+	}
+	return t
+}()
+
+// hasPrefixFold reports whether s starts with prefix (lower-case ASCII) in
+// any case.
+func hasPrefixFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if lowerASCII(s[i]) != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // hasSuffixFold reports whether s ends in suffix (lower-case ASCII) in any
 // case.
 func hasSuffixFold(s, suffix string) bool {
-	return len(s) >= len(suffix) && containsFold(s[len(s)-len(suffix):], suffix)
-}
-
-// containsFold reports whether s contains sub (lower-case ASCII) in any
-// case, as strings.Contains(strings.ToLower(s), sub) does, without a copy:
-// it is asked of every parameter of every request (the request log).
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		j := 0
-		for j < len(sub) && lowerASCII(s[i+j]) == sub[j] {
-			j++
-		}
-		if j == len(sub) {
-			return true
-		}
-	}
-	return false
+	return len(s) >= len(suffix) && hasPrefixFold(s[len(s)-len(suffix):], suffix)
 }
 
 // lowerASCII is c with an ASCII capital letter made small.
