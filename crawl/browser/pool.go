@@ -271,7 +271,14 @@ func (p *Pool) flags() []chromedp.ExecAllocatorOption {
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints,InterestFeedContentSuggestions,SpareRendererForSitePerProcess"),
+		// LocalNetworkAccessChecks: a rendered page is fulfilled from the
+		// crawl's bytes, so it has no address of its own and counts as
+		// public; Chromium then refuses its requests to private and
+		// loopback addresses (an intranet site's own scripts and data)
+		// unless they go through a proxy. What the browser may reach is
+		// [Security] DeniedAddresses' rule (Config.Deny), with or
+		// without the proxy.
+		chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints,InterestFeedContentSuggestions,SpareRendererForSitePerProcess,LocalNetworkAccessChecks"),
 		chromedp.Flag("block-new-web-contents", true),
 		chromedp.Flag("deny-permission-prompts", true),
 		chromedp.Flag("no-pings", true),
