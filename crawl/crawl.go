@@ -15,6 +15,7 @@ import (
 	"github.com/nlnwa/whatwg-url/url"
 	"golang.org/x/time/rate"
 
+	"github.com/connectorhq/connector/internal/netguard"
 	"github.com/connectorhq/connector/internal/panics"
 	"github.com/connectorhq/connector/secret"
 )
@@ -109,7 +110,7 @@ func newCrawler(cfg Config, hooks Hooks) *crawler {
 		c.authOrigins = map[string]bool{}
 		for _, o := range cfg.BasicAuth.Origins {
 			if u, err := neturl.Parse(strings.TrimSpace(o)); err == nil && u.Host != "" {
-				c.authOrigins[authOrigin(u)] = true
+				c.authOrigins[netguard.Origin(u)] = true
 			}
 		}
 	}

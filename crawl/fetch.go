@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/connectorhq/connector/internal/netguard"
 )
 
 // errRateDeadline: waiting for the download-rate budget would outlast the
@@ -136,7 +138,7 @@ func (w *worker) get(ctx context.Context, u string, prior *Prior, pol bodyPolicy
 	}).WithContext(reqCtx)
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
 	req.Header.Set("Accept", pol.accept)
-	if a := c.cfg.BasicAuth; a != nil && c.authOrigins[authOrigin(target)] {
+	if a := c.cfg.BasicAuth; a != nil && c.authOrigins[netguard.Origin(target)] {
 		req.SetBasicAuth(a.Username, a.Password)
 	}
 	if prior != nil {
@@ -346,18 +348,6 @@ func toNetURL(s string) (*neturl.URL, error) {
 		u.Opaque = path
 	}
 	return u, nil
-}
-
-// authOrigin is scheme://host:port of a request URL, the port made explicit.
-func authOrigin(u *neturl.URL) string {
-	port := u.Port()
-	if port == "" {
-		port = "80"
-		if strings.EqualFold(u.Scheme, "https") {
-			port = "443"
-		}
-	}
-	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
 }
 
 // headerSubset returns the headers a Page keeps, in a map of their own.

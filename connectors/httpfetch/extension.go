@@ -92,6 +92,11 @@ type TaskStart struct {
 	UserAgent string
 	// StartURLs are the task's start URLs (Synchronize).
 	StartURLs []string
+	// BasicAuth is the task's BasicAuthUsername and BasicAuthPassword
+	// with the origins the crawl sends them to (its start URLs'); nil
+	// when the task has none. A browser's requests may use them for
+	// those origins only.
+	BasicAuth *crawl.BasicAuth
 	// Deny is [Security] DeniedAddresses: what the task's own requests
 	// (a browser's too) must never reach.
 	Deny *netguard.Guard
@@ -130,7 +135,7 @@ func (r *Repository) startTask(ctx context.Context, s *settings, purpose Purpose
 		return &TaskRun{}, nil
 	}
 	tr, err := r.beginFn(ctx, TaskStart{
-		Task: s.Task, Purpose: purpose, Ext: s.Ext, UserAgent: s.UserAgent, StartURLs: s.URLs,
+		Task: s.Task, Purpose: purpose, Ext: s.Ext, UserAgent: s.UserAgent, StartURLs: s.URLs, BasicAuth: s.basicAuth(),
 		Deny: r.guard, Log: log,
 	})
 	if err != nil {

@@ -162,6 +162,11 @@ func (r *Repository) begin(ctx context.Context, t httpfetch.TaskStart) (*httpfet
 	if t.Purpose != httpfetch.PurposeCollect {
 		tr.Render = run
 		run.opts = s.renderOptions(t.UserAgent, run.cookies)
+		if a := t.BasicAuth; a != nil {
+			// The page's own requests to the task's origins answer
+			// their 401 with the task's credentials, as the crawl's do.
+			run.opts.BasicAuth = &browser.BasicAuth{Username: a.Username, Password: a.Password, Origins: a.Origins}
+		}
 	}
 	if s.always {
 		tr.Unconditional = run.renders

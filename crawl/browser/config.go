@@ -163,6 +163,14 @@ const (
 	ResourceOther      ResourceType = "Other"
 )
 
+// BasicAuth is a user name and password for HTTP Basic authentication
+// and the origins (scheme://host[:port]) they are given to
+// (RenderOptions.BasicAuth).
+type BasicAuth struct {
+	Username, Password string
+	Origins            []string
+}
+
 // DefaultAllowTypes are the subresources a render loads when
 // Subresources.AllowTypes is nil: what scripts need to build the page
 // (scripts, style sheets, XHR/fetch). Images, fonts, media and sub-frames
@@ -213,6 +221,15 @@ type RenderOptions struct {
 	// UserAgent overrides the browser's User-Agent for the page's requests
 	// and navigator.userAgent. Empty: the browser's own.
 	UserAgent string
+	// BasicAuth answers the HTTP Basic challenges (401) of the page's own
+	// requests to its Origins; a challenge from any other origin, from a
+	// proxy, or of another scheme is cancelled (the request gets its 401),
+	// and so is a second challenge of the same request (wrong
+	// credentials). A tab that gave the credentials is not reused: its
+	// browser context keeps them (Chromium's HTTP auth cache) and would
+	// send them with another render's requests. nil: every challenge is
+	// cancelled.
+	BasicAuth *BasicAuth
 	// Limits of what is read from the DOM. Zero: the defaults.
 	MaxLinks     int // links kept (default 5000)
 	MaxTextBytes int // visible text, and each clipped text (default 2 MiB)

@@ -40,14 +40,19 @@
 // so tabs do not see each other's state; a tab is reused for up to
 // Config.TabMaxPages renders (default 100) and then replaced, so that
 // 10,000 renders do not grow the renderers. A tab whose page never settled,
-// whose render was cancelled or failed, or that logged in, is closed
-// instead of reused. With RenderOptions.TabsEndWithContext, a tab left idle
+// whose render was cancelled or failed, that logged in, or that gave
+// RenderOptions.BasicAuth's credentials (Chromium keeps them in the tab's
+// HTTP auth cache and would send them with the next render's requests) is
+// closed instead of reused. With RenderOptions.TabsEndWithContext, a tab left idle
 // is also closed when the context of its last render ends (a crawl's end or
 // Stop). The browser's start-up tab is closed once the browser has started,
 // so a browser with no render in progress and no idle tab runs no renderer
 // process. Before each render the tab's cookie jar is emptied and
 // set to RenderOptions.Cookies: a render sees the cookies it is given and
-// those its own scripts set, never another render's.
+// those its own scripts set, never another render's. An HTTP
+// authentication challenge (401) of a page's request is answered with
+// RenderOptions.BasicAuth when the request is to one of its origins, and
+// cancelled otherwise (the request gets its 401).
 //
 // # Process safety
 //

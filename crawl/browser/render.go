@@ -195,6 +195,7 @@ func (p *Pool) renderOnce(ctx context.Context, navURL string, body []byte, conte
 	st.body = body
 	st.contentType = contentType
 	st.policy = newPolicy(opts.Subresources)
+	st.setAuth(opts.BasicAuth)
 	t.state.Store(st)
 	defer t.state.Store(nil)
 	defer func() {
@@ -242,8 +243,9 @@ func (p *Pool) renderOnce(ctx context.Context, navURL string, body []byte, conte
 		}
 	}
 	// A page that never settled may still be running scripts: its tab is
-	// not reused.
-	reuse = pg.Settled
+	// not reused. Nor is a tab that gave credentials: its HTTP auth cache
+	// would send them with another render's requests.
+	reuse = pg.Settled && !st.gaveCredentials()
 	return pg, nil
 }
 

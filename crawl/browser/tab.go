@@ -44,7 +44,7 @@ type tab struct {
 	state atomic.Pointer[renderState]
 
 	qmu    sync.Mutex
-	queue  []any         // *fetch.EventRequestPaused, *page.EventJavascriptDialogOpening
+	queue  []any         // *fetch.EventRequestPaused, *fetch.EventAuthRequired, *page.EventJavascriptDialogOpening
 	notify chan struct{} // cap 1
 	closed chan struct{} // closed when the worker has exited
 }
@@ -105,8 +105,12 @@ func newTab(g *generation) (*tab, error) {
 		return fail(err)
 	}
 	newTabStep(5)
+	// HandleAuthRequests: a 401 challenge pauses its request until
+	// answerAuth answers it (RenderOptions.BasicAuth).
+	yes := true
 	if _, err := cdp.Call(sctx, t.target, fetch.Enable, fetch.EnableParams{
-		Patterns: []*fetch.RequestPattern{{URLPattern: "*", RequestStage: fetch.RequestStageRequest}},
+		Patterns:           []*fetch.RequestPattern{{URLPattern: "*", RequestStage: fetch.RequestStageRequest}},
+		HandleAuthRequests: &yes,
 	}); err != nil {
 		return fail(err)
 	}
@@ -173,6 +177,9 @@ func (t *tab) onEvent(ev any) {
 		t.enqueue(e)
 		return
 	case *page.EventJavascriptDialogOpening:
+		t.enqueue(e)
+		return
+	case *fetch.EventAuthRequired:
 		t.enqueue(e)
 		return
 	case *inspector.EventTargetCrashed:
@@ -267,6 +274,8 @@ func (t *tab) work() {
 				t.answerRequest(e)
 			case *page.EventJavascriptDialogOpening:
 				t.answerDialog(e)
+			case *fetch.EventAuthRequired:
+				t.answerAuth(e)
 			}
 		}
 	}
@@ -293,6 +302,73 @@ func (t *tab) answerDialog(e *page.EventJavascriptDialogOpening) {
 		})
 		return err
 	})
+}
+
+// answerAuth answers an authentication challenge: with the render's
+// credentials when they are for the challenging request's origin
+// (renderState.credentials), else by cancelling it (the request gets the
+// 401 response). Every challenge is answered: its request waits until
+// then.
+func (t *tab) answerAuth(e *fetch.EventAuthRequired) {
+	resp := &fetch.AuthChallengeResponse{Response: fetch.AuthChallengeResponseResponseCancelAuth}
+	if st := t.state.Load(); st != nil {
+		if user, pass, ok := st.credentials(e); ok {
+			resp = &fetch.AuthChallengeResponse{Response: fetch.AuthChallengeResponseResponseProvideCredentials, Username: user, Password: pass}
+		}
+	}
+	t.call(func(ctx context.Context) error {
+		_, err := cdp.Call(ctx, t.target, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{RequestID: e.RequestID, AuthChallengeResponse: resp})
+		return err
+	})
+}
+
+// credentials returns the render's Basic credentials for challenge e:
+// only a server's (not a proxy's) Basic challenge of a request to one of
+// the credentials' origins, and only once per request (a second one means
+// they were refused).
+func (st *renderState) credentials(e *fetch.EventAuthRequired) (user, pass string, ok bool) {
+	a := st.auth
+	if a == nil || st.login || e.AuthChallenge == nil || e.Request == nil ||
+		e.AuthChallenge.Source == fetch.AuthChallengeSourceProxy || !strings.EqualFold(e.AuthChallenge.Scheme, "basic") {
+		return "", "", false
+	}
+	u, err := url.Parse(e.Request.URL)
+	if err != nil || !st.authOrigins[netguard.Origin(u)] {
+		return "", "", false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.authTried[e.RequestID] {
+		return "", "", false
+	}
+	if st.authTried == nil {
+		st.authTried = map[fetch.RequestID]bool{}
+	}
+	st.authTried[e.RequestID] = true
+	st.authGiven = true
+	return a.Username, a.Password, true
+}
+
+// setAuth gives the render its Basic credentials (RenderOptions.BasicAuth).
+func (st *renderState) setAuth(a *BasicAuth) {
+	if a == nil {
+		return
+	}
+	st.auth = a
+	st.authOrigins = map[string]bool{}
+	for _, o := range a.Origins {
+		if u, err := url.Parse(strings.TrimSpace(o)); err == nil && u.Host != "" {
+			st.authOrigins[netguard.Origin(u)] = true
+		}
+	}
+}
+
+// gaveCredentials reports whether the render answered a challenge with
+// its credentials.
+func (st *renderState) gaveCredentials() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.authGiven
 }
 
 // answerRequest applies the render's request policy to one paused request.
@@ -464,6 +540,14 @@ type renderState struct {
 	contentType string
 	policy      policy
 	login       bool // a login: navigations and subresources go to the network
+
+	// auth and authOrigins are RenderOptions.BasicAuth, set before the
+	// render starts; authTried (the requests given the credentials) and
+	// authGiven are guarded by mu.
+	auth        *BasicAuth
+	authOrigins map[string]bool
+	authTried   map[fetch.RequestID]bool
+	authGiven   bool
 
 	mainServed   bool
 	committed    bool

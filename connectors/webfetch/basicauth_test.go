@@ -1,0 +1,83 @@
+package webfetch
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestBasicAuthSiteRendersItsScripts: on a site behind HTTP Basic
+// authentication (BasicAuthUsername, BasicAuthPassword), the rendered
+// page's own requests (its scripts, fetch()) are answered too, so the
+// text and links they bring are indexed; the credentials go to the
+// task's origins only (another origin that asks for them gets nothing)
+// and appear in no document.
+func TestBasicAuthSiteRendersItsScripts(t *testing.T) {
+	t.Parallel()
+	const user, pass = "crawler", "b4sic-S3cret"
+	other := newSite(t)
+	var mu sync.Mutex
+	var otherAuth []string
+	other.handle("/probe.js", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		otherAuth = append(otherAuth, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("WWW-Authenticate", `Basic realm="other"`)
+		http.Error(w, "who are you", http.StatusUnauthorized)
+	})
+	s := newSite(t)
+	guard := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
+				w.Header().Set("WWW-Authenticate", `Basic realm="intranet"`)
+				http.Error(w, "authentication required", http.StatusUnauthorized)
+				return
+			}
+			h(w, r)
+		}
+	}
+	s.handle("/", guard(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<html><head><title>Home</title></head><body><p id="news">loading</p>
+<script src="/app.js"></script>
+<script src="%s/probe.js"></script>
+<script>fetch("/api/news").then(function (r) { return r.text() }).then(function (t) { document.getElementById("news").textContent = t })</script>
+</body></html>`, other.URL)
+	}))
+	s.handle("/app.js", guard(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript")
+		_, _ = w.Write([]byte(`var a = document.createElement("a"); a.href = "/second"; a.textContent = "second page"; document.body.appendChild(a);`))
+	}))
+	s.handle("/api/news", guard(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("members-only news"))
+	}))
+	s.handle("/second", guard(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(`<html><head><title>Second</title></head><body><p>second page text</p></body></html>`))
+	}))
+
+	b := setup(t, taskConfig(s.URL+"/", "Depth=2", "BasicAuthUsername="+user, "BasicAuthPassword="+pass))
+	job := b.sync(t, "ConfigSection", "MyTask")
+	home := b.target.doc(s.URL + "/")
+	require.NotNil(t, home, "delivered: %v", b.target.refs())
+	assert.Contains(t, home.Content, "members-only news", "the page's fetch() carried the credentials")
+	require.NotNil(t, b.target.doc(s.URL+"/second"), "the link the page's script adds is followed: %v", b.target.refs())
+	assert.Equal(t, cnt{Seen: 2, Added: 2}, countsOf(job, "MYTASK"))
+	mu.Lock()
+	assert.NotEmpty(t, otherAuth, "the other origin was asked")
+	for _, a := range otherAuth {
+		assert.Empty(t, a, "no credentials to another origin")
+	}
+	mu.Unlock()
+	for _, ref := range b.target.refs() {
+		d := b.target.doc(ref)
+		assert.NotContains(t, d.Content, pass)
+		for _, f := range d.Fields {
+			assert.NotContains(t, f.Value, pass, f.Name)
+		}
+	}
+}
