@@ -181,7 +181,9 @@ var DefaultAllowTypes = []ResourceType{ResourceScript, ResourceStylesheet, Resou
 // The main document is never fetched by the browser (it is fulfilled with
 // the bytes given to Render); a navigation of the main frame to another
 // document is always blocked (the page stays the one being rendered);
-// non-http(s) URLs and downloads are always blocked.
+// non-http(s) URLs and downloads are always blocked. WebSockets are not
+// governed by it: the DevTools request interception does not see their
+// handshake (the deny list's proxy does, Config.Deny).
 type Subresources struct {
 	// AllowTypes lists the allowed resource types; nil: DefaultAllowTypes;
 	// an empty non-nil slice blocks every subresource.
