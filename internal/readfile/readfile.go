@@ -15,7 +15,8 @@ import (
 
 // Regular returns the content of the regular file at path (symbolic links
 // followed), or an error naming path when it is no regular file (a folder,
-// FIFO, device or socket) or holds more than limit bytes. The file is
+// FIFO, device or socket) or holds more than limit bytes (a regular file
+// larger than limit is refused by its size, before it is read). The file is
 // opened without blocking, so a FIFO is refused rather than waited on.
 // Errors are *fs.PathError, as os.ReadFile's are.
 func Regular(path string, limit int64) ([]byte, error) {
@@ -31,12 +32,17 @@ func Regular(path string, limit int64) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("not a regular file (%s)", kind(st.Mode()))}
 	}
+	tooBig := &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("more than %d bytes: not the file expected here", limit)}
+	if st.Size() > limit {
+		return nil, tooBig // refused by its size, unread
+	}
+	// Read up to limit+1 all the same: the file may grow meanwhile.
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err // *fs.PathError from File.Read
 	}
 	if int64(len(data)) > limit {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("more than %d bytes: not the file expected here", limit)}
+		return nil, tooBig
 	}
 	return data, nil
 }
