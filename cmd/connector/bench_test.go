@@ -125,7 +125,7 @@ func TestBenchCompare(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range []string{"base-1", "base-2", "new-1"} {
 		var stdout, stderr bytes.Buffer
-		code := benchMain([]string{"-quiet", "-duration", "150ms", "-json", filepath.Join(dir, name+".json"), base}, &stdout, &stderr)
+		code := benchMain([]string{"-quiet", "-duration", "30s", "-requests", "200", "-json", filepath.Join(dir, name+".json"), base}, &stdout, &stderr)
 		require.Equal(t, 0, code, stderr.String())
 	}
 	var stdout, stderr bytes.Buffer
