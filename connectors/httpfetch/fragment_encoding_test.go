@@ -91,7 +91,7 @@ func TestConfigFragmentEncodings(t *testing.T) {
 	paramErr(t, err, "Config")
 }
 
-// TestConfigFragmentIsBounded: a Config parameter longer than
+// TestConfigFragmentIsBounded: a Config parameter (any of them) longer than
 // maxFragmentBytes (1 MiB of base64) is refused at submission, and by
 // View, before it is read, with its size and the bound, never its text;
 // one at the bound is taken; an action queued before the bound still runs
@@ -127,9 +127,17 @@ func TestConfigFragmentIsBounded(t *testing.T) {
 		require.Contains(t, pe.Reason, "at most 1048576 bytes", name)
 		require.NotContains(t, pe.Error(), "hunter2", name)
 	}
-	// Only the first Config counts, as for every parameter.
-	_, err = b.repo.Validate(fetch.ActionSynchronize, params("Config", at, "Config", over))
-	require.NoError(t, err)
+	// A second Config is not the action's (the first counts), but Seal
+	// and Redact read every Config, this one at each showing too: it is
+	// bounded alike. (Before, Config=<small>&Config=<48 MiB> passed, and
+	// its second fragment cost the seconds the bound is for.)
+	pe := paramErr(t, func() error {
+		_, err := b.repo.Validate(fetch.ActionSynchronize, params("Config", at, "Config", over))
+		return err
+	}(), "Config")
+	require.Equal(t, fmt.Sprintf("[%d bytes]", len(over)), pe.Value)
+	require.NotEqual(t, over, b.repo.Redact(params("Config", at, "Config", over))[1].GetValue(),
+		"Redact reads the second fragment (it hides its password)")
 
 	_, err = b.repo.prepare(fetch.ActionSynchronize, params("Config", over))
 	require.NoError(t, err, "an action queued with a longer fragment still runs")

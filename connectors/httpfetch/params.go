@@ -153,10 +153,12 @@ func (sc *Schema) checkOverride(name, key, value string) error {
 // was kept. A task configuration that large belongs in the file.
 const maxFragmentBytes = 1 << 20
 
-// checkFragmentSize refuses a request whose Config parameter (the first,
-// which counts) is longer than maxFragmentBytes, before it is read. Only
-// requests are checked (Validate, View): an action queued before the
-// bound runs with the fragment it was accepted with.
+// checkFragmentSize refuses a request with a Config parameter longer
+// than maxFragmentBytes, before it is read. Every Config is checked, not
+// only the first, which the action reads: Seal and Redact read them all
+// (a later one may hold secrets too), so a later one costs what the bound
+// is for. Only requests are checked (Validate, View): an action queued
+// before the bound runs with the fragment it was accepted with.
 func checkFragmentSize(params messages.Params) error {
 	for _, p := range params {
 		if !strings.EqualFold(strings.TrimSpace(p.GetName()), "Config") {
@@ -168,7 +170,6 @@ func checkFragmentSize(params messages.Params) error {
 			return messages.Invalid("Config", fmt.Sprintf("[%d bytes]", n),
 				fmt.Sprintf("a Config fragment may be at most %d bytes (base64); set a larger task configuration in the configuration file", maxFragmentBytes))
 		}
-		return nil
 	}
 	return nil
 }
