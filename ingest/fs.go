@@ -3,8 +3,10 @@ package ingest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -115,15 +117,26 @@ func prepareDir(dir string) error {
 	}
 	name := probe.Name()
 	cerr := probe.Close()
+	if probeWritten != nil {
+		probeWritten(name)
+	}
 	rerr := os.Remove(name)
 	if cerr != nil {
 		return fmt.Errorf("is not writable: %w", cerr)
 	}
-	if rerr != nil {
+	// A probe already gone was removed by a target opening beside this
+	// one, alone in the folder until this one holds its lock, which took
+	// the probe for one a crash left (removeStale): gone is what the
+	// removal was for.
+	if rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 		return fmt.Errorf("cannot remove files in it: %w", rerr)
 	}
 	return nil
 }
+
+// probeWritten, when set (tests only), is called by prepareDir between
+// the creation of its probe and its removal.
+var probeWritten func(name string)
 
 // absDir returns dir made absolute (so Describe and logs are unambiguous).
 func absDir(dir string) string {

@@ -72,3 +72,29 @@ func TestIDXFolderRemovesTheTemporaryFilesACrashLeft(t *testing.T) {
 	require.NoError(t, second.Close())
 	require.NoError(t, first.Close())
 }
+
+// TestIDXFolderOpenedBesideAnotherKeepsItsProbe: a target that opens
+// while another one, alone in the folder until then, removes what a
+// crash left there, opens. The other target takes the first's
+// writability probe for a crash's (no target holds the folder's lock
+// yet: the probe comes before it) and removes it; the first then failed
+// to open ("cannot remove files in it": its own probe was gone), and its
+// task with it. Not parallel: it sets probeWritten.
+func TestIDXFolderOpenedBesideAnotherKeepsItsProbe(t *testing.T) {
+	dir := t.TempDir()
+	defer func() { probeWritten = nil }()
+	probeWritten = func(string) {
+		// The other target opens alone now, between this one's probe
+		// and its removal (its own probe calls no hook).
+		probeWritten = nil
+		other, err := Open(Options{Type: TypeIDX, Directory: dir}, nil)
+		require.NoError(t, err)
+		require.NoError(t, other.Close())
+	}
+	target, err := Open(Options{Type: TypeIDX, Directory: dir}, nil)
+	require.NoError(t, err)
+	require.NoError(t, target.Close())
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries, "no probe is left")
+}
