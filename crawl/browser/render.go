@@ -245,7 +245,7 @@ func (p *Pool) renderOnce(ctx context.Context, navURL string, body []byte, conte
 	// A page that never settled may still be running scripts: its tab is
 	// not reused. Nor is a tab that gave credentials: its HTTP auth cache
 	// would send them with another render's requests.
-	reuse = pg.Settled && !st.gaveCredentials()
+	reuse = pg.Settled && !st.endCredentials()
 	return pg, nil
 }
 

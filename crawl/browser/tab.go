@@ -338,7 +338,7 @@ func (st *renderState) credentials(e *fetch.EventAuthRequired) (user, pass strin
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.authTried[e.RequestID] {
+	if st.authEnded || st.authTried[e.RequestID] {
 		return "", "", false
 	}
 	if st.authTried == nil {
@@ -363,11 +363,16 @@ func (st *renderState) setAuth(a *BasicAuth) {
 	}
 }
 
-// gaveCredentials reports whether the render answered a challenge with
-// its credentials.
-func (st *renderState) gaveCredentials() bool {
+// endCredentials ends the giving of the render's credentials (a later
+// challenge, from a request of a script still running, is cancelled) and
+// reports whether any were given. Whether the tab may be reused is
+// decided by it: a tab whose HTTP auth cache holds the credentials would
+// send them with another render's requests, so no credentials may be
+// given after that decision.
+func (st *renderState) endCredentials() bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	st.authEnded = true
 	return st.authGiven
 }
 
@@ -543,11 +548,12 @@ type renderState struct {
 
 	// auth and authOrigins are RenderOptions.BasicAuth, set before the
 	// render starts; authTried (the requests given the credentials) and
-	// authGiven are guarded by mu.
+	// authGiven and authEnded are guarded by mu.
 	auth        *BasicAuth
 	authOrigins map[string]bool
 	authTried   map[fetch.RequestID]bool
 	authGiven   bool
+	authEnded   bool // endCredentials was called: no more are given
 
 	mainServed   bool
 	committed    bool
