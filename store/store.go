@@ -133,6 +133,16 @@ type Turns interface {
 	Turn(name string, fn func() error) error
 }
 
+// Turn runs fn in st's turn called name when st is shared by several
+// processes (Turns), else at once (a store of one process: its caller's
+// own ordering is the turn), and returns fn's error or the turn's.
+func Turn(st Store, name string, fn func() error) error {
+	if t, ok := st.(Turns); ok {
+		return t.Turn(name, fn)
+	}
+	return fn()
+}
+
 // Bookkeeper is implemented by datastores that defer a task's bookkeeping
 // (UpdateBookkeeping) but not its other writes: the shared store of a
 // cluster (store/pgstore), whose deferred writes ride the node's next

@@ -442,12 +442,8 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 // page on two nodes at once both kept it.
 func (r *Repository) keepShared(ds store.Datastore, task string, batch []*change, refs []string, log *slog.Logger) ([]string, error) {
 	defer r.turns.Take()()
-	turns, ok := r.st.(store.Turns)
-	if !ok {
-		return r.keepSharedTurn(ds, task, batch, refs, log)
-	}
 	var kept []string
-	err := turns.Turn(sharedTurn, func() error {
+	err := store.Turn(r.st, sharedTurn, func() error {
 		var err error
 		kept, err = r.keepSharedTurn(ds, task, batch, refs, log)
 		return err

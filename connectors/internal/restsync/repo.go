@@ -562,11 +562,7 @@ func (r *Repo[S]) ServiceClient(task, base string, t TLS, timeout time.Duration,
 func (r *Repo[S]) keepShared(task string, ds store.Datastore, log *slog.Logger) func(drops []*Dropping) error {
 	return func(drops []*Dropping) error {
 		defer r.turns.Take()()
-		turns, ok := r.Store.(store.Turns)
-		if !ok {
-			return r.keepSharedTurn(task, ds, drops, log)
-		}
-		return turns.Turn(r.name+": letting go of an item another task may hold", func() error {
+		return store.Turn(r.Store, r.name+": letting go of an item another task may hold", func() error {
 			return r.keepSharedTurn(task, ds, drops, log)
 		})
 	}
