@@ -594,14 +594,16 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 }
 
 // sendRaw sends a result's raw bytes (a View's document), compressed when
-// large and the client accepts it as any other reply (encode), and held
+// large and the client accepts it as any other reply (encode) unless it is
+// part of the document (206: its Content-Range counts the document's own
+// bytes, so the bytes sent must be those; see compressLarge), and held
 // and counted against the client's budget when large (send), without a
 // copy when not compressed. It reports whether the client's budget
 // refused it (the reply is then that error, in the request's format).
 func (s *Server) sendRaw(ctx *fasthttp.RequestCtx, req *aci.Request, res *result) bool {
 	var bp *[]byte
 	out, enc := res.raw, ""
-	if compressibleType(res.rawType) {
+	if compressibleType(res.rawType) && res.status != fasthttp.StatusPartialContent {
 		bp, out, enc = s.encode(ctx, nil, out)
 	}
 	if err := s.send(ctx, bp, out, enc); err != nil {
@@ -1172,13 +1174,20 @@ const compressMin = 1400
 
 // compressLarge answers with h's reply, compressed (brotli, gzip, deflate or
 // zstd, as the client accepts, at fasthttp's fastest levels) when its body
-// is at least compressMin bytes.
+// is at least compressMin bytes. A part of a document (206, a View with
+// Range) is never compressed: its Content-Range gives offsets in the
+// document's bytes, which a compressed body would not match (RFC 9110
+// §14: a range is of the representation, content coding included), as
+// nginx's gzip leaves partial replies alone.
 func compressLarge(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 	// fasthttp compresses only inside its handler wrapper: wrapped around a
 	// handler that does nothing, it compresses the reply already written.
 	compress := fasthttp.CompressHandlerBrotliLevel(func(*fasthttp.RequestCtx) {}, fasthttp.CompressBrotliBestSpeed, fasthttp.CompressBestSpeed)
 	return func(ctx *fasthttp.RequestCtx) {
 		h(ctx)
+		if ctx.Response.StatusCode() == fasthttp.StatusPartialContent {
+			return
+		}
 		if ctx.Response.IsBodyStream() || len(ctx.Response.Body()) >= compressMin {
 			compress(ctx)
 		}
