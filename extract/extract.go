@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/connectorhq/connector/internal/panics"
 )
 
 // Format is a document format the package extracts text from.
@@ -251,7 +253,7 @@ func (e *Extractor) Extract(ctx context.Context, in Input) (doc *Document, err e
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			e.log.Error("extractor panicked", "format", f, "panic", r, "stack", string(debug.Stack()))
+			e.log.Error("extractor panicked", "format", f, "panic", panics.Text(r), "stack", string(debug.Stack()))
 			doc, err = nil, &Error{Format: f, Err: fmt.Errorf("%w: extractor failed: %v", ErrMalformed, r)}
 		}
 	}()

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/connectorhq/connector/internal/panics"
 )
 
 // protect turns a panic (bbolt panics on some damaged pages) or a memory
@@ -22,7 +24,7 @@ func (s *boltStore) protect(err *error, what string, write bool) func() {
 			return
 		}
 		*err = fmt.Errorf("store: %s: %s: %w: %v", s.path, what, ErrCorrupt, r)
-		s.log.Error("store panic recovered", "op", what, "panic", fmt.Sprint(r))
+		s.log.Error("store panic recovered", "op", what, "panic", panics.Text(r))
 		if write {
 			s.fail(*err)
 		}

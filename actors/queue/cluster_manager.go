@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 
+	"github.com/connectorhq/connector/internal/panics"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store/pgstore"
 )
@@ -381,7 +382,7 @@ func (m *cmanager) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, chi
 func (m *cmanager) failed(child *actor.PID, reason string) {
 	defer func() {
 		if r := recover(); r != nil {
-			m.sh.log.Error("cluster queue manager panicked recording a failed task actor", "panic", r, "stack", string(debug.Stack()))
+			m.sh.log.Error("cluster queue manager panicked recording a failed task actor", "panic", panics.Text(r), "stack", string(debug.Stack()))
 		}
 	}()
 	id, ok := m.byPID[child.Id]

@@ -7,6 +7,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/connectorhq/connector/internal/panics"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -20,11 +21,11 @@ func managerPanic(log *slog.Logger) actor.ReceiverMiddleware {
 		return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
 			defer func() {
 				if r := recover(); r != nil {
-					log.Error("queue manager panicked", "message", fmt.Sprintf("%T", env.Message), "panic", r, "stack", string(debug.Stack()))
+					log.Error("queue manager panicked", "message", fmt.Sprintf("%T", env.Message), "panic", panics.Text(r), "stack", string(debug.Stack()))
 					if env.Sender != nil {
 						if ac, ok := c.(actor.Context); ok {
 							ac.Send(env.Sender, &messages.ActionReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL,
-								Message: fmt.Sprintf("queue manager: panic: %v", r)})
+								Message: "queue manager: panic: " + panics.Text(r)})
 						}
 					}
 				}

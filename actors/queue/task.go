@@ -14,6 +14,7 @@ import (
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/internal/panics"
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
 )
 
 // Causes given to a running action's context, so a Repository can tell why
@@ -348,7 +349,7 @@ func (t *task) start(ctx actor.Context) {
 		d := &messages.WorkDone{}
 		defer func() {
 			if r := recover(); r != nil {
-				d.Panic = fmt.Sprint(r)
+				d.Panic = panics.Text(r)
 				log.Error("action panicked", "token", job.Token, "panic", d.Panic, "stack", string(debug.Stack()))
 			}
 			cancel(nil)
@@ -357,7 +358,10 @@ func (t *task) start(ctx actor.Context) {
 		var err error
 		d.Results, err = repo.Run(runCtx, job)
 		if err != nil {
-			d.Error = err.Error()
+			// A connector's error may quote a URL with the password
+			// the user configured: the status, the store and the log
+			// keep it redacted, whichever connector made it.
+			d.Error = secret.RedactURLs(err.Error())
 			if d.Error == "" {
 				d.Error = fmt.Sprintf("%T with no message", err)
 			}
@@ -606,8 +610,8 @@ func (t *task) end(ctx actor.Context, s messages.State) {
 // answer for its token.
 func (t *task) fail(ctx actor.Context, reason any) {
 	o := t.outcome()
-	o.errMsg = fmt.Sprintf("panic: %v", reason)
-	t.sh.log.Error("task actor panicked", "token", t.tok(), "panic", reason, "stack", string(debug.Stack()))
+	o.errMsg = "panic: " + panics.Text(reason)
+	t.sh.log.Error("task actor panicked", "token", t.tok(), "panic", panics.Text(reason), "stack", string(debug.Stack()))
 	if t.run != nil {
 		t.run.cancel(fmt.Errorf("queue: %s", o.errMsg))
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 
+	"github.com/connectorhq/connector/internal/panics"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -64,7 +65,7 @@ func answerFailing(root *actor.RootContext, self *actor.PID, id uuid.UUID, messa
 func (m *manager) failed(child *actor.PID, reason string) {
 	defer func() {
 		if r := recover(); r != nil {
-			m.sh.log.Error("queue manager panicked recording a failed task actor", "panic", r, "stack", string(debug.Stack()))
+			m.sh.log.Error("queue manager panicked recording a failed task actor", "panic", panics.Text(r), "stack", string(debug.Stack()))
 		}
 	}()
 	e := m.entries[taskActorID(child)]

@@ -16,6 +16,7 @@ import (
 	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/internal/panics"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store"
 )
@@ -356,7 +357,7 @@ func (t *taskRun) syncRooms(ctx context.Context, listed []room, progress func(fl
 						panicked = r
 					}
 					mu.Unlock()
-					cancel(fmt.Errorf("webexfetch: panic: %v", r))
+					cancel(fmt.Errorf("webexfetch: panic: %s", panics.Text(r)))
 				}
 			}()
 			for rm := range rooms {

@@ -174,6 +174,14 @@ func (r *Repo) Ran() int64 { return r.ran.Load() }
 var ErrSiteUnreachable = errors.New("site unreachable")
 
 // Run implements fetch.Repository.
+// URLWithPassword is the URL of the "failurl" and "panicurl" modes'
+// error and panic: its password (PasswordInURL) must never show in a
+// status, a log or the store.
+const URLWithPassword = "http://crawler:" + PasswordInURL + "@site.example/private"
+
+// PasswordInURL is URLWithPassword's password.
+const PasswordInURL = "hunter2-url-secret"
+
 func (r *Repo) Run(ctx context.Context, job *fetch.Job) ([]*messages.Element, error) {
 	defer r.ran.Add(1)
 	n := r.running.Add(1)
@@ -217,6 +225,10 @@ func (r *Repo) Run(ctx context.Context, job *fetch.Job) ([]*messages.Element, er
 		panic("repository exploded")
 	case "fail":
 		return nil, ErrSiteUnreachable
+	case "failurl": // an error naming a URL with its password
+		return nil, fmt.Errorf("GET %s: %w", URLWithPassword, ErrSiteUnreachable)
+	case "panicurl":
+		panic("fetching " + URLWithPassword + ": index out of range")
 	case "stages", "stagesfail":
 		job.SetProgress(r.Staged)
 		if mode == "stagesfail" {

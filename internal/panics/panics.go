@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+
+	"github.com/connectorhq/connector/secret"
 )
 
 // ErrPanic is wrapped by every error Catch and CatchAs make, so that
@@ -35,7 +37,7 @@ var ErrPanic = errors.New("panic")
 // own: it goes on up.
 func Catch(log *slog.Logger, what string, err *error, args ...any) {
 	if r := recover(); r != nil {
-		*err = fmt.Errorf("%s: %w: %v", what, ErrPanic, r)
+		*err = fmt.Errorf("%s: %w: %s", what, ErrPanic, Text(r))
 		logPanic(log, what+" panicked", r, args)
 	}
 }
@@ -45,7 +47,7 @@ func Catch(log *slog.Logger, what string, err *error, args ...any) {
 // message is kind's text.
 func CatchAs(log *slog.Logger, kind error, err *error, args ...any) {
 	if r := recover(); r != nil {
-		*err = fmt.Errorf("%w: %w: %v", kind, ErrPanic, r)
+		*err = fmt.Errorf("%w: %w: %s", kind, ErrPanic, Text(r))
 		logPanic(log, kind.Error(), r, args)
 	}
 }
@@ -54,5 +56,12 @@ func logPanic(log *slog.Logger, msg string, r any, args []any) {
 	if log == nil {
 		return
 	}
-	log.Error(msg, append(args, "panic", r, "stack", string(debug.Stack()))...)
+	log.Error(msg, append(args, "panic", Text(r), "stack", string(debug.Stack()))...)
 }
+
+// Text is a panic's value as an error, a status or a log shows it: its
+// text (fmt's %v) with the password of every URL in it redacted
+// (secret.RedactURLs), since a panic's message is code's, not the
+// connector's, and may quote a URL a user configured with its
+// credentials (docs/security.md).
+func Text(r any) string { return secret.RedactURLs(fmt.Sprint(r)) }

@@ -25,6 +25,7 @@ import (
 	"github.com/connectorhq/connector/actors/queue"
 	"github.com/connectorhq/connector/auth"
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/panics"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/transport/aci"
 )
@@ -475,7 +476,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	var metricAction = "other"
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("handler panicked", "panic", r, "request", s.requestText(req), "stack", string(debug.Stack()))
+			s.log.Error("handler panicked", "panic", panics.Text(r), "request", s.requestText(req), "stack", string(debug.Stack()))
 			action, format := "", aci.FormatXML
 			if req != nil { // parsed: answer in the format it asked for
 				action, format = req.Action, req.Format
