@@ -215,6 +215,10 @@ func TestDashboardEndToEnd(t *testing.T) {
 	testwait.For(t, 20*time.Second, func() bool {
 		return between(aci(t, base, "action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+url.QueryEscape(xss)), "<priority>", "</priority>") == "-3"
 	}, "the priority to change")
+	// The page shows its own reply before the next click: a reply that
+	// reaches it late would otherwise replace the Duplicate's message
+	// (seen once under load).
+	run(t, ctx, chromedp.Poll[bool](`document.getElementById("message").textContent === "Priority changed"`, chromedp.WithPollingTimeout(20*time.Second)))
 	click(t, ctx, rowSel(xss)+" button.act-duplicate")
 	run(t, ctx, chromedp.Poll[bool](`document.getElementById("message").textContent.startsWith("Duplicated: new token ")`, chromedp.WithPollingTimeout(20*time.Second)))
 	dup := strings.TrimPrefix(run(t, ctx, chromedp.TextContent(chromedp.ID("message"))), "Duplicated: new token ")
