@@ -271,3 +271,23 @@ func TestDefaultAllowedHosts(t *testing.T) {
 	require.Contains(t, all, "0.0.0.0")
 	require.Equal(t, []string{"*"}, allowedHosts(config.Server{Host: "0.0.0.0", AllowedHosts: []string{"*"}}))
 }
+
+// TestServicePortGetStatusIsTheACIPorts: GetStatus on the service port is the
+// ACI port's reply (service.go says so): its aciport is the ACI port, where
+// a client that found the server by its service port sends its actions, and
+// its supportedactions are the ACI port's actions. It used to print the
+// service port as aciport, and list the fetch actions beside the service
+// port's own actions, which answer no fetch action.
+func TestServicePortGetStatusIsTheACIPorts(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "[Service]\nServicePort=0\n")
+	s := startServer(t, cfg, newTestRepo())
+	defer stop(t, s)
+	_, svc := get(t, nil, "http://"+s.ServiceAddr().String()+"/action=GetStatus")
+	port := portOf(s.Addr())
+	require.Contains(t, svc, "<aciport>"+port+"</aciport>", "the ACI port, not the service port "+portOf(s.ServiceAddr()))
+	ours := aci(t, s, "action=GetStatus")
+	require.Equal(t, between(ours, "<supportedactions>", "</supportedactions>"), between(svc, "<supportedactions>", "</supportedactions>"))
+	require.Contains(t, svc, `<action action="queueinfo"/>`)
+	require.NotContains(t, svc, `<action action="stop"/>`)
+}

@@ -337,11 +337,13 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 			if s.web, err = httpd.New(front); err != nil {
 				return err
 			}
+			s.web.SetListener(s.ln)
 			if s.svcLn != nil {
 				svc := front
 				svc.Port, svc.TLS, svc.RequestLogSize = auth.ServicePort, tlsCfg.service, -1
 				svc.MaxConnectionsPerClient = cfg.Service.MaxConnectionsPerClient
 				svc.Stop = s.requestStop
+				svc.ACI = s.web
 				scheme := "http"
 				if tlsCfg.aci != nil {
 					scheme = "https"

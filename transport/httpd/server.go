@@ -81,6 +81,10 @@ type Config struct {
 	// DashboardURL is where the service port's page links the dashboard
 	// (action=Admin on the ACI port); "" when unknown.
 	DashboardURL func(host string) string
+	// ACI is, on the service port, the ACI port's server: the service
+	// port's GetStatus is its reply (its aciport, its supportedactions).
+	// nil: the service port answers GetStatus itself.
+	ACI *Server
 	// MaxConnectionsPerClient bounds the connections one client (an IPv4
 	// address, or an IPv6 /64) holds open at once, unless its address
 	// holds Admin or ServiceControl (clientLimiter); 0: no bound.
@@ -256,8 +260,12 @@ func New(cfg Config) (*Server, error) {
 	s.bodies.New = func() any { return new([]byte) }
 	if cfg.Port == auth.ServicePort {
 		s.log = cfg.Logger.With("component", "service")
+		getStatus := s.getStatus
+		if cfg.ACI != nil {
+			getStatus = cfg.ACI.getStatus
+		}
 		s.routes = map[string]handlerFunc{
-			"GETSTATUS":       s.getStatus,
+			"GETSTATUS":       getStatus,
 			"GETSTATUSINFO":   s.getStatusInfo,
 			"STOP":            s.stopService,
 			"ADMIN":           s.servicePage,
@@ -416,9 +424,7 @@ func (s *Server) refusedBeforeBody(ctx *fasthttp.RequestCtx) bool {
 // Serve answers requests on ln until Shutdown. It returns nil after a
 // Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	if a, ok := ln.Addr().(*net.TCPAddr); ok {
-		s.port.Store(int32(a.Port))
-	}
+	s.SetListener(ln)
 	if n := s.cfg.MaxConnectionsPerClient; n > 0 {
 		key := "[Server] MaxConnectionsPerClient"
 		if s.cfg.Port == auth.ServicePort {
@@ -1131,6 +1137,16 @@ func (s *Server) loggedAction(action string) string {
 
 // Port returns the port Serve listens on (useful with port 0).
 func (s *Server) Port() int { return int(s.port.Load()) }
+
+// SetListener records ln as the listener Serve will answer on, so that Port
+// (and GetStatus's aciport) reports its port before Serve has started: the
+// service port, which may be served first, answers GetStatus with the ACI
+// port's reply (Config.ACI). Serve calls it too.
+func (s *Server) SetListener(ln net.Listener) {
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		s.port.Store(int32(a.Port))
+	}
+}
 
 // slogPrintf is fasthttp's logger. Failed TLS handshakes (a client with an
 // old protocol, or without the client certificate the port requires) are

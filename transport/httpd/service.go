@@ -11,7 +11,7 @@ import (
 )
 
 // The service port (Config.Port = auth.ServicePort) answers IDOL's service
-// actions: GetStatus (the same reply as the ACI port's), GetStatusInfo,
+// actions: GetStatus (the ACI port's reply, Config.ACI), GetStatusInfo,
 // Stop, and GET /metrics; and, at / or action=Admin, a page that links the
 // dashboard.
 
