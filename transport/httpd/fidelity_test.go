@@ -455,3 +455,16 @@ func TestNonASCIISpellingsNameNoAction(t *testing.T) {
 	e.repo.Release(tok)
 	e.repo.Release(x.ResponseData.Token)
 }
+
+// TestGetStatusQueuesAreAList: in simplejson, GetStatus's <queues> holds an
+// array of <queue>, as every repeatable element is (protocol.md, Replies),
+// so that a client reads queues.queue[0] whatever the number of queues.
+// It used to be a bare object. QueueStatus's single <queue> stays one.
+func TestGetStatusQueuesAreAList(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	_, body := e.get(t, "/action=GetStatus&ResponseFormat=simplejson")
+	require.Contains(t, string(body), `"queues":{"queue":[{"name":"fetch"`)
+	_, body = e.get(t, "/action=QueueInfo&QueueName=fetch&QueueAction=QueueStatus&ResponseFormat=simplejson")
+	require.Contains(t, string(body), `"responsedata":{"queue":{"name":"fetch"`)
+}

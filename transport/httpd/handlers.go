@@ -604,9 +604,16 @@ func (s *Server) getStatus(ctx context.Context, _ *aci.Request) (*result, error)
 		aci.TextNode("acithreads", strconv.Itoa(runtime.GOMAXPROCS(0))),
 		aci.TextNode("uptime", strconv.FormatInt(int64(s.cfg.Now().Sub(s.started).Seconds()), 10)),
 		aci.TextNode("requests", strconv.FormatUint(s.served.Load(), 10)),
-		aci.Container("queues", aci.QueueStatusNode(qs)),
+		aci.Container("queues", queueListed(aci.QueueStatusNode(qs))),
 		aci.Container("supportedactions", supported...),
 	}}, nil
+}
+
+// queueListed marks GetStatus's <queue> as one of the list <queues>: an
+// array in simplejson, as every repeatable element is.
+func queueListed(n aci.Node) aci.Node {
+	n.List = true
+	return n
 }
 
 func revisionText(r string) string {
