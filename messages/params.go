@@ -33,3 +33,21 @@ func (p Params) Has(name string) bool {
 	_, ok := p.Get(name)
 	return ok
 }
+
+// ASCIISpace is the white space that may surround an action name, a
+// parameter name or an enumerated value: ASCII's only. A no-break space or
+// an em space around one leaves a spelling that names nothing
+// (docs/protocol.md, Requests).
+const ASCIISpace = " \t\n\v\f\r"
+
+// TrimASCIISpace returns v without the ASCII white space around it.
+func TrimASCIISpace(v string) string { return strings.Trim(v, ASCIISpace) }
+
+// IsValue reports whether v, without the ASCII white space around it, is
+// the ASCII word name in any ASCII case: how an enumerated value
+// (QueueName=Fetch, ResponseFormat=simpleJson, State=finished, a Boolean)
+// is read. A long s or a Kelvin sign spells no s or k, as in Get.
+func IsValue(v, name string) bool {
+	v = TrimASCIISpace(v)
+	return len(v) == len(name) && strings.EqualFold(v, name)
+}

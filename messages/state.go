@@ -1,7 +1,5 @@
 package messages
 
-import "strings"
-
 // stateNames are the status strings printed in QueueInfo replies. Queued,
 // Processing and Finished are what real IDOL servers print; the others are
 // this server's choice (docs/protocol.md).
@@ -24,14 +22,12 @@ func StatusName(s State) string {
 	return stateNames[0]
 }
 
-// ParseState reads a status name in any ASCII case ("finished",
-// "Processing"; not Pau\u017fed with a long s); "canceled" is accepted as
-// well as "cancelled".
+// ParseState reads a status name in any ASCII case, without the ASCII
+// white space around it (IsValue: "finished", "Processing"; not
+// Pau\u017fed with a long s, nor Paused followed by a no-break space);
+// "canceled" is accepted as well as "cancelled".
 func ParseState(name string) (State, bool) {
-	n := strings.TrimSpace(name)
-	// Equal lengths make strings.EqualFold an ASCII comparison (as in
-	// Params.Get).
-	is := func(s string) bool { return len(n) == len(s) && strings.EqualFold(n, s) }
+	is := func(s string) bool { return IsValue(name, s) }
 	if is("canceled") {
 		return State_STATE_CANCELLED, true
 	}

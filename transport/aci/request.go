@@ -42,16 +42,16 @@ func (f Format) String() string {
 	}
 }
 
-// ParseFormat reads a ResponseFormat value case-insensitively, ignoring
-// surrounding spaces. An empty value selects XML.
+// ParseFormat reads a ResponseFormat value in any ASCII case, ignoring
+// surrounding ASCII white space (messages.IsValue). An empty value selects
+// XML.
 func ParseFormat(v string) (Format, bool) {
-	v = strings.TrimSpace(v)
 	switch {
-	case v == "", strings.EqualFold(v, "xml"):
+	case messages.TrimASCIISpace(v) == "", messages.IsValue(v, "xml"):
 		return FormatXML, true
-	case strings.EqualFold(v, "simplejson"):
+	case messages.IsValue(v, "simplejson"):
 		return FormatSimpleJSON, true
-	case strings.EqualFold(v, "json"):
+	case messages.IsValue(v, "json"):
 		return FormatJSON, true
 	}
 	return FormatXML, false
@@ -635,16 +635,15 @@ func (r *Request) ActionParams() messages.Params {
 }
 
 // ParseBool reads an ACI Boolean: TRUE, ON, Y, YES, 1 are true and FALSE,
-// OFF, N, NO, 0 are false, in any letter case and ignoring surrounding
-// spaces. ok is false for anything else.
+// OFF, N, NO, 0 are false, in any ASCII letter case and ignoring
+// surrounding ASCII white space (messages.IsValue: Ye\u017f, with a long
+// s, is not yes). ok is false for anything else.
 func ParseBool(v string) (value, ok bool) {
-	v = strings.TrimSpace(v)
+	is := func(name string) bool { return messages.IsValue(v, name) }
 	switch {
-	case v == "1", strings.EqualFold(v, "true"), strings.EqualFold(v, "on"),
-		strings.EqualFold(v, "y"), strings.EqualFold(v, "yes"):
+	case is("1"), is("true"), is("on"), is("y"), is("yes"):
 		return true, true
-	case v == "0", strings.EqualFold(v, "false"), strings.EqualFold(v, "off"),
-		strings.EqualFold(v, "n"), strings.EqualFold(v, "no"):
+	case is("0"), is("false"), is("off"), is("n"), is("no"):
 		return false, true
 	}
 	return false, false
@@ -686,7 +685,7 @@ func (r *Request) IntRange(name string, def, lo, hi int64) (int64, error) {
 // *messages.ParamError naming name.
 func (r *Request) Bool(name string, def bool) (bool, error) {
 	v, ok := r.Params.Get(name)
-	if !ok || strings.TrimSpace(v) == "" {
+	if !ok || messages.TrimASCIISpace(v) == "" {
 		return def, nil
 	}
 	b, ok := ParseBool(v)

@@ -468,3 +468,52 @@ func TestGetStatusQueuesAreAList(t *testing.T) {
 	_, body = e.get(t, "/action=QueueInfo&QueueName=fetch&QueueAction=QueueStatus&ResponseFormat=simplejson")
 	require.Contains(t, string(body), `"responsedata":{"queue":{"name":"fetch"`)
 }
+
+// TestNonASCIISpellingsNameNoValue: enumerated values (QueueName,
+// ResponseFormat, State, Sort-By, Sort-Order and the Booleans) are ASCII
+// in any ASCII case, as action names and QueueActions are
+// (TestNonASCIISpellingsNameNoAction; protocol.md, Requests). They used to
+// be read with Go's Unicode case folding and trimming: a long s spelt a
+// value (ResponseFormat=ſimplejson answered JSON, and CancelQueued with
+// Confirm=Yeſ cancelled every queued action), and a no-break space after
+// one was trimmed (QueueName=fetch%C2%A0 named the queue). Now each is
+// refused as a value that names nothing.
+func TestNonASCIISpellingsNameNoValue(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	const q = "/action=QueueInfo&QueueName=fetch&QueueAction="
+	e.aci(t, q+"Pause")
+	tok := e.submit(t, "Collect", "")
+	cases := []struct{ path, param string }{
+		{"/action=QueueInfo&QueueName=fetch%C2%A0&QueueAction=QueueStatus", "queue"},
+		{"/action=GetPid&ResponseFormat=%C5%BFimplejson", "ResponseFormat"}, // ſimplejson
+		{"/action=GetPid&ResponseFormat=simplejson%C2%A0", "ResponseFormat"},
+		{q + "GetStatus&State=queued%C2%A0", "State"},
+		{q + "GetStatus&Sort-By=priority%C2%A0", "Sort-By"},
+		{q + "GetStatus&Sort-Order=ascending%E2%80%83", "Sort-Order"}, // an em space
+		{q + "CancelQueued&Confirm=Ye%C5%BF", "Confirm"},              // Yeſ
+		{q + "CancelQueued&Confirm=true%C2%A0", "Confirm"},
+		{q + "Progress&AllStages=fal%C5%BFe&Token=" + url.QueryEscape(tok), "AllStages"},
+		{"/action=GetPid&EncryptResponse=fal%C5%BFe", "EncryptResponse"},
+	}
+	for _, c := range cases {
+		x := e.aci(t, c.path)
+		require.Equal(t, "ERROR", x.Response, "%s: %s", c.path, x.ResponseData.Inner)
+		require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, c.path)
+		require.Contains(t, x.ResponseData.Desc, c.param, c.path)
+	}
+	require.Equal(t, "Queued", e.status(t, tok).ResponseData.Actions[0].Status, "no Confirm cancelled it")
+	// ASCII white space and any ASCII case still name them.
+	for _, p := range []string{
+		"/action=QueueInfo&QueueName=%20FETCH%09&QueueAction=QueueStatus",
+		q + "GetStatus&State=%20QUEUED%20&Sort-By=PRIORITY%09&Sort-Order=Ascending%0A",
+		"/action=GetPid&EncryptResponse=%20FALSE%20",
+	} {
+		require.Equal(t, "SUCCESS", e.aci(t, p).Response, p)
+	}
+	resp, _ := e.get(t, "/action=GetPid&ResponseFormat=%20SimpleJSON%09")
+	require.Equal(t, "application/json; charset=UTF-8", resp.Header.Get("Content-Type"))
+	x := e.aci(t, q+"CancelQueued&Confirm=%20YES%20")
+	require.Equal(t, "SUCCESS", x.Response, string(x.ResponseData.Inner))
+	require.Equal(t, "Cancelled", e.status(t, tok).ResponseData.Actions[0].Status)
+}

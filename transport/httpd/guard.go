@@ -206,17 +206,17 @@ func refuseUnsupported(req *aci.Request) error {
 		case !seen[0] && len(n) == len("EncryptResponse") && strings.EqualFold(n, "EncryptResponse"):
 			seen[0] = true
 			// Blank is absent (false), as for every Boolean parameter.
-			if b, ok := aci.ParseBool(v); strings.TrimSpace(v) != "" && (!ok || b) {
+			if b, ok := aci.ParseBool(v); messages.TrimASCIISpace(v) != "" && (!ok || b) {
 				return messages.Invalid("EncryptResponse", v, "this server does not encrypt replies (IDOL's ACI encryption); protect them with TLS ([Server] SSLConfig) and leave EncryptResponse out")
 			}
 		case !seen[1] && len(n) == len("Output") && strings.EqualFold(n, "Output"):
 			seen[1] = true
-			if strings.TrimSpace(v) != "" {
+			if messages.TrimASCIISpace(v) != "" {
 				return messages.Invalid("Output", v, "this server never writes replies to files on the server; save the reply on the client")
 			}
 		case !seen[2] && len(n) == len("FileName") && strings.EqualFold(n, "FileName"):
 			seen[2] = true
-			if strings.TrimSpace(v) != "" {
+			if messages.TrimASCIISpace(v) != "" {
 				return messages.Invalid("FileName", v, "this server never writes replies to files on the server; save the reply on the client")
 			}
 		}

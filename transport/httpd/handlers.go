@@ -156,13 +156,12 @@ func queueAction(qa string) string {
 	return qa
 }
 
-// asciiFold returns a test of whether v, without surrounding white space,
-// is the ASCII name in any ASCII case. (Equal lengths make strings.EqualFold
-// an ASCII comparison, as in queueAction: strings.ToLower would read
-// pr\u0130ority, with a capital I with a dot, as priority.)
+// asciiFold returns a test of whether v, without surrounding ASCII white
+// space, is the ASCII name in any ASCII case (messages.IsValue:
+// strings.ToLower would read pr\u0130ority, with a capital I with a dot,
+// as priority, and strings.TrimSpace would trim a no-break space).
 func asciiFold(v string) func(name string) bool {
-	v = strings.TrimSpace(v)
-	return func(name string) bool { return len(v) == len(name) && strings.EqualFold(v, name) }
+	return func(name string) bool { return messages.IsValue(v, name) }
 }
 
 // tokenActions are the QueueActions (lower case) that take a Token.
@@ -179,7 +178,7 @@ func (s *Server) queueInfo(ctx context.Context, req *aci.Request) (*result, erro
 		return nil, err
 	}
 	q := s.cfg.Queue
-	if !strings.EqualFold(strings.TrimSpace(qn), q.Name()) {
+	if !messages.IsValue(qn, q.Name()) {
 		return nil, fmt.Errorf("%w: there is no queue %q; this server has one queue, %q", messages.ErrUnknownQueue, qn, q.Name())
 	}
 	action := queueAction(qa)
