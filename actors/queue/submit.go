@@ -27,9 +27,11 @@ func admit(repo fetch.Repository, supported []string, spec *messages.ActionSpec)
 	}
 	// Trimmed of ASCII white space only: Synchronize\u00a0 names no
 	// FetchAction (supportedAction).
-	fa, ok := supportedAction(supported, strings.Trim(spec.FetchAction, " \t\n\v\f\r"))
+	fa, ok := supportedAction(supported, messages.TrimASCIISpace(spec.FetchAction))
 	if !ok {
-		return nil, messages.Invalid("FetchAction", fa, "must be one of "+strings.Join(supported, ", "))
+		// The value as sent, as every invalid value is quoted, not fa
+		// (upper-cased).
+		return nil, messages.Invalid("FetchAction", spec.FetchAction, "must be one of "+strings.Join(supported, ", "))
 	}
 	tasks, err := repo.Validate(fa, spec.Params)
 	if err != nil {

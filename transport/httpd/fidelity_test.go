@@ -517,3 +517,17 @@ func TestNonASCIISpellingsNameNoValue(t *testing.T) {
 	require.Equal(t, "SUCCESS", x.Response, string(x.ResponseData.Inner))
 	require.Equal(t, "Cancelled", e.status(t, tok).ResponseData.Actions[0].Status)
 }
+
+// TestUnknownFetchActionQuotesTheValueSent: the description of an unknown
+// FetchAction quotes the value as the client sent it, as every other
+// invalid value is (errors.md), not upper-cased: FetchAction=Synchronise
+// used to be reported as "SYNCHRONISE", a value nobody sent.
+func TestUnknownFetchActionQuotesTheValueSent(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	x := e.aci(t, "/action=Fetch&FetchAction=Synchronise&ConfigSection=MyTask")
+	require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, string(x.ResponseData.Inner))
+	require.Contains(t, x.ResponseData.Desc, `invalid value "Synchronise" for parameter FetchAction`)
+	x = e.aci(t, "/action=Fetch&FetchAction=%C5%BFynchronize&ConfigSection=MyTask") // ſynchronize
+	require.Contains(t, x.ResponseData.Desc, `invalid value "ſynchronize" for parameter FetchAction`)
+}
