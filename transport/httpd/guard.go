@@ -196,10 +196,11 @@ func (s *Server) authorize(c *caller, req *aci.Request) error {
 }
 
 // refuseUnsupported refuses the standard parameters that ask for what this
-// server never does: encrypt a reply (EncryptResponse), or write it to a
-// file on the server (Output, FileName).
+// server never does: encrypt a reply (EncryptResponse), write it to a file
+// on the server (Output, FileName), or transform it with a template stored
+// on the server (Template).
 func refuseUnsupported(req *aci.Request) error {
-	var seen [3]bool // the first occurrence of a name counts (protocol.md)
+	var seen [4]bool // the first occurrence of a name counts (protocol.md)
 	for _, p := range req.Params {
 		n, v := p.GetName(), p.GetValue()
 		switch {
@@ -218,6 +219,11 @@ func refuseUnsupported(req *aci.Request) error {
 			seen[2] = true
 			if messages.TrimASCIISpace(v) != "" {
 				return messages.Invalid("FileName", v, "this server never writes replies to files on the server; save the reply on the client")
+			}
+		case !seen[3] && len(n) == len("Template") && strings.EqualFold(n, "Template"):
+			seen[3] = true
+			if messages.TrimASCIISpace(v) != "" {
+				return messages.Invalid("Template", v, "this server has no reply templates (IDOL's XSL output templates); transform the XML reply on the client")
 			}
 		}
 	}

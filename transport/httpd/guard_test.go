@@ -390,3 +390,22 @@ func TestRefusalLogIsBounded(t *testing.T) {
 	require.Contains(t, out, "request refused")
 	require.Less(t, len(out), 4*maxLogged, "the refusal's log line: %d bytes", len(out))
 }
+
+// TestTemplateRefused: Template, the standard parameter that asks IDOL to
+// transform the reply with an XSL template stored on the server, is refused
+// as EncryptResponse, Output and FileName are: this server has no
+// templates. It used to be ignored, so a client that asked for its
+// template's HTML or CSV was sent the plain XML as a success. A blank
+// Template, and TemplateParamCSVs or ForceTemplateRefresh without one,
+// ask for nothing and pass.
+func TestTemplateRefused(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	x := e.aci(t, "/action=GetVersion&Template=results&TemplateParamCSVs=a,b")
+	require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, string(x.ResponseData.Inner))
+	require.Contains(t, x.ResponseData.Desc, `invalid value "results" for parameter Template: this server has no reply templates`)
+	for _, q := range []string{"Template=", "Template=%20", "TemplateParamCSVs=a&ForceTemplateRefresh=true"} {
+		x := e.aci(t, "/action=GetVersion&"+q)
+		require.Equal(t, "SUCCESS", x.Response, "%s: %s", q, x.ResponseData.Desc)
+	}
+}
