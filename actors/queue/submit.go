@@ -3,7 +3,9 @@ package queue
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
@@ -32,6 +34,9 @@ func admit(repo fetch.Repository, supported []string, spec *messages.ActionSpec)
 		// The value as sent, as every invalid value is quoted, not fa
 		// (upper-cased).
 		return nil, messages.Invalid("FetchAction", spec.FetchAction, "must be one of "+strings.Join(supported, ", "))
+	}
+	if err := utf8Params(spec.Params); err != nil {
+		return nil, err
 	}
 	tasks, err := repo.Validate(fa, spec.Params)
 	if err != nil {
@@ -80,6 +85,23 @@ func supportedAction(supported []string, fa string) (string, bool) {
 	}
 	up := strings.ToUpper(fa)
 	return up, slices.Contains(supported, up)
+}
+
+// utf8Params refuses a parameter whose name or value is not UTF-8 (a
+// client's %FF, an encoded surrogate or overlong form): the queue could
+// not store it (protobuf strings are UTF-8), so that the client would be
+// told the store failed for its own bad input, nor send it to a peer.
+func utf8Params(params messages.Params) error {
+	for _, p := range params {
+		name, value := p.GetName(), p.GetValue()
+		if !utf8.ValidString(name) {
+			return messages.Invalid(strconv.Quote(name), value, "the parameter's name is not UTF-8: percent-encode the UTF-8 bytes of the text")
+		}
+		if !utf8.ValidString(value) {
+			return messages.Invalid(name, value, "not UTF-8: percent-encode the UTF-8 bytes of the text")
+		}
+	}
+	return nil
 }
 
 func isASCII(s string) bool {

@@ -531,3 +531,28 @@ func TestUnknownFetchActionQuotesTheValueSent(t *testing.T) {
 	x = e.aci(t, "/action=Fetch&FetchAction=%C5%BFynchronize&ConfigSection=MyTask") // ſynchronize
 	require.Contains(t, x.ResponseData.Desc, `invalid value "ſynchronize" for parameter FetchAction`)
 }
+
+// TestFetchParameterNotUTF8IsInvalid: a Fetch parameter whose name or value
+// decodes to bytes that are not UTF-8 (%FF, an encoded surrogate, an
+// overlong form) is refused as an invalid value naming the parameter. It
+// used to be queued, and with the durable store the queue's write of it
+// failed: the client was told ERRORSTOREFAILED ("The action store failed")
+// for its own bad input, and the log said the store had failed.
+func TestFetchParameterNotUTF8IsInvalid(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	for q, param := range map[string]string{
+		"Note=a%FFb": "parameter Note:", "Note=%ED%A0%80": "parameter Note:", "Note=%C0%AF": "parameter Note:",
+		"No%FFte=1": `parameter "No\xffte":`,
+	} {
+		x := e.aci(t, "/action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask&"+q)
+		require.Equal(t, "ERROR", x.Response, "%s: %s", q, x.ResponseData.Inner)
+		require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, "%s: %s", q, x.ResponseData.Desc)
+		require.Contains(t, x.ResponseData.Desc, "not UTF-8", q)
+		require.Contains(t, x.ResponseData.Desc, param, q)
+	}
+	qs := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus")
+	require.Empty(t, qs.ResponseData.Actions, "nothing was queued")
+	// UTF-8, however unusual, is a value like any other.
+	e.submit(t, "Collect", "&Note=%E2%80%A8%F0%9F%98%80")
+}
