@@ -151,3 +151,20 @@ func TestQueuedParamsKeepNoRequestText(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchIsAsynchronousWhateverSyncSays: the reference leaves open
+// whether connectors honour Sync=true (a tutorial's hint for Identifiers)
+// or Synchronous=true (Controller's, Content's); this server does not
+// (protocol.md, Choices): a Fetch that asks for either still answers at
+// once with a token, as every Fetch does, and the parameter is kept as
+// sent, as any parameter the action does not know is.
+func TestFetchIsAsynchronousWhateverSyncSays(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	for _, q := range []string{"&Sync=true", "&Synchronous=TRUE"} {
+		tok := e.submit(t, "Collect", q)
+		x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+url.QueryEscape(tok))
+		require.Len(t, x.ResponseData.Actions, 1, q)
+		e.waitStatus(t, tok, "Finished")
+	}
+}
