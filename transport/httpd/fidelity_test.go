@@ -556,3 +556,16 @@ func TestFetchParameterNotUTF8IsInvalid(t *testing.T) {
 	// UTF-8, however unusual, is a value like any other.
 	e.submit(t, "Collect", "&Note=%E2%80%A8%F0%9F%98%80")
 }
+
+// TestViewRangeInTheACIReply: with NoACI=false, Range gives the part of
+// the content asked for, base64 in <content>, and says which part in a
+// <range> element after it, in Content-Range's form (protocol.md, Other
+// actions), since the ACI reply has no Content-Range header.
+func TestViewRangeInTheACIReply(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	x := e.aci(t, "/action=View&Identifier=doc1&NoACI=false&WithMetadata=false&Range=bytes=6-10")
+	require.Equal(t, "SUCCESS", x.Response, string(x.ResponseData.Inner))
+	require.Equal(t, "<mime-type>text/html</mime-type><filename>doc1.html</filename><content>aGVsbG8=</content><range>bytes 6-10/24</range>",
+		string(x.ResponseData.Inner))
+}
