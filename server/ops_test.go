@@ -291,3 +291,23 @@ func TestServicePortGetStatusIsTheACIPorts(t *testing.T) {
 	require.Contains(t, svc, `<action action="queueinfo"/>`)
 	require.NotContains(t, svc, `<action action="stop"/>`)
 }
+
+// TestGetStatusNamesTheServicePort: GetStatus says the service port after
+// the ACI port, as IDOL's GetStatus does (aciport, serviceport), so that a
+// client that found the ACI port learns where to send service actions
+// (GetStatusInfo, Stop) and scrape /metrics. A server without a service
+// port has no serviceport element.
+func TestGetStatusNamesTheServicePort(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "[Service]\nServicePort=0\n")
+	s := startServer(t, cfg, newTestRepo())
+	defer stop(t, s)
+	want := "<aciport>" + portOf(s.Addr()) + "</aciport><serviceport>" + portOf(s.ServiceAddr()) + "</serviceport>"
+	require.Contains(t, aci(t, s, "action=GetStatus"), want)
+	_, svc := get(t, nil, "http://"+s.ServiceAddr().String()+"/action=GetStatus")
+	require.Contains(t, svc, want)
+
+	plain := startServer(t, testConfig(t, ""), newTestRepo())
+	defer stop(t, plain)
+	require.NotContains(t, aci(t, plain, "action=GetStatus"), "<serviceport>")
+}

@@ -334,6 +334,11 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 				MaxConnectionsPerClient: cfg.Server.MaxConnectionsPerClient,
 				MaxReplyBytesPerClient:  cfg.Server.MaxReplyBytesPerClient,
 			}
+			if s.svcLn != nil {
+				if a, ok := s.svcLn.Addr().(*net.TCPAddr); ok {
+					front.ServicePort = a.Port
+				}
+			}
 			if s.web, err = httpd.New(front); err != nil {
 				return err
 			}

@@ -591,13 +591,18 @@ func (s *Server) getStatus(ctx context.Context, _ *aci.Request) (*result, error)
 		return strings.Compare(a.Attrs[0].Value+"/"+attr(a, 1), b.Attrs[0].Value+"/"+attr(b, 1))
 	})
 	host, _ := os.Hostname()
-	return &result{data: []aci.Node{
+	data := []aci.Node{
 		aci.TextNode("product", v.Product),
 		aci.TextNode("version", v.Version),
 		aci.TextNode("build", strconv.FormatUint(v.Build, 10)),
 		aci.TextNode("revision", revisionText(v.Revision)),
 		aci.TextNode("hostname", host),
 		aci.TextNode("aciport", strconv.Itoa(s.Port())),
+	}
+	if p := s.cfg.ServicePort; p > 0 {
+		data = append(data, aci.TextNode("serviceport", strconv.Itoa(p)))
+	}
+	return &result{data: append(data,
 		aci.TextNode("directory", v.Directory),
 		aci.TextNode("configpath", v.ConfigPath),
 		aci.TextNode("acithreads", strconv.Itoa(runtime.GOMAXPROCS(0))),
@@ -605,7 +610,7 @@ func (s *Server) getStatus(ctx context.Context, _ *aci.Request) (*result, error)
 		aci.TextNode("requests", strconv.FormatUint(s.served.Load(), 10)),
 		aci.Container("queues", queueListed(aci.QueueStatusNode(qs))),
 		aci.Container("supportedactions", supported...),
-	}}, nil
+	)}, nil
 }
 
 // queueListed marks GetStatus's <queue> as one of the list <queues>: an

@@ -81,6 +81,9 @@ type Config struct {
 	// DashboardURL is where the service port's page links the dashboard
 	// (action=Admin on the ACI port); "" when unknown.
 	DashboardURL func(host string) string
+	// ServicePort is the service port's number, which GetStatus reports
+	// after the ACI port (serviceport) as IDOL's does; 0: there is none.
+	ServicePort int
 	// ACI is, on the service port, the ACI port's server: the service
 	// port's GetStatus is its reply (its aciport, its supportedactions).
 	// nil: the service port answers GetStatus itself.
