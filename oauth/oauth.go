@@ -446,6 +446,15 @@ func (f TokenFile) Load() (*oauth2.Token, error) {
 // issues a new refresh token (rotation), the file is rewritten. A refusal
 // by the provider (revoked or expired grant) is an error saying so with the
 // provider's message.
+//
+// Every refresh starts from the file's refresh token when another writer
+// has replaced it since this source read or wrote it: another source of
+// the same file that rotated it (another action of the task, the source a
+// renewal makes beside the one in use), or `connector oauth` run again
+// after a refusal. The sources of one file in this process take turns at
+// refreshing, so that none sends a token another has just spent (a
+// provider that rotates refresh tokens refuses a spent one, and some
+// revoke the whole grant when one comes back).
 func (f TokenFile) TokenSource(ctx context.Context, c Config) (oauth2.TokenSource, error) {
 	if err := c.Check(); err != nil {
 		return nil, err
@@ -454,32 +463,57 @@ func (f TokenFile) TokenSource(ctx context.Context, c Config) (oauth2.TokenSourc
 	if err != nil {
 		return nil, err
 	}
-	inner := c.oauth2("").TokenSource(c.context(ctx), tok)
-	return oauth2.ReuseTokenSource(nil, &savingSource{inner: inner, file: f, refresh: tok.RefreshToken, clientID: c.ClientID, scopes: c.Scopes}), nil
+	return oauth2.ReuseTokenSource(nil, &savingSource{ctx: c.context(ctx), conf: c.oauth2(""), file: f,
+		refresh: tok.RefreshToken, stored: tok.RefreshToken, clientID: c.ClientID, scopes: c.Scopes}), nil
 }
 
-// savingSource saves a rotated refresh token and describes refusals.
+// fileTurns holds a mutex for each token file's path: the refreshes of
+// the sources of one file take turns.
+var fileTurns sync.Map
+
+func fileTurn(path string) *sync.Mutex {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	mu, _ := fileTurns.LoadOrStore(path, new(sync.Mutex))
+	return mu.(*sync.Mutex)
+}
+
+// savingSource refreshes access tokens, saves a rotated refresh token and
+// describes refusals. oauth2.ReuseTokenSource calls its Token one at a
+// time.
 type savingSource struct {
-	inner    oauth2.TokenSource
-	file     TokenFile
-	mu       sync.Mutex
-	refresh  string
-	clientID string
-	scopes   []string
+	ctx  context.Context
+	conf *oauth2.Config
+	file TokenFile
+	// refresh is the refresh token to send; stored is the one the file
+	// held when this source last read or wrote it (they differ when a
+	// rotated token could not be saved: refresh, the only good one, is
+	// kept and saving it tried again).
+	refresh, stored string
+	clientID        string
+	scopes          []string
 }
 
 func (s *savingSource) Token() (*oauth2.Token, error) {
-	tok, err := s.inner.Token()
+	turn := fileTurn(s.file.Path)
+	turn.Lock()
+	defer turn.Unlock()
+	if cur, err := s.file.Load(); err == nil && cur.RefreshToken != s.stored {
+		s.refresh, s.stored = cur.RefreshToken, cur.RefreshToken
+	}
+	tok, err := s.conf.TokenSource(s.ctx, &oauth2.Token{RefreshToken: s.refresh}).Token()
 	if err != nil {
 		return nil, fmt.Errorf("oauth: refresh the access token (token file %s): %s", s.file.Path, Describe(err))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if tok.RefreshToken != "" && tok.RefreshToken != s.refresh {
+	if tok.RefreshToken != "" && tok.RefreshToken != s.stored {
+		// The token sent may be spent: the new one is kept in memory
+		// even when it cannot be saved.
+		s.refresh = tok.RefreshToken
 		if err := s.file.Save(tok, s.clientID, s.scopes); err != nil {
 			return nil, err
 		}
-		s.refresh = tok.RefreshToken
+		s.stored = tok.RefreshToken
 	}
 	return tok, nil
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
+	"github.com/connectorhq/connector/connectors/webexfetch/webextest"
 	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/secret"
 )
@@ -260,4 +261,64 @@ func TestShortClientSecretLeavesTheRefusalReadable(t *testing.T) {
 	require.ErrorContains(t, err, "the token endpoint answered invalid_client: you sent ")
 	require.Contains(t, err.Error(), "client_secret=[REDACTED]", "the secret, given whole, is scrubbed")
 	require.NotContains(t, err.Error(), "client_secret=i")
+}
+
+// webexTokens is a token endpoint (Webex's stand-in) and a token file
+// holding a refresh token it issued.
+func webexTokens(t *testing.T, rotate bool) (*webextest.Server, TokenFile, Config) {
+	srv := webextest.New(webextest.Options{RotateRefreshTokens: rotate})
+	t.Cleanup(srv.Close)
+	f := TokenFile{Path: filepath.Join(t.TempDir(), "webex.token"), Key: testKey(t)}
+	require.NoError(t, f.Save(&oauth2.Token{RefreshToken: srv.IssueRefreshToken()}, "client-id", nil))
+	return srv, f, Config{ClientID: "client-id", ClientSecret: "client-secret", TokenURL: srv.URL + "/access_token"}
+}
+
+// TestTwoSourcesOfOneFileShareARotatedToken: two token sources of one
+// file (two actions of a task, the source a 401 renewal makes beside the
+// one in use, the Google Mail connector's source of each action) with a
+// provider that rotates refresh tokens. On main each source refreshed
+// with the refresh token it had read when it was made: after the first
+// one's refresh rotated it (and saved the new one), the second sent the
+// spent one and got invalid_grant, and kept getting it for as long as it
+// lived, though the file held a good token. A provider that revokes a
+// token family when a spent refresh token comes back loses the grant for
+// good. Each refresh now starts from the file's token when another source
+// has replaced it.
+func TestTwoSourcesOfOneFileShareARotatedToken(t *testing.T) {
+	srv, f, cfg := webexTokens(t, true)
+	ctx := context.Background()
+	s1, err := f.TokenSource(ctx, cfg)
+	require.NoError(t, err)
+	s2, err := f.TokenSource(ctx, cfg)
+	require.NoError(t, err)
+	_, err = s1.Token()
+	require.NoError(t, err)
+	_, err = s2.Token()
+	require.NoError(t, err, "the second source refreshes with the token the first one rotated")
+	require.Equal(t, 2, srv.Refreshes())
+	// The file holds the last token issued: a source made after a restart
+	// refreshes with it.
+	s3, err := f.TokenSource(ctx, cfg)
+	require.NoError(t, err)
+	_, err = s3.Token()
+	require.NoError(t, err)
+}
+
+// TestSourceTakesANewAuthorization: the provider refused the refresh
+// token (invalid_grant: revoked, expired) and the administrator ran
+// `connector oauth` again, as the error says to. On main the running
+// server's source kept refreshing with the refused token until the server
+// restarted: every action ended with invalid_grant. The next refresh now
+// uses the token the new authorization wrote.
+func TestSourceTakesANewAuthorization(t *testing.T) {
+	srv, f, cfg := webexTokens(t, false)
+	src, err := f.TokenSource(context.Background(), cfg)
+	require.NoError(t, err)
+	srv.RevokeRefreshTokens()
+	_, err = src.Token()
+	require.ErrorContains(t, err, "invalid_grant")
+	require.NoError(t, f.Save(&oauth2.Token{RefreshToken: srv.IssueRefreshToken()}, "client-id", nil))
+	tok, err := src.Token()
+	require.NoError(t, err, "the new authorization is used without a restart")
+	require.NotEmpty(t, tok.AccessToken)
 }

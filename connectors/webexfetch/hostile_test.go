@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/connectors/webexfetch/webextest"
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/oauth"
 )
 
 func busyRooms(e *env, rooms, msgs int) []string {
@@ -250,4 +252,26 @@ func TestNoSecretInLogsOrStore(t *testing.T) {
 			return nil
 		}))
 	}
+}
+
+// After Webex refused the refresh token (invalid_grant), the
+// administrator runs `connector oauth` again, as the error says: the next
+// action uses the new authorization. On main the task's kept client went
+// on refreshing with the refused token, and every action ended as Error
+// with invalid_grant until the server was restarted.
+func TestNewAuthorizationTakenWithoutRestart(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.srv.RotateRefreshTokens = true })
+	rooms := busyRooms(e, 2, 2)
+	e.sync()
+	e.srv.RevokeAccessTokens()
+	e.srv.RevokeRefreshTokens()
+	_, _, err := e.run("SYNCHRONIZE")
+	require.ErrorContains(t, err, "invalid_grant")
+	// connector oauth -config ... -task MyWebex
+	tok := &oauth2.Token{RefreshToken: e.srv.IssueRefreshToken()}
+	require.NoError(t, oauth.TokenFile{Path: filepath.Join(e.dir, "data", "oauth", "mywebex.token"), Key: e.key}.Save(tok, "client-id", nil))
+	e.srv.Post(rooms[0], e.bob, "after the new authorization")
+	c := e.sync()
+	require.Zero(t, c.Errors)
+	requireAllOnce(t, e, rooms)
 }
