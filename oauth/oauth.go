@@ -338,6 +338,19 @@ func Describe(err error) string {
 	return err.Error()
 }
 
+// EndpointError is a token endpoint's answer that is not a token: its
+// HTTP status and Retry-After header, by which a caller tells a refusal
+// (400 invalid_grant, 401 invalid_client) from a rate limit or a failure
+// on the way (429, 5xx) that is worth waiting out, and a message that says
+// what the endpoint answered without the request or any token.
+type EndpointError struct {
+	Status     int
+	RetryAfter string
+	Message    string
+}
+
+func (e *EndpointError) Error() string { return e.Message }
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -504,7 +517,12 @@ func (s *savingSource) Token() (*oauth2.Token, error) {
 	}
 	tok, err := s.conf.TokenSource(s.ctx, &oauth2.Token{RefreshToken: s.refresh}).Token()
 	if err != nil {
-		return nil, fmt.Errorf("oauth: refresh the access token (token file %s): %s", s.file.Path, Describe(err))
+		msg := fmt.Sprintf("oauth: refresh the access token (token file %s): %s", s.file.Path, Describe(err))
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil {
+			return nil, &EndpointError{Status: re.Response.StatusCode, RetryAfter: re.Response.Header.Get("Retry-After"), Message: msg}
+		}
+		return nil, errors.New(msg)
 	}
 	if tok.RefreshToken != "" && tok.RefreshToken != s.stored {
 		// The token sent may be spent: the new one is kept in memory

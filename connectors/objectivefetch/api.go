@@ -371,7 +371,13 @@ func (k *keycloak) grant(form url.Values) (*oauth2.Token, error) {
 		if msg == "" {
 			msg = resp.Status
 		}
-		return nil, fmt.Errorf("the token endpoint answered %s", msg)
+		msg = "the token endpoint answered " + msg
+		if resp.StatusCode != http.StatusOK {
+			// Its status and Retry-After: a rate limit or a failure on
+			// the way is waited out (restsync.Client.Do).
+			return nil, &oauth.EndpointError{Status: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After"), Message: msg}
+		}
+		return nil, errors.New(msg)
 	}
 	t := &oauth2.Token{AccessToken: ta.AccessToken, RefreshToken: ta.RefreshToken, TokenType: "Bearer"}
 	if ta.ExpiresIn > 0 {

@@ -174,3 +174,32 @@ func TestBasicRefused(t *testing.T) {
 	require.NotContains(t, err.Error(), "alice-password")
 	require.False(t, strings.Contains(e.logs.String(), "alice-password"))
 }
+
+// The token endpoint's rate limit (429 with Retry-After) and failures on
+// the way (502) are waited out as the server's own are. On main either
+// ended the action as Error at its first request ("no credentials: the
+// token endpoint answered 429 Too Many Requests").
+func TestTokenEndpointThrottledIsWaitedOut(t *testing.T) {
+	for _, f := range []*objectivetest.Fault{
+		{Status: http.StatusTooManyRequests, RetryAfter: "7"},
+		{Status: http.StatusBadGateway},
+	} {
+		t.Run(fmt.Sprint(f.Status), func(t *testing.T) {
+			e := newEnv(t, "AuthMethod=OAUTH\nUsername=alice\nPassword=alice-password\nOAuthClientID=connector")
+			bigFolder(e, "a", 3)
+			e.srv.SetTokenFault(func(*http.Request) *objectivetest.Fault {
+				if len(e.waits.All()) < 2 {
+					return f
+				}
+				return nil
+			})
+			cnt := e.sync()
+			require.Zero(t, cnt.Errors)
+			requireAllOnce(t, e)
+			require.Len(t, e.waits.All(), 2)
+			if f.RetryAfter != "" {
+				require.Equal(t, 7*time.Second, e.waits.All()[0])
+			}
+		})
+	}
+}

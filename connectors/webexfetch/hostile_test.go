@@ -275,3 +275,53 @@ func TestNewAuthorizationTakenWithoutRestart(t *testing.T) {
 	require.Zero(t, c.Errors)
 	requireAllOnce(t, e, rooms)
 }
+
+// Webex's token endpoint is rate limited and fails on the way as its API
+// does: a refresh answered 429 with Retry-After is waited out, one
+// answered 502/503 tried again, as any request. On main either ended the
+// action as Error ("no credentials: ... the token endpoint answered 429
+// Too Many Requests") at its first request: only refused credentials
+// should end it.
+func TestTokenEndpointThrottledIsWaitedOut(t *testing.T) {
+	for _, f := range []*webextest.Fault{
+		{Status: http.StatusTooManyRequests, RetryAfter: "7"},
+		{Status: http.StatusServiceUnavailable, RetryAfter: "7"},
+		{Status: http.StatusBadGateway},
+	} {
+		t.Run(fmt.Sprint(f.Status), func(t *testing.T) {
+			e := newEnv(t)
+			rooms := busyRooms(e, 2, 2)
+			// Every token request fails until the connector has waited
+			// twice.
+			e.srv.SetTokenFault(func(*http.Request) *webextest.Fault {
+				if len(e.waits.All()) < 2 {
+					return f
+				}
+				return nil
+			})
+			c := e.sync()
+			require.Zero(t, c.Errors)
+			requireAllOnce(t, e, rooms)
+			want := 7 * time.Second
+			if f.RetryAfter == "" {
+				want = time.Second // the backoff
+			}
+			require.Equal(t, want, e.waits.All()[0])
+			require.Len(t, e.waits.All(), 2)
+		})
+	}
+}
+
+// A token endpoint that keeps failing ends the action after MaxAttempts,
+// with its answer, not in a loop.
+func TestTokenEndpointFailingEndsTheAction(t *testing.T) {
+	e := newEnv(t)
+	busyRooms(e, 1, 1)
+	e.srv.SetTokenFault(func(*http.Request) *webextest.Fault {
+		return &webextest.Fault{Status: http.StatusServiceUnavailable}
+	})
+	_, _, err := e.run("SYNCHRONIZE")
+	require.ErrorIs(t, err, restsync.ErrAuth)
+	require.ErrorContains(t, err, "503")
+	require.Len(t, e.waits.All(), DefaultMaxAttempts-1)
+}

@@ -3,8 +3,9 @@
 // connector uses its Batch too): an HTTP client that
 // waits out rate limits (HTTP 429 with Retry-After), retries what failed on
 // the way (a 5xx, a dropped connection, a truncated body) a bounded number
-// of times, renews refused credentials once and otherwise ends with the
-// service's own message; paging that refuses a page linking back to one
+// of times, the service's and its token endpoint's alike (an
+// oauth.EndpointError), renews refused credentials once and otherwise
+// ends with the service's own message; paging that refuses a page linking back to one
 // already read or to another origin; bounded downloads that stream and
 // never hold more than their limit; the records of the items a task has
 // delivered, with the batches that deliver documents and record them
@@ -32,6 +33,7 @@ import (
 	"time"
 
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/oauth"
 	"github.com/connectorhq/connector/secret"
 )
 
@@ -288,7 +290,10 @@ func idempotent(method string) bool {
 // caller closes. It waits out 429 answers (Retry-After, or the backoff),
 // tries again after a failure on the way (idempotent requests), renews
 // refused credentials once, and otherwise returns a *StatusError with the
-// service's message, or the transport's error.
+// service's message, or the transport's error. A token endpoint's 429 or
+// 5xx (Auth's error is an *oauth.EndpointError) is waited out or tried
+// again the same way, counted with the request's own, before the request
+// is sent (or sent again, after a 401).
 func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
 	method := r.Method
 	if method == "" {
@@ -304,9 +309,13 @@ func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
 	shown := secret.RedactURLs(u.String())
 	failures, throttled, renewed := 0, 0, false
 	backoff := c.opt.Backoff
-	retry := func(why error) error {
+	// retry waits before the next attempt after a failure on the way, or
+	// returns why when there is to be none. unsent: the request did not
+	// go out (its credentials could not be had), so that even one that is
+	// not idempotent may be sent.
+	retry := func(why error, unsent bool) error {
 		failures++
-		if !idempotent(method) || failures >= c.opt.MaxAttempts {
+		if !idempotent(method) && !unsent || failures >= c.opt.MaxAttempts {
 			return why
 		}
 		c.retries.Add(1)
@@ -316,6 +325,46 @@ func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
 		}
 		backoff = min(backoff*2, 30*time.Second)
 		return nil
+	}
+	// again handles an answer of status (with its Retry-After header)
+	// that is worth waiting out: a rate limit (429, or 503 with a
+	// Retry-After) is waited for as long as it says, a failure on the way
+	// (500, 502, 503, 504) tried again (retry). It returns whether it
+	// handled it, and the error that ends the request if it is not to be
+	// sent again.
+	again := func(status int, ra string, why error, unsent bool) (bool, error) {
+		switch {
+		case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable && ra != "":
+			wait, ok := retryAfter(ra, time.Now())
+			if !ok {
+				wait = backoff
+				backoff = min(backoff*2, 30*time.Second)
+			}
+			throttled++
+			if throttled > c.opt.MaxThrottled || wait > c.opt.MaxRetryAfter {
+				return true, fmt.Errorf("%w: %w", ErrThrottled, why)
+			}
+			c.throttled.Add(1)
+			c.opt.Logger.Debug("rate limited: waiting as the service asks", "method", method, "url", shown, "wait", wait)
+			return true, c.opt.Sleep(ctx, wait)
+		case status == http.StatusInternalServerError || status == http.StatusBadGateway ||
+			status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout:
+			return true, retry(why, unsent)
+		}
+		return false, nil
+	}
+	// authFailed handles a failure to obtain credentials: the token
+	// endpoint's rate limit or failure on the way is waited out as the
+	// service's own would be (the request was not sent); anything else
+	// ends the request.
+	authFailed := func(err error) error {
+		var ee *oauth.EndpointError
+		if errors.As(err, &ee) {
+			if ok, aerr := again(ee.Status, ee.RetryAfter, err, true); ok {
+				return aerr
+			}
+		}
+		return err
 	}
 	for {
 		if err := context.Cause(ctx); err != nil {
@@ -345,7 +394,10 @@ func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
 				if ctx.Err() != nil {
 					return nil, context.Cause(ctx)
 				}
-				return nil, fmt.Errorf("%s: %w: %v", c.opt.Service, ErrAuth, err)
+				if err := authFailed(fmt.Errorf("%s: %w: %w", c.opt.Service, ErrAuth, err)); err != nil {
+					return nil, err
+				}
+				continue
 			}
 		}
 		c.requests.Add(1)
@@ -355,7 +407,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
 				return nil, context.Cause(ctx)
 			}
 			err = fmt.Errorf("%s: %s %s: %w", c.opt.Service, method, shown, unwrapURLError(err))
-			if rerr := retry(err); rerr != nil {
+			if rerr := retry(err, false); rerr != nil {
 				return nil, rerr
 			}
 			continue
@@ -371,30 +423,20 @@ func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
 				if ctx.Err() != nil {
 					return nil, context.Cause(ctx)
 				}
-				return nil, fmt.Errorf("%w (and no fresh credentials: %v)", se, err)
+				// The renewal's source stays: a rate limit or failure of
+				// the token endpoint is waited out, and the next attempt
+				// takes its token.
+				if err := authFailed(fmt.Errorf("%w (and no fresh credentials: %w)", se, err)); err != nil {
+					return nil, err
+				}
+				continue
 			}
 			c.opt.Logger.Debug("credentials refused: renewed them", "method", method, "url", shown)
 			continue
-		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
-			wait, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now())
-			if !ok {
-				wait = backoff
-				backoff = min(backoff*2, 30*time.Second)
-			}
-			throttled++
-			if throttled > c.opt.MaxThrottled || wait > c.opt.MaxRetryAfter {
-				return nil, fmt.Errorf("%w: %w", ErrThrottled, se)
-			}
-			c.throttled.Add(1)
-			c.opt.Logger.Debug("rate limited: waiting as the service asks", "method", method, "url", shown, "wait", wait)
-			if err := c.opt.Sleep(ctx, wait); err != nil {
+		}
+		if ok, err := again(resp.StatusCode, resp.Header.Get("Retry-After"), se, false); ok {
+			if err != nil {
 				return nil, err
-			}
-			continue
-		case resp.StatusCode == http.StatusInternalServerError || resp.StatusCode == http.StatusBadGateway ||
-			resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout:
-			if rerr := retry(se); rerr != nil {
-				return nil, rerr
 			}
 			continue
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/connectorhq/connector/internal/netguard"
 	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/oauth"
 )
 
 // waits records the waits a client asked for, without waiting.
@@ -699,4 +700,64 @@ func TestCAFileThatIsNoFileIsRefused(t *testing.T) {
 		return err
 	}, "the HTTP client's set-up to end")
 	require.ErrorContains(t, err, "SSLCACertificate: read "+fifo+": not a regular file (a FIFO)")
+}
+
+// throttledTokens is a token source whose first refreshes answer as a
+// rate-limited token endpoint does (oauth.EndpointError), then tokens
+// "at-1", "at-2"...
+type throttledTokens struct {
+	mu       sync.Mutex
+	failures int
+	issued   *atomic.Int32
+}
+
+func (s *throttledTokens) Token() (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failures > 0 {
+		s.failures--
+		return nil, &oauth.EndpointError{Status: http.StatusTooManyRequests, RetryAfter: "9", Message: "the token endpoint answered 429 Too Many Requests"}
+	}
+	return &oauth2.Token{AccessToken: fmt.Sprintf("at-%d", s.issued.Add(1)), Expiry: time.Now().Add(time.Hour)}, nil
+}
+
+// A rate-limited token endpoint (429 with Retry-After) is waited out
+// before the first request, after a 401 (the renewal's refresh), and
+// before a POST, which was not sent; on main each ended the request with
+// ErrAuth at once. A refusal (invalid_grant) still ends it at once.
+func TestTokenEndpointRateLimitWaitedOut(t *testing.T) {
+	var valid atomic.Value
+	valid.Store("at-1")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+valid.Load().(string) {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprint(w, `{}`)
+	}))
+	defer srv.Close()
+	var issued atomic.Int32
+	sources := 0
+	w := &waits{}
+	c := newClient(t, srv.URL, &TokenAuth{New: func(context.Context) (oauth2.TokenSource, error) {
+		sources++
+		return oauth2.ReuseTokenSource(nil, &throttledTokens{failures: 2, issued: &issued}), nil
+	}}, w)
+	_, err := c.GetJSON(context.Background(), "/x", &struct{}{})
+	require.NoError(t, err)
+	require.Equal(t, []time.Duration{9 * time.Second, 9 * time.Second}, w.all())
+
+	valid.Store("at-2") // at-1 revoked: the renewal's source is throttled too
+	_, err = c.SendJSON(context.Background(), &Request{Method: http.MethodPost, URL: "/x"}, &struct{}{})
+	require.NoError(t, err)
+	require.Len(t, w.all(), 4)
+	require.Equal(t, 2, sources)
+
+	c = newClient(t, srv.URL, &TokenAuth{New: func(context.Context) (oauth2.TokenSource, error) {
+		return nil, &oauth.EndpointError{Status: http.StatusBadRequest, Message: "the token endpoint answered invalid_grant"}
+	}}, w)
+	_, err = c.GetJSON(context.Background(), "/x", &struct{}{})
+	require.ErrorIs(t, err, ErrAuth)
+	require.ErrorContains(t, err, "invalid_grant")
+	require.Len(t, w.all(), 4, "a refusal is not waited on")
 }

@@ -220,6 +220,7 @@ type Server struct {
 	grants  int
 
 	fault    atomic.Pointer[func(*http.Request) *Fault]
+	tokFault atomic.Pointer[func(*http.Request) *Fault]
 	rmu      sync.Mutex
 	requests map[string]int
 	total    atomic.Int64
@@ -260,6 +261,16 @@ func (s *Server) Close() { s.srv.Close() }
 
 // TokenURL is the Keycloak token endpoint.
 func (s *Server) TokenURL() string { return s.URL + "/auth/realms/ecm/protocol/openid-connect/token" }
+
+// SetTokenFault sets a function that may answer a request to the token
+// endpoint with a fault's status and Retry-After (nil: none).
+func (s *Server) SetTokenFault(f func(*http.Request) *Fault) {
+	if f == nil {
+		s.tokFault.Store(nil)
+		return
+	}
+	s.tokFault.Store(&f)
+}
 
 // SetFault sets a function that may answer a request with a fault.
 func (s *Server) SetFault(f func(*http.Request) *Fault) {
@@ -516,6 +527,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.requests[r.Method+" "+normPath(r.URL.Path)]++
 	s.rmu.Unlock()
 	if r.URL.Path == "/auth/realms/ecm/protocol/openid-connect/token" {
+		if fp := s.tokFault.Load(); fp != nil {
+			if f := (*fp)(r); f != nil && f.Status != 0 {
+				if f.RetryAfter != "" {
+					w.Header().Set("Retry-After", f.RetryAfter)
+				}
+				fail(w, f.Status, http.StatusText(f.Status))
+				return
+			}
+		}
 		s.token(w, r)
 		return
 	}

@@ -3,6 +3,7 @@ package webextest
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -48,6 +49,7 @@ type Server struct {
 	tok tokens
 
 	fault     atomic.Pointer[func(*http.Request) *Fault]
+	tokFault  atomic.Pointer[func(*http.Request) *Fault]
 	validator atomic.Pointer[Validator]
 	vmu       sync.Mutex
 	violation []string
@@ -122,6 +124,16 @@ func (s *Server) SetFault(f func(*http.Request) *Fault) {
 		return
 	}
 	s.fault.Store(&f)
+}
+
+// SetTokenFault sets a function that may answer a request to the token
+// endpoint with a fault's status, Retry-After and message (nil: none).
+func (s *Server) SetTokenFault(f func(*http.Request) *Fault) {
+	if f == nil {
+		s.tokFault.Store(nil)
+		return
+	}
+	s.tokFault.Store(&f)
 }
 
 // SetValidator validates every request and response on the paths Cisco's
@@ -464,6 +476,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/v1")
 	switch {
 	case path == "/access_token":
+		if fp := s.tokFault.Load(); fp != nil {
+			if f := (*fp)(r); f != nil && f.Status != 0 {
+				if f.RetryAfter != "" {
+					w.Header().Set("Retry-After", f.RetryAfter)
+				}
+				s.fail(w, f.Status, cmp.Or(f.Message, http.StatusText(f.Status)))
+				return
+			}
+		}
 		s.accessToken(w, r)
 		return
 	case path == "/authorize":
