@@ -203,3 +203,44 @@ func TestTokenEndpointThrottledIsWaitedOut(t *testing.T) {
 		})
 	}
 }
+
+// A folder of big changed documents is delivered as its documents are
+// read, not once the whole page was: on main every changed document of a
+// page (PageSize, 200 by default) was downloaded and held, up to
+// MaxFileBytes each, before the first was handed to the batch, so one
+// page of big documents could hold gigabytes. Here the content of the
+// page's last document is answered only once the target holds documents
+// of the page (the batch hands its documents over at 32 MiB): on main
+// the connector was still holding every one of them then.
+func TestBigDocumentsOfAPageDeliveredAsRead(t *testing.T) {
+	e := newEnv(t, "Concurrency=2\nExtractText=FALSE\nPageSize=200")
+	f := e.srv.AddFolder(objectivetest.RootID, "Big")
+	var docs []string
+	for i := range 12 {
+		docs = append(docs, e.srv.AddDocument(f, objectivetest.Doc{Name: fmt.Sprintf("big-%02d.bin", i), Size: 4 << 20}))
+	}
+	last := docs[len(docs)-1]
+	delivered := func() bool {
+		for _, d := range docs {
+			if e.target.AddsOf(objectRef(e.srv.URL, kindDocument, d)) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	var early atomic.Bool
+	e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
+		if strings.Contains(r.URL.Path, "/documents/"+last+"/content") {
+			// Polled with a deadline (on the server's goroutine).
+			for deadline := time.Now().Add(10 * time.Second); !delivered() && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
+			early.Store(delivered())
+		}
+		return nil
+	})
+	c := e.sync()
+	require.Zero(t, c.Errors)
+	requireAllOnce(t, e)
+	require.True(t, early.Load(), "documents of the page were delivered before its last one was read")
+}

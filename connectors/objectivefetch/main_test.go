@@ -56,6 +56,9 @@ func (e *env) config(extra string) *config.Config {
 	if !strings.Contains(extra, "AuthMethod") {
 		extra = "Username=alice\nPassword=alice-password\n" + extra
 	}
+	if !strings.Contains(extra, "PageSize=") {
+		extra = "PageSize=4\n" + extra
+	}
 	text := fmt.Sprintf(`[Server]
 DataDirectory=%[1]s/data
 [Security]
@@ -67,7 +70,6 @@ Number=1
 0=MyObjective
 [MyObjective]
 ServerUrl=%[2]s
-PageSize=4
 %[3]s
 `, e.dir, e.srv.URL, strings.TrimSpace(extra))
 	cfg, err := config.Parse("test.cfg", []byte(text), TaskKeys)

@@ -384,49 +384,85 @@ func (t *taskRun) docChanged(w *docWork) bool {
 }
 
 // readDocuments reads the changed documents of a page, Concurrency at a
-// time, and delivers them in the page's order. A document that cannot be
-// read is counted and left for the next run. Each is read on a goroutine
-// of its own, outside the worker's recovery: a panic there (in the
-// reading of the server's answers) is the document's error, which ends
-// the task (fatal), instead of the process.
+// time, and delivers them in the page's order, each as soon as it and
+// those before it are read: at most twice Concurrency documents are held
+// read and not yet handed to the batch (a document is read only once
+// there is room), so that a page of big documents (PageSize of them, up
+// to MaxFileBytes each, and each of its versions) is never all held at
+// once. A document that cannot be read is counted and left for the next
+// run. Each is read on a goroutine of its own, outside the worker's
+// recovery: a panic there (in the reading of the server's answers) is the
+// document's error, which ends the task (fatal), instead of the process.
 func (t *taskRun) readDocuments(ctx context.Context, work []*docWork) error {
-	sem := make(chan struct{}, t.s.Concurrency)
-	var wg sync.WaitGroup
-	for _, w := range work {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			defer panics.Catch(t.Log, "objectivefetch: reading a document", &w.err)
-			w.err = t.readDocument(ctx, w, len(work) < int(t.s.Concurrency))
-		}()
+	if len(work) == 0 {
+		return nil
 	}
-	wg.Wait()
-	for _, w := range work {
-		if w.err != nil {
-			if fatal(ctx, w.err) {
-				return w.err
+	reading := make(chan struct{}, t.s.Concurrency) // documents being read
+	held := make(chan struct{}, 2*t.s.Concurrency)  // read or being read, not yet delivered
+	done := make([]chan struct{}, len(work))
+	for i := range done {
+		done[i] = make(chan struct{})
+	}
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i, w := range work {
+			select {
+			case held <- struct{}{}:
+			case <-quit:
+				return
 			}
-			t.Fail(objectRef(t.s.ServerURL, kindDocument, w.it.ID), w.err)
-			continue
+			select {
+			case reading <- struct{}{}:
+			case <-quit:
+				return
+			}
+			wg.Go(func() {
+				defer close(done[i])
+				defer func() { <-reading }()
+				defer panics.Catch(t.Log, "objectivefetch: reading a document", &w.err)
+				w.err = t.readDocument(ctx, w, len(work) < int(t.s.Concurrency))
+			})
 		}
-		path := w.parent.path + "/" + docName(w.it)
-		extra, _ := json.Marshal(objState{Kind: kindDocument, Path: path, Own: w.own, ACL: w.acl.hash(), Shape: docShape(t.s)})
-		rec := &restsync.Record{Version: w.it.version(), Ref: w.docs[0].Reference, Title: docName(w.it), Parent: w.parent.it.ID, Extra: extra}
-		for _, d := range w.docs[1:] {
-			rec.Kids = append(rec.Kids, d.Reference)
-		}
-		var old *restsync.Record
-		if w.k != nil {
-			old = w.k.rec
-		}
-		t.Batch.Deliver(objectKey(w.it.ID), rec, w.docs, old)
-		if err := t.Batch.MaybeFlush(ctx); err != nil {
+	})
+	// An early return lets no more documents be read, and waits for
+	// those being read.
+	defer wg.Wait()
+	defer close(quit)
+	for i, w := range work {
+		<-done[i]
+		err := t.deliverDocument(ctx, w)
+		w.docs = nil // the batch has them
+		<-held
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// deliverDocument hands a document that was read to the batch, or counts
+// the failure to read it; it returns an error that ends the action.
+func (t *taskRun) deliverDocument(ctx context.Context, w *docWork) error {
+	if w.err != nil {
+		if fatal(ctx, w.err) {
+			return w.err
+		}
+		t.Fail(objectRef(t.s.ServerURL, kindDocument, w.it.ID), w.err)
+		return nil
+	}
+	path := w.parent.path + "/" + docName(w.it)
+	extra, _ := json.Marshal(objState{Kind: kindDocument, Path: path, Own: w.own, ACL: w.acl.hash(), Shape: docShape(t.s)})
+	rec := &restsync.Record{Version: w.it.version(), Ref: w.docs[0].Reference, Title: docName(w.it), Parent: w.parent.it.ID, Extra: extra}
+	for _, d := range w.docs[1:] {
+		rec.Kids = append(rec.Kids, d.Reference)
+	}
+	var old *restsync.Record
+	if w.k != nil {
+		old = w.k.rec
+	}
+	t.Batch.Deliver(objectKey(w.it.ID), rec, w.docs, old)
+	return t.Batch.MaybeFlush(ctx)
 }
 
 // readDocument fetches what a changed document's documents need: its
