@@ -144,9 +144,12 @@ func list[T any](ctx context.Context, a *api, first string, more func(items []T)
 	}, each)
 }
 
-// rooms lists the rooms of the account, most recently active first.
+// rooms lists the rooms of the account, by id. Not by lastactivity:
+// Cisco's description of GET /rooms warns that that sort covers only a
+// limited set of rooms, pulled in id order, and may leave recently active
+// rooms out for accounts in more than 3000 of them.
 func (a *api) rooms(ctx context.Context, typ string, each func([]room) error) error {
-	q := url.Values{"sortBy": {"lastactivity"}, "max": {a.max()}}
+	q := url.Values{"sortBy": {"id"}, "max": {a.max()}}
 	if typ != "" {
 		q.Set("type", typ)
 	}

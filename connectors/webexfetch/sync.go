@@ -176,7 +176,8 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		}
 	}
 
-	// The account's rooms, most recently active first.
+	// The account's rooms (listed by id, whole), most recently active
+	// first.
 	var listed []room
 	seen := map[string]bool{}
 	// unwanted: rooms seen that the task's filters do not take (a title
@@ -209,6 +210,9 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		listComplete = false
 		t.Fail(t.s.APIURL+"/rooms", err)
 	}
+	slices.SortStableFunc(listed, func(a, b room) int {
+		return parseTime(b.LastActivity).Compare(parseTime(a.LastActivity))
+	})
 
 	// Rooms not in the account's list: named in Rooms, found in the
 	// events, or found in the events by an earlier run.

@@ -3,6 +3,7 @@ package webexfetch
 import (
 	"fmt"
 	"math/rand"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -264,4 +265,44 @@ func TestRoomFilters(t *testing.T) {
 	require.Equal(t, uint64(2), c.Added)
 	require.NotNil(t, e.target.Get(roomRefOf(e, keep)))
 	_ = strings.ToUpper
+}
+
+// Cisco's OpenAPI description of GET /rooms warns that sortBy=lastactivity
+// sorts only a limited set of rooms, pulled in roomId order: for accounts
+// in more than 3000 spaces, recently active spaces may be left out. The
+// connector listed with it: a space left out was never indexed, and a
+// known one left out was only checked for (GET /rooms/{id}: "the list
+// moved") and never read again, whatever was posted in it. It now lists
+// by id, which is whole, and hands the spaces out most recently active
+// first itself. The stand-in plays the limitation with 3 rooms.
+func TestRoomsListedWholeDespiteLastActivitySortLimit(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.srv.LastActivitySortLimit = 3 })
+	rooms := busyRooms(e, 5, 2)
+	c := e.sync()
+	require.Zero(t, c.Errors)
+	requireAllOnce(t, e, rooms)
+	m := e.srv.Post(rooms[4], e.bob, "in the room the sorted list leaves out")
+	e.sync()
+	require.NotNil(t, e.target.Get(msgRef(e, m)))
+	requireAllOnce(t, e, rooms)
+}
+
+// The spaces are read most recently active first, as before (the order
+// is the connector's now).
+func TestRoomsReadMostRecentlyActiveFirst(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.settings = "Concurrency=1" })
+	rooms := busyRooms(e, 3, 1)
+	e.srv.Post(rooms[0], e.bob, "now the most recent")
+	var order []string
+	var mu sync.Mutex
+	e.srv.SetFault(func(r *http.Request) *webextest.Fault {
+		if r.URL.Path == "/v1/memberships" {
+			mu.Lock()
+			order = append(order, r.URL.Query().Get("roomId"))
+			mu.Unlock()
+		}
+		return nil
+	})
+	e.sync()
+	require.Equal(t, []string{rooms[0], rooms[2], rooms[1]}, order)
 }

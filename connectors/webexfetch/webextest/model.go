@@ -58,6 +58,10 @@
 //   - File URLs are /v1/contents/{id}; a file answers with
 //     Content-Disposition (its name), Content-Type and Content-Length.
 //   - Refresh tokens are not rotated unless RotateRefreshTokens is set.
+//   - GET /rooms?sortBy=lastactivity returns every room, unless
+//     LastActivitySortLimit plays Cisco's known limitation of that sort
+//     (for accounts in more than 3000 spaces, recently active spaces may
+//     be left out): then only the first rooms in id order.
 package webextest
 
 import (

@@ -71,6 +71,13 @@ type Options struct {
 	AccessTTL time.Duration
 	// RotateRefreshTokens issues a new refresh token with each refresh.
 	RotateRefreshTokens bool
+	// LastActivitySortLimit plays the known limitation Cisco's OpenAPI
+	// description gives for GET /rooms?sortBy=lastactivity ("will only
+	// sort on limited set of results, which are pulled from the database
+	// in order of roomId ... spaces that have had recent activity not
+	// being returned"): such a listing holds only the first this many
+	// rooms in id order, sorted by lastActivity. 0: no limit.
+	LastActivitySortLimit int
 	// Start is the stand-in's clock at the start; default 2026-01-05 09:00 UTC.
 	Start time.Time
 	// Tick is how far the clock moves with each change (a message posted,
@@ -82,6 +89,7 @@ type tokens struct {
 	clientID, secret string
 	ttl              time.Duration
 	rotate           bool
+	sortLimit        int
 	access           map[string]time.Time // token → expiry
 	refresh          map[string]bool
 	codes            map[string]bool
@@ -103,7 +111,7 @@ func New(o Options) *Server {
 		o.Tick = time.Second
 	}
 	s := &Server{st: newState(o.Start, o.Tick), requests: map[string]int{},
-		tok: tokens{clientID: o.ClientID, secret: o.ClientSecret, ttl: o.AccessTTL, rotate: o.RotateRefreshTokens,
+		tok: tokens{clientID: o.ClientID, secret: o.ClientSecret, ttl: o.AccessTTL, rotate: o.RotateRefreshTokens, sortLimit: o.LastActivitySortLimit,
 			access: map[string]time.Time{}, refresh: map[string]bool{}, codes: map[string]bool{}}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL + "/v1"
@@ -710,6 +718,10 @@ func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) {
 	}
 	switch q.Get("sortBy") {
 	case "lastactivity":
+		if lim := s.tok.sortLimit; lim > 0 && len(rooms) > lim {
+			sort.Slice(rooms, func(i, j int) bool { return rooms[i].ID < rooms[j].ID })
+			rooms = rooms[:lim]
+		}
 		sort.Slice(rooms, func(i, j int) bool {
 			if !rooms[i].LastActivity.Equal(rooms[j].LastActivity) {
 				return rooms[i].LastActivity.After(rooms[j].LastActivity)
