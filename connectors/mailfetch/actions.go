@@ -338,7 +338,9 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 					// another of its labels: its documents stay.
 					sh = r.shared(task, ds, r.log)
 				}
-				forget(b, h, sh, coll, e.id.Key, rec)
+				if err := forget(b, h, sh, coll, e.id.Key, rec); err != nil {
+					return flushed(ctx, b, err)
+				}
 			}
 			o.Success(e.raw)
 		}

@@ -3,6 +3,7 @@ package mailfetch
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -47,7 +48,9 @@ import (
 // at the same time would otherwise each find the other's record still
 // holding it, each keep it, and leave it in the index with no task to
 // remove it. Taking turns, the second finds the first's record gone and
-// removes the documents. These writes ride the store's next durable write
+// removes the documents. A turn of the store that cannot be had fails
+// the run (keep), as it fails httpfetch's and restsync's batches: it is
+// never decided without. These writes ride the store's next durable write
 // (store.UpdateDeferred), as the task's records do (restsync.Batch): a
 // message many tasks share costs no fsync of its own when let go.
 type shared struct {
@@ -129,32 +132,28 @@ var sharedKeepChecked func(task string)
 // kept, own (this task's record of the message) is deleted now, within
 // the task's turn. It returns the references left to remove. A datastore
 // that cannot be read or written counts as holding nothing: the removal
-// goes ahead, as it did before.
-func (sh *shared) keep(ref string, refs []string, own []byte) []string {
+// goes ahead, as it did before. A turn of the store that cannot be had
+// (another node holds it for longer than the store's Timeout, or the
+// database is out of reach) is an error, and nothing is decided: deciding
+// without it is the race the turn prevents (two nodes each keeping the
+// message, left in the index with no task to remove it), so the run ends
+// in error and the next one decides again, as httpfetch's and restsync's
+// batches do.
+func (sh *shared) keep(ref string, refs []string, own []byte) ([]string, error) {
 	if sh == nil || len(refs) == 0 {
-		return refs
+		return refs, nil
 	}
 	sh.r.sharedMu.Lock()
 	defer sh.r.sharedMu.Unlock()
-	turns, ok := sh.r.st.(store.Turns)
-	if !ok {
-		return sh.keepTurn(ref, refs, own)
-	}
 	var left []string
-	ran := false
-	err := turns.Turn(sharedTurn, func() error {
-		ran = true
+	err := store.Turn(sh.r.st, sharedTurn, func() error {
 		left = sh.keepTurn(ref, refs, own)
 		return nil
 	})
-	if !ran {
-		// The store's turn could not be had (the database out of
-		// reach): as a datastore that cannot be read, the removal is
-		// decided without it.
-		sh.log.Warn("the other nodes' tasks cannot be made to wait for this one's turn", "reference", ref, "error", err)
-		return sh.keepTurn(ref, refs, own)
+	if err != nil {
+		return nil, fmt.Errorf("mailfetch: letting go of message %s: %w", ref, err)
 	}
-	return left
+	return left, nil
 }
 
 // sharedTurn is the name of the turn keep takes in a store that several

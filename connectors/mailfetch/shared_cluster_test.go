@@ -60,11 +60,18 @@ func TestSharedKeepTakesTurnsAcrossNodes(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { sharedKeepChecked = nil })
+	keep := func(sh *shared, left chan<- []string) {
+		l, err := sh.keep(ref, slices.Clone(refs), key)
+		if err != nil {
+			l = []string{"error: " + err.Error()}
+		}
+		left <- l
+	}
 	aLeft := make(chan []string, 1)
-	go func() { aLeft <- shA.keep(ref, slices.Clone(refs), key) }()
+	go keep(shA, aLeft)
 	testwait.Recv(t, checked, 20*time.Second, "A kept the message (B's record holds it)")
 	bLeft := make(chan []string, 1)
-	go func() { bLeft <- shB.keep(ref, slices.Clone(refs), key) }()
+	go keep(shB, bLeft)
 	// B either ends (nothing orders it after A) or waits for its turn.
 	pool := shA.r.st.(*pgstore.Store).Pool()
 	testwait.For(t, 20*time.Second, func() bool {
@@ -73,4 +80,56 @@ func TestSharedKeepTakesTurnsAcrossNodes(t *testing.T) {
 	close(resume)
 	require.Empty(t, testwait.Recv(t, aLeft, 20*time.Second, "A's keep"), "B holds it: A keeps it")
 	require.Equal(t, refs, testwait.Recv(t, bLeft, 20*time.Second, "B's keep"), "A holds it no longer: B removes it")
+}
+
+// A task that cannot have the store's turn (another node holds it for
+// longer than the store's Timeout) does not decide without it: deciding
+// alone is the very race the turn is there to prevent (two nodes each
+// keeping the message, leaving it in the index with no task to remove
+// it). Its keep fails, as httpfetch's and restsync's fail their batch:
+// nothing is kept, no other task's record is marked, its own record
+// stays, and the run that asked ends in error, to be run again. Before,
+// keep went ahead without the turn once the wait timed out.
+func TestSharedKeepWithoutTheStoreTurnFails(t *testing.T) {
+	srv := pgtest.StartT(t, pgtest.Options{})
+	url := srv.DatabaseT(t)
+	cfg, err := config.Parse("test.cfg", []byte("[FetchTasks]\n0=A\n1=B\n[A]\nTransport=GMAILAPI\nUsername="+user+"\nServiceAccountKeyFile=/nonexistent\n"+
+		"[B]\nTransport=GMAILAPI\nUsername="+user+"\nServiceAccountKeyFile=/nonexistent\n"), TaskKeys)
+	require.NoError(t, err)
+	ref := imapbox.GmailReference(user, "18c1")
+	rec := &record{Version: "INBOX", Ref: ref}
+	key := recordKey("", "18c1")
+	st, err := pgstore.Open(context.Background(), pgstore.Config{URL: url, Timeout: 500 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	repo, err := New(Options{Config: cfg, Store: st, Target: resttest.NewTarget()})
+	require.NoError(t, err)
+	dss := map[string]store.Datastore{}
+	for _, task := range []string{"A", "B"} {
+		ds, err := st.Datastore(task)
+		require.NoError(t, err)
+		require.NoError(t, ds.Update(func(w store.Writer) error { return w.Put(key, rec.encode()) }))
+		dss[task] = ds
+	}
+	sh := repo.shared("A", dss["A"], slog.New(slog.DiscardHandler))
+
+	// Another node holds the turn, in a transaction of its own.
+	ctx := context.Background()
+	other, err := pgstore.Open(ctx, pgstore.Config{URL: url})
+	require.NoError(t, err)
+	t.Cleanup(func() { other.Close() })
+	tx, err := other.Pool().Begin(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tx.Rollback(ctx) })
+	_, err = tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, 0x7475726e, sharedTurn)
+	require.NoError(t, err)
+
+	left, err := sh.keep(ref, []string{ref}, key)
+	require.Error(t, err, "the turn could not be had")
+	require.Nil(t, left)
+	for task, ds := range dss {
+		v, err := ds.Get(key)
+		require.NoError(t, err)
+		require.Equal(t, rec.encode(), v, "task %s's record is as it was: nothing decided without the turn", task)
+	}
 }

@@ -119,7 +119,9 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		log.Info("folder no longer indexed: its messages are deleted", "folder", coll)
 		mark := b.Mark()
 		for key, rec := range st.records[coll] {
-			forget(b, h, sh, coll, key, rec)
+			if err := forget(b, h, sh, coll, key, rec); err != nil {
+				return flushed(ctx, b, err)
+			}
 			if err := b.MaybeFlush(ctx); err != nil {
 				return err
 			}
@@ -147,7 +149,9 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		failed := st.failed[c.Name]
 		for _, key := range plan.Delete {
 			if rec := recs[key]; rec != nil {
-				forget(b, h, sh, c.Name, key, rec)
+				if err := forget(b, h, sh, c.Name, key, rec); err != nil {
+					return flushed(ctx, b, err)
+				}
 				if err := b.MaybeFlush(ctx); err != nil {
 					return err
 				}
@@ -214,7 +218,9 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 				cnt.Errors.Add(uint64(bl.extractFailures))
 			}
 			cnt.Seen.Add(uint64(len(bl.docs)))
-			deliver(b, h, sh, c.Name, m, bl, recs[m.Key], now)
+			if err := deliver(b, h, sh, c.Name, m, bl, recs[m.Key], now); err != nil {
+				return err
+			}
 			return b.MaybeFlush(ctx)
 		})
 		err = mb.Fetch(ctx, c, fetchKeys, func(m *mailbox.Message) error {
@@ -590,8 +596,9 @@ func (h *holders) release(ref string) bool {
 
 // deliver adds a message's documents; old is its record when it was
 // delivered before. The documents of old it no longer yields stay when
-// another task holds them (sh).
-func deliver(b *restsync.Batch, h *holders, sh *shared, coll string, m *mailbox.Message, bl *built, old *record, now shape) {
+// another task holds them (sh). An error (the store's turn could not be
+// had: shared.keep) adds nothing.
+func deliver(b *restsync.Batch, h *holders, sh *shared, coll string, m *mailbox.Message, bl *built, old *record, now shape) error {
 	rec := &record{Version: m.Version, Ref: m.Reference, Kids: bl.kids, Title: bl.title, Size: m.Size, Shape: now.FP}
 	if m.Truncated {
 		rec.Cut = now.Max
@@ -624,29 +631,38 @@ func deliver(b *restsync.Batch, h *holders, sh *shared, coll string, m *mailbox.
 				it.Deleted++
 			}
 			if len(it.Removes) > 0 {
-				it.Removes = sh.keep(old.Ref, it.Removes, nil)
-				it.Deleted = uint64(len(it.Removes))
+				removes, err := sh.keep(old.Ref, it.Removes, nil)
+				if err != nil {
+					return err
+				}
+				it.Removes, it.Deleted = removes, uint64(len(removes))
 			}
 		}
 	}
 	b.Add(it)
+	return nil
 }
 
 // forget removes a message's documents and record; its record alone when
 // another folder's record still holds its reference (h), and, when that
 // may be the record of a delivery of this run, only if no delivery since
-// was refused. The documents another task holds (sh) stay.
-func forget(b *restsync.Batch, h *holders, sh *shared, coll, key string, rec *record) {
+// was refused. The documents another task holds (sh) stay. An error (the
+// store's turn could not be had: shared.keep) adds nothing.
+func forget(b *restsync.Batch, h *holders, sh *shared, coll, key string, rec *record) error {
 	if h.release(rec.Ref) {
 		if m, ok := h.fresh[rec.Ref]; ok {
 			b.DeleteAfter(m, recordKey(coll, key))
-			return
+			return nil
 		}
 		b.Add(restsync.Item{Key: recordKey(coll, key), Delete: true})
-		return
+		return nil
 	}
-	refs := sh.keep(rec.Ref, append([]string{rec.Ref}, kidRefs(rec.Ref, rec.Kids)...), recordKey(coll, key))
+	refs, err := sh.keep(rec.Ref, append([]string{rec.Ref}, kidRefs(rec.Ref, rec.Kids)...), recordKey(coll, key))
+	if err != nil {
+		return err
+	}
 	b.Add(restsync.Item{Removes: refs, Key: recordKey(coll, key), Delete: true, Deleted: uint64(len(refs))})
+	return nil
 }
 
 // planned returns the keys the plan fetches or deletes.
