@@ -1076,6 +1076,18 @@ func (s *Store) SetPaused(ctx context.Context, queue string, paused bool) error 
 
 // Counts returns how many actions of queue are in each state (waiting:
 // Queued, or Paused without a worker), and the pause flag.
+//
+// The counts by state read only the index of owners (queue, owner,
+// state: an index-only scan, no row of the table), the waiting ones the
+// index of waiting actions (connector_actions_waiting). Grouped by state
+// and running, as before, the count read every row of the queue, ended
+// ones and their records included: 0.2 s per QueueStatus with 100,000
+// actions kept, against 0.03 s so (fix22c's figures).
+const (
+	countsByStateSQL = `SELECT state, count(*) FROM connector_actions WHERE queue = $1 GROUP BY state`
+	countsWaitingSQL = `SELECT count(*) FROM connector_actions WHERE queue = $1 AND state IN (1, 3) AND NOT running`
+)
+
 func (s *Store) Counts(ctx context.Context, queue string) (byState [8]uint64, waiting uint64, paused bool, err error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -1084,7 +1096,8 @@ func (s *Store) Counts(ctx context.Context, queue string) (byState [8]uint64, wa
 		return byState, 0, false, err
 	}
 	b := &pgx.Batch{}
-	b.Queue(`SELECT state, running, count(*) FROM connector_actions WHERE queue = $1 GROUP BY state, running`, []byte(queue))
+	b.Queue(countsByStateSQL, []byte(queue))
+	b.Queue(countsWaitingSQL, []byte(queue))
 	b.Queue(`SELECT coalesce((SELECT paused FROM connector_queues WHERE queue = $1), false)`, []byte(queue))
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
@@ -1094,23 +1107,24 @@ func (s *Store) Counts(ctx context.Context, queue string) (byState [8]uint64, wa
 	}
 	for rows.Next() {
 		var st int16
-		var running bool
 		var n int64
-		if err := rows.Scan(&st, &running, &n); err != nil {
+		if err := rows.Scan(&st, &n); err != nil {
 			rows.Close()
 			return byState, 0, false, s.fail(what, err)
 		}
 		if st >= 0 && int(st) < len(byState) {
 			byState[st] += uint64(n)
 		}
-		if (st == stateQueued || st == statePaused) && !running {
-			waiting += uint64(n)
-		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return byState, 0, false, s.fail(what, err)
 	}
+	var n int64
+	if err := br.QueryRow().Scan(&n); err != nil {
+		return byState, 0, false, s.fail(what, err)
+	}
+	waiting = uint64(n)
 	if err := br.QueryRow().Scan(&paused); err != nil {
 		return byState, 0, false, s.fail(what, err)
 	}
