@@ -167,6 +167,14 @@ func (s *Store) RegisterNode(ctx context.Context, node, addr string, maxThreads 
 // their queue started) and are declared dead now: a key change is made
 // by starting every node with the new key, which their checks would have
 // refused for good.
+//
+// members is asked outside the lock: its wait (up to the lease, when none
+// of the nodes is a member yet) held every other node's key check, and so
+// its start, behind it. The check is then taken again, under the lock,
+// with the nodes judged so (a node's id is never reused: one judged gone
+// does not come back); nodes that recorded a key meanwhile are judged in
+// turn, and after checkKeyRounds rounds they are judged under the lock,
+// as before.
 func (s *Store) CheckKey(ctx context.Context, node, addr, check string, members func(ids []string) []string) ([]string, error) {
 	what := "check the key file against the other nodes'"
 	if err := s.usable(what, true); err != nil {
@@ -174,13 +182,43 @@ func (s *Store) CheckKey(ctx context.Context, node, addr, check string, members 
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	// One transaction: the lock is held until it ends, and each
-	// statement after it sees what the checks before it committed. A
-	// node refused records nothing: neither its check nor its
-	// registration would let a node of the cluster's key start after it.
+	live := map[string]bool{} // the nodes judged (members or not) so far
+	for round := 1; ; round++ {
+		judge := members
+		if members != nil && round < checkKeyRounds {
+			judge = nil
+		}
+		others, unjudged, err := s.checkKey(ctx, node, addr, check, live, members != nil, judge)
+		if err != nil {
+			return nil, s.fail(what, err)
+		}
+		if len(unjudged) == 0 {
+			return others, nil
+		}
+		are := members(unjudged)
+		for _, id := range unjudged {
+			live[id] = slices.Contains(are, id)
+		}
+	}
+}
+
+// checkKeyRounds is how many times CheckKey takes the check with the
+// membership asked outside its lock before it asks it under the lock.
+const checkKeyRounds = 3
+
+// checkKey is a round of CheckKey, in one transaction: the lock is held
+// until it ends, and each statement after it sees what the checks before
+// it committed. A node refused records nothing: neither its check nor its
+// registration would let a node of the cluster's key start after it.
+// When judging (the membership is asked), the other nodes with another
+// key are judged by live, else by judge when it is given; when it is nil
+// and some are not in live, the transaction is rolled back and they are
+// returned (unjudged) to be judged outside it.
+func (s *Store) checkKey(ctx context.Context, node, addr, check string, live map[string]bool, judging bool,
+	judge func(ids []string) []string) (others, unjudged []string, err error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return nil, s.fail(what, err)
+		return nil, nil, err
 	}
 	defer tx.Rollback(ctx)
 	b := &pgx.Batch{}
@@ -191,7 +229,6 @@ func (s *Store) CheckKey(ctx context.Context, node, addr, check string, members 
 		ON CONFLICT (node) DO UPDATE SET key_check = excluded.key_check`, node, check)
 	b.Queue(`SELECT k.node FROM connector_key_checks k JOIN connector_nodes n ON n.id = k.node
 		WHERE NOT n.dead AND k.node <> $1 AND k.key_check <> $2 ORDER BY k.node`, node, check)
-	var others []string
 	br := tx.SendBatch(ctx, b)
 	for i := 0; i < b.Len()-1 && err == nil; i++ {
 		_, err = br.Exec()
@@ -205,26 +242,40 @@ func (s *Store) CheckKey(ctx context.Context, node, addr, check string, members 
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil && len(others) > 0 && members != nil {
-		live := members(others)
-		gone := slices.DeleteFunc(slices.Clone(others), func(id string) bool { return slices.Contains(live, id) })
-		if len(live) == 0 && len(gone) > 0 {
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(others) > 0 && judging {
+		var are []string
+		for _, id := range others {
+			switch on, ok := live[id]; {
+			case !ok:
+				unjudged = append(unjudged, id)
+			case on:
+				are = append(are, id)
+			}
+		}
+		if len(unjudged) > 0 {
+			if judge == nil {
+				return nil, unjudged, nil // rolled back
+			}
+			are = append(are, judge(unjudged)...)
+			slices.Sort(are)
+		}
+		gone := slices.DeleteFunc(slices.Clone(others), func(id string) bool { return slices.Contains(are, id) })
+		if len(are) == 0 && len(gone) > 0 {
 			s.log.Warn("nodes that left without being declared dead recorded another key: declared dead now",
 				"database", s.display, "nodes", gone)
-			_, err = tx.Exec(ctx, `UPDATE connector_nodes SET dead = true WHERE id = ANY($1)`, gone)
+			if _, err := tx.Exec(ctx, `UPDATE connector_nodes SET dead = true WHERE id = ANY($1)`, gone); err != nil {
+				return nil, nil, err
+			}
 		}
-		others = live
+		others = are
 	}
-	if err == nil && len(others) > 0 {
-		return others, nil // rolled back
+	if len(others) > 0 {
+		return others, nil, nil // rolled back
 	}
-	if err == nil {
-		err = tx.Commit(ctx)
-	}
-	if err != nil {
-		return nil, s.fail(what, err)
-	}
-	return others, nil
+	return nil, nil, tx.Commit(ctx)
 }
 
 // NewAction is a submission for Submit.
