@@ -499,7 +499,10 @@ func (w *writer) fail(err error) {
 // session's lock: behind PgBouncer in transaction pooling a session
 // lock would stay on a server connection that goes to other clients.
 // Waiting for the lock is bounded by the store's Timeout; an error then
-// (or the database out of reach) is returned without running fn.
+// (or the database out of reach) is returned without running fn. The
+// lock is tried first: when another process held it, a wait that outlives
+// the deadline says so, not that the database is unavailable (it
+// answered the try); an uncontended turn costs no round trip more.
 func (s *Store) Turn(name string, fn func() error) error {
 	what := "take the turn of " + name
 	if err := s.usable(what, false); err != nil {
@@ -517,8 +520,18 @@ func (s *Store) Turn(name string, fn func() error) error {
 		defer rcancel()
 		_ = tx.Rollback(rctx)
 	}()
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, lockTurns, name); err != nil {
+	var got bool
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, lockTurns, name).Scan(&got); err != nil {
 		return s.fail(what, err)
+	}
+	if !got {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, lockTurns, name); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("store: postgresql %s: %s: another node held it for longer than a store call's deadline (%s), the database answering: %w",
+					s.display, what, s.cfg.Timeout, err)
+			}
+			return s.fail(what, err)
+		}
 	}
 	return fn()
 }

@@ -52,3 +52,39 @@ func TestTurnOrdersProcesses(t *testing.T) {
 	require.Equal(t, []string{"a", "b"}, order)
 	require.ErrorIs(t, a.Turn("t", func() error { return store.ErrInvalid }), store.ErrInvalid)
 }
+
+// A turn another node holds for longer than a store call's deadline
+// fails saying so, not that the database is unavailable: the database
+// answered, and an operator told it was out of reach looked for an
+// outage. fn does not run. A turn of a database that is out of reach is
+// still said to be.
+func TestTurnHeldTooLongIsNotUnavailable(t *testing.T) {
+	t.Parallel()
+	url := server.DatabaseT(t)
+	a, err := Open(ctx, Config{URL: url})
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := Open(ctx, Config{URL: url, Timeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	defer b.Close()
+
+	inA, release := make(chan struct{}), make(chan struct{})
+	aDone := make(chan error, 1)
+	go func() {
+		aDone <- a.Turn("t", func() error {
+			close(inA)
+			<-release
+			return nil
+		})
+	}()
+	testwait.Recv(t, inA, 10*time.Second, "a's turn")
+	ran := false
+	err = b.Turn("t", func() error { ran = true; return nil })
+	close(release)
+	require.NoError(t, testwait.Recv(t, aDone, 10*time.Second, "a's turn to end"))
+	require.Error(t, err)
+	require.False(t, ran, "fn does not run without the turn")
+	require.NotErrorIs(t, err, ErrUnavailable)
+	require.ErrorContains(t, err, "take the turn of t: another node held it for longer than a store call's deadline (300ms)")
+	require.NoError(t, b.Turn("t", func() error { return nil }), "free again")
+}
