@@ -1,6 +1,7 @@
 package httpfetch
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -570,9 +571,13 @@ func heldElsewhere(others []otherTask, urls []string, log *slog.Logger) [][]othe
 // holders (heldElsewhere), and reports whether there was one. The turn is
 // taken (restsync.Turns): a task that runs marks the record again as its
 // run ends (remark), so that its run's own write of the record, read
-// before, does not undo the mark.
+// before, does not undo the mark. In a store several processes share
+// (noteMarks), the mark is also noted in the holder's datastore, since
+// its run may be on another node, whose turns do not see this one's
+// (remarkNoted).
 func (r *Repository) markHeldElsewhere(holders []otherTask, u string, log *slog.Logger, mark func(*record)) bool {
 	held := false
+	noted := r.noteMarks()
 	for _, o := range holders {
 		log.Info("another task indexes the page", "url", secret.LogURL(u), "task", o.name)
 		err := o.ds.Update(func(w store.Writer) error {
@@ -585,7 +590,10 @@ func (r *Repository) markHeldElsewhere(holders []otherTask, u string, log *slog.
 				return err
 			}
 			mark(rec)
-			return w.Put(urlKey(u), encodeRecord(rec))
+			if err := w.Put(urlKey(u), encodeRecord(rec)); err != nil || !noted {
+				return err
+			}
+			return w.Put(markKey(u), []byte{1})
 		})
 		if err != nil {
 			log.Warn("cannot mark another task's page to be delivered again", "url", secret.LogURL(u), "task", o.name, "error", err)
@@ -616,11 +624,17 @@ func (r *Repository) unheldElsewhere(task string, refs []string) {
 // action may have written over the mark a copy of the record read
 // before, which would keep its next run from delivering the page (a 304
 // says unchanged). A page it delivered meanwhile is delivered once more.
-// The turn is taken.
-func (r *Repository) remark(task string, keys []string) {
+// The turn is taken. The notes drop (remarkNoted) are deleted in the same
+// write.
+func (r *Repository) remark(task string, keys []string, drop [][]byte) {
 	ds, err := r.datastore(task)
 	if err == nil {
 		err = ds.Update(func(w store.Writer) error {
+			for _, k := range drop {
+				if err := w.Delete(k); err != nil {
+					return err
+				}
+			}
 			for _, u := range keys {
 				b, err := w.Get(urlKey(u))
 				if err != nil || b == nil {
@@ -647,6 +661,51 @@ func (r *Repository) remark(task string, keys []string) {
 	if err != nil {
 		r.log.Warn("cannot mark again the pages other tasks marked to be delivered again", "task", task, "pages", len(keys), "error", err)
 	}
+}
+
+// noteMarks reports whether marks on another task's records are noted in
+// its datastore (markHeldElsewhere): in a store several processes share
+// (store.Turns: the nodes of a cluster), the marked task's run may be on
+// another node, whose restsync.Turns does not hear of the mark, so its
+// run's write of the record as it read it undid the mark (its next runs
+// were answered 304 and never delivered the page again, which stayed in
+// the index as the marking task's document).
+func (r *Repository) noteMarks() bool {
+	_, ok := r.st.(store.Turns)
+	return ok
+}
+
+// remarkNoted reads the notes of the marks other tasks made on task's
+// records (markHeldElsewhere), deletes them and, when again, marks those
+// records again (remark): at the end of a run of task, which may have
+// written them as it read them before the mark. At the start of a run
+// (again false) the notes only go: the run reads the marked records. A
+// note made between is marked again at the run's end, which costs a
+// delivery more at most. A failure is logged: the notes stay, for the
+// next run's end.
+func (r *Repository) remarkNoted(task string, again bool) {
+	defer r.turns.Take()()
+	ds, err := r.datastore(task)
+	var keys []string
+	var drop [][]byte
+	if err == nil {
+		err = store.ForEachPrefix(ds, []byte(markPrefix), func(k, _ []byte) error {
+			keys = append(keys, strings.TrimPrefix(string(k), markPrefix))
+			drop = append(drop, bytes.Clone(k))
+			return nil
+		})
+	}
+	if err != nil {
+		r.log.Warn("cannot read the marks other tasks made on this task's pages", "task", task, "error", err)
+		return
+	}
+	if len(drop) == 0 {
+		return
+	}
+	if !again {
+		keys = nil
+	}
+	r.remark(task, keys, drop)
 }
 
 // markRemoving records, durably and before the removals of batch are

@@ -39,9 +39,16 @@ const (
 	runKey    = "m:run"
 	metaKey   = "m:task"
 	urlPrefix = "u:"
+	// markPrefix keys the notes of the marks another task made on this
+	// task's records (markHeldElsewhere) in a store several processes
+	// share, where the marking task may run on another node than this
+	// task's run (noteMarks).
+	markPrefix = "k:"
 )
 
 func urlKey(u string) []byte { return []byte(urlPrefix + u) }
+
+func markKey(u string) []byte { return []byte(markPrefix + u) }
 
 // record is what a task remembers about one URL it fetched: the response's
 // validators, a content hash, the links (so that a 304 lets the crawl go on

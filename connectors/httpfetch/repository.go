@@ -388,8 +388,16 @@ func (r *Repository) lock(ctx context.Context, task string) (func(), error) {
 	select {
 	case ch <- struct{}{}:
 		end := r.turns.Begin(task)
+		noted := r.noteMarks()
+		if noted {
+			// Marks noted before this run are in the records it reads.
+			r.remarkNoted(task, false)
+		}
 		return func() {
-			end(func(keys []string) { r.remark(task, keys) })
+			end(func(keys []string) { r.remark(task, keys, nil) })
+			if noted {
+				r.remarkNoted(task, true)
+			}
 			<-ch
 		}, nil
 	case <-ctx.Done():

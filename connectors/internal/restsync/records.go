@@ -16,13 +16,20 @@ import (
 //
 //	m:task          TaskMeta: the actions run on the task (TaskList)
 //	r:<key>         Record: one delivered item, under the connector's key
+//	k:<key>         in a store several processes share: another task
+//	                marked the record of key (Repo.remarkNoted)
 //
 // and the connector's own keys (cursors) under other prefixes. Nothing
 // secret is stored: no password, no token, no content.
 const (
 	metaKey      = "m:task"
 	RecordPrefix = "r:"
+	markPrefix   = "k:"
 )
+
+// markKey is the key of the note that another task marked the record of
+// key (Repo.keepHeld).
+func markKey(key string) []byte { return []byte(markPrefix + key) }
 
 // Record is what a task keeps about one delivered item.
 type Record struct {

@@ -1,6 +1,7 @@
 package restsync
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -314,7 +315,14 @@ func (r *Repo[S]) SyncTask(job *fetch.Job, task string, log *slog.Logger, open f
 		// tasks made on this task's records meanwhile, which the run may
 		// have overwritten, are made again.
 		end := r.turns.Begin(task)
-		defer end(func(keys []string) { r.remark(task, ds, keys, t.Log) })
+		if r.noteMarks() {
+			// In a cluster, the marks made from other nodes too (their
+			// notes; those made before this run are in the records it
+			// reads), after the marks this node saw.
+			defer r.remarkNoted(task, ds, true, t.Log)
+			r.remarkNoted(task, ds, false, t.Log)
+		}
+		defer end(func(keys []string) { r.remark(task, ds, keys, nil, t.Log) })
 	}
 	defer t.Batch.Close()
 	before := c.Stats()
@@ -678,6 +686,7 @@ func holds(o, rec *Record, refs []string) bool {
 // the records of key of the other tasks named (holders, which were found
 // holding some) hold, which it marks (Shared). The turn is taken.
 func (r *Repo[S]) keepHeld(others map[string]store.Datastore, holders []string, key string, rec *Record, refs []string, log *slog.Logger) []string {
+	noted := r.noteMarks()
 	for _, n := range holders {
 		ds := others[n]
 		var held *Record
@@ -689,6 +698,9 @@ func (r *Repo[S]) keepHeld(others map[string]store.Datastore, holders []string, 
 			ok, err := r.shared(n, w, key, o)
 			if ok && err == nil {
 				held = o
+				if noted {
+					err = w.Put(markKey(key), []byte{1})
+				}
 			}
 			return err
 		})
@@ -709,9 +721,15 @@ func (r *Repo[S]) keepHeld(others map[string]store.Datastore, holders []string, 
 // remark makes again the marks other tasks made (Shared) on records of
 // task, in ds, while task ran: its run may have written over them a copy
 // of the record read before (see Turns). A record the run forgot is left
-// alone. The turn is taken.
-func (r *Repo[S]) remark(task string, ds store.Datastore, keys []string, log *slog.Logger) {
+// alone. The turn is taken. The notes drop (remarkNoted) are deleted in
+// the same write.
+func (r *Repo[S]) remark(task string, ds store.Datastore, keys []string, drop [][]byte, log *slog.Logger) {
 	err := ds.Update(func(w store.Writer) error {
+		for _, k := range drop {
+			if err := w.Delete(k); err != nil {
+				return err
+			}
+		}
 		for _, key := range keys {
 			o, err := getRecord(w.Get, key)
 			if err != nil || o == nil {
@@ -729,6 +747,48 @@ func (r *Repo[S]) remark(task string, ds store.Datastore, keys []string, log *sl
 	if err != nil {
 		log.Warn("cannot mark again the items other tasks marked to be delivered again", "items", len(keys), "error", err)
 	}
+}
+
+// noteMarks reports whether the marks on another task's records are
+// noted in its datastore (keepHeld): in a store several processes share
+// (store.Turns: the nodes of a cluster), the marked task's run may be on
+// another node, whose Turns does not hear of the mark, so its run's write
+// of the record as it read it undid the mark (its next runs found the
+// item unchanged and never delivered it again, which stayed in the index
+// as the marking task's document).
+func (r *Repo[S]) noteMarks() bool {
+	_, ok := r.Store.(store.Turns)
+	return ok
+}
+
+// remarkNoted reads the notes of the marks other tasks made on task's
+// records (keepHeld), deletes them and, when again, marks those records
+// again (remark): at the end of a run of task, which may have written
+// them as it read them before the mark. At the start of a run (again
+// false) the notes only go: the run reads the marked records. A note
+// made between is marked again at the run's end, which costs a delivery
+// more at most. A failure is logged: the notes stay, for the next run's
+// end.
+func (r *Repo[S]) remarkNoted(task string, ds store.Datastore, again bool, log *slog.Logger) {
+	defer r.turns.Take()()
+	var keys []string
+	var drop [][]byte
+	err := store.ForEachPrefix(ds, []byte(markPrefix), func(k, _ []byte) error {
+		keys = append(keys, string(k[len(markPrefix):]))
+		drop = append(drop, bytes.Clone(k))
+		return nil
+	})
+	if err != nil {
+		log.Warn("cannot read the marks other tasks made on this task's items", "error", err)
+		return
+	}
+	if len(drop) == 0 {
+		return
+	}
+	if !again {
+		keys = nil
+	}
+	r.remark(task, ds, keys, drop, log)
 }
 
 // StaleRecord writes rec under key in w with no version, so that the

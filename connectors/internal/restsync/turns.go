@@ -27,7 +27,9 @@ import (
 //     made again when the run ends.
 //
 // Tasks of one repository on two nodes of a cluster are not ordered by
-// this: they would need the shared store's own locking.
+// this: the turn is the shared store's too (store.Turn), and the marks
+// are noted in the marked task's datastore, read as its runs end on
+// whichever node (Repo.remarkNoted; httpfetch's own).
 type Turns struct {
 	mu sync.Mutex
 	// running counts the runs of each task (upper case) under way, marked
