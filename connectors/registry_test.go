@@ -121,3 +121,26 @@ func TestRegistryRefusesBadDescriptors(t *testing.T) {
 	_, err = connectors.NewRegistry()
 	require.True(t, err != nil && !errors.Is(err, config.ErrUnknownKey))
 }
+
+// TestUnknownTaskKeyNamesThePageListingTheKeys: an unknown task setting's
+// error names the page that lists the connector's task settings (its
+// Descriptor.Doc), and that page has a table row for each of a few of
+// them. The HTTP connector's error named docs/configuration.md, which
+// lists the server-wide keys only and no task setting.
+func TestUnknownTaskKeyNamesThePageListingTheKeys(t *testing.T) {
+	t.Parallel()
+	known := map[string]string{"HTTP": "Depth", "WEB": "RenderUrlRegex", "GOOGLEMAIL": "Folders", "WEBEX": "WebexApiUrl", "OBJECTIVE": "RootFolders"}
+	for _, typ := range connectors.Builtin.Types() {
+		d, err := connectors.Builtin.Lookup(typ)
+		require.NoError(t, err)
+		err = d.TaskKeys("NoSuchSetting", "1")
+		require.ErrorIs(t, err, config.ErrUnknownKey, typ)
+		require.Contains(t, err.Error(), d.Doc+" lists them", typ)
+		page, err := os.ReadFile(filepath.Join("..", d.Doc))
+		require.NoError(t, err, typ)
+		key, ok := known[typ]
+		require.True(t, ok, "a task setting of %s to look for in %s", typ, d.Doc)
+		require.False(t, errors.Is(d.TaskKeys(key, "x"), config.ErrUnknownKey), "%s is a setting of %s", key, typ)
+		require.Contains(t, string(page), "| `"+key+"`", "%s lists %s", d.Doc, key)
+	}
+}

@@ -32,7 +32,7 @@ type Extension struct {
 	// key; the error is reported where that key was written.
 	Check func(ext any) error
 	// Doc is the documentation page that lists the settings (errors about
-	// an unknown key point to it). Default docs/configuration.md.
+	// an unknown key point to it). Default docs/connectors/http.md.
 	Doc string
 }
 

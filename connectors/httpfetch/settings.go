@@ -19,7 +19,7 @@ import (
 	"github.com/connectorhq/connector/secret"
 )
 
-// Defaults of the task settings (docs/configuration.md, "Fetch task
+// Defaults of the task settings (docs/connectors/http.md, "Task
 // settings").
 const (
 	DefaultDepth          = -1 // unlimited
@@ -397,7 +397,7 @@ var httpSchema = NewSchema(nil)
 // the HTTP connector's only). An extension key with the name of an HTTP
 // setting panics (a programming error).
 func NewSchema(ext *Extension) *Schema {
-	sc := &Schema{byName: map[string]*keySpec{}, names: []string{"Url"}, ext: ext, doc: "docs/configuration.md"}
+	sc := &Schema{byName: map[string]*keySpec{}, names: []string{"Url"}, ext: ext, doc: "docs/connectors/http.md"}
 	specs := slices.Clone(keySpecs)
 	if ext != nil {
 		if ext.Doc != "" {
@@ -502,7 +502,7 @@ func (sc *Schema) knownKey(key string) string {
 // appears in a task section, [FetchTasks] or [Default] (config.Load calls
 // it for every such key). Keys are case-insensitive. An unknown key
 // returns an error wrapping config.ErrUnknownKey; a bad value returns an
-// error saying what is expected. docs/configuration.md, "Fetch task
+// error saying what is expected. docs/connectors/http.md, "Task
 // settings", lists the keys.
 func TaskKeys(key, value string) error { return httpSchema.TaskKeys(key, value) }
 

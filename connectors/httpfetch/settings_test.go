@@ -96,7 +96,7 @@ func TestConfigErrors(t *testing.T) {
 	require.ErrorAs(t, Check(cfg), &ce)
 	require.Equal(t, []any{2, "T", "Url"}, []any{ce.Line, ce.Section, ce.Key}, "no section: its [FetchTasks] entry")
 	_, err = config.Parse("my.cfg", []byte("[FetchTasks]\n0=T\n[T]\nUrl=http://x/\nDpeth=1"), TaskKeys)
-	require.EqualError(t, err, "config my.cfg:5: [T] Dpeth: unknown key: Dpeth is not a fetch task setting (did you mean Depth?); docs/configuration.md lists them")
+	require.EqualError(t, err, "config my.cfg:5: [T] Dpeth: unknown key: Dpeth is not a fetch task setting (did you mean Depth?); docs/connectors/http.md lists them")
 	cfg, err = config.Parse("my.cfg", []byte("[FetchTasks]\n0=T\n[T]\nUrl=http://x/\n\nUrl1=http://y/\nUrl2=ftp://z/"), TaskKeys)
 	if err == nil {
 		err = Check(cfg)
