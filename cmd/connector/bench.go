@@ -73,8 +73,9 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: connector bench [flags] [URL]\n"+
 			"       connector bench report [-o FILE.html] RUN.json\n"+
-			"       connector bench compare [-html FILE] GROUP GROUP...\n"+
-			"       connector bench workload [NAME]\n\n"+
+			"       connector bench compare [-html FILE] [-alpha 0.05] [-fail-worse] GROUP GROUP [GROUP...]\n"+
+			"       connector bench workload [NAME]\n"+
+			"       connector bench worker [-listen ADDR] [-secret-file FILE] [-allow-remote]\n\n"+
 			"Load-tests the ACI server at URL (default %s). See docs/bench-harness.md.\n"+
 			"It prints what it will send, and where, before it starts; -dry-run prints only that.\n"+
 			"The default scenario (version) reads only; the ones that submit actions need -params\n"+

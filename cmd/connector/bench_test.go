@@ -240,3 +240,22 @@ func TestBenchWorkersEndToEnd(t *testing.T) {
 	require.Equal(t, 1, code, "no secret: refused")
 	require.Contains(t, stderr.String(), "HTTP 401")
 }
+
+// `connector bench -h` lists every subcommand, each with its usage as its
+// own -h gives it: `worker`, which distributed runs need
+// (docs/bench-harness.md), was missing, and compare's flags differed.
+func TestBenchHelpListsEverySubcommand(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, benchMain([]string{"-h"}, &stdout, &stderr))
+	help := stderr.String()
+	for _, sub := range []string{"report", "compare", "workload", "worker"} {
+		var subOut, subErr bytes.Buffer
+		benchMain([]string{sub, "-h"}, &subOut, &subErr)
+		usage, _, _ := strings.Cut(subErr.String()+subOut.String(), "\n")
+		usage, ok := strings.CutPrefix(usage, "usage: ")
+		require.True(t, ok, "bench %s -h begins with its usage", sub)
+		usage, _, _ = strings.Cut(usage, ": ") // workload's says what it does after it
+		require.Contains(t, help, usage, "bench -h lists %s as its -h does", sub)
+	}
+}
