@@ -829,7 +829,20 @@ func (p *parser) fetchTasks(sec *Section, taskKeys TaskKeysFunc, entries map[str
 	}
 	if number < 0 { // newer files list tasks without Number
 		number = len(byIndex)
-		numberKV = KeyValue{Key: "Number", Line: sec.Line}
+		// A gap is reported at the first entry after it: the file has
+		// no Number to name.
+		for i := 0; i < number; i++ {
+			if _, ok := byIndex[i]; ok {
+				continue
+			}
+			next := -1
+			for j := range byIndex {
+				if j > i && (next < 0 || j < next) {
+					next = j
+				}
+			}
+			return nil, p.err(byIndex[next].kv, fmt.Errorf("task %d is not listed, but a later one is (without Number, the tasks are numbered 0, 1, 2, ... without a gap: expected %d=TaskName)", i, i))
+		}
 	}
 	tasks := make([]string, 0, number)
 	for i := 0; i < number; i++ {

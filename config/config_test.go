@@ -160,6 +160,10 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 			`config c.cfg:2: [MyTask] Depth: "deep" is not a whole number (expected -1 to 1000)`, nil},
 		{"fetchtasks gap", "[FetchTasks]\nNumber=2\n0=A\n", 2, "FetchTasks", "1",
 			"config c.cfg:2: [FetchTasks] 1: Number=2 but task 1 is not listed (expected 1=TaskName)", nil},
+		// Without Number, the error named a "Number=2" the file does not
+		// have, at the section's header.
+		{"fetchtasks gap without Number", "[FetchTasks]\n0=A\n2=B\n", 3, "FetchTasks", "2",
+			"config c.cfg:3: [FetchTasks] 2: task 1 is not listed, but a later one is (without Number, the tasks are numbered 0, 1, 2, ... without a gap: expected 1=TaskName)", nil},
 		{"fetchtasks beyond", "[FetchTasks]\nNumber=1\n0=A\n3=B\n", 4, "FetchTasks", "3",
 			"config c.cfg:4: [FetchTasks] 3: task index 3 is not below Number=1", nil},
 		{"reserved task name", "[FetchTasks]\n0=Server\n", 2, "FetchTasks", "0",
