@@ -136,6 +136,7 @@ func TestUnknownTaskKeyNamesThePageListingTheKeys(t *testing.T) {
 		err = d.TaskKeys("NoSuchSetting", "1")
 		require.ErrorIs(t, err, config.ErrUnknownKey, typ)
 		require.Contains(t, err.Error(), d.Doc+" lists them", typ)
+		require.NotRegexp(t, `\ba [AEIOU]`, err.Error(), "%s: the message said 'a Objective task setting'", typ)
 		page, err := os.ReadFile(filepath.Join("..", d.Doc))
 		require.NoError(t, err, typ)
 		key, ok := known[typ]

@@ -62,6 +62,15 @@ func (k *Keys[S]) IsSecret(name string) bool {
 	return x != nil && x.Secret
 }
 
+// article is the indefinite article before name: "an Objective task
+// setting", "a Webex task setting".
+func article(name string) string {
+	if name != "" && strings.ContainsRune("AEIOUaeiou", rune(name[0])) {
+		return "an"
+	}
+	return "a"
+}
+
 // TaskKeys validates one task setting as it appears in a task section,
 // [FetchTasks] or [Default] (a config.TaskKeysFunc). An unknown key wraps
 // config.ErrUnknownKey; a bad value says what is expected.
@@ -72,7 +81,7 @@ func (k *Keys[S]) TaskKeys(key, value string) error {
 		if near := config.Closest(key, k.Names()); near != "" {
 			hint = " (did you mean " + near + "?)"
 		}
-		return fmt.Errorf("%w: %s is not a %s task setting%s; %s lists them", config.ErrUnknownKey, key, k.Connector, hint, k.Doc)
+		return fmt.Errorf("%w: %s is not %s %s task setting%s; %s lists them", config.ErrUnknownKey, key, article(k.Connector), k.Connector, hint, k.Doc)
 	}
 	if x.Secret {
 		if err := secret.Check(value); err != nil {
