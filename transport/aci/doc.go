@@ -17,12 +17,15 @@
 // spelling names an action).
 // A body is read for every method except GET and HEAD:
 // multipart/* bodies with mime/multipart (each named part, field or file,
-// is one parameter whose value is the part's content); any other content
-// type (text/plain; charset=ISO-8859-1 as the Java client sends,
-// application/x-www-form-urlencoded, or none) as name=value pairs
-// separated by &, CR, LF or CRLF. Percent escapes are decoded and + is a
-// space; decoded bytes are taken as UTF-8 whatever charset the content
-// type names, because clients percent-encode UTF-8. A pair without = is a
+// is one parameter whose value is the part's content; a text part whose
+// content type names a charset other than UTF-8, as the Java client set
+// to ISO-8859-1 labels every string part, is decoded from it to UTF-8);
+// any other content type (text/plain; charset=ISO-8859-1 as the Java
+// client sends, application/x-www-form-urlencoded, or none) as name=value
+// pairs separated by &, CR, LF or CRLF. Percent escapes are decoded and +
+// is a space; decoded bytes are taken as UTF-8 whatever charset the
+// content type names, because clients percent-encode UTF-8 (the Java
+// client labels its form body ISO-8859-1 whatever it encoded in). A pair without = is a
 // parameter with an empty value; pairs with an empty name are skipped.
 //
 // Parameters keep the client's spelling and order: URI first, then body.
@@ -33,7 +36,10 @@
 // empty), simplejson or json, in any case.
 //
 // Errors: a malformed percent escape or an unreadable multipart body
-// wraps messages.ErrBadRequest and says where it is; no action gives a
+// wraps messages.ErrBadRequest and says where it is; a multipart text
+// part in an unknown charset, or not valid in it, wraps
+// messages.ErrInvalidParam and names the parameter and the charset; no
+// action gives a
 // *messages.ParamError for Action (messages.ErrMissingParam); an unknown
 // ResponseFormat gives one for ResponseFormat (messages.ErrInvalidParam).
 // When several apply, a bad request wins over a missing action, which

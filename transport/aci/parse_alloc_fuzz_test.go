@@ -52,6 +52,10 @@ func FuzzParseAllocation(f *testing.F) {
 	f.Add(true, []byte("/a=Fetch"), "multipart/form-data; boundary=B", []byte("\r\n--B\r\n\r\n"))
 	f.Add(true, []byte("/a=Fetch"), "multipart/form-data; boundary=B",
 		[]byte("--B\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nv\r\n"))
+	// A text part in a charset whose bytes take three in UTF-8 (€).
+	f.Add(true, []byte("/a=Fetch"), "multipart/form-data; boundary=B",
+		append([]byte("--B\r\nContent-Disposition: form-data; name=\"x\"\r\nContent-Type: text/plain; charset=windows-1252\r\n\r\n"),
+			append(bytes.Repeat([]byte{0x80}, 8<<10), "\r\n"...)...))
 	f.Add(false, []byte("/action=x&y=%41&"), "", []byte(nil))
 	f.Add(true, []byte("/"), "text/plain", []byte("\n"))
 	f.Fuzz(func(t *testing.T, post bool, uri []byte, contentType string, body []byte) {

@@ -49,6 +49,10 @@ func FuzzParse(f *testing.F) {
 	f.Add(true, []byte("/a=Fetch"), "", []byte("FetchAction=Collect\r\nIdentifiers=a+b\rx=1\ny"), uint16(3))
 	f.Add(true, []byte("/a=Fetch"), "multipart/form-data; boundary=B",
 		[]byte("--B\r\nContent-Disposition: form-data; name=\"Config\"; filename=\"c\"\r\n\r\nv\x00\xff\r\n--B--\r\n"), uint16(1))
+	f.Add(true, []byte("/"), "multipart/form-data; boundary=B",
+		[]byte("--B\r\nContent-Disposition: form-data; name=\"action\"\r\nContent-Type: text/plain; charset=ISO-8859-1\r\n\r\nfetch\xe9\r\n"+
+			"--B\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Type: text/plain; charset=latin1\r\n\r\nx\r\n"+
+			"--B\r\nContent-Disposition: form-data; name=\"x\"\r\nContent-Type: text/plain; charset=Shift_JIS\r\n\r\n\x93\xfa\r\n--B--\r\n"), uint16(4))
 	f.Add(false, []byte("/action=x&%zz=1&a=b%"), "", []byte(nil), uint16(2))
 	f.Fuzz(func(t *testing.T, post bool, uri []byte, contentType string, body []byte, split uint16) {
 		method := []byte("GET")

@@ -11,6 +11,10 @@ import (
 	"strings"
 	"unsafe"
 
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/ianaindex"
+	"golang.org/x/text/transform"
+
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/secret"
 )
@@ -149,9 +153,11 @@ type Limits struct {
 // when they came first, as they usually do).
 //
 // Memory: the Request holds one buffer of at most len(requestURI) +
-// len(body) bytes for every name and value, and one small record per
-// parameter, so that with MaxParams set a request costs a small, fixed
-// multiple of its size, whatever its shape (FuzzParseAllocation).
+// len(body) bytes for every name and value, the UTF-8 text of each
+// multipart text part declared in another charset (at most three times
+// the part's size), and one small record per parameter, so that with
+// MaxParams set a request costs a small, fixed multiple of its size,
+// whatever its shape (FuzzParseAllocation).
 func ParseLimited(method, requestURI, contentType, body []byte, lim Limits) (*Request, error) {
 	p := parser{lim: lim}
 	readBody := len(body) > 0 && !bytes.Equal(method, methodGet) && !bytes.Equal(method, methodHead)
@@ -219,6 +225,10 @@ type span struct {
 	nameStart, nameEnd, valueEnd int
 	action                       bool // an action or a pair
 	upload                       bool // a multipart file part
+	// decoded, when not 0, is the index+1 in parser.decoded of the value,
+	// decoded to UTF-8 from the charset of its multipart part; valueEnd
+	// is then nameEnd.
+	decoded int32
 }
 
 // parser accumulates decoded names and values in one buffer so that the
@@ -239,6 +249,10 @@ type parser struct {
 	lim       Limits
 	count     int  // pairs and multipart parts seen (named or not)
 	stopped   bool // a limit was reached: read no further
+
+	// decoded are the values of multipart text parts decoded to UTF-8
+	// (span.decoded), each its own exact-size slice.
+	decoded [][]byte
 }
 
 // full counts one more pair or multipart part, or reports (and records as
@@ -384,11 +398,113 @@ func (p *parser) multipart(contentType, body []byte) {
 			p.fail(fmt.Errorf("%w: request body: multipart part %q: %v", messages.ErrBadRequest, name, err))
 			return
 		}
+		contentType := part.Header.Get("Content-Type")
+		fileName := part.FileName()
+		upload := fileName != "" || !isTextPart(contentType)
+		decoded := false
+		if !upload {
+			if decoded, err = p.decodePart(name, contentType, nameEnd); err != nil {
+				p.buf = p.buf[:mark]
+				p.fail(err)
+				continue
+			}
+		}
 		p.add(mark, nameEnd)
-		if fileName := part.FileName(); fileName != "" || !isTextPart(part.Header.Get("Content-Type")) {
+		if decoded {
+			p.last().decoded = int32(len(p.decoded))
+		}
+		if upload {
 			p.markUpload(fileName)
 		}
 	}
+}
+
+// decodePart decodes the value of the text part just read (p.buf from
+// valueStart) to UTF-8 from the charset its content type declares: the
+// Java ACI client labels every string part with its configured charset
+// (text/plain; charset=ISO-8859-1) and encodes it so. A part with no
+// charset, or UTF-8, is kept as sent. The decoded value is kept in
+// p.decoded and the raw bytes are dropped from p.buf; decoded reports
+// that, for the caller to mark the span. An unknown charset, or a value
+// its charset cannot hold, is an invalid value of parameter name.
+func (p *parser) decodePart(name, contentType string, valueStart int) (decoded bool, err error) {
+	enc, label, err := partCharset(contentType)
+	if err != nil {
+		return false, fmt.Errorf("%w: parameter %s: unknown charset %q in its multipart part's content type: send it as UTF-8",
+			messages.ErrInvalidParam, name, label)
+	}
+	if enc == nil {
+		return false, nil
+	}
+	value, ok := decodeText(enc, p.buf[valueStart:])
+	if !ok {
+		return false, fmt.Errorf("%w: parameter %s: not valid %s, the charset its multipart part declares",
+			messages.ErrInvalidParam, name, label)
+	}
+	p.buf = p.buf[:valueStart]
+	p.decoded = append(p.decoded, value)
+	return true, nil
+}
+
+// partCharset returns the encoding a multipart text part's charset
+// parameter names (IANA names and aliases, as Java's Charset.name()
+// writes them), with the label as sent. enc is nil when the value is
+// kept as sent: no label (or a content type without parameters), or
+// UTF-8. err is set for a label that names no charset this server can
+// decode.
+func partCharset(contentType string) (enc encoding.Encoding, label string, err error) {
+	semi := strings.IndexByte(contentType, ';')
+	if semi < 0 {
+		return nil, "", nil
+	}
+	if strings.LastIndexByte(contentType, ';') == semi &&
+		strings.EqualFold(strings.TrimSpace(contentType[semi+1:]), "charset=UTF-8") {
+		return nil, "", nil // the Java client's default, without parsing it
+	}
+	_, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return nil, "", nil // as before: a part's content type only says whether it is text
+	}
+	label = strings.TrimSpace(params["charset"])
+	if label == "" || strings.EqualFold(label, "utf8") {
+		return nil, label, nil
+	}
+	enc, err = ianaindex.IANA.Encoding(label)
+	if err != nil || enc == nil { // enc nil: registered but not supported
+		return nil, label, errUnknownCharset
+	}
+	if n, _ := ianaindex.IANA.Name(enc); n == "UTF-8" {
+		return nil, label, nil
+	}
+	return enc, label, nil
+}
+
+var errUnknownCharset = errors.New("unknown charset")
+
+// decodeText returns raw decoded from enc to UTF-8, in a slice of its
+// exact size: one pass counts, the second writes. ok is false when raw is
+// not valid in enc, which its decoder shows by a U+FFFD.
+func decodeText(enc encoding.Encoding, raw []byte) (out []byte, ok bool) {
+	var scratch [512]byte
+	dec := enc.NewDecoder()
+	n := 0
+	for src := raw; ; {
+		nDst, nSrc, err := dec.Transform(scratch[:], src, true)
+		n += nDst
+		src = src[nSrc:]
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, transform.ErrShortDst) || nDst+nSrc == 0 {
+			return nil, false
+		}
+	}
+	out = make([]byte, n)
+	dec.Reset()
+	if nDst, _, err := dec.Transform(out, raw, true); err != nil || nDst != n {
+		return nil, false
+	}
+	return out, !bytes.Contains(out, []byte("\uFFFD"))
 }
 
 // isTextPart reports whether a part's content type makes it a form field:
@@ -400,13 +516,16 @@ func isTextPart(contentType string) bool {
 
 // markUpload marks the span just added as a file part.
 func (p *parser) markUpload(fileName string) {
-	i := p.n - 1
-	if i < len(p.small) {
-		p.small[i].upload = true
-	} else {
-		p.more[i-len(p.small)].upload = true
-	}
+	p.last().upload = true
 	p.fileNames = append(p.fileNames, fileName)
+}
+
+// last returns the span just added.
+func (p *parser) last() *span {
+	if i := p.n - 1; i < len(p.small) {
+		return &p.small[i]
+	}
+	return &p.more[p.n-1-len(p.small)]
 }
 
 func readAppend(b []byte, r io.Reader) ([]byte, error) {
@@ -433,13 +552,28 @@ func (p *parser) span(i int) span {
 	return p.more[i-len(p.small)]
 }
 
+// value returns the value of sp: in s (p.buf as a string), or its own
+// when it was decoded from another charset.
+func (p *parser) value(s string, sp span) string {
+	if sp.decoded != 0 {
+		// The parser owns the slice and never writes it again.
+		d := p.decoded[sp.decoded-1]
+		return unsafe.String(unsafe.SliceData(d), len(d))
+	}
+	return s[sp.nameEnd:sp.valueEnd]
+}
+
 func (p *parser) finish() (*Request, error) {
 	req, backing, params := newRequest(p.n - p.actions)
 	if p.action != 0 {
 		// Upper-case the action in place so that it needs no string of
 		// its own.
 		sp := p.span(p.action - 1)
-		upperASCII(p.buf[sp.nameEnd:sp.valueEnd])
+		if sp.decoded != 0 {
+			upperASCII(p.decoded[sp.decoded-1])
+		} else {
+			upperASCII(p.buf[sp.nameEnd:sp.valueEnd])
+		}
 	}
 	// Every name and value, as one string sharing p.buf's memory: the
 	// parser owns p.buf and never writes it again, so the string cannot
@@ -464,7 +598,7 @@ func (p *parser) finish() (*Request, error) {
 			// =, is ignored), and names are shown, logged and stored as
 			// they are.
 			backing[i].Name = secret.RedactURLs(s[sp.nameStart:sp.nameEnd])
-			backing[i].Value = s[sp.nameEnd:sp.valueEnd]
+			backing[i].Value = p.value(s, sp)
 			req.Params[i] = &backing[i]
 			if sp.upload {
 				req.Uploads = append(req.Uploads, Upload{Index: i, FileName: p.fileNames[uploads], Size: sp.valueEnd - sp.nameEnd})
@@ -481,7 +615,7 @@ func (p *parser) finish() (*Request, error) {
 			if sp.action && j != p.action-1 {
 				// Shown only (the request log), never acted on: a URL's
 				// password in it is redacted, as in every shown value.
-				a := OtherAction{Name: s[sp.nameStart:sp.nameEnd], Value: secret.RedactURLs(s[sp.nameEnd:sp.valueEnd])}
+				a := OtherAction{Name: s[sp.nameStart:sp.nameEnd], Value: secret.RedactURLs(p.value(s, sp))}
 				if sp.upload {
 					a.Value, a.File = "", &Upload{Index: -1, FileName: p.fileNames[uploads], Size: sp.valueEnd - sp.nameEnd}
 				}
@@ -502,7 +636,7 @@ func (p *parser) finish() (*Request, error) {
 		// password in it is redacted: no action is named so, and the
 		// name is echoed in the reply (<action>, errorid) and the
 		// request log.
-		req.Action = secret.RedactURLs(strings.Trim(s[sp.nameEnd:sp.valueEnd], asciiSpace))
+		req.Action = secret.RedactURLs(strings.Trim(p.value(s, sp), asciiSpace))
 	}
 	if v, ok := req.Params.Get("ResponseFormat"); ok {
 		f, ok := ParseFormat(v)

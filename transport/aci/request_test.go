@@ -458,3 +458,74 @@ func TestParseUploads(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, req.Uploads, "a form body has no uploads")
 }
+
+// charsetPart is one multipart text part whose Content-Type is
+// text/plain with charset label (none when label is ""), as the Java ACI
+// client sends every string parameter: labelled with its configured charset
+// (AciServerDetails.charsetName) and encoded in it.
+func charsetPart(name, label, value string) string {
+	ct := "text/plain"
+	if label != "" {
+		ct += "; charset=" + label
+	}
+	return "--B\r\nContent-Disposition: form-data; name=\"" + name + "\"\r\nContent-Type: " + ct +
+		"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + value + "\r\n"
+}
+
+// TestParseMultipartCharset: a multipart text part labelled with a charset
+// other than UTF-8 (a Java client configured for ISO-8859-1) is decoded from
+// it to UTF-8; UTF-8 and unlabelled parts and file parts are kept as sent;
+// an unknown label or a value its charset cannot hold is an invalid value
+// naming the parameter and the charset. The Latin-1 é used to reach the
+// action as the byte 0xE9, which the queue refuses as not UTF-8.
+func TestParseMultipartCharset(t *testing.T) {
+	t.Parallel()
+	parse := func(parts ...string) (*Request, error) {
+		body := strings.Join(parts, "") + "--B--\r\n"
+		return Parse([]byte("POST"), []byte("/?Action=Fetch"), []byte("multipart/form-data; charset=ISO-8859-1; boundary=B"), []byte(body))
+	}
+	req, err := parse(
+		charsetPart("ConfigSection", "ISO-8859-1", "Caf\xe9"),
+		charsetPart("[Caf\xe9]Note", "iso-8859-1", "na\xefve \xe9t\xe9"),
+		charsetPart("Euro", "windows-1252", "\x80 5"),
+		charsetPart("Sjis", "Shift_JIS", "\x93\xfa\x96\x7b"), // 日本
+		charsetPart("Utf8", "UTF-8", "caf\xc3\xa9"),
+		charsetPart("Utf8Alias", "utf8", "caf\xc3\xa9"),
+		charsetPart("Plain", "", "caf\xc3\xa9"),
+		charsetPart("Raw", "", "a\xffb"), // unlabelled bytes are left to the action to judge, as before
+		"--B\r\nContent-Disposition: form-data; name=\"File\"; filename=\"f.txt\"\r\nContent-Type: text/plain; charset=ISO-8859-1\r\n\r\n\xe9\r\n",
+	)
+	require.NoError(t, err)
+	require.Equal(t, "FETCH", req.Action)
+	got := map[string]string{}
+	for _, p := range req.Params {
+		got[p.GetName()] = p.GetValue()
+	}
+	require.Equal(t, map[string]string{
+		"ConfigSection": "Café",
+		"[Caf\xe9]Note": "naïve été", // names stay as sent: the client writes them in ASCII
+		"Euro":          "€ 5",
+		"Sjis":          "日本",
+		"Utf8":          "café", "Utf8Alias": "café", "Plain": "café", "Raw": "a\xffb",
+		"File": "\xe9", // a file's bytes are its content, whatever its label
+	}, got)
+	u, ok := req.Upload(len(req.Params) - 1)
+	require.True(t, ok)
+	require.Equal(t, 1, u.Size)
+
+	for _, c := range []struct {
+		desc, part, msg string
+	}{
+		{"unknown label", charsetPart("Note", "x-klingon", "abc"), `parameter Note: unknown charset "x-klingon"`},
+		{"not valid in its charset", charsetPart("Note", "US-ASCII", "caf\xe9"), `parameter Note: not valid US-ASCII`},
+	} {
+		req, err := parse(charsetPart("FetchAction", "ISO-8859-1", "Synchronize"), c.part)
+		require.ErrorIs(t, err, messages.ErrInvalidParam, c.desc)
+		require.ErrorContains(t, err, c.msg, c.desc)
+		require.Equal(t, "FETCH", req.Action, c.desc)
+	}
+	// A missing action still outranks it.
+	_, err = Parse([]byte("POST"), []byte("/"), []byte("multipart/form-data; boundary=B"),
+		[]byte(charsetPart("Note", "x-klingon", "abc")+"--B--\r\n"))
+	require.ErrorIs(t, err, messages.ErrMissingParam)
+}

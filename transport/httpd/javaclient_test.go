@@ -156,3 +156,29 @@ func TestJavaClientExtraFetchParameters(t *testing.T) {
 		require.Contains(t, x.ResponseData.Desc, "parameter "+c.name+":", c.query)
 	}
 }
+
+// TestJavaClientLatin1Multipart: the Java client configured for ISO-8859-1
+// (AciServerDetails.setCharsetName) sends a request with a binary parameter
+// as multipart, every string part labelled text/plain; charset=ISO-8859-1
+// and encoded in it. Its é reaches the action as é; the binary part's bytes
+// are kept as sent. It used to be the byte 0xE9, and the Fetch was refused
+// as not UTF-8.
+func TestJavaClientLatin1Multipart(t *testing.T) {
+	t.Parallel()
+	e := startHTTPConnector(t)
+	body := e.replay(t, readReplay(t, "multipart-latin1-fetch.http"))
+	require.Contains(t, body, "<response>SUCCESS</response>", body)
+	tok := between(body, "<token>", "</token>")
+	x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetActionParameters&Token="+url.QueryEscape(tok))
+	require.Equal(t, "SUCCESS", x.Response, string(x.ResponseData.Inner))
+	require.Contains(t, string(x.ResponseData.Inner), `<parameter name="ConfigSection">MyTask</parameter>`+
+		`<parameter name="[MyTask]UnknownSetting">café crème</parameter>`+
+		`<parameter name="InsertXML">&lt;insert&gt;&lt;reference&gt;http://x/café&lt;/reference&gt;&lt;/insert&gt;</parameter>`)
+
+	// A charset the connector does not know is refused, naming the
+	// parameter and the label.
+	raw := bytes.ReplaceAll(readReplay(t, "multipart-latin1-fetch.http"), []byte("charset=ISO-8859-1\r\n\r\ncaf"), []byte("charset=ISO-8859-X\r\n\r\ncaf"))
+	body = e.replay(t, raw)
+	require.Contains(t, body, "<errorcode>ERRORPARAMINVALID</errorcode>", body)
+	require.Contains(t, body, `parameter [MyTask]UnknownSetting: unknown charset "ISO-8859-X"`, body)
+}
