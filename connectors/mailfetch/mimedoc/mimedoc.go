@@ -683,7 +683,20 @@ func contentType(h getter) (string, params) {
 			t = "application/octet-stream"
 		}
 	}
+	withExtended(v, &ps, "name")
 	return strings.ToLower(t), ps
+}
+
+// withExtended sets ps's parameter name from its RFC 2231 form in v
+// (extendedParam), when v has one ('*' is in no value the short cut of
+// parseMediaType reads, so the commonest headers are not read twice).
+func withExtended(v string, ps *params, name string) {
+	if strings.IndexByte(v, '*') < 0 {
+		return
+	}
+	if s, ok := extendedParam(v, name); ok && s != "" {
+		ps.set(name, s)
+	}
 }
 
 // lenientParams reads the parameters of v that can be read one by one.
@@ -797,6 +810,7 @@ func disposition(h getter) (string, params) {
 		d = strings.ToLower(strings.TrimSpace(strings.SplitN(v, ";", 2)[0]))
 		ps = lenientParams(v)
 	}
+	withExtended(v, &ps, "filename")
 	return strings.ToLower(d), ps
 }
 

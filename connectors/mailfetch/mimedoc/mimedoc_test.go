@@ -231,3 +231,30 @@ func TestParseDateIsMails(t *testing.T) {
 		require.Equal(t, []any{wn, wo, want.Location().String()}, []any{gn, goff, got.Location().String()}, "%q", s)
 	}
 }
+
+// RFC 2231 file names in the sender's charset (mutt, older Thunderbird),
+// continued over several parameters, or in a header mime.ParseMediaType
+// refuses whole, keep their names: they were dropped (the attachment
+// indexed without ATTACHMENT_NAME, an inline text part read into the
+// body), or cut to the segments after the encoded first one.
+func TestParseRFC2231FileNames(t *testing.T) {
+	msg := func(headers string) []byte {
+		return []byte("From: a@b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\n" +
+			headers + "\r\n\r\nxx\r\n--b--\r\n")
+	}
+	for _, c := range []struct{ headers, want string }{
+		{"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename*=iso-8859-1''caf%E9.pdf", "café.pdf"},
+		{"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename*=UTF-8''caf%C3%A9.pdf", "café.pdf"},
+		{"Content-Type: application/pdf\r\nContent-Disposition: attachment;\r\n filename*0*=ISO-8859-1''r%E9sum%E9%20;\r\n filename*1=\"name.pdf\"", "résumé name.pdf"},
+		{"Content-Type: application/pdf\r\nContent-Disposition: attachment;\r\n filename*0*=UTF-8''very%20long%20;\r\n filename*1=\"name.pdf\"", "very long name.pdf"},
+		{"Content-Type: application/pdf; name*=windows-1252''%93q%94.pdf\r\nContent-Disposition: attachment", "\u201cq\u201d.pdf"},
+		{"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename*=UTF-8''caf%C3%A9.pdf; size=1; size=2", "café.pdf"},
+		{"Content-Type: text/plain\r\nContent-Disposition: inline; filename*=iso-8859-1''notes%E9.txt", "notesé.txt"},
+		{"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"plain.pdf\"", "plain.pdf"},
+	} {
+		m := Parse(msg(c.headers), false, Limits{}, nil)
+		require.Len(t, m.Attachments, 1, c.headers)
+		require.Equal(t, c.want, m.Attachments[0].FileName, c.headers)
+		require.Equal(t, "hi", m.Text, c.headers)
+	}
+}
