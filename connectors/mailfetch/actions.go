@@ -290,6 +290,10 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 	defer mb.Close()
 	b := r.newBatch(ds, cnt, r.log)
 	b.Report = restsync.FailOf(job, task)
+	shAll := r.shared(task, ds, r.log)
+	if shAll != nil {
+		b.Keep = shAll.keepBatch
+	}
 	defer b.Close()
 	// On Gmail a message deleted from one folder (its label taken off)
 	// may still be in another folder indexed, under the same reference:
@@ -336,7 +340,7 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 					}
 					// Another task may index the message through
 					// another of its labels: its documents stay.
-					sh = r.shared(task, ds, r.log)
+					sh = shAll
 				}
 				if err := forget(b, h, sh, coll, e.id.Key, rec); err != nil {
 					return flushed(ctx, b, err)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/store"
 )
 
@@ -32,13 +33,17 @@ import (
 // the reference is the document in the target, and names the account, so
 // two tasks' records of one reference are of the same message of the
 // same account. Only tasks with the same Username are read (a task of
-// another account cannot hold the reference), and only once a run removes
-// something: their records are read once per run into an index of
-// references, and each match is read again, under the turn below, before
-// it is trusted. A record another task writes after that index was read
-// (it delivered the message for the first time in a run at the same
-// time) is not seen: the removal goes ahead, and takes that task's new
-// document with it until the message changes.
+// another account cannot hold the reference), and only by a batch that
+// removes something: the task's restsync.Batch asks (keepBatch) once the
+// batch's documents are delivered and just before its removals go to the
+// target, and the other tasks' records are read then into an index of
+// references, once per such batch, and each match is read again, under
+// the turn below, before it is trusted. So a record another task wrote
+// before that (it delivered the message for the first time in a run at
+// the same time: the message moved from this task's label to its) is
+// seen. One written in the moment between that task's delivery and its
+// record's write, while this task looks, is not: the removal goes ahead
+// and takes that document with it until the message changes.
 //
 // The repository's tasks take turns (sharedMu; in a store several
 // processes share, the store's turn as well, store.Turns: the mutex of
@@ -60,7 +65,7 @@ type shared struct {
 	user string
 	log  *slog.Logger
 
-	index map[string][]*held // reference → the other tasks' records of it; nil until first needed
+	index map[string][]*held // reference → the other tasks' records of it; nil until needed (keepBatch reads it again per batch)
 }
 
 type otherTask struct {
@@ -86,7 +91,8 @@ func (r *Repository) shared(task string, ds store.Datastore, log *slog.Logger) *
 	return nil
 }
 
-// load reads the records of the other tasks of the same account, once.
+// load reads the records of the other tasks of the same account, unless
+// read already.
 func (sh *shared) load() {
 	if sh.index != nil {
 		return
@@ -143,18 +149,58 @@ func (sh *shared) keep(ref string, refs []string, own []byte) ([]string, error) 
 	if sh == nil || len(refs) == 0 {
 		return refs, nil
 	}
+	if err := sh.inTurn(ref, func() { refs = sh.keepTurn(ref, refs, own) }); err != nil {
+		return nil, err
+	}
+	return refs, nil
+}
+
+// keepBatch is the Keep of the task's restsync.Batch: the delivering
+// goroutine gives it, once the batch's documents are delivered and
+// before its removals go to the target, the items that remove documents
+// (forget, deliver: restsync.Item.Dropping, whose Dropping.Key is the
+// record's key, Rec.Ref the message's reference), and it keeps those
+// another task's record holds (keep). The other tasks' records are read
+// again for each batch, now: read when a removal was gathered (once per
+// run), they missed the record of a message another task running at the
+// same time delivered for the first time meanwhile (moved from this
+// task's label to that task's), and this task's removal, reaching the
+// target after that task's delivery, took the new document out of the
+// index while that task's record said it was delivered.
+func (sh *shared) keepBatch(drops []*restsync.Dropping) error {
+	if len(drops) == 0 {
+		return nil
+	}
+	return sh.inTurn(drops[0].Rec.Ref, func() {
+		sh.index = nil // read again: records written since count
+		for _, d := range drops {
+			var own []byte
+			if d.Forget {
+				own = []byte(d.Key)
+			}
+			d.Refs = sh.keepTurn(d.Rec.Ref, d.Refs, own)
+		}
+	})
+}
+
+// inTurn runs fn in the repository's turn, and in the store's when
+// several processes share it (store.Turns). A turn of the store that
+// cannot be had (another node holds it for longer than the store's
+// Timeout, or the database is out of reach) is an error, fn is not run,
+// and nothing is decided (keep); ref names what is let go in the error.
+func (sh *shared) inTurn(ref string, fn func()) error {
 	sh.r.sharedMu.Lock()
 	defer sh.r.sharedMu.Unlock()
-	var left []string
 	err := store.Turn(sh.r.st, sharedTurn, func() error {
-		left = sh.keepTurn(ref, refs, own)
+		fn()
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mailfetch: letting go of message %s: %w", ref, err)
+		return fmt.Errorf("mailfetch: letting go of message %s: %w", ref, err)
 	}
-	return left, nil
+	return nil
 }
+
 
 // sharedTurn is the name of the turn keep takes in a store that several
 // processes share (store.Turns: the nodes of a cluster).

@@ -96,6 +96,9 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 	}
 	h := countHolders(st, colls)
 	sh := r.shared(task, ds, log)
+	if sh != nil {
+		b.Keep = sh.keepBatch
+	}
 	// Folders (or labels) no longer indexed: their messages go.
 	names := map[string]bool{}
 	for _, c := range colls {
@@ -596,8 +599,8 @@ func (h *holders) release(ref string) bool {
 
 // deliver adds a message's documents; old is its record when it was
 // delivered before. The documents of old it no longer yields stay when
-// another task holds them (sh). An error (the store's turn could not be
-// had: shared.keep) adds nothing.
+// another task holds them (sh): the batch's Keep (shared.keepBatch)
+// decides just before the removals go.
 func deliver(b *restsync.Batch, h *holders, sh *shared, coll string, m *mailbox.Message, bl *built, old *record, now shape) error {
 	rec := &record{Version: m.Version, Ref: m.Reference, Kids: bl.kids, Title: bl.title, Size: m.Size, Shape: now.FP}
 	if m.Truncated {
@@ -630,12 +633,9 @@ func deliver(b *restsync.Batch, h *holders, sh *shared, coll string, m *mailbox.
 				it.Removes = append(it.Removes, old.Ref)
 				it.Deleted++
 			}
-			if len(it.Removes) > 0 {
-				removes, err := sh.keep(old.Ref, it.Removes, nil)
-				if err != nil {
-					return err
-				}
-				it.Removes, it.Deleted = removes, uint64(len(removes))
+			if len(it.Removes) > 0 && sh != nil {
+				// Those another task holds stay (keepBatch).
+				it = it.Dropping(string(it.Key), &restsync.Record{Ref: old.Ref})
 			}
 		}
 	}
@@ -646,8 +646,9 @@ func deliver(b *restsync.Batch, h *holders, sh *shared, coll string, m *mailbox.
 // forget removes a message's documents and record; its record alone when
 // another folder's record still holds its reference (h), and, when that
 // may be the record of a delivery of this run, only if no delivery since
-// was refused. The documents another task holds (sh) stay. An error (the
-// store's turn could not be had: shared.keep) adds nothing.
+// was refused. The documents another task holds (sh) stay: the batch's
+// Keep (shared.keepBatch) decides just before the removals go, and fails
+// the batch when the store's turn cannot be had.
 func forget(b *restsync.Batch, h *holders, sh *shared, coll, key string, rec *record) error {
 	if h.release(rec.Ref) {
 		if m, ok := h.fresh[rec.Ref]; ok {
@@ -657,11 +658,13 @@ func forget(b *restsync.Batch, h *holders, sh *shared, coll, key string, rec *re
 		b.Add(restsync.Item{Key: recordKey(coll, key), Delete: true})
 		return nil
 	}
-	refs, err := sh.keep(rec.Ref, append([]string{rec.Ref}, kidRefs(rec.Ref, rec.Kids)...), recordKey(coll, key))
-	if err != nil {
-		return err
+	refs := append([]string{rec.Ref}, kidRefs(rec.Ref, rec.Kids)...)
+	it := restsync.Item{Removes: refs, Key: recordKey(coll, key), Delete: true, Deleted: uint64(len(refs))}
+	if sh != nil {
+		// Those another task holds stay (keepBatch).
+		it = it.Dropping(string(it.Key), &restsync.Record{Ref: rec.Ref})
 	}
-	b.Add(restsync.Item{Removes: refs, Key: recordKey(coll, key), Delete: true, Deleted: uint64(len(refs))})
+	b.Add(it)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -13,6 +14,7 @@ import (
 	"github.com/connectorhq/connector/connectors/mailfetch/imapbox"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
+	"github.com/connectorhq/connector/ingest"
 )
 
 // twoGmailTasks is a repository with tasks A and B on one Gmail mailbox
@@ -156,4 +158,59 @@ func TestGmailDeleteThroughOneTaskKeepsTheOtherTasksDocument(t *testing.T) {
 	require.NotNil(t, g.target.Get(ref), "B indexes it from [Gmail]/All Mail: its document stays")
 	g.mustRun("Synchronize")
 	require.Equal(t, "B", taskOf(t, g, ref))
+}
+
+// hookedTarget calls hook once, on the first Add of a document whose
+// reference is ref, before adding.
+type hookedTarget struct {
+	*resttest.Target
+	ref  string
+	once sync.Once
+	hook func()
+}
+
+func (h *hookedTarget) Add(ctx context.Context, docs []*ingest.Document) error {
+	for _, d := range docs {
+		if d.Reference == h.ref {
+			h.once.Do(h.hook)
+		}
+	}
+	return h.Target.Add(ctx, docs)
+}
+
+// A message moved from task A's label to task B's while both run: A lets
+// it go, B delivers it for the first time. A decided to remove it when
+// it gathered the removal, from the other tasks' records read once per
+// run; B's record, written after that but before A's removal reached the
+// target, was not seen: A's removal took B's new document out of the
+// index, and B, finding the message unchanged, never delivered it again
+// (gone until it changes). B runs here while A's batch is being
+// delivered (at A's Add of another message of the same batch), after A
+// read the other tasks' records on main's code.
+func TestTwoGmailTasksMessageMovedWhileBothRun(t *testing.T) {
+	g, api := twoGmailTasks(t, "INBOX", "Work")
+	work := api.AddLabel("Work")
+	m := api.Deliver(mailtest.Message{From: "bob@example.com", To: user, Subject: "moving", Text: "x"}.Raw(), "INBOX")
+	ref := imapbox.GmailReference(user, m)
+	g.mustRun("Synchronize", "TaskSections", "A")
+	g.mustRun("Synchronize", "TaskSections", "B")
+	require.Equal(t, "A", taskOf(t, g, ref))
+
+	api.Relabel(m, []string{work}, []string{"INBOX"})
+	n := api.Deliver(mailtest.Message{From: "bob@example.com", To: user, Subject: "new in A", Text: "y"}.Raw(), "INBOX")
+	var bErr error
+	ht := &hookedTarget{Target: g.target, ref: imapbox.GmailReference(user, n), hook: func() {
+		_, _, bErr = g.run("Synchronize", "TaskSections", "B")
+	}}
+	var err error
+	g.repo, err = New(Options{Config: g.cfg, Store: g.st, Target: ht, Now: g.now})
+	require.NoError(t, err)
+	g.mustRun("Synchronize", "TaskSections", "A")
+	require.NoError(t, bErr)
+	require.NotNil(t, g.target.Get(ref), "B indexes the message now: its document stays in the index")
+	require.Equal(t, "B", taskOf(t, g, ref))
+
+	// Nothing changed since: the index keeps it through both tasks' runs.
+	g.mustRun("Synchronize")
+	require.NotNil(t, g.target.Get(ref))
 }

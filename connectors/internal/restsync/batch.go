@@ -172,6 +172,19 @@ type Item struct {
 	// references it removes.
 	key string
 	old *Record
+	// keptNotDeleted: the references Keep takes out of Removes are not
+	// counted in Deleted (Dropping).
+	keptNotDeleted bool
+}
+
+// Dropping returns it as an item whose removals Keep is given, as those
+// of Deliver and Forget are: key is the item's key (Dropping.Key), old the
+// record whose references it removes (only Keep reads it). The
+// references Keep takes out are not counted in it.Deleted, which counts
+// its Removes. It serves a connector with records of its own.
+func (it Item) Dropping(key string, old *Record) Item {
+	it.key, it.old, it.keptNotDeleted = key, old, true
+	return it
 }
 
 // unit is a batch of items, delivered and recorded together.
@@ -580,7 +593,11 @@ func (b *Batch) apply(u *unit) error {
 			return fmt.Errorf("keep what another task indexes: %w", err)
 		}
 		for k, d := range drops {
-			removes[dropped[k]] = d.Refs
+			i := dropped[k]
+			if it := &kept[i]; it.keptNotDeleted {
+				it.Deleted -= min(it.Deleted, uint64(len(removes[i])-len(d.Refs)))
+			}
+			removes[i] = d.Refs
 		}
 	}
 	var refs []string
