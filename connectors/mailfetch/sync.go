@@ -75,6 +75,14 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 	closeOnce := sync.OnceFunc(func() { _ = mb.Close() })
 	defer closeOnce()
 	colls, err := mb.Collections(ctx)
+	// A folder of Folders that does not exist (deleted by the mailbox's
+	// owner): the others are synchronized, its messages go as those of a
+	// folder no longer indexed, and the task ends with the error.
+	var missing error
+	if errors.Is(err, mailbox.ErrMissingFolder) {
+		missing, err = err, nil
+		log.Warn("a folder named in Folders does not exist: the others are synchronized", "error", missing)
+	}
 	if err != nil {
 		return err
 	}
@@ -284,7 +292,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 	if st := mb.Stats(); st.Commands > 0 {
 		log.Debug("mailbox work", "commands", st.Commands, "bodies", st.BodiesFetched, "bytes", st.BytesFetched)
 	}
-	return nil
+	return missing
 }
 
 // opening is a connection to a task's mailbox being made in the

@@ -208,12 +208,19 @@ func Open(ctx context.Context, cfg Config) (*Box, error) {
 	if err := b.loadLabels(ctx); err != nil {
 		return nil, err
 	}
-	for _, name := range cfg.Labels {
+	return b, nil
+}
+
+// missing returns the error of the labels of Labels that do not exist
+// (deleted by the mailbox's owner, or never there); nil when all do.
+func (b *Box) missing() error {
+	var errs []error
+	for _, name := range b.cfg.Labels {
 		if _, ok := b.byName[strings.ToLower(name)]; !ok {
-			return nil, fmt.Errorf("gmail: label %q does not exist in %s (Folders)", name, b.email)
+			errs = append(errs, fmt.Errorf("gmail: label %q does not exist in %s (Folders): %w", name, b.email, mailbox.ErrMissingFolder))
 		}
 	}
-	return b, nil
+	return errors.Join(errs...)
 }
 
 // errPageLoop: a listing's next page token is one it already gave.
@@ -280,9 +287,11 @@ func (b *Box) loadLabels(ctx context.Context) error {
 	return nil
 }
 
-// Collections implements mailbox.Mailbox: the one collection.
+// Collections implements mailbox.Mailbox: the one collection. A label of
+// Labels that does not exist matches no message: the others' are
+// indexed, and the error says which (mailbox.ErrMissingFolder).
 func (b *Box) Collections(context.Context) ([]mailbox.Collection, error) {
-	return []mailbox.Collection{{Name: ""}}, nil
+	return []mailbox.Collection{{Name: ""}}, b.missing()
 }
 
 // labelNames names label ids.
@@ -384,6 +393,10 @@ func (b *Box) Plan(ctx context.Context, c mailbox.Collection, known mailbox.Know
 		// The filter's text is the same, but not the names it is
 		// matched with, and the history says nothing of a rename.
 		b.cfg.Logger.Info("gmail: a label was renamed and the labels indexed go by name: listing the whole mailbox")
+	} else if prev.HistoryID != 0 && b.byNames() && b.anyDeleted(prev.Labels) {
+		// Its messages lost it, which Google does not say the history
+		// records: those it alone had indexed go.
+		b.cfg.Logger.Info("gmail: a label was deleted and the labels indexed go by name: listing the whole mailbox")
 	} else if prev.HistoryID != 0 {
 		plan, err = b.fromHistory(ctx, prev.HistoryID, known)
 		if err != nil && !errors.Is(err, mailbox.ErrNotFound) {
@@ -415,6 +428,17 @@ func (b *Box) byNames() bool {
 func (b *Box) anyRenamed(was map[string]string) bool {
 	for id, name := range was {
 		if now, ok := b.labels[id]; ok && now != name {
+			return true
+		}
+	}
+	return false
+}
+
+// anyDeleted reports whether a label of was (names by id, as
+// recorded) does not exist any more.
+func (b *Box) anyDeleted(was map[string]string) bool {
+	for id := range was {
+		if _, ok := b.labels[id]; !ok {
 			return true
 		}
 	}

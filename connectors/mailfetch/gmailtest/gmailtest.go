@@ -211,6 +211,17 @@ func (s *Server) RenameLabel(id, name string) {
 	}
 }
 
+// DeleteLabel deletes a user label: the messages lose it (the history
+// is not told: whether Gmail's is, is not documented).
+func (s *Server) DeleteLabel(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.labels = slices.DeleteFunc(s.labels, func(l label) bool { return l.ID == id })
+	for _, m := range s.msgs {
+		m.Labels = slices.DeleteFunc(m.Labels, func(l string) bool { return l == id })
+	}
+}
+
 // Deliver adds a message with labels (ids) and returns its id.
 func (s *Server) Deliver(raw []byte, labels ...string) string {
 	s.mu.Lock()

@@ -3,6 +3,7 @@ package imapbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -147,16 +148,21 @@ func IsJunk(c mailbox.Collection) bool {
 	return slices.Contains(junkNames, strings.ToLower(c.Name))
 }
 
-// choose applies the folder settings.
+// choose applies the folder settings. The folders of Folders that do not
+// exist are left out, and said by its error (mailbox.ErrMissingFolder).
 func (b *Box) choose(all []mailbox.Collection) ([]mailbox.Collection, error) {
 	var out []mailbox.Collection
+	var missing []error
 	if len(b.cfg.Folders) > 0 {
 		for _, want := range b.cfg.Folders {
 			i := slices.IndexFunc(all, func(c mailbox.Collection) bool {
 				return c.Name == want || strings.EqualFold(want, "INBOX") && strings.EqualFold(c.Name, "INBOX")
 			})
 			if i < 0 {
-				return nil, fmt.Errorf("imap: folder %q does not exist on %s (Folders)", want, b.cfg.Addr)
+				// Deleted (a Gmail label its owner deleted), or never
+				// there: the others are still indexed.
+				missing = append(missing, fmt.Errorf("imap: folder %q does not exist on %s (Folders): %w", want, b.cfg.Addr, mailbox.ErrMissingFolder))
+				continue
 			}
 			out = append(out, all[i])
 		}
@@ -188,7 +194,7 @@ func (b *Box) choose(all []mailbox.Collection) ([]mailbox.Collection, error) {
 		}
 		kept = append(kept, c)
 	}
-	return kept, nil
+	return kept, errors.Join(missing...)
 }
 
 // selectFolder selects c (read-write: Delete needs it) unless it is the

@@ -116,7 +116,8 @@ type Stats struct {
 // Mailbox is one account on one server, connected.
 type Mailbox interface {
 	// Collections lists the collections to index, after the include and
-	// exclude rules the transport was given.
+	// exclude rules the transport was given. When folders the rules name
+	// do not exist, it returns the others with an ErrMissingFolder.
 	Collections(ctx context.Context) ([]Collection, error)
 	// Plan compares a collection with what is known about it.
 	Plan(ctx context.Context, c Collection, known Known) (*Plan, error)
@@ -144,6 +145,12 @@ type Mailbox interface {
 
 // ErrNotFound: the message or folder does not exist (any more).
 var ErrNotFound = errors.New("mailbox: not found")
+
+// ErrMissingFolder is what Collections' error is (errors.Is) when folders
+// (labels) the settings name do not exist: the collections it returns
+// with it are the others, which are synchronized; the task then ends with
+// the error, so that the settings are corrected.
+var ErrMissingFolder = errors.New("its messages are no longer indexed; the other folders are")
 
 // ErrTransient is what a Message.Err is (errors.Is) when the server failed
 // for now (an HTTP 5xx of the Gmail API) rather than refused the message:
