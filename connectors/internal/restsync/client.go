@@ -335,7 +335,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
 	again := func(status int, ra string, why error, unsent bool) (bool, error) {
 		switch {
 		case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable && ra != "":
-			wait, ok := retryAfter(ra, time.Now())
+			wait, ok := RetryAfter(ra, time.Now())
 			if !ok {
 				wait = backoff
 				backoff = min(backoff*2, 30*time.Second)
@@ -481,8 +481,9 @@ func oneLine(s string, max int) string {
 	return s
 }
 
-// retryAfter reads a Retry-After header: seconds, or an HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
+// RetryAfter reads a Retry-After header: seconds, or an HTTP date (the
+// Gmail transport waits out its 429s with it too).
+func RetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false

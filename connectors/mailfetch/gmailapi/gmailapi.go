@@ -180,7 +180,7 @@ func Open(ctx context.Context, cfg Config) (*Box, error) {
 	b := &Box{cfg: cfg, user: cfg.User}
 	bounded := bounding{base: base, limit: responseLimit(cfg.MaxMessageBytes)}
 	// Under the token: an error that quotes it is scrubbed of it.
-	hc := &http.Client{Transport: &oauth2.Transport{Source: cfg.Tokens, Base: oauth.ScrubRefusals(counting{base: bounded, n: &b.requests})},
+	hc := &http.Client{Transport: &oauth2.Transport{Source: cfg.Tokens, Base: throttling{base: oauth.ScrubRefusals(counting{base: bounded, n: &b.requests}), log: cfg.Logger}},
 		// oauth2.Transport puts the token on every request it carries,
 		// a redirect's too: none may leave the API's origin.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -247,10 +247,15 @@ func pageLoop() func(next string) error {
 func (b *Box) fail(what string, err error) error {
 	var ge *googleapi.Error
 	if errors.As(err, &ge) {
-		switch ge.Code {
-		case http.StatusUnauthorized, http.StatusForbidden:
+		throttled := ge.Code == http.StatusTooManyRequests || slices.ContainsFunc(ge.Errors, func(e googleapi.ErrorItem) bool { return isRateLimit(e.Reason) })
+		switch {
+		case throttled:
+			// Waited out as long as it was worth it (throttling): the
+			// account is not refused, and the message is not at fault.
+			return fmt.Errorf("gmail: %s: %w", what, &answerError{code: ge.Code, message: ge.Message, throttled: true})
+		case ge.Code == http.StatusUnauthorized || ge.Code == http.StatusForbidden:
 			return fmt.Errorf("%w: gmail: %s: %d %s", mailbox.ErrAuth, what, ge.Code, ge.Message)
-		case http.StatusNotFound:
+		case ge.Code == http.StatusNotFound:
 			return fmt.Errorf("gmail: %s: %s: %w", what, ge.Message, mailbox.ErrNotFound)
 		}
 		return fmt.Errorf("gmail: %s: %w", what, &answerError{code: ge.Code, message: ge.Message})
@@ -266,6 +271,9 @@ func (b *Box) fail(what string, err error) error {
 type answerError struct {
 	code    int
 	message string
+	// throttled: a rate limit (a 429, a 403 whose reason says so) the
+	// connector stopped waiting out.
+	throttled bool
 }
 
 func (e *answerError) Error() string { return fmt.Sprintf("%d %s", e.code, e.message) }
@@ -716,7 +724,7 @@ func messageError(err error) bool {
 	}
 	var ae *answerError
 	if errors.As(err, &ae) {
-		return ae.code != http.StatusTooManyRequests
+		return !ae.throttled
 	}
 	return errors.Is(err, errBadRaw) || errors.Is(err, errResponseTooLarge)
 }

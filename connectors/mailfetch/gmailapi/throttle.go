@@ -1,0 +1,132 @@
+package gmailapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/connectorhq/connector/connectors/internal/restsync"
+)
+
+// Waiting out Google's rate limits: a request answered 429 (too many
+// requests), or 403 with the reason rateLimitExceeded or
+// userRateLimitExceeded (Google's answer to a user over its per-user
+// quota), is sent again after the wait the answer asks for (Retry-After),
+// else after a backoff of 1 s doubled each time up to 30 s, as Google's
+// guide to the Gmail API's errors asks and as the REST connectors do
+// (restsync.Client). A wait longer than maxRetryAfter (a daily quota
+// spent: hours) or more than maxThrottled throttled answers to one request
+// give the answer back: the task then ends as Error with it. Stop ends a
+// wait at once.
+const (
+	maxRetryAfter = 10 * time.Minute
+	maxThrottled  = 30
+	firstBackoff  = time.Second
+	maxBackoff    = 30 * time.Second
+)
+
+// throttling is the transport that waits out rate limits.
+type throttling struct {
+	base http.RoundTripper
+	log  *slog.Logger
+	// sleep waits (tests may replace it); nil: a timer that the
+	// request's context ends.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+func (t throttling) RoundTrip(r *http.Request) (*http.Response, error) {
+	backoff := firstBackoff
+	for n := 1; ; n++ {
+		resp, err := t.base.RoundTrip(r)
+		if err != nil || !throttled(resp) {
+			return resp, err
+		}
+		wait, ok := restsync.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		if !ok {
+			wait = backoff
+			backoff = min(2*backoff, maxBackoff)
+		}
+		// A request whose body cannot be sent again is not.
+		if n >= maxThrottled || wait > maxRetryAfter || r.Body != nil && r.GetBody == nil {
+			return resp, nil
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+		if t.log != nil {
+			t.log.Debug("gmail: rate limited: waiting as the API asks", "method", r.Method, "path", r.URL.Path, "wait", wait, "status", resp.StatusCode)
+		}
+		if err := t.wait(r.Context(), wait); err != nil {
+			return nil, err
+		}
+		if r.GetBody != nil {
+			body, err := r.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			r = r.Clone(r.Context())
+			r.Body = body
+		}
+	}
+}
+
+func (t throttling) wait(ctx context.Context, d time.Duration) error {
+	if t.sleep != nil {
+		return t.sleep(ctx, d)
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// throttled reports whether resp asks the client to slow down: a 429, or
+// a 403 whose reason is a rate limit (its body is read, and put back).
+func throttled(resp *http.Response) bool {
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests:
+		return true
+	case http.StatusForbidden:
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+		return err == nil && rateLimitReason(body)
+	}
+	return false
+}
+
+// rateLimitReason reports whether an API error body gives a rate limit as
+// its reason.
+func rateLimitReason(body []byte) bool {
+	var e struct {
+		Error struct {
+			Errors []struct {
+				Reason string `json:"reason"`
+			} `json:"errors"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return false
+	}
+	for _, it := range e.Error.Errors {
+		if isRateLimit(it.Reason) {
+			return true
+		}
+	}
+	return false
+}
+
+// isRateLimit reports whether an error reason of Google's is a rate
+// limit.
+func isRateLimit(reason string) bool {
+	return reason == "rateLimitExceeded" || reason == "userRateLimitExceeded"
+}
