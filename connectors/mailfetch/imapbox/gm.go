@@ -157,13 +157,14 @@ func (g *gmConn) capability() error {
 // login authenticates as the main connection did.
 func (g *gmConn) login(b *Box) error {
 	var client sasl.Client
+	sent := &credentials{password: b.cfg.Password}
 	switch auth := b.cfg.Auth; {
 	case auth == AuthLogin || (auth == AuthPassword || auth == "") && b.cfg.Tokens == nil && !g.caps["AUTH=PLAIN"]:
 		if strings.ContainsAny(b.cfg.Username+b.cfg.Password, "\r\n\x00") {
 			return fmt.Errorf("%w: LOGIN cannot send a user name or password with line breaks", mailbox.ErrAuth)
 		}
 		if _, err := g.command("LOGIN " + astring(b.cfg.Username) + " " + astring(b.cfg.Password)); err != nil {
-			return fmt.Errorf("%w: LOGIN as %s refused: %v", mailbox.ErrAuth, b.cfg.Username, err)
+			return fmt.Errorf("%w: LOGIN as %s refused: %s", mailbox.ErrAuth, b.cfg.Username, sent.scrub(err.Error()))
 		}
 		return nil
 	case auth == AuthPlain || auth == AuthPassword || auth == "" && b.cfg.Tokens == nil:
@@ -173,6 +174,7 @@ func (g *gmConn) login(b *Box) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", mailbox.ErrAuth, err)
 		}
+		sent.token = tok.AccessToken
 		if auth == AuthOAuthBearer {
 			p, _ := strconv.Atoi(b.port)
 			client = &oauthBearer{inner: sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: b.cfg.Username, Token: tok.AccessToken, Host: b.host, Port: p})}
@@ -180,6 +182,7 @@ func (g *gmConn) login(b *Box) error {
 			client = &xoauth2{user: b.cfg.Username, token: tok.AccessToken}
 		}
 	}
+	client = sent.recording(client)
 	mech, ir, err := client.Start()
 	if err != nil {
 		return err
@@ -222,7 +225,7 @@ func (g *gmConn) login(b *Box) error {
 			if strings.EqualFold(r[1].s, "OK") {
 				return nil
 			}
-			return fmt.Errorf("%w: %s as %s refused: %s", mailbox.ErrAuth, mech, b.cfg.Username, render(r[1:]))
+			return fmt.Errorf("%w: %s as %s refused: %s", mailbox.ErrAuth, mech, b.cfg.Username, sent.scrub(render(r[1:])))
 		}
 	}
 }

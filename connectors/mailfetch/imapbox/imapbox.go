@@ -69,6 +69,7 @@ import (
 
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
 	"github.com/connectorhq/connector/internal/readfile"
+	"github.com/connectorhq/connector/secret"
 )
 
 // Security is how the connection is protected.
@@ -323,11 +324,14 @@ func (b *Box) login(ctx context.Context, c *imapclient.Client) error {
 			b.tap.arm()
 		}
 	}
+	// What was sent to log in, which a server's refusal may quote.
+	sent := &credentials{password: b.cfg.Password}
 	refused := func(err error, detail string) error {
+		msg := err.Error()
 		if detail != "" {
-			return fmt.Errorf("%w: %s as %s refused: %v (%s)", mailbox.ErrAuth, auth, b.cfg.Username, err, detail)
+			msg += " (" + detail + ")"
 		}
-		return fmt.Errorf("%w: %s as %s refused: %v", mailbox.ErrAuth, auth, b.cfg.Username, err)
+		return fmt.Errorf("%w: %s as %s refused: %s", mailbox.ErrAuth, auth, b.cfg.Username, sent.scrub(msg))
 	}
 	switch auth {
 	case AuthLogin:
@@ -340,7 +344,7 @@ func (b *Box) login(ctx context.Context, c *imapclient.Client) error {
 		}
 	case AuthPlain:
 		arm()
-		if err := c.Authenticate(sasl.NewPlainClient("", b.cfg.Username, b.cfg.Password)); err != nil {
+		if err := c.Authenticate(sent.recording(sasl.NewPlainClient("", b.cfg.Username, b.cfg.Password))); err != nil {
 			return refused(err, "")
 		}
 	case AuthXOAuth2, AuthOAuthBearer:
@@ -351,16 +355,17 @@ func (b *Box) login(ctx context.Context, c *imapclient.Client) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", mailbox.ErrAuth, err)
 		}
+		sent.token = tok.AccessToken
 		arm()
 		if auth == AuthXOAuth2 {
 			x := &xoauth2{user: b.cfg.Username, token: tok.AccessToken}
-			if err := c.Authenticate(x); err != nil {
+			if err := c.Authenticate(sent.recording(x)); err != nil {
 				return refused(err, x.serverError)
 			}
 		} else {
 			p, _ := strconv.Atoi(b.port)
 			ob := &oauthBearer{inner: sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: b.cfg.Username, Token: tok.AccessToken, Host: b.host, Port: p})}
-			if err := c.Authenticate(ob); err != nil {
+			if err := c.Authenticate(sent.recording(ob)); err != nil {
 				return refused(err, ob.serverError)
 			}
 		}
@@ -368,6 +373,49 @@ func (b *Box) login(ctx context.Context, c *imapclient.Client) error {
 		return fmt.Errorf("imap: unknown authentication %q", auth)
 	}
 	return ctx.Err()
+}
+
+// credentials are what a log in sent: a server's refusal that quotes the
+// command it refused (some servers and proxies echo it) is scrubbed of
+// them before it becomes the task's error (GetStatus, the log, the
+// store).
+type credentials struct {
+	password, token string
+	responses       [][]byte // SASL responses sent (base64 on the wire)
+}
+
+// recording returns c, noting the responses it gives.
+func (cr *credentials) recording(c sasl.Client) sasl.Client { return &recordingSASL{inner: c, cr: cr} }
+
+// scrub takes the credentials out of a server's text: as sent, quoted as
+// LOGIN sends them, and in base64 (secret.Scrub).
+func (cr *credentials) scrub(text string) string {
+	secrets := []string{cr.password, astring(cr.password), cr.token}
+	for _, r := range cr.responses {
+		secrets = append(secrets, string(r))
+	}
+	return secret.Scrub(text, secrets...)
+}
+
+type recordingSASL struct {
+	inner sasl.Client
+	cr    *credentials
+}
+
+func (r *recordingSASL) Start() (string, []byte, error) {
+	mech, ir, err := r.inner.Start()
+	if len(ir) > 0 {
+		r.cr.responses = append(r.cr.responses, ir)
+	}
+	return mech, ir, err
+}
+
+func (r *recordingSASL) Next(challenge []byte) ([]byte, error) {
+	resp, err := r.inner.Next(challenge)
+	if len(resp) > 1 {
+		r.cr.responses = append(r.cr.responses, resp)
+	}
+	return resp, err
 }
 
 // xoauth2 is Google's SASL XOAUTH2 mechanism
