@@ -674,6 +674,15 @@ func contentType(h getter) (string, params) {
 		return "text/plain", params{}
 	}
 	t, ps, err := parseMediaType(v)
+	if err == nil && !strings.Contains(t, "/") {
+		// A type without its subtype ("text", as some mailers write):
+		// RFC 2045 (5.2) reads a Content-Type that is not one as the
+		// default, text/plain, its charset kept. Read as the type
+		// "text", the message's body was an attachment and its text no
+		// part of the message's document.
+		withExtended(v, &ps, "name")
+		return "text/plain", ps
+	}
 	if err != nil {
 		// Lenient: the type before the first ';', and the parameters that
 		// can be read one by one.

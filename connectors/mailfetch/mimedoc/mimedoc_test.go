@@ -258,3 +258,13 @@ func TestParseRFC2231FileNames(t *testing.T) {
 		require.Equal(t, "hi", m.Text, c.headers)
 	}
 }
+
+// A Content-Type without its subtype is not a media type (RFC 2045
+// grammar): 5.2 reads it as the default, text/plain. Read as the type
+// "text", the body of such a message was an attachment, and the message's
+// document had no text.
+func TestParseContentTypeWithoutSubtypeIsTextPlain(t *testing.T) {
+	m := Parse([]byte("From: a@b\r\nContent-Type: text; charset=iso-8859-1\r\n\r\ncaf\xe9\r\n"), false, Limits{}, nil)
+	require.Empty(t, m.Attachments)
+	require.Equal(t, "café", m.Text)
+}
