@@ -171,6 +171,20 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 				b.Add(restsync.Item{Key: failureKey(c.Name, key), Delete: true})
 			}
 		}
+		// Messages that failed before go after the others (the suspect of
+		// a fetch the server failed, below).
+		imap := s.Transport == TransportIMAP
+		if imap && len(failed) > 0 {
+			// A message given up that the plan no longer names (an IMAP
+			// plan names every message never read) left the folder.
+			named := planned(plan)
+			for key, f := range failed {
+				if recs[key] == nil && !named[key] && f.givenUp(r.now()) {
+					b.Add(restsync.Item{Key: failureKey(c.Name, key), Delete: true})
+				}
+			}
+		}
+		plan.Fetch = lastFailed(plan.Fetch, failed, recs, imap, r.now())
 		// Messages another task let go of, whose document in the index
 		// may be that task's; then the retries, last.
 		plan.Fetch = append(plan.Fetch, againOf(plan, recs)...)
@@ -234,7 +248,8 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 			}
 			return b.MaybeFlush(ctx)
 		})
-		err = mb.Fetch(ctx, c, fetchKeys, func(m *mailbox.Message) error {
+		var ownErr error // why the deliveries stopped the fetch, if they did
+		onMessage := func(m *mailbox.Message) error {
 			if err := job.Checkpoint(ctx); err != nil {
 				return err
 			}
@@ -255,7 +270,47 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 				inARow = 0
 			}
 			return bp.add(m)
-		})
+		}
+		fetch := func(keys []string) error {
+			if len(keys) == 0 {
+				return nil
+			}
+			return mb.Fetch(ctx, c, keys, func(m *mailbox.Message) error {
+				err := onMessage(m)
+				if err != nil {
+					ownErr = err
+				}
+				return err
+			})
+		}
+		// Those that failed before in commands of their own, after the
+		// others: the server gives a command's messages in the order of
+		// their UIDs, so one it cannot give would stop it before the
+		// messages after it again.
+		var clean, before []string
+		for _, k := range fetchKeys {
+			if _, ok := failed[k]; ok {
+				before = append(before, k)
+			} else {
+				clean = append(clean, k)
+			}
+		}
+		err = fetch(clean)
+		if err == nil {
+			err = fetch(before)
+		}
+		var fa *mailbox.FailedAt
+		if errors.As(err, &fa) && ownErr == nil && ctx.Err() == nil && imap {
+			// The server failed while giving fa.Key (it dropped the
+			// connection, answered NO): it may be a message it can
+			// never give, which would stop every run there. It is noted
+			// as failed (as the server's failure: given up only after
+			// transientGiveUp and maxMessageAttempts runs) and read after
+			// the others by the next runs.
+			f := failed[fa.Key].failed(fmt.Errorf("%w: %w", mailbox.ErrTransient, err), r.now())
+			log.Warn("the server failed while giving a message: the next runs read it after the others", "folder", c.Name, "key", fa.Key, "attempts", f.N, "error", err)
+			b.Add(restsync.Item{Key: failureKey(c.Name, fa.Key), Value: f.encode()})
+		}
 		if berr := bp.wait(); err == nil {
 			err = berr
 		}
@@ -686,6 +741,32 @@ func planned(plan *mailbox.Plan) map[string]bool {
 		named[key] = true
 	}
 	return named
+}
+
+// lastFailed returns keys (a plan's Fetch) with those of messages that
+// failed before after the others, in their order: one the server cannot
+// give (the suspect of a failed IMAP fetch) no longer stops the run
+// before the messages after it. On IMAP (imap), whose plan names a
+// message never read in every run, those never read (no record) and
+// given up at now are left out: they are read again once they leave the
+// folder and come back (a new UID), or their failure is forgotten.
+func lastFailed(keys []string, failed map[string]failure, recs map[string]*record, imap bool, now time.Time) []string {
+	if len(failed) == 0 {
+		return keys
+	}
+	out := make([]string, 0, len(keys))
+	var last []string
+	for _, k := range keys {
+		f, ok := failed[k]
+		switch {
+		case !ok:
+			out = append(out, k)
+		case imap && recs[k] == nil && f.givenUp(now):
+		default:
+			last = append(last, k)
+		}
+	}
+	return append(out, last...)
 }
 
 // againOf returns the keys of the records another task marked Again that

@@ -613,6 +613,7 @@ func (b *Box) fetchStreamed(ctx context.Context, uidValidity uint32, uids []imap
 	var last []*mailbox.Message // the batch before's last group, not handed over yet
 	for _, chunk := range chunkUIDs(uids, b.cfg.FetchBatch) {
 		ok := true
+		got := make(map[imap.UID]bool, len(chunk))
 		err := b.run(ctx, func() error {
 			b.stats.commands.Add(1)
 			cmd := b.c.Fetch(imap.UIDSetNum(chunk...), opts)
@@ -623,7 +624,7 @@ func (b *Box) fetchStreamed(ctx context.Context, uidValidity uint32, uids []imap
 				}
 			}
 			var err error
-			ok, last, err = b.readMessages(cmd, uidValidity, limit, send)
+			ok, last, err = b.readMessages(cmd, uidValidity, limit, got, send)
 			if err != nil {
 				b.abandon()
 				return err
@@ -634,7 +635,7 @@ func (b *Box) fetchStreamed(ctx context.Context, uidValidity uint32, uids []imap
 			if len(last) > 0 {
 				send(last) // read whole before the error: the caller may still record them
 			}
-			return fmt.Errorf("imap: fetch messages in %q: %w", b.selName, err)
+			return failedAt(uidValidity, chunk, got, fmt.Errorf("imap: fetch messages in %q: %w", b.selName, err))
 		}
 		if !ok {
 			return nil
@@ -652,7 +653,7 @@ func (b *Box) fetchStreamed(ctx context.Context, uidValidity uint32, uids []imap
 // over (the caller hands it over once the next command is sent). false: send refused one (the rest of
 // cmd is left unread). An error is of the connection (the caller abandons
 // it).
-func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, limit int64, send func([]*mailbox.Message) bool) (bool, []*mailbox.Message, error) {
+func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, limit int64, got map[imap.UID]bool, send func([]*mailbox.Message) bool) (bool, []*mailbox.Message, error) {
 	var group []*mailbox.Message
 	var groupBytes int64
 	prefix := b.refPrefix(uidValidity) // not Gmail's: its messages take fetchGroups
@@ -694,6 +695,7 @@ func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, lim
 		if meta.UID == 0 || body == nil {
 			continue // a FETCH the server sent of its own (a flag change)
 		}
+		got[imap.UID(meta.UID)] = true
 		meta.Flags, meta.Version = last.of(flags)
 		b.stats.bodies.Add(1)
 		b.stats.bytes.Add(int64(len(body)))
@@ -713,6 +715,22 @@ func (b *Box) readMessages(cmd *imapclient.FetchCommand, uidValidity uint32, lim
 		}
 	}
 	return true, group, nil
+}
+
+// failedAt is err as a mailbox.FailedAt naming the lowest UID of a
+// command's uids that the server did not give (got): it gives them in
+// ascending order, so that is the message it was giving when it failed.
+func failedAt(uidValidity uint32, uids []imap.UID, got map[imap.UID]bool, err error) error {
+	var first imap.UID
+	for _, u := range uids {
+		if !got[u] && (first == 0 || u < first) {
+			first = u
+		}
+	}
+	if first == 0 {
+		return err
+	}
+	return &mailbox.FailedAt{Key: Key(uidValidity, first), Err: err}
 }
 
 // readLiteral reads a body literal, keeping at most limit bytes and
@@ -785,7 +803,16 @@ func (b *Box) fetchBodies(ctx context.Context, uids []imap.UID, meta map[imap.UI
 		return cmd.Close()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("imap: fetch messages in %q: %w", b.selName, err)
+		got := make(map[imap.UID]bool, len(bodies))
+		for uid := range bodies {
+			got[uid] = true
+		}
+		var uidValidity uint32 // (b.selected is gone once the connection is abandoned)
+		for _, m := range meta {
+			uidValidity = m.UIDValidity
+			break
+		}
+		return nil, failedAt(uidValidity, uids, got, fmt.Errorf("imap: fetch messages in %q: %w", b.selName, err))
 	}
 	var out []*mailbox.Message
 	for _, uid := range uids {

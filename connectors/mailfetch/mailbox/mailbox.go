@@ -152,6 +152,18 @@ var ErrNotFound = errors.New("mailbox: not found")
 // the error, so that the settings are corrected.
 var ErrMissingFolder = errors.New("its messages are no longer indexed; the other folders are")
 
+// FailedAt is Fetch's error when the server failed (dropped the
+// connection, answered NO) while it was giving messages: Key is the first
+// message of its command it did not give, in the order servers give them
+// (ascending UIDs), which may be one it can never give.
+type FailedAt struct {
+	Key string
+	Err error
+}
+
+func (e *FailedAt) Error() string { return e.Err.Error() }
+func (e *FailedAt) Unwrap() error { return e.Err }
+
 // ErrTransient is what a Message.Err is (errors.Is) when the server failed
 // for now (an HTTP 5xx of the Gmail API) rather than refused the message:
 // reading it again later may work.
