@@ -189,7 +189,7 @@ func NewClient(base string, hc *http.Client, auth Auth, o Options) (*Client, err
 		o.MaxJSONBytes = 64 << 20
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = Sleep
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -217,7 +217,9 @@ func NewClient(base string, hc *http.Client, auth Auth, o Options) (*Client, err
 	return c, nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or until ctx ends (its cause then): Options.Sleep's
+// default, and the Gmail transport's wait for a rate limit.
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -77,14 +77,7 @@ func (t throttling) wait(ctx context.Context, d time.Duration) error {
 	if t.sleep != nil {
 		return t.sleep(ctx, d)
 	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-tm.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
+	return restsync.Sleep(ctx, d)
 }
 
 // throttled reports whether resp asks the client to slow down: a 429, or
