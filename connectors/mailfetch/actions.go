@@ -290,6 +290,7 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 	defer mb.Close()
 	b := r.newBatch(ds, cnt, r.log)
 	b.Report = restsync.FailOf(job, task)
+	b.Wrote = func() { r.wrote[task].Add(1) } // (shared.othersWrote)
 	shAll := r.shared(task, ds, r.log)
 	if shAll != nil {
 		b.Keep = shAll.keepBatch

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/connectorhq/connector/config"
@@ -82,6 +83,10 @@ type Repository struct {
 	// sharedMu gives the tasks turns at letting go of a message another
 	// task of the same mailbox may hold (shared.keep).
 	sharedMu sync.Mutex
+	// wrote counts, per task (upper-case name), the batches of records it
+	// wrote in this process: a task's index of the other tasks' records
+	// (shared) is read again only when they wrote since.
+	wrote map[string]*atomic.Int64
 }
 
 var (
@@ -112,6 +117,10 @@ func New(o Options) (*Repository, error) {
 	r.guard = g
 	if r.tasks, r.set, err = restsync.ResolveAll(o.Config, resolve, r.key.Get); err != nil {
 		return nil, err
+	}
+	r.wrote = make(map[string]*atomic.Int64, len(r.set))
+	for name := range r.set {
+		r.wrote[name] = new(atomic.Int64)
 	}
 	return r, nil
 }

@@ -37,8 +37,10 @@ import (
 // removes something: the task's restsync.Batch asks (keepBatch) once the
 // batch's documents are delivered and just before its removals go to the
 // target, and the other tasks' records are read then into an index of
-// references, once per such batch, and each match is read again, under
-// the turn below, before it is trusted. So a record another task wrote
+// references (read again for a later batch only when another task of the
+// process wrote records since, or always in a store other processes
+// share), and each match is read again, under the turn below, before it
+// is trusted. So a record another task wrote
 // before that (it delivered the message for the first time in a run at
 // the same time: the message moved from this task's label to its) is
 // seen. One written in the moment between that task's delivery and its
@@ -65,7 +67,8 @@ type shared struct {
 	user string
 	log  *slog.Logger
 
-	index map[string][]*held // reference → the other tasks' records of it; nil until needed (keepBatch reads it again per batch)
+	index map[string][]*held // reference → the other tasks' records of it; nil until needed
+	gen   int64              // othersWrote when index was read
 }
 
 type otherTask struct {
@@ -172,7 +175,13 @@ func (sh *shared) keepBatch(drops []*restsync.Dropping) error {
 		return nil
 	}
 	return sh.inTurn(drops[0].Rec.Ref, func() {
-		sh.index = nil // read again: records written since count
+		// Read again when the other tasks wrote records since, or may
+		// have (other processes' writes are not counted here).
+		if _, clustered := sh.r.st.(store.Turns); clustered || sh.index == nil || sh.othersWrote() != sh.gen {
+			sh.gen = sh.othersWrote() // before the read: a write during it reads again next time
+			sh.index = nil
+			sh.load()
+		}
 		for _, d := range drops {
 			var own []byte
 			if d.Forget {
@@ -181,6 +190,18 @@ func (sh *shared) keepBatch(drops []*restsync.Dropping) error {
 			d.Refs = sh.keepTurn(d.Rec.Ref, d.Refs, own)
 		}
 	})
+}
+
+// othersWrote is how many batches of records the other tasks of the same
+// account wrote in this process so far.
+func (sh *shared) othersWrote() int64 {
+	var n int64
+	for name, s := range sh.r.set {
+		if name != sh.task && strings.EqualFold(s.Username, sh.user) {
+			n += sh.r.wrote[name].Load()
+		}
+	}
+	return n
 }
 
 // inTurn runs fn in the repository's turn, and in the store's when
@@ -200,7 +221,6 @@ func (sh *shared) inTurn(ref string, fn func()) error {
 	}
 	return nil
 }
-
 
 // sharedTurn is the name of the turn keep takes in a store that several
 // processes share (store.Turns: the nodes of a cluster).

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/connectors/mailfetch/imapbox"
 	"github.com/connectorhq/connector/store"
 )
@@ -53,4 +54,38 @@ func TestSharedKeepTakesTurns(t *testing.T) {
 	left, err = shB.keep(ref, slices.Clone(refs), key)
 	require.NoError(t, err)
 	require.Equal(t, refs, left, "A holds it no longer: B removes it")
+}
+
+// keepBatch reads the other tasks' records again for a later batch once
+// another task wrote records since (its restsync.Batch's Wrote): a
+// message B delivered for the first time after A's first batch with
+// removals, then let go by A in a later batch, stays.
+func TestSharedKeepBatchSeesRecordsWrittenSinceItsLastBatch(t *testing.T) {
+	g := newRig(t, "[FetchTasks]\n0=A\n1=B\n[A]\nTransport=GMAILAPI\nUsername="+user+"\nServiceAccountKeyFile=/nonexistent\n"+
+		"[B]\nTransport=GMAILAPI\nUsername="+user+"\nServiceAccountKeyFile=/nonexistent\n")
+	dsA, err := g.st.Datastore("A")
+	require.NoError(t, err)
+	dsB, err := g.st.Datastore("B")
+	require.NoError(t, err)
+	sh := g.repo.shared("A", dsA, slog.New(slog.DiscardHandler))
+	drop := func(id string) *restsync.Dropping {
+		ref := imapbox.GmailReference(user, id)
+		return &restsync.Dropping{Key: string(recordKey("", id)), Rec: &restsync.Record{Ref: ref}, Refs: []string{ref}, Forget: true}
+	}
+
+	x := drop("18c1")
+	require.NoError(t, sh.keepBatch([]*restsync.Dropping{x}))
+	require.Len(t, x.Refs, 1, "no other task holds it: removed")
+
+	// B delivers 18c2 and records it (its batch's Wrote).
+	rec := &record{Version: "INBOX", Ref: imapbox.GmailReference(user, "18c2")}
+	require.NoError(t, dsB.Update(func(w store.Writer) error { return w.Put(recordKey("", "18c2"), rec.encode()) }))
+	g.repo.wrote["B"].Add(1)
+
+	y := drop("18c2")
+	require.NoError(t, sh.keepBatch([]*restsync.Dropping{y}))
+	require.Empty(t, y.Refs, "B holds it now: kept")
+	v, err := dsB.Get(recordKey("", "18c2"))
+	require.NoError(t, err)
+	require.Contains(t, string(v), `"a":true`, "B delivers it again")
 }

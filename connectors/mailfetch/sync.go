@@ -92,6 +92,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 	}
 	b := r.newBatch(ds, cnt, log)
 	b.Report = restsync.FailOf(job, task)
+	b.Wrote = func() { r.wrote[task].Add(1) } // (shared.othersWrote)
 	defer b.Close()
 	// The settings that shape documents now, and those of the records
 	// that do not say theirs.

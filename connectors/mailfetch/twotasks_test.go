@@ -207,6 +207,7 @@ func TestTwoGmailTasksMessageMovedWhileBothRun(t *testing.T) {
 	require.NoError(t, err)
 	g.mustRun("Synchronize", "TaskSections", "A")
 	require.NoError(t, bErr)
+	require.Positive(t, g.repo.wrote["B"].Load(), "B's batches say they wrote (shared.othersWrote)")
 	require.NotNil(t, g.target.Get(ref), "B indexes the message now: its document stays in the index")
 	require.Equal(t, "B", taskOf(t, g, ref))
 

@@ -105,6 +105,10 @@ type Batch struct {
 	// It is called by the delivering goroutine; its error is a store
 	// error, which stops the deliveries.
 	Keep func(drops []*Dropping) error
+	// Wrote, when set, is called by the delivering goroutine after each
+	// batch's records were written (a connector that caches what its
+	// tasks' records hold learns that they changed).
+	Wrote func()
 
 	// mu guards cur, work and done (the gathering side); it is held while
 	// a full batch is handed over, so batches go to the delivering
@@ -692,6 +696,9 @@ func (b *Batch) apply(u *unit) error {
 	})
 	if err != nil {
 		return fmt.Errorf("record a batch: %w", err)
+	}
+	if b.Wrote != nil {
+		b.Wrote()
 	}
 	for i := range kept {
 		it := &kept[i]

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,7 +83,8 @@ func TestBatchDeliversInOrderAndRecords(t *testing.T) {
 	ds := memDatastore(t)
 	tgt := &recTarget{}
 	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
-	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T"), Size: 3}
+	var wrote atomic.Int64
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T"), Size: 3, Wrote: func() { wrote.Add(1) }}
 	defer b.Close()
 	var want []string
 	for i := range 10 {
@@ -102,6 +104,7 @@ func TestBatchDeliversInOrderAndRecords(t *testing.T) {
 	require.EqualValues(t, 10, c.Added)
 	require.EqualValues(t, 10, c.Ingestadded)
 	require.Equal(t, 0, b.Failures())
+	require.EqualValues(t, 4, wrote.Load(), "Wrote after each batch's records: 3+3+3+1")
 }
 
 // A refused delivery records nothing of its batch, and makes every item
