@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
 	"github.com/connectorhq/connector/connectors/mailfetch/imapbox"
 	"github.com/connectorhq/connector/internal/pgtest"
@@ -127,6 +128,11 @@ func TestSharedKeepWithoutTheStoreTurnFails(t *testing.T) {
 	left, err := sh.keep(ref, []string{ref}, key)
 	require.Error(t, err, "the turn could not be had")
 	require.Nil(t, left)
+	// The batch's Keep, where a run's removals are decided, fails the
+	// batch the same way.
+	d := &restsync.Dropping{Key: string(key), Rec: &restsync.Record{Ref: ref}, Refs: []string{ref}, Forget: true}
+	require.Error(t, sh.keepBatch([]*restsync.Dropping{d}), "the turn could not be had")
+	require.Equal(t, []string{ref}, d.Refs, "nothing decided")
 	for task, ds := range dss {
 		v, err := ds.Get(key)
 		require.NoError(t, err)
