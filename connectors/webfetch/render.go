@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -31,12 +30,13 @@ const (
 // taskRun renders one task's pages (a crawl.Renderer) and adds what the
 // browser found to their documents.
 type taskRun struct {
-	s       *settings
-	pool    *browser.Pool
-	log     *slog.Logger
-	opts    browser.RenderOptions
-	cookies []*http.Cookie
-	jar     http.CookieJar
+	s    *settings
+	pool *browser.Pool
+	log  *slog.Logger
+	opts browser.RenderOptions
+	// jar is the session of the task's login (nil: none); each render
+	// is given its cookies as they are then.
+	jar *sessionJar
 }
 
 // rendered is what the browser gave for a page (crawl.Page.Rendered).
@@ -60,7 +60,11 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 	}
 	// KeepBody: a tab's event goroutine may still be answering a request
 	// with the body after Render returns (crawl.Page.KeepBody).
-	pg, err := t.pool.Render(ctx, p.FinalURL, p.KeepBody(), p.Header.Get("Content-Type"), t.opts)
+	opts := t.opts
+	if t.jar != nil {
+		opts.Cookies = t.jar.browserCookies()
+	}
+	pg, err := t.pool.Render(ctx, p.FinalURL, p.KeepBody(), p.Header.Get("Content-Type"), opts)
 	if err != nil {
 		var se *browser.StartError
 		if errors.As(err, &se) || errors.Is(err, browser.ErrNoBrowser) {

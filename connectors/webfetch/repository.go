@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/connectorhq/connector/config"
@@ -149,10 +147,9 @@ func (r *Repository) begin(ctx context.Context, t httpfetch.TaskStart) (*httpfet
 		if err != nil {
 			return nil, err
 		}
-		if run.jar, err = jarOf(cookies); err != nil {
+		if run.jar, err = newSessionJar(cookies); err != nil {
 			return nil, err
 		}
-		run.cookies = cookies
 		t.Log.Info("logged in", "url", redactQuery(s.login.url), "cookies", len(cookies))
 	}
 	tr := &httpfetch.TaskRun{Document: run.document, View: run.view}
@@ -161,7 +158,7 @@ func (r *Repository) begin(ctx context.Context, t httpfetch.TaskStart) (*httpfet
 	}
 	if t.Purpose != httpfetch.PurposeCollect {
 		tr.Render = run
-		run.opts = s.renderOptions(t.UserAgent, run.cookies)
+		run.opts = s.renderOptions(t.UserAgent)
 		if a := t.BasicAuth; a != nil {
 			// The page's own requests to the task's origins answer
 			// their 401 with the task's credentials, as the crawl's do.
@@ -201,34 +198,6 @@ func (r *Repository) login(ctx context.Context, s *settings, userAgent string) (
 	return cookies, nil
 }
 
-// jarOf puts a login's cookies in a cookie jar for the crawl's requests.
-func jarOf(cookies []*http.Cookie) (http.CookieJar, error) {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range cookies {
-		host := strings.TrimPrefix(c.Domain, ".")
-		if host == "" {
-			continue
-		}
-		cc := *c
-		if !strings.HasPrefix(c.Domain, ".") {
-			cc.Domain = "" // a host-only cookie stays host-only
-		}
-		scheme := "http"
-		if c.Secure {
-			scheme = "https"
-		}
-		path := c.Path
-		if path == "" {
-			path = "/"
-		}
-		jar.SetCookies(&url.URL{Scheme: scheme, Host: host, Path: path}, []*http.Cookie{&cc})
-	}
-	return jar, nil
-}
-
 func redactQuery(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -239,13 +208,12 @@ func redactQuery(s string) string {
 }
 
 // renderOptions are the browser's options for the task's pages.
-func (s *settings) renderOptions(userAgent string, cookies []*http.Cookie) browser.RenderOptions {
+func (s *settings) renderOptions(userAgent string) browser.RenderOptions {
 	o := browser.RenderOptions{
 		Deadline:     s.deadline,
 		QuietWindow:  s.quiet,
 		WaitSelector: s.waitSelector,
 		Clip:         s.clip,
-		Cookies:      cookies,
 		UserAgent:    userAgent,
 		// The crawl's context spans the task: when it ends (done or
 		// stopped), the tabs it left idle are closed with it.

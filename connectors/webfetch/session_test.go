@@ -1,0 +1,145 @@
+package webfetch
+
+import (
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestRotatedSessionCookieReachesTheBrowser: a site that rotates its
+// session cookie on a page the crawl fetches (Set-Cookie with a new
+// value, the old one no longer valid) has the pages rendered after the
+// rotation rendered with the new session: their scripts' data is
+// members-only text, not the logged-out answer.
+func TestRotatedSessionCookieReachesTheBrowser(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	var mu sync.Mutex
+	valid := map[string]bool{}
+	var seen []string // the session each request for data carried
+	s.html("/login", `<html><body><form method="post" action="/session"><input name="username"><input type="password" name="pw"><button id="go" type="submit">Log in</button></form></body></html>`)
+	s.handle("/session", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.FormValue("pw") != password {
+			http.Redirect(w, r, "/login?failed=1", http.StatusSeeOther)
+			return
+		}
+		mu.Lock()
+		valid["first"] = true
+		mu.Unlock()
+		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "first", Path: "/", HttpOnly: true})
+		http.Redirect(w, r, "/welcome", http.StatusSeeOther)
+	})
+	s.html("/welcome", `<html><body><div id="logout">logged in</div></body></html>`)
+	session := func(r *http.Request) string {
+		c, err := r.Cookie("sid")
+		if err != nil {
+			return ""
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !valid[c.Value] {
+			return ""
+		}
+		return c.Value
+	}
+	page := func(next string) string {
+		return `<html><body><div id="app">-</div><script>
+fetch("/data.json").then(function (r) { return r.text() }).then(function (t) {
+  document.getElementById("app").textContent = t;
+  var a = document.createElement("a"); a.href = "` + next + `"; a.textContent = "next"; document.body.appendChild(a);
+});
+</script></body></html>`
+	}
+	// The home page rotates the session: "first" ends, "second" starts.
+	s.handle("/home", func(w http.ResponseWriter, r *http.Request) {
+		if session(r) == "" {
+			http.Redirect(w, r, "/login", http.StatusFound)
+			return
+		}
+		mu.Lock()
+		if valid["first"] {
+			valid["first"], valid["second"] = false, true
+		}
+		mu.Unlock()
+		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "second", Path: "/", HttpOnly: true})
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte(page("/other")))
+	})
+	s.handle("/other", func(w http.ResponseWriter, r *http.Request) {
+		if session(r) == "" {
+			http.Redirect(w, r, "/login", http.StatusFound)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte(page("/home")))
+	})
+	s.handle("/data.json", func(w http.ResponseWriter, r *http.Request) {
+		sid := session(r)
+		mu.Lock()
+		seen = append(seen, sid)
+		mu.Unlock()
+		if sid == "" {
+			http.Error(w, "logged out", http.StatusForbidden)
+			return
+		}
+		_, _ = w.Write([]byte("members-only text"))
+	})
+
+	b := setup(t, taskConfig(s.URL+"/home", "LoginUrl="+s.URL+"/login", "LoginUsername=crawler",
+		"LoginPassword="+password, "LoginSubmit=#go", "LoginSuccessSelector=#logout"))
+	job := b.sync(t, "ConfigSection", "MyTask")
+	for _, p := range []string{"/home", "/other"} {
+		d := b.target.doc(s.URL + p)
+		require.NotNil(t, d, "%s delivered: %v", p, b.target.refs())
+		assert.Contains(t, d.Content, "members-only text", "%s: the page's script fetched with the session in force", p)
+	}
+	assert.Equal(t, cnt{Seen: 2, Added: 2}, countsOf(job, "MYTASK"))
+	mu.Lock()
+	defer mu.Unlock()
+	for _, sid := range seen {
+		assert.Equal(t, "second", sid, "every data request carried the rotated session: %q", seen)
+	}
+}
+
+// TestSessionJarKeepsWhatTheCrawlKeeps: the browser is given the cookies
+// the crawl's jar kept, with their attributes: a cookie set again
+// replaces the first, one removed goes, one for a domain the site is not
+// in, or a Secure one from plain http, is given to neither.
+func TestSessionJarKeepsWhatTheCrawlKeeps(t *testing.T) {
+	login := []*http.Cookie{
+		{Name: "sid", Value: "one", Domain: "www.example.com", Path: "/"},
+		{Name: "pref", Value: "dark", Domain: ".example.com", Path: "/"},
+	}
+	j, err := newSessionJar(login)
+	require.NoError(t, err)
+	www, _ := url.Parse("http://www.example.com/docs/page")
+	j.SetCookies(www, []*http.Cookie{
+		{Name: "sid", Value: "two", Path: "/", HttpOnly: true},                  // rotated
+		{Name: "pref", Value: "", Domain: "example.com", Path: "/", MaxAge: -1}, // removed
+		{Name: "evil", Value: "x", Domain: "other.org"},                         // not the site's domain
+		{Name: "sec", Value: "x", Secure: true},                                 // Secure over http
+		{Name: "cart", Value: "3"},                                              // default path /docs
+		{Name: "api", Value: "k", Domain: ".example.com", Path: "/api", MaxAge: 60},
+	})
+	byName := map[string]*http.Cookie{}
+	for _, c := range j.browserCookies() {
+		byName[c.Name] = c
+	}
+	require.Len(t, byName, 3, "%v", byName)
+	assert.Equal(t, "two", byName["sid"].Value)
+	assert.Equal(t, "www.example.com", byName["sid"].Domain, "host-only")
+	assert.True(t, byName["sid"].HttpOnly)
+	assert.Equal(t, "/docs", byName["cart"].Path)
+	assert.Equal(t, ".example.com", byName["api"].Domain)
+	assert.False(t, byName["api"].Expires.IsZero(), "Max-Age becomes an expiry")
+	// The crawl's own requests send the same session.
+	got := map[string]string{}
+	for _, c := range j.Cookies(www) {
+		got[c.Name] = c.Value
+	}
+	assert.Equal(t, map[string]string{"sid": "two", "cart": "3"}, got)
+}
