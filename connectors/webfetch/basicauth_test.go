@@ -81,3 +81,54 @@ func TestBasicAuthSiteRendersItsScripts(t *testing.T) {
 		}
 	}
 }
+
+// TestFormLoginBehindBasicAuth: a site whose every page, its login page
+// included, is behind HTTP Basic authentication and a form login: the
+// login answers the site's challenge with the task's credentials (the
+// crawl's origins only), and the crawl then renders the pages behind
+// both.
+func TestFormLoginBehindBasicAuth(t *testing.T) {
+	t.Parallel()
+	const user, pass = "crawler", "b4sic-S3cret"
+	s := newSite(t)
+	guard := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
+				w.Header().Set("WWW-Authenticate", `Basic realm="intranet"`)
+				http.Error(w, "authentication required", http.StatusUnauthorized)
+				return
+			}
+			h(w, r)
+		}
+	}
+	s.handle("/login", guard(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(`<html><body><form method="post" action="/session"><input name="username"><input type="password" name="pw"><button id="go" type="submit">Log in</button></form></body></html>`))
+	}))
+	s.handle("/session", guard(func(w http.ResponseWriter, r *http.Request) {
+		if r.FormValue("pw") != password {
+			http.Redirect(w, r, "/login?failed=1", http.StatusSeeOther)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "valid", Path: "/", HttpOnly: true})
+		http.Redirect(w, r, "/home", http.StatusSeeOther)
+	}))
+	s.handle("/home", guard(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie("sid"); err != nil || c.Value != "valid" {
+			http.Redirect(w, r, "/login", http.StatusFound)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(`<html><head><title>Home</title></head><body><div id="logout">members-only home</div></body></html>`))
+	}))
+
+	b := setup(t, taskConfig(s.URL+"/home", "BasicAuthUsername="+user, "BasicAuthPassword="+pass,
+		"LoginUrl="+s.URL+"/login", "LoginUsername=crawler", "LoginPassword="+password,
+		"LoginSubmit=#go", "LoginSuccessSelector=#logout", "RenderDeadline=10s"))
+	job, _, err := b.run(t, "Synchronize", params("ConfigSection", "MyTask"))
+	require.NoError(t, err)
+	home := b.target.doc(s.URL + "/home")
+	require.NotNil(t, home, "delivered: %v", b.target.refs())
+	assert.Contains(t, home.Content, "members-only home")
+	assert.Equal(t, cnt{Seen: 1, Added: 1}, countsOf(job, "MYTASK"))
+}

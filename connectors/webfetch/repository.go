@@ -143,7 +143,7 @@ func (r *Repository) begin(ctx context.Context, t httpfetch.TaskStart) (*httpfet
 	s := ws(t.Ext)
 	run := &taskRun{s: s, pool: r.pool, log: t.Log}
 	if s.login.set {
-		cookies, err := r.login(ctx, s, t.UserAgent)
+		cookies, err := r.login(ctx, s, t.UserAgent, t.BasicAuth)
 		if err != nil {
 			return nil, err
 		}
@@ -159,11 +159,9 @@ func (r *Repository) begin(ctx context.Context, t httpfetch.TaskStart) (*httpfet
 	if t.Purpose != httpfetch.PurposeCollect {
 		tr.Render = run
 		run.opts = s.renderOptions(t.UserAgent)
-		if a := t.BasicAuth; a != nil {
-			// The page's own requests to the task's origins answer
-			// their 401 with the task's credentials, as the crawl's do.
-			run.opts.BasicAuth = &browser.BasicAuth{Username: a.Username, Password: a.Password, Origins: a.Origins}
-		}
+		// The page's own requests to the task's origins answer their
+		// 401 with the task's credentials, as the crawl's do.
+		run.opts.BasicAuth = browserAuth(t.BasicAuth)
 	}
 	if s.always {
 		tr.Unconditional = run.renders
@@ -172,7 +170,11 @@ func (r *Repository) begin(ctx context.Context, t httpfetch.TaskStart) (*httpfet
 }
 
 // login logs in with the task's form and returns the session's cookies.
-func (r *Repository) login(ctx context.Context, s *settings, userAgent string) ([]*http.Cookie, error) {
+// The login's pages that the site answers 401 are sent again with the
+// task's Basic credentials when they are to the crawl's origins (a
+// login page behind HTTP Basic authentication), as the rendered pages'
+// requests are.
+func (r *Repository) login(ctx context.Context, s *settings, userAgent string, basic *crawl.BasicAuth) ([]*http.Cookie, error) {
 	l := s.login
 	var fields []browser.LoginField
 	if l.userSet {
@@ -184,6 +186,7 @@ func (r *Repository) login(ctx context.Context, s *settings, userAgent string) (
 	cookies, err := r.pool.Login(ctx, browser.Login{
 		URL: l.url, Fields: fields, Submit: l.submit,
 		SuccessSelector: l.successSel, SuccessURL: l.successURL, UserAgent: userAgent,
+		BasicAuth: browserAuth(basic),
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -196,6 +199,15 @@ func (r *Repository) login(ctx context.Context, s *settings, userAgent string) (
 		return nil, fmt.Errorf("form login failed: %w", err)
 	}
 	return cookies, nil
+}
+
+// browserAuth is the task's Basic credentials for the browser; nil when
+// the task has none.
+func browserAuth(a *crawl.BasicAuth) *browser.BasicAuth {
+	if a == nil {
+		return nil
+	}
+	return &browser.BasicAuth{Username: a.Username, Password: a.Password, Origins: a.Origins}
 }
 
 func redactQuery(s string) string {

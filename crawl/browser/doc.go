@@ -52,7 +52,8 @@
 // those its own scripts set, never another render's. An HTTP
 // authentication challenge (401) of a page's request is answered with
 // RenderOptions.BasicAuth when the request is to one of its origins, and
-// cancelled otherwise (the request gets its 401).
+// cancelled otherwise (the request gets its 401); a login's with
+// Login.BasicAuth, the same way.
 //
 // # Process safety
 //

@@ -66,6 +66,10 @@ type Login struct {
 	Deadline time.Duration
 	// UserAgent: as RenderOptions.UserAgent.
 	UserAgent string
+	// BasicAuth: as RenderOptions.BasicAuth, for the login's pages (a
+	// login page behind HTTP Basic authentication). The login's tab is
+	// never reused, so its HTTP auth cache goes with it.
+	BasicAuth *BasicAuth
 }
 
 // LoginError is a failed login. Step is "config", "load", "field",
@@ -146,6 +150,7 @@ func (p *Pool) login(ctx context.Context, l Login) (_ []*http.Cookie, err error)
 	defer cancel()
 	st := newRenderState(l.URL)
 	st.login = true
+	st.setAuth(l.BasicAuth)
 	t.state.Store(st)
 	defer t.state.Store(nil)
 	timeout := func(step, what string, err error) error {

@@ -328,7 +328,7 @@ func (t *tab) answerAuth(e *fetch.EventAuthRequired) {
 // they were refused).
 func (st *renderState) credentials(e *fetch.EventAuthRequired) (user, pass string, ok bool) {
 	a := st.auth
-	if a == nil || st.login || e.AuthChallenge == nil || e.Request == nil ||
+	if a == nil || e.AuthChallenge == nil || e.Request == nil ||
 		e.AuthChallenge.Source == fetch.AuthChallengeSourceProxy || !strings.EqualFold(e.AuthChallenge.Scheme, "basic") {
 		return "", "", false
 	}
