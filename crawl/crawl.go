@@ -639,11 +639,25 @@ func (w *worker) render(ctx context.Context, p *Page, final string, links *[]nor
 			p.Robots = p.Robots.merge(parseRobotsDirectives(v))
 		}
 	}
-	if raw != nil {
-		base, err := parseURL(nil, final)
-		if err != nil {
-			return true
+	if raw == nil && p.CanonicalURL == "" {
+		return true
+	}
+	base, err := parseURL(nil, final)
+	if err != nil {
+		p.CanonicalURL = ""
+		return true
+	}
+	if p.CanonicalURL != "" {
+		// The renderer's canonical URL (as a browser resolved it)
+		// in the crawl's form, as a parsed page's: no fragment, no
+		// session id; none when it is not http(s).
+		href := p.CanonicalURL
+		p.CanonicalURL = ""
+		if n, err := c.norm.resolve(base, href); err == nil && n.http {
+			p.CanonicalURL = n.s
 		}
+	}
+	if raw != nil {
 		*links, p.Links = w.resolveLinks(base, raw)
 	}
 	return true

@@ -217,7 +217,9 @@ type Hooks struct {
 // parsed ones), before the page is delivered and its links followed;
 // not for a page that is both noindex and nofollow (with FollowRobots).
 // It may replace Title, Text, Meta (the robots directives of its "robots"
-// entries are added to the page's), Lang and CanonicalURL, set the hash
+// entries are added to the page's), Lang and CanonicalURL (an absolute
+// URL, which the crawl normalises as a parsed one: a URL that is not
+// http(s) is dropped), set the hash
 // (SetHash), and set Rendered. links, when not nil, replace the page's links: absolute
 // http(s) URLs, which the crawl normalises and filters like parsed links.
 //

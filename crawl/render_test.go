@@ -140,3 +140,38 @@ func TestJarSendsCookies(t *testing.T) {
 		mu.Unlock()
 	}
 }
+
+// canonicalRenderer is a renderer whose page says its canonical URL
+// as a browser reads it (absolute, as resolved, fragment and all).
+type canonicalRenderer struct{ href string }
+
+func (r canonicalRenderer) Render(_ context.Context, p *Page) ([]string, error) {
+	base, _ := url.Parse(p.FinalURL)
+	u, _ := base.Parse(r.href)
+	p.CanonicalURL = u.String()
+	return nil, nil
+}
+
+// TestRenderedCanonicalIsNormalised: a rendered page's canonical URL is
+// normalised as a parsed page's is (no fragment, no session id), and one
+// that is not http(s) is none, so that a page has the same CanonicalURL
+// rendered or not.
+func TestRenderedCanonicalIsNormalised(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ href, want string }{
+		{"/Other?jsessionid=abc&x=1#top", "/Other?x=1"},
+		{"javascript:void(0)", ""},
+	} {
+		s := newSite(t, pages{"/": `<html><head><link rel="canonical" href="` + c.href + `"></head><body>page</body></html>`})
+		want := ""
+		if c.want != "" {
+			want = s.URL + c.want
+		}
+		r := run(t, Config{StartURLs: []string{s.URL + "/"}, Depth: 0})
+		require.NoError(t, r.err)
+		assert.Equal(t, want, r.page(t, s.URL+"/").CanonicalURL, "parsed: %s", c.href)
+		r = run(t, Config{StartURLs: []string{s.URL + "/"}, Depth: 0, Render: canonicalRenderer{href: c.href}})
+		require.NoError(t, r.err)
+		assert.Equal(t, want, r.page(t, s.URL+"/").CanonicalURL, "rendered: %s", c.href)
+	}
+}
