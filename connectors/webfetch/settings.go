@@ -238,7 +238,7 @@ func splitSelectors(v string) []string {
 var resourceNames = []browser.ResourceType{
 	browser.ResourceScript, browser.ResourceStylesheet, browser.ResourceXHR, browser.ResourceFetch,
 	browser.ResourceImage, browser.ResourceFont, browser.ResourceMedia, browser.ResourceDocument,
-	browser.ResourceEventSrc, browser.ResourceOther, "WebSocket", "Manifest", "TextTrack",
+	browser.ResourceEventSrc, browser.ResourceOther, browser.ResourceWebSocket, "Manifest", "TextTrack",
 }
 
 func resourceTypes(v string) ([]browser.ResourceType, error) {

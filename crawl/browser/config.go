@@ -161,6 +161,7 @@ const (
 	ResourceMedia      ResourceType = "Media"
 	ResourceEventSrc   ResourceType = "EventSource"
 	ResourceOther      ResourceType = "Other"
+	ResourceWebSocket  ResourceType = "WebSocket"
 )
 
 // BasicAuth is a user name and password for HTTP Basic authentication
@@ -181,9 +182,14 @@ var DefaultAllowTypes = []ResourceType{ResourceScript, ResourceStylesheet, Resou
 // The main document is never fetched by the browser (it is fulfilled with
 // the bytes given to Render); a navigation of the main frame to another
 // document is always blocked (the page stays the one being rendered);
-// non-http(s) URLs and downloads are always blocked. WebSockets are not
-// governed by it: the DevTools request interception does not see their
-// handshake (the deny list's proxy does, Config.Deny).
+// non-http(s) URLs and downloads are always blocked. WebSockets, which
+// the DevTools request interception does not see, follow AllowTypes
+// (ResourceWebSocket) only, not MustHave, CantHave or SameSiteOnly: the
+// rendered document, the workers' scripts and the frames' documents that
+// the render lets load are given a Content-Security-Policy without ws:
+// and wss: (the frames, whose own policy Chromium takes from the
+// network, a WebSocket that fails instead); the deny list's proxy sees
+// their handshakes (Config.Deny).
 type Subresources struct {
 	// AllowTypes lists the allowed resource types; nil: DefaultAllowTypes;
 	// an empty non-nil slice blocks every subresource.

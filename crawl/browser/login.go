@@ -160,7 +160,7 @@ func (p *Pool) login(ctx context.Context, l Login) (_ []*http.Cookie, err error)
 		return &LoginError{Step: step, Msg: fmt.Sprintf("%s on %s: %v", what, where, t.cause(ctx, err)), Err: err}
 	}
 
-	if err := t.prepare(ctx, l.URL, nil, l.UserAgent); err != nil {
+	if err := t.prepare(ctx, l.URL, nil, l.UserAgent, false); err != nil {
 		return nil, timeout("load", "preparing the tab", err)
 	}
 	nav, err := cdp.Call(ctx, t.target, page.Navigate, page.NavigateParams{URL: l.URL})

@@ -205,7 +205,7 @@ func (p *Pool) renderOnce(ctx context.Context, navURL string, body []byte, conte
 		}
 	}()
 
-	if err := t.prepare(ctx, navURL, opts.Cookies, opts.UserAgent); err != nil {
+	if err := t.prepare(ctx, navURL, opts.Cookies, opts.UserAgent, !st.policy.types[ResourceWebSocket]); err != nil {
 		return nil, err
 	}
 	pageCtx, cancel := context.WithTimeout(ctx, opts.Deadline)
@@ -281,9 +281,10 @@ func (t *tab) isCrashed() bool {
 	}
 }
 
-// prepare empties the tab's cookie jar, sets cookies, and applies the
-// user agent.
-func (t *tab) prepare(ctx context.Context, pageURL string, cookies []*http.Cookie, ua string) error {
+// prepare empties the tab's cookie jar, sets cookies, applies the user
+// agent, and keeps the frames of the page from opening WebSockets when
+// noWebSockets (frameNoWebSocketJS).
+func (t *tab) prepare(ctx context.Context, pageURL string, cookies []*http.Cookie, ua string, noWebSockets bool) error {
 	if _, err := cdp.Call(ctx, t.gen.browser, storage.ClearCookies, storage.ClearCookiesParams{BrowserContextID: t.bctx}); err != nil {
 		return fmt.Errorf("browser: clearing cookies: %w", err)
 	}
@@ -306,8 +307,53 @@ func (t *tab) prepare(ctx context.Context, pageURL string, cookies []*http.Cooki
 		}
 		t.ua = ua
 	}
+	if noWebSockets != (t.wsScript != "") {
+		if noWebSockets {
+			r, err := cdp.Call(ctx, t.target, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: frameNoWebSocketJS})
+			if err != nil {
+				return fmt.Errorf("browser: keeping frames from WebSockets: %w", err)
+			}
+			t.wsScript = r.Identifier
+		} else {
+			if _, err := cdp.Call(ctx, t.target, page.RemoveScriptToEvaluateOnNewDocument, page.RemoveScriptToEvaluateOnNewDocumentParams{Identifier: t.wsScript}); err != nil {
+				return fmt.Errorf("browser: letting frames open WebSockets: %w", err)
+			}
+			t.wsScript = ""
+		}
+	}
 	return nil
 }
+
+// frameNoWebSocketJS runs in every frame's document before its scripts,
+// when the render does not allow WebSockets: a frame whose document
+// comes from the network has a policy of its own (Chromium does not take
+// a policy added to a navigation's response headers by the DevTools
+// protocol), so its WebSocket is replaced by one that fails as a refused
+// connection does (error, then close, after the constructor returns).
+// The main document needs none: its policy is noWebSocketsCSP.
+const frameNoWebSocketJS = `(function () {
+  if (window === window.top || typeof window.WebSocket === "undefined") return;
+  const WS = class WebSocket extends EventTarget {
+    constructor(url) {
+      super();
+      this.url = String(url); this.readyState = 3; this.protocol = ""; this.extensions = "";
+      this.bufferedAmount = 0; this.binaryType = "blob";
+      this.onopen = null; this.onmessage = null; this.onerror = null; this.onclose = null;
+      setTimeout(() => {
+        const e = new Event("error");
+        if (typeof this.onerror === "function") this.onerror(e);
+        this.dispatchEvent(e);
+        const c = new CloseEvent("close", { code: 1006, wasClean: false });
+        if (typeof this.onclose === "function") this.onclose(c);
+        this.dispatchEvent(c);
+      }, 0);
+    }
+    send() { throw new DOMException("WebSockets are not loaded", "InvalidStateError"); }
+    close() {}
+  };
+  Object.assign(WS, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+  Object.defineProperty(window, "WebSocket", { value: WS, writable: true, configurable: true });
+})()`
 
 func cookieParam(c *http.Cookie, pageURL string) *network.CookieParam {
 	p := &network.CookieParam{

@@ -31,7 +31,8 @@ type tab struct {
 	bctx      cdp.BrowserContextID
 	mainFrame cdp.FrameID
 	pages     int
-	ua        string // user agent override in force
+	ua        string                // user agent override in force
+	wsScript  page.ScriptIdentifier // frameNoWebSocketJS in force; "": none
 	// unscope stops the closing of this idle tab when the context of its
 	// last render ends (RenderOptions.TabsEndWithContext); guarded by the
 	// pool's mu.
@@ -106,10 +107,17 @@ func newTab(g *generation) (*tab, error) {
 	}
 	newTabStep(5)
 	// HandleAuthRequests: a 401 challenge pauses its request until
-	// answerAuth answers it (RenderOptions.BasicAuth).
+	// answerAuth answers it (RenderOptions.BasicAuth). The responses of
+	// documents (frames) and of "Other" requests (workers' scripts) pause
+	// too: they bring a policy of their own, to which answerResponse adds
+	// the render's (noWebSocketsCSP).
 	yes := true
 	if _, err := cdp.Call(sctx, t.target, fetch.Enable, fetch.EnableParams{
-		Patterns:           []*fetch.RequestPattern{{URLPattern: "*", RequestStage: fetch.RequestStageRequest}},
+		Patterns: []*fetch.RequestPattern{
+			{URLPattern: "*", RequestStage: fetch.RequestStageRequest},
+			{URLPattern: "*", ResourceType: network.ResourceTypeDocument, RequestStage: fetch.RequestStageResponse},
+			{URLPattern: "*", ResourceType: network.ResourceTypeOther, RequestStage: fetch.RequestStageResponse},
+		},
 		HandleAuthRequests: &yes,
 	}); err != nil {
 		return fail(err)
@@ -379,10 +387,17 @@ func (st *renderState) endCredentials() bool {
 // answerRequest applies the render's request policy to one paused request.
 func (t *tab) answerRequest(e *fetch.EventRequestPaused) {
 	st := t.state.Load()
+	if e.ResponseStatusCode != 0 || e.ResponseErrorReason != "" {
+		t.answerResponse(st, e)
+		return
+	}
 	act, reason := decide(st, e, t.mainFrame, t.gen.p.cfg.Deny)
 	switch act {
 	case actFulfil:
 		headers := []*fetch.HeaderEntry{{Name: "Content-Type", Value: st.contentType}}
+		if !st.policy.types[ResourceWebSocket] {
+			headers = append(headers, &fetch.HeaderEntry{Name: "Content-Security-Policy", Value: noWebSocketsCSP})
+		}
 		t.call(func(ctx context.Context) error {
 			_, err := cdp.Call(ctx, t.target, fetch.FulfillRequest, fetch.FulfillRequestParams{
 				RequestID: e.RequestID, ResponseCode: 200, ResponseHeaders: headers, Body: st.body,
@@ -405,6 +420,34 @@ func (t *tab) answerRequest(e *fetch.EventRequestPaused) {
 			return err
 		})
 	}
+}
+
+// noWebSocketsCSP is the Content-Security-Policy of a rendered document
+// whose render does not allow WebSockets: the request interception does
+// not see a WebSocket's handshake, so the document's policy refuses it
+// (ws: and wss: are not in connect-src; every other scheme a script may
+// connect to is). The document's frames without a document of their own
+// (about:blank, srcdoc) and its blob: workers inherit it; the page's own
+// policies (a <meta> one) apply too.
+const noWebSocketsCSP = "connect-src http: https: blob: data:"
+
+// answerResponse continues a paused response (a frame's document, a
+// worker's script): with noWebSocketsCSP added to its headers when the
+// render does not allow WebSockets, so that a document or worker with a
+// policy of its own (not the rendered document's, which it would
+// inherit) cannot open one either.
+func (t *tab) answerResponse(st *renderState, e *fetch.EventRequestPaused) {
+	p := fetch.ContinueResponseParams{RequestID: e.RequestID}
+	if st != nil && !st.login && !st.policy.types[ResourceWebSocket] && e.ResponseErrorReason == "" {
+		p.ResponseCode = e.ResponseStatusCode
+		p.ResponsePhrase = e.ResponseStatusText
+		p.ResponseHeaders = append(append(make([]*fetch.HeaderEntry, 0, len(e.ResponseHeaders)+1), e.ResponseHeaders...),
+			&fetch.HeaderEntry{Name: "Content-Security-Policy", Value: noWebSocketsCSP})
+	}
+	t.call(func(ctx context.Context) error {
+		_, err := cdp.Call(ctx, t.target, fetch.ContinueResponse, p)
+		return err
+	})
 }
 
 type action int
