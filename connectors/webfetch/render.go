@@ -35,7 +35,8 @@ type taskRun struct {
 	log  *slog.Logger
 	opts browser.RenderOptions
 	// jar is the session of the task's login (nil: none); each render
-	// is given its cookies as they are then.
+	// is given its cookies as they are then, and what its page set is
+	// kept in it.
 	jar *sessionJar
 }
 
@@ -62,7 +63,7 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 	// with the body after Render returns (crawl.Page.KeepBody).
 	opts := t.opts
 	if t.jar != nil {
-		opts.Cookies = t.jar.browserCookies()
+		opts.Cookies, opts.ReadCookies = t.jar.browserCookies(), true
 	}
 	pg, err := t.pool.Render(ctx, p.FinalURL, p.KeepBody(), p.Header.Get("Content-Type"), opts)
 	if err != nil {
@@ -73,6 +74,9 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 			return nil, fmt.Errorf("%w: %w", crawl.ErrAbort, err)
 		}
 		return nil, err
+	}
+	if t.jar != nil {
+		t.jar.fromRender(opts.Cookies, pg.Cookies)
 	}
 	p.Title = pg.Title
 	p.Text = pg.Text

@@ -122,6 +122,40 @@ func (j *sessionJar) kept(k cookieKey, c *http.Cookie, scheme string) bool {
 	return false
 }
 
+// fromRender takes into the session the cookies a render's page set or
+// changed (after, the tab's cookies when it was read; given, those it
+// was given): the site's answers to the page's own requests (a session
+// refreshed by a fetch()) and what its scripts set reach the crawl's
+// later requests and renders. A cookie given and gone is not removed:
+// a page that logs out, or a browser that refused one, does not end the
+// session for the rest of the crawl.
+func (j *sessionJar) fromRender(given, after []*http.Cookie) {
+	was := make(map[cookieKey]string, len(given))
+	for _, c := range given {
+		was[cookieKey{domain: strings.ToLower(c.Domain), path: c.Path, name: c.Name}] = c.Value
+	}
+	for _, c := range after {
+		k := cookieKey{domain: strings.ToLower(c.Domain), path: c.Path, name: c.Name}
+		if v, ok := was[k]; ok && v == c.Value {
+			continue
+		}
+		host := strings.TrimPrefix(k.domain, ".")
+		if host == "" || k.path == "" || k.path[0] != '/' {
+			continue
+		}
+		cc := *c
+		cc.Domain = ""
+		if strings.HasPrefix(k.domain, ".") {
+			cc.Domain = host
+		}
+		scheme := "http"
+		if c.Secure {
+			scheme = "https"
+		}
+		j.SetCookies(&url.URL{Scheme: scheme, Host: host, Path: k.path}, []*http.Cookie{&cc})
+	}
+}
+
 // browserCookies are the session's cookies now, for a render
 // (browser.RenderOptions.Cookies): those expired are left out.
 func (j *sessionJar) browserCookies() []*http.Cookie {

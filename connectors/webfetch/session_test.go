@@ -143,3 +143,98 @@ func TestSessionJarKeepsWhatTheCrawlKeeps(t *testing.T) {
 	}
 	assert.Equal(t, map[string]string{"sid": "two", "cart": "3"}, got)
 }
+
+// TestSessionRotatedByAPageScriptIsKept: a site whose pages' scripts
+// refresh the session (a fetch() answered with a new session cookie, the
+// old one no longer valid) has the pages fetched and rendered after that
+// with the new session, not logged out.
+func TestSessionRotatedByAPageScriptIsKept(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	var mu sync.Mutex
+	valid := map[string]bool{}
+	var pages []string // the session each page request carried
+	s.html("/login", `<html><body><form method="post" action="/session"><input name="username"><input type="password" name="pw"><button id="go" type="submit">Log in</button></form></body></html>`)
+	s.handle("/session", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		valid["first"] = true
+		mu.Unlock()
+		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "first", Path: "/", HttpOnly: true})
+		http.Redirect(w, r, "/welcome", http.StatusSeeOther)
+	})
+	s.html("/welcome", `<html><body><div id="logout">logged in</div></body></html>`)
+	session := func(r *http.Request) string {
+		c, err := r.Cookie("sid")
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil || !valid[c.Value] {
+			return ""
+		}
+		return c.Value
+	}
+	private := func(body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			sid := session(r)
+			mu.Lock()
+			pages = append(pages, r.URL.Path+"="+sid)
+			mu.Unlock()
+			if sid == "" {
+				http.Redirect(w, r, "/login", http.StatusFound)
+				return
+			}
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte(body))
+		}
+	}
+	// The home page's script refreshes the session, then links on.
+	s.handle("/home", private(`<html><body><p>home</p><script>
+fetch("/refresh", { method: "POST" }).then(function () {
+  var a = document.createElement("a"); a.href = "/other"; a.textContent = "next"; document.body.appendChild(a);
+});
+</script></body></html>`))
+	s.handle("/refresh", func(w http.ResponseWriter, r *http.Request) {
+		if session(r) == "" {
+			http.Error(w, "logged out", http.StatusForbidden)
+			return
+		}
+		mu.Lock()
+		valid["first"], valid["second"] = false, true
+		mu.Unlock()
+		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "second", Path: "/", HttpOnly: true})
+		w.WriteHeader(http.StatusNoContent)
+	})
+	s.handle("/other", private(`<html><body><p>members-only other</p></body></html>`))
+
+	b := setup(t, taskConfig(s.URL+"/home", "LoginUrl="+s.URL+"/login", "LoginUsername=crawler",
+		"LoginPassword="+password, "LoginSubmit=#go", "LoginSuccessSelector=#logout"))
+	job := b.sync(t, "ConfigSection", "MyTask")
+	other := b.target.doc(s.URL + "/other")
+	require.NotNil(t, other, "delivered: %v", b.target.refs())
+	assert.Contains(t, other.Content, "members-only other")
+	assert.Equal(t, cnt{Seen: 2, Added: 2}, countsOf(job, "MYTASK"))
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"/home=first", "/other=second"}, pages)
+}
+
+// TestSessionJarTakesWhatAPageSet: after a render, a cookie its page
+// changed or set is the session's; one given that the page no longer
+// had stays.
+func TestSessionJarTakesWhatAPageSet(t *testing.T) {
+	j, err := newSessionJar([]*http.Cookie{
+		{Name: "sid", Value: "one", Domain: "www.example.com", Path: "/"},
+		{Name: "keep", Value: "k", Domain: "www.example.com", Path: "/"},
+	})
+	require.NoError(t, err)
+	given := j.browserCookies()
+	j.fromRender(given, []*http.Cookie{
+		{Name: "sid", Value: "two", Domain: "www.example.com", Path: "/", HttpOnly: true},
+		{Name: "consent", Value: "yes", Domain: ".example.com", Path: "/"},
+	})
+	got := map[string]string{}
+	for _, c := range j.Cookies(&url.URL{Scheme: "http", Host: "www.example.com", Path: "/"}) {
+		got[c.Name] = c.Value
+	}
+	assert.Equal(t, map[string]string{"sid": "two", "keep": "k", "consent": "yes"}, got)
+	assert.Len(t, j.browserCookies(), 3)
+}

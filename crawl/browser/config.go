@@ -226,6 +226,9 @@ type RenderOptions struct {
 	// cookie jar is emptied before each render, then set to these). A
 	// cookie without Domain is scoped to the page's host.
 	Cookies []*http.Cookie
+	// ReadCookies: Page.Cookies is the tab's cookie jar when the page
+	// was read (Cookies, as the page's scripts and requests left them).
+	ReadCookies bool
 	// UserAgent overrides the browser's User-Agent for the page's requests
 	// and navigator.userAgent. Empty: the browser's own.
 	UserAgent string

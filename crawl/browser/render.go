@@ -130,6 +130,11 @@ type Page struct {
 	Attempts int
 	// Elapsed is the time Render took, waits for a tab included.
 	Elapsed time.Duration
+	// Cookies, with RenderOptions.ReadCookies, are the tab's cookies
+	// when the page was read: those given, as the page's scripts and
+	// requests changed them (Domain is the host of a host-only cookie,
+	// "." + the domain of a domain cookie).
+	Cookies []*http.Cookie
 }
 
 // Render renders body (the already fetched bytes of url, with their
@@ -229,6 +234,16 @@ func (p *Pool) renderOnce(ctx context.Context, navURL string, body []byte, conte
 	pg, err := t.read(readCtx, st, opts)
 	if err != nil {
 		return nil, err
+	}
+	if opts.ReadCookies {
+		res, err := cdp.Call(readCtx, t.gen.browser, storage.GetCookies, storage.GetCookiesParams{BrowserContextID: t.bctx})
+		if err != nil {
+			return nil, fmt.Errorf("browser: reading the page's cookies: %w", err)
+		}
+		pg.Cookies = make([]*http.Cookie, 0, len(res.Cookies))
+		for _, c := range res.Cookies {
+			pg.Cookies = append(pg.Cookies, httpCookie(c))
+		}
 	}
 	pg.Settled = settledBy != SettledDeadline
 	pg.SettledBy = settledBy
