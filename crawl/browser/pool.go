@@ -352,7 +352,9 @@ func (p *Pool) start() (*generation, error) {
 		stopped: make(chan struct{}),
 	}
 	opts := p.flags()
-	if !p.cfg.Deny.Empty() {
+	// The proxy runs for the deny list, and for the environment's proxy
+	// (the browser's requests go through it as the crawl's do).
+	if !p.cfg.Deny.Empty() || environmentProxy() != nil {
 		p.mu.Lock()
 		proxy := p.proxy
 		p.mu.Unlock()

@@ -1,16 +1,23 @@
 package browser
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/connectorhq/connector/internal/netguard"
 )
@@ -23,14 +30,20 @@ import (
 // script gets the browser to a denied address (a cloud metadata
 // service). The browser is started with --proxy-server pointing at it
 // and --proxy-bypass-list=<-loopback> (loopback goes through it too).
+//
+// Where the environment names an HTTP proxy (HTTP_PROXY, HTTPS_PROXY,
+// NO_PROXY, as the crawl's requests use it), it sends the requests on
+// through that proxy, after checking their host name: the proxy is then
+// the only address it dials itself.
 type guardProxy struct {
-	deny   *netguard.Guard
-	ln     net.Listener
-	srv    *http.Server
-	rp     *httputil.ReverseProxy
-	tr     *http.Transport
-	dialer *net.Dialer
-	log    *slog.Logger
+	deny     *netguard.Guard
+	upstream func(*url.URL) (*url.URL, error) // the environment's proxy for a URL; nil: none
+	ln       net.Listener
+	srv      *http.Server
+	rp       *httputil.ReverseProxy
+	tr       *http.Transport
+	dialer   *net.Dialer
+	log      *slog.Logger
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{} // both ends of every CONNECT tunnel
@@ -45,9 +58,15 @@ func startGuardProxy(deny *netguard.Guard, log *slog.Logger) (*guardProxy, error
 	if err != nil {
 		return nil, err
 	}
-	g := &guardProxy{deny: deny, ln: ln, log: log, conns: map[net.Conn]struct{}{}}
+	g := &guardProxy{deny: deny, ln: ln, log: log, conns: map[net.Conn]struct{}{}, upstream: environmentProxy()}
 	g.dialer = deny.Dialer(30*time.Second, 30*time.Second)
 	g.tr = &http.Transport{
+		Proxy: func(r *http.Request) (*url.URL, error) {
+			if g.upstream == nil {
+				return nil, nil
+			}
+			return g.upstream(r.URL)
+		},
 		DialContext:           deny.DialContext(g.dialer),
 		ForceAttemptHTTP2:     true,
 		MaxIdleConnsPerHost:   8,
@@ -96,13 +115,23 @@ func (g *guardProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.rp.ServeHTTP(w, r)
 }
 
+// environmentProxy is the proxy the environment names for a URL
+// (HTTP_PROXY, HTTPS_PROXY, NO_PROXY and their lower-case forms, read
+// when the proxy starts); nil when it names none.
+func environmentProxy() func(*url.URL) (*url.URL, error) {
+	cfg := httpproxy.FromEnvironment()
+	if cfg.HTTPProxy == "" && cfg.HTTPSProxy == "" {
+		return nil
+	}
+	return cfg.ProxyFunc()
+}
+
 // connect opens a tunnel (https, wss) to r.Host, dialled through the
-// guard.
+// guard, or through the environment's proxy.
 func (g *guardProxy) connect(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	dial := g.deny.DialContext(g.dialer)
-	up, err := dial(ctx, "tcp", r.Host)
+	up, err := g.dialTunnel(ctx, r.Host)
 	if err != nil {
 		if errors.Is(err, netguard.ErrDenied) {
 			g.denied.Add(1)
@@ -137,6 +166,85 @@ func (g *guardProxy) connect(w http.ResponseWriter, r *http.Request) {
 	go pipe(up, down, rw.Reader) // bytes the browser sent after the CONNECT are buffered in rw
 	go pipe(down, up, up)
 }
+
+// dialTunnel connects to hostport: directly, or through the
+// environment's proxy with a CONNECT of its own (the proxy is chosen as
+// for an https URL, or an http one on port 80).
+func (g *guardProxy) dialTunnel(ctx context.Context, hostport string) (net.Conn, error) {
+	dial := g.deny.DialContext(g.dialer)
+	if err := g.deny.CheckHost(hostport); err != nil {
+		return nil, err
+	}
+	var via *url.URL
+	if g.upstream != nil {
+		scheme := "https"
+		if _, port, _ := net.SplitHostPort(hostport); port == "80" {
+			scheme = "http"
+		}
+		u, err := g.upstream(&url.URL{Scheme: scheme, Host: hostport})
+		if err != nil {
+			return nil, fmt.Errorf("the environment's proxy: %w", err)
+		}
+		via = u
+	}
+	if via == nil {
+		return dial(ctx, "tcp", hostport)
+	}
+	addr := via.Host
+	if via.Port() == "" {
+		port := "80"
+		if via.Scheme == "https" {
+			port = "443"
+		}
+		addr = net.JoinHostPort(via.Hostname(), port)
+	}
+	conn, err := dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if via.Scheme == "https" {
+		tc := tls.Client(conn, &tls.Config{ServerName: via.Hostname(), MinVersion: tls.VersionTLS12})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+		conn = tc
+	}
+	if d, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(d)
+	}
+	req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: hostport}, Host: hostport, Header: http.Header{}}
+	if via.User != nil {
+		pass, _ := via.User.Password()
+		req.Header.Set("Proxy-Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(via.User.Username()+":"+pass)))
+	}
+	br := bufio.NewReader(conn)
+	resp, err := func() (*http.Response, error) {
+		if err := req.Write(conn); err != nil {
+			return nil, err
+		}
+		return http.ReadResponse(br, req)
+	}()
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("the environment's proxy: %w", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_ = conn.Close()
+		return nil, fmt.Errorf("the environment's proxy answered %s to CONNECT", resp.Status)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return &bufferedConn{Conn: conn, r: br}, nil
+}
+
+// bufferedConn is a connection whose first bytes were read into r.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 func (g *guardProxy) track(cs ...net.Conn) bool {
 	g.mu.Lock()
