@@ -125,6 +125,13 @@ type TaskRun struct {
 	// with a conditional request (a page whose content a 304 cannot
 	// vouch for).
 	Unconditional func(url string) bool
+	// Shape says what of the extension's settings shapes the content of
+	// the HTML page at url (whether it is rendered, how it is clipped):
+	// "" for the page as served. A page's record keeps the shape it was
+	// fetched with (record.Render); when the shape changes, the page is
+	// fetched in full (a 304 would keep the content the old settings
+	// made).
+	Shape func(url string) string
 	// End releases what the run holds; called once when the task is done.
 	End func()
 }
@@ -145,6 +152,15 @@ func (r *Repository) startTask(ctx context.Context, s *settings, purpose Purpose
 		tr = &TaskRun{}
 	}
 	return tr, nil
+}
+
+// shape is Shape's value for a page of mediaType at url: "" for a page
+// that is not HTML, or without Shape.
+func (tr *TaskRun) shape(mediaType, url string) string {
+	if tr == nil || tr.Shape == nil || (mediaType != "text/html" && mediaType != "application/xhtml+xml") {
+		return ""
+	}
+	return tr.Shape(url)
 }
 
 // end ends a task run.

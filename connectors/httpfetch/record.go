@@ -86,6 +86,11 @@ type record struct {
 	// rendering. The next fetch is unconditional: a 304 would keep the
 	// failure as the page's content until the site changed it.
 	Unrendered bool `json:"unrendered,omitempty"`
+	// Render is the shape (TaskRun.Shape) an HTML page was fetched with
+	// at its last 200: how the extension rendered and clipped it. When
+	// the task's shape for the page is another, the next fetch is
+	// unconditional.
+	Render string `json:"render,omitempty"`
 	// Stale: the target's document for the page is not the one this
 	// task would deliver now, though the content is the same: a 304
 	// found the page at another depth than its document says (DEPTH,

@@ -187,7 +187,8 @@ func (sr *syncRun) prior(u string) (crawl.Prior, bool) {
 	if sr.r.target != nil && sr.s.ingestible(u) && !rec.deliveredCurrent() {
 		return crawl.Prior{}, false
 	}
-	if rec.Unrendered || rec.Stale || sr.s.extractStale(rec) || (sr.tr.Unconditional != nil && sr.tr.Unconditional(u)) {
+	if rec.Unrendered || rec.Stale || sr.s.extractStale(rec) || (sr.tr.Unconditional != nil && sr.tr.Unconditional(u)) ||
+		rec.Render != sr.tr.shape(rec.MediaType, u) {
 		return crawl.Prior{}, false
 	}
 	pr := crawl.Prior{ETag: rec.ETag, LastModified: rec.LastModified, Links: rec.Links}
@@ -262,7 +263,7 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 		Hash: hash[:], Links: p.Prior().Links, Run: sr.run,
 		Title: pageTitle(p.Title, key), MediaType: p.MediaType, Size: int64(len(p.Body)),
 		Depth: p.Depth, Parent: p.Parent, FetchedMs: p.FetchedAt.UnixMilli(),
-		Unrendered: p.RenderErr != nil,
+		Unrendered: p.RenderErr != nil, Render: sr.tr.shape(p.MediaType, key),
 	}
 	c.rec = nr
 	if rec != nil {

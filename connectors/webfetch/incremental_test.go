@@ -83,3 +83,37 @@ fetch("/data.json").then(function (r) { return r.json(); }).then(function (d) {
 	require.Equal(t, cnt{Seen: 1, Unchanged: 1}, countsOf(job, "MYTASK"))
 	require.Equal(t, 3, s.hitsOf("/data.json"), "no render for a 304")
 }
+
+// TestClippingChangeReachesUnchangedPages: a page the site answers 304
+// is unchanged only while the task renders and clips it as it did:
+// after ClipPageUsingCssSelect changes, the next run fetches it in full
+// and delivers its content as the new clipping cuts it; the run after
+// that is a conditional request again.
+func TestClippingChangeReachesUnchangedPages(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	const etag = `"v1"`
+	s.handle("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, `<html><body><main>main words</main><article>article words</article></body></html>`)
+	})
+	b := setup(t, taskConfig(s.URL+"/", "Depth=0", "ClippingMode=CSSCLIPPING", "ClipPageUsingCssSelect=main"))
+	job := b.sync(t, "ConfigSection", "MyTask")
+	require.Equal(t, cnt{Seen: 1, Added: 1}, countsOf(job, "MYTASK"))
+	require.Contains(t, b.target.doc(s.URL+"/").Content, "main words")
+	job = b.sync(t, "ConfigSection", "MyTask")
+	require.Equal(t, cnt{Seen: 1, Unchanged: 1}, countsOf(job, "MYTASK"), "the same clipping: a 304")
+
+	job = b.sync(t, "ConfigSection", "MyTask", "ClipPageUsingCssSelect", "article")
+	require.Equal(t, cnt{Seen: 1, Updated: 1}, countsOf(job, "MYTASK"), "failures: %v", job.Failures())
+	d := b.target.doc(s.URL + "/")
+	require.Contains(t, d.Content, "article words")
+	require.NotContains(t, d.Content, "main words")
+	job = b.sync(t, "ConfigSection", "MyTask", "ClipPageUsingCssSelect", "article")
+	require.Equal(t, cnt{Seen: 1, Unchanged: 1}, countsOf(job, "MYTASK"), "clipped as last time: a 304 again")
+}

@@ -38,6 +38,8 @@ type taskRun struct {
 	// is given its cookies as they are then, and what its page set is
 	// kept in it.
 	jar *sessionJar
+	// shape is settings.renderShape (the content of a rendered page).
+	shape string
 }
 
 // rendered is what the browser gave for a page (crawl.Page.Rendered).
@@ -48,6 +50,15 @@ type rendered struct {
 // renders reports whether the task renders url's page (when it is HTML).
 func (t *taskRun) renders(url string) bool {
 	return t.s.renderMatch == nil || t.s.renderMatch.MatchString(url)
+}
+
+// pageShape is httpfetch's TaskRun.Shape: how the task makes the
+// content of the HTML page at url ("" when it does not render it).
+func (t *taskRun) pageShape(url string) string {
+	if !t.renders(url) {
+		return ""
+	}
+	return t.shape
 }
 
 // Render implements crawl.Renderer: the page's fetched bytes are rendered

@@ -158,6 +158,8 @@ func (r *Repository) begin(ctx context.Context, t httpfetch.TaskStart) (*httpfet
 	}
 	if t.Purpose != httpfetch.PurposeCollect {
 		tr.Render = run
+		run.shape = s.renderShape()
+		tr.Shape = run.pageShape
 		run.opts = s.renderOptions(t.UserAgent)
 		// The page's own requests to the task's origins answer their
 		// 401 with the task's credentials, as the crawl's do.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -151,6 +152,30 @@ var extension = &httpfetch.Extension{
 			return err
 		}},
 	},
+}
+
+// renderShape is what of the settings makes a rendered page's content
+// (httpfetch's TaskRun.Shape, kept in each page's record): the
+// subresources loaded and the clipping. A page whose record says
+// another is fetched in full, so that a 304 does not keep the content
+// other settings made.
+func (s *settings) renderShape() string {
+	parts := []string{"rendered"}
+	if s.allowTypes != nil {
+		types := make([]string, len(s.allowTypes))
+		for i, ty := range s.allowTypes {
+			types[i] = string(ty)
+		}
+		slices.Sort(types)
+		parts = append(parts, "types="+strings.Join(slices.Compact(types), "+"))
+	}
+	if s.clip.Mode != browser.ClipNone {
+		parts = append(parts, "clip="+string(s.clip.Mode))
+		if s.clip.Mode == browser.ClipCSS {
+			parts = append(parts, "select="+strings.Join(s.clip.Select, "\x00"), "unselect="+strings.Join(s.clip.Unselect, "\x00"))
+		}
+	}
+	return strings.Join(parts, ";")
 }
 
 // check validates settings that go together.
