@@ -27,7 +27,7 @@ var errRateDeadline = errors.New("crawl: download rate cap would exceed the requ
 const drainBytes = 8 << 10
 
 // pageHeaders are the response headers kept in Page.Header.
-var pageHeaders = []string{"Content-Type", "Content-Length", "Last-Modified", "ETag", "Content-Language"}
+var pageHeaders = []string{"Content-Type", "Content-Length", "Last-Modified", "ETag", "Content-Language", "Set-Cookie"}
 
 // newClient returns the crawl's default client and its transport (which
 // the crawl owns and closes).

@@ -34,7 +34,10 @@ type Page struct {
 	// empty and Links are the Prior's links.
 	NotModified bool
 	// Header holds the response headers Content-Type, Content-Length,
-	// Last-Modified, ETag and Content-Language, when present.
+	// Last-Modified, ETag, Content-Language and Set-Cookie, when present.
+	// Set-Cookie is for a renderer (the cookies a browser that loaded the
+	// page would have): its values may be a session's, secrets that must
+	// never reach a document or a log.
 	Header http.Header
 	// MediaType is the lower-case media type essence ("text/html"), from
 	// Content-Type or sniffed from the body when that header is missing.

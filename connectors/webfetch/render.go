@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -75,6 +77,8 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 	opts := t.opts
 	if t.jar != nil {
 		opts.Cookies, opts.ReadCookies = t.jar.browserCookies(), true
+	} else {
+		opts.Cookies = pageCookies(p)
 	}
 	pg, err := t.pool.Render(ctx, p.FinalURL, p.KeepBody(), p.Header.Get("Content-Type"), opts)
 	if err != nil {
@@ -109,6 +113,34 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 		links = append(links, l.URL)
 	}
 	return links, nil
+}
+
+// pageCookies are the cookies the page's response set (Set-Cookie),
+// which a browser that loaded the page would have while it runs, for a
+// task without a session (a session's jar has them already): those the
+// crawl's cookie rules refuse (another domain, Secure over http) are
+// left out.
+func pageCookies(p *crawl.Page) []*http.Cookie {
+	lines := p.Header.Values("Set-Cookie")
+	if len(lines) == 0 {
+		return nil
+	}
+	u, err := url.Parse(p.FinalURL)
+	if err != nil {
+		return nil
+	}
+	cookies := make([]*http.Cookie, 0, len(lines))
+	for _, l := range lines {
+		if c, err := http.ParseSetCookie(l); err == nil {
+			cookies = append(cookies, c)
+		}
+	}
+	j, err := newSessionJar(nil)
+	if err != nil {
+		return nil
+	}
+	j.SetCookies(u, cookies)
+	return j.browserCookies()
 }
 
 // contentHash is the hash incremental synchronisation compares: the

@@ -238,3 +238,46 @@ func TestSessionJarTakesWhatAPageSet(t *testing.T) {
 	assert.Equal(t, map[string]string{"sid": "two", "keep": "k", "consent": "yes"}, got)
 	assert.Len(t, j.browserCookies(), 3)
 }
+
+// TestPageCookiesReachItsRender: a page whose response sets a cookie
+// that its script needs (a CSRF token read from document.cookie, a
+// session its data requests carry) is rendered with it, as a browser
+// that loaded the page would have it, in a task without a login too;
+// a cookie for another domain is not set.
+func TestPageCookiesReachItsRender(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	var mu sync.Mutex
+	var got []string
+	s.handle("/", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "csrftoken", Value: "t0k3n", Path: "/"})
+		http.SetCookie(w, &http.Cookie{Name: "visit", Value: "v1", Path: "/", HttpOnly: true})
+		w.Header().Add("Set-Cookie", "evil=x; Domain=other.example; Path=/")
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte(`<html><body><p id="out">-</p><script>
+var m = document.cookie.match(/csrftoken=([^;]+)/);
+fetch("/api", { headers: { "X-CSRFToken": m ? m[1] : "none" } }).then(function (r) { return r.text() }).then(function (t) { document.getElementById("out").textContent = t });
+</script></body></html>`))
+	})
+	s.handle("/api", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get("X-CSRFToken")+" "+r.Header.Get("Cookie"))
+		mu.Unlock()
+		c, err := r.Cookie("visit")
+		if r.Header.Get("X-CSRFToken") != "t0k3n" || err != nil || c.Value != "v1" {
+			http.Error(w, "refused", http.StatusForbidden)
+			return
+		}
+		_, _ = w.Write([]byte("the api's answer"))
+	})
+	b := setup(t, taskConfig(s.URL+"/", "Depth=0"))
+	b.sync(t, "ConfigSection", "MyTask")
+	d := b.target.doc(s.URL + "/")
+	require.NotNil(t, d)
+	assert.Contains(t, d.Content, "the api's answer")
+	mu.Lock()
+	defer mu.Unlock()
+	for _, g := range got {
+		assert.NotContains(t, g, "evil", "a cookie for another domain is not set")
+	}
+}
