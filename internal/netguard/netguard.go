@@ -9,8 +9,11 @@
 // denied host name before resolving it, and the dialer's Control function
 // refuses every resolved address that a denied prefix contains, so neither
 // a DNS name that resolves to a metadata address nor a redirect to one
-// gets through. IPv4-mapped IPv6 addresses (::ffff:169.254.169.254) are
-// compared as the IPv4 address they carry.
+// gets through. IPv4-mapped IPv6 addresses (::ffff:169.254.169.254), and
+// the IPv6 addresses that reach an IPv4 address through NAT64's
+// well-known prefix (64:ff9b::169.254.169.254) or 6to4 (2002:a9fe:a9fe::),
+// are compared as the IPv4 address they carry; a NAT64 gateway's own
+// prefix (64:ff9b:1::/48 and others) must be denied by name.
 //
 // A request sent through an HTTP proxy is dialled to the proxy: then only
 // CheckHost (the URL's host, by name or literal address) applies, and the
@@ -113,7 +116,32 @@ func (g *Guard) DeniesAddr(a netip.Addr) bool {
 			return true
 		}
 	}
+	if v4, ok := embeddedIPv4(a); ok {
+		return g.DeniesAddr(v4)
+	}
 	return false
+}
+
+// nat64 is NAT64's well-known prefix (RFC 6052): 64:ff9b::a.b.c.d is
+// a.b.c.d through a NAT64 gateway.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// sixToFour is 6to4's prefix (RFC 3056): 2002:AABB:CCDD::/48 is routed to
+// the IPv4 address AA.BB.CC.DD.
+var sixToFour = netip.MustParsePrefix("2002::/16")
+
+// embeddedIPv4 is the IPv4 address an IPv6 address reaches through
+// NAT64's well-known prefix or 6to4.
+func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
+	b := a.As16()
+	switch {
+	case !a.Is6():
+	case nat64.Contains(a):
+		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), true
+	case sixToFour.Contains(a):
+		return netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}), true
+	}
+	return netip.Addr{}, false
 }
 
 // CheckHost refuses a host (name or literal address, with or without a

@@ -28,6 +28,18 @@ func TestParseAndDeny(t *testing.T) {
 	}
 	require.NoError(t, g.CheckHost("example.com:443"))
 
+	// An IPv4 address in an IPv6 form that reaches it (NAT64's
+	// well-known prefix, 6to4) is compared as that IPv4 address.
+	private, err := Parse([]string{"10.0.0.0/8"})
+	require.NoError(t, err)
+	for _, a := range []string{"64:ff9b::a00:1", "64:ff9b::10.1.2.3", "2002:a00:1::1", "[64:ff9b::a00:1]:80"} {
+		require.ErrorIs(t, private.CheckHost(a), ErrDenied, a)
+	}
+	for _, a := range []string{"64:ff9b::b00:1", "2002:b00:1::1", "64:ff9b:1::a00:1"} {
+		require.NoError(t, private.CheckHost(a), a)
+	}
+	require.ErrorIs(t, private.Control("tcp", "[64:ff9b::a00:1]:443", nil), ErrDenied)
+
 	_, err = Parse([]string{"not a host!"})
 	require.Error(t, err)
 	empty, err := Parse(nil)
