@@ -10,6 +10,21 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// basicGuard wraps a handler in HTTP Basic authentication with user
+// and pass (realm "intranet").
+func basicGuard(user, pass string) func(http.HandlerFunc) http.HandlerFunc {
+	return func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
+				w.Header().Set("WWW-Authenticate", `Basic realm="intranet"`)
+				http.Error(w, "authentication required", http.StatusUnauthorized)
+				return
+			}
+			h(w, r)
+		}
+	}
+}
+
 // TestBasicAuthSiteRendersItsScripts: on a site behind HTTP Basic
 // authentication (BasicAuthUsername, BasicAuthPassword), the rendered
 // page's own requests (its scripts, fetch()) are answered too, so the
@@ -30,16 +45,7 @@ func TestBasicAuthSiteRendersItsScripts(t *testing.T) {
 		http.Error(w, "who are you", http.StatusUnauthorized)
 	})
 	s := newSite(t)
-	guard := func(h http.HandlerFunc) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
-				w.Header().Set("WWW-Authenticate", `Basic realm="intranet"`)
-				http.Error(w, "authentication required", http.StatusUnauthorized)
-				return
-			}
-			h(w, r)
-		}
-	}
+	guard := basicGuard(user, pass)
 	s.handle("/", guard(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<html><head><title>Home</title></head><body><p id="news">loading</p>
@@ -91,16 +97,7 @@ func TestFormLoginBehindBasicAuth(t *testing.T) {
 	t.Parallel()
 	const user, pass = "crawler", "b4sic-S3cret"
 	s := newSite(t)
-	guard := func(h http.HandlerFunc) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
-				w.Header().Set("WWW-Authenticate", `Basic realm="intranet"`)
-				http.Error(w, "authentication required", http.StatusUnauthorized)
-				return
-			}
-			h(w, r)
-		}
-	}
+	guard := basicGuard(user, pass)
 	s.handle("/login", guard(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write([]byte(`<html><body><form method="post" action="/session"><input name="username"><input type="password" name="pw"><button id="go" type="submit">Log in</button></form></body></html>`))

@@ -14,6 +14,20 @@ import (
 	"github.com/connectorhq/connector/crawl/browser"
 )
 
+// withETag serves an HTML page with an ETag, answering 304 to a request
+// that has it.
+func withETag(etag, page string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, page)
+	}
+}
+
 // TestRenderFailureIsRenderedNextRun: a page the browser failed to render
 // (it died during the render and again during its retry) is delivered as
 // served, with RENDER_ERROR. The next run, the site unchanged (its HTML
@@ -22,22 +36,13 @@ import (
 func TestRenderFailureIsRenderedNextRun(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
-	const etag = `"v1"`
-	s.handle("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("ETag", etag)
-		if r.Header.Get("If-None-Match") == etag {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, `<!doctype html><html><head><title>Loading</title></head><body><div id="app">Loading</div>
+	s.handle("/", withETag(`"v1"`, `<!doctype html><html><head><title>Loading</title></head><body><div id="app">Loading</div>
 <script>
 fetch("/data.json").then(function (r) { return r.json(); }).then(function (d) {
   document.title = "Rendered";
   document.getElementById("app").textContent = d.words;
 });
-</script></body></html>`)
-	})
+</script></body></html>`))
 	// The first two requests for the data (the render and its retry)
 	// wait until the browser is killed.
 	var dataHits atomic.Int32
@@ -92,16 +97,7 @@ fetch("/data.json").then(function (r) { return r.json(); }).then(function (d) {
 func TestClippingChangeReachesUnchangedPages(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
-	const etag = `"v1"`
-	s.handle("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("ETag", etag)
-		if r.Header.Get("If-None-Match") == etag {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, `<html><body><main>main words</main><article>article words</article></body></html>`)
-	})
+	s.handle("/", withETag(`"v1"`, `<html><body><main>main words</main><article>article words</article></body></html>`))
 	b := setup(t, taskConfig(s.URL+"/", "Depth=0", "ClippingMode=CSSCLIPPING", "ClipPageUsingCssSelect=main"))
 	job := b.sync(t, "ConfigSection", "MyTask")
 	require.Equal(t, cnt{Seen: 1, Added: 1}, countsOf(job, "MYTASK"))

@@ -10,6 +10,58 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// rotatingSite is a site behind a form login whose session cookie (sid)
+// the site replaces once (rotate): the login starts session "first",
+// rotate ends it and starts "second".
+type rotatingSite struct {
+	*site
+	mu    sync.Mutex
+	valid map[string]bool
+}
+
+func newRotatingSite(t *testing.T) *rotatingSite {
+	s := &rotatingSite{site: newSite(t), valid: map[string]bool{}}
+	s.html("/login", `<html><body><form method="post" action="/session"><input name="username"><input type="password" name="pw"><button id="go" type="submit">Log in</button></form></body></html>`)
+	s.handle("/session", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.FormValue("pw") != password {
+			http.Redirect(w, r, "/login?failed=1", http.StatusSeeOther)
+			return
+		}
+		s.mu.Lock()
+		s.valid["first"] = true
+		s.mu.Unlock()
+		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "first", Path: "/", HttpOnly: true})
+		http.Redirect(w, r, "/welcome", http.StatusSeeOther)
+	})
+	s.html("/welcome", `<html><body><div id="logout">logged in</div></body></html>`)
+	return s
+}
+
+// session is the valid session r carries, "" for none.
+func (s *rotatingSite) session(r *http.Request) string {
+	c, err := r.Cookie("sid")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil || !s.valid[c.Value] {
+		return ""
+	}
+	return c.Value
+}
+
+// rotate ends session "first" and starts "second" (once).
+func (s *rotatingSite) rotate() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.valid["first"] {
+		s.valid["first"], s.valid["second"] = false, true
+	}
+}
+
+func (s *rotatingSite) loginKeys() []string {
+	return []string{"LoginUrl=" + s.URL + "/login", "LoginUsername=crawler", "LoginPassword=" + password,
+		"LoginSubmit=#go", "LoginSuccessSelector=#logout"}
+}
+
 // TestRotatedSessionCookieReachesTheBrowser: a site that rotates its
 // session cookie on a page the crawl fetches (Set-Cookie with a new
 // value, the old one no longer valid) has the pages rendered after the
@@ -17,35 +69,9 @@ import (
 // members-only text, not the logged-out answer.
 func TestRotatedSessionCookieReachesTheBrowser(t *testing.T) {
 	t.Parallel()
-	s := newSite(t)
+	s := newRotatingSite(t)
 	var mu sync.Mutex
-	valid := map[string]bool{}
 	var seen []string // the session each request for data carried
-	s.html("/login", `<html><body><form method="post" action="/session"><input name="username"><input type="password" name="pw"><button id="go" type="submit">Log in</button></form></body></html>`)
-	s.handle("/session", func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.FormValue("pw") != password {
-			http.Redirect(w, r, "/login?failed=1", http.StatusSeeOther)
-			return
-		}
-		mu.Lock()
-		valid["first"] = true
-		mu.Unlock()
-		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "first", Path: "/", HttpOnly: true})
-		http.Redirect(w, r, "/welcome", http.StatusSeeOther)
-	})
-	s.html("/welcome", `<html><body><div id="logout">logged in</div></body></html>`)
-	session := func(r *http.Request) string {
-		c, err := r.Cookie("sid")
-		if err != nil {
-			return ""
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if !valid[c.Value] {
-			return ""
-		}
-		return c.Value
-	}
 	page := func(next string) string {
 		return `<html><body><div id="app">-</div><script>
 fetch("/data.json").then(function (r) { return r.text() }).then(function (t) {
@@ -56,21 +82,17 @@ fetch("/data.json").then(function (r) { return r.text() }).then(function (t) {
 	}
 	// The home page rotates the session: "first" ends, "second" starts.
 	s.handle("/home", func(w http.ResponseWriter, r *http.Request) {
-		if session(r) == "" {
+		if s.session(r) == "" {
 			http.Redirect(w, r, "/login", http.StatusFound)
 			return
 		}
-		mu.Lock()
-		if valid["first"] {
-			valid["first"], valid["second"] = false, true
-		}
-		mu.Unlock()
+		s.rotate()
 		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "second", Path: "/", HttpOnly: true})
 		w.Header().Set("Content-Type", "text/html")
 		_, _ = w.Write([]byte(page("/other")))
 	})
 	s.handle("/other", func(w http.ResponseWriter, r *http.Request) {
-		if session(r) == "" {
+		if s.session(r) == "" {
 			http.Redirect(w, r, "/login", http.StatusFound)
 			return
 		}
@@ -78,7 +100,7 @@ fetch("/data.json").then(function (r) { return r.text() }).then(function (t) {
 		_, _ = w.Write([]byte(page("/home")))
 	})
 	s.handle("/data.json", func(w http.ResponseWriter, r *http.Request) {
-		sid := session(r)
+		sid := s.session(r)
 		mu.Lock()
 		seen = append(seen, sid)
 		mu.Unlock()
@@ -89,8 +111,7 @@ fetch("/data.json").then(function (r) { return r.text() }).then(function (t) {
 		_, _ = w.Write([]byte("members-only text"))
 	})
 
-	b := setup(t, taskConfig(s.URL+"/home", "LoginUrl="+s.URL+"/login", "LoginUsername=crawler",
-		"LoginPassword="+password, "LoginSubmit=#go", "LoginSuccessSelector=#logout"))
+	b := setup(t, taskConfig(s.URL+"/home", s.loginKeys()...))
 	job := b.sync(t, "ConfigSection", "MyTask")
 	for _, p := range []string{"/home", "/other"} {
 		d := b.target.doc(s.URL + p)
@@ -150,31 +171,12 @@ func TestSessionJarKeepsWhatTheCrawlKeeps(t *testing.T) {
 // with the new session, not logged out.
 func TestSessionRotatedByAPageScriptIsKept(t *testing.T) {
 	t.Parallel()
-	s := newSite(t)
+	s := newRotatingSite(t)
 	var mu sync.Mutex
-	valid := map[string]bool{}
 	var pages []string // the session each page request carried
-	s.html("/login", `<html><body><form method="post" action="/session"><input name="username"><input type="password" name="pw"><button id="go" type="submit">Log in</button></form></body></html>`)
-	s.handle("/session", func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		valid["first"] = true
-		mu.Unlock()
-		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "first", Path: "/", HttpOnly: true})
-		http.Redirect(w, r, "/welcome", http.StatusSeeOther)
-	})
-	s.html("/welcome", `<html><body><div id="logout">logged in</div></body></html>`)
-	session := func(r *http.Request) string {
-		c, err := r.Cookie("sid")
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil || !valid[c.Value] {
-			return ""
-		}
-		return c.Value
-	}
 	private := func(body string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			sid := session(r)
+			sid := s.session(r)
 			mu.Lock()
 			pages = append(pages, r.URL.Path+"="+sid)
 			mu.Unlock()
@@ -193,20 +195,17 @@ fetch("/refresh", { method: "POST" }).then(function () {
 });
 </script></body></html>`))
 	s.handle("/refresh", func(w http.ResponseWriter, r *http.Request) {
-		if session(r) == "" {
+		if s.session(r) == "" {
 			http.Error(w, "logged out", http.StatusForbidden)
 			return
 		}
-		mu.Lock()
-		valid["first"], valid["second"] = false, true
-		mu.Unlock()
+		s.rotate()
 		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "second", Path: "/", HttpOnly: true})
 		w.WriteHeader(http.StatusNoContent)
 	})
 	s.handle("/other", private(`<html><body><p>members-only other</p></body></html>`))
 
-	b := setup(t, taskConfig(s.URL+"/home", "LoginUrl="+s.URL+"/login", "LoginUsername=crawler",
-		"LoginPassword="+password, "LoginSubmit=#go", "LoginSuccessSelector=#logout"))
+	b := setup(t, taskConfig(s.URL+"/home", s.loginKeys()...))
 	job := b.sync(t, "ConfigSection", "MyTask")
 	other := b.target.doc(s.URL + "/other")
 	require.NotNil(t, other, "delivered: %v", b.target.refs())
