@@ -11,6 +11,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/connectorhq/connector/internal/readfile"
 )
 
 // File layout (bbolt buckets; every value outside "meta" is framed with a
@@ -220,13 +222,17 @@ func openBolt(cfg Config) (_ Store, err error) {
 	if err := probeWritable(cfg.Dir); err != nil {
 		return nil, err
 	}
-	switch _, err := os.Stat(path); {
+	switch fi, err := os.Stat(path); {
 	case errors.Is(err, os.ErrNotExist):
 		if err := s.create(); err != nil {
 			return nil, err
 		}
 	case err != nil:
 		return nil, s.openErr("stat", err)
+	case !fi.Mode().IsRegular():
+		// Refused before it is opened: opening a FIFO waits for a
+		// writer for ever (start-up hung, without a word).
+		return nil, fmt.Errorf("store: %s is not a regular file (%s): %w", path, readfile.Kind(fi.Mode()), ErrFormat)
 	}
 	if err := sniff(path); err != nil {
 		return nil, err

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/connectorhq/connector/internal/readfile"
 )
 
 // The journal makes ApplyActions cheap: a group commit is one write and one
@@ -374,6 +376,20 @@ func listSegments(dir, base string) ([]uint64, error) {
 		n, err := strconv.ParseUint(strings.TrimPrefix(e.Name(), prefix), 10, 64)
 		if err != nil {
 			continue // a preparation's temporary file or a stranger
+		}
+		if !e.Type().IsRegular() {
+			// A segment is read whole at Open: a FIFO would be waited
+			// on for ever (start-up hung, without a word), a device
+			// read without end. A symbolic link is taken for what it
+			// points to.
+			p := filepath.Join(dir, e.Name())
+			fi, err := os.Stat(p)
+			if err != nil {
+				return nil, err
+			}
+			if !fi.Mode().IsRegular() {
+				return nil, fmt.Errorf("journal segment %s is not a regular file (%s): %w", p, readfile.Kind(fi.Mode()), ErrFormat)
+			}
 		}
 		out = append(out, n)
 	}

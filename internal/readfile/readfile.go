@@ -30,7 +30,7 @@ func Regular(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("not a regular file (%s)", kind(st.Mode()))}
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("not a regular file (%s)", Kind(st.Mode()))}
 	}
 	tooBig := &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("more than %d bytes: not the file expected here", limit)}
 	if st.Size() > limit {
@@ -47,7 +47,10 @@ func Regular(path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-func kind(m os.FileMode) string {
+// Kind names what a file that is not a regular one is (mode m): "a
+// folder", "a FIFO", "a socket", "a device", for an error that says why
+// the file was refused.
+func Kind(m os.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a folder"
