@@ -13,6 +13,10 @@ import (
 // order, passing over (parking) those whose task is held by another.
 func (m *manager) dispatch(ctx actor.Context) {
 	for !m.paused && !m.shutting && m.running < m.cfg.MaximumThreads && m.waiting.Len() > 0 {
+		// Start waits while this progresses (waitRestored): after a
+		// restore, every queued action of a task held by another is
+		// parked here in one go.
+		m.starting.Add(1)
 		e := heap.Pop(&m.waiting).(*entry)
 		if t := m.busyTask(e); t != "" {
 			m.park(e, t)

@@ -3,7 +3,6 @@ package queue
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -343,7 +342,7 @@ func TestStartTimeoutStopsTheQueueManager(t *testing.T) {
 			return time.Now()
 		}}
 	_, err = Start(sys, cfg)
-	require.ErrorContains(t, err, "restored no stored action for 100ms (0 of 1 restored in")
+	require.ErrorContains(t, err, "start made no progress for 100ms (0 of 1 stored actions restored in")
 	close(release)
 	pid := actor.NewPID(sys.Address(), "queue-fetch")
 	testwait.For(t, 10*time.Second, func() bool {
@@ -364,19 +363,8 @@ func TestStartTimeoutStopsTheQueueManager(t *testing.T) {
 func TestStartWaitsForARestoreThatProgresses(t *testing.T) {
 	defer func(d, e time.Duration) { startTimeout, restoreLogEvery = d, e }(startTimeout, restoreLogEvery)
 	startTimeout, restoreLogEvery = time.Second, 100*time.Millisecond
-	st, err := store.Open(store.Config{Driver: store.DriverMemory})
-	require.NoError(t, err)
-	defer st.Close()
 	const n, each = 10, 200 * time.Millisecond // 2s in all, 5 restored a second
-	var muts []store.ActionMutation
-	for i := range n {
-		muts = append(muts, store.ActionMutation{Put: &messages.StoredAction{
-			Id:     fmt.Sprintf("0190a8a4-8d3e-7000-8000-%012d", i+1),
-			Spec:   &messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE"},
-			Status: &messages.ActionStatus{Seq: uint64(i + 1), State: messages.State_STATE_PROCESSING, Running: true},
-		}})
-	}
-	require.NoError(t, st.ApplyActions("fetch", muts))
+	st := storedActions(t, n, interrupted)
 	var slow atomic.Int64
 	sys := actor.NewActorSystem()
 	defer sys.Shutdown()

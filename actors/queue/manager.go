@@ -240,9 +240,12 @@ type manager struct {
 	writes  chan *batch
 	wdone   chan struct{}
 	restore []*messages.StoredAction // loaded at start, spawned on Started
-	// restored counts the stored actions restoreActions has handled, for
-	// Start, which waits as long as it goes up (waitRestored).
+	// restored counts the stored actions restoreActions has handled;
+	// starting counts the steps of the start (an action restored, evicted
+	// by retention, dispatched or parked): Start waits as long as it goes
+	// up (waitRestored).
 	restored atomic.Int64
+	starting atomic.Int64
 	// retry holds status changes whose commit failed, latest per action.
 	// They go out with the next batch that is written, or on their own a
 	// second later; a newer change of the same action replaces its entry.

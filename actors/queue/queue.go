@@ -252,9 +252,11 @@ var (
 )
 
 // waitRestored waits until the QueueManager pid has restored its total
-// stored actions and answered. It gives up only when the restore went
-// startTimeout without restoring one more action (a big store takes as
-// long as it takes, and says how far it is every restoreLogEvery); the
+// stored actions, finished its start (retention, the first dispatch) and
+// answered. It gives up only when the start went startTimeout without
+// progress (one more action restored, evicted or dispatched: a big store
+// takes as long as it takes, and says how far it is every
+// restoreLogEvery); the
 // QueueManager is then stopped, not left running: it holds the store,
 // which the caller closes on this error, and its name, which a new Start
 // would find taken. Its stop comes once its start is over; waitRestored
@@ -267,13 +269,13 @@ func waitRestored(sys *actor.ActorSystem, pid *actor.PID, m *manager, total int,
 	tick := time.NewTicker(min(restoreLogEvery, stall))
 	defer tick.Stop()
 	began := time.Now()
-	last, lastAt, logged := m.restored.Load(), began, began
+	last, lastAt, logged := m.starting.Load(), began, began
 	for {
 		select {
 		case err := <-answered:
 			return err
 		case now := <-tick.C:
-			if n := m.restored.Load(); n != last {
+			if n := m.starting.Load(); n != last {
 				last, lastAt = n, now
 			}
 			if now.Sub(lastAt) >= stall {
@@ -285,12 +287,12 @@ func waitRestored(sys *actor.ActorSystem, pid *actor.PID, m *manager, total int,
 				case <-time.After(stall):
 					stopped = fmt.Sprintf("it stops once its start is over (not within another %s)", stall)
 				}
-				return fmt.Errorf("the QueueManager restored no stored action for %s (%d of %d restored in %s); %s",
-					stall, last, total, now.Sub(began).Round(time.Millisecond), stopped)
+				return fmt.Errorf("the QueueManager's start made no progress for %s (%d of %d stored actions restored in %s); %s",
+					stall, m.restored.Load(), total, now.Sub(began).Round(time.Millisecond), stopped)
 			}
 			if now.Sub(logged) >= restoreLogEvery {
 				logged = now
-				log.Info("restoring stored actions", "restored", last, "actions", total, "elapsed", now.Sub(began).Round(time.Second))
+				log.Info("restoring stored actions", "restored", m.restored.Load(), "actions", total, "elapsed", now.Sub(began).Round(time.Second))
 			}
 		}
 	}

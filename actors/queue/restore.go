@@ -27,6 +27,7 @@ func (m *manager) restoreActions(ctx actor.Context) {
 	m.restore = nil
 	for i, r := range recs {
 		m.restored.Store(int64(i)) // the ones before r
+		m.starting.Add(1)
 		id, err := uuid.Parse(r.Id)
 		if err != nil || r.Spec == nil || r.Status == nil {
 			m.sh.log.Error("skipping unreadable stored action", "id", r.Id)

@@ -21,6 +21,7 @@ func (m *manager) retain(ctx actor.Context) {
 		}
 		m.ended[m.endedOff] = nil
 		m.endedOff++
+		m.starting.Add(1) // Start waits while this progresses (waitRestored)
 		switch {
 		case m.entries[e.id] != e: // already evicted
 		case e.slot:
