@@ -102,7 +102,21 @@ type component struct {
 
 // Start builds and starts a server. On error everything started so far is
 // stopped again: there is never a half-started server.
-func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
+func Start(cfg *config.Config, opts Options) (*Server, error) {
+	return StartContext(context.Background(), cfg, opts)
+}
+
+// ErrStartStopped is the error of a start that StartContext's context
+// stopped (the process was asked to stop while it started): what had
+// started is stopped again, cleanly; nothing is lost.
+var ErrStartStopped = errors.New("server: start-up stopped on request")
+
+// StartContext is Start, which stops early when ctx is done: before the
+// next component starts, and during the queue's restore of its stored
+// actions, which may take long on a big queue (the actions it had not
+// restored yet stay in the store as they were). The error then wraps
+// ErrStartStopped.
+func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err error) {
 	conn := opts.Connector
 	if conn == nil {
 		if conn, err = connectors.Lookup(cfg.Connector.Type); err != nil {
@@ -117,7 +131,10 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 	s := &Server{cfg: cfg, log: slog.New(slog.DiscardHandler), left: make(chan struct{}), served: make(chan error, 2), stop: make(chan struct{})}
 	defer func() {
 		if err != nil {
-			if s.logOut != nil {
+			switch {
+			case errors.Is(err, ErrStartStopped):
+				s.log.Info("start-up stopped on request; stopping what had started", "err", err)
+			case s.logOut != nil:
 				// The log file says why this start ended, not only
 				// standard error: an operator reading the file would
 				// otherwise find its last run's lines, or nothing.
@@ -291,7 +308,7 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 			if !cfg.Actions.UseInMemoryDatastore {
 				qcfg.Store = s.st
 			}
-			if s.q, err = queue.Start(s.sys, qcfg); err != nil {
+			if s.q, err = queue.StartContext(ctx, s.sys, qcfg); err != nil {
 				return err
 			}
 			s.api, s.stopQueue = s.q, s.q.Shutdown
@@ -385,7 +402,13 @@ func Start(cfg *config.Config, opts Options) (_ *Server, err error) {
 		comps = clusterComponents(s, cfg, comps)
 	}
 	for _, c := range comps {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w before its %s started", ErrStartStopped, c.name)
+		}
 		if err := c.start(); err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%w while its %s started: %w", ErrStartStopped, c.name, err)
+			}
 			return nil, err
 		}
 		s.log.Debug("started", "component", c.name)

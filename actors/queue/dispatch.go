@@ -17,6 +17,9 @@ func (m *manager) dispatch(ctx actor.Context) {
 		// restore, every queued action of a task held by another is
 		// parked here in one go.
 		m.starting.Add(1)
+		if m.startCut() {
+			return // stopping during the start: see restoreActions
+		}
 		e := heap.Pop(&m.waiting).(*entry)
 		if t := m.busyTask(e); t != "" {
 			m.park(e, t)

@@ -246,6 +246,10 @@ type manager struct {
 	// up (waitRestored).
 	restored atomic.Int64
 	starting atomic.Int64
+	// cut is closed when Start's caller asks it to stop (StartContext):
+	// the start's loops stop at their next step. Nil once the start is
+	// over.
+	cut <-chan struct{}
 	// retry holds status changes whose commit failed, latest per action.
 	// They go out with the next batch that is written, or on their own a
 	// second later; a newer change of the same action replaces its entry.
@@ -364,8 +368,10 @@ func (m *manager) receive(ctx actor.Context) {
 	case *actor.Started:
 		m.self = ctx.Self()
 		m.startWriter(ctx)
-		m.restoreActions(ctx)
-		m.startTicker(ctx)
+		if m.restoreActions(ctx) {
+			m.startTicker(ctx)
+		}
+		m.cut = nil
 	case *actor.Stopping:
 		// protoactor still hands a stopping actor its user messages
 		// until its children are gone: no task actor is spawned from

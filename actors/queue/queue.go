@@ -190,6 +190,17 @@ type Queue struct {
 
 // Start spawns the queue's QueueManager actor in sys.
 func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
+	return StartContext(context.Background(), sys, cfg)
+}
+
+// StartContext is Start, which stops early when ctx is done (the server
+// asked to stop while it starts: SIGTERM, Ctrl-C): loading the stored
+// actions, restoring them and the first dispatch stop at the next action,
+// the QueueManager stops (writing the changes of the actions it restored,
+// as a shutdown does), and the error wraps ctx's. Nothing is lost: an
+// action not restored yet is still in the store as it was, and is
+// restored at the next start.
+func StartContext(ctx context.Context, sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
@@ -199,14 +210,24 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 		tokenHost: cfg.TokenHost, tokenPort: cfg.TokenPort, queue: strings.ToUpper(cfg.Name),
 	}
 	m := newManager(cfg, sh, sys.Root)
+	m.cut = ctx.Done()
 	restored := 0
 	if cfg.Store != nil {
 		m.st = cfg.Store
 		err := cfg.Store.LoadActions(cfg.Name, func(a *messages.StoredAction) error {
 			m.restore = append(m.restore, a)
+			if len(m.restore)%256 == 0 {
+				return ctx.Err()
+			}
 			return nil
 		})
+		if err == nil {
+			err = ctx.Err()
+		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("queue: load %s actions: stopped after %d: %w", cfg.Name, len(m.restore), context.Cause(ctx))
+			}
 			return nil, fmt.Errorf("queue: load %s actions: %w", cfg.Name, err)
 		}
 		restored = len(m.restore)
@@ -233,7 +254,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Queue, error) {
 	// The QueueManager restores stored actions when it starts; answering
 	// this request means it is done, so Start returns a queue whose every
 	// token already resolves.
-	if err := waitRestored(sys, pid, m, restored, sh.log); err != nil {
+	if err := waitRestored(ctx, sys, pid, m, restored, sh.log); err != nil {
 		return nil, fmt.Errorf("queue: start %s: %w", cfg.Name, err)
 	}
 	return q, nil
@@ -253,15 +274,15 @@ var (
 
 // waitRestored waits until the QueueManager pid has restored its total
 // stored actions, finished its start (retention, the first dispatch) and
-// answered. It gives up only when the start went startTimeout without
-// progress (one more action restored, evicted or dispatched: a big store
-// takes as long as it takes, and says how far it is every
-// restoreLogEvery); the
-// QueueManager is then stopped, not left running: it holds the store,
-// which the caller closes on this error, and its name, which a new Start
-// would find taken. Its stop comes once its start is over; waitRestored
-// waits for that as long again.
-func waitRestored(sys *actor.ActorSystem, pid *actor.PID, m *manager, total int, log *slog.Logger) error {
+// answered. It gives up when ctx is done, and otherwise only when the
+// start went startTimeout without progress (one more action restored,
+// evicted or dispatched: a big store takes as long as it takes, and says
+// how far it is every restoreLogEvery); the QueueManager is then stopped,
+// not left running: it holds the store, which the caller closes on this
+// error, and its name, which a new Start would find taken. Its stop comes
+// once its start is over (at once when ctx is done: it stops restoring);
+// waitRestored waits for that as long again.
+func waitRestored(ctx context.Context, sys *actor.ActorSystem, pid *actor.PID, m *manager, total int, log *slog.Logger) error {
 	stall := max(m.cfg.AskTimeout, startTimeout)
 	fut := sys.Root.RequestFuture(pid, &messages.QueueStatusRequest{}, -1) // bounded below
 	answered := make(chan error, 1)
@@ -270,23 +291,36 @@ func waitRestored(sys *actor.ActorSystem, pid *actor.PID, m *manager, total int,
 	defer tick.Stop()
 	began := time.Now()
 	last, lastAt, logged := m.starting.Load(), began, began
+	stop := func() string {
+		sys.Root.Stop(fut.PID()) // ends the waiting goroutine
+		sys.Root.Stop(pid)
+		select {
+		case <-m.stopped:
+			return "it is stopped"
+		case <-time.After(stall):
+			return fmt.Sprintf("it stops once its start is over (not within another %s)", stall)
+		}
+	}
 	for {
 		select {
 		case err := <-answered:
-			return err
+			if err != nil || ctx.Err() == nil {
+				return err
+			}
+			// Done just as the start ended: stopped all the same, as
+			// the caller is stopping.
+			stopped := stop()
+			return fmt.Errorf("stopped as its start ended: %s: %w", stopped, context.Cause(ctx))
+		case <-ctx.Done():
+			stopped := stop()
+			return fmt.Errorf("restore stopped at %d of %d stored actions (the rest wait in the store for the next start); %s: %w",
+				m.restored.Load(), total, stopped, context.Cause(ctx))
 		case now := <-tick.C:
 			if n := m.starting.Load(); n != last {
 				last, lastAt = n, now
 			}
 			if now.Sub(lastAt) >= stall {
-				sys.Root.Stop(fut.PID()) // ends the waiting goroutine
-				sys.Root.Stop(pid)
-				stopped := "it is stopped"
-				select {
-				case <-m.stopped:
-				case <-time.After(stall):
-					stopped = fmt.Sprintf("it stops once its start is over (not within another %s)", stall)
-				}
+				stopped := stop()
 				return fmt.Errorf("the QueueManager's start made no progress for %s (%d of %d stored actions restored in %s); %s",
 					stall, m.restored.Load(), total, now.Sub(began).Round(time.Millisecond), stopped)
 			}

@@ -22,12 +22,23 @@ var ErrInterrupted = errors.New("queue: interrupted by a server crash")
 // restart count goes up; one paused while running stays paused) or ends as
 // Error, as the policy says. After a clean shutdown nothing is running, so
 // nothing is re-run.
-func (m *manager) restoreActions(ctx actor.Context) {
+//
+// It reports false when Start's caller asked it to stop (m.cut) before it
+// was over: the actions not restored yet are left in the store as they
+// are, for the next start, and no retention or dispatch runs (the
+// QueueManager is being stopped). A change it made to one it restored is
+// written as the QueueManager stops.
+func (m *manager) restoreActions(ctx actor.Context) bool {
 	recs := m.restore
 	m.restore = nil
 	for i, r := range recs {
 		m.restored.Store(int64(i)) // the ones before r
 		m.starting.Add(1)
+		if m.startCut() {
+			m.sh.log.Info("restore stopped: the server is stopping; the actions not restored yet wait in the store for the next start",
+				"restored", i, "actions", len(recs))
+			return false
+		}
 		id, err := uuid.Parse(r.Id)
 		if err != nil || r.Spec == nil || r.Status == nil {
 			m.sh.log.Error("skipping unreadable stored action", "id", r.Id)
@@ -90,4 +101,19 @@ func (m *manager) restoreActions(ctx actor.Context) {
 	}
 	m.retain(ctx)
 	m.dispatch(ctx)
+	return !m.startCut()
+}
+
+// startCut reports whether Start's caller asked the start to stop
+// (StartContext's context is done).
+func (m *manager) startCut() bool {
+	if m.cut == nil {
+		return false
+	}
+	select {
+	case <-m.cut:
+		return true
+	default:
+		return false
+	}
 }

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -47,6 +48,58 @@ func TestStartWaitsForRetentionThatProgresses(t *testing.T) {
 	require.Greater(t, time.Since(begin), startTimeout, "the start took longer than the bound")
 	require.NoError(t, sys.Root.StopFuture(q.pid).Wait())
 	require.Empty(t, storetest.Load(t, st, "fetch"), "the old ended actions were evicted")
+}
+
+// A start whose context is done while it restores stops at the next
+// action, promptly, and loses nothing: the changes made to the actions it
+// restored are written, the others are left in the store as they were,
+// and the next start restores every one. The server's start-up is stopped
+// this way on SIGTERM or Ctrl-C (cmd/connector).
+// Not parallel: it lowers startTimeout.
+func TestStartContextStopsTheRestore(t *testing.T) {
+	defer func(d time.Duration) { startTimeout = d }(startTimeout)
+	startTimeout = 10 * time.Second // the test's bound: never reached
+	const n = 50
+	st := storedActions(t, n, interrupted)
+	sys := actor.NewActorSystem()
+	defer sys.Shutdown()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var calls atomic.Int64
+	cfg := Config{Name: "fetch", Repository: newTestRepo(), Store: st, AskTimeout: 10 * time.Millisecond,
+		OnRestart: RestartError, Now: func() time.Time {
+			if calls.Add(1) == 3 {
+				cancel() // the signal, during the restore of the third interrupted action
+			}
+			time.Sleep(100 * time.Millisecond) // 5s for the whole restore
+			return time.Now()
+		}}
+	_, err := StartContext(ctx, sys, cfg)
+	require.ErrorIs(t, err, context.Canceled)
+	// At the next action, not at the end (50).
+	require.ErrorContains(t, err, "restore stopped at 3 of 50 stored actions")
+
+	recs := storetest.Load(t, st, "fetch")
+	require.Len(t, recs, n, "no action was lost")
+	ended := 0
+	for _, r := range recs {
+		if r.Status.State == messages.State_STATE_ERROR {
+			require.False(t, r.Status.Running)
+			ended++
+		} else {
+			require.True(t, r.Status.Running, "an action not restored is as it was")
+		}
+	}
+	require.Equal(t, 3, ended, "the actions restored have their change written")
+
+	// The next start restores every one.
+	cfg.Now, cfg.AskTimeout = nil, 0 // the default AskTimeout for the QueueStatus below
+	q, err := Start(sys, cfg)
+	require.NoError(t, err)
+	r, err := q.QueueStatus(context.Background())
+	require.NoError(t, err)
+	require.EqualValues(t, n, r.GetError(), "every action is restored (as Error: RestartError)")
+	require.NoError(t, sys.Root.StopFuture(q.pid).Wait())
 }
 
 // storedActions returns an in-memory store holding n SYNCHRONIZE actions

@@ -14,7 +14,7 @@ import (
 // yet (a Stop that outlived StopTimeout) is set aside and evicted when its
 // thread is released, so it never holds up the others.
 func (m *manager) retain(ctx actor.Context) {
-	for m.endedOff < len(m.ended) {
+	for m.endedOff < len(m.ended) && !m.startCut() {
 		e := m.ended[m.endedOff]
 		if m.entries[e.id] == e && !m.overRetention(e) {
 			break

@@ -108,9 +108,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// Signals are caught before the server starts: it may serve requests
 	// (and a client may ask it to stop) before Start returns here. One
 	// goroutine reads them from then on, start-up included (which may take
-	// a while: a store to recover or compact, a cluster to join): the first
-	// asks for the shutdown (it begins once the server has started), the
-	// next forces the exit, whenever it comes.
+	// a while: a store to recover or compact, a big queue to restore, a
+	// cluster to join): the first asks for the shutdown (during start-up
+	// it stops the start, at once where it restores the queue, else before
+	// the next component; then it stops what had started), the next
+	// forces the exit, whenever it comes.
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
@@ -132,6 +134,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	stopping := make(chan struct{})    // closed when the shutdown begins for another reason
 	ended := make(chan struct{})       // closed when run returns
 	defer close(ended)
+	// Cancelled on the first signal: it stops a start-up in progress.
+	startCtx, stopStart := context.WithCancel(context.Background())
+	defer stopStart()
 	go func() {
 		var first time.Time
 		select {
@@ -139,6 +144,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "connector: %v received, shutting down (again to force)\n", s)
 			first = time.Now()
 			close(interrupted)
+			stopStart()
 		case <-stopping:
 		case <-ended:
 			return
@@ -162,11 +168,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
-	srv, err := server.Start(cfg, server.Options{
+	srv, err := server.StartContext(startCtx, cfg, server.Options{
 		Connector: conn,
 		Port:      *port,
 		LogOutput: stderr,
 	})
+	if errors.Is(err, server.ErrStartStopped) {
+		// Asked to stop while it started: a clean stop, as after a
+		// complete start (what had started is stopped; actions not
+		// restored yet wait in the store for the next start).
+		fmt.Fprintf(stderr, "connector: %v; stopped\n", err)
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "connector: %v\n", err)
 		return 1

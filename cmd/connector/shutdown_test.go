@@ -268,8 +268,8 @@ func TestASignalDeliveredTwiceIsOneRequest(t *testing.T) {
 	default:
 	}
 
-	// The log reader reads again: start-up ends, and the shutdown that
-	// was asked for follows.
+	// The log reader reads again: start-up goes on to its next step,
+	// where it stops as asked, and the server exits cleanly.
 	go func() { _, _ = io.Copy(io.Discard, srv.reader) }() // ends when the test closes reader
 	select {
 	case <-srv.exited:
