@@ -845,7 +845,14 @@ func (j *journal) prepare(n uint64, size int64) preparedSeg {
 func (j *journal) makeSegment(n uint64, size int64, fill func(*os.File) error) preparedSeg {
 	final := filepath.Join(j.dir, segmentName(j.base, n))
 	tmp := final + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	// A file left at tmp (a crash while one was made) is removed, and tmp
+	// made anew with O_EXCL, which follows no symbolic link: opened with
+	// O_TRUNC, a link there had the segment written into the file it
+	// points to, outside the data folder.
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return preparedSeg{err: fmt.Errorf("journal: create %s: %w", final, err)}
+	}
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return preparedSeg{err: fmt.Errorf("journal: create %s: %w", final, err)}
 	}
