@@ -2,11 +2,13 @@ package server
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
 	"os"
 	"strings"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/internal/readfile"
 	"github.com/connectorhq/connector/secret"
 	"github.com/connectorhq/connector/tlsconf"
 )
@@ -49,6 +51,22 @@ func loadTLS(cfg *config.Config) (tlsConfigs, error) {
 		}
 	}
 	return out, nil
+}
+
+// checkKeyFile refuses a [Security] AESKeyFile that exists but is no
+// regular file (a FIFO, a folder, a device): the key is read when a secret
+// first needs it, so such a file was accepted at start-up and every
+// request with a secret failed later. A missing file is fine (it is
+// created when first needed), and one that cannot be read is reported
+// when it is read.
+func checkKeyFile(cfg *config.Config) error {
+	p := cfg.Security.AESKeyFile
+	fi, err := os.Stat(p) // follows a symbolic link; never opens the file
+	if err != nil || fi.Mode().IsRegular() {
+		return nil
+	}
+	return &config.Error{File: cfg.Path, Line: cfg.Line("Security", "AESKeyFile"), Section: "Security", Key: "AESKeyFile",
+		Err: fmt.Errorf("%s is not a regular file (%s)", p, readfile.Kind(fi.Mode()))}
 }
 
 // allowedHosts is what a request's Host header may name: [Server]

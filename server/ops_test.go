@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -310,4 +311,24 @@ func TestGetStatusNamesTheServicePort(t *testing.T) {
 	plain := startServer(t, testConfig(t, ""), newTestRepo())
 	defer stop(t, plain)
 	require.NotContains(t, aci(t, plain, "action=GetStatus"), "<serviceport>")
+}
+
+// TestAESKeyFileNotARegularFileStopsStartUp: a [Security] AESKeyFile that
+// is a FIFO, a folder or a device stops start-up with an error naming the
+// key and the file. The key is read only when a secret needs it, so the
+// server started, and every request with a secret failed later.
+func TestAESKeyFileNotARegularFileStopsStartUp(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "aes.ky")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	for _, path := range []string{fifo, dir, "/dev/zero"} {
+		cfg := testConfig(t, "[Security]\nAESKeyFile="+path+"\n")
+		s, err := Start(cfg, Options{Port: -1, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }})
+		if err == nil {
+			stop(t, s)
+		}
+		require.Error(t, err, path)
+		require.ErrorContains(t, err, "[Security] AESKeyFile: "+path+" is not a regular file (")
+	}
 }

@@ -149,6 +149,9 @@ func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *Ser
 	if err != nil {
 		return nil, err
 	}
+	if err := checkKeyFile(cfg); err != nil {
+		return nil, err
+	}
 	version := opts.Version
 	if version == "" {
 		version = buildinfo.Version()
