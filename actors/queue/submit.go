@@ -9,6 +9,7 @@ import (
 
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
 )
 
 // admit is the one check every fetch action passes before it is queued,
@@ -35,7 +36,7 @@ func admit(repo fetch.Repository, supported []string, spec *messages.ActionSpec)
 		// (upper-cased).
 		return nil, messages.Invalid("FetchAction", spec.FetchAction, "must be one of "+strings.Join(supported, ", "))
 	}
-	if err := utf8Params(spec.Params); err != nil {
+	if err := utf8Params(repo, spec.Params); err != nil {
 		return nil, err
 	}
 	tasks, err := repo.Validate(fa, spec.Params)
@@ -91,17 +92,38 @@ func supportedAction(supported []string, fa string) (string, bool) {
 // client's %FF, an encoded surrogate or overlong form): the queue could
 // not store it (protobuf strings are UTF-8), so that the client would be
 // told the store failed for its own bad input, nor send it to a peer.
-func utf8Params(params messages.Params) error {
+// The refusal quotes the value as the request log shows it (shownValue),
+// never a secret in clear; the value of a parameter whose name is not
+// UTF-8 may be anything, a secret included, and is not quoted at all.
+func utf8Params(repo fetch.Repository, params messages.Params) error {
 	for _, p := range params {
 		name, value := p.GetName(), p.GetValue()
 		if !utf8.ValidString(name) {
-			return messages.Invalid(strconv.Quote(name), value, "the parameter's name is not UTF-8: percent-encode the UTF-8 bytes of the text")
+			return messages.Invalid(strconv.Quote(name), secret.Redacted, "the parameter's name is not UTF-8: percent-encode the UTF-8 bytes of the text")
 		}
 		if !utf8.ValidString(value) {
-			return messages.Invalid(name, value, "not UTF-8: percent-encode the UTF-8 bytes of the text")
+			return messages.Invalid(name, shownValue(repo, p), "not UTF-8: percent-encode the UTF-8 bytes of the text")
 		}
 	}
 	return nil
+}
+
+// shownValue is p's value as an error may quote it: secret.Redacted when
+// its name looks secret (secret.SensitiveName) or the repository redacts
+// it (fetch.Secrets: a setting its schema marks secret, a Config fragment
+// holding one), as the request log and GetActionParameters show it.
+// (ParamError hides a URL's password itself.)
+func shownValue(repo fetch.Repository, p *messages.Param) string {
+	if secret.SensitiveName(p.GetName()) {
+		return secret.Redacted
+	}
+	if sec, ok := repo.(fetch.Secrets); ok {
+		if r := sec.Redact(messages.Params{p}); len(r) == 1 {
+			return r[0].GetValue()
+		}
+		return secret.Redacted
+	}
+	return p.GetValue()
 }
 
 func isASCII(s string) bool {

@@ -53,6 +53,16 @@ func (secretRepo) Seal(params messages.Params) (messages.Params, error) {
 	return out, nil
 }
 
+// startSecretRepo starts a server on secretRepo, logging at Debug into
+// the buffer it returns.
+func startSecretRepo(t *testing.T) (*env, *testlog.Buffer) {
+	logs := &testlog.Buffer{}
+	return startWith(t, setup{
+		repo:   func(r *testRepo) fetch.Repository { return secretRepo{r} },
+		logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}), logs
+}
+
 // TestSecretsNeverShown submits requests carrying secrets in every form
 // the front end knows (a setting the schema marks secret, a name that
 // looks secret, a URL with a password, in the URI and in a POST body) and
@@ -60,11 +70,7 @@ func (secretRepo) Seal(params messages.Params) (messages.Params, error) {
 // none of them, while the queue holds the sealed form.
 func TestSecretsNeverShown(t *testing.T) {
 	t.Parallel()
-	var logs testlog.Buffer
-	e := startWith(t, setup{
-		repo:   func(r *testRepo) fetch.Repository { return secretRepo{r} },
-		logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	e, logs := startSecretRepo(t)
 	secrets := []string{"hunter2-in-uri", "pw-in-url", "hunter3-in-body", "looks-secret"}
 	tok := e.submit(t, "Synchronize", "&%5BMyTask%5DAuthPassword=hunter2-in-uri&%5BMyTask%5DUrl="+
 		url.QueryEscape("http://user:pw-in-url@example.com/")+"&ClientSecret=looks-secret")
@@ -141,4 +147,29 @@ func TestMalformedRequestHeadersNeverEchoed(t *testing.T) {
 		require.NotContains(t, logs.String(), s)
 	}
 	require.Contains(t, logs.String(), "unreadable request")
+}
+
+// TestNotUTF8SecretNeverQuoted: a Fetch whose secret parameter (one the
+// connector marks secret, or one whose name looks secret) is not UTF-8 is
+// refused without quoting the secret, in the reply or the log; so is one
+// whose parameter name is not UTF-8, whatever its value. The refusal used
+// to quote the value as sent: a password with one stray byte (a Latin-1
+// client's e-acute) came back in clear in the error reply.
+func TestNotUTF8SecretNeverQuoted(t *testing.T) {
+	t.Parallel()
+	e, logs := startSecretRepo(t)
+	for _, c := range []struct{ query, secret string }{
+		{"%5BMyTask%5DAuthPassword=hunter2-schema%E9", "hunter2-schema"}, // the schema's secret
+		{"ClientSecret=looks-secret%E9", "looks-secret"},                 // a name that looks secret
+		{"Pass%E9word=hunter2-bad-name", "hunter2-bad-name"},             // a name that is not UTF-8
+	} {
+		x := e.aci(t, "/action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask&"+c.query)
+		require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, "%s: %s", c.query, x.ResponseData.Inner)
+		require.Contains(t, x.ResponseData.Desc, "not UTF-8", c.query)
+		require.NotContains(t, x.ResponseData.Desc, c.secret, c.query)
+		require.NotContains(t, logs.String(), c.secret, c.query)
+	}
+	// A value that is no secret is still quoted, to show what is wrong.
+	x := e.aci(t, "/action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask&Note=caf%E9")
+	require.Contains(t, x.ResponseData.Desc, `invalid value "caf\xe9" for parameter Note: not UTF-8`)
 }
