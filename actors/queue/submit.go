@@ -89,23 +89,76 @@ func supportedAction(supported []string, fa string) (string, bool) {
 }
 
 // utf8Params refuses a parameter whose name or value is not UTF-8 (a
-// client's %FF, an encoded surrogate or overlong form): the queue could
-// not store it (protobuf strings are UTF-8), so that the client would be
-// told the store failed for its own bad input, nor send it to a peer.
-// The refusal quotes the value as the request log shows it (shownValue),
-// never a secret in clear; the value of a parameter whose name is not
-// UTF-8 may be anything, a secret included, and is not quoted at all.
+// client's %FF, an encoded surrogate or overlong form, a binary file): the
+// queue could not store it (protobuf strings are UTF-8), so that the
+// client would be told the store failed for its own bad input, nor send
+// it to a peer. The refusal quotes the value as the request log shows it
+// (shownValue), never a secret in clear; the value of a parameter whose
+// name is not UTF-8 may be anything, a secret included, and is not quoted
+// at all. It quotes an excerpt, up to the first bad byte, and says which
+// byte that is: the value may be a file of up to [Server] MaxRequestBytes,
+// which quoted whole (\xNN for each byte) would make a reply four times
+// its size.
 func utf8Params(repo fetch.Repository, params messages.Params) error {
+	const fix = "percent-encode the UTF-8 bytes of the text"
 	for _, p := range params {
 		name, value := p.GetName(), p.GetValue()
-		if !utf8.ValidString(name) {
-			return messages.Invalid(strconv.Quote(name), secret.Redacted, "the parameter's name is not UTF-8: percent-encode the UTF-8 bytes of the text")
+		if i := badByte(name); i >= 0 {
+			return messages.Invalid(strconv.Quote(excerpt(name)), secret.Redacted,
+				fmt.Sprintf("the parameter's name is not UTF-8 at byte %d (counting from 1): %s", i+1, fix))
 		}
-		if !utf8.ValidString(value) {
-			return messages.Invalid(name, shownValue(repo, p), "not UTF-8: percent-encode the UTF-8 bytes of the text")
+		if i := badByte(value); i >= 0 {
+			return messages.Invalid(name, excerpt(shownValue(repo, p)),
+				fmt.Sprintf("not UTF-8 at byte %d (counting from 1): %s", i+1, fix))
 		}
 	}
 	return nil
+}
+
+// quotedBefore is how many bytes before its first bad byte a refusal of
+// text that is not UTF-8 quotes (excerpt).
+const quotedBefore = 48
+
+// badByte is the offset of the first byte of s that is not UTF-8, or -1
+// when s is UTF-8.
+func badByte(s string) int {
+	if utf8.ValidString(s) {
+		return -1
+	}
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, n := utf8.DecodeRuneInString(s[i:]); n == 1 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// excerpt is s as a refusal quotes it: whole when it is short, otherwise
+// the quotedBefore bytes before its first bad byte and that byte (or its
+// first quotedBefore bytes, when it has none), with "…" where text is
+// left out.
+func excerpt(s string) string {
+	if len(s) <= 2*quotedBefore {
+		return s
+	}
+	end := quotedBefore
+	if i := badByte(s); i >= 0 {
+		end = i + 1
+	}
+	start := max(0, end-1-quotedBefore)
+	for start > 0 && start < end-1 && !utf8.RuneStart(s[start]) {
+		start++ // not half a character
+	}
+	out := s[start:end]
+	if start > 0 {
+		out = "…" + out
+	}
+	if end < len(s) {
+		out += "…"
+	}
+	return out
 }
 
 // shownValue is p's value as an error may quote it: secret.Redacted when

@@ -224,3 +224,19 @@ func TestDuplicatePanicRefusesTheCopy(t *testing.T) {
 	b.repo.Release(run)
 	b.waitState(t, run, messages.State_STATE_FINISHED)
 }
+
+// TestExcerptOfTextNotUTF8: a refusal quotes a long value that is not
+// UTF-8 by the quotedBefore bytes before its first bad byte, never half a
+// character, with "…" where text is left out; a short one whole.
+func TestExcerptOfTextNotUTF8(t *testing.T) {
+	long := strings.Repeat("é", 40) // 80 bytes
+	for _, c := range []struct{ in, want string }{
+		{"caf\xe9", "caf\xe9"},
+		{long + "\xff" + long, "…" + strings.Repeat("é", 24) + "\xff…"},
+		{"x" + long + long + "a\xff", "…" + strings.Repeat("é", 23) + "a\xff"}, // not half an é
+		{strings.Repeat("a", 200) + "\xff", "…" + strings.Repeat("a", 48) + "\xff"},
+		{"\xff" + strings.Repeat("a", 200), "\xff…"},
+	} {
+		require.Equal(t, c.want, excerpt(c.in), "%q", c.in)
+	}
+}

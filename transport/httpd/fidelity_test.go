@@ -569,3 +569,33 @@ func TestViewRangeInTheACIReply(t *testing.T) {
 	require.Equal(t, "<mime-type>text/html</mime-type><filename>doc1.html</filename><content>aGVsbG8=</content><range>bytes 6-10/24</range>",
 		string(x.ResponseData.Inner))
 }
+
+// TestFetchBinaryParameterRefusalIsShort: a Fetch parameter that is a
+// binary file (a multipart file part, as the Java client sends binary
+// parameters) is refused as not UTF-8 with a short description that says
+// where its first bad byte is. The refusal used to quote the whole value,
+// with Go's \xNN for each byte: a 1 MiB file came back as a 4 MiB reply,
+// and a Fetch body at [Server] MaxRequestBytes (64 MiB) as 256 MiB.
+func TestFetchBinaryParameterRefusalIsShort(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	file := append([]byte("%PDF-1.7 header text before the binary "), bytes.Repeat([]byte{0x00, 0xe2, 0x9c, 0xff}, 1<<18)...)
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	for _, f := range [][2]string{{"action", "Fetch"}, {"FetchAction", "Synchronize"}, {"ConfigSection", "MyTask"}} {
+		require.NoError(t, w.WriteField(f[0], f[1]))
+	}
+	part, err := w.CreateFormFile("Document", "report.pdf")
+	require.NoError(t, err)
+	_, err = part.Write(file)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	resp, err := http.Post(e.base+"/", w.FormDataContentType(), &body)
+	require.NoError(t, err)
+	reply, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Less(t, len(reply), 4096, "the reply to a 1 MiB binary parameter: %.400s", reply)
+	require.Contains(t, string(reply), "ERRORPARAMINVALID")
+	require.Contains(t, string(reply), `invalid value "%PDF-1.7 header text before the binary \x00\xe2…" for parameter Document: not UTF-8 at byte 41 (counting from 1)`)
+}
