@@ -173,7 +173,6 @@ func (r *Repo) Ran() int64 { return r.ran.Load() }
 // ErrSiteUnreachable is the error of the fail modes.
 var ErrSiteUnreachable = errors.New("site unreachable")
 
-// Run implements fetch.Repository.
 // URLWithPassword is the URL of the "failurl" and "panicurl" modes'
 // error and panic: its password (PasswordInURL) must never show in a
 // status, a log or the store.
@@ -182,6 +181,7 @@ const URLWithPassword = "http://crawler:" + PasswordInURL + "@site.example/priva
 // PasswordInURL is URLWithPassword's password.
 const PasswordInURL = "hunter2-url-secret"
 
+// Run implements fetch.Repository.
 func (r *Repo) Run(ctx context.Context, job *fetch.Job) ([]*messages.Element, error) {
 	defer r.ran.Add(1)
 	n := r.running.Add(1)
