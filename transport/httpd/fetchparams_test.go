@@ -162,9 +162,13 @@ func TestFetchIsAsynchronousWhateverSyncSays(t *testing.T) {
 	t.Parallel()
 	e := start(t, nil)
 	for _, q := range []string{"&Sync=true", "&Synchronous=TRUE"} {
-		tok := e.submit(t, "Collect", q)
+		// Synchronize runs until released: a Fetch that waited for its
+		// action would answer only once it had ended, or not at all.
+		tok := e.submit(t, "Synchronize", q)
 		x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+url.QueryEscape(tok))
 		require.Len(t, x.ResponseData.Actions, 1, q)
+		require.Contains(t, []string{"Queued", "Processing"}, x.ResponseData.Actions[0].Status, q)
+		e.repo.Release(tok)
 		e.waitStatus(t, tok, "Finished")
 	}
 }
