@@ -253,8 +253,9 @@ func (e *Extractor) Extract(ctx context.Context, in Input) (doc *Document, err e
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			e.log.Error("extractor panicked", "format", f, "panic", panics.Text(r), "stack", string(debug.Stack()))
-			doc, err = nil, &Error{Format: f, Err: fmt.Errorf("%w: extractor failed: %v", ErrMalformed, r)}
+			msg := panics.Text(r)
+			e.log.Error("extractor panicked", "format", f, "panic", msg, "stack", string(debug.Stack()))
+			doc, err = nil, &Error{Format: f, Err: fmt.Errorf("%w: extractor failed: %s", ErrMalformed, msg)}
 		}
 	}()
 	x := &extraction{ctx: tctx, limits: e.limits, out: newTextBuilder(e.limits.MaxTextBytes)}
