@@ -70,6 +70,11 @@ type centry struct {
 	// task actor's report that it started says nothing the row does not,
 	// and is not written (one row of a group commit per action).
 	claimed bool
+	// What the Observer was told (observe): the start it last heard of,
+	// whether it heard the end, and when a stop found the worker running.
+	startedMs int64
+	endSeen   bool
+	stopAt    time.Time
 }
 
 // cOp is one operation of the store pipeline (one at a time, in order).
@@ -408,6 +413,10 @@ func (m *cmanager) failed(child *actor.PID, reason string) {
 		st.State, st.EndedUnixMs, st.Running = messages.State_STATE_ERROR, m.sh.now().UnixMilli(), false
 	}
 	e.status = st
+	if !e.endSeen {
+		e.endSeen = true
+		m.sh.ended(m.cfg.Observer, e.spec, st)
+	}
 	m.write(e, nil)
 }
 
@@ -471,6 +480,7 @@ func malformedChange(msg *messages.TaskChanged) string {
 
 func (m *cmanager) submit(ctx actor.Context, msg *messages.SubmitAction) {
 	if m.shutting || m.evicted {
+		m.cfg.Observer.Rejected("shutting_down")
 		ctx.Respond(&messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_SHUTTING_DOWN, Message: "the node is leaving the cluster and accepts no new actions; submit to another node"})
 		return
 	}
@@ -516,7 +526,8 @@ func (m *cmanager) spawn(ctx actor.Context, id uuid.UUID, spec *messages.ActionS
 	if err != nil {
 		return nil, fmt.Errorf("queue: spawn task actor %s: %w", id, err)
 	}
-	e := &centry{pid: pid, spec: spec, id: id, token: st.Token, epoch: epoch, status: st, excl: exclusiveTasks(m.sh.repo, spec)}
+	e := &centry{pid: pid, spec: spec, id: id, token: st.Token, epoch: epoch, status: st, excl: exclusiveTasks(m.sh.repo, spec),
+		startedMs: st.StartedUnixMs}
 	m.entries[id] = e
 	m.byPID[pid.Id] = id
 	return e, nil
@@ -536,19 +547,30 @@ func (m *cmanager) changed(ctx actor.Context, msg *messages.TaskChanged) {
 		}
 		return
 	}
+	old := e.status.GetState()
 	e.status, e.live = msg.Status, msg.Live
 	_, held := m.stopHeld[id]
 	delete(m.stopHeld, id)
 	stopped := msg.Status.GetState() == messages.State_STATE_STOPPED
+	if m.shutting && e.slot && stopped && len(msg.ReplyTo) == 0 && !held {
+		// Stopped by this node's shutdown, not by a client: the action
+		// is handed to the other nodes (release), not ended.
+		return
+	}
+	// As on a single node (the metrics, the line of each action's end).
+	switch m.sh.observe(m.cfg.Observer, e.spec, old, msg.Status, msg.Live, e.startedMs, e.endSeen, e.stopAt) {
+	case observedStopping:
+		e.stopAt = time.Now()
+	case observedEnd:
+		e.endSeen = true
+	}
+	if t := msg.Status.GetStartedUnixMs(); t != 0 {
+		e.startedMs = t
+	}
 	if stopped && msg.Live && len(msg.ReplyTo) == 0 && !m.shutting && !held {
 		// A client's Stop, its worker still exiting: written with the
 		// worker's final report (stopHeld).
 		m.stopHeld[id] = time.Now()
-		return
-	}
-	if m.shutting && e.slot && stopped && len(msg.ReplyTo) == 0 && !held {
-		// Stopped by this node's shutdown, not by a client: the action
-		// is handed to the other nodes (release), not ended.
 		return
 	}
 	if e.claimed && len(msg.ReplyTo) == 0 && msg.Live && msg.Status.GetRunning() &&

@@ -43,6 +43,7 @@ func (m *cmanager) next(ctx actor.Context) {
 	if m.evicted && m.pending != nil {
 		// Declared dead: nothing more reaches the store.
 		for _, p := range m.pending.submits {
+			m.cfg.Observer.Rejected("shutting_down")
 			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_SHUTTING_DOWN,
 				Message: "this node was dropped from the cluster and accepts no new actions; submit to another node"})
 		}
@@ -188,9 +189,15 @@ func (m *cmanager) run(op *cOp) error {
 		}
 		if len(op.writes) > 0 || len(acts) > 0 || op.claim > 0 {
 			var r pgstore.GroupResult
+			t0 := time.Now()
 			r, err = m.db.Commit(ctx, m.cfg.Name, m.node, m.addr,
 				pgstore.Group{Writes: op.writes, Submits: acts, MaxWaiting: m.cfg.MaximumQueueSize, Claim: op.claim, ClaimAtMs: m.sh.now().UnixMilli()})
 			op.seqs, op.fenced, op.claimed = r.Seqs, r.Fenced, r.Claimed
+			if n := len(op.writes) + len(acts); n > 0 {
+				// As a single node's group commit (Observer.Committed):
+				// from this goroutine, as the writer's there.
+				m.cfg.Observer.Committed(n, time.Since(t0), err)
+			}
 		}
 	case op.claim > 0:
 		op.claimed, err = m.db.ClaimAt(ctx, m.cfg.Name, m.node, m.addr, op.claim, m.sh.now().UnixMilli())
@@ -309,6 +316,7 @@ func writeFailureKind(err error) string {
 func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 	if err != nil && m.fencedOut(ctx, err) {
 		for _, p := range op.submits {
+			m.cfg.Observer.Rejected("shutting_down")
 			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_SHUTTING_DOWN,
 				Message: "this node was dropped from the cluster and accepts no new actions; submit to another node"})
 		}
@@ -392,11 +400,13 @@ func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 	queued := 0
 	for i, p := range op.submits {
 		if err != nil {
+			m.cfg.Observer.Rejected("store")
 			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_STORE,
 				Message: fmt.Sprintf("the action was not accepted and has no token: the shared store could not record it (if the store received it, it waits queued under a token nobody was told): %v", err)})
 			continue
 		}
 		if op.seqs[i] == 0 {
+			m.cfg.Observer.Rejected("queue_full")
 			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_QUEUE_FULL,
 				Message: fmt.Sprintf("the %s queue already holds MaximumQueueSize=%d waiting actions across the cluster", m.cfg.Name, m.cfg.MaximumQueueSize)})
 			continue
@@ -405,6 +415,7 @@ func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 		if m.movedAway(p.id, 1) {
 			// Already claimed by another node: the token is valid, the
 			// action is the claimer's.
+			m.cfg.Observer.Submitted(p.spec.FetchAction)
 			ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
 			continue
 		}
@@ -412,6 +423,7 @@ func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: serr.Error()})
 			continue
 		}
+		m.cfg.Observer.Submitted(p.spec.FetchAction)
 		ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
 		queued++
 	}

@@ -44,31 +44,70 @@ func (noObserver) Committed(int, time.Duration, error)                {}
 // requested while the worker still runs, or the action's end (once its
 // worker has exited), which is also logged, once, as one line.
 func (m *manager) observeChange(e *entry, old messages.State, st *messages.ActionStatus, live bool) {
-	if st.StartedUnixMs != 0 && st.StartedUnixMs != e.startedMs && st.State != messages.State_STATE_QUEUED {
-		m.cfg.Observer.Started(e.spec.FetchAction, time.Duration(st.StartedUnixMs-st.QueuedUnixMs)*time.Millisecond)
+	var stopAt time.Time
+	if e.x != nil {
+		stopAt = e.x.stopAt
 	}
-	if !messages.Terminal(st.State) || e.endSeen {
-		return
+	switch m.sh.observe(m.cfg.Observer, e.spec, old, st, live, e.startedMs, e.endSeen, stopAt) {
+	case observedStopping:
+		e.more().stopAt = time.Now() // the worker unwinds; its exit ends the action
+	case observedEnd:
+		e.endSeen = true
+	}
+}
+
+// observed is what a change reported to the Observer leaves its
+// QueueManager to record in the action's entry.
+type observed uint8
+
+const (
+	observedNothing observed = iota
+	// observedStopping: the action was stopped while its worker runs;
+	// the entry records when (its stopAt), for the stop's duration.
+	observedStopping
+	// observedEnd: the action's end was reported (the entry's endSeen).
+	observedEnd
+)
+
+// observe tells o what a change of an action means, for the QueueManager
+// of either mode (manager, cmanager), which keeps the action's entry:
+// startedMs is the start o was last told of (a new one, not queued, is
+// a start); endSeen, whether its end was reported already; stopAt, when
+// a stop found its worker running (zero: none did). An end is reported
+// once the worker has exited (live is false), with the stop's duration
+// when there was one, and logged as one line (logEnd).
+func (sh *shared) observe(o Observer, spec *messages.ActionSpec, old messages.State, st *messages.ActionStatus, live bool,
+	startedMs int64, endSeen bool, stopAt time.Time) observed {
+	if st.StartedUnixMs != 0 && st.StartedUnixMs != startedMs && st.State != messages.State_STATE_QUEUED {
+		o.Started(spec.FetchAction, time.Duration(st.StartedUnixMs-st.QueuedUnixMs)*time.Millisecond)
+	}
+	if !messages.Terminal(st.State) || endSeen {
+		return observedNothing
 	}
 	if live {
 		if !messages.Terminal(old) {
-			e.more().stopAt = time.Now() // the worker unwinds; its exit ends the action
+			return observedStopping
 		}
-		return
+		return observedNothing
 	}
-	e.endSeen = true
-	if e.x != nil && !e.x.stopAt.IsZero() {
-		m.cfg.Observer.Stopped(time.Since(e.x.stopAt))
+	if !stopAt.IsZero() {
+		o.Stopped(time.Since(stopAt))
 	}
-	m.cfg.Observer.Ended(e.spec, st)
-	m.logEnd(e.spec, st)
+	sh.ended(o, spec, st)
+	return observedEnd
+}
+
+// ended reports an action's end to o, and logs it (logEnd).
+func (sh *shared) ended(o Observer, spec *messages.ActionSpec, st *messages.ActionStatus) {
+	o.Ended(spec, st)
+	sh.logEnd(spec, st)
 }
 
 // logEnd writes the one line that reports an action's end: token, fetch
 // action, tasks, who submitted it (client and role), status, times and
 // counts.
-func (m *manager) logEnd(spec *messages.ActionSpec, st *messages.ActionStatus) {
-	if !m.sh.log.Enabled(context.Background(), slog.LevelInfo) {
+func (sh *shared) logEnd(spec *messages.ActionSpec, st *messages.ActionStatus) {
+	if !sh.log.Enabled(context.Background(), slog.LevelInfo) {
 		return // the line is not written: build none of it (every action's end passes here)
 	}
 	var c messages.DocumentCount
@@ -106,5 +145,5 @@ func (m *manager) logEnd(spec *messages.ActionSpec, st *messages.ActionStatus) {
 	if st.Error != "" {
 		attrs = append(attrs, "error", st.Error)
 	}
-	m.sh.log.Info("action ended", attrs...)
+	sh.log.Info("action ended", attrs...)
 }

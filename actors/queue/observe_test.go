@@ -19,15 +19,15 @@ func TestLogEndOnlyWhenInfoIsLogged(t *testing.T) {
 	st := &messages.ActionStatus{Token: "tok", State: messages.State_STATE_FINISHED, QueuedUnixMs: 1000, StartedUnixMs: 1500, EndedUnixMs: 3000,
 		Counts: []*messages.DocumentCount{{Seen: 3}}}
 	var buf bytes.Buffer
-	m := &manager{sh: &shared{log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))}}
-	m.logEnd(spec, st)
+	sh := &shared{log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	sh.logEnd(spec, st)
 	require.Contains(t, buf.String(), "action ended")
 	require.Contains(t, buf.String(), "token=tok action=IDENTIFIERS tasks=EMPTY")
 	require.Contains(t, buf.String(), "counts.seen=3")
 
 	buf.Reset()
-	m.sh.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	allocs := testing.AllocsPerRun(100, func() { m.logEnd(spec, st) })
+	sh.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	allocs := testing.AllocsPerRun(100, func() { sh.logEnd(spec, st) })
 	require.Zero(t, allocs, "nothing built for a line that is not written")
 	require.Empty(t, buf.String())
 }

@@ -115,8 +115,7 @@ func (m *manager) crash(e *entry, reason string) {
 		m.nended++
 		if !e.endSeen {
 			e.endSeen = true
-			m.cfg.Observer.Ended(e.spec, st)
-			m.logEnd(e.spec, st)
+			m.sh.ended(m.cfg.Observer, e.spec, st)
 		}
 	}
 	m.persist(e, st)
