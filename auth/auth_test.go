@@ -175,3 +175,22 @@ func TestNeedMatchesQueueActionInASCIICase(t *testing.T) {
 	require.Equal(t, Need(ACIPort, "QueueInfo", "Explode"), Need(ACIPort, "QueueInfo", "QueueStatu\u017f"))
 	require.NotEqual(t, Query, Need(ACIPort, "QueueInfo", "QueueStatu\u017f"))
 }
+
+// A certificate's identity matches SSLIdentities in ASCII case only: a
+// Common Name (which, unlike a subjectAltName, may hold any Unicode) with
+// the Kelvin sign U+212A, which strings.ToLower turns into an ASCII k, is
+// not key.example.com, whose certificate an authority may have refused
+// to issue to this client. It matched, and took that identity's roles.
+func TestIdentitiesMatchInASCIICaseOnly(t *testing.T) {
+	id, err := ParseIdentities("dns:key.example.com,email:kim@example.com,dns:*.ops.example.com")
+	require.NoError(t, err)
+	require.True(t, id.Match(Principal{DNS: []string{"KEY.Example.COM"}}))
+	require.True(t, id.Match(Principal{Email: []string{"Kim@example.com"}}))
+	for _, p := range []Principal{
+		{DNS: []string{"\u212aey.example.com"}},
+		{Email: []string{"\u212aim@example.com"}},
+		{DNS: []string{"x.ops.example.\u212aom"}},
+	} {
+		require.False(t, id.Match(p), "%v", p)
+	}
+}

@@ -102,7 +102,7 @@ func (c *Clients) Match(addr netip.Addr) bool {
 
 // Identities matches certificate identities: IDOL's SSLIdentities.
 type Identities struct {
-	dns, email []string // lower case; may hold * wildcards
+	dns, email []string // ASCII letters in lower case; may hold * wildcards
 }
 
 // ParseIdentities reads an SSLIdentities value: comma-separated identities,
@@ -115,7 +115,7 @@ func ParseIdentities(v string) (*Identities, error) {
 		if !ok {
 			kind, name = "dns", f
 		}
-		name = strings.ToLower(strings.TrimSpace(name))
+		name = lowerASCII(strings.TrimSpace(name))
 		if name == "" {
 			return nil, fmt.Errorf("%q names no identity", f)
 		}
@@ -148,7 +148,7 @@ func (id *Identities) Match(p Principal) bool {
 
 func matchAny(patterns, names []string) bool {
 	for _, n := range names {
-		n = strings.ToLower(n)
+		n = lowerASCII(n)
 		for _, pat := range patterns {
 			if ok, _ := path.Match(pat, n); ok {
 				return true
@@ -156,4 +156,24 @@ func matchAny(patterns, names []string) bool {
 		}
 	}
 	return false
+}
+
+// lowerASCII lowers the ASCII letters of s and keeps every other
+// character: strings.ToLower would turn some non-ASCII letters into ASCII
+// ones (the Kelvin sign U+212A into k), so that a certificate's Common
+// Name, which may hold any Unicode, could spell a listed identity it is
+// not.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
