@@ -18,6 +18,8 @@ package auth
 
 import (
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -228,8 +230,8 @@ func Actions(port Port) []string {
 type Principal struct {
 	Addr netip.Addr
 	// DNS and Email are the certificate's subjectAltName DNS names and
-	// email addresses; when it has neither, DNS holds its subject Common
-	// Name (IDOL's fallback).
+	// email addresses; when it has no subjectAltName, DNS holds its
+	// subject Common Name (IDOL's fallback).
 	DNS   []string
 	Email []string
 }
@@ -264,16 +266,25 @@ func splitCSV(v string) []string {
 
 // FromCertificate returns the principal of a client at addr with the
 // verified certificate cert (nil: none): its subjectAltName DNS names and
-// email addresses, or, when it has neither, its subject Common Name as a
-// DNS name (IDOL's fallback).
+// email addresses, or, when it has no subjectAltName at all, its subject
+// Common Name as a DNS name (IDOL's fallback). A subjectAltName that
+// names only IP addresses or URIs gives no identity: the Common Name of
+// such a certificate need not have been checked as a name.
 func FromCertificate(addr netip.Addr, cert *x509.Certificate) Principal {
 	p := Principal{Addr: addr.Unmap()}
 	if cert == nil {
 		return p
 	}
 	p.DNS, p.Email = cert.DNSNames, cert.EmailAddresses
-	if len(p.DNS) == 0 && len(p.Email) == 0 && cert.Subject.CommonName != "" {
+	if len(p.DNS) == 0 && len(p.Email) == 0 && cert.Subject.CommonName != "" && !hasSubjectAltName(cert) {
 		p.DNS = []string{cert.Subject.CommonName}
 	}
 	return p
+}
+
+// oidSubjectAltName is the subjectAltName extension (RFC 5280, 4.2.1.6).
+var oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
+
+func hasSubjectAltName(cert *x509.Certificate) bool {
+	return slices.ContainsFunc(cert.Extensions, func(e pkix.Extension) bool { return e.Id.Equal(oidSubjectAltName) })
 }

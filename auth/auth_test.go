@@ -1,7 +1,15 @@
 package auth
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -193,4 +201,34 @@ func TestIdentitiesMatchInASCIICaseOnly(t *testing.T) {
 	} {
 		require.False(t, id.Match(p), "%v", p)
 	}
+}
+
+// IDOL falls back on the subject Common Name only when the certificate has
+// no subjectAltName (ops.md §1.1). One whose subjectAltName names only an
+// IP address or a URI (a SPIFFE ID) has no DNS or email identity: its
+// Common Name, which the authority need not have checked as a name, is
+// not taken for one. It was, and matched SSLIdentities=admin.example.com.
+func TestCommonNameOnlyWithoutSubjectAltName(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	cert := func(tmpl *x509.Certificate) *x509.Certificate {
+		tmpl.SerialNumber = big.NewInt(1)
+		tmpl.Subject = pkix.Name{CommonName: "admin.example.com"}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		require.NoError(t, err)
+		c, err := x509.ParseCertificate(der)
+		require.NoError(t, err)
+		return c
+	}
+	a := addr("192.0.2.1")
+	require.Equal(t, []string{"admin.example.com"}, FromCertificate(a, cert(&x509.Certificate{})).DNS, "no subjectAltName: the Common Name")
+	spiffe, _ := url.Parse("spiffe://example.com/workload")
+	for _, c := range []*x509.Certificate{
+		cert(&x509.Certificate{IPAddresses: []net.IP{net.ParseIP("192.0.2.1")}}),
+		cert(&x509.Certificate{URIs: []*url.URL{spiffe}}),
+	} {
+		p := FromCertificate(a, c)
+		require.False(t, p.HasIdentity(), "%v", p)
+	}
+	require.Equal(t, []string{"db.example.com"}, FromCertificate(a, cert(&x509.Certificate{DNSNames: []string{"db.example.com"}})).DNS)
 }
