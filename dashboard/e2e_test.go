@@ -355,3 +355,26 @@ func TestDashboardPagingAndBulkCancel(t *testing.T) {
 	require.Contains(t, qs, "<queued>0</queued>")
 	require.Contains(t, qs, "<cancelled>12</cancelled>")
 }
+
+// TestServicePageOpensTheDashboard: the service port's page links to the
+// dashboard on the ACI port, and following the link opens it. The ACI
+// port refused it: a link from another port of the same host is a
+// same-site navigation (Sec-Fetch-Site: same-site), refused as any other
+// request from another site, so the link led to ERRORREQUESTREFUSED.
+func TestServicePageOpensTheDashboard(t *testing.T) {
+	s := startServer(t, "[Service]\nServicePort=0\n")
+	svc := "http://" + s.ServiceAddr().String()
+	ctx := browser(t)
+	run(t, ctx, chromedp.Navigate(svc+"/"))
+	click(t, ctx, "#dashboard")
+	// The page goes away under the evaluation: an error is a try again.
+	var page string
+	testwait.For(t, 30*time.Second, func() bool {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.readyState === "complete" && location.href.endsWith("/action=Admin") ? `+
+			`document.contentType + " " + (document.getElementById("actions") ? "the dashboard" : document.documentElement.innerText) : ""`))
+		page = v
+		return err == nil && v != ""
+	}, "the dashboard link to be followed")
+	require.Equal(t, "text/html the dashboard", page)
+	waitPolls(t, ctx, 0, 1)
+}

@@ -111,10 +111,15 @@ var (
 // POST and with a script's request to another origin, and such a request
 // whose Origin is not the server's own (the scheme and the Host header it
 // was sent with; "null" from a sandboxed or file: page) is refused too.
-// Programs send neither header.
-func (s *Server) checkOrigin(ctx *fasthttp.RequestCtx) error {
+// Programs send neither header. A browser's navigation to a page of the
+// server (action, in upper case, is ADMIN: the dashboard, the service
+// port's page) is answered from any site: the service port's page links
+// to the dashboard on the ACI port, which is another site's (same-site)
+// to the browser. The page changes nothing, is never framed
+// (X-Frame-Options), and what its script sends comes from its own origin.
+func (s *Server) checkOrigin(ctx *fasthttp.RequestCtx, action string) error {
 	if site := ctx.Request.Header.PeekBytes(secFetchSite); len(site) > 0 {
-		if bytes.EqualFold(site, []byte("cross-site")) || bytes.EqualFold(site, []byte("same-site")) {
+		if (bytes.EqualFold(site, []byte("cross-site")) || bytes.EqualFold(site, []byte("same-site"))) && !pageNavigation(ctx, action) {
 			return fmt.Errorf("%w: a browser sent this request from another site (Sec-Fetch-Site: %s); the server answers requests from its own pages and from programs only",
 				messages.ErrRefusedOrigin, strings.ToLower(string(site)))
 		}
@@ -138,6 +143,20 @@ func (s *Server) checkOrigin(ctx *fasthttp.RequestCtx) error {
 	}
 	return fmt.Errorf("%w: the Host header names %q, which is not one of [Server] AllowedHosts (%s)",
 		messages.ErrRefusedOrigin, name, strings.Join(s.hosts, ", "))
+}
+
+var (
+	secFetchMode = []byte("Sec-Fetch-Mode")
+	secFetchDest = []byte("Sec-Fetch-Dest")
+)
+
+// pageNavigation reports whether a request is a browser's GET of a page of
+// the server as the document of a window (a link followed, an address
+// typed), not a subresource, a frame, a script's request or a form's POST.
+func pageNavigation(ctx *fasthttp.RequestCtx, action string) bool {
+	return action == "ADMIN" && ctx.IsGet() &&
+		bytes.EqualFold(ctx.Request.Header.PeekBytes(secFetchMode), []byte("navigate")) &&
+		bytes.EqualFold(ctx.Request.Header.PeekBytes(secFetchDest), []byte("document"))
 }
 
 // ownOrigin reports whether origin (an Origin header: scheme://host[:port])

@@ -219,6 +219,46 @@ func TestBrowserOriginRefused(t *testing.T) {
 	e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=Resume")
 }
 
+// TestNavigationToThePageFromAnotherSite: a browser's navigation (a link
+// followed) from another site opens the dashboard page, which changes
+// nothing (the service port's page links to it, and to the browser the
+// ACI port is another site); the same headers on any other action, or on
+// anything but a document's GET (a frame, a no-cors fetch, a form's POST),
+// are refused as before.
+func TestNavigationToThePageFromAnotherSite(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	send := func(method, path, mode, dest string) *http.Response {
+		req, err := http.NewRequest(method, e.base+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Sec-Fetch-Site", "same-site")
+		req.Header.Set("Sec-Fetch-Mode", mode)
+		req.Header.Set("Sec-Fetch-Dest", dest)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	resp := send("GET", "/action=Admin", "navigate", "document")
+	require.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
+	require.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"))
+	for _, c := range []struct{ method, path, mode, dest string }{
+		{"GET", "/action=QueueInfo&QueueName=fetch&QueueAction=Pause", "navigate", "document"},
+		{"GET", "/action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask", "navigate", "document"},
+		{"GET", "/action=Admin", "navigate", "iframe"},
+		{"GET", "/action=Admin", "no-cors", "image"},
+		{"GET", "/action=Admin", "cors", "empty"},
+		{"POST", "/action=Admin", "navigate", "document"},
+	} {
+		var x xresp
+		require.NoError(t, xmlDecode(send(c.method, c.path, c.mode, c.dest), &x))
+		require.Equal(t, "ERRORREQUESTREFUSED", x.ResponseData.Code, "%+v", c)
+	}
+	qs, err := e.q.QueueStatus(context.Background())
+	require.NoError(t, err)
+	require.False(t, qs.Paused)
+}
+
 // TestAllowedHosts: only configured Host headers are answered (DNS
 // rebinding); a request without Host is.
 func TestAllowedHosts(t *testing.T) {

@@ -405,7 +405,7 @@ func (s *Server) refusedBeforeBody(ctx *fasthttp.RequestCtx) bool {
 	if err != nil || req == nil || req.Action == "" {
 		return false // the action may be in the body; or handle answers the error
 	}
-	if s.checkOrigin(ctx) != nil {
+	if s.checkOrigin(ctx, req.Action) != nil {
 		return true
 	}
 	if _, ok := s.routes[req.Action]; !ok {
@@ -530,7 +530,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	if err == nil && !s.unguarded {
-		if err = s.checkOrigin(ctx); err != nil {
+		if err = s.checkOrigin(ctx, req.Action); err != nil {
 			status = "denied"
 		}
 	}
@@ -632,7 +632,7 @@ func (s *Server) sendRaw(ctx *fasthttp.RequestCtx, req *aci.Request, res *result
 // role checks of any request, then the metrics page. It returns the
 // request's outcome.
 func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) string {
-	err := s.checkOrigin(ctx)
+	err := s.checkOrigin(ctx, "")
 	if err == nil {
 		c := s.identify(ctx)
 		if !c.grant.Allows(auth.ServicePort, "Metrics", "") {
