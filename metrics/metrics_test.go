@@ -23,7 +23,8 @@ import (
 func testMetrics() *Metrics {
 	return New(Options{Queue: "fetch", FetchActions: []string{"SYNCHRONIZE", "COLLECT"}, Version: "1.2.3",
 		QueueStatus: func() (*messages.QueueStatusReply, error) {
-			return &messages.QueueStatusReply{Queue: "fetch", Queued: 3, Processing: 1, Cancelled: 2, MaximumThreads: 4, MaximumQueueSize: 100}, nil
+			return &messages.QueueStatusReply{Queue: "fetch", Queued: 3, Processing: 1, PausedActions: 1, Cancelled: 2, MaximumThreads: 4, MaximumQueueSize: 100,
+				Waiting: 4, Running: 1}, nil // the paused action has not started
 		}})
 }
 
@@ -104,6 +105,7 @@ func TestValuesMove(t *testing.T) {
 		`connector_queue_actions{queue="fetch",state="queued"} 3`,
 		`connector_queue_actions{queue="fetch",state="cancelled"} 2`,
 		`connector_queue_running_actions{queue="fetch"} 1`,
+		`connector_queue_pending_actions{queue="fetch"} 4`,
 		`connector_queue_paused{queue="fetch"} 0`,
 		`connector_queue_max_threads{queue="fetch"} 4`,
 		`connector_action_wait_seconds_sum{fetch_action="SYNCHRONIZE",queue="fetch"} 1.5`,

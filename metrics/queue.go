@@ -124,8 +124,8 @@ func newQueueCollector(queue string, status func() (*messages.QueueStatusReply, 
 		paused:     prometheus.NewDesc("connector_queue_paused", "1 while the whole queue is paused.", nil, q),
 		maxThreads: prometheus.NewDesc("connector_queue_max_threads", "Actions that may run at once ([Actions] MaximumThreads).", nil, q),
 		maxQueue:   prometheus.NewDesc("connector_queue_max_size", "Waiting actions the queue accepts ([Actions] MaximumQueueSize).", nil, q),
-		running:    prometheus.NewDesc("connector_queue_running_actions", "Actions holding a worker thread (processing or paused).", nil, q),
-		pending:    prometheus.NewDesc("connector_queue_pending_actions", "Actions waiting to start.", nil, q),
+		running:    prometheus.NewDesc("connector_queue_running_actions", "Actions holding a worker thread (processing, paused while running, or stopped while their worker exits).", nil, q),
+		pending:    prometheus.NewDesc("connector_queue_pending_actions", "Actions waiting for a worker thread or for their Resume (queued, or paused before they ran): what MaximumQueueSize bounds.", nil, q),
 	}
 }
 
@@ -154,6 +154,6 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, paused)
 	ch <- prometheus.MustNewConstMetric(c.maxThreads, prometheus.GaugeValue, float64(qs.MaximumThreads))
 	ch <- prometheus.MustNewConstMetric(c.maxQueue, prometheus.GaugeValue, float64(qs.MaximumQueueSize))
-	ch <- prometheus.MustNewConstMetric(c.running, prometheus.GaugeValue, float64(qs.Processing+qs.PausedActions))
-	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(qs.Queued))
+	ch <- prometheus.MustNewConstMetric(c.running, prometheus.GaugeValue, float64(qs.Running))
+	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(qs.Waiting))
 }

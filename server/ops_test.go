@@ -122,6 +122,29 @@ func TestServicePort(t *testing.T) {
 	}
 }
 
+// TestQueueGaugesCountThreadsHeld: connector_queue_running_actions counts
+// the actions holding a worker thread, and _pending_actions those waiting
+// (for a thread, or for their Resume: what MaximumQueueSize bounds). An
+// action paused before it started holds no thread: it was counted as
+// running (every Paused action was) and not as pending (only Queued ones
+// were), so a queue of paused actions looked busy and empty.
+func TestQueueGaugesCountThreadsHeld(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "[Service]\nServicePort=0\n")
+	s := startServer(t, cfg, newTestRepo())
+	defer stop(t, s)
+	svc := "http://" + s.ServiceAddr().String()
+
+	aci(t, s, "action=QueueInfo&QueueName=fetch&QueueAction=Pause")
+	tok := between(aci(t, s, "action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask"), "<token>", "</token>")
+	require.NotEmpty(t, tok)
+	require.Contains(t, aci(t, s, "action=QueueInfo&QueueName=fetch&QueueAction=Pause&Token="+url.QueryEscape(tok)), "<status>Paused</status>")
+	_, page := get(t, nil, svc+"/metrics")
+	require.Equal(t, "1", metric(page, `connector_queue_actions{queue="fetch",state="paused"}`))
+	require.Equal(t, "0", metric(page, `connector_queue_running_actions{queue="fetch"}`), "no thread is held")
+	require.Equal(t, "1", metric(page, `connector_queue_pending_actions{queue="fetch"}`))
+}
+
 func portOf(a net.Addr) string {
 	_, p, _ := net.SplitHostPort(a.String())
 	return p

@@ -636,10 +636,16 @@ func cancelSelection(f *messages.ListActions) (*messages.ListActions, error) {
 // QueueStatus implements API: the whole cluster's counts, and the threads
 // of its live members added up.
 func (q *ClusterQueue) QueueStatus(ctx context.Context) (*messages.QueueStatusReply, error) {
-	byState, _, paused, err := q.db.Counts(ctx, q.cfg.Name)
+	byState, waiting, paused, err := q.db.Counts(ctx, q.cfg.Name)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", messages.ErrStore, err)
 	}
+	// The unended actions that do not wait run: a Processing row runs
+	// (a claim marks it so), a Paused one runs unless it waits. (A row
+	// that ended with its worker still unwinding is written with the
+	// worker's final report, so it is not counted.)
+	unended := byState[messages.State_STATE_QUEUED] + byState[messages.State_STATE_PROCESSING] + byState[messages.State_STATE_PAUSED]
+	running := unended - min(waiting, unended)
 	members := q.mem.Members()
 	ids := make([]string, 0, len(members))
 	for id := range members {
@@ -655,7 +661,7 @@ func (q *ClusterQueue) QueueStatus(ctx context.Context) (*messages.QueueStatusRe
 		PausedActions: byState[messages.State_STATE_PAUSED], Finished: byState[messages.State_STATE_FINISHED],
 		Cancelled: byState[messages.State_STATE_CANCELLED], Stopped: byState[messages.State_STATE_STOPPED],
 		Error: byState[messages.State_STATE_ERROR], MaximumThreads: uint32(threads),
-		MaximumQueueSize: uint32(q.cfg.MaximumQueueSize),
+		MaximumQueueSize: uint32(q.cfg.MaximumQueueSize), Waiting: waiting, Running: running,
 	}, nil
 }
 

@@ -17,7 +17,23 @@ func (m *manager) queueStatus() *messages.QueueStatusReply {
 		Error:            uint64(m.byState[messages.State_STATE_ERROR]),
 		MaximumThreads:   uint32(m.cfg.MaximumThreads),
 		MaximumQueueSize: uint32(m.cfg.MaximumQueueSize),
+		Waiting:          uint64(max(m.nwait-m.writingSubmits(), 0)),
+		Running:          uint64(m.running),
 	}
+}
+
+// writingSubmits counts the submissions being written (the pending batch's
+// and the one in flight): nwait counts them against MaximumQueueSize
+// already, but they are in no state until written.
+func (m *manager) writingSubmits() int {
+	n := 0
+	if m.pending != nil {
+		n += len(m.pending.submits)
+	}
+	if m.inflight && m.sent != nil {
+		n += len(m.sent.submits)
+	}
+	return n
 }
 
 // list selects and orders actions for GetStatus without a token (their
