@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -95,6 +96,13 @@ func (c *countingTarget) Add(ctx context.Context, docs []*ingest.Document) error
 
 func (c *countingTarget) Remove(ctx context.Context, refs []string) error {
 	err := c.Target.Remove(ctx, refs)
+	if len(refs) > 1 && errors.Is(err, ingest.ErrInvalidDocument) {
+		// Refused whole for a reference the target cannot take (CFS and
+		// a comma), before anything was delivered: every removal goes
+		// through restsync.RemoveRefs, which then removes them one at a
+		// time, and those calls count each reference once.
+		return err
+	}
 	c.count("removed", len(refs), err)
 	return err
 }

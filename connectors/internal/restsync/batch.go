@@ -723,7 +723,8 @@ func (b *Batch) apply(u *unit) error {
 // reference it cannot take (ingest.ErrInvalidDocument: CFS cannot remove a
 // reference with a comma), the references are removed one at a time, so
 // that only those it refuses fail rather than every removal batched with
-// them, run after run.
+// them, run after run. (The metrics count the references of such a call
+// by the calls that follow it: metrics.Target.)
 func RemoveRefs(ctx context.Context, t ingest.Target, refs []string) []error {
 	err := t.Remove(ctx, refs)
 	if err == nil {
