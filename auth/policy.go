@@ -85,6 +85,18 @@ func New(roles []Role) (*Policy, error) {
 	return &Policy{roles: out, configured: true}, nil
 }
 
+// IdentityRoles returns the names of the roles that have members by
+// certificate identity (SSLIdentities), in policy order.
+func (p *Policy) IdentityRoles() []string {
+	var out []string
+	for _, r := range p.roles {
+		if r.Identities != nil {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
 // Configured reports whether the policy comes from [AuthorizationRoles]
 // (false: IDOL's defaults).
 func (p *Policy) Configured() bool { return p.configured }

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -103,4 +104,25 @@ func allowedHosts(s config.Server) []string {
 		}
 	}
 	return hosts
+}
+
+// warnIdentitiesUnused warns that roles name members by certificate
+// (SSLIdentities) while no port asks clients for a certificate (no TLS
+// section with SSLCACertificate on [Server] or [Service]): those members
+// match no client, and the roles go by Clients alone.
+func warnIdentitiesUnused(log *slog.Logger, cfg *config.Config, t tlsConfigs) {
+	if cfg.Policy == nil {
+		return
+	}
+	roles := cfg.Policy.IdentityRoles()
+	if len(roles) == 0 {
+		return
+	}
+	for _, c := range []*tls.Config{t.aci, t.service} {
+		if c != nil && c.ClientAuth != tls.NoClientCert {
+			return
+		}
+	}
+	log.Warn("roles list SSLIdentities, but no port asks clients for a certificate: no client matches them, and those roles go by their Clients alone "+
+		"(give [Server] or [Service] SSLConfig a TLS section with SSLCACertificate)", "roles", strings.Join(roles, ","))
 }

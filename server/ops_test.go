@@ -206,6 +206,43 @@ func TestACIPortOverTLS(t *testing.T) {
 	require.Contains(t, body, `href="https://127.0.0.1:`+portOf(s.Addr())+`/action=Admin"`)
 }
 
+// TestSSLIdentitiesWithoutClientCertificatesWarn: roles with members by
+// certificate (SSLIdentities) on a server none of whose ports asks clients
+// for a certificate match nobody by certificate; start-up says so, naming
+// the roles. It said nothing: the administrators a role listed by
+// certificate were refused, with nothing to say why. With a port that
+// asks (SSLCACertificate), nothing is said.
+func TestSSLIdentitiesWithoutClientCertificatesWarn(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "server CA")
+	certPath, keyPath := ca.Localhost(t).Write(t, dir, "server")
+	caPath := ca.WriteCA(t, dir, "clients")
+	roles := "[AuthorizationRoles]\n0=Admins\n1=Local\n[Admins]\nStandardRoles=Admin\nSSLIdentities=admin.example.com\n" +
+		"[Local]\nStandardRoles=*\nClients=localhost\n"
+	tlsSection := "[TLS]\nSSLCertificate=" + certPath + "\nSSLPrivateKey=" + keyPath + "\n"
+	for _, c := range []struct {
+		name, server, extra string
+		warns               bool
+	}{
+		{"plain", "", roles, true},
+		{"TLS without client certificates", "SSLConfig=TLS\n", roles + tlsSection, true},
+		{"TLS asking for client certificates", "SSLConfig=TLS\n", roles + tlsSection + "SSLCACertificate=" + caPath + "\n", false},
+	} {
+		var logs testlog.Buffer
+		s, err := Start(opsConfig(t, c.server, "", c.extra), Options{Port: -1, LogOutput: &logs,
+			Repository: func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }})
+		require.NoError(t, err, c.name)
+		stop(t, s)
+		if c.warns {
+			require.Contains(t, logs.String(), "roles list SSLIdentities, but no port asks clients for a certificate", c.name)
+			require.Contains(t, logs.String(), "roles=Admins", c.name)
+		} else {
+			require.NotContains(t, logs.String(), "no port asks clients for a certificate", c.name)
+		}
+	}
+}
+
 // TestIngestCFSOverTLS: [Ingestion] SSLConfig makes CFS deliveries go over
 // HTTPS, checking the CFS server's certificate against SSLCACertificate: a
 // server of another authority is refused.

@@ -417,6 +417,7 @@ func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *Ser
 		s.log.Debug("started", "component", c.name)
 		s.started = append(s.started, c)
 	}
+	warnIdentitiesUnused(s.log, cfg, tlsCfg)
 	attrs := []any{"address", s.ln.Addr().String(), "tls", tlsCfg.aci != nil, "config", cfg.Path, "version", version,
 		"store", s.st.Info().Path, "in_memory", s.st.Info().InMemory, "maximum_threads", cfg.Actions.MaximumThreads,
 		"roles", rolesText(cfg), "max_connections", maxConns, "max_connections_per_client", cfg.Server.MaxConnectionsPerClient, "open_file_limit", fds}
