@@ -130,6 +130,18 @@ func startHTTPConnector(t *testing.T) *env {
 	return e
 }
 
+// replayedParameters replays the recorded Fetch request file, which must
+// succeed, and returns its action's GetActionParameters reply data.
+func (e *env) replayedParameters(t *testing.T, file string) string {
+	t.Helper()
+	body := e.replay(t, readReplay(t, file))
+	require.Contains(t, body, "<response>SUCCESS</response>", body)
+	tok := between(body, "<token>", "</token>")
+	x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetActionParameters&Token="+url.QueryEscape(tok))
+	require.Equal(t, "SUCCESS", x.Response, string(x.ResponseData.Inner))
+	return string(x.ResponseData.Inner)
+}
+
 // TestJavaClientExtraFetchParameters: parameters the connector does not
 // have, as scripts written for IDOL send them, are accepted by the real
 // HTTP connector and shown as sent by GetActionParameters; a bad value for
@@ -137,12 +149,7 @@ func startHTTPConnector(t *testing.T) *env {
 func TestJavaClientExtraFetchParameters(t *testing.T) {
 	t.Parallel()
 	e := startHTTPConnector(t)
-	body := e.replay(t, readReplay(t, "get-fetch-extra-params.http"))
-	require.Contains(t, body, "<response>SUCCESS</response>", body)
-	tok := between(body, "<token>", "</token>")
-	x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetActionParameters&Token="+url.QueryEscape(tok))
-	require.Equal(t, "SUCCESS", x.Response, string(x.ResponseData.Inner))
-	require.Contains(t, string(x.ResponseData.Inner), `<parameter name="ConfigSection">MyTask</parameter>`+
+	require.Contains(t, e.replayedParameters(t, "get-fetch-extra-params.http"), `<parameter name="ConfigSection">MyTask</parameter>`+
 		`<parameter name="Foo">bar</parameter><parameter name="failedDirectory">/tmp/failed</parameter>`+
 		`<parameter name="[MyTask]UnknownSetting">1</parameter>`)
 
@@ -150,7 +157,7 @@ func TestJavaClientExtraFetchParameters(t *testing.T) {
 		{"Foo=bar&Depth=deep", "Depth"},
 		{"Foo=bar&%5BMyTask%5DDepth=deep", "[MyTask] Depth"},
 	} {
-		x = e.aci(t, "/action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask&"+c.query)
+		x := e.aci(t, "/action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask&"+c.query)
 		require.Equal(t, "ERROR", x.Response, c.query)
 		require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, c.query)
 		require.Contains(t, x.ResponseData.Desc, "parameter "+c.name+":", c.query)
@@ -166,19 +173,14 @@ func TestJavaClientExtraFetchParameters(t *testing.T) {
 func TestJavaClientLatin1Multipart(t *testing.T) {
 	t.Parallel()
 	e := startHTTPConnector(t)
-	body := e.replay(t, readReplay(t, "multipart-latin1-fetch.http"))
-	require.Contains(t, body, "<response>SUCCESS</response>", body)
-	tok := between(body, "<token>", "</token>")
-	x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetActionParameters&Token="+url.QueryEscape(tok))
-	require.Equal(t, "SUCCESS", x.Response, string(x.ResponseData.Inner))
-	require.Contains(t, string(x.ResponseData.Inner), `<parameter name="ConfigSection">MyTask</parameter>`+
+	require.Contains(t, e.replayedParameters(t, "multipart-latin1-fetch.http"), `<parameter name="ConfigSection">MyTask</parameter>`+
 		`<parameter name="[MyTask]UnknownSetting">café crème</parameter>`+
 		`<parameter name="InsertXML">&lt;insert&gt;&lt;reference&gt;http://x/café&lt;/reference&gt;&lt;/insert&gt;</parameter>`)
 
 	// A charset the connector does not know is refused, naming the
 	// parameter and the label.
 	raw := bytes.ReplaceAll(readReplay(t, "multipart-latin1-fetch.http"), []byte("charset=ISO-8859-1\r\n\r\ncaf"), []byte("charset=ISO-8859-X\r\n\r\ncaf"))
-	body = e.replay(t, raw)
+	body := e.replay(t, raw)
 	require.Contains(t, body, "<errorcode>ERRORPARAMINVALID</errorcode>", body)
 	require.Contains(t, body, `parameter [MyTask]UnknownSetting: unknown charset "ISO-8859-X"`, body)
 }
