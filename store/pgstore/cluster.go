@@ -35,9 +35,14 @@ var clusterSchema = []string{
 	// takes those tasks, makes node the owner and bumps the epoch. Nothing
 	// while the queue is paused, CNF01 when node is not a live member.
 	// Its rows are read one at a time (FETCH), so that it locks only those
-	// it takes or passes over: a FOR loop reads ten at a time, and a claim
-	// of one locked ten, which a concurrent claim of another node then
-	// skipped as taken (issue 17).
+	// it takes: a FOR loop reads ten at a time, and a claim of one locked
+	// ten, which a concurrent claim of another node then skipped as taken
+	// (issue 17). Actions whose tasks are held are left out by the
+	// cursor's query, not passed over in the loop, so that they are not
+	// locked either: a claim that ran while the holder released the task
+	// skipped the next action of that task as locked and took a
+	// lower-priority one of the same task. The loop checks the holds again
+	// (a claim that committed since the cursor opened may have taken one).
 	//
 	// The claim records the start as well: the row becomes Processing,
 	// running, started at at (the claimer's clock, Unix ms), so that the
@@ -50,6 +55,8 @@ var clusterSchema = []string{
 	DECLARE
 		c CURSOR FOR SELECT a.id, a.epoch, a.owner, a.owner_addr, a.exclusive FROM connector_actions a
 			WHERE a.queue = q AND a.state = 1
+				AND (cardinality(a.exclusive) = 0 OR NOT EXISTS (
+					SELECT 1 FROM connector_task_holds h WHERE h.queue = q AND h.task = ANY(a.exclusive)))
 			ORDER BY a.priority DESC, a.seq
 			FOR UPDATE SKIP LOCKED;
 		r record;
