@@ -36,11 +36,11 @@ func TestQueryExecModes(t *testing.T) {
 			t.Parallel()
 			t.Run("conformance", func(t *testing.T) {
 				storetest.Run(t, func(t *testing.T) store.Store {
-					return openT(t, withExecMode(server.DatabaseT(t), mode), nil)
+					return openConformanceT(t, withExecMode(server.DatabaseT(t), mode))
 				}, func(t *testing.T, s store.Store) store.Store {
 					url := s.(*Store).cfg.URL
 					require.NoError(t, s.Close())
-					return openT(t, url, nil)
+					return openConformanceT(t, url)
 				})
 			})
 			t.Run("cluster", func(t *testing.T) {

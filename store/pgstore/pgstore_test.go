@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -41,13 +42,31 @@ func openT(t *testing.T, url string, f store.FaultInjector) *Store {
 	return s
 }
 
+// conformanceTimeout bounds each call of the conformance suite's stores.
+// The suite's subtests run in parallel, against one PostgreSQL server,
+// and LargeValues writes 4 MiB at once (8 MiB of hex where parameters go
+// in text format): under -race on two cores loaded by other packages'
+// tests, that put took 35-42 s against the default Timeout of 30 s
+// (TestQueryExecModes/*/conformance/LargeValues failed by its deadline;
+// 0.7 s alone). The suite checks what the store does, not how fast.
+const conformanceTimeout = 2 * time.Minute
+
+// openConformanceT opens url for the conformance suite (Timeout:
+// conformanceTimeout).
+func openConformanceT(t *testing.T, url string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), Config{URL: url, Timeout: conformanceTimeout})
+	require.NoError(t, err)
+	return s
+}
+
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return openT(t, server.DatabaseT(t), nil)
+		return openConformanceT(t, server.DatabaseT(t))
 	}, func(t *testing.T, s store.Store) store.Store {
 		url := s.(*Store).cfg.URL
 		require.NoError(t, s.Close())
-		return openT(t, url, nil)
+		return openConformanceT(t, url)
 	})
 }
 
@@ -70,7 +89,7 @@ func startOwnServer(t *testing.T) *pgtest.Server {
 // (store.ForEachPrefix) is on.
 func TestConformanceClusterNode(t *testing.T) {
 	open := func(t *testing.T, url string) store.Store {
-		s, err := Open(context.Background(), Config{URL: url, Node: "n"})
+		s, err := Open(context.Background(), Config{URL: url, Node: "n", Timeout: conformanceTimeout})
 		require.NoError(t, err)
 		require.NoError(t, s.RegisterNode(context.Background(), "n", "n:1", 4))
 		return s
