@@ -374,9 +374,12 @@ func TestQueueActions(t *testing.T) {
 	x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=ChangePriority&Priority=10&Token="+esc(q2))
 	require.Equal(t, "10", x.ResponseData.Actions[0].Priority)
 
-	x = e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=Progress&Token="+esc(run))
-	require.Equal(t, "SUCCESS", x.Response)
-	require.Contains(t, string(x.ResponseData.Inner), "crawl")
+	// The worker reports its stage after it starts (Processing): poll.
+	testwait.For(t, 10*time.Second, func() bool {
+		x = e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=Progress&Token="+esc(run))
+		require.Equal(t, "SUCCESS", x.Response)
+		return strings.Contains(string(x.ResponseData.Inner), "crawl")
+	}, "the running action's progress stage")
 
 	x = e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetActionParameters&Token="+esc(q1))
 	require.Contains(t, string(x.ResponseData.Inner), `<parameter name="ConfigSection">MyTask</parameter>`)
