@@ -172,6 +172,12 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 			`config c.cfg:2: [Logging] LogLevel: "loud" is not one of debug, info, warn, error (expected one of them, in any case)`, nil},
 		{"cfs without host", "[Ingestion]\nIngesterType=CFS\n", 2, "Ingestion", "IngesterType",
 			"config c.cfg:2: [Ingestion] IngesterType: IngesterType=CFS needs IngestHost and IngestPort (the CFS server's address)", nil},
+		{"IngestSSL with a file target", "[Ingestion]\nIngestSSL=true\n", 2, "Ingestion", "IngestSSL",
+			"config c.cfg:2: [Ingestion] IngestSSL: IngesterType=IDX writes files; IngestSSL is for a CFS reached over HTTPS: set IngesterType=CFS, or remove IngestSSL", nil},
+		{"CFS address with a file target", "[Ingestion]\nIngesterType=JSONL\nIngestHost=cfs.example.com\nIngestPort=7000\n", 3, "Ingestion", "IngestHost",
+			"config c.cfg:3: [Ingestion] IngestHost: IngesterType=JSONL writes files; IngestHost is the address of a CFS: set IngesterType=CFS, or remove IngestHost", nil},
+		{"CFS port alone with a file target", "[Ingestion]\nIngestPort=7000\nIngesterType=IDX\n", 2, "Ingestion", "IngestPort",
+			"config c.cfg:2: [Ingestion] IngestPort: IngesterType=IDX writes files; IngestPort is the port of a CFS: set IngesterType=CFS, or remove IngestPort", nil},
 		{"key outside section", "Port=1\n[Server]\n", 1, "", "Port",
 			"config c.cfg:1: Port: setting outside any [Section]: put it under the section it belongs to", nil},
 

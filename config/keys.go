@@ -271,6 +271,23 @@ var systemDefs = []*sectionDef{
 			}
 			c.Ingestion.SSL = true
 		}
+		if c.Ingestion.Type != "CFS" {
+			// A CFS key under a file target is a CFS the connector
+			// would never reach: IngesterType=CFS forgotten, and every
+			// document written to a folder no one reads.
+			for _, k := range []struct{ key, what string }{
+				{"IngestHost", "the address of a CFS"},
+				{"IngestPort", "the port of a CFS"},
+				{"IngestSSL", "for a CFS reached over HTTPS"},
+			} {
+				kv, given := sec.kv(k.key)
+				if !given || (k.key == "IngestSSL" && !c.Ingestion.SSL) || (k.key == "IngestHost" && c.Ingestion.Host == "") {
+					continue
+				}
+				return p.err(kv, fmt.Errorf("IngesterType=%s writes files; %s is %s: set IngesterType=CFS, or remove %s",
+					c.Ingestion.Type, k.key, k.what, k.key))
+			}
+		}
 		in := c.Ingestion
 		if in.Enabled && in.Type == "CFS" && (in.Host == "" || in.Port == 0) {
 			kv, ok := sec.kv("IngesterType")
