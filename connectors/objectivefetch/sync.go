@@ -631,7 +631,8 @@ func (t *taskRun) forgetGone(ctx context.Context) error {
 	for id := range gone {
 		t.Batch.Forget(objectKey(id), t.known[id].rec)
 		// In batches of the Batch's size, as deliveries: one removal of
-		// a whole tree could outlast restsync.DeliveryTimeout.
+		// a whole tree is one call of as many requests as it has
+		// objects over IngestBatchSize, all sent again when one fails.
 		if err := t.Batch.MaybeFlush(ctx); err != nil {
 			return err
 		}

@@ -18,7 +18,11 @@ import (
 )
 
 // DeliveryTimeout bounds a batch's delivery after its action was stopped
-// (what is under way is still delivered and recorded).
+// (what is under way is still delivered and recorded). While the action
+// runs, only the target's own limits bound a delivery ([Ingestion]
+// IngestTimeout, per CFS request): a call is several requests of
+// IngestBatchSize, which a bound from its start would cut short, run
+// after run, against a slow CFS.
 const DeliveryTimeout = 30 * time.Second
 
 // Batch delivers documents and records them together: a record is written
@@ -119,6 +123,10 @@ type Batch struct {
 	work chan handed
 	done chan struct{}
 
+	// grace is how long a delivery may go on once its action is
+	// stopped; 0: DeliveryTimeout (tests shorten it).
+	grace time.Duration
+
 	fails atomic.Int64
 	// lastFailed is the sequence number of the last batch with a refused
 	// delivery or removal (-1: none); the goroutine's.
@@ -215,6 +223,7 @@ type unit struct {
 type handed struct {
 	u    *unit
 	docs []*ingest.Document
+	ctx  context.Context // the action's, for docs
 }
 
 func (b *Batch) unit() *unit {
@@ -359,7 +368,7 @@ func (b *Batch) MaybeFlush(ctx context.Context) error {
 	if u := b.cur; u != nil && (u.pending >= size || u.bytes >= maxBytes) {
 		b.handOver(ctx)
 	} else if u != nil && b.FileSize > 0 {
-		b.handEarly(u)
+		b.handEarly(ctx, u)
 	}
 	b.mu.Unlock()
 	return b.error()
@@ -376,14 +385,14 @@ func (b *Batch) size() int {
 // handEarly hands the documents of u not handed over yet, in a multiple of
 // FileSize and at least half of Size, to the delivering goroutine
 // when it is idle (it does not wait for it). b.mu is held.
-func (b *Batch) handEarly(u *unit) {
+func (b *Batch) handEarly(ctx context.Context, u *unit) {
 	n := (len(u.flat) - u.sent) / b.FileSize * b.FileSize
 	if n == 0 || n < b.size()/2 || b.error() != nil {
 		return
 	}
 	b.start()
 	select {
-	case b.work <- handed{u: u, docs: u.flat[u.sent : u.sent+n : u.sent+n]}:
+	case b.work <- handed{u: u, docs: u.flat[u.sent : u.sent+n : u.sent+n], ctx: ctx}:
 		u.sent += n
 	default: // busy with the batch before: later
 	}
@@ -479,7 +488,7 @@ func (b *Batch) deliver(work <-chan handed, done chan<- struct{}) {
 func (b *Batch) handle(h handed) (err error) {
 	defer panics.Catch(b.Log, "restsync: delivering a batch", &err)
 	if h.docs != nil {
-		b.deliverEarly(h.u, h.docs)
+		b.deliverEarly(h.ctx, h.u, h.docs)
 		return nil
 	}
 	return b.apply(h.u)
@@ -488,14 +497,34 @@ func (b *Batch) handle(h handed) (err error) {
 // deliverEarly delivers documents of the batch u, before the rest of it
 // was gathered (FileSize); after a refusal, u's other documents are not
 // delivered, and apply counts the whole batch as refused. As apply, it
-// is not cut short by the action's end.
-func (b *Batch) deliverEarly(u *unit, docs []*ingest.Document) {
+// is not cut short by the action's end (deliveryContext).
+func (b *Batch) deliverEarly(ctx context.Context, u *unit, docs []*ingest.Document) {
 	if u.earlyErr != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), DeliveryTimeout)
+	dctx, cancel := b.deliveryContext(ctx)
 	defer cancel()
-	u.earlyErr = b.Target.Add(ctx, docs)
+	u.earlyErr = b.Target.Add(dctx, docs)
+}
+
+// deliveryContext returns the context of a delivery made for the action
+// whose context is ctx: not cancelled when ctx is (Stop), so that what is
+// under way is delivered and recorded, but cut short DeliveryTimeout (the
+// grace) after ctx ends, so that a stopped action ends. While the action
+// runs it has no deadline: the target bounds its own requests.
+func (b *Batch) deliveryContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	grace := b.grace
+	if grace <= 0 {
+		grace = DeliveryTimeout
+	}
+	dctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, func() {
+			cancel(fmt.Errorf("delivery cut short %s after the action was stopped: %w", grace, context.DeadlineExceeded))
+		})
+		context.AfterFunc(dctx, func() { t.Stop() }) // ended first: no timer left behind
+	})
+	return dctx, func() { stop(); cancel(context.Canceled) }
 }
 
 // addedLater maps each reference that an item of items adds to the index
@@ -528,7 +557,7 @@ func (b *Batch) apply(u *unit) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), DeliveryTimeout)
+	dctx, cancel := b.deliveryContext(u.ctx)
 	defer cancel()
 	// Conditional items whose condition already failed are dropped: not
 	// delivered, not recorded, not counted.

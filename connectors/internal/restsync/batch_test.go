@@ -501,3 +501,105 @@ func TestBatchRefusedRemovalOfAChildKeepsTheOldRecord(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, &Record{Version: "2", Ref: "m"}, rec)
 }
+
+// ctxTarget records, for each call, whether its context had a deadline
+// and was done when the call began; block, when set, makes Add wait for
+// the context's end and return its cause.
+type ctxTarget struct {
+	recTarget
+	mu2       sync.Mutex
+	deadlines []bool
+	done      []bool
+	block     bool
+}
+
+func (t *ctxTarget) note(ctx context.Context) {
+	_, ok := ctx.Deadline()
+	t.mu2.Lock()
+	defer t.mu2.Unlock()
+	t.deadlines = append(t.deadlines, ok)
+	t.done = append(t.done, ctx.Err() != nil)
+}
+
+func (t *ctxTarget) Add(ctx context.Context, docs []*ingest.Document) error {
+	t.note(ctx)
+	if t.block {
+		<-ctx.Done()
+		return fmt.Errorf("%w: %w", ingest.ErrDelivery, context.Cause(ctx))
+	}
+	return t.recTarget.Add(ctx, docs)
+}
+
+func (t *ctxTarget) Remove(ctx context.Context, refs []string) error {
+	t.note(ctx)
+	return t.recTarget.Remove(ctx, refs)
+}
+
+// A delivery has no deadline of its own while its action runs: the
+// target bounds its requests ([Ingestion] IngestTimeout, per CFS
+// request). Before, every call had DeliveryTimeout (30 s) from its start
+// for all of its requests: a batch of 1000 documents is ten CFS requests
+// of IngestBatchSize=100, which a CFS taking 4 s each could never take in
+// time, so the batch was refused by every run (context deadline exceeded)
+// however long IngestTimeout was set.
+func TestBatchDeliveryHasNoDeadlineWhileTheActionRuns(t *testing.T) {
+	ds := memDatastore(t)
+	tgt := &ctxTarget{}
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T"), Size: 20, FileSize: 5}
+	defer b.Close()
+	ctx := context.Background()
+	for i := range 10 {
+		key := fmt.Sprintf("k%02d", i)
+		b.Deliver(key, &Record{Version: "1", Ref: "ref-" + key}, doc("ref-"+key), nil)
+		require.NoError(t, b.MaybeFlush(ctx))
+	}
+	require.True(t, earlyCalled(t, b, &tgt.recTarget), "no early delivery")
+	for i := 10; i < 12; i++ {
+		key := fmt.Sprintf("k%02d", i)
+		b.Deliver(key, &Record{Version: "1", Ref: "ref-" + key}, doc("ref-"+key), nil)
+	}
+	b.Forget("k00", &Record{Version: "1", Ref: "ref-k00"})
+	require.NoError(t, b.Flush(ctx))
+	tgt.mu2.Lock()
+	defer tgt.mu2.Unlock()
+	require.GreaterOrEqual(t, len(tgt.deadlines), 3, "an early Add, the rest, the removal")
+	for i, d := range tgt.deadlines {
+		require.False(t, d, "call %d of %d had a deadline while the action ran", i+1, len(tgt.deadlines))
+	}
+}
+
+// Stopped (its context done), an action still delivers what is under way
+// (the target sees a live context), but a delivery that does not end is
+// cut short within the grace, so the action ends.
+func TestBatchStoppedDeliveryEndsWithinTheGrace(t *testing.T) {
+	ds := memDatastore(t)
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // stopped before the batch is handed over
+
+	tgt := &ctxTarget{}
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T")}
+	b.Deliver("k", &Record{Version: "1", Ref: "ref-k"}, doc("ref-k"), nil)
+	require.NoError(t, b.Flush(ctx))
+	b.Close()
+	require.Equal(t, []bool{false}, tgt.done, "the delivery under way at Stop is made")
+	require.Equal(t, []string{"ref-k"}, tgt.added)
+
+	hung := &ctxTarget{block: true}
+	b = &Batch{DS: ds, Target: hung, Counts: job.Counts("T"), grace: 20 * time.Millisecond}
+	defer b.Close()
+	b.Deliver("h", &Record{Version: "1", Ref: "ref-h"}, doc("ref-h"), nil)
+	flushed := make(chan error, 1)
+	go func() { flushed <- b.Flush(ctx) }()
+	select {
+	case err := <-flushed:
+		require.NoError(t, err, "a refused delivery is not a store error")
+	case <-time.After(10 * time.Second):
+		t.Fatal("a delivery that hangs after Stop was not cut short")
+	}
+	require.Equal(t, 1, b.Failures())
+	rec, err := GetRecord(ds, "h")
+	require.NoError(t, err)
+	require.Nil(t, rec, "recorded without its document")
+}
