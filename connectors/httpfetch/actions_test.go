@@ -562,8 +562,7 @@ func commaSite(t *testing.T) (*bundle, *site) {
 
 // A target that refuses one reference of a removal (CFS cannot remove a
 // reference with a comma) refuses that one alone: the other pages gone
-// from the site are still removed, and only the refused one is kept for
-// the next run.
+// from the site are still removed.
 func TestSyncRemovalRefusedAloneForOneReference(t *testing.T) {
 	t.Parallel()
 	b, s := commaSite(t)
@@ -579,7 +578,45 @@ func TestSyncRemovalRefusedAloneForOneReference(t *testing.T) {
 	require.NotZero(t, c.IngestFailed)
 	recs := b.records(t, "MYTASK")
 	require.NotContains(t, recs, s.URL+"/c")
-	require.Contains(t, recs, s.URL+"/a,b", "kept: the next run removes it again")
+	require.NotContains(t, recs, s.URL+"/a,b", "reported and forgotten: no run can remove it (TestSyncRemovalNeverPossibleIsReportedOnce)")
+}
+
+// A page gone from the site whose reference the target can never remove
+// (CFS cannot carry a comma in its removes list) is reported once (a
+// failure naming it, ingestfailed, a warning) and forgotten as if it was
+// removed: its document stays in the index for an administrator to
+// remove. Before, its record was kept "to remove again next run", and
+// every later Synchronize sent the same removal, was refused the same way
+// and counted and listed it again, for ever, while the restsync
+// connectors (mail, Webex, Objective) report such a removal once.
+func TestSyncRemovalNeverPossibleIsReportedOnce(t *testing.T) {
+	t.Parallel()
+	b, s := commaSite(t)
+	b.target.noCommas.Store(true)
+	s.set("/", htmlPage("Home", "/c"))
+	s.set("/a,b", nil)
+	b.target.reset()
+	job := b.sync(t)
+	require.Empty(t, b.target.removals())
+	c := countsOf(job, "MYTASK")
+	require.Equal(t, uint64(1), c.IngestFailed, "%+v", c)
+	require.Equal(t, uint64(1), c.Deleted, "%+v", c)
+	require.Zero(t, c.IngestDeleted, "%+v", c)
+	fl := job.Failures()
+	require.NotNil(t, fl)
+	require.Len(t, fl.Items, 1)
+	require.Equal(t, s.URL+"/a,b", fl.Items[0].Url)
+	require.Contains(t, fl.Items[0].Reason, "stays in the index")
+	require.NotContains(t, b.records(t, "MYTASK"), s.URL+"/a,b", "forgotten: no run can remove it")
+
+	b.target.reset()
+	job = b.sync(t)
+	c = countsOf(job, "MYTASK")
+	require.Zero(t, c.IngestFailed, "the same refusal again: %+v", c)
+	require.Zero(t, c.Deleted, "%+v", c)
+	if fl := job.Failures(); fl != nil {
+		require.Empty(t, fl.Items)
+	}
 }
 
 // Delete: a reference the target refuses fails alone.

@@ -3,6 +3,7 @@ package httpfetch
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -330,7 +331,7 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 			return fmt.Errorf("httpfetch: datastore %s: %w", cnt.Task, err)
 		}
 		errs := restsync.RemoveRefs(dctx, r.target, refs)
-		var failed uint64
+		var failed, never uint64
 		var firstErr error
 		i := 0
 		for _, c := range batch {
@@ -342,6 +343,18 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 				err = errs[i]
 			}
 			i++
+			if err != nil && errors.Is(err, ingest.ErrInvalidDocument) {
+				// A reference the target can never remove (CFS and a
+				// comma): kept, the page would be removed again, and
+				// refused again, by every run. It is reported once and
+				// recorded as removed; its document stays in the index.
+				never++
+				log.Warn("removal refused for good: the ingestion target cannot take this reference; its document stays in the index", "url", secret.LogURL(c.removeRef), "error", err)
+				if fail != nil {
+					fail(c.removeRef, "the ingestion target can never remove this reference; its document stays in the index: "+err.Error())
+				}
+				err = nil
+			}
 			switch {
 			case err != nil && c.rec == nil:
 				c.skip = true // keep the record (as markRemoving left it): the next run removes it again
@@ -367,7 +380,8 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 			cnt.IngestFailed.Add(failed)
 			log.Error("removal failed; the next run removes them again", "references", failed, "error", firstErr)
 		}
-		cnt.IngestDeleted.Add(uint64(len(refs)) - failed)
+		cnt.IngestFailed.Add(never)
+		cnt.IngestDeleted.Add(uint64(len(refs)) - failed - never)
 	}
 	// The records ride the store's next durable write (the queue's next
 	// group commit, at the latest within its checkpoint interval, and

@@ -208,7 +208,12 @@
 // the record, so the next run removes it again. A removal the target
 // refuses for one reference it cannot take (CFS cannot remove a URL with
 // a comma) is sent again one reference at a time, so that only that one
-// fails, not every removal batched with it (Delete does the same).
+// fails, not every removal batched with it (Delete does the same). Such a
+// refusal is for good: a Synchronize reports it once (a failure naming
+// the URL, ingestfailed, a warning) and forgets the page as if it was
+// removed, rather than refusing it again in every run; its document stays
+// in the index for an administrator to remove. (Delete, asked for it,
+// fails it and keeps the record.)
 //
 // On the embedded store the records reach the disk with the store's next
 // group commit (the queue's next write, at the latest within a second,
