@@ -242,7 +242,7 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, p *plan, ta
 		}
 		batch := entries[lo:min(lo+r.batchSize, len(entries))]
 		if r.target != nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
+			dctx, cancel := restsync.DeliveryContext(ctx, deliveryTimeout)
 			errs := restsync.RemoveRefs(dctx, r.target, refsOf(batch))
 			cancel()
 			if errs != nil {
@@ -321,7 +321,7 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 		for i, b := range batch {
 			docs[i] = b.doc
 		}
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
+		dctx, cancel := restsync.DeliveryContext(ctx, deliveryTimeout)
 		err := r.target.Add(dctx, docs)
 		cancel()
 		for _, b := range batch {

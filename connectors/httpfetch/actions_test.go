@@ -619,6 +619,29 @@ func TestSyncRemovalNeverPossibleIsReportedOnce(t *testing.T) {
 	}
 }
 
+// A delivery has no deadline of its own while the Synchronize runs: the
+// target bounds its requests ([Ingestion] IngestTimeout, per CFS
+// request). Before, every apply had deliveryTimeout (2 minutes) from its
+// start for all of its requests, and the batches that waited while a slow
+// CFS took the previous one are applied together, in one call of up to
+// 17 requests: the slower the CFS, the larger the call, until every call
+// was cut short (context deadline exceeded) and its pages refused, run
+// after run. Insert and Delete have no deadline either.
+func TestDeliveriesHaveNoDeadlineWhileTheActionRuns(t *testing.T) {
+	t.Parallel()
+	b, s := commaSite(t)
+	s.set("/c", nil)
+	b.sync(t)
+	require.Contains(t, b.target.removals(), s.URL+"/c")
+	_, res := b.run(t, fetch.ActionDelete, params("Identifiers", EncodeIdentifier("MyTask", s.URL+"/a,b")))
+	ok, _ := results(t, res)
+	require.Len(t, ok, 1)
+	_, res = b.run(t, fetch.ActionInsert, params("ConfigSection", "MyTask", "InsertXML", "<insertXML><reference>doc-1</reference></insertXML>"))
+	ok, _ = results(t, res)
+	require.Len(t, ok, 1)
+	require.Zero(t, b.target.deadlines.Load(), "calls whose context had a deadline")
+}
+
 // Delete: a reference the target refuses fails alone.
 func TestDeleteRefusedAloneForOneReference(t *testing.T) {
 	t.Parallel()

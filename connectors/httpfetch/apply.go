@@ -23,9 +23,13 @@ import (
 // this much work.
 const flushInterval = time.Second
 
-// deliveryTimeout bounds one delivery to the target once it has started:
-// a batch being delivered when Stop arrives is finished (or fails) within
-// it, never half-recorded.
+// deliveryTimeout bounds a delivery to the target once its action was
+// stopped: a batch being delivered when Stop arrives is finished (or
+// fails) within it, never half-recorded (restsync.DeliveryContext). While
+// the action runs, only the target's own limits bound a delivery
+// ([Ingestion] IngestTimeout, per CFS request): the batches that waited
+// are delivered in one call of several requests, which a bound from its
+// start would cut short against a slow CFS, run after run.
 const deliveryTimeout = 2 * time.Minute
 
 // change is the outcome of one page (or one deletion) of a Synchronize,
@@ -250,7 +254,7 @@ func (sr *syncRun) failedApply() bool {
 // apply delivers a batch of changes to the target, records the outcome in
 // the datastore in one deferred write (store.UpdateDeferred), and counts
 // it. Deliveries run to their end
-// even if ctx is cancelled meanwhile (bounded by deliveryTimeout), so that
+// even if ctx is cancelled meanwhile (within deliveryTimeout), so that
 // the datastore always says what the target holds. A failed delivery is
 // counted as ingestfailed and leaves record.Delivered as it was, so the
 // next run delivers again. It returns only datastore errors.
@@ -258,7 +262,7 @@ func (sr *syncRun) failedApply() bool {
 // fail, when not nil, lists each document of a failed delivery or removal
 // in the action's failures.
 func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.Counts, batch []*change, log *slog.Logger, fail func(url, reason string)) error {
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
+	dctx, cancel := restsync.DeliveryContext(ctx, deliveryTimeout)
 	defer cancel()
 	var docs []*ingest.Document
 	var refs []string

@@ -248,6 +248,8 @@ type recTarget struct {
 	removing   chan struct{}
 	// panicWith, when set, is what every Add panics with.
 	panicWith atomic.Pointer[string]
+	// deadlines counts the calls whose context had a deadline.
+	deadlines atomic.Int64
 }
 
 func newRecTarget(t testing.TB) *recTarget {
@@ -262,6 +264,9 @@ func newRecTarget(t testing.TB) *recTarget {
 var errTargetDown = errors.New("test: target is down")
 
 func (rt *recTarget) Add(ctx context.Context, docs []*ingest.Document) error {
+	if _, ok := ctx.Deadline(); ok {
+		rt.deadlines.Add(1)
+	}
 	rt.mu.Lock()
 	rt.calls++
 	rt.sizes = append(rt.sizes, len(docs))
@@ -296,6 +301,9 @@ func (rt *recTarget) Add(ctx context.Context, docs []*ingest.Document) error {
 }
 
 func (rt *recTarget) Remove(ctx context.Context, refs []string) error {
+	if _, ok := ctx.Deadline(); ok {
+		rt.deadlines.Add(1)
+	}
 	rt.mu.Lock()
 	rg, rs := rt.removeGate, rt.removing
 	rt.mu.Unlock()

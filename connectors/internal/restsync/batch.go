@@ -507,16 +507,22 @@ func (b *Batch) deliverEarly(ctx context.Context, u *unit, docs []*ingest.Docume
 	u.earlyErr = b.Target.Add(dctx, docs)
 }
 
-// deliveryContext returns the context of a delivery made for the action
-// whose context is ctx: not cancelled when ctx is (Stop), so that what is
-// under way is delivered and recorded, but cut short DeliveryTimeout (the
-// grace) after ctx ends, so that a stopped action ends. While the action
-// runs it has no deadline: the target bounds its own requests.
+// deliveryContext is DeliveryContext with the Batch's grace.
 func (b *Batch) deliveryContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	grace := b.grace
 	if grace <= 0 {
 		grace = DeliveryTimeout
 	}
+	return DeliveryContext(ctx, grace)
+}
+
+// DeliveryContext returns the context of a delivery made for the action
+// whose context is ctx: not cancelled when ctx is (Stop), so that what is
+// under way is delivered and recorded, but cut short grace after ctx
+// ends, so that a stopped action ends. While the action runs it has no
+// deadline: the target bounds its own requests ([Ingestion]
+// IngestTimeout, per CFS request), and one call may be many of them.
+func DeliveryContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
 	dctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, func() {
 		t := time.AfterFunc(grace, func() {
