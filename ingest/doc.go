@@ -67,7 +67,15 @@
 // files sort in delivery order like the IDX folder's. If the process dies
 // during a write, the last line of a file may be incomplete: readers must
 // ignore a final line that does not end in LF. Applying the lines in order
-// (add replaces by reference) makes replayed batches harmless.
+// (add replaces by reference) makes replayed batches harmless. The newest
+// file of a running target is still appended to: a reader follows it
+// (complete lines), and takes a file away (removes or moves it) only once
+// a later file of the same <instance> exists or the server has stopped.
+// A file taken earlier is noticed before the next batch, which starts a
+// new file (the call under way, if it had written to the taken file,
+// fails and is sent again), so later deliveries are never written where
+// no reader looks; a batch written just as the reader took the file may
+// still be lost with it.
 //
 // # CFS
 //

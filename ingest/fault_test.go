@@ -28,6 +28,8 @@ type faultFS struct {
 	openHook func(n int)
 	syncHook func()
 	opens    int
+	// wroteHook, when set, is called after each write that succeeded.
+	wroteHook func()
 }
 
 func newFaultFS() *faultFS { return &faultFS{writeBudget: -1} }
@@ -87,7 +89,14 @@ func (w *faultFile) Write(p []byte) (int, error) {
 	}
 	w.fs.mu.Unlock()
 	if budget < 0 || int64(len(p)) <= budget {
-		return w.file.Write(p)
+		n, err := w.file.Write(p)
+		w.fs.mu.Lock()
+		hook := w.fs.wroteHook
+		w.fs.mu.Unlock()
+		if err == nil && hook != nil {
+			hook()
+		}
+		return n, err
 	}
 	n, err := w.file.Write(p[:budget])
 	if err != nil {

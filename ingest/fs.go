@@ -20,6 +20,7 @@ type file interface {
 	Sync() error
 	Close() error
 	Truncate(size int64) error
+	Stat() (os.FileInfo, error)
 }
 
 // fileSystem is the seam between the folder targets and the disk, so tests
@@ -29,6 +30,7 @@ type fileSystem interface {
 	OpenFile(name string, flag int, perm os.FileMode) (file, error)
 	Rename(oldpath, newpath string) error
 	Remove(name string) error
+	Stat(name string) (os.FileInfo, error)
 	// SyncDir makes the directory's entries (creations, renames) durable.
 	SyncDir(dir string) error
 }
@@ -43,8 +45,9 @@ func (osFS) OpenFile(name string, flag int, perm os.FileMode) (file, error) {
 	return f, nil
 }
 
-func (osFS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
-func (osFS) Remove(name string) error             { return os.Remove(name) }
+func (osFS) Rename(oldpath, newpath string) error  { return os.Rename(oldpath, newpath) }
+func (osFS) Remove(name string) error              { return os.Remove(name) }
+func (osFS) Stat(name string) (os.FileInfo, error) { return os.Stat(name) }
 
 func (osFS) SyncDir(dir string) error {
 	d, err := os.Open(dir)

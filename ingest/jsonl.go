@@ -153,6 +153,9 @@ func (t *jsonlTarget) sync() error {
 // too, or the fsync of a full file fails, it abandons the file so the
 // next batch starts a new one. t.mu is held.
 func (t *jsonlTarget) appendBatch(data []byte) error {
+	if err := t.checkTaken(); err != nil {
+		return err
+	}
 	if t.f != nil && t.size > 0 && t.size+int64(len(data)) > t.maxBytes {
 		if err := t.sync(); err != nil {
 			return err
@@ -175,6 +178,34 @@ func (t *jsonlTarget) appendBatch(data []byte) error {
 	}
 	t.size += int64(len(data))
 	t.unsynced = true
+	return nil
+}
+
+// checkTaken makes sure the current file is still in the folder under its
+// name: a consumer may have taken it (removed it once read, or moved it
+// away), and what is appended to it then never reaches the folder. The
+// next batch then starts a new file; if batches of the call in progress
+// were already written to the taken file (not fsynced yet, so not
+// reported delivered), the call fails, and is sent again whole. t.mu is
+// held.
+func (t *jsonlTarget) checkTaken() error {
+	if t.f == nil {
+		return nil
+	}
+	named, err := t.fs.Stat(t.name)
+	if err == nil {
+		var open os.FileInfo
+		if open, err = t.f.Stat(); err == nil && os.SameFile(named, open) {
+			return nil
+		}
+	}
+	name, unsynced := t.name, t.unsynced
+	t.log.Info("ingestion file moved or removed by its reader; starting a new one", "file", name)
+	_ = t.f.Close() // taken: nothing more goes to it
+	t.f = nil
+	if unsynced {
+		return fmt.Errorf("%s was moved or removed while this call wrote to it", name)
+	}
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sync"
 	"syscall"
@@ -127,6 +128,70 @@ func TestJSONLReopenStartsNewFile(t *testing.T) {
 	lines := readJSONL(t, b.dir)
 	require.Equal(t, "first/0", lines[0].Reference)
 	require.Equal(t, "second/0", lines[1].Reference)
+}
+
+// A consumer that takes the file the target is appending to (removes it
+// once read, or moves it away) does not make the next deliveries vanish:
+// the target starts a new file. Before, it went on appending to the
+// removed (or moved) file, for as long as it ran or until the file
+// reached MaxFileBytes: every later document was counted delivered and
+// could never be read from the folder.
+func TestJSONLFileTakenByAConsumer(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"removed", "moved"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			b := setupJSONL(t, Options{})
+			ctx := context.Background()
+			require.NoError(t, b.t.Add(ctx, makeDocs("first", 2)))
+			files := filesWithExt(t, b.dir, ExtJSONL)
+			require.Len(t, files, 1)
+			taken := filepath.Join(t.TempDir(), "taken.jsonl")
+			if how == "removed" {
+				require.NoError(t, os.Remove(filepath.Join(b.dir, files[0])))
+			} else {
+				require.NoError(t, os.Rename(filepath.Join(b.dir, files[0]), taken))
+			}
+			require.NoError(t, b.t.Remove(ctx, []string{"first/0"}))
+			require.NoError(t, b.t.Add(ctx, makeDocs("second", 1)))
+			lines := readJSONL(t, b.dir)
+			require.Len(t, lines, 2, "the deliveries after the file was taken are in the folder")
+			require.Equal(t, "remove", lines[0].Op)
+			require.Equal(t, "first/0", lines[0].Reference)
+			require.Equal(t, "second/0", lines[1].Reference)
+			if how == "moved" {
+				data, err := os.ReadFile(taken)
+				require.NoError(t, err)
+				require.Equal(t, 2, bytes.Count(data, []byte("\n")), "nothing appended to the file once taken")
+			}
+		})
+	}
+}
+
+// Taken between two batches of one call, the file holds a batch the call
+// wrote and had not fsynced: the call fails (it is sent again whole), and
+// the next one goes to a new file.
+func TestJSONLFileTakenDuringACall(t *testing.T) {
+	t.Parallel()
+	b := setupJSONL(t, Options{BatchSize: 1})
+	ctx := context.Background()
+	var once sync.Once
+	b.fs.set(func(f *faultFS) {
+		f.wroteHook = func() {
+			once.Do(func() { // after the call's first batch
+				for _, n := range filesWithExt(t, b.dir, ExtJSONL) {
+					require.NoError(t, os.Remove(filepath.Join(b.dir, n)))
+				}
+			})
+		}
+	})
+	err := b.t.Add(ctx, makeDocs("first", 2))
+	require.ErrorIs(t, err, ErrDelivery)
+	require.ErrorContains(t, err, "moved or removed")
+	require.NoError(t, b.t.Add(ctx, makeDocs("again", 1)))
+	lines := readJSONL(t, b.dir)
+	require.Len(t, lines, 1)
+	require.Equal(t, "again/0", lines[0].Reference)
 }
 
 func TestJSONLConcurrentAdds(t *testing.T) {
