@@ -72,9 +72,10 @@ type Options struct {
 	// batch or CFS request (IngestBatchSize); larger calls are split;
 	// default DefaultBatchSize.
 	BatchSize int
-	// MaxFileBytes is the size at which the JSONL target starts a new file
-	// (IngestMaxFileBytes); default DefaultMaxFileBytes. A batch never
-	// spans two files.
+	// MaxFileBytes is the size at which the JSONL target starts a new file;
+	// default DefaultMaxFileBytes, which the server uses (there is no
+	// [Ingestion] key for it: IngestMaxFileBytes in Open's error is this
+	// field). A batch never spans two files.
 	MaxFileBytes int64
 }
 
