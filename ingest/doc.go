@@ -27,7 +27,10 @@
 // tag name IDX readers know for a deletion by reference, mirroring IDOL's
 // DREDELETEREF index action (Docs=<references>), which is how a consumer
 // applies the file. <stamp> is 20 digits of nanoseconds since 1970,
-// strictly increasing within a process; <instance> is 16 random hex digits
+// strictly increasing within a process, and above the stamp of every such
+// file (.idx, .del, .jsonl) in the folder when a target opens there, so
+// that a clock set back across a restart cannot sort new files before
+// those a consumer has not applied yet; <instance> is 16 random hex digits
 // chosen when the target opens. So names never collide between targets,
 // processes or restarts, and sorting them by name gives the delivery order
 // of one target (and the time order of several): a consumer must apply .idx

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -88,6 +89,41 @@ func newInstanceID() (string, error) {
 		return "", fmt.Errorf("ingest: instance id: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
+}
+
+// stampedNameRE matches the names the folder targets give their files
+// (stampedName), the stamp first.
+var stampedNameRE = regexp.MustCompile(`^([0-9]{20})-[0-9a-f]{16}(\.idx|\.del|\.jsonl)$`)
+
+// stampAbove makes the stamps this process hands out from now on larger
+// than those of the files in dir, so that a target's files sort after
+// every file already there that a consumer may not have applied yet,
+// even when the clock was set back since they were written (a restart on
+// a virtual machine restored from a snapshot, a clock that NTP corrected
+// after boot). A folder that cannot be read is left to the clock.
+func stampAbove(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	var top int64
+	for _, e := range entries {
+		m := stampedNameRE.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		// Past 2116 is no clock's: ignored, so that no name can bring the
+		// stamps near the end of int64.
+		if v, err := strconv.ParseInt(m[1], 10, 64); err == nil && v < 1<<62 {
+			top = max(top, v)
+		}
+	}
+	for {
+		prev := lastStamp.Load()
+		if prev >= top || lastStamp.CompareAndSwap(prev, top) {
+			return
+		}
+	}
 }
 
 // stampedName returns "<stamp, 20 digits>-<instance><ext>": fixed width, so

@@ -148,6 +148,7 @@ func openDir(opts Options) (string, error) {
 	if err := prepareDir(opts.Directory); err != nil {
 		return "", messages.Invalid("IngestDirectory", opts.Directory, err.Error())
 	}
+	stampAbove(opts.Directory)
 	return absDir(opts.Directory), nil
 }
 

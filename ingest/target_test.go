@@ -145,3 +145,32 @@ func TestTargetsShareTheContract(t *testing.T) {
 		})
 	}
 }
+
+// A file the consumer has not applied yet, from before a restart with the
+// clock set back (a virtual machine restored, a clock that NTP corrected
+// after the server started), is not overtaken: the target's files sort
+// after every stamped file in the folder when it opens. Before, the new
+// files sorted first, and a consumer applying the folder in name order
+// applied them before the older ones: a removal made after the restart
+// was undone by the add of the same reference from before it.
+func TestNewFilesSortAfterThoseInTheFolder(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ typ, ext, pending string }{
+		{TypeIDX, ExtRemoval, "#DREDELETEREF x/0\n"},
+		{TypeJSONL, ExtJSONL, `{"op":"remove","reference":"x/0"}` + "\n"},
+	} {
+		t.Run(c.typ, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			ahead := stampedName(time.Now().Add(time.Hour).UnixNano(), "00000000000000ff", c.ext)
+			require.NoError(t, os.WriteFile(filepath.Join(dir, ahead), []byte(c.pending), 0o640))
+			tg, err := Open(Options{Type: c.typ, Directory: dir}, nil)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = tg.Close() })
+			require.NoError(t, tg.Add(context.Background(), makeDocs("x", 1)))
+			names := filesWithExt(t, dir, ExtIDX, ExtRemoval, ExtJSONL)
+			require.Len(t, names, 2)
+			require.Equal(t, ahead, names[0], "the file from before the restart is applied first")
+		})
+	}
+}
