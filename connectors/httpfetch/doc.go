@@ -177,7 +177,8 @@
 // restarts; in a cluster they are last writer wins: statistics, not
 // exact); "u:<URL>" holds, per page, the
 // validators (ETag, Last-Modified), the SHA-256 of the last body, the
-// links followed, the hash of the content the target holds (Delivered;
+// links followed, the URL whose redirect led to it (if any), the hash of
+// the content the target holds (Delivered;
 // none when it holds nothing), the run in which the page was last seen,
 // whether it is excluded from ingestion, whether its rendering failed
 // (an extension's renderer, crawl.Page.RenderErr), its title, type, size,
@@ -294,7 +295,9 @@
 // transiently (network error, timeout, 5xx, 408, 429, robots.txt
 // unavailable), or whose record the datastore could not read when the
 // crawl reached it, is kept, with every unreached page reachable from it
-// through the links recorded by earlier runs. (A page that moved behind a
+// through the links recorded by earlier runs, redirects included (a
+// failed "/docs" that redirected to "/docs/" keeps "/docs/" and what it
+// links to). (A page that moved behind a
 // new page which failed transiently is deleted and comes back with the
 // next run.)
 //

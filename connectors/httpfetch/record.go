@@ -67,6 +67,12 @@ type record struct {
 	Delivered []byte `json:"delivered,omitempty"`
 	// Links are the page's followed links (crawl.Page.Prior).
 	Links []string `json:"links,omitempty"`
+	// From is the URL whose redirect last led the crawl to this page
+	// (crawl.Page.URL; "" when it was asked for directly, and until a
+	// redirect leads here): a link to From leads here, though no record
+	// is kept under From. The deletion pass follows it from a URL that
+	// failed transiently (deleteUnreached).
+	From string `json:"from,omitempty"`
 	// Run is the Synchronize run number in which the URL was last fetched
 	// (200 or 304).
 	Run uint64 `json:"run"`

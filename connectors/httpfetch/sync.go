@@ -230,6 +230,9 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 		}
 		nr := *rec
 		nr.Run = sr.run
+		if p.URL != key {
+			nr.From = p.URL
+		}
 		if p.Depth != rec.Depth {
 			// Found at another depth (a shorter or longer link chain):
 			// the record says so, and the document, which says where
@@ -267,7 +270,10 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 	}
 	c.rec = nr
 	if rec != nil {
-		nr.Delivered, nr.Removing, nr.Extra, c.prev = rec.Delivered, rec.Removing, rec.Extra, rec.Delivered
+		nr.Delivered, nr.Removing, nr.Extra, nr.From, c.prev = rec.Delivered, rec.Removing, rec.Extra, rec.From, rec.Delivered
+	}
+	if p.URL != key {
+		nr.From = p.URL
 	}
 	if !ingestible {
 		nr.Excluded = true

@@ -11,7 +11,9 @@ import (
 // deleteUnreached deletes the records this completed crawl did not reach,
 // except what a transiently failed page leads to: the failed pages and
 // every unreached record reachable from them through the links recorded by
-// earlier runs.
+// earlier runs. A URL that redirected leads to the record its redirect
+// ended at (record.From), so that a folder redirect ("/docs" → "/docs/")
+// that fails, or a failed page linking to one, keeps what lies behind it.
 func (sr *syncRun) deleteUnreached() error {
 	sr.priors.Clear()
 	var keys []string
@@ -45,24 +47,37 @@ func (sr *syncRun) deleteUnreached() error {
 	if err != nil {
 		return fmt.Errorf("httpfetch: %s: deletions: %w", sr.s.Task, err)
 	}
+	redirected := map[string]string{} // a URL that redirected → the record it led to
+	for u, rec := range cand {
+		if rec.From != "" {
+			if _, own := cand[rec.From]; !own {
+				redirected[rec.From] = u
+			}
+		}
+	}
 	protected := map[string]bool{}
 	var stack []string
-	sr.mu.Lock()
-	for u := range sr.failed {
-		if _, ok := cand[u]; ok && !protected[u] {
+	protect := func(u string) {
+		if _, ok := cand[u]; !ok {
+			if u, ok = redirected[u]; !ok {
+				return
+			}
+		}
+		if !protected[u] {
 			protected[u] = true
 			stack = append(stack, u)
 		}
+	}
+	sr.mu.Lock()
+	for u := range sr.failed {
+		protect(u)
 	}
 	sr.mu.Unlock()
 	for len(stack) > 0 {
 		u := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		for _, l := range cand[u].Links {
-			if _, ok := cand[l]; ok && !protected[l] {
-				protected[l] = true
-				stack = append(stack, l)
-			}
+			protect(l)
 		}
 	}
 	if len(protected) > 0 {
