@@ -136,8 +136,9 @@ func lookupTag(raw []byte) tagInfo {
 
 // parseHTML extracts title, visible text, links and metadata from an HTML
 // body. The body is decoded to UTF-8 first (Content-Type charset, BOM or
-// <meta charset> prescan, as browsers do). agent is the robots product
-// token: <meta name="agent"> counts like <meta name="robots">.
+// <meta charset> prescan, as browsers do; see utf8Guess for a body
+// neither declares). agent is the robots product token: <meta
+// name="agent"> counts like <meta name="robots">.
 func parseHTML(body []byte, contentType, agent string) htmlDoc {
 	var scratch []byte
 	return parseHTMLWith(body, contentType, agent, &scratch, nil)
@@ -153,7 +154,7 @@ func parseHTML(body []byte, contentType, agent string) htmlDoc {
 func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte, links []string) htmlDoc {
 	var r io.Reader = bytes.NewReader(body)
 	if !declaredUTF8(body, contentType) {
-		if enc, name, _ := charset.DetermineEncoding(body, contentType); name != "utf-8" {
+		if enc, name, certain := charset.DetermineEncoding(body, contentType); name != "utf-8" && !utf8Guess(body, name, certain) {
 			r = transform.NewReader(r, enc.NewDecoder())
 		}
 	}
@@ -320,6 +321,30 @@ func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte, link
 			}
 		}
 	}
+}
+
+// utf8Guess reports whether a body whose encoding the Content-Type header
+// and a byte order mark left open (certain false), and that
+// charset.DetermineEncoding guessed as windows-1252 (name), is read as
+// UTF-8 instead: it is when the whole body is valid UTF-8 with a byte
+// past ASCII. DetermineEncoding looks at the first 1024 bytes only, so an
+// undeclared UTF-8 page (a bare "text/html", as nginx and Apache send it
+// by default) whose first 1 KiB is ASCII, or whose <meta charset> comes
+// later, became mojibake ("CrÃ¨me") where a browser, which guesses from
+// the content and obeys a late <meta charset>, shows the text. Text in
+// windows-1252 or Latin-1 past ASCII is almost never valid UTF-8.
+func utf8Guess(body []byte, name string, certain bool) bool {
+	if certain || name != "windows-1252" {
+		return false
+	}
+	ascii := true
+	for _, c := range body {
+		if c >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	return !ascii && utf8.Valid(body)
 }
 
 // declaredUTF8 reports, for the usual Content-Type of UTF-8 pages, that

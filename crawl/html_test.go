@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,6 +76,25 @@ func TestParseHTMLCharsets(t *testing.T) {
 	// UTF-8 stays as is.
 	d = parseHTML([]byte("<p>日本語</p>"), "text/html; charset=utf-8", "x")
 	require.Equal(t, "日本語", d.text)
+
+	// Undeclared UTF-8 (a bare "text/html", as nginx and Apache send
+	// by default, and no <meta charset> in the first 1024 bytes) whose
+	// first non-ASCII byte comes after the 1024 bytes the prescan reads:
+	// read as UTF-8, as a browser shows it, not as windows-1252
+	// ("CrÃ¨me brÃ»lÃ©e").
+	head := "<!doctype html><html><head><title>Menu</title><style>" + strings.Repeat("p{margin:0}\n", 100) + "</style>"
+	d = parseHTML([]byte(head+"</head><body><p>Crème brûlée</p></body></html>"), "text/html", "x")
+	require.Equal(t, "Crème brûlée", d.text)
+	// A <meta charset="utf-8"> past those 1024 bytes, which a browser
+	// also obeys.
+	d = parseHTML([]byte(head+`<meta charset="utf-8"></head><body><p>Crème brûlée</p></body></html>`), "text/html", "x")
+	require.Equal(t, "Crème brûlée", d.text)
+	// Windows-1252 bytes that are not UTF-8 stay windows-1252.
+	d = parseHTML([]byte(head+"</head><body><p>Cr\xe8me br\xfbl\xe9e</p></body></html>"), "text/html", "x")
+	require.Equal(t, "Crème brûlée", d.text)
+	// A charset the Content-Type header gives is obeyed.
+	d = parseHTML([]byte(head+"</head><body><p>Crème</p></body></html>"), "text/html; charset=windows-1252", "x")
+	require.Equal(t, "CrÃ¨me", d.text)
 }
 
 func TestTextBuilder(t *testing.T) {
