@@ -173,9 +173,20 @@ func (d *boltDatastore) updateLocked(fn func(w Writer) error) error {
 }
 
 func (d *boltDatastore) ForEach(fn func(key, value []byte) error) error {
+	return d.forEach(nil, fn)
+}
+
+// ForEachPrefix implements PrefixLister: a cursor from prefix to its last
+// key, where ForEach would read every key of the datastore.
+func (d *boltDatastore) ForEachPrefix(prefix []byte, fn func(key, value []byte) error) error {
+	return d.forEach(prefix, fn)
+}
+
+// forEach is ForEach over the keys that start with prefix.
+func (d *boltDatastore) forEach(prefix []byte, fn func(key, value []byte) error) error {
 	// The deferred writes not yet in bbolt, as they are now, merged in
 	// key order with bbolt's entries (bolt_deferred.go).
-	ov := d.s.dsSnapshot(string(d.name))
+	ov := d.s.dsSnapshot(string(d.name), prefix)
 	oi := 0
 	// emitUpTo calls fn for the deferred puts of keys before limit (all
 	// of them when limit is nil).
@@ -199,14 +210,17 @@ func (d *boltDatastore) ForEach(fn func(key, value []byte) error) error {
 			}
 			c := b.Cursor()
 			k, v := c.First()
-			if after != nil {
+			switch {
+			case after != nil:
 				k, v = c.Seek(after)
 				if bytes.Equal(k, after) {
 					k, v = c.Next()
 				}
+			case prefix != nil:
+				k, v = c.Seek(prefix)
 			}
 			size := 0
-			for ; k != nil && len(keys) < chunkRecords && size < chunkBytes; k, v = c.Next() {
+			for ; k != nil && bytes.HasPrefix(k, prefix) && len(keys) < chunkRecords && size < chunkBytes; k, v = c.Next() {
 				if after != nil && bytes.Compare(k, after) <= 0 {
 					return fmt.Errorf("store: %s: %s: key %q after %q: keys out of order: %w", d.s.path, d.what, k, after, ErrCorrupt)
 				}
@@ -245,7 +259,7 @@ func (d *boltDatastore) ForEach(fn func(key, value []byte) error) error {
 }
 
 func (d *boltDatastore) Len() (int, error) {
-	ov := d.s.dsSnapshot(string(d.name))
+	ov := d.s.dsSnapshot(string(d.name), nil)
 	var n uint64
 	err := d.s.read(d.what+": len", func(tx *bolt.Tx) error {
 		var err error

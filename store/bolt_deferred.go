@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -99,14 +100,17 @@ type dsEntry struct {
 }
 
 // dsSnapshot returns task's deferred writes not yet folded into bbolt,
-// the latest of each key, in key order.
-func (s *boltStore) dsSnapshot(task string) []dsEntry {
+// the latest of each key under prefix (nil: every key), in key order.
+func (s *boltStore) dsSnapshot(task string, prefix []byte) []dsEntry {
 	s.ovMu.RLock()
 	defer s.ovMu.RUnlock()
 	var out []dsEntry
 	seen := map[string]bool{}
 	for _, o := range []dsOverlay{s.dsPending, s.dsActive, s.dsFrozen} {
 		for k, v := range o[task] {
+			if !strings.HasPrefix(k, string(prefix)) {
+				continue
+			}
 			if !seen[k] {
 				seen[k] = true
 				out = append(out, dsEntry{key: []byte(k), val: v})

@@ -5,7 +5,9 @@ import "bytes"
 // PrefixLister is implemented by datastores that list the keys under a
 // prefix for an action more cheaply than ForEach: the shared store of a
 // cluster (store/pgstore), which serves it from the node's cache of the
-// listing, validated without a round trip of its own (see ForEachPrefix).
+// listing, validated without a round trip of its own (see ForEachPrefix);
+// the embedded bbolt store, which reads from the prefix's first key on
+// (with the deferred writes under it) instead of every key.
 type PrefixLister interface {
 	ForEachPrefix(prefix []byte, fn func(key, value []byte) error) error
 }

@@ -589,13 +589,13 @@ func heldElsewhere(others []otherTask, urls []string, log *slog.Logger) [][]othe
 // holders (heldElsewhere), and reports whether there was one. The turn is
 // taken (restsync.Turns): a task that runs marks the record again as its
 // run ends (remark), so that its run's own write of the record, read
-// before, does not undo the mark. In a store several processes share
+// before, does not undo the mark. In a store that outlives the process
 // (noteMarks), the mark is also noted in the holder's datastore, since
-// its run may be on another node, whose turns do not see this one's
-// (remarkNoted).
+// its run may be on another node, whose turns do not see this one's, or
+// may die before it ends (remarkNoted).
 func (r *Repository) markHeldElsewhere(holders []otherTask, u string, log *slog.Logger, mark func(*record)) bool {
 	held := false
-	noted := r.noteMarks()
+	noted := r.noted
 	for _, o := range holders {
 		log.Info("another task indexes the page", "url", secret.LogURL(u), "task", o.name)
 		err := o.ds.Update(func(w store.Writer) error {
@@ -682,26 +682,35 @@ func (r *Repository) remark(task string, keys []string, drop [][]byte) {
 }
 
 // noteMarks reports whether marks on another task's records are noted in
-// its datastore (markHeldElsewhere): in a store several processes share
-// (store.Turns: the nodes of a cluster), the marked task's run may be on
-// another node, whose restsync.Turns does not hear of the mark, so its
-// run's write of the record as it read it undid the mark (its next runs
-// were answered 304 and never delivered the page again, which stayed in
-// the index as the marking task's document).
-func (r *Repository) noteMarks() bool {
-	_, ok := r.st.(store.Turns)
-	return ok
+// its datastore (markHeldElsewhere): in every store but the memory store,
+// whose datastores do not outlive the process. In a store several
+// processes share (store.Turns: the nodes of a cluster), the marked
+// task's run may be on another node, whose restsync.Turns does not hear
+// of the mark, so its run's write of the record as it read it undid the
+// mark (its next runs were answered 304 and never delivered the page
+// again, which stayed in the index as the marking task's document). In
+// any store, the marked task's run may die (kill -9) after that write and
+// before it marks the record again: the marks to make again that its
+// process kept in memory were lost with it, and, for a mark of a Delete,
+// the page was missing from the index until it changed. The notes are
+// listed by prefix (store.ForEachPrefix), which the embedded and shared
+// stores serve without reading the task's other records.
+func noteMarks(st store.Store) bool {
+	if _, ok := st.(store.Turns); ok {
+		return true
+	}
+	return !st.Info().InMemory
 }
 
 // remarkNoted reads the notes of the marks other tasks made on task's
-// records (markHeldElsewhere), deletes them and, when again, marks those
-// records again (remark): at the end of a run of task, which may have
-// written them as it read them before the mark. At the start of a run
-// (again false) the notes only go: the run reads the marked records. A
-// note made between is marked again at the run's end, which costs a
-// delivery more at most. A failure is logged: the notes stay, for the
-// next run's end.
-func (r *Repository) remarkNoted(task string, again bool) {
+// records (markHeldElsewhere), deletes them and marks those records
+// again (remark): at the end of an action of task, which may have written
+// them as it read them before the mark, and at the start of one, for the
+// notes an action that died left (the others are of records that carry
+// their mark, which remark leaves as they are). A note made between is
+// marked again at the action's end, which costs a delivery more at most.
+// A failure is logged: the notes stay, for the next action.
+func (r *Repository) remarkNoted(task string) {
 	defer r.turns.Take()()
 	ds, err := r.datastore(task)
 	var keys []string
@@ -719,9 +728,6 @@ func (r *Repository) remarkNoted(task string, again bool) {
 	}
 	if len(drop) == 0 {
 		return
-	}
-	if !again {
-		keys = nil
 	}
 	r.remark(task, keys, drop)
 }

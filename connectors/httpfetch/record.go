@@ -40,9 +40,9 @@ const (
 	metaKey   = "m:task"
 	urlPrefix = "u:"
 	// markPrefix keys the notes of the marks another task made on this
-	// task's records (markHeldElsewhere) in a store several processes
-	// share, where the marking task may run on another node than this
-	// task's run (noteMarks).
+	// task's records (markHeldElsewhere) in a store that outlives the
+	// process, where this task's run may be on another node than the
+	// marking task, or die before it marks them again (noteMarks).
 	markPrefix = "k:"
 )
 

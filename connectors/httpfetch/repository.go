@@ -96,6 +96,9 @@ type Repository struct {
 	// may hold (keepShared), and keep the marks made on a running task's
 	// records (restsync.Turns).
 	turns restsync.Turns
+	// noted: marks on another task's records are also noted in its
+	// datastore (noteMarks).
+	noted bool
 }
 
 var (
@@ -133,6 +136,7 @@ func New(o Options) (*Repository, error) {
 	if r.schema == nil {
 		r.schema = httpSchema
 	}
+	r.noted = noteMarks(o.Store)
 	r.taskNames, r.exoticNames = taskNameSet(o.Config)
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -376,7 +380,8 @@ func (r *Repository) Exclusive(fetchAction string) bool {
 // lock takes task's action lock: Synchronize, Update and Delete of one
 // task never overlap (their datastore read-modify-writes would). It waits
 // while another holds it, until ctx ends. Giving it back marks again
-// the records other tasks marked meanwhile (remark).
+// the records other tasks marked meanwhile (remark); where marks are
+// noted, taking it marks again those an action that died left.
 func (r *Repository) lock(ctx context.Context, task string) (func(), error) {
 	r.lockMu.Lock()
 	ch, ok := r.locks[task]
@@ -388,15 +393,18 @@ func (r *Repository) lock(ctx context.Context, task string) (func(), error) {
 	select {
 	case ch <- struct{}{}:
 		end := r.turns.Begin(task)
-		noted := r.noteMarks()
-		if noted {
-			// Marks noted before this run are in the records it reads.
-			r.remarkNoted(task, false)
+		if r.noted {
+			// A note left from before is a mark made while no action
+			// of task ran, which the records it reads carry, or one
+			// that an action which died (kill -9, a node lost) may
+			// have written over and never marked again: marked again
+			// now (a record that carries its mark is left as it is).
+			r.remarkNoted(task)
 		}
 		return func() {
 			end(func(keys []string) { r.remark(task, keys, nil) })
-			if noted {
-				r.remarkNoted(task, true)
+			if r.noted {
+				r.remarkNoted(task)
 			}
 			<-ch
 		}, nil

@@ -521,6 +521,32 @@ func Run(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 		calls := 0
 		require.ErrorIs(t, store.ForEachPrefix(d, []byte("b:"), func(k, v []byte) error { calls++; return stop }), stop)
 		require.Equal(t, 1, calls)
+
+		// More keys under the prefix than one read takes (the bbolt
+		// store reads 512 at a time), between keys before and after it,
+		// some of them deferred writes.
+		var kv []string
+		for i := range 1500 {
+			kv = append(kv, fmt.Sprintf("m:%04d", i), "v")
+		}
+		put(t, d, append(kv, "m", "before", "m;", "after", "n", "after")...)
+		require.NoError(t, store.UpdateDeferred(d, func(w store.Writer) error {
+			if err := w.Delete([]byte("m:0700")); err != nil {
+				return err
+			}
+			return w.Put([]byte("m:0700a"), []byte("deferred"))
+		}))
+		var got []string
+		require.NoError(t, store.ForEachPrefix(d, []byte("m:"), func(k, v []byte) error {
+			got = append(got, string(k))
+			return nil
+		}))
+		require.Len(t, got, 1500)
+		require.True(t, slices.IsSorted(got))
+		require.Equal(t, "m:0000", got[0])
+		require.Equal(t, "m:1499", got[1499])
+		require.Contains(t, got, "m:0700a")
+		require.NotContains(t, got, "m:0700")
 	})
 
 	t.Run("DatastoreForEachManyAndWrite", func(t *testing.T) {
