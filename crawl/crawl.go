@@ -77,7 +77,7 @@ type item struct {
 	depth  int
 	parent string
 
-	lastmod     time.Time // <lastmod> of a sitemap URL
+	lastmod     time.Time // <lastmod> of a sitemap URL: the latest instant it may stand for (parseW3CDate)
 	fromSitemap bool
 }
 

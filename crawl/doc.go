@@ -59,7 +59,9 @@
 // the first level runs. They pass the same rules as links; each sitemap
 // may list only URLs of its origin; sizes, entries, nesting and the
 // number of files are bounded (sitemap.go). A <lastmod> not after
-// Prior.FetchedAt delivers the page as not modified without a request.
+// Prior.FetchedAt delivers the page as not modified without a request; a
+// <lastmod> without seconds, or without a time, counts as the end of its
+// minute, day, month or year (in the zone where it ends last, UTC-12).
 //
 // # Termination
 //

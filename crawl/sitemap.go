@@ -45,7 +45,7 @@ type sitemapRef struct {
 // sitemapEntry is one <url> or <sitemap> of a sitemap file.
 type sitemapEntry struct {
 	loc     string
-	lastmod time.Time
+	lastmod time.Time // the latest instant <lastmod> may stand for (parseW3CDate)
 }
 
 // sitemapSeeds reads the sitemaps and returns their page URLs as depth-0
@@ -312,13 +312,37 @@ func parseSitemap(body []byte) (index bool, entries []sitemapEntry, err error) {
 	return root == "sitemapindex", entries, nil
 }
 
-// parseW3CDate parses a sitemap <lastmod> (W3C Datetime: a date, or a date
-// and time with a zone); the zero time when it does not parse.
+// parseW3CDate parses a sitemap <lastmod> (W3C Datetime: a year, a month,
+// a date, or a date and time with a zone, with or without seconds) into
+// the latest instant it may stand for; the zero time when it does not
+// parse. A value without seconds stands for its whole minute, and one
+// without a time for its whole day, month or year, in whatever zone the
+// site meant (the day ends last at UTC-12, 12 hours after it ends in
+// UTC): a page fetched during that period may have changed after the
+// fetch, so only a fetch after its end makes the page known unchanged
+// (the crawl's skip of a request, process). Taking the period's first
+// instant reported a page changed later on the day of its last fetch as
+// unchanged, without a request, until the sitemap gave another date.
 func parseW3CDate(s string) time.Time {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00", "2006-01-02", "2006-01", "2006"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t
+	const west = 12 * time.Hour // UTC-12: where a day, month or year ends last
+	for _, f := range []struct {
+		layout string
+		end    func(time.Time) time.Time // the period's first instant after it
+	}{
+		{time.RFC3339Nano, nil},
+		{"2006-01-02T15:04Z07:00", func(t time.Time) time.Time { return t.Add(time.Minute) }},
+		{"2006-01-02", func(t time.Time) time.Time { return t.AddDate(0, 0, 1).Add(west) }},
+		{"2006-01", func(t time.Time) time.Time { return t.AddDate(0, 1, 0).Add(west) }},
+		{"2006", func(t time.Time) time.Time { return t.AddDate(1, 0, 0).Add(west) }},
+	} {
+		t, err := time.Parse(f.layout, s)
+		switch {
+		case err != nil:
+			continue
+		case f.end != nil:
+			return f.end(t).Add(-time.Nanosecond)
 		}
+		return t
 	}
 	return time.Time{}
 }

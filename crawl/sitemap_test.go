@@ -189,13 +189,50 @@ func TestSitemapLastmod(t *testing.T) {
 	assert.Equal(t, 1, s.count("/child"), "the unchanged page's known links are followed")
 }
 
+// A <lastmod> without a time (a date, a month, a year) or without
+// seconds stands for its whole period: a page fetched during it may have
+// changed after the fetch, so it is fetched (conditionally). Before, the
+// period's first instant was taken for the change: a page fetched on the
+// morning of 2024-03-01 and changed that afternoon, listed with
+// <lastmod>2024-03-01</lastmod>, was reported unchanged without a
+// request, run after run, and the index kept its old version until the
+// sitemap gave another date.
+func TestSitemapLastmodPeriod(t *testing.T) {
+	t.Parallel()
+	ss := sitemapSite{html: pages{}, files: map[string]file{}}
+	paths := []string{"/day", "/month", "/year", "/minute", "/dayzone", "/daybefore", "/second"}
+	for _, p := range paths {
+		ss.html[p] = linksPage(p)
+	}
+	s := newSite(t, ss)
+	fetched := time.Date(2024, 3, 1, 9, 0, 30, 0, time.UTC)
+	ss.files["/sitemap.xml"] = file{"application/xml", urlset(s.URL,
+		"/day|2024-03-01", "/month|2024-03", "/year|2024", "/minute|2024-03-01T09:00Z",
+		"/dayzone|2024-03-01T10:00+01:00", // 09:00 UTC, without seconds
+		"/daybefore|2024-02-28", "/second|2024-03-01T09:00:29Z")}
+	r := &result{}
+	cfg := Config{SitemapURLs: []string{s.URL + "/sitemap.xml"}, Depth: 0, Logger: quietLogger()}
+	hooks := r.hooks()
+	hooks.Prior = func(u string) (Prior, bool) { return Prior{FetchedAt: fetched}, true }
+	_, err := Crawl(t.Context(), cfg, hooks)
+	require.NoError(t, err)
+	for _, p := range []string{"/day", "/month", "/year", "/minute", "/dayzone"} {
+		assert.Equal(t, 1, s.count(p), "%s may have changed after the fetch: fetched", p)
+	}
+	for _, p := range []string{"/daybefore", "/second"} {
+		assert.Zero(t, s.count(p), "%s changed before the fetch: no request", p)
+		assert.True(t, r.page(t, s.URL+p).NotModified, p)
+	}
+}
+
 func TestParseSitemap(t *testing.T) {
 	idx, e, err := parseSitemap([]byte("\xef\xbb\xbf<urlset><url><loc> http://a/x </loc><lastmod>2024-05</lastmod></url><url><lastmod>x</lastmod></url></urlset>"))
 	require.NoError(t, err)
 	assert.False(t, idx)
 	require.Len(t, e, 1)
 	assert.Equal(t, "http://a/x", e[0].loc)
-	assert.Equal(t, time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC), e[0].lastmod)
+	// The month's last instant, where it ends last (UTC-12).
+	assert.Equal(t, time.Date(2024, 6, 1, 11, 59, 59, 999999999, time.UTC), e[0].lastmod)
 	_, _, err = parseSitemap([]byte("<html></html>"))
 	require.Error(t, err)
 	// A gzip bomb stops at SitemapMaxBytes.
