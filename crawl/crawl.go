@@ -79,6 +79,7 @@ type item struct {
 
 	lastmod     time.Time // <lastmod> of a sitemap URL: the latest instant it may stand for (parseW3CDate)
 	fromSitemap bool
+	start       bool // a start URL (Config.StartURLs)
 }
 
 func newCrawler(cfg Config, hooks Hooks) *crawler {
@@ -250,7 +251,7 @@ func (c *crawler) seed() []item {
 			continue
 		}
 		c.admitted(n.s, 0)
-		frontier = append(frontier, item{url: n.s})
+		frontier = append(frontier, item{url: n.s, start: true})
 	}
 	return frontier
 }
@@ -486,6 +487,9 @@ func (w *worker) process(ctx context.Context, it item) {
 				return
 			}
 			if !c.admitRedirect(next, it.depth) {
+				if it.start && !c.onSite(next) {
+					c.report(it, fetchErr(cur, ErrOffSite, st, errors.New("to "+secret.LogURL(next.s))))
+				}
 				return
 			}
 			chain = append(chain, next.s)

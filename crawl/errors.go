@@ -37,6 +37,12 @@ var (
 	ErrRedirectLoop = errors.New("crawl: redirect loop")
 	// ErrBadRedirect: a redirect without a usable Location header.
 	ErrBadRedirect = errors.New("crawl: redirect without a valid location")
+	// ErrOffSite: a start URL redirects off the crawl's sites
+	// (Config.StayOnSite), so the crawl does not follow it and may reach
+	// nothing at all (a site that moved from http to https). A link's
+	// redirect off the sites is not followed either, but it is policy,
+	// like the link itself, and not reported.
+	ErrOffSite = errors.New("crawl: redirects off the crawl's sites, not followed (StayOnSite)")
 	// ErrRobotsDisallowed: robots.txt of the URL's host forbids it to
 	// Config.RobotsAgent.
 	ErrRobotsDisallowed = errors.New("crawl: disallowed by robots.txt")

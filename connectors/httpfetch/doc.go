@@ -267,7 +267,8 @@
 //   - ingestadded, ingestupdated, ingestdeleted: documents and removals the
 //     target accepted. ingestfailed: documents and removals it refused.
 //   - errors: fetch failures (network, timeout, HTTP errors other than a
-//     404/410 of a known page, too large, bad redirects, robots.txt
+//     404/410 of a known page, too large, bad redirects, a start URL
+//     redirecting off the task's sites with StayOnSite, robots.txt
 //     unavailable), text extraction failures (the document is still
 //     delivered) and datastore read failures. Robots refusals and
 //     media types not allowed are policy, not errors.
