@@ -120,9 +120,15 @@ type Config struct {
 
 	// FollowRobots obeys robots.txt (Google's semantics, matched for
 	// RobotsAgent), <meta name="robots"> and the X-Robots-Tag header:
-	// noindex pages are not delivered to OnPage, nofollow pages' links are
-	// not followed.
+	// noindex pages are not delivered to OnPage (unless DeliverNoIndex),
+	// nofollow pages' links are not followed.
 	FollowRobots bool
+	// DeliverNoIndex delivers noindex pages to OnPage too, with
+	// Page.Robots.NoIndex set, for a caller that must not index them but
+	// records what they are and link to (an incremental crawl: a
+	// "noindex, follow" hub that fails next time still tells what it led
+	// to). They count in Stats.Pages and in Stats.Skipped.NoIndex.
+	DeliverNoIndex bool
 	// IgnoreRobotsErrors treats a robots.txt that cannot be read (5xx,
 	// 429, network error, timeout) as absent (allow all) instead of as
 	// "disallow all".

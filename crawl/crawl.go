@@ -604,11 +604,14 @@ func (w *worker) page(ctx context.Context, it item, final string, ex *exchange) 
 	}
 	followed := p.followed // p is the callee's once delivered
 	bodyKept = p.bodyKept  // by Render
-	if c.cfg.FollowRobots && p.Robots.NoIndex {
+	noIndex := c.cfg.FollowRobots && p.Robots.NoIndex
+	if noIndex {
 		c.stats.skNoIndex.Add(1)
-	} else if !c.deliver(p) {
-		return bodyKept
-	} else {
+	}
+	if !noIndex || c.cfg.DeliverNoIndex {
+		if !c.deliver(p) {
+			return bodyKept
+		}
 		bodyKept = p.bodyKept // read once OnPage has returned
 	}
 	if followed {

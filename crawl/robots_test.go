@@ -363,6 +363,16 @@ func TestMetaRobots(t *testing.T) {
 	require.Equal(t, RobotsFlags{NoIndex: true}, r.page(t, s.URL+"/header").Robots)
 	require.Equal(t, RobotsFlags{}, r.page(t, s.URL+"/otherbot").Robots)
 	require.Equal(t, RobotsFlags{NoIndex: true}, r.page(t, s.URL+"/mybot").Robots)
+
+	// DeliverNoIndex delivers the noindex pages too, flagged, with the
+	// same links followed as without it.
+	r = run(t, Config{StartURLs: []string{s.URL}, Depth: 2, FollowRobots: true, DeliverNoIndex: true, UserAgent: "testbot/1"})
+	require.NoError(t, r.err)
+	require.Equal(t, []string{"/", "/from-header", "/from-noindex", "/header", "/mybot", "/nofollow", "/noindex", "/none", "/otherbot"}, r.paths(-1))
+	require.Equal(t, int64(4), r.stats.Skipped.NoIndex)
+	require.Equal(t, RobotsFlags{NoIndex: true}, r.page(t, s.URL+"/noindex").Robots)
+	require.Equal(t, []string{s.URL + "/from-noindex"}, r.page(t, s.URL+"/noindex").Prior().Links)
+	require.Empty(t, r.page(t, s.URL+"/none").Prior().Links, "none is nofollow too")
 }
 
 func TestParseXRobotsTag(t *testing.T) {

@@ -52,7 +52,7 @@
 //     are a flat list: every page the datastore knows is a document
 //     directly under ROOT, with type "Web Page", attributes "document" and
 //     its title as name, in URL order; pages excluded from ingestion by
-//     UrlMustHaveRegex/UrlCantHaveRegex are listed only with
+//     UrlMustHaveRegex/UrlCantHaveRegex, or noindex, are listed only with
 //     ShowExcluded (attributes "document,excluded"). A page has no
 //     children, so a page identifier in ParentIdentifiers gives an empty
 //     group, MaxDepth (validated) changes nothing, ContainersOnly and a
@@ -180,7 +180,8 @@
 // links followed, the URL whose redirect led to it (if any), the hash of
 // the content the target holds (Delivered;
 // none when it holds nothing), the run in which the page was last seen,
-// whether it is excluded from ingestion, whether its rendering failed
+// whether it is excluded from ingestion (and whether it was noindex:
+// such a page is recorded for its links, not indexed), whether its rendering failed
 // (an extension's renderer, crawl.Page.RenderErr), its title, type, size,
 // depth, parent and fetch time, and Update's metadata.
 //
@@ -255,7 +256,8 @@
 // Per task, counted as each batch is applied (live while the action
 // runs):
 //
-//   - seen: pages examined, answered 200 or 304 (excluded pages included).
+//   - seen: pages examined, answered 200 or 304 (excluded and noindex
+//     pages included).
 //   - added, updated, unchanged: pages to ingest, compared with what the
 //     target holds: added when it holds nothing for the URL (new page, or
 //     a page whose earlier delivery failed), updated when the content hash
@@ -263,7 +265,8 @@
 //     hash). Without a target, compared with the last fetch instead.
 //   - deleted: pages the datastore knew that are gone (see below), and
 //     ingested pages that became excluded by UrlMustHaveRegex or
-//     UrlCantHaveRegex (removed from the target, still crawled).
+//     UrlCantHaveRegex, or noindex (removed from the target, still
+//     crawled).
 //   - ingestadded, ingestupdated, ingestdeleted: documents and removals the
 //     target accepted. ingestfailed: documents and removals it refused.
 //   - errors: fetch failures (network, timeout, HTTP errors other than a
@@ -281,7 +284,7 @@
 //   - the site answers 404 or 410 for it, in any run; or
 //   - a crawl that completed did not reach it: not linked any more, beyond
 //     Depth, refused by robots.txt or the spider regexes, off site, of a
-//     media type no longer allowed, noindex, or behind a page that now
+//     media type no longer allowed, or behind a page that now
 //     fails with a non-transient error (other 4xx, too large, redirect
 //     errors).
 //

@@ -77,8 +77,13 @@ type record struct {
 	// (200 or 304).
 	Run uint64 `json:"run"`
 	// Excluded: the page is crawled but not a document (UrlMustHaveRegex /
-	// UrlCantHaveRegex excluded it at its last fetch).
+	// UrlCantHaveRegex excluded it, or it was noindex, at its last fetch).
 	Excluded bool `json:"excluded,omitempty"`
+	// NoIndex: the page was noindex (<meta name="robots">, X-Robots-Tag)
+	// at its last 200, with FollowRobotProtocol: crawled for its links,
+	// recorded (so that what it leads to is known when it fails: see
+	// deleteUnreached) and Excluded, but not indexed.
+	NoIndex bool `json:"noindex,omitempty"`
 	// Removing: a removal of the page's document was sent to the target
 	// and its outcome is not known for sure (apply writes this durably
 	// before it sends a removal; a crash may lose the record written

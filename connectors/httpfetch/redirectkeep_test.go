@@ -1,6 +1,7 @@
 package httpfetch
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -43,4 +44,44 @@ func TestTransientFailureProtectsThroughRedirects(t *testing.T) {
 	s.set("/p", htmlPage("P", "/q"))
 	job = b.sync(t)
 	require.Equal(t, cnt{Seen: 6, Unchanged: 6}, countsOf(job, "MYTASK"))
+}
+
+// TestTransientFailureProtectsThroughNoindexPages: a page marked
+// <meta name="robots" content="noindex, follow"> (a hub: an archive or
+// category page, the usual SEO pattern) is crawled for its links but not
+// indexed; when it fails transiently, the pages it leads to are kept like
+// those behind any other page. Before, the crawl kept no record of such a
+// page, so nothing told the deletion pass what it led to: a single 503 of
+// the hub removed every page only it linked to from the index, until the
+// next run delivered them all again.
+func TestTransientFailureProtectsThroughNoindexPages(t *testing.T) {
+	t.Parallel()
+	hub := func() *page {
+		p := htmlPage("Archive", "/a", "/b")
+		p.body = strings.Replace(p.body, "<head>", `<head><meta name="robots" content="noindex, follow">`, 1)
+		return p
+	}
+	s := newSite(t, map[string]*page{
+		"/":    htmlPage("Home", "/hub"),
+		"/hub": hub(),
+		"/a":   htmlPage("A"),
+		"/b":   htmlPage("B"),
+	})
+	b := setup(t, siteConfig(s))
+	job := b.sync(t)
+	require.Equal(t, uint64(3), countsOf(job, "MYTASK").IngestAdded, "/, /a and /b; not the hub")
+	require.False(t, b.target.holds(s.URL+"/hub"))
+
+	s.set("/hub", &page{status: 503})
+	job = b.sync(t)
+	require.Empty(t, b.target.removals())
+	require.Zero(t, countsOf(job, "MYTASK").Deleted)
+	for _, p := range []string{"/a", "/b"} {
+		require.True(t, b.target.holds(s.URL+p), p)
+	}
+
+	s.set("/hub", hub())
+	job = b.sync(t)
+	require.Zero(t, countsOf(job, "MYTASK").IngestAdded+countsOf(job, "MYTASK").IngestUpdated, "nothing to deliver again")
+	require.False(t, b.target.holds(s.URL+"/hub"))
 }

@@ -153,6 +153,7 @@ func (s *settings) crawlConfig() crawl.Config {
 		SpiderMustHave:      s.SpiderMustHave,
 		SpiderCantHave:      s.SpiderCantHave,
 		FollowRobots:        s.FollowRobots,
+		DeliverNoIndex:      true, // recorded, not indexed (syncRun.onPage)
 		IgnoreRobotsErrors:  s.IgnoreRobotsErrors,
 		PageDelay:           s.PageDelay,
 		MaxBytesPerSec:      s.MaxBytesPerSec,

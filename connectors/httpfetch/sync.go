@@ -184,7 +184,7 @@ func (sr *syncRun) prior(u string) (crawl.Prior, bool) {
 	// A conditional request is sent only when a 304 needs no content: the
 	// target holds what was fetched last, or the page is not a document;
 	// and never for a page whose rendering failed last time.
-	if sr.r.target != nil && sr.s.ingestible(u) && !rec.deliveredCurrent() {
+	if sr.r.target != nil && sr.s.ingestible(u) && !sr.noIndex(rec) && !rec.deliveredCurrent() {
 		return crawl.Prior{}, false
 	}
 	if rec.Unrendered || rec.Stale || sr.s.extractStale(rec) || (sr.tr.Unconditional != nil && sr.tr.Unconditional(u)) ||
@@ -222,6 +222,7 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 	c := &change{key: key, seen: true}
 	ingestible := sr.s.ingestible(key)
 	if p.NotModified {
+		ingestible = ingestible && !sr.noIndex(rec)
 		if rec == nil { // Prior had it a moment ago; only a concurrent PurgeDatastore gets here
 			sr.counts.Errors.Add(1)
 			sr.fail(key, "HTTP 304 for a page the datastore no longer has; it is fetched again next run")
@@ -275,7 +276,10 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 	if p.URL != key {
 		nr.From = p.URL
 	}
-	if !ingestible {
+	// A noindex page (the crawl delivers it: crawl.Config.DeliverNoIndex)
+	// is recorded for its links, as an excluded page is, and not indexed.
+	nr.NoIndex = sr.s.FollowRobots && p.Robots.NoIndex
+	if !ingestible || nr.NoIndex {
 		nr.Excluded = true
 		sr.removeExcluded(c, rec)
 		sr.queue(c)
@@ -312,6 +316,12 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 		}
 	}
 	sr.queue(c)
+}
+
+// noIndex reports whether rec's page was noindex at its last 200, and
+// robots directives are obeyed: it is not to be indexed.
+func (sr *syncRun) noIndex(rec *record) bool {
+	return rec != nil && rec.NoIndex && sr.s.FollowRobots
 }
 
 // classify compares new content with what the target holds (or, without
