@@ -126,26 +126,34 @@ func TestSharedPageLetGoByTwoTasksAtOnceIsRemoved(t *testing.T) {
 // called; that function waits for B's run to end.
 func holdingB(t *testing.T, b *bundle) (release func()) {
 	t.Helper()
+	open, done := holdingBUntilEnd(t, b)
+	return func() {
+		open()
+		require.NoError(t, testwait.Recv(t, done, 20*time.Second, "B's Synchronize to end"))
+	}
+}
+
+// holdingBUntilEnd is holdingB whose release does not wait for B's run
+// to end: done receives its outcome when it has.
+func holdingBUntilEnd(t *testing.T, b *bundle) (release func(), done <-chan error) {
+	t.Helper()
 	gate, adding := make(chan struct{}), make(chan struct{}, 1)
 	b.target.mu.Lock()
 	b.target.gate, b.target.adding = gate, adding
 	b.target.mu.Unlock()
-	done := make(chan error, 1)
+	out := make(chan error, 1)
 	go func() {
 		tasks, err := b.repo.Validate(fetch.ActionSynchronize, params("TaskSections", "B"))
 		if err == nil {
 			_, err = b.repo.Run(context.Background(), fetch.NewJob("token", fetch.ActionSynchronize, params("TaskSections", "B"), tasks))
 		}
-		done <- err
+		out <- err
 	}()
 	testwait.Recv(t, adding, 20*time.Second, "B delivering, having read its records")
 	b.target.mu.Lock()
 	b.target.gate = nil
 	b.target.mu.Unlock()
-	return func() {
-		close(gate)
-		require.NoError(t, testwait.Recv(t, done, 20*time.Second, "B's Synchronize to end"))
-	}
+	return func() { close(gate) }, out
 }
 
 // twoTasksAndZ is a site of which task A crawls / and task B /b, both
