@@ -44,9 +44,17 @@ var allowAll = &robotsRules{}
 var disallowAllRules = &robotsRules{disallowAll: true}
 
 // parseRobots reads a robots.txt body for agent (a product token).
+//
+// The body's percent-encodings are upper-cased first (upperEscapes), as
+// Google's parser does to a rule's: grobotstxt's own upper-casing clears
+// bit 0x20 of both hex digits, which turns a digit into a control
+// character, so that a rule written "Disallow: /a%2fb" became "/a%\x12Fb"
+// and matched nothing. Upper-cased before, the rules reach it with
+// nothing to change. (The hex digits of an encoding are case-insensitive,
+// RFC 3986 2.1, so a Sitemap: URL means the same upper-cased.)
 func parseRobots(body, agent string) *robotsRules {
 	c := &robotsCollector{agent: agent, rules: &robotsRules{}}
-	grobotstxt.Parse(body, c)
+	grobotstxt.Parse(upperEscapes(body), c)
 	return c.rules
 }
 

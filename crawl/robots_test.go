@@ -156,6 +156,30 @@ func TestRobotsGoogleCases(t *testing.T) {
 	}
 }
 
+// TestRobotsPercentEncodingCase: percent-encodings are case-insensitive
+// (RFC 3986 2.1, and RFC 9309 matches encoded octets): a rule is
+// upper-cased as it is read, and a URL is as it is matched. Before, a
+// link written "/caf%c3%a9" was fetched although "Disallow: /café" (read
+// as /caf%C3%A9) forbids it; and a rule written with a lower-case
+// encoding ("Disallow: /a%2fb") matched nothing at all: grobotstxt
+// upper-cases it by clearing bit 0x20 of each hex digit, which turns a
+// digit into a control character ("%2f" became "%\x12F"). Google's
+// library leaves the URL to its caller, which canonicalises URLs first,
+// so these cases are not checked against it (TestRobotsGoogleCases).
+func TestRobotsPercentEncodingCase(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []robotsCase{
+		{"lower-case encoded URL, raw rule", "User-agent: FooBot\nDisallow: /café\n", "FooBot", "http://foo.bar/caf%c3%a9", false},
+		{"lower-case encoded URL and rule", "User-agent: FooBot\nDisallow: /a%2fb\n", "FooBot", "http://foo.bar/a%2fb", false},
+		{"lower-case encoded query", "User-agent: FooBot\nDisallow: /*?q=%C3%A9\n", "FooBot", "http://foo.bar/s?q=%c3%a9", false},
+		{"lower-case encoded rule, upper-case URL", "User-agent: FooBot\nDisallow: /a%2fb\n", "FooBot", "http://foo.bar/a%2Fb", false},
+		{"lower-case encoded rule with digits", "User-agent: FooBot\nDisallow: /search%3fq%3d\n", "FooBot", "http://foo.bar/search%3Fq%3Dx", false},
+		{"encoded case, other bytes", "User-agent: FooBot\nDisallow: /a%2Fb\n", "FooBot", "http://foo.bar/a%2Fc", true},
+	} {
+		require.Equal(t, tt.want, crawlAllows(t, tt.robots, tt.agent, tt.url), tt.desc)
+	}
+}
+
 func TestProductToken(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{

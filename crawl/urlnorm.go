@@ -320,12 +320,50 @@ func siteHost(host string) string { return strings.TrimPrefix(host, "www.") }
 // robotsPath returns the path, parameters and query of a normalised http(s)
 // URL, the part robots.txt rules are matched against (always starting with
 // '/').
+//
+// Its percent-encodings are upper-cased, as the rules' are when they are
+// read (grobotstxt): the hex digits of an encoding are case-insensitive
+// (RFC 3986 2.1), and a link written "/caf%c3%a9" is the page that
+// "Disallow: /café" (/caf%C3%A9) forbids. The WHATWG serialisation keeps
+// the case a page wrote.
 func robotsPath(href string) string {
 	p := href[pathStart(href):]
 	if p == "" || p[0] != '/' {
-		return "/" + p
+		p = "/" + p
 	}
-	return p
+	return upperEscapes(p)
+}
+
+// upperEscapes returns s with the hex digits of its %XX encodings in upper
+// case (s itself when they are already).
+func upperEscapes(s string) string {
+	var b []byte
+	for i := strings.IndexByte(s, '%'); i >= 0 && i+2 < len(s); {
+		if isHex(s[i+1]) && isHex(s[i+2]) && (isLowerHex(s[i+1]) || isLowerHex(s[i+2])) {
+			if b == nil {
+				b = []byte(s)
+			}
+			b[i+1], b[i+2] = upperHex(s[i+1]), upperHex(s[i+2])
+		}
+		j := strings.IndexByte(s[i+1:], '%')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
+}
+
+func isLowerHex(c byte) bool { return 'a' <= c && c <= 'f' }
+
+func upperHex(c byte) byte {
+	if isLowerHex(c) {
+		return c - 'a' + 'A'
+	}
+	return c
 }
 
 // originOf returns scheme://host[:port] of a normalised http(s) URL, the
