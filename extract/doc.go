@@ -19,8 +19,9 @@
 // not failed), wall-clock time, memory and PDF pages. Office, OpenDocument,
 // RTF, HTML and text are parsed in process by streaming code of this
 // package (encoding/xml over archive/zip, a tokenizer for RTF), which
-// checks the deadline as it reads and counts every uncompressed byte
-// against the memory limit, so a zip bomb stops at the limit; a panic is
+// checks the deadline as it reads and counts every uncompressed byte, and
+// what it keeps to look values up in, against the memory limit, so a zip
+// bomb stops at the limit; a panic is
 // recovered and reported as ErrMalformed. PDFs are read by pdftotext in a
 // separate process with an address-space limit, a CPU limit and a
 // deadline (pdf.go). Failures are *Error values wrapping one of the

@@ -70,8 +70,9 @@ type Limits struct {
 	Timeout time.Duration
 	// MaxMemoryBytes bounds memory: the address space of the PDF extractor
 	// process, and the total uncompressed bytes read from the members of an
-	// Office or OpenDocument archive (past it: ErrLimit, which is what a
-	// zip bomb gets).
+	// Office or OpenDocument archive plus what is kept of them to look
+	// values up in (a workbook's shared strings) (past it: ErrLimit, which
+	// is what a zip bomb gets).
 	MaxMemoryBytes int64
 	// MaxPages: pages of a PDF beyond this are not read (Truncated).
 	MaxPages int

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -120,10 +122,20 @@ func TestRTFFeatures(t *testing.T) {
 }
 
 // zipDoc builds an Office Open XML package whose document.xml holds about
-// n bytes of one repeated run: a zip bomb when n is large. The deflate
-// stream is built by repeating one compressed block (each block refers
-// only to itself), so a 4 GiB bomb costs the test a CRC, not a compression.
+// n bytes of one repeated run: a zip bomb when n is large.
 func zipDoc(t *testing.T, n int64) []byte {
+	t.Helper()
+	head := []byte(`<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>`)
+	tail := []byte(`</w:t></w:r></w:p></w:body></w:document>`)
+	return bombZip(t, map[string]string{"[Content_Types].xml": `<?xml version="1.0"?><Types/>`},
+		"word/document.xml", head, []byte("bomb "), tail, n)
+}
+
+// bombZip builds a zip of the members of small and one member, big, of
+// about n bytes: head, unit repeated, tail. The deflate stream is built by
+// repeating one compressed block (each block refers only to itself), so a
+// 4 GiB bomb costs the test a CRC, not a compression.
+func bombZip(t *testing.T, small map[string]string, big string, head, unit, tail []byte, n int64) []byte {
 	t.Helper()
 	block := func(data []byte, final bool) []byte {
 		var b bytes.Buffer
@@ -138,9 +150,7 @@ func zipDoc(t *testing.T, n int64) []byte {
 		}
 		return b.Bytes()
 	}
-	head := []byte(`<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>`)
-	tail := []byte(`</w:t></w:r></w:p></w:body></w:document>`)
-	chunk := bytes.Repeat([]byte("bomb "), 1<<18) // 1.25 MiB
+	chunk := bytes.Repeat(unit, (1<<20)/len(unit)) // about 1 MiB
 	cchunk := block(chunk, false)
 	var comp bytes.Buffer
 	comp.Write(block(head, false))
@@ -157,10 +167,18 @@ func zipDoc(t *testing.T, n int64) []byte {
 
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	w, err := zw.Create("[Content_Types].xml")
-	require.NoError(t, err)
-	fmt.Fprint(w, `<?xml version="1.0"?><Types/>`)
-	w, err = zw.CreateRaw(&zip.FileHeader{Name: "word/document.xml", Method: zip.Deflate, CRC32: crc,
+	names := make([]string, 0, len(small))
+	for name := range small {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		w, err := zw.Create(name)
+		require.NoError(t, err)
+		_, err = io.WriteString(w, small[name])
+		require.NoError(t, err)
+	}
+	w, err := zw.CreateRaw(&zip.FileHeader{Name: big, Method: zip.Deflate, CRC32: crc,
 		CompressedSize64: uint64(comp.Len()), UncompressedSize64: uint64(size)})
 	require.NoError(t, err)
 	_, err = w.Write(comp.Bytes())

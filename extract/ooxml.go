@@ -228,18 +228,20 @@ func xlsx(a *archive, doc *Document) error {
 	return nil
 }
 
-// sharedStrings reads xl/sharedStrings.xml (its size is bounded by the
-// archive budget).
-func sharedStrings(a *archive) ([]string, error) {
-	var out []string
-	var cur strings.Builder
+// sharedStrings reads xl/sharedStrings.xml. What the table keeps counts
+// against the archive's budget as the bytes read do (archive.keep): a
+// table of millions of empty strings (<si/>, 5 bytes each, a few hundred
+// kilobytes of zip) would otherwise hold more memory than it read.
+func sharedStrings(a *archive) (*stringTable, error) {
+	out := &stringTable{}
 	inT, inRPh := false, 0
+	start := 0
 	err := a.walkXML("xl/sharedStrings.xml", func(_ *xml.Decoder, t xml.Token) error {
 		switch t := t.(type) {
 		case xml.StartElement:
 			switch t.Name.Local {
 			case "si":
-				cur.Reset()
+				out.text = out.text[:start]
 			case "t":
 				inT = true
 			case "rPh": // phonetic runs: not part of the value
@@ -248,7 +250,11 @@ func sharedStrings(a *archive) ([]string, error) {
 		case xml.EndElement:
 			switch t.Name.Local {
 			case "si":
-				out = append(out, cur.String())
+				if err := a.keep("xl/sharedStrings.xml", int64(len(out.text)-start)+stringTableEntry); err != nil {
+					return err
+				}
+				out.ends = append(out.ends, len(out.text))
+				start = len(out.text)
 			case "t":
 				inT = false
 			case "rPh":
@@ -256,15 +262,39 @@ func sharedStrings(a *archive) ([]string, error) {
 			}
 		case xml.CharData:
 			if inT && inRPh == 0 {
-				cur.Write(t)
+				out.text = append(out.text, t...)
 			}
 		}
 		return nil
 	})
+	out.text = out.text[:start]
 	return out, err
 }
 
-func worksheet(a *archive, part string, shared []string) error {
+// stringTable is a workbook's shared strings: their text end to end and
+// where each ends (no string header, and no pointer for the collector to
+// follow, per string).
+type stringTable struct {
+	text []byte
+	ends []int
+}
+
+// stringTableEntry is what a string costs the table besides its text.
+const stringTableEntry = 8
+
+// get returns string i ("", false when there is none).
+func (s *stringTable) get(i int) (string, bool) {
+	if i < 0 || i >= len(s.ends) {
+		return "", false
+	}
+	start := 0
+	if i > 0 {
+		start = s.ends[i-1]
+	}
+	return string(s.text[start:s.ends[i]]), true
+}
+
+func worksheet(a *archive, part string, shared *stringTable) error {
 	out := a.x.out
 	var typ string
 	var val strings.Builder
@@ -297,11 +327,11 @@ func worksheet(a *archive, part string, shared []string) error {
 				v := val.String()
 				switch typ {
 				case "s":
-					if i, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && i >= 0 && i < len(shared) {
-						v = shared[i]
-					} else {
-						v = ""
+					i, err := strconv.Atoi(strings.TrimSpace(v))
+					if err != nil {
+						i = -1 // not an index: no string
 					}
+					v, _ = shared.get(i)
 				case "b":
 					if strings.TrimSpace(v) == "1" {
 						v = "TRUE"

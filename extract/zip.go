@@ -12,9 +12,10 @@ import (
 )
 
 // archive is a zip package (Office Open XML, OpenDocument) read with a
-// budget: the uncompressed bytes read from all its members together are
-// bounded by Limits.MaxMemoryBytes, whatever the members claim, so a zip
-// bomb ends with ErrLimit after that many bytes of inflation.
+// budget: the uncompressed bytes read from all its members together, and
+// what the extractor keeps of them beyond the text (keep), are bounded by
+// Limits.MaxMemoryBytes, whatever the members claim, so a zip bomb ends
+// with ErrLimit after that many bytes of inflation.
 type archive struct {
 	x      *extraction
 	files  map[string]*zip.File
@@ -53,6 +54,20 @@ func (a *archive) open(name string) (io.ReadCloser, error) {
 	return &budgetReader{rc: rc, a: a, name: name}, nil
 }
 
+// keep charges n bytes the extractor keeps while it reads member name (a
+// table it looks values up in) against the budget.
+func (a *archive) keep(name string, n int64) error {
+	a.budget -= n
+	if a.budget < 0 {
+		return a.overBudget(name)
+	}
+	return nil
+}
+
+func (a *archive) overBudget(name string) error {
+	return fmt.Errorf("%w: more than %d bytes uncompressed or kept (at %s)", ErrLimit, a.x.limits.MaxMemoryBytes, name)
+}
+
 type budgetReader struct {
 	rc   io.ReadCloser
 	a    *archive
@@ -66,7 +81,7 @@ func (r *budgetReader) Read(p []byte) (int, error) {
 		return 0, context.Cause(r.a.x.ctx)
 	}
 	if r.a.budget <= 0 {
-		return 0, fmt.Errorf("%w: more than %d bytes uncompressed (at %s)", ErrLimit, r.a.x.limits.MaxMemoryBytes, r.name)
+		return 0, r.a.overBudget(r.name)
 	}
 	if int64(len(p)) > r.a.budget {
 		p = p[:r.a.budget]

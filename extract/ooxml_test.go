@@ -1,0 +1,45 @@
+package extract
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// workbook is an xlsx of one sheet whose cell A1 is shared string 0, and
+// whose shared strings are head, unit repeated to about n bytes, tail.
+func workbook(t *testing.T, head, unit, tail string, n int64) []byte {
+	t.Helper()
+	return bombZip(t, map[string]string{
+		"xl/workbook.xml": `<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">` +
+			`<sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>`,
+		"xl/_rels/workbook.xml.rels": `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">` +
+			`<Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>`,
+		"xl/worksheets/sheet1.xml": `<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>` +
+			`<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row></sheetData></worksheet>`,
+	}, "xl/sharedStrings.xml",
+		[]byte(`<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">`+head), []byte(unit), []byte(tail+`</sst>`), n)
+}
+
+// The shared strings a workbook keeps count against the memory limit: a
+// few hundred kilobytes of xlsx holding a table of millions of empty
+// strings (<si/>, 5 bytes each) held 16 bytes of string header per
+// string, and more as the slice grew, past the limit, before the archive
+// budget was spent: 2.5 GiB of heap for a 256 MiB limit.
+func TestXLSXSharedStringsCountAgainstMemory(t *testing.T) {
+	const limit = 8 << 20
+	bomb := workbook(t, "", "<si/>", "", limit*6/10)
+	t.Logf("xlsx: %d bytes, %d empty shared strings", len(bomb), limit*6/10/5)
+	x := newX(t, Limits{MaxMemoryBytes: limit})
+	_, err := x.Extract(context.Background(), Input{Data: bomb})
+	require.ErrorIs(t, err, ErrLimit)
+	assert.Contains(t, err.Error(), "xl/sharedStrings.xml")
+
+	// A workbook of real strings well within the limit reads as before.
+	d, err := x.Extract(context.Background(), Input{Data: workbook(t, "<si><t>first</t></si><si><r><t>sec</t></r><r><t>ond</t></r></si>",
+		"<si><t>some words</t></si>", "", limit/4)})
+	require.NoError(t, err)
+	assert.Equal(t, "S\nfirst\tsecond", d.Text)
+}
