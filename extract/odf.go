@@ -15,6 +15,11 @@ import (
 // device, mostly of empty cells). Each sheet (ods) starts with its name;
 // each slide (odp) with its text, then its speaker notes. Deleted tracked
 // changes, annotations' metadata and the document's forms are left out.
+// Footnotes, endnotes and comments (text:note, office:annotation), written
+// inside the paragraph they are anchored in, follow that paragraph (or the
+// table it is in), each on lines of their own, so that neither the
+// paragraph nor the note runs into the other; a note's number
+// (text:note-citation) is left out.
 func odf(x *extraction, f Format, data []byte, doc *Document) error {
 	a, err := openArchive(x, data)
 	if err != nil {
@@ -48,11 +53,29 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 	}
 	metaPages := doc.Pages
 	doc.Pages = 0
-	out := x.out
+	body := x.out
+	// notes collects the text of notes and comments (aside > 0) until the
+	// paragraph or table they are in ends.
+	notes := newTextBuilder(x.limits.MaxTextBytes)
+	aside := 0
+	flushNotes := func() {
+		if s := notes.String(); s != "" {
+			if body.pendingNL == 0 {
+				body.newline()
+			}
+			body.WriteString(s)
+			body.newline()
+			notes = newTextBuilder(x.limits.MaxTextBytes)
+		}
+	}
 	skip := 0
 	inBody := false
 	cells := []int{}
 	err = a.walkXML("content.xml", func(_ *xml.Decoder, t xml.Token) error {
+		out := body
+		if aside > 0 {
+			out = notes
+		}
 		switch t := t.(type) {
 		case xml.StartElement:
 			if skip > 0 {
@@ -62,6 +85,10 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 			switch t.Name.Local {
 			case "body":
 				inBody = true
+			case "note-citation":
+				skip = 1
+			case "note-body", "annotation":
+				aside++
 			case "tracked-changes", "forms", "sequence-decls", "variable-decls", "user-field-decls",
 				"named-expressions", "database-ranges", "scripts", "font-face-decls",
 				"automatic-styles", "bookmark-ref-placeholder":
@@ -111,9 +138,14 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 				return nil
 			}
 			switch t.Name.Local {
+			case "note-body", "annotation":
+				aside--
 			case "p", "h":
-				if len(cells) == 0 {
+				if len(cells) == 0 || aside > 0 {
 					out.newline()
+					if aside == 0 {
+						flushNotes()
+					}
 				} else {
 					out.space()
 				}
@@ -122,6 +154,9 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 					cells = cells[:len(cells)-1]
 				}
 				out.newline()
+				if len(cells) == 0 && aside == 0 {
+					flushNotes()
+				}
 			case "table-row":
 				out.newline()
 			case "frame", "custom-shape":
@@ -137,6 +172,7 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 	if err != nil {
 		return err
 	}
+	flushNotes()
 	if f == ODT {
 		doc.Pages = metaPages
 	}

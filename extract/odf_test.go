@@ -1,0 +1,62 @@
+package extract
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// odfPackage is an OpenDocument package of that type whose content.xml
+// has body inside office:body.
+func odfPackage(t *testing.T, mimetype, body string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, m := range []struct{ name, data string }{
+		{"mimetype", mimetype},
+		{"content.xml", `<?xml version="1.0" encoding="UTF-8"?><office:document-content` +
+			` xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"` +
+			` xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:dc="http://purl.org/dc/elements/1.1/"` +
+			` office:version="1.3"><office:body>` + body + `</office:body></office:document-content>`},
+		{"META-INF/manifest.xml", `<?xml version="1.0"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"/>`},
+	} {
+		w, err := zw.Create(m.name)
+		require.NoError(t, err)
+		_, err = io.WriteString(w, m.data)
+		require.NoError(t, err)
+	}
+	require.NoError(t, zw.Close())
+	return buf.Bytes()
+}
+
+// A footnote and a comment are written inside the paragraph they are
+// anchored in (LibreOffice writes them so). Their text went out where they
+// stood: the note's number glued to the word before it ("meadow1"), the
+// note's first word glued to that, the comment glued to the word before
+// it, and the paragraph's own text cut in two. They now follow the
+// paragraph, each on a line of its own, and the note's number is left out.
+func TestODFNotesAndCommentsFollowTheirParagraph(t *testing.T) {
+	x := newX(t, Limits{})
+	d, err := x.Extract(context.Background(), Input{Data: odfPackage(t, "application/vnd.oasis.opendocument.text", `<office:text>`+
+		`<text:p>The meadow<text:note text:id="ftn1" text:note-class="footnote"><text:note-citation>1</text:note-citation>`+
+		`<text:note-body><text:p>A footnote.</text:p></text:note-body></text:note> was green<office:annotation office:name="c1">`+
+		`<dc:creator>Ann</dc:creator><dc:date>2024-05-01T10:00:00</dc:date><text:p>Check this.</text:p></office:annotation>`+
+		`ish<office:annotation-end office:name="c1"/> today.</text:p>`+
+		`<text:p>Next paragraph.</text:p></office:text>`)})
+	require.NoError(t, err)
+	assert.Equal(t, "The meadow was greenish today.\nA footnote.\nCheck this.\nNext paragraph.", d.Text)
+
+	// In a spreadsheet, a cell's comment follows the table, whose rows
+	// keep their cells.
+	d, err = x.Extract(context.Background(), Input{Data: odfPackage(t, "application/vnd.oasis.opendocument.spreadsheet", `<office:spreadsheet>`+
+		`<table:table table:name="S"><table:table-row><table:table-cell><office:annotation><dc:creator>Ann</dc:creator>`+
+		`<text:p>Why?</text:p></office:annotation><text:p>a</text:p></table:table-cell><table:table-cell><text:p>b</text:p>`+
+		`</table:table-cell></table:table-row></table:table></office:spreadsheet>`)})
+	require.NoError(t, err)
+	assert.Equal(t, "S\na\tb\n\nWhy?", d.Text)
+}
