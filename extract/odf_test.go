@@ -15,19 +15,24 @@ import (
 // has body inside office:body.
 func odfPackage(t *testing.T, mimetype, body string) []byte {
 	t.Helper()
+	return zipOf(t,
+		"mimetype", mimetype,
+		"content.xml", `<?xml version="1.0" encoding="UTF-8"?><office:document-content`+
+			` xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"`+
+			` xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:dc="http://purl.org/dc/elements/1.1/"`+
+			` office:version="1.3"><office:body>`+body+`</office:body></office:document-content>`,
+		"META-INF/manifest.xml", `<?xml version="1.0"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"/>`)
+}
+
+// zipOf is a zip archive of the members named and given in turn.
+func zipOf(t *testing.T, nameData ...string) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	for _, m := range []struct{ name, data string }{
-		{"mimetype", mimetype},
-		{"content.xml", `<?xml version="1.0" encoding="UTF-8"?><office:document-content` +
-			` xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"` +
-			` xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:dc="http://purl.org/dc/elements/1.1/"` +
-			` office:version="1.3"><office:body>` + body + `</office:body></office:document-content>`},
-		{"META-INF/manifest.xml", `<?xml version="1.0"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"/>`},
-	} {
-		w, err := zw.Create(m.name)
+	for i := 0; i+1 < len(nameData); i += 2 {
+		w, err := zw.Create(nameData[i])
 		require.NoError(t, err)
-		_, err = io.WriteString(w, m.data)
+		_, err = io.WriteString(w, nameData[i+1])
 		require.NoError(t, err)
 	}
 	require.NoError(t, zw.Close())

@@ -13,8 +13,13 @@ import (
 //
 //   - docx: word/document.xml, then footnotes and endnotes; paragraphs
 //     (w:p) on lines of their own, table cells (w:tc) separated by tabs,
-//     w:tab as a tab, w:br/w:cr as line breaks; deleted revisions
+//     w:tab as a tab, w:br/w:cr as line breaks, a text box's paragraphs
+//     (w:txbxContent) on lines of their own; deleted revisions
 //     (w:delText) and field instructions (w:instrText) are left out.
+//
+// Content given in several forms (mc:AlternateContent: a text box as a
+// DrawingML shape and as its VML fallback) is read in its first form
+// only (walkXML).
 //   - xlsx: each sheet in workbook order, its name on a line, then a line
 //     per row with the cells' values separated by tabs (shared strings,
 //     inline strings, formula results, numbers as stored).
@@ -121,6 +126,14 @@ func wordPart(a *archive, name string) error {
 	out := a.x.out
 	inText, skip := false, 0
 	cells := []int{} // per open table: cells written in the current row
+	// breakLine ends a paragraph: a line, or a space in a table's cell.
+	breakLine := func() {
+		if len(cells) == 0 {
+			out.newline()
+		} else {
+			out.space()
+		}
+	}
 	return a.walkXML(name, func(_ *xml.Decoder, t xml.Token) error {
 		switch t := t.(type) {
 		case xml.StartElement:
@@ -137,6 +150,10 @@ func wordPart(a *archive, name string) error {
 				out.newline()
 			case "noBreakHyphen":
 				out.WriteString("-")
+			case "txbxContent":
+				// A text box's paragraphs, inside a run of the paragraph
+				// it is anchored in.
+				breakLine()
 			case "tbl":
 				cells = append(cells, 0)
 			case "tr":
@@ -158,12 +175,8 @@ func wordPart(a *archive, name string) error {
 				inText = false
 			case "delText", "instrText", "delInstrText":
 				skip--
-			case "p":
-				if len(cells) == 0 {
-					out.newline()
-				} else {
-					out.space()
-				}
+			case "p": // also the last of a text box's: the box ends a line
+				breakLine()
 			case "tbl":
 				if len(cells) > 0 {
 					cells = cells[:len(cells)-1]

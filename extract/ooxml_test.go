@@ -43,3 +43,32 @@ func TestXLSXSharedStringsCountAgainstMemory(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "S\nfirst\tsecond", d.Text)
 }
+
+// docxPackage is a docx whose body (inside w:body) declares the w, mc,
+// wps, v and a namespaces.
+func docxPackage(t *testing.T, body string) []byte {
+	t.Helper()
+	return zipOf(t, "[Content_Types].xml", `<?xml version="1.0"?><Types/>`, "word/document.xml",
+		`<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document`+
+			` xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"`+
+			` xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"`+
+			` xmlns:wps="http://schemas.microsoft.com/office/word/2010/wordprocessingShape"`+
+			` xmlns:v="urn:schemas-microsoft-com:vml" mc:Ignorable="w14"><w:body>`+body+`</w:body></w:document>`)
+}
+
+// Word writes a text box twice, as a DrawingML shape (mc:Choice) and as
+// its VML fallback (mc:Fallback) for older readers: its text was indexed
+// twice, the first copy glued to the word before the box. A reader takes
+// one branch of an mc:AlternateContent; the box's text is on lines of its
+// own.
+func TestDOCXTextBoxOnce(t *testing.T) {
+	box := `<w:txbxContent><w:p><w:r><w:t>Boxed words</w:t></w:r></w:p></w:txbxContent>`
+	data := docxPackage(t, `<w:p><w:r><w:t>Before</w:t></w:r><w:r><mc:AlternateContent>`+
+		`<mc:Choice Requires="wps"><w:drawing><wps:wsp><wps:txbx>`+box+`</wps:txbx></wps:wsp></w:drawing></mc:Choice>`+
+		`<mc:Fallback><w:pict><v:shape><v:textbox>`+box+`</v:textbox></v:shape></w:pict></mc:Fallback>`+
+		`</mc:AlternateContent></w:r><w:r><w:t xml:space="preserve"> after.</w:t></w:r></w:p><w:p><w:r><w:t>Next.</w:t></w:r></w:p>`)
+	x := newX(t, Limits{})
+	d, err := x.Extract(context.Background(), Input{Data: data})
+	require.NoError(t, err)
+	assert.Equal(t, "Before\nBoxed words\nafter.\nNext.", d.Text)
+}

@@ -110,12 +110,21 @@ func (a *archive) walkXML(name string, fn func(d *xml.Decoder, t xml.Token) erro
 
 var errStop = errors.New("stop")
 
+// mcNS is the namespace of Office Open XML's markup compatibility
+// (ECMA-376 part 3): mc:AlternateContent holds the same content in
+// several forms (a text box as a DrawingML shape in mc:Choice and as VML
+// in mc:Fallback), of which a reader takes one.
+const mcNS = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+
 func walkXML(x *extraction, r io.Reader, name string, fn func(d *xml.Decoder, t xml.Token) error) error {
 	d := xml.NewDecoder(r)
 	d.Strict = false
 	d.CharsetReader = func(label string, input io.Reader) (io.Reader, error) {
 		return input, nil // packages are UTF-8 (or UTF-16, which Go refuses below)
 	}
+	// chosen: per open mc:AlternateContent, whether one of its branches
+	// was read (the others are skipped).
+	var chosen []bool
 	for {
 		if err := x.check(); err != nil {
 			return err
@@ -124,11 +133,17 @@ func walkXML(x *extraction, r io.Reader, name string, fn func(d *xml.Decoder, t 
 		if err == io.EOF {
 			return nil
 		}
+		if err == nil {
+			t, err = alternate(d, t, &chosen)
+		}
 		if err != nil {
 			if errors.Is(err, ErrLimit) || errors.Is(err, ErrMalformed) || x.ctx.Err() != nil {
 				return err
 			}
 			return malformed("%s: %v", name, err)
+		}
+		if t == nil {
+			continue
 		}
 		if err := fn(d, t); err != nil {
 			if err == errStop {
@@ -141,6 +156,38 @@ func walkXML(x *extraction, r io.Reader, name string, fn func(d *xml.Decoder, t 
 		}
 	}
 }
+
+// alternate keeps the first branch (mc:Choice or mc:Fallback) of an
+// mc:AlternateContent and skips the others: it returns nil for a token
+// that is not to be read.
+func alternate(d *xml.Decoder, t xml.Token, chosen *[]bool) (xml.Token, error) {
+	switch t := t.(type) {
+	case xml.StartElement:
+		if !isMC(t.Name) {
+			return t, nil
+		}
+		switch t.Name.Local {
+		case "AlternateContent":
+			*chosen = append(*chosen, false)
+		case "Choice", "Fallback":
+			if n := len(*chosen); n > 0 {
+				if (*chosen)[n-1] {
+					return nil, d.Skip()
+				}
+				(*chosen)[n-1] = true
+			}
+		}
+	case xml.EndElement:
+		if isMC(t.Name) && t.Name.Local == "AlternateContent" && len(*chosen) > 0 {
+			*chosen = (*chosen)[:len(*chosen)-1]
+		}
+	}
+	return t, nil
+}
+
+// isMC reports a name of the markup compatibility namespace (or of its
+// usual prefix, left undeclared).
+func isMC(n xml.Name) bool { return n.Space == mcNS || n.Space == "mc" }
 
 // relTargets reads a relationships part (name.rels) and returns Id →
 // target, resolved against dir.
