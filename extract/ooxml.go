@@ -142,6 +142,8 @@ func wordPart(a *archive, name string) error {
 				inText = true
 			case "delText", "instrText", "delInstrText":
 				skip++
+			case "tabs": // a paragraph's tab stops: their w:tab are not tabs
+				skip++
 			case "tab":
 				if skip == 0 {
 					out.WriteString("\t")
@@ -173,7 +175,7 @@ func wordPart(a *archive, name string) error {
 			switch t.Name.Local {
 			case "t":
 				inText = false
-			case "delText", "instrText", "delInstrText":
+			case "delText", "instrText", "delInstrText", "tabs":
 				skip--
 			case "p": // also the last of a text box's: the box ends a line
 				breakLine()

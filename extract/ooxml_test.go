@@ -72,3 +72,17 @@ func TestDOCXTextBoxOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Before\nBoxed words\nafter.\nNext.", d.Text)
 }
+
+// A paragraph's tab stops (w:tabs/w:tab in its properties) are layout,
+// not tab characters: each wrote a tab, so a table whose cells set tab
+// stops got an empty column per stop in its rows, and paragraphs that set
+// them began with tabs.
+func TestDOCXTabStopsAreNotTabs(t *testing.T) {
+	stops := `<w:pPr><w:tabs><w:tab w:val="left" w:pos="720"/><w:tab w:val="right" w:pos="9000"/></w:tabs></w:pPr>`
+	data := docxPackage(t, `<w:p>`+stops+`<w:r><w:t>Name:</w:t></w:r><w:r><w:tab/><w:t>Ada</w:t></w:r></w:p>`+
+		`<w:tbl><w:tr><w:tc><w:p>`+stops+`<w:r><w:t>a</w:t></w:r></w:p></w:tc><w:tc><w:p>`+stops+`<w:r><w:t>b</w:t></w:r></w:p></w:tc></w:tr></w:tbl>`)
+	x := newX(t, Limits{})
+	d, err := x.Extract(context.Background(), Input{Data: data})
+	require.NoError(t, err)
+	assert.Equal(t, "Name:\tAda\n\na\tb", d.Text)
+}
