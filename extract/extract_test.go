@@ -287,23 +287,29 @@ func TestPDFHugePageCount(t *testing.T) {
 // hugePagesPDF writes a PDF whose /Pages node says /Count 2147483647 and
 // whose one Kids entry is itself (a loop).
 func hugePagesPDF() []byte {
+	return buildPDF("",
+		"<< /Type /Catalog /Pages 2 0 R >>",
+		"<< /Type /Pages /Count 2147483647 /Kids [2 0 R 3 0 R] >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+		"<< /Length 0 >>\nstream\n\nendstream")
+}
+
+// buildPDF writes a PDF of the objects given (numbered from 1, the first
+// the catalog) with trailer entries besides /Size and /Root.
+func buildPDF(trailer string, objs ...string) []byte {
 	var b bytes.Buffer
 	var offs []int
-	obj := func(s string) {
+	b.WriteString("%PDF-1.4\n")
+	for _, s := range objs {
 		offs = append(offs, b.Len())
 		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", len(offs), s)
 	}
-	b.WriteString("%PDF-1.4\n")
-	obj("<< /Type /Catalog /Pages 2 0 R >>")
-	obj("<< /Type /Pages /Count 2147483647 /Kids [2 0 R 3 0 R] >>")
-	obj("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>")
-	obj("<< /Length 0 >>\nstream\n\nendstream")
 	xref := b.Len()
 	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(offs)+1)
 	for _, o := range offs {
 		fmt.Fprintf(&b, "%010d 00000 n \n", o)
 	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offs)+1, xref)
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R %s>>\nstartxref\n%d\n%%%%EOF\n", len(offs)+1, trailer, xref)
 	return b.Bytes()
 }
 

@@ -161,12 +161,22 @@ func parsePDFToText(out []byte, doc *Document, tb *textBuilder) {
 	if t, ok := between(head, "<title>", "</title>"); ok {
 		doc.Title = html.UnescapeString(t)
 	}
-	for _, line := range strings.Split(head, "\n") {
-		name, ok := between(line, `<meta name="`, `"`)
-		if !ok {
-			continue
+	// A value is written as it is, line breaks included (escaped, it
+	// holds no quote): each <meta> is read whole, not line by line.
+	for rest := head; ; {
+		i := strings.Index(rest, `<meta name="`)
+		if i < 0 {
+			break
 		}
-		content, _ := between(line, `content="`, `"/>`)
+		rest = rest[i:]
+		end := strings.Index(rest, `"/>`)
+		if end < 0 {
+			break
+		}
+		tag := rest[:end+len(`"/>`)]
+		rest = rest[len(tag):]
+		name, _ := between(tag, `<meta name="`, `"`)
+		content, _ := between(tag, `content="`, `"/>`)
 		content = html.UnescapeString(content)
 		switch name {
 		case "Author":
