@@ -22,8 +22,10 @@ import (
 // \doccomm become metadata. \par, \line, \sect and \page end lines, \tab
 // and \cell write tabs, \row ends a line. Characters: \'hh in the
 // document's code page (\ansicpg, Windows-1252 by default; double-byte
-// code pages 932, 936, 949 and 950 too), \uN (with \ucN fallback
-// characters skipped) and UTF-16 surrogate pairs.
+// code pages 932, 936, 949 and 950 too), as are 8-bit characters written
+// as they are (in a double-byte code page, the byte after a lead byte is
+// its second, whatever it is), \uN (with \ucN fallback characters
+// skipped) and UTF-16 surrogate pairs.
 func rtf(x *extraction, data []byte, doc *Document) error {
 	p := &rtfParser{x: x, data: data, doc: doc, enc: charmap.Windows1252}
 	p.stack = append(p.stack, rtfState{uc: 1})
@@ -43,9 +45,11 @@ type rtfParser struct {
 	doc   *Document
 	stack []rtfState
 	enc   encoding.Encoding
-	bytes []byte // pending \'hh bytes, decoded together (double-byte code pages)
-	high  rune   // pending UTF-16 high surrogate
-	skipN int    // fallback characters still to skip after \uN
+	lead  func(byte) bool // the lead bytes of a double-byte code page, or nil
+	bytes []byte          // pending bytes of the code page (\'hh or 8-bit), decoded together
+	trail bool            // the last of bytes is a lead byte: the next byte is its second
+	high  rune            // pending UTF-16 high surrogate
+	skipN int             // fallback characters still to skip after \uN
 	meta  map[string]*strings.Builder
 }
 
@@ -135,6 +139,10 @@ func (p *rtfParser) run() error {
 			p.pos++
 			if p.skipN > 0 {
 				p.skipN--
+				continue
+			}
+			if c >= 0x80 || p.trail {
+				p.codeByte(c)
 				continue
 			}
 			p.flushBytes()
@@ -227,11 +235,15 @@ func (p *rtfParser) symbol(c byte) {
 			p.skipN--
 			return
 		}
-		p.bytes = append(p.bytes, byte(b))
+		p.codeByte(byte(b))
 		return
 	}
 	if p.skipN > 0 {
 		p.skipN--
+		return
+	}
+	if p.trail && (c == '\\' || c == '{' || c == '}') {
+		p.codeByte(c) // the second byte of a double-byte character
 		return
 	}
 	p.flushBytes()
@@ -259,7 +271,7 @@ func (p *rtfParser) word(w string, param int, hasParam bool) {
 	switch w {
 	case "ansicpg":
 		if e := codePage(param); e != nil {
-			p.enc = e
+			p.enc, p.lead = e, leadBytes(param)
 		}
 	case "uc":
 		if hasParam && param >= 0 && param < 10 {
@@ -344,8 +356,30 @@ func codePage(cp int) encoding.Encoding {
 	return nil
 }
 
-// flushBytes decodes the pending \'hh bytes.
+// leadBytes returns the test of a lead byte of a double-byte code page,
+// nil for the others.
+func leadBytes(cp int) func(byte) bool {
+	switch cp {
+	case 932: // Shift_JIS: 0xA1–0xDF are half-width katakana
+		return func(b byte) bool { return b >= 0x81 && b <= 0x9f || b >= 0xe0 && b <= 0xfc }
+	case 936, 949, 950:
+		return func(b byte) bool { return b >= 0x81 && b <= 0xfe }
+	}
+	return nil
+}
+
+// codeByte adds a byte of text in the code page.
+func (p *rtfParser) codeByte(b byte) {
+	p.bytes = append(p.bytes, b)
+	p.trail = !p.trail && p.lead != nil && p.lead(b)
+	if len(p.bytes) >= 4096 && !p.trail {
+		p.flushBytes() // at a character's end: a long run is decoded in parts
+	}
+}
+
+// flushBytes decodes the pending bytes of the code page.
 func (p *rtfParser) flushBytes() {
+	p.trail = false
 	if len(p.bytes) == 0 {
 		return
 	}

@@ -1,0 +1,30 @@
+package extract
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// RTF text may hold 8-bit characters as they are, not only as \'hh: they
+// are in the document's code page like \'hh. They were read as Latin-1:
+// "€" (0x80 in Windows-1252) came out as the control character U+0080,
+// curly quotes as U+0093/U+0094, Russian text in code page 1251 as
+// "Ïðèâåò". In a double-byte code page the second byte of a character
+// may be any byte from 0x40, ASCII letters and \\ included (テ is 0x83
+// 'e' in Shift_JIS), whether the first is written as it is or as \'hh.
+func TestRTFEightBitTextInTheCodePage(t *testing.T) {
+	x := newX(t, Limits{})
+	for _, tc := range []struct{ src, want string }{
+		{"{\\rtf1\\ansi\\ansicpg1252 price \x80 5, \x93quoted\x94 caf\xe9}", "price € 5, “quoted” café"},
+		{"{\\rtf1\\ansi\\ansicpg1251 \xcf\xf0\xe8\xe2\xe5\xf2 \\'cc\\'e8\xf0}", "Привет Мир"},
+		{"{\\rtf1\\ansi\\ansicpg932 \x83e\x83X\x83g \\'83e\\'83X\\'83g \x95\\\\ \\'95\\'5c \xb1}", "テスト テスト 表 表 ｱ"},
+		{"{\\rtf1\\ansi\\ansicpg936 \xd6\xd0\xce\xc4}", "中文"},
+	} {
+		d, err := x.Extract(context.Background(), Input{Data: []byte(tc.src)})
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, d.Text, "%q", tc.src)
+	}
+}
