@@ -3,6 +3,8 @@ package extract
 import (
 	"bytes"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/charset"
@@ -90,7 +92,9 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 			if skip > 0 {
 				continue
 			}
-			if t != "" && isHTMLSpace(t[0]) {
+			// A space at either end, ASCII or not (&nbsp; between two
+			// inline elements), separates this text from its neighbours'.
+			if r, _ := utf8.DecodeRuneInString(t); unicode.IsSpace(r) {
 				out.space()
 			}
 			for i, w := range strings.Fields(t) {
@@ -99,7 +103,7 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 				}
 				out.WriteString(w)
 			}
-			if t != "" && isHTMLSpace(t[len(t)-1]) {
+			if r, _ := utf8.DecodeLastRuneInString(t); unicode.IsSpace(r) {
 				out.space()
 			}
 		}
@@ -149,5 +153,3 @@ func init() {
 		htmlBlock[t] = true
 	}
 }
-
-func isHTMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' }
