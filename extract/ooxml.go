@@ -15,7 +15,8 @@ import (
 //     (w:p) on lines of their own, table cells (w:tc) separated by tabs,
 //     w:tab as a tab, w:br/w:cr as line breaks, a text box's paragraphs
 //     (w:txbxContent) on lines of their own; deleted revisions
-//     (w:delText) and field instructions (w:instrText) are left out.
+//     (w:delText), the old place of moved text (w:moveFrom) and field
+//     instructions (w:instrText) are left out.
 //
 // Content given in several forms (mc:AlternateContent: a text box as a
 // DrawingML shape and as its VML fallback) is read in its first form
@@ -140,7 +141,7 @@ func wordPart(a *archive, name string) error {
 			switch t.Name.Local {
 			case "t":
 				inText = true
-			case "delText", "instrText", "delInstrText":
+			case "delText", "instrText", "delInstrText", "moveFrom": // moveFrom: a move's old place
 				skip++
 			case "tabs": // a paragraph's tab stops: their w:tab are not tabs
 				skip++
@@ -175,7 +176,7 @@ func wordPart(a *archive, name string) error {
 			switch t.Name.Local {
 			case "t":
 				inText = false
-			case "delText", "instrText", "delInstrText", "tabs":
+			case "delText", "instrText", "delInstrText", "moveFrom", "tabs":
 				skip--
 			case "p": // also the last of a text box's: the box ends a line
 				breakLine()

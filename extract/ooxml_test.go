@@ -86,3 +86,17 @@ func TestDOCXTabStopsAreNotTabs(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Name:\tAda\n\na\tb", d.Text)
 }
+
+// A tracked move keeps the text at its old place in w:moveFrom, as w:t
+// (ECMA-376 17.13.5.22), and at its new place in w:moveTo: the text of a
+// move was indexed twice. Like a deletion, its old place is left out.
+func TestDOCXTrackedMoveOnce(t *testing.T) {
+	data := docxPackage(t, `<w:p><w:moveToRangeStart w:id="0" w:name="move1"/><w:moveTo w:id="1"><w:r><w:t>Some moved text.</w:t></w:r></w:moveTo>`+
+		`<w:moveToRangeEnd w:id="0"/><w:r><w:t xml:space="preserve"> Some text.</w:t></w:r><w:moveFromRangeStart w:id="2" w:name="move1"/>`+
+		`<w:moveFrom w:id="3"><w:r><w:t>Some moved text.</w:t></w:r></w:moveFrom><w:moveFromRangeEnd w:id="2"/></w:p>`+
+		`<w:p><w:pPr><w:rPr><w:moveFrom w:id="4"/></w:rPr></w:pPr><w:r><w:t>Kept.</w:t></w:r></w:p>`)
+	x := newX(t, Limits{})
+	d, err := x.Extract(context.Background(), Input{Data: data})
+	require.NoError(t, err)
+	assert.Equal(t, "Some moved text. Some text.\nKept.", d.Text)
+}
