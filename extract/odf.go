@@ -9,7 +9,8 @@ import (
 
 // OpenDocument (ISO/IEC 26300): content.xml and meta.xml of a zip package.
 // Paragraphs and headings (text:p, text:h) go on lines of their own,
-// text:s on spaces, text:tab on tabs, text:line-break on line breaks;
+// text:s on spaces, text:tab on tabs, text:line-break on line breaks, the
+// text of a text box or a shape from a line of its own;
 // table cells are separated by tabs and rows end lines (a cell repeated by
 // table:number-columns-repeated is written once: repeats are a layout
 // device, mostly of empty cells). Each sheet (ods) starts with its name;
@@ -105,7 +106,9 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 				out.WriteString(strings.Repeat(" ", min(n, 100)))
 			case "tab":
 				out.WriteString("\t")
-			case "line-break":
+			case "line-break", "text-box", "custom-shape":
+				// A text box or a shape: its text starts a line, also when
+				// it is anchored in a paragraph.
 				out.newline()
 			case "table":
 				if f == ODS && len(cells) == 0 {

@@ -65,3 +65,16 @@ func TestODFNotesAndCommentsFollowTheirParagraph(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "S\na\tb\n\nWhy?", d.Text)
 }
+
+// A text box or a shape with text is written inside a run of the
+// paragraph it is anchored in: its first paragraph ran into the word
+// before the anchor ("BeforeBoxed"). Its text starts a line of its own.
+func TestODFTextBoxStartsALine(t *testing.T) {
+	x := newX(t, Limits{})
+	d, err := x.Extract(context.Background(), Input{Data: odfPackage(t, "application/vnd.oasis.opendocument.text",
+		`<office:text xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"><text:p>Before<draw:frame draw:name="F1">`+
+			`<draw:text-box><text:p>Boxed words</text:p></draw:text-box></draw:frame> after<draw:custom-shape><text:p>Shape text</text:p>`+
+			`</draw:custom-shape> end.</text:p></office:text>`)})
+	require.NoError(t, err)
+	assert.Equal(t, "Before\nBoxed words\n\nafter\nShape text\n\nend.", d.Text)
+}
