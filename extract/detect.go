@@ -11,10 +11,12 @@ import (
 // Detect returns the format of in, or "" when it is none of Formats. The
 // content decides first: "%PDF-" at the start (or in the first 1024 bytes
 // of something declared neither HTML nor text), "{\rtf", a zip archive
-// holding an OpenDocument "mimetype" or an Office Open XML main part; then
-// the media type of ContentType, then the extension of Name. A document
-// whose bytes contradict its declared type (an HTML error page served as
-// application/pdf) is detected by its bytes.
+// holding an OpenDocument "mimetype" or an Office Open XML main part (a
+// zip without one, or too damaged to read, is the package format its media
+// type or extension declares, if any: its extraction fails as
+// ErrMalformed); then the media type of ContentType, then the extension of
+// Name. A document whose bytes contradict its declared type (an HTML
+// error page served as application/pdf) is detected by its bytes.
 func Detect(in Input) Format {
 	data := in.Data
 	head := data[:min(len(data), 1024)]
@@ -28,7 +30,13 @@ func Detect(in Input) Format {
 	case bytes.HasPrefix(bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n"), []byte(`{\rtf`)):
 		return RTF
 	case bytes.HasPrefix(data, []byte("PK\x03\x04")):
-		return zipFormat(data)
+		if f := zipFormat(data); f != "" {
+			return f
+		}
+		// A zip with none of the packages' parts, or too damaged to
+		// read: a document declared as one is that format, whose
+		// extractor then says what is wrong with it (ErrMalformed).
+		return declaredPackage(in)
 	}
 	mt := mediaType(in.ContentType)
 	contradicted := false // a declared document format the bytes do not bear out
@@ -99,6 +107,20 @@ func zipFormat(data []byte) Format {
 		// An OpenDocument package without a mimetype member: decide by the
 		// manifest's root entry.
 		return odfByManifest(zr)
+	}
+	return ""
+}
+
+// declaredPackage returns the Office Open XML or OpenDocument format in
+// is declared as by its media type, else by its extension; "" for none.
+func declaredPackage(in Input) Format {
+	f, ok := byMediaType[mediaType(in.ContentType)]
+	if !ok {
+		f = byExtension[strings.ToLower(path.Ext(namePath(in.Name)))]
+	}
+	switch f {
+	case DOCX, XLSX, PPTX, ODT, ODS, ODP:
+		return f
 	}
 	return ""
 }

@@ -100,3 +100,36 @@ func TestDOCXTrackedMoveOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Some moved text. Some text.\nKept.", d.Text)
 }
+
+// A package declared as an Office or OpenDocument document (by its media
+// type, else its extension) whose zip is damaged (a truncated download,
+// a copy cut short) or holds none of the format's parts is that format,
+// and its extraction fails as ErrMalformed. It was "not supported", which
+// mail attachments (and Webex and Objective files) take for a file
+// without text: the damage went unreported.
+func TestDamagedPackageIsMalformedNotUnsupported(t *testing.T) {
+	const docxType = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+	good := docxPackage(t, `<w:p><w:r><w:t>Hello</w:t></w:r></w:p>`)
+	x := newX(t, Limits{})
+	for _, tc := range []struct {
+		in   Input
+		want Format
+	}{
+		{Input{Data: good[:len(good)/2], ContentType: docxType}, DOCX},
+		{Input{Data: good[:len(good)/2], Name: "https://example.com/files/report.docx?v=2"}, DOCX},
+		{Input{Data: good[:len(good)/2], ContentType: "application/octet-stream", Name: "notes.odt"}, ODT},
+		{Input{Data: zipOf(t, "a.txt", "x"), ContentType: "application/vnd.ms-excel.sheet.macroEnabled.12", Name: "book.xlsx"}, XLSX},
+	} {
+		require.Equal(t, tc.want, Detect(tc.in), "%s %s", tc.in.ContentType, tc.in.Name)
+		_, err := x.Extract(context.Background(), tc.in)
+		require.ErrorIs(t, err, ErrMalformed, "%s %s", tc.in.ContentType, tc.in.Name)
+	}
+	// A zip that claims no document format is none.
+	for _, in := range []Input{
+		{Data: zipOf(t, "META-INF/MANIFEST.MF", "Manifest-Version: 1.0"), ContentType: "application/java-archive", Name: "lib.jar"},
+		{Data: zipOf(t, "a.txt", "x"), ContentType: "application/zip", Name: "files.zip"},
+		{Data: good[:len(good)/2]},
+	} {
+		assert.Equal(t, Format(""), Detect(in), "%s %s", in.ContentType, in.Name)
+	}
+}
