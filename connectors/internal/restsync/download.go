@@ -137,17 +137,21 @@ func (c *Client) FetchHeader(ctx context.Context, u string) (http.Header, error)
 // FileContent fills doc from a downloaded file, as the REST connectors
 // index files: its text (when extractText, through x) and its bytes as the
 // Source; a file too large to read gets FILE_TOO_LARGE, one the extractor
-// refuses EXTRACT_ERROR, a cut text TEXT_TRUNCATED (through add). name is
-// the file's name, a hint to the extractor.
+// fails on EXTRACT_ERROR (not one of a format without text to extract,
+// an image or an archive: ErrUnsupported), a cut text TEXT_TRUNCATED
+// (through add). name is the file's name, a hint to the extractor.
 func FileContent(ctx context.Context, x *extract.Extractor, extractText bool, file *File, name string, doc *ingest.Document, add func(name, value string)) {
 	switch {
 	case file.TooLarge:
 		add("FILE_TOO_LARGE", "true")
 	case extractText:
 		d, err := x.Extract(ctx, extract.Input{Data: file.Data, ContentType: file.ContentType, Name: name})
-		if err != nil {
+		switch {
+		case errors.Is(err, extract.ErrUnsupported):
+			// Not a document format: no text, and nothing failed.
+		case err != nil:
 			add("EXTRACT_ERROR", err.Error())
-		} else {
+		default:
 			doc.Content = d.Text
 			if d.Truncated {
 				add("TEXT_TRUNCATED", "true")
