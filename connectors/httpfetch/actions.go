@@ -416,12 +416,16 @@ func (r *Repository) insertDocument(ctx context.Context, d *insertDoc, task stri
 	if mt == "" {
 		mt = http.DetectContentType(data)
 	}
+	// The type without its parameters: the charset=utf-8 that
+	// TypeByExtension and DetectContentType give every text type is
+	// their default, not the file's, which the extractor finds itself (a
+	// BOM, <meta charset>, else UTF-8 or Windows-1252).
 	essence, _, _ := mime.ParseMediaType(mt)
 	name := d.displayName
 	if name == "" {
 		name = d.path
 	}
-	in := extract.Input{Data: data, ContentType: mt, Name: name}
+	in := extract.Input{Data: data, ContentType: essence, Name: name}
 	f := extract.Detect(in)
 	if f != extract.Text && f != extract.HTML {
 		doc.Source, doc.SourceType = data, essence

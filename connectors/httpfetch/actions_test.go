@@ -262,6 +262,34 @@ func TestInsert(t *testing.T) {
 	require.Zero(t, countsOf(job, "MYTASK").Deleted)
 }
 
+// An inserted file's media type comes from its name (mime.TypeByExtension),
+// which adds "charset=utf-8" to every text/* type: that is Go's default,
+// not the file's declaration, yet the extractor took it as one. A Latin-1
+// text file or a page whose <meta charset> says windows-1252 lost every
+// accented letter to U+FFFD ("caf\ufffd") where a crawled one keeps them.
+func TestInsertFileCharsetIsTheFiles(t *testing.T) {
+	t.Parallel()
+	b, _ := crawled(t)
+	content := func(ref, name, data string) string {
+		return `<insert><reference>` + ref + `</reference><file><type>content</type><displayname>` + name +
+			`</displayname><content>` + base64.StdEncoding.EncodeToString([]byte(data)) + `</content></file></insert>`
+	}
+	xml := `<insertXML>` +
+		content("latin1", "notes.txt", "caf\xe9 cr\xe8me") +
+		content("meta", "page.html", `<html><head><meta charset="windows-1252"></head><body><p>`+"na\xefve \x93quoted\x94"+`</p></body></html>`) +
+		content("utf8", "other.txt", "déjà vu") +
+		`</insertXML>`
+	_, res := b.run(t, fetch.ActionInsert, params("ConfigSection", "MyTask", "InsertXML", xml))
+	ok, failed := results(t, res)
+	require.Empty(t, failed)
+	require.Len(t, ok, 3)
+	got := map[string]string{}
+	for _, ref := range []string{"latin1", "meta", "utf8"} {
+		got[ref] = b.target.doc(ref).Content
+	}
+	require.Equal(t, map[string]string{"latin1": "café crème", "meta": "naïve “quoted”", "utf8": "déjà vu"}, got)
+}
+
 func TestUpdate(t *testing.T) {
 	t.Parallel()
 	b, s := crawled(t)
