@@ -2,6 +2,7 @@ package extract
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -132,4 +133,29 @@ func TestDamagedPackageIsMalformedNotUnsupported(t *testing.T) {
 	} {
 		assert.Equal(t, Format(""), Detect(in), "%s %s", in.ContentType, in.Name)
 	}
+}
+
+// The XML decoder keeps about 80 bytes per open element: a few
+// kilobytes of zip inflating to millions of nested elements ("<a><a>...",
+// three bytes each) made a 32 MiB budget hold 1.2 GiB of heap before
+// it was spent. Nesting is bounded like RTF groups: deeper than
+// xmlMaxDepth, the part is damaged, also inside a branch of an
+// mc:AlternateContent that is skipped.
+func TestXMLNestingBounded(t *testing.T) {
+	x := newX(t, Limits{MaxMemoryBytes: 8 << 20})
+	body := []byte(`<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"` +
+		` xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"><w:body>`)
+	for _, head := range [][]byte{body, append(body, `<mc:AlternateContent><mc:Choice/><mc:Fallback>`...)} {
+		bomb := bombZip(t, map[string]string{"[Content_Types].xml": `<Types/>`}, "word/document.xml", head, []byte("<a>"), nil, 6<<20)
+		_, err := x.Extract(context.Background(), Input{Data: bomb})
+		require.ErrorIs(t, err, ErrMalformed)
+		assert.Contains(t, err.Error(), "nested deeper than")
+	}
+
+	// Real nesting (tables in tables, text boxes, content controls) is
+	// far shallower.
+	deep := strings.Repeat(`<w:sdt><w:sdtContent>`, 200) + `<w:p><w:r><w:t>Deep</w:t></w:r></w:p>` + strings.Repeat(`</w:sdtContent></w:sdt>`, 200)
+	d, err := x.Extract(context.Background(), Input{Data: docxPackage(t, deep)})
+	require.NoError(t, err)
+	assert.Equal(t, "Deep", d.Text)
 }

@@ -116,12 +116,23 @@ var errStop = errors.New("stop")
 // in mc:Fallback), of which a reader takes one.
 const mcNS = "http://schemas.openxmlformats.org/markup-compatibility/2006"
 
+// xmlMaxDepth bounds the nesting of elements: the decoder keeps about 80
+// bytes per open element, so a part of a few million nested elements
+// (three bytes each, a few kilobytes of zip) would hold far more memory
+// than it read. Real documents nest a few dozen deep.
+const xmlMaxDepth = 1000
+
+// walkXML streams the XML r through fn, token by token, checking the
+// deadline as it goes. Of an mc:AlternateContent it passes the first
+// branch (mc:Choice or mc:Fallback) and skips the others.
 func walkXML(x *extraction, r io.Reader, name string, fn func(d *xml.Decoder, t xml.Token) error) error {
 	d := xml.NewDecoder(r)
 	d.Strict = false
 	d.CharsetReader = func(label string, input io.Reader) (io.Reader, error) {
 		return input, nil // packages are UTF-8 (or UTF-16, which Go refuses below)
 	}
+	depth := 0
+	skipDepth := 0 // > 0: the depth of the branch being skipped
 	// chosen: per open mc:AlternateContent, whether one of its branches
 	// was read (the others are skipped).
 	var chosen []bool
@@ -133,17 +144,50 @@ func walkXML(x *extraction, r io.Reader, name string, fn func(d *xml.Decoder, t 
 		if err == io.EOF {
 			return nil
 		}
-		if err == nil {
-			t, err = alternate(d, t, &chosen)
-		}
 		if err != nil {
 			if errors.Is(err, ErrLimit) || errors.Is(err, ErrMalformed) || x.ctx.Err() != nil {
 				return err
 			}
 			return malformed("%s: %v", name, err)
 		}
-		if t == nil {
-			continue
+		switch t := t.(type) {
+		case xml.StartElement:
+			depth++
+			if depth > xmlMaxDepth {
+				return malformed("%s: elements nested deeper than %d", name, xmlMaxDepth)
+			}
+			if skipDepth > 0 {
+				continue
+			}
+			if isMC(t.Name) {
+				switch t.Name.Local {
+				case "AlternateContent":
+					chosen = append(chosen, false)
+				case "Choice", "Fallback":
+					if n := len(chosen); n > 0 {
+						if chosen[n-1] {
+							skipDepth = depth
+							continue
+						}
+						chosen[n-1] = true
+					}
+				}
+			}
+		case xml.EndElement:
+			depth--
+			if skipDepth > 0 {
+				if depth < skipDepth {
+					skipDepth = 0
+				}
+				continue
+			}
+			if isMC(t.Name) && t.Name.Local == "AlternateContent" && len(chosen) > 0 {
+				chosen = chosen[:len(chosen)-1]
+			}
+		default:
+			if skipDepth > 0 {
+				continue
+			}
 		}
 		if err := fn(d, t); err != nil {
 			if err == errStop {
@@ -155,34 +199,6 @@ func walkXML(x *extraction, r io.Reader, name string, fn func(d *xml.Decoder, t 
 			return nil
 		}
 	}
-}
-
-// alternate keeps the first branch (mc:Choice or mc:Fallback) of an
-// mc:AlternateContent and skips the others: it returns nil for a token
-// that is not to be read.
-func alternate(d *xml.Decoder, t xml.Token, chosen *[]bool) (xml.Token, error) {
-	switch t := t.(type) {
-	case xml.StartElement:
-		if !isMC(t.Name) {
-			return t, nil
-		}
-		switch t.Name.Local {
-		case "AlternateContent":
-			*chosen = append(*chosen, false)
-		case "Choice", "Fallback":
-			if n := len(*chosen); n > 0 {
-				if (*chosen)[n-1] {
-					return nil, d.Skip()
-				}
-				(*chosen)[n-1] = true
-			}
-		}
-	case xml.EndElement:
-		if isMC(t.Name) && t.Name.Local == "AlternateContent" && len(*chosen) > 0 {
-			*chosen = (*chosen)[:len(*chosen)-1]
-		}
-	}
-	return t, nil
 }
 
 // isMC reports a name of the markup compatibility namespace (or of its
