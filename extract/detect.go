@@ -10,12 +10,12 @@ import (
 
 // Detect returns the format of in, or "" when it is none of Formats. The
 // content decides first: "%PDF-" at the start (or in the first 1024 bytes
-// of something declared neither HTML nor text), "{\rtf", a zip archive
-// holding an OpenDocument "mimetype" or an Office Open XML main part (a
-// zip without one, or too damaged to read, is the package format its media
-// type or extension declares, if any: its extraction fails as
-// ErrMalformed); then the media type of ContentType, then the extension of
-// Name. A document whose bytes contradict its declared type (an HTML
+// of something declared neither HTML nor text, nor a zip), "{\rtf", a zip
+// archive holding an OpenDocument "mimetype" or an Office Open XML main
+// part (a zip without one, or too damaged to read, is the package format
+// its media type or extension declares, if any: its extraction fails as
+// ErrMalformed); then the media type of ContentType, then the extension
+// of Name. A document whose bytes contradict its declared type (an HTML
 // error page served as application/pdf) is detected by its bytes.
 func Detect(in Input) Format {
 	data := in.Data
@@ -23,13 +23,9 @@ func Detect(in Input) Format {
 	switch {
 	case bytes.HasPrefix(data, []byte("%PDF-")):
 		return PDF
-	case bytes.Contains(head, []byte("%PDF-")) && !sniffHTML(head) && !textual(in.ContentType):
-		// A PDF may start with up to 1024 bytes of junk; a web page or a
-		// text that mentions "%PDF-" is not one.
-		return PDF
-	case bytes.HasPrefix(bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n"), []byte(`{\rtf`)):
-		return RTF
 	case bytes.HasPrefix(data, []byte("PK\x03\x04")):
+		// A zip, whatever its members hold (a PDF stored uncompressed
+		// puts "%PDF-" in its first kilobyte).
 		if f := zipFormat(data); f != "" {
 			return f
 		}
@@ -37,6 +33,12 @@ func Detect(in Input) Format {
 		// read: a document declared as one is that format, whose
 		// extractor then says what is wrong with it (ErrMalformed).
 		return declaredPackage(in)
+	case bytes.Contains(head, []byte("%PDF-")) && !sniffHTML(head) && !textual(in.ContentType):
+		// A PDF may start with up to 1024 bytes of junk; a web page or a
+		// text that mentions "%PDF-" is not one.
+		return PDF
+	case bytes.HasPrefix(bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n"), []byte(`{\rtf`)):
+		return RTF
 	}
 	mt := mediaType(in.ContentType)
 	contradicted := false // a declared document format the bytes do not bear out

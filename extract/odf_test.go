@@ -78,3 +78,41 @@ func TestODFTextBoxStartsALine(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Before\nBoxed words\n\nafter\nShape text\n\nend.", d.Text)
 }
+
+// A zip package whose member near its start is a PDF stored uncompressed
+// (a picture LibreOffice keeps as a PDF, stored after the mimetype) holds
+// "%PDF-" in its first kilobyte: it was taken for a PDF with junk before
+// its header, and the document's own text was lost (the picture's
+// extracted instead, or a pdftotext failure). Bytes that start as a zip
+// are a zip.
+func TestZipHoldingAStoredPDFIsNotAPDF(t *testing.T) {
+	type member struct {
+		name, data string
+		method     uint16
+	}
+	build := func(members ...member) []byte {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for _, m := range members {
+			w, err := zw.CreateHeader(&zip.FileHeader{Name: m.name, Method: m.method})
+			require.NoError(t, err)
+			_, err = io.WriteString(w, m.data)
+			require.NoError(t, err)
+		}
+		require.NoError(t, zw.Close())
+		return buf.Bytes()
+	}
+	pdf := member{"Pictures/10000000000000C8000000C8D5C3B2A1.pdf", string(hugePagesPDF()), zip.Store}
+	odt := build(member{"mimetype", "application/vnd.oasis.opendocument.text", zip.Store}, pdf,
+		member{"content.xml", `<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"` +
+			` xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:text><text:p>The real text.</text:p>` +
+			`</office:text></office:body></office:document-content>`, zip.Deflate},
+		member{"META-INF/manifest.xml", `<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"/>`, zip.Deflate})
+	require.Equal(t, ODT, Detect(Input{Data: odt, Name: "report.odt"}))
+	d, err := newX(t, Limits{}).Extract(context.Background(), Input{Data: odt})
+	require.NoError(t, err)
+	assert.Equal(t, "The real text.", d.Text)
+
+	// A zip of stored PDFs is an archive, not a PDF.
+	assert.Equal(t, Format(""), Detect(Input{Data: build(pdf), ContentType: "application/zip"}))
+}
