@@ -402,6 +402,19 @@ func (t *textBuilder) newline() {
 	t.lineStart = true
 }
 
+// block writes s (text that stands apart: notes after their paragraph)
+// on lines of its own.
+func (t *textBuilder) block(s string) {
+	if s == "" {
+		return
+	}
+	if t.pendingNL == 0 {
+		t.newline()
+	}
+	t.WriteString(s)
+	t.newline()
+}
+
 // space asks for a word break before the next text (none at a line start).
 func (t *textBuilder) space() {
 	if !t.lineStart {

@@ -61,11 +61,7 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 	aside := 0
 	flushNotes := func() {
 		if s := notes.String(); s != "" {
-			if body.pendingNL == 0 {
-				body.newline()
-			}
-			body.WriteString(s)
-			body.newline()
+			body.block(s)
 			notes = newTextBuilder(x.limits.MaxTextBytes)
 		}
 	}

@@ -20,7 +20,8 @@ import (
 // instructions, headers and footers, "\*" destinations a reader may
 // ignore) is skipped; \info's \title, \author, \subject, \keywords and
 // \doccomm become metadata. \par, \line, \sect and \page end lines, \tab
-// and \cell write tabs, \row ends a line. Characters: \'hh in the
+// and \cell write tabs, \row ends a line. A footnote (\footnote, written
+// where its mark stands) follows its paragraph on lines of its own. Characters: \'hh in the
 // document's code page (\ansicpg, Windows-1252 by default; double-byte
 // code pages 932, 936, 949 and 950 too), as are 8-bit characters written
 // as they are (in a double-byte code page, the byte after a lead byte is
@@ -34,6 +35,7 @@ func rtf(x *extraction, data []byte, doc *Document) error {
 
 type rtfState struct {
 	skip bool   // text of this group is not body text
+	note bool   // text of this group is a footnote's (written after its paragraph)
 	meta string // \info field being read ("title", ...), or ""
 	uc   int    // fallback characters after \uN
 }
@@ -48,6 +50,7 @@ type rtfParser struct {
 	lead  func(byte) bool // the lead bytes of a double-byte code page, or nil
 	bytes []byte          // pending bytes of the code page (\'hh or 8-bit), decoded together
 	trail bool            // the last of bytes is a lead byte: the next byte is its second
+	notes *textBuilder    // footnotes of the current paragraph, or nil
 	high  rune            // pending UTF-16 high surrogate
 	skipN int             // fallback characters still to skip after \uN
 	meta  map[string]*strings.Builder
@@ -122,6 +125,10 @@ func (p *rtfParser) run() error {
 				case rtfMetaDest[word] && p.inInfo():
 					p.cur().meta = word
 					continue
+				case word == "footnote" && !ignorable:
+					p.flushBytes()
+					p.cur().note = true
+					continue
 				case rtfSkipDest[word] || ignorable:
 					p.flushBytes()
 					p.cur().skip = true
@@ -150,6 +157,7 @@ func (p *rtfParser) run() error {
 		}
 	}
 	p.flushBytes()
+	p.flushNotes()
 	if p.meta != nil {
 		get := func(k string) string {
 			if b := p.meta[k]; b != nil {
@@ -398,9 +406,30 @@ func (p *rtfParser) par() {
 	switch {
 	case st.meta != "" && st.meta != "info":
 		p.metaText(" ")
+	case !st.skip && st.note:
+		p.noteOut().newline()
 	case !st.skip:
 		p.x.out.newline()
+		p.flushNotes()
 	}
+}
+
+// noteOut is where a footnote's text is collected until its paragraph
+// ends.
+func (p *rtfParser) noteOut() *textBuilder {
+	if p.notes == nil {
+		p.notes = newTextBuilder(p.x.limits.MaxTextBytes)
+	}
+	return p.notes
+}
+
+// flushNotes writes the footnotes collected, each on lines of its own.
+func (p *rtfParser) flushNotes() {
+	if p.notes == nil {
+		return
+	}
+	p.x.out.block(p.notes.String())
+	p.notes = nil
 }
 
 // char writes one character of text.
@@ -425,11 +454,11 @@ func (p *rtfParser) char(r rune) {
 	if st.skip {
 		return
 	}
-	if r == '\t' {
-		p.x.out.WriteString("\t")
-		return
+	out := p.x.out
+	if st.note {
+		out = p.noteOut()
 	}
-	p.x.out.WriteString(string(r))
+	out.WriteString(string(r))
 }
 
 func (p *rtfParser) metaText(s string) {

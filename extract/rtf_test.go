@@ -28,3 +28,18 @@ func TestRTFEightBitTextInTheCodePage(t *testing.T) {
 		assert.Equal(t, tc.want, d.Text, "%q", tc.src)
 	}
 }
+
+// Word writes a footnote as a {\footnote ...} group where its mark
+// stands, inside the paragraph; the space after the mark's \chftn ends
+// the control word. Its text ran into the word before the mark
+// ("meadowA footnote.") and cut the paragraph's phrase in two. It now
+// follows the paragraph, on a line of its own, as OpenDocument notes do.
+func TestRTFFootnoteFollowsItsParagraph(t *testing.T) {
+	x := newX(t, Limits{})
+	src := `{\rtf1\ansi\deff0{\fonttbl{\f0 Times;}}\pard The meadow{\super\chftn}{\footnote\ltrpar\pard\plain{\super\chftn }A footnote.}` +
+		` was green{\*\atnid A}{\*\atnauthor Ann}\chatn{\*\annotation\pard\plain Check this.}ish today.\par Next paragraph.` +
+		`{\footnote\pard\plain{\super\chftn }Last note.}\par}`
+	d, err := x.Extract(context.Background(), Input{Data: []byte(src)})
+	require.NoError(t, err)
+	assert.Equal(t, "The meadow was greenish today.\nA footnote.\nNext paragraph.\nLast note.", d.Text)
+}
