@@ -224,7 +224,16 @@ func xlsx(a *archive, doc *Document) error {
 	if err != nil {
 		return err
 	}
-	shared, err := sharedStrings(a)
+	// The shared strings part is the one the workbook's relationships
+	// name (some producers call it xl/SharedStrings.xml).
+	sst, err := a.relOfType("xl/_rels/workbook.xml.rels", "xl", "sharedStrings")
+	if err != nil {
+		return err
+	}
+	if a.files[sst] == nil {
+		sst = "xl/sharedStrings.xml"
+	}
+	shared, err := sharedStrings(a, sst)
 	if err != nil {
 		return err
 	}
@@ -244,15 +253,16 @@ func xlsx(a *archive, doc *Document) error {
 	return nil
 }
 
-// sharedStrings reads xl/sharedStrings.xml. What the table keeps counts
+// sharedStrings reads the shared strings part (xl/sharedStrings.xml, as
+// Excel names it). What the table keeps counts
 // against the archive's budget as the bytes read do (archive.keep): a
 // table of millions of empty strings (<si/>, 5 bytes each, a few hundred
 // kilobytes of zip) would otherwise hold more memory than it read.
-func sharedStrings(a *archive) (*stringTable, error) {
+func sharedStrings(a *archive, part string) (*stringTable, error) {
 	out := &stringTable{}
 	inT, inRPh := false, 0
 	start := 0
-	err := a.walkXML("xl/sharedStrings.xml", func(_ *xml.Decoder, t xml.Token) error {
+	err := a.walkXML(part, func(_ *xml.Decoder, t xml.Token) error {
 		switch t := t.(type) {
 		case xml.StartElement:
 			switch t.Name.Local {
@@ -266,7 +276,7 @@ func sharedStrings(a *archive) (*stringTable, error) {
 		case xml.EndElement:
 			switch t.Name.Local {
 			case "si":
-				if err := a.keep("xl/sharedStrings.xml", int64(len(out.text)-start)+stringTableEntry); err != nil {
+				if err := a.keep(part, int64(len(out.text)-start)+stringTableEntry); err != nil {
 					return err
 				}
 				out.ends = append(out.ends, len(out.text))

@@ -159,3 +159,24 @@ func TestXMLNestingBounded(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Deep", d.Text)
 }
+
+// The shared strings part is the one the workbook's relationships name
+// (Type .../sharedStrings): some producers call it xl/SharedStrings.xml
+// (xlrd and xlsxreader met such files), and every string cell of those
+// workbooks came out empty, as the reader looked for
+// xl/sharedStrings.xml only.
+func TestXLSXSharedStringsFoundByRelationship(t *testing.T) {
+	book := zipOf(t,
+		"xl/workbook.xml", `<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">`+
+			`<sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>`,
+		"xl/_rels/workbook.xml.rels", `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">`+
+			`<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>`+
+			`<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="/xl/SharedStrings.xml"/>`+
+			`</Relationships>`,
+		"xl/worksheets/sheet1.xml", `<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>`+
+			`<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1"><v>42</v></c><c r="C1" t="s"><v>1</v></c></row></sheetData></worksheet>`,
+		"xl/SharedStrings.xml", `<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>Name</t></si><si><t>City</t></si></sst>`)
+	d, err := newX(t, Limits{}).Extract(context.Background(), Input{Data: book})
+	require.NoError(t, err)
+	assert.Equal(t, "S\nName\t42\tCity", d.Text)
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 )
 
@@ -222,6 +223,22 @@ func (a *archive) relTargets(rels, dir string) (map[string]string, error) {
 		return nil
 	})
 	return m, err
+}
+
+// relOfType returns the target of the first relationship of rels whose
+// type's last segment is typ (".../sharedStrings"), resolved against dir;
+// "" when there is none.
+func (a *archive) relOfType(rels, dir, typ string) (string, error) {
+	found := ""
+	err := a.walkXML(rels, func(_ *xml.Decoder, t xml.Token) error {
+		se, ok := t.(xml.StartElement)
+		if !ok || se.Name.Local != "Relationship" || path.Base(attr(se, "Type")) != typ || attr(se, "Target") == "" {
+			return nil
+		}
+		found = resolvePart(dir, attr(se, "Target"))
+		return errStop
+	})
+	return found, err
 }
 
 // resolvePart resolves a relationship target against the folder of its
