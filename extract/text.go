@@ -13,7 +13,8 @@ import (
 )
 
 // DecodeText decodes plain text to UTF-8: a byte order mark (UTF-8,
-// UTF-16) wins, then the charset parameter of contentType; without either,
+// UTF-16) wins, then the charset parameter of contentType; without either
+// (or with a charset that is not a WHATWG label, such as "unknown-8bit"),
 // valid UTF-8 is taken as it is and anything else is read as Windows-1252
 // (the WHATWG default for Latin text, and a superset of ISO-8859-1).
 // Invalid sequences become U+FFFD; NUL bytes are dropped.
@@ -41,7 +42,11 @@ func DecodeTextCharset(data []byte, label string) string {
 		}
 	}
 	if label != "" && !IsUTF8Label(label) {
-		if enc, name := charset.Lookup(label); enc != nil && name != "utf-8" {
+		enc, name := charset.Lookup(label)
+		switch {
+		case enc == nil:
+			label = "" // an unknown charset ("unknown-8bit") says nothing
+		case name != "utf-8":
 			if asciiCompatible(name) && isASCII(data) {
 				// What the decoder would return: the same bytes.
 				return clean(data)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/html/charset"
 	"golang.org/x/text/encoding/charmap"
@@ -53,7 +54,8 @@ func TestASCIICompatibleEncodingsDecodeASCIIToItself(t *testing.T) {
 }
 
 // decodeTextBefore is DecodeText as it was before the charset label could
-// be given and ASCII skipped its decoder: the reference for the new one.
+// be given and ASCII skipped its decoder (an unknown label read as none
+// since): the reference for the new one.
 func decodeTextBefore(data []byte, contentType string) string {
 	cleanBefore := func(b []byte) string {
 		s := string(b)
@@ -77,6 +79,9 @@ func decodeTextBefore(data []byte, contentType string) string {
 	label := ""
 	if _, params, err := mime.ParseMediaType(contentType); err == nil {
 		label = params["charset"]
+	}
+	if enc, _ := charset.Lookup(label); enc == nil {
+		label = ""
 	}
 	if label != "" {
 		if enc, name := charset.Lookup(label); enc != nil && name != "utf-8" {
@@ -172,4 +177,18 @@ func TestIsUTF8LabelIsLookups(t *testing.T) {
 	require.Equal(t, 8, yes) // u/U × t/T × f/F
 	require.False(t, IsUTF8Label("utf8"))
 	require.False(t, IsUTF8Label("\u212atf-8"))
+}
+
+// A charset label no one knows ("unknown-8bit", which mail programs write
+// for text whose charset they could not tell; "x-unknown"; a typo) says
+// nothing about the text: it is read as text without a charset, valid
+// UTF-8 as it is, else Windows-1252, as mail bodies already were
+// (mimedoc). Text attachments and web pages so labelled lost every
+// accented letter to U+FFFD.
+func TestDecodeTextUnknownCharsetIsNone(t *testing.T) {
+	for _, label := range []string{"unknown-8bit", "x-unknown", "latin-1x", "bogus"} {
+		assert.Equal(t, "héllo wörld", DecodeText([]byte("h\xe9llo w\xf6rld"), "text/plain; charset="+label), label)
+		assert.Equal(t, "héllo", DecodeTextCharset([]byte("h\xc3\xa9llo"), label), label)
+	}
+	assert.Equal(t, "h\ufffdllo", DecodeText([]byte("h\xe9llo"), "text/plain; charset=utf-8"), "declared UTF-8 stays UTF-8")
 }
