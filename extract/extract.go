@@ -74,7 +74,7 @@ type Limits struct {
 	// values up in (a workbook's shared strings) (past it: ErrLimit, which
 	// is what a zip bomb gets).
 	MaxMemoryBytes int64
-	// MaxPages: pages of a PDF beyond this are not read (Truncated).
+	// MaxPages: pages of a PDF beyond this are left out (Truncated).
 	MaxPages int
 }
 

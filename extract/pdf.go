@@ -24,7 +24,8 @@ import (
 // It runs with an address-space limit (RLIMIT_AS = Limits.MaxMemoryBytes),
 // a CPU-time limit and Limits.Timeout, is killed when any of them is
 // reached or its output passes Limits.MaxTextBytes, and reads at most
-// Limits.MaxPages pages (-l). Nothing it does can take the server down.
+// Limits.MaxPages pages, plus one that tells whether there are more (-l).
+// Nothing it does can take the server down.
 
 // lookPDFToText resolves the pdftotext program.
 func lookPDFToText(name string) (string, error) {
@@ -51,8 +52,9 @@ func (e *Extractor) pdf(x *extraction, data []byte, doc *Document) error {
 		return malformed("truncated: %d bytes", len(data))
 	}
 	ctx := x.ctx
+	// One page more than MaxPages: its presence says the document is cut.
 	cmd := exec.CommandContext(ctx, e.pdftotext, "-enc", "UTF-8", "-htmlmeta", "-q",
-		"-l", strconv.Itoa(x.limits.MaxPages), "-", "-")
+		"-l", strconv.Itoa(x.limits.MaxPages+1), "-", "-")
 	cmd.Stdin = bytes.NewReader(data)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return cmd.Process.Kill() }
@@ -94,10 +96,7 @@ func (e *Extractor) pdf(x *extraction, data []byte, doc *Document) error {
 	case werr != nil:
 		return pdfFailure(werr, stderr.String(), x.limits)
 	}
-	parsePDFToText(out, doc, x.out)
-	if doc.Pages >= x.limits.MaxPages {
-		doc.Truncated = true
-	}
+	parsePDFToText(out, doc, x.out, x.limits.MaxPages)
 	return nil
 }
 
@@ -151,8 +150,9 @@ func firstLine(s, def string) string {
 
 // parsePDFToText reads pdftotext -htmlmeta output: <title>, <meta
 // name=... content=...> lines, then the text in <pre>, pages ended by form
-// feeds.
-func parsePDFToText(out []byte, doc *Document, tb *textBuilder) {
+// feeds. Pages beyond maxPages are dropped, and the document marked
+// truncated.
+func parsePDFToText(out []byte, doc *Document, tb *textBuilder, maxPages int) {
 	s := string(out)
 	head, body, found := strings.Cut(s, "<pre>")
 	if !found {
@@ -194,6 +194,13 @@ func parsePDFToText(out []byte, doc *Document, tb *textBuilder) {
 	body, _, _ = strings.Cut(body, "</pre>")
 	body = strings.TrimPrefix(body, "\n")
 	doc.Pages = strings.Count(body, "\f")
+	if doc.Pages > maxPages {
+		end := 0
+		for range maxPages {
+			end += strings.IndexByte(body[end:], '\f') + 1
+		}
+		body, doc.Pages, doc.Truncated = body[:end], maxPages, true
+	}
 	text := html.UnescapeString(body)
 	text = strings.ReplaceAll(text, "\f", "\n\n")
 	tb.WriteString(text)

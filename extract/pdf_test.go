@@ -39,3 +39,37 @@ func TestPDFMetadataOfSeveralLines(t *testing.T) {
 	assert.Equal(t, "zebra, meadow", d.Keywords)
 	assert.True(t, d.Created.Equal(time.Date(2023, 1, 15, 5, 0, 0, 0, time.UTC)), "%s", d.Created)
 }
+
+// pagesPDF is a PDF of n pages, page i showing "Page i".
+func pagesPDF(n int) []byte {
+	objs := []string{"<< /Type /Catalog /Pages 2 0 R >>", "", "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"}
+	kids := ""
+	for i := 1; i <= n; i++ {
+		content := fmt.Sprintf("BT /F1 24 Tf 72 700 Td (Page %d) Tj ET", i)
+		objs = append(objs, fmt.Sprintf("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R /Resources << /Font << /F1 3 0 R >> >> >>", len(objs)+2),
+			fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(content), content))
+		kids += fmt.Sprintf("%d 0 R ", len(objs)-1)
+	}
+	objs[1] = fmt.Sprintf("<< /Type /Pages /Kids [%s] /Count %d >>", kids, n)
+	return buildPDF("", objs...)
+}
+
+// A PDF of exactly ExtractMaxPages pages was read whole but marked
+// EXTRACT_TRUNCATED: pdftotext was asked for MaxPages pages, so reading
+// that many said nothing of a next one. It is asked for one more, which
+// tells, and whose text is dropped.
+func TestPDFMaxPagesTruncatesOnlyLongerDocuments(t *testing.T) {
+	requirePDFToText(t)
+	pdf := pagesPDF(3)
+	d, err := newX(t, Limits{MaxPages: 3}).Extract(context.Background(), Input{Data: pdf})
+	require.NoError(t, err)
+	assert.False(t, d.Truncated)
+	assert.Equal(t, 3, d.Pages)
+	assert.Equal(t, "Page 1\n\nPage 2\n\nPage 3", d.Text)
+
+	d, err = newX(t, Limits{MaxPages: 2}).Extract(context.Background(), Input{Data: pdf})
+	require.NoError(t, err)
+	assert.True(t, d.Truncated)
+	assert.Equal(t, 2, d.Pages)
+	assert.Equal(t, "Page 1\n\nPage 2", d.Text)
+}
