@@ -14,8 +14,9 @@ import (
 // archive holding an OpenDocument "mimetype" or an Office Open XML main
 // part (a zip without one, or too damaged to read, is the package format
 // its media type or extension declares, if any: its extraction fails as
-// ErrMalformed); then the media type of ContentType, then the extension
-// of Name. A document whose bytes contradict its declared type (an HTML
+// ErrMalformed; so is an OLE compound file, which is how Office saves a
+// password-protected package: ErrEncrypted); then the media type of
+// ContentType, then the extension of Name. A document whose bytes contradict its declared type (an HTML
 // error page served as application/pdf) is detected by its bytes.
 func Detect(in Input) Format {
 	data := in.Data
@@ -32,6 +33,11 @@ func Detect(in Input) Format {
 		// A zip with none of the packages' parts, or too damaged to
 		// read: a document declared as one is that format, whose
 		// extractor then says what is wrong with it (ErrMalformed).
+		return declaredPackage(in)
+	case bytes.HasPrefix(data, cfbMagic):
+		// An OLE compound file: what Office writes for a password-protected
+		// docx, xlsx or pptx (its extractor says so: ErrEncrypted), and
+		// the old binary formats, which are none of Formats.
 		return declaredPackage(in)
 	case bytes.Contains(head, []byte("%PDF-")) && !sniffHTML(head) && !textual(in.ContentType):
 		// A PDF may start with up to 1024 bytes of junk; a web page or a
@@ -63,6 +69,9 @@ func Detect(in Input) Format {
 	}
 	return ""
 }
+
+// cfbMagic starts an OLE compound file (MS-CFB).
+var cfbMagic = []byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
 
 // zipFormat tells an OpenDocument or Office Open XML package by its
 // members.

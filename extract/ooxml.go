@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"bytes"
 	"encoding/xml"
 	"path"
 	"sort"
@@ -31,6 +32,14 @@ import (
 // description, language, created, modified) and docProps/app.xml (pages,
 // slides); for xlsx, Pages is the number of sheets.
 func ooxml(x *extraction, f Format, data []byte, doc *Document) error {
+	if bytes.HasPrefix(data, cfbMagic) {
+		// Office encrypts a package with a password into an OLE compound
+		// file whose directory names the stream EncryptedPackage.
+		if bytes.Contains(data, utf16LE("EncryptedPackage")) {
+			return ErrEncrypted
+		}
+		return malformed("an OLE compound file (a binary Office document?), not Office Open XML")
+	}
 	a, err := openArchive(x, data)
 	if err != nil {
 		return err
@@ -46,6 +55,15 @@ func ooxml(x *extraction, f Format, data []byte, doc *Document) error {
 	default:
 		return pptx(a, doc)
 	}
+}
+
+// utf16LE is s (ASCII) in UTF-16LE, as an OLE directory names streams.
+func utf16LE(s string) []byte {
+	b := make([]byte, 0, 2*len(s))
+	for i := 0; i < len(s); i++ {
+		b = append(b, s[i], 0)
+	}
+	return b
 }
 
 // coreProps reads docProps/core.xml and docProps/app.xml.

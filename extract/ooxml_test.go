@@ -180,3 +180,40 @@ func TestXLSXSharedStringsFoundByRelationship(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "S\nName\t42\tCity", d.Text)
 }
+
+// cfb is the start of an OLE compound file (what Office writes for a
+// password-protected docx, xlsx or pptx, and for the old binary formats)
+// whose directory names the streams given.
+func cfb(streams ...string) []byte {
+	b := append([]byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), make([]byte, 1016)...)
+	for _, s := range streams {
+		for _, r := range s {
+			b = append(b, byte(r), 0)
+		}
+		b = append(b, make([]byte, 64-2*len(s))...)
+	}
+	return append(b, make([]byte, 512)...)
+}
+
+// Office saves a password-protected docx, xlsx or pptx as an OLE compound
+// file holding the encrypted package (EncryptionInfo, EncryptedPackage),
+// not as a zip, under the same name and media type. It was no format at
+// all ("format not supported", which mail takes for a file without
+// text): a user had no word that these documents were never indexed.
+// They now fail as ErrEncrypted; an old binary file (.xls) under an
+// Office Open XML name fails as damaged.
+func TestEncryptedOfficeFileIsEncrypted(t *testing.T) {
+	x := newX(t, Limits{})
+	for _, in := range []Input{
+		{Data: cfb("EncryptionInfo", "EncryptedPackage"), Name: "budget.xlsx"},
+		{Data: cfb("EncryptionInfo", "EncryptedPackage"), ContentType: "application/vnd.openxmlformats-officedocument.wordprocessingml.document"},
+		{Data: cfb("\x06DataSpaces", "EncryptedPackage", "EncryptionInfo"), Name: "https://example.com/deck.pptx"},
+	} {
+		_, err := x.Extract(context.Background(), in)
+		require.ErrorIs(t, err, ErrEncrypted, "%s %s", in.Name, in.ContentType)
+	}
+	_, err := x.Extract(context.Background(), Input{Data: cfb("Workbook", "\x05SummaryInformation"), Name: "old.xlsx"})
+	require.ErrorIs(t, err, ErrMalformed)
+	// Not declared as one: no format.
+	assert.Equal(t, Format(""), Detect(Input{Data: cfb("WordDocument"), Name: "old.doc"}))
+}
