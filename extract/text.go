@@ -10,10 +10,11 @@ import (
 	"golang.org/x/net/html/charset"
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/encoding/unicode/utf32"
 )
 
 // DecodeText decodes plain text to UTF-8: a byte order mark (UTF-8,
-// UTF-16) wins, then the charset parameter of contentType; without either
+// UTF-16, UTF-32) wins, then the charset parameter of contentType; without either
 // (or with a charset that is not a WHATWG label, such as "unknown-8bit"),
 // valid UTF-8 is taken as it is and anything else is read as Windows-1252
 // (the WHATWG default for Latin text, and a superset of ISO-8859-1).
@@ -35,6 +36,11 @@ func DecodeTextCharset(data []byte, label string) string {
 	switch {
 	case bytes.HasPrefix(data, []byte("\xef\xbb\xbf")):
 		return clean(data[3:])
+	case bytes.HasPrefix(data, []byte("\xff\xfe\x00\x00")), bytes.HasPrefix(data, []byte("\x00\x00\xfe\xff")):
+		dec := utf32.UTF32(utf32.BigEndian, utf32.ExpectBOM).NewDecoder()
+		if out, err := dec.Bytes(data); err == nil {
+			return clean(out)
+		}
 	case bytes.HasPrefix(data, []byte("\xff\xfe")), bytes.HasPrefix(data, []byte("\xfe\xff")):
 		dec := unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder()
 		if out, err := dec.Bytes(data); err == nil {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/html/charset"
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/encoding/unicode/utf32"
 )
 
 // whatwgNames are the canonical names of the WHATWG Encoding Standard's
@@ -54,8 +55,8 @@ func TestASCIICompatibleEncodingsDecodeASCIIToItself(t *testing.T) {
 }
 
 // decodeTextBefore is DecodeText as it was before the charset label could
-// be given and ASCII skipped its decoder (an unknown label read as none
-// since): the reference for the new one.
+// be given and ASCII skipped its decoder (an unknown label read as none,
+// and UTF-32 byte order marks read, since): the reference for the new one.
 func decodeTextBefore(data []byte, contentType string) string {
 	cleanBefore := func(b []byte) string {
 		s := string(b)
@@ -70,6 +71,11 @@ func decodeTextBefore(data []byte, contentType string) string {
 	switch {
 	case bytes.HasPrefix(data, []byte("\xef\xbb\xbf")):
 		return cleanBefore(data[3:])
+	case bytes.HasPrefix(data, []byte("\xff\xfe\x00\x00")), bytes.HasPrefix(data, []byte("\x00\x00\xfe\xff")):
+		dec := utf32.UTF32(utf32.BigEndian, utf32.ExpectBOM).NewDecoder()
+		if out, err := dec.Bytes(data); err == nil {
+			return cleanBefore(out)
+		}
 	case bytes.HasPrefix(data, []byte("\xff\xfe")), bytes.HasPrefix(data, []byte("\xfe\xff")):
 		dec := unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder()
 		if out, err := dec.Bytes(data); err == nil {
@@ -191,4 +197,15 @@ func TestDecodeTextUnknownCharsetIsNone(t *testing.T) {
 		assert.Equal(t, "héllo", DecodeTextCharset([]byte("h\xc3\xa9llo"), label), label)
 	}
 	assert.Equal(t, "h\ufffdllo", DecodeText([]byte("h\xe9llo"), "text/plain; charset=utf-8"), "declared UTF-8 stays UTF-8")
+}
+
+// A UTF-32 byte order mark (FF FE 00 00, 00 00 FE FF) decodes the text
+// as UTF-32: the first was read as UTF-16 (a U+FEFF and NULs), the
+// second as Windows-1252 ("þÿ" glued to the first word).
+func TestDecodeTextUTF32BOM(t *testing.T) {
+	le := []byte("\xff\xfe\x00\x00h\x00\x00\x00\xe9\x00\x00\x00\n\x00\x00\x00")
+	be := []byte("\x00\x00\xfe\xff\x00\x00\x00h\x00\x00\x00\xe9\x00\x00\x00\n")
+	assert.Equal(t, "hé\n", DecodeText(le, ""))
+	assert.Equal(t, "hé\n", DecodeText(be, "text/plain; charset=iso-8859-1"), "a BOM wins")
+	assert.Equal(t, "hi", DecodeText([]byte("\xff\xfeh\x00i\x00"), ""), "UTF-16 as before")
 }
