@@ -355,8 +355,13 @@ func newTextBuilder(max int) *textBuilder { return &textBuilder{max: max, lineSt
 func (t *textBuilder) full() bool { return t.truncated }
 
 // WriteString appends s; runs of spaces and tabs inside s are kept as
-// written except at line starts.
+// written except at line starts. "\n", "\r\n" and a lone "\r" (old Mac
+// text) end lines.
 func (t *textBuilder) WriteString(s string) {
+	if strings.IndexByte(s, '\r') >= 0 {
+		s = strings.ReplaceAll(s, "\r\n", "\n")
+		s = strings.ReplaceAll(s, "\r", "\n")
+	}
 	for len(s) > 0 && !t.truncated {
 		i := strings.IndexByte(s, '\n')
 		line := s
@@ -373,7 +378,6 @@ func (t *textBuilder) WriteString(s string) {
 }
 
 func (t *textBuilder) text(s string) {
-	s = strings.ReplaceAll(s, "\r", "")
 	if t.lineStart {
 		s = strings.TrimLeft(s, " ")
 	}

@@ -2,6 +2,7 @@ package extract
 
 import (
 	"bytes"
+	"context"
 	"math/rand/v2"
 	"mime"
 	"strings"
@@ -208,4 +209,22 @@ func TestDecodeTextUTF32BOM(t *testing.T) {
 	assert.Equal(t, "hé\n", DecodeText(le, ""))
 	assert.Equal(t, "hé\n", DecodeText(be, "text/plain; charset=iso-8859-1"), "a BOM wins")
 	assert.Equal(t, "hi", DecodeText([]byte("\xff\xfeh\x00i\x00"), ""), "UTF-16 as before")
+}
+
+// Lines ended by a carriage return alone (classic Mac OS text, "CSV
+// (Macintosh)" from Excel) were joined with nothing between them: the
+// builder dropped every \r, so "one\rtwo" read "onetwo". A \r ends a line
+// like \n and \r\n do.
+func TestTextCarriageReturnLines(t *testing.T) {
+	x := newX(t, Limits{})
+	for data, want := range map[string]string{
+		"one\rtwo\rthree\r":       "one\ntwo\nthree",
+		"Name,City\rAda,London\r": "Name,City\nAda,London",
+		"dos\r\nlines\r\n":        "dos\nlines",
+		"mixed\r\n\rend":          "mixed\n\nend",
+	} {
+		d, err := x.Extract(context.Background(), Input{Data: []byte(data), ContentType: "text/plain"})
+		require.NoError(t, err)
+		assert.Equal(t, want, d.Text, "%q", data)
+	}
 }
