@@ -3,6 +3,7 @@ package httpd
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -428,18 +429,19 @@ func listFilter(req *aci.Request, maxList int) (*messages.ListActions, error) {
 		}
 	}
 	for _, tf := range []struct {
-		name string
-		dst  *int64
+		name  string
+		dst   *int64
+		after bool
 	}{
-		{"Queued-After", &f.QueuedAfterUnixMs}, {"Queued-Before", &f.QueuedBeforeUnixMs},
-		{"Finished-After", &f.FinishedAfterUnixMs}, {"Finished-Before", &f.FinishedBeforeUnixMs},
+		{"Queued-After", &f.QueuedAfterUnixMs, true}, {"Queued-Before", &f.QueuedBeforeUnixMs, false},
+		{"Finished-After", &f.FinishedAfterUnixMs, true}, {"Finished-Before", &f.FinishedBeforeUnixMs, false},
 	} {
 		if v, ok := req.Params.Get(tf.name); ok && strings.TrimSpace(v) != "" {
 			t, err := parseTime(v)
 			if err != nil {
 				return nil, messages.Invalid(tf.name, v, err.Error())
 			}
-			*tf.dst = t.UnixMilli()
+			*tf.dst = boundMs(t, tf.after)
 		}
 	}
 	var err error
@@ -486,6 +488,23 @@ func listFilter(req *aci.Request, maxList int) (*messages.ListActions, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// boundMs is the exclusive bound, in Unix milliseconds (the queue's
+// ListActions), of a time filter at t: after (Queued-After,
+// Finished-After) or before it. A reply shows times in whole seconds, so
+// the filters compare the seconds shown: an action shown at t's second is
+// neither after nor before t, whatever milliseconds its clock had (a
+// client polling for what was queued or finished after the last time it
+// read is not given that action again). Times past the range of
+// milliseconds are clamped.
+func boundMs(t time.Time, after bool) int64 {
+	const maxSec = math.MaxInt64/1000 - 1
+	sec := min(max(t.Unix(), -maxSec), maxSec)
+	if after {
+		return (sec+1)*1000 - 1 // the action's second is later than t's
+	}
+	return sec * 1000 // the action's second is earlier than t's
 }
 
 // timeLayouts are the forms accepted by the time filters, in server local
