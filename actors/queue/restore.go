@@ -19,8 +19,9 @@ var ErrInterrupted = errors.New("queue: interrupted by a server crash")
 // restoreActions re-creates the actions loaded from the store, in arrival
 // order. A stored status with Running set was taken while a worker ran the
 // action, so the process died under it: the action is queued again (its
-// restart count goes up; one paused while running stays paused) or ends as
-// Error, as the policy says. After a clean shutdown nothing is running, so
+// restart count goes up; one paused while running stays paused), without
+// the start time of the run the crash ended (it has none until it starts
+// again), or ends as Error, as the policy says. After a clean shutdown nothing is running, so
 // nothing is re-run.
 //
 // It reports false when Start's caller asked it to stop (m.cut) before it
@@ -71,9 +72,14 @@ func (m *manager) restoreActions(ctx actor.Context) bool {
 				st.EndedUnixMs = m.sh.now().UnixMilli()
 			case st.State == messages.State_STATE_PAUSED:
 				st.Restarts++ // the user paused it: it waits, paused, for Resume
+				st.StartedUnixMs = 0
 			default:
 				st.State = messages.State_STATE_QUEUED
 				st.Restarts++
+				// It waits again, with no worker: it shows no start
+				// (nor time processing) until it starts again, as
+				// any action that waits.
+				st.StartedUnixMs = 0
 			}
 		case st.State == messages.State_STATE_PROCESSING: // dispatched, never started
 			st.State = messages.State_STATE_QUEUED
