@@ -784,11 +784,12 @@ func ParseBool(v string) (value, ok bool) {
 }
 
 // Int returns parameter name as a decimal integer, or def when it is
-// absent or empty. A value that is not an integer gives a
+// absent or empty (or ASCII white space only: a no-break space is
+// neither blank nor a digit). A value that is not an integer gives a
 // *messages.ParamError (ErrInvalidParam) naming name.
 func (r *Request) Int(name string, def int64) (int64, error) {
 	v, ok := r.Params.Get(name)
-	v = strings.TrimSpace(v)
+	v = messages.TrimASCIISpace(v) // a no-break space is no blank, and no digit
 	if !ok || v == "" {
 		return def, nil
 	}
@@ -803,7 +804,7 @@ func (r *Request) Int(name string, def int64) (int64, error) {
 // ErrInvalidParam *messages.ParamError. def is not checked.
 func (r *Request) IntRange(name string, def, lo, hi int64) (int64, error) {
 	v, ok := r.Params.Get(name)
-	v = strings.TrimSpace(v)
+	v = messages.TrimASCIISpace(v) // a no-break space is no blank, and no digit
 	if !ok || v == "" {
 		return def, nil
 	}

@@ -245,7 +245,7 @@ func (s *Server) queueInfo(ctx context.Context, req *aci.Request) (*result, erro
 		}
 		// A blank Priority is a missing one, never 0 (as a blank Token
 		// is never "no token").
-		if v, ok := req.Params.Get("Priority"); !ok || strings.TrimSpace(v) == "" {
+		if v, ok := req.Params.Get("Priority"); !ok || messages.TrimASCIISpace(v) == "" {
 			return nil, messages.Missing("Priority")
 		}
 		p, err := req.IntRange("Priority", 0, -1<<31, 1<<31-1)
@@ -352,7 +352,7 @@ func (s *Server) cancelQueued(ctx context.Context, req *aci.Request) (*result, e
 		return nil, err
 	}
 	for _, name := range []string{"Finished-After", "Finished-Before"} {
-		if v, ok := req.Params.Get(name); ok && strings.TrimSpace(v) != "" {
+		if v, ok := req.Params.Get(name); ok && messages.TrimASCIISpace(v) != "" {
 			return nil, messages.Invalid(name, v, "an action that has not started has not finished: CancelQueued takes State, Queued-After, Queued-Before, Min-Priority, Max-Priority, Sort-By, Sort-Order, Start and MaxResults")
 		}
 	}
@@ -366,7 +366,7 @@ func (s *Server) cancelQueued(ctx context.Context, req *aci.Request) (*result, e
 			return nil, messages.Invalid("State", v, "CancelQueued cancels actions that have not started: State may be Queued, Paused (before starting), or both (the default)")
 		}
 	}
-	if v, ok := req.Params.Get("MaxResults"); !ok || strings.TrimSpace(v) == "" {
+	if v, ok := req.Params.Get("MaxResults"); !ok || messages.TrimASCIISpace(v) == "" {
 		f.MaxResults = 0 // every match; the reply lists the first MaxListResults
 	}
 	r, err := s.cfg.Queue.CancelQueued(ctx, f, !confirm, s.cfg.MaxListResults)
@@ -401,7 +401,7 @@ func listPage(req *aci.Request, maxList int) (skip, maxResults uint32, err error
 		return 0, 0, err
 	}
 	n := int64(maxList)
-	if v, ok := req.Params.Get("MaxResults"); ok && strings.TrimSpace(v) != "" {
+	if v, ok := req.Params.Get("MaxResults"); ok && messages.TrimASCIISpace(v) != "" {
 		if n, err = req.IntRange("MaxResults", 0, 1, 1<<31-1); err != nil {
 			return 0, 0, err
 		}
@@ -419,7 +419,7 @@ func listPage(req *aci.Request, maxList int) (skip, maxResults uint32, err error
 // (listPage).
 func listFilter(req *aci.Request, maxList int) (*messages.ListActions, error) {
 	f := &messages.ListActions{}
-	if v, ok := req.Params.Get("State"); ok && strings.TrimSpace(v) != "" {
+	if v, ok := req.Params.Get("State"); ok && messages.TrimASCIISpace(v) != "" {
 		for _, name := range strings.Split(v, ",") {
 			st, ok := messages.ParseState(name)
 			if !ok {
@@ -436,7 +436,7 @@ func listFilter(req *aci.Request, maxList int) (*messages.ListActions, error) {
 		{"Queued-After", &f.QueuedAfterUnixMs, true}, {"Queued-Before", &f.QueuedBeforeUnixMs, false},
 		{"Finished-After", &f.FinishedAfterUnixMs, true}, {"Finished-Before", &f.FinishedBeforeUnixMs, false},
 	} {
-		if v, ok := req.Params.Get(tf.name); ok && strings.TrimSpace(v) != "" {
+		if v, ok := req.Params.Get(tf.name); ok && messages.TrimASCIISpace(v) != "" {
 			t, err := parseTime(v)
 			if err != nil {
 				return nil, messages.Invalid(tf.name, v, err.Error())
@@ -445,21 +445,21 @@ func listFilter(req *aci.Request, maxList int) (*messages.ListActions, error) {
 		}
 	}
 	var err error
-	if v, ok := req.Params.Get("Min-Priority"); ok && strings.TrimSpace(v) != "" {
+	if v, ok := req.Params.Get("Min-Priority"); ok && messages.TrimASCIISpace(v) != "" {
 		p, err := req.IntRange("Min-Priority", 0, -1<<31, 1<<31-1)
 		if err != nil {
 			return nil, err
 		}
 		f.HasMinPriority, f.MinPriority = true, int32(p)
 	}
-	if v, ok := req.Params.Get("Max-Priority"); ok && strings.TrimSpace(v) != "" {
+	if v, ok := req.Params.Get("Max-Priority"); ok && messages.TrimASCIISpace(v) != "" {
 		p, err := req.IntRange("Max-Priority", 0, -1<<31, 1<<31-1)
 		if err != nil {
 			return nil, err
 		}
 		f.HasMaxPriority, f.MaxPriority = true, int32(p)
 	}
-	if v, ok := req.Params.Get("Sort-By"); ok && strings.TrimSpace(v) != "" {
+	if v, ok := req.Params.Get("Sort-By"); ok && messages.TrimASCIISpace(v) != "" {
 		is := asciiFold(v)
 		switch {
 		case is("queue-time"):
@@ -474,7 +474,7 @@ func listFilter(req *aci.Request, maxList int) (*messages.ListActions, error) {
 			return nil, messages.Invalid("Sort-By", v, "must be queue-time, start-time, finish-time or priority")
 		}
 	}
-	if v, ok := req.Params.Get("Sort-Order"); ok && strings.TrimSpace(v) != "" {
+	if v, ok := req.Params.Get("Sort-Order"); ok && messages.TrimASCIISpace(v) != "" {
 		is := asciiFold(v)
 		switch {
 		case is("ascending"), is("asc"):
@@ -513,7 +513,7 @@ func boundMs(t time.Time, after bool) int64 {
 var timeLayouts = []string{aci.QueueTimeLayout, aci.ErrorTimeLayout, time.RFC3339, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02"}
 
 func parseTime(v string) (time.Time, error) {
-	v = strings.TrimSpace(v)
+	v = messages.TrimASCIISpace(v)
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 		return time.Unix(n, 0), nil
 	}
