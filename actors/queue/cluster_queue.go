@@ -591,29 +591,15 @@ func (q *ClusterQueue) CancelQueued(ctx context.Context, f *messages.ListActions
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", messages.ErrStore, err)
 	}
-	res := &CancelResult{Matched: len(rows)}
-	keep := func(st *messages.ActionStatus) {
-		if len(res.Actions) < list {
-			res.Actions = append(res.Actions, st)
-		}
-	}
+	c := &cancelTally{res: CancelResult{Matched: len(rows)}, list: list}
 	if dryRun {
-		err = q.askRows(ctx, rows[:min(list, len(rows))], getStatusMsg, func(ar *messages.ActionReply) {
-			if ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
-				keep(ar.Status)
-			}
-		})
-		return res, err
+		err = q.askRows(ctx, rows[:min(list, len(rows))], getStatusMsg, c.read)
+		return &c.res, err
 	}
-	err = q.askRows(ctx, rows, cancelMsg, func(ar *messages.ActionReply) {
-		if ar == nil || ar.Code != messages.ErrorCode_ERROR_CODE_NONE {
-			res.Skipped++
-			return
-		}
-		res.Cancelled++
-		keep(ar.Status)
-	})
-	return res, err
+	if err = q.askRows(ctx, rows, cancelMsg, c.cancelled); err != nil {
+		return &c.res, err
+	}
+	return &c.res, c.err()
 }
 
 // cancelSelection is CancelQueued's filter: f narrowed to the actions a

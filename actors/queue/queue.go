@@ -661,29 +661,68 @@ func (q *Queue) CancelQueued(ctx context.Context, f *messages.ListActions, dryRu
 	if err != nil {
 		return nil, err
 	}
-	res := &CancelResult{Matched: len(ids)}
-	keep := func(st *messages.ActionStatus) {
-		if len(res.Actions) < list {
-			res.Actions = append(res.Actions, st)
-		}
-	}
+	c := &cancelTally{res: CancelResult{Matched: len(ids)}, list: list}
 	if dryRun {
-		err = q.askEach(ctx, ids[:min(list, len(ids))], getStatusMsg, func(ar *messages.ActionReply) {
-			if ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
-				keep(ar.Status)
-			}
-		})
-		return res, err
+		err = q.askEach(ctx, ids[:min(list, len(ids))], getStatusMsg, c.read)
+		return &c.res, err
 	}
-	err = q.askEach(ctx, ids, cancelMsg, func(ar *messages.ActionReply) {
-		if ar == nil || ar.Code != messages.ErrorCode_ERROR_CODE_NONE {
-			res.Skipped++
-			return
+	if err = q.askEach(ctx, ids, cancelMsg, c.cancelled); err != nil {
+		return &c.res, err
+	}
+	return &c.res, c.err()
+}
+
+// cancelTally gathers the replies to CancelQueued's requests (in either
+// queue) into its result.
+type cancelTally struct {
+	res  CancelResult
+	list int // the most statuses res lists
+	// unrecorded counts the Cancels in effect that the disk refused to
+	// record (why: the first one's reply).
+	unrecorded int
+	why        string
+}
+
+func (c *cancelTally) keep(st *messages.ActionStatus) {
+	if len(c.res.Actions) < c.list {
+		c.res.Actions = append(c.res.Actions, st)
+	}
+}
+
+// read takes a dry run's status reply.
+func (c *cancelTally) read(ar *messages.ActionReply) {
+	if ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
+		c.keep(ar.Status)
+	}
+}
+
+// cancelled takes the reply to one Cancel. A Cancel that the disk refused
+// to record has cancelled the action all the same (its reply is an
+// ErrStore with the Cancelled status, as QueueAction=Cancel's): it counts
+// as cancelled, not as skipped, and err says it is not on disk.
+func (c *cancelTally) cancelled(ar *messages.ActionReply) {
+	switch {
+	case ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE:
+	case ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_STORE && ar.Status.GetState() == messages.State_STATE_CANCELLED:
+		if c.unrecorded++; c.why == "" {
+			c.why = ar.Message
 		}
-		res.Cancelled++
-		keep(ar.Status)
-	})
-	return res, err
+	default:
+		c.res.Skipped++
+		return
+	}
+	c.res.Cancelled++
+	c.keep(ar.Status)
+}
+
+// err is the outcome of a confirmed CancelQueued: nil, or an ErrStore when
+// some of its Cancels are in effect but not on disk.
+func (c *cancelTally) err() error {
+	if c.unrecorded == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %d of the %d selected actions are now Cancelled (%d skipped), but %d of these cancellations could not be written; the first: %s",
+		messages.ErrStore, c.res.Cancelled, c.res.Matched, c.res.Skipped, c.unrecorded, c.why)
 }
 
 // QueueStatus implements API: the queue's counters.
