@@ -137,7 +137,7 @@ func (s *Server) checkOrigin(ctx *fasthttp.RequestCtx, action string) error {
 	}
 	name := hostBytes(host)
 	for _, h := range s.hostBytes {
-		if bytes.EqualFold(h, name) {
+		if bytes.EqualFold(h, fqdnless(name)) {
 			return nil
 		}
 	}
@@ -178,6 +178,16 @@ func hostBytes(h []byte) []byte {
 	}
 	if i := bytes.LastIndexByte(h, ':'); i >= 0 && bytes.IndexByte(h[:i], ':') < 0 {
 		return h[:i] // host:port; more than one colon is a bare IPv6 address
+	}
+	return h
+}
+
+// fqdnless is host name h without the root's dot that ends a fully
+// qualified name ("localhost." is "localhost"): one dot, and only after a
+// label ("." and "localhost.." stay as they are, naming no host).
+func fqdnless(h []byte) []byte {
+	if n := len(h); n > 1 && h[n-1] == '.' && h[n-2] != '.' {
+		return h[:n-1]
 	}
 	return h
 }

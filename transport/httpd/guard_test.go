@@ -449,3 +449,31 @@ func TestTemplateRefused(t *testing.T) {
 		require.Equal(t, "SUCCESS", x.Response, "%s: %s", q, x.ResponseData.Desc)
 	}
 }
+
+// A Host header with a fully qualified name, ending in the root's dot
+// (curl http://localhost.:7000/, a script given connector.example.com.),
+// names the same host as without it: it is answered when that host is
+// allowed (on main it was refused with ERRORREQUESTREFUSED), and an
+// allowed host configured with the dot matches the name without it. One
+// dot only: "localhost.." is no host name.
+func TestAllowedHostsTakeAFullyQualifiedName(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, setup{front: func(c *Config) { c.AllowedHosts = []string{"localhost", "connector.example.com."} }})
+	for host, ok := range map[string]bool{"localhost.": true, "localhost.:7000": true, "LOCALHOST.": true,
+		"connector.example.com": true, "connector.example.com.:7000": true,
+		"evil.example.": false, "localhost..": false, ".": false, "localhost.evil.": false} {
+		req, err := http.NewRequest("GET", e.base+"/action=GetVersion", nil)
+		require.NoError(t, err)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var x xresp
+		require.NoError(t, xmlDecode(resp, &x))
+		resp.Body.Close()
+		if ok {
+			require.Equal(t, "SUCCESS", x.Response, host)
+		} else {
+			require.Equal(t, "ERRORREQUESTREFUSED", x.ResponseData.Code, host)
+		}
+	}
+}

@@ -257,7 +257,7 @@ func New(cfg Config) (*Server, error) {
 		s.hosts = nil
 	}
 	for _, h := range s.hosts {
-		s.hostBytes = append(s.hostBytes, []byte(h))
+		s.hostBytes = append(s.hostBytes, fqdnless([]byte(h)))
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	s.bodies.New = func() any { return new([]byte) }
