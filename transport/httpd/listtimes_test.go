@@ -59,3 +59,12 @@ func TestTimeFiltersCompareTheSecondsShown(t *testing.T) {
 		require.Equal(t, []string{tok}, list(f), "%s", f)
 	}
 }
+
+// docs/protocol.md says what a simplejson list with no action is: an
+// empty object, with no "action" key (it said lists were always arrays).
+func TestSimpleJSONEmptyListAsDocumented(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	_, body := e.get(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&ResponseFormat=simplejson")
+	require.Equal(t, `{"autnresponse":{"action":"QUEUEINFO","response":"SUCCESS","responsedata":{"actions":{}}}}`, string(body))
+}
