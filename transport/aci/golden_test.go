@@ -135,6 +135,7 @@ func goldenCases() []goldenCase {
 		{"queuestatus", &Reply{Action: "QUEUEINFO", Data: []Node{QueueStatusNode(&messages.QueueStatusReply{
 			Queue: "FETCH", Paused: true, Queued: 3, Processing: 2, PausedActions: 1, Finished: 10, Cancelled: 1,
 			Stopped: 2, Error: 1, MaximumThreads: 2, MaximumQueueSize: 100,
+			Waiting: 4, Running: 2, // the paused one paused before it started
 		})}}},
 		{"progress", &Reply{Action: "QUEUEINFO", Data: []Node{Container("actions", ProgressNode(running, &messages.Progress{
 			Percent: 42.25, Stage: "crawl",

@@ -239,9 +239,11 @@ func DocumentCountNode(c *messages.DocumentCount, fetchAction string) Node {
 
 // QueueStatusNode returns the <queue> element of QueueAction=QueueStatus
 // (and of queue-wide Pause and Resume): name, paused (true/false), pending
-// (queued actions), running (processing plus paused actions), completed
-// (finished, cancelled, stopped and failed), maximum_threads,
-// maximum_queue_size, and <states> with one count per state.
+// (the actions waiting to start: queued, or paused before they started;
+// r.Waiting), running (the actions holding a worker thread: processing,
+// or paused while running; r.Running), completed (finished, cancelled,
+// stopped and failed), maximum_threads, maximum_queue_size, and <states>
+// with one count per state.
 func QueueStatusNode(r *messages.QueueStatusReply) Node {
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	paused := "false"
@@ -251,8 +253,8 @@ func QueueStatusNode(r *messages.QueueStatusReply) Node {
 	return Node{Name: "queue", Children: []Node{
 		TextNode("name", r.GetQueue()),
 		TextNode("paused", paused),
-		TextNode("pending", u(r.GetQueued())),
-		TextNode("running", u(r.GetProcessing()+r.GetPausedActions())),
+		TextNode("pending", u(r.GetWaiting())),
+		TextNode("running", u(r.GetRunning())),
 		TextNode("completed", u(r.GetFinished()+r.GetCancelled()+r.GetStopped()+r.GetError())),
 		TextNode("maximum_threads", u(uint64(r.GetMaximumThreads()))),
 		TextNode("maximum_queue_size", u(uint64(r.GetMaximumQueueSize()))),

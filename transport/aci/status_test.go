@@ -214,7 +214,8 @@ func TestDocumentCountNode(t *testing.T) {
 func TestQueueStatusNode(t *testing.T) {
 	t.Parallel()
 	n := QueueStatusNode(&messages.QueueStatusReply{Queue: "FETCH", Queued: 4, Processing: 2, PausedActions: 1,
-		Finished: 7, Cancelled: 1, Stopped: 1, Error: 3, MaximumThreads: 2, MaximumQueueSize: 50})
+		Finished: 7, Cancelled: 1, Stopped: 1, Error: 3, MaximumThreads: 2, MaximumQueueSize: 50,
+		Waiting: 4, Running: 3}) // the paused action is paused while running
 	require.Equal(t, "queue", n.Name)
 	require.Equal(t, []string{"name", "paused", "pending", "running", "completed", "maximum_threads",
 		"maximum_queue_size", "states"}, childNames(n))
