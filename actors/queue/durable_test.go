@@ -134,23 +134,33 @@ func (d *durable) waitDurable(t *testing.T, tok string, ok func(*messages.Action
 
 func started(s *messages.ActionStatus) bool { return s.StartedUnixMs != 0 }
 
+// Under ProcessingOnRestart=Error an action that was running when the
+// process died ends as Error, and so does one paused while it ran (it
+// was running too, as docs/durability.md says): neither runs again.
 func TestDurableCrashPolicyError(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	onErr := func(c *Config) { c.OnRestart = RestartError }
+	onErr := func(c *Config) { c.OnRestart, c.MaximumThreads = RestartError, 2 }
 	d := openDurable(t, dir, nil, onErr)
 	b := d.bundle()
 	run := b.submit(t, "block", 0)
-	b.waitState(t, run, messages.State_STATE_PROCESSING)
-	d.waitDurable(t, run, started) // a crash before this would simply queue it again
+	paused := b.submit(t, "block", 0)
+	for _, tok := range []string{run, paused} {
+		b.waitState(t, tok, messages.State_STATE_PROCESSING)
+		d.waitDurable(t, tok, started) // a crash before this would simply queue it again
+	}
+	_, err := b.q.PauseAction(context.Background(), paused)
+	require.NoError(t, err)
 	d.crash(t)
 
 	d2 := openDurable(t, dir, nil, onErr)
 	defer d2.shutdown(t)
-	s, err := d2.q.Status(context.Background(), run)
-	require.NoError(t, err)
-	require.Equal(t, messages.State_STATE_ERROR, s.State)
-	require.Equal(t, ErrInterrupted.Error(), s.Error)
+	for _, tok := range []string{run, paused} {
+		s, err := d2.q.Status(context.Background(), tok)
+		require.NoError(t, err)
+		require.Equal(t, messages.State_STATE_ERROR, s.State)
+		require.Equal(t, ErrInterrupted.Error(), s.Error)
+	}
 	require.Empty(t, d2.repo.Started())
 }
 
