@@ -130,13 +130,13 @@ func (r *Repository) prepareInto(p *plan, action string, params messages.Params)
 			return err
 		}
 		for _, e := range p.ids {
-			p.addTask(e.id.Task)
+			p.addTask(r.taskName(e.id.Task))
 		}
 	case fetch.ActionIdentifiers:
 		if configSection == "" {
 			return messages.Missing("ConfigSection")
 		}
-		p.addTask(configSection)
+		p.addTask(r.taskName(configSection))
 		if p.list, err = parseListOpts(req.own, configSection); err != nil {
 			return err
 		}
@@ -152,7 +152,7 @@ func (r *Repository) prepareInto(p *plan, action string, params messages.Params)
 			return err
 		}
 		for _, e := range p.ids {
-			p.addTask(e.id.Task)
+			p.addTask(r.taskName(e.id.Task))
 		}
 	case fetch.ActionInsert:
 		if configSection == "" {
@@ -171,7 +171,7 @@ func (r *Repository) prepareInto(p *plan, action string, params messages.Params)
 		if err := r.checkInsertFiles(p.inserts); err != nil {
 			return err
 		}
-		p.addTask(configSection)
+		p.addTask(r.taskName(configSection))
 	case fetch.ActionUpdate:
 		if r.target == nil {
 			return messages.Invalid("FetchAction", action, "Update needs ingestion ([Ingestion] EnableIngestion=true)")
@@ -187,7 +187,7 @@ func (r *Repository) prepareInto(p *plan, action string, params messages.Params)
 			return err
 		}
 		for _, e := range p.ids {
-			p.addTask(e.id.Task)
+			p.addTask(r.taskName(e.id.Task))
 		}
 	}
 	var layers []layer // made when a task's settings must be resolved
@@ -257,7 +257,7 @@ func (r *Repository) syncTasks(p *plan, req *request) error {
 			if !r.hasTask(n) {
 				return messages.Invalid(param, n, "there is no such task section")
 			}
-			p.addTask(n)
+			p.addTask(r.taskName(n))
 		}
 		for _, e := range p.ids {
 			if !containsFold(p.tasks, e.id.Task) {
@@ -268,7 +268,7 @@ func (r *Repository) syncTasks(p *plan, req *request) error {
 	}
 	if len(p.ids) > 0 {
 		for _, e := range p.ids {
-			p.addTask(e.id.Task)
+			p.addTask(r.taskName(e.id.Task))
 		}
 		return nil
 	}
@@ -276,7 +276,7 @@ func (r *Repository) syncTasks(p *plan, req *request) error {
 		return &messages.ParamError{Name: "TaskSections", Missing: true, Reason: "[FetchTasks] lists no task"}
 	}
 	for _, t := range r.tasks {
-		p.addTask(t)
+		p.addTask(r.taskName(t))
 	}
 	return nil
 }

@@ -262,6 +262,32 @@ func (r *Repository) hasTask(name string) bool {
 	return slowHasTask(r.cfg, name)
 }
 
+// taskName is the name of task section name (one that hasTask accepts) as
+// the configuration spells it: hasTask also accepts it in another case
+// and, as config.HasTask folds case as Unicode does, in other letters that
+// fold to its own (a Kelvin sign for a K, a long s for an s). An action
+// names its tasks so (Validate), whatever spelling the request used, so
+// that the queue holds one task under one name (fetch.Exclusive: one
+// Synchronize of a task at a time), and counts and datastores are the
+// task's own. An ASCII name of a configuration whose names are ASCII
+// needs no look-up: it differs from the configured one in ASCII case
+// only, which upper case (the tasks' form) erases.
+func (r *Repository) taskName(name string) string {
+	name = strings.TrimSpace(name)
+	if !r.exoticNames && isASCII(name) {
+		return name
+	}
+	if s := r.cfg.Section(name); s != nil && !config.IsSystemSection(s.Name) {
+		return s.Name
+	}
+	for _, t := range r.cfg.FetchTasks {
+		if strings.EqualFold(t, name) {
+			return t
+		}
+	}
+	return name
+}
+
 // maxFastName is the longest name hasTask looks up without a copy.
 const maxFastName = 64
 
