@@ -88,10 +88,11 @@ func (m *cmanager) checkShutdown(ctx actor.Context) {
 		c, cancel := context.WithTimeout(context.Background(), max(m.cfg.AskTimeout, 5*time.Second))
 		err := m.db.Release(c, m.cfg.Name, m.node, func(a *messages.StoredAction) {
 			a.Status.Running = false
-			if !messages.Terminal(a.Status.State) && a.Status.State != messages.State_STATE_PAUSED {
-				a.Status.State = messages.State_STATE_QUEUED
+			if messages.Terminal(a.Status.State) {
+				a.Status.Restarts++
+				return
 			}
-			a.Status.Restarts++
+			requeued(a.Status)
 		})
 		cancel()
 		if err != nil {

@@ -241,8 +241,10 @@ func (m *cmanager) run(op *cOp) error {
 
 // interrupted turns the record of an action whose worker's node died (or
 // left) into what it becomes, as after a crash in process: queued again
-// (its restart count up; one paused while running stays paused), or ended
-// as Error under ProcessingOnRestart=Error.
+// (its restart count up; one paused while running stays paused), without
+// the start of the run that ended with the node (it has none until it
+// starts again; Adopt and Reown write the row's started_ms from the
+// record), or ended as Error under ProcessingOnRestart=Error.
 func (m *cmanager) interrupted(a *messages.StoredAction) {
 	st := a.Status
 	st.Running = false
@@ -250,12 +252,22 @@ func (m *cmanager) interrupted(a *messages.StoredAction) {
 	case messages.Terminal(st.State):
 	case m.cfg.OnRestart == RestartError:
 		st.State, st.Error, st.EndedUnixMs = messages.State_STATE_ERROR, ErrInterrupted.Error(), m.sh.now().UnixMilli()
-	case st.State == messages.State_STATE_PAUSED:
-		st.Restarts++
 	default:
-		st.State = messages.State_STATE_QUEUED
-		st.Restarts++
+		requeued(st)
 	}
+}
+
+// requeued makes the status of an action whose worker ended with its
+// process or node (a crash, a node that left, a node handing its actions
+// back) wait again: Queued (or still Paused, if it was paused while it
+// ran, until its Resume), its restart count up, and no start time, as any
+// action that waits, until it starts again.
+func requeued(st *messages.ActionStatus) {
+	if st.State != messages.State_STATE_PAUSED {
+		st.State = messages.State_STATE_QUEUED
+	}
+	st.Restarts++
+	st.StartedUnixMs = 0
 }
 
 func (m *cmanager) done(ctx actor.Context, d *cDone) {

@@ -52,6 +52,7 @@ func TestClusterShutdownHandsBackAnExclusiveActionQueued(t *testing.T) {
 	require.Equal(t, messages.State_STATE_QUEUED, st.GetState(), "handed back queued for the other nodes, not ended")
 	require.False(t, st.GetRunning())
 	require.EqualValues(t, 1, st.GetRestarts())
+	require.Zero(t, st.GetStartedUnixMs(), "it waits again: no start until one starts it (the row's too)")
 	require.Empty(t, row.Owner, "nobody owns it: the others take it")
 }
 

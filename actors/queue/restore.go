@@ -70,16 +70,8 @@ func (m *manager) restoreActions(ctx actor.Context) bool {
 				st.State = messages.State_STATE_ERROR
 				st.Error = ErrInterrupted.Error()
 				st.EndedUnixMs = m.sh.now().UnixMilli()
-			case st.State == messages.State_STATE_PAUSED:
-				st.Restarts++ // the user paused it: it waits, paused, for Resume
-				st.StartedUnixMs = 0
 			default:
-				st.State = messages.State_STATE_QUEUED
-				st.Restarts++
-				// It waits again, with no worker: it shows no start
-				// (nor time processing) until it starts again, as
-				// any action that waits.
-				st.StartedUnixMs = 0
+				requeued(st) // one the user paused waits, paused, for Resume
 			}
 		case st.State == messages.State_STATE_PROCESSING: // dispatched, never started
 			st.State = messages.State_STATE_QUEUED

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -67,4 +68,32 @@ func TestRestoredInterruptedActionShowsNoStart(t *testing.T) {
 	d2.repo.Release(first)
 	s := d2.bundle().waitState(t, paused, messages.State_STATE_PROCESSING)
 	require.NotZero(t, s.StartedUnixMs)
+}
+
+// A cluster node that takes over a departed node's actions queues again
+// the ones that ran there (or keeps one paused while it ran Paused), as a
+// restart does in process, and they show no start until they start again
+// (the record it writes gives the row's started_ms: pgstore's Adopt and
+// Reown write it from the record). On main they kept the start of the run
+// that ended with the node: a Queued action with a process_start_time and
+// a time_processing counting up (the differential test's cluster side
+// showed one once a loaded node's lease lapsed).
+func TestClusterInterruptedActionShowsNoStart(t *testing.T) {
+	t.Parallel()
+	m := &cmanager{cfg: Config{OnRestart: RestartRerun}, sh: &shared{now: time.Now}}
+	for _, was := range []messages.State{messages.State_STATE_PROCESSING, messages.State_STATE_PAUSED} {
+		a := &messages.StoredAction{Id: "x", Status: &messages.ActionStatus{State: was, Running: true,
+			QueuedUnixMs: 1_000, StartedUnixMs: 2_000}}
+		m.interrupted(a)
+		require.False(t, a.Status.Running)
+		require.EqualValues(t, 1, a.Status.Restarts)
+		require.Zero(t, a.Status.StartedUnixMs, "%v: it waits again", was)
+		require.EqualValues(t, 1_000, a.Status.QueuedUnixMs)
+	}
+	m.cfg.OnRestart = RestartError
+	a := &messages.StoredAction{Id: "x", Status: &messages.ActionStatus{State: messages.State_STATE_PROCESSING, Running: true,
+		QueuedUnixMs: 1_000, StartedUnixMs: 2_000}}
+	m.interrupted(a)
+	require.Equal(t, messages.State_STATE_ERROR, a.Status.State)
+	require.EqualValues(t, 2_000, a.Status.StartedUnixMs, "an action that ends keeps the start of the run it ended with")
 }

@@ -1067,7 +1067,8 @@ func (s *Store) HasUnowned(ctx context.Context, queue string) (bool, error) {
 
 // Release gives up node's ownership of every action of queue (a node
 // leaving the cluster cleanly, after its workers stopped): running ones
-// are put back as fix says, and all become unowned, for the others to
+// are put back as fix says (their record, state and start and end times
+// as fix leaves them), and all become unowned, for the others to
 // adopt. The node is declared dead: it writes nothing more.
 func (s *Store) Release(ctx context.Context, queue, node string, fix func(*messages.StoredAction)) error {
 	what := "release actions of " + queue
@@ -1095,8 +1096,8 @@ func (s *Store) Release(ctx context.Context, queue, node string, fix func(*messa
 			return fmt.Errorf("store: queue %s: encode action %s: %w", queue, r.Record.Id, err)
 		}
 		st := r.Record.Status
-		if _, err := tx.Exec(ctx, `UPDATE connector_actions SET record = $3, state = $4, running = false, ended_ms = $5
-			WHERE queue = $1 AND id = $2`, []byte(queue), []byte(r.Record.Id), raw, int16(st.State), st.EndedUnixMs); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE connector_actions SET record = $3, state = $4, running = false, ended_ms = $5, started_ms = $6
+			WHERE queue = $1 AND id = $2`, []byte(queue), []byte(r.Record.Id), raw, int16(st.State), st.EndedUnixMs, st.StartedUnixMs); err != nil {
 			return s.fail(what, err)
 		}
 	}
