@@ -140,12 +140,15 @@ type Row struct {
 }
 
 // RegisterNode records node (a new member id per process) as a live
-// member: it may then claim and write.
+// member: it may then claim and write. store.ErrVersion, and nothing
+// recorded, when a node of a newer build has upgraded the tables since
+// this store opened them (connector_layout).
 func (s *Store) RegisterNode(ctx context.Context, node, addr string, maxThreads int) error {
 	if err := s.usable("register node", true); err != nil {
 		return err
 	}
 	b := &pgx.Batch{}
+	b.Queue(`SELECT connector_layout($1)`, schemaVersion)
 	b.Queue(`INSERT INTO connector_nodes (id, addr, max_threads) VALUES ($1, $2, $3)
 		ON CONFLICT (id) DO UPDATE SET addr = excluded.addr, max_threads = excluded.max_threads`, node, addr, maxThreads)
 	_, err := s.writeBatch(ctx, "register node "+node, b)
@@ -166,6 +169,11 @@ func (s *Store) RegisterNode(ctx context.Context, node, addr string, maxThreads 
 // counted only once its node had registered, when its queue started,
 // after the check: two nodes starting within that moment both passed. A
 // node refused records nothing (neither its check nor its registration).
+//
+// Like RegisterNode, it refuses (store.ErrVersion, nothing recorded) when
+// a node of a newer build has upgraded the tables since this store opened
+// them: the upgrade declared dead the nodes registered before it, and this
+// one, registered after it, would have been live (connector_layout).
 //
 // members, given those other nodes, returns the ones that are members of
 // the cluster (it may wait for the membership to show a node that has
@@ -230,6 +238,7 @@ func (s *Store) checkKey(ctx context.Context, node, addr, check string, live map
 	defer tx.Rollback(ctx)
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, lockKeyCheck)
+	b.Queue(`SELECT connector_layout($1)`, schemaVersion)
 	b.Queue(`DELETE FROM connector_key_checks k USING connector_nodes n WHERE n.id = k.node AND n.dead`)
 	b.Queue(`INSERT INTO connector_nodes (id, addr) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, node, addr)
 	b.Queue(`INSERT INTO connector_key_checks (node, key_check) VALUES ($1, $2)

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/store"
 )
@@ -487,4 +489,78 @@ func TestOpenAddsWaitingIndexAndWriteFunction(t *testing.T) {
 	require.NoError(t, err)
 	require.NotZero(t, seqs[0], "y and z1 wait")
 	require.Zero(t, seqs[1])
+}
+
+// newerUpgrade does to the tables at url what a node of a newer build
+// (layout schemaVersion+1) does as it opens them: it raises the layout
+// and declares every node registered before it dead (migrate).
+func newerUpgrade(t *testing.T, s *Store) {
+	t.Helper()
+	_, err := s.Pool().Exec(ctx, `UPDATE connector_schema SET version = $1`, schemaVersion+1)
+	require.NoError(t, err)
+	_, err = s.Pool().Exec(ctx, `UPDATE connector_nodes SET dead = true WHERE NOT dead`)
+	require.NoError(t, err)
+}
+
+// A node that opened the tables just before a node of a newer build
+// upgraded them, and checks its key and registers just after, is not
+// among the nodes the upgrade declared dead: it registered alive, and went
+// on claiming and writing as its build does, over the upgraded tables.
+// Its key check and its registration read the layout (after the upgrade's
+// commit, or the upgrade waits for theirs and then declares it dead): it
+// is refused (store.ErrVersion) and never becomes a live member.
+func TestNodeOpenedBeforeAnUpgradeIsRefusedWhenItRegistersAfter(t *testing.T) {
+	t.Parallel()
+	url := server.DatabaseT(t)
+	late, err := Open(ctx, Config{URL: url, Node: "late"})
+	require.NoError(t, err)
+	defer late.Close()
+	ns := nodesAt(t, url, "first")
+	_, err = ns[0].Submit(ctx, "fetch", "first", "first:1", []NewAction{newAction("x", 0)}, 100)
+	require.NoError(t, err)
+
+	newerUpgrade(t, ns[0])
+
+	_, err = late.CheckKey(ctx, "late", "late:1", "key", nil)
+	require.ErrorIs(t, err, store.ErrVersion, "the key check after the upgrade")
+	err = late.RegisterNode(ctx, "late", "late:1", 4)
+	require.ErrorIs(t, err, store.ErrVersion, "the registration after the upgrade")
+	_, err = late.Claim(ctx, "fetch", "late", "late:1", 1)
+	require.ErrorIs(t, err, ErrFenced, "a claim of the node refused")
+	var n int
+	require.NoError(t, late.Pool().QueryRow(ctx, `SELECT count(*) FROM connector_nodes WHERE id = 'late' AND NOT dead`).Scan(&n))
+	require.Zero(t, n, "the refused node is not a live member")
+
+	// An upgrade under way (not committed yet: it has raised the layout
+	// and declared the nodes it sees dead) when a node checks its key:
+	// the check waits for it, then refuses. (It committed at once, alive,
+	// a node the upgrade had not seen.)
+	url = server.DatabaseT(t)
+	late2, err := Open(ctx, Config{URL: url, Node: "late2"})
+	require.NoError(t, err)
+	defer late2.Close()
+	up, err := late2.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer up.Rollback(ctx)
+	_, err = up.Exec(ctx, `UPDATE connector_schema SET version = $1`, schemaVersion+1)
+	require.NoError(t, err)
+	_, err = up.Exec(ctx, `UPDATE connector_nodes SET dead = true WHERE NOT dead`)
+	require.NoError(t, err)
+	checked := make(chan error, 1)
+	go func() {
+		_, err := late2.CheckKey(ctx, "late2", "late2:1", "key", nil)
+		checked <- err
+	}()
+	testwait.For(t, 20*time.Second, func() bool {
+		var on bool
+		require.NoError(t, late2.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock')
+			OR EXISTS (SELECT 1 FROM connector_nodes WHERE id = 'late2')`).Scan(&on))
+		return on
+	}, "late2's key check waiting for the upgrade, or done")
+	require.NoError(t, up.Commit(ctx))
+	err = testwait.Recv(t, checked, 20*time.Second, "late2's key check")
+	require.ErrorIs(t, err, store.ErrVersion, "the key check that came during the upgrade")
+	require.NoError(t, late2.Pool().QueryRow(ctx, `SELECT count(*) FROM connector_nodes WHERE id = 'late2' AND NOT dead`).Scan(&n))
+	require.Zero(t, n, "the refused node is not a live member")
 }

@@ -277,6 +277,25 @@ var schema = []string{
 				USING ERRCODE = 'CNF01';
 		END IF;
 	END $$ LANGUAGE plpgsql`,
+	// connector_layout raises CNF02 unless the tables are of layout v,
+	// the one the caller's build opened them as: the first statement of a
+	// node's key check and registration. A node of a newer build may have
+	// upgraded them since (migrate), declaring dead every node it saw
+	// registered; one that registers after that would be live, and write
+	// as its build does. FOR SHARE orders it against the upgrade: a
+	// registration that comes first is seen, and declared dead, by the
+	// upgrade; one that comes after it waits for its commit and is
+	// refused.
+	`CREATE OR REPLACE FUNCTION connector_layout(v int) RETURNS void AS $$
+	DECLARE
+		cur int;
+	BEGIN
+		SELECT version INTO cur FROM connector_schema FOR SHARE;
+		IF cur IS DISTINCT FROM v THEN
+			RAISE EXCEPTION 'the tables are of layout version % since a node of a newer build upgraded them, this build reads %: stop the nodes of this build before starting those of the newer one', cur, v
+				USING ERRCODE = 'CNF02';
+		END IF;
+	END $$ LANGUAGE plpgsql`,
 	// connector_merge_json applies a deferred merge (store.Merge,
 	// deferred.go) to a datastore value: old as a JSON object ({} when it
 	// is absent or is not one), each member of adds added to old's integer
@@ -580,6 +599,8 @@ func classify(prefix string, err error) (out error, unexpected bool) {
 		switch pe.Code {
 		case "CNF01":
 			return fmt.Errorf("%s: %w: %w", prefix, ErrFenced, err), false
+		case "CNF02":
+			return fmt.Errorf("%s: %w: %w", prefix, store.ErrVersion, err), false
 		case "23505", "23514", "22021", "54000":
 			// unique (a seq taken), check, bad encoding, too large
 			return fmt.Errorf("%s: %w: %w", prefix, store.ErrInvalid, err), false
