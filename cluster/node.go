@@ -9,6 +9,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -201,6 +202,15 @@ type Node struct {
 // and remoting, but leaves parts of the cluster's set-up on sys
 // (third_party/protoactor-go/PATCHES.md).
 func Join(sys *actor.ActorSystem, cfg Config) (n *Node, err error) {
+	return JoinContext(context.Background(), sys, cfg)
+}
+
+// JoinContext is Join, which stops when ctx is done (the process was
+// asked to stop while it started: SIGTERM, Ctrl-C): its requests to etcd
+// end at once, and the error wraps ctx's, instead of each waiting out its
+// timeout (5 s) when etcd is frozen or cut off. Only the join: once it
+// has returned, ctx no longer matters.
+func JoinContext(ctx context.Context, sys *actor.ActorSystem, cfg Config) (n *Node, err error) {
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
@@ -214,7 +224,7 @@ func Join(sys *actor.ActorSystem, cfg Config) (n *Node, err error) {
 			DialKeepAliveTime: 2 * time.Second, DialKeepAliveTimeout: 2 * time.Second,
 			DialOptions: []grpc.DialOption{grpc.WithStaticStreamWindowSize(grpcWindow), grpc.WithStaticConnWindowSize(grpcWindow)},
 			Logger:      zap.NewNop(),
-		}, etcd.WithTTL(cfg.LeaseTTL), etcd.WithRequestTimeout(5*time.Second))
+		}, etcd.WithTTL(cfg.LeaseTTL), etcd.WithRequestTimeout(5*time.Second), etcd.WithStartContext(ctx))
 		if err != nil {
 			return nil, fmt.Errorf("cluster: etcd %v: %w", cfg.Endpoints, err)
 		}

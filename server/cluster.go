@@ -30,13 +30,14 @@ var ErrEvicted = errors.New("server: this node was dropped from the cluster")
 // and the shared store) takes the embedded store's place. Stopped in the
 // reverse order, the node hands its actions back (the queue), then leaves
 // the cluster and closes the shared store, then the actor system stops.
-func clusterComponents(s *Server, cfg *config.Config, comps []component) []component {
+// ctx is the start-up's (StartContext): the join stops when it is done.
+func clusterComponents(ctx context.Context, s *Server, cfg *config.Config, comps []component) []component {
 	join := component{name: "cluster", start: func() error {
 		if cfg.Actions.UseInMemoryDatastore {
 			return &config.Error{File: cfg.Path, Line: cfg.Line("Actions", "UseInMemoryDatastore"), Section: "Actions", Key: "UseInMemoryDatastore",
 				Err: errors.New("cluster mode ([Cluster] Enabled=true) keeps every action in the shared store: it cannot be in memory")}
 		}
-		return s.joinCluster(cfg)
+		return s.joinCluster(ctx, cfg)
 	}, stop: func(context.Context) error {
 		s.leaveCluster()
 		if s.shared != nil {
@@ -67,8 +68,10 @@ func clusterComponents(s *Server, cfg *config.Config, comps []component) []compo
 
 // joinCluster makes the server a node of the cluster [Cluster] describes:
 // remoting and membership on the server's actor system, and the shared
-// store, which becomes the server's store (actions and datastores).
-func (s *Server) joinCluster(cfg *config.Config) error {
+// store, which becomes the server's store (actions and datastores). It
+// stops when ctx is done (the process was asked to stop while it starts),
+// wherever it waits: on etcd, or on the shared store.
+func (s *Server) joinCluster(ctx context.Context, cfg *config.Config) error {
 	warnUnusedStore(cfg, s.log, "[Cluster] Enabled=true keeps the actions in the shared store")
 	cc := cfg.Cluster
 	host := cc.RemoteHost
@@ -87,7 +90,7 @@ func (s *Server) joinCluster(cfg *config.Config) error {
 			return &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", "StorePassword"), Section: "Cluster", Key: "StorePassword", Err: err}
 		}
 	}
-	node, err := cluster.Join(s.sys, cluster.Config{
+	node, err := cluster.JoinContext(ctx, s.sys, cluster.Config{
 		Name: cc.Name, Endpoints: cc.Etcd, Host: host, Port: cc.RemotePort, AdvertisedAddress: cc.AdvertisedAddress,
 		LeaseTTL: cc.LeaseTTL, RequestTimeout: cc.RequestTimeout, Logger: s.log.With("component", "cluster"),
 		MaxMessageBytes: cluster.MaxMessageBytesFor(cfg.Server.MaxRequestBytes),
@@ -97,14 +100,14 @@ func (s *Server) joinCluster(cfg *config.Config) error {
 		return &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", key), Section: "Cluster", Key: key, Err: err}
 	}
 	s.node = node
-	db, err := openShared(cfg, password, node.ID(), s.log.With("component", "store"))
+	db, err := openShared(ctx, cfg, password, node.ID(), s.log.With("component", "store"))
 	if err != nil {
 		// The component did not start, so its stop will not run: leave
 		// here.
 		s.leaveCluster()
 		return err
 	}
-	if err := checkClusterKey(cfg, db, node.ID(), node.Addr(), node); err != nil {
+	if err := checkClusterKey(ctx, cfg, db, node.ID(), node.Addr(), node); err != nil {
 		db.Close()
 		s.leaveCluster()
 		return err
@@ -140,9 +143,9 @@ func joinErrorKey(err error) string {
 // openShared opens the shared store of [Cluster] Store as node. Its
 // failure is the Store key's: unreachable, refused (a password, a missing
 // privilege), or a misconfiguration of the connection's TLS settings
-// (pgstore.ErrTLS), each said as such.
-func openShared(cfg *config.Config, password, node string, log *slog.Logger) (*pgstore.Store, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// (pgstore.ErrTLS), each said as such. It gives up when ctx is done.
+func openShared(ctx context.Context, cfg *config.Config, password, node string, log *slog.Logger) (*pgstore.Store, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	db, err := pgstore.Open(ctx, pgstore.Config{URL: cfg.Cluster.Store, Password: password, Node: node, Logger: log})
 	if err != nil {
@@ -162,7 +165,9 @@ func openShared(cfg *config.Config, password, node string, log *slog.Logger) (*p
 // without being declared dead (killed when no node was left to see it
 // go) is declared dead, so that a cluster stopped that way can start
 // again with a new key.
-func checkClusterKey(cfg *config.Config, db *pgstore.Store, node, addr string, mem membership) error {
+//
+// It gives up when ctx is done (its wait for the membership too).
+func checkClusterKey(ctx context.Context, cfg *config.Config, db *pgstore.Store, node, addr string, mem membership) error {
 	where := func(err error) error {
 		return &config.Error{File: cfg.Path, Line: cfg.Line("Security", "AESKeyFile"), Section: "Security", Key: "AESKeyFile", Err: err}
 	}
@@ -170,9 +175,9 @@ func checkClusterKey(cfg *config.Config, db *pgstore.Store, node, addr string, m
 	if err != nil {
 		return where(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	others, err := db.CheckKey(ctx, node, addr, key.Check(), func(ids []string) []string { return liveMembers(mem, ids) })
+	others, err := db.CheckKey(ctx, node, addr, key.Check(), func(ids []string) []string { return liveMembers(ctx, mem, ids) })
 	if err != nil {
 		return &config.Error{File: cfg.Path, Line: cfg.Line("Cluster", "Store"), Section: "Cluster", Key: "Store", Err: err}
 	}
@@ -192,8 +197,9 @@ type membership interface {
 // liveMembers returns those of ids that are members of the cluster. A
 // node joins the membership before it checks its key, but this node's
 // view of the membership may lag: when none is a member yet, it looks
-// again until one is, for up to the lease (at most 10 s).
-func liveMembers(mem membership, ids []string) []string {
+// again until one is, for up to the lease (at most 10 s), or until ctx is
+// done.
+func liveMembers(ctx context.Context, mem membership, ids []string) []string {
 	deadline := time.Now().Add(min(mem.LeaseTTL(), 10*time.Second))
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -207,13 +213,18 @@ func liveMembers(mem membership, ids []string) []string {
 		if len(live) > 0 || !time.Now().Before(deadline) {
 			return live
 		}
-		<-tick.C
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return live
+		}
 	}
 }
 
-// startClusterQueue starts this node's share of the cluster's queue.
-func (s *Server) startClusterQueue(qcfg queue.Config) error {
-	q, err := queue.StartCluster(s.sys, qcfg, s.shared, s.node)
+// startClusterQueue starts this node's share of the cluster's queue; it
+// gives up when ctx is done.
+func (s *Server) startClusterQueue(ctx context.Context, qcfg queue.Config) error {
+	q, err := queue.StartClusterContext(ctx, s.sys, qcfg, s.shared, s.node)
 	if err != nil {
 		return err
 	}

@@ -43,18 +43,9 @@ func startClusterWith(t *testing.T, etcd, remote string) error {
 	require.NoError(t, err)
 	pgPort := l.Addr().(*net.TCPAddr).Port
 	require.NoError(t, l.Close())
-	cfg, err := config.Parse("c.cfg", []byte(fmt.Sprintf(`[Server]
-Port=0
-DataDirectory=%s
-[Ingestion]
-IngestDirectory=%s
-[Cluster]
-Enabled=true
-Etcd=%s
-Store=postgres://connector@127.0.0.1:%d/connector?sslmode=disable&connect_timeout=5
+	cfg := clusterConfig(t, dir, etcd, fmt.Sprintf(`Store=postgres://connector@127.0.0.1:%d/connector?sslmode=disable&connect_timeout=5
 StorePassword=hunter2
-%s`, dir, filepath.Join(dir, "out"), etcd, pgPort, remote)), nil)
-	require.NoError(t, err)
+%s`, pgPort, remote))
 	// Start runs on its own goroutine, so that a start-up that hangs is
 	// seen; what it returns comes back here, and a server it started is
 	// stopped on the test's goroutine (stop may call FailNow).
@@ -87,6 +78,24 @@ StorePassword=hunter2
 		t.Fatalf("the start-up did not end within %s", startBound)
 		return nil
 	}
+}
+
+// clusterConfig is the configuration c.cfg of a cluster node whose data
+// is in dir and whose etcd is etcd: [Server], [Ingestion] and [Cluster]
+// up to Etcd (line 8), then rest (from line 9).
+func clusterConfig(t *testing.T, dir, etcd, rest string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("c.cfg", []byte(fmt.Sprintf(`[Server]
+Port=0
+DataDirectory=%s
+[Ingestion]
+IngestDirectory=%s
+[Cluster]
+Enabled=true
+Etcd=%s
+%s`, dir, filepath.Join(dir, "out"), etcd, rest)), nil)
+	require.NoError(t, err)
+	return cfg
 }
 
 // requireKey checks that err is the configuration error of [Cluster] key,
@@ -122,7 +131,18 @@ func TestClusterStartWithoutEtcdNamesTheKey(t *testing.T) {
 	require.Contains(t, err.Error(), url)
 
 	// A listener that accepts and never answers.
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	silent, _ := silentListener(t)
+	err = startCluster(t, "http://"+silent)
+	requireKey(t, err, "Etcd", 8)
+}
+
+// silentListener listens on 127.0.0.1, accepts connections and never
+// answers on them (a server frozen or cut off behind a live TCP stack),
+// until the test ends; it returns its address and a function that says
+// how many connections it accepted.
+func silentListener(t *testing.T) (addr string, accepted func() int) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	var held sync.WaitGroup
 	var conns []net.Conn
@@ -131,7 +151,7 @@ func TestClusterStartWithoutEtcdNamesTheKey(t *testing.T) {
 	go func() {
 		defer held.Done()
 		for {
-			c, err := silent.Accept()
+			c, err := l.Accept()
 			if err != nil {
 				return
 			}
@@ -141,7 +161,7 @@ func TestClusterStartWithoutEtcdNamesTheKey(t *testing.T) {
 		}
 	}()
 	t.Cleanup(func() {
-		_ = silent.Close()
+		_ = l.Close()
 		held.Wait()
 		mu.Lock()
 		defer mu.Unlock()
@@ -149,8 +169,11 @@ func TestClusterStartWithoutEtcdNamesTheKey(t *testing.T) {
 			_ = c.Close()
 		}
 	})
-	err = startCluster(t, "http://"+silent.Addr().String())
-	requireKey(t, err, "Etcd", 8)
+	return l.Addr().String(), func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(conns)
+	}
 }
 
 // A join that fails because the node cannot listen for the other nodes

@@ -112,10 +112,11 @@ func Start(cfg *config.Config, opts Options) (*Server, error) {
 var ErrStartStopped = errors.New("server: start-up stopped on request")
 
 // StartContext is Start, which stops early when ctx is done: before the
-// next component starts, and during the queue's restore of its stored
+// next component starts, during the queue's restore of its stored
 // actions, which may take long on a big queue (the actions it had not
-// restored yet stay in the store as they were). The error then wraps
-// ErrStartStopped.
+// restored yet stay in the store as they were), and, for a cluster node,
+// while it waits on etcd or the shared store (its join, key check and
+// registration). The error then wraps ErrStartStopped.
 func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err error) {
 	conn := opts.Connector
 	if conn == nil {
@@ -306,7 +307,7 @@ func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *Ser
 				qcfg.MaximumFinishedActions = -1 // configured 0: keep none
 			}
 			if s.node != nil {
-				return s.startClusterQueue(qcfg)
+				return s.startClusterQueue(ctx, qcfg)
 			}
 			if !cfg.Actions.UseInMemoryDatastore {
 				qcfg.Store = s.st
@@ -402,7 +403,7 @@ func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *Ser
 		}},
 	}
 	if cfg.Cluster.Enabled {
-		comps = clusterComponents(s, cfg, comps)
+		comps = clusterComponents(ctx, s, cfg, comps)
 	}
 	for _, c := range comps {
 		if ctx.Err() != nil {

@@ -30,7 +30,7 @@ func TestSharedStoreTLSMisconfigurationNamesTheKey(t *testing.T) {
 	url := strings.Replace(pg.DatabaseT(t), "sslmode=disable", "sslmode=require", 1)
 	cfg, err := config.Parse("c.cfg", []byte(fmt.Sprintf("[Cluster]\nEnabled=true\nEtcd=http://127.0.0.1:2379\nStore=%s\n", url)), nil)
 	require.NoError(t, err)
-	db, err := openShared(cfg, "hunter2", "n1", slog.New(slog.DiscardHandler))
+	db, err := openShared(t.Context(), cfg, "hunter2", "n1", slog.New(slog.DiscardHandler))
 	if db != nil {
 		db.Close()
 	}
@@ -60,7 +60,7 @@ func TestClusterNodesNeedTheSameKeyFile(t *testing.T) {
 	dir := t.TempDir()
 	node := func(id, keyFile string) (*pgstore.Store, error) {
 		cfg, db := keyCheckNode(t, url, dir, id, keyFile)
-		return db, checkClusterKey(cfg, db, id, "127.0.0.1:1", everyNode{})
+		return db, checkClusterKey(t.Context(), cfg, db, id, "127.0.0.1:1", everyNode{})
 	}
 	ctx := t.Context()
 	keyA, keyB := filepath.Join(dir, "a.ky"), filepath.Join(dir, "b.ky")
@@ -95,7 +95,7 @@ func keyCheckNode(t *testing.T, url, dir, id, keyFile string) (*config.Config, *
 	t.Helper()
 	cfg, err := config.Parse("c.cfg", []byte(fmt.Sprintf("[Server]\nDataDirectory=%s\n[Security]\nAESKeyFile=%s\n[Cluster]\nEnabled=true\nEtcd=http://127.0.0.1:2379\nStore=%s\n", dir, keyFile, url)), nil)
 	require.NoError(t, err)
-	db, err := openShared(cfg, "", id, slog.New(slog.DiscardHandler))
+	db, err := openShared(t.Context(), cfg, "", id, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	return cfg, db
@@ -129,7 +129,7 @@ func TestClusterKeyChangeAfterEveryNodeWasKilled(t *testing.T) {
 	keyA, keyB := filepath.Join(dir, "a.ky"), filepath.Join(dir, "b.ky")
 	check := func(id, keyFile string, mem membership) error {
 		cfg, db := keyCheckNode(t, url, dir, id, keyFile)
-		if err := checkClusterKey(cfg, db, id, "127.0.0.1:1", mem); err != nil {
+		if err := checkClusterKey(t.Context(), cfg, db, id, "127.0.0.1:1", mem); err != nil {
 			return err
 		}
 		return db.RegisterNode(t.Context(), id, "127.0.0.1:1", 4)
@@ -158,7 +158,7 @@ func TestClusterNodesStartingAtOnceNeedTheSameKeyFile(t *testing.T) {
 	keyA, keyB := filepath.Join(dir, "a.ky"), filepath.Join(dir, "b.ky")
 	check := func(id, keyFile string) error {
 		cfg, db := keyCheckNode(t, url, dir, id, keyFile)
-		return checkClusterKey(cfg, db, id, "127.0.0.1:1", everyNode{})
+		return checkClusterKey(t.Context(), cfg, db, id, "127.0.0.1:1", everyNode{})
 	}
 	// One after the other, neither registered by its queue yet.
 	require.NoError(t, check("n1", keyA))

@@ -108,13 +108,21 @@ func (m *cmanager) checkShutdown(ctx actor.Context) {
 // owns this node's share of the actions in db, the shared store, and mem
 // is the node's membership. cfg.Store is not used (db is the store).
 func StartCluster(sys *actor.ActorSystem, cfg Config, db *pgstore.Store, mem Membership) (*ClusterQueue, error) {
+	return StartClusterContext(context.Background(), sys, cfg, db, mem)
+}
+
+// StartClusterContext is StartCluster, which gives up when ctx is done
+// (the server asked to stop while it starts: SIGTERM, Ctrl-C): its calls
+// to the shared store (the node's registration, the queue's state) end
+// at once instead of waiting out their timeout.
+func StartClusterContext(ctx context.Context, sys *actor.ActorSystem, cfg Config, db *pgstore.Store, mem Membership) (*ClusterQueue, error) {
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
 	if db == nil || mem == nil {
 		return nil, errors.New("queue: a cluster queue needs the shared store and the membership")
 	}
-	c, cancel := context.WithTimeout(context.Background(), max(cfg.AskTimeout, 10*time.Second))
+	c, cancel := context.WithTimeout(ctx, max(cfg.AskTimeout, 10*time.Second))
 	defer cancel()
 	if err := db.RegisterNode(c, mem.ID(), mem.Addr(), cfg.MaximumThreads); err != nil {
 		return nil, fmt.Errorf("queue: register node %s in the shared store: %w", mem.ID(), err)

@@ -72,6 +72,15 @@ func WithRequestTimeout(d time.Duration) Option {
 	return func(p *Provider) { p.requestTimeout = d }
 }
 
+// WithStartContext makes StartMember stop when ctx is done (the process
+// was asked to stop while it started): its requests to etcd end at once
+// and it returns ctx's error, instead of waiting out the request timeout
+// of each (an etcd frozen or cut off). Only StartMember: once it has
+// returned, ctx no longer matters.
+func WithStartContext(ctx context.Context) Option {
+	return func(p *Provider) { p.startCtx = ctx }
+}
+
 // WithSelfEvicted sets a handler called (once, on its own goroutine) when
 // this member is evicted; see SelfEvicted.
 func WithSelfEvicted(fn func(SelfEvicted)) Option {
@@ -86,6 +95,7 @@ type Provider struct {
 	retryInterval  time.Duration
 	requestTimeout time.Duration
 	onEvicted      func(SelfEvicted)
+	startCtx       context.Context // WithStartContext
 
 	cluster     *cluster.Cluster
 	clusterName string
@@ -157,22 +167,42 @@ func (p *Provider) logger() *slog.Logger { return p.cluster.Logger() }
 
 // StartMember registers this member under a new lease, lists the members
 // and watches for changes from the revision of that list.
+//
+// connector patch: with WithStartContext, a start asked to stop ends its
+// requests at once (it cancels the provider's context, which every
+// request derives from) and returns the start context's error.
 func (p *Provider) StartMember(c *cluster.Cluster) error {
 	if err := p.init(c); err != nil {
 		return err
 	}
+	if p.startCtx != nil {
+		stop := context.AfterFunc(p.startCtx, p.cancel)
+		defer stop()
+	}
 	if err := p.register(); err != nil {
-		return fmt.Errorf("etcd provider: register member %s: %w", p.self.ID, err)
+		return fmt.Errorf("etcd provider: register member %s: %w", p.self.ID, p.startErr(err))
 	}
 	rev, err := p.resync()
+	if err == nil && p.startCtx != nil && p.startCtx.Err() != nil {
+		err = p.startCtx.Err()
+	}
 	if err != nil {
 		p.revokeLease()
-		return fmt.Errorf("etcd provider: list members: %w", err)
+		return fmt.Errorf("etcd provider: list members: %w", p.startErr(err))
 	}
 	p.wg.Add(2)
 	go p.watchLoop(rev)
 	go p.keepAliveLoop()
 	return nil
+}
+
+// startErr is err, or, when the start was asked to stop (its requests
+// were cancelled for that), the start context's error with it.
+func (p *Provider) startErr(err error) error {
+	if p.startCtx != nil && p.startCtx.Err() != nil && !errors.Is(err, p.startCtx.Err()) {
+		return fmt.Errorf("%w: %w", context.Cause(p.startCtx), err)
+	}
+	return err
 }
 
 // StartClient lists and watches the members without registering.
