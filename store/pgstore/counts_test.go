@@ -2,6 +2,8 @@ package pgstore
 
 import (
 	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -72,9 +74,65 @@ func TestCountsReadIndexesNotRows(t *testing.T) {
 	require.Equal(t, uint64(2), waiting)
 	require.False(t, paused)
 
-	for _, q := range []string{countsByStateSQL, countsWaitingSQL} {
+	for _, q := range []string{countsByStateSQL, countsWaitingSQL, countsSQL} {
 		read := tableRowsRead(t, a, q, []byte("fetch"))
 		t.Logf("%s read %d rows of the table", q, read)
 		require.Less(t, read, 1000, "%s read %d rows of the table, of %d actions", q, read, ended+3)
+	}
+}
+
+// QueueStatus's counts are one snapshot of the queue: the actions of each
+// state and those waiting were counted by two statements, each seeing
+// the commits made before it, so that an action submitted between them
+// was waiting but in no state, one claimed between them Queued but not
+// waiting: the reply's queued and waiting disagreed, and its running
+// (the unended actions that do not wait) was off by as many. Here nothing
+// is paused, so the waiting actions are exactly the Queued ones, whatever
+// the submissions and claims committed meanwhile.
+func TestCountsAreOneSnapshot(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "a", "b")
+	a, b := ns[0], ns[1]
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // submissions
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := a.Submit(ctx, "fetch", "a", "a:1", []NewAction{newAction(fmt.Sprintf("s%d", i), 0)}, 1<<30); err != nil {
+				t.Errorf("submit: %v", err)
+				return
+			}
+		}
+	}()
+	go func() { // claims
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := b.Claim(ctx, "fetch", "b", "b:1", 1); err != nil {
+				t.Errorf("claim: %v", err)
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+	const rounds = 2000
+	for i := 0; i < rounds; i++ {
+		byState, waiting, _, err := a.Counts(ctx, "fetch")
+		require.NoError(t, err)
+		require.Equal(t, byState[stateQueued], waiting,
+			"round %d: the waiting actions and the Queued ones, counted while actions are submitted and claimed (nothing paused): %v", i, byState)
 	}
 }
