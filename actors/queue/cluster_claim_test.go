@@ -153,11 +153,17 @@ func TestClusterClaimsWhileCommitsNeverPause(t *testing.T) {
 // end of the test.
 func startSoloCluster(t *testing.T, db *pgstore.Store, tweak ...func(*Config)) (*ClusterQueue, *fetchtest.Repo, *soloMember) {
 	t.Helper()
+	return startSoloClusterLease(t, db, 4*time.Minute, tweak...)
+}
+
+// startSoloClusterLease is startSoloCluster with a lease of the test's.
+func startSoloClusterLease(t *testing.T, db *pgstore.Store, lease time.Duration, tweak ...func(*Config)) (*ClusterQueue, *fetchtest.Repo, *soloMember) {
+	t.Helper()
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sys := actor.NewActorSystem(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
 		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
-	mem := &soloMember{id: "n1", addr: sys.Address(), lease: 4 * time.Minute}
+	mem := &soloMember{id: "n1", addr: sys.Address(), lease: lease}
 	repo := &fetchtest.Repo{}
 	cfg := Config{Name: "fetch", Repository: repo, MaximumThreads: 2, TokenHost: "127.0.0.1", TokenPort: 7000,
 		AskTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Logger: discard}

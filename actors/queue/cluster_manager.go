@@ -166,8 +166,14 @@ type cmanager struct {
 	// of reach is news, not a retry.
 	writeFailures int
 	writeFailure  string
-	claimWanted   bool
-	claimFull     bool // the last claim filled every free thread: claim again
+	// opFailures is the same for the node's other operations on the
+	// store, by what they do (their claims, take-overs,
+	// reconciliations, retention: opClaim...): each is tried again
+	// (every second, for some) for as long as the store fails, and was
+	// logged at level warn every time (opFailed).
+	opFailures  map[string]opFailure
+	claimWanted bool
+	claimFull   bool // the last claim filled every free thread: claim again
 	// lastClaim is when this node last asked for queued actions;
 	// idleClaims counts its claims in a row that found none: the idle
 	// poll (tick) waits longer after each (idlePoll).

@@ -325,6 +325,54 @@ func writeFailureKind(err error) string {
 	}
 }
 
+// The node's operations on the store other than its writes, as their
+// failures are logged (opFailed).
+const (
+	opClaim     = "claiming queued actions"
+	opTakeOver  = "taking over the actions of departed nodes"
+	opReconcile = "reconciling this node's actions with the shared store"
+	opRetain    = "retention in the shared store"
+)
+
+// opFailure is a run of failed attempts of one operation (opFailures):
+// how many, and the kind of the last one's error (writeFailureKind).
+type opFailure struct {
+	n    int
+	kind string
+}
+
+// opFailed logs a failed attempt of the operation what, which is tried
+// again: at level warn, with its cause, the first of a run (or one of
+// another kind than the last: news, not a retry), at debug level the
+// others, as the writes' (committed). Each was logged at level warn: the
+// look for orphans every second, claims and retention at their pace,
+// several lines a second per node for as long as PostgreSQL was down.
+func (m *cmanager) opFailed(what string, err error, attrs ...any) {
+	f := m.opFailures[what]
+	kind := writeFailureKind(err)
+	f.n++
+	if f.n == 1 || kind != f.kind {
+		m.sh.log.Warn(what+" failed; trying again (the failed attempts that follow are logged at debug level)",
+			append(attrs, "attempt", f.n, "err", err)...)
+	} else {
+		m.sh.log.Debug(what+" failed again; trying again", append(attrs, "attempt", f.n, "err", err)...)
+	}
+	f.kind = kind
+	if m.opFailures == nil {
+		m.opFailures = map[string]opFailure{}
+	}
+	m.opFailures[what] = f
+}
+
+// opDone ends a run of failures of the operation what, saying so once, at
+// level info, with the number of failed attempts.
+func (m *cmanager) opDone(what string) {
+	if f, ok := m.opFailures[what]; ok {
+		delete(m.opFailures, what)
+		m.sh.log.Info(what+" resumed", "failed_attempts", f.n)
+	}
+}
+
 func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 	if err != nil && m.fencedOut(ctx, err) {
 		for _, p := range op.submits {
@@ -501,10 +549,11 @@ func (m *cmanager) nudgeOthers(ctx actor.Context) {
 func (m *cmanager) claimedDone(ctx actor.Context, op *cOp, err error) {
 	if err != nil {
 		if !m.fencedOut(ctx, err) {
-			m.sh.log.Warn("claiming queued actions failed; trying again", "err", err)
+			m.opFailed(opClaim, err)
 		}
 		return
 	}
+	m.opDone(opClaim)
 	for _, c := range op.claimed {
 		id, perr := uuid.Parse(c.Record.Id)
 		if perr != nil {

@@ -17,13 +17,14 @@ import (
 func (m *cmanager) adoptedDone(ctx actor.Context, op *cOp, err error) {
 	if err != nil {
 		if !m.fencedOut(ctx, err) {
-			m.sh.log.Warn("taking over the actions of departed nodes failed; trying again", "dead", op.adopt, "err", err)
+			m.opFailed(opTakeOver, err, "dead", op.adopt)
 			m.adoptDead = append(m.adoptDead, op.adopt...)
 			m.adoptAll = true
 			m.takeoverAt = time.Now().Add(m.retryEvery()) // the tick brings it back
 		}
 		return
 	}
+	m.opDone(opTakeOver)
 	if len(op.adopted) == 0 {
 		return
 	}
@@ -126,12 +127,13 @@ func (m *cmanager) runReconcile(ctx context.Context, op *cOp) error {
 func (m *cmanager) reconciled(ctx actor.Context, op *cOp, err error) {
 	if err != nil {
 		if !m.fencedOut(ctx, err) {
-			m.sh.log.Warn("reconciling this node's actions with the shared store failed; trying again", "err", err)
+			m.opFailed(opReconcile, err)
 			m.reconcileWanted = true
 			m.takeoverAt = time.Now().Add(m.retryEvery())
 		}
 		return
 	}
+	m.opDone(opReconcile)
 	of := make(map[uuid.UUID]pgstore.Ownership, len(op.owners))
 	for _, o := range op.owners {
 		if id, perr := uuid.Parse(o.ID); perr == nil {
@@ -161,9 +163,10 @@ func (m *cmanager) reconciled(ctx actor.Context, op *cOp, err error) {
 
 func (m *cmanager) retained(ctx actor.Context, op *cOp, err error) {
 	if err != nil {
-		m.sh.log.Warn("retention in the shared store failed", "err", err)
+		m.opFailed(opRetain, err)
 		return
 	}
+	m.opDone(opRetain)
 	if len(op.removed) >= m.cfg.retainBatch {
 		// A full batch: there may be more. The next pass is due at
 		// once (after what is pending: retention comes last), not a
