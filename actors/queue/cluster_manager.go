@@ -50,21 +50,35 @@ type (
 	}
 )
 
+// cObserved is a change of an action (its state before, its status
+// after) to tell the Observer once it is in the store.
+type cObserved struct {
+	id     uuid.UUID
+	old    messages.State
+	status *messages.ActionStatus
+}
+
 // centry is the cluster manager's view of an action it owns.
 type centry struct {
-	pid     *actor.PID
-	spec    *messages.ActionSpec
-	id      uuid.UUID
-	token   string
-	excl    []string
-	epoch   int64
-	status  *messages.ActionStatus // as last reported by its task actor
-	live    bool
-	slot    bool
-	thread  int
-	crash   string
-	retired bool // no longer ours: its actor goes once its worker exits
-	release bool // its exclusive tasks are freed with its next write
+	pid    *actor.PID
+	spec   *messages.ActionSpec
+	id     uuid.UUID
+	token  string
+	excl   []string
+	epoch  int64
+	status *messages.ActionStatus // as last reported by its task actor
+	// recorded is the status the shared store has for it, as far as this
+	// node knows (as spawned or renewed, then as last written; nil once
+	// this node's claim started it): a client's change of an action that
+	// waits for a thread, which the store could not record, is undone to
+	// it (undoUnrecorded).
+	recorded *messages.ActionStatus
+	live     bool
+	slot     bool
+	thread   int
+	crash    string
+	retired  bool // no longer ours: its actor goes once its worker exits
+	release  bool // its exclusive tasks are freed with its next write
 	// claimed: this node's claim made the action's row Processing and
 	// running (connector_claim), and no write of it has gone since: the
 	// task actor's report that it started says nothing the row does not,
@@ -80,9 +94,12 @@ type centry struct {
 // cOp is one operation of the store pipeline (one at a time, in order).
 type cOp struct {
 	// commit: submissions and owned writes, with the replies they wait for.
-	submits  []*pendingSubmit
-	writes   []pgstore.OwnedWrite
-	replies  map[string][]pendingReply // by action id
+	submits []*pendingSubmit
+	writes  []pgstore.OwnedWrite
+	replies map[string][]pendingReply // by action id
+	// observe: clients' changes of actions that wait for a thread, told
+	// to the Observer once the commit is done (observeCommitted)
+	observe  []cObserved
 	qreplies []*actor.PID
 	seqs     []uint64
 	fenced   []string
@@ -532,7 +549,7 @@ func (m *cmanager) spawn(ctx actor.Context, id uuid.UUID, spec *messages.ActionS
 	if err != nil {
 		return nil, fmt.Errorf("queue: spawn task actor %s: %w", id, err)
 	}
-	e := &centry{pid: pid, spec: spec, id: id, token: st.Token, epoch: epoch, status: st, excl: exclusiveTasks(m.sh.repo, spec),
+	e := &centry{pid: pid, spec: spec, id: id, token: st.Token, epoch: epoch, status: st, recorded: st, excl: exclusiveTasks(m.sh.repo, spec),
 		startedMs: st.StartedUnixMs}
 	m.entries[id] = e
 	m.byPID[pid.Id] = id
@@ -554,6 +571,10 @@ func (m *cmanager) changed(ctx actor.Context, msg *messages.TaskChanged) {
 		return
 	}
 	old := e.status.GetState()
+	// A client's change of an action that waits for a thread holds only
+	// once the store has it (undoUnrecorded): the Observer hears of it
+	// then (the metrics, the line of its end), not of one undone.
+	deferObserve := len(msg.ReplyTo) > 0 && !msg.Live && !e.slot && waiting(e.recorded)
 	e.status, e.live = msg.Status, msg.Live
 	_, held := m.stopHeld[id]
 	delete(m.stopHeld, id)
@@ -564,11 +585,16 @@ func (m *cmanager) changed(ctx actor.Context, msg *messages.TaskChanged) {
 		return
 	}
 	// As on a single node (the metrics, the line of each action's end).
-	switch m.sh.observe(m.cfg.Observer, e.spec, old, msg.Status, msg.Live, e.startedMs, e.endSeen, e.stopAt) {
-	case observedStopping:
-		e.stopAt = time.Now()
-	case observedEnd:
-		e.endSeen = true
+	if deferObserve {
+		op := m.op()
+		op.observe = append(op.observe, cObserved{id: id, old: old, status: msg.Status})
+	} else {
+		switch m.sh.observe(m.cfg.Observer, e.spec, old, msg.Status, msg.Live, e.startedMs, e.endSeen, e.stopAt) {
+		case observedStopping:
+			e.stopAt = time.Now()
+		case observedEnd:
+			e.endSeen = true
+		}
 	}
 	if t := msg.Status.GetStartedUnixMs(); t != 0 {
 		e.startedMs = t

@@ -421,9 +421,16 @@ func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 				"changes", len(m.retry))
 		}
 	}
+	var undone map[string]*messages.ActionStatus
+	if err != nil {
+		undone = m.undoUnrecorded(ctx, op)
+	}
 	fenced := map[string]bool{}
 	for _, id := range op.fenced {
 		fenced[id] = true
+	}
+	m.observeCommitted(op, undone, fenced)
+	for _, id := range op.fenced {
 		uid, _ := uuid.Parse(id)
 		e := m.entries[uid]
 		if e == nil {
@@ -436,18 +443,40 @@ func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 			}
 		}
 		if e.epoch > epoch && !e.retired {
-			// This node claimed it meanwhile (a newer epoch): write again.
+			// This node claimed it meanwhile (a newer epoch): write again
+			// (and tell the Observer once that is done).
 			m.write(e, op.replies[id])
 			delete(op.replies, id)
+			next := m.op()
+			for _, o := range op.observe {
+				if o.id == uid {
+					next.observe = append(next.observe, o)
+				}
+			}
 			continue
 		}
 		m.retire(ctx, e, "another node owns it now")
+	}
+	if err == nil {
+		for _, w := range op.writes {
+			if fenced[w.Record.Id] {
+				continue
+			}
+			if uid, perr := uuid.Parse(w.Record.Id); perr == nil {
+				if e := m.entries[uid]; e != nil && e.epoch == w.Epoch {
+					e.recorded = w.Record.Status
+				}
+			}
+		}
 	}
 	for id, rs := range op.replies {
 		for _, r := range rs {
 			switch {
 			case fenced[id]:
 				ctx.Send(r.to, &messages.NotOwner{Message: "another node owns the action now"})
+			case undone[id] != nil:
+				ctx.Send(r.to, &messages.ActionReply{Status: cloneStatus(undone[id]), Code: messages.ErrorCode_ERROR_CODE_STORE,
+					Message: fmt.Sprintf("nothing was changed: the action waits for a thread of any node of the cluster, so a change to it holds only once the shared store has it, and the store could not record it; ask again once it answers: %v", err)})
 			case err != nil:
 				what := "the action is now " + messages.StatusName(r.reply.Status.GetState())
 				ctx.Send(r.to, &messages.ActionReply{Status: r.reply.Status, Code: messages.ErrorCode_ERROR_CODE_STORE,
@@ -506,6 +535,77 @@ func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 			}
 		}
 	}
+}
+
+// undoUnrecorded undoes the clients' changes of op (whose commit failed)
+// to actions that wait for a thread (this node runs no worker for them),
+// and returns the status each is back to, by id. Such an action is queued
+// for the whole cluster: any node whose store works may claim it
+// meanwhile, and run it, however this node answers. A Cancel kept here
+// and answered "the action is now Cancelled, ... written again as soon as
+// the store answers" was undone by that claim, and the action ran; this
+// node answered Cancelled until the claim's notice came. Undone, the
+// change is refused (ERRORSTOREFAILED: nothing was changed), its write
+// is not tried again, and the task actor is the action as recorded. A
+// change of a running action stays in effect (its worker was stopped,
+// paused...) and is written again, as before; so is one that a newer
+// change waiting in the pending commit follows (it carries both).
+func (m *cmanager) undoUnrecorded(ctx actor.Context, op *cOp) map[string]*messages.ActionStatus {
+	var undone map[string]*messages.ActionStatus
+	for id, rs := range op.replies {
+		if len(rs) == 0 {
+			continue
+		}
+		uid, perr := uuid.Parse(id)
+		if perr != nil {
+			continue
+		}
+		e := m.entries[uid]
+		if e == nil || e.slot || e.live || e.retired || e.crash != "" || !waiting(e.recorded) {
+			continue
+		}
+		if _, newer := m.pendingWrite(id); newer {
+			continue
+		}
+		if _, retried := m.retry[id]; !retried {
+			continue
+		}
+		delete(m.retry, id)
+		st := e.recorded
+		e.status = st
+		e.endSeen = messages.Terminal(st.GetState())
+		ctx.Send(e.pid, &taskInit{sh: m.sh, owner: ctx.Self(), id: e.id, token: e.token, spec: e.spec, status: st})
+		if undone == nil {
+			undone = map[string]*messages.ActionStatus{}
+		}
+		undone[id] = st
+	}
+	return undone
+}
+
+// observeCommitted tells the Observer of the changes of op it waited for
+// (cObserved), except those undone or fenced (they did not happen): a
+// change written, or kept to be written again behind a newer one.
+func (m *cmanager) observeCommitted(op *cOp, undone map[string]*messages.ActionStatus, fenced map[string]bool) {
+	for _, o := range op.observe {
+		id := o.id.String()
+		e := m.entries[o.id]
+		if e == nil || undone[id] != nil || fenced[id] {
+			continue
+		}
+		if m.sh.observe(m.cfg.Observer, e.spec, o.old, o.status, false, e.startedMs, e.endSeen, time.Time{}) == observedEnd {
+			e.endSeen = true
+		}
+	}
+}
+
+// waiting reports whether st is the status of an action that waits for a
+// thread: Queued, or Paused without a worker (nil: not known).
+func waiting(st *messages.ActionStatus) bool {
+	if st == nil || st.Running {
+		return false
+	}
+	return st.State == messages.State_STATE_QUEUED || st.State == messages.State_STATE_PAUSED
 }
 
 // movedAway reports (and forgets) whether another node claimed action id
@@ -601,6 +701,7 @@ func (m *cmanager) claimedDone(ctx actor.Context, op *cOp, err error) {
 		e.epoch = c.Epoch
 		e.slot = true
 		e.claimed = true // the claim wrote its start (changed)
+		e.recorded = nil // it runs: a change to it is never undone (undoUnrecorded)
 		m.running++
 		for i, t := range m.threads {
 			if t == nil {

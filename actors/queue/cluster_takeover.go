@@ -81,7 +81,7 @@ func (m *cmanager) takeOver(ctx actor.Context, rows []pgstore.Row) {
 // has it now, at epoch.
 func (m *cmanager) renew(ctx actor.Context, e *centry, spec *messages.ActionSpec, st *messages.ActionStatus, epoch int64) {
 	ctx.Send(e.pid, &taskInit{sh: m.sh, owner: ctx.Self(), id: e.id, token: st.Token, spec: spec, status: st})
-	e.spec, e.token, e.epoch, e.status = spec, st.Token, epoch, st
+	e.spec, e.token, e.epoch, e.status, e.recorded = spec, st.Token, epoch, st, st
 	e.excl = exclusiveTasks(m.sh.repo, spec)
 	e.retired, e.release, e.live = false, false, false
 }
