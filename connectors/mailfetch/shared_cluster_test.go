@@ -105,20 +105,24 @@ func TestSharedKeepWithoutTheStoreTurnFails(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	repo, err := New(Options{Config: cfg, Store: st, Target: resttest.NewTarget()})
 	require.NoError(t, err)
-	dss := map[string]store.Datastore{}
-	for _, task := range []string{"A", "B"} {
-		ds, err := st.Datastore(task)
-		require.NoError(t, err)
-		require.NoError(t, ds.Update(func(w store.Writer) error { return w.Put(key, rec.encode()) }))
-		dss[task] = ds
-	}
-	sh := repo.shared("A", dss["A"], slog.New(slog.DiscardHandler))
-
-	// Another node holds the turn, in a transaction of its own.
+	// Another node, with the default Timeout: it writes the records and
+	// reads them back (st's 500 ms Timeout is for the turn's wait; a read
+	// through st on a loaded CI outlived it), and holds the turn.
 	ctx := context.Background()
 	other, err := pgstore.Open(ctx, pgstore.Config{URL: url})
 	require.NoError(t, err)
 	t.Cleanup(func() { other.Close() })
+	tasks := []string{"A", "B"}
+	for _, task := range tasks {
+		ds, err := other.Datastore(task)
+		require.NoError(t, err)
+		require.NoError(t, ds.Update(func(w store.Writer) error { return w.Put(key, rec.encode()) }))
+	}
+	dsA, err := st.Datastore("A")
+	require.NoError(t, err)
+	sh := repo.shared("A", dsA, slog.New(slog.DiscardHandler))
+
+	// The other node holds the turn, in a transaction of its own.
 	tx, err := other.Pool().Begin(ctx)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tx.Rollback(ctx) })
@@ -133,7 +137,9 @@ func TestSharedKeepWithoutTheStoreTurnFails(t *testing.T) {
 	d := &restsync.Dropping{Key: string(key), Rec: &restsync.Record{Ref: ref}, Refs: []string{ref}, Forget: true}
 	require.Error(t, sh.keepBatch([]*restsync.Dropping{d}), "the turn could not be had")
 	require.Equal(t, []string{ref}, d.Refs, "nothing decided")
-	for task, ds := range dss {
+	for _, task := range tasks {
+		ds, err := other.Datastore(task)
+		require.NoError(t, err)
 		v, err := ds.Get(key)
 		require.NoError(t, err)
 		require.Equal(t, rec.encode(), v, "task %s's record is as it was: nothing decided without the turn", task)
