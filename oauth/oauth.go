@@ -107,7 +107,7 @@ func TokenClient(hc *http.Client, tokenURL string) *http.Client {
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		from, err := url.Parse(tokenURL)
 		if err != nil || !strings.EqualFold(req.URL.Scheme, from.Scheme) || !strings.EqualFold(req.URL.Host, from.Host) {
-			return fmt.Errorf("redirected away from the token endpoint's origin, to %s: refused", req.URL.Redacted())
+			return fmt.Errorf("redirected away from the token endpoint's origin, to %s: %w", req.URL.Redacted(), errRedirectRefused)
 		}
 		if next != nil {
 			return next(req, via)
@@ -342,11 +342,30 @@ func Describe(err error) string {
 // HTTP status and Retry-After header, by which a caller tells a refusal
 // (400 invalid_grant, 401 invalid_client) from a rate limit or a failure
 // on the way (429, 5xx) that is worth waiting out, and a message that says
-// what the endpoint answered without the request or any token.
+// what the endpoint answered without the request or any token. Status 0:
+// no answer came (the connection was refused, reset or timed out), which
+// is a failure on the way too.
 type EndpointError struct {
 	Status     int
 	RetryAfter string
 	Message    string
+}
+
+// errRedirectRefused: TokenClient refused a redirect away from the token
+// endpoint's origin (an answer, not a failure on the way).
+var errRedirectRefused = errors.New("refused")
+
+// Unanswered returns the EndpointError of a token request that got no
+// answer (err is the HTTP client's *url.Error: the connection refused,
+// reset or timed out), or nil when err is not one: a failure on the way,
+// worth trying again as a 502 is. A redirect TokenClient refused is an
+// answer.
+func Unanswered(err error, msg string) *EndpointError {
+	var ue *url.Error
+	if !errors.As(err, &ue) || errors.Is(err, errRedirectRefused) {
+		return nil
+	}
+	return &EndpointError{Message: msg}
 }
 
 func (e *EndpointError) Error() string { return e.Message }
@@ -521,6 +540,9 @@ func (s *savingSource) Token() (*oauth2.Token, error) {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil {
 			return nil, &EndpointError{Status: re.Response.StatusCode, RetryAfter: re.Response.Header.Get("Retry-After"), Message: msg}
+		}
+		if ee := Unanswered(err, msg); ee != nil {
+			return nil, ee
 		}
 		return nil, errors.New(msg)
 	}

@@ -353,11 +353,17 @@ func (k *keycloak) grant(form url.Values) (*oauth2.Token, error) {
 	// the password or client secret there.
 	resp, err := oauth.TokenClient(k.hc, k.s.TokenURL).Do(req)
 	if err != nil {
+		why := err
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			err = ue.Err
+			why = ue.Err
 		}
-		return nil, fmt.Errorf("token endpoint %s: %w", k.s.TokenURL, err)
+		msg := fmt.Sprintf("token endpoint %s: %v", k.s.TokenURL, why)
+		// No answer (refused, reset, timed out): tried again as a 502 is.
+		if ee := oauth.Unanswered(err, msg); ee != nil {
+			return nil, ee
+		}
+		return nil, errors.New(msg)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

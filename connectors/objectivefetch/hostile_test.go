@@ -176,15 +176,19 @@ func TestBasicRefused(t *testing.T) {
 }
 
 // The token endpoint's rate limit (429 with Retry-After) and failures on
-// the way (502) are waited out as the server's own are. On main either
+// the way (502, a dropped connection) are waited out as the server's own are. On main either
 // ended the action as Error at its first request ("no credentials: the
 // token endpoint answered 429 Too Many Requests").
 func TestTokenEndpointThrottledIsWaitedOut(t *testing.T) {
 	for _, f := range []*objectivetest.Fault{
 		{Status: http.StatusTooManyRequests, RetryAfter: "7"},
 		{Status: http.StatusBadGateway},
+		// No answer (the connection reset): on main the action ended as
+		// Error at its first request ("no credentials: token endpoint
+		// ...: EOF").
+		{Drop: true},
 	} {
-		t.Run(fmt.Sprint(f.Status), func(t *testing.T) {
+		t.Run(fmt.Sprint(f.Status, f.Drop), func(t *testing.T) {
 			e := newEnv(t, "AuthMethod=OAUTH\nUsername=alice\nPassword=alice-password\nOAuthClientID=connector")
 			bigFolder(e, "a", 3)
 			e.srv.SetTokenFault(func(*http.Request) *objectivetest.Fault {

@@ -2,6 +2,7 @@ package objectivefetch
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
+	"github.com/connectorhq/connector/oauth"
 )
 
 // A token endpoint answering 307 or 308 does not get the password and
@@ -23,6 +25,9 @@ func TestKeycloakGrantIsNotRedirectedAway(t *testing.T) {
 		_, err := k.Token()
 		endpoint.Close()
 		require.ErrorContains(t, err, "token endpoint's origin", "%d", code)
+		// An answer, not a failure on the way: not tried again.
+		var ee *oauth.EndpointError
+		require.False(t, errors.As(err, &ee), "%d: a refused redirect is not retried", code)
 	}
 	require.Empty(t, got(), "grants re-posted to another origin")
 }

@@ -325,3 +325,23 @@ func TestTokenEndpointFailingEndsTheAction(t *testing.T) {
 	require.ErrorContains(t, err, "503")
 	require.Len(t, e.waits.All(), DefaultMaxAttempts-1)
 }
+
+// A token endpoint that drops the connection (reset, refused, timed out
+// on the way) is tried again as the API's own requests are. On main such
+// a refresh ended the whole action as Error at its first request ("no
+// credentials: oauth: refresh the access token ... EOF"), while a 502
+// was tried again.
+func TestTokenEndpointDroppedConnectionIsTriedAgain(t *testing.T) {
+	e := newEnv(t)
+	rooms := busyRooms(e, 2, 2)
+	e.srv.SetTokenFault(func(*http.Request) *webextest.Fault {
+		if len(e.waits.All()) < 2 {
+			return &webextest.Fault{Drop: true}
+		}
+		return nil
+	})
+	c := e.sync()
+	require.Zero(t, c.Errors)
+	requireAllOnce(t, e, rooms)
+	require.Equal(t, []time.Duration{time.Second, 2 * time.Second}, e.waits.All())
+}

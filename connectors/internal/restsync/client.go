@@ -293,7 +293,8 @@ func idempotent(method string) bool {
 // tries again after a failure on the way (idempotent requests), renews
 // refused credentials once, and otherwise returns a *StatusError with the
 // service's message, or the transport's error. A token endpoint's 429 or
-// 5xx (Auth's error is an *oauth.EndpointError) is waited out or tried
+// 5xx, or its failure to answer (Auth's error is an *oauth.EndpointError)
+// is waited out or tried
 // again the same way, counted with the request's own, before the request
 // is sent (or sent again, after a 401).
 func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
@@ -356,12 +357,16 @@ func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
 		return false, nil
 	}
 	// authFailed handles a failure to obtain credentials: the token
-	// endpoint's rate limit or failure on the way is waited out as the
+	// endpoint's rate limit or failure on the way (an answer of 5xx, or
+	// none: a connection refused, reset or timed out) is waited out as the
 	// service's own would be (the request was not sent); anything else
 	// ends the request.
 	authFailed := func(err error) error {
 		var ee *oauth.EndpointError
 		if errors.As(err, &ee) {
+			if ee.Status == 0 {
+				return retry(err, true)
+			}
 			if ok, aerr := again(ee.Status, ee.RetryAfter, err, true); ok {
 				return aerr
 			}

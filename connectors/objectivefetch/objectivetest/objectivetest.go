@@ -186,6 +186,9 @@ type Fault struct {
 	// whatever its offset (a server that ignores offset, or a page
 	// linking back to itself).
 	RepeatPage bool
+	// Drop closes the connection without an answer (a connection reset
+	// on the way); only at the token endpoint.
+	Drop bool
 }
 
 // Options configure a Server.
@@ -263,7 +266,7 @@ func (s *Server) Close() { s.srv.Close() }
 func (s *Server) TokenURL() string { return s.URL + "/auth/realms/ecm/protocol/openid-connect/token" }
 
 // SetTokenFault sets a function that may answer a request to the token
-// endpoint with a fault's status and Retry-After (nil: none).
+// endpoint with a fault's status and Retry-After, or drop it (nil: none).
 func (s *Server) SetTokenFault(f func(*http.Request) *Fault) {
 	if f == nil {
 		s.tokFault.Store(nil)
@@ -528,7 +531,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.rmu.Unlock()
 	if r.URL.Path == "/auth/realms/ecm/protocol/openid-connect/token" {
 		if fp := s.tokFault.Load(); fp != nil {
-			if f := (*fp)(r); f != nil && f.Status != 0 {
+			if f := (*fp)(r); f != nil && f.Drop {
+				if hj, ok := w.(http.Hijacker); ok {
+					if c, _, err := hj.Hijack(); err == nil {
+						c.Close()
+						return
+					}
+				}
+			} else if f != nil && f.Status != 0 {
 				if f.RetryAfter != "" {
 					w.Header().Set("Retry-After", f.RetryAfter)
 				}

@@ -34,6 +34,9 @@ type Fault struct {
 	// SelfLink makes the answer's Link rel="next" point at the request
 	// itself.
 	SelfLink bool
+	// Drop closes the connection without an answer (a connection reset
+	// on the way); only at the token endpoint.
+	Drop bool
 }
 
 // Server is the stand-in. Its methods are safe for concurrent use.
@@ -135,7 +138,8 @@ func (s *Server) SetFault(f func(*http.Request) *Fault) {
 }
 
 // SetTokenFault sets a function that may answer a request to the token
-// endpoint with a fault's status, Retry-After and message (nil: none).
+// endpoint with a fault's status, Retry-After and message, or drop it
+// (nil: none).
 func (s *Server) SetTokenFault(f func(*http.Request) *Fault) {
 	if f == nil {
 		s.tokFault.Store(nil)
@@ -485,7 +489,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case path == "/access_token":
 		if fp := s.tokFault.Load(); fp != nil {
-			if f := (*fp)(r); f != nil && f.Status != 0 {
+			if f := (*fp)(r); f != nil && f.Drop {
+				if hj, ok := w.(http.Hijacker); ok {
+					if c, _, err := hj.Hijack(); err == nil {
+						c.Close()
+						return
+					}
+				}
+			} else if f != nil && f.Status != 0 {
 				if f.RetryAfter != "" {
 					w.Header().Set("Retry-After", f.RetryAfter)
 				}
