@@ -22,6 +22,14 @@
 // copy of the file alone does not give the token away. Load refuses a file
 // that others may read. Nothing in this package logs or returns a token in
 // an error.
+//
+// # In a cluster
+//
+// The nodes of a cluster each have a token file, but a provider that
+// rotates refresh tokens (Webex) refuses the copy another node's refresh
+// has spent: with a store several processes share (TokenFile.Store), the
+// token in use is kept there, encrypted alike, and refreshed in the
+// store's turn (TokenSource).
 package oauth
 
 import (
@@ -47,6 +55,7 @@ import (
 
 	"github.com/connectorhq/connector/internal/readfile"
 	"github.com/connectorhq/connector/secret"
+	"github.com/connectorhq/connector/store"
 )
 
 // Config is an OAuth 2.0 client of one provider.
@@ -382,6 +391,15 @@ type TokenFile struct {
 	// Key encrypts the refresh token in the file (the server's [Security]
 	// AESKeyFile key). Required.
 	Key *secret.Key
+	// Store, when it is shared by several processes (store.Turns: the
+	// PostgreSQL store of a cluster), keeps the refresh token in use for
+	// every node, under Name: see TokenSource. Other stores (nil, one
+	// process's) are not used.
+	Store store.Store
+	// Name names the token in a shared Store: the same on every node for
+	// the same grant, whatever the file's path there (a connector names
+	// it after the first task that uses the file); default Path.
+	Name string
 }
 
 // fileFormat is the token file's JSON.
@@ -445,32 +463,39 @@ var ErrTokenFile = errors.New("oauth: token file")
 // Load reads the refresh token. A missing file says to run
 // `connector oauth`; a file others can read is refused.
 func (f TokenFile) Load() (*oauth2.Token, error) {
+	tok, _, err := f.load()
+	return tok, err
+}
+
+// load is Load, with the time the file was saved.
+func (f TokenFile) load() (*oauth2.Token, time.Time, error) {
+	var none time.Time
 	st, err := os.Stat(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w %s does not exist: run `connector oauth -config <file> -task <task>` once to authorize the connector", ErrTokenFile, f.Path)
+		return nil, none, fmt.Errorf("%w %s does not exist: run `connector oauth -config <file> -task <task>` once to authorize the connector", ErrTokenFile, f.Path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: %v", ErrTokenFile, f.Path, err)
+		return nil, none, fmt.Errorf("%w %s: %v", ErrTokenFile, f.Path, err)
 	}
 	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w %s is readable by other users (mode %04o): it holds a refresh token; chmod 600 it", ErrTokenFile, f.Path, st.Mode().Perm())
+		return nil, none, fmt.Errorf("%w %s is readable by other users (mode %04o): it holds a refresh token; chmod 600 it", ErrTokenFile, f.Path, st.Mode().Perm())
 	}
 	data, err := readfile.Regular(f.Path, 1<<20) // a FIFO or a device is refused, not read for ever
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: %v", ErrTokenFile, f.Path, err)
+		return nil, none, fmt.Errorf("%w %s: %v", ErrTokenFile, f.Path, err)
 	}
 	var ff fileFormat
 	if err := json.Unmarshal(data, &ff); err != nil || ff.RefreshToken == "" {
-		return nil, fmt.Errorf("%w %s: not a token file written by `connector oauth`", ErrTokenFile, f.Path)
+		return nil, none, fmt.Errorf("%w %s: not a token file written by `connector oauth`", ErrTokenFile, f.Path)
 	}
 	if !secret.IsEncrypted(ff.RefreshToken) {
-		return nil, fmt.Errorf("%w %s: the refresh token is not encrypted", ErrTokenFile, f.Path)
+		return nil, none, fmt.Errorf("%w %s: the refresh token is not encrypted", ErrTokenFile, f.Path)
 	}
 	rt, err := f.Key.Decrypt(ff.RefreshToken)
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: %w", ErrTokenFile, f.Path, err)
+		return nil, none, fmt.Errorf("%w %s: %w", ErrTokenFile, f.Path, err)
 	}
-	return &oauth2.Token{RefreshToken: rt}, nil
+	return &oauth2.Token{RefreshToken: rt}, ff.Saved, nil
 }
 
 // TokenSource returns access tokens refreshed with the file's refresh
@@ -487,17 +512,68 @@ func (f TokenFile) Load() (*oauth2.Token, error) {
 // refreshing, so that none sends a token another has just spent (a
 // provider that rotates refresh tokens refuses a spent one, and some
 // revoke the whole grant when one comes back).
+//
+// With a Store shared by several processes (the nodes of a cluster), the
+// refresh token in use is kept in the store, not in each node's file:
+// each node has a file of its own, and a node that sent its copy of a
+// token the provider rotates would have spent every other node's copy
+// (their next refresh refused with invalid_grant, and a provider that
+// revokes the grant when a spent token comes back loses it for all). The
+// store's record (a datastore of its own, SharedDatastore(Name)) holds
+// the token encrypted with Key, as the file does, and the time the token
+// file it started from was saved; each refresh reads
+// and writes it in the store's turn (store.Turn) of that name, so that
+// the nodes refresh one at a time from the last token issued. A token
+// file saved later than that (`connector oauth` run again, on any node)
+// replaces the store's token at that node's next refresh; a node without
+// a token file uses the store's. The file is not rewritten on rotation
+// then.
 func (f TokenFile) TokenSource(ctx context.Context, c Config) (oauth2.TokenSource, error) {
 	if err := c.Check(); err != nil {
 		return nil, err
+	}
+	src := &savingSource{ctx: c.context(ctx), conf: c.oauth2(""), file: f, clientID: c.ClientID, scopes: c.Scopes}
+	if f.shared() {
+		return oauth2.ReuseTokenSource(nil, src), nil
 	}
 	tok, err := f.Load()
 	if err != nil {
 		return nil, err
 	}
-	return oauth2.ReuseTokenSource(nil, &savingSource{ctx: c.context(ctx), conf: c.oauth2(""), file: f,
-		refresh: tok.RefreshToken, stored: tok.RefreshToken, clientID: c.ClientID, scopes: c.Scopes}), nil
+	src.refresh, src.stored = tok.RefreshToken, tok.RefreshToken
+	return oauth2.ReuseTokenSource(nil, src), nil
 }
+
+// shared reports whether the token is kept in a store several processes
+// share.
+func (f TokenFile) shared() bool {
+	_, ok := f.Store.(store.Turns)
+	return ok
+}
+
+// sharedRecord is a token file's refresh token in a shared store.
+type sharedRecord struct {
+	// RefreshToken is in IDOL's encrypted-password form.
+	RefreshToken string `json:"refresh_token"`
+	// From is when the token file the token started from was saved.
+	From  time.Time `json:"from"`
+	Saved time.Time `json:"saved"`
+}
+
+// SharedDatastore is the name of the datastore of a shared store that
+// keeps the refresh token called name (TokenFile.Name; in lower case:
+// the tasks' datastores are named in upper case).
+func SharedDatastore(name string) string { return "oauth-token:" + name }
+
+// sharedName is the name of the token in a shared store.
+func (f TokenFile) sharedName() string {
+	if f.Name != "" {
+		return f.Name
+	}
+	return f.Path
+}
+
+var sharedKey = []byte("token")
 
 // fileTurns holds a mutex for each token file's path: the refreshes of
 // the sources of one file take turns.
@@ -523,18 +599,112 @@ type savingSource struct {
 	// rotated token could not be saved: refresh, the only good one, is
 	// kept and saving it tried again).
 	refresh, stored string
-	clientID        string
-	scopes          []string
+	// In a shared store: pending is a rotated token that could not be
+	// written to the store, which held spent then (the token sent).
+	pending, spent string
+	clientID       string
+	scopes         []string
 }
 
 func (s *savingSource) Token() (*oauth2.Token, error) {
 	turn := fileTurn(s.file.Path)
 	turn.Lock()
 	defer turn.Unlock()
+	if s.file.shared() {
+		var tok *oauth2.Token
+		err := store.Turn(s.file.Store, SharedDatastore(s.file.sharedName()), func() error {
+			var err error
+			tok, err = s.sharedToken()
+			return err
+		})
+		return tok, err
+	}
 	if cur, err := s.file.Load(); err == nil && cur.RefreshToken != s.stored {
 		s.refresh, s.stored = cur.RefreshToken, cur.RefreshToken
 	}
-	tok, err := s.conf.TokenSource(s.ctx, &oauth2.Token{RefreshToken: s.refresh}).Token()
+	tok, err := s.refreshWith(s.refresh)
+	if err != nil {
+		return nil, err
+	}
+	if tok.RefreshToken != "" && tok.RefreshToken != s.stored {
+		// The token sent may be spent: the new one is kept in memory
+		// even when it cannot be saved.
+		s.refresh = tok.RefreshToken
+		if err := s.file.Save(tok, s.clientID, s.scopes); err != nil {
+			return nil, err
+		}
+		s.stored = tok.RefreshToken
+	}
+	return tok, nil
+}
+
+// sharedToken refreshes from the shared store's token (or the file's, when
+// it was saved later), in the store's turn, and writes a rotated one back.
+func (s *savingSource) sharedToken() (*oauth2.Token, error) {
+	where := fmt.Sprintf("oauth: the refresh token %s in the cluster's store", s.file.sharedName())
+	ds, err := s.file.Store.Datastore(SharedDatastore(s.file.sharedName()))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	b, err := ds.Get(sharedKey)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	var rec sharedRecord
+	cur := ""
+	if b != nil {
+		if err := json.Unmarshal(b, &rec); err != nil || !secret.IsEncrypted(rec.RefreshToken) {
+			return nil, fmt.Errorf("%s: not a record of a refresh token", where)
+		}
+		if cur, err = s.file.Key.Decrypt(rec.RefreshToken); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	send, from := cur, rec.From
+	if s.pending != "" && s.spent == cur {
+		send = s.pending // rotated here, and not written
+	}
+	file, saved, ferr := s.file.load()
+	if ferr == nil && (b == nil || saved.After(rec.From)) {
+		// The first use, or a new authorization.
+		send, from = file.RefreshToken, saved
+	}
+	if send == "" {
+		return nil, ferr
+	}
+	tok, err := s.refreshWith(send)
+	if err != nil {
+		return nil, err
+	}
+	next := send
+	if tok.RefreshToken != "" {
+		next = tok.RefreshToken
+	}
+	if b != nil && next == cur && from.Equal(rec.From) {
+		s.pending = ""
+		return tok, nil
+	}
+	enc, err := s.file.Key.Encrypt(next)
+	if err == nil {
+		var v []byte
+		v, err = json.Marshal(sharedRecord{RefreshToken: enc, From: from, Saved: time.Now().UTC()})
+		if err == nil {
+			err = ds.Update(func(w store.Writer) error { return w.Put(sharedKey, v) })
+		}
+	}
+	if err != nil {
+		// The token sent may be spent: the new one is kept in memory,
+		// and written by the next refresh.
+		s.pending, s.spent = next, cur
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	s.pending = ""
+	return tok, nil
+}
+
+// refreshWith sends a refresh token to the token endpoint.
+func (s *savingSource) refreshWith(rt string) (*oauth2.Token, error) {
+	tok, err := s.conf.TokenSource(s.ctx, &oauth2.Token{RefreshToken: rt}).Token()
 	if err != nil {
 		msg := fmt.Sprintf("oauth: refresh the access token (token file %s): %s", s.file.Path, Describe(err))
 		var re *oauth2.RetrieveError
@@ -545,15 +715,6 @@ func (s *savingSource) Token() (*oauth2.Token, error) {
 			return nil, ee
 		}
 		return nil, errors.New(msg)
-	}
-	if tok.RefreshToken != "" && tok.RefreshToken != s.stored {
-		// The token sent may be spent: the new one is kept in memory
-		// even when it cannot be saved.
-		s.refresh = tok.RefreshToken
-		if err := s.file.Save(tok, s.clientID, s.scopes); err != nil {
-			return nil, err
-		}
-		s.stored = tok.RefreshToken
 	}
 	return tok, nil
 }

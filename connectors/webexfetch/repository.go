@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -190,7 +191,7 @@ func (r *Repository) open(_ context.Context, s *settings) (*api, error) {
 		if err != nil {
 			return nil, fmt.Errorf("webexfetch: [%s] the token file is encrypted with [Security] AESKeyFile: %w", s.Task, err)
 		}
-		tf := oauth.TokenFile{Path: s.TokenFile, Key: key}
+		tf := oauth.TokenFile{Path: s.TokenFile, Key: key, Store: r.Store, Name: r.tokenName(s)}
 		c, err := r.ServiceClient(s.Task, s.APIURL, restsync.TLS{CheckCertificate: s.CheckCert, CAFile: s.CACert}, s.Timeout,
 			func(hc *http.Client) restsync.Auth {
 				// Concurrency rooms are read at once, each with a page in
@@ -215,6 +216,20 @@ func (r *Repository) open(_ context.Context, s *settings) (*api, error) {
 		}
 		return &api{c: c, pageSize: int(s.PageSize)}, nil
 	})
+}
+
+// tokenName names a task's refresh token in a cluster's shared store
+// (oauth.TokenFile.Name): after the first task, by name, of those with the
+// same token file, so that tasks sharing one grant share its token, and
+// every node (same configuration, each its own token file) names it
+// alike.
+func (r *Repository) tokenName(s *settings) string {
+	for _, t := range slices.Sorted(maps.Keys(r.Set)) {
+		if r.Set[t].TokenFile == s.TokenFile {
+			return t
+		}
+	}
+	return s.Task
 }
 
 // httpStatus is a Webex error's status (0 when it is not one).

@@ -1,0 +1,95 @@
+package oauth
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/connectorhq/connector/internal/pgtest"
+	"github.com/connectorhq/connector/store"
+	"github.com/connectorhq/connector/store/pgstore"
+)
+
+// TestClusterNodesShareARotatedToken: the nodes of a cluster run a
+// Webex task, each with its copy of the task's token file, and Webex
+// rotates refresh tokens. On main each node refreshed from its own file:
+// node A's refresh spent the token node B's copy still held, and B's next
+// refresh was refused (invalid_grant: every action of the task on B
+// ended as Error until `connector oauth` was run on B, which then spent
+// A's). The token in use is now kept in the cluster's store, encrypted,
+// and the nodes refresh from it one at a time.
+func TestClusterNodesShareARotatedToken(t *testing.T) {
+	srv, fa, cfg := webexTokens(t, true)
+	dbURL := pgtest.StartT(t, pgtest.Options{}).DatabaseT(t)
+	open := func() *pgstore.Store {
+		st, err := pgstore.Open(context.Background(), pgstore.Config{URL: dbURL})
+		require.NoError(t, err)
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	// Node B has a copy of node A's token file (an administrator gives
+	// every node one); node C has none.
+	data, err := os.ReadFile(fa.Path)
+	require.NoError(t, err)
+	fb := TokenFile{Path: filepath.Join(t.TempDir(), "webex.token"), Key: fa.Key}
+	require.NoError(t, os.WriteFile(fb.Path, data, 0o600))
+	fc := TokenFile{Path: filepath.Join(t.TempDir(), "webex.token"), Key: fa.Key}
+	fa.Store, fb.Store, fc.Store = open(), open(), open()
+	fa.Name, fb.Name, fc.Name = "WEBEX", "WEBEX", "WEBEX" // the task's
+	// A new source each time: oauth2's reuse of an access token would
+	// otherwise answer without a refresh.
+	refresh := func(f TokenFile) error {
+		src, err := f.TokenSource(context.Background(), cfg)
+		if err == nil {
+			_, err = src.Token()
+		}
+		return err
+	}
+	require.NoError(t, refresh(fa))
+	require.NoError(t, refresh(fb), "node B refreshes with the token node A's refresh issued")
+	require.NoError(t, refresh(fa), "and node A with the one node B's issued")
+	require.NoError(t, refresh(fc), "a node without a token file uses the cluster's token")
+	require.Equal(t, 4, srv.Refreshes())
+
+	// The store holds the token encrypted only.
+	ds, err := fa.Store.Datastore(SharedDatastore(fa.Name))
+	require.NoError(t, err)
+	require.NoError(t, ds.ForEach(func(k, v []byte) error {
+		require.NotContains(t, string(v), "rt-", "a refresh token in clear in the store")
+		return nil
+	}))
+
+	// A new authorization (the old grant revoked) on node B is taken by
+	// every node, and an older file (node A's) does not replace it.
+	srv.RevokeRefreshTokens()
+	require.ErrorContains(t, refresh(fa), "invalid_grant")
+	require.NoError(t, fb.Save(&oauth2.Token{RefreshToken: srv.IssueRefreshToken()}, "client-id", nil))
+	require.NoError(t, refresh(fb))
+	require.NoError(t, refresh(fa))
+	require.NoError(t, refresh(fc))
+	require.NoError(t, refresh(fb))
+}
+
+// A store of one process keeps no token: the token file is the token's
+// only home, as before.
+func TestOneProcessStoreKeepsNoToken(t *testing.T) {
+	_, f, cfg := webexTokens(t, true)
+	st, err := store.Open(store.Config{Driver: store.DriverMemory})
+	require.NoError(t, err)
+	defer st.Close()
+	f.Store = st
+	src, err := f.TokenSource(context.Background(), cfg)
+	require.NoError(t, err)
+	_, err = src.Token()
+	require.NoError(t, err)
+	names, err := st.DatastoreNames()
+	require.NoError(t, err)
+	for _, n := range names {
+		require.False(t, strings.HasPrefix(n, "oauth-token:"), n)
+	}
+}
