@@ -78,18 +78,37 @@ type known struct {
 }
 
 // touch is what the events feed says happened in a room since the last
-// run.
+// run (or since a run that could not bring the room up to date: kept in
+// the events cursor's Pending).
 type touch struct {
-	created bool     // messages were posted
-	updated []string // messages edited
-	deleted []string // messages deleted
-	members bool     // memberships changed
-	typ     string   // the room's type, as the events give it
+	Created bool     `json:"c,omitempty"` // messages were posted
+	Updated []string `json:"u,omitempty"` // messages edited
+	Deleted []string `json:"d,omitempty"` // messages deleted
+	Members bool     `json:"m,omitempty"` // memberships changed
+	Type    string   `json:"t,omitempty"` // the room's type, as the events give it
 }
 
 // eventsCursor is the datastore's c:events.
 type eventsCursor struct {
 	From string `json:"from"`
+	// Pending is what the feed said, before From, about the rooms a run
+	// could not bring up to date (by id), and DeletedRooms the rooms it
+	// said were deleted when a run's removals were refused: the next
+	// runs apply them as if the feed said them again. So one room that
+	// fails run after run does not hold the cursor (every run would read
+	// the whole feed again from where it first failed).
+	Pending      map[string]*touch `json:"p,omitempty"`
+	DeletedRooms []string          `json:"dr,omitempty"`
+}
+
+// addNew appends to list the ids of more it does not hold.
+func addNew(list []string, more ...string) []string {
+	for _, id := range more {
+		if !slices.Contains(list, id) {
+			list = append(list, id)
+		}
+	}
+	return list
 }
 
 var eventsCursorKey = []byte("c:events")
@@ -164,6 +183,9 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 	var deletedRooms []string
 	eventsOK := false
 	var newCursor time.Time
+	// failed: rooms the feed named that this run did not bring up to
+	// date; what it said about them stays pending for the next runs.
+	failed := map[string]bool{}
 	if t.s.Compliance {
 		touched, deletedRooms, newCursor, err = t.readEvents(ctx)
 		if err != nil {
@@ -251,7 +273,7 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 				}
 				continue
 			}
-			eventsOK = false
+			failed[id] = true
 			t.Fail(roomRef(t.s.APIURL, id), err)
 			continue
 		}
@@ -271,9 +293,7 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		return err
 	}
 	for _, id := range incomplete {
-		if touched[id] != nil {
-			eventsOK = false
-		}
+		failed[id] = true
 	}
 
 	// Rooms gone: deleted (events), no longer taken by the filters, or no
@@ -307,8 +327,26 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 	if err := t.Batch.Flush(ctx); err != nil {
 		return err
 	}
-	if eventsOK && t.Batch.Failures() == 0 {
-		v, _ := json.Marshal(eventsCursor{From: formatTime(newCursor)})
+	if eventsOK {
+		// The cursor moves on; what the feed said about a room not
+		// brought up to date is kept for the next runs. A refused
+		// delivery or removal (a room's record may follow it, or not) is
+		// not a room's: then all it said is kept, and the rooms it named
+		// are read again.
+		c := eventsCursor{From: formatTime(newCursor)}
+		refused := t.Batch.Failures() > 0
+		for id, tc := range touched {
+			if (failed[id] || refused) && !unwanted[id] && !slices.Contains(deletedRooms, id) {
+				if c.Pending == nil {
+					c.Pending = map[string]*touch{}
+				}
+				c.Pending[id] = tc
+			}
+		}
+		if refused {
+			c.DeletedRooms = deletedRooms
+		}
+		v, _ := json.Marshal(c)
 		if err := store.UpdateDeferred(t.DS, func(w store.Writer) error { return w.Put(eventsCursorKey, v) }); err != nil {
 			return fmt.Errorf("webexfetch: [%s] record the events cursor: %w", t.Task, err)
 		}
@@ -428,10 +466,10 @@ func (t *taskRun) wanted(rm *room) bool {
 // on the first), less EventsOverlap for events that show up late.
 func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, time.Time, error) {
 	from := t.now.Add(-t.s.EventsLookback)
+	var c eventsCursor
 	if b, err := t.DS.Get(eventsCursorKey); err != nil {
 		return nil, nil, time.Time{}, err
 	} else if b != nil {
-		var c eventsCursor
 		if json.Unmarshal(b, &c) == nil {
 			if ft := parseTime(c.From); !ft.IsZero() {
 				from = ft.Add(-t.s.EventsOverlap)
@@ -439,8 +477,14 @@ func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, 
 		}
 	}
 	newest := from
+	// What earlier runs could not apply, then what happened since.
 	touched := map[string]*touch{}
-	var deletedRooms []string
+	for id, tc := range c.Pending {
+		if tc != nil {
+			touched[id] = tc
+		}
+	}
+	deletedRooms := c.DeletedRooms
 	at := func(room string) *touch {
 		tc := touched[room]
 		if tc == nil {
@@ -461,25 +505,25 @@ func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, 
 						continue
 					}
 					tc := at(e.Data.RoomID)
-					tc.typ = e.Data.RoomType
+					tc.Type = e.Data.RoomType
 					switch e.Type {
 					case "created":
-						tc.created = true
+						tc.Created = true
 					case "updated":
-						tc.updated = append(tc.updated, e.Data.ID)
+						tc.Updated = addNew(tc.Updated, e.Data.ID)
 					case "deleted":
-						tc.deleted = append(tc.deleted, e.Data.ID)
+						tc.Deleted = addNew(tc.Deleted, e.Data.ID)
 					}
 				case "memberships":
 					if e.Data.RoomID != "" {
-						at(e.Data.RoomID).members = true
+						at(e.Data.RoomID).Members = true
 					}
 				case "rooms":
 					switch e.Type {
 					case "deleted":
-						deletedRooms = append(deletedRooms, e.Data.ID)
+						deletedRooms = addNew(deletedRooms, e.Data.ID)
 					case "created", "updated":
-						at(e.Data.ID).members = true
+						at(e.Data.ID).Members = true
 					}
 				}
 			}
@@ -504,16 +548,16 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	}
 	now := t.now.Unix()
 	changed := k == nil || st.LastActivity != rm.LastActivity || st.Title != rm.Title || st.Type != rm.Type
-	membersDue := changed || (tc != nil && tc.members) || (t.s.MembersInterval > 0 && now-st.MembersAt >= int64(t.s.MembersInterval.Seconds()))
+	membersDue := changed || (tc != nil && tc.Members) || (t.s.MembersInterval > 0 && now-st.MembersAt >= int64(t.s.MembersInterval.Seconds()))
 	full := k == nil || st.Newest == "" || (t.s.FullListInterval > 0 && now-st.FullAt >= int64(t.s.FullListInterval.Seconds()))
 	// Delivered without security, which is now on: every message again.
 	unsecured := k != nil && t.s.MappedSecurity && st.Unsecured
 	// Files delivered with other file settings: every message with files
 	// again.
 	refile := k != nil && st.Files != filesShape(t.s)
-	needList := changed || full || (tc != nil && tc.created) || unsecured || refile
+	needList := changed || full || (tc != nil && tc.Created) || unsecured || refile
 	t.Counts.Seen.Add(1)
-	if !membersDue && !needList && (tc == nil || len(tc.updated)+len(tc.deleted) == 0) && len(st.Retry) == 0 {
+	if !membersDue && !needList && (tc == nil || len(tc.Updated)+len(tc.Deleted) == 0) && len(st.Retry) == 0 {
 		t.Counts.Unchanged.Add(1)
 		return true, nil
 	}
@@ -621,7 +665,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	// the messages whose files could not be read by earlier runs.
 	var again []string
 	if tc != nil {
-		again = append(again, tc.updated...)
+		again = append(again, tc.Updated...)
 	}
 	for _, id := range slices.Sorted(maps.Keys(st.Retry)) {
 		if !slices.Contains(again, id) {
@@ -630,7 +674,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	}
 	if len(again) > 0 {
 		for _, id := range again {
-			if listedIDs[id] || tc != nil && slices.Contains(tc.deleted, id) {
+			if listedIDs[id] || tc != nil && slices.Contains(tc.Deleted, id) {
 				continue
 			}
 			m, err := t.api.message(ctx, id)
@@ -638,7 +682,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 				if tc == nil {
 					tc = &touch{}
 				}
-				tc.deleted = append(tc.deleted, id)
+				tc.Deleted = append(tc.Deleted, id)
 				continue
 			}
 			if err != nil {
@@ -660,7 +704,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 		}
 	}
 	if tc != nil {
-		for _, id := range tc.deleted {
+		for _, id := range tc.Deleted {
 			key := messageKey(rm.ID, id)
 			rec, err := restsync.GetRecord(t.DS, key)
 			if err != nil {

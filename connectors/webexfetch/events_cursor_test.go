@@ -1,0 +1,87 @@
+package webexfetch
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/connectors/webexfetch/webextest"
+)
+
+// TestFailingSpaceDoesNotHoldTheEventsCursor: as compliance officer, one
+// space whose messages Webex fails to list on every run. On main the
+// events cursor moved only when every space the feed named was brought up
+// to date, so it stayed where that space first failed: every later run
+// read the whole organisation's feed again from there (growing for as
+// long as the space failed, up to EventsLookback's 90 days) and fetched
+// again every message edited anywhere since (here the edit in the space
+// that works, run after run). The cursor now moves on, and what the feed
+// said about the failing space is kept for it and applied once it can be
+// read: its edit made while it failed is delivered then, though the feed
+// no longer shows it.
+func TestFailingSpaceDoesNotHoldTheEventsCursor(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.compliance = true; o.settings = "EventsLookback=24h" })
+	bad := e.srv.AddRoom("Bad", "group", e.bob, e.carol)
+	old := e.srv.Post(bad, e.bob, "the original")
+	e.srv.Advance(time.Minute)
+	e.srv.Post(bad, e.carol, "a later one") // the listing stops above the original
+	good := e.srv.AddRoom("Good", "group", e.bob, e.carol)
+	goodOld := e.srv.Post(good, e.bob, "good original")
+	require.Zero(t, e.sync().Errors)
+
+	var failing atomic.Bool
+	failing.Store(true)
+	var mu sync.Mutex
+	var froms []string
+	var goodFetches atomic.Int64
+	e.srv.SetFault(func(r *http.Request) *webextest.Fault {
+		if r.URL.Path == "/v1/events" && r.URL.Query().Get("resource") == "messages" {
+			mu.Lock()
+			froms = append(froms, r.URL.Query().Get("from"))
+			mu.Unlock()
+		}
+		if r.URL.Path == "/v1/messages/"+goodOld {
+			goodFetches.Add(1)
+		}
+		if failing.Load() && (r.URL.Query().Get("roomId") == bad || r.URL.Path == "/v1/messages/"+old) {
+			return &webextest.Fault{Status: http.StatusInternalServerError, Message: "Something went wrong"}
+		}
+		return nil
+	})
+	e.srv.Advance(time.Hour)
+	e.srv.Edit(old, "the original (edited while the space fails)")
+	e.srv.Edit(goodOld, "good original (edited)")
+	require.NotZero(t, e.sync().Errors, "the space fails")
+	require.Equal(t, "good original (edited)", e.doc(msgRef(e, goodOld)).Content)
+
+	// The organisation goes on (a message an hour); the space still
+	// fails.
+	goodFetches.Store(0)
+	for range 3 {
+		e.srv.Advance(time.Hour)
+		e.srv.Post(good, e.carol, "an hour later")
+		require.NotZero(t, e.sync().Errors, "the space still fails")
+	}
+	require.Zero(t, goodFetches.Load(), "the edit in the space that works is not fetched again by every run")
+	mu.Lock()
+	require.Len(t, froms, 4)
+	require.NotEqual(t, froms[2], froms[3], "the events cursor moves on: %v", froms)
+	mu.Unlock()
+
+	failing.Store(false)
+	e.srv.Advance(time.Hour)
+	require.Zero(t, e.sync().Errors)
+	require.Equal(t, "the original (edited while the space fails)", e.doc(msgRef(e, old)).Content,
+		"the edit the feed named while the space failed is applied")
+
+	// And once applied, it is not fetched again.
+	e.srv.Advance(time.Hour)
+	e.srv.ResetRequests()
+	require.Zero(t, e.sync().Errors)
+	by, _ := e.srv.Requests()
+	require.Zero(t, by["GET /v1/messages/{id}"], "%v", by)
+}
