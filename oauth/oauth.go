@@ -706,15 +706,23 @@ func (s *savingSource) sharedToken() (*oauth2.Token, error) {
 func (s *savingSource) refreshWith(rt string) (*oauth2.Token, error) {
 	tok, err := s.conf.TokenSource(s.ctx, &oauth2.Token{RefreshToken: rt}).Token()
 	if err != nil {
-		msg := fmt.Sprintf("oauth: refresh the access token (token file %s): %s", s.file.Path, Describe(err))
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.Response != nil {
-			return nil, &EndpointError{Status: re.Response.StatusCode, RetryAfter: re.Response.Header.Get("Retry-After"), Message: msg}
-		}
-		if ee := Unanswered(err, msg); ee != nil {
-			return nil, ee
-		}
-		return nil, errors.New(msg)
+		return nil, Failure(err, fmt.Sprintf("oauth: refresh the access token (token file %s): %s", s.file.Path, Describe(err)))
 	}
 	return tok, nil
+}
+
+// Failure is the error of a token request that failed with err (from
+// golang.org/x/oauth2), saying msg (which must not quote a token): an
+// *EndpointError with the endpoint's status and Retry-After when it
+// answered, or of status 0 when it did not (Unanswered), so that a rate
+// limit or a failure on the way can be waited out; else a plain error.
+func Failure(err error, msg string) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		return &EndpointError{Status: re.Response.StatusCode, RetryAfter: re.Response.Header.Get("Retry-After"), Message: msg}
+	}
+	if ee := Unanswered(err, msg); ee != nil {
+		return ee
+	}
+	return errors.New(msg)
 }

@@ -75,7 +75,9 @@ type describing struct{ inner oauth2.TokenSource }
 func (d *describing) Token() (*oauth2.Token, error) {
 	t, err := d.inner.Token()
 	if err != nil {
-		return nil, fmt.Errorf("oauth: service account token: %s", oauth.Describe(err))
+		// Its status: a rate limit or a failure on the way is waited out
+		// (the Gmail API's transport).
+		return nil, oauth.Failure(err, "oauth: service account token: "+oauth.Describe(err))
 	}
 	return t, nil
 }

@@ -180,7 +180,7 @@ func Open(ctx context.Context, cfg Config) (*Box, error) {
 	b := &Box{cfg: cfg, user: cfg.User}
 	bounded := bounding{base: base, limit: responseLimit(cfg.MaxMessageBytes)}
 	// Under the token: an error that quotes it is scrubbed of it.
-	hc := &http.Client{Transport: &oauth2.Transport{Source: cfg.Tokens, Base: throttling{base: oauth.ScrubRefusals(counting{base: bounded, n: &b.requests}), log: cfg.Logger}},
+	hc := &http.Client{Transport: authorizing{src: cfg.Tokens, base: throttling{base: oauth.ScrubRefusals(counting{base: bounded, n: &b.requests}), log: cfg.Logger}, log: cfg.Logger},
 		// oauth2.Transport puts the token on every request it carries,
 		// a redirect's too: none may leave the API's origin.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -242,7 +242,8 @@ func pageLoop() func(next string) error {
 	}
 }
 
-// fail wraps an API error: 401 and 403 and token refusals are ErrAuth, 404
+// fail wraps an API error: 401 and 403 and token refusals are ErrAuth
+// (not the token endpoint's rate limit or failure on the way), 404
 // ErrNotFound; the API's message is kept.
 func (b *Box) fail(what string, err error) error {
 	var ge *googleapi.Error
@@ -259,6 +260,11 @@ func (b *Box) fail(what string, err error) error {
 			return fmt.Errorf("gmail: %s: %s: %w", what, ge.Message, mailbox.ErrNotFound)
 		}
 		return fmt.Errorf("gmail: %s: %w", what, &answerError{code: ge.Code, message: ge.Message})
+	}
+	if unavailable(err) {
+		// The token endpoint is rate limited or failing for now: the
+		// authorization is not refused.
+		return fmt.Errorf("gmail: %s: %w", what, err)
 	}
 	if strings.Contains(err.Error(), "oauth2") || strings.Contains(err.Error(), "oauth:") {
 		return fmt.Errorf("%w: gmail: %s: %v", mailbox.ErrAuth, what, err)

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/connectorhq/connector/connectors/internal/restsync"
+	"github.com/connectorhq/connector/oauth"
 )
 
 // Waiting out Google's rate limits: a request answered 429 (too many
@@ -28,6 +32,83 @@ const (
 	firstBackoff  = time.Second
 	maxBackoff    = 30 * time.Second
 )
+
+// maxTokenAttempts bounds the refreshes of an access token that fail on
+// the way (the token endpoint's 5xx, or no answer), as the REST
+// connectors' MaxAttempts does (default 4).
+const maxTokenAttempts = 4
+
+// authorizing puts the access token on every request, as oauth2.Transport
+// does, and waits out the token endpoint's rate limits (429, or 503 with
+// Retry-After) and tries again after its failures on the way (5xx, no
+// answer: an oauth.EndpointError) as throttling does the API's: Google's
+// token endpoint is rate limited as its APIs are. A refusal (invalid_grant)
+// is returned at once.
+type authorizing struct {
+	src  oauth2.TokenSource
+	base http.RoundTripper
+	log  *slog.Logger
+}
+
+func (a authorizing) RoundTrip(r *http.Request) (*http.Response, error) {
+	tok, err := a.token(r.Context())
+	if err != nil {
+		if r.Body != nil {
+			_ = r.Body.Close()
+		}
+		return nil, err
+	}
+	r2 := r.Clone(r.Context())
+	tok.SetAuthHeader(r2)
+	return a.base.RoundTrip(r2)
+}
+
+func (a authorizing) token(ctx context.Context) (*oauth2.Token, error) {
+	backoff := firstBackoff
+	throttled, failed := 0, 0
+	for {
+		tok, err := a.src.Token()
+		var ee *oauth.EndpointError
+		if err == nil || !errors.As(err, &ee) {
+			return tok, err
+		}
+		var wait time.Duration
+		switch {
+		case ee.Status == http.StatusTooManyRequests || ee.Status == http.StatusServiceUnavailable && ee.RetryAfter != "":
+			d, ok := restsync.RetryAfter(ee.RetryAfter, time.Now())
+			if !ok {
+				d = backoff
+				backoff = min(2*backoff, maxBackoff)
+			}
+			if throttled++; throttled >= maxThrottled || d > maxRetryAfter {
+				return nil, err
+			}
+			wait = d
+		case ee.Status == 0 || ee.Status >= 500:
+			if failed++; failed >= maxTokenAttempts {
+				return nil, err
+			}
+			wait = backoff
+			backoff = min(2*backoff, maxBackoff)
+		default:
+			return nil, err
+		}
+		if a.log != nil {
+			a.log.Debug("gmail: the token endpoint failed or is rate limited: waiting", "wait", wait, "status", ee.Status)
+		}
+		if err := (throttling{}).wait(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// unavailable reports whether err is the token endpoint's rate limit or
+// failure on the way that authorizing stopped waiting out: not a refusal
+// of the account's authorization.
+func unavailable(err error) bool {
+	var ee *oauth.EndpointError
+	return errors.As(err, &ee) && (ee.Status == 0 || ee.Status == http.StatusTooManyRequests || ee.Status >= 500)
+}
 
 // throttling is the transport that waits out rate limits.
 type throttling struct {
@@ -77,8 +158,14 @@ func (t throttling) wait(ctx context.Context, d time.Duration) error {
 	if t.sleep != nil {
 		return t.sleep(ctx, d)
 	}
+	if sleepFor != nil {
+		return sleepFor(ctx, d)
+	}
 	return restsync.Sleep(ctx, d)
 }
+
+// sleepFor, when set, replaces the waits of every transport (tests).
+var sleepFor func(ctx context.Context, d time.Duration) error
 
 // throttled reports whether resp asks the client to slow down: a 429, or
 // a 403 whose reason is a rate limit (its body is read, and put back).
