@@ -85,3 +85,40 @@ func TestFailingSpaceDoesNotHoldTheEventsCursor(t *testing.T) {
 	by, _ := e.srv.Requests()
 	require.Zero(t, by["GET /v1/messages/{id}"], "%v", by)
 }
+
+// TestComplianceSpaceNoLongerWantedIsRemoved: as compliance officer, a
+// space found in the events feed (the officer is not in it) is indexed;
+// then the task's filters stop taking it (here its title now matches
+// RoomTitleCantHaveRegex; a RoomTypes or Rooms change alike). The docs
+// say such a space is removed with its messages; on main it stayed in the
+// index for good: only a space seen in the account's own list was checked
+// against the filters, and one found through the feed was never looked at
+// again unless the feed named it.
+func TestComplianceSpaceNoLongerWantedIsRemoved(t *testing.T) {
+	for _, filter := range []string{"RoomTitleCantHaveRegex=.*Board.*", "RoomTypes=direct"} {
+		t.Run(filter, func(t *testing.T) {
+			e := newEnv(t, func(o *envOptions) { o.compliance = true; o.settings = "EventsLookback=24h" })
+			hidden := e.srv.AddRoom("Board", "group", e.bob, e.carol)
+			m := e.srv.Post(hidden, e.bob, "quarterly numbers")
+			own := e.srv.AddRoom("Mine", "direct", e.alice, e.bob)
+			n := e.srv.Post(own, e.alice, "note")
+			require.Zero(t, e.sync().Errors)
+			require.NotNil(t, e.target.Get(msgRef(e, m)))
+
+			// A later run: the feed's cursor has moved past the space's
+			// events.
+			e.srv.Advance(time.Hour)
+			e.srv.Post(own, e.bob, "an hour later")
+			require.Zero(t, e.sync().Errors)
+			e.srv.Advance(time.Hour)
+			e.reconfigure("ComplianceOfficer=TRUE\nEventsLookback=24h\n" + filter)
+			c := e.sync()
+			require.Zero(t, c.Errors)
+			require.Nil(t, e.target.Get(msgRef(e, m)), "the space the filters no longer take is removed")
+			require.Nil(t, e.target.Get(roomRefOf(e, hidden)))
+			if filter == "RoomTypes=direct" {
+				require.NotNil(t, e.target.Get(msgRef(e, n)))
+			}
+		})
+	}
+}

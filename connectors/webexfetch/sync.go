@@ -304,7 +304,12 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		if seen[id] && !unwanted[id] && !slices.Contains(deletedRooms, id) {
 			continue
 		}
-		if !unwanted[id] && !slices.Contains(deletedRooms, id) {
+		// Not seen (a space found through the feed is not in the
+		// account's list): the filters are applied to its recorded title
+		// and type, so that one they no longer take goes as a space seen
+		// would (a space renamed since is found again by its next event).
+		recorded := &room{ID: id, Title: k.st.Title, Type: k.st.Type}
+		if !unwanted[id] && !slices.Contains(deletedRooms, id) && t.wanted(recorded) {
 			if !listComplete || k.st.ViaEvents {
 				continue
 			}
