@@ -87,9 +87,9 @@ func (r *Repository) fetchItem(ctx context.Context, id restsync.Identifier) (*re
 	t := &taskRun{TaskSync: &restsync.TaskSync{Log: r.Log, Task: id.Task}, r: r, s: s, api: a, b: b}
 	t.lookupNames(ctx, []message{*m})
 	if id.Kind == kindMessage {
-		docs := b.messageDocs(ctx, id.Task, rm, sec, m, nil)
-		return &restsync.Fetched{Ref: docs[0].Reference, MimeType: "text/plain; charset=utf-8", Name: restsync.SafeName(messageTitle(rm, m)) + ".txt",
-			Content: []byte(docs[0].Content), Doc: docs[0]}, nil
+		doc := b.messageDoc(ctx, id.Task, rm, sec, m, nil)
+		return &restsync.Fetched{Ref: doc.Reference, MimeType: "text/plain; charset=utf-8", Name: restsync.SafeName(messageTitle(rm, m)) + ".txt",
+			Content: []byte(doc.Content), Doc: doc}, nil
 	}
 	part, _ := strconv.Atoi(id.Part)
 	if part > len(m.Files) {

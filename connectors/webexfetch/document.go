@@ -286,8 +286,9 @@ func (b *builder) messageText(ctx context.Context, m *message) string {
 	return m.Markdown
 }
 
-// messageDocs are a message's documents: its own, then one per file.
-func (b *builder) messageDocs(ctx context.Context, task string, rm *room, sec *roomSec, m *message, files []fileItem) []*ingest.Document {
+// messageDoc is a message's own document, naming its files (whose
+// documents are fileDoc's).
+func (b *builder) messageDoc(ctx context.Context, task string, rm *room, sec *roomSec, m *message, files []fileItem) *ingest.Document {
 	ref := messageRef(b.base, m.ID)
 	f := make(fields, 0, messageFields)
 	f.add("AUTN_IDENTIFIER", identifier(task, rm.ID, m.ID, 0))
@@ -338,14 +339,7 @@ func (b *builder) messageDocs(ctx context.Context, task string, rm *room, sec *r
 		}
 	}
 	b.security(&f, sec)
-	docs := []*ingest.Document{{Reference: ref, Fields: f, Content: b.messageText(ctx, m)}}
-	for i, fi := range files {
-		if fi.file == nil {
-			continue
-		}
-		docs = append(docs, b.fileDoc(ctx, task, rm, sec, m, i+1, fi))
-	}
-	return docs
+	return &ingest.Document{Reference: ref, Fields: f, Content: b.messageText(ctx, m)}
 }
 
 // fileDoc is one file of a message: its text when it could be extracted,

@@ -872,18 +872,27 @@ func (t *taskRun) deliverMessage(ctx context.Context, rm *room, sec *roomSec, m 
 // returns false when a file could not be read: the message is delivered
 // without it (its FILE_URL only), and read again by the next runs
 // (roomState.Retry).
+//
+// Each file's document goes to the batch as soon as it is read, so that
+// a message never holds all its files (up to MaxFileBytes each) at once;
+// the message's own document and record follow them, in their group: the
+// record is written only when none of them was refused, so that it never
+// names a file the target lacks (the next run delivers them again).
 func (t *taskRun) deliverNew(ctx context.Context, rm *room, sec *roomSec, m *message, old *restsync.Record) (bool, error) {
 	key := messageKey(rm.ID, m.ID)
-	files, ok, err := t.fetchFiles(ctx, m)
+	g := &restsync.Group{}
+	files, ok, err := t.fetchFiles(ctx, g, rm, sec, m, old)
 	if err != nil {
 		return false, err
 	}
-	docs := t.b.messageDocs(ctx, t.Task, rm, sec, m, files)
+	doc := t.b.messageDoc(ctx, t.Task, rm, sec, m, files)
 	// The document's title is the record's (messageTitle, not worked out
 	// twice).
-	rec := &restsync.Record{Version: m.version(), Ref: docs[0].Reference, Title: fieldValue(docs[0].Fields, ingest.FieldTitle), Parent: rm.ID}
-	for _, d := range docs[1:] {
-		rec.Kids = append(rec.Kids, d.Reference)
+	rec := &restsync.Record{Version: m.version(), Ref: doc.Reference, Title: fieldValue(doc.Fields, ingest.FieldTitle), Parent: rm.ID}
+	for _, fi := range files {
+		if fi.file != nil {
+			rec.Kids = append(rec.Kids, fi.url)
+		}
 	}
 	if old != nil {
 		// A file that could not be read now keeps the document an
@@ -894,19 +903,21 @@ func (t *taskRun) deliverNew(ctx context.Context, rm *room, sec *roomSec, m *mes
 			}
 		}
 	}
-	t.Batch.Deliver(key, rec, docs, old)
+	t.Batch.DeliverIn(g, key, rec, []*ingest.Document{doc}, old)
 	return ok, nil
 }
 
 // fetchFiles downloads a message's files (at most MaxFileBytes each; a
-// larger one is described, not read). Files on another origin are not
-// fetched: the token would go with the request. A file the service fails
-// to serve is reported and left out (its FILE_URL stays on the message),
-// and the result says not all were read.
-func (t *taskRun) fetchFiles(ctx context.Context, m *message) ([]fileItem, bool, error) {
+// larger one is described, not read) and hands each one's document to the
+// batch as it is read, in group g (the files returned keep their names,
+// not their bytes). Files on another origin are not fetched: the token would go
+// with the request. A file the service fails to serve is reported and
+// left out (its FILE_URL stays on the message), and the result says not
+// all were read.
+func (t *taskRun) fetchFiles(ctx context.Context, g *restsync.Group, rm *room, sec *roomSec, m *message, old *restsync.Record) ([]fileItem, bool, error) {
 	var out []fileItem
 	all := true
-	for _, u := range m.Files {
+	for i, u := range m.Files {
 		fi := fileItem{url: u}
 		if !t.s.IndexFiles {
 			out = append(out, fi)
@@ -935,6 +946,17 @@ func (t *taskRun) fetchFiles(ctx context.Context, m *message) ([]fileItem, bool,
 			continue
 		}
 		fi.file = f
+		it := restsync.Item{Docs: []*ingest.Document{t.b.fileDoc(ctx, t.Task, rm, sec, m, i+1, fi)}, Group: g}
+		if old == nil {
+			it.Added = 1
+		} else {
+			it.Updated = 1
+		}
+		t.Batch.Add(it)
+		if err := t.Batch.MaybeFlush(ctx); err != nil {
+			return nil, false, err
+		}
+		fi.file = &restsync.File{FileName: f.FileName} // the batch has its bytes
 		out = append(out, fi)
 	}
 	return out, all, nil

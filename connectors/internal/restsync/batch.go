@@ -172,6 +172,12 @@ type Item struct {
 	// written only when no delivery or removal since the mark (its own
 	// batch's included) was refused.
 	After *Mark
+	// Group, when set, ties the item to the others of its group (one
+	// thing handed to the batch in parts, which batches may split): an
+	// item of the group that is refused marks it, and an item of a
+	// marked group is not written nor counted (it is delivered). The
+	// item that records the thing is added last.
+	Group *Group
 	// Added, Updated and Deleted are counted once the item is recorded.
 	Added, Updated, Deleted uint64
 
@@ -188,6 +194,13 @@ type Item struct {
 	// counted in Deleted (Dropping).
 	keptNotDeleted bool
 }
+
+// Group ties items that deliver one thing in parts (Item.Group): a
+// message's files, each handed to the batch as soon as it is read so that
+// they are never all held at once, then the message with its record,
+// which must not be written when one of its files was refused. Unlike a
+// Mark, a refusal of another item does not hold it back.
+type Group struct{ refused atomic.Bool }
 
 // Dropping returns it as an item whose removals Keep is given, as those
 // of Deliver and Forget are: key is the item's key (Dropping.Key), old the
@@ -249,7 +262,7 @@ func (b *Batch) Add(it Item) {
 			// The target refuses a whole call for one such document:
 			// kept, it would hold back every item of its batch, run
 			// after run.
-			it = Item{After: it.After, invalid: err, refused: uint64(len(it.Docs))}
+			it = Item{After: it.After, Group: it.Group, invalid: err, refused: uint64(len(it.Docs))}
 			break
 		}
 	}
@@ -275,6 +288,14 @@ func (b *Batch) Add(it Item) {
 // children that rec no longer has are removed.
 func (b *Batch) Deliver(key string, rec *Record, docs []*ingest.Document, old *Record) {
 	b.Add(deliverItem(key, rec, docs, old, nil))
+}
+
+// DeliverIn is Deliver, as the last item of group g: written only when
+// no item of g was refused.
+func (b *Batch) DeliverIn(g *Group, key string, rec *Record, docs []*ingest.Document, old *Record) {
+	it := deliverItem(key, rec, docs, old, nil)
+	it.Group = g
+	b.Add(it)
 }
 
 // DeliverAfter is Deliver, done only when no delivery since m was
@@ -695,6 +716,16 @@ func (b *Batch) apply(u *unit) error {
 	if !clean {
 		b.lastFailed = u.seq
 	}
+	// A refused item marks its group, before the group's later items
+	// (of this batch or the next ones) are written.
+	for i := range kept {
+		if it := &kept[i]; it.Group != nil && (it.invalid != nil || len(it.Docs) > 0 && !addOK) {
+			it.Group.refused.Store(true)
+		}
+	}
+	held := func(it *Item) bool {
+		return it.After != nil && !clean || it.Group != nil && it.Group.refused.Load()
+	}
 	// written: whether the item's key is written (and the item counted).
 	// An item delivered again without a child it had (Removes) is
 	// written only once that child's document was removed too: its old
@@ -703,7 +734,7 @@ func (b *Batch) apply(u *unit) error {
 	// index.
 	written := func(it *Item) bool {
 		switch {
-		case it.After != nil && !clean:
+		case held(it):
 			return false
 		case it.Delete:
 			return removed(it)
@@ -737,7 +768,7 @@ func (b *Batch) apply(u *unit) error {
 	}
 	for i := range kept {
 		it := &kept[i]
-		if it.After != nil && !clean {
+		if held(it) {
 			continue
 		}
 		rm := removed(it)

@@ -603,3 +603,40 @@ func TestBatchStoppedDeliveryEndsWithinTheGrace(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, rec, "recorded without its document")
 }
+
+// A group's items split by batches (a message's files handed over as
+// they were read, then the message with its record): a refused file
+// keeps the message's record from being written (it would name a file
+// the target lacks), wherever the batches split them, while another
+// group's record, and an item of no group, delivered after the refusal
+// are written.
+func TestBatchGroupRefusedItemHoldsItsRecord(t *testing.T) {
+	ds := memDatastore(t)
+	tgt := &recTarget{refuse: func(call int) bool { return call == 1 }}
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T"), Size: 2}
+	defer b.Close()
+	ctx := context.Background()
+	g1, g2 := &Group{}, &Group{}
+	// Batch 1 {file1a, file1b}: refused. Batch 2 {msg1, file2}. Batch 3
+	// {msg2, other}.
+	b.Add(Item{Docs: doc("file1a"), Added: 1, Group: g1})
+	b.Add(Item{Docs: doc("file1b"), Added: 1, Group: g1})
+	require.NoError(t, b.MaybeFlush(ctx))
+	b.DeliverIn(g1, "msg1", &Record{Version: "1", Ref: "msg1", Kids: []string{"file1a", "file1b"}}, doc("msg1"), nil)
+	b.Add(Item{Docs: doc("file2"), Added: 1, Group: g2})
+	require.NoError(t, b.MaybeFlush(ctx))
+	b.DeliverIn(g2, "msg2", &Record{Version: "1", Ref: "msg2", Kids: []string{"file2"}}, doc("msg2"), nil)
+	b.Deliver("other", &Record{Version: "1", Ref: "other"}, doc("other"), nil)
+	require.NoError(t, b.Flush(ctx))
+
+	require.Equal(t, []string{"msg1", "file2", "msg2", "other"}, tgt.added)
+	for k, want := range map[string]bool{"msg1": false, "msg2": true, "other": true} {
+		rec, err := GetRecord(ds, k)
+		require.NoError(t, err)
+		require.Equal(t, want, rec != nil, k)
+	}
+	c := job.Counts("T").Snapshot()
+	require.EqualValues(t, 3, c.Added, "file2, msg2 and other, not msg1: %+v", c)
+	require.EqualValues(t, 2, c.Ingestfailed)
+}
