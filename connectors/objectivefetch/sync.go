@@ -354,7 +354,12 @@ type docWork struct {
 	own    []permission
 	acl    acls
 	docs   []*ingest.Document
-	err    error
+	// kids are the references of the documents of its other versions,
+	// handed to the batch as they were read, in group (nil when none
+	// was).
+	kids  []string
+	group *restsync.Group
+	err   error
 }
 
 // noACL is the ACL hash of an object without permissions: what every
@@ -388,8 +393,8 @@ func (t *taskRun) docChanged(w *docWork) bool {
 // those before it are read: at most twice Concurrency documents are held
 // read and not yet handed to the batch (a document is read only once
 // there is room), so that a page of big documents (PageSize of them, up
-// to MaxFileBytes each, and each of its versions) is never all held at
-// once. A document that cannot be read is counted and left for the next
+// to MaxFileBytes each) is never all held at once; a document's versions
+// after its first go to the batch as they are read (readDocument). A document that cannot be read is counted and left for the next
 // run. Each is read on a goroutine of its own, outside the worker's
 // recovery: a panic there (in the reading of the server's answers) is the
 // document's error, which ends the task (fatal), instead of the process.
@@ -457,11 +462,18 @@ func (t *taskRun) deliverDocument(ctx context.Context, w *docWork) error {
 	for _, d := range w.docs[1:] {
 		rec.Kids = append(rec.Kids, d.Reference)
 	}
+	rec.Kids = append(rec.Kids, w.kids...)
 	var old *restsync.Record
 	if w.k != nil {
 		old = w.k.rec
 	}
-	t.Batch.Deliver(objectKey(w.it.ID), rec, w.docs, old)
+	if w.group != nil {
+		// Written only when none of its other versions' documents was
+		// refused.
+		t.Batch.DeliverIn(w.group, objectKey(w.it.ID), rec, w.docs, old)
+	} else {
+		t.Batch.Deliver(objectKey(w.it.ID), rec, w.docs, old)
+	}
 	return t.Batch.MaybeFlush(ctx)
 }
 
@@ -498,21 +510,53 @@ func (t *taskRun) readDocument(ctx context.Context, w *docWork, overlap bool) er
 	if t.s.MappedSecurity {
 		run(&permsErr, func() { w.own, permsErr = t.api.permissions(ctx, kindDocument, it.ID) })
 	}
+	path := w.parent.path + "/" + docName(it)
+	// acl waits for the fields and permissions and returns the
+	// document's ACL, or their error.
+	acl := func() (acls, error) {
+		wg.Wait()
+		if err := firstError(ctx, fieldsErr, permsErr); err != nil {
+			return acls{}, err
+		}
+		perms := w.own
+		if len(perms) == 0 {
+			perms = w.parent.perms
+		}
+		return aclsOf(perms), nil
+	}
+	// other hands the document of a version after the first to the
+	// batch as soon as it is read: a document's versions (up to
+	// MaxFileBytes each) are never all held at once. The document's own
+	// record follows them in their group (deliverDocument).
+	other := func(c content) error {
+		a, err := acl()
+		if err != nil {
+			return err
+		}
+		if w.group == nil {
+			w.group = &restsync.Group{}
+		}
+		d := t.b.documentDoc(ctx, t.Task, it, path, cat, a, c)
+		item := restsync.Item{Docs: []*ingest.Document{d}, Group: w.group}
+		if w.k == nil {
+			item.Added = 1
+		} else {
+			item.Updated = 1
+		}
+		t.Batch.Add(item)
+		w.kids = append(w.kids, d.Reference)
+		return t.Batch.MaybeFlush(ctx)
+	}
 	var contents []content
 	var err error
 	if overlap || fieldsErr == nil && permsErr == nil { // one after the other: not after a failure
-		contents, err = t.readContents(ctx, it)
+		contents, err = t.readContents(ctx, it, other)
 	}
-	wg.Wait()
-	if err := firstError(ctx, fieldsErr, permsErr, err); err != nil {
+	a, aerr := acl()
+	if err := firstError(ctx, aerr, err); err != nil {
 		return err
 	}
-	perms := w.own
-	if len(perms) == 0 {
-		perms = w.parent.perms
-	}
-	w.acl = aclsOf(perms)
-	path := w.parent.path + "/" + docName(it)
+	w.acl = a
 	for _, c := range contents {
 		w.docs = append(w.docs, t.b.documentDoc(ctx, t.Task, it, path, cat, w.acl, c))
 	}
@@ -531,8 +575,9 @@ func firstError(ctx context.Context, errs ...error) error {
 }
 
 // readContents downloads the versions of a document that Versions asks
-// for, the current one first.
-func (t *taskRun) readContents(ctx context.Context, it *item) ([]content, error) {
+// for, the current one first: it returns the first one's content, and
+// gives each other one to other as soon as it is read.
+func (t *taskRun) readContents(ctx context.Context, it *item, other func(content) error) ([]content, error) {
 	download := func(vID string) (f *restsync.File, err error) {
 		t.request(func() { f, err = t.api.content(ctx, it.ID, vID, t.s.MaxFileBytes) })
 		return f, err
@@ -568,7 +613,11 @@ func (t *taskRun) readContents(ctx context.Context, it *item) ([]content, error)
 		if err != nil {
 			return nil, err
 		}
-		contents = append(contents, content{file: f, v: v})
+		if len(contents) == 0 {
+			contents = append(contents, content{file: f, v: v})
+		} else if err := other(content{file: f, v: v}); err != nil {
+			return nil, err
+		}
 	}
 	if len(contents) == 0 {
 		f, err := download("")
