@@ -224,22 +224,14 @@ func TestBigDocumentsOfAPageDeliveredAsRead(t *testing.T) {
 		docs = append(docs, e.srv.AddDocument(f, objectivetest.Doc{Name: fmt.Sprintf("big-%02d.bin", i), Size: 4 << 20}))
 	}
 	last := docs[len(docs)-1]
-	delivered := func() bool {
-		for _, d := range docs {
-			if e.target.AddsOf(objectRef(e.srv.URL, kindDocument, d)) > 0 {
-				return true
-			}
-		}
-		return false
+	var refs []string
+	for _, d := range docs[:len(docs)-1] {
+		refs = append(refs, objectRef(e.srv.URL, kindDocument, d))
 	}
 	var early atomic.Bool
 	e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
 		if strings.Contains(r.URL.Path, "/documents/"+last+"/content") {
-			// Polled with a deadline (on the server's goroutine).
-			for deadline := time.Now().Add(10 * time.Second); !delivered() && time.Now().Before(deadline); {
-				time.Sleep(5 * time.Millisecond)
-			}
-			early.Store(delivered())
+			early.Store(e.target.AwaitAny(refs, 10*time.Second)) // on the server's goroutine
 		}
 		return nil
 	})

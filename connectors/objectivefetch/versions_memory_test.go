@@ -38,24 +38,16 @@ func TestVersionsOfADocumentDeliveredAsRead(t *testing.T) {
 	firstID := "v" + d
 	others := append([]string{firstID}, versions[:len(versions)-1]...)
 	last := others[len(others)-1]
-	delivered := func() bool {
-		for _, v := range others[:len(others)-1] {
-			if e.target.AddsOf(versionRef(e.srv.URL, v)) > 0 {
-				return true
-			}
-		}
-		return false
+	var refs []string
+	for _, v := range others[:len(others)-1] {
+		refs = append(refs, versionRef(e.srv.URL, v))
 	}
 	var early atomic.Bool
 	var asked atomic.Int32
 	e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
 		if strings.Contains(r.URL.Path, "/documentversions/"+last+"/content") {
 			asked.Add(1)
-			// Polled with a deadline (on the server's goroutine).
-			for deadline := time.Now().Add(10 * time.Second); !delivered() && time.Now().Before(deadline); {
-				time.Sleep(5 * time.Millisecond)
-			}
-			early.Store(delivered())
+			early.Store(e.target.AwaitAny(refs, 10*time.Second)) // on the server's goroutine
 		}
 		return nil
 	})

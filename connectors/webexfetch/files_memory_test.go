@@ -34,22 +34,10 @@ func TestFilesOfAMessageDeliveredAsRead(t *testing.T) {
 	m := e.srv.Post(room, e.bob, "four big files", files...)
 	last := files[len(files)-1]
 	lastPath := last[strings.Index(last, "/v1/"):]
-	delivered := func() bool {
-		for _, f := range files[:len(files)-1] {
-			if e.target.AddsOf(f) > 0 {
-				return true
-			}
-		}
-		return false
-	}
 	var early atomic.Bool
 	e.srv.SetFault(func(r *http.Request) *webextest.Fault {
 		if r.URL.Path == lastPath {
-			// Polled with a deadline (on the server's goroutine).
-			for deadline := time.Now().Add(10 * time.Second); !delivered() && time.Now().Before(deadline); {
-				time.Sleep(5 * time.Millisecond)
-			}
-			early.Store(delivered())
+			early.Store(e.target.AwaitAny(files[:len(files)-1], 10*time.Second)) // on the server's goroutine
 		}
 		return nil
 	})

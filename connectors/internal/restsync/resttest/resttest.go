@@ -114,6 +114,25 @@ func (m *Target) AddsOf(ref string) int {
 	return m.addsOf[ref]
 }
 
+// AwaitAny waits, polling with a deadline of d, until one of refs was
+// delivered, and says whether one was: a stand-in's fault hook that holds
+// a request back until the connector has delivered what it read before
+// (a test that the connector does not hold everything until the end).
+func (m *Target) AwaitAny(refs []string, d time.Duration) bool {
+	held := func() bool {
+		for _, r := range refs {
+			if m.AddsOf(r) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(d); !held() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return held()
+}
+
 // Get returns the document of a reference, or nil.
 func (m *Target) Get(ref string) *ingest.Document {
 	m.mu.Lock()
