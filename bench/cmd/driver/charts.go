@@ -2,11 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
@@ -112,15 +115,22 @@ func chartsFor(c config, s *summary, res runs, raw string) map[string]string {
 		write("peers", pc.SVG())
 	}
 
-	// GetStatus by token, by percentile: every run's histograms merged.
+	// GetStatus by token, by percentile: the histograms of this run's
+	// iterations merged.
 	var series []svgchart.Series
 	for _, t := range []struct{ name, key string }{{"ceiling", "http.ceiling"}, {"ours, durable", "http.durable"}, {"ours, in memory", "http.memory"}} {
-		files, _ := filepath.Glob(filepath.Join(raw, t.key+"-*.status.json"))
 		var merged *hdrhistogram.Histogram
-		for _, f := range files {
-			h, err := reportHistogram(f, "getstatus")
+		merges := 0
+		for _, f := range statusReports(s, res, raw, t.key) {
+			h, start, err := reportHistogram(f, "getstatus")
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "driver: charts: %s: %v\n", f, err)
+				if !errors.Is(err, os.ErrNotExist) {
+					fmt.Fprintf(os.Stderr, "driver: charts: %s: %v\n", f, err)
+				}
+				continue
+			}
+			if start.Before(s.Meta.Started) || start.After(s.Meta.Finished) {
+				fmt.Fprintf(os.Stderr, "driver: charts: %s is from another run (its load began %s), left out\n", f, start.Format(time.RFC3339))
 				continue
 			}
 			if merged == nil {
@@ -128,9 +138,10 @@ func chartsFor(c config, s *summary, res runs, raw string) map[string]string {
 			} else {
 				merged.Merge(h)
 			}
+			merges++
 		}
 		if merged != nil {
-			series = append(series, svgchart.Series{Name: fmt.Sprintf("%s (%d runs)", t.name, len(files)), Points: loadgen.PercentilePoints(t.name, merged)})
+			series = append(series, svgchart.Series{Name: fmt.Sprintf("%s (%d runs)", t.name, merges), Points: loadgen.PercentilePoints(t.name, merged)})
 		}
 	}
 	if len(series) > 0 {
@@ -146,22 +157,52 @@ func chartsFor(c config, s *summary, res runs, raw string) map[string]string {
 	return out
 }
 
-// reportHistogram reads a loadgen report and returns one row's histogram.
-func reportHistogram(path, row string) (*hdrhistogram.Histogram, error) {
+// statusReports returns the loadgen reports of the status scenario
+// (httpbench -reports) of key's iterations that this run's figures hold:
+// those in res, or, re-rendering a saved summary (res nil), every
+// iteration of the light rows that the summary does not list as failed.
+// out/raw is never emptied, so it also holds the reports of earlier runs
+// of make bench (with more iterations, or an iteration that failed this
+// time); a glob would merge them into this run's chart.
+func statusReports(s *summary, res runs, raw, key string) []string {
+	var iters []int
+	if res != nil {
+		for i := range res[key] {
+			iters = append(iters, i)
+		}
+		slices.Sort(iters)
+	} else {
+		for i := range s.Meta.Runs {
+			if !slices.ContainsFunc(s.Failures, func(f failure) bool { return f.Key == key && f.Iter == i }) {
+				iters = append(iters, i)
+			}
+		}
+	}
+	files := make([]string, len(iters))
+	for j, i := range iters {
+		files[j] = filepath.Join(raw, fmt.Sprintf("%s-%d.status.json", key, i+1))
+	}
+	return files
+}
+
+// reportHistogram reads a loadgen report and returns one row's histogram
+// and when the report's load began.
+func reportHistogram(path, row string) (*hdrhistogram.Histogram, time.Time, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	defer f.Close()
 	rep, err := loadgen.ReadJSON(f)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	enc, ok := rep.Histograms[row]
 	if !ok {
-		return nil, fmt.Errorf("no %s histogram", row)
+		return nil, time.Time{}, fmt.Errorf("no %s histogram", row)
 	}
-	return hdrhistogram.Decode([]byte(enc))
+	h, err := hdrhistogram.Decode([]byte(enc))
+	return h, rep.Start, err
 }
 
 // rerender renders RESULTS.md and its charts again from a saved summary,
