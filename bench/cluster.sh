@@ -2,7 +2,8 @@
 # bench/cluster.sh: the cluster step of `make bench` (make -C bench all):
 # issue 17's benchmarks of cluster mode, with bench/cmd/clusterbench. Every
 # cluster is internal/clustertest (a three-member etcd, PostgreSQL and N real
-# connector nodes on 127.0.0.1, all stopped by PID); the quota rows put each
+# connector nodes on 127.0.0.1, all stopped by PID; this script installs
+# etcd-server and postgresql when missing); the quota rows put each
 # node in a cgroup v1 cpu group of its own (needs root) and remove the groups
 # after.
 #
@@ -41,6 +42,8 @@ if [ -n "$QUICK" ]; then
 	extra=(-iters 30 -stops 6)
 	results=out/RESULTS.quick.md
 fi
+# Every cluster runs Debian's etcd and PostgreSQL (internal/clustertest).
+../scripts/ensure-deb.sh etcd-server postgresql
 mkdir -p out/bin out/raw
 go build -trimpath -o out/bin/clusterbench ./cmd/clusterbench
 log=out/cluster.log

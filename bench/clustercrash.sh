@@ -5,7 +5,8 @@
 # Runs TestClusterCrashLosesNothing (cmd/connector/cluster_crash_test.go)
 # with CONNECTOR_CLUSTER_CRASH_ROUNDS=CLUSTER_CRASH_ROUNDS rounds (default
 # 25; make test runs 2; QUICK=1: 3): a three-member etcd, PostgreSQL and
-# three real nodes on loopback; in each round submitters (and Stops and
+# three real nodes on loopback (etcd-server and postgresql are installed
+# when missing); in each round submitters (and Stops and
 # Cancels) go to random nodes while a random node is killed with SIGKILL at
 # a random moment and started again. The test fails on the first
 # acknowledged token lost, answered differently by two nodes, or whose
@@ -20,6 +21,8 @@ ROUNDS=${CLUSTER_CRASH_ROUNDS:-25}
 if [ -n "$QUICK" ]; then
 	ROUNDS=3
 fi
+# The test runs Debian's etcd and PostgreSQL (internal/clustertest).
+../scripts/ensure-deb.sh etcd-server postgresql
 mkdir -p out
 log=out/clustercrash.log
 t0=$(date +%s)

@@ -127,3 +127,43 @@ func TestMakeTestInstallsTheCompilerFirst(t *testing.T) {
 	require.NoError(t, err, "%s", out2)
 	require.Empty(t, string(out2))
 }
+
+// Each step of `make bench` installs the Debian packages of the servers it
+// starts before it starts them, as run.sh does for Redis and PostgreSQL:
+// on a fresh machine with Go and make (README) nothing else installs them,
+// and the cluster steps (a three-member etcd and PostgreSQL under every
+// cluster) failed with "etcd is not installed" unless `make test` had
+// been run first.
+func TestBenchStepsInstallTheServersTheyStart(t *testing.T) {
+	t.Parallel()
+	for script, pkgs := range map[string][]string{
+		"run.sh":          {"redis-server", "postgresql"},
+		"crawl.sh":        {"postgresql-doc-15"},
+		"mail.sh":         {"dovecot-core", "dovecot-imapd"},
+		"clustercrash.sh": {"etcd-server", "postgresql"},
+		"cluster.sh":      {"etcd-server", "postgresql"},
+	} {
+		b, err := os.ReadFile(filepath.Join(repoRoot, "bench", script))
+		require.NoError(t, err)
+		var ensured []string
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+				continue
+			}
+			if f[0] == "../scripts/ensure-deb.sh" {
+				ensured = append(ensured, f[1:]...)
+				continue
+			}
+			// What starts servers: the programs the step builds and runs.
+			if strings.Contains(line, "go test ") || strings.Contains(line, "out/bin/") {
+				break
+			}
+		}
+		for _, p := range pkgs {
+			if !slices.Contains(ensured, p) {
+				t.Errorf("bench/%s runs what needs %s without ../scripts/ensure-deb.sh %s first", script, p, p)
+			}
+		}
+	}
+}
