@@ -189,6 +189,14 @@ type Config struct {
 
 	// Progress, when not nil, receives a progress line once a second.
 	Progress io.Writer
+	// OnLoad, when not nil, is called with true just before the load
+	// starts (after the setup: the status scenario's prepared submits, a
+	// pause) and with false once it has ended (its requests in flight
+	// done), before the cleanup. What a caller measures of the server
+	// between the two calls (its CPU time, say) is the load's alone; read
+	// around Run it would include the setup's requests, which the report's
+	// counts leave out.
+	OnLoad func(start bool)
 	// Logger receives setup and cleanup events; nil discards them.
 	Logger *slog.Logger
 	// Dial, when not nil, opens every connection instead of TCP (for

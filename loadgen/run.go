@@ -111,12 +111,19 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		return nil, err
 	}
 	var m *measurements
+	if s.OnLoad != nil {
+		s.OnLoad(true)
+	}
 	if len(s.Workers) > 0 {
-		if m, rep.Generators, err = r.distribute(ctx, t); err != nil {
-			return nil, err
-		}
+		m, rep.Generators, err = r.distribute(ctx, t)
 	} else {
 		m = r.load(ctx)
+	}
+	if s.OnLoad != nil {
+		s.OnLoad(false)
+	}
+	if err != nil {
+		return nil, err
 	}
 	rep.Environment.LoadAverageEnd = loadAverage()
 	m.report(s, rep)

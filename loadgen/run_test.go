@@ -760,3 +760,42 @@ func TestPlan(t *testing.T) {
 	require.Contains(t, buf.String(), "target    "+base)
 	require.Zero(t, early.Load(), "the plan is written before the first request")
 }
+
+// OnLoad brackets the load alone: the status scenario's prepared submits
+// come before its first call, the cancel scenario's resume after its
+// second, and what the server does in between is what the report counts.
+func TestOnLoadBracketsTheLoadAlone(t *testing.T) {
+	t.Parallel()
+	for _, sc := range []Scenario{ScenarioStatus, ScenarioCancel} {
+		f := newFake()
+		base := f.start(t)
+		type seen struct{ fetch, status, resume int }
+		read := func() seen {
+			return seen{f.count("FETCH"), f.count("QUEUEINFO/GETSTATUS"), f.count("QUEUEINFO/RESUME")}
+		}
+		var calls []bool
+		var at [2]seen
+		rep, err := Run(context.Background(), Config{Target: base, Scenario: sc, Prepare: 50, Requests: 40, Duration: time.Minute, Concurrency: 4,
+			Params: "TaskSections=Small", OnLoad: func(start bool) {
+				if start {
+					at[0] = read()
+				} else {
+					at[1] = read()
+				}
+				calls = append(calls, start)
+			}})
+		require.NoError(t, err, sc)
+		require.Equal(t, []bool{true, false}, calls, "%s: called once as the load starts, once as it ends", sc)
+		switch sc {
+		case ScenarioStatus:
+			require.Equal(t, seen{fetch: 50}, at[0], "status: every prepared submit is before the load")
+			require.Equal(t, seen{fetch: 50, status: 40}, at[1], "status: the load's 40 GetStatus, no more")
+			require.Equal(t, int64(40), rep.Requests.Count)
+		case ScenarioCancel:
+			require.Zero(t, at[0].fetch)
+			require.Equal(t, 40, at[1].fetch)
+			require.Zero(t, at[1].resume, "cancel: the resume is the cleanup's, after the load")
+			require.Equal(t, 1, read().resume)
+		}
+	}
+}
