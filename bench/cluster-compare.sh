@@ -8,7 +8,10 @@
 # clusterbench, then ROUNDS times (default 3) runs clusterbench -runs 1
 # -mode MODES (default scale,quota,hop) once with each connector, in
 # alternating order (REV first in odd rounds). Prints, for every figure,
-# the median (min–max) over the rounds for REV and for this tree. The
+# the median (min–max) over the rounds for REV and for this tree, and
+# after ÷ before taken within each round, median (min–max) over the rounds
+# (clusterbench -mode compare; run it again on out/cluster-compare to
+# print the table of the last comparison). The
 # clusterbench options are cluster.sh's: DUR (4s), QUOTA (0.05), STOPS
 # (60), LOAD (here total: 16 submitters in all; total,per-node adds the
 # rows with 16 per node; rate the scale rows with RATE (300) submissions a
@@ -25,6 +28,8 @@ STOPS=${STOPS:-60}
 LOAD=${LOAD:-total}
 RATE=${RATE:-300}
 
+# Every cluster runs Debian's etcd and PostgreSQL (internal/clustertest).
+../scripts/ensure-deb.sh etcd-server postgresql
 W=$(mktemp -d /tmp/cluster-compare-XXXXXX)
 cleanup() {
 	git -C .. worktree remove --force "$W/before-tree" 2>/dev/null || true
@@ -53,18 +58,7 @@ for i in $(seq 1 "$ROUNDS"); do
 	done
 done
 
-# Medians (min–max) of every metric, per side.
-printf '%-40s %-34s %s\n' metric "before ($REV)" "after (this tree)"
-jq -s -r '
-	def med: sort | if length == 0 then null elif length % 2 == 1 then .[length/2|floor] else (.[length/2-1] + .[length/2]) / 2 end;
-	def fmt: if length == 0 then "-" else "\(med*1000|round/1000) (\(min*1000|round/1000)–\(max*1000|round/1000)) n=\(length)" end;
-	[ .[] | {side: .side, m: .metrics[]} ] as $all
-	| ($all | map(.m.name) | unique) as $names
-	| $names[] as $n
-	| [$n,
-		([$all[] | select(.side == "before" and .m.name == $n) | .m.value] | fmt),
-		([$all[] | select(.side == "after" and .m.name == $n) | .m.value] | fmt)]
-	| @tsv' < <(for f in "$out"/*.json; do
-	side=$(basename "$f" | cut -d- -f1)
-	jq --arg side "$side" '. + {side: $side}' "$f"
-done) | awk -F'\t' '{ printf "%-40s %-34s %s\n", $1, $2, $3 }'
+# Every metric: each side's median (min–max) and after ÷ before within
+# each round where both sides ran, median (min–max) over those rounds.
+echo "before: $REV; after: this tree ($(git -C .. rev-parse --short HEAD 2>/dev/null || echo unknown), uncommitted changes included)"
+out/bin/clusterbench -mode compare -in "$out"

@@ -63,7 +63,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.mode, "mode", "hop,takeover,scale,quota", "comma-separated: hop, takeover, scale, quota (river-worker is internal)")
+	flag.StringVar(&o.mode, "mode", "hop,takeover,scale,quota", "comma-separated: hop, takeover, scale, quota (river-worker is internal); or compare: print cluster-compare.sh's table of -in")
 	flag.StringVar(&o.connector, "connector", "../bin/connector", "the connector binary")
 	flag.IntVar(&o.runs, "runs", 3, "runs of hop, scale and quota (medians, min–max over them)")
 	flag.IntVar(&o.rounds, "rounds", 5, "takeover: kill rounds")
@@ -82,7 +82,14 @@ func main() {
 	flag.StringVar(&o.md, "md", "", "write the Markdown block of RESULTS.md to this file")
 	flag.BoolVar(&o.verbose, "v", false, "every process's log to standard error")
 	flag.StringVar(&o.pg, "pg", "", "river-worker: PostgreSQL URL")
+	in := flag.String("in", "out/cluster-compare", "compare: the folder of cluster-compare.sh's before-N.json and after-N.json")
 	flag.Parse()
+	if o.mode == "compare" {
+		if err := compareRounds(*in, os.Stdout); err != nil {
+			fatal(err)
+		}
+		return
+	}
 	for _, s := range strings.Split(*nodes, ",") {
 		var n int
 		if _, err := fmt.Sscan(s, &n); err != nil || n < 1 {
