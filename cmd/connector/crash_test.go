@@ -155,6 +155,18 @@ var buildOnce struct {
 	err  error
 }
 
+// TestMain removes the binary buildBinary built, and its folder, once the
+// tests have run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildOnce.path != "" {
+		_ = os.RemoveAll(filepath.Dir(buildOnce.path))
+	}
+	os.Exit(code)
+}
+
+// buildBinary builds the connector once per test binary, into a temporary
+// folder TestMain removes.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -171,6 +183,36 @@ func buildBinary(t *testing.T) string {
 	})
 	require.NoError(t, buildOnce.err)
 	return buildOnce.path
+}
+
+// The binary the tests build (55 MB) goes in a temporary folder that is
+// removed when the test binary ends: it was never removed, so every go
+// test of this package that started the real binary (make test, and make
+// bench's crash steps) left one in /tmp (102 of them, 5.6 GB, on the
+// shared machine on 2026-12-07). The test runs itself as a child that
+// builds the binary in a TMPDIR of its own, which must be empty once the
+// child has ended.
+func TestBuiltBinaryIsRemovedWhenTheTestsEnd(t *testing.T) {
+	if os.Getenv("CONNECTOR_TEST_BUILD_CHILD") == "1" {
+		fmt.Println("built", buildBinary(t))
+		return
+	}
+	if testing.Short() {
+		t.Skip("builds the binary in a child test process")
+	}
+	tmp := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBuiltBinaryIsRemovedWhenTheTestsEnd$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "CONNECTOR_TEST_BUILD_CHILD=1", "TMPDIR="+tmp)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "built "+tmp, "the child built the binary under its TMPDIR")
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range left {
+		names = append(names, e.Name())
+	}
+	require.Empty(t, names, "left in TMPDIR after the tests ended")
 }
 
 type running struct {
