@@ -51,6 +51,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/connectorhq/connector/bench/internal/procstat"
@@ -803,6 +804,7 @@ type site struct {
 func startSite(prog string, args ...string) (*site, error) {
 	cmd := exec.Command(prog, args...)
 	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // it dies with httpbench, as the servers (internal/server)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

@@ -1,7 +1,8 @@
 // Package server starts the processes the HTTP benchmarks load: the real
 // connector binary (bin/connector) with a generated configuration, and
 // the bare ceiling server (cmd/ceiling). Every process listens on
-// 127.0.0.1, is started by this package and stopped by its PID.
+// 127.0.0.1, is started by this package and stopped by its PID, and is
+// killed if the program that started it dies first.
 package server
 
 import (
@@ -89,7 +90,13 @@ func (t *tail) Write(p []byte) (int, error) {
 
 func (t *tail) String() string { return string(t.b) }
 
+// startCmd starts cmd. The process gets SIGKILL when the program that
+// started it dies (Pdeathsig), as internal/clustertest's nodes do: a
+// benchmark program killed, or ended by a SIGINT or SIGTERM it does not
+// catch, runs none of its deferred Stops, and its servers would run on,
+// orphaned, on their ports and data folders.
 func startCmd(cmd *exec.Cmd, errOut io.Writer) (*Proc, error) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p := &Proc{cmd: cmd, done: make(chan struct{}), stderr: &tail{}}
 	if errOut != nil {
 		cmd.Stderr = io.MultiWriter(p.stderr, errOut)
