@@ -52,9 +52,9 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Params, "params", "", "extra Fetch parameters, URL-encoded: 'ConfigSection=MyTask&...'")
 	fs.IntVar(&cfg.Prepare, "prepare", 0, fmt.Sprintf("actions to submit before the load (default: %d for status, 0 for status-list)", loadgen.DefaultPrepare))
 	fs.StringVar(&cfg.Filter, "filter", "State=finished&MaxResults=10", "status-list GetStatus parameters, URL-encoded ('' sends none)")
-	fs.DurationVar(&cfg.Poll, "poll", loadgen.DefaultPoll, "wait between GetStatus polls (mixed, stop)")
+	fs.DurationVar(&cfg.Poll, "poll", loadgen.DefaultPoll, "wait between GetStatus polls (mixed, stop; must be positive)")
 	fs.StringVar(&cfg.Queue, "queue", loadgen.DefaultQueue, "QueueName of QueueInfo requests")
-	fs.DurationVar(&cfg.Timeout, "timeout", loadgen.DefaultTimeout, "per-request timeout")
+	fs.DurationVar(&cfg.Timeout, "timeout", loadgen.DefaultTimeout, "per-request timeout (must be positive)")
 	maxErr := errorRate(loadgen.DefaultMaxErrorRate)
 	fs.Var(&maxErr, "max-error-rate", "exit 1 when more than this fraction of operations fail: 0.01 or 1%")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file ('-': stdout, the table then goes to stderr)")
@@ -98,9 +98,17 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	if cfg.Duration <= 0 {
-		fmt.Fprintf(stderr, "connector bench: -duration %v: must be positive\n", cfg.Duration)
-		return 2
+	// loadgen.Config reads a zero as "the default": a zero given here
+	// would silently run with the default instead (-poll 0 polling every
+	// 10 ms, -timeout 0 timing out at 10 s).
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"-duration", cfg.Duration}, {"-timeout", cfg.Timeout}, {"-poll", cfg.Poll}, {"-interval", cfg.Interval}} {
+		if d.v <= 0 {
+			fmt.Fprintf(stderr, "connector bench: %s %v: must be positive\n", d.flag, d.v)
+			return 2
+		}
 	}
 	cfg.Scenario = loadgen.Scenario(strings.ToLower(*scenario))
 	if *workloadPath != "" {

@@ -100,6 +100,24 @@ func TestBenchRefusesSubmitWithoutTask(t *testing.T) {
 	require.Contains(t, stderr.String(), "queues one Synchronize action on the server per operation (at most 5)")
 }
 
+// A zero -timeout, -poll or -interval is refused as a zero -duration is:
+// loadgen.Config reads 0 as "the default", so -poll 0 (poll as fast as you
+// can) polled every 10 ms, -timeout 0 (no timeout?) timed out at 10 s and
+// -interval 0 made 1 s intervals where -interval 5ms is refused, each
+// silently, the plan printing the default as if it had been asked for.
+func TestBenchRefusesZeroDurations(t *testing.T) {
+	t.Parallel()
+	stub, base := startStub(t)
+	for _, flag := range []string{"-timeout", "-poll", "-interval", "-duration"} {
+		var stdout, stderr bytes.Buffer
+		code := benchMain([]string{"-dry-run", "-scenario", "mixed", "-params", "TaskSections=Small", flag, "0", base}, &stdout, &stderr)
+		require.Equal(t, 2, code, "%s 0: %s%s", flag, stdout.String(), stderr.String())
+		require.Contains(t, stderr.String(), "connector bench: "+flag+" 0s: must be positive", flag)
+		require.NotContains(t, stdout.String(), "dry run", flag)
+	}
+	require.Empty(t, stub.counts(), "nothing was sent")
+}
+
 func TestBenchDryRunSendsNothing(t *testing.T) {
 	t.Parallel()
 	stub, base := startStub(t)
