@@ -552,6 +552,34 @@ func TestLoopbackGuard(t *testing.T) {
 	}
 }
 
+// A target URL with a password is refused without printing it: the error
+// quoted the URL as given, so `connector bench http://admin:PASSWORD@host`
+// wrote the password to stderr (a terminal, a CI log). Whatever else is
+// wrong with such a URL, its error never holds the password.
+func TestTargetErrorsHideThePassword(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{
+		"http://admin:s3cret@127.0.0.1:7000",
+		"http://admin:s3cret@127.0.0.1:7000/aci?x=1",
+		"ftp://admin:s3cret@127.0.0.1:7000",
+		"http://admin:s3cret@127.0.0.1:99999",
+		"http://admin:s3cret@127.0.0.1:70%zz",
+		"http://admin:s3cret@[::1",
+		"http://admin:s3cret@:7000",
+		"http://:s3cret@127.0.0.1:7000",
+	} {
+		_, err := checkTarget(context.Background(), u, false, nil)
+		require.ErrorIs(t, err, ErrInvalidConfig, u)
+		require.NotContains(t, err.Error(), "s3cret", u)
+		_, err = Run(context.Background(), Config{Target: u, Duration: 50 * time.Millisecond})
+		require.Error(t, err, u)
+		require.NotContains(t, err.Error(), "s3cret", u)
+		_, err = Describe(context.Background(), Config{Target: u})
+		require.Error(t, err, u)
+		require.NotContains(t, err.Error(), "s3cret", u)
+	}
+}
+
 // Run refuses a non-loopback target before any connection, and
 // AllowRemote lets it dial; the Dial hook stands in for the network so
 // that nothing leaves the machine.

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -25,9 +26,14 @@ type target struct {
 // sends nothing to the target.
 func checkTarget(ctx context.Context, base string, allowRemote bool,
 	lookup func(context.Context, string) ([]netip.Addr, error)) (*target, error) {
+	shown := redactTarget(base) // what the errors quote: never a password
 	u, err := url.Parse(base)
 	if err != nil {
-		return nil, invalid("target %q: %v", base, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL it quotes as given
+		}
+		return nil, invalid("target %q: %v", shown, err)
 	}
 	t := &target{url: base}
 	switch strings.ToLower(u.Scheme) {
@@ -35,14 +41,14 @@ func checkTarget(ctx context.Context, base string, allowRemote bool,
 	case "https":
 		t.isTLS = true
 	default:
-		return nil, invalid("target %q: scheme must be http or https", base)
+		return nil, invalid("target %q: scheme must be http or https", shown)
 	}
 	if u.Opaque != "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-		return nil, invalid("target %q: must be scheme://host[:port] with no user, path, query or fragment", base)
+		return nil, invalid("target %q: must be scheme://host[:port] with no user, path, query or fragment", shown)
 	}
 	host := u.Hostname()
 	if host == "" {
-		return nil, invalid("target %q: no host", base)
+		return nil, invalid("target %q: no host", shown)
 	}
 	port := u.Port()
 	if port == "" {
@@ -51,7 +57,7 @@ func checkTarget(ctx context.Context, base string, allowRemote bool,
 			port = "443"
 		}
 	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return nil, invalid("target %q: port %q is not a port number", base, port)
+		return nil, invalid("target %q: port %q is not a port number", shown, port)
 	}
 	t.host = u.Host
 	if allowRemote {
@@ -82,4 +88,32 @@ func checkTarget(ctx context.Context, base string, allowRemote bool,
 	}
 	t.addr = net.JoinHostPort(addrs[0].Unmap().String(), port)
 	return t, nil
+}
+
+// redactTarget returns base with the password of its user information, if
+// any, replaced by "xxxxx" (as url.URL.Redacted does), also when base does
+// not parse: the target is quoted in errors, which go to a terminal or a
+// CI log.
+func redactTarget(base string) string {
+	if u, err := url.Parse(base); err == nil {
+		return u.Redacted()
+	}
+	_, rest, ok := strings.Cut(base, "://")
+	if !ok {
+		rest = base
+	}
+	authority := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority = rest[:i]
+	}
+	at := strings.LastIndexByte(authority, '@')
+	if at < 0 {
+		return base
+	}
+	user, _, hasPassword := strings.Cut(authority[:at], ":")
+	if !hasPassword {
+		return base
+	}
+	start := len(base) - len(rest)
+	return base[:start] + user + ":xxxxx" + base[start+at:]
 }
