@@ -130,8 +130,10 @@ func (s *settings) scenarioPlan(t *target) *Plan {
 	return p
 }
 
-// wire shows query as it goes on the wire in the configured form.
+// wire shows query as it goes on the wire in the configured form, its
+// secrets redacted (redactQuery).
 func (s *settings) wire(query string) string {
+	query = redactQuery(query)
 	if s.Format != FormatXML {
 		query += "&ResponseFormat=" + string(s.Format)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -371,13 +370,14 @@ func (r *runner) progress(since time.Duration, d intervalData, all IntervalLaten
 		since.Seconds(), r.st.requests.Load(), num(rate), r.st.opsFailed.Load(), p)
 }
 
-// report returns the settings as the report shows them.
+// report returns the settings as the report shows them: secrets among
+// the parameters and variables redacted (redactQuery, redactVars).
 func (s *settings) report(t *target) Settings {
 	return Settings{
 		Target: s.Target, Address: t.addr, AllowRemote: s.AllowRemote, Scenario: string(s.Scenario),
 		DurationUs: int64(s.Duration / time.Microsecond), Requests: s.Requests, Concurrency: s.workers,
 		Rate: s.Rate, Form: string(s.Form), Format: string(s.Format), FetchAction: s.FetchAction,
-		Params: s.Params, Prepare: s.Prepare, Filter: s.Filter, PollUs: int64(s.Poll / time.Microsecond),
+		Params: redactQuery(s.Params), Prepare: s.Prepare, Filter: redactQuery(s.Filter), PollUs: int64(s.Poll / time.Microsecond),
 		Queue: s.Queue, TimeoutUs: int64(s.Timeout / time.Microsecond), MaxErrorRate: s.maxErrors,
 		Workload: s.workloadInfo(),
 	}
@@ -389,5 +389,5 @@ func (s *settings) workloadInfo() *WorkloadInfo {
 		return nil
 	}
 	sum := sha256.Sum256(s.Workload.Source)
-	return &WorkloadInfo{Name: s.Workload.Name, File: s.Workload.File, SHA256: hex.EncodeToString(sum[:]), Vars: maps.Clone(s.vars)}
+	return &WorkloadInfo{Name: s.Workload.Name, File: s.Workload.File, SHA256: hex.EncodeToString(sum[:]), Vars: redactVars(s.vars)}
 }

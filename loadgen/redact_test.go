@@ -1,0 +1,85 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Secrets a run sends (a task's password as a per-request override, a URL
+// with credentials) go to the server as given, and are shown nowhere else:
+// not in the plan printed before the run, nor in the report as a table,
+// JSON, HTML or Prometheus text. The connector encrypts such a parameter
+// and shows it as [REDACTED] (docs/security.md); the harness printed it on
+// stderr and wrote it into every report file.
+func TestSecretsSentAreNeverShown(t *testing.T) {
+	t.Parallel()
+	const params = "TaskSections=Small&%5BSmall%5DBasicAuthPassword=s3cret1&Url=http%3A%2F%2Fu%3As3cret2%40127.0.0.1%2F&ApiKey=s3cret3"
+	check := func(what, text string) {
+		t.Helper()
+		for _, s := range []string{"s3cret1", "s3cret2", "s3cret3"} {
+			require.NotContains(t, text, s, "%s shows a secret:\n%s", what, text)
+		}
+		require.Contains(t, text, "TaskSections", "%s shows the parameters", what)
+	}
+
+	f := newFake()
+	base := f.start(t)
+	cfg := Config{Target: base, Scenario: ScenarioSubmit, Params: params, Requests: 3, Duration: time.Minute, Concurrency: 1}
+	plan, err := Describe(context.Background(), cfg)
+	require.NoError(t, err)
+	check("the plan", plan.String())
+
+	var planOut bytes.Buffer
+	cfg.Plan = &planOut
+	rep, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	check("the plan Run printed", planOut.String())
+	f.mu.Lock()
+	require.Equal(t, "s3cret1", f.params["[small]basicauthpassword"], "the server gets the secret")
+	require.Equal(t, "http://u:s3cret2@127.0.0.1/", f.params["url"])
+	f.mu.Unlock()
+	for name, write := range map[string]func(*bytes.Buffer) error{
+		"the table": func(b *bytes.Buffer) error { return WriteTable(b, rep) },
+		"the JSON":  func(b *bytes.Buffer) error { return WriteJSON(b, rep) },
+		"the HTML":  func(b *bytes.Buffer) error { return WriteHTML(b, rep) },
+	} {
+		var b bytes.Buffer
+		require.NoError(t, write(&b), name)
+		check(name, b.String())
+	}
+
+	// A workload file: its variables as used, -set ones included.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "w.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`schema: connector-workload/1
+name: secrets
+vars:
+  password: s3cret1
+  task: Small
+operations:
+  - name: op
+    steps:
+      - name: fetch
+        request: action=Fetch&FetchAction=Synchronize&TaskSections={{task}}&[Small]BasicAuthPassword={{password}}&ApiKey=s3cret3
+        expect: {token: true}
+`), 0o600))
+	w, err := LoadWorkload(path)
+	require.NoError(t, err)
+	cfg = Config{Target: base, Workload: w, Vars: map[string]string{"task": "TaskSections"}, Requests: 2, Duration: time.Minute, Concurrency: 1}
+	plan, err = Describe(context.Background(), cfg)
+	require.NoError(t, err)
+	check("the workload's plan", plan.String())
+	rep, err = Run(context.Background(), cfg)
+	require.NoError(t, err)
+	var b bytes.Buffer
+	require.NoError(t, WriteJSON(&b, rep))
+	check("the workload's JSON", b.String())
+	require.True(t, strings.Contains(b.String(), `"password": "[REDACTED]"`), "the variable is named, its value redacted:\n%s", b.String())
+}
