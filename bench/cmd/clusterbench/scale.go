@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/connectorhq/connector/bench/internal/procstat"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -438,7 +439,7 @@ func (r *report) quotaRun(t *target, conc int, services []int) (measured, error)
 	}
 	groups = append(groups, svc)
 	for _, p := range services {
-		for _, q := range append([]int{p}, children(p)...) {
+		for _, q := range append([]int{p}, procstat.Children(p)...) {
 			if err := svc.add(q); err != nil {
 				return measured{}, err
 			}

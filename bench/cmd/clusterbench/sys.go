@@ -101,37 +101,11 @@ func (g *cgroup) remove() {
 	}
 }
 
-// children returns the pids whose parent is pid.
-func children(pid int) []int {
-	ents, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range ents {
-		c, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) > 2 && f[1] == strconv.Itoa(pid) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // treeCPU is the CPU time (user+system) of pid and its live children
 // (PostgreSQL: the postmaster and its backends).
 func treeCPU(pid int) time.Duration {
 	var sum time.Duration
-	for _, p := range append([]int{pid}, children(pid)...) {
+	for _, p := range append([]int{pid}, procstat.Children(pid)...) {
 		if d, err := procstat.CPU(p); err == nil {
 			sum += d
 		}

@@ -36,6 +36,10 @@
 //	          (each crawl adds -crawl-pages records to its datastore and
 //	          deletes the previous crawl's)
 //
+// A first SIGINT or SIGTERM ends the run: the servers it started are
+// stopped, its temporary folder removed, and it exits 1 without a result
+// (a second one exits at once; its servers die with it).
+//
 // Usage: httpbench -mode load -target durable -connector ../bin/connector [-dur 3s] [-conc 32]
 package main
 
@@ -48,6 +52,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -72,6 +77,37 @@ type options struct {
 	reports                               string
 	crawlsite                             string // soak: crawlsite binary ("": no crawl)
 	crawlPages                            int
+	// ctx ends at the first SIGINT or SIGTERM: the loads and the waits
+	// end, run returns, and its deferred calls stop the servers and
+	// remove the temporary folder.
+	ctx context.Context
+}
+
+// context returns o.ctx, or the background context when none is set.
+func (o options) context() context.Context {
+	if o.ctx == nil {
+		return context.Background()
+	}
+	return o.ctx
+}
+
+// interrupted returns an error when o's context has ended (a signal): the
+// run stops there, cleaning up, and reports no figure.
+func (o options) interrupted() error {
+	if err := o.context().Err(); err != nil {
+		return errors.New("httpbench: interrupted")
+	}
+	return nil
+}
+
+// sleep waits d, or less when the run is interrupted (then its error).
+func (o options) sleep(d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-o.context().Done():
+		return o.interrupted()
+	}
 }
 
 // The actions the connector is given: Identifiers of a task that was never
@@ -117,7 +153,20 @@ func main() {
 	out := result.New("http", variant)
 	out.Info["gomaxprocs"] = fmt.Sprint(runtime.GOMAXPROCS(0))
 	out.Info["conc"] = fmt.Sprint(o.conc)
+	// The first SIGINT or SIGTERM ends the run cleanly (its servers
+	// stopped, its temporary folder removed) and it exits 1 without a
+	// result; a second one exits at once.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		fmt.Fprintln(os.Stderr, "httpbench: interrupted: stopping its servers and removing its data (again to exit at once)")
+		stop()
+	}()
+	o.ctx = ctx
 	if err := run(o, out); err != nil {
+		result.Fatal("httpbench", err)
+	}
+	if err := o.interrupted(); err != nil {
 		result.Fatal("httpbench", err)
 	}
 	if err := out.Write(os.Stdout); err != nil {
@@ -202,9 +251,12 @@ func measureAt(o options, out *result.Output, url string, cpu func() (time.Durat
 			cpu1 = v
 		}
 	}
-	rep, err := loadgen.Run(context.Background(), cfg)
+	rep, err := loadgen.Run(o.context(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("httpbench: %s: %w", name, err)
+	}
+	if err := o.interrupted(); err != nil {
+		return nil, err
 	}
 	if cpuErr != nil {
 		return nil, fmt.Errorf("httpbench: %s: server CPU: %w", name, cpuErr)
@@ -393,14 +445,16 @@ func submitBesideLists(o options, out *result.Output, p *server.Proc, pause bool
 	}
 	done := make(chan listRun, 1)
 	go func() {
-		rep, err := loadgen.Run(context.Background(), loadgen.Config{
+		rep, err := loadgen.Run(o.context(), loadgen.Config{
 			Target: p.URL, Scenario: loadgen.ScenarioStatusList, Filter: o.filter, Format: loadgen.Format(o.format),
 			Rate: o.listRate, Duration: o.dur + 2*lead,
 		})
 		done <- listRun{rep, err}
 	}()
-	time.Sleep(lead)
-	_, err := measure(o, out, p, "submitlist", loadgen.Config{Scenario: loadgen.ScenarioSubmit})
+	err := o.sleep(lead)
+	if err == nil {
+		_, err = measure(o, out, p, "submitlist", loadgen.Config{Scenario: loadgen.ScenarioSubmit})
+	}
 	lr := <-done
 	if err != nil {
 		return err
@@ -475,7 +529,7 @@ func unended(o options, out *result.Output) error {
 		if n == 0 {
 			return nil
 		}
-		rep, err := loadgen.Run(context.Background(), loadgen.Config{
+		rep, err := loadgen.Run(o.context(), loadgen.Config{
 			Target: p.URL, Scenario: loadgen.ScenarioSubmit, Requests: int64(n), Duration: 30 * time.Minute,
 			Concurrency: o.conc, FetchAction: action, Params: params, MaxErrorRate: -1,
 		})
@@ -520,7 +574,9 @@ func unended(o options, out *result.Output) error {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("httpbench: %d of %d actions running after 5m", qc.Running, o.threads)
 			}
-			time.Sleep(10 * time.Millisecond)
+			if err := o.sleep(10 * time.Millisecond); err != nil {
+				return err
+			}
 		}
 	}
 	if err := fill(o.n-o.threads, cheapAction, cheapParams); err != nil {
@@ -568,7 +624,7 @@ func recovery(o options, out *result.Output) error {
 		return err
 	}
 	t0 := time.Now()
-	rep, err := loadgen.Run(context.Background(), loadgen.Config{
+	rep, err := loadgen.Run(o.context(), loadgen.Config{
 		Target: p.URL, Scenario: loadgen.ScenarioSubmit, Requests: int64(o.n), Duration: 30 * time.Minute,
 		Concurrency: o.conc, FetchAction: cheapAction, Params: cheapParams, MaxErrorRate: -1,
 	})
@@ -608,7 +664,9 @@ func recovery(o options, out *result.Output) error {
 		if time.Since(start) > 5*time.Minute {
 			return fmt.Errorf("httpbench: after restart: %+v (err %v), want %d pending+running", qc, err, want)
 		}
-		time.Sleep(time.Millisecond)
+		if err := o.sleep(time.Millisecond); err != nil {
+			return err
+		}
 	}
 	all := time.Since(start)
 	out.Add("ready_s", ready.Seconds(), "s")
@@ -683,7 +741,7 @@ func soak(o options, out *result.Output) error {
 	}
 	done := make(chan res, 1)
 	start := time.Now()
-	crawlCtx, stopCrawls := context.WithCancel(context.Background())
+	crawlCtx, stopCrawls := context.WithCancel(o.context())
 	defer stopCrawls()
 	crawled := make(chan crawlCount, 1)
 	if o.crawlsite != "" {
@@ -692,7 +750,7 @@ func soak(o options, out *result.Output) error {
 		crawled <- crawlCount{}
 	}
 	go func() {
-		rep, err := loadgen.Run(context.Background(), loadgen.Config{
+		rep, err := loadgen.Run(o.context(), loadgen.Config{
 			Target: p.URL, Scenario: loadgen.ScenarioMixed, Duration: o.dur, Concurrency: o.conc,
 			FetchAction: cheapAction, Params: cheapParams, Poll: 2 * time.Millisecond,
 		})
@@ -716,6 +774,9 @@ loop:
 	cc := <-crawled
 	if r.err != nil {
 		return fmt.Errorf("httpbench: soak load: %w", r.err)
+	}
+	if err := o.interrupted(); err != nil {
+		return err
 	}
 	if o.crawlsite != "" {
 		if cc.err != nil {

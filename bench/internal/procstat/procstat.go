@@ -163,3 +163,29 @@ func CtxSwitches(pid int) (voluntary, involuntary int64, err error) {
 	}
 	return voluntary, involuntary, nil
 }
+
+// Children returns the pids whose parent is pid (from /proc/*/stat;
+// zombies included).
+func Children(pid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		c, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 2 && f[1] == strconv.Itoa(pid) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
