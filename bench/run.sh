@@ -12,7 +12,8 @@
 #  5. stops what it started (by PID / pg_ctl) and removes the data.
 #
 # Environment: QUICK=1 (small sizes, ~3 min, results to out/RESULTS.quick.md),
-# RUNS, HEAVY_RUNS, SOAK, REDIS_PORT1, REDIS_PORT2, PG_PORT, CONNECTOR, ONLY.
+# RUNS, HEAVY_RUNS, SOAK, REDIS_PORT1, REDIS_PORT2, PG_PORT, CONNECTOR, ONLY
+# (some steps only, for debugging: results to out/RESULTS.only.md).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -111,6 +112,9 @@ args=(-bin out/bin -connector "$CONNECTOR" -work "$WORK/data" -out out
 	-rev "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" -soak "$SOAK" -only "$ONLY")
 if [ -n "$QUICK" ]; then
 	args+=(-quick -runs 1 -heavy-runs 1 -results out/RESULTS.quick.md)
+elif [ -n "$ONLY" ]; then
+	# Some steps only (debugging): not over the committed results.
+	args+=(-runs "$RUNS" -heavy-runs "$HEAVY_RUNS" -results out/RESULTS.only.md)
 else
 	args+=(-runs "$RUNS" -heavy-runs "$HEAVY_RUNS" -results RESULTS.md -summary results/latest.json)
 fi

@@ -192,6 +192,7 @@ type meta struct {
 	LoadBefore string    `json:"loadavg_before"`
 	LoadAfter  string    `json:"loadavg_after"`
 	Command    string    `json:"command"`
+	Only       string    `json:"only,omitempty"` // -only: the steps of a partial (debugging) run
 }
 
 func run(c config) error {
@@ -323,9 +324,12 @@ func runStep(c config, st step, iter int, raw, logs string) (*result.Output, err
 
 func newMeta(c config) *meta {
 	m := &meta{Started: time.Now().UTC(), Runs: c.runs, HeavyRuns: c.heavyRuns, Quick: c.quick,
-		CPUs: runtime.NumCPU(), Go: runtime.Version(), Rev: c.rev, LoadBefore: result.LoadAvg(), Command: "make bench"}
+		CPUs: runtime.NumCPU(), Go: runtime.Version(), Rev: c.rev, LoadBefore: result.LoadAvg(), Command: "make bench", Only: c.only}
 	if c.quick {
-		m.Command = "make bench QUICK=1"
+		m.Command += " QUICK=1"
+	}
+	if c.only != "" {
+		m.Command += " ONLY=" + c.only
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))

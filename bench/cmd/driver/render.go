@@ -188,6 +188,9 @@ func (r *report) readMe() {
 	if r.s.Meta.Quick {
 		r.p("**QUICK mode: tiny sizes and 1-second loads, to check that every benchmark still works. These figures are not results; run `make bench` for those.**\n\n")
 	}
+	if r.s.Meta.Only != "" {
+		r.p("**A partial run: only the steps ONLY=%s ran (for debugging); every other row is \"—\". These are not the results of `make bench`.**\n\n", r.s.Meta.Only)
+	}
 	r.b.WriteString(`Every figure below was measured by one run of ` + "`make bench`" + ` (the date is in each section's header) on the project's shared 2-core machine, where the load generator, the server under test and other engineers' work compete for the same two cores. Absolute numbers therefore move a lot from run to run; what is meant to be compared is:
 
 - **ratios**: each of our figures is divided by a reference measured in the **same iteration**, just before it (the bare fasthttp ceiling for HTTP figures, the protoactor floor for in-process ones, the fsync rate of the same disk for durable ones, a peer for the side-by-side table). The ratio is computed per iteration and then summarised;
