@@ -271,7 +271,7 @@ func WorkerHandler(opts WorkerOptions) http.Handler {
 			return
 		}
 		log.Info("plan received", "run", plan.GetRunId(), "share", plan.GetWorkerIndex()+1, "of", plan.GetWorkers(),
-			"target", plan.GetTarget(), "workload", plan.GetWorkloadFile(), "concurrency", plan.GetConcurrency())
+			"target", redactTarget(plan.GetTarget()), "workload", plan.GetWorkloadFile(), "concurrency", plan.GetConcurrency())
 		ctx, cancel := context.WithCancel(req.Context())
 		curMu.Lock()
 		cur = cancel

@@ -3,6 +3,9 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +13,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/connectorhq/connector/loadgen/wire"
 )
 
 // Secrets a run sends (a task's password as a per-request override, a URL
@@ -82,4 +88,25 @@ operations:
 	require.NoError(t, WriteJSON(&b, rep))
 	check("the workload's JSON", b.String())
 	require.True(t, strings.Contains(b.String(), `"password": "[REDACTED]"`), "the variable is named, its value redacted:\n%s", b.String())
+}
+
+// A load generator logs the target of every plan it receives: a plan
+// whose target holds a password (which the generator then refuses) must
+// not have its password logged.
+func TestWorkerLogHidesTheTargetPassword(t *testing.T) {
+	t.Parallel()
+	var logBuf bytes.Buffer
+	h := WorkerHandler(WorkerOptions{Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
+	body, err := proto.Marshal(&wire.Plan{RunId: "r", Workers: 1, Target: "http://admin:s3cret@127.0.0.1:7000", Concurrency: 1,
+		Workload:     []byte("schema: connector-workload/1\nname: v\noperations:\n  - name: v\n    steps:\n      - name: v\n        request: action=GetVersion\n"),
+		WorkloadFile: "v.yaml", DurationNs: int64(time.Second)})
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, WorkerPath, bytes.NewReader(body)))
+	var res wire.Result
+	require.NoError(t, proto.Unmarshal(rec.Body.Bytes(), &res))
+	require.Contains(t, res.GetError(), "no user", "the plan is refused")
+	require.NotContains(t, res.GetError(), "s3cret")
+	require.Contains(t, logBuf.String(), "plan received")
+	require.NotContains(t, logBuf.String(), "s3cret", "the generator's log:\n%s", logBuf.String())
 }
