@@ -31,7 +31,7 @@ ONLY=${ONLY:-}
 
 echo "bench: building the bench programs" >&2
 mkdir -p out/bin
-for p in floors ceiling inproc httpbench peers driver; do
+for p in floors ceiling inproc httpbench peers driver crawlsite; do # crawlsite: the soak's churning site
 	go build -trimpath -o "out/bin/$p" "./cmd/$p"
 done
 if [ ! -x "$CONNECTOR" ]; then
