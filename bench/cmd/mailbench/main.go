@@ -50,6 +50,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	benchresult "github.com/connectorhq/connector/bench/internal/result"
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors/mailfetch"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
@@ -584,17 +585,15 @@ func childSync(cfgPath string) error {
 }
 
 // splice replaces the mail section of RESULTS.md.
+// mailSection is this program's block of RESULTS.md (and of
+// out/RESULTS.quick.md, where QUICK runs write it).
+var mailSection = benchresult.Section{Begin: "<!-- mail:begin -->", End: "<!-- mail:end -->", Head: "## Google Mail connector (connectors/mailfetch)"}
+
+// splice writes section (its markers included) into the file at path: in
+// place of the block between the markers, or, in a file without them (the
+// QUICK runs' out/RESULTS.quick.md, which other steps write too), added
+// at its end under the section's heading; the rest of the file is kept.
 func splice(path, section string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	s := string(data)
-	i := strings.Index(s, "<!-- mail:begin -->")
-	j := strings.Index(s, "<!-- mail:end -->")
-	if i < 0 || j < i {
-		return fmt.Errorf("%s has no <!-- mail:begin --> ... <!-- mail:end --> markers", path)
-	}
-	s = s[:i] + section + s[j+len("<!-- mail:end -->\n"):]
-	return os.WriteFile(path, []byte(s), 0o644)
+	block := strings.TrimSuffix(strings.TrimPrefix(section, mailSection.Begin+"\n"), mailSection.End+"\n")
+	return mailSection.Update(path, block)
 }

@@ -68,6 +68,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	benchresult "github.com/connectorhq/connector/bench/internal/result"
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors/objectivefetch"
 	"github.com/connectorhq/connector/connectors/objectivefetch/objectivetest"
@@ -895,17 +896,15 @@ func objectiveCeiling(hc *http.Client, base string, n, workers int, whole bool) 
 	return time.Since(start), nil
 }
 
+// restSection is this program's block of RESULTS.md (and of
+// out/RESULTS.quick.md, where QUICK runs write it).
+var restSection = benchresult.Section{Begin: "<!-- rest:begin -->", End: "<!-- rest:end -->", Head: "## Webex and Objective connectors (connectors/webexfetch, connectors/objectivefetch)"}
+
+// splice writes section (its markers included) into the file at path: in
+// place of the block between the markers, or, in a file without them (the
+// QUICK runs' out/RESULTS.quick.md, which other steps write too), added
+// at its end under the section's heading; the rest of the file is kept.
 func splice(path, section string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	s := string(data)
-	i := strings.Index(s, "<!-- rest:begin -->")
-	j := strings.Index(s, "<!-- rest:end -->")
-	if i < 0 || j < i {
-		return fmt.Errorf("%s has no <!-- rest:begin --> ... <!-- rest:end --> markers", path)
-	}
-	s = s[:i] + section + s[j+len("<!-- rest:end -->\n"):]
-	return os.WriteFile(path, []byte(s), 0o644)
+	block := strings.TrimSuffix(strings.TrimPrefix(section, restSection.Begin+"\n"), restSection.End+"\n")
+	return restSection.Update(path, block)
 }
