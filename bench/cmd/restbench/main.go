@@ -112,20 +112,20 @@ func main() {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "<!-- rest:begin -->\n")
-	fmt.Fprintf(&b, "Measured %s on this machine (2 cores, shared), %d items in %d rooms or folders, medians of %d runs after an untimed one of each side (RESTBENCH_WARMUP=%s), the sides taking turns going first, the stand-in in the same process (no OpenAPI validation while timing), a bbolt datastore and an IDX folder on disk (IngestBatchSize=%d).\n\n",
+	fmt.Fprintf(&b, "Measured %s on this machine (2 cores, shared), %d items in %d rooms or folders, medians of %d runs after an untimed one of each side (RESTBENCH_WARMUP=%s), the sides taking turns going first, the stand-in in the same process (no OpenAPI validation while timing), a bbolt datastore and an IDX folder on disk (IngestBatchSize=%d); each ratio is taken within a run, then its median (min–max).\n\n",
 		time.Now().UTC().Format("2006-01-02"), *n, containers, *runs, map[bool]string{true: "1", false: "0"}[warmUp()], ingestBatch)
 	fmt.Fprintf(&b, "| Figure | Value | Reference (same run) | Ratio | Goal |\n|---|---|---|---|---|\n")
 	for _, r := range rs {
-		fmt.Fprintf(&b, "| %s: full Synchronize, %s/s (lists, files, documents, IDX files, datastore) | %.0f | %s: %.0f | **%.2f** | ≥ 0.7 |\n",
-			r.name, r.unit, median(r.ours), r.ceilingName, median(r.ceiling), median(r.ours)/median(r.ceiling))
+		fmt.Fprintf(&b, "| %s: full Synchronize, %s/s (lists, files, documents, IDX files, datastore) | %.0f | %s: %.0f | **%s** | ≥ 0.7 |\n",
+			r.name, r.unit, median(r.ours), r.ceilingName, median(r.ceiling), ratioCell(r.ours, r.ceiling))
 		if len(r.ceiling2) > 0 {
-			fmt.Fprintf(&b, "| %s: the same | %.0f | %s: %.0f | %.2f | |\n", r.name, median(r.ours), r.ceiling2Name, median(r.ceiling2), median(r.ours)/median(r.ceiling2))
+			fmt.Fprintf(&b, "| %s: the same | %.0f | %s: %.0f | %s | |\n", r.name, median(r.ours), r.ceiling2Name, median(r.ceiling2), ratioCell(r.ours, r.ceiling2))
 		}
 		if len(r.ceiling3) > 0 {
-			fmt.Fprintf(&b, "| %s: the same | %.0f | %s: %.0f | %.2f | |\n", r.name, median(r.ours), r.ceiling3Name, median(r.ceiling3), median(r.ours)/median(r.ceiling3))
+			fmt.Fprintf(&b, "| %s: the same | %.0f | %s: %.0f | %s | |\n", r.name, median(r.ours), r.ceiling3Name, median(r.ceiling3), ratioCell(r.ours, r.ceiling3))
 		}
-		fmt.Fprintf(&b, "| %s: CPU of the process per 1000 %s, ms (connector or client, and the stand-in) | %s | ceiling: %s | %.2f | |\n",
-			r.name, r.unit, fmtRange(r.oursCPU, "%.0f"), fmtRange(r.ceilingCPU, "%.0f"), median(r.oursCPU)/median(r.ceilingCPU))
+		fmt.Fprintf(&b, "| %s: CPU of the process per 1000 %s, ms (connector or client, and the stand-in) | %s | ceiling: %s | %s | |\n",
+			r.name, r.unit, fmtRange(r.oursCPU, "%.0f"), fmtRange(r.ceilingCPU, "%.0f"), ratioCell(r.oursCPU, r.ceilingCPU))
 		fmt.Fprintf(&b, "| %s: re-sync of the unchanged service, requests | %d (%s) | %d %s | %.2f per %s | a handful per %s |\n",
 			r.name, r.resync.total, r.resync.detail, containers, r.container+"s", float64(r.resync.total)/containers, r.container, r.container)
 		fmt.Fprintf(&b, "| %s: re-sync after one new item in each of 5 %ss, requests | %d (%s) | | | |\n",
@@ -907,4 +907,11 @@ var restSection = benchresult.Section{Begin: "<!-- rest:begin -->", End: "<!-- r
 func splice(path, section string) error {
 	block := strings.TrimSuffix(strings.TrimPrefix(section, restSection.Begin+"\n"), restSection.End+"\n")
 	return restSection.Update(path, block)
+}
+
+// ratioCell is num ÷ den taken within each run, median (min–max): the
+// house rule's ratio to a same-run reference (not the ratio of the
+// medians, which sets figures of different runs against each other).
+func ratioCell(num, den []float64) string {
+	return benchresult.RatioSpread(num, den, func(v float64) string { return fmt.Sprintf("%.2f", v) })
 }

@@ -60,3 +60,13 @@ func Spread(st Stat, f func(float64) string) string {
 	}
 	return fmt.Sprintf("%s (%s–%s)", f(st.Median), f(st.Min), f(st.Max))
 }
+
+// RatioSpread is num ÷ den taken run by run (Ratios), as Spread renders it,
+// with f formatting each ratio; "—" when no run has both.
+func RatioSpread(num, den []float64, f func(float64) string) string {
+	st, ok := Summarise(Ratios(num, den))
+	if !ok {
+		return "—"
+	}
+	return Spread(st, f)
+}

@@ -31,6 +31,21 @@ func Summarise(vs []float64) (Stat, bool) {
 	return Stat{Median: med, Min: s[0], Max: s[len(s)-1], N: len(s)}, true
 }
 
+// Ratios pairs num and den run by run (index i is run i of both) and
+// returns num[i] ÷ den[i] for each run both have with a non-zero den: the
+// ratio to a reference measured in the same run, which Summarise then
+// turns into median (min–max). The ratio of two medians would set figures
+// of different runs against each other.
+func Ratios(num, den []float64) []float64 {
+	var out []float64
+	for i := range min(len(num), len(den)) {
+		if den[i] != 0 {
+			out = append(out, num[i]/den[i])
+		}
+	}
+	return out
+}
+
 // LoadAvg returns the 1, 5 and 15 minute load averages from /proc/loadavg
 // ("" where it cannot be read): the machine's foreign load, which every
 // RESULTS.md header states before and after a run.

@@ -30,3 +30,16 @@ func TestCommandList(t *testing.T) {
 	})
 	require.Equal(t, "<details><summary>Programs</summary>\n\n- `a`: `prog -a`\n- `b`: `prog -b`\n\n</details>\n\n", got)
 }
+
+// A ratio to a same-run reference is taken run by run, then summarised:
+// ours 10, 30, 20 against ceilings 10, 10, 40 in the same runs is 1, 3
+// and 0.5, median 1 (0.5–3); the ratio of the two medians, 20 ÷ 10 = 2,
+// compares figures of different runs (mailbench and restbench printed it).
+func TestRatios(t *testing.T) {
+	t.Parallel()
+	st, ok := Summarise(Ratios([]float64{10, 30, 20}, []float64{10, 10, 40}))
+	require.True(t, ok)
+	require.Equal(t, Stat{Median: 1, Min: 0.5, Max: 3, N: 3}, st)
+	require.Empty(t, Ratios([]float64{1}, []float64{0}), "no ratio to a zero reference")
+	require.Equal(t, []float64{2}, Ratios([]float64{4, 5}, []float64{2}), "only the runs both have")
+}
