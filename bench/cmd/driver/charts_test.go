@@ -184,3 +184,29 @@ func TestRunShBuildsEveryProgramTheDriverStarts(t *testing.T) {
 		}
 	}
 }
+
+// The header's "connector at REV" is the revision of the binary measured,
+// as it says itself (-version: make build stamps it, with -dirty for
+// uncommitted changes). run.sh passed `git rev-parse --short HEAD`, so a
+// run of uncommitted changes, or of CONNECTOR=another binary, was labelled
+// with HEAD as if it were that commit.
+func TestHeaderNamesTheMeasuredBinarysRevision(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "connector")
+	script := "#!/bin/sh\n[ \"$1\" = -version ] && echo 'connector 0.1.0-dev (revision 0123456789ab-dirty, build 0, go1.26 linux/amd64)'\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := newMeta(config{connector: bin, rev: "fedcba9"})
+	if m.Rev != "0123456789ab-dirty" {
+		t.Errorf("revision %q, want the binary's 0123456789ab-dirty", m.Rev)
+	}
+	// A binary that does not know its revision (go build): -rev, said so.
+	script = "#!/bin/sh\necho 'connector 0.0.0-dev (revision unknown, build 0, go1.26 linux/amd64)'\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if m := newMeta(config{connector: bin, rev: "fedcba9"}); m.Rev != "fedcba9 (the tree's HEAD; the binary does not say)" {
+		t.Errorf("revision %q", m.Rev)
+	}
+}

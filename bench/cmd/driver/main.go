@@ -56,7 +56,7 @@ func main() {
 	flag.StringVar(&c.pg, "pg", "", "PostgreSQL DSN for River (empty: skip)")
 	flag.DurationVar(&c.soak, "soak", 3*time.Minute, "soak duration")
 	flag.StringVar(&c.only, "only", "", "comma-separated step keys or prefixes to run (debugging)")
-	flag.StringVar(&c.rev, "rev", "", "connector revision to print in the header")
+	flag.StringVar(&c.rev, "rev", "", "connector revision to print in the header when the binary does not say its own (connector -version)")
 	renderOnly := flag.String("render-only", "", "run nothing: render RESULTS.md and its charts again from this summary JSON (results/latest.json)")
 	flag.Parse()
 	if *renderOnly != "" {
@@ -325,6 +325,7 @@ func runStep(c config, st step, iter int, raw, logs string) (*result.Output, err
 func newMeta(c config) *meta {
 	m := &meta{Started: time.Now().UTC(), Runs: c.runs, HeavyRuns: c.heavyRuns, Quick: c.quick,
 		CPUs: runtime.NumCPU(), Go: runtime.Version(), Rev: c.rev, LoadBefore: result.LoadAvg(), Command: "make bench", Only: c.only}
+	m.Rev = binaryRevision(c.connector, c.rev)
 	if c.quick {
 		m.Command += " QUICK=1"
 	}
@@ -348,6 +349,26 @@ func newMeta(c config) *meta {
 		}
 	}
 	return m
+}
+
+// binaryRevision is the revision the connector binary says it was built
+// from (-version; make build stamps it, with -dirty for uncommitted
+// changes): what was measured, which the tree's HEAD (fallback, the -rev
+// flag) is not when the tree has uncommitted changes or CONNECTOR names
+// another binary.
+func binaryRevision(bin, fallback string) string {
+	out, err := exec.Command(bin, "-version").Output()
+	if err == nil {
+		if _, rest, ok := strings.Cut(string(out), "(revision "); ok {
+			if rev, _, ok := strings.Cut(rest, ","); ok && rev != "" && rev != "unknown" {
+				return rev
+			}
+		}
+	}
+	if fallback == "" {
+		return ""
+	}
+	return fallback + " (the tree's HEAD; the binary does not say)"
 }
 
 // summary is what summary.json holds.
