@@ -186,7 +186,7 @@ func New(o Options) *Metrics {
 		m.ingested[oc] = ingested.WithLabelValues(oc)
 	}
 	m.tlsFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "connector_tls_handshake_failures_total",
-		Help: "TLS handshakes the ACI and service ports refused (old protocols, missing or foreign client certificates)."})
+		Help: "TLS handshakes the ACI and service ports did not complete (old protocols, missing or foreign client certificates, not TLS, or a client that stopped, reset or closed half-way)."})
 	reg.MustRegister(docs, m.crawlPages, m.crawlNotMod, m.crawlReqs, m.crawlBytes, ingested, m.tlsFailures)
 
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "connector_build_info",

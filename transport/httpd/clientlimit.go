@@ -1,7 +1,6 @@
 package httpd
 
 import (
-	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -220,11 +219,14 @@ func (c *clientConn) Close() error {
 // that is not limited (its client holds Admin or ServiceControl, or the
 // port has no MaxConnectionsPerClient).
 func connClient(c net.Conn) *clientCount {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
+	for {
+		switch cc := c.(type) {
+		case *clientConn:
+			return cc.client
+		case interface{ NetConn() net.Conn }: // tlsConn, *tls.Conn, readCounter
+			c = cc.NetConn()
+		default:
+			return nil
+		}
 	}
-	if cc, ok := c.(*clientConn); ok {
-		return cc.client
-	}
-	return nil
 }

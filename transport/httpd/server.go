@@ -158,6 +158,9 @@ type Server struct {
 	stopped    atomic.Bool
 	mu         sync.Mutex // guards ln
 	ln         net.Listener
+	// fhLog is fasthttp's logger; it counts and logs failed TLS
+	// handshakes too (tlsListener).
+	fhLog *slogPrintf
 }
 
 // result is what a handler produces: reply data, or raw bytes (View).
@@ -310,6 +313,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.reqlog = pid
 	}
+	s.fhLog = &slogPrintf{l: s.log, metrics: cfg.Metrics}
 	s.srv = &fasthttp.Server{
 		Handler:            compressLarge(s.handle),
 		ErrorHandler:       s.transportError,
@@ -351,7 +355,7 @@ func New(cfg Config) (*Server, error) {
 		WriteTimeout:    cfg.WriteTimeout,
 		IdleTimeout:     cfg.IdleTimeout,
 		ReadBufferSize:  readBufferSize,
-		Logger:          &slogPrintf{l: s.log, metrics: cfg.Metrics},
+		Logger:          s.fhLog,
 		CloseOnShutdown: true,
 		// The ACI codec reads multipart bodies itself, in order. fasthttp's
 		// own pre-parse would keep the parts in a map (PostBody then
@@ -436,7 +440,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln = newClientLimiter(ln, n, key, s.policy, s.cfg.TLS != nil, s.log, s.cfg.Now)
 	}
 	if s.cfg.TLS != nil {
-		ln = tls.NewListener(ln, s.cfg.TLS)
+		ln = &tlsListener{Listener: ln, cfg: s.cfg.TLS, failed: s.fhLog.handshakeFailed}
 	}
 	// Shutdown may run before this goroutine gets here, when fasthttp does
 	// not know the listener yet: it closes the listener we record, and a
@@ -1152,9 +1156,11 @@ func (s *Server) SetListener(ln net.Listener) {
 }
 
 // slogPrintf is fasthttp's logger. Failed TLS handshakes (a client with an
-// old protocol, or without the client certificate the port requires) are
-// counted, and logged at most once a minute with the number since the last
-// line, so that a scanner cannot flood the log.
+// old protocol, without the client certificate the port requires, or one
+// that stopped, reset or closed half-way: tlsListener reports them) are
+// counted, and logged with fasthttp's other TLS errors at most once a
+// minute with the number since the last line, so that a scanner cannot
+// flood the log.
 type slogPrintf struct {
 	l       *slog.Logger
 	metrics Metrics
@@ -1169,9 +1175,20 @@ func (p *slogPrintf) Printf(format string, args ...any) {
 		p.l.Warn(msg)
 		return
 	}
+	p.limited("TLS connection failed", "err", msg)
+}
+
+// handshakeFailed counts and logs a TLS handshake that did not complete.
+func (p *slogPrintf) handshakeFailed(remote net.Addr, err error) {
 	if p.metrics != nil {
 		p.metrics.TLSHandshakeFailed()
 	}
+	p.limited("TLS handshake refused", "client", remote.String(), "err", err.Error())
+}
+
+// limited logs at most one line a minute, with the number of lines left
+// out since the last one.
+func (p *slogPrintf) limited(msg string, args ...any) {
 	p.mu.Lock()
 	now := time.Now()
 	if now.Sub(p.last) < time.Minute {
@@ -1182,7 +1199,7 @@ func (p *slogPrintf) Printf(format string, args ...any) {
 	missed := p.missed
 	p.last, p.missed = now, 0
 	p.mu.Unlock()
-	p.l.Warn("TLS handshake refused", "err", msg, "refused_since_last_line", missed)
+	p.l.Warn(msg, append(args, "refused_since_last_line", missed)...)
 }
 
 // compressMin is the smallest reply body compressed when the client accepts

@@ -6,8 +6,10 @@ import (
 	"crypto/tls"
 	"encoding/xml"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/connectorhq/connector/auth"
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/internal/testpki"
+	"github.com/connectorhq/connector/internal/testwait"
 	"github.com/connectorhq/connector/tlsconf"
 )
 
@@ -29,7 +32,7 @@ type tlsEnv struct {
 	foreignCA *testpki.CA
 }
 
-func startTLS(t *testing.T, check bool, policy func(t *testing.T) *auth.Policy) *tlsEnv {
+func startTLS(t *testing.T, check bool, policy func(t *testing.T) *auth.Policy, front ...func(*Config)) *tlsEnv {
 	t.Helper()
 	dir := t.TempDir()
 	te := &tlsEnv{serverCA: testpki.NewCA(t, "server CA"), clientCA: testpki.NewCA(t, "client CA"), foreignCA: testpki.NewCA(t, "foreign CA")}
@@ -42,6 +45,9 @@ func startTLS(t *testing.T, check bool, policy func(t *testing.T) *auth.Policy) 
 		c.TLS = tc
 		if policy != nil {
 			c.Policy = policy(t)
+		}
+		for _, f := range front {
+			f(c)
 		}
 	}})
 	te.addr = strings.TrimPrefix(te.base, "http://")
@@ -193,4 +199,123 @@ func TestJavaClientRequestsOverHTTPS(t *testing.T) {
 		require.NotEmpty(t, between(body, "<token>", "</token>"), f)
 	}
 	require.Contains(t, replay(readReplay(t, "post-getrequestlog-tail.http")), "<autn:request>action=FETCH&amp;FetchAction=Collect")
+}
+
+// handshakeCounter is a Metrics that counts refused TLS handshakes.
+type handshakeCounter struct {
+	outcomes
+	failed atomic.Int64
+}
+
+func (h *handshakeCounter) TLSHandshakeFailed() { h.failed.Add(1) }
+
+// TestTLSHandshakeFailuresCounted: every handshake the port does not
+// complete counts in connector_tls_handshake_failures_total, whatever
+// ends it: an old protocol, plain HTTP, a client that stops half-way
+// until ReadTimeout, one that resets the connection or closes it half-way.
+// A connection closed before it sent a byte (a TCP health check) and a
+// completed handshake do not count. Before, only the failures whose error
+// text fasthttp logs (those with "tls: " in them) were counted: a
+// handshake that timed out or was reset, the signature of a scanner or a
+// client that cannot complete it, was neither counted nor logged.
+func TestTLSHandshakeFailuresCounted(t *testing.T) {
+	t.Parallel()
+	m := &handshakeCounter{}
+	te := startTLS(t, false, nil, func(c *Config) {
+		c.Metrics = m
+		c.ReadTimeout = 300 * time.Millisecond
+	})
+	// settled waits until the port has closed every connection, so that
+	// what it counts for them has been counted.
+	settled := func(what string) {
+		t.Helper()
+		testwait.For(t, 10*time.Second, func() bool { return te.srv.srv.GetOpenConnectionsCount() == 0 }, "%s: the connection to close", what)
+	}
+	// hello is the start of a TLS ClientHello record: a client that got
+	// this far has begun a handshake.
+	hello := []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03}
+	dial := func() *net.TCPConn {
+		t.Helper()
+		c, err := net.Dial("tcp", te.addr)
+		require.NoError(t, err)
+		return c.(*net.TCPConn)
+	}
+	// check waits for a counted case's count; a case that must not count
+	// is checked by the totals that follow (the port accepts connections
+	// in order: once a later one is counted and every one closed, an
+	// earlier one has been handled too).
+	want := int64(0)
+	check := func(what string, counted bool) {
+		t.Helper()
+		if counted {
+			want++
+			testwait.For(t, 10*time.Second, func() bool { return m.failed.Load() >= want }, "%s to be counted", what)
+		}
+		settled(what)
+		require.Equal(t, want, m.failed.Load(), what)
+	}
+
+	// Nothing sent: a health check's connection, no handshake at all.
+	c := dial()
+	require.NoError(t, c.Close())
+	check("a connection closed at once", false)
+
+	// A complete handshake and a request.
+	hc := te.client(nil, 0, 0)
+	x, err := te.aciWith(t, hc, "/action=GetVersion")
+	require.NoError(t, err)
+	require.Equal(t, "SUCCESS", x.Response)
+	hc.CloseIdleConnections()
+	check("a served client", false)
+
+	// An old protocol.
+	old, err := tls.Dial("tcp", te.addr, &tls.Config{RootCAs: te.serverCA.Pool(), MinVersion: tls.VersionTLS11, MaxVersion: tls.VersionTLS11}) //nolint:gosec // the old protocol is the test
+	if err == nil {
+		old.Close()
+	}
+	require.Error(t, err)
+	check("TLS 1.1", true)
+
+	// Half a ClientHello, then nothing until ReadTimeout.
+	c = dial()
+	_, err = c.Write(hello)
+	require.NoError(t, err)
+	_, _ = c.Read(make([]byte, 1)) // returns when the server gives up
+	c.Close()
+	check("a handshake that timed out", true)
+
+	// A ClientHello, then a reset as the server's answer arrives.
+	c = dial()
+	require.NoError(t, c.SetLinger(0))
+	err = tls.Client(resetOnRead{c}, &tls.Config{RootCAs: te.serverCA.Pool(), ServerName: "localhost"}).Handshake()
+	require.Error(t, err)
+	check("a handshake reset by the client", true)
+
+	// Half a ClientHello, then an orderly close.
+	c = dial()
+	_, err = c.Write(hello)
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	check("a handshake the client closed half-way", true)
+
+	// Nothing sent again, now that the connections before it are counted.
+	c = dial()
+	require.NoError(t, c.Close())
+	c = dial()
+	_, err = c.Write(hello[:1])
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	check("a byte of a handshake, then a close", true)
+}
+
+// resetOnRead resets its connection when the peer's first bytes arrive.
+type resetOnRead struct{ *net.TCPConn }
+
+func (c resetOnRead) Read(b []byte) (int, error) {
+	n, err := c.TCPConn.Read(b[:1])
+	if n > 0 {
+		c.TCPConn.Close() // with SetLinger(0): a reset
+		return 0, io.ErrUnexpectedEOF
+	}
+	return n, err
 }
