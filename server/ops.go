@@ -18,6 +18,15 @@ import (
 // plain).
 type tlsConfigs struct {
 	aci, service, ingest *tls.Config
+	// reload are the ports' certificates, which SIGHUP and a change of
+	// their files load again (Server.ReloadTLS).
+	reload []portTLS
+}
+
+// portTLS is a port's reloadable TLS configuration.
+type portTLS struct {
+	port string // ACI, service
+	r    *tlsconf.Reloader
 }
 
 // loadTLS loads the certificates of every TLS section in use. An error
@@ -35,17 +44,22 @@ func loadTLS(cfg *config.Config) (tlsConfigs, error) {
 			key = k
 		}
 	}
+	for _, p := range []struct {
+		name string
+		o    *config.SSLOptions
+		out  **tls.Config
+	}{{"ACI", cfg.Server.SSL, &out.aci}, {"service", cfg.Service.SSL, &out.service}} {
+		if p.o == nil {
+			continue
+		}
+		r, err := tlsconf.NewReloader(p.o, key)
+		if err != nil {
+			return out, tlsconf.ConfigError(cfg.Path, p.o, err)
+		}
+		*p.out = r.Config()
+		out.reload = append(out.reload, portTLS{p.name, r})
+	}
 	var err error
-	if o := cfg.Server.SSL; o != nil {
-		if out.aci, err = tlsconf.Server(o, key); err != nil {
-			return out, tlsconf.ConfigError(cfg.Path, o, err)
-		}
-	}
-	if o := cfg.Service.SSL; o != nil {
-		if out.service, err = tlsconf.Server(o, key); err != nil {
-			return out, tlsconf.ConfigError(cfg.Path, o, err)
-		}
-	}
 	if o := cfg.Ingestion.SSLOptions; o != nil {
 		if out.ingest, err = tlsconf.Client(o, key); err != nil {
 			return out, tlsconf.ConfigError(cfg.Path, o, err)

@@ -392,3 +392,36 @@ func TestAESKeyFileNotARegularFileStopsStartUp(t *testing.T) {
 		require.ErrorContains(t, err, "[Security] AESKeyFile: "+path+" is not a regular file (")
 	}
 }
+
+// TestTLSFilesChangedAreReloaded: a certificate and key renewed in place,
+// for the ACI and the service port alike, are served once the periodic
+// check sees them, without a SIGHUP; a certificate whose key is not yet
+// in place (a renewal written file by file) is refused once, naming the
+// file, and the pair is taken when its key follows.
+func TestTLSFilesChangedAreReloaded(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "server CA")
+	first := ca.Localhost(t)
+	certPath, keyPath := first.Write(t, dir, "server")
+	cfg := opsConfig(t, "SSLConfig=TLS\n", "", "[Service]\nServicePort=0\nSSLConfig=TLS\n[TLS]\nSSLCertificate="+certPath+"\nSSLPrivateKey="+keyPath+"\n")
+	var logs testlog.Buffer
+	s, err := Start(cfg, Options{Port: -1, LogOutput: &logs, TLSCheckInterval: 20 * time.Millisecond,
+		Repository: func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }})
+	require.NoError(t, err)
+	defer stop(t, s)
+	require.Equal(t, first.Serial(t), ca.ServedSerial(s.Addr().String()))
+
+	renewed := ca.Localhost(t)
+	testpki.Replace(t, certPath, renewed.CertPEM) // the key follows later
+	testwait.For(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "new TLS certificate refused") }, "the half-written pair to be refused")
+	require.Contains(t, logs.String(), certPath+" and "+keyPath+": tls: private key does not match public key")
+	for _, addr := range []string{s.Addr().String(), s.ServiceAddr().String()} {
+		require.Equal(t, first.Serial(t), ca.ServedSerial(addr), "the first pair stays meanwhile")
+	}
+	testpki.Replace(t, keyPath, renewed.KeyPEM)
+	for _, addr := range []string{s.Addr().String(), s.ServiceAddr().String()} {
+		testwait.For(t, 10*time.Second, func() bool { return ca.ServedSerial(addr) == renewed.Serial(t) }, "%s to serve the renewed pair", addr)
+	}
+	require.Equal(t, 2, strings.Count(logs.String(), "new TLS certificate refused"), "one refusal per port, not one per check")
+}

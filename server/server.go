@@ -32,6 +32,7 @@ import (
 	"github.com/connectorhq/connector/metrics"
 	"github.com/connectorhq/connector/store"
 	"github.com/connectorhq/connector/store/pgstore"
+	"github.com/connectorhq/connector/tlsconf"
 	"github.com/connectorhq/connector/transport/httpd"
 )
 
@@ -53,6 +54,9 @@ type Options struct {
 	Port       int       // overrides [Server] Port when >= 0
 	LogOutput  io.Writer // default os.Stderr (when [Logging] LogFile is empty)
 	Version    string    // default: version.Version(), stamped at build time
+	// TLSCheckInterval is how often the ports' certificate, key and CA
+	// files are checked for a change (ReloadTLS); default a minute.
+	TLSCheckInterval time.Duration
 }
 
 // Server is a running connector.
@@ -75,6 +79,8 @@ type Server struct {
 	leaveOnce sync.Once
 	web       *httpd.Server
 	svc       *httpd.Server // the service port; nil without [Service] ServicePort
+	tls       []portTLS     // the ports' certificates, reloadable
+	tlsMu     sync.Mutex    // one reload at a time (SIGHUP, the file check)
 	metrics   *metrics.Metrics
 	sched     *actor.PID
 	ln        net.Listener
@@ -150,6 +156,7 @@ func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *Ser
 	if err != nil {
 		return nil, err
 	}
+	s.tls = tlsCfg.reload
 	if err := checkKeyFile(cfg); err != nil {
 		return nil, err
 	}
@@ -402,6 +409,9 @@ func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *Ser
 			return errors.Join(errs...)
 		}},
 	}
+	if len(s.tls) > 0 {
+		comps = append(comps, s.tlsWatcher(opts.TLSCheckInterval))
+	}
 	if cfg.Cluster.Enabled {
 		comps = clusterComponents(ctx, s, cfg, comps)
 	}
@@ -488,6 +498,66 @@ func (s *Server) ReopenLog() {
 		return
 	}
 	s.log.Info("SIGHUP received: log file reopened", "file", lf.path)
+}
+
+// ReloadTLS reads the certificate, key and CA files of the ports' TLS
+// sections again, for SIGHUP: each port serves a new pair from its next
+// handshake on (connections already open keep theirs). A pair that does
+// not load, does not match or has expired is refused with an error line
+// naming the file, the line of the key and the section, and the port keeps
+// serving the one it has. Without TLS on a port, it does nothing.
+func (s *Server) ReloadTLS() { s.reloadTLS("SIGHUP received", false) }
+
+// reloadTLS reloads the ports' TLS files (only those that changed since
+// they were last read, with changed).
+func (s *Server) reloadTLS(why string, changed bool) {
+	s.tlsMu.Lock()
+	defer s.tlsMu.Unlock()
+	for _, p := range s.tls {
+		if changed && !p.r.Changed() {
+			continue
+		}
+		o := p.r.Section()
+		leaf, err := p.r.Reload()
+		if err != nil {
+			cur := p.r.Current()
+			s.log.Error(why+": new TLS certificate refused; the port keeps serving the one it has", "port", p.port,
+				"err", tlsconf.ConfigError(s.cfg.Path, o, err).Error(), "serving", cur.Subject.String(), "serving_not_after", cur.NotAfter.UTC())
+			continue
+		}
+		s.log.Info(why+": TLS certificate loaded", "port", p.port, "certificate", o.Certificate,
+			"subject", leaf.Subject.String(), "serial", leaf.SerialNumber.String(), "not_after", leaf.NotAfter.UTC())
+	}
+}
+
+// tlsWatcher checks the ports' TLS files every interval (a minute by
+// default) and reloads those that changed: a certificate renewed in place
+// is served without a SIGHUP.
+func (s *Server) tlsWatcher(interval time.Duration) component {
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	done, exited := make(chan struct{}), make(chan struct{})
+	return component{name: "TLS certificate check", start: func() error {
+		go func() {
+			defer close(exited)
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					s.reloadTLS("a TLS file changed", true)
+				case <-done:
+					return
+				}
+			}
+		}()
+		return nil
+	}, stop: func(context.Context) error {
+		close(done)
+		<-exited
+		return nil
+	}}
 }
 
 // Logger is the server's log ([Logging]).

@@ -10,6 +10,10 @@
 // verified certificate names a client's SSLIdentities (package auth).
 // Outgoing connections always verify the server's certificate, against
 // SSLCACertificate when given, else the system's authorities.
+//
+// A listening port's files can be read again while it serves (Reloader):
+// each handshake takes the configuration loaded last, and a new pair that
+// does not load, match or has expired is refused, keeping the old one.
 package tlsconf
 
 import (
@@ -18,6 +22,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/internal/readfile"
@@ -174,3 +183,108 @@ func keyPair(o *config.SSLOptions, key *secret.Key) (tls.Certificate, error) {
 	}
 	return cert, nil
 }
+
+// Reloader is a listening port's TLS configuration whose files
+// (SSLCertificate, SSLPrivateKey, SSLCACertificate) can be read again while
+// the port serves: each handshake uses the configuration loaded last
+// (tls.Config.GetConfigForClient), so that certificates renewed in place
+// (short-lived ones, an ACME client's) are served without a restart.
+// Connections already open keep the certificate they were made with. It is
+// safe for concurrent use.
+type Reloader struct {
+	o   *config.SSLOptions
+	key *secret.Key
+	now func() time.Time
+
+	mu    sync.Mutex // serializes Reload
+	files fileStamps // of the files cur was loaded from
+	cur   atomic.Pointer[tls.Config]
+	outer *tls.Config
+}
+
+// NewReloader loads the configuration of a listening port (as Server
+// does).
+func NewReloader(o *config.SSLOptions, key *secret.Key) (*Reloader, error) {
+	r := &Reloader{o: o, key: key, now: time.Now}
+	files := stamp(o)
+	c, err := Server(o, key)
+	if err != nil {
+		return nil, err
+	}
+	r.files = files
+	r.cur.Store(c)
+	r.outer = c.Clone()
+	r.outer.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return r.cur.Load(), nil }
+	return r, nil
+}
+
+// Config returns the configuration to listen with: its handshakes use the
+// files loaded last. Its ClientAuth is the section's (it does not change:
+// the section's keys are read at start only).
+func (r *Reloader) Config() *tls.Config { return r.outer }
+
+// Section returns the TLS section the reloader reads.
+func (r *Reloader) Section() *config.SSLOptions { return r.o }
+
+// Reload reads the section's files again and, when they make a valid
+// configuration, serves it from the next handshake on. A certificate that
+// does not load, does not match its key, or has expired is refused with a
+// KeyError naming the key and the file: the port keeps the configuration
+// it has. The certificate now served is returned.
+func (r *Reloader) Reload() (*x509.Certificate, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	files := stamp(r.o)
+	c, err := Server(r.o, r.key)
+	if err != nil {
+		r.files = files // a broken version is reported once: Changed is false until it changes again
+		return nil, err
+	}
+	leaf := c.Certificates[0].Leaf
+	if now := r.now(); now.After(leaf.NotAfter) {
+		r.files = files
+		return nil, &KeyError{"SSLCertificate", fmt.Errorf("%s expired on %s", r.o.Certificate, leaf.NotAfter.UTC().Format(time.RFC3339))}
+	}
+	r.files = files
+	r.cur.Store(c)
+	return leaf, nil
+}
+
+// Changed reports whether a file of the section has changed (replaced,
+// written, or gone) since it was last loaded, or last failed to load.
+func (r *Reloader) Changed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return stamp(r.o) != r.files
+}
+
+// fileStamps identify the versions of a section's files: device, inode,
+// size and modification time of each (zero: missing).
+type fileStamps [3]fileStamp
+
+type fileStamp struct {
+	dev, ino uint64
+	size     int64
+	mtime    int64
+}
+
+func stamp(o *config.SSLOptions) fileStamps {
+	var s fileStamps
+	for i, p := range []string{o.Certificate, o.PrivateKey, o.CACertificate} {
+		if p == "" {
+			continue
+		}
+		fi, err := os.Stat(p) // follows a symbolic link: Kubernetes swaps the link
+		if err != nil {
+			continue
+		}
+		s[i] = fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			s[i].dev, s[i].ino = uint64(st.Dev), st.Ino //nolint:unconvert // Dev is uint32 on some platforms
+		}
+	}
+	return s
+}
+
+// Current returns the certificate served now.
+func (r *Reloader) Current() *x509.Certificate { return r.cur.Load().Certificates[0].Leaf }

@@ -159,3 +159,71 @@ func TestFilesThatAreNoPEMFileAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestReloader: a listening port's configuration serves, from the next
+// handshake on, the pair its files hold after Reload; a pair that does
+// not load, does not match, or has expired is refused naming the file, and
+// the one loaded before stays. Changed tells a file replaced in place.
+func TestReloader(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "test CA")
+	first := ca.Localhost(t)
+	certPath, keyPath := first.Write(t, dir, "server")
+	o := &config.SSLOptions{Method: "Negotiate", Certificate: certPath, PrivateKey: keyPath}
+	r, err := NewReloader(o, nil)
+	require.NoError(t, err)
+	require.False(t, r.Changed())
+	served := func() string {
+		t.Helper()
+		ln, err := tls.Listen("tcp", "127.0.0.1:0", r.Config())
+		require.NoError(t, err)
+		defer ln.Close()
+		go func() {
+			c, err := ln.Accept()
+			if err == nil {
+				_ = c.(*tls.Conn).Handshake()
+				c.Close()
+			}
+		}()
+		return ca.ServedSerial(ln.Addr().String())
+	}
+	require.Equal(t, first.Serial(t), served())
+
+	put := func(i testpki.Issued, key []byte) {
+		t.Helper()
+		testpki.Replace(t, certPath, i.CertPEM)
+		testpki.Replace(t, keyPath, key)
+	}
+	renewed := ca.Localhost(t)
+	put(renewed, renewed.KeyPEM)
+	require.True(t, r.Changed())
+	leaf, err := r.Reload()
+	require.NoError(t, err)
+	require.Equal(t, renewed.Serial(t), leaf.SerialNumber.String())
+	require.False(t, r.Changed())
+	require.Equal(t, renewed.Serial(t), served())
+
+	for _, c := range []struct {
+		name string
+		cert testpki.Issued
+		key  []byte
+		want string
+	}{
+		{"another key", ca.Localhost(t), renewed.KeyPEM, "SSLCertificate: " + certPath + " and " + keyPath + ": tls: private key does not match public key"},
+		{"expired", ca.Issue(t, testpki.Leaf{CommonName: "localhost", DNS: []string{"localhost"}, NotAfter: time.Now().Add(-time.Minute)}), nil, "SSLCertificate: " + certPath + " expired on "},
+		{"no key", ca.Localhost(t), []byte("not a key"), "SSLPrivateKey: " + keyPath + " holds no PEM private key"},
+	} {
+		key := c.key
+		if key == nil {
+			key = c.cert.KeyPEM
+		}
+		put(c.cert, key)
+		require.True(t, r.Changed(), c.name)
+		_, err := r.Reload()
+		require.ErrorContains(t, err, c.want, c.name)
+		require.False(t, r.Changed(), "%s: a refused pair is reported once", c.name)
+		require.Equal(t, renewed.Serial(t), served(), "%s: the pair loaded before stays", c.name)
+		require.Equal(t, renewed.Serial(t), r.Current().SerialNumber.String())
+	}
+}

@@ -184,14 +184,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "connector: %v\n", err)
 		return 1
 	}
-	// SIGHUP (logrotate's postrotate, or the terminal closing) reopens
-	// the log file; it no longer ends the process, as Go's default
+	// SIGHUP (logrotate's postrotate, a certificate tool's reload, or
+	// the terminal closing) reopens the log file and reloads the ports'
+	// TLS certificates; it no longer ends the process, as Go's default
 	// did, without a word. One that came during start-up is handled now.
 	go func() {
 		for {
 			select {
 			case <-hup:
 				srv.ReopenLog()
+				srv.ReloadTLS()
 			case <-ended:
 				return
 			}

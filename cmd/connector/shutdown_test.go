@@ -149,8 +149,14 @@ func startHeld(t *testing.T) *held {
 // at the end of the test if it is still running.
 func startLogging(t *testing.T, logFile string) *exec.Cmd {
 	t.Helper()
-	bin := buildBinary(t)
-	cmd := exec.Command(bin, "-config", logFileConfig(t, filepath.Dir(logFile), logFile), "-port", "0")
+	return startLoggingWith(t, logFileConfig(t, filepath.Dir(logFile), logFile), logFile)
+}
+
+// startLoggingWith is startLogging with the configuration file cfg, whose
+// [Logging] LogFile is logFile.
+func startLoggingWith(t *testing.T, cfg, logFile string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(buildBinary(t), "-config", cfg, "-port", "0")
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {

@@ -59,6 +59,9 @@ type Leaf struct {
 	Emails     []string
 	IPs        []net.IP
 	Client     bool // client authentication (else server)
+	// NotAfter ends its validity (default: a day from now; one in the
+	// past makes an expired certificate).
+	NotAfter time.Time
 }
 
 // Issued is a certificate and its key, in PEM.
@@ -77,9 +80,16 @@ func (ca *CA) Issue(t testing.TB, l Leaf) Issued {
 	if l.Client {
 		usage = x509.ExtKeyUsageClientAuth
 	}
+	notBefore, notAfter := time.Now().Add(-time.Hour), l.NotAfter
+	if notAfter.IsZero() {
+		notAfter = time.Now().Add(24 * time.Hour)
+	}
+	if notAfter.Before(notBefore) {
+		notBefore = notAfter.Add(-time.Hour)
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: l.CommonName},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		NotBefore: notBefore, NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
 		DNSNames: l.DNS, EmailAddresses: l.Emails, IPAddresses: l.IPs,
 	}
@@ -141,4 +151,35 @@ func (ca *CA) Pool() *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(ca.Cert)
 	return p
+}
+
+// Serial returns the certificate's serial number, in decimal.
+func (i Issued) Serial(t testing.TB) string {
+	t.Helper()
+	c := i.TLS(t)
+	return c.Leaf.SerialNumber.String()
+}
+
+// ServedSerial returns the serial number, in decimal, of the certificate
+// the TLS server at addr serves a new connection that trusts ca ("" when
+// the handshake fails).
+func (ca *CA) ServedSerial(addr string) string {
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+}
+
+// Replace writes data to path by a rename, as certificate tools renew a
+// file in place.
+func Replace(t testing.TB, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path+".new", data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
 }
