@@ -378,3 +378,44 @@ func TestServicePageOpensTheDashboard(t *testing.T) {
 	require.Equal(t, "text/html the dashboard", page)
 	waitPolls(t, ctx, 0, 1)
 }
+
+// queuedTwo starts a server with a paused queue holding two queued
+// actions, and opens its page once both show their buttons.
+func queuedTwo(t *testing.T) (ctx context.Context, base, a, b string) {
+	t.Helper()
+	s := startServer(t, "")
+	base = "http://" + s.Addr().String()
+	require.Contains(t, aci(t, base, "action=QueueInfo&QueueName=fetch&QueueAction=Pause"), "SUCCESS")
+	a = between(aci(t, base, "action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask"), "<token>", "</token>")
+	b = between(aci(t, base, "action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask"), "<token>", "</token>")
+	require.NotEmpty(t, a)
+	require.NotEmpty(t, b)
+	ctx = browser(t)
+	run(t, ctx, chromedp.Navigate(base+"/action=Admin"))
+	run(t, ctx, chromedp.Poll[bool](`!!document.querySelector('`+rowSel(a)+` input.prio') && !!document.querySelector('`+rowSel(b)+` button.act-stop')`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	return ctx, base, a, b
+}
+
+// TestDashboardKeepsATypedPriority: a priority being typed stays through
+// the page's refreshes, and is the one Set priority sends. Each refresh
+// rebuilt the table, so the field went back to the action's priority
+// every 2 seconds, under the user's cursor, and a click on Set priority
+// after a refresh set the old priority again while saying "Priority
+// changed".
+func TestDashboardKeepsATypedPriority(t *testing.T) {
+	ctx, base, a, _ := queuedTwo(t)
+	run(t, ctx, chromedp.Evaluate[bool](`(() => { const i = document.querySelector('`+rowSel(a)+` input.prio'); i.focus(); i.value = "7"; `+
+		`i.dispatchEvent(new Event("input", {bubbles: true})); return true; })()`))
+	waitPolls(t, ctx, polls(t, ctx), 2)
+	require.Equal(t, "7", run(t, ctx, chromedp.Evaluate[string](`document.querySelector('`+rowSel(a)+` input.prio').value`)), "the priority typed")
+	// It stays when the field loses the focus, and is what the button sends.
+	run(t, ctx, chromedp.Evaluate[bool](`(() => { document.activeElement.blur(); return true; })()`))
+	waitPolls(t, ctx, polls(t, ctx), 2)
+	require.Equal(t, "7", run(t, ctx, chromedp.Evaluate[string](`document.querySelector('`+rowSel(a)+` input.prio').value`)), "the priority typed, after the focus left")
+	click(t, ctx, rowSel(a)+" button.act-priority")
+	testwait.For(t, 20*time.Second, func() bool {
+		return between(aci(t, base, "action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token="+url.QueryEscape(a)), "<priority>", "</priority>") == "7"
+	}, "the priority typed to be set")
+	run(t, ctx, chromedp.Poll[bool](`document.getElementById("message").textContent === "Priority changed"`, chromedp.WithPollingTimeout(20*time.Second)))
+}

@@ -6,7 +6,7 @@
   const POLL_MS = 2000;
   const QUEUE = "fetch";
   const STATES = ["All", "Queued", "Processing", "Paused", "Finished", "Cancelled", "Stopped", "Error"];
-  const state = { tab: "All", start: 1, admin: false, bulk: false, counts: {}, paused: false, polls: 0, busy: false };
+  const state = { tab: "All", start: 1, admin: false, bulk: false, counts: {}, paused: false, polls: 0, busy: false, drafts: {} };
 
   const $ = (id) => document.getElementById(id);
   const el = (tag, text, cls) => {
@@ -99,6 +99,7 @@
       let text = done;
       if (d.token) text += ": new token " + d.token;
       if (d.cancelqueued) text += ": " + d.cancelqueued.cancelled + " cancelled";
+      if (params.QueueAction === "ChangePriority") delete state.drafts[params.Token];
       say(text, false);
     } catch (e) {
       say(e.message, true);
@@ -148,8 +149,11 @@
     if (s === "Queued") {
       const inp = el("input", null, "prio");
       inp.type = "number";
-      inp.value = a.priority || "0";
+      // What the user typed stays until it is set: the table is rebuilt
+      // at every refresh.
+      inp.value = state.drafts[tok] !== undefined ? state.drafts[tok] : a.priority || "0";
       inp.setAttribute("aria-label", "Priority");
+      inp.addEventListener("input", () => { state.drafts[tok] = inp.value; });
       td.append(inp, button("Set priority", "act-priority", () => control({ QueueAction: "ChangePriority", Token: tok, Priority: inp.value }, "Priority changed")));
     }
     if (s === "Queued" || s === "Processing" || s === "Paused") td.append(button("Duplicate", "act-duplicate", () => control({ QueueAction: "Duplicate", Token: tok }, "Duplicated")));
@@ -158,6 +162,10 @@
 
   function renderRows(list, progress) {
     const tbody = $("actions").tBodies[0];
+    // Not under the cursor of a user typing a priority: the rows wait
+    // for the next refresh after the field loses the focus.
+    const f = document.activeElement;
+    if (f && f.classList.contains("prio") && tbody.contains(f)) return;
     tbody.replaceChildren();
     for (const a of list) {
       const tr = el("tr");
