@@ -419,3 +419,37 @@ func TestDashboardKeepsATypedPriority(t *testing.T) {
 	}, "the priority typed to be set")
 	run(t, ctx, chromedp.Poll[bool](`document.getElementById("message").textContent === "Priority changed"`, chromedp.WithPollingTimeout(20*time.Second)))
 }
+
+// TestDashboardMessages: a control's reply that arrives after the reply of
+// a later click does not replace its message (the page said "Cancelled"
+// while the last thing done was a Stop), and a refresh's error goes once
+// the server answers again (it stayed until the next click, long after
+// the server was back).
+func TestDashboardMessages(t *testing.T) {
+	ctx, base, a, b := queuedTwo(t)
+	// The reply to a Cancel is held back until after a Stop's has been shown.
+	run(t, ctx, chromedp.Evaluate[bool](`(() => {
+		const orig = window.fetch;
+		let release;
+		window.releaseHeld = new Promise((r) => { release = r; });
+		window.release = () => release();
+		window.fetch = (u, o) => String(u).includes("QueueAction=Cancel&") ? window.releaseHeld.then(() => orig(u, o)) : orig(u, o);
+		return true; })()`))
+	click(t, ctx, rowSel(a)+" button.act-cancel")
+	click(t, ctx, rowSel(b)+" button.act-stop")
+	run(t, ctx, chromedp.Poll[bool](`document.getElementById("message").textContent === "Stopped"`, chromedp.WithPollingTimeout(20*time.Second)))
+	run(t, ctx, chromedp.Evaluate[bool](`(() => { window.release(); return true; })()`))
+	testwait.For(t, 20*time.Second, func() bool { return statusOf(t, base, a) == "Cancelled" }, "the held Cancel to be done")
+	waitPolls(t, ctx, polls(t, ctx), 2)
+	require.Equal(t, "Stopped", run(t, ctx, chromedp.TextContent(chromedp.ID("message"))), "the later click's message stays")
+
+	// A refresh fails (the server unreachable for a moment), then works again.
+	run(t, ctx, chromedp.Evaluate[bool](`(() => {
+		const orig = window.fetch;
+		window.failing = true;
+		window.fetch = (u, o) => window.failing && String(u).includes("QueueAction=QueueStatus") ? Promise.reject(new Error("server unreachable")) : orig(u, o);
+		return true; })()`))
+	run(t, ctx, chromedp.Poll[bool](`document.getElementById("message").textContent.includes("server unreachable")`, chromedp.WithPollingTimeout(20*time.Second)))
+	run(t, ctx, chromedp.Evaluate[bool](`(() => { window.failing = false; return true; })()`))
+	run(t, ctx, chromedp.Poll[bool](`document.getElementById("message").textContent === ""`, chromedp.WithPollingTimeout(20*time.Second)))
+}

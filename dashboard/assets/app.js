@@ -7,6 +7,11 @@
   const QUEUE = "fetch";
   const STATES = ["All", "Queued", "Processing", "Paused", "Finished", "Cancelled", "Stopped", "Error"];
   const state = { tab: "All", start: 1, admin: false, bulk: false, counts: {}, paused: false, polls: 0, busy: false, drafts: {} };
+  // The message line: each click's reply is numbered (seq), and one that
+  // arrives after a later click's reply was shown does not replace it,
+  // unless it is an error; a refresh's error (fromPoll) goes once a
+  // refresh works again.
+  const msg = { next: 0, shown: 0, fromPoll: false };
 
   const $ = (id) => document.getElementById(id);
   const el = (tag, text, cls) => {
@@ -34,7 +39,14 @@
     return ar.responsedata || {};
   }
 
-  function say(text, isError) {
+  // say shows text; seq is the number of the click it answers (none: a
+  // refresh's).
+  function say(text, isError, seq) {
+    if (seq !== undefined) {
+      if (seq < msg.shown && !isError) return;
+      msg.shown = Math.max(msg.shown, seq);
+    }
+    msg.fromPoll = seq === undefined && !!isError;
     const m = $("message");
     m.textContent = text || "";
     m.className = isError ? "error" : "";
@@ -94,15 +106,16 @@
   }
 
   async function control(params, done) {
+    const seq = ++msg.next;
     try {
       const d = await aci(Object.assign({ action: "QueueInfo", QueueName: QUEUE }, params));
       let text = done;
       if (d.token) text += ": new token " + d.token;
       if (d.cancelqueued) text += ": " + d.cancelqueued.cancelled + " cancelled";
       if (params.QueueAction === "ChangePriority") delete state.drafts[params.Token];
-      say(text, false);
+      say(text, false, seq);
     } catch (e) {
-      say(e.message, true);
+      say(e.message, true, seq);
     }
     refresh();
   }
@@ -221,12 +234,14 @@
         if (state.tab !== "All") params.State = state.tab;
       }
       let list = [];
+      let failed = false;
       try {
         const d = await aci(params);
         list = arr(d.actions && d.actions.action);
       } catch (e) {
         if (!tokenLike) throw e;
         say(e.message, true);
+        failed = true;
       }
       if (search && !tokenLike) {
         const s = search.toLowerCase();
@@ -246,6 +261,7 @@
       $("page-info").textContent = tokenLike ? "token" : "from " + state.start;
       $("prev").disabled = tokenLike || state.start <= 1;
       $("next").disabled = tokenLike || list.length < per;
+      if (!failed && msg.fromPoll) say("", false);
       state.polls++;
       document.body.dataset.polls = String(state.polls);
       $("updated").textContent = new Date().toLocaleTimeString();
