@@ -453,3 +453,31 @@ func TestDashboardMessages(t *testing.T) {
 	run(t, ctx, chromedp.Evaluate[bool](`(() => { window.failing = false; return true; })()`))
 	run(t, ctx, chromedp.Poll[bool](`document.getElementById("message").textContent === ""`, chromedp.WithPollingTimeout(20*time.Second)))
 }
+
+// TestDashboardSearchKeepsNext: a search by text filters the page shown,
+// and Next still leads to the next page when the page the server gave was
+// full: the action searched for may be there. Next went by the rows left
+// after the filter, so a page with no match (or fewer matches than the
+// page size) ended the paging, and an action on a later page could not
+// be found.
+func TestDashboardSearchKeepsNext(t *testing.T) {
+	s := startServer(t, "")
+	base := "http://" + s.Addr().String()
+	require.Contains(t, aci(t, base, "action=QueueInfo&QueueName=fetch&QueueAction=Pause"), "SUCCESS")
+	old := between(aci(t, base, "action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask"), "<token>", "</token>")
+	require.NotEmpty(t, old)
+	for range 11 { // newer: the first page, newest first, holds none of MyTask's
+		require.Contains(t, aci(t, base, "action=Fetch&FetchAction=Synchronize&ConfigSection="+url.QueryEscape(xssTask)), "<token>")
+	}
+	ctx := browser(t)
+	run(t, ctx, chromedp.Navigate(base+"/action=Admin"))
+	waitPolls(t, ctx, 0, 1)
+	run(t, ctx, chromedp.Evaluate[bool](`(() => { const p = document.getElementById("per-page"); p.value = "10"; p.dispatchEvent(new Event("change")); `+
+		`const s = document.getElementById("search"); s.value = "mytask"; s.dispatchEvent(new Event("input")); return true; })()`))
+	waitPolls(t, ctx, polls(t, ctx), 2)
+	require.Zero(t, run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#actions tbody tr[data-token]").length`)), "no match on the first page")
+	require.False(t, run(t, ctx, chromedp.Evaluate[bool](`document.getElementById("next").disabled`)), "Next leads on: the first page was full")
+	click(t, ctx, "#next:not([disabled])")
+	run(t, ctx, chromedp.Poll[bool](`!!document.querySelector('`+rowSel(old)+`')`, chromedp.WithPollingTimeout(30*time.Second)))
+	require.True(t, run(t, ctx, chromedp.Evaluate[bool](`document.getElementById("next").disabled`)), "the last page")
+}

@@ -243,6 +243,9 @@
         say(e.message, true);
         failed = true;
       }
+      // Next goes by the page the server gave, not by what the search
+      // left of it: a later page may hold what is searched for.
+      const full = list.length >= per;
       if (search && !tokenLike) {
         const s = search.toLowerCase();
         list = list.filter((a) => (a.fetchaction || "").toLowerCase().includes(s) || tasks(a).toLowerCase().includes(s) ||
@@ -260,7 +263,7 @@
       renderBulk();
       $("page-info").textContent = tokenLike ? "token" : "from " + state.start;
       $("prev").disabled = tokenLike || state.start <= 1;
-      $("next").disabled = tokenLike || list.length < per;
+      $("next").disabled = tokenLike || !full;
       if (!failed && msg.fromPoll) say("", false);
       state.polls++;
       document.body.dataset.polls = String(state.polls);
