@@ -56,6 +56,7 @@ func TestParseIdentities(t *testing.T) {
 	require.True(t, id.Match(Principal{Email: []string{"user@example.com"}}))
 	require.True(t, id.Match(Principal{DNS: []string{"ADMIN.example.com"}}))
 	require.True(t, id.Match(Principal{DNS: []string{"a.ops.example.com"}}))
+	require.True(t, id.Match(Principal{DNS: []string{"a.b.ops.example.com"}}), "* spans labels, as docs/configuration.md says")
 	require.False(t, id.Match(Principal{DNS: []string{"ops.example.com"}}))
 	require.False(t, id.Match(Principal{DNS: []string{"user@example.com"}}), "an email identity is not a DNS name")
 	require.False(t, id.Match(Principal{Email: []string{"admin.example.com"}}))

@@ -107,7 +107,9 @@ type Identities struct {
 
 // ParseIdentities reads an SSLIdentities value: comma-separated identities,
 // each a DNS name (dns:admin.example.com, or without prefix) or an email
-// address (email:user@example.com), with * wildcards (dns:*.example.com).
+// address (email:user@example.com), with * wildcards (dns:*.example.com),
+// each standing for any characters, dots included: *.example.com matches
+// a.b.example.com too.
 func ParseIdentities(v string) (*Identities, error) {
 	id := &Identities{}
 	for _, f := range splitCSV(v) {
