@@ -99,12 +99,27 @@ func loaderFor(t *testing.T, file string) func(string, []byte) error {
 func documentedSnippets(t *testing.T, root string) []snippet {
 	t.Helper()
 	var out []snippet
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	err := walkMarkdown(root, root, func(rel string, data []byte) error {
+		found, err := iniBlocks(rel, data)
+		out = append(out, found...)
+		return err
+	})
+	require.NoError(t, err)
+	return out
+}
+
+// walkMarkdown calls fn with each Markdown file under top (a folder or a
+// file), its path relative to root and its text; hidden folders,
+// testdata, vendor, node_modules and bench output (out) are left out.
+func walkMarkdown(root, top string, fn func(rel string, data []byte) error) error {
+	return filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
-			if path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "vendor" || d.Name() == "node_modules") {
+			switch n := d.Name(); {
+			case path == top:
+			case strings.HasPrefix(n, "."), n == "testdata", n == "vendor", n == "node_modules", n == "out":
 				return filepath.SkipDir
 			}
 			return nil
@@ -120,12 +135,8 @@ func documentedSnippets(t *testing.T, root string) []snippet {
 		if err != nil {
 			return err
 		}
-		found, err := iniBlocks(rel, data)
-		out = append(out, found...)
-		return err
+		return fn(rel, data)
 	})
-	require.NoError(t, err)
-	return out
 }
 
 // iniBlocks extracts the ```ini blocks of one Markdown file.
@@ -168,4 +179,62 @@ func TestIniBlocks(t *testing.T) {
 	}, got)
 	_, err = iniBlocks("x.md", []byte("```ini\n[Server]\n"))
 	require.EqualError(t, err, "x.md:1: the ```ini block is not closed")
+}
+
+// TestDocTableRowsAreOneLine: in the project's Markdown pages (README.md,
+// docs/, bench/), every table row is one line that starts and ends with a
+// pipe, and a table ends at a blank line. A row broken over lines is
+// several rows to a Markdown renderer (GitHub's): the text after the break
+// shows as rows of their own, in the first column, as
+// docs/connectors/http.md's StayOnSite row did.
+func TestDocTableRowsAreOneLine(t *testing.T) {
+	t.Parallel()
+	var bad []string
+	for _, top := range []string{"README.md", "docs", "bench"} {
+		err := walkMarkdown(repoRoot, filepath.Join(repoRoot, top), func(rel string, data []byte) error {
+			bad = append(bad, brokenTableRows(rel, data)...)
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	require.Empty(t, bad, "table rows broken over lines")
+}
+
+// brokenTableRows lists the lines of a Markdown page that break a table
+// row: a row that does not end with a pipe, and a line that follows a row
+// without a blank line between (a renderer reads it as another row),
+// unless it starts another block (an HTML comment, a heading, a quote).
+// Fenced blocks are left out.
+func brokenTableRows(file string, data []byte) []string {
+	var out []string
+	fenced, inTable := false, false
+	for i, line := range strings.Split(string(data), "\n") {
+		l := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(l, "```"):
+			fenced, inTable = !fenced, false
+		case fenced:
+		case strings.HasPrefix(l, "|"):
+			inTable = true
+			if !strings.HasSuffix(l, "|") {
+				out = append(out, fmt.Sprintf("%s:%d: a table row that does not end with |", file, i+1))
+			}
+		case inTable && l != "" && !strings.ContainsAny(l[:1], "<#>"):
+			out = append(out, fmt.Sprintf("%s:%d: a line that continues a table row", file, i+1))
+		default:
+			inTable = false
+		}
+	}
+	return out
+}
+
+// The check itself: a row broken over lines is found, a whole table and
+// a table in a fenced block are not.
+func TestBrokenTableRows(t *testing.T) {
+	t.Parallel()
+	md := "| a | b |\n|---|---|\n| x | y |\n<!-- end -->\ntext\n```\n| not a table\n```\n| k | long text\ngoes on |\n"
+	require.Equal(t, []string{
+		"x.md:9: a table row that does not end with |",
+		"x.md:10: a line that continues a table row",
+	}, brokenTableRows("x.md", []byte(md)))
 }
