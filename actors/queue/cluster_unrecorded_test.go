@@ -94,3 +94,33 @@ func TestClusterChangeOfAWaitingActionTheStoreCannotRecordIsRefused(t *testing.T
 		return row.Record.GetStatus().GetState() == messages.State_STATE_STOPPED
 	}, "the running action's Stop, written again")
 }
+
+// A confirmed CancelQueued on a cluster node whose store cannot record its
+// Cancels says so. Each Cancel of a waiting action is refused there,
+// nothing changed (as above); CancelQueued counted those actions as
+// skipped ("started or ended before their Cancel arrived") and answered
+// SUCCESS: the operator was never told the store failed, nor that the
+// actions were left queued, to run.
+func TestClusterCancelQueuedTheStoreCannotRecordSaysSo(t *testing.T) {
+	c := startWriteFailCluster(t, slog.LevelInfo)
+	q := c.q
+	ctx := context.Background()
+	submitRunning(t, q, messages.Params{{Name: "Mode", Value: "block"}})
+	submitRunning(t, q, messages.Params{{Name: "Mode", Value: "block"}})
+	tok := submitMode(t, q, "block", 3) // both threads are taken: it waits
+	waitState(t, q, tok, messages.State_STATE_QUEUED)
+
+	c.faults.armed.Store(true)
+	r, err := q.CancelQueued(ctx, &messages.ListActions{}, false, 10)
+	require.ErrorIs(t, err, messages.ErrStore, "result %+v", r)
+	require.ErrorContains(t, err, "0 of the 1 selected actions are now Cancelled (1 skipped)")
+	require.ErrorContains(t, err, "could not record their Cancel, which changed nothing")
+	st, err := q.Status(ctx, tok)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_QUEUED, st.State, "the action as it was")
+
+	c.faults.armed.Store(false)
+	r, err = q.CancelQueued(ctx, &messages.ListActions{}, false, 10)
+	require.NoError(t, err)
+	require.Equal(t, 1, r.Cancelled)
+}

@@ -681,6 +681,13 @@ type cancelTally struct {
 	// record (why: the first one's reply).
 	unrecorded int
 	why        string
+	// refused counts the Cancels that the store could not record and
+	// that changed nothing (a cluster node undoes a change to an action
+	// that waits for a thread when the shared store cannot record it):
+	// the actions are as they were, counted skipped, and err says why
+	// (whyRefused: the first one's reply).
+	refused    int
+	whyRefused string
 }
 
 func (c *cancelTally) keep(st *messages.ActionStatus) {
@@ -699,7 +706,10 @@ func (c *cancelTally) read(ar *messages.ActionReply) {
 // cancelled takes the reply to one Cancel. A Cancel that the disk refused
 // to record has cancelled the action all the same (its reply is an
 // ErrStore with the Cancelled status, as QueueAction=Cancel's): it counts
-// as cancelled, not as skipped, and err says it is not on disk.
+// as cancelled, not as skipped, and err says it is not on disk. One that
+// a cluster's store could not record was refused, and changed nothing
+// (an ErrStore with the status the action still has): it counts as
+// skipped, and err says why.
 func (c *cancelTally) cancelled(ar *messages.ActionReply) {
 	switch {
 	case ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE:
@@ -707,6 +717,13 @@ func (c *cancelTally) cancelled(ar *messages.ActionReply) {
 		if c.unrecorded++; c.why == "" {
 			c.why = ar.Message
 		}
+	case ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_STORE:
+		// Not recorded, and not made: the action is as it was.
+		if c.refused++; c.whyRefused == "" {
+			c.whyRefused = ar.Message
+		}
+		c.res.Skipped++
+		return
 	default:
 		c.res.Skipped++
 		return
@@ -716,13 +733,21 @@ func (c *cancelTally) cancelled(ar *messages.ActionReply) {
 }
 
 // err is the outcome of a confirmed CancelQueued: nil, or an ErrStore when
-// some of its Cancels are in effect but not on disk.
+// some of its Cancels are in effect but not on disk, or were refused
+// because the store could not record them.
 func (c *cancelTally) err() error {
-	if c.unrecorded == 0 {
+	if c.unrecorded == 0 && c.refused == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: %d of the %d selected actions are now Cancelled (%d skipped), but %d of these cancellations could not be written; the first: %s",
-		messages.ErrStore, c.res.Cancelled, c.res.Matched, c.res.Skipped, c.unrecorded, c.why)
+	msg := fmt.Sprintf("%d of the %d selected actions are now Cancelled (%d skipped)", c.res.Cancelled, c.res.Matched, c.res.Skipped)
+	if c.refused > 0 {
+		msg += fmt.Sprintf("; %d of the skipped ones were not cancelled because the store could not record their Cancel, which changed nothing (ask again once it answers); the first: %s",
+			c.refused, c.whyRefused)
+	}
+	if c.unrecorded > 0 {
+		msg += fmt.Sprintf(", but %d of these cancellations could not be written; the first: %s", c.unrecorded, c.why)
+	}
+	return fmt.Errorf("%w: %s", messages.ErrStore, msg)
 }
 
 // QueueStatus implements API: the queue's counters.
