@@ -397,8 +397,9 @@ type TokenFile struct {
 	// process's) are not used.
 	Store store.Store
 	// Name names the token in a shared Store: the same on every node for
-	// the same grant, whatever the file's path there (a connector names
-	// it after the first task that uses the file); default Path.
+	// the same grant, whatever the file's path there (webexfetch names a
+	// task's default token file after the task, a configured one after
+	// its path); default Path.
 	Name string
 }
 

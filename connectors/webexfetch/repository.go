@@ -219,17 +219,23 @@ func (r *Repository) open(_ context.Context, s *settings) (*api, error) {
 }
 
 // tokenName names a task's refresh token in a cluster's shared store
-// (oauth.TokenFile.Name): after the first task, by name, of those with the
-// same token file, so that tasks sharing one grant share its token, and
-// every node (same configuration, each its own token file) names it
-// alike.
+// (oauth.TokenFile.Name), alike on every node and whatever the other
+// tasks: a task's default token file (DataDirectory/oauth/<task>.token,
+// under each node's own DataDirectory) after that task, a file given as
+// OAuthTokenFile (the same in every node's configuration) after its path,
+// so that the tasks sharing it share its token. Named after the first
+// task (by name) using the file, as it was, a task added on the same file
+// that sorted first, or the first one removed or renamed, renamed the
+// token: the store had none under the new name, so the node refreshed
+// from its token file, whose token the first rotation had spent
+// (invalid_grant for every action of the task).
 func (r *Repository) tokenName(s *settings) string {
 	for _, t := range slices.Sorted(maps.Keys(r.Set)) {
-		if r.Set[t].TokenFile == s.TokenFile {
+		if s.TokenFile == defaultTokenFile(r.Cfg, t) {
 			return t
 		}
 	}
-	return s.Task
+	return "file " + s.TokenFile
 }
 
 // httpStatus is a Webex error's status (0 when it is not one).

@@ -230,7 +230,13 @@ func resolve(cfg *config.Config, task string, key func() (*secret.Key, error)) (
 		}
 	}
 	if s.TokenFile == "" {
-		s.TokenFile = filepath.Join(cfg.Server.DataDirectory, "oauth", strings.ToLower(task)+".token")
+		s.TokenFile = defaultTokenFile(cfg, task)
 	}
 	return s, nil
+}
+
+// defaultTokenFile is the token file of task when OAuthTokenFile does not
+// name one: DataDirectory/oauth/<task>.token.
+func defaultTokenFile(cfg *config.Config, task string) string {
+	return filepath.Join(cfg.Server.DataDirectory, "oauth", strings.ToLower(task)+".token")
 }
