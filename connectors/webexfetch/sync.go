@@ -907,6 +907,26 @@ func (t *taskRun) deliverNew(ctx context.Context, rm *room, sec *roomSec, m *mes
 	return ok, nil
 }
 
+// nameFiles writes, ahead of the first file of message m that goes to
+// the batch, a provisional record of m that names its files besides what
+// old (its record, or nil) names, and has no version: if the run ends
+// before m's own record is written (a fatal error, a Stop), files it
+// already delivered are still named, so that m's removal removes them,
+// and the next run delivers m again (its version differs) and removes
+// what its new record no longer names. m's own record replaces it.
+func (t *taskRun) nameFiles(rm *room, m *message, old *restsync.Record) {
+	rec := &restsync.Record{Ref: messageRef(t.b.base, m.ID), Parent: rm.ID}
+	if old != nil {
+		rec.Title, rec.Kids = old.Title, slices.Clone(old.Kids)
+	}
+	for _, u := range m.Files {
+		if !slices.Contains(rec.Kids, u) {
+			rec.Kids = append(rec.Kids, u)
+		}
+	}
+	t.Batch.Record(messageKey(rm.ID, m.ID), rec)
+}
+
 // fetchFiles downloads a message's files (at most MaxFileBytes each; a
 // larger one is described, not read) and hands each one's document to the
 // batch as it is read, in group g (the files returned keep their names,
@@ -916,7 +936,7 @@ func (t *taskRun) deliverNew(ctx context.Context, rm *room, sec *roomSec, m *mes
 // all were read.
 func (t *taskRun) fetchFiles(ctx context.Context, g *restsync.Group, rm *room, sec *roomSec, m *message, old *restsync.Record) ([]fileItem, bool, error) {
 	var out []fileItem
-	all := true
+	all, named := true, false
 	for i, u := range m.Files {
 		fi := fileItem{url: u}
 		if !t.s.IndexFiles {
@@ -946,6 +966,10 @@ func (t *taskRun) fetchFiles(ctx context.Context, g *restsync.Group, rm *room, s
 			continue
 		}
 		fi.file = f
+		if !named {
+			named = true
+			t.nameFiles(rm, m, old)
+		}
 		it := restsync.Item{Docs: []*ingest.Document{t.b.fileDoc(ctx, t.Task, rm, sec, m, i+1, fi)}, Group: g}
 		if old == nil {
 			it.Added = 1

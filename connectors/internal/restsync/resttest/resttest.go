@@ -133,6 +133,19 @@ func (m *Target) AwaitAny(refs []string, d time.Duration) bool {
 	return held()
 }
 
+// Held returns those of refs whose document the target holds.
+func (m *Target) Held(refs []string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, r := range refs {
+		if m.docs[r] != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // Get returns the document of a reference, or nil.
 func (m *Target) Get(ref string) *ingest.Document {
 	m.mu.Lock()
