@@ -543,8 +543,9 @@ func (t *taskRun) readDocument(ctx context.Context, w *docWork, overlap bool) er
 		} else {
 			item.Updated = 1
 		}
-		t.Batch.Add(item)
 		w.kids = append(w.kids, d.Reference)
+		t.nameVersions(w, path, a)
+		t.Batch.Add(item)
 		return t.Batch.MaybeFlush(ctx)
 	}
 	var contents []content
@@ -572,6 +573,28 @@ func firstError(ctx context.Context, errs ...error) error {
 		}
 	}
 	return cmp.Or(errs...)
+}
+
+// nameVersions writes, ahead of each version of document w that goes to
+// the batch before the document itself, a provisional record of w that
+// names them (w.kids, with what its old record named) and has no version:
+// if the run ends, or w cannot be read, before its own record is written,
+// the versions already delivered are still named, so that w's removal
+// removes them, and the next run reads w again (its version differs) and
+// removes what its new record no longer names. w's own record replaces it
+// (deliverDocument). a is w's ACL.
+func (t *taskRun) nameVersions(w *docWork, path string, a acls) {
+	extra, _ := json.Marshal(objState{Kind: kindDocument, Path: path, Own: w.own, ACL: a.hash(), Shape: docShape(t.s)})
+	rec := &restsync.Record{Ref: objectRef(t.b.base, kindDocument, w.it.ID), Title: docName(w.it), Parent: w.parent.it.ID, Extra: extra}
+	if w.k != nil {
+		rec.Kids = slices.Clone(w.k.rec.Kids)
+	}
+	for _, ref := range w.kids {
+		if !slices.Contains(rec.Kids, ref) {
+			rec.Kids = append(rec.Kids, ref)
+		}
+	}
+	t.Batch.Record(objectKey(w.it.ID), rec)
 }
 
 // readContents downloads the versions of a document that Versions asks
