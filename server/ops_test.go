@@ -414,7 +414,9 @@ func TestTLSFilesChangedAreReloaded(t *testing.T) {
 
 	renewed := ca.Localhost(t)
 	testpki.Replace(t, certPath, renewed.CertPEM) // the key follows later
-	testwait.For(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "new TLS certificate refused") }, "the half-written pair to be refused")
+	// Both ports check the files: wait for both refusals before the key
+	// follows, or a port that had not looked yet sees the whole pair.
+	testwait.For(t, 10*time.Second, func() bool { return strings.Count(logs.String(), "new TLS certificate refused") >= 2 }, "the half-written pair to be refused by both ports")
 	require.Contains(t, logs.String(), certPath+" and "+keyPath+": tls: private key does not match public key")
 	for _, addr := range []string{s.Addr().String(), s.ServiceAddr().String()} {
 		require.Equal(t, first.Serial(t), ca.ServedSerial(addr), "the first pair stays meanwhile")
