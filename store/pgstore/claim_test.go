@@ -26,23 +26,7 @@ func TestClaimLocksOnlyWhatItTakes(t *testing.T) {
 	require.NoError(t, err)
 
 	// Node a claims one action in a transaction that has not ended yet.
-	conn, err := pgx.Connect(ctx, ns[0].cfg.URL)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	require.NoError(t, err)
-	defer tx.Rollback(ctx)
-	rows, err := tx.Query(ctx, `SELECT id FROM connector_claim($1, $2, $3, $4, $5)`, []byte("fetch"), "a", "a:1", 1, int64(1))
-	require.NoError(t, err)
-	var took []string
-	for rows.Next() {
-		var id []byte
-		require.NoError(t, rows.Scan(&id))
-		took = append(took, string(id))
-	}
-	rows.Close()
-	require.NoError(t, rows.Err())
-	require.Equal(t, []string{"q00"}, took)
+	require.Equal(t, []string{"q00"}, claimInOpenTx(t, ns[0], "a", 1))
 
 	// Node b, meanwhile, gets every other queued action.
 	got, err := ns[1].Claim(ctx, "fetch", "b", "b:1", 100)
@@ -78,27 +62,35 @@ func TestClaimPassingOverAHeldTaskLocksNothing(t *testing.T) {
 
 	// Node b claims one action while X is held, in a transaction that
 	// has not ended yet: it passes over high and takes other.
-	conn, err := pgx.Connect(ctx, b.cfg.URL)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	require.NoError(t, err)
-	defer tx.Rollback(ctx)
-	rows, err := tx.Query(ctx, `SELECT id FROM connector_claim($1, $2, $3, $4, $5)`, []byte("fetch"), "b", "b:1", 1, int64(1))
-	require.NoError(t, err)
-	var took []string
-	for rows.Next() {
-		var id []byte
-		require.NoError(t, rows.Scan(&id))
-		took = append(took, string(id))
-	}
-	rows.Close()
-	require.NoError(t, rows.Err())
-	require.Equal(t, []string{"other"}, took)
+	require.Equal(t, []string{"other"}, claimInOpenTx(t, b, "b", 1))
 
 	// Node a's action ends and frees X; its next claim takes high.
 	finishReleasing(t, a, "a", got[0])
 	next, err := a.Claim(ctx, "fetch", "a", "a:1", 1)
 	require.NoError(t, err)
 	require.Equal(t, []string{"high"}, claimIDs(next), "the next action of the freed task, in priority order")
+}
+
+// claimInOpenTx claims up to n queued actions of "fetch" for node (at
+// address node+":1") in a transaction of its own that stays open until
+// the test ends, and returns their ids: the rows it locks stay locked.
+func claimInOpenTx(t *testing.T, s *Store, node string, n int) []string {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, s.cfg.URL)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(ctx) })
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tx.Rollback(ctx) })
+	rows, err := tx.Query(ctx, `SELECT id FROM connector_claim($1, $2, $3, $4, $5)`, []byte("fetch"), node, node+":1", n, int64(1))
+	require.NoError(t, err)
+	defer rows.Close()
+	var took []string
+	for rows.Next() {
+		var id []byte
+		require.NoError(t, rows.Scan(&id))
+		took = append(took, string(id))
+	}
+	require.NoError(t, rows.Err())
+	return took
 }
