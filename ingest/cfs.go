@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -13,9 +14,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/secret"
 	"github.com/connectorhq/connector/transport/aci"
 )
 
@@ -172,7 +175,7 @@ func (t *cfsTarget) post(ctx context.Context, body string) (string, error) {
 	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return "", fmt.Errorf("CFS answered HTTP %s", resp.Status)
+		return "", statusError(resp.Status, data)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read reply: %w", err)
@@ -181,6 +184,66 @@ func (t *cfsTarget) post(ctx context.Context, body string) (string, error) {
 		return "", fmt.Errorf("reply longer than %d bytes", maxReplyBytes)
 	}
 	return parseIngestReply(data)
+}
+
+// maxReasonBytes bounds the part of a non-2xx reply's body that an error
+// quotes: enough for a gateway's page or a server's message, not a page of
+// HTML in every log line.
+const maxReasonBytes = 300
+
+// statusError is the error of a non-2xx reply with body data (perhaps
+// cut short): the status and what the server said. An ACI ERROR reply is
+// its *ACIError (errors.As finds it); another body is quoted as text, its
+// tags left out, on one line, cut at maxReasonBytes, with the password of
+// any URL in it redacted (a gateway may quote one).
+func statusError(status string, data []byte) error {
+	var r aci.Decoded
+	if aci.DecodeReply(data, &r) == nil {
+		if r.Response == aci.ResponseError {
+			return fmt.Errorf("CFS answered HTTP %s: %w", status, &ACIError{ErrorID: r.ErrorID, ErrorString: r.ErrorString, ErrorDescription: r.ErrorDescription, ErrorCode: r.ErrorCode})
+		}
+		return fmt.Errorf("CFS answered HTTP %s", status) // a SUCCESS body says nothing about the failure
+	}
+	if reason := replyText(data, maxReasonBytes); reason != "" {
+		return fmt.Errorf("CFS answered HTTP %s: %s", status, reason)
+	}
+	return fmt.Errorf("CFS answered HTTP %s", status)
+}
+
+// replyText returns the text of a reply body for an error message: markup
+// (<...>, in a body that starts with '<') left out, control characters and
+// runs of white space made one space, invalid UTF-8 dropped, URL passwords
+// redacted, cut at max bytes (with "…").
+func replyText(data []byte, max int) string {
+	var b strings.Builder
+	markup := bytes.HasPrefix(bytes.TrimSpace(data), []byte("<"))
+	space, inTag := false, false
+	for _, r := range strings.ToValidUTF8(string(data[:min(len(data), 16*max)]), "") {
+		switch {
+		case markup && r == '<':
+			inTag, space = true, true
+			continue
+		case inTag:
+			inTag = r != '>'
+			continue
+		case unicode.IsSpace(r) || unicode.IsControl(r):
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(r)
+		if b.Len() > max {
+			break
+		}
+	}
+	s := secret.RedactURLs(b.String())
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "") + "…"
+	}
+	return s
 }
 
 // parseIngestReply returns the token of a SUCCESS reply, an *ACIError for

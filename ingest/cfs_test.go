@@ -274,6 +274,48 @@ func TestCFSErrorReplies(t *testing.T) {
 			wantErr: "CFS answered HTTP 500 Internal Server Error",
 		},
 		{
+			desc: "HTTP 502 from a gateway: its page's text is the reason",
+			reply: func(w http.ResponseWriter, _ *http.Request, _ int) {
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(http.StatusBadGateway)
+				_, _ = io.WriteString(w, "<html>\r\n<head><title>502 Bad Gateway</title></head>\n<body>\n<h1>Bad Gateway</h1>\n<p>upstream cfs01:7000 timed out\x00\x1b[31m</p>\n</body></html>\n")
+			},
+			wantErr: "CFS answered HTTP 502 Bad Gateway: 502 Bad Gateway Bad Gateway upstream cfs01:7000 timed out [31m",
+		},
+		{
+			desc: "HTTP 500 with an ACI ERROR reply: the ACI error, status kept",
+			reply: func(w http.ResponseWriter, _ *http.Request, _ int) {
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = w.Write(realError)
+			},
+			wantErr: "CFS answered HTTP 500 Internal Server Error: CFS replied ERROR ERRORPARAMINVALID (AXEQUERY502): No valid query text supplied",
+			check: func(t *testing.T, err error) {
+				var aci *ACIError
+				require.ErrorAs(t, err, &aci)
+				require.Equal(t, "AXEQUERY502", aci.ErrorID)
+			},
+		},
+		{
+			desc: "HTTP 413 with a long body: the reason is cut",
+			reply: func(w http.ResponseWriter, _ *http.Request, _ int) {
+				w.WriteHeader(http.StatusRequestEntityTooLarge)
+				_, _ = io.WriteString(w, "request body too large: "+strings.Repeat("x", 64<<10))
+			},
+			wantErr: "CFS answered HTTP 413 Request Entity Too Large: request body too large: xxx",
+			check: func(t *testing.T, err error) {
+				require.Less(t, len(err.Error()), 600, "the reason is bounded")
+				require.True(t, strings.HasSuffix(err.Error(), "…"), "a cut reason says so: %q", err)
+			},
+		},
+		{
+			desc: "HTTP 503 with a plain text body",
+			reply: func(w http.ResponseWriter, _ *http.Request, _ int) {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = io.WriteString(w, "ingest queue full (size < 10000)\nretry later via http://admin:hunter2@cfs01/\n")
+			},
+			wantErr: "CFS answered HTTP 503 Service Unavailable: ingest queue full (size < 10000) retry later via http://admin:[REDACTED]@cfs01/",
+		},
+		{
 			desc: "redirect",
 			reply: func(w http.ResponseWriter, r *http.Request, _ int) {
 				http.Redirect(w, r, "/elsewhere", http.StatusFound)

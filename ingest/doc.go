@@ -101,7 +101,11 @@
 // that is the hand-over, and Add returns nil. An ERROR reply becomes an
 // *ACIError (error id, string, description and code); a non-2xx status, a
 // reply that is not an <autnresponse>, a SUCCESS without a token, a
-// timeout (Options.Timeout) and a cancelled context are errors too. A
+// timeout (Options.Timeout) and a cancelled context are errors too. The
+// error of a non-2xx status carries what the server said: its *ACIError
+// when the body is an ACI ERROR reply, else the body's text (markup left
+// out, on one line, at most 300 bytes, URL passwords redacted), such as a
+// gateway's "502 Bad Gateway ... upstream timed out". A
 // reference containing a comma cannot be removed through CFS and is refused
 // with ErrInvalidDocument (the whole call: the connectors then send the
 // references one at a time, so that only that one fails).
