@@ -107,8 +107,9 @@
 // out, on one line, at most 300 bytes, URL passwords redacted), such as a
 // gateway's "502 Bad Gateway ... upstream timed out". A
 // reference containing a comma cannot be removed through CFS and is refused
-// with ErrInvalidDocument (the whole call: the connectors then send the
-// references one at a time, so that only that one fails).
+// with ErrInvalidDocument (the whole call, before anything is sent: the
+// connectors then send the references again in halves, so that only that
+// one fails).
 //
 // # IDX
 //

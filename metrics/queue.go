@@ -99,8 +99,9 @@ func (c *countingTarget) Remove(ctx context.Context, refs []string) error {
 	if len(refs) > 1 && errors.Is(err, ingest.ErrInvalidDocument) {
 		// Refused whole for a reference the target cannot take (CFS and
 		// a comma), before anything was delivered: every removal goes
-		// through restsync.RemoveRefs, which then removes them one at a
-		// time, and those calls count each reference once.
+		// through restsync.RemoveRefs, which then removes them in
+		// smaller calls, and those count each reference once (those it
+		// leaves unsent after a failed call are not counted).
 		return err
 	}
 	c.count("removed", len(refs), err)

@@ -209,8 +209,9 @@
 // the datastore still says what the target holds); a failed removal keeps
 // the record, so the next run removes it again. A removal the target
 // refuses for one reference it cannot take (CFS cannot remove a URL with
-// a comma) is sent again one reference at a time, so that only that one
-// fails, not every removal batched with it (Delete does the same). Such a
+// a comma) is sent again in halves (restsync.RemoveRefs), so that only
+// that one fails, not every removal batched with it, and stops at the
+// first request that fails for another reason (Delete does the same). Such a
 // refusal is for good: a Synchronize reports it once (a failure naming
 // the URL, ingestfailed, a warning) and forgets the page as if it was
 // removed, rather than refusing it again in every run; its document stays

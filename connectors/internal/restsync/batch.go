@@ -787,10 +787,18 @@ func (b *Batch) apply(u *unit) error {
 // RemoveRefs removes refs from t and returns nil, or the error of each
 // reference (nil for those removed). When t refuses the call for a
 // reference it cannot take (ingest.ErrInvalidDocument: CFS cannot remove a
-// reference with a comma), the references are removed one at a time, so
-// that only those it refuses fail rather than every removal batched with
-// them, run after run. (The metrics count the references of such a call
-// by the calls that follow it: metrics.Target.)
+// reference with a comma; the target refuses before sending anything), the
+// references are removed in halves, each half refused again split again,
+// so that only the references it refuses fail (rather than every removal
+// batched with them, run after run) and the others go in a few calls
+// (about twice log2(len(refs)) for one refused reference), not one each.
+// Once a call fails for another reason (CFS down, or not answering within
+// [Ingestion] IngestTimeout), the references not sent yet fail with that
+// error, unsent: one call each would wait out the timeout each, hours for
+// a batch, only to fail too. They are removed again by the next run (a
+// reference t can never take among them is found out then). (The metrics
+// count the references of a refused call by the calls that follow it:
+// metrics.Target; those left unsent are not counted there.)
 func RemoveRefs(ctx context.Context, t ingest.Target, refs []string) []error {
 	err := t.Remove(ctx, refs)
 	if err == nil {
@@ -798,13 +806,43 @@ func RemoveRefs(ctx context.Context, t ingest.Target, refs []string) []error {
 	}
 	errs := make([]error, len(refs))
 	if !errors.Is(err, ingest.ErrInvalidDocument) || len(refs) == 1 {
-		for i := range errs {
-			errs[i] = err
-		}
+		fillErr(errs, err)
 		return errs
 	}
-	for i, ref := range refs {
-		errs[i] = t.Remove(ctx, []string{ref})
-	}
+	removeHalves(ctx, t, refs, errs)
 	return errs
+}
+
+// removeHalves removes refs, which t refused whole for a reference it
+// cannot take, half by half, setting errs (one per reference). It returns
+// the error of a call that failed for another reason, after which nothing
+// more is sent (the rest of refs fails with it).
+func removeHalves(ctx context.Context, t ingest.Target, refs []string, errs []error) error {
+	mid := len(refs) / 2
+	for _, h := range [2][2]int{{0, mid}, {mid, len(refs)}} {
+		part, perr := refs[h[0]:h[1]], errs[h[0]:h[1]]
+		err := t.Remove(ctx, part)
+		switch {
+		case err == nil:
+			continue
+		case !errors.Is(err, ingest.ErrInvalidDocument):
+			fillErr(errs[h[0]:], err)
+			return err
+		case len(part) == 1:
+			perr[0] = err
+			continue
+		}
+		if err := removeHalves(ctx, t, part, perr); err != nil {
+			fillErr(errs[h[1]:], err)
+			return err
+		}
+	}
+	return nil
+}
+
+// fillErr sets every error of errs to err.
+func fillErr(errs []error, err error) {
+	for i := range errs {
+		errs[i] = err
+	}
 }
