@@ -50,7 +50,14 @@ const DeliveryTimeout = 30 * time.Second
 // action's end is on disk): a crash may lose the records of the last
 // deliveries, whose items the next run then delivers again (replacing the
 // same documents by reference), but never keeps a record without its
-// documents. Batches are applied one at a
+// documents. The reverse is not guarded: documents without a record. A
+// new item whose record a crash lost, or whose batch was refused after
+// part of it was delivered (a CFS call that fails at its second request,
+// an IDX or JSONL call that fails after some of its files), or a
+// conditional item held by a refusal in its batch (its documents went),
+// is known to no record; if it is gone from the service by the next run,
+// nothing removes its documents, and they stay in the index. Batches are
+// applied one at a
 // time, in the order they were handed over; at most two are held (the one
 // being applied, the one being gathered). Flush waits for every batch
 // handed over; Close ends the goroutine. A store error stops the
