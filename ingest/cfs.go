@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,11 +112,14 @@ func (t *cfsTarget) Add(ctx context.Context, docs []*Document) error {
 	if err := validateAll(docs); err != nil {
 		return delivery(op, err)
 	}
-	return t.deliver(ctx, op, len(docs), func(lo, hi int) string {
-		bp := getBuf()
-		defer putBuf(bp)
-		*bp = appendAdds((*bp)[:0], docs[lo:hi])
-		return "action=Ingest&adds=" + url.QueryEscape(string(*bp))
+	return t.deliver(ctx, op, len(docs), func(lo, hi int) []byte {
+		xp := getBuf()
+		defer putBuf(xp)
+		*xp = appendAdds((*xp)[:0], docs[lo:hi])
+		const prefix = "action=Ingest&adds="
+		b := make([]byte, 0, len(prefix)+aci.QueryEscapedLen(*xp)) // one exact buffer: megabytes of base64 with Source
+		b = append(b, prefix...)
+		return aci.AppendQueryEscape(b, *xp)
 	})
 }
 
@@ -133,12 +137,23 @@ func (t *cfsTarget) Remove(ctx context.Context, refs []string) error {
 			return delivery(op, fmt.Errorf("%w: reference %q contains a comma, which the CFS removes list cannot carry", ErrInvalidDocument, r))
 		}
 	}
-	return t.deliver(ctx, op, len(refs), func(lo, hi int) string {
-		return "action=Ingest&removes=" + url.QueryEscape(strings.Join(refs[lo:hi], ","))
+	return t.deliver(ctx, op, len(refs), func(lo, hi int) []byte {
+		b := []byte("action=Ingest&removes=")
+		for i, r := range refs[lo:hi] {
+			if i > 0 {
+				b = append(b, "%2C"...) // the comma between references, escaped
+			}
+			b = aci.AppendQueryEscape(b, r)
+		}
+		return b
 	})
 }
 
-func (t *cfsTarget) deliver(ctx context.Context, op string, n int, body func(lo, hi int) string) error {
+// deliver sends n items in requests of t.batch; body returns the form
+// body of items [lo, hi). Each request has a body of its own, never
+// reused: the transport may still read one after Do returned (a reply
+// that came before the whole body was sent).
+func (t *cfsTarget) deliver(ctx context.Context, op string, n int, body func(lo, hi int) []byte) error {
 	if n == 0 {
 		return nil
 	}
@@ -162,8 +177,8 @@ func (t *cfsTarget) deliver(ctx context.Context, op string, n int, body func(lo,
 }
 
 // post sends one Ingest request and returns the token of the queued action.
-func (t *cfsTarget) post(ctx context.Context, body string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(body))
+func (t *cfsTarget) post(ctx context.Context, body []byte) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
 	if err != nil {
 		return "", fmt.Errorf("request: %w", err)
 	}
@@ -276,6 +291,20 @@ func (t *cfsTarget) Close() error {
 	return nil
 }
 
+// addsSize is about what appendAdds appends for docs (exactly, for the
+// base64 of their Source, which is most of a large batch), so that the
+// buffer grows once rather than by a series of copies.
+func addsSize(docs []*Document) int {
+	n := len("<adds></adds>")
+	for _, d := range docs {
+		n += 96 + len(d.Reference) + len(d.Content) + base64.StdEncoding.EncodedLen(len(d.Source))
+		for _, f := range d.Fields {
+			n += 24 + len(f.Name) + len(f.Value)
+		}
+	}
+	return n
+}
+
 // appendAdds appends the Ingest adds XML for validated docs:
 //
 //	<adds><add><document><reference>R</reference>
@@ -285,6 +314,7 @@ func (t *cfsTarget) Close() error {
 // <pages> is sent when there is Content and no Source; <source> when there
 // is Source (CFS filters it with KeyView, so Content is not sent).
 func appendAdds(b []byte, docs []*Document) []byte {
+	b = slices.Grow(b, addsSize(docs))
 	b = append(b, "<adds>"...)
 	for _, d := range docs {
 		b = append(b, "<add><document><reference>"...)

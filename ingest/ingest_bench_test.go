@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -98,4 +102,46 @@ func BenchmarkCFSAdds(b *testing.B) {
 		buf = appendAdds(buf[:0], docs)
 	}
 	b.ReportMetric(float64(b.N*len(docs))/b.Elapsed().Seconds(), "docs/s")
+}
+
+// BenchmarkCFSAdd measures Adds to a CFS that discards the request (on
+// 127.0.0.1): "pages" is a batch of 100 documents of ~5 KB of text,
+// "sources" 16 documents with a 1 MiB Source each. B/op is what the
+// target allocates to send them; its peak memory is a few times the
+// request body.
+func BenchmarkCFSAdd(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, successReply)
+	}))
+	defer srv.Close()
+	u, err := url.Parse(srv.URL)
+	require.NoError(b, err)
+	port, err := strconv.Atoi(u.Port())
+	require.NoError(b, err)
+	pages, pagesSize := benchDocs(100)
+	src := bytes.Repeat([]byte("%PDF-1.7 binary \x00\xff\xfe stream of a large file +/= "), (1<<20)/48)
+	sources := make([]*Document, 16)
+	for i := range sources {
+		sources[i] = &Document{Reference: fmt.Sprintf("http://site/files/%04d.pdf", i), Fields: []Field{{Name: "CONTENTTYPE", Value: "application/pdf"}}, Source: src}
+	}
+	for _, bb := range []struct {
+		name string
+		docs []*Document
+		size int64
+	}{{"pages", pages, pagesSize}, {"sources", sources, int64(len(sources) * len(src))}} {
+		b.Run(bb.name, func(b *testing.B) {
+			tg, err := Open(Options{Type: TypeCFS, Host: u.Hostname(), Port: port, BatchSize: 100}, slog.New(slog.DiscardHandler))
+			require.NoError(b, err)
+			defer func() { _ = tg.Close() }()
+			ctx := context.Background()
+			b.SetBytes(bb.size)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := tg.Add(ctx, bb.docs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -137,32 +137,13 @@ func (k *conn) exchange(query []byte, r *reply) (time.Duration, *failure) {
 	}
 }
 
-// appendEscape appends s percent-encoded as a query value (space as +,
-// letters, digits and -_.~ as they are), like url.QueryEscape, without
-// allocating.
-func appendEscape(dst []byte, s string) []byte {
-	const hex = "0123456789ABCDEF"
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
-			dst = append(dst, c)
-		case c == ' ':
-			dst = append(dst, '+')
-		default:
-			dst = append(dst, '%', hex[c>>4], hex[c&15])
-		}
-	}
-	return dst
-}
-
 // appendParams appends &name=value for each parameter.
 func appendParams(dst []byte, ps []param) []byte {
 	for _, p := range ps {
 		dst = append(dst, '&')
-		dst = appendEscape(dst, p.name)
+		dst = aci.AppendQueryEscape(dst, p.name)
 		dst = append(dst, '=')
-		dst = appendEscape(dst, p.value)
+		dst = aci.AppendQueryEscape(dst, p.value)
 	}
 	return dst
 }

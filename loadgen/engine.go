@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/connectorhq/connector/transport/aci"
 )
 
 // program is a workload compiled for one run: variables resolved, request
@@ -307,7 +309,7 @@ func (pg *program) compileStep(st *Step, saved map[string]bool, inOp bool) (*cst
 				if err := pg.checkParam(st, sp.name); err != nil {
 					return nil, err
 				}
-				cs.lit(first, appendEscape(nil, sp.name), appendEscape(nil, sp.value))
+				cs.lit(first, aci.AppendQueryEscape(nil, sp.name), aci.AppendQueryEscape(nil, sp.value))
 				first = false
 			}
 			continue
@@ -315,7 +317,7 @@ func (pg *program) compileStep(st *Step, saved map[string]bool, inOp bool) (*cst
 		if err := pg.checkParam(st, pr.name); err != nil {
 			return nil, err
 		}
-		cs.lit(first, appendEscape(nil, pr.name), nil)
+		cs.lit(first, aci.AppendQueryEscape(nil, pr.name), nil)
 		first = false
 		if err := pg.compileValue(cs, st, pr.value, saved, inOp); err != nil {
 			return nil, err
@@ -496,11 +498,11 @@ func (pg *program) compileValue(cs *cstep, st *Step, v string, saved map[string]
 	for v != "" {
 		i := strings.Index(v, "{{")
 		if i < 0 {
-			cs.addLit(appendEscape(nil, v))
+			cs.addLit(aci.AppendQueryEscape(nil, v))
 			return nil
 		}
 		if i > 0 {
-			cs.addLit(appendEscape(nil, v[:i]))
+			cs.addLit(aci.AppendQueryEscape(nil, v[:i]))
 		}
 		j := strings.Index(v[i:], "}}")
 		if j < 0 {
@@ -561,7 +563,7 @@ func (pg *program) compileValue(cs *cstep, st *Step, v string, saved map[string]
 			}
 			name := f[0]
 			if g, ok := pg.vars[name]; ok {
-				cs.addLit(appendEscape(nil, g))
+				cs.addLit(aci.AppendQueryEscape(nil, g))
 				continue
 			}
 			if !inOp || !saved[name] {
@@ -643,13 +645,13 @@ func (cs *cstep) build(dst []byte, w *worker) ([]byte, *failure) {
 		case partLit:
 			dst = append(dst, p.lit...)
 		case partSlot:
-			dst = appendEscape(dst, w.slots[p.slot])
+			dst = aci.AppendQueryEscape(dst, w.slots[p.slot])
 		case partPool:
 			v, ok := p.pool.pick()
 			if !ok {
 				return dst, &failure{class: classProtocol, key: "empty-pool", detail: "step " + cs.src.Name + ": pool " + p.pool.name + " has no value yet"}
 			}
-			dst = appendEscape(dst, v)
+			dst = aci.AppendQueryEscape(dst, v)
 		case partRandom:
 			dst = strconv.AppendInt(dst, p.lo+w.rng.Int64N(p.span), 10)
 		case partSeq:
@@ -659,7 +661,7 @@ func (cs *cstep) build(dst []byte, w *worker) ([]byte, *failure) {
 		case partWorker:
 			dst = strconv.AppendInt(dst, int64(w.id), 10)
 		case partLine:
-			dst = appendEscape(dst, p.lines[w.rng.IntN(len(p.lines))])
+			dst = aci.AppendQueryEscape(dst, p.lines[w.rng.IntN(len(p.lines))])
 		}
 	}
 	return dst, nil

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/connectorhq/connector/transport/aci"
 )
 
 // Plan says what a run will send, and where, before anything is sent:
@@ -154,13 +156,13 @@ type queries struct {
 
 func buildQueries(s *settings) *queries {
 	q := &queries{}
-	queue := appendEscape(nil, s.Queue)
+	queue := aci.AppendQueryEscape(nil, s.Queue)
 	qi := func(action string) []byte {
 		b := append([]byte("action=QueueInfo&QueueAction="), action...)
 		b = append(b, "&QueueName="...)
 		return append(b, queue...)
 	}
-	q.submit = append([]byte("action=Fetch&FetchAction="), appendEscape(nil, s.FetchAction)...)
+	q.submit = append([]byte("action=Fetch&FetchAction="), aci.AppendQueryEscape(nil, s.FetchAction)...)
 	q.submit = appendParams(q.submit, s.params)
 	q.list = appendParams(qi("GetStatus"), s.filter)
 	q.pause = qi("Pause")

@@ -7,6 +7,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
+
+	"github.com/connectorhq/connector/transport/aci"
 )
 
 // benchStatusXML is a GetStatus reply as the connector writes it.
@@ -40,7 +42,7 @@ func BenchmarkExchange(b *testing.B) {
 			q := buildQueries(s)
 			k := cl.conn()
 			var r reply
-			query := appendEscape(append([]byte(nil), q.status...), "MTI3LjAuMC4xOjcwMDA6RkVUQ0g6MTc2NDAwMDAwMDAwMDAxMjM0NTY3ODk=")
+			query := aci.AppendQueryEscape(append([]byte(nil), q.status...), "MTI3LjAuMC4xOjcwMDA6RkVUQ0g6MTc2NDAwMDAwMDAwMDAxMjM0NTY3ODk=")
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, f := k.exchange(query, &r); f != nil {

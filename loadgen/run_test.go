@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/internal/testlog"
+	"github.com/connectorhq/connector/transport/aci"
 )
 
 // latencyNames returns the names of the request latencies.
@@ -727,7 +728,7 @@ func TestTablePrints(t *testing.T) {
 func TestAppendEscapeMatchesQueryEscape(t *testing.T) {
 	t.Parallel()
 	for _, s := range []string{"", "abc", "a b+c/d=e&f", "++//==", "é\x00\xff~-_.", "http://127.0.0.1/?a=b"} {
-		require.Equal(t, url.QueryEscape(s), string(appendEscape(nil, s)))
+		require.Equal(t, url.QueryEscape(s), string(aci.AppendQueryEscape(nil, s)))
 	}
 }
 

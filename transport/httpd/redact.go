@@ -92,7 +92,7 @@ func (s *Server) appendRequestText(b []byte, req *aci.Request) []byte {
 		b = append(b, "action="...)
 		// Only what can be shown: the name of an action no route serves
 		// may be as large as the body, and b is kept (the log's entry).
-		b = appendQueryEscape(b, head(req.Action, maxLogged))
+		b = aci.AppendQueryEscape(b, head(req.Action, maxLogged))
 	}
 	// The other action pairs, which nothing acts on, as they came: the
 	// log shows that the request named them.
@@ -103,13 +103,13 @@ func (s *Server) appendRequestText(b []byte, req *aci.Request) []byte {
 		if len(b) > base {
 			b = append(b, '&')
 		}
-		b = appendQueryEscape(b, a.Name)
+		b = aci.AppendQueryEscape(b, a.Name)
 		b = append(b, '=')
 		if a.File != nil {
 			b = append(b, uploadText(*a.File)...)
 			continue
 		}
-		b = appendQueryEscape(b, head(a.Value, maxLogged-(len(b)-base)))
+		b = aci.AppendQueryEscape(b, head(a.Value, maxLogged-(len(b)-base)))
 	}
 	params := req.Params
 	if len(req.Uploads) > 0 || hasLargeConfig(req.Params) {
@@ -135,7 +135,7 @@ func (s *Server) appendRequestText(b []byte, req *aci.Request) []byte {
 		if n > 0 {
 			b = append(b, '&')
 		}
-		b = appendQueryEscape(b, head(p.GetName(), maxLogged-(len(b)-base)))
+		b = aci.AppendQueryEscape(b, head(p.GetName(), maxLogged-(len(b)-base)))
 		b = append(b, '=')
 		if u, ok := req.Upload(i); ok && len(shown) == len(req.Params) {
 			b = append(b, uploadText(u)...)
@@ -147,7 +147,7 @@ func (s *Server) appendRequestText(b []byte, req *aci.Request) []byte {
 		}
 		// Only what can still be shown is escaped: a value may be as
 		// large as the body.
-		b = appendQueryEscape(b, head(p.GetValue(), maxLogged-(len(b)-base)))
+		b = aci.AppendQueryEscape(b, head(p.GetValue(), maxLogged-(len(b)-base)))
 	}
 	if len(b)-base > maxLogged {
 		b = b[:base+maxLogged]
@@ -157,29 +157,6 @@ func (s *Server) appendRequestText(b []byte, req *aci.Request) []byte {
 		}
 	}
 	return b
-}
-
-// appendQueryEscape appends s escaped as url.QueryEscape escapes it,
-// without allocating: letters, digits and -_.~ as they are, a space as +,
-// every other byte as %XX.
-func appendQueryEscape(b []byte, s string) []byte {
-	const hex = "0123456789ABCDEF"
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
-			continue
-		}
-		b = append(b, s[start:i]...)
-		if c == ' ' {
-			b = append(b, '+')
-		} else {
-			b = append(b, '%', hex[c>>4], hex[c&15])
-		}
-		start = i + 1
-	}
-	return append(b, s[start:]...)
 }
 
 // uploadText is how requestText shows a file part: "[file NAME, N bytes]",

@@ -12,24 +12,6 @@ import (
 	"github.com/connectorhq/connector/transport/aci"
 )
 
-func TestAppendQueryEscapeIsQueryEscape(t *testing.T) {
-	var all []byte
-	for c := range 256 {
-		all = append(all, byte(c))
-	}
-	for _, s := range []string{"", "a", " ", "a b+c&d=e%f", "héllo wörld", string(all), "~-_.AZaz09"} {
-		require.Equal(t, url.QueryEscape(s), string(appendQueryEscape([]byte("x"), s))[1:], "%q", s)
-	}
-	r := rand.New(rand.NewPCG(1, 2))
-	for range 1000 {
-		b := make([]byte, r.IntN(40))
-		for i := range b {
-			b[i] = byte(r.IntN(256))
-		}
-		require.Equal(t, url.QueryEscape(string(b)), string(appendQueryEscape(nil, string(b))), "%q", b)
-	}
-}
-
 // requestTextReference is requestText as it was written before it
 // appended into a pooled buffer: what the request log must keep showing.
 func requestTextReference(s *Server, req *aci.Request) string {
