@@ -11,7 +11,10 @@
 //	  -pg postgres://bench@127.0.0.1:5491/postgres -results RESULTS.md
 //
 // A program that fails is recorded (its error goes into the report) and
-// the run goes on: one broken row does not lose the others.
+// the run goes on: one broken row does not lose the others. Once the
+// summary and the results are written, a run in which any program failed
+// exits with status 1 (naming the failed steps), so that make bench and
+// the smoke run (make -C bench quick) fail too.
 package main
 
 import (
@@ -215,10 +218,12 @@ func run(c config) error {
 	light, heavy, once := c.plan()
 	res := runs{}
 	var fails []failure
+	steps := 0
 	exec1 := func(st step, iter int) {
 		if !c.selected(st.key) {
 			return
 		}
+		steps++
 		// Each step starts from an empty scratch folder.
 		_ = os.RemoveAll(c.work)
 		_ = os.MkdirAll(c.work, 0o750)
@@ -276,6 +281,13 @@ func run(c config) error {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "driver: done in %v, %d failures; raw JSON in %s\n", m.Finished.Sub(m.Started).Round(time.Second), len(fails), raw)
+	if len(fails) > 0 {
+		var keys []string
+		for _, f := range fails {
+			keys = append(keys, fmt.Sprintf("%s (run %d)", f.Key, f.Iter+1))
+		}
+		return fmt.Errorf("%d of %d step runs failed: %s (their errors are in the report and in %s)", len(fails), steps, strings.Join(keys, ", "), logs)
+	}
 	return nil
 }
 
