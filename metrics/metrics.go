@@ -1,7 +1,8 @@
 // Package metrics is the connector's Prometheus metrics, served at GET
 // /metrics on the service port: the queue (actions per state, submitted,
 // rejected and ended actions, wait, run and stop latencies, group commits),
-// ACI requests by port, action and outcome, crawls (pages, requests,
+// ACI requests by port, action and outcome, connections refused by port
+// (MaxConnectionsPerClient), TLS handshake failures, crawls (pages, requests,
 // bytes), documents by outcome, ingestion deliveries, and the Go runtime
 // and process.
 //
@@ -74,6 +75,7 @@ type Metrics struct {
 	crawlBytes       prometheus.Counter
 	ingested         map[string]prometheus.Counter // by outcome
 	tlsFailures      prometheus.Counter
+	connsRefused     [2]prometheus.Counter // by port
 }
 
 type actionMetrics struct {
@@ -187,7 +189,12 @@ func New(o Options) *Metrics {
 	}
 	m.tlsFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "connector_tls_handshake_failures_total",
 		Help: "TLS handshakes the ACI and service ports did not complete (old protocols, missing or foreign client certificates, not TLS, or a client that stopped, reset or closed half-way)."})
-	reg.MustRegister(docs, m.crawlPages, m.crawlNotMod, m.crawlReqs, m.crawlBytes, ingested, m.tlsFailures)
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "connector_connections_refused_total",
+		Help: "Connections the ACI and service ports refused because their client (an IPv4 address or an IPv6 /64) had as many open as [Server] or [Service] MaxConnectionsPerClient allows, by port."}, []string{"port"})
+	for _, port := range []auth.Port{auth.ACIPort, auth.ServicePort} {
+		m.connsRefused[port] = refused.WithLabelValues(portLabel(port))
+	}
+	reg.MustRegister(docs, m.crawlPages, m.crawlNotMod, m.crawlReqs, m.crawlBytes, ingested, m.tlsFailures, refused)
 
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "connector_build_info",
 		Help: "Always 1; the labels say which build runs.", ConstLabels: prometheus.Labels{"version": o.Version}})
@@ -242,6 +249,10 @@ func (m *Metrics) Request(port auth.Port, action, outcome string, d time.Duratio
 
 // TLSHandshakeFailed counts a refused TLS handshake.
 func (m *Metrics) TLSHandshakeFailed() { m.tlsFailures.Inc() }
+
+// ConnectionRefused counts a connection refused for its client's
+// MaxConnectionsPerClient (httpd.Metrics).
+func (m *Metrics) ConnectionRefused(port auth.Port) { m.connsRefused[port&1].Inc() }
 
 // SetFetchActions resolves the per-fetch-action metrics of the
 // repository's actions (their label values); call it before the queue

@@ -53,6 +53,7 @@ func exercise(m *Metrics) {
 	m.Request(auth.ServicePort, "Stop", "denied", time.Millisecond)
 	m.Crawled(fetch.CrawlStats{Pages: 10, NotModified: 2, Requests: 13, Bytes: 4096})
 	m.TLSHandshakeFailed()
+	m.ConnectionRefused(auth.ServicePort)
 }
 
 // TestPageLintsClean: the page passes client_golang's linter (the rules of
@@ -113,6 +114,8 @@ func TestValuesMove(t *testing.T) {
 		`connector_action_stop_seconds_count{queue="fetch"} 1`,
 		`connector_store_commit_changes_sum{queue="fetch"} 8`,
 		`connector_aci_requests_total{action="Fetch",outcome="success",port="aci"} 1`,
+		`connector_connections_refused_total{port="aci"} 0`,
+		`connector_connections_refused_total{port="service"} 1`,
 		`connector_build_info{version="1.2.3"} 1`,
 		`go_goroutines `, `process_resident_memory_bytes `,
 	} {

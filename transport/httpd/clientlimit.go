@@ -32,7 +32,8 @@ import (
 // A connection beyond the limit is accepted and closed at once, after an
 // ACI error (ERRORCLIENTLIMIT, ErrClientLimit) on a plain-HTTP port, so
 // that it holds no connection slot and the client learns why. Refusals are
-// logged at most once a minute, with the number refused since.
+// logged at most once a minute, with the number refused since, and each
+// is counted in the metrics (refused).
 //
 // The counts are kept by the goroutine calling Accept (fasthttp has one):
 // the map is its own, and each connection holds a pointer to its client's
@@ -45,6 +46,8 @@ type clientLimiter struct {
 	tls    bool // the port speaks TLS over these connections: no plain-text reply
 	log    *slog.Logger
 	now    func() time.Time
+	// refused, when set, counts each refusal (Metrics.ConnectionRefused).
+	refused func()
 
 	// Owned by the goroutine calling Accept.
 	counts   map[netip.Prefix]*clientCount
@@ -142,6 +145,9 @@ func (l *clientLimiter) sweep() {
 // refuse answers and closes a connection beyond its client's limit.
 func (l *clientLimiter) refuse(c net.Conn, client netip.Prefix) {
 	name := clientName(client)
+	if l.refused != nil {
+		l.refused()
+	}
 	if now := l.now(); now.Sub(l.lastLog) >= time.Minute {
 		l.log.Warn("connection refused: the client has as many connections open as one client may",
 			"client", name, "max_connections_per_client", l.max, "setting", l.key, "refused_unlogged_since_last_line", l.unlogged)

@@ -37,15 +37,22 @@ import (
 // connection the port keeps ([Server] MaxConnections, or the service
 // port's 64, which a client with no role could fill), and every other
 // client waited in the listen queue.
+//
+// Every refusal is counted in the metrics, for the port it came on
+// (connector_connections_refused_total): the log says it once a minute,
+// and nothing else did, so refused clients could not be graphed or
+// alerted on.
 func TestConnectionsPerClient(t *testing.T) {
 	t.Parallel()
 	for _, port := range []auth.Port{auth.ACIPort, auth.ServicePort} {
 		logs := &testlog.Buffer{}
+		m := &outcomes{}
 		// The test's client (localhost) holds Query and ServiceStatus.
 		e := startWith(t, setup{logger: slog.New(slog.NewTextHandler(logs, nil)), front: func(c *Config) {
 			c.Port = port
 			c.Policy = queryOnlyPolicy(t)
 			c.MaxConnectionsPerClient = 3
+			c.Metrics = m
 		}})
 		addr := strings.TrimPrefix(e.base, "http://")
 		request := "GET /action=GetStatus HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -90,6 +97,8 @@ func TestConnectionsPerClient(t *testing.T) {
 			refused()
 		}
 		require.Equal(t, 1, strings.Count(logs.String(), "connection refused: the client has as many connections open"), logs.String())
+		require.Equal(t, 6, m.refusedOn(port), "refusals counted on port %d", port)
+		require.Zero(t, m.refusedOn(port^1), "refusals counted on the other port")
 		f := filepath.Join(t.TempDir(), "refusal.xml")
 		require.NoError(t, os.WriteFile(f, first, 0o600))
 		xmllint(t, autnResponseXSD, f)

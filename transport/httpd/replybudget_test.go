@@ -145,10 +145,24 @@ func TestViewRepliesCountAgainstTheBudget(t *testing.T) {
 	}
 }
 
-// outcomes is a Metrics that keeps every request's outcome.
+// outcomes is a Metrics that keeps every request's outcome and counts
+// the connections refused by port.
 type outcomes struct {
-	mu  sync.Mutex
-	got []string // action outcome
+	mu      sync.Mutex
+	got     []string // action outcome
+	refused [2]int   // by auth.Port
+}
+
+func (o *outcomes) ConnectionRefused(port auth.Port) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.refused[port&1]++
+}
+
+func (o *outcomes) refusedOn(port auth.Port) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.refused[port&1]
 }
 
 func (o *outcomes) Request(_ auth.Port, action, outcome string, _ time.Duration) {

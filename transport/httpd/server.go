@@ -109,6 +109,9 @@ type Metrics interface {
 	Serve(ctx *fasthttp.RequestCtx)
 	// TLSHandshakeFailed counts a TLS handshake the port refused.
 	TLSHandshakeFailed()
+	// ConnectionRefused counts a connection the port refused because its
+	// client had MaxConnectionsPerClient open already.
+	ConnectionRefused(port auth.Port)
 }
 
 // Version is what GetVersion and GetStatus report (the server fills it from
@@ -437,7 +440,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		if s.cfg.Port == auth.ServicePort {
 			key = "[Service] MaxConnectionsPerClient"
 		}
-		ln = newClientLimiter(ln, n, key, s.policy, s.cfg.TLS != nil, s.log, s.cfg.Now)
+		cl := newClientLimiter(ln, n, key, s.policy, s.cfg.TLS != nil, s.log, s.cfg.Now)
+		if m := s.cfg.Metrics; m != nil {
+			port := s.cfg.Port
+			cl.refused = func() { m.ConnectionRefused(port) }
+		}
+		ln = cl
 	}
 	if s.cfg.TLS != nil {
 		ln = &tlsListener{Listener: ln, cfg: s.cfg.TLS, failed: s.fhLog.handshakeFailed}
