@@ -11,8 +11,11 @@
 # manual (cmd/crawlsite) and, RUNS times at each concurrency of CONCS
 # (default 7 and 4,8,16), runs the tokenising ceiling (crawlget -tokenize),
 # then REV's and the current crawlours -mode MODE (sync, the durable
-# Synchronize, by default; or engine), printing pages/s and CPU ms per 1000
-# pages of each, then medians (min–max) of the ratios.
+# Synchronize, by default; or engine), in alternating order (REV's first in
+# odd runs, the current one first in even runs: on a noisy machine the
+# second of two runs in a row is not in the same state as the first),
+# printing pages/s and CPU ms per 1000 pages of each, then medians
+# (min–max) of the ratios.
 set -euo pipefail
 cd "$(dirname "$0")"
 REV=${1:?usage: crawlcompare.sh REV [RUNS] [CONCS] [MODE]}
@@ -51,12 +54,17 @@ for c in ${CONCS//,/ }; do
 	for r in $(seq "$RUNS"); do
 		out/bin/crawlget -urls "$W/expect.txt" -conc "$c" -client nethttp -tokenize -passes 5 >"$W/tok.json"
 		line="$c $(metric "$W/tok.json")"
-		for bin in "$W/bin/crawlours-before" out/bin/crawlours; do
+		order="before after"
+		if [ $((r % 2)) = 0 ]; then order="after before"; fi
+		for side in $order; do
+			bin=out/bin/crawlours
+			if [ "$side" = before ]; then bin="$W/bin/crawlours-before"; fi
 			rm -rf "$W/run" && mkdir -p "$W/run"
-			"$bin" -mode "$MODE" "${extra[@]}" -start "http://$ADDR/index.html" -expect "$W/expect.txt" -conc "$c" -depth 2 >"$W/o.json"
-			line="$line $(metric "$W/o.json")"
+			"$bin" -mode "$MODE" "${extra[@]}" -start "http://$ADDR/index.html" -expect "$W/expect.txt" -conc "$c" -depth 2 >"$W/o-$side.json"
 		done
-		echo "$line" | tee -a "$W/all.txt"
+		# The columns stay ceiling, REV, current whatever the order.
+		line="$line $(metric "$W/o-before.json") $(metric "$W/o-after.json")"
+		echo "$line (first: $(echo "$order" | cut -d' ' -f1))" | tee -a "$W/all.txt"
 	done
 done
 echo "conc: pages/s and CPU ms/1000 pages of ceiling | $REV | current"
@@ -64,7 +72,7 @@ python3 - "$W/all.txt" <<'PY'
 import sys, statistics as st
 rows = {}
 for l in open(sys.argv[1]):
-    v = list(map(float, l.split()))
+    v = list(map(float, l.split("(")[0].split()))
     rows.setdefault(int(v[0]), []).append(v[1:])
 def s(xs, f="%.2f"):
     xs = sorted(xs)
