@@ -87,7 +87,8 @@ func StartDovecot(t testing.TB, o DovecotOptions) *Dovecot {
 }
 
 // StartDovecotProcess is StartDovecot for programs that are not tests
-// (benchmarks); the caller calls Stop.
+// (benchmarks); the caller calls Stop. Dovecot is killed by the kernel
+// when the calling process ends without calling it (Pdeathsig).
 func StartDovecotProcess(o DovecotOptions) (*Dovecot, error) { return startDovecot(o) }
 
 // startDovecot starts Dovecot, in a new folder on new ports again when a
@@ -248,7 +249,11 @@ userdb {
 	d.cmd = exec.Command(DovecotBinary, "-F", "-c", confPath)
 	d.cmd.Stderr = &stderr
 	d.cmd.Stdout = &stderr
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: Dovecot dies with the process that started it, even
+	// killed (a mailbench interrupted, a test binary ended by -timeout),
+	// which never calls Stop; its own processes exit when their master
+	// has gone.
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if d.uid >= 0 {
 		d.cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(d.uid), Gid: uint32(d.gid)}
 	}
