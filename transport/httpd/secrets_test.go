@@ -173,3 +173,44 @@ func TestNotUTF8SecretNeverQuoted(t *testing.T) {
 	x := e.aci(t, "/action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask&Note=caf%E9")
 	require.Contains(t, x.ResponseData.Desc, `invalid value "caf\xe9" for parameter Note: not UTF-8`)
 }
+
+// TestUnreadableRequestsNeitherQuotedNorFlooded: a request whose headers
+// fasthttp cannot read is answered with an ACI error and logged once, at
+// debug level, without its text ("unreadable request"). fasthttp's own
+// line for it ("error when serving connection ...: malformed mime header:
+// missing colon: \"Authorization Bearer ...\"") went to the log at warning
+// level for every such connection: a client whose Authorization header had
+// lost its colon wrote its token into the log, and a scanner sending junk
+// wrote one warning per connection.
+func TestUnreadableRequestsNeitherQuotedNorFlooded(t *testing.T) {
+	t.Parallel()
+	var logs testlog.Buffer
+	e := startWith(t, setup{logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	addr := strings.TrimPrefix(e.base, "http://")
+	const token = "s3cr3t-bearer-token"
+	const n = 20
+	for i := range n {
+		raw := "GET /action=GetVersion HTTP/1.1\r\nHost: x\r\nAuthorization Bearer " + token + "\r\n\r\n"
+		if i%2 == 1 {
+			raw = "JUNK\r\n\r\n" // a scanner's
+		}
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Write([]byte(raw))
+		require.NoError(t, err)
+		reply, _ := io.ReadAll(c)
+		c.Close()
+		require.Contains(t, string(reply), "ERRORBADREQUEST")
+		require.NotContains(t, string(reply), token)
+	}
+	// Each was logged at debug level by the time its reply was sent; what
+	// fasthttp logs comes after the connection closes.
+	testwait.For(t, 10*time.Second, func() bool {
+		return strings.Count(logs.String(), "unreadable request") == n
+	}, "one debug line per unreadable request")
+	x := e.aci(t, "/action=GetVersion") // the server still serves
+	require.Equal(t, "SUCCESS", x.Response)
+	require.NotContains(t, logs.String(), token)
+	require.LessOrEqual(t, strings.Count(logs.String(), "level=WARN"), 1, logs.String())
+}

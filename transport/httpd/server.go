@@ -1169,21 +1169,41 @@ func (s *Server) SetListener(ln net.Listener) {
 // counted, and logged with fasthttp's other TLS errors at most once a
 // minute with the number since the last line, so that a scanner cannot
 // flood the log.
+//
+// fasthttp's line for a connection whose request headers it could not read
+// is not logged: transportError answered that request with an ACI error and
+// logged it at debug level ("unreadable request") without its text, where
+// fasthttp's quotes the header line it could not parse (an Authorization
+// header that lost its colon, token included) and comes once per
+// connection. Its other connection errors are logged at most once a minute
+// too.
 type slogPrintf struct {
 	l       *slog.Logger
 	metrics Metrics
-	mu      sync.Mutex
-	last    time.Time
-	missed  int
+	tls     logLimit // TLS handshakes and connections
+	conns   logLimit // other connection errors
+}
+
+// logLimit is the state of a line logged at most once a minute.
+type logLimit struct {
+	mu     sync.Mutex
+	last   time.Time
+	missed int
 }
 
 func (p *slogPrintf) Printf(format string, args ...any) {
 	msg := strings.TrimSpace(fmt.Sprintf(format, args...))
-	if !strings.Contains(msg, "tls: ") {
+	switch {
+	case strings.Contains(msg, "tls: "):
+		p.limited(&p.tls, "TLS connection failed", "refused_since_last_line", "err", msg)
+	case strings.HasPrefix(format, "error when serving connection"):
+		if strings.Contains(msg, "error when reading request headers") {
+			return // answered and logged by transportError
+		}
+		p.limited(&p.conns, "connection failed", "failed_since_last_line", "err", msg)
+	default:
 		p.l.Warn(msg)
-		return
 	}
-	p.limited("TLS connection failed", "err", msg)
 }
 
 // handshakeFailed counts and logs a TLS handshake that did not complete.
@@ -1191,23 +1211,23 @@ func (p *slogPrintf) handshakeFailed(remote net.Addr, err error) {
 	if p.metrics != nil {
 		p.metrics.TLSHandshakeFailed()
 	}
-	p.limited("TLS handshake refused", "client", remote.String(), "err", err.Error())
+	p.limited(&p.tls, "TLS handshake refused", "refused_since_last_line", "client", remote.String(), "err", err.Error())
 }
 
-// limited logs at most one line a minute, with the number of lines left
-// out since the last one.
-func (p *slogPrintf) limited(msg string, args ...any) {
-	p.mu.Lock()
+// limited logs at most one line a minute of ll, with the number of lines
+// left out since the last one (under the key missedKey).
+func (p *slogPrintf) limited(ll *logLimit, msg, missedKey string, args ...any) {
+	ll.mu.Lock()
 	now := time.Now()
-	if now.Sub(p.last) < time.Minute {
-		p.missed++
-		p.mu.Unlock()
+	if now.Sub(ll.last) < time.Minute {
+		ll.missed++
+		ll.mu.Unlock()
 		return
 	}
-	missed := p.missed
-	p.last, p.missed = now, 0
-	p.mu.Unlock()
-	p.l.Warn(msg, append(args, "refused_since_last_line", missed)...)
+	missed := ll.missed
+	ll.last, ll.missed = now, 0
+	ll.mu.Unlock()
+	p.l.Warn(msg, append(args, missedKey, missed)...)
 }
 
 // compressMin is the smallest reply body compressed when the client accepts
