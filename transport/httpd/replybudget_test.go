@@ -174,6 +174,12 @@ func (o *outcomes) Request(_ auth.Port, action, outcome string, _ time.Duration)
 func (o *outcomes) Serve(*fasthttp.RequestCtx) {}
 func (o *outcomes) TLSHandshakeFailed()        {}
 
+func (o *outcomes) all() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.got...)
+}
+
 func (o *outcomes) last() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()

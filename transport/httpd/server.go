@@ -319,7 +319,7 @@ func New(cfg Config) (*Server, error) {
 	s.fhLog = &slogPrintf{l: s.log, metrics: cfg.Metrics}
 	s.srv = &fasthttp.Server{
 		Handler:            compressLarge(s.handle),
-		ErrorHandler:       s.transportError,
+		ErrorHandler:       s.unreadable,
 		Name:               cfg.Version.Product,
 		MaxRequestBodySize: cfg.MaxRequestBytes,
 		// Actions other than Fetch take a small body: known from the
@@ -952,6 +952,18 @@ func (r *replyStream) Close() error {
 		}
 	})
 	return nil
+}
+
+// unreadable answers a request fasthttp could not read (its request line
+// and headers: too large, or not HTTP), as transportError does, and counts
+// it in the metrics as a failure: it reaches no handler, whose accounting
+// every other reply goes through. Its action is "other": fasthttp keeps
+// nothing of a request line it could not read with its headers.
+func (s *Server) unreadable(ctx *fasthttp.RequestCtx, err error) {
+	s.transportError(ctx, err)
+	if s.cfg.Metrics != nil && !s.unguarded {
+		s.cfg.Metrics.Request(s.cfg.Port, "other", "failure", time.Since(ctx.Time()))
+	}
 }
 
 // transportError answers requests fasthttp could not read (too large,
