@@ -683,5 +683,14 @@ func (d *driver) report() error {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "crawldriver: done in %v, %d failures; raw JSON in %s\n", d.m.Finished.Sub(d.m.Started).Round(time.Second), len(d.fails), d.raw)
+	if len(d.fails) > 0 {
+		// The report is written, failures included; the exit status says
+		// so too, for crawl.sh and make bench.
+		var keys []string
+		for _, f := range d.fails {
+			keys = append(keys, fmt.Sprintf("%s (run %d)", f.Key, f.Iter+1))
+		}
+		return fmt.Errorf("%d runs failed: %s (their errors are in the report and in %s)", len(d.fails), strings.Join(keys, ", "), d.log)
+	}
 	return nil
 }
