@@ -393,6 +393,31 @@ func TestAESKeyFileNotARegularFileStopsStartUp(t *testing.T) {
 	}
 }
 
+// TestExpiredTLSCertificateAtStartIsLogged: a port whose certificate has
+// expired (a renewal that failed before a restart) starts, serving it (there
+// is no other to serve, and SIGHUP or the periodic check takes the renewed
+// one), with an error line naming the port, the file and the date, for
+// each port. It started without a word: the log said "connector started
+// tls=true" while every client that checks certificates was refused, and
+// the same certificate given by a reload is refused with an error.
+func TestExpiredTLSCertificateAtStartIsLogged(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "server CA")
+	expired := ca.Issue(t, testpki.Leaf{CommonName: "localhost", DNS: []string{"localhost"}, NotAfter: time.Now().Add(-time.Hour)})
+	certPath, keyPath := expired.Write(t, dir, "server")
+	cfg := opsConfig(t, "SSLConfig=TLS\n", "", "[Service]\nServicePort=0\nSSLConfig=TLS\n[TLS]\nSSLCertificate="+certPath+"\nSSLPrivateKey="+keyPath+"\n")
+	var logs testlog.Buffer
+	s, err := Start(cfg, Options{Port: -1, LogOutput: &logs, Repository: func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }})
+	require.NoError(t, err, "an expired certificate does not stop the start")
+	defer stop(t, s)
+	require.Equal(t, 2, strings.Count(logs.String(), "level=ERROR msg=\"TLS certificate has expired"), logs.String())
+	for _, port := range []string{"port=ACI", "port=service"} {
+		require.Contains(t, logs.String(), port+" certificate="+certPath)
+	}
+	require.Contains(t, logs.String(), "not_after=")
+}
+
 // TestTLSFilesChangedAreReloaded: a certificate and key renewed in place,
 // for the ACI and the service port alike, are served once the periodic
 // check sees them, without a SIGHUP; a certificate whose key is not yet

@@ -216,6 +216,7 @@ func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *Ser
 			if ferr != nil {
 				s.log.Warn("could not raise the open file limit to its hard limit", "limit", fds, "err", ferr)
 			}
+			s.checkTLSValidity(time.Now())
 			maxConns = connectionLimit(cfg, fds, s.log)
 			s.ln = newConnLimiter(s.ln, maxConns, "[Server] MaxConnections", s.log.With("component", "httpd"))
 			if s.svcLn != nil {
@@ -527,6 +528,27 @@ func (s *Server) reloadTLS(why string, changed bool) {
 		}
 		s.log.Info(why+": TLS certificate loaded", "port", p.port, "certificate", o.Certificate,
 			"subject", leaf.Subject.String(), "serial", leaf.SerialNumber.String(), "not_after", leaf.NotAfter.UTC())
+	}
+}
+
+// checkTLSValidity logs an error for each port whose certificate, as
+// loaded at start, has expired or is not valid yet: the port serves it
+// (there is no other; SIGHUP or the periodic check takes a renewed one),
+// but every client that checks certificates refuses it.
+func (s *Server) checkTLSValidity(now time.Time) {
+	for _, p := range s.tls {
+		leaf := p.r.Current()
+		msg := ""
+		switch {
+		case now.After(leaf.NotAfter):
+			msg = "TLS certificate has expired: clients that check certificates refuse the port until it is renewed (SIGHUP, or within a minute of the change)"
+		case now.Before(leaf.NotBefore):
+			msg = "TLS certificate is not valid yet: clients that check certificates refuse the port until then"
+		default:
+			continue
+		}
+		s.log.Error(msg, "port", p.port, "certificate", p.r.Section().Certificate, "subject", leaf.Subject.String(),
+			"not_before", leaf.NotBefore.UTC(), "not_after", leaf.NotAfter.UTC())
 	}
 }
 
