@@ -182,7 +182,7 @@ func New(o Options) *Metrics {
 	m.crawlReqs = prometheus.NewCounter(prometheus.CounterOpts{Name: "connector_crawl_requests_total", Help: "HTTP requests sent by crawls (pages, redirects, robots.txt, sitemaps)."})
 	m.crawlBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "connector_crawl_response_bytes_total", Help: "Response body bytes read by crawls."})
 	ingested := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "connector_ingest_documents_total",
-		Help: "Documents handed to the ingestion target, by outcome (added, removed, failed)."}, []string{"outcome"})
+		Help: "Documents handed to the ingestion target, by outcome (added, removed, failed), per delivery: a refused batch delivered again by a later run counts in failed, then in added or removed."}, []string{"outcome"})
 	m.ingested = map[string]prometheus.Counter{}
 	for _, oc := range []string{"added", "removed", "failed"} {
 		m.ingested[oc] = ingested.WithLabelValues(oc)
