@@ -554,12 +554,7 @@ func TestMalformedHTTPNeverKillsServer(t *testing.T) {
 		"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=zz\r\nContent-Length: 12\r\n\r\n--zz\r\nbroken",
 		"GET /" + strings.Repeat("a", 40000) + " HTTP/1.1\r\nHost: x\r\n\r\n",
 	} {
-		c, err := net.Dial("tcp", addr)
-		require.NoError(t, err)
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		_, _ = c.Write([]byte(raw))
-		_, _ = io.ReadAll(c)
-		c.Close()
+		exchange(t, addr, raw)
 	}
 	x := e.aci(t, "/action=GetVersion")
 	require.Equal(t, "SUCCESS", x.Response)

@@ -1,8 +1,6 @@
 package httpd
 
 import (
-	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -33,13 +31,7 @@ func TestUnreadableRequestIsAFailure(t *testing.T) {
 		{"JUNK\r\n\r\n", "ERRORBADREQUEST", "other failure"},
 	} {
 		before := len(m.all())
-		c, err := net.Dial("tcp", addr)
-		require.NoError(t, err)
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		_, err = c.Write([]byte(tc.raw))
-		require.NoError(t, err)
-		reply, _ := io.ReadAll(c)
-		c.Close()
+		reply := exchange(t, addr, tc.raw)
 		require.Contains(t, string(reply), tc.code, "%q", tc.raw[:min(len(tc.raw), 30)])
 		testwait.For(t, 5*time.Second, func() bool { return len(m.all()) > before }, "the request counted")
 		require.Equal(t, []string{tc.want}, m.all()[before:], "%q", tc.raw[:min(len(tc.raw), 30)])

@@ -3,9 +3,10 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/connectorhq/connector/bench/internal/resulttest"
 )
 
 // A run in which a step failed ends in an error (the driver exits 1), after
@@ -25,18 +26,5 @@ func TestFailedStepFailsTheRun(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	c := config{bin: bin, connector: filepath.Join(dir, "no-connector"), work: filepath.Join(dir, "work"), out: out,
 		results: "", runs: 1, heavyRuns: 1, quick: true, soak: time.Second, only: "floors"}
-	err := run(c)
-	if err == nil {
-		t.Fatal("run returned nil after its only step failed: make bench would exit 0")
-	}
-	if !strings.Contains(err.Error(), "1 of 1 step run") || !strings.Contains(err.Error(), "floors") {
-		t.Errorf("error %q does not say how many steps failed and which", err)
-	}
-	b, rerr := os.ReadFile(filepath.Join(out, "summary.json"))
-	if rerr != nil {
-		t.Fatalf("the summary was not written before the failure was reported: %v", rerr)
-	}
-	if !strings.Contains(string(b), "the disk went away") {
-		t.Errorf("the summary does not carry the step's failure:\n%s", b)
-	}
+	resulttest.FailureReported(t, run(c), filepath.Join(out, "summary.json"), "the disk went away", "1 of 1 step run", "floors (run 1)")
 }

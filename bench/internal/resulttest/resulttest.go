@@ -1,5 +1,5 @@
 // Package resulttest holds the checks the bench programs' tests share
-// about how they write RESULTS.md.
+// about how they write RESULTS.md and report failed runs.
 package resulttest
 
 import (
@@ -41,5 +41,28 @@ func SpliceKeepsOtherSections(t *testing.T, tag string, splice func(path, sectio
 	}
 	if b, _ := os.ReadFile(fresh); !strings.Contains(string(b), begin+"\nx\n") {
 		t.Errorf("new file: %q", b)
+	}
+}
+
+// FailureReported checks what a driver returned (err) after a run in which
+// something failed: an error, naming what failed (each of names), so that
+// the program exits 1; and the summary at summary, written first, carrying
+// the failure's text (cause).
+func FailureReported(t *testing.T, err error, summary, cause string, names ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("nil after a failed run: the program, its script and make bench would exit 0")
+	}
+	for _, n := range names {
+		if !strings.Contains(err.Error(), n) {
+			t.Errorf("error %q does not name %q", err, n)
+		}
+	}
+	b, rerr := os.ReadFile(summary)
+	if rerr != nil {
+		t.Fatalf("the summary was not written before the failure was reported: %v", rerr)
+	}
+	if !strings.Contains(string(b), cause) {
+		t.Errorf("the summary does not carry the failure %q:\n%s", cause, b)
 	}
 }

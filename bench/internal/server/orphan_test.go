@@ -1,15 +1,15 @@
 package server
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/connectorhq/connector/internal/testchild"
 )
 
 // The test binary plays the servers this package starts: with
@@ -53,38 +53,16 @@ func TestServersDieWithTheProgram(t *testing.T) {
 		time.Sleep(time.Hour)
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestServersDieWithTheProgram$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "SERVER_TEST_ROLE=program")
-	out, err := cmd.StdoutPipe()
+	cmd, started := testchild.Start(t, "TestServersDieWithTheProgram", "started ", "SERVER_TEST_ROLE=program")
+	pid, err := strconv.Atoi(started)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var pid int
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if pid > 0 && alive(pid) {
+		if alive(pid) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "started "); ok {
-			if pid, err = strconv.Atoi(v); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		if strings.HasPrefix(sc.Text(), "error ") {
-			t.Fatal(sc.Text())
-		}
-	}
-	if pid == 0 {
-		t.Fatalf("the program did not start its server: %v", sc.Err())
-	}
 	if !alive(pid) {
 		t.Fatalf("server %d is not running", pid)
 	}

@@ -1,16 +1,16 @@
 package mailtest
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/connectorhq/connector/internal/testchild"
 )
 
 // group returns the processes of process group pgid that are running (a
@@ -55,44 +55,16 @@ func TestDovecotDiesWithItsOwner(t *testing.T) {
 		time.Sleep(time.Hour)
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestDovecotDiesWithItsOwner$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "MAILTEST_ROLE=owner")
-	out, err := cmd.StdoutPipe()
+	cmd, started := testchild.Start(t, "TestDovecotDiesWithItsOwner", "started ", "MAILTEST_ROLE=owner")
+	p, dir, _ := strings.Cut(started, " ")
+	pid, err := strconv.Atoi(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var pid int
-	var dir string
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if pid > 0 {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-		}
-		if dir != "" {
-			_ = os.RemoveAll(dir)
-		}
+		_ = syscall.Kill(-pid, syscall.SIGKILL) // its group, if the test failed
+		_ = os.RemoveAll(dir)
 	})
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "started "); ok {
-			p, d, _ := strings.Cut(v, " ")
-			if pid, err = strconv.Atoi(p); err != nil {
-				t.Fatal(err)
-			}
-			dir = d
-			break
-		}
-		if strings.HasPrefix(sc.Text(), "error ") {
-			t.Fatal(sc.Text())
-		}
-	}
-	if pid == 0 {
-		t.Fatalf("the owner did not start Dovecot: %v", sc.Err())
-	}
 	if len(group(pid)) == 0 {
 		t.Fatalf("dovecot %d is not running", pid)
 	}
