@@ -85,7 +85,8 @@ type HoodiecrowOptions struct {
 }
 
 // StartHoodiecrow starts hoodiecrow-imap (installing it first when
-// missing) and stops it by PID when the test ends. It fails the test when
+// missing) and stops it by PID when the test ends; the kernel kills it
+// when the test binary ends without stopping it (Pdeathsig). It fails the test when
 // Node.js or the package cannot be had.
 func StartHoodiecrow(t testing.TB, o HoodiecrowOptions) *Hoodiecrow {
 	t.Helper()
@@ -156,7 +157,9 @@ func startHoodiecrow(o HoodiecrowOptions) (*Hoodiecrow, error) {
 	h := &Hoodiecrow{dir: dir, done: make(chan struct{})}
 	h.cmd = exec.Command(node, script, confPath)
 	h.cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(pkg, "node_modules"))
-	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: it dies with the process that started it, even killed
+	// (a test binary ended by -timeout), which never calls Stop.
+	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stdout, err := h.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

@@ -45,17 +45,41 @@ func group(pgid int) []int {
 // orphaned, on its ports and its folder under /tmp, until someone found
 // it by hand.
 func TestDovecotDiesWithItsOwner(t *testing.T) {
-	if os.Getenv("MAILTEST_ROLE") == "owner" {
+	diesWithItsOwner(t, "TestDovecotDiesWithItsOwner", func() (int, string, error) {
 		d, err := StartDovecotProcess(DovecotOptions{Users: map[string]string{"alice": "pw"}})
+		if err != nil {
+			return 0, "", err
+		}
+		return d.cmd.Process.Pid, d.Dir, nil
+	})
+}
+
+// So does hoodiecrow-imap (Node.js), for the same reasons.
+func TestHoodiecrowDiesWithItsOwner(t *testing.T) {
+	diesWithItsOwner(t, "TestHoodiecrowDiesWithItsOwner", func() (int, string, error) {
+		h, err := startHoodiecrow(HoodiecrowOptions{User: "alice", Password: "pw"})
+		if err != nil {
+			return 0, "", err
+		}
+		return h.cmd.Process.Pid, h.dir, nil
+	})
+}
+
+// diesWithItsOwner runs test again as a child process (its owner), which
+// starts a server with start and prints its PID and folder; then kills the
+// owner with SIGKILL and waits for the server's process group to be gone.
+func diesWithItsOwner(t *testing.T, test string, start func() (pid int, dir string, err error)) {
+	if os.Getenv("MAILTEST_ROLE") == test {
+		pid, dir, err := start()
 		if err != nil {
 			fmt.Println("error", err)
 			os.Exit(1)
 		}
-		fmt.Println("started", d.cmd.Process.Pid, d.Dir)
+		fmt.Println("started", pid, dir)
 		time.Sleep(time.Hour)
 		return
 	}
-	cmd, started := testchild.Start(t, "TestDovecotDiesWithItsOwner", "started ", "MAILTEST_ROLE=owner")
+	cmd, started := testchild.Start(t, test, "started ", "MAILTEST_ROLE="+test)
 	p, dir, _ := strings.Cut(started, " ")
 	pid, err := strconv.Atoi(p)
 	if err != nil {
@@ -66,7 +90,7 @@ func TestDovecotDiesWithItsOwner(t *testing.T) {
 		_ = os.RemoveAll(dir)
 	})
 	if len(group(pid)) == 0 {
-		t.Fatalf("dovecot %d is not running", pid)
+		t.Fatalf("server %d is not running", pid)
 	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -79,7 +103,7 @@ func TestDovecotDiesWithItsOwner(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("dovecot's processes %v still run 15 s after the process that started it was killed", left)
+			t.Fatalf("the server's processes %v still run 15 s after the process that started it was killed", left)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
