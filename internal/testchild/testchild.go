@@ -5,10 +5,14 @@ package testchild
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Start runs the test named test of this test binary again, with env
@@ -42,4 +46,70 @@ func Start(t testing.TB, test, prefix string, env ...string) (*exec.Cmd, string)
 	}
 	t.Fatalf("%s (child) ended without printing %q: %v", test, prefix, sc.Err())
 	return nil, ""
+}
+
+// Owner is the child's side of KilledOwner: it starts the process (start
+// returns its PID, and a folder it uses, or ""), says so, and waits to be
+// killed. It never returns.
+func Owner(start func() (pid int, dir string, err error)) {
+	pid, dir, err := start()
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println("started", pid, dir)
+	time.Sleep(time.Hour)
+	os.Exit(0)
+}
+
+// KilledOwner checks that a process dies with its owner: it runs test
+// again as a child with env added (the owner, which calls Owner), sends the
+// owner sig once the process it started runs, and fails the test unless
+// that process has stopped running 15 s later. alive reports whether the
+// process runs (Running, or a check of its whole process group). When the
+// test ends, the process and its group are killed if they still run, and
+// its folder is removed.
+func KilledOwner(t *testing.T, test, env string, sig syscall.Signal, alive func(pid int) bool) {
+	t.Helper()
+	cmd, started := Start(t, test, "started ", env)
+	p, dir, _ := strings.Cut(started, " ")
+	pid, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			_ = syscall.Kill(-pid, syscall.SIGKILL) // its group, when it leads one
+		}
+		if dir != "" {
+			_ = os.RemoveAll(dir)
+		}
+	})
+	if !alive(pid) {
+		t.Fatalf("process %d is not running", pid)
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	deadline := time.Now().Add(15 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still runs 15 s after its owner got %v", pid, sig)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Running reports whether process pid runs: a zombie (killed, and not yet
+// reaped by a PID 1 that does not reap) does not.
+func Running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }

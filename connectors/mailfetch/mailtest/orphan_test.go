@@ -1,14 +1,12 @@
 package mailtest
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/connectorhq/connector/internal/testchild"
 )
@@ -66,45 +64,11 @@ func TestHoodiecrowDiesWithItsOwner(t *testing.T) {
 }
 
 // diesWithItsOwner runs test again as a child process (its owner), which
-// starts a server with start and prints its PID and folder; then kills the
-// owner with SIGKILL and waits for the server's process group to be gone.
+// starts a server with start; then kills the owner with SIGKILL and waits
+// for the server's process group to be gone.
 func diesWithItsOwner(t *testing.T, test string, start func() (pid int, dir string, err error)) {
 	if os.Getenv("MAILTEST_ROLE") == test {
-		pid, dir, err := start()
-		if err != nil {
-			fmt.Println("error", err)
-			os.Exit(1)
-		}
-		fmt.Println("started", pid, dir)
-		time.Sleep(time.Hour)
-		return
+		testchild.Owner(start)
 	}
-	cmd, started := testchild.Start(t, test, "started ", "MAILTEST_ROLE="+test)
-	p, dir, _ := strings.Cut(started, " ")
-	pid, err := strconv.Atoi(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-pid, syscall.SIGKILL) // its group, if the test failed
-		_ = os.RemoveAll(dir)
-	})
-	if len(group(pid)) == 0 {
-		t.Fatalf("server %d is not running", pid)
-	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		left := group(pid)
-		if len(left) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server's processes %v still run 15 s after the process that started it was killed", left)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testchild.KilledOwner(t, test, "MAILTEST_ROLE="+test, syscall.SIGKILL, func(pid int) bool { return len(group(pid)) > 0 })
 }
