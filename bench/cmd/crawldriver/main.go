@@ -333,6 +333,9 @@ func startServer(prog, logPath string, args ...string) (*server, error) {
 		return nil, err
 	}
 	cmd := exec.Command(prog, args...)
+	// It dies with crawldriver, however that ends (SIGINT and SIGTERM
+	// stop it through the deferred stop; SIGKILL or a panic would not).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
