@@ -113,3 +113,15 @@ func Running(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
+
+// PlayServer, called first in a TestMain, makes the test binary play a
+// server when the environment variable env is value: it prints "listening
+// 127.0.0.1:9" (the line the bench programs wait for from the servers they
+// start) and waits to be killed.
+func PlayServer(env, value string) {
+	if os.Getenv(env) == value {
+		fmt.Println("listening 127.0.0.1:9")
+		time.Sleep(time.Hour)
+		os.Exit(0)
+	}
+}

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/connectorhq/connector/internal/testchild"
 )
@@ -14,11 +12,7 @@ import (
 // The test binary plays crawlsite: with CRAWLDRIVER_TEST_ROLE=site it says
 // where it listens and then serves until killed.
 func TestMain(m *testing.M) {
-	if os.Getenv("CRAWLDRIVER_TEST_ROLE") == "site" {
-		fmt.Println("listening 127.0.0.1:9")
-		time.Sleep(time.Hour)
-		os.Exit(0)
-	}
+	testchild.PlayServer("CRAWLDRIVER_TEST_ROLE", "site")
 	os.Exit(m.Run())
 }
 

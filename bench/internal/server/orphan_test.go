@@ -1,11 +1,9 @@
 package server
 
 import (
-	"fmt"
 	"os"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/connectorhq/connector/internal/testchild"
 )
@@ -14,11 +12,7 @@ import (
 // SERVER_TEST_ROLE=ceiling it is a ceiling that says where it listens and
 // then serves until killed.
 func TestMain(m *testing.M) {
-	if os.Getenv("SERVER_TEST_ROLE") == "ceiling" {
-		fmt.Println("listening 127.0.0.1:9")
-		time.Sleep(time.Hour)
-		os.Exit(0)
-	}
+	testchild.PlayServer("SERVER_TEST_ROLE", "ceiling")
 	os.Exit(m.Run())
 }
 
