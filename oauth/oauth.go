@@ -379,6 +379,14 @@ func Unanswered(err error, msg string) *EndpointError {
 
 func (e *EndpointError) Error() string { return e.Message }
 
+// Unavailable reports whether err is a token endpoint's rate limit or
+// failure on the way (an *EndpointError of status 429, 5xx, or 0: no
+// answer), worth waiting out: not a refusal of the authorization.
+func Unavailable(err error) bool {
+	var ee *EndpointError
+	return errors.As(err, &ee) && (ee.Status == 0 || ee.Status == http.StatusTooManyRequests || ee.Status >= 500)
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)

@@ -4,9 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -333,4 +338,54 @@ AuthMethod=%s
 OAuthClientID=client-1
 OAuthTokenUrl=%s/token
 `, host, port, user, mech, srv.URL)
+}
+
+// Google's token endpoint rate limits (429) as its APIs do. Over IMAP a
+// refresh it answered 429 ended the task at once as "mailbox:
+// authentication failed" - the administrator told the authorization was
+// refused when Google only asked to slow down - while the Gmail API
+// transport waited the same answer out. The refresh is now waited out
+// over IMAP too; one the endpoint keeps refusing for longer than is worth
+// waiting ends the task with its answer, not as an authentication failure.
+func TestIMAPTokenEndpointRateLimitIsWaitedOut(t *testing.T) {
+	srv := mailtest.StartOAuthServer(t)
+	d := mailtest.StartDovecot(t, mailtest.DovecotOptions{Users: map[string]string{user: "pw"}, IntrospectionURL: srv.URL + "/introspect"})
+	_, nDocs := corpus(t, d)
+	var limited atomic.Int64 // 429s still to answer
+	var retryAfter atomic.Value
+	retryAfter.Store("0")
+	var answered atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if limited.Add(-1) >= 0 {
+			answered.Add(1)
+			w.Header().Set("Retry-After", retryAfter.Load().(string))
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write([]byte(`{"error":"rate_limit_exceeded","error_description":"Rate limit exceeded"}`))
+			return
+		}
+		u, _ := url.Parse(srv.URL)
+		httputil.NewSingleHostReverseProxy(u).ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	g := newRig(t, mailConfigOAuth(d, &mailtest.OAuthServer{URL: proxy.URL}, "XOAUTH2"))
+	key, err := secret.EnsureKeyFile(g.cfg.Security.AESKeyFile)
+	require.NoError(t, err)
+	srv.AddRefreshToken("rt-limited", user)
+	require.NoError(t, oauth.TokenFile{Path: filepath.Join(g.dir, "data", "oauth", "mail.token"), Key: key}.Save(&oauth2.Token{RefreshToken: "rt-limited"}, "client-1", nil))
+
+	limited.Store(2)
+	_, job := g.mustRun("Synchronize")
+	require.Equal(t, int64(2), answered.Load(), "both 429s were answered, then the token granted")
+	require.Equal(t, uint64(nDocs), countsOf(job, "MAIL").Added)
+
+	// A rate limit asking for a day is not waited out: the task ends with
+	// the endpoint's answer, which is not an authentication failure.
+	g2 := newRig(t, strings.ReplaceAll(mailConfigOAuth(d, &mailtest.OAuthServer{URL: proxy.URL}, "XOAUTH2"), "$DIR", g.dir))
+	retryAfter.Store("86400")
+	limited.Store(1000)
+	_, _, err = g2.run("Synchronize")
+	require.ErrorContains(t, err, "Rate limit exceeded")
+	require.NotErrorIs(t, err, mailbox.ErrAuth)
+	require.NotContains(t, err.Error(), "rt-limited")
 }

@@ -93,6 +93,11 @@ func (r *Repository) open(ctx context.Context, s *settings) (mailbox.Mailbox, er
 		if ts, err = r.tokens(ctx, s, hc); err != nil {
 			return nil, fmt.Errorf("%w: %v", mailbox.ErrAuth, err)
 		}
+		if s.Transport != TransportGmailAPI {
+			// The token endpoint's rate limits and failures on the way
+			// are waited out, as the Gmail API's transport does its own.
+			ts = gmailapi.WaitingTokens(ctx, ts, r.log)
+		}
 	}
 	if s.Transport == TransportGmailAPI {
 		return gmailapi.Open(ctx, gmailapi.Config{

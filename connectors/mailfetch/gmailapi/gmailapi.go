@@ -261,7 +261,7 @@ func (b *Box) fail(what string, err error) error {
 		}
 		return fmt.Errorf("gmail: %s: %w", what, &answerError{code: ge.Code, message: ge.Message})
 	}
-	if unavailable(err) {
+	if oauth.Unavailable(err) {
 		// The token endpoint is rate limited or failing for now: the
 		// authorization is not refused.
 		return fmt.Errorf("gmail: %s: %w", what, err)

@@ -64,10 +64,35 @@ func (a authorizing) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func (a authorizing) token(ctx context.Context) (*oauth2.Token, error) {
+	return waitToken(ctx, a.src, a.log)
+}
+
+// WaitingTokens returns src, its refreshes waited out as the Gmail API
+// transport waits them out (authorizing) until ctx ends: for the IMAP
+// transport's XOAUTH2 and OAUTHBEARER, whose tokens come from the same
+// rate-limited endpoint.
+func WaitingTokens(ctx context.Context, src oauth2.TokenSource, log *slog.Logger) oauth2.TokenSource {
+	return waitingTokens{ctx: ctx, src: src, log: log}
+}
+
+type waitingTokens struct {
+	ctx context.Context
+	src oauth2.TokenSource
+	log *slog.Logger
+}
+
+func (w waitingTokens) Token() (*oauth2.Token, error) { return waitToken(w.ctx, w.src, w.log) }
+
+// waitToken returns src's token, waiting out the token endpoint's rate
+// limits (429, or 503 with Retry-After) and trying again after its
+// failures on the way (5xx, no answer: an oauth.EndpointError), as
+// throttling does the API's. A refusal (invalid_grant) is returned at
+// once, and so is the last answer once waiting is not worth it.
+func waitToken(ctx context.Context, src oauth2.TokenSource, log *slog.Logger) (*oauth2.Token, error) {
 	backoff := firstBackoff
 	throttled, failed := 0, 0
 	for {
-		tok, err := a.src.Token()
+		tok, err := src.Token()
 		var ee *oauth.EndpointError
 		if err == nil || !errors.As(err, &ee) {
 			return tok, err
@@ -93,21 +118,13 @@ func (a authorizing) token(ctx context.Context) (*oauth2.Token, error) {
 		default:
 			return nil, err
 		}
-		if a.log != nil {
-			a.log.Debug("gmail: the token endpoint failed or is rate limited: waiting", "wait", wait, "status", ee.Status)
+		if log != nil {
+			log.Debug("oauth: the token endpoint failed or is rate limited: waiting", "wait", wait, "status", ee.Status)
 		}
 		if err := (throttling{}).wait(ctx, wait); err != nil {
 			return nil, err
 		}
 	}
-}
-
-// unavailable reports whether err is the token endpoint's rate limit or
-// failure on the way that authorizing stopped waiting out: not a refusal
-// of the account's authorization.
-func unavailable(err error) bool {
-	var ee *oauth.EndpointError
-	return errors.As(err, &ee) && (ee.Status == 0 || ee.Status == http.StatusTooManyRequests || ee.Status >= 500)
 }
 
 // throttling is the transport that waits out rate limits.

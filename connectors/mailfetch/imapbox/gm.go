@@ -172,7 +172,7 @@ func (g *gmConn) login(b *Box) error {
 	default:
 		tok, err := b.cfg.Tokens.Token()
 		if err != nil {
-			return fmt.Errorf("%w: %v", mailbox.ErrAuth, err)
+			return tokenError(auth, err)
 		}
 		sent.token = tok.AccessToken
 		if auth == AuthOAuthBearer {

@@ -11,7 +11,9 @@
 // OAuth 2.0 access token (from any oauth2.TokenSource: a refresh token
 // file, a service account) is sent with SASL XOAUTH2 (Google's) or
 // OAUTHBEARER (RFC 7628). A refusal wraps mailbox.ErrAuth and carries the
-// server's words (for XOAUTH2, Google's JSON error). The capabilities
+// server's words (for XOAUTH2, Google's JSON error); so does a token the
+// token endpoint refused, but not its rate limit or failure on the way
+// (oauth.Unavailable), which is no refusal of the authorization. The capabilities
 // after the log in are those the server sent with the tagged OK of LOGIN
 // or AUTHENTICATE when it did (capsTap), else CAPABILITY asks for them.
 //
@@ -69,6 +71,7 @@ import (
 
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
 	"github.com/connectorhq/connector/internal/readfile"
+	"github.com/connectorhq/connector/oauth"
 	"github.com/connectorhq/connector/secret"
 )
 
@@ -353,7 +356,7 @@ func (b *Box) login(ctx context.Context, c *imapclient.Client) error {
 		}
 		tok, err := b.cfg.Tokens.Token()
 		if err != nil {
-			return fmt.Errorf("%w: %v", mailbox.ErrAuth, err)
+			return tokenError(auth, err)
 		}
 		sent.token = tok.AccessToken
 		arm()
@@ -373,6 +376,17 @@ func (b *Box) login(ctx context.Context, c *imapclient.Client) error {
 		return fmt.Errorf("imap: unknown authentication %q", auth)
 	}
 	return ctx.Err()
+}
+
+// tokenError is the error of a log in that could not have an access
+// token: ErrAuth when the token endpoint refused it, not when it is rate
+// limited or failing for now (oauth.Unavailable), which is no refusal of
+// the authorization.
+func tokenError(auth Auth, err error) error {
+	if oauth.Unavailable(err) {
+		return fmt.Errorf("imap: %s: no access token for now: %w", auth, err)
+	}
+	return fmt.Errorf("%w: %v", mailbox.ErrAuth, err)
 }
 
 // credentials are what a log in sent: a server's refusal that quotes the
