@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -330,4 +331,60 @@ func TestDovecotCapabilitiesFromTheLoginReply(t *testing.T) {
 	require.True(t, b.Caps().Has(imap.CapCondStore))
 	require.Equal(t, int64(1), b.Stats().Commands, "AUTHENTICATE alone")
 	require.NoError(t, b.Close())
+}
+
+// Without UIDPLUS there is no UID EXPUNGE: Delete expunged the whole
+// folder, so that a message the mailbox's owner had marked deleted in
+// their mail client (flagged \Deleted, not expunged: still there, and
+// still recoverable) was destroyed by a Delete of another message. The
+// others' \Deleted is now taken off for the EXPUNGE and put back after
+// it: only the messages Delete names are expunged.
+func TestDovecotDeleteWithoutUIDPlusExpungesOnlyItsMessages(t *testing.T) {
+	d := mailtest.StartDovecot(t, mailtest.DovecotOptions{Users: map[string]string{"alice": "pw"}})
+	for i := range 4 {
+		d.MustDeliver(t, "alice", "INBOX", mailtest.Message{From: "a@example.com", Subject: fmt.Sprintf("m%d", i), Text: "hello"}.Raw(), "")
+	}
+	ctx := context.Background()
+	noUIDPlus := func(line string) string {
+		if strings.Contains(line, "CAPABILITY") {
+			return strings.ReplaceAll(line, " UIDPLUS", "")
+		}
+		return line
+	}
+	p := mailtest.StartProxy(t, d.Addr, noUIDPlus)
+	b, err := Dial(ctx, Config{Addr: p.Addr, Security: SecurityNone, Username: "alice", Password: "pw"})
+	require.NoError(t, err, d.Log())
+	defer b.Close()
+	require.False(t, b.Caps().Has(imap.CapUIDPlus))
+	inbox := mailbox.Collection{Name: "INBOX"}
+	sel, err := b.selectFolder(ctx, "INBOX")
+	require.NoError(t, err)
+
+	// The owner's client marks message 1 deleted; message 4 too, which
+	// Delete is then asked to delete as well.
+	owner, err := Dial(ctx, Config{Addr: d.Addr, Security: SecurityNone, Username: "alice", Password: "pw"})
+	require.NoError(t, err)
+	_, err = owner.selectFolder(ctx, "INBOX")
+	require.NoError(t, err)
+	require.NoError(t, owner.c.Store(imap.UIDSetNum(1, 4), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close())
+	require.NoError(t, owner.Close())
+
+	require.NoError(t, b.Delete(ctx, inbox, []string{Key(sel.UIDValidity, 2), Key(sel.UIDValidity, 4)}))
+
+	check, err := Dial(ctx, Config{Addr: d.Addr, Security: SecurityNone, Username: "alice", Password: "pw"})
+	require.NoError(t, err)
+	defer check.Close()
+	_, err = check.selectFolder(ctx, "INBOX")
+	require.NoError(t, err)
+	data, err := check.c.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
+	require.NoError(t, err)
+	require.Equal(t, []imap.UID{1, 3}, data.AllUIDs(), "only the messages Delete named are expunged")
+	msgs, err := check.c.Fetch(imap.UIDSetNum(1, 3), &imap.FetchOptions{UID: true, Flags: true}).Collect()
+	require.NoError(t, err)
+	flags := map[imap.UID][]imap.Flag{}
+	for _, m := range msgs {
+		flags[m.UID] = m.Flags
+	}
+	require.Contains(t, flags[1], imap.FlagDeleted, "the owner's mark is kept")
+	require.NotContains(t, flags[3], imap.FlagDeleted)
 }

@@ -880,8 +880,11 @@ func (b *Box) Get(ctx context.Context, c mailbox.Collection, key string) (*mailb
 }
 
 // Delete implements mailbox.Mailbox: \Deleted, then UID EXPUNGE of just
-// those messages (UIDPLUS), or EXPUNGE of the folder without UIDPLUS
-// (which also removes other messages already flagged \Deleted).
+// those messages (UIDPLUS). Without UIDPLUS, EXPUNGE removes every
+// message flagged \Deleted: the other messages so flagged (marked deleted
+// by the mailbox's owner, and still recoverable) have the flag taken off
+// for the EXPUNGE and put back after it (RFC 4315's way without UID
+// EXPUNGE), so that only the messages named are expunged.
 func (b *Box) Delete(ctx context.Context, c mailbox.Collection, keys []string) error {
 	sel, err := b.selectFolder(ctx, c.Name)
 	if err != nil {
@@ -902,18 +905,56 @@ func (b *Box) Delete(ctx context.Context, c mailbox.Collection, keys []string) e
 			return fmt.Errorf("imap: flag \\Deleted in %q: %w", c.Name, err)
 		}
 		b.stats.commands.Add(1)
-		var cmd interface{ Close() error }
 		if b.caps.Has(imap.CapUIDPlus) {
-			cmd = b.c.UIDExpunge(set)
-		} else {
-			cmd = b.c.Expunge()
+			if err := b.c.UIDExpunge(set).Close(); err != nil {
+				return fmt.Errorf("imap: expunge in %q: %w", c.Name, err)
+			}
+			b.selected, b.selName = nil, "" // counts changed
+			return nil
 		}
-		if err := cmd.Close(); err != nil {
-			return fmt.Errorf("imap: expunge in %q: %w", c.Name, err)
-		}
-		b.selected, b.selName = nil, "" // counts changed
-		return nil
+		return b.expungeOnly(c.Name, set)
 	})
+}
+
+// expungeOnly expunges the messages of set, flagged \Deleted, from the
+// selected folder of a server without UIDPLUS: the folder's other
+// messages flagged \Deleted lose the flag for the EXPUNGE and get it
+// back after it. Should the connection fail in between, they are left
+// without it (undeleted), never expunged.
+func (b *Box) expungeOnly(folder string, set imap.UIDSet) error {
+	b.stats.commands.Add(1)
+	data, err := b.c.UIDSearch(&imap.SearchCriteria{Flag: []imap.Flag{imap.FlagDeleted}}, nil).Wait()
+	if err != nil {
+		return fmt.Errorf("imap: find the messages flagged \\Deleted in %q: %w", folder, err)
+	}
+	var others imap.UIDSet
+	for _, uid := range data.AllUIDs() {
+		if !set.Contains(uid) {
+			others.AddNum(uid)
+		}
+	}
+	flag := func(op imap.StoreFlagsOp) error {
+		b.stats.commands.Add(1)
+		return b.c.Store(others, &imap.StoreFlags{Op: op, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close()
+	}
+	if len(others) > 0 {
+		if err := flag(imap.StoreFlagsDel); err != nil {
+			return fmt.Errorf("imap: keep the other messages flagged \\Deleted in %q: %w", folder, err)
+		}
+	}
+	b.stats.commands.Add(1)
+	err = b.c.Expunge().Close()
+	b.selected, b.selName = nil, "" // counts changed
+	if len(others) > 0 {
+		// Put back even when the EXPUNGE failed.
+		if ferr := flag(imap.StoreFlagsAdd); ferr != nil && err == nil {
+			return fmt.Errorf("imap: put \\Deleted back on the other messages flagged so in %q: %w", folder, ferr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("imap: expunge in %q: %w", folder, err)
+	}
+	return nil
 }
 
 // Append implements mailbox.Mailbox. Without UIDPLUS the key is "" (the
