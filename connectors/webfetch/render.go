@@ -65,7 +65,8 @@ func (t *taskRun) pageShape(url string) string {
 
 // Render implements crawl.Renderer: the page's fetched bytes are rendered
 // in a tab; title, text (after clipping), metadata, language, canonical
-// URL and links are read from the rendered DOM, and the content hash
+// URL and links are read from the rendered DOM (the documents the page
+// navigated to are links too), and the content hash
 // (what incremental synchronisation compares) is of the title and the
 // text after clipping.
 func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
@@ -108,10 +109,13 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 	if !pg.Settled {
 		t.log.Debug("page read at its deadline, not settled", "url", secret.LogURL(p.FinalURL), "deadline", t.opts.Deadline)
 	}
-	links := make([]string, 0, len(pg.Links))
+	links := make([]string, 0, len(pg.Links)+len(pg.Navigations))
 	for _, l := range pg.Links {
 		links = append(links, l.URL)
 	}
+	// Where the page sent the browser (a script's redirect, a meta
+	// refresh), which a person would have seen: followed as links.
+	links = append(links, pg.Navigations...)
 	return links, nil
 }
 

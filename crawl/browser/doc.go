@@ -84,7 +84,8 @@
 // non-http(s) URLs, downloads (denied per browser context), and any other
 // document in the main frame (location changes, meta refresh, form
 // submissions, download links: the browser is answered "204 No Content"
-// and keeps the page being rendered). Service workers are bypassed, and
+// and keeps the page being rendered; the documents it was sent to are
+// Page.Navigations, for the crawl to follow as links). Service workers are bypassed, and
 // a page cannot register one (navigator.serviceWorker.register rejects
 // with a SecurityError in every document of the tab): a service worker's
 // own requests would escape the interception.

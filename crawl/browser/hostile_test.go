@@ -89,6 +89,15 @@ func TestHostileNavigatesAway(t *testing.T) {
 			assert.Contains(t, pg.Text, "original")
 			assert.NotContains(t, pg.Text, "elsewhere")
 			assert.GreaterOrEqual(t, pg.Requests.NavigationsBlocked, 1)
+			// Where the page went is said, for the crawl to follow (a
+			// form's POST is not a page to crawl).
+			switch name {
+			case "replace", "refresh", "top":
+				query := map[string]string{"replace": "r", "refresh": "m", "top": "t"}[name]
+				assert.Equal(t, []string{s.URL + "/elsewhere?" + query}, pg.Navigations)
+			case "form":
+				assert.Empty(t, pg.Navigations)
+			}
 		})
 	}
 	assert.Equal(t, 0, s.hitsOf("/elsewhere"))

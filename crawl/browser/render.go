@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -106,6 +107,13 @@ type Page struct {
 	Canonical string // <link rel=canonical> href, absolute
 	Meta      []Meta
 	Links     []Link
+	// Navigations are the documents the page tried to load in its main
+	// frame, which the render kept it from (a script's location change,
+	// a meta refresh, a GET form it submitted, a download it started):
+	// absolute http(s) URLs as the browser requested them, in order,
+	// each once, not the page's own, at most 20. A person's browser would
+	// have gone there: a crawl follows them as links.
+	Navigations []string
 	// Clipped is the content after clipping; nil when Clip.Mode is none.
 	Clipped *Clipped
 	// Settled is false when the page was read at its deadline, still busy
@@ -251,6 +259,7 @@ func (p *Pool) renderOnce(ctx context.Context, navURL string, body []byte, conte
 	pg.Requests = Requests{Allowed: st.allowed, Blocked: st.blocked, NavigationsBlocked: st.navBlocked, Denied: st.denied}
 	pg.Dialogs = st.dialogs
 	pg.MainFromBody = st.mainServed
+	pg.Navigations = slices.Clone(st.navigations)
 	st.mu.Unlock()
 	if opts.Clip.Mode != ClipNone {
 		if pg.Clipped, err = t.clip(readCtx, st, pg, opts); err != nil {

@@ -491,6 +491,7 @@ func decide(st *renderState, e *fetch.EventRequestPaused, mainFrame cdp.FrameID,
 			return actContinue, ""
 		}
 		st.navBlocked++
+		st.navigatedTo(e.Request.URL, e.Request.Method)
 		return actNoContent, ""
 	}
 	if st.login || st.policy.allows(ResourceType(e.ResourceType), u, st.pageHost) {
@@ -605,6 +606,9 @@ type renderState struct {
 	lastActivity time.Time
 
 	allowed, blocked, navBlocked, dialogs, denied int
+	// navigations are the documents the page tried to load in its main
+	// frame (Page.Navigations).
+	navigations []string
 
 	world   runtime.ExecutionContextID // isolated world of the current document, 0: none yet
 	lastURL string                     // login: location.href at the last success check
@@ -624,6 +628,24 @@ func newRenderState(navURL string) *renderState {
 		lastActivity: time.Now(),
 		changed:      make(chan struct{}, 1),
 	}
+}
+
+// maxNavigations bounds Page.Navigations.
+const maxNavigations = 20
+
+// navigatedTo notes a main-frame navigation the render did not let the
+// page make (st.mu held): a GET of another document than the one
+// rendered, once.
+func (st *renderState) navigatedTo(u, method string) {
+	if method != "GET" || len(st.navigations) >= maxNavigations || sameDocument(u, st.navURL) {
+		return
+	}
+	for _, n := range st.navigations {
+		if sameDocument(n, u) {
+			return
+		}
+	}
+	st.navigations = append(st.navigations, u)
 }
 
 func (st *renderState) poke() {
