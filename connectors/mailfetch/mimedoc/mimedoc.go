@@ -391,7 +391,10 @@ func (p *parser) entity(h getter, body []byte, end error, depth int, section str
 	if encErr != nil {
 		p.problem("part %s: %v", section, encErr)
 	}
-	cut := p.truncated && encErr != nil && errors.Is(encErr, io.ErrUnexpectedEOF)
+	// Of a message cut at the size limit, the part cut is the one whose
+	// multipart delimiter is missing, or the message's own body when it
+	// is a single part (a file sent alone): it runs to the cut.
+	cut := p.truncated && (depth == 0 || encErr != nil && errors.Is(encErr, io.ErrUnexpectedEOF))
 	isText := mediaType == "text/plain" || mediaType == "text/html"
 	if isText && disp != "attachment" && name == "" {
 		cs := params.get("charset")

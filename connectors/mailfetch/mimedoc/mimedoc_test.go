@@ -2,6 +2,7 @@ package mimedoc
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"net/mail"
 	"slices"
@@ -178,6 +179,40 @@ func TestParseTruncatedMessageMarksTheCutPart(t *testing.T) {
 	require.Len(t, m.Attachments, 1)
 	require.True(t, m.Attachments[0].Truncated)
 	require.Less(t, len(m.Attachments[0].Data), 100000)
+}
+
+// A message whose whole body is a file (a scanner's "Content-Type:
+// application/pdf" message, a forwarded file sent alone) and that was cut
+// at the size limit: its one part is the cut one. It was not marked
+// (only a part cut before its multipart delimiter was), so half a file
+// was delivered and extracted as if whole: a truncated PDF's extraction
+// error, a truncated spreadsheet's rows indexed as all of it.
+func TestParseTruncatedSinglePartFileIsMarked(t *testing.T) {
+	data := bytes.Repeat([]byte("%PDF-1.7 0123456789abcdef\n"), 4000)
+	for _, cte := range []string{"base64", "7bit"} {
+		body := string(data)
+		if cte == "base64" {
+			body = base64.StdEncoding.EncodeToString(data)
+			var lines []string
+			for len(body) > 76 {
+				lines, body = append(lines, body[:76]), body[76:]
+			}
+			body = strings.Join(append(lines, body), "\r\n")
+		}
+		raw := []byte("From: scanner@example.com\r\nSubject: Scan\r\nMIME-Version: 1.0\r\n" +
+			"Content-Type: application/pdf; name=\"scan.pdf\"\r\nContent-Disposition: attachment; filename=\"scan.pdf\"\r\n" +
+			"Content-Transfer-Encoding: " + cte + "\r\n\r\n" + body)
+		whole := Parse(raw, false, Limits{}, nil)
+		require.Len(t, whole.Attachments, 1, cte)
+		require.False(t, whole.Attachments[0].Truncated, cte)
+		require.True(t, bytes.Equal(data, whole.Attachments[0].Data), cte)
+
+		m := Parse(raw[:len(raw)/2], true, Limits{}, nil)
+		require.Len(t, m.Attachments, 1, cte)
+		require.Equal(t, "scan.pdf", m.Attachments[0].FileName, cte)
+		require.True(t, m.Attachments[0].Truncated, "%s: the file of a cut message is cut", cte)
+		require.Less(t, len(m.Attachments[0].Data), len(data), cte)
+	}
 }
 
 func FuzzParse(f *testing.F) {
