@@ -294,3 +294,28 @@ func TestBrowserCannotStart(t *testing.T) {
 	assert.True(t, errors.As(err, &se))
 	assert.Empty(t, b.target.refs())
 }
+
+// A selector setting the browser refuses (RenderWaitSelector, the
+// clipping's) fails the render of every page alike. Each page failed,
+// was delivered as served with RENDER_ERROR and the crawl went on: the
+// action ended as Success with the whole site indexed unrendered (a
+// script-built site as its empty shells), one error per page, and the
+// next run fetched it all again. The action now ends at the first page
+// as Error naming the setting, with nothing delivered.
+func TestBadSelectorSettingEndsTheAction(t *testing.T) {
+	t.Parallel()
+	s := newScriptSite(t, 3)
+	for _, c := range []struct{ setting, says string }{
+		{"RenderWaitSelector=main[", `WaitSelector "main[" is not a valid CSS selector`},
+		{"ClippingMode=CSSCLIPPING\nClipPageUsingCssSelect=article[", `ClipPageUsingCssSelect: invalid CSS selector "article["`},
+	} {
+		b := setup(t, taskConfig(s.URL+"/", c.setting))
+		job, _, err := b.run(t, fetch.ActionSynchronize, params())
+		require.Error(t, err, c.setting)
+		assert.Contains(t, err.Error(), "task MYTASK", c.setting)
+		assert.Contains(t, err.Error(), c.says, c.setting)
+		assert.ErrorIs(t, err, browser.ErrBadSelector, c.setting)
+		assert.Empty(t, b.target.refs(), "%s: no page delivered unrendered", c.setting)
+		assert.Zero(t, countsOf(job, "MYTASK").Errors, c.setting)
+	}
+}

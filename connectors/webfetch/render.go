@@ -89,6 +89,12 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 			// browser's own message.
 			return nil, fmt.Errorf("%w: %w", crawl.ErrAbort, err)
 		}
+		if errors.Is(err, browser.ErrBadSelector) {
+			// A setting's selector the browser refuses fails every
+			// page alike: the action ends naming it, instead of
+			// delivering the whole site unrendered.
+			return nil, fmt.Errorf("%w: %w", crawl.ErrAbort, err)
+		}
 		return nil, err
 	}
 	if t.jar != nil {

@@ -57,9 +57,18 @@ func (t *tab) clipCSS(ctx context.Context, st *renderState, opts RenderOptions) 
 
 // ClipError: a clipping selector is not valid CSS. Msg names the setting
 // (ClipPageUsingCssSelect or ClipPageUsingCssUnselect) and the selector.
+// It is an ErrBadSelector.
 type ClipError struct{ Msg string }
 
 func (e *ClipError) Error() string { return "browser: " + e.Msg }
+
+// Unwrap makes a ClipError an ErrBadSelector.
+func (e *ClipError) Unwrap() error { return ErrBadSelector }
+
+// ErrBadSelector is what the error of a render is (errors.Is) when a
+// selector of its options (WaitSelector, a clipping selector) is not
+// valid CSS: every render with those options fails alike.
+var ErrBadSelector = errors.New("browser: a selector is not valid CSS")
 
 // clipReadability runs Mozilla's Readability (the Go port) on the
 // rendered HTML. When it finds no article, the whole page's text and HTML

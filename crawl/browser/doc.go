@@ -153,7 +153,9 @@
 // is retried once in a new tab, and so is a render whose reused tab did not
 // answer (ErrUnresponsive: the previous page may have left a script
 // looping after it was read). A browser that cannot start gives a
-// *StartError carrying the tail of what the browser printed. A login
+// *StartError carrying the tail of what the browser printed. A
+// WaitSelector or clipping selector that is not valid CSS gives an error
+// that is ErrBadSelector (a *ClipError for clipping's), naming it. A login
 // failure is a *LoginError naming the step and the field or selector that
 // failed; a field marked Secret never appears in an error, a log line or a
 // result, and URLs in login errors lose their query.

@@ -495,7 +495,7 @@ func (t *tab) waitSelector(ctx, pageCtx context.Context, st *renderState, opts R
 		case r.err == nil && r.v == true:
 			return SettledSelector, nil
 		case r.err == nil && r.v == "invalid":
-			return "", fmt.Errorf("browser: WaitSelector %q is not a valid CSS selector", opts.WaitSelector)
+			return "", &selectorError{fmt.Sprintf("browser: WaitSelector %q is not a valid CSS selector", opts.WaitSelector)}
 		case ctx.Err() != nil:
 			return "", ctx.Err()
 		case pageCtx.Err() != nil && !t.broken() && !t.gen.dead():
@@ -553,6 +553,12 @@ func (t *tab) world(ctx context.Context, st *renderState) (runtime.ExecutionCont
 // document too large to lay out in time, or a renderer stuck otherwise.
 // The tab is closed; the pool goes on.
 var ErrUnresponsive = errors.New("browser: the page's renderer is unresponsive")
+
+// selectorError is an ErrBadSelector saying which selector.
+type selectorError struct{ msg string }
+
+func (e *selectorError) Error() string { return e.msg }
+func (e *selectorError) Unwrap() error { return ErrBadSelector }
 
 // errReusedTabBusy: a reused tab did not answer; the previous page's
 // scripts (a loop started after it was read) may keep its renderer busy,
