@@ -70,6 +70,15 @@ func (t *taskRun) pageShape(url string) string {
 // (what incremental synchronisation compares) is of the title and the
 // text after clipping.
 func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
+	if t.jar != nil && p.FinalURL != p.URL && loginPage(p.FinalURL, t.s.login.url) {
+		// The site sent a page of the task to its login page: the
+		// session ended (expired, logged out, replaced by another
+		// login). Every page after it would be the login form, and
+		// every page not reached would be deleted: the crawl stops,
+		// nothing is deleted, and the next run logs in again.
+		return nil, fmt.Errorf("%w: the session ended: %s was redirected to the login page (LoginUrl); nothing is deleted, the next run logs in again",
+			crawl.ErrAbort, secret.LogURL(p.URL))
+	}
 	if !t.renders(p.FinalURL) {
 		return nil, nil
 	}
@@ -123,6 +132,19 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 	// refresh), which a person would have seen: followed as links.
 	links = append(links, pg.Navigations...)
 	return links, nil
+}
+
+// loginPage reports whether u is the login page at login (LoginUrl):
+// the same scheme, host and path, whatever the query (a return address,
+// "?expired=1") and fragment.
+func loginPage(u, login string) bool {
+	a, err1 := url.Parse(u)
+	b, err2 := url.Parse(login)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	path := func(x *url.URL) string { return strings.TrimSuffix(x.EscapedPath(), "/") }
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host) && path(a) == path(b)
 }
 
 // pageCookies are the cookies the page's response set (Set-Cookie),

@@ -4,10 +4,13 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/fetch"
 )
 
 // rotatingSite is a site behind a form login whose session cookie (sid)
@@ -279,4 +282,51 @@ fetch("/api", { headers: { "X-CSRFToken": m ? m[1] : "none" } }).then(function (
 	for _, g := range got {
 		assert.NotContains(t, g, "evil", "a cookie for another domain is not set")
 	}
+}
+
+// TestSessionEndedMidCrawlDeletesNothing: a session that ends during a
+// crawl (it expired, the account logged in elsewhere, the site
+// restarted) makes the site redirect every page after it to the login
+// page. The crawl indexed the login form and ended as Success, every
+// page it no longer reached deleted from the index: one expired session
+// emptied the task's index. The crawl now stops at the first page sent
+// to the login page, the action ends as Error saying so, and nothing is
+// deleted; the next run logs in again.
+func TestSessionEndedMidCrawlDeletesNothing(t *testing.T) {
+	t.Parallel()
+	s := newRotatingSite(t)
+	var expire atomic.Bool
+	private := func(path, next string) {
+		s.handle(path, func(w http.ResponseWriter, r *http.Request) {
+			if s.session(r) == "" {
+				http.Redirect(w, r, "/login?expired=1", http.StatusFound)
+				return
+			}
+			if path == "/private/one" && expire.Load() {
+				s.mu.Lock()
+				s.valid["first"] = false // ends once this page is served
+				s.mu.Unlock()
+			}
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte(`<html><body><div id="logout">in</div><p>text of ` + path + `</p><a href="` + next + `">next</a></body></html>`))
+		})
+	}
+	private("/home", "/private/one")
+	private("/private/one", "/private/two")
+	private("/private/two", "/home")
+	b := setup(t, taskConfig(s.URL+"/home", s.loginKeys()...))
+	all := []string{s.URL + "/home", s.URL + "/private/one", s.URL + "/private/two"}
+	job := b.sync(t)
+	require.Equal(t, all, b.target.refs(), "failures: %v", job.Failures())
+
+	expire.Store(true)
+	job, _, err := b.run(t, fetch.ActionSynchronize, params())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "task MYTASK")
+	assert.Contains(t, err.Error(), "the session ended")
+	assert.Contains(t, err.Error(), s.URL+"/private/two")
+	assert.NotContains(t, err.Error(), password)
+	assert.Equal(t, all, b.target.refs(), "the login page is not indexed, no page is deleted")
+	assert.Empty(t, b.target.removed)
+	assert.Zero(t, countsOf(job, "MYTASK").Deleted)
 }
