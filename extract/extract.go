@@ -127,7 +127,8 @@ type Input struct {
 type Document struct {
 	Format Format
 	// Text is the document's text, valid UTF-8: paragraphs and rows on
-	// lines of their own, table cells separated by tabs, at most
+	// lines of their own, table cells separated by tabs (an empty cell
+	// keeps its place, trailing empty cells write nothing), at most
 	// Limits.MaxTextBytes bytes.
 	Text string
 	// Truncated is set when Text was cut at MaxTextBytes or a PDF at
@@ -346,7 +347,11 @@ type textBuilder struct {
 	truncated bool
 	pendingNL int  // newlines owed before the next text
 	pendingSp bool // a space owed before the next text
-	lineStart bool
+	// pendingTab: cell separators owed before the next text of the line
+	// (the empty cells before it); a line's last cells, when empty, write
+	// nothing.
+	pendingTab int
+	lineStart  bool
 }
 
 func newTextBuilder(max int) *textBuilder { return &textBuilder{max: max, lineStart: true} }
@@ -388,11 +393,14 @@ func (t *textBuilder) text(s string) {
 		switch {
 		case t.pendingNL > 0:
 			t.emit(strings.Repeat("\n", min(t.pendingNL, 2)))
-		case t.pendingSp && !strings.HasPrefix(s, " ") && !strings.HasPrefix(s, "\t"):
+		case t.pendingSp && t.pendingTab == 0 && !strings.HasPrefix(s, " ") && !strings.HasPrefix(s, "\t"):
 			t.emit(" ")
 		}
 	}
-	t.pendingNL, t.pendingSp = 0, false
+	if t.pendingTab > 0 {
+		t.emit(strings.Repeat("\t", min(t.pendingTab, t.max-t.b.Len()+1)))
+	}
+	t.pendingNL, t.pendingSp, t.pendingTab = 0, false, 0
 	t.emit(s)
 	t.lineStart = false
 }
@@ -402,7 +410,7 @@ func (t *textBuilder) newline() {
 	if t.b.Len() > 0 {
 		t.pendingNL++
 	}
-	t.pendingSp = false
+	t.pendingSp, t.pendingTab = false, 0
 	t.lineStart = true
 }
 
@@ -426,12 +434,15 @@ func (t *textBuilder) space() {
 	}
 }
 
-// tab writes a cell separator.
-func (t *textBuilder) tab() {
-	if t.pendingNL > 0 || t.b.Len() == 0 {
-		return
-	}
-	t.emit("\t")
+// tab separates a table cell from the one before it (callers call it
+// between cells, not before a row's first). It is written with the next
+// text of the line, so that an empty first cell keeps the columns after
+// it in place and empty cells at a row's end write nothing.
+func (t *textBuilder) tab() { t.tabs(1) }
+
+// tabs is n tab calls.
+func (t *textBuilder) tabs(n int) {
+	t.pendingTab = min(t.pendingTab+n, t.max+1)
 	t.pendingSp = false
 }
 

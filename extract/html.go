@@ -26,6 +26,12 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 	z.SetMaxBuf(0)
 	skip, inTitle := 0, false
 	var title strings.Builder
+	// cells: per open <table>, the cells of its current row so far; a
+	// separator goes between two cells, none before a row's first.
+	// Tables nested deeper than htmlMaxTables count as the deepest one
+	// (deep: how many are open past it).
+	var cells []int
+	deep := 0
 	for !out.full() {
 		if err := x.check(); err != nil {
 			return err
@@ -60,12 +66,27 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 					}
 				}
 			case "td", "th":
-				out.tab()
+				if len(cells) == 0 {
+					cells = append(cells, 0) // a cell outside any table
+				}
+				if cells[len(cells)-1] > 0 {
+					out.tab()
+				}
+				cells[len(cells)-1]++
 			case "img":
 				// alt text is not indexed: it is usually decoration.
 			default:
 				if htmlBlock[tag] {
 					out.newline()
+				}
+				switch {
+				case tt == html.SelfClosingTagToken:
+				case tag == "table" && len(cells) < htmlMaxTables:
+					cells = append(cells, 0)
+				case tag == "table":
+					deep++
+				case tag == "tr" && len(cells) > 0:
+					cells[len(cells)-1] = 0
 				}
 			}
 		case html.EndTagToken:
@@ -81,6 +102,13 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 			default:
 				if htmlBlock[tag] {
 					out.newline()
+				}
+				if tag == "table" {
+					if deep > 0 {
+						deep--
+					} else if len(cells) > 0 {
+						cells = cells[:len(cells)-1]
+					}
 				}
 			}
 		case html.TextToken:
@@ -143,6 +171,9 @@ func htmlMeta(z *html.Tokenizer, doc *Document) {
 		doc.Title = content // a <title> replaces it (setHTMLTitle)
 	}
 }
+
+// htmlMaxTables bounds the tables whose rows are told apart when nested.
+const htmlMaxTables = 100
 
 var htmlBlock = map[string]bool{}
 

@@ -23,10 +23,13 @@ import (
 // DrawingML shape and as its VML fallback) is read in its first form
 // only (walkXML).
 //   - xlsx: each sheet in workbook order, its name on a line, then a line
-//     per row with the cells' values separated by tabs (shared strings,
-//     inline strings, formula results, numbers as stored).
-//   - pptx: each slide in presentation order, a line per paragraph (a:p),
-//     then its speaker notes.
+//     per row with the cells' values separated by tabs, each in the column
+//     its reference gives (empty cells, which have no element, keep their
+//     tabs) (shared strings, inline strings, formula results, numbers as
+//     stored).
+//   - pptx: each slide in presentation order, a line per paragraph (a:p;
+//     a line per table row, its cells separated by tabs), then its speaker
+//     notes.
 //
 // Metadata: docProps/core.xml (title, creator, subject, keywords,
 // description, language, created, modified) and docProps/app.xml (pages,
@@ -338,20 +341,54 @@ func (s *stringTable) get(i int) (string, bool) {
 	return string(s.text[start:s.ends[i]]), true
 }
 
+// xlsxMaxColumn is the last column of a worksheet (XFD).
+const xlsxMaxColumn = 16384
+
+// cellColumn returns the column of a cell reference ("C7": 2), or -1
+// when ref is none.
+func cellColumn(ref string) int {
+	col := 0
+	for i := 0; i < len(ref); i++ {
+		c := ref[i] | 0x20
+		if c < 'a' || c > 'z' {
+			if i == 0 {
+				return -1
+			}
+			break
+		}
+		col = col*26 + int(c-'a'+1)
+		if col > xlsxMaxColumn {
+			return -1
+		}
+	}
+	return col - 1
+}
+
 func worksheet(a *archive, part string, shared *stringTable) error {
 	out := a.x.out
 	var typ string
 	var val strings.Builder
-	inV, inIs, inT, cellsInRow := false, false, false, 0
+	inV, inIs, inT := false, false, false
+	// col is the column of the cell being read (0 for A), last that of
+	// the one before it in the row (-1 at the row's start), written the
+	// column the row's text has reached: Excel writes no element for an
+	// empty cell, so the reference (r="C7") says where a cell is, and
+	// the separators of the cells skipped are written with it.
+	col, last, written := 0, -1, 0
 	return a.walkXML(part, func(_ *xml.Decoder, t xml.Token) error {
 		switch t := t.(type) {
 		case xml.StartElement:
 			switch t.Name.Local {
 			case "row":
-				cellsInRow = 0
+				last, written = -1, 0
 			case "c":
 				typ = attr(t, "t")
 				val.Reset()
+				col = cellColumn(attr(t, "r"))
+				if col <= last {
+					col = last + 1 // no reference (or out of order): the next cell
+				}
+				last = col
 			case "v":
 				inV = true
 			case "is":
@@ -386,10 +423,8 @@ func worksheet(a *archive, part string, shared *stringTable) error {
 				if v == "" {
 					return nil
 				}
-				if cellsInRow > 0 {
-					out.tab()
-				}
-				cellsInRow++
+				out.tabs(col - written)
+				written = col
 				out.WriteString(strings.ReplaceAll(v, "\n", " "))
 			case "row":
 				out.newline()
@@ -466,6 +501,7 @@ func pptx(a *archive, doc *Document) error {
 func drawingPart(a *archive, name string) error {
 	out := a.x.out
 	inT, skip := false, false // skip: inside a slide-number or date field (fields do not nest)
+	cells := []int{}          // per open table: cells written in the current row
 	out.newline()
 	return a.walkXML(name, func(_ *xml.Decoder, t xml.Token) error {
 		switch t := t.(type) {
@@ -478,8 +514,20 @@ func drawingPart(a *archive, name string) error {
 				skip = typ == "slidenum" || strings.HasPrefix(typ, "datetime")
 			case "br":
 				out.newline()
+			case "tbl":
+				cells = append(cells, 0)
+			case "tr":
+				out.newline()
+				if len(cells) > 0 {
+					cells[len(cells)-1] = 0
+				}
 			case "tc":
-				out.tab()
+				if len(cells) > 0 {
+					if cells[len(cells)-1] > 0 {
+						out.tab()
+					}
+					cells[len(cells)-1]++
+				}
 			}
 		case xml.EndElement:
 			switch t.Name.Local {
@@ -487,7 +535,19 @@ func drawingPart(a *archive, name string) error {
 				inT = false
 			case "fld":
 				skip = false
-			case "p", "tr":
+			case "p":
+				// A line per paragraph; in a table's cell, a space.
+				if len(cells) == 0 {
+					out.newline()
+				} else {
+					out.space()
+				}
+			case "tbl":
+				if len(cells) > 0 {
+					cells = cells[:len(cells)-1]
+				}
+				out.newline()
+			case "tr":
 				out.newline()
 			}
 		case xml.CharData:
