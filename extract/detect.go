@@ -16,7 +16,8 @@ import (
 // its media type or extension declares, if any: its extraction fails as
 // ErrMalformed; so is an OLE compound file, which is how Office saves a
 // password-protected package: ErrEncrypted); then the media type of
-// ContentType, then the extension of Name. A document whose bytes contradict its declared type (an HTML
+// ContentType (any text/* type but HTML and RTF, and JSON, are plain text:
+// PlainText), then the extension of Name. A document whose bytes contradict its declared type (an HTML
 // error page served as application/pdf) is detected by its bytes.
 func Detect(in Input) Format {
 	data := in.Data
@@ -55,6 +56,8 @@ func Detect(in Input) Format {
 		default:
 			return f
 		}
+	} else if PlainText(mt) {
+		return Text
 	}
 	if mt == "" || mt == "application/octet-stream" || contradicted {
 		if f, ok := byExtension[strings.ToLower(path.Ext(namePath(in.Name)))]; ok {
@@ -154,6 +157,7 @@ var byMediaType = map[string]Format{
 var byExtension = map[string]Format{
 	".pdf": PDF, ".docx": DOCX, ".xlsx": XLSX, ".pptx": PPTX, ".odt": ODT, ".ods": ODS, ".odp": ODP,
 	".rtf": RTF, ".html": HTML, ".htm": HTML, ".xhtml": HTML, ".txt": Text, ".text": Text,
+	".csv": Text, ".tsv": Text, ".md": Text, ".markdown": Text, ".json": Text, ".log": Text,
 }
 
 // namePath is the path part of a URL or file name.
@@ -178,11 +182,24 @@ func mediaType(ct string) string {
 
 // textual reports a declared HTML or plain-text type.
 func textual(ct string) bool {
-	switch mediaType(ct) {
-	case "text/html", "application/xhtml+xml", "text/plain":
+	mt := mediaType(ct)
+	return mt == "text/html" || mt == "application/xhtml+xml" || PlainText(mt)
+}
+
+// PlainText reports whether the media type mt (lower case, without
+// parameters) is read as plain text: text/plain, any other text/* subtype
+// but HTML and RTF (RFC 2046, 4.1.4: a text subtype a reader does not
+// know is text/plain: text/csv, text/markdown, text/calendar, ...), and
+// JSON (application/json, application/*+json; RFC 8259).
+func PlainText(mt string) bool {
+	switch mt {
+	case "text/html", "text/rtf":
+		return false
+	case "application/json":
 		return true
 	}
-	return false
+	return strings.HasPrefix(mt, "text/") && len(mt) > len("text/") ||
+		strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
 }
 
 func sniffHTML(head []byte) bool {

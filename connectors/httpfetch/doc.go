@@ -145,7 +145,10 @@
 //
 // DRECONTENT is the page's visible text for HTML (text/html,
 // application/xhtml+xml), the decoded text (charset from Content-Type,
-// UTF-8 otherwise) for text/plain, and the text package extract finds in
+// UTF-8 otherwise) for text/plain and the other types read as plain text
+// (any text/* but HTML and RTF, such as text/csv, and JSON:
+// extract.PlainText; delivered when AllowedContentTypes lets them), and
+// the text package extract finds in
 // a PDF, Office Open XML, OpenDocument or RTF document (ExtractText,
 // ExtractFormats; DRETITLE then becomes the document's own title when it
 // has one). Every type but HTML and text also carries the body as Source,

@@ -77,7 +77,7 @@ func pageDocument(task string, p *crawl.Page, extra []ingest.Field) *ingest.Docu
 	switch {
 	case p.MediaType == "text/html" || p.MediaType == "application/xhtml+xml":
 		d.Content = p.Text
-	case p.MediaType == "text/plain":
+	case extract.PlainText(p.MediaType): // text/plain, text/csv, JSON, ...
 		d.Content = extract.DecodeText(p.Body, ct)
 	default:
 		d.Source, d.SourceType = p.KeepBody(), p.MediaType // delivered after OnPage returns

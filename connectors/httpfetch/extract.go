@@ -57,13 +57,10 @@ func (s *settings) extractShape() string {
 }
 
 // textType reports whether a page of this media type is a document whose
-// text the crawl reads itself (HTML, plain text), not extracted.
+// text the crawl reads itself (HTML, plain text: any text/* type but RTF,
+// and JSON, extract.PlainText), not extracted.
 func textType(mediaType string) bool {
-	switch mediaType {
-	case "text/html", "application/xhtml+xml", "text/plain":
-		return true
-	}
-	return false
+	return mediaType == "text/html" || mediaType == "application/xhtml+xml" || extract.PlainText(mediaType)
 }
 
 // extractStale reports whether rec is of a file whose document was
@@ -94,11 +91,7 @@ func (s *settings) extractor() *extract.Extractor {
 // the extractor: a format it handles other than HTML and plain text, whose
 // text the crawl (HTML) or pageDocument (text) already has.
 func needsExtraction(x *extract.Extractor, p *crawl.Page) bool {
-	if x == nil || p.NotModified {
-		return false
-	}
-	switch p.MediaType {
-	case "text/html", "application/xhtml+xml", "text/plain":
+	if x == nil || p.NotModified || textType(p.MediaType) {
 		return false
 	}
 	f := extract.Detect(extract.Input{Data: p.Body, ContentType: p.Header.Get("Content-Type"), Name: p.FinalURL})

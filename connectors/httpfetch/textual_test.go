@@ -1,0 +1,34 @@
+package httpfetch
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A CSV, Markdown or JSON file the task allows (AllowedContentTypes=text/*)
+// was delivered as bytes without text: only text/plain was decoded. Every
+// type the extractor reads as plain text (any text/* but HTML and RTF,
+// JSON) is decoded into DRECONTENT, in its charset.
+func TestTextSubtypesHaveText(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, map[string]*page{
+		"/":           htmlPage("Home", "/people.csv", "/notes.md", "/data.json"),
+		"/people.csv": {body: "name,city\nAda,caf\xe9\n", ctype: "text/csv; charset=iso-8859-1"},
+		"/notes.md":   {body: "# Notes\n\nSome *words*.", ctype: "text/markdown"},
+		"/data.json":  {body: `{"name": "Ada"}`, ctype: "application/json"},
+	})
+	b := setup(t, siteConfig(s, "AllowedContentTypes=text/*,application/json"))
+	job := b.sync(t)
+	require.Equal(t, cnt{Seen: 4, Added: 4, IngestAdded: 4}, countsOf(job, "MYTASK"))
+	for ref, want := range map[string]string{
+		"/people.csv": "name,city\nAda,café\n",
+		"/notes.md":   "# Notes\n\nSome *words*.",
+		"/data.json":  `{"name": "Ada"}`,
+	} {
+		d := b.target.doc(s.URL + ref)
+		require.NotNil(t, d, ref)
+		require.Equal(t, want, d.Content, ref)
+		require.Nil(t, d.Source, ref)
+	}
+}
