@@ -166,7 +166,15 @@ type Config struct {
 	// delivered, e.g. "text/html"; "type/*" and "*/*" are wildcards. Only
 	// text/html and application/xhtml+xml are parsed for links. nil means
 	// DefaultContentTypes. A response whose Content-Type is missing is
-	// sniffed (http.DetectContentType).
+	// sniffed: a PDF, RTF, Office Open XML or OpenDocument document (told
+	// by package extract) is of that format's type, anything else what
+	// http.DetectContentType says. A generic type that is not allowed as
+	// such (application/octet-stream, binary/octet-stream,
+	// application/force-download, application/zip, ...) is decided by the
+	// body the same way: its first kilobyte says whether it may be such a
+	// document of an allowed type (else it is refused without reading
+	// on), the whole body which (else it is refused); the page's MediaType
+	// is the document's type.
 	AllowedContentTypes []string
 
 	// MaxRedirects is the longest redirect chain followed; each hop is

@@ -1,6 +1,8 @@
 package crawl
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/connectorhq/connector/extract"
 	"github.com/connectorhq/connector/internal/netguard"
 )
 
@@ -163,10 +166,27 @@ func (w *worker) get(ctx context.Context, u string, prior *Prior, pol bodyPolicy
 		_, _ = io.CopyN(io.Discard, body, drainBytes)
 		return ex, nil
 	}
+	var r io.Reader = body
+	generic := "" // a generic type not allowed as such: the body decides
 	if pol.types != nil {
 		ex.mediaType = mediaType(resp.Header.Get("Content-Type"))
 		if ex.mediaType != "" && !typeAllowed(pol.types, ex.mediaType) {
-			return nil, fetchErr(u, ErrContentType, resp.StatusCode, errors.New(ex.mediaType))
+			if !genericType(ex.mediaType) {
+				return nil, fetchErr(u, ErrContentType, resp.StatusCode, errors.New(ex.mediaType))
+			}
+			// Read its head first: what is no document is refused
+			// without downloading the rest.
+			head := make([]byte, sniffLen)
+			n, err := io.ReadFull(body, head)
+			if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+				return nil, c.classify(ctx, reqCtx, u, resp.StatusCode, err)
+			}
+			head = head[:n]
+			if !mayBeDocument(pol.types, head) {
+				return nil, fetchErr(u, ErrContentType, resp.StatusCode, errors.New(ex.mediaType))
+			}
+			generic, ex.mediaType = ex.mediaType, ""
+			r = io.MultiReader(bytes.NewReader(head), body)
 		}
 	}
 	if !pol.truncate && resp.ContentLength > pol.limit {
@@ -174,7 +194,7 @@ func (w *worker) get(ctx context.Context, u string, prior *Prior, pol bodyPolicy
 	}
 	buf := w.body
 	w.body = nil // the exchange's until recycleBody gives it back
-	ex.body, err = readBody(buf, body, pol.limit, pol.truncate, resp.ContentLength)
+	ex.body, err = readBody(buf, r, pol.limit, pol.truncate, resp.ContentLength)
 	switch {
 	case errors.Is(err, errTooLarge):
 		return nil, fetchErr(u, ErrTooLarge, resp.StatusCode, nil)
@@ -182,12 +202,74 @@ func (w *worker) get(ctx context.Context, u string, prior *Prior, pol bodyPolicy
 		return nil, c.classify(ctx, reqCtx, u, resp.StatusCode, err)
 	}
 	if pol.types != nil && ex.mediaType == "" {
-		ex.mediaType = mediaType(http.DetectContentType(ex.body))
-		if !typeAllowed(pol.types, ex.mediaType) {
-			return nil, fetchErr(u, ErrContentType, resp.StatusCode, errors.New("sniffed "+ex.mediaType))
+		// No Content-Type, or a generic one: a document format the
+		// extractor tells by its bytes, else (without Content-Type) what
+		// the bytes look like.
+		ex.mediaType = documentType(pol.types, ex.body, u)
+		if ex.mediaType == "" && generic == "" {
+			ex.mediaType = mediaType(http.DetectContentType(ex.body))
+		}
+		if ex.mediaType == "" || !typeAllowed(pol.types, ex.mediaType) {
+			what := "sniffed " + ex.mediaType
+			if generic != "" {
+				what = generic + ", " + cmp.Or(what, "sniffed no document")
+			}
+			return nil, fetchErr(u, ErrContentType, resp.StatusCode, errors.New(what))
 		}
 	}
 	return ex, nil
+}
+
+// sniffLen is how much of a body of a generic type is read to tell
+// whether it may be a document (a PDF may start with 1024 bytes of junk).
+const sniffLen = 1024
+
+// genericType reports a media type that says nothing of the body (a
+// download, a bucket's default) or only that it is a zip, as an Office or
+// OpenDocument file is: when the type is not allowed as such, the body
+// decides (a PDF, RTF, Office or OpenDocument document of an allowed
+// type is delivered as that type).
+func genericType(mt string) bool {
+	switch mt {
+	case "application/octet-stream", "binary/octet-stream", "application/binary", "application/unknown",
+		"application/download", "application/x-download", "application/force-download",
+		"application/zip", "application/x-zip", "application/x-zip-compressed":
+		return true
+	}
+	return false
+}
+
+// mayBeDocument reports whether head, the start of a body of a generic
+// type, may be a document of an allowed type: a PDF or RTF (known from
+// its head), or a zip (an Office or OpenDocument package, known once the
+// whole body is read).
+func mayBeDocument(types []typePattern, head []byte) bool {
+	if bytes.HasPrefix(head, []byte("PK\x03\x04")) {
+		return true
+	}
+	switch f := extract.Detect(extract.Input{Data: head}); f {
+	case extract.PDF, extract.RTF:
+		return typeAllowed(types, f.MediaType()) || f == extract.RTF && typeAllowed(types, "text/rtf")
+	}
+	return false
+}
+
+// documentType returns the media type of a document format package
+// extract tells by the bytes of body (PDF, RTF, Office Open XML,
+// OpenDocument), or "". u's extension names the package a damaged zip
+// was meant to be. RTF is text/rtf when only that is allowed.
+func documentType(types []typePattern, body []byte, u string) string {
+	switch f := extract.Detect(extract.Input{Data: body, Name: u}); f {
+	case extract.HTML, extract.Text, "":
+		return ""
+	case extract.RTF:
+		if !typeAllowed(types, f.MediaType()) && typeAllowed(types, "text/rtf") {
+			return "text/rtf"
+		}
+		return f.MediaType()
+	default:
+		return f.MediaType()
+	}
 }
 
 // classify turns a transport or body error into a FetchError, or nil when

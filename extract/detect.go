@@ -139,6 +139,23 @@ func declaredPackage(in Input) Format {
 	return ""
 }
 
+// MediaType returns the media type of format f ("" for none): the one
+// servers declare it by (text/plain for txt).
+func (f Format) MediaType() string {
+	switch f {
+	case RTF:
+		return "application/rtf"
+	case Text:
+		return "text/plain"
+	}
+	for mt, g := range byMediaType {
+		if g == f && !strings.HasPrefix(mt, "application/xhtml") {
+			return mt
+		}
+	}
+	return ""
+}
+
 var byMediaType = map[string]Format{
 	"application/pdf": PDF,
 	"application/vnd.openxmlformats-officedocument.wordprocessingml.document":   DOCX,

@@ -32,3 +32,29 @@ func TestTextSubtypesHaveText(t *testing.T) {
 		require.Nil(t, d.Source, ref)
 	}
 }
+
+// A PDF or docx served as application/octet-stream (a download script, a
+// bucket's default type) was skipped by the crawl's type filter, with the
+// default AllowedContentTypes that lists PDF and docx: it is delivered
+// with its text, CONTENT_TYPE saying what the server sent.
+func TestDocumentsServedAsOctetStreamHaveText(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, map[string]*page{
+		"/":             htmlPage("Home", "/get?id=7", "/files/report"),
+		"/get?id=7":     {body: realPDF, ctype: "application/octet-stream"},
+		"/files/report": {body: realDOCX, ctype: "binary/octet-stream"},
+	})
+	b := setup(t, siteConfig(s))
+	job := b.sync(t)
+	require.Equal(t, cnt{Seen: 3, Added: 3, IngestAdded: 3}, countsOf(job, "MYTASK"))
+	pdf := b.target.doc(s.URL + "/get?id=7")
+	require.NotNil(t, pdf)
+	require.Contains(t, pdf.Content, "The zebra crossed the meadow at dawn.")
+	require.Equal(t, "pdf", fieldValue(pdf, FieldExtractFormat))
+	require.Equal(t, "application/octet-stream", fieldValue(pdf, FieldContentType))
+	require.Equal(t, "application/pdf", pdf.SourceType)
+	docx := b.target.doc(s.URL + "/files/report")
+	require.NotNil(t, docx)
+	require.Contains(t, docx.Content, "The zebra crossed the meadow at dawn.")
+	require.Equal(t, "docx", fieldValue(docx, FieldExtractFormat))
+}

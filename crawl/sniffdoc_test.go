@@ -1,0 +1,105 @@
+package crawl
+
+import (
+	"archive/zip"
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func testdoc(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../extract/testdata/" + name)
+	require.NoError(t, err)
+	return b
+}
+
+// A PDF or an Office file that a server sends as
+// application/octet-stream (a download script, an S3 bucket's default,
+// Content-Disposition: attachment) or as application/zip (a server that
+// does not know the Office types) was never delivered: the crawl refused
+// the type before reading a byte, though the extractor tells these
+// formats by their bytes. A generic type is now decided by the body: the
+// first kilobyte says whether it may be a document (anything else is
+// refused without reading on), the whole body which one it is; a page
+// without Content-Type holding a docx is a docx, not application/zip.
+func TestGenericTypesSniffedForDocuments(t *testing.T) {
+	t.Parallel()
+	pdf, docx, rtf := testdoc(t, "hello.pdf"), testdoc(t, "hello.docx"), testdoc(t, "hello.rtf")
+	var plainZip bytes.Buffer
+	zw := zip.NewWriter(&plainZip)
+	w, err := zw.Create("photos/cat.jpg")
+	require.NoError(t, err)
+	_, _ = w.Write([]byte("not a document"))
+	require.NoError(t, zw.Close())
+
+	serve := func(ct string, body []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if ct == "" {
+				w.Header()["Content-Type"] = nil
+			} else {
+				w.Header().Set("Content-Type", ct)
+			}
+			_, _ = w.Write(body)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, linksPage("root", "/download?id=1", "/download?id=2", "/download?id=3",
+			"/bucket/deck", "/old/report.docx", "/untyped", "/archive", "/blob", "/pdfonly"))
+	})
+	mux.HandleFunc("/download", func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("id") {
+		case "1":
+			serve("application/octet-stream", pdf)(w, r)
+		case "2":
+			serve("application/force-download", rtf)(w, r)
+		case "3":
+			serve("application/octet-stream; name=report.docx", docx)(w, r)
+		}
+	})
+	mux.HandleFunc("/bucket/deck", serve("binary/octet-stream", docx))
+	mux.HandleFunc("/old/report.docx", serve("application/zip", docx))
+	mux.HandleFunc("/untyped", serve("", docx))
+	mux.HandleFunc("/archive", serve("application/octet-stream", plainZip.Bytes()))
+	mux.HandleFunc("/pdfonly", serve("application/octet-stream", docx))
+	var blobBytes atomic.Int64
+	mux.HandleFunc("/blob", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		for i := 0; i < 20_000; i++ { // 20 MB: more than loopback buffers hold
+			n, err := w.Write(make([]byte, 1000))
+			blobBytes.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	})
+	s := newSite(t, mux)
+	docxType := "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+	r := run(t, Config{StartURLs: []string{s.URL}, Depth: 1})
+	require.NoError(t, r.err)
+	for u, want := range map[string]string{
+		"/download?id=1":   "application/pdf",
+		"/download?id=2":   "application/rtf",
+		"/download?id=3":   docxType,
+		"/bucket/deck":     docxType,
+		"/old/report.docx": docxType,
+		"/untyped":         docxType,
+	} {
+		p := r.page(t, s.URL+u)
+		require.Equal(t, want, p.MediaType, u)
+		require.NotEmpty(t, p.Body, u)
+	}
+	require.ErrorIs(t, r.errFor(s.URL+"/archive"), ErrContentType, "a zip that is no document")
+	require.ErrorIs(t, r.errFor(s.URL+"/blob"), ErrContentType)
+	require.Less(t, blobBytes.Load(), int64(20_000_000), "a body that is no document is not downloaded")
+
+	// Only the types allowed: a docx sent as octet-stream is not a PDF.
+	r = run(t, Config{StartURLs: []string{s.URL + "/pdfonly"}, AllowedContentTypes: []string{"application/pdf"}})
+	require.ErrorIs(t, r.errFor(s.URL+"/pdfonly"), ErrContentType)
+}
