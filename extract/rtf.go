@@ -26,10 +26,13 @@ import (
 // code pages 932, 936, 949 and 950 too), as are 8-bit characters written
 // as they are (in a double-byte code page, the byte after a lead byte is
 // its second, whatever it is), \uN (with \ucN fallback characters
-// skipped) and UTF-16 surrogate pairs.
+// skipped) and UTF-16 surrogate pairs. A run in a font whose character
+// set is not ANSI or default (\fcharsetN or \cpgN in the font table:
+// Cyrillic 204, Greek 161, Shift_JIS 128, ...) is in that charset's code
+// page instead: WordPad writes text in another script so.
 func rtf(x *extraction, data []byte, doc *Document) error {
 	p := &rtfParser{x: x, data: data, doc: doc, enc: charmap.Windows1252}
-	p.stack = append(p.stack, rtfState{uc: 1})
+	p.stack = append(p.stack, rtfState{uc: 1, font: -1})
 	return p.run()
 }
 
@@ -38,6 +41,9 @@ type rtfState struct {
 	note bool   // text of this group is a footnote's (written after its paragraph)
 	meta string // \info field being read ("title", ...), or ""
 	uc   int    // fallback characters after \uN
+	font int    // \fN of the text, -1 for the default font (\deff)
+	// fonttbl: the group is (in) the font table, whose \fN define fonts.
+	fonttbl bool
 }
 
 type rtfParser struct {
@@ -54,7 +60,18 @@ type rtfParser struct {
 	high  rune            // pending UTF-16 high surrogate
 	skipN int             // fallback characters still to skip after \uN
 	meta  map[string]*strings.Builder
+	// fontCP: the code page of each font whose charset says one (the
+	// others are in enc); deff the default font, defFont the one the font
+	// table is defining.
+	fontCP        map[int]int
+	deff, defFont int
+	// runEnc, runLead: enc and lead for the pending bytes (their font's).
+	runEnc  encoding.Encoding
+	runLead func(byte) bool
 }
+
+// rtfMaxFonts bounds the fonts whose code pages are kept.
+const rtfMaxFonts = 10000
 
 // rtfMaxDepth bounds group nesting (a hostile file of a million '{').
 const rtfMaxDepth = 1000
@@ -132,6 +149,7 @@ func (p *rtfParser) run() error {
 				case rtfSkipDest[word] || ignorable:
 					p.flushBytes()
 					p.cur().skip = true
+					p.cur().fonttbl = word == "fonttbl"
 					if word == "info" {
 						p.cur().meta = "info"
 					}
@@ -281,6 +299,28 @@ func (p *rtfParser) word(w string, param int, hasParam bool) {
 		if e := codePage(param); e != nil {
 			p.enc, p.lead = e, leadBytes(param)
 		}
+	case "f":
+		switch st := p.cur(); {
+		case st.fonttbl:
+			p.defFont = param
+		case hasParam:
+			st.font = param
+		}
+	case "fcharset", "cpg":
+		cp := param
+		if w == "fcharset" {
+			cp = charsetCodePage(param)
+		}
+		if p.cur().fonttbl && codePage(cp) != nil && len(p.fontCP) < rtfMaxFonts {
+			if p.fontCP == nil {
+				p.fontCP = map[int]int{}
+			}
+			p.fontCP[p.defFont] = cp
+		}
+	case "deff":
+		p.deff = param
+	case "plain":
+		p.cur().font = -1
 	case "uc":
 		if hasParam && param >= 0 && param < 10 {
 			p.cur().uc = param
@@ -364,6 +404,43 @@ func codePage(cp int) encoding.Encoding {
 	return nil
 }
 
+// charsetCodePage returns the Windows code page of an RTF font charset
+// (\fcharsetN, Windows' LOGFONT charsets), or 0 for ANSI, default,
+// symbol, OEM and unknown ones, which are in the document's code page.
+func charsetCodePage(cs int) int {
+	switch cs {
+	case 77:
+		return 10000
+	case 128:
+		return 932
+	case 129:
+		return 949
+	case 134:
+		return 936
+	case 136:
+		return 950
+	case 161:
+		return 1253
+	case 162:
+		return 1254
+	case 163:
+		return 1258
+	case 177:
+		return 1255
+	case 178:
+		return 1256
+	case 186:
+		return 1257
+	case 204:
+		return 1251
+	case 222:
+		return 874
+	case 238:
+		return 1250
+	}
+	return 0
+}
+
 // leadBytes returns the test of a lead byte of a double-byte code page,
 // nil for the others.
 func leadBytes(cp int) func(byte) bool {
@@ -378,8 +455,18 @@ func leadBytes(cp int) func(byte) bool {
 
 // codeByte adds a byte of text in the code page.
 func (p *rtfParser) codeByte(b byte) {
+	if len(p.bytes) == 0 {
+		p.runEnc, p.runLead = p.enc, p.lead
+		font := p.cur().font
+		if font < 0 {
+			font = p.deff
+		}
+		if cp, ok := p.fontCP[font]; ok {
+			p.runEnc, p.runLead = codePage(cp), leadBytes(cp)
+		}
+	}
 	p.bytes = append(p.bytes, b)
-	p.trail = !p.trail && p.lead != nil && p.lead(b)
+	p.trail = !p.trail && p.runLead != nil && p.runLead(b)
 	if len(p.bytes) >= 4096 && !p.trail {
 		p.flushBytes() // at a character's end: a long run is decoded in parts
 	}
@@ -391,7 +478,7 @@ func (p *rtfParser) flushBytes() {
 	if len(p.bytes) == 0 {
 		return
 	}
-	b, err := p.enc.NewDecoder().Bytes(p.bytes)
+	b, err := p.runEnc.NewDecoder().Bytes(p.bytes)
 	if err != nil {
 		b = bytes.ToValidUTF8(p.bytes, []byte("\uFFFD"))
 	}

@@ -43,3 +43,27 @@ func TestRTFFootnoteFollowsItsParagraph(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "The meadow was greenish today.\nA footnote.\nNext paragraph.\nLast note.", d.Text)
 }
+
+// WordPad, and older writers, give a run in another script a font of
+// that script's character set (\fcharsetN in the font table) and write
+// its characters as \'hh bytes of that charset's code page, whatever
+// \ansicpg says: Russian in a Western document came out as "Ïðèâåò",
+// Greek and Polish the same way. A font's charset now decides the code
+// page of its runs (the document's for ANSI and default), and the font
+// is a property of its group, as RTF says.
+func TestRTFFontCharsetDecidesTheCodePage(t *testing.T) {
+	x := newX(t, Limits{})
+	for _, tc := range []struct{ src, want string }{
+		{`{\rtf1\ansi\ansicpg1252\deff0{\fonttbl{\f0\fnil\fcharset0 Calibri;}{\f1\fnil\fcharset204 Calibri;}{\f2\fswiss\fcharset161 Arial;}}` +
+			`\pard caf\'e9 {\f1\'cf\'f0\'e8\'e2\'e5\'f2} caf\'e9 \f2\'e1\'e5\'f4\'e1\f0  caf\'e9\par` +
+			`\plain\f1 \'cc\'e8\'f0\par}`, "café Привет café αετα café\nМир"},
+		// Without inner groups in the table, \cpg instead of
+		// \fcharset, and a double-byte charset.
+		{`{\rtf1\ansi{\fonttbl\f0\froman Times;\f1\fnil\cpg1250 Arial;\f2\fnil\fcharset128 MS Mincho;}` +
+			`\f1 \'9c\'e6\f2 \'83e\'83X\'83g\f0  \'e9}`, "śćテスト é"},
+	} {
+		d, err := x.Extract(context.Background(), Input{Data: []byte(tc.src)})
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, d.Text, "%q", tc.src)
+	}
+}
