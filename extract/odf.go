@@ -236,6 +236,9 @@ const dcNS = "http://purl.org/dc/elements/1.1/"
 // attrNS returns the value of an attribute by local name.
 func attrNS(se xml.StartElement, local string) string { return attr(se, local) }
 
+// manifestMaxDepth bounds the nesting of elements read in a manifest.
+const manifestMaxDepth = 16
+
 // odfByManifest tells an OpenDocument package without a mimetype member by
 // its manifest's root entry.
 func odfByManifest(zr *zip.Reader) Format {
@@ -249,13 +252,27 @@ func odfByManifest(zr *zip.Reader) Format {
 		}
 		defer rc.Close()
 		d := xml.NewDecoder(rc)
+		depth := 0
 		for {
 			t, err := d.Token()
 			if err != nil {
 				return ""
 			}
+			if _, ok := t.(xml.EndElement); ok {
+				depth--
+			}
 			se, ok := t.(xml.StartElement)
-			if !ok || se.Name.Local != "file-entry" || attr(se, "full-path") != "/" {
+			if !ok {
+				continue
+			}
+			// The decoder keeps every open element: a manifest of a
+			// million nested ones (a few kilobytes of zip) would take
+			// tens of megabytes. Entries are the root's children, their
+			// encryption data a few levels below.
+			if depth++; depth > manifestMaxDepth {
+				return ""
+			}
+			if se.Name.Local != "file-entry" || attr(se, "full-path") != "/" {
 				continue
 			}
 			switch strings.TrimSuffix(attr(se, "media-type"), "-template") {

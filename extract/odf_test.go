@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -115,4 +116,30 @@ func TestZipHoldingAStoredPDFIsNotAPDF(t *testing.T) {
 
 	// A zip of stored PDFs is an archive, not a PDF.
 	assert.Equal(t, Format(""), Detect(Input{Data: build(pdf), ContentType: "application/zip"}))
+}
+
+// An OpenDocument package without a mimetype member is told by its
+// manifest, which Detect read with no bound on nesting: a zip of 1.4 KB
+// whose manifest nests a million elements made Detect (which the HTTP
+// connector calls on its fetch workers, outside any extraction deadline)
+// allocate 64 MB and spend seconds of CPU, per document. The root entry
+// is a child of the manifest's root: reading stops past a few levels.
+func TestODFManifestNestingBounded(t *testing.T) {
+	deep := `<?xml version="1.0"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">` +
+		strings.Repeat("<a>", (1<<20-200)/3)
+	data := zipOf(t, "content.xml", "<x/>", "META-INF/manifest.xml", deep)
+	allocs := testing.AllocsPerRun(1, func() {
+		assert.Equal(t, Format(""), Detect(Input{Data: data}))
+	})
+	assert.Less(t, allocs, 10_000.0, "allocations of Detect for a %d-byte zip", len(data))
+
+	// A real manifest, root entry after a deeper one, still tells the
+	// format.
+	good := zipOf(t, "content.xml", "<x/>", "META-INF/manifest.xml",
+		`<?xml version="1.0"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">`+
+			`<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">`+
+			`<manifest:encryption-data><manifest:algorithm/></manifest:encryption-data></manifest:file-entry>`+
+			`<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>`+
+			`</manifest:manifest>`)
+	assert.Equal(t, ODS, Detect(Input{Data: good}))
 }
