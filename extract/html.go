@@ -2,12 +2,15 @@ package extract
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/charset"
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/transform"
 )
 
 // htmlDoc extracts an HTML document: its visible text (outside script,
@@ -15,11 +18,15 @@ import (
 // element, table cells separated by tabs; the title from <title>; author,
 // description and keywords from <meta name=...>; the language from
 // <html lang>. The charset comes from a BOM, contentType, then <meta
-// charset> (the WHATWG sniffing of golang.org/x/net/html/charset).
+// charset> (the WHATWG sniffing of golang.org/x/net/html/charset), else
+// UTF-8 when the document is valid UTF-8 (the sniffing looks at its first
+// kilobyte only, and says Windows-1252 when that is ASCII), else
+// Windows-1252: as the crawl reads pages (crawl's utf8Guess).
 func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) error {
-	r, err := charset.NewReader(bytes.NewReader(data), contentType)
-	if err != nil {
-		return malformed("charset: %v", err)
+	enc, name, certain := charset.DetermineEncoding(data, contentType)
+	var r io.Reader = bytes.NewReader(data)
+	if enc != encoding.Nop && !(!certain && name == "windows-1252" && !isASCII(data) && utf8.Valid(data)) {
+		r = transform.NewReader(r, enc.NewDecoder())
 	}
 	out := x.out
 	z := html.NewTokenizer(r)

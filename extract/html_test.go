@@ -2,6 +2,7 @@ package extract
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -24,5 +25,32 @@ func TestHTMLUnicodeSpaceBetweenElements(t *testing.T) {
 		d, err := x.Extract(context.Background(), Input{Data: []byte(page), ContentType: "text/html; charset=utf-8"})
 		require.NoError(t, err)
 		assert.Equal(t, want, d.Text, page)
+	}
+}
+
+// An HTML file in UTF-8 that declares no charset (a page saved or
+// exported without <meta charset>, given to Insert or mailed) and whose
+// first kilobyte is ASCII was read as Windows-1252, the WHATWG default
+// once the first 1024 bytes tell nothing: "café" further down was indexed
+// as "cafÃ©". The crawl already reads such a page as UTF-8 when the whole
+// of it is valid UTF-8 (crawl's utf8Guess); extraction does the same, and
+// Windows-1252 text stays Windows-1252.
+func TestHTMLUTF8BeyondTheFirstKilobyte(t *testing.T) {
+	x := newX(t, Limits{})
+	pad := "<html><body><p>" + strings.Repeat("word ", 250) + "</p>"
+	for _, tc := range []struct{ page, ct, want string }{
+		{pad + "<p>caf\xc3\xa9</p>", "text/html", "café"},
+		{pad + "<p>caf\xc3\xa9</p>", "", "café"},
+		{pad + "<p>caf\xe9</p>", "text/html", "café"},
+		{"<p>caf\xc3\xa9</p>" + pad, "text/html", "word"},
+		// A declared charset is obeyed.
+		{pad + "<p>caf\xc3\xa9</p>", "text/html; charset=iso-8859-1", "cafÃ©"},
+	} {
+		d, err := x.Extract(context.Background(), Input{Data: []byte(tc.page), ContentType: tc.ct, Name: "page.html"})
+		require.NoError(t, err)
+		assert.True(t, strings.HasSuffix(d.Text, tc.want), "%q: ...%q", tc.ct, d.Text[max(0, len(d.Text)-20):])
+		if tc.want == "word" {
+			assert.True(t, strings.HasPrefix(d.Text, "café"), "%q", d.Text[:10])
+		}
 	}
 }
