@@ -139,7 +139,8 @@ type Document struct {
 	Created, Modified                                       time.Time
 	// Pages is the number of pages (PDF; Office and OpenDocument documents
 	// when their metadata says), slides (pptx, odp) or sheets (xlsx, ods);
-	// 0 when unknown.
+	// 0 when unknown. It is the document's, also when Text is cut: for a
+	// cut PDF, pdfinfo's count (the pages read when pdfinfo cannot tell).
 	Pages int
 }
 
@@ -188,6 +189,7 @@ type Extractor struct {
 	limits    Limits
 	pdftotext string // resolved path, "" when missing
 	pdfErr    error  // why pdftotext is unavailable
+	pdfinfo   string // pdfinfo beside pdftotext (pages of a cut PDF), "" when missing
 	log       *slog.Logger
 }
 
@@ -211,6 +213,7 @@ func New(cfg Config) (*Extractor, error) {
 	}
 	if e.formats[PDF] {
 		e.pdftotext, e.pdfErr = lookPDFToText(cfg.PDFToText)
+		e.pdfinfo = lookPDFInfo(e.pdftotext)
 	}
 	return e, nil
 }

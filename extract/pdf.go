@@ -8,6 +8,7 @@ import (
 	"html"
 	"io"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,7 +26,8 @@ import (
 // a CPU-time limit and Limits.Timeout, is killed when any of them is
 // reached or its output passes Limits.MaxTextBytes, and reads at most
 // Limits.MaxPages pages, plus one that tells whether there are more (-l).
-// Nothing it does can take the server down.
+// When the text is cut, pdfinfo (same package, same limits) gives the
+// document's page count. Nothing they do can take the server down.
 
 // lookPDFToText resolves the pdftotext program.
 func lookPDFToText(name string) (string, error) {
@@ -97,7 +99,62 @@ func (e *Extractor) pdf(x *extraction, data []byte, doc *Document) error {
 		return pdfFailure(werr, stderr.String(), x.limits)
 	}
 	parsePDFToText(out, doc, x.out, x.limits.MaxPages)
+	if doc.Truncated {
+		// The pages read are not the document's: ask pdfinfo.
+		if n := e.pdfPageCount(x, data); n > doc.Pages {
+			doc.Pages = n
+		}
+	}
 	return nil
+}
+
+// lookPDFInfo returns the pdfinfo of pdftotext's poppler-utils (beside
+// it, else in PATH), or "".
+func lookPDFInfo(pdftotext string) string {
+	if pdftotext == "" {
+		return ""
+	}
+	if p, err := exec.LookPath(filepath.Join(filepath.Dir(pdftotext), "pdfinfo")); err == nil {
+		return p
+	}
+	p, _ := exec.LookPath("pdfinfo")
+	return p
+}
+
+// pdfPageCount returns the number of pages pdfinfo finds in a PDF (run
+// under the limits pdftotext runs under), or 0 when it cannot tell.
+func (e *Extractor) pdfPageCount(x *extraction, data []byte) int {
+	if e.pdfinfo == "" || x.ctx.Err() != nil {
+		return 0
+	}
+	cmd := exec.CommandContext(x.ctx, e.pdfinfo, "-")
+	cmd.Stdin = bytes.NewReader(data)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return cmd.Process.Kill() }
+	cmd.WaitDelay = time.Second
+	cmd.Env = []string{"LC_ALL=C.UTF-8"}
+	var out bytes.Buffer
+	cmd.Stdout = &limitedBuffer{b: &out, max: 64 << 10}
+	if err := cmd.Start(); err != nil {
+		return 0
+	}
+	if err := setLimits(cmd.Process.Pid, uint64(x.limits.MaxMemoryBytes)+pdfStartup, x.limits.Timeout); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return 0
+	}
+	if err := cmd.Wait(); err != nil {
+		return 0
+	}
+	// The last "Pages:" line: the document's title and other metadata,
+	// printed before it, may hold line breaks.
+	n := 0
+	for _, line := range strings.Split(out.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, "Pages:"); ok {
+			n, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return max(n, 0)
 }
 
 // setLimits sets the address-space and CPU-time limits of process pid.

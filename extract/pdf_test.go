@@ -3,6 +3,7 @@ package extract
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,6 +71,46 @@ func TestPDFMaxPagesTruncatesOnlyLongerDocuments(t *testing.T) {
 	d, err = newX(t, Limits{MaxPages: 2}).Extract(context.Background(), Input{Data: pdf})
 	require.NoError(t, err)
 	assert.True(t, d.Truncated)
-	assert.Equal(t, 2, d.Pages)
+	assert.Equal(t, 3, d.Pages, "the document's pages, not the pages read (TestPDFPagesOfACutDocument)")
 	assert.Equal(t, "Page 1\n\nPage 2", d.Text)
+}
+
+// longPagesPDF is a PDF of n pages, each showing lines lines of text.
+func longPagesPDF(n, lines int) []byte {
+	objs := []string{"<< /Type /Catalog /Pages 2 0 R >>", "", "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"}
+	kids := ""
+	for i := 1; i <= n; i++ {
+		var content strings.Builder
+		content.WriteString("BT /F1 8 Tf 20 780 Td 9 TL ")
+		for l := 0; l < lines; l++ {
+			fmt.Fprintf(&content, "(Page %d line %d: the zebra crossed the meadow at dawn, again and again) ' ", i, l)
+		}
+		content.WriteString("ET")
+		objs = append(objs, fmt.Sprintf("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R /Resources << /Font << /F1 3 0 R >> >> >>", len(objs)+2),
+			fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", content.Len(), content.String()))
+		kids += fmt.Sprintf("%d 0 R ", len(objs)-1)
+	}
+	objs[1] = fmt.Sprintf("<< /Type /Pages /Kids [%s] /Count %d >>", kids, n)
+	return buildPDF("", objs...)
+}
+
+// PAGE_COUNT of a PDF whose text was cut (ExtractMaxTextBytes,
+// ExtractMaxPages) was the number of pages read: a 40-page report cut
+// after a few pages said it had 11, and one cut by ExtractMaxPages=2 said
+// 2, where an Office document says its own page count whatever is cut.
+// Pages is the document's page count (pdfinfo's), the pages read only
+// when that cannot be had.
+func TestPDFPagesOfACutDocument(t *testing.T) {
+	requirePDFToText(t)
+	pdf := longPagesPDF(40, 80) // about 7 KB of text a page
+	d, err := newX(t, Limits{MaxTextBytes: 1000}).Extract(context.Background(), Input{Data: pdf})
+	require.NoError(t, err)
+	assert.True(t, d.Truncated)
+	assert.LessOrEqual(t, len(d.Text), 1000)
+	assert.Equal(t, 40, d.Pages)
+
+	d, err = newX(t, Limits{}).Extract(context.Background(), Input{Data: pdf})
+	require.NoError(t, err)
+	assert.False(t, d.Truncated)
+	assert.Equal(t, 40, d.Pages)
 }

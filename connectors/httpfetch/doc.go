@@ -133,7 +133,8 @@
 //	AUTHOR, SUBJECT, KEYWORDS, DESCRIPTION
 //	                 from an extracted document's metadata (below)
 //	PAGE_COUNT       pages (PDF, docx/odt when their metadata says),
-//	                 slides (pptx, odp) or sheets (xlsx, ods)
+//	                 slides (pptx, odp) or sheets (xlsx, ods): the
+//	                 document's, also when its text was cut
 //	CREATED_DATE, MODIFIED_DATE
 //	                 the document's own dates, Unix seconds
 //	LANGUAGE         also from the document when the page has none
