@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -351,14 +352,23 @@ func FuzzExtract(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`{\rtf1 {\*\x {\u-1?}} \'ff}`))
-	x, err := New(Config{Formats: []Format{DOCX, XLSX, PPTX, ODT, ODS, ODP, RTF, HTML, Text}, Limits: Limits{Timeout: 5 * time.Second, MaxMemoryBytes: 16 << 20}})
+	f.Add([]byte(`{\rtf1\ansi{\fonttbl{\f1\fcharset128 M;}}\f1\'83\'65{\f0\'e9}\plain\'83}`))
+	f.Add([]byte(`<table><tr><td></td><td>a<table><tr><th>b</th></tr></table></td></tr></table><td>c`))
+	const maxText = 4096
+	x, err := New(Config{Formats: []Format{DOCX, XLSX, PPTX, ODT, ODS, ODP, RTF, HTML, Text},
+		Limits: Limits{Timeout: 5 * time.Second, MaxMemoryBytes: 16 << 20, MaxTextBytes: maxText}})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := x.Extract(context.Background(), Input{Data: data})
-		if err == nil && d == nil {
+		switch {
+		case err == nil && d == nil:
 			t.Fatal("nil document without error")
+		case err != nil && strings.Contains(err.Error(), "extractor failed"):
+			t.Fatalf("an extractor panicked: %v", err) // recovered, but a bug
+		case err == nil && (!utf8.ValidString(d.Text) || len(d.Text) > maxText):
+			t.Fatalf("text of %d bytes, valid UTF-8 %v", len(d.Text), utf8.ValidString(d.Text))
 		}
 	})
 }
