@@ -12,8 +12,9 @@ import (
 // text:s on spaces, text:tab on tabs, text:line-break on line breaks, the
 // text of a text box or a shape from a line of its own;
 // table cells are separated by tabs and rows end lines (a cell repeated by
-// table:number-columns-repeated is written once: repeats are a layout
-// device, mostly of empty cells). Each sheet (ods) starts with its name;
+// table:number-columns-repeated is that many cells, at most a sheet's
+// 16,384 columns: a run of empty cells keeps the columns after it in
+// place, and writes nothing at a row's end). Each sheet (ods) starts with its name;
 // each slide (odp) with its text, then its speaker notes. Deleted tracked
 // changes, annotations' metadata and the document's forms are left out.
 // Footnotes, endnotes and comments (text:note, office:annotation), written
@@ -68,6 +69,10 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 	skip := 0
 	inBody := false
 	cells := []int{}
+	// runs: per open table, the repeats of its current cell and where the
+	// body's text was when it began (its text is written once per repeat).
+	type cellRun struct{ n, mark int }
+	runs := []cellRun{}
 	err = a.walkXML("content.xml", func(_ *xml.Decoder, t xml.Token) error {
 		out := body
 		if aside > 0 {
@@ -114,6 +119,7 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 					out.newline()
 				}
 				cells = append(cells, 0)
+				runs = append(runs, cellRun{})
 			case "table-row":
 				if len(cells) > 0 {
 					cells[len(cells)-1] = 0
@@ -124,6 +130,11 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 						out.tab()
 					}
 					cells[len(cells)-1]++
+					n, err := strconv.Atoi(attrNS(t, "number-columns-repeated"))
+					if err != nil || n < 1 || aside > 0 {
+						n = 1
+					}
+					runs[len(runs)-1] = cellRun{n: min(n, xlsxMaxColumn), mark: body.b.Len()}
 				}
 			case "page":
 				if f == ODP {
@@ -151,10 +162,29 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 			case "table":
 				if len(cells) > 0 {
 					cells = cells[:len(cells)-1]
+					runs = runs[:len(runs)-1]
 				}
 				out.newline()
 				if len(cells) == 0 && aside == 0 {
 					flushNotes()
+				}
+			case "table-cell", "covered-table-cell":
+				if len(runs) == 0 || runs[len(runs)-1].n < 2 {
+					break
+				}
+				run := runs[len(runs)-1]
+				runs[len(runs)-1].n = 1
+				text := ""
+				if body.b.Len() > run.mark { // its separators, then its text
+					text = strings.TrimLeft(body.b.String()[run.mark:], "\t\n ")
+				}
+				if text == "" {
+					body.tabs(run.n - 1)
+					break
+				}
+				for i := 1; i < run.n && !body.full(); i++ {
+					body.tab()
+					body.WriteString(text)
 				}
 			case "table-row":
 				out.newline()

@@ -105,3 +105,28 @@ func TestEmptyTableCellsKeepTheirColumns(t *testing.T) {
 		assert.Equal(t, c.want, strings.ReplaceAll(d.Text, "\n\n", "\n"), c.name)
 	}
 }
+
+// OpenDocument writes a run of like cells once, with
+// table:number-columns-repeated: two empty cells before a value, the same
+// value in three cells in a row. Each run counted as one cell: the value
+// after two empty cells came out one column to the left, and "x" three
+// times as one "x". A run is its cells: empty ones keep their columns, a
+// value is written in each.
+func TestODFRepeatedCellsAreTheirCells(t *testing.T) {
+	ods := odfPackage(t, "application/vnd.oasis.opendocument.spreadsheet", `<office:spreadsheet><table:table table:name="S">`+
+		`<table:table-row><table:table-cell table:number-columns-repeated="2"/><table:table-cell><text:p>5</text:p></table:table-cell>`+
+		`<table:table-cell table:number-columns-repeated="3"><text:p>x</text:p></table:table-cell>`+
+		`<table:table-cell table:number-columns-repeated="1018"/></table:table-row>`+
+		`<table:table-row><table:table-cell><text:p>a</text:p></table:table-cell><table:covered-table-cell table:number-columns-repeated="2"/>`+
+		`<table:table-cell><text:p>b</text:p></table:table-cell></table:table-row>`+
+		// A hostile count is bounded by the columns of a sheet.
+		`<table:table-row><table:table-cell table:number-columns-repeated="2000000000"><text:p>y</text:p></table:table-cell></table:table-row>`+
+		`</table:table></office:spreadsheet>`)
+	d, err := newX(t, Limits{}).Extract(context.Background(), Input{Data: ods})
+	require.NoError(t, err)
+	lines := strings.Split(d.Text, "\n")
+	require.Len(t, lines, 4, "%q", d.Text[:min(len(d.Text), 100)])
+	assert.Equal(t, []string{"S", "\t\t5\tx\tx\tx", "a\t\t\tb"}, lines[:3])
+	assert.Equal(t, 16384, strings.Count(lines[3], "y"), "a sheet's columns")
+	assert.True(t, lines[3] == strings.Repeat("y\t", 16383)+"y", "a row of y")
+}
