@@ -3,6 +3,7 @@ package mailfetch
 import (
 	"context"
 	"errors"
+	"mime"
 	"slices"
 	"strconv"
 	"strings"
@@ -263,7 +264,14 @@ func (b *docBuilder) attachment(sc *buildScratch, ctx context.Context, task stri
 	}
 	var text string
 	if b.s.ExtractText {
-		doc, err := b.x.Extract(ctx, extract.Input{Data: a.Data, ContentType: a.ContentType, Name: a.FileName})
+		ct := a.ContentType
+		if a.Charset != "" {
+			// A text attachment is in the charset its part declares.
+			if withCS := mime.FormatMediaType(ct, map[string]string{"charset": a.Charset}); withCS != "" {
+				ct = withCS
+			}
+		}
+		doc, err := b.x.Extract(ctx, extract.Input{Data: a.Data, ContentType: ct, Name: a.FileName})
 		switch {
 		case err == nil:
 			text = doc.Text

@@ -102,9 +102,12 @@ type Attachment struct {
 	Section     string // IMAP section number ("2", "1.3")
 	FileName    string // decoded; "" when the part has none
 	ContentType string // media type, lower case
-	ContentID   string
-	Inline      bool // Content-Disposition: inline
-	Data        []byte
+	// Charset is the charset parameter of the part's Content-Type, as
+	// written ("" when none): a text attachment's bytes are in it.
+	Charset   string
+	ContentID string
+	Inline    bool // Content-Disposition: inline
+	Data      []byte
 	// Truncated is set when the message ended inside this part (a message
 	// cut at the size limit): Data is what there is.
 	Truncated bool
@@ -426,6 +429,7 @@ func (p *parser) entity(h getter, body []byte, end error, depth int, section str
 		Section:     section,
 		FileName:    name,
 		ContentType: mediaType,
+		Charset:     params.get("charset"),
 		ContentID:   strings.Trim(strings.TrimSpace(h.Get("Content-Id")), "<>"),
 		Inline:      disp == "inline",
 		Data:        data,

@@ -1,0 +1,31 @@
+package mailfetch
+
+import (
+	"testing"
+
+	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
+	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
+	"github.com/stretchr/testify/require"
+)
+
+// A text attachment in a legacy charset (a .txt in KOI8-R, a CSV in
+// Shift_JIS) says so in its part's Content-Type, but the attachment kept
+// the bare media type: extraction, without the charset, read the bytes as
+// Windows-1252 and indexed "рТЙЧЕФ" for "Привет". The charset goes with
+// the attachment to the extractor, as it does for a message's body.
+func TestTextAttachmentInItsCharset(t *testing.T) {
+	g, api, _ := gmailRig(t, false, "")
+	api.Deliver(mailtest.Message{From: "bob@example.com", To: user, Subject: "files", Text: "see attached",
+		Attachments: []mailtest.Attachment{
+			{Name: "notes.txt", ContentType: "text/plain; charset=koi8-r", Data: []byte("\xf0\xd2\xc9\xd7\xc5\xd4 \xcd\xc9\xd2")},
+			{Name: "items.csv", ContentType: "text/csv; charset=Shift_JIS", Data: []byte("\x83e\x83X\x83g,1")},
+			{Name: "page.html", ContentType: "text/html; charset=koi8-r", Data: []byte("<p>\xf0\xd2\xc9\xd7\xc5\xd4</p>")},
+		}}.Raw(), "INBOX")
+	g.mustRun("Synchronize")
+	for name, want := range map[string]string{"notes.txt": "Привет мир", "items.csv": "テスト,1", "page.html": "Привет"} {
+		d := g.target.Find("FILENAME", name)
+		require.Len(t, d, 1, name)
+		require.Equal(t, want, d[0].Content, name)
+		require.Equal(t, "", resttest.Field1(d[0], "EXTRACT_ERROR"), name)
+	}
+}
