@@ -26,6 +26,7 @@ type File struct {
 	// unknown).
 	Size        int64
 	ContentType string // media type, without parameters; "" when not given
+	Charset     string // the charset parameter of Content-Type, "" when not given
 	FileName    string // from Content-Disposition, "" when not given
 	// TooLarge: the file is larger than the limit and was not read.
 	TooLarge bool
@@ -61,8 +62,8 @@ func (c *Client) download(ctx context.Context, u string, limit int64) (*File, er
 		return nil, err
 	}
 	defer resp.Body.Close()
-	f := &File{Size: resp.ContentLength, ContentType: mediaType(resp.Header.Get("Content-Type")),
-		FileName: DispositionName(resp.Header.Get("Content-Disposition"))}
+	f := &File{Size: resp.ContentLength, FileName: DispositionName(resp.Header.Get("Content-Disposition"))}
+	f.ContentType, f.Charset = mediaType(resp.Header.Get("Content-Type"))
 	if resp.ContentLength > limit {
 		f.TooLarge = true
 		return f, nil
@@ -82,15 +83,17 @@ func (c *Client) download(ctx context.Context, u string, limit int64) (*File, er
 	return f, nil
 }
 
-func mediaType(ct string) string {
+// mediaType returns the media type of a Content-Type and its charset
+// parameter.
+func mediaType(ct string) (mt, charset string) {
 	if ct == "" {
-		return ""
+		return "", ""
 	}
-	mt, _, err := mime.ParseMediaType(ct)
+	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return ""
+		return "", ""
 	}
-	return mt
+	return mt, params["charset"]
 }
 
 // DispositionName returns the file name a Content-Disposition header gives
@@ -145,7 +148,13 @@ func FileContent(ctx context.Context, x *extract.Extractor, extractText bool, fi
 	case file.TooLarge:
 		add("FILE_TOO_LARGE", "true")
 	case extractText:
-		d, err := x.Extract(ctx, extract.Input{Data: file.Data, ContentType: file.ContentType, Name: name})
+		ct := file.ContentType
+		if file.Charset != "" { // a text file is in the charset it was sent in
+			if withCS := mime.FormatMediaType(ct, map[string]string{"charset": file.Charset}); withCS != "" {
+				ct = withCS
+			}
+		}
+		d, err := x.Extract(ctx, extract.Input{Data: file.Data, ContentType: ct, Name: name})
 		switch {
 		case errors.Is(err, extract.ErrUnsupported):
 			// Not a document format: no text, and nothing failed.
