@@ -29,3 +29,22 @@ func TestTextAttachmentInItsCharset(t *testing.T) {
 		require.Equal(t, "", resttest.Field1(d[0], "EXTRACT_ERROR"), name)
 	}
 }
+
+// A message forwarded as an attachment (message/rfc822, Outlook's
+// "Forward as attachment", a bounce's returned message) had no text: the
+// extractor knows no mail format, so its DRECONTENT was empty and it could
+// be found by its file name only. Its text is its From, To, Cc and Subject
+// lines, then its body's text, read as the message's own body is.
+func TestAttachedMessageHasText(t *testing.T) {
+	g, api, _ := gmailRig(t, false, "")
+	inner := mailtest.Message{From: "carol@example.com", To: "dave@example.com", Subject: "Budget 2027",
+		Text:        "The budget is approved.",
+		Attachments: []mailtest.Attachment{{Name: "notes.txt", ContentType: "text/plain", Data: []byte("inner notes")}}}.Raw()
+	api.Deliver(mailtest.Message{From: "bob@example.com", To: user, Subject: "fwd", Text: "see the attached message",
+		Attachments: []mailtest.Attachment{{Name: "budget.eml", ContentType: "message/rfc822", Data: inner}}}.Raw(), "INBOX")
+	g.mustRun("Synchronize")
+	d := g.target.Find("FILENAME", "budget.eml")
+	require.Len(t, d, 1)
+	require.Contains(t, d[0].Content, "From: carol@example.com\nTo: dave@example.com\nSubject: Budget 2027\n\nThe budget is approved.")
+	require.Equal(t, "eml", resttest.Field1(d[0], "EXTRACT_FORMAT"))
+}

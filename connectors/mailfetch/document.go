@@ -1,6 +1,7 @@
 package mailfetch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"mime"
@@ -264,18 +265,24 @@ func (b *docBuilder) attachment(sc *buildScratch, ctx context.Context, task stri
 	}
 	var text string
 	if b.s.ExtractText {
-		ct := a.ContentType
-		if a.Charset != "" {
+		data, ct, format := a.Data, a.ContentType, ""
+		switch {
+		case ct == "message/rfc822":
+			// A message forwarded as an attachment: its text, cut at
+			// the text limit by the extractor as plain text.
+			inner := mimedoc.Parse(a.Data, a.Truncated, b.s.MIME, sc.toText)
+			data, ct, format = []byte(messageText(inner)), "text/plain; charset=utf-8", "eml"
+		case a.Charset != "":
 			// A text attachment is in the charset its part declares.
 			if withCS := mime.FormatMediaType(ct, map[string]string{"charset": a.Charset}); withCS != "" {
 				ct = withCS
 			}
 		}
-		doc, err := b.x.Extract(ctx, extract.Input{Data: a.Data, ContentType: ct, Name: a.FileName})
+		doc, err := b.x.Extract(ctx, extract.Input{Data: data, ContentType: ct, Name: a.FileName})
 		switch {
 		case err == nil:
 			text = doc.Text
-			add("EXTRACT_FORMAT", string(doc.Format))
+			add("EXTRACT_FORMAT", cmp.Or(format, string(doc.Format)))
 			if doc.Truncated {
 				add("EXTRACT_TRUNCATED", "true")
 			}
@@ -291,6 +298,28 @@ func (b *docBuilder) attachment(sc *buildScratch, ctx context.Context, task stri
 		}
 	}
 	return &ingest.Document{Reference: ref, Fields: sc.fieldsOf(f), Content: text, Source: a.Data, SourceType: a.ContentType}
+}
+
+// messageText is the text of an attached message: its From, To, Cc and
+// Subject lines, a blank line, then its body's text.
+func messageText(m *mimedoc.Message) string {
+	var b strings.Builder
+	line := func(name string, values ...string) {
+		if len(values) == 0 || len(values) == 1 && values[0] == "" {
+			return
+		}
+		b.WriteString(name)
+		b.WriteString(": ")
+		b.WriteString(strings.Join(values, ", "))
+		b.WriteByte('\n')
+	}
+	line("From", m.From...)
+	line("To", m.To...)
+	line("Cc", m.Cc...)
+	line("Subject", m.Subject)
+	b.WriteByte('\n')
+	b.WriteString(m.Text)
+	return b.String()
 }
 
 // kidRefs returns the references of a message's attachment documents.
