@@ -2,8 +2,10 @@ package extract
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/xml"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,8 +30,8 @@ import (
 //     tabs) (shared strings, inline strings, formula results, numbers as
 //     stored).
 //   - pptx: each slide in presentation order, a line per paragraph (a:p;
-//     a line per table row, its cells separated by tabs), then its speaker
-//     notes.
+//     a line per table row, its cells separated by tabs), then the text of
+//     its SmartArt diagrams (their data parts), then its speaker notes.
 //
 // Metadata: docProps/core.xml (title, creator, subject, keywords,
 // description, language, created, modified) and docProps/app.xml (pages,
@@ -479,16 +481,27 @@ func pptx(a *archive, doc *Document) error {
 		if err := drawingPart(a, s); err != nil {
 			return err
 		}
-		// Speaker notes: the slide's notesSlide relationship.
+		// The text of its SmartArt diagrams (their data parts: the
+		// slide holds none of it), then its speaker notes (its
+		// notesSlide), each in part order.
 		dir, file := path.Split(s)
 		srels, err := a.relTargets(dir+"_rels/"+file+".rels", strings.TrimSuffix(dir, "/"))
 		if err != nil {
 			return err
 		}
+		targets := make([]string, 0, len(srels))
 		for _, target := range srels {
-			if strings.HasPrefix(target, "ppt/notesSlides/") {
-				if err := drawingPart(a, target); err != nil {
-					return err
+			targets = append(targets, target)
+		}
+		slices.SortFunc(targets, func(x, y string) int {
+			return cmp.Or(cmp.Compare(partNumber(x), partNumber(y)), strings.Compare(x, y))
+		})
+		for _, prefix := range []string{"ppt/diagrams/data", "ppt/notesSlides/"} {
+			for _, target := range targets {
+				if strings.HasPrefix(target, prefix) {
+					if err := drawingPart(a, target); err != nil {
+						return err
+					}
 				}
 			}
 		}

@@ -1,0 +1,42 @@
+package extract
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The text of a SmartArt diagram (a process, a list, an org chart: the
+// commonest slide graphics) is in a part of its own (ppt/diagrams/dataN.xml)
+// that the slide points to by a relationship, not in the slide: it was
+// never read, so "Plan" and "Build" of a slide's process diagram could not
+// be found. A slide's diagrams follow its own text, before its notes.
+func TestPPTXSmartArtText(t *testing.T) {
+	const p = `xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"`
+	pt := func(s string) string {
+		return `<dgm:pt modelId="{` + s + `}"><dgm:prSet/><dgm:spPr/><dgm:t><a:bodyPr/><a:lstStyle/><a:p><a:r><a:rPr lang="en-US"/><a:t>` + s + `</a:t></a:r></a:p></dgm:t></dgm:pt>`
+	}
+	data := zipOf(t,
+		"ppt/presentation.xml", `<p:presentation `+p+`/>`,
+		"ppt/slides/slide1.xml", `<p:sld `+p+`><p:cSld><p:spTree><p:sp><p:txBody><a:p><a:r><a:t>Roadmap</a:t></a:r></a:p></p:txBody></p:sp>`+
+			`<p:graphicFrame><a:graphic><a:graphicData uri="http://schemas.openxmlformats.org/drawingml/2006/diagram">`+
+			`<dgm:relIds xmlns:dgm="http://schemas.openxmlformats.org/drawingml/2006/diagram" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" r:dm="rId2" r:lo="rId3" r:qs="rId4" r:cs="rId5"/>`+
+			`</a:graphicData></a:graphic></p:graphicFrame></p:spTree></p:cSld></p:sld>`,
+		"ppt/slides/_rels/slide1.xml.rels", `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">`+
+			`<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/diagramData" Target="../diagrams/data1.xml"/>`+
+			`<Relationship Id="rId6" Type="http://schemas.microsoft.com/office/2007/relationships/diagramDrawing" Target="../diagrams/drawing1.xml"/>`+
+			`<Relationship Id="rId7" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/notesSlide" Target="../notesSlides/notesSlide1.xml"/>`+
+			`</Relationships>`,
+		"ppt/diagrams/data1.xml", `<dgm:dataModel xmlns:dgm="http://schemas.openxmlformats.org/drawingml/2006/diagram" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"><dgm:ptLst>`+
+			`<dgm:pt modelId="{0}" type="doc"><dgm:prSet/><dgm:spPr/><dgm:t><a:bodyPr/><a:lstStyle/><a:p><a:endParaRPr/></a:p></dgm:t></dgm:pt>`+
+			pt("Plan")+pt("Build")+`</dgm:ptLst></dgm:dataModel>`,
+		// The drawing Office caches of the same diagram: the same text again.
+		"ppt/diagrams/drawing1.xml", `<dsp:drawing xmlns:dsp="http://schemas.microsoft.com/office/drawing/2008/diagram" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main">`+
+			`<dsp:spTree><dsp:sp><dsp:txBody><a:p><a:r><a:t>Plan</a:t></a:r></a:p></dsp:txBody></dsp:sp></dsp:spTree></dsp:drawing>`,
+		"ppt/notesSlides/notesSlide1.xml", `<p:notes `+p+`><p:cSld><p:spTree><p:sp><p:txBody><a:p><a:r><a:t>Say it slowly</a:t></a:r></a:p></p:txBody></p:sp></p:spTree></p:cSld></p:notes>`)
+	d, err := newX(t, Limits{}).Extract(context.Background(), Input{Data: data, Name: "deck.pptx"})
+	require.NoError(t, err)
+	assert.Equal(t, "Roadmap\n\nPlan\nBuild\n\nSay it slowly", d.Text)
+}
