@@ -15,7 +15,8 @@ import (
 
 // htmlDoc extracts an HTML document: its visible text (outside script,
 // style, noscript, template, title and the head), a line per block
-// element, table cells separated by tabs; the title from <title>; author,
+// element, table cells separated by tabs (a block inside a cell is a
+// space); the title from <title>; author,
 // description and keywords from <meta name=...>; the language from
 // <html lang>. The charset comes from a BOM, contentType, then <meta
 // charset> (the WHATWG sniffing of golang.org/x/net/html/charset), else
@@ -33,12 +34,25 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 	z.SetMaxBuf(0)
 	skip, inTitle := 0, false
 	var title strings.Builder
-	// cells: per open <table>, the cells of its current row so far; a
-	// separator goes between two cells, none before a row's first.
+	// tables: per open <table>, the cells of its current row so far (a
+	// separator goes between two cells, none before a row's first) and
+	// whether a cell is open, in which a block is a space, not a line.
 	// Tables nested deeper than htmlMaxTables count as the deepest one
 	// (deep: how many are open past it).
-	var cells []int
+	type table struct {
+		cells  int
+		inCell bool
+	}
+	var tables []table
 	deep := 0
+	// block ends a line, or, inside a table's cell, a word.
+	block := func(tag string) {
+		if n := len(tables); n > 0 && tables[n-1].inCell && !htmlTableBlock[tag] {
+			out.space()
+		} else {
+			out.newline()
+		}
+	}
 	for !out.full() {
 		if err := x.check(); err != nil {
 			return err
@@ -73,27 +87,29 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 					}
 				}
 			case "td", "th":
-				if len(cells) == 0 {
-					cells = append(cells, 0) // a cell outside any table
+				if len(tables) == 0 {
+					tables = append(tables, table{}) // a cell outside any table
 				}
-				if cells[len(cells)-1] > 0 {
+				t := &tables[len(tables)-1]
+				if t.cells > 0 {
 					out.tab()
 				}
-				cells[len(cells)-1]++
+				t.cells++
+				t.inCell = true
 			case "img":
 				// alt text is not indexed: it is usually decoration.
 			default:
 				if htmlBlock[tag] {
-					out.newline()
+					block(tag)
 				}
 				switch {
 				case tt == html.SelfClosingTagToken:
-				case tag == "table" && len(cells) < htmlMaxTables:
-					cells = append(cells, 0)
+				case tag == "table" && len(tables) < htmlMaxTables:
+					tables = append(tables, table{})
 				case tag == "table":
 					deep++
-				case tag == "tr" && len(cells) > 0:
-					cells[len(cells)-1] = 0
+				case tag == "tr" && len(tables) > 0:
+					tables[len(tables)-1] = table{}
 				}
 			}
 		case html.EndTagToken:
@@ -106,16 +122,20 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 				}
 			case "title":
 				inTitle = false
-			default:
-				if htmlBlock[tag] {
-					out.newline()
+			case "td", "th":
+				if len(tables) > 0 {
+					tables[len(tables)-1].inCell = false
 				}
+			default:
 				if tag == "table" {
 					if deep > 0 {
 						deep--
-					} else if len(cells) > 0 {
-						cells = cells[:len(cells)-1]
+					} else if len(tables) > 0 {
+						tables = tables[:len(tables)-1]
 					}
+				}
+				if htmlBlock[tag] {
+					block(tag)
 				}
 			}
 		case html.TextToken:
@@ -181,6 +201,10 @@ func htmlMeta(z *html.Tokenizer, doc *Document) {
 
 // htmlMaxTables bounds the tables whose rows are told apart when nested.
 const htmlMaxTables = 100
+
+// htmlTableBlock are the blocks of a table's structure: they end lines
+// also inside a cell (a table nested in it).
+var htmlTableBlock = map[string]bool{"table": true, "tr": true, "thead": true, "tbody": true, "tfoot": true, "caption": true}
 
 var htmlBlock = map[string]bool{}
 

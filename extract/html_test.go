@@ -54,3 +54,18 @@ func TestHTMLUTF8BeyondTheFirstKilobyte(t *testing.T) {
 		}
 	}
 }
+
+// Word and Outlook write every table cell's text in a paragraph
+// (<td><p class=MsoNormal>...</p></td>), as do many generated pages: each
+// paragraph ended the line, so a mail's table came out one cell per line,
+// its columns lost, and a cell's second line separated from its first.
+// Inside a cell, a block (a paragraph, a line break, a list item) is a
+// space, as in a docx cell; rows still end lines.
+func TestHTMLBlocksInsideTableCells(t *testing.T) {
+	page := `<html><body><p>Totals:</p><table class=MsoNormalTable><tr><td><p class=MsoNormal>Region</p></td>` +
+		`<td><p class=MsoNormal>Q1</p></td></tr><tr><td><p class=MsoNormal>North</p><p class=MsoNormal>(est.)</p></td>` +
+		`<td><div>7<br>units</div></td></tr></table><p>Thanks</p></body></html>`
+	d, err := newX(t, Limits{}).Extract(context.Background(), Input{Data: []byte(page), ContentType: "text/html; charset=utf-8"})
+	require.NoError(t, err)
+	assert.Equal(t, "Totals:\nRegion\tQ1\nNorth (est.)\t7 units\nThanks", strings.ReplaceAll(d.Text, "\n\n", "\n"))
+}
