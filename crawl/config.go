@@ -170,7 +170,8 @@ type Config struct {
 	// by package extract) is of that format's type, anything else what
 	// http.DetectContentType says. A generic type that is not allowed as
 	// such (application/octet-stream, binary/octet-stream,
-	// application/force-download, application/zip, ...) is decided by the
+	// application/force-download, application/zip, a PDF's old names such
+	// as application/x-pdf, the binary Office types, ...) is decided by the
 	// body the same way: its first kilobyte says whether it may be such a
 	// document of an allowed type (else it is refused without reading
 	// on), the whole body which (else it is refused); the page's MediaType

@@ -225,15 +225,20 @@ func (w *worker) get(ctx context.Context, u string, prior *Prior, pol bodyPolicy
 const sniffLen = 1024
 
 // genericType reports a media type that says nothing of the body (a
-// download, a bucket's default) or only that it is a zip, as an Office or
-// OpenDocument file is: when the type is not allowed as such, the body
-// decides (a PDF, RTF, Office or OpenDocument document of an allowed
+// download, a bucket's default), only that it is a zip (as an Office or
+// OpenDocument file is), or that servers give a document format under
+// another name (a PDF's old names, an Office Open XML file under its
+// binary predecessor's type): when the type is not allowed as such, the
+// body decides (a PDF, RTF, Office or OpenDocument document of an allowed
 // type is delivered as that type).
 func genericType(mt string) bool {
 	switch mt {
 	case "application/octet-stream", "binary/octet-stream", "application/binary", "application/unknown",
 		"application/download", "application/x-download", "application/force-download",
-		"application/zip", "application/x-zip", "application/x-zip-compressed":
+		"application/zip", "application/x-zip", "application/x-zip-compressed",
+		"application/x-pdf", "application/acrobat", "application/vnd.pdf", "text/pdf", "text/x-pdf",
+		"application/x-rtf",
+		"application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint":
 		return true
 	}
 	return false

@@ -103,3 +103,35 @@ func TestGenericTypesSniffedForDocuments(t *testing.T) {
 	r = run(t, Config{StartURLs: []string{s.URL + "/pdfonly"}, AllowedContentTypes: []string{"application/pdf"}})
 	require.ErrorIs(t, r.errFor(s.URL+"/pdfonly"), ErrContentType)
 }
+
+// A PDF under one of its old names (application/x-pdf, application/acrobat)
+// and an Office Open XML file under its binary predecessor's type (an
+// .xlsx a server maps to application/vnd.ms-excel) were refused too: the
+// body decides for those types as well, and a real old binary file (an
+// OLE compound file) is still refused.
+func TestDocumentAliasesSniffed(t *testing.T) {
+	t.Parallel()
+	pdf, xlsx := testdoc(t, "hello.pdf"), testdoc(t, "sheet.xlsx")
+	ole := append([]byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), make([]byte, 2048)...)
+	serve := func(ct string, body []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", ct)
+			_, _ = w.Write(body)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, linksPage("root", "/a.pdf", "/b.pdf", "/c.xlsx", "/old.xls"))
+	})
+	mux.HandleFunc("/a.pdf", serve("application/x-pdf", pdf))
+	mux.HandleFunc("/b.pdf", serve("application/acrobat", pdf))
+	mux.HandleFunc("/c.xlsx", serve("application/vnd.ms-excel", xlsx))
+	mux.HandleFunc("/old.xls", serve("application/vnd.ms-excel", ole))
+	s := newSite(t, mux)
+	r := run(t, Config{StartURLs: []string{s.URL}, Depth: 1})
+	require.NoError(t, r.err)
+	require.Equal(t, "application/pdf", r.page(t, s.URL+"/a.pdf").MediaType)
+	require.Equal(t, "application/pdf", r.page(t, s.URL+"/b.pdf").MediaType)
+	require.Equal(t, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", r.page(t, s.URL+"/c.xlsx").MediaType)
+	require.ErrorIs(t, r.errFor(s.URL+"/old.xls"), ErrContentType)
+}
