@@ -437,6 +437,36 @@ func (t *textBuilder) space() {
 	}
 }
 
+// tableCells counts, per open table, the cells of its current row, so
+// that a separator goes between two cells and none before a row's first.
+type tableCells []int
+
+func (c *tableCells) open() { *c = append(*c, 0) }
+
+func (c *tableCells) close() {
+	if n := len(*c); n > 0 {
+		*c = (*c)[:n-1]
+	}
+}
+
+// row starts a row of the innermost table.
+func (c tableCells) row() {
+	if n := len(c); n > 0 {
+		c[n-1] = 0
+	}
+}
+
+// cell starts a cell of the current row, separated from the one before it
+// on out.
+func (c tableCells) cell(out *textBuilder) {
+	if n := len(c); n > 0 {
+		if c[n-1] > 0 {
+			out.tab()
+		}
+		c[n-1]++
+	}
+}
+
 // tab separates a table cell from the one before it (callers call it
 // between cells, not before a row's first). It is written with the next
 // text of the line, so that an empty first cell keeps the columns after

@@ -68,7 +68,7 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 	}
 	skip := 0
 	inBody := false
-	cells := []int{}
+	var cells tableCells
 	// runs: per open table, the repeats of its current cell and where the
 	// body's text was when it began (its text is written once per repeat).
 	type cellRun struct{ n, mark int }
@@ -118,18 +118,13 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 					out.WriteString(attrNS(t, "name"))
 					out.newline()
 				}
-				cells = append(cells, 0)
+				cells.open()
 				runs = append(runs, cellRun{})
 			case "table-row":
-				if len(cells) > 0 {
-					cells[len(cells)-1] = 0
-				}
+				cells.row()
 			case "table-cell", "covered-table-cell":
 				if len(cells) > 0 {
-					if cells[len(cells)-1] > 0 {
-						out.tab()
-					}
-					cells[len(cells)-1]++
+					cells.cell(out)
 					n, err := strconv.Atoi(attrNS(t, "number-columns-repeated"))
 					if err != nil || n < 1 || aside > 0 {
 						n = 1
@@ -161,7 +156,7 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 				}
 			case "table":
 				if len(cells) > 0 {
-					cells = cells[:len(cells)-1]
+					cells.close()
 					runs = runs[:len(runs)-1]
 				}
 				out.newline()

@@ -149,7 +149,7 @@ func docx(a *archive, doc *Document) error {
 func wordPart(a *archive, name string) error {
 	out := a.x.out
 	inText, skip := false, 0
-	cells := []int{} // per open table: cells written in the current row
+	var cells tableCells
 	// breakLine ends a paragraph: a line, or a space in a table's cell.
 	breakLine := func() {
 		if len(cells) == 0 {
@@ -181,19 +181,12 @@ func wordPart(a *archive, name string) error {
 				// it is anchored in.
 				breakLine()
 			case "tbl":
-				cells = append(cells, 0)
+				cells.open()
 			case "tr":
 				out.newline()
-				if len(cells) > 0 {
-					cells[len(cells)-1] = 0
-				}
+				cells.row()
 			case "tc":
-				if len(cells) > 0 {
-					if cells[len(cells)-1] > 0 {
-						out.tab()
-					}
-					cells[len(cells)-1]++
-				}
+				cells.cell(out)
 			}
 		case xml.EndElement:
 			switch t.Name.Local {
@@ -204,9 +197,7 @@ func wordPart(a *archive, name string) error {
 			case "p": // also the last of a text box's: the box ends a line
 				breakLine()
 			case "tbl":
-				if len(cells) > 0 {
-					cells = cells[:len(cells)-1]
-				}
+				cells.close()
 				out.newline()
 			case "tr":
 				out.newline()
@@ -514,7 +505,7 @@ func pptx(a *archive, doc *Document) error {
 func drawingPart(a *archive, name string) error {
 	out := a.x.out
 	inT, skip := false, false // skip: inside a slide-number or date field (fields do not nest)
-	cells := []int{}          // per open table: cells written in the current row
+	var cells tableCells
 	out.newline()
 	return a.walkXML(name, func(_ *xml.Decoder, t xml.Token) error {
 		switch t := t.(type) {
@@ -528,19 +519,12 @@ func drawingPart(a *archive, name string) error {
 			case "br":
 				out.newline()
 			case "tbl":
-				cells = append(cells, 0)
+				cells.open()
 			case "tr":
 				out.newline()
-				if len(cells) > 0 {
-					cells[len(cells)-1] = 0
-				}
+				cells.row()
 			case "tc":
-				if len(cells) > 0 {
-					if cells[len(cells)-1] > 0 {
-						out.tab()
-					}
-					cells[len(cells)-1]++
-				}
+				cells.cell(out)
 			}
 		case xml.EndElement:
 			switch t.Name.Local {
@@ -556,9 +540,7 @@ func drawingPart(a *archive, name string) error {
 					out.space()
 				}
 			case "tbl":
-				if len(cells) > 0 {
-					cells = cells[:len(cells)-1]
-				}
+				cells.close()
 				out.newline()
 			case "tr":
 				out.newline()

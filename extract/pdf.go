@@ -55,13 +55,8 @@ func (e *Extractor) pdf(x *extraction, data []byte, doc *Document) error {
 	}
 	ctx := x.ctx
 	// One page more than MaxPages: its presence says the document is cut.
-	cmd := exec.CommandContext(ctx, e.pdftotext, "-enc", "UTF-8", "-htmlmeta", "-q",
+	cmd := popplerCommand(ctx, data, e.pdftotext, "-enc", "UTF-8", "-htmlmeta", "-q",
 		"-l", strconv.Itoa(x.limits.MaxPages+1), "-", "-")
-	cmd.Stdin = bytes.NewReader(data)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return cmd.Process.Kill() }
-	cmd.WaitDelay = time.Second
-	cmd.Env = []string{"LC_ALL=C.UTF-8"}
 	var stderr bytes.Buffer
 	cmd.Stderr = &limitedBuffer{b: &stderr, max: 4096}
 	stdout, err := cmd.StdoutPipe()
@@ -108,6 +103,20 @@ func (e *Extractor) pdf(x *extraction, data []byte, doc *Document) error {
 	return nil
 }
 
+// popplerCommand is a poppler-utils program reading data on its standard
+// input: in a process group of its own, killed with the server and when
+// ctx ends, in the C.UTF-8 locale. Its limits are set once it has started
+// (setLimits).
+func popplerCommand(ctx context.Context, data []byte, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = bytes.NewReader(data)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return cmd.Process.Kill() }
+	cmd.WaitDelay = time.Second
+	cmd.Env = []string{"LC_ALL=C.UTF-8"}
+	return cmd
+}
+
 // lookPDFInfo returns the pdfinfo of pdftotext's poppler-utils (beside
 // it, else in PATH), or "".
 func lookPDFInfo(pdftotext string) string {
@@ -127,12 +136,7 @@ func (e *Extractor) pdfPageCount(x *extraction, data []byte) int {
 	if e.pdfinfo == "" || x.ctx.Err() != nil {
 		return 0
 	}
-	cmd := exec.CommandContext(x.ctx, e.pdfinfo, "-")
-	cmd.Stdin = bytes.NewReader(data)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return cmd.Process.Kill() }
-	cmd.WaitDelay = time.Second
-	cmd.Env = []string{"LC_ALL=C.UTF-8"}
+	cmd := popplerCommand(x.ctx, data, e.pdfinfo, "-")
 	var out bytes.Buffer
 	cmd.Stdout = &limitedBuffer{b: &out, max: 64 << 10}
 	if err := cmd.Start(); err != nil {
