@@ -210,9 +210,9 @@ func (w *worker) get(ctx context.Context, u string, prior *Prior, pol bodyPolicy
 			ex.mediaType = mediaType(http.DetectContentType(ex.body))
 		}
 		if ex.mediaType == "" || !typeAllowed(pol.types, ex.mediaType) {
-			what := "sniffed " + ex.mediaType
+			what := "sniffed " + cmp.Or(ex.mediaType, "no document")
 			if generic != "" {
-				what = generic + ", " + cmp.Or(what, "sniffed no document")
+				what = generic + ", " + what
 			}
 			return nil, fetchErr(u, ErrContentType, resp.StatusCode, errors.New(what))
 		}

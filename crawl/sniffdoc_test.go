@@ -96,6 +96,7 @@ func TestGenericTypesSniffedForDocuments(t *testing.T) {
 		require.NotEmpty(t, p.Body, u)
 	}
 	require.ErrorIs(t, r.errFor(s.URL+"/archive"), ErrContentType, "a zip that is no document")
+	require.ErrorContains(t, r.errFor(s.URL+"/archive"), "application/octet-stream, sniffed no document")
 	require.ErrorIs(t, r.errFor(s.URL+"/blob"), ErrContentType)
 	require.Less(t, blobBytes.Load(), int64(20_000_000), "a body that is no document is not downloaded")
 
