@@ -111,6 +111,18 @@ func parseKey(path string, data []byte) (*Key, error) {
 // EnsureKeyFile loads the key file at path, creating it first (mode 0600,
 // a fresh random key as 64 hexadecimal digits, its folder 0700 if missing)
 // when it does not exist.
+//
+// The key is written whole to a temporary file beside path, synced, and
+// then linked to path, which fails if a key file appeared there meanwhile
+// (that key is loaded and returned instead); the folder is synced after.
+// So no caller ever reads a key file half written, however many find it
+// missing at once (two servers or cluster nodes started together on one
+// AESKeyFile, `connector password` run while the server makes the key),
+// all of them get the same key, and a crash leaves either no key file or
+// a whole one, which a secret encrypted with it outlives: the file is on
+// disk before the key encrypts anything. (Created in place and then
+// written, a file found meanwhile was read empty: "not an AES-256 key",
+// and a crash in between left an empty key file behind.)
 func EnsureKeyFile(path string) (*Key, error) {
 	k, err := LoadKeyFile(path)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
@@ -120,28 +132,82 @@ func EnsureKeyFile(path string) (*Key, error) {
 	if _, err := rand.Read(raw[:]); err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrKeyFile, path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrKeyFile, path, err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) { // created by someone else meanwhile
+	switch err := writeNewFile(path, []byte(hex.EncodeToString(raw[:])+"\n")); {
+	case errors.Is(err, fs.ErrExist): // created by someone else meanwhile
 		return LoadKeyFile(path)
-	}
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("%w %s: %w", ErrKeyFile, path, err)
-	}
-	_, werr := f.WriteString(hex.EncodeToString(raw[:]) + "\n")
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		_ = os.Remove(path)
-		return nil, fmt.Errorf("%w %s: %w", ErrKeyFile, path, werr)
 	}
 	return &Key{path: absPath(path), k: raw}, nil
+}
+
+// writeNewFile makes a file of mode 0600 holding data at path, whole or
+// not at all: written and synced under a temporary name in path's folder,
+// linked to path (fs.ErrExist when path exists: nothing is replaced), and
+// the folder synced. On a file system without hard links it is created
+// with O_EXCL and written in place.
+func writeNewFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".new-*") // mode 0600
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := writeClose(tmp, data); err != nil {
+		return err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		return writeInPlace(path, data)
+	}
+	_ = os.Remove(tmp.Name()) // before the folder's sync: no second name left by a crash
+	return syncDir(dir)
+}
+
+// writeInPlace is writeNewFile where links cannot be made: the file is
+// created with O_EXCL (fs.ErrExist when path exists) and written there.
+func writeInPlace(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := writeClose(f, data); err != nil {
+		_ = os.Remove(path)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// writeClose writes data to f, syncs and closes it.
+func writeClose(f *os.File, data []byte) error {
+	_, err := f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// syncDir syncs a folder, so that a file just named in it stays named
+// after a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func absPath(p string) string {

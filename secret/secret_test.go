@@ -5,7 +5,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +30,43 @@ func writeKey(t *testing.T, content string) string {
 	p := filepath.Join(t.TempDir(), "MyKeyFile.ky")
 	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
 	return p
+}
+
+// TestEnsureKeyFileFirstUseAtOnce: callers that find no key file at the
+// same moment (two servers or cluster nodes started together on one
+// AESKeyFile, `connector password` while the server makes the key) all get
+// the one key that is then in the file. Before, the file was created empty
+// and then written, so a caller that found it meanwhile read it empty and
+// failed with "not an AES-256 key" (about one call in 16 here), and a crash
+// in between left an empty key file that refused every later secret.
+func TestEnsureKeyFileFirstUseAtOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const paths, callers = 100, 4
+	for i := range paths {
+		p := filepath.Join(dir, strconv.Itoa(i), "aes.ky")
+		keys := make([]*Key, callers)
+		errs := make([]error, callers)
+		var wg sync.WaitGroup
+		for c := range callers {
+			wg.Add(1)
+			go func() { defer wg.Done(); keys[c], errs[c] = EnsureKeyFile(p) }()
+		}
+		wg.Wait()
+		for c := range callers {
+			require.NoError(t, errs[c], "caller %d of %s", c, p)
+			require.Equal(t, keys[0].k, keys[c].k, "caller %d of %s got another key", c, p)
+		}
+		onDisk, err := LoadKeyFile(p)
+		require.NoError(t, err)
+		require.Equal(t, keys[0].k, onDisk.k)
+		st, err := os.Stat(p)
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+		ents, err := os.ReadDir(filepath.Dir(p))
+		require.NoError(t, err)
+		require.Len(t, ents, 1, "only the key file is left in its folder")
+	}
 }
 
 func TestDecryptsWhatAutpasswordWrote(t *testing.T) {
