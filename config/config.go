@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -547,9 +548,6 @@ func ParseFor(name string, data []byte, keysFor TaskKeysFor) (*Config, error) {
 	if c.Security.AESKeyFile == "" {
 		c.Security.AESKeyFile = filepath.Join(c.Server.DataDirectory, "aes.ky")
 	}
-	if err := p.requestFolders(c); err != nil {
-		return nil, err
-	}
 	if err := p.listedWithoutSection(c); err != nil {
 		return nil, err
 	}
@@ -557,6 +555,10 @@ func ParseFor(name string, data []byte, keysFor TaskKeysFor) (*Config, error) {
 		return nil, err
 	}
 	if err := p.attachSSL(c, ssl); err != nil {
+		return nil, err
+	}
+	// After attachSSL: the TLS sections' files count too.
+	if err := p.requestFolders(c); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -713,18 +715,51 @@ func (p *parser) listedWithoutSection(c *Config) error {
 
 // requestFolders refuses an InsertFolders or CollectFolders entry that
 // holds the server's own files: [Server] DataDirectory (the store, its
-// journal, the default log and ingestion folders) or [Security]
-// AESKeyFile. A request may read, delete (tempfile) and replace (Collect,
-// with a FileName of its choice) files in those folders, so with such an
-// entry a Collect could replace connector.db with a fetched page (every
-// action and datastore lost) and an Insert could ingest the key of every
-// secret. The paths are compared absolute, with symbolic links resolved
-// where they exist.
+// journal, the default log and ingestion folders), [Security] AESKeyFile,
+// the configuration file itself, and the files of the TLS sections in use
+// (SSLCertificate, SSLPrivateKey, SSLCACertificate). A request may read,
+// delete (tempfile) and replace (Collect, with a FileName of its choice)
+// files in those folders, so with such an entry a Collect could replace
+// connector.db with a fetched page (every action and datastore lost), the
+// configuration (the roles and folders of the next start: every limit a
+// role and a folder set) or the authorities that client certificates are
+// checked against (reloaded within a minute); and an Insert could ingest
+// the key of every secret, the configuration's secrets or a TLS private
+// key into the index. The paths are compared absolute, with symbolic links
+// resolved where they exist. The error is at the folder's key, or, when
+// the folder is a default one (inside DataDirectory), at the file's.
 func (p *parser) requestFolders(c *Config) error {
-	if c.Line("Security", "InsertFolders") == 0 && c.Line("Security", "CollectFolders") == 0 && c.Line("Security", "AESKeyFile") == 0 {
-		return nil // the defaults lie inside DataDirectory, beside the key
+	type file struct {
+		label, path, what string
+		section, key      string // where the file is set, for a default folder
 	}
-	data, key := realPath(c.Server.DataDirectory), realPath(c.Security.AESKeyFile)
+	files := []file{
+		{"[Server] DataDirectory", c.Server.DataDirectory, "the store's files", "Server", "DataDirectory"},
+		{"[Security] AESKeyFile", c.Security.AESKeyFile, "the key of the secrets", "Security", "AESKeyFile"},
+	}
+	if c.Path != DefaultName && c.Path != "" {
+		files = append(files, file{"the configuration file", c.Path, "the server's configuration", "Server", "DataDirectory"})
+	}
+	var seen []*SSLOptions
+	for _, o := range []*SSLOptions{c.Server.SSL, c.Service.SSL, c.Ingestion.SSLOptions} {
+		if o == nil || slices.Contains(seen, o) {
+			continue
+		}
+		seen = append(seen, o)
+		for _, f := range []struct{ key, path, what string }{
+			{"SSLCertificate", o.Certificate, "a TLS certificate"},
+			{"SSLPrivateKey", o.PrivateKey, "a TLS private key"},
+			{"SSLCACertificate", o.CACertificate, "the authorities TLS peers' certificates are checked against"},
+		} {
+			if f.path != "" {
+				files = append(files, file{"[" + o.Section + "] " + f.key, f.path, f.what, o.Section, f.key})
+			}
+		}
+	}
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = realPath(f.path)
+	}
 	for _, use := range []struct {
 		key, action string
 		folders     []string
@@ -732,24 +767,35 @@ func (p *parser) requestFolders(c *Config) error {
 		{"InsertFolders", "an Insert could read (and, with AllowTempFileDeletion, delete)", c.Security.InsertFolders},
 		{"CollectFolders", "a Collect could replace", c.Security.CollectFolders},
 	} {
-		for _, f := range use.folders {
-			dir := realPath(f)
-			var held string
-			switch {
-			case within(dir, data):
-				held = "[Server] DataDirectory (" + c.Server.DataDirectory + "): " + use.action + " the store's files"
-			case within(dir, key):
-				held = "[Security] AESKeyFile (" + c.Security.AESKeyFile + "): " + use.action + " the key of the secrets"
-			default:
-				continue
+		for _, folder := range use.folders {
+			dir := realPath(folder)
+			for i, f := range files {
+				if !within(dir, paths[i]) {
+					continue
+				}
+				e := &Error{File: p.file, Line: c.Line("Security", use.key), Section: "Security", Key: use.key,
+					Err: fmt.Errorf("%s holds %s (%s): %s %s (expected folders of their own, such as the default DataDirectory/%s)",
+						folder, f.label, f.path, use.action, f.what, strings.ToLower(strings.TrimSuffix(use.key, "Folders")))}
+				if e.Line == 0 { // a default folder, and the file inside it
+					e.Section, e.Key = f.section, f.key
+					e.Line = c.Line(f.section, f.key)
+					if o := sslSection(seen, f.section); o != nil {
+						e.Line = o.KeyLine(f.key)
+					}
+				}
+				return e
 			}
-			e := &Error{File: p.file, Line: c.Line("Security", use.key), Section: "Security", Key: use.key,
-				Err: fmt.Errorf("%s holds %s (expected folders of their own, such as the default DataDirectory/%s)",
-					f, held, strings.ToLower(strings.TrimSuffix(use.key, "Folders")))}
-			if e.Line == 0 { // the default folder, and an AESKeyFile inside it
-				e.Line, e.Key = c.Line("Security", "AESKeyFile"), "AESKeyFile"
-			}
-			return e
+		}
+	}
+	return nil
+}
+
+// sslSection returns the TLS section named name among those in use (nil:
+// name is no TLS section).
+func sslSection(in []*SSLOptions, name string) *SSLOptions {
+	for _, o := range in {
+		if o.Section == name {
+			return o
 		}
 	}
 	return nil

@@ -255,6 +255,66 @@ func TestRequestFoldersBesideTheServersFiles(t *testing.T) {
 	require.ErrorContains(t, err, "holds [Server] DataDirectory")
 }
 
+// An Insert or Collect folder may not hold the configuration file or a
+// TLS section's files either: a Collect could replace the configuration
+// (the roles and folders of the next start) or the authorities client
+// certificates are checked against (reloaded within a minute), and an
+// Insert could ingest the configuration's secrets or a private key. The
+// error is at the folder's key, or, for a default folder, at the file's.
+func TestRequestFoldersHoldNoConfigurationOrTLSFile(t *testing.T) {
+	t.Parallel()
+	const tls = "[Server]\nDataDirectory=/srv/d\nSSLConfig=TLS\n[TLS]\nSSLCertificate=%s\nSSLPrivateKey=%s\nSSLCACertificate=%s\n[Security]\n"
+	for _, tc := range []struct {
+		desc, file, cfg string
+		line            int
+		section, key    string
+		want            string
+	}{
+		{"collect folder holds the configuration", "/srv/connector/connector.cfg", "[Server]\nDataDirectory=/srv/d\n[Security]\nCollectFolders=/srv/out, /srv/connector\n",
+			4, "Security", "CollectFolders",
+			"config /srv/connector/connector.cfg:4: [Security] CollectFolders: /srv/connector holds the configuration file (/srv/connector/connector.cfg): a Collect could replace the server's configuration (expected folders of their own, such as the default DataDirectory/collect)"},
+		{"insert folder holds the configuration", "/srv/connector/etc/connector.cfg", "[Server]\nDataDirectory=/srv/d\n[Security]\nInsertFolders=/srv/connector\n",
+			4, "Security", "InsertFolders",
+			"config /srv/connector/etc/connector.cfg:4: [Security] InsertFolders: /srv/connector holds the configuration file (/srv/connector/etc/connector.cfg): an Insert could read (and, with AllowTempFileDeletion, delete) the server's configuration"},
+		{"insert folder holds a private key", "/etc/c.cfg", fmt.Sprintf(tls, "/etc/tls/cert.pem", "/srv/import/tls/key.pem", "/etc/tls/ca.pem") + "InsertFolders=/srv/import\n",
+			9, "Security", "InsertFolders",
+			"config /etc/c.cfg:9: [Security] InsertFolders: /srv/import holds [TLS] SSLPrivateKey (/srv/import/tls/key.pem): an Insert could read (and, with AllowTempFileDeletion, delete) a TLS private key"},
+		{"collect folder holds the client authorities", "/etc/c.cfg", fmt.Sprintf(tls, "/etc/tls/cert.pem", "/etc/tls/key.pem", "/srv/out/ca.pem") + "CollectFolders=/srv/out\n",
+			9, "Security", "CollectFolders",
+			"config /etc/c.cfg:9: [Security] CollectFolders: /srv/out holds [TLS] SSLCACertificate (/srv/out/ca.pem): a Collect could replace the authorities TLS peers' certificates are checked against"},
+		{"collect folder holds the certificate", "/etc/c.cfg", fmt.Sprintf(tls, "/srv/out/cert.pem", "/etc/tls/key.pem", "/etc/tls/ca.pem") + "CollectFolders=/srv/out\n",
+			9, "Security", "CollectFolders",
+			"config /etc/c.cfg:9: [Security] CollectFolders: /srv/out holds [TLS] SSLCertificate (/srv/out/cert.pem): a Collect could replace a TLS certificate"},
+		{"private key inside the default insert folder", "/etc/c.cfg", fmt.Sprintf(tls, "/etc/tls/cert.pem", "/srv/d/insert/key.pem", "/etc/tls/ca.pem"),
+			6, "TLS", "SSLPrivateKey",
+			"config /etc/c.cfg:6: [TLS] SSLPrivateKey: /srv/d/insert holds [TLS] SSLPrivateKey (/srv/d/insert/key.pem): an Insert could read"},
+		{"configuration inside the default collect folder", "/srv/d/collect/c.cfg", "[Server]\nDataDirectory=/srv/d\n",
+			2, "Server", "DataDirectory",
+			"config /srv/d/collect/c.cfg:2: [Server] DataDirectory: /srv/d/collect holds the configuration file (/srv/d/collect/c.cfg): a Collect could replace the server's configuration"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse(tc.file, []byte(tc.cfg), testTaskKeys)
+			require.Error(t, err)
+			require.True(t, strings.HasPrefix(err.Error(), tc.want), "%s\nwant prefix\n%s", err, tc.want)
+			var ce *Error
+			require.ErrorAs(t, err, &ce)
+			require.Equal(t, []any{tc.line, tc.section, tc.key}, []any{ce.Line, ce.Section, ce.Key})
+		})
+	}
+	// Beside the folders, they are accepted; so is the embedded default
+	// configuration, which has no file.
+	for _, text := range []string{
+		fmt.Sprintf(tls, "/etc/tls/cert.pem", "/etc/tls/key.pem", "/etc/tls/ca.pem") + "InsertFolders=/srv/import\nCollectFolders=/srv/out, /srv/d/collect\n",
+		"[Server]\nDataDirectory=/srv/d\n[Security]\nCollectFolders=/srv/connector/out\nInsertFolders=/srv/connector/in\n",
+	} {
+		_, err := Parse("/srv/connector/connector.cfg", []byte(text), testTaskKeys)
+		require.NoError(t, err, text)
+	}
+	_, err := Parse(DefaultName, []byte("[Security]\nCollectFolders=.\n[Server]\nDataDirectory=/srv/d\n"), testTaskKeys)
+	require.NoError(t, err)
+}
+
 // [Server] Host takes an address or a host name; an IPv6 address may be
 // written in brackets, as in a URL, and is listened on without them.
 func TestServerHost(t *testing.T) {
