@@ -441,7 +441,9 @@ func lowerASCII(c byte) byte {
 
 // RedactURLs returns s with the password of every URL it contains
 // replaced by Redacted: "http://user:pw@host/" becomes
-// "http://user:[REDACTED]@host/". A user name alone is kept.
+// "http://user:[REDACTED]@host/", and so does "http://user:p#w@host/", a
+// password typed with a '/', '?', '#' or '\' in it unencoded
+// (passwordPast). A user name alone is kept.
 func RedactURLs(s string) string {
 	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
 		return s
@@ -464,6 +466,11 @@ func RedactURLs(s string) string {
 		auth := rest[start:end]
 		at := strings.LastIndexByte(auth, '@')
 		colon := strings.IndexByte(auth, ':')
+		if at < 0 && colon >= 0 {
+			if a, e := passwordPast(rest[start:], end-start, colon); a >= 0 {
+				at, end = a, start+e
+			}
+		}
 		if at < 0 || colon < 0 || colon > at {
 			rest = rest[end:]
 			continue
@@ -483,6 +490,41 @@ func RedactURLs(s string) string {
 	}
 	b.WriteString(s[copied:])
 	return b.String()
+}
+
+// passwordPast finds the password of a URL written with a '/', '?', '#'
+// or '\' in it unencoded (http://u:hunter#2@h/, as a password is typed),
+// where the authority seemed to end: u is the URL's text after "://",
+// whose first such character is at auth, with a ':' at colon and no '@'
+// before it. When what follows the ':' can be no port (it is not digits;
+// or digits, or nothing, then a '#', which never comes between a port and
+// user information) and an '@' follows before white space or a quote, it
+// returns the index of the '@' that ends the user information (the last
+// one before the host's end) and the end of the authority; at < 0 when
+// there is no such password. An IPv6 literal ([::1]) has no user
+// information before its ':'; neither has a host:port followed by a path
+// or a query with an '@' in it (http://h:8080/@user), which stays whole.
+func passwordPast(u string, auth, colon int) (at, end int) {
+	if auth >= len(u) || strings.HasPrefix(u, "[") {
+		return -1, 0
+	}
+	port := u[colon+1 : auth]
+	if strings.Trim(port, "0123456789") == "" && u[auth] != '#' {
+		return -1, 0 // host:port, then a path or a query
+	}
+	lim := auth
+	for lim < len(u) && !strings.ContainsRune(" \t\r\n\"'<>", rune(u[lim])) {
+		lim++
+	}
+	first := strings.IndexByte(u[auth:lim], '@')
+	if first < 0 {
+		return -1, 0
+	}
+	end = auth + first + 1
+	for end < lim && !strings.ContainsRune("/?#\\", rune(u[end])) {
+		end++
+	}
+	return strings.LastIndexByte(u[:end], '@'), end
 }
 
 // LogURL is a URL as a log shows it, where its credentials must not show

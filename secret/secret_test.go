@@ -162,8 +162,18 @@ func TestKeyFileIsARegularFile(t *testing.T) {
 	}
 }
 
+// requireRedacted checks RedactURLs and HasURLPassword on each text
+// (key) against what RedactURLs should make of it (value).
+func requireRedacted(t *testing.T, cases map[string]string) {
+	t.Helper()
+	for in, want := range cases {
+		require.Equal(t, want, RedactURLs(in), in)
+		require.Equal(t, want != in, HasURLPassword(in), in)
+	}
+}
+
 func TestRedactURLs(t *testing.T) {
-	for in, want := range map[string]string{
+	requireRedacted(t, map[string]string{
 		"http://user:pw@host/x":                     "http://user:[REDACTED]@host/x",
 		"a=https://u:p%40ss@h:8080?q=1&b=http://h/": "a=https://u:[REDACTED]@h:8080?q=1&b=http://h/",
 		"http://user@host/":                         "http://user@host/",
@@ -172,10 +182,7 @@ func TestRedactURLs(t *testing.T) {
 		"no url at all: a@b":                        "no url at all: a@b",
 		"http://a:b:c@d@e/":                         "http://a:[REDACTED]@e/",
 		"Url0=http://127.0.0.1:8000/,http://u:s@h/": "Url0=http://127.0.0.1:8000/,http://u:[REDACTED]@h/",
-	} {
-		require.Equal(t, want, RedactURLs(in), in)
-		require.Equal(t, want != in, HasURLPassword(in), in)
-	}
+	})
 	require.True(t, SensitiveName("[MyTask]BasicAuthPassword"))
 	require.True(t, SensitiveName("client_secret"))
 	require.False(t, SensitiveName("Token"))
@@ -189,6 +196,38 @@ func TestRedactURLs(t *testing.T) {
 	var sensitive bool
 	require.Zero(t, testing.AllocsPerRun(10, func() { sensitive = SensitiveName("[MyTask]BasicAuthUser") }))
 	require.False(t, sensitive)
+}
+
+// TestRedactURLsPasswordWithDelimiters: a password written unencoded with
+// a '/', '?', '#' or '\' in it (hunter#2, as typed) is redacted whole.
+// Before, the URL's authority was taken to end there, it had no '@' and
+// no password was seen: Bogus=http://u:hunter#2@h/, an ignored parameter,
+// was queued, stored and shown by GetActionParameters and GetRequestLog
+// in clear, and an Url override's refusal quoted it. A URL without user
+// information stays as it is, an '@' in its path, query or fragment too.
+func TestRedactURLsPasswordWithDelimiters(t *testing.T) {
+	t.Parallel()
+	requireRedacted(t, map[string]string{
+		"Bogus=http://u:hunter#2@h/":                 "Bogus=http://u:[REDACTED]@h/",
+		"http://u:hun/ter2@h/x":                      "http://u:[REDACTED]@h/x",
+		"http://u:hun?ter2@h:8080/x?q=1":             "http://u:[REDACTED]@h:8080/x?q=1",
+		`http://u:hun\\ter2@h/`:                      "http://u:[REDACTED]@h/",
+		"http://u:p#a@b@host/":                       "http://u:[REDACTED]@host/",
+		"http://u:12#34@h/":                          "http://u:[REDACTED]@h/",
+		"x http://u:a#b@h/ and https://v:c/d@i/@j y": "x http://u:[REDACTED]@h/ and https://v:[REDACTED]@i/@j y",
+		`port 'http://u:SEC#RET@h/' is not a number`: `port 'http://u:[REDACTED]@h/' is not a number`,
+		// No password: as they are.
+		"http://host/a@b":                 "http://host/a@b",
+		"https://medium.com/@user":        "https://medium.com/@user",
+		"http://host:8080/@user":          "http://host:8080/@user",
+		"http://host:8080/x?mail=a@b.com": "http://host:8080/x?mail=a@b.com",
+		"http://host:8080?mail=a@b.com":   "http://host:8080?mail=a@b.com",
+		"http://[::1]/a@b":                "http://[::1]/a@b",
+		"http://[::1]:80/a?x=y@z":         "http://[::1]:80/a?x=y@z",
+		"http://host:abc/no-at-sign":      "http://host:abc/no-at-sign",
+		"http://u:pw@h/":                  "http://u:[REDACTED]@h/",
+	})
+	require.Equal(t, "http://u:"+Redacted+"@h/a?…", LogURL("http://u:pw?x@h/a?access_token=t"))
 }
 
 func TestLogURL(t *testing.T) {
