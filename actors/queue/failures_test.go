@@ -23,6 +23,11 @@ import (
 type failRepo struct{ *testRepo }
 
 func (f failRepo) Run(ctx context.Context, job *fetch.Job) ([]*messages.Element, error) {
+	if job.Params.Value("Mode") == "credentials" {
+		job.Fail("MYTASK", "http://x/page?access_token=tok3n&x=1", "unexpected HTTP status: HTTP 404")
+		job.Fail("MYTASK", "http://alice:hunter2@x/y", "request timed out")
+		return nil, nil
+	}
 	if job.Params.Value("Mode") != "failures" {
 		return f.testRepo.Run(ctx, job)
 	}
@@ -47,6 +52,18 @@ func (b *bundle) waitFailures(t *testing.T, tok string, n uint64) *messages.Acti
 
 func withFailRepo(c *Config) { c.Repository = failRepo{c.Repository.(*testRepo)} }
 
+// failSetup starts a queue on failRepo that logs at info level into the
+// buffer it returns.
+func failSetup(t *testing.T) (*bundle, *testlog.Buffer) {
+	t.Helper()
+	logs := &testlog.Buffer{}
+	b := setup(t, func(c *Config) {
+		withFailRepo(c)
+		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	return b, logs
+}
+
 var wantFailures = []*messages.Failure{
 	{Task: "MYTASK", Url: "http://x/gone", Reason: "unexpected HTTP status: HTTP 404", Count: 1},
 	{Task: "MYTASK", Url: "http://x/slow", Reason: "request timed out", Count: 2},
@@ -56,11 +73,7 @@ var wantFailures = []*messages.Failure{
 // ended, and the log says them once, at info level, when its work ends.
 func TestFailuresInStatusAndLog(t *testing.T) {
 	t.Parallel()
-	var logs testlog.Buffer
-	b := setup(t, func(c *Config) {
-		withFailRepo(c)
-		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	})
+	b, logs := failSetup(t)
 	tok := b.submit(t, "failures", 0)
 	st := b.waitFailures(t, tok, 3)
 	require.Equal(t, messages.State_STATE_PROCESSING, st.State)
@@ -87,6 +100,26 @@ func TestFailuresInStatusAndLog(t *testing.T) {
 	require.Empty(t, st.Failures)
 	require.Zero(t, st.FailuresTotal)
 	require.Equal(t, 1, strings.Count(logs.String(), "action had failures"))
+}
+
+// The log's summary of an action's failures names each page as the
+// crawl's own lines do (docs/security.md): the URL's query, which may
+// carry a token, cut to "?…", and a password in it redacted. Before, a
+// start URL or a link with ?access_token= that failed was written to the
+// log whole by this line. GetStatus keeps the URL as it is: it is the
+// page's reference, which a client needs to find it.
+func TestFailuresLoggedWithoutCredentials(t *testing.T) {
+	t.Parallel()
+	b, logs := failSetup(t)
+	tok := b.submit(t, "credentials", 0)
+	st := b.waitState(t, tok, messages.State_STATE_FINISHED)
+	require.Equal(t, "http://x/page?access_token=tok3n&x=1", st.Failures[0].Url)
+	log := logs.String()
+	require.Equal(t, 1, strings.Count(log, "action had failures"), log)
+	require.Contains(t, log, `[MYTASK] http://x/page?…: unexpected HTTP status: HTTP 404`)
+	require.Contains(t, log, `[MYTASK] http://alice:[REDACTED]@x/y: request timed out`)
+	require.NotContains(t, log, "tok3n")
+	require.NotContains(t, log, "hunter2")
 }
 
 // The failures are on disk with the action: an ended action keeps them

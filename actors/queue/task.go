@@ -819,7 +819,11 @@ func (t *task) panicked(ctx actor.Context, r any) {
 
 // logFailures says, once per action (when its worker has ended), which
 // items failed and why: the listed failures, and how many there were in
-// all. Each failure was logged at debug level as it happened.
+// all. Each failure was logged at debug level as it happened. A URL is
+// written as the crawl's own lines write it (secret.LogURL: its query,
+// which may carry a token, cut to "?…", a password redacted), and a
+// reason with the password of any URL in it redacted; GetStatus shows
+// them as they are.
 func (t *task) logFailures() {
 	fl := t.got().failures
 	if fl == nil || fl.Total == 0 {
@@ -827,7 +831,7 @@ func (t *task) logFailures() {
 	}
 	list := make([]string, len(fl.Items))
 	for i, f := range fl.Items {
-		list[i] = fmt.Sprintf("[%s] %s: %s", f.Task, f.Url, f.Reason)
+		list[i] = fmt.Sprintf("[%s] %s: %s", f.Task, secret.LogURL(f.Url), secret.RedactURLs(f.Reason))
 		if f.Count > 1 {
 			list[i] += fmt.Sprintf(" (%d times)", f.Count)
 		}
