@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
 
@@ -219,7 +220,7 @@ func (s *Server) authorize(c *caller, req *aci.Request) error {
 		what += " QueueAction=" + head(sub, maxLogged)
 	}
 	need := auth.Need(s.cfg.Port, action, sub)
-	s.log.Warn("request refused: no role allows it", "client", c.principal.String(), "action", what, "role", c.grant.Role(), "needs", need.String())
+	s.logRefusal(c, what, need)
 	return fmt.Errorf("%w: client %s (roles: %s) may not send %s: it needs the %s role",
 		messages.ErrPermissionDenied, c.principal.String(), c.grant.Role(), what, need.String())
 }
@@ -352,4 +353,40 @@ func (s *Server) serves(action string) bool {
 	}
 	_, ok := s.routes[strings.ToUpper(action)]
 	return ok
+}
+
+// refusalLines is how many refused requests (no role allows them) are
+// logged a minute. Any client that reaches the port may send them as fast
+// as it likes: with a line each, it wrote into the log (a LogFile on the
+// data folder's disk, say) at network speed. Beyond it they are counted,
+// and the next line logged says how many went unlogged since the last.
+const refusalLines = 20
+
+// refusals limits the lines logRefusal writes (refusalLines a minute of
+// Config.Now), without a lock: a window that changes while requests are
+// refused may let a line or two more through.
+type refusals struct {
+	minute   atomic.Int64 // of the current window, in Unix minutes
+	logged   atomic.Int64 // lines in it
+	unlogged atomic.Int64 // refusals not logged since the last line
+}
+
+// logRefusal logs a request no role allows (the client, the action, its
+// roles, the role it needs), within refusalLines a minute.
+func (s *Server) logRefusal(c *caller, what string, need auth.Standard) {
+	r := &s.refusals
+	if m := s.cfg.Now().Unix() / 60; r.minute.Load() != m {
+		if old := r.minute.Load(); old != m && r.minute.CompareAndSwap(old, m) {
+			r.logged.Store(0)
+		}
+	}
+	if r.logged.Add(1) > refusalLines {
+		r.unlogged.Add(1)
+		return
+	}
+	attrs := []any{"client", c.principal.String(), "action", what, "role", c.grant.Role(), "needs", need.String()}
+	if n := r.unlogged.Swap(0); n > 0 {
+		attrs = append(attrs, "refused_unlogged_since_last_line", n)
+	}
+	s.log.Warn("request refused: no role allows it", attrs...)
 }

@@ -8,8 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
@@ -78,6 +81,39 @@ func TestRolesRefuseWithACIError(t *testing.T) {
 	require.Equal(t, 1, strings.Count(out, "action=Fetch "), out)
 	require.Contains(t, out, `msg="request refused: no role allows it" component=httpd client=127.0.0.1 action=Fetch role=Readers needs=Admin`)
 	require.Equal(t, 3, strings.Count(out, "request refused"), out)
+}
+
+// TestRefusalsLoggedAtABoundedRate: a client no role allows may send
+// requests as fast as it likes, and each refusal was a warning in the log:
+// 300 requests, 300 lines (about 45 KB) that any client who can reach the
+// port could write, at network speed, into a LogFile on the data folder's
+// disk. Refusals are logged up to refusalLines a minute; the others are
+// counted, and the next line logged says how many went unlogged.
+func TestRefusalsLoggedAtABoundedRate(t *testing.T) {
+	t.Parallel()
+	logs := &testlog.Buffer{}
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 7, 10, 0, 30, 0, time.UTC).UnixNano())
+	e := startWith(t, setup{
+		logger: slog.New(slog.NewTextHandler(logs, nil)),
+		front: func(c *Config) {
+			c.Policy = queryOnlyPolicy(t)
+			c.Now = func() time.Time { return time.Unix(0, now.Load()) }
+		},
+	})
+	const sent = 300
+	for range sent {
+		require.Equal(t, "ERRORPERMISSIONDENIED", e.aci(t, "/action=Fetch&FetchAction=Collect&ConfigSection=MyTask").ResponseData.Code)
+	}
+	out := logs.String()
+	require.Equal(t, refusalLines, strings.Count(out, "request refused"), "one minute's lines")
+	require.NotContains(t, out, "refused_unlogged")
+
+	now.Add(int64(time.Minute))
+	require.Equal(t, "ERRORPERMISSIONDENIED", e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=Pause").ResponseData.Code)
+	out = logs.String()
+	require.Equal(t, refusalLines+1, strings.Count(out, "request refused"), out)
+	require.Contains(t, out, `action="QueueInfo QueueAction=Pause" role=Readers needs=Admin refused_unlogged_since_last_line=`+strconv.Itoa(sent-refusalLines))
 }
 
 // TestShowPermissions: the client learns its address, roles and, for every

@@ -148,6 +148,7 @@ type Server struct {
 	// poisonBodies makes putBody zero a body it takes back: set by the
 	// tests that check nothing reads a body after that.
 	poisonBodies atomic.Bool
+	refusals     refusals // logRefusal's lines
 	reqlog       *actor.PID
 	// logEntries are the request log's entries, reused (entryPool).
 	logEntries entryPool
@@ -648,7 +649,7 @@ func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) string {
 	if err == nil {
 		c := s.identify(ctx)
 		if !c.grant.Allows(auth.ServicePort, "Metrics", "") {
-			s.log.Warn("request refused: no role allows it", "client", c.principal.String(), "action", "Metrics", "role", c.grant.Role(), "needs", auth.ServiceStatus.String())
+			s.logRefusal(c, "Metrics", auth.ServiceStatus)
 			err = fmt.Errorf("%w: client %s (roles: %s) may not read /metrics: it needs the %s role",
 				messages.ErrPermissionDenied, c.principal.String(), c.grant.Role(), auth.ServiceStatus.String())
 		}
