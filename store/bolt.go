@@ -224,6 +224,9 @@ func openBolt(cfg Config) (_ Store, err error) {
 	}
 	switch fi, err := os.Stat(path); {
 	case errors.Is(err, os.ErrNotExist):
+		if err := refuseOrphanJournal(cfg.Dir, cfg.File, path); err != nil {
+			return nil, err
+		}
 		if err := s.create(); err != nil {
 			return nil, err
 		}
@@ -274,6 +277,23 @@ func openBolt(cfg Config) (_ Store, err error) {
 	}
 	s.log.Info("store opened", "engine", engineBolt, "bytes", s.Info().SizeBytes)
 	return s, nil
+}
+
+// refuseOrphanJournal refuses to make a new store file where journal
+// segments are left (ErrCorrupt, naming the file): the store file is made
+// before any segment, and a clean Close deletes them, so segments without
+// it mean the file was deleted or moved (after a crash, or while the
+// server ran). A new file with their replay would hold the actions of
+// whatever segments are left, and none of the datastore writes made
+// directly or of what the checkpoints had folded, and say nothing.
+func refuseOrphanJournal(dir, file, path string) error {
+	nums, err := listSegments(dir, file)
+	if err != nil || len(nums) == 0 {
+		return nil // a folder that cannot be listed fails further on, with its own error
+	}
+	return fmt.Errorf("store: %s is missing, but its journal is there (%s): the store file was deleted or moved, "+
+		"and the journal alone does not hold every acknowledged change; put the file back, or, to start with an empty store, "+
+		"delete the journal segments too: %w", path, filepath.Join(dir, segmentName(file, nums[0])), ErrCorrupt)
 }
 
 func (s *boltStore) Info() Info {

@@ -74,6 +74,48 @@ func TestJournalDeletedSegmentRefused(t *testing.T) {
 	requireRefused(t, dir, seg, "is missing")
 }
 
+// TestStoreFileDeletedWithItsJournalRefused: connector.db deleted (or
+// moved) by hand after a crash, its journal segments left. Open made a new,
+// empty store file and replayed the segments into it: the actions of the
+// journal's first segment came back, while every datastore write made
+// directly (never journaled) and whatever the checkpoints had folded and
+// the segments no longer held were gone, without a word. It is refused,
+// naming the file, and nothing is changed: the file can be put back.
+func TestStoreFileDeletedWithItsJournalRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openJ(t, dir)
+	d, err := s.Datastore("crawl")
+	require.NoError(t, err)
+	require.NoError(t, d.Update(func(w Writer) error { return w.Put([]byte("page"), []byte("acknowledged")) }))
+	require.NoError(t, s.ApplyActions("fetch", []ActionMutation{{Put: rec("a1", 1, messages.State_STATE_QUEUED)}}))
+	crash(t, s)
+	file := filepath.Join(dir, DefaultFile)
+	require.NoError(t, os.Rename(file, file+".moved"))
+	segs, err := listSegments(dir, DefaultFile)
+	require.NoError(t, err)
+	require.NotEmpty(t, segs)
+
+	requireRefused(t, dir, file, "is missing")
+	_, err = os.Stat(file)
+	require.ErrorIs(t, err, os.ErrNotExist, "no new store file is made")
+	after, err := listSegments(dir, DefaultFile)
+	require.NoError(t, err)
+	require.Equal(t, segs, after, "the segments are left as they are")
+
+	// Put back, it opens with everything.
+	require.NoError(t, os.Rename(file+".moved", file))
+	s2, err := quietOpen(dir)
+	require.NoError(t, err)
+	defer s2.Close()
+	require.Equal(t, map[string]messages.State{"a1": messages.State_STATE_QUEUED}, ids(t, s2))
+	d2, err := s2.Datastore("crawl")
+	require.NoError(t, err)
+	v, err := d2.Get([]byte("page"))
+	require.NoError(t, err)
+	require.Equal(t, "acknowledged", string(v))
+}
+
 // bigJournal writes frames of about 1 MiB each until the journal has used
 // nseg segments, abandons it as a crash would, and returns the segments'
 // paths and what the store held.
