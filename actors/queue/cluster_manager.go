@@ -109,6 +109,7 @@ type cOp struct {
 	// adopt
 	adopt   []string
 	unowned bool
+	took    []string // the dead owners it took actions of (adopt and the orphans found)
 	adopted []pgstore.Row
 	// retain
 	retain  bool
@@ -201,6 +202,13 @@ type cmanager struct {
 	unannounced bool
 	adoptDead   []string
 	adoptAll    bool
+	// adoptMore: the last take-over took a full batch (adoptBatch) of
+	// these owners' actions (nil: none to continue; empty: only actions
+	// nobody owns): the next batch is due. adoptedLast: the last store
+	// operation was a take-over, so a waiting commit goes before the
+	// next batch.
+	adoptMore   []string
+	adoptedLast bool
 	lastOrphans time.Time
 	lastRetain  time.Time
 	// reconcileWanted: compare this node's task actors with the owners

@@ -18,7 +18,9 @@ import (
 // next starts the next store operation unless one is in flight: an
 // adoption (members left, or the scan for orphans is due) or a
 // reconciliation that is due, then the pending commit (a claim for free
-// threads rides it), a claim alone, or retention.
+// threads rides it), a claim alone, or retention. The batches of a
+// take-over after its first (adoptBatch) alternate with the pending
+// commits.
 //
 // Adoption and reconciliation go before the pending commit: on a node
 // that is never without one (submissions or changes arrive while each
@@ -62,6 +64,11 @@ func (m *cmanager) next(ctx actor.Context) {
 		m.adoptDead, m.adoptAll = nil, false
 	case active && m.reconcileWanted && len(m.retry) == 0:
 		op = m.reconcileOp()
+	case active && m.adoptMore != nil && !m.adoptedLast:
+		// The next batch of a take-over, alternating with the node's
+		// commits (a take-over of many actions no longer holds them
+		// off until it ends).
+		op, m.adoptMore = &cOp{adopt: m.adoptMore}, nil
 	case m.pending != nil && (len(m.pending.submits) > 0 || len(m.pending.writes) > 0 || len(m.pending.qreplies) > 0):
 		op, m.pending = m.pending, nil
 		if !m.evicted && !m.shutting && len(m.adoptDead) == 0 && !m.adoptAll &&
@@ -87,6 +94,8 @@ func (m *cmanager) next(ctx actor.Context) {
 		op = &cOp{claim: m.cfg.MaximumThreads - m.running}
 		m.claimWanted, m.claimFull = false, false
 		m.lastClaim = time.Now()
+	case active && m.adoptMore != nil:
+		op, m.adoptMore = &cOp{adopt: m.adoptMore}, nil
 	case !m.lastRetain.IsZero() && time.Since(m.lastRetain) >= m.retainEvery() && m.isRetainer():
 		op = &cOp{retain: true}
 		m.lastRetain = time.Now()
@@ -226,7 +235,8 @@ func (m *cmanager) run(op *cOp) error {
 				return nil
 			}
 		}
-		op.adopted, err = m.db.Adopt(ctx, m.cfg.Name, m.node, m.addr, dead, m.interrupted)
+		op.took = dead
+		op.adopted, err = m.db.Adopt(ctx, m.cfg.Name, m.node, m.addr, dead, m.cfg.adoptBatch, m.interrupted)
 	case op.retain:
 		var before int64
 		if m.cfg.FinishedActionMaxAge > 0 {
@@ -273,6 +283,7 @@ func requeued(st *messages.ActionStatus) {
 func (m *cmanager) done(ctx actor.Context, d *cDone) {
 	m.inflight = false
 	op := d.op
+	m.adoptedLast = op.adopt != nil || op.unowned
 	switch {
 	case len(op.submits) > 0 || len(op.writes) > 0 || len(op.qreplies) > 0:
 		m.committed(ctx, op, d.err)

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -25,11 +26,12 @@ func (m *cmanager) adoptedDone(ctx actor.Context, op *cOp, err error) {
 		return
 	}
 	m.opDone(opTakeOver)
+	m.adoptMore = moreToAdopt(m.adoptMore, op.took, len(op.adopted) >= m.cfg.adoptBatch)
 	if len(op.adopted) == 0 {
 		return
 	}
 	m.takeOver(ctx, op.adopted)
-	m.sh.log.Info("took over actions of departed nodes", "actions", len(op.adopted), "dead", op.adopt)
+	m.sh.log.Info("took over actions of departed nodes", "actions", len(op.adopted), "dead", op.took, "more", m.adoptMore != nil)
 	m.claimWanted = true
 	for _, r := range op.adopted {
 		if r.Record.Status.GetState() == messages.State_STATE_QUEUED {
@@ -75,6 +77,30 @@ func (m *cmanager) takeOver(ctx actor.Context, rows []pgstore.Row) {
 			m.sh.log.Error("cannot take over an action; the next reconciliation takes it again", "id", id, "err", serr)
 		}
 	}
+}
+
+// moreToAdopt is what remains to take over (cmanager.adoptMore) after a
+// take-over of the actions of took (and of nobody) that filled its batch
+// (full: there may be more of them) or not (it took all there were).
+// Owners in more that the take-over did not cover stay.
+func moreToAdopt(more, took []string, full bool) []string {
+	if more != nil {
+		more = slices.DeleteFunc(slices.Clone(more), func(id string) bool { return slices.Contains(took, id) })
+	}
+	if full {
+		for _, id := range took {
+			if !slices.Contains(more, id) {
+				more = append(more, id)
+			}
+		}
+		if more == nil {
+			more = []string{} // the actions nobody owns
+		}
+	}
+	if !full && len(more) == 0 {
+		return nil // those of nobody were taken too
+	}
+	return more
 }
 
 // renew makes e's task actor (which runs nothing) the action as the store
@@ -213,6 +239,15 @@ func (m *cmanager) retained(ctx actor.Context, op *cOp, err error) {
 // batch of them still fits: 128 ids are about 2.3 KB on the wire, and
 // 1000 notices about 2.3 MB. A variable so that tests can lower it.
 var removedPerNotice = 128
+
+// adoptBatch is the most actions one take-over transaction takes
+// (Config.adoptBatch): each is read, decoded, written back and given a task
+// actor. A departed node may own a hundred thousand (queued, or ended and
+// kept): taken in one transaction, they outlasted the store operation's
+// timeout (AskTimeout, at least 5 s), which cancelled it, every time.
+// A batch of 1,000 is a fraction of a second on a loaded 2-core machine
+// (10,000 took 1.3 s).
+const adoptBatch = 1000
 
 // retainBatch is the most ended actions one retention pass of a cluster
 // removes (Config.retainBatch). 10,000 rows are a fraction of a second's

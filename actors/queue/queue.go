@@ -94,6 +94,10 @@ type Config struct {
 	// a cluster removes (pgstore's Retain); default retainBatch. Tests
 	// set it lower.
 	retainBatch int
+	// adoptBatch is the most actions one take-over transaction of a
+	// cluster takes (pgstore's Adopt); default adoptBatch. Tests set it
+	// lower.
+	adoptBatch int
 }
 
 // ListEncoder appends the list entry of an ended action to dst (see
@@ -129,6 +133,9 @@ func (c *Config) withDefaults() error {
 	}
 	if c.retainBatch <= 0 {
 		c.retainBatch = retainBatch
+	}
+	if c.adoptBatch <= 0 {
+		c.adoptBatch = adoptBatch
 	}
 	if c.StopTimeout <= 0 {
 		c.StopTimeout = 5 * time.Second

@@ -941,7 +941,16 @@ func (s *Store) collectRows(queue, what string, rows pgx.Rows, take bool) ([]Row
 // record into what it becomes (queued again, or ended, by the policy for
 // actions interrupted by a crash) before it is written back. It returns
 // the adopted rows, owned by node at their new epoch.
-func (s *Store) Adopt(ctx context.Context, queue, node, addr string, dead []string, fix func(*messages.StoredAction)) ([]Row, error) {
+//
+// It takes at most limit actions (limit <= 0: all), the running ones
+// first, then in submission order: a call that returns limit rows may
+// have left more, which a call with the same owners takes (the dead are
+// declared dead by the first). Every row taken is read, decoded, written
+// back and handed to the caller, so one transaction for all of them grew
+// with the dead node's actions, its ended ones included: 100,000 took
+// longer than the caller's timeout (8.5 s on a loaded 2-core machine),
+// which cancelled it every time, and the take-over never happened.
+func (s *Store) Adopt(ctx context.Context, queue, node, addr string, dead []string, limit int, fix func(*messages.StoredAction)) ([]Row, error) {
 	what := "take over actions of " + queue
 	if err := s.usable(what, true); err != nil {
 		return nil, err
@@ -963,8 +972,14 @@ func (s *Store) Adopt(ctx context.Context, queue, node, addr string, dead []stri
 		}
 	}
 	owners := append([]string{""}, dead...)
+	var lim *int64 // NULL: LIMIT ALL
+	if limit > 0 {
+		n := int64(limit)
+		lim = &n
+	}
 	rows, err := tx.Query(ctx, `SELECT `+rowCols+`
-		FROM connector_actions WHERE queue = $1 AND owner = ANY($2) ORDER BY seq FOR UPDATE SKIP LOCKED`, []byte(queue), owners)
+		FROM connector_actions WHERE queue = $1 AND owner = ANY($2) ORDER BY running DESC, seq LIMIT $3 FOR UPDATE SKIP LOCKED`,
+		[]byte(queue), owners, lim)
 	if err != nil {
 		return nil, s.fail(what, err)
 	}

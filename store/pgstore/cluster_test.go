@@ -228,7 +228,7 @@ func TestAdoptDeadNodesActions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"dead"}, orphans)
 	require.False(t, unowned)
-	adopted, err := live.Adopt(ctx, "fetch", "live", "live:1", orphans, func(a *messages.StoredAction) {
+	adopted, err := live.Adopt(ctx, "fetch", "live", "live:1", orphans, 0, func(a *messages.StoredAction) {
 		a.Status.State = messages.State_STATE_QUEUED
 		a.Status.Restarts++
 	})
@@ -368,7 +368,7 @@ func TestReleaseOnLeave(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, unowned, "released actions are unowned: a scan for orphans must take them")
 	require.Empty(t, orphans, "the node that left owns nothing more")
-	adopted, err := ns[1].Adopt(ctx, "fetch", "staying", "staying:1", nil, func(*messages.StoredAction) {})
+	adopted, err := ns[1].Adopt(ctx, "fetch", "staying", "staying:1", nil, 0, func(*messages.StoredAction) {})
 	require.NoError(t, err)
 	require.Len(t, adopted, 2)
 	got, err := ns[1].Claim(ctx, "fetch", "staying", "staying:1", 2)
@@ -377,6 +377,51 @@ func TestReleaseOnLeave(t *testing.T) {
 	alive, err := ns[1].NodeAlive(ctx, "leaving")
 	require.NoError(t, err)
 	require.False(t, alive)
+}
+
+// A take-over in batches (limit): the first declares the dead node dead
+// and takes its running actions before its others; the next calls take the
+// rest, each at most limit, until one takes fewer.
+func TestAdoptInBatchesRunningFirst(t *testing.T) {
+	t.Parallel()
+	ns := nodes(t, "dead", "live")
+	dead, live := ns[0], ns[1]
+	var acts []NewAction
+	for i := range 5 {
+		acts = append(acts, newAction(fmt.Sprintf("a%d", i), 0))
+	}
+	_, err := dead.Submit(ctx, "fetch", "dead", "dead:1", acts, 100)
+	require.NoError(t, err)
+	// The last submitted runs: by submission order it would come last.
+	_, err = dead.Pool().Exec(ctx, `UPDATE connector_actions SET priority = 1 WHERE id = 'a4'`)
+	require.NoError(t, err)
+	got, err := dead.Claim(ctx, "fetch", "dead", "dead:1", 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{"a4"}, claimIDs(got))
+
+	requeue := func(a *messages.StoredAction) { a.Status.State, a.Status.Running = messages.State_STATE_QUEUED, false }
+	var taken []string
+	for call := 1; ; call++ {
+		rows, err := live.Adopt(ctx, "fetch", "live", "live:1", []string{"dead"}, 2, requeue)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(rows), 2)
+		for _, r := range rows {
+			taken = append(taken, r.Record.Id)
+			require.Equal(t, "live", r.Owner)
+			require.False(t, r.Record.Status.Running)
+		}
+		if call == 1 {
+			require.Equal(t, "a4", rows[0].Record.Id, "the running action first")
+			alive, err := live.NodeAlive(ctx, "dead")
+			require.NoError(t, err)
+			require.False(t, alive, "declared dead by the first batch")
+		}
+		if len(rows) < 2 {
+			break
+		}
+		require.Less(t, call, 5)
+	}
+	require.Equal(t, []string{"a4", "a0", "a1", "a2", "a3"}, taken)
 }
 
 // A restarted database: calls fail with ErrUnavailable while it is down

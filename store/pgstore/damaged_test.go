@@ -85,7 +85,7 @@ func TestDamagedClaimEndsAsError(t *testing.T) {
 	// ran: that one ends as Error, the others are put back.
 	damage(t, a, "sound")
 	b := nodesAt(t, url, "b")[0]
-	adopted, err := b.Adopt(ctx, "fetch", "b", "b:1", []string{"a"}, func(x *messages.StoredAction) {
+	adopted, err := b.Adopt(ctx, "fetch", "b", "b:1", []string{"a"}, 0, func(x *messages.StoredAction) {
 		x.Status.State = messages.State_STATE_QUEUED
 	})
 	require.NoError(t, err, "a damaged record does not fail the take-over of the others")

@@ -257,7 +257,7 @@ func TestDeferredWritesOfAFencedOwner(t *testing.T) {
 	require.Equal(t, "with-q", getS(t, db, "k"), "and so are the deferred writes")
 
 	// b declares a dead (a's lease lapsed) and takes its actions over.
-	_, err = b.Adopt(ctx, "fetch", "b", "b:1", []string{"a"}, func(*messages.StoredAction) {})
+	_, err = b.Adopt(ctx, "fetch", "b", "b:1", []string{"a"}, 0, func(*messages.StoredAction) {})
 	require.NoError(t, err)
 	require.NoError(t, store.UpdateBookkeeping(da, put("k", "zombie")))
 	require.NoError(t, store.UpdateBookkeeping(da, put("z", "zombie")))

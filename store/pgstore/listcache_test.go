@@ -174,7 +174,7 @@ func TestListCacheTakeOverAndFillsInFlight(t *testing.T) {
 	require.Equal(t, "", listing(t, da, "u:"))
 	hits, fills := a.listCounts()
 	require.Equal(t, [2]uint64{1, 1}, [2]uint64{hits, fills})
-	_, err := a.Adopt(ctx, "fetch", "a", "a:1", nil, func(*messages.StoredAction) {})
+	_, err := a.Adopt(ctx, "fetch", "a", "a:1", nil, 0, func(*messages.StoredAction) {})
 	require.NoError(t, err)
 	require.Equal(t, "", listing(t, da, "u:"))
 	hits, fills = a.listCounts()
@@ -434,7 +434,7 @@ func TestSchemaUpgradeFencesNodesOfTheOlderLayout(t *testing.T) {
 	orphans, _, err = n.Orphaned(ctx, "fetch", []string{"new"}, 0)
 	require.NoError(t, err)
 	require.Equal(t, []string{"old"}, orphans, "old's actions, once it has left")
-	adopted, err := n.Adopt(ctx, "fetch", "new", "new:1", orphans, func(a *messages.StoredAction) {
+	adopted, err := n.Adopt(ctx, "fetch", "new", "new:1", orphans, 0, func(a *messages.StoredAction) {
 		a.Status.Running, a.Status.State = false, messages.State_STATE_QUEUED
 	})
 	require.NoError(t, err)

@@ -1,0 +1,95 @@
+package queue
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/internal/pgtest"
+	"github.com/connectorhq/connector/messages"
+	"github.com/connectorhq/connector/store/pgstore"
+)
+
+// A departed node's actions are taken over however many it owned. The
+// take-over was one transaction that read, rewrote and handed over every
+// one of them (its running, queued and ended actions), bounded by the
+// store operation's timeout (AskTimeout, at least 5 s): past some tens of
+// thousands (100,000 queued actions took 8.5 s on a loaded 2-core test
+// machine) it was cancelled, every time, and retried every second for
+// ever: the dead node's running actions stayed Processing, never run
+// again, and its other actions could not be changed. Here each row taken
+// costs 1.5 ms (a trigger), so that 6,000 of them cost what 100,000 cost
+// for real, past the timeout.
+func TestTakeOverOfManyActionsCompletes(t *testing.T) {
+	pg := pgtest.StartT(t, pgtest.Options{})
+	url := pg.DatabaseT(t)
+	ctx := context.Background()
+	db, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "n1"})
+	require.NoError(t, err)
+	gone, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "gone"})
+	require.NoError(t, err)
+	t.Cleanup(func() { gone.Close() })
+	require.NoError(t, gone.RegisterNode(ctx, "gone", "gone:1", 2))
+
+	// The departed node: one action running, 6,000 ended (kept by
+	// MaximumFinishedActions).
+	const ended = 6000
+	acts := make([]pgstore.NewAction, ended+1)
+	for i := range acts {
+		id := uuid.New()
+		acts[i] = pgstore.NewAction{Record: &messages.StoredAction{Id: id.String(),
+			Spec:   &messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Params: messages.Params{{Name: "Mode", Value: "instant"}}},
+			Status: &messages.ActionStatus{Token: messages.NewToken("127.0.0.1", 7000, "FETCH", id), State: messages.State_STATE_QUEUED, QueuedUnixMs: 1000}}}
+	}
+	_, err = gone.Submit(ctx, "fetch", "gone", "gone:1", acts, len(acts))
+	require.NoError(t, err)
+	claimed, err := gone.Claim(ctx, "fetch", "gone", "gone:1", 1)
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	running := claimed[0].Record.Status.Token
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `UPDATE connector_actions SET state = 4, ended_ms = 2000 WHERE owner = 'gone' AND NOT running`)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `CREATE FUNCTION slow_take() RETURNS trigger AS $$
+		BEGIN PERFORM pg_sleep(0.0015); RETURN NEW; END $$ LANGUAGE plpgsql`)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `CREATE TRIGGER slow_take BEFORE UPDATE ON connector_actions FOR EACH ROW
+		WHEN (OLD.owner = 'gone' AND NEW.owner <> 'gone') EXECUTE FUNCTION slow_take()`)
+	require.NoError(t, err)
+
+	q, _, mem := startSoloCluster(t, db, func(c *Config) { c.AskTimeout = time.Second })
+	mem.leave("gone")
+
+	// Its running action is queued again and runs here.
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		st, err := q.Status(ctx, running)
+		if assert.NoError(ct, err) {
+			assert.Equal(ct, messages.State_STATE_FINISHED, st.State)
+			assert.EqualValues(ct, 1, st.Restarts)
+		}
+	}, time.Minute, 50*time.Millisecond, "the departed node's running action ran again")
+	// And every action it had is this node's.
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		var left int
+		if assert.NoError(ct, conn.QueryRow(ctx, `SELECT count(*) FROM connector_actions WHERE owner = 'gone'`).Scan(&left)) {
+			assert.Zero(ct, left, "actions still owned by the departed node")
+		}
+	}, time.Minute, 50*time.Millisecond)
+}
+
+// What remains of a take-over after each batch.
+func TestMoreToAdopt(t *testing.T) {
+	require.Nil(t, moreToAdopt(nil, []string{"a"}, false), "all of a's taken")
+	require.Equal(t, []string{"a"}, moreToAdopt(nil, []string{"a"}, true))
+	require.Equal(t, []string{}, moreToAdopt(nil, nil, true), "more of nobody's")
+	require.Equal(t, []string{"b"}, moreToAdopt([]string{"a", "b"}, []string{"a"}, false), "b was not covered")
+	require.Equal(t, []string{"b", "a"}, moreToAdopt([]string{"b"}, []string{"a"}, true))
+	require.Nil(t, moreToAdopt([]string{}, nil, false), "nobody's taken with the others")
+}
