@@ -16,7 +16,7 @@ DEB_DEPLOY := systemd
 NPM_TEST_DIR ?= $(or $(CONNECTOR_TEST_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/connector-test)
 FUZZTIME  ?= 30s
 # The regression tests of our protoactor patches (third_party/protoactor-go/PATCHES.md).
-PROTOACTOR_PATCH_TESTS := ^(TestStartEReturnsListenError|TestStartLeavesGRPCLoggerAlone|TestRequestToDeadNodeFailsAfterConfiguredRetries|TestShutdownWithConnectedPeers|TestTopologyChurnIsRaceFree|TestTTLOption|TestLostLeaseEvictsTheMember|TestWatchStartsAtTheListedRevision|TestMembersJoinAndLeave|TestShutdownEndsTTLReports|TestProcessRegistryConcurrentUse|TestSpawnNamedTakenName|TestMailboxScheduleDoesNotAllocate|TestUnlistedChildren|TestShareRef|TestFutureKeepsItsFirstAnswer|TestEndpointWriterBatchBytesBoundsABatch|TestEndpointWriterDropsAMessageTooLargeAlone)$$
+PROTOACTOR_PATCH_TESTS := ^(TestStartEReturnsListenError|TestStartLeavesGRPCLoggerAlone|TestRequestToDeadNodeFailsAfterConfiguredRetries|TestShutdownWithConnectedPeers|TestTopologyChurnIsRaceFree|TestTTLOption|TestLostLeaseEvictsTheMember|TestWatchStartsAtTheListedRevision|TestMembersJoinAndLeave|TestStoppedStartDoesNotWaitForTheRevoke|TestShutdownEndsTTLReports|TestProcessRegistryConcurrentUse|TestSpawnNamedTakenName|TestMailboxScheduleDoesNotAllocate|TestUnlistedChildren|TestShareRef|TestFutureKeepsItsFirstAnswer|TestEndpointWriterBatchBytesBoundsABatch|TestEndpointWriterDropsAMessageTooLargeAlone)$$
 PROTOC_GEN_GO_VERSION := v1.33.0
 STATICCHECK_VERSION   := v0.8.2
 GOBIN     ?= $(shell $(GO) env GOPATH)/bin

@@ -170,7 +170,9 @@ func (p *Provider) logger() *slog.Logger { return p.cluster.Logger() }
 //
 // connector patch: with WithStartContext, a start asked to stop ends its
 // requests at once (it cancels the provider's context, which every
-// request derives from) and returns the start context's error.
+// request derives from) and returns the start context's error; the lease
+// it registered under is revoked within stoppedRevokeTimeout, not the
+// request timeout.
 func (p *Provider) StartMember(c *cluster.Cluster) error {
 	if err := p.init(c); err != nil {
 		return err
@@ -187,7 +189,15 @@ func (p *Provider) StartMember(c *cluster.Cluster) error {
 		err = p.startCtx.Err()
 	}
 	if err != nil {
-		p.revokeLease()
+		timeout := p.requestTimeout
+		if p.startCtx != nil && p.startCtx.Err() != nil {
+			// Asked to stop: the revoke is a courtesy (the lease lapses
+			// by itself within its TTL), and an etcd that froze after
+			// the registration, which is why the start was stopped, never
+			// answers it: the full request timeout held the stop 5 s.
+			timeout = min(timeout, stoppedRevokeTimeout)
+		}
+		p.revokeLease(timeout)
 		return fmt.Errorf("etcd provider: list members: %w", p.startErr(err))
 	}
 	p.wg.Add(2)
@@ -195,6 +205,12 @@ func (p *Provider) StartMember(c *cluster.Cluster) error {
 	go p.keepAliveLoop()
 	return nil
 }
+
+// stoppedRevokeTimeout bounds the revoke of the lease of a start that was
+// asked to stop (WithStartContext) after it registered: an etcd that
+// answers revokes it in milliseconds, so the others see the member go at
+// once; a frozen one lets it lapse within its TTL.
+const stoppedRevokeTimeout = 500 * time.Millisecond
 
 // startErr is err, or, when the start was asked to stop (its requests
 // were cancelled for that), the start context's error with it.
@@ -232,7 +248,7 @@ func (p *Provider) Shutdown(graceful bool) error {
 	p.mu.Unlock()
 	p.cancel()
 	p.wg.Wait()
-	err := p.revokeLease()
+	err := p.revokeLease(p.requestTimeout)
 	if p.ownClient {
 		if cerr := p.client.Close(); cerr != nil && err == nil {
 			err = cerr
@@ -279,7 +295,8 @@ func (p *Provider) register() error {
 	return nil
 }
 
-func (p *Provider) revokeLease() error {
+// revokeLease revokes the member's lease, waiting at most timeout for etcd.
+func (p *Provider) revokeLease(timeout time.Duration) error {
 	p.mu.Lock()
 	id := p.leaseID
 	p.leaseID = 0
@@ -287,7 +304,7 @@ func (p *Provider) revokeLease() error {
 	if id == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.requestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	_, err := p.client.Revoke(ctx, id)
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) {

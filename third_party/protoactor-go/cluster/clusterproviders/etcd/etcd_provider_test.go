@@ -217,3 +217,70 @@ func TestWatchStartsAtTheListedRevision(t *testing.T) {
 	want := sorted(a.c.ActorSystem.ID, "late-member")
 	require.Eventually(t, func() bool { return fmt.Sprint(a.members()) == fmt.Sprint(want) }, 20*time.Second, 10*time.Millisecond)
 }
+
+// frozenGet is an etcd whose reads never answer (it froze after the
+// member registered): Get waits until its context ends. getting is
+// closed when the first Get waits.
+type frozenGet struct {
+	clientv3.KV
+	getting chan struct{}
+	once    sync.Once
+}
+
+func (f *frozenGet) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	f.once.Do(func() { close(f.getting) })
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// frozenRevoke is that etcd's lease service: Revoke never answers.
+type frozenRevoke struct{ clientv3.Lease }
+
+func (frozenRevoke) Revoke(ctx context.Context, _ clientv3.LeaseID) (*clientv3.LeaseRevokeResponse, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A start asked to stop (WithStartContext) after the member registered,
+// while it lists the members of an etcd that froze meanwhile, returns at
+// once. It gave up the list at once, but then revoked its lease with the
+// full request timeout (5 s) of its own, which the frozen etcd never
+// answered: the stop waited 5 s all the same. Its lease lapses by itself
+// within its TTL.
+func TestStoppedStartDoesNotWaitForTheRevoke(t *testing.T) {
+	ep := startEtcd(t)
+	cli := newClient(t, ep)
+	kv := &frozenGet{KV: cli.KV, getting: make(chan struct{})}
+	cli.KV, cli.Lease = kv, frozenRevoke{cli.Lease}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := NewWithClient("/test", cli, WithRequestTimeout(5*time.Second), WithStartContext(ctx))
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}))
+	c := cluster.New(sys, cluster.Configure("etcdtest", p, disthash.New(),
+		remote.Configure("127.0.0.1", 0, remote.WithShutdownTimeout(time.Second)),
+		cluster.WithStartupDelay(0), cluster.WithShutdownDelay(0)))
+	done := make(chan error, 1)
+	go func() { done <- c.StartMemberE() }()
+	select {
+	case <-kv.getting:
+	case err := <-done:
+		t.Fatalf("the start ended before it listed the members: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the start never listed the members")
+	}
+	asked := time.Now()
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the start did not end")
+	}
+	took := time.Since(asked)
+	t.Logf("the start ended %s after the request to stop: %v", took, err)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Less(t, took, 3*time.Second, "the stopped start waited for the frozen etcd")
+	require.NoError(t, p.Shutdown(false))
+}
