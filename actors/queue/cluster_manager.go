@@ -209,8 +209,11 @@ type cmanager struct {
 	// next batch.
 	adoptMore   []string
 	adoptedLast bool
-	lastOrphans time.Time
-	lastRetain  time.Time
+	// takeOverFailed: the last take-over failed, and no reconciliation
+	// went since: one that is due goes before it is tried again (next).
+	takeOverFailed bool
+	lastOrphans    time.Time
+	lastRetain     time.Time
 	// reconcileWanted: compare this node's task actors with the owners
 	// of record (every lease, and when members leave).
 	reconcileWanted bool

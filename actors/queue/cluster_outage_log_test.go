@@ -16,8 +16,8 @@ import (
 )
 
 // While PostgreSQL is down, a node's periodic operations on the shared
-// store (its claims, its look for orphaned actions, retention; its
-// reconciliation too, which waits behind the look for orphans) fail and are tried again: each logs at level warn once for
+// store (its claims, its look for orphaned actions, retention, and its
+// reconciliation, which takes turns with the look for orphans) fail and are tried again: each logs at level warn once for
 // the run of failures (with the cause), at debug level for each attempt
 // that fails after it, and once at level info when one succeeds again,
 // as its writes do. Each was logged at level warn at every attempt: the
@@ -40,6 +40,7 @@ func TestClusterStoreOutageIsLoggedOncePerRun(t *testing.T) {
 		"claiming queued actions failed",
 		"taking over the actions of departed nodes failed",
 		"retention in the shared store failed",
+		"reconciling this node's actions with the shared store failed",
 	}
 	count := func(level, what string) int {
 		n := 0
@@ -71,7 +72,7 @@ func TestClusterStoreOutageIsLoggedOncePerRun(t *testing.T) {
 	require.NoError(t, pg.StartAgain())
 	down = false
 	resumed := []string{"claiming queued actions resumed", "taking over the actions of departed nodes resumed",
-		"retention in the shared store resumed"}
+		"retention in the shared store resumed", "reconciling this node's actions with the shared store resumed"}
 	for _, what := range resumed {
 		testwait.For(t, 60*time.Second, func() bool { return count("INFO", what) == 1 }, "%q at level info", what)
 	}

@@ -59,6 +59,13 @@ func (m *cmanager) next(ctx actor.Context) {
 	var op *cOp
 	active := !m.evicted && !m.released && !m.shutting && !time.Now().Before(m.takeoverAt)
 	switch {
+	case active && m.reconcileWanted && len(m.retry) == 0 && m.takeOverFailed:
+		// The last take-over failed and is due again: a reconciliation
+		// that is due goes first, once, or a take-over that keeps
+		// failing (tried every second) would hold it off for good.
+		// When both fail (the store out of reach) they take turns.
+		op = m.reconcileOp()
+		m.takeOverFailed = false
 	case active && (len(m.adoptDead) > 0 || m.adoptAll):
 		op = &cOp{adopt: m.adoptDead, unowned: true}
 		m.adoptDead, m.adoptAll = nil, false

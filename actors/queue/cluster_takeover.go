@@ -16,6 +16,7 @@ import (
 // --- take-over, reconciliation, retention ------------------------------------
 
 func (m *cmanager) adoptedDone(ctx actor.Context, op *cOp, err error) {
+	m.takeOverFailed = err != nil
 	if err != nil {
 		if !m.fencedOut(ctx, err) {
 			m.opFailed(opTakeOver, err, "dead", op.adopt)
