@@ -246,6 +246,13 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 			// No actor answers for it, and its record cannot be read:
 			// what the row shows, as a list does (askRows).
 			return q.damaged(row, msg, write, token)
+		case errors.Is(err, actor.ErrDeadLetter) && messages.Terminal(row.Record.GetStatus().GetState()):
+			// It has ended, and its owner has no actor for it: its task
+			// actor failed, and the owner keeps a tombstone, which
+			// only the owner's own requests reach (lookupTombstone),
+			// and wrote it as Error. An ended action changes no more:
+			// the row is its last word.
+			return q.ended(row, msg, write)
 		case errors.Is(err, actor.ErrDeadLetter):
 			// No such actor there (moved: the row says where now; or not
 			// yet there), or, when remoting took its retries to say so, no
@@ -304,6 +311,28 @@ func (q *ClusterQueue) damaged(row pgstore.Row, msg any, write bool, asked strin
 		return nil, fmt.Errorf("%w: no node holds this action in memory and its record in the shared store cannot be read, so it cannot be changed: %v", messages.ErrStore, row.Damaged)
 	}
 	return q.ownerGone(row, msg, false, asked)
+}
+
+// ended answers a request about an action whose row says it has ended,
+// for which its owner, a live member, has no task actor (a tombstone): a
+// read from the row, as ownerGone does; a change refused, as the task
+// actor of an ended action (or the tombstone) refuses it. It was asked
+// of the stopped actor again and again, for as long as the request
+// could wait (AskTimeout), and failed saying the action kept moving; a
+// list from another node left the action out.
+func (q *ClusterQueue) ended(row pgstore.Row, msg any, write bool) (*messages.ActionReply, error) {
+	if !write {
+		return q.ownerGone(row, msg, false, "")
+	}
+	st := rowStatus(row.Record)
+	st.Token = q.rowToken(row)
+	why := "the action ended as " + messages.StatusName(st.State)
+	if st.Error != "" {
+		why += " (" + st.Error + ")"
+	}
+	code, _ := messages.Code(messages.ErrActionEnded)
+	r := &messages.ActionReply{Status: st, Code: code, Message: why}
+	return r, messages.Err(r.Code, r.Message)
 }
 
 // ownerGone answers a request about an action whose owner has left the

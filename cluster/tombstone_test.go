@@ -1,0 +1,62 @@
+package cluster_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
+)
+
+// escapeRecovery is a message whose handling panics outside the task
+// actor's recovery, as a failure the task cannot catch would: protoactor
+// calls an AutoRespond message's GetAutoResponse after the actor's
+// Receive, so the panic reaches the QueueManager's supervision, which
+// keeps the action as an Error tombstone and stops the actor.
+type escapeRecovery struct{}
+
+func (escapeRecovery) GetAutoResponse(actor.Context) any {
+	panic("injected failure outside task.Receive")
+}
+
+// An action whose task actor failed (a tombstone: status Error, "task
+// actor failed: ...") answers the same from every node. Its owner answers
+// for it from its QueueManager, but a request from another node went to
+// the stopped actor, got a dead letter, and asked the owner's actor
+// again, and again, for AskTimeout (10 s here): GetStatus failed with "the
+// action kept moving between nodes, or its owner of record had no actor
+// for it", and a list left the action out, although the store had its
+// Error since the owner's next commit.
+func TestTombstoneAnswersFromEveryNode(t *testing.T) {
+	c := newCluster(t, 2, 1)
+	tok, err := c.nodes[0].q.Submit(ctx, spec("block", 0))
+	require.NoError(t, err)
+	c.waitState(tok, messages.State_STATE_PROCESSING)
+	owner := c.ownerOf(tok)
+	other := c.other(owner)
+	_, id, err := messages.ParseToken(tok)
+	require.NoError(t, err)
+	_, _ = owner.sys.Root.RequestFuture(actor.NewPID(owner.sys.Address(), "queue-fetch/"+id.String()), escapeRecovery{}, 10*time.Second).Result()
+
+	st, err := owner.q.Status(ctx, tok)
+	require.NoError(t, err)
+	require.Equal(t, messages.State_STATE_ERROR, st.State, "the owner answers from its tombstone")
+	require.Contains(t, st.Error, "task actor failed")
+
+	asked := time.Now()
+	st, err = other.q.Status(ctx, tok)
+	require.NoError(t, err, "asked of another node (%s)", time.Since(asked))
+	require.Equal(t, messages.State_STATE_ERROR, st.State)
+	require.Contains(t, st.Error, "task actor failed")
+	require.Less(t, time.Since(asked), 5*time.Second, "answered at once")
+	_, err = other.q.Cancel(ctx, tok)
+	require.ErrorIs(t, err, messages.ErrActionEnded)
+
+	list, err := other.q.List(ctx, &messages.ListActions{})
+	require.NoError(t, err)
+	require.Len(t, list, 1, "the list from another node shows it")
+	require.Equal(t, tok, list[0].Token)
+	require.Equal(t, messages.State_STATE_ERROR, list[0].State)
+}
