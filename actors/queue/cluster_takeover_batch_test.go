@@ -15,6 +15,50 @@ import (
 	"github.com/connectorhq/connector/store/pgstore"
 )
 
+// withDeparting opens a test database's store as node n1 (for
+// startSoloCluster), and as node "gone", registered: a member about to
+// leave, whose actions the test makes. conn is a connection of the test's
+// own to the database.
+func withDeparting(t *testing.T) (db, gone *pgstore.Store, conn *pgx.Conn) {
+	t.Helper()
+	pg := pgtest.StartT(t, pgtest.Options{})
+	url := pg.DatabaseT(t)
+	ctx := context.Background()
+	db, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "n1"})
+	require.NoError(t, err)
+	gone, err = pgstore.Open(ctx, pgstore.Config{URL: url, Node: "gone"})
+	require.NoError(t, err)
+	t.Cleanup(func() { gone.Close() })
+	require.NoError(t, gone.RegisterNode(ctx, "gone", "gone:1", 2))
+	conn, err = pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return db, gone, conn
+}
+
+// refuseDeath makes PostgreSQL refuse to declare node "gone" dead: every
+// take-over of its actions fails.
+func refuseDeath(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := conn.Exec(ctx, `CREATE FUNCTION refuse_death() RETURNS trigger AS $$
+		BEGIN RAISE EXCEPTION 'injected: take-over refused'; END $$ LANGUAGE plpgsql`)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `CREATE TRIGGER refuse_death BEFORE UPDATE ON connector_nodes FOR EACH ROW
+		WHEN (NEW.dead AND NOT OLD.dead AND NEW.id = 'gone') EXECUTE FUNCTION refuse_death()`)
+	require.NoError(t, err)
+}
+
+// instantAction is a submission of an action that finishes as soon as it
+// runs, and its token.
+func instantAction() (pgstore.NewAction, string) {
+	id := uuid.New()
+	tok := messages.NewToken("127.0.0.1", 7000, "FETCH", id)
+	return pgstore.NewAction{Record: &messages.StoredAction{Id: id.String(),
+		Spec:   &messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Params: messages.Params{{Name: "Mode", Value: "instant"}}},
+		Status: &messages.ActionStatus{Token: tok, State: messages.State_STATE_QUEUED, QueuedUnixMs: 1000}}}, tok
+}
+
 // A departed node's actions are taken over however many it owned. The
 // take-over was one transaction that read, rewrote and handed over every
 // one of them (its running, queued and ended actions), bounded by the
@@ -26,35 +70,22 @@ import (
 // costs 1.5 ms (a trigger), so that 6,000 of them cost what 100,000 cost
 // for real, past the timeout.
 func TestTakeOverOfManyActionsCompletes(t *testing.T) {
-	pg := pgtest.StartT(t, pgtest.Options{})
-	url := pg.DatabaseT(t)
+	db, gone, conn := withDeparting(t)
 	ctx := context.Background()
-	db, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "n1"})
-	require.NoError(t, err)
-	gone, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "gone"})
-	require.NoError(t, err)
-	t.Cleanup(func() { gone.Close() })
-	require.NoError(t, gone.RegisterNode(ctx, "gone", "gone:1", 2))
 
 	// The departed node: one action running, 6,000 ended (kept by
 	// MaximumFinishedActions).
 	const ended = 6000
 	acts := make([]pgstore.NewAction, ended+1)
 	for i := range acts {
-		id := uuid.New()
-		acts[i] = pgstore.NewAction{Record: &messages.StoredAction{Id: id.String(),
-			Spec:   &messages.ActionSpec{Action: "FETCH", FetchAction: "SYNCHRONIZE", Params: messages.Params{{Name: "Mode", Value: "instant"}}},
-			Status: &messages.ActionStatus{Token: messages.NewToken("127.0.0.1", 7000, "FETCH", id), State: messages.State_STATE_QUEUED, QueuedUnixMs: 1000}}}
+		acts[i], _ = instantAction()
 	}
-	_, err = gone.Submit(ctx, "fetch", "gone", "gone:1", acts, len(acts))
+	_, err := gone.Submit(ctx, "fetch", "gone", "gone:1", acts, len(acts))
 	require.NoError(t, err)
 	claimed, err := gone.Claim(ctx, "fetch", "gone", "gone:1", 1)
 	require.NoError(t, err)
 	require.Len(t, claimed, 1)
 	running := claimed[0].Record.Status.Token
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, `UPDATE connector_actions SET state = 4, ended_ms = 2000 WHERE owner = 'gone' AND NOT running`)
 	require.NoError(t, err)
 	_, err = conn.Exec(ctx, `CREATE FUNCTION slow_take() RETURNS trigger AS $$

@@ -5,13 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/connectorhq/connector/internal/pgtest"
 	"github.com/connectorhq/connector/messages"
-	"github.com/connectorhq/connector/store/pgstore"
 )
 
 // A take-over that fails, again and again, does not hold the node's
@@ -20,23 +17,11 @@ import (
 // retried it in a tight loop and never committed, so submissions got no
 // answer. It now goes again no sooner than a failed commit would.
 func TestFailingTakeOverDoesNotHoldCommitsOff(t *testing.T) {
-	pg := pgtest.StartT(t, pgtest.Options{})
-	url := pg.DatabaseT(t)
+	db, _, conn := withDeparting(t)
 	ctx := context.Background()
-	db, err := pgstore.Open(ctx, pgstore.Config{URL: url, Node: "n1"})
-	require.NoError(t, err)
 	// A member that will leave, and a take-over of its actions that
 	// PostgreSQL refuses (marking it dead fails) while commits go on.
-	require.NoError(t, db.RegisterNode(ctx, "gone", "gone:1", 2))
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	_, err = conn.Exec(ctx, `CREATE FUNCTION refuse_death() RETURNS trigger AS $$
-		BEGIN RAISE EXCEPTION 'injected: take-over refused'; END $$ LANGUAGE plpgsql`)
-	require.NoError(t, err)
-	_, err = conn.Exec(ctx, `CREATE TRIGGER refuse_death BEFORE UPDATE ON connector_nodes FOR EACH ROW
-		WHEN (NEW.dead AND NOT OLD.dead AND NEW.id = 'gone') EXECUTE FUNCTION refuse_death()`)
-	require.NoError(t, err)
-	require.NoError(t, conn.Close(ctx))
+	refuseDeath(t, conn)
 
 	q, _, mem := startSoloCluster(t, db)
 
