@@ -597,6 +597,16 @@ func (q *ClusterQueue) askRows(ctx context.Context, rows []pgstore.Row, msg any,
 			if errors.Is(err, actor.ErrDeadLetter) || errors.Is(err, actor.ErrTimeout) {
 				// Moved or removed meanwhile, or its node died: by token.
 				ar, rerr := q.request(ctx, q.rowToken(batch[i]), msg)
+				if rerr != nil && ar == nil && !isWrite(msg) && (errors.Is(rerr, messages.ErrTimeout) || ctx.Err() != nil) {
+					// Its owner, still a member, did not answer in
+					// time (its node frozen, or cut off, until its
+					// lease lapses), or the list's own time ran out
+					// (its read of the row again then fails too):
+					// shown as the store last had it, as for an
+					// owner that has left. It was left out, and the
+					// list looked complete.
+					ar, _ = q.ownerGone(batch[i], msg, false, "")
+				}
 				if rerr != nil && ar == nil {
 					got(nil)
 					continue
