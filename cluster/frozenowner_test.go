@@ -29,15 +29,9 @@ func (h holdActor) GetAutoResponse(actor.Context) any {
 // looked complete, and QueueStatus counted the action).
 func TestListShowsAnActionWhoseOwnerDoesNotAnswer(t *testing.T) {
 	c := newCluster(t, 2, 1)
-	tok, err := c.nodes[0].q.Submit(ctx, spec("block", 0))
-	require.NoError(t, err)
-	c.waitState(tok, messages.State_STATE_PROCESSING)
-	owner := c.ownerOf(tok)
-	other := c.other(owner)
-	_, id, err := messages.ParseToken(tok)
-	require.NoError(t, err)
+	tok, owner, other, task := c.runningAction()
 	h := holdActor{entered: make(chan struct{}), hold: make(chan struct{})}
-	go owner.sys.Root.RequestFuture(actor.NewPID(owner.sys.Address(), "queue-fetch/"+id.String()), h, time.Minute) // handled on that goroutine, which it holds
+	go owner.sys.Root.RequestFuture(task, h, time.Minute) // handled on that goroutine, which it holds
 	<-h.entered
 	defer close(h.hold)
 

@@ -21,6 +21,20 @@ func (escapeRecovery) GetAutoResponse(actor.Context) any {
 	panic("injected failure outside task.Receive")
 }
 
+// runningAction submits an action that runs until the test releases it,
+// and returns its token, the node that runs it, another node, and its
+// task actor.
+func (c *testCluster) runningAction() (tok string, owner, other *node, task *actor.PID) {
+	c.t.Helper()
+	tok, err := c.nodes[0].q.Submit(ctx, spec("block", 0))
+	require.NoError(c.t, err)
+	c.waitState(tok, messages.State_STATE_PROCESSING)
+	owner = c.ownerOf(tok)
+	_, id, err := messages.ParseToken(tok)
+	require.NoError(c.t, err)
+	return tok, owner, c.other(owner), actor.NewPID(owner.sys.Address(), "queue-fetch/"+id.String())
+}
+
 // An action whose task actor failed (a tombstone: status Error, "task
 // actor failed: ...") answers the same from every node. Its owner answers
 // for it from its QueueManager, but a request from another node went to
@@ -31,14 +45,8 @@ func (escapeRecovery) GetAutoResponse(actor.Context) any {
 // Error since the owner's next commit.
 func TestTombstoneAnswersFromEveryNode(t *testing.T) {
 	c := newCluster(t, 2, 1)
-	tok, err := c.nodes[0].q.Submit(ctx, spec("block", 0))
-	require.NoError(t, err)
-	c.waitState(tok, messages.State_STATE_PROCESSING)
-	owner := c.ownerOf(tok)
-	other := c.other(owner)
-	_, id, err := messages.ParseToken(tok)
-	require.NoError(t, err)
-	_, _ = owner.sys.Root.RequestFuture(actor.NewPID(owner.sys.Address(), "queue-fetch/"+id.String()), escapeRecovery{}, 10*time.Second).Result()
+	tok, owner, other, task := c.runningAction()
+	_, _ = owner.sys.Root.RequestFuture(task, escapeRecovery{}, 10*time.Second).Result()
 
 	st, err := owner.q.Status(ctx, tok)
 	require.NoError(t, err)
