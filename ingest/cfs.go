@@ -112,7 +112,8 @@ func (t *cfsTarget) Add(ctx context.Context, docs []*Document) error {
 	if err := validateAll(docs); err != nil {
 		return delivery(op, err)
 	}
-	return t.deliver(ctx, op, len(docs), func(lo, hi int) []byte {
+	item := func(i int) string { return fmt.Sprintf("document %q", docs[i].Reference) }
+	return t.deliver(ctx, op, len(docs), item, func(lo, hi int) []byte {
 		xp := getBuf()
 		defer putBuf(xp)
 		*xp = appendAdds((*xp)[:0], docs[lo:hi])
@@ -137,7 +138,8 @@ func (t *cfsTarget) Remove(ctx context.Context, refs []string) error {
 			return delivery(op, fmt.Errorf("%w: reference %q contains a comma, which the CFS removes list cannot carry", ErrInvalidDocument, r))
 		}
 	}
-	return t.deliver(ctx, op, len(refs), func(lo, hi int) []byte {
+	item := func(i int) string { return fmt.Sprintf("reference %q", refs[i]) }
+	return t.deliver(ctx, op, len(refs), item, func(lo, hi int) []byte {
 		b := []byte("action=Ingest&removes=")
 		for i, r := range refs[lo:hi] {
 			if i > 0 {
@@ -150,10 +152,14 @@ func (t *cfsTarget) Remove(ctx context.Context, refs []string) error {
 }
 
 // deliver sends n items in requests of t.batch; body returns the form
-// body of items [lo, hi). Each request has a body of its own, never
-// reused: the transport may still read one after Do returned (a reply
-// that came before the whole body was sent).
-func (t *cfsTarget) deliver(ctx context.Context, op string, n int, body func(lo, hi int) []byte) error {
+// body of items [lo, hi), item names item i in an error. Each request has
+// a body of its own, never reused: the transport may still read one after
+// Do returned (a reply that came before the whole body was sent). A
+// request CFS refuses for its size is sent again in halves (send); after
+// an item refused for its size alone, the requests after it still go, but
+// nothing more is sent after any other failure. The error is the first
+// failure's.
+func (t *cfsTarget) deliver(ctx context.Context, op string, n int, item func(i int) string, body func(lo, hi int) []byte) error {
 	if n == 0 {
 		return nil
 	}
@@ -162,18 +168,70 @@ func (t *cfsTarget) deliver(ctx context.Context, op string, n int, body func(lo,
 	if t.closed {
 		return delivery(op, ErrClosed)
 	}
-	err := chunks(n, t.batch, func(lo, hi int) error {
-		token, err := t.post(ctx, body(lo, hi))
-		if err != nil {
-			return err
+	var first error
+	for lo := 0; lo < n; lo += t.batch {
+		err := t.send(ctx, lo, min(lo+t.batch, n), item, body)
+		if err == nil {
+			continue
 		}
-		t.log.Debug("CFS accepted ingest batch", "url", t.url, "items", hi-lo, "token", token)
-		return nil
-	})
-	if err != nil {
-		return delivery(op, err)
+		if first == nil {
+			first = err
+		}
+		if !refusedForSize(err) {
+			break
+		}
+	}
+	if first != nil {
+		return delivery(op, first)
 	}
 	return nil
+}
+
+// send posts items [lo, hi) in one request. When CFS (or a gateway before
+// it) refuses the request for its size, the items go again in two halves,
+// each half refused again split again, so that only an item too large on
+// its own fails and the others are delivered; without it, such a batch
+// was refused whole by every run, for good. After a failure for another
+// reason nothing more is sent, and that error is returned (it stops
+// deliver too); else the first item's refusal.
+func (t *cfsTarget) send(ctx context.Context, lo, hi int, item func(i int) string, body func(lo, hi int) []byte) error {
+	b := body(lo, hi)
+	token, err := t.post(ctx, b)
+	switch {
+	case err == nil:
+		t.log.Debug("CFS accepted ingest batch", "url", t.url, "items", hi-lo, "token", token)
+		return nil
+	case !refusedForSize(err):
+		return err
+	case hi-lo == 1:
+		return fmt.Errorf("%s is too large for CFS on its own (a request of %d bytes): %w", item(lo), len(b), err)
+	}
+	t.log.Info("CFS refused a request for its size; sending it again in halves", "url", t.url, "items", hi-lo, "bytes", len(b), "error", err)
+	mid := lo + (hi-lo)/2
+	errL := t.send(ctx, lo, mid, item, body)
+	if errL != nil && !refusedForSize(errL) {
+		return errL
+	}
+	errR := t.send(ctx, mid, hi, item, body)
+	if errL == nil || (errR != nil && !refusedForSize(errR)) {
+		return errR
+	}
+	return errL
+}
+
+// sizeRefusal is the error of an HTTP 413 reply (Content Too Large).
+type sizeRefusal struct{ err error }
+
+func (e *sizeRefusal) Error() string { return e.err.Error() }
+func (e *sizeRefusal) Unwrap() error { return e.err }
+
+// refusedForSize reports whether err says the request was too large: an
+// HTTP 413 (a gateway's client_max_body_size, a server's body limit) or an
+// ACI ERROR with code ERRORREQUESTTOOLARGE.
+func refusedForSize(err error) bool {
+	var sr *sizeRefusal
+	var ae *ACIError
+	return errors.As(err, &sr) || (errors.As(err, &ae) && strings.EqualFold(ae.ErrorCode, "ERRORREQUESTTOOLARGE"))
 }
 
 // post sends one Ingest request and returns the token of the queued action.
@@ -189,6 +247,9 @@ func (t *cfsTarget) post(ctx context.Context, body []byte) (string, error) {
 	}
 	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
+	if resp.StatusCode == http.StatusRequestEntityTooLarge {
+		return "", &sizeRefusal{statusError(resp.Status, data)}
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return "", statusError(resp.Status, data)
 	}

@@ -519,3 +519,102 @@ func TestAppendXMLEscaped(t *testing.T) {
 	require.NoError(t, xml.Unmarshal([]byte(`<x a="`+got+`"/>`), &v))
 	require.Equal(t, "a&b<c>d\"e'f\tg\nh\ri\uFFFDj\uFFFDk\uFFFDl\uFFFDm😀", v.A)
 }
+
+// sizeLimitedCFS is a fake CFS (or the gateway before it) that refuses a
+// request body larger than limit with refuse, and keeps the references of
+// the documents it accepts.
+func sizeLimitedCFS(t *testing.T, limit int64, refuse func(w http.ResponseWriter)) (*fakeCFS, func() []string) {
+	f := newFakeCFS(t, false)
+	var mu sync.Mutex
+	var accepted []string
+	ok := f.reply
+	f.reply = func(w http.ResponseWriter, r *http.Request, n int) {
+		if r.ContentLength > limit {
+			refuse(w)
+			return
+		}
+		call := f.received()[n-1]
+		mu.Lock()
+		for _, d := range call.Adds {
+			accepted = append(accepted, d.Reference)
+		}
+		accepted = append(accepted, call.Removes...)
+		mu.Unlock()
+		ok(w, r, n)
+	}
+	return f, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), accepted...)
+	}
+}
+
+// A batch CFS refused for its size (HTTP 413 from a gateway's body limit,
+// or CFS's own ERRORREQUESTTOOLARGE) failed whole, and every run sent the
+// same batch again to be refused again: none of its documents was ever
+// indexed. It now goes again in halves, so that only a document too large
+// on its own fails, named, and the others (and the batches after it) are
+// delivered.
+func TestCFSSplitsABatchRefusedForItsSize(t *testing.T) {
+	t.Parallel()
+	refusals := map[string]func(w http.ResponseWriter){
+		"HTTP 413": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			_, _ = io.WriteString(w, "<html><head><title>413 Request Entity Too Large</title></head></html>")
+		},
+		"ACI ERRORREQUESTTOOLARGE": func(w http.ResponseWriter) {
+			_, _ = io.WriteString(w, "<autnresponse><action>INGEST</action><response>ERROR</response><responsedata><error>"+
+				"<errorid>CFS-105</errorid><errorstring>The request exceeds a configured limit</errorstring>"+
+				"<errorcode>ERRORREQUESTTOOLARGE</errorcode></error></responsedata></autnresponse>")
+		},
+	}
+	for name, refuse := range refusals {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f, accepted := sizeLimitedCFS(t, 2000, refuse)
+			tg := openFakeCFS(t, f, Options{BatchSize: 10})
+			docs := makeDocs("x", 25)
+			docs[3].Content = strings.Repeat("big ", 1000) // too large alone
+			err := tg.Add(context.Background(), docs)
+			require.ErrorIs(t, err, ErrDelivery)
+			require.ErrorContains(t, err, `document "x/3" is too large for CFS on its own`)
+			var want []string
+			for i, d := range docs {
+				if i != 3 {
+					want = append(want, d.Reference)
+				}
+			}
+			require.Equal(t, want, accepted(), "every other document delivered, in order")
+			require.LessOrEqual(t, len(f.received()), 13, "requests: the three batches and their halves, fewer than one per document")
+
+			refs := make([]string, 300)
+			for i := range refs {
+				refs[i] = fmt.Sprintf("http://site/page/%04d", i)
+			}
+			f2, removed := sizeLimitedCFS(t, 2000, refuse)
+			tg2 := openFakeCFS(t, f2, Options{BatchSize: 300})
+			require.NoError(t, tg2.Remove(context.Background(), refs), "removals refused for their size go in halves")
+			require.Equal(t, refs, removed())
+		})
+	}
+}
+
+// After a size refusal, a request that fails for another reason (CFS went
+// down) stops the call: nothing more is sent, and the error says why.
+func TestCFSSizeSplitStopsAtOtherFailure(t *testing.T) {
+	t.Parallel()
+	f := newFakeCFS(t, false)
+	f.reply = func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n == 1 {
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	tg := openFakeCFS(t, f, Options{BatchSize: 8})
+	err := tg.Add(context.Background(), makeDocs("x", 32))
+	require.ErrorIs(t, err, ErrDelivery)
+	require.ErrorContains(t, err, "HTTP 503")
+	require.Len(t, f.received(), 2, "the 413, then the first half's 503; nothing after it")
+}

@@ -105,7 +105,13 @@
 // error of a non-2xx status carries what the server said: its *ACIError
 // when the body is an ACI ERROR reply, else the body's text (markup left
 // out, on one line, at most 300 bytes, URL passwords redacted), such as a
-// gateway's "502 Bad Gateway ... upstream timed out". A
+// gateway's "502 Bad Gateway ... upstream timed out". A request refused
+// for its size (HTTP 413, from CFS or a gateway's body limit, or an ACI
+// ERROR with code ERRORREQUESTTOOLARGE) is sent again in halves, a half
+// refused again split again: only a document too large on its own fails
+// (the call's error names it), the others are delivered, and the requests
+// after it still go; after any other failure nothing more of the call is
+// sent. A
 // reference containing a comma cannot be removed through CFS and is refused
 // with ErrInvalidDocument (the whole call, before anything is sent: the
 // connectors then send the references again in halves, so that only that
