@@ -29,12 +29,23 @@ const maxReplyBytes = 1 << 20
 
 // ACIError is an ACI error reply (<response>ERROR</response>) from CFS. It
 // arrives wrapped in an error that also matches ErrDelivery; get it with
-// errors.As.
+// errors.As. Each field is as CFS sent it, on one line (runs of white
+// space and control characters made one space), with the password of any
+// URL redacted, and cut at 300 bytes (ending "…").
 type ACIError struct {
 	ErrorID          string // <errorid>, e.g. AXEQUERY502
 	ErrorString      string // <errorstring>
 	ErrorDescription string // <errordescription>
 	ErrorCode        string // <errorcode>, e.g. ERRORPARAMINVALID
+}
+
+// newACIError is the *ACIError of an ERROR reply r. Each field is its
+// text as replyText gives it (on one line, URL passwords redacted, at most
+// maxReasonBytes and "…"): a reply may hold a megabyte, which would
+// otherwise go into every log line and failure that quotes the error.
+func newACIError(r *aci.Decoded) *ACIError {
+	field := func(s string) string { return replyText([]byte(s), maxReasonBytes) }
+	return &ACIError{ErrorID: field(r.ErrorID), ErrorString: field(r.ErrorString), ErrorDescription: field(r.ErrorDescription), ErrorCode: field(r.ErrorCode)}
 }
 
 // Error implements error.
@@ -276,7 +287,7 @@ func statusError(status string, data []byte) error {
 	var r aci.Decoded
 	if aci.DecodeReply(data, &r) == nil {
 		if r.Response == aci.ResponseError {
-			return fmt.Errorf("CFS answered HTTP %s: %w", status, &ACIError{ErrorID: r.ErrorID, ErrorString: r.ErrorString, ErrorDescription: r.ErrorDescription, ErrorCode: r.ErrorCode})
+			return fmt.Errorf("CFS answered HTTP %s: %w", status, newACIError(&r))
 		}
 		return fmt.Errorf("CFS answered HTTP %s", status) // a SUCCESS body says nothing about the failure
 	}
@@ -337,7 +348,7 @@ func parseIngestReply(data []byte) (string, error) {
 		}
 		return r.Token, nil
 	case aci.ResponseError:
-		return "", &ACIError{ErrorID: r.ErrorID, ErrorString: r.ErrorString, ErrorDescription: r.ErrorDescription, ErrorCode: r.ErrorCode}
+		return "", newACIError(&r)
 	default:
 		return "", fmt.Errorf("reply has response %q, want SUCCESS or ERROR", r.ResponseRaw)
 	}

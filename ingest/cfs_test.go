@@ -618,3 +618,43 @@ func TestCFSSizeSplitStopsAtOtherFailure(t *testing.T) {
 	require.ErrorContains(t, err, "HTTP 503")
 	require.Len(t, f.received(), 2, "the 413, then the first half's 503; nothing after it")
 }
+
+// The fields of a CFS ERROR reply went into the error as they came, up
+// to the 1 MiB a reply may hold: a broken or hostile CFS (or a proxy
+// answering in its name) put a megabyte into every warning line, every
+// failure a connector lists for the action and every ingest error, one per
+// batch, and a URL's password it quoted in clear. Each field is now
+// bounded, on one line, URL passwords redacted, as a non-ACI reply's text
+// is.
+func TestCFSErrorReplyFieldsAreBounded(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("spam\n", 40<<10)
+	body := "<autnresponse><action>INGEST</action><response>ERROR</response><responsedata><error>" +
+		"<errorid>" + strings.Repeat("I", 100<<10) + "</errorid>" +
+		"<errorstring>see http://admin:hunter2@cfs01/ " + long + "</errorstring>" +
+		"<errordescription>" + long + "</errordescription>" +
+		"<errorcode>" + strings.Repeat("C", 100<<10) + "</errorcode>" +
+		"</error></responsedata></autnresponse>"
+	for _, status := range []int{http.StatusOK, http.StatusInternalServerError} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			t.Parallel()
+			f := newFakeCFS(t, false)
+			f.reply = func(w http.ResponseWriter, _ *http.Request, _ int) {
+				w.WriteHeader(status)
+				_, _ = io.WriteString(w, body)
+			}
+			tg := openFakeCFS(t, f, Options{})
+			err := tg.Add(context.Background(), makeDocs("x", 1))
+			require.ErrorIs(t, err, ErrDelivery)
+			var ae *ACIError
+			require.ErrorAs(t, err, &ae)
+			require.Less(t, len(err.Error()), 2000, "the error is bounded")
+			for _, field := range []string{ae.ErrorID, ae.ErrorString, ae.ErrorDescription, ae.ErrorCode} {
+				require.LessOrEqual(t, len(field), maxReasonBytes+len("…"))
+				require.NotContains(t, field, "\n")
+			}
+			require.NotContains(t, err.Error(), "hunter2")
+			require.Contains(t, ae.ErrorString, "http://admin:[REDACTED]@cfs01/ spam spam")
+		})
+	}
+}

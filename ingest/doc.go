@@ -99,7 +99,8 @@
 // so no multipart body is needed. A reply <response>SUCCESS</response>
 // with a <token> means CFS has queued the batch in its own durable queue:
 // that is the hand-over, and Add returns nil. An ERROR reply becomes an
-// *ACIError (error id, string, description and code); a non-2xx status, a
+// *ACIError (error id, string, description and code, each on one line, at
+// most 300 bytes, URL passwords redacted); a non-2xx status, a
 // reply that is not an <autnresponse>, a SUCCESS without a token, a
 // timeout (Options.Timeout) and a cancelled context are errors too. The
 // error of a non-2xx status carries what the server said: its *ACIError
