@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -77,6 +78,86 @@ type cfsTarget struct {
 
 	mu     sync.RWMutex // held shared by requests, exclusively by Close
 	closed bool
+
+	now func() time.Time // time.Now; a test's clock
+	bmu sync.Mutex       // guards brk
+	brk breaker
+}
+
+// The pauses of the breaker: after a request CFS did not answer, calls
+// fail at once for breakerPause, then one goes through; each time that
+// one fails too the pause doubles, up to breakerMaxPause.
+const (
+	breakerPause    = 30 * time.Second
+	breakerMaxPause = 2 * time.Minute
+)
+
+// breaker is the state of a CFS that did not answer: err is the failure of
+// its last request, since when it stopped answering, retry when a call may
+// go through again (one at a time: probing while it is under way).
+type breaker struct {
+	err     error
+	since   time.Time
+	retry   time.Time
+	pause   time.Duration
+	probing bool
+	skipped int // calls failed at once since
+}
+
+// gate is called before a call sends anything. While CFS is not answering
+// it returns an error wrapping ErrUnavailable, unless the pause is over and
+// no other call is trying: that call goes (probe is true) and must call
+// endProbe when done.
+func (t *cfsTarget) gate() (probe bool, err error) {
+	t.bmu.Lock()
+	defer t.bmu.Unlock()
+	b := &t.brk
+	if b.err == nil {
+		return false, nil
+	}
+	if !b.probing && !t.now().Before(b.retry) {
+		b.probing = true
+		return true, nil
+	}
+	b.skipped++
+	return false, fmt.Errorf("%w: not sent: CFS has not answered since %s (%v); a request is tried again at %s",
+		ErrUnavailable, b.since.UTC().Format(time.RFC3339), b.err, b.retry.UTC().Format(time.RFC3339))
+}
+
+// endProbe ends the call gate let through.
+func (t *cfsTarget) endProbe() {
+	t.bmu.Lock()
+	t.brk.probing = false
+	t.bmu.Unlock()
+}
+
+// noAnswer records a request CFS did not answer within the timeout (err):
+// calls fail at once until the pause ends.
+func (t *cfsTarget) noAnswer(err error) {
+	t.bmu.Lock()
+	defer t.bmu.Unlock()
+	b := &t.brk
+	now := t.now()
+	switch {
+	case b.err == nil:
+		b.since, b.pause, b.skipped = now, breakerPause, 0
+		t.log.Warn("CFS did not answer: deliveries fail at once, without a request, until one gets through", "url", t.url, "error", err, "retry", now.Add(b.pause))
+	case now.Before(b.retry):
+		return // a request sent before the first failure: the pause stands
+	default: // the probe failed
+		b.pause = min(2*b.pause, breakerMaxPause)
+	}
+	b.err, b.retry = err, now.Add(b.pause)
+}
+
+// answered records a reply from CFS (whatever it said).
+func (t *cfsTarget) answered() {
+	t.bmu.Lock()
+	defer t.bmu.Unlock()
+	if b := &t.brk; b.err != nil {
+		t.log.Info("CFS answers again", "url", t.url, "down", t.now().Sub(b.since).Round(time.Second), "calls_failed_at_once", b.skipped)
+		*b = breaker{}
+	}
 }
 
 func openCFS(opts Options, log *slog.Logger) (*cfsTarget, error) {
@@ -110,7 +191,7 @@ func openCFS(opts Options, log *slog.Logger) (*cfsTarget, error) {
 		// report the 3xx instead.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &cfsTarget{url: u, client: client, log: log, batch: opts.BatchSize}, nil
+	return &cfsTarget{url: u, client: client, log: log, batch: opts.BatchSize, now: time.Now}, nil
 }
 
 // Describe implements Target.
@@ -178,6 +259,13 @@ func (t *cfsTarget) deliver(ctx context.Context, op string, n int, item func(i i
 	defer t.mu.RUnlock()
 	if t.closed {
 		return delivery(op, ErrClosed)
+	}
+	probe, err := t.gate()
+	if err != nil {
+		return delivery(op, err)
+	}
+	if probe {
+		defer t.endProbe()
 	}
 	var first error
 	for lo := 0; lo < n; lo += t.batch {
@@ -254,8 +342,15 @@ func (t *cfsTarget) post(ctx context.Context, body []byte) (string, error) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=UTF-8")
 	resp, err := t.client.Do(req)
 	if err != nil {
+		// Only a timeout trips the breaker: a refused connection fails at
+		// once anyway, and a reset may be a server refusing a large body
+		// by closing the connection (the next, smaller batch may pass).
+		if ne := net.Error(nil); ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() {
+			t.noAnswer(err)
+		}
 		return "", err // *url.Error names the method and URL
 	}
+	t.answered()
 	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
 	if resp.StatusCode == http.StatusRequestEntityTooLarge {

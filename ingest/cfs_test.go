@@ -658,3 +658,97 @@ func TestCFSErrorReplyFieldsAreBounded(t *testing.T) {
 		})
 	}
 }
+
+// With CFS hanging, every call waited out IngestTimeout (30 s by default)
+// before failing, batch after batch, Add and Remove alike: a crawl of
+// ten thousand pages sat for hours delivering nothing. After a request CFS
+// does not answer, calls now fail at once, without a request, naming the
+// failure and when CFS is tried again; then one call goes through, and
+// once CFS answers, every call goes again.
+func TestCFSNotAnsweringFailsFastUntilAProbeGetsThrough(t *testing.T) {
+	t.Parallel()
+	f := newFakeCFS(t, false)
+	var hang sync.Mutex // guards hanging: CFS never answers
+	var hanging bool
+	setHang := func(v bool) { hang.Lock(); hanging = v; hang.Unlock() }
+	ok := f.reply
+	f.reply = func(w http.ResponseWriter, r *http.Request, n int) {
+		hang.Lock()
+		h := hanging
+		hang.Unlock()
+		if h {
+			<-r.Context().Done()
+			return
+		}
+		ok(w, r, n)
+	}
+	setHang(true)
+	// A timeout long enough for a loaded machine to pass the request to
+	// the fake before the client gives up (the fake records it then).
+	tg := openFakeCFS(t, f, Options{Timeout: time.Second})
+	requests := func(n int) func() bool { return func() bool { return len(f.received()) == n } }
+	clock := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	var cmu sync.Mutex
+	tg.(*cfsTarget).now = func() time.Time { cmu.Lock(); defer cmu.Unlock(); return clock }
+	advance := func(d time.Duration) { cmu.Lock(); clock = clock.Add(d); cmu.Unlock() }
+
+	err := tg.Add(context.Background(), makeDocs("x", 1))
+	var ne net.Error
+	require.ErrorAs(t, err, &ne, "the first call waits for CFS")
+	require.Eventually(t, requests(1), 10*time.Second, 5*time.Millisecond)
+	for i := range 5 {
+		err = tg.Add(context.Background(), makeDocs("y", 1))
+		if i%2 == 1 {
+			err = tg.Remove(context.Background(), []string{"y/0"})
+		}
+		require.ErrorIs(t, err, ErrDelivery)
+		require.ErrorIs(t, err, ErrUnavailable)
+		require.ErrorContains(t, err, "not sent: CFS has not answered since 2026-12-07T12:00:00Z")
+		require.ErrorContains(t, err, "a request is tried again at 2026-12-07T12:00:30Z")
+	}
+	require.Len(t, f.received(), 1, "no request while CFS does not answer")
+
+	advance(breakerPause)
+	err = tg.Add(context.Background(), makeDocs("z", 1))
+	require.ErrorAs(t, err, &ne, "after the pause one call goes, and times out")
+	require.Eventually(t, requests(2), 10*time.Second, 5*time.Millisecond)
+	err = tg.Add(context.Background(), makeDocs("z", 1))
+	require.ErrorContains(t, err, "a request is tried again at 2026-12-07T12:01:30Z", "the pause doubles")
+
+	setHang(false)
+	advance(2 * breakerPause)
+	require.NoError(t, tg.Add(context.Background(), makeDocs("a", 1)), "CFS answers: the probe goes through")
+	require.NoError(t, tg.Remove(context.Background(), []string{"a/0"}), "and every call after it")
+	require.Len(t, f.received(), 4)
+}
+
+// A reply, even an error, is an answer: a CFS that refuses a batch is
+// asked again by the next call, and so is one the caller stopped waiting
+// for, or one that closed the connection.
+func TestCFSRefusalOrCancelDoesNotStopDeliveries(t *testing.T) {
+	t.Parallel()
+	f := newFakeCFS(t, false)
+	f.reply = func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n == 5 { // closed without a reply, as a server may refuse a large body
+			if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				_ = c.Close()
+			}
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	tg := openFakeCFS(t, f, Options{})
+	for range 3 {
+		require.ErrorContains(t, tg.Add(context.Background(), makeDocs("x", 1)), "HTTP 503")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, tg.Add(ctx, makeDocs("x", 1)), context.Canceled)
+	require.ErrorContains(t, tg.Add(context.Background(), makeDocs("x", 1)), "HTTP 503")
+	require.Len(t, f.received(), 4, "every call but the cancelled one sent its request")
+	err := tg.Add(context.Background(), makeDocs("x", 1))
+	require.ErrorIs(t, err, ErrDelivery)
+	require.NotErrorIs(t, err, ErrUnavailable)
+	require.ErrorContains(t, tg.Add(context.Background(), makeDocs("x", 1)), "HTTP 503", "the next, smaller batch may pass")
+	require.Len(t, f.received(), 6)
+}

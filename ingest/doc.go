@@ -112,7 +112,15 @@
 // refused again split again: only a document too large on its own fails
 // (the call's error names it), the others are delivered, and the requests
 // after it still go; after any other failure nothing more of the call is
-// sent. A
+// sent. After a request CFS did not answer within Options.Timeout (no
+// connection or no reply; not a reply, whatever it says, a refused or
+// reset connection, which fail at once anyway, nor the caller's context
+// ending), calls fail at once without sending anything,
+// with an error wrapping ErrUnavailable that says since when and until
+// when, for 30 seconds; then one call goes through, and each time it
+// fails too the pause doubles, up to 2 minutes. A reply ends it. Without
+// this, a hanging CFS held every call for Options.Timeout, batch after
+// batch: hours of a crawl delivering nothing. A
 // reference containing a comma cannot be removed through CFS and is refused
 // with ErrInvalidDocument (the whole call, before anything is sent: the
 // connectors then send the references again in halves, so that only that

@@ -14,6 +14,10 @@ var (
 	// ErrInvalidDocument: a document or reference cannot be delivered
 	// faithfully (see Document.Validate). Sending it again will not help.
 	ErrInvalidDocument = errors.New("ingest: invalid document")
+	// ErrUnavailable: nothing was sent, because the target did not answer
+	// a recent request within its timeout (CFS: IngestTimeout) and is
+	// not tried again yet; see the CFS section of the package doc.
+	ErrUnavailable = errors.New("ingest: target not answering")
 	// ErrClosed: the target was closed.
 	ErrClosed = errors.New("ingest: target closed")
 	// ErrDisabled is returned by Open for Type NONE (EnableIngestion=false):
