@@ -378,24 +378,40 @@ func TestCFSErrorReplies(t *testing.T) {
 	}
 }
 
-// TestCFSPartialBatchFailure: when the second request of a call fails, the
-// call fails, although the first batch was delivered.
+// TestCFSPartialBatchFailure: when a request of a call fails, the call
+// fails, although the batches before it were delivered, and nothing more
+// is sent; also after a size refusal, while its halves go (CFS went down).
 func TestCFSPartialBatchFailure(t *testing.T) {
 	t.Parallel()
-	f := newFakeCFS(t, false)
-	ok := f.reply
-	f.reply = func(w http.ResponseWriter, r *http.Request, n int) {
-		if n == 2 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		ok(w, r, n)
+	for _, tt := range []struct {
+		desc         string
+		status       func(n int) int // of the nth request; 0: accepted
+		batch, docs  int
+		wantRequests int
+	}{
+		{"second batch refused", func(n int) int { return map[int]int{2: http.StatusServiceUnavailable}[n] }, 2, 6, 2},
+		{"first half of a batch refused for its size", func(n int) int {
+			return map[int]int{1: http.StatusRequestEntityTooLarge, 2: http.StatusServiceUnavailable}[n]
+		}, 8, 32, 2},
+	} {
+		t.Run(tt.desc, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeCFS(t, false)
+			ok := f.reply
+			f.reply = func(w http.ResponseWriter, r *http.Request, n int) {
+				if code := tt.status(n); code != 0 {
+					w.WriteHeader(code)
+					return
+				}
+				ok(w, r, n)
+			}
+			tg := openFakeCFS(t, f, Options{BatchSize: tt.batch})
+			err := tg.Add(context.Background(), makeDocs("x", tt.docs))
+			require.ErrorIs(t, err, ErrDelivery)
+			require.ErrorContains(t, err, "HTTP 503")
+			require.Len(t, f.received(), tt.wantRequests, "the call stops at the first failed request")
+		})
 	}
-	tg := openFakeCFS(t, f, Options{BatchSize: 2})
-	err := tg.Add(context.Background(), makeDocs("x", 6))
-	require.ErrorIs(t, err, ErrDelivery)
-	require.ErrorContains(t, err, "HTTP 503")
-	require.Len(t, f.received(), 2, "the call stops at the first failed request")
 }
 
 func TestCFSTimeout(t *testing.T) {
@@ -598,25 +614,6 @@ func TestCFSSplitsABatchRefusedForItsSize(t *testing.T) {
 			require.Equal(t, refs, removed())
 		})
 	}
-}
-
-// After a size refusal, a request that fails for another reason (CFS went
-// down) stops the call: nothing more is sent, and the error says why.
-func TestCFSSizeSplitStopsAtOtherFailure(t *testing.T) {
-	t.Parallel()
-	f := newFakeCFS(t, false)
-	f.reply = func(w http.ResponseWriter, _ *http.Request, n int) {
-		if n == 1 {
-			w.WriteHeader(http.StatusRequestEntityTooLarge)
-			return
-		}
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	tg := openFakeCFS(t, f, Options{BatchSize: 8})
-	err := tg.Add(context.Background(), makeDocs("x", 32))
-	require.ErrorIs(t, err, ErrDelivery)
-	require.ErrorContains(t, err, "HTTP 503")
-	require.Len(t, f.received(), 2, "the 413, then the first half's 503; nothing after it")
 }
 
 // The fields of a CFS ERROR reply went into the error as they came, up
