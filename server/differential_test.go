@@ -118,7 +118,7 @@ Name=diff
 Etcd=%s
 Store=%s
 RemoteHost=127.0.0.1
-LeaseTTL=2s
+LeaseTTL=5s
 `, key, e.Members[0].ClientURL, store)), clu.repo)
 		clu.addrs = append(clu.addrs, n.Addr().String())
 		clu.nodes = append(clu.nodes, n)
