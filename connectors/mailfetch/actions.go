@@ -247,7 +247,8 @@ func (r *Repository) identifiers(ctx context.Context, job *fetch.Job, req *reque
 // delete deletes messages on the server (IMAP: \Deleted and expunge;
 // Gmail API: trash, or delete with DeleteMode=DELETE), then removes their
 // documents from the target and forgets them. An attachment cannot be
-// deleted on its own.
+// deleted on its own, and only a message the task has indexed is deleted
+// (an identifier of any other fails, as with View and Collect).
 func (r *Repository) delete(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
 	o := &restsync.Outcome{}
 	for _, task := range req.Tasks {
@@ -266,6 +267,7 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 	defer restsync.NoteAction(ds, restsync.ActionDelete, r.now, r.log)()
 	cnt := restsync.Counts(job, task)
 	byColl := map[string][]idEntry{}
+	recs := map[Identifier]*record{}
 	var colls []string
 	for _, e := range req.ids {
 		if e.id.Task != task {
@@ -275,6 +277,19 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 			o.Failure(e.raw, "an attachment cannot be deleted on its own: delete its message")
 			continue
 		}
+		// Only a message the task indexed is deleted, as only such a
+		// message can be viewed or collected: a stale or crafted
+		// identifier must not delete (with DeleteMode=DELETE,
+		// irrecoverably) a message the task never delivered.
+		rec, err := r.knownRecord(e.id)
+		if err != nil {
+			return fmt.Errorf("mailfetch: delete: %w", err)
+		}
+		if rec == nil {
+			o.Failure(e.raw, "the task has not indexed this message")
+			continue
+		}
+		recs[e.id] = rec
 		if _, ok := byColl[e.id.Collection]; !ok {
 			colls = append(colls, e.id.Collection)
 		}
@@ -328,24 +343,19 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 			continue
 		}
 		for _, e := range byColl[coll] {
-			rec, err := r.knownRecord(e.id)
-			if err != nil {
-				return err
+			rec := recs[e.id]
+			var h *holders
+			var sh *shared
+			if shareable(rec.Ref) && r.set[task].Transport == TransportIMAP {
+				if h, err = held(); err != nil {
+					return err
+				}
+				// Another task may index the message through
+				// another of its labels: its documents stay.
+				sh = shAll
 			}
-			if rec != nil {
-				var h *holders
-				var sh *shared
-				if shareable(rec.Ref) && r.set[task].Transport == TransportIMAP {
-					if h, err = held(); err != nil {
-						return err
-					}
-					// Another task may index the message through
-					// another of its labels: its documents stay.
-					sh = shAll
-				}
-				if err := forget(b, h, sh, coll, e.id.Key, rec); err != nil {
-					return flushed(ctx, b, err)
-				}
+			if err := forget(b, h, sh, coll, e.id.Key, rec); err != nil {
+				return flushed(ctx, b, err)
 			}
 			o.Success(e.raw)
 		}
