@@ -158,7 +158,8 @@ func (r *Repository) identifiers(ctx context.Context, job *fetch.Job, req *reque
 }
 
 // delete deletes documents in Objective, then removes their documents
-// from the target and forgets them.
+// from the target and forgets them. Only documents the task indexed are
+// deleted (an identifier of any other fails, as with View and Collect).
 func (r *Repository) delete(ctx context.Context, job *fetch.Job, req *request) ([]*messages.Element, error) {
 	o := &restsync.Outcome{}
 	for _, task := range req.Tasks {
@@ -183,7 +184,20 @@ func (r *Repository) delete(ctx context.Context, job *fetch.Job, req *request) (
 				return o.Elements(), err
 			}
 			id, _ := decodeIdentifier(e.Raw)
-			err := a.delete(ctx, kindDocument, id.Item)
+			// Only a document the task indexed is deleted, as only
+			// such a document can be viewed or collected: a stale or
+			// crafted identifier must not delete one it never
+			// delivered.
+			rec, err := restsync.GetRecord(ds, objectKey(id.Item))
+			if err != nil {
+				done()
+				return o.Elements(), err
+			}
+			if rec == nil {
+				o.Failure(e.Raw, "the task has not indexed this "+id.Kind)
+				continue
+			}
+			err = a.delete(ctx, kindDocument, id.Item)
 			if err != nil && !errors.Is(err, messages.ErrNotFound) {
 				if fatal(ctx, err) {
 					done()
@@ -193,14 +207,7 @@ func (r *Repository) delete(ctx context.Context, job *fetch.Job, req *request) (
 				cnt.Errors.Add(1)
 				continue
 			}
-			rec, err := restsync.GetRecord(ds, objectKey(id.Item))
-			if err != nil {
-				done()
-				return o.Elements(), err
-			}
-			if rec != nil {
-				b.Forget(objectKey(id.Item), rec)
-			}
+			b.Forget(objectKey(id.Item), rec)
 			o.Success(e.Raw)
 		}
 		err = b.Flush(ctx)

@@ -125,6 +125,32 @@ func TestIdentifiersViewCollectDelete(t *testing.T) {
 	require.ErrorIs(t, err, messages.ErrNotFound)
 }
 
+// Delete refuses an identifier of a document the task has not indexed, as
+// View and Collect do: a stale or crafted identifier (here of a document
+// added after the Synchronize) deleted any document in Objective the
+// account may delete.
+func TestDeleteRefusesADocumentTheTaskHasNotIndexed(t *testing.T) {
+	e := newEnv(t, "")
+	f := e.srv.AddFolder(objectivetest.RootID, "Docs", user("alice", "read", "browse", "write"))
+	d := e.srv.AddDocument(f, objectivetest.Doc{Name: "a.txt", Data: []byte("indexed")})
+	e.sync()
+	d2 := e.srv.AddDocument(f, objectivetest.Doc{Name: "b.txt", Data: []byte("not yet indexed")})
+	known := identifier("MYOBJECTIVE", kindDocument, f, d, "")
+	unknown := identifier("MYOBJECTIVE", kindDocument, f, d2, "")
+
+	job, res, err := e.run("DELETE", "Identifiers", unknown+","+known)
+	require.NoError(t, err)
+	require.Len(t, res[0].Children, 2)
+	require.Equal(t, "success", res[0].Children[0].Name)
+	require.Equal(t, known, res[0].Children[0].Text)
+	require.Equal(t, "failed", res[0].Children[1].Name)
+	require.Equal(t, unknown, res[0].Children[1].Text)
+	require.Equal(t, "the task has not indexed this document", res[0].Children[1].Attrs[0].Value)
+	require.NotNil(t, e.srv.Object(d2), "the document the task never indexed is still in Objective")
+	require.Nil(t, e.srv.Object(d))
+	require.Equal(t, uint64(1), job.Snapshot()[0].Deleted)
+}
+
 // Bad settings stop the configuration with the file, line and key.
 func TestSettings(t *testing.T) {
 	for _, c := range []struct{ text, want string }{
