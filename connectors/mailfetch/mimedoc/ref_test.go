@@ -71,7 +71,9 @@ func (p *refParser) entity(h getter, r io.Reader, raw []byte, depth int, section
 	if encErr != nil {
 		p.problem("part %s: %v", section, encErr)
 	}
-	cut := p.truncated && encErr != nil && errors.Is(encErr, io.ErrUnexpectedEOF)
+	// As Parse since b00bff9: a truncated message's own body, when it is
+	// a single part, runs to the cut.
+	cut := p.truncated && (depth == 0 || encErr != nil && errors.Is(encErr, io.ErrUnexpectedEOF))
 	isText := mediaType == "text/plain" || mediaType == "text/html"
 	if isText && disp != "attachment" && name == "" {
 		ct := mediaType
