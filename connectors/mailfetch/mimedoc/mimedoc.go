@@ -491,6 +491,9 @@ func (p *parser) multipart(mediaType string, params *params, body []byte, end er
 		if section != "" {
 			sec = section + "." + sec
 		}
+		if part.badLines > 0 {
+			p.problem("%s: part %s: %d malformed header line(s) skipped", mediaType, sec, part.badLines)
+		}
 		before := len(p.body)
 		pt := p.entity(part.header, part.body, part.end, depth+1, sec, alternative && hasPlain)
 		if alternative && len(p.body) > before {

@@ -14,7 +14,10 @@ import (
 // errors: FuzzPartsAreGoMessages checks it against that reader. It differs
 // where the streaming reader's answer depends on its 4 KiB buffer: a line
 // between parts longer than 4 KiB, which go-message gives up on ("bufio:
-// buffer full") and this reader reads.
+// buffer full") and this reader reads. And on purpose where a part's
+// header has a bad line: go-message gives up on the multipart there (the
+// part and every part after it lost), this reader skips the line and reads
+// on (readHeader).
 //
 // Why not go-message's reader (or mime/multipart's, which is no cheaper):
 // it copies every part through a 4 KiB buffer allocated per multipart and
@@ -40,8 +43,10 @@ type partReader struct {
 // at its delimiter, io.ErrUnexpectedEOF at the data's end without one).
 type part struct {
 	header header
-	body   []byte
-	end    error
+	// badLines is how many bad header lines were skipped (readHeader).
+	badLines int
+	body     []byte
+	end      error
 }
 
 func newPartReader(data []byte, end error, boundary string) *partReader {
@@ -84,12 +89,12 @@ func (r *partReader) next() (*part, error) {
 		}
 		if r.isBoundaryDelimiterLine(line) {
 			r.partsRead++
-			h, err := r.readHeader()
+			h, bad, err := r.readHeader()
 			if err != nil {
 				return nil, err
 			}
 			body, end := r.scanBody()
-			return &part{header: h, body: body, end: end}, nil
+			return &part{header: h, badLines: bad, body: body, end: end}, nil
 		}
 		if r.isFinalBoundary(line) {
 			return nil, io.EOF
@@ -186,26 +191,28 @@ func (r *partReader) scanBody() ([]byte, error) {
 }
 
 // readHeader reads a part's header block as go-message's
-// textproto.ReadHeader does, with its errors: a first line starting with
-// white space, a line without a colon and a name with a byte outside
-// printable ASCII end the block with an error; a name may have white
-// space around it; a value is its lines trimmed and joined by spaces.
-func (r *partReader) readHeader() (header, error) {
-	var h header
-	if r.pos < len(r.data) && (r.data[r.pos] == ' ' || r.data[r.pos] == '\t') {
-		line, _ := r.headerLine()
-		return h, fmt.Errorf("message: malformed MIME header initial line: %v", string(line))
-	}
+// textproto.ReadHeader does (a name may have white space around it; a
+// value is its lines trimmed and joined by spaces), except for bad lines.
+// Where go-message ends the block with an error (and its multipart reader
+// gives up, losing this part and every part after it), a bad line is
+// skipped, with its continuation lines, as the message's own header's
+// are (parser.readHeader), and bad counts them: a first line starting
+// with white space, a line without a colon, a name with a byte outside
+// printable ASCII. A bad line that begins a delimiter (the part has no
+// blank line after its header) ends the block there, so that the part
+// after it is read too; it counts as a bad line.
+func (r *partReader) readHeader() (h header, bad int, err error) {
 	for {
 		if r.pos == len(r.data) {
 			if r.end == io.EOF {
-				return h, nil // a header without a body
+				return h, bad, nil // a header without a body
 			}
-			return h, r.end
+			return h, bad, r.end
 		}
+		start := r.pos
 		first, _ := r.headerLine()
 		if len(first) == 0 {
-			return h, nil // the blank line
+			return h, bad, nil // the blank line
 		}
 		lines := [][]byte{first}
 		for r.pos < len(r.data) && (r.data[r.pos] == ' ' || r.data[r.pos] == '\t') {
@@ -219,20 +226,29 @@ func (r *partReader) readHeader() (header, error) {
 			li++
 			colon = bytes.IndexByte(lines[li], ':')
 		}
-		if colon < 0 {
-			return h, fmt.Errorf("message: malformed MIME header line: %v", string(joinCRLF(lines)))
-		}
 		var name []byte
-		if li == 0 {
-			name = trimLWSP(first[:colon])
-		} else {
-			kv := joinCRLF(lines)
-			name = trimLWSP(kv[:bytes.Index(kv, []byte(":"))])
-		}
-		for _, c := range name {
-			if c < 33 || c > 126 || c == ':' {
-				return h, fmt.Errorf("message: malformed MIME header key: %v", string(name))
+		ok := colon >= 0 && first[0] != ' ' && first[0] != '\t'
+		if ok {
+			if li == 0 {
+				name = trimLWSP(first[:colon])
+			} else {
+				kv := joinCRLF(lines)
+				name = trimLWSP(kv[:bytes.Index(kv, []byte(":"))])
 			}
+			for _, c := range name {
+				if c < 33 || c > 126 || c == ':' {
+					ok = false
+				}
+			}
+		}
+		if !ok {
+			if rest := r.data[start:]; bytes.HasPrefix(rest, r.dashBoundary) &&
+				(len(rest) == len(r.dashBoundary) || boundaryEnds(rest[len(r.dashBoundary)])) {
+				r.pos = start // scanBody ends the body here: an empty one
+				return h, bad + 1, nil
+			}
+			bad++
+			continue
 		}
 		if len(name) == 0 {
 			continue // go-message skips a field with an empty name
