@@ -146,7 +146,13 @@ func (a *api) list(ctx context.Context, first string, each func([]item) error) e
 		p := restsync.Page[item]{Items: page}
 		if len(page) == a.pageSize {
 			off += a.pageSize
-			p.Next = pageURL(off)
+			// Absolute: a relative next page is relative to this
+			// page's URL, and pageURL's to the base URL.
+			next, err := a.c.Resolve(pageURL(off))
+			if err != nil {
+				return restsync.Page[item]{}, err
+			}
+			p.Next = next.String()
 		}
 		return p, nil
 	}, func(page []item) (bool, error) {

@@ -761,3 +761,50 @@ func TestTokenEndpointRateLimitWaitedOut(t *testing.T) {
 	require.ErrorContains(t, err, "invalid_grant")
 	require.Len(t, w.all(), 4, "a refusal is not waited on")
 }
+
+// A relative Link target is resolved against the URL of the page that
+// sent it, as RFC 8288 (section 3.2) and RFC 3986 say, not appended to the
+// service's base path: behind a gateway that sends absolute-path links
+// (</v1/items?cursor=...>) or query-only ones (<?cursor=...>), the walk
+// reads the pages the service named. Before, </v1/items?p=1> under the
+// base https://host/v1 was fetched as /v1/v1/items (a 404, and the
+// listing ended with an error), and <?p=2> as /v1/?p=2.
+func TestWalkResolvesRelativeLinksAgainstThePage(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.URL.RequestURI())
+		mu.Unlock()
+		if r.URL.Path != "/v1/items" {
+			http.NotFound(w, r)
+			return
+		}
+		switch r.URL.Query().Get("p") {
+		case "":
+			w.Header().Set("Link", `</v1/items?p=1>; rel="next"`) // absolute path
+		case "1":
+			w.Header().Set("Link", `<?p=2>; rel="next"`) // query only
+		case "2":
+			w.Header().Set("Link", `<items?p=3>; rel="next"`) // relative path
+		}
+		fmt.Fprint(w, `[1]`)
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL+"/v1", nil, &waits{})
+	n := 0
+	err := Walk(context.Background(), c, "items", func(ctx context.Context, u string) (Page[int], error) {
+		var items []int
+		h, err := c.GetJSON(ctx, u, &items)
+		if err != nil {
+			return Page[int]{}, err
+		}
+		return Page[int]{Items: items, Next: NextLink(h)}, nil
+	}, func(items []int) (bool, error) {
+		n += len(items)
+		return false, nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 4, n)
+	require.Equal(t, []string{"/v1/items", "/v1/items?p=1", "/v1/items?p=2", "/v1/items?p=3"}, got)
+}

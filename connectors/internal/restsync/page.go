@@ -62,7 +62,7 @@ func splitLinks(v string) []string {
 }
 
 // Page is one page of a list: its items and the URL of the next page ("" after
-// the last).
+// the last), absolute or relative to this page's URL.
 type Page[T any] struct {
 	Items []T
 	Next  string
@@ -76,25 +76,39 @@ type Page[T any] struct {
 // ends the walk with an error, after the items of the page that links to
 // it; so do maxEmptyPages pages in a row without items that each link to
 // a next one (ErrEmptyPages: endless distinct links would otherwise page
-// until the task is stopped). A panic in get, which runs on a goroutine
+// until the task is stopped). first, when relative, is under the
+// client's base URL (Client.Resolve); a relative next page is resolved
+// against the URL of the page that names it (RFC 8288 section 3.2, RFC
+// 3986 section 5): </v1/items?cursor=c> from https://host/v1/items is
+// https://host/v1/items?cursor=c, not under the base path again. A panic in get, which runs on a goroutine
 // of Walk's, is raised again on the caller's goroutine when its page is
 // reached (a page fetched ahead and not used drops it).
 func Walk[T any](ctx context.Context, c *Client, first string, get func(ctx context.Context, u string) (Page[T], error), each func(items []T) (stop bool, err error)) error {
 	seen := map[string]bool{}
-	check := func(u string) (string, error) {
-		abs, err := c.Resolve(u)
+	// check returns the absolute URL of u, relative to the page from
+	// (nil: the first page, relative to the base URL).
+	check := func(from *url.URL, u string) (*url.URL, error) {
+		var abs *url.URL
+		var err error
+		if from == nil {
+			abs, err = c.Resolve(u)
+		} else if abs, err = url.Parse(u); err == nil {
+			abs = from.ResolveReference(abs)
+		} else {
+			err = fmt.Errorf("%s: next page %q is not a URL", c.opt.Service, secret.RedactURLs(u))
+		}
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if !c.SameOrigin(abs) {
-			return "", fmt.Errorf("%s: next page %s: %w", c.opt.Service, secret.RedactURLs(abs.String()), ErrOrigin)
+			return nil, fmt.Errorf("%s: next page %s: %w", c.opt.Service, secret.RedactURLs(abs.String()), ErrOrigin)
 		}
 		key := canonical(abs)
 		if seen[key] {
-			return "", fmt.Errorf("%s: next page %s: %w", c.opt.Service, secret.RedactURLs(abs.String()), ErrPageLoop)
+			return nil, fmt.Errorf("%s: next page %s: %w", c.opt.Service, secret.RedactURLs(abs.String()), ErrPageLoop)
 		}
 		seen[key] = true
-		return abs.String(), nil
+		return abs, nil
 	}
 	type fetched struct {
 		p        Page[T]
@@ -117,11 +131,11 @@ func Walk[T any](ctx context.Context, c *Client, first string, get func(ctx cont
 		}()
 		return ch
 	}
-	u, err := check(first)
+	u, err := check(nil, first)
 	if err != nil {
 		return err
 	}
-	cur, curCancel := fetch(ctx, u), func() {}
+	cur, curCancel := fetch(ctx, u.String()), func() {}
 	empty := 0 // pages without items in a row
 	for {
 		f := <-cur
@@ -134,6 +148,7 @@ func Walk[T any](ctx context.Context, c *Client, first string, get func(ctx cont
 		}
 		var next <-chan fetched
 		var nextErr error
+		var nu *url.URL // next's URL
 		cancel := func() {}
 		if len(f.p.Items) == 0 {
 			empty++
@@ -143,11 +158,10 @@ func Walk[T any](ctx context.Context, c *Client, first string, get func(ctx cont
 		if f.p.Next != "" && empty >= maxEmptyPages {
 			nextErr = fmt.Errorf("%s: %d pages in a row: %w", c.opt.Service, empty, ErrEmptyPages)
 		} else if f.p.Next != "" {
-			var nu string
-			if nu, nextErr = check(f.p.Next); nextErr == nil {
+			if nu, nextErr = check(u, f.p.Next); nextErr == nil {
 				var nctx context.Context
 				nctx, cancel = context.WithCancel(ctx)
-				next = fetch(nctx, nu)
+				next = fetch(nctx, nu.String())
 			}
 		}
 		stop, err := each(f.p.Items)
@@ -161,7 +175,7 @@ func Walk[T any](ctx context.Context, c *Client, first string, get func(ctx cont
 			}
 			return nextErr
 		}
-		cur, curCancel = next, cancel
+		cur, curCancel, u = next, cancel, nu
 	}
 }
 
