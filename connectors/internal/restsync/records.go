@@ -16,7 +16,7 @@ import (
 //
 //	m:task          TaskMeta: the actions run on the task (TaskList)
 //	r:<key>         Record: one delivered item, under the connector's key
-//	k:<key>         in a store several processes share: another task
+//	k:<key>         in a store that outlives the process: another task
 //	                marked the record of key (Repo.remarkNoted)
 //
 // and the connector's own keys (cursors) under other prefixes. Nothing

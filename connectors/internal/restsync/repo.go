@@ -316,11 +316,15 @@ func (r *Repo[S]) SyncTask(job *fetch.Job, task string, log *slog.Logger, open f
 		// have overwritten, are made again.
 		end := r.turns.Begin(task)
 		if r.noteMarks() {
-			// In a cluster, the marks made from other nodes too (their
-			// notes; those made before this run are in the records it
-			// reads), after the marks this node saw.
-			defer r.remarkNoted(task, ds, true, t.Log)
-			r.remarkNoted(task, ds, false, t.Log)
+			// The marks noted (made from other nodes too), after the
+			// marks this node saw. A note left from before is a mark
+			// made while task did not run, which the records this run
+			// reads carry, or one that a run which died (kill -9, a
+			// node lost) may have written over and never made again:
+			// made again now (marking a record that carries its mark
+			// changes nothing).
+			defer r.remarkNoted(task, ds, t.Log)
+			r.remarkNoted(task, ds, t.Log)
 		}
 		defer end(func(keys []string) { r.remark(task, ds, keys, nil, t.Log) })
 	}
@@ -750,26 +754,34 @@ func (r *Repo[S]) remark(task string, ds store.Datastore, keys []string, drop []
 }
 
 // noteMarks reports whether the marks on another task's records are
-// noted in its datastore (keepHeld): in a store several processes share
-// (store.Turns: the nodes of a cluster), the marked task's run may be on
-// another node, whose Turns does not hear of the mark, so its run's write
-// of the record as it read it undid the mark (its next runs found the
-// item unchanged and never delivered it again, which stayed in the index
-// as the marking task's document).
+// noted in its datastore (keepHeld): in every store but the memory
+// store, whose datastores do not outlive the process. In a store several
+// processes share (store.Turns: the nodes of a cluster), the marked
+// task's run may be on another node, whose Turns does not hear of the
+// mark, so its run's write of the record as it read it undid the mark
+// (its next runs found the item unchanged and never delivered it again,
+// which stayed in the index as the marking task's document). In any
+// store, the marked task's run may die (kill -9) after that write and
+// before it marks the record again: the marks its process kept in memory
+// (Turns) were lost with it, with the same outcome. The notes are listed
+// by prefix (store.ForEachPrefix), which the embedded and shared stores
+// serve without reading the task's other records.
 func (r *Repo[S]) noteMarks() bool {
-	_, ok := r.Store.(store.Turns)
-	return ok
+	if _, ok := r.Store.(store.Turns); ok {
+		return true
+	}
+	return !r.Store.Info().InMemory
 }
 
 // remarkNoted reads the notes of the marks other tasks made on task's
-// records (keepHeld), deletes them and, when again, marks those records
-// again (remark): at the end of a run of task, which may have written
-// them as it read them before the mark. At the start of a run (again
-// false) the notes only go: the run reads the marked records. A note
-// made between is marked again at the run's end, which costs a delivery
-// more at most. A failure is logged: the notes stay, for the next run's
-// end.
-func (r *Repo[S]) remarkNoted(task string, ds store.Datastore, again bool, log *slog.Logger) {
+// records (keepHeld), deletes them and marks those records again
+// (remark): at the end of a run of task, which may have written them as
+// it read them before the mark, and at its start, for the notes a run
+// that died left (the others are of records that carry their mark,
+// which marking again leaves as they are). A note made between is marked
+// again at the run's end, which costs a delivery more at most. A failure
+// is logged: the notes stay, for the next run.
+func (r *Repo[S]) remarkNoted(task string, ds store.Datastore, log *slog.Logger) {
 	defer r.turns.Take()()
 	var keys []string
 	var drop [][]byte
@@ -784,9 +796,6 @@ func (r *Repo[S]) remarkNoted(task string, ds store.Datastore, again bool, log *
 	}
 	if len(drop) == 0 {
 		return
-	}
-	if !again {
-		keys = nil
 	}
 	r.remark(task, ds, keys, drop, log)
 }

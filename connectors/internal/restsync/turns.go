@@ -28,8 +28,9 @@ import (
 //
 // Tasks of one repository on two nodes of a cluster are not ordered by
 // this: the turn is the shared store's too (store.Turn), and the marks
-// are noted in the marked task's datastore, read as its runs end on
-// whichever node (Repo.remarkNoted; httpfetch's own).
+// are noted in the marked task's datastore (in every store that outlives
+// the process: a run may also die before it ends), read as its runs
+// start and end on whichever node (Repo.remarkNoted; httpfetch's own).
 type Turns struct {
 	mu sync.Mutex
 	// running counts the runs of each task (upper case) under way, marked
