@@ -245,7 +245,9 @@ type Config struct {
 }
 
 // BasicAuth is a user name and password for HTTP Basic authentication,
-// and the origins (scheme://host[:port]) they are sent to.
+// and the origins (scheme://host[:port]) they are sent to. An origin is
+// compared in the WHATWG serialisation the crawl requests (an IDN host
+// in ASCII: bücher.example is xn--bcher-kva.example).
 type BasicAuth struct {
 	Username, Password string
 	Origins            []string

@@ -110,6 +110,13 @@ func newCrawler(cfg Config, hooks Hooks) *crawler {
 	if cfg.BasicAuth != nil {
 		c.authOrigins = map[string]bool{}
 		for _, o := range cfg.BasicAuth.Origins {
+			// In the form the crawl requests (its WHATWG
+			// serialisation: an IDN host in ASCII, xn--...), which
+			// the requests' origins are compared with; as written,
+			// a Unicode host matched no request.
+			if w, err := parseStartURL(o); err == nil {
+				o = w.Href(false)
+			}
 			if u, err := neturl.Parse(strings.TrimSpace(o)); err == nil && u.Host != "" {
 				c.authOrigins[netguard.Origin(u)] = true
 			}

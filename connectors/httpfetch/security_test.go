@@ -587,3 +587,26 @@ func TestRedactReadsFragmentsWithoutCheckingThem(t *testing.T) {
 	require.NotContains(t, string(data), "hunter2")
 	require.Contains(t, string(data), "Depth=2")
 }
+
+// A task whose start URL names its host in Unicode (an IDN,
+// http://bücher.example/) sends its Basic credentials to that host: the
+// crawl requests the host's ASCII form (xn--bcher-kva.example), and the
+// origins the credentials go to are compared in that form too. Before,
+// the origin was kept as written, matched no request, and every page
+// was answered 401: the task indexed nothing.
+func TestBasicAuthReachesAnIDNStartURL(t *testing.T) {
+	t.Parallel()
+	s, denied := basicSite(t, "crawler", "secret")
+	addr := s.Listener.Addr().String()
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr) // every host is the test site
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	_, port, _ := net.SplitHostPort(addr)
+	start := "http://bücher.example:" + port + "/"
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl="+start+"\nBasicAuthUsername=crawler\nBasicAuthPassword=secret\n",
+		setupOpts{client: &http.Client{Transport: tr}})
+	job := b.sync(t)
+	require.Zero(t, denied.Load(), "pages answered 401")
+	require.EqualValues(t, 2, countsOf(job, "MYTASK").Added)
+}
