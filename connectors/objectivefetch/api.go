@@ -299,7 +299,10 @@ func (a *api) delete(ctx context.Context, kind, id string) error {
 // keycloak is an OAuth 2.0 token source of the Keycloak-style token
 // endpoint: the password grant (the public client's way) when the task
 // has a password, else the token exchange that acts for the user (with
-// the client's secret); refresh tokens are used while they last.
+// the client's secret); refresh tokens are used while they last. A
+// refresh the endpoint refuses (the refresh token expired or revoked)
+// falls back to the grant; one it throttles or fails (429, 5xx, no
+// answer) is returned, to be waited out and sent again.
 type keycloak struct {
 	ctx context.Context
 	hc  *http.Client
@@ -329,6 +332,12 @@ func (k *keycloak) Token() (*oauth2.Token, error) {
 		if err == nil {
 			k.tok = t
 			return t, nil
+		}
+		if oauth.Unavailable(err) {
+			// The endpoint is throttled or failing, not refusing the
+			// refresh token: the caller waits (Retry-After) and sends
+			// it again, rather than posting the password now.
+			return nil, err
 		}
 	}
 	form := url.Values{"grant_type": {"password"}, "username": {k.s.Username}, "password": {k.s.Password}}

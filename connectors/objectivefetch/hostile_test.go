@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -239,4 +240,39 @@ func TestBigDocumentsOfAPageDeliveredAsRead(t *testing.T) {
 	require.Zero(t, c.Errors)
 	requireAllOnce(t, e)
 	require.True(t, early.Load(), "documents of the page were delivered before its last one was read")
+}
+
+// A token endpoint that rate-limits the refresh of an access token (429
+// with Retry-After) is waited out, and the refresh token sent again: the
+// password is not posted meanwhile. Before, any failed refresh fell back
+// at once to a password grant, so a throttled endpoint got a second
+// request straight away (with the user's password), and Retry-After was
+// never honoured while the password grant went through.
+func TestTokenRefreshThrottledIsWaitedOutNotAPasswordGrant(t *testing.T) {
+	e := newEnv(t, "AuthMethod=OAUTH\nUsername=alice\nPassword=alice-password\nOAuthClientID=connector",
+		objectivetest.Options{AccessTTL: time.Second}) // shorter than oauth2's expiry margin: every request refreshes
+	bigFolder(e, "a", 3)
+	var mu sync.Mutex
+	grants := map[string]int{}
+	throttled := false
+	e.srv.SetTokenFault(func(r *http.Request) *objectivetest.Fault {
+		_ = r.ParseForm()
+		mu.Lock()
+		defer mu.Unlock()
+		g := r.PostForm.Get("grant_type")
+		grants[g]++
+		if g == "refresh_token" && !throttled {
+			throttled = true
+			return &objectivetest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "7"}
+		}
+		return nil
+	})
+	cnt := e.sync()
+	require.Zero(t, cnt.Errors)
+	requireAllOnce(t, e)
+	mu.Lock()
+	defer mu.Unlock()
+	require.True(t, throttled)
+	require.Equal(t, 1, grants["password"], "the password is posted once, for the first token: %v", grants)
+	require.Contains(t, e.waits.All(), 7*time.Second, "Retry-After waited out")
 }
