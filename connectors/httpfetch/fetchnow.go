@@ -55,9 +55,11 @@ func (r *Repository) fetchNow(ctx context.Context, s *settings, tr *TaskRun, url
 		AllowedContentTypes: []string{"*/*"},
 		MaxRedirects:        redirects,
 		BasicAuth:           s.basicAuth(),
-		Deny:                r.guard,
-		Client:              r.client,
-		Logger:              slog.New(quietInfo{r.log.Handler()}),
+		// The task's URLs are as its crawl normalised them.
+		SessionParams: s.SessionParams,
+		Deny:          r.guard,
+		Client:        r.client,
+		Logger:        slog.New(quietInfo{r.log.Handler()}),
 	}
 	if tr != nil {
 		cfg.Render, cfg.Jar = tr.Render, tr.Jar

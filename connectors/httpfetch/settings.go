@@ -61,6 +61,10 @@ type settings struct {
 	Concurrency        int
 	ContentTypes       []string
 	MaxRedirects       int // 0: redirects are not followed
+	// SessionParams are the query parameters removed from every URL as
+	// session ids (crawl.Config.SessionParams): nil, the crawl's
+	// defaults; empty, none.
+	SessionParams []string
 
 	// HTTP Basic credentials, sent to the origins of URLs only.
 	BasicUser, BasicPassword string
@@ -164,6 +168,7 @@ func (s *settings) crawlConfig() crawl.Config {
 		AllowedContentTypes: s.ContentTypes,
 		MaxRedirects:        redirects,
 		BasicAuth:           s.basicAuth(),
+		SessionParams:       s.SessionParams,
 	}
 }
 
@@ -276,6 +281,17 @@ var keySpecs = []*keySpec{
 	{name: "MaxRedirects", apply: func(s *settings, v string) (err error) {
 		s.MaxRedirects, err = intIn(v, 0, 100, "0 (do not follow redirects) to 100")
 		return err
+	}},
+	{name: "SessionParameters", apply: func(s *settings, v string) error {
+		names := splitCSV(v)
+		if names == nil {
+			names = []string{} // set, and empty: none removed
+		}
+		if err := probe(crawl.Config{SessionParams: names}); err != nil {
+			return err
+		}
+		s.SessionParams = names
+		return nil
 	}},
 	{name: "BasicAuthUsername", apply: func(s *settings, v string) error {
 		if strings.ContainsAny(v, ":\r\n") {
