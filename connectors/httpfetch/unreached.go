@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/connectorhq/connector/store"
 )
 
 // deleteUnreached deletes the records this completed crawl did not reach,
@@ -14,10 +16,16 @@ import (
 // earlier runs. A URL that redirected leads to the record its redirect
 // ended at (record.From), so that a folder redirect ("/docs" → "/docs/")
 // that fails, or a failed page linking to one, keeps what lies behind it.
+//
+// It holds the unreached URLs (with the URL that redirected to each), not
+// their records: the links of the pages kept are read as they are
+// followed, and the records deleted a batch at a time. A site whose pages
+// all moved leaves every record unreached, and holding them all decoded,
+// links and all, took gigabytes for a task of a million pages.
 func (sr *syncRun) deleteUnreached() error {
 	sr.priors.Clear()
 	var keys []string
-	cand := map[string]*record{}
+	cand := map[string]string{} // unreached URL → its record's From
 	err := sr.ds.ForEach(func(k, v []byte) error {
 		u, ok := strings.CutPrefix(string(k), urlPrefix)
 		if !ok {
@@ -36,22 +44,24 @@ func (sr *syncRun) deleteUnreached() error {
 		if run == sr.run {
 			return nil
 		}
-		rec, err := decodeRecord(v)
-		if err != nil {
-			return err
+		var from struct {
+			From string `json:"from"`
+		}
+		if err := json.Unmarshal(v, &from); err != nil {
+			return fmt.Errorf("httpfetch: datastore record %q: %w", k, err)
 		}
 		keys = append(keys, u)
-		cand[u] = rec
+		cand[u] = from.From
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("httpfetch: %s: deletions: %w", sr.s.Task, err)
 	}
 	redirected := map[string]string{} // a URL that redirected → the record it led to
-	for u, rec := range cand {
-		if rec.From != "" {
-			if _, own := cand[rec.From]; !own {
-				redirected[rec.From] = u
+	for u, from := range cand {
+		if from != "" {
+			if _, own := cand[from]; !own {
+				redirected[from] = u
 			}
 		}
 	}
@@ -73,27 +83,44 @@ func (sr *syncRun) deleteUnreached() error {
 		protect(u)
 	}
 	sr.mu.Unlock()
+	// The links of the pages kept, read a chunk of records at a time (a
+	// site that is down keeps every page: one read each would be a
+	// million reads).
+	var chunk [][]byte
 	for len(stack) > 0 {
-		u := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		for _, l := range cand[u].Links {
-			protect(l)
+		chunk = chunk[:0]
+		for len(stack) > 0 && len(chunk) < 256 {
+			chunk = append(chunk, urlKey(stack[len(stack)-1]))
+			stack = stack[:len(stack)-1]
+		}
+		vals, err := store.GetMany(sr.ds, chunk)
+		if err != nil {
+			// What the pages kept lead to is not known: nothing is
+			// deleted (as by a run cut short), rather than what they
+			// may lead to.
+			sr.log.Warn("the records of pages kept cannot be read: nothing is deleted this run", "error", err)
+			return nil
+		}
+		for _, v := range vals {
+			if v == nil {
+				continue // gone meanwhile
+			}
+			rec, err := decodeRecord(v)
+			if err != nil {
+				return err
+			}
+			for _, l := range rec.Links {
+				protect(l)
+			}
 		}
 	}
 	if len(protected) > 0 {
 		sr.log.Info("pages kept because a page leading to them failed transiently", "pages", len(protected))
 	}
-	var batch []*change
 	total := len(keys) - len(protected)
 	doneN := 0
-	for _, u := range keys {
-		if protected[u] {
-			continue
-		}
-		batch = append(batch, sr.deletion(u, cand[u]))
-		if len(batch) < sr.r.batchSize {
-			continue
-		}
+	var batch []string
+	flush := func() error {
 		if err := sr.applyDeletions(batch); err != nil {
 			return err
 		}
@@ -101,16 +128,53 @@ func (sr *syncRun) deleteUnreached() error {
 		batch = batch[:0]
 		pct := 100 * float64(doneN) / float64(total)
 		sr.prog.set(sr.index, func(t *taskProgress) { t.deletionsPct = pct })
+		return nil
+	}
+	for _, u := range keys {
+		if protected[u] {
+			continue
+		}
+		batch = append(batch, u)
+		if len(batch) < sr.r.batchSize {
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
 	}
 	return sr.applyDeletions(batch)
 }
 
-func (sr *syncRun) applyDeletions(batch []*change) error {
-	if len(batch) == 0 {
+// applyDeletions deletes the records of urls, read now (one that is gone
+// meanwhile is left alone).
+func (sr *syncRun) applyDeletions(urls []string) error {
+	if len(urls) == 0 {
 		return nil
 	}
 	if err := sr.job.Checkpoint(sr.ctx); err != nil {
 		return err
+	}
+	keys := make([][]byte, len(urls))
+	for i, u := range urls {
+		keys[i] = urlKey(u)
+	}
+	vals, err := store.GetMany(sr.ds, keys)
+	if err != nil {
+		return fmt.Errorf("httpfetch: %s: deletions: %w", sr.s.Task, err)
+	}
+	batch := make([]*change, 0, len(urls))
+	for i, v := range vals {
+		if v == nil {
+			continue
+		}
+		rec, err := decodeRecord(v)
+		if err != nil {
+			return err
+		}
+		batch = append(batch, sr.deletion(urls[i], rec))
+	}
+	if len(batch) == 0 {
+		return nil
 	}
 	return sr.r.apply(sr.ctx, sr.ds, sr.counts, batch, sr.log, sr.fail)
 }
