@@ -37,16 +37,7 @@ func TestMarkByOneTaskSurvivesACrashDuringAnotherTasksRun(t *testing.T) {
 	m := e.srv.Post(general, e.bob, "hello")
 	e.srv.Post(zed, e.bob, "zed")
 	e.gated = &resttest.Gated{Inner: e.target}
-	e.twoTasks("Concurrency=1", "Concurrency=1")
-	for _, task := range []string{"B", "A"} { // A's documents in the index
-		_, _, err := e.run("SYNCHRONIZE", "TaskSections", task)
-		require.NoError(t, err)
-	}
-	taskOf := func(ref string) string {
-		id, err := decodeIdentifier(field1(e.doc(ref), "AUTN_IDENTIFIER"))
-		require.NoError(t, err)
-		return id.Task
-	}
+	taskOf := e.bothDeliverALast("Concurrency=1")
 	require.Equal(t, "A", taskOf(msgRef(e, m)))
 
 	// B's run reads General (its new message held while A lets the

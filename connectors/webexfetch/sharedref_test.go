@@ -91,16 +91,7 @@ func TestMarkByOneTaskSurvivesAnotherTasksRun(t *testing.T) {
 	room := e.srv.AddRoom("General", "group", e.alice, e.bob)
 	m := e.srv.Post(room, e.bob, "hello")
 	e.gated = &resttest.Gated{Inner: e.target}
-	e.twoTasks("", "")
-	for _, task := range []string{"B", "A"} { // A's documents in the index
-		_, _, err := e.run("SYNCHRONIZE", "TaskSections", task)
-		require.NoError(t, err)
-	}
-	taskOf := func(ref string) string {
-		id, err := decodeIdentifier(field1(e.doc(ref), "AUTN_IDENTIFIER"))
-		require.NoError(t, err)
-		return id.Task
-	}
+	taskOf := e.bothDeliverALast("")
 	require.Equal(t, "A", taskOf(msgRef(e, m)))
 
 	e.twoTasks("RoomTitleCantHaveRegex=General", "")
@@ -126,4 +117,23 @@ func TestMarkByOneTaskSurvivesAnotherTasksRun(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "B", taskOf(msgRef(e, m)), "B delivered its own document again")
 	require.Equal(t, "B", taskOf(roomRefOf(e, room)))
+}
+
+// bothDeliverALast gives the connector tasks A and B, both with settings
+// (one per line), synchronizes B then A, so that the documents in the
+// index are A's, and returns a function that tells which task delivered
+// a document (its AUTN_IDENTIFIER's).
+func (e *env) bothDeliverALast(settings string) func(ref string) string {
+	e.t.Helper()
+	e.twoTasks(settings, settings)
+	for _, task := range []string{"B", "A"} {
+		_, _, err := e.run("SYNCHRONIZE", "TaskSections", task)
+		require.NoError(e.t, err)
+	}
+	return func(ref string) string {
+		e.t.Helper()
+		id, err := decodeIdentifier(field1(e.doc(ref), "AUTN_IDENTIFIER"))
+		require.NoError(e.t, err)
+		return id.Task
+	}
 }
