@@ -497,12 +497,19 @@ func listFilter(req *aci.Request, maxList int) (*messages.ListActions, error) {
 // neither after nor before t, whatever milliseconds its clock had (a
 // client polling for what was queued or finished after the last time it
 // read is not given that action again). Times past the range of
-// milliseconds are clamped.
+// milliseconds are clamped. ListActions reads a bound of 0 as no bound,
+// so the bound before the epoch's second (Queued-Before=0) is -1: no
+// action was queued or finished before either, and it selects nothing (0
+// selected every action, and a CancelQueued with it cancelled every
+// queued one).
 func boundMs(t time.Time, after bool) int64 {
 	const maxSec = math.MaxInt64/1000 - 1
 	sec := min(max(t.Unix(), -maxSec), maxSec)
 	if after {
-		return (sec+1)*1000 - 1 // the action's second is later than t's
+		return (sec+1)*1000 - 1 // the action's second is later than t's; never 0
+	}
+	if sec == 0 {
+		return -1
 	}
 	return sec * 1000 // the action's second is earlier than t's
 }

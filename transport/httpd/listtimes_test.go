@@ -68,3 +68,33 @@ func TestSimpleJSONEmptyListAsDocumented(t *testing.T) {
 	_, body := e.get(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&ResponseFormat=simplejson")
 	require.Equal(t, `{"autnresponse":{"action":"QUEUEINFO","response":"SUCCESS","responsedata":{"actions":{}}}}`, string(body))
 }
+
+// A Before filter at the Unix epoch (Queued-Before=0, or the epoch in any
+// form) selects what was queued or finished before 1970: nothing. On main
+// its bound, 0 milliseconds, was the proto's "no filter": the list held
+// every action, and a CancelQueued with Confirm=true cancelled every queued
+// action where the client asked for none.
+func TestBeforeTheEpochSelectsNothing(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil) // one thread
+	run := e.submit(t, "synchronize", "")
+	e.waitStatus(t, run, "Processing")
+	queued := e.submit(t, "Collect", "")
+	for _, f := range []string{
+		"&Queued-Before=0",
+		"&Finished-Before=0",
+		"&Queued-Before=" + url.QueryEscape("1970-01-01T00:00:00Z"),
+		"&Queued-Before=" + url.QueryEscape("1970-01-01T00:00:00.5Z"), // the epoch's second
+	} {
+		x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus"+f)
+		require.Equal(t, "SUCCESS", x.Response, string(x.ResponseData.Inner))
+		require.Empty(t, x.ResponseData.Actions, "%s: nothing was queued or finished before 1970", f)
+	}
+	x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Queued-Before=1")
+	require.Len(t, x.ResponseData.Actions, 0, "Queued-Before=1: nothing either")
+
+	r := e.cancelQueued(t, "&Confirm=true&Queued-Before=0")
+	require.Equal(t, "SUCCESS", r.Response)
+	require.Equal(t, []int{0, 0, 0}, []int{r.Data.Matched, r.Data.Cancelled, r.Data.Skipped})
+	require.Equal(t, "Queued", e.status(t, queued).ResponseData.Actions[0].Status, "nothing was cancelled")
+}
