@@ -866,6 +866,12 @@ func (p *parser) fetchTasks(sec *Section, taskKeys TaskKeysFunc, entries map[str
 			if isSystem(kv.Value) {
 				return nil, p.err(kv, fmt.Errorf("task name %q is a reserved section name (%s are not tasks)", kv.Value, bracketed(systemNames)))
 			}
+			// 1= and 01= (or +1=) are different keys of one index: the
+			// later would replace the earlier, whose task would then be
+			// listed nowhere.
+			if first, ok := byIndex[i]; ok {
+				return nil, p.err(kv, fmt.Errorf("task %d is listed twice (first on line %d, as %s=%s)", i, first.kv.Line, first.kv.Key, first.name))
+			}
 			byIndex[i] = entry{kv.Value, kv}
 			continue
 		}

@@ -166,6 +166,13 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 			"config c.cfg:3: [FetchTasks] 2: task 1 is not listed, but a later one is (without Number, the tasks are numbered 0, 1, 2, ... without a gap: expected 1=TaskName)", nil},
 		{"fetchtasks beyond", "[FetchTasks]\nNumber=1\n0=A\n3=B\n", 4, "FetchTasks", "3",
 			"config c.cfg:4: [FetchTasks] 3: task index 3 is not below Number=1", nil},
+		// 01 and 1 (or +1) are both task 1: the later entry replaced
+		// the earlier, and that task was silently not listed (neither
+		// synchronised by default nor scheduled).
+		{"fetchtasks index twice", "[FetchTasks]\nNumber=2\n0=A\n1=B\n01=C\n", 5, "FetchTasks", "01",
+			"config c.cfg:5: [FetchTasks] 01: task 1 is listed twice (first on line 4, as 1=B)", nil},
+		{"fetchtasks index twice with a sign", "[FetchTasks]\n0=A\n+1=B\n1=C\n", 4, "FetchTasks", "1",
+			"config c.cfg:4: [FetchTasks] 1: task 1 is listed twice (first on line 3, as +1=B)", nil},
 		{"reserved task name", "[FetchTasks]\n0=Server\n", 2, "FetchTasks", "0",
 			`config c.cfg:2: [FetchTasks] 0: task name "Server" is a reserved section name ([Connector], [Server], [Actions], [Logging], [Ingestion], [Security], [Service], [Cluster], [AuthorizationRoles], [FetchTasks], [Default] are not tasks)`, nil},
 		{"bad level", "[Logging]\nLogLevel=loud\n", 2, "Logging", "LogLevel",
