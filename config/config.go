@@ -24,6 +24,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -32,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/connectorhq/connector/auth"
 	"github.com/connectorhq/connector/internal/netguard"
@@ -398,10 +400,37 @@ func Parse(name string, data []byte, taskKeys TaskKeysFunc) (*Config, error) {
 // into sections (scan).
 func read(name string, data []byte) ([]*rawSection, error) {
 	data, err := decodeText(data)
+	var nul *nulError
+	if errors.As(err, &nul) {
+		return nil, nulAt(name, data, nul)
+	}
 	if err != nil {
 		return nil, &Error{File: name, Err: err}
 	}
 	return scan(name, data)
+}
+
+// nulAt is the error of text (decoded) with a NUL byte: at its line, and
+// in its section and key as far as the text before it says them (its
+// first syntax error, if it has one: the file's first error).
+func nulAt(name string, data []byte, nul *nulError) error {
+	start := bytes.LastIndexByte(data[:nul.at], '\n') + 1
+	secs, err := scan(name, data[:start])
+	if err != nil {
+		return err
+	}
+	e := &Error{File: name, Line: bytes.Count(data[:start], []byte("\n")) + 1, Err: nul}
+	line := data[start:]
+	if end := bytes.IndexByte(line, '\n'); end >= 0 {
+		line = line[:end]
+	}
+	if len(secs) > 0 && !bytes.HasPrefix(bytes.TrimSpace(line), []byte("[")) {
+		e.Section = secs[len(secs)-1].name
+		if k, _, ok := bytes.Cut(line, []byte("=")); ok && bytes.IndexByte(k, 0) < 0 && utf8.Valid(k) {
+			e.Key = string(bytes.TrimSpace(k))
+		}
+	}
+	return e
 }
 
 // ReadSections reads configuration text as Parse reads it, and no

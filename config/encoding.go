@@ -31,14 +31,23 @@ func decodeText(data []byte) ([]byte, error) {
 		}
 		data = d
 	}
-	if i := bytes.IndexByte(data, 0); i >= 0 {
-		return nil, errors.New("the text contains NUL bytes: save it as UTF-8 (UTF-16 needs its byte-order mark)")
-	}
 	if bytes.IndexByte(data, '\r') >= 0 {
 		data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
 		data = bytes.ReplaceAll(data, []byte("\r"), []byte("\n"))
 	}
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		return data, &nulError{at: i}
+	}
 	return data, nil
+}
+
+// nulError is decodeText's error for text with a NUL byte, the first at
+// offset at of the decoded text, which decodeText returns with it so that
+// the error can name the byte's line (read).
+type nulError struct{ at int }
+
+func (*nulError) Error() string {
+	return "the text contains NUL bytes: save it as UTF-8 (UTF-16 needs its byte-order mark)"
 }
 
 func fromUTF16(b []byte, bigEndian bool) ([]byte, error) {

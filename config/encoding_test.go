@@ -9,7 +9,8 @@ import (
 
 // TestParseEncodings: a file (or fragment) means the same whatever its
 // encoding: UTF-8 with or without a byte-order mark, UTF-16 with one, and
-// CRLF, LF or CR line ends. NUL bytes are refused, naming the file.
+// CRLF, LF or CR line ends. NUL bytes are refused, naming the file (and
+// the line: TestNULIsRefusedAtItsLine).
 func TestParseEncodings(t *testing.T) {
 	t.Parallel()
 	text := "[Server]\nPort=7010\n[FetchTasks]\n0=T\n[T]\nUrl=http://x/\nDepth=3\n"
@@ -93,4 +94,31 @@ func replaceNL(s, eol string) string {
 		}
 	}
 	return string(out)
+}
+
+// A NUL byte is refused at its line, with its section and key, as every
+// other error of a file is (the error named the file alone: in a file of
+// thousands of lines, a stray NUL in one value had to be hunted for).
+// Its value is not shown: it may be a secret.
+func TestNULIsRefusedAtItsLine(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		text, want   string
+		line         int
+		section, key string
+	}{
+		{"[Server]\nPort=7010\n\n[T]\nPassword=s\x00cret\n", "config x.cfg:5: [T] Password: the text contains NUL bytes", 5, "T", "Password"},
+		{"[Server]\r\nPort=7010\r\n[T]\r\nUrl=http://x/\x00\r\n", "config x.cfg:4: [T] Url: the text contains NUL bytes", 4, "T", "Url"},
+		{"[Server]\rPort=7010\r[T\x00]\r", "config x.cfg:3: the text contains NUL bytes", 3, "", ""},
+		{"[S\x00erver]\n", "config x.cfg:1: the text contains NUL bytes", 1, "", ""},
+		// An error before it is the file's first: that one is given.
+		{"[Server]\nPort 7010\n[T]\nUrl=\x00\n", `config x.cfg:2: [Server]: "Port 7010": expected Key=Value`, 2, "Server", ""},
+	} {
+		_, err := Parse("x.cfg", []byte(tc.text), testTaskKeys)
+		require.ErrorContains(t, err, tc.want, "%q", tc.text)
+		require.NotContains(t, err.Error(), "cret")
+		var ce *Error
+		require.ErrorAs(t, err, &ce)
+		require.Equal(t, []any{"x.cfg", tc.line, tc.section, tc.key}, []any{ce.File, ce.Line, ce.Section, ce.Key}, "%q", tc.text)
+	}
 }
