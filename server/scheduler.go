@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -17,13 +19,19 @@ import (
 // its times, through the queue like any client, so scheduled runs show in
 // QueueInfo. A run that comes due while the previous run of the same task
 // is still queued or running is skipped (one cycle is used up), as IDOL
-// does not run a task twice at once. Missed times while the server was down
-// are not caught up: the next run is the next time still ahead.
+// does not run a task twice at once. Until the scheduler has submitted a
+// run of a task, the previous run is a Synchronize of the task (not of
+// some of its Identifiers) queued before the scheduler started that is
+// still queued, running or paused (unendedRun): after a restart, one
+// restored from before it. Missed times
+// while the server was down are not caught up: the next run is the next
+// time still ahead.
 type scheduler struct {
 	q      queue.API
 	log    *slog.Logger
 	runs   []*schedRun
 	timers []*time.Timer
+	start  time.Time // when it started
 }
 
 type schedRun struct {
@@ -54,6 +62,7 @@ func (s *scheduler) Receive(ctx actor.Context) {
 	case *actor.Started:
 		s.timers = make([]*time.Timer, len(s.runs))
 		now := time.Now()
+		s.start = now
 		for i, r := range s.runs {
 			s.arm(ctx, i, next(r.Schedule, now, 0))
 			s.log.Info("task scheduled", "task", r.Task, "first", r.Start, "every", r.Every, "cycles", r.Cycles)
@@ -120,10 +129,23 @@ func (s *scheduler) fire(ctx actor.Context, i int) {
 	}
 	r.inflight = true
 	self, root := ctx.Self(), ctx.ActorSystem().Root
-	q, log, task, prev, cycle := s.q, s.log, r.Task, r.token, r.done
+	q, log, task, prev, cycle, start := s.q, s.log, r.Task, r.token, r.done, s.start
 	go func() {
 		res := &schedResult{i: i}
 		defer func() { root.Send(self, res) }()
+		if prev == "" {
+			// No run of ours yet: one from before a restart may still go.
+			tok, err := unendedRun(context.Background(), q, task, start)
+			switch {
+			case err != nil:
+				log.Warn("scheduled run skipped: cannot tell whether a run of the task is queued or running", "task", task, "err", err)
+				return
+			case tok != "":
+				log.Warn("scheduled run skipped: a Synchronize of the task is still going (queued before the restart)", "task", task, "token", tok)
+				res.token = tok // the previous run, for the next time
+				return
+			}
+		}
 		if prev != "" {
 			st, err := q.Status(context.Background(), prev)
 			switch {
@@ -145,4 +167,42 @@ func (s *scheduler) fire(ctx actor.Context, i int) {
 		res.token = tok
 		log.Info("scheduled run submitted", "task", task, "token", tok, "cycle", cycle)
 	}()
+}
+
+// unendedRun returns the token of a Synchronize of task queued before
+// start that is queued, running or paused, or "" if there is none. A
+// Synchronize of some Identifiers of the task crawls nothing: it is no run
+// of the schedule.
+func unendedRun(ctx context.Context, q queue.API, task string, start time.Time) (string, error) {
+	const page = 1000
+	f := &messages.ListActions{States: []messages.State{
+		messages.State_STATE_QUEUED, messages.State_STATE_PROCESSING, messages.State_STATE_PAUSED,
+	}, QueuedBeforeUnixMs: start.UnixMilli(), Ascending: true, MaxResults: page}
+	for {
+		list, err := q.List(ctx, f)
+		if err != nil {
+			return "", err
+		}
+		for _, st := range list {
+			if st.FetchAction != fetch.ActionSynchronize {
+				continue
+			}
+			if !slices.ContainsFunc(st.Counts, func(c *messages.DocumentCount) bool { return strings.EqualFold(c.Task, task) }) {
+				continue
+			}
+			r, err := q.ActionParameters(ctx, st.Token)
+			switch {
+			case errors.Is(err, messages.ErrUnknownToken), errors.Is(err, messages.ErrActionEnded):
+				continue // gone or ended meanwhile
+			case err != nil:
+				return "", err
+			case messages.TrimASCIISpace(messages.Params(r.Params).Value("Identifiers")) == "":
+				return st.Token, nil
+			}
+		}
+		if len(list) < page {
+			return "", nil
+		}
+		f.Skip += page
+	}
 }
