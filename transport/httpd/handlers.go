@@ -203,16 +203,19 @@ func (s *Server) queueInfo(ctx context.Context, req *aci.Request) (*result, erro
 	}
 	switch action {
 	case "getstatus":
+		// The list's filters and page are read with a Token too: they
+		// do not apply to the one action, but a value that cannot be
+		// read is refused, never taken for a filter that held.
+		f, err := listFilter(req, s.cfg.MaxListResults)
+		if err != nil {
+			return nil, err
+		}
 		if hasToken {
 			st, err := q.Status(ctx, token)
 			if err != nil {
 				return nil, err
 			}
 			return oneAction(st), nil
-		}
-		f, err := listFilter(req, s.cfg.MaxListResults)
-		if err != nil {
-			return nil, err
 		}
 		if el, ok := q.(entryLister); ok && req.Format == aci.FormatXML {
 			entries, err := el.ListEntries(ctx, f)
@@ -294,16 +297,16 @@ func (s *Server) queueInfo(ctx context.Context, req *aci.Request) (*result, erro
 		}
 		return &result{data: []aci.Node{aci.QueueStatusNode(qs)}}, nil
 	case "getactionparameters":
+		skip, maxResults, err := listPage(req, s.cfg.MaxListResults) // read with a Token too (getstatus)
+		if err != nil {
+			return nil, err
+		}
 		if hasToken {
 			r, err := q.ActionParameters(ctx, token)
 			if err != nil {
 				return nil, err
 			}
 			return &result{data: []aci.Node{aci.Container("actions", aci.ParamsNode(r.Status, s.shownParams(r.Params)))}}, nil
-		}
-		skip, maxResults, err := listPage(req, s.cfg.MaxListResults)
-		if err != nil {
-			return nil, err
 		}
 		all, err := q.ListParams(ctx, skip, maxResults)
 		if err != nil {

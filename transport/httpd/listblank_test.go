@@ -1,6 +1,8 @@
 package httpd
 
 import (
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -46,4 +48,36 @@ func TestListFilterOfNonASCIISpaceIsRefused(t *testing.T) {
 	r := e.cancelQueued(t, "&Max-Priority=%20%09&State=+")
 	require.Equal(t, "SUCCESS", r.Response, "%+v", r.Data)
 	require.Equal(t, 2, r.Data.Matched)
+}
+
+// With a Token, GetStatus returns that action whatever the list's filters
+// and paging say, but a filter or page value it cannot read is refused as
+// it is without a Token (ERRORPARAMINVALID naming it): on main
+// GetStatus&Token=X&State=finshed answered with the action, Processing,
+// and a client that took its State=Finished for a filter read that as
+// finished. GetActionParameters alike, for Start and MaxResults.
+func TestGetStatusWithATokenRefusesBadFilters(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	run := e.submit(t, "synchronize", "")
+	e.waitStatus(t, run, "Processing")
+	tok := "&Token=" + url.QueryEscape(run)
+	for _, f := range []string{"State=finshed", "Queued-After=yesterday", "Finished-Before=soon", "Min-Priority=high",
+		"Max-Priority=x", "Sort-By=colour", "Sort-Order=up", "MaxResults=0", "MaxResults=100000", "Start=0", "Start=first"} {
+		name, _, _ := strings.Cut(f, "=")
+		x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus"+tok+"&"+f)
+		require.Equal(t, "ERROR", x.Response, "GetStatus %s", f)
+		require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, f)
+		require.Contains(t, x.ResponseData.Desc, name, f)
+		if name == "Start" || name == "MaxResults" {
+			x = e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetActionParameters"+tok+"&"+f)
+			require.Equal(t, "ERRORPARAMINVALID", x.ResponseData.Code, "GetActionParameters %s", f)
+		}
+	}
+	// Valid filters are not applied: the action is returned, whatever
+	// its state.
+	x := e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus"+tok+"&State=finished&Start=2&MaxResults=1")
+	require.Equal(t, "SUCCESS", x.Response)
+	require.Len(t, x.ResponseData.Actions, 1)
+	require.Equal(t, "Processing", x.ResponseData.Actions[0].Status)
 }
