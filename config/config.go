@@ -964,9 +964,13 @@ func (p *parser) taskKey(kv KeyValue, taskKeys TaskKeysFunc) error {
 }
 
 // Bool parses IDOL's Boolean spellings: TRUE/true/ON/Y/YES/1 and
-// FALSE/false/OFF/N/NO/0, case-insensitively.
+// FALSE/false/OFF/N/NO/0, case-insensitively, with ASCII white space
+// around them. White space other than ASCII's (a no-break space) is no
+// part of a spelling: a file's lines are trimmed of it before (scan), but
+// a request's setting override is not, and is read as docs/protocol.md
+// says every enumerated value is.
 func Bool(v string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
+	switch strings.ToLower(trimASCIISpace(v)) {
 	case "true", "on", "y", "yes", "1":
 		return true, nil
 	case "false", "off", "n", "no", "0":
@@ -978,7 +982,7 @@ func Bool(v string) (bool, error) {
 // Duration parses a duration: a Go duration ("1.5s", "10m", "2h"), a number
 // of days ("7d"), or a plain number of seconds ("30", "0.5").
 func Duration(v string) (time.Duration, error) {
-	s := strings.TrimSpace(v)
+	s := trimASCIISpace(v)
 	if s == "" {
 		return 0, errors.New("empty duration")
 	}
@@ -1015,7 +1019,7 @@ func durationOf(v string, f float64, unit time.Duration) (time.Duration, error) 
 }
 
 func intIn(v string, lo, hi int) (int, error) {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
+	n, err := strconv.Atoi(trimASCIISpace(v))
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a whole number (expected %d to %d)", v, lo, hi)
 	}
@@ -1027,7 +1031,7 @@ func intIn(v string, lo, hi int) (int, error) {
 
 // int64In is intIn for a range an int of 32-bit platforms does not hold.
 func int64In(v string, lo, hi int64) (int64, error) {
-	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	n, err := strconv.ParseInt(trimASCIISpace(v), 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a whole number (expected %d to %d)", v, lo, hi)
 	}
@@ -1039,9 +1043,14 @@ func int64In(v string, lo, hi int64) (int64, error) {
 
 func oneOf(v string, allowed ...string) (string, error) {
 	for _, a := range allowed {
-		if strings.EqualFold(strings.TrimSpace(v), a) {
+		if t := trimASCIISpace(v); len(t) == len(a) && strings.EqualFold(t, a) { // equal lengths: ASCII case
 			return a, nil
 		}
 	}
 	return "", fmt.Errorf("%q is not one of %s (expected one of them, in any case)", v, strings.Join(allowed, ", "))
 }
+
+// trimASCIISpace is v without the ASCII white space around it (as
+// messages.TrimASCIISpace: the values of Bool, Duration and the numbers
+// may come from a request's override).
+func trimASCIISpace(v string) string { return strings.Trim(v, " \t\n\v\f\r") }

@@ -65,7 +65,11 @@ func (r *Repository) parseRequest(params messages.Params, own []string) (*reques
 func (r *Repository) parseRequestInto(req *request, params messages.Params, own []string) error {
 	req.own = req.ownBuf[:0]
 	for _, p := range params {
-		name := strings.TrimSpace(p.GetName())
+		// A name is ASCII, and so are its case and the white space
+		// around it (docs/protocol.md): Depth\u00a0 or a Kelvin sign for
+		// a k names nothing, and is ignored, so that a proxy that
+		// refuses a setting by name cannot be walked around that way.
+		name := messages.TrimASCIISpace(p.GetName())
 		value := p.GetValue()
 		switch {
 		case strings.HasPrefix(name, "["):
@@ -78,7 +82,7 @@ func (r *Repository) parseRequestInto(req *request, params messages.Params, own 
 				continue
 			}
 			req.overrides = append(req.overrides, o)
-		case slices.ContainsFunc(own, func(s string) bool { return strings.EqualFold(s, name) }):
+		case slices.ContainsFunc(own, func(s string) bool { return messages.IsValue(name, s) }):
 			req.own = append(req.own, p)
 		case strings.EqualFold(name, "Config"):
 			if req.fragment != nil {
@@ -90,7 +94,10 @@ func (r *Repository) parseRequestInto(req *request, params messages.Params, own 
 			}
 			req.fragment = frag
 		default:
-			key := r.schema.knownKey(name)
+			key := ""
+			if isASCII(name) {
+				key = r.schema.knownKey(name)
+			}
 			if key == "" {
 				req.ignored = append(req.ignored, name)
 				continue
@@ -115,8 +122,11 @@ func (r *Repository) parseOverride(name, value string) (o override, known bool, 
 	if end < 0 {
 		return override{}, false, nil
 	}
-	sec, key := strings.TrimSpace(name[1:end]), strings.TrimSpace(name[end+1:])
-	canon := r.schema.knownKey(key)
+	sec, key := messages.TrimASCIISpace(name[1:end]), messages.TrimASCIISpace(name[end+1:])
+	canon := ""
+	if isASCII(key) { // a task's name may be any text; a setting's is ASCII
+		canon = r.schema.knownKey(key)
+	}
 	if sec == "" || canon == "" {
 		return override{}, false, nil
 	}

@@ -369,6 +369,16 @@ func TestUnknownParametersIgnored(t *testing.T) {
 		{"ignored beside an override that applies", fetch.ActionSynchronize, []string{"Foo", "bar", "Depth", "2"}, []string{"Foo"}, "", 2},
 		{"a section override that applies", fetch.ActionSynchronize, []string{"[MyTask]Depth", "3", "[MyTask]Foo", "x"}, []string{"[MyTask]Foo"}, "", 3},
 		{"names keep their letter case", fetch.ActionSynchronize, []string{" fOO ", "1"}, []string{"fOO"}, "", -1},
+		// docs/protocol.md: a parameter name spelt with white space
+		// other than ASCII's around it, or with a non-ASCII letter that
+		// resembles an ASCII one, names nothing, so that a proxy that
+		// refuses a setting by name cannot be walked around. On main
+		// these were the settings (and TaskSections) they resemble.
+		{"a setting's name with a no-break space names nothing", fetch.ActionSynchronize, []string{"Depth\u00a0", "2", "\u2003[MyTask]Depth", "3"}, []string{"Depth\u00a0", "\u2003[MyTask]Depth"}, "", -1},
+		{"a task setting's name with a no-break space names nothing", fetch.ActionSynchronize, []string{"[MyTask]Depth\u00a0", "2", "[MyTask]\u00a0Depth", "3"}, []string{"[MyTask]Depth\u00a0", "[MyTask]\u00a0Depth"}, "", -1},
+		{"a setting's name with a Kelvin sign names nothing", fetch.ActionSynchronize, []string{"[MyTask]Max\u212aBytesPerSec", "1", "Max\u212aBytesPerSec", "1"}, []string{"[MyTask]Max\u212aBytesPerSec", "Max\u212aBytesPerSec"}, "", -1},
+		{"an action's own parameter with a long s names nothing", fetch.ActionSynchronize, []string{"Ta\u017fkSections", "Nope", "TaskSections\u00a0", "Nope"}, []string{"Ta\u017fkSections", "TaskSections\u00a0"}, "", -1},
+		{"a Boolean with a no-break space is no Boolean", fetch.ActionSynchronize, []string{"[MyTask]ExtractText", "false\u00a0"}, nil, "[MyTask] ExtractText", 0},
 		{"bad value of a setting", fetch.ActionSynchronize, []string{"Foo", "bar", "Depth", "deep"}, nil, "Depth", 0},
 		{"bad value of a task's setting", fetch.ActionSynchronize, []string{"[MyTask]Depth", "deep"}, nil, "[MyTask] Depth", 0},
 		{"bad value of a [Default] setting", fetch.ActionSynchronize, []string{"[Default]StayOnSite", "maybe"}, nil, "[Default] StayOnSite", 0},
