@@ -136,6 +136,10 @@ func findOpsRefs(file string, raw []*rawSection) (*opsRefs, error) {
 					return nil, &Error{File: file, Line: kv.Line, Section: rs.name, Key: kv.Key, Err: fmt.Errorf(
 						"%q is not a role section name (expected the name of a section of its own, not %s)", kv.Value, bracketed(systemNames))}
 				}
+				if first, ok := byIndex[i]; ok { // 1= and 01=: see fetchTasks
+					return nil, &Error{File: file, Line: kv.Line, Section: rs.name, Key: kv.Key,
+						Err: fmt.Errorf("role %d is listed twice (first on line %d, as %s=%s)", i, first.Line, first.Key, first.Value)}
+				}
 				byIndex[i] = kv
 			}
 			for i := 0; i < len(byIndex); i++ {

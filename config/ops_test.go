@@ -118,6 +118,11 @@ func TestOpsErrors(t *testing.T) {
 			"config c.cfg:2: [AuthorizationRoles] 0: role section [R] does not exist"},
 		{"role gap", "[AuthorizationRoles]\n0=R\n2=S\n[R]\nStandardRoles=Admin\nClients=*\n[S]\nStandardRoles=Query\nClients=*\n", 1, "AuthorizationRoles", "1",
 			"config c.cfg:1: [AuthorizationRoles] 1: role 1 is not listed, but a later one is"},
+		// 1= and 01= are both role 1: the later replaced the earlier, and
+		// the error then said that [AuthorizationRoles] does not list
+		// the role the file lists at 1=.
+		{"role index twice", "[AuthorizationRoles]\n0=R\n1=S\n01=T\n[R]\nStandardRoles=Admin\nClients=*\n[S]\nStandardRoles=Query\nClients=*\n[T]\nStandardRoles=Query\nClients=*\n", 4, "AuthorizationRoles", "01",
+			"config c.cfg:4: [AuthorizationRoles] 01: role 1 is listed twice (first on line 3, as 1=S)"},
 		{"role keys without the list", "[Admins]\nStandardRoles=Admin\nClients=*\n", 2, "Admins", "StandardRoles",
 			"config c.cfg:2: [Admins] StandardRoles: unknown section: StandardRoles is a key of a role section, but [AuthorizationRoles] does not list [Admins]"},
 		{"legacy AdminClients", "[Server]\nAdminClients=127.0.0.1\n", 2, "Server", "AdminClients",
