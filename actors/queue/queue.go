@@ -193,6 +193,10 @@ type Queue struct {
 	pid     *actor.PID
 	prefix  string // PID id prefix of task actors: "<queue>/"
 	upper   string
+	// afterViews, when set (by tests), runs in listed between the
+	// QueueManager's answer and the questions to the actors: a seam for
+	// what happens meanwhile (retention).
+	afterViews func()
 }
 
 // Start spawns the queue's QueueManager actor in sys.
@@ -495,7 +499,9 @@ func (q *Queue) Status(ctx context.Context, token string) (*messages.ActionStatu
 // List returns the statuses of the actions the filter selects, in the
 // filter's order. Each status comes from the action's own actor, or from
 // the QueueManager's copy of its task if it has none (listed); actions
-// removed by retention while the list is gathered are left out.
+// removed by retention while the list is gathered are left out, and a
+// page that lost one is read again, so that it stays full while there
+// are actions beyond it.
 func (q *Queue) List(ctx context.Context, f *messages.ListActions) ([]*messages.ActionStatus, error) {
 	return listed(ctx, q, f, getStatusMsg, false, func(_ string, st *messages.ActionStatus, _ *messages.ActionReply) *messages.ActionStatus {
 		return st
@@ -543,6 +549,11 @@ func (q *Queue) ListParams(ctx context.Context, skip, maxResults uint32) ([]*mes
 // made), or (encoded: an ended action's, where the QueueManager keeps it)
 // its encoded list entry alone. Actions that answer with an error (or are
 // gone) are left out.
+//
+// A page is full while there are actions beyond it (a client reads a
+// shorter one as the last page): when one of a full page's actions was
+// left out (retention removed it while the page was gathered), the page
+// is read again, at most listRetries times, and then given as it is.
 func listed[T any](ctx context.Context, q *Queue, f *messages.ListActions, msg any, encoded bool, conv func(string, *messages.ActionStatus, *messages.ActionReply) T) ([]T, error) {
 	if f == nil {
 		f = &messages.ListActions{}
@@ -551,15 +562,31 @@ func listed[T any](ctx context.Context, q *Queue, f *messages.ListActions, msg a
 	// actors' share the read's timeout (readTimeout), as one request.
 	ctx, cancel := context.WithTimeout(ctx, q.readTimeout(ctx))
 	defer cancel()
+	for try := 0; ; try++ {
+		out, full, left, err := listOnce(ctx, q, f, msg, encoded, conv)
+		if err != nil || !full || left == 0 || try == listRetries {
+			return out, err
+		}
+	}
+}
+
+// listRetries bounds the times listed reads a page again.
+const listRetries = 3
+
+// listOnce is one reading of listed's page: full says the QueueManager
+// gave as many actions as f asks for, left how many of them were left out
+// (gone when asked, or no longer answering msg: an action that ended
+// while GetActionParameters listed it).
+func listOnce[T any](ctx context.Context, q *Queue, f *messages.ListActions, msg any, encoded bool, conv func(string, *messages.ActionStatus, *messages.ActionReply) T) (out []T, full bool, left int, err error) {
 	buf := viewBufs.Get().(*[]listView)
 	res, err := q.ask(ctx, q.pid, &listViews{f: f, encoded: encoded, buf: *buf})
 	if err != nil {
 		// The QueueManager may still write into buf: it is not reused.
-		return nil, err
+		return nil, false, 0, err
 	}
 	views, ok := res.([]listView)
 	if !ok {
-		return nil, fmt.Errorf("queue: list: unexpected reply %T: %w", res, messages.ErrInternal)
+		return nil, false, 0, fmt.Errorf("queue: list: unexpected reply %T: %w", res, messages.ErrInternal)
 	}
 	defer func() {
 		// What the views point to is not kept alive by the pool.
@@ -569,6 +596,9 @@ func listed[T any](ctx context.Context, q *Queue, f *messages.ListActions, msg a
 			viewBufs.Put(buf)
 		}
 	}()
+	if q.afterViews != nil {
+		q.afterViews()
+	}
 	var ask []string
 	for i := range views {
 		if views[i].how == viewAsk {
@@ -577,9 +607,9 @@ func listed[T any](ctx context.Context, q *Queue, f *messages.ListActions, msg a
 	}
 	asked := make([]*messages.ActionReply, 0, len(ask))
 	if err := q.askEach(ctx, ask, msg, func(ar *messages.ActionReply) { asked = append(asked, ar) }); err != nil {
-		return nil, err
+		return nil, false, 0, err
 	}
-	out := make([]T, 0, len(views))
+	out = make([]T, 0, len(views))
 	j := 0
 	for i := range views {
 		v := &views[i]
@@ -600,11 +630,13 @@ func listed[T any](ctx context.Context, q *Queue, f *messages.ListActions, msg a
 		default:
 			if ar := asked[j]; ar != nil && ar.Code == messages.ErrorCode_ERROR_CODE_NONE {
 				out = append(out, conv("", ar.Status, ar))
+			} else {
+				left++
 			}
 			j++
 		}
 	}
-	return out, nil
+	return out, f.MaxResults > 0 && len(views) == int(f.MaxResults), left, nil
 }
 
 // viewBufs holds the buffers the QueueManager writes a list's views into
