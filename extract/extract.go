@@ -13,6 +13,23 @@ import (
 	"github.com/connectorhq/connector/internal/panics"
 )
 
+// Version is the version of the extraction's output. Connectors record it
+// with every document they deliver and deliver again, once, on their next
+// Synchronize, a document recorded under another version, so that a fix to
+// extraction reaches what is already indexed without the source changing
+// (docs/extraction.md, "Re-extraction after an upgrade").
+//
+// Bump it with any change that alters the text or fields extracted from a
+// document already extracted (a fix or a new feature of a format, of
+// detection, of the media types read as text), not with a change of speed,
+// bounds or errors alone: every bump re-delivers every document of every
+// task once.
+//
+// 1: text/* subtypes read as text, tables' empty and repeated cells,
+// SmartArt, RTF font charsets, undeclared UTF-8 HTML, paragraphs in HTML
+// cells, PAGE_COUNT of a cut PDF. Records without a version predate it.
+const Version = 1
+
 // Format is a document format the package extracts text from.
 type Format string
 

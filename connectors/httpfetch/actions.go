@@ -551,6 +551,7 @@ func (r *Repository) updateTask(ctx context.Context, job *fetch.Job, p *plan, ta
 		if nr.Extract = ""; !textType(nr.MediaType) {
 			nr.Extract = s.extractShape()
 		}
+		nr.XV = extract.Version
 		nr.Render = tr.shape(nr.MediaType, ref)
 		if pg.Links != nil {
 			nr.Links = pg.Prior().Links

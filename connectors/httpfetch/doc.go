@@ -169,7 +169,11 @@
 // EXTRACT_ERROR field, so the sync goes on. Stop drops the extractions
 // under way with the other pages not yet in a batch. Update, Synchronize
 // with Identifiers and Insert extract in line (they fetch a few pages on
-// request). View returns metadata without extraction.
+// request). View returns metadata without extraction. A record keeps the
+// extract.Version its document was built with: a page delivered by
+// another one is fetched in full and delivered again, once
+// (settings.extractStale), so that an upgrade's extraction fixes reach
+// what is already indexed.
 //
 // # Datastore
 //

@@ -63,11 +63,18 @@ func textType(mediaType string) bool {
 	return mediaType == "text/html" || mediaType == "application/xhtml+xml" || extract.PlainText(mediaType)
 }
 
-// extractStale reports whether rec is of a file whose document was
-// delivered with other extraction settings than the task's now: it is
-// fetched in full and delivered again.
+// extractStale reports whether rec is of a document delivered by another
+// extractor (extract.Version: HTML and text pages too, whose text the
+// package reads as well), or of a file delivered with other extraction
+// settings than the task's now: it is fetched in full and delivered again.
 func (s *settings) extractStale(rec *record) bool {
-	return !textType(rec.MediaType) && rec.MediaType != "" && rec.Extract != s.extractShape()
+	if rec.MediaType == "" {
+		return false
+	}
+	if rec.Delivered != nil && rec.XV != extract.Version {
+		return true
+	}
+	return !textType(rec.MediaType) && rec.Extract != s.extractShape()
 }
 
 func (s *settings) extractor() *extract.Extractor {

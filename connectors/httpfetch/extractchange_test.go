@@ -1,8 +1,10 @@
 package httpfetch
 
 import (
+	"encoding/json"
 	"testing"
 
+	"github.com/connectorhq/connector/store"
 	"github.com/stretchr/testify/require"
 )
 
@@ -30,4 +32,62 @@ func TestExtractionTurnedOnExtractsWhatWasIndexed(t *testing.T) {
 	b2.target.reset()
 	require.Equal(t, cnt{Seen: 2, Unchanged: 2}, countsOf(b2.sync(t), "MYTASK"))
 	require.Empty(t, b2.target.refs())
+}
+
+// oldExtractor rewrites every URL record of task as a server whose
+// extractor predates extract.Version wrote it: without the version.
+func oldExtractor(t *testing.T, b *bundle, task string) {
+	t.Helper()
+	ds, err := b.st.Datastore(task)
+	require.NoError(t, err)
+	old := map[string][]byte{}
+	require.NoError(t, store.ForEachPrefix(ds, []byte(urlPrefix), func(k, v []byte) error {
+		var m map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(v, &m))
+		delete(m, "xv")
+		nv, err := json.Marshal(m)
+		require.NoError(t, err)
+		old[string(k)] = nv
+		return nil
+	}))
+	require.NotEmpty(t, old)
+	require.NoError(t, ds.Update(func(w store.Writer) error {
+		for k, v := range old {
+			if err := w.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
+// A server upgraded to an extractor that extracts otherwise (a fix to the
+// text of an HTML table, of a CSV file, of a PDF) delivers again, once,
+// the documents an older extractor built: before, they answered 304 or
+// hashed the same and kept their old text (an empty DRECONTENT for a CSV
+// file) until they changed at the source.
+func TestNewExtractorVersionDeliversAgainOnce(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, map[string]*page{
+		"/":         htmlPage("Home", "/file.pdf", "/list.csv"),
+		"/file.pdf": {body: realPDF, ctype: "application/pdf"},
+		"/list.csv": {body: "name,colour\nzebra,striped\n", ctype: "text/csv"},
+	})
+	cfg := siteConfig(s, "AllowedContentTypes=text/html,application/pdf,text/csv")
+	b := setup(t, cfg)
+	b.sync(t)
+	all := []string{s.URL + "/", s.URL + "/file.pdf", s.URL + "/list.csv"}
+	require.ElementsMatch(t, all, b.target.refs())
+
+	oldExtractor(t, b, "MYTASK")
+	b2 := setup(t, cfg, setupOpts{store: b.st})
+	job := b2.sync(t)
+	require.ElementsMatch(t, all, b2.target.refs(), "documents of an older extractor delivered again")
+	require.Contains(t, b2.target.doc(s.URL+"/list.csv").Content, "zebra,striped")
+	require.Contains(t, b2.target.doc(s.URL+"/file.pdf").Content, "The zebra crossed the meadow at dawn.")
+	require.Equal(t, cnt{Seen: 3, Updated: 3, IngestUpdated: 3}, countsOf(job, "MYTASK"))
+
+	b2.target.reset()
+	require.Equal(t, cnt{Seen: 3, Unchanged: 3}, countsOf(b2.sync(t), "MYTASK"))
+	require.Empty(t, b2.target.refs(), "delivered again once, not at every run")
 }

@@ -115,6 +115,10 @@ type record struct {
 	// defaults'). When they change, the file is fetched in full and
 	// delivered again with its text as they extract it.
 	Extract string `json:"extract,omitempty"`
+	// XV is the extract.Version the document was delivered with (0:
+	// before there was one). When it is another, the page is fetched in
+	// full and delivered again, once (settings.extractStale).
+	XV int `json:"xv,omitempty"`
 	// Description of the page at its last 200, for Identifiers and logs.
 	Title     string `json:"title,omitempty"`
 	MediaType string `json:"type,omitempty"`

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/connectorhq/connector/crawl"
+	"github.com/connectorhq/connector/extract"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/secret"
@@ -268,6 +269,7 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 		Title: pageTitle(p.Title, key), MediaType: p.MediaType, Size: int64(len(p.Body)),
 		Depth: p.Depth, Parent: p.Parent, FetchedMs: p.FetchedAt.UnixMilli(),
 		Unrendered: p.RenderErr != nil, Render: sr.tr.shape(p.MediaType, key),
+		XV: extract.Version,
 	}
 	c.rec = nr
 	if rec != nil {
@@ -285,8 +287,9 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 		sr.queue(c)
 		return
 	}
-	// Until delivered, a stale document stays stale; so does a file's
-	// delivered with other extraction settings.
+	// Until delivered, a stale document stays stale; so does one
+	// delivered by another extractor, or a file's delivered with other
+	// extraction settings.
 	nr.Stale = rec != nil && (rec.Stale || rec.Delivered != nil && sr.s.extractStale(rec))
 	if !textType(nr.MediaType) {
 		nr.Extract = sr.s.extractShape()

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
+	"github.com/connectorhq/connector/extract"
 	"github.com/connectorhq/connector/store"
 )
 
@@ -232,16 +233,18 @@ var shapeKey = []byte("s:")
 // shape is what of a task's settings shapes a message's documents: a
 // fingerprint of those that may change any message's documents
 // (IngestAttachments, ExtractText, ExtractMaxTextBytes, MaxMimeDepth,
-// MaxMimeParts), and MaxMessageBytes, which changes only the messages
-// larger than it, or cut by it before.
+// MaxMimeParts) and of the extractor's version (extract.Version: an
+// upgrade that extracts otherwise delivers every message again, once),
+// and MaxMessageBytes, which changes only the messages larger than it, or
+// cut by it before.
 type shape struct {
 	FP  string `json:"g"`
 	Max int64  `json:"m"`
 }
 
 func shapeOf(s *settings) shape {
-	h := sha256.Sum256(fmt.Appendf(nil, "attachments=%t extract=%t text=%d depth=%d parts=%d",
-		s.IngestAttachments, s.ExtractText, s.ExtractTextBytes, s.MIME.MaxDepth, s.MIME.MaxParts))
+	h := sha256.Sum256(fmt.Appendf(nil, "attachments=%t extract=%t text=%d depth=%d parts=%d xv=%d",
+		s.IngestAttachments, s.ExtractText, s.ExtractTextBytes, s.MIME.MaxDepth, s.MIME.MaxParts, extract.Version))
 	return shape{FP: hex.EncodeToString(h[:6]), Max: s.MaxMessageBytes}
 }
 
