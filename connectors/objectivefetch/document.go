@@ -67,9 +67,10 @@ type objState struct {
 
 // docShape is what of a task's settings shapes a document's documents
 // (Versions, IndexCatalogueFields, MaxFileBytes, ExtractText,
-// ExtractMaxTextBytes): "" for the defaults, else the values that are
+// ExtractMaxTextBytes) and the extractor's version when text is
+// extracted: "" for the defaults and no version, else the values that are
 // not, so that a record written before there was a shape matches a task
-// on the defaults.
+// on the defaults and an extractor from before versions.
 func docShape(s *settings) string {
 	var parts []string
 	if s.Versions != VersionsCurrent {
@@ -78,9 +79,14 @@ func docShape(s *settings) string {
 	if sh := containerShape(s); sh != "" {
 		parts = append(parts, sh)
 	}
-	parts = restsync.FileShape(parts, s.MaxFileBytes, DefaultMaxFileBytes, s.ExtractText, s.ExtractTextBytes, DefaultExtractTextBytes)
+	parts = restsync.FileShape(parts, s.MaxFileBytes, DefaultMaxFileBytes, s.ExtractText, s.ExtractTextBytes, DefaultExtractTextBytes, extractVersion)
 	return strings.Join(parts, ",")
 }
+
+// extractVersion is the extractor's version docShape records
+// (extract.Version); tests set it to 0 to play a server from before it
+// was recorded.
+var extractVersion = extract.Version
 
 // containerShape is docShape for folders and files: IndexCatalogueFields.
 func containerShape(s *settings) string {

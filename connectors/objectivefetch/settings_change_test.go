@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/connectors/objectivefetch/objectivetest"
+	"github.com/connectorhq/connector/extract"
 )
 
 // Versions and IndexCatalogueFields changed for a task that had indexed
@@ -38,4 +39,30 @@ func TestSettingsThatShapeDocumentsReindex(t *testing.T) {
 	require.Nil(t, e.target.Get(versionRef(e.srv.URL, "v"+d)), "the old version removed")
 	c = e.sync()
 	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+}
+
+// A server from before the extractor's version was recorded indexed the
+// documents; the first Synchronize of this one delivers every document
+// again, once, so that extraction fixes reach them (docs/extraction.md,
+// "Re-extraction after an upgrade"); folders and files, which have no
+// extracted text, are not delivered again. Before, nothing already
+// indexed changed until it changed in Objective.
+func TestNewExtractorVersionDeliversDocumentsAgainOnce(t *testing.T) {
+	extractVersion = 0
+	t.Cleanup(func() { extractVersion = extract.Version })
+	e := newEnv(t, "")
+	tr := buildTree(t, e.srv)
+	e.sync()
+	require.Contains(t, e.doc(kindDocument, tr.report).Content, "Quarterly report on tunnels")
+	c := e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+
+	extractVersion = extract.Version
+	c = e.sync()
+	require.Equal(t, uint64(4), c.Updated, "the four documents, not their folders and files: %+v", c)
+	require.Zero(t, c.Added+c.Deleted, "%+v", c)
+	require.Contains(t, e.doc(kindDocument, tr.report).Content, "Quarterly report on tunnels")
+
+	c = e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "once: %+v", c)
 }

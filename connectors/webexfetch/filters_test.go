@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/connectors/webexfetch/webextest"
+	"github.com/connectorhq/connector/extract"
 )
 
 // A space the task's filters no longer take (its title now matches
@@ -113,4 +114,33 @@ func TestFileSettingsChangedReindexFiles(t *testing.T) {
 
 	c = e.sync()
 	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+}
+
+// A server from before the extractor's version was recorded indexed the
+// files; the first Synchronize of this one delivers every message with a
+// file and its file again, once, so that extraction fixes reach them
+// (docs/extraction.md, "Re-extraction after an upgrade"). Messages
+// without files are not delivered again. Before, nothing already indexed
+// changed until it changed in Webex.
+func TestNewExtractorVersionDeliversFilesAgainOnce(t *testing.T) {
+	extractVersion = 0
+	t.Cleanup(func() { extractVersion = extract.Version })
+	e := newEnv(t, func(o *envOptions) { o.settings = "IndexFiles=TRUE" })
+	room := e.srv.AddRoom("Project Falcon", "group", e.alice, e.bob)
+	e.srv.Post(room, e.bob, "Kick-off on Monday")
+	notes := e.srv.AddFile(&webextest.File{Name: "notes.txt", ContentType: "text/plain", Data: []byte("agenda items")})
+	e.srv.Post(room, e.alice, "notes", notes)
+	e.srv.Advance(time.Hour)
+	e.sync()
+	require.NotNil(t, e.target.Get(notes), "the file indexed by the older server")
+	c := e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
+
+	extractVersion = extract.Version
+	c = e.sync()
+	require.Equal(t, uint64(2), c.Updated, "the message with a file and its file: %+v", c)
+	require.Equal(t, "agenda items", strings.TrimSpace(e.doc(notes).Content))
+
+	c = e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "once: %+v", c)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/connectorhq/connector/connectors/internal/restsync"
+	"github.com/connectorhq/connector/extract"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/internal/panics"
@@ -61,15 +62,21 @@ const maxFileAttempts = 3
 
 // filesShape is what of a task's settings shapes the documents of its
 // messages' files (IndexFiles, MaxFileBytes, ExtractText,
-// ExtractMaxTextBytes): "" for the defaults, else the values that are
-// not.
+// ExtractMaxTextBytes) and the extractor's version when text is
+// extracted: "" for the defaults and no version, else the values that
+// are not.
 func filesShape(s *settings) string {
 	if !s.IndexFiles {
 		return "off"
 	}
-	parts := restsync.FileShape(nil, s.MaxFileBytes, DefaultMaxFileBytes, s.ExtractText, s.ExtractTextBytes, DefaultExtractTextBytes)
+	parts := restsync.FileShape(nil, s.MaxFileBytes, DefaultMaxFileBytes, s.ExtractText, s.ExtractTextBytes, DefaultExtractTextBytes, extractVersion)
 	return strings.Join(parts, ",")
 }
+
+// extractVersion is the extractor's version filesShape records
+// (extract.Version); tests set it to 0 to play a server from before it
+// was recorded.
+var extractVersion = extract.Version
 
 // known is a room the task has a record of.
 type known struct {

@@ -183,15 +183,22 @@ func MsTime(ms int64) time.Time {
 // were built with (nothing when all are the defaults, so that records
 // written before there was one match a task on the defaults): MaxFileBytes
 // (maxFile, defaultMax), ExtractText (extract) and ExtractMaxTextBytes
-// (text, defaultText).
-func FileShape(parts []string, maxFile, defaultMax int64, extract bool, text, defaultText int64) []string {
+// (text, defaultText); and, when text is extracted, the extractor's
+// version xv (extract.Version; 0: none, as records written before it was
+// recorded), so that a new extraction reaches files already delivered.
+func FileShape(parts []string, maxFile, defaultMax int64, extract bool, text, defaultText int64, xv int) []string {
 	if maxFile != defaultMax {
 		parts = append(parts, "max="+strconv.FormatInt(maxFile, 10))
 	}
 	if !extract {
 		parts = append(parts, "noextract")
-	} else if text != defaultText {
+		return parts
+	}
+	if text != defaultText {
 		parts = append(parts, "text="+strconv.FormatInt(text, 10))
+	}
+	if xv != 0 {
+		parts = append(parts, "xv="+strconv.Itoa(xv))
 	}
 	return parts
 }
