@@ -396,11 +396,18 @@ func statusError(status string, data []byte) error {
 // (<...>, in a body that starts with '<') left out, control characters and
 // runs of white space made one space, invalid UTF-8 dropped, URL passwords
 // redacted, cut at max bytes (with "…").
+//
+// The text of all that is read of the body (16*max bytes) is redacted
+// before it is cut: cut first, a URL whose '@' lay past the cut was no URL
+// with a password, and its password's start was kept. A URL whose user
+// information runs to where the text is cut (its '@' unread) keeps its
+// text up to the ':' that begins its password (openUserInfo).
 func replyText(data []byte, max int) string {
+	read := data[:min(len(data), 16*max)]
 	var b strings.Builder
-	markup := bytes.HasPrefix(bytes.TrimSpace(data), []byte("<"))
+	markup := bytes.HasPrefix(bytes.TrimSpace(read), []byte("<"))
 	space, inTag := false, false
-	for _, r := range strings.ToValidUTF8(string(data[:min(len(data), 16*max)]), "") {
+	for _, r := range strings.ToValidUTF8(string(read), "") {
 		switch {
 		case markup && r == '<':
 			inTag, space = true, true
@@ -417,13 +424,34 @@ func replyText(data []byte, max int) string {
 		}
 		space = false
 		b.WriteRune(r)
-		if b.Len() > max {
-			break
-		}
 	}
 	s := secret.RedactURLs(b.String())
+	cut := len(read) < len(data)
 	if len(s) > max {
-		s = strings.ToValidUTF8(s[:max], "") + "…"
+		s, cut = strings.ToValidUTF8(s[:max], ""), true
+	}
+	if cut {
+		s = openUserInfo(s) + "…"
+	}
+	return s
+}
+
+// openUserInfo returns s, text cut short, without what may be the start
+// of a password: when its last URL's text runs to the end of s without an
+// '@' and has a ':' after its "://", s ends after that ':' ("see
+// http://admin:" for "see http://admin:hunter2", which was to go on with
+// "...@host/"; a host and port lose the port).
+func openUserInfo(s string) string {
+	i := strings.LastIndex(s, "://")
+	if i < 0 {
+		return s
+	}
+	rest := s[i+3:]
+	if strings.ContainsAny(rest, "@ \t\r\n\"'<>") {
+		return s // an '@' was read, and redacted if need be; or the URL ended
+	}
+	if c := strings.IndexByte(rest, ':'); c >= 0 {
+		return s[:i+3+c+1]
 	}
 	return s
 }

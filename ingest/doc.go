@@ -105,7 +105,8 @@
 // timeout (Options.Timeout) and a cancelled context are errors too. The
 // error of a non-2xx status carries what the server said: its *ACIError
 // when the body is an ACI ERROR reply, else the body's text (markup left
-// out, on one line, at most 300 bytes, URL passwords redacted), such as a
+// out, on one line, at most 300 bytes, URL passwords redacted, also one the
+// cut falls in), such as a
 // gateway's "502 Bad Gateway ... upstream timed out". A request refused
 // for its size (HTTP 413, from CFS or a gateway's body limit, or an ACI
 // ERROR with code ERRORREQUESTTOOLARGE) is sent again in halves, a half
