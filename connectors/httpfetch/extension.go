@@ -2,6 +2,7 @@ package httpfetch
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -101,6 +102,10 @@ type TaskStart struct {
 	// (a browser's too) must never reach.
 	Deny *netguard.Guard
 	Log  *slog.Logger
+	// Fetch fetches u now, as Update and View fetch a page (the task's
+	// client, rules and limits, nothing rendered, no link followed),
+	// with jar's cookies, and returns the URL its redirects ended at.
+	Fetch func(ctx context.Context, jar http.CookieJar, u string) (finalURL string, err error)
 }
 
 // BeginFunc prepares a task for fetching pages (a form login, a
@@ -144,6 +149,9 @@ func (r *Repository) startTask(ctx context.Context, s *settings, purpose Purpose
 	tr, err := r.beginFn(ctx, TaskStart{
 		Task: s.Task, Purpose: purpose, Ext: s.Ext, UserAgent: s.UserAgent, StartURLs: s.URLs, BasicAuth: s.basicAuth(),
 		Deny: r.guard, Log: log,
+		Fetch: func(ctx context.Context, jar http.CookieJar, u string) (string, error) {
+			return r.fetchOne(ctx, s, jar, u)
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -152,6 +160,24 @@ func (r *Repository) startTask(ctx context.Context, s *settings, purpose Purpose
 		tr = &TaskRun{}
 	}
 	return tr, nil
+}
+
+// fetchOne fetches u now with the task's settings and jar, nothing
+// rendered (TaskStart.Fetch), and returns the URL its redirects ended at.
+func (r *Repository) fetchOne(ctx context.Context, s *settings, jar http.CookieJar, u string) (string, error) {
+	got, err := r.fetchNow(ctx, s, &TaskRun{Jar: jar}, []string{u})
+	if err != nil {
+		return "", err
+	}
+	for _, f := range got { // one: u, perhaps as the crawl normalised it
+		if f.page != nil {
+			return f.page.FinalURL, nil
+		}
+		if !errors.Is(f.err, errNotDelivered) {
+			return "", f.err
+		}
+	}
+	return "", errNotDelivered
 }
 
 // shape is Shape's value for a page of mediaType at url: "" for a page

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/connectorhq/connector/crawl"
 	"github.com/connectorhq/connector/crawl/browser"
@@ -42,6 +43,14 @@ type taskRun struct {
 	jar *sessionJar
 	// shape is settings.renderShape (the content of a rendered page).
 	shape string
+	// start is the task's first start URL, and fetch fetches a page now
+	// (httpfetch.TaskStart): sessionEnded. startGated says whether the
+	// site sends start to its login page without a session (decided
+	// once, by startOnce).
+	start      string
+	fetch      func(ctx context.Context, jar http.CookieJar, u string) (string, error)
+	startOnce  sync.Once
+	startGated bool
 }
 
 // rendered is what the browser gave for a page (crawl.Page.Rendered).
@@ -70,9 +79,9 @@ func (t *taskRun) pageShape(url string) string {
 // (what incremental synchronisation compares) is of the title and the
 // text after clipping.
 func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
-	if t.jar != nil && p.FinalURL != p.URL && loginPage(p.FinalURL, t.s.login.url) {
-		// The site sent a page of the task to its login page: the
-		// session ended (expired, logged out, replaced by another
+	if t.jar != nil && p.FinalURL != p.URL && loginPage(p.FinalURL, t.s.login.url) && t.sessionEnded(ctx) {
+		// The site sent a page of the task to its login page, and
+		// the session ended (expired, logged out, replaced by another
 		// login). Every page after it would be the login form, and
 		// every page not reached would be deleted: the crawl stops,
 		// nothing is deleted, and the next run logs in again.
@@ -132,6 +141,32 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 	// refresh), which a person would have seen: followed as links.
 	links = append(links, pg.Navigations...)
 	return links, nil
+}
+
+// sessionEnded reports whether the session of the task's login has ended,
+// a page having been sent to the login page. A site also sends there, with
+// the session alive, a page the account logged in may not see (Django's
+// permission_required, Spring Security's entry point, a members' area of
+// a higher level): such a page must not end every run of the task. The
+// task's first start URL tells them apart when the site sends it to the
+// login page without a session: fetched again with the session, sent to
+// the login page too (or not fetched), the session ended; served, it is
+// alive, and the page is one the account may not see. A start URL served
+// without a session tells nothing: the session is taken to have ended, as
+// for any page sent to the login page (nothing is deleted).
+func (t *taskRun) sessionEnded(ctx context.Context) bool {
+	if t.fetch == nil || t.start == "" {
+		return true
+	}
+	t.startOnce.Do(func() {
+		final, err := t.fetch(ctx, nil, t.start)
+		t.startGated = err == nil && loginPage(final, t.s.login.url)
+	})
+	if !t.startGated {
+		return true
+	}
+	final, err := t.fetch(ctx, t.jar, t.start)
+	return err != nil || loginPage(final, t.s.login.url)
 }
 
 // loginPage reports whether u is the login page at login (LoginUrl):

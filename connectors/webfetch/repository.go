@@ -141,7 +141,10 @@ func (r *Repository) Close() error {
 // pages as served).
 func (r *Repository) begin(ctx context.Context, t httpfetch.TaskStart) (*httpfetch.TaskRun, error) {
 	s := ws(t.Ext)
-	run := &taskRun{s: s, pool: r.pool, log: t.Log}
+	run := &taskRun{s: s, pool: r.pool, log: t.Log, fetch: t.Fetch}
+	if len(t.StartURLs) > 0 {
+		run.start = t.StartURLs[0]
+	}
 	if s.login.set {
 		cookies, err := r.login(ctx, s, t.UserAgent, t.BasicAuth)
 		if err != nil {

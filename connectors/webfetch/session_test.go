@@ -294,11 +294,26 @@ fetch("/api", { headers: { "X-CSRFToken": m ? m[1] : "none" } }).then(function (
 // deleted; the next run logs in again.
 func TestSessionEndedMidCrawlDeletesNothing(t *testing.T) {
 	t.Parallel()
+	base, err := sessionEndingMidCrawl(t, false)
+	assert.Contains(t, err.Error(), "task MYTASK")
+	assert.Contains(t, err.Error(), base+"/private/two")
+	assert.NotContains(t, err.Error(), password)
+}
+
+// sessionEndingMidCrawl runs two Synchronizes of a site behind a form
+// login whose pages /home (served to anyone when publicHome),
+// /private/one and /private/two link in a ring: the first indexes the
+// three, and in the second the session ends once /private/one is served.
+// It checks that the second ends as Error saying the session ended,
+// having indexed no login page and deleted nothing, and returns the
+// site's URL and that error.
+func sessionEndingMidCrawl(t *testing.T, publicHome bool) (string, error) {
+	t.Helper()
 	s := newRotatingSite(t)
 	var expire atomic.Bool
-	private := func(path, next string) {
+	page := func(path, next string) {
 		s.handle(path, func(w http.ResponseWriter, r *http.Request) {
-			if s.session(r) == "" {
+			if s.session(r) == "" && !(publicHome && path == "/home") {
 				http.Redirect(w, r, "/login?expired=1", http.StatusFound)
 				return
 			}
@@ -311,9 +326,9 @@ func TestSessionEndedMidCrawlDeletesNothing(t *testing.T) {
 			_, _ = w.Write([]byte(`<html><body><div id="logout">in</div><p>text of ` + path + `</p><a href="` + next + `">next</a></body></html>`))
 		})
 	}
-	private("/home", "/private/one")
-	private("/private/one", "/private/two")
-	private("/private/two", "/home")
+	page("/home", "/private/one")
+	page("/private/one", "/private/two")
+	page("/private/two", "/home")
 	b := setup(t, taskConfig(s.URL+"/home", s.loginKeys()...))
 	all := []string{s.URL + "/home", s.URL + "/private/one", s.URL + "/private/two"}
 	job := b.sync(t)
@@ -321,12 +336,55 @@ func TestSessionEndedMidCrawlDeletesNothing(t *testing.T) {
 
 	expire.Store(true)
 	job, _, err := b.run(t, fetch.ActionSynchronize, params())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "task MYTASK")
-	assert.Contains(t, err.Error(), "the session ended")
-	assert.Contains(t, err.Error(), s.URL+"/private/two")
-	assert.NotContains(t, err.Error(), password)
+	require.ErrorContains(t, err, "the session ended")
 	assert.Equal(t, all, b.target.refs(), "the login page is not indexed, no page is deleted")
 	assert.Empty(t, b.target.removed)
 	assert.Zero(t, countsOf(job, "MYTASK").Deleted)
+	return s.URL, err
+}
+
+// TestRestrictedPageDoesNotEndTheCrawl: a site also sends to its login
+// page, with the session alive, a page the account logged in may not see
+// (Django's permission_required, Spring Security's entry point, a
+// members' area of a higher level). Taken for the end of the session, one
+// link to such a page ended every Synchronize of the task as Error, the
+// pages after it never crawled. The session is checked (the start URL
+// fetched again with it): alive, the crawl goes on, and such a page is
+// rendered as any other.
+func TestRestrictedPageDoesNotEndTheCrawl(t *testing.T) {
+	t.Parallel()
+	s := newRotatingSite(t)
+	private := func(path, body string) {
+		s.handle(path, func(w http.ResponseWriter, r *http.Request) {
+			if s.session(r) == "" {
+				http.Redirect(w, r, "/login?next="+path, http.StatusFound)
+				return
+			}
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte(body))
+		})
+	}
+	private("/home", `<html><body><div id="logout">in</div><a href="/admin/">admin</a> <a href="/two">two</a></body></html>`)
+	private("/two", `<html><body><p>page two</p></body></html>`)
+	s.handle("/admin/", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/login?next=/admin/", http.StatusFound) // logged in, not allowed
+	})
+	b := setup(t, taskConfig(s.URL+"/home", s.loginKeys()...))
+	job, _, err := b.run(t, fetch.ActionSynchronize, params())
+	require.NoError(t, err, "a page the account may not see is no end of the session")
+	assert.Contains(t, b.target.refs(), s.URL+"/two", "failures: %v", job.Failures())
+	if d := b.target.doc(s.URL + "/two"); assert.NotNil(t, d) {
+		assert.Contains(t, d.Content, "page two")
+	}
+}
+
+// TestSessionEndedBehindAPublicStartURL: a start URL the site serves
+// without a session cannot tell a page the account may not see from an
+// ended session; a page sent to the login page then ends the crawl, as
+// TestSessionEndedMidCrawlDeletesNothing's does, and nothing is deleted
+// (taken for a page the account may not see, the session's end made the
+// crawl index the login form and delete every members' page).
+func TestSessionEndedBehindAPublicStartURL(t *testing.T) {
+	t.Parallel()
+	sessionEndingMidCrawl(t, true)
 }
