@@ -174,8 +174,10 @@ type Config struct {
 	// as application/x-pdf, the binary Office types, ...) is decided by the
 	// body the same way: its first kilobyte says whether it may be such a
 	// document of an allowed type (else it is refused without reading
-	// on), the whole body which (else it is refused); the page's MediaType
-	// is the document's type.
+	// on), the whole body which (else it is refused; a zip larger than
+	// MaxPageSize, which cannot be read to tell, is refused as its type,
+	// ErrContentType, not ErrTooLarge); the page's MediaType is the
+	// document's type.
 	AllowedContentTypes []string
 
 	// MaxRedirects is the longest redirect chain followed; each hop is

@@ -167,7 +167,8 @@ func (w *worker) get(ctx context.Context, u string, prior *Prior, pol bodyPolicy
 		return ex, nil
 	}
 	var r io.Reader = body
-	generic := "" // a generic type not allowed as such: the body decides
+	generic := ""    // a generic type not allowed as such: the body decides
+	zipOnly := false // generic, and its head a zip's: which one, its whole body says
 	if pol.types != nil {
 		ex.mediaType = mediaType(resp.Header.Get("Content-Type"))
 		if ex.mediaType != "" && !typeAllowed(pol.types, ex.mediaType) {
@@ -186,18 +187,19 @@ func (w *worker) get(ctx context.Context, u string, prior *Prior, pol bodyPolicy
 				return nil, fetchErr(u, ErrContentType, resp.StatusCode, errors.New(ex.mediaType))
 			}
 			generic, ex.mediaType = ex.mediaType, ""
+			zipOnly = bytes.HasPrefix(head, zipMagic) // too large, not known to be a document (tooLarge)
 			r = io.MultiReader(bytes.NewReader(head), body)
 		}
 	}
 	if !pol.truncate && resp.ContentLength > pol.limit {
-		return nil, fetchErr(u, ErrTooLarge, resp.StatusCode, fmt.Errorf("Content-Length %d > %d", resp.ContentLength, pol.limit))
+		return nil, tooLarge(u, resp.StatusCode, generic, zipOnly, fmt.Errorf("Content-Length %d > %d", resp.ContentLength, pol.limit))
 	}
 	buf := w.body
 	w.body = nil // the exchange's until recycleBody gives it back
 	ex.body, err = readBody(buf, r, pol.limit, pol.truncate, resp.ContentLength)
 	switch {
 	case errors.Is(err, errTooLarge):
-		return nil, fetchErr(u, ErrTooLarge, resp.StatusCode, nil)
+		return nil, tooLarge(u, resp.StatusCode, generic, zipOnly, nil)
 	case err != nil:
 		return nil, c.classify(ctx, reqCtx, u, resp.StatusCode, err)
 	}
@@ -244,12 +246,29 @@ func genericType(mt string) bool {
 	return false
 }
 
+// tooLarge is the error of a body larger than the page size limit:
+// ErrTooLarge, but for a zip of a generic type (zipOnly), which is a
+// document only if the whole of it says so: not read, it is refused as
+// its type (ErrContentType, a policy skip), as such a type was before its
+// bodies were sniffed, not taken for a document too large (an error of
+// every run, for every big archive a site offers).
+func tooLarge(u string, status int, generic string, zipOnly bool, cause error) *FetchError {
+	if zipOnly {
+		return fetchErr(u, ErrContentType, status, errors.New(generic+", a zip too large to tell whether it is a document"))
+	}
+	return fetchErr(u, ErrTooLarge, status, cause)
+}
+
+// zipMagic starts a zip's local file header: an Office Open XML or
+// OpenDocument package, or any other zip.
+var zipMagic = []byte("PK\x03\x04")
+
 // mayBeDocument reports whether head, the start of a body of a generic
 // type, may be a document of an allowed type: a PDF or RTF (known from
 // its head), or a zip (an Office or OpenDocument package, known once the
 // whole body is read).
 func mayBeDocument(types []typePattern, head []byte) bool {
-	if bytes.HasPrefix(head, []byte("PK\x03\x04")) {
+	if bytes.HasPrefix(head, zipMagic) {
 		return true
 	}
 	switch f := extract.Detect(extract.Input{Data: head}); f {

@@ -136,3 +136,43 @@ func TestDocumentAliasesSniffed(t *testing.T) {
 	require.Equal(t, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", r.page(t, s.URL+"/c.xlsx").MediaType)
 	require.ErrorIs(t, r.errFor(s.URL+"/old.xls"), ErrContentType)
 }
+
+// A zip of a generic type is a document only if its whole body says so;
+// one larger than MaxPageSize cannot be read to tell, and is refused as
+// its type (ErrContentType, which connectors skip), as it was before
+// generic types were sniffed: taken for a document too large
+// (ErrTooLarge), every big archive a site offers (a software release, a
+// data set, served as application/zip or application/octet-stream) was an
+// error of every run. A PDF, known from its head, too large is still
+// ErrTooLarge, as one served as application/pdf is.
+func TestGenericZipTooLargeIsRefusedAsItsType(t *testing.T) {
+	t.Parallel()
+	big := append([]byte("PK\x03\x04"), bytes.Repeat([]byte("z"), 2<<20)...)
+	bigPDF := append(testdoc(t, "hello.pdf"), bytes.Repeat([]byte("%"), 2<<20)...)
+	serve := func(ct string, body []byte, length bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", ct)
+			if !length {
+				w.(http.Flusher).Flush() // chunked: no Content-Length
+			}
+			_, _ = w.Write(body)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, linksPage("root", "/release.zip", "/data.bin", "/chunked.zip", "/big.pdf"))
+	})
+	mux.HandleFunc("/release.zip", serve("application/zip", big, true))
+	mux.HandleFunc("/data.bin", serve("application/octet-stream", big, true))
+	mux.HandleFunc("/chunked.zip", serve("application/x-zip-compressed", big, false))
+	mux.HandleFunc("/big.pdf", serve("application/octet-stream", bigPDF, true))
+	s := newSite(t, mux)
+	r := run(t, Config{StartURLs: []string{s.URL}, Depth: 1, MaxPageSize: 1 << 20})
+	require.NoError(t, r.err)
+	for _, u := range []string{"/release.zip", "/data.bin", "/chunked.zip"} {
+		err := r.errFor(s.URL + u)
+		require.ErrorIs(t, err, ErrContentType, u)
+		require.NotErrorIs(t, err, ErrTooLarge, u)
+	}
+	require.ErrorIs(t, r.errFor(s.URL+"/big.pdf"), ErrTooLarge, "a PDF is known from its head")
+}
