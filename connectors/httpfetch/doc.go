@@ -170,10 +170,11 @@
 // under way with the other pages not yet in a batch. Update, Synchronize
 // with Identifiers and Insert extract in line (they fetch a few pages on
 // request). View returns metadata without extraction. A record keeps the
-// extract.Version its document was built with: a page delivered by
-// another one is fetched in full and delivered again, once
+// extract.Version its document was built with: a file or plain-text page
+// delivered by another one is fetched in full and delivered again, once
 // (settings.extractStale), so that an upgrade's extraction fixes reach
-// what is already indexed.
+// what is already indexed; HTML pages, whose text the crawl reads, are
+// not.
 //
 // # Datastore
 //

@@ -75,7 +75,7 @@ func pageDocument(task string, p *crawl.Page, extra []ingest.Field) *ingest.Docu
 	d.Fields = appendMeta(d.Fields, p.Meta)
 	d.Fields = append(d.Fields, extra...)
 	switch {
-	case p.MediaType == "text/html" || p.MediaType == "application/xhtml+xml":
+	case htmlType(p.MediaType):
 		d.Content = p.Text
 	case extract.PlainText(p.MediaType): // text/plain, text/csv, JSON, ...
 		d.Content = extract.DecodeText(p.Body, ct)

@@ -60,18 +60,27 @@ func (s *settings) extractShape() string {
 // text the crawl reads itself (HTML, plain text: any text/* type but RTF,
 // and JSON, extract.PlainText), not extracted.
 func textType(mediaType string) bool {
-	return mediaType == "text/html" || mediaType == "application/xhtml+xml" || extract.PlainText(mediaType)
+	return htmlType(mediaType) || extract.PlainText(mediaType)
+}
+
+// htmlType reports whether a page of this media type is HTML, whose text
+// the crawl's parse (or, for the Web connector, the browser) gives, not
+// package extract.
+func htmlType(mediaType string) bool {
+	return mediaType == "text/html" || mediaType == "application/xhtml+xml"
 }
 
 // extractStale reports whether rec is of a document delivered by another
-// extractor (extract.Version: HTML and text pages too, whose text the
-// package reads as well), or of a file delivered with other extraction
+// extractor (extract.Version: plain-text pages too, whose text
+// extract.DecodeText reads, but not HTML pages, whose text does not come
+// from the package: delivering them again would crawl the whole site
+// again for nothing), or of a file delivered with other extraction
 // settings than the task's now: it is fetched in full and delivered again.
 func (s *settings) extractStale(rec *record) bool {
 	if rec.MediaType == "" {
 		return false
 	}
-	if rec.Delivered != nil && rec.XV != extract.Version {
+	if rec.Delivered != nil && rec.XV != extract.Version && !htmlType(rec.MediaType) {
 		return true
 	}
 	return !textType(rec.MediaType) && rec.Extract != s.extractShape()
