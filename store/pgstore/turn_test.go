@@ -64,7 +64,7 @@ func TestTurnHeldTooLongIsNotUnavailable(t *testing.T) {
 	a, err := Open(ctx, Config{URL: url})
 	require.NoError(t, err)
 	defer a.Close()
-	b, err := Open(ctx, Config{URL: url, Timeout: 300 * time.Millisecond})
+	b, err := Open(ctx, Config{URL: url, Timeout: 2 * time.Second})
 	require.NoError(t, err)
 	defer b.Close()
 
@@ -85,6 +85,6 @@ func TestTurnHeldTooLongIsNotUnavailable(t *testing.T) {
 	require.Error(t, err)
 	require.False(t, ran, "fn does not run without the turn")
 	require.NotErrorIs(t, err, ErrUnavailable)
-	require.ErrorContains(t, err, "take the turn of t: another node held it for longer than a store call's deadline (300ms)")
+	require.ErrorContains(t, err, "take the turn of t: another node held it for longer than a store call's deadline (2s)")
 	require.NoError(t, b.Turn("t", func() error { return nil }), "free again")
 }
