@@ -94,12 +94,7 @@ func TestMappedSecurityTurnedOnSecuresEveryMessage(t *testing.T) {
 // described. Messages without files are not delivered again.
 func TestFileSettingsChangedReindexFiles(t *testing.T) {
 	e := newEnv(t, func(o *envOptions) { o.settings = "IndexFiles=FALSE\nMaxFileBytes=4" })
-	room := e.srv.AddRoom("Project Falcon", "group", e.alice, e.bob)
-	e.srv.Post(room, e.bob, "Kick-off on Monday")
-	notes := e.srv.AddFile(&webextest.File{Name: "notes.txt", ContentType: "text/plain", Data: []byte("agenda items")})
-	e.srv.Post(room, e.alice, "notes", notes)
-	e.srv.Advance(time.Hour)
-	e.sync()
+	notes := postNotes(e)
 	require.Nil(t, e.target.Get(notes), "no file document")
 
 	e.reconfigure("IndexFiles=TRUE\nMaxFileBytes=4")
@@ -126,12 +121,7 @@ func TestNewExtractorVersionDeliversFilesAgainOnce(t *testing.T) {
 	extractVersion = 0
 	t.Cleanup(func() { extractVersion = extract.Version })
 	e := newEnv(t, func(o *envOptions) { o.settings = "IndexFiles=TRUE" })
-	room := e.srv.AddRoom("Project Falcon", "group", e.alice, e.bob)
-	e.srv.Post(room, e.bob, "Kick-off on Monday")
-	notes := e.srv.AddFile(&webextest.File{Name: "notes.txt", ContentType: "text/plain", Data: []byte("agenda items")})
-	e.srv.Post(room, e.alice, "notes", notes)
-	e.srv.Advance(time.Hour)
-	e.sync()
+	notes := postNotes(e)
 	require.NotNil(t, e.target.Get(notes), "the file indexed by the older server")
 	c := e.sync()
 	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
@@ -143,4 +133,16 @@ func TestNewExtractorVersionDeliversFilesAgainOnce(t *testing.T) {
 
 	c = e.sync()
 	require.Zero(t, c.Added+c.Updated+c.Deleted, "once: %+v", c)
+}
+
+// postNotes posts, in a new space, a message without a file and one with
+// a text file (returned), and synchronizes.
+func postNotes(e *env) string {
+	room := e.srv.AddRoom("Project Falcon", "group", e.alice, e.bob)
+	e.srv.Post(room, e.bob, "Kick-off on Monday")
+	notes := e.srv.AddFile(&webextest.File{Name: "notes.txt", ContentType: "text/plain", Data: []byte("agenda items")})
+	e.srv.Post(room, e.alice, "notes", notes)
+	e.srv.Advance(time.Hour)
+	e.sync()
+	return notes
 }
