@@ -76,11 +76,14 @@ func htmlType(mediaType string) bool {
 // from the package: delivering them again would crawl the whole site
 // again for nothing), or of a file delivered with other extraction
 // settings than the task's now: it is fetched in full and delivered again.
+// A page the target does not hold (excluded, noindex, never delivered) is
+// none: there is no document to deliver again (and an excluded file's
+// record has no extraction settings, which is not a change of them).
 func (s *settings) extractStale(rec *record) bool {
-	if rec.MediaType == "" {
+	if rec.MediaType == "" || rec.Delivered == nil {
 		return false
 	}
-	if rec.Delivered != nil && rec.XV != extract.Version && !htmlType(rec.MediaType) {
+	if rec.XV != extract.Version && !htmlType(rec.MediaType) {
 		return true
 	}
 	return !textType(rec.MediaType) && rec.Extract != s.extractShape()

@@ -92,3 +92,30 @@ func TestNewExtractorVersionDeliversAgainOnce(t *testing.T) {
 	require.Equal(t, cnt{Seen: 3, Unchanged: 3}, countsOf(b2.sync(t), "MYTASK"))
 	require.Empty(t, b2.target.refs(), "delivered again once, not at every run")
 }
+
+// A file the task excludes from indexing (UrlCantHaveRegex) is crawled
+// but never delivered: its record holds no extraction settings, and a
+// task on other extraction settings than the defaults' (ExtractText=false
+// here) must not take that for a file delivered with other settings.
+// Before, the file was fetched in full, without a conditional request,
+// at every run.
+func TestExcludedFileFetchedConditionally(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, map[string]*page{
+		"/":         htmlPage("Home", "/file.pdf"),
+		"/file.pdf": {body: realPDF, ctype: "application/pdf"},
+	})
+	b := setup(t, siteConfig(s, "ExtractText=false", `UrlCantHaveRegex=.*[.]pdf`))
+	b.sync(t)
+	require.Equal(t, []string{s.URL + "/"}, b.target.refs())
+	require.Equal(t, cnt{Seen: 2, Unchanged: 1}, countsOf(b.sync(t), "MYTASK"))
+	var last hit
+	for _, h := range s.requests() {
+		if h.path == "/file.pdf" {
+			last = h
+		}
+	}
+	require.Equal(t, 2, s.count("/file.pdf"))
+	require.Equal(t, etagOf(realPDF), last.inm, "the second run's request is conditional")
+	require.Equal(t, 304, last.status)
+}

@@ -290,7 +290,7 @@ func (sr *syncRun) onPage(p *crawl.Page) {
 	// Until delivered, a stale document stays stale; so does one
 	// delivered by another extractor, or a file's delivered with other
 	// extraction settings.
-	nr.Stale = rec != nil && (rec.Stale || rec.Delivered != nil && sr.s.extractStale(rec))
+	nr.Stale = rec != nil && (rec.Stale || sr.s.extractStale(rec))
 	if !textType(nr.MediaType) {
 		nr.Extract = sr.s.extractShape()
 	}
