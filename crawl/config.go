@@ -177,7 +177,10 @@ type Config struct {
 	// on), the whole body which (else it is refused; a zip larger than
 	// MaxPageSize, which cannot be read to tell, is refused as its type,
 	// ErrContentType, not ErrTooLarge); the page's MediaType is the
-	// document's type.
+	// document's type. So is that of a body declared as HTML or text
+	// (text/html, text/plain, ...) that starts as such a document does
+	// (a PDF's header, a zip, RTF): it is that document, refused when its
+	// type is not allowed.
 	AllowedContentTypes []string
 
 	// MaxRedirects is the longest redirect chain followed; each hop is

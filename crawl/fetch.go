@@ -203,11 +203,22 @@ func (w *worker) get(ctx context.Context, u string, prior *Prior, pol bodyPolicy
 	case err != nil:
 		return nil, c.classify(ctx, reqCtx, u, resp.StatusCode, err)
 	}
+	if pol.types != nil && ex.mediaType != "" && textual(ex.mediaType) && docMagic(ex.body) {
+		// A document served as a web page or as text (the type a server
+		// gives a file whose extension it does not know): its bytes
+		// decide, as they do for a generic type.
+		if mt := documentType(pol.types, ex.body, u, resp.Header.Get("Content-Type")); mt != "" {
+			if !typeAllowed(pol.types, mt) {
+				return nil, fetchErr(u, ErrContentType, resp.StatusCode, errors.New(ex.mediaType+", sniffed "+mt))
+			}
+			ex.mediaType = mt
+		}
+	}
 	if pol.types != nil && ex.mediaType == "" {
 		// No Content-Type, or a generic one: a document format the
 		// extractor tells by its bytes, else (without Content-Type) what
 		// the bytes look like.
-		ex.mediaType = documentType(pol.types, ex.body, u)
+		ex.mediaType = documentType(pol.types, ex.body, u, "")
 		if ex.mediaType == "" && generic == "" {
 			ex.mediaType = mediaType(http.DetectContentType(ex.body))
 		}
@@ -281,9 +292,12 @@ func mayBeDocument(types []typePattern, head []byte) bool {
 // documentType returns the media type of a document format package
 // extract tells by the bytes of body (PDF, RTF, Office Open XML,
 // OpenDocument), or "". u's extension names the package a damaged zip
-// was meant to be. RTF is text/rtf when only that is allowed.
-func documentType(types []typePattern, body []byte, u string) string {
-	switch f := extract.Detect(extract.Input{Data: body, Name: u}); f {
+// was meant to be. contentType is the Content-Type of a body that
+// claims to be HTML or text (else ""): a PDF must then start with its
+// header, not merely mention it in its first kilobyte. RTF is text/rtf
+// when only that is allowed.
+func documentType(types []typePattern, body []byte, u, contentType string) string {
+	switch f := extract.Detect(extract.Input{Data: body, ContentType: contentType, Name: u}); f {
 	case extract.HTML, extract.Text, "":
 		return ""
 	case extract.RTF:
@@ -294,6 +308,18 @@ func documentType(types []typePattern, body []byte, u string) string {
 	default:
 		return f.MediaType()
 	}
+}
+
+// textual reports a type whose body the crawl reads itself, as a web page
+// or as text (extract.PlainText: any text/* but HTML and RTF, JSON).
+func textual(mt string) bool { return isHTMLType(mt) || extract.PlainText(mt) }
+
+// docMagic reports whether body starts as a document format package
+// extract tells by its bytes does (a PDF, a zip, RTF), as a web page or
+// a text never does: only then is extract.Detect asked.
+func docMagic(body []byte) bool {
+	return bytes.HasPrefix(body, []byte("%PDF-")) || bytes.HasPrefix(body, zipMagic) ||
+		bytes.HasPrefix(bytes.TrimLeft(body[:min(len(body), sniffLen)], "\xef\xbb\xbf \t\r\n"), []byte(`{\rtf`))
 }
 
 // classify turns a transport or body error into a FetchError, or nil when

@@ -176,3 +176,53 @@ func TestGenericZipTooLargeIsRefusedAsItsType(t *testing.T) {
 	}
 	require.ErrorIs(t, r.errFor(s.URL+"/big.pdf"), ErrTooLarge, "a PDF is known from its head")
 }
+
+// A PDF, docx or RTF file that a server sends as a web page or as text
+// (text/plain is what Apache and many servers send for a file whose
+// extension they do not know; a download script may say text/html) was
+// read as what it claimed: its bytes went to the HTML parser or were
+// decoded as text, and the index got their binary garbage as the page's
+// text. The bytes decide, as they do for a generic type: such a body is
+// the document it is (refused when its type is not allowed), and a page
+// or text that only mentions "%PDF-" is what it says.
+func TestDocumentsServedAsTextAreDocuments(t *testing.T) {
+	t.Parallel()
+	pdf, docx, rtf := testdoc(t, "hello.pdf"), testdoc(t, "hello.docx"), testdoc(t, "hello.rtf")
+	serve := func(ct string, body []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", ct)
+			_, _ = w.Write(body)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, linksPage("root", "/report", "/get?id=2", "/letter", "/notes.txt", "/about-pdf"))
+	})
+	mux.HandleFunc("/report", serve("text/plain", pdf))
+	mux.HandleFunc("/get", serve("text/html; charset=utf-8", docx))
+	mux.HandleFunc("/letter", serve("text/plain; charset=iso-8859-1", rtf))
+	mux.HandleFunc("/notes.txt", serve("text/plain", []byte("A PDF starts with %PDF-1.7 and ends with %%EOF.\n")))
+	mux.HandleFunc("/about-pdf", serve("text/html", []byte("<!doctype html><title>PDF</title><p>Files start with %PDF-1.4</p>")))
+	s := newSite(t, mux)
+	r := run(t, Config{StartURLs: []string{s.URL}, Depth: 1})
+	require.NoError(t, r.err)
+	for u, want := range map[string]string{
+		"/report":    "application/pdf",
+		"/get?id=2":  "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+		"/letter":    "application/rtf",
+		"/notes.txt": "text/plain",
+		"/about-pdf": "text/html",
+	} {
+		p := r.page(t, s.URL+u)
+		require.Equal(t, want, p.MediaType, u)
+		require.NotEmpty(t, p.Body, u)
+	}
+	require.Empty(t, r.page(t, s.URL+"/get?id=2").Text, "a docx is not parsed as HTML")
+	require.Equal(t, "PDF", r.page(t, s.URL+"/about-pdf").Title)
+
+	// A document of a type the task does not allow is refused, whatever
+	// its server calls it.
+	r = run(t, Config{StartURLs: []string{s.URL + "/report"}, AllowedContentTypes: []string{"text/plain", "text/html"}})
+	require.ErrorIs(t, r.errFor(s.URL+"/report"), ErrContentType)
+	require.ErrorContains(t, r.errFor(s.URL+"/report"), "text/plain, sniffed application/pdf")
+}

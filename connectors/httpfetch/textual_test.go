@@ -58,3 +58,28 @@ func TestDocumentsServedAsOctetStreamHaveText(t *testing.T) {
 	require.Contains(t, docx.Content, "The zebra crossed the meadow at dawn.")
 	require.Equal(t, "docx", fieldValue(docx, FieldExtractFormat))
 }
+
+// A PDF that a server sends as text/plain (what Apache sends for a file
+// whose extension it does not know) or as text/html was delivered with
+// its binary bytes, decoded or parsed as markup, as its text. It is
+// delivered with the PDF's text, CONTENT_TYPE saying what the server sent.
+func TestDocumentsServedAsTextHaveTheirText(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, map[string]*page{
+		"/":         htmlPage("Home", "/report", "/get?id=7"),
+		"/report":   {body: realPDF, ctype: "text/plain"},
+		"/get?id=7": {body: realPDF, ctype: "text/html; charset=utf-8"},
+	})
+	b := setup(t, siteConfig(s))
+	job := b.sync(t)
+	require.Equal(t, cnt{Seen: 3, Added: 3, IngestAdded: 3}, countsOf(job, "MYTASK"))
+	for ref, ct := range map[string]string{"/report": "text/plain", "/get?id=7": "text/html; charset=utf-8"} {
+		d := b.target.doc(s.URL + ref)
+		require.NotNil(t, d, ref)
+		require.Contains(t, d.Content, "The zebra crossed the meadow at dawn.", ref)
+		require.NotContains(t, d.Content, "%PDF-", ref)
+		require.Equal(t, "pdf", fieldValue(d, FieldExtractFormat), ref)
+		require.Equal(t, ct, fieldValue(d, FieldContentType), ref)
+		require.Equal(t, "application/pdf", d.SourceType, ref)
+	}
+}
