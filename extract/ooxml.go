@@ -14,7 +14,8 @@ import (
 
 // Office Open XML (ECMA-376): a zip package of XML parts.
 //
-//   - docx: word/document.xml, then footnotes and endnotes; paragraphs
+//   - docx: word/document.xml, then footnotes, endnotes and comments
+//     (word/comments.xml, without their authors); paragraphs
 //     (w:p) on lines of their own, table cells (w:tc) separated by tabs,
 //     w:tab as a tab, w:br/w:cr as line breaks, a text box's paragraphs
 //     (w:txbxContent) on lines of their own; deleted revisions
@@ -137,7 +138,7 @@ func docx(a *archive, doc *Document) error {
 	if a.files["word/document.xml"] == nil {
 		return malformed("word/document.xml is missing")
 	}
-	for _, part := range []string{"word/document.xml", "word/footnotes.xml", "word/endnotes.xml"} {
+	for _, part := range []string{"word/document.xml", "word/footnotes.xml", "word/endnotes.xml", "word/comments.xml"} {
 		if err := wordPart(a, part); err != nil {
 			return err
 		}

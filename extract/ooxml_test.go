@@ -217,3 +217,24 @@ func TestEncryptedOfficeFileIsEncrypted(t *testing.T) {
 	// Not declared as one: no format.
 	assert.Equal(t, Format(""), Detect(Input{Data: cfb("WordDocument"), Name: "old.doc"}))
 }
+
+// A docx's comments (word/comments.xml, anchored in the body by
+// w:commentReference) were left out, though an OpenDocument text's
+// comments are indexed: the reviewer's words of the same document were
+// found when it was saved as odt and not as docx. They follow the body,
+// its footnotes and its endnotes, a line per paragraph, without their
+// authors.
+func TestDOCXComments(t *testing.T) {
+	w := ` xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"`
+	data := zipOf(t, "word/document.xml", `<w:document`+w+`><w:body><w:p><w:commentRangeStart w:id="0"/>`+
+		`<w:r><w:t>The zebra crossed.</w:t></w:r><w:commentRangeEnd w:id="0"/><w:r><w:commentReference w:id="0"/></w:r>`+
+		`<w:r><w:footnoteReference w:id="1"/></w:r></w:p><w:p><w:r><w:t>Second paragraph.</w:t></w:r></w:p></w:body></w:document>`,
+		"word/footnotes.xml", `<w:footnotes`+w+`><w:footnote w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p></w:footnote>`+
+			`<w:footnote w:id="1"><w:p><w:r><w:footnoteRef/></w:r><w:r><w:t xml:space="preserve"> A footnote.</w:t></w:r></w:p></w:footnote></w:footnotes>`,
+		"word/comments.xml", `<w:comments`+w+`><w:comment w:id="0" w:author="Ann Reviewer" w:date="2026-01-01T00:00:00Z" w:initials="AR">`+
+			`<w:p><w:r><w:annotationRef/></w:r><w:r><w:t>Which zebra?</w:t></w:r></w:p><w:p><w:r><w:t>Check the source.</w:t></w:r></w:p></w:comment></w:comments>`)
+	x := newX(t, Limits{})
+	d, err := x.Extract(context.Background(), Input{Data: data, Name: "review.docx"})
+	require.NoError(t, err)
+	assert.Equal(t, "The zebra crossed.\nSecond paragraph.\n\nA footnote.\nWhich zebra?\nCheck the source.", d.Text)
+}
