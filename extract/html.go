@@ -63,6 +63,12 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 			setHTMLTitle(doc, title.String())
 			return nil
 		case html.StartTagToken, html.SelfClosingTagToken:
+			if tt == html.SelfClosingTagToken {
+				// <script src="a.js"/>, <title/>: empty, as XHTML writes
+				// them, not raw text up to a closing tag of their name
+				// (the tokenizer's reading).
+				z.NextIsNotRawText()
+			}
 			name, hasAttr := z.TagName()
 			tag := string(name)
 			switch tag {

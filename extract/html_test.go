@@ -69,3 +69,30 @@ func TestHTMLBlocksInsideTableCells(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Totals:\nRegion\tQ1\nNorth (est.)\t7 units\nThanks", strings.ReplaceAll(d.Text, "\n\n", "\n"))
 }
+
+// An element written self-closed as XHTML writes an empty one
+// (<script src="a.js"/>, <title/>) opened raw text for the tokenizer, as
+// for <script>: everything after it up to a closing tag of its name (to
+// the end of a file that has none) was one text, which went out as the
+// page's text, markup, script code and all. It is empty: what follows it
+// is read as markup.
+func TestHTMLSelfClosedRawTextElements(t *testing.T) {
+	x := newX(t, Limits{})
+	for page, want := range map[string]string{
+		`<html xmlns="http://www.w3.org/1999/xhtml"><head><title>T</title><script type="text/javascript" src="a.js"/></head>` +
+			`<body><p>Visible text.</p></body></html>`: "Visible text.",
+		`<head><script src="a.js"/><script>var hidden = 1;</script></head><body><p>Shown.</p></body>`: "Shown.",
+		`<head><style type="text/css"/></head><body><p>One.</p><p>Two.</p></body>`:                    "One.\n\nTwo.",
+		`<body><p>Before.</p><iframe src="x.html"/><p>After.</p></body>`:                              "Before.\n\nAfter.",
+		`<body><p>Form:</p><textarea name="a"/><p>Below.</p></body>`:                                  "Form:\n\nBelow.",
+	} {
+		d, err := x.Extract(context.Background(), Input{Data: []byte(page), ContentType: "application/xhtml+xml"})
+		require.NoError(t, err)
+		assert.Equal(t, want, d.Text, page)
+	}
+	d, err := x.Extract(context.Background(), Input{Data: []byte(`<html><head><title/><meta name="author" content="Ada"/></head><body><p>Text.</p></body></html>`), ContentType: "application/xhtml+xml"})
+	require.NoError(t, err)
+	assert.Equal(t, "Text.", d.Text)
+	assert.Equal(t, "Ada", d.Author)
+	assert.Empty(t, d.Title)
+}
