@@ -56,12 +56,14 @@ func newDocBuilder(s *settings) (*docBuilder, error) {
 	return &docBuilder{s: s, account: s.Username, x: x}, nil
 }
 
-// htmlText converts an HTML body with the extraction package.
+// htmlText converts an HTML body with the extraction package; when that
+// fails (its ExtractTimeout passed, its bytes are another format's), with
+// the plain tag stripper: never as its raw markup.
 func (b *docBuilder) htmlText(ctx context.Context) mimedoc.HTMLText {
 	return func(data []byte, ct string) string {
 		doc, err := b.x.Extract(ctx, extract.Input{Data: data, ContentType: ct, Name: "body.html"})
 		if err != nil {
-			return extract.DecodeText(data, ct)
+			return mimedoc.StripHTML(data, ct)
 		}
 		return doc.Text
 	}

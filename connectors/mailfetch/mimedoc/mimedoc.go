@@ -566,8 +566,13 @@ func (p *parser) htmlText(data []byte, ct string) string {
 	if p.toText != nil {
 		return p.toText(data, ct)
 	}
-	return stripTags(extract.DecodeText(data, ct))
+	return StripHTML(data, ct)
 }
+
+// StripHTML is the plain tag stripper a nil HTMLText stands for: data
+// decoded as its Content-Type ct says, its tags removed (entities kept).
+// An HTMLText whose converter fails falls back on it.
+func StripHTML(data []byte, ct string) string { return stripTags(extract.DecodeText(data, ct)) }
 
 func (p *parser) finish() {
 	// One text (most mail): no copy.
