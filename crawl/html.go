@@ -214,6 +214,12 @@ func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte, link
 
 		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
 			rawTag = ""
+			if tt == html.SelfClosingTagToken {
+				// <script src="a.js"/>, <title/>: empty, as XHTML writes
+				// them, not raw text up to a closing tag of their name
+				// (the tokenizer's reading).
+				z.NextIsNotRawText()
+			}
 			info := lookupTag(z.Raw())
 			name := info.name
 			if tt == html.EndTagToken {

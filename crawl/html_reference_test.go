@@ -62,6 +62,9 @@ func parseHTMLReference(body []byte, contentType, agent string) htmlDoc {
 
 		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
 			rawTag = ""
+			if tt == html.SelfClosingTagToken {
+				z.NextIsNotRawText() // <script src="a.js"/> is empty
+			}
 			nameB, hasAttr := z.TagName()
 			name := string(nameB)
 			if tt == html.EndTagToken {

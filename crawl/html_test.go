@@ -56,6 +56,29 @@ func TestParseHTML(t *testing.T) {
 	require.Equal(t, RobotsFlags{}, d.robots)
 }
 
+// An element written self-closed as XHTML writes an empty one
+// (<script src="a.js"/>, <title/>) opened raw text for the tokenizer, as
+// <script> does: the rest of the page, up to a closing tag of that name
+// (to its end, without one), was one text. The page's text was its
+// markup, and its links were not followed: an XHTML site whose pages load
+// a script so was crawled no further than its first page. The element is
+// empty; what follows it is read as markup.
+func TestParseHTMLSelfClosedRawTextElements(t *testing.T) {
+	t.Parallel()
+	d := parseHTML([]byte(`<?xml version="1.0" encoding="UTF-8"?><html xmlns="http://www.w3.org/1999/xhtml"><head>`+
+		`<title>Home</title><script type="text/javascript" src="/a.js"/><style type="text/css"/></head>`+
+		`<body><p>Visible text.</p><a href="/next.xhtml">next</a><iframe src="/frame"/><p>After.</p></body></html>`),
+		"application/xhtml+xml", "mybot")
+	require.Equal(t, "Home", d.title)
+	require.Equal(t, "Visible text. next After.", d.text)
+	require.Equal(t, []string{"/next.xhtml", "/frame"}, d.links)
+	d = parseHTML([]byte(`<html><head><title/><meta name="description" content="d"/></head><body><p>Text.</p></body></html>`),
+		"application/xhtml+xml", "mybot")
+	require.Equal(t, "", d.title)
+	require.Equal(t, "Text.", d.text)
+	require.Equal(t, []string{"d"}, d.meta["description"])
+}
+
 func TestParseHTMLLangFallback(t *testing.T) {
 	t.Parallel()
 	d := parseHTML([]byte(`<html><head><meta http-equiv="Content-Language" content="fr, de"></head></html>`), "text/html", "x")
