@@ -32,7 +32,8 @@ import (
 //     stored).
 //   - pptx: each slide in presentation order, a line per paragraph (a:p;
 //     a line per table row, its cells separated by tabs), then the text of
-//     its SmartArt diagrams (their data parts), then its speaker notes.
+//     its SmartArt diagrams (their data parts), then its speaker notes,
+//     then its comments (ppt/comments/, without their authors).
 //
 // Metadata: docProps/core.xml (title, creator, subject, keywords,
 // description, language, created, modified) and docProps/app.xml (pages,
@@ -475,7 +476,7 @@ func pptx(a *archive, doc *Document) error {
 		}
 		// The text of its SmartArt diagrams (their data parts: the
 		// slide holds none of it), then its speaker notes (its
-		// notesSlide), each in part order.
+		// notesSlide), then its comments, each in part order.
 		dir, file := path.Split(s)
 		srels, err := a.relTargets(dir+"_rels/"+file+".rels", strings.TrimSuffix(dir, "/"))
 		if err != nil {
@@ -488,7 +489,7 @@ func pptx(a *archive, doc *Document) error {
 		slices.SortFunc(targets, func(x, y string) int {
 			return cmp.Or(cmp.Compare(partNumber(x), partNumber(y)), strings.Compare(x, y))
 		})
-		for _, prefix := range []string{"ppt/diagrams/data", "ppt/notesSlides/"} {
+		for _, prefix := range []string{"ppt/diagrams/data", "ppt/notesSlides/", "ppt/comments/"} {
 			for _, target := range targets {
 				if strings.HasPrefix(target, prefix) {
 					if err := drawingPart(a, target); err != nil {
@@ -501,8 +502,9 @@ func pptx(a *archive, doc *Document) error {
 	return nil
 }
 
-// drawingPart writes the text of a PresentationML part: a line per a:p.
-// Slide-number and date fields of notes pages are left out.
+// drawingPart writes the text of a PresentationML part: a line per a:p
+// (and per p:text, a comment's text, in a comments part). Slide-number
+// and date fields of notes pages are left out.
 func drawingPart(a *archive, name string) error {
 	out := a.x.out
 	inT, skip := false, false // skip: inside a slide-number or date field (fields do not nest)
@@ -512,7 +514,7 @@ func drawingPart(a *archive, name string) error {
 		switch t := t.(type) {
 		case xml.StartElement:
 			switch t.Name.Local {
-			case "t":
+			case "t", "text":
 				inT = true
 			case "fld":
 				typ := attr(t, "type")
@@ -531,6 +533,9 @@ func drawingPart(a *archive, name string) error {
 			switch t.Name.Local {
 			case "t":
 				inT = false
+			case "text":
+				inT = false
+				out.newline()
 			case "fld":
 				skip = false
 			case "p":

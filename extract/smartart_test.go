@@ -40,3 +40,28 @@ func TestPPTXSmartArtText(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Roadmap\n\nPlan\nBuild\n\nSay it slowly", d.Text)
 }
+
+// A slide's comments (ppt/comments/commentN.xml, and the threaded
+// comments of PowerPoint 365 in ppt/comments/modernComment_*.xml) were
+// left out, though an OpenDocument presentation's comments are indexed,
+// as a docx's are. They follow the slide's notes, a line per comment (a
+// paragraph of a threaded one), without their authors.
+func TestPPTXComments(t *testing.T) {
+	const p = `xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"`
+	data := zipOf(t,
+		"ppt/presentation.xml", `<p:presentation `+p+`/>`,
+		"ppt/slides/slide1.xml", `<p:sld `+p+`><p:cSld><p:spTree><p:sp><p:txBody><a:p><a:r><a:t>Roadmap</a:t></a:r></a:p></p:txBody></p:sp></p:spTree></p:cSld></p:sld>`,
+		"ppt/slides/_rels/slide1.xml.rels", `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">`+
+			`<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/comments" Target="../comments/comment1.xml"/>`+
+			`<Relationship Id="rId3" Type="http://schemas.microsoft.com/office/2018/10/relationships/comments" Target="../comments/modernComment_100_5A1B2C3D.xml"/>`+
+			`<Relationship Id="rId4" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/notesSlide" Target="../notesSlides/notesSlide1.xml"/>`+
+			`</Relationships>`,
+		"ppt/notesSlides/notesSlide1.xml", `<p:notes `+p+`><p:cSld><p:spTree><p:sp><p:txBody><a:p><a:r><a:t>Say it slowly</a:t></a:r></a:p></p:txBody></p:sp></p:spTree></p:cSld></p:notes>`,
+		"ppt/comments/comment1.xml", `<p:cmLst `+p+`><p:cm authorId="0" dt="2026-01-01T10:00:00.000" idx="1"><p:pos x="10" y="10"/><p:text>Add a diagram.</p:text></p:cm>`+
+			`<p:cm authorId="1" dt="2026-01-02T10:00:00.000" idx="2"><p:pos x="10" y="10"/><p:text>Which quarter?</p:text></p:cm></p:cmLst>`,
+		"ppt/comments/modernComment_100_5A1B2C3D.xml", `<p188:cmLst xmlns:p188="http://schemas.microsoft.com/office/powerpoint/2018/8/main" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main">`+
+			`<p188:cm id="{1}" authorId="{2}" created="2026-01-03T10:00:00.000"><p188:txBody><a:bodyPr/><a:lstStyle/><a:p><a:r><a:t>Check the dates.</a:t></a:r></a:p></p188:txBody></p188:cm></p188:cmLst>`)
+	d, err := newX(t, Limits{}).Extract(context.Background(), Input{Data: data, Name: "deck.pptx"})
+	require.NoError(t, err)
+	assert.Equal(t, "Roadmap\n\nSay it slowly\n\nCheck the dates.\n\nAdd a diagram.\nWhich quarter?", d.Text)
+}
