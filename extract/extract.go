@@ -28,7 +28,8 @@ import (
 // 1: text/* subtypes read as text, tables' empty and repeated cells,
 // SmartArt, RTF font charsets, undeclared UTF-8 HTML, paragraphs in HTML
 // cells, PAGE_COUNT of a cut PDF. Records without a version predate it.
-// 2: docx and pptx comments, self-closed script, style, title... in HTML.
+// 2: docx and pptx comments, self-closed script, style, title... in HTML,
+// the first of several HTML titles.
 const Version = 2
 
 // Format is a document format the package extracts text from.

@@ -16,7 +16,8 @@ import (
 // htmlDoc extracts an HTML document: its visible text (outside script,
 // style, noscript, template, title and the head), a line per block
 // element, table cells separated by tabs (a block inside a cell is a
-// space); the title from <title>; author,
+// space); the title from the first <title> (the text of the others is
+// neither title nor visible); author,
 // description and keywords from <meta name=...>; the language from
 // <html lang>. The charset comes from a BOM, contentType, then <meta
 // charset> (the WHATWG sniffing of golang.org/x/net/html/charset), else
@@ -33,6 +34,7 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 	z := html.NewTokenizer(r)
 	z.SetMaxBuf(0)
 	skip, inTitle := 0, false
+	titled := false // the first <title> was read: the others are not the title, nor visible
 	var title strings.Builder
 	// tables: per open <table>, the cells of its current row so far (a
 	// separator goes between two cells, none before a row's first) and
@@ -127,6 +129,7 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 					skip--
 				}
 			case "title":
+				titled = titled || inTitle
 				inTitle = false
 			case "td", "th":
 				if len(tables) > 0 {
@@ -147,7 +150,9 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 		case html.TextToken:
 			t := string(z.Text())
 			if inTitle {
-				title.WriteString(t)
+				if !titled {
+					title.WriteString(t)
+				}
 				continue
 			}
 			if skip > 0 {

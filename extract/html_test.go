@@ -96,3 +96,15 @@ func TestHTMLSelfClosedRawTextElements(t *testing.T) {
 	assert.Equal(t, "Ada", d.Author)
 	assert.Empty(t, d.Title)
 }
+
+// A page with two <title> elements (a template and a plugin that both
+// write one) has the first as its title, as browsers and the crawl have
+// it: their texts ran together ("Home | ShopHome | Shop").
+func TestHTMLFirstTitle(t *testing.T) {
+	x := newX(t, Limits{})
+	d, err := x.Extract(context.Background(), Input{Data: []byte(`<html><head><title>Home | Shop</title><meta charset="utf-8">` +
+		`<title>Home | Shop</title></head><body><p>Welcome.</p><title>In body</title></body></html>`), ContentType: "text/html"})
+	require.NoError(t, err)
+	assert.Equal(t, "Home | Shop", d.Title)
+	assert.Equal(t, "Welcome.", d.Text)
+}
