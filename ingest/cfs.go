@@ -248,9 +248,10 @@ func (t *cfsTarget) Remove(ctx context.Context, refs []string) error {
 // a body of its own, never reused: the transport may still read one after
 // Do returned (a reply that came before the whole body was sent). A
 // request CFS refuses for its size is sent again in halves (send); after
-// an item refused for its size alone, the requests after it still go, but
-// nothing more is sent after any other failure. The error is the first
-// failure's.
+// an item refused for its size alone, the requests after it still go, and
+// when every other item was delivered the error is a *PartialError naming
+// the items refused. After any other failure nothing more is sent, and
+// the error is that failure's.
 func (t *cfsTarget) deliver(ctx context.Context, op string, n int, item func(i int) string, body func(lo, hi int) []byte) error {
 	if n == 0 {
 		return nil
@@ -267,21 +268,14 @@ func (t *cfsTarget) deliver(ctx context.Context, op string, n int, item func(i i
 	if probe {
 		defer t.endProbe()
 	}
-	var first error
+	refused := map[int]error{}
 	for lo := 0; lo < n; lo += t.batch {
-		err := t.send(ctx, lo, min(lo+t.batch, n), item, body)
-		if err == nil {
-			continue
-		}
-		if first == nil {
-			first = err
-		}
-		if !refusedForSize(err) {
-			break
+		if err := t.send(ctx, lo, min(lo+t.batch, n), item, body, refused); err != nil {
+			return delivery(op, err)
 		}
 	}
-	if first != nil {
-		return delivery(op, first)
+	if len(refused) > 0 {
+		return delivery(op, &PartialError{Refused: refused})
 	}
 	return nil
 }
@@ -289,11 +283,11 @@ func (t *cfsTarget) deliver(ctx context.Context, op string, n int, item func(i i
 // send posts items [lo, hi) in one request. When CFS (or a gateway before
 // it) refuses the request for its size, the items go again in two halves,
 // each half refused again split again, so that only an item too large on
-// its own fails and the others are delivered; without it, such a batch
-// was refused whole by every run, for good. After a failure for another
-// reason nothing more is sent, and that error is returned (it stops
-// deliver too); else the first item's refusal.
-func (t *cfsTarget) send(ctx context.Context, lo, hi int, item func(i int) string, body func(lo, hi int) []byte) error {
+// its own is refused (its error set in refused) and the others are
+// delivered; without it, such a batch was refused whole by every run, for
+// good. After a failure for another reason nothing more is sent, and that
+// error is returned (it stops deliver too).
+func (t *cfsTarget) send(ctx context.Context, lo, hi int, item func(i int) string, body func(lo, hi int) []byte, refused map[int]error) error {
 	b := body(lo, hi)
 	token, err := t.post(ctx, b)
 	switch {
@@ -303,19 +297,15 @@ func (t *cfsTarget) send(ctx context.Context, lo, hi int, item func(i int) strin
 	case !refusedForSize(err):
 		return err
 	case hi-lo == 1:
-		return fmt.Errorf("%s is too large for CFS on its own (a request of %d bytes): %w", item(lo), len(b), err)
+		refused[lo] = fmt.Errorf("%s is too large for CFS on its own (a request of %d bytes): %w", item(lo), len(b), err)
+		return nil
 	}
 	t.log.Info("CFS refused a request for its size; sending it again in halves", "url", t.url, "items", hi-lo, "bytes", len(b), "error", err)
 	mid := lo + (hi-lo)/2
-	errL := t.send(ctx, lo, mid, item, body)
-	if errL != nil && !refusedForSize(errL) {
-		return errL
+	if err := t.send(ctx, lo, mid, item, body, refused); err != nil {
+		return err
 	}
-	errR := t.send(ctx, mid, hi, item, body)
-	if errL == nil || (errR != nil && !refusedForSize(errR)) {
-		return errR
-	}
-	return errL
+	return t.send(ctx, mid, hi, item, body, refused)
 }
 
 // sizeRefusal is the error of an HTTP 413 reply (Content Too Large).

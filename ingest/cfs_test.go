@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -409,6 +411,8 @@ func TestCFSPartialBatchFailure(t *testing.T) {
 			err := tg.Add(context.Background(), makeDocs("x", tt.docs))
 			require.ErrorIs(t, err, ErrDelivery)
 			require.ErrorContains(t, err, "HTTP 503")
+			var pe *PartialError
+			require.False(t, errors.As(err, &pe), "not every other document was delivered")
 			require.Len(t, f.received(), tt.wantRequests, "the call stops at the first failed request")
 		})
 	}
@@ -595,6 +599,9 @@ func TestCFSSplitsABatchRefusedForItsSize(t *testing.T) {
 			err := tg.Add(context.Background(), docs)
 			require.ErrorIs(t, err, ErrDelivery)
 			require.ErrorContains(t, err, `document "x/3" is too large for CFS on its own`)
+			var pe *PartialError
+			require.ErrorAs(t, err, &pe, "the caller learns that the others were delivered")
+			require.Equal(t, []int{3}, slices.Sorted(maps.Keys(pe.Refused)))
 			var want []string
 			for i, d := range docs {
 				if i != 3 {

@@ -14,7 +14,10 @@
 // Every target validates each document first (Document.Validate) and
 // reports success only when the whole call is durably handed over; any
 // failure is an error wrapping ErrDelivery, after which the caller counts
-// the batch as ingestfailed and sends it again on a later run. A call may
+// the batch as ingestfailed and sends it again on a later run; when only
+// items refused on their own failed (CFS: a document too large for a
+// request of its own), the error's cause is a *PartialError listing them,
+// and the caller counts and sends again only those. A call may
 // have been partly delivered when it fails; re-delivery is harmless because
 // documents replace earlier ones by reference and removals are idempotent.
 //
@@ -112,8 +115,10 @@
 // ERROR with code ERRORREQUESTTOOLARGE) is sent again in halves, a half
 // refused again split again: only a document too large on its own fails
 // (the call's error names it), the others are delivered, and the requests
-// after it still go; after any other failure nothing more of the call is
-// sent. After a request CFS did not answer within Options.Timeout (no
+// after it still go: the call's error is then a *PartialError that lists
+// the items refused, so that the connectors count and send again only
+// those, not the whole call. After any other failure nothing more of the
+// call is sent. After a request CFS did not answer within Options.Timeout (no
 // connection or no reply; not a reply, whatever it says, a refused or
 // reset connection, which fail at once anyway, nor the caller's context
 // ending), calls fail at once without sending anything,

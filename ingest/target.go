@@ -20,7 +20,9 @@ type Target interface {
 	// (and ErrInvalidDocument when a document fails Validate, in which case
 	// nothing was delivered). After an error some documents of the call may
 	// already have been delivered; sending them again is harmless because
-	// delivery replaces by reference. Add does not retain docs.
+	// delivery replaces by reference. When every document but some was
+	// delivered, each of those refused on its own, the error's cause is a
+	// *PartialError naming them (errors.As). Add does not retain docs.
 	Add(ctx context.Context, docs []*Document) error
 	// Remove deletes documents by reference, with Add's error contract.
 	Remove(ctx context.Context, refs []string) error

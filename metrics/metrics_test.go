@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -141,13 +142,23 @@ func TestIngestTargetCounted(t *testing.T) {
 	require.Equal(t, 1.0, testutil.ToFloat64(m.ingested["failed"]))
 	require.Equal(t, "fake", tg.Describe())
 	require.Nil(t, m.Target(nil))
+
+	// A call that delivered all but one document, refused on its own
+	// (ingest.PartialError), counts the others as added.
+	ft.fail, ft.partial = false, true
+	require.Error(t, tg.Add(context.Background(), []*ingest.Document{{Reference: "e"}, {Reference: "f"}, {Reference: "g"}}))
+	require.Equal(t, 4.0, testutil.ToFloat64(m.ingested["added"]))
+	require.Equal(t, 2.0, testutil.ToFloat64(m.ingested["failed"]))
 }
 
-type failingTarget struct{ fail bool }
+type failingTarget struct{ fail, partial bool }
 
 func (f *failingTarget) Add(context.Context, []*ingest.Document) error {
-	if f.fail {
+	switch {
+	case f.fail:
 		return ingest.ErrDelivery
+	case f.partial:
+		return fmt.Errorf("%w: %w", ingest.ErrDelivery, &ingest.PartialError{Refused: map[int]error{1: errors.New("too large")}})
 	}
 	return nil
 }

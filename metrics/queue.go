@@ -90,6 +90,12 @@ type countingTarget struct {
 
 func (c *countingTarget) Add(ctx context.Context, docs []*ingest.Document) error {
 	err := c.Target.Add(ctx, docs)
+	if pe := (*ingest.PartialError)(nil); errors.As(err, &pe) {
+		// All delivered but those refused on their own.
+		c.count("added", len(docs)-len(pe.Refused), nil)
+		c.count("failed", len(pe.Refused), nil)
+		return err
+	}
 	c.count("added", len(docs), err)
 	return err
 }
@@ -102,6 +108,11 @@ func (c *countingTarget) Remove(ctx context.Context, refs []string) error {
 		// through restsync.RemoveRefs, which then removes them in
 		// smaller calls, and those count each reference once (those it
 		// leaves unsent after a failed call are not counted).
+		return err
+	}
+	if pe := (*ingest.PartialError)(nil); errors.As(err, &pe) {
+		c.count("removed", len(refs)-len(pe.Refused), nil)
+		c.count("failed", len(pe.Refused), nil)
 		return err
 	}
 	c.count("removed", len(refs), err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -324,13 +325,25 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 		dctx, cancel := restsync.DeliveryContext(ctx, deliveryTimeout)
 		err := r.target.Add(dctx, docs)
 		cancel()
-		for _, b := range batch {
+		// A document the target refused on its own (CFS: too large for
+		// a request of its own) fails alone: the others were delivered.
+		var pe *ingest.PartialError
+		if errors.As(err, &pe) {
+			err = nil
+		}
+		var failed uint64
+		for i, b := range batch {
 			id := EncodeIdentifier(task, b.d.reference)
 			if b.d.insertID != "" {
 				o.Inserted = append(o.Inserted, restsync.Inserted{ID: id, InsertID: b.d.insertID})
 			}
-			if err != nil {
-				o.Failure(id, err.Error())
+			derr := err
+			if pe != nil {
+				derr = pe.Refused[i]
+			}
+			if derr != nil {
+				o.Failure(id, derr.Error())
+				failed++
 				continue
 			}
 			o.Success(id)
@@ -340,16 +353,13 @@ func (r *Repository) insert(ctx context.Context, job *fetch.Job, p *plan) ([]*me
 				}
 			}
 		}
-		if err != nil {
-			cnt.IngestFailed.Add(uint64(len(batch)))
-			cnt.Errors.Add(uint64(len(batch)))
-		} else {
-			// Delivered to the target: an ingestion add like a crawled
-			// page's, so ingestadded and ingestfailed account for every
-			// inserted document.
-			cnt.Inserted.Add(uint64(len(batch)))
-			cnt.IngestAdded.Add(uint64(len(batch)))
-		}
+		cnt.IngestFailed.Add(failed)
+		cnt.Errors.Add(failed)
+		// Delivered to the target: an ingestion add like a crawled
+		// page's, so ingestadded and ingestfailed account for every
+		// inserted document.
+		cnt.Inserted.Add(uint64(len(batch)) - failed)
+		cnt.IngestAdded.Add(uint64(len(batch)) - failed)
 		batch = batch[:0]
 	}
 	for _, d := range p.inserts {

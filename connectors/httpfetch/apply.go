@@ -291,14 +291,27 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 		if len(docs) > 0 {
 			err = r.target.Add(dctx, docs)
 		}
+		// A document the target refused on its own (CFS: too large for
+		// a request of its own), the others delivered: only its page
+		// fails. Failing them all made every run deliver the batch
+		// again, to be refused again.
+		var pe *ingest.PartialError
+		if errors.As(err, &pe) {
+			err = nil
+		}
 		var added, updated, failed uint64
+		j := -1 // the index of c.doc in docs
 		for _, c := range batch {
 			if c.doc == nil {
 				continue
 			}
 			cerr, bad := invalid[c]
 			if !bad {
+				j++
 				cerr = err
+				if pe != nil {
+					cerr, bad = pe.Refused[j], pe.Refused[j] != nil
+				}
 			}
 			switch {
 			case cerr != nil:

@@ -215,7 +215,10 @@
 // they are counted. The slower the disk, the more pages each of its syncs
 // carries. A failed delivery is counted as ingestfailed and leaves each
 // record's Delivered as it was (so the next run sends the page again, and
-// the datastore still says what the target holds); a failed removal keeps
+// the datastore still says what the target holds); when the target took
+// every document but some, each refused on its own (ingest.PartialError:
+// CFS and a page too large for a request of its own), only those pages
+// fail so. A failed removal keeps
 // the record, so the next run removes it again. A removal the target
 // refuses for one reference it cannot take (CFS cannot remove a URL with
 // a comma) is sent again in halves (restsync.RemoveRefs), so that only

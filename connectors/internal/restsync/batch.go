@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -34,7 +35,10 @@ const DeliveryTimeout = 30 * time.Second
 // item with a document the target cannot take at all (one that fails
 // ingest.Document.Validate: a service's value that cannot be a reference)
 // is refused alone when it is added, as a refused delivery, so that it
-// does not hold back the other items of its batch run after run. A
+// does not hold back the other items of its batch run after run; so is an
+// item with a document the target refused on its own, all the others
+// delivered (ingest.PartialError: CFS and a document too large for a
+// request of its own). A
 // removal the target refuses for a reference it can never take
 // (RemoveRefs: CFS cannot remove a reference with a comma) fails alone
 // and for good: it is reported (Report, ingestfailed, a warning) and the
@@ -235,6 +239,9 @@ type unit struct {
 	mixed    bool
 	sent     int
 	earlyErr error
+	// earlyAlone: the documents an early call delivered all but, each
+	// refused on its own (ingest.PartialError), by their index in flat.
+	earlyAlone map[int]error
 }
 
 // handed is what the delivering goroutine is given: a whole batch to
@@ -243,6 +250,7 @@ type unit struct {
 type handed struct {
 	u    *unit
 	docs []*ingest.Document
+	at   int             // the index of docs[0] in u.flat
 	ctx  context.Context // the action's, for docs
 }
 
@@ -420,7 +428,7 @@ func (b *Batch) handEarly(ctx context.Context, u *unit) {
 	}
 	b.start()
 	select {
-	case b.work <- handed{u: u, docs: u.flat[u.sent : u.sent+n : u.sent+n], ctx: ctx}:
+	case b.work <- handed{u: u, docs: u.flat[u.sent : u.sent+n : u.sent+n], at: u.sent, ctx: ctx}:
 		u.sent += n
 	default: // busy with the batch before: later
 	}
@@ -516,23 +524,43 @@ func (b *Batch) deliver(work <-chan handed, done chan<- struct{}) {
 func (b *Batch) handle(h handed) (err error) {
 	defer panics.Catch(b.Log, "restsync: delivering a batch", &err)
 	if h.docs != nil {
-		b.deliverEarly(h.ctx, h.u, h.docs)
+		b.deliverEarly(h.ctx, h.u, h.docs, h.at)
 		return nil
 	}
 	return b.apply(h.u)
 }
 
-// deliverEarly delivers documents of the batch u, before the rest of it
-// was gathered (FileSize); after a refusal, u's other documents are not
-// delivered, and apply counts the whole batch as refused. As apply, it
-// is not cut short by the action's end (deliveryContext).
-func (b *Batch) deliverEarly(ctx context.Context, u *unit, docs []*ingest.Document) {
+// deliverEarly delivers documents of the batch u, from u.flat[at] on,
+// before the rest of it was gathered (FileSize); after a refusal, u's
+// other documents are not delivered, and apply counts the whole batch as
+// refused, unless only documents refused on their own were
+// (ingest.PartialError): apply then refuses only their items. As apply,
+// it is not cut short by the action's end (deliveryContext).
+func (b *Batch) deliverEarly(ctx context.Context, u *unit, docs []*ingest.Document, at int) {
 	if u.earlyErr != nil {
 		return
 	}
 	dctx, cancel := b.deliveryContext(ctx)
 	defer cancel()
-	u.earlyErr = b.Target.Add(dctx, docs)
+	u.earlyErr = refusedAlone(b.Target.Add(dctx, docs), at, &u.earlyAlone)
+}
+
+// refusedAlone returns err, the error of an Add of documents from index at
+// of a batch's, or nil when the target delivered all of them but some,
+// each refused on its own (ingest.PartialError): those are added to
+// alone, by their index in the batch's documents.
+func refusedAlone(err error, at int, alone *map[int]error) error {
+	var pe *ingest.PartialError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	if *alone == nil {
+		*alone = make(map[int]error, len(pe.Refused))
+	}
+	for i, e := range pe.Refused {
+		(*alone)[at+i] = e
+	}
+	return nil
 }
 
 // deliveryContext is DeliveryContext with the Batch's grace.
@@ -602,7 +630,7 @@ func (b *Batch) apply(u *unit) error {
 		}
 	}
 	var docs []*ingest.Document
-	var added, updated uint64
+	var docItem []int // the item of each of docs
 	readded := addedLater(kept)
 	invalid := false
 	// removes are the references each item removes.
@@ -618,6 +646,9 @@ func (b *Batch) apply(u *unit) error {
 			continue
 		}
 		docs = append(docs, it.Docs...)
+		for range it.Docs {
+			docItem = append(docItem, i)
+		}
 		for _, ref := range it.Removes {
 			// The batch adds before it removes, so a reference that a
 			// later item adds again (a Gmail message moved between
@@ -631,19 +662,30 @@ func (b *Batch) apply(u *unit) error {
 			drops = append(drops, &Dropping{Key: it.key, Rec: it.old, Refs: removes[i], Forget: it.Delete})
 			dropped = append(dropped, i)
 		}
-		if len(it.Docs) > 0 {
-			added += it.Added
-			updated += it.Updated
-		}
 	}
 	addOK, removeOK := true, true
 	if b.Target != nil && len(docs) > 0 {
 		// The first u.sent documents, of items that are never dropped
 		// (unconditional ones before any conditional item with
 		// documents), were delivered early.
-		err := u.earlyErr
+		err, alone := u.earlyErr, u.earlyAlone
 		if err == nil && len(docs) > u.sent {
-			err = b.Target.Add(dctx, docs[u.sent:])
+			err = refusedAlone(b.Target.Add(dctx, docs[u.sent:]), u.sent, &alone)
+		}
+		// An item with a document the target refused on its own (CFS:
+		// too large for a request of its own), the others delivered, is
+		// refused alone, as an invalid one: refusing the whole batch
+		// made every run deliver it all again, and refuse it again.
+		if err == nil && len(alone) > 0 {
+			for _, j := range slices.Sorted(maps.Keys(alone)) {
+				if it := &kept[docItem[j]]; it.invalid == nil {
+					it.invalid, it.refused = alone[j], uint64(len(it.Docs))
+					log.Warn("delivery refused: a document the ingestion target refused on its own; the item is tried again by the next run", "documents", it.refused, "error", alone[j])
+					b.Counts.IngestFailed.Add(it.refused)
+				}
+			}
+			invalid = true
+			b.fails.Add(1)
 		}
 		if err != nil {
 			log.Warn("delivery refused: the items are sent again by the next run", "documents", len(docs), "error", err)
@@ -651,6 +693,13 @@ func (b *Batch) apply(u *unit) error {
 			addOK = false
 			b.fails.Add(1)
 		} else {
+			var added, updated uint64
+			for i := range kept {
+				if it := &kept[i]; it.invalid == nil && len(it.Docs) > 0 {
+					added += it.Added
+					updated += it.Updated
+				}
+			}
 			b.Counts.IngestAdded.Add(added)
 			b.Counts.IngestUpdated.Add(updated)
 		}
@@ -746,7 +795,7 @@ func (b *Batch) apply(u *unit) error {
 		case it.Delete:
 			return removed(it)
 		default:
-			return addOK && removed(it)
+			return addOK && it.invalid == nil && removed(it)
 		}
 	}
 	err := store.UpdateDeferred(b.DS, func(w store.Writer) error {
@@ -775,7 +824,7 @@ func (b *Batch) apply(u *unit) error {
 	}
 	for i := range kept {
 		it := &kept[i]
-		if held(it) {
+		if held(it) || it.invalid != nil {
 			continue
 		}
 		rm := removed(it)
@@ -799,8 +848,11 @@ func (b *Batch) apply(u *unit) error {
 // so that only the references it refuses fail (rather than every removal
 // batched with them, run after run) and the others go in a few calls
 // (about twice log2(len(refs)) for one refused reference), not one each.
-// Once a call fails for another reason (CFS down, or not answering within
-// [Ingestion] IngestTimeout), the references not sent yet fail with that
+// A call that removed every reference but some, each refused on its own
+// (ingest.PartialError: CFS and a reference too large for a request of
+// its own), fails only those. Once a call fails for another reason (CFS
+// down, or not answering within [Ingestion] IngestTimeout), the
+// references not sent yet fail with that
 // error, unsent: one call each would wait out the timeout each, hours for
 // a batch, only to fail too. They are removed again by the next run (a
 // reference t can never take among them is found out then). (The metrics
@@ -812,6 +864,9 @@ func RemoveRefs(ctx context.Context, t ingest.Target, refs []string) []error {
 		return nil
 	}
 	errs := make([]error, len(refs))
+	if alone(err, errs) {
+		return errs
+	}
 	if !errors.Is(err, ingest.ErrInvalidDocument) || len(refs) == 1 {
 		fillErr(errs, err)
 		return errs
@@ -830,7 +885,7 @@ func removeHalves(ctx context.Context, t ingest.Target, refs []string, errs []er
 		part, perr := refs[h[0]:h[1]], errs[h[0]:h[1]]
 		err := t.Remove(ctx, part)
 		switch {
-		case err == nil:
+		case err == nil || alone(err, perr):
 			continue
 		case !errors.Is(err, ingest.ErrInvalidDocument):
 			fillErr(errs[h[0]:], err)
@@ -845,6 +900,21 @@ func removeHalves(ctx context.Context, t ingest.Target, refs []string, errs []er
 		}
 	}
 	return nil
+}
+
+// alone reports whether err says that every reference of a call but some
+// was removed, each of those refused on its own (ingest.PartialError: CFS
+// and a reference too large for a request of its own), and then sets
+// their errors in errs, the call's.
+func alone(err error, errs []error) bool {
+	var pe *ingest.PartialError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	for i, e := range pe.Refused {
+		errs[i] = e
+	}
+	return true
 }
 
 // fillErr sets every error of errs to err.

@@ -12,7 +12,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -422,3 +425,44 @@ func (g *Gated) Close() error { return g.Inner.Close() }
 
 // Describe implements ingest.Target.
 func (g *Gated) Describe() string { return "gated " + g.Inner.Describe() }
+
+// SizeLimitedCFS is a CFS target whose server refuses a request body
+// larger than limit with HTTP 413 (a gateway's body limit) and takes the
+// others; it returns the references of the documents it took, in order.
+func SizeLimitedCFS(t *testing.T, limit int64, batch int) (ingest.Target, func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var took []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		adds := form.Get("adds")
+		mu.Lock()
+		for _, part := range strings.Split(adds, "<reference>")[1:] {
+			took = append(took, part[:strings.Index(part, "</reference>")])
+		}
+		mu.Unlock()
+		_, _ = io.WriteString(w, "<autnresponse><action>INGEST</action><response>SUCCESS</response><responsedata><token>T</token></responsedata></autnresponse>")
+	}))
+	t.Cleanup(srv.Close)
+	host, port, err := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	require.NoError(t, err)
+	p, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	tgt, err := ingest.Open(ingest.Options{Type: ingest.TypeCFS, Host: host, Port: p, BatchSize: batch}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tgt.Close() })
+	return tgt, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), took...)
+	}
+}
