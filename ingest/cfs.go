@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -297,7 +298,11 @@ func (t *cfsTarget) send(ctx context.Context, lo, hi int, item func(i int) strin
 	case !refusedForSize(err):
 		return err
 	case hi-lo == 1:
-		refused[lo] = fmt.Errorf("%s is too large for CFS on its own (a request of %d bytes): %w", item(lo), len(b), err)
+		if sr := (*sizeRefusal)(nil); errors.As(err, &sr) && sr.closed {
+			refused[lo] = fmt.Errorf("%s was refused on its own (a request of %d bytes): %w", item(lo), len(b), err)
+		} else {
+			refused[lo] = fmt.Errorf("%s is too large for CFS on its own (a request of %d bytes): %w", item(lo), len(b), err)
+		}
 		return nil
 	}
 	t.log.Info("CFS refused a request for its size; sending it again in halves", "url", t.url, "items", hi-lo, "bytes", len(b), "error", err)
@@ -308,15 +313,20 @@ func (t *cfsTarget) send(ctx context.Context, lo, hi int, item func(i int) strin
 	return t.send(ctx, mid, hi, item, body, refused)
 }
 
-// sizeRefusal is the error of an HTTP 413 reply (Content Too Large).
-type sizeRefusal struct{ err error }
+// sizeRefusal is the error of an HTTP 413 reply (Content Too Large), or
+// of a connection closed without a reply (closed).
+type sizeRefusal struct {
+	err    error
+	closed bool
+}
 
 func (e *sizeRefusal) Error() string { return e.err.Error() }
 func (e *sizeRefusal) Unwrap() error { return e.err }
 
 // refusedForSize reports whether err says the request was too large: an
-// HTTP 413 (a gateway's client_max_body_size, a server's body limit) or an
-// ACI ERROR with code ERRORREQUESTTOOLARGE.
+// HTTP 413 (a gateway's client_max_body_size, a server's body limit), an
+// ACI ERROR with code ERRORREQUESTTOOLARGE, or a connection closed without
+// a reply (closedWithoutReply).
 func refusedForSize(err error) bool {
 	var sr *sizeRefusal
 	var ae *ACIError
@@ -338,13 +348,16 @@ func (t *cfsTarget) post(ctx context.Context, body []byte) (string, error) {
 		if ne := net.Error(nil); ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() {
 			t.noAnswer(err)
 		}
+		if ctx.Err() == nil && closedWithoutReply(err) {
+			return "", &sizeRefusal{err: fmt.Errorf("CFS closed the connection without a reply, as a server refusing a request for its size may: %w", err), closed: true}
+		}
 		return "", err // *url.Error names the method and URL
 	}
 	t.answered()
 	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
 	if resp.StatusCode == http.StatusRequestEntityTooLarge {
-		return "", &sizeRefusal{statusError(resp.Status, data)}
+		return "", &sizeRefusal{err: statusError(resp.Status, data)}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return "", statusError(resp.Status, data)
@@ -356,6 +369,22 @@ func (t *cfsTarget) post(ctx context.Context, body []byte) (string, error) {
 		return "", fmt.Errorf("reply longer than %d bytes", maxReplyBytes)
 	}
 	return parseIngestReply(data)
+}
+
+// closedWithoutReply reports whether err, of a request, says the server
+// closed the connection (reset, broken pipe, end of stream) after it was
+// made and before it replied. A server, or a gateway before it, may so
+// refuse a request too large for it, without a status; and when it sends
+// a 413 and closes while the client is still sending a large body, the
+// client sees a reset rather than the 413. So the request is split as a
+// 413's is (send): if CFS went down instead, the next request fails to
+// connect, which stops the call.
+func closedWithoutReply(err error) bool {
+	if op := (*net.OpError)(nil); errors.As(err, &op) && op.Op == "dial" {
+		return false // no connection: nothing was refused
+	}
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // maxReasonBytes bounds the part of a non-2xx reply's body that an error

@@ -569,6 +569,30 @@ func sizeLimitedCFS(t *testing.T, limit int64, refuse func(w http.ResponseWriter
 	}
 }
 
+// addOneTooLarge adds 25 documents, in requests of 10, to f, a
+// sizeLimitedCFS whose accepted says what it took, with x/3 too large on
+// its own: it checks that only x/3 is refused, the others delivered, and
+// returns the call's error.
+func addOneTooLarge(t *testing.T, f *fakeCFS, accepted func() []string) error {
+	t.Helper()
+	tg := openFakeCFS(t, f, Options{BatchSize: 10})
+	docs := makeDocs("x", 25)
+	docs[3].Content = strings.Repeat("big ", 1000) // too large alone
+	err := tg.Add(context.Background(), docs)
+	require.ErrorIs(t, err, ErrDelivery)
+	var pe *PartialError
+	require.ErrorAs(t, err, &pe, "the caller learns that the others were delivered")
+	require.Equal(t, []int{3}, slices.Sorted(maps.Keys(pe.Refused)))
+	var want []string
+	for i, d := range docs {
+		if i != 3 {
+			want = append(want, d.Reference)
+		}
+	}
+	require.Equal(t, want, accepted(), "every other document delivered, in order")
+	return err
+}
+
 // A batch CFS refused for its size (HTTP 413 from a gateway's body limit,
 // or CFS's own ERRORREQUESTTOOLARGE) failed whole, and every run sent the
 // same batch again to be refused again: none of its documents was ever
@@ -593,22 +617,8 @@ func TestCFSSplitsABatchRefusedForItsSize(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			f, accepted := sizeLimitedCFS(t, 2000, refuse)
-			tg := openFakeCFS(t, f, Options{BatchSize: 10})
-			docs := makeDocs("x", 25)
-			docs[3].Content = strings.Repeat("big ", 1000) // too large alone
-			err := tg.Add(context.Background(), docs)
-			require.ErrorIs(t, err, ErrDelivery)
+			err := addOneTooLarge(t, f, accepted)
 			require.ErrorContains(t, err, `document "x/3" is too large for CFS on its own`)
-			var pe *PartialError
-			require.ErrorAs(t, err, &pe, "the caller learns that the others were delivered")
-			require.Equal(t, []int{3}, slices.Sorted(maps.Keys(pe.Refused)))
-			var want []string
-			for i, d := range docs {
-				if i != 3 {
-					want = append(want, d.Reference)
-				}
-			}
-			require.Equal(t, want, accepted(), "every other document delivered, in order")
 			require.LessOrEqual(t, len(f.received()), 13, "requests: the three batches and their halves, fewer than one per document")
 
 			refs := make([]string, 300)
@@ -755,4 +765,41 @@ func TestCFSRefusalOrCancelDoesNotStopDeliveries(t *testing.T) {
 	require.NotErrorIs(t, err, ErrUnavailable)
 	require.ErrorContains(t, tg.Add(context.Background(), makeDocs("x", 1)), "HTTP 503", "the next, smaller batch may pass")
 	require.Len(t, f.received(), 6)
+}
+
+// A server (or a gateway) may refuse a request too large for it by
+// closing the connection, without a status; and when it sends its 413
+// while the client is still sending a large body, the client usually
+// sees the connection reset rather than the 413. Such a request failed
+// the whole call as CFS being unreachable: the batch was refused whole
+// by every run, for good. It now goes again in halves as a 413 does, so
+// that only the document refused on its own fails; a close after that
+// (CFS gone) stops the call as any other failure.
+func TestCFSSplitsABatchRefusedByAClose(t *testing.T) {
+	t.Parallel()
+	closeConn := func(w http.ResponseWriter) {
+		if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = c.Close()
+		}
+	}
+	f, accepted := sizeLimitedCFS(t, 2000, closeConn)
+	err := addOneTooLarge(t, f, accepted)
+	require.NotErrorIs(t, err, ErrUnavailable)
+	require.ErrorContains(t, err, `document "x/3" was refused on its own`)
+	require.ErrorContains(t, err, "CFS closed the connection without a reply")
+
+	// CFS gone after the first close: the call stops there.
+	f2 := newFakeCFS(t, false)
+	f2.reply = func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n == 1 {
+			_ = f2.srv.Listener.Close() // before the close the client sees
+			closeConn(w)
+		}
+	}
+	tg2 := openFakeCFS(t, f2, Options{BatchSize: 10})
+	err = tg2.Add(context.Background(), makeDocs("y", 25))
+	require.ErrorIs(t, err, ErrDelivery)
+	var pe *PartialError
+	require.False(t, errors.As(err, &pe), "not every other document was delivered: %v", err)
+	require.Len(t, f2.received(), 1)
 }
