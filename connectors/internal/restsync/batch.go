@@ -87,7 +87,10 @@ type Batch struct {
 	Counts *fetch.Counts
 	Log    *slog.Logger
 	// Report, when set, is told of each reference the target can never
-	// remove (RemoveRefs gave ingest.ErrInvalidDocument for it alone).
+	// remove (RemoveRefs gave ingest.ErrInvalidDocument for it alone), and
+	// of each document it refused on its own, all the others of the call
+	// delivered (ingest.PartialError: CFS and a document too large for a
+	// request of its own), whose item the next run tries again.
 	Report func(ref string, err error)
 	// Size is the number of documents and removals gathered before a
 	// flush; default 1000 (each flush is a durable write of the
@@ -147,7 +150,8 @@ type Batch struct {
 }
 
 // FailOf is a Batch.Report that lists each reference the target can
-// never remove among job's failures of task.
+// never remove, and each document it refused on its own, among job's
+// failures of task.
 func FailOf(job *fetch.Job, task string) func(ref string, err error) {
 	return func(ref string, err error) { job.Fail(task, ref, err.Error()) }
 }
@@ -682,6 +686,9 @@ func (b *Batch) apply(u *unit) error {
 					it.invalid, it.refused = alone[j], uint64(len(it.Docs))
 					log.Warn("delivery refused: a document the ingestion target refused on its own; the item is tried again by the next run", "documents", it.refused, "error", alone[j])
 					b.Counts.IngestFailed.Add(it.refused)
+				}
+				if b.Report != nil {
+					b.Report(docs[j].Reference, alone[j])
 				}
 			}
 			invalid = true

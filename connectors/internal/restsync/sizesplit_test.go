@@ -26,7 +26,7 @@ func TestBatchOnlyTheItemTooLargeForCFSIsRefused(t *testing.T) {
 			ds := memDatastore(t)
 			tgt, took := resttest.SizeLimitedCFS(t, 4000, 10)
 			job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
-			b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T"), Size: 40}
+			b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T"), Size: 40, Report: FailOf(job, "T")}
 			if early {
 				b.FileSize = 10
 			}
@@ -62,6 +62,16 @@ func TestBatchOnlyTheItemTooLargeForCFSIsRefused(t *testing.T) {
 			require.EqualValues(t, 38, c.Ingestadded, "%+v", c)
 			require.EqualValues(t, 4, c.Ingestfailed, "the two items' documents: %+v", c)
 			require.Equal(t, 1, b.Failures())
+			// Listed among the action's failures, as the HTTP connector
+			// lists a page refused so: a warning in the log was all an
+			// operator had, GetStatus showing nothing.
+			fails := job.Failures()
+			require.NotNil(t, fails)
+			require.Len(t, fails.Items, 2)
+			for i, ref := range []string{"ref-k03/big", "ref-k27/big"} {
+				require.Equal(t, ref, fails.Items[i].Url)
+				require.Contains(t, fails.Items[i].Reason, "too large for CFS on its own")
+			}
 		})
 	}
 }
