@@ -100,3 +100,50 @@ func TestFileFailingOnRedeliveryKeepsItsDocument(t *testing.T) {
 	require.Zero(t, c.Errors)
 	require.Contains(t, field(e.doc(f), "AUTONOMYMETADATA")[0], "carol", "read again, with the new members")
 }
+
+// A file Webex is still scanning for malware answers 423 Locked, with a
+// Retry-After (Cisco's OpenAPI: "temporarily unavailable. A Retry-After
+// header may be present that specifies how many seconds you need to wait
+// before attempting the request again"). It was taken as a failure: the
+// message went without its file, the run listed an error, and the file
+// came only with a later run. Now the request is tried again, as after a
+// 503 (MaxAttempts in all), after the wait the Retry-After asks for, and
+// the file is read in the same run; one locked longer than that is the
+// file's failure, as before.
+func TestFileUnderMalwareScanIsWaitedFor(t *testing.T) {
+	e := newEnv(t)
+	room := e.srv.AddRoom("Room", "group", e.alice, e.bob)
+	f := e.srv.AddFile(&webextest.File{Name: "a.txt", ContentType: "text/plain", Data: []byte("scanned")})
+	g := e.srv.AddFile(&webextest.File{Name: "b.txt", ContentType: "text/plain", Data: []byte("scanned too")})
+	stuck := e.srv.AddFile(&webextest.File{Name: "c.txt", ContentType: "text/plain", Data: []byte("never scanned")})
+	e.srv.Post(room, e.bob, "with files", f, g)
+	e.srv.Post(room, e.bob, "with a stuck file", stuck)
+	fPath, gPath, stuckPath := f[strings.Index(f, "/v1/"):], g[strings.Index(g, "/v1/"):], stuck[strings.Index(stuck, "/v1/"):]
+	var fAsked, gAsked, stuckAsked atomic.Int64
+	e.srv.SetFault(func(r *http.Request) *webextest.Fault {
+		switch {
+		case r.URL.Path == fPath && fAsked.Add(1) <= 2:
+			return &webextest.Fault{Status: http.StatusLocked, RetryAfter: "7", Message: "The file is being scanned for malware"}
+		case r.URL.Path == gPath && gAsked.Add(1) <= 1:
+			return &webextest.Fault{Status: http.StatusLocked, Message: "The file is being scanned for malware"}
+		case r.URL.Path == stuckPath && stuckAsked.Add(1) > 0:
+			return &webextest.Fault{Status: http.StatusLocked, RetryAfter: "7", Message: "The file is being scanned for malware"}
+		}
+		return nil
+	})
+	c := e.sync()
+	require.Equal(t, uint64(1), c.Errors, "the stuck file's: %+v", c)
+	require.Equal(t, "scanned", strings.TrimSpace(e.doc(f).Content))
+	require.Equal(t, "scanned too", strings.TrimSpace(e.doc(g).Content))
+	require.Nil(t, e.target.Get(stuck))
+	require.Equal(t, int64(3), fAsked.Load())
+	require.Equal(t, int64(2), gAsked.Load())
+	require.Equal(t, int64(DefaultMaxAttempts), stuckAsked.Load(), "MaxAttempts in all")
+	sevens := 0
+	for _, d := range e.waits.All() {
+		if d == 7*time.Second {
+			sevens++
+		}
+	}
+	require.Equal(t, 2+DefaultMaxAttempts-1, sevens, "the Retry-After waited out")
+}

@@ -1,10 +1,11 @@
 // Package restsync is what the connectors that read a REST service share
 // (connectors/webexfetch, connectors/objectivefetch; the Google Mail
 // connector uses its Batch too): an HTTP client that
-// waits out rate limits (HTTP 429 with Retry-After), retries what failed on
-// the way (a 5xx, a dropped connection, a truncated body) a bounded number
-// of times, the service's and its token endpoint's alike (an
-// oauth.EndpointError), renews refused credentials once and otherwise
+// waits out rate limits (HTTP 429 with Retry-After), retries what failed
+// on the way (a 5xx, a 423 Locked after its Retry-After, a dropped
+// connection, a truncated body) a bounded number of times, the
+// service's and its token endpoint's alike (an oauth.EndpointError),
+// renews refused credentials once and otherwise
 // ends with the service's own message; paging that refuses a page linking back to one
 // already read or to another origin; bounded downloads that stream and
 // never hold more than their limit; the records of the items a task has
@@ -123,9 +124,10 @@ type Options struct {
 	// Service names the service in errors ("webex").
 	Service string
 	// MaxAttempts bounds the attempts of a request that fails on the way
-	// (HTTP 500, 502, 503, 504, a dropped connection, a truncated or
-	// malformed body); default 4. Only idempotent requests (GET, HEAD,
-	// PUT, DELETE) are tried again after such a failure.
+	// (HTTP 500, 502, 503, 504, or 423, a dropped connection, a truncated
+	// or malformed body); default 4. Only
+	// idempotent requests (GET, HEAD, PUT, DELETE) are tried again after
+	// such a failure.
 	MaxAttempts int
 	// Backoff is the wait before the first new attempt, doubled for each
 	// next one, at most 30s; default 1s.
@@ -290,7 +292,9 @@ func idempotent(method string) bool {
 
 // Do sends r and returns a successful (2xx) response, whose body the
 // caller closes. It waits out 429 answers (Retry-After, or the backoff),
-// tries again after a failure on the way (idempotent requests), renews
+// tries again after a failure on the way (idempotent requests; a 423
+// Locked, which Webex answers for a file it is still scanning for
+// malware, after its Retry-After), renews
 // refused credentials once, and otherwise returns a *StatusError with the
 // service's message, or the transport's error. A token endpoint's 429 or
 // 5xx, or its failure to answer (Auth's error is an *oauth.EndpointError)
@@ -312,31 +316,40 @@ func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
 	shown := secret.RedactURLs(u.String())
 	failures, throttled, renewed := 0, 0, false
 	backoff := c.opt.Backoff
-	// retry waits before the next attempt after a failure on the way, or
-	// returns why when there is to be none. unsent: the request did not
-	// go out (its credentials could not be had), so that even one that is
-	// not idempotent may be sent.
-	retry := func(why error, unsent bool) error {
+	// retry waits before the next attempt after a failure on the way (the
+	// backoff, or after when it is not 0), or returns why when there is to
+	// be none. unsent: the request did not go out (its credentials could
+	// not be had), so that even one that is not idempotent may be sent.
+	retry := func(why error, unsent bool, after time.Duration) error {
 		failures++
 		if !idempotent(method) && !unsent || failures >= c.opt.MaxAttempts {
 			return why
 		}
-		c.retries.Add(1)
-		c.opt.Logger.Debug("request failed, trying again", "method", method, "url", shown, "attempt", failures+1, "wait", backoff, "error", why)
-		if err := c.opt.Sleep(ctx, backoff); err != nil {
-			return err
+		wait := after
+		if wait <= 0 {
+			wait = backoff
+			backoff = min(backoff*2, 30*time.Second)
 		}
-		backoff = min(backoff*2, 30*time.Second)
-		return nil
+		c.retries.Add(1)
+		c.opt.Logger.Debug("request failed, trying again", "method", method, "url", shown, "attempt", failures+1, "wait", wait, "error", why)
+		return c.opt.Sleep(ctx, wait)
 	}
 	// again handles an answer of status (with its Retry-After header)
 	// that is worth waiting out: a rate limit (429, or 503 with a
 	// Retry-After) is waited for as long as it says, a failure on the way
-	// (500, 502, 503, 504) tried again (retry). It returns whether it
-	// handled it, and the error that ends the request if it is not to be
-	// sent again.
+	// (500, 502, 503, 504) tried again (retry), and so is a resource
+	// locked for a while (423: a file Webex is still scanning for
+	// malware), after its Retry-After when it gives one. It returns
+	// whether it handled it, and the error that ends the request if it is
+	// not to be sent again.
 	again := func(status int, ra string, why error, unsent bool) (bool, error) {
 		switch {
+		case status == http.StatusLocked:
+			wait, _ := RetryAfter(ra, time.Now())
+			if wait > c.opt.MaxRetryAfter {
+				return true, why
+			}
+			return true, retry(why, unsent, wait)
 		case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable && ra != "":
 			wait, ok := RetryAfter(ra, time.Now())
 			if !ok {
@@ -352,7 +365,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
 			return true, c.opt.Sleep(ctx, wait)
 		case status == http.StatusInternalServerError || status == http.StatusBadGateway ||
 			status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout:
-			return true, retry(why, unsent)
+			return true, retry(why, unsent, 0)
 		}
 		return false, nil
 	}
@@ -365,7 +378,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
 		var ee *oauth.EndpointError
 		if errors.As(err, &ee) {
 			if ee.Status == 0 {
-				return retry(err, true)
+				return retry(err, true, 0)
 			}
 			if ok, aerr := again(ee.Status, ee.RetryAfter, err, true); ok {
 				return aerr
@@ -414,7 +427,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
 				return nil, context.Cause(ctx)
 			}
 			err = fmt.Errorf("%s: %s %s: %w", c.opt.Service, method, shown, unwrapURLError(err))
-			if rerr := retry(err, false); rerr != nil {
+			if rerr := retry(err, false, 0); rerr != nil {
 				return nil, rerr
 			}
 			continue
