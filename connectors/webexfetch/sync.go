@@ -30,7 +30,8 @@ type roomState struct {
 	// last read down to the cursor.
 	LastActivity string `json:"la,omitempty"`
 	// Newest is the creation time of the newest message read (the
-	// cursor): the next listing stops ListOverlap below it.
+	// cursor), or the room's own of a room listed in full without any:
+	// the next listing stops ListOverlap below it. "" lists it in full.
 	Newest string `json:"nw,omitempty"`
 	// Members as last read, and when (unix seconds).
 	Members   []member `json:"m,omitempty"`
@@ -605,17 +606,30 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	if !full && !newest.IsZero() {
 		stop = newest.Add(-t.s.ListOverlap)
 	}
+	// whole: the listing is of every message, as a full one is, or one
+	// whose cursor lies below the room's creation (a room that had no
+	// message when last listed).
+	whole := full || !stop.IsZero() && !stop.After(parseTime(rm.Created))
 	listedIDs := map[string]bool{}
+	// gone: messages whose records a whole listing found deleted (not
+	// forgotten again for the events' deletions).
+	gone := map[string]bool{}
 	// unread: messages delivered this run without a file that could not
 	// be read.
 	unread := map[string]bool{}
-	// A full listing reads the room's records at once rather than one by
+	// A whole listing reads the room's records at once rather than one by
 	// one (a room without a record of its own may have some: an earlier
-	// run delivered messages of it and then failed).
+	// run delivered messages of it and then failed); a full one all the
+	// task's at the first room that needs them.
 	var versions map[string]string
-	if full {
+	if whole {
 		var err error
-		if versions, err = t.roomVersions(rm.ID); err != nil {
+		if full {
+			versions, err = t.roomVersions(rm.ID)
+		} else {
+			versions, err = t.recordedVersions(rm.ID)
+		}
+		if err != nil {
 			return false, err
 		}
 	}
@@ -655,7 +669,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 			t.Fail(roomRef(t.s.APIURL, rm.ID)+" (messages)", err)
 			complete = false
 		}
-		if full && complete {
+		if whole && complete {
 			// Every message was listed: the records of the others are of
 			// deleted messages.
 			for id := range versions {
@@ -669,6 +683,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 				}
 				if rec != nil {
 					b.Forget(key, rec)
+					gone[id] = true
 				}
 			}
 		}
@@ -686,7 +701,7 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	}
 	if len(again) > 0 {
 		for _, id := range again {
-			if listedIDs[id] || tc != nil && slices.Contains(tc.Deleted, id) {
+			if listedIDs[id] || gone[id] || tc != nil && slices.Contains(tc.Deleted, id) {
 				continue
 			}
 			m, err := t.api.message(ctx, id)
@@ -717,6 +732,9 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	}
 	if tc != nil {
 		for _, id := range tc.Deleted {
+			if gone[id] {
+				continue
+			}
 			key := messageKey(rm.ID, id)
 			rec, err := restsync.GetRecord(t.DS, key)
 			if err != nil {
@@ -737,6 +755,12 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 		Unsecured: !t.s.MappedSecurity, Files: filesShape(t.s)}
 	if !newest.IsZero() {
 		next.Newest = formatTime(newest)
+	} else if c := parseTime(rm.Created); full && !c.IsZero() {
+		// Listed in full, without a message: its own creation is the
+		// cursor (its first message comes after it), so that the next
+		// runs do not list it in full again, with the records of every
+		// message of the task, while it stays idle.
+		next.Newest = formatTime(c)
 	}
 	if membersDue {
 		next.MembersAt = now
@@ -799,6 +823,17 @@ func (t *taskRun) roomVersions(roomID string) (map[string]string, error) {
 		m = map[string]string{}
 	}
 	return m, nil
+}
+
+// recordedVersions returns the recorded versions of one room's messages,
+// by message id, from the datastore.
+func (t *taskRun) recordedVersions(roomID string) (map[string]string, error) {
+	m := map[string]string{}
+	err := restsync.EachRecord(t.DS, messagePrefix(roomID), func(key string, rec *restsync.Record) error {
+		m[strings.TrimPrefix(key, messagePrefix(roomID))] = rec.Version
+		return nil
+	})
+	return m, err
 }
 
 func oldRec(k *known) *restsync.Record {

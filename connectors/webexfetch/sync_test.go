@@ -125,6 +125,35 @@ func TestIncrementalCostsAndNoDuplicates(t *testing.T) {
 	}
 }
 
+// A space without messages (a new one, say) that stays idle costs nothing
+// either. Its listing found no message, so it recorded no cursor, and
+// every run listed it in full again, reading the records of every
+// message of the task to do so: an account with one empty space cost a
+// request and a read of its whole datastore per run, where the docs say
+// an idle space costs no request. Its first message is still found.
+func TestEmptySpaceIdleCostsNothing(t *testing.T) {
+	e := newEnv(t)
+	empty := e.srv.AddRoom("Empty", "group", e.alice, e.bob)
+	busy := e.srv.AddRoom("Busy", "group", e.alice, e.bob)
+	e.srv.Post(busy, e.bob, "hello")
+	e.sync()
+
+	for run := 2; run <= 3; run++ {
+		e.srv.Advance(time.Minute)
+		e.srv.ResetRequests()
+		c := e.sync()
+		require.Zero(t, c.Added+c.Updated+c.Deleted)
+		by, total := e.srv.Requests()
+		require.Equal(t, 1, total, "run %d: the list of spaces only: %v", run, by)
+	}
+
+	first := e.srv.Post(empty, e.alice, "first words")
+	e.srv.Advance(time.Minute)
+	c := e.sync()
+	require.Equal(t, uint64(1), c.Added, "%+v", c)
+	require.Equal(t, "Empty: first words", field1(e.doc(msgRef(e, first)), "DRETITLE"))
+}
+
 // Messages posted while Synchronize runs, several in the same
 // millisecond, in rooms being read, are each delivered exactly once by
 // the runs that follow: none is missed, none is delivered twice.
