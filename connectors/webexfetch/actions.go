@@ -85,7 +85,9 @@ func (r *Repository) fetchItem(ctx context.Context, id restsync.Identifier) (*re
 		return nil, err
 	}
 	t := &taskRun{TaskSync: &restsync.TaskSync{Log: r.Log, Task: id.Task}, r: r, s: s, api: a, b: b}
-	t.lookupNames(ctx, []message{*m})
+	if err := t.lookupNames(ctx, []message{*m}); err != nil {
+		return nil, err
+	}
 	if id.Kind == kindMessage {
 		doc := b.messageDoc(ctx, id.Task, rm, sec, m, nil)
 		return &restsync.Fetched{Ref: doc.Reference, MimeType: "text/plain; charset=utf-8", Name: restsync.SafeName(messageTitle(rm, m)) + ".txt",

@@ -147,3 +147,44 @@ func TestFileUnderMalwareScanIsWaitedFor(t *testing.T) {
 	}
 	require.Equal(t, 2+DefaultMaxAttempts-1, sevens, "the Retry-After waited out")
 }
+
+// The names of a message's author who is not a member of its space (who
+// left it) and of the people it mentions are looked up (GET /people),
+// which Cisco warns is quick to answer 429. A lookup that failed on the
+// way (a 5xx still failing after MaxAttempts, throttling past
+// MaxRetryAfter) was only logged: the page's messages went to the index
+// without those names, were recorded, and so were never delivered again:
+// AUTHOR and MENTIONED_PERSON_NAME were lost for good. Now such a failure
+// is the space's (counted, its cursor kept), and the next run delivers
+// its messages with the names. A lookup the service refuses for good (a
+// 4xx) still leaves the names out.
+func TestPeopleLookupFailureDoesNotLoseNamesForGood(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.settings = "MaxAttempts=2" })
+	room := e.srv.AddRoom("Room", "group", e.alice, e.bob)
+	m := e.srv.PostMessage(&webextest.Message{RoomID: room, PersonID: e.carol, Text: "from a former member", MentionedPeople: []string{e.carol}})
+	var status atomic.Int64
+	status.Store(http.StatusBadGateway)
+	e.srv.SetFault(func(r *http.Request) *webextest.Fault {
+		if r.URL.Path == "/v1/people" && status.Load() != 0 {
+			return &webextest.Fault{Status: int(status.Load()), Message: "people are unavailable"}
+		}
+		return nil
+	})
+	c := e.sync()
+	require.Equal(t, uint64(1), c.Errors, "%+v", c)
+
+	status.Store(0)
+	c = e.sync()
+	require.Zero(t, c.Errors, "%+v", c)
+	d := e.doc(msgRef(e, m))
+	require.Equal(t, "Carol Cole", field1(d, "AUTHOR"))
+	require.Equal(t, "Carol Cole", field1(d, "MENTIONED_PERSON_NAME"))
+
+	// Refused for good: the names are left out, the space is done.
+	status.Store(http.StatusForbidden)
+	other := e.srv.AddRoom("Other", "group", e.alice)
+	n := e.srv.Post(other, e.carol, "again")
+	c = e.sync()
+	require.Zero(t, c.Errors, "%+v", c)
+	require.Empty(t, field1(e.doc(msgRef(e, n)), "AUTHOR"))
+}

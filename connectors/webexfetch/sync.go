@@ -638,7 +638,9 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 			if err := t.Job.Checkpoint(ctx); err != nil {
 				return true, err
 			}
-			t.lookupNames(ctx, page)
+			if err := t.lookupNames(ctx, page); err != nil {
+				return true, err
+			}
 			for i := range page {
 				m := &page[i]
 				c := parseTime(m.Created)
@@ -720,7 +722,14 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 				complete = false
 				continue
 			}
-			t.lookupNames(ctx, []message{*m})
+			if err := t.lookupNames(ctx, []message{*m}); err != nil {
+				if fatal(ctx, err) {
+					return false, err
+				}
+				t.Fail(messageRef(t.s.APIURL, id), err)
+				complete = false
+				continue
+			}
 			ok, err := t.deliverMessage(ctx, rm, sec, m, st.Retry[id] > 0, nil)
 			if err != nil {
 				return false, err
@@ -845,7 +854,11 @@ func oldRec(k *known) *restsync.Record {
 
 // lookupNames looks up the people a page names that the task does not
 // know yet (authors who left the room, people mentioned), 85 at a time.
-func (t *taskRun) lookupNames(ctx context.Context, page []message) {
+// A lookup the service refuses (a 4xx: it will not say) leaves their
+// names out; one that fails on the way (no answer, a 5xx, throttling
+// past MaxRetryAfter) is returned: the page's messages must not go to the
+// index, and be recorded, without the names for good.
+func (t *taskRun) lookupNames(ctx context.Context, page []message) error {
 	var ids []string
 	want := func(p string) {
 		for p != "" {
@@ -865,10 +878,14 @@ func (t *taskRun) lookupNames(ctx context.Context, page []message) {
 		}
 	}
 	if len(ids) == 0 {
-		return
+		return nil
 	}
 	people, err := t.api.people(ctx, ids)
-	if err != nil && !fatal(ctx, err) {
+	if err != nil {
+		if s := httpStatus(err); fatal(ctx, err) || s < 400 || s >= 500 || s == http.StatusTooManyRequests ||
+			s == http.StatusRequestTimeout || s == http.StatusLocked {
+			return err
+		}
 		t.Log.Debug("cannot look people up: their names are left out", "error", err)
 	}
 	for _, p := range people {
@@ -879,6 +896,7 @@ func (t *taskRun) lookupNames(ctx context.Context, page []message) {
 		t.b.names.set(m)
 	}
 	t.b.names.setUnknown(ids) // not found: do not ask again this run
+	return nil
 }
 
 // deliverMessage delivers a message with its files when it is new or
