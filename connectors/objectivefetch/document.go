@@ -76,7 +76,7 @@ func docShape(s *settings) string {
 	if s.Versions != VersionsCurrent {
 		parts = append(parts, "versions="+s.Versions)
 	}
-	if sh := containerShape(s); sh != "" {
+	if sh := fieldsShape(s); sh != "" {
 		parts = append(parts, sh)
 	}
 	parts = restsync.FileShape(parts, s.MaxFileBytes, DefaultMaxFileBytes, s.ExtractText, s.ExtractTextBytes, DefaultExtractTextBytes, extractVersion)
@@ -88,12 +88,35 @@ func docShape(s *settings) string {
 // was recorded.
 var extractVersion = extract.Version
 
-// containerShape is docShape for folders and files: IndexCatalogueFields.
-func containerShape(s *settings) string {
+// fieldsShape is what IndexCatalogueFields makes of an object's shape.
+func fieldsShape(s *settings) string {
 	if !s.IndexFields {
 		return "nofields"
 	}
 	return ""
+}
+
+// containerShape is docShape for folders and files: IndexCatalogueFields,
+// and IndexFolders (noDocument: recorded without a document).
+func containerShape(s *settings) string {
+	sh := fieldsShape(s)
+	if !s.IndexFolders {
+		if sh != "" {
+			sh += ","
+		}
+		sh += noDocument
+	}
+	return sh
+}
+
+// noDocument is the part of a container's shape that says it was
+// recorded without a document (IndexFolders off).
+const noDocument = "nodoc"
+
+// hasDocument reports whether a container's record was written with its
+// document in the index (IndexFolders on).
+func hasDocument(st objState) bool {
+	return !slices.Contains(strings.Split(st.Shape, ","), noDocument)
 }
 
 // builder turns Objective objects into documents for one task.

@@ -66,3 +66,35 @@ func TestNewExtractorVersionDeliversDocumentsAgainOnce(t *testing.T) {
 	c = e.sync()
 	require.Zero(t, c.Added+c.Updated+c.Deleted, "once: %+v", c)
 }
+
+// IndexFolders changed for a task that had indexed with the other value.
+// Turned off, the folders' and files' documents were left in the index
+// for good (their records said nothing had changed); turned on, the
+// folders and files already recorded (without a document) were never
+// delivered, until each changed in Objective. Now each is delivered, or
+// removed, once, as the new setting says; the documents under them are
+// not delivered again.
+func TestIndexFoldersChangeReindexesContainers(t *testing.T) {
+	e := newEnv(t, "")
+	tr := buildTree(t, e.srv)
+	e.sync()
+	require.NotNil(t, e.target.Get(objectRef(e.srv.URL, kindFolder, tr.home)))
+
+	e.reconfigure("IndexFolders=FALSE")
+	c := e.sync()
+	for _, f := range []struct{ kind, id string }{{kindFolder, objectivetest.RootID}, {kindFolder, tr.home}, {kindFolder, tr.aliceF}, {kindFile, tr.policies}, {kindFolder, tr.archive}} {
+		require.True(t, e.gone(f.kind, f.id), "%s %s removed", f.kind, f.id)
+	}
+	require.Equal(t, uint64(5), c.Deleted, "the folders and the file, not the documents: %+v", c)
+	require.NotNil(t, e.target.Get(objectRef(e.srv.URL, kindDocument, tr.report)))
+	c = e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "once: %+v", c)
+
+	e.reconfigure("IndexFolders=TRUE")
+	c = e.sync()
+	require.Equal(t, "Home", field1(e.doc(kindFolder, tr.home), "NAME"))
+	require.Equal(t, []string{"Part 1", "Part 2"}, field(e.doc(kindFile, tr.policies), "FILE_PART"))
+	require.Equal(t, uint64(5), c.Added+c.Updated, "the folders and the file again, not the documents: %+v", c)
+	c = e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "once: %+v", c)
+}

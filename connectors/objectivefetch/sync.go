@@ -268,6 +268,15 @@ func (t *taskRun) deliverContainer(ctx context.Context, c *container) error {
 		Parent: c.it.ParentID, Extra: extra}
 	k := t.known[c.it.ID]
 	if !t.s.IndexFolders {
+		if k != nil && hasDocument(k.st) {
+			// Indexed while IndexFolders was on: its document goes (not
+			// while another task indexes it), its record stays.
+			refs := append([]string{k.rec.Ref}, k.rec.Kids...)
+			v, _ := json.Marshal(rec)
+			t.Batch.Add(restsync.Item{Removes: refs, Key: restsync.RecordKey(objectKey(c.it.ID)), Value: v,
+				Deleted: uint64(len(refs))}.Dropping(objectKey(c.it.ID), k.rec))
+			return nil
+		}
 		t.Batch.Record(objectKey(c.it.ID), rec)
 		return nil
 	}
