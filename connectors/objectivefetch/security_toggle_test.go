@@ -25,3 +25,25 @@ func TestMappedSecurityTurnedOnReadsOwnPermissions(t *testing.T) {
 	c := e.sync()
 	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
 }
+
+// MappedSecurity turned off for a task that indexed with it: every object
+// is delivered again without its ACLs, once. Before, the documents
+// already indexed kept their ACLs (and SECURITYTYPE) for good: the
+// search engine went on hiding them from the people they were meant to
+// be opened to, until each changed in Objective.
+func TestMappedSecurityTurnedOffDropsTheACLs(t *testing.T) {
+	e := newEnv(t, "")
+	tr := buildTree(t, e.srv)
+	e.sync()
+	require.NotEmpty(t, field1(e.doc(kindDocument, tr.report), "AUTONOMYMETADATA"))
+
+	e.reconfigure("MappedSecurity=FALSE")
+	e.sync()
+	for _, d := range []struct{ kind, id string }{{kindFolder, tr.home}, {kindDocument, tr.report}, {kindDocument, tr.notes}, {kindFile, tr.policies}, {kindDocument, tr.policy1}} {
+		doc := e.doc(d.kind, d.id)
+		require.Empty(t, field(doc, "AUTONOMYMETADATA"), "%s %s", d.kind, d.id)
+		require.Empty(t, field(doc, "SECURITYTYPE"), "%s %s", d.kind, d.id)
+	}
+	c := e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "once: %+v", c)
+}

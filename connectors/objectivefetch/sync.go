@@ -377,9 +377,10 @@ var noACL = aclsOf(nil).hash()
 
 // docChanged reports whether a document must be read again: it is new,
 // its version changed, or the permissions it inherits are not those its
-// record has. The latter is checked whether or not its container's
-// changed this run: a document that could not be read in the run that
-// recorded its container's new permissions still has the old ones.
+// record has (with MappedSecurity off: it was delivered with some). The
+// latter is checked whether or not its container's changed this run: a
+// document that could not be read in the run that recorded its
+// container's new permissions still has the old ones.
 func (t *taskRun) docChanged(w *docWork) bool {
 	if w.k == nil || w.k.rec.Version != w.it.version() || w.k.st.Path != w.parent.path+"/"+docName(w.it) {
 		return true
@@ -388,7 +389,9 @@ func (t *taskRun) docChanged(w *docWork) bool {
 		return true // delivered with other settings
 	}
 	if !t.s.MappedSecurity {
-		return false
+		// Delivered with its ACLs, which MappedSecurity turned off
+		// drops (a record without any was made without it).
+		return w.k.st.ACL != noACL
 	}
 	if own := w.k.st.Own; len(own) > 0 {
 		// Its own permissions change with its version.

@@ -88,6 +88,30 @@ func TestMappedSecurityTurnedOnSecuresEveryMessage(t *testing.T) {
 	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
 }
 
+// MappedSecurity turned off for a task that indexed with it: every
+// space's documents are delivered again without their ACLs, once. Before,
+// the messages, files and spaces already indexed kept their members' ACL
+// (and SECURITYTYPE) for good, hidden from those the administrator meant
+// to open them to, until each changed.
+func TestMappedSecurityTurnedOffDropsTheACLs(t *testing.T) {
+	e := newEnv(t)
+	room := e.srv.AddRoom("Project Falcon", "group", e.alice, e.bob)
+	m := e.srv.Post(room, e.bob, "Kick-off on Monday")
+	f := e.srv.AddFile(&webextest.File{Name: "a.txt", ContentType: "text/plain", Data: []byte("agenda")})
+	e.srv.Post(room, e.alice, "the agenda", f)
+	e.sync()
+	require.NotEmpty(t, field1(e.doc(msgRef(e, m)), "AUTONOMYMETADATA"))
+
+	e.reconfigure("MappedSecurity=FALSE")
+	e.sync()
+	for _, ref := range []string{msgRef(e, m), f, roomRefOf(e, room)} {
+		require.Empty(t, field(e.doc(ref), "AUTONOMYMETADATA"), ref)
+		require.Empty(t, field(e.doc(ref), "SECURITYTYPE"), ref)
+	}
+	c := e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "once: %+v", c)
+}
+
 // IndexFiles turned on for a task that indexed without it: the files of
 // the messages already indexed become documents, not only those posted
 // from then on; a larger MaxFileBytes reads a file it had only

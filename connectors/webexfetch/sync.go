@@ -563,8 +563,9 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	changed := k == nil || st.LastActivity != rm.LastActivity || st.Title != rm.Title || st.Type != rm.Type
 	membersDue := changed || (tc != nil && tc.Members) || (t.s.MembersInterval > 0 && now-st.MembersAt >= int64(t.s.MembersInterval.Seconds()))
 	full := k == nil || st.Newest == "" || (t.s.FullListInterval > 0 && now-st.FullAt >= int64(t.s.FullListInterval.Seconds()))
-	// Delivered without security, which is now on: every message again.
-	unsecured := k != nil && t.s.MappedSecurity && st.Unsecured
+	// Delivered without security, which is now on, or with it, which is
+	// now off: every message again.
+	unsecured := k != nil && t.s.MappedSecurity == st.Unsecured
 	// Files delivered with other file settings: every message with files
 	// again.
 	refile := k != nil && st.Files != filesShape(t.s)
