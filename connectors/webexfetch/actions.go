@@ -89,7 +89,13 @@ func (r *Repository) fetchItem(ctx context.Context, id restsync.Identifier) (*re
 		return nil, err
 	}
 	if id.Kind == kindMessage {
-		doc := b.messageDoc(ctx, id.Task, rm, sec, m, nil)
+		// Its files' URLs, as Synchronize's document has them (their
+		// names would need the files themselves).
+		files := make([]fileItem, len(m.Files))
+		for i, u := range m.Files {
+			files[i] = fileItem{url: u}
+		}
+		doc := b.messageDoc(ctx, id.Task, rm, sec, m, files)
 		return &restsync.Fetched{Ref: doc.Reference, MimeType: "text/plain; charset=utf-8", Name: restsync.SafeName(messageTitle(rm, m)) + ".txt",
 			Content: []byte(doc.Content), Doc: doc}, nil
 	}

@@ -54,6 +54,16 @@ func TestIdentifiersViewCollect(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "see the notes", string(v.Content))
 	require.Equal(t, msgRef(e, m), v.Reference)
+	// The message's document as Synchronize makes it, with its files'
+	// URLs: it gave FILE_COUNT and no FILE_URL.
+	var urls []string
+	for _, p := range v.Metadata {
+		if p.GetName() == "FILE_URL" {
+			urls = append(urls, p.GetValue())
+		}
+	}
+	require.Equal(t, field(e.doc(msgRef(e, m)), "FILE_URL"), urls)
+	require.Equal(t, []string{file}, urls)
 	fileID := identifier("MYWEBEX", room, m, 1)
 	v, err = e.repo.View(context.Background(), fileID, nil)
 	require.NoError(t, err)
