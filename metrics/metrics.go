@@ -20,6 +20,8 @@
 package metrics
 
 import (
+	"cmp"
+	"context"
 	"log/slog"
 	"time"
 
@@ -37,11 +39,19 @@ type Options struct {
 	Queue        string   // the queue's name ("fetch")
 	FetchActions []string // the repository's fetch actions (upper case)
 	// QueueStatus returns the queue's counts (Queue.QueueStatus); called
-	// once per scrape.
-	QueueStatus func() (*messages.QueueStatusReply, error)
-	Version     string
-	Logger      *slog.Logger
+	// once per scrape, with a context that ends after QueueStatusTimeout.
+	QueueStatus func(context.Context) (*messages.QueueStatusReply, error)
+	// QueueStatusTimeout bounds that read (0: DefaultQueueStatusTimeout).
+	QueueStatusTimeout time.Duration
+	Version            string
+	Logger             *slog.Logger
 }
+
+// DefaultQueueStatusTimeout bounds a scrape's read of the queue's counts:
+// half of Prometheus' default scrape_timeout (10 s). A store that does not
+// answer (a cluster's PostgreSQL, whose calls wait up to 30 s) costs the
+// scrape its queue gauges, never the whole page.
+const DefaultQueueStatusTimeout = 5 * time.Second
 
 // Metrics holds the registry and every metric.
 type Metrics struct {
@@ -201,7 +211,7 @@ func New(o Options) *Metrics {
 	build.Set(1)
 	reg.MustRegister(build)
 	if o.QueueStatus != nil {
-		reg.MustRegister(newQueueCollector(o.Queue, o.QueueStatus, m.log))
+		reg.MustRegister(newQueueCollector(o.Queue, o.QueueStatus, cmp.Or(o.QueueStatusTimeout, DefaultQueueStatusTimeout), m.log))
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

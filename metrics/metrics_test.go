@@ -23,7 +23,7 @@ import (
 
 func testMetrics() *Metrics {
 	return New(Options{Queue: "fetch", FetchActions: []string{"SYNCHRONIZE", "COLLECT"}, Version: "1.2.3",
-		QueueStatus: func() (*messages.QueueStatusReply, error) {
+		QueueStatus: func(context.Context) (*messages.QueueStatusReply, error) {
 			return &messages.QueueStatusReply{Queue: "fetch", Queued: 3, Processing: 1, PausedActions: 1, Cancelled: 2, MaximumThreads: 4, MaximumQueueSize: 100,
 				Waiting: 4, Running: 1}, nil // the paused action has not started
 		}})

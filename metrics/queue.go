@@ -129,16 +129,18 @@ func (c *countingTarget) count(outcome string, n int, err error) {
 // queueCollector reads the queue's counts per state at scrape time: the
 // QueueManager keeps them anyway (QueueStatus), so nothing is recounted.
 type queueCollector struct {
-	status                                func() (*messages.QueueStatusReply, error)
+	status                                func(context.Context) (*messages.QueueStatusReply, error)
+	timeout                               time.Duration
 	log                                   *slog.Logger
 	actions, paused, maxThreads, maxQueue *prometheus.Desc
 	running, pending                      *prometheus.Desc
 }
 
-func newQueueCollector(queue string, status func() (*messages.QueueStatusReply, error), log *slog.Logger) *queueCollector {
+func newQueueCollector(queue string, status func(context.Context) (*messages.QueueStatusReply, error), timeout time.Duration, log *slog.Logger) *queueCollector {
 	q := prometheus.Labels{"queue": queue}
 	return &queueCollector{
 		status:     status,
+		timeout:    timeout,
 		log:        log,
 		actions:    prometheus.NewDesc("connector_queue_actions", "Actions in the queue, by state (ended ones until retention removes them).", []string{"state"}, q),
 		paused:     prometheus.NewDesc("connector_queue_paused", "1 while the whole queue is paused.", nil, q),
@@ -156,7 +158,9 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
-	qs, err := c.status()
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	qs, err := c.status(ctx)
 	if err != nil {
 		c.log.Warn("queue status for metrics", "err", err)
 		return

@@ -260,7 +260,7 @@ func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *Ser
 		{name: "repository", start: func() (err error) {
 			// The queue does not exist yet: its counts are read at scrape time.
 			s.metrics = metrics.New(metrics.Options{Queue: "fetch", Version: version, Logger: s.log,
-				QueueStatus: func() (*messages.QueueStatusReply, error) { return s.api.QueueStatus(context.Background()) }})
+				QueueStatus: func(ctx context.Context) (*messages.QueueStatusReply, error) { return s.api.QueueStatus(ctx) }})
 			if s.repo, err = newRepo(Deps{Config: cfg, Store: s.st, Target: s.metrics.Target(s.target), Logger: s.log,
 				Crawled: s.metrics.Crawled}); err != nil {
 				return err
