@@ -187,3 +187,26 @@ func BenchmarkRequest(b *testing.B) {
 		m.Request(auth.ACIPort, "QueueInfo", "success", time.Microsecond)
 	}
 }
+
+// TestQueueStatusUp: when the queue's counts cannot be read (the store
+// fails, or does not answer in time), the connector_queue_* gauges are
+// left out, and connector_queue_status_up says so (0) instead of the page
+// looking as if the queue were simply gone: an alert on a gauge that
+// vanished resolves silently. It is 1 when they were read.
+func TestQueueStatusUp(t *testing.T) {
+	t.Parallel()
+	has := func(body, line string) bool { return strings.Contains("\n"+body, "\n"+line) }
+	body := string(page(t, testMetrics()))
+	require.True(t, has(body, `connector_queue_status_up{queue="fetch"} 1`+"\n"), "the counts were read")
+	require.True(t, has(body, `connector_queue_pending_actions{queue="fetch"} 4`+"\n"))
+
+	m := New(Options{Queue: "fetch", QueueStatus: func(context.Context) (*messages.QueueStatusReply, error) {
+		return nil, messages.ErrStore
+	}})
+	body = string(page(t, m))
+	require.True(t, has(body, `connector_queue_status_up{queue="fetch"} 0`+"\n"), "the counts could not be read")
+	require.False(t, has(body, "connector_queue_pending_actions{"))
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	require.NoError(t, err)
+	require.Empty(t, problems)
+}

@@ -133,7 +133,7 @@ type queueCollector struct {
 	timeout                               time.Duration
 	log                                   *slog.Logger
 	actions, paused, maxThreads, maxQueue *prometheus.Desc
-	running, pending                      *prometheus.Desc
+	running, pending, up                  *prometheus.Desc
 }
 
 func newQueueCollector(queue string, status func(context.Context) (*messages.QueueStatusReply, error), timeout time.Duration, log *slog.Logger) *queueCollector {
@@ -148,11 +148,12 @@ func newQueueCollector(queue string, status func(context.Context) (*messages.Que
 		maxQueue:   prometheus.NewDesc("connector_queue_max_size", "Waiting actions the queue accepts ([Actions] MaximumQueueSize).", nil, q),
 		running:    prometheus.NewDesc("connector_queue_running_actions", "Actions holding a worker thread (processing, paused while running, or stopped while their worker exits).", nil, q),
 		pending:    prometheus.NewDesc("connector_queue_pending_actions", "Actions waiting for a worker thread or for their Resume (queued, or paused before they ran): what MaximumQueueSize bounds.", nil, q),
+		up:         prometheus.NewDesc("connector_queue_status_up", "1 when this scrape read the queue's counts; 0 when the read failed or timed out (the store did not answer), and the other connector_queue_ gauges are left out.", nil, q),
 	}
 }
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.actions, c.paused, c.maxThreads, c.maxQueue, c.running, c.pending} {
+	for _, d := range []*prometheus.Desc{c.actions, c.paused, c.maxThreads, c.maxQueue, c.running, c.pending, c.up} {
 		ch <- d
 	}
 }
@@ -163,8 +164,10 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	qs, err := c.status(ctx)
 	if err != nil {
 		c.log.Warn("queue status for metrics", "err", err)
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
 		return
 	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
 	for state, n := range map[string]uint64{
 		"queued": qs.Queued, "processing": qs.Processing, "paused": qs.PausedActions, "finished": qs.Finished,
 		"cancelled": qs.Cancelled, "stopped": qs.Stopped, "error": qs.Error,

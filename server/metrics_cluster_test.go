@@ -27,7 +27,8 @@ const scrapeBound = 10 * time.Second
 // whole scrape was lost (up = 0, every metric gone, the store's failure
 // counters and the process's included) just when the operator needed
 // them. The counts are read with a bound of a few seconds; the rest of
-// the page is served.
+// the page is served, with connector_queue_status_up 0 saying that the
+// queue's gauges are left out.
 func TestClusterScrapeWhileTheStoreDoesNotAnswer(t *testing.T) {
 	t.Parallel()
 	e := etcdtest.StartT(t, etcdtest.Options{Dir: t.TempDir(), Members: 1})
@@ -58,6 +59,7 @@ RemoteHost=127.0.0.1
 	}
 	page, _ := scrape()
 	require.Contains(t, page, `connector_queue_actions{queue="fetch",state="queued"} 0`)
+	require.Contains(t, page, `connector_queue_status_up{queue="fetch"} 1`)
 
 	// PostgreSQL stops (as a frozen host), and goes on before the node
 	// stops (cleanups run last first).
@@ -68,4 +70,6 @@ RemoteHost=127.0.0.1
 	require.Less(t, took, scrapeBound, "a scrape while the store does not answer")
 	require.Contains(t, page, "go_goroutines ")
 	require.Contains(t, page, "connector_store_commit_failures_total")
+	require.Contains(t, page, `connector_queue_status_up{queue="fetch"} 0`)
+	require.NotContains(t, page, "connector_queue_actions{")
 }
