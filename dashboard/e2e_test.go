@@ -39,6 +39,10 @@ var updateScreenshot = flag.Bool("update", false, "rewrite docs/dashboard.png fr
 // text.
 const xssTask = `<img src=x onerror="document.title='pwned'">`
 
+// longTask is a task section whose name, 24 letters, looks like the start
+// of a token.
+const longTask = "NightlyIntranetCrawlTask"
+
 // slowSite never ends: each page takes a moment and links to the next.
 func slowSite(t *testing.T) *httptest.Server {
 	t.Helper()
@@ -71,13 +75,17 @@ EnableIngestion=false
 [FetchTasks]
 0=MyTask
 1=%s
+2=%s
 [MyTask]
 Url=%s/p/0
 Depth=-1
 [%s]
 Url=%s/p/0
 Depth=-1
-%s`, dir, xssTask, site.URL, xssTask, site.URL, extra)
+[%s]
+Url=%s/p/0
+Depth=-1
+%s`, dir, xssTask, longTask, site.URL, xssTask, site.URL, longTask, site.URL, extra)
 	cfg, err := config.Parse("test.cfg", []byte(text), httpfetch.TaskKeys)
 	require.NoError(t, err)
 	require.NoError(t, httpfetch.Check(cfg))
@@ -480,4 +488,32 @@ func TestDashboardSearchKeepsNext(t *testing.T) {
 	click(t, ctx, "#next:not([disabled])")
 	run(t, ctx, chromedp.Poll[bool](`!!document.querySelector('`+rowSel(old)+`')`, chromedp.WithPollingTimeout(30*time.Second)))
 	require.True(t, run(t, ctx, chromedp.Evaluate[bool](`document.getElementById("next").disabled`)), "the last page")
+}
+
+// TestDashboardSearchLongTaskName: a search for a task whose name is long
+// (24 letters or more) filters the page by it, as for any other text. The
+// page took any text of 24 or more base64 letters for a token, asked the
+// server for the action of that token, and showed "unknown token" and no
+// action at all.
+func TestDashboardSearchLongTaskName(t *testing.T) {
+	s := startServer(t, "")
+	base := "http://" + s.Addr().String()
+	require.Contains(t, aci(t, base, "action=QueueInfo&QueueName=fetch&QueueAction=Pause"), "SUCCESS")
+	long := between(aci(t, base, "action=Fetch&FetchAction=Synchronize&ConfigSection="+longTask), "<token>", "</token>")
+	other := between(aci(t, base, "action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask"), "<token>", "</token>")
+	require.NotEmpty(t, long)
+	require.NotEmpty(t, other)
+	ctx := browser(t)
+	run(t, ctx, chromedp.Navigate(base+"/action=Admin"))
+	waitPolls(t, ctx, 0, 1)
+	run(t, ctx, chromedp.Evaluate[bool](`(() => { const s = document.getElementById("search"); s.value = "`+longTask+`"; s.dispatchEvent(new Event("input")); return true; })()`))
+	waitPolls(t, ctx, polls(t, ctx), 2)
+	require.Empty(t, run(t, ctx, chromedp.TextContent(chromedp.ID("message"))), "no error")
+	require.True(t, run(t, ctx, chromedp.Evaluate[bool](`!!document.querySelector('`+rowSel(long)+`')`)), "the long task's action is listed")
+	require.False(t, run(t, ctx, chromedp.Evaluate[bool](`!!document.querySelector('`+rowSel(other)+`')`)), "MyTask's is filtered out")
+
+	// A token still finds its action alone.
+	run(t, ctx, chromedp.Evaluate[bool](`(() => { const s = document.getElementById("search"); s.value = "`+other+`"; s.dispatchEvent(new Event("input")); return true; })()`))
+	run(t, ctx, chromedp.Poll[bool](`document.querySelectorAll("#actions tbody tr").length === 1 && !!document.querySelector('`+rowSel(other)+`')`, chromedp.WithPollingTimeout(30*time.Second)))
+	require.Equal(t, "token", run(t, ctx, chromedp.TextContent(chromedp.ID("page-info"))))
 }

@@ -132,6 +132,20 @@
     return parts.join("; ");
   }
 
+  // isToken says whether text is an action's token: base64 (standard or
+  // URL-safe, padded or not) of HOST:PORT:QUEUE:ID, ID a UUID. Any other
+  // text, a long task name included, is searched for in the page.
+  function isToken(text) {
+    if (!/^[A-Za-z0-9+/_-]{24,}={0,2}$/.test(text)) return false;
+    let b = text.replace(/=+$/, "").replace(/-/g, "+").replace(/_/g, "/");
+    b += "=".repeat((4 - (b.length % 4)) % 4);
+    try {
+      return /:\d+:[^:]+:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(atob(b));
+    } catch (e) {
+      return false;
+    }
+  }
+
   // when shows a queue time; the epoch stands for "not yet".
   function when(v) {
     return !v || v.startsWith("1970-") ? "–" : v;
@@ -225,7 +239,7 @@
       const per = Number($("per-page").value);
       const search = $("search").value.trim();
       const params = { action: "QueueInfo", QueueName: QUEUE, QueueAction: "GetStatus" };
-      const tokenLike = /^[A-Za-z0-9+/_-]{24,}={0,2}$/.test(search);
+      const tokenLike = isToken(search);
       if (tokenLike) {
         params.Token = search;
       } else {
