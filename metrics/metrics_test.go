@@ -210,3 +210,20 @@ func TestQueueStatusUp(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, problems)
 }
+
+// TestQueueStatusBounded: the scrape's read of the queue's counts ends
+// with Options.QueueStatusTimeout; the rest of the page is served.
+func TestQueueStatusBounded(t *testing.T) {
+	t.Parallel()
+	m := New(Options{Queue: "fetch", QueueStatusTimeout: 50 * time.Millisecond,
+		QueueStatus: func(ctx context.Context) (*messages.QueueStatusReply, error) {
+			_, ok := ctx.Deadline()
+			require.True(t, ok, "the read has a deadline")
+			<-ctx.Done() // a store that does not answer
+			return nil, ctx.Err()
+		}})
+	body := string(page(t, m))
+	require.NotContains(t, body, "connector_queue_actions{")
+	require.Contains(t, body, `connector_build_info{version=""} 1`)
+	require.Contains(t, body, "go_goroutines ")
+}
