@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -23,15 +24,21 @@ import (
 // run of a task, the previous run is a Synchronize of the task (not of
 // some of its Identifiers) queued before the scheduler started that is
 // still queued, running or paused (unendedRun): after a restart, one
-// restored from before it. Missed times
-// while the server was down are not caught up: the next run is the next
-// time still ahead.
+// restored from before it. When the queue cannot tell whether the
+// previous run still goes (it could not list or read its actions), the
+// scheduler asks again until it can, and the run is submitted then.
+// Missed times while the server was down are not caught up: the next run
+// is the next time still ahead.
 type scheduler struct {
 	q      queue.API
 	log    *slog.Logger
 	runs   []*schedRun
 	timers []*time.Timer
 	start  time.Time // when it started
+	// ctx is cancelled when the scheduler stops: a submission waiting to
+	// ask the queue again gives up.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 type schedRun struct {
@@ -51,6 +58,7 @@ type (
 
 func startScheduler(sys *actor.ActorSystem, q queue.API, schedules []fetch.Schedule, log *slog.Logger) (*actor.PID, error) {
 	s := &scheduler{q: q, log: log}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, sc := range schedules {
 		s.runs = append(s.runs, &schedRun{Schedule: sc})
 	}
@@ -76,6 +84,7 @@ func (s *scheduler) Receive(ctx actor.Context) {
 			r.token = m.token
 		}
 	case *actor.Stopping:
+		s.cancel()
 		for _, t := range s.timers {
 			if t != nil {
 				t.Stop()
@@ -129,33 +138,39 @@ func (s *scheduler) fire(ctx actor.Context, i int) {
 	}
 	r.inflight = true
 	self, root := ctx.Self(), ctx.ActorSystem().Root
-	q, log, task, prev, cycle, start := s.q, s.log, r.Task, r.token, r.done, s.start
+	stopped, q, log, task, prev, cycle, start := s.ctx.Done(), s.q, s.log, r.Task, r.token, r.done, s.start
 	go func() {
 		res := &schedResult{i: i}
 		defer func() { root.Send(self, res) }()
-		if prev == "" {
-			// No run of ours yet: one from before a restart may still go.
-			tok, err := unendedRun(context.Background(), q, task, start)
+		// A check that fails (a store down for a moment, a queue too busy
+		// to answer in time) is asked again, ever less often, until it
+		// answers or the scheduler stops: the run is not lost to it. Runs
+		// that come due meanwhile are skipped as under way. (The queue is
+		// asked without the scheduler's context, as before: a run that
+		// came due as the server stops is still submitted, and restored
+		// at the next start.)
+		for wait := schedRetry; ; wait = min(2*wait, schedRetryMax) {
+			going, err := previousRun(context.Background(), q, task, prev, start)
 			switch {
-			case err != nil:
-				log.Warn("scheduled run skipped: cannot tell whether a run of the task is queued or running", "task", task, "err", err)
+			case err == nil && going != "" && prev == "":
+				log.Warn("scheduled run skipped: a Synchronize of the task is still going (queued before the restart)", "task", task, "token", going)
+				res.token = going // the previous run, for the next time
 				return
-			case tok != "":
-				log.Warn("scheduled run skipped: a Synchronize of the task is still going (queued before the restart)", "task", task, "token", tok)
-				res.token = tok // the previous run, for the next time
-				return
-			}
-		}
-		if prev != "" {
-			st, err := q.Status(context.Background(), prev)
-			switch {
-			case errors.Is(err, messages.ErrUnknownToken): // gone: removed by retention
-			case err != nil:
-				log.Warn("scheduled run skipped: cannot tell whether the previous run ended", "task", task, "err", err)
-				return
-			case !messages.Terminal(st.State):
+			case err == nil && going != "":
 				log.Warn("scheduled run skipped: the previous run is still going", "task", task, "token", prev)
 				return
+			}
+			if err == nil {
+				break
+			}
+			log.Warn("scheduled run delayed: the queue could not tell whether the previous run still goes; asking again", "task", task, "err", err, "in", wait)
+			t := time.NewTimer(wait)
+			select {
+			case <-stopped:
+				t.Stop()
+				log.Warn("scheduled run not submitted: the scheduler stopped", "task", task)
+				return
+			case <-t.C:
 			}
 		}
 		params := messages.Params{{Name: "TaskSections", Value: task}}
@@ -167,6 +182,39 @@ func (s *scheduler) fire(ctx actor.Context, i int) {
 		res.token = tok
 		log.Info("scheduled run submitted", "task", task, "token", tok, "cycle", cycle)
 	}()
+}
+
+// schedRetry and schedRetryMax are the first and the longest waits
+// before the scheduler asks again whether the previous run of a task
+// still goes, when it could not tell.
+const (
+	schedRetry    = time.Second
+	schedRetryMax = time.Minute
+)
+
+// previousRun returns the token of the previous run of task when it still
+// goes (the run is then skipped, and logged so), or "" when a new run may
+// be submitted: prev when it has not ended, else (before the scheduler
+// submitted a run of its own) a Synchronize of the task queued before
+// start (unendedRun). err says what could not be told.
+func previousRun(ctx context.Context, q queue.API, task, prev string, start time.Time) (string, error) {
+	if prev == "" {
+		// No run of ours yet: one from before a restart may still go.
+		tok, err := unendedRun(ctx, q, task, start)
+		if err != nil {
+			return "", fmt.Errorf("cannot tell whether a run of the task is queued or running: %w", err)
+		}
+		return tok, nil
+	}
+	st, err := q.Status(ctx, prev)
+	switch {
+	case errors.Is(err, messages.ErrUnknownToken): // gone: removed by retention
+	case err != nil:
+		return "", fmt.Errorf("cannot tell whether the previous run ended: %w", err)
+	case !messages.Terminal(st.State):
+		return prev, nil
+	}
+	return "", nil
 }
 
 // unendedRun returns the token of a Synchronize of task queued before
