@@ -593,11 +593,12 @@ func (p *parser) finish() (*Request, error) {
 				}
 				continue
 			}
-			// A URL's password in a name is redacted: no parameter is
+			// A URL's password in a name is redacted, and so is a secret
+			// setting's value in one (nameSecret): no parameter is
 			// named by a URL (one that is, an unencoded URL split at its
-			// =, is ignored), and names are shown, logged and stored as
-			// they are.
-			backing[i].Name = secret.RedactURLs(s[sp.nameStart:sp.nameEnd])
+			// =, is ignored) or so, and names are shown, logged and
+			// stored as they are.
+			backing[i].Name = nameSecret(secret.RedactURLs(s[sp.nameStart:sp.nameEnd]))
 			backing[i].Value = p.value(s, sp)
 			req.Params[i] = &backing[i]
 			if sp.upload {
@@ -653,6 +654,37 @@ func (p *parser) finish() (*Request, error) {
 		}
 	}
 	return req, p.err
+}
+
+// nameSecret returns name with the text after a secret setting's name
+// redacted: Password:x, AuthPassword x and ProxyPassword=x (a client
+// that wrote the = as a colon or a space, or percent-encoded it) become
+// Password:[REDACTED], AuthPassword [REDACTED] and
+// ProxyPassword=[REDACTED]. The setting's name is the text up to the
+// first colon, = or ASCII white space after its [Task] prefix, if any, and
+// looks secret (secret.SensitiveName); a name with only blanks after it
+// (AuthPassword followed by a space, which the repository trims) is
+// kept.
+func nameSecret(name string) string {
+	const seps = ":=" + asciiSpace
+	if !strings.ContainsAny(name, seps) {
+		return name // most names
+	}
+	start := len(name) - len(strings.TrimLeft(name, asciiSpace))
+	if name[start:] != "" && name[start] == '[' {
+		if j := strings.IndexByte(name[start:], ']'); j > 0 {
+			start += j + 1
+		}
+	}
+	j := strings.IndexAny(name[start:], seps)
+	if j < 0 {
+		return name
+	}
+	end := start + j
+	if strings.TrimSpace(name[end+1:]) == "" || !secret.SensitiveName(name[:end]) {
+		return name
+	}
+	return name[:end+1] + secret.Redacted
 }
 
 // newRequest returns a new Request with room for n parameters: the

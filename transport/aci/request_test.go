@@ -529,3 +529,26 @@ func TestParseMultipartCharset(t *testing.T) {
 		[]byte(charsetPart("Note", "x-klingon", "abc")+"--B--\r\n"))
 	require.ErrorIs(t, err, messages.ErrMissingParam)
 }
+
+// A secret setting's value written into a parameter's name is redacted
+// from it (see TestSecretsInParameterNamesNeverShown in httpd); names that
+// carry none are kept as they came.
+func TestNameSecret(t *testing.T) {
+	for name, want := range map[string]string{
+		"Password:hunter2":              "Password:[REDACTED]",
+		"AuthPassword hunter2":          "AuthPassword [REDACTED]",
+		"ProxyPassword=hunter2":         "ProxyPassword=[REDACTED]",
+		" Password\thunter2":            " Password\t[REDACTED]",
+		"[My Task]ClientSecret: x":      "[My Task]ClientSecret:[REDACTED]",
+		"Authorization: Bearer abc":     "Authorization:[REDACTED]",
+		"[My Task]AuthPassword":         "[My Task]AuthPassword",
+		"AuthPassword ":                 "AuthPassword ",
+		"Password:":                     "Password:",
+		"Url:8080":                      "Url:8080",
+		"TaskSections":                  "TaskSections",
+		"http://u:[REDACTED]@h/":        "http://u:[REDACTED]@h/",
+		"Note: my password is not here": "Note: my password is not here",
+	} {
+		require.Equal(t, want, nameSecret(name), "%q", name)
+	}
+}
