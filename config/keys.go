@@ -95,12 +95,12 @@ func bindHost(v string) (string, error) {
 	if _, err := netip.ParseAddr(h); err == nil {
 		return h, nil
 	}
-	notHost := fmt.Errorf("%q is not an address or host name (expected e.g. 127.0.0.1, 0.0.0.0, ::1 or connector.example.com; no scheme, port or path)", v)
+	notHost := fmt.Errorf("%s is not an address or host name (expected e.g. 127.0.0.1, 0.0.0.0, ::1 or connector.example.com; no scheme, port or path)", quote(v))
 	if strings.ContainsAny(h, "/@?#\\ \t") {
 		return "", notHost
 	}
 	if host, port, err := net.SplitHostPort(h); err == nil && host != "" && port != "" {
-		return "", fmt.Errorf("%q holds a port: give the address alone (e.g. %s) and the port in its own key", v, host)
+		return "", fmt.Errorf("%s holds a port: give the address alone (e.g. %s) and the port in its own key", quote(v), host)
 	}
 	if strings.ContainsAny(h, ":[]") {
 		return "", notHost
@@ -173,7 +173,7 @@ var systemDefs = []*sectionDef{
 			}
 			for _, h := range c.Server.AllowedHosts {
 				if strings.ContainsAny(h, "/ ") {
-					return fmt.Errorf("%q is not a host name or address (expected e.g. connector.example.com, 10.0.0.5; no scheme, path or port)", h)
+					return fmt.Errorf("%s is not a host name or address (expected e.g. connector.example.com, 10.0.0.5; no scheme, path or port)", quote(h))
 				}
 			}
 			return nil
@@ -344,7 +344,7 @@ func folders(v string) ([]string, error) {
 	out := splitList(v)
 	for i, f := range out {
 		if strings.ContainsRune(f, 0) {
-			return nil, fmt.Errorf("%q is not a folder name", f)
+			return nil, fmt.Errorf("%s is not a folder name", quote(f))
 		}
 		out[i] = filepath.Clean(f)
 	}
