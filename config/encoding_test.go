@@ -122,3 +122,63 @@ func TestNULIsRefusedAtItsLine(t *testing.T) {
 		require.Equal(t, []any{"x.cfg", tc.line, tc.section, tc.key}, []any{ce.File, ce.Line, ce.Section, ce.Key}, "%q", tc.text)
 	}
 }
+
+// Half of a UTF-16 surrogate pair (a lone surrogate: text cut between the
+// two halves of an emoji, or written by a broken tool) is refused at its
+// line, as bytes that are not UTF-8 are, without showing the value. On
+// main it silently became U+FFFD: a file (or a request's Config fragment)
+// saved as UTF-16 gave a password, a path or a URL other than the one
+// written, with no word.
+func TestLoneSurrogateIsRefusedAtItsLine(t *testing.T) {
+	t.Parallel()
+	units := func(s string, lone uint16) []uint16 {
+		var u []uint16
+		for _, r := range s {
+			if r == '§' {
+				u = append(u, lone)
+				continue
+			}
+			u = append(u, utf16.Encode([]rune{r})...)
+		}
+		return u
+	}
+	le := func(u []uint16) []byte {
+		out := []byte{0xFF, 0xFE}
+		for _, x := range u {
+			out = append(out, byte(x), byte(x>>8))
+		}
+		return out
+	}
+	be := func(u []uint16) []byte {
+		out := []byte{0xFE, 0xFF}
+		for _, x := range u {
+			out = append(out, byte(x>>8), byte(x))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		text         string
+		lone         uint16
+		line         int
+		section, key string
+	}{
+		{"[Server]\r\nPort=7010\r\n[T]\r\nPassword=s§cret\r\n", 0xD800, 4, "T", "Password"},
+		{"[Server]\nPort=7010\n[T]\nUrl=http://x/§\n", 0xDFFF, 4, "T", "Url"},
+		{"[Server]\nPort=7010\n[T§]\n", 0xDC00, 3, "", ""},
+		{"[Server]\nPort=7010§", 0xD83D, 2, "Server", "Port"}, // high half at the end of the text
+	} {
+		for _, data := range [][]byte{le(units(tc.text, tc.lone)), be(units(tc.text, tc.lone))} {
+			_, err := Parse("x.cfg", data, testTaskKeys)
+			require.ErrorContains(t, err, "half of a UTF-16 surrogate pair", "%q", tc.text)
+			require.NotContains(t, err.Error(), "cret")
+			var ce *Error
+			require.ErrorAs(t, err, &ce)
+			require.Equal(t, []any{"x.cfg", tc.line, tc.section, tc.key}, []any{ce.File, ce.Line, ce.Section, ce.Key}, "%q", tc.text)
+		}
+	}
+	// A pair, and U+FFFD itself, are text.
+	c, err := Parse("x.cfg", le(utf16.Encode([]rune("[FetchTasks]\n0=T\n[T]\nUrl=http://x/😀\uFFFD\n"))), testTaskKeys)
+	require.NoError(t, err)
+	u, _ := c.TaskValue("T", "Url")
+	require.Equal(t, "http://x/😀\uFFFD", u)
+}
