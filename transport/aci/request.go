@@ -483,7 +483,8 @@ var errUnknownCharset = errors.New("unknown charset")
 
 // decodeText returns raw decoded from enc to UTF-8, in a slice of its
 // exact size: one pass counts, the second writes. ok is false when raw is
-// not valid in enc, which its decoder shows by a U+FFFD.
+// not valid in enc, which its decoder shows by a U+FFFD (one that UTF-16
+// text holds itself is text: utf16Replacements).
 func decodeText(enc encoding.Encoding, raw []byte) (out []byte, ok bool) {
 	var scratch [512]byte
 	dec := enc.NewDecoder()
@@ -504,7 +505,60 @@ func decodeText(enc encoding.Encoding, raw []byte) (out []byte, ok bool) {
 	if nDst, _, err := dec.Transform(out, raw, true); err != nil || nDst != n {
 		return nil, false
 	}
-	return out, !bytes.Contains(out, []byte("\uFFFD"))
+	marks := bytes.Count(out, []byte("\uFFFD"))
+	return out, marks == 0 || marks == utf16Replacements(enc, raw)
+}
+
+// utf16Replacements returns how many U+FFFD raw holds as text when enc is
+// UTF-16 (UTF-16BE, UTF-16LE, or UTF-16, big-endian unless raw starts
+// with a little-endian byte-order mark) and raw is valid UTF-16 (whole
+// code units, surrogates in pairs); -1 otherwise. A UTF-16 text may hold
+// U+FFFD itself, which its decoder's output does not tell from its mark
+// of invalid input: decodeText takes the output's U+FFFD for text only
+// when there are as many in raw.
+func utf16Replacements(enc encoding.Encoding, raw []byte) int {
+	name, err := ianaindex.IANA.Name(enc)
+	if err != nil || len(raw)%2 != 0 {
+		return -1
+	}
+	var little bool
+	switch name {
+	case "UTF-16LE":
+		little = true
+	case "UTF-16":
+		little = bytes.HasPrefix(raw, []byte{0xFF, 0xFE})
+	case "UTF-16BE":
+	default:
+		return -1
+	}
+	n, high := 0, false // high: the unit before was the first half of a pair
+	for i := 0; i < len(raw); i += 2 {
+		u := uint16(raw[i])<<8 | uint16(raw[i+1])
+		if little {
+			u = uint16(raw[i+1])<<8 | uint16(raw[i])
+		}
+		switch {
+		case u >= 0xD800 && u < 0xDC00: // first half
+			if high {
+				return -1
+			}
+			high = true
+			continue
+		case u >= 0xDC00 && u < 0xE000: // second half
+			if !high {
+				return -1
+			}
+		case high:
+			return -1
+		case u == 0xFFFD:
+			n++
+		}
+		high = false
+	}
+	if high {
+		return -1
+	}
+	return n
 }
 
 // isTextPart reports whether a part's content type makes it a form field:

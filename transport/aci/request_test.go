@@ -552,3 +552,37 @@ func TestNameSecret(t *testing.T) {
 		require.Equal(t, want, nameSecret(name), "%q", name)
 	}
 }
+
+// A UTF-16 part holding U+FFFD itself (text that went through a bad
+// decoding once, a replacement character typed in) is text, decoded as
+// any other; half of a surrogate pair is not, and is refused as before.
+// On main the U+FFFD was taken for the decoder's mark of invalid input:
+// the part was refused, "not valid UTF-16LE", for a value a UTF-8 part
+// carries as it is.
+func TestParseMultipartUTF16KeepsReplacementCharacter(t *testing.T) {
+	t.Parallel()
+	parse := func(label, value string) (*Request, error) {
+		return Parse([]byte("POST"), []byte("/?Action=Fetch"), []byte("multipart/form-data; boundary=B"),
+			[]byte(charsetPart("Note", label, value)+"--B--\r\n"))
+	}
+	for _, c := range []struct{ label, raw, want string }{
+		{"UTF-16LE", "a\x00\xfd\xffb\x00", "a\uFFFDb"},
+		{"UTF-16BE", "\x00a\xff\xfd\xd8\x3d\xde\x00", "a\uFFFD😀"},
+		{"UTF-16", "\xff\xfea\x00\xfd\xff", "a\uFFFD"},
+		{"UTF-16", "\xfe\xff\x00a\xff\xfd", "a\uFFFD"},
+	} {
+		req, err := parse(c.label, c.raw)
+		require.NoError(t, err, "%s %q", c.label, c.raw)
+		require.Equal(t, c.want, req.Params.Value("Note"), "%s %q", c.label, c.raw)
+	}
+	for _, c := range []struct{ label, raw string }{
+		{"UTF-16LE", "a\x00\x00\xd8b\x00"},          // a high half alone
+		{"UTF-16LE", "a\x00\xfd\xff\x00\xdc"},       // U+FFFD, then a low half alone
+		{"UTF-16BE", "\x00a\xff"},                   // an odd byte
+		{"UTF-16", "\xfe\xff\x00a\xd8\x00\xff\xfd"}, // a high half, then U+FFFD
+	} {
+		_, err := parse(c.label, c.raw)
+		require.ErrorIs(t, err, messages.ErrInvalidParam, "%s %q", c.label, c.raw)
+		require.ErrorContains(t, err, "not valid "+c.label, "%s %q", c.label, c.raw)
+	}
+}
