@@ -536,7 +536,8 @@ func (f TokenFile) load() (*oauth2.Token, time.Time, error) {
 // file saved later than that (`connector oauth` run again, on any node)
 // replaces the store's token at that node's next refresh; a node without
 // a token file uses the store's. The file is not rewritten on rotation
-// then.
+// then. A rotated token is written even by a node the cluster has declared
+// dead meanwhile (store.Unfenced): the token it sent is spent.
 func (f TokenFile) TokenSource(ctx context.Context, c Config) (oauth2.TokenSource, error) {
 	if err := c.Check(); err != nil {
 		return nil, err
@@ -698,7 +699,16 @@ func (s *savingSource) sharedToken() (*oauth2.Token, error) {
 		var v []byte
 		v, err = json.Marshal(sharedRecord{RefreshToken: enc, From: from, Saved: time.Now().UTC()})
 		if err == nil {
-			err = ds.Update(func(w store.Writer) error { return w.Put(sharedKey, v) })
+			put := func(w store.Writer) error { return w.Put(sharedKey, v) }
+			if u, ok := ds.(store.Unfenced); ok {
+				// Written even by a node declared dead while it
+				// refreshed (a zombie: paused past its lease): the
+				// token it sent is spent, and this turn keeps any
+				// other node from refreshing meanwhile.
+				err = u.UpdateUnfenced(put)
+			} else {
+				err = ds.Update(put)
+			}
 		}
 	}
 	if err != nil {

@@ -93,3 +93,47 @@ func TestOneProcessStoreKeepsNoToken(t *testing.T) {
 		require.False(t, strings.HasPrefix(n, "oauth-token:"), n)
 	}
 }
+
+// TestZombieNodesRefreshLeavesTheClusterAToken: a node paused for longer
+// than its lease is declared dead (its actions taken over) and wakes up as
+// a zombie, its Webex action still running until it learns it was dropped.
+// A refresh it makes then spends the store's refresh token at Webex. On
+// main its write of the token Webex issued in exchange was fenced like
+// any write of a dead node: the store kept the spent token, the zombie
+// restarted without the new one, and every node's next refresh was
+// refused (invalid_grant: every Webex action of the cluster ended as
+// Error until `connector oauth` was run again). The token is written in
+// the refresh's turn whether or not its node still is a live member: the
+// turn, not the membership, orders the refreshes.
+func TestZombieNodesRefreshLeavesTheClusterAToken(t *testing.T) {
+	srv, fa, cfg := webexTokens(t, true)
+	dbURL := pgtest.StartT(t, pgtest.Options{}).DatabaseT(t)
+	ctx := context.Background()
+	open := func(node string) *pgstore.Store {
+		st, err := pgstore.Open(ctx, pgstore.Config{URL: dbURL, Node: node})
+		require.NoError(t, err)
+		t.Cleanup(func() { st.Close() })
+		require.NoError(t, st.RegisterNode(ctx, node, node+":7100", 1))
+		return st
+	}
+	fb := TokenFile{Path: filepath.Join(t.TempDir(), "webex.token"), Key: fa.Key} // none: the store's
+	fa.Store, fb.Store = open("a"), open("b")
+	fa.Name, fb.Name = "WEBEX", "WEBEX"
+	refresh := func(f TokenFile) error {
+		src, err := f.TokenSource(ctx, cfg)
+		if err == nil {
+			_, err = src.Token()
+		}
+		return err
+	}
+	require.NoError(t, refresh(fa))
+	require.NoError(t, refresh(fb))
+
+	// Node a is declared dead, as node b's take-over does.
+	_, err := fb.Store.(*pgstore.Store).Pool().Exec(ctx, `UPDATE connector_nodes SET dead = true WHERE id = 'a'`)
+	require.NoError(t, err)
+	_ = refresh(fa) // the zombie's
+	require.Equal(t, 3, srv.Refreshes(), "the zombie's refresh reached Webex")
+	require.NoError(t, refresh(fb), "the live node refreshes with the token Webex gave the zombie")
+	require.NoError(t, refresh(fb))
+}

@@ -133,6 +133,19 @@ type Turns interface {
 	Turn(name string, fn func() error) error
 }
 
+// Unfenced is implemented by the datastores of a store that refuses the
+// writes of a process that may no longer make them (a cluster node
+// declared dead, its work taken over: store/pgstore). UpdateUnfenced is
+// Update, made whether or not the process may still write: only for a
+// value that its writers write in a turn of theirs (Turns), which orders
+// them instead, and whose loss costs more than a late write. A rotated
+// OAuth refresh token (package oauth): the provider spent the one the
+// store held when it issued the new one, and whichever node got it, the
+// store must keep it, or every node's next refresh is refused.
+type Unfenced interface {
+	UpdateUnfenced(fn func(w Writer) error) error
+}
+
 // Turn runs fn in st's turn called name when st is shared by several
 // processes (Turns), else at once (a store of one process: its caller's
 // own ordering is the turn), and returns fn's error or the turn's.

@@ -181,10 +181,28 @@ func (d *datastore) Update(fn func(w store.Writer) error) error {
 	return d.update("update datastore "+d.task, fn, d.send)
 }
 
+// UpdateUnfenced implements store.Unfenced: Update without the fence
+// (connector_fence), so a node declared dead writes it too. Only a task
+// without deferred writes waiting (a dead node's are refused with their
+// transaction: deferred.go): with them, it is Update.
+func (d *datastore) UpdateUnfenced(fn func(w store.Writer) error) error {
+	return d.update("update datastore "+d.task, fn, func(what string, staged map[string][]byte) error {
+		return d.sendFenced(what, staged, d.s.def.dirty(d.task))
+	})
+}
+
+var _ store.Unfenced = (*datastore)(nil)
+
 // send writes staged, the writes of one Update, in a transaction (with
 // the task's deferred writes before them, if it has any). Callers hold
 // d.mu.
 func (d *datastore) send(what string, staged map[string][]byte) error {
+	return d.sendFenced(what, staged, true)
+}
+
+// sendFenced is send, fenced (the transaction refused when this node is
+// declared dead) or not.
+func (d *datastore) sendFenced(what string, staged map[string][]byte, fenced bool) error {
 	keys := make([]string, 0, len(staged))
 	for k := range staged {
 		keys = append(keys, k)
@@ -201,7 +219,7 @@ func (d *datastore) send(what string, staged map[string][]byte) error {
 	}
 	ctx, cancel := d.s.ctx()
 	defer cancel()
-	return d.write(func(b *pgx.Batch) {
+	return d.write(fenced, func(b *pgx.Batch) {
 		if len(delK) > 0 {
 			b.Queue(`DELETE FROM connector_datastore_entries WHERE task = $1 AND key = ANY($2)`, d.key, byteaArray(delK))
 		}
@@ -256,11 +274,15 @@ func (d *datastore) update(what string, fn func(w store.Writer) error, apply fun
 // task's version rises in the same transaction, and its listings cached
 // here are dropped once it is sent, whatever the outcome (listcache.go).
 // Callers hold d.mu, so no deferred write of the task can come meanwhile.
-func (d *datastore) write(add func(b *pgx.Batch), send func(b *pgx.Batch) error) error {
+// Unless fenced (UpdateUnfenced, for a task without deferred writes), the
+// transaction is not refused when this node is declared dead.
+func (d *datastore) write(fenced bool, add func(b *pgx.Batch), send func(b *pgx.Batch) error) error {
 	defer d.s.lc.invalidate(d.task)
 	if !d.s.def.dirty(d.task) {
 		b := &pgx.Batch{}
-		d.s.fence(b)
+		if fenced {
+			d.s.fence(b)
+		}
 		queueBump(b, [][]byte{d.key})
 		add(b)
 		return send(b)
@@ -408,7 +430,7 @@ func (d *datastore) Clear() error {
 	return d.writing(what, func() error {
 		ctx, cancel := d.s.ctx()
 		defer cancel()
-		return d.write(func(b *pgx.Batch) {
+		return d.write(true, func(b *pgx.Batch) {
 			b.Queue(`DELETE FROM connector_datastore_entries WHERE task = $1`, d.key)
 		}, func(b *pgx.Batch) error {
 			_, err := d.s.writeBatch(ctx, what, b)
