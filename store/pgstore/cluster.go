@@ -1094,6 +1094,14 @@ func (s *Store) HasUnowned(ctx context.Context, queue string) (bool, error) {
 // are put back as fix says (their record, state and start and end times
 // as fix leaves them), and all become unowned, for the others to
 // adopt. The node is declared dead: it writes nothing more.
+//
+// The running actions go in one transaction, with the node's tasks and
+// its death; the others after it, releaseBatch at a time, for as long as
+// ctx lets them: those left are a departed node's (declared dead), which
+// the others take over as any (Adopt). One transaction for all of them
+// grew with the node's actions, its ended ones included: 100,000 outlasted
+// the caller's deadline, and the node left without handing its running
+// actions back.
 func (s *Store) Release(ctx context.Context, queue, node string, fix func(*messages.StoredAction)) error {
 	what := "release actions of " + queue
 	if err := s.usable(what, true); err != nil {
@@ -1129,8 +1137,12 @@ func (s *Store) Release(ctx context.Context, queue, node string, fix func(*messa
 		WHERE h.queue = $1 AND a.queue = $1 AND a.id = h.id AND a.owner = $2`, []byte(queue), node); err != nil {
 		return s.fail(what, err)
 	}
+	ids := make([][]byte, len(got))
+	for i, r := range got {
+		ids[i] = []byte(r.Record.Id)
+	}
 	if _, err := tx.Exec(ctx, `UPDATE connector_actions SET owner = '', owner_addr = '', epoch = epoch + 1
-		WHERE queue = $1 AND owner = $2`, []byte(queue), node); err != nil {
+		WHERE queue = $1 AND owner = $2 AND id = ANY($3)`, []byte(queue), node, ids); err != nil {
 		return s.fail(what, err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE connector_nodes SET dead = true WHERE id = $1`, node); err != nil {
@@ -1139,8 +1151,24 @@ func (s *Store) Release(ctx context.Context, queue, node string, fix func(*messa
 	if err := tx.Commit(ctx); err != nil {
 		return s.fail(what, err)
 	}
-	return nil
+	for {
+		tag, err := s.pool.Exec(ctx, `UPDATE connector_actions a SET owner = '', owner_addr = '', epoch = a.epoch + 1
+			WHERE a.queue = $1 AND a.owner = $2 AND a.id = ANY(ARRAY(SELECT id FROM connector_actions
+				WHERE queue = $1 AND owner = $2 LIMIT $3))`, []byte(queue), node, releaseBatch)
+		if err != nil {
+			// Declared dead: the others take the rest over.
+			s.log.Info("the actions this node has not handed back yet are taken over by the others", "queue", queue, "err", err)
+			return nil
+		}
+		if tag.RowsAffected() < releaseBatch {
+			return nil
+		}
+	}
 }
+
+// releaseBatch is how many actions of a node leaving cleanly, other than
+// its running ones, one statement of Release un-owns.
+const releaseBatch = 1000
 
 // SetPaused sets queue's cluster-wide pause flag.
 func (s *Store) SetPaused(ctx context.Context, queue string, paused bool) error {
