@@ -16,7 +16,10 @@ import (
 //
 // The context carries the request's deadline and values (the caller's
 // identity, trace spans). A read (Status, Progress, ActionParameters, the
-// listings) waits for its answer at most until the deadline. A request
+// listings) waits for its answer at most until the deadline; one whose
+// deadline passes (or whose context is cancelled) meanwhile fails with
+// ErrTimeout, also while it reads a cluster's shared store (not with
+// ErrStore: the store did not fail). A request
 // that changes an action or the queue (Cancel, Stop, ChangePriority,
 // PauseAction, ResumeAction, Duplicate, Pause, Resume) is answered once
 // its change is on disk whatever the deadline, since giving up first would

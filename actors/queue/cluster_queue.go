@@ -160,6 +160,9 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 			pause = min(2*pause, 100*time.Millisecond)
 		}
 		row, found, err := q.db.Action(ctx, q.cfg.Name, id)
+		if err != nil && ctx.Err() != nil {
+			return nil, storeFailed(ctx, err)
+		}
 		if err != nil {
 			// The shared store is unreachable, or fails (a damaged
 			// record does not: row.Damaged): ask the nodes who owns it.
@@ -270,6 +273,18 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 		}
 	}
 	return nil, fmt.Errorf("%w: the action kept moving between nodes, or its owner of record had no actor for it, while it was asked for %s (%v); ask again", messages.ErrTimeout, wait, last)
+}
+
+// storeFailed is the error of a request whose call to the shared store
+// failed with err: ErrTimeout when the request's own context has ended
+// (its deadline passed, or its client went away), which the store reports
+// as the database out of reach (a call cancelled, as one that outlives
+// the store's own deadline), else ErrStore.
+func storeFailed(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: the request's time ran out while it read the shared store: %w", messages.ErrTimeout, context.Cause(ctx))
+	}
+	return fmt.Errorf("%w: %v", messages.ErrStore, err)
 }
 
 // sleepCtx waits d, or until ctx ends (false).
@@ -534,7 +549,7 @@ func (q *ClusterQueue) ListParams(ctx context.Context, skip, maxResults uint32) 
 func (q *ClusterQueue) gather(ctx context.Context, f *messages.ListActions, msg any) ([]*messages.ActionReply, error) {
 	rows, err := q.db.ListRows(ctx, q.cfg.Name, f)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", messages.ErrStore, err)
+		return nil, storeFailed(ctx, err)
 	}
 	out := make([]*messages.ActionReply, 0, len(rows))
 	err = q.askRows(ctx, rows, msg, func(ar *messages.ActionReply) {
@@ -628,7 +643,7 @@ func (q *ClusterQueue) CancelQueued(ctx context.Context, f *messages.ListActions
 	}
 	rows, err := q.db.ListRows(ctx, q.cfg.Name, sel)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", messages.ErrStore, err)
+		return nil, storeFailed(ctx, err)
 	}
 	c := &cancelTally{res: CancelResult{Matched: len(rows)}, list: list}
 	if dryRun {
@@ -663,7 +678,7 @@ func cancelSelection(f *messages.ListActions) (*messages.ListActions, error) {
 func (q *ClusterQueue) QueueStatus(ctx context.Context) (*messages.QueueStatusReply, error) {
 	byState, waiting, paused, err := q.db.Counts(ctx, q.cfg.Name)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", messages.ErrStore, err)
+		return nil, storeFailed(ctx, err)
 	}
 	// The unended actions that do not wait run: a Processing row runs
 	// (a claim marks it so), a Paused one runs unless it waits. (A row
@@ -678,7 +693,7 @@ func (q *ClusterQueue) QueueStatus(ctx context.Context) (*messages.QueueStatusRe
 	}
 	threads, err := q.db.Threads(ctx, ids)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", messages.ErrStore, err)
+		return nil, storeFailed(ctx, err)
 	}
 	return &messages.QueueStatusReply{
 		Queue: q.cfg.Name, Paused: paused,
