@@ -125,6 +125,10 @@ type cOp struct {
 	unwritten map[string]bool
 	owners    []pgstore.Ownership
 	reowned   []pgstore.Row
+	// the queue's pause flag in the store, and pauseChanges when the
+	// reconciliation began
+	paused       bool
+	pauseChanges uint64
 }
 
 // cheld is a task actor of this node as a reconciliation saw it when it
@@ -155,8 +159,12 @@ type cmanager struct {
 	running int
 	threads []*centry
 	paused  bool
-	self    *actor.PID
-	root    *actor.RootContext
+	// pauseChanges counts the queue's Pause and Resume messages this
+	// node got: a reconciliation applies the store's flag (a message this
+	// node missed) only when none came while it read it.
+	pauseChanges uint64
+	self         *actor.PID
+	root         *actor.RootContext
 
 	shutting   bool
 	released   bool
@@ -319,21 +327,12 @@ func (m *cmanager) receive(ctx actor.Context) {
 	case *messages.QueueStatusRequest:
 		ctx.Respond(&messages.QueueStatusReply{Queue: m.cfg.Name, Paused: m.paused, MaximumThreads: uint32(m.cfg.MaximumThreads)})
 	case *messages.PauseQueue:
-		m.paused = true
-		for _, e := range m.entries {
-			if e.slot && !e.retired {
-				ctx.Send(e.pid, pauseRunMsg)
-			}
-		}
+		m.pauseChanges++
+		m.setPaused(ctx, true)
 		ctx.Respond(&messages.QueueStatusReply{Queue: m.cfg.Name, Paused: true})
 	case *messages.ResumeQueue:
-		m.paused = false
-		for _, e := range m.entries {
-			if !e.retired && e.crash == "" && (e.status == nil || !messages.Terminal(e.status.State)) {
-				ctx.Send(e.pid, resumeRunMsg)
-			}
-		}
-		m.claimWanted, m.idleClaims = true, 0
+		m.pauseChanges++
+		m.setPaused(ctx, false)
 		ctx.Respond(&messages.QueueStatusReply{Queue: m.cfg.Name})
 	case *messages.QueueNudge:
 		m.claimWanted, m.idleClaims = true, 0
@@ -397,6 +396,27 @@ func (m *cmanager) receive(ctx actor.Context) {
 			close(m.stopped)
 		}
 	}
+}
+
+// setPaused pauses (or resumes) the queue on this node: its running
+// actions pause (or all its unended ones resume), and it claims nothing
+// while paused.
+func (m *cmanager) setPaused(ctx actor.Context, paused bool) {
+	m.paused = paused
+	if paused {
+		for _, e := range m.entries {
+			if e.slot && !e.retired {
+				ctx.Send(e.pid, pauseRunMsg)
+			}
+		}
+		return
+	}
+	for _, e := range m.entries {
+		if !e.retired && e.crash == "" && (e.status == nil || !messages.Terminal(e.status.State)) {
+			ctx.Send(e.pid, resumeRunMsg)
+		}
+	}
+	m.claimWanted, m.idleClaims = true, 0
 }
 
 // HandleFailure: as in process, a task actor that failed outside the

@@ -121,7 +121,7 @@ func (m *cmanager) next(ctx actor.Context) {
 // the next; its pending submissions have no actors and no rows yet): its
 // actors are what the store should say it owns.
 func (m *cmanager) reconcileOp() *cOp {
-	op := &cOp{reconcile: true, check: make(map[uuid.UUID]cheld, len(m.entries))}
+	op := &cOp{reconcile: true, check: make(map[uuid.UUID]cheld, len(m.entries)), pauseChanges: m.pauseChanges}
 	for id, e := range m.entries {
 		// Only an action that has not ended can have moved: an ended
 		// one stays ended wherever it is asked.

@@ -746,7 +746,7 @@ func (q *ClusterQueue) setPaused(ctx context.Context, paused bool) (*messages.Qu
 		if paused {
 			what = "paused"
 		}
-		return qs, fmt.Errorf("%w: the queue is %s in the shared store, but %d node(s) did not confirm in time (they claim nothing while it is paused; they pause or resume what they run when they answer): %v",
+		return qs, fmt.Errorf("%w: the queue is %s in the shared store, but %d node(s) did not confirm in time (they claim nothing while it is paused; they pause or resume what they run when the message reaches them, or at the latest at their next reconciliation, within a lease): %v",
 			messages.ErrTimeout, what, len(errs), errors.Join(errs...))
 	}
 	return qs, nil

@@ -124,7 +124,7 @@ func (m *cmanager) runReconcile(ctx context.Context, op *cOp) error {
 		ids = append(ids, id.String())
 	}
 	var err error
-	if op.owners, err = m.db.Owners(ctx, m.cfg.Name, m.node, ids); err != nil {
+	if op.owners, op.paused, err = m.db.OwnersPaused(ctx, m.cfg.Name, m.node, ids); err != nil {
 		return err
 	}
 	var again []string
@@ -161,6 +161,14 @@ func (m *cmanager) reconciled(ctx actor.Context, op *cOp, err error) {
 		return
 	}
 	m.opDone(opReconcile)
+	if op.paused != m.paused && op.pauseChanges == m.pauseChanges && !m.shutting {
+		// A Pause or Resume of the queue this node missed (its message
+		// lost, or overtaken by an older one from another node): it
+		// stayed paused for good, claiming nothing while the store said
+		// the queue ran, or ran while it was paused.
+		m.sh.log.Warn("the queue's pause flag in the shared store differs from this node's; following the store", "paused", op.paused)
+		m.setPaused(ctx, op.paused)
+	}
 	of := make(map[uuid.UUID]pgstore.Ownership, len(op.owners))
 	for _, o := range op.owners {
 		if id, perr := uuid.Parse(o.ID); perr == nil {

@@ -3,6 +3,8 @@ package pgstore
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -27,34 +29,55 @@ type Ownership struct {
 // store no longer has are left out) and of every action of queue that node
 // owns and that has not ended.
 func (s *Store) Owners(ctx context.Context, queue, node string, ids []string) ([]Ownership, error) {
+	out, _, err := s.OwnersPaused(ctx, queue, node, ids)
+	return out, err
+}
+
+// OwnersPaused is Owners, and queue's cluster-wide pause flag (SetPaused),
+// in the same round trip: a node that missed a Pause or Resume of the
+// queue (its message lost, or overtaken by an older one from another
+// node) follows the flag at its next reconciliation.
+func (s *Store) OwnersPaused(ctx context.Context, queue, node string, ids []string) ([]Ownership, bool, error) {
 	what := "read the owners of " + queue
 	if err := s.usable(what, false); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	raw := make([][]byte, len(ids))
 	for i, id := range ids {
 		raw[i] = []byte(id)
 	}
-	rows, err := s.pool.Query(ctx, ownersSQL, []byte(queue), raw, node)
-	if err != nil {
-		return nil, s.fail(what, err)
-	}
-	defer rows.Close()
+	b := &pgx.Batch{}
+	b.Queue(ownersSQL, []byte(queue), raw, node)
+	b.Queue(`SELECT EXISTS (SELECT 1 FROM connector_queues WHERE queue = $1 AND paused)`, []byte(queue))
 	var out []Ownership
-	for rows.Next() {
-		var o Ownership
-		var id []byte
-		var state int16
-		if err := rows.Scan(&id, &o.Owner, &o.Epoch, &state, &o.Running); err != nil {
-			return nil, s.fail(what, err)
-		}
-		o.ID, o.State = string(id), messages.State(state)
-		out = append(out, o)
+	var paused bool
+	err := s.readBatch(ctx, b, map[int]func(pgx.Rows) error{
+		0: func(rows pgx.Rows) error {
+			for rows.Next() {
+				var o Ownership
+				var id []byte
+				var state int16
+				if err := rows.Scan(&id, &o.Owner, &o.Epoch, &state, &o.Running); err != nil {
+					return err
+				}
+				o.ID, o.State = string(id), messages.State(state)
+				out = append(out, o)
+			}
+			return nil
+		},
+		1: func(rows pgx.Rows) error {
+			for rows.Next() {
+				if err := rows.Scan(&paused); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, false, s.fail(what, err)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(what, err)
-	}
-	return out, nil
+	return out, paused, nil
 }
 
 const ownersSQL = `SELECT id, owner, epoch, state, running FROM connector_actions
