@@ -62,6 +62,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -391,7 +392,15 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockSchema); err != nil {
 		return s.fail("set up tables", err)
 	}
-	for _, q := range append(schema, clusterSchema...) {
+	stmts := append(schema, clusterSchema...)
+	have, err := existingIndexes(ctx, tx, stmts)
+	if err != nil {
+		return s.fail("set up tables", err)
+	}
+	for _, q := range stmts {
+		if m := createIndex.FindStringSubmatch(q); m != nil && have[m[1]] {
+			continue
+		}
 		if _, err := tx.Exec(ctx, q); err != nil {
 			return s.fail("set up tables", err)
 		}
@@ -443,6 +452,39 @@ func (s *Store) migrate(ctx context.Context) error {
 		return s.fail("set up tables", err)
 	}
 	return nil
+}
+
+// createIndex matches a statement of the schema that creates an index
+// unless it exists, and gives the index's name.
+var createIndex = regexp.MustCompile(`^CREATE INDEX IF NOT EXISTS (\w+) `)
+
+// existingIndexes returns which of the indexes that stmts create exist
+// already. Open runs only the statements of those that do not: CREATE
+// INDEX IF NOT EXISTS takes a SHARE lock on its table before it finds the
+// index there, so every node's start waited for the writes in flight on
+// the actions' table (a take-over's batch, retention's DELETE, a frozen
+// node's transaction, for up to a minute), and every node's writes that
+// came after waited behind it.
+func existingIndexes(ctx context.Context, tx pgx.Tx, stmts []string) (map[string]bool, error) {
+	var names []string
+	for _, q := range stmts {
+		if m := createIndex.FindStringSubmatch(q); m != nil {
+			names = append(names, m[1])
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT n FROM unnest($1::text[]) AS n WHERE to_regclass(n) IS NOT NULL`, names)
+	if err != nil {
+		return nil, err
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[string]bool, len(found))
+	for _, n := range found {
+		have[n] = true
+	}
+	return have, nil
 }
 
 // displayURL is the connection's address without its password.
