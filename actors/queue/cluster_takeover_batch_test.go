@@ -88,12 +88,7 @@ func TestTakeOverOfManyActionsCompletes(t *testing.T) {
 	running := claimed[0].Record.Status.Token
 	_, err = conn.Exec(ctx, `UPDATE connector_actions SET state = 4, ended_ms = 2000 WHERE owner = 'gone' AND NOT running`)
 	require.NoError(t, err)
-	_, err = conn.Exec(ctx, `CREATE FUNCTION slow_take() RETURNS trigger AS $$
-		BEGIN PERFORM pg_sleep(0.0015); RETURN NEW; END $$ LANGUAGE plpgsql`)
-	require.NoError(t, err)
-	_, err = conn.Exec(ctx, `CREATE TRIGGER slow_take BEFORE UPDATE ON connector_actions FOR EACH ROW
-		WHEN (OLD.owner = 'gone' AND NEW.owner <> 'gone') EXECUTE FUNCTION slow_take()`)
-	require.NoError(t, err)
+	pgtest.SlowOwnerChanges(t, conn, "gone")
 
 	q, _, mem := startSoloCluster(t, db, func(c *Config) { c.AskTimeout = time.Second })
 	mem.leave("gone")

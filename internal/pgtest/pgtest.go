@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/connectorhq/connector/internal/testport"
 )
@@ -603,4 +604,30 @@ func AdvisoryWaiters(ctx context.Context, db Querier) int {
 		return 0
 	}
 	return n
+}
+
+// Execer is what SlowOwnerChanges writes through (a *pgxpool.Pool, a
+// *pgx.Conn).
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// SlowOwnerChanges makes each row of the shared store's actions that an
+// UPDATE moves away from owner cost 1.5 ms (a trigger), so that a test's
+// few thousand actions of a node cost what a hundred thousand may cost
+// for real (a take-over, a release).
+func SlowOwnerChanges(t testing.TB, db Execer, owner string) {
+	t.Helper()
+	ctx := context.Background()
+	lit := "'" + strings.ReplaceAll(owner, "'", "''") + "'"
+	for _, q := range []string{
+		`CREATE FUNCTION slow_owner_change() RETURNS trigger AS $$
+		BEGIN PERFORM pg_sleep(0.0015); RETURN NEW; END $$ LANGUAGE plpgsql`,
+		`CREATE TRIGGER slow_owner_change BEFORE UPDATE ON connector_actions FOR EACH ROW
+		WHEN (OLD.owner = ` + lit + ` AND NEW.owner <> ` + lit + `) EXECUTE FUNCTION slow_owner_change()`,
+	} {
+		if _, err := db.Exec(ctx, q); err != nil {
+			t.Fatalf("pgtest: slow owner changes: %v", err)
+		}
+	}
 }

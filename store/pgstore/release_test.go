@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/internal/pgtest"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -41,12 +42,7 @@ func TestReleaseOfManyActionsHandsTheRunningOnesBack(t *testing.T) {
 	pool := leaving.Pool()
 	_, err = pool.Exec(ctx, `UPDATE connector_actions SET state = 4, ended_ms = 2000 WHERE owner = 'leaving' AND NOT running`)
 	require.NoError(t, err)
-	_, err = pool.Exec(ctx, `CREATE FUNCTION slow_release() RETURNS trigger AS $$
-		BEGIN PERFORM pg_sleep(0.0015); RETURN NEW; END $$ LANGUAGE plpgsql`)
-	require.NoError(t, err)
-	_, err = pool.Exec(ctx, `CREATE TRIGGER slow_release BEFORE UPDATE ON connector_actions FOR EACH ROW
-		WHEN (OLD.owner = 'leaving' AND NEW.owner <> 'leaving') EXECUTE FUNCTION slow_release()`)
-	require.NoError(t, err)
+	pgtest.SlowOwnerChanges(t, pool, "leaving")
 
 	c, cancel := context.WithTimeout(ctx, 5*time.Second) // the queue's
 	defer cancel()
