@@ -493,9 +493,17 @@ func (w *worker) process(ctx context.Context, it item) {
 				c.report(it, fetchErr(cur, ErrRedirectLoop, st, errors.New("to "+next.s)))
 				return
 			}
+			if rw, ok := c.cfg.Render.(RedirectWatcher); ok {
+				if err := rw.Redirect(ctx, it.url, next.s); err != nil {
+					if ctx.Err() == nil && errors.Is(err, ErrAbort) {
+						c.stop(err) // as render does: not once cancelled
+					}
+					return
+				}
+			}
 			if !c.admitRedirect(next, it.depth) {
 				if it.start && !c.onSite(next) {
-					c.report(it, fetchErr(cur, ErrOffSite, st, errors.New("to "+secret.LogURL(next.s))))
+					c.report(it, fetchErr(cur, ErrOffSite, st, &OffSiteError{To: next.s}))
 				}
 				return
 			}

@@ -102,11 +102,21 @@ func (e *FetchError) Is(target error) bool { return target != nil && target == e
 // Unwrap returns the underlying cause.
 func (e *FetchError) Unwrap() error { return e.Cause }
 
+// OffSiteError is the cause of an ErrOffSite FetchError: where the
+// redirect that was not followed went.
+type OffSiteError struct {
+	To string // the redirect's normalised target
+}
+
+// Error names the target as a log may show it (secret.LogURL).
+func (e *OffSiteError) Error() string { return "to " + secret.LogURL(e.To) }
+
 func fetchErr(u string, kind error, status int, cause error) *FetchError {
 	return &FetchError{URL: u, Kind: kind, Status: status, Cause: cause}
 }
 
-// ErrAbort, wrapped by an error of Config.Render, stops the whole crawl
+// ErrAbort, wrapped by an error of Config.Render (its Render, or its
+// Redirect: RedirectWatcher), stops the whole crawl
 // (Stats.StoppedBy StopAborted) and is returned by Crawl: the renderer
 // cannot work at all (a browser that cannot start), so going on would
 // only fail every page.

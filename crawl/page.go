@@ -233,3 +233,15 @@ type Hooks struct {
 type Renderer interface {
 	Render(ctx context.Context, p *Page) (links []string, err error)
 }
+
+// RedirectWatcher may be implemented by a Renderer: Redirect is called
+// for every redirect a page's fetch is about to follow (url is the URL
+// taken from the frontier, to the normalised target of this hop), before
+// the crawl's rules decide whether it follows it (StayOnSite, the spider
+// rules, a target already seen), so that it sees redirects the crawl
+// drops in silence. An error wrapping ErrAbort stops the crawl (a
+// session that ended: every page is sent to the login page); any other
+// error drops the redirect. It is called concurrently, from the workers.
+type RedirectWatcher interface {
+	Redirect(ctx context.Context, url, to string) error
+}

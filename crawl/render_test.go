@@ -4,9 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -174,4 +178,68 @@ func TestRenderedCanonicalIsNormalised(t *testing.T) {
 		require.NoError(t, r.err)
 		assert.Equal(t, want, r.page(t, s.URL+"/").CanonicalURL, "rendered: %s", c.href)
 	}
+}
+
+// watchingRenderer is a scriptRenderer that is also a RedirectWatcher:
+// it records every redirect, and stops the crawl at one to stop.
+type watchingRenderer struct {
+	scriptRenderer
+	stop string
+	mu   sync.Mutex
+	seen []string // "url -> to"
+}
+
+func (w *watchingRenderer) Redirect(_ context.Context, url, to string) error {
+	w.mu.Lock()
+	w.seen = append(w.seen, url+" -> "+to)
+	w.mu.Unlock()
+	if to == w.stop {
+		return fmt.Errorf("%w: sent to %s", ErrAbort, to)
+	}
+	return nil
+}
+
+// TestRedirectWatcherSeesEveryHop: a Renderer that is a RedirectWatcher
+// is told of every redirect hop, also of those the crawl's rules then
+// drop (off the site, excluded, already seen), with the URL taken from
+// the frontier; an error wrapping ErrAbort stops the crawl, which
+// returns it.
+func TestRedirectWatcherSeesEveryHop(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	page := func(body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = io.WriteString(w, body)
+		}
+	}
+	mux.HandleFunc("/", page(`<html><body data-links="/a /off /excluded /seen"></body></html>`))
+	mux.HandleFunc("/seen", page(`<html><body></body></html>`))
+	mux.HandleFunc("/a", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/b", http.StatusFound) })
+	mux.HandleFunc("/b", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/seen", http.StatusFound) })
+	mux.HandleFunc("/off", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://elsewhere.invalid/login", http.StatusFound)
+	})
+	mux.HandleFunc("/excluded", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/skip/x", http.StatusFound) })
+	s := newSite(t, mux)
+	w := &watchingRenderer{}
+	r := run(t, Config{StartURLs: []string{s.URL + "/"}, Depth: 1, StayOnSite: true, Render: w, SpiderCantHave: regexp.MustCompile("/skip/")})
+	require.NoError(t, r.err)
+	w.mu.Lock()
+	seen := slices.Clone(w.seen)
+	w.mu.Unlock()
+	slices.Sort(seen)
+	require.Subset(t, seen, []string{
+		s.URL + "/a -> " + s.URL + "/b",
+		s.URL + "/a -> " + s.URL + "/seen",
+		s.URL + "/off -> http://elsewhere.invalid/login",
+		s.URL + "/excluded -> " + s.URL + "/skip/x",
+	})
+	require.Zero(t, s.count("/skip/x"), "the rules still apply")
+
+	w = &watchingRenderer{stop: "http://elsewhere.invalid/login"}
+	r = run(t, Config{StartURLs: []string{s.URL + "/"}, Depth: 1, StayOnSite: true, Render: w, Concurrency: 1})
+	require.ErrorIs(t, r.err, ErrAbort)
+	require.ErrorContains(t, r.err, "sent to http://elsewhere.invalid/login")
+	require.Equal(t, StopAborted, r.stats.StoppedBy)
 }

@@ -87,8 +87,9 @@ const (
 	StopMaxPages
 	// StopCancelled: the context was cancelled; Crawl returned its cause.
 	StopCancelled
-	// StopAborted: Config.Render returned an error wrapping ErrAbort;
-	// Crawl returned it.
+	// StopAborted: Config.Render (its Render, or its Redirect:
+	// RedirectWatcher) returned an error wrapping ErrAbort, or a worker
+	// panicked (ErrPanic); Crawl returned it.
 	StopAborted
 )
 

@@ -79,15 +79,6 @@ func (t *taskRun) pageShape(url string) string {
 // (what incremental synchronisation compares) is of the title and the
 // text after clipping.
 func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
-	if t.jar != nil && p.FinalURL != p.URL && loginPage(p.FinalURL, t.s.login.url) && t.sessionEnded(ctx) {
-		// The site sent a page of the task to its login page, and
-		// the session ended (expired, logged out, replaced by another
-		// login). Every page after it would be the login form, and
-		// every page not reached would be deleted: the crawl stops,
-		// nothing is deleted, and the next run logs in again.
-		return nil, fmt.Errorf("%w: the session ended: %s was redirected to the login page (LoginUrl); nothing is deleted, the next run logs in again",
-			crawl.ErrAbort, secret.LogURL(p.URL))
-	}
 	if !t.renders(p.FinalURL) {
 		return nil, nil
 	}
@@ -143,6 +134,22 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 	return links, nil
 }
 
+// Redirect implements crawl.RedirectWatcher: a page of the task that the
+// site sends to its login page (at any hop of its redirects, before the
+// crawl's rules: the login page may be on another host, a single sign-on
+// service, excluded by the spider regexes, or fetched already) when the
+// session ended (expired, logged out, replaced by another login) stops
+// the crawl. Every page after it would be the login form, or dropped, and
+// every page not reached would be deleted: the crawl stops, nothing is
+// deleted, and the next run logs in again.
+func (t *taskRun) Redirect(ctx context.Context, page, to string) error {
+	if t.jar == nil || !loginPage(to, t.s.login.url) || !t.sessionEnded(ctx) {
+		return nil
+	}
+	return fmt.Errorf("%w: the session ended: %s was redirected to the login page (LoginUrl); nothing is deleted, the next run logs in again",
+		crawl.ErrAbort, secret.LogURL(page))
+}
+
 // sessionEnded reports whether the session of the task's login has ended,
 // a page having been sent to the login page. A site also sends there, with
 // the session alive, a page the account logged in may not see (Django's
@@ -160,7 +167,11 @@ func (t *taskRun) sessionEnded(ctx context.Context) bool {
 	}
 	t.startOnce.Do(func() {
 		final, err := t.fetch(ctx, nil, t.start)
-		t.startGated = err == nil && loginPage(final, t.s.login.url)
+		// A login page on another host is a redirect off the task's
+		// sites, which the fetch does not follow.
+		var off *crawl.OffSiteError
+		t.startGated = (err == nil && loginPage(final, t.s.login.url)) ||
+			(errors.As(err, &off) && loginPage(off.To, t.s.login.url))
 	})
 	if !t.startGated {
 		return true

@@ -242,4 +242,7 @@ func (s *settings) renderOptions(userAgent string) browser.RenderOptions {
 	return o
 }
 
-var _ crawl.Renderer = (*taskRun)(nil)
+var (
+	_ crawl.Renderer        = (*taskRun)(nil)
+	_ crawl.RedirectWatcher = (*taskRun)(nil)
+)

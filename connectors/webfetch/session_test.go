@@ -24,8 +24,16 @@ type rotatingSite struct {
 
 func newRotatingSite(t *testing.T) *rotatingSite {
 	s := &rotatingSite{site: newSite(t), valid: map[string]bool{}}
-	s.html("/login", `<html><body><form method="post" action="/session"><input name="username"><input type="password" name="pw"><button id="go" type="submit">Log in</button></form></body></html>`)
-	s.handle("/session", func(w http.ResponseWriter, r *http.Request) {
+	s.serveLogin(s.site, "/welcome")
+	s.html("/welcome", `<html><body><div id="logout">logged in</div></body></html>`)
+	return s
+}
+
+// serveLogin serves the site's login form at /login of on, which starts
+// session "first" and sends the browser to welcome.
+func (s *rotatingSite) serveLogin(on *site, welcome string) {
+	on.html("/login", `<html><body><form method="post" action="/session"><input name="username"><input type="password" name="pw"><button id="go" type="submit">Log in</button></form></body></html>`)
+	on.handle("/session", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.FormValue("pw") != password {
 			http.Redirect(w, r, "/login?failed=1", http.StatusSeeOther)
 			return
@@ -34,10 +42,8 @@ func newRotatingSite(t *testing.T) *rotatingSite {
 		s.valid["first"] = true
 		s.mu.Unlock()
 		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "first", Path: "/", HttpOnly: true})
-		http.Redirect(w, r, "/welcome", http.StatusSeeOther)
+		http.Redirect(w, r, welcome, http.StatusSeeOther)
 	})
-	s.html("/welcome", `<html><body><div id="logout">logged in</div></body></html>`)
-	return s
 }
 
 // session is the valid session r carries, "" for none.
@@ -294,10 +300,18 @@ fetch("/api", { headers: { "X-CSRFToken": m ? m[1] : "none" } }).then(function (
 // deleted; the next run logs in again.
 func TestSessionEndedMidCrawlDeletesNothing(t *testing.T) {
 	t.Parallel()
-	base, err := sessionEndingMidCrawl(t, false)
+	base, err := sessionEndingMidCrawl(t, sessionEnding{})
 	assert.Contains(t, err.Error(), "task MYTASK")
 	assert.Contains(t, err.Error(), base+"/private/two")
 	assert.NotContains(t, err.Error(), password)
+}
+
+// sessionEnding is how sessionEndingMidCrawl's site is set up.
+type sessionEnding struct {
+	publicHome bool     // /home is served to anyone
+	sso        bool     // the login page is on another host (single sign-on)
+	keys       []string // more task settings
+	linkLogin  bool     // /home links to the login page
 }
 
 // sessionEndingMidCrawl runs two Synchronizes of a site behind a form
@@ -307,14 +321,18 @@ func TestSessionEndedMidCrawlDeletesNothing(t *testing.T) {
 // It checks that the second ends as Error saying the session ended,
 // having indexed no login page and deleted nothing, and returns the
 // site's URL and that error.
-func sessionEndingMidCrawl(t *testing.T, publicHome bool) (string, error) {
+func sessionEndingMidCrawl(t *testing.T, how sessionEnding) (string, error) {
 	t.Helper()
 	s := newRotatingSite(t)
+	login, keys := s.URL, s.loginKeys()
+	if how.sso {
+		login, keys = s.ssoLogin(t)
+	}
 	var expire atomic.Bool
 	page := func(path, next string) {
 		s.handle(path, func(w http.ResponseWriter, r *http.Request) {
-			if s.session(r) == "" && !(publicHome && path == "/home") {
-				http.Redirect(w, r, "/login?expired=1", http.StatusFound)
+			if s.session(r) == "" && !(how.publicHome && path == "/home") {
+				http.Redirect(w, r, login+"/login?expired=1", http.StatusFound)
 				return
 			}
 			if path == "/private/one" && expire.Load() {
@@ -322,25 +340,65 @@ func sessionEndingMidCrawl(t *testing.T, publicHome bool) (string, error) {
 				s.valid["first"] = false // ends once this page is served
 				s.mu.Unlock()
 			}
+			more := ""
+			if how.linkLogin && path == "/home" {
+				more = `<a href="` + login + `/login?expired=1">log in again</a>`
+			}
 			w.Header().Set("Content-Type", "text/html")
-			_, _ = w.Write([]byte(`<html><body><div id="logout">in</div><p>text of ` + path + `</p><a href="` + next + `">next</a></body></html>`))
+			_, _ = w.Write([]byte(`<html><body><div id="logout">in</div><p>text of ` + path + `</p><a href="` + next + `">next</a>` + more + `</body></html>`))
 		})
 	}
 	page("/home", "/private/one")
 	page("/private/one", "/private/two")
 	page("/private/two", "/home")
-	b := setup(t, taskConfig(s.URL+"/home", s.loginKeys()...))
+	b := setup(t, taskConfig(s.URL+"/home", append(keys, how.keys...)...))
 	all := []string{s.URL + "/home", s.URL + "/private/one", s.URL + "/private/two"}
 	job := b.sync(t)
 	require.Equal(t, all, b.target.refs(), "failures: %v", job.Failures())
 
 	expire.Store(true)
 	job, _, err := b.run(t, fetch.ActionSynchronize, params())
+	require.Error(t, err, "deleted: %v", b.target.removed)
 	require.ErrorContains(t, err, "the session ended")
 	assert.Equal(t, all, b.target.refs(), "the login page is not indexed, no page is deleted")
 	assert.Empty(t, b.target.removed)
 	assert.Zero(t, countsOf(job, "MYTASK").Deleted)
 	return s.URL, err
+}
+
+// ssoLogin serves the site's login on another host (a single sign-on
+// service: another port of 127.0.0.1, so another site for StayOnSite,
+// whose host cookie the site receives). It returns that host's URL and
+// the task's login settings.
+func (s *rotatingSite) ssoLogin(t *testing.T) (string, []string) {
+	sso := newSite(t)
+	s.serveLogin(sso, s.URL+"/welcome")
+	return sso.URL, []string{"LoginUrl=" + sso.URL + "/login", "LoginUsername=crawler", "LoginPassword=" + password,
+		"LoginSubmit=#go", "LoginSuccessSelector=#logout"}
+}
+
+// TestSessionEndedAtALoginPageTheCrawlDoesNotFetch: the session-end
+// check ran on the login page the crawl fetched and rendered, so it
+// missed a redirect to a login page the crawl does not fetch: on another
+// host (a single sign-on service, off the site for StayOnSite), excluded
+// by the spider regexes (as this page's docs advise for a login page), or
+// already fetched in this run. Such a redirect was dropped in silence,
+// the crawl ended as Success and every page after the session's end was
+// deleted as no longer reached. The check is now made on every redirect
+// hop, before the crawl's rules.
+func TestSessionEndedAtALoginPageTheCrawlDoesNotFetch(t *testing.T) {
+	t.Parallel()
+	for name, how := range map[string]sessionEnding{
+		"single sign-on":              {sso: true},
+		"single sign-on, public home": {sso: true, publicHome: true},
+		"excluded":                    {keys: []string{"SpiderUrlCantHaveRegex=.*/login.*"}},
+		"already fetched":             {linkLogin: true, keys: []string{"UrlCantHaveRegex=.*/login.*"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			sessionEndingMidCrawl(t, how)
+		})
+	}
 }
 
 // TestRestrictedPageDoesNotEndTheCrawl: a site also sends to its login
@@ -353,11 +411,31 @@ func sessionEndingMidCrawl(t *testing.T, publicHome bool) (string, error) {
 // rendered as any other.
 func TestRestrictedPageDoesNotEndTheCrawl(t *testing.T) {
 	t.Parallel()
+	restrictedPage(t, false)
+}
+
+// TestRestrictedPageBehindSingleSignOn: as
+// TestRestrictedPageDoesNotEndTheCrawl, with the login page on another
+// host (a single sign-on service), which the crawl does not follow a
+// redirect to (StayOnSite).
+func TestRestrictedPageBehindSingleSignOn(t *testing.T) {
+	t.Parallel()
+	restrictedPage(t, true)
+}
+
+// restrictedPage crawls a site behind a form login (on another host with
+// sso) whose home page links to a page the account may not see, and
+// checks that the crawl goes on.
+func restrictedPage(t *testing.T, sso bool) {
 	s := newRotatingSite(t)
+	login, keys := s.URL, s.loginKeys()
+	if sso {
+		login, keys = s.ssoLogin(t)
+	}
 	private := func(path, body string) {
 		s.handle(path, func(w http.ResponseWriter, r *http.Request) {
 			if s.session(r) == "" {
-				http.Redirect(w, r, "/login?next="+path, http.StatusFound)
+				http.Redirect(w, r, login+"/login?next="+path, http.StatusFound)
 				return
 			}
 			w.Header().Set("Content-Type", "text/html")
@@ -367,9 +445,9 @@ func TestRestrictedPageDoesNotEndTheCrawl(t *testing.T) {
 	private("/home", `<html><body><div id="logout">in</div><a href="/admin/">admin</a> <a href="/two">two</a></body></html>`)
 	private("/two", `<html><body><p>page two</p></body></html>`)
 	s.handle("/admin/", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/login?next=/admin/", http.StatusFound) // logged in, not allowed
+		http.Redirect(w, r, login+"/login?next=/admin/", http.StatusFound) // logged in, not allowed
 	})
-	b := setup(t, taskConfig(s.URL+"/home", s.loginKeys()...))
+	b := setup(t, taskConfig(s.URL+"/home", keys...))
 	job, _, err := b.run(t, fetch.ActionSynchronize, params())
 	require.NoError(t, err, "a page the account may not see is no end of the session")
 	assert.Contains(t, b.target.refs(), s.URL+"/two", "failures: %v", job.Failures())
@@ -386,5 +464,5 @@ func TestRestrictedPageDoesNotEndTheCrawl(t *testing.T) {
 // crawl index the login form and delete every members' page).
 func TestSessionEndedBehindAPublicStartURL(t *testing.T) {
 	t.Parallel()
-	sessionEndingMidCrawl(t, true)
+	sessionEndingMidCrawl(t, sessionEnding{publicHome: true})
 }
