@@ -277,6 +277,12 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 			o.Failure(e.raw, "an attachment cannot be deleted on its own: delete its message")
 			continue
 		}
+		if _, dup := recs[e.id]; dup {
+			// Given twice: one message, deleted and forgotten once
+			// (forgotten twice, it would release another folder's
+			// hold on its reference too, and its document would go).
+			continue
+		}
 		// Only a message the task indexed is deleted, as only such a
 		// message can be viewed or collected: a stale or crafted
 		// identifier must not delete (with DeleteMode=DELETE,

@@ -49,6 +49,24 @@ func TestDeleteRefusesAMessageTheTaskHasNotIndexed(t *testing.T) {
 	require.ErrorIs(t, err, mailbox.ErrNotFound, "the indexed message is deleted")
 }
 
+// An identifier given twice to Delete is one message deleted, counted
+// once and listed once in the reply (it was counted deleted twice, its
+// documents removed twice).
+func TestDeleteOfAnIdentifierGivenTwiceCountsOne(t *testing.T) {
+	d := mailtest.StartDovecot(t, mailtest.DovecotOptions{Users: map[string]string{user: "pw"}})
+	d.MustDeliver(t, user, "INBOX", mailtest.Message{From: "bob@example.com", To: user, Subject: "indexed", Text: "x"}.Raw(), "")
+	g := newRig(t, mailConfig(d, ""))
+	g.mustRun("Synchronize")
+	indexed := g.target.Find("SUBJECT", "indexed")
+	require.Len(t, indexed, 1)
+	id := resttest.Field1(indexed[0], "AUTN_IDENTIFIER")
+	res, job := g.mustRun("Delete", "Identifiers", id+","+id)
+	requireOutcome(t, res, []string{id}, nil)
+	require.Equal(t, uint64(1), countsOf(job, "MAIL").Deleted)
+	require.Equal(t, uint64(1), countsOf(job, "MAIL").Ingestdeleted)
+	require.Empty(t, g.target.Find("SUBJECT", "indexed"))
+}
+
 // The same on the Gmail API with DeleteMode=DELETE, where a deleted
 // message cannot be recovered.
 func TestGmailAPIDeleteRefusesAMessageTheTaskHasNotIndexed(t *testing.T) {

@@ -147,6 +147,24 @@ func TestGmailDeleteFromOneOfItsFoldersKeepsTheDocument(t *testing.T) {
 	require.NotNil(t, g.target.Get(ref), "still in [Gmail]/All Mail")
 }
 
+// An identifier given twice to Delete is one message deleted: the
+// message was forgotten twice, which took its other folder's hold on its
+// reference too (the document was removed while the message is still in
+// [Gmail]/All Mail, and no Synchronize delivered it again).
+func TestGmailDeleteOfAnIdentifierGivenTwiceKeepsTheDocument(t *testing.T) {
+	both := gmailMsg("in both", "1278455344230334866", `\Inbox`)
+	g, _ := hoodiecrowRig(t, "INBOX,[Gmail]/All Mail", []mailtest.GmailMessage{both}, []mailtest.GmailMessage{both})
+	g.mustRun("Synchronize")
+	ref := imapbox.GmailReference(user, "11bdfc5cae0c8192")
+	inInbox := g.records("INBOX")
+	require.Len(t, inInbox, 1)
+	_, job := g.mustRun("Delete", "Identifiers", inInbox[0]+","+inInbox[0])
+	require.NotNil(t, g.target.Get(ref), "still in [Gmail]/All Mail")
+	require.Zero(t, countsOf(job, "MAIL").Deleted, "its document stays")
+	g.mustRun("Synchronize")
+	require.NotNil(t, g.target.Get(ref), "still in [Gmail]/All Mail")
+}
+
 // records returns the identifiers of a folder's records.
 func (g *rig) records(folder string) []string {
 	g.t.Helper()
