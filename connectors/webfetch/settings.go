@@ -184,6 +184,17 @@ func check(x any) error {
 	if s.clip.Mode == browser.ClipCSS && len(s.clip.Select) == 0 && len(s.clip.Unselect) == 0 {
 		return &httpfetch.SettingError{Key: "ClippingMode", Err: errors.New("CSSCLIPPING needs ClipPageUsingCssSelect or ClipPageUsingCssUnselect")}
 	}
+	if s.waitSelector == "" && s.quiet >= s.deadline {
+		// No page could settle: every one would wait its whole
+		// deadline and be delivered RENDER_SETTLED=false. The key named
+		// is RenderQuietWindow when it is set away from its default,
+		// else RenderDeadline.
+		key := "RenderDeadline"
+		if s.quiet != DefaultRenderQuietWindow {
+			key = "RenderQuietWindow"
+		}
+		return &httpfetch.SettingError{Key: key, Err: fmt.Errorf("RenderQuietWindow (%s) must be shorter than RenderDeadline (%s): no page could settle before its deadline (with RenderWaitSelector the window is not used)", s.quiet, s.deadline)}
+	}
 	l := s.login
 	if !l.set {
 		return nil
