@@ -18,6 +18,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-sasl"
+	"golang.org/x/oauth2"
 
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
 )
@@ -83,6 +84,10 @@ func (b *Box) gmailData(ctx context.Context, msgs []*mailbox.Meta) error {
 }
 
 func (b *Box) dialGM(ctx context.Context) (*gmConn, error) {
+	tok, err := b.accessToken() // before connecting (Config.Timeout)
+	if err != nil {
+		return nil, err
+	}
 	dctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
 	defer cancel()
 	dial := b.cfg.Dial
@@ -130,7 +135,7 @@ func (b *Box) dialGM(ctx context.Context) (*gmConn, error) {
 	if err := g.capability(); err != nil {
 		return nil, err
 	}
-	if err := g.login(b); err != nil {
+	if err := g.login(b, tok); err != nil {
 		return nil, err
 	}
 	_ = g.conn.SetDeadline(time.Time{})
@@ -154,8 +159,9 @@ func (g *gmConn) capability() error {
 	return nil
 }
 
-// login authenticates as the main connection did.
-func (g *gmConn) login(b *Box) error {
+// login authenticates as the main connection did; tok is
+// Box.accessToken's.
+func (g *gmConn) login(b *Box, tok *oauth2.Token) error {
 	var client sasl.Client
 	sent := &credentials{password: b.cfg.Password}
 	switch auth := b.cfg.Auth; {
@@ -170,9 +176,8 @@ func (g *gmConn) login(b *Box) error {
 	case auth == AuthPlain || auth == AuthPassword || auth == "" && b.cfg.Tokens == nil:
 		client = sasl.NewPlainClient("", b.cfg.Username, b.cfg.Password)
 	default:
-		tok, err := b.cfg.Tokens.Token()
-		if err != nil {
-			return tokenError(auth, err)
+		if tok == nil {
+			return fmt.Errorf("imap: unknown authentication %q", auth)
 		}
 		sent.token = tok.AccessToken
 		if auth == AuthOAuthBearer {

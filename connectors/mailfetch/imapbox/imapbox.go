@@ -123,7 +123,11 @@ type Config struct {
 	// DefaultFetchBatch, 1000; fewer when their UID set would pass
 	// maxSetBytes).
 	FetchBatch int
-	// Timeout bounds connecting, TLS and logging in (default 60 s).
+	// Timeout bounds connecting, TLS and logging in (default 60 s). The
+	// access token of XOAUTH2 and OAUTHBEARER is had before connecting,
+	// out of it: waiting for the token endpoint (its rate limits waited
+	// out) is not spent connected and logged out, where Timeout and the
+	// server's pre-login timeout would close the connection.
 	Timeout time.Duration
 	// Dial makes the TCP connection (nil: a net.Dialer); the connector
 	// passes one that enforces [Security] DeniedAddresses.
@@ -206,6 +210,10 @@ func Dial(ctx context.Context, cfg Config) (*Box, error) {
 		return nil, fmt.Errorf("imap: server address %q: %w", cfg.Addr, err)
 	}
 	b := &Box{cfg: cfg, log: cfg.Logger, host: host, port: port}
+	tok, err := b.accessToken()
+	if err != nil {
+		return nil, err
+	}
 	dctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	c, err := b.connect(dctx)
@@ -215,7 +223,7 @@ func Dial(ctx context.Context, cfg Config) (*Box, error) {
 	b.c = c
 	// A hung server during log in: closing the connection ends the wait.
 	stop := context.AfterFunc(dctx, func() { _ = c.Close() })
-	err = b.login(dctx, c)
+	err = b.login(dctx, c, tok)
 	stop()
 	if err == nil && dctx.Err() != nil {
 		err = dctx.Err()
@@ -304,18 +312,44 @@ func (b *Box) tlsConfig() *tls.Config {
 	return tc
 }
 
-// login authenticates as configured.
-func (b *Box) login(ctx context.Context, c *imapclient.Client) error {
+// oauthAuth is the configured authentication when it sends an OAuth
+// access token (XOAUTH2 or OAUTHBEARER), else "".
+func (b *Box) oauthAuth() Auth {
+	switch auth := b.cfg.Auth; {
+	case auth == AuthXOAuth2 || auth == AuthOAuthBearer:
+		return auth
+	case auth == "" && b.cfg.Tokens != nil:
+		return AuthXOAuth2
+	}
+	return ""
+}
+
+// accessToken is the access token the log in sends, nil when it sends
+// none. It is had before connecting (Config.Timeout).
+func (b *Box) accessToken() (*oauth2.Token, error) {
+	auth := b.oauthAuth()
+	if auth == "" {
+		return nil, nil
+	}
+	if b.cfg.Tokens == nil {
+		return nil, fmt.Errorf("%w: %s needs an OAuth token source", mailbox.ErrAuth, auth)
+	}
+	tok, err := b.cfg.Tokens.Token()
+	if err != nil {
+		return nil, tokenError(auth, err)
+	}
+	return tok, nil
+}
+
+// login authenticates as configured; tok is accessToken's.
+func (b *Box) login(ctx context.Context, c *imapclient.Client, tok *oauth2.Token) error {
 	b.stats.commands.Add(1)
 	caps := c.Caps()
 	auth := b.cfg.Auth
-	if auth == "" {
-		auth = AuthPassword
-		if b.cfg.Tokens != nil {
-			auth = AuthXOAuth2
-		}
+	if o := b.oauthAuth(); o != "" {
+		auth = o
 	}
-	if auth == AuthPassword {
+	if auth == AuthPassword || auth == "" {
 		auth = AuthLogin
 		if caps.Has(imap.AuthCap(sasl.Plain)) {
 			auth = AuthPlain
@@ -351,13 +385,6 @@ func (b *Box) login(ctx context.Context, c *imapclient.Client) error {
 			return refused(err, "")
 		}
 	case AuthXOAuth2, AuthOAuthBearer:
-		if b.cfg.Tokens == nil {
-			return fmt.Errorf("%w: %s needs an OAuth token source", mailbox.ErrAuth, auth)
-		}
-		tok, err := b.cfg.Tokens.Token()
-		if err != nil {
-			return tokenError(auth, err)
-		}
 		sent.token = tok.AccessToken
 		arm()
 		if auth == AuthXOAuth2 {

@@ -211,6 +211,41 @@ func TestDovecotAuthentication(t *testing.T) {
 	require.Contains(t, err.Error(), "invalid_grant")
 }
 
+// slowTokens is a token endpoint that takes delay to answer (a rate
+// limit waited out, a slow network).
+type slowTokens struct {
+	inner oauth2.TokenSource
+	delay time.Duration
+}
+
+func (s slowTokens) Token() (*oauth2.Token, error) {
+	<-time.After(s.delay)
+	return s.inner.Token()
+}
+
+// TestDialTokenWaitIsNotSpentLoggedOut: the access token of XOAUTH2 and
+// OAUTHBEARER was asked for once connected, with the connection open and
+// not logged in: a token endpoint slower than Timeout (the connector waits
+// out its rate limits, for minutes) had the connection closed under the
+// log in, which failed with a network error, and a server's pre-login
+// timeout (shorter than Google's rate limits) did the same. The token is
+// now had before connecting.
+func TestDialTokenWaitIsNotSpentLoggedOut(t *testing.T) {
+	oauth := mailtest.StartOAuthServer(t)
+	d := mailtest.StartDovecot(t, mailtest.DovecotOptions{Users: map[string]string{"alice@example.com": "pw"}, IntrospectionURL: oauth.URL + "/introspect"})
+	oauth.AddRefreshToken("rt-alice", "alice@example.com")
+	ctx := context.Background()
+	conf := &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{TokenURL: oauth.URL + "/token"}}
+	for _, auth := range []Auth{AuthXOAuth2, AuthOAuthBearer} {
+		tokens := slowTokens{inner: conf.TokenSource(ctx, &oauth2.Token{RefreshToken: "rt-alice"}), delay: 1500 * time.Millisecond}
+		b, err := Dial(ctx, Config{Addr: d.Addr, Security: SecurityNone, Username: "alice@example.com", Auth: auth, Tokens: tokens, Timeout: 500 * time.Millisecond})
+		require.NoError(t, err, "%s: %s", auth, d.Log())
+		_, err = b.Collections(ctx)
+		require.NoError(t, err)
+		require.NoError(t, b.Close())
+	}
+}
+
 func TestDialRefusesABadCertificate(t *testing.T) {
 	d := mailtest.StartDovecot(t, mailtest.DovecotOptions{Users: map[string]string{"alice": "pw"}})
 	ctx := context.Background()
