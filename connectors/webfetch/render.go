@@ -107,6 +107,9 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 		return nil, err
 	}
 	if t.jar != nil {
+		if err := t.scriptSentToLogin(ctx, p.URL, pg.Navigations); err != nil {
+			return nil, err
+		}
 		t.jar.fromRender(opts.Cookies, pg.Cookies)
 	}
 	p.Title = pg.Title
@@ -148,6 +151,20 @@ func (t *taskRun) Redirect(ctx context.Context, page, to string) error {
 	}
 	return fmt.Errorf("%w: the session ended: %s was redirected to the login page (LoginUrl); nothing is deleted, the next run logs in again",
 		crawl.ErrAbort, secret.LogURL(page))
+}
+
+// scriptSentToLogin is Redirect for a page whose script sent the browser
+// to the login page (navigated: a single-page application whose data
+// requests the site answers 401 once the session ended): the page as
+// rendered is the application's empty shell, its links are gone, and the
+// pages after it would be deleted.
+func (t *taskRun) scriptSentToLogin(ctx context.Context, page string, navigated []string) error {
+	for _, n := range navigated {
+		if loginPage(n, t.s.login.url) {
+			return t.Redirect(ctx, page, n)
+		}
+	}
+	return nil
 }
 
 // sessionEnded reports whether the session of the task's login has ended,

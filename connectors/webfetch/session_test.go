@@ -312,6 +312,11 @@ type sessionEnding struct {
 	sso        bool     // the login page is on another host (single sign-on)
 	keys       []string // more task settings
 	linkLogin  bool     // /home links to the login page
+	// script: every page is served to anyone, its text and link written
+	// by its script from /data, which the site answers 401 without a
+	// session, and the script then sends the browser to the login page
+	// (a single-page application).
+	script bool
 }
 
 // sessionEndingMidCrawl runs two Synchronizes of a site behind a form
@@ -329,8 +334,33 @@ func sessionEndingMidCrawl(t *testing.T, how sessionEnding) (string, error) {
 		login, keys = s.ssoLogin(t)
 	}
 	var expire atomic.Bool
+	s.handle("/data", func(w http.ResponseWriter, r *http.Request) {
+		if s.session(r) == "" {
+			http.Error(w, "log in", http.StatusUnauthorized)
+			return
+		}
+		_, _ = w.Write([]byte("text of " + r.URL.Query().Get("p")))
+	})
 	page := func(path, next string) {
 		s.handle(path, func(w http.ResponseWriter, r *http.Request) {
+			if how.script {
+				if path == "/private/one" && expire.Load() {
+					s.mu.Lock()
+					s.valid["first"] = false // ends once this page is served
+					s.mu.Unlock()
+				}
+				w.Header().Set("Content-Type", "text/html")
+				_, _ = w.Write([]byte(`<html><body><div id="logout">in</div><p id="t"></p><script>
+fetch("/data?p=` + path + `").then(function (r) {
+  if (r.status === 401) { location.href = "` + login + `/login?expired=1"; return; }
+  return r.text().then(function (t) {
+    document.getElementById("t").textContent = t;
+    var a = document.createElement("a"); a.href = "` + next + `"; a.textContent = "next"; document.body.appendChild(a);
+  });
+});
+</script></body></html>`))
+				return
+			}
 			if s.session(r) == "" && !(how.publicHome && path == "/home") {
 				http.Redirect(w, r, login+"/login?expired=1", http.StatusFound)
 				return
@@ -421,6 +451,19 @@ func TestRestrictedPageDoesNotEndTheCrawl(t *testing.T) {
 func TestRestrictedPageBehindSingleSignOn(t *testing.T) {
 	t.Parallel()
 	restrictedPage(t, true)
+}
+
+// TestSessionEndedInAPageScriptDeletesNothing: a single-page
+// application serves every page to anyone, and its script, whose data
+// requests the site answers 401 once the session ended, sends the browser
+// to the login page. No redirect reached the session-end check: each page
+// after the session's end was delivered as the empty shell its script
+// left, without its links, and the pages no longer reached were deleted.
+// A rendered page that navigated to the login page is now checked as a
+// redirect to it is.
+func TestSessionEndedInAPageScriptDeletesNothing(t *testing.T) {
+	t.Parallel()
+	sessionEndingMidCrawl(t, sessionEnding{script: true})
 }
 
 // restrictedPage crawls a site behind a form login (on another host with
