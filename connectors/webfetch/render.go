@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	whatwg "github.com/nlnwa/whatwg-url/url"
+
 	"github.com/connectorhq/connector/crawl"
 	"github.com/connectorhq/connector/crawl/browser"
 	"github.com/connectorhq/connector/ingest"
@@ -198,16 +200,19 @@ func (t *taskRun) sessionEnded(ctx context.Context) bool {
 }
 
 // loginPage reports whether u is the login page at login (LoginUrl):
-// the same scheme, host and path, whatever the query (a return address,
-// "?expired=1") and fragment.
+// the same scheme, host, port and path, whatever the query (a return
+// address, "?expired=1") and fragment. Both are read as the crawl and the
+// browser write URLs (WHATWG: host in lower case and IDNA, default port
+// removed, dot segments resolved), so that LoginUrl may be written
+// otherwise ("https://sso.example.com:443/login").
 func loginPage(u, login string) bool {
-	a, err1 := url.Parse(u)
-	b, err2 := url.Parse(login)
+	a, err1 := whatwg.Parse(u)
+	b, err2 := whatwg.Parse(login)
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	path := func(x *url.URL) string { return strings.TrimSuffix(x.EscapedPath(), "/") }
-	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host) && path(a) == path(b)
+	path := func(x *whatwg.Url) string { return strings.TrimSuffix(x.Pathname(), "/") }
+	return a.Protocol() == b.Protocol() && a.Hostname() == b.Hostname() && a.Port() == b.Port() && path(a) == path(b)
 }
 
 // pageCookies are the cookies the page's response set (Set-Cookie),

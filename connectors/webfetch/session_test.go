@@ -509,3 +509,28 @@ func TestSessionEndedBehindAPublicStartURL(t *testing.T) {
 	t.Parallel()
 	sessionEndingMidCrawl(t, sessionEnding{publicHome: true})
 }
+
+// TestLoginPageComparesURLsAsTheCrawlWritesThem: the URLs a page is
+// redirected to are in the crawl's WHATWG form (host in lower case and
+// IDNA, default port removed, dot segments resolved), the login page as
+// written in LoginUrl: a LoginUrl with ":443", a Unicode host or "/./"
+// never matched, and the session's end was never seen.
+func TestLoginPageComparesURLsAsTheCrawlWritesThem(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		u, login string
+		want     bool
+	}{
+		{"https://sso.example.com/login?next=/a", "https://SSO.example.com:443/login", true},
+		{"http://intranet.example.com/login", "http://intranet.example.com:80/login", true},
+		{"https://xn--bcher-kva.example/login", "https://bücher.example/login", true},
+		{"https://x.example/login", "https://x.example/auth/../login", true},
+		{"https://x.example/login/", "https://x.example/login", true},
+		{"https://x.example:8443/login", "https://x.example/login", false},
+		{"http://x.example/login", "https://x.example/login", false},
+		{"https://x.example/logins", "https://x.example/login", false},
+		{"https://x.example/Login", "https://x.example/login", false},
+	} {
+		assert.Equal(t, c.want, loginPage(c.u, c.login), "%s at %s", c.u, c.login)
+	}
+}
