@@ -389,3 +389,18 @@ func TestIMAPTokenEndpointRateLimitIsWaitedOut(t *testing.T) {
 	require.NotErrorIs(t, err, mailbox.ErrAuth)
 	require.NotContains(t, err.Error(), "rt-limited")
 }
+
+// A folder Folders names twice ("INBOX,Archive,INBOX", or "INBOX,inbox",
+// which IMAP takes as one) was synchronized twice in every run: each of
+// its messages counted seen, added (or updated) twice and delivered
+// twice. It is synchronized once.
+func TestFolderNamedTwiceIsSynchronizedOnce(t *testing.T) {
+	d := mailtest.StartDovecot(t, mailtest.DovecotOptions{Users: map[string]string{user: "pw"}})
+	d.MustDeliver(t, user, "INBOX", mailtest.Message{From: "bob@example.com", To: user, Subject: "one", Text: "x"}.Raw(), "")
+	g := newRig(t, mailConfig(d, "Folders=INBOX,inbox,INBOX\n"))
+	_, job := g.mustRun("Synchronize")
+	require.Equal(t, "seen=1 added=1 updated=0 deleted=0 unchanged=0 ingestadded=1 ingestupdated=0 ingestdeleted=0 ingestfailed=0 errors=0", summary(countsOf(job, "MAIL")))
+	require.Equal(t, 1, g.target.Len())
+	_, job = g.mustRun("Synchronize")
+	require.Equal(t, "seen=1 added=0 updated=0 deleted=0 unchanged=1 ingestadded=0 ingestupdated=0 ingestdeleted=0 ingestfailed=0 errors=0", summary(countsOf(job, "MAIL")))
+}

@@ -164,6 +164,9 @@ func (b *Box) choose(all []mailbox.Collection) ([]mailbox.Collection, error) {
 				missing = append(missing, fmt.Errorf("imap: folder %q does not exist on %s (Folders): %w", want, b.cfg.Addr, mailbox.ErrMissingFolder))
 				continue
 			}
+			if slices.ContainsFunc(out, func(c mailbox.Collection) bool { return c.Name == all[i].Name }) {
+				continue // named twice ("INBOX,inbox"): synchronized once
+			}
 			out = append(out, all[i])
 		}
 	} else {
