@@ -1,6 +1,8 @@
 package secret
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"encoding/base64"
 	"net/url"
 	"os"
@@ -314,5 +316,40 @@ func TestSensitiveName(t *testing.T) {
 		"OAuthTokenUrl", "OAuthTokenFile", "TokenPath", "OAuthRedirectUrl", "OAuth", "UseOAuth", "AESKeyFile",
 		"ServiceAccountKeyFile", "Keywords", "Author", "Depth", "ConfigSection", "Identifiers", "QueueAction", "ActionID"} {
 		require.False(t, SensitiveName(name), "%q does not look secret", name)
+	}
+}
+
+// TestDecryptWithAnotherKeyNeverReturnsGarbage: a value encrypted with
+// another key is refused whatever its IV. IDOL's form has no MAC, so the
+// only sign of a wrong key was the padding; about one value in 256
+// decrypts under a wrong key to a last byte of 1, which is valid padding,
+// and before, Decrypt returned the 15 random bytes before it as the
+// password (sent to a site, or an IMAP or token endpoint, as if right)
+// instead of saying the value was not encrypted with the key. Here the
+// ciphertext stays and the IV's last byte takes each of its 256 values:
+// the plaintext under the wrong key ends in each byte once, 0x01 included.
+func TestDecryptWithAnotherKeyNeverReturnsGarbage(t *testing.T) {
+	t.Parallel()
+	right, err := LoadKeyFile(writeKey(t, idolKeyHex))
+	require.NoError(t, err)
+	wrong, err := LoadKeyFile(writeKey(t, strings.Repeat("5a", KeySize)))
+	require.NoError(t, err)
+	block, err := aes.NewCipher(right.k[:])
+	require.NoError(t, err)
+	buf := make([]byte, 2*aes.BlockSize) // a zero IV, then the ciphertext
+	cipher.NewCBCEncrypter(block, buf[:aes.BlockSize]).CryptBlocks(buf[aes.BlockSize:],
+		[]byte("hunter2\x09\x09\x09\x09\x09\x09\x09\x09\x09")) // 7 bytes and PKCS#7 padding
+	value := func() string {
+		return base64.StdEncoding.EncodeToString([]byte("[PASSWORD]\nType=AES\nKeyFile=x.ky\nPassword=" +
+			base64.StdEncoding.EncodeToString(buf) + "\n"))
+	}
+	got, err := right.Decrypt(value())
+	require.NoError(t, err)
+	require.Equal(t, "hunter2", got)
+	for b := range 256 {
+		buf[aes.BlockSize-1] = byte(b)
+		got, err := wrong.Decrypt(value())
+		require.ErrorIs(t, err, ErrDecrypt, "IV ending in %#02x: the wrong key gave %q", b, got)
+		require.Empty(t, got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/connectorhq/connector/connectors"
 	"github.com/connectorhq/connector/secret"
@@ -56,6 +57,12 @@ func passwordMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	pw := strings.TrimRight(line, "\r\n")
 	if pw == "" {
 		fmt.Fprintln(stderr, "connector password: no password on standard input")
+		return 2
+	}
+	if !utf8.ValidString(pw) {
+		// The server refuses such a value (secret.Key.Decrypt): it is
+		// what another key gives.
+		fmt.Fprintln(stderr, "connector password: the password on standard input is not UTF-8 text")
 		return 2
 	}
 	key, err := secret.EnsureKeyFile(path)

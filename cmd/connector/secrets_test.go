@@ -172,6 +172,9 @@ func TestPasswordCommand(t *testing.T) {
 	require.Equal(t, "s3cret pass", got)
 	require.Equal(t, 2, passwordMain([]string{"-keyfile", keyPath, "s3cret"}, strings.NewReader(""), &out, &errOut))
 	require.Equal(t, 2, passwordMain([]string{"-keyfile", keyPath}, strings.NewReader(""), &out, &errOut))
+	errOut.Reset()
+	require.Equal(t, 2, passwordMain([]string{"-keyfile", keyPath}, strings.NewReader("p\xe4sswort\n"), &out, &errOut), "Latin-1, not UTF-8")
+	require.Contains(t, errOut.String(), "not UTF-8")
 }
 
 // canary is in every secret of the canary tests: passwords, client
