@@ -54,6 +54,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/connectorhq/connector/internal/readfile"
+	"github.com/connectorhq/connector/internal/syncdir"
 	"github.com/connectorhq/connector/secret"
 	"github.com/connectorhq/connector/store"
 )
@@ -421,7 +422,10 @@ type fileFormat struct {
 }
 
 // Save writes tok's refresh token (encrypted), with the client ID and
-// scopes it was granted for.
+// scopes it was granted for: whole, under a temporary name synced and
+// renamed into place, and the folder synced after the rename, so that
+// after a crash or a power loss the file holds either the token before
+// or the new one, and once Save returns, the new one.
 func (f TokenFile) Save(tok *oauth2.Token, clientID string, scopes []string) error {
 	if tok == nil || tok.RefreshToken == "" {
 		return ErrNoRefreshToken
@@ -460,11 +464,20 @@ func (f TokenFile) Save(tok *oauth2.Token, clientID string, scopes []string) err
 	if err == nil {
 		err = os.Rename(tmp.Name(), f.Path)
 	}
+	if err == nil {
+		// Else a power loss may undo the rename: the file would hold
+		// the token before a rotation, which the provider has spent.
+		err = syncTokenDir(dir)
+	}
 	if err != nil {
 		return fmt.Errorf("oauth: token file %s: %w", f.Path, err)
 	}
 	return nil
 }
+
+// syncTokenDir syncs a token file's folder after the rename that put the
+// file in place (a test's seam).
+var syncTokenDir = syncdir.Sync
 
 // ErrTokenFile wraps every problem with a token file.
 var ErrTokenFile = errors.New("oauth: token file")

@@ -322,3 +322,38 @@ func TestSourceTakesANewAuthorization(t *testing.T) {
 	require.NoError(t, err, "the new authorization is used without a restart")
 	require.NotEmpty(t, tok.AccessToken)
 }
+
+// TestSaveSyncsTheFolderAfterTheRename: a token file is saved whole under
+// a temporary name, renamed into place and then its folder synced, so
+// that the rename outlives a power loss. Before, the folder was not
+// synced: after a crash the folder could still name the file the rename
+// replaced, the refresh token before a rotation, which the provider had
+// already spent (refused at the next refresh, and some providers revoke
+// the whole grant when a spent token comes back): the task stopped until
+// someone ran `connector oauth` again. Not parallel: syncTokenDir is the
+// package's.
+func TestSaveSyncsTheFolderAfterTheRename(t *testing.T) {
+	key := testKey(t)
+	dir := filepath.Join(t.TempDir(), "tokens")
+	f := TokenFile{Path: filepath.Join(dir, "task.token"), Key: key}
+	var synced []string
+	orig := syncTokenDir
+	defer func() { syncTokenDir = orig }()
+	syncTokenDir = func(d string) error {
+		// Synced once the file has its new content under its name.
+		tok, err := f.Load()
+		require.NoError(t, err)
+		synced = append(synced, d+" holding "+tok.RefreshToken)
+		return orig(d)
+	}
+	require.NoError(t, f.Save(&oauth2.Token{RefreshToken: "rt-1"}, "c", nil))
+	require.NoError(t, f.Save(&oauth2.Token{RefreshToken: "rt-2"}, "c", nil))
+	require.Equal(t, []string{dir + " holding rt-1", dir + " holding rt-2"}, synced)
+
+	// A folder that cannot be synced fails the save, saying so.
+	syncTokenDir = func(string) error { return syscall.EIO }
+	err := f.Save(&oauth2.Token{RefreshToken: "rt-3"}, "c", nil)
+	require.ErrorIs(t, err, syscall.EIO)
+	require.ErrorContains(t, err, f.Path)
+	require.NotContains(t, err.Error(), "rt-3")
+}

@@ -51,6 +51,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/connectorhq/connector/internal/readfile"
+	"github.com/connectorhq/connector/internal/syncdir"
 )
 
 // Redacted replaces a secret wherever it would be shown.
@@ -167,7 +168,7 @@ func writeNewFile(path string, data []byte) error {
 		return writeInPlace(path, data)
 	}
 	_ = os.Remove(tmp.Name()) // before the folder's sync: no second name left by a crash
-	return syncDir(dir)
+	return syncdir.Sync(dir)
 }
 
 // writeInPlace is writeNewFile where links cannot be made: the file is
@@ -181,7 +182,7 @@ func writeInPlace(path string, data []byte) error {
 		_ = os.Remove(path)
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return syncdir.Sync(filepath.Dir(path))
 }
 
 // writeClose writes data to f, syncs and closes it.
@@ -191,20 +192,6 @@ func writeClose(f *os.File, data []byte) error {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// syncDir syncs a folder, so that a file just named in it stays named
-// after a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
 	return err
