@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	whatwg "github.com/nlnwa/whatwg-url/url"
 
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/fetch"
@@ -57,23 +59,24 @@ func (k *keyring) get(create bool) (*secret.Key, error) {
 // decryptKey is the keyFunc of resolve.
 func (k *keyring) decryptKey() (*secret.Key, error) { return k.get(false) }
 
-// origin normalises an origin or URL to scheme://host:port (lower case,
-// the scheme's default port written out), the form the override rules
-// compare.
+// origin normalises an origin or URL to scheme://host:port, the form the
+// override rules compare: parsed as the crawl parses URLs (the WHATWG
+// parser: the host is the one fetched, in ASCII, IDNA applied, lower case,
+// an IPv4 address in dotted decimal), the scheme's default port written out.
+// So https://bücher.example and https://xn--bcher-kva.example are one
+// origin, and a request cannot name the origin of a task's start URL in a
+// form the comparison would not know.
 func origin(s string) (string, error) {
-	u, err := url.Parse(strings.TrimSpace(s))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+	u, err := originParser.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme() != "http" && u.Scheme() != "https") || u.Hostname() == "" {
 		return "", fmt.Errorf("%q is not an http or https origin (scheme://host[:port])", s)
 	}
-	port := u.Port()
-	if port == "" {
-		port = "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-	}
-	return u.Scheme + "://" + strings.ToLower(u.Hostname()) + ":" + port, nil
+	return u.Scheme() + "://" + u.Hostname() + ":" + strconv.Itoa(u.DecodedPort()), nil
 }
+
+// originParser is the crawl's URL parser (crawl/urlnorm.go): a plain
+// WHATWG parser.
+var originParser = whatwg.NewParser()
 
 // checkRequestSettings applies the override rules to the settings a
 // request set (fromRequest), against the task's settings from the file

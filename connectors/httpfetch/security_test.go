@@ -67,6 +67,44 @@ func TestURLOverridesStayWithinTheTask(t *testing.T) {
 	paramErr(t, err, "[MyTask] Url")
 }
 
+// TestURLOverridesCompareOriginsAsTheCrawlParsesThem: an origin is
+// compared by the host the crawl fetches (the WHATWG URL parser's: IDNA,
+// case, the forms of an IPv4 address), so that a start URL a request
+// writes with its host in another form than the configuration's is the
+// same origin. Before, origins were compared as Go's net/url wrote them,
+// lower-cased: OverrideUrlOrigins=https://bücher.example (or a start URL
+// there in the file) refused a request's https://xn--bcher-kva.example/,
+// the same site, as most clients and libraries write it, and the reverse.
+func TestURLOverridesCompareOriginsAsTheCrawlParsesThem(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[FetchTasks]\n0=Books\n1=Cafe\n2=Local\n[Books]\nUrl=http://bücher.example:8000/\n"+
+		"[Cafe]\nUrl=https://xn--caf-dma.example/menu\nOverrideUrlOrigins=https://xn--caf-dma.example,https://Straße.example\n"+
+		"[Local]\nUrl=http://127.0.0.1:8000/\n")
+	for _, c := range []struct {
+		task, url string
+		ok        bool
+	}{
+		{"Books", "http://xn--bcher-kva.example:8000/other", true},
+		{"Books", "http://BÜCHER.example:8000/other", true},
+		{"Cafe", "https://café.example/", true},
+		{"Cafe", "https://CAFÉ.EXAMPLE:443/wine", true},
+		{"Cafe", "https://xn--strae-oqa.example/", true},
+		{"Local", "http://127.1:8000/x", true},
+		{"Books", "http://xn--bcher-kva.example:8001/", false},
+		{"Books", "https://bücher.example:8000/", false},
+		{"Cafe", "https://cafe.example/", false},
+		{"Cafe", "https://strasse.example/", false},
+		{"Local", "http://127.0.0.2:8000/", false},
+	} {
+		_, err := b.repo.Validate(fetch.ActionSynchronize, params("TaskSections", c.task, "["+c.task+"]Url", c.url))
+		if c.ok {
+			require.NoError(t, err, "%s %s", c.task, c.url)
+		} else {
+			paramErr(t, err, "["+c.task+"] Url")
+		}
+	}
+}
+
 // TestOverrideCeilings: numeric overrides that size memory, connections
 // or waiting are bounded by [Security] ceilings (issue 9: MaxPageBytes had
 // no upper bound).
