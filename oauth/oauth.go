@@ -675,22 +675,25 @@ func (s *savingSource) sharedToken() (*oauth2.Token, error) {
 	}
 	var rec sharedRecord
 	cur := ""
+	var recErr error // the record cannot be read: a token file saved later replaces it
 	if b != nil {
 		if err := json.Unmarshal(b, &rec); err != nil || !secret.IsEncrypted(rec.RefreshToken) {
-			return nil, fmt.Errorf("%s: not a record of a refresh token", where)
-		}
-		if cur, err = s.file.Key.Decrypt(rec.RefreshToken); err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
+			rec, recErr = sharedRecord{}, fmt.Errorf("%s: not a record of a refresh token", where)
+		} else if cur, err = s.file.Key.Decrypt(rec.RefreshToken); err != nil {
+			// Encrypted with another key: [Security] AESKeyFile changed.
+			recErr = fmt.Errorf("%s: %w", where, err)
 		}
 	}
 	send, from := cur, rec.From
-	if s.pending != "" && s.spent == cur {
+	if s.pending != "" && s.spent == cur && recErr == nil {
 		send = s.pending // rotated here, and not written
 	}
 	file, saved, ferr := s.file.load()
 	if ferr == nil && (b == nil || saved.After(rec.From)) {
 		// The first use, or a new authorization.
 		send, from = file.RefreshToken, saved
+	} else if recErr != nil {
+		return nil, fmt.Errorf("%w (authorize again with `connector oauth` on one node: its token file replaces the record)", recErr)
 	}
 	if send == "" {
 		return nil, ferr

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/connectorhq/connector/internal/pgtest"
+	"github.com/connectorhq/connector/secret"
 	"github.com/connectorhq/connector/store"
 	"github.com/connectorhq/connector/store/pgstore"
 )
@@ -136,4 +138,57 @@ func TestZombieNodesRefreshLeavesTheClusterAToken(t *testing.T) {
 	require.Equal(t, 3, srv.Refreshes(), "the zombie's refresh reached Webex")
 	require.NoError(t, refresh(fb), "the live node refreshes with the token Webex gave the zombie")
 	require.NoError(t, refresh(fb))
+}
+
+// turnStore is a store of one process that says it is shared (store.Turns),
+// as the cluster's PostgreSQL store is, with a turn that is no turn: one
+// process's sources already take turns at a file (fileTurn).
+type turnStore struct{ store.Store }
+
+func (turnStore) Turn(_ string, fn func() error) error { return fn() }
+
+// TestClusterTokenAfterAKeyChange: a cluster whose key was changed (every
+// node stopped and started with a new [Security] AESKeyFile, as
+// cluster.md says) still holds the token in use in its store, encrypted
+// with the old key. Before, every refresh failed on that record ("not
+// encrypted with the key") before it looked at the token file, so running
+// `connector oauth` again, the documented remedy, changed nothing: the
+// task's actions ended as Error until someone deleted the record from the
+// database. A token file saved later than the record's token started from
+// (a new authorization) now replaces a record that cannot be read; without
+// one, the error says to authorize again.
+func TestClusterTokenAfterAKeyChange(t *testing.T) {
+	srv, f, cfg := webexTokens(t, true)
+	mem, err := store.Open(store.Config{Driver: store.DriverMemory})
+	require.NoError(t, err)
+	defer mem.Close()
+	f.Store, f.Name = turnStore{mem}, "WEBEX"
+	refresh := func(f TokenFile) error {
+		src, err := f.TokenSource(context.Background(), cfg)
+		if err == nil {
+			_, err = src.Token()
+		}
+		return err
+	}
+	require.NoError(t, refresh(f), "the record is written with the old key")
+
+	// The key changes; the old token file no longer decrypts either.
+	nf := f
+	nf.Key = testKey(t)
+	err = refresh(nf)
+	require.ErrorIs(t, err, secret.ErrDecrypt)
+	require.ErrorContains(t, err, "connector oauth")
+
+	// A new authorization, saved with the new key, is taken.
+	require.NoError(t, nf.Save(&oauth2.Token{RefreshToken: srv.IssueRefreshToken()}, "client-id", nil))
+	require.NoError(t, refresh(nf))
+	require.NoError(t, refresh(nf), "and the record now holds the rotated token, under the new key")
+	ds, err := mem.Datastore(SharedDatastore("WEBEX"))
+	require.NoError(t, err)
+	b, err := ds.Get(sharedKey)
+	require.NoError(t, err)
+	var rec sharedRecord
+	require.NoError(t, json.Unmarshal(b, &rec))
+	_, err = nf.Key.Decrypt(rec.RefreshToken)
+	require.NoError(t, err)
 }
