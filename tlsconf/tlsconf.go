@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -136,9 +137,9 @@ func caPool(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// keyPair loads SSLCertificate and SSLPrivateKey, decrypting a key in the
-// legacy encrypted PEM form (Proc-Type: 4,ENCRYPTED) with
-// SSLPrivateKeyPassword.
+// keyPair loads SSLCertificate and SSLPrivateKey (its first private key
+// block: firstKeyBlock), decrypting a key in the legacy encrypted PEM form
+// (Proc-Type: 4,ENCRYPTED) with SSLPrivateKeyPassword.
 func keyPair(o *config.SSLOptions, key *secret.Key) (tls.Certificate, error) {
 	certPEM, err := readfile.Regular(o.Certificate, maxPEMBytes)
 	if err != nil {
@@ -148,8 +149,8 @@ func keyPair(o *config.SSLOptions, key *secret.Key) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, &KeyError{"SSLPrivateKey", err}
 	}
-	block, _ := pem.Decode(keyPEM)
-	if block == nil || block.Type == "CERTIFICATE" {
+	block := firstKeyBlock(keyPEM)
+	if block == nil {
 		return tls.Certificate{}, &KeyError{"SSLPrivateKey", fmt.Errorf("%s holds no PEM private key", o.PrivateKey)}
 	}
 	switch {
@@ -182,6 +183,22 @@ func keyPair(o *config.SSLOptions, key *secret.Key) (tls.Certificate, error) {
 		return tls.Certificate{}, &KeyError{"SSLCertificate", fmt.Errorf("%s and %s: %w", o.Certificate, o.PrivateKey, err)}
 	}
 	return cert, nil
+}
+
+// firstKeyBlock returns the first private key block of a PEM file (of a
+// type ending in "PRIVATE KEY"), or nil. Other blocks before it are
+// skipped, as crypto/tls skips them: the certificate of a file that holds
+// both, the EC PARAMETERS that `openssl ecparam -genkey` writes first.
+func firstKeyBlock(data []byte) *pem.Block {
+	for {
+		var block *pem.Block
+		if block, data = pem.Decode(data); block == nil {
+			return nil
+		}
+		if strings.HasSuffix(block.Type, "PRIVATE KEY") {
+			return block
+		}
+	}
 }
 
 // Reloader is a listening port's TLS configuration whose files

@@ -227,3 +227,48 @@ func TestReloader(t *testing.T) {
 		require.Equal(t, renewed.Serial(t), r.Current().SerialNumber.String())
 	}
 }
+
+// TestKeyAfterOtherPEMBlocks: the private key is the file's first private
+// key block, whatever comes before it: a certificate (one PEM file with
+// the certificate and its key, named by SSLCertificate and SSLPrivateKey
+// both, as `openssl pkcs12 -nodes` and many tools write it) or the EC
+// PARAMETERS block `openssl ecparam -genkey` writes before its key. Before,
+// only the first block was looked at: such a file was refused as holding
+// "no PEM private key", and its encrypted key as "not encrypted; remove
+// SSLPrivateKeyPassword", though crypto/tls reads it.
+func TestKeyAfterOtherPEMBlocks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "test CA")
+	leaf := ca.Localhost(t)
+	block, _ := pem.Decode(leaf.KeyPEM)
+	enc, err := x509.EncryptPEMBlock(rand.Reader, "PRIVATE KEY", block.Bytes, []byte("s3cret"), x509.PEMCipherAES256) //nolint:staticcheck // the legacy form under test
+	require.NoError(t, err)
+	ecParams := []byte("-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n")
+	write := func(name string, parts ...[]byte) string {
+		p := filepath.Join(dir, name)
+		var b []byte
+		for _, part := range parts {
+			b = append(b, part...)
+		}
+		require.NoError(t, os.WriteFile(p, b, 0o600))
+		return p
+	}
+	certPath, _ := leaf.Write(t, dir, "server")
+	both := write("both.pem", leaf.CertPEM, leaf.KeyPEM)
+	bothEnc := write("both-enc.pem", leaf.CertPEM, pem.EncodeToMemory(enc))
+	paramsEnc := write("params-enc.key", ecParams, pem.EncodeToMemory(enc))
+	for _, o := range []config.SSLOptions{
+		{Certificate: both, PrivateKey: both},
+		{Certificate: bothEnc, PrivateKey: bothEnc, PrivateKeyPassword: "s3cret"},
+		{Certificate: certPath, PrivateKey: paramsEnc, PrivateKeyPassword: "s3cret"},
+	} {
+		c, err := Server(&o, nil)
+		require.NoError(t, err, "%s", o.PrivateKey)
+		require.Len(t, c.Certificates, 1)
+	}
+	_, err = Server(&config.SSLOptions{Certificate: bothEnc, PrivateKey: bothEnc}, nil)
+	require.ErrorContains(t, err, "is encrypted: give its password in SSLPrivateKeyPassword")
+	_, err = Server(&config.SSLOptions{Certificate: both, PrivateKey: both, PrivateKeyPassword: "s3cret"}, nil)
+	require.ErrorContains(t, err, "is not encrypted")
+}
