@@ -442,20 +442,20 @@ func lowerASCII(c byte) byte {
 // replaced by Redacted: "http://user:pw@host/" becomes
 // "http://user:[REDACTED]@host/", and so does "http://user:p#w@host/", a
 // password typed with a '/', '?', '#' or '\' in it unencoded
-// (passwordPast). A user name alone is kept.
+// (passwordPast), and "http:\\user:pw@host/", a URL spelt as browsers
+// read it (authorityStart). A user name alone is kept.
 func RedactURLs(s string) string {
-	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+	if strings.IndexByte(s, '@') < 0 || strings.IndexByte(s, ':') < 0 {
 		return s
 	}
 	var b strings.Builder // written only once a password is found
 	copied := 0           // bytes of s already in b
 	rest := s
 	for {
-		i := strings.Index(rest, "://")
-		if i < 0 {
+		start := authorityStart(rest)
+		if start < 0 {
 			break
 		}
-		start := i + 3
 		// The authority ends at the first '/', '?', '#', white space or
 		// quote; the user information is what precedes its last '@'.
 		end := start
@@ -489,6 +489,54 @@ func RedactURLs(s string) string {
 	}
 	b.WriteString(s[copied:])
 	return b.String()
+}
+
+// authorityStart returns where the authority of the first URL in s
+// begins, or -1: after "://", whatever the scheme; and for the schemes
+// the WHATWG URL parser calls special (http, https, ws, wss, ftp: the
+// crawl's and browsers' parser) after the ':' and any run of '/' and '\'
+// that follows it, none included, as that parser reads them
+// (http:\\u:p@h/, http:/u:p@h/ and http:u:p@h/ are http://u:p@h/).
+func authorityStart(s string) int {
+	for i := 0; ; {
+		j := strings.IndexByte(s[i:], ':')
+		if j < 0 {
+			return -1
+		}
+		j += i
+		if specialScheme(s[:j]) {
+			k := j + 1
+			for k < len(s) && (s[k] == '/' || s[k] == '\\') {
+				k++
+			}
+			return k
+		}
+		if strings.HasPrefix(s[j:], "://") {
+			return j + 3
+		}
+		i = j + 1
+	}
+}
+
+// specialScheme reports whether s ends in the name of a special scheme
+// (http, https, ws, wss, ftp; in any case) that stands whole: at its start
+// or after a character that cannot be in a scheme.
+func specialScheme(s string) bool {
+	i := len(s)
+	for i > 0 && isSchemeChar(s[i-1]) {
+		i--
+	}
+	name := s[i:]
+	for _, w := range [...]string{"http", "https", "ws", "wss", "ftp"} {
+		if len(name) == len(w) && hasPrefixFold(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func isSchemeChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'
 }
 
 // passwordPast finds the password of a URL written with a '/', '?', '#'

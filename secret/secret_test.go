@@ -353,3 +353,31 @@ func TestDecryptWithAnotherKeyNeverReturnsGarbage(t *testing.T) {
 		require.Empty(t, got)
 	}
 }
+
+// TestRedactURLsAsBrowsersReadThem: an http(s), ws(s) or ftp URL has its
+// user information after any run of '/' and '\' that follows its scheme,
+// none included (the WHATWG URL parser, which the crawl and browsers use,
+// reads http:\\u:p@h/, http:/u:p@h/, http:u:p@h/ and http:///u:p@h/ all as
+// http://u:p@h/). Before, only "://" was looked for: such a URL kept its
+// password in GetActionParameters, the request log, the queue, the store
+// and error replies, and a start URL written so was not refused as one
+// carrying a password.
+func TestRedactURLsAsBrowsersReadThem(t *testing.T) {
+	t.Parallel()
+	requireRedacted(t, map[string]string{
+		`http:\\alice:hunter2@h/`:              `http:\\alice:[REDACTED]@h/`,
+		`http:/alice:hunter2@h/`:               `http:/alice:[REDACTED]@h/`,
+		`http:alice:hunter2@h/x`:               `http:alice:[REDACTED]@h/x`,
+		`HTTPS:\/alice:hunter2@h:8443/`:        `HTTPS:\/alice:[REDACTED]@h:8443/`,
+		`http:///alice:hunter2@h/`:             `http:///alice:[REDACTED]@h/`,
+		`wss:alice:hunter2@h/`:                 `wss:alice:[REDACTED]@h/`,
+		`Url=http:\\u:p@h/,ftp:/v:q@i/`:        `Url=http:\\u:[REDACTED]@h/,ftp:/v:[REDACTED]@i/`,
+		`x http:u:hun#ter@h/ y`:                `x http:u:[REDACTED]@h/ y`,
+		"at 10:30 http:alice@h and a:b@c":      "at 10:30 http:alice@h and a:b@c",
+		`xhttp:u:p@h/`:                         `xhttp:u:p@h/`,
+		`mailto:u:p@h`:                         `mailto:u:p@h`,
+		`http:8080@h/`:                         `http:8080@h/`,
+		`http:\\h:8080/@user`:                  `http:\\h:8080/@user`,
+		"http://u:p@h/ and http:\\\\v:q@i/ ok": `http://u:[REDACTED]@h/ and http:\\v:[REDACTED]@i/ ok`,
+	})
+}

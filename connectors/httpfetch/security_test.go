@@ -250,6 +250,27 @@ func TestSecretSettings(t *testing.T) {
 	require.NotContains(t, err.Error(), enc2)
 }
 
+// TestURLPasswordsRefusedAsBrowsersSpellThem: a start URL whose password
+// follows its scheme as the crawl's parser reads it (http:\\u:p@h/,
+// http:/u:p@h/, http:u:p@h/: all http://u:p@h/) is refused as any other
+// start URL with a password, and never quoted. Before, only "://" was
+// looked for: the file's was accepted, and a request's was queued (its
+// origin is the task's) and shown with its password by
+// GetActionParameters and the request log, and kept so in the store.
+func TestURLPasswordsRefusedAsBrowsersSpellThem(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:8000/\n")
+	for _, u := range []string{`http:\\u:topsecret@127.0.0.1:8000/`, `http:/u:topsecret@127.0.0.1:8000/`, `http:u:topsecret@127.0.0.1:8000/`} {
+		_, err := config.Parse("test.cfg", []byte("[FetchTasks]\n0=T\n[T]\nUrl="+u+"\n"), TaskKeys)
+		require.ErrorContains(t, err, "must not carry a password", u)
+		require.NotContains(t, err.Error(), "topsecret")
+		_, err = b.repo.Validate(fetch.ActionSynchronize, params("[MyTask]Url", u))
+		pe := paramErr(t, err, "[MyTask] Url")
+		require.NotContains(t, pe.Value, "topsecret")
+		require.NotContains(t, err.Error(), "topsecret")
+	}
+}
+
 // TestURLPasswordsRefused: a start URL with a password would put it in
 // every document's reference, the datastore and the logs; it is refused
 // without being quoted.
