@@ -124,10 +124,14 @@ func errorMessage(body []byte) string {
 func kindPath(kind string) string { return kind + "s" }
 
 // list reads a container's children page by page (offset and limit;
-// inferred paging, see objectivetest), one page ahead. A page shorter
-// than the limit is the last; a longer one means the server ignored the
-// limit and sent the whole list; a page whose every item came before is a
-// loop.
+// inferred paging, see objectivetest), one page ahead. The listing ends
+// at an empty page, or at a page shorter than an earlier one (the
+// server's own largest page: a server may cap limit below PageSize, so a
+// short first page is not taken for the last). A page longer than the
+// limit means the server ignored the limit and sent the whole list; a
+// short page followed by one that starts with the same item means it
+// ignores offset too, and that short page was the whole list. A page
+// whose every item came before, after a full one, is a loop.
 func (a *api) list(ctx context.Context, first string, each func([]item) error) error {
 	pageURL := func(off int) string {
 		q := url.Values{"offset": {strconv.Itoa(off)}, "limit": {strconv.Itoa(a.pageSize)}}
@@ -137,15 +141,19 @@ func (a *api) list(ctx context.Context, first string, each func([]item) error) e
 		return first + "?" + q.Encode()
 	}
 	seen := map[string]bool{}
-	off := 0
+	off, longest, prevFirst := 0, 0, ""
 	return restsync.Walk(ctx, a.c, pageURL(0), func(ctx context.Context, u string) (restsync.Page[item], error) {
 		var page []item
 		if _, err := a.c.GetJSON(ctx, u, &page); err != nil {
 			return restsync.Page[item]{}, err
 		}
+		if len(page) > 0 && longest < a.pageSize && page[0].ID == prevFirst {
+			return restsync.Page[item]{}, nil // offset ignored: the short page before was whole
+		}
 		p := restsync.Page[item]{Items: page}
-		if len(page) == a.pageSize {
-			off += a.pageSize
+		if len(page) > 0 && len(page) <= a.pageSize && len(page) >= longest {
+			longest, off = len(page), off+len(page)
+			prevFirst = page[0].ID
 			// Absolute: a relative next page is relative to this
 			// page's URL, and pageURL's to the base URL.
 			next, err := a.c.Resolve(pageURL(off))

@@ -276,3 +276,41 @@ func TestTokenRefreshThrottledIsWaitedOutNotAPasswordGrant(t *testing.T) {
 	require.Equal(t, 1, grants["password"], "the password is posted once, for the first token: %v", grants)
 	require.Contains(t, e.waits.All(), 7*time.Second, "Retry-After waited out")
 }
+
+// A server whose largest page is smaller than PageSize answers full
+// pages of its own size: the listing goes on to the end, so no document
+// is lost, and none is taken for deleted.
+func TestServerCapsPageSize(t *testing.T) {
+	e := newEnv(t, "PageSize=20")
+	a, _ := bigFolder(e, "a", 9)
+	bigFolder(e, "b", 3)
+	c := e.sync()
+	require.Zero(t, c.Errors)
+	requireAllOnce(t, e)
+	e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
+		return &objectivetest.Fault{MaxLimit: 2}
+	})
+	e.srv.AddDocument(a, objectivetest.Doc{Name: "a-new.txt", Data: []byte("new")})
+	c = e.sync()
+	require.Zero(t, c.Errors)
+	require.Equal(t, uint64(1), c.Added, "the new document is found")
+	require.Zero(t, c.Deleted, "nothing unseen is taken for deleted")
+	for _, id := range e.srv.Documents() {
+		require.False(t, e.gone(kindDocument, id), id)
+	}
+	c5, _ := bigFolder(e, "c", 5)
+	c = e.sync()
+	require.Zero(t, c.Errors)
+	require.Equal(t, uint64(6), c.Added, "a new folder and its 5 documents are found")
+	require.NotNil(t, e.doc(kindFolder, c5))
+	requireAllOnce(t, e)
+
+	// A server that ignores paging answers the next offset with the
+	// short page again: that page was the whole list, not a loop.
+	e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
+		return &objectivetest.Fault{RepeatPage: true}
+	})
+	c = e.sync()
+	require.Zero(t, c.Errors)
+	require.Zero(t, c.Deleted)
+}

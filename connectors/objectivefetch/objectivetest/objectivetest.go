@@ -186,6 +186,9 @@ type Fault struct {
 	// whatever its offset (a server that ignores offset, or a page
 	// linking back to itself).
 	RepeatPage bool
+	// MaxLimit caps a list page at MaxLimit items, whatever limit asks
+	// (a server with a largest page of its own).
+	MaxLimit int
 	// Drop closes the connection without an answer (a connection reset
 	// on the way); only at the token endpoint.
 	Drop bool
@@ -708,6 +711,9 @@ func page[T any](w http.ResponseWriter, r *http.Request, items []T, f *Fault) {
 	}
 	if f != nil && f.RepeatPage {
 		off = 0
+	}
+	if f != nil && f.MaxLimit > 0 {
+		limit = min(limit, f.MaxLimit)
 	}
 	end := min(len(items), off+limit)
 	if off > len(items) {
