@@ -151,6 +151,21 @@ func TestDeleteRefusesADocumentTheTaskHasNotIndexed(t *testing.T) {
 	require.Equal(t, uint64(1), job.Snapshot()[0].Deleted)
 }
 
+// A RootFolders id that is not a folder's or file's (a document's, a
+// version's) is refused at start-up with the file, line, key and id: it
+// would be indexed as a container without content.
+func TestRootFoldersRefusesDocumentIDs(t *testing.T) {
+	for _, id := range []string{"A123", "vA106", "pA7"} {
+		_, err := config.Parse("bad.cfg", []byte("[FetchTasks]\nNumber=1\n0=T\n[T]\nUsername=u\nRootFolders=fA0, "+id+"\n"), TaskKeys)
+		require.Error(t, err, id)
+		require.Contains(t, err.Error(), "bad.cfg:6", id)
+		require.Contains(t, err.Error(), "RootFolders", id)
+		require.Contains(t, err.Error(), id, id)
+	}
+	_, err := config.Parse("good.cfg", []byte("[FetchTasks]\nNumber=1\n0=T\n[T]\nRootFolders=fA0,qA77,/Objective Global Folder/A123\n"), TaskKeys)
+	require.NoError(t, err)
+}
+
 // Bad settings stop the configuration with the file, line and key.
 func TestSettings(t *testing.T) {
 	for _, c := range []struct{ text, want string }{

@@ -126,6 +126,10 @@ var keys = &restsync.Keys[settings]{
 				if !strings.HasPrefix(f, "/") && !validID(f) {
 					return errors.New(f + " is neither an object id (fA…, qA…) nor a path starting with /")
 				}
+				if !strings.HasPrefix(f, "/") && kindOf(f) == kindDocument {
+					// It would be indexed as a container without content.
+					return errors.New(f + " is not a folder's (fA…) or file's (qA…) id: a document is indexed from the folder or file it is in")
+				}
 			}
 			return nil
 		}},
