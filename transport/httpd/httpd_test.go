@@ -164,13 +164,17 @@ func startWith(t *testing.T, o setup) *env {
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
 		repo.ReleaseAll()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// The client's idle connections are closed first, so that the
+		// server has none left to wait for; the deadline is one for a
+		// machine loaded by a whole suite under -race (5 s was seen
+		// passed, load ≈ 36 on 2 cores), not a time the test expects.
+		http.DefaultClient.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		require.NoError(t, srv.Shutdown(ctx))
 		require.NoError(t, <-done)
 		require.NoError(t, q.Shutdown(ctx))
 		sys.Shutdown()
-		http.DefaultClient.CloseIdleConnections()
 	})
 	return &env{base: "http://" + ln.Addr().String(), repo: repo, srv: srv, q: q}
 }
