@@ -62,6 +62,13 @@ func slowSite(t *testing.T) *httptest.Server {
 
 func startServer(t *testing.T, extra string) *server.Server {
 	t.Helper()
+	return startServerActions(t, "", extra)
+}
+
+// startServerActions starts the server with more keys (actions, lines)
+// in its [Actions] section.
+func startServerActions(t *testing.T, actions, extra string) *server.Server {
+	t.Helper()
 	dir := t.TempDir()
 	site := slowSite(t)
 	text := fmt.Sprintf(`
@@ -70,6 +77,7 @@ Port=0
 DataDirectory=%s
 [Actions]
 MaximumThreads=1
+%s
 [Ingestion]
 EnableIngestion=false
 [FetchTasks]
@@ -85,7 +93,7 @@ Depth=-1
 [%s]
 Url=%s/p/0
 Depth=-1
-%s`, dir, xssTask, longTask, site.URL, xssTask, site.URL, longTask, site.URL, extra)
+%s`, dir, actions, xssTask, longTask, site.URL, xssTask, site.URL, longTask, site.URL, extra)
 	cfg, err := config.Parse("test.cfg", []byte(text), httpfetch.TaskKeys)
 	require.NoError(t, err)
 	require.NoError(t, httpfetch.Check(cfg))
@@ -334,20 +342,31 @@ fetch("%[1]s/action=QueueInfo&QueueName=fetch&QueueAction=Pause", {mode: "no-cor
 	}
 }
 
+// rows counts the actions the page lists.
+const rows = `document.querySelectorAll("#actions tbody tr[data-token]").length`
+
+// queuedMany starts a server (actions: more keys of its [Actions]
+// section) with a paused queue holding n queued actions of MyTask, and
+// opens its page.
+func queuedMany(t *testing.T, actions string, n int) (ctx context.Context, base string) {
+	t.Helper()
+	s := startServerActions(t, actions, "")
+	base = "http://" + s.Addr().String()
+	require.Contains(t, aci(t, base, "action=QueueInfo&QueueName=fetch&QueueAction=Pause"), "SUCCESS")
+	for range n {
+		require.Contains(t, aci(t, base, "action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask"), "<token>")
+	}
+	ctx = browser(t)
+	run(t, ctx, chromedp.Navigate(base+"/action=Admin"))
+	return ctx, base
+}
+
 // TestDashboardPagingAndBulkCancel: pages of the chosen size with Previous
 // and Next, and the bulk cancel of every queued action (QueueAction=
 // CancelQueued), after the page's confirmation.
 func TestDashboardPagingAndBulkCancel(t *testing.T) {
-	s := startServer(t, "")
-	base := "http://" + s.Addr().String()
-	require.Contains(t, aci(t, base, "action=QueueInfo&QueueName=fetch&QueueAction=Pause"), "SUCCESS")
-	for range 12 {
-		require.Contains(t, aci(t, base, "action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask"), "<token>")
-	}
-	ctx := browser(t)
-	run(t, ctx, chromedp.Navigate(base+"/action=Admin"))
+	ctx, base := queuedMany(t, "", 12)
 	waitPolls(t, ctx, 0, 1)
-	rows := `document.querySelectorAll("#actions tbody tr[data-token]").length`
 	run(t, ctx, chromedp.Evaluate[bool](`(() => { const p = document.getElementById("per-page"); p.value = "10"; p.dispatchEvent(new Event("change")); return true; })()`))
 	run(t, ctx, chromedp.Poll[bool](rows+` === 10`, chromedp.WithPollingTimeout(30*time.Second)))
 	click(t, ctx, "#next:not([disabled])")
@@ -517,3 +536,22 @@ func TestDashboardSearchLongTaskName(t *testing.T) {
 	run(t, ctx, chromedp.Poll[bool](`document.querySelectorAll("#actions tbody tr").length === 1 && !!document.querySelector('`+rowSel(other)+`')`, chromedp.WithPollingTimeout(30*time.Second)))
 	require.Equal(t, "token", run(t, ctx, chromedp.TextContent(chromedp.ID("page-info"))))
 }
+
+// TestDashboardPagesUnderTheServersLimit: with [Actions] MaxListResults
+// below the page size chosen, the page lists the actions in pages of the
+// server's limit, with Next and Previous. GetStatus refused the page's
+// MaxResults (ERRORPARAMINVALID naming the limit) at every refresh, so no
+// action was listed until the user chose a smaller page, and none at all
+// under a limit of 10, the smallest page offered.
+func TestDashboardPagesUnderTheServersLimit(t *testing.T) {
+	ctx, _ := queuedMany(t, "MaxListResults=5", 7)
+	run(t, ctx, chromedp.Poll[bool](rows+` === 5`, chromedp.WithPollingTimeout(30*time.Second)))
+	require.Empty(t, run(t, ctx, chromedp.TextContent(chromedp.ID("message"))), "no error")
+	click(t, ctx, "#next:not([disabled])")
+	run(t, ctx, chromedp.Poll[bool](rows+` === 2 && document.getElementById("next").disabled`, chromedp.WithPollingTimeout(30*time.Second)))
+	require.Equal(t, "from 6", run(t, ctx, chromedp.TextContent(chromedp.ID("page-info")))[:6])
+	click(t, ctx, "#prev:not([disabled])")
+	run(t, ctx, chromedp.Poll[bool](rows+` === 5 && document.getElementById("prev").disabled`, chromedp.WithPollingTimeout(30*time.Second)))
+	require.Empty(t, run(t, ctx, chromedp.TextContent(chromedp.ID("message"))), "no error")
+}
+

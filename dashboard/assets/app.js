@@ -6,7 +6,7 @@
   const POLL_MS = 2000;
   const QUEUE = "fetch";
   const STATES = ["All", "Queued", "Processing", "Paused", "Finished", "Cancelled", "Stopped", "Error"];
-  const state = { tab: "All", start: 1, admin: false, bulk: false, counts: {}, paused: false, polls: 0, busy: false, drafts: {} };
+  const state = { tab: "All", start: 1, admin: false, bulk: false, counts: {}, paused: false, polls: 0, busy: false, drafts: {}, limit: 0 };
   // The message line: each click's reply is numbered (seq), and one that
   // arrives after a later click's reply was shown does not replace it,
   // unless it is an error; a refresh's error (fromPoll) goes once a
@@ -23,7 +23,9 @@
   const arr = (v) => (v === undefined || v === null || v === "" ? [] : Array.isArray(v) ? v : [v]);
 
   // aci sends one ACI request (GET, same origin) and returns responsedata,
-  // or throws an Error whose message is the server's errordescription.
+  // or throws an Error whose message is the server's errorstring and
+  // errordescription, with its errorcode as code and errordescription as
+  // description.
   async function aci(params) {
     const q = new URLSearchParams(params);
     q.set("ResponseFormat", "simplejson");
@@ -34,7 +36,8 @@
     const ar = body.autnresponse || {};
     if (ar.response !== "SUCCESS") {
       const e = (ar.responsedata && ar.responsedata.error) || {};
-      throw new Error((e.errorstring || "error") + ": " + (e.errordescription || ""));
+      throw Object.assign(new Error((e.errorstring || "error") + ": " + (e.errordescription || "")),
+        { code: e.errorcode || "", description: e.errordescription || "" });
     }
     return ar.responsedata || {};
   }
@@ -50,6 +53,21 @@
     const m = $("message");
     m.textContent = text || "";
     m.className = isError ? "error" : "";
+  }
+
+  // pageSize is the rows per page chosen, or the server's limit on a
+  // listing when that is smaller (learnt from its refusal: limit).
+  function pageSize() {
+    const per = Number($("per-page").value);
+    return state.limit > 0 && state.limit < per ? state.limit : per;
+  }
+
+  // limitIn reads the server's limit from its refusal of a MaxResults over
+  // [Actions] MaxListResults (ERRORPARAMINVALID naming the limit); 0 for
+  // any other error.
+  function limitIn(e) {
+    const m = /\bparameter MaxResults: a reply lists at most (\d+) actions/.exec(e.description || "");
+    return e.code === "ERRORPARAMINVALID" && m ? Number(m[1]) : 0;
   }
 
   async function permissions() {
@@ -236,7 +254,6 @@
     try {
       const qs = await aci({ action: "QueueInfo", QueueName: QUEUE, QueueAction: "QueueStatus" });
       renderQueue(qs.queue || {});
-      const per = Number($("per-page").value);
       const search = $("search").value.trim();
       const params = { action: "QueueInfo", QueueName: QUEUE, QueueAction: "GetStatus" };
       const tokenLike = isToken(search);
@@ -244,13 +261,23 @@
         params.Token = search;
       } else {
         params.Start = String(state.start);
-        params.MaxResults = String(per);
+        params.MaxResults = String(pageSize());
         if (state.tab !== "All") params.State = state.tab;
       }
       let list = [];
       let failed = false;
       try {
-        const d = await aci(params);
+        let d;
+        try {
+          d = await aci(params);
+        } catch (e) {
+          // A page over the server's limit: pages of the limit from now on.
+          const limit = tokenLike ? 0 : limitIn(e);
+          if (!(limit > 0 && limit < Number(params.MaxResults))) throw e;
+          state.limit = limit;
+          params.MaxResults = String(pageSize());
+          d = await aci(params);
+        }
         list = arr(d.actions && d.actions.action);
       } catch (e) {
         if (!tokenLike) throw e;
@@ -259,7 +286,7 @@
       }
       // Next goes by the page the server gave, not by what the search
       // left of it: a later page may hold what is searched for.
-      const full = list.length >= per;
+      const full = list.length >= Number(params.MaxResults);
       if (search && !tokenLike) {
         const s = search.toLowerCase();
         list = list.filter((a) => (a.fetchaction || "").toLowerCase().includes(s) || tasks(a).toLowerCase().includes(s) ||
@@ -275,7 +302,8 @@
       }));
       renderRows(list, progress);
       renderBulk();
-      $("page-info").textContent = tokenLike ? "token" : "from " + state.start;
+      $("page-info").textContent = tokenLike ? "token" : "from " + state.start +
+        (pageSize() < Number($("per-page").value) ? " (" + pageSize() + " per page: the server's limit)" : "");
       $("prev").disabled = tokenLike || state.start <= 1;
       $("next").disabled = tokenLike || !full;
       if (!failed && msg.fromPoll) say("", false);
@@ -293,8 +321,8 @@
     $("search-form").addEventListener("submit", (e) => { e.preventDefault(); state.start = 1; refresh(); });
     $("search").addEventListener("input", () => { state.start = 1; refresh(); });
     $("per-page").addEventListener("change", () => { state.start = 1; refresh(); });
-    $("prev").addEventListener("click", () => { state.start = Math.max(1, state.start - Number($("per-page").value)); refresh(); });
-    $("next").addEventListener("click", () => { state.start += Number($("per-page").value); refresh(); });
+    $("prev").addEventListener("click", () => { state.start = Math.max(1, state.start - pageSize()); refresh(); });
+    $("next").addEventListener("click", () => { state.start += pageSize(); refresh(); });
     permissions().then(refresh);
     setInterval(() => { if (!document.hidden) refresh(); }, POLL_MS);
   }
