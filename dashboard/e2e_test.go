@@ -555,3 +555,32 @@ func TestDashboardPagesUnderTheServersLimit(t *testing.T) {
 	require.Empty(t, run(t, ctx, chromedp.TextContent(chromedp.ID("message"))), "no error")
 }
 
+// TestDashboardClickRefreshesDuringAPoll: a click's refresh is not lost
+// when a refresh is under way: the row shows what the click did. The
+// click's refresh was dropped while a poll was in flight, and that poll,
+// read before the click, showed the old state until the next poll (2
+// seconds; never, on a hidden tab).
+func TestDashboardClickRefreshesDuringAPoll(t *testing.T) {
+	ctx, base, a, _ := queuedTwo(t)
+	// No timed refreshes (a hidden tab): only the ones the page asks for.
+	// A listing's reply, read by the server at once, reaches the page
+	// when the test says.
+	run(t, ctx, chromedp.Evaluate[bool](`(() => {
+		Object.defineProperty(document, "hidden", { get: () => true });
+		const orig = window.fetch;
+		let release;
+		const held = new Promise((r) => { release = r; });
+		window.release = () => { window.holdList = false; release(); };
+		window.holdList = true;
+		window.fetch = (u, o) => window.holdList && String(u).includes("QueueAction=GetStatus&") ?
+			orig(u, o).then((r) => { window.listAnswered = true; return held.then(() => r); }) : orig(u, o);
+		return true; })()`))
+	run(t, ctx, chromedp.Poll[bool](`(document.getElementById("search").dispatchEvent(new Event("input")), window.listAnswered === true)`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	click(t, ctx, rowSel(a)+" button.act-cancel")
+	run(t, ctx, chromedp.Poll[bool](`document.getElementById("message").textContent === "Cancelled"`, chromedp.WithPollingTimeout(20*time.Second)))
+	require.Equal(t, "Cancelled", statusOf(t, base, a))
+	run(t, ctx, chromedp.Evaluate[bool](`(() => { window.release(); return true; })()`))
+	run(t, ctx, chromedp.Poll[bool](`(document.querySelector('`+rowSel(a)+` td.status') || {}).textContent === "Cancelled"`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+}

@@ -6,7 +6,7 @@
   const POLL_MS = 2000;
   const QUEUE = "fetch";
   const STATES = ["All", "Queued", "Processing", "Paused", "Finished", "Cancelled", "Stopped", "Error"];
-  const state = { tab: "All", start: 1, admin: false, bulk: false, counts: {}, paused: false, polls: 0, busy: false, drafts: {}, limit: 0 };
+  const state = { tab: "All", start: 1, admin: false, bulk: false, counts: {}, paused: false, polls: 0, busy: false, again: false, drafts: {}, limit: 0 };
   // The message line: each click's reply is numbered (seq), and one that
   // arrives after a later click's reply was shown does not replace it,
   // unless it is an error; a refresh's error (fromPoll) goes once a
@@ -248,9 +248,17 @@
     }
   }
 
+  // refresh reads the queue and the page, and shows them. One runs at a
+  // time: asked for while one is under way (a click's, during a poll),
+  // it runs again once that ends, since what that one read may predate
+  // the click.
   async function refresh() {
-    if (state.busy) return;
+    if (state.busy) {
+      state.again = true;
+      return;
+    }
     state.busy = true;
+    state.again = false;
     try {
       const qs = await aci({ action: "QueueInfo", QueueName: QUEUE, QueueAction: "QueueStatus" });
       renderQueue(qs.queue || {});
@@ -314,6 +322,7 @@
       say(e.message, true);
     } finally {
       state.busy = false;
+      if (state.again) refresh();
     }
   }
 
