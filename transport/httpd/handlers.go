@@ -409,6 +409,10 @@ func listPage(req *aci.Request, maxList int) (skip, maxResults uint32, err error
 			return 0, 0, err
 		}
 		if n > int64(maxList) {
+			// The dashboard (dashboard/assets/app.js, limitIn)
+			// reads the limit from this wording: keep "parameter MaxResults: a
+			// reply lists at most N actions"
+			// (TestDashboardPagesUnderTheServersLimit).
 			return 0, 0, messages.Invalid("MaxResults", v, fmt.Sprintf(
 				"a reply lists at most %d actions ([Actions] MaxListResults); ask for the next ones with Start", maxList))
 		}
