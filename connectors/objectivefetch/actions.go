@@ -175,6 +175,7 @@ func (r *Repository) delete(ctx context.Context, job *fetch.Job, req *request) (
 			return o.Elements(), err
 		}
 		b := &restsync.Batch{DS: ds, Target: r.Target, Counts: cnt, Log: r.Log, Report: restsync.FailOf(job, task)}
+		seen := map[string]bool{} // the documents of this task given so far
 		for _, e := range req.IDs {
 			if e.Task != task {
 				continue
@@ -184,6 +185,12 @@ func (r *Repository) delete(ctx context.Context, job *fetch.Job, req *request) (
 				return o.Elements(), err
 			}
 			id, _ := decodeIdentifier(e.Raw)
+			if seen[id.Item] {
+				// Given twice: one document, deleted, forgotten,
+				// counted and listed once.
+				continue
+			}
+			seen[id.Item] = true
 			// Only a document the task indexed is deleted, as only
 			// such a document can be viewed or collected: a stale or
 			// crafted identifier must not delete one it never

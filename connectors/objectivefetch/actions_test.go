@@ -116,10 +116,15 @@ func TestIdentifiersViewCollectDelete(t *testing.T) {
 	var pe *messages.ParamError
 	_, err = e.repo.Validate("DELETE", messages.Params{{Name: "Identifiers", Value: names["Docs"]}})
 	require.ErrorAs(t, err, &pe, "a folder is not deleted")
-	job, _, err = e.run("DELETE", "Identifiers", names["a.txt"])
+	// Given twice (a list with repeats from a UI selection or a script),
+	// it is one document: it was counted deleted (four, with its old
+	// version) and listed once per time it was given.
+	job, res, err = e.run("DELETE", "Identifiers", names["a.txt"]+","+names["a.txt"])
 	require.NoError(t, err)
+	require.Len(t, res[0].Children, 1, "listed once")
 	require.Nil(t, e.srv.Object(d))
 	require.Equal(t, uint64(2), job.Snapshot()[0].Deleted, "the document and its old version")
+	require.Equal(t, uint64(2), job.Snapshot()[0].Ingestdeleted)
 	require.True(t, e.gone(kindDocument, d))
 	_, err = e.repo.View(context.Background(), names["a.txt"], nil)
 	require.ErrorIs(t, err, messages.ErrNotFound)
