@@ -37,6 +37,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"golang.org/x/net/html"
 	"golang.org/x/net/html/charset"
 
 	"github.com/connectorhq/connector/extract"
@@ -570,9 +571,45 @@ func (p *parser) htmlText(data []byte, ct string) string {
 }
 
 // StripHTML is the plain tag stripper a nil HTMLText stands for: data
-// decoded as its Content-Type ct says, its tags removed (entities kept).
-// An HTMLText whose converter fails falls back on it.
-func StripHTML(data []byte, ct string) string { return stripTags(extract.DecodeText(data, ct)) }
+// decoded as its Content-Type ct says, without the code of its style
+// sheets and scripts (dropCode), its tags removed (entities kept). An
+// HTMLText whose converter fails falls back on it.
+func StripHTML(data []byte, ct string) string {
+	return stripTags(dropCode(extract.DecodeText(data, ct)))
+}
+
+// dropCode returns s without the contents of its script and style
+// elements: code, not the message's words, which stripTags would keep (a
+// newsletter's style sheet was the start of its text). A self-closed one
+// (<script src="a.js"/>) is empty. Everything else is kept as written.
+func dropCode(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	z := html.NewTokenizer(strings.NewReader(s))
+	code := 0 // script and style elements open
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			return b.String()
+		case html.SelfClosingTagToken:
+			z.NextIsNotRawText()
+		case html.StartTagToken, html.EndTagToken:
+			if name, _ := z.TagName(); string(name) == "script" || string(name) == "style" {
+				if tt == html.StartTagToken {
+					code++
+				} else if code > 0 {
+					code--
+				}
+			}
+		case html.TextToken:
+			if code > 0 {
+				continue
+			}
+		}
+		b.Write(z.Raw())
+	}
+}
 
 func (p *parser) finish() {
 	// One text (most mail): no copy.

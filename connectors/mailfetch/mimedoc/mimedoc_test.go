@@ -56,9 +56,10 @@ func TestParseHTMLOnly(t *testing.T) {
 	})
 	require.True(t, m.HTMLBody)
 	require.Equal(t, "converted:<html>", m.Text)
-	// Without a converter, tags are stripped.
+	// Without a converter, tags are stripped, and the code of scripts
+	// and style sheets left out.
 	m = Parse(raw, false, Limits{}, nil)
-	require.Equal(t, "Title para &amp; more x()", m.Text)
+	require.Equal(t, "Title para &amp; more", m.Text)
 }
 
 func TestParseSinglePartAttachmentIsSectionOne(t *testing.T) {
