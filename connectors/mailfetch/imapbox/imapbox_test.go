@@ -237,8 +237,8 @@ func TestDialTokenWaitIsNotSpentLoggedOut(t *testing.T) {
 	ctx := context.Background()
 	conf := &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{TokenURL: oauth.URL + "/token"}}
 	for _, auth := range []Auth{AuthXOAuth2, AuthOAuthBearer} {
-		tokens := slowTokens{inner: conf.TokenSource(ctx, &oauth2.Token{RefreshToken: "rt-alice"}), delay: 1500 * time.Millisecond}
-		b, err := Dial(ctx, Config{Addr: d.Addr, Security: SecurityNone, Username: "alice@example.com", Auth: auth, Tokens: tokens, Timeout: 500 * time.Millisecond})
+		tokens := slowTokens{inner: conf.TokenSource(ctx, &oauth2.Token{RefreshToken: "rt-alice"}), delay: 5 * time.Second}
+		b, err := Dial(ctx, Config{Addr: d.Addr, Security: SecurityNone, Username: "alice@example.com", Auth: auth, Tokens: tokens, Timeout: 4 * time.Second})
 		require.NoError(t, err, "%s: %s", auth, d.Log())
 		_, err = b.Collections(ctx)
 		require.NoError(t, err)
