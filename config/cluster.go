@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/connectorhq/connector/internal/wording"
 )
 
 // Cluster is [Cluster]: cluster mode (docs/cluster.md). Off by default: the
@@ -49,7 +51,7 @@ var clusterDef = &sectionDef{name: "Cluster", keys: []keyDef{
 	{"Name", func(c *Config, v string) error {
 		c.Cluster.Name = strings.TrimSpace(v)
 		if strings.ContainsAny(c.Cluster.Name, "/ \t") {
-			return fmt.Errorf("%s: a cluster name has no slash or space", quote(v))
+			return fmt.Errorf("%s: a cluster name has no slash or space", wording.Quote(v))
 		}
 		return nonEmpty(c.Cluster.Name)
 	}},
@@ -61,7 +63,7 @@ var clusterDef = &sectionDef{name: "Cluster", keys: []keyDef{
 		for i, e := range c.Cluster.Etcd {
 			// An entry with user information may hold a password: the
 			// error names it by its place, never by its text.
-			shown := quote(e)
+			shown := wording.Quote(e)
 			if strings.Contains(e, "@") {
 				shown = fmt.Sprintf("entry %d", i+1)
 			}
@@ -103,12 +105,12 @@ var clusterDef = &sectionDef{name: "Cluster", keys: []keyDef{
 		v = strings.TrimSpace(v)
 		host, port, err := net.SplitHostPort(v)
 		if err != nil || strings.TrimSpace(host) == "" {
-			return fmt.Errorf("%s is not host:port (expected e.g. node1.example.com:7100)", quote(v))
+			return fmt.Errorf("%s is not host:port (expected e.g. node1.example.com:7100)", wording.Quote(v))
 		}
 		// The other nodes dial it: a port that is no number (host:abc)
 		// made every join fail, reported at Etcd.
 		if _, err := intIn(port, 1, 65535); err != nil {
-			return fmt.Errorf("%s: its port: %w", quote(v), err)
+			return fmt.Errorf("%s: its port: %w", wording.Quote(v), err)
 		}
 		c.Cluster.AdvertisedAddress = v
 		return nil
@@ -116,7 +118,7 @@ var clusterDef = &sectionDef{name: "Cluster", keys: []keyDef{
 	{"LeaseTTL", func(c *Config, v string) (err error) {
 		c.Cluster.LeaseTTL, err = Duration(v)
 		if err == nil && (c.Cluster.LeaseTTL < time.Second || c.Cluster.LeaseTTL%time.Second != 0) {
-			err = fmt.Errorf("%s: expected whole seconds, at least 1s", quote(v))
+			err = fmt.Errorf("%s: expected whole seconds, at least 1s", wording.Quote(v))
 		}
 		return
 	}},

@@ -38,6 +38,7 @@ import (
 	"github.com/connectorhq/connector/auth"
 	"github.com/connectorhq/connector/internal/netguard"
 	"github.com/connectorhq/connector/internal/readfile"
+	"github.com/connectorhq/connector/internal/wording"
 	"github.com/connectorhq/connector/secret"
 )
 
@@ -326,7 +327,7 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, ":%d", e.Line)
 	}
 	b.WriteString(": ")
-	section, key := clip(e.Section), clip(e.Key)
+	section, key := wording.Clip(e.Section), wording.Clip(e.Key)
 	switch {
 	case section != "" && key != "":
 		b.WriteString("[" + section + "] " + key + ": ")
@@ -690,14 +691,14 @@ func (p *parser) checkTaskSection(c *Config, sec *Section, taskKeys TaskKeysFunc
 			if strings.EqualFold(k, kv.Key) {
 				return &Error{File: p.file, Line: kv.Line, Section: sec.Name, Key: kv.Key, Err: fmt.Errorf(
 					"%w: %s is a key of a role section, but [AuthorizationRoles] does not list [%s] (expected N=%s there)",
-					ErrUnknownSection, kv.Key, clip(sec.Name), clip(sec.Name))}
+					ErrUnknownSection, kv.Key, wording.Clip(sec.Name), wording.Clip(sec.Name))}
 			}
 		}
 		for _, k := range sslKeys {
 			if strings.EqualFold(k, kv.Key) {
 				return &Error{File: p.file, Line: kv.Line, Section: sec.Name, Key: kv.Key, Err: fmt.Errorf(
 					"%w: %s is a key of a TLS section, but no SSLConfig names [%s] (expected SSLConfig=%s in [Server], [Service] or [Ingestion])",
-					ErrUnknownSection, kv.Key, clip(sec.Name), clip(sec.Name))}
+					ErrUnknownSection, kv.Key, wording.Clip(sec.Name), wording.Clip(sec.Name))}
 			}
 		}
 		for _, def := range systemDefs {
@@ -737,7 +738,7 @@ func (p *parser) listedWithoutSection(c *Config) error {
 		if near := index.closest(t); near != "" {
 			e := c.entries[strings.ToLower(t)]
 			return &Error{File: p.file, Line: e.Line, Section: "FetchTasks", Key: e.Key,
-				Err: fmt.Errorf("task %s has no section [%s] (did you mean [%s]?)", clip(t), clip(t), near)}
+				Err: fmt.Errorf("task %s has no section [%s] (did you mean [%s]?)", wording.Clip(t), wording.Clip(t), near)}
 		}
 	}
 	return nil
@@ -894,13 +895,13 @@ func (p *parser) fetchTasks(sec *Section, taskKeys TaskKeysFunc, entries map[str
 				return nil, p.err(kv, errors.New("task name must not be empty (expected the name of the task's section)"))
 			}
 			if isSystem(kv.Value) {
-				return nil, p.err(kv, fmt.Errorf("task name %s is a reserved section name (%s are not tasks)", quote(kv.Value), bracketed(systemNames)))
+				return nil, p.err(kv, fmt.Errorf("task name %s is a reserved section name (%s are not tasks)", wording.Quote(kv.Value), bracketed(systemNames)))
 			}
 			// 1= and 01= (or +1=) are different keys of one index: the
 			// later would replace the earlier, whose task would then be
 			// listed nowhere.
 			if first, ok := byIndex[i]; ok {
-				return nil, p.err(kv, fmt.Errorf("task %d is listed twice (first on line %d, as %s=%s)", i, first.kv.Line, clip(first.kv.Key), clip(first.name)))
+				return nil, p.err(kv, fmt.Errorf("task %d is listed twice (first on line %d, as %s=%s)", i, first.kv.Line, wording.Clip(first.kv.Key), wording.Clip(first.name)))
 			}
 			byIndex[i] = entry{kv.Value, kv}
 			continue
@@ -977,7 +978,7 @@ func Bool(v string) (bool, error) {
 	case "false", "off", "n", "no", "0":
 		return false, nil
 	}
-	return false, fmt.Errorf("%s is not a Boolean (use true or false)", quote(v))
+	return false, fmt.Errorf("%s is not a Boolean (use true or false)", wording.Quote(v))
 }
 
 // Duration parses a duration: a Go duration ("1.5s", "10m", "2h"), a number
@@ -989,7 +990,7 @@ func Duration(v string) (time.Duration, error) {
 	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		if f < 0 {
-			return 0, fmt.Errorf("%s must not be negative", quote(v))
+			return 0, fmt.Errorf("%s must not be negative", wording.Quote(v))
 		}
 		return durationOf(v, f, time.Second)
 	}
@@ -1000,7 +1001,7 @@ func Duration(v string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%s is not a duration (examples: 30, 1.5s, 10m, 2h, 7d)", quote(v))
+		return 0, fmt.Errorf("%s is not a duration (examples: 30, 1.5s, 10m, 2h, 7d)", wording.Quote(v))
 	}
 	return d, nil
 }
@@ -1011,10 +1012,10 @@ func Duration(v string) (time.Duration, error) {
 func durationOf(v string, f float64, unit time.Duration) (time.Duration, error) {
 	ns := f * float64(unit)
 	if math.IsNaN(ns) {
-		return 0, fmt.Errorf("%s is not a duration (examples: 30, 1.5s, 10m, 2h, 7d)", quote(v))
+		return 0, fmt.Errorf("%s is not a duration (examples: 30, 1.5s, 10m, 2h, 7d)", wording.Quote(v))
 	}
 	if ns >= math.MaxInt64 { // 2^63 as a float64: the first value a Duration does not hold
-		return 0, fmt.Errorf("%s is too long (at most %v)", quote(v), time.Duration(math.MaxInt64))
+		return 0, fmt.Errorf("%s is too long (at most %v)", wording.Quote(v), time.Duration(math.MaxInt64))
 	}
 	return time.Duration(ns), nil
 }
@@ -1022,7 +1023,7 @@ func durationOf(v string, f float64, unit time.Duration) (time.Duration, error) 
 func intIn(v string, lo, hi int) (int, error) {
 	n, err := strconv.Atoi(trimASCIISpace(v))
 	if err != nil {
-		return 0, fmt.Errorf("%s is not a whole number (expected %d to %d)", quote(v), lo, hi)
+		return 0, fmt.Errorf("%s is not a whole number (expected %d to %d)", wording.Quote(v), lo, hi)
 	}
 	if n < lo || n > hi {
 		return 0, fmt.Errorf("%d is out of range (expected %d to %d)", n, lo, hi)
@@ -1034,7 +1035,7 @@ func intIn(v string, lo, hi int) (int, error) {
 func int64In(v string, lo, hi int64) (int64, error) {
 	n, err := strconv.ParseInt(trimASCIISpace(v), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%s is not a whole number (expected %d to %d)", quote(v), lo, hi)
+		return 0, fmt.Errorf("%s is not a whole number (expected %d to %d)", wording.Quote(v), lo, hi)
 	}
 	if n < lo || n > hi {
 		return 0, fmt.Errorf("%d is out of range (expected %d to %d)", n, lo, hi)
@@ -1048,7 +1049,7 @@ func oneOf(v string, allowed ...string) (string, error) {
 			return a, nil
 		}
 	}
-	return "", fmt.Errorf("%s is not one of %s (expected one of them, in any case)", quote(v), strings.Join(allowed, ", "))
+	return "", fmt.Errorf("%s is not one of %s (expected one of them, in any case)", wording.Quote(v), strings.Join(allowed, ", "))
 }
 
 // trimASCIISpace is v without the ASCII white space around it (as

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/connectorhq/connector/internal/netguard"
+	"github.com/connectorhq/connector/internal/wording"
 )
 
 // sectionDef is one system section of fixed keys: [Connector], [Server],
@@ -95,12 +96,12 @@ func bindHost(v string) (string, error) {
 	if _, err := netip.ParseAddr(h); err == nil {
 		return h, nil
 	}
-	notHost := fmt.Errorf("%s is not an address or host name (expected e.g. 127.0.0.1, 0.0.0.0, ::1 or connector.example.com; no scheme, port or path)", quote(v))
+	notHost := fmt.Errorf("%s is not an address or host name (expected e.g. 127.0.0.1, 0.0.0.0, ::1 or connector.example.com; no scheme, port or path)", wording.Quote(v))
 	if strings.ContainsAny(h, "/@?#\\ \t") {
 		return "", notHost
 	}
 	if host, port, err := net.SplitHostPort(h); err == nil && host != "" && port != "" {
-		return "", fmt.Errorf("%s holds a port: give the address alone (e.g. %s) and the port in its own key", quote(v), host)
+		return "", fmt.Errorf("%s holds a port: give the address alone (e.g. %s) and the port in its own key", wording.Quote(v), host)
 	}
 	if strings.ContainsAny(h, ":[]") {
 		return "", notHost
@@ -173,7 +174,7 @@ var systemDefs = []*sectionDef{
 			}
 			for _, h := range c.Server.AllowedHosts {
 				if strings.ContainsAny(h, "/ ") {
-					return fmt.Errorf("%s is not a host name or address (expected e.g. connector.example.com, 10.0.0.5; no scheme, path or port)", quote(h))
+					return fmt.Errorf("%s is not a host name or address (expected e.g. connector.example.com, 10.0.0.5; no scheme, path or port)", wording.Quote(h))
 				}
 			}
 			return nil
@@ -344,7 +345,7 @@ func folders(v string) ([]string, error) {
 	out := splitList(v)
 	for i, f := range out {
 		if strings.ContainsRune(f, 0) {
-			return nil, fmt.Errorf("%s is not a folder name", quote(f))
+			return nil, fmt.Errorf("%s is not a folder name", wording.Quote(f))
 		}
 		out[i] = filepath.Clean(f)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/connectorhq/connector/auth"
+	"github.com/connectorhq/connector/internal/wording"
 	"github.com/connectorhq/connector/secret"
 )
 
@@ -134,11 +135,11 @@ func findOpsRefs(file string, raw []*rawSection) (*opsRefs, error) {
 				}
 				if kv.Value == "" || isSystem(kv.Value) {
 					return nil, &Error{File: file, Line: kv.Line, Section: rs.name, Key: kv.Key, Err: fmt.Errorf(
-						"%s is not a role section name (expected the name of a section of its own, not %s)", quote(kv.Value), bracketed(systemNames))}
+						"%s is not a role section name (expected the name of a section of its own, not %s)", wording.Quote(kv.Value), bracketed(systemNames))}
 				}
 				if first, ok := byIndex[i]; ok { // 1= and 01=: see fetchTasks
 					return nil, &Error{File: file, Line: kv.Line, Section: rs.name, Key: kv.Key,
-						Err: fmt.Errorf("role %d is listed twice (first on line %d, as %s=%s)", i, first.Line, clip(first.Key), clip(first.Value))}
+						Err: fmt.Errorf("role %d is listed twice (first on line %d, as %s=%s)", i, first.Line, wording.Clip(first.Key), wording.Clip(first.Value))}
 				}
 				byIndex[i] = kv
 			}
@@ -156,7 +157,7 @@ func findOpsRefs(file string, raw []*rawSection) (*opsRefs, error) {
 				if strings.EqualFold(kv.Key, "SSLConfig") && kv.Value != "" {
 					if isSystem(kv.Value) {
 						return nil, &Error{File: file, Line: kv.Line, Section: rs.name, Key: kv.Key,
-							Err: fmt.Errorf("%s is a system section, not a TLS section (expected the name of a section with SSLMethod, SSLCertificate, ...)", quote(kv.Value))}
+							Err: fmt.Errorf("%s is a system section, not a TLS section (expected the name of a section with SSLMethod, SSLCertificate, ...)", wording.Quote(kv.Value))}
 					}
 					if _, ok := refs.ssl[strings.ToLower(kv.Value)]; !ok {
 						kv.Key = rs.name // remember who named it
@@ -169,7 +170,7 @@ func findOpsRefs(file string, raw []*rawSection) (*opsRefs, error) {
 	for _, kv := range refs.roles {
 		if refs.isSSL(kv.Value) {
 			return nil, &Error{File: file, Line: kv.Line, Section: "AuthorizationRoles", Key: kv.Key,
-				Err: fmt.Errorf("[%s] is named both as a role and as a TLS section (SSLConfig); give each its own section", clip(kv.Value))}
+				Err: fmt.Errorf("[%s] is named both as a role and as a TLS section (SSLConfig); give each its own section", wording.Clip(kv.Value))}
 		}
 	}
 	return refs, nil
@@ -185,13 +186,13 @@ func (p *parser) checkRefsExist(c *Config, refs *opsRefs, raw []*rawSection) err
 	for _, kv := range refs.roles {
 		if !has(kv.Value) {
 			return &Error{File: p.file, Line: kv.Line, Section: "AuthorizationRoles", Key: kv.Key,
-				Err: fmt.Errorf("role section [%s] does not exist (expected a section with StandardRoles and Clients or SSLIdentities)", clip(kv.Value))}
+				Err: fmt.Errorf("role section [%s] does not exist (expected a section with StandardRoles and Clients or SSLIdentities)", wording.Clip(kv.Value))}
 		}
 	}
 	for name, kv := range refs.ssl {
 		if !has(name) {
 			return &Error{File: p.file, Line: kv.Line, Section: kv.Key, Key: "SSLConfig",
-				Err: fmt.Errorf("TLS section [%s] does not exist (expected a section with SSLMethod, SSLCertificate, SSLPrivateKey, ...)", clip(kv.Value))}
+				Err: fmt.Errorf("TLS section [%s] does not exist (expected a section with SSLMethod, SSLCertificate, SSLPrivateKey, ...)", wording.Clip(kv.Value))}
 		}
 	}
 	return nil
@@ -212,7 +213,7 @@ func (p *parser) role(sec *Section) (auth.Role, error) {
 			r.Actions = splitList(kv.Value)
 			for _, a := range r.Actions {
 				if _, ok := auth.KnownAction(auth.ACIPort, a); !ok {
-					err = fmt.Errorf("%s is not an action of the ACI port%s (expected one of %s)", quote(a),
+					err = fmt.Errorf("%s is not an action of the ACI port%s (expected one of %s)", wording.Quote(a),
 						didYouMean(a, auth.Actions(auth.ACIPort), "%s"), strings.Join(auth.Actions(auth.ACIPort), ", "))
 					break
 				}
@@ -221,7 +222,7 @@ func (p *parser) role(sec *Section) (auth.Role, error) {
 			r.ServiceActions = splitList(kv.Value)
 			for _, a := range r.ServiceActions {
 				if _, ok := auth.KnownAction(auth.ServicePort, a); !ok {
-					err = fmt.Errorf("%s is not an action of the service port%s (expected one of %s)", quote(a),
+					err = fmt.Errorf("%s is not an action of the service port%s (expected one of %s)", wording.Quote(a),
 						didYouMean(a, auth.Actions(auth.ServicePort), "%s"), strings.Join(auth.Actions(auth.ServicePort), ", "))
 					break
 				}
@@ -336,11 +337,11 @@ func sslMethod(v string) (string, error) {
 	}
 	switch strings.ToUpper(strings.TrimSpace(v)) {
 	case "SSLV2", "SSLV3", "TLSV1", "TLSV1.0", "TLSV1.1":
-		return "", fmt.Errorf("%s is an obsolete protocol; this server speaks TLS 1.2 and 1.3 only (expected Negotiate, TLSV1.2 or TLSV1.3)", quote(v))
+		return "", fmt.Errorf("%s is an obsolete protocol; this server speaks TLS 1.2 and 1.3 only (expected Negotiate, TLSV1.2 or TLSV1.3)", wording.Quote(v))
 	case "NONE":
 		return "", errors.New(`"None" turns TLS off: remove the SSLConfig key that names this section instead`)
 	}
-	return "", fmt.Errorf("%s is not an SSLMethod (expected Negotiate, TLSV1.2 or TLSV1.3)", quote(v))
+	return "", fmt.Errorf("%s is not an SSLMethod (expected Negotiate, TLSV1.2 or TLSV1.3)", wording.Quote(v))
 }
 
 // attachSSL gives [Server], [Service] and [Ingestion] the TLS section their
@@ -370,14 +371,14 @@ func (p *parser) attachSSL(c *Config, read map[string]*SSLOptions) error {
 		}
 		if use.listen {
 			if o.Certificate == "" {
-				return e(fmt.Errorf("[%s] has no SSLCertificate and SSLPrivateKey: a listening port needs its certificate and key", clip(o.Section)))
+				return e(fmt.Errorf("[%s] has no SSLCertificate and SSLPrivateKey: a listening port needs its certificate and key", wording.Clip(o.Section)))
 			}
 			if o.CheckCertificate && o.CACertificate == "" && o.Lines["SSLCheckCertificate"] > 0 {
-				return e(fmt.Errorf("[%s] SSLCheckCertificate=true needs SSLCACertificate (the authorities that sign client certificates)", clip(o.Section)))
+				return e(fmt.Errorf("[%s] SSLCheckCertificate=true needs SSLCACertificate (the authorities that sign client certificates)", wording.Clip(o.Section)))
 			}
 		} else if !o.CheckCertificate {
 			return e(fmt.Errorf("[%s] SSLCheckCertificate=false: outgoing connections always check the server's certificate "+
-				"(give SSLCACertificate to trust a private authority)", clip(o.Section)))
+				"(give SSLCACertificate to trust a private authority)", wording.Clip(o.Section)))
 		}
 	}
 	if c.Service.Enabled && c.Server.Port != 0 && c.Service.Port == c.Server.Port {

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/connectorhq/connector/internal/wording"
 	"github.com/connectorhq/connector/secret"
 )
 
@@ -76,42 +76,7 @@ func shownValue(text string, hide bool) string {
 	if hide {
 		return "the value"
 	}
-	return quote(text)
-}
-
-// maxQuoted is the most of a line, name or value that an error quotes:
-// the start of a longer one (a pasted certificate, a key missing its =)
-// says which it is, and the whole of it made an error, a log line and an
-// error reply as large as the text.
-const maxQuoted = 100
-
-// quote is text quoted as an error shows it (strconv.Quote), cut to its
-// first maxQuoted bytes, with its size, when it is longer:
-// "-----BEGIN CERTIFICATE-----\nMII"… (1832 bytes).
-func quote(text string) string {
-	if len(text) <= maxQuoted {
-		return strconv.Quote(text)
-	}
-	return strconv.Quote(text[:cutAt(text)]) + "… (" + strconv.Itoa(len(text)) + " bytes)"
-}
-
-// clip is text as an error shows it unquoted (a section's or key's name),
-// cut as quote cuts it.
-func clip(text string) string {
-	if len(text) <= maxQuoted {
-		return text
-	}
-	return text[:cutAt(text)] + "… (" + strconv.Itoa(len(text)) + " bytes)"
-}
-
-// cutAt is where quote and clip cut text: at most maxQuoted bytes, never
-// inside a character.
-func cutAt(text string) int {
-	i := maxQuoted
-	for i > 0 && !utf8.RuneStart(text[i]) {
-		i--
-	}
-	return i
+	return wording.Quote(text)
 }
 
 // errNotUTF8 is the error of a line that is not UTF-8: the text is read as
@@ -151,12 +116,12 @@ func scan(file string, data []byte) ([]*rawSection, error) {
 		case strings.HasPrefix(line, "["):
 			end := strings.IndexByte(line, ']')
 			if end < 0 {
-				return nil, &Error{File: file, Line: n, Err: fmt.Errorf("%s: a section header is [Name], with the closing ]", quote(line))}
+				return nil, &Error{File: file, Line: n, Err: fmt.Errorf("%s: a section header is [Name], with the closing ]", wording.Quote(line))}
 			}
 			name := strings.TrimSpace(line[1:end])
 			if rest := strings.TrimSpace(line[end+1:]); rest != "" {
 				return nil, &Error{File: file, Line: n, Section: name, Err: fmt.Errorf("%s after the section header: "+
-					"a section header stands alone on its line (comments go on a line of their own)", quote(rest))}
+					"a section header stands alone on its line (comments go on a line of their own)", wording.Quote(rest))}
 			}
 			if name == "" {
 				return nil, &Error{File: file, Line: n, Err: errors.New("[]: a section needs a name")}
@@ -175,14 +140,14 @@ func scan(file string, data []byte) ([]*rawSection, error) {
 				// quoted whole, its value with it: not one whose line
 				// names a secret (shownValue), by the name it starts
 				// with (X-Auth: x) or anywhere in it.
-				shown := quote(line)
+				shown := wording.Quote(line)
 				if secret.SensitiveName(line) || secret.SensitiveName(leadingName(line)) {
 					shown = "the line (not shown: it names a secret)"
 				}
 				return nil, &Error{File: file, Line: n, Section: sectionName(cur), Err: fmt.Errorf("%s: expected Key=Value, a [Section] header, or a comment line (starting with //, ; or #)", shown)}
 			}
 			if k == "" {
-				return nil, &Error{File: file, Line: n, Section: sectionName(cur), Err: fmt.Errorf("%s: the key before = is empty", quote(line))}
+				return nil, &Error{File: file, Line: n, Section: sectionName(cur), Err: fmt.Errorf("%s: the key before = is empty", wording.Quote(line))}
 			}
 			if cur == nil {
 				return nil, &Error{File: file, Line: n, Key: k, Err: errors.New("setting outside any [Section]: put it under the section it belongs to")}
@@ -230,7 +195,7 @@ func parseValue(v string, hide bool) (string, error) {
 			if hide {
 				return "", fmt.Errorf("the quoted value has no closing %c", q)
 			}
-			return "", fmt.Errorf("%s: the quoted value has no closing %c", clip(v), q)
+			return "", fmt.Errorf("%s: the quoted value has no closing %c", wording.Clip(v), q)
 		}
 		if rest := strings.TrimSpace(v[end+1:]); rest != "" {
 			return "", fmt.Errorf("%s after the closing quote: comments must be on a line of their own", shownValue(rest, hide))

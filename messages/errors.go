@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/connectorhq/connector/internal/wording"
 	"github.com/connectorhq/connector/secret"
 )
 
@@ -99,9 +100,10 @@ func (e *ParamError) Error() string {
 		return "missing required parameter " + e.Name
 	}
 	// The value is quoted to show what is wrong, but not a URL's password
-	// (an Identifiers or Reference of http://user:password@host/...):
+	// (an Identifiers or Reference of http://user:password@host/...),
+	// and only its first 100 bytes when it is longer (wording.Quote):
 	// this text is the error reply and the log line.
-	return fmt.Sprintf("invalid value %q for parameter %s: %s", secret.RedactURLs(e.Value), e.Name, e.Reason)
+	return fmt.Sprintf("invalid value %s for parameter %s: %s", wording.Quote(secret.RedactURLs(e.Value)), e.Name, e.Reason)
 }
 
 // Is lets errors.Is match ErrMissingParam or ErrInvalidParam.

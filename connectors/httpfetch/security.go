@@ -15,6 +15,7 @@ import (
 
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/wording"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/secret"
 )
@@ -69,7 +70,7 @@ func (k *keyring) decryptKey() (*secret.Key, error) { return k.get(false) }
 func origin(s string) (string, error) {
 	u, err := originParser.Parse(strings.TrimSpace(s))
 	if err != nil || (u.Scheme() != "http" && u.Scheme() != "https") || u.Hostname() == "" {
-		return "", fmt.Errorf("%q is not an http or https origin (scheme://host[:port])", s)
+		return "", fmt.Errorf("%s is not an http or https origin (scheme://host[:port])", wording.Quote(s))
 	}
 	return u.Scheme() + "://" + u.Hostname() + ":" + strconv.Itoa(u.DecodedPort()), nil
 }

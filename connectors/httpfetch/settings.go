@@ -15,6 +15,7 @@ import (
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/crawl"
 	"github.com/connectorhq/connector/extract"
+	"github.com/connectorhq/connector/internal/wording"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/secret"
 )
@@ -331,7 +332,7 @@ var keySpecs = []*keySpec{
 		for _, name := range splitCSV(v) {
 			f, ok := extract.ParseFormat(name)
 			if !ok {
-				return fmt.Errorf("%q is not a format: list some of %s", name, formatNames())
+				return fmt.Errorf("%s is not a format: list some of %s", wording.Quote(name), formatNames())
 			}
 			fs = append(fs, f)
 		}
@@ -536,7 +537,7 @@ func (sc *Schema) TaskKeys(key, value string) error {
 		if near := config.Closest(key, sc.names); near != "" {
 			hint = " (did you mean " + near + "?)"
 		}
-		return fmt.Errorf("%w: %s is not a fetch task setting%s; %s lists them", config.ErrUnknownKey, key, hint, sc.doc)
+		return fmt.Errorf("%w: %s is not a fetch task setting%s; %s lists them", config.ErrUnknownKey, wording.Clip(key), hint, sc.doc)
 	}
 	return k.apply(sc.defaults(""), value)
 }

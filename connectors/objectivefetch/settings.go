@@ -9,6 +9,7 @@ import (
 
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors/internal/restsync"
+	"github.com/connectorhq/connector/internal/wording"
 	"github.com/connectorhq/connector/secret"
 )
 
@@ -124,7 +125,7 @@ var keys = &restsync.Keys[settings]{
 			}
 			for _, f := range s.RootFolders {
 				if !strings.HasPrefix(f, "/") && !validID(f) {
-					return errors.New(f + " is neither an object id (fA…, qA…) nor a path starting with /")
+					return errors.New(wording.Clip(f) + " is neither an object id (fA…, qA…) nor a path starting with /")
 				}
 				if !strings.HasPrefix(f, "/") && kindOf(f) == kindDocument {
 					// It would be indexed as a container without content.

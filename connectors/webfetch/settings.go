@@ -11,6 +11,7 @@ import (
 	"github.com/connectorhq/connector/config"
 	"github.com/connectorhq/connector/connectors/httpfetch"
 	"github.com/connectorhq/connector/crawl/browser"
+	"github.com/connectorhq/connector/internal/wording"
 	"github.com/connectorhq/connector/secret"
 )
 
@@ -296,7 +297,7 @@ func resourceTypes(v string) ([]browser.ResourceType, error) {
 			for i, n := range resourceNames {
 				names[i] = string(n)
 			}
-			return nil, fmt.Errorf("%q is not a resource type: list some of %s (or leave it empty: none)", p, strings.Join(names, ", "))
+			return nil, fmt.Errorf("%s is not a resource type: list some of %s (or leave it empty: none)", wording.Quote(p), strings.Join(names, ", "))
 		}
 	}
 	return out, nil

@@ -1,6 +1,8 @@
 // Package wording checks texts meant for people, such as the descriptions
 // of ACI error replies (docs/errors.md): the tests of the codec and of the
 // front end use it to hold every description to saying each thing once.
+// It also shapes the user text an error quotes (Quote, Clip), so that a
+// long value never makes a long error.
 package wording
 
 import "strings"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/internal/wording"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/oauth"
 	"github.com/connectorhq/connector/secret"
@@ -81,7 +82,7 @@ func (k *Keys[S]) TaskKeys(key, value string) error {
 		if near := config.Closest(key, k.Names()); near != "" {
 			hint = " (did you mean " + near + "?)"
 		}
-		return fmt.Errorf("%w: %s is not %s %s task setting%s; %s lists them", config.ErrUnknownKey, key, article(k.Connector), k.Connector, hint, k.Doc)
+		return fmt.Errorf("%w: %s is not %s %s task setting%s; %s lists them", config.ErrUnknownKey, wording.Clip(key), article(k.Connector), k.Connector, hint, k.Doc)
 	}
 	if x.Secret {
 		if err := secret.Check(value); err != nil {
