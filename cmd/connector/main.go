@@ -81,14 +81,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if *showVersion {
-		fmt.Fprintln(stdout, version.String())
-		return 0
-	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "connector: unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
 		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, version.String())
+		return 0
 	}
 	// -1, the default, stands for "not given": a -port given is checked
 	// whatever its value (-port -2 was otherwise ignored without a word).

@@ -141,6 +141,17 @@ func TestVersionFlag(t *testing.T) {
 	require.Regexp(t, `^connector \S+ \(revision \S+, build \d+, go\S+ \w+/\w+\)\n$`, stdout.String())
 }
 
+// TestVersionFlagRefusesAnArgument: `connector -version x` is a usage
+// error (status 2, as a stray argument without -version is), not a
+// version printed with the argument ignored.
+func TestVersionFlagRefusesAnArgument(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 2, run([]string{"-version", "x"}, &stdout, &stderr))
+	require.Empty(t, stdout.String())
+	require.Contains(t, stderr.String(), `connector: unexpected argument "x"`)
+}
+
 // A -config that names a FIFO (os.ReadFile waited for a writer for ever,
 // deaf to Ctrl-C), a device such as /dev/zero (read until memory ran out)
 // or a huge file is refused at once with an error naming it.
