@@ -40,6 +40,12 @@ func passwordMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "connector password: unexpected argument %q (give the password on standard input)\n", fs.Arg(0))
 		return 2
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if given["config"] && given["keyfile"] {
+		fmt.Fprintln(stderr, "connector password: give -config or -keyfile, not both (-keyfile is the key file itself; -config names the configuration whose [Security] AESKeyFile to use)")
+		return 2
+	}
 	path := *keyFile
 	if path == "" {
 		cfg, _, err := connectors.Read(*cfgPath)

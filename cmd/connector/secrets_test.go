@@ -177,6 +177,23 @@ func TestPasswordCommand(t *testing.T) {
 	require.Contains(t, errOut.String(), "not UTF-8")
 }
 
+// TestPasswordCommandRefusesConfigAndKeyfile: -config and -keyfile are
+// one or the other (the usage says so); with both, -keyfile won without a
+// word, and a password was encrypted with a key the configuration named
+// by -config does not use, so the server could not decrypt it.
+func TestPasswordCommandRefusesConfigAndKeyfile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keyPath := filepath.Join(dir, "aes.ky")
+	cfg := filepath.Join(dir, "c.cfg")
+	require.NoError(t, os.WriteFile(cfg, []byte("[Security]\nAESKeyFile="+filepath.Join(dir, "other.ky")+"\n"), 0o600))
+	var out, errOut bytes.Buffer
+	require.Equal(t, 2, passwordMain([]string{"-config", cfg, "-keyfile", keyPath}, strings.NewReader("pw\n"), &out, &errOut))
+	require.Empty(t, out.String())
+	require.Contains(t, errOut.String(), "connector password: give -config or -keyfile, not both")
+	require.NoFileExists(t, keyPath)
+}
+
 // canary is in every secret of the canary tests: passwords, client
 // secrets, refresh and access tokens. Its letters survive every text
 // encoding (percent, JSON, XML, HTML), so a scan for it finds a secret in
