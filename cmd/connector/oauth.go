@@ -77,6 +77,10 @@ func oauthMain(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	if *wait <= 0 {
+		fmt.Fprintf(stderr, "connector oauth: -timeout %v: must be positive (how long to wait for the browser)\n", *wait)
+		return 2
+	}
 	cfg, desc, err := connectors.Builtin.Read(*cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "connector oauth: %v\n", err)

@@ -163,3 +163,19 @@ func TestOAuthCommandErrors(t *testing.T) {
 	require.Equal(t, 1, oauthMain([]string{"-config", cfg}, &out, &errb))
 	require.Contains(t, errb.String(), "did you mean ImapPort?")
 }
+
+// TestOAuthCommandRefusesATimeoutNotPositive: -timeout 0 (or negative)
+// is a usage error (status 2), refused before anything is read or
+// started; it printed a consent URL that could never be used and then
+// failed with "context deadline exceeded".
+func TestOAuthCommandRefusesATimeoutNotPositive(t *testing.T) {
+	t.Parallel()
+	cfg := filepath.Join(t.TempDir(), "absent.cfg")
+	for _, d := range []string{"0", "-1m"} {
+		var out, errb bytes.Buffer
+		require.Equal(t, 2, oauthMain([]string{"-config", cfg, "-timeout", d}, &out, &errb), d)
+		require.Empty(t, out.String())
+		require.Contains(t, errb.String(), "connector oauth: -timeout ", d)
+		require.Contains(t, errb.String(), ": must be positive (how long to wait for the browser)", d)
+	}
+}
