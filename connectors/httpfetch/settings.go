@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/crawl"
 	"github.com/connectorhq/connector/extract"
 	"github.com/connectorhq/connector/internal/wording"
@@ -624,7 +625,7 @@ func compileRegex(pattern string) (*regexp.Regexp, error) {
 	}
 	re, err := regexp.Compile(`^(?:` + pattern + `)$`)
 	if err != nil {
-		return nil, fmt.Errorf("not a valid regular expression (Go RE2 syntax): %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		return nil, fmt.Errorf("not a valid regular expression (Go RE2 syntax): %s", restsync.RegexProblem(err))
 	}
 	regexMu.Lock()
 	if len(regexCache) < regexCacheMax {

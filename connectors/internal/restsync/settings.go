@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/url"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strconv"
 	"strings"
@@ -277,9 +278,21 @@ func Regex(v string) (*regexp.Regexp, error) {
 	}
 	re, err := regexp.Compile(`^(?:` + v + `)$`)
 	if err != nil {
-		return nil, fmt.Errorf("not a valid regular expression (Go RE2 syntax, matched against the whole name): %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		return nil, fmt.Errorf("not a valid regular expression (Go RE2 syntax, matched against the whole name): %s", RegexProblem(err))
 	}
 	return re, nil
+}
+
+// RegexProblem is what is wrong with a regular expression that does not
+// compile (err from regexp.Compile), quoting the part it is about as
+// wording.Quote does: Go's error quotes it whole, and it may be the
+// whole expression, a megabyte long.
+func RegexProblem(err error) string {
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		return string(se.Code) + ": " + wording.Quote(se.Expr)
+	}
+	return strings.TrimPrefix(err.Error(), "error parsing regexp: ")
 }
 
 // CSV splits a comma-separated setting, dropping empty items.
