@@ -45,3 +45,25 @@ func TestErrorsQuoteLongTextShort(t *testing.T) {
 		require.Contains(t, msg, tc.want, tc.desc)
 	}
 }
+
+// TestLongTextErrorsHideURLPasswords: a URL's password that runs past the
+// cut of a long quoted text is not shown, in part or whole. The text used
+// to be cut first and its URLs' passwords hidden after: once the cut fell
+// inside the password, no @ was left to find it by, and the error (the
+// start-up's last line, the log's, a Config fragment's reply) showed the
+// password's first eighty-odd bytes.
+func TestLongTextErrorsHideURLPasswords(t *testing.T) {
+	t.Parallel()
+	pw := strings.Repeat("s3cret", 20) // 120 bytes
+	for _, tc := range []struct{ desc, cfg string }{
+		{"unclosed quote", "[Server]\nHost=\"http://alice:" + pw + "@cfs/\n"},
+		{"bad host", "[Server]\nHost=http://alice:" + pw + "@cfs/\n"},
+		{"no =", "[Server]\nhttp://alice:" + pw + "@cfs/\n"},
+		{"unknown key", "[Server]\nhttp://alice:" + pw + "@cfs/=1\n"},
+	} {
+		_, err := Parse("c.cfg", []byte(tc.cfg), nil)
+		require.Error(t, err, tc.desc)
+		require.NotContains(t, err.Error(), "s3cret", tc.desc)
+		require.Contains(t, err.Error(), "alice", tc.desc)
+	}
+}

@@ -3,6 +3,8 @@ package wording
 import (
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/connectorhq/connector/secret"
 )
 
 // MaxQuoted is the most of a line, name or value that an error quotes:
@@ -13,18 +15,27 @@ const MaxQuoted = 100
 
 // Quote is text quoted as an error shows it (strconv.Quote), cut to its
 // first MaxQuoted bytes, with its size, when it is longer:
-// "-----BEGIN CERTIFICATE-----\nMII"… (1832 bytes).
+// "-----BEGIN CERTIFICATE-----\nMII"… (1832 bytes). A longer text's URL
+// passwords are hidden before it is cut (secret.RedactURLs): a cut inside
+// a password leaves no @ by which a later redaction of the error could
+// find it.
 func Quote(text string) string {
 	if len(text) <= MaxQuoted {
+		return strconv.Quote(text)
+	}
+	if text = secret.RedactURLs(text); len(text) <= MaxQuoted {
 		return strconv.Quote(text)
 	}
 	return strconv.Quote(text[:cutAt(text)]) + "… (" + strconv.Itoa(len(text)) + " bytes)"
 }
 
 // Clip is text as an error shows it unquoted (a section's or key's name),
-// cut as Quote cuts it.
+// cut as Quote cuts it, URL passwords hidden first.
 func Clip(text string) string {
 	if len(text) <= MaxQuoted {
+		return text
+	}
+	if text = secret.RedactURLs(text); len(text) <= MaxQuoted {
 		return text
 	}
 	return text[:cutAt(text)] + "… (" + strconv.Itoa(len(text)) + " bytes)"

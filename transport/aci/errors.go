@@ -176,7 +176,7 @@ func errorsMarkdown() []byte {
 	b.WriteString("(e.g. `CONQUEUEINFO111`), `rawerrorid` is the number in hexadecimal, `errordescription` says what\n")
 	b.WriteString("exactly went wrong (for parameters: which one, its value and why), followed by the hint when there is\n")
 	b.WriteString("one; it never repeats the hint or `errorstring`. A value, name or line longer than 100 bytes is quoted\n")
-	b.WriteString("by its first 100 bytes and its size: `\"AAA…\"… (1048576 bytes)`.\n\n")
+	b.WriteString("by its first 100 bytes and its size: `\"AAA…\"… (1048576 bytes)`, a URL's password hidden before the cut.\n\n")
 	b.WriteString("`errorcode` is IDOL's own wherever IDOL has a code for the case: `ERRORNOTIMPLEMENTED` for an action the\n")
 	b.WriteString("server does not answer, and `ERRORPARAMINVALID` for a parameter value it cannot use, including a\n")
 	b.WriteString("`QueueName`, a `Token` or an `Identifier` that names nothing. Rows that share a code are told apart by\n")
