@@ -38,16 +38,6 @@ func TestGenericTypesSniffedForDocuments(t *testing.T) {
 	_, _ = w.Write([]byte("not a document"))
 	require.NoError(t, zw.Close())
 
-	serve := func(ct string, body []byte) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			if ct == "" {
-				w.Header()["Content-Type"] = nil
-			} else {
-				w.Header().Set("Content-Type", ct)
-			}
-			_, _ = w.Write(body)
-		}
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, linksPage("root", "/download?id=1", "/download?id=2", "/download?id=3",
@@ -114,12 +104,6 @@ func TestDocumentAliasesSniffed(t *testing.T) {
 	t.Parallel()
 	pdf, xlsx := testdoc(t, "hello.pdf"), testdoc(t, "sheet.xlsx")
 	ole := append([]byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), make([]byte, 2048)...)
-	serve := func(ct string, body []byte) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", ct)
-			_, _ = w.Write(body)
-		}
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, linksPage("root", "/a.pdf", "/b.pdf", "/c.xlsx", "/old.xls"))
@@ -188,12 +172,6 @@ func TestGenericZipTooLargeIsRefusedAsItsType(t *testing.T) {
 func TestDocumentsServedAsTextAreDocuments(t *testing.T) {
 	t.Parallel()
 	pdf, docx, rtf := testdoc(t, "hello.pdf"), testdoc(t, "hello.docx"), testdoc(t, "hello.rtf")
-	serve := func(ct string, body []byte) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", ct)
-			_, _ = w.Write(body)
-		}
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, linksPage("root", "/report", "/get?id=2", "/letter", "/notes.txt", "/about-pdf"))
@@ -225,4 +203,16 @@ func TestDocumentsServedAsTextAreDocuments(t *testing.T) {
 	r = run(t, Config{StartURLs: []string{s.URL + "/report"}, AllowedContentTypes: []string{"text/plain", "text/html"}})
 	require.ErrorIs(t, r.errFor(s.URL+"/report"), ErrContentType)
 	require.ErrorContains(t, r.errFor(s.URL+"/report"), "text/plain, sniffed application/pdf")
+}
+
+// serve answers body with the Content-Type ct (none when ct is empty).
+func serve(ct string, body []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if ct == "" {
+			w.Header()["Content-Type"] = nil
+		} else {
+			w.Header().Set("Content-Type", ct)
+		}
+		_, _ = w.Write(body)
+	}
 }
