@@ -135,10 +135,16 @@ func (s *boltStore) startJournal() error {
 	s.active = map[string]*overlay{}
 	s.ovSize = map[string]int{}
 	s.ckptWake = make(chan struct{}, 1)
+	s.startCheckpointer()
+	return nil
+}
+
+// startCheckpointer starts the checkpointer goroutine (stopCheckpointer
+// stops it).
+func (s *boltStore) startCheckpointer() {
 	s.ckptStop = make(chan struct{})
 	s.ckptDone = make(chan struct{})
 	go s.checkpointer()
-	return nil
 }
 
 // stopJournal abandons a journal started by a failed Open.

@@ -41,12 +41,19 @@ func suspendForLackOfRoom(t *testing.T, s *boltStore, want map[string]messages.S
 }
 
 // suspendedThenRoom opens a store on a 3 MiB tmpfs with cfg (Dir is set
-// here; the checkpointer is stopped unless cfg.CheckpointInterval is set),
-// fills its journal until it is suspended for lack of room
-// (suspendForLackOfRoom), runs whileFull if it is not nil (it returns the
-// next action's number), and then gives the tmpfs 32 MiB. It returns the
-// store, its directory, every action acknowledged, and the next action's
-// number.
+// here), stops its checkpointer, fills its journal until it is suspended
+// for lack of room (suspendForLackOfRoom), runs whileFull if it is not nil
+// (it returns the next action's number), and then gives the tmpfs 32 MiB
+// and, if cfg.CheckpointInterval is set, starts the checkpointer again.
+// It returns the store, its directory, every action acknowledged, and the
+// next action's number.
+//
+// The checkpointer is stopped while the journal fills even when the test
+// wants it afterwards: checkpoints in between grow connector.db, and on a
+// 3 MiB disk the file may then find no room before the journal's rotation
+// does, so writes are refused (ErrNoSpace, as they should be) instead of
+// the journal being suspended (seen once in CI: "checkpoint journal:
+// records: no space left on device").
 func suspendedThenRoom(t *testing.T, cfg Config, whileFull func(s *boltStore, want map[string]messages.State, n int) int) (*boltStore, string, map[string]messages.State, int) {
 	t.Helper()
 	dir := Tmpfs(t, 3<<20)
@@ -57,15 +64,16 @@ func suspendedThenRoom(t *testing.T, cfg Config, whileFull func(s *boltStore, wa
 	o, err := Open(cfg)
 	require.NoError(t, err)
 	s := o.(*boltStore)
-	if cfg.CheckpointInterval == 0 {
-		s.stopCheckpointer()
-	}
+	s.stopCheckpointer()
 	want := map[string]messages.State{}
 	n := suspendForLackOfRoom(t, s, want)
 	if whileFull != nil {
 		n = whileFull(s, want, n)
 	}
 	Remount(t, dir, 0, "size=32m")
+	if cfg.CheckpointInterval != 0 {
+		s.startCheckpointer()
+	}
 	return s, dir, want, n
 }
 
