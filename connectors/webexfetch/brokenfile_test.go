@@ -188,3 +188,38 @@ func TestPeopleLookupFailureDoesNotLoseNamesForGood(t *testing.T) {
 	require.Zero(t, c.Errors, "%+v", c)
 	require.Empty(t, field1(e.doc(msgRef(e, n)), "AUTHOR"))
 }
+
+// A file Webex cannot scan for malware (an encrypted archive, say) is
+// answered 428 Precondition Required (Cisco's OpenAPI: "File(s) cannot be
+// scanned for malware and need to be force downloaded"), on every run:
+// it is not a failure on the way. It was taken for one: every run for
+// maxFileAttempts runs listed an error for the space, read the message and
+// the file again, and then gave it up. Now the message is delivered
+// without it (its FILE_URL only), as with a file gone, at once and for
+// good: no error, and no request for it again.
+func TestUnscannableFileIsNotAFailureRunAfterRun(t *testing.T) {
+	e := newEnv(t)
+	room := e.srv.AddRoom("Room", "group", e.alice, e.bob)
+	ok := e.srv.AddFile(&webextest.File{Name: "a.txt", ContentType: "text/plain", Data: []byte("scanned")})
+	enc := e.srv.AddFile(&webextest.File{Name: "secret.zip", ContentType: "application/zip", Data: []byte("PK encrypted")})
+	m := e.srv.Post(room, e.bob, "with files", ok, enc)
+	encPath := enc[strings.Index(enc, "/v1/"):]
+	e.srv.SetFault(func(r *http.Request) *webextest.Fault {
+		if r.URL.Path == encPath {
+			return &webextest.Fault{Status: http.StatusPreconditionRequired, Message: "The file cannot be scanned for malware"}
+		}
+		return nil
+	})
+	c := e.sync()
+	require.Zero(t, c.Errors, "%+v", c)
+	require.Equal(t, []string{ok, enc}, field(e.doc(msgRef(e, m)), "FILE_URL"))
+	require.Equal(t, "scanned", strings.TrimSpace(e.doc(ok).Content))
+	require.Nil(t, e.target.Get(enc))
+
+	e.srv.ResetRequests()
+	c = e.sync()
+	require.Zero(t, c.Errors, "%+v", c)
+	reqs, _ := e.srv.Requests()
+	require.Zero(t, reqs["GET /v1/contents/{id}"], "not asked for again")
+	require.Zero(t, reqs["GET /v1/messages/{id}"], "nor its message")
+}

@@ -1020,6 +1020,17 @@ func (t *taskRun) fetchFiles(ctx context.Context, g *restsync.Group, rm *room, s
 				out = append(out, fi)
 				continue
 			}
+			if httpStatus(err) == http.StatusPreconditionRequired {
+				// 428: Webex cannot scan the file for malware (an
+				// encrypted archive, say) and serves it only when asked
+				// to take the risk (allow=unscannable). That is the
+				// file's for good, not a failure on the way: every run
+				// would get the same answer.
+				t.Log.Info("the file cannot be scanned for malware: Webex does not serve it; its message is delivered without it", "file", u)
+				fi.why = "Webex cannot scan the file for malware"
+				out = append(out, fi)
+				continue
+			}
 			t.Fail(u, err)
 			fi.why, fi.failed = "the file could not be read", true
 			out = append(out, fi)
