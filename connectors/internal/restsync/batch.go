@@ -87,10 +87,14 @@ type Batch struct {
 	Counts *fetch.Counts
 	Log    *slog.Logger
 	// Report, when set, is told of each reference the target can never
-	// remove (RemoveRefs gave ingest.ErrInvalidDocument for it alone), and
-	// of each document it refused on its own, all the others of the call
+	// remove (RemoveRefs gave ingest.ErrInvalidDocument for it alone), of
+	// each document it refused on its own, all the others of the call
 	// delivered (ingest.PartialError: CFS and a document too large for a
-	// request of its own), whose item the next run tries again.
+	// request of its own), whose item the next run tries again, and of
+	// each document and reference of a call it refused whole (CFS down),
+	// which the next run sends again: so that the action's failures
+	// (FailOf) list what did not reach the index, as docs/protocol.md
+	// says, and not only its count and a warning.
 	Report func(ref string, err error)
 	// Size is the number of documents and removals gathered before a
 	// flush; default 1000 (each flush is a durable write of the
@@ -150,8 +154,9 @@ type Batch struct {
 }
 
 // FailOf is a Batch.Report that lists each reference the target can
-// never remove, and each document it refused on its own, among job's
-// failures of task.
+// never remove, each document it refused on its own, and each document
+// and reference of a call it refused whole, among job's failures of task
+// (the first fetch.MaxFailures; the total counts them all).
 func FailOf(job *fetch.Job, task string) func(ref string, err error) {
 	return func(ref string, err error) { job.Fail(task, ref, err.Error()) }
 }
@@ -699,6 +704,12 @@ func (b *Batch) apply(u *unit) error {
 			b.Counts.IngestFailed.Add(uint64(len(docs)))
 			addOK = false
 			b.fails.Add(1)
+			if b.Report != nil {
+				err := fmt.Errorf("delivery to the ingestion target refused (it is sent again by the next run): %w", err)
+				for _, d := range docs {
+					b.Report(d.Reference, err)
+				}
+			}
 		} else {
 			var added, updated uint64
 			for i := range kept {
@@ -755,6 +766,9 @@ func (b *Batch) apply(u *unit) error {
 				failed++
 				if firstErr == nil {
 					firstErr = err
+				}
+				if b.Report != nil {
+					b.Report(refs[i], fmt.Errorf("removal from the ingestion target refused (it is removed again by the next run): %w", err))
 				}
 			}
 		}

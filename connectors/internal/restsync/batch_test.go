@@ -640,3 +640,47 @@ func TestBatchGroupRefusedItemHoldsItsRecord(t *testing.T) {
 	require.EqualValues(t, 3, c.Added, "file2, msg2 and other, not msg1: %+v", c)
 	require.EqualValues(t, 2, c.Ingestfailed)
 }
+
+// A delivery or removal the target refused whole (CFS down, or answering
+// an error) was only counted (ingestfailed) and logged, once for the
+// batch, by the mail, Objective and Webex connectors: their action's
+// failures listed none of its items, so GetStatus said the action had no
+// failures while none of its documents reached the index. docs/protocol.md
+// says the failures list what could not be delivered to or removed from
+// the ingestion target, and the HTTP connector lists each such page. Now
+// each reference of a refused call is reported (FailOf lists it, within
+// the list's bound; the total counts them all), with the target's error.
+func TestBatchRefusedCallsAreListedAmongTheFailures(t *testing.T) {
+	ds := memDatastore(t)
+	tgt := &recTarget{refuse: func(call int) bool { return call == 2 || call == 3 }}
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T"), Size: 2, Report: FailOf(job, "T")}
+	defer b.Close()
+	ctx := context.Background()
+	for _, k := range []string{"a", "b", "c", "d"} { // batches {a,b} and {c,d}: the second is refused
+		b.Deliver(k, &Record{Version: "1", Ref: "ref-" + k}, doc("ref-"+k), nil)
+		require.NoError(t, b.MaybeFlush(ctx))
+	}
+	require.NoError(t, b.Flush(ctx))
+	for _, k := range []string{"a", "b"} { // one call of two removals, refused (call 3)
+		b.Forget(k, &Record{Version: "1", Ref: "ref-" + k})
+	}
+	require.NoError(t, b.Flush(ctx))
+	require.Equal(t, []string{"ref-a", "ref-b"}, tgt.added)
+	require.Empty(t, tgt.removed)
+
+	fl := job.Failures()
+	require.NotNil(t, fl, "GetStatus lists them")
+	require.EqualValues(t, 4, fl.Total)
+	var urls []string
+	for _, f := range fl.Items {
+		urls = append(urls, f.Url)
+		require.Equal(t, "T", f.Task)
+		require.Contains(t, f.Reason, "refused", f.Url)
+	}
+	require.Equal(t, []string{"ref-c", "ref-d", "ref-a", "ref-b"}, urls)
+	require.Contains(t, fl.Items[0].Reason, "sent again")
+	require.Contains(t, fl.Items[2].Reason, "removed again")
+	c := job.Counts("T").Snapshot()
+	require.EqualValues(t, 4, c.Ingestfailed, "%+v", c)
+}
