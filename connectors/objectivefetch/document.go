@@ -213,7 +213,7 @@ func aclsOf(perms []permission) acls {
 			if !slices.ContainsFunc(p.Privileges, func(x string) bool { return strings.EqualFold(x, privilege) }) {
 				continue
 			}
-			name := url.QueryEscape(strings.ToLower(p.Principal))
+			name := restsync.ACLName(p.Principal)
 			switch {
 			case strings.EqualFold(p.PrincipalType, "group") && strings.EqualFold(p.Principal, "Everyone"):
 				everyone = everyone || !p.Deny

@@ -48,3 +48,17 @@ func TestInheritedPermissionsReachADocumentThatFailedOnce(t *testing.T) {
 	c = e.sync()
 	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
 }
+
+// A name in an ACL is percent-encoded (docs/connectors/objective.md),
+// so that IDOL Content's escaped (X) entries read it back: a space was
+// written as "+" (url.QueryEscape's form encoding), which percent-decoding
+// leaves a "+", so that a group such as "Records Managers" matched no
+// one. A space is %20 now; a "+" of the name itself stays %2B.
+func TestACLNamesArePercentEncoded(t *testing.T) {
+	a := aclsOf([]permission{
+		{Principal: "Records Managers", PrincipalType: "group", Privileges: []string{"read"}},
+		{Principal: "Ann+Ops@Example.com", PrincipalType: "user", Privileges: []string{"read"}},
+		{Principal: "Sales, Europe: North", PrincipalType: "group", Privileges: []string{"read"}, Deny: true},
+	})
+	require.Equal(t, "0:U:ann%2Bops%40example.com:NU::G:records%20managers:NG:sales%2C%20europe%3A%20north", a.read)
+}

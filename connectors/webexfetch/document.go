@@ -178,7 +178,7 @@ func acl(members []member) string {
 	var users []string
 	for _, m := range members {
 		if m.Email != "" {
-			users = append(users, url.QueryEscape(strings.ToLower(m.Email)))
+			users = append(users, restsync.ACLName(m.Email))
 		}
 	}
 	slices.Sort(users)

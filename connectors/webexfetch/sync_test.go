@@ -335,3 +335,11 @@ func TestRoomsReadMostRecentlyActiveFirst(t *testing.T) {
 	e.sync()
 	require.Equal(t, []string{rooms[0], rooms[2], rooms[1]}, order)
 }
+
+// The members' addresses in an ACL are percent-encoded: a space (which a
+// quoted local part may hold) is %20, not the "+" of form encoding, which
+// IDOL Content's escaped entries would read back as a "+".
+func TestACLAddressesArePercentEncoded(t *testing.T) {
+	require.Equal(t, "0:U:%22ann%20o%22%40example.com,bob%2Bx%40example.com:G:",
+		acl([]member{{Email: "Bob+x@Example.com"}, {Email: `"Ann O"@example.com`}}))
+}
