@@ -339,19 +339,20 @@ func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
 	// Retry-After) is waited for as long as it says, a failure on the way
 	// (500, 502, 503, 504) tried again (retry), and so is a resource
 	// locked for a while (423: a file Webex is still scanning for
-	// malware), after its Retry-After when it gives one. It returns
-	// whether it handled it, and the error that ends the request if it is
-	// not to be sent again.
-	again := func(status int, ra string, why error, unsent bool) (bool, error) {
+	// malware), after its Retry-After when it gives one. A Retry-After
+	// date counts from at, the answer's time on the service's clock
+	// (answeredAt). It returns whether it handled it, and the error that
+	// ends the request if it is not to be sent again.
+	again := func(status int, ra string, at time.Time, why error, unsent bool) (bool, error) {
 		switch {
 		case status == http.StatusLocked:
-			wait, _ := RetryAfter(ra, time.Now())
+			wait, _ := RetryAfter(ra, at)
 			if wait > c.opt.MaxRetryAfter {
 				return true, why
 			}
 			return true, retry(why, unsent, wait)
 		case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable && ra != "":
-			wait, ok := RetryAfter(ra, time.Now())
+			wait, ok := RetryAfter(ra, at)
 			if !ok {
 				wait = backoff
 				backoff = min(backoff*2, 30*time.Second)
@@ -380,7 +381,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
 			if ee.Status == 0 {
 				return retry(err, true, 0)
 			}
-			if ok, aerr := again(ee.Status, ee.RetryAfter, err, true); ok {
+			if ok, aerr := again(ee.Status, ee.RetryAfter, time.Now(), err, true); ok {
 				return aerr
 			}
 		}
@@ -454,7 +455,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*http.Response, error) {
 			c.opt.Logger.Debug("credentials refused: renewed them", "method", method, "url", shown)
 			continue
 		}
-		if ok, err := again(resp.StatusCode, resp.Header.Get("Retry-After"), se, false); ok {
+		if ok, err := again(resp.StatusCode, resp.Header.Get("Retry-After"), answeredAt(resp.Header), se, false); ok {
 			if err != nil {
 				return nil, err
 			}
@@ -501,8 +502,22 @@ func oneLine(s string, max int) string {
 	return s
 }
 
-// RetryAfter reads a Retry-After header: seconds, or an HTTP date (the
-// Gmail transport waits out its 429s with it too).
+// answeredAt is the time of an answer on the service's own clock: its
+// Date header, else now. A Retry-After date is a time on that clock, so
+// that a service whose clock is behind ours would otherwise ask for a
+// wait that looks past (none at all: the request sent again at once, up
+// to MaxThrottled times, and then failed), and one ahead for a longer
+// wait than it means.
+func answeredAt(h http.Header) time.Time {
+	if t, err := http.ParseTime(h.Get("Date")); err == nil {
+		return t
+	}
+	return time.Now()
+}
+
+// RetryAfter reads a Retry-After header: seconds, or an HTTP date, taken
+// as a time on now's clock (the Gmail transport waits out its 429s with
+// it too).
 func RetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {

@@ -93,6 +93,29 @@ func TestRateLimitHonoursRetryAfter(t *testing.T) {
 	require.Equal(t, int64(7), c.Stats().Requests)
 }
 
+// A Retry-After date is a time on the service's clock: a service whose
+// clock is behind the connector's (here by two minutes) asks for a wait
+// that looked past, so the 429 was sent again at once, MaxThrottled times
+// in a row, and the request then failed as throttled. The wait is now
+// measured from the answer's own Date, when it has one.
+func TestRateLimitRetryAfterDateOnTheServicesClock(t *testing.T) {
+	behind := time.Now().Add(-2 * time.Minute).UTC() // the service's clock
+	var throttled atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if throttled.CompareAndSwap(false, true) {
+			w.Header().Set("Date", behind.Format(http.TimeFormat))
+			w.Header().Set("Retry-After", behind.Add(7*time.Second).Format(http.TimeFormat))
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	}))
+	defer srv.Close()
+	w := &waits{}
+	resp, err := newClient(t, srv.URL, nil, w).Do(context.Background(), &Request{URL: "/x"})
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, []time.Duration{7 * time.Second}, w.all(), "the wait the service asked for, on its clock")
+}
+
 // A Retry-After longer than MaxRetryAfter ends the request with the
 // service's message rather than holding the action for hours.
 func TestRateLimitTooLong(t *testing.T) {
