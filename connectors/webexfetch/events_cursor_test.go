@@ -2,6 +2,7 @@ package webexfetch
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -119,6 +120,56 @@ func TestComplianceSpaceNoLongerWantedIsRemoved(t *testing.T) {
 			if filter == "RoomTypes=direct" {
 				require.NotNil(t, e.target.Get(msgRef(e, n)))
 			}
+		})
+	}
+}
+
+// As a compliance officer, every space of the organisation the events
+// feed names was asked for (GET /rooms/{id}), every run it had activity,
+// only to be dropped by the task's filters: with RoomTypes=group, every
+// 1:1 space with a message, whose type the event itself gives
+// (data.roomType); with Rooms, every active space not among them. In an
+// organisation of thousands of active spaces that is thousands of
+// requests a run, which Webex throttles. A space the feed names is now
+// dropped without asking when its type, or Rooms, already rules it out.
+func TestComplianceEventsOfSpacesTheFiltersDropAreNotAskedFor(t *testing.T) {
+	for _, tc := range []struct{ name, settings string }{
+		{"RoomTypes", "RoomTypes=group"},
+		{"Rooms", "Rooms=%s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(o *envOptions) { o.compliance = true; o.settings = "EventsLookback=24h" })
+			board := e.srv.AddRoom("Board", "group", e.bob, e.carol)
+			e.reconfigure("EventsLookback=24h\nComplianceOfficer=TRUE\n" + strings.ReplaceAll(tc.settings, "%s", board))
+			e.srv.Post(board, e.bob, "quarterly numbers")
+			var others []string
+			for range 3 {
+				dm := e.srv.AddRoom("", "direct", e.bob, e.carol)
+				e.srv.Post(dm, e.carol, "hi")
+				others = append(others, dm)
+			}
+			if tc.name == "Rooms" {
+				g := e.srv.AddRoom("Other", "group", e.bob, e.carol)
+				e.srv.Post(g, e.carol, "elsewhere")
+				others = append(others, g)
+			}
+			var asked []string
+			var mu sync.Mutex
+			e.srv.SetFault(func(r *http.Request) *webextest.Fault {
+				if id, ok := strings.CutPrefix(r.URL.Path, "/v1/rooms/"); ok {
+					mu.Lock()
+					asked = append(asked, id)
+					mu.Unlock()
+				}
+				return nil
+			})
+			c := e.sync()
+			require.Zero(t, c.Errors, "%+v", c)
+			require.NotNil(t, e.target.Get(roomRefOf(e, board)))
+			for _, id := range others {
+				require.Nil(t, e.target.Get(roomRefOf(e, id)))
+			}
+			require.Equal(t, []string{board}, asked, "only the space the filters take is asked for")
 		})
 	}
 }

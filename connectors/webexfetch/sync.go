@@ -1,6 +1,7 @@
 package webexfetch
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -270,6 +271,15 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		if k != nil && tc == nil && !slices.Contains(t.s.Rooms, id) {
 			continue // nothing happened there
 		}
+		if len(t.s.Rooms) > 0 && !slices.Contains(t.s.Rooms, id) ||
+			tc != nil && tc.Type != "" && !slices.Contains(t.s.RoomTypes, tc.Type) {
+			// The filters drop it whatever GET /rooms/{id} says (the
+			// feed gives a message's space type): not asked for, run
+			// after run, for every active space of the organisation.
+			// A known one goes as a space the filters drop does.
+			unwanted[id] = true
+			continue
+		}
 		rm, err := t.api.room(ctx, id)
 		if err != nil {
 			if fatal(ctx, err) {
@@ -518,7 +528,7 @@ func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, 
 						continue
 					}
 					tc := at(e.Data.RoomID)
-					tc.Type = e.Data.RoomType
+					tc.Type = cmp.Or(e.Data.RoomType, tc.Type)
 					switch e.Type {
 					case "created":
 						tc.Created = true
@@ -529,7 +539,9 @@ func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, 
 					}
 				case "memberships":
 					if e.Data.RoomID != "" {
-						at(e.Data.RoomID).Members = true
+						tc := at(e.Data.RoomID)
+						tc.Members = true
+						tc.Type = cmp.Or(e.Data.RoomType, tc.Type)
 					}
 				case "rooms":
 					switch e.Type {
