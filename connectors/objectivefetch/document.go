@@ -202,13 +202,14 @@ func catalogueValues(v any) []string {
 // ACLs (read, browse, write), in the format IDOL documents for its
 // Objective connector: E:U:<users>:NU:<denied users>:G:<groups>:NG:<denied
 // groups>, E 1 when everyone is granted; names lower case and
-// percent-encoded.
+// percent-encoded. A privilege denied to the group Everyone is granted to
+// no one (a denial wins).
 type acls struct{ read, browse, write string }
 
 func aclsOf(perms []permission) acls {
 	one := func(privilege string) string {
 		var u, nu, g, ng []string
-		everyone := false
+		everyone, noOne := false, false
 		for _, p := range perms {
 			if !slices.ContainsFunc(p.Privileges, func(x string) bool { return strings.EqualFold(x, privilege) }) {
 				continue
@@ -216,7 +217,10 @@ func aclsOf(perms []permission) acls {
 			name := restsync.ACLName(p.Principal)
 			switch {
 			case strings.EqualFold(p.PrincipalType, "group") && strings.EqualFold(p.Principal, "Everyone"):
+				// A denial wins: denied to Everyone, the privilege is
+				// no one's, whoever else it is granted to.
 				everyone = everyone || !p.Deny
+				noOne = noOne || p.Deny
 			case strings.EqualFold(p.PrincipalType, "group") && p.Deny:
 				ng = append(ng, name)
 			case strings.EqualFold(p.PrincipalType, "group"):
@@ -231,8 +235,11 @@ func aclsOf(perms []permission) acls {
 			slices.Sort(l)
 		}
 		e := "0"
-		if everyone {
+		if everyone && !noOne {
 			e = "1"
+		}
+		if noOne {
+			u, g = nil, nil
 		}
 		return e + ":U:" + strings.Join(slices.Compact(u), ",") + ":NU:" + strings.Join(slices.Compact(nu), ",") +
 			":G:" + strings.Join(slices.Compact(g), ",") + ":NG:" + strings.Join(slices.Compact(ng), ",")

@@ -62,3 +62,21 @@ func TestACLNamesArePercentEncoded(t *testing.T) {
 	})
 	require.Equal(t, "0:U:ann%2Bops%40example.com:NU::G:records%20managers:NG:sales%2C%20europe%3A%20north", a.read)
 }
+
+// An entry that denies a privilege to the group Everyone denies it to
+// everyone, whoever else it is granted to (a denial wins, as the
+// stand-in's model says: objectivetest's allowed). aclsOf dropped such an
+// entry: an object readable by alice and denied to Everyone got the ACL
+// 0:U:alice, so that IDOL showed alice a document Objective refuses her.
+// Its ACL now grants no one that privilege.
+func TestEveryoneDeniedGrantsNoOne(t *testing.T) {
+	everyone := objectivetest.Permission{Principal: "Everyone", PrincipalType: "group", Privileges: []string{"read"}, Deny: true}
+	a := aclsOf([]permission{
+		{Principal: "alice", PrincipalType: "user", Privileges: []string{"read", "browse"}},
+		{Principal: "Staff", PrincipalType: "group", Privileges: []string{"read"}},
+		{Principal: everyone.Principal, PrincipalType: everyone.PrincipalType, Privileges: everyone.Privileges, Deny: everyone.Deny},
+		{Principal: "bob", PrincipalType: "user", Privileges: []string{"read"}, Deny: true},
+	})
+	require.Equal(t, "0:U::NU:bob:G::NG:", a.read, "no one may read")
+	require.Equal(t, "0:U:alice:NU::G::NG:", a.browse, "Everyone is denied read only")
+}
