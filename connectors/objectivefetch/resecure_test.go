@@ -1,6 +1,7 @@
 package objectivefetch
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -8,7 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/connectors/objectivefetch/objectivetest"
+	"github.com/connectorhq/connector/store"
 )
 
 // When a folder's permissions change, a document that inherits them and
@@ -79,4 +82,45 @@ func TestEveryoneDeniedGrantsNoOne(t *testing.T) {
 	})
 	require.Equal(t, "0:U::NU:bob:G::NG:", a.read, "no one may read")
 	require.Equal(t, "0:U:alice:NU::G::NG:", a.browse, "Everyone is denied read only")
+}
+
+// A document with permissions of its own whose record says it was
+// delivered with another ACL than those permissions give now (a server
+// from before the ACL's format was corrected: a space in a name written
+// "+", a denial to Everyone dropped) was not delivered again: its own
+// permissions were compared with its record only when its folder's had
+// changed, so that the index kept the wrong ACL until the document
+// itself changed. It is delivered again with the ACL they give now.
+func TestDocumentWithItsOwnPermissionsGetsTheCurrentACLFormat(t *testing.T) {
+	e := newEnv(t, "")
+	tr := buildTree(t, e.srv)
+	e.sync()
+	want := field1(e.doc(kindDocument, tr.notes), "AUTONOMYMETADATA")
+	require.Equal(t, "0:U:alice:NU:bob:G::NG:", want)
+
+	// As an older server recorded it: another ACL.
+	ds, err := e.st.Datastore("MYOBJECTIVE")
+	require.NoError(t, err)
+	key := restsync.RecordKey(objectKey(tr.notes))
+	require.NoError(t, ds.Update(func(w store.Writer) error {
+		b, err := w.Get(key)
+		require.NoError(t, err)
+		var rec restsync.Record
+		require.NoError(t, json.Unmarshal(b, &rec))
+		var st objState
+		require.NoError(t, json.Unmarshal(rec.Extra, &st))
+		st.ACL = aclsOf([]permission{{Principal: "alice", PrincipalType: "user", Privileges: []string{"read", "browse", "write"}}}).hash()
+		rec.Extra, _ = json.Marshal(st)
+		b, _ = json.Marshal(&rec)
+		return w.Put(key, b)
+	}))
+	ref := e.doc(kindDocument, tr.notes).Reference
+	adds := e.target.AddsOf(ref)
+
+	c := e.sync()
+	require.Equal(t, uint64(1), c.Updated, "%+v", c)
+	require.Equal(t, adds+1, e.target.AddsOf(ref), "delivered again")
+	require.Equal(t, want, field1(e.doc(kindDocument, tr.notes), "AUTONOMYMETADATA"))
+	c = e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted, "%+v", c)
 }

@@ -376,11 +376,13 @@ type docWork struct {
 var noACL = aclsOf(nil).hash()
 
 // docChanged reports whether a document must be read again: it is new,
-// its version changed, or the permissions it inherits are not those its
-// record has (with MappedSecurity off: it was delivered with some). The
-// latter is checked whether or not its container's changed this run: a
-// document that could not be read in the run that recorded its
-// container's new permissions still has the old ones.
+// its version changed, or the ACL of its permissions (its own, or those
+// it inherits) is not the one its record has (with MappedSecurity off:
+// it was delivered with some). The latter is checked whether or not its
+// container's changed this run: a document that could not be read in the
+// run that recorded its container's new permissions still has the old
+// ones, and one recorded by a server that wrote ACLs otherwise has an
+// ACL its permissions no longer give.
 func (t *taskRun) docChanged(w *docWork) bool {
 	if w.k == nil || w.k.rec.Version != w.it.version() || w.k.st.Path != w.parent.path+"/"+docName(w.it) {
 		return true
@@ -394,8 +396,11 @@ func (t *taskRun) docChanged(w *docWork) bool {
 		return w.k.st.ACL != noACL
 	}
 	if own := w.k.st.Own; len(own) > 0 {
-		// Its own permissions change with its version.
-		return w.parent.resecure && aclsOf(own).hash() != w.k.st.ACL
+		// Its own permissions change with its version; the ACL they
+		// give is compared with its record all the same (whether or not
+		// its container's changed), so that a change of how the server
+		// writes ACLs reaches it too.
+		return aclsOf(own).hash() != w.k.st.ACL
 	}
 	return w.parent.aclHash != w.k.st.ACL
 }
