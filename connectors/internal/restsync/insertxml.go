@@ -41,8 +41,11 @@ type InsertFile struct {
 	Path string
 }
 
-// ParseInsertXML reads InsertXML. Each <file> must be of one of the types
-// InsertFile lists; base64 is checked here, a path only when opened.
+// ParseInsertXML reads InsertXML: an element holding <insert> elements,
+// or one document given directly; each top-level element is read, so
+// that <insert> elements may also be given one after the other. Each
+// <file> must be of one of the types InsertFile lists; base64 is checked
+// here, a path only when opened.
 func ParseInsertXML(v string) ([]*InsertDoc, error) {
 	const name = "InsertXML"
 	type prop struct {
@@ -61,16 +64,28 @@ func ParseInsertXML(v string) ([]*InsertDoc, error) {
 		Metadata   []prop `xml:"metadata"`
 		File       *file  `xml:"file"`
 	}
-	var doc struct {
-		Inserts []ins `xml:"insert"`
-		ins
-	}
-	if err := xml.NewDecoder(strings.NewReader(v)).Decode(&doc); err != nil {
-		return nil, messages.Invalid(name, Shorten(v), "not well-formed XML: "+err.Error())
-	}
-	list := doc.Inserts
-	if len(list) == 0 && (doc.File != nil || len(doc.Properties) > 0 || len(doc.Metadata) > 0) {
-		list = []ins{doc.ins}
+	// Each top-level element is read, as the HTTP connector's InsertXML
+	// is: <insert> elements given without a wrapper are each an insert
+	// (decoding only the first element dropped the others, and the
+	// action succeeded without them).
+	dec := xml.NewDecoder(strings.NewReader(v))
+	var list []ins
+	for {
+		var doc struct {
+			Inserts []ins `xml:"insert"`
+			ins
+		}
+		err := dec.Decode(&doc)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, messages.Invalid(name, Shorten(v), "not well-formed XML: "+err.Error())
+		}
+		list = append(list, doc.Inserts...)
+		if len(doc.Inserts) == 0 && (doc.File != nil || len(doc.Properties) > 0 || len(doc.Metadata) > 0) {
+			list = append(list, doc.ins)
+		}
 	}
 	if len(list) == 0 {
 		return nil, messages.Invalid(name, Shorten(v), "has no <insert>")
