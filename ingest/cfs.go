@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strconv"
@@ -334,7 +335,27 @@ func refusedForSize(err error) bool {
 }
 
 // post sends one Ingest request and returns the token of the queued action.
+//
+// A kept-alive connection closed without a reply may have been dropped
+// while idle (a load balancer's idle timeout shorter than the client's)
+// rather than by CFS refusing the request: the request goes once more, on
+// a new connection, before the close counts (refusedForSize). Go's client
+// does the same itself only for requests it may repeat, never a POST.
 func (t *cfsTarget) post(ctx context.Context, body []byte) (string, error) {
+	var reused bool
+	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }})
+	token, err := t.postOnce(traced, body)
+	var sr *sizeRefusal
+	if reused && errors.As(err, &sr) && sr.closed {
+		t.log.Debug("CFS closed a kept-alive connection without a reply; sending the request again on a new connection", "url", t.url, "bytes", len(body), "error", err)
+		t.client.CloseIdleConnections() // dropped with it, most likely
+		token, err = t.postOnce(ctx, body)
+	}
+	return token, err
+}
+
+// postOnce sends one Ingest request.
+func (t *cfsTarget) postOnce(ctx context.Context, body []byte) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
 	if err != nil {
 		return "", fmt.Errorf("request: %w", err)

@@ -749,6 +749,9 @@ func TestCFSRefusalOrCancelDoesNotStopDeliveries(t *testing.T) {
 			}
 			return
 		}
+		// Each request on a new connection: a close on a kept-alive one
+		// is tried again first (TestCFSRetriesAStaleKeptAliveConnectionOnce).
+		w.Header().Set("Connection", "close")
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	tg := openFakeCFS(t, f, Options{})

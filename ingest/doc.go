@@ -114,8 +114,10 @@
 // for its size (HTTP 413, from CFS or a gateway's body limit, or an ACI
 // ERROR with code ERRORREQUESTTOOLARGE; or a connection that CFS or a
 // gateway closed without a reply, as a server may refuse a large body, and
-// as a client sees a 413 sent while it was still sending the body) is
-// sent again in halves, a half
+// as a client sees a 413 sent while it was still sending the body; on a
+// kept-alive connection, which a load balancer may have dropped while it
+// was idle, only once the request sent again on a new connection is closed
+// too) is sent again in halves, a half
 // refused again split again: only a document too large on its own fails
 // (the call's error names it), the others are delivered, and the requests
 // after it still go: the call's error is then a *PartialError that lists
