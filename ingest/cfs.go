@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode"
@@ -315,10 +316,11 @@ func (t *cfsTarget) send(ctx context.Context, lo, hi int, item func(i int) strin
 }
 
 // sizeRefusal is the error of an HTTP 413 reply (Content Too Large), or
-// of a connection closed without a reply (closed).
+// of a connection closed without a reply (closed; reused: a kept-alive
+// connection).
 type sizeRefusal struct {
-	err    error
-	closed bool
+	err            error
+	closed, reused bool
 }
 
 func (e *sizeRefusal) Error() string { return e.err.Error() }
@@ -342,11 +344,8 @@ func refusedForSize(err error) bool {
 // a new connection, before the close counts (refusedForSize). Go's client
 // does the same itself only for requests it may repeat, never a POST.
 func (t *cfsTarget) post(ctx context.Context, body []byte) (string, error) {
-	var reused bool
-	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }})
-	token, err := t.postOnce(traced, body)
-	var sr *sizeRefusal
-	if reused && errors.As(err, &sr) && sr.closed {
+	token, err := t.postOnce(ctx, body)
+	if sr := (*sizeRefusal)(nil); errors.As(err, &sr) && sr.closed && sr.reused {
 		t.log.Debug("CFS closed a kept-alive connection without a reply; sending the request again on a new connection", "url", t.url, "bytes", len(body), "error", err)
 		t.client.CloseIdleConnections() // dropped with it, most likely
 		token, err = t.postOnce(ctx, body)
@@ -354,8 +353,26 @@ func (t *cfsTarget) post(ctx context.Context, body []byte) (string, error) {
 	return token, err
 }
 
+// slowClose is how long CFS may stay silent after a whole request before
+// a close without a reply is no longer taken for a refusal of its size
+// (which a server or gateway makes as it reads the request) but for a
+// gateway or load balancer giving up on a CFS that does not answer (an
+// idle timeout shorter than IngestTimeout). CFS answers Ingest as soon as
+// it has queued the batch.
+const slowClose = 10 * time.Second
+
 // postOnce sends one Ingest request.
 func (t *cfsTarget) postOnce(ctx context.Context, body []byte) (string, error) {
+	var kept atomic.Bool
+	var wrote atomic.Int64 // t.now() in Unix nanoseconds once the whole request was written
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) { kept.Store(i.Reused) },
+		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err == nil {
+				wrote.Store(t.now().UnixNano())
+			}
+		},
+	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
 	if err != nil {
 		return "", fmt.Errorf("request: %w", err)
@@ -363,14 +380,22 @@ func (t *cfsTarget) postOnce(ctx context.Context, body []byte) (string, error) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=UTF-8")
 	resp, err := t.client.Do(req)
 	if err != nil {
-		// Only a timeout trips the breaker: a refused connection fails at
-		// once anyway, and a reset may be a server refusing a large body
-		// by closing the connection (the next, smaller batch may pass).
+		// Only CFS not answering trips the breaker (a timeout, or a close
+		// after slowClose of silence): a refused connection fails at once
+		// anyway, and a reset may be a server refusing a large body by
+		// closing the connection (the next, smaller batch may pass).
 		if ne := net.Error(nil); ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() {
 			t.noAnswer(err)
 		}
 		if ctx.Err() == nil && closedWithoutReply(err) {
-			return "", &sizeRefusal{err: fmt.Errorf("CFS closed the connection without a reply, as a server refusing a request for its size may: %w", err), closed: true}
+			if w := wrote.Load(); w != 0 {
+				if silent := t.now().Sub(time.Unix(0, w)); silent >= slowClose {
+					err = fmt.Errorf("CFS did not answer for %s, then the connection was closed without a reply (a gateway or load balancer before CFS giving up on it): %w", silent.Round(time.Second), err)
+					t.noAnswer(err)
+					return "", err
+				}
+			}
+			return "", &sizeRefusal{err: fmt.Errorf("CFS closed the connection without a reply, as a server refusing a request for its size may: %w", err), closed: true, reused: kept.Load()}
 		}
 		return "", err // *url.Error names the method and URL
 	}

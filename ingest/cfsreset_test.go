@@ -2,9 +2,11 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -81,4 +83,48 @@ func TestCFSRetriesAStaleKeptAliveConnectionOnce(t *testing.T) {
 	})
 	err := addOneTooLarge(t, f2, accepted2)
 	require.ErrorContains(t, err, `document "x/3" was refused on its own`)
+}
+
+// Behind a load balancer that resets a connection idle for longer than
+// its timeout (shorter than IngestTimeout), a CFS that did not answer had
+// each request reset after that time, and the target took the reset for
+// CFS refusing the request for its size: each batch went again in halves,
+// each half waited out the balancer's timeout again, down to single
+// documents (about two requests per document, hours for a batch), and the
+// breaker (TestCFSNotAnsweringFailsFastUntilAProbeGetsThrough) never
+// tripped. A close that comes after CFS has been silent for slowClose
+// since the whole request was sent is now taken for what it is, CFS not
+// answering: the call fails, and so do the next ones, at once, until a
+// probe gets through.
+func TestCFSCloseAfterALongSilenceIsNoAnswer(t *testing.T) {
+	t.Parallel()
+	f := newFakeCFS(t, false)
+	f.reply = func(w http.ResponseWriter, _ *http.Request, _ int) {
+		if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = c.Close() // the balancer giving up
+		}
+	}
+	tg := openFakeCFS(t, f, Options{BatchSize: 10, Timeout: time.Hour})
+	// CFS silent for slowClose until the close: each look at the target's
+	// clock is slowClose later than the one before (the request written,
+	// then closed; the next call's look is within the breaker's pause).
+	clock := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	var cmu sync.Mutex
+	tg.(*cfsTarget).now = func() time.Time {
+		cmu.Lock()
+		defer cmu.Unlock()
+		clock = clock.Add(slowClose)
+		return clock
+	}
+
+	err := tg.Add(context.Background(), makeDocs("x", 10))
+	require.ErrorIs(t, err, ErrDelivery)
+	var pe *PartialError
+	require.False(t, errors.As(err, &pe), "no document was refused on its own: %v", err)
+	require.ErrorContains(t, err, "CFS did not answer for 10s, then the connection was closed without a reply")
+	require.Len(t, f.received(), 1, "the batch is not sent again, in halves or whole")
+
+	err = tg.Add(context.Background(), makeDocs("y", 1))
+	require.ErrorIs(t, err, ErrUnavailable, "the next call fails at once")
+	require.Len(t, f.received(), 1)
 }

@@ -117,7 +117,8 @@
 // as a client sees a 413 sent while it was still sending the body; on a
 // kept-alive connection, which a load balancer may have dropped while it
 // was idle, only once the request sent again on a new connection is closed
-// too) is sent again in halves, a half
+// too; a close after CFS was silent for 10 seconds since the whole request
+// was sent is CFS not answering, below) is sent again in halves, a half
 // refused again split again: only a document too large on its own fails
 // (the call's error names it), the others are delivered, and the requests
 // after it still go: the call's error is then a *PartialError that lists
@@ -126,7 +127,9 @@
 // call is sent. After a request CFS did not answer within Options.Timeout (no
 // connection or no reply; not a reply, whatever it says, a refused or
 // reset connection, which fail at once anyway, nor the caller's context
-// ending), calls fail at once without sending anything,
+// ending), or one whose connection was closed without a reply after CFS
+// was silent for 10 seconds (a gateway or load balancer giving up on it),
+// calls fail at once without sending anything,
 // with an error wrapping ErrUnavailable that says since when and until
 // when, for 30 seconds; then one call goes through, and each time it
 // fails too the pause doubles, up to 2 minutes. A reply ends it. Without
