@@ -1,10 +1,10 @@
 // Package metrics is the connector's Prometheus metrics, served at GET
 // /metrics on the service port: the queue (actions per state, submitted,
 // rejected and ended actions, wait, run and stop latencies, group commits),
-// ACI requests by port, action and outcome, connections refused by port
-// (MaxConnectionsPerClient), TLS handshake failures, crawls (pages, requests,
-// bytes), documents by outcome, ingestion deliveries, and the Go runtime
-// and process.
+// ACI requests by port, action and outcome, connections refused
+// (MaxConnectionsPerClient) and open (MaxConnections) by port, TLS
+// handshake failures, crawls (pages, requests, bytes), documents by
+// outcome, ingestion deliveries, and the Go runtime and process.
 //
 // Nothing here adds work to a hot path beyond atomic increments: counters
 // and histograms are updated where events happen, through children
@@ -263,6 +263,20 @@ func (m *Metrics) TLSHandshakeFailed() { m.tlsFailures.Inc() }
 // ConnectionRefused counts a connection refused for its client's
 // MaxConnectionsPerClient (httpd.Metrics).
 func (m *Metrics) ConnectionRefused(port auth.Port) { m.connsRefused[port&1].Inc() }
+
+// Connections adds the gauges of a port's connections: those open, read
+// at scrape time from open, and the most it keeps open at once, max
+// ([Server] or [Service] MaxConnections; when they are open, new clients
+// wait in the kernel's listen queue). Call it once per port, before the
+// first scrape.
+func (m *Metrics) Connections(port auth.Port, open func() float64, max int) {
+	pl := prometheus.Labels{"port": portLabel(port)}
+	limit := prometheus.NewGauge(prometheus.GaugeOpts{Name: "connector_connections_max", ConstLabels: pl,
+		Help: "Connections the ACI and service ports keep open at most ([Server] or [Service] MaxConnections; further clients wait until one closes), by port."})
+	limit.Set(float64(max))
+	m.reg.MustRegister(limit, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "connector_connections_open", ConstLabels: pl,
+		Help: "Connections open on the ACI and service ports (idle kept-alive connections included), by port."}, open))
+}
 
 // SetFetchActions resolves the per-fetch-action metrics of the
 // repository's actions (their label values); call it before the queue

@@ -23,11 +23,14 @@ import (
 )
 
 func testMetrics() *Metrics {
-	return New(Options{Queue: "fetch", FetchActions: []string{"SYNCHRONIZE", "COLLECT"}, Version: "1.2.3",
+	m := New(Options{Queue: "fetch", FetchActions: []string{"SYNCHRONIZE", "COLLECT"}, Version: "1.2.3",
 		QueueStatus: func(context.Context) (*messages.QueueStatusReply, error) {
 			return &messages.QueueStatusReply{Queue: "fetch", Queued: 3, Processing: 1, PausedActions: 1, Cancelled: 2, MaximumThreads: 4, MaximumQueueSize: 100,
 				Waiting: 4, Running: 1}, nil // the paused action has not started
 		}})
+	m.Connections(auth.ACIPort, func() float64 { return 3 }, 1000)
+	m.Connections(auth.ServicePort, func() float64 { return 1 }, 64)
+	return m
 }
 
 // page renders the metrics page as the service port serves it.
@@ -118,6 +121,10 @@ func TestValuesMove(t *testing.T) {
 		`connector_aci_requests_total{action="Fetch",outcome="success",port="aci"} 1`,
 		`connector_connections_refused_total{port="aci"} 0`,
 		`connector_connections_refused_total{port="service"} 1`,
+		`connector_connections_open{port="aci"} 3`,
+		`connector_connections_open{port="service"} 1`,
+		`connector_connections_max{port="aci"} 1000`,
+		`connector_connections_max{port="service"} 64`,
 		`connector_build_info{version="1.2.3"} 1`,
 		`go_goroutines `, `process_resident_memory_bytes `,
 	} {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -36,6 +37,7 @@ type connLimiter struct {
 	slots  chan struct{} // one per open connection
 	closed chan struct{}
 	once   sync.Once
+	open   atomic.Int64 // connections accepted and not closed yet (the metrics' gauge)
 
 	// Owned by the goroutine calling Accept (fasthttp has one).
 	full      time.Time // when the limit was reached, zero if it is not or that was not logged
@@ -89,7 +91,8 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 					"after", time.Since(l.exhausted).Round(time.Millisecond), "failed_accepts", l.failures)
 				l.exhausted, l.failures = time.Time{}, 0
 			}
-			return &limitedConn{Conn: c, slots: l.slots}, nil
+			l.open.Add(1)
+			return &limitedConn{Conn: c, slots: l.slots, open: &l.open}, nil
 		}
 		if !resourceExhausted(err) {
 			<-l.slots
@@ -114,6 +117,9 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 	}
 }
 
+// Open returns the number of connections accepted and not closed yet.
+func (l *connLimiter) Open() float64 { return float64(l.open.Load()) }
+
 // Close closes the listener and ends a waiting Accept.
 func (l *connLimiter) Close() error {
 	l.once.Do(func() { close(l.closed) })
@@ -131,11 +137,15 @@ func resourceExhausted(err error) bool {
 type limitedConn struct {
 	net.Conn
 	slots chan struct{}
+	open  *atomic.Int64
 	once  sync.Once
 }
 
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { <-c.slots })
+	c.once.Do(func() {
+		c.open.Add(-1)
+		<-c.slots
+	})
 	return err
 }

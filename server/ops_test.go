@@ -122,6 +122,42 @@ func TestServicePort(t *testing.T) {
 	}
 }
 
+// The ports' open connections were nowhere to be seen: a server at
+// [Server] MaxConnections lets new clients wait in the kernel's listen
+// queue, unanswered, with one log line a minute, and idle kept-alive
+// connections (a load balancer's pool, held until IdleTimeout) count
+// towards it. connector_connections_open and _max, by port, let an
+// operator see how near the limit the ports are, and alert before it.
+func TestConnectionGauges(t *testing.T) {
+	t.Parallel()
+	cfg := opsConfig(t, "MaxConnections=50\n", "", "[Service]\nServicePort=0\n")
+	s := startServer(t, cfg, newTestRepo())
+	defer stop(t, s)
+	svc := "http://" + s.ServiceAddr().String() + "/metrics"
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	gauge := func(series string) string { _, body := get(t, c, svc); return metric(body, series) }
+	require.Equal(t, "50", gauge(`connector_connections_max{port="aci"}`))
+	require.Equal(t, "64", gauge(`connector_connections_max{port="service"}`), "the default")
+	// The scrape's own connection, once the server has closed the
+	// previous scrape's (the client does not wait for that).
+	testwait.For(t, 10*time.Second, func() bool {
+		_, page := get(t, c, svc)
+		return metric(page, `connector_connections_open{port="aci"}`) == "0" && metric(page, `connector_connections_open{port="service"}`) == "1"
+	}, "no ACI connection, and the scrape's own on the service port")
+
+	var conns []net.Conn
+	for range 3 {
+		conn, err := net.Dial("tcp", s.Addr().String())
+		require.NoError(t, err)
+		conns = append(conns, conn)
+	}
+	testwait.For(t, 10*time.Second, func() bool { return gauge(`connector_connections_open{port="aci"}`) == "3" }, "three open connections")
+	for _, conn := range conns {
+		require.NoError(t, conn.Close())
+	}
+	testwait.For(t, 10*time.Second, func() bool { return gauge(`connector_connections_open{port="aci"}`) == "0" }, "none once they closed")
+}
+
 // TestQueueGaugesCountThreadsHeld: connector_queue_running_actions counts
 // the actions holding a worker thread, and _pending_actions those waiting
 // (for a thread, or for their Resume: what MaximumQueueSize bounds). An

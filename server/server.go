@@ -266,6 +266,10 @@ func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *Ser
 				return err
 			}
 			s.metrics.SetFetchActions(s.repo.FetchActions())
+			s.metrics.Connections(auth.ACIPort, s.ln.(*connLimiter).Open, maxConns)
+			if s.svcLn != nil {
+				s.metrics.Connections(auth.ServicePort, s.svcLn.(*connLimiter).Open, cfg.Service.MaxConnections)
+			}
 			return nil
 		}, stop: func(context.Context) error {
 			// The connector's own resources (fetch.Closer: the Web
