@@ -121,14 +121,23 @@ func readGroup(arg string, index int) (loadgen.CompareGroup, error) {
 	return g, nil
 }
 
-// uniqueNames renames groups whose names repeat: name, name#2, ...
+// uniqueNames renames groups whose names repeat: name, name#2, ...,
+// skipping a name another group has already.
 func uniqueNames(groups []loadgen.CompareGroup) {
-	seen := map[string]int{}
+	given := map[string]bool{}
+	for _, g := range groups {
+		given[g.Name] = true
+	}
+	used := map[string]bool{}
 	for i := range groups {
-		seen[groups[i].Name]++
-		if n := seen[groups[i].Name]; n > 1 {
-			groups[i].Name = fmt.Sprintf("%s#%d", groups[i].Name, n)
+		name := groups[i].Name
+		for n := 2; used[name]; n++ {
+			if c := fmt.Sprintf("%s#%d", groups[i].Name, n); !given[c] && !used[c] {
+				name = c
+			}
 		}
+		used[name] = true
+		groups[i].Name = name
 	}
 }
 

@@ -10,12 +10,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/loadgen"
 )
 
 // aciStub answers GetVersion and counts every action it is sent.
@@ -275,5 +278,36 @@ func TestBenchHelpListsEverySubcommand(t *testing.T) {
 		require.True(t, ok, "bench %s -h begins with its usage", sub)
 		usage, _, _ = strings.Cut(usage, ": ") // workload's says what it does after it
 		require.Contains(t, help, usage, "bench -h lists %s as its -h does", sub)
+	}
+}
+
+// bench compare renamed a repeated group name to name#2, name#3, ...
+// without looking at the other names: a group named (or whose file was
+// named) "run#2" and a second group "run" came out as two columns
+// "run#2", and the ratio and verdict columns "run#2/run" could not be
+// told apart. Every group now has a name of its own.
+func TestBenchCompareGroupNamesAreUnique(t *testing.T) {
+	t.Parallel()
+	for _, names := range [][]string{
+		{"run", "run", "run#2"},
+		{"run#2", "run", "run"},
+		{"run", "run#2", "run", "run"},
+		{"a", "b", "a", "b", "a"},
+	} {
+		groups := make([]loadgen.CompareGroup, len(names))
+		for i, n := range names {
+			groups[i].Name = n
+		}
+		uniqueNames(groups)
+		seen := map[string]bool{}
+		for i, g := range groups {
+			require.False(t, seen[g.Name], "%v: %q twice", names, g.Name)
+			seen[g.Name] = true
+			if i == slices.Index(names, names[i]) {
+				require.Equal(t, names[i], g.Name, "%v: the first of a name keeps it", names)
+			} else {
+				require.True(t, strings.HasPrefix(g.Name, names[i]+"#"), "%v: %q", names, g.Name)
+			}
+		}
 	}
 }
