@@ -306,11 +306,13 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 				continue
 			}
 			cerr, bad := invalid[c]
+			refusal := "delivery refused: a document the ingestion target cannot take; it is sent again by the next run"
 			if !bad {
 				j++
 				cerr = err
 				if pe != nil {
 					cerr, bad = pe.Refused[j], pe.Refused[j] != nil
+					refusal = "delivery refused: a document the ingestion target refused on its own; it is sent again by the next run"
 				}
 			}
 			switch {
@@ -321,7 +323,7 @@ func (r *Repository) apply(ctx context.Context, ds store.Datastore, cnt *fetch.C
 					fail(c.key, "delivery to the ingestion target failed (it is sent again next run): "+cerr.Error())
 				}
 				if bad {
-					log.Warn("delivery refused: a document the ingestion target cannot take; it is sent again by the next run", "url", secret.LogURL(c.key), "error", cerr)
+					log.Warn(refusal, "url", secret.LogURL(c.key), "error", cerr)
 				}
 			case c.kind == kindAdded:
 				c.rec.Delivered, c.rec.Removing, c.rec.Stale, added = c.rec.Hash, false, false, added+1

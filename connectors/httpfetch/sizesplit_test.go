@@ -1,6 +1,8 @@
 package httpfetch
 
 import (
+	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -8,6 +10,7 @@ import (
 
 	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/testlog"
 )
 
 // A page too large for CFS on its own failed its whole batch: CFS took
@@ -64,4 +67,24 @@ func TestInsertOnlyTheDocumentTooLargeForCFSFails(t *testing.T) {
 	require.Len(t, failed, 1)
 	require.Equal(t, []string{"doc-1", "doc-3"}, took())
 	require.Equal(t, cnt{Inserted: 2, IngestAdded: 2, IngestFailed: 1, Errors: 1}, countsOf(job, "MYTASK"))
+}
+
+// The page CFS refused on its own was logged as "a document the ingestion
+// target cannot take", the line of a document no target can take (one
+// that fails validation), where deploy.md and the other connectors say
+// "refused on its own": an operator could not tell a page to fix from
+// one too large for CFS's limit, nor find the documented line.
+func TestSyncLogsThePageCFSRefusedOnItsOwnAsSuch(t *testing.T) {
+	var buf testlog.Buffer
+	pages := map[string]*page{"/": htmlPage("home", "/a", "/big"), "/a": htmlPage("page a", "/")}
+	pages["/big"] = htmlPage("big "+strings.Repeat("word ", 2000), "/")
+	s := newSite(t, pages)
+	b := setup(t, siteConfig(s), setupOpts{logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	tgt, _ := resttest.SizeLimitedCFS(t, 6000, 10)
+	b.repo.target = tgt
+	c := countsOf(b.sync(t), "MyTask")
+	require.EqualValues(t, 1, c.IngestFailed, "%+v", c)
+	l := buf.String()
+	require.Regexp(t, `msg="delivery refused: a document the ingestion target refused on its own; it is sent again by the next run" .* url=`+regexp.QuoteMeta(s.URL)+`/big `, l)
+	require.NotContains(t, l, "cannot take")
 }
