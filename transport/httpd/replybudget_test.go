@@ -149,8 +149,9 @@ func TestViewRepliesCountAgainstTheBudget(t *testing.T) {
 // the connections refused by port.
 type outcomes struct {
 	mu      sync.Mutex
-	got     []string // action outcome
-	refused [2]int   // by auth.Port
+	got     []string        // action outcome
+	took    []time.Duration // each request's duration, in the order of got
+	refused [2]int          // by auth.Port
 }
 
 func (o *outcomes) ConnectionRefused(port auth.Port) {
@@ -165,10 +166,17 @@ func (o *outcomes) refusedOn(port auth.Port) int {
 	return o.refused[port&1]
 }
 
-func (o *outcomes) Request(_ auth.Port, action, outcome string, _ time.Duration) {
+func (o *outcomes) Request(_ auth.Port, action, outcome string, d time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.got = append(o.got, action+" "+outcome)
+	o.took = append(o.took, d)
+}
+
+func (o *outcomes) durations() []time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]time.Duration(nil), o.took...)
 }
 
 func (o *outcomes) Serve(*fasthttp.RequestCtx) {}

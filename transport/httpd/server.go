@@ -959,11 +959,14 @@ func (r *replyStream) Close() error {
 // and headers: too large, or not HTTP), as transportError does, and counts
 // it in the metrics as a failure: it reaches no handler, whose accounting
 // every other reply goes through. Its action is "other": fasthttp keeps
-// nothing of a request line it could not read with its headers.
+// nothing of a request line it could not read with its headers. It is
+// timed from here, as a handler times a request from its call: fasthttp
+// sets no request time (ctx.Time is zero) for one it could not read.
 func (s *Server) unreadable(ctx *fasthttp.RequestCtx, err error) {
+	start := time.Now()
 	s.transportError(ctx, err)
 	if s.cfg.Metrics != nil && !s.unguarded {
-		s.cfg.Metrics.Request(s.cfg.Port, "other", "failure", time.Since(ctx.Time()))
+		s.cfg.Metrics.Request(s.cfg.Port, "other", "failure", time.Since(start))
 	}
 }
 

@@ -37,3 +37,22 @@ func TestUnreadableRequestIsAFailure(t *testing.T) {
 		require.Equal(t, []string{tc.want}, m.all()[before:], "%q", tc.raw[:min(len(tc.raw), 30)])
 	}
 }
+
+// An unreadable request was timed from the zero time (fasthttp sets no
+// request time before it has read one): 292 years, the largest
+// duration, went into connector_aci_request_duration_seconds with each
+// one, so that a single port scan made the sum (and every mean computed
+// from it, rate(_sum) / rate(_count)) of action "other" meaningless for
+// good, and put it in the +Inf bucket. It is now timed as every other
+// request is: from when the server has it to its answer.
+func TestUnreadableRequestIsTimedFromItsAnswer(t *testing.T) {
+	t.Parallel()
+	m := &outcomes{}
+	e := startWith(t, setup{front: func(c *Config) { c.Metrics = m }})
+	reply := exchange(t, strings.TrimPrefix(e.base, "http://"), "JUNK\r\n\r\n")
+	require.Contains(t, string(reply), "ERRORBADREQUEST")
+	testwait.For(t, 5*time.Second, func() bool { return len(m.durations()) == 1 }, "the request counted")
+	d := m.durations()[0]
+	require.GreaterOrEqual(t, d, time.Duration(0))
+	require.Less(t, d, time.Hour, "a duration of this request, not since the zero time")
+}
