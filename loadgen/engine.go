@@ -90,7 +90,7 @@ type part struct {
 	slot  int
 	pool  *pool
 	lo    int64
-	span  int64
+	span  uint64 // random: the count of numbers from lo, HIGH-LOW+1 (0: all 2^64 of them)
 	lines []string
 }
 
@@ -533,7 +533,8 @@ func (pg *program) compileValue(cs *cstep, st *Step, v string, saved map[string]
 			if err1 != nil || err2 != nil || hi < lo {
 				return pg.fail(st, "request: {{random LOW HIGH}} takes two whole numbers, LOW <= HIGH")
 			}
-			cs.parts = append(cs.parts, part{kind: partRandom, lo: lo, span: hi - lo + 1})
+			// In uint64, where HIGH-LOW+1 does not overflow below 2^64.
+			cs.parts = append(cs.parts, part{kind: partRandom, lo: lo, span: uint64(hi-lo) + 1})
 		case "seq":
 			cs.parts = append(cs.parts, part{kind: partSeq})
 		case "uuid":
@@ -653,7 +654,11 @@ func (cs *cstep) build(dst []byte, w *worker) ([]byte, *failure) {
 			}
 			dst = aci.AppendQueryEscape(dst, v)
 		case partRandom:
-			dst = strconv.AppendInt(dst, p.lo+w.rng.Int64N(p.span), 10)
+			n := w.rng.Uint64()
+			if p.span != 0 {
+				n = w.rng.Uint64N(p.span)
+			}
+			dst = strconv.AppendInt(dst, p.lo+int64(n), 10) // wraps into [LOW, HIGH]
 		case partSeq:
 			dst = strconv.AppendUint(dst, w.seq, 10)
 		case partUUID:

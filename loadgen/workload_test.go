@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -190,4 +191,34 @@ func TestExtractPath(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "one", v)
 	require.False(t, strings.Contains(v, "$"))
+}
+
+// {{random LOW HIGH}} took HIGH - LOW + 1 as the count of its numbers in
+// an int64, which overflows for a range of 2^63 numbers or more
+// ({{random 0 9223372036854775807}}, any non-negative number): the first
+// request of the load panicked the generator, without a report and
+// without the workload's cleanup. Every range LOW <= HIGH now works.
+func TestWorkloadRandomOverTheWholeRange(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	base := f.start(t)
+	w := writeWorkload(t, `schema: connector-workload/1
+name: wide
+operations:
+  - name: read
+    steps:
+      - name: version
+        request: action=GetVersion&Pos={{random 0 9223372036854775807}}&All={{random -9223372036854775808 9223372036854775807}}&One={{random -3 -3}}
+`, nil)
+	rep, err := Run(context.Background(), Config{Target: base, Workload: w, Requests: 20, Duration: time.Minute, Concurrency: 2})
+	require.NoError(t, err)
+	require.Equal(t, int64(20), rep.Operations.OK, "%+v", rep.Errors)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pos, err := strconv.ParseInt(f.params["pos"], 10, 64)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, pos, int64(0))
+	_, err = strconv.ParseInt(f.params["all"], 10, 64)
+	require.NoError(t, err)
+	require.Equal(t, "-3", f.params["one"])
 }
