@@ -441,8 +441,9 @@ func lowerASCII(c byte) byte {
 // RedactURLs returns s with the password of every URL it contains
 // replaced by Redacted: "http://user:pw@host/" becomes
 // "http://user:[REDACTED]@host/", and so does "http://user:p#w@host/", a
-// password typed with a '/', '?', '#' or '\' in it unencoded
-// (passwordPast), and "http:\\user:pw@host/", a URL spelt as browsers
+// password typed with a '/', '?', '#' or '\' in it unencoded, or with
+// white space or a quote ("http://user:p w@host/": passwordPast), and
+// "http:\\user:pw@host/", a URL spelt as browsers
 // read it (authorityStart). A user name alone is kept.
 func RedactURLs(s string) string {
 	if strings.IndexByte(s, '@') < 0 || strings.IndexByte(s, ':') < 0 {
@@ -539,14 +540,15 @@ func isSchemeChar(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'
 }
 
-// passwordPast finds the password of a URL written with a '/', '?', '#'
-// or '\' in it unencoded (http://u:hunter#2@h/, as a password is typed),
-// where the authority seemed to end: u is the URL's text after "://",
-// whose first such character is at auth, with a ':' at colon and no '@'
-// before it. When what follows the ':' can be no port (it is not digits;
-// or digits, or nothing, then a '#', which never comes between a port and
-// user information) and an '@' follows before white space or a quote, it
-// returns the index of the '@' that ends the user information (the last
+// passwordPast finds the password of a URL written with a '/', '?', '#',
+// '\', white space or a quote in it unencoded (http://u:hunter#2@h/, as a
+// password is typed; http://u:pa ss@h/), where the authority seemed to
+// end: u is the URL's text after "://", whose first such character is at
+// auth, with a ':' at colon and no '@' before it. When what follows the
+// ':' can be no port (it is not digits; or digits, or nothing, then a
+// '#', which never comes between a port and user information) and an '@'
+// follows (before white space or a quote; or, when the authority seemed
+// to end at one, before a '/', '?', '#' or '\'), it returns the index of the '@' that ends the user information (the last
 // one before the host's end) and the end of the authority; at < 0 when
 // there is no such password. An IPv6 literal ([::1]) has no user
 // information before its ':'; neither has a host:port followed by a path
@@ -559,8 +561,18 @@ func passwordPast(u string, auth, colon int) (at, end int) {
 	if strings.Trim(port, "0123456789") == "" && u[auth] != '#' {
 		return -1, 0 // host:port, then a path or a query
 	}
+	// The '@' is looked for up to white space or a quote, which end a URL
+	// in a text; past them too up to a '/', '?', '#' or '\' when the
+	// authority seemed to end at one: no URL ends after a ':' that begins
+	// no port, and the URL parsers read on (the WHATWG parser, the
+	// crawl's and browsers', drops a tab or line break and encodes a
+	// space or quote in user information).
+	stops := " \t\r\n\"'<>"
+	if strings.ContainsRune(stops, rune(u[auth])) {
+		stops = "/?#\\"
+	}
 	lim := auth
-	for lim < len(u) && !strings.ContainsRune(" \t\r\n\"'<>", rune(u[lim])) {
+	for lim < len(u) && !strings.ContainsRune(stops, rune(u[lim])) {
 		lim++
 	}
 	first := strings.IndexByte(u[auth:lim], '@')
@@ -568,7 +580,7 @@ func passwordPast(u string, auth, colon int) (at, end int) {
 		return -1, 0
 	}
 	end = auth + first + 1
-	for end < lim && !strings.ContainsRune("/?#\\", rune(u[end])) {
+	for end < lim && !strings.ContainsRune("/?#\\ \t\r\n\"'<>", rune(u[end])) {
 		end++
 	}
 	return strings.LastIndexByte(u[:end], '@'), end
