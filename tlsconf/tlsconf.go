@@ -17,6 +17,7 @@
 package tlsconf
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -125,13 +126,45 @@ func base(o *config.SSLOptions) (*tls.Config, error) {
 // public authority is about 200 KiB.
 const maxPEMBytes = 16 << 20
 
+// caPool reads the certificates of an SSLCACertificate file. A
+// certificate of the file that does not read (its base64 broken, its END
+// line missing, its DER cut) is refused, naming the file and its line, as
+// OpenSSL (IDOL) refuses the file: x509.CertPool.AppendCertsFromPEM
+// skipped it without a word, and the port then refused every client that
+// authority signed as "signed by unknown authority". Blocks that are no
+// certificate (a CRL) are skipped.
 func caPool(path string) (*x509.CertPool, error) {
 	data, err := readfile.Regular(path, maxPEMBytes)
 	if err != nil {
 		return nil, &KeyError{"SSLCACertificate", err}
 	}
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
+	begin := []byte("-----BEGIN CERTIFICATE-----")
+	found := false
+	for off := 0; ; {
+		i := bytes.Index(data[off:], begin)
+		if i < 0 {
+			break
+		}
+		i += off
+		off = len(data) // the certificate's text ends where the next block begins
+		if n := bytes.Index(data[i+len(begin):], []byte("-----BEGIN ")); n >= 0 {
+			off = i + len(begin) + n
+		}
+		var cert *x509.Certificate
+		b, _ := pem.Decode(data[i:off])
+		if b == nil {
+			err = errors.New("is not valid PEM (a character that is not base64, or no END CERTIFICATE line)")
+		} else if cert, err = x509.ParseCertificate(b.Bytes); err != nil {
+			err = fmt.Errorf("does not parse (%w)", err)
+		}
+		if err != nil {
+			return nil, &KeyError{"SSLCACertificate", fmt.Errorf("%s:%d: the certificate %w", path, bytes.Count(data[:i], []byte("\n"))+1, err)}
+		}
+		pool.AddCert(cert)
+		found = true
+	}
+	if !found {
 		return nil, &KeyError{"SSLCACertificate", fmt.Errorf("%s holds no PEM certificate", path)}
 	}
 	return pool, nil

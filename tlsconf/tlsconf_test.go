@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -271,4 +273,47 @@ func TestKeyAfterOtherPEMBlocks(t *testing.T) {
 	require.ErrorContains(t, err, "is encrypted: give its password in SSLPrivateKeyPassword")
 	_, err = Server(&config.SSLOptions{Certificate: both, PrivateKey: both, PrivateKeyPassword: "s3cret"}, nil)
 	require.ErrorContains(t, err, "is not encrypted")
+}
+
+// TestDamagedCACertificateIsRefused: an SSLCACertificate bundle with a
+// certificate that does not read (its base64 broken, or its DER cut by an
+// editor) is refused naming the file and the certificate's line, on a
+// listening port and for outgoing connections, as OpenSSL (IDOL) refuses
+// it. Before, the certificate was skipped without a word: the port
+// started, and refused every client that authority signed, or the CFS
+// server it signed, as "signed by unknown authority", with the
+// authority in the file for all to see.
+func TestDamagedCACertificateIsRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca, other := testpki.NewCA(t, "test CA"), testpki.NewCA(t, "other CA")
+	certPath, keyPath := ca.Localhost(t).Write(t, dir, "server")
+	block, _ := pem.Decode(other.PEM)
+	cut := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes[:len(block.Bytes)-20]})
+	lines := strings.Split(string(other.PEM), "\n")
+	lines[3] = lines[3][:10] + "*" + lines[3][11:] // no base64 character
+	broken := []byte(strings.Join(lines, "\n"))
+	line := strings.Count(string(ca.PEM), "\n") + 2 // after the good one and a comment line
+	for name, damaged := range map[string][]byte{"cut": cut, "broken": broken} {
+		caPath := filepath.Join(dir, name+".crt")
+		bundle := append(append(append([]byte{}, ca.PEM...), "# other CA\n"...), damaged...)
+		require.NoError(t, os.WriteFile(caPath, bundle, 0o600))
+		o := config.SSLOptions{Certificate: certPath, PrivateKey: keyPath, CACertificate: caPath, CheckCertificate: true}
+		_, err := Server(&o, nil)
+		var ke *KeyError
+		require.ErrorAs(t, err, &ke, name)
+		require.Equal(t, "SSLCACertificate", ke.Key)
+		require.ErrorContains(t, err, fmt.Sprintf("%s:%d: the certificate", caPath, line), name)
+		_, err = Client(&config.SSLOptions{CACertificate: caPath, CheckCertificate: true}, nil)
+		require.ErrorAs(t, err, &ke, name)
+		require.ErrorContains(t, err, fmt.Sprintf("%s:%d", caPath, line), name)
+	}
+	// Two good authorities, and blocks that are no certificate (a CRL, as
+	// OpenSSL's bundles may hold), load.
+	bundle := append(append(append([]byte{}, ca.PEM...), other.PEM...), pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: []byte{1}})...)
+	caPath := filepath.Join(dir, "two.crt")
+	require.NoError(t, os.WriteFile(caPath, bundle, 0o600))
+	c, err := Client(&config.SSLOptions{CACertificate: caPath, CheckCertificate: true}, nil)
+	require.NoError(t, err)
+	require.True(t, c.RootCAs.Equal(func() *x509.CertPool { p := ca.Pool(); p.AddCert(other.Cert); return p }()))
 }
