@@ -344,7 +344,10 @@ func (k *Key) Decrypt(v string) (string, error) {
 	// that decrypts to anything else was encrypted with another key.
 	plain := out[:len(out)-pad]
 	if !utf8.Valid(plain) {
-		return "", k.wrongKey()
+		// Or a password that is not UTF-8: what autpassword makes of one
+		// typed in a Windows code page. Both are said: the error alone
+		// sent whoever moved IDOL's values over to check the right key.
+		return "", fmt.Errorf("%w, or its password is not UTF-8 text (autpassword given a password in a Windows code page: encrypt it again with connector password)", k.wrongKey())
 	}
 	return string(plain), nil
 }

@@ -389,6 +389,25 @@ func TestDecryptWithAnotherKeyNeverReturnsGarbage(t *testing.T) {
 	}
 }
 
+// TestDecryptNotUTF8SaysSo: a value whose password is not UTF-8 (what
+// autpassword makes of a password in a Windows code page, pässwort in
+// Windows-1252) is refused saying so, besides the other key it may also
+// be. Before, the error said only that the value was not encrypted with
+// the key: whoever moved IDOL's values over checked the key file again
+// and again, and it was the right one.
+func TestDecryptNotUTF8SaysSo(t *testing.T) {
+	t.Parallel()
+	k, err := LoadKeyFile(writeKey(t, idolKeyHex))
+	require.NoError(t, err)
+	v, err := k.Encrypt("p\xe4sswort")
+	require.NoError(t, err)
+	got, err := k.Decrypt(v)
+	require.ErrorIs(t, err, ErrDecrypt)
+	require.Empty(t, got)
+	require.ErrorContains(t, err, "was not encrypted with the key in "+k.Path()+", or its password is not UTF-8 text")
+	require.NotContains(t, err.Error(), "sswort")
+}
+
 // TestRedactURLsAsBrowsersReadThem: an http(s), ws(s) or ftp URL has its
 // user information after any run of '/' and '\' that follows its scheme,
 // none included (the WHATWG URL parser, which the crawl and browsers use,
