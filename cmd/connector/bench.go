@@ -94,7 +94,11 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	case 1:
 		cfg.Target = fs.Arg(0)
 	default:
-		fmt.Fprintf(stderr, "connector bench: one URL expected, got %q\n", fs.Args())
+		if f := flagAfterArgs(fs.Args()); f != "" {
+			fmt.Fprintln(stderr, flagAfterArgsError("connector bench", f))
+		} else {
+			fmt.Fprintf(stderr, "connector bench: one URL expected, got %q\n", fs.Args())
+		}
 		fs.Usage()
 		return 2
 	}

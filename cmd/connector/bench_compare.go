@@ -39,7 +39,12 @@ func benchCompareMain(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if fs.NArg() < 2 {
+	if f := flagAfterArgs(fs.Args()); f != "" || fs.NArg() < 2 {
+		if f != "" {
+			fmt.Fprintln(stderr, flagAfterArgsError("connector bench compare", f))
+		} else {
+			fmt.Fprintf(stderr, "connector bench compare: two GROUPs or more expected (the baseline first), got %d\n", fs.NArg())
+		}
 		fs.Usage()
 		return 2
 	}

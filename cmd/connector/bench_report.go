@@ -29,6 +29,14 @@ func benchReportMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() != 1 {
+		switch {
+		case flagAfterArgs(fs.Args()) != "":
+			fmt.Fprintln(stderr, flagAfterArgsError("connector bench report", flagAfterArgs(fs.Args())))
+		case fs.NArg() == 0:
+			fmt.Fprintln(stderr, "connector bench report: no RUN.json given")
+		default:
+			fmt.Fprintf(stderr, "connector bench report: one RUN.json expected, got %q\n", fs.Args())
+		}
 		fs.Usage()
 		return 2
 	}

@@ -73,6 +73,14 @@ func oauthMain(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	switch {
+	case flagAfterArgs(fs.Args()) != "":
+		fmt.Fprintln(stderr, flagAfterArgsError("connector oauth", flagAfterArgs(fs.Args())))
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "connector oauth: unexpected argument %q (name the task with -task)\n", fs.Arg(0))
+	case *cfgPath == "":
+		fmt.Fprintln(stderr, "connector oauth: -config is required: the configuration of the task to authorize")
+	}
 	if fs.NArg() > 0 || *cfgPath == "" {
 		fs.Usage()
 		return 2
