@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
@@ -17,7 +19,8 @@ import (
 // line of standard input (never from the command line, which other users
 // of the machine can see) and prints it in IDOL's encrypted-password form,
 // encrypted with the key file of the configuration's [Security] AESKeyFile
-// (or -keyfile), which is created when missing. The output is what
+// (or -keyfile), which is created when missing (and then named on
+// stderr: a key the server does not read is no use). The output is what
 // autpassword -e -tAES prints, and goes in a secret setting
 // (BasicAuthPassword=...).
 func passwordMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -71,10 +74,18 @@ func passwordMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "connector password: the password on standard input is not UTF-8 text")
 		return 2
 	}
+	_, statErr := os.Stat(path)
 	key, err := secret.EnsureKeyFile(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "connector password: %v\n", err)
 		return 1
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		// Said, with the absolute path: run in another folder than the
+		// server's, a relative AESKeyFile (or DataDirectory) names
+		// another file, and the server refuses the value.
+		fmt.Fprintf(stderr, "connector password: made a new key file, %s: only a server whose [Security] AESKeyFile is this file decrypts the value "+
+			"(a relative path is taken from the folder a program runs in)\n", filepath.FromSlash(key.Path()))
 	}
 	v, err := key.Encrypt(pw)
 	if err != nil {

@@ -177,6 +177,29 @@ func TestPasswordCommand(t *testing.T) {
 	require.Contains(t, errOut.String(), "not UTF-8")
 }
 
+// TestPasswordCommandSaysWhenItMakesAKey: `connector password` that finds
+// no key file makes one, and says so on standard error, with the file's
+// absolute path: the value it prints decrypts only with that new key. Run
+// in another folder than the server's (a relative AESKeyFile, or
+// DataDirectory, is taken from the folder a program runs in), it made a
+// stray key there without a word, and the server refused the value as
+// "not encrypted with the key" it reads. With the key file there, nothing
+// is said.
+func TestPasswordCommandSaysWhenItMakesAKey(t *testing.T) {
+	t.Parallel()
+	keyPath := filepath.Join(t.TempDir(), "keys", "aes.ky")
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, passwordMain([]string{"-keyfile", keyPath}, strings.NewReader("pw\n"), &out, &errOut), errOut.String())
+	require.True(t, secret.IsEncrypted(strings.TrimSpace(out.String())))
+	require.Equal(t, "connector password: made a new key file, "+keyPath+
+		": only a server whose [Security] AESKeyFile is this file decrypts the value (a relative path is taken from the folder a program runs in)\n", errOut.String())
+	out.Reset()
+	errOut.Reset()
+	require.Equal(t, 0, passwordMain([]string{"-keyfile", keyPath}, strings.NewReader("pw\n"), &out, &errOut), errOut.String())
+	require.Empty(t, errOut.String())
+	require.True(t, secret.IsEncrypted(strings.TrimSpace(out.String())))
+}
+
 // TestPasswordCommandRefusesConfigAndKeyfile: -config and -keyfile are
 // one or the other (the usage says so); with both, -keyfile won without a
 // word, and a password was encrypted with a key the configuration named
