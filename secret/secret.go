@@ -446,47 +446,47 @@ func lowerASCII(c byte) byte {
 // "http://user:[REDACTED]@host/", and so does "http://user:p#w@host/", a
 // password typed with a '/', '?', '#' or '\' in it unencoded, or with
 // white space or a quote ("http://user:p w@host/": passwordPast), and
-// "http:\\user:pw@host/", a URL spelt as browsers
-// read it (authorityStart). A user name alone is kept.
+// "http:\\user:pw@host/", a URL spelt as browsers read it
+// (authorityStart). A user name alone is kept. It takes time linear in
+// the length of s, whatever s holds (lookahead).
 func RedactURLs(s string) string {
 	if strings.IndexByte(s, '@') < 0 || strings.IndexByte(s, ':') < 0 {
 		return s
 	}
 	var b strings.Builder // written only once a password is found
 	copied := 0           // bytes of s already in b
-	rest := s
-	for {
-		start := authorityStart(rest)
+	ahead := newLookahead(s)
+	for pos := 0; ; {
+		start := authorityStart(s[pos:])
 		if start < 0 {
 			break
 		}
+		start += pos
 		// The authority ends at the first '/', '?', '#', white space or
 		// quote; the user information is what precedes its last '@'.
 		end := start
-		for end < len(rest) && !strings.ContainsRune("/?#\\ \t\r\n\"'<>", rune(rest[end])) {
+		for end < len(s) && !strings.ContainsRune(hostEnds, rune(s[end])) {
 			end++
 		}
-		auth := rest[start:end]
+		auth := s[start:end]
 		at := strings.LastIndexByte(auth, '@')
 		colon := strings.IndexByte(auth, ':')
 		if at < 0 && colon >= 0 {
-			if a, e := passwordPast(rest[start:], end-start, colon); a >= 0 {
-				at, end = a, start+e
+			if a, e := ahead.passwordPast(start, end, start+colon); a >= 0 {
+				at, end = a-start, e
 			}
 		}
+		pos = end
 		if at < 0 || colon < 0 || colon > at {
-			rest = rest[end:]
 			continue
 		}
-		// s[copied:pos] is what precedes this URL's password.
-		pos := len(s) - len(rest) + start + colon + 1
+		// s[copied:start+colon+1] is what precedes this URL's password.
 		if b.Len() == 0 {
 			b.Grow(len(s))
 		}
-		b.WriteString(s[copied:pos])
+		b.WriteString(s[copied : start+colon+1])
 		b.WriteString(Redacted)
-		copied = len(s) - len(rest) + start + at
-		rest = rest[end:]
+		copied = start + at
 	}
 	if copied == 0 {
 		return s // no password: no copy
@@ -546,22 +546,24 @@ func isSchemeChar(c byte) bool {
 // passwordPast finds the password of a URL written with a '/', '?', '#',
 // '\', white space or a quote in it unencoded (http://u:hunter#2@h/, as a
 // password is typed; http://u:pa ss@h/), where the authority seemed to
-// end: u is the URL's text after "://", whose first such character is at
-// auth, with a ':' at colon and no '@' before it. When what follows the
-// ':' can be no port (it is not digits; or digits, or nothing, then a
-// '#', which never comes between a port and user information) and an '@'
-// follows (before white space or a quote; or, when the authority seemed
-// to end at one, before a '/', '?', '#' or '\'), it returns the index of the '@' that ends the user information (the last
-// one before the host's end) and the end of the authority; at < 0 when
-// there is no such password. An IPv6 literal ([::1]) has no user
+// end: the URL's authority begins at start in the text, and its first
+// such character is at auth, with a ':' at colon and no '@' before it.
+// When what follows the ':' can be no port (it is not digits; or digits,
+// or nothing, then a '#', which never comes between a port and user
+// information) and an '@' follows (before white space or a quote; or,
+// when the authority seemed to end at one, before a '/', '?', '#' or
+// '\'), it returns the index of the '@' that ends the user information
+// (the last one before the host's end) and the end of the authority; at
+// < 0 when there is no such password. An IPv6 literal ([::1]) has no user
 // information before its ':'; neither has a host:port followed by a path
 // or a query with an '@' in it (http://h:8080/@user), which stays whole.
-func passwordPast(u string, auth, colon int) (at, end int) {
-	if auth >= len(u) || strings.HasPrefix(u, "[") {
+func (l *lookahead) passwordPast(start, auth, colon int) (at, end int) {
+	s := l.s
+	if auth >= len(s) || s[start] == '[' {
 		return -1, 0
 	}
-	port := u[colon+1 : auth]
-	if strings.Trim(port, "0123456789") == "" && u[auth] != '#' {
+	port := s[colon+1 : auth]
+	if strings.Trim(port, "0123456789") == "" && s[auth] != '#' {
 		return -1, 0 // host:port, then a path or a query
 	}
 	// The '@' is looked for up to white space or a quote, which end a URL
@@ -570,23 +572,65 @@ func passwordPast(u string, auth, colon int) (at, end int) {
 	// no port, and the URL parsers read on (the WHATWG parser, the
 	// crawl's and browsers', drops a tab or line break and encodes a
 	// space or quote in user information).
-	stops := " \t\r\n\"'<>"
-	if strings.ContainsRune(stops, rune(u[auth])) {
-		stops = "/?#\\"
+	lim := l.next(textEnd, auth)
+	if lim == auth {
+		lim = l.next(pathStart, auth)
 	}
-	lim := auth
-	for lim < len(u) && !strings.ContainsRune(stops, rune(u[lim])) {
-		lim++
-	}
-	first := strings.IndexByte(u[auth:lim], '@')
-	if first < 0 {
+	first := l.next(atSign, auth)
+	if first >= lim {
 		return -1, 0
 	}
-	end = auth + first + 1
-	for end < lim && !strings.ContainsRune("/?#\\ \t\r\n\"'<>", rune(u[end])) {
-		end++
+	end = min(l.next(hostEnd, first+1), lim)
+	return strings.LastIndexByte(s[:end], '@'), end
+}
+
+// hostEnds end a URL's authority: a path, query or fragment, white space
+// or a quote.
+const hostEnds = "/?#\\ \t\r\n\"'<>"
+
+// lookahead finds, for passwordPast, the next byte of one of a few sets
+// in a text at or after a position. It keeps its last answer for each
+// set, and the positions asked only grow as RedactURLs goes through the
+// text, so each stretch of it is scanned about once. Scanned afresh for
+// each URL, a text of many URLs whose lookahead finds no '@'
+// ("ftp:x:y#ftp:x:y#… @") cost time quadratic in its length: 18 s for a
+// parameter of 128 KiB, which the request log redacts for any client,
+// before its role is checked.
+type lookahead struct {
+	s    string
+	sets [len(lookaheadSets)]struct{ from, at int } // no byte of the set in s[from:at]; at is one, or len(s)
+}
+
+// The sets of lookahead.next.
+const (
+	textEnd   = iota // white space or a quote: where a URL ends in a text
+	pathStart        // '/', '?', '#' or '\'
+	atSign           // '@'
+	hostEnd          // hostEnds
+)
+
+var lookaheadSets = [...]string{textEnd: " \t\r\n\"'<>", pathStart: "/?#\\", atSign: "@", hostEnd: hostEnds}
+
+func newLookahead(s string) *lookahead {
+	l := &lookahead{s: s}
+	for i := range l.sets {
+		l.sets[i].at = -1 // nothing known
 	}
-	return strings.LastIndexByte(u[:end], '@'), end
+	return l
+}
+
+// next returns the index of the first byte of set in s at or after i, or
+// len(s).
+func (l *lookahead) next(set, i int) int {
+	c := &l.sets[set]
+	if c.from <= i && i <= c.at {
+		return c.at
+	}
+	c.from, c.at = i, len(l.s)
+	if j := strings.IndexAny(l.s[i:], lookaheadSets[set]); j >= 0 {
+		c.at = i + j
+	}
+	return c.at
 }
 
 // LogURL is a URL as a log shows it, where its credentials must not show
