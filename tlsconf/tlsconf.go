@@ -126,25 +126,42 @@ func base(o *config.SSLOptions) (*tls.Config, error) {
 // public authority is about 200 KiB.
 const maxPEMBytes = 16 << 20
 
-// caPool reads the certificates of an SSLCACertificate file. A
-// certificate of the file that does not read (its base64 broken, its END
-// line missing, its DER cut) is refused, naming the file and its line, as
-// OpenSSL (IDOL) refuses the file: x509.CertPool.AppendCertsFromPEM
-// skipped it without a word, and the port then refused every client that
-// authority signed as "signed by unknown authority". Blocks that are no
-// certificate (a CRL) are skipped.
+// caPool reads the certificates of an SSLCACertificate file
+// (certificates).
 func caPool(path string) (*x509.CertPool, error) {
 	data, err := readfile.Regular(path, maxPEMBytes)
 	if err != nil {
 		return nil, &KeyError{"SSLCACertificate", err}
 	}
+	certs, err := certificates(path, data)
+	if err != nil {
+		return nil, &KeyError{"SSLCACertificate", err}
+	}
+	if len(certs) == 0 {
+		return nil, &KeyError{"SSLCACertificate", fmt.Errorf("%s holds no PEM certificate", path)}
+	}
 	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool, nil
+}
+
+// certificates reads every certificate of a PEM file (an SSLCACertificate
+// bundle, an SSLCertificate chain). One that does not read (its base64
+// broken, its END line missing, its DER cut) is an error naming the file
+// and its line, as OpenSSL (IDOL) refuses the file: crypto/x509 and
+// crypto/tls skipped it without a word (or, in a chain, sent it cut), and
+// the port started, refusing every client that authority signed as
+// "signed by unknown authority", or serving a chain that no client
+// accepts. Blocks that are no certificate (a CRL) are skipped.
+func certificates(path string, data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
 	begin := []byte("-----BEGIN CERTIFICATE-----")
-	found := false
 	for off := 0; ; {
 		i := bytes.Index(data[off:], begin)
 		if i < 0 {
-			break
+			return certs, nil
 		}
 		i += off
 		off = len(data) // the certificate's text ends where the next block begins
@@ -152,6 +169,7 @@ func caPool(path string) (*x509.CertPool, error) {
 			off = i + len(begin) + n
 		}
 		var cert *x509.Certificate
+		var err error
 		b, _ := pem.Decode(data[i:off])
 		if b == nil {
 			err = errors.New("is not valid PEM (a character that is not base64, or no END CERTIFICATE line)")
@@ -159,15 +177,10 @@ func caPool(path string) (*x509.CertPool, error) {
 			err = fmt.Errorf("does not parse (%w)", err)
 		}
 		if err != nil {
-			return nil, &KeyError{"SSLCACertificate", fmt.Errorf("%s:%d: the certificate %w", path, bytes.Count(data[:i], []byte("\n"))+1, err)}
+			return nil, fmt.Errorf("%s:%d: the certificate %w", path, bytes.Count(data[:i], []byte("\n"))+1, err)
 		}
-		pool.AddCert(cert)
-		found = true
+		certs = append(certs, cert)
 	}
-	if !found {
-		return nil, &KeyError{"SSLCACertificate", fmt.Errorf("%s holds no PEM certificate", path)}
-	}
-	return pool, nil
 }
 
 // keyPair loads SSLCertificate and SSLPrivateKey (its first private key
@@ -176,6 +189,9 @@ func caPool(path string) (*x509.CertPool, error) {
 func keyPair(o *config.SSLOptions, key *secret.Key) (tls.Certificate, error) {
 	certPEM, err := readfile.Regular(o.Certificate, maxPEMBytes)
 	if err != nil {
+		return tls.Certificate{}, &KeyError{"SSLCertificate", err}
+	}
+	if _, err := certificates(o.Certificate, certPEM); err != nil {
 		return tls.Certificate{}, &KeyError{"SSLCertificate", err}
 	}
 	keyPEM, err := readfile.Regular(o.PrivateKey, maxPEMBytes)

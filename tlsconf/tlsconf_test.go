@@ -317,3 +317,38 @@ func TestDamagedCACertificateIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, c.RootCAs.Equal(func() *x509.CertPool { p := ca.Pool(); p.AddCert(other.Cert); return p }()))
 }
+
+// TestDamagedCertificateChainIsRefused: an SSLCertificate file whose
+// chain holds a certificate that does not read (an intermediate damaged
+// in an editor) is refused naming the file and the line, at start-up and
+// at a reload. Before, crypto/tls skipped a block whose base64 is broken
+// and sent a cut one as it was: the port started, and every client that
+// checks certificates refused the chain it was served.
+func TestDamagedCertificateChainIsRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca, other := testpki.NewCA(t, "test CA"), testpki.NewCA(t, "intermediate")
+	leaf := ca.Localhost(t)
+	_, keyPath := leaf.Write(t, dir, "server")
+	block, _ := pem.Decode(other.PEM)
+	cut := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes[:len(block.Bytes)-20]})
+	lines := strings.Split(string(other.PEM), "\n")
+	lines[3] = lines[3][:10] + "*" + lines[3][11:] // no base64 character
+	broken := []byte(strings.Join(lines, "\n"))
+	line := strings.Count(string(leaf.CertPEM), "\n") + 1
+	for name, damaged := range map[string][]byte{"cut": cut, "broken": broken} {
+		certPath := filepath.Join(dir, name+".crt")
+		require.NoError(t, os.WriteFile(certPath, append(append([]byte{}, leaf.CertPEM...), damaged...), 0o600))
+		_, err := Server(&config.SSLOptions{Certificate: certPath, PrivateKey: keyPath}, nil)
+		var ke *KeyError
+		require.ErrorAs(t, err, &ke, name)
+		require.Equal(t, "SSLCertificate", ke.Key)
+		require.ErrorContains(t, err, fmt.Sprintf("%s:%d: the certificate", certPath, line), name)
+	}
+	// A whole chain loads.
+	certPath := filepath.Join(dir, "chain.crt")
+	require.NoError(t, os.WriteFile(certPath, append(append([]byte{}, leaf.CertPEM...), other.PEM...), 0o600))
+	c, err := Server(&config.SSLOptions{Certificate: certPath, PrivateKey: keyPath}, nil)
+	require.NoError(t, err)
+	require.Len(t, c.Certificates[0].Certificate, 2)
+}
