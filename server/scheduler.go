@@ -26,7 +26,11 @@ import (
 // still queued, running or paused (unendedRun): after a restart, one
 // restored from before it. When the queue cannot tell whether the
 // previous run still goes (it could not list or read its actions), the
-// scheduler asks again until it can, and the run is submitted then.
+// scheduler asks again until it can, and the run is submitted then. A
+// submission the queue refuses for the moment (full, its store failing,
+// no answer in time: retrySubmit) is tried again the same way, each time
+// after a look for a Synchronize of the task queued meanwhile (one the
+// failed submission may have queued after all), which is then the run.
 // Missed times while the server was down are not caught up: the next run
 // is the next time still ahead.
 type scheduler struct {
@@ -144,14 +148,20 @@ func (s *scheduler) fire(ctx actor.Context, i int) {
 		defer func() { root.Send(self, res) }()
 		// A check that fails (a store down for a moment, a queue too busy
 		// to answer in time) is asked again, ever less often, until it
-		// answers or the scheduler stops: the run is not lost to it. Runs
+		// answers or the scheduler stops: the run is not lost to it. So is
+		// a submission the queue refuses for a moment (retrySubmit). Runs
 		// that come due meanwhile are skipped as under way. (The queue is
 		// asked without the scheduler's context, as before: a run that
 		// came due as the server stops is still submitted, and restored
 		// at the next start.)
+		since, failed := start, false
 		for wait := schedRetry; ; wait = min(2*wait, schedRetryMax) {
-			going, err := previousRun(context.Background(), q, task, prev, start)
+			going, err := previousRun(context.Background(), q, task, prev, since)
 			switch {
+			case err == nil && going != "" && failed:
+				log.Warn("scheduled run skipped: a Synchronize of the task is queued or running (the failed submission may have queued it)", "task", task, "token", going)
+				res.token = going
+				return
 			case err == nil && going != "" && prev == "":
 				log.Warn("scheduled run skipped: a Synchronize of the task is still going (queued before the restart)", "task", task, "token", going)
 				res.token = going // the previous run, for the next time
@@ -159,11 +169,28 @@ func (s *scheduler) fire(ctx actor.Context, i int) {
 			case err == nil && going != "":
 				log.Warn("scheduled run skipped: the previous run is still going", "task", task, "token", prev)
 				return
+			case err == nil:
+				params := messages.Params{{Name: "TaskSections", Value: task}}
+				tok, serr := q.Submit(context.Background(), &messages.ActionSpec{FetchAction: fetch.ActionSynchronize, Params: params})
+				if serr == nil {
+					res.token = tok
+					log.Info("scheduled run submitted", "task", task, "token", tok, "cycle", cycle)
+					return
+				}
+				if !retrySubmit(serr) {
+					log.Error("scheduled run not submitted", "task", task, "err", serr)
+					return
+				}
+				// A failed submission may still have been queued (a
+				// cluster's store that committed it, then failed to say
+				// so): the next check takes a Synchronize of the task
+				// queued until now for the run, not only one from
+				// before the start.
+				prev, since, failed = "", time.Now().Add(time.Millisecond), true
+				log.Warn("scheduled run not submitted yet: the queue refused it for now; trying again", "task", task, "err", serr, "in", wait)
+			default:
+				log.Warn("scheduled run delayed: the queue could not tell whether the previous run still goes; asking again", "task", task, "err", err, "in", wait)
 			}
-			if err == nil {
-				break
-			}
-			log.Warn("scheduled run delayed: the queue could not tell whether the previous run still goes; asking again", "task", task, "err", err, "in", wait)
 			t := time.NewTimer(wait)
 			select {
 			case <-stopped:
@@ -173,15 +200,16 @@ func (s *scheduler) fire(ctx actor.Context, i int) {
 			case <-t.C:
 			}
 		}
-		params := messages.Params{{Name: "TaskSections", Value: task}}
-		tok, err := q.Submit(context.Background(), &messages.ActionSpec{FetchAction: fetch.ActionSynchronize, Params: params})
-		if err != nil {
-			log.Error("scheduled run not submitted", "task", task, "err", err)
-			return
-		}
-		res.token = tok
-		log.Info("scheduled run submitted", "task", task, "token", tok, "cycle", cycle)
 	}()
+}
+
+// retrySubmit reports whether a scheduled run whose submission failed
+// with err is submitted again: the queue was full, its store failed, or
+// it did not answer in time. Other refusals (the task's settings no
+// longer valid, the server shutting down) would not change by asking
+// again.
+func retrySubmit(err error) bool {
+	return errors.Is(err, messages.ErrQueueFull) || errors.Is(err, messages.ErrStore) || errors.Is(err, messages.ErrTimeout)
 }
 
 // schedRetry and schedRetryMax are the first and the longest waits

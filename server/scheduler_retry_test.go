@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,14 +20,22 @@ import (
 )
 
 // flakyQueue is a queue whose List fails its first failLists calls (a
-// store that is briefly down, a QueueManager busy past the read timeout)
-// and which counts the actions submitted to it.
+// store that is briefly down, a QueueManager busy past the read timeout),
+// whose Submit fails its first failSubmits calls with submitErr, and which
+// counts the actions submitted to it. With queuedOnFail, a failed
+// submission was queued all the same (a store that committed it but
+// reported a failure): List shows it as a queued Synchronize of its task.
 type flakyQueue struct {
-	queue.API // nil: only the methods below are called
-	mu        sync.Mutex
-	failLists int
-	lists     int
-	submitted []string
+	queue.API    // nil: only the methods below are called
+	mu           sync.Mutex
+	failLists    int
+	lists        int
+	failSubmits  int
+	submitErr    error
+	queuedOnFail bool
+	attempts     int
+	queued       []*messages.ActionStatus
+	submitted    []string
 }
 
 func (f *flakyQueue) List(context.Context, *messages.ListActions) ([]*messages.ActionStatus, error) {
@@ -36,14 +45,33 @@ func (f *flakyQueue) List(context.Context, *messages.ListActions) ([]*messages.A
 	if f.lists <= f.failLists {
 		return nil, fmt.Errorf("%w: connection refused", messages.ErrStore)
 	}
-	return nil, nil
+	return append([]*messages.ActionStatus(nil), f.queued...), nil
 }
 
 func (f *flakyQueue) Submit(_ context.Context, spec *messages.ActionSpec) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.submitted = append(f.submitted, messages.Params(spec.Params).Value("TaskSections"))
+	f.attempts++
+	task := messages.Params(spec.Params).Value("TaskSections")
+	if f.attempts <= f.failSubmits {
+		if f.queuedOnFail {
+			f.queued = append(f.queued, &messages.ActionStatus{Token: fmt.Sprint("uncertain-", f.attempts), FetchAction: spec.FetchAction,
+				State: messages.State_STATE_QUEUED, Counts: []*messages.DocumentCount{{Task: strings.ToUpper(task)}}})
+		}
+		return "", f.submitErr
+	}
+	f.submitted = append(f.submitted, task)
 	return "token-" + spec.Params[0].GetValue(), nil
+}
+
+func (f *flakyQueue) ActionParameters(_ context.Context, token string) (*messages.ActionReply, error) {
+	return &messages.ActionReply{Params: []*messages.Param{{Name: "TaskSections", Value: "Nightly"}}}, nil
+}
+
+func (f *flakyQueue) tries() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.attempts
 }
 
 func (f *flakyQueue) Status(context.Context, string) (*messages.ActionStatus, error) {
@@ -56,6 +84,18 @@ func (f *flakyQueue) submissions() []string {
 	return append([]string(nil), f.submitted...)
 }
 
+// scheduleNightly starts a scheduler that submits a Synchronize of
+// NIGHTLY to q at once, and returns its log.
+func scheduleNightly(t *testing.T, q queue.API) *testlog.Buffer {
+	t.Helper()
+	var log testlog.Buffer
+	sys := actor.NewActorSystem()
+	t.Cleanup(sys.Shutdown)
+	_, err := startScheduler(sys, q, []fetch.Schedule{{Task: "Nightly"}}, slog.New(slog.NewTextHandler(&log, nil)))
+	require.NoError(t, err)
+	return &log
+}
+
 // A scheduled run whose check of the previous run fails for a moment (the
 // queue could not list its actions) is submitted once the check succeeds.
 // On main the run was skipped, its cycle used up: a store that was down
@@ -64,12 +104,43 @@ func (f *flakyQueue) submissions() []string {
 func TestScheduledRunSurvivesAFailedCheck(t *testing.T) {
 	t.Parallel()
 	q := &flakyQueue{failLists: 1}
-	var log testlog.Buffer
-	sys := actor.NewActorSystem()
-	defer sys.Shutdown()
-	_, err := startScheduler(sys, q, []fetch.Schedule{{Task: "Nightly"}}, slog.New(slog.NewTextHandler(&log, nil)))
-	require.NoError(t, err)
+	log := scheduleNightly(t, q)
 	testwait.For(t, 10*time.Second, func() bool { return len(q.submissions()) > 0 }, "the scheduled run to be submitted")
 	require.Equal(t, []string{"Nightly"}, q.submissions())
 	require.Contains(t, log.String(), "store unavailable")
+}
+
+// A scheduled run whose submission the queue refuses for a moment (full
+// at MaximumQueueSize, its store failing, too busy to answer in time:
+// nothing was queued) is submitted again until the queue accepts it. On
+// main it was logged as not submitted and its cycle used up: a burst of
+// clients' actions that filled the queue at 02:00 lost the night's
+// Synchronize, and a one-off schedule's only run.
+func TestScheduledRunSurvivesARefusedSubmission(t *testing.T) {
+	t.Parallel()
+	for _, refusal := range []error{messages.ErrQueueFull, messages.ErrStore, messages.ErrTimeout} {
+		t.Run(refusal.Error(), func(t *testing.T) {
+			t.Parallel()
+			q := &flakyQueue{failSubmits: 1, submitErr: fmt.Errorf("%w: refused", refusal)}
+			log := scheduleNightly(t, q)
+			testwait.For(t, 10*time.Second, func() bool { return len(q.submissions()) > 0 }, "the scheduled run to be submitted")
+			require.Equal(t, []string{"Nightly"}, q.submissions())
+			require.Equal(t, 2, q.tries())
+			require.Contains(t, log.String(), "refused")
+		})
+	}
+}
+
+// A submission that failed may still have been queued (a cluster's store
+// that committed it and then reported a failure): before it submits the
+// run again, the scheduler looks for a Synchronize of the task queued
+// meanwhile, and takes it for the run instead of queuing a second one.
+func TestScheduledRunNotSubmittedTwiceAfterAnUncertainFailure(t *testing.T) {
+	t.Parallel()
+	q := &flakyQueue{failSubmits: 1, submitErr: fmt.Errorf("%w: commit outcome unknown", messages.ErrStore), queuedOnFail: true}
+	log := scheduleNightly(t, q)
+	testwait.For(t, 10*time.Second, func() bool { return strings.Contains(log.String(), "scheduled run skipped") }, "the scheduler to find the run queued")
+	require.Equal(t, 1, q.tries())
+	require.Empty(t, q.submissions())
+	require.Contains(t, log.String(), "uncertain-1")
 }
