@@ -100,14 +100,21 @@ func (s *scheduler) Receive(ctx actor.Context) {
 // next returns when a schedule runs next, after done runs, at now; zero
 // when it is over. No Start: first run at once, then every Every. Start
 // ahead: first run then. Start past: the next Start+k*Every ahead (missed
-// runs are not caught up); a one-off Start in the past never runs.
+// runs are not caught up); a one-off Start in the past never runs. A
+// repeat of a whole number of days steps in calendar days of Start's (or
+// now's) location, so that it keeps its time of day across a change of
+// daylight saving time (a nightly 02:00 run stays at 02:00); any other
+// repeat is a fixed number of seconds.
 func next(sc fetch.Schedule, now time.Time, done int) time.Time {
 	if sc.Cycles > 0 && done >= sc.Cycles || done > 0 && sc.Every <= 0 {
 		return time.Time{}
 	}
+	days := wholeDays(sc.Every)
 	switch {
 	case sc.Start.IsZero() && done == 0:
 		return now
+	case sc.Start.IsZero() && days > 0:
+		return now.AddDate(0, 0, days)
 	case sc.Start.IsZero():
 		return now.Add(sc.Every)
 	case sc.Start.After(now):
@@ -116,7 +123,27 @@ func next(sc fetch.Schedule, now time.Time, done int) time.Time {
 		return time.Time{}
 	}
 	k := now.Sub(sc.Start)/sc.Every + 1
-	return sc.Start.Add(k * sc.Every)
+	if days == 0 {
+		return sc.Start.Add(k * sc.Every)
+	}
+	// The k-th step in calendar days is at most the hour of a clock
+	// change away from k*Every: the first one ahead of now is step k-1,
+	// k or k+1.
+	for n := max(1, int(k)-1); ; n++ {
+		if t := sc.Start.AddDate(0, 0, n*days); t.After(now) {
+			return t
+		}
+	}
+}
+
+// wholeDays is how many days every is when it is a whole number of them,
+// else 0.
+func wholeDays(every time.Duration) int {
+	const day = 24 * time.Hour
+	if every <= 0 || every%day != 0 {
+		return 0
+	}
+	return int(every / day)
 }
 
 func (s *scheduler) arm(ctx actor.Context, i int, at time.Time) {

@@ -1,0 +1,49 @@
+package server
+
+import (
+	"testing"
+	"time"
+	_ "time/tzdata" // Europe/Berlin on a machine without a zone database
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/fetch"
+)
+
+// A schedule that repeats every whole number of days keeps its time of
+// day (local time) across a change of daylight saving time. On main the
+// repeat was a fixed number of seconds: the nightly 02:00 crawl of the
+// documented example ran at 03:00 all summer (or, restarted in summer, at
+// 01:00 all winter), its hour depending on the season of the last start.
+// A repeat of hours or minutes stays a fixed number of seconds: an hourly
+// run neither runs twice nor skips an hour when the clocks change.
+func TestNextScheduleKeepsTheTimeOfDayAcrossDST(t *testing.T) {
+	t.Parallel()
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+	at := func(y int, mo time.Month, d, h, m int) time.Time { return time.Date(y, mo, d, h, m, 0, 0, berlin) }
+	day, h := 24*time.Hour, time.Hour
+	// Clocks go forward on 28 March 2027 (02:00 CET is 03:00 CEST), back
+	// on 31 October 2027 (03:00 CEST is 02:00 CET).
+	for _, tc := range []struct {
+		desc string
+		sc   fetch.Schedule
+		now  time.Time
+		done int
+		want time.Time
+	}{
+		{"daily, across spring forward", fetch.Schedule{Start: at(2027, 3, 27, 1, 30), Every: day}, at(2027, 3, 28, 12, 0), 2, at(2027, 3, 29, 1, 30)},
+		{"daily, fired on time after spring forward", fetch.Schedule{Start: at(2027, 3, 27, 1, 30), Every: day}, at(2027, 3, 29, 1, 30), 3, at(2027, 3, 30, 1, 30)},
+		{"daily, across fall back", fetch.Schedule{Start: at(2027, 10, 30, 1, 0), Every: day}, at(2027, 10, 31, 12, 0), 2, at(2027, 11, 1, 1, 0)},
+		{"daily, fired on time after fall back", fetch.Schedule{Start: at(2027, 10, 30, 1, 0), Every: day}, at(2027, 11, 1, 1, 0), 3, at(2027, 11, 2, 1, 0)},
+		{"daily, started in summer, in winter", fetch.Schedule{Start: at(2027, 7, 1, 2, 0), Every: day}, at(2027, 12, 24, 3, 0), 1, at(2027, 12, 25, 2, 0)},
+		{"weekly, across spring forward", fetch.Schedule{Start: at(2027, 3, 22, 1, 30), Every: 7 * day}, at(2027, 3, 23, 0, 0), 1, at(2027, 3, 29, 1, 30)},
+		{"no start, daily", fetch.Schedule{Every: day}, at(2027, 3, 27, 12, 0), 1, at(2027, 3, 28, 12, 0)},
+		{"hourly, across fall back: an hour later", fetch.Schedule{Start: at(2027, 10, 31, 0, 0), Every: h},
+			time.Date(2027, 10, 31, 0, 30, 0, 0, time.UTC), 1, time.Date(2027, 10, 31, 1, 0, 0, 0, time.UTC)}, // 02:30 CEST, then 02:00 CET
+		{"every 25 hours: fixed seconds", fetch.Schedule{Start: at(2027, 3, 27, 1, 0), Every: 25 * h}, at(2027, 3, 27, 2, 0), 1, at(2027, 3, 28, 3, 0)},
+	} {
+		got := next(tc.sc, tc.now, tc.done)
+		require.True(t, tc.want.Equal(got), "%s: want %s, got %s", tc.desc, tc.want, got)
+	}
+}
