@@ -243,3 +243,18 @@ func (s *Server) leaveCluster() {
 		s.node.Leave()
 	})
 }
+
+// clusterRank returns the rank of node n among the members it sees: how
+// many have a smaller id. The nodes of a cluster take turns in that order
+// to submit a scheduled run (scheduler).
+func clusterRank(n *cluster.Node) func() int {
+	return func() int {
+		r := 0
+		for id := range n.Members() {
+			if id < n.ID() {
+				r++
+			}
+		}
+		return r
+	}
+}

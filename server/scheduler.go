@@ -33,8 +33,15 @@ import (
 // failed submission may have queued after all), which is then the run.
 // Missed times while the server was down are not caught up: the next run
 // is the next time still ahead.
+//
+// In a cluster every node has the schedules (one configuration) and fires
+// at the same times; one of them submits each run. rank orders the nodes
+// (0 for the first): a node of rank r waits r*schedStagger before its
+// check, and skips the run when a Synchronize of the task has been queued
+// since it fell due (submittedSince), by whichever node.
 type scheduler struct {
 	q      queue.API
+	rank   func() int // nil: a single node
 	log    *slog.Logger
 	runs   []*schedRun
 	timers []*time.Timer
@@ -48,8 +55,9 @@ type scheduler struct {
 type schedRun struct {
 	fetch.Schedule
 	done     int
-	token    string // last submitted
-	inflight bool   // a submission is under way
+	due      time.Time // when the timer armed last fires
+	token    string    // last submitted
+	inflight bool      // a submission is under way
 }
 
 type (
@@ -60,8 +68,10 @@ type (
 	}
 )
 
-func startScheduler(sys *actor.ActorSystem, q queue.API, schedules []fetch.Schedule, log *slog.Logger) (*actor.PID, error) {
-	s := &scheduler{q: q, log: log}
+// startScheduler starts the scheduler of schedules, which submits their
+// runs to q; rank is a cluster node's (nil on a single node).
+func startScheduler(sys *actor.ActorSystem, q queue.API, schedules []fetch.Schedule, rank func() int, log *slog.Logger) (*actor.PID, error) {
+	s := &scheduler{q: q, rank: rank, log: log}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, sc := range schedules {
 		s.runs = append(s.runs, &schedRun{Schedule: sc})
@@ -150,6 +160,7 @@ func (s *scheduler) arm(ctx actor.Context, i int, at time.Time) {
 	if at.IsZero() {
 		return
 	}
+	s.runs[i].due = at
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	s.timers[i] = time.AfterFunc(time.Until(at), func() { root.Send(self, &schedFire{i: i}) })
 }
@@ -160,6 +171,7 @@ func (s *scheduler) arm(ctx actor.Context, i int, at time.Time) {
 func (s *scheduler) fire(ctx actor.Context, i int) {
 	r := s.runs[i]
 	r.done++
+	due := r.due
 	if r.Every > 0 {
 		s.arm(ctx, i, next(r.Schedule, time.Now(), r.done))
 	}
@@ -170,9 +182,23 @@ func (s *scheduler) fire(ctx actor.Context, i int) {
 	r.inflight = true
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	stopped, q, log, task, prev, cycle, start := s.ctx.Done(), s.q, s.log, r.Task, r.token, r.done, s.start
+	cluster, stagger := s.rank != nil, time.Duration(0)
+	if cluster {
+		stagger = time.Duration(s.rank()) * schedStagger
+	}
 	go func() {
 		res := &schedResult{i: i}
 		defer func() { root.Send(self, res) }()
+		if stagger > 0 {
+			// The nodes before this one submit the run first.
+			t := time.NewTimer(stagger)
+			select {
+			case <-stopped:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
 		// A check that fails (a store down for a moment, a queue too busy
 		// to answer in time) is asked again, ever less often, until it
 		// answers or the scheduler stops: the run is not lost to it. So is
@@ -183,7 +209,19 @@ func (s *scheduler) fire(ctx actor.Context, i int) {
 		// at the next start.)
 		since, failed := start, false
 		for wait := schedRetry; ; wait = min(2*wait, schedRetryMax) {
-			going, err := previousRun(context.Background(), q, task, prev, since)
+			var going string
+			var err error
+			if cluster {
+				going, err = submittedSince(context.Background(), q, task, due.Add(-schedSkew))
+				if err == nil && going != "" {
+					log.Info("scheduled run skipped: another node of the cluster submitted it", "task", task, "token", going)
+					res.token = going // the previous run, for the next time
+					return
+				}
+			}
+			if err == nil {
+				going, err = previousRun(context.Background(), q, task, prev, since)
+			}
 			switch {
 			case err == nil && going != "" && failed:
 				log.Warn("scheduled run skipped: a Synchronize of the task is queued or running (the failed submission may have queued it)", "task", task, "token", going)
@@ -247,6 +285,18 @@ const (
 	schedRetryMax = time.Minute
 )
 
+// schedStagger is how much later than the node before it a node of a
+// cluster checks whether a run has been submitted: long enough for that
+// node's check and submission, which then show in the shared store. If
+// that node does not submit the run (it has no such schedule, it is
+// going away), the next one does. schedSkew is how far apart the nodes'
+// clocks may be: a run queued that long before the time it fell due by
+// this node's clock is taken for the run too.
+const (
+	schedStagger = 5 * time.Second
+	schedSkew    = time.Second
+)
+
 // previousRun returns the token of the previous run of task when it still
 // goes (the run is then skipped, and logged so), or "" when a new run may
 // be submitted: prev when it has not ended, else (before the scheduler
@@ -277,10 +327,26 @@ func previousRun(ctx context.Context, q queue.API, task, prev string, start time
 // Synchronize of some Identifiers of the task crawls nothing: it is no run
 // of the schedule.
 func unendedRun(ctx context.Context, q queue.API, task string, start time.Time) (string, error) {
-	const page = 1000
-	f := &messages.ListActions{States: []messages.State{
+	return runOfTask(ctx, q, task, &messages.ListActions{States: []messages.State{
 		messages.State_STATE_QUEUED, messages.State_STATE_PROCESSING, messages.State_STATE_PAUSED,
-	}, QueuedBeforeUnixMs: start.UnixMilli(), Ascending: true, MaxResults: page}
+	}, QueuedBeforeUnixMs: start.UnixMilli()}, false)
+}
+
+// submittedSince returns the token of a Synchronize of task queued after
+// since, in any state (a run that already ended was the run too), or ""
+// if there is none: in a cluster, the run another node submitted.
+func submittedSince(ctx context.Context, q queue.API, task string, since time.Time) (string, error) {
+	return runOfTask(ctx, q, task, &messages.ListActions{QueuedAfterUnixMs: since.UnixMilli()}, true)
+}
+
+// runOfTask returns the token of the first action f selects (oldest
+// first) that is a Synchronize of task, not of some of its Identifiers,
+// or "" if there is none. The parameters of an action that has ended are
+// no longer kept: with ended, such an action counts (it is taken for a
+// Synchronize of the whole task); without, it is passed over.
+func runOfTask(ctx context.Context, q queue.API, task string, f *messages.ListActions, ended bool) (string, error) {
+	const page = 1000
+	f.Ascending, f.MaxResults = true, page
 	for {
 		list, err := q.List(ctx, f)
 		if err != nil {
@@ -295,6 +361,8 @@ func unendedRun(ctx context.Context, q queue.API, task string, start time.Time) 
 			}
 			r, err := q.ActionParameters(ctx, st.Token)
 			switch {
+			case errors.Is(err, messages.ErrActionEnded) && ended:
+				return st.Token, nil
 			case errors.Is(err, messages.ErrUnknownToken), errors.Is(err, messages.ErrActionEnded):
 				continue // gone or ended meanwhile
 			case err != nil:

@@ -1,14 +1,19 @@
 package server
 
 import (
+	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/internal/etcdtest"
+	"github.com/connectorhq/connector/internal/pgtest"
 	"github.com/connectorhq/connector/internal/testlog"
 	"github.com/connectorhq/connector/internal/testwait"
 )
@@ -60,4 +65,83 @@ func restartWithQueued(t *testing.T, extra, logged string, unended int) {
 	require.Equal(t, unended, strings.Count(body, `task="NIGHTLY"`), "unended Synchronizes of NIGHTLY: %s", body)
 	require.Contains(t, body, queued)
 	require.Contains(t, log.String(), logged)
+}
+
+// gatedRepo is a test repository whose schedule is known only once the
+// test opens its gate: its server's Start waits there (the scheduler
+// starts last but for the ACI port), so that the test can give every
+// node the same start time once all of them are up.
+type gatedRepo struct {
+	*testRepo
+	gate    chan struct{}
+	asked   *atomic.Int32
+	startAt *atomic.Pointer[time.Time]
+}
+
+func (r gatedRepo) Schedules() []fetch.Schedule {
+	r.asked.Add(1)
+	<-r.gate
+	return []fetch.Schedule{{Task: "Nightly", Start: *r.startAt.Load()}}
+}
+
+// The nodes of a cluster share one configuration, so each has the task's
+// schedule; one of them submits each scheduled run, not every one. On
+// main each node's scheduler submitted its own Synchronize at the
+// scheduled time: a cluster of three crawled the site three times a
+// night, one run after the other.
+func TestClusterSubmitsAScheduledRunOnce(t *testing.T) {
+	t.Parallel()
+	e := etcdtest.StartT(t, etcdtest.Options{Dir: t.TempDir(), Members: 1})
+	pg := pgtest.StartT(t, pgtest.Options{})
+	store := pg.DatabaseT(t)
+	key := filepath.Join(t.TempDir(), "aes.ky")
+	var asked atomic.Int32
+	var startAt atomic.Pointer[time.Time]
+	gate := make(chan struct{})
+	const nodes = 2
+	type started struct {
+		s   *Server
+		err error
+	}
+	done := make(chan started, nodes)
+	logs := make([]*testlog.Buffer, nodes)
+	for i := range nodes {
+		logs[i] = &testlog.Buffer{}
+		cfg := testConfig(t, fmt.Sprintf(`[Security]
+AESKeyFile=%s
+[Cluster]
+Enabled=true
+Name=sched
+Etcd=%s
+Store=%s
+RemoteHost=127.0.0.1
+LeaseTTL=5s
+`, key, e.Members[0].ClientURL, store))
+		repo := gatedRepo{testRepo: newTestRepo(), gate: gate, asked: &asked, startAt: &startAt}
+		go func() {
+			s, err := Start(cfg, Options{Port: -1, LogOutput: logs[i], Repository: func(Deps) (fetch.Repository, error) { return repo, nil }})
+			done <- started{s, err}
+		}()
+	}
+	testwait.For(t, 60*time.Second, func() bool { return asked.Load() == nodes }, "every node to start its scheduler")
+	at := time.Now().Add(3 * time.Second) // ahead of every scheduler's start, on a loaded machine too
+	startAt.Store(&at)
+	close(gate)
+	var servers []*Server
+	for range nodes {
+		st := <-done
+		require.NoError(t, st.err)
+		servers = append(servers, st.s)
+		t.Cleanup(func() { stop(t, st.s) })
+	}
+	testwait.For(t, 30*time.Second, func() bool {
+		for _, l := range logs {
+			if !strings.Contains(l.String(), "scheduled run") {
+				return false
+			}
+		}
+		return true
+	}, "every node's scheduler to submit the run or leave it to another node")
+	body := aci(t, servers[0], "action=QueueInfo&QueueName=fetch&QueueAction=GetStatus")
+	require.Equal(t, 1, strings.Count(body, `task="NIGHTLY"`), "Synchronizes of NIGHTLY: %s", body)
 }

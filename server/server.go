@@ -336,7 +336,11 @@ func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *Ser
 		}},
 		{name: "scheduler", start: func() (err error) {
 			if sc, ok := s.repo.(fetch.Scheduler); ok {
-				s.sched, err = startScheduler(s.sys, s.api, sc.Schedules(), s.log.With("component", "scheduler"))
+				var rank func() int
+				if s.node != nil {
+					rank = clusterRank(s.node)
+				}
+				s.sched, err = startScheduler(s.sys, s.api, sc.Schedules(), rank, s.log.With("component", "scheduler"))
 			}
 			return err
 		}, stop: func(context.Context) error {
