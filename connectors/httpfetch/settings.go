@@ -879,6 +879,9 @@ func (sc *Schema) resolve(task string, layers []layer, needURLs bool, key keyFun
 	if needURLs && len(s.URLs) == 0 && len(s.SitemapURLs) == 0 {
 		return nil, errNoURL(task, layers)
 	}
+	if n, _ := strconv.Atoi(strings.TrimSpace(s.schedCycles)); (n > 1 || n < 0) && s.schedRepeat == "" {
+		return nil, sc.checkErr(task, layers, &SettingError{Key: "ScheduleCycles", Err: errCyclesWithoutRepeat})
+	}
 	if sc.ext != nil && sc.ext.Check != nil {
 		if err := sc.ext.Check(s.Ext); err != nil {
 			return nil, sc.checkErr(task, layers, err)
@@ -907,6 +910,10 @@ func (sc *Schema) checkErr(task string, layers []layer, err error) error {
 	}
 	return messages.Invalid("["+strings.ToUpper(task)+"]", "", err.Error())
 }
+
+// errCyclesWithoutRepeat: ScheduleCycles asks for more than one run of a
+// schedule that does not repeat.
+var errCyclesWithoutRepeat = errors.New("more than one run (or -1, unlimited) needs ScheduleRepeatSecs, the seconds between two runs (a schedule without it runs once)")
 
 // errNoStartURL: a task to crawl has no start URL.
 var errNoStartURL = errors.New("the task has no start URL: set Url (a CSV of URLs) or Url0, Url1, ..., or SitemapUrl")

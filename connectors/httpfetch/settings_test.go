@@ -406,3 +406,30 @@ func TestIgnoredParametersLogged(t *testing.T) {
 	b.run(t, fetch.ActionSynchronize, params("Foo", "bar", "[MyTask]Bar", "1", "Depth", "1"))
 	require.Contains(t, buf.String(), `msg="parameters ignored: neither the action's own nor task settings" component=httpfetch token=token action=SYNCHRONIZE parameters=Foo,[MyTask]Bar`)
 }
+
+// ScheduleCycles of more than one run, or -1 (unlimited), says how often
+// a repeating schedule runs: without ScheduleRepeatSecs there is no
+// repeat, and start-up refuses it at its line. On main such a task was
+// scheduled for one run, silently: ScheduleCycles=5 ran the task once.
+func TestScheduleCyclesWithoutARepeatRefused(t *testing.T) {
+	t.Parallel()
+	for _, n := range []string{"5", "-1"} {
+		cfg, err := config.Parse("my.cfg", []byte("[FetchTasks]\n0=T\n[T]\nUrl=http://x/\nScheduleStartTime=02:00\nScheduleCycles="+n+"\n"), TaskKeys)
+		require.NoError(t, err)
+		var ce *config.Error
+		require.ErrorAs(t, Check(cfg), &ce, n)
+		require.Equal(t, []any{"my.cfg", 6, "T", "ScheduleCycles"}, []any{ce.File, ce.Line, ce.Section, ce.Key}, n)
+		require.Contains(t, ce.Error(), "ScheduleRepeatSecs", n)
+	}
+	// Where the keys are written does not matter, as for any setting; one
+	// run (or none) needs no repeat.
+	for _, text := range []string{
+		"[FetchTasks]\n0=T\nScheduleCycles=3\n[Default]\nScheduleRepeatSecs=60\n[T]\nUrl=http://x/\n",
+		"[FetchTasks]\n0=T\n[T]\nUrl=http://x/\nScheduleCycles=1\n",
+		"[FetchTasks]\n0=T\n[T]\nUrl=http://x/\nScheduleCycles=0\n",
+	} {
+		cfg, err := config.Parse("my.cfg", []byte(text), TaskKeys)
+		require.NoError(t, err)
+		require.NoError(t, Check(cfg), text)
+	}
+}
