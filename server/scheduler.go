@@ -86,8 +86,15 @@ func (s *scheduler) Receive(ctx actor.Context) {
 		now := time.Now()
 		s.start = now
 		for i, r := range s.runs {
-			s.arm(ctx, i, next(r.Schedule, now, 0))
-			s.log.Info("task scheduled", "task", r.Task, "first", r.Start, "every", r.Every, "cycles", r.Cycles)
+			// The first run, not the start: a start may be past (the
+			// first of its days, the day before).
+			first := next(r.Schedule, now, 0)
+			if first.IsZero() {
+				s.log.Warn("task not scheduled: its one start time is past", "task", r.Task, "start", r.Start)
+				continue
+			}
+			s.arm(ctx, i, first)
+			s.log.Info("task scheduled", "task", r.Task, "first", first, "every", r.Every, "cycles", r.Cycles)
 		}
 	case *schedFire:
 		s.fire(ctx, m.i)

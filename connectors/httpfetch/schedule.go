@@ -41,21 +41,9 @@ func parseStartTime(v string, now time.Time) (time.Time, error) {
 // timeOfDay reads "HH:MM" or "HH:MM:SS" and returns its next occurrence
 // at or after now, in now's location.
 func timeOfDay(s string, now time.Time) (time.Time, bool) {
-	parts := strings.Split(s, ":")
-	if len(parts) < 2 || len(parts) > 3 {
+	hms, ok := clock(s)
+	if !ok {
 		return time.Time{}, false
-	}
-	var hms [3]int
-	limits := [3]int{23, 59, 59}
-	for i, p := range parts {
-		if len(p) != 2 {
-			return time.Time{}, false
-		}
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 || n > limits[i] {
-			return time.Time{}, false
-		}
-		hms[i] = n
 	}
 	y, mo, d := now.Date()
 	t := time.Date(y, mo, d, hms[0], hms[1], hms[2], 0, now.Location())
@@ -63,6 +51,27 @@ func timeOfDay(s string, now time.Time) (time.Time, bool) {
 		t = time.Date(y, mo, d+1, hms[0], hms[1], hms[2], 0, now.Location())
 	}
 	return t, true
+}
+
+// clock reads a time of day, "HH:MM" or "HH:MM:SS": its hour, minute
+// and second.
+func clock(s string) (hms [3]int, ok bool) {
+	parts := strings.Split(s, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return hms, false
+	}
+	limits := [3]int{23, 59, 59}
+	for i, p := range parts {
+		if len(p) != 2 {
+			return hms, false
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > limits[i] {
+			return hms, false
+		}
+		hms[i] = n
+	}
+	return hms, true
 }
 
 // schedule turns a task's validated schedule keys into a fetch.Schedule,
@@ -82,6 +91,9 @@ func (s *settings) schedule(now time.Time) (fetch.Schedule, bool) {
 		sc.Every = time.Duration(secs) * time.Second
 		sc.Cycles = 0 // unlimited
 	}
+	if day := 24 * time.Hour; !sc.Start.IsZero() && sc.Every > 0 && sc.Every%day == 0 {
+		sc.Start = skippedStart(s.schedStart, sc.Start, int(sc.Every/day), now)
+	}
 	if s.schedCycles != "" {
 		n, _ := strconv.Atoi(strings.TrimSpace(s.schedCycles))
 		switch {
@@ -94,4 +106,24 @@ func (s *settings) schedule(now time.Time) (fetch.Schedule, bool) {
 		}
 	}
 	return sc, true
+}
+
+// skippedStart returns the start of a schedule that repeats every days
+// days: start, unless start is a local time of day ("HH:MM[:SS]") that
+// the clocks skip on its day (they go forward over it, and time.Date
+// moved it past the gap). Then it is that time of day days earlier,
+// which is past: the scheduler steps in calendar days from the time of
+// day of its start, so the run falls due once the clocks have passed the
+// time that day, and at the time written on the days after (from the
+// moved start, every day's run came that much later).
+func skippedStart(v string, start time.Time, days int, now time.Time) time.Time {
+	hms, ok := clock(strings.TrimSpace(v))
+	if !ok || start.Hour() == hms[0] && start.Minute() == hms[1] && start.Second() == hms[2] {
+		return start
+	}
+	y, mo, d := start.Date()
+	if prev := time.Date(y, mo, d-days, hms[0], hms[1], hms[2], 0, start.Location()); prev.Before(now) {
+		return prev
+	}
+	return start
 }

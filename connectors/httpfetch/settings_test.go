@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	_ "time/tzdata" // Europe/Berlin on a machine without a zone database
 
 	"github.com/stretchr/testify/require"
 
@@ -431,5 +432,39 @@ func TestScheduleCyclesWithoutARepeatRefused(t *testing.T) {
 		cfg, err := config.Parse("my.cfg", []byte(text), TaskKeys)
 		require.NoError(t, err)
 		require.NoError(t, Check(cfg), text)
+	}
+}
+
+// A daily schedule whose time of day the clocks skip on the day the
+// server starts (02:30 when they go forward from 02:00 to 03:00) runs
+// that day once the clocks have passed it, and at 02:30 on the days
+// after: its grid of days starts at the time of day written, the day
+// before. On main the start was that day's 03:30, which the scheduler's
+// days kept: the task ran at 03:30 every day, until the next restart.
+func TestScheduleStartSkippedBySpringForward(t *testing.T) {
+	t.Parallel()
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+	now := time.Date(2027, 3, 28, 0, 30, 0, 0, berlin) // the clocks go forward at 02:00
+	st, err := store.Open(store.Config{Driver: store.DriverMemory})
+	require.NoError(t, err)
+	defer st.Close()
+	schedule := func(keys string) fetch.Schedule {
+		cfg, err := config.Parse("s.cfg", []byte("[FetchTasks]\n0=A\n[A]\nUrl=http://127.0.0.1:1/\n"+keys), TaskKeys)
+		require.NoError(t, err)
+		r, err := New(Options{Config: cfg, Store: st, Now: func() time.Time { return now }})
+		require.NoError(t, err)
+		require.Len(t, r.Schedules(), 1)
+		return r.Schedules()[0]
+	}
+	sc := schedule("ScheduleStartTime=02:30\nScheduleRepeatSecs=86400\n")
+	require.True(t, sc.Start.Equal(time.Date(2027, 3, 27, 2, 30, 0, 0, berlin)), "start %s", sc.Start)
+	sc = schedule("ScheduleStartTime=02:30:15\nScheduleRepeatSecs=604800\n")
+	require.True(t, sc.Start.Equal(time.Date(2027, 3, 21, 2, 30, 15, 0, berlin)), "start %s", sc.Start)
+	// A schedule that does not repeat in days runs once the clocks have
+	// passed the time, as before.
+	for _, keys := range []string{"ScheduleStartTime=02:30\n", "ScheduleStartTime=02:30\nScheduleRepeatSecs=3600\n"} {
+		sc = schedule(keys)
+		require.True(t, sc.Start.Equal(time.Date(2027, 3, 28, 3, 30, 0, 0, berlin)), "%s: start %s", keys, sc.Start)
 	}
 }
