@@ -48,3 +48,34 @@ func TestAttachedMessageHasText(t *testing.T) {
 	require.Contains(t, d[0].Content, "From: carol@example.com\nTo: dave@example.com\nSubject: Budget 2027\n\nThe budget is approved.")
 	require.Equal(t, "eml", resttest.Field1(d[0], "EXTRACT_FORMAT"))
 }
+
+// A message attached as message/global (RFC 6532: a message whose header
+// is in UTF-8, as a client forwards an internationalised message), or as
+// a file named .eml under a generic type (a message saved to disk and
+// attached by a client that does not know the type), had no text: only
+// message/rfc822 was read as a message. A file named .eml that is no
+// message is not read as one.
+func TestAttachedMessageOfAnyMessageTypeHasText(t *testing.T) {
+	g, api, _ := gmailRig(t, false, "")
+	inner := mailtest.Message{From: "carol@example.com", To: "dave@example.com", Subject: "Budget 2027",
+		Text: "The budget is approved."}.Raw()
+	api.Deliver(mailtest.Message{From: "bob@example.com", To: user, Subject: "fwd", Text: "see the attached messages",
+		Attachments: []mailtest.Attachment{
+			{Name: "global.eml", ContentType: "message/global", Data: inner},
+			{ContentType: "message/global", Data: inner}, // named message.eml, as message/rfc822 is
+			{Name: "saved.eml", ContentType: "application/octet-stream", Data: inner},
+			{Name: "SAVED2.EML", ContentType: "Application/Octet-Stream", Data: inner},
+			{Name: "image.eml", ContentType: "application/octet-stream", Data: []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01")},
+		}}.Raw(), "INBOX")
+	g.mustRun("Synchronize")
+	for _, name := range []string{"global.eml", "message.eml", "saved.eml", "SAVED2.EML"} {
+		d := g.target.Find("FILENAME", name)
+		require.Len(t, d, 1, name)
+		require.Equal(t, "From: carol@example.com\nTo: dave@example.com\nSubject: Budget 2027\n\nThe budget is approved.", d[0].Content, name)
+		require.Equal(t, "eml", resttest.Field1(d[0], "EXTRACT_FORMAT"), name)
+	}
+	d := g.target.Find("FILENAME", "image.eml")
+	require.Len(t, d, 1)
+	require.Empty(t, d[0].Content, "no message: no text")
+	require.Empty(t, resttest.Field1(d[0], "EXTRACT_FORMAT"))
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"mime"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -269,11 +270,13 @@ func (b *docBuilder) attachment(sc *buildScratch, ctx context.Context, task stri
 	if b.s.ExtractText {
 		data, ct, format := a.Data, a.ContentType, ""
 		switch {
-		case ct == "message/rfc822":
+		case attachedMessage(a):
 			// A message forwarded as an attachment: its text, cut at
 			// the text limit by the extractor as plain text.
 			inner := mimedoc.Parse(a.Data, a.Truncated, b.s.MIME, sc.toText)
-			data, ct, format = []byte(messageText(inner)), "text/plain; charset=utf-8", "eml"
+			if ct == "message/rfc822" || ct == "message/global" || hasHeader(inner) {
+				data, ct, format = []byte(messageText(inner)), "text/plain; charset=utf-8", "eml"
+			}
 		case a.Charset != "":
 			// A text attachment is in the charset its part declares.
 			if withCS := mime.FormatMediaType(ct, map[string]string{"charset": a.Charset}); withCS != "" {
@@ -300,6 +303,27 @@ func (b *docBuilder) attachment(sc *buildScratch, ctx context.Context, task stri
 		}
 	}
 	return &ingest.Document{Reference: ref, Fields: sc.fieldsOf(f), Content: text, Source: a.Data, SourceType: a.ContentType}
+}
+
+// attachedMessage reports whether a is a message: message/rfc822, or
+// message/global (RFC 6532: its header in UTF-8), or a file named .eml
+// of type application/octet-stream (a message saved to disk and attached
+// by a client that does not know the type; read as one when it has a
+// message's header: hasHeader).
+func attachedMessage(a *mimedoc.Attachment) bool {
+	switch a.ContentType {
+	case "message/rfc822", "message/global":
+		return true
+	case "application/octet-stream":
+		return strings.EqualFold(path.Ext(a.FileName), ".eml")
+	}
+	return false
+}
+
+// hasHeader reports whether m has a message's header: an originator, a
+// recipient, a subject, a date or a message id.
+func hasHeader(m *mimedoc.Message) bool {
+	return len(m.From) > 0 || len(m.To) > 0 || m.Subject != "" || !m.Date.IsZero() || m.MessageID != ""
 }
 
 // messageText is the text of an attached message: its From, To, Cc and

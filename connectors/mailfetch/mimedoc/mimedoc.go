@@ -443,7 +443,7 @@ func (p *parser) entity(h getter, body []byte, end error, depth int, section str
 		// single-part message's body is most of it, and is not copied.
 		a.Data = bytes.Clone(data)
 	}
-	if a.FileName == "" && mediaType == "message/rfc822" {
+	if a.FileName == "" && (mediaType == "message/rfc822" || mediaType == "message/global") {
 		a.FileName = "message.eml"
 	}
 	p.msg.Attachments = append(p.msg.Attachments, a)
