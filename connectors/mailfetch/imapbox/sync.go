@@ -134,7 +134,9 @@ func hasAttr(attrs []imap.MailboxAttr, a imap.MailboxAttr) bool {
 }
 
 // junkNames are folder names that mean spam or trash on servers that do
-// not mark them with SPECIAL-USE attributes.
+// not mark them with SPECIAL-USE attributes; at the top level, or under
+// INBOX where a server keeps every folder there (Courier-IMAP's and older
+// Cyrus's "INBOX." namespace: INBOX.Trash).
 var junkNames = []string{"spam", "junk", "junk e-mail", "junk email", "trash", "deleted items", "deleted messages", "bin",
 	"[gmail]/spam", "[gmail]/trash", "[gmail]/bin", "[google mail]/spam", "[google mail]/trash", "[google mail]/bin"}
 
@@ -145,7 +147,11 @@ func IsJunk(c mailbox.Collection) bool {
 			return true
 		}
 	}
-	return slices.Contains(junkNames, strings.ToLower(c.Name))
+	name := strings.ToLower(c.Name)
+	if len(name) > len("inbox.") && strings.HasPrefix(name, "inbox") && (name[5] == '.' || name[5] == '/') {
+		name = name[len("inbox."):]
+	}
+	return slices.Contains(junkNames, name)
 }
 
 // choose applies the folder settings. The folders of Folders that do not
