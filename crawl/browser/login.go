@@ -187,24 +187,7 @@ func (p *Pool) login(ctx context.Context, l Login) (_ []*http.Cookie, err error)
 		}
 	}
 
-	// Submit.
-	sel, _ := json.Marshal(l.Submit)
-	last, _ := json.Marshal(l.Fields[len(l.Fields)-1].selector())
-	var submitted string
-	expr := `(function(s,last){var el;if(s){el=document.querySelector(s);if(!el)return "missing";el.click();return "clicked"}` +
-		`el=document.querySelector(last);var f=el&&el.form;if(!f)return "noform";if(f.requestSubmit)f.requestSubmit();else f.submit();return "submitted"})(` +
-		string(sel) + `,` + string(last) + `)`
-	if err := t.eval(ctx, st, expr, &submitted); err != nil {
-		return nil, timeout("submit", "submitting", err)
-	}
-	switch submitted {
-	case "missing":
-		return nil, &LoginError{Step: "submit", Msg: fmt.Sprintf("submit element %s not found on %s", quote(l.Submit), where)}
-	case "noform":
-		return nil, &LoginError{Step: "submit", Msg: fmt.Sprintf("no submit element given and %s is not in a form on %s", l.Fields[len(l.Fields)-1].describe(), where)}
-	}
-
-	// Success check.
+	// The success check, and what it looks for (for errors).
 	check := func(c context.Context) (bool, error) {
 		var r struct {
 			URL   string `json:"url"`
@@ -223,6 +206,38 @@ func (p *Pool) login(ctx context.Context, l Login) (_ []*http.Cookie, err error)
 		st.mu.Unlock()
 		return ok, nil
 	}
+	var want []string
+	if l.SuccessSelector != "" {
+		want = append(want, "selector "+quote(l.SuccessSelector)+" present")
+	}
+	if l.SuccessURL != nil {
+		want = append(want, "URL matching "+quote(l.SuccessURL.String()))
+	}
+	// A check the login page meets before the form is submitted cannot
+	// tell a login from a failed one: it would hold at once, before the
+	// site answered (a wrong password logged in, a right one without the
+	// session's cookie yet).
+	if ok, err := check(ctx); err == nil && ok {
+		return nil, &LoginError{Step: "success", Msg: fmt.Sprintf("success check (%s) already met by the login page %s before submitting: it cannot tell a failed login; check for what only the logged-in page has", strings.Join(want, " and "), where)}
+	}
+
+	// Submit.
+	sel, _ := json.Marshal(l.Submit)
+	last, _ := json.Marshal(l.Fields[len(l.Fields)-1].selector())
+	var submitted string
+	expr := `(function(s,last){var el;if(s){el=document.querySelector(s);if(!el)return "missing";el.click();return "clicked"}` +
+		`el=document.querySelector(last);var f=el&&el.form;if(!f)return "noform";if(f.requestSubmit)f.requestSubmit();else f.submit();return "submitted"})(` +
+		string(sel) + `,` + string(last) + `)`
+	if err := t.eval(ctx, st, expr, &submitted); err != nil {
+		return nil, timeout("submit", "submitting", err)
+	}
+	switch submitted {
+	case "missing":
+		return nil, &LoginError{Step: "submit", Msg: fmt.Sprintf("submit element %s not found on %s", quote(l.Submit), where)}
+	case "noform":
+		return nil, &LoginError{Step: "submit", Msg: fmt.Sprintf("no submit element given and %s is not in a form on %s", l.Fields[len(l.Fields)-1].describe(), where)}
+	}
+
 	for {
 		ok, err := check(ctx)
 		if err == nil && ok {
@@ -243,13 +258,6 @@ func (p *Pool) login(ctx context.Context, l Login) (_ []*http.Cookie, err error)
 			st.mu.Lock()
 			at := st.lastURL
 			st.mu.Unlock()
-			var want []string
-			if l.SuccessSelector != "" {
-				want = append(want, "selector "+quote(l.SuccessSelector)+" present")
-			}
-			if l.SuccessURL != nil {
-				want = append(want, "URL matching "+quote(l.SuccessURL.String()))
-			}
 			msg := fmt.Sprintf("success check (%s) not met within %s after submitting on %s", strings.Join(want, " and "), l.Deadline, where)
 			if at != "" {
 				msg += "; the page is at " + redactURL(at)

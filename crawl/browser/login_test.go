@@ -142,6 +142,17 @@ func TestLoginFailuresNameWhatFailedAndNeverThePassword(t *testing.T) {
 			l.Deadline = failDeadline
 			return l
 		}, "success", []string{`URL matching "/dashboard"`}},
+		// A success check the login page meets before the form is
+		// submitted held at once: a wrong password "logged in", and a
+		// right one returned before the session's cookie was set.
+		{"success URL the login page matches", func() Login {
+			l := login(post, wrong)
+			l.SuccessSelector = ""
+			l.SuccessURL = regexp.MustCompile(`http://127\.0\.0\.1:\d+/.*`)
+			return l
+		}, "success", []string{`URL matching "http://127`, "already met by the login page " + post.URL + "/login before submitting"}},
+		{"success selector the login page has", func() Login { l := login(post, testPassword); l.SuccessSelector = "form"; return l },
+			"success", []string{`selector "form" present`, "already met by the login page"}},
 		{"missing field", func() Login {
 			l := login(post, testPassword)
 			l.Fields[0].Selector = "#username"
