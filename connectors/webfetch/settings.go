@@ -3,6 +3,7 @@ package webfetch
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -116,7 +117,9 @@ var extension = &httpfetch.Extension{
 			if secret.HasURLPassword(v) {
 				return errors.New("must not carry a password (user:password@); set LoginUsername and LoginPassword")
 			}
-			if !strings.HasPrefix(l.url, "http://") && !strings.HasPrefix(l.url, "https://") {
+			// As the login reads it (browser.Login): a scheme in any
+			// case, and a host.
+			if u, err := url.Parse(l.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return errors.New("must be an absolute http or https URL")
 			}
 			return nil

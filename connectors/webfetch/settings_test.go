@@ -58,3 +58,39 @@ func TestQuietWindowNotShorterThanDeadlineIsRefused(t *testing.T) {
 	_, err = b.repo.Validate(fetch.ActionSynchronize, params("ConfigSection", "MyTask", "RenderDeadline", "300ms", "RenderQuietWindow", "100ms"))
 	assert.NoError(t, err)
 }
+
+// TestLoginURLIsCheckedAtStartUp: a LoginUrl the browser cannot open
+// ("https://" without a host) was taken at start-up and failed every
+// run's login instead ("login URL is not an absolute http(s) URL"), and
+// one with its scheme in capitals (HTTPS://, which the browser and the
+// crawl read as https) was refused as "not an absolute http or https
+// URL". The key is checked as the login reads it.
+func TestLoginURLIsCheckedAtStartUp(t *testing.T) {
+	t.Parallel()
+	for url, ok := range map[string]bool{
+		"https://sso.example.com/login":   true,
+		"https://bücher.example/login":    true,
+		"https://[::1]:8443/login":        true,
+		"HTTPS://sso.example.com/login":   true,
+		" Http://127.0.0.1:8080/login?x ": true,
+		"https://":                        false,
+		"https:///login":                  false,
+		"https:login":                     false,
+		"ftp://sso.example.com/login":     false,
+		"/login":                          false,
+		"https://exa mple.com/login":      false,
+	} {
+		text := "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\nLoginUrl=" + url + "\nLoginPassword=pw\nLoginSuccessSelector=#out\n"
+		_, err := config.Parse("test.cfg", []byte(text), TaskKeys)
+		if ok {
+			assert.NoError(t, err, url)
+			continue
+		}
+		var ce *config.Error
+		if assert.True(t, errors.As(err, &ce), "%q: %v", url, err) {
+			assert.Equal(t, "LoginUrl", ce.Key, url)
+			assert.Equal(t, 5, ce.Line, url)
+			assert.Contains(t, err.Error(), "must be an absolute http or https URL", url)
+		}
+	}
+}
