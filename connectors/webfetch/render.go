@@ -147,12 +147,24 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 // the crawl. Every page after it would be the login form, or dropped, and
 // every page not reached would be deleted: the crawl stops, nothing is
 // deleted, and the next run logs in again.
+//
+// When the task's first start URL cannot tell (it is served without a
+// session: sessionEnded), the error also says that the page may be one
+// the account may not see, and what to do: every run would end there.
 func (t *taskRun) Redirect(ctx context.Context, page, to string) error {
-	if t.jar == nil || !loginPage(to, t.s.login.url) || !t.sessionEnded(ctx) {
+	if t.jar == nil || !loginPage(to, t.s.login.url) {
 		return nil
 	}
-	return fmt.Errorf("%w: the session ended: %s was redirected to the login page (LoginUrl); nothing is deleted, the next run logs in again",
-		crawl.ErrAbort, secret.LogURL(page))
+	ended, checked := t.sessionEnded(ctx)
+	if !ended {
+		return nil
+	}
+	unsure := ""
+	if !checked {
+		unsure = "; or it is a page the account may not see: the first start URL is served without a session and cannot tell; exclude that page with the spider regexes, or start at a page behind the login"
+	}
+	return fmt.Errorf("%w: the session ended: %s was redirected to the login page (LoginUrl); nothing is deleted, the next run logs in again%s",
+		crawl.ErrAbort, secret.LogURL(page), unsure)
 }
 
 // scriptSentToLogin is Redirect for a page whose script sent the browser
@@ -179,10 +191,11 @@ func (t *taskRun) scriptSentToLogin(ctx context.Context, page string, navigated 
 // the login page too (or not fetched), the session ended; served, it is
 // alive, and the page is one the account may not see. A start URL served
 // without a session tells nothing: the session is taken to have ended, as
-// for any page sent to the login page (nothing is deleted).
-func (t *taskRun) sessionEnded(ctx context.Context) bool {
+// for any page sent to the login page (nothing is deleted), and checked
+// is false: nothing was checked.
+func (t *taskRun) sessionEnded(ctx context.Context) (ended, checked bool) {
 	if t.fetch == nil || t.start == "" {
-		return true
+		return true, false
 	}
 	t.startOnce.Do(func() {
 		final, err := t.fetch(ctx, nil, t.start)
@@ -193,10 +206,10 @@ func (t *taskRun) sessionEnded(ctx context.Context) bool {
 			(errors.As(err, &off) && loginPage(off.To, t.s.login.url))
 	})
 	if !t.startGated {
-		return true
+		return true, false
 	}
 	final, err := t.fetch(ctx, t.jar, t.start)
-	return err != nil || loginPage(final, t.s.login.url)
+	return err != nil || loginPage(final, t.s.login.url), true
 }
 
 // loginPage reports whether u is the login page at login (LoginUrl):

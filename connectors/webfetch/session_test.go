@@ -453,6 +453,27 @@ func TestRestrictedPageBehindSingleSignOn(t *testing.T) {
 	restrictedPage(t, true)
 }
 
+// TestRestrictedPageBehindAPublicStartURLIsNamedSo: with a start URL the
+// site serves without a session, a page the account may not see cannot
+// be told from an ended session and ends the crawl (as docs/connectors/
+// web.md says); the error said only "the session ended" and "the next
+// run logs in again", which the next run, and every one after it,
+// belied. It now says the page may be one the account may not see, and
+// what to do.
+func TestRestrictedPageBehindAPublicStartURLIsNamedSo(t *testing.T) {
+	t.Parallel()
+	s := newRotatingSite(t)
+	s.html("/home", `<html><body><a href="/admin/">admin</a></body></html>`) // served to anyone
+	s.handle("/admin/", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/login?next=/admin/", http.StatusFound) // logged in, not allowed
+	})
+	b := setup(t, taskConfig(s.URL+"/home", s.loginKeys()...))
+	_, _, err := b.run(t, fetch.ActionSynchronize, params())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), s.URL+"/admin/ was redirected to the login page")
+	assert.Contains(t, err.Error(), "or it is a page the account may not see: the first start URL is served without a session and cannot tell; exclude that page with the spider regexes, or start at a page behind the login")
+}
+
 // TestSessionEndedInAPageScriptDeletesNothing: a single-page
 // application serves every page to anyone, and its script, whose data
 // requests the site answers 401 once the session ended, sends the browser
