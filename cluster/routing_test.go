@@ -65,7 +65,13 @@ type testCluster struct {
 
 func newCluster(t *testing.T, n, threads int) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, agent: test.NewInMemAgent(), url: pg.DatabaseT(t),
+	return newClusterOn(t, pg.DatabaseT(t), n, threads)
+}
+
+// newClusterOn is newCluster on the database at url.
+func newClusterOn(t *testing.T, url string, n, threads int) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, agent: test.NewInMemAgent(), url: url,
 		repo: &fetchtest.Repo{DefaultMode: "block"}}
 	for i := 0; i < n; i++ {
 		c.start(fmt.Sprintf("n%d", i+1), threads)
@@ -83,12 +89,18 @@ func newCluster(t *testing.T, n, threads int) *testCluster {
 }
 
 func (c *testCluster) start(name string, threads int) *node {
+	c.t.Helper()
+	return c.startAt(name, threads, 0)
+}
+
+// startAt starts a node whose remoting listens on port (0: any free one).
+func (c *testCluster) startAt(name string, threads, port int) *node {
 	t := c.t
 	t.Helper()
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	}))
-	mem, err := cluster.Join(sys, cluster.Config{Name: "routing", Provider: test.NewTestProvider(c.agent), LeaseTTL: 2 * time.Second})
+	mem, err := cluster.Join(sys, cluster.Config{Name: "routing", Provider: test.NewTestProvider(c.agent), LeaseTTL: 2 * time.Second, Port: port})
 	require.NoError(t, err)
 	db, err := pgstore.Open(context.Background(), pgstore.Config{URL: c.url, Node: mem.ID()})
 	require.NoError(t, err)

@@ -360,7 +360,7 @@ func (m *cmanager) receive(ctx actor.Context) {
 	case *messages.OwnerLookup:
 		id, _ := uuid.FromBytes(msg.Id)
 		e := m.entries[id]
-		ctx.Respond(&messages.OwnerLookupReply{Owned: e != nil && !e.retired})
+		ctx.Respond(&messages.OwnerLookupReply{Owned: e != nil && !e.retired, Node: m.node})
 	case *lookupTombstone:
 		m.tombstone(ctx, msg)
 	case *withdrawSubmit:

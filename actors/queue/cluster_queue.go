@@ -141,6 +141,7 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 	var last error
 	var tried pgstore.Row // the owner asked last, and its epoch
 	unreachable := false  // its node could not be reached
+	checked := ""         // the owner whose address was asked who listens there
 	// A live owner of record without the action's actor is about to have
 	// it (its claim or take-over is committed, not yet handled: under load
 	// that takes a while; reconciliation makes sure of it within a lease),
@@ -259,9 +260,23 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 		case errors.Is(err, actor.ErrDeadLetter):
 			// No such actor there (moved: the row says where now; or not
 			// yet there), or, when remoting took its retries to say so, no
-			// such node.
+			// such node; or another process listens at the owner's
+			// address: the owner's node was restarted on its RemotePort
+			// and the old process is still a member until its lease
+			// lapses. Its actions are then answered as an owner's that
+			// has left (asked again until the deadline, a read failed
+			// after AskTimeout, and a list waited as long for each).
 			last = err
 			unreachable = row.Owner != q.mem.ID() && time.Since(sent) > unreachableAfter
+			if !unreachable && row.Owner != checked {
+				other, answered := q.listener(ctx, addr, row.Owner)
+				if other {
+					return q.ownerGone(row, msg, write, token)
+				}
+				if answered {
+					checked = row.Owner // the owner itself: not asked again
+				}
+			}
 			continue
 		case errors.Is(err, actor.ErrTimeout):
 			if _, still := q.mem.Member(row.Owner); !still && row.Owner != q.mem.ID() {
@@ -442,6 +457,21 @@ func storedProgress(st *messages.ActionStatus) *messages.Progress {
 	return &messages.Progress{Stage: "ended"}
 }
 
+// listener asks the QueueManager that listens at addr who it is: other
+// when it is not the member owner (the owner's process is gone, and a new
+// one, the node restarted on the same RemotePort, a new member, took its
+// address); answered when it said who it is (it did not when it does not
+// answer in time, has not started yet, or is of a build that does not
+// say).
+func (q *ClusterQueue) listener(ctx context.Context, addr, owner string) (other, answered bool) {
+	res, err := q.sys.Root.RequestFuture(q.managerPID(addr), &messages.OwnerLookup{}, min(q.readTimeout(ctx), q.mem.RequestTimeout())).Result()
+	r, ok := res.(*messages.OwnerLookupReply)
+	if err != nil || !ok || r.Node == "" {
+		return false, false
+	}
+	return r.Node != owner, true
+}
+
 // lookupOwner asks every member's QueueManager whether it owns action id
 // (the store cannot be read): the owner answers from its own state.
 func (q *ClusterQueue) lookupOwner(ctx context.Context, id uuid.UUID) (owner, addr string, ok bool) {
@@ -458,6 +488,12 @@ func (q *ClusterQueue) lookupOwner(ctx context.Context, id uuid.UUID) (owner, ad
 		res, err := a.f.Result()
 		if r, yes := res.(*messages.OwnerLookupReply); err == nil && yes && r.Owned {
 			owner, addr, ok = a.id, a.addr, true
+			if r.Node != "" {
+				// Not a.id when that member's process is gone and a
+				// new one listens at its address (restarted on its
+				// RemotePort): both were asked there.
+				owner = r.Node
+			}
 		}
 	}
 	return owner, addr, ok
