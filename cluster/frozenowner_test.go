@@ -2,12 +2,14 @@ package cluster_test
 
 import (
 	"context"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/internal/pgtest"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -42,4 +44,44 @@ func TestListShowsAnActionWhoseOwnerDoesNotAnswer(t *testing.T) {
 	require.Len(t, list, 1, "the action whose owner does not answer is listed")
 	require.Equal(t, tok, list[0].Token)
 	require.Equal(t, messages.State_STATE_PROCESSING, list[0].State)
+}
+
+// GetStatus asked of a node that does not own the action, while PostgreSQL
+// does not answer (its host frozen, or cut off without a reset: the
+// connections stay open, nothing comes back), read the owner of record
+// from the store, and waited for the store's deadline (30 s) before it
+// asked the nodes who owns the action, although the owner answers in
+// milliseconds: a client's poll, or a health check, timed out first. The
+// nodes are asked once the store has not answered within RequestTimeout.
+func TestStatusWhilePostgreSQLDoesNotAnswerAsksTheOwner(t *testing.T) {
+	own := pgtest.StartT(t, pgtest.Options{})
+	c := newClusterOn(t, own.DatabaseT(t), 2, 1)
+	tok, _, asker, _ := c.runningAction()
+
+	// PostgreSQL stops (its connections stay open), and goes on before
+	// the nodes stop (cleanups run last first).
+	require.NoError(t, own.Signal(syscall.SIGSTOP))
+	t.Cleanup(func() { _ = own.Signal(syscall.SIGCONT) })
+
+	for _, call := range []struct {
+		name string
+		ask  func() (messages.State, error)
+	}{
+		{"GetStatus", func() (messages.State, error) {
+			st, err := asker.q.Status(ctx, tok)
+			return st.GetState(), err
+		}},
+		{"Progress", func() (messages.State, error) {
+			r, err := asker.q.Progress(ctx, tok)
+			return r.GetStatus().GetState(), err
+		}},
+	} {
+		began := time.Now()
+		state, err := call.ask()
+		took := time.Since(began)
+		t.Logf("%s took %s", call.name, took)
+		require.NoError(t, err, call.name)
+		require.Equal(t, messages.State_STATE_PROCESSING, state, call.name)
+		require.Less(t, took, 10*time.Second, "%s of a running action while the store does not answer", call.name)
+	}
 }

@@ -160,7 +160,7 @@ func (q *ClusterQueue) request(ctx context.Context, token string, msg any) (*mes
 			}
 			pause = min(2*pause, 100*time.Millisecond)
 		}
-		row, found, err := q.db.Action(ctx, q.cfg.Name, id)
+		row, found, err := q.readRow(ctx, uid)
 		if err != nil && ctx.Err() != nil {
 			return nil, storeFailed(ctx, err)
 		}
@@ -470,6 +470,40 @@ func (q *ClusterQueue) listener(ctx context.Context, addr, owner string) (other,
 		return false, false
 	}
 	return r.Node != owner, true
+}
+
+// readRow reads the row of action id, for request. A store that has not
+// answered within RequestTimeout (its host frozen, or cut off without a
+// reset: the call waits for the store's deadline, 30 s) is not waited for
+// when a node owns the action: the nodes are asked then (lookupOwner), and
+// the row is the owner they name (its id and address, no record), as when
+// the store's call fails. A request about a running action, whose owner
+// answers in milliseconds, waited the 30 s first.
+func (q *ClusterQueue) readRow(ctx context.Context, id uuid.UUID) (pgstore.Row, bool, error) {
+	type read struct {
+		row   pgstore.Row
+		found bool
+		err   error
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel() // a call the nodes' answer overtook ends with it
+	got := make(chan read, 1)
+	go func() {
+		row, found, err := q.db.Action(rctx, q.cfg.Name, id.String())
+		got <- read{row, found, err}
+	}()
+	t := time.NewTimer(q.mem.RequestTimeout())
+	defer t.Stop()
+	select {
+	case r := <-got:
+		return r.row, r.found, r.err
+	case <-t.C:
+	}
+	if owner, addr, ok := q.lookupOwner(ctx, id); ok {
+		return pgstore.Row{Owner: owner, OwnerAddr: addr}, true, nil
+	}
+	r := <-got
+	return r.row, r.found, r.err
 }
 
 // lookupOwner asks every member's QueueManager whether it owns action id
