@@ -307,3 +307,45 @@ func TestSubmitterClaimsWhatItQueues(t *testing.T) {
 	}
 	require.Equal(t, 2*perNode, n)
 }
+
+// An ended action that retention removed from the store, whose notice
+// (ActionsRemoved, sent once over remoting by the node that applied
+// retention) never reached its owner (lost on the way, or the retaining
+// node died between its commit and the notice), stayed on its owner for
+// good: GetStatus asked of that node answered Finished while every other
+// node said the token is unknown, and the node held its entry until it
+// stopped. Reconciliation checks ended actions too, a share at a time.
+func TestLostRetentionNoticeLeavesNoEndedAction(t *testing.T) {
+	c := newCluster(t, 2, 1)
+	tok, err := c.nodes[0].q.Submit(ctx, spec("instant", 0))
+	require.NoError(t, err)
+	c.waitState(tok, messages.State_STATE_FINISHED)
+	ghost, err := pgstore.Open(ctx, pgstore.Config{URL: c.url, Node: "ghost"})
+	require.NoError(t, err)
+	defer ghost.Close()
+	_, id, err := messages.ParseToken(tok)
+	require.NoError(t, err)
+	row, found, err := ghost.Action(ctx, "fetch", id.String())
+	require.NoError(t, err)
+	require.True(t, found)
+	var owner *node
+	for _, nd := range c.nodes {
+		if nd.mem.ID() == row.Owner {
+			owner = nd
+		}
+	}
+	require.NotNil(t, owner)
+
+	// Retention, applied by a node whose notice is lost: the row goes,
+	// nobody is told.
+	removed, err := ghost.Retain(ctx, "fetch", 0, 0, 100)
+	require.NoError(t, err)
+	require.Len(t, removed, 1)
+	_, err = c.other(owner).q.Status(ctx, tok)
+	require.ErrorIs(t, err, messages.ErrUnknownToken, "another node")
+
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		_, err := owner.q.Status(ctx, tok)
+		assert.ErrorIs(ct, err, messages.ErrUnknownToken, "its owner, after a reconciliation")
+	}, 30*time.Second, 50*time.Millisecond)
+}

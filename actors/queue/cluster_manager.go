@@ -124,6 +124,7 @@ type cOp struct {
 	// older than the node's state, so a reconciliation leaves them be.
 	unwritten map[string]bool
 	owners    []pgstore.Ownership
+	gone      []uuid.UUID // ended actions of check the store no longer has
 	reowned   []pgstore.Row
 	// the queue's pause flag in the store, and pauseChanges when the
 	// reconciliation began
@@ -137,6 +138,7 @@ type cheld struct {
 	epoch int64
 	slot  bool
 	pid   *actor.PID
+	ended bool // checked only for its row's removal (reconcileOp)
 }
 
 type cmanager struct {

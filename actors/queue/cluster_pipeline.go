@@ -116,17 +116,34 @@ func (m *cmanager) next(ctx actor.Context) {
 	m.ops <- op
 }
 
+// reconcileEnded is how many ended actions a reconciliation checks at
+// most (reconcileOp).
+const reconcileEnded = 250
+
 // reconcileOp is a reconciliation of this node's task actors. Nothing of
 // this node is in flight (one operation at a time, each handled before
 // the next; its pending submissions have no actors and no rows yet): its
 // actors are what the store should say it owns.
 func (m *cmanager) reconcileOp() *cOp {
 	op := &cOp{reconcile: true, check: make(map[uuid.UUID]cheld, len(m.entries)), pauseChanges: m.pauseChanges}
+	ended := 0
 	for id, e := range m.entries {
+		if e.retired || e.crash != "" {
+			continue
+		}
 		// Only an action that has not ended can have moved: an ended
-		// one stays ended wherever it is asked.
-		if !e.retired && e.crash == "" && (e.status == nil || !messages.Terminal(e.status.State)) {
+		// one stays ended wherever it is asked. It can still have been
+		// removed by retention whose notice (ActionsRemoved, sent once)
+		// never came: it stayed here for good, answering its token
+		// while every other node said it is unknown. reconcileEnded of
+		// them are checked each time (only whether the store still has
+		// them), whichever the map's order gives first (random), so
+		// that a node holding many ended actions reads no more.
+		if e.status == nil || !messages.Terminal(e.status.State) {
 			op.check[id] = cheld{epoch: e.epoch, slot: e.slot, pid: e.pid}
+		} else if !e.slot && ended < reconcileEnded {
+			op.check[id] = cheld{epoch: e.epoch, pid: e.pid, ended: true}
+			ended++
 		}
 	}
 	// Since reconciliation goes before the pending commit, the store

@@ -120,12 +120,23 @@ func (m *cmanager) renew(ctx actor.Context, e *centry, spec *messages.ActionSpec
 // says a worker runs it.
 func (m *cmanager) runReconcile(ctx context.Context, op *cOp) error {
 	ids := make([]string, 0, len(op.check))
-	for id := range op.check {
+	var ended []string
+	for id, h := range op.check {
+		if h.ended {
+			ended = append(ended, id.String())
+			continue
+		}
 		ids = append(ids, id.String())
 	}
 	var err error
-	if op.owners, op.paused, err = m.db.OwnersPaused(ctx, m.cfg.Name, m.node, ids); err != nil {
+	var gone []string
+	if op.owners, gone, op.paused, err = m.db.OwnersPaused(ctx, m.cfg.Name, m.node, ids, ended); err != nil {
 		return err
+	}
+	for _, id := range gone {
+		if uid, perr := uuid.Parse(id); perr == nil {
+			op.gone = append(op.gone, uid)
+		}
 	}
 	var again []string
 	var epochs []int64
@@ -177,7 +188,7 @@ func (m *cmanager) reconciled(ctx actor.Context, op *cOp, err error) {
 	}
 	for id, h := range op.check {
 		e := m.entries[id]
-		if e == nil || e.retired || e.pid != h.pid || e.epoch != h.epoch {
+		if h.ended || e == nil || e.retired || e.pid != h.pid || e.epoch != h.epoch {
 			continue // changed since: the next reconciliation sees it
 		}
 		o, ok := of[id]
@@ -188,6 +199,20 @@ func (m *cmanager) reconciled(ctx actor.Context, op *cOp, err error) {
 		case ok && o.Owner != m.node:
 			m.retire(ctx, e, fmt.Sprintf("the shared store says node %s owns it (epoch %d, this node had %d): its notice never came", o.Owner, o.Epoch, e.epoch))
 		}
+	}
+	gone := 0
+	for _, id := range op.gone {
+		// Ended, and removed by retention whose notice never came (or
+		// is still on its way: a pass removes thousands, so not one
+		// line each).
+		h := op.check[id]
+		if e := m.entries[id]; e != nil && !e.retired && !e.slot && e.pid == h.pid && e.epoch == h.epoch {
+			m.drop(ctx, e)
+			gone++
+		}
+	}
+	if gone > 0 {
+		m.sh.log.Info("ended actions removed from the shared store by retention without this node hearing of it; dropped", "actions", gone)
 	}
 	if len(op.reowned) > 0 {
 		m.sh.log.Warn("took again actions this node owned without a task actor for them", "actions", len(op.reowned))

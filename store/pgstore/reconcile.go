@@ -29,55 +29,75 @@ type Ownership struct {
 // store no longer has are left out) and of every action of queue that node
 // owns and that has not ended.
 func (s *Store) Owners(ctx context.Context, queue, node string, ids []string) ([]Ownership, error) {
-	out, _, err := s.OwnersPaused(ctx, queue, node, ids)
+	out, _, _, err := s.OwnersPaused(ctx, queue, node, ids, nil)
 	return out, err
 }
 
 // OwnersPaused is Owners, and queue's cluster-wide pause flag (SetPaused),
 // in the same round trip: a node that missed a Pause or Resume of the
 // queue (its message lost, or overtaken by an older one from another
-// node) follows the flag at its next reconciliation.
-func (s *Store) OwnersPaused(ctx context.Context, queue, node string, ids []string) ([]Ownership, bool, error) {
+// node) follows the flag at its next reconciliation. gone is those of
+// ended (ids of ended actions the node holds) that the store no longer
+// has: retention removed them, and its notice never reached the node.
+// Only their absence is read (an ended action does not move).
+func (s *Store) OwnersPaused(ctx context.Context, queue, node string, ids, ended []string) (out []Ownership, gone []string, paused bool, err error) {
 	what := "read the owners of " + queue
 	if err := s.usable(what, false); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
+	b := &pgx.Batch{}
+	b.Queue(ownersSQL, []byte(queue), bytesOf(ids), node)
+	b.Queue(`SELECT EXISTS (SELECT 1 FROM connector_queues WHERE queue = $1 AND paused)`, []byte(queue))
+	read := map[int]func(pgx.Rows) error{}
+	if len(ended) > 0 {
+		b.Queue(`SELECT u.id FROM unnest($2::bytea[]) AS u(id)
+			WHERE NOT EXISTS (SELECT 1 FROM connector_actions a WHERE a.queue = $1 AND a.id = u.id)`,
+			[]byte(queue), byteaArray(bytesOf(ended)))
+		read[2] = func(rows pgx.Rows) error {
+			for rows.Next() {
+				var id []byte
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				gone = append(gone, string(id))
+			}
+			return rows.Err()
+		}
+	}
+	read[0] = func(rows pgx.Rows) error {
+		for rows.Next() {
+			var o Ownership
+			var id []byte
+			var state int16
+			if err := rows.Scan(&id, &o.Owner, &o.Epoch, &state, &o.Running); err != nil {
+				return err
+			}
+			o.ID, o.State = string(id), messages.State(state)
+			out = append(out, o)
+		}
+		return nil
+	}
+	read[1] = func(rows pgx.Rows) error {
+		for rows.Next() {
+			if err := rows.Scan(&paused); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := s.readBatch(ctx, b, read); err != nil {
+		return nil, nil, false, s.fail(what, err)
+	}
+	return out, gone, paused, nil
+}
+
+// bytesOf is ids as bytea values.
+func bytesOf(ids []string) [][]byte {
 	raw := make([][]byte, len(ids))
 	for i, id := range ids {
 		raw[i] = []byte(id)
 	}
-	b := &pgx.Batch{}
-	b.Queue(ownersSQL, []byte(queue), raw, node)
-	b.Queue(`SELECT EXISTS (SELECT 1 FROM connector_queues WHERE queue = $1 AND paused)`, []byte(queue))
-	var out []Ownership
-	var paused bool
-	err := s.readBatch(ctx, b, map[int]func(pgx.Rows) error{
-		0: func(rows pgx.Rows) error {
-			for rows.Next() {
-				var o Ownership
-				var id []byte
-				var state int16
-				if err := rows.Scan(&id, &o.Owner, &o.Epoch, &state, &o.Running); err != nil {
-					return err
-				}
-				o.ID, o.State = string(id), messages.State(state)
-				out = append(out, o)
-			}
-			return nil
-		},
-		1: func(rows pgx.Rows) error {
-			for rows.Next() {
-				if err := rows.Scan(&paused); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-	})
-	if err != nil {
-		return nil, false, s.fail(what, err)
-	}
-	return out, paused, nil
+	return raw
 }
 
 const ownersSQL = `SELECT id, owner, epoch, state, running FROM connector_actions

@@ -38,6 +38,11 @@ func TestOwnersAndReown(t *testing.T) {
 	require.Equal(t, "a", byID["y"].Owner)
 	require.Equal(t, "a", byID["z"].Owner)
 
+	// The ended actions a node holds are checked for their absence only.
+	_, gone, _, err := a.OwnersPaused(ctx, "fetch", "a", nil, []string{"y", "gone", "x"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"gone"}, gone)
+
 	// b asks about nothing: it is told of x, which it owns.
 	os, err = b.Owners(ctx, "fetch", "b", nil)
 	require.NoError(t, err)
