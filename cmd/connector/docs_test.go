@@ -201,20 +201,30 @@ func TestDocTableRowsAreOneLine(t *testing.T) {
 }
 
 // brokenTableRows lists the lines of a Markdown page that break a table
-// row: a row that does not end with a pipe, and a line that follows a row
+// row: a row that does not end with a pipe, a line that follows a row
 // without a blank line between (a renderer reads it as another row),
-// unless it starts another block (an HTML comment, a heading, a quote).
+// unless it starts another block (an HTML comment, a heading, a quote),
+// and a row that follows a paragraph's text without being a table's
+// header (no |---| line after it): a renderer reads it as more of the
+// paragraph, pipes and all, as a paragraph put in the middle of
+// docs/connectors/webex.md's settings table left its InsertRoomId row.
 // Fenced blocks are left out.
 func brokenTableRows(file string, data []byte) []string {
 	var out []string
-	fenced, inTable := false, false
-	for i, line := range strings.Split(string(data), "\n") {
+	fenced, inTable, inText := false, false, false
+	lines := strings.Split(string(data), "\n")
+	for i, line := range lines {
 		l := strings.TrimSpace(line)
+		text := inText
+		inText = false
 		switch {
 		case strings.HasPrefix(l, "```"):
 			fenced, inTable = !fenced, false
 		case fenced:
 		case strings.HasPrefix(l, "|"):
+			if text && !inTable && (i+1 == len(lines) || !strings.HasPrefix(strings.TrimSpace(lines[i+1]), "|-")) {
+				out = append(out, fmt.Sprintf("%s:%d: a table row in a paragraph (put a blank line before its table)", file, i+1))
+			}
 			inTable = true
 			if !strings.HasSuffix(l, "|") {
 				out = append(out, fmt.Sprintf("%s:%d: a table row that does not end with |", file, i+1))
@@ -223,6 +233,9 @@ func brokenTableRows(file string, data []byte) []string {
 			out = append(out, fmt.Sprintf("%s:%d: a line that continues a table row", file, i+1))
 		default:
 			inTable = false
+			// Text a row may not follow: not a blank line, a heading, or
+			// the end of an HTML block (a comment).
+			inText = l != "" && !strings.HasPrefix(l, "#") && !strings.HasSuffix(l, ">")
 		}
 	}
 	return out
@@ -236,5 +249,11 @@ func TestBrokenTableRows(t *testing.T) {
 	require.Equal(t, []string{
 		"x.md:9: a table row that does not end with |",
 		"x.md:10: a line that continues a table row",
+	}, brokenTableRows("x.md", []byte(md)))
+	// A row after a paragraph is more of the paragraph; a table's header
+	// there starts a table, as does a row after a comment or a heading.
+	md = "text\n| k | v |\n\ntext\n| h | h |\n|---|---|\n| a | b |\n\n<!-- c -->\n| h |\n|---|\n\n# T\n| h |\n|---|\n"
+	require.Equal(t, []string{
+		"x.md:2: a table row in a paragraph (put a blank line before its table)",
 	}, brokenTableRows("x.md", []byte(md)))
 }
