@@ -69,7 +69,8 @@ var (
 	ErrRefusedOrigin = errors.New("aci: request refused")
 	// ErrClientLimit: the client (an IPv4 address, or an IPv6 /64) holds
 	// as many connections as the server gives one client ([Server]
-	// MaxConnectionsPerClient).
+	// MaxConnectionsPerClient), or a large reply would take the replies it
+	// has waiting to be sent past [Server] MaxReplyBytesPerClient.
 	ErrClientLimit = errors.New("aci: client limit reached")
 )
 

@@ -70,7 +70,7 @@ var errorTable = [...]errorDef{
 	{messages.ErrRefusedOrigin, 141, "ERRORREQUESTREFUSED", "The request was refused",
 		"", "a browser sent it from another site (Sec-Fetch-Site cross-site or same-site), or its Host header is not in [Server] AllowedHosts"},
 	{messages.ErrClientLimit, 142, "ERRORCLIENTLIMIT", "The client has reached a limit of the server",
-		"retry once its other connections have closed", "the client (its IPv4 address, or its IPv6 /64) has as many connections open as the port gives one client ([Server] or [Service] MaxConnectionsPerClient)"},
+		"retry once its other connections have closed or their replies have been read", "the client (its IPv4 address, or its IPv6 /64) has as many connections open as the port gives one client ([Server] or [Service] MaxConnectionsPerClient), or a large reply would take the replies it has waiting to be sent past [Server] MaxReplyBytesPerClient"},
 	{messages.ErrShuttingDown, 130, "ERRORSHUTTINGDOWN", "The server is shutting down",
 		"", "the server is stopping and accepts no new work"},
 	{messages.ErrTimeout, 131, "ERRORSERVERBUSY", "The server is busy",

@@ -233,8 +233,10 @@ func TestEveryErrorDescription(t *testing.T) {
 			fmt.Errorf("%w: a browser sent this request from another site (Sec-Fetch-Site: %s); the server answers requests from its own pages and from programs only", messages.ErrRefusedOrigin, "cross-site"),
 			fmt.Errorf("%w: the Host header names %q, which is not one of [Server] AllowedHosts (%s)", messages.ErrRefusedOrigin, "evil.example", "127.0.0.1, localhost, ::1"),
 		},
-		messages.ErrClientLimit: { // transport/httpd clientLimiter
+		messages.ErrClientLimit: { // transport/httpd clientLimiter, and its reply budget
 			fmt.Errorf("%w: client %s has %d connections open, as many as %s allows one client", messages.ErrClientLimit, "192.0.2.7", 64, "[Server] MaxConnectionsPerClient"),
+			fmt.Errorf("%w: client %s has %d bytes of replies not yet sent, and this one has %d: more than [Server] MaxReplyBytesPerClient (%d bytes) allows; read the replies it waits for, or page the list (MaxResults, Start)",
+				messages.ErrClientLimit, "192.0.2.7", 8388608, 2097152, 1048576),
 		},
 	}
 	require.Len(t, produced, len(errorTable), "every row has the errors its producers send")
@@ -253,4 +255,25 @@ func TestEveryErrorDescription(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestClientLimitRowSaysBothLimits: ERRORCLIENTLIMIT answers a client at
+// its [Server] MaxConnectionsPerClient, and also one whose large replies
+// waiting to be sent would pass [Server] MaxReplyBytesPerClient (however
+// few connections it has). Its row, which docs/errors.md shows as when the
+// code is sent, named the first alone, and its hint, added to both
+// replies, told a client refused for its unread replies only to wait for
+// its connections to close.
+func TestClientLimitRowSaysBothLimits(t *testing.T) {
+	t.Parallel()
+	for _, d := range errorTable {
+		if d.err != messages.ErrClientLimit {
+			continue
+		}
+		require.Contains(t, d.reason, "MaxConnectionsPerClient")
+		require.Contains(t, d.reason, "MaxReplyBytesPerClient", "errors.md says when ERRORCLIENTLIMIT is sent")
+		require.Contains(t, d.hint, "read", "the hint says what frees a client refused for its unread replies")
+		return
+	}
+	t.Fatal("no row for messages.ErrClientLimit")
 }
