@@ -142,3 +142,27 @@ func TestConfigFragmentIsBounded(t *testing.T) {
 	_, err = b.repo.prepare(fetch.ActionSynchronize, params("Config", over))
 	require.NoError(t, err, "an action queued with a longer fragment still runs")
 }
+
+// TestConfigFragmentErrorsShowItsSize: a Config fragment refused for what
+// is wrong with its text rather than with one setting (a line that is not
+// a setting, a NUL byte, a section given twice, a task list) is shown in
+// the error by its size, as a too long one is, never as an empty value:
+// the reply said `invalid value "" for parameter Config`, as if the
+// fragment had been lost on the way, when the client had sent one.
+func TestConfigFragmentErrorsShowItsSize(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n")
+	for _, tc := range []struct{ text, name string }{
+		{"garbage line\n", "Config"},
+		{"[MyTask]\nDepth=1\nBasicAuthPassword hunter2\n", "Config [MyTask]"},
+		{"\x00\x00\x00", "Config"},
+		{"[MyTask]\nDepth=1\n[MyTask]\nDepth=2\n", "Config [MyTask]"},
+		{"[FetchTasks]\n0=MyTask\n", "Config [FetchTasks]"},
+	} {
+		v := base64.StdEncoding.EncodeToString([]byte(tc.text))
+		_, err := b.repo.Validate(fetch.ActionSynchronize, params("Config", v))
+		pe := paramErr(t, err, tc.name)
+		require.Equal(t, fmt.Sprintf("[%d bytes]", len(v)), pe.Value, "%q: %v", tc.text, err)
+		require.NotContains(t, err.Error(), "hunter2")
+	}
+}

@@ -177,7 +177,7 @@ func checkFragmentSize(params messages.Params) error {
 		if n := len(p.GetValue()); n > maxFragmentBytes {
 			// Shown by its size, as the request log shows it: the
 			// value may hold secrets.
-			return messages.Invalid("Config", fmt.Sprintf("[%d bytes]", n),
+			return messages.Invalid("Config", fragmentSize(p.GetValue()),
 				fmt.Sprintf("a Config fragment may be at most %d bytes (base64); set a larger task configuration in the configuration file", maxFragmentBytes))
 		}
 	}
@@ -213,6 +213,12 @@ func (r *Repository) parseFragment(value string) (*config.Config, error) {
 			if ce.Key != "" {
 				name += " " + ce.Key
 			}
+			if ce.Key == "" {
+				// What is wrong is the text (a line that is no setting,
+				// a NUL byte, a section given twice), not one value: the
+				// fragment is shown by its size, never as "".
+				return nil, messages.Invalid(name, fragmentSize(value), ce.Err.Error())
+			}
 			return nil, messages.Invalid(name, r.schema.shownValue(ce.Key, fragmentValue(data, ce.Section, ce.Key)), ce.Err.Error())
 		}
 		return nil, messages.Invalid("Config", secret.Redacted, err.Error())
@@ -224,7 +230,7 @@ func (r *Repository) parseFragment(value string) (*config.Config, error) {
 		}
 	}
 	if len(frag.FetchTasks) > 0 {
-		return nil, messages.Invalid("Config [FetchTasks]", "", "a request cannot list tasks; name them with TaskSections or ConfigSection")
+		return nil, messages.Invalid("Config [FetchTasks]", fragmentSize(value), "a request cannot list tasks; name them with TaskSections or ConfigSection")
 	}
 	for _, name := range names {
 		sec := frag.Section(name)
@@ -259,6 +265,11 @@ func (r *Repository) checkFragmentSection(name string) error {
 
 // fragmentValue finds the value of key in section of a fragment, for an
 // error message (best effort).
+// fragmentSize is how an error shows a Config parameter it does not quote
+// (its text may hold secrets), as GetRequestLog shows a long one: "[N
+// bytes]".
+func fragmentSize(value string) string { return fmt.Sprintf("[%d bytes]", len(value)) }
+
 func fragmentValue(data []byte, section, key string) string {
 	if key == "" {
 		return ""
