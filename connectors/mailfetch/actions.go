@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"slices"
@@ -380,10 +379,11 @@ type insertDoc struct {
 	raw      []byte
 }
 
-// parseInsertXML reads InsertXML: one or more <insert> elements (or the
-// document itself), each with <file><type>content</type><content>BASE64
-// of the RFC 5322 message</content></file> (or <type>drecontent</type>
-// with the message as text), optional <metadata name="FOLDER" value=".."/>
+// parseInsertXML reads InsertXML: one or more <insert> elements (in an
+// element around them or one after the other; or the document itself),
+// each with <file><type>content</type><content>BASE64 of the RFC 5322
+// message</content></file> (or <type>drecontent</type> with the message
+// as text), optional <metadata name="FOLDER" value=".."/>
 // (default the task's InsertFolder), <metadata name="FLAGS" value="\Seen
 // \Flagged"/> and <insert_id>. The message is APPENDed to the folder (or
 // inserted with the label, Gmail API).
@@ -402,17 +402,22 @@ func parseInsertXML(v string, s *settings) ([]insertDoc, error) {
 		Metadata []meta `xml:"metadata"`
 		File     *file  `xml:"file"`
 	}
-	var doc struct {
+	type top struct {
 		Inserts []ins `xml:"insert"`
 		ins
 	}
-	dec := xml.NewDecoder(strings.NewReader(v))
-	if err := dec.Decode(&doc); err != nil {
+	// Each top-level element is read: <insert> elements may also be
+	// given one after the other.
+	tops, err := restsync.DecodeEach[top](v)
+	if err != nil {
 		return nil, messages.Invalid(name, shorten(v), "not well-formed XML: "+err.Error())
 	}
-	list := doc.Inserts
-	if len(list) == 0 && doc.File != nil {
-		list = []ins{doc.ins}
+	var list []ins
+	for _, doc := range tops {
+		list = append(list, doc.Inserts...)
+		if len(doc.Inserts) == 0 && doc.File != nil {
+			list = append(list, doc.ins)
+		}
 	}
 	if len(list) == 0 {
 		return nil, messages.Invalid(name, shorten(v), "has no <insert> with a <file>")

@@ -64,24 +64,16 @@ func ParseInsertXML(v string) ([]*InsertDoc, error) {
 		Metadata   []prop `xml:"metadata"`
 		File       *file  `xml:"file"`
 	}
-	// Each top-level element is read, as the HTTP connector's InsertXML
-	// is: <insert> elements given without a wrapper are each an insert
-	// (decoding only the first element dropped the others, and the
-	// action succeeded without them).
-	dec := xml.NewDecoder(strings.NewReader(v))
+	type top struct {
+		Inserts []ins `xml:"insert"`
+		ins
+	}
+	tops, err := DecodeEach[top](v)
+	if err != nil {
+		return nil, messages.Invalid(name, Shorten(v), "not well-formed XML: "+err.Error())
+	}
 	var list []ins
-	for {
-		var doc struct {
-			Inserts []ins `xml:"insert"`
-			ins
-		}
-		err := dec.Decode(&doc)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, messages.Invalid(name, Shorten(v), "not well-formed XML: "+err.Error())
-		}
+	for _, doc := range tops {
 		list = append(list, doc.Inserts...)
 		if len(doc.Inserts) == 0 && (doc.File != nil || len(doc.Properties) > 0 || len(doc.Metadata) > 0) {
 			list = append(list, doc.ins)
@@ -125,6 +117,28 @@ func ParseInsertXML(v string) ([]*InsertDoc, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// DecodeEach decodes each top-level element of v into a T of its own, as
+// every connector's InsertXML is read: <insert> elements given one after
+// the other, without an element around them, are each an insert
+// (decoding v once read its first element only, and an Insert dropped
+// the others and succeeded without them). XML that is not well-formed
+// after the first element is an error, as before it.
+func DecodeEach[T any](v string) ([]T, error) {
+	dec := xml.NewDecoder(strings.NewReader(v))
+	var out []T
+	for {
+		var t T
+		err := dec.Decode(&t)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
 }
 
 // Shorten cuts a parameter value for an error message.
