@@ -15,6 +15,8 @@ import (
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
 	"github.com/connectorhq/connector/internal/panics"
+	"github.com/connectorhq/connector/internal/wording"
+	"github.com/connectorhq/connector/secret"
 	"github.com/connectorhq/connector/store"
 )
 
@@ -88,6 +90,9 @@ type Batch struct {
 	Log    *slog.Logger
 	// Report, when set, is told of each reference the target can never
 	// remove (RemoveRefs gave ingest.ErrInvalidDocument for it alone), of
+	// each document it cannot take at all (Document.Validate; its
+	// reference quoted, URL passwords hidden, for it may hold control
+	// characters or bytes that are not UTF-8), of
 	// each document it refused on its own, all the others of the call
 	// delivered (ingest.PartialError: CFS and a document too large for a
 	// request of its own), whose item the next run tries again, and of
@@ -154,9 +159,10 @@ type Batch struct {
 }
 
 // FailOf is a Batch.Report that lists each reference the target can
-// never remove, each document it refused on its own, and each document
-// and reference of a call it refused whole, among job's failures of task
-// (the first fetch.MaxFailures; the total counts them all).
+// never remove, each document it cannot take or refused on its own, and
+// each document and reference of a call it refused whole, among job's
+// failures of task (the first fetch.MaxFailures; the total counts them
+// all).
 func FailOf(job *fetch.Job, task string) func(ref string, err error) {
 	return func(ref string, err error) { job.Fail(task, ref, err.Error()) }
 }
@@ -206,6 +212,10 @@ type Item struct {
 	// documents), instead of the target refusing its whole batch.
 	invalid error
 	refused uint64
+	// invalidRef is the reference of the document that failed Validate,
+	// quoted (it may hold control characters or bytes that are not
+	// UTF-8), URL passwords hidden: as Report is told it.
+	invalidRef string
 	// key and old, for Keep: the item's key, and the record whose
 	// references it removes.
 	key string
@@ -286,7 +296,11 @@ func (b *Batch) Add(it Item) {
 			// The target refuses a whole call for one such document:
 			// kept, it would hold back every item of its batch, run
 			// after run.
-			it = Item{After: it.After, Group: it.Group, invalid: err, refused: uint64(len(it.Docs))}
+			ref := ""
+			if d != nil {
+				ref = d.Reference
+			}
+			it = Item{After: it.After, Group: it.Group, invalid: err, invalidRef: wording.Quote(secret.RedactURLs(ref)), refused: uint64(len(it.Docs))}
 			break
 		}
 	}
@@ -652,6 +666,9 @@ func (b *Batch) apply(u *unit) error {
 			b.Counts.IngestFailed.Add(it.refused)
 			b.fails.Add(1)
 			invalid = true
+			if b.Report != nil {
+				b.Report(it.invalidRef, it.invalid)
+			}
 			continue
 		}
 		docs = append(docs, it.Docs...)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -683,4 +684,42 @@ func TestBatchRefusedCallsAreListedAmongTheFailures(t *testing.T) {
 	require.Contains(t, fl.Items[2].Reason, "removed again")
 	c := job.Counts("T").Snapshot()
 	require.EqualValues(t, 4, c.Ingestfailed, "%+v", c)
+}
+
+// A document the target cannot take at all (Document.Validate: a
+// service's value that cannot be a reference) was refused alone when
+// added, counted (ingestfailed) and logged, but not listed among the
+// action's failures: GetStatus said the action had no failures while the
+// document never reached the index, against docs/protocol.md. It is
+// listed now, its reference quoted (it may hold control characters or
+// bytes that are not UTF-8, which a failure's <url> cannot carry as they
+// are) with a URL password hidden.
+func TestBatchInvalidDocumentIsListedAmongTheFailures(t *testing.T) {
+	ds := memDatastore(t)
+	tgt := &recTarget{}
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	b := &Batch{DS: ds, Target: tgt, Counts: job.Counts("T"), Report: FailOf(job, "T")}
+	defer b.Close()
+	ctx := context.Background()
+	b.Deliver("a", &Record{Version: "1", Ref: "ref-a"}, doc("ref-a"), nil)
+	b.Deliver("b", &Record{Version: "1", Ref: "ref\x01b\xff"}, doc("ref\x01b\xff"), nil)
+	b.Deliver("c", &Record{Version: "1", Ref: "https://u:hunter2@h/c"}, doc("https://u:hunter2@h/c"), nil)
+	require.NoError(t, b.Flush(ctx))
+	require.Equal(t, []string{"ref-a"}, tgt.added)
+
+	fl := job.Failures()
+	require.NotNil(t, fl, "GetStatus lists them")
+	require.EqualValues(t, 2, fl.Total)
+	require.Len(t, fl.Items, 2)
+	require.Equal(t, `"ref\x01b\xff"`, fl.Items[0].Url)
+	require.Contains(t, fl.Items[0].Reason, "not valid UTF-8")
+	require.NotContains(t, fl.Items[1].Url+fl.Items[1].Reason, "hunter2")
+	require.Contains(t, fl.Items[1].Url, "https://u:")
+	for _, f := range fl.Items {
+		require.True(t, utf8.ValidString(f.Url) && utf8.ValidString(f.Reason), "%q", f)
+		require.Equal(t, "T", f.Task)
+	}
+	c := job.Counts("T").Snapshot()
+	require.EqualValues(t, 2, c.Ingestfailed, "%+v", c)
+	require.EqualValues(t, 1, c.Ingestadded, "%+v", c)
 }
