@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -266,9 +267,27 @@ func (c *Client) Resolve(ref string) (*url.URL, error) {
 }
 
 // SameOrigin reports whether u is on the service's origin (scheme, host
-// and port), where its credentials may be sent.
+// and port), where its credentials may be sent. The scheme's default
+// port written out (https://webexapis.com:443) is the origin without it,
+// as the request goes to the same place: a base URL written so had every
+// next-page link and file URL of the service refused.
 func (c *Client) SameOrigin(u *url.URL) bool {
-	return strings.EqualFold(u.Scheme, c.base.Scheme) && strings.EqualFold(u.Host, c.base.Host)
+	return origin(u) == origin(c.base)
+}
+
+// origin is u's scheme, host and port, in lower case, the scheme's
+// default port written out when u has none.
+func origin(u *url.URL) string {
+	scheme, port := strings.ToLower(u.Scheme), u.Port()
+	if port == "" {
+		switch scheme {
+		case "http":
+			port = "80"
+		case "https":
+			port = "443"
+		}
+	}
+	return scheme + "://" + strings.ToLower(net.JoinHostPort(u.Hostname(), port))
 }
 
 // Request is one request to send.

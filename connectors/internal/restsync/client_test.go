@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -823,4 +824,39 @@ func walkInts(ctx context.Context, c *Client, first string) (int, error) {
 		return false, nil
 	})
 	return n, err
+}
+
+// SameOrigin compared the URLs' host strings: a WebexApiUrl (or Objective
+// ServerUrl) written with its scheme's default port,
+// https://webexapis.com:443/v1, which the configuration accepts, made
+// every next-page link (https://webexapis.com/v1/...) refused as another
+// origin, so that no listing went past its first page, and every message
+// file refused as not on the API's origin; and a service that writes the
+// default port in its links was refused the other way round. A default
+// port written out is the same origin now; another port, scheme or host
+// is not.
+func TestSameOriginWithTheDefaultPortWrittenOut(t *testing.T) {
+	for _, tc := range []struct {
+		base, u string
+		same    bool
+	}{
+		{"https://webexapis.com:443/v1", "https://webexapis.com/v1/messages?max=2", true},
+		{"https://webexapis.com/v1", "https://webexapis.com:443/v1/contents/x", true},
+		{"http://objective.example:80", "http://objective.example/documents", true},
+		{"https://H.example/v1", "HTTPS://h.EXAMPLE:443/v1", true},
+		{"https://[::1]/v1", "https://[::1]:443/v1", true},
+		{"https://h.example/v1", "https://h.example/v1", true},
+		{"https://h.example:8443/v1", "https://h.example:8443/v1", true},
+		{"https://h.example/v1", "https://h.example:8443/v1", false},
+		{"https://h.example:443/v1", "http://h.example:443/v1", false},
+		{"https://h.example/v1", "http://h.example:443/v1", false},
+		{"http://h.example/v1", "http://h.example:443/v1", false},
+		{"https://h.example/v1", "https://h.example.evil/v1", false},
+		{"https://h.example/v1", "https://other.example:443/v1", false},
+	} {
+		c := newClient(t, tc.base, nil, &waits{})
+		u, err := url.Parse(tc.u)
+		require.NoError(t, err)
+		require.Equal(t, tc.same, c.SameOrigin(u), "%s vs %s", tc.base, tc.u)
+	}
 }
