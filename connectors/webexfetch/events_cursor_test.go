@@ -173,3 +173,39 @@ func TestComplianceEventsOfSpacesTheFiltersDropAreNotAskedFor(t *testing.T) {
 		})
 	}
 }
+
+// TestQuietFeedDoesNotMoveTheEventsCursorBack: as compliance officer,
+// in an organisation whose feed has no event in the window read. Each
+// run stored as its cursor where it began reading, EventsOverlap before
+// the last one's, so that every run without events read the feed from
+// 15 minutes further back than the one before, without end (past
+// EventsLookback), where the docs say a later run reads from
+// EventsOverlap before the last event seen. The cursor stays where it
+// was now when a run sees no event.
+func TestQuietFeedDoesNotMoveTheEventsCursorBack(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.compliance = true; o.settings = "EventsLookback=24h" })
+	var mu sync.Mutex
+	var froms []string
+	e.srv.SetFault(func(r *http.Request) *webextest.Fault {
+		if r.URL.Path == "/v1/events" && r.URL.Query().Get("resource") == "messages" {
+			mu.Lock()
+			froms = append(froms, r.URL.Query().Get("from"))
+			mu.Unlock()
+		}
+		return nil
+	})
+	for range 4 {
+		require.Zero(t, e.sync().Errors)
+		e.srv.Advance(time.Hour)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, froms, 4)
+	first, err := time.Parse(time.RFC3339Nano, froms[0])
+	require.NoError(t, err)
+	for _, f := range froms[1:] {
+		at, err := time.Parse(time.RFC3339Nano, f)
+		require.NoError(t, err)
+		require.Equal(t, first.Add(-DefaultEventsOverlap), at, "each later run reads from EventsOverlap before the first run's start: %v", froms)
+	}
+}

@@ -489,17 +489,20 @@ func (t *taskRun) wanted(rm *room) bool {
 // on the first), less EventsOverlap for events that show up late.
 func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, time.Time, error) {
 	from := t.now.Add(-t.s.EventsLookback)
+	// newest is the next run's cursor: the newest event seen, else
+	// where this one's cursor was (from less the overlap, kept, made
+	// every run without events read from further back, without end).
+	newest := from
 	var c eventsCursor
 	if b, err := t.DS.Get(eventsCursorKey); err != nil {
 		return nil, nil, time.Time{}, err
 	} else if b != nil {
 		if json.Unmarshal(b, &c) == nil {
 			if ft := parseTime(c.From); !ft.IsZero() {
-				from = ft.Add(-t.s.EventsOverlap)
+				from, newest = ft.Add(-t.s.EventsOverlap), ft
 			}
 		}
 	}
-	newest := from
 	// What earlier runs could not apply, then what happened since.
 	touched := map[string]*touch{}
 	for id, tc := range c.Pending {
