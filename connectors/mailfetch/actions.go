@@ -385,7 +385,7 @@ type insertDoc struct {
 // message</content></file> (or <type>drecontent</type> with the message
 // as text), optional <metadata name="FOLDER" value=".."/>
 // (default the task's InsertFolder), <metadata name="FLAGS" value="\Seen
-// \Flagged"/> and <insert_id>. The message is APPENDed to the folder (or
+// \Flagged"/> (IMAP flags, each checked) and <insert_id>. The message is APPENDed to the folder (or
 // inserted with the label, Gmail API).
 func parseInsertXML(v string, s *settings) ([]insertDoc, error) {
 	const name = "InsertXML"
@@ -433,6 +433,14 @@ func parseInsertXML(v string, s *settings) ([]insertDoc, error) {
 				}
 			case "FLAGS":
 				d.flags = strings.Fields(strings.ReplaceAll(m.Value, ",", " "))
+				for _, f := range d.flags {
+					// go-imap refuses such a flag half-way through
+					// the APPEND, and the connection is lost with
+					// every later message of the action.
+					if !imapFlag(f) {
+						return nil, messages.Invalid(name, f, `FLAGS: not an IMAP flag (\Seen, \Flagged, or a keyword: printable ASCII without ( ) { % * " \ ])`)
+					}
+				}
 			}
 		}
 		if in.File == nil {
@@ -459,6 +467,21 @@ func parseInsertXML(v string, s *settings) ([]insertDoc, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// imapFlag reports whether f is an IMAP flag (RFC 3501 flag-keyword or
+// flag-extension: an atom, or \ and an atom).
+func imapFlag(f string) bool {
+	f = strings.TrimPrefix(f, `\`)
+	if f == "" {
+		return false
+	}
+	for i := 0; i < len(f); i++ {
+		if c := f[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func shorten(s string) string {

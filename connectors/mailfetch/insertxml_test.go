@@ -34,3 +34,25 @@ func TestInsertXMLReadsEveryTopLevelElement(t *testing.T) {
 	_, err = parseInsertXML(`<insert><file><type>drecontent</type><content>Subject: a</content></file></insert><insert><file`, s)
 	require.ErrorContains(t, err, "not well-formed XML")
 }
+
+// A FLAGS metadata value that is not IMAP flags (here "\Seen)") was
+// accepted when the Insert was submitted; over IMAP the APPEND could not
+// be written (go-imap refuses the flag half-way through the command),
+// the connection was lost, and that message and every later one of the
+// action failed with "connection lost" (against Dovecot: both messages
+// of an Insert whose first had the flag). It is refused now when
+// submitted, naming the flag; flags and keywords still pass, separated
+// by spaces or commas.
+func TestInsertXMLRefusesWhatIsNotAnIMAPFlag(t *testing.T) {
+	s := &settings{MaxMessageBytes: DefaultMaxMessageBytes, InsertFolder: "INBOX"}
+	insert := func(flags string) string {
+		return `<insert><metadata name="FLAGS" value="` + flags + `"/><file><type>drecontent</type><content>Subject: a</content></file></insert>`
+	}
+	docs, err := parseInsertXML(insert(`\Seen, \Flagged $Label1 Junk`), s)
+	require.NoError(t, err)
+	require.Equal(t, []string{`\Seen`, `\Flagged`, `$Label1`, `Junk`}, docs[0].flags)
+	for _, bad := range []string{`\Seen)`, `(\Seen`, `\Seen{3}`, `a%`, `a*`, `a&quot;b`, `a\b`, `\\Seen`, `\`, `a]`, `é`, "a&#127;b"} {
+		_, err := parseInsertXML(insert(bad), s)
+		require.ErrorContains(t, err, "not an IMAP flag", bad)
+	}
+}
