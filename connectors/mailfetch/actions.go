@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
@@ -429,6 +430,12 @@ func parseInsertXML(v string, s *settings) ([]insertDoc, error) {
 			switch strings.ToUpper(strings.TrimSpace(m.Name)) {
 			case "FOLDER", "LABEL":
 				if f := strings.TrimSpace(m.Value); f != "" {
+					// go-imap writes a line break of the name as
+					// it is: the rest went to the server as a
+					// command, and the connection was lost.
+					if strings.ContainsFunc(f, unicode.IsControl) {
+						return nil, messages.Invalid(name, f, "FOLDER and LABEL: a folder name has no control character (line break, tab)")
+					}
 					d.folder = f
 				}
 			case "FLAGS":

@@ -56,3 +56,28 @@ func TestInsertXMLRefusesWhatIsNotAnIMAPFlag(t *testing.T) {
 		require.ErrorContains(t, err, "not an IMAP flag", bad)
 	}
 }
+
+// A FOLDER (or LABEL) with a line break or another control character
+// was accepted when the Insert was submitted, and go-imap wrote it into
+// the APPEND as it was: the line break ended the command line, the rest
+// of the name went to the server as a command of its own (Dovecot
+// answered its tag, unknown to the client), the connection was lost, and
+// every later message of the action failed with "connection lost". It is
+// refused now when submitted; other names (quotes, wildcards, accents)
+// go to the server, which says whether the folder exists.
+func TestInsertXMLRefusesAFolderWithAControlCharacter(t *testing.T) {
+	s := &settings{MaxMessageBytes: DefaultMaxMessageBytes, InsertFolder: "INBOX"}
+	insert := func(name, folder string) string {
+		return `<insert><metadata name="` + name + `" value="` + folder + `"/><file><type>drecontent</type><content>Subject: a</content></file></insert>`
+	}
+	for _, bad := range []string{"INBOX&#13;&#10;X1 CREATE Injected", "a&#10;b", "a&#9;b", "a&#127;b"} {
+		for _, name := range []string{"FOLDER", "LABEL"} {
+			_, err := parseInsertXML(insert(name, bad), s)
+			require.ErrorContains(t, err, "control character", bad)
+		}
+	}
+	docs, err := parseInsertXML(insert("FOLDER", "Ünï &quot;*%")+insert("LABEL", " Archive "), s)
+	require.NoError(t, err)
+	require.Equal(t, `Ünï "*%`, docs[0].folder)
+	require.Equal(t, "Archive", docs[1].folder)
+}
