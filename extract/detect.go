@@ -79,6 +79,9 @@ var cfbMagic = []byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
 // zipFormat tells an OpenDocument or Office Open XML package by its
 // members.
 func zipFormat(data []byte) Format {
+	if _, over := tooManyMembers(data); over {
+		return "" // not read (its extraction says why: ErrLimit)
+	}
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return ""

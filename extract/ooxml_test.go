@@ -1,7 +1,10 @@
 package extract
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"strings"
 	"testing"
 
@@ -237,4 +240,42 @@ func TestDOCXComments(t *testing.T) {
 	d, err := x.Extract(context.Background(), Input{Data: data, Name: "review.docx"})
 	require.NoError(t, err)
 	assert.Equal(t, "The zebra crossed.\nSecond paragraph.\n\nA footnote.\nWhich zebra?\nCheck the source.", d.Text)
+}
+
+// bareDirectory is a zip of n central directory entries (nameless, with
+// no data) whose end record gives their count as zip.NewReader checks it
+// (modulo 65,536).
+func bareDirectory(n int) []byte {
+	entry := make([]byte, 46) // the shortest entry
+	copy(entry, "PK\x01\x02")
+	data := append([]byte("PK\x03\x04"), bytes.Repeat(entry, n)...)
+	end := make([]byte, 22)
+	copy(end, "PK\x05\x06")
+	binary.LittleEndian.PutUint16(end[8:], uint16(n))
+	binary.LittleEndian.PutUint16(end[10:], uint16(n))
+	binary.LittleEndian.PutUint32(end[12:], uint32(n*len(entry)))
+	binary.LittleEndian.PutUint32(end[16:], 4)
+	return append(data, end...)
+}
+
+// An archive of more members than an extraction reads (a few megabytes of
+// bare central directory entries) was read whole, by detection and again
+// by the extractor, before its member count was looked at: zip.NewReader
+// keeps a few hundred bytes per entry (16 MiB of entries took 165 MiB of
+// heap, 64 MiB 661 MiB, whatever the memory limit). It is refused
+// (ErrLimit) before it is read.
+func TestZipOfTooManyMembersNotRead(t *testing.T) {
+	data := bareDirectory(200_000)
+	_, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	require.NoError(t, err, "a zip as the reader sees it")
+	x := newX(t, Limits{})
+	in := Input{Data: data, Name: "many.docx"}
+	allocs := testing.AllocsPerRun(1, func() {
+		require.Equal(t, DOCX, Detect(in))
+		_, err := x.Extract(context.Background(), in)
+		require.ErrorIs(t, err, ErrLimit)
+		require.ErrorContains(t, err, "archive members")
+	})
+	assert.Less(t, allocs, 1000.0, "allocations: the entries are not read")
+	assert.Empty(t, Detect(Input{Data: data}), "undeclared: not a package")
 }

@@ -24,6 +24,9 @@ type archive struct {
 }
 
 func openArchive(x *extraction, data []byte) (*archive, error) {
+	if n, over := tooManyMembers(data); over {
+		return nil, fmt.Errorf("%w: more than %d archive members (%d central directory entries)", ErrLimit, DefaultMaxArchiveMember, n)
+	}
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, malformed("not a zip archive: %v", err)
@@ -39,6 +42,29 @@ func openArchive(x *extraction, data []byte) (*archive, error) {
 		a.files[strings.TrimPrefix(f.Name, "/")] = f
 	}
 	return a, nil
+}
+
+// zipDirEntry starts an entry of a zip's central directory; one is at
+// least zipDirEntryLen bytes long.
+var zipDirEntry = []byte("PK\x01\x02")
+
+const zipDirEntryLen = 46
+
+// tooManyMembers reports whether the zip data may hold more than
+// DefaultMaxArchiveMember members, and how many central directory entries
+// it may hold, before zip.NewReader reads them: that reads every entry it
+// finds (up to the whole input, whatever the archive says its count is,
+// which it checks modulo 65,536 only) into a few hundred bytes of memory
+// each, so that 16 MiB of bare entries took 165 MiB of heap, before any
+// limit was looked at. Each entry starts with a signature, so their
+// number bounds the members; an input too short to hold more is not
+// searched.
+func tooManyMembers(data []byte) (int, bool) {
+	if len(data)/zipDirEntryLen <= DefaultMaxArchiveMember {
+		return 0, false
+	}
+	n := bytes.Count(data, zipDirEntry)
+	return n, n > DefaultMaxArchiveMember
 }
 
 // open returns a reader of member name, or nil when there is none. Reads
