@@ -30,7 +30,8 @@ import (
 // cells, PAGE_COUNT of a cut PDF. Records without a version predate it.
 // 2: docx and pptx comments, self-closed script, style, title... in HTML,
 // the first of several HTML titles.
-const Version = 2
+// 3: the line breaks of HTML's <pre>.
+const Version = 3
 
 // Format is a document format the package extracts text from.
 type Format string

@@ -15,8 +15,8 @@ import (
 
 // htmlDoc extracts an HTML document: its visible text (outside script,
 // style, noscript, template, title and the head), a line per block
-// element, table cells separated by tabs (a block inside a cell is a
-// space); the title from the first <title> (the text of the others is
+// element, the line breaks of <pre> kept, table cells separated by tabs
+// (a block or a line break of <pre> inside a cell is a space); the title from the first <title> (the text of the others is
 // neither title nor visible); author,
 // description and keywords from <meta name=...>; the language from
 // <html lang>. The charset comes from a BOM, contentType, then <meta
@@ -34,6 +34,10 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 	z := html.NewTokenizer(r)
 	z.SetMaxBuf(0)
 	skip, inTitle := 0, false
+	// pre: open <pre> elements, whose line breaks are the text's;
+	// preStart: one was just opened (a line break right after its start
+	// tag is not part of it, HTML's parsing rule).
+	pre, preStart := 0, false
 	titled := false // the first <title> was read: the others are not the title, nor visible
 	var title strings.Builder
 	// tables: per open <table>, the cells of its current row so far (a
@@ -60,6 +64,8 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 			return err
 		}
 		tt := z.Next()
+		newPre := preStart
+		preStart = false
 		switch tt {
 		case html.ErrorToken:
 			setHTMLTitle(doc, title.String())
@@ -110,6 +116,10 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 				if htmlBlock[tag] {
 					block(tag)
 				}
+				if tag == "pre" && tt == html.StartTagToken {
+					pre++
+					preStart = true
+				}
 				switch {
 				case tt == html.SelfClosingTagToken:
 				case tag == "table" && len(tables) < htmlMaxTables:
@@ -143,6 +153,9 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 						tables = tables[:len(tables)-1]
 					}
 				}
+				if tag == "pre" && pre > 0 {
+					pre--
+				}
 				if htmlBlock[tag] {
 					block(tag)
 				}
@@ -156,6 +169,15 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 				continue
 			}
 			if skip > 0 {
+				continue
+			}
+			if n := len(tables); pre > 0 && (n == 0 || !tables[n-1].inCell) {
+				// Preformatted text keeps its lines (not inside a table's
+				// cell, where a line break is a space).
+				if newPre {
+					t = strings.TrimPrefix(strings.TrimPrefix(t, "\r"), "\n")
+				}
+				out.WriteString(t)
 				continue
 			}
 			// A space at either end, ASCII or not (&nbsp; between two

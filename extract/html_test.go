@@ -108,3 +108,24 @@ func TestHTMLFirstTitle(t *testing.T) {
 	assert.Equal(t, "Home | Shop", d.Title)
 	assert.Equal(t, "Welcome.", d.Text)
 }
+
+// The line breaks of preformatted text (<pre>: a plain-text mail body as
+// mail programs wrap it in HTML, a listing, an address) are the text's:
+// they were read as spaces, like the line breaks of the HTML source, so
+// every line of it ran into one. The line break right after <pre> is not
+// part of it (HTML's parsing rule); in a table's cell a line break is
+// still a space.
+func TestHTMLPreKeepsItsLines(t *testing.T) {
+	x := newX(t, Limits{})
+	for page, want := range map[string]string{
+		"<p>Before</p><pre>\nName: Ann\r\nTown: Oslo\n\n<b>Bold</b> line\n</pre><p>After</p>": "Before\n\nName: Ann\nTown: Oslo\n\nBold line\n\nAfter",
+		"Text<pre>\nfirst\nsecond</pre>":                                 "Text\nfirst\nsecond",
+		"Text<pre><b>\n</b>first</pre>":                                  "Text\n\nfirst",
+		"<p>a\nb</p><pre>c\nd</pre><p>e\nf</p>":                          "a b\n\nc\nd\n\ne f",
+		"<table><tr><td><pre>one\ntwo</pre></td><td>x</td></tr></table>": "one two\tx",
+	} {
+		d, err := x.Extract(context.Background(), Input{Data: []byte(page), ContentType: "text/html; charset=utf-8"})
+		require.NoError(t, err)
+		assert.Equal(t, want, d.Text, page)
+	}
+}
