@@ -30,7 +30,8 @@ import (
 // cells, PAGE_COUNT of a cut PDF. Records without a version predate it.
 // 2: docx and pptx comments, self-closed script, style, title... in HTML,
 // the first of several HTML titles.
-// 3: the line breaks of HTML's <pre>.
+// 3: the line breaks of HTML's <pre>, the charset of XHTML's XML
+// declaration.
 const Version = 3
 
 // Format is a document format the package extracts text from.

@@ -4,9 +4,13 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/japanese"
 )
 
 // A no-break space (&nbsp;, what Outlook and many editors put between
@@ -127,5 +131,59 @@ func TestHTMLPreKeepsItsLines(t *testing.T) {
 		d, err := x.Extract(context.Background(), Input{Data: []byte(page), ContentType: "text/html; charset=utf-8"})
 		require.NoError(t, err)
 		assert.Equal(t, want, d.Text, page)
+	}
+}
+
+// utf16NoBOM is s in UTF-16 (little-endian or big-endian), without a byte
+// order mark.
+func utf16NoBOM(s string, bigEndian bool) []byte {
+	var b []byte
+	for _, u := range utf16.Encode([]rune(s)) {
+		if bigEndian {
+			b = append(b, byte(u>>8), byte(u))
+		} else {
+			b = append(b, byte(u), byte(u>>8))
+		}
+	}
+	return b
+}
+
+// An XHTML document says its charset in its XML declaration (<?xml
+// version="1.0" encoding="windows-1251"?>), which XML readers obey. It
+// was not looked at: a Cyrillic, Central European or Japanese XHTML file
+// without <meta charset> was read as Windows-1252 ("Ïðèâåò" for
+// "Привет"), and one in UTF-16 without a byte order mark as bytes, its
+// markup and NULs indexed as text. A Content-Type charset or a BOM still
+// comes first; a declaration of UTF-8 on bytes that are not changes
+// nothing (Windows-1252, as before).
+func TestXHTMLEncodingOfTheXMLDeclaration(t *testing.T) {
+	x := newX(t, Limits{})
+	page := func(enc, body string) string {
+		return `<?xml version="1.0" encoding="` + enc + `"?>` + "\n" +
+			`<html xmlns="http://www.w3.org/1999/xhtml"><head><title>T</title></head><body><p>` + body + `</p></body></html>`
+	}
+	encode := func(e encoding.Encoding, s string) string {
+		out, err := e.NewEncoder().String(s)
+		require.NoError(t, err)
+		return out
+	}
+	for _, tc := range []struct {
+		name, ctype string
+		data        []byte
+		want        string
+	}{
+		{"windows-1251", "application/xhtml+xml", []byte(page("windows-1251", encode(charmap.Windows1251, "Привет мир"))), "Привет мир"},
+		{"ISO-8859-2, single quotes", "", []byte(strings.Replace(page("ISO-8859-2", encode(charmap.ISO8859_2, "Łódź")), `encoding="ISO-8859-2"`, `encoding = 'ISO-8859-2'`, 1)), "Łódź"},
+		{"Shift_JIS", "", []byte(page("Shift_JIS", encode(japanese.ShiftJIS, "日本語"))), "日本語"},
+		{"UTF-16LE", "application/xhtml+xml", utf16NoBOM(page("UTF-16", "héllo wörld"), false), "héllo wörld"},
+		{"UTF-16BE", "", utf16NoBOM(page("UTF-16", "héllo wörld"), true), "héllo wörld"},
+		{"Content-Type first", "application/xhtml+xml; charset=iso-8859-5", []byte(page("windows-1251", encode(charmap.ISO8859_5, "Привет"))), "Привет"},
+		{"UTF-8 declared, Latin-1 given", "", []byte(page("UTF-8", "caf\xe9")), "café"},
+		{"UTF-8", "", []byte(page("utf-8", "Привет")), "Привет"},
+	} {
+		d, err := x.Extract(context.Background(), Input{Data: tc.data, ContentType: tc.ctype, Name: "page.xhtml"})
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, tc.want, d.Text, tc.name)
+		assert.Equal(t, "T", d.Title, tc.name)
 	}
 }
