@@ -35,9 +35,11 @@ import (
 //     its SmartArt diagrams (their data parts), then its speaker notes,
 //     then its comments (ppt/comments/, without their authors).
 //
-// Metadata: docProps/core.xml (title, creator, subject, keywords,
-// description, language, created, modified) and docProps/app.xml (pages,
-// slides); for xlsx, Pages is the number of sheets.
+// Metadata: the core properties (docProps/core.xml, or where the
+// package's relationships say: title, creator, subject, keywords,
+// description, language, created, modified) and the extended ones
+// (docProps/app.xml: pages, slides); for xlsx, Pages is the number of
+// sheets.
 func ooxml(x *extraction, f Format, data []byte, doc *Document) error {
 	if bytes.HasPrefix(data, cfbMagic) {
 		// Office encrypts a package with a password into an OLE compound
@@ -73,10 +75,27 @@ func utf16LE(s string) []byte {
 	return b
 }
 
-// coreProps reads docProps/core.xml and docProps/app.xml.
+// coreProps reads the core properties (docProps/core.xml) and the
+// extended ones (docProps/app.xml): the parts the package's relationships
+// (_rels/.rels) name, which are elsewhere in a package written with .NET's
+// System.IO.Packaging (the Open XML SDK's: the core properties in
+// package/services/metadata/core-properties/<id>.psmdcp).
 func coreProps(a *archive, doc *Document) error {
+	core, app := "docProps/core.xml", "docProps/app.xml"
+	for _, p := range []struct {
+		part *string
+		typ  string
+	}{{&core, "core-properties"}, {&app, "extended-properties"}} {
+		target, err := a.relOfType("_rels/.rels", "", p.typ)
+		if err != nil {
+			return err
+		}
+		if a.files[target] != nil {
+			*p.part = target
+		}
+	}
 	var cur string
-	err := a.walkXML("docProps/core.xml", func(_ *xml.Decoder, t xml.Token) error {
+	err := a.walkXML(core, func(_ *xml.Decoder, t xml.Token) error {
 		switch t := t.(type) {
 		case xml.StartElement:
 			cur = t.Name.Local
@@ -108,7 +127,7 @@ func coreProps(a *archive, doc *Document) error {
 	if err != nil {
 		return err
 	}
-	return a.walkXML("docProps/app.xml", func(_ *xml.Decoder, t xml.Token) error {
+	return a.walkXML(app, func(_ *xml.Decoder, t xml.Token) error {
 		switch t := t.(type) {
 		case xml.StartElement:
 			cur = t.Name.Local

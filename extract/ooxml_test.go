@@ -279,3 +279,39 @@ func TestZipOfTooManyMembersNotRead(t *testing.T) {
 	assert.Less(t, allocs, 1000.0, "allocations: the entries are not read")
 	assert.Empty(t, Detect(Input{Data: data}), "undeclared: not a package")
 }
+
+// A package says where its core properties are in its relationships
+// (_rels/.rels); docProps/core.xml is where Office puts them, but .NET's
+// System.IO.Packaging (and so the Open XML SDK, which many report
+// generators use) writes package/services/metadata/core-properties/
+// <id>.psmdcp. Only docProps/core.xml was read: such a document had no
+// title, author, dates... The relationships decide; without them the
+// usual parts are read.
+func TestOOXMLCorePropertiesWhereTheRelationshipsSay(t *testing.T) {
+	const props = `<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties"` +
+		` xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/">` +
+		`<dc:title>Quarterly report</dc:title><dc:creator>Ann Smith</dc:creator>` +
+		`<dcterms:created>2024-03-01T10:00:00Z</dcterms:created></cp:coreProperties>`
+	rels := `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">` +
+		`<Relationship Id="R1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="/word/document.xml"/>` +
+		`<Relationship Id="R2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties"` +
+		` Target="/package/services/metadata/core-properties/4c8e2f.psmdcp"/>` +
+		`<Relationship Id="R3" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/extended-properties" Target="meta/app1.xml"/>` +
+		`</Relationships>`
+	const body = `<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>Text</w:t></w:r></w:p></w:body></w:document>`
+	x := newX(t, Limits{})
+	for name, data := range map[string][]byte{
+		"System.IO.Packaging": zipOf(t, "[Content_Types].xml", `<Types/>`, "_rels/.rels", rels, "word/document.xml", body,
+			"package/services/metadata/core-properties/4c8e2f.psmdcp", props, "meta/app1.xml", `<Properties><Pages>7</Pages></Properties>`),
+		"Office": zipOf(t, "[Content_Types].xml", `<Types/>`, "word/document.xml", body,
+			"docProps/core.xml", props, "docProps/app.xml", `<Properties><Pages>7</Pages></Properties>`),
+	} {
+		d, err := x.Extract(context.Background(), Input{Data: data})
+		require.NoError(t, err, name)
+		assert.Equal(t, "Text", d.Text, name)
+		assert.Equal(t, "Quarterly report", d.Title, name)
+		assert.Equal(t, "Ann Smith", d.Author, name)
+		assert.Equal(t, 2024, d.Created.Year(), name)
+		assert.Equal(t, 7, d.Pages, name)
+	}
+}
