@@ -31,7 +31,8 @@ import (
 // 2: docx and pptx comments, self-closed script, style, title... in HTML,
 // the first of several HTML titles.
 // 3: the line breaks of HTML's <pre>, the charset of XHTML's XML
-// declaration, Office properties where the package's relationships say.
+// declaration, Office properties where the package's relationships say,
+// OpenDocument's repeated rows.
 const Version = 3
 
 // Format is a document format the package extracts text from.

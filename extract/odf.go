@@ -14,7 +14,9 @@ import (
 // table cells are separated by tabs and rows end lines (a cell repeated by
 // table:number-columns-repeated is that many cells, at most a sheet's
 // 16,384 columns: a run of empty cells keeps the columns after it in
-// place, and writes nothing at a row's end). Each sheet (ods) starts with its name;
+// place, and writes nothing at a row's end; a row repeated by
+// table:number-rows-repeated is that many rows, at most a sheet's
+// 1,048,576, an empty one none). Each sheet (ods) starts with its name;
 // each slide (odp) with its text, then its speaker notes. Deleted tracked
 // changes, annotations' metadata and the document's forms are left out.
 // Footnotes, endnotes and comments (text:note, office:annotation), written
@@ -73,6 +75,11 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 	// body's text was when it began (its text is written once per repeat).
 	type cellRun struct{ n, mark int }
 	runs := []cellRun{}
+	// rows: per open table, the repeats of its current row
+	// (table:number-rows-repeated) and where the body's text was when it
+	// began (a row of text is written once per repeat, an empty one not
+	// at all).
+	rows := []cellRun{}
 	err = a.walkXML("content.xml", func(_ *xml.Decoder, t xml.Token) error {
 		out := body
 		if aside > 0 {
@@ -120,8 +127,16 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 				}
 				cells.open()
 				runs = append(runs, cellRun{})
+				rows = append(rows, cellRun{})
 			case "table-row":
 				cells.row()
+				if len(rows) > 0 {
+					n, err := strconv.Atoi(attrNS(t, "number-rows-repeated"))
+					if err != nil || n < 1 || aside > 0 {
+						n = 1
+					}
+					rows[len(rows)-1] = cellRun{n: min(n, odsMaxRow), mark: body.b.Len()}
+				}
 			case "table-cell", "covered-table-cell":
 				if len(cells) > 0 {
 					cells.cell(out)
@@ -158,6 +173,7 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 				if len(cells) > 0 {
 					cells.close()
 					runs = runs[:len(runs)-1]
+					rows = rows[:len(rows)-1]
 				}
 				out.newline()
 				if len(cells) == 0 && aside == 0 {
@@ -183,6 +199,19 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 				}
 			case "table-row":
 				out.newline()
+				if len(rows) == 0 || rows[len(rows)-1].n < 2 {
+					break
+				}
+				run := rows[len(rows)-1]
+				rows[len(rows)-1].n = 1
+				text := ""
+				if body.b.Len() > run.mark {
+					text = strings.TrimLeft(body.b.String()[run.mark:], "\n")
+				}
+				for i := 1; i < run.n && text != "" && !body.full(); i++ {
+					body.WriteString(text)
+					body.newline()
+				}
 			case "frame", "custom-shape":
 				out.newline()
 			}
@@ -202,6 +231,9 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 	}
 	return nil
 }
+
+// odsMaxRow is the last row of a sheet (1,048,576).
+const odsMaxRow = 1 << 20
 
 // odfMeta reads meta.xml. Pages is set from meta:document-statistic's
 // page-count.

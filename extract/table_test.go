@@ -130,3 +130,31 @@ func TestODFRepeatedCellsAreTheirCells(t *testing.T) {
 	assert.Equal(t, 16384, strings.Count(lines[3], "y"), "a sheet's columns")
 	assert.True(t, lines[3] == strings.Repeat("y\t", 16383)+"y", "a row of y")
 }
+
+// OpenDocument writes a run of like rows once, with
+// table:number-rows-repeated (LibreOffice does so for identical rows in
+// a row, and for the empty rows down to a sheet's end). Each run counted
+// as one row: a value repeated down a column was indexed once, and the
+// sheet's rows did not line up with its xlsx's. A run is its rows; empty
+// ones write nothing however many they are, and a hostile count is
+// bounded by the rows of a sheet.
+func TestODFRepeatedRowsAreTheirRows(t *testing.T) {
+	row := func(repeat, cells string) string {
+		return `<table:table-row table:number-rows-repeated="` + repeat + `">` + cells + `</table:table-row>`
+	}
+	ods := odfPackage(t, "application/vnd.oasis.opendocument.spreadsheet", `<office:spreadsheet><table:table table:name="S">`+
+		`<table:table-row><table:table-cell><text:p>head</text:p></table:table-cell></table:table-row>`+
+		row("3", `<table:table-cell/><table:table-cell table:number-columns-repeated="2"><text:p>0</text:p></table:table-cell>`)+
+		row("1048570", `<table:table-cell table:number-columns-repeated="1024"/>`)+
+		`<table:table-row><table:table-cell><text:p>end</text:p></table:table-cell></table:table-row>`+
+		`</table:table><table:table table:name="T">`+row("2000000000", `<table:table-cell><text:p>y</text:p></table:table-cell>`)+
+		`</table:table></office:spreadsheet>`)
+	d, err := newX(t, Limits{}).Extract(context.Background(), Input{Data: ods})
+	require.NoError(t, err)
+	sheetS, sheetT, ok := strings.Cut(d.Text, "\n\nT\n")
+	require.True(t, ok, "%q", d.Text[:min(len(d.Text), 100)])
+	assert.Equal(t, "S\nhead\n\t0\t0\n\t0\t0\n\t0\t0\n\nend", sheetS)
+	assert.Equal(t, 1<<20, strings.Count(sheetT, "y"), "a sheet's rows")
+	assert.True(t, sheetT == strings.Repeat("y\n", 1<<20-1)+"y", "a column of y")
+	assert.Equal(t, 2, d.Pages)
+}
