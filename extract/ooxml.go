@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 )
 
 // Office Open XML (ECMA-376): a zip package of XML parts.
@@ -28,8 +29,8 @@ import (
 //   - xlsx: each sheet in workbook order, its name on a line, then a line
 //     per row with the cells' values separated by tabs, each in the column
 //     its reference gives (empty cells, which have no element, keep their
-//     tabs) (shared strings, inline strings, formula results, numbers as
-//     stored).
+//     tabs) (shared strings, inline strings, formula results, their
+//     _xHHHH_ escapes decoded, numbers as stored).
 //   - pptx: each slide in presentation order, a line per paragraph (a:p;
 //     a line per table row, its cells separated by tabs), then the text of
 //     its SmartArt diagrams (their data parts), then its speaker notes,
@@ -434,12 +435,15 @@ func worksheet(a *archive, part string, shared *stringTable) error {
 						v = "FALSE"
 					}
 				}
+				if typ == "s" || typ == "inlineStr" || typ == "str" {
+					v = unescapeXstring(v)
+				}
 				if v == "" {
 					return nil
 				}
 				out.tabs(col - written)
 				written = col
-				out.WriteString(strings.ReplaceAll(v, "\n", " "))
+				out.WriteString(strings.Map(cellSpace, strings.ReplaceAll(v, "\r\n", "\n")))
 			case "row":
 				out.newline()
 			}
@@ -450,6 +454,52 @@ func worksheet(a *archive, part string, shared *stringTable) error {
 		}
 		return nil
 	})
+}
+
+// unescapeXstring decodes the escapes of a SpreadsheetML string
+// (ECMA-376 part 1, 22.9.2.19 ST_Xstring): _xHHHH_ is the UTF-16 code
+// unit HHHH, how Excel writes the characters XML cannot carry (a
+// carriage return of a cell's line break is _x000D_), and _x005F_ a "_"
+// that is not an escape's.
+func unescapeXstring(s string) string {
+	i := strings.Index(s, "_x")
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	var units []uint16
+	flush := func() {
+		b.WriteString(string(utf16.Decode(units)))
+		units = units[:0]
+	}
+	for i >= 0 {
+		u, err := strconv.ParseUint(s[i+2:min(len(s), i+6)], 16, 16)
+		if err != nil || len(s) < i+7 || s[i+6] != '_' {
+			flush()
+			b.WriteString(s[:i+1])
+			s = s[i+1:]
+		} else {
+			if i > 0 {
+				flush()
+				b.WriteString(s[:i])
+			}
+			units = append(units, uint16(u))
+			s = s[i+7:]
+		}
+		i = strings.Index(s, "_x")
+	}
+	flush()
+	b.WriteString(s)
+	return b.String()
+}
+
+// cellSpace makes a line break, tab or other control character of a
+// cell's value a space: cells are separated by tabs and rows by lines.
+func cellSpace(r rune) rune {
+	if r < 0x20 || r == 0x7f {
+		return ' '
+	}
+	return r
 }
 
 func pptx(a *archive, doc *Document) error {

@@ -315,3 +315,28 @@ func TestOOXMLCorePropertiesWhereTheRelationshipsSay(t *testing.T) {
 		assert.Equal(t, 7, d.Pages, name)
 	}
 }
+
+// Excel writes a character XML cannot carry as an escape of SpreadsheetML
+// strings (ST_Xstring): a cell's line break typed or pasted as CR LF is
+// "_x000D_" and a line feed, a literal "_x" sequence is escaped as
+// "_x005F_x...". The escapes were indexed as they are: "Line1_x000D_" is
+// no word a search for "Line1" finds. They are decoded in shared strings,
+// inline strings and formula results; a line break or tab of a value is a
+// space (tabs and lines separate cells and rows).
+func TestXLSXStringEscapes(t *testing.T) {
+	const ns = `xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"`
+	data := zipOf(t,
+		"xl/workbook.xml", `<workbook `+ns+` xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">`+
+			`<sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>`,
+		"xl/_rels/workbook.xml.rels", `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">`+
+			`<Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>`,
+		"xl/sharedStrings.xml", `<sst `+ns+`><si><t xml:space="preserve">Line1_x000D_`+"\n"+`Line2</t></si>`+
+			`<si><r><t>Code _x005F_x000D_ is</t></r><r><t xml:space="preserve"> literal</t></r></si><si><t>Smile _xD83D__xDE00_</t></si></sst>`,
+		"xl/worksheets/sheet1.xml", `<worksheet `+ns+`><sheetData><row r="1">`+
+			`<c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c><c r="C1" t="s"><v>2</v></c>`+
+			`<c r="D1" t="inlineStr"><is><t>Tab_x0009_inside</t></is></c><c r="E1" t="str"><f>A1</f><v>Formula_x000D_result</v></c>`+
+			`<c r="F1"><v>1.5</v></c></row></sheetData></worksheet>`)
+	d, err := newX(t, Limits{}).Extract(context.Background(), Input{Data: data})
+	require.NoError(t, err)
+	assert.Equal(t, "S\nLine1 Line2\tCode _x000D_ is literal\tSmile \U0001F600\tTab inside\tFormula result\t1.5", d.Text)
+}
