@@ -308,7 +308,7 @@ func odfByManifest(zr *zip.Reader) Format {
 			return ""
 		}
 		defer rc.Close()
-		d := xml.NewDecoder(rc)
+		d := xml.NewDecoder(&tagGuard{r: rc, name: f.Name})
 		depth := 0
 		for {
 			t, err := d.Token()

@@ -149,11 +149,96 @@ const mcNS = "http://schemas.openxmlformats.org/markup-compatibility/2006"
 // than it read. Real documents nest a few dozen deep.
 const xmlMaxDepth = 1000
 
+// xmlMaxTagBytes bounds the bytes of a start tag outside its quoted
+// values (its names, '=', quotes and spaces): the decoder holds the whole
+// tag it reads, about a hundred bytes per attribute, so a part of one
+// element of millions of attributes (` a=""`, or ` a`, which a decoder
+// that is not strict reads as a="a": a few bytes each, a few kilobytes
+// of zip) held twenty times the bytes read, past the memory limit,
+// before the archive's budget was spent (16 MiB of them: 385 MiB of
+// heap). A real tag has a few hundred such bytes; a long value (a
+// drawing's path) does not count.
+const xmlMaxTagBytes = 64 << 10
+
+// tagGuard passes XML through and fails (ErrLimit) at a start tag of
+// more than xmlMaxTagBytes outside its values, before the decoder has
+// read them. A value cannot hold a '<' (the decoder refuses it), so
+// every '<' starts a tag over: a comment or a processing instruction
+// (not counted: '<' then '!' or '?'), whose quotes are not values,
+// cannot hide a tag from the count.
+type tagGuard struct {
+	r     io.Reader
+	name  string
+	lt    bool // a '<' was the last byte looked at
+	inTag bool
+	quote byte // the quote of the value being read, or 0
+	n     int  // bytes of the tag outside its values
+}
+
+// tagStops are the bytes that end a stretch of a tag outside values.
+var tagStops = [256]bool{'"': true, '\'': true, '<': true, '>': true}
+
+func (g *tagGuard) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	for b := p[:n]; len(b) > 0; {
+		switch {
+		case g.lt:
+			// After a '<': a tag, unless a comment, CDATA, a declaration
+			// or a processing instruction.
+			g.lt = false
+			g.inTag = b[0] != '!' && b[0] != '?'
+		case !g.inTag:
+			i := bytes.IndexByte(b, '<')
+			if i < 0 {
+				return n, err
+			}
+			g.lt, g.quote, g.n = true, 0, 0
+			b = b[i+1:]
+		case g.quote != 0:
+			i := bytes.IndexByte(b, g.quote)
+			if i < 0 {
+				i = len(b)
+			}
+			if j := bytes.IndexByte(b[:i], '<'); j >= 0 {
+				g.inTag, g.quote = false, 0 // not a value: the next tag
+				b = b[j:]
+				continue
+			}
+			if i == len(b) {
+				return n, err
+			}
+			g.quote = 0
+			b = b[i+1:]
+		default:
+			i := 0
+			for i < len(b) && !tagStops[b[i]] {
+				i++
+			}
+			if g.n += min(i+1, len(b)); g.n > xmlMaxTagBytes {
+				return 0, fmt.Errorf("%w: %s: a tag of more than %d bytes besides its values", ErrLimit, g.name, xmlMaxTagBytes)
+			}
+			if i == len(b) {
+				return n, err
+			}
+			switch b[i] {
+			case '<':
+				g.inTag, g.lt, g.n = false, true, 0
+			case '>':
+				g.inTag = false
+			default:
+				g.quote = b[i]
+			}
+			b = b[i+1:]
+		}
+	}
+	return n, err
+}
+
 // walkXML streams the XML r through fn, token by token, checking the
 // deadline as it goes. Of an mc:AlternateContent it passes the first
 // branch (mc:Choice or mc:Fallback) and skips the others.
 func walkXML(x *extraction, r io.Reader, name string, fn func(d *xml.Decoder, t xml.Token) error) error {
-	d := xml.NewDecoder(r)
+	d := xml.NewDecoder(&tagGuard{r: r, name: name})
 	d.Strict = false
 	d.CharsetReader = func(label string, input io.Reader) (io.Reader, error) {
 		return input, nil // packages are UTF-8 (or UTF-16, which Go refuses below)
