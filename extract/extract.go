@@ -32,7 +32,8 @@ import (
 // the first of several HTML titles.
 // 3: the line breaks of HTML's <pre>, the charset of XHTML's XML
 // declaration, Office properties where the package's relationships say,
-// OpenDocument's repeated rows, the _xHHHH_ escapes of xlsx strings.
+// OpenDocument's repeated rows, the _xHHHH_ escapes of xlsx strings,
+// docx's imported parts (w:altChunk).
 const Version = 3
 
 // Format is a document format the package extracts text from.

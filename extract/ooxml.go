@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/xml"
+	"errors"
+	"io"
 	"path"
 	"slices"
 	"sort"
@@ -21,7 +23,8 @@ import (
 //     w:tab as a tab, w:br/w:cr as line breaks, a text box's paragraphs
 //     (w:txbxContent) on lines of their own; deleted revisions
 //     (w:delText), the old place of moved text (w:moveFrom) and field
-//     instructions (w:instrText) are left out.
+//     instructions (w:instrText) are left out; an imported part
+//     (w:altChunk: HTML, RTF or plain text) where it stands.
 //
 // Content given in several forms (mc:AlternateContent: a text box as a
 // DrawingML shape and as its VML fallback) is read in its first form
@@ -180,12 +183,33 @@ func wordPart(a *archive, name string) error {
 			out.space()
 		}
 	}
+	var rels map[string]string // the part's relationships, read at its first altChunk
 	return a.walkXML(name, func(_ *xml.Decoder, t xml.Token) error {
 		switch t := t.(type) {
 		case xml.StartElement:
 			switch t.Name.Local {
 			case "t":
 				inText = true
+			case "altChunk":
+				if skip > 0 {
+					break
+				}
+				if rels == nil {
+					dir, file := path.Split(name)
+					var err error
+					if rels, err = a.relTargets(dir+"_rels/"+file+".rels", strings.TrimSuffix(dir, "/")); err != nil {
+						return err
+					}
+				}
+				for _, at := range t.Attr {
+					if at.Name.Local == "id" && at.Name.Space != "" && rels[at.Value] != "" {
+						breakLine()
+						if err := altChunk(a, rels[at.Value]); err != nil {
+							return err
+						}
+						breakLine()
+					}
+				}
 			case "delText", "instrText", "delInstrText", "moveFrom": // moveFrom: a move's old place
 				skip++
 			case "tabs": // a paragraph's tab stops: their w:tab are not tabs
@@ -231,6 +255,38 @@ func wordPart(a *archive, name string) error {
 		}
 		return nil
 	})
+}
+
+// altChunk writes the text of an imported part (w:altChunk: content kept
+// in another format until Word opens the document, what the Open XML
+// SDK's HTML import writes): HTML, RTF or plain text, told by its
+// extension, else by its bytes. A chunk that cannot be read is left out;
+// the deadline and the memory limit are not.
+func altChunk(a *archive, part string) error {
+	rc, err := a.open(part)
+	if rc == nil || err != nil {
+		return err
+	}
+	data, err := io.ReadAll(rc)
+	rc.Close()
+	if err == nil {
+		err = a.keep(part, int64(len(data)))
+	}
+	if err == nil {
+		var doc Document
+		switch f := byExtension[strings.ToLower(path.Ext(part))]; {
+		case f == HTML || f == "" && Detect(Input{Data: data}) == HTML:
+			err = htmlDoc(a.x, data, "", &doc)
+		case f == RTF || f == "" && Detect(Input{Data: data}) == RTF:
+			err = rtf(a.x, data, &doc)
+		case f == Text:
+			a.x.out.WriteString(DecodeText(data, ""))
+		}
+	}
+	if err != nil && (errors.Is(err, ErrLimit) || a.x.ctx.Err() != nil) {
+		return err
+	}
+	return nil
 }
 
 func xlsx(a *archive, doc *Document) error {

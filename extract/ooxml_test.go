@@ -379,3 +379,30 @@ func TestXMLTagOfMillionsOfAttributes(t *testing.T) {
 		assert.True(t, strings.HasSuffix(d.Text, "after"), name)
 	}
 }
+
+// A document built with the Open XML SDK's HTML (or RTF) import holds
+// its content as an imported part, w:altChunk, which Word turns into
+// paragraphs when it opens the document: report generators and web
+// applications write docx files so. The chunks were not read: such a
+// document, never opened in Word since, was delivered without its text.
+// An HTML, RTF or plain-text chunk's text is where the chunk stands.
+func TestDOCXAltChunk(t *testing.T) {
+	const rels = `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">` +
+		`<Relationship Id="c1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/aFChunk" Target="afchunk1.dat"/>` +
+		`<Relationship Id="c2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/aFChunk" Target="/word/chunks/part2.rtf"/>` +
+		`<Relationship Id="c3" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/aFChunk" Target="afchunk3.txt"/>` +
+		`</Relationships>`
+	data := zipOf(t, "[Content_Types].xml", `<Types/>`,
+		"word/document.xml", `<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"`+
+			` xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><w:body>`+
+			`<w:p><w:r><w:t>Before</w:t></w:r></w:p><w:altChunk r:id="c1"/><w:altChunk r:id="c2"/>`+
+			`<w:p><w:r><w:t>Between</w:t></w:r></w:p><w:altChunk r:id="c3"/><w:altChunk r:id="missing"/></w:body></w:document>`,
+		"word/_rels/document.xml.rels", rels,
+		"word/afchunk1.dat", `<html><head><title>Ignored</title></head><body><h1>Imported report</h1><p>Zebra count: 12</p></body></html>`,
+		"word/chunks/part2.rtf", `{\rtf1\ansi Rich {\b meadow} text\par}`,
+		"word/afchunk3.txt", "Plain chunk")
+	doc, err := newX(t, Limits{}).Extract(context.Background(), Input{Data: data})
+	require.NoError(t, err)
+	assert.Equal(t, "Before\n\nImported report\n\nZebra count: 12\n\nRich meadow text\n\nBetween\n\nPlain chunk", doc.Text)
+	assert.Empty(t, doc.Title)
+}
