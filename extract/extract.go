@@ -33,7 +33,8 @@ import (
 // 3: the line breaks of HTML's <pre>, the charset of XHTML's XML
 // declaration, Office properties where the package's relationships say,
 // OpenDocument's repeated rows, the _xHHHH_ escapes of xlsx strings,
-// docx's imported parts (w:altChunk).
+// docx's imported parts (w:altChunk), OpenDocument comments without
+// their author's initials.
 const Version = 3
 
 // Format is a document format the package extracts text from.

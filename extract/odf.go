@@ -18,7 +18,8 @@ import (
 // table:number-rows-repeated is that many rows, at most a sheet's
 // 1,048,576, an empty one none). Each sheet (ods) starts with its name;
 // each slide (odp) with its text, then its speaker notes. Deleted tracked
-// changes, annotations' metadata and the document's forms are left out.
+// changes, annotations' metadata (author, initials, date) and the
+// document's forms are left out.
 // Footnotes, endnotes and comments (text:note, office:annotation), written
 // inside the paragraph they are anchored in, follow that paragraph (or the
 // table it is in), each on lines of their own, so that neither the
@@ -106,6 +107,8 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 				if t.Name.Space == dcNS { // an annotation's author and date
 					skip = 1
 				}
+			case "creator-initials", "date-string": // an annotation's author's initials, its date as written
+				skip = 1
 			case "s":
 				n, err := strconv.Atoi(attrNS(t, "c"))
 				if err != nil || n < 1 {

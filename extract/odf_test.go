@@ -143,3 +143,17 @@ func TestODFManifestNestingBounded(t *testing.T) {
 			`</manifest:manifest>`)
 	assert.Equal(t, ODS, Detect(Input{Data: good}))
 }
+
+// A comment (office:annotation) holds its author's initials and may hold
+// its date as written (meta:creator-initials, meta:date-string: ODF 1.3,
+// which LibreOffice writes) before its text. They were read as the
+// comment's text, glued to its first word ("ASCheck this."): the author's
+// name and date were left out, not the initials.
+func TestODFCommentInitialsLeftOut(t *testing.T) {
+	d, err := newX(t, Limits{}).Extract(context.Background(), Input{Data: odfPackage(t, "application/vnd.oasis.opendocument.text", `<office:text>`+
+		`<text:p>The meadow<office:annotation office:name="c1" xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0">`+
+		`<dc:creator>Ann Smith</dc:creator><dc:date>2024-05-01T10:00:00</dc:date><meta:date-string>05/01/2024, 10:00</meta:date-string>`+
+		`<meta:creator-initials>AS</meta:creator-initials><text:p>Check this.</text:p></office:annotation> today.</text:p></office:text>`)})
+	require.NoError(t, err)
+	assert.Equal(t, "The meadow today.\nCheck this.", d.Text)
+}
