@@ -18,8 +18,9 @@ import (
 // table:number-rows-repeated is that many rows, at most a sheet's
 // 1,048,576, an empty one none). Each sheet (ods) starts with its name;
 // each slide (odp) with its text, then its speaker notes. Deleted tracked
-// changes, annotations' metadata (author, initials, date) and the
-// document's forms are left out.
+// changes, annotations' metadata (author, initials, date), the
+// alternative text of images and shapes (svg:title, svg:desc: as HTML's
+// alt text, not indexed) and the document's forms are left out.
 // Footnotes, endnotes and comments (text:note, office:annotation), written
 // inside the paragraph they are anchored in, follow that paragraph (or the
 // table it is in), each on lines of their own, so that neither the
@@ -109,6 +110,10 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 				}
 			case "creator-initials", "date-string": // an annotation's author's initials, its date as written
 				skip = 1
+			case "title", "desc":
+				if t.Name.Space == svgNS { // an image's or a shape's alternative text
+					skip = 1
+				}
 			case "s":
 				n, err := strconv.Atoi(attrNS(t, "c"))
 				if err != nil || n < 1 {
@@ -292,6 +297,9 @@ func odfMeta(a *archive, doc *Document) error {
 }
 
 const dcNS = "http://purl.org/dc/elements/1.1/"
+
+// svgNS is OpenDocument's namespace of SVG-compatible elements.
+const svgNS = "urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0"
 
 // attrNS returns the value of an attribute by local name.
 func attrNS(se xml.StartElement, local string) string { return attr(se, local) }

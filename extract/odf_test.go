@@ -157,3 +157,18 @@ func TestODFCommentInitialsLeftOut(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "The meadow today.\nCheck this.", d.Text)
 }
+
+// An image's or a shape's alternative text (svg:title, svg:desc, which
+// LibreOffice writes from an object's Text Alternative and Description)
+// was read as text of the paragraph the object is anchored in, glued to
+// the word before it ("BeforeLogoCompany logo"). It is left out, as
+// HTML's alt text is; the shape's own text is not.
+func TestODFAlternativeTextLeftOut(t *testing.T) {
+	const ns = ` xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" xmlns:svg="urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0"`
+	d, err := newX(t, Limits{}).Extract(context.Background(), Input{Data: odfPackage(t, "application/vnd.oasis.opendocument.text", `<office:text>`+
+		`<text:p>Before<draw:frame`+ns+`><draw:image/><svg:title>Logo</svg:title><svg:desc>Company logo in blue</svg:desc></draw:frame> after.</text:p>`+
+		`<text:p>Second<draw:custom-shape`+ns+`><svg:title>Arrow</svg:title><text:p>Shape text</text:p></draw:custom-shape> end.</text:p>`+
+		`<text:p>Title field: <text:title>Report</text:title></text:p></office:text>`)})
+	require.NoError(t, err)
+	assert.Equal(t, "Before\nafter.\nSecond\nShape text\n\nend.\nTitle field: Report", d.Text)
+}
