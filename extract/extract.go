@@ -34,7 +34,8 @@ import (
 // declaration, Office properties where the package's relationships say,
 // OpenDocument's repeated rows, the _xHHHH_ escapes of xlsx strings,
 // docx's imported parts (w:altChunk), OpenDocument comments without
-// their author's initials, OpenDocument alternative text left out.
+// their author's initials, OpenDocument alternative text and base64
+// images left out.
 const Version = 3
 
 // Format is a document format the package extracts text from.

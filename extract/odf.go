@@ -20,7 +20,8 @@ import (
 // each slide (odp) with its text, then its speaker notes. Deleted tracked
 // changes, annotations' metadata (author, initials, date), the
 // alternative text of images and shapes (svg:title, svg:desc: as HTML's
-// alt text, not indexed) and the document's forms are left out.
+// alt text, not indexed), images and objects embedded in base64
+// (office:binary-data) and the document's forms are left out.
 // Footnotes, endnotes and comments (text:note, office:annotation), written
 // inside the paragraph they are anchored in, follow that paragraph (or the
 // table it is in), each on lines of their own, so that neither the
@@ -102,7 +103,8 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 				aside++
 			case "tracked-changes", "forms", "sequence-decls", "variable-decls", "user-field-decls",
 				"named-expressions", "database-ranges", "scripts", "font-face-decls",
-				"automatic-styles", "bookmark-ref-placeholder":
+				"automatic-styles", "bookmark-ref-placeholder",
+				"binary-data": // an image or object embedded in base64
 				skip = 1
 			case "creator", "date":
 				if t.Name.Space == dcNS { // an annotation's author and date

@@ -172,3 +172,17 @@ func TestODFAlternativeTextLeftOut(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Before\nafter.\nSecond\nShape text\n\nend.\nTitle field: Report", d.Text)
 }
+
+// An image or an object can be embedded in content.xml itself, in base64
+// (office:binary-data in draw:image or draw:object-ole, instead of a file
+// of the package). Its base64 was indexed as text, glued to the
+// paragraph the image is anchored in: one word of thousands of letters.
+// It is left out.
+func TestODFEmbeddedBinaryDataLeftOut(t *testing.T) {
+	d, err := newX(t, Limits{}).Extract(context.Background(), Input{Data: odfPackage(t, "application/vnd.oasis.opendocument.text", `<office:text>`+
+		`<text:p>Picture<draw:frame xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"><draw:image><office:binary-data>`+
+		`iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==`+
+		`</office:binary-data></draw:image></draw:frame> after.</text:p></office:text>`)})
+	require.NoError(t, err)
+	assert.Equal(t, "Picture\nafter.", d.Text)
+}
