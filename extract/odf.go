@@ -26,7 +26,8 @@ import (
 // inside the paragraph they are anchored in, follow that paragraph (or the
 // table it is in), each on lines of their own, so that neither the
 // paragraph nor the note runs into the other; a note's number
-// (text:note-citation) is left out.
+// (text:note-citation) is left out. The number of a heading or a list
+// item written with it (text:number) is a word of its own.
 func odf(x *extraction, f Format, data []byte, doc *Document) error {
 	a, err := openArchive(x, data)
 	if err != nil {
@@ -224,6 +225,10 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 				}
 			case "frame", "custom-shape":
 				out.newline()
+			case "number":
+				if t.Name.Space == textNS { // a heading's or list item's number, before its text
+					out.space()
+				}
 			}
 		case xml.CharData:
 			if inBody && skip == 0 {
@@ -299,6 +304,9 @@ func odfMeta(a *archive, doc *Document) error {
 }
 
 const dcNS = "http://purl.org/dc/elements/1.1/"
+
+// textNS is OpenDocument's namespace of text elements.
+const textNS = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 
 // svgNS is OpenDocument's namespace of SVG-compatible elements.
 const svgNS = "urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0"

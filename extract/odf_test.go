@@ -186,3 +186,15 @@ func TestODFEmbeddedBinaryDataLeftOut(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Picture\nafter.", d.Text)
 }
+
+// A numbered heading or list item may hold its formatted number
+// (text:number, ODF 1.2 5.1.1, for readers that do not number) before
+// its text. The number was glued to the first word ("2.1Introduction"),
+// which a search then missed. It is a word of its own.
+func TestODFHeadingNumberIsAWord(t *testing.T) {
+	d, err := newX(t, Limits{}).Extract(context.Background(), Input{Data: odfPackage(t, "application/vnd.oasis.opendocument.text", `<office:text>`+
+		`<text:h text:outline-level="2"><text:number>2.1</text:number>Introduction</text:h>`+
+		`<text:list><text:list-item><text:number>a)</text:number><text:p>First item</text:p></text:list-item></text:list></office:text>`)})
+	require.NoError(t, err)
+	assert.Equal(t, "2.1 Introduction\na) First item", d.Text)
+}
