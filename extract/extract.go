@@ -35,7 +35,8 @@ import (
 // OpenDocument's repeated rows, the _xHHHH_ escapes of xlsx strings,
 // docx's imported parts (w:altChunk), OpenDocument comments without
 // their author's initials, OpenDocument alternative text and base64
-// images left out, OpenDocument heading numbers a word of their own.
+// images left out, OpenDocument heading numbers a word of their own,
+// HTML's center, menu, legend... blocks.
 const Version = 3
 
 // Format is a document format the package extracts text from.

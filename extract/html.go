@@ -286,9 +286,9 @@ var htmlTableBlock = map[string]bool{"table": true, "tr": true, "thead": true, "
 var htmlBlock = map[string]bool{}
 
 func init() {
-	for _, t := range strings.Fields(`address article aside blockquote body br caption dd details dialog div dl dt
-		fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 head header hr li main nav ol p pre section
-		summary table tbody tfoot thead tr ul option`) {
+	for _, t := range strings.Fields(`address article aside blockquote body br caption center dd details dialog dir div dl dt
+		fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 head header hgroup hr legend li listing main menu nav ol p
+		plaintext pre search section summary table tbody tfoot thead tr ul option xmp`) {
 		htmlBlock[t] = true
 	}
 }

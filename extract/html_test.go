@@ -187,3 +187,17 @@ func TestXHTMLEncodingOfTheXMLDeclaration(t *testing.T) {
 		assert.Equal(t, "T", d.Title, tc.name)
 	}
 }
+
+// Elements a browser lays out as blocks, as the HTML standard's rendering
+// section says (center, which mail templates use, menu, dir, legend,
+// hgroup, search, listing, xmp, plaintext), were read as inline: their
+// text ran into the text around them ("IntroFooter").
+func TestHTMLBlocksOfTheRenderingSection(t *testing.T) {
+	x := newX(t, Limits{})
+	for _, tag := range []string{"center", "menu", "dir", "legend", "hgroup", "search", "listing", "xmp"} {
+		page := "<body>Intro<" + tag + ">Middle</" + tag + ">Outro</body>"
+		d, err := x.Extract(context.Background(), Input{Data: []byte(page), ContentType: "text/html; charset=utf-8"})
+		require.NoError(t, err)
+		assert.Equal(t, "Intro\nMiddle\nOutro", d.Text, page)
+	}
+}
