@@ -120,17 +120,24 @@ func TestHTMLFirstTitle(t *testing.T) {
 // part of it (HTML's parsing rule); in a table's cell a line break is
 // still a space.
 func TestHTMLPreKeepsItsLines(t *testing.T) {
-	x := newX(t, Limits{})
-	for page, want := range map[string]string{
+	assertTexts(t, "text/html; charset=utf-8", map[string]string{
 		"<p>Before</p><pre>\nName: Ann\r\nTown: Oslo\n\n<b>Bold</b> line\n</pre><p>After</p>": "Before\n\nName: Ann\nTown: Oslo\n\nBold line\n\nAfter",
 		"Text<pre>\nfirst\nsecond</pre>":                                 "Text\nfirst\nsecond",
 		"Text<pre><b>\n</b>first</pre>":                                  "Text\n\nfirst",
 		"<p>a\nb</p><pre>c\nd</pre><p>e\nf</p>":                          "a b\n\nc\nd\n\ne f",
 		"<table><tr><td><pre>one\ntwo</pre></td><td>x</td></tr></table>": "one two\tx",
-	} {
-		d, err := x.Extract(context.Background(), Input{Data: []byte(page), ContentType: "text/html; charset=utf-8"})
-		require.NoError(t, err)
-		assert.Equal(t, want, d.Text, page)
+	})
+}
+
+// assertTexts extracts each document of cases, declared as contentType,
+// and checks its text.
+func assertTexts(t *testing.T, contentType string, cases map[string]string) {
+	t.Helper()
+	x := newX(t, Limits{})
+	for data, want := range cases {
+		d, err := x.Extract(context.Background(), Input{Data: []byte(data), ContentType: contentType})
+		require.NoError(t, err, "%q", data)
+		assert.Equal(t, want, d.Text, "%q", data)
 	}
 }
 
@@ -193,11 +200,9 @@ func TestXHTMLEncodingOfTheXMLDeclaration(t *testing.T) {
 // hgroup, search, listing, xmp, plaintext), were read as inline: their
 // text ran into the text around them ("IntroFooter").
 func TestHTMLBlocksOfTheRenderingSection(t *testing.T) {
-	x := newX(t, Limits{})
+	cases := map[string]string{}
 	for _, tag := range []string{"center", "menu", "dir", "legend", "hgroup", "search", "listing", "xmp"} {
-		page := "<body>Intro<" + tag + ">Middle</" + tag + ">Outro</body>"
-		d, err := x.Extract(context.Background(), Input{Data: []byte(page), ContentType: "text/html; charset=utf-8"})
-		require.NoError(t, err)
-		assert.Equal(t, "Intro\nMiddle\nOutro", d.Text, page)
+		cases["<body>Intro<"+tag+">Middle</"+tag+">Outro</body>"] = "Intro\nMiddle\nOutro"
 	}
+	assertTexts(t, "text/html; charset=utf-8", cases)
 }

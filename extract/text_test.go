@@ -2,7 +2,6 @@ package extract
 
 import (
 	"bytes"
-	"context"
 	"math/rand/v2"
 	"mime"
 	"strings"
@@ -216,15 +215,10 @@ func TestDecodeTextUTF32BOM(t *testing.T) {
 // builder dropped every \r, so "one\rtwo" read "onetwo". A \r ends a line
 // like \n and \r\n do.
 func TestTextCarriageReturnLines(t *testing.T) {
-	x := newX(t, Limits{})
-	for data, want := range map[string]string{
+	assertTexts(t, "text/plain", map[string]string{
 		"one\rtwo\rthree\r":       "one\ntwo\nthree",
 		"Name,City\rAda,London\r": "Name,City\nAda,London",
 		"dos\r\nlines\r\n":        "dos\nlines",
 		"mixed\r\n\rend":          "mixed\n\nend",
-	} {
-		d, err := x.Extract(context.Background(), Input{Data: []byte(data), ContentType: "text/plain"})
-		require.NoError(t, err)
-		assert.Equal(t, want, d.Text, "%q", data)
-	}
+	})
 }
