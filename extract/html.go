@@ -17,15 +17,16 @@ import (
 // htmlDoc extracts an HTML document: its visible text (outside script,
 // style, noscript, template, title and the head), a line per block
 // element, the line breaks of <pre> kept, table cells separated by tabs
-// (a block or a line break of <pre> inside a cell is a space); the title from the first <title> (the text of the others is
-// neither title nor visible); author,
-// description and keywords from <meta name=...>; the language from
-// <html lang>. The charset comes from a BOM, contentType, then an XML
-// declaration (XHTML's <?xml ... encoding="..."?>, xmlEncoding), then <meta
-// charset> (the WHATWG sniffing of golang.org/x/net/html/charset), else
-// UTF-8 when the document is valid UTF-8 (the sniffing looks at its first
-// kilobyte only, and says Windows-1252 when that is ASCII), else
-// Windows-1252: as the crawl reads pages (crawl's utf8Guess).
+// (a block or a line break of <pre> inside a cell is a space); the title
+// from the first <title> (the text of the others is neither title nor
+// visible); author, description and keywords from <meta name=...>; the
+// language from <html lang> (or XHTML's xml:lang). The charset comes
+// from a BOM, contentType, then an XML declaration (XHTML's <?xml ...
+// encoding="..."?>, xmlEncoding), then <meta charset> (the WHATWG
+// sniffing of golang.org/x/net/html/charset), else UTF-8 when the
+// document is valid UTF-8 (the sniffing looks at its first kilobyte
+// only, and says Windows-1252 when that is ASCII), else Windows-1252: as
+// the crawl reads pages (crawl's utf8Guess).
 func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) error {
 	enc, name, certain := charset.DetermineEncoding(data, contentType)
 	if !certain {
@@ -103,7 +104,9 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 				for hasAttr {
 					var k, v []byte
 					k, v, hasAttr = z.TagAttr()
-					if string(k) == "lang" {
+					// XHTML's xml:lang (alone in XHTML 1.1, where lang is
+					// gone), unless lang says otherwise.
+					if string(k) == "lang" || string(k) == "xml:lang" && doc.Language == "" {
 						doc.Language = string(v)
 					}
 				}

@@ -206,3 +206,19 @@ func TestHTMLBlocksOfTheRenderingSection(t *testing.T) {
 	}
 	assertTexts(t, "text/html; charset=utf-8", cases)
 }
+
+// XHTML gives the language of a document in xml:lang (alone in XHTML
+// 1.1, which has no lang attribute; EPUB chapters do so). Only lang was
+// read: such a document had no LANGUAGE. lang wins when both are there.
+func TestXHTMLXMLLang(t *testing.T) {
+	x := newX(t, Limits{})
+	for page, want := range map[string]string{
+		`<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="de"><body><p>Hallo</p></body></html>`:              "de",
+		`<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="de" lang="de-AT"><body><p>Hallo</p></body></html>`: "de-AT",
+		`<html lang="fr" xml:lang="de"><body><p>Salut</p></body></html>`:                                         "fr",
+	} {
+		d, err := x.Extract(context.Background(), Input{Data: []byte(page), ContentType: "application/xhtml+xml"})
+		require.NoError(t, err)
+		assert.Equal(t, want, d.Language, page)
+	}
+}
