@@ -36,7 +36,8 @@ import (
 // docx's imported parts (w:altChunk), OpenDocument comments without
 // their author's initials, OpenDocument alternative text and base64
 // images left out, OpenDocument heading numbers a word of their own,
-// HTML's center, menu, legend... blocks, XHTML's xml:lang.
+// HTML's center, menu, legend... blocks, XHTML's xml:lang, rubies'
+// readings left out.
 const Version = 3
 
 // Format is a document format the package extracts text from.

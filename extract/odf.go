@@ -21,7 +21,8 @@ import (
 // changes, annotations' metadata (author, initials, date), the
 // alternative text of images and shapes (svg:title, svg:desc: as HTML's
 // alt text, not indexed), images and objects embedded in base64
-// (office:binary-data) and the document's forms are left out.
+// (office:binary-data), a ruby's reading (text:ruby-text: the base text
+// stays) and the document's forms are left out.
 // Footnotes, endnotes and comments (text:note, office:annotation), written
 // inside the paragraph they are anchored in, follow that paragraph (or the
 // table it is in), each on lines of their own, so that neither the
@@ -105,7 +106,8 @@ func odf(x *extraction, f Format, data []byte, doc *Document) error {
 			case "tracked-changes", "forms", "sequence-decls", "variable-decls", "user-field-decls",
 				"named-expressions", "database-ranges", "scripts", "font-face-decls",
 				"automatic-styles", "bookmark-ref-placeholder",
-				"binary-data": // an image or object embedded in base64
+				"binary-data", // an image or object embedded in base64
+				"ruby-text":   // a ruby's reading (furigana), above its base text
 				skip = 1
 			case "creator", "date":
 				if t.Name.Space == dcNS { // an annotation's author and date

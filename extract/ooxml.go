@@ -23,7 +23,8 @@ import (
 //     w:tab as a tab, w:br/w:cr as line breaks, a text box's paragraphs
 //     (w:txbxContent) on lines of their own; deleted revisions
 //     (w:delText), the old place of moved text (w:moveFrom) and field
-//     instructions (w:instrText) are left out; an imported part
+//     instructions (w:instrText) are left out, as is a ruby's reading
+//     (w:rt: the base text stays); an imported part
 //     (w:altChunk: HTML, RTF or plain text) where it stands.
 //
 // Content given in several forms (mc:AlternateContent: a text box as a
@@ -212,6 +213,8 @@ func wordPart(a *archive, name string) error {
 				}
 			case "delText", "instrText", "delInstrText", "moveFrom": // moveFrom: a move's old place
 				skip++
+			case "rt": // a ruby's reading (furigana), above its base text
+				skip++
 			case "tabs": // a paragraph's tab stops: their w:tab are not tabs
 				skip++
 			case "tab":
@@ -238,7 +241,7 @@ func wordPart(a *archive, name string) error {
 			switch t.Name.Local {
 			case "t":
 				inText = false
-			case "delText", "instrText", "delInstrText", "moveFrom", "tabs":
+			case "delText", "instrText", "delInstrText", "moveFrom", "tabs", "rt":
 				skip--
 			case "p": // also the last of a text box's: the box ends a line
 				breakLine()

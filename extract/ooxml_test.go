@@ -406,3 +406,20 @@ func TestDOCXAltChunk(t *testing.T) {
 	assert.Equal(t, "Before\n\nImported report\n\nZebra count: 12\n\nRich meadow text\n\nBetween\n\nPlain chunk", doc.Text)
 	assert.Empty(t, doc.Title)
 }
+
+// A ruby (furigana: a reading in small type above Japanese or Chinese
+// text) holds its reading and its base text. Both were read, glued
+// together ("かんじ漢字" in a docx, "漢字かんじ" in an odt): the base word
+// was no longer found as written. The base text is kept, the reading
+// left out: the base is the text of the line.
+func TestRubyReadingLeftOut(t *testing.T) {
+	x := newX(t, Limits{})
+	d, err := x.Extract(context.Background(), Input{Data: docxPackage(t, `<w:p><w:r><w:t>Word </w:t></w:r><w:r><w:ruby><w:rubyPr/>`+
+		`<w:rt><w:r><w:t>かんじ</w:t></w:r></w:rt><w:rubyBase><w:r><w:t>漢字</w:t></w:r></w:rubyBase></w:ruby></w:r></w:p>`)})
+	require.NoError(t, err)
+	assert.Equal(t, "Word 漢字", d.Text, "docx")
+	d, err = x.Extract(context.Background(), Input{Data: odfPackage(t, "application/vnd.oasis.opendocument.text", `<office:text>`+
+		`<text:p>Word <text:ruby><text:ruby-base>漢字</text:ruby-base><text:ruby-text>かんじ</text:ruby-text></text:ruby></text:p></office:text>`)})
+	require.NoError(t, err)
+	assert.Equal(t, "Word 漢字", d.Text, "odt")
+}
