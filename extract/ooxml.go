@@ -24,7 +24,8 @@ import (
 //     (w:txbxContent) on lines of their own; deleted revisions
 //     (w:delText), the old place of moved text (w:moveFrom) and field
 //     instructions (w:instrText) are left out, as is a ruby's reading
-//     (w:rt: the base text stays); an imported part
+//     (w:rt: the base text stays); the text of a SmartArt diagram (its
+//     data part) and an imported part
 //     (w:altChunk: HTML, RTF or plain text) where it stands.
 //
 // Content given in several forms (mc:AlternateContent: a text box as a
@@ -184,33 +185,56 @@ func wordPart(a *archive, name string) error {
 			out.space()
 		}
 	}
-	var rels map[string]string // the part's relationships, read at its first altChunk
+	// rel returns the target of the part's relationship named by the
+	// attribute local (of a namespace) of se, or "" (the relationships are
+	// read once, at the first element that names one).
+	var rels map[string]string
+	rel := func(se xml.StartElement, local string) (string, error) {
+		if rels == nil {
+			dir, file := path.Split(name)
+			var err error
+			if rels, err = a.relTargets(dir+"_rels/"+file+".rels", strings.TrimSuffix(dir, "/")); err != nil {
+				return "", err
+			}
+		}
+		for _, at := range se.Attr {
+			if at.Name.Local == local && at.Name.Space != "" {
+				return rels[at.Value], nil
+			}
+		}
+		return "", nil
+	}
 	return a.walkXML(name, func(_ *xml.Decoder, t xml.Token) error {
 		switch t := t.(type) {
 		case xml.StartElement:
 			switch t.Name.Local {
 			case "t":
 				inText = true
-			case "altChunk":
-				if skip > 0 {
+			case "altChunk", "relIds":
+				if skip > 0 || t.Name.Local == "relIds" && t.Name.Space != dgmNS {
 					break
 				}
-				if rels == nil {
-					dir, file := path.Split(name)
-					var err error
-					if rels, err = a.relTargets(dir+"_rels/"+file+".rels", strings.TrimSuffix(dir, "/")); err != nil {
-						return err
-					}
+				// An imported part (altChunk), or a SmartArt diagram,
+				// whose text is in its data part (relIds' dm), as in a
+				// slide.
+				ref := "id"
+				if t.Name.Local == "relIds" {
+					ref = "dm"
 				}
-				for _, at := range t.Attr {
-					if at.Name.Local == "id" && at.Name.Space != "" && rels[at.Value] != "" {
-						breakLine()
-						if err := altChunk(a, rels[at.Value]); err != nil {
-							return err
-						}
-						breakLine()
-					}
+				target, err := rel(t, ref)
+				if target == "" || err != nil {
+					return err
 				}
+				breakLine()
+				if t.Name.Local == "altChunk" {
+					err = altChunk(a, target)
+				} else {
+					err = drawingPart(a, target)
+				}
+				if err != nil {
+					return err
+				}
+				breakLine()
 			case "delText", "instrText", "delInstrText", "moveFrom": // moveFrom: a move's old place
 				skip++
 			case "rt": // a ruby's reading (furigana), above its base text
@@ -687,6 +711,9 @@ func drawingPart(a *archive, name string) error {
 		return nil
 	})
 }
+
+// dgmNS is the namespace of DrawingML diagrams (SmartArt).
+const dgmNS = "http://schemas.openxmlformats.org/drawingml/2006/diagram"
 
 // partNumber is the number at the end of a part name ("slide12.xml": 12).
 func partNumber(name string) int {

@@ -65,3 +65,25 @@ func TestPPTXComments(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Roadmap\n\nSay it slowly\n\nCheck the dates.\n\nAdd a diagram.\nWhich quarter?", d.Text)
 }
+
+// A SmartArt diagram in a docx (an org chart, a process in a report)
+// keeps its text in its data part (word/diagrams/dataN.xml), which the
+// paragraph holding the diagram points to, as a slide does: a docx's
+// diagrams were never read, so their text could not be found. It is
+// where the diagram stands, a line per node.
+func TestDOCXSmartArtText(t *testing.T) {
+	data := zipOf(t, "[Content_Types].xml", `<Types/>`,
+		"word/document.xml", `<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"`+
+			` xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"><w:body>`+
+			`<w:p><w:r><w:t>Our team:</w:t></w:r></w:p><w:p><w:r><w:drawing><a:graphic><a:graphicData uri="http://schemas.openxmlformats.org/drawingml/2006/diagram">`+
+			`<dgm:relIds xmlns:dgm="http://schemas.openxmlformats.org/drawingml/2006/diagram" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" r:dm="rId8" r:lo="rId9" r:qs="rId10" r:cs="rId11"/>`+
+			`</a:graphicData></a:graphic></w:drawing></w:r></w:p><w:p><w:r><w:t>The end.</w:t></w:r></w:p></w:body></w:document>`,
+		"word/_rels/document.xml.rels", `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">`+
+			`<Relationship Id="rId8" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/diagramData" Target="diagrams/data1.xml"/></Relationships>`,
+		"word/diagrams/data1.xml", `<dgm:dataModel xmlns:dgm="http://schemas.openxmlformats.org/drawingml/2006/diagram" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"><dgm:ptLst>`+
+			`<dgm:pt modelId="{1}"><dgm:t><a:bodyPr/><a:p><a:r><a:t>Ann Smith</a:t></a:r></a:p></dgm:t></dgm:pt>`+
+			`<dgm:pt modelId="{2}"><dgm:t><a:bodyPr/><a:p><a:r><a:t>Bob Jones</a:t></a:r></a:p></dgm:t></dgm:pt></dgm:ptLst></dgm:dataModel>`)
+	d, err := newX(t, Limits{}).Extract(context.Background(), Input{Data: data})
+	require.NoError(t, err)
+	assert.Equal(t, "Our team:\n\nAnn Smith\nBob Jones\n\nThe end.", d.Text)
+}
