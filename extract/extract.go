@@ -37,7 +37,7 @@ import (
 // their author's initials, OpenDocument alternative text and base64
 // images left out, OpenDocument heading numbers a word of their own,
 // HTML's center, menu, legend... blocks, XHTML's xml:lang, rubies'
-// readings left out, docx SmartArt.
+// readings left out, docx SmartArt, xlsx comments.
 const Version = 3
 
 // Format is a document format the package extracts text from.

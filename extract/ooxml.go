@@ -35,7 +35,8 @@ import (
 //     per row with the cells' values separated by tabs, each in the column
 //     its reference gives (empty cells, which have no element, keep their
 //     tabs) (shared strings, inline strings, formula results, their
-//     _xHHHH_ escapes decoded, numbers as stored).
+//     _xHHHH_ escapes decoded, numbers as stored), then its comments, a
+//     line per comment.
 //   - pptx: each slide in presentation order, a line per paragraph (a:p;
 //     a line per table row, its cells separated by tabs), then the text of
 //     its SmartArt diagrams (their data parts), then its speaker notes,
@@ -368,8 +369,59 @@ func xlsx(a *archive, doc *Document) error {
 		if err := worksheet(a, sh.part, shared); err != nil {
 			return err
 		}
+		if err := sheetComments(a, sh.part); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// sheetComments writes the comments of a worksheet, a line per comment,
+// after its rows: its threaded comments (Excel 365) when it has any,
+// else its notes (legacy comments, which Excel also writes for each
+// threaded comment, with a notice for older versions around its text).
+func sheetComments(a *archive, sheet string) error {
+	dir, file := path.Split(sheet)
+	rels, base := dir+"_rels/"+file+".rels", strings.TrimSuffix(dir, "/")
+	part, err := a.relOfType(rels, base, "threadedComment")
+	if part == "" && err == nil {
+		part, err = a.relOfType(rels, base, "comments")
+	}
+	if part == "" || err != nil {
+		return err
+	}
+	out := a.x.out
+	out.newline()
+	inText, inT, inRPh := 0, 0, 0
+	return a.walkXML(part, func(_ *xml.Decoder, t xml.Token) error {
+		switch t := t.(type) {
+		case xml.StartElement:
+			switch t.Name.Local {
+			case "text":
+				inText++
+			case "t":
+				inT++
+			case "rPh":
+				inRPh++
+			}
+		case xml.EndElement:
+			switch t.Name.Local {
+			case "text":
+				inText--
+			case "t":
+				inT--
+			case "rPh":
+				inRPh--
+			case "comment", "threadedComment":
+				out.newline()
+			}
+		case xml.CharData:
+			if inText > 0 && inRPh == 0 && (inT > 0 || len(bytes.TrimSpace(t)) > 0) {
+				out.WriteString(strings.Map(cellSpace, unescapeXstring(strings.ReplaceAll(string(t), "\r\n", "\n"))))
+			}
+		}
+		return nil
+	})
 }
 
 // sharedStrings reads the shared strings part (xl/sharedStrings.xml, as

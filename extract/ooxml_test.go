@@ -423,3 +423,41 @@ func TestRubyReadingLeftOut(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Word 漢字", d.Text, "odt")
 }
+
+// A worksheet's comments (notes, xl/commentsN.xml, and the threaded
+// comments of Excel 365, xl/threadedComments/) were left out, though a
+// docx's, a pptx's and an ods's comments are indexed. They follow the
+// sheet's rows, a line per comment; of a sheet with threaded comments,
+// those are read, not the notes Excel writes beside them for older
+// versions (their text wrapped in a notice).
+func TestXLSXComments(t *testing.T) {
+	const ns = `xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"`
+	book := func(sheetRels string, parts ...string) []byte {
+		return zipOf(t, append([]string{
+			"xl/workbook.xml", `<workbook ` + ns + ` xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">` +
+				`<sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>`,
+			"xl/_rels/workbook.xml.rels", `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">` +
+				`<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>`,
+			"xl/worksheets/sheet1.xml", `<worksheet ` + ns + `><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>Total</t></is></c></row></sheetData></worksheet>`,
+			"xl/worksheets/_rels/sheet1.xml.rels", `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">` + sheetRels + `</Relationships>`,
+		}, parts...)...)
+	}
+	const legacy = `<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/comments" Target="../comments1.xml"/>`
+	const threaded = `<Relationship Id="rId3" Type="http://schemas.microsoft.com/office/2017/10/relationships/threadedComment" Target="../threadedComments/threadedComment1.xml"/>`
+	x := newX(t, Limits{})
+	d, err := x.Extract(context.Background(), Input{Data: book(legacy,
+		"xl/comments1.xml", `<comments `+ns+`><authors><author>Ann</author></authors><commentList>`+
+			`<comment ref="A1" authorId="0"><text><r><rPr><b/></rPr><t>Ann:</t></r><r><t xml:space="preserve">`+"\n"+`Check the total</t></r></text></comment>`+
+			`<comment ref="B2" authorId="0"><text><t>Second note</t></text></comment></commentList></comments>`)})
+	require.NoError(t, err)
+	assert.Equal(t, "S\nTotal\n\nAnn: Check the total\nSecond note", d.Text)
+
+	d, err = x.Extract(context.Background(), Input{Data: book(legacy+threaded,
+		"xl/comments1.xml", `<comments `+ns+`><commentList><comment ref="A1" authorId="0"><text><t>[Threaded comment]`+
+			` Your version of Excel allows you to read this threaded comment. Comment: Is this right?</t></text></comment></commentList></comments>`,
+		"xl/threadedComments/threadedComment1.xml", `<ThreadedComments xmlns="http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments">`+
+			`<threadedComment ref="A1" personId="{1}" id="{2}"><text>Is this right?</text></threadedComment>`+
+			`<threadedComment ref="A1" personId="{3}" id="{4}" parentId="{2}"><text>Yes.</text></threadedComment></ThreadedComments>`)})
+	require.NoError(t, err)
+	assert.Equal(t, "S\nTotal\n\nIs this right?\nYes.", d.Text)
+}
