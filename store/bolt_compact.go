@@ -26,8 +26,9 @@ import (
 //     checkpoint (maybeCompact).
 //
 // How: the copy is made from a read transaction into
-// "."+File+".compact" beside the store file, without fsyncs, then synced
-// once, then renamed over the store file and the folder synced. A crash (or
+// "."+File+".compact" beside the store file (the file a symbolic link at
+// its name points to: realPath), without fsyncs, then synced once, then
+// renamed over the store file and the folder synced. A crash (or
 // kill -9) at any moment leaves either the old file, complete, with perhaps
 // a half-written copy beside it (removed at the next Open), or the new one,
 // complete: the rename is atomic and the copy is on disk before it. The
@@ -80,8 +81,23 @@ type Compacter interface {
 	Compact(timeout time.Duration) (CompactStats, error)
 }
 
-func (s *boltStore) compactPath() string {
-	return filepath.Join(s.cfg.Dir, "."+s.cfg.File+".compact")
+// realPath returns the store file's path with symbolic links resolved. A
+// compaction makes its copy beside the file itself and renames it over
+// that file, not over the link: a store file linked from the data folder
+// (kept on another disk) stays where the link points, and the link stays.
+// Renamed over the link, the copy put the store in the data folder, and
+// left the file the link pointed to as it was, never updated again.
+func (s *boltStore) realPath() string {
+	if p, err := filepath.EvalSymlinks(s.path); err == nil {
+		return p
+	}
+	return s.path
+}
+
+// compactPath is where the compaction of the store file at path (its real
+// path) makes its copy.
+func compactPath(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".compact")
 }
 
 // compactDue reports whether the file is large enough and has enough room
@@ -244,10 +260,11 @@ func (s *boltStore) compactAtOpen() {
 
 // removeCompactLeftover deletes a copy an interrupted compaction left.
 func (s *boltStore) removeCompactLeftover() error {
-	switch err := os.Remove(s.compactPath()); {
+	tmp := compactPath(s.realPath())
+	switch err := os.Remove(tmp); {
 	case err == nil:
-		s.log.Warn("removed the copy of an interrupted compaction", "file", s.compactPath())
-		return syncDir(s.cfg.Dir)
+		s.log.Warn("removed the copy of an interrupted compaction", "file", tmp)
+		return syncDir(filepath.Dir(tmp))
 	case errors.Is(err, os.ErrNotExist):
 		return nil
 	default:
@@ -278,7 +295,8 @@ func (s *boltStore) Compact(timeout time.Duration) (st CompactStats, err error) 
 	if fi, err := os.Stat(s.path); err == nil {
 		st.Before = fi.Size()
 	}
-	tmp := s.compactPath()
+	file := s.realPath()
+	tmp := compactPath(file)
 	_ = os.Remove(tmp)
 	dst, keys, err := s.copyTo(src, tmp, start, timeout)
 	if err != nil {
@@ -296,7 +314,7 @@ func (s *boltStore) Compact(timeout time.Duration) (st CompactStats, err error) 
 	// The swap: nothing may use the old file from here on.
 	t0 := time.Now()
 	s.mu.Lock()
-	if err := os.Rename(tmp, s.path); err != nil {
+	if err := os.Rename(tmp, file); err != nil {
 		s.mu.Unlock()
 		_ = dst.Close()
 		_ = os.Remove(tmp)
@@ -308,7 +326,7 @@ func (s *boltStore) Compact(timeout time.Duration) (st CompactStats, err error) 
 	// The new file is in place for this process whatever happens next;
 	// a failed folder sync only leaves it unsure which of two complete
 	// files a power loss would keep.
-	serr := syncDir(s.cfg.Dir)
+	serr := syncDir(filepath.Dir(file))
 	old := s.db
 	s.db = dst
 	s.mu.Unlock()
