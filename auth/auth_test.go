@@ -29,6 +29,8 @@ func TestParseClients(t *testing.T) {
 		{"10.1.*.*,192.168.5.7", []string{"10.1.200.3", "192.168.5.7"}, []string{"10.2.0.1", "192.168.5.8"}},
 		{"10.0.0.0/8", []string{"10.255.0.1", "::ffff:10.0.0.1"}, []string{"11.0.0.1"}},
 		{"fd00::/8,::1", []string{"fd12::1", "::1"}, []string{"fe80::1", "127.0.0.1"}},
+		// An IPv4-mapped prefix names IPv4 clients, compared unmapped.
+		{"::ffff:10.0.0.0/104", []string{"10.1.2.3", "::ffff:10.1.2.3"}, []string{"11.0.0.1", "::ffff:11.0.0.1"}},
 		{"*", []string{"8.8.8.8", "::1"}, nil},
 		{"*.*.*.*", []string{"8.8.8.8"}, nil},
 	}

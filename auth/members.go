@@ -17,7 +17,8 @@ type Clients struct {
 
 // ParseClients reads a Clients value: comma-separated IPv4 or IPv6
 // addresses, IPv4 wildcards (187.*.*.*, where * stands for one whole
-// octet), CIDR prefixes (10.0.0.0/8, fd00::/8), localhost (127.0.0.0/8 and
+// octet), CIDR prefixes (10.0.0.0/8, fd00::/8; an IPv4-mapped one such as
+// ::ffff:10.0.0.0/104 stands for its IPv4 prefix), localhost (127.0.0.0/8 and
 // ::1) and * (every client). IDOL also takes host names; they are refused
 // here, since matching them would mean trusting reverse DNS.
 func ParseClients(v string) (*Clients, error) {
@@ -33,7 +34,11 @@ func ParseClients(v string) (*Clients, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%q is not a CIDR prefix (expected an address/bits, e.g. 10.0.0.0/8)", f)
 			}
-			c.prefixes = append(c.prefixes, p.Masked())
+			if p = p.Masked(); p.Addr().Is4In6() && p.Bits() >= 96 {
+				// Match compares clients unmapped: so must the prefix.
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+			c.prefixes = append(c.prefixes, p)
 		case strings.Contains(f, "*"):
 			p, err := wildcard(f)
 			if err != nil {
