@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/connectorhq/connector/loadgen"
 )
@@ -147,7 +148,7 @@ func uniqueNames(groups []loadgen.CompareGroup) {
 }
 
 // groupName names a group after its files: the file name without .json
-// for one, their common prefix for several, else a letter.
+// for one, their common prefix (whole characters) for several, else a letter.
 func groupName(files []string, index int) string {
 	names := make([]string, len(files))
 	for i, f := range files {
@@ -158,6 +159,9 @@ func groupName(files []string, index int) string {
 		for !strings.HasPrefix(n, prefix) {
 			prefix = prefix[:len(prefix)-1]
 		}
+	}
+	for len(prefix) < len(names[0]) && len(prefix) > 0 && !utf8.RuneStart(names[0][len(prefix)]) {
+		prefix = prefix[:len(prefix)-1] // never half a character
 	}
 	if len(names) > 1 {
 		prefix = strings.TrimRight(prefix, "-_.0123456789")

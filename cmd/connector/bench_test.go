@@ -311,3 +311,14 @@ func TestBenchCompareGroupNamesAreUnique(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchCompareGroupNameKeepsWholeCharacters: the common prefix of a
+// group's file names was cut byte by byte, so résumé-1.json and
+// rèsumé-2.json made a group named "r\xc3", half a character, which the
+// table and the JSON report showed as a replacement character.
+func TestBenchCompareGroupNameKeepsWholeCharacters(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "r", groupName([]string{"résumé-1.json", "rèsumé-2.json"}, 0))
+	require.Equal(t, "résumé", groupName([]string{"d/résumé-1.json", "résumé-2.json"}, 0))
+	require.Equal(t, "B", groupName([]string{"é1.json", "è2.json"}, 1))
+}
