@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
 // SchemaVersion identifies the JSON layout of Report. It changes only
@@ -452,9 +453,13 @@ func counts(m map[string]int64) string {
 	return b.String()
 }
 
+// clip is s on one line, cut to at most n bytes, never inside a character.
 func clip(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > n {
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
 		return s[:n] + "…"
 	}
 	return s

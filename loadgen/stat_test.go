@@ -50,3 +50,14 @@ func TestMedian(t *testing.T) {
 	require.Equal(t, 2.5, median([]float64{4, 1, 3, 2}))
 	require.Equal(t, 0.0, median(nil))
 }
+
+// TestClipKeepsWholeCharacters: clip cut a failure's sample byte-wise, so
+// an error reply in French or Japanese, cut inside a character, showed a
+// replacement character in the report (and JSON "\ufffd").
+func TestClipKeepsWholeCharacters(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "é…", clip("ééé", 3))
+	require.Equal(t, "éé…", clip("ééé", 4))
+	require.Equal(t, "…", clip("日本", 2))
+	require.Equal(t, "a b", clip(" a\n b ", 3))
+}
