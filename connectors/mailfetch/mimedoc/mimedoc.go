@@ -132,7 +132,7 @@ func Parse(raw []byte, truncated bool, lim Limits, toText HTMLText) *Message {
 	if err != nil {
 		p.problem("header: %v", err)
 	}
-	p.entity(h, body, io.EOF, 0, "", false)
+	p.entity(h, body, io.EOF, 0, "", false, false)
 	p.finish()
 	p.ownHeader()
 	return p.msg
@@ -374,11 +374,11 @@ func (p *parser) fields(h header) {
 // io.ErrUnexpectedEOF when its part was cut without one. dropHTML says it
 // is an alternative of a multipart/alternative that already has a plain
 // text alternative, which replaces an HTML one: such HTML is decoded (for
-// its problems) but not turned into text. It returns the entity's media
-// type.
-func (p *parser) entity(h getter, body []byte, end error, depth int, section string, dropHTML bool) string {
+// its problems) but not turned into text. inDigest says it is a part of a
+// multipart/digest. It returns the entity's media type.
+func (p *parser) entity(h getter, body []byte, end error, depth int, section string, dropHTML, inDigest bool) string {
 	p.parts++
-	mediaType, params := contentType(h)
+	mediaType, params := partType(h, inDigest)
 	if strings.HasPrefix(mediaType, "multipart/") {
 		p.multipart(mediaType, &params, body, end, depth, section)
 		return mediaType
@@ -496,7 +496,7 @@ func (p *parser) multipart(mediaType string, params *params, body []byte, end er
 			p.problem("%s: part %s: %d malformed header line(s) skipped", mediaType, sec, part.badLines)
 		}
 		before := len(p.body)
-		pt := p.entity(part.header, part.body, part.end, depth+1, sec, alternative && hasPlain)
+		pt := p.entity(part.header, part.body, part.end, depth+1, sec, alternative && hasPlain, mediaType == "multipart/digest")
 		if alternative && len(p.body) > before {
 			alts = append(alts, alt{start: before, html: pt == "text/html"})
 			// The plain text is kept over any HTML alternative after it.
@@ -716,6 +716,16 @@ func (ps *params) asMap() map[string]string {
 		out[ps.list[i][0]] = ps.list[i][1]
 	}
 	return out
+}
+
+// partType is contentType, but for a part of a multipart/digest (inDigest)
+// without a Content-Type, which is a message: message/rfc822 (RFC 2046
+// 5.1.5). Read as text/plain, a digest's messages were its text, raw.
+func partType(h getter, inDigest bool) (string, params) {
+	if inDigest && strings.TrimSpace(h.Get("Content-Type")) == "" {
+		return "message/rfc822", params{}
+	}
+	return contentType(h)
 }
 
 // contentType returns the media type (lower case; text/plain when absent

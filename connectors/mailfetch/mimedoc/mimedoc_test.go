@@ -304,3 +304,25 @@ func TestParseContentTypeWithoutSubtypeIsTextPlain(t *testing.T) {
 	require.Empty(t, m.Attachments)
 	require.Equal(t, "café", m.Text)
 }
+
+// TestParseDigestPartsAreMessages: in a multipart/digest a part without a
+// Content-Type is a message/rfc822 (RFC 2046 5.1.5), not text/plain. Read
+// as text, a mailing-list digest's messages went into its text raw (their
+// headers, their base64 or quoted-printable bodies undecoded), and were
+// never attachments read as messages.
+func TestParseDigestPartsAreMessages(t *testing.T) {
+	raw := []byte("From: list@example.com\r\nSubject: digest\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/digest; boundary=\"d\"\r\n\r\n" +
+		"--d\r\n\r\nFrom: a@example.com\r\nSubject: one\r\nContent-Transfer-Encoding: base64\r\n\r\nY2Fmw6k=\r\n" +
+		"--d\r\nContent-Type: text/plain\r\n\r\nan explicit text part\r\n" +
+		"--d--\r\n")
+	m := Parse(raw, false, Limits{}, nil)
+	require.Empty(t, m.Problems)
+	require.Equal(t, "an explicit text part", m.Text, "a part typed text/plain stays text")
+	require.Len(t, m.Attachments, 1)
+	a := m.Attachments[0]
+	require.Equal(t, "1", a.Section)
+	require.Equal(t, "message/rfc822", a.ContentType)
+	require.Equal(t, "message.eml", a.FileName)
+	require.Contains(t, string(a.Data), "Subject: one")
+}

@@ -44,14 +44,14 @@ func refParse(raw []byte, truncated bool, lim Limits, toText HTMLText) *Message 
 	if err != nil {
 		p.problem("header: %v", err)
 	}
-	p.entity(h, nil, body, 0, "", false)
+	p.entity(h, nil, body, 0, "", false, false)
 	p.finish()
 	return p.msg
 }
 
-func (p *refParser) entity(h getter, r io.Reader, raw []byte, depth int, section string, dropHTML bool) {
+func (p *refParser) entity(h getter, r io.Reader, raw []byte, depth int, section string, dropHTML, inDigest bool) {
 	p.parts++
-	mediaType, params := contentType(h)
+	mediaType, params := partType(h, inDigest)
 	if strings.HasPrefix(mediaType, "multipart/") {
 		if r == nil {
 			r = bytes.NewReader(raw)
@@ -157,8 +157,8 @@ func (p *refParser) multipart(mediaType string, params *params, r io.Reader, dep
 			sec = section + "." + sec
 		}
 		before := len(p.body)
-		pt, _ := contentType(&part.Header)
-		p.entity(&part.Header, part, nil, depth+1, sec, alternative && hasPlain)
+		pt, _ := partType(&part.Header, mediaType == "multipart/digest")
+		p.entity(&part.Header, part, nil, depth+1, sec, alternative && hasPlain, mediaType == "multipart/digest")
 		if alternative && len(p.body) > before {
 			alts = append(alts, alt{start: before, html: pt == "text/html"})
 			// The plain text is kept over any HTML alternative after it.
