@@ -83,7 +83,8 @@ func (k *Key) Check() string {
 var ErrKeyFile = errors.New("secret: key file")
 
 // LoadKeyFile reads a key file: 64 hexadecimal digits (as autpassword -x
-// writes them; surrounding white space is ignored) or exactly 32 raw bytes.
+// writes them; surrounding white space and a UTF-8 byte order mark are
+// ignored) or exactly 32 raw bytes.
 // The error names the path but never the file's content.
 func LoadKeyFile(path string) (*Key, error) {
 	// A key file is 65 bytes or so: a FIFO, a device or a big file named
@@ -97,7 +98,9 @@ func LoadKeyFile(path string) (*Key, error) {
 
 func parseKey(path string, data []byte) (*Key, error) {
 	k := &Key{path: absPath(path)}
-	if t := bytes.TrimSpace(data); len(t) == 2*KeySize {
+	// A UTF-8 byte order mark (Windows Notepad's "UTF-8 with BOM") before
+	// the digits is skipped, as the configuration file's is.
+	if t := bytes.TrimSpace(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))); len(t) == 2*KeySize {
 		if _, err := hex.Decode(k.k[:], t); err == nil {
 			return k, nil
 		}

@@ -460,3 +460,20 @@ func TestRedactURLsAsBrowsersReadThem(t *testing.T) {
 		"http://u:p@h/ and http:\\\\v:q@i/ ok": `http://u:[REDACTED]@h/ and http:\\v:[REDACTED]@i/ ok`,
 	})
 }
+
+// TestKeyFileWithByteOrderMark: a key file saved by Windows Notepad as
+// "UTF-8 with BOM" (the 64 digits pasted in, or autpassword's file opened
+// and saved) was refused as "not an AES-256 key", though its digits are
+// the key; the configuration file's BOM is skipped, and so is this one.
+// A raw 32-byte key that begins with the BOM's bytes stays that key.
+func TestKeyFileWithByteOrderMark(t *testing.T) {
+	want, err := LoadKeyFile(writeKey(t, idolKeyHex+"\n"))
+	require.NoError(t, err)
+	k, err := LoadKeyFile(writeKey(t, "\xef\xbb\xbf"+idolKeyHex+"\r\n"))
+	require.NoError(t, err)
+	require.Equal(t, want.Check(), k.Check())
+	raw := "\xef\xbb\xbf" + strings.Repeat("k", 29)
+	k, err = LoadKeyFile(writeKey(t, raw))
+	require.NoError(t, err)
+	require.Equal(t, raw, string(k.k[:]))
+}
