@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -133,7 +134,7 @@ func caPool(path string) (*x509.CertPool, error) {
 	if err != nil {
 		return nil, &KeyError{"SSLCACertificate", err}
 	}
-	certs, err := certificates(path, data)
+	certs, err := certificates(path, data, true)
 	if err != nil {
 		return nil, &KeyError{"SSLCACertificate", err}
 	}
@@ -154,33 +155,78 @@ func caPool(path string) (*x509.CertPool, error) {
 // crypto/tls skipped it without a word (or, in a chain, sent it cut), and
 // the port started, refusing every client that authority signed as
 // "signed by unknown authority", or serving a chain that no client
-// accepts. Blocks that are no certificate (a CRL) are skipped.
-func certificates(path string, data []byte) ([]*x509.Certificate, error) {
+// accepts. Blocks that are no certificate (a CRL) are skipped. A TRUSTED
+// CERTIFICATE block (`openssl x509 -trustout`), which OpenSSL reads as a
+// certificate, is read too: in a CA file (anchors) when it carries no
+// trust settings (none, or an alias only: trustedCertificate), in a chain
+// whatever they are, as OpenSSL ignores them there. Skipped, an authority
+// written so was missing from its bundle without a word, and a chain's
+// certificate from the chain served.
+func certificates(path string, data []byte, anchors bool) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
-	begin := []byte("-----BEGIN CERTIFICATE-----")
+	begin := []byte("-----BEGIN ")
 	for off := 0; ; {
 		i := bytes.Index(data[off:], begin)
 		if i < 0 {
 			return certs, nil
 		}
 		i += off
+		label := data[i+len(begin):]
+		trusted := bytes.HasPrefix(label, []byte("TRUSTED CERTIFICATE-----"))
+		if !trusted && !bytes.HasPrefix(label, []byte("CERTIFICATE-----")) {
+			off = i + len(begin)
+			continue
+		}
 		off = len(data) // the certificate's text ends where the next block begins
-		if n := bytes.Index(data[i+len(begin):], []byte("-----BEGIN ")); n >= 0 {
+		if n := bytes.Index(label, begin); n >= 0 {
 			off = i + len(begin) + n
 		}
 		var cert *x509.Certificate
 		var err error
 		b, _ := pem.Decode(data[i:off])
-		if b == nil {
-			err = errors.New("is not valid PEM (a character that is not base64, or no END CERTIFICATE line)")
-		} else if cert, err = x509.ParseCertificate(b.Bytes); err != nil {
-			err = fmt.Errorf("does not parse (%w)", err)
+		switch {
+		case b == nil:
+			err = errors.New("is not valid PEM (a character that is not base64, or no END line)")
+		case trusted:
+			cert, err = trustedCertificate(b.Bytes, anchors)
+		default:
+			if cert, err = x509.ParseCertificate(b.Bytes); err != nil {
+				err = fmt.Errorf("does not parse (%w)", err)
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: the certificate %w", path, bytes.Count(data[:i], []byte("\n"))+1, err)
 		}
 		certs = append(certs, cert)
 	}
+}
+
+// trustedCertificate reads a TRUSTED CERTIFICATE block's DER: the
+// certificate, then OpenSSL's X509_CERT_AUX when present: SEQUENCE {
+// trust SEQUENCE OF OID OPTIONAL, reject [0] SEQUENCE OF OID OPTIONAL,
+// alias UTF8String OPTIONAL, ... }. Trust settings restrict the purposes
+// OpenSSL trusts the authority for, which crypto/x509 cannot: such a block
+// is refused as an anchor rather than trusted for every purpose.
+func trustedCertificate(der []byte, anchor bool) (*x509.Certificate, error) {
+	var raw, aux asn1.RawValue
+	rest, err := asn1.Unmarshal(der, &raw)
+	if err == nil && len(rest) > 0 {
+		if rest, err = asn1.Unmarshal(rest, &aux); err == nil && (len(rest) > 0 || aux.Tag != asn1.TagSequence || !aux.IsCompound) {
+			err = errors.New("trailing data after its trust settings")
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("does not parse (%w)", err)
+	}
+	if anchor && len(aux.Bytes) > 0 && (aux.Bytes[0] == 0x30 || aux.Bytes[0] == 0xa0) {
+		return nil, errors.New("is a TRUSTED CERTIFICATE with trust settings (openssl x509 -addtrust or -addreject), which this server cannot apply: " +
+			"write it without them (openssl x509 -in FILE -out NEW) if it is to be trusted for every purpose")
+	}
+	cert, err := x509.ParseCertificate(raw.FullBytes)
+	if err != nil {
+		return nil, fmt.Errorf("does not parse (%w)", err)
+	}
+	return cert, nil
 }
 
 // keyPair loads SSLCertificate and SSLPrivateKey (its first private key
@@ -191,8 +237,16 @@ func keyPair(o *config.SSLOptions, key *secret.Key) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, &KeyError{"SSLCertificate", err}
 	}
-	if _, err := certificates(o.Certificate, certPEM); err != nil {
+	certs, err := certificates(o.Certificate, certPEM, false)
+	if err != nil {
 		return tls.Certificate{}, &KeyError{"SSLCertificate", err}
+	}
+	if len(certs) > 0 {
+		// As read (TRUSTED CERTIFICATE blocks too, which crypto/tls skips).
+		certPEM = nil
+		for _, c := range certs {
+			certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+		}
 	}
 	keyPEM, err := readfile.Regular(o.PrivateKey, maxPEMBytes)
 	if err != nil {

@@ -352,3 +352,57 @@ func TestDamagedCertificateChainIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, c.Certificates[0].Certificate, 2)
 }
+
+// TestTrustedCertificateBlocks: OpenSSL writes a certificate as a TRUSTED
+// CERTIFICATE block (`openssl x509 -trustout`), which it reads in a CA
+// file as an authority (IDOL trusts it). It was skipped without a word: in
+// a bundle, the authority was missing and its clients refused as "signed
+// by unknown authority". One without trust settings (or with an alias
+// only) is now read; one with trust settings (-addtrust, -addreject),
+// which this server would not apply, is refused naming file and line.
+func TestTrustedCertificateBlocks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca, other := testpki.NewCA(t, "test CA"), testpki.NewCA(t, "other CA")
+	certPath, keyPath := ca.Localhost(t).Write(t, dir, "server")
+	trusted := func(aux ...byte) []byte {
+		return pem.EncodeToMemory(&pem.Block{Type: "TRUSTED CERTIFICATE", Bytes: append(append([]byte{}, ca.Cert.Raw...), aux...)})
+	}
+	clientAuth := []byte{0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02}
+	for name, block := range map[string][]byte{
+		"plain": trusted(),
+		"alias": trusted(0x30, 0x05, 0x0c, 0x03, 'f', 'o', 'o'),
+	} {
+		caPath := filepath.Join(dir, name+".crt")
+		require.NoError(t, os.WriteFile(caPath, append(append([]byte{}, other.PEM...), block...), 0o600))
+		c, err := Client(&config.SSLOptions{CACertificate: caPath, CheckCertificate: true}, nil)
+		require.NoError(t, err, name)
+		require.True(t, c.RootCAs.Equal(func() *x509.CertPool { p := ca.Pool(); p.AddCert(other.Cert); return p }()), name)
+		_, err = Server(&config.SSLOptions{Certificate: certPath, PrivateKey: keyPath, CACertificate: caPath, CheckCertificate: true}, nil)
+		require.NoError(t, err, name)
+	}
+	line := strings.Count(string(other.PEM), "\n") + 1
+	for name, block := range map[string][]byte{
+		"trust":   trusted(append([]byte{0x30, 0x0c, 0x30, 0x0a}, clientAuth...)...),
+		"reject":  trusted(append([]byte{0x30, 0x0c, 0xa0, 0x0a}, clientAuth...)...),
+		"garbage": trusted(0x01, 0x02),
+	} {
+		caPath := filepath.Join(dir, name+".crt")
+		require.NoError(t, os.WriteFile(caPath, append(append([]byte{}, other.PEM...), block...), 0o600))
+		_, err := Client(&config.SSLOptions{CACertificate: caPath, CheckCertificate: true}, nil)
+		var ke *KeyError
+		require.ErrorAs(t, err, &ke, name)
+		require.Equal(t, "SSLCACertificate", ke.Key)
+		require.ErrorContains(t, err, fmt.Sprintf("%s:%d: the certificate", caPath, line), name)
+	}
+	// In an SSLCertificate chain, trust settings are of no matter (OpenSSL
+	// ignores them there): the block is served, not dropped.
+	leaf := ca.Localhost(t)
+	_, leafKey := leaf.Write(t, dir, "leaf")
+	chainPath := filepath.Join(dir, "chain.crt")
+	require.NoError(t, os.WriteFile(chainPath, append(append([]byte{}, leaf.CertPEM...), trusted(append([]byte{0x30, 0x0c, 0x30, 0x0a}, clientAuth...)...)...), 0o600))
+	c, err := Server(&config.SSLOptions{Certificate: chainPath, PrivateKey: leafKey}, nil)
+	require.NoError(t, err)
+	require.Len(t, c.Certificates[0].Certificate, 2)
+	require.Equal(t, ca.Cert.Raw, c.Certificates[0].Certificate[1])
+}
