@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
@@ -91,8 +94,8 @@ type Batch struct {
 	// Report, when set, is told of each reference the target can never
 	// remove (RemoveRefs gave ingest.ErrInvalidDocument for it alone), of
 	// each document it cannot take at all (Document.Validate; its
-	// reference quoted, URL passwords hidden, for it may hold control
-	// characters or bytes that are not UTF-8), of
+	// reference URL passwords hidden, quoted when it holds control
+	// characters or bytes that are not UTF-8: failureRef), of
 	// each document it refused on its own, all the others of the call
 	// delivered (ingest.PartialError: CFS and a document too large for a
 	// request of its own), whose item the next run tries again, and of
@@ -212,9 +215,8 @@ type Item struct {
 	// documents), instead of the target refusing its whole batch.
 	invalid error
 	refused uint64
-	// invalidRef is the reference of the document that failed Validate,
-	// quoted (it may hold control characters or bytes that are not
-	// UTF-8), URL passwords hidden: as Report is told it.
+	// invalidRef is the reference of the document that failed Validate
+	// as Report is told it (failureRef).
 	invalidRef string
 	// key and old, for Keep: the item's key, and the record whose
 	// references it removes.
@@ -281,6 +283,21 @@ func (b *Batch) unit() *unit {
 	return b.cur
 }
 
+// failureRef is the reference of a document the target cannot take as
+// Report is told it: as it is, as every other failure is listed, URL
+// passwords hidden; quoted (wording.Quote) only when it cannot be carried
+// as it is (bytes that are not UTF-8, control characters, which a
+// failure's <url> and the protobuf status cannot hold). Quoting every
+// one listed an ordinary reference in quotes, and cut a longer one (a
+// Webex file's URL) at 100 bytes: no reference a client could match.
+func failureRef(ref string) string {
+	ref = secret.RedactURLs(ref)
+	if utf8.ValidString(ref) && !strings.ContainsFunc(ref, unicode.IsControl) {
+		return ref
+	}
+	return wording.Quote(ref)
+}
+
 // Mark returns the current point of the sequence of deliveries: items
 // added After it depend on every delivery from now on.
 func (b *Batch) Mark() Mark {
@@ -298,9 +315,9 @@ func (b *Batch) Add(it Item) {
 			// after run.
 			ref := ""
 			if d != nil {
-				ref = d.Reference
+				ref = failureRef(d.Reference)
 			}
-			it = Item{After: it.After, Group: it.Group, invalid: err, invalidRef: wording.Quote(secret.RedactURLs(ref)), refused: uint64(len(it.Docs))}
+			it = Item{After: it.After, Group: it.Group, invalid: err, invalidRef: ref, refused: uint64(len(it.Docs))}
 			break
 		}
 	}

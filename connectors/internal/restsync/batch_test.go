@@ -723,3 +723,26 @@ func TestBatchInvalidDocumentIsListedAmongTheFailures(t *testing.T) {
 	require.EqualValues(t, 2, c.Ingestfailed, "%+v", c)
 	require.EqualValues(t, 1, c.Ingestadded, "%+v", c)
 }
+
+// A document the target cannot take for a reason other than its
+// reference (a field name with a space) is listed under its reference as
+// it is, as every other failure of the action is (a document or a removal
+// the target refused): it was listed quoted, and cut at 100 bytes, so
+// that a Webex file's or message's reference (a URL of some 120 bytes)
+// showed as `"https://webexapis.com/v1/contents/Y2lz…"… (121 bytes)`, no
+// reference a client could match or give as Identifiers. Only a
+// reference that cannot be carried as it is (not UTF-8, control
+// characters) is quoted.
+func TestBatchInvalidDocumentIsListedUnderItsReference(t *testing.T) {
+	ds := memDatastore(t)
+	job := fetch.NewJob("t", "SYNCHRONIZE", nil, []string{"T"})
+	b := &Batch{DS: ds, Target: &recTarget{}, Counts: job.Counts("T"), Report: FailOf(job, "T")}
+	defer b.Close()
+	ref := "https://webexapis.com/v1/contents/" + strings.Repeat("Y2lzY29zcGFyazovL3Vz", 5)
+	b.Deliver("a", &Record{Version: "1", Ref: ref}, []*ingest.Document{{Reference: ref, Fields: []ingest.Field{{Name: "A B", Value: "v"}}}}, nil)
+	require.NoError(t, b.Flush(context.Background()))
+	fl := job.Failures()
+	require.NotNil(t, fl)
+	require.Len(t, fl.Items, 1)
+	require.Equal(t, ref, fl.Items[0].Url)
+}
