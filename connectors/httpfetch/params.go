@@ -263,13 +263,13 @@ func (r *Repository) checkFragmentSection(name string) error {
 	return nil
 }
 
-// fragmentValue finds the value of key in section of a fragment, for an
-// error message (best effort).
 // fragmentSize is how an error shows a Config parameter it does not quote
 // (its text may hold secrets), as GetRequestLog shows a long one: "[N
 // bytes]".
 func fragmentSize(value string) string { return fmt.Sprintf("[%d bytes]", len(value)) }
 
+// fragmentValue finds the value of key in section of a fragment, for an
+// error message (best effort).
 func fragmentValue(data []byte, section, key string) string {
 	if key == "" {
 		return ""
