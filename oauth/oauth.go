@@ -53,6 +53,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/connectorhq/connector/internal/netguard"
 	"github.com/connectorhq/connector/internal/readfile"
 	"github.com/connectorhq/connector/internal/syncdir"
 	"github.com/connectorhq/connector/secret"
@@ -116,7 +117,9 @@ func TokenClient(hc *http.Client, tokenURL string) *http.Client {
 	next := hc.CheckRedirect
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		from, err := url.Parse(tokenURL)
-		if err != nil || !strings.EqualFold(req.URL.Scheme, from.Scheme) || !strings.EqualFold(req.URL.Host, from.Host) {
+		// One origin: scheme, host and port, the scheme's default port
+		// written out or not (netguard.Origin).
+		if err != nil || netguard.Origin(req.URL) != netguard.Origin(from) {
 			return fmt.Errorf("redirected away from the token endpoint's origin, to %s: %w", req.URL.Redacted(), errRedirectRefused)
 		}
 		if next != nil {

@@ -59,3 +59,31 @@ func TestTokenRequestIsNotRedirectedAway(t *testing.T) {
 	defer mu.Unlock()
 	require.Empty(t, bodies, "token requests re-posted to another origin")
 }
+
+// A token endpoint written with its scheme's default port
+// (https://login.example.com:443/token) that redirects on its own origin
+// (https://login.example.com/moved) is followed: it is one origin. The
+// host strings were compared, and such a redirect was refused as one away
+// from the endpoint's origin, failing every token request; so was the
+// other way round.
+func TestTokenRedirectWithTheDefaultPortWrittenOut(t *testing.T) {
+	for _, tc := range []struct{ endpoint, target string }{
+		{"https://login.example.com:443/token", "https://login.example.com/moved"},
+		{"https://login.example.com/token", "https://LOGIN.example.com:443/moved"},
+		{"http://login.example.com:80/token", "http://login.example.com/moved"},
+	} {
+		req, err := http.NewRequest(http.MethodPost, tc.target, nil)
+		require.NoError(t, err)
+		require.NoError(t, TokenClient(nil, tc.endpoint).CheckRedirect(req, nil), "%s to %s", tc.endpoint, tc.target)
+	}
+	for _, tc := range []struct{ endpoint, target string }{
+		{"https://login.example.com:443/token", "http://login.example.com:443/moved"},
+		{"https://login.example.com/token", "https://login.example.com:8443/moved"},
+		{"http://login.example.com/token", "http://login.example.com:443/moved"},
+		{"https://login.example.com/token", "https://login.example.com.evil/moved"},
+	} {
+		req, err := http.NewRequest(http.MethodPost, tc.target, nil)
+		require.NoError(t, err)
+		require.ErrorContains(t, TokenClient(nil, tc.endpoint).CheckRedirect(req, nil), "token endpoint's origin", "%s to %s", tc.endpoint, tc.target)
+	}
+}
