@@ -50,6 +50,7 @@ import (
 
 	"github.com/connectorhq/connector/connectors/mailfetch/imapbox"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailbox"
+	"github.com/connectorhq/connector/internal/netguard"
 	"github.com/connectorhq/connector/internal/panics"
 	"github.com/connectorhq/connector/oauth"
 )
@@ -184,7 +185,9 @@ func Open(ctx context.Context, cfg Config) (*Box, error) {
 		// oauth2.Transport puts the token on every request it carries,
 		// a redirect's too: none may leave the API's origin.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if !strings.EqualFold(req.URL.Scheme, endpoint.Scheme) || !strings.EqualFold(req.URL.Host, endpoint.Host) {
+			// One origin: scheme, host and port, the scheme's
+			// default port written out or not (netguard.Origin).
+			if netguard.Origin(req.URL) != netguard.Origin(endpoint) {
 				return fmt.Errorf("redirected away from the API's origin, to %s", req.URL.Redacted())
 			}
 			if len(via) >= 10 {

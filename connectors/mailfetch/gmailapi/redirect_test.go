@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -55,4 +57,32 @@ func TestAPIErrorQuotingTheTokenIsScrubbed(t *testing.T) {
 	require.Error(t, err)
 	require.ErrorContains(t, err, "refused Bearer [REDACTED]")
 	require.NotContains(t, err.Error(), "tok-secret")
+}
+
+// roundTrip is an http.RoundTripper of a function.
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// An API endpoint written with its scheme's default port
+// (https://gmail.example:443/) that redirects on its own origin
+// (https://gmail.example/...) is followed: it is one origin. The host
+// strings were compared, and such a redirect was refused as one away from
+// the API's origin: the mailbox could not be opened.
+func TestRedirectOnTheOriginWithTheDefaultPortWrittenOut(t *testing.T) {
+	var hosts []string
+	rt := roundTrip(func(r *http.Request) (*http.Response, error) {
+		hosts = append(hosts, r.URL.Host)
+		h := http.Header{}
+		if !strings.HasPrefix(r.URL.Path, "/moved/") {
+			h.Set("Location", "https://gmail.example/moved"+r.URL.RequestURI())
+			return &http.Response{StatusCode: http.StatusFound, Header: h, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+		}
+		h.Set("Content-Type", "application/json")
+		return &http.Response{StatusCode: http.StatusOK, Header: h, Body: io.NopCloser(strings.NewReader(`{"emailAddress":"a@example.com","labels":[]}`)), Request: r}, nil
+	})
+	_, err := Open(context.Background(), Config{Endpoint: "https://gmail.example:443/", HTTPClient: &http.Client{Transport: rt},
+		Tokens: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok"})})
+	require.NoError(t, err)
+	require.Contains(t, hosts, "gmail.example", "the redirect was followed")
 }
