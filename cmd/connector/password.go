@@ -15,9 +15,10 @@ import (
 	"github.com/connectorhq/connector/secret"
 )
 
-// passwordMain is `connector password`: it reads a password from the first
+// passwordMain is `connector password`: it reads a password alone on one
 // line of standard input (never from the command line, which other users
-// of the machine can see) and prints it in IDOL's encrypted-password form,
+// of the machine can see; more lines after it, but empty ones, are
+// refused, not dropped) and prints it in IDOL's encrypted-password form,
 // encrypted with the key file of the configuration's [Security] AESKeyFile
 // (or -keyfile), which is created when missing (and then named on
 // stderr: a key the server does not read is no use). The output is what
@@ -58,10 +59,26 @@ func passwordMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		}
 		path = cfg.Security.AESKeyFile
 	}
-	line, err := bufio.NewReader(stdin).ReadString('\n')
+	in := bufio.NewReader(stdin)
+	line, err := in.ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		fmt.Fprintf(stderr, "connector password: read standard input: %v\n", err)
 		return 1
+	}
+	if err == nil && !isTerminal(stdin) {
+		// A second line (a multi-line paste) was dropped without a word,
+		// and the first alone encrypted: refused. Empty lines after the
+		// password are harmless. A terminal is not read on: that would
+		// wait for end of input after the password's Enter.
+		rest, err := io.ReadAll(io.LimitReader(in, 64<<10))
+		if err != nil {
+			fmt.Fprintf(stderr, "connector password: read standard input: %v\n", err)
+			return 1
+		}
+		if strings.Trim(string(rest), "\r\n") != "" {
+			fmt.Fprintln(stderr, "connector password: standard input has more than one line: give the password alone, on one line")
+			return 2
+		}
 	}
 	pw := strings.TrimRight(line, "\r\n")
 	if pw == "" {
@@ -94,4 +111,14 @@ func passwordMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintln(stdout, v)
 	return 0
+}
+
+// isTerminal says whether r is a terminal (a character device).
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -542,3 +542,27 @@ func TestCanaryREST(t *testing.T) {
 		}
 	}
 }
+
+// TestPasswordCommandRefusesMoreLines: `connector password` reads one
+// line; a second line (a multi-line paste, `printf 'pw\nmore\n'`) was
+// silently dropped and only the first encrypted, so the server was given
+// another password than the user meant. Now it is refused, and nothing is
+// printed; trailing empty lines (`echo` plus a blank line) are harmless.
+func TestPasswordCommandRefusesMoreLines(t *testing.T) {
+	t.Parallel()
+	keyPath := filepath.Join(t.TempDir(), "aes.ky")
+	for _, in := range []string{"pw\nmore\n", "pw\r\nmore", "pw\n\n second"} {
+		var out, errOut bytes.Buffer
+		require.Equal(t, 2, passwordMain([]string{"-keyfile", keyPath}, strings.NewReader(in), &out, &errOut), "%q", in)
+		require.Empty(t, out.String(), "%q", in)
+		require.Equal(t, "connector password: standard input has more than one line: give the password alone, on one line\n", errOut.String(), "%q", in)
+	}
+	require.NoFileExists(t, keyPath)
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, passwordMain([]string{"-keyfile", keyPath}, strings.NewReader("pw\n\r\n\n"), &out, &errOut), errOut.String())
+	k, err := secret.LoadKeyFile(keyPath)
+	require.NoError(t, err)
+	got, err := k.Decrypt(strings.TrimSpace(out.String()))
+	require.NoError(t, err)
+	require.Equal(t, "pw", got)
+}
