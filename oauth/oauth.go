@@ -397,6 +397,18 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// DefaultTokenFile is the token file of a task whose OAuthTokenFile names
+// none: dataDir/oauth/<task, lower-cased>.token. A task name that would
+// put it outside dataDir/oauth (`../x`, `a/../../x`, an absolute path) is
+// an error: the server never touches a file outside its folders.
+func DefaultTokenFile(dataDir, task string) (string, error) {
+	name := strings.ToLower(task) + ".token"
+	if !filepath.IsLocal(name) {
+		return "", fmt.Errorf("the task's name %q would put its default token file outside DataDirectory/oauth: set OAuthTokenFile", task)
+	}
+	return filepath.Join(dataDir, "oauth", name), nil
+}
+
 // TokenFile is a refresh token kept on disk for a connector.
 type TokenFile struct {
 	Path string

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -274,7 +273,11 @@ func resolve(cfg *config.Config, task string, key func() (*secret.Key, error)) (
 		}
 	}
 	if s.TokenFile == "" {
-		s.TokenFile = filepath.Join(cfg.Server.DataDirectory, "oauth", strings.ToLower(task)+".token")
+		tf, err := oauth.DefaultTokenFile(cfg.Server.DataDirectory, task)
+		if err != nil && s.ClientID != "" {
+			return nil, whole("OAuthTokenFile", err)
+		}
+		s.TokenFile = tf // unused without OAuthClientID
 	}
 	if s.Auth == "" {
 		s.Auth = imapbox.AuthPassword

@@ -211,3 +211,19 @@ func mustRead(t *testing.T, e *env) []byte {
 		"OAuthClientID=client-id", "OAuthClientSecret=client-secret", "PageSize=5", "",
 	}, "\n"))
 }
+
+// TestDefaultTokenFileStaysInOAuthFolder: a task named `../../x` had its
+// default token file DataDirectory/oauth/../../x.token, outside the
+// server's folders; it is refused unless OAuthTokenFile names the file.
+func TestDefaultTokenFileStaysInOAuthFolder(t *testing.T) {
+	text := "[Server]\nDataDirectory=/d\n[FetchTasks]\n0=../../x\n[../../x]\nOAuthClientID=c\n"
+	cfg, err := config.Parse("test.cfg", []byte(text), TaskKeys)
+	require.NoError(t, err)
+	_, err = resolve(cfg, "../../x", nil)
+	require.ErrorContains(t, err, "[../../x] OAuthTokenFile: the task's name \"../../x\" would put its default token file outside DataDirectory/oauth")
+	cfg, err = config.Parse("test.cfg", []byte(text+"OAuthTokenFile=/d/t.token\n"), TaskKeys)
+	require.NoError(t, err)
+	s, err := resolve(cfg, "../../x", nil)
+	require.NoError(t, err)
+	require.Equal(t, "/d/t.token", s.TokenFile)
+}

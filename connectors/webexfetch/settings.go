@@ -3,7 +3,6 @@ package webexfetch
 import (
 	"errors"
 	"math"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -230,13 +229,19 @@ func resolve(cfg *config.Config, task string, key func() (*secret.Key, error)) (
 		}
 	}
 	if s.TokenFile == "" {
-		s.TokenFile = defaultTokenFile(cfg, task)
+		tf, err := oauth.DefaultTokenFile(cfg.Server.DataDirectory, task)
+		if err != nil {
+			return nil, r.Error("OAuthTokenFile", err)
+		}
+		s.TokenFile = tf
 	}
 	return s, nil
 }
 
 // defaultTokenFile is the token file of task when OAuthTokenFile does not
-// name one: DataDirectory/oauth/<task>.token.
+// name one: DataDirectory/oauth/<task>.token ("" for a task whose name
+// puts it outside that folder: resolve refuses that task).
 func defaultTokenFile(cfg *config.Config, task string) string {
-	return filepath.Join(cfg.Server.DataDirectory, "oauth", strings.ToLower(task)+".token")
+	tf, _ := oauth.DefaultTokenFile(cfg.Server.DataDirectory, task)
+	return tf
 }
