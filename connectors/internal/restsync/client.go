@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -34,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/connectorhq/connector/internal/netguard"
 	"github.com/connectorhq/connector/messages"
 	"github.com/connectorhq/connector/oauth"
 	"github.com/connectorhq/connector/secret"
@@ -272,22 +272,7 @@ func (c *Client) Resolve(ref string) (*url.URL, error) {
 // as the request goes to the same place: a base URL written so had every
 // next-page link and file URL of the service refused.
 func (c *Client) SameOrigin(u *url.URL) bool {
-	return origin(u) == origin(c.base)
-}
-
-// origin is u's scheme, host and port, in lower case, the scheme's
-// default port written out when u has none.
-func origin(u *url.URL) string {
-	scheme, port := strings.ToLower(u.Scheme), u.Port()
-	if port == "" {
-		switch scheme {
-		case "http":
-			port = "80"
-		case "https":
-			port = "443"
-		}
-	}
-	return scheme + "://" + strings.ToLower(net.JoinHostPort(u.Hostname(), port))
+	return netguard.Origin(u) == netguard.Origin(c.base)
 }
 
 // Request is one request to send.
