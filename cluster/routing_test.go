@@ -9,8 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +65,18 @@ type testCluster struct {
 	repo  *fetchtest.Repo
 	nodes []*node
 	newID func() (uuid.UUID, error) // the queues' action ids; nil: the default
+	opts  clusterOptions
+}
+
+// clusterOptions are what a test changes of its nodes' settings.
+type clusterOptions struct {
+	askTimeout   time.Duration // the queues' AskTimeout; 0: 10 s
+	storeTimeout time.Duration // the stores' deadline (pgstore Timeout); 0: its default, 30 s
+	// fixedPorts has each node's remoting listen on a free port below the
+	// range the system hands out for port 0 and outgoing connections
+	// (freeFixedPort): a test that frees such a port and binds it again
+	// finds it still free on a loaded machine.
+	fixedPorts bool
 }
 
 func newCluster(t *testing.T, n, threads int) *testCluster {
@@ -71,10 +87,20 @@ func newCluster(t *testing.T, n, threads int) *testCluster {
 // newClusterOn is newCluster on the database at url.
 func newClusterOn(t *testing.T, url string, n, threads int) *testCluster {
 	t.Helper()
+	return newClusterWith(t, url, n, threads, clusterOptions{})
+}
+
+// newClusterWith is newClusterOn with opts.
+func newClusterWith(t *testing.T, url string, n, threads int, opts clusterOptions) *testCluster {
+	t.Helper()
 	c := &testCluster{t: t, agent: test.NewInMemAgent(), url: url,
-		repo: &fetchtest.Repo{DefaultMode: "block"}}
+		repo: &fetchtest.Repo{DefaultMode: "block"}, opts: opts}
 	for i := 0; i < n; i++ {
-		c.start(fmt.Sprintf("n%d", i+1), threads)
+		port := 0
+		if opts.fixedPorts {
+			port = freeFixedPort(t)
+		}
+		c.startAt(fmt.Sprintf("n%d", i+1), threads, port)
 	}
 	for _, nd := range c.nodes {
 		c.waitMembers(nd, len(c.nodes))
@@ -102,11 +128,15 @@ func (c *testCluster) startAt(name string, threads, port int) *node {
 	}))
 	mem, err := cluster.Join(sys, cluster.Config{Name: "routing", Provider: test.NewTestProvider(c.agent), LeaseTTL: 2 * time.Second, Port: port})
 	require.NoError(t, err)
-	db, err := pgstore.Open(context.Background(), pgstore.Config{URL: c.url, Node: mem.ID()})
+	db, err := pgstore.Open(context.Background(), pgstore.Config{URL: c.url, Node: mem.ID(), Timeout: c.opts.storeTimeout})
 	require.NoError(t, err)
+	ask := c.opts.askTimeout
+	if ask == 0 {
+		ask = 10 * time.Second
+	}
 	q, err := queue.StartCluster(sys, queue.Config{
 		Name: "fetch", Repository: c.repo, TokenHost: "127.0.0.1", TokenPort: 7000, MaximumThreads: threads,
-		AskTimeout: 10 * time.Second, StopTimeout: 5 * time.Second, NewID: c.newID,
+		AskTimeout: ask, StopTimeout: 5 * time.Second, NewID: c.newID,
 	}, db, mem)
 	require.NoError(t, err)
 	nd := &node{name: name, sys: sys, mem: mem, db: db, q: q}
@@ -537,4 +567,33 @@ func TestDuplicateDoesNotBlockItsActionAcrossNodes(t *testing.T) {
 	c.waitState(d.r.NewToken, messages.State_STATE_PROCESSING)
 	c.repo.Release(d.r.NewToken)
 	c.waitState(d.r.NewToken, messages.State_STATE_FINISHED)
+}
+
+// freeFixedPort returns a port of 127.0.0.1 that is free, chosen below
+// the range the system hands out for port 0 and outgoing connections
+// (ip_local_port_range): no other process gets it by chance once the test
+// has freed it again, as one may get a port of that range meanwhile (a
+// connection it opens) on a loaded machine.
+func freeFixedPort(t *testing.T) int {
+	t.Helper()
+	low := 32768 // Linux's default
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 2048 {
+				low = n
+			}
+		}
+	}
+	span := min(low-1024, 8192)
+	first := rand.IntN(span)
+	for i := range span {
+		port := low - 1 - (first+i)%span
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			require.NoError(t, ln.Close())
+			return port
+		}
+	}
+	t.Fatalf("no free port below %d", low)
+	return 0
 }
