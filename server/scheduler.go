@@ -38,10 +38,17 @@ import (
 // at the same times; one of them submits each run. rank orders the nodes
 // (0 for the first): a node of rank r waits r*schedStagger before its
 // check, and skips the run when a Synchronize of the task has been queued
-// since it fell due (submittedSince), by whichever node.
+// since it fell due (submittedSince), by whichever node. The check and
+// the submission are made in the cluster's turn of the task (turn, one
+// node at a time): the ranks are each node's own view of the members,
+// which may differ while a node joins or leaves (two nodes of rank 0),
+// and a check and submission may outlast the stagger (a slow store, a
+// list waiting for a node that does not answer); the check of the next
+// node then still came before the submission showed, and the run was
+// submitted twice.
 type scheduler struct {
 	q      queue.API
-	rank   func() int // nil: a single node
+	clu    *clusterSched // nil: a single node
 	log    *slog.Logger
 	runs   []*schedRun
 	timers []*time.Timer
@@ -50,6 +57,19 @@ type scheduler struct {
 	// ask the queue again gives up.
 	ctx    context.Context
 	cancel context.CancelFunc
+}
+
+// clusterSched is what the scheduler of a cluster's node takes turns by.
+type clusterSched struct {
+	rank func() int // this node's rank among the members it sees
+	// turn runs fn in the cluster's turn called name (store.Turns): no
+	// other node's fn of that name runs meanwhile.
+	turn func(name string, fn func() error) error
+	// one is held by the run that takes a turn, one run of this node at
+	// a time: a turn holds one of the store's pooled connections, and
+	// the runs of many tasks that fall due together (every night at
+	// 02:00) held them all, their submissions waiting for a connection.
+	one chan struct{}
 }
 
 type schedRun struct {
@@ -69,9 +89,13 @@ type (
 )
 
 // startScheduler starts the scheduler of schedules, which submits their
-// runs to q; rank is a cluster node's (nil on a single node).
-func startScheduler(sys *actor.ActorSystem, q queue.API, schedules []fetch.Schedule, rank func() int, log *slog.Logger) (*actor.PID, error) {
-	s := &scheduler{q: q, rank: rank, log: log}
+// runs to q; clu is a cluster node's ranking and turns (nil on a single
+// node).
+func startScheduler(sys *actor.ActorSystem, q queue.API, schedules []fetch.Schedule, clu *clusterSched, log *slog.Logger) (*actor.PID, error) {
+	s := &scheduler{q: q, clu: clu, log: log}
+	if clu != nil {
+		clu.one = make(chan struct{}, 1)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, sc := range schedules {
 		s.runs = append(s.runs, &schedRun{Schedule: sc})
@@ -189,9 +213,9 @@ func (s *scheduler) fire(ctx actor.Context, i int) {
 	r.inflight = true
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	stopped, q, log, task, prev, cycle, start := s.ctx.Done(), s.q, s.log, r.Task, r.token, r.done, s.start
-	cluster, stagger := s.rank != nil, time.Duration(0)
-	if cluster {
-		stagger = time.Duration(s.rank()) * schedStagger
+	clu, stagger := s.clu, time.Duration(0)
+	if clu != nil {
+		stagger = time.Duration(clu.rank()) * schedStagger
 	}
 	go func() {
 		res := &schedResult{i: i}
@@ -216,52 +240,77 @@ func (s *scheduler) fire(ctx actor.Context, i int) {
 		// at the next start.)
 		since, failed := start, false
 		for wait := schedRetry; ; wait = min(2*wait, schedRetryMax) {
-			var going string
-			var err error
-			if cluster {
-				going, err = submittedSince(context.Background(), q, task, due.Add(-schedSkew))
-				if err == nil && going != "" {
-					log.Info("scheduled run skipped: another node of the cluster submitted it", "task", task, "token", going)
+			// attempt checks and submits the run; true when that is
+			// settled (submitted, skipped or refused for good), false
+			// when it is asked again after wait.
+			attempt := func() bool {
+				var going string
+				var err error
+				if clu != nil {
+					going, err = submittedSince(context.Background(), q, task, due.Add(-schedSkew))
+					if err == nil && going != "" {
+						log.Info("scheduled run skipped: another node of the cluster submitted it", "task", task, "token", going)
+						res.token = going // the previous run, for the next time
+						return true
+					}
+				}
+				if err == nil {
+					going, err = previousRun(context.Background(), q, task, prev, since)
+				}
+				switch {
+				case err == nil && going != "" && failed:
+					log.Warn("scheduled run skipped: a Synchronize of the task is queued or running (the failed submission may have queued it)", "task", task, "token", going)
+					res.token = going
+					return true
+				case err == nil && going != "" && prev == "":
+					log.Warn("scheduled run skipped: a Synchronize of the task is still going (queued before the restart)", "task", task, "token", going)
 					res.token = going // the previous run, for the next time
+					return true
+				case err == nil && going != "":
+					log.Warn("scheduled run skipped: the previous run is still going", "task", task, "token", prev)
+					return true
+				case err == nil:
+					params := messages.Params{{Name: "TaskSections", Value: task}}
+					tok, serr := q.Submit(context.Background(), &messages.ActionSpec{FetchAction: fetch.ActionSynchronize, Params: params})
+					if serr == nil {
+						res.token = tok
+						log.Info("scheduled run submitted", "task", task, "token", tok, "cycle", cycle)
+						return true
+					}
+					if !retrySubmit(serr) {
+						log.Error("scheduled run not submitted", "task", task, "err", serr)
+						return true
+					}
+					// A failed submission may still have been queued (a
+					// cluster's store that committed it, then failed to say
+					// so): the next check takes a Synchronize of the task
+					// queued until now for the run, not only one from
+					// before the start.
+					prev, since, failed = "", time.Now().Add(time.Millisecond), true
+					log.Warn("scheduled run not submitted yet: the queue refused it for now; trying again", "task", task, "err", serr, "in", wait)
+				default:
+					log.Warn("scheduled run delayed: the queue could not tell whether the previous run still goes; asking again", "task", task, "err", err, "in", wait)
+				}
+				return false
+			}
+			done := false
+			if clu == nil {
+				done = attempt()
+			} else {
+				select {
+				case <-stopped:
+					log.Warn("scheduled run not submitted: the scheduler stopped", "task", task)
 					return
+				case clu.one <- struct{}{}:
+				}
+				terr := clu.turn("scheduled run of "+strings.ToUpper(task), func() error { done = attempt(); return nil })
+				<-clu.one
+				if terr != nil {
+					log.Warn("scheduled run delayed: this node could not take the cluster's turn to check and submit it; asking again", "task", task, "err", terr, "in", wait)
 				}
 			}
-			if err == nil {
-				going, err = previousRun(context.Background(), q, task, prev, since)
-			}
-			switch {
-			case err == nil && going != "" && failed:
-				log.Warn("scheduled run skipped: a Synchronize of the task is queued or running (the failed submission may have queued it)", "task", task, "token", going)
-				res.token = going
+			if done {
 				return
-			case err == nil && going != "" && prev == "":
-				log.Warn("scheduled run skipped: a Synchronize of the task is still going (queued before the restart)", "task", task, "token", going)
-				res.token = going // the previous run, for the next time
-				return
-			case err == nil && going != "":
-				log.Warn("scheduled run skipped: the previous run is still going", "task", task, "token", prev)
-				return
-			case err == nil:
-				params := messages.Params{{Name: "TaskSections", Value: task}}
-				tok, serr := q.Submit(context.Background(), &messages.ActionSpec{FetchAction: fetch.ActionSynchronize, Params: params})
-				if serr == nil {
-					res.token = tok
-					log.Info("scheduled run submitted", "task", task, "token", tok, "cycle", cycle)
-					return
-				}
-				if !retrySubmit(serr) {
-					log.Error("scheduled run not submitted", "task", task, "err", serr)
-					return
-				}
-				// A failed submission may still have been queued (a
-				// cluster's store that committed it, then failed to say
-				// so): the next check takes a Synchronize of the task
-				// queued until now for the run, not only one from
-				// before the start.
-				prev, since, failed = "", time.Now().Add(time.Millisecond), true
-				log.Warn("scheduled run not submitted yet: the queue refused it for now; trying again", "task", task, "err", serr, "in", wait)
-			default:
-				log.Warn("scheduled run delayed: the queue could not tell whether the previous run still goes; asking again", "task", task, "err", err, "in", wait)
 			}
 			t := time.NewTimer(wait)
 			select {

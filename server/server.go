@@ -336,11 +336,11 @@ func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *Ser
 		}},
 		{name: "scheduler", start: func() (err error) {
 			if sc, ok := s.repo.(fetch.Scheduler); ok {
-				var rank func() int
+				var clu *clusterSched
 				if s.node != nil {
-					rank = clusterRank(s.node)
+					clu = &clusterSched{rank: clusterRank(s.node), turn: s.shared.Turn}
 				}
-				s.sched, err = startScheduler(s.sys, s.api, sc.Schedules(), rank, s.log.With("component", "scheduler"))
+				s.sched, err = startScheduler(s.sys, s.api, sc.Schedules(), clu, s.log.With("component", "scheduler"))
 			}
 			return err
 		}, stop: func(context.Context) error {
