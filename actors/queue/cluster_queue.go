@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -53,6 +54,9 @@ type ClusterQueue struct {
 	upper   string
 	db      *pgstore.Store
 	mem     Membership
+	// slowStore is set while the store is slow to read an action's row
+	// (readRow), probing while a read checks whether it still is.
+	slowStore, probing atomic.Bool
 }
 
 var _ API = (*ClusterQueue)(nil)
@@ -479,7 +483,22 @@ func (q *ClusterQueue) listener(ctx context.Context, addr, owner string) (other,
 // the row is the owner they name (its id and address, no record), as when
 // the store's call fails. A request about a running action, whose owner
 // answers in milliseconds, waited the 30 s first.
+//
+// The store is then slow (slowStore) until a read answers within
+// RequestTimeout again (probe): meanwhile the nodes are asked first, and
+// the store read only when none owns the action, and not cancelled. A
+// read that the nodes' answer overtakes is cancelled, and a cancelled
+// query closes its connection (pgx): while PostgreSQL was slow but live
+// (over RequestTimeout), every request about a running action made the
+// pool open a new connection, and waited RequestTimeout.
 func (q *ClusterQueue) readRow(ctx context.Context, id uuid.UUID) (pgstore.Row, bool, error) {
+	if q.slowStore.Load() {
+		q.probe(id)
+		if owner, addr, ok := q.lookupOwner(ctx, id); ok {
+			return pgstore.Row{Owner: owner, OwnerAddr: addr}, true, nil
+		}
+		return q.db.Action(ctx, q.cfg.Name, id.String())
+	}
 	type read struct {
 		row   pgstore.Row
 		found bool
@@ -498,12 +517,32 @@ func (q *ClusterQueue) readRow(ctx context.Context, id uuid.UUID) (pgstore.Row, 
 	case r := <-got:
 		return r.row, r.found, r.err
 	case <-t.C:
+		q.slowStore.Store(true)
 	}
 	if owner, addr, ok := q.lookupOwner(ctx, id); ok {
 		return pgstore.Row{Owner: owner, OwnerAddr: addr}, true, nil
 	}
 	r := <-got
 	return r.row, r.found, r.err
+}
+
+// probe reads action id's row, unless a probe is under way, and ends
+// slowStore when the store answers within RequestTimeout (it is given no
+// longer): while the store stays slow, one connection per RequestTimeout
+// is closed by a cancelled read, not one per request.
+func (q *ClusterQueue) probe(id uuid.UUID) {
+	if !q.probing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer q.probing.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), q.mem.RequestTimeout())
+		defer cancel()
+		_, _, _ = q.db.Action(ctx, q.cfg.Name, id.String())
+		if ctx.Err() == nil {
+			q.slowStore.Store(false)
+		}
+	}()
 }
 
 // lookupOwner asks every member's QueueManager whether it owns action id
