@@ -30,7 +30,8 @@ import (
 // submission the queue refuses for the moment (full, its store failing,
 // no answer in time: retrySubmit) is tried again the same way, each time
 // after a look for a Synchronize of the task queued meanwhile (one the
-// failed submission may have queued after all), which is then the run.
+// failed submission may have queued after all, which may have ended
+// already), which is then the run.
 // Missed times while the server was down are not caught up: the next run
 // is the next time still ahead.
 //
@@ -239,6 +240,7 @@ func (s *scheduler) fire(ctx actor.Context, i int) {
 		// came due as the server stops is still submitted, and restored
 		// at the next start.)
 		since, failed := start, false
+		var tried time.Time // when the first submission that failed was made
 		for wait := schedRetry; ; wait = min(2*wait, schedRetryMax) {
 			// attempt checks and submits the run; true when that is
 			// settled (submitted, skipped or refused for good), false
@@ -251,6 +253,18 @@ func (s *scheduler) fire(ctx actor.Context, i int) {
 					if err == nil && going != "" {
 						log.Info("scheduled run skipped: another node of the cluster submitted it", "task", task, "token", going)
 						res.token = going // the previous run, for the next time
+						return true
+					}
+				}
+				if err == nil && failed && clu == nil {
+					// The failed submission may have been queued late,
+					// and may have run already: a Synchronize of the
+					// task queued since, ended or not, is the run (in a
+					// cluster, submittedSince above took it).
+					going, err = submittedSince(context.Background(), q, task, tried.Add(-time.Millisecond))
+					if err == nil && going != "" {
+						log.Warn("scheduled run skipped: a Synchronize of the task was queued since the failed submission (it may have queued it)", "task", task, "token", going)
+						res.token = going
 						return true
 					}
 				}
@@ -271,6 +285,9 @@ func (s *scheduler) fire(ctx actor.Context, i int) {
 					return true
 				case err == nil:
 					params := messages.Params{{Name: "TaskSections", Value: task}}
+					if !failed {
+						tried = time.Now()
+					}
 					tok, serr := q.Submit(context.Background(), &messages.ActionSpec{FetchAction: fetch.ActionSynchronize, Params: params})
 					if serr == nil {
 						res.token = tok

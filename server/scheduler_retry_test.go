@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -143,4 +144,66 @@ func TestScheduledRunNotSubmittedTwiceAfterAnUncertainFailure(t *testing.T) {
 	require.Equal(t, 1, q.tries())
 	require.Empty(t, q.submissions())
 	require.Contains(t, log.String(), "uncertain-1")
+}
+
+// endedQueue is a queue whose first submission fails (no answer in time)
+// but was queued all the same, late, and ended at once: List shows it as
+// a Finished Synchronize of its task, and applies the filters' states and
+// queued times, as the queue does.
+type endedQueue struct {
+	flakyQueue
+}
+
+func (e *endedQueue) Submit(ctx context.Context, spec *messages.ActionSpec) (string, error) {
+	e.mu.Lock()
+	first := e.attempts == 0
+	e.mu.Unlock()
+	if !first {
+		return e.flakyQueue.Submit(ctx, spec)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.attempts++
+	task := messages.Params(spec.Params).Value("TaskSections")
+	e.queued = append(e.queued, &messages.ActionStatus{Token: "late-and-ended", FetchAction: spec.FetchAction,
+		State: messages.State_STATE_FINISHED, QueuedUnixMs: time.Now().UnixMilli(), Counts: []*messages.DocumentCount{{Task: strings.ToUpper(task)}}})
+	return "", fmt.Errorf("%w: no answer in time", messages.ErrTimeout)
+}
+
+func (e *endedQueue) List(_ context.Context, f *messages.ListActions) ([]*messages.ActionStatus, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []*messages.ActionStatus
+	for _, st := range e.queued {
+		switch {
+		case len(f.States) > 0 && !slices.Contains(f.States, st.State),
+			f.QueuedAfterUnixMs != 0 && st.QueuedUnixMs <= f.QueuedAfterUnixMs,
+			f.QueuedBeforeUnixMs != 0 && st.QueuedUnixMs >= f.QueuedBeforeUnixMs:
+			continue
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func (e *endedQueue) ActionParameters(_ context.Context, token string) (*messages.ActionReply, error) {
+	return nil, fmt.Errorf("%w: the action ended as Finished", messages.ErrActionEnded)
+}
+
+// A submission that failed (no answer in time) but was queued all the
+// same, and had ended by the time the scheduler looked again (a quick
+// incremental Synchronize, within the second before the next try), is the
+// run: it is not submitted again. On main the scheduler looked only for a
+// Synchronize of the task still queued or running, found none, and
+// submitted a second run.
+func TestScheduledRunNotSubmittedAgainAfterAFailedSubmissionThatRanAlready(t *testing.T) {
+	t.Parallel()
+	q := &endedQueue{}
+	log := scheduleNightly(t, q)
+	testwait.For(t, 10*time.Second, func() bool {
+		return strings.Contains(log.String(), "scheduled run skipped") || len(q.submissions()) > 0
+	}, "the scheduler to find the run queued or submit it again")
+	require.Empty(t, q.submissions(), "runs submitted again; the log:\n%s", log.String())
+	require.Equal(t, 1, q.tries())
+	require.Contains(t, log.String(), "late-and-ended")
 }
