@@ -29,15 +29,18 @@ func (h holdActor) GetAutoResponse(actor.Context) any {
 // whose owner does not answer in time: as the store last had it, as for an
 // owner that has left. It was left out of the list, silently (the list
 // looked complete, and QueueStatus counted the action).
+//
+// The owner is waited for AskTimeout (3 s here), and the list has a minute
+// in all, so that a loaded machine does not run the list out of time.
 func TestListShowsAnActionWhoseOwnerDoesNotAnswer(t *testing.T) {
-	c := newCluster(t, 2, 1)
+	c := newClusterWith(t, pg.DatabaseT(t), 2, 1, clusterOptions{askTimeout: 3 * time.Second})
 	tok, owner, other, task := c.runningAction()
 	h := holdActor{entered: make(chan struct{}), hold: make(chan struct{})}
 	go owner.sys.Root.RequestFuture(task, h, time.Minute) // handled on that goroutine, which it holds
 	<-h.entered
 	defer close(h.hold)
 
-	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	lctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	list, err := other.q.List(lctx, &messages.ListActions{})
 	require.NoError(t, err)
