@@ -1,8 +1,8 @@
 // Package dashboard is the queue dashboard: one embedded page (HTML, CSS
 // and JavaScript; no build step) that the ACI port serves at IDOL Admin's
 // place, action=Admin. The page is a client of the ordinary ACI actions
-// (QueueInfo QueueStatus and GetStatus, Progress, ShowPermissions, and the
-// queue controls), in ResponseFormat=simplejson, so every call it makes is
+// (QueueInfo QueueStatus and GetStatus, Progress, ShowPermissions, the
+// queue controls, and GetVersion for when the server started), in ResponseFormat=simplejson, so every call it makes is
 // checked by the roles like any other request: a client without the Admin
 // role sees the queue read-only, without buttons.
 //

@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -583,4 +585,50 @@ func TestDashboardClickRefreshesDuringAPoll(t *testing.T) {
 	run(t, ctx, chromedp.Evaluate[bool](`(() => { window.release(); return true; })()`))
 	run(t, ctx, chromedp.Poll[bool](`(document.querySelector('`+rowSel(a)+` td.status') || {}).textContent === "Cancelled"`,
 		chromedp.WithPollingTimeout(20*time.Second)))
+}
+
+// TestDashboardForgetsTheLimitAfterARestart: a page that learnt the
+// server's limit on a listing goes back to the page size chosen once the
+// server behind it restarts with a larger [Actions] MaxListResults. It
+// kept pages of the old limit, and said they were the server's limit,
+// until the page was reloaded. The restart is a proxy that goes from one
+// server to another.
+func TestDashboardForgetsTheLimitAfterARestart(t *testing.T) {
+	queued := func(actions string, n int) string {
+		s := startServerActions(t, actions, "")
+		base := "http://" + s.Addr().String()
+		require.Contains(t, aci(t, base, "action=QueueInfo&QueueName=fetch&QueueAction=Pause"), "SUCCESS")
+		for range n {
+			require.Contains(t, aci(t, base, "action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask"), "<token>")
+		}
+		return base
+	}
+	before := queued("MaxListResults=5", 7)
+	var backend atomic.Pointer[url.URL]
+	u, err := url.Parse(before)
+	require.NoError(t, err)
+	backend.Store(u)
+	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(backend.Load())
+		r.Out.Host = r.In.Host
+	}})
+	t.Cleanup(proxy.Close)
+	ctx := browser(t)
+	run(t, ctx, chromedp.Navigate(proxy.URL+"/action=Admin"))
+	run(t, ctx, chromedp.Poll[bool](rows+` === 5`, chromedp.WithPollingTimeout(30*time.Second)))
+	require.Contains(t, run(t, ctx, chromedp.TextContent(chromedp.ID("page-info"))), "the server's limit")
+
+	// The restarted server starts seconds after the first: the page
+	// reads a start to a second either way (GetVersion's clock less its
+	// uptime, both in whole seconds).
+	testwait.For(t, 10*time.Second, func() bool {
+		up, _ := strconv.Atoi(between(aci(t, before, "action=GetVersion"), "<autn:seconds>", "</autn:seconds>"))
+		return up >= 4
+	}, "the first server's uptime to reach 4 seconds")
+	after, err := url.Parse(queued("", 12))
+	require.NoError(t, err)
+	backend.Store(after)
+	run(t, ctx, chromedp.Poll[bool](rows+` === 12`, chromedp.WithPollingTimeout(30*time.Second)))
+	require.Equal(t, "from 1", run(t, ctx, chromedp.TextContent(chromedp.ID("page-info"))))
+	require.Empty(t, run(t, ctx, chromedp.TextContent(chromedp.ID("message"))), "no error")
 }

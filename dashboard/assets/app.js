@@ -6,7 +6,7 @@
   const POLL_MS = 2000;
   const QUEUE = "fetch";
   const STATES = ["All", "Queued", "Processing", "Paused", "Finished", "Cancelled", "Stopped", "Error"];
-  const state = { tab: "All", start: 1, admin: false, bulk: false, counts: {}, paused: false, polls: 0, busy: false, again: false, drafts: {}, limit: 0 };
+  const state = { tab: "All", start: 1, admin: false, bulk: false, counts: {}, paused: false, polls: 0, busy: false, again: false, drafts: {}, limit: 0, started: null, version: false };
   // The message line: each click's reply is numbered (seq), and one that
   // arrives after a later click's reply was shown does not replace it,
   // unless it is an error; a refresh's error (fromPoll) goes once a
@@ -70,6 +70,40 @@
     return e.code === "ERRORPARAMINVALID" && m ? Number(m[1]) : 0;
   }
 
+  // started reads when the server started (GetVersion, a Query action
+  // as the listing is), in Unix seconds (its clock less its uptime: to a
+  // second either way), or null. Roles that do not allow GetVersion are
+  // not sent it: each refusal would be logged.
+  async function started() {
+    if (!state.version) return null;
+    try {
+      const d = await aci({ action: "GetVersion" });
+      const at = Number(d.servertime && d.servertime.epoch) - Number(d.uptime && d.uptime.seconds);
+      return Number.isFinite(at) ? at : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // forgetLimitOnRestart drops the limit learnt once the server restarted
+  // (it started later than it had), with the limit of its new
+  // configuration maybe larger: the next listing asks for the page size
+  // chosen again, and learns the new limit if it is smaller. Only a later
+  // start counts: behind a load balancer that alternates cluster nodes,
+  // the page does not drop the limit at every other refresh. The server
+  // is asked only while its limit makes the pages smaller.
+  async function forgetLimitOnRestart() {
+    if (!(state.limit > 0 && state.limit < Number($("per-page").value))) return;
+    const now = await started();
+    if (now !== null && state.started !== null && now > state.started + 1) state.limit = 0;
+    noteStart(now);
+  }
+
+  // noteStart keeps the latest start of the server seen (null: none read).
+  function noteStart(at) {
+    if (at !== null) state.started = state.started === null ? at : Math.max(state.started, at);
+  }
+
   async function permissions() {
     try {
       const d = await aci({ action: "ShowPermissions" });
@@ -77,10 +111,12 @@
       const can = (qa) => perms.some((p) => p["@action"] === "QueueInfo" && p["@queueaction"] === qa && p["@allowed"] === "true");
       state.admin = can("Cancel") && can("Stop") && can("Pause");
       state.bulk = can("CancelQueued");
+      state.version = perms.some((p) => p["@action"] === "GetVersion" && p["@allowed"] === "true");
       $("mode").textContent = state.admin ? "admin" : "read-only (your roles do not include Admin)";
       document.body.classList.toggle("admin", state.admin);
     } catch (e) {
       state.admin = false;
+      state.version = false;
       $("mode").textContent = "read-only";
     }
   }
@@ -262,6 +298,7 @@
     try {
       const qs = await aci({ action: "QueueInfo", QueueName: QUEUE, QueueAction: "QueueStatus" });
       renderQueue(qs.queue || {});
+      await forgetLimitOnRestart();
       const search = $("search").value.trim();
       const params = { action: "QueueInfo", QueueName: QUEUE, QueueAction: "GetStatus" };
       const tokenLike = isToken(search);
@@ -283,6 +320,7 @@
           const limit = tokenLike ? 0 : limitIn(e);
           if (!(limit > 0 && limit < Number(params.MaxResults))) throw e;
           state.limit = limit;
+          noteStart(await started());
           params.MaxResults = String(pageSize());
           d = await aci(params);
         }
