@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -157,4 +158,41 @@ func parseHgrmFooter(t *testing.T, b []byte) (int64, float64) {
 	}
 	t.Fatalf("no #[Max ...] line in %s", b)
 	return 0, 0
+}
+
+// The names of a workload's operations and clocks name latency rows, and
+// each row is a tag of the HDR log, which cannot hold a space or a comma:
+// a name that cannot be one is refused when the file is loaded, before
+// anything is sent. An operation named "read all" (or a clock "sent,
+// then") was accepted, the whole load ran, and the log could not be
+// written at its end ("tag string cannot contain commas, spaces, or line
+// breaks"): the run failed after the fact.
+func TestWorkloadNamesAreHDRLogTags(t *testing.T) {
+	t.Parallel()
+	steps := "    steps:\n      - {name: a, request: action=GetVersion, mark: %s}\n      - {name: b, request: action=GetVersion, measure: %s}\n"
+	for _, tc := range []struct{ op, clock, want string }{
+		{"read all", "t", `load.yaml:4: operation name "read all": letters, digits, -, _ and . only`},
+		{"read,all", "t", `operation name "read,all"`},
+		{"read", "sent, then", `load.yaml:6: mark "sent, then": letters, digits, -, _ and . only`},
+	} {
+		text := "schema: connector-workload/1\nname: x\noperations:\n  - name: " + strconv.Quote(tc.op) + "\n" +
+			fmt.Sprintf(steps, strconv.Quote(tc.clock), strconv.Quote(tc.clock)) + "  - name: other\n    steps:\n      - {name: c, request: action=GetVersion}\n"
+		path := filepath.Join(t.TempDir(), "load.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
+		_, err := LoadWorkload(path)
+		require.ErrorIs(t, err, ErrInvalidConfig, tc.op)
+		require.ErrorContains(t, err, tc.want, tc.op)
+	}
+
+	// Every name the file may give is a tag the log takes.
+	f := newFake()
+	base := f.start(t)
+	w := writeWorkload(t, "schema: connector-workload/1\nname: x\noperations:\n  - name: read-all_2.b\n"+fmt.Sprintf(steps, "t-0_x.y", "t-0_x.y")+
+		"  - name: other\n    steps:\n      - {name: c, request: action=GetVersion}\n", nil)
+	var log bytes.Buffer
+	rep, err := Run(context.Background(), Config{Target: base, Workload: w, Requests: 10, Duration: time.Minute, HDRLog: &log})
+	require.NoError(t, err)
+	require.Equal(t, int64(10), rep.Operations.OK)
+	require.Contains(t, log.String(), "Tag=operation:read-all_2.b,")
+	require.Contains(t, log.String(), "Tag=t-0_x.y,")
 }

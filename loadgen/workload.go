@@ -212,6 +212,10 @@ func parseWorkloadInto(w *Workload, file string, data []byte) (*Workload, error)
 				if op.Name == "" {
 					return p.fail(on, "an operation needs a name")
 				}
+				if !validName(op.Name) {
+					// It names the row operation:NAME, a tag of the HDR log.
+					return p.fail(on, "operation name %q: letters, digits, -, _ and . only", op.Name)
+				}
 				if len(op.Steps) == 0 {
 					return p.fail(on, "operation %s needs steps", op.Name)
 				}
@@ -390,6 +394,10 @@ func (p *wparser) steps(n *yaml.Node, dst *[]Step, setup bool) error {
 		}
 		if st.Request == "" {
 			return p.fail(sn, "step %s needs a request (action=...&Param=value)", st.Name)
+		}
+		if st.Mark != "" && !validName(st.Mark) {
+			// It names the latency row of the steps that measure it.
+			return p.fail(sn, "mark %q: letters, digits, -, _ and . only", st.Mark)
 		}
 		*dst = append(*dst, st)
 	}
