@@ -530,6 +530,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	body, berr = s.readBody(ctx)
 	if berr != nil {
 		status = "failure"
+		metricAction = s.metricName(s.uriAction(ctx.RequestURI()))
 		ctx.SetConnectionClose() // the rest of the body is not read
 		s.transportError(ctx, berr)
 		return
@@ -537,6 +538,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	req, err := aci.ParseLimited(ctx.Method(), ctx.RequestURI(), ctx.Request.Header.ContentType(), body,
 		aci.Limits{MaxParams: s.cfg.MaxRequestParameters, MaxParamsName: "[Server] MaxRequestParameters"})
 	if err == nil {
+		// Refused from here on (its browser, its Host, its body), it
+		// counts under the action it names, as the request log shows it.
+		metricAction = s.metricName(req.Action)
 		// The action may have come with the body: its limit applies now.
 		if limit, name := s.bodyLimit(req.Action); len(body) > limit {
 			err = fmt.Errorf("%w: the request body has %d bytes, more than %s (%d bytes)", messages.ErrTooLarge, len(body), name, limit)
@@ -560,7 +564,6 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.replyError(ctx, req, unknownAction(req.Action))
 		return
 	}
-	metricAction = actionName(req.Action)
 	if !s.unguarded {
 		c := s.identify(ctx)
 		defer func() {
@@ -614,6 +617,16 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if res.recycle != nil {
 		res.recycle(res)
 	}
+}
+
+// metricName is the action label of a request naming route (as parsed:
+// "FETCH") in the metrics: its name in the role table, or "other" for a
+// route this port does not have (or none).
+func (s *Server) metricName(route string) string {
+	if _, ok := s.routes[route]; ok {
+		return actionName(route)
+	}
+	return "other"
 }
 
 // sendRaw sends a result's raw bytes (a View's document), compressed when
