@@ -248,14 +248,26 @@ func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *Ser
 		{name: "ingestion target", start: func() (err error) {
 			s.target, err = openTarget(cfg, tlsCfg.ingest, s.log)
 			return err
-		}, stop: func(context.Context) error {
+		}, stop: func(ctx context.Context) error {
 			if s.target == nil {
 				return nil
 			}
-			if err := s.target.Close(); err != nil {
-				return fmt.Errorf("close the ingestion target: %w", err)
+			// Close waits for the deliveries in progress: a CFS that does
+			// not answer holds one for IngestTimeout per request, and a
+			// stopped action's delivery has minutes of grace. Not past
+			// the shutdown's deadline: that delivery fails, and the next
+			// run sends it again.
+			closed := make(chan error, 1)
+			go func() { closed <- s.target.Close() }()
+			select {
+			case err := <-closed:
+				if err != nil {
+					return fmt.Errorf("close the ingestion target: %w", err)
+				}
+				return nil
+			case <-ctx.Done():
+				return fmt.Errorf("close the ingestion target: a delivery in progress did not end in time (the next run sends it again): %w", context.Cause(ctx))
 			}
-			return nil
 		}},
 		{name: "repository", start: func() (err error) {
 			// The queue does not exist yet: its counts are read at scrape time.
