@@ -234,16 +234,15 @@ func (b *bench) connectorStop() error {
 	}
 	sort.Float64s(lat)
 	sort.Float64s(ref)
-	qf := func(l []float64, f float64) float64 { return l[min(len(l)-1, int(f*float64(len(l))))] }
-	b.add("conn-stop-p50", qf(lat, 0.50))
-	b.add("conn-stop-p99", qf(lat, 0.99))
+	b.add("conn-stop-p50", quantile(lat, 0.50))
+	b.add("conn-stop-p99", quantile(lat, 0.99))
 	b.add("conn-stop-max", lat[len(lat)-1])
 	b.add("conn-stop-n", float64(len(lat)))
-	b.add("conn-stop-ref-p50", qf(ref, 0.50))
-	b.add("conn-stop-ref-p99", qf(ref, 0.99))
+	b.add("conn-stop-ref-p50", quantile(ref, 0.50))
+	b.add("conn-stop-ref-p99", quantile(ref, 0.99))
 	b.add("conn-stop-ref-max", ref[len(ref)-1])
 	logf("connector Stop → Stopped: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%d); reference without the browser: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
-		qf(lat, 0.5), qf(lat, 0.99), lat[len(lat)-1], len(lat), qf(ref, 0.5), qf(ref, 0.99), ref[len(ref)-1])
+		quantile(lat, 0.5), quantile(lat, 0.99), lat[len(lat)-1], len(lat), quantile(ref, 0.5), quantile(ref, 0.99), ref[len(ref)-1])
 	return nil
 }
 

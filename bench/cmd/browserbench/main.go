@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -637,7 +638,7 @@ func (b *bench) cancel() error {
 		}
 	}
 	sort.Float64s(lat)
-	q := func(f float64) float64 { return lat[min(len(lat)-1, int(f*float64(len(lat))))] }
+	q := func(f float64) float64 { return quantile(lat, f) }
 	b.add("cancel-p50", q(0.50))
 	b.add("cancel-p99", q(0.99))
 	b.add("cancel-max", lat[len(lat)-1])
@@ -672,4 +673,20 @@ func (b *bench) write() error {
 		return nil
 	}
 	return updateResults(b.c.results, sec)
+}
+
+// quantile returns the q-th quantile (0 < q < 1) of sorted values, not
+// empty: the value of its nearest rank, the smallest with at least q of
+// the values at or below it (p99 of 100 values is the 99th, as
+// HdrHistogram reads its own, not the largest), and for q = 0.5 the
+// median (the mean of the two middle values of an even count).
+func quantile(sorted []float64, q float64) float64 {
+	n := len(sorted)
+	if q == 0.5 && n%2 == 0 {
+		return (sorted[n/2-1] + sorted[n/2]) / 2
+	}
+	// The rank q×n rounded up, less an ε: 0.99×100 in floating point
+	// may land a hair above 99.
+	i := int(math.Ceil(q*float64(n)-1e-9)) - 1
+	return sorted[min(max(i, 0), n-1)]
 }
