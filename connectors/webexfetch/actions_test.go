@@ -227,3 +227,34 @@ func TestDefaultTokenFileStaysInOAuthFolder(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "/d/t.token", s.TokenFile)
 }
+
+// TestCollectOfAnIdentifierGivenTwiceCollectsItOnce: Collect with the same
+// identifier twice in Identifiers fetched the item twice and wrote it
+// twice into the destination ("notes.txt" and "notes.txt (1)", each with
+// its sidecar), counted it twice and listed it twice, where Delete (the
+// Objective connector's) does an identifier given twice once. It is now
+// fetched, written, counted and listed once.
+func TestCollectOfAnIdentifierGivenTwiceCollectsItOnce(t *testing.T) {
+	e := newEnv(t)
+	room := e.srv.AddRoom("Docs", "group", e.alice, e.bob)
+	file := e.srv.AddFile(&webextest.File{Name: "notes.txt", ContentType: "text/plain", Data: []byte("plain notes")})
+	m := e.srv.Post(room, e.bob, "see the notes", file)
+	require.Zero(t, e.sync().Errors)
+
+	fileID := identifier("MYWEBEX", room, m, 1)
+	e.srv.ResetRequests()
+	job, res, err := e.run("COLLECT", "Identifiers", fileID+","+fileID, "Destination", "twice")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), job.Snapshot()[0].Collected)
+	require.Len(t, res[0].Children, 1, "listed once")
+	require.Equal(t, "success", res[0].Children[0].Name)
+	entries, err := os.ReadDir(filepath.Join(e.dir, "collect", "twice"))
+	require.NoError(t, err)
+	var names []string
+	for _, en := range entries {
+		names = append(names, en.Name())
+	}
+	require.ElementsMatch(t, []string{"notes.txt", "notes.txt.idx"}, names, "written once")
+	by, _ := e.srv.Requests()
+	require.Equal(t, 1, by["GET /v1/contents/{id}"], "fetched once: %v", by)
+}

@@ -394,7 +394,8 @@ func (r *Repo[S]) View(ctx context.Context, raw string, src ItemSource) (*fetch.
 }
 
 // Collect fetches each identified item now and writes it to the action's
-// Destination with an IDX file of its document beside it.
+// Destination with an IDX file of its document beside it. An item given
+// twice is fetched, written, counted and listed once.
 func (r *Repo[S]) Collect(ctx context.Context, job *fetch.Job, a *Action, src ItemSource) ([]*messages.Element, error) {
 	o := &Outcome{}
 	c, err := OpenCollector(a.Destination)
@@ -402,6 +403,7 @@ func (r *Repo[S]) Collect(ctx context.Context, job *fetch.Job, a *Action, src It
 		return nil, fmt.Errorf("%s: %w", r.name, err)
 	}
 	defer c.Close()
+	given := map[Identifier]bool{}
 	for _, task := range a.Tasks {
 		ds, err := r.Datastore(task)
 		if err != nil {
@@ -418,6 +420,10 @@ func (r *Repo[S]) Collect(ctx context.Context, job *fetch.Job, a *Action, src It
 				return o.Elements(), err
 			}
 			id, _ := r.decode(e.Raw)
+			if given[id] {
+				continue
+			}
+			given[id] = true
 			known, err := src.Known(id)
 			if err != nil {
 				done()
