@@ -172,7 +172,8 @@ type insertMessage struct {
 // parseInserts reads InsertXML: each <insert> posts one message to the
 // room its property ROOMID names (default InsertRoomId), in the thread of
 // PARENTID when given; its text is the <file> (drecontent: text; content:
-// base64 of UTF-8 text), or the property TEXT, or MARKDOWN.
+// base64 of UTF-8 text), or the property TEXT, and MARKDOWN (both may be
+// given: the text is then the markdown's plain alternative).
 func parseInserts(v string, s *settings) ([]*restsync.InsertDoc, error) {
 	docs, err := restsync.ParseInsertXML(v)
 	if err != nil {
@@ -201,17 +202,25 @@ func insertOf(d *restsync.InsertDoc, s *settings) (*insertMessage, error) {
 		}
 		m.text = string(d.File.Data)
 	}
-	text := m.text
-	if m.markdown != "" {
-		text = m.markdown
+	// Blank is not given (one is posted without the other).
+	if strings.TrimSpace(m.text) == "" {
+		m.text = ""
 	}
-	switch {
-	case strings.TrimSpace(text) == "":
+	if strings.TrimSpace(m.markdown) == "" {
+		m.markdown = ""
+	}
+	if m.text == "" && m.markdown == "" {
 		return nil, messages.Invalid("InsertXML", d.Reference, "an <insert> has no text (a <file>, or the property TEXT or MARKDOWN)")
-	case !utf8.ValidString(text):
-		return nil, messages.Invalid("InsertXML", d.Reference, "the text is not UTF-8")
-	case len(text) > maxMessageBytes:
-		return nil, messages.Invalid("InsertXML", d.Reference, fmt.Sprintf("the text has %d bytes; Webex takes at most %d", len(text), maxMessageBytes))
+	}
+	// Both are posted when both are given (the text is the plain
+	// alternative of the markdown): each must pass.
+	for _, t := range []struct{ what, v string }{{"text", m.text}, {"markdown", m.markdown}} {
+		switch {
+		case !utf8.ValidString(t.v):
+			return nil, messages.Invalid("InsertXML", d.Reference, "the "+t.what+" is not UTF-8")
+		case len(t.v) > maxMessageBytes:
+			return nil, messages.Invalid("InsertXML", d.Reference, fmt.Sprintf("the %s has %d bytes; Webex takes at most %d", t.what, len(t.v), maxMessageBytes))
+		}
 	}
 	return m, nil
 }

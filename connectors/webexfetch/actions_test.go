@@ -258,3 +258,37 @@ func TestCollectOfAnIdentifierGivenTwiceCollectsItOnce(t *testing.T) {
 	by, _ := e.srv.Requests()
 	require.Equal(t, 1, by["GET /v1/contents/{id}"], "fetched once: %v", by)
 }
+
+// TestInsertWithTextAndMarkdownPostsBoth: an <insert> with both the
+// property TEXT and MARKDOWN. Webex takes both (the text is the plain
+// alternative for clients that do not show rich text, each at most 7439
+// bytes); the connector posted the markdown alone and dropped the text
+// the user gave without a word, and checked only the markdown's length.
+// Both are now posted, and each is checked.
+func TestInsertWithTextAndMarkdownPostsBoth(t *testing.T) {
+	e := newEnv(t)
+	room := e.srv.AddRoom("Inbox", "group", e.alice, e.bob)
+	e.cfg = e.config("OAuthScopes=spark:kms spark:rooms_read spark:messages_read spark:memberships_read spark:messages_write\nInsertRoomId=" + room)
+	e.repo = e.newRepo()
+	xml := `<insert><property name="TEXT" value="Release 2 is out (plain)"/><property name="MARKDOWN" value="**Release 2** is out"/></insert>`
+	_, res, err := e.run("INSERT", "ConfigSection", "MyWebex", "InsertXML", xml)
+	require.NoError(t, err)
+	require.Len(t, res, 2)
+	id, err := decodeIdentifier(res[1].Children[0].Text)
+	require.NoError(t, err)
+	got := e.srv.Message(id.Item)
+	require.Equal(t, "**Release 2** is out", got.Markdown)
+	require.Equal(t, "Release 2 is out (plain)", got.Text, "the text given is posted with the markdown")
+
+	// Each is checked against Webex's limit, the text too.
+	long := strings.Repeat("x", maxMessageBytes+1)
+	for _, bad := range []string{
+		`<insert><property name="TEXT" value="` + long + `"/><property name="MARKDOWN" value="short"/></insert>`,
+		`<insert><property name="TEXT" value="short"/><property name="MARKDOWN" value="` + long + `"/></insert>`,
+	} {
+		_, err := e.repo.Validate("INSERT", messages.Params{{Name: "ConfigSection", Value: "MyWebex"}, {Name: "InsertXML", Value: bad}})
+		var pe *messages.ParamError
+		require.ErrorAs(t, err, &pe, bad[:60])
+		require.Equal(t, "InsertXML", pe.Name)
+	}
+}

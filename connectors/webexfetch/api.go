@@ -226,9 +226,12 @@ func (a *api) post(ctx context.Context, roomID, parentID, text, markdown string)
 	if parentID != "" {
 		in["parentId"] = parentID
 	}
+	// Both when both are given: Webex shows the text to clients that do
+	// not show the markdown.
 	if markdown != "" {
 		in["markdown"] = markdown
-	} else {
+	}
+	if text != "" {
 		in["text"] = text
 	}
 	body, _ := json.Marshal(in)

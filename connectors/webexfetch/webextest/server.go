@@ -903,6 +903,12 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, "text, markdown or files is required.")
 		return
 	}
+	// Cisco's POST /messages: "The maximum message length is 7439
+	// bytes", of the text and of the markdown.
+	if len(in.Text) > 7439 || len(in.Markdown) > 7439 {
+		s.fail(w, http.StatusBadRequest, "The message is too long.")
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if in.RoomID == "" || !s.st.member(in.RoomID, s.me) {
