@@ -209,3 +209,50 @@ func TestQuietFeedDoesNotMoveTheEventsCursorBack(t *testing.T) {
 		require.Equal(t, first.Add(-DefaultEventsOverlap), at, "each later run reads from EventsOverlap before the first run's start: %v", froms)
 	}
 }
+
+// TestEventsAlreadyAppliedAreNotAppliedAgain: as compliance officer,
+// each run reads the feed from EventsOverlap before the newest event seen
+// (for events that show up late), and applied again every event of that
+// overlap it had already applied: while the feed stayed quiet, every run
+// (an hourly task here, over a quiet week) read again the members and
+// the newest messages of each space active in the overlap, and asked
+// again for each such space the officer is not in (9 requests a run
+// here, where 4 do: the feed's three resources and the account's
+// spaces); in a busy organisation every event was applied by as many
+// runs as fit in EventsOverlap. A run now skips the events it has
+// applied (the cursor keeps the overlap's event ids); an event that
+// shows up late, created within the overlap, is still applied.
+func TestEventsAlreadyAppliedAreNotAppliedAgain(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.compliance = true; o.settings = "EventsLookback=24h" })
+	hidden := e.srv.AddRoom("Board", "group", e.bob, e.carol)
+	m := e.srv.Post(hidden, e.bob, "quarterly numbers")
+	own := e.srv.AddRoom("Mine", "group", e.alice, e.bob)
+	e.srv.Post(own, e.alice, "note")
+	e.srv.Edit(m, "quarterly numbers (edited)")
+	e.srv.AddMember(own, e.carol)
+	last := e.srv.Now() // the newest event: the cursor
+	require.Zero(t, e.sync().Errors)
+	require.Equal(t, "quarterly numbers (edited)", e.doc(msgRef(e, m)).Content)
+
+	for range 3 {
+		e.srv.Advance(time.Hour)
+		e.srv.ResetRequests()
+		require.Zero(t, e.sync().Errors)
+		by, _ := e.srv.Requests()
+		require.Equal(t, map[string]int{"GET /v1/events": 3, "GET /v1/rooms": 1}, by, "a quiet run reads the feed and the account's spaces, nothing more")
+	}
+
+	// An edit whose event shows up late: created five minutes before the
+	// cursor, in the feed only now.
+	now := e.srv.Now()
+	e.srv.Advance(last.Add(-5 * time.Minute).Sub(now))
+	e.srv.Edit(m, "quarterly numbers (edited late)")
+	e.srv.Advance(now.Sub(e.srv.Now()) + time.Hour)
+	require.Zero(t, e.sync().Errors)
+	require.Equal(t, "quarterly numbers (edited late)", e.doc(msgRef(e, m)).Content, "an event that shows up late is applied")
+	e.srv.Advance(time.Hour)
+	e.srv.ResetRequests()
+	require.Zero(t, e.sync().Errors)
+	by, _ := e.srv.Requests()
+	require.Equal(t, map[string]int{"GET /v1/events": 3, "GET /v1/rooms": 1}, by, "and then not again")
+}

@@ -3,6 +3,8 @@ package webexfetch
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -108,6 +110,19 @@ type eventsCursor struct {
 	// the whole feed again from where it first failed).
 	Pending      map[string]*touch `json:"p,omitempty"`
 	DeletedRooms []string          `json:"dr,omitempty"`
+	// Applied are the events created within EventsOverlap of From that
+	// were applied (by eventKey): the next run reads them again and
+	// skips them, so that a quiet feed does not have every run redo
+	// what its last events said.
+	Applied []string `json:"a,omitempty"`
+}
+
+// eventKey is what the events cursor keeps of an event's id (Webex's are
+// about a hundred characters; a busy organisation has thousands of events
+// within EventsOverlap).
+func eventKey(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(h[:8])
 }
 
 // addNew appends to list the ids of more it does not hold.
@@ -192,11 +207,12 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 	var deletedRooms []string
 	eventsOK := false
 	var newCursor time.Time
+	var applied []string
 	// failed: rooms the feed named that this run did not bring up to
 	// date; what it said about them stays pending for the next runs.
 	failed := map[string]bool{}
 	if t.s.Compliance {
-		touched, deletedRooms, newCursor, err = t.readEvents(ctx)
+		touched, deletedRooms, newCursor, applied, err = t.readEvents(ctx)
 		if err != nil {
 			if fatal(ctx, err) {
 				return err
@@ -356,7 +372,7 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		// delivery or removal (a room's record may follow it, or not) is
 		// not a room's: then all it said is kept, and the rooms it named
 		// are read again.
-		c := eventsCursor{From: formatTime(newCursor)}
+		c := eventsCursor{From: formatTime(newCursor), Applied: applied}
 		refused := t.Batch.Failures() > 0
 		for id, tc := range touched {
 			if (failed[id] || refused) && !unwanted[id] && !slices.Contains(deletedRooms, id) {
@@ -486,8 +502,11 @@ func (t *taskRun) wanted(rm *room) bool {
 }
 
 // readEvents reads the events feed since the last run (or EventsLookback
-// on the first), less EventsOverlap for events that show up late.
-func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, time.Time, error) {
+// on the first), less EventsOverlap for events that show up late, and
+// applies the events the last run did not (the overlap's others it
+// did). It returns what they say, the next cursor, and the keys of the
+// events applied within EventsOverlap of it.
+func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, time.Time, []string, error) {
 	from := t.now.Add(-t.s.EventsLookback)
 	// newest is the next run's cursor: the newest event seen, else
 	// where this one's cursor was (from less the overlap, kept, made
@@ -495,7 +514,7 @@ func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, 
 	newest := from
 	var c eventsCursor
 	if b, err := t.DS.Get(eventsCursorKey); err != nil {
-		return nil, nil, time.Time{}, err
+		return nil, nil, time.Time{}, nil, err
 	} else if b != nil {
 		if json.Unmarshal(b, &c) == nil {
 			if ft := parseTime(c.From); !ft.IsZero() {
@@ -511,6 +530,20 @@ func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, 
 		}
 	}
 	deletedRooms := c.DeletedRooms
+	done := map[string]bool{}
+	for _, k := range c.Applied {
+		done[k] = true
+	}
+	// read: the events read (applied now or before), by key, with their
+	// times, down to those within EventsOverlap of the newest.
+	read := map[string]time.Time{}
+	prune := func() {
+		for k, at := range read {
+			if at.Before(newest.Add(-t.s.EventsOverlap)) {
+				delete(read, k)
+			}
+		}
+	}
 	at := func(room string) *touch {
 		tc := touched[room]
 		if tc == nil {
@@ -522,8 +555,16 @@ func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, 
 	for _, resource := range []string{"messages", "memberships", "rooms"} {
 		err := t.api.events(ctx, resource, from, func(items []event) error {
 			for _, e := range items {
-				if c := parseTime(e.Created); c.After(newest) {
+				c := parseTime(e.Created)
+				if c.After(newest) {
 					newest = c
+				}
+				if e.ID != "" && !c.IsZero() {
+					k := eventKey(e.ID)
+					read[k] = c
+					if done[k] {
+						continue // applied by the last run
+					}
 				}
 				switch resource {
 				case "messages":
@@ -555,16 +596,21 @@ func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, 
 					}
 				}
 			}
+			if len(read) > 4096 {
+				prune()
+			}
 			return t.Job.Checkpoint(ctx)
 		})
 		if err != nil {
-			return nil, nil, time.Time{}, err
+			return nil, nil, time.Time{}, nil, err
 		}
 	}
 	for _, id := range deletedRooms {
 		delete(touched, id)
 	}
-	return touched, deletedRooms, newest, nil
+	prune()
+	applied := slices.Sorted(maps.Keys(read))
+	return touched, deletedRooms, newest, applied, nil
 }
 
 // syncRoom brings one room up to date. It returns whether the room was
