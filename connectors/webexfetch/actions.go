@@ -108,7 +108,7 @@ func (r *Repository) fetchItem(ctx context.Context, id restsync.Identifier) (*re
 	if err != nil || !a.c.SameOrigin(abs) {
 		return nil, notFound("file %d of message %s is not on the Webex API's origin", part, id.Item)
 	}
-	f, err := a.c.Download(ctx, abs.String(), s.MaxFileBytes)
+	f, err := a.download(ctx, abs, s.MaxFileBytes, s.Unscannable)
 	if err != nil {
 		if errors.Is(err, messages.ErrNotFound) {
 			return nil, notFound("file %d of message %s is gone", part, id.Item)

@@ -220,6 +220,20 @@ func (a *api) events(ctx context.Context, resource string, from time.Time, each 
 	return list(ctx, a, "events?"+q.Encode(), nil, func(items []event) (bool, error) { return false, each(items) })
 }
 
+// download reads a message's file (abs: on the API's origin), at most
+// limit bytes of it. A file Webex cannot scan for malware (428
+// Precondition Required: an encrypted archive, say) is asked for again
+// with allow=unscannable when unscannable (IndexUnscannableFiles).
+func (a *api) download(ctx context.Context, abs *url.URL, limit int64, unscannable bool) (*restsync.File, error) {
+	f, err := a.c.Download(ctx, abs.String(), limit)
+	if err != nil && unscannable && httpStatus(err) == http.StatusPreconditionRequired {
+		u := *abs // its own query kept as it is
+		u.RawQuery = strings.TrimPrefix(u.RawQuery+"&allow=unscannable", "&")
+		return a.c.Download(ctx, u.String(), limit)
+	}
+	return f, err
+}
+
 // post posts a message.
 func (a *api) post(ctx context.Context, roomID, parentID, text, markdown string) (*message, error) {
 	in := map[string]string{"roomId": roomID}

@@ -223,3 +223,36 @@ func TestUnscannableFileIsNotAFailureRunAfterRun(t *testing.T) {
 	require.Zero(t, reqs["GET /v1/contents/{id}"], "not asked for again")
 	require.Zero(t, reqs["GET /v1/messages/{id}"], "nor its message")
 }
+
+// TestUnscannableFilesAreReadWhenTheTaskTakesThem: Webex serves a file it
+// cannot scan for malware (an encrypted archive, say: 428 Precondition
+// Required) only to a request that takes the risk (allow=unscannable).
+// The connector never asked so: a compliance archive lost every such
+// attachment for good, with nothing but an information line in the log.
+// With IndexUnscannableFiles=TRUE it asks again so, and the file is
+// indexed like any other (turned on for a task that indexed without it,
+// the messages with files are delivered again, as with the other file
+// settings); Collect takes it too. Off (the default), nothing changes.
+func TestUnscannableFilesAreReadWhenTheTaskTakesThem(t *testing.T) {
+	e := newEnv(t)
+	room := e.srv.AddRoom("Room", "group", e.alice, e.bob)
+	enc := e.srv.AddFile(&webextest.File{Name: "secret.txt", ContentType: "text/plain", Data: []byte("encrypted notes"), Unscannable: true})
+	m := e.srv.Post(room, e.bob, "with a file", enc)
+	require.Zero(t, e.sync().Errors)
+	require.Nil(t, e.target.Get(enc), "not read by default")
+
+	e.reconfigure("IndexUnscannableFiles=TRUE")
+	c := e.sync()
+	require.Zero(t, c.Errors, "%+v", c)
+	require.Equal(t, "encrypted notes", strings.TrimSpace(e.doc(enc).Content))
+	require.Equal(t, []string{"secret.txt"}, field(e.doc(msgRef(e, m)), "FILE_NAME"))
+
+	_, res, err := e.run("COLLECT", "Identifiers", identifier("MYWEBEX", room, m, 1), "Destination", "unscannable")
+	require.NoError(t, err)
+	require.Equal(t, "success", res[0].Children[0].Name, "%+v", res[0].Children[0])
+
+	// Turned off again: the file's document goes.
+	e.reconfigure("")
+	require.Zero(t, e.sync().Errors)
+	require.Nil(t, e.target.Get(enc))
+}

@@ -86,6 +86,7 @@ type settings struct {
 	Concurrency      int64
 
 	IndexFiles       bool
+	Unscannable      bool // IndexUnscannableFiles
 	MaxFileBytes     int64
 	ExtractText      bool
 	ExtractTimeout   time.Duration
@@ -185,6 +186,7 @@ var keys = &restsync.Keys[settings]{
 		{Name: "FullListInterval", Apply: restsync.DurationOrZero(func(s *settings) *time.Duration { return &s.FullListInterval })},
 		{Name: "Concurrency", Apply: restsync.Int(1, 32, "a whole number of rooms, 1 to 32", func(s *settings) *int64 { return &s.Concurrency })},
 		{Name: "IndexFiles", Apply: restsync.Bool(func(s *settings) *bool { return &s.IndexFiles })},
+		{Name: "IndexUnscannableFiles", Apply: restsync.Bool(func(s *settings) *bool { return &s.Unscannable })},
 		{Name: "MaxFileBytes", Apply: restsync.Int(1, 1<<40, "a whole number of bytes, 1 or more", func(s *settings) *int64 { return &s.MaxFileBytes })},
 		{Name: "ExtractText", Apply: restsync.Bool(func(s *settings) *bool { return &s.ExtractText })},
 		{Name: "ExtractTimeout", Apply: restsync.Duration(func(s *settings) *time.Duration { return &s.ExtractTimeout })},

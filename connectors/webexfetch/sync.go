@@ -65,15 +65,19 @@ type roomState struct {
 const maxFileAttempts = 3
 
 // filesShape is what of a task's settings shapes the documents of its
-// messages' files (IndexFiles, MaxFileBytes, ExtractText,
-// ExtractMaxTextBytes) and the extractor's version when text is
+// messages' files (IndexFiles, IndexUnscannableFiles, MaxFileBytes,
+// ExtractText, ExtractMaxTextBytes) and the extractor's version when text is
 // extracted: "" for the defaults and no version, else the values that
 // are not.
 func filesShape(s *settings) string {
 	if !s.IndexFiles {
 		return "off"
 	}
-	parts := restsync.FileShape(nil, s.MaxFileBytes, DefaultMaxFileBytes, s.ExtractText, s.ExtractTextBytes, DefaultExtractTextBytes, extractVersion)
+	var parts []string
+	if s.Unscannable {
+		parts = append(parts, "unscannable")
+	}
+	parts = restsync.FileShape(parts, s.MaxFileBytes, DefaultMaxFileBytes, s.ExtractText, s.ExtractTextBytes, DefaultExtractTextBytes, extractVersion)
 	return strings.Join(parts, ",")
 }
 
@@ -1071,7 +1075,7 @@ func (t *taskRun) fetchFiles(ctx context.Context, g *restsync.Group, rm *room, s
 			out = append(out, fi)
 			continue
 		}
-		f, err := t.api.c.Download(ctx, abs.String(), t.s.MaxFileBytes)
+		f, err := t.api.download(ctx, abs, t.s.MaxFileBytes, t.s.Unscannable)
 		if err != nil {
 			if fatal(ctx, err) {
 				return nil, false, err
@@ -1084,10 +1088,11 @@ func (t *taskRun) fetchFiles(ctx context.Context, g *restsync.Group, rm *room, s
 			if httpStatus(err) == http.StatusPreconditionRequired {
 				// 428: Webex cannot scan the file for malware (an
 				// encrypted archive, say) and serves it only when asked
-				// to take the risk (allow=unscannable). That is the
-				// file's for good, not a failure on the way: every run
-				// would get the same answer.
-				t.Log.Info("the file cannot be scanned for malware: Webex does not serve it; its message is delivered without it", "file", u)
+				// to take the risk (allow=unscannable), which the task
+				// does not (IndexUnscannableFiles). That is the file's
+				// for good, not a failure on the way: every run would
+				// get the same answer.
+				t.Log.Info("the file cannot be scanned for malware: Webex does not serve it (IndexUnscannableFiles takes such files); its message is delivered without it", "file", u)
 				fi.why = "Webex cannot scan the file for malware"
 				out = append(out, fi)
 				continue

@@ -153,6 +153,10 @@ type File struct {
 	Size int64
 	// NoLength serves the file without Content-Length (chunked).
 	NoLength bool
+	// Unscannable: Webex cannot scan it for malware (an encrypted
+	// archive, say), and answers 428 Precondition Required unless the
+	// request takes the risk (allow=unscannable).
+	Unscannable bool
 }
 
 func (f *File) size() int64 {

@@ -1083,6 +1083,10 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request, id string, f *F
 		s.fail(w, http.StatusNotFound, "The requested file could not be found.")
 		return
 	}
+	if file.Unscannable && r.URL.Query().Get("allow") != "unscannable" {
+		s.fail(w, http.StatusPreconditionRequired, "File(s) cannot be scanned for malware and need to be force downloaded.")
+		return
+	}
 	w.Header().Set("Content-Type", file.ContentType)
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", file.Name))
 	if !file.NoLength {
