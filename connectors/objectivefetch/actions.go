@@ -87,11 +87,21 @@ func (r *Repository) fetchObject(ctx context.Context, id restsync.Identifier) (*
 		if perms, err = a.permissions(ctx, id.Kind, id.Item); err != nil {
 			return nil, err
 		}
+		if len(perms) == 0 {
+			// Without permissions of its own it has those of its
+			// nearest parent that has some, as Synchronize works them
+			// out.
+			err = a.ancestors(ctx, it, func(parent *item) (bool, error) {
+				var err error
+				perms, err = a.permissions(ctx, parent.kind(), parent.ID)
+				return len(perms) > 0, err
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
 	}
 	acl := aclsOf(perms)
-	if len(perms) == 0 {
-		acl = acls{} // inherited: what Synchronize delivered says it
-	}
 	if id.Kind != kindDocument {
 		doc := b.containerDoc(id.Task, it, st.Path, cat, acl, nil)
 		var text bytes.Buffer

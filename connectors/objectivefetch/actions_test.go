@@ -199,3 +199,38 @@ func TestSettings(t *testing.T) {
 		require.Contains(t, err.Error(), c.want, c.text)
 	}
 }
+
+// TestViewAndCollectGiveAnInheritedACL: a document without permissions
+// of its own takes its folder's, and Synchronize's document has their
+// ACL. View and Collect gave it none (their document said SECURITYTYPE
+// and no AUTONOMYMETADATA), though the docs say Collect's IDX file has
+// the document's fields: an IDX file collected for a legal hold and
+// indexed elsewhere made the document everyone's. They now work the
+// inherited permissions out as Synchronize does (up through the
+// parents), and give the ACL it gives.
+func TestViewAndCollectGiveAnInheritedACL(t *testing.T) {
+	e := newEnv(t, "")
+	top := e.srv.AddFolder(objectivetest.RootID, "Board", user("alice", "read", "browse"), group("Directors", "read"))
+	sub := e.srv.AddFolder(top, "Minutes") // inherits Board's
+	d := e.srv.AddDocument(sub, objectivetest.Doc{Name: "q3.txt", Data: []byte("minutes of Q3")})
+	require.Zero(t, e.sync().Errors)
+	want := field1(e.doc(kindDocument, d), "AUTONOMYMETADATA")
+	require.NotEmpty(t, want)
+
+	id := identifier("MYOBJECTIVE", kindDocument, sub, d, "")
+	v, err := e.repo.View(context.Background(), id, nil)
+	require.NoError(t, err)
+	got := ""
+	for _, p := range v.Metadata {
+		if p.GetName() == "AUTONOMYMETADATA" {
+			got = p.GetValue()
+		}
+	}
+	require.Equal(t, want, got, "View's metadata has the inherited ACL")
+
+	_, _, err = e.run("COLLECT", "Identifiers", id, "Destination", "hold")
+	require.NoError(t, err)
+	idx, err := os.ReadFile(filepath.Join(e.dir, "collect", "hold", "q3.txt.idx"))
+	require.NoError(t, err)
+	require.Contains(t, string(idx), "#DREFIELD AUTONOMYMETADATA=\""+want+"\"")
+}

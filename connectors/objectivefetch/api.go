@@ -194,6 +194,29 @@ func (a *api) object(ctx context.Context, kind, id string) (*item, error) {
 	return it, nil
 }
 
+// ancestors calls each with the parents of it, the nearest first, up to
+// the top (an object without a parent), asking for each; each returns
+// stop to end early. A parent met twice (a server whose parents loop) is
+// an error, rather than a walk without end.
+func (a *api) ancestors(ctx context.Context, it *item, each func(parent *item) (stop bool, err error)) error {
+	seen := map[string]bool{it.ID: true}
+	for p := it.ParentID; p != ""; {
+		if seen[p] {
+			return fmt.Errorf("objective: the parents of %s loop (at %s)", it.ID, p)
+		}
+		seen[p] = true
+		parent, err := a.object(ctx, kindOf(p), p)
+		if err != nil {
+			return err
+		}
+		if stop, err := each(parent); err != nil || stop {
+			return err
+		}
+		p = parent.ParentID
+	}
+	return nil
+}
+
 func (a *api) fields(ctx context.Context, kind, id string) ([]catalogueField, error) {
 	var out []catalogueField
 	_, err := a.c.GetJSON(ctx, "api/resources/"+kindPath(kind)+"/"+url.PathEscape(id)+"/fields", &out)
