@@ -314,3 +314,32 @@ func TestServerCapsPageSize(t *testing.T) {
 	require.Zero(t, c.Errors)
 	require.Zero(t, c.Deleted)
 }
+
+// TestParentLoopEndsTheRootNotTheRun: a server whose parents loop (a
+// folder's parent is, up the chain, the folder itself). Working out a
+// root's path and inherited permissions went up through the parents until
+// one had none, asking for each, without end: the run made requests and
+// grew the path until it was stopped. Now a parent met twice fails the
+// root, and the run goes on.
+func TestParentLoopEndsTheRootNotTheRun(t *testing.T) {
+	e := newEnv(t, "")
+	a := e.srv.AddFolder(objectivetest.RootID, "A")
+	e.srv.AddDocument(a, objectivetest.Doc{Name: "x.txt", Data: []byte("x")})
+	e.reconfigure("RootFolders=" + a)
+	require.Zero(t, e.sync().Errors)
+	e.srv.Update(objectivetest.RootID, func(o *objectivetest.Object) { o.ParentID = a })
+
+	var objects atomic.Int64
+	e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
+		if strings.HasPrefix(r.URL.Path, "/api/resources/folders/") && !strings.Contains(r.URL.Path, "/permissions") {
+			if objects.Add(1) > 500 { // ends what would not end on its own
+				return &objectivetest.Fault{Status: http.StatusServiceUnavailable}
+			}
+		}
+		return nil
+	})
+	job, _, err := e.run("SYNCHRONIZE")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), job.Snapshot()[0].Errors, "the root fails")
+	require.Less(t, objects.Load(), int64(10), "up through the parents once")
+}

@@ -199,18 +199,18 @@ func (t *taskRun) root(ctx context.Context, spec string) (*container, error) {
 		}
 	}
 	perms := own
-	for p := it.ParentID; p != ""; {
-		parent, err := t.api.object(ctx, kindOf(p), p)
-		if err != nil {
-			return nil, err
-		}
+	err = t.api.ancestors(ctx, it, func(parent *item) (bool, error) {
 		names = append(names, parent.Name)
 		if len(perms) == 0 && t.s.MappedSecurity {
+			var err error
 			if perms, err = t.api.permissions(ctx, parent.kind(), parent.ID); err != nil {
-				return nil, err
+				return true, err
 			}
 		}
-		p = parent.ParentID
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.Reverse(names)
 	c := &container{it: it, path: "/" + strings.Join(names, "/"), own: own, perms: perms, acl: aclsOf(perms)}
