@@ -27,15 +27,7 @@ func TestFileThatAlwaysFailsDoesNotHoldBackItsSpace(t *testing.T) {
 	bad := e.srv.AddFile(&webextest.File{Name: "a.txt", ContentType: "text/plain", Data: []byte("hello")})
 	withFile := e.srv.Post(room, e.bob, "with a file", bad)
 	e.srv.Post(room, e.bob, "after")
-	badPath := bad[strings.Index(bad, "/v1/"):]
-	var broken atomic.Bool
-	broken.Store(true)
-	e.srv.SetFault(func(r *http.Request) *webextest.Fault {
-		if r.URL.Path == badPath && broken.Load() {
-			return &webextest.Fault{Status: http.StatusInternalServerError, Message: "broken"}
-		}
-		return nil
-	})
+	broken := failFile(e, bad, webextest.Fault{Status: http.StatusInternalServerError, Message: "broken"})
 	c := e.sync()
 	require.Equal(t, uint64(1), c.Errors)
 	require.NotNil(t, e.target.Get(roomRefOf(e, room)), "the space's own document")
@@ -61,7 +53,7 @@ func TestFileThatAlwaysFailsDoesNotHoldBackItsSpace(t *testing.T) {
 	// A message that failed once gets its file when the service serves it.
 	bad2 := e.srv.AddFile(&webextest.File{Name: "b.txt", ContentType: "text/plain", Data: []byte("second file")})
 	e.srv.Post(room, e.bob, "another file", bad2)
-	badPath = bad2[strings.Index(bad2, "/v1/"):]
+	broken = failFile(e, bad2, webextest.Fault{Status: http.StatusInternalServerError, Message: "broken"})
 	e.srv.Advance(time.Minute)
 	c = e.sync()
 	require.Equal(t, uint64(1), c.Errors)
@@ -255,4 +247,47 @@ func TestUnscannableFilesAreReadWhenTheTaskTakesThem(t *testing.T) {
 	e.reconfigure("")
 	require.Zero(t, e.sync().Errors)
 	require.Nil(t, e.target.Get(enc))
+}
+
+// TestThrottledFileIsNotGivenUp: a file whose download Webex keeps
+// refusing for its rate (429 with a Retry-After past MaxRetryAfter: a busy
+// organisation, other integrations on the same quota) was taken for a
+// file Webex fails to serve: the message went without it, and after
+// maxFileAttempts such runs it was given up until the message changes,
+// though nothing was wrong with it. Throttling is the service's, not the
+// file's: the space fails that run (as it does when a people lookup is
+// throttled: its cursor stays) and the file is read once Webex serves
+// it, however many runs that takes.
+func TestThrottledFileIsNotGivenUp(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.settings = "MaxRetryAfter=1m" })
+	room := e.srv.AddRoom("Room", "group", e.alice, e.bob)
+	f := e.srv.AddFile(&webextest.File{Name: "a.txt", ContentType: "text/plain", Data: []byte("hello")})
+	m := e.srv.Post(room, e.bob, "with a file", f)
+	throttled := failFile(e, f, webextest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "3600"})
+	for run := 1; run <= maxFileAttempts+1; run++ {
+		c := e.sync()
+		require.NotZero(t, c.Errors, "run %d: the throttling is reported", run)
+		e.srv.Advance(time.Hour)
+	}
+	throttled.Store(false)
+	c := e.sync()
+	require.Zero(t, c.Errors, "%+v", c)
+	require.Equal(t, "hello", strings.TrimSpace(e.doc(f).Content), "read once Webex serves it")
+	require.Equal(t, []string{"a.txt"}, field(e.doc(msgRef(e, m)), "FILE_NAME"))
+}
+
+// failFile makes the stand-in answer fault for a file (by its URL), and
+// nothing else, while the switch it returns is on (it starts on).
+func failFile(e *env, file string, fault webextest.Fault) *atomic.Bool {
+	path := file[strings.Index(file, "/v1/"):]
+	on := &atomic.Bool{}
+	on.Store(true)
+	e.srv.SetFault(func(r *http.Request) *webextest.Fault {
+		if r.URL.Path == path && on.Load() {
+			f := fault
+			return &f
+		}
+		return nil
+	})
+	return on
 }

@@ -1059,7 +1059,8 @@ func (t *taskRun) nameFiles(rm *room, m *message, old *restsync.Record) {
 // not their bytes). Files on another origin are not fetched: the token would go
 // with the request. A file the service fails to serve is reported and
 // left out (its FILE_URL stays on the message), and the result says not
-// all were read.
+// all were read; one it keeps refusing for its rate (ErrThrottled) is
+// the error returned.
 func (t *taskRun) fetchFiles(ctx context.Context, g *restsync.Group, rm *room, sec *roomSec, m *message, old *restsync.Record) ([]fileItem, bool, error) {
 	var out []fileItem
 	all, named := true, false
@@ -1077,7 +1078,11 @@ func (t *taskRun) fetchFiles(ctx context.Context, g *restsync.Group, rm *room, s
 		}
 		f, err := t.api.download(ctx, abs, t.s.MaxFileBytes, t.s.Unscannable)
 		if err != nil {
-			if fatal(ctx, err) {
+			if fatal(ctx, err) || errors.Is(err, restsync.ErrThrottled) {
+				// Refused for its rate past MaxRetryAfter: the
+				// service's, not the file's (it must not use up the
+				// file's attempts): the space fails, and its cursor
+				// stays.
 				return nil, false, err
 			}
 			if errors.Is(err, messages.ErrNotFound) {
