@@ -1,6 +1,8 @@
 package objectivefetch
 
 import (
+	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -63,4 +65,30 @@ func TestFolderExcludedAfterItWasIndexedIsRemoved(t *testing.T) {
 	require.True(t, e.gone(kindDocument, tr.report))
 	require.True(t, e.gone(kindDocument, tr.notes))
 	require.Equal(t, uint64(3), c.Deleted, "%+v", c)
+}
+
+// TestRootNamedTwiceIsReadOnce: RootFolders naming one folder twice (by
+// id and by path, or an entry repeated) delivered that folder twice and
+// counted it twice as added on the first run, and listed it twice on
+// every run. It is now one root, read once.
+func TestRootNamedTwiceIsReadOnce(t *testing.T) {
+	e := newEnv(t, "")
+	a := e.srv.AddFolder(objectivetest.RootID, "A")
+	d := e.srv.AddDocument(a, objectivetest.Doc{Name: "x.txt", Data: []byte("x")})
+	e.reconfigure("RootFolders=" + a + ",/A," + a)
+	c := e.sync()
+	require.Equal(t, uint64(2), c.Added, "the folder and its document: %+v", c)
+	require.Equal(t, 1, e.target.AddsOf(objectRef(e.srv.URL, kindFolder, a)))
+	require.Equal(t, 1, e.target.AddsOf(objectRef(e.srv.URL, kindDocument, d)))
+
+	var listings atomic.Int64 // first pages of A's listing
+	e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
+		if r.URL.Query().Get("parentId") == a && r.URL.Query().Get("offset") == "0" {
+			listings.Add(1)
+		}
+		return nil
+	})
+	c = e.sync()
+	require.Zero(t, c.Added+c.Updated+c.Deleted+c.Errors, "%+v", c)
+	require.Equal(t, int64(1), listings.Load(), "listed once")
 }

@@ -110,12 +110,17 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 	}
 	var queue []*container
 	rootsOK := true
+	roots := map[string]bool{}
 	for _, spec := range t.s.RootFolders {
 		if err := t.Job.Checkpoint(ctx); err != nil {
 			return err
 		}
 		c, err := t.root(ctx, spec)
+		if err == nil && roots[c.it.ID] {
+			continue // named twice (by id and by path, say): one root
+		}
 		if err == nil {
+			roots[c.it.ID] = true
 			err = t.deliverContainer(ctx, c)
 		}
 		switch {
