@@ -27,7 +27,7 @@ func TestFileThatAlwaysFailsDoesNotHoldBackItsSpace(t *testing.T) {
 	bad := e.srv.AddFile(&webextest.File{Name: "a.txt", ContentType: "text/plain", Data: []byte("hello")})
 	withFile := e.srv.Post(room, e.bob, "with a file", bad)
 	e.srv.Post(room, e.bob, "after")
-	broken := failFile(e, bad, webextest.Fault{Status: http.StatusInternalServerError, Message: "broken"})
+	failFile(e, bad, webextest.Fault{Status: http.StatusInternalServerError, Message: "broken"})
 	c := e.sync()
 	require.Equal(t, uint64(1), c.Errors)
 	require.NotNil(t, e.target.Get(roomRefOf(e, room)), "the space's own document")
@@ -53,7 +53,7 @@ func TestFileThatAlwaysFailsDoesNotHoldBackItsSpace(t *testing.T) {
 	// A message that failed once gets its file when the service serves it.
 	bad2 := e.srv.AddFile(&webextest.File{Name: "b.txt", ContentType: "text/plain", Data: []byte("second file")})
 	e.srv.Post(room, e.bob, "another file", bad2)
-	broken = failFile(e, bad2, webextest.Fault{Status: http.StatusInternalServerError, Message: "broken"})
+	broken := failFile(e, bad2, webextest.Fault{Status: http.StatusInternalServerError, Message: "broken"})
 	e.srv.Advance(time.Minute)
 	c = e.sync()
 	require.Equal(t, uint64(1), c.Errors)
