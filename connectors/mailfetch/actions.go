@@ -17,6 +17,7 @@ import (
 	"github.com/connectorhq/connector/connectors/mailfetch/mimedoc"
 	"github.com/connectorhq/connector/fetch"
 	"github.com/connectorhq/connector/ingest"
+	"github.com/connectorhq/connector/internal/panics"
 	"github.com/connectorhq/connector/messages"
 )
 
@@ -181,17 +182,22 @@ func (r *Repository) collect(ctx context.Context, job *fetch.Job, req *request) 
 				defer mb.Close()
 			}
 			it, err := r.fetchItem(ctx, mb, e.id)
-			if err != nil {
-				if errors.Is(err, messages.ErrNotFound) {
-					o.Failure(e.raw, err.Error())
-					continue
-				}
-				done()
-				return o.Elements(), err
+			if err == nil {
+				_, err = c.Write(it.name, it.content, it.doc, r.now())
 			}
-			if _, err := c.Write(it.name, it.content, it.doc, r.now()); err != nil {
+			if err != nil {
+				if collectFatal(ctx, err) {
+					done()
+					return o.Elements(), err
+				}
+				// The server would not give this one (it is gone, or
+				// it answered an error for it): it is listed as failed
+				// and the others are collected, as the other
+				// connectors' Collect does.
 				o.Failure(e.raw, err.Error())
-				restsync.Counts(job, task).Errors.Add(1)
+				if !errors.Is(err, messages.ErrNotFound) {
+					restsync.Counts(job, task).Errors.Add(1)
+				}
 				continue
 			}
 			restsync.Counts(job, task).Collected.Add(1)
@@ -200,6 +206,13 @@ func (r *Repository) collect(ctx context.Context, job *fetch.Job, req *request) 
 		done()
 	}
 	return o.Elements(), nil
+}
+
+// collectFatal reports whether an error of collecting one item ends the
+// action: the account is refused (every other item would be too), reading
+// it panicked, or the action was stopped.
+func collectFatal(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, mailbox.ErrAuth) || errors.Is(err, panics.ErrPanic)
 }
 
 // identifiers lists the messages a task has indexed: one identifier per
