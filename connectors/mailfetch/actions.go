@@ -157,10 +157,14 @@ func (r *Repository) collect(ctx context.Context, job *fetch.Job, req *request) 
 		}
 		done := restsync.NoteAction(ds, restsync.ActionCollect, r.now, r.log)
 		var mb mailbox.Mailbox
+		seen := map[Identifier]bool{}
 		for _, e := range req.ids {
-			if e.id.Task != task {
+			if e.id.Task != task || seen[e.id] {
+				// Given twice: one message or attachment, collected
+				// once (one success), as Delete takes it.
 				continue
 			}
+			seen[e.id] = true
 			if err := job.Checkpoint(ctx); err != nil {
 				done()
 				return o.Elements(), err

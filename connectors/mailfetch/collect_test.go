@@ -46,6 +46,27 @@ func TestCollectListsAMessageThatCannotBeReadAndGoesOn(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
 
+// An identifier given twice in one Collect was collected twice: two
+// copies of the message ("x.eml" and "x (1).eml") and two successes.
+// It is one message, collected once, as Delete takes it.
+func TestCollectOfAnIdentifierGivenTwiceCollectsItOnce(t *testing.T) {
+	g, api, _ := gmailRig(t, false, "")
+	api.Deliver(mailtest.Message{From: "bob@example.com", Subject: "once", Text: "1"}.Raw(), "INBOX")
+	g.mustRun("Synchronize")
+	id := g.identifierOf("once")
+
+	res, job := g.mustRun("Collect", "Identifiers", id+","+id)
+	requireOutcome(t, res, []string{id}, nil)
+	require.Equal(t, uint64(1), countsOf(job, "GMAIL").Collected)
+	entries, err := os.ReadDir(filepath.Join(g.dir, "collect"))
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	require.ElementsMatch(t, []string{"once.eml", "once.eml.idx"}, names)
+}
+
 // identifierOf is the AUTN_IDENTIFIER of the one document delivered with
 // subject.
 func (g *rig) identifierOf(subject string) string {
