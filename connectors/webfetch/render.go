@@ -149,8 +149,9 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 // deleted, and the next run logs in again.
 //
 // When the task's first start URL cannot tell (it is served without a
-// session: sessionEnded), the error also says that the page may be one
-// the account may not see, and what to do: every run would end there.
+// session: sessionEnded; or the task has none, only SitemapUrl), the error
+// also says that the page may be one the account may not see, and what to
+// do: every run would end there.
 func (t *taskRun) Redirect(ctx context.Context, page, to string) error {
 	if t.jar == nil || !loginPage(to, t.s.login.url) {
 		return nil
@@ -160,7 +161,12 @@ func (t *taskRun) Redirect(ctx context.Context, page, to string) error {
 		return nil
 	}
 	unsure := ""
-	if !checked {
+	switch {
+	case checked:
+	case t.start == "":
+		// SitemapUrl only: there is no start URL to check with.
+		unsure = "; or it is a page the account may not see: the task has no start URL (Url) to tell, only SitemapUrl; exclude that page with the spider regexes, or add a start URL behind the login"
+	default:
 		unsure = "; or it is a page the account may not see: the first start URL is served without a session and cannot tell; exclude that page with the spider regexes, or start at a page behind the login"
 	}
 	return fmt.Errorf("%w: the session ended: %s was redirected to the login page (LoginUrl); nothing is deleted, the next run logs in again%s",

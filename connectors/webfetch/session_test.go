@@ -3,6 +3,7 @@ package webfetch
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -554,4 +555,27 @@ func TestLoginPageComparesURLsAsTheCrawlWritesThem(t *testing.T) {
 	} {
 		assert.Equal(t, c.want, loginPage(c.u, c.login), "%s at %s", c.u, c.login)
 	}
+}
+
+// TestRestrictedPageOfASitemapOnlyTaskIsNamedSo: a task with SitemapUrl
+// and no Url has no start URL to tell a page the account may not see
+// from an ended session; the error said "the first start URL is served
+// without a session", a URL the task does not have, and advised starting
+// at another one. It now says the task has no start URL.
+func TestRestrictedPageOfASitemapOnlyTaskIsNamedSo(t *testing.T) {
+	t.Parallel()
+	s := newRotatingSite(t)
+	s.handle("/sitemap.xml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>` + s.URL + `/admin/</loc></url></urlset>`))
+	})
+	s.handle("/admin/", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/login?next=/admin/", http.StatusFound)
+	})
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nSitemapUrl="+s.URL+"/sitemap.xml\n"+strings.Join(s.loginKeys(), "\n")+"\n")
+	_, _, err := b.run(t, fetch.ActionSynchronize, params())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), s.URL+"/admin/ was redirected to the login page")
+	assert.NotContains(t, err.Error(), "first start URL")
+	assert.Contains(t, err.Error(), "or it is a page the account may not see: the task has no start URL (Url) to tell, only SitemapUrl")
 }
