@@ -278,6 +278,28 @@ func TestBrowserKilledMidCrawl(t *testing.T) {
 	assert.Contains(t, b.target.doc(s.URL+"/page/4").Content, "sentence number 4")
 }
 
+// TestBrowserHungBetweenRuns: a browser that stopped answering (SIGSTOP
+// here, a wedged browser in life) left the next Synchronize waiting for
+// ever at its first page: it never ended, and nothing was delivered. The
+// browser is now stopped and a new one renders the pages.
+func TestBrowserHungBetweenRuns(t *testing.T) {
+	t.Parallel()
+	s := newScriptSite(t, 5)
+	b := setup(t, taskConfig(s.URL+"/", "Depth=-1"), setupOpts{browser: &browser.Config{Tabs: 1, TempDir: t.TempDir(), AnswerTimeout: 20 * time.Second}})
+	job := b.sync(t)
+	require.Equal(t, cnt{Seen: 5, Added: 5}, countsOf(job, "MYTASK"))
+	pid := b.repo.Pool().Stats().PID
+	require.NotZero(t, pid)
+	require.NoError(t, syscall.Kill(-pid, syscall.SIGSTOP))
+	t.Cleanup(func() { _ = syscall.Kill(-pid, syscall.SIGCONT) })
+
+	job = b.sync(t)
+	assert.Equal(t, cnt{Seen: 5, Unchanged: 5}, countsOf(job, "MYTASK"), "failures: %v", job.Failures())
+	st := b.repo.Pool().Stats()
+	assert.Equal(t, 1, st.Restarts)
+	assert.NotEqual(t, pid, st.PID)
+}
+
 // TestBrowserCannotStart: a browser that cannot start ends the action as
 // Error with the browser's own message, naming the task.
 func TestBrowserCannotStart(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 const (
 	DefaultIdleTimeout   = time.Minute
 	DefaultStartTimeout  = 30 * time.Second
+	DefaultAnswerTimeout = 30 * time.Second
 	DefaultTabMaxPages   = 100
 	DefaultDeadline      = 30 * time.Second
 	DefaultQuietWindow   = 500 * time.Millisecond
@@ -52,6 +53,12 @@ type Config struct {
 	// StartTimeout bounds the start of the browser (process start to the
 	// first DevTools answer). Default 30 s.
 	StartTimeout time.Duration
+	// AnswerTimeout bounds what the browser itself (not a page) must
+	// answer: opening a tab, preparing one for a render. A browser that
+	// does not answer within it is hung (wedged, stopped) and is stopped
+	// as a dead one is; the render is retried once in a new browser.
+	// Default 30 s.
+	AnswerTimeout time.Duration
 	// TabMaxPages: a tab is closed and replaced after rendering this many
 	// pages, which bounds what a renderer process can accumulate.
 	// Default 100.
@@ -89,6 +96,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StartTimeout <= 0 {
 		c.StartTimeout = DefaultStartTimeout
+	}
+	if c.AnswerTimeout <= 0 {
+		c.AnswerTimeout = DefaultAnswerTimeout
 	}
 	if c.TabMaxPages <= 0 {
 		c.TabMaxPages = DefaultTabMaxPages

@@ -149,7 +149,9 @@
 // Cancelling Render's ctx returns ctx's error at once; the tab is closed
 // in the background (its slot is free once the browser has closed it).
 // When the browser dies during a render (crash, kill) the pool starts a new
-// one and the render is retried once (Page.Attempts 2); a renderer crash
+// one and the render is retried once (Page.Attempts 2); so it does when the
+// browser does not open or prepare a tab within Config.AnswerTimeout (a
+// hung browser, stopped as a dead one is); a renderer crash
 // is retried once in a new tab, and so is a render whose reused tab did not
 // answer (ErrUnresponsive: the previous page may have left a script
 // looping after it was read). A browser that cannot start gives a

@@ -482,6 +482,16 @@ func (g *generation) onBrowserEvent(ev any) {
 	}()
 }
 
+// hung stops g, a browser that did not answer what (opening a tab,
+// preparing one) within Config.AnswerTimeout, as a dead one is stopped
+// (every process of it killed), and returns the render's error: the next
+// render starts a new browser, and Render retries this one there.
+func (g *generation) hung(what string) error {
+	g.p.log.Warn("browser: the browser does not answer; stopping it", "pid", g.pid, "step", what, "within", g.p.cfg.AnswerTimeout)
+	g.stop()
+	return fmt.Errorf("%w: it did not answer %s within %s", ErrBrowserLost, what, g.p.cfg.AnswerTimeout)
+}
+
 // stop kills the browser's process group and every process carrying its
 // marker, waits for chromedp's goroutines, and removes the user-data-dir.
 func (g *generation) stop() {
@@ -650,15 +660,15 @@ func (p *Pool) acquireTab(ctx context.Context) (*tab, error) {
 	// The tab's first Do must run on the tab's own context (chromedp binds
 	// the tab to the context of its first Do), so the creation runs apart
 	// from ctx; a caller that gives up leaves it to be closed.
-	type res struct {
-		t   *tab
-		err error
-	}
-	ch := make(chan res, 1)
+	ch := make(chan tabResult, 1)
 	go func() {
 		t, err := newTab(g)
-		ch <- res{t, err}
+		ch <- tabResult{t, err}
 	}()
+	// A browser that does not open a tab within AnswerTimeout is hung:
+	// no render would ever end.
+	timer := time.NewTimer(p.cfg.AnswerTimeout)
+	defer timer.Stop()
 	select {
 	case r := <-ch:
 		if r.err != nil {
@@ -672,19 +682,34 @@ func (p *Pool) acquireTab(ctx context.Context) (*tab, error) {
 		}
 		return r.t, nil
 	case <-ctx.Done():
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			r := <-ch
-			if r.err == nil {
-				r.t.close()
-			}
-			p.mu.Lock()
-			p.open--
-			p.mu.Unlock()
-		}()
+		p.abandonTab(ch)
 		return fail(ctx.Err())
+	case <-timer.C:
+		p.abandonTab(ch)
+		return fail(g.hung("opening a tab"))
 	}
+}
+
+// tabResult is the outcome of newTab.
+type tabResult struct {
+	t   *tab
+	err error
+}
+
+// abandonTab leaves a tab being opened, which acquireTab no longer waits
+// for, to be closed once it is open (or its opening failed).
+func (p *Pool) abandonTab(ch <-chan tabResult) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		r := <-ch
+		if r.err == nil {
+			r.t.close()
+		}
+		p.mu.Lock()
+		p.open--
+		p.mu.Unlock()
+	}()
 }
 
 // release gives a tab back: kept for the next render when reuse is true

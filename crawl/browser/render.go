@@ -218,7 +218,15 @@ func (p *Pool) renderOnce(ctx context.Context, navURL string, body []byte, conte
 		}
 	}()
 
-	if err := t.prepare(ctx, navURL, opts.Cookies, opts.UserAgent, !st.policy.types[ResourceWebSocket]); err != nil {
+	// Deadline starts once the tab is ready: preparing it has its own
+	// bound, past which the browser is hung.
+	prepCtx, prepCancel := context.WithTimeout(ctx, p.cfg.AnswerTimeout)
+	err = t.prepare(prepCtx, navURL, opts.Cookies, opts.UserAgent, !st.policy.types[ResourceWebSocket])
+	prepCancel()
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(prepCtx.Err(), context.DeadlineExceeded) {
+			return nil, t.gen.hung("preparing a tab")
+		}
 		return nil, err
 	}
 	pageCtx, cancel := context.WithTimeout(ctx, opts.Deadline)
