@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -219,10 +220,14 @@ func (t *taskRun) sessionEnded(ctx context.Context) (ended, checked bool) {
 }
 
 // loginPage reports whether u is the login page at login (LoginUrl):
-// the same scheme, host, port and path, whatever the query (a return
-// address, "?expired=1") and fragment. Both are read as the crawl and the
-// browser write URLs (WHATWG: host in lower case and IDNA, default port
-// removed, dot segments resolved), so that LoginUrl may be written
+// the same scheme, host, port and path, and the parameters of LoginUrl's
+// query with the same values (on a site whose login page shares its path
+// with other pages, they tell it apart: index.php?title=Special:UserLogin,
+// doku.php?do=login), but for a return address (returnAddress), which may
+// differ. Other parameters ("?expired=1", a return address LoginUrl does
+// not have) and the fragment may be anything. Both are read as the crawl
+// and the browser write URLs (WHATWG: host in lower case and IDNA, default
+// port removed, dot segments resolved), so that LoginUrl may be written
 // otherwise ("https://sso.example.com:443/login").
 func loginPage(u, login string) bool {
 	a, err1 := whatwg.Parse(u)
@@ -231,7 +236,45 @@ func loginPage(u, login string) bool {
 		return false
 	}
 	path := func(x *whatwg.Url) string { return strings.TrimSuffix(x.Pathname(), "/") }
-	return a.Protocol() == b.Protocol() && a.Hostname() == b.Hostname() && a.Port() == b.Port() && path(a) == path(b)
+	if a.Protocol() != b.Protocol() || a.Hostname() != b.Hostname() || a.Port() != b.Port() || path(a) != path(b) {
+		return false
+	}
+	want, _ := url.ParseQuery(strings.TrimPrefix(b.Search(), "?"))
+	var got url.Values
+	for name, vs := range want {
+		if returnAddress(name, vs[0]) {
+			continue
+		}
+		if got == nil {
+			got, _ = url.ParseQuery(strings.TrimPrefix(a.Search(), "?"))
+		}
+		if !slices.Contains(got[name], vs[0]) {
+			return false
+		}
+	}
+	return true
+}
+
+// returnAddress reports whether a query parameter of a login page is the
+// address to return to once logged in, which the site sets to each page
+// it sends there: its value is a path or a URL ("/admin/", "%2F",
+// "https://..."), or it has the name of one (Django's next, MediaWiki's
+// returnto, WordPress's redirect_to, Drupal's destination, Joomla's
+// return, ...).
+func returnAddress(name, value string) bool {
+	if strings.HasPrefix(value, "/") || strings.Contains(value, "://") {
+		return true
+	}
+	n := strings.ToLower(name)
+	switch {
+	case strings.HasPrefix(n, "return"), strings.HasPrefix(n, "redirect"):
+		return true
+	}
+	switch n {
+	case "next", "destination", "continue", "goto", "came_from", "camefrom", "service", "referer", "referrer":
+		return true
+	}
+	return false
 }
 
 // pageCookies are the cookies the page's response set (Set-Cookie),

@@ -539,10 +539,7 @@ func TestSessionEndedBehindAPublicStartURL(t *testing.T) {
 // never matched, and the session's end was never seen.
 func TestLoginPageComparesURLsAsTheCrawlWritesThem(t *testing.T) {
 	t.Parallel()
-	for _, c := range []struct {
-		u, login string
-		want     bool
-	}{
+	assertLoginPage(t, []loginPageCase{
 		{"https://sso.example.com/login?next=/a", "https://SSO.example.com:443/login", true},
 		{"http://intranet.example.com/login", "http://intranet.example.com:80/login", true},
 		{"https://xn--bcher-kva.example/login", "https://bücher.example/login", true},
@@ -552,9 +549,7 @@ func TestLoginPageComparesURLsAsTheCrawlWritesThem(t *testing.T) {
 		{"http://x.example/login", "https://x.example/login", false},
 		{"https://x.example/logins", "https://x.example/login", false},
 		{"https://x.example/Login", "https://x.example/login", false},
-	} {
-		assert.Equal(t, c.want, loginPage(c.u, c.login), "%s at %s", c.u, c.login)
-	}
+	})
 }
 
 // TestRestrictedPageOfASitemapOnlyTaskIsNamedSo: a task with SitemapUrl
@@ -578,4 +573,79 @@ func TestRestrictedPageOfASitemapOnlyTaskIsNamedSo(t *testing.T) {
 	assert.Contains(t, err.Error(), s.URL+"/admin/ was redirected to the login page")
 	assert.NotContains(t, err.Error(), "first start URL")
 	assert.Contains(t, err.Error(), "or it is a page the account may not see: the task has no start URL (Url) to tell, only SitemapUrl")
+}
+
+// TestLoginPageTellsALoginPageByItsQuery: the login page was any page at
+// LoginUrl's path, whatever the query, so on a site whose login page is
+// told apart by its query (MediaWiki's index.php?title=Special:UserLogin,
+// DokuWiki's doku.php?do=login, Joomla's, phpBB's ucp.php?mode=login) a
+// redirect to any of its pages (index.php?title=Old_name to
+// index.php?title=New_name) was taken for the end of the session, and
+// with a start URL served to anyone every run ended there as Error. The
+// parameters of LoginUrl's query must now be in the page's, with the same
+// values; a return address (a value that is a path or a URL, or a
+// parameter named as return addresses are: next, returnto, redirect_to,
+// ...) may differ, as may any parameter LoginUrl does not have.
+func TestLoginPageTellsALoginPageByItsQuery(t *testing.T) {
+	t.Parallel()
+	assertLoginPage(t, []loginPageCase{
+		{"https://w.example/index.php?title=New_name", "https://w.example/index.php?title=Special:UserLogin", false},
+		{"https://w.example/index.php?title=Special:UserLogin&returnto=Secret", "https://w.example/index.php?title=Special:UserLogin", true},
+		{"https://w.example/index.php?title=Special%3AUserLogin&returnto=Secret", "https://w.example/index.php?title=Special:UserLogin&returnto=Main_Page", true},
+		{"https://w.example/index.php", "https://w.example/index.php?title=Special:UserLogin", false},
+		{"https://d.example/doku.php?id=start", "https://d.example/doku.php?do=login", false},
+		{"https://d.example/doku.php?id=private:page&do=login", "https://d.example/doku.php?do=login", true},
+		{"https://j.example/index.php?option=com_content&view=article&id=3", "https://j.example/index.php?option=com_users&view=login", false},
+		{"https://j.example/index.php?option=com_users&view=login&return=b3RoZXI=", "https://j.example/index.php?option=com_users&view=login&return=aW5kZXgucGhw", true},
+		// A return address in LoginUrl, by its value or its name.
+		{"https://x.example/login?next=/other", "https://x.example/login?next=/x", true},
+		{"https://x.example/login", "https://x.example/login?next=/x", true},
+		{"https://x.example/Account/Login?ReturnUrl=%2Fy", "https://x.example/Account/Login?ReturnUrl=%2F", true},
+		{"https://x.example/wp-login.php?redirect_to=https%3A%2F%2Fx.example%2Fb", "https://x.example/wp-login.php?redirect_to=https%3A%2F%2Fx.example%2Fa", true},
+		{"https://x.example/user/login?destination=node/2", "https://x.example/user/login?destination=node/1", true},
+		// No query in LoginUrl: any query, as before.
+		{"https://x.example/login?expired=1", "https://x.example/login", true},
+	})
+}
+
+// TestRedirectOnAWikiWhoseLoginPageSharesItsPath: a wiki whose pages and
+// login page are all index.php?title=...; a page renamed (its old title
+// redirects to the new one) ended every run as Error, "the session
+// ended", the start page being served to anyone.
+func TestRedirectOnAWikiWhoseLoginPageSharesItsPath(t *testing.T) {
+	t.Parallel()
+	s := newRotatingSite(t)
+	s.handle("/index.php", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		switch r.URL.Query().Get("title") {
+		case "Special:UserLogin":
+			_, _ = w.Write([]byte(`<html><body><form method="post" action="/session"><input name="username"><input type="password" name="pw"><button id="go" type="submit">Log in</button></form></body></html>`))
+		case "Old_name":
+			http.Redirect(w, r, "/index.php?title=New_name", http.StatusMovedPermanently)
+		case "New_name":
+			_, _ = w.Write([]byte(`<html><body><p>the renamed page</p></body></html>`))
+		default:
+			_, _ = w.Write([]byte(`<html><body><div id="logout">in</div><a href="/index.php?title=Old_name">old</a></body></html>`))
+		}
+	})
+	keys := s.loginKeys()
+	keys[0] = "LoginUrl=" + s.URL + "/index.php?title=Special:UserLogin"
+	b := setup(t, taskConfig(s.URL+"/index.php?title=Main_Page", keys...))
+	job, _, err := b.run(t, fetch.ActionSynchronize, params())
+	require.NoError(t, err)
+	assert.Contains(t, b.target.refs(), s.URL+"/index.php?title=New_name", "failures: %v", job.Failures())
+}
+
+// loginPageCase is a page's URL, a LoginUrl, and whether the page is the
+// login page.
+type loginPageCase struct {
+	u, login string
+	want     bool
+}
+
+func assertLoginPage(t *testing.T, cases []loginPageCase) {
+	t.Helper()
+	for _, c := range cases {
+		assert.Equal(t, c.want, loginPage(c.u, c.login), "%s at %s", c.u, c.login)
+	}
 }
