@@ -38,7 +38,9 @@ import (
 // images left out, OpenDocument heading numbers a word of their own,
 // HTML's center, menu, legend... blocks, XHTML's xml:lang, rubies'
 // readings left out, docx SmartArt, xlsx comments.
-const Version = 3
+// 4: Office and OpenDocument parts holding bytes that are not UTF-8 or
+// control characters XML does not allow (they failed the document).
+const Version = 4
 
 // Format is a document format the package extracts text from.
 type Format string

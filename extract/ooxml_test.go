@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -460,4 +462,57 @@ func TestXLSXComments(t *testing.T) {
 			`<threadedComment ref="A1" personId="{3}" id="{4}" parentId="{2}"><text>Yes.</text></threadedComment></ThreadedComments>`)})
 	require.NoError(t, err)
 	assert.Equal(t, "S\nTotal\n\nIs this right?\nYes.", d.Text)
+}
+
+// A part of an Office or OpenDocument package written by a tool that put
+// Latin-1 bytes, or a control character, into XML declared UTF-8 (report
+// generators, exports of databases do) failed the whole document: Go's
+// XML decoder refuses invalid UTF-8 and characters XML does not allow,
+// and one such byte cost the document its text and metadata. A byte that
+// is no UTF-8 becomes U+FFFD, as in plain text; a control character XML
+// does not allow becomes a space; the rest of the document reads.
+func TestOfficeXMLInvalidCharactersDoNotFailTheDocument(t *testing.T) {
+	const props = `<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties"` +
+		` xmlns:dc="http://purl.org/dc/elements/1.1/">` + "<dc:title>Caf\xe9 menu</dc:title></cp:coreProperties>"
+	x := newX(t, Limits{})
+	for name, c := range map[string]struct {
+		data        []byte
+		text, title string
+	}{
+		"docx, Latin-1": {data: zipOf(t, "[Content_Types].xml", `<Types/>`, "docProps/core.xml", props, "word/document.xml",
+			`<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>`+
+				"<w:p><w:r><w:t>Cr\xe8me br\xfbl\xe9e</w:t></w:r></w:p><w:p><w:r><w:t>Then \xe2 cut, control\x01char\x0bhere, \xef\xbf\xbf end</w:t></w:r></w:p>"+
+				`</w:body></w:document>`),
+			text: "Cr\uFFFDme br\uFFFDl\uFFFDe\nThen \uFFFD cut, control char here, \uFFFD end", title: "Caf\uFFFD menu"},
+		"xlsx shared string": {data: zipOf(t,
+			"xl/workbook.xml", `<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">`+
+				`<sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>`,
+			"xl/_rels/workbook.xml.rels", `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">`+
+				`<Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>`,
+			"xl/worksheets/sheet1.xml", `<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>`+
+				`<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1"><v>2</v></c></row></sheetData></worksheet>`,
+			"xl/sharedStrings.xml", "<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><si><t>Z\xfcrich</t></si></sst>"),
+			text: "S\nZ\uFFFDrich\t2"},
+		"odt": {data: odfPackage(t, "application/vnd.oasis.opendocument.text", "<office:text><text:p>na\xefve</text:p><text:p>next</text:p></office:text>"),
+			text: "na\uFFFDve\nnext"},
+	} {
+		d, err := x.Extract(context.Background(), Input{Data: c.data})
+		require.NoError(t, err, name)
+		assert.Equal(t, c.text, d.Text, name)
+		assert.Equal(t, c.title, d.Title, name)
+	}
+}
+
+// The replacements of xmlChars do not depend on where the reads of the
+// part end (a sequence cut between two reads is whole again).
+func TestXMLCharsAcrossReads(t *testing.T) {
+	in := "<a>\u00e9t\u00e9 \xe9\xe8 \U0001F600\x01\x0b \uFFFE\xf0\x9f\x98</a>\u4e2d\xe4\xb8"
+	const want = "<a>\u00e9t\u00e9 \uFFFD\uFFFD \U0001F600   \uFFFD\uFFFD\uFFFD\uFFFD</a>\u4e2d\uFFFD\uFFFD"
+	for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in)), iotest.HalfReader(strings.NewReader(in))} {
+		grown := 0
+		out, err := io.ReadAll(&xmlChars{r: r, grow: func(n int) error { grown += n; return nil }})
+		require.NoError(t, err)
+		assert.Equal(t, want, string(out))
+		assert.Positive(t, grown)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"unicode/utf8"
 )
 
 // archive is a zip package (Office Open XML, OpenDocument) read with a
@@ -132,8 +133,132 @@ func (a *archive) walkXML(name string, fn func(d *xml.Decoder, t xml.Token) erro
 		return err
 	}
 	defer rc.Close()
-	return walkXML(a.x, rc, name, fn)
+	// What the replacements add to the bytes read counts as read.
+	return walkXML(a.x, &xmlChars{r: rc, grow: func(n int) error { return a.keep(name, int64(n)) }}, name, fn)
 }
+
+// xmlChars passes XML through with what Go's decoder refuses in a whole
+// part replaced, so that one bad byte does not cost a document its text:
+// each byte that is not UTF-8 becomes U+FFFD (a Latin-1 character one
+// U+FFFD), a control character XML does not allow (C0 but tab, line feed
+// and carriage return) a space, and U+FFFE and U+FFFF U+FFFD. Packages are
+// UTF-8 (their parts declare it, or nothing). grow is charged with the
+// bytes the replacements add (U+FFFD is three bytes).
+type xmlChars struct {
+	r     io.Reader
+	grow  func(n int) error
+	raw   []byte            // the read buffer
+	clean []byte            // the buffer of cleaned bytes
+	tail  [utf8.UTFMax]byte // an incomplete sequence at the end of the last read
+	ntail int
+	out   []byte // cleaned, not yet returned (in raw or clean)
+	err   error
+}
+
+func (c *xmlChars) Read(p []byte) (int, error) {
+	for len(c.out) == 0 {
+		if c.err != nil {
+			return 0, c.err
+		}
+		c.fill(len(p))
+	}
+	n := copy(p, c.out)
+	c.out = c.out[n:]
+	return n, nil
+}
+
+// fill reads up to n bytes and cleans them into out.
+func (c *xmlChars) fill(n int) {
+	if cap(c.raw) < c.ntail+n {
+		c.raw = make([]byte, c.ntail+n)
+	}
+	copy(c.raw, c.tail[:c.ntail])
+	m, err := c.r.Read(c.raw[c.ntail : c.ntail+n])
+	raw := c.raw[:c.ntail+m]
+	c.err = err
+	c.ntail = 0
+	if err == nil {
+		// An incomplete sequence at the end waits for the rest of it.
+		c.ntail = copy(c.tail[:], raw[len(raw)-incompleteTail(raw):])
+		raw = raw[:len(raw)-c.ntail]
+	}
+	if xmlClean(raw) {
+		c.out = raw // most parts: their bytes go out as read
+		return
+	}
+	c.clean = cleanXMLChars(c.clean[:0], raw)
+	c.out = c.clean
+	if grown := len(c.clean) - len(raw); grown > 0 && c.grow != nil {
+		if err := c.grow(grown); err != nil {
+			c.err = err
+		}
+	}
+}
+
+// incompleteTail returns the length of the incomplete UTF-8 sequence
+// that ends b, if any.
+func incompleteTail(b []byte) int {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		switch {
+		case b[i] < utf8.RuneSelf:
+			return 0
+		case utf8.RuneStart(b[i]):
+			if utf8.FullRune(b[i:]) {
+				return 0
+			}
+			return len(b) - i
+		}
+	}
+	return 0
+}
+
+// xmlClean reports whether b holds nothing xmlChars replaces.
+func xmlClean(b []byte) bool {
+	high := false
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			high = true
+		} else if !xmlPlain[c] {
+			return false
+		}
+	}
+	return !high || utf8.Valid(b) && !bytes.Contains(b, []byte("\uFFFE")) && !bytes.Contains(b, []byte("\uFFFF"))
+}
+
+// cleanXMLChars appends b to dst with xmlChars' replacements.
+func cleanXMLChars(dst, b []byte) []byte {
+	for i := 0; i < len(b); {
+		if c := b[i]; c < utf8.RuneSelf {
+			if !xmlPlain[c] {
+				c = ' ' // a control character
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r == 0xfffe, r == 0xffff:
+			dst = append(dst, replacement...)
+		default:
+			dst = append(dst, b[i:i+size]...)
+		}
+		i += size
+	}
+	return dst
+}
+
+var replacement = []byte("\uFFFD")
+
+// xmlPlain: the ASCII bytes XML allows (all but the C0 controls besides
+// tab, line feed and carriage return).
+var xmlPlain = func() (t [256]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = true
+	}
+	t['\t'], t['\n'], t['\r'] = true, true, true
+	return t
+}()
 
 var errStop = errors.New("stop")
 
