@@ -39,7 +39,9 @@ import (
 // HTML's center, menu, legend... blocks, XHTML's xml:lang, rubies'
 // readings left out, docx SmartArt, xlsx comments.
 // 4: Office and OpenDocument parts holding bytes that are not UTF-8 or
-// control characters XML does not allow (they failed the document).
+// control characters XML does not allow, or a comment or CDATA section
+// holding a '<' more than 64 KiB before its end (they failed the
+// document).
 const Version = 4
 
 // Format is a document format the package extracts text from.

@@ -516,3 +516,38 @@ func TestXMLCharsAcrossReads(t *testing.T) {
 		assert.Positive(t, grown)
 	}
 }
+
+// The tag guard counted the bytes after a '<' inside a comment, a CDATA
+// section or a processing instruction as a tag's: a part holding one
+// (a comment quoting "a < b", a CDATA section of code) followed by more
+// than 64 KiB before the next '>' failed with ErrLimit, though the
+// decoder holds no tag there. They are skipped as the decoder skips
+// them; a tag of millions of attributes after them is still refused,
+// also after a CDATA section ending "]]]>".
+func TestXMLLessThanInCommentOrCDATA(t *testing.T) {
+	const w = `<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>`
+	const end = `<w:r><w:t>after</w:t></w:r></w:p></w:body></w:document>`
+	doc := func(head, unit, tail string) []byte {
+		return bombZip(t, map[string]string{"[Content_Types].xml": `<Types/>`}, "word/document.xml",
+			[]byte(w+head), []byte(unit), []byte(tail+end), 1<<20)
+	}
+	x := newX(t, Limits{})
+	for name, data := range map[string][]byte{
+		"a comment":     doc(`<w:p><!-- a < b `, `words `, `-->`),
+		"a CDATA":       doc(`<w:p><w:r><w:t><![CDATA[if (a < b) `, `c = d; `, `]]></w:t></w:r>`),
+		"a PI":          doc(`<w:p><?pi a < b `, `words `, `?>`),
+		"a comment, <!": doc(`<w:p><!-- <! `, `words `, `-->`),
+	} {
+		d, err := x.Extract(context.Background(), Input{Data: data})
+		require.NoError(t, err, name)
+		assert.True(t, strings.HasSuffix(d.Text, "after"), name)
+	}
+	for name, data := range map[string][]byte{
+		"after a comment holding <": doc(`<!-- < --><w:p`, ` a`, `>`),
+		"after ]]]>":                doc(`<w:p><w:r><w:t><![CDATA[x]]]></w:t></w:r><w:p`, ` a`, `>`),
+		"after a PI's ??>":          doc(`<?pi <??><w:p`, ` a`, `>`),
+	} {
+		_, err := x.Extract(context.Background(), Input{Data: data})
+		require.ErrorIs(t, err, ErrLimit, name)
+	}
+}

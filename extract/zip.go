@@ -288,16 +288,23 @@ const xmlMaxTagBytes = 64 << 10
 // tagGuard passes XML through and fails (ErrLimit) at a start tag of
 // more than xmlMaxTagBytes outside its values, before the decoder has
 // read them. A value cannot hold a '<' (the decoder refuses it), so
-// every '<' starts a tag over: a comment or a processing instruction
-// (not counted: '<' then '!' or '?'), whose quotes are not values,
-// cannot hide a tag from the count.
+// every '<' starts a tag over, but for a comment, a CDATA section and a
+// processing instruction, which are skipped to their ends as the decoder
+// reads them (the same bytes end them, so the skip ends where the
+// decoder's does, or before: never inside a tag the decoder reads), so
+// that their '<' and quotes count for nothing. Another declaration
+// ("<!DOCTYPE") is not skipped: a '<' in it starts a tag over.
 type tagGuard struct {
 	r     io.Reader
 	name  string
 	lt    bool // a '<' was the last byte looked at
+	bang  bool // "<!" were the last bytes looked at
 	inTag bool
 	quote byte // the quote of the value being read, or 0
 	n     int  // bytes of the tag outside its values
+	// skip: what is skipped ('-' a comment, ']' a CDATA section, '?' a
+	// processing instruction), or 0; b0, b1 the last two bytes of it.
+	skip, b0, b1 byte
 }
 
 // tagStops are the bytes that end a stretch of a tag outside values.
@@ -311,7 +318,40 @@ func (g *tagGuard) Read(p []byte) (int, error) {
 			// After a '<': a tag, unless a comment, CDATA, a declaration
 			// or a processing instruction.
 			g.lt = false
-			g.inTag = b[0] != '!' && b[0] != '?'
+			switch b[0] {
+			case '!':
+				g.bang = true
+				b = b[1:]
+			case '?':
+				g.skip, g.b0, g.b1 = '?', 0, 0
+				b = b[1:]
+			default:
+				g.inTag = true
+			}
+		case g.bang:
+			// "<!-" starts a comment, "<![" a CDATA section (the decoder
+			// refuses any other "<!-" or "<![").
+			g.bang = false
+			if b[0] == '-' || b[0] == '[' {
+				g.skip, g.b0, g.b1 = b[0], 0, 0
+				if b[0] == '[' {
+					g.skip = ']'
+				}
+				b = b[1:]
+			}
+		case g.skip != 0:
+			i := bytes.IndexByte(b, '>')
+			if i < 0 {
+				g.skipped(b)
+				return n, err
+			}
+			g.skipped(b[:i])
+			if g.skip == '?' && g.b1 == '?' || g.skip != '?' && g.b0 == g.skip && g.b1 == g.skip {
+				g.skip = 0
+			} else {
+				g.skipped(b[i : i+1])
+			}
+			b = b[i+1:]
 		case !g.inTag:
 			i := bytes.IndexByte(b, '<')
 			if i < 0 {
@@ -357,6 +397,17 @@ func (g *tagGuard) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// skipped keeps the last two bytes of what is skipped, b its next bytes.
+func (g *tagGuard) skipped(b []byte) {
+	switch len(b) {
+	case 0:
+	case 1:
+		g.b0, g.b1 = g.b1, b[0]
+	default:
+		g.b0, g.b1 = b[len(b)-2], b[len(b)-1]
+	}
 }
 
 // walkXML streams the XML r through fn, token by token, checking the
