@@ -41,7 +41,7 @@ import (
 // 4: Office and OpenDocument parts holding bytes that are not UTF-8 or
 // control characters XML does not allow, or a comment or CDATA section
 // holding a '<' more than 64 KiB before its end (they failed the
-// document).
+// document); the XMP metadata of a PDF without document information.
 const Version = 4
 
 // Format is a document format the package extracts text from.

@@ -153,7 +153,8 @@ func coreProps(a *archive, doc *Document) error {
 
 func parseTime(v string) time.Time {
 	v = strings.TrimSpace(v)
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04:05.999999999", "2006-01-02"} {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04:05.999999999", "2006-01-02",
+		"2006-01-02T15:04Z07:00", "2006-01-02T15:04"} { // the last two: XMP's dates without seconds
 		if t, err := time.Parse(layout, v); err == nil {
 			return t
 		}

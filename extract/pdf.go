@@ -3,12 +3,14 @@ package extract
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"html"
 	"io"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,7 +29,10 @@ import (
 // reached or its output passes Limits.MaxTextBytes, and reads at most
 // Limits.MaxPages pages, plus one that tells whether there are more (-l).
 // When the text is cut, pdfinfo (same package, same limits) gives the
-// document's page count. Nothing they do can take the server down.
+// document's page count; when the document information gives neither a
+// title nor an author (PDF 2.0 deprecates it) and the PDF has a metadata
+// stream, pdfinfo -meta gives the catalog's XMP metadata, which fills the
+// fields still empty. Nothing they do can take the server down.
 
 // lookPDFToText resolves the pdftotext program.
 func lookPDFToText(name string) (string, error) {
@@ -94,6 +99,12 @@ func (e *Extractor) pdf(x *extraction, data []byte, doc *Document) error {
 		return pdfFailure(werr, stderr.String(), x.limits)
 	}
 	parsePDFToText(out, doc, x.out, x.limits.MaxPages)
+	if doc.Title == "" && doc.Author == "" && bytes.Contains(data, []byte("/Metadata")) {
+		// No document information (PDF 2.0 deprecates it): the XMP
+		// metadata of the catalog, if any (a metadata stream's dictionary
+		// says /Type /Metadata, also when the catalog is compressed).
+		e.pdfXMP(x, data, doc)
+	}
 	if doc.Truncated {
 		// The pages read are not the document's: ask pdfinfo.
 		if n := e.pdfPageCount(x, data); n > doc.Pages {
@@ -159,6 +170,141 @@ func (e *Extractor) pdfPageCount(x *extraction, data []byte) int {
 		}
 	}
 	return max(n, 0)
+}
+
+// xmpMaxBytes bounds the XMP packet read (its metadata comes first; a
+// packet may hold thumbnails and an editing history after it).
+const xmpMaxBytes = 1 << 20
+
+// pdfXMP fills the fields of doc still empty from the XMP metadata of
+// the PDF's catalog, which pdfinfo -meta prints (run under the limits
+// pdftotext runs under). A PDF without any, or that pdfinfo cannot read,
+// keeps its fields.
+func (e *Extractor) pdfXMP(x *extraction, data []byte, doc *Document) {
+	if e.pdfinfo == "" || x.ctx.Err() != nil {
+		return
+	}
+	cmd := popplerCommand(x.ctx, data, e.pdfinfo, "-meta", "-")
+	var out bytes.Buffer
+	cmd.Stdout = &limitedBuffer{b: &out, max: xmpMaxBytes}
+	if err := cmd.Start(); err != nil {
+		return
+	}
+	if err := setLimits(cmd.Process.Pid, uint64(x.limits.MaxMemoryBytes)+pdfStartup, x.limits.Timeout); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return
+	}
+	if err := cmd.Wait(); err != nil {
+		return
+	}
+	xmpFields(x, out.Bytes(), doc)
+}
+
+// XMP namespaces of the properties read.
+const (
+	xmpDCNS  = "http://purl.org/dc/elements/1.1/"
+	xmpPDFNS = "http://ns.adobe.com/pdf/1.3/"
+	xmpNS    = "http://ns.adobe.com/xap/1.0/"
+)
+
+// xmpProps maps the XMP properties read to the fields they give (as a
+// PDF reader maps them to the document information's: dc:description is
+// the subject; pdf:Keywords, else dc:subject's items, the keywords).
+var xmpProps = map[xml.Name]string{
+	{Space: xmpDCNS, Local: "title"}:       "title",
+	{Space: xmpDCNS, Local: "creator"}:     "author",
+	{Space: xmpDCNS, Local: "description"}: "subject",
+	{Space: xmpDCNS, Local: "subject"}:     "subjects",
+	{Space: xmpPDFNS, Local: "Keywords"}:   "keywords",
+	{Space: xmpNS, Local: "CreateDate"}:    "created",
+	{Space: xmpNS, Local: "ModifyDate"}:    "modified",
+}
+
+// xmpFields fills the fields of doc still empty from the XMP packet: a
+// property's value is its text, or its items (rdf:li) joined with ", "
+// (of a language alternative, the x-default one, else the first); a
+// simple property may be an attribute of rdf:Description.
+func xmpFields(x *extraction, packet []byte, doc *Document) {
+	vals := map[string]string{}
+	prop, propDepth, depth := "", 0, 0
+	var text strings.Builder
+	var items []string
+	inItem, isDefault, defaultItem := false, false, ""
+	// Its own extraction: a packet is not text, and is read also when
+	// the document's text was cut.
+	px := &extraction{ctx: x.ctx, limits: x.limits, out: newTextBuilder(0)}
+	_ = walkXML(px, &xmlChars{r: bytes.NewReader(packet)}, "XMP metadata", func(_ *xml.Decoder, t xml.Token) error {
+		switch t := t.(type) {
+		case xml.StartElement:
+			depth++
+			if prop == "" {
+				for _, a := range t.Attr {
+					if p := xmpProps[a.Name]; p != "" && vals[p] == "" {
+						vals[p] = a.Value
+					}
+				}
+				if p := xmpProps[t.Name]; p != "" {
+					prop, propDepth = p, depth
+					text.Reset()
+					items, defaultItem = items[:0], ""
+				}
+				break
+			}
+			if t.Name.Local == "li" {
+				inItem, isDefault = true, attr(t, "lang") == "x-default"
+				items = append(items, "")
+			}
+		case xml.EndElement:
+			if prop != "" && depth == propDepth {
+				v := strings.TrimSpace(text.String())
+				switch {
+				case defaultItem != "":
+					v = defaultItem
+				case len(items) > 0 && (prop == "title" || prop == "subject"):
+					v = items[0]
+				case len(items) > 0:
+					v = strings.Join(slices.DeleteFunc(items, func(s string) bool { return strings.TrimSpace(s) == "" }), ", ")
+				}
+				if vals[prop] == "" {
+					vals[prop] = v
+				}
+				prop = ""
+			} else if prop != "" && t.Name.Local == "li" {
+				if isDefault {
+					defaultItem = items[len(items)-1]
+				}
+				inItem = false
+			}
+			depth--
+		case xml.CharData:
+			switch {
+			case prop == "":
+			case inItem:
+				items[len(items)-1] += string(t)
+			default:
+				text.Write(t)
+			}
+		}
+		return nil
+	})
+	if vals["keywords"] == "" {
+		vals["keywords"] = vals["subjects"]
+	}
+	for _, f := range []struct {
+		field *string
+		prop  string
+	}{{&doc.Title, "title"}, {&doc.Author, "author"}, {&doc.Subject, "subject"}, {&doc.Keywords, "keywords"}} {
+		if *f.field == "" {
+			*f.field = vals[f.prop]
+		}
+	}
+	if doc.Created.IsZero() {
+		doc.Created = parseTime(vals["created"])
+	}
+	if doc.Modified.IsZero() {
+		doc.Modified = parseTime(vals["modified"])
+	}
 }
 
 // setLimits sets the address-space and CPU-time limits of process pid.

@@ -114,3 +114,57 @@ func TestPDFPagesOfACutDocument(t *testing.T) {
 	assert.False(t, d.Truncated)
 	assert.Equal(t, 40, d.Pages)
 }
+
+// xmpPDF is a one-page PDF showing "Hello" whose catalog's metadata
+// stream (XMP) holds the RDF description desc, and whose document
+// information dictionary is info ("" for none).
+func xmpPDF(info, desc string) []byte {
+	xmp := `<?xpacket begin="` + "\ufeff" + `" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">` +
+		`<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about=""` +
+		` xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:pdf="http://ns.adobe.com/pdf/1.3/" xmlns:xmp="http://ns.adobe.com/xap/1.0/"` +
+		desc + `</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>`
+	content := "BT /F1 24 Tf 72 700 Td (Hello) Tj ET"
+	trailer, objs := "", []string{
+		"<< /Type /Catalog /Pages 2 0 R /Metadata 6 0 R >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+		fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(content), content),
+		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+		fmt.Sprintf("<< /Type /Metadata /Subtype /XML /Length %d >>\nstream\n%s\nendstream", len(xmp), xmp),
+	}
+	if info != "" {
+		trailer, objs = "/Info 7 0 R ", append(objs, info)
+	}
+	return buildPDF(trailer, objs...)
+}
+
+// PDF 2.0 deprecates the document information dictionary: a PDF written
+// so (and many PDF/A writers) has its title, author, description,
+// keywords and dates in the XMP metadata stream of its catalog only,
+// which pdftotext does not read: it had no title, no AUTHOR, no
+// SUBJECT... A PDF whose information dictionary gives neither a title
+// nor an author takes them, and the other fields it lacks, from its
+// XMP; one whose dictionary gives them keeps them.
+func TestPDFMetadataFromXMP(t *testing.T) {
+	requirePDFToText(t)
+	x := newX(t, Limits{})
+	d, err := x.Extract(context.Background(), Input{Data: xmpPDF("", ` xmp:ModifyDate="2024-02-01T08:00:00Z">`+
+		`<dc:creator><rdf:Seq><rdf:li>Ann Smith</rdf:li><rdf:li>Bob &amp; Co</rdf:li></rdf:Seq></dc:creator>`+
+		`<dc:title><rdf:Alt><rdf:li xml:lang="fr">Titre</rdf:li><rdf:li xml:lang="x-default">XMP title</rdf:li></rdf:Alt></dc:title>`+
+		`<dc:description><rdf:Alt><rdf:li xml:lang="x-default">An abstract</rdf:li></rdf:Alt></dc:description>`+
+		`<pdf:Keywords>zebra, meadow</pdf:Keywords><xmp:CreateDate>2023-01-15T10:30:00+05:30</xmp:CreateDate>`)})
+	require.NoError(t, err)
+	assert.Equal(t, "Hello", d.Text)
+	assert.Equal(t, "XMP title", d.Title)
+	assert.Equal(t, "Ann Smith, Bob & Co", d.Author)
+	assert.Equal(t, "An abstract", d.Subject)
+	assert.Equal(t, "zebra, meadow", d.Keywords)
+	assert.True(t, d.Created.Equal(time.Date(2023, 1, 15, 5, 0, 0, 0, time.UTC)), "%s", d.Created)
+	assert.True(t, d.Modified.Equal(time.Date(2024, 2, 1, 8, 0, 0, 0, time.UTC)), "%s", d.Modified)
+
+	d, err = x.Extract(context.Background(), Input{Data: xmpPDF(`<< /Title (Info title) /Author (Info Author) >>`,
+		`><dc:creator><rdf:Seq><rdf:li>XMP Author</rdf:li></rdf:Seq></dc:creator><pdf:Keywords>xmp words</pdf:Keywords>`)})
+	require.NoError(t, err)
+	assert.Equal(t, "Info title", d.Title)
+	assert.Equal(t, "Info Author", d.Author)
+}
