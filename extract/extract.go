@@ -41,7 +41,8 @@ import (
 // 4: Office and OpenDocument parts holding bytes that are not UTF-8 or
 // control characters XML does not allow, or a comment or CDATA section
 // holding a '<' more than 64 KiB before its end (they failed the
-// document); the XMP metadata of a PDF without document information.
+// document); the XMP metadata of a PDF without document information;
+// NUL bytes dropped from RTF's and HTML's text.
 const Version = 4
 
 // Format is a document format the package extracts text from.
@@ -157,7 +158,7 @@ type Input struct {
 // Document is what Extract found.
 type Document struct {
 	Format Format
-	// Text is the document's text, valid UTF-8: paragraphs and rows on
+	// Text is the document's text, valid UTF-8 without NUL: paragraphs and rows on
 	// lines of their own, table cells separated by tabs (an empty cell
 	// keeps its place, trailing empty cells write nothing), at most
 	// Limits.MaxTextBytes bytes.
@@ -336,7 +337,7 @@ func (e *Extractor) Extract(ctx context.Context, in Input) (doc *Document, err e
 	doc.Author = cleanLine(doc.Author)
 	doc.Subject = cleanLine(doc.Subject)
 	doc.Keywords = cleanLine(doc.Keywords)
-	doc.Description = strings.TrimSpace(strings.ToValidUTF8(doc.Description, "\uFFFD"))
+	doc.Description = strings.TrimSpace(strings.ReplaceAll(strings.ToValidUTF8(doc.Description, "\uFFFD"), "\x00", ""))
 	doc.Language = cleanLine(doc.Language)
 	if !e.log.Enabled(ctx, slog.LevelDebug) {
 		return doc, nil // its attributes are not even built (an allocation each)
@@ -370,6 +371,9 @@ func (x *extraction) check() error {
 // cleanLine makes a metadata value one line of valid UTF-8.
 func cleanLine(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
 	return strings.Join(strings.Fields(s), " ")
 }
 
@@ -395,8 +399,11 @@ func (t *textBuilder) full() bool { return t.truncated }
 
 // WriteString appends s; runs of spaces and tabs inside s are kept as
 // written except at line starts. "\n", "\r\n" and a lone "\r" (old Mac
-// text) end lines.
+// text) end lines. NUL bytes are dropped.
 func (t *textBuilder) WriteString(s string) {
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
 	if strings.IndexByte(s, '\r') >= 0 {
 		s = strings.ReplaceAll(s, "\r\n", "\n")
 		s = strings.ReplaceAll(s, "\r", "\n")

@@ -67,3 +67,22 @@ func TestRTFFontCharsetDecidesTheCodePage(t *testing.T) {
 		assert.Equal(t, tc.want, d.Text, "%q", tc.src)
 	}
 }
+
+// A NUL byte in an RTF document (RichEdit controls stream their text out
+// with the C string's terminator, which applications save with it) or in
+// an HTML page went into the text as it is: a NUL in DRECONTENT, which
+// text formats downstream take for the end of the string. NUL bytes are
+// dropped from the text and the metadata, as plain text's are (and as
+// HTML's parsing drops them from a body's text).
+func TestNULBytesAreDropped(t *testing.T) {
+	x := newX(t, Limits{})
+	for _, in := range []Input{
+		{Data: []byte("{\\rtf1\\ansi{\\info{\\title Re\x00port}}Hello\x00 world\\par}\x00")},
+		{Data: []byte("<html><head><title>Report</title></head><body><p>Hello\x00 world</p></body></html>\x00"), ContentType: "text/html"},
+	} {
+		d, err := x.Extract(context.Background(), in)
+		require.NoError(t, err)
+		assert.Equal(t, "Hello world", d.Text, "%q", in.Data)
+		assert.Equal(t, "Report", d.Title, "%q", in.Data)
+	}
+}
