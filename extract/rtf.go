@@ -12,6 +12,7 @@ import (
 	"golang.org/x/text/encoding/korean"
 	"golang.org/x/text/encoding/simplifiedchinese"
 	"golang.org/x/text/encoding/traditionalchinese"
+	"golang.org/x/text/encoding/unicode"
 )
 
 // RTF (Rich Text Format 1.9.1): a tokenizer of control words, control
@@ -23,7 +24,7 @@ import (
 // and \cell write tabs, \row ends a line. A footnote (\footnote, written
 // where its mark stands) follows its paragraph on lines of its own. Characters: \'hh in the
 // document's code page (\ansicpg, Windows-1252 by default; double-byte
-// code pages 932, 936, 949 and 950 too), as are 8-bit characters written
+// code pages 932, 936, 949 and 950 too, and 65001, UTF-8), as are 8-bit characters written
 // as they are (in a double-byte code page, the byte after a lead byte is
 // its second, whatever it is), \uN (with \ucN fallback characters
 // skipped) and UTF-16 surrogate pairs. A run in a font whose character
@@ -400,6 +401,8 @@ func codePage(cp int) encoding.Encoding {
 		return charmap.Windows1258
 	case 10000:
 		return charmap.Macintosh
+	case 65001: // what Windows set to UTF-8 as its ANSI code page writes
+		return unicode.UTF8
 	}
 	return nil
 }
@@ -467,7 +470,7 @@ func (p *rtfParser) codeByte(b byte) {
 	}
 	p.bytes = append(p.bytes, b)
 	p.trail = !p.trail && p.runLead != nil && p.runLead(b)
-	if len(p.bytes) >= 4096 && !p.trail {
+	if len(p.bytes) >= 4096 && !p.trail && (p.runEnc != unicode.UTF8 || incompleteTail(p.bytes) == 0) {
 		p.flushBytes() // at a character's end: a long run is decoded in parts
 	}
 }

@@ -2,6 +2,7 @@ package extract
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -84,5 +85,24 @@ func TestNULBytesAreDropped(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "Hello world", d.Text, "%q", in.Data)
 		assert.Equal(t, "Report", d.Title, "%q", in.Data)
+	}
+}
+
+// WordPad and RichEdit on Windows set to UTF-8 as its ANSI code page
+// (the "Unicode UTF-8 for worldwide language support" option) write
+// \ansicpg65001 and their text's bytes in UTF-8, as they are or as \'hh.
+// Code page 65001 was unknown, so the text was read as Windows-1252:
+// "café" came out "cafÃ©". It is UTF-8, also as a font's \cpg.
+func TestRTFCodePage65001IsUTF8(t *testing.T) {
+	x := newX(t, Limits{})
+	for _, tc := range []struct{ src, want string }{
+		{"{\\rtf1\\ansi\\ansicpg65001 caf\\'c3\\'a9 \xe2\x82\xac 5 \\'e4\\'b8\\'ad\xe6\x96\x87}", "café € 5 中文"},
+		{"{\\rtf1\\ansi{\\fonttbl{\\f1\\cpg65001 Arial;}}{\\f1 \\'c3\\'a9t\\'c3\\'a9} caf\\'e9}", "été café"},
+		// A run longer than the parts it is decoded in.
+		{"{\\rtf1\\ansicpg65001 " + strings.Repeat("\xe4\xb8\xad", 3000) + "}", strings.Repeat("中", 3000)},
+	} {
+		d, err := x.Extract(context.Background(), Input{Data: []byte(tc.src)})
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, d.Text, "%q", tc.src)
 	}
 }
