@@ -551,3 +551,29 @@ func TestXMLLessThanInCommentOrCDATA(t *testing.T) {
 		require.ErrorIs(t, err, ErrLimit, name)
 	}
 }
+
+// The tag guard reads the same whatever its reads hold: a comment, a
+// CDATA section or a processing instruction cut between two reads is
+// still skipped, and a tag after it still counted.
+func TestTagGuardAcrossReads(t *testing.T) {
+	long := strings.Repeat("w ", xmlMaxTagBytes)
+	for in, wantErr := range map[string]bool{
+		"<a><!-- < " + long + "--></a>":                     false,
+		"<a><![CDATA[ < " + long + "]]></a>":                false,
+		"<a><?pi < " + long + "?></a>":                      false,
+		"<a><!-- < -->< " + long + "></a>":                  true,
+		"<a><![CDATA[x]]]><b " + long + "></a>":             true,
+		"<a><?pi <??><b " + long + "></a>":                  true,
+		"<a><!-- -- > <b " + long + "--></a>":               false,
+		"<!DOCTYPE a [<!ENTITY e 'x'>]><a><b " + long + ">": true,
+	} {
+		for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in))} {
+			_, err := io.ReadAll(&tagGuard{r: r, name: "p"})
+			if wantErr {
+				assert.ErrorIs(t, err, ErrLimit, "%.40q", in)
+			} else {
+				assert.NoError(t, err, "%.40q", in)
+			}
+		}
+	}
+}
