@@ -38,8 +38,9 @@ import (
 // images left out, OpenDocument heading numbers a word of their own,
 // HTML's center, menu, legend... blocks, XHTML's xml:lang, rubies'
 // readings left out, docx SmartArt, xlsx comments.
-// 4: Office and OpenDocument parts holding bytes that are not UTF-8 or
-// control characters XML does not allow, or a comment or CDATA section
+// 4: Office and OpenDocument parts in UTF-16 or another declared
+// encoding, or holding bytes that are not UTF-8 or control characters
+// XML does not allow, or a comment or CDATA section
 // holding a '<' more than 64 KiB before its end (they failed the
 // document); the XMP metadata of a PDF without document information;
 // NUL bytes dropped from RTF's and HTML's text; RTF's code page 65001.

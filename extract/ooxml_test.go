@@ -577,3 +577,41 @@ func TestTagGuardAcrossReads(t *testing.T) {
 		}
 	}
 }
+
+// XML may be UTF-16 (with a byte order mark, or told by its declaration's
+// bytes), or in the encoding its declaration names, and Office reads a
+// part written so: a .NET generator writing with Encoding.Unicode, a
+// Java or PHP library declaring ISO-8859-1. The decoder was given every
+// part as UTF-8 whatever it said: such a document failed ("invalid
+// UTF-8"). A part is decoded from what its byte order mark or its
+// declaration says.
+func TestOfficeXMLPartEncodings(t *testing.T) {
+	const body = `<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>` +
+		`<w:p><w:r><w:t>Crème brûlée, Привет</w:t></w:r></w:p></w:body></w:document>`
+	x := newX(t, Limits{})
+	for name, part := range map[string]string{
+		"UTF-16LE with a BOM": "\xff\xfe" + string(utf16NoBOM(`<?xml version="1.0" encoding="utf-16"?>`+body, false)),
+		"UTF-16BE with a BOM": "\xfe\xff" + string(utf16NoBOM(`<?xml version="1.0" encoding="utf-16"?>`+body, true)),
+		"UTF-16LE, no BOM":    string(utf16NoBOM(`<?xml version="1.0" encoding="UTF-16"?>`+body, false)),
+		"windows-1251":        `<?xml version="1.0" encoding="windows-1251"?>` + strings.ReplaceAll(strings.ReplaceAll(body, "Crème brûlée, ", ""), "Привет", "\xcf\xf0\xe8\xe2\xe5\xf2"),
+	} {
+		d, err := x.Extract(context.Background(), Input{Data: zipOf(t, "[Content_Types].xml", `<Types/>`, "word/document.xml", part)})
+		require.NoError(t, err, name)
+		want := "Crème brûlée, Привет"
+		if name == "windows-1251" {
+			want = "Привет"
+		}
+		assert.Equal(t, want, d.Text, name)
+	}
+	data := zipOf(t,
+		"xl/workbook.xml", `<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">`+
+			`<sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>`,
+		"xl/_rels/workbook.xml.rels", `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">`+
+			`<Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>`,
+		"xl/worksheets/sheet1.xml", `<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>`+
+			`<row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>`,
+		"xl/sharedStrings.xml", "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><si><t>Z\xfcrich</t></si></sst>")
+	d, err := x.Extract(context.Background(), Input{Data: data})
+	require.NoError(t, err)
+	assert.Equal(t, "S\nZürich", d.Text)
+}

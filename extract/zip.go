@@ -11,6 +11,10 @@ import (
 	"path"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
 )
 
 // archive is a zip package (Office Open XML, OpenDocument) read with a
@@ -141,11 +145,17 @@ func (a *archive) walkXML(name string, fn func(d *xml.Decoder, t xml.Token) erro
 // part replaced, so that one bad byte does not cost a document its text:
 // each byte that is not UTF-8 becomes U+FFFD (a Latin-1 character one
 // U+FFFD), a control character XML does not allow (C0 but tab, line feed
-// and carriage return) a space, and U+FFFE and U+FFFF U+FFFD. Packages are
-// UTF-8 (their parts declare it, or nothing). grow is charged with the
-// bytes the replacements add (U+FFFD is three bytes).
+// and carriage return) a space, and U+FFFE and U+FFFF U+FFFD. A part in
+// UTF-16 or in another encoding its declaration names is decoded first
+// (partDecoder). grow is charged with the bytes the replacements add
+// (U+FFFD is three bytes).
 type xmlChars struct {
-	r     io.Reader
+	r       io.Reader
+	started bool // the part's encoding was looked at
+	// src counts the bytes of a part decoded to UTF-8 (partDecoder) read,
+	// nil for one read as it is; got counts the bytes read from r.
+	src   *countingReader
+	got   int64
 	grow  func(n int) error
 	raw   []byte            // the read buffer
 	clean []byte            // the buffer of cleaned bytes
@@ -156,6 +166,10 @@ type xmlChars struct {
 }
 
 func (c *xmlChars) Read(p []byte) (int, error) {
+	if !c.started {
+		c.started = true
+		c.r, c.src = partDecoder(c.r)
+	}
 	for len(c.out) == 0 {
 		if c.err != nil {
 			return 0, c.err
@@ -176,6 +190,13 @@ func (c *xmlChars) fill(n int) {
 	m, err := c.r.Read(c.raw[c.ntail : c.ntail+n])
 	raw := c.raw[:c.ntail+m]
 	c.err = err
+	if c.src != nil {
+		// What decoding adds (Windows-1252's "é" is two bytes of UTF-8)
+		// counts as read.
+		before := max(c.got-c.src.n, 0)
+		c.got += int64(m)
+		c.charge(int(max(c.got-c.src.n, 0) - before))
+	}
 	c.ntail = 0
 	if err == nil {
 		// An incomplete sequence at the end waits for the rest of it.
@@ -188,12 +209,69 @@ func (c *xmlChars) fill(n int) {
 	}
 	c.clean = cleanXMLChars(c.clean[:0], raw)
 	c.out = c.clean
-	if grown := len(c.clean) - len(raw); grown > 0 && c.grow != nil {
-		if err := c.grow(grown); err != nil {
-			c.err = err
-		}
+	c.charge(len(c.clean) - len(raw))
+}
+
+// charge charges grow with n bytes added, if any.
+func (c *xmlChars) charge(n int) {
+	if n <= 0 || c.grow == nil {
+		return
+	}
+	if err := c.grow(n); err != nil {
+		c.err = err
 	}
 }
+
+// xmlHeadBytes is how much of a part is looked at for its encoding: its
+// byte order mark and XML declaration.
+const xmlHeadBytes = 256
+
+// partDecoder returns r decoded to UTF-8 when it is not: UTF-16 (with a
+// byte order mark, or told by its declaration's bytes) or in another
+// encoding its XML declaration names (xmlEncoding, as XHTML's). The
+// decoder's CharsetReader then passes it as it is. Bytes a decoder cannot
+// read become U+FFFD. src counts the bytes decoded (nil: none are).
+func partDecoder(r io.Reader) (_ io.Reader, src *countingReader) {
+	head := make([]byte, xmlHeadBytes)
+	n, err := io.ReadFull(r, head)
+	head = head[:n]
+	switch err {
+	case nil:
+		r = io.MultiReader(bytes.NewReader(head), r)
+	case io.EOF, io.ErrUnexpectedEOF:
+		r = bytes.NewReader(head)
+	default:
+		r = io.MultiReader(bytes.NewReader(head), errReader{err})
+	}
+	var enc encoding.Encoding
+	if bytes.HasPrefix(head, []byte("\xff\xfe")) || bytes.HasPrefix(head, []byte("\xfe\xff")) {
+		enc = unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM)
+	} else {
+		enc, _ = xmlEncoding(head)
+	}
+	if enc == nil {
+		return r, nil
+	}
+	src = &countingReader{r: r}
+	return transform.NewReader(src, enc.NewDecoder()), src
+}
+
+// countingReader counts the bytes read from r.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// errReader fails with err.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
 // incompleteTail returns the length of the incomplete UTF-8 sequence
 // that ends b, if any.
@@ -417,7 +495,7 @@ func walkXML(x *extraction, r io.Reader, name string, fn func(d *xml.Decoder, t 
 	d := xml.NewDecoder(&tagGuard{r: r, name: name})
 	d.Strict = false
 	d.CharsetReader = func(label string, input io.Reader) (io.Reader, error) {
-		return input, nil // packages are UTF-8 (or UTF-16, which Go refuses below)
+		return input, nil // decoded to UTF-8 already (xmlChars)
 	}
 	depth := 0
 	skipDepth := 0 // > 0: the depth of the branch being skipped
