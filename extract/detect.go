@@ -18,7 +18,10 @@ import (
 // password-protected package: ErrEncrypted); then the media type of
 // ContentType (any text/* type but HTML and RTF, and JSON, are plain text:
 // PlainText), then the extension of Name. A document whose bytes contradict its declared type (an HTML
-// error page served as application/pdf) is detected by its bytes.
+// error page served as application/pdf; a .csv file or an HTML table
+// declared as one of Office's old binary formats, application/vnd.ms-excel
+// or application/msword, which is not an OLE compound file) is detected
+// by its bytes, or the extension of Name when it says HTML or text.
 func Detect(in Input) Format {
 	data := in.Data
 	head := data[:min(len(data), 1024)]
@@ -58,6 +61,8 @@ func Detect(in Input) Format {
 		}
 	} else if PlainText(mt) {
 		return Text
+	} else if oldOffice[mt] {
+		contradicted = true // the bytes are not an OLE compound file (seen above)
 	}
 	if mt == "" || mt == "application/octet-stream" || contradicted {
 		if f, ok := byExtension[strings.ToLower(path.Ext(namePath(in.Name)))]; ok {
@@ -71,6 +76,17 @@ func Detect(in Input) Format {
 		}
 	}
 	return ""
+}
+
+// oldOffice are the media types of Office's old binary formats (OLE
+// compound files), which are none of Formats, but which Windows gives
+// .csv files (application/vnd.ms-excel: how Outlook attaches them), and
+// web applications' "export to Excel" or "to Word" HTML tables: a body
+// of another kind declared so is told by its extension or its bytes.
+var oldOffice = map[string]bool{
+	"application/vnd.ms-excel":      true,
+	"application/msword":            true,
+	"application/vnd.ms-powerpoint": true,
 }
 
 // cfbMagic starts an OLE compound file (MS-CFB).

@@ -417,3 +417,40 @@ func TestDetect(t *testing.T) {
 		assert.Equal(t, tc.want, Detect(tc.in), "%q %s", tc.in.Data, tc.in.ContentType)
 	}
 }
+
+// Windows gives a .csv file the media type of Excel's old binary format
+// (application/vnd.ms-excel), and Outlook attaches it so; web
+// applications' "export to Excel" or "to Word" send an HTML table as
+// application/vnd.ms-excel or application/msword under an .xls or .doc
+// name. A declared type that is none of the formats extracted decided
+// alone: such an attachment or file was a format without text, and none
+// of its words were indexed. Bytes that are not the old binary formats'
+// (an OLE compound file) contradict those types: the extension (.csv)
+// or the bytes (an HTML page) decide, as for a generic type.
+func TestDetectTextDeclaredAsOldOfficeType(t *testing.T) {
+	x := newX(t, Limits{})
+	for _, tc := range []struct {
+		in   Input
+		want Format
+		text string
+	}{
+		{Input{Data: []byte("name,amount\r\nAnn,5\r\n"), ContentType: "application/vnd.ms-excel", Name: "report.csv"}, Text, "name,amount\nAnn,5"},
+		{Input{Data: []byte("name\tamount\nAnn\t5\n"), ContentType: "application/vnd.ms-excel; name=report.tsv", Name: "report.tsv"}, Text, "name\tamount\nAnn\t5"},
+		{Input{Data: []byte(`<html xmlns:o="urn:schemas-microsoft-com:office:office"><body><table><tr><td>Ann</td><td>5</td></tr></table></body></html>`),
+			ContentType: "application/vnd.ms-excel", Name: "export.xls"}, HTML, "Ann\t5"},
+		{Input{Data: []byte(`<html><body><p>Letter</p></body></html>`), ContentType: "application/msword", Name: "letter.doc"}, HTML, "Letter"},
+	} {
+		require.Equal(t, tc.want, Detect(tc.in), "%s %s", tc.in.ContentType, tc.in.Name)
+		d, err := x.Extract(context.Background(), tc.in)
+		require.NoError(t, err)
+		assert.Equal(t, tc.text, d.Text)
+	}
+	// An old binary file is still none of the formats, whatever its name.
+	for _, in := range []Input{
+		{Data: cfb("Workbook"), ContentType: "application/vnd.ms-excel", Name: "budget.xls"},
+		{Data: cfb("Workbook"), ContentType: "application/vnd.ms-excel", Name: "budget.csv"},
+		{Data: []byte("\x00\x01binary"), ContentType: "application/vnd.ms-excel", Name: "budget.xls"},
+	} {
+		assert.Equal(t, Format(""), Detect(in), "%q %s", in.Data, in.Name)
+	}
+}
