@@ -343,6 +343,15 @@ func TestXLSXStringEscapes(t *testing.T) {
 	assert.Equal(t, "S\nLine1 Line2\tCode _x000D_ is literal\tSmile \U0001F600\tTab inside\tFormula result\t1.5", d.Text)
 }
 
+// repeatDoc is a docx whose body is head, unit repeated to about n
+// bytes, tail, then a run "after" ending the paragraph head opened.
+func repeatDoc(t *testing.T, head, unit, tail string, n int64) []byte {
+	const w = `<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>`
+	const end = `<w:r><w:t>after</w:t></w:r></w:p></w:body></w:document>`
+	return bombZip(t, map[string]string{"[Content_Types].xml": `<Types/>`}, "word/document.xml",
+		[]byte(w+head), []byte(unit), []byte(tail+end), n)
+}
+
 // The XML decoder holds the whole start tag it reads, about a hundred
 // bytes per attribute: a part of one element of millions of attributes
 // (` a=""`, or ` a`, which a decoder that is not strict reads as a="a")
@@ -353,12 +362,7 @@ func TestXLSXStringEscapes(t *testing.T) {
 // whatever quotes a comment before it holds; long values, comments and
 // CDATA still read.
 func TestXMLTagOfMillionsOfAttributes(t *testing.T) {
-	const w = `<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>`
-	const end = `<w:r><w:t>after</w:t></w:r></w:p></w:body></w:document>`
-	doc := func(head, unit, tail string) []byte {
-		return bombZip(t, map[string]string{"[Content_Types].xml": `<Types/>`}, "word/document.xml",
-			[]byte(w+head), []byte(unit), []byte(tail+end), 2<<20)
-	}
+	doc := func(head, unit, tail string) []byte { return repeatDoc(t, head, unit, tail, 2<<20) }
 	x := newX(t, Limits{})
 	for name, data := range map[string][]byte{
 		"valued":                  doc(`<w:p`, ` a=""`, `>`),
@@ -484,14 +488,8 @@ func TestOfficeXMLInvalidCharactersDoNotFailTheDocument(t *testing.T) {
 				"<w:p><w:r><w:t>Cr\xe8me br\xfbl\xe9e</w:t></w:r></w:p><w:p><w:r><w:t>Then \xe2 cut, control\x01char\x0bhere, \xef\xbf\xbf end</w:t></w:r></w:p>"+
 				`</w:body></w:document>`),
 			text: "Cr\uFFFDme br\uFFFDl\uFFFDe\nThen \uFFFD cut, control char here, \uFFFD end", title: "Caf\uFFFD menu"},
-		"xlsx shared string": {data: zipOf(t,
-			"xl/workbook.xml", `<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">`+
-				`<sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>`,
-			"xl/_rels/workbook.xml.rels", `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">`+
-				`<Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>`,
-			"xl/worksheets/sheet1.xml", `<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>`+
-				`<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1"><v>2</v></c></row></sheetData></worksheet>`,
-			"xl/sharedStrings.xml", "<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><si><t>Z\xfcrich</t></si></sst>"),
+		"xlsx shared string": {data: sheetOfStrings(t, `<c r="A1" t="s"><v>0</v></c><c r="B1"><v>2</v></c>`,
+			"<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><si><t>Z\xfcrich</t></si></sst>"),
 			text: "S\nZ\uFFFDrich\t2"},
 		"odt": {data: odfPackage(t, "application/vnd.oasis.opendocument.text", "<office:text><text:p>na\xefve</text:p><text:p>next</text:p></office:text>"),
 			text: "na\uFFFDve\nnext"},
@@ -525,12 +523,7 @@ func TestXMLCharsAcrossReads(t *testing.T) {
 // them; a tag of millions of attributes after them is still refused,
 // also after a CDATA section ending "]]]>".
 func TestXMLLessThanInCommentOrCDATA(t *testing.T) {
-	const w = `<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>`
-	const end = `<w:r><w:t>after</w:t></w:r></w:p></w:body></w:document>`
-	doc := func(head, unit, tail string) []byte {
-		return bombZip(t, map[string]string{"[Content_Types].xml": `<Types/>`}, "word/document.xml",
-			[]byte(w+head), []byte(unit), []byte(tail+end), 1<<20)
-	}
+	doc := func(head, unit, tail string) []byte { return repeatDoc(t, head, unit, tail, 1<<20) }
 	x := newX(t, Limits{})
 	for name, data := range map[string][]byte{
 		"a comment":     doc(`<w:p><!-- a < b `, `words `, `-->`),
@@ -603,15 +596,23 @@ func TestOfficeXMLPartEncodings(t *testing.T) {
 		}
 		assert.Equal(t, want, d.Text, name)
 	}
-	data := zipOf(t,
+	data := sheetOfStrings(t, `<c r="A1" t="s"><v>0</v></c>`,
+		"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><si><t>Z\xfcrich</t></si></sst>")
+	d, err := x.Extract(context.Background(), Input{Data: data})
+	require.NoError(t, err)
+	assert.Equal(t, "S\nZürich", d.Text)
+}
+
+// sheetOfStrings is an xlsx of one sheet, S, whose first row holds the
+// cells given, with the shared strings part sst.
+func sheetOfStrings(t *testing.T, cells, sst string) []byte {
+	t.Helper()
+	return zipOf(t,
 		"xl/workbook.xml", `<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">`+
 			`<sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>`,
 		"xl/_rels/workbook.xml.rels", `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">`+
 			`<Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>`,
 		"xl/worksheets/sheet1.xml", `<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>`+
-			`<row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>`,
-		"xl/sharedStrings.xml", "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><si><t>Z\xfcrich</t></si></sst>")
-	d, err := x.Extract(context.Background(), Input{Data: data})
-	require.NoError(t, err)
-	assert.Equal(t, "S\nZürich", d.Text)
+			`<row r="1">`+cells+`</row></sheetData></worksheet>`,
+		"xl/sharedStrings.xml", sst)
 }
