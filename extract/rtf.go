@@ -22,7 +22,9 @@ import (
 // ignore) is skipped; \info's \title, \author, \subject, \keywords and
 // \doccomm become metadata. \par, \line, \sect and \page end lines, \tab
 // and \cell write tabs, \row ends a line. A footnote (\footnote, written
-// where its mark stands) follows its paragraph on lines of its own. Characters: \'hh in the
+// where its mark stands) follows its paragraph on lines of its own; a
+// text box's text (a shape's \shptxt) stands on lines of its own, its
+// shape's properties (\sp) are skipped. Characters: \'hh in the
 // document's code page (\ansicpg, Windows-1252 by default; double-byte
 // code pages 932, 936, 949 and 950 too, and 65001, UTF-8), as are 8-bit characters written
 // as they are (in a double-byte code page, the byte after a lead byte is
@@ -89,6 +91,7 @@ var rtfSkipDest = map[string]bool{
 	"manager": true, "comment": true, "hlinkbase": true, "xform": true, "docvar": true, "ftnsep": true,
 	"ftnsepc": true, "ftncn": true, "aftnsep": true, "aftnsepc": true, "aftncn": true, "mmathPr": true,
 	"wgrffmtfilter": true, "listtext": true, "pntext": true, "atnid": true, "atnauthor": true,
+	"sp": true, // a shape's property (its text box's text is its \shptxt)
 }
 
 // \info fields kept as metadata.
@@ -146,6 +149,15 @@ func (p *rtfParser) run() error {
 				case word == "footnote" && !ignorable:
 					p.flushBytes()
 					p.cur().note = true
+					continue
+				case word == "shpinst" && !p.cur().skip:
+					// A shape ({\shp{\*\shpinst ...}}): not text but its
+					// text box's \shptxt, whose text stands on lines of
+					// its own; its properties (\sp) are skipped.
+					continue
+				case word == "shptxt" && !p.cur().skip:
+					p.flushBytes()
+					p.par()
 					continue
 				case rtfSkipDest[word] || ignorable:
 					p.flushBytes()

@@ -106,3 +106,21 @@ func TestRTFCodePage65001IsUTF8(t *testing.T) {
 		assert.Equal(t, tc.want, d.Text, "%q", tc.src)
 	}
 }
+
+// Word and LibreOffice write a text box as a shape, {\shp{\*\shpinst
+// ...}}, its paragraphs in the shape's \shptxt and a picture of it for
+// old readers in {\shprslt{\*\do ...}}. The whole \*\shpinst was skipped
+// as a destination a reader may ignore: a text box's words were never
+// indexed. They are now read, on lines of their own, without the
+// shape's properties ({\sp{\sn ...}{\sv ...}}).
+func TestRTFTextBoxText(t *testing.T) {
+	x := newX(t, Limits{})
+	src := `{\rtf1\ansi\deff0{\fonttbl{\f0 Calibri;}}\pard Before the box.{\shp{\*\shpinst\shpleft0\shptop0\shpright3000\shpbottom1000` +
+		`\shpfhdr0\shpbxcolumn\shpbypara\shpwr3\shpz0\shplid1026{\sp{\sn shapeType}{\sv 202}}{\sp{\sn fFlipH}{\sv 0}}` +
+		`{\sp{\sn pib}{\sv {\pict\wmetafile8 0102}}}{\sp{\sn wzName}{\sv Text Box 2}}` +
+		`{\shptxt \pard\plain Boxed \b words\b0\par Second line\par}}` +
+		`{\shprslt{\*\do\dobxcolumn\dobypara\dptxbx{\dptxbxtext\pard Boxed words\par Second line\par}}}}After the box.\par Next.}`
+	d, err := x.Extract(context.Background(), Input{Data: []byte(src)})
+	require.NoError(t, err)
+	assert.Equal(t, "Before the box.\nBoxed words\nSecond line\nAfter the box.\nNext.", d.Text)
+}
