@@ -149,6 +149,7 @@ func (p *rtfParser) run() error {
 				case word == "footnote" && !ignorable:
 					p.flushBytes()
 					p.cur().note = true
+					p.noteOut().newline() // a note starts a line (after the one before it)
 					continue
 				case word == "shpinst" && !p.cur().skip:
 					// A shape ({\shp{\*\shpinst ...}}): not text but its

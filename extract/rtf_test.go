@@ -124,3 +124,16 @@ func TestRTFTextBoxText(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Before the box.\nBoxed words\nSecond line\nAfter the box.\nNext.", d.Text)
 }
+
+// Word writes a footnote's last paragraph without a \par: two footnotes
+// of one paragraph ran together after it ("A footnote.B note."), the
+// last word of one glued to the first of the next. Each note starts a
+// line.
+func TestRTFFootnotesOfOneParagraph(t *testing.T) {
+	x := newX(t, Limits{})
+	src := `{\rtf1\ansi The meadow{\super\chftn}{\footnote\pard\plain{\super\chftn }A footnote.} was{\super\chftn}` +
+		`{\footnote\pard\plain{\super\chftn }Second note.} green.\par Next.}`
+	d, err := x.Extract(context.Background(), Input{Data: []byte(src)})
+	require.NoError(t, err)
+	assert.Equal(t, "The meadow was green.\nA footnote.\nSecond note.\nNext.", d.Text)
+}
