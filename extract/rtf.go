@@ -22,7 +22,8 @@ import (
 // ignore) is skipped; \info's \title, \author, \subject, \keywords and
 // \doccomm become metadata. \par, \line, \sect and \page end lines, \tab
 // and \cell write tabs, \row ends a line. A footnote (\footnote, written
-// where its mark stands) follows its paragraph on lines of its own; a
+// where its mark stands) follows its paragraph on lines of its own, and
+// so does a comment (\annotation, without its author, \atnauthor); a
 // text box's text (a shape's \shptxt) stands on lines of its own, its
 // shape's properties (\sp) are skipped. Characters: \'hh in the
 // document's code page (\ansicpg, Windows-1252 by default; double-byte
@@ -145,6 +146,14 @@ func (p *rtfParser) run() error {
 				switch {
 				case rtfMetaDest[word] && p.inInfo():
 					p.cur().meta = word
+					continue
+				case word == "annotation" && !p.cur().skip:
+					// A comment, where it is anchored: after its
+					// paragraph, as a footnote (its author, \atnauthor, is
+					// skipped).
+					p.flushBytes()
+					p.cur().note = true
+					p.noteOut().newline()
 					continue
 				case word == "footnote" && !ignorable:
 					p.flushBytes()

@@ -42,7 +42,9 @@ func TestRTFFootnoteFollowsItsParagraph(t *testing.T) {
 		`{\footnote\pard\plain{\super\chftn }Last note.}\par}`
 	d, err := x.Extract(context.Background(), Input{Data: []byte(src)})
 	require.NoError(t, err)
-	assert.Equal(t, "The meadow was greenish today.\nA footnote.\nNext paragraph.\nLast note.", d.Text)
+	// The comment anchored in the paragraph follows it too, after the
+	// footnote (TestRTFAnnotationFollowsItsParagraph).
+	assert.Equal(t, "The meadow was greenish today.\nA footnote.\nCheck this.\nNext paragraph.\nLast note.", d.Text)
 }
 
 // WordPad, and older writers, give a run in another script a font of
@@ -136,4 +138,19 @@ func TestRTFFootnotesOfOneParagraph(t *testing.T) {
 	d, err := x.Extract(context.Background(), Input{Data: []byte(src)})
 	require.NoError(t, err)
 	assert.Equal(t, "The meadow was green.\nA footnote.\nSecond note.\nNext.", d.Text)
+}
+
+// A comment (an annotation: {\*\annotation ...} where it is anchored)
+// was skipped as a destination a reader may ignore, though a docx's and
+// an OpenDocument text's comments are indexed: a reviewer's words were
+// found in the document saved as docx or odt, not as RTF. A comment
+// follows its paragraph on lines of its own, as a footnote does, without
+// its author, initials, date or reference.
+func TestRTFAnnotationFollowsItsParagraph(t *testing.T) {
+	x := newX(t, Limits{})
+	src := `{\rtf1\ansi The {\*\atrfstart 1}meadow was{\*\atrfend 1}{\*\atnid AS}{\*\atnauthor Ann Smith}\chatn` +
+		`{\*\annotation{\*\atnref 1}{\*\atndate 1234}\pard\plain{\field{\*\fldinst {\chatn }}{\fldrslt }}Check this.} green.\par Next.}`
+	d, err := x.Extract(context.Background(), Input{Data: []byte(src)})
+	require.NoError(t, err)
+	assert.Equal(t, "The meadow was green.\nCheck this.\nNext.", d.Text)
 }
