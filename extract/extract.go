@@ -45,7 +45,8 @@ import (
 // document); the XMP metadata of a PDF without document information;
 // NUL bytes dropped from RTF's and HTML's text; RTF's code page 65001;
 // text and HTML declared as an old binary Office format; RTF text boxes,
-// RTF footnotes of one paragraph on lines of their own, RTF comments.
+// RTF footnotes of one paragraph on lines of their own, RTF comments;
+// HTML rubies' readings left out.
 const Version = 4
 
 // Format is a document format the package extracts text from.

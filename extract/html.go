@@ -15,7 +15,8 @@ import (
 )
 
 // htmlDoc extracts an HTML document: its visible text (outside script,
-// style, noscript, template, title and the head), a line per block
+// style, noscript, template, title and the head, and a ruby's reading,
+// <rt> and <rp>), a line per block
 // element, the line breaks of <pre> kept, table cells separated by tabs
 // (a block or a line break of <pre> inside a cell is a space); the title
 // from the first <title> (the text of the others is neither title nor
@@ -47,6 +48,11 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 	// tag is not part of it, HTML's parsing rule).
 	pre, preStart := 0, false
 	titled := false // the first <title> was read: the others are not the title, nor visible
+	// reading: inside a ruby's reading (<rt>, <rtc>) or its parentheses
+	// for browsers without ruby (<rp>), which are left out, as a docx's
+	// and an odt's are; </rt> may be omitted, so the next <rb>, </rp>,
+	// </rtc> or </ruby> ends it too.
+	reading := false
 	var title strings.Builder
 	// tables: per open <table>, the cells of its current row so far (a
 	// separator goes between two cells, none before a row's first) and
@@ -120,6 +126,10 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 				}
 				t.cells++
 				t.inCell = true
+			case "rt", "rp", "rtc":
+				reading = tt == html.StartTagToken
+			case "rb":
+				reading = false
 			case "img":
 				// alt text is not indexed: it is usually decoration.
 			default:
@@ -155,6 +165,8 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 				if len(tables) > 0 {
 					tables[len(tables)-1].inCell = false
 				}
+			case "rt", "rp", "rtc", "ruby":
+				reading = false
 			default:
 				if tag == "table" {
 					if deep > 0 {
@@ -178,7 +190,7 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 				}
 				continue
 			}
-			if skip > 0 {
+			if skip > 0 || reading {
 				continue
 			}
 			if n := len(tables); pre > 0 && (n == 0 || !tables[n-1].inCell) {

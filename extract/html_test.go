@@ -222,3 +222,18 @@ func TestXHTMLXMLLang(t *testing.T) {
 		assert.Equal(t, want, d.Language, page)
 	}
 }
+
+// HTML's ruby (<ruby>漢字<rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby>) holds
+// the reading of its base text (furigana) in <rt> and, for browsers
+// without ruby, parentheses in <rp>. Both were read as text, glued to
+// the base ("漢字(かんじ)"), so that the word as written was not found; a
+// docx's and an odt's rubies leave their reading out already. The
+// reading and its parentheses are left out, also when </rt> is omitted,
+// as HTML allows.
+func TestHTMLRubyReadingLeftOut(t *testing.T) {
+	assertTexts(t, "text/html; charset=utf-8", map[string]string{
+		`<p>Word <ruby>漢字<rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby> here</p>`:            "Word 漢字 here",
+		`<p>Word <ruby>漢<rt>かん<rt>extra</ruby>字 here</p>`:                             "Word 漢字 here",
+		`<p><ruby><rb>東</rb><rb>京</rb><rtc><rt>とう</rt><rt>きょう</rt></rtc></ruby>都</p>`: "東京都",
+	})
+}
