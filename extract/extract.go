@@ -46,7 +46,7 @@ import (
 // NUL bytes dropped from RTF's and HTML's text; RTF's code page 65001;
 // text and HTML declared as an old binary Office format; RTF text boxes,
 // RTF footnotes of one paragraph on lines of their own, RTF comments;
-// HTML rubies' readings left out.
+// HTML rubies' readings left out; RTF rows without trailing tabs.
 const Version = 4
 
 // Format is a document format the package extracts text from.

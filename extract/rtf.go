@@ -21,7 +21,8 @@ import (
 // instructions, headers and footers, "\*" destinations a reader may
 // ignore) is skipped; \info's \title, \author, \subject, \keywords and
 // \doccomm become metadata. \par, \line, \sect and \page end lines, \tab
-// and \cell write tabs, \row ends a line. A footnote (\footnote, written
+// and \cell write tabs (a cell's before the next cell's text only: a
+// row's trailing empty cells write nothing), \row ends a line. A footnote (\footnote, written
 // where its mark stands) follows its paragraph on lines of its own, and
 // so does a comment (\annotation, without its author, \atnauthor); a
 // text box's text (a shape's \shptxt) stands on lines of its own, its
@@ -359,8 +360,11 @@ func (p *rtfParser) word(w string, param int, hasParam bool) {
 		if w != "outlinelevel" {
 			p.par()
 		}
-	case "tab", "cell", "nestcell":
+	case "tab":
 		p.char('\t')
+	case "cell", "nestcell":
+		p.high = 0
+		p.separate(true)
 	case "row", "nestrow":
 		p.par()
 	case "emdash":
@@ -513,15 +517,33 @@ func (p *rtfParser) flushBytes() {
 	}
 }
 
-func (p *rtfParser) par() {
+// par ends a line (a paragraph's, a row's).
+func (p *rtfParser) par() { p.separate(false) }
+
+// separate ends a line, or a table's cell (cell), where the text of the
+// current group goes (a space in a metadata field). A cell's separator
+// from the next cell is written with the next text of the row, so that a
+// row's trailing empty cells (the last cell's \cell included) write
+// nothing.
+func (p *rtfParser) separate(cell bool) {
 	st := p.cur()
 	switch {
 	case st.meta != "" && st.meta != "info":
 		p.metaText(" ")
-	case !st.skip && st.note:
-		p.noteOut().newline()
-	case !st.skip:
-		p.x.out.newline()
+		return
+	case st.skip:
+		return
+	}
+	out := p.x.out
+	if st.note {
+		out = p.noteOut()
+	}
+	if cell {
+		out.tab()
+		return
+	}
+	out.newline()
+	if !st.note {
 		p.flushNotes()
 	}
 }

@@ -154,3 +154,19 @@ func TestRTFAnnotationFollowsItsParagraph(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "The meadow was green.\nCheck this.\nNext.", d.Text)
 }
+
+// Text separates a row's cells by tabs, and a row's trailing empty cells
+// write nothing (Document.Text), as a docx's or an odt's table does. RTF
+// ends every cell with \cell, the last included, and each \cell wrote a
+// tab: every row of an RTF table ended in one tab per trailing cell, an
+// empty column more than the table has. A cell's tab is now written
+// before the next cell's text only.
+func TestRTFTableRowsEndWithoutTabs(t *testing.T) {
+	x := newX(t, Limits{})
+	src := `{\rtf1\ansi\trowd\cellx1000\cellx2000\cellx3000\pard\intbl A\cell\cell C\cell\row` +
+		`\trowd\cellx1000\cellx2000\cellx3000\pard\intbl D\cell\cell\cell\row` +
+		`\trowd\cellx1000\cellx2000\pard\intbl\cell E\tab F\cell\row\pard Next\par}`
+	d, err := x.Extract(context.Background(), Input{Data: []byte(src)})
+	require.NoError(t, err)
+	assert.Equal(t, "A\t\tC\nD\n\tE\tF\nNext", d.Text)
+}
