@@ -361,6 +361,26 @@ func TestNextLink(t *testing.T) {
 	require.Equal(t, "", NextLink(http.Header{}))
 }
 
+// Link parameters are read as RFC 8288 says: a ";" or "," inside a quoted
+// title (with its \" escapes) is text, not a new parameter or link, and a
+// second rel of a link is ignored; so no title can pass a link off as the
+// next page.
+func TestNextLinkQuotedParameters(t *testing.T) {
+	for _, c := range []struct{ link, want string }{
+		{`<https://a/p>; rel="prev"; title="a;rel=next"`, ""},
+		{`<https://a/p>; title="x;rel=next"; rel=prev, <https://a/n>; rel=next`, "https://a/n"},
+		{`<https://a/p>; title="q\",<https://evil/x>;rel=next"; rel=prev`, ""},
+		{`<https://a/p>; title="q\\", <https://a/n>; rel=next`, "https://a/n"},
+		{`<https://a/p>; rel=prev; rel=next`, ""},
+		{`<https://a/n> ; REL = "Next"`, "https://a/n"},
+		{`<https://a/n>; rel="prev  next"`, "https://a/n"},
+		{`<https://a/p>; title=";rel=next`, ""},
+		{`<https://a/p>; x; rel=prev, <https://a/n>; rel=next; title="<"`, "https://a/n"},
+	} {
+		require.Equal(t, c.want, NextLink(http.Header{"Link": {c.link}}), c.link)
+	}
+}
+
 // A file larger than the limit is not read: by its Content-Length, or,
 // without one, once more than the limit has come; the connection is
 // dropped, so a 1 GiB file costs the limit in memory and a fraction of

@@ -11,28 +11,21 @@ import (
 )
 
 // NextLink returns the URL of the Link header's rel="next" target (RFC
-// 8288), or "".
+// 8288), or "". Parameter values may be quoted strings, with \ escapes: a
+// ";" or "," inside one (a title, say) is text, never a parameter or link
+// of its own; and only the first rel of a link counts (RFC 8288, 3.3).
 func NextLink(h http.Header) string {
 	for _, v := range h.Values("Link") {
-		for _, part := range splitLinks(v) {
-			part = strings.TrimSpace(part)
-			if !strings.HasPrefix(part, "<") {
+		for v != "" {
+			var target, rel string
+			var ok bool
+			target, rel, ok, v = cutLink(v)
+			if !ok {
 				continue
 			}
-			end := strings.IndexByte(part, '>')
-			if end < 0 {
-				continue
-			}
-			target := part[1:end]
-			for _, p := range strings.Split(part[end+1:], ";") {
-				k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
-				if !ok || !strings.EqualFold(strings.TrimSpace(k), "rel") {
-					continue
-				}
-				for _, rel := range strings.Fields(strings.Trim(strings.TrimSpace(val), `"`)) {
-					if strings.EqualFold(rel, "next") {
-						return target
-					}
+			for _, r := range strings.Fields(rel) {
+				if strings.EqualFold(r, "next") {
+					return target
 				}
 			}
 		}
@@ -40,25 +33,57 @@ func NextLink(h http.Header) string {
 	return ""
 }
 
-// splitLinks splits a Link header value at the commas between links (not
-// those inside <...> or quotes).
-func splitLinks(v string) []string {
-	var out []string
-	depth, quoted, start := 0, false, 0
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case c == '"' && depth == 0:
-			quoted = !quoted
-		case c == '<' && !quoted:
-			depth++
-		case c == '>' && !quoted && depth > 0:
-			depth--
-		case c == ',' && depth == 0 && !quoted:
-			out = append(out, v[start:i])
-			start = i + 1
+// cutLink reads the first link of a Link header value v: its <target>
+// (ok when there is one), its first rel parameter, unquoted, and the rest
+// of v after the comma that ends the link.
+func cutLink(v string) (target, rel string, ok bool, rest string) {
+	v = strings.TrimLeft(v, " \t")
+	if strings.HasPrefix(v, "<") {
+		if end := strings.IndexByte(v, '>'); end > 0 {
+			target, v, ok = v[1:end], v[end+1:], true
 		}
 	}
-	return append(out, v[start:])
+	seenRel := false
+	for {
+		var name, val string
+		var sep byte
+		name, val, sep, v = cutParam(v)
+		if !seenRel && strings.EqualFold(name, "rel") {
+			rel, seenRel = val, true
+		}
+		if sep != ';' {
+			return target, rel, ok, v
+		}
+	}
+}
+
+// cutParam reads v up to its first ';' or ',' outside a quoted string (sep;
+// 0 at the end of v) as a parameter name[=value], the value unquoted, and
+// returns what follows sep.
+func cutParam(v string) (name, val string, sep byte, rest string) {
+	var b strings.Builder
+	quoted, named := false, false
+	for i := 0; i < len(v) && sep == 0; i++ {
+		c := v[i]
+		switch {
+		case quoted && c == '\\' && i+1 < len(v):
+			i++
+			b.WriteByte(v[i])
+		case c == '"':
+			quoted = !quoted
+		case !quoted && (c == ';' || c == ','):
+			sep, rest = c, v[i+1:]
+		case !quoted && c == '=' && !named:
+			name, named = b.String(), true
+			b.Reset()
+		default:
+			b.WriteByte(c)
+		}
+	}
+	if !named {
+		return strings.TrimSpace(b.String()), "", sep, rest
+	}
+	return strings.TrimSpace(name), strings.TrimSpace(b.String()), sep, rest
 }
 
 // Page is one page of a list: its items and the URL of the next page ("" after
