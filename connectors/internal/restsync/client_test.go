@@ -828,6 +828,37 @@ func TestWalkResolvesRelativeLinksAgainstThePage(t *testing.T) {
 	require.Equal(t, []string{"/v1/items", "/v1/items?p=1", "/v1/items?p=2", "/v1/items?p=3"}, got)
 }
 
+// A query the form decoder refuses (";" between its parameters, as RFC
+// 3986 allows and some services page with, or a bad % escape) is a page
+// of its own: the walk's loop check kept only the parameters that
+// decode, so every such page read as the first one and the walk ended at
+// page two with ErrPageLoop. Its parameters in another order are still
+// the same page.
+func TestWalkQueriesThatDoNotDecode(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.RawQuery {
+		case "":
+			w.Header().Set("Link", `<?p=1;n=2>; rel="next"`)
+		case "p=1;n=2":
+			w.Header().Set("Link", `<?p=2;n=2>; rel="next"`)
+		case "p=2;n=2":
+			w.Header().Set("Link", `<?c=%zz>; rel="next"`)
+		case "c=%zz":
+			w.Header().Set("Link", `<?c=%zy>; rel="next"`)
+		case "c=%zy":
+			w.Header().Set("Link", `<?b=1&a=2>; rel="next"`)
+		case "b=1&a=2":
+			w.Header().Set("Link", `<?a=2&b=1>; rel="next"`)
+		}
+		fmt.Fprint(w, `[1]`)
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, nil, &waits{})
+	n, err := walkInts(context.Background(), c, "/items")
+	require.ErrorIs(t, err, ErrPageLoop)
+	require.Equal(t, 6, n)
+}
+
 // walkInts walks the pages from first, each a JSON array of numbers with
 // its next page in a Link header, and returns how many numbers they held.
 func walkInts(ctx context.Context, c *Client, first string) (int, error) {

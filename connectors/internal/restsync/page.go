@@ -210,10 +210,15 @@ func Walk[T any](ctx context.Context, c *Client, first string, get func(ctx cont
 const maxEmptyPages = 100
 
 // canonical is a URL with its query parameters sorted, so that a page
-// linking to itself with its parameters in another order is recognised.
+// linking to itself with its parameters in another order is recognised. A
+// query that does not decode as a form (";" separators, a bad % escape)
+// is kept as it is: decoding would drop the parameters it refuses, and
+// distinct pages would read as one.
 func canonical(u *url.URL) string {
 	c := *u
-	c.RawQuery = u.Query().Encode()
+	if q, err := url.ParseQuery(u.RawQuery); err == nil {
+		c.RawQuery = q.Encode()
+	}
 	c.Fragment = ""
 	c.Host = strings.ToLower(c.Host)
 	c.Scheme = strings.ToLower(c.Scheme)
