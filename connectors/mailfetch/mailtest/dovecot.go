@@ -374,7 +374,10 @@ func (d *Dovecot) MustDeliver(t testing.TB, user, folder string, raw []byte, fla
 // ResetUIDValidity makes Dovecot give folder a new UIDVALIDITY: it removes
 // the folder's index and UID list, so the next SELECT renumbers the
 // messages, as after a restore from backup. Dovecot must not have the
-// folder selected meanwhile.
+// folder selected meanwhile. Dovecot's record of the last UIDVALIDITY it
+// gave (dovecot-uidvalidity*, in the Maildir's root, which is INBOX's
+// folder) stays: without it the next one is the clock's second, which is
+// the old one when the folder was read within that second.
 func (d *Dovecot) ResetUIDValidity(user, folder string) error {
 	dir := d.folderDir(user, folder)
 	entries, err := os.ReadDir(dir)
@@ -382,7 +385,7 @@ func (d *Dovecot) ResetUIDValidity(user, folder string) error {
 		return err
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "dovecot") {
+		if strings.HasPrefix(e.Name(), "dovecot") && !strings.HasPrefix(e.Name(), "dovecot-uidvalidity") {
 			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 				return err
 			}

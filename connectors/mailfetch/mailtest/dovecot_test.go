@@ -75,3 +75,36 @@ func TestDovecotTriesOtherPortsWhenOneIsTaken(t *testing.T) {
 	require.NoError(t, err)
 	c.Close()
 }
+
+// ResetUIDValidity gives the folder a UIDVALIDITY it never had, however
+// soon it is called again: for INBOX (the Maildir's root folder) it
+// removed Dovecot's record of the last UIDVALIDITY given too, so the
+// next one was the clock's second again, the old value when the folder
+// had been read within that second (imapbox's
+// TestDovecotSynchronizeFlagsAppendExpungeAndUIDValidity then saw one
+// message deleted of five).
+func TestResetUIDValidityGivesANewOne(t *testing.T) {
+	d := StartDovecot(t, DovecotOptions{Users: map[string]string{"alice": "pw"}})
+	d.MustDeliver(t, "alice", "INBOX", Message{From: "a@example.com", Subject: "in", Text: "x"}.Raw(), "")
+	d.MustDeliver(t, "alice", "Archive", Message{From: "a@example.com", Subject: "old", Text: "x"}.Raw(), "")
+	uidValidity := func(folder string) uint32 {
+		t.Helper()
+		c, err := imapclient.DialInsecure(d.Addr, nil)
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.Login("alice", "pw").Wait())
+		sel, err := c.Select(folder, nil).Wait()
+		require.NoError(t, err)
+		require.NoError(t, c.Logout().Wait())
+		return sel.UIDValidity
+	}
+	for _, folder := range []string{"INBOX", "Archive"} {
+		seen := map[uint32]bool{uidValidity(folder): true}
+		for range 3 {
+			require.NoError(t, d.ResetUIDValidity("alice", folder))
+			v := uidValidity(folder)
+			require.False(t, seen[v], "%s: UIDVALIDITY %d again after ResetUIDValidity", folder, v)
+			seen[v] = true
+		}
+	}
+}
