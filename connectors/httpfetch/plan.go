@@ -228,8 +228,14 @@ func (r *Repository) settingsFor(task string, req *request, layers *[]layer, nee
 		switch {
 		case errors.Is(err, errNoStartURL):
 			return nil, missingURL(task)
+		case errors.As(err, &ce) && ce.Key != "":
+			// A setting of the file that the request's overrides make
+			// wrong (its RenderQuietWindow with the request's shorter
+			// RenderDeadline): named with the file's value.
+			v, _ := r.cfg.Section(ce.Section).Get(ce.Key)
+			return nil, messages.Invalid("["+ce.Section+"] "+ce.Key, r.schema.shownValue(ce.Key, v), ce.Err.Error())
 		case errors.As(err, &ce): // a task section New did not check
-			return nil, messages.Invalid("["+ce.Section+"] "+ce.Key, "", ce.Err.Error())
+			return nil, messages.Invalid("["+ce.Section+"]", "", ce.Err.Error())
 		}
 		return nil, err
 	}

@@ -94,3 +94,21 @@ func TestLoginURLIsCheckedAtStartUp(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestRefusedForAFileSettingQuotesItsValue: a request's override
+// that makes a setting of the file wrong (RenderDeadline=500ms with the
+// file's RenderQuietWindow=1s) is refused naming the file's key, with
+// the file's value. On main the reply quoted an empty value, "invalid
+// value "" for parameter [MyTask] RenderQuietWindow", as if the request
+// had set the window empty.
+func TestRequestRefusedForAFileSettingQuotesItsValue(t *testing.T) {
+	t.Parallel()
+	b := setup(t, taskConfig("http://127.0.0.1:1/", "RenderQuietWindow=1s"))
+	_, err := b.repo.Validate(fetch.ActionSynchronize, params("ConfigSection", "MyTask", "RenderDeadline", "500ms"))
+	var pe *messages.ParamError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "[MyTask] RenderQuietWindow", pe.Name)
+	assert.Equal(t, "1s", pe.Value)
+	assert.NotContains(t, err.Error(), `""`)
+	assert.Contains(t, err.Error(), "RenderDeadline (500ms)")
+}
