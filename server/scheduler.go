@@ -33,7 +33,10 @@ import (
 // failed submission may have queued after all, which may have ended
 // already), which is then the run.
 // Missed times while the server was down are not caught up: the next run
-// is the next time still ahead.
+// is the next time still ahead. A time that passed while the server was
+// starting (after the repository read its schedules, while the queue was
+// restored) was not missed: its run is submitted as soon as the
+// scheduler starts.
 //
 // In a cluster every node has the schedules (one configuration) and fires
 // at the same times; one of them submits each run. rank orders the nodes
@@ -54,6 +57,10 @@ type scheduler struct {
 	runs   []*schedRun
 	timers []*time.Timer
 	start  time.Time // when it started
+	// since is when the schedules were read (before the queue was
+	// restored): a run that fell due since then runs as soon as the
+	// scheduler starts. Zero: when it starts.
+	since time.Time
 	// ctx is cancelled when the scheduler stops: a submission waiting to
 	// ask the queue again gives up.
 	ctx    context.Context
@@ -91,9 +98,11 @@ type (
 
 // startScheduler starts the scheduler of schedules, which submits their
 // runs to q; clu is a cluster node's ranking and turns (nil on a single
-// node).
-func startScheduler(sys *actor.ActorSystem, q queue.API, schedules []fetch.Schedule, clu *clusterSched, log *slog.Logger) (*actor.PID, error) {
-	s := &scheduler{q: q, clu: clu, log: log}
+// node). since is when the server began to read the schedules (zero:
+// now): a run that fell due since, while the server was starting, is
+// submitted at once, not missed.
+func startScheduler(sys *actor.ActorSystem, q queue.API, schedules []fetch.Schedule, since time.Time, clu *clusterSched, log *slog.Logger) (*actor.PID, error) {
+	s := &scheduler{q: q, clu: clu, log: log, since: since}
 	if clu != nil {
 		clu.one = make(chan struct{}, 1)
 	}
@@ -110,10 +119,16 @@ func (s *scheduler) Receive(ctx actor.Context) {
 		s.timers = make([]*time.Timer, len(s.runs))
 		now := time.Now()
 		s.start = now
+		from := now
+		if !s.since.IsZero() && s.since.Before(now) {
+			// The server was starting since then: a run that fell
+			// due meanwhile is not one missed while it was down.
+			from = s.since
+		}
 		for i, r := range s.runs {
 			// The first run, not the start: a start may be past (the
 			// first of its days, the day before).
-			first := next(r.Schedule, now, 0)
+			first := next(r.Schedule, from, 0)
 			if first.IsZero() {
 				s.log.Warn("task not scheduled: its one start time is past", "task", r.Task, "start", r.Start)
 				continue

@@ -92,7 +92,7 @@ func scheduleNightly(t *testing.T, q queue.API) *testlog.Buffer {
 	var log testlog.Buffer
 	sys := actor.NewActorSystem()
 	t.Cleanup(sys.Shutdown)
-	_, err := startScheduler(sys, q, []fetch.Schedule{{Task: "Nightly"}}, nil, slog.New(slog.NewTextHandler(&log, nil)))
+	_, err := startScheduler(sys, q, []fetch.Schedule{{Task: "Nightly"}}, time.Time{}, nil, slog.New(slog.NewTextHandler(&log, nil)))
 	require.NoError(t, err)
 	return &log
 }

@@ -145,3 +145,43 @@ LeaseTTL=5s
 	body := aci(t, servers[0], "action=QueueInfo&QueueName=fetch&QueueAction=GetStatus")
 	require.Equal(t, 1, strings.Count(body, `task="NIGHTLY"`), "Synchronizes of NIGHTLY: %s", body)
 }
+
+// lateRepo is a test repository whose schedule's start is worked out
+// when the repository is made (as a time of day in the configuration
+// is, for its next occurrence) and whose server starts its scheduler
+// only once that start has passed: a queue restored from a big store
+// takes that long.
+type lateRepo struct {
+	*testRepo
+	start time.Time
+}
+
+func (r lateRepo) Schedules() []fetch.Schedule {
+	for !time.Now().After(r.start.Add(10 * time.Millisecond)) { // the restore lasts past the start
+		time.Sleep(time.Millisecond)
+	}
+	return []fetch.Schedule{{Task: "Nightly", Start: r.start}}
+}
+
+// A scheduled run that falls due while the server is starting (after it
+// read its schedules, before its queue is restored) runs once the server
+// is up. On main the scheduler, started after the restore, found the
+// start past: a one-off schedule ("ScheduleStartTime=02:00" for a server
+// restarted at 01:59) never ran, "its one start time is past", and a
+// daily one skipped that day's run.
+func TestScheduledRunThatFallsDueDuringTheStartRuns(t *testing.T) {
+	t.Parallel()
+	var log testlog.Buffer
+	cfg := testConfig(t, "")
+	s, err := Start(cfg, Options{Port: -1, LogOutput: &log, Repository: func(Deps) (fetch.Repository, error) {
+		return lateRepo{testRepo: newTestRepo(), start: time.Now().Add(50 * time.Millisecond)}, nil
+	}})
+	require.NoError(t, err)
+	defer stop(t, s)
+	testwait.For(t, 10*time.Second, func() bool {
+		return strings.Contains(log.String(), "scheduled run submitted") || strings.Contains(log.String(), "not scheduled")
+	}, "the scheduled run to be submitted or dropped")
+	require.Contains(t, log.String(), "scheduled run submitted")
+	body := aci(t, s, "action=QueueInfo&QueueName=fetch&QueueAction=GetStatus")
+	require.Equal(t, 1, strings.Count(body, `task="NIGHTLY"`), "Synchronizes of NIGHTLY: %s", body)
+}

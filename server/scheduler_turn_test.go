@@ -93,7 +93,7 @@ func TestClusterNodesTakingOneTurnSubmitAScheduledRunOnce(t *testing.T) {
 		sys := actor.NewActorSystem()
 		t.Cleanup(sys.Shutdown)
 		_, err := startScheduler(sys, nodeQueue{clusterQueue: q, node: i}, []fetch.Schedule{{Task: "Nightly"}},
-			&clusterSched{rank: func() int { return 0 }, turn: turn}, slog.New(slog.NewTextHandler(&logs[i], nil)))
+			time.Time{}, &clusterSched{rank: func() int { return 0 }, turn: turn}, slog.New(slog.NewTextHandler(&logs[i], nil)))
 		require.NoError(t, err)
 	}
 	testwait.For(t, 30*time.Second, func() bool {
@@ -125,7 +125,7 @@ func TestScheduledRunsOfOneNodeTakeOneTurnAtATime(t *testing.T) {
 	}
 	sys := actor.NewActorSystem()
 	t.Cleanup(sys.Shutdown)
-	_, err := startScheduler(sys, q, schedules, &clusterSched{rank: func() int { return 0 }, turn: turn}, slog.New(slog.DiscardHandler))
+	_, err := startScheduler(sys, q, schedules, time.Time{}, &clusterSched{rank: func() int { return 0 }, turn: turn}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	testwait.For(t, 30*time.Second, func() bool { return len(q.submissions()) == len(schedules) }, "every task's run to be submitted")
 	mu.Lock()

@@ -83,6 +83,7 @@ type Server struct {
 	tlsMu     sync.Mutex    // one reload at a time (SIGHUP, the file check)
 	metrics   *metrics.Metrics
 	sched     *actor.PID
+	repoAt    time.Time // when the repository was made (read its schedules)
 	ln        net.Listener
 	svcLn     net.Listener
 	served    chan error
@@ -273,6 +274,7 @@ func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *Ser
 			// The queue does not exist yet: its counts are read at scrape time.
 			s.metrics = metrics.New(metrics.Options{Queue: "fetch", Version: version, Logger: s.log,
 				QueueStatus: func(ctx context.Context) (*messages.QueueStatusReply, error) { return s.api.QueueStatus(ctx) }})
+			s.repoAt = time.Now()
 			if s.repo, err = newRepo(Deps{Config: cfg, Store: s.st, Target: s.metrics.Target(s.target), Logger: s.log,
 				Crawled: s.metrics.Crawled}); err != nil {
 				return err
@@ -352,7 +354,7 @@ func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *Ser
 				if s.node != nil {
 					clu = &clusterSched{rank: clusterRank(s.node), turn: s.shared.Turn}
 				}
-				s.sched, err = startScheduler(s.sys, s.api, sc.Schedules(), clu, s.log.With("component", "scheduler"))
+				s.sched, err = startScheduler(s.sys, s.api, sc.Schedules(), s.repoAt, clu, s.log.With("component", "scheduler"))
 			}
 			return err
 		}, stop: func(context.Context) error {
