@@ -209,7 +209,7 @@ var (
 
 // checkNoDoubleRuns reads the nodes' logs: no action ran on two processes
 // at once (a worker's run lasts from its "action started" to its "action
-// ended", or to the kill of its process). Only then could both runs have
+// run ended", or to the kill of its process). Only then could both runs have
 // had writes accepted. A process the cluster dropped while it lived (a
 // stall longer than its lease, under load) is left out: its writes are
 // refused by fencing, which TestClusterZombieIsFenced checks.
@@ -254,7 +254,7 @@ func checkNoDoubleRuns(t *testing.T, c *clustertest.Cluster, kills map[string][]
 					runs[tm[1]] = append(runs[tm[1]], actionRun{proc: name, start: at})
 					open[tm[1]] = len(runs[tm[1]]) - 1
 				}
-			case strings.Contains(line, `msg="action ended"`):
+			case strings.Contains(line, `msg="action run ended"`):
 				if tm := logTokenRE.FindStringSubmatch(line); tm != nil {
 					if i, ok := open[tm[1]]; ok {
 						runs[tm[1]][i].end = at

@@ -193,7 +193,7 @@ func logTimeline(t *testing.T, c *clustertest.Cluster) {
 		b, _ := os.ReadFile(n.Log)
 		for _, l := range strings.Split(string(b), "\n") {
 			for _, k := range []string{"members left", "took over", "evicted", "dropped", "declared", "joined the cluster",
-				"no longer owned", "lease", "claim", "action started", "action ended", "write failed", "no longer the owner"} {
+				"no longer owned", "lease", "claim", "action started", "action run ended", "action ended", "write failed", "no longer the owner"} {
 				if strings.Contains(l, k) {
 					if len(l) > 300 {
 						l = l[:300]

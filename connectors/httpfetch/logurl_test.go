@@ -91,3 +91,19 @@ func TestLinkPasswordsNeverReachDocuments(t *testing.T) {
 		}))
 	}
 }
+
+// TestConnectorWritesNoSecondActionEndedLine: an action's end is one
+// "action ended" line, the queue's, with its status and counts
+// (docs/operations.md). The connector marks the end of its own run with
+// a line of another name. On main it wrote "action ended" too: every
+// action had two such lines, and a count of them (an operator's grep, a
+// log-based alert) counted each action twice.
+func TestConnectorWritesNoSecondActionEndedLine(t *testing.T) {
+	t.Parallel()
+	var log testlog.Buffer
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n", setupOpts{logger: slog.New(slog.NewTextHandler(&log, nil))})
+	b.sync(t, "TaskSections", "MyTask")
+	require.Contains(t, log.String(), `msg="action started"`)
+	require.Contains(t, log.String(), `msg="action run ended"`)
+	require.NotContains(t, log.String(), `msg="action ended"`)
+}

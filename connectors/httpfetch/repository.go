@@ -378,7 +378,11 @@ func (r *Repository) Run(ctx context.Context, job *fetch.Job) ([]*messages.Eleme
 	case fetch.ActionUpdate:
 		res, err = r.update(ctx, job, p, false)
 	}
-	log.Info("action ended", "elapsed", r.now().Sub(start), "error", err)
+	// Not "action ended": that is the queue's line, with the status
+	// and counts (one per action). This one marks where this node's
+	// run returned, which in a cluster may not be where the action
+	// ends.
+	log.Info("action run ended", "elapsed", r.now().Sub(start), "error", err)
 	return res, err
 }
 

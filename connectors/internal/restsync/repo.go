@@ -228,14 +228,15 @@ func (r *Repo[S]) Seal(params messages.Params) (messages.Params, error) {
 }
 
 // Logged runs an action's work between an "action started" and an
-// "action ended" line of the log.
+// "action run ended" line of the log.
 func (r *Repo[S]) Logged(job *fetch.Job, a *Action, work func(log *slog.Logger) ([]*messages.Element, error)) ([]*messages.Element, error) {
 	return Logged(r.Log, r.Now, job, a, work)
 }
 
 // Logged runs an action's work between an "action started" and an "action
-// ended" line of log (with the job's token and the action), noting the
-// parameters ignored.
+// run ended" line of log (with the job's token and the action), noting
+// the parameters ignored. ("action ended" is the queue's line, one per
+// action, with its status and counts.)
 func Logged(log *slog.Logger, now func() time.Time, job *fetch.Job, a *Action, work func(log *slog.Logger) ([]*messages.Element, error)) ([]*messages.Element, error) {
 	log = log.With("token", job.Token, "action", a.Action)
 	if len(a.Ignored) > 0 {
@@ -244,7 +245,7 @@ func Logged(log *slog.Logger, now func() time.Time, job *fetch.Job, a *Action, w
 	log.Info("action started", "tasks", strings.Join(a.Tasks, ","))
 	start := now()
 	res, err := work(log)
-	log.Info("action ended", "elapsed", now().Sub(start), "error", err)
+	log.Info("action run ended", "elapsed", now().Sub(start), "error", err)
 	return res, err
 }
 
