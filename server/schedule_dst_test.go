@@ -47,3 +47,31 @@ func TestNextScheduleKeepsTheTimeOfDayAcrossDST(t *testing.T) {
 		require.True(t, tc.want.Equal(got), "%s: want %s, got %s", tc.desc, tc.want, got)
 	}
 }
+
+// A start so far in the past that the time since does not fit a
+// time.Duration (before about 1734: "0202-12-07 02:00", a typo for 2026)
+// repeating every so many seconds runs next at its first time still
+// ahead, on its step. On main the count of steps overflowed and next
+// returned a time in the past (in the year 707 for a start in 1000): the
+// timer fired at once, again and again, submitting or skipping runs and
+// logging at full speed, ScheduleCycles used up in a moment.
+func TestNextScheduleFromAFarPastStart(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 7, 20, 19, 14, 35, time.UTC)
+	for _, tc := range []struct {
+		start string
+		every time.Duration
+		want  time.Time
+	}{
+		{"1000-01-01T00:00:00Z", time.Hour, time.Date(2026, 12, 7, 21, 0, 0, 0, time.UTC)},
+		{"1000-01-01T00:00:00Z", time.Second, time.Date(2026, 12, 7, 20, 19, 15, 0, time.UTC)},
+		{"0202-12-07T02:00:00Z", 15 * time.Minute, time.Date(2026, 12, 7, 20, 30, 0, 0, time.UTC)},
+		{"1700-01-01T00:00:30Z", time.Minute, time.Date(2026, 12, 7, 20, 19, 30, 0, time.UTC)},
+		{"1000-01-01T00:00:00Z", 24 * time.Hour, time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)},
+	} {
+		start, err := time.Parse(time.RFC3339, tc.start)
+		require.NoError(t, err)
+		got := next(fetch.Schedule{Start: start, Every: tc.every}, now, 1)
+		require.True(t, tc.want.Equal(got), "%s every %s: want %s, got %s", tc.start, tc.every, tc.want, got)
+	}
+}

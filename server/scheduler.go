@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -179,10 +180,18 @@ func next(sc fetch.Schedule, now time.Time, done int) time.Time {
 	case sc.Every <= 0:
 		return time.Time{}
 	}
-	k := now.Sub(sc.Start)/sc.Every + 1
 	if days == 0 {
-		return sc.Start.Add(k * sc.Every)
+		// A start so long ago that the time since does not fit a
+		// Duration (about 292 years) first moves ahead by whole
+		// repeats, so that the count of them below cannot overflow.
+		start := sc.Start
+		leap := (math.MaxInt64 / 2 / sc.Every) * sc.Every
+		for leap > 0 && now.Sub(start) > leap {
+			start = start.Add(leap)
+		}
+		return start.Add((now.Sub(start)/sc.Every + 1) * sc.Every)
 	}
+	k := now.Sub(sc.Start)/sc.Every + 1
 	// The k-th step in calendar days is at most the hour of a clock
 	// change away from k*Every: the first one ahead of now is step k-1,
 	// k or k+1.
