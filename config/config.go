@@ -1000,10 +1000,39 @@ func Duration(v string) (time.Duration, error) {
 		}
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
+	if err != nil {
+		if abs, ok := strings.CutPrefix(s, "-"); ok {
+			if _, err := time.ParseDuration(abs); err == nil {
+				return 0, fmt.Errorf("%s must not be negative", wording.Quote(v))
+			}
+		} else if tooLong(s) {
+			return 0, fmt.Errorf("%s is too long (at most %v)", wording.Quote(v), time.Duration(math.MaxInt64))
+		}
 		return 0, fmt.Errorf("%s is not a duration (examples: 30, 1.5s, 10m, 2h, 7d)", wording.Quote(v))
 	}
+	if d < 0 {
+		return 0, fmt.Errorf("%s must not be negative", wording.Quote(v))
+	}
 	return d, nil
+}
+
+// tooLong reports whether s, which time.ParseDuration refused, is a
+// number and one unit ("99999999h") more than a time.Duration holds.
+func tooLong(s string) bool {
+	for _, u := range []struct {
+		name string
+		d    time.Duration
+	}{{"ns", time.Nanosecond}, {"us", time.Microsecond}, {"µs", time.Microsecond}, {"μs", time.Microsecond},
+		{"ms", time.Millisecond}, {"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}} {
+		if n, ok := strings.CutSuffix(s, u.name); ok {
+			if n == "" || strings.Trim(n, "0123456789.") != "" || strings.Count(n, ".") > 1 {
+				return false // not the number of a Go duration ("1e300")
+			}
+			f, err := strconv.ParseFloat(n, 64)
+			return err == nil && f*float64(u.d) >= math.MaxInt64
+		}
+	}
+	return false
 }
 
 // durationOf is f units (f >= 0, or NaN), or an error when that is not

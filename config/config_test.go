@@ -481,3 +481,29 @@ func TestErrorsHideURLPasswords(t *testing.T) {
 		require.Contains(t, err.Error(), "http://u:"+secret.Redacted+"@", text)
 	}
 }
+
+// A duration refused for its sign or its size says so, whatever its unit:
+// "-5" said "must not be negative" but "-5m" said it "is not a duration
+// (examples: ...)", and "200000d" was "too long" but "99999999h" was "not
+// a duration", as if the syntax were wrong.
+func TestDurationSaysWhyItRefuses(t *testing.T) {
+	t.Parallel()
+	for v, why := range map[string]string{
+		"-5":        "must not be negative",
+		"-5m":       "must not be negative",
+		" -1.5h ":   "must not be negative",
+		"-2h30m":    "must not be negative",
+		"200000d":   "is too long",
+		"99999999h": "is too long",
+		"3000000h":  "is too long",
+		"1e300ms":   "is not a duration",
+		"soon":      "is not a duration",
+		"5 m":       "is not a duration",
+	} {
+		_, err := Duration(v)
+		require.ErrorContains(t, err, why, "%q", v)
+	}
+	d, err := Duration("2562047h")
+	require.NoError(t, err)
+	require.Equal(t, 2562047*time.Hour, d)
+}
