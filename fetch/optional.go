@@ -52,6 +52,11 @@ type Schedule struct {
 	Start  time.Time     // first run; zero: at once
 	Every  time.Duration // repeat interval; 0: run once
 	Cycles int           // runs in all; 0: unlimited (with Every > 0)
+	// Moved is how far the clocks moved Start past the local time
+	// written, one they skip on its day (02:30 when they go from 02:00
+	// to 03:00 is 03:30): with Every a whole number of days, the runs on
+	// the days after keep the time written. Zero: Start is as written.
+	Moved time.Duration
 }
 
 // Exclusive is implemented by repositories some of whose fetch actions

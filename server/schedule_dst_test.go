@@ -7,7 +7,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/connectors/httpfetch"
 	"github.com/connectorhq/connector/fetch"
+	"github.com/connectorhq/connector/store"
 )
 
 // A schedule that repeats every whole number of days keeps its time of
@@ -73,5 +76,41 @@ func TestNextScheduleFromAFarPastStart(t *testing.T) {
 		require.NoError(t, err)
 		got := next(fetch.Schedule{Start: start, Every: tc.every}, now, 1)
 		require.True(t, tc.want.Equal(got), "%s every %s: want %s, got %s", tc.start, tc.every, tc.want, got)
+	}
+}
+
+// A daily schedule whose start is a local date and time that the clocks
+// skip that day (ScheduleStartTime=2027-03-28 02:30 in Berlin, where they
+// go from 02:00 to 03:00) runs that day once they have passed it, and at
+// 02:30 on the days after, as a start written as a time of day does. On
+// main it ran at 03:30 every day after: the moved start was stepped in
+// calendar days, and a restart kept it so.
+func TestScheduleDateSkippedBySpringForward(t *testing.T) {
+	t.Parallel()
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+	at := func(d, h, m int) time.Time { return time.Date(2027, 3, d, h, m, 0, 0, berlin) }
+	st, err := store.Open(store.Config{Driver: store.DriverMemory})
+	require.NoError(t, err)
+	defer st.Close()
+	for _, start := range []string{"2027-03-28 02:30", "2027-03-28T02:30"} {
+		cfg, err := config.Parse("s.cfg", []byte("[FetchTasks]\n0=A\n[A]\nUrl=http://127.0.0.1:1/\nScheduleRepeatSecs=86400\nScheduleStartTime="+start+"\n"), httpfetch.TaskKeys)
+		require.NoError(t, err)
+		for _, now := range []time.Time{at(20, 12, 0), at(28, 12, 0)} { // before the day; restarted after the run
+			r, err := httpfetch.New(httpfetch.Options{Config: cfg, Store: st, Now: func() time.Time { return now }})
+			require.NoError(t, err)
+			require.Len(t, r.Schedules(), 1)
+			sc := r.Schedules()[0]
+			runs := []time.Time{at(28, 3, 30), at(29, 2, 30), at(30, 2, 30)}
+			done := 0
+			if now.After(runs[0]) {
+				runs, done = runs[1:], 1
+			}
+			for _, want := range runs {
+				got := next(sc, now, done)
+				require.True(t, want.Equal(got), "%s at %s, after %d runs: want %s, got %s", start, now, done, want, got)
+				now, done = got, done+1
+			}
+		}
 	}
 }

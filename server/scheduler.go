@@ -161,8 +161,9 @@ func (s *scheduler) Receive(ctx actor.Context) {
 // runs are not caught up); a one-off Start in the past never runs. A
 // repeat of a whole number of days steps in calendar days of Start's (or
 // now's) location, so that it keeps its time of day across a change of
-// daylight saving time (a nightly 02:00 run stays at 02:00); any other
-// repeat is a fixed number of seconds.
+// daylight saving time (a nightly 02:00 run stays at 02:00; a start the
+// clocks skipped on its day, Moved, runs at its written time on the days
+// after); any other repeat is a fixed number of seconds.
 func next(sc fetch.Schedule, now time.Time, done int) time.Time {
 	if sc.Cycles > 0 && done >= sc.Cycles || done > 0 && sc.Every <= 0 {
 		return time.Time{}
@@ -196,7 +197,16 @@ func next(sc fetch.Schedule, now time.Time, done int) time.Time {
 	// change away from k*Every: the first one ahead of now is step k-1,
 	// k or k+1.
 	for n := max(1, int(k)-1); ; n++ {
-		if t := sc.Start.AddDate(0, 0, n*days); t.After(now) {
+		t := sc.Start.AddDate(0, 0, n*days)
+		if sc.Moved > 0 {
+			// The time of day written, which the clocks skipped on
+			// Start's day (and are moved past again on a day they
+			// skip it).
+			y, mo, d := t.Date()
+			h, mi, sec := t.Clock()
+			t = time.Date(y, mo, d, h, mi, sec-int(sc.Moved/time.Second), t.Nanosecond(), t.Location())
+		}
+		if t.After(now) {
 			return t
 		}
 	}

@@ -93,6 +93,7 @@ func (s *settings) schedule(now time.Time) (fetch.Schedule, bool) {
 	}
 	if day := 24 * time.Hour; !sc.Start.IsZero() && sc.Every > 0 && sc.Every%day == 0 {
 		sc.Start = skippedStart(s.schedStart, sc.Start, int(sc.Every/day), now)
+		sc.Moved = movedDate(s.schedStart, sc.Start)
 	}
 	if s.schedCycles != "" {
 		n, _ := strconv.Atoi(strings.TrimSpace(s.schedCycles))
@@ -106,6 +107,26 @@ func (s *settings) schedule(now time.Time) (fetch.Schedule, bool) {
 		}
 	}
 	return sc, true
+}
+
+// movedDate returns how far start, read from v, a local date and time
+// ("YYYY-MM-DD HH:MM[:SS]"), is past the time written: the clocks skip
+// that time on its day (they go forward over it, and time.Date moved it
+// past the gap). Zero for any other value (a time of day, RFC 3339 with
+// its offset) or a time the clocks show.
+func movedDate(v string, start time.Time) time.Duration {
+	for _, layout := range startLayouts {
+		if layout == time.RFC3339 {
+			continue // an instant, with its offset: never in a gap
+		}
+		written, err := time.Parse(layout, strings.TrimSpace(v)) // its fields, as UTC
+		if err != nil {
+			continue
+		}
+		shown := time.Date(start.Year(), start.Month(), start.Day(), start.Hour(), start.Minute(), start.Second(), start.Nanosecond(), time.UTC)
+		return max(0, shown.Sub(written))
+	}
+	return 0
 }
 
 // skippedStart returns the start of a schedule that repeats every days
