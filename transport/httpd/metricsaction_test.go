@@ -46,3 +46,30 @@ func TestRefusedRequestCountsUnderItsAction(t *testing.T) {
 		require.Equal(t, []string{tc.want}, m.all()[before:], "%q", tc.raw[:40])
 	}
 }
+
+// TestRequestOverTheParameterLimitCountsUnderItsAction: a request refused
+// for [Server] MaxRequestParameters names its action (the reply and the
+// request log say GETVERSION) and counts under it in
+// connector_aci_requests_total, not under "other", as the other refusals
+// of a request the server read do.
+func TestRequestOverTheParameterLimitCountsUnderItsAction(t *testing.T) {
+	t.Parallel()
+	m := &outcomes{}
+	e := startWith(t, setup{front: func(c *Config) {
+		c.Metrics = m
+		c.MaxRequestParameters = 16
+	}})
+	addr := strings.TrimPrefix(e.base, "http://")
+	many := strings.Repeat("&P=1", 20)
+	body := "action=GetVersion" + many
+	for _, raw := range []string{
+		"GET /action=GetVersion" + many + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body,
+	} {
+		before := len(m.all())
+		reply := exchange(t, addr, raw)
+		require.Contains(t, string(reply), "MaxRequestParameters", "%q", raw[:40])
+		testwait.For(t, 5*time.Second, func() bool { return len(m.all()) > before }, "the request counted")
+		require.Equal(t, []string{"GetVersion failure"}, m.all()[before:], "%q", raw[:40])
+	}
+}

@@ -537,10 +537,14 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	req, err := aci.ParseLimited(ctx.Method(), ctx.RequestURI(), ctx.Request.Header.ContentType(), body,
 		aci.Limits{MaxParams: s.cfg.MaxRequestParameters, MaxParamsName: "[Server] MaxRequestParameters"})
-	if err == nil {
-		// Refused from here on (its browser, its Host, its body), it
-		// counts under the action it names, as the request log shows it.
+	if req != nil {
+		// Refused from here on (its parameters, its browser, its Host,
+		// its body), it counts under the action it names, as the
+		// request log shows it (a request over MaxRequestParameters
+		// comes with the action read before the limit).
 		metricAction = s.metricName(req.Action)
+	}
+	if err == nil {
 		// The action may have come with the body: its limit applies now.
 		if limit, name := s.bodyLimit(req.Action); len(body) > limit {
 			err = fmt.Errorf("%w: the request body has %d bytes, more than %s (%d bytes)", messages.ErrTooLarge, len(body), name, limit)
