@@ -327,3 +327,40 @@ func (c resetOnRead) Read(b []byte) (int, error) {
 	}
 	return n, err
 }
+
+// A client that speaks plain HTTP to the TLS port (http:// written for
+// https://) got an empty reply: the handshake failed on its first bytes
+// and the connection closed without a word. It is now told what it did,
+// in net/http's words; the failure is still counted.
+func TestPlainHTTPOnTheTLSPortIsToldSo(t *testing.T) {
+	t.Parallel()
+	m := &handshakeCounter{}
+	te := startTLS(t, false, nil, func(c *Config) { c.Metrics = m })
+	for _, req := range []string{
+		"GET /action=GetVersion HTTP/1.1\r\nHost: localhost\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 13\r\n\r\naction=GetPid",
+	} {
+		c, err := net.Dial("tcp", te.addr)
+		require.NoError(t, err)
+		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+		_, err = io.WriteString(c, req)
+		require.NoError(t, err)
+		got, err := io.ReadAll(c)
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
+		require.Equal(t, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n", string(got), "%q", req)
+	}
+	testwait.For(t, 10*time.Second, func() bool { return m.failed.Load() == 2 }, "both failed handshakes to be counted")
+}
+
+func TestLooksLikeHTTP(t *testing.T) {
+	t.Parallel()
+	for hdr, want := range map[string]bool{
+		"GET /": true, "HEAD ": true, "POST ": true, "PUT /": true, "OPTIO": true,
+		"\x16\x03\x01\x02\x00": false, "GET a": false, "get /": false, "DELET": false,
+	} {
+		var h [5]byte
+		copy(h[:], hdr)
+		require.Equal(t, want, looksLikeHTTP(h), "%q", hdr)
+	}
+}

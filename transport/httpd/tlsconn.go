@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"time"
 )
 
 // tlsListener serves TLS on the connections of a listener, as
@@ -60,6 +61,14 @@ func (c *tlsConn) handshake() error {
 	if c.raw.n > 0 && !errors.Is(err, net.ErrClosed) {
 		c.failed(c.Conn.RemoteAddr(), err)
 	}
+	// A client that spoke plain HTTP to the TLS port (http:// for
+	// https://) is told so, as net/http tells it, instead of seeing the
+	// connection close without a word ("Empty reply from server").
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) && rh.Conn != nil && looksLikeHTTP(rh.RecordHeader) {
+		_ = rh.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = io.WriteString(rh.Conn, plainHTTPReply)
+	}
 	c.err = io.EOF
 	return c.err
 }
@@ -76,6 +85,22 @@ func (c *tlsConn) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return c.Conn.Write(b)
+}
+
+// plainHTTPReply is the answer to a plain HTTP request on a TLS port:
+// net/http's, word for word, so that clients and people who know it
+// recognise it.
+const plainHTTPReply = "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+
+// looksLikeHTTP says whether the first five bytes a client sent, read as
+// a TLS record header, are the start of a plain HTTP request (the
+// methods a client sends first; net/http checks the same ones).
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
 }
 
 // readCounter counts the bytes a connection has read.
