@@ -99,8 +99,15 @@ func TestTLSRefusesOldProtocols(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "SUCCESS", x.Response)
 	}
-	_, err := http.Get("http://" + te.addr + "/action=GetVersion")
-	require.Error(t, err, "plain HTTP on the TLS port gets no ACI reply")
+	// Plain HTTP on the TLS port gets no ACI reply, only net/http's 400
+	// saying why (TestPlainHTTPOnTheTLSPortIsToldSo).
+	resp, err := http.Get("http://" + te.addr + "/action=GetVersion")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Equal(t, "Client sent an HTTP request to an HTTPS server.\n", string(body))
 }
 
 // TestTLSClientCertificates: with SSLCheckCertificate=true a client without
