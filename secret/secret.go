@@ -46,6 +46,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -84,7 +85,8 @@ var ErrKeyFile = errors.New("secret: key file")
 
 // LoadKeyFile reads a key file: 64 hexadecimal digits (as autpassword -x
 // writes them; surrounding white space and a UTF-8 byte order mark are
-// ignored) or exactly 32 raw bytes.
+// ignored) or exactly 32 raw bytes. A key file other users may read or
+// write is refused (CheckKeyFileMode).
 // The error names the path but never the file's content.
 func LoadKeyFile(path string) (*Key, error) {
 	// A key file is 65 bytes or so: a FIFO, a device or a big file named
@@ -93,7 +95,32 @@ func LoadKeyFile(path string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrKeyFile, path, errors.Unwrap(err))
 	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrKeyFile, path, errors.Unwrap(err))
+	}
+	if err := CheckKeyFileMode(path, fi.Mode()); err != nil {
+		return nil, err
+	}
 	return parseKey(path, data)
+}
+
+// CheckKeyFileMode refuses a key file (at path, of mode m) that users
+// other than its owner and its group may read or write, or that its group
+// may write (any of the bits 026): the key decrypts every secret the
+// connector keeps (the configuration's, the store's, the token files'), and
+// whoever may write it may put a key of their own in its place, with which
+// the secrets of later requests are then encrypted. Its group may read it,
+// as PostgreSQL lets its group read a server key: the unit of
+// docs/deploy.md installs the files of /etc/connector as root's, mode
+// 0640, group connector. Windows has no such modes: nothing is refused
+// there.
+func CheckKeyFileMode(path string, m fs.FileMode) error {
+	if runtime.GOOS == "windows" || m.Perm()&0o026 == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w %s: other users may read or write it (mode %04o): it decrypts every secret the connector keeps; "+
+		"chmod 600 it (or 640, its group being the connector's)", ErrKeyFile, path, m.Perm())
 }
 
 func parseKey(path string, data []byte) (*Key, error) {

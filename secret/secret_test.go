@@ -4,6 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/base64"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -476,4 +477,31 @@ func TestKeyFileWithByteOrderMark(t *testing.T) {
 	k, err = LoadKeyFile(writeKey(t, raw))
 	require.NoError(t, err)
 	require.Equal(t, raw, string(k.k[:]))
+}
+
+// TestKeyFileOthersCanReadIsRefused: a key file that users other than its
+// owner and its group may read or write, or that its group may write, is
+// refused, as ssh refuses such a private key: the key decrypts every
+// secret of the configuration and the store, and one who may write it may
+// put a key of theirs in its place. It was read whatever its mode (a key
+// file made by autpassword -x under the usual umask is 0644). Its group
+// may read it (PostgreSQL's rule for a server key): docs/deploy.md
+// installs the files of /etc/connector as root's, 0640, group connector.
+func TestKeyFileOthersCanReadIsRefused(t *testing.T) {
+	t.Parallel()
+	p := writeKey(t, idolKeyHex)
+	for _, mode := range []os.FileMode{0o644, 0o604, 0o602, 0o666, 0o660, 0o620, 0o646} {
+		require.NoError(t, os.Chmod(p, mode))
+		_, err := LoadKeyFile(p)
+		require.ErrorIs(t, err, ErrKeyFile, "mode %04o", mode)
+		require.EqualError(t, err, fmt.Sprintf("secret: key file %s: other users may read or write it (mode %04o): "+
+			"it decrypts every secret the connector keeps; chmod 600 it (or 640, its group being the connector's)", p, mode), "mode %04o", mode)
+		_, err = EnsureKeyFile(p)
+		require.ErrorIs(t, err, ErrKeyFile, "mode %04o", mode)
+	}
+	for _, mode := range []os.FileMode{0o600, 0o400, 0o640, 0o440, 0o700, 0o750, 0o601} {
+		require.NoError(t, os.Chmod(p, mode))
+		_, err := LoadKeyFile(p)
+		require.NoError(t, err, "mode %04o", mode)
+	}
 }

@@ -69,19 +69,24 @@ func loadTLS(cfg *config.Config) (tlsConfigs, error) {
 }
 
 // checkKeyFile refuses a [Security] AESKeyFile that exists but is no
-// regular file (a FIFO, a folder, a device): the key is read when a secret
+// regular file (a FIFO, a folder, a device), or that other users may read
+// or write (secret.CheckKeyFileMode): the key is read when a secret
 // first needs it, so such a file was accepted at start-up and every
-// request with a secret failed later. A missing file is fine (it is
-// created when first needed), and one that cannot be read is reported
-// when it is read.
+// request with a secret failed later (or, readable by every user, was
+// used). A missing file is fine (it is created when first needed), and
+// one that cannot be read is reported when it is read.
 func checkKeyFile(cfg *config.Config) error {
 	p := cfg.Security.AESKeyFile
 	fi, err := os.Stat(p) // follows a symbolic link; never opens the file
-	if err != nil || fi.Mode().IsRegular() {
+	if err != nil {
 		return nil
 	}
-	return &config.Error{File: cfg.Path, Line: cfg.Line("Security", "AESKeyFile"), Section: "Security", Key: "AESKeyFile",
-		Err: fmt.Errorf("%s is not a regular file (%s)", p, readfile.Kind(fi.Mode()))}
+	if !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file (%s)", p, readfile.Kind(fi.Mode()))
+	} else if err = secret.CheckKeyFileMode(p, fi.Mode()); err == nil {
+		return nil
+	}
+	return &config.Error{File: cfg.Path, Line: cfg.Line("Security", "AESKeyFile"), Section: "Security", Key: "AESKeyFile", Err: err}
 }
 
 // allowedHosts is what a request's Host header may name: [Server]

@@ -25,6 +25,7 @@ import (
 	"github.com/connectorhq/connector/internal/testlog"
 	"github.com/connectorhq/connector/internal/testpki"
 	"github.com/connectorhq/connector/internal/testwait"
+	"github.com/connectorhq/connector/secret"
 )
 
 // opsConfig is testConfig with keys added to [Server] and [Ingestion].
@@ -426,6 +427,34 @@ func TestAESKeyFileNotARegularFileStopsStartUp(t *testing.T) {
 		}
 		require.Error(t, err, path)
 		require.ErrorContains(t, err, "[Security] AESKeyFile: "+path+" is not a regular file (")
+	}
+}
+
+// TestAESKeyFileOthersCanReadStopsStartUp: a [Security] AESKeyFile that
+// other users may read (0644, as autpassword -x makes it under the usual
+// umask) stops start-up with an error naming the key, the file, its mode
+// and the fix. The server started, and the key that decrypts every secret
+// of the configuration and the store stayed readable by every user. One
+// its group may read (0640, as docs/deploy.md installs /etc/connector's
+// files) is fine.
+func TestAESKeyFileOthersCanReadStopsStartUp(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "aes.ky")
+	_, err := secret.EnsureKeyFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(path, 0o644))
+	cfg := testConfig(t, "[Security]\nAESKeyFile="+path+"\n")
+	s, err := Start(cfg, Options{Port: -1, LogOutput: io.Discard, Repository: func(Deps) (fetch.Repository, error) { return newTestRepo(), nil }})
+	if err == nil {
+		stop(t, s)
+	}
+	require.ErrorContains(t, err, "[Security] AESKeyFile: secret: key file "+path+": other users may read or write it (mode 0644)")
+	require.ErrorContains(t, err, "chmod 600 it")
+
+	for _, mode := range []os.FileMode{0o600, 0o640} { // 0640: its group may read it
+		require.NoError(t, os.Chmod(path, mode))
+		s = startServer(t, cfg, newTestRepo())
+		stop(t, s)
 	}
 }
 
