@@ -18,7 +18,8 @@ import (
 // passwordMain is `connector password`: it reads a password alone on one
 // line of standard input (never from the command line, which other users
 // of the machine can see; more lines after it, but empty ones, are
-// refused, not dropped) and prints it in IDOL's encrypted-password form,
+// refused, not dropped; typed at a terminal, it is asked for and not
+// echoed) and prints it in IDOL's encrypted-password form,
 // encrypted with the key file of the configuration's [Security] AESKeyFile
 // (or -keyfile), which is created when missing (and then named on
 // stderr: a key the server does not read is no use). The output is what
@@ -60,7 +61,18 @@ func passwordMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		path = cfg.Security.AESKeyFile
 	}
 	in := bufio.NewReader(stdin)
+	// Typed at a terminal, the password is asked for and not shown.
+	restore, prompted := func() {}, false
+	if f, ok := stdin.(*os.File); ok && isTerminal(stdin) {
+		if restore, prompted = noEcho(f); prompted {
+			fmt.Fprint(stderr, "Password: ")
+		}
+	}
 	line, err := in.ReadString('\n')
+	if prompted {
+		restore()
+		fmt.Fprintln(stderr) // the Enter typed, not echoed
+	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		fmt.Fprintf(stderr, "connector password: read standard input: %v\n", err)
 		return 1
