@@ -209,6 +209,12 @@ func TestParseErrorsNameFileLineSectionKey(t *testing.T) {
 			`config c.cfg:2: [Server]: "Port 7000": expected Key=Value, a [Section] header, or a comment line (starting with //, ; or #)`, nil},
 		{"empty key", "[Server]\n=7000\n", 2, "Server", "",
 			`config c.cfg:2: [Server]: "=7000": the key before = is empty`, nil},
+		{"IDOL include line", "[Server]\n< \"ssl.cfg\" [EnableSSL] SSLConfig\n", 2, "Server", "",
+			`config c.cfg:2: [Server]: "< \"ssl.cfg\" [EnableSSL] SSLConfig": IDOL's include lines (< "FILE", < "FILE" [Section], < "FILE" [Section] Key) are not read here: copy what it names into this file`, nil},
+		{"IDOL include line of a whole file", "< \"license.cfg\"\n[Server]\nPort=1\n", 1, "", "",
+			`config c.cfg:1: "< \"license.cfg\"": IDOL's include lines`, nil},
+		{"IDOL include line naming a secret", "[T]\n< \"s.cfg\" [S] ApiKey\n", 2, "T", "",
+			`config c.cfg:2: [T]: the line (not shown: it names a secret): IDOL's include lines`, nil},
 
 		// Sections.
 		{"misspelled system section", "[Servr]\nPort=7001\n", 1, "Servr", "",

@@ -15,6 +15,7 @@ import (
 // The file's syntax, as IDOL's configuration files have it:
 //
 //   - a line is a [Section] header, a Key=Value setting, a comment or blank;
+//     IDOL's include lines (< "FILE" [Section] Key) are refused as such;
 //   - a comment is a whole line whose first non-blank characters are //, ;
 //     or #. There are no trailing comments: "Key=4 // four" would make
 //     "4 // four" the value, so a value holding whitespace followed by //, ;
@@ -132,19 +133,16 @@ func scan(file string, data []byte) ([]*rawSection, error) {
 			secLines[foldKey(name)] = n
 			cur = &rawSection{name: name, line: n, keyLines: map[string]int{}}
 			secs = append(secs, cur)
+		case strings.HasPrefix(line, "<"):
+			// IDOL's include line, which a file copied from IDOL may
+			// hold: refused as what it is, not as a setting without =.
+			return nil, &Error{File: file, Line: n, Section: sectionName(cur), Err: fmt.Errorf("%s: IDOL's include lines "+
+				`(< "FILE", < "FILE" [Section], < "FILE" [Section] Key) are not read here: copy what it names into this file`, shownLine(line))}
 		default:
 			k, v, ok := strings.Cut(line, "=")
 			k = strings.TrimSpace(k)
 			if !ok {
-				// A setting whose = is missing (Password: x) is
-				// quoted whole, its value with it: not one whose line
-				// names a secret (shownValue), by the name it starts
-				// with (X-Auth: x) or anywhere in it.
-				shown := wording.Quote(line)
-				if secret.SensitiveName(line) || secret.SensitiveName(leadingName(line)) {
-					shown = "the line (not shown: it names a secret)"
-				}
-				return nil, &Error{File: file, Line: n, Section: sectionName(cur), Err: fmt.Errorf("%s: expected Key=Value, a [Section] header, or a comment line (starting with //, ; or #)", shown)}
+				return nil, &Error{File: file, Line: n, Section: sectionName(cur), Err: fmt.Errorf("%s: expected Key=Value, a [Section] header, or a comment line (starting with //, ; or #)", shownLine(line))}
 			}
 			if k == "" {
 				return nil, &Error{File: file, Line: n, Section: sectionName(cur), Err: fmt.Errorf("%s: the key before = is empty", wording.Quote(line))}
@@ -164,6 +162,17 @@ func scan(file string, data []byte) ([]*rawSection, error) {
 		}
 	}
 	return secs, nil
+}
+
+// shownLine is how an error shows a line that is no setting (a setting
+// whose = is missing, Password: x): quoted whole, its value with it, but
+// not one whose line names a secret (shownValue), by the name it starts
+// with (X-Auth: x) or anywhere in it.
+func shownLine(line string) string {
+	if secret.SensitiveName(line) || secret.SensitiveName(leadingName(line)) {
+		return "the line (not shown: it names a secret)"
+	}
+	return wording.Quote(line)
 }
 
 // leadingName is the name a line without = starts with: its text up to
