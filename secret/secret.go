@@ -393,8 +393,10 @@ func (k *Key) wrongKey() error {
 // redacted wherever they are shown, and an ignored parameter's value is
 // not kept. A name ([Section] prefix and case aside) looks secret when
 //
-//   - it contains password, passwd, pwd, passphrase, secret, credential,
-//     apikey (api_key, api-key), authorization or cookie;
+//   - it contains passw (password, passwd, and password misspelt:
+//     passwrd, passwod; or in German, passwort), pasw (pasword, paswd),
+//     pwd, passphrase, secret, credential, apikey (api_key, api-key),
+//     authorization or cookie;
 //   - it contains token, unless it is Token alone (the ACI action token,
 //     shown by design) or ends in Url, Uri, File or Path (it says where a
 //     token is: OAuthTokenUrl, OAuthTokenFile);
@@ -432,7 +434,7 @@ func SensitiveName(name string) bool {
 
 // sensitiveWords make a name look secret wherever they are in it
 // (SensitiveName); lower case.
-var sensitiveWords = [...]string{"password", "passwd", "pwd", "passphrase", "secret", "credential",
+var sensitiveWords = [...]string{"passw", "pasw", "pwd", "passphrase", "secret", "credential",
 	"apikey", "api_key", "api-key", "authorization", "cookie"}
 
 // sensitiveByFirst is sensitiveWords by their first letter.

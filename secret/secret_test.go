@@ -370,12 +370,17 @@ func TestSensitiveName(t *testing.T) {
 	for _, name := range []string{"BasicAuthPassword", "[MyTask]LoginPassword", "client_secret", "OAuthClientSecret",
 		"DbPasswd", "DbPwd", "Passphrase", "Credentials", "AWS_CREDENTIAL", "ApiKey", "api_key", "X-Api-Key", "API-KEY-ID",
 		"AccessToken", "refresh_token", "X-Auth-Token", "TokenSecret", "[T]AuthToken", "AccessKey", "SigningKey", "Key",
-		"PrivateKey", "X-Auth", "HttpAuth", "Authorization", "Cookie", "SessionCookie", "GitHubToken", " apikey "} {
+		"PrivateKey", "X-Auth", "HttpAuth", "Authorization", "Cookie", "SessionCookie", "GitHubToken", " apikey ",
+		// Password misspelt (a setting no schema has, so an action
+		// ignores it, and its value was kept in the store, the request log
+		// and GetActionParameters in clear), or in German.
+		"[MyTask]BasicAuthPasword", "LoginPasswrd", "Passwort", "DbPaswd", "ProxyPasswod"} {
 		require.True(t, SensitiveName(name), "%q looks secret", name)
 	}
 	for _, name := range []string{"", "Token", " token", "[MyTask]Url", "BasicAuthUsername", "AuthMethod", "OAuthClientID",
 		"OAuthTokenUrl", "OAuthTokenFile", "TokenPath", "OAuthRedirectUrl", "OAuth", "UseOAuth", "AESKeyFile",
-		"ServiceAccountKeyFile", "Keywords", "Author", "Depth", "ConfigSection", "Identifiers", "QueueAction", "ActionID"} {
+		"ServiceAccountKeyFile", "Keywords", "Author", "Depth", "ConfigSection", "Identifiers", "QueueAction", "ActionID",
+		"PassThrough", "Bypass", "Compass"} {
 		require.False(t, SensitiveName(name), "%q does not look secret", name)
 	}
 }
