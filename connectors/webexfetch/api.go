@@ -120,6 +120,14 @@ func parseTime(s string) time.Time {
 	return t
 }
 
+// notAfter returns t, or limit when t is after it.
+func notAfter(t, limit time.Time) time.Time {
+	if t.After(limit) {
+		return limit
+	}
+	return t
+}
+
 // formatTime writes a time as Webex does.
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 

@@ -256,3 +256,37 @@ func TestEventsAlreadyAppliedAreNotAppliedAgain(t *testing.T) {
 	by, _ := e.srv.Requests()
 	require.Equal(t, map[string]int{"GET /v1/events": 3, "GET /v1/rooms": 1}, by, "and then not again")
 }
+
+// TestFutureDatedMessageDoesNotMoveTheCursorsAhead: as compliance
+// officer, a message whose creation time lies a month ahead (a client or
+// service clock gone wrong). Its event and the message itself were
+// taken as the newest seen: the events cursor and its space's cursor
+// moved a month ahead, so every later run read the feed from there
+// (missing every event until then: here a message posted in a space the
+// officer is not in) and stopped listing the space at that message
+// (missing every message posted since). The cursors are now bounded by
+// the run's start: what lies ahead of it is read again by the next run,
+// and found unchanged.
+func TestFutureDatedMessageDoesNotMoveTheCursorsAhead(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.compliance = true; o.settings = "EventsLookback=24h" })
+	hidden := e.srv.AddRoom("Board", "group", e.bob, e.carol)
+	e.srv.Post(hidden, e.bob, "quarterly numbers")
+	own := e.srv.AddRoom("Mine", "group", e.alice, e.bob)
+	e.srv.Post(own, e.alice, "note")
+	require.Zero(t, e.sync().Errors)
+
+	e.srv.Advance(time.Hour)
+	ahead := e.srv.PostMessage(&webextest.Message{RoomID: own, PersonID: e.bob, Text: "from a clock a month ahead",
+		Created: e.srv.Now().Add(30 * 24 * time.Hour)})
+	require.Zero(t, e.sync().Errors)
+	require.NotNil(t, e.target.Get(msgRef(e, ahead)))
+
+	for i := range 3 {
+		e.srv.Advance(time.Hour)
+		inHidden := e.srv.Post(hidden, e.carol, "later, in the space the officer is not in")
+		inOwn := e.srv.Post(own, e.alice, "later, in the account's own space")
+		require.Zero(t, e.sync().Errors)
+		require.NotNil(t, e.target.Get(msgRef(e, inHidden)), "run %d: a message posted in a space the feed names", i)
+		require.NotNil(t, e.target.Get(msgRef(e, inOwn)), "run %d: a message posted below the message dated ahead", i)
+	}
+}

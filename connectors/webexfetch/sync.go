@@ -561,7 +561,11 @@ func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, 
 			for _, e := range items {
 				c := parseTime(e.Created)
 				if c.After(newest) {
-					newest = c
+					// Not past the run's start: an event dated ahead
+					// (a clock gone wrong) would have the next runs
+					// read the feed from there, missing every event
+					// until then; it is read again, and skipped.
+					newest = notAfter(c, t.now)
 				}
 				if e.ID != "" && !c.IsZero() {
 					k := eventKey(e.ID)
@@ -829,7 +833,10 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 		MembersAt: st.MembersAt, FullAt: st.FullAt, ViaEvents: via || st.ViaEvents && k != nil, Newest: st.Newest,
 		Unsecured: !t.s.MappedSecurity, Files: filesShape(t.s)}
 	if !newest.IsZero() {
-		next.Newest = formatTime(newest)
+		// Not past the run's start: a message dated ahead (a clock gone
+		// wrong) would stop the next listings above every message
+		// posted until then; it is listed again, and found unchanged.
+		next.Newest = formatTime(notAfter(newest, t.now))
 	} else if c := parseTime(rm.Created); full && !c.IsZero() {
 		// Listed in full, without a message: its own creation is the
 		// cursor (its first message comes after it), so that the next
