@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -97,4 +99,100 @@ func TestForgottenObjectsAreRemovedInBatches(t *testing.T) {
 	for _, n := range tgt.sizes {
 		require.LessOrEqual(t, n, 3, "removals of %v references", tgt.sizes)
 	}
+}
+
+// TestDocumentDeletedWhileReadIsRemoved: a document deleted between its
+// folder's listing and its reading (the run lists it changed, and the
+// server then answers 404 for it). That counted as a failure of the run,
+// and the document's old content stayed in the index until the next run
+// found it missing from the listing: a run that met a deletion reported an
+// error, and an indexed document Objective no longer has stayed
+// searchable meanwhile. The document is now asked for: gone, it is
+// removed (a new one is skipped), and the run has no failure; one the
+// server still has stays a failure, as before.
+func TestDocumentDeletedWhileReadIsRemoved(t *testing.T) {
+	for _, settings := range []string{"", "Versions=ALL", "IndexCatalogueFields=FALSE\nMappedSecurity=FALSE"} {
+		t.Run(settings, func(t *testing.T) {
+			e := newEnv(t, settings)
+			folder := e.srv.AddFolder(objectivetest.RootID, "Contracts")
+			indexed := e.srv.AddDocument(folder, objectivetest.Doc{Name: "lease.txt", Data: []byte("first draft")})
+			kept := e.srv.AddDocument(folder, objectivetest.Doc{Name: "memo.txt", Data: []byte("memo")})
+			e.sync()
+			require.Equal(t, "first draft", e.doc(kindDocument, indexed).Content)
+
+			// The document changes, a new one is added, and both are
+			// deleted once the folder's listing names them.
+			e.srv.NewVersion(indexed, []byte("signed lease"))
+			fresh := e.srv.AddDocument(folder, objectivetest.Doc{Name: "note.txt", Data: []byte("new")})
+			var listed atomic.Bool
+			e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
+				if r.URL.Query().Get("parentId") == folder {
+					listed.Store(true)
+				} else if listed.Load() && (strings.Contains(r.URL.Path, indexed) || strings.Contains(r.URL.Path, fresh) ||
+					strings.Contains(r.URL.RawQuery, indexed) || strings.Contains(r.URL.RawQuery, fresh)) {
+					e.srv.Remove(indexed)
+					e.srv.Remove(fresh)
+				}
+				return nil
+			})
+			c := e.sync()
+			require.Zero(t, c.Errors, "%+v", c)
+			require.True(t, e.gone(kindDocument, indexed), "the deleted document is removed from the index")
+			require.True(t, e.gone(kindDocument, fresh))
+			require.Equal(t, "memo", e.doc(kindDocument, kept).Content)
+			require.Equal(t, uint64(1), c.Deleted, "%+v", c)
+
+			// And the next run has nothing left to do.
+			e.srv.SetFault(nil)
+			c = e.sync()
+			require.Zero(t, c.Errors, "%+v", c)
+			require.Zero(t, c.Deleted, "%+v", c)
+		})
+	}
+}
+
+// A document whose reading fails with 404 while the server still has it
+// (a version gone between the list of versions and its content, say) is
+// a failure of the run, as before: it is not removed.
+func TestDocumentNotFoundWhileStillThereIsAFailure(t *testing.T) {
+	e := newEnv(t, "")
+	folder := e.srv.AddFolder(objectivetest.RootID, "Contracts")
+	doc := e.srv.AddDocument(folder, objectivetest.Doc{Name: "lease.txt", Data: []byte("first draft")})
+	e.sync()
+	e.srv.NewVersion(doc, []byte("signed lease"))
+	e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
+		if strings.Contains(r.URL.Path, doc) && strings.HasSuffix(r.URL.Path, "/content") {
+			return &objectivetest.Fault{Status: http.StatusNotFound}
+		}
+		return nil
+	})
+	c := e.sync()
+	require.NotZero(t, c.Errors, "%+v", c)
+	require.Equal(t, "first draft", e.doc(kindDocument, doc).Content, "kept")
+}
+
+// With Versions=ALL, a document deleted while its versions are read,
+// after one of its older versions' documents went to the index: that
+// document goes too (none is left that no record names).
+func TestDocumentDeletedWhileItsVersionsAreReadLeavesNoVersion(t *testing.T) {
+	e := newEnv(t, "Versions=ALL")
+	folder := e.srv.AddFolder(objectivetest.RootID, "Contracts")
+	doc := e.srv.AddDocument(folder, objectivetest.Doc{Name: "lease.txt", Data: []byte("first draft")})
+	e.sync()
+	require.Equal(t, 3, e.target.Len(), "the root, the folder, the document")
+
+	e.srv.NewVersion(doc, []byte("second draft"))
+	e.srv.NewVersion(doc, []byte("signed lease"))
+	var contents atomic.Int64
+	e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
+		if strings.HasSuffix(r.URL.Path, "/content") && contents.Add(1) == 3 {
+			e.srv.Remove(doc) // after the current version and another one were read
+		}
+		return nil
+	})
+	c := e.sync()
+	require.Zero(t, c.Errors, "%+v", c)
+	require.Equal(t, int64(3), contents.Load())
+	require.True(t, e.gone(kindDocument, doc))
+	require.Equal(t, 2, e.target.Len(), "only the folders' documents are left")
 }

@@ -374,6 +374,9 @@ type docWork struct {
 	kids  []string
 	group *restsync.Group
 	err   error
+	// gone: it could not be read because it was deleted after its
+	// folder was listed (readGone).
+	gone bool
 }
 
 // noACL is the ACL hash of an object without permissions: what every
@@ -449,6 +452,7 @@ func (t *taskRun) readDocuments(ctx context.Context, work []*docWork) error {
 				defer func() { <-reading }()
 				defer panics.Catch(t.Log, "objectivefetch: reading a document", &w.err)
 				w.err = t.readDocument(ctx, w, len(work) < int(t.s.Concurrency))
+				w.gone = t.readGone(ctx, w)
 			})
 		}
 	})
@@ -474,6 +478,28 @@ func (t *taskRun) deliverDocument(ctx context.Context, w *docWork) error {
 	if w.err != nil {
 		if fatal(ctx, w.err) {
 			return w.err
+		}
+		if w.gone {
+			// Deleted since its folder was listed: removed (with the
+			// versions this run delivered of it), as the next run would
+			// find it missing; not a failure.
+			w.docs = nil
+			rec := &restsync.Record{Ref: objectRef(t.b.base, kindDocument, w.it.ID)}
+			if w.k != nil {
+				rec = w.k.rec
+			}
+			if len(w.kids) > 0 {
+				rec = &restsync.Record{Ref: rec.Ref, Kids: slices.Clone(rec.Kids), Title: rec.Title, Parent: rec.Parent, Extra: rec.Extra}
+				for _, ref := range w.kids {
+					if !slices.Contains(rec.Kids, ref) {
+						rec.Kids = append(rec.Kids, ref)
+					}
+				}
+			} else if w.k == nil {
+				return nil // nothing of it was delivered
+			}
+			t.Batch.Forget(objectKey(w.it.ID), rec)
+			return t.Batch.MaybeFlush(ctx)
 		}
 		t.Fail(objectRef(t.s.ServerURL, kindDocument, w.it.ID), w.err)
 		return nil
@@ -584,6 +610,21 @@ func (t *taskRun) readDocument(ctx context.Context, w *docWork, overlap bool) er
 		w.docs = append(w.docs, t.b.documentDoc(ctx, t.Task, it, path, cat, w.acl, c))
 	}
 	return nil
+}
+
+// readGone reports whether document w, whose reading failed with 404,
+// was deleted since its folder was listed: the server answers for it no
+// more (404, or 403 as stillGone takes it). One it still has (a version
+// gone between the list of versions and its content, say) is a failure of
+// the run, read again by the next one.
+func (t *taskRun) readGone(ctx context.Context, w *docWork) bool {
+	if w.err == nil || fatal(ctx, w.err) || !errors.Is(w.err, messages.ErrNotFound) {
+		return false
+	}
+	var err error
+	t.request(func() { _, err = t.api.object(ctx, kindDocument, w.it.ID) })
+	var se *restsync.StatusError
+	return errors.Is(err, messages.ErrNotFound) || errors.As(err, &se) && se.Status == http.StatusForbidden
 }
 
 // firstError returns the first of errs that ends the action, else the
