@@ -1,7 +1,6 @@
 package restsync
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -78,13 +77,14 @@ func decodeRecord(key string, b []byte) (*Record, error) {
 }
 
 // EachRecord calls fn with every record whose key starts with prefix (in
-// key order). An error from fn stops the walk.
+// key order). An error from fn stops the walk. It reads only the keys
+// under prefix where the datastore can (store.ForEachPrefix: the
+// embedded store seeks to it, a cluster's shared store serves it from
+// the node's cache), not every key of the task: records are never
+// written by merges (only the task's meta record is: NoteAction).
 func EachRecord(ds store.Datastore, prefix string, fn func(key string, r *Record) error) error {
 	p := RecordKey(prefix)
-	return ds.ForEach(func(k, v []byte) error {
-		if !bytes.HasPrefix(k, p) {
-			return nil
-		}
+	return store.ForEachPrefix(ds, p, func(k, v []byte) error {
 		r := &Record{}
 		if err := json.Unmarshal(v, r); err != nil {
 			return fmt.Errorf("record %q: %w", k, err)
