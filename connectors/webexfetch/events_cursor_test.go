@@ -290,3 +290,60 @@ func TestFutureDatedMessageDoesNotMoveTheCursorsAhead(t *testing.T) {
 		require.NotNil(t, e.target.Get(msgRef(e, inOwn)), "run %d: a message posted below the message dated ahead", i)
 	}
 }
+
+// TestForbiddenSpaceOfTheFeedIsNotAFailureForEver: as compliance officer,
+// the feed names a space that Webex refuses to show the account (403: a
+// space another organisation owns, say). Every run asked for it again and
+// counted the refusal as a failure, for good: what the feed said about it
+// stayed pending, so every later run reported an error (GetStatus), however
+// long the space stayed forbidden, and asked for it again. The refusal is
+// now a failure of maxRoomAttempts runs in a row; then the space is asked
+// for once a day, without a failure, what the feed says about it kept
+// until it can be read, and then it is indexed.
+func TestForbiddenSpaceOfTheFeedIsNotAFailureForEver(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.compliance = true; o.settings = "EventsLookback=24h" })
+	external := e.srv.AddRoom("External", "group", e.bob, e.carol)
+	first := e.srv.Post(external, e.bob, "from the other organisation")
+	own := e.srv.AddRoom("Mine", "group", e.alice, e.bob)
+	e.srv.Post(own, e.alice, "note")
+	var forbidden atomic.Bool
+	forbidden.Store(true)
+	var asked atomic.Int64
+	e.srv.SetFault(func(r *http.Request) *webextest.Fault {
+		if r.URL.Path == "/v1/rooms/"+external {
+			asked.Add(1)
+			if forbidden.Load() {
+				return &webextest.Fault{Status: http.StatusForbidden, Message: "The space belongs to another organization."}
+			}
+		}
+		return nil
+	})
+	for i := range maxRoomAttempts {
+		c := e.sync()
+		require.Equal(t, uint64(1), c.Errors, "run %d: the refusal is a failure: %+v", i, c)
+		require.Equal(t, int64(i+1), asked.Load())
+		e.srv.Advance(time.Hour)
+		e.srv.Post(external, e.carol, "more")
+	}
+	for i := range 3 {
+		c := e.sync()
+		require.Zero(t, c.Errors, "run %d after the refusals: %+v", i, c)
+		e.srv.Advance(time.Hour)
+		e.srv.Post(external, e.carol, "more")
+	}
+	require.Equal(t, int64(maxRoomAttempts), asked.Load(), "not asked for again within a day")
+	e.srv.Advance(24 * time.Hour)
+	require.Zero(t, e.sync().Errors)
+	require.Equal(t, int64(maxRoomAttempts+1), asked.Load(), "asked for again after a day")
+	require.Nil(t, e.target.Get(roomRefOf(e, external)))
+
+	// It can be read: indexed with the next ask.
+	forbidden.Store(false)
+	e.srv.Advance(24 * time.Hour)
+	require.Zero(t, e.sync().Errors)
+	require.NotNil(t, e.target.Get(roomRefOf(e, external)))
+	require.Equal(t, "from the other organisation", e.doc(msgRef(e, first)).Content)
+	for _, id := range e.srv.Messages(external) {
+		require.NotNil(t, e.target.Get(msgRef(e, id)))
+	}
+}

@@ -64,6 +64,15 @@ type roomState struct {
 // FILE_URL only) and its space's cursor moves on; then it is given up.
 const maxFileAttempts = 3
 
+// maxRoomAttempts is how many runs in a row a space the events feed names
+// is asked for and refused (403: a space another organisation owns, say)
+// with a failure; then it is asked for once every refusedRetry, without
+// one, what the feed says about it kept meanwhile (touch.Refused).
+const (
+	maxRoomAttempts = 3
+	refusedRetry    = 24 * time.Hour
+)
+
 // filesShape is what of a task's settings shapes the documents of its
 // messages' files (IndexFiles, IndexUnscannableFiles, MaxFileBytes,
 // ExtractText, ExtractMaxTextBytes) and the extractor's version when text is
@@ -101,6 +110,11 @@ type touch struct {
 	Deleted []string `json:"d,omitempty"` // messages deleted
 	Members bool     `json:"m,omitempty"` // memberships changed
 	Type    string   `json:"t,omitempty"` // the room's type, as the events give it
+	// Refused is the runs in a row that Webex refused to show the room
+	// (403), and AskAt, past maxRoomAttempts of them, when (unix
+	// seconds) it is asked for again.
+	Refused int   `json:"rf,omitempty"`
+	AskAt   int64 `json:"aa,omitempty"`
 }
 
 // eventsCursor is the datastore's c:events.
@@ -300,6 +314,10 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 			unwanted[id] = true
 			continue
 		}
+		if tc != nil && tc.AskAt > t.now.Unix() {
+			failed[id] = true // refused: kept, asked for again later
+			continue
+		}
 		rm, err := t.api.room(ctx, id)
 		if err != nil {
 			if fatal(ctx, err) {
@@ -312,8 +330,15 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 				continue
 			}
 			failed[id] = true
+			if tc != nil && httpStatus(err) == http.StatusForbidden {
+				t.refused(id, k, tc, err)
+				continue
+			}
 			t.Fail(roomRef(t.s.APIURL, id), err)
 			continue
+		}
+		if tc != nil {
+			tc.Refused, tc.AskAt = 0, 0
 		}
 		seen[rm.ID] = true
 		if t.wanted(rm) {
@@ -395,6 +420,34 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		}
 	}
 	return nil
+}
+
+// refused notes that Webex refused to show room id (403), which the feed
+// names (tc: what it said, kept pending): a failure of the run for
+// maxRoomAttempts runs in a row (a space the account may not read, or a
+// scope the task lacks, is shown so in GetStatus); then it is asked for
+// once every refusedRetry only, without a failure, so that a space the
+// account may never read (another organisation's) neither fails every
+// run nor costs a request each. What the feed says about it meanwhile is
+// kept (the edits and deletions in a space never read only until then: it
+// is listed in full when it is read).
+func (t *taskRun) refused(id string, k *known, tc *touch, err error) {
+	tc.Refused++
+	if tc.Refused < maxRoomAttempts {
+		t.Fail(roomRef(t.s.APIURL, id), err)
+		return
+	}
+	if tc.Refused == maxRoomAttempts {
+		t.Fail(roomRef(t.s.APIURL, id), err)
+		t.Log.Warn("Webex keeps refusing to show the space: it is asked for again once a day, what the events say about it kept until it can be read",
+			"room", roomRef(t.s.APIURL, id), "runs", tc.Refused, "error", err)
+	} else {
+		t.Log.Debug("Webex still refuses to show the space", "room", roomRef(t.s.APIURL, id), "error", err)
+	}
+	tc.AskAt = t.now.Add(refusedRetry).Unix()
+	if k == nil {
+		tc.Updated, tc.Deleted = nil, nil
+	}
 }
 
 // syncRooms brings the listed rooms up to date with each (given a context
