@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -124,17 +125,7 @@ func TestDocumentDeletedWhileReadIsRemoved(t *testing.T) {
 			// deleted once the folder's listing names them.
 			e.srv.NewVersion(indexed, []byte("signed lease"))
 			fresh := e.srv.AddDocument(folder, objectivetest.Doc{Name: "note.txt", Data: []byte("new")})
-			var listed atomic.Bool
-			e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
-				if r.URL.Query().Get("parentId") == folder {
-					listed.Store(true)
-				} else if listed.Load() && (strings.Contains(r.URL.Path, indexed) || strings.Contains(r.URL.Path, fresh) ||
-					strings.Contains(r.URL.RawQuery, indexed) || strings.Contains(r.URL.RawQuery, fresh)) {
-					e.srv.Remove(indexed)
-					e.srv.Remove(fresh)
-				}
-				return nil
-			})
+			deleteWhenAskedFor(e, folder, indexed, fresh)
 			c := e.sync()
 			require.Zero(t, c.Errors, "%+v", c)
 			require.True(t, e.gone(kindDocument, indexed), "the deleted document is removed from the index")
@@ -195,4 +186,64 @@ func TestDocumentDeletedWhileItsVersionsAreReadLeavesNoVersion(t *testing.T) {
 	require.Equal(t, int64(3), contents.Load())
 	require.True(t, e.gone(kindDocument, doc))
 	require.Equal(t, 2, e.target.Len(), "only the folders' documents are left")
+}
+
+// TestFolderDeletedWhileReadIsRemoved: a folder deleted after its parent
+// was listed, before it was listed itself (or, new, before its own
+// permissions were read). As with a document (above), that counted as a
+// failure of the run, and an indexed folder stayed in the index with
+// everything under it until the next run. It is now asked for: gone, it
+// is removed with everything under it, and the run has no failure.
+func TestFolderDeletedWhileReadIsRemoved(t *testing.T) {
+	// Without fields and permissions, the new folder's document is
+	// delivered before its listing finds it gone.
+	for _, settings := range []string{"", "IndexCatalogueFields=FALSE\nMappedSecurity=FALSE"} {
+		t.Run(settings, func(t *testing.T) { testFolderDeletedWhileRead(t, settings) })
+	}
+}
+
+func testFolderDeletedWhileRead(t *testing.T, settings string) {
+	e := newEnv(t, settings)
+	top := e.srv.AddFolder(objectivetest.RootID, "Contracts")
+	sub := e.srv.AddFolder(top, "Leases")
+	doc := e.srv.AddDocument(sub, objectivetest.Doc{Name: "lease.txt", Data: []byte("signed lease")})
+	keep := e.srv.AddDocument(top, objectivetest.Doc{Name: "memo.txt", Data: []byte("memo")})
+	e.sync()
+	require.Equal(t, "signed lease", e.doc(kindDocument, doc).Content)
+
+	fresh := e.srv.AddFolder(top, "New")
+	deleteWhenAskedFor(e, top, sub, fresh)
+	c := e.sync()
+	require.Zero(t, c.Errors, "%+v", c)
+	require.True(t, e.gone(kindFolder, sub), "the deleted folder is removed")
+	require.True(t, e.gone(kindDocument, doc), "with what was under it")
+	require.True(t, e.gone(kindFolder, fresh))
+	require.Equal(t, "memo", e.doc(kindDocument, keep).Content)
+
+	e.srv.SetFault(nil)
+	c = e.sync()
+	require.Zero(t, c.Errors, "%+v", c)
+	require.Zero(t, c.Deleted, "nothing left for the next run: %+v", c)
+}
+
+// deleteWhenAskedFor has the stand-in delete the objects ids (with
+// everything under them) at the first request that names one of them (a
+// segment of its path, or a value of its query) once parent's children
+// were listed: deleted between that listing and their reading.
+func deleteWhenAskedFor(e *env, parent string, ids ...string) {
+	var listed atomic.Bool
+	e.srv.SetFault(func(r *http.Request) *objectivetest.Fault {
+		names := strings.Split(r.URL.Path, "/")
+		for _, vs := range r.URL.Query() {
+			names = append(names, vs...)
+		}
+		if r.URL.Query().Get("parentId") == parent {
+			listed.Store(true)
+		} else if listed.Load() && slices.ContainsFunc(ids, func(id string) bool { return slices.Contains(names, id) }) {
+			for _, id := range ids {
+				e.srv.Remove(id)
+			}
+		}
+		return nil
+	})
 }

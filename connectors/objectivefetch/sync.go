@@ -39,6 +39,8 @@ type container struct {
 	resecure bool
 	// changed: its record is new or out of date.
 	changed bool
+	// rec is the record this run gave it (nil: none).
+	rec *restsync.Record
 }
 
 // known is an object the task has a record of.
@@ -59,6 +61,9 @@ type taskRun struct {
 	seen      map[string]bool
 	completed map[string]bool // containers listed to the end
 	excluded  map[string]bool // listed, and not taken (FolderCantHaveRegex)
+	// vanished: containers deleted after they were listed, before they
+	// were read (objectGone): forgetGone removes them without asking.
+	vanished map[string]bool
 	// requests holds a place for each request for a document in flight
 	// (Concurrency places).
 	requests chan struct{}
@@ -88,7 +93,7 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		if r.batchSize > 0 {
 			ts.Batch.Size = r.batchSize
 		}
-		t := &taskRun{TaskSync: ts, r: r, s: s, api: a, b: b, known: map[string]*known{}, seen: map[string]bool{}, completed: map[string]bool{}, excluded: map[string]bool{},
+		t := &taskRun{TaskSync: ts, r: r, s: s, api: a, b: b, known: map[string]*known{}, seen: map[string]bool{}, completed: map[string]bool{}, excluded: map[string]bool{}, vanished: map[string]bool{},
 			requests: make(chan struct{}, s.Concurrency)}
 		return t.run(ctx, progress)
 	})
@@ -144,10 +149,19 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		}
 		progress(float64(done)*100/float64(done+len(queue)+1), c.path)
 		kids, err := t.walk(ctx, c)
-		if err != nil {
-			if fatal(ctx, err) {
-				return err
+		switch {
+		case err == nil:
+		case fatal(ctx, err):
+			return err
+		case t.objectGone(ctx, err, c.it.kind(), c.it.ID):
+			// Deleted since it was listed: removed with what was
+			// under it, as the next run would find it missing.
+			t.vanished[c.it.ID] = true
+			delete(t.seen, c.it.ID)
+			if t.known[c.it.ID] == nil && c.rec != nil {
+				t.known[c.it.ID] = &known{rec: c.rec} // recorded this run
 			}
+		default:
 			t.Fail(objectRef(t.s.ServerURL, c.it.kind(), c.it.ID), err)
 		}
 		queue = append(queue, kids...)
@@ -272,6 +286,7 @@ func (t *taskRun) deliverContainer(ctx context.Context, c *container) error {
 	rec := &restsync.Record{Version: c.it.version(), Ref: objectRef(t.s.ServerURL, c.it.kind(), c.it.ID), Title: c.it.Name,
 		Parent: c.it.ParentID, Extra: extra}
 	k := t.known[c.it.ID]
+	c.rec = rec
 	if !t.s.IndexFolders {
 		if k != nil && hasDocument(k.st) {
 			// Indexed while IndexFolders was on: its document goes (not
@@ -336,6 +351,12 @@ func (t *taskRun) walk(ctx context.Context, c *container) ([]*container, error) 
 					if fatal(ctx, err) {
 						return err
 					}
+					if t.objectGone(ctx, err, it.kind(), it.ID) {
+						// Deleted since the page was listed.
+						t.vanished[it.ID] = true
+						delete(t.seen, it.ID)
+						continue
+					}
 					t.Fail(objectRef(t.s.ServerURL, it.kind(), it.ID), err)
 					t.seen[it.ID] = true
 					continue
@@ -375,7 +396,7 @@ type docWork struct {
 	group *restsync.Group
 	err   error
 	// gone: it could not be read because it was deleted after its
-	// folder was listed (readGone).
+	// folder was listed (objectGone).
 	gone bool
 }
 
@@ -452,7 +473,7 @@ func (t *taskRun) readDocuments(ctx context.Context, work []*docWork) error {
 				defer func() { <-reading }()
 				defer panics.Catch(t.Log, "objectivefetch: reading a document", &w.err)
 				w.err = t.readDocument(ctx, w, len(work) < int(t.s.Concurrency))
-				w.gone = t.readGone(ctx, w)
+				w.gone = t.objectGone(ctx, w.err, kindDocument, w.it.ID)
 			})
 		}
 	})
@@ -612,17 +633,17 @@ func (t *taskRun) readDocument(ctx context.Context, w *docWork, overlap bool) er
 	return nil
 }
 
-// readGone reports whether document w, whose reading failed with 404,
-// was deleted since its folder was listed: the server answers for it no
-// more (404, or 403 as stillGone takes it). One it still has (a version
-// gone between the list of versions and its content, say) is a failure of
-// the run, read again by the next one.
-func (t *taskRun) readGone(ctx context.Context, w *docWork) bool {
-	if w.err == nil || fatal(ctx, w.err) || !errors.Is(w.err, messages.ErrNotFound) {
-		return false
+// objectGone reports whether the object of kind and id, whose reading
+// failed with err, was deleted since its container was listed: err is a
+// 404, and the server answers for the object no more (404, or 403 as
+// stillGone takes it). One it still has (a version gone between the list
+// of versions and its content, say) is a failure of the run, read again by
+// the next one.
+func (t *taskRun) objectGone(ctx context.Context, err error, kind, id string) bool {
+	if err == nil || id == "" || fatal(ctx, err) || !errors.Is(err, messages.ErrNotFound) {
+		return false // an object without an id cannot be asked for
 	}
-	var err error
-	t.request(func() { _, err = t.api.object(ctx, kindDocument, w.it.ID) })
+	t.request(func() { _, err = t.api.object(ctx, kind, id) })
 	var se *restsync.StatusError
 	return errors.Is(err, messages.ErrNotFound) || errors.As(err, &se) && se.Status == http.StatusForbidden
 }
@@ -740,7 +761,7 @@ func boolInt(b bool) int {
 func (t *taskRun) forgetGone(ctx context.Context) error {
 	missing := map[string]bool{} // missing from a complete listing: to ask for
 	for id, k := range t.known {
-		if !t.seen[id] && t.completed[k.rec.Parent] && !t.completed[id] && !t.excluded[id] {
+		if !t.seen[id] && t.completed[k.rec.Parent] && !t.completed[id] && !t.excluded[id] && !t.vanished[id] {
 			missing[id] = true
 		}
 	}
@@ -748,6 +769,7 @@ func (t *taskRun) forgetGone(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	maps.Copy(confirmed, t.vanished)
 	gone := map[string]bool{}
 	for changed := true; changed; {
 		changed = false
