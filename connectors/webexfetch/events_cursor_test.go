@@ -1,6 +1,7 @@
 package webexfetch
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -10,7 +11,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/connectors/internal/restsync"
 	"github.com/connectorhq/connector/connectors/webexfetch/webextest"
+	"github.com/connectorhq/connector/store"
 )
 
 // TestFailingSpaceDoesNotHoldTheEventsCursor: as compliance officer, one
@@ -268,12 +271,7 @@ func TestEventsAlreadyAppliedAreNotAppliedAgain(t *testing.T) {
 // the run's start: what lies ahead of it is read again by the next run,
 // and found unchanged.
 func TestFutureDatedMessageDoesNotMoveTheCursorsAhead(t *testing.T) {
-	e := newEnv(t, func(o *envOptions) { o.compliance = true; o.settings = "EventsLookback=24h" })
-	hidden := e.srv.AddRoom("Board", "group", e.bob, e.carol)
-	e.srv.Post(hidden, e.bob, "quarterly numbers")
-	own := e.srv.AddRoom("Mine", "group", e.alice, e.bob)
-	e.srv.Post(own, e.alice, "note")
-	require.Zero(t, e.sync().Errors)
+	e, hidden, own := officerSpaces(t)
 
 	e.srv.Advance(time.Hour)
 	ahead := e.srv.PostMessage(&webextest.Message{RoomID: own, PersonID: e.bob, Text: "from a clock a month ahead",
@@ -281,13 +279,9 @@ func TestFutureDatedMessageDoesNotMoveTheCursorsAhead(t *testing.T) {
 	require.Zero(t, e.sync().Errors)
 	require.NotNil(t, e.target.Get(msgRef(e, ahead)))
 
-	for i := range 3 {
+	for range 3 {
 		e.srv.Advance(time.Hour)
-		inHidden := e.srv.Post(hidden, e.carol, "later, in the space the officer is not in")
-		inOwn := e.srv.Post(own, e.alice, "later, in the account's own space")
-		require.Zero(t, e.sync().Errors)
-		require.NotNil(t, e.target.Get(msgRef(e, inHidden)), "run %d: a message posted in a space the feed names", i)
-		require.NotNil(t, e.target.Get(msgRef(e, inOwn)), "run %d: a message posted below the message dated ahead", i)
+		requireLaterPostsIndexed(t, e, hidden, own)
 	}
 }
 
@@ -346,4 +340,78 @@ func TestForbiddenSpaceOfTheFeedIsNotAFailureForEver(t *testing.T) {
 	for _, id := range e.srv.Messages(external) {
 		require.NotNil(t, e.target.Get(msgRef(e, id)))
 	}
+}
+
+// TestCursorsAlreadyAheadAreBroughtBack: the cursors a server before the
+// fix above moved ahead (the events cursor and a space's, a month ahead)
+// were kept as they were: the task went on missing every event and every
+// message until then. A cursor past the run's start is now taken as the
+// run's start.
+func TestCursorsAlreadyAheadAreBroughtBack(t *testing.T) {
+	e, hidden, own := officerSpaces(t)
+
+	// What such a server stored: both cursors a month ahead.
+	ahead := formatTime(e.srv.Now().Add(30 * 24 * time.Hour))
+	ds, err := e.st.Datastore("MYWEBEX")
+	require.NoError(t, err)
+	require.NoError(t, ds.Update(func(w store.Writer) error {
+		var c eventsCursor
+		b, err := w.Get(eventsCursorKey)
+		if err != nil {
+			return err
+		}
+		require.NoError(t, json.Unmarshal(b, &c))
+		c.From = ahead
+		b, _ = json.Marshal(c)
+		if err := w.Put(eventsCursorKey, b); err != nil {
+			return err
+		}
+		rec, err := getRecordW(w, roomKey(own))
+		if err != nil {
+			return err
+		}
+		var st roomState
+		require.NoError(t, json.Unmarshal(rec.Extra, &st))
+		st.Newest = ahead
+		rec.Extra, _ = json.Marshal(st)
+		b, _ = json.Marshal(rec)
+		return w.Put(restsync.RecordKey(roomKey(own)), b)
+	}))
+
+	e.srv.Advance(time.Hour)
+	requireLaterPostsIndexed(t, e, hidden, own)
+}
+
+// officerSpaces is a compliance task, indexed, with a space the officer
+// is not in (hidden) and one of the account's own (own), a message each.
+func officerSpaces(t *testing.T) (e *env, hidden, own string) {
+	e = newEnv(t, func(o *envOptions) { o.compliance = true; o.settings = "EventsLookback=24h" })
+	hidden = e.srv.AddRoom("Board", "group", e.bob, e.carol)
+	e.srv.Post(hidden, e.bob, "quarterly numbers")
+	own = e.srv.AddRoom("Mine", "group", e.alice, e.bob)
+	e.srv.Post(own, e.alice, "note")
+	require.Zero(t, e.sync().Errors)
+	return e, hidden, own
+}
+
+// requireLaterPostsIndexed posts a message in hidden and own, and
+// requires that a run indexes both: the one the feed names, and the one
+// posted below the own space's cursor.
+func requireLaterPostsIndexed(t *testing.T, e *env, hidden, own string) {
+	t.Helper()
+	inHidden := e.srv.Post(hidden, e.carol, "later, in the space the officer is not in")
+	inOwn := e.srv.Post(own, e.alice, "later, in the account's own space")
+	require.Zero(t, e.sync().Errors)
+	require.NotNil(t, e.target.Get(msgRef(e, inHidden)), "a message posted in a space the feed names")
+	require.NotNil(t, e.target.Get(msgRef(e, inOwn)), "a message posted below the space's cursor")
+}
+
+// getRecordW reads the record of key as w has it.
+func getRecordW(w store.Writer, key string) (*restsync.Record, error) {
+	b, err := w.Get(restsync.RecordKey(key))
+	if err != nil || b == nil {
+		return nil, err
+	}
+	rec := &restsync.Record{}
+	return rec, json.Unmarshal(b, rec)
 }

@@ -575,6 +575,9 @@ func (t *taskRun) readEvents(ctx context.Context) (map[string]*touch, []string, 
 	} else if b != nil {
 		if json.Unmarshal(b, &c) == nil {
 			if ft := parseTime(c.From); !ft.IsZero() {
+				// One past the run's start (written by a server that
+				// let an event dated ahead move it) is taken as it.
+				ft = notAfter(ft, t.now)
 				from, newest = ft.Add(-t.s.EventsOverlap), ft
 			}
 		}
@@ -724,7 +727,9 @@ func (t *taskRun) syncRoom(ctx context.Context, rm *room, k *known, tc *touch, v
 	mark := b.Mark()
 	sec := newRoomSec(members)
 	complete := true
-	newest := parseTime(st.Newest)
+	// A cursor past the run's start (written by a server that let a
+	// message dated ahead move it) is taken as it.
+	newest := notAfter(parseTime(st.Newest), t.now)
 	stop := time.Time{}
 	if !full && !newest.IsZero() {
 		stop = newest.Add(-t.s.ListOverlap)
