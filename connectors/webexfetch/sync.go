@@ -348,9 +348,19 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		}
 	}
 
+	// vanished: rooms deleted since they were listed (roomGone).
+	var vanishedMu sync.Mutex
+	var vanished []string
 	incomplete, err := t.syncRooms(ctx, listed, progress, func(ctx context.Context, rm *room) (bool, error) {
 		via := !slices.Contains(t.s.Rooms, rm.ID) && seen[rm.ID] && slices.Contains(extra, rm.ID)
-		return t.syncRoom(ctx, rm, knownRooms[rm.ID], touched[rm.ID], via)
+		ok, err := t.syncRoom(ctx, rm, knownRooms[rm.ID], touched[rm.ID], via)
+		if t.roomGone(ctx, err, rm.ID) {
+			vanishedMu.Lock()
+			vanished = append(vanished, rm.ID)
+			vanishedMu.Unlock()
+			return false, nil
+		}
+		return ok, err
 	})
 	if err != nil {
 		return err
@@ -358,6 +368,8 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 	for _, id := range incomplete {
 		failed[id] = true
 	}
+	// A known one is removed below; what the feed said of any is dropped.
+	deletedRooms = addNew(deletedRooms, vanished...)
 
 	// Rooms gone: deleted (events), no longer taken by the filters, or no
 	// longer in a complete list of the account's rooms and not found when
@@ -420,6 +432,17 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 		}
 	}
 	return nil
+}
+
+// roomGone reports whether room id, whose reading failed with err, was
+// deleted since it was listed: err is a 404, and so is the room's own
+// (GET /rooms/{id}). One Webex still has stays a failure of the run.
+func (t *taskRun) roomGone(ctx context.Context, err error, id string) bool {
+	if err == nil || fatal(ctx, err) || !errors.Is(err, messages.ErrNotFound) {
+		return false
+	}
+	_, err = t.api.room(ctx, id)
+	return errors.Is(err, messages.ErrNotFound)
 }
 
 // refused notes that Webex refused to show room id (403), which the feed

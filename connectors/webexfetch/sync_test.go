@@ -343,3 +343,45 @@ func TestACLAddressesArePercentEncoded(t *testing.T) {
 	require.Equal(t, "0:U:%22ann%20o%22%40example.com,bob%2Bx%40example.com:G:",
 		acl([]member{{Email: "Bob+x@Example.com"}, {Email: `"Ann O"@example.com`}}))
 }
+
+// TestSpaceDeletedWhileReadIsRemoved: a space deleted after the account's
+// list of spaces named it, before it was read (Webex answers 404 for its
+// members). That counted as a failure of the run, and an indexed space
+// stayed in the index with its messages until the next run found it
+// missing from the list: a run that merely met a deletion reported an
+// error. The space is now asked for: gone, it is removed at once (a new
+// one is skipped), and the run has no failure.
+func TestSpaceDeletedWhileReadIsRemoved(t *testing.T) {
+	e := newEnv(t)
+	general := e.srv.AddRoom("General", "group", e.alice, e.bob)
+	m := e.srv.Post(general, e.bob, "hello")
+	other := e.srv.AddRoom("Other", "group", e.alice, e.bob)
+	n := e.srv.Post(other, e.bob, "elsewhere")
+	require.Zero(t, e.sync().Errors)
+	require.NotNil(t, e.target.Get(msgRef(e, m)))
+
+	e.srv.Advance(time.Hour)
+	e.srv.Post(general, e.alice, "later")
+	fresh := e.srv.AddRoom("New", "group", e.alice, e.bob)
+	e.srv.Post(fresh, e.bob, "first")
+	e.srv.SetFault(func(r *http.Request) *webextest.Fault {
+		if r.URL.Path == "/v1/memberships" {
+			if id := r.URL.Query().Get("roomId"); id == general || id == fresh {
+				e.srv.DeleteRoom(id)
+			}
+		}
+		return nil
+	})
+	c := e.sync()
+	require.Zero(t, c.Errors, "%+v", c)
+	require.Nil(t, e.target.Get(roomRefOf(e, general)), "the deleted space is removed")
+	require.Nil(t, e.target.Get(msgRef(e, m)), "with its messages")
+	require.Nil(t, e.target.Get(roomRefOf(e, fresh)))
+	require.NotNil(t, e.target.Get(msgRef(e, n)))
+
+	e.srv.SetFault(nil)
+	e.srv.Advance(time.Hour)
+	c = e.sync()
+	require.Zero(t, c.Errors, "%+v", c)
+	require.Zero(t, c.Deleted, "nothing left for the next run: %+v", c)
+}
