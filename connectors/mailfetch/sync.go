@@ -45,7 +45,9 @@ func (r *Repository) synchronize(ctx context.Context, job *fetch.Job, req *reque
 
 // syncTask synchronizes one task: every collection is planned, its gone
 // messages removed, its new and changed messages fetched, turned into
-// documents and delivered in batches, each batch recorded in the datastore
+// documents and delivered in batches (the documents of keys replaced by a
+// new UIDVALIDITY removed after the collection was read to the end), each
+// batch recorded in the datastore
 // after its delivery (in the background, while the next messages are
 // fetched and built). A collection's cursor is recorded when it was read
 // to the end with every delivery accepted, so a run cut short (Stop, a
@@ -159,18 +161,22 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		// The cursor depends on every delivery of the collection.
 		mark := b.Mark()
 		failed := st.failed[c.Name]
-		for _, key := range plan.Delete {
-			if rec := recs[key]; rec != nil {
-				if err := forget(b, h, sh, c.Name, key, rec); err != nil {
-					return flushed(ctx, b, err)
-				}
-				if err := b.MaybeFlush(ctx); err != nil {
-					return err
-				}
-			}
+		if err := forgetKeys(ctx, b, h, sh, c.Name, plan.Delete, recs); err != nil {
+			return err
+		}
+		// The messages under keys replaced (a new UIDVALIDITY) go once
+		// the collection is read again, below; their failures now.
+		for _, key := range slices.Concat(plan.Delete, plan.Replaced) {
 			if _, ok := failed[key]; ok {
 				b.Add(restsync.Item{Key: failureKey(c.Name, key), Delete: true})
 			}
+		}
+		if len(plan.Replaced) > 0 && h == nil {
+			// The task's one collection: a record replaced may hold the
+			// reference of the message read again (Gmail's id), whose
+			// documents must then stay.
+			h = newHolders()
+			h.count(recs)
 		}
 		// Messages that failed before go after the others (the suspect of
 		// a fetch the server failed, below).
@@ -203,8 +209,11 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 		// Unchanged messages count as the documents they stand for (none
 		// on a first run: no map of the keys to fetch then).
 		if len(recs) > 0 {
-			touched := make(map[string]bool, len(plan.Delete)+len(plan.Fetch))
+			touched := make(map[string]bool, len(plan.Delete)+len(plan.Replaced)+len(plan.Fetch))
 			for _, key := range plan.Delete {
+				touched[key] = true
+			}
+			for _, key := range plan.Replaced {
 				touched[key] = true
 			}
 			for _, key := range plan.Fetch {
@@ -325,6 +334,13 @@ func (r *Repository) syncTask(ctx context.Context, job *fetch.Job, task string, 
 			if !read[key] && first+i < len(fetchKeys) {
 				// Gone meanwhile.
 				b.Add(restsync.Item{Key: failureKey(c.Name, key), Delete: true})
+			}
+		}
+		if complete {
+			// Read again to the end: the documents of the keys replaced
+			// go (those of a reference read again stay: h).
+			if err := forgetKeys(ctx, b, h, sh, c.Name, plan.Replaced, recs); err != nil {
+				return err
 			}
 		}
 		if complete && len(plan.Cursor) > 0 {
@@ -618,13 +634,18 @@ func countHolders(st *state, colls []mailbox.Collection) *holders {
 	}
 	h := newHolders()
 	for _, recs := range st.records {
-		for _, rec := range recs {
-			if shareable(rec.Ref) {
-				h.n[rec.Ref]++
-			}
-		}
+		h.count(recs)
 	}
 	return h
+}
+
+// count counts the references of recs.
+func (h *holders) count(recs map[string]*record) {
+	for _, rec := range recs {
+		if shareable(rec.Ref) {
+			h.n[rec.Ref]++
+		}
+	}
 }
 
 func newHolders() *holders {
@@ -732,13 +753,32 @@ func forget(b *restsync.Batch, h *holders, sh *shared, coll, key string, rec *re
 	return nil
 }
 
-// planned returns the keys the plan fetches or deletes.
+// forgetKeys forgets the messages of keys that have a record (forget),
+// delivering the batch as it fills.
+func forgetKeys(ctx context.Context, b *restsync.Batch, h *holders, sh *shared, coll string, keys []string, recs map[string]*record) error {
+	for _, key := range keys {
+		if rec := recs[key]; rec != nil {
+			if err := forget(b, h, sh, coll, key, rec); err != nil {
+				return flushed(ctx, b, err)
+			}
+			if err := b.MaybeFlush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// planned returns the keys the plan fetches, deletes or replaces.
 func planned(plan *mailbox.Plan) map[string]bool {
-	named := make(map[string]bool, len(plan.Fetch)+len(plan.Delete))
+	named := make(map[string]bool, len(plan.Fetch)+len(plan.Delete)+len(plan.Replaced))
 	for _, key := range plan.Fetch {
 		named[key] = true
 	}
 	for _, key := range plan.Delete {
+		named[key] = true
+	}
+	for _, key := range plan.Replaced {
 		named[key] = true
 	}
 	return named

@@ -52,7 +52,7 @@ func syncOnce(t *testing.T, b *Box, c mailbox.Collection, k *known) (*mailbox.Pl
 		k.versions[m.Key] = m.Version
 		return nil
 	}))
-	for _, d := range plan.Delete {
+	for _, d := range append(plan.Delete, plan.Replaced...) {
 		delete(k.versions, d)
 	}
 	k.cursor = plan.Cursor
@@ -139,9 +139,11 @@ func TestDovecotSynchronizeFlagsAppendExpungeAndUIDValidity(t *testing.T) {
 	_, err = b.Collections(ctx)
 	require.NoError(t, err)
 	plan, msgs3 := syncOnce(t, b, inbox, k)
-	require.Len(t, plan.Delete, 5, "every message under the old UIDVALIDITY is gone")
+	require.Len(t, plan.Replaced, 5, "every message under the old UIDVALIDITY is replaced")
+	require.Empty(t, plan.Delete, "none is gone: its documents go once read again")
 	require.Len(t, plan.Fetch, 5, "and read again under the new one")
 	require.Len(t, msgs3, 5)
+	require.Equal(t, 5, k.Len())
 }
 
 func TestDovecotLargeMessageIsCutAtTheLimit(t *testing.T) {

@@ -289,7 +289,11 @@ func (b *Box) Plan(ctx context.Context, c mailbox.Collection, known mailbox.Know
 	var kept []imap.UID
 	known.Keys(func(key string) {
 		v, uid, ok := ParseKey(key)
-		if !ok || v != sel.UIDValidity || !current[uid] {
+		if ok && v != sel.UIDValidity {
+			plan.Replaced = append(plan.Replaced, key)
+			return
+		}
+		if !ok || !current[uid] {
 			plan.Delete = append(plan.Delete, key)
 			return
 		}
@@ -297,6 +301,7 @@ func (b *Box) Plan(ctx context.Context, c mailbox.Collection, known mailbox.Know
 	})
 	slices.Sort(kept)
 	slices.Sort(plan.Delete)
+	slices.Sort(plan.Replaced)
 	if first && len(all) > 0 {
 		plan.Fetch = make([]string, 0, len(all))
 	}

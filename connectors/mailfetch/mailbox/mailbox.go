@@ -64,10 +64,17 @@ type Plan struct {
 	// Delete are known messages that are gone from the collection (and,
 	// when Known is Unread, the unread ones gone).
 	Delete []string
+	// Replaced are known messages that are still in the collection under
+	// new keys, all in Fetch (IMAP: the folder's new UIDVALIDITY gave
+	// every message a new key, and a new reference). Their documents go
+	// only once the collection was read to the end (when Cursor is
+	// recorded), so that the index is never without the collection's
+	// messages while it is read again (a search finds both meanwhile).
+	Replaced []string
 	// Unchanged counts the known messages left as they are.
 	Unchanged int
-	// Cursor is recorded once every message of Fetch and Delete has been
-	// handled.
+	// Cursor is recorded once every message of Fetch, Delete and
+	// Replaced has been handled.
 	Cursor []byte
 }
 
