@@ -177,6 +177,38 @@ document.getElementById("root").innerHTML = '<nav><a href="/a">Home</a> <a href=
 	assert.Equal(t, "READABILITY", field(rd, FieldClippingMode))
 }
 
+// TestClippingThatMatchesNothingIsSaidSo: with CSSCLIPPING a page on
+// which ClipPageUsingCssSelect matches no element (a selector misspelt, a
+// site redesigned, a page without the article the selector names) was
+// delivered with empty content without a word: the index filled with
+// empty documents and nothing told the administrator why. The page is
+// still delivered (its title, its links followed), and a warning names
+// it and the selector; a page it matches says nothing.
+func TestClippingThatMatchesNothingIsSaidSo(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	s.html("/", `<html><head><title>Index</title></head><body><main><p>no article here</p><a href="/story">story</a></main></body></html>`)
+	s.html("/story", `<html><head><title>Story</title></head><body><article><p>the story</p></article></body></html>`)
+	var logs testlog.Buffer
+	b := setup(t, taskConfig(s.URL+"/", "ClippingMode=CSSCLIPPING", "ClipPageUsingCssSelect=article"),
+		setupOpts{logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	job := b.sync(t)
+	assert.Equal(t, cnt{Seen: 2, Added: 2}, countsOf(job, "MYTASK"), "both delivered, the link followed")
+	d := b.target.doc(s.URL + "/")
+	require.NotNil(t, d)
+	assert.Empty(t, strings.TrimSpace(d.Content))
+	assert.Contains(t, b.target.doc(s.URL+"/story").Content, "the story")
+	var warned []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=WARN") && strings.Contains(l, "ClipPageUsingCssSelect") {
+			warned = append(warned, l)
+		}
+	}
+	require.Len(t, warned, 1, "one warning, of the page it matches nothing on: %s", logs.String())
+	assert.Contains(t, warned[0], "url="+s.URL+"/ ")
+	assert.Contains(t, warned[0], "select=article")
+}
+
 // TestWaiting: RenderWaitSelector reads a page as soon as the selector
 // matches (text written late is there); a page that never settles is
 // read at RenderDeadline, marked RENDER_SETTLED=false, and the crawl goes

@@ -119,6 +119,13 @@ func (t *taskRun) Render(ctx context.Context, p *crawl.Page) ([]string, error) {
 	p.Text = pg.Text
 	if pg.Clipped != nil {
 		p.Text = pg.Clipped.Text
+		if pg.Clipped.Mode == browser.ClipCSS && pg.Clipped.Matched == 0 {
+			// Delivered with no content: said, so that a misspelt
+			// selector (or a redesigned site) is not an index of empty
+			// documents without a word.
+			t.log.Warn("ClipPageUsingCssSelect matched no element of the page: it is delivered with no content",
+				"url", secret.LogURL(p.FinalURL), "select", strings.Join(t.s.clip.Select, ","))
+		}
 	}
 	if pg.Lang != "" {
 		p.Lang = pg.Lang
