@@ -13,7 +13,11 @@ import (
 // <id s="TASK" c="COLLECTION" k="KEY" p="SECTION"/>: the task in upper
 // case, the collection (the IMAP folder; "" for the Gmail API), the
 // message's key in it (IMAP "<UIDVALIDITY>.<UID>", Gmail the message id)
-// and, for an attachment, its section ("2", "1.3").
+// and, for an attachment, its section ("2", "1.3"). A collection whose
+// name holds a character XML cannot (U+FFFE, a control character, a byte
+// that is not UTF-8: Dovecot creates such folders) is also in c64, base64
+// (standard, padded) of its bytes, which DecodeIdentifier reads instead of
+// c (there U+FFFD for each such character, as encoding/xml writes it).
 type Identifier struct {
 	Task       string
 	Collection string
@@ -27,6 +31,7 @@ type xmlID struct {
 	Coll    string   `xml:"c,attr"`
 	Key     string   `xml:"k,attr"`
 	Section string   `xml:"p,attr,omitempty"`
+	Coll64  string   `xml:"c64,attr,omitempty"`
 }
 
 // Encode returns the AUTN_IDENTIFIER. The XML is written by hand, byte
@@ -44,6 +49,10 @@ func (id Identifier) Encode() string {
 	if id.Section != "" {
 		b = append(b, `" p="`...)
 		b = appendXMLAttr(b, id.Section)
+	}
+	if !xmlHolds(id.Collection) {
+		b = append(b, `" c64="`...)
+		b = base64.StdEncoding.AppendEncode(b, []byte(id.Collection))
 	}
 	b = append(b, `"></id>`...)
 	return base64.StdEncoding.EncodeToString(b)
@@ -90,6 +99,19 @@ func appendXMLAttr(b []byte, s string) []byte {
 	return append(b, s[last:]...)
 }
 
+// xmlHolds reports whether an XML attribute holds s as it is: UTF-8 of
+// characters XML allows (appendXMLAttr changes no other).
+func xmlHolds(s string) bool {
+	for i := 0; i < len(s); {
+		r, width := utf8.DecodeRuneInString(s[i:])
+		if !xmlChar(r) || (r == utf8.RuneError && width == 1) {
+			return false
+		}
+		i += width
+	}
+	return true
+}
+
 // xmlChar is encoding/xml's isInCharacterRange: the Char production of
 // XML 1.0.
 func xmlChar(r rune) bool {
@@ -115,6 +137,13 @@ func DecodeIdentifier(s string) (Identifier, error) {
 	var x xmlID
 	if err := xml.Unmarshal(raw, &x); err != nil || x.Task == "" || x.Key == "" {
 		return Identifier{}, errIdentifier
+	}
+	if x.Coll64 != "" {
+		coll, err := base64.StdEncoding.DecodeString(x.Coll64)
+		if err != nil {
+			return Identifier{}, errIdentifier
+		}
+		x.Coll = string(coll)
 	}
 	return Identifier{Task: strings.ToUpper(x.Task), Collection: x.Coll, Key: x.Key, Section: x.Section}, nil
 }

@@ -138,9 +138,18 @@ func TestIdentifierEncodeIsXML(t *testing.T) {
 			for _, key := range values {
 				for _, sec := range []string{"", "2.1", "<\"&>"} {
 					id := Identifier{Task: task, Collection: coll, Key: key, Section: sec}
-					want, err := xml.Marshal(xmlID{Task: strings.ToUpper(task), Coll: coll, Key: key, Section: sec})
+					x := xmlID{Task: strings.ToUpper(task), Coll: coll, Key: key, Section: sec}
+					if !xmlHolds(coll) {
+						x.Coll64 = base64.StdEncoding.EncodeToString([]byte(coll))
+					}
+					want, err := xml.Marshal(x)
 					require.NoError(t, err)
 					require.Equal(t, base64.StdEncoding.EncodeToString(want), id.Encode(), "%q", id)
+					back, err := DecodeIdentifier(id.Encode())
+					if task != "" && key != "" {
+						require.NoError(t, err)
+						require.Equal(t, coll, back.Collection, "%q", id)
+					}
 				}
 			}
 		}
