@@ -358,7 +358,15 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 		for _, e := range byColl[coll] {
 			keys = append(keys, e.id.Key)
 		}
-		if err := mb.Delete(ctx, mailbox.Collection{Name: coll}, keys); err != nil {
+		err := mb.Delete(ctx, mailbox.Collection{Name: coll}, keys)
+		// Keys that name no message any more (a new UIDVALIDITY): not
+		// deleted, and their records and documents stay.
+		var nd *mailbox.NotDeleted
+		var left []string
+		if errors.As(err, &nd) {
+			left, err = nd.Keys, nil
+		}
+		if err != nil {
 			for _, e := range byColl[coll] {
 				o.Failure(e.raw, err.Error())
 			}
@@ -366,6 +374,11 @@ func (r *Repository) deleteTask(ctx context.Context, job *fetch.Job, req *reques
 			continue
 		}
 		for _, e := range byColl[coll] {
+			if slices.Contains(left, e.id.Key) {
+				o.Failure(e.raw, nd.Error())
+				cnt.Errors.Add(1)
+				continue
+			}
 			rec := recs[e.id]
 			var h *holders
 			var sh *shared

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/connectorhq/connector/connectors/internal/restsync/resttest"
 	"github.com/connectorhq/connector/connectors/mailfetch/mailtest"
 )
 
@@ -95,4 +96,50 @@ func TestNewUIDValidityOnGmailKeepsTheMessagesReadAgain(t *testing.T) {
 			require.Len(t, g.target.Find("SUBJECT", "one"), 1)
 		})
 	}
+}
+
+// A folder's new UIDVALIDITY leaves the old keys naming no message until
+// the folder is read again. Delete of such a key's document answered
+// success and removed the document, but deleted nothing on the server
+// (no message has that key): the next Synchronize indexed the message
+// again. It now fails, saying so; the document stays until the folder is
+// read again, and a Delete of the new one deletes the message.
+func TestDeleteUnderAnOldUIDValidityFails(t *testing.T) {
+	d := mailtest.StartDovecot(t, mailtest.DovecotOptions{Users: map[string]string{user: "pw"}})
+	for _, s := range []string{"keep", "delete me"} {
+		d.MustDeliver(t, user, "Archive", mailtest.Message{From: "old@example.com", To: user, Subject: s, Text: "old"}.Raw(), "S")
+	}
+	d.MustDeliver(t, user, "INBOX", mailtest.Message{From: "new@example.com", To: user, Subject: "inbox one", Text: "new"}.Raw(), "")
+	g := newRig(t, mailConfig(d, ""))
+	g.mustRun("Synchronize")
+	oldID := resttest.Field1(g.target.Find("SUBJECT", "delete me")[0], "AUTN_IDENTIFIER")
+	inboxID := resttest.Field1(g.target.Find("SUBJECT", "inbox one")[0], "AUTN_IDENTIFIER")
+
+	require.NoError(t, d.ResetUIDValidity(user, "Archive"))
+	res, job := g.mustRun("Delete", "Identifiers", oldID+","+inboxID)
+	outcome := map[string]string{} // identifier: success, or failed and why
+	for _, e := range res[0].Children {
+		outcome[e.Text] = e.Name
+		for _, a := range e.Attrs {
+			outcome[e.Text] += ": " + a.Value
+		}
+	}
+	require.Contains(t, outcome[oldID], "failed: ", "nothing deleted under the old UIDVALIDITY")
+	require.Contains(t, outcome[oldID], "new UIDVALIDITY")
+	require.Equal(t, "success", outcome[inboxID], "another folder's message is deleted")
+	require.Equal(t, uint64(1), countsOf(job, "MAIL").Deleted)
+	require.Len(t, g.target.Find("SUBJECT", "delete me"), 1, "its document stays")
+	require.Empty(t, g.target.Find("SUBJECT", "inbox one"))
+
+	g.mustRun("Synchronize")
+	docs := g.target.Find("SUBJECT", "delete me")
+	require.Len(t, docs, 1, "read again under the new UIDVALIDITY")
+	newID := resttest.Field1(docs[0], "AUTN_IDENTIFIER")
+	require.NotEqual(t, oldID, newID)
+	res, _ = g.mustRun("Delete", "Identifiers", newID)
+	require.Equal(t, "success", res[0].Children[0].Name)
+	_, job = g.mustRun("Synchronize")
+	require.Empty(t, g.target.Find("SUBJECT", "delete me"), "deleted on the server")
+	require.Len(t, g.target.Find("SUBJECT", "keep"), 1)
+	require.Zero(t, countsOf(job, "MAIL").Added)
 }

@@ -905,15 +905,25 @@ func (b *Box) Delete(ctx context.Context, c mailbox.Collection, keys []string) e
 		return err
 	}
 	var set imap.UIDSet
+	var stale []string
 	for _, k := range keys {
 		if v, uid, ok := ParseKey(k); ok && v == sel.UIDValidity {
 			set.AddNum(uid)
+		} else {
+			stale = append(stale, k)
 		}
 	}
-	if len(set) == 0 {
-		return nil
+	var notDeleted error
+	if len(stale) > 0 {
+		// The message is in the folder under another key (or gone):
+		// deleting nothing would be taken for its deletion.
+		notDeleted = &mailbox.NotDeleted{Keys: stale, Err: fmt.Errorf("imap: %q has a new UIDVALIDITY (%d) since the message was indexed: nothing deleted (the next Synchronize indexes the message, if it is still there, under its new key, which Delete then takes): %w",
+			c.Name, sel.UIDValidity, mailbox.ErrNotFound)}
 	}
-	return b.run(ctx, func() error {
+	if len(set) == 0 {
+		return notDeleted
+	}
+	err = b.run(ctx, func() error {
 		b.stats.commands.Add(1)
 		if err := b.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
 			return fmt.Errorf("imap: flag \\Deleted in %q: %w", c.Name, err)
@@ -928,6 +938,10 @@ func (b *Box) Delete(ctx context.Context, c mailbox.Collection, keys []string) e
 		}
 		return b.expungeOnly(c.Name, set)
 	})
+	if err != nil {
+		return err
+	}
+	return notDeleted
 }
 
 // expungeOnly expunges the messages of set, flagged \Deleted, from the

@@ -139,7 +139,8 @@ type Mailbox interface {
 	Get(ctx context.Context, c Collection, key string) (*Message, error)
 	// Delete deletes messages (IMAP: flag \Deleted and expunge them;
 	// Gmail API: move them to the trash, or delete them for good, as the
-	// transport was configured).
+	// transport was configured). Keys that name no message any more (a
+	// new UIDVALIDITY) are left, and named by a *NotDeleted error.
 	Delete(ctx context.Context, c Collection, keys []string) error
 	// Append adds a message to a folder (IMAP APPEND) or to the mailbox
 	// with a label (Gmail API insert) and returns its collection and key.
@@ -152,6 +153,17 @@ type Mailbox interface {
 
 // ErrNotFound: the message or folder does not exist (any more).
 var ErrNotFound = errors.New("mailbox: not found")
+
+// NotDeleted is Delete's error when some keys name no message of the
+// collection any more (IMAP: the folder's UIDVALIDITY changed, and the
+// message has a new key): those were not deleted; the others were.
+type NotDeleted struct {
+	Keys []string
+	Err  error
+}
+
+func (e *NotDeleted) Error() string { return e.Err.Error() }
+func (e *NotDeleted) Unwrap() error { return e.Err }
 
 // ErrMissingFolder is what Collections' error is (errors.Is) when folders
 // (labels) the settings name do not exist: the collections it returns
