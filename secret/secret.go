@@ -25,7 +25,8 @@
 // # Redaction
 //
 // Redacted is what a secret is shown as. RedactURLs hides the password of
-// every URL in a text (http://user:[REDACTED]@host/), and SensitiveName
+// every URL in a text (http://user:[REDACTED]@host/) and its query's
+// credentials (?access_token=[REDACTED]), and SensitiveName
 // tells names that look like secrets (a password, token, key, secret…),
 // which are hidden even when no schema marks them.
 package secret
@@ -479,9 +480,18 @@ func lowerASCII(c byte) byte {
 // password typed with a '/', '?', '#' or '\' in it unencoded, or with
 // white space or a quote ("http://user:p w@host/": passwordPast), and
 // "http:\\user:pw@host/", a URL spelt as browsers read it
-// (authorityStart). A user name alone is kept. It takes time linear in
+// (authorityStart). A user name alone is kept. The value of every query
+// or fragment parameter of a URL whose name looks secret is replaced too
+// (redactQuerySecrets): "https://host/?access_token=t&x=1" becomes
+// "https://host/?access_token=[REDACTED]&x=1". It takes time linear in
 // the length of s, whatever s holds (lookahead).
 func RedactURLs(s string) string {
+	return redactQuerySecrets(redactPasswords(s))
+}
+
+// redactPasswords is RedactURLs for the passwords of user information
+// only.
+func redactPasswords(s string) string {
 	if strings.IndexByte(s, '@') < 0 || strings.IndexByte(s, ':') < 0 {
 		return s
 	}
@@ -525,6 +535,88 @@ func RedactURLs(s string) string {
 	}
 	b.WriteString(s[copied:])
 	return b.String()
+}
+
+// redactQuerySecrets returns s with the value of every query or
+// fragment parameter whose name looks secret (querySecretName) of every
+// URL in s replaced by Redacted. A URL's parameters begin at the first
+// '?' or '#' after its scheme, and it ends at white space or a quote. A
+// parameter ends at '&' or '#', and one whose name does not look secret
+// at a '?' too, so that the query of a URL in its value is read as well
+// (?next=https://h/?token=t). A secret's value, which may hold a '?',
+// runs to the next '&' or '#'. An empty value is left as it is. It
+// takes time linear in the length of s: each byte is read once after
+// authorityStart has passed it.
+func redactQuerySecrets(s string) string {
+	if strings.IndexByte(s, '=') < 0 || strings.IndexByte(s, ':') < 0 {
+		return s
+	}
+	var b strings.Builder // written only once a value is redacted
+	copied := 0           // bytes of s already in b
+	for pos := 0; pos < len(s); {
+		start := authorityStart(s[pos:])
+		if start < 0 {
+			break
+		}
+		start += pos
+		end := start
+		for end < len(s) && !strings.ContainsRune(lookaheadSets[textEnd], rune(s[end])) {
+			end++
+		}
+		i := start + strings.IndexAny(s[start:end], "?#")
+		pos = end
+		if i < start {
+			continue
+		}
+		for i < end {
+			i++ // past the '?', '#' or '&' that begins the parameter
+			nameEnd := i
+			for nameEnd < end && !strings.ContainsRune("=?#&", rune(s[nameEnd])) {
+				nameEnd++
+			}
+			if nameEnd == end || s[nameEnd] != '=' {
+				i = nameEnd
+				continue
+			}
+			seps := "?#&"
+			secret := querySecretName(s[i:nameEnd])
+			if secret {
+				seps = "#&"
+			}
+			v := nameEnd + 1
+			vEnd := v
+			for vEnd < end && !strings.ContainsRune(seps, rune(s[vEnd])) {
+				vEnd++
+			}
+			i = vEnd
+			if !secret || vEnd == v || s[v:vEnd] == Redacted {
+				continue
+			}
+			if b.Len() == 0 {
+				b.Grow(len(s))
+			}
+			b.WriteString(s[copied:v])
+			b.WriteString(Redacted)
+			copied = vEnd
+		}
+	}
+	if copied == 0 {
+		return s
+	}
+	b.WriteString(s[copied:])
+	return b.String()
+}
+
+// querySecretName reports whether a URL's query or fragment parameter
+// named name (percent-encoded as in the URL) holds a credential: its
+// name looks secret (SensitiveName), or it is token (which in a URL is
+// one, unlike the ACI action's Token parameter), sig or a name ending in
+// signature (a signed URL's: Azure's sig, S3's X-Amz-Signature).
+func querySecretName(name string) bool {
+	if n, err := url.QueryUnescape(name); err == nil {
+		name = n
+	}
+	return SensitiveName(name) || strings.EqualFold(name, "token") || strings.EqualFold(name, "sig") || hasSuffixFold(name, "signature")
 }
 
 // authorityStart returns where the authority of the first URL in s
@@ -680,7 +772,7 @@ func LogURL(u string) string {
 
 // HasURLPassword reports whether s contains a URL with a password in its
 // user information.
-func HasURLPassword(s string) bool { return RedactURLs(s) != s }
+func HasURLPassword(s string) bool { return redactPasswords(s) != s }
 
 // Scrub returns text with each secret replaced by Redacted wherever it
 // shows in a form a service's echo of a request would give it: as sent,

@@ -280,7 +280,7 @@ func TestRedactURLsTakesLinearTime(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for _, unit := range []string{"ftp:x:y#", "http://x:y#", "ws:a:b/", "ftp:x:y ", "http://a:b\t", "http://a:b\"", "http://[x:y#"} {
+		for _, unit := range []string{"ftp:x:y#", "http://x:y#", "ws:a:b/", "ftp:x:y ", "http://a:b\t", "http://a:b\"", "http://[x:y#", "http://h/?a=b?", "ws:?token=x&"} {
 			for _, tail := range []string{" @", "/@"} {
 				RedactURLs(strings.Repeat(unit, (1<<20)/len(unit)) + tail)
 			}
@@ -508,5 +508,44 @@ func TestKeyFileOthersCanReadIsRefused(t *testing.T) {
 		require.NoError(t, os.Chmod(p, mode))
 		_, err := LoadKeyFile(p)
 		require.NoError(t, err, "mode %04o", mode)
+	}
+}
+
+// TestRedactURLsHidesQuerySecrets: the value of a query or fragment
+// parameter of a URL whose name looks secret (SensitiveName, and token,
+// sig and signature, which in a URL are credentials: ?token=, Azure's
+// sig=, X-Amz-Signature=) is redacted, in a nested URL's query too.
+// Before, only the password of the user information was:
+// Note=https://h/x?access_token=..., or a MaxResults a client mistyped
+// with one, was shown in clear by GetRequestLog, GetActionParameters,
+// the log and the error reply that quoted it. HasURLPassword still
+// answers for the user information's password only.
+func TestRedactURLsHidesQuerySecrets(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"https://h/x?access_token=abc":                      "https://h/x?access_token=[REDACTED]",
+		"https://h/x?a=1&token=abc&b=2":                     "https://h/x?a=1&token=[REDACTED]&b=2",
+		"https://h/x?Password=p%26w&b=2#f":                  "https://h/x?Password=[REDACTED]&b=2#f",
+		"https://app/cb#access_token=abc&state=s":           "https://app/cb#access_token=[REDACTED]&state=s",
+		"https://acct.blob/c?sv=1&sig=abc%3D&se=2":          "https://acct.blob/c?sv=1&sig=[REDACTED]&se=2",
+		"https://s3/o?X-Amz-Credential=a&X-Amz-Signature=b": "https://s3/o?X-Amz-Credential=[REDACTED]&X-Amz-Signature=[REDACTED]",
+		"https://h/?api%5Fkey=abc":                          "https://h/?api%5Fkey=[REDACTED]",
+		"https://h/?a=b?token=abc":                          "https://h/?a=b?token=[REDACTED]",
+		"https://h/?next=https://i/?token=abc&x=1":          "https://h/?next=https://i/?token=[REDACTED]&x=1",
+		"https://h/?password=a?b&x=1":                       "https://h/?password=[REDACTED]&x=1",
+		`invalid value "https://h/?token=abc" for Url`:      `invalid value "https://h/?token=[REDACTED]" for Url`,
+		"x https://h/?secret=a y http://i/?key=b z":         "x https://h/?secret=[REDACTED] y http://i/?key=[REDACTED] z",
+		"http://u:pw@h/?token=t":                            "http://u:[REDACTED]@h/?token=[REDACTED]",
+		"Url=http://h/?token=a,http://i/?apikey=b":          "Url=http://h/?token=[REDACTED]",
+		// Nothing secret: as they are.
+		"https://h/x?q=token&page=2":            "https://h/x?q=token&page=2",
+		"https://h/x?token=":                    "https://h/x?token=",
+		"https://h/x?tokenurl=https://i/":       "https://h/x?tokenurl=https://i/",
+		"see ?token=abc without a URL":          "see ?token=abc without a URL",
+		"https://h/x? token=abc":                "https://h/x? token=abc",
+		"https://h/x?token=" + Redacted + "&a=": "https://h/x?token=" + Redacted + "&a=",
+	} {
+		require.Equal(t, want, RedactURLs(in), in)
+		require.Equal(t, strings.Contains(in, "u:pw@"), HasURLPassword(in), in)
 	}
 }

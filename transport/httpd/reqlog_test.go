@@ -300,3 +300,34 @@ func TestURLPasswordsInParameterNamesNeverShown(t *testing.T) {
 		require.NotContains(t, g.Request, "hunter2")
 	}
 }
+
+// TestURLQuerySecretsNeverShown: a URL whose query or fragment carries a
+// credential (?access_token=, ?token=, #password=) in a parameter's value
+// is shown with it redacted by GetRequestLog, GetActionParameters, the
+// server log and an error reply that quotes the value. On main only a
+// URL's user information password was: Note=https://h/x?access_token=...
+// was listed in clear by every Admin client's GetRequestLog and by
+// GetActionParameters, and a MaxResults mistyped with such a URL was
+// quoted whole in the error reply.
+func TestURLQuerySecretsNeverShown(t *testing.T) {
+	t.Parallel()
+	e, logs := startSecretRepo(t)
+	e.aci(t, "/action=QueueInfo&QueueName=fetch&QueueAction=Pause")
+	tok := e.submit(t, "Synchronize", "&Note="+url.QueryEscape("https://h/x?access_token=sekrit-1&page=2")+
+		"&Next="+url.QueryEscape("https://h/cb#token=sekrit-2"))
+	_, reply := e.get(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&MaxResults="+url.QueryEscape("https://h/?password=sekrit-3"))
+	require.Contains(t, string(reply), `invalid value "https://h/?password=[REDACTED]" for parameter MaxResults`)
+	_, params := e.get(t, "/action=QueueInfo&QueueName=fetch&QueueAction=GetActionParameters&Token="+url.QueryEscape(tok))
+	require.Contains(t, string(params), `<parameter name="Note">https://h/x?access_token=[REDACTED]&amp;page=2</parameter>`)
+	shown := string(reply) + string(params)
+	var entries []string
+	for _, g := range e.logEntries(t, "") {
+		entries = append(entries, g.Request)
+	}
+	require.Contains(t, strings.Join(entries, "\n"), "Note=https%3A%2F%2Fh%2Fx%3Faccess_token%3D%5BREDACTED%5D%26page%3D2")
+	for _, s := range []string{"sekrit-1", "sekrit-2", "sekrit-3"} {
+		require.NotContains(t, shown, s)
+		require.NotContains(t, strings.Join(entries, "\n"), s)
+		require.NotContains(t, logs.String(), s)
+	}
+}
