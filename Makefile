@@ -65,10 +65,10 @@ image: ## container image $(IMAGE):$(VERSION) from deploy/Containerfile: Debian 
 	$(CONTAINER) build -f deploy/Containerfile --build-arg VERSION=$(VERSION) \
 		--build-arg TARGETARCH=$(shell $(GO) env GOARCH) -t $(IMAGE):$(VERSION) .
 
-run: build ## build and run on the embedded default configuration (CONFIG=file: on that one; a [Connector] Type=WEB file gets Chromium installed first)
+run: build ## build and run on the embedded default configuration (CONFIG=file: on that one; a [Connector] Type=WEB file gets Chromium installed first; ARGS='-port 7010': more flags)
 	@if [ -n "$(CONFIG)" ] && grep -Eiq '^[[:space:]]*Type[[:space:]]*=[[:space:]]*WEB[[:space:]]*$$' "$(CONFIG)"; then \
 		./scripts/ensure-deb.sh chromium-headless-shell; fi
-	./$(BIN) $(if $(CONFIG),-config $(CONFIG))
+	./$(BIN) $(if $(CONFIG),-config $(CONFIG)) $(ARGS)
 
 cluster: build ## a three-member etcd, PostgreSQL and three nodes on loopback (docs/cluster.md); Ctrl-C stops everything
 	./scripts/ensure-deb.sh etcd-server postgresql
