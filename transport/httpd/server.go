@@ -406,6 +406,9 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 // (checkOrigin), or an action (named in the request line, with its
 // QueueAction for QueueInfo) that no role of the client allows.
 func (s *Server) refusedBeforeBody(ctx *fasthttp.RequestCtx) bool {
+	if !aciMethod(ctx) {
+		return true // refuseMethod
+	}
 	if s.unguarded {
 		return false
 	}
@@ -517,6 +520,17 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 
+	if !aciMethod(ctx) {
+		// Answered from the request line alone (the action and format
+		// it names, for the reply and the log); the body is never read.
+		status = "failure"
+		req, _ = aci.ParseLimited(methodGet, ctx.RequestURI(), nil, nil, aci.Limits{MaxParams: s.cfg.MaxRequestParameters})
+		if req != nil {
+			metricAction = s.metricName(req.Action)
+		}
+		s.refuseMethod(ctx, req)
+		return
+	}
 	if s.cfg.Metrics != nil && s.cfg.Port == auth.ServicePort && string(ctx.Path()) == "/metrics" {
 		metricAction = "Metrics"
 		status = s.serveMetrics(ctx)
@@ -621,6 +635,43 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if res.recycle != nil {
 		res.recycle(res)
 	}
+}
+
+// allowedMethods are the HTTP methods an ACI request may come with: ACI
+// clients send GET or POST (aci-protocol.md), and HEAD is GET without the
+// reply's body.
+const allowedMethods = "GET, HEAD, POST"
+
+var methodGet = []byte("GET")
+
+// aciMethod reports whether ctx's request comes with a method of
+// allowedMethods.
+func aciMethod(ctx *fasthttp.RequestCtx) bool {
+	return ctx.IsGet() || ctx.IsPost() || ctx.IsHead()
+}
+
+// refuseMethod answers a request that came with another method than
+// allowedMethods (PUT, DELETE, OPTIONS, TRACE...): 405 Method Not
+// Allowed, with the Allow header HTTP requires and an ERRORBADREQUEST
+// reply for req's action (nil: none), in the format req asks for. No
+// action runs: a method the protocol does not use is not taken for GET,
+// so that nothing an HTTP client or proxy sends to remove, probe or echo
+// a resource (DELETE, OPTIONS, TRACE) changes the queue. The request's
+// body, if it has one, is not read: the connection closes after the
+// reply.
+func (s *Server) refuseMethod(ctx *fasthttp.RequestCtx, req *aci.Request) {
+	action, format := "", aci.FormatXML
+	if req != nil {
+		action, format = req.Action, req.Format
+	}
+	err := fmt.Errorf("%w: the HTTP method %s is not one of ACI's: send the request as GET or POST",
+		messages.ErrBadRequest, strconv.Quote(head(string(ctx.Method()), 32)))
+	if ctx.Request.Header.ContentLength() != 0 {
+		ctx.SetConnectionClose()
+	}
+	s.writeReply(ctx, format, &aci.Reply{Action: action, Err: aci.ErrorFor(action, err, s.cfg.Now())})
+	ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+	ctx.Response.Header.Set(fasthttp.HeaderAllow, allowedMethods)
 }
 
 // metricName is the action label of a request naming route (as parsed:
