@@ -227,8 +227,8 @@ func (r *Repository) Redact(params messages.Params) messages.Params {
 // value already encrypted is kept as it is. A parameter that the actions
 // ignore (ignoredParam, as IDOL connectors ignore parameters they do not
 // have) is kept as secret.Redacted when it looks like a secret, and with
-// the password of every URL in it redacted otherwise
-// (Bogus=http://u:[REDACTED]@h/). params itself is returned when nothing
+// the password and query credentials of every URL in it redacted
+// otherwise (secret.RedactURLs: Bogus=http://u:[REDACTED]@h/). params itself is returned when nothing
 // in it is to be sealed (every submission passes here); otherwise a copy.
 func (r *Repository) Seal(params messages.Params) (messages.Params, error) {
 	encrypt := func(v string) (string, error) {
@@ -253,7 +253,7 @@ func (r *Repository) Seal(params messages.Params) (messages.Params, error) {
 			v, err = r.schema.rewriteFragment(p.GetValue(), encrypt)
 		case r.schema.ignoredSecret(name):
 			v = secret.Redacted
-		case secret.HasURLPassword(p.GetValue()) && r.schema.ignoredParam(name):
+		case secret.RedactURLs(p.GetValue()) != p.GetValue() && r.schema.ignoredParam(name):
 			v = secret.RedactURLs(p.GetValue())
 		default:
 			continue
@@ -333,15 +333,15 @@ func (sc *Schema) redactFragment(value string) (string, error) {
 }
 
 // rewriteSections is rewriteFragment's writing: value itself when no key
-// of secs is secret (and, with urls, no value holds a URL password), else
-// secs written anew with f applied to the secret keys' values (and, with
-// urls, the other values' URL passwords redacted: secret.RedactURLs, as
+// of secs is secret (and, with urls, no value holds a URL password or
+// query credential), else secs written anew with f applied to the secret
+// keys' values (and, with urls, the other values' URLs redacted: secret.RedactURLs, as
 // an override's value is shown), base64-encoded.
 func (sc *Schema) rewriteSections(value string, secs []*config.Section, isSecret func(string) bool, f func(string) (string, error), urls bool) (string, error) {
 	found := false
 	for _, sec := range secs {
 		for _, kv := range sec.Keys {
-			found = found || isSecret(kv.Key) || (urls && secret.HasURLPassword(kv.Value))
+			found = found || isSecret(kv.Key) || (urls && secret.RedactURLs(kv.Value) != kv.Value)
 		}
 	}
 	if !found {

@@ -669,3 +669,29 @@ func TestBasicAuthReachesAnIDNStartURL(t *testing.T) {
 	require.Zero(t, denied.Load(), "pages answered 401")
 	require.EqualValues(t, 2, countsOf(job, "MYTASK").Added)
 }
+
+// TestURLQuerySecretsNeitherShownNorKept: a URL whose query carries a
+// credential (?access_token=) is shown with it redacted inside a Config
+// fragment, as it is in a parameter (secret.RedactURLs), and a parameter
+// the action ignores is kept without it, as it is kept without a URL's
+// password. On main both looked only for a URL's password: a fragment's
+// UserAgent=bot https://h/?access_token=... was shown as the base64
+// it came in, token and all, and Bogus=https://h/?token=... was queued
+// and stored in clear. What the action runs with is left as given.
+func TestURLQuerySecretsNeitherShownNorKept(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "[FetchTasks]\n0=MyTask\n[MyTask]\nUrl=http://127.0.0.1:1/\n")
+	frag := fragment("[MyTask]\nUserAgent=bot https://h/?access_token=sekrit1 x\nDepth=2\n")
+	p := params("Config", frag, "Bogus", "https://h/x?token=sekrit2&a=1", "UrlMustHaveRegex", "https://h/?token=t")
+	_, err := b.repo.Validate(fetch.ActionSynchronize, p)
+	require.NoError(t, err)
+	shown := b.repo.Redact(p)
+	text, err := base64.StdEncoding.DecodeString(shown[0].Value)
+	require.NoError(t, err)
+	require.Equal(t, "[MyTask]\nUserAgent=\"bot https://h/?access_token=[REDACTED] x\"\nDepth=2\n", string(text))
+	sealed, err := b.repo.Seal(p)
+	require.NoError(t, err)
+	require.Equal(t, frag, sealed[0].Value, "the action runs with the value as given")
+	require.Equal(t, "https://h/x?token=[REDACTED]&a=1", sealed[1].Value)
+	require.Equal(t, "https://h/?token=t", sealed[2].Value, "a setting's value is the action's")
+}

@@ -29,3 +29,18 @@ func TestRedactKeepsNoURLPassword(t *testing.T) {
 	require.Equal(t, in[2:], out[2:])
 	require.Equal(t, "see http://u:hunter2@h/x", in[0].GetValue(), "params are not changed")
 }
+
+// TestRedactKeepsNoURLQuerySecret: Redact (Seal) redacts a URL's query
+// credentials in a parameter that no action takes, as it redacts a URL's
+// password. On main Bogus=https://h/x?access_token=... was queued and
+// stored in clear: only a URL with a password was looked at.
+func TestRedactKeepsNoURLQuerySecret(t *testing.T) {
+	t.Parallel()
+	in := messages.Params{
+		{Name: "Bogus", Value: "https://h/x?access_token=sekrit&a=1"},
+		{Name: "Identifiers", Value: "https://h/x?token=t"},
+	}
+	out := Redact(in, func(string) bool { return false })
+	require.Equal(t, "https://h/x?access_token="+secret.Redacted+"&a=1", out[0].GetValue())
+	require.Equal(t, in[1:], out[1:], "an action's own parameter is left as it is")
+}

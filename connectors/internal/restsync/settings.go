@@ -318,8 +318,9 @@ func Sensitive(name string, isSecret func(string) bool) bool {
 }
 
 // Redact returns params with every parameter that may hold a secret
-// replaced by secret.Redacted (fetch.Secrets), and the password of every
-// URL in a parameter that is no action's own (ActionParams) redacted.
+// replaced by secret.Redacted (fetch.Secrets), and the password and query
+// credentials of every URL in a parameter that is no action's own
+// (ActionParams) redacted (secret.RedactURLs).
 // Requests cannot set task settings, so the connector has no use for
 // either.
 func Redact(params messages.Params, isSecret func(string) bool) messages.Params {
@@ -329,7 +330,7 @@ func Redact(params messages.Params, isSecret func(string) bool) messages.Params 
 		switch {
 		case Sensitive(p.GetName(), isSecret):
 			out[i] = &messages.Param{Name: p.GetName(), Value: secret.Redacted}
-		case secret.HasURLPassword(p.GetValue()) && !ownParam(p.GetName()):
+		case secret.RedactURLs(p.GetValue()) != p.GetValue() && !ownParam(p.GetName()):
 			out[i] = &messages.Param{Name: p.GetName(), Value: secret.RedactURLs(p.GetValue())}
 		}
 	}
