@@ -12,7 +12,8 @@ import (
 // in a URL or as a workload's template) as the plan and the reports show
 // it: the value of a pair whose name looks secret (secret.SensitiveName:
 // BasicAuthPassword, [Task]ApiKey, ...) replaced by secret.Redacted, and
-// the password of a URL in a value too (secret.RedactURLs), as the
+// the password and query credentials of a URL in a value too
+// (secret.RedactURLs: ?access_token=[REDACTED]), as the
 // connector shows the parameters a client sends. What is sent is not
 // changed.
 func redactQuery(query string) string {
@@ -38,8 +39,7 @@ func redactQuery(query string) string {
 		if err != nil {
 			v = value
 		}
-		if secret.HasURLPassword(v) {
-			shown := secret.RedactURLs(v)
+		if shown := secret.RedactURLs(v); shown != v {
 			if v != value { // it was encoded: keep it so
 				shown = url.QueryEscape(shown)
 			}

@@ -110,3 +110,16 @@ func TestWorkerLogHidesTheTargetPassword(t *testing.T) {
 	require.Contains(t, logBuf.String(), "plan received")
 	require.NotContains(t, logBuf.String(), "s3cret", "the generator's log:\n%s", logBuf.String())
 }
+
+// TestRedactQueryHidesURLQuerySecrets: a URL whose query carries a
+// credential (?access_token=) in a workload's parameter is shown with it
+// redacted, as the connector shows it (secret.RedactURLs), encoded or
+// not. On main only a URL with a password was redacted: the plan and
+// every report showed Url=https://h/?access_token=... in clear.
+func TestRedactQueryHidesURLQuerySecrets(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "Url=https%3A%2F%2Fh%2Fx%3Faccess_token%3D%5BREDACTED%5D%26a%3D1&x=1",
+		redactQuery("Url=https%3A%2F%2Fh%2Fx%3Faccess_token%3Dsekrit%26a%3D1&x=1"))
+	require.Equal(t, "Next=https://h/?token=[REDACTED]", redactQuery("Next=https://h/?token=sekrit"))
+	require.Equal(t, "Url=https://h/?page=2", redactQuery("Url=https://h/?page=2"))
+}
