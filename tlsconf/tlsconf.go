@@ -230,7 +230,8 @@ func trustedCertificate(der []byte, anchor bool) (*x509.Certificate, error) {
 }
 
 // keyPair loads SSLCertificate and SSLPrivateKey (its first private key
-// block: firstKeyBlock), decrypting a key in the legacy encrypted PEM form
+// block: firstKeyBlock; a UTF-8 byte order mark before it is ignored, as
+// before the certificates), decrypting a key in the legacy encrypted PEM form
 // (Proc-Type: 4,ENCRYPTED) with SSLPrivateKeyPassword.
 func keyPair(o *config.SSLOptions, key *secret.Key) (tls.Certificate, error) {
 	certPEM, err := readfile.Regular(o.Certificate, maxPEMBytes)
@@ -252,6 +253,10 @@ func keyPair(o *config.SSLOptions, key *secret.Key) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, &KeyError{"SSLPrivateKey", err}
 	}
+	// A UTF-8 byte order mark (Windows Notepad's "UTF-8 with BOM") hides
+	// the BEGIN line that follows it from the PEM reader; the
+	// certificates' reader finds their BEGIN lines anywhere.
+	keyPEM = bytes.TrimPrefix(keyPEM, []byte("\xef\xbb\xbf"))
 	block := firstKeyBlock(keyPEM)
 	if block == nil {
 		return tls.Certificate{}, &KeyError{"SSLPrivateKey", fmt.Errorf("%s holds no PEM private key", o.PrivateKey)}

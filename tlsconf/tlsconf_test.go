@@ -406,3 +406,35 @@ func TestTrustedCertificateBlocks(t *testing.T) {
 	require.Len(t, c.Certificates[0].Certificate, 2)
 	require.Equal(t, ca.Cert.Raw, c.Certificates[0].Certificate[1])
 }
+
+// TestKeyWithByteOrderMark: a PEM private key saved with a UTF-8 byte
+// order mark before its BEGIN line (Windows Notepad's "UTF-8 with BOM")
+// loads, as the certificate saved so does and as the AESKeyFile does.
+// Before, the mark hid the key's BEGIN line from the PEM reader: the port
+// did not start, saying the file "holds no PEM private key", though it
+// visibly held one.
+func TestKeyWithByteOrderMark(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "test CA")
+	leaf := ca.Localhost(t)
+	certPath, _ := leaf.Write(t, dir, "server")
+	bom := []byte("\xef\xbb\xbf")
+	keyPath := filepath.Join(dir, "bom.key")
+	require.NoError(t, os.WriteFile(keyPath, append(bom, leaf.KeyPEM...), 0o600))
+	bomCert := filepath.Join(dir, "bom.crt")
+	require.NoError(t, os.WriteFile(bomCert, append(bom, leaf.CertPEM...), 0o600))
+	for _, cert := range []string{certPath, bomCert} {
+		c, err := Server(&config.SSLOptions{Certificate: cert, PrivateKey: keyPath}, nil)
+		require.NoError(t, err, cert)
+		require.Len(t, c.Certificates, 1)
+		c, err = Client(&config.SSLOptions{Certificate: cert, PrivateKey: keyPath}, nil)
+		require.NoError(t, err, cert)
+		require.Len(t, c.Certificates, 1)
+	}
+	// The certificate and its key in one file, saved with the mark.
+	both := filepath.Join(dir, "both.pem")
+	require.NoError(t, os.WriteFile(both, append(append(bom, leaf.KeyPEM...), leaf.CertPEM...), 0o600))
+	_, err := Server(&config.SSLOptions{Certificate: both, PrivateKey: both}, nil)
+	require.NoError(t, err)
+}
