@@ -39,7 +39,10 @@ func (s *boltStore) startJournal() error {
 	for _, n := range nums {
 		sd := segmentData{n: n, path: pathOf(n)}
 		if rec == nil || n >= rec.M { // those below are folded: not read
-			if sd.data, err = os.ReadFile(sd.path); err != nil {
+			if sd.data, err = readSegmentFile(sd.path, rec == nil); err != nil {
+				if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrVersion) {
+					return fmt.Errorf("store: %s: replay journal: %w", s.path, err)
+				}
 				return s.openErr("read journal", err)
 			}
 		}

@@ -378,7 +378,7 @@ func listSegments(dir, base string) ([]uint64, error) {
 			continue // a preparation's temporary file or a stranger
 		}
 		if !e.Type().IsRegular() {
-			// A segment is read whole at Open: a FIFO would be waited
+			// A segment is read at Open: a FIFO would be waited
 			// on for ever (start-up hung, without a word), a device
 			// read without end. A symbolic link is taken for what it
 			// points to.
@@ -518,25 +518,8 @@ func readSegment(i int, sd segmentData, s, expect uint64, flexible bool, r *repl
 	corrupt := func(format string, args ...any) error {
 		return fmt.Errorf("journal %s: %s: %w", path, fmt.Sprintf(format, args...), ErrCorrupt)
 	}
-	if len(data) < segHeaderBytes {
-		return 0, 0, corrupt("cut short to %d bytes, less than its header (acknowledged changes may be lost)", len(data))
-	}
-	h := data[:segHeaderBytes]
-	switch {
-	case !bytes.Equal(h[:8], segMagic):
-		return 0, 0, corrupt("no journal segment header")
-	case crc32.Checksum(h[:28], castagnoli) != binary.BigEndian.Uint32(h[28:32]):
-		return 0, 0, corrupt("its header does not match its checksum")
-	case binary.BigEndian.Uint32(h[8:12]) != journalVersion:
-		return 0, 0, fmt.Errorf("journal %s: format version %d; this build reads version %d: %w", path, binary.BigEndian.Uint32(h[8:12]), journalVersion, ErrVersion)
-	case !isZeros(h[12:16]) || !isZeros(h[24:28]):
-		return 0, 0, corrupt("its header has unknown fields set")
-	}
-	if size := binary.BigEndian.Uint64(h[16:24]); size != uint64(len(data)) {
-		if uint64(len(data)) < size {
-			return 0, 0, corrupt("cut short: %d bytes of %d (acknowledged changes may be lost)", len(data), size)
-		}
-		return 0, 0, corrupt("%d bytes, but it was made with %d", len(data), size)
+	if err := checkSegHeader(path, data[:min(len(data), segHeaderBytes)], int64(len(data))); err != nil {
+		return 0, 0, err
 	}
 	off := segHeaderBytes
 	for off < len(data) {
@@ -605,6 +588,87 @@ func readSegment(i int, sd segmentData, s, expect uint64, flexible bool, r *repl
 		off = end
 	}
 	return expect, 0, nil
+}
+
+// checkSegHeader checks the header h (the first bytes, up to
+// segHeaderBytes) of the segment at path, whose file holds size bytes: a
+// header of this format, which says the segment was made with size bytes.
+func checkSegHeader(path string, h []byte, size int64) error {
+	corrupt := func(format string, args ...any) error {
+		return fmt.Errorf("journal %s: %s: %w", path, fmt.Sprintf(format, args...), ErrCorrupt)
+	}
+	if size < segHeaderBytes || len(h) < segHeaderBytes {
+		return corrupt("cut short to %d bytes, less than its header (acknowledged changes may be lost)", size)
+	}
+	switch {
+	case !bytes.Equal(h[:8], segMagic):
+		return corrupt("no journal segment header")
+	case crc32.Checksum(h[:28], castagnoli) != binary.BigEndian.Uint32(h[28:32]):
+		return corrupt("its header does not match its checksum")
+	case binary.BigEndian.Uint32(h[8:12]) != journalVersion:
+		return fmt.Errorf("journal %s: format version %d; this build reads version %d: %w", path, binary.BigEndian.Uint32(h[8:12]), journalVersion, ErrVersion)
+	case !isZeros(h[12:16]) || !isZeros(h[24:28]):
+		return corrupt("its header has unknown fields set")
+	}
+	if made := binary.BigEndian.Uint64(h[16:24]); made != uint64(size) {
+		if uint64(size) < made {
+			return corrupt("cut short: %d bytes of %d (acknowledged changes may be lost)", size, made)
+		}
+		return corrupt("%d bytes, but it was made with %d", size, made)
+	}
+	return nil
+}
+
+// readSegmentFile reads the journal segment at path whole, as the replay
+// takes it, once its first bytes have said that it is no larger than the
+// journal made it: as large as its header says (checkSegHeader), or, for
+// a file without a header when an older build's segment may be there
+// (legacy), at most segmentSize or as large as its first frame and a
+// frame header of zeros, as that build made them. A file larger than that
+// (one named like a segment that is none, a segment extended by hand) is
+// refused unread, naming it (ErrCorrupt): read whole, a large one took
+// all the memory at start-up before a word was said. A header that is
+// wrong in another way is refused as readSegment would refuse it.
+func readSegmentFile(path string, legacy bool) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := fi.Size()
+	head := make([]byte, min(size, segHeaderBytes))
+	if _, err := io.ReadFull(f, head); err != nil {
+		return nil, err
+	}
+	if !legacy || bytes.HasPrefix(head, segMagic) {
+		if err := checkSegHeader(path, head, size); err != nil {
+			return nil, err
+		}
+	} else if limit := legacySegmentLimit(head); size > limit {
+		return nil, fmt.Errorf("journal %s: %d bytes, larger than any journal segment (at most %d bytes, from its first bytes): not a segment of this store; move it out of the folder: %w",
+			path, size, limit, ErrCorrupt)
+	}
+	data := make([]byte, size)
+	n, err := io.ReadFull(f, data[copy(data, head):])
+	if err == io.ErrUnexpectedEOF {
+		return data[:len(head)+n], nil // it shrank meanwhile: the replay judges what is there
+	}
+	return data, err
+}
+
+// legacySegmentLimit is the most bytes an older build's segment that
+// begins with head held: segmentSize, or its first frame (when its header
+// checks) and the frame header of zeros that ended it.
+func legacySegmentLimit(head []byte) int64 {
+	limit := int64(segmentSize)
+	if len(head) >= legacyFrameHeaderBytes && crc32.Checksum(head[0:8], castagnoli) == binary.BigEndian.Uint32(head[8:12]) {
+		limit = max(limit, 2*legacyFrameHeaderBytes+int64(binary.BigEndian.Uint32(head[0:4])))
+	}
+	return limit
 }
 
 func seqRange(from, to uint64) string {
