@@ -215,6 +215,9 @@ type clientConn struct {
 	once   sync.Once
 }
 
+// NetConn returns the connection it wraps (closeWriter).
+func (c *clientConn) NetConn() net.Conn { return c.Conn }
+
 func (c *clientConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.client.conns.Add(-1) })

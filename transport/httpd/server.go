@@ -451,6 +451,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		ln = cl
 	}
+	ln = lingerListener{ln}
 	if s.cfg.TLS != nil {
 		ln = &tlsListener{Listener: ln, cfg: s.cfg.TLS, failed: s.fhLog.handshakeFailed}
 	}
@@ -1059,6 +1060,9 @@ func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
 			messages.ErrTooLarge, readBufferSize>>10)
 	default:
 		problem = fmt.Errorf("%w: %s", messages.ErrBadRequest, transportProblem(err))
+	}
+	if ne := net.Error(nil); !errors.As(err, &ne) || !ne.Timeout() {
+		lingerOnClose(ctx) // what follows the part read is unread
 	}
 	s.log.Debug("unreadable request", "problem", problem, "client", ctx.RemoteIP().String())
 	s.writeReply(ctx, format, &aci.Reply{Action: action, Err: aci.ErrorFor(action, problem, s.cfg.Now())})

@@ -1,0 +1,71 @@
+package httpd
+
+import (
+	"bytes"
+	"crypto/tls"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRefusedUnreadRequestClosesCleanly: a request refused before all of
+// it was read (its request line and headers over 16 KiB, its body
+// announced over the action's limit), from a client that wrote it all
+// before reading, gets its ERRORREQUESTTOOLARGE reply and then the end of
+// the connection, not a reset. The server closed the connection with the
+// rest of the request unread, which makes the kernel reset it: the client
+// read "connection reset by peer" after the reply, and one whose system
+// drops what it received on a reset (Windows), or whose reply was still
+// on its way, lost the reply itself. The server now stops sending, reads
+// and drops what the client still sends (bounded), then closes.
+func TestRefusedUnreadRequestClosesCleanly(t *testing.T) {
+	t.Parallel()
+	head := "GET /action=GetVersion HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("X-Pad: "+strings.Repeat("p", 1000)+"\r\n", 64) + "\r\n"
+	body := "POST /action=GetVersion HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 2000000\r\n\r\nx=" +
+		strings.Repeat("b", 100<<10)
+	check := func(t *testing.T, dial func() net.Conn) {
+		t.Helper()
+		for _, raw := range []string{head, body} {
+			c := dial()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			_, err := io.WriteString(c, raw)
+			require.NoError(t, err)
+			reply, err := io.ReadAll(c)
+			c.Close()
+			require.NoError(t, err, "the connection ends without a reset: %.40q", raw)
+			require.True(t, bytes.HasPrefix(reply, []byte("HTTP/1.1 200 OK")), "%s", reply)
+			require.Contains(t, string(reply), "ERRORREQUESTTOOLARGE")
+		}
+	}
+	t.Run("plain", func(t *testing.T) {
+		t.Parallel()
+		e := start(t, nil)
+		check(t, func() net.Conn {
+			c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+			require.NoError(t, err)
+			return c
+		})
+	})
+	t.Run("TLS", func(t *testing.T) {
+		t.Parallel()
+		te := startTLS(t, false, nil)
+		check(t, func() net.Conn {
+			c, err := tls.Dial("tcp", te.addr, &tls.Config{RootCAs: te.serverCA.Pool(), ServerName: "localhost"})
+			require.NoError(t, err)
+			return c
+		})
+	})
+	t.Run("limited clients", func(t *testing.T) {
+		t.Parallel()
+		e := startWith(t, setup{front: func(c *Config) { c.MaxConnectionsPerClient = 4; c.Policy = queryOnlyPolicy(t) }})
+		check(t, func() net.Conn {
+			c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+			require.NoError(t, err)
+			return c
+		})
+	})
+}
