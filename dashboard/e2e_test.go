@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -631,4 +632,52 @@ func TestDashboardForgetsTheLimitAfterARestart(t *testing.T) {
 	run(t, ctx, chromedp.Poll[bool](rows+` === 12`, chromedp.WithPollingTimeout(30*time.Second)))
 	require.Equal(t, "from 1", run(t, ctx, chromedp.TextContent(chromedp.ID("page-info"))))
 	require.Empty(t, run(t, ctx, chromedp.TextContent(chromedp.ID("message"))), "no error")
+}
+
+// TestDashboardReadsTheRolesAgain: a page open while the server behind it
+// restarts with other roles shows what the new roles allow: after a
+// restart quicker than a refresh, within half a minute (the roles are read
+// again every 15 refreshes); after one the page saw (a refresh failed), at
+// the first refresh that works. The page read the roles once, when it was
+// loaded: it kept saying "read-only (your roles do not include Admin)"
+// and showed no buttons to a client the restarted server made an admin,
+// and kept the buttons of one it no longer did, until it was reloaded; and
+// a page loaded while the server was restarting stayed read-only for good.
+func TestDashboardReadsTheRolesAgain(t *testing.T) {
+	readOnly := startServer(t, "[AuthorizationRoles]\n0=Readers\n[Readers]\nStandardRoles=Query,ServiceStatus\nClients=localhost\n")
+	admin := startServer(t, "")
+	urlOf := func(s *server.Server) *url.URL {
+		u, err := url.Parse("http://" + s.Addr().String())
+		require.NoError(t, err)
+		return u
+	}
+	var backend atomic.Pointer[url.URL]
+	backend.Store(urlOf(readOnly))
+	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(backend.Load())
+		r.Out.Host = r.In.Host
+	}, ErrorLog: log.New(io.Discard, "", 0)})
+	t.Cleanup(proxy.Close)
+	mode := `document.getElementById("mode").textContent`
+	ctx := browser(t)
+	run(t, ctx, chromedp.Navigate(proxy.URL+"/action=Admin"))
+	run(t, ctx, chromedp.Poll[bool](mode+`.startsWith("read-only (your roles")`, chromedp.WithPollingTimeout(30*time.Second)))
+
+	// Restarted with the default roles, without a refresh seeing it.
+	backend.Store(urlOf(admin))
+	run(t, ctx, chromedp.Poll[bool](mode+` === "admin" && !!document.querySelector("button.queue-pause, button.queue-resume")`,
+		chromedp.WithPollingTimeout(60*time.Second)))
+
+	// Down for a moment (a refresh fails), then back with the first roles.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	require.NoError(t, ln.Close())
+	backend.Store(dead)
+	run(t, ctx, chromedp.Poll[bool](`document.getElementById("message").className === "error"`, chromedp.WithPollingTimeout(30*time.Second)))
+	backend.Store(urlOf(readOnly))
+	from := polls(t, ctx)
+	waitPolls(t, ctx, from, 1)
+	require.Contains(t, run(t, ctx, chromedp.Evaluate[string](mode)), "read-only (your roles", "read again at the first refresh that works")
+	require.Zero(t, run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("button.queue-pause, button.queue-resume").length`)), "no buttons")
 }

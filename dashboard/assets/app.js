@@ -4,9 +4,15 @@
 
 (function () {
   const POLL_MS = 2000;
+  // The roles are read again every PERMISSION_POLLS refreshes (30 s),
+  // and at the first refresh after one that failed: a server restarted
+  // with other roles, or another node behind a load balancer, may grant
+  // other actions, and a read that failed (the server restarting) left
+  // the page read-only.
+  const PERMISSION_POLLS = 15;
   const QUEUE = "fetch";
   const STATES = ["All", "Queued", "Processing", "Paused", "Finished", "Cancelled", "Stopped", "Error"];
-  const state = { tab: "All", start: 1, admin: false, bulk: false, counts: {}, paused: false, polls: 0, busy: false, again: false, drafts: {}, limit: 0, started: null, version: false };
+  const state = { tab: "All", start: 1, admin: false, bulk: false, counts: {}, paused: false, polls: 0, busy: false, again: false, drafts: {}, limit: 0, started: null, version: false, permsRead: false, permsPoll: 0 };
   // The message line: each click's reply is numbered (seq), and one that
   // arrives after a later click's reply was shown does not replace it,
   // unless it is an error; a refresh's error (fromPoll) goes once a
@@ -105,6 +111,7 @@
   }
 
   async function permissions() {
+    state.permsPoll = state.polls;
     try {
       const d = await aci({ action: "ShowPermissions" });
       const perms = arr(d.permissions && d.permissions.permission);
@@ -114,8 +121,11 @@
       state.version = perms.some((p) => p["@action"] === "GetVersion" && p["@allowed"] === "true");
       $("mode").textContent = state.admin ? "admin" : "read-only (your roles do not include Admin)";
       document.body.classList.toggle("admin", state.admin);
+      state.permsRead = true;
     } catch (e) {
+      state.permsRead = false;
       state.admin = false;
+      document.body.classList.remove("admin");
       state.version = false;
       $("mode").textContent = "read-only";
     }
@@ -296,6 +306,7 @@
     state.busy = true;
     state.again = false;
     try {
+      if (!state.permsRead || state.polls - state.permsPoll >= PERMISSION_POLLS) await permissions();
       const qs = await aci({ action: "QueueInfo", QueueName: QUEUE, QueueAction: "QueueStatus" });
       renderQueue(qs.queue || {});
       await forgetLimitOnRestart();
@@ -357,6 +368,7 @@
       document.body.dataset.polls = String(state.polls);
       $("updated").textContent = new Date().toLocaleTimeString();
     } catch (e) {
+      state.permsRead = false; // read again once the server answers
       say(e.message, true);
     } finally {
       state.busy = false;
