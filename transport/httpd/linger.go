@@ -16,7 +16,8 @@ import (
 // comes (Windows), or whose reply was still on its way, loses the reply.
 // That is the case of every request refused before all of it was read:
 // its request line and headers over readBufferSize, its body over the
-// action's limit, a malformed request followed by more. Such a connection
+// action's limit, a malformed request followed by more, one refused
+// instead of "100 Continue" whose client sent the body without waiting. Such a connection
 // lingers: the server stops sending (the client sees the reply end), reads
 // and drops what the client still sends, at most lingerBytes for at most
 // lingerTime, then closes. net/http does the same for the same reason

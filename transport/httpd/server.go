@@ -392,6 +392,7 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	if !s.refusedBeforeBody(ctx) {
 		return fasthttp.StatusContinue
 	}
+	lingerOnClose(ctx) // a client that did not wait may be sending the body
 	// No body was read (ctx.Request has no body stream): handle parses
 	// the request line alone, which names the action and, for QueueInfo,
 	// its QueueAction, as the body could not change (the first
