@@ -3,9 +3,12 @@ package store
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/connectorhq/connector/messages"
 )
 
 // hugeBytes is the size of the sparse files below: far more than the
@@ -55,5 +58,23 @@ func TestHugeSegmentFileRefusedUnread(t *testing.T) {
 		stray := filepath.Join(dir, segmentName(DefaultFile, 1))
 		huge(t, stray)
 		requireRefused(t, dir, stray, "larger than any journal segment")
+	})
+	t.Run("an older build's segment of one large frame", func(t *testing.T) {
+		// Larger than 4 MiB, as such a build made a segment for a frame
+		// that did not fit in one: it is read and replayed.
+		t.Parallel()
+		dir := t.TempDir()
+		s, err := quietOpen(dir)
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+		r := rec("big", 1, messages.State_STATE_QUEUED)
+		r.Status.Error = strings.Repeat("x", segmentSize+1)
+		frame := legacyFrame(t, "fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, r), id: "big", seq: 1}})
+		require.Greater(t, len(frame), segmentSize)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, segmentName(DefaultFile, 1)), frame, 0o600))
+		s2, err := quietOpen(dir)
+		require.NoError(t, err)
+		defer s2.Close()
+		require.Equal(t, map[string]messages.State{"big": messages.State_STATE_QUEUED}, ids(t, s2))
 	})
 }
