@@ -18,6 +18,9 @@ package tlsconf
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/asn1"
@@ -261,7 +264,11 @@ func keyPair(o *config.SSLOptions, key *secret.Key) (tls.Certificate, error) {
 	if block == nil {
 		return tls.Certificate{}, &KeyError{"SSLPrivateKey", fmt.Errorf("%s holds no PEM private key", o.PrivateKey)}
 	}
+	der := block.Bytes
 	switch {
+	case block.Type == "OPENSSH PRIVATE KEY": // encrypted or not, by its own means
+		return tls.Certificate{}, &KeyError{"SSLPrivateKey", fmt.Errorf("%s is an OpenSSH key (ssh-keygen's own format), not a TLS private key: "+
+			"give the key of SSLCertificate, in PEM as openssl writes it", o.PrivateKey)}
 	case block.Type == "ENCRYPTED PRIVATE KEY":
 		return tls.Certificate{}, &KeyError{"SSLPrivateKey", fmt.Errorf("%s is an encrypted PKCS #8 key, which this server cannot read; "+
 			"convert it to the traditional encrypted form (openssl pkey -in KEY -traditional -aes256) or store it unencrypted, readable by the connector's user only", o.PrivateKey)}
@@ -278,7 +285,7 @@ func keyPair(o *config.SSLOptions, key *secret.Key) (tls.Certificate, error) {
 				return tls.Certificate{}, &KeyError{"SSLPrivateKeyPassword", err}
 			}
 		}
-		der, err := x509.DecryptPEMBlock(block, []byte(pw)) //nolint:staticcheck // see above
+		der, err = x509.DecryptPEMBlock(block, []byte(pw)) //nolint:staticcheck // see above
 		if err != nil {
 			return tls.Certificate{}, &KeyError{"SSLPrivateKeyPassword", fmt.Errorf("does not decrypt %s", o.PrivateKey)}
 		}
@@ -286,11 +293,40 @@ func keyPair(o *config.SSLOptions, key *secret.Key) (tls.Certificate, error) {
 	case o.PrivateKeyPassword != "":
 		return tls.Certificate{}, &KeyError{"SSLPrivateKeyPassword", fmt.Errorf("%s is not encrypted; remove SSLPrivateKeyPassword", o.PrivateKey)}
 	}
+	// A key crypto/tls cannot read is the key's fault: tls.X509KeyPair
+	// says only "failed to parse private key", which the error below
+	// would blame on SSLCertificate.
+	if !tlsKey(der) {
+		if x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck // see above
+			// A wrong password may leave valid padding around garbage.
+			return tls.Certificate{}, &KeyError{"SSLPrivateKeyPassword", fmt.Errorf("does not decrypt %s "+
+				"(or its %s block is not a private key this server reads)", o.PrivateKey, block.Type)}
+		}
+		return tls.Certificate{}, &KeyError{"SSLPrivateKey", fmt.Errorf("%s: its %s block is not a private key this server reads "+
+			"(RSA, ECDSA or Ed25519, in PKCS #1, PKCS #8 or SEC 1 form, as openssl writes them), or it is damaged", o.PrivateKey, block.Type)}
+	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return tls.Certificate{}, &KeyError{"SSLCertificate", fmt.Errorf("%s and %s: %w", o.Certificate, o.PrivateKey, err)}
 	}
 	return cert, nil
+}
+
+// tlsKey reports whether der is a private key crypto/tls reads (as its
+// parsePrivateKey does: PKCS #1, PKCS #8 of RSA, ECDSA or Ed25519, SEC 1).
+func tlsKey(der []byte) bool {
+	if _, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		return true
+	}
+	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		switch k.(type) {
+		case *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey:
+			return true
+		}
+		return false
+	}
+	_, err := x509.ParseECPrivateKey(der)
+	return err == nil
 }
 
 // firstKeyBlock returns the first private key block of a PEM file (of a

@@ -438,3 +438,40 @@ func TestKeyWithByteOrderMark(t *testing.T) {
 	_, err := Server(&config.SSLOptions{Certificate: both, PrivateKey: both}, nil)
 	require.NoError(t, err)
 }
+
+// TestKeyThatIsNoTLSKeyNamesSSLPrivateKey: a private key block that
+// crypto/tls cannot read (an OpenSSH key from ssh-keygen, a DSA key, a
+// damaged one) is refused as SSLPrivateKey's fault, naming the file and
+// the kind of block. It was refused as SSLCertificate's ("tls: failed to
+// parse private key", at the SSLCertificate line), sending the reader to
+// the certificate, which was fine. A key that reads but belongs to another
+// certificate is still told as the pair's mismatch.
+func TestKeyThatIsNoTLSKeyNamesSSLPrivateKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "test CA")
+	certPath, _ := ca.Localhost(t).Write(t, dir, "server")
+	_, otherKey := ca.Localhost(t).Write(t, dir, "other")
+	write := func(name, typ string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: []byte("openssh-key-v1\x00not a TLS key")}), 0o600))
+		return p
+	}
+	for _, tc := range []struct{ path, says string }{
+		{write("id_ed25519", "OPENSSH PRIVATE KEY"), "an OpenSSH key"},
+		{write("dsa.key", "DSA PRIVATE KEY"), "its DSA PRIVATE KEY block is not a private key this server reads"},
+		{write("damaged.key", "PRIVATE KEY"), "its PRIVATE KEY block is not a private key this server reads"},
+	} {
+		_, err := Server(&config.SSLOptions{Certificate: certPath, PrivateKey: tc.path}, nil)
+		var ke *KeyError
+		require.ErrorAs(t, err, &ke)
+		require.Equal(t, "SSLPrivateKey", ke.Key, "%v", err)
+		require.ErrorContains(t, err, tc.path)
+		require.ErrorContains(t, err, tc.says)
+	}
+	_, err := Server(&config.SSLOptions{Certificate: certPath, PrivateKey: otherKey}, nil)
+	var ke *KeyError
+	require.ErrorAs(t, err, &ke)
+	require.Equal(t, "SSLCertificate", ke.Key)
+	require.ErrorContains(t, err, "private key does not match public key")
+}
