@@ -17,7 +17,8 @@ import (
 // That is the case of every request refused before all of it was read:
 // its request line and headers over readBufferSize, its body over the
 // action's limit, a malformed request followed by more, one refused
-// instead of "100 Continue" whose client sent the body without waiting. Such a connection
+// instead of "100 Continue" whose client sent the body without waiting,
+// a plain HTTP request on a TLS port (tlsConn). Such a connection
 // lingers: the server stops sending (the client sees the reply end), reads
 // and drops what the client still sends, at most lingerBytes for at most
 // lingerTime, then closes. net/http does the same for the same reason
@@ -76,8 +77,12 @@ func closeWriter(c net.Conn) (interface{ CloseWrite() error }, bool) {
 
 // lingerOnClose marks the connection of ctx to linger when it is closed:
 // its request was answered before all of it was read.
-func lingerOnClose(ctx *fasthttp.RequestCtx) {
-	for c := ctx.Conn(); c != nil; {
+func lingerOnClose(ctx *fasthttp.RequestCtx) { lingerConnOnClose(ctx.Conn()) }
+
+// lingerConnOnClose marks connection c (or the lingerConn it wraps) to
+// linger when it is closed.
+func lingerConnOnClose(c net.Conn) {
+	for c != nil {
 		switch cc := c.(type) {
 		case *lingerConn:
 			cc.linger.Store(true)

@@ -73,3 +73,28 @@ func TestRefusedUnreadRequestClosesCleanly(t *testing.T) {
 		})
 	})
 }
+
+// TestPlainHTTPOnTheTLSPortIsToldSoWhateverItsSize: the answer to a plain
+// HTTP request on the TLS port reaches a client whose request is longer
+// than the first bytes the handshake read (a browser's, with its
+// User-Agent, Accept and cookies; a POST with its body): the connection
+// closed with the rest unread, and the client read "connection reset by
+// peer", or lost the answer, instead of being told it spoke plain HTTP.
+func TestPlainHTTPOnTheTLSPortIsToldSoWhateverItsSize(t *testing.T) {
+	t.Parallel()
+	te := startTLS(t, false, nil)
+	for _, req := range []string{
+		"GET /action=Admin HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0\r\nCookie: " + strings.Repeat("c", 4000) + "\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100010\r\n\r\naction=Fetch&x=" + strings.Repeat("b", 100000),
+	} {
+		c, err := net.Dial("tcp", te.addr)
+		require.NoError(t, err)
+		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+		_, err = io.WriteString(c, req)
+		require.NoError(t, err)
+		got, err := io.ReadAll(c)
+		require.NoError(t, err, "%.30q", req)
+		require.NoError(t, c.Close())
+		require.Equal(t, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n", string(got), "%.30q", req)
+	}
+}

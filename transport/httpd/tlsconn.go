@@ -68,6 +68,7 @@ func (c *tlsConn) handshake() error {
 	if errors.As(err, &rh) && rh.Conn != nil && looksLikeHTTP(rh.RecordHeader) {
 		_ = rh.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = io.WriteString(rh.Conn, plainHTTPReply)
+		lingerConnOnClose(rh.Conn) // the rest of the request is unread
 	}
 	c.err = io.EOF
 	return c.err
