@@ -141,6 +141,11 @@ type limitedConn struct {
 	once  sync.Once
 }
 
+// NetConn returns the connection it wraps: the front end stops sending on
+// it alone (CloseWrite) before it closes a connection whose request it
+// refused unread.
+func (c *limitedConn) NetConn() net.Conn { return c.Conn }
+
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {

@@ -89,3 +89,31 @@ func TestConnectionLimitLogsOncePerMinute(t *testing.T) {
 	require.Equal(t, 1, strings.Count(logs.String(), "connection limit reached"), logs.String())
 	require.Equal(t, 1, strings.Count(logs.String(), "accepting connections again"), logs.String())
 }
+
+// TestLimitedConnUnwraps: a connection under [Server] MaxConnections shows
+// the connection it wraps (NetConn), so that the front end, answering a
+// request it refused unread, can stop sending on the TCP connection
+// (CloseWrite) and the client sees the reply end at once. Without it the
+// front end found no TCP connection under the wrapper: the client that
+// reads to the end of the connection waited the whole linger (a second)
+// for it.
+func TestLimitedConnUnwraps(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	l := newConnLimiter(ln, 1, "[Server] MaxConnections", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go func() {
+		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+			defer c.Close()
+			_, _ = io.Copy(io.Discard, c)
+		}
+	}()
+	c, err := l.Accept()
+	require.NoError(t, err)
+	defer c.Close()
+	u, ok := c.(interface{ NetConn() net.Conn })
+	require.True(t, ok, "%T shows what it wraps", c)
+	_, ok = u.NetConn().(*net.TCPConn)
+	require.True(t, ok, "the TCP connection: %T", u.NetConn())
+}
