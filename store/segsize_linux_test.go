@@ -51,10 +51,7 @@ func TestHugeSegmentFileRefusedUnread(t *testing.T) {
 		// has none): a segment may be that build's, without a header;
 		// none of those was larger than a segment or its first frame.
 		t.Parallel()
-		dir := t.TempDir()
-		s, err := quietOpen(dir)
-		require.NoError(t, err)
-		require.NoError(t, s.Close())
+		dir := neverWritten(t)
 		stray := filepath.Join(dir, segmentName(DefaultFile, 1))
 		huge(t, stray)
 		requireRefused(t, dir, stray, "larger than any journal segment")
@@ -63,18 +60,26 @@ func TestHugeSegmentFileRefusedUnread(t *testing.T) {
 		// Larger than 4 MiB, as such a build made a segment for a frame
 		// that did not fit in one: it is read and replayed.
 		t.Parallel()
-		dir := t.TempDir()
-		s, err := quietOpen(dir)
-		require.NoError(t, err)
-		require.NoError(t, s.Close())
+		dir := neverWritten(t)
 		r := rec("big", 1, messages.State_STATE_QUEUED)
 		r.Status.Error = strings.Repeat("x", segmentSize+1)
 		frame := legacyFrame(t, "fetch", []journalMutation{{kind: kindPut, put: mustEncode(t, r), id: "big", seq: 1}})
 		require.Greater(t, len(frame), segmentSize)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, segmentName(DefaultFile, 1)), frame, 0o600))
-		s2, err := quietOpen(dir)
+		s, err := quietOpen(dir)
 		require.NoError(t, err)
-		defer s2.Close()
-		require.Equal(t, map[string]messages.State{"big": messages.State_STATE_QUEUED}, ids(t, s2))
+		defer s.Close()
+		require.Equal(t, map[string]messages.State{"big": messages.State_STATE_QUEUED}, ids(t, s))
 	})
+}
+
+// neverWritten returns a folder with a store opened and closed, nothing
+// written: its file has no journal record, as an older build's has none.
+func neverWritten(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := quietOpen(dir)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	return dir
 }

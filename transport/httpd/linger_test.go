@@ -87,14 +87,6 @@ func TestPlainHTTPOnTheTLSPortIsToldSoWhateverItsSize(t *testing.T) {
 		"GET /action=Admin HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0\r\nCookie: " + strings.Repeat("c", 4000) + "\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100010\r\n\r\naction=Fetch&x=" + strings.Repeat("b", 100000),
 	} {
-		c, err := net.Dial("tcp", te.addr)
-		require.NoError(t, err)
-		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
-		_, err = io.WriteString(c, req)
-		require.NoError(t, err)
-		got, err := io.ReadAll(c)
-		require.NoError(t, err, "%.30q", req)
-		require.NoError(t, c.Close())
-		require.Equal(t, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n", string(got), "%.30q", req)
+		requirePlainHTTPAnswer(t, te.addr, req)
 	}
 }

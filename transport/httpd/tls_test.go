@@ -347,17 +347,25 @@ func TestPlainHTTPOnTheTLSPortIsToldSo(t *testing.T) {
 		"GET /action=GetVersion HTTP/1.1\r\nHost: localhost\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 13\r\n\r\naction=GetPid",
 	} {
-		c, err := net.Dial("tcp", te.addr)
-		require.NoError(t, err)
-		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
-		_, err = io.WriteString(c, req)
-		require.NoError(t, err)
-		got, err := io.ReadAll(c)
-		require.NoError(t, err)
-		require.NoError(t, c.Close())
-		require.Equal(t, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n", string(got), "%q", req)
+		requirePlainHTTPAnswer(t, te.addr, req)
 	}
 	testwait.For(t, 10*time.Second, func() bool { return m.failed.Load() == 2 }, "both failed handshakes to be counted")
+}
+
+// requirePlainHTTPAnswer sends req, plain HTTP, to the TLS port at addr,
+// and requires the answer to it, then the end of the connection (not a
+// reset).
+func requirePlainHTTPAnswer(t *testing.T, addr, req string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.WriteString(c, req)
+	require.NoError(t, err)
+	got, err := io.ReadAll(c)
+	require.NoError(t, err, "%.30q", req)
+	require.Equal(t, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n", string(got), "%.30q", req)
 }
 
 func TestLooksLikeHTTP(t *testing.T) {
