@@ -46,7 +46,9 @@ import (
 // NUL bytes dropped from RTF's and HTML's text; RTF's code page 65001;
 // text and HTML declared as an old binary Office format; RTF text boxes,
 // RTF footnotes of one paragraph on lines of their own, RTF comments;
-// HTML rubies' readings left out; RTF rows without trailing tabs.
+// HTML rubies' readings left out; RTF rows without trailing tabs;
+// Office and OpenDocument parts holding a character reference to a
+// control character XML does not allow ("&#1;": they failed the document).
 const Version = 4
 
 // Format is a document format the package extracts text from.

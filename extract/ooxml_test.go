@@ -616,3 +616,46 @@ func sheetOfStrings(t *testing.T, cells, sst string) []byte {
 			`<row r="1">`+cells+`</row></sheetData></worksheet>`,
 		"xl/sharedStrings.xml", sst)
 }
+
+// A character reference to a character XML does not allow (&#1;, &#x1;,
+// &#xB;, &#xFFFE;: what generators that escape control characters
+// instead of dropping them write, such as .NET's XmlWriter without its
+// character checks) failed the whole part, and with it the document, as
+// the raw byte did before xmlChars: Go's decoder refuses the character
+// it stands for. It now reads as the raw character does: a control
+// character a space, U+FFFE and U+FFFF U+FFFD, in text and in attribute
+// values (a sheet's name), whatever the reads of the part.
+func TestOfficeXMLCharacterReferenceToAControlCharacter(t *testing.T) {
+	x := newX(t, Limits{})
+	for name, c := range map[string]struct {
+		data []byte
+		text string
+	}{
+		"docx": {data: docxPackage(t, `<w:p><w:r><w:t>one&#1;two&#x1;three&#xB;four&#0;five&#xFFFE;six&#65535;end</w:t></w:r></w:p>`+
+			`<w:p w:rsidR="&#x1F;"><w:r><w:t>kept: &#9;&#xE9;&#x1F600; &#X1; &#1 &#; &#x; &#1x; &#x110000;</w:t></w:r></w:p>`),
+			text: "one two three four five\uFFFDsix\uFFFDend\nkept: \t\u00e9\U0001F600 &#X1; &#1 &#; &#x; &#1x; &#x110000;"},
+		"xlsx": {data: sheetOfStrings(t, `<c r="A1" t="s"><v>0</v></c>`,
+			`<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>a&#x2;b</t></si></sst>`),
+			text: "S\na b"},
+		"ods sheet name": {data: odfPackage(t, "application/vnd.oasis.opendocument.spreadsheet", `<office:spreadsheet>`+
+			`<table:table table:name="Q&#x3;1"><table:table-row><table:table-cell><text:p>c</text:p></table:table-cell>`+
+			`</table:table-row></table:table></office:spreadsheet>`),
+			text: "Q 1\nc"},
+		"odt": {data: odfPackage(t, "application/vnd.oasis.opendocument.text", "<office:text><text:p>na&#8;ve</text:p></office:text>"),
+			text: "na ve"},
+	} {
+		d, err := x.Extract(context.Background(), Input{Data: c.data})
+		require.NoError(t, err, name)
+		assert.Equal(t, c.text, d.Text, name)
+	}
+
+	// A reference of up to charRefMax bytes is read, a longer one (of
+	// leading zeros) is not: the decoder still refuses it.
+	in := "<a b='&#1;'>&#x1;&amp;&#xFFFF;&#" + strings.Repeat("0", 28) + "1;&#65;&#" + strings.Repeat("0", 29) + "1;</a>&#x1f"
+	want := "<a b=' '> &amp;\uFFFD &#65;&#" + strings.Repeat("0", 29) + "1;</a>&#x1f"
+	for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in)), iotest.HalfReader(strings.NewReader(in))} {
+		out, err := io.ReadAll(&xmlChars{r: r})
+		require.NoError(t, err)
+		assert.Equal(t, want, string(out))
+	}
+}

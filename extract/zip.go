@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -145,7 +146,8 @@ func (a *archive) walkXML(name string, fn func(d *xml.Decoder, t xml.Token) erro
 // part replaced, so that one bad byte does not cost a document its text:
 // each byte that is not UTF-8 becomes U+FFFD (a Latin-1 character one
 // U+FFFD), a control character XML does not allow (C0 but tab, line feed
-// and carriage return) a space, and U+FFFE and U+FFFF U+FFFD. A part in
+// and carriage return) a space, and U+FFFE and U+FFFF U+FFFD; so does a
+// character reference to one ("&#1;", "&#xFFFE;": badCharRef). A part in
 // UTF-16 or in another encoding its declaration names is decoded first
 // (partDecoder). grow is charged with the bytes the replacements add
 // (U+FFFD is three bytes).
@@ -157,9 +159,9 @@ type xmlChars struct {
 	src   *countingReader
 	got   int64
 	grow  func(n int) error
-	raw   []byte            // the read buffer
-	clean []byte            // the buffer of cleaned bytes
-	tail  [utf8.UTFMax]byte // an incomplete sequence at the end of the last read
+	raw   []byte           // the read buffer
+	clean []byte           // the buffer of cleaned bytes
+	tail  [charRefMax]byte // an incomplete sequence or reference at the end of the last read
 	ntail int
 	out   []byte // cleaned, not yet returned (in raw or clean)
 	err   error
@@ -199,8 +201,9 @@ func (c *xmlChars) fill(n int) {
 	}
 	c.ntail = 0
 	if err == nil {
-		// An incomplete sequence at the end waits for the rest of it.
-		c.ntail = copy(c.tail[:], raw[len(raw)-incompleteTail(raw):])
+		// An incomplete sequence or character reference at the end
+		// waits for the rest of it.
+		c.ntail = copy(c.tail[:], raw[len(raw)-max(incompleteTail(raw), incompleteCharRef(raw)):])
 		raw = raw[:len(raw)-c.ntail]
 	}
 	if xmlClean(raw) {
@@ -290,14 +293,94 @@ func incompleteTail(b []byte) int {
 	return 0
 }
 
+// charRefMax is the length of the longest character reference xmlChars
+// replaces: it holds back the start of one at the end of a read, so a
+// longer one (of more than twenty leading zeros) is passed as it is.
+const charRefMax = 32
+
+// incompleteCharRef returns the length of what may start a character
+// reference at the end of b ("&", "&#", "&#x1"), if it is shorter than
+// charRefMax.
+func incompleteCharRef(b []byte) int {
+	from := max(len(b)-(charRefMax-1), 0)
+	i := bytes.LastIndexByte(b[from:], '&')
+	if i < 0 {
+		return 0
+	}
+	ref := b[from+i:]
+	if len(ref) > 1 && ref[1] != '#' {
+		return 0
+	}
+	digits := ref[min(len(ref), 2):]
+	hex := len(digits) > 0 && digits[0] == 'x'
+	if hex {
+		digits = digits[1:]
+	}
+	for _, c := range digits {
+		if !isDigit(c, hex) {
+			return 0
+		}
+	}
+	return len(ref)
+}
+
+// isDigit reports a digit of a decimal character reference, or of a
+// hexadecimal one.
+func isDigit(c byte, hex bool) bool {
+	return '0' <= c && c <= '9' || hex && ('a' <= c && c <= 'f' || 'A' <= c && c <= 'F')
+}
+
+// badCharRef returns the length of the character reference b starts
+// with, when it stands for a character XML does not allow (of at most
+// charRefMax bytes), and what xmlChars writes for it: a space for a
+// control character, U+FFFD for U+FFFE and U+FFFF. It reads one as Go's
+// decoder does: "&#" and decimal digits, or "&#x" and hexadecimal ones,
+// then ';'. A reference in a CDATA section, which is no reference, is
+// replaced too (it is rare in a package's parts: their text is escaped).
+func badCharRef(b []byte) (int, []byte) {
+	if len(b) < 4 || b[0] != '&' || b[1] != '#' {
+		return 0, nil
+	}
+	i := 2
+	hex := b[i] == 'x'
+	if hex {
+		i++
+	}
+	start := i
+	for i < len(b) && i < charRefMax-1 && isDigit(b[i], hex) {
+		i++
+	}
+	if i == start || i >= len(b) || b[i] != ';' {
+		return 0, nil
+	}
+	base := 10
+	if hex {
+		base = 16
+	}
+	n, err := strconv.ParseUint(string(b[start:i]), base, 32)
+	switch {
+	case err != nil:
+		return 0, nil
+	case n < utf8.RuneSelf && !xmlPlain[n]:
+		return i + 1, space
+	case n == 0xfffe, n == 0xffff:
+		return i + 1, replacement
+	}
+	return 0, nil
+}
+
 // xmlClean reports whether b holds nothing xmlChars replaces.
 func xmlClean(b []byte) bool {
 	high := false
-	for _, c := range b {
+	for i, c := range b {
 		if c >= utf8.RuneSelf {
 			high = true
 		} else if !xmlPlain[c] {
 			return false
+		} else if c == '&' {
+			if n, _ := badCharRef(b[i:]); n > 0 {
+				return false
+			}
 		}
 	}
 	return !high || utf8.Valid(b) && !bytes.Contains(b, []byte("\uFFFE")) && !bytes.Contains(b, []byte("\uFFFF"))
@@ -309,6 +392,10 @@ func cleanXMLChars(dst, b []byte) []byte {
 		if c := b[i]; c < utf8.RuneSelf {
 			if !xmlPlain[c] {
 				c = ' ' // a control character
+			} else if n, repl := badCharRef(b[i:]); n > 0 {
+				dst = append(dst, repl...)
+				i += n
+				continue
 			}
 			dst = append(dst, c)
 			i++
@@ -326,7 +413,7 @@ func cleanXMLChars(dst, b []byte) []byte {
 	return dst
 }
 
-var replacement = []byte("\uFFFD")
+var replacement, space = []byte("\uFFFD"), []byte(" ")
 
 // xmlPlain: the ASCII bytes XML allows (all but the C0 controls besides
 // tab, line feed and carriage return).
