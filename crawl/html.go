@@ -12,6 +12,8 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/charset"
 	"golang.org/x/text/transform"
+
+	"github.com/connectorhq/connector/internal/htmlcharset"
 )
 
 // htmlDoc is what the crawl extracts from an HTML document. URLs are raw
@@ -136,8 +138,9 @@ func lookupTag(raw []byte) tagInfo {
 
 // parseHTML extracts title, visible text, links and metadata from an HTML
 // body. The body is decoded to UTF-8 first (Content-Type charset, BOM or
-// <meta charset> prescan, as browsers do; see utf8Guess for a body
-// neither declares). agent is the robots product token: <meta
+// <meta charset> prescan, as browsers do, and a <meta charset> of the
+// head past the 1024 bytes the prescan reads, as Chromium does:
+// htmlcharset.Meta; see utf8Guess for a body neither declares). agent is the robots product token: <meta
 // name="agent"> counts like <meta name="robots">.
 func parseHTML(body []byte, contentType, agent string) htmlDoc {
 	var scratch []byte
@@ -154,7 +157,13 @@ func parseHTML(body []byte, contentType, agent string) htmlDoc {
 func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte, links []string) htmlDoc {
 	var r io.Reader = bytes.NewReader(body)
 	if !declaredUTF8(body, contentType) {
-		if enc, name, certain := charset.DetermineEncoding(body, contentType); name != "utf-8" && !utf8Guess(body, name, certain) {
+		enc, name, certain := charset.DetermineEncoding(body, contentType)
+		if !certain {
+			if e, n := htmlcharset.Meta(body); e != nil {
+				enc, name = e, n // a <meta charset> past the first KiB, in the head
+			}
+		}
+		if name != "utf-8" && !utf8Guess(body, name, certain) {
 			r = transform.NewReader(r, enc.NewDecoder())
 		}
 	}

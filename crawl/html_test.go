@@ -207,3 +207,34 @@ func TestDeclaredUTF8(t *testing.T) {
 	require.True(t, declaredUTF8([]byte("<meta charset=iso-8859-1>"), "text/html; charset=utf-8"), "the header wins over <meta>")
 	require.False(t, declaredUTF8([]byte("\xff\xfe<\x00"), "text/html; charset=utf-8"), "a UTF-16 BOM wins over the header")
 }
+
+// A <meta charset> past the first 1024 bytes of a page, after a long
+// <style>, <script> or comment of its head, was not looked for (the
+// prescan of golang.org/x/net/html/charset reads 1024 bytes, as the
+// WHATWG's does): a page in windows-1251 whose server sends a bare
+// "text/html" came out as windows-1252 ("Ïðèâåò"). Chromium looks on
+// through the head (every tag of the first 1024 bytes, then until a tag
+// that has no place in a head), and shows "Привет"; so does the crawl.
+// A <meta> in the body past those bytes is not obeyed, by either.
+func TestParseHTMLLateMetaCharsetInTheHead(t *testing.T) {
+	t.Parallel()
+	const hello = "\xcf\xf0\xe8\xe2\xe5\xf2 caf\xe9" // "Привет cafй" in windows-1251
+	style := "<style>/* " + strings.Repeat("x", 1100) + " */</style>"
+	for _, c := range []struct{ page, want string }{
+		{"<html><head><title>T</title>" + style + `<meta charset="windows-1251"></head><body><p>` + hello + "</p></body></html>", "Привет cafй"},
+		{"<html><head><!-- " + strings.Repeat("z", 1100) + ` --><meta charset="windows-1251"></head><p>` + hello, "Привет cafй"},
+		{"<head><script>var s = '" + strings.Repeat("y", 1100) + "';</script><link rel=stylesheet href=a.css>" +
+			`<meta http-equiv="Content-Type" content="text/html; charset=windows-1251"><p>` + hello, "Привет cafй"},
+		// The body started: too late.
+		{"<html><head><title>T</title></head><body><p>" + strings.Repeat("y", 1100) + `</p><meta charset="windows-1251"><p>` + hello, "Ïðèâåò café"},
+		{style + `<div></div><meta charset="windows-1251"><p>` + hello, "Ïðèâåò café"},
+		// In the first 1024 bytes, anywhere, as before.
+		{`<p>x</p><meta charset="windows-1251"><p>` + hello + style, "Привет cafй"},
+	} {
+		d := parseHTML([]byte(c.page), "text/html", "x")
+		require.Contains(t, d.text, c.want, "%.60q", c.page)
+		if c.want == "Привет cafй" {
+			require.Equal(t, parseHTML([]byte(c.page), "text/html; charset=windows-1251", "x"), d, "%.60q", c.page)
+		}
+	}
+}

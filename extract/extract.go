@@ -48,7 +48,8 @@ import (
 // RTF footnotes of one paragraph on lines of their own, RTF comments;
 // HTML rubies' readings left out; RTF rows without trailing tabs;
 // Office and OpenDocument parts holding a character reference to a
-// control character XML does not allow ("&#1;": they failed the document).
+// control character XML does not allow ("&#1;": they failed the document);
+// HTML's <meta charset> in the head past its first 1024 bytes.
 const Version = 4
 
 // Format is a document format the package extracts text from.

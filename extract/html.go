@@ -12,6 +12,8 @@ import (
 	"golang.org/x/text/encoding"
 	unicode16 "golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
+
+	"github.com/connectorhq/connector/internal/htmlcharset"
 )
 
 // htmlDoc extracts an HTML document: its visible text (outside script,
@@ -24,7 +26,8 @@ import (
 // language from <html lang> (or XHTML's xml:lang). The charset comes
 // from a BOM, contentType, then an XML declaration (XHTML's <?xml ...
 // encoding="..."?>, xmlEncoding), then <meta charset> (the WHATWG
-// sniffing of golang.org/x/net/html/charset), else UTF-8 when the
+// sniffing of golang.org/x/net/html/charset, and past the 1024 bytes it
+// reads, in the head, as Chromium: htmlcharset.Meta), else UTF-8 when the
 // document is valid UTF-8 (the sniffing looks at its first kilobyte
 // only, and says Windows-1252 when that is ASCII), else Windows-1252: as
 // the crawl reads pages (crawl's utf8Guess).
@@ -33,6 +36,8 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 	if !certain {
 		if e, n := xmlEncoding(data); e != nil {
 			enc, name, certain = e, n, true
+		} else if e, n := htmlcharset.Meta(data); e != nil {
+			enc, name = e, n // a <meta charset> past the first KiB, in the head
 		}
 	}
 	var r io.Reader = bytes.NewReader(data)

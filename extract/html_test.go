@@ -237,3 +237,15 @@ func TestHTMLRubyReadingLeftOut(t *testing.T) {
 		`<p><ruby><rb>東</rb><rb>京</rb><rtc><rt>とう</rt><rt>きょう</rt></rtc></ruby>都</p>`: "東京都",
 	})
 }
+
+// A <meta charset> of the head past the first 1024 bytes (after a long
+// <style>) is obeyed, as Chromium and the crawl obey it: a windows-1251
+// mail or attachment came out as windows-1252 ("Ïðèâåò"). One in the
+// body past those bytes is not.
+func TestHTMLLateMetaCharsetInTheHead(t *testing.T) {
+	style := "<style>/* " + strings.Repeat("x", 1100) + " */</style>"
+	assertTexts(t, "text/html", map[string]string{
+		"<html><head><title>T</title>" + style + `<meta charset="windows-1251"></head><body><p>` + "\xcf\xf0\xe8\xe2\xe5\xf2</p>": "Привет",
+		"<html><head>" + style + `</head><body><p>` + "\xcf\xf0\xe8\xe2\xe5\xf2</p><meta charset=\"windows-1251\">":               "Ïðèâåò",
+	})
+}

@@ -1,0 +1,162 @@
+// Package htmlcharset finds the charset an HTML page declares in a
+// <meta> past its first 1024 bytes, where Chromium still looks for it
+// and golang.org/x/net/html/charset does not. The crawl and package
+// extract both read pages so.
+package htmlcharset
+
+import (
+	"bytes"
+	"strings"
+
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/charset"
+	"golang.org/x/text/encoding"
+)
+
+// prescanBytes is how much of a page charset.DetermineEncoding's
+// prescan reads, and Chromium reads whatever it holds.
+const prescanBytes = 1024
+
+// headTags are the start tags that keep Chromium looking for a <meta>
+// charset past the first prescanBytes: those that have a place in a
+// head (an end tag other than theirs ends the head, </head> too).
+var headTags = map[string]bool{
+	"script": true, "noscript": true, "style": true, "link": true, "meta": true,
+	"object": true, "title": true, "base": true,
+}
+
+// Meta returns the encoding the first <meta> of body that names one
+// declares, and its name (as charset.Lookup gives it), when body is
+// longer than the prescanBytes charset.DetermineEncoding reads; nil when
+// there is none. It reads on, as Chromium does
+// (HTMLMetaCharsetParser): every tag of the first prescanBytes, then on
+// until the head has ended (a start tag other than html, head and those
+// of headTags, or an end tag other than theirs), so that a <meta
+// charset> after a long <style>, <script> or comment of the head counts.
+// A <meta> names an encoding as in charset.DetermineEncoding: a charset
+// attribute, or http-equiv="Content-Type" and a content's "charset=";
+// UTF-16 is read as UTF-8.
+func Meta(body []byte) (encoding.Encoding, string) {
+	if len(body) <= prescanBytes || !containsFold(body, "charset") {
+		return nil, "" // the prescan read it all, or no <meta> names one
+	}
+	z := html.NewTokenizer(bytes.NewReader(body))
+	read, inHead := 0, true
+	for {
+		tt := z.Next()
+		read += len(z.Raw())
+		switch tt {
+		case html.ErrorToken:
+			return nil, ""
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			if string(name) == "meta" {
+				if e, n := metaEncoding(z, hasAttr); e != nil {
+					return e, n
+				}
+			}
+			if !headTags[string(name)] && string(name) != "html" && string(name) != "head" {
+				inHead = false
+			}
+		case html.EndTagToken:
+			if name, _ := z.TagName(); !headTags[string(name)] {
+				inHead = false
+			}
+		}
+		if !inHead && read >= prescanBytes {
+			return nil, ""
+		}
+	}
+}
+
+// containsFold reports whether b holds s, an ASCII lower-case word, in
+// any case.
+func containsFold(b []byte, s string) bool {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if b[i]|0x20 == s[0] && bytes.EqualFold(b[i:i+len(s)], []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// metaEncoding returns the encoding the <meta> tag z is at declares, as
+// the prescan of charset.DetermineEncoding reads it.
+func metaEncoding(z *html.Tokenizer, hasAttr bool) (encoding.Encoding, string) {
+	const (
+		dontKnow = iota
+		needPragma
+		noPragma
+	)
+	var (
+		e      encoding.Encoding
+		name   string
+		seen   = map[string]bool{}
+		pragma bool
+		need   = dontKnow
+	)
+	for hasAttr {
+		var key, val []byte
+		key, val, hasAttr = z.TagAttr()
+		k := string(key)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		v := strings.ToLower(string(val))
+		switch k {
+		case "http-equiv":
+			pragma = v == "content-type"
+		case "content":
+			if e == nil {
+				if label := fromContent(v); label != "" {
+					if e, name = charset.Lookup(label); e != nil {
+						need = needPragma
+					}
+				}
+			}
+		case "charset":
+			e, name = charset.Lookup(v)
+			need = noPragma
+		}
+	}
+	if e == nil || need == dontKnow || need == needPragma && !pragma {
+		return nil, ""
+	}
+	if strings.HasPrefix(name, "utf-16") {
+		return encoding.Nop, "utf-8"
+	}
+	return e, name
+}
+
+// fromContent returns the charset of a <meta http-equiv> content
+// ("text/html; charset=windows-1251"), or "", as the WHATWG's
+// "extracting a character encoding from a meta element" does.
+func fromContent(s string) string {
+	for s != "" {
+		i := strings.Index(s, "charset")
+		if i < 0 {
+			return ""
+		}
+		s = strings.TrimLeft(s[i+len("charset"):], " \t\n\f\r")
+		if !strings.HasPrefix(s, "=") {
+			continue
+		}
+		s = strings.TrimLeft(s[1:], " \t\n\f\r")
+		if s == "" {
+			return ""
+		}
+		if q := s[0]; q == '"' || q == '\'' {
+			end := strings.IndexByte(s[1:], q)
+			if end < 0 {
+				return ""
+			}
+			return s[1 : 1+end]
+		}
+		if end := strings.IndexAny(s, "; \t\n\f\r"); end >= 0 {
+			return s[:end]
+		}
+		return s
+	}
+	return ""
+}
