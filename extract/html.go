@@ -56,7 +56,8 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 	// reading: inside a ruby's reading (<rt>, <rtc>) or its parentheses
 	// for browsers without ruby (<rp>), which are left out, as a docx's
 	// and an odt's are; </rt> may be omitted, so the next <rb>, </rp>,
-	// </rtc> or </ruby> ends it too.
+	// </rtc> or </ruby> ends it too, and so does a block's start or end
+	// or a table cell's (where the HTML parser closes a ruby left open).
 	reading := false
 	var title strings.Builder
 	// tables: per open <table>, the cells of its current row so far (a
@@ -122,6 +123,7 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 					}
 				}
 			case "td", "th":
+				reading = false
 				if len(tables) == 0 {
 					tables = append(tables, table{}) // a cell outside any table
 				}
@@ -140,6 +142,7 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 			default:
 				if htmlBlock[tag] {
 					block(tag)
+					reading = false
 				}
 				if tag == "pre" && tt == html.StartTagToken {
 					pre++
@@ -167,6 +170,7 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 				titled = titled || inTitle
 				inTitle = false
 			case "td", "th":
+				reading = false
 				if len(tables) > 0 {
 					tables[len(tables)-1].inCell = false
 				}
@@ -185,6 +189,7 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 				}
 				if htmlBlock[tag] {
 					block(tag)
+					reading = false
 				}
 			}
 		case html.TextToken:

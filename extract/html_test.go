@@ -249,3 +249,17 @@ func TestHTMLLateMetaCharsetInTheHead(t *testing.T) {
 		"<html><head>" + style + `</head><body><p>` + "\xcf\xf0\xe8\xe2\xe5\xf2</p><meta charset=\"windows-1251\">":               "Ïðèâåò",
 	})
 }
+
+// A reading left open (a <ruby> whose </ruby> is missing after an
+// omitted </rt>, or an <rt> or <rp> outside any ruby) left out the whole
+// rest of the document: only </rt>, </rp>, </rtc>, </ruby> or <rb> ended
+// it. The end of a paragraph (any block's start or end, or a table
+// cell's) ends it too, as the HTML parser closes the ruby there.
+func TestHTMLRubyReadingLeftOpenEndsWithItsBlock(t *testing.T) {
+	assertTexts(t, "text/html; charset=utf-8", map[string]string{
+		`<p>Word <ruby>漢<rt>かん</p><p>Next</p><div>More</div>`:          "Word 漢\n\nNext\n\nMore",
+		`<p>a<rt>b</p><p>c</p><ul><li>d<rp>(<li>e</ul>`:                "a\n\nc\n\nd\ne",
+		`<table><tr><td>x<ruby>y<rt>z<td>w</table>`:                    "xy\tw",
+		`<p>Word <ruby>漢<rt>かん<span>ji</span></ruby>字 <b>here</b></p>`: "Word 漢字 here",
+	})
+}
