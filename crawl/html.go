@@ -55,10 +55,10 @@ var knownTags = func() map[string]tagInfo {
 		m[t] = tagInfo{flags: tagSkipText}
 	}
 	for _, t := range strings.Fields(`a abbr b bdi bdo big cite code data del dfn em font i ins kbd
-		label mark q s samp small span strike strong sub sup time tt u var wbr nobr ruby rt rp`) {
+		label mark q s samp small span strike strong sub sup time tt u var wbr nobr ruby rt rp rtc rb`) {
 		m[t] = tagInfo{flags: tagInline}
 	}
-	for _, t := range strings.Fields(`a area frame iframe base html link meta template svg math title`) {
+	for _, t := range strings.Fields(`a area frame iframe base html link meta template svg math title ruby rt rp rtc rb`) {
 		e := m[t]
 		e.name = t
 		m[t] = e
@@ -180,6 +180,11 @@ func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte, link
 		haveTitle    bool
 		haveCanon    bool
 		httpEquivLng string
+		// reading: inside a ruby's reading (<rt>, <rtc>) or its
+		// parentheses (<rp>), left out as package extract leaves them
+		// out; </rt> may be omitted, so the next <rb>, </rp>, </rtc>,
+		// </ruby> or a tag that separates words ends it too.
+		reading bool
 	)
 	text.b = (*scratch)[:0]
 	doc.links = links[:0]
@@ -207,7 +212,7 @@ func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte, link
 				}
 				continue
 			}
-			if templates == 0 {
+			if templates == 0 && !reading {
 				// Text is the raw bytes with "\r\n" and "\r" made "\n",
 				// entities decoded and, in raw text, NULs made U+FFFD. The
 				// builder collapses "\r" like "\n", so without a '&' or a
@@ -241,14 +246,18 @@ func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte, link
 					if foreign > 0 {
 						foreign--
 					}
+				case "rt", "rp", "rtc", "ruby":
+					reading = false
 				}
 				if info.flags&tagInline == 0 {
 					text.space()
+					reading = false
 				}
 				continue
 			}
 			if info.flags&tagInline == 0 {
 				text.space()
+				reading = false
 			}
 			if info.flags&tagSkipText != 0 && tt == html.StartTagToken {
 				rawTag = "skip"
@@ -266,6 +275,12 @@ func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte, link
 				if tt == html.StartTagToken {
 					foreign++
 				}
+				continue
+			case "rt", "rp", "rtc":
+				reading = tt == html.StartTagToken
+				continue
+			case "rb":
+				reading = false
 				continue
 			}
 			if name == "" || templates > 0 || foreign > 0 {

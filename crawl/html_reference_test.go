@@ -36,6 +36,7 @@ func parseHTMLReference(body []byte, contentType, agent string) htmlDoc {
 		haveTitle    bool
 		haveCanon    bool
 		httpEquivLng string
+		reading      bool // in a ruby's reading, as parseHTML
 	)
 	for {
 		tt := z.Next()
@@ -56,7 +57,7 @@ func parseHTMLReference(body []byte, contentType, agent string) htmlDoc {
 				}
 				continue
 			}
-			if templates == 0 {
+			if templates == 0 && !reading {
 				text.add(z.Text())
 			}
 
@@ -77,14 +78,18 @@ func parseHTMLReference(body []byte, contentType, agent string) htmlDoc {
 					if foreign > 0 {
 						foreign--
 					}
+				case "rt", "rp", "rtc", "ruby":
+					reading = false
 				}
 				if !inlineTags[name] {
 					text.space()
+					reading = false
 				}
 				continue
 			}
 			if !inlineTags[name] {
 				text.space()
+				reading = false
 			}
 			if skipTextTags[name] && tt == html.StartTagToken {
 				rawTag = name
@@ -99,6 +104,12 @@ func parseHTMLReference(body []byte, contentType, agent string) htmlDoc {
 				if tt == html.StartTagToken {
 					foreign++
 				}
+				continue
+			case "rt", "rp", "rtc":
+				reading = tt == html.StartTagToken
+				continue
+			case "rb":
+				reading = false
 				continue
 			}
 			if !hasAttr || templates > 0 || foreign > 0 {
@@ -220,7 +231,7 @@ var inlineTags = map[string]bool{
 	"label": true, "mark": true, "q": true, "s": true, "samp": true,
 	"small": true, "span": true, "strike": true, "strong": true, "sub": true,
 	"sup": true, "time": true, "tt": true, "u": true, "var": true, "wbr": true,
-	"nobr": true, "ruby": true, "rt": true, "rp": true,
+	"nobr": true, "ruby": true, "rt": true, "rp": true, "rtc": true, "rb": true,
 }
 
 // refAttr returns the value of the attribute key of the current tag, read

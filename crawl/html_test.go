@@ -238,3 +238,24 @@ func TestParseHTMLLateMetaCharsetInTheHead(t *testing.T) {
 		}
 	}
 }
+
+// A ruby's reading (furigana, <rt>) and its parentheses for browsers
+// without ruby (<rp>) were read as text glued to the base text:
+// "漢字(かんじ)", so that a search for the word as written missed the
+// page. They are left out, as package extract leaves them out of HTML
+// documents (and docx and odt), also when </rt> is omitted; a reading
+// left open ends with its paragraph (any tag that separates words), not
+// with the page. <rb> and <rtc> do not separate words.
+func TestParseHTMLRubyReadingLeftOut(t *testing.T) {
+	t.Parallel()
+	for page, want := range map[string]string{
+		`<p>Word <ruby>漢字<rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby> here</p>`:            "Word 漢字 here",
+		`<p>Word <ruby>漢<rt>かん<rt>extra</ruby>字 here</p>`:                             "Word 漢字 here",
+		`<p><ruby><rb>東</rb><rb>京</rb><rtc><rt>とう</rt><rt>きょう</rt></rtc></ruby>都</p>`: "東京都",
+		`<p>Word <ruby>漢<rt>かん</p><p>Next</p><div>More</div>`:                         "Word 漢 Next More",
+		`<p>a<rt>b</p><p>c</p><ul><li>d<rp>(<li>e</ul>`:                               "a c d e",
+		`<p>Word <ruby>漢<rt>かん<span>ji</span></ruby>字 <b>here</b></p>`:                "Word 漢字 here",
+	} {
+		require.Equal(t, want, parseHTML([]byte(page), "text/html; charset=utf-8", "x").text, page)
+	}
+}

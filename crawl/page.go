@@ -53,9 +53,10 @@ type Page struct {
 	// Text is the visible text of the document, decoded to UTF-8:
 	// whitespace-normalised (runs of Unicode white space become one
 	// space), without the title and the content of script, style,
-	// noscript, iframe, noembed, noframes and template, with a space at
-	// every block-level element boundary but none around inline elements
-	// ("fo<b>o</b>" is "foo").
+	// noscript, iframe, noembed, noframes and template, and without a
+	// ruby's reading (<rt>, <rtc>) and its parentheses (<rp>), with a
+	// space at every block-level element boundary but none around inline
+	// elements ("fo<b>o</b>" is "foo").
 	Text string
 	// Links are the distinct http and https links of the page (<a href>,
 	// <area href>, <frame src>, <iframe src>), resolved against the
