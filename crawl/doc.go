@@ -95,9 +95,9 @@
 //     it completes or times out; that is the price of exact depths.
 //   - Query strings are percent-encoded as UTF-8 whatever the document's
 //     charset (the WHATWG "encoding override" is not applied); text is
-//     decoded with the document's charset: the Content-Type's, a byte
-//     order mark's, or a <meta charset> of the first 1024 bytes or,
-//     past them, of the head (as Chromium reads it).
+//     decoded with the document's charset: a byte order mark's (the
+//     mark is not text), the Content-Type's, or a <meta charset> of the
+//     first 1024 bytes or, past them, of the head (as Chromium reads it).
 //   - Bytes for MaxBytesPerSec, MaxPageSize and Stats.Bytes are body bytes
 //     after transport decompression.
 //

@@ -155,7 +155,7 @@ func parseHTML(body []byte, contentType, agent string) htmlDoc {
 // The links are appended to links[:0] (a worker's buffer too: their
 // strings are the document's, the slice is not).
 func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte, links []string) htmlDoc {
-	var r io.Reader = bytes.NewReader(body)
+	var r io.Reader = bytes.NewReader(htmlcharset.TrimBOM(body))
 	if !declaredUTF8(body, contentType) {
 		enc, name, certain := charset.DetermineEncoding(body, contentType)
 		if !certain {

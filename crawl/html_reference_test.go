@@ -10,6 +10,8 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/charset"
 	"golang.org/x/text/transform"
+
+	"github.com/connectorhq/connector/internal/htmlcharset"
 )
 
 // parseHTMLReference is parseHTML as it was before its fast path over
@@ -19,7 +21,7 @@ import (
 // <meta charset> prescan, as browsers do). agent is the robots product
 // token: <meta name="agent"> counts like <meta name="robots">.
 func parseHTMLReference(body []byte, contentType, agent string) htmlDoc {
-	var r io.Reader = bytes.NewReader(body)
+	var r io.Reader = bytes.NewReader(htmlcharset.TrimBOM(body)) // a byte order mark is no text
 	if enc, name, _ := charset.DetermineEncoding(body, contentType); name != "utf-8" {
 		r = transform.NewReader(r, enc.NewDecoder())
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/html/charset"
@@ -258,4 +259,30 @@ func TestParseHTMLRubyReadingLeftOut(t *testing.T) {
 	} {
 		require.Equal(t, want, parseHTML([]byte(page), "text/html; charset=utf-8", "x").text, page)
 	}
+}
+
+// A page that starts with a byte order mark (what Windows editors and
+// many IIS sites write) had U+FEFF as the first character of its text,
+// glued to its first word ("\ufeffWelcome"), which a search for that
+// word then missed. A browser reads the mark as the charset and drops
+// it (WHATWG "decode"); so does the crawl, in UTF-8 and UTF-16.
+func TestParseHTMLByteOrderMarkIsNotText(t *testing.T) {
+	t.Parallel()
+	page := "Welcome <b>home</b><p>Next"
+	for _, ct := range []string{"text/html", "text/html; charset=utf-8", "text/html; charset=iso-8859-1"} {
+		require.Equal(t, "Welcome home Next", parseHTML([]byte("\xef\xbb\xbf"+page), ct, "x").text, ct)
+		require.Equal(t, "Welcome home Next", parseHTML(append([]byte("\xff\xfe"), utf16LE(page)...), ct, "x").text, ct)
+	}
+	d := parseHTML([]byte("\xef\xbb\xbf<!doctype html><title>T</title><p>Welcome"), "text/html", "x")
+	require.Equal(t, "Welcome", d.text)
+	require.Equal(t, "T", d.title)
+}
+
+// utf16LE is s in UTF-16, little-endian, without a byte order mark.
+func utf16LE(s string) []byte {
+	var b []byte
+	for _, r := range utf16.Encode([]rune(s)) {
+		b = append(b, byte(r), byte(r>>8))
+	}
+	return b
 }

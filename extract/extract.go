@@ -49,7 +49,8 @@ import (
 // HTML rubies' readings left out; RTF rows without trailing tabs;
 // Office and OpenDocument parts holding a character reference to a
 // control character XML does not allow ("&#1;": they failed the document);
-// HTML's <meta charset> in the head past its first 1024 bytes.
+// HTML's <meta charset> in the head past its first 1024 bytes; HTML's
+// byte order mark left out of the text.
 const Version = 4
 
 // Format is a document format the package extracts text from.

@@ -40,7 +40,7 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 			enc, name = e, n // a <meta charset> past the first KiB, in the head
 		}
 	}
-	var r io.Reader = bytes.NewReader(data)
+	var r io.Reader = bytes.NewReader(htmlcharset.TrimBOM(data))
 	if enc != encoding.Nop && !(!certain && name == "windows-1252" && !isASCII(data) && utf8.Valid(data)) {
 		r = transform.NewReader(r, enc.NewDecoder())
 	}

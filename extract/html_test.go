@@ -263,3 +263,24 @@ func TestHTMLRubyReadingLeftOpenEndsWithItsBlock(t *testing.T) {
 		`<p>Word <ruby>漢<rt>かん<span>ji</span></ruby>字 <b>here</b></p>`: "Word 漢字 here",
 	})
 }
+
+// An HTML document that starts with a byte order mark had U+FEFF as the
+// first character of its text, glued to its first word ("\ufeffDear"),
+// which a search for that word then missed; plain text drops it. The
+// mark says the charset and is dropped, in UTF-8 and UTF-16, as a
+// browser drops it.
+func TestHTMLByteOrderMarkIsNotText(t *testing.T) {
+	page := "Dear <b>Ann</b>,<p>Next"
+	x := newX(t, Limits{})
+	for _, ct := range []string{"text/html", "text/html; charset=windows-1252", ""} {
+		for _, data := range [][]byte{
+			[]byte("\xef\xbb\xbf" + page),
+			append([]byte("\xff\xfe"), utf16NoBOM(page, false)...),
+			append([]byte("\xfe\xff"), utf16NoBOM(page, true)...),
+		} {
+			d, err := x.Extract(context.Background(), Input{Data: data, ContentType: ct, Name: "mail.html"})
+			require.NoError(t, err)
+			assert.Equal(t, "Dear Ann,\nNext", d.Text, "%q %q", ct, data[:4])
+		}
+	}
+}

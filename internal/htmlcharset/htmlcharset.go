@@ -1,6 +1,7 @@
-// Package htmlcharset finds the charset an HTML page declares in a
-// <meta> past its first 1024 bytes, where Chromium still looks for it
-// and golang.org/x/net/html/charset does not. The crawl and package
+// Package htmlcharset reads the charset of an HTML page where
+// golang.org/x/net/html/charset leaves it to its caller: a <meta> past
+// the first 1024 bytes, where Chromium still looks for it (Meta), and a
+// byte order mark, which is not text (TrimBOM). The crawl and package
 // extract both read pages so.
 package htmlcharset
 
@@ -159,4 +160,18 @@ func fromContent(s string) string {
 		return s
 	}
 	return ""
+}
+
+// TrimBOM returns body without the byte order mark it starts with, if
+// any (UTF-8's, UTF-16's of either byte order). charset.DetermineEncoding
+// takes the page's encoding from it, but neither its decoders nor the
+// tokenizer drop it, so it came out as a U+FEFF glued to the first word;
+// a browser drops it (WHATWG "decode").
+func TrimBOM(body []byte) []byte {
+	for _, bom := range []string{"\xef\xbb\xbf", "\xfe\xff", "\xff\xfe"} {
+		if bytes.HasPrefix(body, []byte(bom)) {
+			return body[len(bom):]
+		}
+	}
+	return body
 }
