@@ -25,8 +25,9 @@ import (
 // row's trailing empty cells write nothing), \row ends a line. A footnote (\footnote, written
 // where its mark stands) follows its paragraph on lines of its own, and
 // so does a comment (\annotation, without its author, \atnauthor); a
-// text box's text (a shape's \shptxt) stands on lines of its own, its
-// shape's properties (\sp) are skipped. Characters: \'hh in the
+// text box's text (a shape's \shptxt) and a WordArt's (its shape's
+// gtextUNICODE property) stand on lines of their own, the shape's other
+// properties (\sp) are skipped. Characters: \'hh in the
 // document's code page (\ansicpg, Windows-1252 by default; double-byte
 // code pages 932, 936, 949 and 950 too, and 65001, UTF-8), as are 8-bit characters written
 // as they are (in a double-byte code page, the byte after a lead byte is
@@ -49,6 +50,10 @@ type rtfState struct {
 	font int    // \fN of the text, -1 for the default font (\deff)
 	// fonttbl: the group is (in) the font table, whose \fN define fonts.
 	fonttbl bool
+	// prop: the group is (in) a property of a shape of the body text
+	// ({\sp{\sn name}{\sv value}}); wordArt: it is the value of a
+	// WordArt's text (gtextUNICODE), which stands on a line of its own.
+	prop, wordArt bool
 }
 
 type rtfParser struct {
@@ -73,6 +78,8 @@ type rtfParser struct {
 	// runEnc, runLead: enc and lead for the pending bytes (their font's).
 	runEnc  encoding.Encoding
 	runLead func(byte) bool
+	// propName: the name (\sn) of the shape property last read.
+	propName string
 }
 
 // rtfMaxFonts bounds the fonts whose code pages are kept.
@@ -93,7 +100,7 @@ var rtfSkipDest = map[string]bool{
 	"manager": true, "comment": true, "hlinkbase": true, "xform": true, "docvar": true, "ftnsep": true,
 	"ftnsepc": true, "ftncn": true, "aftnsep": true, "aftnsepc": true, "aftncn": true, "mmathPr": true,
 	"wgrffmtfilter": true, "listtext": true, "pntext": true, "atnid": true, "atnauthor": true,
-	"sp": true, // a shape's property (its text box's text is its \shptxt)
+	"sp": true, // a shape's property (its text box's text is its \shptxt, a WordArt's its gtextUNICODE)
 }
 
 // \info fields kept as metadata.
@@ -125,6 +132,9 @@ func (p *rtfParser) run() error {
 		case '}':
 			p.flushBytes()
 			if len(p.stack) > 1 {
+				if p.cur().wordArt {
+					p.par()
+				}
 				p.stack = p.stack[:len(p.stack)-1]
 			}
 			p.pos++
@@ -168,6 +178,23 @@ func (p *rtfParser) run() error {
 					continue
 				case word == "shptxt" && !p.cur().skip:
 					p.flushBytes()
+					p.par()
+					continue
+				case word == "sp" && !p.cur().skip:
+					p.cur().skip, p.cur().prop = true, true
+					p.propName = ""
+					continue
+				case word == "sn" && p.cur().prop:
+					// The name is plain: what stands up to the group's end.
+					end := bytes.IndexAny(p.data[p.pos:], "{}\\")
+					if end < 0 {
+						end = len(p.data) - p.pos
+					}
+					p.propName = strings.TrimSpace(string(p.data[p.pos : p.pos+end]))
+					continue
+				case word == "sv" && p.cur().prop && p.propName == "gtextUNICODE":
+					p.flushBytes()
+					p.cur().skip, p.cur().wordArt = false, true
 					p.par()
 					continue
 				case rtfSkipDest[word] || ignorable:

@@ -170,3 +170,25 @@ func TestRTFTableRowsEndWithoutTabs(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "A\t\tC\nD\n\tE\tF\nNext", d.Text)
 }
+
+// WordArt (Word's shape of type 136, what Word 97-2003 and LibreOffice's
+// Fontwork write, a heading or a banner) keeps its text in a shape
+// property, {\sp{\sn gtextUNICODE}{\sv ...}}, not in a \shptxt: all
+// properties were skipped, and the WordArt's words never indexed. Its
+// text stands on a line of its own, as a text box's does; the other
+// properties (the font, the name) are still skipped, and so is WordArt
+// in a header.
+func TestRTFWordArtText(t *testing.T) {
+	x := newX(t, Limits{})
+	shape := func(text string) string {
+		return `{\shp{\*\shpinst\shpleft0\shptop0\shpright5000\shpbottom1000\shpwr3\shpz0\shplid2049` +
+			`{\sp{\sn shapeType}{\sv 136}}{\sp{\sn gtextUNICODE}{\sv ` + text + `}}{\sp{\sn gtextSize}{\sv 2359296}}` +
+			`{\sp{\sn gtextFont}{\sv Arial Black}}{\sp{\sn fGtext}{\sv 1}}{\sp{\sn wzName}{\sv WordArt 1}}}` +
+			`{\shprslt{\*\do\dobxcolumn\dobypara{\pict\wmetafile8 0102}}}}`
+	}
+	src := `{\rtf1\ansi\deff0{\fonttbl{\f0 Calibri;}}{\header \pard Page head` + shape("Header art") + `\par}` +
+		`\pard Before the art.` + shape(`Annual report 2024 \u8211? Z\'fcrich`) + `After the art.\par Next.}`
+	d, err := x.Extract(context.Background(), Input{Data: []byte(src)})
+	require.NoError(t, err)
+	assert.Equal(t, "Before the art.\nAnnual report 2024 \u2013 Z\u00fcrich\nAfter the art.\nNext.", d.Text)
+}
