@@ -50,7 +50,7 @@ import (
 // Office and OpenDocument parts holding a character reference to a
 // control character XML does not allow ("&#1;": they failed the document);
 // HTML's <meta charset> in the head past its first 1024 bytes; HTML's
-// byte order mark left out of the text; RTF WordArt.
+// byte order mark left out of the text; RTF WordArt, docx legacy WordArt.
 const Version = 4
 
 // Format is a document format the package extracts text from.

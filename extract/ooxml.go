@@ -21,7 +21,8 @@ import (
 //     (word/comments.xml, without their authors); paragraphs
 //     (w:p) on lines of their own, table cells (w:tc) separated by tabs,
 //     w:tab as a tab, w:br/w:cr as line breaks, a text box's paragraphs
-//     (w:txbxContent) on lines of their own; deleted revisions
+//     (w:txbxContent) and a legacy WordArt's text (the string of its
+//     v:textpath) on lines of their own; deleted revisions
 //     (w:delText), the old place of moved text (w:moveFrom) and field
 //     instructions (w:instrText) are left out, as is a ruby's reading
 //     (w:rt: the base text stays); the text of a SmartArt diagram (its
@@ -255,6 +256,14 @@ func wordPart(a *archive, name string) error {
 				// A text box's paragraphs, inside a run of the paragraph
 				// it is anchored in.
 				breakLine()
+			case "textpath":
+				// Legacy WordArt (a VML shape): its text is the string of
+				// its text path, a line of its own as a text box's.
+				if s := attr(t, "string"); s != "" && skip == 0 && (t.Name.Space == vmlNS || t.Name.Space == "v") {
+					breakLine()
+					out.WriteString(s)
+					breakLine()
+				}
 			case "tbl":
 				cells.open()
 			case "tr":
@@ -767,6 +776,10 @@ func drawingPart(a *archive, name string) error {
 
 // dgmNS is the namespace of DrawingML diagrams (SmartArt).
 const dgmNS = "http://schemas.openxmlformats.org/drawingml/2006/diagram"
+
+// vmlNS is the namespace of VML, the drawings of Office 2003 that docx
+// keeps for legacy shapes (and as mc:Fallback of newer ones).
+const vmlNS = "urn:schemas-microsoft-com:vml"
 
 // partNumber is the number at the end of a part name ("slide12.xml": 12).
 func partNumber(name string) int {

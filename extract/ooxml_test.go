@@ -659,3 +659,20 @@ func TestOfficeXMLCharacterReferenceToAControlCharacter(t *testing.T) {
 		assert.Equal(t, want, string(out))
 	}
 }
+
+// Legacy WordArt in a docx (a VML shape of type 136, what Word writes in
+// compatibility mode and for documents converted from .doc) keeps its
+// text in the string attribute of its v:textpath: it was never read.
+// It stands on a line of its own, as a text box's text does; the
+// shape type's v:textpath, which has no string, writes nothing.
+func TestDOCXLegacyWordArtText(t *testing.T) {
+	x := newX(t, Limits{})
+	d, err := x.Extract(context.Background(), Input{Data: docxPackage(t, `<w:p><w:r><w:t>Before.</w:t></w:r><w:r><w:pict>`+
+		`<v:shapetype id="_x0000_t136" coordsize="21600,21600" o:spt="136" xmlns:o="urn:schemas-microsoft-com:office:office">`+
+		`<v:path textpathok="t"/><v:textpath on="t" fitshape="t"/></v:shapetype>`+
+		`<v:shape id="WordArt1" type="#_x0000_t136" style="width:300pt;height:50pt"><v:fill color="red"/>`+
+		`<v:textpath style="font-family:&quot;Arial Black&quot;;v-text-kern:t" trim="t" fitpath="t" string="Annual &amp; report"/>`+
+		`</v:shape></w:pict></w:r><w:r><w:t>After.</w:t></w:r></w:p><w:p><w:r><w:t>Next.</w:t></w:r></w:p>`)})
+	require.NoError(t, err)
+	assert.Equal(t, "Before.\nAnnual & report\nAfter.\nNext.", d.Text)
+}
