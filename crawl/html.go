@@ -685,6 +685,9 @@ func (t *textBuilder) addText(s []byte, raw bool) bool {
 			case r == utf8.RuneError && n == 1:
 				t.flush() // invalid UTF-8: U+FFFD, as a browser shows it
 				t.b = utf8.AppendRune(t.b, utf8.RuneError)
+			case r == softHyphen:
+				// Where a word may break across lines: not seen unless it
+				// breaks there, and no part of the word searched for.
 			default:
 				t.flush()
 				t.b = append(t.b, s[i:i+n]...)
@@ -723,6 +726,10 @@ func visibleWords(s []byte, j int) int {
 	}
 	return j
 }
+
+// softHyphen (&shy;) is left out of the text, as package extract leaves
+// it out.
+const softHyphen = '\u00ad'
 
 func (t *textBuilder) flush() {
 	if t.pending && len(t.b) > 0 {

@@ -24,7 +24,7 @@ var htmlPieces = []string{
 	"<noembed>e</noembed>", "<noframes>f</noframes>", "<template><a href=t>t</a>", "</template>", "<TEMPLATE>", "</Template>",
 	"<svg>", "</svg>", "<SVG><title>st</title>", "<math>", "</MATH>", "<b>", "</b>", "<B>", "</b >", "<span>", "</span>", "<SpAn>",
 	"<p>", "</p>", "<div>", "</div>", "<br/>", "<br>", "<wbr>", "<nobr>", "<ruby>", "<rt>", "</rt>", "<rp>", "</RP>", "<rtc>", "</rtc>", "<rb>", "</ruby>", "<rt/>", "<verylongtagname>", "</verylongtagname>",
-	"<blockquote>", "<noframesx>", "<titlex>", "<scriptx>", "<a-b>", "<é>", "<x:y>", "\xff\xfe", "café ", "\u3000wide\u3000space",
+	"<blockquote>", "<noframesx>", "<titlex>", "<scriptx>", "<a-b>", "<é>", "<x:y>", "\xff\xfe", "café ", "Ver&shy;si\u00adcherung", "\u3000wide\u3000space",
 	"<!-- comment <a href=c> -->", "<![CDATA[x]]>", "<textarea>typed</textarea>", "<", ">", "</", "</>", "< a>",
 	"<a href='rel/../x?y=1#z'>", "<a\thref=tab>", "<a\nhref=nl>", "<a\fhref=ff>", "<a\rhref=cr>",
 	// Attributes as rawAttrValues splits them: duplicates, case, '=' first

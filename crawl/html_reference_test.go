@@ -203,6 +203,7 @@ func (t *refTextBuilder) add(s []byte) {
 		case r == utf8.RuneError && n == 1:
 			t.flush() // invalid UTF-8: U+FFFD, as a browser shows it
 			t.b = utf8.AppendRune(t.b, utf8.RuneError)
+		case r == softHyphen: // left out, as parseHTML leaves it out
 		default:
 			t.flush()
 			t.b = append(t.b, s[i:i+n]...)

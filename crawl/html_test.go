@@ -286,3 +286,15 @@ func utf16LE(s string) []byte {
 	}
 	return b
 }
+
+// A soft hyphen (&shy;, U+00AD: where a word may break across lines,
+// which German and Dutch sites and hyphenating CMS write into long words)
+// is invisible, but it stayed in the text, inside the word: a search for
+// "Versicherung" missed "Ver&shy;si&shy;che&shy;rung". It is dropped, in
+// the text and the title, as package extract drops it.
+func TestParseHTMLSoftHyphenDropped(t *testing.T) {
+	t.Parallel()
+	d := parseHTML([]byte("<title>Ver&shy;sicherung</title><p>Ver&shy;si&shy;che&shy;rung und Ver\u00adsicherung &shy; ja</p>"), "text/html; charset=utf-8", "x")
+	require.Equal(t, "Versicherung", d.title)
+	require.Equal(t, "Versicherung und Versicherung ja", d.text)
+}

@@ -53,8 +53,9 @@ type Page struct {
 	// Text is the visible text of the document, decoded to UTF-8:
 	// whitespace-normalised (runs of Unicode white space become one
 	// space), without the title and the content of script, style,
-	// noscript, iframe, noembed, noframes and template, and without a
-	// ruby's reading (<rt>, <rtc>) and its parentheses (<rp>), with a
+	// noscript, iframe, noembed, noframes and template, without a
+	// ruby's reading (<rt>, <rtc>) and its parentheses (<rp>) and
+	// without soft hyphens (&shy;), with a
 	// space at every block-level element boundary but none around inline
 	// elements ("fo<b>o</b>" is "foo").
 	Text string

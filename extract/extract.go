@@ -50,7 +50,8 @@ import (
 // Office and OpenDocument parts holding a character reference to a
 // control character XML does not allow ("&#1;": they failed the document);
 // HTML's <meta charset> in the head past its first 1024 bytes; HTML's
-// byte order mark left out of the text; RTF WordArt, docx legacy WordArt.
+// byte order mark left out of the text; RTF WordArt, docx legacy WordArt;
+// soft hyphens dropped from every format's text.
 const Version = 4
 
 // Format is a document format the package extracts text from.
@@ -345,7 +346,7 @@ func (e *Extractor) Extract(ctx context.Context, in Input) (doc *Document, err e
 	doc.Author = cleanLine(doc.Author)
 	doc.Subject = cleanLine(doc.Subject)
 	doc.Keywords = cleanLine(doc.Keywords)
-	doc.Description = strings.TrimSpace(strings.ReplaceAll(strings.ToValidUTF8(doc.Description, "\uFFFD"), "\x00", ""))
+	doc.Description = strings.TrimSpace(dropSoftHyphens(strings.ReplaceAll(strings.ToValidUTF8(doc.Description, "\uFFFD"), "\x00", "")))
 	doc.Language = cleanLine(doc.Language)
 	if !e.log.Enabled(ctx, slog.LevelDebug) {
 		return doc, nil // its attributes are not even built (an allocation each)
@@ -382,7 +383,21 @@ func cleanLine(s string) string {
 	if strings.IndexByte(s, 0) >= 0 {
 		s = strings.ReplaceAll(s, "\x00", "")
 	}
-	return strings.Join(strings.Fields(s), " ")
+	return strings.Join(strings.Fields(dropSoftHyphens(s)), " ")
+}
+
+// softHyphen (U+00AD) marks where a word may break across lines: it is
+// not seen unless the word breaks there, and a word holding it is not
+// the word searched for ("Ver\u00adsicherung"), so it is no text, as
+// docx's w:softHyphen and RTF's \- are not.
+const softHyphen = "\u00ad"
+
+// dropSoftHyphens returns s without its soft hyphens.
+func dropSoftHyphens(s string) string {
+	if !strings.Contains(s, softHyphen) {
+		return s
+	}
+	return strings.ReplaceAll(s, softHyphen, "")
 }
 
 // textBuilder collects text up to a byte limit, with at most one blank
@@ -407,11 +422,12 @@ func (t *textBuilder) full() bool { return t.truncated }
 
 // WriteString appends s; runs of spaces and tabs inside s are kept as
 // written except at line starts. "\n", "\r\n" and a lone "\r" (old Mac
-// text) end lines. NUL bytes are dropped.
+// text) end lines. NUL bytes and soft hyphens are dropped.
 func (t *textBuilder) WriteString(s string) {
 	if strings.IndexByte(s, 0) >= 0 {
 		s = strings.ReplaceAll(s, "\x00", "")
 	}
+	s = dropSoftHyphens(s)
 	if strings.IndexByte(s, '\r') >= 0 {
 		s = strings.ReplaceAll(s, "\r\n", "\n")
 		s = strings.ReplaceAll(s, "\r", "\n")

@@ -454,3 +454,26 @@ func TestDetectTextDeclaredAsOldOfficeType(t *testing.T) {
 		assert.Equal(t, Format(""), Detect(in), "%q %s", in.Data, in.Name)
 	}
 }
+
+// A soft hyphen (U+00AD: where a word may break across lines) is
+// invisible, but it stayed in the text of HTML (&shy;), OpenDocument and
+// RTF (\'ad), inside the word: a search for "Versicherung" missed
+// "Ver&shy;sicherung", while the same word in a docx (w:softHyphen) or
+// RTF's \- was found. It is dropped from every format's text and
+// metadata.
+func TestSoftHyphenDropped(t *testing.T) {
+	x := newX(t, Limits{})
+	for _, in := range []Input{
+		{Data: []byte("<title>Ver&shy;sicherung</title><p>Ver&shy;si&shy;che&shy;rung Ver\u00adsicherung</p>"), ContentType: "text/html"},
+		{Data: []byte(`{\rtf1\ansi{\info{\title Ver\'adsicherung}}Ver\-si\'adche\'adrung Ver\u173?sicherung\par}`)},
+		{Data: odfPackage(t, "application/vnd.oasis.opendocument.text", "<office:text><text:h>Ver\u00adsicherung</text:h><text:p>Ver\u00adsi\u00adche\u00adrung Ver&#xAD;sicherung</text:p></office:text>")},
+		{Data: []byte("Ver\u00adsi\u00adche\u00adrung Ver\u00adsicherung"), ContentType: "text/plain"},
+	} {
+		d, err := x.Extract(context.Background(), in)
+		require.NoError(t, err)
+		assert.Equal(t, "Versicherung Versicherung", strings.TrimPrefix(d.Text, "Versicherung\n"), "%s %q", d.Format, d.Text)
+		if d.Title != "" {
+			assert.Equal(t, "Versicherung", d.Title)
+		}
+	}
+}
