@@ -676,3 +676,23 @@ func TestDOCXLegacyWordArtText(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Before.\nAnnual & report\nAfter.\nNext.", d.Text)
 }
+
+// A package cut short (a download or copy interrupted) failed as "not a
+// zip archive: zip: not a valid zip file", which a user reading
+// EXTRACT_ERROR takes for a file that is no docx at all. Its zip
+// directory, at the end of the file, is gone: the error says the file
+// is truncated. Its parts are not salvaged: the directory says where
+// they are.
+func TestTruncatedPackageSaysTruncated(t *testing.T) {
+	good := docxPackage(t, `<w:p><w:r><w:t>Hello</w:t></w:r></w:p>`)
+	x := newX(t, Limits{})
+	for _, cut := range []int{len(good) / 2, len(good) - 10, 40} {
+		_, err := x.Extract(context.Background(), Input{Data: good[:cut], Name: "report.docx"})
+		require.ErrorIs(t, err, ErrMalformed)
+		assert.Contains(t, err.Error(), "truncated", "cut at %d", cut)
+	}
+	// A whole zip whose directory is damaged is damaged, not truncated.
+	_, err := x.Extract(context.Background(), Input{Data: bytes.ReplaceAll(good, []byte("PK\x01\x02"), []byte("PK\x01\x09")), Name: "report.docx"})
+	require.ErrorIs(t, err, ErrMalformed)
+	assert.NotContains(t, err.Error(), "truncated")
+}

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -35,6 +36,9 @@ func openArchive(x *extraction, data []byte) (*archive, error) {
 	}
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
+		if truncatedZip(data) {
+			return nil, malformed("truncated (a download or copy cut short?): %d bytes, without the zip directory that ends the file", len(data))
+		}
 		return nil, malformed("not a zip archive: %v", err)
 	}
 	if len(zr.File) > DefaultMaxArchiveMember {
@@ -48,6 +52,20 @@ func openArchive(x *extraction, data []byte) (*archive, error) {
 		a.files[strings.TrimPrefix(f.Name, "/")] = f
 	}
 	return a, nil
+}
+
+// truncatedZip reports whether data starts as a zip does (a member's
+// local header) but does not end with a whole end of central directory
+// record (22 bytes, then the comment whose length it gives), which ends
+// every zip: the file was cut.
+func truncatedZip(data []byte) bool {
+	const eocdLen = 22
+	if !bytes.HasPrefix(data, []byte("PK\x03\x04")) {
+		return false
+	}
+	tail := data[max(len(data)-eocdLen-65535, 0):]
+	i := bytes.LastIndex(tail, []byte("PK\x05\x06"))
+	return i < 0 || i+eocdLen > len(tail) || i+eocdLen+int(binary.LittleEndian.Uint16(tail[i+20:])) > len(tail)
 }
 
 // zipDirEntry starts an entry of a zip's central directory; one is at
