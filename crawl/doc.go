@@ -96,8 +96,10 @@
 //   - Query strings are percent-encoded as UTF-8 whatever the document's
 //     charset (the WHATWG "encoding override" is not applied); text is
 //     decoded with the document's charset: a byte order mark's (the
-//     mark is not text), the Content-Type's, or a <meta charset> of the
-//     first 1024 bytes or, past them, of the head (as Chromium reads it).
+//     mark is not text), the Content-Type's, an XML declaration's
+//     (XHTML's <?xml ... encoding="windows-1251"?>), or a <meta charset>
+//     of the first 1024 bytes or, past them, of the head (as Chromium
+//     reads them).
 //   - Bytes for MaxBytesPerSec, MaxPageSize and Stats.Bytes are body bytes
 //     after transport decompression.
 //

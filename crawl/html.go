@@ -137,8 +137,9 @@ func lookupTag(raw []byte) tagInfo {
 }
 
 // parseHTML extracts title, visible text, links and metadata from an HTML
-// body. The body is decoded to UTF-8 first (Content-Type charset, BOM or
-// <meta charset> prescan, as browsers do, and a <meta charset> of the
+// body. The body is decoded to UTF-8 first (Content-Type charset, BOM,
+// an XML declaration's encoding or <meta charset> prescan, as browsers
+// do, and a <meta charset> of the
 // head past the 1024 bytes the prescan reads, as Chromium does:
 // htmlcharset.Meta; see utf8Guess for a body neither declares). agent is the robots product token: <meta
 // name="agent"> counts like <meta name="robots">.
@@ -159,7 +160,9 @@ func parseHTMLWith(body []byte, contentType, agent string, scratch *[]byte, link
 	if !declaredUTF8(body, contentType) {
 		enc, name, certain := charset.DetermineEncoding(body, contentType)
 		if !certain {
-			if e, n := htmlcharset.Meta(body); e != nil {
+			if e, n := htmlcharset.XMLDeclaration(body); e != nil {
+				enc, name, certain = e, n, true // XHTML's, as Chromium reads it
+			} else if e, n := htmlcharset.Meta(body); e != nil {
 				enc, name = e, n // a <meta charset> past the first KiB, in the head
 			}
 		}

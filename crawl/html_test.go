@@ -298,3 +298,22 @@ func TestParseHTMLSoftHyphenDropped(t *testing.T) {
 	require.Equal(t, "Versicherung", d.title)
 	require.Equal(t, "Versicherung und Versicherung ja", d.text)
 }
+
+// An XHTML page says its charset in its XML declaration (<?xml
+// version="1.0" encoding="windows-1251"?>), which Chromium obeys in a
+// page served as text/html too, and package extract obeys: the crawl
+// read such a page as windows-1252 ("Ïðèâåò"). It reads it as declared,
+// also in UTF-16 without a byte order mark; a Content-Type charset still
+// comes first.
+func TestParseHTMLXMLDeclarationCharset(t *testing.T) {
+	t.Parallel()
+	page := "<?xml version=\"1.0\" encoding=\"windows-1251\"?>\n<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" " +
+		"\"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd\"><html xmlns=\"http://www.w3.org/1999/xhtml\"><head>" +
+		"<title>\xcf\xf0\xe8\xe2\xe5\xf2</title></head><body><p>\xcf\xf0\xe8\xe2\xe5\xf2 caf\xe9</p></body></html>"
+	d := parseHTML([]byte(page), "text/html", "x")
+	require.Equal(t, "Привет", d.title)
+	require.Equal(t, "Привет cafй", d.text)
+	require.Equal(t, "Ïðèâåò café", parseHTML([]byte(page), "text/html; charset=windows-1252", "x").text)
+	d = parseHTML(utf16LE(`<?xml version="1.0" encoding="UTF-16"?><html><p>Привет</p></html>`), "application/xhtml+xml", "x")
+	require.Equal(t, "Привет", d.text)
+}

@@ -10,7 +10,6 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/charset"
 	"golang.org/x/text/encoding"
-	unicode16 "golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
 
 	"github.com/connectorhq/connector/internal/htmlcharset"
@@ -25,7 +24,7 @@ import (
 // visible); author, description and keywords from <meta name=...>; the
 // language from <html lang> (or XHTML's xml:lang). The charset comes
 // from a BOM, contentType, then an XML declaration (XHTML's <?xml ...
-// encoding="..."?>, xmlEncoding), then <meta charset> (the WHATWG
+// encoding="..."?>, htmlcharset.XMLDeclaration), then <meta charset> (the WHATWG
 // sniffing of golang.org/x/net/html/charset, and past the 1024 bytes it
 // reads, in the head, as Chromium: htmlcharset.Meta), else UTF-8 when the
 // document is valid UTF-8 (the sniffing looks at its first kilobyte
@@ -34,7 +33,7 @@ import (
 func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) error {
 	enc, name, certain := charset.DetermineEncoding(data, contentType)
 	if !certain {
-		if e, n := xmlEncoding(data); e != nil {
+		if e, n := htmlcharset.XMLDeclaration(data); e != nil {
 			enc, name, certain = e, n, true
 		} else if e, n := htmlcharset.Meta(data); e != nil {
 			enc, name = e, n // a <meta charset> past the first KiB, in the head
@@ -230,43 +229,6 @@ func htmlDoc(x *extraction, data []byte, contentType string, doc *Document) erro
 	}
 	setHTMLTitle(doc, title.String())
 	return nil
-}
-
-// xmlEncoding returns the encoding the XML declaration that starts data
-// declares (<?xml version="1.0" encoding="windows-1251"?>: how an XHTML
-// document says its charset), and its name; nil when there is none, or
-// when it declares UTF-8 (valid UTF-8 is read as such anyway, and a
-// document that is not is better read as Windows-1252). A declaration in
-// UTF-16 without a byte order mark is that encoding.
-func xmlEncoding(data []byte) (encoding.Encoding, string) {
-	switch {
-	case bytes.HasPrefix(data, []byte("<\x00?\x00x\x00")):
-		return unicode16.UTF16(unicode16.LittleEndian, unicode16.IgnoreBOM), "utf-16le"
-	case bytes.HasPrefix(data, []byte("\x00<\x00?\x00x")):
-		return unicode16.UTF16(unicode16.BigEndian, unicode16.IgnoreBOM), "utf-16be"
-	case !bytes.HasPrefix(data, []byte("<?xml")):
-		return nil, ""
-	}
-	decl, _, ok := bytes.Cut(data[:min(len(data), 1024)], []byte("?>"))
-	if !ok {
-		return nil, ""
-	}
-	_, v, ok := bytes.Cut(decl, []byte("encoding"))
-	v, eq := bytes.CutPrefix(bytes.TrimLeft(v, " \t\r\n"), []byte("="))
-	v = bytes.TrimLeft(v, " \t\r\n")
-	if !ok || !eq || len(v) < 2 || v[0] != '"' && v[0] != '\'' {
-		return nil, ""
-	}
-	label, _, ok := bytes.Cut(v[1:], v[:1])
-	if !ok {
-		return nil, ""
-	}
-	enc, name := charset.Lookup(string(label))
-	if enc == nil || name == "utf-8" || strings.HasPrefix(name, "utf-16") {
-		// UTF-16 declared in single bytes is not what the bytes are.
-		return nil, ""
-	}
-	return enc, name
 }
 
 // setHTMLTitle gives doc the page's <title>, else keeps the title of

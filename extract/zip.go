@@ -17,6 +17,8 @@ import (
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
+
+	"github.com/connectorhq/connector/internal/htmlcharset"
 )
 
 // archive is a zip package (Office Open XML, OpenDocument) read with a
@@ -249,7 +251,8 @@ const xmlHeadBytes = 256
 
 // partDecoder returns r decoded to UTF-8 when it is not: UTF-16 (with a
 // byte order mark, or told by its declaration's bytes) or in another
-// encoding its XML declaration names (xmlEncoding, as XHTML's). The
+// encoding its XML declaration names (htmlcharset.XMLDeclaration, as
+// XHTML's). The
 // decoder's CharsetReader then passes it as it is. Bytes a decoder cannot
 // read become U+FFFD. src counts the bytes decoded (nil: none are).
 func partDecoder(r io.Reader) (_ io.Reader, src *countingReader) {
@@ -268,7 +271,7 @@ func partDecoder(r io.Reader) (_ io.Reader, src *countingReader) {
 	if bytes.HasPrefix(head, []byte("\xff\xfe")) || bytes.HasPrefix(head, []byte("\xfe\xff")) {
 		enc = unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM)
 	} else {
-		enc, _ = xmlEncoding(head)
+		enc, _ = htmlcharset.XMLDeclaration(head)
 	}
 	if enc == nil {
 		return r, nil

@@ -1,8 +1,8 @@
 // Package htmlcharset reads the charset of an HTML page where
-// golang.org/x/net/html/charset leaves it to its caller: a <meta> past
-// the first 1024 bytes, where Chromium still looks for it (Meta), and a
-// byte order mark, which is not text (TrimBOM). The crawl and package
-// extract both read pages so.
+// golang.org/x/net/html/charset leaves it to its caller: an XML
+// declaration (XMLDeclaration), a <meta> past the first 1024 bytes, where
+// Chromium still looks for it (Meta), and a byte order mark, which is not
+// text (TrimBOM). The crawl and package extract both read pages so.
 package htmlcharset
 
 import (
@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/charset"
 	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/unicode"
 )
 
 // prescanBytes is how much of a page charset.DetermineEncoding's
@@ -174,4 +175,43 @@ func TrimBOM(body []byte) []byte {
 		}
 	}
 	return body
+}
+
+// XMLDeclaration returns the encoding the XML declaration that starts data
+// declares (<?xml version="1.0" encoding="windows-1251"?>: how an XHTML
+// document says its charset), and its name; nil when there is none, or
+// when it declares UTF-8 (valid UTF-8 is read as such anyway, and a
+// document that is not is better read as Windows-1252). A declaration in
+// UTF-16 without a byte order mark is that encoding. Chromium obeys it
+// in a page served as text/html too (TextResourceDecoder), before a
+// <meta charset>.
+func XMLDeclaration(data []byte) (encoding.Encoding, string) {
+	switch {
+	case bytes.HasPrefix(data, []byte("<\x00?\x00x\x00")):
+		return unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM), "utf-16le"
+	case bytes.HasPrefix(data, []byte("\x00<\x00?\x00x")):
+		return unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM), "utf-16be"
+	case !bytes.HasPrefix(data, []byte("<?xml")):
+		return nil, ""
+	}
+	decl, _, ok := bytes.Cut(data[:min(len(data), 1024)], []byte("?>"))
+	if !ok {
+		return nil, ""
+	}
+	_, v, ok := bytes.Cut(decl, []byte("encoding"))
+	v, eq := bytes.CutPrefix(bytes.TrimLeft(v, " \t\r\n"), []byte("="))
+	v = bytes.TrimLeft(v, " \t\r\n")
+	if !ok || !eq || len(v) < 2 || v[0] != '"' && v[0] != '\'' {
+		return nil, ""
+	}
+	label, _, ok := bytes.Cut(v[1:], v[:1])
+	if !ok {
+		return nil, ""
+	}
+	enc, name := charset.Lookup(string(label))
+	if enc == nil || name == "utf-8" || strings.HasPrefix(name, "utf-16") {
+		// UTF-16 declared in single bytes is not what the bytes are.
+		return nil, ""
+	}
+	return enc, name
 }
