@@ -478,11 +478,7 @@ func TestXLSXComments(t *testing.T) {
 func TestOfficeXMLInvalidCharactersDoNotFailTheDocument(t *testing.T) {
 	const props = `<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties"` +
 		` xmlns:dc="http://purl.org/dc/elements/1.1/">` + "<dc:title>Caf\xe9 menu</dc:title></cp:coreProperties>"
-	x := newX(t, Limits{})
-	for name, c := range map[string]struct {
-		data        []byte
-		text, title string
-	}{
+	assertOfficeTexts(t, map[string]officeCase{
 		"docx, Latin-1": {data: zipOf(t, "[Content_Types].xml", `<Types/>`, "docProps/core.xml", props, "word/document.xml",
 			`<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>`+
 				"<w:p><w:r><w:t>Cr\xe8me br\xfbl\xe9e</w:t></w:r></w:p><w:p><w:r><w:t>Then \xe2 cut, control\x01char\x0bhere, \xef\xbf\xbf end</w:t></w:r></w:p>"+
@@ -493,7 +489,21 @@ func TestOfficeXMLInvalidCharactersDoNotFailTheDocument(t *testing.T) {
 			text: "S\nZ\uFFFDrich\t2"},
 		"odt": {data: odfPackage(t, "application/vnd.oasis.opendocument.text", "<office:text><text:p>na\xefve</text:p><text:p>next</text:p></office:text>"),
 			text: "na\uFFFDve\nnext"},
-	} {
+	})
+}
+
+// officeCase is a package and the text and title its extraction gives.
+type officeCase struct {
+	data        []byte
+	text, title string
+}
+
+// assertOfficeTexts extracts each case's package and checks its text and
+// title.
+func assertOfficeTexts(t *testing.T, cases map[string]officeCase) {
+	t.Helper()
+	x := newX(t, Limits{})
+	for name, c := range cases {
 		d, err := x.Extract(context.Background(), Input{Data: c.data})
 		require.NoError(t, err, name)
 		assert.Equal(t, c.text, d.Text, name)
@@ -626,11 +636,7 @@ func sheetOfStrings(t *testing.T, cells, sst string) []byte {
 // character a space, U+FFFE and U+FFFF U+FFFD, in text and in attribute
 // values (a sheet's name), whatever the reads of the part.
 func TestOfficeXMLCharacterReferenceToAControlCharacter(t *testing.T) {
-	x := newX(t, Limits{})
-	for name, c := range map[string]struct {
-		data []byte
-		text string
-	}{
+	assertOfficeTexts(t, map[string]officeCase{
 		"docx": {data: docxPackage(t, `<w:p><w:r><w:t>one&#1;two&#x1;three&#xB;four&#0;five&#xFFFE;six&#65535;end</w:t></w:r></w:p>`+
 			`<w:p w:rsidR="&#x1F;"><w:r><w:t>kept: &#9;&#xE9;&#x1F600; &#X1; &#1 &#; &#x; &#1x; &#x110000;</w:t></w:r></w:p>`),
 			text: "one two three four five\uFFFDsix\uFFFDend\nkept: \t\u00e9\U0001F600 &#X1; &#1 &#; &#x; &#1x; &#x110000;"},
@@ -643,11 +649,7 @@ func TestOfficeXMLCharacterReferenceToAControlCharacter(t *testing.T) {
 			text: "Q 1\nc"},
 		"odt": {data: odfPackage(t, "application/vnd.oasis.opendocument.text", "<office:text><text:p>na&#8;ve</text:p></office:text>"),
 			text: "na ve"},
-	} {
-		d, err := x.Extract(context.Background(), Input{Data: c.data})
-		require.NoError(t, err, name)
-		assert.Equal(t, c.text, d.Text, name)
-	}
+	})
 
 	// A reference of up to charRefMax bytes is read, a longer one (of
 	// leading zeros) is not: the decoder still refuses it.
