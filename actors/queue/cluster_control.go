@@ -77,6 +77,9 @@ func (m *cmanager) checkShutdown(ctx actor.Context) {
 	if m.pending != nil && (len(m.pending.submits) > 0 || len(m.pending.writes) > 0) {
 		return // the last changes first (next runs them)
 	}
+	if len(m.unsettled) > 0 {
+		return // asked once more (next), their requesters answered
+	}
 	if len(m.retry) > 0 && !m.gaveUp && !m.evicted {
 		// The failed changes too, at once (next), before the release:
 		// it would hand back, queued again, an action whose end is

@@ -111,6 +111,10 @@ type cOp struct {
 	unowned bool
 	took    []string // the dead owners it took actions of (adopt and the orphans found)
 	adopted []pgstore.Row
+	// settle: submissions whose commit's outcome is not known
+	// (unsettled), and where Resubmit found each
+	settle  []*pendingSubmit
+	settled []pgstore.Resubmitted
 	// retain
 	retain  bool
 	removed []pgstore.Removed
@@ -185,6 +189,13 @@ type cmanager struct {
 	// waits for the failed changes (retry) before it hands the actions
 	// back. Until then a shutdown writes them at once, before it does.
 	gaveUp bool
+	// unsettled holds submissions whose commit failed with an outcome
+	// not known (pgstore.ErrUncertain: it may have landed, or land yet):
+	// their requesters wait until a Resubmit says whether they are
+	// queued (settle), tried first thing, then every second (settleAt)
+	// until the store answers; a shutdown tries once more.
+	unsettled []*pendingSubmit
+	settleAt  time.Time
 	// writeFailures counts the commits in a row that failed (the store
 	// unreachable or misconfigured, for as long as that lasts): the
 	// first is logged at level error, the others at debug level, and

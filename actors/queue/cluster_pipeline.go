@@ -59,6 +59,10 @@ func (m *cmanager) next(ctx actor.Context) {
 	var op *cOp
 	active := !m.evicted && !m.released && !m.shutting && !time.Now().Before(m.takeoverAt)
 	switch {
+	case len(m.unsettled) > 0 && !m.released && (m.shutting || !time.Now().Before(m.settleAt)):
+		// First: their requesters wait.
+		op = &cOp{settle: m.unsettled}
+		m.unsettled = nil
 	case active && m.reconcileWanted && len(m.retry) == 0 && m.takeOverFailed:
 		// The last take-over failed and is due again: a reconciliation
 		// that is due goes first, once, or a take-over that keeps
@@ -213,13 +217,7 @@ func (m *cmanager) run(op *cOp) error {
 		// One transaction: the owned writes, the submissions, and the
 		// datastore writes the node's tasks deferred (an action's end
 		// is never committed without its task's record of it).
-		acts := make([]pgstore.NewAction, len(op.submits))
-		for i, p := range op.submits {
-			acts[i] = pgstore.NewAction{
-				Record:    &messages.StoredAction{Id: p.id.String(), Spec: p.spec, Status: p.status},
-				Exclusive: exclusiveTasks(m.sh.repo, p.spec),
-			}
-		}
+		acts := m.newActions(op.submits)
 		if len(op.writes) > 0 || len(acts) > 0 || op.claim > 0 {
 			var r pgstore.GroupResult
 			t0 := time.Now()
@@ -232,6 +230,8 @@ func (m *cmanager) run(op *cOp) error {
 				m.cfg.Observer.Committed(n, time.Since(t0), err)
 			}
 		}
+	case op.settle != nil:
+		op.settled, err = m.db.Resubmit(ctx, m.cfg.Name, m.node, m.addr, m.newActions(op.settle), m.cfg.MaximumQueueSize)
 	case op.claim > 0:
 		op.claimed, err = m.db.ClaimAt(ctx, m.cfg.Name, m.node, m.addr, op.claim, m.sh.now().UnixMilli())
 	case op.adopt != nil || op.unowned:
@@ -271,6 +271,18 @@ func (m *cmanager) run(op *cOp) error {
 		err = m.runReconcile(ctx, op)
 	}
 	return err
+}
+
+// newActions are submissions ps as the store takes them.
+func (m *cmanager) newActions(ps []*pendingSubmit) []pgstore.NewAction {
+	acts := make([]pgstore.NewAction, len(ps))
+	for i, p := range ps {
+		acts[i] = pgstore.NewAction{
+			Record:    &messages.StoredAction{Id: p.id.String(), Spec: p.spec, Status: p.status},
+			Exclusive: exclusiveTasks(m.sh.repo, p.spec),
+		}
+	}
+	return acts
 }
 
 // interrupted turns the record of an action whose worker's node died (or
@@ -314,6 +326,8 @@ func (m *cmanager) done(ctx actor.Context, d *cDone) {
 		if op.claim > 0 { // the claim that rode the commit: after it, so that its submissions have their actors
 			m.claimedDone(ctx, op, d.err)
 		}
+	case op.settle != nil:
+		m.settledDone(ctx, op, d.err)
 	case op.claim > 0:
 		m.claimedDone(ctx, op, d.err)
 	case op.adopt != nil || op.unowned:
@@ -334,6 +348,10 @@ func (m *cmanager) fencedOut(ctx actor.Context, err error) bool {
 	if !m.evicted {
 		m.evicted = true
 		m.sh.log.Error("the cluster declared this node dead; it stops its work", "err", err)
+		// Nothing more reaches the store: submissions whose commit's
+		// outcome is not known stay so.
+		m.refuseUnsettled(ctx, m.unsettled, "this node was dropped from the cluster")
+		m.unsettled = nil
 		for _, e := range m.entries {
 			if e.slot {
 				ctx.Send(e.pid, &shutdownTask{})
@@ -367,6 +385,7 @@ const (
 	opTakeOver  = "taking over the actions of departed nodes"
 	opReconcile = "reconciling this node's actions with the shared store"
 	opRetain    = "retention in the shared store"
+	opSettle    = "asking the shared store whether submissions whose commit failed were queued"
 )
 
 // opFailure is a run of failed attempts of one operation (opFailures):
@@ -522,34 +541,26 @@ func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 		}
 	}
 	queued := 0
+	if err != nil && len(op.submits) > 0 && errors.Is(err, pgstore.ErrUncertain) && !m.shutting && !m.evicted {
+		// The commit may have landed, or land yet: answered once a
+		// Resubmit settles it (settledDone). Answered "not accepted",
+		// such an action was queued and ran all the same, and a client
+		// that submitted it again ran it twice.
+		for _, p := range op.submits {
+			p.failed = err
+		}
+		m.unsettled = append(m.unsettled, op.submits...)
+		m.settleAt = time.Time{}
+		op.submits = nil
+	}
 	for i, p := range op.submits {
 		if err != nil {
-			m.cfg.Observer.Rejected("store")
-			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_STORE,
-				Message: fmt.Sprintf("the action was not accepted and has no token: the shared store could not record it (if the store received it, it waits queued under a token nobody was told): %v", err)})
+			m.refuseUnsettled(ctx, []*pendingSubmit{p}, err.Error())
 			continue
 		}
-		if op.seqs[i] == 0 {
-			m.cfg.Observer.Rejected("queue_full")
-			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_QUEUE_FULL,
-				Message: fmt.Sprintf("the %s queue already holds MaximumQueueSize=%d waiting actions across the cluster", m.cfg.Name, m.cfg.MaximumQueueSize)})
-			continue
+		if m.accepted(ctx, p, op.seqs[i], 1, true) {
+			queued++
 		}
-		p.status.Seq = op.seqs[i]
-		if m.movedAway(p.id, 1) {
-			// Already claimed by another node: the token is valid, the
-			// action is the claimer's.
-			m.cfg.Observer.Submitted(p.spec.FetchAction)
-			ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
-			continue
-		}
-		if _, serr := m.spawn(ctx, p.id, p.spec, p.status, 1); serr != nil {
-			ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: serr.Error()})
-			continue
-		}
-		m.cfg.Observer.Submitted(p.spec.FetchAction)
-		ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
-		queued++
 	}
 	if queued > 0 {
 		// Whether the others are told (nudgeOthers) is decided after
@@ -568,6 +579,83 @@ func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 				m.nudgeOthers(ctx)
 				m.unannounced = false
 			}
+		}
+	}
+}
+
+// accepted answers submission p, which the store has at seq (0: left
+// out, the queue full) at epoch: its token, and a task actor if this node
+// still owns it (own) and has none; it reports whether it made one.
+func (m *cmanager) accepted(ctx actor.Context, p *pendingSubmit, seq uint64, epoch int64, own bool) bool {
+	if seq == 0 {
+		m.cfg.Observer.Rejected("queue_full")
+		ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_QUEUE_FULL,
+			Message: fmt.Sprintf("the %s queue already holds MaximumQueueSize=%d waiting actions across the cluster", m.cfg.Name, m.cfg.MaximumQueueSize)})
+		return false
+	}
+	p.status.Seq = seq
+	if m.movedAway(p.id, epoch) || !own || m.entries[p.id] != nil {
+		// Already claimed by another node (the token is valid, the
+		// action is the claimer's), or this node has its actor.
+		m.cfg.Observer.Submitted(p.spec.FetchAction)
+		ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
+		return false
+	}
+	if _, serr := m.spawn(ctx, p.id, p.spec, p.status, epoch); serr != nil {
+		ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_INTERNAL, Message: serr.Error()})
+		return false
+	}
+	m.cfg.Observer.Submitted(p.spec.FetchAction)
+	ctx.Send(p.sender, &messages.SubmitReply{Token: p.token})
+	return true
+}
+
+// refuseUnsettled answers submissions ps that the store may have queued
+// (their commit failed, why) with ERRORSTOREFAILED.
+func (m *cmanager) refuseUnsettled(ctx actor.Context, ps []*pendingSubmit, why string) {
+	for _, p := range ps {
+		m.cfg.Observer.Rejected("store")
+		ctx.Send(p.sender, &messages.SubmitReply{Code: messages.ErrorCode_ERROR_CODE_STORE,
+			Message: fmt.Sprintf("the action was not accepted and has no token: the shared store could not record it (if the store received it, it waits queued under a token nobody was told): %s", why)})
+	}
+}
+
+// settledDone: a Resubmit of submissions whose commit's outcome was not
+// known. Each is queued (its token, as any accepted submission) or not
+// (the queue was full): its commit did not land, and will not. Failed, it
+// is tried again a second later; while the node shuts down (or is
+// dropped from the cluster), its requesters are answered that the store
+// could not record it, as before.
+func (m *cmanager) settledDone(ctx actor.Context, op *cOp, err error) {
+	if err != nil {
+		if m.fencedOut(ctx, err) || m.shutting {
+			m.refuseUnsettled(ctx, op.settle, fmt.Sprintf("%v; asked again: %v", op.settle[0].failed, err))
+			return
+		}
+		m.opFailed(opSettle, err)
+		m.unsettled = append(op.settle, m.unsettled...)
+		m.settleAt = time.Now().Add(m.retryEvery())
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		time.AfterFunc(m.retryEvery(), func() { root.Send(self, &cTick{}) })
+		return
+	}
+	m.opDone(opSettle)
+	queued := 0
+	for i, p := range op.settle {
+		r := op.settled[i]
+		if r.Seq != 0 && r.Epoch != 1 && r.Owner == m.node && m.entries[p.id] == nil {
+			// This node claimed it, by a claim whose commit too may
+			// have landed unbeknown: the reconciliation takes it again.
+			m.reconcileWanted = true
+		}
+		if m.accepted(ctx, p, r.Seq, r.Epoch, r.Owner == m.node && r.Epoch == 1) {
+			queued++
+		}
+	}
+	if queued > 0 {
+		m.claimWanted = true
+		if m.running >= m.cfg.MaximumThreads {
+			m.nudgeOthers(ctx)
 		}
 	}
 }

@@ -55,6 +55,9 @@ type pendingSubmit struct {
 	token  string
 	spec   *messages.ActionSpec
 	status *messages.ActionStatus
+	// failed is why a cluster node's commit of it failed, its outcome
+	// not known (cmanager.unsettled).
+	failed error
 	// rec is the record to write (nil: flush makes one): see localSubmit.
 	rec *messages.StoredAction
 	// reply is the answer sent once the action is durable (answer): the

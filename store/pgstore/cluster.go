@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/connectorhq/connector/messages"
@@ -352,14 +353,32 @@ func (c *submitCols) queue(b *pgx.Batch, queue, node, addr string, maxWaiting in
 	if !queueRow {
 		b.Queue(`INSERT INTO connector_queues (queue) VALUES ($1) ON CONFLICT DO NOTHING`, []byte(queue))
 	}
-	b.Queue(`INSERT INTO connector_actions (queue, id, seq, state, priority, queued_ms, owner, owner_addr, epoch, exclusive, record)
+	b.Queue(submitSQL+` RETURNING id, seq`, []byte(queue), node, addr, byteaArray(c.ids), intArray(c.prios), intArray(c.queued),
+		textArray(oidText, c.excl), byteaArray(c.recs), maxWaiting)
+}
+
+// queueAgain adds Resubmit's statements to b: the submission's INSERT,
+// but of the actions whose id has no row.
+func (c *submitCols) queueAgain(b *pgx.Batch, queue, node, addr string, maxWaiting int) {
+	b.Queue(`INSERT INTO connector_queues (queue) VALUES ($1) ON CONFLICT DO NOTHING`, []byte(queue))
+	b.Queue(resubmitSQL, []byte(queue), node, addr, byteaArray(c.ids), intArray(c.prios), intArray(c.queued),
+		textArray(oidText, c.excl), byteaArray(c.recs), maxWaiting)
+}
+
+// submitSQL inserts a submission's actions (submitCols), as many as
+// maxWaiting ($9) lets wait; resubmitSQL those of them whose id has no
+// row (those that have one do not count against maxWaiting).
+var submitSQL, resubmitSQL = submitInsert(""), submitInsert(
+	"WHERE NOT EXISTS (SELECT 1 FROM connector_actions x WHERE x.queue = $1 AND x.id = u.id)") + " ON CONFLICT (queue, id) DO NOTHING"
+
+func submitInsert(where string) string {
+	return `INSERT INTO connector_actions (queue, id, seq, state, priority, queued_ms, owner, owner_addr, epoch, exclusive, record)
 		SELECT $1, u.id, nextval('connector_action_seq'), 1, u.prio, u.queued, $2, $3, 1,
 			CASE WHEN u.excl = '' THEN '{}'::text[] ELSE string_to_array(u.excl, E'\n') END, u.rec
 		FROM unnest($4::bytea[], $5::int[], $6::bigint[], $7::text[], $8::bytea[]) WITH ORDINALITY AS u(id, prio, queued, excl, rec, ord)
+		` + where + `
 		ORDER BY u.ord
-		LIMIT greatest(0, $9 - (SELECT count(*) FROM connector_actions w WHERE w.queue = $1 AND w.state IN (1, 3) AND NOT w.running))
-		RETURNING id, seq`, []byte(queue), node, addr, byteaArray(c.ids), intArray(c.prios), intArray(c.queued),
-		textArray(oidText, c.excl), byteaArray(c.recs), maxWaiting)
+		LIMIT greatest(0, $9 - (SELECT count(*) FROM connector_actions w WHERE w.queue = $1 AND w.state IN (1, 3) AND NOT w.running))`
 }
 
 // writeBatchRows is writeBatch for a batch whose statements numbered by
@@ -374,6 +393,9 @@ func (s *Store) writeBatchRows(ctx context.Context, what string, b *pgx.Batch, r
 		}
 	}
 	if err := s.readBatch(ctx, b, read); err != nil {
+		if unanswered(err) {
+			return fmt.Errorf("%w (%w)", s.fail(what, err), ErrUncertain)
+		}
 		return s.fail(what, err)
 	}
 	if f := s.cfg.Faults; f != nil {
@@ -386,6 +408,75 @@ func (s *Store) writeBatchRows(ctx context.Context, what string, b *pgx.Batch, r
 		}
 	}
 	return nil
+}
+
+// unanswered reports whether err, a batch's failure, may have come after
+// its statements reached PostgreSQL, and before its answer: not
+// PostgreSQL's own error (which rolled the batch back), nor a failure to
+// connect, nor one that pgx says came before anything was sent.
+func unanswered(err error) bool {
+	var pe *pgconn.PgError
+	var ce *pgconn.ConnectError
+	return !errors.As(err, &pe) && !errors.As(err, &ce) && !pgconn.SafeToRetry(err)
+}
+
+// Resubmitted is where Resubmit found an action: its seq (0: not queued,
+// as Submit leaves out one that MaxWaiting does not let in), its owner and
+// epoch.
+type Resubmitted struct {
+	Seq   uint64
+	Owner string
+	Epoch int64
+}
+
+// Resubmit settles the fate of submissions whose group commit failed
+// with ErrUncertain: each of acts is inserted as Submit does, unless a
+// row of its id is there, and the row of each is read back. An INSERT of
+// the failed commit that PostgreSQL still carries out (not yet
+// committed) is waited for (the primary key); one that comes later finds
+// this one's row and fails, with its whole transaction. So the answer is
+// final: an action Resubmit does not find (Seq 0) is not queued, and
+// will not be. It fails with ErrUncertain in turn as Commit does: it is
+// then called again.
+func (s *Store) Resubmit(ctx context.Context, queue, node, addr string, acts []NewAction, maxWaiting int) ([]Resubmitted, error) {
+	what := "submit again to " + queue
+	if err := checkName("queue", queue); err != nil {
+		return nil, err
+	}
+	if err := s.usable(what, true); err != nil {
+		return nil, err
+	}
+	sub, err := s.submitCols(queue, what, acts)
+	if err != nil {
+		return nil, err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT connector_fence($1)`, node)
+	sub.queueAgain(b, queue, node, addr, maxWaiting)
+	b.Queue(`SELECT id, seq, owner, epoch FROM connector_actions WHERE queue = $1 AND id = ANY($2::bytea[])`,
+		[]byte(queue), byteaArray(sub.ids))
+	found := map[string]Resubmitted{}
+	read := map[int]func(pgx.Rows) error{b.Len() - 1: func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id []byte
+			var r Resubmitted
+			var seq int64
+			if err := rows.Scan(&id, &seq, &r.Owner, &r.Epoch); err != nil {
+				return err
+			}
+			r.Seq = uint64(seq)
+			found[string(id)] = r
+		}
+		return rows.Err()
+	}}
+	if err := s.writeBatchRows(ctx, what, b, read); err != nil {
+		return nil, err
+	}
+	out := make([]Resubmitted, len(acts))
+	for i, a := range acts {
+		out[i] = found[a.Record.Id]
+	}
+	return out, nil
 }
 
 // Claimed is an action a claim gave this node. Its Record is the action

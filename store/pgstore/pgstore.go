@@ -99,6 +99,13 @@ var (
 	// ErrFenced: this node wrote an action (or a datastore) it no longer
 	// owns: another node took it over. Nothing was written.
 	ErrFenced = errors.New("store: no longer the owner")
+	// ErrUncertain: a write's statements were sent and no answer came
+	// (the connection broke, or the call's deadline passed, while
+	// PostgreSQL carried them out): its transaction may have committed,
+	// or may yet commit (PostgreSQL finishes the statements it has,
+	// though the caller has given up). It comes with ErrUnavailable.
+	// Resubmit settles the fate of a submission that failed so.
+	ErrUncertain = errors.New("store: the write may have been committed")
 )
 
 // Config says which database to use and how.
