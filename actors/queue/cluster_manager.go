@@ -373,7 +373,11 @@ func (m *cmanager) receive(ctx actor.Context) {
 	case *messages.OwnerLookup:
 		id, _ := uuid.FromBytes(msg.Id)
 		e := m.entries[id]
-		ctx.Respond(&messages.OwnerLookupReply{Owned: e != nil && !e.retired, Node: m.node})
+		r := &messages.OwnerLookupReply{Owned: e != nil && !e.retired, Node: m.node}
+		if r.Owned {
+			r.Epoch = e.epoch
+		}
+		ctx.Respond(r)
 	case *lookupTombstone:
 		m.tombstone(ctx, msg)
 	case *withdrawSubmit:

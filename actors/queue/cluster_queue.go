@@ -546,7 +546,9 @@ func (q *ClusterQueue) probe(id uuid.UUID) {
 }
 
 // lookupOwner asks every member's QueueManager whether it owns action id
-// (the store cannot be read): the owner answers from its own state.
+// (the store cannot be read): the owner answers from its own state. During
+// a hand-over the old owner answers owned too, until it hears of the claim
+// or take-over: the answer with the highest epoch is the owner's.
 func (q *ClusterQueue) lookupOwner(ctx context.Context, id uuid.UUID) (owner, addr string, ok bool) {
 	members := q.mem.Members()
 	type ask struct {
@@ -557,10 +559,11 @@ func (q *ClusterQueue) lookupOwner(ctx context.Context, id uuid.UUID) (owner, ad
 	for mid, a := range members {
 		asks = append(asks, ask{mid, a, q.sys.Root.RequestFuture(q.managerPID(a), &messages.OwnerLookup{Id: id[:]}, min(q.readTimeout(ctx), q.mem.RequestTimeout()))})
 	}
+	epoch := int64(-1)
 	for _, a := range asks {
 		res, err := a.f.Result()
-		if r, yes := res.(*messages.OwnerLookupReply); err == nil && yes && r.Owned {
-			owner, addr, ok = a.id, a.addr, true
+		if r, yes := res.(*messages.OwnerLookupReply); err == nil && yes && r.Owned && r.Epoch > epoch {
+			owner, addr, ok, epoch = a.id, a.addr, true, r.Epoch
 			if r.Node != "" {
 				// Not a.id when that member's process is gone and a
 				// new one listens at its address (restarted on its
