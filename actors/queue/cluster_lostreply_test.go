@@ -117,3 +117,50 @@ func TestClusterSubmitWhoseCommitLandsLateGetsItsToken(t *testing.T) {
 	repo.Release(r.tok)
 	waitState(t, q, r.tok, messages.State_STATE_FINISHED)
 }
+
+// A change to an action that waits for a thread (here a Cancel) whose
+// commit outlived its deadline was undone and refused ("nothing was
+// changed"), though the commit, still under way in PostgreSQL, landed
+// later: the store had the action Cancelled (no node claimed it again)
+// while its owner answered Queued for good, and the client, told that
+// nothing was changed, had no reason to ask again. Such a change is
+// answered once the store has it (or another node owns the action).
+func TestClusterCancelWhoseCommitLandsLateIsNotRefused(t *testing.T) {
+	db, conn := soloStore(t)
+	obs := &commitFailed{failed: make(chan struct{}, 1)}
+	q, repo, _ := startSoloCluster(t, db, func(c *Config) { c.AskTimeout = time.Second; c.Observer = obs })
+	ctx := context.Background()
+	submitRunning(t, q, messages.Params{{Name: "Mode", Value: "block"}})
+	submitRunning(t, q, messages.Params{{Name: "Mode", Value: "block"}})
+	tok := submitMode(t, q, "block", 0) // both threads are taken: it waits
+	_, id, err := messages.ParseToken(tok)
+	require.NoError(t, err)
+	waitState(t, q, tok, messages.State_STATE_QUEUED)
+	storeIdle(t, conn)
+
+	// Its row, locked: the Cancel's commit waits.
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `SELECT 1 FROM connector_actions WHERE id = $1 FOR UPDATE`, []byte(id.String()))
+	require.NoError(t, err)
+	type result struct {
+		r   *messages.ActionReply
+		err error
+	}
+	r := lateCommit(t, obs, tx, "the Cancel", func() result {
+		r, err := q.Cancel(ctx, tok)
+		return result{r, err}
+	})
+	storeIdle(t, conn)
+	var state int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT state FROM connector_actions WHERE id = $1`, []byte(id.String())).Scan(&state))
+	st, err := q.Status(ctx, tok)
+	require.NoError(t, err)
+	require.Equal(t, messages.State(state), st.State, "the store and the action's owner agree (the Cancel answered %v)", r.err)
+	if r.err != nil {
+		require.Equal(t, messages.State_STATE_QUEUED, st.State, "the Cancel was refused (%v)", r.err)
+	} else {
+		require.Equal(t, messages.State_STATE_CANCELLED, st.State)
+	}
+	repo.ReleaseAll()
+}

@@ -196,6 +196,11 @@ type cmanager struct {
 	// until the store answers; a shutdown tries once more.
 	unsettled []*pendingSubmit
 	settleAt  time.Time
+	// unsure holds the actions whose last write failed with an outcome
+	// not known (pgstore.ErrUncertain), until one is written (or
+	// fenced): a client's change to such an action, when it waits for a
+	// thread, is not undone (undoUnrecorded) but answered once written.
+	unsure map[string]bool
 	// writeFailures counts the commits in a row that failed (the store
 	// unreachable or misconfigured, for as long as that lasts): the
 	// first is logged at level error, the others at debug level, and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -475,6 +476,17 @@ func (m *cmanager) committed(ctx actor.Context, op *cOp, err error) {
 				"changes", len(m.retry))
 		}
 	}
+	for _, w := range op.writes {
+		switch {
+		case err == nil:
+			delete(m.unsure, w.Record.Id) // written, or fenced
+		case errors.Is(err, pgstore.ErrUncertain):
+			if m.unsure == nil {
+				m.unsure = map[string]bool{}
+			}
+			m.unsure[w.Record.Id] = true
+		}
+	}
 	var undone map[string]*messages.ActionStatus
 	if err != nil {
 		undone = m.undoUnrecorded(ctx, op)
@@ -672,7 +684,9 @@ func (m *cmanager) settledDone(ctx actor.Context, op *cOp, err error) {
 // is not tried again, and the task actor is the action as recorded. A
 // change of a running action stays in effect (its worker was stopped,
 // paused...) and is written again, as before; so is one that a newer
-// change waiting in the pending commit follows (it carries both).
+// change waiting in the pending commit follows (it carries both), and
+// one to an action a write of which may have landed (unsure): its
+// replies wait for the commit that writes it again.
 func (m *cmanager) undoUnrecorded(ctx actor.Context, op *cOp) map[string]*messages.ActionStatus {
 	var undone map[string]*messages.ActionStatus
 	for id, rs := range op.replies {
@@ -691,6 +705,22 @@ func (m *cmanager) undoUnrecorded(ctx actor.Context, op *cOp) map[string]*messag
 			continue
 		}
 		if _, retried := m.retry[id]; !retried {
+			continue
+		}
+		if m.unsure[id] && !m.shutting {
+			// A write of it may have landed, or land yet: undone, the
+			// change was refused while the store had it. It is written
+			// again (retry), and answered (and told to the Observer)
+			// once that is done, as the commit that carries it says.
+			next := m.op()
+			next.replies[id] = append(next.replies[id], rs...)
+			delete(op.replies, id)
+			for _, o := range op.observe {
+				if o.id == uid {
+					next.observe = append(next.observe, o)
+				}
+			}
+			op.observe = slices.DeleteFunc(op.observe, func(o cObserved) bool { return o.id == uid })
 			continue
 		}
 		delete(m.retry, id)
