@@ -32,21 +32,32 @@ Depth=-1
 StayOnSite=true
 `
 
-// site serves 200 small linked pages (/p/0 to /p/199, each taking 20 ms),
-// so that a Synchronize of MyTask runs long enough to watch, and to kill
-// its node in the middle.
+// pageDelay is how long the demo site takes to serve a page: with the
+// site's chain of 101 pages, a Synchronize lasts at least half a minute
+// (at 20 ms it lasted under 3 s, over before a node could be killed).
+const pageDelay = 300 * time.Millisecond
+
+// site serves siteHandler on loopback and returns its address.
 func site() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
-	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	go http.Serve(ln, siteHandler(pageDelay))
+	return "http://" + ln.Addr().String(), nil
+}
+
+// siteHandler serves 200 small linked pages (/p/0 to /p/199, each taking
+// delay), so that a Synchronize of MyTask runs long enough to watch, and to
+// kill its node in the middle.
+func siteHandler(delay time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/p/"))
 		if err != nil || n < 0 || n >= 200 {
 			http.NotFound(w, r)
 			return
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(delay)
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprintf(w, "<html><head><title>page %d</title></head><body><p>Page %d of the demo site.</p>", n, n)
 		for _, k := range []int{n + 1, n + 2} {
@@ -55,8 +66,7 @@ func site() (string, error) {
 			}
 		}
 		fmt.Fprint(w, "</body></html>")
-	}))
-	return "http://" + ln.Addr().String(), nil
+	})
 }
 
 func main() {
@@ -89,8 +99,9 @@ Submit on one node, ask another:
   T=$(curl -s '%s/action=Fetch&FetchAction=Synchronize&ConfigSection=MyTask' | sed -n 's:.*<token>\(.*\)</token>.*:\1:p')
   curl "%s/action=QueueInfo&QueueName=fetch&QueueAction=GetStatus&Token=$T"
   curl '%s/action=QueueInfo&QueueName=fetch&QueueAction=QueueStatus'
-Kill a node (kill -9 <pid>) and ask the others: its actions are taken over.
-PIDs:`, first.URL(), last.URL(), last.URL())
+The Synchronize runs for at least half a minute, on %s (the node that queued it claims it):
+kill that node meanwhile (kill -9 %d) and ask the others: its actions are taken over.
+PIDs:`, first.URL(), last.URL(), last.URL(), first.Name, first.PID())
 	for _, n := range c.Nodes {
 		fmt.Printf(" %s=%d", n.Name, n.PID())
 	}
