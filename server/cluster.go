@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/connectorhq/connector/actors/queue"
 	"github.com/connectorhq/connector/cluster"
 	"github.com/connectorhq/connector/config"
+	"github.com/connectorhq/connector/internal/wording"
 	"github.com/connectorhq/connector/secret"
 	"github.com/connectorhq/connector/store/pgstore"
 )
@@ -78,6 +81,9 @@ func (s *Server) joinCluster(ctx context.Context, cfg *config.Config) error {
 	if host == "" {
 		host = cfg.Server.Host
 	}
+	if err := wildcardRemoteHost(cfg, host); err != nil {
+		return err
+	}
 	password := cc.StorePassword
 	// The password first: a wrong one stops start-up before the node
 	// joins.
@@ -121,6 +127,32 @@ func (s *Server) joinCluster(ctx context.Context, cfg *config.Config) error {
 		}
 	}()
 	return nil
+}
+
+// wildcardRemoteHost refuses a remoting address that is every interface
+// (0.0.0.0, ::) when no AdvertisedAddress says how the other nodes reach
+// this one: remoting advertises the address it listens on ("[::]:7100"),
+// where every other node dials its own machine, so that no request about
+// an action crossed between machines. host is RemoteHost, else [Server]
+// Host, whose key the error names.
+func wildcardRemoteHost(cfg *config.Config, host string) error {
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	if err != nil || !a.IsUnspecified() || cfg.Cluster.AdvertisedAddress != "" {
+		return nil
+	}
+	port := "<its port>"
+	if cfg.Cluster.RemotePort != 0 {
+		port = strconv.Itoa(cfg.Cluster.RemotePort)
+	}
+	section, key, from := "Cluster", "RemoteHost", ""
+	if cfg.Cluster.RemoteHost == "" {
+		section, key, from = "Server", "Host", " ([Cluster] RemoteHost defaults to it)"
+	}
+	return &config.Error{File: cfg.Path, Line: cfg.Line(section, key), Section: section, Key: key,
+		Err: fmt.Errorf("%s is every interface of this machine%s, not an address the other nodes can reach this node at: "+
+			"the other nodes would dial %s, each its own machine; set [Cluster] RemoteHost to this node's address on the nodes' network, "+
+			"or [Cluster] AdvertisedAddress to the host:port they reach it at", wording.Quote(host), from,
+			net.JoinHostPort(a.String(), port))}
 }
 
 // joinErrorKey is the [Cluster] key a failed join is reported at: the

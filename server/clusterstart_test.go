@@ -46,6 +46,13 @@ func startClusterWith(t *testing.T, etcd, remote string) error {
 	cfg := clusterConfig(t, dir, etcd, fmt.Sprintf(`Store=postgres://connector@127.0.0.1:%d/connector?sslmode=disable&connect_timeout=5
 StorePassword=hunter2
 %s`, pgPort, remote))
+	return startConfigFails(t, cfg)
+}
+
+// startConfigFails starts a server on cfg and returns Start's error,
+// failing the test if Start succeeds or does not return within startBound.
+func startConfigFails(t *testing.T, cfg *config.Config) error {
+	t.Helper()
 	// Start runs on its own goroutine, so that a start-up that hangs is
 	// seen; what it returns comes back here, and a server it started is
 	// stopped on the test's goroutine (stop may call FailNow).
@@ -198,4 +205,49 @@ func TestClusterStartRemotingErrorsNameTheirKey(t *testing.T) {
 	err = startClusterWith(t, etcd, "RemoteHost=192.0.2.1\nRemotePort=0\n")
 	requireKey(t, err, "RemoteHost", 11)
 	require.ErrorIs(t, err, syscall.EADDRNOTAVAIL)
+}
+
+// A node tells the other nodes the address it listens on for them: a
+// wildcard one (0.0.0.0 or ::, from [Cluster] RemoteHost or from [Server]
+// Host, its default, as an ACI port serving every interface has it) was
+// advertised as it is ("[::]:7100"), an address where every other node
+// reaches its own machine, not this one, so that no request ever crossed
+// from one machine to another. It stops start-up now, naming the key,
+// unless AdvertisedAddress gives the address to use. No etcd is needed:
+// the check comes before the join.
+func TestClusterStartRefusesAWildcardRemotingAddress(t *testing.T) {
+	t.Parallel()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	etcd := "http://" + closed.Addr().String() // nothing listens there
+	require.NoError(t, closed.Close())
+
+	for _, host := range []string{"0.0.0.0", "::", "[::]"} {
+		err := startClusterWith(t, etcd, "RemoteHost="+host+"\nRemotePort=7100\n")
+		requireKey(t, err, "RemoteHost", 11)
+		require.Contains(t, err.Error(), "AdvertisedAddress", host)
+	}
+
+	// From [Server] Host, RemoteHost's default.
+	dir := t.TempDir()
+	cfg, err := config.Parse("c.cfg", []byte(fmt.Sprintf(`[Server]
+Host=0.0.0.0
+Port=0
+DataDirectory=%s
+[Cluster]
+Enabled=true
+Etcd=%s
+Store=postgres://connector@127.0.0.1:1/connector
+`, dir, etcd)), nil)
+	require.NoError(t, err)
+	err = startConfigFails(t, cfg)
+	var ce *config.Error
+	require.True(t, errors.As(err, &ce), "%v", err)
+	require.Contains(t, err.Error(), "config c.cfg:2: [Server] Host: ")
+	require.Contains(t, err.Error(), "RemoteHost")
+
+	// With AdvertisedAddress the wildcard is fine: the start-up goes on
+	// to etcd (and stops there, nothing listening).
+	err = startClusterWith(t, etcd, "RemoteHost=0.0.0.0\nRemotePort=0\nAdvertisedAddress=127.0.0.1:7100\n")
+	requireKey(t, err, "Etcd", 8)
 }
