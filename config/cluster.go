@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -111,6 +112,11 @@ var clusterDef = &sectionDef{name: "Cluster", keys: []keyDef{
 		// made every join fail, reported at Etcd.
 		if _, err := intIn(port, 1, 65535); err != nil {
 			return fmt.Errorf("%s: its port: %w", wording.Quote(v), err)
+		}
+		// The other nodes dial it: 0.0.0.0 or :: takes each to its own
+		// machine, so that no request crossed between machines.
+		if a, err := netip.ParseAddr(host); err == nil && a.IsUnspecified() {
+			return fmt.Errorf("%s is every interface of a machine, not an address the other nodes can reach this node at (each would dial its own machine): give this node's address as they reach it", wording.Quote(v))
 		}
 		c.Cluster.AdvertisedAddress = v
 		return nil

@@ -55,6 +55,8 @@ func TestClusterSectionErrors(t *testing.T) {
 			"config c.cfg:2: [Cluster] Etcd: entry 1 is not an etcd client URL (expected http://host:port or https://host:port)"},
 		{"[Cluster]\nLeaseTTL=500ms\n", `config c.cfg:2: [Cluster] LeaseTTL: "500ms": expected whole seconds, at least 1s`},
 		{"[Cluster]\nAdvertisedAddress=node1\n", `config c.cfg:2: [Cluster] AdvertisedAddress: "node1" is not host:port (expected e.g. node1.example.com:7100)`},
+		{"[Cluster]\nAdvertisedAddress=0.0.0.0:7100\n", `config c.cfg:2: [Cluster] AdvertisedAddress: "0.0.0.0:7100" is every interface of a machine, not an address the other nodes can reach this node at (each would dial its own machine): give this node's address as they reach it`},
+		{"[Cluster]\nAdvertisedAddress=[::]:7100\n", `config c.cfg:2: [Cluster] AdvertisedAddress: "[::]:7100" is every interface of a machine, not an address the other nodes can reach this node at (each would dial its own machine): give this node's address as they reach it`},
 		{"[Cluster]\nName=a/b\n", `config c.cfg:2: [Cluster] Name: "a/b": a cluster name has no slash or space`},
 		{"[Cluster]\nRemoteHost=127.0.0.1:7100\n",
 			`config c.cfg:2: [Cluster] RemoteHost: "127.0.0.1:7100" holds a port: give the address alone (e.g. 127.0.0.1) and the port in its own key`},
