@@ -10,6 +10,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,11 +273,48 @@ func JoinContext(ctx context.Context, sys *actor.ActorSystem, cfg Config) (n *No
 	if err := n.c.StartMemberE(); err != nil {
 		sys.EventStream.Unsubscribe(n.sub)
 		_ = provider.Shutdown(false)
-		return nil, fmt.Errorf("cluster: join %s (etcd %v, remoting on %s): %w", cfg.Name, cfg.Endpoints,
+		err = fmt.Errorf("cluster: join %s (etcd %v, remoting on %s): %w", cfg.Name, cfg.Endpoints,
 			net.JoinHostPort(strings.Trim(cfg.Host, "[]"), strconv.Itoa(cfg.Port)), err)
+		if ctx.Err() == nil {
+			if cause := etcdTLSCause(cfg.Endpoints); cause != nil {
+				err = fmt.Errorf("%w; the TLS connection to etcd fails (an https:// endpoint's certificate is checked "+
+					"against the system's certificate authorities; the node presents no client certificate): %w", err, cause)
+			}
+		}
+		return nil, err
 	}
 	cfg.Logger.Info("joined the cluster", "cluster", cfg.Name, "member", n.ID(), "address", n.Addr(), "lease", cfg.LeaseTTL)
 	return n, nil
+}
+
+// etcdTLSCause is why a TLS handshake with the first https:// endpoint
+// that fails on TLS fails (its certificate does not verify, or it does not
+// speak TLS), or nil. The etcd client gives up on such an endpoint without
+// a word: its requests end as "context deadline exceeded" after the dial
+// timeout, so a join that failed asks once more, itself (bounded as the
+// etcd client's dial is).
+func etcdTLSCause(endpoints []string) error {
+	for _, ep := range endpoints {
+		u, err := url.Parse(ep)
+		if err != nil || u.Scheme != "https" {
+			continue
+		}
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", u.Host,
+			&tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12})
+		if err == nil {
+			c.Close()
+			continue
+		}
+		var (
+			verify *tls.CertificateVerificationError
+			record tls.RecordHeaderError
+			op     *net.OpError
+		)
+		if errors.As(err, &verify) || errors.As(err, &record) || errors.As(err, &op) && op.Op == "remote error" {
+			return fmt.Errorf("%s: %w", ep, err)
+		}
+	}
+	return nil
 }
 
 // remoteHost is Config.Host as remoting takes it: remoting writes

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -250,4 +252,20 @@ Store=postgres://connector@127.0.0.1:1/connector
 	// to etcd (and stops there, nothing listening).
 	err = startClusterWith(t, etcd, "RemoteHost=0.0.0.0\nRemotePort=0\nAdvertisedAddress=127.0.0.1:7100\n")
 	requireKey(t, err, "Etcd", 8)
+}
+
+// An https:// etcd endpoint whose certificate the node does not trust
+// (a private authority the machine's store lacks) failed the start-up
+// with "context deadline exceeded" alone, after the etcd client's 5 s:
+// nothing said that TLS was the trouble, nor which authorities the node
+// trusts. The error now gives the handshake's own cause. The server here
+// is no etcd; it only needs to speak TLS with a certificate of its own.
+func TestClusterStartSaysWhyTLSToEtcdFails(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	err := startClusterWith(t, srv.URL, "RemoteHost=127.0.0.1\nRemotePort=0\n")
+	requireKey(t, err, "Etcd", 8)
+	require.Contains(t, err.Error(), "certificate signed by unknown authority", "%v", err)
+	require.Contains(t, err.Error(), "the system's certificate authorities", "%v", err)
 }
