@@ -111,6 +111,12 @@ type cOp struct {
 	unowned bool
 	took    []string // the dead owners it took actions of (adopt and the orphans found)
 	adopted []pgstore.Row
+	// batch is the most actions the take-over takes (adoptBatchNow);
+	// spent is how long its transaction took, and outOfTime says it
+	// failed because the operation's time ran out.
+	batch     int
+	spent     time.Duration
+	outOfTime bool
 	// settle: submissions whose commit's outcome is not known
 	// (unsettled), and where Resubmit found each
 	settle  []*pendingSubmit
@@ -235,6 +241,9 @@ type cmanager struct {
 	// next batch.
 	adoptMore   []string
 	adoptedLast bool
+	// adoptBatch is the batch the next take-over takes (adoptBatchNow);
+	// 0 until one ran out of time.
+	adoptBatch int
 	// takeOverFailed: the last take-over failed, and no reconciliation
 	// went since: one that is due goes before it is tried again (next).
 	takeOverFailed bool

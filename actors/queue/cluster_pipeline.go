@@ -117,6 +117,9 @@ func (m *cmanager) next(ctx actor.Context) {
 		}
 		return
 	}
+	if op.adopt != nil || op.unowned {
+		op.batch = m.adoptBatchNow()
+	}
 	m.inflight = true
 	m.ops <- op
 }
@@ -207,10 +210,13 @@ func (m *cmanager) stopPipeline() {
 	m.ops = nil
 }
 
+// opTimeout bounds one store operation of the pipeline (run).
+func (m *cmanager) opTimeout() time.Duration { return max(m.cfg.AskTimeout, 5*time.Second) }
+
 // run performs op against the store, on the pipeline's goroutine (it reads
 // only op and the manager's immutable fields).
 func (m *cmanager) run(op *cOp) error {
-	ctx, cancel := context.WithTimeout(context.Background(), max(m.cfg.AskTimeout, 5*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), m.opTimeout())
 	defer cancel()
 	var err error
 	switch {
@@ -261,7 +267,9 @@ func (m *cmanager) run(op *cOp) error {
 			}
 		}
 		op.took = dead
-		op.adopted, err = m.db.Adopt(ctx, m.cfg.Name, m.node, m.addr, dead, m.cfg.adoptBatch, m.interrupted)
+		t0 := time.Now()
+		op.adopted, err = m.db.Adopt(ctx, m.cfg.Name, m.node, m.addr, dead, op.batch, m.interrupted)
+		op.spent, op.outOfTime = time.Since(t0), err != nil && ctx.Err() == context.DeadlineExceeded
 	case op.retain:
 		var before int64
 		if m.cfg.FinishedActionMaxAge > 0 {

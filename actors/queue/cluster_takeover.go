@@ -19,6 +19,11 @@ func (m *cmanager) adoptedDone(ctx actor.Context, op *cOp, err error) {
 	m.takeOverFailed = err != nil
 	if err != nil {
 		if !m.fencedOut(ctx, err) {
+			if op.outOfTime && op.batch > minAdoptBatch {
+				m.adoptBatch = max(op.batch/2, minAdoptBatch)
+				m.sh.log.Warn("a take-over ran out of time; the next takes fewer actions at once",
+					"actions", op.batch, "next", m.adoptBatch, "spent", op.spent)
+			}
 			m.opFailed(opTakeOver, err, "dead", op.adopt)
 			m.adoptDead = append(m.adoptDead, op.adopt...)
 			m.adoptAll = true
@@ -27,7 +32,12 @@ func (m *cmanager) adoptedDone(ctx actor.Context, op *cOp, err error) {
 		return
 	}
 	m.opDone(opTakeOver)
-	m.adoptMore = moreToAdopt(m.adoptMore, op.took, len(op.adopted) >= m.cfg.adoptBatch)
+	if m.adoptBatch > 0 && op.batch == m.adoptBatch && op.spent < m.opTimeout()/4 {
+		// Well within its time: take more at once again, up to the
+		// configured batch.
+		m.adoptBatch = min(2*op.batch, m.cfg.adoptBatch)
+	}
+	m.adoptMore = moreToAdopt(m.adoptMore, op.took, len(op.adopted) >= op.batch)
 	if len(op.adopted) == 0 {
 		return
 	}
@@ -282,6 +292,23 @@ var removedPerNotice = 128
 // A batch of 1,000 is a fraction of a second on a loaded 2-core machine
 // (10,000 took 1.3 s).
 const adoptBatch = 1000
+
+// minAdoptBatch is the fewest actions a take-over takes at once when its
+// batches keep running out of time (adoptBatchNow).
+const minAdoptBatch = 16
+
+// adoptBatchNow is the most actions the next take-over transaction takes:
+// the configured batch (Config.adoptBatch), halved after each that ran out
+// of the store operation's time (a slow or loaded PostgreSQL: each try of
+// the same batch was cancelled at the same point, every second, for ever,
+// and the departed node's actions were never taken), and doubled back
+// after each that took under a quarter of it.
+func (m *cmanager) adoptBatchNow() int {
+	if m.adoptBatch > 0 {
+		return m.adoptBatch
+	}
+	return m.cfg.adoptBatch
+}
 
 // retainBatch is the most ended actions one retention pass of a cluster
 // removes (Config.retainBatch). 10,000 rows are a fraction of a second's

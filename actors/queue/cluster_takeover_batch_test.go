@@ -110,6 +110,38 @@ func TestTakeOverOfManyActionsCompletes(t *testing.T) {
 	}, time.Minute, 50*time.Millisecond)
 }
 
+// A take-over batch that cannot be done within the store operation's time
+// (AskTimeout, at least 5 s) on a slow or loaded PostgreSQL was tried
+// again, whole, every second, and cancelled at the same point every time:
+// the departed node's actions were never taken. Here each row taken costs
+// 6 ms, so that a batch of 1,000 takes 6 s; the node now takes fewer at
+// once after a batch ran out of time.
+func TestTakeOverBatchOutOfTimeTakesFewer(t *testing.T) {
+	db, gone, conn := withDeparting(t)
+	ctx := context.Background()
+
+	const ended = 1200
+	acts := make([]pgstore.NewAction, ended)
+	for i := range acts {
+		acts[i], _ = instantAction()
+	}
+	_, err := gone.Submit(ctx, "fetch", "gone", "gone:1", acts, len(acts))
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `UPDATE connector_actions SET state = 4, ended_ms = 2000 WHERE owner = 'gone'`)
+	require.NoError(t, err)
+	pgtest.SlowOwnerChangesBy(t, conn, "gone", 6*time.Millisecond)
+
+	_, _, mem := startSoloCluster(t, db, func(c *Config) { c.AskTimeout = time.Second })
+	mem.leave("gone")
+
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		var left int
+		if assert.NoError(ct, conn.QueryRow(ctx, `SELECT count(*) FROM connector_actions WHERE owner = 'gone'`).Scan(&left)) {
+			assert.Zero(ct, left, "actions still owned by the departed node")
+		}
+	}, 2*time.Minute, 100*time.Millisecond)
+}
+
 // What remains of a take-over after each batch.
 func TestMoreToAdopt(t *testing.T) {
 	require.Nil(t, moreToAdopt(nil, []string{"a"}, false), "all of a's taken")

@@ -618,11 +618,17 @@ type Execer interface {
 // for real (a take-over, a release).
 func SlowOwnerChanges(t testing.TB, db Execer, owner string) {
 	t.Helper()
+	SlowOwnerChangesBy(t, db, owner, 1500*time.Microsecond)
+}
+
+// SlowOwnerChangesBy is SlowOwnerChanges at a cost of perRow a row.
+func SlowOwnerChangesBy(t testing.TB, db Execer, owner string, perRow time.Duration) {
+	t.Helper()
 	ctx := context.Background()
 	lit := "'" + strings.ReplaceAll(owner, "'", "''") + "'"
 	for _, q := range []string{
 		`CREATE FUNCTION slow_owner_change() RETURNS trigger AS $$
-		BEGIN PERFORM pg_sleep(0.0015); RETURN NEW; END $$ LANGUAGE plpgsql`,
+		BEGIN PERFORM pg_sleep(` + strconv.FormatFloat(perRow.Seconds(), 'f', -1, 64) + `); RETURN NEW; END $$ LANGUAGE plpgsql`,
 		`CREATE TRIGGER slow_owner_change BEFORE UPDATE ON connector_actions FOR EACH ROW
 		WHEN (OLD.owner = ` + lit + ` AND NEW.owner <> ` + lit + `) EXECUTE FUNCTION slow_owner_change()`,
 	} {
