@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -14,7 +15,10 @@ import (
 // in one remoting message. Past gRPC's default 4 MiB receive limit that
 // reply was refused by the receiving node and the request timed out.
 func TestLargeParametersFromAnotherNode(t *testing.T) {
-	c := newCluster(t, 2, 1)
+	// Six MiB through PostgreSQL and remoting under -race on a loaded
+	// machine outlasted the default 10 s AskTimeout and 30 s store
+	// deadline; the defect was a refusal, not slowness.
+	c := newClusterWith(t, pg.DatabaseT(t), 2, 1, clusterOptions{askTimeout: 2 * time.Minute, storeTimeout: 2 * time.Minute})
 	big := strings.Repeat("x", 6<<20)
 	sp := spec("block", 0)
 	sp.Params = append(sp.Params, &messages.Param{Name: "Big", Value: big})
