@@ -77,6 +77,7 @@ type clusterOptions struct {
 	// (freeFixedPort): a test that frees such a port and binds it again
 	// finds it still free on a loaded machine.
 	fixedPorts bool
+	lease      time.Duration // the nodes' LeaseTTL; 0: 2 s
 }
 
 func newCluster(t *testing.T, n, threads int) *testCluster {
@@ -126,7 +127,11 @@ func (c *testCluster) startAt(name string, threads, port int) *node {
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	}))
-	mem, err := cluster.Join(sys, cluster.Config{Name: "routing", Provider: test.NewTestProvider(c.agent), LeaseTTL: 2 * time.Second, Port: port})
+	lease := c.opts.lease
+	if lease == 0 {
+		lease = 2 * time.Second
+	}
+	mem, err := cluster.Join(sys, cluster.Config{Name: "routing", Provider: test.NewTestProvider(c.agent), LeaseTTL: lease, Port: port})
 	require.NoError(t, err)
 	db, err := pgstore.Open(context.Background(), pgstore.Config{URL: c.url, Node: mem.ID(), Timeout: c.opts.storeTimeout})
 	require.NoError(t, err)
@@ -464,10 +469,12 @@ func TestTakeoverOfADeadNode(t *testing.T) {
 // request with the state it had when submitted (Queued), forever, while
 // the claimer runs and ends it. Here the claimer is a node the test plays
 // on the store (ghost), so that the notice comes once and early, as in
-// the race.
+// the race. The ghost is no member: under a 2 s lease, n1 took it for an
+// orphan (4 s after it registered, on a loaded machine) and took its
+// action over, before or after the ghost's claim; the lease is long here.
 func TestClaimNoticeBeforeSubmitCommitKeepsNoStaleActor(t *testing.T) {
 	c := &testCluster{t: t, agent: test.NewInMemAgent(), url: pg.DatabaseT(t),
-		repo: &fetchtest.Repo{DefaultMode: "block"}}
+		repo: &fetchtest.Repo{DefaultMode: "block"}, opts: clusterOptions{lease: time.Minute}}
 	raced := uuid.MustParse("0190a5c0-0000-7000-8000-00000000beef")
 	var ids []uuid.UUID
 	c.newID = func() (uuid.UUID, error) {
