@@ -415,3 +415,28 @@ func getRecordW(w store.Writer, key string) (*restsync.Record, error) {
 	rec := &restsync.Record{}
 	return rec, json.Unmarshal(b, rec)
 }
+
+// TestForbiddenSpaceNamedInRoomsFailsEveryRun: a space the task's Rooms
+// names, which Webex refuses to show the account (403), is the task's own
+// configuration at fault, and fails every run, as it does while the feed
+// says nothing of it. Once the feed named it (a message posted there), the
+// refusal went quiet after maxRoomAttempts runs, as for a space only the
+// feed names: the task reported success run after run while the one space
+// it was set up for was never indexed.
+func TestForbiddenSpaceNamedInRoomsFailsEveryRun(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.compliance = true; o.settings = "EventsLookback=24h" })
+	board := e.srv.AddRoom("Board", "group", e.bob, e.carol)
+	e.reconfigure("EventsLookback=24h\nComplianceOfficer=TRUE\nRooms=" + board)
+	e.srv.SetFault(func(r *http.Request) *webextest.Fault {
+		if r.URL.Path == "/v1/rooms/"+board {
+			return &webextest.Fault{Status: http.StatusForbidden, Message: "The space belongs to another organization."}
+		}
+		return nil
+	})
+	for i := range maxRoomAttempts + 2 {
+		e.srv.Post(board, e.carol, "more")
+		c := e.sync()
+		require.Equal(t, uint64(1), c.Errors, "run %d: the space Rooms names is refused: %+v", i, c)
+		e.srv.Advance(time.Hour)
+	}
+}

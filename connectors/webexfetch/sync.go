@@ -65,7 +65,7 @@ type roomState struct {
 const maxFileAttempts = 3
 
 // maxRoomAttempts is how many runs in a row a space the events feed names
-// is asked for and refused (403: a space another organisation owns, say)
+// (and Rooms does not: that one fails every run) is asked for and refused (403: a space another organisation owns, say)
 // with a failure; then it is asked for once every refusedRetry, without
 // one, what the feed says about it kept meanwhile (touch.Refused).
 const (
@@ -314,7 +314,10 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 			unwanted[id] = true
 			continue
 		}
-		if tc != nil && tc.AskAt > t.now.Unix() {
+		// A space Rooms names is the task's own configuration: its
+		// refusal fails every run (refused is for the feed's others).
+		named := slices.Contains(t.s.Rooms, id)
+		if tc != nil && tc.AskAt > t.now.Unix() && !named {
 			failed[id] = true // refused: kept, asked for again later
 			continue
 		}
@@ -330,7 +333,7 @@ func (t *taskRun) run(ctx context.Context, progress func(float64, string)) error
 				continue
 			}
 			failed[id] = true
-			if tc != nil && httpStatus(err) == http.StatusForbidden {
+			if tc != nil && !named && httpStatus(err) == http.StatusForbidden {
 				t.refused(id, k, tc, err)
 				continue
 			}
