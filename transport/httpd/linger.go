@@ -18,7 +18,8 @@ import (
 // its request line and headers over readBufferSize, its body over the
 // action's limit, a malformed request followed by more, one refused
 // instead of "100 Continue" whose client sent the body without waiting,
-// a plain HTTP request on a TLS port (tlsConn). Such a connection
+// a plain HTTP request on a TLS port (tlsConn), one with a body and a
+// method ACI does not use (refuseMethod). Such a connection
 // lingers: the server stops sending (the client sees the reply end), reads
 // and drops what the client still sends, at most lingerBytes for at most
 // lingerTime, then closes. net/http does the same for the same reason

@@ -90,3 +90,30 @@ func TestPlainHTTPOnTheTLSPortIsToldSoWhateverItsSize(t *testing.T) {
 		requirePlainHTTPAnswer(t, te.addr, req)
 	}
 }
+
+// TestRefusedMethodWithABodyClosesCleanly: a request with a method ACI
+// does not use (PUT, DELETE...) is answered 405 from its request line,
+// its body never read, and the connection closed: with the body unread
+// the kernel reset the connection under the reply, as for the requests
+// above, and a client that wrote it all before reading read "connection
+// reset by peer" (or lost the 405). It lingers as they do.
+func TestRefusedMethodWithABodyClosesCleanly(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	for _, raw := range []string{
+		// Within the action's body limit, and over it.
+		"PUT /action=GetVersion HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 102402\r\n\r\nx=" + strings.Repeat("b", 100<<10),
+		"DELETE /action=GetVersion HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 2000000\r\n\r\nx=" + strings.Repeat("b", 100<<10),
+	} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+		require.NoError(t, err)
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err = io.WriteString(c, raw)
+		require.NoError(t, err)
+		reply, err := io.ReadAll(c)
+		c.Close()
+		require.NoError(t, err, "the connection ends without a reset: %.20q", raw)
+		require.True(t, bytes.HasPrefix(reply, []byte("HTTP/1.1 405 ")), "%s", reply)
+		require.Contains(t, string(reply), "is not one of ACI's")
+	}
+}

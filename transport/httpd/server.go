@@ -660,7 +660,7 @@ func aciMethod(ctx *fasthttp.RequestCtx) bool {
 // so that nothing an HTTP client or proxy sends to remove, probe or echo
 // a resource (DELETE, OPTIONS, TRACE) changes the queue. The request's
 // body, if it has one, is not read: the connection closes after the
-// reply.
+// reply, lingering (lingerOnClose).
 func (s *Server) refuseMethod(ctx *fasthttp.RequestCtx, req *aci.Request) {
 	action, format := "", aci.FormatXML
 	if req != nil {
@@ -668,8 +668,12 @@ func (s *Server) refuseMethod(ctx *fasthttp.RequestCtx, req *aci.Request) {
 	}
 	err := fmt.Errorf("%w: the HTTP method %s is not one of ACI's: send the request as GET or POST",
 		messages.ErrBadRequest, strconv.Quote(head(string(ctx.Method()), 32)))
-	if ctx.Request.Header.ContentLength() != 0 {
+	if ctx.Request.Header.ContentLength() != 0 || ctx.Request.Header.Peek(tooLargeHeader) != nil {
+		// The body (one over the action's limit too: HeaderReceived
+		// made it none) is not read: the connection lingers as it
+		// closes, or the kernel resets it under the reply.
 		ctx.SetConnectionClose()
+		lingerOnClose(ctx)
 	}
 	s.writeReply(ctx, format, &aci.Reply{Action: action, Err: aci.ErrorFor(action, err, s.cfg.Now())})
 	ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
