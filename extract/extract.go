@@ -46,13 +46,14 @@ import (
 // NUL bytes dropped from RTF's and HTML's text; RTF's code page 65001;
 // text and HTML declared as an old binary Office format; RTF text boxes,
 // RTF footnotes of one paragraph on lines of their own, RTF comments;
-// HTML rubies' readings left out; RTF rows without trailing tabs;
-// Office and OpenDocument parts holding a character reference to a
+// HTML rubies' readings left out; RTF rows without trailing tabs.
+// 5: Office and OpenDocument parts holding a character reference to a
 // control character XML does not allow ("&#1;": they failed the document);
 // HTML's <meta charset> in the head past its first 1024 bytes; HTML's
 // byte order mark left out of the text; RTF WordArt, docx legacy WordArt;
-// soft hyphens dropped from every format's text.
-const Version = 4
+// soft hyphens dropped from every format's text; an HTML ruby's reading
+// left open ends with its block (it took the rest of the document).
+const Version = 5
 
 // Format is a document format the package extracts text from.
 type Format string
