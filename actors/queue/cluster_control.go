@@ -88,7 +88,7 @@ func (m *cmanager) checkShutdown(ctx actor.Context) {
 	}
 	m.released = true
 	if !m.evicted {
-		c, cancel := context.WithTimeout(context.Background(), max(m.cfg.AskTimeout, 5*time.Second))
+		c, cancel := context.WithTimeout(context.Background(), m.opTimeout())
 		err := m.db.Release(c, m.cfg.Name, m.node, func(a *messages.StoredAction) {
 			a.Status.Running = false
 			if messages.Terminal(a.Status.State) {

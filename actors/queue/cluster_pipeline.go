@@ -210,7 +210,8 @@ func (m *cmanager) stopPipeline() {
 	m.ops = nil
 }
 
-// opTimeout bounds one store operation of the pipeline (run).
+// opTimeout bounds one store operation of the manager: each of the
+// pipeline (run), and the release at shutdown.
 func (m *cmanager) opTimeout() time.Duration { return max(m.cfg.AskTimeout, 5*time.Second) }
 
 // run performs op against the store, on the pipeline's goroutine (it reads
